@@ -1,0 +1,25 @@
+// Copy the front-end files the pages use from node_modules into src/jcjg/static/vendor.
+// Run by `make assets`; the result is generated and ignored by git.
+import { cpSync, mkdirSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
+const out = join(root, "src/jcjg/static/vendor");
+const files = {
+  "htmx.org/dist/htmx.min.js": "htmx/htmx.min.js",
+  "echarts/dist/echarts.min.js": "echarts/echarts.min.js",
+  "@picocss/pico/css/pico.min.css": "pico/pico.min.css",
+  "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+  "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
+};
+for (const [from, to] of Object.entries(files)) {
+  const src = join(root, "node_modules", from);
+  if (!existsSync(src)) {
+    console.error(`missing ${src}: run npm ci`);
+    process.exit(1);
+  }
+  const dest = join(out, to);
+  mkdirSync(dirname(dest), { recursive: true });
+  cpSync(src, dest);
+}
+console.log(`copied ${Object.keys(files).length} front-end files to ${out}`);

@@ -1,0 +1,52 @@
+"""Audit log pages: search and one record with its before/after values."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from jcjg.audit import service
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.models import AuditLog
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import render
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+AuditReader = Annotated[Principal, Depends(requires("audit:read"))]
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    db: SessionDep,
+    principal: AuditReader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    action: Annotated[str | None, Query(max_length=32)] = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=64)] = None,
+    text: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    filters = {"action": action, "username": username, "object_type": object_type, "text": text}
+    rows, total = service.search(
+        db=db, principal=principal, offset=paging.offset, limit=paging.limit, **filters
+    )
+    context = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "filters": {k: v or "" for k, v in filters.items()},
+        "actions": list(AuditAction),
+    }
+    return render(request, "audit/list.html", context)
+
+
+@router.get("/audit/{log_id}", response_class=HTMLResponse)
+def audit_detail(request: Request, log_id: int, db: SessionDep, principal: AuditReader) -> Response:
+    row = get_scoped(db, AuditLog, log_id, principal, "read")
+    keys = sorted(set((row.before or {}).keys()) | set((row.after or {}).keys()))
+    return render(request, "audit/detail.html", {"row": row, "keys": keys})

@@ -1,0 +1,218 @@
+"""Writing the audit trail.
+
+Change rows come from a SQLAlchemy ``after_flush`` listener, so no service can forget them and
+they share the request's transaction (STYLE.md habit 1). Security events are written by
+:func:`record_event`, in the request's transaction, or by :func:`record_event_now` in a
+transaction of their own when the request's work is being rolled back (a denial must survive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, event, func, insert, select
+from sqlalchemy.orm import Session, attributes, sessionmaker
+from sqlalchemy.orm.unitofwork import UOWTransaction
+
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.models import AuditLog
+from jcjg.core.db import utcnow
+from jcjg.core.masking import mask_value
+from jcjg.core.mixins import ChangeLogged, jsonable
+
+if TYPE_CHECKING:
+    from jcjg.auth.scopes import Principal
+
+AUDIT_KEY = "audit_context"
+_NEVER_DIFFED = frozenset({"updated_at"})
+
+
+@dataclass
+class AuditContext:
+    """Who is acting, from where, in which request."""
+
+    user_id: int | None = None
+    username: str | None = None
+    request_id: str | None = None
+    ip: str | None = None
+    region_code: str | None = None
+    institution_id: int | None = None
+
+
+def context_of(session: Session) -> AuditContext:
+    ctx = session.info.get(AUDIT_KEY)
+    if not isinstance(ctx, AuditContext):
+        ctx = AuditContext()
+        session.info[AUDIT_KEY] = ctx
+    return ctx
+
+
+def _row(
+    ctx: AuditContext,
+    action: str,
+    obj: ChangeLogged | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    detail: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+) -> dict[str, Any]:
+    region = getattr(obj, "region_code", None) if obj is not None else None
+    institution = getattr(obj, "institution_id", None) if obj is not None else None
+    if obj is not None:
+        object_type = object_type or getattr(obj, "__tablename__", type(obj).__name__)
+        object_id = object_id or str(getattr(obj, "id", None) or "")
+        object_repr = object_repr or obj.audit_repr()[:200]
+    return {
+        "at": utcnow(),
+        "action": action,
+        "user_id": ctx.user_id,
+        "username": ctx.username,
+        "request_id": ctx.request_id,
+        "ip": ctx.ip,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr,
+        "before": before,
+        "after": after,
+        "detail": detail,
+        "region_code": region if region is not None else ctx.region_code,
+        "institution_id": institution if institution is not None else ctx.institution_id,
+    }
+
+
+def _diff(obj: ChangeLogged) -> tuple[dict[str, Any], dict[str, Any]]:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    state = attributes.instance_state(obj)
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in _NEVER_DIFFED:
+            continue
+        history = attributes.get_history(obj, key)
+        if not history.has_changes():
+            continue
+        old = history.deleted[0] if history.deleted else None
+        new = history.added[0] if history.added else None
+        if old == new:
+            continue
+        if key in obj.__audit_exclude__:
+            before[key] = after[key] = "（已修改，内容不记录）"
+            continue
+        if key in obj.__audit_mask__:
+            old = mask_value(key, old) if isinstance(old, str) else old
+            new = mask_value(key, new) if isinstance(new, str) else new
+        before[key] = jsonable(old)
+        after[key] = jsonable(new)
+    return before, after
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_edits(session: Session, flush_context: UOWTransaction, instances: Any) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditLog) and (obj in session.deleted or session.is_modified(obj)):
+            raise PermissionError("audit rows are append-only")
+
+
+@event.listens_for(Session, "after_flush")
+def _write_changes(session: Session, flush_context: UOWTransaction) -> None:
+    ctx = context_of(session)
+    rows: list[dict[str, Any]] = []
+    for obj in session.new:
+        if isinstance(obj, ChangeLogged):
+            rows.append(_row(ctx, AuditAction.CREATE, obj, after=obj.audit_snapshot()))
+    for obj in session.dirty:
+        if isinstance(obj, ChangeLogged) and session.is_modified(obj, include_collections=False):
+            before, after = _diff(obj)
+            if before or after:
+                rows.append(_row(ctx, AuditAction.UPDATE, obj, before=before, after=after))
+    for obj in session.deleted:
+        if isinstance(obj, ChangeLogged):
+            rows.append(_row(ctx, AuditAction.DELETE, obj, before=obj.audit_snapshot()))
+    if rows:
+        session.connection().execute(insert(AuditLog), rows)
+
+
+def record_event(
+    db: Session,
+    action: AuditAction,
+    *,
+    obj: ChangeLogged | None = None,
+    detail: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+    context: AuditContext | None = None,
+) -> None:
+    """Record a security event in ``db``'s transaction."""
+    row = _row(
+        context or context_of(db),
+        action,
+        obj,
+        detail=detail,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+    )
+    db.add(AuditLog(**row))
+    db.flush()
+
+
+def record_event_now(
+    factory: sessionmaker[Session],
+    action: AuditAction,
+    *,
+    context: AuditContext,
+    detail: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+) -> None:
+    """Record a security event in a transaction of its own, committed at once."""
+    with factory() as session:
+        row = _row(
+            context, action, detail=detail, object_type=object_type, object_id=object_id
+        )
+        session.add(AuditLog(**row))
+        session.commit()
+
+
+def search_stmt(
+    *,
+    action: str | None = None,
+    username: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    request_id: str | None = None,
+    text: str | None = None,
+) -> Select[tuple[AuditLog]]:
+    """The audit rows matching the filters, newest first (unscoped: callers ``restrict``)."""
+    stmt = select(AuditLog).order_by(AuditLog.id.desc())
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    if username:
+        stmt = stmt.where(AuditLog.username == username)
+    if object_type:
+        stmt = stmt.where(AuditLog.object_type == object_type)
+    if object_id:
+        stmt = stmt.where(AuditLog.object_id == object_id)
+    if request_id:
+        stmt = stmt.where(AuditLog.request_id == request_id)
+    if text:
+        like = f"%{text}%"
+        stmt = stmt.where(AuditLog.object_repr.like(like) | AuditLog.detail.like(like))
+    return stmt
+
+
+def search(
+    *, db: Session, principal: Principal, offset: int = 0, limit: int = 20, **filters: str | None
+) -> tuple[Sequence[AuditLog], int]:
+    """Audit rows within ``principal``'s scope matching ``filters``, newest first, and the total."""
+    from jcjg.auth.scopes import restrict  # auth builds on audit, not the other way round
+
+    stmt = restrict(search_stmt(**filters), principal, "read")
+    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    return db.scalars(stmt.offset(offset).limit(limit)).all(), total

@@ -1,0 +1,132 @@
+"""Users, their project grants, password history, sessions, API tokens and role grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jcjg.core.db import Base, UTCDateTime, utcnow
+from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+
+
+class User(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A person who logs in. One role; the scope columns that role uses are filled."""
+
+    __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
+    __permission_entity__: ClassVar[str] = "user"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+        "self": "id",
+    }
+    __audit_exclude__ = frozenset({"password_hash", "totp_secret"})
+    __audit_mask__ = frozenset({"phone", "email"})
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32), index=True)  # Role value
+    region_code: Mapped[str | None] = mapped_column(
+        ForeignKey("region.code"), index=True, default=None
+    )
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id"), index=True, default=None
+    )
+    phone: Mapped[str | None] = mapped_column(String(20), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    password_hash: Mapped[str] = mapped_column(String(255))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    projects: Mapped[list[UserProject]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class UserProject(Base):
+    """A project a project-scoped user (party unit, witness, sampler) may see.
+
+    ``project_id`` gains its foreign key when the projects table arrives (projects issue).
+    """
+
+    __tablename__ = "user_project"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[User] = relationship(back_populates="projects")
+
+
+class PasswordHistory(IdMixin, Base):
+    """Earlier password hashes, so the last N cannot be reused."""
+
+    __tablename__ = "password_history"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSession(IdMixin, Base):
+    """A browser session. Only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "user_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
+    # A session that has passed the password but not yet the second factor.
+    pending_totp: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiToken(ChangeLogged, IdMixin, Base):
+    """A bearer token for the JSON API. Shown once; only its SHA-256 is kept."""
+
+    __tablename__ = "api_token"
+    __permission_entity__: ClassVar[str] = "account"
+    __scope_columns__: ClassVar[dict[str, str]] = {"self": "user_id"}
+    __audit_exclude__ = frozenset({"token_hash"})
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class RoleGrant(ChangeLogged, IdMixin, Base):
+    """A change to a role's default permissions: granted (True) or withdrawn (False)."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("role", "permission"),)
+
+    role: Mapped[str] = mapped_column(String(32))
+    permission: Mapped[str] = mapped_column(String(64))
+    granted: Mapped[bool] = mapped_column(Boolean)
+
+    def audit_repr(self) -> str:
+        return f"{self.role} {self.permission}"

@@ -1,0 +1,497 @@
+"""HTML pages: login, logout, own account (password, second factor, API tokens), and the
+administration of users and roles."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import record_event
+from jcjg.auth import service
+from jcjg.auth.choices import Role
+from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.models import User, UserSession
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.schemas import UserCreate, UserUpdate
+from jcjg.auth.scopes import Principal, restrict
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
+from jcjg.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    CsrfFailed,
+    FieldError,
+    Unauthenticated,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import redirect, render, safe_next
+from jcjg.registry.models import Institution
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+
+Public = Annotated[Principal, Depends(requires(None))]
+AccountUser = Annotated[Principal, Depends(requires("account:manage", allow_expired=True))]
+
+
+def _check_anonymous_csrf(request: Request, token: str) -> None:
+    """Login forms have no session yet: the hidden field must match the CSRF cookie."""
+    cookie = request.cookies.get(request.app.state.settings.csrf_cookie)
+    if not service.constant_time_equal(cookie, token):
+        raise CsrfFailed()
+
+
+def _set_session_cookie(response: Response, request: Request, token: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        settings.session_cookie,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.https,
+        path="/",
+        max_age=settings.session_max_hours * 3600,
+    )
+
+
+# --- login and logout --------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, principal: Public, next: str | None = None) -> Response:
+    if not principal.is_anonymous:
+        return redirect(safe_next(next))
+    return render(request, "auth/login.html", {"next": safe_next(next)})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=128)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    _check_anonymous_csrf(request, csrf_token)
+    target = safe_next(next)
+    try:
+        user = service.authenticate(db=db, settings=settings, username=username, password=password)
+    except AppError as error:
+        # The failure count and its audit row are kept: this response commits.
+        context = {"error": error.detail, "username": username, "next": target}
+        return render(request, "auth/login.html", context, status_code=error.status)
+    token, _ = service.create_session(
+        db=db,
+        user=user,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        pending_totp=user.totp_enabled,
+    )
+    if user.totp_enabled:
+        response = redirect(f"/login/totp?next={target}")
+    else:
+        service.principal_for(db=db, user=user, settings=settings)
+        record_event(db, AuditAction.LOGIN, obj=user, detail="密码登录")
+        response = redirect(target)
+    _set_session_cookie(response, request, token)
+    return response
+
+
+def _pending_session(request: Request, db: SessionDep, settings: SettingsDep) -> UserSession:
+    cookie = request.cookies.get(settings.session_cookie)
+    session = service.load_session(db=db, settings=settings, token=cookie) if cookie else None
+    if session is None or not session.pending_totp:
+        raise Unauthenticated("登录已失效，请重新输入用户名和密码")
+    return session
+
+
+@router.get("/login/totp", response_class=HTMLResponse)
+def totp_form(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Public, next: str | None = None
+) -> Response:
+    _pending_session(request, db, settings)
+    return render(request, "auth/login_totp.html", {"next": safe_next(next)})
+
+
+@router.post("/login/totp", response_class=HTMLResponse)
+def totp_login(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Annotated[str, Form(max_length=16)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    _check_anonymous_csrf(request, csrf_token)
+    session = _pending_session(request, db, settings)
+    user = db.get(User, session.user_id)
+    assert user is not None
+    if not service.totp_verify(user, code):
+        user.failed_logins += 1
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="动态验证码错误")
+        if user.failed_logins >= settings.lockout_threshold:
+            service.lock_user_after_failures(db=db, settings=settings, user=user)
+            service.end_session(db=db, session_id=session.id)
+            return render(
+                request, "auth/login.html", {"error": "验证码错误次数过多，账号已锁定"}, status_code=423
+            )
+        return render(
+            request,
+            "auth/login_totp.html",
+            {"error": "动态验证码不正确", "next": safe_next(next)},
+            status_code=401,
+        )
+    user.failed_logins = 0
+    session.pending_totp = False
+    service.principal_for(db=db, user=user, settings=settings)
+    record_event(db, AuditAction.LOGIN, obj=user, detail="密码 + 动态验证码登录")
+    return redirect(safe_next(next))
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(requires("home:view", allow_expired=True))],
+) -> Response:
+    if principal.session_id is not None:
+        service.end_session(db=db, session_id=principal.session_id)
+        user = db.get(User, principal.user_id)
+        record_event(db, AuditAction.LOGOUT, obj=user)
+    response = redirect("/login?logged_out=1")
+    response.delete_cookie(settings.session_cookie, path="/")
+    return response
+
+
+# --- own account -------------------------------------------------------------------------------
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_form(request: Request, principal: AccountUser, expired: int = 0) -> Response:
+    return render(request, "auth/password.html", {"expired": expired or principal.password_expired})
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def password_change(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AccountUser,
+    old_password: Annotated[str, Form(max_length=128)] = "",
+    new_password: Annotated[str, Form(max_length=128)] = "",
+    new_password2: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    try:
+        if new_password != new_password2:
+            raise ValidationFailed(
+                "两次输入的新密码不一致",
+                errors=[FieldError("new_password2", "两次输入的新密码不一致", "mismatch")],
+            )
+        service.change_password(
+            db=db,
+            settings=settings,
+            principal=principal,
+            old_password=old_password,
+            new_password=new_password,
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        context = {"error": error.detail, "errors": _by_field(error.errors), "expired": principal.password_expired}
+        return render(request, "auth/password.html", context, status_code=422)
+    return redirect("/?password_changed=1")
+
+
+@router.get("/account/totp", response_class=HTMLResponse)
+def totp_page(request: Request, db: SessionDep, principal: AccountUser) -> Response:
+    user = db.get(User, principal.user_id)
+    return render(request, "auth/totp.html", {"user": user, "allowed": principal.role and principal.role.is_authority})
+
+
+@router.post("/account/totp/begin", response_class=HTMLResponse)
+def totp_begin(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: AccountUser
+) -> Response:
+    secret, uri = service.totp_begin(db=db, principal=principal, settings=settings)
+    buffer = io.BytesIO()
+    segno.make(uri, error="m", micro=False).save(buffer, kind="svg", scale=5, xmldecl=False, svgns=True)
+    user = db.get(User, principal.user_id)
+    context = {"user": user, "allowed": True, "secret": secret, "uri": uri, "qr_svg": buffer.getvalue().decode()}
+    return render(request, "auth/totp.html", context)
+
+
+@router.post("/account/totp/confirm", response_class=HTMLResponse)
+def totp_confirm(
+    request: Request,
+    db: SessionDep,
+    principal: AccountUser,
+    code: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    try:
+        service.totp_confirm(db=db, principal=principal, code=code)
+    except ValidationFailed as error:
+        user = db.get(User, principal.user_id)
+        context = {"user": user, "allowed": True, "error": error.errors[0].message}
+        return render(request, "auth/totp.html", context, status_code=422)
+    return redirect("/account/totp?enabled=1")
+
+
+@router.post("/account/totp/disable", response_class=HTMLResponse)
+def totp_disable(
+    request: Request,
+    db: SessionDep,
+    principal: AccountUser,
+    password: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    try:
+        service.totp_disable(db=db, principal=principal, password=password)
+    except ValidationFailed as error:
+        user = db.get(User, principal.user_id)
+        context = {"user": user, "allowed": True, "error": error.errors[0].message}
+        return render(request, "auth/totp.html", context, status_code=422)
+    return redirect("/account/totp?disabled=1")
+
+
+@router.get("/account/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, db: SessionDep, principal: AccountUser) -> Response:
+    tokens = service.list_api_tokens(db=db, principal=principal)
+    return render(request, "auth/tokens.html", {"tokens": tokens})
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def tokens_create(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AccountUser,
+    name: Annotated[str, Form(min_length=1, max_length=64)],
+) -> Response:
+    user = db.get(User, principal.user_id)
+    assert user is not None
+    token, _ = service.create_api_token(db=db, settings=settings, user=user, name=name.strip())
+    tokens = service.list_api_tokens(db=db, principal=principal)
+    return render(request, "auth/tokens.html", {"tokens": tokens, "new_token": token})
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def tokens_revoke(token_id: int, db: SessionDep, principal: AccountUser) -> Response:
+    service.revoke_api_token(db=db, principal=principal, token_id=token_id)
+    return redirect("/account/tokens")
+
+
+# --- user administration -----------------------------------------------------------------------
+
+
+def _by_field(errors: list[FieldError]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in errors:
+        out.setdefault(e.field.split(".")[-1], e.message)
+    return out
+
+
+def _institutions_for(db: SessionDep, principal: Principal) -> list[Institution]:
+    if not principal.can("institution:read"):
+        return []
+    stmt = restrict(select(Institution), principal, "read").order_by(Institution.code)
+    return list(db.scalars(stmt))
+
+
+def _user_form_context(db: SessionDep, principal: Principal, **extra: Any) -> dict[str, Any]:
+    assert principal.role is not None
+    roles = [r for r in Role if r in ASSIGNABLE_ROLES.get(principal.role, frozenset())]
+    return {"roles": roles, "institutions": _institutions_for(db, principal), **extra}
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("user:read"))],
+    paging: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[str | None, Query(max_length=64)] = None,
+    role: Role | None = None,
+) -> Response:
+    rows, total = service.list_users(
+        db=db, principal=principal, q=q, role=role, offset=paging.offset, limit=paging.limit
+    )
+    context = {"users": rows, "total": total, "paging": paging, "q": q or "", "role": role, "roles": list(Role)}
+    return render(request, "auth/users.html", context)
+
+
+@router.get("/admin/users/new", response_class=HTMLResponse)
+def user_new(
+    request: Request, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:create"))]
+) -> Response:
+    return render(request, "auth/user_form.html", _user_form_context(db, principal, values={}, errors={}))
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+async def user_create(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(requires("user:create"))],
+) -> Response:
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    raw: dict[str, Any] = {k: v for k, v in values.items() if v != ""}
+    if "project_ids" in raw:
+        raw["project_ids"] = [p for p in raw["project_ids"].replace("，", ",").split(",") if p.strip()]
+    try:
+        data = UserCreate.model_validate(raw)
+        user, generated = service.create_user(db=db, settings=settings, principal=principal, data=data)
+    except ValidationError as exc:
+        errors = _by_field(field_errors_from_pydantic(exc.errors()))
+        context = _user_form_context(db, principal, values=values, errors=errors)
+        return render(request, "auth/user_form.html", context, status_code=422)
+    except (ValidationFailed, Conflict) as error:
+        db.rollback()
+        context = _user_form_context(db, principal, values=values, errors=_by_field(error.errors), error=error.detail)
+        return render(request, "auth/user_form.html", context, status_code=error.status)
+    return render(request, "auth/user_created.html", {"user": user, "password": generated})
+
+
+@router.get("/admin/users/{user_id}", response_class=HTMLResponse)
+def user_detail(
+    request: Request,
+    user_id: int,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("user:read"))],
+) -> Response:
+    user = service.get_user(db=db, principal=principal, user_id=user_id)
+    institution = db.get(Institution, user.institution_id) if user.institution_id else None
+    return render(
+        request,
+        "auth/user_detail.html",
+        {"user": user, "institution": institution, "locked": service.is_locked(user), "contact": None},
+    )
+
+
+@router.post("/admin/users/{user_id}/contact", response_class=HTMLResponse)
+def user_contact(
+    request: Request,
+    user_id: int,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("personal_data:unmask"))],
+) -> Response:
+    contact = service.unmasked_contact(db=db, principal=principal, user_id=user_id)
+    user = service.get_user(db=db, principal=principal, user_id=user_id)
+    institution = db.get(Institution, user.institution_id) if user.institution_id else None
+    return render(
+        request,
+        "auth/user_detail.html",
+        {"user": user, "institution": institution, "locked": service.is_locked(user), "contact": contact},
+    )
+
+
+@router.get("/admin/users/{user_id}/edit", response_class=HTMLResponse)
+def user_edit(
+    request: Request,
+    user_id: int,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("user:update"))],
+) -> Response:
+    user = service.get_user(db=db, principal=principal, user_id=user_id, action="update")
+    values = {
+        "display_name": user.display_name,
+        "phone": user.phone or "",
+        "email": user.email or "",
+        "project_ids": ",".join(str(p.project_id) for p in user.projects),
+    }
+    return render(request, "auth/user_edit.html", {"user": user, "values": values, "errors": {}})
+
+
+@router.post("/admin/users/{user_id}", response_class=HTMLResponse)
+async def user_update(
+    request: Request,
+    user_id: int,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("user:update"))],
+) -> Response:
+    user = service.get_user(db=db, principal=principal, user_id=user_id, action="update")
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    raw: dict[str, Any] = {
+        "display_name": values.get("display_name") or None,
+        "phone": values.get("phone") or None,
+        "email": values.get("email") or None,
+        "is_active": values.get("is_active") == "on",
+    }
+    if Role(user.role).scope_kind.value == "project":
+        ids = values.get("project_ids", "").replace("，", ",")
+        raw["project_ids"] = [p for p in ids.split(",") if p.strip()]
+    try:
+        data = UserUpdate.model_validate(raw)
+        service.update_user(db=db, principal=principal, user_id=user_id, data=data)
+    except ValidationError as exc:
+        errors = _by_field(field_errors_from_pydantic(exc.errors()))
+        return render(request, "auth/user_edit.html", {"user": user, "values": values, "errors": errors}, status_code=422)
+    except (ValidationFailed, BadRequest) as error:
+        db.rollback()
+        context = {"user": user, "values": values, "errors": _by_field(error.errors), "error": error.detail}
+        return render(request, "auth/user_edit.html", context, status_code=error.status)
+    return redirect(f"/admin/users/{user_id}?saved=1")
+
+
+@router.post("/admin/users/{user_id}/lock")
+def user_lock(
+    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+) -> Response:
+    service.lock_user(db=db, principal=principal, user_id=user_id)
+    return redirect(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/unlock")
+def user_unlock(
+    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+) -> Response:
+    service.unlock_user(db=db, principal=principal, user_id=user_id)
+    return redirect(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/reset-password", response_class=HTMLResponse)
+def user_reset_password(
+    request: Request,
+    user_id: int,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(requires("user:update"))],
+) -> Response:
+    user, password = service.reset_password(db=db, settings=settings, principal=principal, user_id=user_id)
+    return render(request, "auth/user_created.html", {"user": user, "password": password, "reset": True})
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+@router.get("/admin/roles", response_class=HTMLResponse)
+def roles_page(
+    request: Request, db: SessionDep, principal: Annotated[Principal, Depends(requires("role:read"))]
+) -> Response:
+    matrix = {role: service.effective_permissions(db=db, role=role) for role in Role}
+    context = {"roles": list(Role), "permissions": PERMISSIONS, "matrix": matrix, "defaults": DEFAULT_GRANTS}
+    return render(request, "auth/roles.html", context)
+
+
+@router.post("/admin/roles")
+def roles_update(
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("role:update"))],
+    role: Annotated[Role, Form()],
+    permission: Annotated[str, Form(max_length=64)],
+    granted: Annotated[str, Form(pattern="^(0|1)$")],
+) -> Response:
+    service.set_grant(db=db, role=role, permission=permission, granted=granted == "1")
+    return redirect("/admin/roles?saved=1")

@@ -1,0 +1,84 @@
+"""Permissions and the default grants of each role.
+
+A permission is ``"<entity>:<action>"``. The defaults below are the product's decision; the
+platform administrator may add or withdraw grants per role, stored in ``role_grant`` rows and
+applied on top of these defaults (NetBox's permissions-as-data, without its complexity).
+Every route names the permission it needs; the role x route matrix test holds the whole table.
+"""
+
+from __future__ import annotations
+
+from jcjg.auth.choices import Role
+
+PERMISSIONS: dict[str, str] = {
+    "home:view": "查看首页",
+    "account:manage": "管理本人账号（改密、令牌、双因素）",
+    "region:read": "查看行政区划",
+    "institution:read": "查看检测机构",
+    "user:read": "查看用户",
+    "user:create": "新建用户",
+    "user:update": "修改用户（含锁定、解锁、重置密码）",
+    "role:read": "查看角色与权限",
+    "role:update": "修改角色权限",
+    "audit:read": "查看审计日志",
+    "personal_data:unmask": "查看未脱敏的个人信息（留痕）",
+    "job:read": "查看定时任务",
+}
+
+# What the anonymous public may do without logging in. Public pages (verification, ledger) add
+# their permissions here in later issues.
+PUBLIC_PERMISSIONS: frozenset[str] = frozenset()
+
+_EVERYONE = {"home:view", "account:manage", "region:read"}
+_USER_ADMIN = {"user:read", "user:create", "user:update"}
+
+DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
+    Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
+    Role.PROVINCIAL_AUTHORITY: frozenset(
+        _EVERYONE | _USER_ADMIN | {"institution:read", "audit:read", "personal_data:unmask"}
+    ),
+    Role.CITY_AUTHORITY: frozenset(
+        _EVERYONE | _USER_ADMIN | {"institution:read", "audit:read", "personal_data:unmask"}
+    ),
+    Role.STATION: frozenset(_EVERYONE | {"institution:read", "user:read"}),
+    Role.INSTITUTION_ADMIN: frozenset(_EVERYONE | _USER_ADMIN | {"institution:read", "audit:read"}),
+    Role.INSTITUTION_STAFF: frozenset(_EVERYONE | {"institution:read"}),
+    Role.PARTY_UNIT: frozenset(_EVERYONE),
+    Role.WITNESS: frozenset(_EVERYONE),
+    Role.SAMPLER: frozenset(_EVERYONE),
+    Role.EXPERT: frozenset(_EVERYONE),
+    Role.AUDITOR: frozenset(
+        _EVERYONE | {"institution:read", "user:read", "role:read", "audit:read", "job:read"}
+    ),
+}
+
+# Which roles a user administrator may give: never its own level or above, so no account can
+# create an account more powerful than itself.
+ASSIGNABLE_ROLES: dict[Role, frozenset[Role]] = {
+    Role.PLATFORM_ADMIN: frozenset(Role),
+    Role.PROVINCIAL_AUTHORITY: frozenset(
+        {
+            Role.CITY_AUTHORITY,
+            Role.STATION,
+            Role.INSTITUTION_ADMIN,
+            Role.INSTITUTION_STAFF,
+            Role.PARTY_UNIT,
+            Role.WITNESS,
+            Role.SAMPLER,
+            Role.EXPERT,
+            Role.AUDITOR,
+        }
+    ),
+    Role.CITY_AUTHORITY: frozenset(
+        {
+            Role.STATION,
+            Role.INSTITUTION_ADMIN,
+            Role.INSTITUTION_STAFF,
+            Role.PARTY_UNIT,
+            Role.WITNESS,
+            Role.SAMPLER,
+            Role.EXPERT,
+        }
+    ),
+    Role.INSTITUTION_ADMIN: frozenset({Role.INSTITUTION_STAFF}),
+}

@@ -1,0 +1,141 @@
+"""Principals and the one place data scopes are applied: :func:`restrict`.
+
+Every query for scoped data goes through ``restrict(stmt, principal, action)`` (STYLE.md habit 3):
+it raises 403 when the action is not granted to the principal's role and otherwise narrows the
+statement to the principal's scope, so an object outside scope is simply not found (404).
+A model takes part by naming its permission entity and the columns each scope kind filters on::
+
+    __permission_entity__ = "user"
+    __scope_columns__ = {"region": "region_code", "institution": "institution_id", "self": "id"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from jcjg.auth.choices import Role, ScopeKind
+from jcjg.auth.permissions import PUBLIC_PERMISSIONS
+from jcjg.core.errors import NotFound, PermissionDenied
+from jcjg.regions.codes import in_subtree, scope_prefix
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a logged-in user with a role and a scope, or the anonymous public."""
+
+    user_id: int | None = None
+    username: str | None = None
+    display_name: str = "公众"
+    role: Role | None = None
+    region_code: str | None = None
+    institution_id: int | None = None
+    project_ids: frozenset[int] = frozenset()
+    permissions: frozenset[str] = PUBLIC_PERMISSIONS
+    session_id: int | None = None
+    csrf_token: str | None = None
+    via_token: bool = False
+    password_expired: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def scope_kind(self) -> ScopeKind | None:
+        return self.role.scope_kind if self.role else None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(f"当前账号无权执行此操作（需要权限 {permission}）")
+
+    def scope_label(self) -> str:
+        kind = self.scope_kind
+        if kind is ScopeKind.GLOBAL:
+            return "全部数据"
+        if kind is ScopeKind.REGION:
+            return f"行政区划 {self.region_code} 及下辖"
+        if kind is ScopeKind.INSTITUTION:
+            return "本检测机构"
+        if kind is ScopeKind.PROJECT:
+            return f"参与的 {len(self.project_ids)} 个工程项目"
+        if kind is ScopeKind.SELF:
+            return "本人数据"
+        return "公开信息"
+
+    def covers_region(self, code: str | None) -> bool:
+        """Whether a region-scoped or global principal's scope includes region ``code``."""
+        if self.scope_kind is ScopeKind.GLOBAL:
+            return True
+        if self.scope_kind is ScopeKind.REGION and self.region_code and code:
+            return in_subtree(code, self.region_code)
+        return False
+
+
+ANONYMOUS = Principal()
+
+
+def _column(model: Any, kind: str) -> Any:
+    name = getattr(model, "__scope_columns__", {}).get(kind)
+    return getattr(model, name) if name else None
+
+
+def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
+    """The WHERE clause limiting ``model`` rows to ``principal``'s scope."""
+    kind = principal.scope_kind
+    if kind is ScopeKind.GLOBAL:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if kind is ScopeKind.REGION and principal.region_code:
+        col = _column(model, "region")
+        if col is not None:
+            clauses.append(col.startswith(scope_prefix(principal.region_code)))
+    elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
+        col = _column(model, "institution")
+        if col is not None:
+            clauses.append(col == principal.institution_id)
+    elif kind is ScopeKind.PROJECT and principal.project_ids:
+        col = _column(model, "project")
+        if col is not None:
+            clauses.append(col.in_(sorted(principal.project_ids)))
+    # Everyone sees their own records of a kind they may read (their account, their tokens).
+    own = _column(model, "self")
+    if own is not None and principal.user_id is not None:
+        clauses.append(own == principal.user_id)
+    if not clauses:
+        return false()
+    return or_(*clauses)
+
+
+def restrict(stmt: Select[Any], principal: Principal, action: str) -> Select[Any]:
+    """Apply the permission check and the data scope of ``principal`` to ``stmt``.
+
+    ``stmt`` selects a scoped model (its first entity). Raises :class:`PermissionDenied` when
+    ``<entity>:<action>`` is not granted.
+    """
+    model = stmt.column_descriptions[0]["entity"]
+    entity = getattr(model, "__permission_entity__", None)
+    if entity is None:
+        raise TypeError(f"{model!r} is not a scoped model")
+    principal.require(f"{entity}:{action}")
+    return stmt.where(scope_clause(model, principal))
+
+
+def get_scoped(db: Session, model: type[T], ident: Any, principal: Principal, action: str) -> T:
+    """One object by primary key, within scope; :class:`NotFound` (404) otherwise."""
+    pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    stmt = restrict(select(model).where(pk == ident), principal, action)
+    obj = db.scalars(stmt).first()
+    if obj is None:
+        raise NotFound()
+    return obj
+

@@ -1,0 +1,534 @@
+"""Users, authentication, sessions, API tokens, TOTP and role grants.
+
+Keyword-only functions taking ``db``; they flush but never commit (the request commits once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+import pyotp
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import context_of, record_event
+from jcjg.auth.choices import Role, ScopeKind
+from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
+from jcjg.auth.passwords import (
+    check_policy,
+    generate_password,
+    hash_password,
+    is_expired,
+    needs_rehash,
+    verify_password,
+)
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.schemas import UserCreate, UserUpdate
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.errors import (
+    AccountLocked,
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    ValidationFailed,
+)
+from jcjg.regions.codes import in_subtree
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution
+
+BAD_CREDENTIALS = "用户名或密码错误"
+
+
+def token_digest(token: str) -> str:
+    """Only digests of session cookies and API tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def effective_permissions(*, db: Session, role: Role) -> frozenset[str]:
+    """The role's defaults with the administrator's grants and withdrawals applied."""
+    perms = set(DEFAULT_GRANTS.get(role, frozenset()))
+    for grant in db.scalars(select(RoleGrant).where(RoleGrant.role == role.value)):
+        if grant.granted:
+            perms.add(grant.permission)
+        else:
+            perms.discard(grant.permission)
+    return frozenset(perms & set(PERMISSIONS))
+
+
+def set_grant(*, db: Session, role: Role, permission: str, granted: bool) -> None:
+    """Grant or withdraw ``permission`` for ``role``; back to default removes the override."""
+    if permission not in PERMISSIONS:
+        raise BadRequest(f"未知权限 {permission}")
+    if role is Role.PLATFORM_ADMIN and permission in {"role:update", "role:read"} and not granted:
+        raise BadRequest("不能收回平台管理员的角色管理权限，否则无人能再修改权限")
+    row = db.scalars(
+        select(RoleGrant).where(RoleGrant.role == role.value, RoleGrant.permission == permission)
+    ).first()
+    default = permission in DEFAULT_GRANTS.get(role, frozenset())
+    if granted == default:
+        if row is not None:
+            db.delete(row)
+    elif row is None:
+        db.add(RoleGrant(role=role.value, permission=permission, granted=granted))
+    else:
+        row.granted = granted
+    db.flush()
+
+
+def principal_for(
+    *,
+    db: Session,
+    user: User,
+    settings: Settings,
+    session: UserSession | None = None,
+    via_token: bool = False,
+) -> Principal:
+    role = Role(user.role)
+    expired = user.must_change_password or is_expired(
+        user.password_changed_at, settings, utcnow()
+    )
+    principal = Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=role,
+        region_code=user.region_code,
+        institution_id=user.institution_id,
+        project_ids=frozenset(p.project_id for p in user.projects),
+        permissions=effective_permissions(db=db, role=role),
+        session_id=session.id if session else None,
+        csrf_token=session.csrf_token if session else None,
+        via_token=via_token,
+        password_expired=expired,
+    )
+    ctx = context_of(db)
+    ctx.user_id, ctx.username = user.id, user.username
+    ctx.region_code, ctx.institution_id = user.region_code, user.institution_id
+    return principal
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+def is_locked(user: User, now: dt.datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def authenticate(*, db: Session, settings: Settings, username: str, password: str) -> User:
+    """Check a username and password under the lockout policy.
+
+    Failures are counted and audited in the caller's transaction, which the login page commits
+    even though the login failed.
+    """
+    now = utcnow()
+    user = db.scalars(select(User).where(User.username == username.strip())).first()
+    if user is None:
+        verify_password(_DUMMY_HASH, password)  # same work either way: no username oracle
+        record_event(db, AuditAction.LOGIN_FAILED, detail=f"未知用户名 {username[:64]}")
+        raise Unauthenticated(BAD_CREDENTIALS)
+    if is_locked(user, now):
+        assert user.locked_until is not None
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号锁定期间尝试登录")
+        raise AccountLocked(f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试或联系管理员")
+    if not user.is_active:
+        verify_password(_DUMMY_HASH, password)
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号已停用")
+        raise Unauthenticated(BAD_CREDENTIALS)
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail=f"第 {user.failed_logins} 次密码错误")
+        if user.failed_logins >= settings.lockout_threshold:
+            lock_user_after_failures(db=db, settings=settings, user=user)
+            raise AccountLocked(
+                f"连续 {settings.lockout_threshold} 次密码错误，账号锁定 {settings.lockout_minutes} 分钟"
+            )
+        db.flush()
+        raise Unauthenticated(BAD_CREDENTIALS)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    db.flush()
+    return user
+
+
+def lock_user_after_failures(*, db: Session, settings: Settings, user: User) -> None:
+    """Too many failed attempts: lock for the configured time and audit it."""
+    user.locked_until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
+    user.failed_logins = 0
+    record_event(db, AuditAction.LOCKED, obj=user, detail=f"锁定 {settings.lockout_minutes} 分钟")
+    db.flush()
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def create_session(
+    *, db: Session, user: User, ip: str | None, user_agent: str | None, pending_totp: bool = False
+) -> tuple[str, UserSession]:
+    token = secrets.token_urlsafe(32)
+    row = UserSession(
+        token_hash=token_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        ip=ip,
+        user_agent=(user_agent or "")[:255],
+        pending_totp=pending_totp,
+    )
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def load_session(*, db: Session, settings: Settings, token: str) -> UserSession | None:
+    """The live session for a cookie value; expired sessions are removed and give None."""
+    row = db.scalars(select(UserSession).where(UserSession.token_hash == token_digest(token))).first()
+    if row is None:
+        return None
+    now = utcnow()
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
+    max_age = dt.timedelta(hours=settings.session_max_hours)
+    if now - row.last_seen_at > idle or now - row.created_at > max_age:
+        db.delete(row)
+        db.flush()
+        return None
+    if now - row.last_seen_at > dt.timedelta(seconds=30):
+        row.last_seen_at = now
+    return row
+
+
+def end_session(*, db: Session, session_id: int) -> None:
+    db.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def end_all_sessions(*, db: Session, user_id: int, except_id: int | None = None) -> None:
+    stmt = delete(UserSession).where(UserSession.user_id == user_id)
+    if except_id is not None:
+        stmt = stmt.where(UserSession.id != except_id)
+    db.execute(stmt)
+
+
+def create_api_token(
+    *, db: Session, settings: Settings, user: User, name: str, days: int | None = None
+) -> tuple[str, ApiToken]:
+    secret = secrets.token_urlsafe(32)
+    token = f"jcjg_{secret}"
+    row = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=token[:12],
+        token_hash=token_digest(token),
+        expires_at=utcnow() + dt.timedelta(days=days or settings.api_token_days),
+    )
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def load_api_token(*, db: Session, token: str) -> ApiToken | None:
+    row = db.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+    return row
+
+
+def revoke_api_token(*, db: Session, principal: Principal, token_id: int) -> ApiToken:
+    row = get_scoped(db, ApiToken, token_id, principal, "manage")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        db.flush()
+    return row
+
+
+def list_api_tokens(*, db: Session, principal: Principal) -> Sequence[ApiToken]:
+    stmt = restrict(select(ApiToken), principal, "manage").order_by(ApiToken.id.desc())
+    return db.scalars(stmt).all()
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def _check_history(*, db: Session, settings: Settings, user: User, new_password: str) -> None:
+    if settings.password_history <= 0:
+        return
+    hashes = [user.password_hash]
+    hashes += db.scalars(
+        select(PasswordHistory.password_hash)
+        .where(PasswordHistory.user_id == user.id)
+        .order_by(PasswordHistory.id.desc())
+        .limit(settings.password_history - 1)
+    ).all()
+    if any(verify_password(h, new_password) for h in hashes):
+        message = f"新密码不能与最近 {settings.password_history} 次使用过的密码相同"
+        raise ValidationFailed(message, errors=[FieldError("new_password", message, "reused")])
+
+
+def set_password(
+    *, db: Session, settings: Settings, user: User, new_password: str, must_change: bool = False
+) -> None:
+    """Set a new password under the policy and history rules; ends the user's other sessions."""
+    check_policy(new_password, settings, username=user.username, field="new_password")
+    _check_history(db=db, settings=settings, user=user, new_password=new_password)
+    db.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = must_change
+    db.flush()
+
+
+def change_password(
+    *,
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    old_password: str,
+    new_password: str,
+) -> None:
+    """The user's own password change: the old password is required."""
+    user = db.get(User, principal.user_id)
+    if user is None:
+        raise Unauthenticated()
+    if not verify_password(user.password_hash, old_password):
+        message = "原密码不正确"
+        raise ValidationFailed(message, errors=[FieldError("old_password", message, "wrong")])
+    if old_password == new_password:
+        message = "新密码不能与原密码相同"
+        raise ValidationFailed(message, errors=[FieldError("new_password", message, "reused")])
+    set_password(db=db, settings=settings, user=user, new_password=new_password)
+    end_all_sessions(db=db, user_id=user.id, except_id=principal.session_id)
+    record_event(db, AuditAction.PASSWORD_CHANGE, obj=user, detail="本人修改密码")
+
+
+# --- user administration -----------------------------------------------------------------------
+
+
+def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) -> None:
+    """The role and scope a user administrator may give; errors name the failing field."""
+    assert principal.role is not None
+    if data.role not in ASSIGNABLE_ROLES.get(principal.role, frozenset()):
+        raise PermissionDenied(f"您不能创建“{data.role.label}”角色的账号")
+    kind = data.role.scope_kind
+    if kind is ScopeKind.INSTITUTION:
+        if data.institution_id is None:
+            raise ValidationFailed(
+                errors=[FieldError("institution_id", "检测机构人员必须选择所属检测机构", "missing")]
+            )
+        institution = db.scalars(
+            restrict(select(Institution).where(Institution.id == data.institution_id), principal, "read")
+        ).first()
+        if institution is None:
+            raise ValidationFailed(
+                errors=[FieldError("institution_id", "检测机构不存在或不在您的管辖范围内", "scope")]
+            )
+        data.region_code = institution.region_code
+    elif data.institution_id is not None:
+        raise ValidationFailed(
+            errors=[FieldError("institution_id", "只有检测机构的账号才能指定检测机构", "invalid")]
+        )
+    if kind is not ScopeKind.GLOBAL and data.region_code is None:
+        raise ValidationFailed(errors=[FieldError("region_code", "请选择所属行政区划", "missing")])
+    if data.region_code is not None:
+        if db.get(Region, data.region_code) is None:
+            raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在", "unknown")])
+        if principal.scope_kind is ScopeKind.REGION and not principal.covers_region(data.region_code):
+            raise ValidationFailed(
+                errors=[FieldError("region_code", "只能在本辖区内创建账号", "scope")]
+            )
+        if (
+            principal.scope_kind is ScopeKind.INSTITUTION
+            and data.institution_id != principal.institution_id
+        ):
+            raise ValidationFailed(
+                errors=[FieldError("institution_id", "只能为本机构创建账号", "scope")]
+            )
+    if kind is not ScopeKind.PROJECT and data.project_ids:
+        raise ValidationFailed(
+            errors=[FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")]
+        )
+
+
+def create_user(
+    *, db: Session, settings: Settings, principal: Principal, data: UserCreate
+) -> tuple[User, str | None]:
+    """Create an account. Returns the user and, when none was given, a generated initial
+    password that must be changed at first login."""
+    principal.require("user:create")
+    _check_assignable(db=db, principal=principal, data=data)
+    if db.scalar(select(func.count()).select_from(User).where(User.username == data.username)):
+        raise Conflict(
+            f"用户名 {data.username} 已被使用",
+            errors=[FieldError("username", "用户名已被使用", "duplicate")],
+        )
+    generated = None
+    password = data.password
+    if password is None:
+        password = generated = generate_password()
+    check_policy(password, settings, username=data.username)
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        role=data.role.value,
+        region_code=data.region_code,
+        institution_id=data.institution_id,
+        phone=data.phone,
+        email=data.email,
+        password_hash=hash_password(password),
+        must_change_password=True,
+    )
+    user.projects = [UserProject(project_id=p) for p in sorted(set(data.project_ids))]
+    db.add(user)
+    db.flush()
+    return user, generated
+
+
+def get_user(*, db: Session, principal: Principal, user_id: int, action: str = "read") -> User:
+    return get_scoped(db, User, user_id, principal, action)
+
+
+def list_users(
+    *,
+    db: Session,
+    principal: Principal,
+    q: str | None = None,
+    role: Role | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[Sequence[User], int]:
+    stmt = restrict(select(User), principal, "read")
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(User.username.like(like) | User.display_name.like(like))
+    if role:
+        stmt = stmt.where(User.role == role.value)
+    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = db.scalars(stmt.order_by(User.id).offset(offset).limit(limit)).all()
+    return rows, total
+
+
+def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
+    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    if user.id == principal.user_id and data.is_active is False:
+        raise BadRequest("不能停用自己的账号")
+    changes = data.model_dump(exclude_unset=True)
+    project_ids = changes.pop("project_ids", None)
+    if project_ids is not None:
+        if Role(user.role).scope_kind is not ScopeKind.PROJECT:
+            raise ValidationFailed(
+                errors=[FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")]
+            )
+        user.projects = [UserProject(project_id=p) for p in sorted(set(project_ids))]
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if data.is_active is False:
+        end_all_sessions(db=db, user_id=user.id)
+    db.flush()
+    return user
+
+
+def lock_user(*, db: Session, principal: Principal, user_id: int, minutes: int = 60 * 24 * 365) -> User:
+    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    if user.id == principal.user_id:
+        raise BadRequest("不能锁定自己的账号")
+    user.locked_until = utcnow() + dt.timedelta(minutes=minutes)
+    end_all_sessions(db=db, user_id=user.id)
+    db.flush()
+    return user
+
+
+def unlock_user(*, db: Session, principal: Principal, user_id: int) -> User:
+    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    user.locked_until = None
+    user.failed_logins = 0
+    db.flush()
+    return user
+
+
+def reset_password(
+    *, db: Session, settings: Settings, principal: Principal, user_id: int
+) -> tuple[User, str]:
+    """An administrator's reset: a generated password, to be changed at next login."""
+    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    password = generate_password()
+    set_password(db=db, settings=settings, user=user, new_password=password, must_change=True)
+    end_all_sessions(db=db, user_id=user.id)
+    return user, password
+
+
+def unmasked_contact(*, db: Session, principal: Principal, user_id: int) -> dict[str, str | None]:
+    """A user's phone and e-mail in clear; the read is audited (DESIGN.md decision 7)."""
+    principal.require("personal_data:unmask")
+    user = get_user(db=db, principal=principal, user_id=user_id)
+    record_event(db, AuditAction.UNMASK, obj=user, detail="查看手机号、电子邮箱原文")
+    return {"phone": user.phone, "email": user.email}
+
+
+def find_user(*, db: Session, username: str) -> User:
+    user = db.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
+
+
+# --- TOTP --------------------------------------------------------------------------------------
+
+
+def totp_begin(*, db: Session, principal: Principal, settings: Settings) -> tuple[str, str]:
+    """A fresh secret (not yet active) and its otpauth:// URI for the authenticator app."""
+    user = db.get(User, principal.user_id)
+    if user is None or not Role(user.role).is_authority:
+        raise PermissionDenied("双因素认证仅对主管部门和平台管理员账号开放")
+    user.totp_secret = pyotp.random_base32()
+    user.totp_enabled = False
+    db.flush()
+    uri = pyotp.TOTP(user.totp_secret).provisioning_uri(
+        name=user.username, issuer_name=settings.totp_issuer
+    )
+    return user.totp_secret, uri
+
+
+def totp_verify(user: User, code: str) -> bool:
+    if not user.totp_secret:
+        return False
+    code = code.strip().replace(" ", "")
+    return pyotp.TOTP(user.totp_secret).verify(code, valid_window=1)
+
+
+def totp_confirm(*, db: Session, principal: Principal, code: str) -> None:
+    user = db.get(User, principal.user_id)
+    if user is None or not totp_verify(user, code):
+        raise ValidationFailed(errors=[FieldError("code", "动态验证码不正确", "wrong")])
+    user.totp_enabled = True
+    record_event(db, AuditAction.TOTP, obj=user, detail="启用双因素认证")
+    db.flush()
+
+
+def totp_disable(*, db: Session, principal: Principal, password: str) -> None:
+    user = db.get(User, principal.user_id)
+    if user is None or not verify_password(user.password_hash, password):
+        raise ValidationFailed(errors=[FieldError("password", "密码不正确", "wrong")])
+    user.totp_enabled = False
+    user.totp_secret = None
+    record_event(db, AuditAction.TOTP, obj=user, detail="停用双因素认证")
+    db.flush()
+
+
+def constant_time_equal(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))

@@ -1,0 +1,257 @@
+"""The ``jcjg`` command line: serve, database, demo data, users, worker."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.config import get_settings
+
+
+def _factory() -> sessionmaker[Session]:
+    from jcjg.core.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(get_settings().database_url))
+
+
+def _cli_session() -> Session:
+    from jcjg.audit.service import context_of
+
+    db = _factory()()
+    ctx = context_of(db)
+    ctx.username = "cli"
+    ctx.ip = "local"
+    return db
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """建设工程检测监管信息服务平台 (JCJG) 命令行。"""
+
+
+@main.command()
+@click.option("--host", default=None, help="监听地址（默认 JCJG_HOST 或 127.0.0.1）")
+@click.option("--port", default=None, type=int, help="端口（默认 JCJG_PORT 或 8000）")
+@click.option("--reload", is_flag=True, help="开发时代码变更自动重启")
+def serve(host: str | None, port: int | None, reload: bool) -> None:
+    """启动 Web 服务（页面、JSON 接口）。"""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "jcjg.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        proxy_headers=True,
+    )
+
+
+@main.group()
+def db() -> None:
+    """数据库迁移。"""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """把数据库迁移到最新（或指定）版本。"""
+    from jcjg.core.migrate import upgrade
+
+    url = get_settings().database_url
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url, revision)
+    click.echo(f"数据库已迁移到 {revision}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """检查数据库是否为最新版本，且模型与迁移一致（alembic check）。"""
+    from jcjg.core.db import make_engine
+    from jcjg.core.migrate import check, is_current
+
+    url = get_settings().database_url
+    if not is_current(make_engine(url)):
+        raise click.ClickException("数据库不是最新版本：请运行 jcjg db upgrade")
+    check(url)
+    click.echo("数据库为最新版本，模型与迁移一致")
+
+
+@main.group()
+def demo() -> None:
+    """演示数据。"""
+
+
+@demo.command("load")
+def demo_load() -> None:
+    """加载演示数据（可重复运行；新建账号的密码只显示这一次）。"""
+    from jcjg.demo import load
+
+    with _cli_session() as session:
+        created = load(session)
+        session.commit()
+    if not created:
+        click.echo("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
+        return
+    click.echo("已创建演示账号（密码只显示这一次，请妥善保存）：")
+    for username, role, password in created:
+        click.echo(f"  {username:<12} {password:<16} {role}")
+
+
+@main.group()
+def users() -> None:
+    """账号管理。"""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help="角色，如 platform_admin、city_authority")
+@click.option("--name", "display_name", required=True, help="姓名或单位名称")
+@click.option("--region", "region_code", default=None, help="所属行政区划代码")
+@click.option("--institution", "institution_code", default=None, help="所属检测机构编号")
+@click.option("--project", "project_ids", multiple=True, type=int, help="可见的工程项目 id")
+def users_create(
+    username: str,
+    role: str,
+    display_name: str,
+    region_code: str | None,
+    institution_code: str | None,
+    project_ids: tuple[int, ...],
+) -> None:
+    """新建账号；初始密码随机生成并显示一次，首次登录须修改。"""
+    from sqlalchemy import select
+
+    from jcjg.auth.choices import Role
+    from jcjg.auth.schemas import UserCreate
+    from jcjg.auth.scopes import Principal
+    from jcjg.auth.service import create_user
+    from jcjg.core.errors import AppError
+    from jcjg.registry.models import Institution
+
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise click.BadParameter(f"可选角色：{', '.join(r.value for r in Role)}") from None
+    operator = Principal(
+        username="cli", role=Role.PLATFORM_ADMIN, permissions=frozenset({"user:create", "institution:read"})
+    )
+    with _cli_session() as session:
+        institution_id = None
+        if institution_code:
+            institution = session.scalars(
+                select(Institution).where(Institution.code == institution_code)
+            ).first()
+            if institution is None:
+                raise click.BadParameter(f"检测机构 {institution_code} 不存在")
+            institution_id = institution.id
+        try:
+            data = UserCreate(
+                username=username,
+                display_name=display_name,
+                role=role_,
+                region_code=region_code,
+                institution_id=institution_id,
+                project_ids=list(project_ids),
+            )
+            user, password = create_user(
+                db=session, settings=get_settings(), principal=operator, data=data
+            )
+        except AppError as error:
+            messages = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
+            raise click.ClickException(f"{error.detail} {messages}".strip()) from None
+        session.commit()
+    click.echo(f"已创建 {user.username}（{role_.label}），初始密码：{password}（首次登录须修改）")
+
+
+@users.command("passwd")
+@click.argument("username")
+def users_passwd(username: str) -> None:
+    """重置密码：生成随机密码并显示一次，下次登录须修改。"""
+    from jcjg.auth.passwords import generate_password
+    from jcjg.auth.service import end_all_sessions, find_user, set_password
+    from jcjg.core.errors import AppError
+
+    with _cli_session() as session:
+        try:
+            user = find_user(db=session, username=username)
+            password = generate_password()
+            set_password(
+                db=session, settings=get_settings(), user=user, new_password=password, must_change=True
+            )
+            end_all_sessions(db=session, user_id=user.id)
+        except AppError as error:
+            raise click.ClickException(error.detail) from None
+        session.commit()
+    click.echo(f"{username} 的新密码：{password}（下次登录须修改）")
+
+
+def _set_lock(username: str, locked: bool) -> None:
+    import datetime as dt
+
+    from jcjg.auth.service import end_all_sessions, find_user
+    from jcjg.core.db import utcnow
+    from jcjg.core.errors import AppError
+
+    with _cli_session() as session:
+        try:
+            user = find_user(db=session, username=username)
+        except AppError as error:
+            raise click.ClickException(error.detail) from None
+        if locked:
+            user.locked_until = utcnow() + dt.timedelta(days=365 * 100)
+            end_all_sessions(db=session, user_id=user.id)
+        else:
+            user.locked_until = None
+            user.failed_logins = 0
+        session.commit()
+
+
+@users.command("lock")
+@click.argument("username")
+def users_lock(username: str) -> None:
+    """锁定账号并结束其所有会话。"""
+    _set_lock(username, True)
+    click.echo(f"已锁定 {username}")
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """解锁账号并清零失败次数。"""
+    _set_lock(username, False)
+    click.echo(f"已解锁 {username}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只运行一轮到期任务后退出")
+@click.option("--poll", default=30.0, show_default=True, help="轮询间隔（秒）")
+def worker(once: bool, poll: float) -> None:
+    """运行后台定时任务（多进程部署时与 JCJG_EMBEDDED_WORKER=false 搭配）。"""
+    from jcjg.core.jobs import run_due, worker_loop
+    from jcjg.main import _load_jobs
+
+    _load_jobs()
+    factory = _factory()
+    if once:
+        runs = run_due(factory)
+        for run in runs:
+            click.echo(f"{run.name}: {run.status}")
+        if any(r.status == "failed" for r in runs):
+            sys.exit(1)
+        return
+    stop = threading.Event()
+    try:
+        worker_loop(factory, stop, poll)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()

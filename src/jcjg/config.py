@@ -1,0 +1,94 @@
+"""Settings: every knob of the platform, read from the environment with the prefix ``JCJG_``.
+
+Outside ``JCJG_ENV=dev`` (and ``test``) the platform refuses to start with the default secret key:
+a forgotten secret is how peers ended up with hard-coded MD5 keys.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused outside dev
+
+
+class Settings(BaseSettings):
+    """Platform configuration. Each field maps to ``JCJG_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="JCJG_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///var/jcjg.db"
+    data_dir: Path = Path("var")
+    secret_key: str = DEFAULT_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    display_timezone: str = "Asia/Shanghai"
+    platform_name: str = "建设工程检测监管信息服务平台"
+
+    # Password policy (001 8.3.3: length, change interval, stored hashed).
+    password_min_length: int = Field(default=8, ge=6)
+    password_min_classes: int = Field(default=3, ge=1, le=4)
+    password_max_age_days: int = Field(default=90, ge=0)  # 0 disables expiry
+    password_history: int = Field(default=5, ge=0)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
+    # Sessions and tokens.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    session_cookie: str = "jcjg_session"
+    csrf_cookie: str = "jcjg_csrf"
+    api_token_days: int = Field(default=180, ge=1)
+    totp_issuer: str = "JCJG"
+
+    # Blob store: "local" (a folder under data_dir) or "s3".
+    blob_backend: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "jcjg"
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+
+    # Run periodic jobs in a thread of the web process (the embedded one-process default);
+    # switch off when separate `jcjg worker` processes run them.
+    embedded_worker: bool = True
+
+    # Page sizes.
+    page_size: int = Field(default=20, ge=1, le=200)
+    page_size_max: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env != "dev" and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError(
+                "JCJG_SECRET_KEY 仍是默认值：生产环境必须设置自己的密钥 "
+                "(refusing the default secret key outside JCJG_ENV=dev)"
+            )
+        if self.env == "prod" and len(self.secret_key) < 32:
+            raise ValueError("JCJG_SECRET_KEY 至少 32 个字符 (secret key too short)")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.display_timezone)
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

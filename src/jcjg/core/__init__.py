@@ -1,0 +1,1 @@
+"""Platform support with no domain knowledge: database, errors, templating, blobs, jobs."""

@@ -1,0 +1,120 @@
+"""Request plumbing: one database session and one transaction per request.
+
+``SessionDep`` hands a route the request's session, created on first use. The routers use
+:class:`TransactionalRoute`, which commits that session once after the endpoint returns and
+before the response leaves, or rolls it back when the endpoint raises: services never commit,
+and nothing is half-written on error (DESIGN.md decision 8).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jcjg.audit.service import AuditContext, context_of
+from jcjg.config import Settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Session:
+    """The request's session; its audit context carries the request id and client address."""
+    db: Session | None = getattr(request.state, "db", None)
+    if db is None:
+        db = request.app.state.sessionmaker()
+        assert db is not None
+        ctx = context_of(db)
+        ctx.request_id = getattr(request.state, "request_id", None)
+        ctx.ip = client_ip(request)
+        request.state.db = db
+        request.state.audit_context = ctx
+    return db
+
+
+def audit_context(request: Request) -> AuditContext:
+    """Who did what from where, for events written after the request's session is gone."""
+    ctx = getattr(request.state, "audit_context", None)
+    if isinstance(ctx, AuditContext):
+        return ctx
+    return AuditContext(request_id=getattr(request.state, "request_id", None), ip=client_ip(request))
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+class TransactionalRoute(APIRoute):
+    """Commit the request's session when the endpoint returns; roll back when it raises."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def transactional(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except BaseException:
+                db = getattr(request.state, "db", None)
+                if db is not None:
+                    await run_in_threadpool(db.rollback)
+                raise
+            else:
+                db = getattr(request.state, "db", None)
+                if db is not None:
+                    await run_in_threadpool(db.commit)
+                return response
+            finally:
+                db = getattr(request.state, "db", None)
+                if db is not None:
+                    request.state.db = None
+                    await run_in_threadpool(db.close)
+
+        return transactional
+
+
+class RequestIdMiddleware:
+    """Give every request an id (or keep a well-formed ``X-Request-ID``) and echo it back,
+    with the security headers every response carries."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {k.lower() for k, _ in headers}
+                extra = {
+                    b"x-request-id": request_id.encode(),
+                    b"x-content-type-options": b"nosniff",
+                    b"referrer-policy": b"same-origin",
+                    b"x-frame-options": b"DENY",
+                }
+                headers += [(k, v) for k, v in extra.items() if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,283 @@
+"""Errors as RFC 9457 problem details with Chinese ``title`` / ``detail`` (DESIGN.md decision 8).
+
+Domain code raises :class:`AppError` subclasses; the handlers registered by
+:func:`install_error_handlers` turn them into ``application/problem+json`` on the API and into a
+friendly Chinese page for browsers. ``type`` is a stable relative URI ``/problems/<slug>`` whose
+page explains the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A stable kind of problem: its slug, HTTP status, and Chinese title and explanation."""
+
+    slug: str
+    status: int
+    title: str
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {}
+
+
+def problem_type(slug: str, status: int, title: str, description: str) -> ProblemType:
+    """Register a problem type (each slug once) and return it."""
+    if slug in PROBLEM_TYPES:
+        raise ValueError(f"problem type {slug!r} registered twice")
+    kind = ProblemType(slug, status, title, description)
+    PROBLEM_TYPES[slug] = kind
+    return kind
+
+
+BAD_REQUEST = problem_type("bad-request", 400, "请求有误", "请求的格式或参数不正确。")
+VALIDATION = problem_type(
+    "validation", 422, "数据校验未通过", "提交的数据有字段不符合要求，见 errors 中逐项说明。"
+)
+UNAUTHENTICATED = problem_type("unauthenticated", 401, "需要登录", "请先登录或提供有效的访问令牌。")
+FORBIDDEN = problem_type("forbidden", 403, "无权操作", "当前账号的角色没有执行此操作的权限。")
+NOT_FOUND = problem_type(
+    "not-found", 404, "未找到", "所请求的对象不存在，或不在当前账号的数据范围内。"
+)
+METHOD_NOT_ALLOWED = problem_type("method-not-allowed", 405, "方法不被允许", "该地址不支持此请求方法。")
+CONFLICT = problem_type("conflict", 409, "数据冲突", "与已有数据冲突，例如编号或账号重复。")
+TOO_LARGE = problem_type("too-large", 413, "内容过大", "请求体超过允许的大小。")
+UNSUPPORTED_MEDIA = problem_type(
+    "unsupported-media-type", 415, "不支持的内容类型", "请以 application/json 提交数据。"
+)
+CSRF = problem_type(
+    "csrf", 403, "表单已失效", "表单缺少或带有无效的防伪令牌（CSRF），请刷新页面后重试。"
+)
+LOCKED = problem_type("account-locked", 423, "账号已锁定", "连续登录失败次数过多，账号暂时锁定。")
+PASSWORD_EXPIRED = problem_type(
+    "password-expired", 403, "密码已过期", "密码已超过有效期，请先修改密码。"
+)
+INTERNAL = problem_type("internal", 500, "服务器内部错误", "服务器处理请求时出错，已记录，请稍后重试。")
+
+
+@dataclass
+class FieldError:
+    """One failing field: where (a path such as ``body.password``), and why in Chinese."""
+
+    field: str
+    message: str
+    code: str = "invalid"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message, "code": self.code}
+
+
+class AppError(Exception):
+    """An error the user should see, as a problem type with a Chinese detail."""
+
+    kind: ProblemType = BAD_REQUEST
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        kind: ProblemType | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if kind is not None:
+            self.kind = kind
+        self.detail = detail or self.kind.description
+        self.errors = errors or []
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.kind.uri,
+            "title": self.kind.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            data["instance"] = instance
+        if self.errors:
+            data["errors"] = [e.as_dict() for e in self.errors]
+        return data
+
+
+class BadRequest(AppError):
+    kind = BAD_REQUEST
+
+
+class ValidationFailed(AppError):
+    kind = VALIDATION
+
+
+class Unauthenticated(AppError):
+    kind = UNAUTHENTICATED
+
+
+class PermissionDenied(AppError):
+    kind = FORBIDDEN
+
+
+class NotFound(AppError):
+    kind = NOT_FOUND
+
+
+class Conflict(AppError):
+    kind = CONFLICT
+
+
+class CsrfFailed(AppError):
+    kind = CSRF
+
+
+class AccountLocked(AppError):
+    kind = LOCKED
+
+
+class PasswordExpired(AppError):
+    kind = PASSWORD_EXPIRED
+
+
+# Pydantic error types in Chinese; anything else falls back to the library's own message.
+_PYDANTIC_ZH = {
+    "missing": "必填项缺失",
+    "string_type": "应为文本",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "bool_type": "应为布尔值（true/false）",
+    "bool_parsing": "应为布尔值（true/false）",
+    "string_too_short": "长度不足",
+    "string_too_long": "长度超出上限",
+    "string_pattern_mismatch": "格式不正确",
+    "too_short": "条目太少",
+    "too_long": "条目太多",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "enum": "不是允许的取值",
+    "literal_error": "不是允许的取值",
+    "json_invalid": "JSON 格式错误",
+    "model_attributes_type": "应为 JSON 对象",
+    "dict_type": "应为 JSON 对象",
+    "list_type": "应为数组",
+    "date_from_datetime_parsing": "日期格式不正确（应为 YYYY-MM-DD）",
+    "date_parsing": "日期格式不正确（应为 YYYY-MM-DD）",
+    "datetime_parsing": "时间格式不正确（应为 ISO 8601）",
+    "datetime_from_date_parsing": "时间格式不正确（应为 ISO 8601）",
+    "extra_forbidden": "不允许的字段",
+    "value_error": "取值不正确",
+}
+
+
+def field_errors_from_pydantic(errors: Any) -> list[FieldError]:
+    """Translate pydantic's error list into field errors with Chinese messages."""
+    out: list[FieldError] = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        kind = str(err.get("type", "invalid"))
+        message = _PYDANTIC_ZH.get(kind, "")
+        ctx = err.get("ctx") or {}
+        if kind == "value_error" and "error" in ctx:
+            message = str(ctx["error"])
+        elif kind in {"string_too_short", "string_too_long"} and ctx:
+            limit = ctx.get("min_length", ctx.get("max_length"))
+            message = f"{message}（限 {limit} 个字符）"
+        elif not message:
+            message = str(err.get("msg", "取值不正确"))
+        out.append(FieldError(loc or "body", message, kind))
+    return out
+
+
+def wants_html(request: Request) -> bool:
+    """Browsers get pages; API clients and everything under ``/api`` get problem+json."""
+    path = request.url.path
+    if path.startswith(("/api/", "/exchange/", "/ledger/proof", "/healthz", "/readyz")):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def problem_response(request: Request, error: AppError) -> Response:
+    """Render ``error`` for this request: a page for browsers, problem+json for the rest."""
+    if wants_html(request):
+        from jcjg.core.templating import render_error  # templates need the app's env
+
+        return render_error(request, error)
+    return JSONResponse(
+        error.body(instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    hook = getattr(request.app.state, "on_app_error", None)
+    if hook is not None:
+        hook(request, exc)
+    return problem_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors_from_pydantic(exc.errors())
+    return problem_response(request, ValidationFailed(errors=errors))
+
+
+_HTTP_KINDS = {
+    400: BAD_REQUEST,
+    401: UNAUTHENTICATED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    409: CONFLICT,
+    413: TOO_LARGE,
+    415: UNSUPPORTED_MEDIA,
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = _HTTP_KINDS.get(exc.status_code)
+    if kind is None:
+        kind = ProblemType("http-error", exc.status_code, "请求未能完成", str(exc.detail))
+    detail = kind.description
+    error = AppError(detail, kind=kind, headers=dict(exc.headers or {}))
+    return problem_response(request, error)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    import logging
+
+    logging.getLogger("jcjg").exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, AppError(kind=INTERNAL))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers on ``app``."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

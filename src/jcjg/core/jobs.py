@@ -1,0 +1,152 @@
+"""Periodic jobs: one mechanism, a table of schedules and a table of runs.
+
+A job is a function registered by name with an interval. ``jcjg worker`` (or the embedded worker
+thread of ``jcjg serve``) claims due jobs with a conditional UPDATE, so several workers on
+PostgreSQL never run the same job twice at once, runs each in its own transaction, and records
+status, duration and log of every run in ``job_run``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import ForeignKey, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from jcjg.core.db import Base, UTCDateTime, utcnow
+from jcjg.core.mixins import IdMixin
+
+log = logging.getLogger("jcjg.jobs")
+
+JobFunc = Callable[[Session, logging.Logger], None]
+
+
+class JobSchedule(Base):
+    """When each job runs next, and which worker holds it now."""
+
+    __tablename__ = "job_schedule"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class JobRun(IdMixin, Base):
+    """One run of a job: when, how it ended, and what it logged."""
+
+    __tablename__ = "job_run"
+    __permission_entity__ = "job"
+    __scope_columns__: dict[str, str] = {}
+
+    name: Mapped[str] = mapped_column(ForeignKey("job_schedule.name"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/succeeded/failed
+    log: Mapped[str] = mapped_column(Text, default="")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    title: str
+    every: dt.timedelta
+    func: JobFunc
+
+
+REGISTRY: dict[str, Job] = {}
+
+
+def job(name: str, *, title: str, every: dt.timedelta) -> Callable[[JobFunc], JobFunc]:
+    """Register ``func`` as the periodic job ``name`` (Chinese ``title`` for the jobs page)."""
+
+    def register(func: JobFunc) -> JobFunc:
+        if name in REGISTRY:
+            raise ValueError(f"job {name!r} registered twice")
+        REGISTRY[name] = Job(name, title, every, func)
+        return func
+
+    return register
+
+
+def _ensure_schedules(factory: sessionmaker[Session], now: dt.datetime) -> None:
+    with factory() as db:
+        known = set(db.scalars(select(JobSchedule.name)))
+        for name in REGISTRY.keys() - known:
+            db.add(JobSchedule(name=name, next_run_at=now))
+        db.commit()
+
+
+def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
+    with factory() as db:
+        result = db.execute(
+            update(JobSchedule)
+            .where(
+                JobSchedule.name == job_.name,
+                JobSchedule.next_run_at <= now,
+                or_(JobSchedule.locked_until.is_(None), JobSchedule.locked_until < now),
+            )
+            .values(locked_until=now + dt.timedelta(minutes=30), next_run_at=now + job_.every)
+        )
+        db.commit()
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def run_job(factory: sessionmaker[Session], job_: Job) -> JobRun:
+    """Run ``job_`` now in its own transaction and record the run."""
+    with factory() as db:
+        run = JobRun(name=job_.name)
+        db.add(run)
+        db.commit()
+        run_id = run.id
+    buffer = io.StringIO()
+    logger = logging.getLogger(f"jcjg.jobs.{job_.name}")
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    status = "succeeded"
+    try:
+        with factory() as db:
+            job_.func(db, logger)
+            db.commit()
+    except Exception:
+        status = "failed"
+        buffer.write(traceback.format_exc())
+        log.exception("job %s failed", job_.name)
+    finally:
+        logger.removeHandler(handler)
+    with factory() as db:
+        run = db.get_one(JobRun, run_id)
+        run.status = status
+        run.finished_at = utcnow()
+        run.log = buffer.getvalue()[-20_000:]
+        db.execute(
+            update(JobSchedule).where(JobSchedule.name == job_.name).values(locked_until=None)
+        )
+        db.commit()
+        return run
+
+
+def run_due(factory: sessionmaker[Session], now: dt.datetime | None = None) -> list[JobRun]:
+    """Run every job that is due and not held by another worker."""
+    now = now or utcnow()
+    _ensure_schedules(factory, now)
+    return [run_job(factory, j) for j in REGISTRY.values() if _claim(factory, j, now)]
+
+
+def worker_loop(
+    factory: sessionmaker[Session], stop: threading.Event, poll_seconds: float = 30.0
+) -> None:
+    """Run due jobs until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            run_due(factory)
+        except Exception:
+            log.exception("worker pass failed")
+        stop.wait(poll_seconds)

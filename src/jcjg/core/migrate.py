@@ -1,0 +1,42 @@
+"""Alembic, driven from code: ``jcjg db upgrade`` / ``db check`` and the readiness probe."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config for ``url`` using the migrations shipped inside the package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("jcjg") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def check(url: str) -> None:
+    """Fail when the models and the migrations disagree (``alembic check``)."""
+    command.check(alembic_config(url))
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_current(engine: Engine) -> bool:
+    url = engine.url.render_as_string(hide_password=False)
+    return current_revision(engine) == head_revision(url)

@@ -1,0 +1,134 @@
+"""Jinja2 pages: the shared environment, the CSRF token of a page, and error pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from importlib import resources
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from jcjg.core.db import utcnow
+from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
+from jcjg.core.masking import mask_email, mask_phone
+
+_templates: Jinja2Templates | None = None
+
+
+def templates() -> Jinja2Templates:
+    global _templates
+    if _templates is None:
+        folder = resources.files("jcjg") / "templates"
+        _templates = Jinja2Templates(directory=str(folder))
+        env = _templates.env
+        env.filters["localtime"] = _localtime
+        env.globals["csrf_field"] = _csrf_field
+        env.globals["label"] = _label
+        env.globals["now"] = utcnow
+        env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
+        env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
+    return _templates
+
+
+def _localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    if value is None:
+        return "—"
+    from jcjg.config import get_settings
+
+    return value.astimezone(get_settings().tz).strftime(fmt)
+
+
+def _label(kind: str, value: str | None) -> str:
+    """The Chinese label of a stored choice value (``label('role', u.role)``)."""
+    if value is None:
+        return "—"
+    from jcjg.audit.choices import AuditAction
+    from jcjg.auth.choices import Role
+    from jcjg.regions.choices import RegionLevel
+
+    enums: dict[str, Any] = {"role": Role, "action": AuditAction, "level": RegionLevel}
+    try:
+        return str(enums[kind](value).label)
+    except (KeyError, ValueError):
+        return value
+
+
+def _csrf_field(token: str | None) -> Markup:
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token or ""))
+
+
+def page_csrf_token(request: Request) -> tuple[str, bool]:
+    """The token a form on this page must send back, and whether a new anonymous cookie is due.
+
+    Logged-in pages use the session's token; anonymous forms (login) use a double-submit cookie.
+    """
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.csrf_token:
+        return principal.csrf_token, False
+    cookie = request.cookies.get(request.app.state.settings.csrf_cookie)
+    if cookie:
+        return cookie, False
+    return secrets.token_urlsafe(32), True
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """Render template ``name`` with the principal, settings and the page's CSRF token."""
+    from jcjg.auth.scopes import ANONYMOUS
+
+    settings = request.app.state.settings
+    token, new_cookie = page_csrf_token(request)
+    ctx: dict[str, Any] = {
+        "principal": getattr(request.state, "principal", None) or ANONYMOUS,
+        "settings": settings,
+        "csrf_token": token,
+        "request_id": getattr(request.state, "request_id", ""),
+    }
+    ctx.update(context or {})
+    response = templates().TemplateResponse(request, name, ctx, status_code=status_code)
+    if new_cookie:
+        response.set_cookie(
+            settings.csrf_cookie,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=settings.https,
+            path="/",
+        )
+    return response
+
+
+def render_error(request: Request, error: AppError) -> Response:
+    """Browsers: to the login page when not logged in, to the password page when it expired,
+    otherwise a friendly Chinese error page with the right status."""
+    if isinstance(error, Unauthenticated) and request.method == "GET":
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+    if isinstance(error, PasswordExpired) and request.method == "GET":
+        return RedirectResponse("/account/password?expired=1", status_code=303)
+    return render(request, "error.html", {"error": error}, status_code=error.status)
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/")
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a successful form post: see the result with GET (303)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"

@@ -1,0 +1,1 @@
+"""The home page, the problem-type pages and the operators' jobs page."""

@@ -1,0 +1,85 @@
+"""Home: what this account can do now and the real counts behind it (no made-up numbers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.deps import requires
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal, restrict
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import PROBLEM_TYPES, NotFound
+from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
+from jcjg.core.templating import render
+from jcjg.registry.models import Institution
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+
+# (permission, title, link, what it is for) in the order the home page lists them.
+FUNCTIONS = [
+    ("institution:read", "检测机构", "/api/v1/institutions", "查看辖区内检测机构的基本信息（接口）"),
+    ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
+    ("role:read", "角色与权限", "/admin/roles", "查看每个角色拥有的权限，平台管理员可调整"),
+    ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),
+    ("region:read", "行政区划", "/regions", "浏览 GB/T 2260 行政区划"),
+    ("job:read", "定时任务", "/admin/jobs", "查看后台定时任务的运行情况"),
+    ("account:manage", "访问令牌", "/account/tokens", "为接口调用申请和吊销本人的访问令牌"),
+    ("account:manage", "修改密码", "/account/password", "按安全规则修改本人密码"),
+]
+
+
+def _count(db: SessionDep, stmt: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("home:view"))],
+) -> Response:
+    functions = [f for f in FUNCTIONS if principal.can(f[0])]
+    counts: list[tuple[str, int, str]] = []
+    if principal.can("institution:read"):
+        counts.append(
+            ("检测机构", _count(db, restrict(select(Institution), principal, "read")), "家")
+        )
+    if principal.can("user:read"):
+        counts.append(("账号", _count(db, restrict(select(User), principal, "read")), "个"))
+    if principal.can("audit:read"):
+        since = utcnow() - dt.timedelta(hours=24)
+        stmt = restrict(select(AuditLog).where(AuditLog.at >= since), principal, "read")
+        counts.append(("近 24 小时审计记录", _count(db, stmt), "条"))
+    user = db.get(User, principal.user_id)
+    context = {"functions": functions, "counts": counts, "user": user}
+    return render(request, "home.html", context)
+
+
+@router.get("/problems/{slug}", response_class=HTMLResponse)
+def problem(
+    request: Request, slug: str, principal: Annotated[Principal, Depends(requires(None))]
+) -> Response:
+    kind = PROBLEM_TYPES.get(slug)
+    if kind is None:
+        raise NotFound("没有这种问题类型")
+    return render(request, "problem.html", {"kind": kind})
+
+
+@router.get("/admin/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("job:read"))],
+) -> Response:
+    schedules = {s.name: s for s in db.scalars(select(JobSchedule))}
+    runs = db.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
+    return render(
+        request, "jobs.html", {"jobs": list(REGISTRY.values()), "schedules": schedules, "runs": runs}
+    )

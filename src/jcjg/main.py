@@ -1,0 +1,137 @@
+"""The application factory: ``create_app()`` mounts every package's API and page routers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg import __version__
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import record_event_now
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal
+from jcjg.config import Settings, get_settings
+from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.deps import RequestIdMiddleware, audit_context
+from jcjg.core.errors import AppError, CsrfFailed, PermissionDenied, install_error_handlers
+
+API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
+
+认证：浏览器会话（Cookie，写操作需带 `X-CSRF-Token` 头）或访问令牌（`Authorization: Bearer <令牌>`，
+在“访问令牌”页面申请）。所有数据按账号的数据范围过滤：范围外的对象一律返回 404。
+错误按 RFC 9457 返回 `application/problem+json`，`title`、`detail` 为中文，校验错误在 `errors` 中逐字段说明。
+"""
+
+
+def _routers() -> list[object]:
+    from jcjg.audit import api as audit_api
+    from jcjg.audit import pages as audit_pages
+    from jcjg.auth import api as auth_api
+    from jcjg.auth import pages as auth_pages
+    from jcjg.core import health
+    from jcjg.home import pages as home_pages
+    from jcjg.regions import api as regions_api
+    from jcjg.regions import pages as regions_pages
+    from jcjg.registry import api as registry_api
+
+    return [
+        health.router,
+        home_pages.router,
+        auth_pages.router,
+        auth_api.router,
+        regions_pages.router,
+        regions_api.router,
+        registry_api.router,
+        audit_pages.router,
+        audit_api.router,
+    ]
+
+
+def _load_jobs() -> None:
+    import jcjg.auth.jobs  # noqa: F401  (registers its jobs)
+
+
+def _audit_denials(request: Request, error: AppError) -> None:
+    """Permission denials and CSRF failures are audited even though the request rolled back."""
+    if not isinstance(error, PermissionDenied | CsrfFailed):
+        return
+    action = AuditAction.CSRF_FAILED if isinstance(error, CsrfFailed) else AuditAction.DENIED
+    record_event_now(
+        request.app.state.sessionmaker,
+        action,
+        context=audit_context(request),
+        detail=f"{request.method} {request.url.path}: {error.detail}"[:1000],
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """Build the ASGI app. Tests pass their own settings, engine and session factory."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    session_factory = session_factory or make_sessionmaker(engine)
+    _load_jobs()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if settings.embedded_worker:
+            from jcjg.core.jobs import worker_loop
+
+            worker = threading.Thread(
+                target=worker_loop, args=(session_factory, stop), name="jcjg-worker", daemon=True
+            )
+            worker.start()
+        yield
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=5)
+
+    app = FastAPI(
+        title="建设工程检测监管信息服务平台 API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory
+    app.state.on_app_error = _audit_denials
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    static_dir = resources.files("jcjg") / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir), check_dir=False), name="static")
+    for router in _routers():
+        app.include_router(router)  # type: ignore[arg-type]
+
+    @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
+    def api_docs(principal: Annotated[Principal, Depends(requires(None))]) -> HTMLResponse:
+        """Swagger UI from our own static files: no CDN on closed government networks."""
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="接口文档 · 建设工程检测监管信息服务平台",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    return app

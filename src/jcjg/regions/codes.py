@@ -1,0 +1,52 @@
+"""Pure functions on GB/T 2260 codes: shape, level, parent and the prefix of a subtree."""
+
+from __future__ import annotations
+
+import re
+
+from jcjg.regions.choices import RegionLevel
+
+_CODE = re.compile(r"[1-9]\d{5}")
+
+
+def is_valid_code(code: str) -> bool:
+    """Six digits, first not zero, province part 11-82 (GB/T 2260 range)."""
+    return bool(_CODE.fullmatch(code)) and 11 <= int(code[:2]) <= 82
+
+
+def level_of(code: str) -> RegionLevel:
+    """``360000`` province, ``360400`` city, anything else county-level."""
+    if code.endswith("0000"):
+        return RegionLevel.PROVINCE
+    if code.endswith("00"):
+        return RegionLevel.CITY
+    return RegionLevel.COUNTY
+
+
+def scope_prefix(code: str) -> str:
+    """The code prefix shared by every region in ``code``'s subtree.
+
+    ``360000`` -> ``36``, ``360400`` -> ``3604``, ``360402`` -> ``360402``.
+    """
+    level = level_of(code)
+    if level is RegionLevel.PROVINCE:
+        return code[:2]
+    if level is RegionLevel.CITY:
+        return code[:4]
+    return code
+
+
+def in_subtree(code: str, root: str) -> bool:
+    """Whether region ``code`` lies in the subtree of ``root`` (itself included)."""
+    return code.startswith(scope_prefix(root))
+
+
+def parent_candidates(code: str) -> list[str]:
+    """Possible parents nearest first: the city, then the province (for directly
+    administered counties and municipal districts the city code does not exist)."""
+    level = level_of(code)
+    if level is RegionLevel.PROVINCE:
+        return []
+    if level is RegionLevel.CITY:
+        return [code[:2] + "0000"]
+    return [code[:4] + "00", code[:2] + "0000"]

@@ -1,0 +1,155 @@
+"""Test fixtures: a database built by the migrations, one rolled-back transaction per test.
+
+``JCJG_TEST_DATABASE=sqlite`` (default) runs on a fresh SQLite file; ``=postgresql`` creates a
+fresh database on ``JCJG_TEST_POSTGRES_URL`` (default the local server) and drops it afterwards.
+``JCJG_REQUIRE_POSTGRES=1`` / ``JCJG_REQUIRE_BROWSER=1`` turn "missing, skipped" into failures.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.auth import passwords
+from jcjg.config import Settings
+from jcjg.core.db import make_engine
+from jcjg.core.migrate import upgrade
+from jcjg.main import create_app
+from jcjg.regions.service import load_regions
+from tests.factories import Factory
+
+BACKEND = os.environ.get("JCJG_TEST_DATABASE", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "JCJG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def require(flag: str) -> bool:
+    return os.environ.get(flag, "") in {"1", "true", "yes"}
+
+
+def _postgres_admin() -> Engine:
+    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+
+
+def fresh_database_url(tmp_dir: Path) -> tuple[str, Any]:
+    """A new empty database of the backend under test and a function that removes it."""
+    if BACKEND == "sqlite":
+        path = tmp_dir / f"jcjg-{secrets.token_hex(4)}.db"
+        return f"sqlite:///{path}", lambda: None
+    name = f"jcjg_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = _postgres_admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        if require("JCJG_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """argon2id with small costs: the policy is what is tested, not the hash's strength."""
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, drop = fresh_database_url(tmp_path_factory.mktemp("db"))
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as db:
+        load_regions(db=db, province_codes=["360000", "440000"])
+        db.commit()
+    engine.dispose()
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """One outer transaction per test, rolled back at the end: tests never see each other."""
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        env="test",
+        secret_key="test-" + secrets.token_hex(16),
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        base_url="http://testserver",
+        embedded_worker=False,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, session_factory: sessionmaker[Session]) -> FastAPI:
+    return create_app(settings, engine=engine, session_factory=session_factory)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, headers={"accept": "application/json"}) as c:
+        yield c
+
+
+@pytest.fixture
+def browser_client(app: FastAPI) -> Iterator[TestClient]:
+    """A client that asks for HTML like a browser does."""
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def factory(db: Session, settings: Settings) -> Factory:
+    return Factory(db, settings)

@@ -1,0 +1,112 @@
+"""Test data builders and a login helper."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from jcjg.auth.choices import Role, ScopeKind
+from jcjg.auth.models import User, UserProject
+from jcjg.auth.passwords import hash_password
+from jcjg.auth.service import create_api_token
+from jcjg.config import Settings
+from jcjg.registry.codes import check_character
+from jcjg.registry.models import Institution
+
+PASSWORD = "Jcjg-test-2026"
+
+# A default scope per kind: Jiujiang (九江市) for region roles, project 1 for project roles.
+DEFAULT_REGION = "360400"
+
+
+@dataclass
+class Factory:
+    db: Session
+    settings: Settings
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def _next(self) -> int:
+        self.counter[0] += 1
+        return self.counter[0]
+
+    def institution(self, region_code: str = "360403", name: str | None = None) -> Institution:
+        n = self._next()
+        body = f"91{region_code}MA{n:07d}"[:17].ljust(17, "1")
+        inst = Institution(
+            code=f"T-{secrets.token_hex(3)}-{n}",
+            name=name or f"测试检测机构{n}",
+            credit_code=body + check_character(body),
+            region_code=region_code,
+        )
+        self.db.add(inst)
+        self.db.flush()
+        return inst
+
+    def user(
+        self,
+        role: Role = Role.PLATFORM_ADMIN,
+        *,
+        region_code: str | None = None,
+        institution: Institution | None = None,
+        project_ids: tuple[int, ...] = (),
+        password: str = PASSWORD,
+        username: str | None = None,
+        commit: bool = True,
+        **extra: object,
+    ) -> User:
+        kind = role.scope_kind
+        if kind is ScopeKind.INSTITUTION and institution is None:
+            institution = self.institution()
+        if region_code is None and kind is not ScopeKind.GLOBAL:
+            region_code = institution.region_code if institution else DEFAULT_REGION
+        if kind is ScopeKind.PROJECT and not project_ids:
+            project_ids = (1,)
+        user = User(
+            username=username or f"{role.value}_{self._next()}_{secrets.token_hex(2)}",
+            display_name=f"测试{role.label}",
+            role=role.value,
+            region_code=region_code,
+            institution_id=institution.id if institution else None,
+            password_hash=hash_password(password),
+            **extra,
+        )
+        user.projects = [UserProject(project_id=p) for p in project_ids]
+        self.db.add(user)
+        self.db.flush()
+        if commit:
+            self.db.commit()
+        return user
+
+    def token(self, user: User) -> str:
+        token, _ = create_api_token(db=self.db, settings=self.settings, user=user, name="test")
+        self.db.commit()
+        return token
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
+    """Log ``client`` in through the login form, as a browser would."""
+    page = client.get("/login", headers={"accept": "text/html"})
+    token = csrf_from(page.text)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text[:500]
+    return client
+
+
+def page_csrf(client: TestClient, path: str = "/") -> str:
+    """The CSRF token of a logged-in page."""
+    return csrf_from(client.get(path, headers={"accept": "text/html"}).text)
