@@ -1,0 +1,87 @@
+# JCJG — 建设工程检测监管信息服务平台. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JCJG := $(VENV)/bin/jcjg
+STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger $(wildcard src/jcjg/exchange)
+APT_PACKAGES := chromium fonts-noto-cjk zbar-tools poppler-utils
+export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
+
+.PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+run: install assets db demo ## Install what is missing, migrate the SQLite database, load demo data, serve on :8000
+	$(JCJG) serve
+
+test: install assets sysdeps lint db-check test-sqlite test-postgres ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the package with its development tools
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+src/jcjg/static/vendor/.copied: node_modules/.package-lock.json scripts/copy-vendor.mjs
+	node scripts/copy-vendor.mjs
+	@touch $@
+
+assets: src/jcjg/static/vendor/.copied ## Install the npm packages (htmx, ECharts, Pico CSS, Swagger UI) into static/vendor
+
+sysdeps: ## Install the system packages tests use (Chromium, CJK fonts, zbar, poppler) when absent
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+db: install ## Migrate the database (JCJG_DATABASE_URL, default var/jcjg.db) to the latest version
+	$(JCJG) db upgrade
+
+demo: install ## Load the demo data (idempotent; passwords of new accounts are printed once)
+	$(JCJG) demo load
+
+serve: install assets ## Serve without installing demo data
+	$(JCJG) serve
+
+lint: install ## ruff check, ruff format --check, mypy --strict on the platform packages
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/mypy $(STRICT)
+
+format: install ## Format the code and fix what ruff can
+	$(VENV)/bin/ruff format src tests bench scripts
+	$(VENV)/bin/ruff check --fix src tests bench scripts
+
+db-check: install ## Migrate a scratch SQLite database and run alembic check (models = migrations)
+	@rm -f var/check.db; mkdir -p var
+	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db upgrade
+	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db check
+	@rm -f var/check.db*
+
+test-sqlite: install assets ## The suite on SQLite
+	JCJG_TEST_DATABASE=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: install assets ## The suite on PostgreSQL (a fresh database on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
+	@if [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null; then \
+	  JCJG_TEST_DATABASE=postgresql $(PY) -m pytest $(PYTEST_ARGS); \
+	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; fi
+
+bench: install ## Run every benchmark under bench/ (full sizes)
+	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b; done
+
+clean: ## Remove the virtual environment, npm packages, generated assets and the local database
+	rm -rf $(VENV) node_modules src/jcjg/static/vendor var .pytest_cache .mypy_cache .ruff_cache
