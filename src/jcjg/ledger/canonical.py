@@ -1,0 +1,144 @@
+"""Canonical JSON (RFC 8785, JSON Canonicalization Scheme) for hashing structured leaves.
+
+`canonical_json` returns the one byte string that RFC 8785 assigns to a value, so that another
+implementation (Go, Java, JavaScript) re-deriving a leaf from the same data gets the same hash:
+
+- objects: members sorted by their names' UTF-16 code units (RFC 8785 section 3.2.3; this
+  differs from code-point order only for characters above U+FFFF), no whitespace;
+- strings: UTF-8, only ``"``, ``\\`` and U+0000..U+001F escaped (the short forms ``\\b \\t \\n
+  \\f \\r``, otherwise ``\\u00xx`` in lower case); everything else, Chinese included, verbatim;
+- numbers: ECMAScript's shortest round-trip form (``1.5``, ``0.000001``, ``1e-7``), with
+  ``-0`` written ``0`` and integral floats written as integers (``2.0`` is ``2``).
+
+What we accept is deliberately narrower than JSON, so that every output also reads back
+unchanged in any language:
+
+- dict (string keys only), list, tuple, str, int, float, bool and None; anything else
+  (Decimal, datetime, bytes, sets, non-string keys) is a `CanonicalJSONError`;
+- numbers must be finite and within +-(2**53 - 1), the range where an IEEE double, and hence
+  every JSON parser, holds integers exactly. Larger values (big identifiers, exact money
+  amounts with many digits) must be passed as strings; amounts should be strings or integers
+  of the smallest unit anyway, never floats;
+- strings must be valid Unicode (no lone surrogates).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+
+__all__ = ["MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer magnitude accepted (JavaScript's Number.MAX_SAFE_INTEGER)."""
+
+
+class CanonicalJSONError(ValueError):
+    """The value cannot be written as canonical JSON under this module's rules."""
+
+
+# json.encoder's ensure_ascii=False string writer escapes exactly RFC 8785's set, in lower case.
+_encode_string = json.encoder.encode_basestring
+
+
+def canonical_json(obj: object) -> bytes:
+    """Return the RFC 8785 canonical JSON encoding of `obj` as UTF-8 bytes."""
+    parts: list[str] = []
+    _write(obj, parts, set(), "$")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalJSONError(f"string is not valid Unicode: {exc}") from exc
+
+
+def _write(obj: object, out: list[str], active: set[int], path: str) -> None:
+    # `path` names the offending value in error messages, JSONPath style.
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, str):
+        out.append(_encode_string(obj))
+    elif isinstance(obj, int):
+        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            raise CanonicalJSONError(f"{path}: integer {obj} beyond 2**53 - 1; pass it as a string")
+        out.append(str(int(obj)))  # int() drops any int subclass's own __str__ (IntEnum)
+    elif isinstance(obj, float):
+        out.append(_format_number(obj, path))
+    elif isinstance(obj, dict | list | tuple):
+        if id(obj) in active:
+            raise CanonicalJSONError(f"{path}: value contains itself")
+        active.add(id(obj))
+        if isinstance(obj, dict):
+            _write_object(obj, out, active, path)
+        else:
+            out.append("[")
+            for i, item in enumerate(obj):
+                if i:
+                    out.append(",")
+                _write(item, out, active, f"{path}[{i}]")
+            out.append("]")
+        active.discard(id(obj))
+    else:
+        raise CanonicalJSONError(f"{path}: {type(obj).__name__} is not a JSON value")
+
+
+def _write_object(obj: dict[object, object], out: list[str], active: set[int], path: str) -> None:
+    keys: list[str] = []
+    for key in obj:
+        if not isinstance(key, str):
+            raise CanonicalJSONError(f"{path}: object key {key!r} is not a string")
+        keys.append(key)
+    try:
+        keys.sort(key=_utf16_key)
+    except UnicodeEncodeError as exc:
+        raise CanonicalJSONError(f"{path}: object key is not valid Unicode") from exc
+    out.append("{")
+    for i, key in enumerate(keys):
+        if i:
+            out.append(",")
+        out.append(_encode_string(key))
+        out.append(":")
+        _write(obj[key], out, active, f"{path}.{key}")
+    out.append("}")
+
+
+def _utf16_key(key: str) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly like the sequence of UTF-16 code units.
+    return key.encode("utf-16-be")
+
+
+def _format_number(value: float, path: str = "$") -> str:
+    """Format a finite double as ECMAScript Number.prototype.toString does (RFC 8785 3.2.2.3)."""
+    if not math.isfinite(value):
+        raise CanonicalJSONError(f"{path}: {value} is not allowed in JSON")
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise CanonicalJSONError(f"{path}: number {value!r} beyond 2**53 - 1; pass it as a string")
+    return _es_number(value)
+
+
+def _es_number(value: float) -> str:
+    """ECMAScript formatting of any finite double (no range check; exposed for the RFC tests)."""
+    if value == 0:
+        return "0"  # also -0
+    # repr() gives the shortest digits that round-trip, the same digits ECMAScript chooses.
+    sign, digit_tuple, exponent = Decimal(float.__repr__(value)).as_tuple()
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity
+        raise CanonicalJSONError(f"{value} is not allowed in JSON")
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    exponent += len(digit_tuple) - len(digits)
+    k = len(digits)
+    n = k + exponent  # value = 0.digits * 10**n
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = f"{digits[:n]}.{digits[n:]}"
+    elif -6 < n <= 0:
+        text = f"0.{'0' * -n}{digits}"
+    else:
+        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
+        text = f"{mantissa}e{'+' if n > 0 else '-'}{abs(n - 1)}"
+    return f"-{text}" if sign else text
