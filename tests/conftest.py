@@ -40,7 +40,9 @@ def require(flag: str) -> bool:
 
 
 def _postgres_admin() -> Engine:
-    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    return create_engine(
+        POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
 
 
 def fresh_database_url(tmp_dir: Path) -> tuple[str, Any]:

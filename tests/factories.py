@@ -110,3 +110,15 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> TestCl
 def page_csrf(client: TestClient, path: str = "/") -> str:
     """The CSRF token of a logged-in page."""
     return csrf_from(client.get(path, headers={"accept": "text/html"}).text)
+
+
+def all_routes(routes: list) -> list:
+    """Every route of the app, looking inside included routers."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            out.extend(all_routes(inner.routes))
+        else:
+            out.append(route)
+    return out

@@ -78,7 +78,9 @@ def db_check() -> None:
     from jcjg.core.migrate import check, is_current
 
     url = get_settings().database_url
-    if not is_current(make_engine(url)):
+    with make_engine(url).connect() as conn:
+        current = is_current(conn)
+    if not current:
         raise click.ClickException("数据库不是最新版本：请运行 jcjg db upgrade")
     check(url)
     click.echo("数据库为最新版本，模型与迁移一致")
@@ -140,7 +142,9 @@ def users_create(
     except ValueError:
         raise click.BadParameter(f"可选角色：{', '.join(r.value for r in Role)}") from None
     operator = Principal(
-        username="cli", role=Role.PLATFORM_ADMIN, permissions=frozenset({"user:create", "institution:read"})
+        username="cli",
+        role=Role.PLATFORM_ADMIN,
+        permissions=frozenset({"user:create", "institution:read"}),
     )
     with _cli_session() as session:
         institution_id = None
@@ -183,7 +187,11 @@ def users_passwd(username: str) -> None:
             user = find_user(db=session, username=username)
             password = generate_password()
             set_password(
-                db=session, settings=get_settings(), user=user, new_password=password, must_change=True
+                db=session,
+                settings=get_settings(),
+                user=user,
+                new_password=password,
+                must_change=True,
             )
             end_all_sessions(db=session, user_id=user.id)
         except AppError as error:

@@ -29,7 +29,8 @@ API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口�
 
 认证：浏览器会话（Cookie，写操作需带 `X-CSRF-Token` 头）或访问令牌（`Authorization: Bearer <令牌>`，
 在“访问令牌”页面申请）。所有数据按账号的数据范围过滤：范围外的对象一律返回 404。
-错误按 RFC 9457 返回 `application/problem+json`，`title`、`detail` 为中文，校验错误在 `errors` 中逐字段说明。
+错误按 RFC 9457 返回 `application/problem+json`，`title`、`detail` 为中文，
+校验错误在 `errors` 中逐字段说明。
 """
 
 

@@ -70,4 +70,3 @@ def search(
 @router.get("/{log_id}", summary="审计记录详情", response_model=AuditRead)
 def detail(log_id: int, db: SessionDep, principal: AuditReader) -> AuditRead:
     return AuditRead.model_validate(get_scoped(db, AuditLog, log_id, principal, "read"))
-

@@ -16,7 +16,7 @@ class AuditAction(StrEnum):
     DENIED = "denied"
     CSRF_FAILED = "csrf_failed"
     UNMASK = "unmask"
-    PASSWORD_CHANGE = "password_change"
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 - an action name
     TOTP = "totp"
 
     @property

@@ -8,8 +8,8 @@ transaction of their own when the request's work is being rolled back (a denial 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, event, func, insert, select
@@ -173,9 +173,7 @@ def record_event_now(
 ) -> None:
     """Record a security event in a transaction of its own, committed at once."""
     with factory() as session:
-        row = _row(
-            context, action, detail=detail, object_type=object_type, object_id=object_id
-        )
+        row = _row(context, action, detail=detail, object_type=object_type, object_id=object_id)
         session.add(AuditLog(**row))
         session.commit()
 
@@ -188,7 +186,7 @@ def search_stmt(
     object_id: str | None = None,
     request_id: str | None = None,
     text: str | None = None,
-) -> Select[tuple[AuditLog]]:
+) -> Select[AuditLog]:
     """The audit rows matching the filters, newest first (unscoped: callers ``restrict``)."""
     stmt = select(AuditLog).order_by(AuditLog.id.desc())
     if action:

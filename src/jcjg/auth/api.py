@@ -78,7 +78,9 @@ def list_users(
     rows, total = service.list_users(
         db=db, principal=principal, q=q, role=role, offset=paging.offset, limit=paging.limit
     )
-    return Page(items=[user_read(u) for u in rows], total=total, offset=paging.offset, limit=paging.limit)
+    return Page(
+        items=[user_read(u) for u in rows], total=total, offset=paging.offset, limit=paging.limit
+    )
 
 
 @router.post("/users", summary="新建用户", status_code=201, response_model=UserCreated)
@@ -147,7 +149,12 @@ def list_tokens(
     return [token_read(t) for t in service.list_api_tokens(db=db, principal=principal)]
 
 
-@router.post("/tokens", summary="新建访问令牌（令牌只显示一次）", status_code=201, response_model=TokenCreated)
+@router.post(
+    "/tokens",
+    summary="新建访问令牌（令牌只显示一次）",
+    status_code=201,
+    response_model=TokenCreated,
+)
 def create_token(
     data: TokenCreate,
     db: SessionDep,

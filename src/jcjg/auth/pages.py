@@ -118,7 +118,11 @@ def _pending_session(request: Request, db: SessionDep, settings: SettingsDep) ->
 
 @router.get("/login/totp", response_class=HTMLResponse)
 def totp_form(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: Public, next: str | None = None
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    next: str | None = None,
 ) -> Response:
     _pending_session(request, db, settings)
     return render(request, "auth/login_totp.html", {"next": safe_next(next)})
@@ -145,7 +149,10 @@ def totp_login(
             service.lock_user_after_failures(db=db, settings=settings, user=user)
             service.end_session(db=db, session_id=session.id)
             return render(
-                request, "auth/login.html", {"error": "验证码错误次数过多，账号已锁定"}, status_code=423
+                request,
+                "auth/login.html",
+                {"error": "验证码错误次数过多，账号已锁定"},
+                status_code=423,
             )
         return render(
             request,
@@ -209,7 +216,11 @@ def password_change(
         )
     except ValidationFailed as error:
         db.rollback()
-        context = {"error": error.detail, "errors": _by_field(error.errors), "expired": principal.password_expired}
+        context = {
+            "error": error.detail,
+            "errors": _by_field(error.errors),
+            "expired": principal.password_expired,
+        }
         return render(request, "auth/password.html", context, status_code=422)
     return redirect("/?password_changed=1")
 
@@ -217,7 +228,7 @@ def password_change(
 @router.get("/account/totp", response_class=HTMLResponse)
 def totp_page(request: Request, db: SessionDep, principal: AccountUser) -> Response:
     user = db.get(User, principal.user_id)
-    return render(request, "auth/totp.html", {"user": user, "allowed": principal.role and principal.role.is_authority})
+    return render(request, "auth/totp.html", {"user": user})
 
 
 @router.post("/account/totp/begin", response_class=HTMLResponse)
@@ -226,9 +237,11 @@ def totp_begin(
 ) -> Response:
     secret, uri = service.totp_begin(db=db, principal=principal, settings=settings)
     buffer = io.BytesIO()
-    segno.make(uri, error="m", micro=False).save(buffer, kind="svg", scale=5, xmldecl=False, svgns=True)
+    segno.make(uri, error="m", micro=False).save(
+        buffer, kind="svg", scale=5, xmldecl=False, svgns=True
+    )
     user = db.get(User, principal.user_id)
-    context = {"user": user, "allowed": True, "secret": secret, "uri": uri, "qr_svg": buffer.getvalue().decode()}
+    context = {"user": user, "secret": secret, "uri": uri, "qr_svg": buffer.getvalue().decode()}
     return render(request, "auth/totp.html", context)
 
 
@@ -243,7 +256,7 @@ def totp_confirm(
         service.totp_confirm(db=db, principal=principal, code=code)
     except ValidationFailed as error:
         user = db.get(User, principal.user_id)
-        context = {"user": user, "allowed": True, "error": error.errors[0].message}
+        context = {"user": user, "error": error.errors[0].message}
         return render(request, "auth/totp.html", context, status_code=422)
     return redirect("/account/totp?enabled=1")
 
@@ -259,7 +272,7 @@ def totp_disable(
         service.totp_disable(db=db, principal=principal, password=password)
     except ValidationFailed as error:
         user = db.get(User, principal.user_id)
-        context = {"user": user, "allowed": True, "error": error.errors[0].message}
+        context = {"user": user, "error": error.errors[0].message}
         return render(request, "auth/totp.html", context, status_code=422)
     return redirect("/account/totp?disabled=1")
 
@@ -326,15 +339,26 @@ def users_page(
     rows, total = service.list_users(
         db=db, principal=principal, q=q, role=role, offset=paging.offset, limit=paging.limit
     )
-    context = {"users": rows, "total": total, "paging": paging, "q": q or "", "role": role, "roles": list(Role)}
+    context = {
+        "users": rows,
+        "total": total,
+        "paging": paging,
+        "q": q or "",
+        "role": role,
+        "roles": list(Role),
+    }
     return render(request, "auth/users.html", context)
 
 
 @router.get("/admin/users/new", response_class=HTMLResponse)
 def user_new(
-    request: Request, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:create"))]
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("user:create"))],
 ) -> Response:
-    return render(request, "auth/user_form.html", _user_form_context(db, principal, values={}, errors={}))
+    return render(
+        request, "auth/user_form.html", _user_form_context(db, principal, values={}, errors={})
+    )
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -348,17 +372,23 @@ async def user_create(
     values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
     raw: dict[str, Any] = {k: v for k, v in values.items() if v != ""}
     if "project_ids" in raw:
-        raw["project_ids"] = [p for p in raw["project_ids"].replace("，", ",").split(",") if p.strip()]
+        raw["project_ids"] = [
+            p for p in raw["project_ids"].replace("，", ",").split(",") if p.strip()
+        ]
     try:
         data = UserCreate.model_validate(raw)
-        user, generated = service.create_user(db=db, settings=settings, principal=principal, data=data)
+        user, generated = service.create_user(
+            db=db, settings=settings, principal=principal, data=data
+        )
     except ValidationError as exc:
         errors = _by_field(field_errors_from_pydantic(exc.errors()))
         context = _user_form_context(db, principal, values=values, errors=errors)
         return render(request, "auth/user_form.html", context, status_code=422)
     except (ValidationFailed, Conflict) as error:
         db.rollback()
-        context = _user_form_context(db, principal, values=values, errors=_by_field(error.errors), error=error.detail)
+        context = _user_form_context(
+            db, principal, values=values, errors=_by_field(error.errors), error=error.detail
+        )
         return render(request, "auth/user_form.html", context, status_code=error.status)
     return render(request, "auth/user_created.html", {"user": user, "password": generated})
 
@@ -375,7 +405,12 @@ def user_detail(
     return render(
         request,
         "auth/user_detail.html",
-        {"user": user, "institution": institution, "locked": service.is_locked(user), "contact": None},
+        {
+            "user": user,
+            "institution": institution,
+            "locked": service.is_locked(user),
+            "contact": None,
+        },
     )
 
 
@@ -392,7 +427,12 @@ def user_contact(
     return render(
         request,
         "auth/user_detail.html",
-        {"user": user, "institution": institution, "locked": service.is_locked(user), "contact": contact},
+        {
+            "user": user,
+            "institution": institution,
+            "locked": service.is_locked(user),
+            "contact": contact,
+        },
     )
 
 
@@ -437,10 +477,20 @@ async def user_update(
         service.update_user(db=db, principal=principal, user_id=user_id, data=data)
     except ValidationError as exc:
         errors = _by_field(field_errors_from_pydantic(exc.errors()))
-        return render(request, "auth/user_edit.html", {"user": user, "values": values, "errors": errors}, status_code=422)
+        return render(
+            request,
+            "auth/user_edit.html",
+            {"user": user, "values": values, "errors": errors},
+            status_code=422,
+        )
     except (ValidationFailed, BadRequest) as error:
         db.rollback()
-        context = {"user": user, "values": values, "errors": _by_field(error.errors), "error": error.detail}
+        context = {
+            "user": user,
+            "values": values,
+            "errors": _by_field(error.errors),
+            "error": error.detail,
+        }
         return render(request, "auth/user_edit.html", context, status_code=error.status)
     return redirect(f"/admin/users/{user_id}?saved=1")
 
@@ -469,8 +519,12 @@ def user_reset_password(
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
 ) -> Response:
-    user, password = service.reset_password(db=db, settings=settings, principal=principal, user_id=user_id)
-    return render(request, "auth/user_created.html", {"user": user, "password": password, "reset": True})
+    user, password = service.reset_password(
+        db=db, settings=settings, principal=principal, user_id=user_id
+    )
+    return render(
+        request, "auth/user_created.html", {"user": user, "password": password, "reset": True}
+    )
 
 
 # --- roles -------------------------------------------------------------------------------------
@@ -478,10 +532,17 @@ def user_reset_password(
 
 @router.get("/admin/roles", response_class=HTMLResponse)
 def roles_page(
-    request: Request, db: SessionDep, principal: Annotated[Principal, Depends(requires("role:read"))]
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("role:read"))],
 ) -> Response:
     matrix = {role: service.effective_permissions(db=db, role=role) for role in Role}
-    context = {"roles": list(Role), "permissions": PERMISSIONS, "matrix": matrix, "defaults": DEFAULT_GRANTS}
+    context = {
+        "roles": list(Role),
+        "permissions": PERMISSIONS,
+        "matrix": matrix,
+        "defaults": DEFAULT_GRANTS,
+    }
     return render(request, "auth/roles.html", context)
 
 

@@ -54,7 +54,8 @@ def policy_problems(password: str, settings: Settings, *, username: str | None =
         problems.append("密码不能超过 128 位")
     if character_classes(password) < settings.password_min_classes:
         problems.append(
-            f"密码须包含小写字母、大写字母、数字、特殊字符中的至少 {settings.password_min_classes} 类"
+            "密码须包含小写字母、大写字母、数字、特殊字符中的"
+            f"至少 {settings.password_min_classes} 类"
         )
     if username and username.lower() in password.lower():
         problems.append("密码不能包含用户名")

@@ -134,8 +134,7 @@ def get_scoped(db: Session, model: type[T], ident: Any, principal: Principal, ac
     """One object by primary key, within scope; :class:`NotFound` (404) otherwise."""
     pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
     stmt = restrict(select(model).where(pk == ident), principal, action)
-    obj = db.scalars(stmt).first()
+    obj: T | None = db.scalars(stmt).first()
     if obj is None:
         raise NotFound()
     return obj
-

@@ -42,7 +42,6 @@ from jcjg.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from jcjg.regions.codes import in_subtree
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
@@ -97,9 +96,7 @@ def principal_for(
     via_token: bool = False,
 ) -> Principal:
     role = Role(user.role)
-    expired = user.must_change_password or is_expired(
-        user.password_changed_at, settings, utcnow()
-    )
+    expired = user.must_change_password or is_expired(user.password_changed_at, settings, utcnow())
     principal = Principal(
         user_id=user.id,
         username=user.username,
@@ -143,18 +140,23 @@ def authenticate(*, db: Session, settings: Settings, username: str, password: st
         assert user.locked_until is not None
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号锁定期间尝试登录")
-        raise AccountLocked(f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试或联系管理员")
+        raise AccountLocked(
+            f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试或联系管理员"
+        )
     if not user.is_active:
         verify_password(_DUMMY_HASH, password)
         record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号已停用")
         raise Unauthenticated(BAD_CREDENTIALS)
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail=f"第 {user.failed_logins} 次密码错误")
+        record_event(
+            db, AuditAction.LOGIN_FAILED, obj=user, detail=f"第 {user.failed_logins} 次密码错误"
+        )
         if user.failed_logins >= settings.lockout_threshold:
             lock_user_after_failures(db=db, settings=settings, user=user)
             raise AccountLocked(
-                f"连续 {settings.lockout_threshold} 次密码错误，账号锁定 {settings.lockout_minutes} 分钟"
+                f"连续 {settings.lockout_threshold} 次密码错误，"
+                f"账号锁定 {settings.lockout_minutes} 分钟"
             )
         db.flush()
         raise Unauthenticated(BAD_CREDENTIALS)
@@ -197,7 +199,9 @@ def create_session(
 
 def load_session(*, db: Session, settings: Settings, token: str) -> UserSession | None:
     """The live session for a cookie value; expired sessions are removed and give None."""
-    row = db.scalars(select(UserSession).where(UserSession.token_hash == token_digest(token))).first()
+    row = db.scalars(
+        select(UserSession).where(UserSession.token_hash == token_digest(token))
+    ).first()
     if row is None:
         return None
     now = utcnow()
@@ -332,7 +336,9 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
                 errors=[FieldError("institution_id", "检测机构人员必须选择所属检测机构", "missing")]
             )
         institution = db.scalars(
-            restrict(select(Institution).where(Institution.id == data.institution_id), principal, "read")
+            restrict(
+                select(Institution).where(Institution.id == data.institution_id), principal, "read"
+            )
         ).first()
         if institution is None:
             raise ValidationFailed(
@@ -347,8 +353,12 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
         raise ValidationFailed(errors=[FieldError("region_code", "请选择所属行政区划", "missing")])
     if data.region_code is not None:
         if db.get(Region, data.region_code) is None:
-            raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在", "unknown")])
-        if principal.scope_kind is ScopeKind.REGION and not principal.covers_region(data.region_code):
+            raise ValidationFailed(
+                errors=[FieldError("region_code", "行政区划代码不存在", "unknown")]
+            )
+        if principal.scope_kind is ScopeKind.REGION and not principal.covers_region(
+            data.region_code
+        ):
             raise ValidationFailed(
                 errors=[FieldError("region_code", "只能在本辖区内创建账号", "scope")]
             )
@@ -361,7 +371,9 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
             )
     if kind is not ScopeKind.PROJECT and data.project_ids:
         raise ValidationFailed(
-            errors=[FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")]
+            errors=[
+                FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")
+            ]
         )
 
 
@@ -432,7 +444,11 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
     if project_ids is not None:
         if Role(user.role).scope_kind is not ScopeKind.PROJECT:
             raise ValidationFailed(
-                errors=[FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")]
+                errors=[
+                    FieldError(
+                        "project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid"
+                    )
+                ]
             )
         user.projects = [UserProject(project_id=p) for p in sorted(set(project_ids))]
     for key, value in changes.items():
@@ -443,7 +459,9 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
     return user
 
 
-def lock_user(*, db: Session, principal: Principal, user_id: int, minutes: int = 60 * 24 * 365) -> User:
+def lock_user(
+    *, db: Session, principal: Principal, user_id: int, minutes: int = 60 * 24 * 365
+) -> User:
     user = get_user(db=db, principal=principal, user_id=user_id, action="update")
     if user.id == principal.user_id:
         raise BadRequest("不能锁定自己的账号")
@@ -493,8 +511,8 @@ def find_user(*, db: Session, username: str) -> User:
 def totp_begin(*, db: Session, principal: Principal, settings: Settings) -> tuple[str, str]:
     """A fresh secret (not yet active) and its otpauth:// URI for the authenticator app."""
     user = db.get(User, principal.user_id)
-    if user is None or not Role(user.role).is_authority:
-        raise PermissionDenied("双因素认证仅对主管部门和平台管理员账号开放")
+    if user is None:
+        raise Unauthenticated()
     user.totp_secret = pyotp.random_base32()
     user.totp_enabled = False
     db.flush()

@@ -154,7 +154,9 @@ class S3BlobStore:
         from botocore.exceptions import ClientError
 
         try:
-            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self._key(digest))
+            head: dict[str, Any] = self.client.head_object(
+                Bucket=self.bucket, Key=self._key(digest)
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None

@@ -53,7 +53,9 @@ def audit_context(request: Request) -> AuditContext:
     ctx = getattr(request.state, "audit_context", None)
     if isinstance(ctx, AuditContext):
         return ctx
-    return AuditContext(request_id=getattr(request.state, "request_id", None), ip=client_ip(request))
+    return AuditContext(
+        request_id=getattr(request.state, "request_id", None), ip=client_ip(request)
+    )
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

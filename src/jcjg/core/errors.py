@@ -54,7 +54,9 @@ FORBIDDEN = problem_type("forbidden", 403, "无权操作", "当前账号的角�
 NOT_FOUND = problem_type(
     "not-found", 404, "未找到", "所请求的对象不存在，或不在当前账号的数据范围内。"
 )
-METHOD_NOT_ALLOWED = problem_type("method-not-allowed", 405, "方法不被允许", "该地址不支持此请求方法。")
+METHOD_NOT_ALLOWED = problem_type(
+    "method-not-allowed", 405, "方法不被允许", "该地址不支持此请求方法。"
+)
 CONFLICT = problem_type("conflict", 409, "数据冲突", "与已有数据冲突，例如编号或账号重复。")
 TOO_LARGE = problem_type("too-large", 413, "内容过大", "请求体超过允许的大小。")
 UNSUPPORTED_MEDIA = problem_type(
@@ -67,7 +69,9 @@ LOCKED = problem_type("account-locked", 423, "账号已锁定", "连续登录失
 PASSWORD_EXPIRED = problem_type(
     "password-expired", 403, "密码已过期", "密码已超过有效期，请先修改密码。"
 )
-INTERNAL = problem_type("internal", 500, "服务器内部错误", "服务器处理请求时出错，已记录，请稍后重试。")
+INTERNAL = problem_type(
+    "internal", 500, "服务器内部错误", "服务器处理请求时出错，已记录，请稍后重试。"
+)
 
 
 @dataclass

@@ -20,16 +20,15 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the migrations' head."""
-    engine = request.app.state.engine
     checks: dict[str, str] = {}
-    try:
-        with engine.connect() as conn:
+    with request.app.state.sessionmaker() as db:
+        try:
+            conn = db.connection()
             conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any driver error means not ready
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    if checks["database"] == "ok":
-        checks["migrations"] = "ok" if is_current(engine) else "pending"
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if is_current(conn) else "pending"
+        except Exception as exc:  # any driver error means not ready
+            checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

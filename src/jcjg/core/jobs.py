@@ -42,7 +42,6 @@ class JobRun(IdMixin, Base):
 
     __tablename__ = "job_run"
     __permission_entity__ = "job"
-    __scope_columns__: dict[str, str] = {}
 
     name: Mapped[str] = mapped_column(ForeignKey("job_schedule.name"), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 
 def alembic_config(url: str) -> Config:
@@ -32,11 +32,11 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
 
 
-def is_current(engine: Engine) -> bool:
-    url = engine.url.render_as_string(hide_password=False)
-    return current_revision(engine) == head_revision(url)
+def is_current(conn: Connection) -> bool:
+    """Whether the database behind ``conn`` is at the migrations' head."""
+    url = conn.engine.url.render_as_string(hide_password=False)
+    return current_revision(conn) == head_revision(url)

@@ -24,7 +24,12 @@ router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 
 # (permission, title, link, what it is for) in the order the home page lists them.
 FUNCTIONS = [
-    ("institution:read", "检测机构", "/api/v1/institutions", "查看辖区内检测机构的基本信息（接口）"),
+    (
+        "institution:read",
+        "检测机构",
+        "/api/v1/institutions",
+        "查看辖区内检测机构的基本信息（接口）",
+    ),
     ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
     ("role:read", "角色与权限", "/admin/roles", "查看每个角色拥有的权限，平台管理员可调整"),
     ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),
@@ -81,5 +86,7 @@ def jobs_page(
     schedules = {s.name: s for s in db.scalars(select(JobSchedule))}
     runs = db.scalars(select(JobRun).order_by(JobRun.id.desc()).limit(50)).all()
     return render(
-        request, "jobs.html", {"jobs": list(REGISTRY.values()), "schedules": schedules, "runs": runs}
+        request,
+        "jobs.html",
+        {"jobs": list(REGISTRY.values()), "schedules": schedules, "runs": runs},
     )

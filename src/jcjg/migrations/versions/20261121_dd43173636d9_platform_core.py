@@ -12,7 +12,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "dd43173636d9"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

@@ -1,0 +1,114 @@
+"""Settings: read from ``JCJG_`` variables, refuse to start with the default secret outside dev."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from jcjg.config import DEFAULT_SECRET_KEY, Settings
+
+GOOD_SECRET = "a-production-secret-of-40-characters-xyz"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``JCJG_`` variable of the developer's shell leaks into these tests."""
+    for name in list(os.environ):
+        if name.upper().startswith("JCJG_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize("env", ["prod", "test"])
+def test_default_secret_is_refused_outside_dev(env: str) -> None:
+    with pytest.raises(ValidationError, match="JCJG_SECRET_KEY"):
+        Settings(env=env)
+
+
+@pytest.mark.parametrize("env", ["prod", "test"])
+def test_default_secret_given_explicitly_is_refused_too(env: str) -> None:
+    with pytest.raises(ValidationError, match="默认值"):
+        Settings(env=env, secret_key=DEFAULT_SECRET_KEY)
+
+
+def test_dev_starts_with_the_default_secret() -> None:
+    settings = Settings(env="dev")
+    assert settings.secret_key == DEFAULT_SECRET_KEY
+    assert settings.env == "dev"
+
+
+def test_prod_refuses_a_short_secret() -> None:
+    with pytest.raises(ValidationError, match="至少 32 个字符"):
+        Settings(env="prod", secret_key="x" * 31)
+
+
+def test_prod_accepts_a_long_own_secret() -> None:
+    settings = Settings(env="prod", secret_key="x" * 32)
+    assert settings.env == "prod"
+    assert len(settings.secret_key) == 32
+
+
+def test_test_env_accepts_a_short_own_secret() -> None:
+    # Only prod insists on the length; tests run with short random secrets.
+    assert Settings(env="test", secret_key="short").secret_key == "short"
+
+
+def test_settings_are_read_from_jcjg_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JCJG_ENV", "prod")
+    monkeypatch.setenv("JCJG_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("JCJG_DATABASE_URL", "postgresql+psycopg://jcjg@db/jcjg")
+    monkeypatch.setenv("JCJG_PORT", "9090")
+    monkeypatch.setenv("JCJG_DATA_DIR", "/srv/jcjg")
+    monkeypatch.setenv("JCJG_EMBEDDED_WORKER", "false")
+    monkeypatch.setenv("JCJG_BLOB_BACKEND", "s3")
+    settings = Settings()
+    assert settings.env == "prod"
+    assert settings.secret_key == GOOD_SECRET
+    assert settings.database_url == "postgresql+psycopg://jcjg@db/jcjg"
+    assert settings.port == 9090
+    assert settings.blob_dir == Path("/srv/jcjg/blobs")
+    assert settings.embedded_worker is False
+    assert settings.blob_backend == "s3"
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "1234")
+    monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    settings = Settings()
+    assert settings.port == 8000
+    assert settings.secret_key == DEFAULT_SECRET_KEY
+
+
+def test_prod_from_the_environment_without_a_secret_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JCJG_ENV", "prod")
+    with pytest.raises(ValidationError, match="JCJG_SECRET_KEY"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JCJG_ENV", "staging"),
+        ("JCJG_PORT", "eighty"),
+        ("JCJG_BLOB_BACKEND", "ftp"),
+        ("JCJG_PASSWORD_MIN_LENGTH", "4"),
+        ("JCJG_PAGE_SIZE", "0"),
+    ],
+)
+def test_bad_values_in_the_environment_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_https_and_timezone_follow_the_settings() -> None:
+    settings = Settings(base_url="https://jcjg.example.cn", display_timezone="Asia/Shanghai")
+    assert settings.https is True
+    assert str(settings.tz) == "Asia/Shanghai"
+    assert Settings(base_url="http://127.0.0.1:8000").https is False

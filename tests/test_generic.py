@@ -1,0 +1,289 @@
+"""Generic tests every scoped or change-logged model gets for free (STYLE.md habits 2 and 3).
+
+A new scoped model must be added to ``SCOPED``; a new change-logged model to ``WRITES``;
+a new form to nothing at all: every unsafe page route is tried without its CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.auth.models import ApiToken, RoleGrant, User
+from jcjg.auth.service import create_api_token
+from jcjg.core.db import Base
+from jcjg.core.mixins import ChangeLogged
+from jcjg.registry.models import Institution
+from tests.factories import Factory, all_routes, login
+
+
+def _models() -> list[type]:
+    return [m.class_ for m in Base.registry.mappers]
+
+
+# --- 404 outside scope -------------------------------------------------------------------------
+
+
+@dataclass
+class ScopeCase:
+    """How to make an object of a scoped model, where to read it, and who is outside."""
+
+    make: Callable[[Factory], tuple[int, dict]]  # -> (object id, info)
+    url: str  # with {id}
+    outsiders: Callable[[Factory, dict], list[User]]
+    insider: Callable[[Factory, dict], User]
+    method: str = "GET"
+
+
+def _user_obj(f: Factory) -> tuple[int, dict]:
+    inst = f.institution(region_code="360403")
+    user = f.user(Role.INSTITUTION_STAFF, institution=inst)
+    return user.id, {"inst": inst}
+
+
+def _inst_obj(f: Factory) -> tuple[int, dict]:
+    inst = f.institution(region_code="360403")
+    return inst.id, {"inst": inst}
+
+
+def _audit_obj(f: Factory) -> tuple[int, dict]:
+    inst = f.institution(region_code="360403")
+    f.db.commit()
+    row = f.db.scalars(
+        select(AuditLog).where(
+            AuditLog.object_type == "institution", AuditLog.object_id == str(inst.id)
+        )
+    ).one()
+    return row.id, {"inst": inst}
+
+
+def _token_obj(f: Factory) -> tuple[int, dict]:
+    owner = f.user(Role.CITY_AUTHORITY, region_code="360400")
+    f.token(owner)
+    token = f.db.scalars(select(ApiToken).where(ApiToken.user_id == owner.id)).one()
+    return token.id, {"owner": owner}
+
+
+def _region_outsiders(f: Factory, info: dict) -> list[User]:
+    other_inst = f.institution(region_code="360102")
+    return [
+        f.user(Role.CITY_AUTHORITY, region_code="360100"),  # Nanchang, not Jiujiang
+        f.user(Role.PROVINCIAL_AUTHORITY, region_code="440000"),  # another province
+        f.user(Role.INSTITUTION_ADMIN, institution=other_inst),  # another institution
+        f.user(Role.AUDITOR, region_code="440000"),
+    ]
+
+
+SCOPED: dict[type, ScopeCase] = {
+    User: ScopeCase(
+        _user_obj,
+        "/api/v1/users/{id}",
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+    ),
+    Institution: ScopeCase(
+        _inst_obj,
+        "/api/v1/institutions/{id}",
+        lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+    ),
+    AuditLog: ScopeCase(
+        _audit_obj,
+        "/api/v1/audit/{id}",
+        _region_outsiders,
+        lambda f, i: f.user(Role.CITY_AUTHORITY, region_code="360400"),
+    ),
+    ApiToken: ScopeCase(
+        _token_obj,
+        "/api/v1/tokens/{id}",
+        lambda f, i: [f.user(Role.CITY_AUTHORITY, region_code="360400"), f.user(Role.WITNESS)],
+        lambda f, i: i["owner"],
+        method="DELETE",
+    ),
+}
+
+
+def test_every_scoped_model_has_a_case():
+    scoped = {m for m in _models() if getattr(m, "__scope_columns__", None)}
+    assert scoped == set(SCOPED), "add new scoped models to SCOPED"
+
+
+@pytest.mark.parametrize("model", list(SCOPED), ids=lambda m: m.__name__)
+def test_outside_scope_answers_404(client, factory, model):
+    case = SCOPED[model]
+    obj_id, info = case.make(factory)
+    url = case.url.format(id=obj_id)
+    for outsider in case.outsiders(factory, info):
+        headers = {"Authorization": f"Bearer {factory.token(outsider)}"}
+        response = client.request(case.method, url, headers=headers)
+        assert response.status_code == 404, (outsider.role, outsider.region_code, response.text)
+        assert response.json()["type"] == "/problems/not-found"
+    insider = case.insider(factory, info)
+    response = client.request(
+        case.method, url, headers={"Authorization": f"Bearer {factory.token(insider)}"}
+    )
+    assert response.status_code in (200, 204), response.text
+
+
+def test_outside_scope_page_is_404(browser_client, factory):
+    target = factory.user(Role.INSTITUTION_STAFF, institution=factory.institution("360403"))
+    outsider = factory.user(Role.CITY_AUTHORITY, region_code="360100")
+    login(browser_client, outsider.username)
+    page = browser_client.get(f"/admin/users/{target.id}")
+    assert page.status_code == 404
+    assert "未找到" in page.text
+
+
+# --- one change row per write ------------------------------------------------------------------
+
+
+def _change_rows(db, obj) -> int:
+    return db.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.object_type == obj.__tablename__, AuditLog.object_id == str(obj.id))
+    )
+
+
+WRITES: dict[type, tuple[Callable[[Factory], object], Callable[[object], None]]] = {
+    User: (
+        lambda f: f.user(Role.STATION, commit=False),
+        lambda u: setattr(u, "display_name", "新名称"),
+    ),
+    Institution: (lambda f: f.institution(), lambda i: setattr(i, "name", "改名后的检测机构")),
+    ApiToken: (lambda f: _token(f), lambda t: setattr(t, "name", "改名")),
+    RoleGrant: (
+        lambda f: _grant(f),
+        lambda g: setattr(g, "granted", False),
+    ),
+}
+
+
+def _token(f: Factory) -> ApiToken:
+    _, row = create_api_token(db=f.db, settings=f.settings, user=f.user(commit=False), name="脚本")
+    return row
+
+
+def _grant(f: Factory) -> RoleGrant:
+    grant = RoleGrant(role=Role.EXPERT.value, permission="institution:read", granted=True)
+    f.db.add(grant)
+    f.db.flush()
+    return grant
+
+
+def test_every_change_logged_model_has_a_case():
+    logged = {m for m in _models() if issubclass(m, ChangeLogged)}
+    assert logged == set(WRITES), "add new change-logged models to WRITES"
+
+
+@pytest.mark.parametrize("model", list(WRITES), ids=lambda m: m.__name__)
+def test_each_write_makes_one_change_row(db, factory, model):
+    make, change = WRITES[model]
+    obj = make(factory)
+    db.flush()
+    assert _change_rows(db, obj) == 1, "create"
+    created = db.scalars(
+        select(AuditLog)
+        .where(AuditLog.object_type == obj.__tablename__)
+        .order_by(AuditLog.id.desc())
+    ).first()
+    assert created.action == "create"
+    assert created.after
+
+    change(obj)
+    db.flush()
+    assert _change_rows(db, obj) == 2, "update"
+    update = db.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert update.action == "update"
+    assert update.before != update.after
+
+    db.flush()  # a flush with no change writes nothing
+    assert _change_rows(db, obj) == 2
+
+    obj_id = obj.id
+    db.delete(obj)
+    db.flush()
+    deleted = db.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert (deleted.action, deleted.object_id) == ("delete", str(obj_id))
+    assert deleted.before
+
+
+def test_change_rows_hide_secrets_and_mask_personal_data(db, factory):
+    user = factory.user(Role.STATION, commit=False, phone="13812345678", email="zhang@example.com")
+    row = db.scalars(select(AuditLog).where(AuditLog.object_id == str(user.id))).one()
+    assert "password_hash" not in row.after
+    assert row.after["phone"] == "138****5678"
+    assert row.after["email"] == "z***@example.com"
+    user.password_hash = "changed"
+    db.flush()
+    update = db.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+    assert update.after == {"password_hash": "（已修改，内容不记录）"}
+
+
+# --- forms reject a missing CSRF token ---------------------------------------------------------
+
+
+def _unsafe_page_routes(app) -> list[tuple[str, str]]:
+    out = []
+    for route in all_routes(app.routes):
+        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
+            for method in route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+                out.append((method, route.path))
+    return sorted(out)
+
+
+def test_every_form_rejects_a_missing_csrf_token(app, browser_client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    target = factory.user(Role.STATION)
+    routes = _unsafe_page_routes(app)
+    assert ("POST", "/admin/users") in routes
+    anonymous_forms = {"/login", "/login/totp"}
+    for path in anonymous_forms:
+        response = browser_client.post(path, data={"username": "x", "code": "123456"})
+        assert response.status_code == 403, path
+    login(browser_client, admin.username)
+    for method, path in routes:
+        if path in anonymous_forms:
+            continue
+        url = re.sub(r"\{\w+\}", str(target.id), path)
+        response = browser_client.request(method, url, data={"name": "x", "csrf_token": "wrong"})
+        assert response.status_code == 403, (method, path, response.status_code)
+        assert "表单已失效" in response.text
+        response = browser_client.request(method, url, data={"name": "x"})
+        assert response.status_code == 403, (method, path)
+    # and the session still works: nothing was done, the user is unchanged and logged in
+    assert browser_client.get("/").status_code == 200
+
+
+def test_api_with_session_cookie_needs_csrf_header(client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    login(client, admin.username)
+    body = {"name": "脚本"}
+    refused = client.post("/api/v1/tokens", json=body)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/csrf"
+    from tests.factories import page_csrf
+
+    ok = client.post("/api/v1/tokens", json=body, headers={"X-CSRF-Token": page_csrf(client)})
+    assert ok.status_code == 201
+    assert ok.json()["token"].startswith("jcjg_")
+
+
+def test_csrf_failures_and_denials_are_audited(client, db, factory):
+    staff = factory.user(Role.INSTITUTION_STAFF)
+    token = factory.token(staff)
+    response = client.get("/api/v1/users", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    denial = db.scalars(
+        select(AuditLog).where(AuditLog.action == "denied").order_by(AuditLog.id.desc())
+    ).first()
+    assert denial is not None
+    assert denial.username == staff.username
+    assert "/api/v1/users" in denial.detail

@@ -1,0 +1,183 @@
+"""Every route has a permission decision, and each role gets exactly what it is granted.
+
+Adding a route without adding it to ``ROUTES`` fails ``test_every_route_is_decided``; changing who
+may do what without changing ``GRANTS`` fails ``test_grants_are_as_decided``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+
+from jcjg.auth.choices import Role
+from jcjg.auth.deps import Requires
+from jcjg.auth.permissions import DEFAULT_GRANTS, PERMISSIONS
+from tests.factories import all_routes
+
+PUBLIC = "public"  # anyone, logged in or not, reaches the route
+NO_AUTH = "no-auth"  # probes and the schema: no principal is even resolved
+
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): NO_AUTH,
+    ("GET", "/readyz"): NO_AUTH,
+    ("GET", "/api/v1/openapi.json"): NO_AUTH,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/problems/{slug}"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/login/totp"): PUBLIC,
+    ("POST", "/login/totp"): PUBLIC,
+    ("POST", "/logout"): "home:view",
+    ("GET", "/"): "home:view",
+    ("GET", "/api/v1/me"): "home:view",
+    ("GET", "/account/password"): "account:manage",
+    ("POST", "/account/password"): "account:manage",
+    ("GET", "/account/totp"): "account:manage",
+    ("POST", "/account/totp/begin"): "account:manage",
+    ("POST", "/account/totp/confirm"): "account:manage",
+    ("POST", "/account/totp/disable"): "account:manage",
+    ("GET", "/account/tokens"): "account:manage",
+    ("POST", "/account/tokens"): "account:manage",
+    ("POST", "/account/tokens/{token_id}/revoke"): "account:manage",
+    ("GET", "/api/v1/tokens"): "account:manage",
+    ("POST", "/api/v1/tokens"): "account:manage",
+    ("DELETE", "/api/v1/tokens/{token_id}"): "account:manage",
+    ("GET", "/admin/users"): "user:read",
+    ("GET", "/admin/users/{user_id}"): "user:read",
+    ("GET", "/api/v1/users"): "user:read",
+    ("GET", "/api/v1/users/{user_id}"): "user:read",
+    ("GET", "/admin/users/new"): "user:create",
+    ("POST", "/admin/users"): "user:create",
+    ("POST", "/api/v1/users"): "user:create",
+    ("GET", "/admin/users/{user_id}/edit"): "user:update",
+    ("POST", "/admin/users/{user_id}"): "user:update",
+    ("POST", "/admin/users/{user_id}/lock"): "user:update",
+    ("POST", "/admin/users/{user_id}/unlock"): "user:update",
+    ("POST", "/admin/users/{user_id}/reset-password"): "user:update",
+    ("PATCH", "/api/v1/users/{user_id}"): "user:update",
+    ("POST", "/api/v1/users/{user_id}/lock"): "user:update",
+    ("POST", "/api/v1/users/{user_id}/unlock"): "user:update",
+    ("POST", "/admin/users/{user_id}/contact"): "personal_data:unmask",
+    ("GET", "/api/v1/users/{user_id}/contact"): "personal_data:unmask",
+    ("GET", "/admin/roles"): "role:read",
+    ("GET", "/api/v1/roles"): "role:read",
+    ("POST", "/admin/roles"): "role:update",
+    ("GET", "/regions"): "region:read",
+    ("GET", "/api/v1/regions"): "region:read",
+    ("GET", "/api/v1/regions/{code}"): "region:read",
+    ("GET", "/api/v1/institutions"): "institution:read",
+    ("GET", "/api/v1/institutions/{institution_id}"): "institution:read",
+    ("GET", "/audit"): "audit:read",
+    ("GET", "/audit/{log_id}"): "audit:read",
+    ("GET", "/api/v1/audit"): "audit:read",
+    ("GET", "/api/v1/audit/{log_id}"): "audit:read",
+    ("GET", "/admin/jobs"): "job:read",
+}
+
+P, A, C, S = Role.PLATFORM_ADMIN, Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.STATION
+IA, IS_, PU, W = Role.INSTITUTION_ADMIN, Role.INSTITUTION_STAFF, Role.PARTY_UNIT, Role.WITNESS
+SA, E, AU = Role.SAMPLER, Role.EXPERT, Role.AUDITOR
+EVERYONE = frozenset(Role)
+
+# Who holds each permission by default: the product decision, spelled out.
+GRANTS: dict[str, frozenset[Role]] = {
+    "home:view": EVERYONE,
+    "account:manage": EVERYONE,
+    "region:read": EVERYONE,
+    "institution:read": frozenset({P, A, C, S, IA, IS_, AU}),
+    "user:read": frozenset({P, A, C, S, IA, AU}),
+    "user:create": frozenset({P, A, C, IA}),
+    "user:update": frozenset({P, A, C, IA}),
+    "role:read": frozenset({P, AU}),
+    "role:update": frozenset({P}),
+    "audit:read": frozenset({P, A, C, IA, AU}),
+    "personal_data:unmask": frozenset({P, A, C}),
+    "job:read": frozenset({P, AU}),
+}
+
+
+def _routes(app):
+    for route in all_routes(app.routes):
+        if isinstance(route, APIRoute):
+            for method in sorted(route.methods - {"HEAD"}):
+                yield method, route.path, route
+        elif getattr(route, "path", None) == "/api/v1/openapi.json":
+            yield "GET", route.path, route
+
+
+def _declared(route) -> str:
+    if not isinstance(route, APIRoute):
+        return NO_AUTH
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, Requires):
+            return dep.call.permission or PUBLIC
+        stack.extend(dep.dependencies)
+    return NO_AUTH
+
+
+def test_every_route_is_decided(app):
+    seen = {(m, p): _declared(r) for m, p, r in _routes(app)}
+    undecided = sorted(set(seen) - set(ROUTES))
+    assert not undecided, f"routes without a permission decision in ROUTES: {undecided}"
+    stale = sorted(set(ROUTES) - set(seen))
+    assert not stale, f"ROUTES names routes that no longer exist: {stale}"
+    wrong = {k: (seen[k], ROUTES[k]) for k in seen if seen[k] != ROUTES[k]}
+    assert not wrong, f"declared vs expected permission differ: {wrong}"
+
+
+def test_grants_are_as_decided():
+    assert set(GRANTS) == set(PERMISSIONS)
+    for permission, roles in GRANTS.items():
+        holders = {role for role in Role if permission in DEFAULT_GRANTS[role]}
+        assert holders == roles, permission
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{code\}", "360400", re.sub(r"\{(\w+)\}", "999999", path))
+
+
+def test_roles_on_every_route(client, factory):
+    """Every role is let through (anything but 401/403) or refused (403) as granted, on every
+    route; the anonymous public gets 401. One user per role, all routes, failures collected."""
+    tokens = {role: factory.token(factory.user(role)) for role in Role}
+    failures = []
+    for (method, path), permission in ROUTES.items():
+        if permission in (NO_AUTH, PUBLIC):
+            continue
+        url = _concrete(path)
+        anonymous = client.request(method, url)
+        if anonymous.status_code != 401 or not anonymous.headers["content-type"].startswith(
+            "application/problem+json"
+        ):
+            failures.append(("anonymous", method, path, anonymous.status_code))
+        for role, token in tokens.items():
+            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+            allowed = role in GRANTS[permission]
+            if allowed and response.status_code in (401, 403):
+                failures.append(
+                    (role.value, method, path, response.status_code, response.text[:200])
+                )
+            if not allowed and (
+                response.status_code != 403 or response.json()["type"] != "/problems/forbidden"
+            ):
+                failures.append((role.value, method, path, response.status_code))
+    assert not failures, "\n".join(map(str, failures))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [k for k, v in ROUTES.items() if v in (NO_AUTH, PUBLIC)], ids=str
+)
+def test_public_routes_need_no_login(client, method, path):
+    """Reachable without logging in; anonymous forms still refuse a missing CSRF token."""
+    response = client.request(method, _concrete(path).replace("999999", "not-found"))
+    if path == "/login/totp" and method == "GET":  # the second step needs the first
+        assert response.status_code == 401
+    elif method == "POST":
+        assert response.status_code == 403
+        assert response.json()["type"] == "/problems/csrf"
+    else:
+        assert response.status_code not in (401, 403), (method, path)
