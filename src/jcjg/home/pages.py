@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import ScopeKind
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
@@ -18,6 +19,7 @@ from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
 from jcjg.core.templating import render
+from jcjg.regions import service as regions
 from jcjg.registry.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -63,7 +65,13 @@ def home(
         stmt = restrict(select(AuditLog).where(AuditLog.at >= since), principal, "read")
         counts.append(("近 24 小时审计记录", _count(db, stmt), "条"))
     user = db.get(User, principal.user_id)
-    context = {"functions": functions, "counts": counts, "user": user}
+    scope = principal.scope_label()
+    if principal.scope_kind is ScopeKind.REGION and principal.region_code:
+        scope = f"{regions.full_name(db=db, code=principal.region_code)}及下辖"
+    elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
+        institution = db.get(Institution, principal.institution_id)
+        scope = f"本检测机构（{institution.name}）" if institution else scope
+    context = {"functions": functions, "counts": counts, "user": user, "scope": scope}
     return render(request, "home.html", context)
 
 

@@ -1,0 +1,63 @@
+"""The audit trail: written with the change, never editable, searchable by those in scope."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from tests.factories import login
+
+
+def test_orm_refuses_to_edit_or_delete_audit_rows(db, factory):
+    factory.user()
+    row = db.scalars(select(AuditLog)).first()
+    row.detail = "篡改"
+    with pytest.raises(PermissionError):
+        db.flush()
+    db.rollback()
+    row = db.scalars(select(AuditLog)).first()
+    db.delete(row)
+    with pytest.raises(PermissionError):
+        db.flush()
+
+
+def test_login_and_logout_are_audited(browser_client, db, factory):
+    user = factory.user()
+    login(browser_client, user.username)
+    from tests.factories import page_csrf
+
+    browser_client.post("/logout", data={"csrf_token": page_csrf(browser_client)})
+    actions = db.scalars(
+        select(AuditLog.action).where(AuditLog.username == user.username).order_by(AuditLog.id)
+    ).all()
+    assert actions[-2:] == ["login", "logout"]
+
+
+def test_audit_pages_search_and_detail(browser_client, db, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    target = factory.user(Role.STATION)
+    target.display_name = "改过的名字"
+    db.commit()
+    login(browser_client, admin.username)
+    page = browser_client.get("/audit?action=update&object_type=user_account")
+    assert page.status_code == 200
+    assert "修改" in page.text
+    row = db.scalars(
+        select(AuditLog).where(AuditLog.action == "update", AuditLog.object_id == str(target.id))
+    ).one()
+    detail = browser_client.get(f"/audit/{row.id}")
+    assert "改过的名字" in detail.text
+    assert "display_name" in detail.text
+
+
+def test_audit_api_is_scoped(client, factory):
+    jj_inst = factory.institution(region_code="360403")
+    nc_inst = factory.institution(region_code="360102")
+    jj_city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = {"Authorization": f"Bearer {factory.token(jj_city)}"}
+    page = client.get("/api/v1/audit?object_type=institution&limit=200", headers=headers).json()
+    ids = {item["object_id"] for item in page["items"]}
+    assert str(jj_inst.id) in ids
+    assert str(nc_inst.id) not in ids

@@ -1,0 +1,187 @@
+"""Password policy, lockout, expiry and history (001 8.3.3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.auth.passwords import (
+    character_classes,
+    generate_password,
+    is_expired,
+    policy_problems,
+    verify_password,
+)
+from jcjg.auth.service import set_password
+from jcjg.core.db import utcnow
+from jcjg.core.errors import ValidationFailed
+from tests.factories import PASSWORD, csrf_from, login, page_csrf
+
+
+@pytest.mark.parametrize(
+    ("password", "ok"),
+    [
+        ("Abcdef12", True),  # 8 characters, three classes
+        ("abcdef1!", True),
+        ("Abc1!", False),  # too short
+        ("abcdefgh", False),  # one class
+        ("abcdefg1", False),  # two classes
+        ("ABCDEFG1", False),
+        ("Abcdefgh", False),
+        ("密码密码Abc1", True),  # non-ASCII counts as a special character
+    ],
+)
+def test_strength_rules(settings, password, ok):
+    assert (policy_problems(password, settings) == []) is ok
+
+
+def test_policy_messages_are_chinese_and_name_the_rule(settings):
+    problems = policy_problems("abc", settings, username="abc")
+    assert any("至少 8 位" in p for p in problems)
+    assert any("至少 3 类" in p for p in problems)
+    assert any("用户名" in p for p in problems)
+
+
+def test_policy_is_configurable(settings):
+    strict = settings.model_copy(update={"password_min_length": 12, "password_min_classes": 4})
+    assert policy_problems("Abcdef12", strict)
+    assert policy_problems("Abcdef12!xyz", strict) == []
+
+
+def test_classes_and_generated_passwords(settings):
+    assert character_classes("aA1!") == 4
+    for _ in range(20):
+        assert policy_problems(generate_password(), settings) == []
+
+
+def test_hash_is_argon2id(factory):
+    user = factory.user()
+    assert user.password_hash.startswith("$argon2id$")
+    assert verify_password(user.password_hash, PASSWORD)
+    assert not verify_password(user.password_hash, PASSWORD + "x")
+    assert not verify_password("not a hash", PASSWORD)
+
+
+def test_expiry(settings):
+    now = utcnow()
+    assert not is_expired(now - dt.timedelta(days=89), settings, now)
+    assert is_expired(now - dt.timedelta(days=91), settings, now)
+    never = settings.model_copy(update={"password_max_age_days": 0})
+    assert not is_expired(now - dt.timedelta(days=9999), never, now)
+
+
+def test_last_five_passwords_cannot_be_reused(db, settings, factory):
+    user = factory.user()
+    history = [PASSWORD]
+    for n in range(5):
+        new = f"Newpass-{n}-x"
+        set_password(db=db, settings=settings, user=user, new_password=new)
+        history.append(new)
+    # the current one and the four before it are refused ...
+    for old in history[-5:]:
+        with pytest.raises(ValidationFailed) as err:
+            set_password(db=db, settings=settings, user=user, new_password=old)
+        assert "最近 5 次" in err.value.detail
+    # ... the sixth back is allowed again
+    set_password(db=db, settings=settings, user=user, new_password=history[0])
+    assert verify_password(user.password_hash, history[0])
+
+
+def _post_login(client, username, password):
+    token = csrf_from(client.get("/login", headers={"accept": "text/html"}).text)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+
+
+def test_five_failures_lock_the_account(client, db, factory, settings):
+    user = factory.user()
+    for n in range(1, 5):
+        response = _post_login(client, user.username, "wrong-Password-1")
+        assert response.status_code == 401
+        assert "用户名或密码错误" in response.text
+    response = _post_login(client, user.username, "wrong-Password-1")
+    assert response.status_code == 423
+    assert "锁定 15 分钟" in response.text
+    # even the right password is refused while locked
+    response = _post_login(client, user.username, PASSWORD)
+    assert response.status_code == 423
+    db.refresh(user)
+    assert user.locked_until is not None
+    actions = db.scalars(
+        select(AuditLog.action).where(AuditLog.object_id == str(user.id)).order_by(AuditLog.id)
+    ).all()
+    assert actions.count("login_failed") == 6
+    assert "locked" in actions
+    # when the lock has run out, the right password works and the counter is reset
+    user.locked_until = utcnow() - dt.timedelta(seconds=1)
+    db.commit()
+    assert _post_login(client, user.username, PASSWORD).status_code == 303
+    db.refresh(user)
+    assert user.failed_logins == 0
+
+
+def test_unknown_user_gets_the_same_answer(client):
+    response = _post_login(client, "nobody-here", "wrong-Password-1")
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.text
+
+
+def test_expired_password_forces_a_change(browser_client, db, factory):
+    user = factory.user(Role.CITY_AUTHORITY)
+    user.password_changed_at = utcnow() - dt.timedelta(days=91)
+    db.commit()
+    login(browser_client, user.username)
+    home = browser_client.get("/")
+    assert home.status_code == 303
+    assert home.headers["location"].startswith("/account/password")
+    api = browser_client.get("/api/v1/users", headers={"accept": "application/json"})
+    assert api.status_code == 403
+    assert api.json()["type"] == "/problems/password-expired"
+    page = browser_client.get("/account/password?expired=1")
+    assert "密码已过期" in page.text
+    token = csrf_from(page.text)
+    response = browser_client.post(
+        "/account/password",
+        data={
+            "old_password": PASSWORD,
+            "new_password": "Brand-new-2026",
+            "new_password2": "Brand-new-2026",
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 303
+    assert browser_client.get("/").status_code == 200
+
+
+def test_first_login_with_initial_password_forces_a_change(browser_client, factory):
+    user = factory.user(Role.STATION, must_change_password=True)
+    login(browser_client, user.username)
+    assert browser_client.get("/").headers["location"].startswith("/account/password")
+
+
+def test_password_change_form_errors(browser_client, factory):
+    user = factory.user()
+    login(browser_client, user.username)
+    token = page_csrf(browser_client, "/account/password")
+
+    def change(old, new, new2):
+        return browser_client.post(
+            "/account/password",
+            data={"old_password": old, "new_password": new, "new_password2": new2, "csrf_token": token},
+        )
+
+    assert "原密码不正确" in change("Wrong-old-1", "Brand-new-2026", "Brand-new-2026").text
+    assert "两次输入的新密码不一致" in change(PASSWORD, "Brand-new-2026", "Brand-new-2027").text
+    weak = change(PASSWORD, "weakweak", "weakweak")
+    assert weak.status_code == 422
+    assert "至少 3 类" in weak.text
+    assert "不能与原密码相同" in change(PASSWORD, PASSWORD, PASSWORD).text
+    assert change(PASSWORD, "Brand-new-2026", "Brand-new-2026").status_code == 303

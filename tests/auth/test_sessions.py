@@ -1,0 +1,119 @@
+"""Sessions: cookie flags, idle timeout, logout, and the end of other sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from jcjg.auth.models import UserSession
+from jcjg.core.db import utcnow
+from tests.factories import PASSWORD, csrf_from, login, page_csrf
+
+
+def test_session_cookie_flags(browser_client, factory):
+    user = factory.user()
+    page = browser_client.get("/login")
+    token = csrf_from(page.text)
+    response = browser_client.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token}
+    )
+    cookie = response.headers["set-cookie"]
+    assert "jcjg_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # served over http in tests
+
+
+def test_secure_cookie_over_https(app, factory, settings):
+    app.state.settings = settings.model_copy(update={"base_url": "https://jcjg.example.gov.cn"})
+    user = factory.user()
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        token = csrf_from(c.get("/login", headers={"accept": "text/html"}).text)
+        response = c.post(
+            "/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token}
+        )
+        assert "Secure" in response.headers["set-cookie"]
+
+
+def test_only_the_token_hash_is_stored(browser_client, db, factory):
+    user = factory.user()
+    login(browser_client, user.username)
+    cookie = browser_client.cookies.get("jcjg_session")
+    row = db.scalars(select(UserSession).where(UserSession.user_id == user.id)).one()
+    assert cookie not in (row.token_hash, row.csrf_token)
+    assert len(row.token_hash) == 64
+
+
+def test_idle_session_expires(browser_client, db, factory, settings):
+    user = factory.user()
+    login(browser_client, user.username)
+    assert browser_client.get("/").status_code == 200
+    row = db.scalars(select(UserSession).where(UserSession.user_id == user.id)).one()
+    row.last_seen_at = utcnow() - dt.timedelta(minutes=settings.session_idle_minutes + 1)
+    db.commit()
+    response = browser_client.get("/")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+    assert browser_client.get("/account/tokens").status_code == 303  # and stays expired
+
+
+def test_logout_invalidates_the_session(browser_client, factory):
+    user = factory.user()
+    login(browser_client, user.username)
+    stolen = browser_client.cookies.get("jcjg_session")
+    response = browser_client.post("/logout", data={"csrf_token": page_csrf(browser_client)})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+    # replaying the old cookie does not get back in
+    browser_client.cookies.set("jcjg_session", stolen)
+    assert browser_client.get("/").status_code == 303
+
+
+def test_password_change_ends_other_sessions(app, factory):
+    user = factory.user()
+    with (
+        TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as phone,
+        TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as pc,
+    ):
+        login(phone, user.username)
+        login(pc, user.username)
+        token = page_csrf(pc, "/account/password")
+        changed = pc.post(
+            "/account/password",
+            data={
+                "old_password": PASSWORD,
+                "new_password": "Another-pass-9",
+                "new_password2": "Another-pass-9",
+                "csrf_token": token,
+            },
+        )
+        assert changed.status_code == 303
+        assert pc.get("/").status_code == 200
+        assert phone.get("/").status_code == 303
+
+
+def test_open_redirect_is_refused(browser_client, factory):
+    user = factory.user()
+    token = csrf_from(browser_client.get("/login").text)
+    response = browser_client.post(
+        "/login",
+        data={
+            "username": user.username,
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/phish",
+        },
+    )
+    assert response.headers["location"] == "/"
+
+
+def test_login_csrf_must_match_cookie(browser_client, factory):
+    user = factory.user()
+    browser_client.get("/login")
+    response = browser_client.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrf_token": "forged"}
+    )
+    assert response.status_code == 403
+    assert "表单已失效" in response.text

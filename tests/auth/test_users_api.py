@@ -1,0 +1,200 @@
+"""The user administration API: a good request and the bad ones."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.auth.models import User
+
+
+def _auth(factory, user):
+    return {"Authorization": f"Bearer {factory.token(user)}"}
+
+
+def _count_users(db) -> int:
+    return db.scalar(select(func.count()).select_from(User))
+
+
+def test_city_authority_creates_a_station_user(client, db, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    body = {
+        "username": "jj_station_2",
+        "display_name": "九江市监督站二科",
+        "role": "station",
+        "region_code": "360402",
+        "phone": "13912345678",
+    }
+    response = client.post("/api/v1/users", json=body, headers=_auth(factory, city))
+    assert response.status_code == 201, response.text
+    data = response.json()
+    assert data["role_label"] == "质量安全监督站"
+    assert data["phone"] == "139****5678"  # masked in the API
+    assert data["must_change_password"] is True
+    assert len(data["initial_password"]) >= 8
+    created = db.scalars(select(User).where(User.username == "jj_station_2")).one()
+    row = db.scalars(
+        select(AuditLog).where(AuditLog.object_type == "user_account", AuditLog.object_id == str(created.id))
+    ).one()
+    assert (row.action, row.username) == ("create", city.username)
+    assert row.request_id == response.headers["x-request-id"]
+
+
+def test_unmasked_contact_is_audited(client, db, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    target = factory.user(Role.STATION, region_code="360400", phone="13912345678")
+    listed = client.get(f"/api/v1/users/{target.id}", headers=_auth(factory, city)).json()
+    assert listed["phone"] == "139****5678"
+    clear = client.get(f"/api/v1/users/{target.id}/contact", headers=_auth(factory, city))
+    assert clear.json()["phone"] == "13912345678"
+    row = db.scalars(select(AuditLog).where(AuditLog.action == "unmask")).one()
+    assert (row.username, row.object_id) == (city.username, str(target.id))
+
+
+def test_bad_requests_leave_nothing_behind(client, db, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = _auth(factory, city)
+    before = _count_users(db)
+    good = {"username": "ok_name", "display_name": "某人", "role": "station", "region_code": "360400"}
+
+    malformed = client.post(
+        "/api/v1/users", content=b"{not json", headers={**headers, "content-type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert malformed.headers["content-type"].startswith("application/problem+json")
+
+    wrong_type = client.post("/api/v1/users", json={**good, "role": 42}, headers=headers)
+    assert wrong_type.status_code == 422
+    fields = {e["field"] for e in wrong_type.json()["errors"]}
+    assert "body.role" in fields
+
+    missing = client.post("/api/v1/users", json={"username": "x"}, headers=headers)
+    assert missing.status_code == 422
+    messages = [e["message"] for e in missing.json()["errors"]]
+    assert "必填项缺失" in messages
+
+    too_large = client.post("/api/v1/users", json={**good, "display_name": "长" * 65}, headers=headers)
+    assert too_large.status_code == 422
+    assert "长度超出上限" in too_large.json()["errors"][0]["message"]
+
+    bad_phone = client.post("/api/v1/users", json={**good, "phone": "12345"}, headers=headers)
+    assert bad_phone.status_code == 422
+
+    extra = client.post("/api/v1/users", json={**good, "is_admin": True}, headers=headers)
+    assert extra.status_code == 422
+
+    escalation = client.post("/api/v1/users", json={**good, "role": "platform_admin"}, headers=headers)
+    assert escalation.status_code == 403
+    assert "平台管理员" in escalation.json()["detail"]
+
+    out_of_region = client.post("/api/v1/users", json={**good, "region_code": "360102"}, headers=headers)
+    assert out_of_region.status_code == 422
+    assert out_of_region.json()["errors"][0]["field"] == "region_code"
+
+    unknown_region = client.post("/api/v1/users", json={**good, "region_code": "369999"}, headers=headers)
+    assert unknown_region.status_code == 422
+
+    other_institution = factory.institution(region_code="360102")  # Nanchang
+    someone_elses = client.post(
+        "/api/v1/users",
+        json={**good, "role": "institution_staff", "institution_id": other_institution.id},
+        headers=headers,
+    )
+    assert someone_elses.status_code == 422
+    assert someone_elses.json()["errors"][0]["field"] == "institution_id"
+
+    weak = client.post("/api/v1/users", json={**good, "password": "weak"}, headers=headers)
+    assert weak.status_code == 422
+
+    assert _count_users(db) == before  # nothing half-written
+    assert client.post("/api/v1/users", json=good, headers=headers).status_code == 201
+    duplicate = client.post("/api/v1/users", json=good, headers=headers)
+    assert duplicate.status_code == 409
+    assert duplicate.json()["errors"][0]["field"] == "username"
+    assert _count_users(db) == before + 1
+
+
+def test_institution_admin_manages_only_its_staff(client, factory):
+    inst = factory.institution()
+    admin = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    headers = _auth(factory, admin)
+    body = {"username": "lab_new", "display_name": "新检测员", "role": "institution_staff"}
+    ok = client.post("/api/v1/users", json={**body, "institution_id": inst.id}, headers=headers)
+    assert ok.status_code == 201
+    assert ok.json()["region_code"] == inst.region_code
+    as_city = client.post(
+        "/api/v1/users", json={**body, "username": "lab_x", "role": "city_authority", "region_code": "360400"},
+        headers=headers,
+    )
+    assert as_city.status_code == 403
+    listed = client.get("/api/v1/users", headers=headers).json()
+    assert {u["institution_id"] for u in listed["items"]} == {inst.id}
+
+
+def test_update_lock_unlock(client, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = _auth(factory, city)
+    target = factory.user(Role.STATION, region_code="360400")
+    patched = client.patch(
+        f"/api/v1/users/{target.id}", json={"display_name": "改名后"}, headers=headers
+    )
+    assert patched.json()["display_name"] == "改名后"
+    assert client.patch(f"/api/v1/users/{target.id}", json={"role": "platform_admin"}, headers=headers).status_code == 422
+    locked = client.post(f"/api/v1/users/{target.id}/lock", headers=headers)
+    assert locked.json()["is_locked"] is True
+    target_token = factory.token(target)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {target_token}"}).status_code == 401
+    unlocked = client.post(f"/api/v1/users/{target.id}/unlock", headers=headers)
+    assert unlocked.json()["is_locked"] is False
+    assert client.post(f"/api/v1/users/{city.id}/lock", headers=headers).status_code == 400
+
+
+def test_paging_and_filters(client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    for _ in range(3):
+        factory.user(Role.WITNESS)
+    headers = _auth(factory, admin)
+    page = client.get("/api/v1/users?role=witness&limit=2", headers=headers).json()
+    assert page["total"] >= 3
+    assert len(page["items"]) == 2
+    assert client.get("/api/v1/users?limit=0", headers=headers).status_code == 422
+    assert client.get("/api/v1/users?limit=201", headers=headers).status_code == 422
+    assert client.get("/api/v1/users?role=king", headers=headers).status_code == 422
+
+
+def test_tokens_are_shown_once_and_can_be_revoked(client, factory):
+    user = factory.user(Role.WITNESS)
+    headers = _auth(factory, user)
+    created = client.post("/api/v1/tokens", json={"name": "导出脚本", "days": 30}, headers=headers)
+    assert created.status_code == 201
+    token = created.json()["token"]
+    listed = client.get("/api/v1/tokens", headers=headers).json()
+    assert all("token" not in t for t in listed)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == user.username
+    assert client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_role_grants_are_data(client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    expert = factory.user(Role.EXPERT)
+    expert_headers = _auth(factory, expert)
+    assert client.get("/api/v1/institutions", headers=expert_headers).status_code == 403
+    from tests.factories import login, page_csrf
+
+    login(client, admin.username)
+    token = page_csrf(client, "/admin/roles")
+    response = client.post(
+        "/admin/roles",
+        data={"role": "expert", "permission": "institution:read", "granted": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert client.get("/api/v1/institutions", headers=expert_headers).status_code == 200
+    roles = client.get("/api/v1/roles").json()
+    expert_row = next(r for r in roles["roles"] if r["role"] == "expert")
+    assert "institution:read" in expert_row["permissions"]
+    assert "institution:read" not in expert_row["default_permissions"]

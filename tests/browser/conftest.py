@@ -1,0 +1,110 @@
+"""A live server on a free loopback port, with a database of its own, and a real Chromium.
+
+Playwright drives Debian's system Chromium (/usr/bin/chromium): Playwright cannot download its
+own browser here. Without Chromium the browser tests skip, unless JCJG_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.migrate import upgrade
+from jcjg.main import create_app
+from jcjg.regions.service import load_regions
+from tests.conftest import fresh_database_url, require
+from tests.factories import Factory
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("JCJG_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@dataclass
+class LiveServer:
+    url: str
+    factory: Factory
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    url, drop = fresh_database_url(tmp_path)
+    upgrade(url)
+    engine = make_engine(url)
+    factory_ = make_sessionmaker(engine)
+    with factory_() as db:
+        load_regions(db=db, province_codes=["360000"])
+        db.commit()
+    port = _free_port()
+    settings = Settings(
+        env="test",
+        secret_key="browser-test-secret-key-0123456789",
+        database_url=url,
+        data_dir=tmp_path / "data",
+        base_url=f"http://127.0.0.1:{port}",
+        embedded_worker=False,
+    )
+    app = create_app(settings, engine=engine, session_factory=factory_)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("live server did not start")
+        time.sleep(0.02)
+    session: Session = factory_()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", Factory(session, settings))
+    finally:
+        session.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+        drop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    path = chromium_path()
+    if path is None:
+        if require("JCJG_REQUIRE_BROWSER"):
+            pytest.fail("Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing")
+        pytest.skip("Chromium not installed (make sysdeps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

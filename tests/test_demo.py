@@ -1,0 +1,33 @@
+"""The demo data `make run` loads: every demo role can log in and sees only its own data."""
+
+from __future__ import annotations
+
+from jcjg.demo import USERS, load
+from tests.factories import login
+
+
+def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, browser_client, client):
+    created = load(db)
+    db.commit()
+    assert {u for u, _, _ in created} == {u.username for u in USERS}
+    assert load(db) == []  # second run: nothing new, no password printed
+    passwords = {u: p for u, _, p in created}
+
+    seen_users: dict[str, int] = {}
+    for demo in USERS:
+        browser_client.cookies.clear()
+        login(browser_client, demo.username, passwords[demo.username])
+        home = browser_client.get("/")
+        assert home.status_code == 200, demo.username
+        assert demo.role.label in home.text
+        me = browser_client.get("/api/v1/me", headers={"accept": "application/json"}).json()
+        assert me["role"] == demo.role.value
+        if "user:read" in me["permissions"]:
+            users = browser_client.get(
+                "/api/v1/users?limit=200", headers={"accept": "application/json"}
+            ).json()
+            seen_users[demo.username] = users["total"]
+    # the province sees more accounts than a city, the city more than one institution
+    assert seen_users["admin"] >= seen_users["jx_province"] > seen_users["jj_city"]
+    assert seen_users["jj_city"] > seen_users["lab_admin"] >= 2
+    assert seen_users["nc_city"] < seen_users["jj_city"]
