@@ -103,7 +103,7 @@ def _post_login(client, username, password):
 
 def test_five_failures_lock_the_account(client, db, factory, settings):
     user = factory.user()
-    for n in range(1, 5):
+    for _ in range(4):
         response = _post_login(client, user.username, "wrong-Password-1")
         assert response.status_code == 401
         assert "用户名或密码错误" in response.text
@@ -175,7 +175,12 @@ def test_password_change_form_errors(browser_client, factory):
     def change(old, new, new2):
         return browser_client.post(
             "/account/password",
-            data={"old_password": old, "new_password": new, "new_password2": new2, "csrf_token": token},
+            data={
+                "old_password": old,
+                "new_password": new,
+                "new_password2": new2,
+                "csrf_token": token,
+            },
         )
 
     assert "原密码不正确" in change("Wrong-old-1", "Brand-new-2026", "Brand-new-2026").text

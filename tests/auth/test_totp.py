@@ -18,7 +18,9 @@ def test_enable_then_log_in_with_code(app, browser_client, factory):
     assert begun.status_code == 200
     assert "<svg" in begun.text
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7]+)<', begun.text).group(1)
-    wrong = browser_client.post("/account/totp/confirm", data={"csrf_token": token, "code": "000000"})
+    wrong = browser_client.post(
+        "/account/totp/confirm", data={"csrf_token": token, "code": "000000"}
+    )
     assert wrong.status_code == 422
     ok = browser_client.post(
         "/account/totp/confirm", data={"csrf_token": token, "code": pyotp.TOTP(secret).now()}

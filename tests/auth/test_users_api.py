@@ -35,7 +35,9 @@ def test_city_authority_creates_a_station_user(client, db, factory):
     assert len(data["initial_password"]) >= 8
     created = db.scalars(select(User).where(User.username == "jj_station_2")).one()
     row = db.scalars(
-        select(AuditLog).where(AuditLog.object_type == "user_account", AuditLog.object_id == str(created.id))
+        select(AuditLog).where(
+            AuditLog.object_type == "user_account", AuditLog.object_id == str(created.id)
+        )
     ).one()
     assert (row.action, row.username) == ("create", city.username)
     assert row.request_id == response.headers["x-request-id"]
@@ -56,10 +58,17 @@ def test_bad_requests_leave_nothing_behind(client, db, factory):
     city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
     headers = _auth(factory, city)
     before = _count_users(db)
-    good = {"username": "ok_name", "display_name": "某人", "role": "station", "region_code": "360400"}
+    good = {
+        "username": "ok_name",
+        "display_name": "某人",
+        "role": "station",
+        "region_code": "360400",
+    }
 
     malformed = client.post(
-        "/api/v1/users", content=b"{not json", headers={**headers, "content-type": "application/json"}
+        "/api/v1/users",
+        content=b"{not json",
+        headers={**headers, "content-type": "application/json"},
     )
     assert malformed.status_code == 422
     assert malformed.headers["content-type"].startswith("application/problem+json")
@@ -74,7 +83,9 @@ def test_bad_requests_leave_nothing_behind(client, db, factory):
     messages = [e["message"] for e in missing.json()["errors"]]
     assert "必填项缺失" in messages
 
-    too_large = client.post("/api/v1/users", json={**good, "display_name": "长" * 65}, headers=headers)
+    too_large = client.post(
+        "/api/v1/users", json={**good, "display_name": "长" * 65}, headers=headers
+    )
     assert too_large.status_code == 422
     assert "长度超出上限" in too_large.json()["errors"][0]["message"]
 
@@ -84,15 +95,21 @@ def test_bad_requests_leave_nothing_behind(client, db, factory):
     extra = client.post("/api/v1/users", json={**good, "is_admin": True}, headers=headers)
     assert extra.status_code == 422
 
-    escalation = client.post("/api/v1/users", json={**good, "role": "platform_admin"}, headers=headers)
+    escalation = client.post(
+        "/api/v1/users", json={**good, "role": "platform_admin"}, headers=headers
+    )
     assert escalation.status_code == 403
     assert "平台管理员" in escalation.json()["detail"]
 
-    out_of_region = client.post("/api/v1/users", json={**good, "region_code": "360102"}, headers=headers)
+    out_of_region = client.post(
+        "/api/v1/users", json={**good, "region_code": "360102"}, headers=headers
+    )
     assert out_of_region.status_code == 422
     assert out_of_region.json()["errors"][0]["field"] == "region_code"
 
-    unknown_region = client.post("/api/v1/users", json={**good, "region_code": "369999"}, headers=headers)
+    unknown_region = client.post(
+        "/api/v1/users", json={**good, "region_code": "369999"}, headers=headers
+    )
     assert unknown_region.status_code == 422
 
     other_institution = factory.institution(region_code="360102")  # Nanchang
@@ -124,7 +141,8 @@ def test_institution_admin_manages_only_its_staff(client, factory):
     assert ok.status_code == 201
     assert ok.json()["region_code"] == inst.region_code
     as_city = client.post(
-        "/api/v1/users", json={**body, "username": "lab_x", "role": "city_authority", "region_code": "360400"},
+        "/api/v1/users",
+        json={**body, "username": "lab_x", "role": "city_authority", "region_code": "360400"},
         headers=headers,
     )
     assert as_city.status_code == 403
@@ -140,11 +158,19 @@ def test_update_lock_unlock(client, factory):
         f"/api/v1/users/{target.id}", json={"display_name": "改名后"}, headers=headers
     )
     assert patched.json()["display_name"] == "改名后"
-    assert client.patch(f"/api/v1/users/{target.id}", json={"role": "platform_admin"}, headers=headers).status_code == 422
+    assert (
+        client.patch(
+            f"/api/v1/users/{target.id}", json={"role": "platform_admin"}, headers=headers
+        ).status_code
+        == 422
+    )
     locked = client.post(f"/api/v1/users/{target.id}/lock", headers=headers)
     assert locked.json()["is_locked"] is True
     target_token = factory.token(target)
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {target_token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {target_token}"}).status_code
+        == 401
+    )
     unlocked = client.post(f"/api/v1/users/{target.id}/unlock", headers=headers)
     assert unlocked.json()["is_locked"] is False
     assert client.post(f"/api/v1/users/{city.id}/lock", headers=headers).status_code == 400
@@ -173,7 +199,9 @@ def test_tokens_are_shown_once_and_can_be_revoked(client, factory):
     assert all("token" not in t for t in listed)
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["username"] == user.username
-    assert client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=headers).status_code == 204
+    assert (
+        client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=headers).status_code == 204
+    )
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert client.get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
 
@@ -189,7 +217,12 @@ def test_role_grants_are_data(client, factory):
     token = page_csrf(client, "/admin/roles")
     response = client.post(
         "/admin/roles",
-        data={"role": "expert", "permission": "institution:read", "granted": "1", "csrf_token": token},
+        data={
+            "role": "expert",
+            "permission": "institution:read",
+            "granted": "1",
+            "csrf_token": token,
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303

@@ -39,7 +39,11 @@ CHROMIUM_FLAGS = [
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("JCJG_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+    for candidate in (
+        os.environ.get("JCJG_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -100,7 +104,9 @@ def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:
         if require("JCJG_REQUIRE_BROWSER"):
-            pytest.fail("Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing")
+            pytest.fail(
+                "Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing"
+            )
         pytest.skip("Chromium not installed (make sysdeps installs it)")
     from playwright.sync_api import sync_playwright
 
