@@ -128,13 +128,14 @@ def users_create(
     project_ids: tuple[int, ...],
 ) -> None:
     """新建账号；初始密码随机生成并显示一次，首次登录须修改。"""
+    from pydantic import ValidationError
     from sqlalchemy import select
 
     from jcjg.auth.choices import Role
     from jcjg.auth.schemas import UserCreate
     from jcjg.auth.scopes import Principal
     from jcjg.auth.service import create_user
-    from jcjg.core.errors import AppError
+    from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
     from jcjg.registry.models import Institution
 
     try:
@@ -167,7 +168,14 @@ def users_create(
             user, password = create_user(
                 db=session, settings=get_settings(), principal=operator, data=data
             )
-        except AppError as error:
+        except (AppError, ValidationError) as exc:
+            # A bad username or region code fails in UserCreate itself: the same message, not
+            # a pydantic traceback.
+            error = (
+                exc
+                if isinstance(exc, AppError)
+                else ValidationFailed(errors=field_errors_from_pydantic(exc.errors()))
+            )
             messages = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
             raise click.ClickException(f"{error.detail} {messages}".strip()) from None
         session.commit()

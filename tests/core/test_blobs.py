@@ -46,7 +46,6 @@ class Store:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     # moto's server needs Flask (the ``moto[server]`` extra); without it moto warns on import.
-    pytest.importorskip("flask", reason="moto[server] is not installed (pip install -e '.[dev]')")
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -99,6 +99,9 @@ def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
 def run_job(factory: sessionmaker[Session], job_: Job) -> JobRun:
     """Run ``job_`` now in its own transaction and record the run."""
     with factory() as db:
+        if db.get(JobSchedule, job_.name) is None:  # never scheduled yet: the run needs its row
+            db.add(JobSchedule(name=job_.name, next_run_at=utcnow()))
+            db.flush()
         run = JobRun(name=job_.name)
         db.add(run)
         db.commit()

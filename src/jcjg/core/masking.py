@@ -4,17 +4,27 @@ from __future__ import annotations
 
 
 def mask_id_number(value: str) -> str:
-    """``110101199003071234`` -> ``110101********1234``: region kept, birth date hidden."""
-    if len(value) <= 10:
+    """``110101199003071234`` -> ``110101********1234``: region kept, birth date hidden.
+
+    Only the resident ID shapes (15 or 18 characters, or longer) keep region and last four;
+    anything shorter is hidden whole, so that no short number is shown almost entire.
+    """
+    if len(value) < 15:
         return "*" * len(value)
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
 def mask_phone(value: str) -> str:
-    """``13812345678`` -> ``138****5678``."""
-    if len(value) < 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    """``13812345678`` -> ``138****5678``; ``87654321`` -> ``****4321``.
+
+    At least four characters are always hidden: shorter numbers (landlines without area code)
+    keep only their last four, and numbers under eight characters are hidden whole.
+    """
+    if len(value) >= 11:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    if len(value) >= 8:
+        return "*" * (len(value) - 4) + value[-4:]
+    return "*" * len(value)
 
 
 def mask_email(value: str) -> str:

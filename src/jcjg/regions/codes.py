@@ -6,7 +6,7 @@ import re
 
 from jcjg.regions.choices import RegionLevel
 
-_CODE = re.compile(r"[1-9]\d{5}")
+_CODE = re.compile(r"[1-9][0-9]{5}")  # ASCII only: \d would accept "３６０４００"
 
 
 def is_valid_code(code: str) -> bool:

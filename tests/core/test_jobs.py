@@ -1,0 +1,193 @@
+"""Periodic jobs: due jobs run once per interval, every run is recorded with its log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+import jcjg.auth.jobs
+from jcjg.auth.models import UserSession
+from jcjg.config import Settings
+from jcjg.core import jobs
+from jcjg.core.db import utcnow
+from jcjg.core.jobs import Job, JobRun, JobSchedule, run_due, run_job
+from tests.factories import Factory
+
+NOW = dt.datetime(2026, 5, 1, 2, 0, tzinfo=dt.UTC)
+EVERY = dt.timedelta(minutes=10)
+
+
+@pytest.fixture
+def only_jobs(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make the registry hold exactly the given jobs for this test (restored afterwards)."""
+
+    def install(*registered: Job) -> None:
+        for name in list(jobs.REGISTRY):
+            monkeypatch.delitem(jobs.REGISTRY, name)
+        for job_ in registered:
+            monkeypatch.setitem(jobs.REGISTRY, job_.name, job_)
+
+    return install
+
+
+def _runs(factory: sessionmaker[Session], name: str) -> list[JobRun]:
+    with factory() as db:
+        return list(db.scalars(select(JobRun).where(JobRun.name == name).order_by(JobRun.id)))
+
+
+def _greet(db: Session, log: logging.Logger) -> None:
+    log.info("你好，共 %d 个计划任务", len(db.scalars(select(JobSchedule)).all()))
+
+
+GREET = Job("test.greet", "测试任务", EVERY, _greet)
+
+
+def test_a_due_job_runs_and_its_run_is_recorded(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None]
+) -> None:
+    only_jobs(GREET)
+    runs = run_due(session_factory, NOW)
+    assert [(r.name, r.status) for r in runs] == [("test.greet", "succeeded")]
+    [run] = _runs(session_factory, "test.greet")
+    assert run.status == "succeeded"
+    assert "你好，共 1 个计划任务" in run.log
+    assert "INFO" in run.log
+    assert run.finished_at is not None
+    assert run.started_at <= run.finished_at
+    with session_factory() as db:
+        schedule = db.get_one(JobSchedule, "test.greet")
+    assert schedule.next_run_at == NOW + EVERY
+    assert schedule.locked_until is None
+
+
+def test_a_job_runs_once_per_interval(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None]
+) -> None:
+    only_jobs(GREET)
+    assert len(run_due(session_factory, NOW)) == 1
+    assert run_due(session_factory, NOW) == []  # same time: not due again
+    assert run_due(session_factory, NOW + EVERY - dt.timedelta(seconds=1)) == []
+    assert [r.status for r in run_due(session_factory, NOW + EVERY)] == ["succeeded"]
+    assert len(_runs(session_factory, "test.greet")) == 2
+
+
+def test_a_job_held_by_another_worker_is_not_run(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None]
+) -> None:
+    only_jobs(GREET)
+    with session_factory() as db:
+        db.add(
+            JobSchedule(
+                name="test.greet",
+                next_run_at=NOW - EVERY,
+                locked_until=NOW + dt.timedelta(minutes=5),
+            )
+        )
+        db.commit()
+    assert run_due(session_factory, NOW) == []
+    assert _runs(session_factory, "test.greet") == []
+    # The other worker's hold has lapsed (it died): the job runs again.
+    assert len(run_due(session_factory, NOW + dt.timedelta(minutes=6))) == 1
+
+
+def _fail(db: Session, log: logging.Logger) -> None:
+    log.info("开始")
+    db.add(JobSchedule(name="test.partial", next_run_at=utcnow()))
+    db.flush()
+    raise RuntimeError("数据源不可用")
+
+
+FAIL = Job("test.fail", "总是失败的任务", EVERY, _fail)
+
+
+def test_a_failing_job_is_recorded_with_its_traceback(
+    session_factory: sessionmaker[Session],
+    only_jobs: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    only_jobs(FAIL, GREET)
+    runs = run_due(session_factory, NOW)
+    assert {r.name: r.status for r in runs} == {"test.fail": "failed", "test.greet": "succeeded"}
+    [run] = _runs(session_factory, "test.fail")
+    assert run.status == "failed"
+    assert run.finished_at is not None
+    assert "开始" in run.log
+    assert "Traceback (most recent call last)" in run.log
+    assert "RuntimeError: 数据源不可用" in run.log
+    assert "job test.fail failed" in caplog.text
+    with session_factory() as db:
+        assert db.get(JobSchedule, "test.partial") is None  # its writes were rolled back
+        assert db.get_one(JobSchedule, "test.fail").locked_until is None
+    # A failure does not stop the job for good: it is due again after its interval.
+    assert [r.status for r in run_due(session_factory, NOW + EVERY)] == ["failed", "succeeded"]
+
+
+def test_registering_a_name_twice_is_refused(only_jobs: Callable[..., None]) -> None:
+    only_jobs(GREET)
+    with pytest.raises(ValueError, match="registered twice"):
+        jobs.job("test.greet", title="重复", every=EVERY)(_greet)
+    assert jobs.REGISTRY["test.greet"] is GREET
+
+
+def test_the_job_decorator_registers_the_function() -> None:
+    try:
+        decorated = jobs.job("test.registered", title="登记的任务", every=EVERY)(_greet)
+        assert decorated is _greet
+        registered = jobs.REGISTRY["test.registered"]
+        assert (registered.title, registered.every, registered.func) == (
+            "登记的任务",
+            EVERY,
+            _greet,
+        )
+    finally:
+        jobs.REGISTRY.pop("test.registered", None)
+
+
+# --- the real job: auth.purge_sessions ---------------------------------------------------------
+
+
+def test_purge_sessions_removes_expired_sessions_and_keeps_fresh_ones(
+    session_factory: sessionmaker[Session],
+    db: Session,
+    factory: Factory,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jcjg.auth.jobs, "get_settings", lambda: settings)
+    user = factory.user()
+    now = utcnow()
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
+    max_age = dt.timedelta(hours=settings.session_max_hours)
+    ages = {
+        "fresh": (now - dt.timedelta(hours=1), now),
+        "nearly_idle": (now - dt.timedelta(hours=1), now - idle + dt.timedelta(minutes=1)),
+        "idle": (now - dt.timedelta(hours=1), now - idle - dt.timedelta(minutes=1)),
+        "too_old": (now - max_age - dt.timedelta(minutes=1), now),
+    }
+    for label, (created, seen) in ages.items():
+        db.add(
+            UserSession(
+                token_hash=secrets.token_hex(32),
+                user_id=user.id,
+                csrf_token=secrets.token_hex(16),
+                created_at=created,
+                last_seen_at=seen,
+                user_agent=label,
+            )
+        )
+    db.commit()
+
+    # run_job, as a "run now" would: the job has never been scheduled in this database.
+    run = run_job(session_factory, jobs.REGISTRY["auth.purge_sessions"])
+
+    assert run.status == "succeeded", run.log
+    assert "removed 2 expired sessions" in run.log
+    db.expire_all()
+    kept = db.scalars(select(UserSession.user_agent).where(UserSession.user_id == user.id))
+    assert sorted(kept) == ["fresh", "nearly_idle"]

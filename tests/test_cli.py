@@ -1,0 +1,353 @@
+"""The ``jcjg`` command line, run in-process against its own SQLite file.
+
+The CLI builds its own engine from ``JCJG_DATABASE_URL``, so these tests do not use the shared
+test database; they run on SQLite only. Two template databases (migrated; migrated with the demo
+data) are built once per module and copied with SQLite's backup API for each test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.models import User, UserSession
+from jcjg.auth.passwords import verify_password
+from jcjg.cli import main
+from jcjg.config import get_settings
+from jcjg.core.db import make_engine, utcnow
+from jcjg.demo import USERS
+
+if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
+    pytest.skip(
+        "the CLI builds its own SQLite engine; it is tested once, in the SQLite run",
+        allow_module_level=True,
+    )
+
+COMMANDS = {"serve", "db", "demo", "users", "worker"}
+PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改）")
+
+
+def _use_database(monkeypatch: pytest.MonkeyPatch, path: Path) -> str:
+    """Point the CLI at ``path`` (dev settings) and forget any cached settings."""
+    for name in list(os.environ):
+        if name.startswith("JCJG_") and name != "JCJG_TEST_DATABASE":
+            monkeypatch.delenv(name)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("JCJG_ENV", "dev")
+    monkeypatch.setenv("JCJG_DATABASE_URL", url)
+    monkeypatch.setenv("JCJG_DATA_DIR", str(path.parent / "data"))
+    get_settings.cache_clear()
+    return url
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, whatever its write-ahead log holds."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("cli-templates")
+    migrated, demo = folder / "migrated.db", folder / "demo.db"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _use_database(monkeypatch, migrated)
+        assert run("db", "upgrade").exit_code == 0
+        _copy(migrated, demo)
+        _use_database(monkeypatch, demo)
+        assert run("demo", "load").exit_code == 0
+    get_settings.cache_clear()
+    return {"migrated": migrated, "demo": demo}
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty database file, not yet migrated."""
+    path = tmp_path / "jcjg.db"
+    _use_database(monkeypatch, path)
+    yield path
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def migrated(fresh: Path, templates: dict[str, Path]) -> Path:
+    _copy(templates["migrated"], fresh)
+    return fresh
+
+
+@pytest.fixture
+def demo(fresh: Path, templates: dict[str, Path]) -> Path:
+    _copy(templates["demo"], fresh)
+    return fresh
+
+
+@pytest.fixture
+def engine(fresh: Path) -> Iterator[Engine]:
+    """An engine on the CLI's database, to look at what the commands did."""
+    engine = make_engine(f"sqlite:///{fresh}")
+    yield engine
+    engine.dispose()
+
+
+def _user(engine: Engine, username: str) -> User:
+    with Session(engine) as db:
+        return db.scalars(select(User).where(User.username == username)).one()
+
+
+# --- help --------------------------------------------------------------------------------------
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        paths.append((*prefix, name))
+        if isinstance(command, click.Group):
+            paths.extend(_command_paths(command, (*prefix, name)))
+    return paths
+
+
+def test_help_lists_the_commands(fresh: Path) -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    listed = set(re.findall(r"^  (\w+)\s", result.output, flags=re.MULTILINE))
+    assert listed >= COMMANDS
+    assert "命令行" in result.output
+
+
+@pytest.mark.parametrize("path", _command_paths(main), ids=" ".join)
+def test_every_command_answers_help(fresh: Path, path: tuple[str, ...]) -> None:
+    result = run(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: ")
+    assert not fresh.exists()  # asking for help touches no database
+
+
+def test_every_expected_command_exists() -> None:
+    paths = set(_command_paths(main))
+    assert {(c,) for c in COMMANDS} <= paths
+    assert {
+        ("db", "upgrade"),
+        ("db", "check"),
+        ("demo", "load"),
+        ("users", "create"),
+        ("users", "passwd"),
+        ("users", "lock"),
+        ("users", "unlock"),
+    } <= paths
+
+
+def test_unknown_command_fails(fresh: Path) -> None:
+    result = run("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+def test_db_upgrade_then_check(fresh: Path) -> None:
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "数据库已迁移到 head" in upgraded.output
+    checked = run("db", "check")
+    assert checked.exit_code == 0, checked.output
+    assert "数据库为最新版本，模型与迁移一致" in checked.output
+
+
+def test_db_upgrade_again_changes_nothing(migrated: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    assert run("db", "check").exit_code == 0
+
+
+def test_db_check_refuses_a_database_that_is_not_migrated(fresh: Path) -> None:
+    result = run("db", "check")
+    assert result.exit_code == 1
+    assert "数据库不是最新版本：请运行 jcjg db upgrade" in result.output
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def test_demo_load_prints_the_accounts_once(migrated: Path, engine: Engine) -> None:
+    first = run("demo", "load")
+    assert first.exit_code == 0, first.output
+    assert "已创建演示账号" in first.output
+    for demo_user in USERS:
+        assert re.search(rf"^  {demo_user.username}\s+\S+\s+\S", first.output, re.MULTILINE)
+    # The printed password is the account's password.
+    admin_password = re.search(r"^  admin\s+(\S+)\s", first.output, re.MULTILINE)
+    assert admin_password
+    assert verify_password(_user(engine, "admin").password_hash, admin_password.group(1))
+
+    second = run("demo", "load")
+    assert second.exit_code == 0, second.output
+    assert "演示数据已存在，无新增" in second.output
+    assert "已创建演示账号" not in second.output
+    assert admin_password.group(1) not in second.output
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def test_users_create_prints_an_initial_password(demo: Path, engine: Engine) -> None:
+    result = run(
+        "users", "create", "jj_new", "--role", "city_authority", "--name", "九江新账号",
+        "--region", "360400",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "已创建 jj_new（市县主管部门）" in result.output
+    password = PASSWORD_IN_OUTPUT.search(result.output)
+    assert password, result.output
+    user = _user(engine, "jj_new")
+    assert (user.display_name, user.role, user.region_code) == (
+        "九江新账号",
+        "city_authority",
+        "360400",
+    )
+    assert user.must_change_password is True
+    assert verify_password(user.password_hash, password.group(1))
+    with Session(engine) as db:
+        trail = db.scalars(select(AuditLog).where(AuditLog.object_id == str(user.id))).all()
+    assert [(row.action, row.username) for row in trail] == [("create", "cli")]
+
+
+def test_users_create_refuses_a_duplicate_username(demo: Path) -> None:
+    result = run("users", "create", "admin", "--role", "platform_admin", "--name", "又一个")
+    assert result.exit_code == 1
+    assert "用户名 admin 已被使用" in result.output
+
+
+def test_users_create_refuses_an_unknown_role(demo: Path, engine: Engine) -> None:
+    result = run("users", "create", "new_1", "--role", "mayor", "--name", "X", "--region", "360400")
+    assert result.exit_code == 2
+    assert "可选角色" in result.output
+    assert "city_authority" in result.output
+    with Session(engine) as db:
+        assert db.scalars(select(User).where(User.username == "new_1")).first() is None
+
+
+def test_users_create_refuses_an_unknown_region(demo: Path, engine: Engine) -> None:
+    result = run(
+        "users", "create", "new_x2", "--role", "city_authority", "--name", "X",
+        "--region", "369999",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "行政区划代码不存在" in result.output
+    with Session(engine) as db:
+        assert db.scalars(select(User).where(User.username == "new_x2")).first() is None
+
+
+@pytest.mark.parametrize(
+    ("username", "region", "message"),
+    [
+        ("ab", "360400", "username: 长度不足"),
+        ("new_x4", "36040", "region_code: 行政区划代码应为 6 位 GB/T 2260 代码"),
+    ],
+)
+def test_users_create_explains_invalid_input(
+    demo: Path, username: str, region: str, message: str
+) -> None:
+    result = run(
+        "users", "create", username, "--role", "city_authority", "--name", "X",
+        "--region", region,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "提交的数据有字段不符合要求" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_users_create_refuses_an_unknown_institution(demo: Path) -> None:
+    result = run(
+        "users", "create", "new_x3", "--role", "institution_staff", "--name", "X",
+        "--institution", "NO-SUCH-LAB",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "检测机构 NO-SUCH-LAB 不存在" in result.output
+
+
+def test_users_create_for_an_institution(demo: Path, engine: Engine) -> None:
+    result = run(
+        "users", "create", "lab_new", "--role", "institution_staff", "--name", "检测员",
+        "--institution", "JX-JJ-0001",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    user = _user(engine, "lab_new")
+    assert user.institution_id is not None
+    assert user.region_code == "360403"  # the institution's region
+
+
+def test_users_passwd_sets_a_new_password_and_ends_sessions(demo: Path, engine: Engine) -> None:
+    before = _user(engine, "jj_city")
+    with Session(engine) as db:
+        db.add(UserSession(token_hash="a" * 64, user_id=before.id, csrf_token="c"))
+        db.commit()
+    result = run("users", "passwd", "jj_city")
+    assert result.exit_code == 0, result.output
+    match = re.search(r"jj_city 的新密码：(\S+)（下次登录须修改）", result.output)
+    assert match, result.output
+    after = _user(engine, "jj_city")
+    assert after.password_hash != before.password_hash
+    assert verify_password(after.password_hash, match.group(1))
+    assert after.must_change_password is True
+    with Session(engine) as db:
+        assert db.scalars(select(UserSession).where(UserSession.user_id == after.id)).all() == []
+
+
+def test_users_lock_and_unlock(demo: Path, engine: Engine) -> None:
+    user = _user(engine, "jj_city")
+    with Session(engine) as db:
+        db.add(UserSession(token_hash="b" * 64, user_id=user.id, csrf_token="c"))
+        db.get_one(User, user.id).failed_logins = 3
+        db.commit()
+
+    locked = run("users", "lock", "jj_city")
+    assert locked.exit_code == 0, locked.output
+    assert "已锁定 jj_city" in locked.output
+    user = _user(engine, "jj_city")
+    assert user.locked_until is not None
+    assert user.locked_until > utcnow() + dt.timedelta(days=365)
+    with Session(engine) as db:
+        assert db.scalars(select(UserSession).where(UserSession.user_id == user.id)).all() == []
+
+    unlocked = run("users", "unlock", "jj_city")
+    assert unlocked.exit_code == 0, unlocked.output
+    assert "已解锁 jj_city" in unlocked.output
+    user = _user(engine, "jj_city")
+    assert user.locked_until is None
+    assert user.failed_logins == 0
+
+
+@pytest.mark.parametrize("command", ["passwd", "lock", "unlock"])
+def test_users_commands_refuse_an_unknown_user(demo: Path, command: str) -> None:
+    result = run("users", command, "nobody")
+    assert result.exit_code == 1
+    assert "用户 nobody 不存在" in result.output
+
+
+# --- worker ------------------------------------------------------------------------------------
+
+
+def test_worker_once_runs_the_due_jobs(migrated: Path) -> None:
+    first = run("worker", "--once")
+    assert first.exit_code == 0, first.output
+    assert "auth.purge_sessions: succeeded" in first.output
+    second = run("worker", "--once")  # the same minute: nothing is due again
+    assert second.exit_code == 0, second.output
+    assert second.output == ""
