@@ -25,6 +25,7 @@ from jcjg.auth import passwords
 from jcjg.config import Settings
 from jcjg.core.db import make_engine
 from jcjg.core.migrate import upgrade
+from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
 from jcjg.regions.service import load_regions
 from tests.factories import Factory
@@ -77,6 +78,14 @@ def _fast_password_hashing() -> Iterator[None]:
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
     passwords._hasher = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_identity(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The log signs with a key of the test run, never one under the repository's var/."""
+    ledger_service.configure(
+        Settings(env="test", secret_key="x" * 32, data_dir=tmp_path_factory.mktemp("ledger-key"))
+    )
 
 
 @pytest.fixture(scope="session")

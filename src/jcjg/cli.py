@@ -245,6 +245,78 @@ def users_unlock(username: str) -> None:
     click.echo(f"已解锁 {username}")
 
 
+@main.group()
+def ledger() -> None:
+    """区块链存证（透明日志）：整合、检查点、证明、核验。"""
+
+
+def _ledger_session() -> Session:
+    from jcjg.ledger import service
+
+    service.configure(get_settings())
+    return _cli_session()
+
+
+@ledger.command("integrate")
+def ledger_integrate() -> None:
+    """整合所有待整合的条目并签发新检查点。"""
+    from jcjg.ledger import service
+
+    total = 0
+    with _ledger_session() as session:
+        while done := service.integrate(session):
+            session.commit()
+            total += done
+        session.commit()
+        size = service.head(session).size
+    click.echo(f"整合 {total} 条，树大小 {size}")
+
+
+@ledger.command("checkpoint")
+def ledger_checkpoint() -> None:
+    """整合待整合条目，然后输出最新签名检查点（C2SP signed note）。"""
+    from jcjg.ledger import service
+
+    with _ledger_session() as session:
+        while service.integrate(session):
+            session.commit()
+        note = service.latest_checkpoint(session).note
+        session.commit()
+    click.echo(note, nl=False)
+
+
+@ledger.command("prove")
+@click.argument("index", type=int)
+@click.option("--size", type=int, default=None, help="树大小（缺省为最新检查点）")
+def ledger_prove(index: int, size: int | None) -> None:
+    """输出条目 INDEX 的核验包（条目、包含证明、检查点、公钥），供 jcjg-verify 离线核验。"""
+    import json
+
+    from jcjg.ledger import service
+
+    with _ledger_session() as session:
+        try:
+            bundle = service.proof_bundle(session, index, size)
+        except service.LedgerError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(bundle, ensure_ascii=False, indent=2))
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """由存储的条目重算每个叶哈希、各层节点和根哈希，并核验最新检查点的签名；指出被篡改的序号。"""
+    from jcjg.ledger import service
+
+    with _ledger_session() as session:
+        report = service.verify_all(session)
+    if report.ok:
+        click.echo(f"日志完好：{report.leaves_checked} 个条目、根哈希与最新检查点签名均核验通过")
+        return
+    for problem in report.problems:
+        click.echo(f"篡改：{problem}", err=True)
+    raise SystemExit(1)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="只运行一轮到期任务后退出")
 @click.option("--poll", default=30.0, show_default=True, help="轮询间隔（秒）")

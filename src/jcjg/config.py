@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused outside dev
@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     # Run periodic jobs in a thread of the web process (the embedded one-process default);
     # switch off when separate `jcjg worker` processes run them.
     embedded_worker: bool = True
+
+    # Tamper-evident log: origin line of its checkpoints (default ``<host>/ledger``), its
+    # Ed25519 note signer key (default: generated under data_dir/ledger), the cosigners whose
+    # signatures it accepts on its checkpoints, and the promised maximum integration delay.
+    ledger_origin: str | None = None
+    ledger_signing_key: SecretStr | None = None
+    ledger_witness_keys: list[str] = Field(default_factory=list)
+    ledger_max_delay_seconds: int = Field(default=60, ge=1)
+    ledger_rate_limit_per_minute: int = Field(default=600, ge=1)
+    worker_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Page sizes.
     page_size: int = Field(default=20, ge=1, le=200)

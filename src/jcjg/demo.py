@@ -1,6 +1,8 @@
 """Demo data for ``make run``: the regions, a province (江西省) with two cities, three
-institutions and one account per role. Idempotent: a second run adds nothing and prints no
-password (passwords of accounts it creates are printed once, never stored in clear)."""
+institutions (their registration notarised in the log) and one account per role.
+
+Idempotent: a second run adds nothing and prints no password (passwords of accounts it creates
+are printed once, never stored in clear)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import generate_password, hash_password
+from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.registry.codes import check_character
 from jcjg.registry.models import Institution
@@ -66,6 +69,8 @@ def load(db: Session) -> list[tuple[str, str, str]]:
             inst = Institution(code=code, name=name, credit_code=credit, region_code=region)
             db.add(inst)
             by_code[code] = inst
+            record = {"code": code, "name": name, "credit_code": credit, "region_code": region}
+            notarise(db, "institution:register", record)
     db.flush()
     existing = set(db.scalars(select(User.username)))
     created: list[tuple[str, str, str]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,8 @@ from jcjg.config import Settings, get_settings
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import RequestIdMiddleware, audit_context
 from jcjg.core.errors import AppError, CsrfFailed, PermissionDenied, install_error_handlers
+from jcjg.core.ratelimit import RateLimiter
+from jcjg.ledger import service as ledger
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
@@ -41,6 +44,8 @@ def _routers() -> list[object]:
     from jcjg.auth import pages as auth_pages
     from jcjg.core import health
     from jcjg.home import pages as home_pages
+    from jcjg.ledger import api as ledger_api
+    from jcjg.ledger import pages as ledger_pages
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
     from jcjg.registry import api as registry_api
@@ -55,11 +60,15 @@ def _routers() -> list[object]:
         registry_api.router,
         audit_pages.router,
         audit_api.router,
+        ledger_pages.router,
+        ledger_api.router,
     ]
 
 
 def _load_jobs() -> None:
-    import jcjg.auth.jobs  # noqa: F401  (registers its jobs)
+    # Importing a jobs module registers its jobs.
+    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs"):
+        importlib.import_module(module)
 
 
 def _audit_denials(request: Request, error: AppError) -> None:
@@ -86,6 +95,7 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     session_factory = session_factory or make_sessionmaker(engine)
     _load_jobs()
+    ledger.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +105,10 @@ def create_app(
             from jcjg.core.jobs import worker_loop
 
             worker = threading.Thread(
-                target=worker_loop, args=(session_factory, stop), name="jcjg-worker", daemon=True
+                target=worker_loop,
+                args=(session_factory, stop, settings.worker_poll_seconds),
+                name="jcjg-worker",
+                daemon=True,
             )
             worker.start()
         yield
@@ -116,6 +129,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = session_factory
     app.state.on_app_error = _audit_denials
+    app.state.rate_limiters = {"ledger": RateLimiter(settings.ledger_rate_limit_per_minute)}
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 

@@ -4,6 +4,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
 from jcjg.core.db import Base
 from jcjg.core.jobs import JobRun, JobSchedule
+from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
@@ -14,6 +15,11 @@ __all__ = [
     "Institution",
     "JobRun",
     "JobSchedule",
+    "LedgerCheckpoint",
+    "LedgerCounter",
+    "LedgerHead",
+    "LedgerLeaf",
+    "LedgerNode",
     "PasswordHistory",
     "Region",
     "RoleGrant",

@@ -45,7 +45,8 @@ def test_openapi_lists_the_api_only(client):
     spec = client.get("/api/v1/openapi.json").json()
     assert spec["info"]["title"].startswith("建设工程检测监管信息服务平台")
     assert "/api/v1/users" in spec["paths"]
-    assert all(path.startswith("/api/v1/") for path in spec["paths"])
+    assert all(path.startswith(("/api/v1/", "/ledger/")) for path in spec["paths"])
+    assert "/ledger/proof/inclusion" in spec["paths"]
 
 
 def test_api_docs_use_local_assets(client):

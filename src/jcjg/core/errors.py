@@ -247,6 +247,11 @@ async def _app_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors_from_pydantic(exc.errors())
+    if all(e.field.startswith(("query", "path", "header", "cookie")) for e in errors):
+        # A malformed address (bad path or query parameter) is a bad request; 422 is kept for
+        # content that is well-formed but fails validation.
+        detail = "请求参数不正确：" + "；".join(f"{e.field} {e.message}" for e in errors)
+        return problem_response(request, BadRequest(detail, errors=errors))
     return problem_response(request, ValidationFailed(errors=errors))
 
 

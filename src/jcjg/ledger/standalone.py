@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""jcjg-verify: check, without the platform, that an entry is in the JCJG log.
+
+A single file that needs only Python 3.11+ and the ``cryptography`` package (for Ed25519); it
+imports nothing of the platform, so a court expert or any member of the public can read and run
+it. Input is a proof bundle, as ``jcjg ledger prove INDEX`` prints it::
+
+    {"entry_canonical": "<the exact canonical JSON text that was hashed>",
+     "index": 7, "size": 12, "hashes": ["<hex>", ...],
+     "checkpoint": "<signed note text>", "key": "<name>+<hex key id>+<base64 key>"}
+
+(``entry`` as a JSON object may stand instead of ``entry_canonical``; it is then put in canonical
+form here, which supports strings, integers, booleans, null, arrays and objects.)
+
+It checks that the checkpoint is signed by the given key, that the entry's leaf hash
+SHA-256(0x00 || entry) is included at ``index`` in the tree whose size and root the checkpoint
+states (RFC 9162 section 2.1.3.2), and says yes or no. Run:
+``python standalone.py bundle.json`` (or ``jcjg-verify bundle.json``; ``-`` reads stdin).
+Exit status 0 means verified, 1 not verified, 2 unusable input.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+from typing import Any
+
+SIG_PREFIX = "\u2014 "  # "— " starts every signature line of a signed note
+
+
+class Invalid(Exception):
+    """The bundle does not verify; the message says why."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if not 0 <= index < size or any(len(p) != 32 for p in proof) or len(root) != 32:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (RFC 8785 for the types we allow): sorted keys (UTF-16 order), no spaces."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(f"{canonical(k)}:{canonical(value[k])}" for k in keys) + "}"
+    raise Invalid(f"entry holds a {type(value).__name__}; give entry_canonical instead")
+
+
+def parse_key(vkey: str) -> tuple[str, bytes, bytes]:
+    """``<name>+<hex key id>+<base64(0x01 || 32-byte Ed25519 key)>`` -> (name, id, public key)."""
+    try:
+        name, hex_id, b64 = vkey.strip().split("+", 2)
+        raw = base64.b64decode(b64, validate=True)
+        key_id = bytes.fromhex(hex_id)
+    except ValueError as exc:
+        raise Invalid(f"malformed verifier key: {exc}") from exc
+    if len(raw) != 33 or raw[0] != 1 or len(key_id) != 4:
+        raise Invalid("verifier key is not an Ed25519 note key")
+    expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    if expected != key_id:
+        raise Invalid("verifier key id does not match its name and key")
+    return name, key_id, raw[1:]
+
+
+def verify_note(note: str, vkey: str) -> str:
+    """Return the note's text when one of its signatures is by ``vkey``'s key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    name, key_id, public = parse_key(vkey)
+    if "\n\n" not in note:
+        raise Invalid("checkpoint is not a signed note (no blank line before signatures)")
+    split = note.rindex("\n\n")
+    text, sigs = note[: split + 1], note[split + 2 :]
+    for line in sigs.splitlines():
+        if not line.startswith(SIG_PREFIX):
+            raise Invalid(f"malformed signature line: {line!r}")
+        sig_name, _, b64 = line[len(SIG_PREFIX) :].partition(" ")
+        try:
+            blob = base64.b64decode(b64, validate=True)
+        except ValueError:
+            continue
+        if sig_name != name or blob[:4] != key_id or len(blob) != 68:
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], text.encode())
+        except InvalidSignature as exc:
+            raise Invalid("the log's signature on the checkpoint is invalid") from exc
+        return text
+    raise Invalid(f"the checkpoint carries no signature by {name}")
+
+
+def verify_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Verify a proof bundle; return what was proven, or raise :class:`Invalid`."""
+    text = verify_note(str(bundle["checkpoint"]), str(bundle["key"]))
+    lines = text.rstrip("\n").split("\n")
+    if len(lines) < 3 or not lines[1].isdigit():
+        raise Invalid("checkpoint text is not origin / size / root")
+    origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2])
+    if int(bundle["size"]) != size:
+        raise Invalid(f"proof is for tree size {bundle['size']}, checkpoint says {size}")
+    if "entry_canonical" in bundle:
+        data = str(bundle["entry_canonical"]).encode()
+        entry = json.loads(data)
+    else:
+        entry = bundle["entry"]
+        data = canonical(entry).encode()
+    proof = [bytes.fromhex(h) for h in bundle["hashes"]]
+    index = int(bundle["index"])
+    if not verify_inclusion(leaf_hash(data), index, size, proof, root):
+        raise Invalid("the entry is NOT in the tree of this checkpoint (inclusion proof fails)")
+    return {"origin": origin, "size": size, "index": index, "entry": entry}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 2
+    try:
+        if args[0] == "-":
+            raw = sys.stdin.read()
+        else:
+            with open(args[0], encoding="utf-8") as handle:
+                raw = handle.read()
+        bundle = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        print(f"无法读取核验包 / cannot read bundle: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = verify_bundle(bundle)
+    except (Invalid, KeyError, TypeError, ValueError) as exc:
+        print(f"否 / NO: {exc}")
+        return 1
+    print(
+        f"是 / YES: 条目 {result['index']} 在日志 {result['origin']} 大小为 {result['size']} 的树中"
+    )
+    print(json.dumps(result["entry"], ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

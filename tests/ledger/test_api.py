@@ -1,0 +1,272 @@
+"""The public endpoints, the explorer page, the CLI and the standalone verifier."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from jcjg.ledger import merkle, service, standalone
+from jcjg.ledger.note import Verifier, open_checkpoint
+
+
+@pytest.fixture
+def filled(db, app):
+    """A log with a few committed entries (in the test's transaction)."""
+    receipts = [
+        service.notarise(db, "report:issue", {"report_number": f"JJ-2026-{i:04d}", "结论": "合格"})
+        for i in range(11)
+    ]
+    while service.integrate(db):
+        pass
+    db.commit()
+    return receipts
+
+
+def test_checkpoint_verifies_with_the_published_key(client, filled):
+    note = client.get("/ledger/checkpoint")
+    assert note.headers["content-type"].startswith("text/plain")
+    assert "max-age" in note.headers["cache-control"]
+    vkey = client.get("/ledger/key").text.strip()
+    checkpoint, _ = open_checkpoint(note.text.encode(), [Verifier(vkey)])
+    assert checkpoint.size >= 11
+    # and with the standalone verifier's independent implementation of the note format
+    text = standalone.verify_note(note.text, vkey)
+    assert text.splitlines()[1] == str(checkpoint.size)
+
+
+def test_entry_and_proofs(client, filled):
+    receipt = filled[4]
+    entry = client.get(f"/ledger/entries/{receipt.index}")
+    assert entry.status_code == 200
+    body = entry.json()
+    assert set(body) >= {"index", "entry_type", "entry", "leaf_hash"}
+    assert body["leaf_hash"] == receipt.leaf_hash.hex()
+    assert merkle.leaf_hash(body["canonical"].encode()).hex() == body["leaf_hash"]
+    assert "immutable" in entry.headers["cache-control"]
+
+    checkpoint, _ = open_checkpoint(
+        client.get("/ledger/checkpoint").text.encode(),
+        [Verifier(client.get("/ledger/key").text.strip())],
+    )
+    size = checkpoint.size
+    proof = client.get(f"/ledger/proof/inclusion?index={receipt.index}&size={size}").json()
+    assert (proof["index"], proof["size"]) == (receipt.index, size)
+    hashes = [bytes.fromhex(h) for h in proof["hashes"]]
+    assert merkle.verify_inclusion(receipt.leaf_hash, receipt.index, size, hashes, checkpoint.root)
+
+    by_hash = client.get(f"/ledger/proof/by-hash?leaf_hash={receipt.leaf_hash.hex()}&size={size}")
+    assert by_hash.json()["hashes"] == proof["hashes"]
+
+    cons = client.get(f"/ledger/proof/consistency?first=3&second={size}").json()
+    assert cons["second_root"] == checkpoint.root.hex()
+    assert merkle.verify_consistency(
+        3,
+        size,
+        [bytes.fromhex(h) for h in cons["hashes"]],
+        bytes.fromhex(cons["first_root"]),
+        checkpoint.root,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/ledger/entries/-1", 400),
+        ("/ledger/entries/abc", 400),
+        ("/ledger/entries/99999999", 404),
+        ("/ledger/proof/inclusion?index=-1", 400),
+        ("/ledger/proof/inclusion?index=abc", 400),
+        ("/ledger/proof/inclusion?index=0&size=0", 400),
+        ("/ledger/proof/inclusion?index=0&size=99999999", 400),
+        ("/ledger/proof/inclusion?index=99999999", 400),
+        ("/ledger/proof/inclusion?index=1&size=1", 400),
+        ("/ledger/proof/inclusion", 400),
+        ("/ledger/proof/by-hash?leaf_hash=zz", 400),
+        ("/ledger/proof/by-hash?leaf_hash=" + "g" * 64, 400),
+        ("/ledger/proof/by-hash?leaf_hash=" + "0" * 64, 404),
+        ("/ledger/proof/consistency?first=0&second=3", 400),
+        ("/ledger/proof/consistency?first=5&second=3", 400),
+        ("/ledger/proof/consistency?first=1&second=99999999", 400),
+        ("/ledger/proof/consistency?first=x", 400),
+        ("/ledger/proof/inclusion?index=99999999999999999999999", 400),
+    ],
+)
+def test_bad_parameters_are_400_never_500(client, filled, url, status):
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"]
+
+
+def test_rate_limited(client, app, filled):
+    from jcjg.core.ratelimit import RateLimiter
+
+    app.state.rate_limiters["ledger"] = RateLimiter(per_minute=3)
+    codes = [client.get("/ledger/key").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200]
+    assert codes[3] == 429
+    limited = client.get("/ledger/key")
+    assert limited.json()["type"] == "/problems/too-many-requests"
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_cosignature_endpoint(client, filled, settings):
+    from jcjg.ledger.note import Signer, generate_signer, signature_line
+
+    skey, vkey = generate_signer("province.example/ledger")
+    note = client.get("/ledger/checkpoint").text
+    size = int(note.splitlines()[1])
+    line = signature_line(note.split("\n\n")[0] + "\n", Signer(skey))
+    refused = client.post(f"/ledger/checkpoint/{size}/cosignatures", content=line)
+    assert refused.status_code == 400  # no cosigners configured
+    log = service.log_identity()
+    object.__setattr__(log, "witnesses", (Verifier(vkey),))
+    try:
+        ok = client.post(f"/ledger/checkpoint/{size}/cosignatures", content=line)
+        assert ok.status_code == 200
+        assert "province.example/ledger" in client.get("/ledger/checkpoint").text
+        forged = client.post(
+            f"/ledger/checkpoint/{size}/cosignatures", content=line[:-6] + "AAAAAA"
+        )
+        assert forged.status_code == 400
+    finally:
+        object.__setattr__(log, "witnesses", ())
+
+
+def test_explorer_page(client, filled):
+    page = client.get("/ledger", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "透明日志" in page.text
+    assert "report:issue" in page.text
+    receipt = filled[2]
+    found = client.get(
+        f"/ledger?leaf_hash={receipt.leaf_hash.hex()}", headers={"accept": "text/html"}
+    )
+    assert "包含证明验证通过" in found.text
+    assert "JJ-2026-0002" in found.text
+    missing = client.get("/ledger?leaf_hash=" + "0" * 64, headers={"accept": "text/html"})
+    assert "没有这个叶哈希" in missing.text
+    consistent = client.get("/ledger?first=2&second=9", headers={"accept": "text/html"})
+    assert 'class="badge ok">一致' in consistent.text
+    bad = client.get("/ledger?first=9&second=2", headers={"accept": "text/html"})
+    assert "first 不能大于 second" in bad.text
+
+
+# --- the standalone verifier -------------------------------------------------------------------
+
+
+def test_standalone_verifier_imports_nothing_of_the_platform():
+    tree = ast.parse(Path(standalone.__file__).read_text("utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            assert not any((n or "").startswith("jcjg") for n in names)
+
+
+def test_standalone_inclusion_matches_known_answers():
+    data = json.loads((Path(__file__).parent / "data/rfc6962_vectors.json").read_text())
+    leaves = [merkle.leaf_hash(bytes.fromhex(x)) for x in data["leaf_inputs_hex"]]
+    for size in range(1, len(leaves) + 1):
+        root = merkle.root_hash(leaves[:size])
+        for index in range(size):
+            proof = merkle.inclusion_proof(leaves, index, size)
+            assert standalone.verify_inclusion(leaves[index], index, size, proof, root)
+            if proof:
+                bad = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
+                assert not standalone.verify_inclusion(leaves[index], index, size, bad, root)
+            assert not standalone.verify_inclusion(leaves[index], index, size, [*proof, root], root)
+
+
+def test_prove_and_verify_offline(db, filled, tmp_path):
+    bundle = service.proof_bundle(db, filled[7].index)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle, ensure_ascii=False), "utf-8")
+    run = subprocess.run(
+        [sys.executable, "-I", standalone.__file__, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("是 / YES")
+    assert "JJ-2026-0007" in run.stdout
+
+    # the object form gives the same answer
+    without = {k: v for k, v in bundle.items() if k != "entry_canonical"}
+    assert standalone.verify_bundle(without)["index"] == filled[7].index
+
+    tampered = dict(bundle, entry_canonical=bundle["entry_canonical"].replace("合格", "不合格"))
+    path.write_text(json.dumps(tampered, ensure_ascii=False), "utf-8")
+    run = subprocess.run(
+        [sys.executable, "-I", standalone.__file__, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert run.stdout.startswith("否 / NO")
+
+    other_key = dict(
+        bundle,
+        key=bundle["key"].replace(
+            bundle["key"].split("+")[2], base64.b64encode(b"\x01" + b"\x07" * 32).decode()
+        ),
+    )
+    with pytest.raises(standalone.Invalid):
+        standalone.verify_bundle(other_key)
+    with pytest.raises(standalone.Invalid):
+        standalone.verify_bundle(dict(bundle, size=bundle["size"] + 1))
+    assert standalone.main(["-h"]) == 2
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_ledger_commands(tmp_path, monkeypatch):
+    from jcjg.cli import main
+    from jcjg.config import get_settings
+    from jcjg.core.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("JCJG_DATABASE_URL", url)
+    monkeypatch.setenv("JCJG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JCJG_ENV", "dev")
+    get_settings.cache_clear()
+    saved = service.log_identity()
+    try:
+        runner = CliRunner()
+        assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+        assert runner.invoke(main, ["demo", "load"]).exit_code == 0  # notarises 3 institutions
+        integrated = runner.invoke(main, ["ledger", "integrate"])
+        assert "整合 3 条" in integrated.output
+        cp = runner.invoke(main, ["ledger", "checkpoint"])
+        assert cp.exit_code == 0
+        assert "\n3\n" in cp.output
+        assert (tmp_path / "data/ledger/signing.key").stat().st_mode & 0o777 == 0o600
+        proved = runner.invoke(main, ["ledger", "prove", "1"])
+        assert standalone.verify_bundle(json.loads(proved.output))["index"] == 1
+        assert runner.invoke(main, ["ledger", "prove", "9"]).exit_code != 0
+        ok = runner.invoke(main, ["ledger", "verify"])
+        assert ok.exit_code == 0
+        assert "日志完好" in ok.output
+        # tamper with a stored entry directly in the database
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE ledger_leaf SET entry = CAST(? AS BLOB) WHERE leaf_index = 2",
+                ('{"forged":true}',),
+            )
+        engine.dispose()
+        bad = runner.invoke(main, ["ledger", "verify"])
+        assert bad.exit_code == 1
+        assert "序号 2 " in bad.output
+    finally:
+        get_settings.cache_clear()
+        service._identity = saved  # the run's own key again
