@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import TextClause, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings
@@ -130,7 +131,56 @@ def notarise(db: Session, entry_type: str, entry: Any) -> Receipt:
     return Receipt(index, leaf, entry_type, moment, log.max_delay_seconds, note)
 
 
+def append_many(db: Session, entry_type: str, entries: Sequence[Any]) -> range:
+    """Append many entries at once (bulk imports, benchmarks): one counter update and one
+    multi-row insert. No receipts are signed; each entry's proof comes from the log later."""
+    if not entries:
+        return range(0)
+    moment = utcnow()
+    end = db.execute(
+        update(LedgerCounter)
+        .where(LedgerCounter.id == 1)
+        .values(next_index=LedgerCounter.next_index + len(entries))
+        .returning(LedgerCounter.next_index)
+    ).scalar_one()
+    start = end - len(entries)
+    rows = []
+    for offset, entry in enumerate(entries):
+        data = envelope(entry_type, entry, moment)
+        rows.append(
+            {
+                "leaf_index": start + offset,
+                "leaf_hash": merkle.leaf_hash(data),
+                "entry_type": entry_type,
+                "entry": data,
+                "created_at": moment,
+            }
+        )
+    db.execute(insert(LedgerLeaf), rows)
+    return range(start, end)
+
+
 # --- reading stored nodes ----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _nodes_query(leaves: int, inner: int) -> TextClause:
+    """One round trip for ``leaves`` leaf hashes and ``inner`` stored nodes, by primary key.
+
+    Plain SQL, cached by shape: building the expression with the ORM cost more than running it,
+    and a row-value ``IN`` list would make SQLite scan the table instead of using the index.
+    """
+    parts = []
+    if leaves:
+        marks = ", ".join(f":a{k}" for k in range(leaves))
+        parts.append(
+            f"SELECT 0 AS level, leaf_index AS idx, leaf_hash AS hash FROM ledger_leaf "
+            f"WHERE leaf_index IN ({marks})"
+        )
+    if inner:
+        terms = " OR ".join(f"(level = :l{k} AND node_index = :n{k})" for k in range(inner))
+        parts.append(f"SELECT level, node_index, hash FROM ledger_node WHERE {terms}")
+    return text(" UNION ALL ".join(parts))
 
 
 def fetch_nodes(db: Session, nodes: Iterable[merkle.Node]) -> dict[tuple[int, int], bytes]:
@@ -138,21 +188,14 @@ def fetch_nodes(db: Session, nodes: Iterable[merkle.Node]) -> dict[tuple[int, in
     wanted = {(n.level, n.index) for n in nodes}
     leaves = sorted(i for level, i in wanted if level == 0)
     inner = sorted(k for k in wanted if k[0] > 0)
-    found: dict[tuple[int, int], bytes] = {}
-    if leaves:
-        rows = db.execute(
-            select(LedgerLeaf.leaf_index, LedgerLeaf.leaf_hash).where(
-                LedgerLeaf.leaf_index.in_(leaves)
-            )
-        )
-        found.update({(0, i): h for i, h in rows})
-    if inner:
-        stored = db.execute(
-            select(LedgerNode.level, LedgerNode.node_index, LedgerNode.hash).where(
-                tuple_(LedgerNode.level, LedgerNode.node_index).in_(inner)
-            )
-        )
-        found.update({(lv, i): h for lv, i, h in stored})
+    if not wanted:
+        return {}
+    params: dict[str, int] = {f"a{k}": i for k, i in enumerate(leaves)}
+    for k, (level, index) in enumerate(inner):
+        params[f"l{k}"] = level
+        params[f"n{k}"] = index
+    rows = db.execute(_nodes_query(len(leaves), len(inner)), params)
+    found = {(int(level), int(index)): bytes(h) for level, index, h in rows}
     missing = wanted - found.keys()
     if missing:
         raise LedgerError(f"stored tree is missing nodes {sorted(missing)[:5]}")
