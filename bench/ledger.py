@@ -4,7 +4,7 @@ Appends and integrates N leaves (default 1,000,000; ``--leaves`` to change), the
 inclusion and consistency proof generation at that size. Each figure is printed beside a
 baseline measured in the same run: the time of one SHA-256 node hash.
 
-    BENCH integrate <leaves/s> leaves/s ratio=<integrate leaves/s ÷ node hashes/s> baseline=sha256_node
+    BENCH integrate <leaves/s> leaves/s ratio=<÷ node hashes/s> baseline=sha256_node
     BENCH inclusion_proof <ms> ms ratio=<÷ one node hash> baseline=sha256_node
     BENCH consistency_proof <ms> ms ratio=<÷ one node hash> baseline=sha256_node
 
@@ -17,19 +17,16 @@ import argparse
 import hashlib
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from jcjg.config import Settings  # noqa: E402
-from jcjg.core.db import make_engine, make_sessionmaker  # noqa: E402
-from jcjg.core.migrate import upgrade  # noqa: E402
-from jcjg.ledger import merkle, service  # noqa: E402
+from jcjg.config import Settings
+from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.migrate import upgrade
+from jcjg.ledger import merkle, service
 
 
 def node_hash_seconds(samples: int = 200_000) -> float:
