@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 
@@ -165,8 +166,12 @@ def test_cosignatures_need_a_registered_key(db):
         other_skey, _ = generate_signer("stranger.example/w")
         with pytest.raises(service.LedgerError):
             service.add_cosignatures(db, row.size, signature_line(text_part, Signer(other_skey)))
+        name_part, b64 = line.rstrip("\n").rsplit(" ", 1)
+        blob = bytearray(base64.b64decode(b64))
+        blob[-1] ^= 1  # one bit of the signature
+        forged = f"{name_part} {base64.b64encode(bytes(blob)).decode()}"
         with pytest.raises(service.LedgerError):
-            service.add_cosignatures(db, row.size, line.replace("A", "B", 1))
+            service.add_cosignatures(db, row.size, forged)
     finally:
         object.__setattr__(log, "witnesses", ())
 
