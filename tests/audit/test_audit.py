@@ -33,6 +33,8 @@ def test_login_and_logout_are_audited(browser_client, db, factory):
         select(AuditLog.action).where(AuditLog.username == user.username).order_by(AuditLog.id)
     ).all()
     assert actions[-2:] == ["login", "logout"]
+    # a login's bookkeeping (last login time, failure counter) is no edit of the account
+    assert "update" not in actions
 
 
 def test_audit_pages_search_and_detail(browser_client, db, factory):

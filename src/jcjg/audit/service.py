@@ -91,7 +91,7 @@ def _diff(obj: ChangeLogged) -> tuple[dict[str, Any], dict[str, Any]]:
     state = attributes.instance_state(obj)
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in _NEVER_DIFFED:
+        if key in _NEVER_DIFFED or key in obj.__audit_untracked__:
             continue
         history = attributes.get_history(obj, key)
         if not history.has_changes():

@@ -24,6 +24,7 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
     }
     __audit_exclude__ = frozenset({"password_hash", "totp_secret"})
     __audit_mask__ = frozenset({"phone", "email"})
+    __audit_untracked__ = frozenset({"last_login_at", "failed_logins"})
 
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64))
@@ -105,6 +106,7 @@ class ApiToken(ChangeLogged, IdMixin, Base):
     __permission_entity__: ClassVar[str] = "account"
     __scope_columns__: ClassVar[dict[str, str]] = {"self": "user_id"}
     __audit_exclude__ = frozenset({"token_hash"})
+    __audit_untracked__ = frozenset({"last_used_at"})
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), index=True

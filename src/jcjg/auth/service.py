@@ -160,6 +160,8 @@ def authenticate(*, db: Session, settings: Settings, username: str, password: st
             )
         db.flush()
         raise Unauthenticated(BAD_CREDENTIALS)
+    ctx = context_of(db)  # from here on the user acts as themself
+    ctx.user_id, ctx.username = user.id, user.username
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -28,10 +28,13 @@ class ChangeLogged:
     """Marks a model whose every create, update and delete writes an audit row.
 
     ``__audit_exclude__`` names columns never copied into the change log (password hashes,
-    secrets); ``__audit_mask__`` names personal data stored masked in the change log.
+    secrets); ``__audit_mask__`` names personal data stored masked in the change log;
+    ``__audit_untracked__`` names bookkeeping columns left out of update rows.
     """
 
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset()
+    # Bookkeeping columns whose change alone is no edit (a login's time is its own event).
+    __audit_untracked__: ClassVar[frozenset[str]] = frozenset()
     __audit_mask__: ClassVar[frozenset[str]] = frozenset()
 
     def audit_repr(self) -> str:
