@@ -16,25 +16,20 @@ Username = Annotated[
         strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$"
     ),
 ]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1\d{10}$")]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[0-9]{10}$")]
 
 
 class UserBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-    ]
+    display_name: DisplayName
     phone: Phone | None = None
-    email: (
-        Annotated[
-            str,
-            StringConstraints(
-                strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-            ),
-        ]
-        | None
-    ) = None
+    email: Email | None = None
 
 
 class UserCreate(UserBase):
@@ -56,19 +51,9 @@ class UserCreate(UserBase):
 class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
-    ) = None
+    display_name: DisplayName | None = None
     phone: Phone | None = None
-    email: (
-        Annotated[
-            str,
-            StringConstraints(
-                strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-            ),
-        ]
-        | None
-    ) = None
+    email: Email | None = None
     is_active: bool | None = None
     project_ids: list[int] | None = Field(default=None, max_length=1000)
 
