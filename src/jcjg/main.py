@@ -126,7 +126,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
     app.state.sessionmaker = session_factory
     app.state.on_app_error = _audit_denials
     app.state.rate_limiters = {"ledger": RateLimiter(settings.ledger_rate_limit_per_minute)}

@@ -11,7 +11,7 @@ A model takes part by naming its permission entity and the columns each scope ki
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
@@ -41,7 +41,6 @@ class Principal:
     csrf_token: str | None = None
     via_token: bool = False
     password_expired: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_anonymous(self) -> bool:

@@ -41,7 +41,6 @@ class JobRun(IdMixin, Base):
     """One run of a job: when, how it ended, and what it logged."""
 
     __tablename__ = "job_run"
-    __permission_entity__ = "job"
 
     name: Mapped[str] = mapped_column(ForeignKey("job_schedule.name"), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
