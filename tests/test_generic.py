@@ -287,3 +287,35 @@ def test_csrf_failures_and_denials_are_audited(client, db, factory):
     assert denial is not None
     assert denial.username == staff.username
     assert "/api/v1/users" in denial.detail
+
+
+def test_every_route_that_resolves_a_principal_commits_its_transaction(app):
+    """A route that opens the request's session without TransactionalRoute would leave it
+    open (on SQLite holding the write lock): every route with ``requires`` must be one."""
+    from jcjg.auth.deps import Requires
+    from jcjg.core.deps import TransactionalRoute
+
+    def needs_session(dependant) -> bool:
+        return isinstance(dependant.call, Requires) or any(
+            needs_session(d) for d in dependant.dependencies
+        )
+
+    offenders = [
+        route.path
+        for route in all_routes(app.routes)
+        if isinstance(route, APIRoute)
+        and needs_session(route.dependant)
+        and not isinstance(route, TransactionalRoute)
+    ]
+    assert offenders == []
+
+
+def test_a_non_ascii_csrf_token_is_refused_not_a_crash(client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    login(client, admin.username)
+    headers = {"X-CSRF-Token": "令牌".encode()}
+    response = client.post("/api/v1/tokens", json={"name": "x"}, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["type"] == "/problems/csrf"
+    form = client.post("/login", data={"csrf_token": "令牌", "username": "a", "password": "b"})
+    assert form.status_code == 403

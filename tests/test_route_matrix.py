@@ -10,11 +10,12 @@ import re
 
 import pytest
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import Requires
 from jcjg.auth.permissions import DEFAULT_GRANTS, PERMISSIONS
-from tests.factories import all_routes
+from tests.factories import all_routes, login, page_csrf
 
 PUBLIC = "public"  # anyone, logged in or not, reaches the route
 NO_AUTH = "no-auth"  # probes and the schema: no principal is even resolved
@@ -23,7 +24,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): NO_AUTH,
     ("GET", "/readyz"): NO_AUTH,
     ("GET", "/api/v1/openapi.json"): NO_AUTH,
-    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/docs"): NO_AUTH,
     ("GET", "/problems/{slug}"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("GET", "/ledger"): PUBLIC,
@@ -83,6 +84,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit/{log_id}"): "audit:read",
     ("GET", "/admin/jobs"): "job:read",
 }
+
+# API routes a token may not call: minting a token needs a logged-in person.
+SESSION_ONLY = {("POST", "/api/v1/tokens")}
 
 P, A, C, S = Role.PLATFORM_ADMIN, Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.STATION
 IA, IS_, PU, W = Role.INSTITUTION_ADMIN, Role.INSTITUTION_STAFF, Role.PARTY_UNIT, Role.WITNESS
@@ -148,12 +152,20 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{code\}", "360400", re.sub(r"\{(\w+)\}", "999999", path))
 
 
-def test_roles_on_every_route(client, factory):
+def test_roles_on_every_route(app, client, factory):
     """Every role is let through (anything but 401/403) or refused (403) as granted, on every
-    route; the anonymous public gets 401. One user per role, all routes, failures collected."""
-    tokens = {role: factory.token(factory.user(role)) for role in Role}
+    route; the anonymous public gets 401. The JSON API is called with a bearer token, pages
+    with a logged-in browser session and its CSRF token. Failures are collected."""
+    callers = {}
+    for role in Role:
+        user = factory.user(role)
+        browser = TestClient(app, headers={"accept": "application/json"})
+        login(browser, user.username)
+        callers[role] = (factory.token(user), browser, page_csrf(browser))
     failures = []
-    for (method, path), permission in ROUTES.items():
+    # logging out ends the session the later page checks use: it goes last
+    order = sorted(ROUTES.items(), key=lambda item: item[0] == ("POST", "/logout"))
+    for (method, path), permission in order:
         if permission in (NO_AUTH, PUBLIC):
             continue
         url = _concrete(path)
@@ -162,8 +174,13 @@ def test_roles_on_every_route(client, factory):
             "application/problem+json"
         ):
             failures.append(("anonymous", method, path, anonymous.status_code))
-        for role, token in tokens.items():
-            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+        for role, (token, browser, csrf) in callers.items():
+            if path.startswith("/api/") and (method, path) not in SESSION_ONLY:
+                response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+            else:
+                response = browser.request(
+                    method, url, headers={"X-CSRF-Token": csrf}, follow_redirects=False
+                )
             allowed = role in GRANTS[permission]
             if allowed and response.status_code in (401, 403):
                 failures.append(
@@ -173,6 +190,14 @@ def test_roles_on_every_route(client, factory):
                 response.status_code != 403 or response.json()["type"] != "/problems/forbidden"
             ):
                 failures.append((role.value, method, path, response.status_code))
+        if (method, path) in SESSION_ONLY or not path.startswith("/api/"):
+            # a bearer token never opens a page nor mints a token
+            token = callers[Role.PLATFORM_ADMIN][0]
+            response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+            if response.status_code != 401:
+                failures.append(("token", method, path, response.status_code))
+    for _, browser, _ in callers.values():
+        browser.close()
     assert not failures, "\n".join(map(str, failures))
 
 

@@ -117,3 +117,30 @@ def test_login_csrf_must_match_cookie(browser_client, factory):
     )
     assert response.status_code == 403
     assert "表单已失效" in response.text
+
+
+def test_a_password_change_revokes_api_tokens(browser_client, factory):
+    user = factory.user()
+    token = factory.token(user)
+    login(browser_client, user.username)
+    changed = browser_client.post(
+        "/account/password",
+        data={
+            "old_password": PASSWORD,
+            "new_password": "Another-pass-9",
+            "new_password2": "Another-pass-9",
+            "csrf_token": page_csrf(browser_client, "/account/password"),
+        },
+    )
+    assert changed.status_code == 303
+    me = browser_client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {token}", "accept": "application/json"}
+    )
+    assert me.status_code == 401
+
+
+def test_a_token_does_not_open_pages(client, factory):
+    token = factory.token(factory.user())
+    page = client.get("/account/tokens", headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 401
+    assert "只能调用 /api/" in page.json()["detail"]

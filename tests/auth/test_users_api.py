@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
+from tests.factories import login, page_csrf
 
 
 def _auth(factory, user):
@@ -173,7 +174,7 @@ def test_update_lock_unlock(client, factory):
     )
     unlocked = client.post(f"/api/v1/users/{target.id}/unlock", headers=headers)
     assert unlocked.json()["is_locked"] is False
-    assert client.post(f"/api/v1/users/{city.id}/lock", headers=headers).status_code == 400
+    assert client.post(f"/api/v1/users/{city.id}/lock", headers=headers).status_code == 403
 
 
 def test_paging_and_filters(client, factory):
@@ -192,7 +193,16 @@ def test_paging_and_filters(client, factory):
 def test_tokens_are_shown_once_and_can_be_revoked(client, factory):
     user = factory.user(Role.WITNESS)
     headers = _auth(factory, user)
-    created = client.post("/api/v1/tokens", json={"name": "导出脚本", "days": 30}, headers=headers)
+    # a token cannot mint another one (a leaked token stays contained once revoked) ...
+    minted = client.post("/api/v1/tokens", json={"name": "x"}, headers=headers)
+    assert minted.status_code == 401
+    # ... a logged-in person can
+    login(client, user.username)
+    created = client.post(
+        "/api/v1/tokens",
+        json={"name": "导出脚本", "days": 30},
+        headers={"X-CSRF-Token": page_csrf(client)},
+    )
     assert created.status_code == 201
     token = created.json()["token"]
     listed = client.get("/api/v1/tokens", headers=headers).json()
@@ -211,8 +221,6 @@ def test_role_grants_are_data(client, factory):
     expert = factory.user(Role.EXPERT)
     expert_headers = _auth(factory, expert)
     assert client.get("/api/v1/institutions", headers=expert_headers).status_code == 403
-    from tests.factories import login, page_csrf
-
     login(client, admin.username)
     token = page_csrf(client, "/admin/roles")
     response = client.post(
@@ -231,3 +239,106 @@ def test_role_grants_are_data(client, factory):
     expert_row = next(r for r in roles["roles"] if r["role"] == "expert")
     assert "institution:read" in expert_row["permissions"]
     assert "institution:read" not in expert_row["default_permissions"]
+
+
+def test_no_administrator_can_take_over_an_equal_or_higher_account(client, db, factory):
+    city_a = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    city_b = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    auditor = factory.user(Role.AUDITOR, region_code="360400")
+    station = factory.user(Role.STATION, region_code="360400")
+    headers = _auth(factory, city_a)
+    for target in (city_b, auditor):
+        for action in ("lock", "unlock"):
+            refused = client.post(f"/api/v1/users/{target.id}/{action}", headers=headers)
+            assert refused.status_code == 403, (target.role, action)
+        patched = client.patch(
+            f"/api/v1/users/{target.id}", json={"display_name": "被改"}, headers=headers
+        )
+        assert patched.status_code == 403
+    assert client.post(f"/api/v1/users/{station.id}/lock", headers=headers).status_code == 200
+
+    inst = factory.institution()
+    admin_1 = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    admin_2 = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=inst)
+    login(client, admin_1.username)
+    csrf = {"X-CSRF-Token": page_csrf(client)}
+    reset_peer = client.post(
+        f"/admin/users/{admin_2.id}/reset-password", headers=csrf, follow_redirects=False
+    )
+    assert reset_peer.status_code == 403
+    reset_own = client.post(
+        f"/admin/users/{admin_1.id}/reset-password", headers=csrf, follow_redirects=False
+    )
+    assert reset_own.status_code == 403
+    reset_staff = client.post(
+        f"/admin/users/{staff.id}/reset-password",
+        headers={**csrf, "accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert reset_staff.status_code == 200
+    assert "初始密码" in reset_staff.text
+
+
+def test_a_reset_revokes_the_tokens_of_the_account(client, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    station = factory.user(Role.STATION, region_code="360400")
+    station_token = factory.token(station)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {station_token}"})
+    assert me.status_code == 200
+    login(client, city.username)
+    reset = client.post(
+        f"/admin/users/{station.id}/reset-password",
+        headers={"X-CSRF-Token": page_csrf(client), "accept": "text/html"},
+    )
+    assert reset.status_code == 200
+    again = client.get("/api/v1/me", headers={"Authorization": f"Bearer {station_token}"})
+    assert again.status_code == 401
+
+
+def test_project_grants_are_audited(client, db, factory):
+    from jcjg.audit.models import AuditLog
+
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    witness = factory.user(Role.WITNESS, region_code="360400", project_ids=(1,))
+    response = client.patch(
+        f"/api/v1/users/{witness.id}", json={"project_ids": [1, 7]}, headers=_auth(factory, city)
+    )
+    assert response.status_code == 200
+    row = db.scalars(
+        select(AuditLog).where(
+            AuditLog.detail == "可见工程项目变更", AuditLog.object_id == str(witness.id)
+        )
+    ).one()
+    assert row.before == {"project_ids": [1]}
+    assert row.after == {"project_ids": [1, 7]}
+    assert row.username == city.username
+
+
+def test_edit_form_never_shows_contact_data_in_clear(client, db, factory):
+    inst = factory.institution()
+    admin = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    staff = factory.user(
+        Role.INSTITUTION_STAFF, institution=inst, phone="13912345678", email="li.si@example.com"
+    )
+    login(client, admin.username)
+    form = client.get(f"/admin/users/{staff.id}/edit", headers={"accept": "text/html"})
+    assert form.status_code == 200
+    assert "13912345678" not in form.text
+    assert "li.si@example.com" not in form.text
+    assert "139****5678" in form.text
+    # saving the form with the contact fields left empty keeps them
+    saved = client.post(
+        f"/admin/users/{staff.id}",
+        data={"display_name": "新名字", "is_active": "on", "csrf_token": page_csrf(client)},
+        headers={"accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    db.expire_all()
+    kept = db.get(User, staff.id)
+    assert (kept.display_name, kept.phone, kept.email) == (
+        "新名字",
+        "13912345678",
+        "li.si@example.com",
+    )

@@ -20,7 +20,10 @@ def test_login_home_password_logout(live_server, browser, tmp_path):
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", "Wrong-pass-1")
     page.click("button[type=submit]")
-    assert page.locator("[data-testid=login-error]").inner_text() == "用户名或密码错误"
+    assert (
+        page.locator("[data-testid=login-error]").inner_text()
+        == "用户名或密码错误，或账号已被临时锁定"
+    )
 
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", PASSWORD)

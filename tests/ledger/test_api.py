@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import base64
 import json
 import subprocess
 import sys
@@ -184,46 +183,79 @@ def test_standalone_inclusion_matches_known_answers():
             assert not standalone.verify_inclusion(leaves[index], index, size, [*proof, root], root)
 
 
-def test_prove_and_verify_offline(db, filled, tmp_path):
-    bundle = service.proof_bundle(db, filled[7].index)
-    path = tmp_path / "bundle.json"
-    path.write_text(json.dumps(bundle, ensure_ascii=False), "utf-8")
-    run = subprocess.run(
-        [sys.executable, "-I", standalone.__file__, str(path)],
+def _verify_cli(key: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-I", standalone.__file__, "--key", key, str(path)],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_prove_and_verify_offline(db, filled, tmp_path):
+    bundle = service.proof_bundle(db, filled[7].index)
+    key = service.log_identity().vkey  # what the verifier got through a trusted channel
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle, ensure_ascii=False), "utf-8")
+    run = _verify_cli(key, path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.startswith("是 / YES")
+    assert key.split("+")[1] in run.stdout  # the key id it trusted is said
     assert "JJ-2026-0007" in run.stdout
+    key_file = tmp_path / "log.key"
+    key_file.write_text(key + "\n", "ascii")
+    assert _verify_cli(str(key_file), path).returncode == 0
 
     # the object form gives the same answer
     without = {k: v for k, v in bundle.items() if k != "entry_canonical"}
-    assert standalone.verify_bundle(without)["index"] == filled[7].index
+    assert standalone.verify_bundle(without, key)["index"] == filled[7].index
 
     tampered = dict(bundle, entry_canonical=bundle["entry_canonical"].replace("合格", "不合格"))
     path.write_text(json.dumps(tampered, ensure_ascii=False), "utf-8")
-    run = subprocess.run(
-        [sys.executable, "-I", standalone.__file__, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = _verify_cli(key, path)
     assert run.returncode == 1
     assert run.stdout.startswith("否 / NO")
 
-    other_key = dict(
-        bundle,
-        key=bundle["key"].replace(
-            bundle["key"].split("+")[2], base64.b64encode(b"\x01" + b"\x07" * 32).decode()
-        ),
-    )
     with pytest.raises(standalone.Invalid):
-        standalone.verify_bundle(other_key)
-    with pytest.raises(standalone.Invalid):
-        standalone.verify_bundle(dict(bundle, size=bundle["size"] + 1))
+        standalone.verify_bundle(dict(bundle, size=bundle["size"] + 1), key)
     assert standalone.main(["-h"]) == 2
+    assert standalone.main(["bundle-without-key.json"]) == 2
+
+
+def test_a_forged_log_does_not_fool_the_verifier(db, filled, tmp_path):
+    """An attacker signs a one-leaf log of a fake report with a key named like ours."""
+    from jcjg.ledger.canonical import canonical_json
+    from jcjg.ledger.note import Signer, format_checkpoint, generate_signer, sign_note
+
+    real_key = service.log_identity().vkey
+    origin = service.log_identity().origin
+    skey, fake_key = generate_signer(origin)
+    entry = canonical_json({"data": {"report_number": "FAKE-1"}, "entry_type": "report:issue"})
+    root = merkle.leaf_hash(entry)
+    forged = {
+        "entry_canonical": entry.decode(),
+        "index": 0,
+        "size": 1,
+        "hashes": [],
+        "checkpoint": sign_note(format_checkpoint(origin, 1, root), Signer(skey)).decode(),
+        "key": fake_key,
+    }
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(forged), "utf-8")
+    run = _verify_cli(real_key, path)
+    assert run.returncode == 1
+    assert run.stdout.startswith("否 / NO")
+    without_key = {k: v for k, v in forged.items() if k != "key"}
+    with pytest.raises(standalone.Invalid, match="no signature"):
+        standalone.verify_bundle(without_key, real_key)
+    # a genuine checkpoint under a key of another log's name is refused too
+    other_skey, other_vkey = generate_signer("other.example/ledger")
+    bundle = service.proof_bundle(db, filled[1].index)
+    text_part = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    resigned = dict(bundle, checkpoint=sign_note(text_part, Signer(other_skey)).decode())
+    resigned.pop("key")
+    with pytest.raises(standalone.Invalid, match="log"):
+        standalone.verify_bundle(resigned, other_vkey)
 
 
 # --- the CLI -----------------------------------------------------------------------------------
@@ -251,7 +283,8 @@ def test_cli_ledger_commands(tmp_path, monkeypatch):
         assert "\n3\n" in cp.output
         assert (tmp_path / "data/ledger/signing.key").stat().st_mode & 0o777 == 0o600
         proved = runner.invoke(main, ["ledger", "prove", "1"])
-        assert standalone.verify_bundle(json.loads(proved.output))["index"] == 1
+        bundle = json.loads(proved.output)
+        assert standalone.verify_bundle(bundle, bundle["key"])["index"] == 1
         assert runner.invoke(main, ["ledger", "prove", "9"]).exit_code != 0
         ok = runner.invoke(main, ["ledger", "verify"])
         assert ok.exit_code == 0

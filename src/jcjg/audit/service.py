@@ -147,12 +147,16 @@ def record_event(
     object_id: str | None = None,
     object_repr: str | None = None,
     context: AuditContext | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
 ) -> None:
-    """Record a security event in ``db``'s transaction."""
+    """Record an event (or a change the flush listener cannot see) in ``db``'s transaction."""
     row = _row(
         context or context_of(db),
         action,
         obj,
+        before=before,
+        after=after,
         detail=detail,
         object_type=object_type,
         object_id=object_id,

@@ -159,7 +159,7 @@ def create_token(
     data: TokenCreate,
     db: SessionDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, Depends(requires("account:manage"))],
+    principal: Annotated[Principal, Depends(requires("account:manage", allow_token=False))],
 ) -> TokenCreated:
     user = db.get(User, principal.user_id)
     assert user is not None

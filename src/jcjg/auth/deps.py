@@ -85,9 +85,12 @@ class Requires:
     decision fails the suite.
     """
 
-    def __init__(self, permission: str | None, *, allow_expired: bool = False) -> None:
+    def __init__(
+        self, permission: str | None, *, allow_expired: bool = False, allow_token: bool = True
+    ) -> None:
         self.permission = permission
         self.allow_expired = allow_expired
+        self.allow_token = allow_token
 
     async def __call__(self, request: Request, principal: PrincipalDep) -> Principal:
         await check_csrf(request, principal)
@@ -95,6 +98,12 @@ class Requires:
             return principal
         if principal.is_anonymous:
             raise Unauthenticated()
+        if principal.via_token and (
+            not self.allow_token or not request.url.path.startswith("/api/")
+        ):
+            # A token is for programs calling the JSON API. It does not open the pages, and
+            # it cannot mint more tokens: a leaked token can be revoked and stays revoked.
+            raise Unauthenticated("访问令牌只能调用 /api/ 接口，且不能用于申请新令牌；请登录后操作")
         if principal.password_expired and not self.allow_expired:
             raise PasswordExpired()
         principal.require(self.permission)
@@ -104,5 +113,7 @@ class Requires:
         return f"Requires({self.permission!r})"
 
 
-def requires(permission: str | None, *, allow_expired: bool = False) -> Requires:
-    return Requires(permission, allow_expired=allow_expired)
+def requires(
+    permission: str | None, *, allow_expired: bool = False, allow_token: bool = True
+) -> Requires:
+    return Requires(permission, allow_expired=allow_expired, allow_token=allow_token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -22,9 +22,11 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
         "institution": "institution_id",
         "self": "id",
     }
-    __audit_exclude__ = frozenset({"password_hash", "totp_secret"})
+    __audit_exclude__ = frozenset({"password_hash", "totp_secret", "totp_pending_secret"})
     __audit_mask__ = frozenset({"phone", "email"})
-    __audit_untracked__ = frozenset({"last_login_at", "failed_logins"})
+    __audit_untracked__ = frozenset(
+        {"last_login_at", "failed_logins", "totp_failures", "totp_last_step"}
+    )
 
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(64))
@@ -48,6 +50,12 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
 
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A secret being enrolled: it replaces nothing until a code from it is confirmed.
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Wrong codes since the last right one (a right password does not reset it) and the time
+    # step of the last accepted code (a code is accepted once).
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     projects: Mapped[list[UserProject]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

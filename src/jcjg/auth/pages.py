@@ -142,11 +142,8 @@ def totp_login(
     session = _pending_session(request, db, settings)
     user = db.get(User, session.user_id)
     assert user is not None
-    if not service.totp_verify(user, code):
-        user.failed_logins += 1
-        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="动态验证码错误")
-        if user.failed_logins >= settings.lockout_threshold:
-            service.lock_user_after_failures(db=db, settings=settings, user=user)
+    if not service.totp_login(db=db, settings=settings, user=user, code=code):
+        if service.is_locked(user):
             service.end_session(db=db, session_id=session.id)
             return render(
                 request,
@@ -160,7 +157,6 @@ def totp_login(
             {"error": "动态验证码不正确", "next": safe_next(next)},
             status_code=401,
         )
-    user.failed_logins = 0
     session.pending_totp = False
     service.principal_for(db=db, user=user, settings=settings)
     record_event(db, AuditAction.LOGIN, obj=user, detail="密码 + 动态验证码登录")
@@ -443,11 +439,11 @@ def user_edit(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
 ) -> Response:
-    user = service.get_user(db=db, principal=principal, user_id=user_id, action="update")
+    user = service.get_managed_user(db=db, principal=principal, user_id=user_id)
+    # Contact data is never put in clear into the form: the fields start empty, show the masked
+    # value, and an empty field leaves the stored value unchanged.
     values = {
         "display_name": user.display_name,
-        "phone": user.phone or "",
-        "email": user.email or "",
         "project_ids": ",".join(str(p.project_id) for p in user.projects),
     }
     return render(request, "auth/user_edit.html", {"user": user, "values": values, "errors": {}})
@@ -460,15 +456,16 @@ async def user_update(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
 ) -> Response:
-    user = service.get_user(db=db, principal=principal, user_id=user_id, action="update")
+    user = service.get_managed_user(db=db, principal=principal, user_id=user_id)
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
     raw: dict[str, Any] = {
         "display_name": values.get("display_name") or None,
-        "phone": values.get("phone") or None,
-        "email": values.get("email") or None,
         "is_active": values.get("is_active") == "on",
     }
+    for field in ("phone", "email"):  # empty: unchanged (the form never shows them in clear)
+        if values.get(field):
+            raw[field] = values[field]
     if Role(user.role).scope_kind.value == "project":
         ids = values.get("project_ids", "").replace("，", ",")
         raw["project_ids"] = [p for p in ids.split(",") if p.strip()]

@@ -9,10 +9,11 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Sequence
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
@@ -33,7 +34,6 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
-    AccountLocked,
     BadRequest,
     Conflict,
     FieldError,
@@ -45,7 +45,7 @@ from jcjg.core.errors import (
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
-BAD_CREDENTIALS = "用户名或密码错误"
+BAD_CREDENTIALS = "用户名或密码错误，或账号已被临时锁定"
 
 
 def token_digest(token: str) -> str:
@@ -127,25 +127,21 @@ def is_locked(user: User, now: dt.datetime | None = None) -> bool:
 def authenticate(*, db: Session, settings: Settings, username: str, password: str) -> User:
     """Check a username and password under the lockout policy.
 
-    Failures are counted and audited in the caller's transaction, which the login page commits
-    even though the login failed.
+    Every failure (unknown name, wrong password, locked or disabled account) gets the same
+    answer after the same work, so the answer tells nothing about which accounts exist or are
+    locked; the audit trail records the real reason. Failures are counted and audited in the
+    caller's transaction, which the login page commits even though the login failed.
     """
     now = utcnow()
     user = db.scalars(select(User).where(User.username == username.strip())).first()
     if user is None:
-        verify_password(_DUMMY_HASH, password)  # same work either way: no username oracle
+        verify_password(_DUMMY_HASH, password)
         record_event(db, AuditAction.LOGIN_FAILED, detail=f"未知用户名 {username[:64]}")
         raise Unauthenticated(BAD_CREDENTIALS)
-    if is_locked(user, now):
-        assert user.locked_until is not None
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号锁定期间尝试登录")
-        raise AccountLocked(
-            f"连续登录失败次数过多，账号已锁定，请 {minutes} 分钟后再试或联系管理员"
-        )
-    if not user.is_active:
+    if is_locked(user, now) or not user.is_active:
         verify_password(_DUMMY_HASH, password)
-        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail="账号已停用")
+        reason = "账号已停用" if not user.is_active else "账号锁定期间尝试登录"
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail=reason)
         raise Unauthenticated(BAD_CREDENTIALS)
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
@@ -154,10 +150,6 @@ def authenticate(*, db: Session, settings: Settings, username: str, password: st
         )
         if user.failed_logins >= settings.lockout_threshold:
             lock_user_after_failures(db=db, settings=settings, user=user)
-            raise AccountLocked(
-                f"连续 {settings.lockout_threshold} 次密码错误，"
-                f"账号锁定 {settings.lockout_minutes} 分钟"
-            )
         db.flush()
         raise Unauthenticated(BAD_CREDENTIALS)
     ctx = context_of(db)  # from here on the user acts as themself
@@ -256,6 +248,15 @@ def load_api_token(*, db: Session, token: str) -> ApiToken | None:
     return row
 
 
+def revoke_all_tokens(*, db: Session, user_id: int) -> None:
+    """Revoke every live token of a user (password reset or change, deactivation)."""
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
 def revoke_api_token(*, db: Session, principal: Principal, token_id: int) -> ApiToken:
     row = get_scoped(db, ApiToken, token_id, principal, "manage")
     if row.revoked_at is None:
@@ -320,6 +321,7 @@ def change_password(
         raise ValidationFailed(message, errors=[FieldError("new_password", message, "reused")])
     set_password(db=db, settings=settings, user=user, new_password=new_password)
     end_all_sessions(db=db, user_id=user.id, except_id=principal.session_id)
+    revoke_all_tokens(db=db, user_id=user.id)
     record_event(db, AuditAction.PASSWORD_CHANGE, obj=user, detail="本人修改密码")
 
 
@@ -437,10 +439,24 @@ def list_users(
     return rows, total
 
 
-def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
+def get_managed_user(*, db: Session, principal: Principal, user_id: int) -> User:
+    """An account ``principal`` may administer: in scope, and of a role it could have created.
+
+    Nobody edits, locks, unlocks or resets an account of its own rank or above (a city
+    authority cannot take over another city authority, nor an auditor with wider rights);
+    one's own account is changed on the account pages, not here.
+    """
     user = get_user(db=db, principal=principal, user_id=user_id, action="update")
-    if user.id == principal.user_id and data.is_active is False:
-        raise BadRequest("不能停用自己的账号")
+    assert principal.role is not None
+    if user.id == principal.user_id:
+        raise PermissionDenied("不能在用户管理中修改自己的账号，请使用“修改密码”等本人账号功能")
+    if Role(user.role) not in ASSIGNABLE_ROLES.get(principal.role, frozenset()):
+        raise PermissionDenied(f"您不能管理“{Role(user.role).label}”角色的账号")
+    return user
+
+
+def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
+    user = get_managed_user(db=db, principal=principal, user_id=user_id)
     changes = data.model_dump(exclude_unset=True)
     project_ids = changes.pop("project_ids", None)
     if project_ids is not None:
@@ -452,11 +468,24 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
                     )
                 ]
             )
-        user.projects = [UserProject(project_id=p) for p in sorted(set(project_ids))]
+        before = sorted(p.project_id for p in user.projects)
+        after = sorted(set(project_ids))
+        if before != after:
+            user.projects = [UserProject(project_id=p) for p in after]
+            # Grants live in their own table: their change is written to the trail explicitly.
+            record_event(
+                db,
+                AuditAction.UPDATE,
+                obj=user,
+                detail="可见工程项目变更",
+                before={"project_ids": before},
+                after={"project_ids": after},
+            )
     for key, value in changes.items():
         setattr(user, key, value)
     if data.is_active is False:
         end_all_sessions(db=db, user_id=user.id)
+        revoke_all_tokens(db=db, user_id=user.id)
     db.flush()
     return user
 
@@ -464,9 +493,7 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
 def lock_user(
     *, db: Session, principal: Principal, user_id: int, minutes: int = 60 * 24 * 365
 ) -> User:
-    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
-    if user.id == principal.user_id:
-        raise BadRequest("不能锁定自己的账号")
+    user = get_managed_user(db=db, principal=principal, user_id=user_id)
     user.locked_until = utcnow() + dt.timedelta(minutes=minutes)
     end_all_sessions(db=db, user_id=user.id)
     db.flush()
@@ -474,7 +501,7 @@ def lock_user(
 
 
 def unlock_user(*, db: Session, principal: Principal, user_id: int) -> User:
-    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    user = get_managed_user(db=db, principal=principal, user_id=user_id)
     user.locked_until = None
     user.failed_logins = 0
     db.flush()
@@ -485,10 +512,11 @@ def reset_password(
     *, db: Session, settings: Settings, principal: Principal, user_id: int
 ) -> tuple[User, str]:
     """An administrator's reset: a generated password, to be changed at next login."""
-    user = get_user(db=db, principal=principal, user_id=user_id, action="update")
+    user = get_managed_user(db=db, principal=principal, user_id=user_id)
     password = generate_password()
     set_password(db=db, settings=settings, user=user, new_password=password, must_change=True)
     end_all_sessions(db=db, user_id=user.id)
+    revoke_all_tokens(db=db, user_id=user.id)
     return user, password
 
 
@@ -511,31 +539,62 @@ def find_user(*, db: Session, username: str) -> User:
 
 
 def totp_begin(*, db: Session, principal: Principal, settings: Settings) -> tuple[str, str]:
-    """A fresh secret (not yet active) and its otpauth:// URI for the authenticator app."""
+    """A fresh secret to enrol and its otpauth:// URI; the factor in use is left alone until a
+    code from the new secret is confirmed."""
     user = db.get(User, principal.user_id)
     if user is None:
         raise Unauthenticated()
-    user.totp_secret = pyotp.random_base32()
-    user.totp_enabled = False
+    if user.totp_enabled:
+        raise BadRequest("双因素认证已启用；如需更换手机，请先输入密码停用后重新设置")
+    user.totp_pending_secret = pyotp.random_base32()
     db.flush()
-    uri = pyotp.TOTP(user.totp_secret).provisioning_uri(
+    uri = pyotp.TOTP(user.totp_pending_secret).provisioning_uri(
         name=user.username, issuer_name=settings.totp_issuer
     )
-    return user.totp_secret, uri
+    return user.totp_pending_secret, uri
 
 
-def totp_verify(user: User, code: str) -> bool:
-    if not user.totp_secret:
-        return False
+def _matching_step(secret: str | None, code: str, now: float | None = None) -> int | None:
+    """The time step (now, or one either side for clock drift) whose code ``code`` is."""
     code = code.strip().replace(" ", "")
-    return pyotp.TOTP(user.totp_secret).verify(code, valid_window=1)
+    if not secret or len(code) != 6 or not code.isascii() or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int((time.time() if now is None else now) // totp.interval)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.encode()):
+            return step
+    return None
+
+
+def totp_login(*, db: Session, settings: Settings, user: User, code: str) -> bool:
+    """Check the second factor at login. A code is accepted once; wrong codes count towards a
+    lock that a right password does not reset."""
+    step = _matching_step(user.totp_secret, code)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        user.totp_failures += 1
+        detail = f"第 {user.totp_failures} 次动态验证码错误"
+        record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail=detail)
+        if user.totp_failures >= settings.lockout_threshold:
+            user.totp_failures = 0
+            lock_user_after_failures(db=db, settings=settings, user=user)
+        db.flush()
+        return False
+    user.totp_last_step = step
+    user.totp_failures = 0
+    db.flush()
+    return True
 
 
 def totp_confirm(*, db: Session, principal: Principal, code: str) -> None:
     user = db.get(User, principal.user_id)
-    if user is None or not totp_verify(user, code):
+    step = _matching_step(user.totp_pending_secret if user else None, code)
+    if user is None or step is None:
         raise ValidationFailed(errors=[FieldError("code", "动态验证码不正确", "wrong")])
+    user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
     user.totp_enabled = True
+    user.totp_last_step = step
+    user.totp_failures = 0
     record_event(db, AuditAction.TOTP, obj=user, detail="启用双因素认证")
     db.flush()
 
@@ -545,10 +604,13 @@ def totp_disable(*, db: Session, principal: Principal, password: str) -> None:
     if user is None or not verify_password(user.password_hash, password):
         raise ValidationFailed(errors=[FieldError("password", "密码不正确", "wrong")])
     user.totp_enabled = False
-    user.totp_secret = None
+    user.totp_secret = user.totp_pending_secret = None
+    user.totp_last_step = None
+    user.totp_failures = 0
     record_event(db, AuditAction.TOTP, obj=user, detail="停用双因素认证")
     db.flush()
 
 
 def constant_time_equal(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Compare secrets in constant time; any text (non-ASCII included) just compares unequal."""
+    return bool(a) and bool(b) and hmac.compare_digest(str(a).encode(), str(b).encode())

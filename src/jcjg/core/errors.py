@@ -65,7 +65,6 @@ UNSUPPORTED_MEDIA = problem_type(
 CSRF = problem_type(
     "csrf", 403, "表单已失效", "表单缺少或带有无效的防伪令牌（CSRF），请刷新页面后重试。"
 )
-LOCKED = problem_type("account-locked", 423, "账号已锁定", "连续登录失败次数过多，账号暂时锁定。")
 PASSWORD_EXPIRED = problem_type(
     "password-expired", 403, "密码已过期", "密码已超过有效期，请先修改密码。"
 )
@@ -150,10 +149,6 @@ class Conflict(AppError):
 
 class CsrfFailed(AppError):
     kind = CSRF
-
-
-class AccountLocked(AppError):
-    kind = LOCKED
 
 
 class PasswordExpired(AppError):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import TextClause, func, insert, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings
@@ -279,7 +280,11 @@ def ensure_checkpoint(db: Session) -> LedgerCheckpoint:
     current = head(db)
     row = db.get(LedgerCheckpoint, current.size)
     if row is None:
-        row = _sign_checkpoint(db, current.size, current.root_hash)
+        try:
+            with db.begin_nested():  # a concurrent first reader may sign the same size
+                row = _sign_checkpoint(db, current.size, current.root_hash)
+        except IntegrityError:
+            row = db.get_one(LedgerCheckpoint, current.size)
     return row
 
 
@@ -292,7 +297,8 @@ def add_cosignatures(db: Session, size: int, lines: str) -> LedgerCheckpoint:
     """Add signature lines from the configured cosigners (an upstream platform, a witness) to
     the checkpoint of ``size``; each line must verify under a known cosigner key."""
     log = log_identity()
-    row = db.get(LedgerCheckpoint, size)
+    # Locked: two cosigners at once must not overwrite each other's line.
+    row = db.get(LedgerCheckpoint, size, with_for_update=True)
     if row is None:
         raise LedgerError(f"没有树大小为 {size} 的检查点")
     if not log.witnesses:

@@ -12,10 +12,15 @@ it. Input is a proof bundle, as ``jcjg ledger prove INDEX`` prints it::
 (``entry`` as a JSON object may stand instead of ``entry_canonical``; it is then put in canonical
 form here, which supports strings, integers, booleans, null, arrays and objects.)
 
-It checks that the checkpoint is signed by the given key, that the entry's leaf hash
+The log's key is never taken from the bundle: you give it with ``--key``, as you obtained it
+through a channel you trust (the authority's notice, an upstream platform, a cosigner). The tool
+checks that the checkpoint is signed by that key and names that log, that the entry's leaf hash
 SHA-256(0x00 || entry) is included at ``index`` in the tree whose size and root the checkpoint
 states (RFC 9162 section 2.1.3.2), and says yes or no. Run:
-``python standalone.py bundle.json`` (or ``jcjg-verify bundle.json``; ``-`` reads stdin).
+
+    python standalone.py --key '<name>+<id>+<key>' bundle.json     (or: jcjg-verify ...)
+
+``--key`` also takes a file holding the key; ``-`` as the bundle reads stdin.
 Exit status 0 means verified, 1 not verified, 2 unusable input.
 """
 
@@ -123,13 +128,20 @@ def verify_note(note: str, vkey: str) -> str:
     raise Invalid(f"the checkpoint carries no signature by {name}")
 
 
-def verify_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
-    """Verify a proof bundle; return what was proven, or raise :class:`Invalid`."""
-    text = verify_note(str(bundle["checkpoint"]), str(bundle["key"]))
+def verify_bundle(bundle: dict[str, Any], key: str) -> dict[str, Any]:
+    """Verify a proof bundle against the log key ``key``; return what was proven, or raise
+    :class:`Invalid`."""
+    key = key.strip()
+    name, key_id, _ = parse_key(key)
+    if "key" in bundle and str(bundle["key"]).strip() != key:
+        raise Invalid("the bundle names another log key than the one you trust")
+    text = verify_note(str(bundle["checkpoint"]), key)
     lines = text.rstrip("\n").split("\n")
     if len(lines) < 3 or not lines[1].isdigit():
         raise Invalid("checkpoint text is not origin / size / root")
     origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2])
+    if origin != name:
+        raise Invalid(f"checkpoint is of log {origin!r}, the key is of log {name!r}")
     if int(bundle["size"]) != size:
         raise Invalid(f"proof is for tree size {bundle['size']}, checkpoint says {size}")
     if "entry_canonical" in bundle:
@@ -142,31 +154,47 @@ def verify_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     index = int(bundle["index"])
     if not verify_inclusion(leaf_hash(data), index, size, proof, root):
         raise Invalid("the entry is NOT in the tree of this checkpoint (inclusion proof fails)")
-    return {"origin": origin, "size": size, "index": index, "entry": entry}
+    return {"origin": origin, "size": size, "index": index, "entry": entry, "key_id": key_id.hex()}
+
+
+def _read_key(value: str) -> str:
+    if "+" in value:
+        return value
+    with open(value, encoding="ascii") as handle:
+        return handle.read().strip()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] in {"-h", "--help"}:
-        print(__doc__)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="jcjg-verify", description="离线核验 JCJG 存证条目 / verify a JCJG log entry offline"
+    )
+    parser.add_argument("--key", required=True, help="the log's verifier key, or a file with it")
+    parser.add_argument("bundle", help="proof bundle (JSON file, or - for stdin)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
         return 2
     try:
-        if args[0] == "-":
+        key = _read_key(args.key)
+        if args.bundle == "-":
             raw = sys.stdin.read()
         else:
-            with open(args[0], encoding="utf-8") as handle:
+            with open(args.bundle, encoding="utf-8") as handle:
                 raw = handle.read()
         bundle = json.loads(raw)
     except (OSError, ValueError) as exc:
-        print(f"无法读取核验包 / cannot read bundle: {exc}", file=sys.stderr)
+        print(f"无法读取 / cannot read: {exc}", file=sys.stderr)
         return 2
     try:
-        result = verify_bundle(bundle)
+        result = verify_bundle(bundle, key)
     except (Invalid, KeyError, TypeError, ValueError) as exc:
         print(f"否 / NO: {exc}")
         return 1
     print(
-        f"是 / YES: 条目 {result['index']} 在日志 {result['origin']} 大小为 {result['size']} 的树中"
+        f"是 / YES: 条目 {result['index']} 在日志 {result['origin']}"
+        f"（公钥编号 {result['key_id']}）大小为 {result['size']} 的树中"
     )
     print(json.dumps(result["entry"], ensure_ascii=False, indent=2))
     return 0
