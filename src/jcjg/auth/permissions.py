@@ -14,7 +14,14 @@ PERMISSIONS: dict[str, str] = {
     "home:view": "查看首页",
     "account:manage": "管理本人账号（改密、令牌、双因素）",
     "region:read": "查看行政区划",
-    "institution:read": "查看检测机构",
+    "institution:read": "查看检测机构及其人员、设备、场所、资质",
+    "institution:create": "登记检测机构",
+    "institution:update": "维护检测机构信息（人员、设备、场所、能力、证书、签字人）",
+    "institution:status": "暂停、撤销或恢复检测机构",
+    "catalogue:read": "查看资质目录（专项、检测项目、参数）",
+    "catalogue:update": "维护资质目录",
+    "alert:read": "查看预警",
+    "rule:configure": "设置预警规则的地区阈值",
     "user:read": "查看用户",
     "user:create": "新建用户",
     "user:update": "修改用户（含锁定、解锁、重置密码）",
@@ -29,26 +36,35 @@ PERMISSIONS: dict[str, str] = {
 # their permissions here in later issues.
 PUBLIC_PERMISSIONS: frozenset[str] = frozenset()
 
-_EVERYONE = {"home:view", "account:manage", "region:read"}
+_EVERYONE = {"home:view", "account:manage", "region:read", "catalogue:read"}
+_AUTHORITY = {"institution:read", "institution:create", "institution:update", "institution:status"}
 _USER_ADMIN = {"user:read", "user:create", "user:update"}
 
 DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
     Role.PROVINCIAL_AUTHORITY: frozenset(
-        _EVERYONE | _USER_ADMIN | {"institution:read", "audit:read", "personal_data:unmask"}
+        _EVERYONE
+        | _USER_ADMIN
+        | _AUTHORITY
+        | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
     ),
     Role.CITY_AUTHORITY: frozenset(
-        _EVERYONE | _USER_ADMIN | {"institution:read", "audit:read", "personal_data:unmask"}
+        _EVERYONE | _USER_ADMIN | _AUTHORITY | {"audit:read", "personal_data:unmask", "alert:read"}
     ),
-    Role.STATION: frozenset(_EVERYONE | {"institution:read", "user:read"}),
-    Role.INSTITUTION_ADMIN: frozenset(_EVERYONE | _USER_ADMIN | {"institution:read", "audit:read"}),
-    Role.INSTITUTION_STAFF: frozenset(_EVERYONE | {"institution:read"}),
+    Role.STATION: frozenset(_EVERYONE | {"institution:read", "user:read", "alert:read"}),
+    Role.INSTITUTION_ADMIN: frozenset(
+        _EVERYONE
+        | _USER_ADMIN
+        | {"institution:read", "institution:update", "audit:read", "alert:read"}
+    ),
+    Role.INSTITUTION_STAFF: frozenset(_EVERYONE | {"institution:read", "alert:read"}),
     Role.PARTY_UNIT: frozenset(_EVERYONE),
     Role.WITNESS: frozenset(_EVERYONE),
     Role.SAMPLER: frozenset(_EVERYONE),
     Role.EXPERT: frozenset(_EVERYONE),
     Role.AUDITOR: frozenset(
-        _EVERYONE | {"institution:read", "user:read", "role:read", "audit:read", "job:read"}
+        _EVERYONE
+        | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
     ),
 }
 
