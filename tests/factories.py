@@ -122,3 +122,106 @@ def all_routes(routes: list) -> list:
         else:
             out.append(route)
     return out
+
+
+def id_number(seed: int, birth: str = "19850312") -> str:
+    """A valid 18-character resident ID number (ISO 7064 MOD 11-2 check) from a seed."""
+    from jcjg.registry.codes import id_check_character
+
+    first17 = f"360402{birth}{seed % 1000:03d}"
+    return first17 + id_check_character(first17)
+
+
+def catalogue(db: Session, code: str = "99") -> tuple[object, object, object]:
+    """A specialty with one test item and one required parameter (codes prefixed ``code``)."""
+    from jcjg.catalogue.models import Parameter, Specialty, TestItem
+
+    specialty = db.query(Specialty).filter_by(code=code).first()
+    if specialty is None:
+        specialty = Specialty(code=code, name=f"测试专项{code}", min_inspectors=2)
+        db.add(specialty)
+        db.flush()
+        item = TestItem(specialty_id=specialty.id, code=f"{code}01", name="测试项目", standards=[])
+        db.add(item)
+        db.flush()
+        db.add(Parameter(test_item_id=item.id, code=f"{code}0101", name="强度", required=True))
+        db.flush()
+    item = (
+        specialty.items[0]
+        if specialty.items
+        else db.query(TestItem).filter_by(code=f"{code}01").one()
+    )
+    parameter = (
+        item.parameters[0]
+        if item.parameters
+        else db.query(Parameter).filter_by(code=f"{code}0101").one()
+    )
+    return specialty, item, parameter
+
+
+def registry_row(factory: Factory, kind: str, institution: Institution) -> object:
+    """A valid record of a registry kind for ``institution`` (through the model, flushed)."""
+    import datetime as dt
+
+    from jcjg.registry import models as m
+
+    db = factory.db
+    specialty, _item, parameter = catalogue(db)
+    base = {"institution_id": institution.id, "region_code": institution.region_code}
+    n = factory._next()
+    if kind == "labs":
+        obj = m.Lab(name=f"场所{n}", address="九江市濂溪区测试路1号", area_m2=500, **base)
+    elif kind == "people":
+        obj = m.Person(name=f"张{n}", id_number=id_number(n), title="intermediate", **base)
+    elif kind == "equipment":
+        obj = m.Equipment(name=f"压力试验机{n}", status="in_use", **base)
+    elif kind == "capabilities":
+        lab = registry_row(factory, "labs", institution)
+        obj = m.Capability(lab_id=lab.id, parameter_id=parameter.id, **base)
+    elif kind == "certificates":
+        obj = m.QualificationCertificate(
+            number=f"CERT-{n}-{secrets.token_hex(2)}",
+            issued_by="江西省住房和城乡建设厅",
+            issue_date=dt.date(2024, 1, 1),
+            valid_until=dt.date(2029, 1, 1),
+            **base,
+        )
+    elif kind in ("trainings", "assessments", "assignments", "signatories"):
+        person = registry_row(factory, "people", institution)
+        if kind == "trainings":
+            obj = m.Training(
+                person_id=person.id, course="混凝土检测", start_date=dt.date(2025, 3, 1), **base
+            )
+        elif kind == "assessments":
+            obj = m.CapabilityAssessment(
+                person_id=person.id,
+                specialty_id=specialty.id,
+                assessed_on=dt.date(2025, 4, 1),
+                method="盲样考核",
+                result="passed",
+                **base,
+            )
+        elif kind == "assignments":
+            obj = m.Assignment(
+                person_id=person.id,
+                specialty_id=specialty.id,
+                start_date=dt.date(2025, 5, 1),
+                **base,
+            )
+        else:
+            obj = m.Signatory(person_id=person.id, position="技术负责人", **base)
+    elif kind == "licences":
+        obj = m.ELicence(
+            kind="certificate",
+            number=f"L{n}",
+            filename="证书.pdf",
+            content_type="application/pdf",
+            blob_digest="0" * 64,
+            size=1,
+            **base,
+        )
+    else:
+        raise ValueError(kind)
+    db.add(obj)
+    db.flush()
+    return obj

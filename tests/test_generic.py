@@ -18,10 +18,13 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User
 from jcjg.auth.service import create_api_token
+from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base
 from jcjg.core.mixins import ChangeLogged
-from jcjg.registry.models import Institution
-from tests.factories import Factory, all_routes, login
+from jcjg.generic.spec import SPECS
+from jcjg.registry import specs as registry_specs
+from jcjg.registry.models import ELicence, Institution
+from tests.factories import Factory, all_routes, catalogue, login, registry_row
 
 
 def _models() -> list[type]:
@@ -40,6 +43,7 @@ class ScopeCase:
     outsiders: Callable[[Factory, dict], list[User]]
     insider: Callable[[Factory, dict], User]
     method: str = "GET"
+    session: bool = False  # a page: call it logged in, not with a token
 
 
 def _user_obj(f: Factory) -> tuple[int, dict]:
@@ -90,7 +94,7 @@ SCOPED: dict[type, ScopeCase] = {
     ),
     Institution: ScopeCase(
         _inst_obj,
-        "/api/v1/institutions/{id}",
+        "/api/v1/registry/institutions/{id}",
         lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
         lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
     ),
@@ -110,6 +114,37 @@ SCOPED: dict[type, ScopeCase] = {
 }
 
 
+def _registry_case(kind: str) -> ScopeCase:
+    def make(f: Factory) -> tuple[int, dict]:
+        inst = f.institution(region_code="360403")
+        obj = registry_row(f, kind, inst)
+        if kind == "licences":
+            from jcjg.core.blobs import blob_store
+
+            obj.blob_digest = blob_store(f.settings).put(b"%PDF-1.4 licence")
+            f.db.flush()
+        f.db.commit()
+        return obj.id, {"inst": inst}
+
+    url = (
+        "/registry/licences/{id}/file" if kind == "licences" else f"/api/v1/registry/{kind}/{{id}}"
+    )
+    return ScopeCase(
+        make,
+        url,
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+        session=kind == "licences",
+    )
+
+
+assert registry_specs.INSTITUTION.kind in SPECS  # the registry's kinds are registered
+SCOPED.update(
+    {spec.model: _registry_case(kind) for kind, spec in SPECS.items() if not spec.is_institution}
+)
+SCOPED[ELicence] = _registry_case("licences")
+
+
 def test_every_scoped_model_has_a_case():
     scoped = {m for m in _models() if getattr(m, "__scope_columns__", None)}
     assert scoped == set(SCOPED), "add new scoped models to SCOPED"
@@ -120,15 +155,21 @@ def test_outside_scope_answers_404(client, factory, model):
     case = SCOPED[model]
     obj_id, info = case.make(factory)
     url = case.url.format(id=obj_id)
+
+    def call(user: User):
+        if case.session:
+            client.cookies.clear()
+            login(client, user.username)
+            return client.request(case.method, url)
+        return client.request(
+            case.method, url, headers={"Authorization": f"Bearer {factory.token(user)}"}
+        )
+
     for outsider in case.outsiders(factory, info):
-        headers = {"Authorization": f"Bearer {factory.token(outsider)}"}
-        response = client.request(case.method, url, headers=headers)
+        response = call(outsider)
         assert response.status_code == 404, (outsider.role, outsider.region_code, response.text)
         assert response.json()["type"] == "/problems/not-found"
-    insider = case.insider(factory, info)
-    response = client.request(
-        case.method, url, headers={"Authorization": f"Bearer {factory.token(insider)}"}
-    )
+    response = call(case.insider(factory, info))
     assert response.status_code in (200, 204), response.text
 
 
@@ -169,6 +210,65 @@ WRITES: dict[type, tuple[Callable[[Factory], object], Callable[[object], None]]]
 def _token(f: Factory) -> ApiToken:
     _, row = create_api_token(db=f.db, settings=f.settings, user=f.user(commit=False), name="脚本")
     return row
+
+
+def _bare_specialty(f: Factory) -> Specialty:
+    specialty = Specialty(code=f"S{f._next()}", name="无项目的专项")
+    f.db.add(specialty)
+    f.db.flush()
+    return specialty
+
+
+def _bare_item(f: Factory) -> TestItem:
+    item = TestItem(specialty_id=_bare_specialty(f).id, code=f"I{f._next()}", name="无参数的项目")
+    f.db.add(item)
+    f.db.flush()
+    return item
+
+
+def _catalogue_row(f: Factory, which: int) -> object:
+    return catalogue(f.db, code=f"9{f._next() % 10}")[which]
+
+
+WRITES.update(
+    {
+        Specialty: (lambda f: _bare_specialty(f), lambda o: setattr(o, "min_inspectors", 9)),
+        TestItem: (lambda f: _bare_item(f), lambda o: setattr(o, "name", "改名项目")),
+        Parameter: (lambda f: _catalogue_row(f, 2), lambda o: setattr(o, "required", False)),
+    }
+)
+
+
+def _touch(obj: object) -> None:
+    """Change one ordinary column of a registry row."""
+    for name in ("name", "course", "method", "position", "number"):
+        if hasattr(obj, name):
+            setattr(obj, name, f"改过的{name}")
+            return
+    if hasattr(obj, "end_date"):
+        import datetime as dt
+
+        obj.end_date = dt.date(2030, 1, 1)
+        return
+    if hasattr(obj, "parameter_id"):  # a capability: point it at another parameter
+        from sqlalchemy.orm import object_session
+
+        db = object_session(obj)
+        obj.parameter_id = catalogue(db, code="98")[2].id
+        return
+    raise AssertionError(f"no field to change on {type(obj).__name__}")
+
+
+for _kind, _spec in SPECS.items():
+    if not _spec.is_institution:
+        WRITES[_spec.model] = (
+            lambda f, k=_kind: registry_row(f, k, f.institution()),
+            _touch,
+        )
+WRITES[ELicence] = (
+    lambda f: registry_row(f, "licences", f.institution()),
+    lambda o: setattr(o, "number", "L-CHANGED"),
+)
 
 
 def _grant(f: Factory) -> RoleGrant:
@@ -252,7 +352,8 @@ def test_every_form_rejects_a_missing_csrf_token(app, browser_client, factory):
     for method, path in routes:
         if path in anonymous_forms:
             continue
-        url = re.sub(r"\{\w+\}", str(target.id), path)
+        path_ = path.replace("{kind}", "people").replace(":int}", "}")
+        url = re.sub(r"\{\w+\}", str(target.id), path_)
         response = browser_client.request(method, url, data={"name": "x", "csrf_token": "wrong"})
         assert response.status_code == 403, (method, path, response.status_code)
         assert "表单已失效" in response.text

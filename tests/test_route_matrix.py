@@ -76,8 +76,38 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/regions"): "region:read",
     ("GET", "/api/v1/regions"): "region:read",
     ("GET", "/api/v1/regions/{code}"): "region:read",
-    ("GET", "/api/v1/institutions"): "institution:read",
-    ("GET", "/api/v1/institutions/{institution_id}"): "institution:read",
+    ("GET", "/registry"): "institution:read",
+    ("GET", "/registry/{kind}"): "institution:read",
+    ("GET", "/registry/{kind}/{row_id:int}"): "institution:read",
+    ("GET", "/registry/{kind}/{row_id:int}/history"): "institution:read",
+    ("GET", "/registry/{kind}/export"): "institution:read",
+    ("GET", "/registry/institutions/{institution_id}/licences"): "institution:read",
+    ("GET", "/registry/licences/{licence_id}/file"): "institution:read",
+    ("GET", "/api/v1/registry/{kind}"): "institution:read",
+    ("GET", "/api/v1/registry/{kind}/fields"): "institution:read",
+    ("GET", "/api/v1/registry/{kind}/{row_id:int}"): "institution:read",
+    ("GET", "/registry/{kind}/new"): "institution:update",
+    ("POST", "/registry/{kind}"): "institution:update",
+    ("GET", "/registry/{kind}/{row_id:int}/edit"): "institution:update",
+    ("POST", "/registry/{kind}/{row_id:int}"): "institution:update",
+    ("POST", "/registry/{kind}/{row_id:int}/delete"): "institution:update",
+    ("GET", "/registry/{kind}/import"): "institution:update",
+    ("POST", "/registry/{kind}/import"): "institution:update",
+    ("GET", "/registry/{kind}/template"): "institution:update",
+    ("POST", "/registry/institutions/{institution_id}/licences"): "institution:update",
+    ("POST", "/api/v1/registry/{kind}"): "institution:update",
+    ("PATCH", "/api/v1/registry/{kind}/{row_id:int}"): "institution:update",
+    ("DELETE", "/api/v1/registry/{kind}/{row_id:int}"): "institution:update",
+    ("POST", "/registry/{kind}/{row_id:int}/status"): "institution:status",
+    ("POST", "/api/v1/registry/{kind}/{row_id:int}/status"): "institution:status",
+    ("POST", "/registry/{kind}/{row_id:int}/unmask"): "personal_data:unmask",
+    ("GET", "/api/v1/registry/{kind}/{row_id:int}/personal-data"): "personal_data:unmask",
+    ("GET", "/catalogue"): "catalogue:read",
+    ("GET", "/api/v1/catalogue/specialties"): "catalogue:read",
+    ("POST", "/catalogue/specialties/{specialty_id}"): "catalogue:update",
+    ("POST", "/catalogue/items/{test_item_id}/parameters"): "catalogue:update",
+    ("POST", "/catalogue/parameters/{parameter_id}/required"): "catalogue:update",
+    ("PATCH", "/api/v1/catalogue/specialties/{specialty_id}/requirements"): "catalogue:update",
     ("GET", "/audit"): "audit:read",
     ("GET", "/audit/{log_id}"): "audit:read",
     ("GET", "/api/v1/audit"): "audit:read",
@@ -156,6 +186,7 @@ def test_grants_are_as_decided():
 
 
 def _concrete(path: str) -> str:
+    path = path.replace("{kind}", "people").replace(":int}", "}")
     return re.sub(r"\{code\}", "360400", re.sub(r"\{(\w+)\}", "999999", path))
 
 

@@ -39,13 +39,15 @@ def _routers() -> list[object]:
     from jcjg.audit import pages as audit_pages
     from jcjg.auth import api as auth_api
     from jcjg.auth import pages as auth_pages
+    from jcjg.catalogue import views as catalogue_views
     from jcjg.core import health
+    from jcjg.generic import views as generic_views
     from jcjg.home import pages as home_pages
     from jcjg.ledger import api as ledger_api
     from jcjg.ledger import pages as ledger_pages
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
-    from jcjg.registry import api as registry_api
+    from jcjg.registry import pages as registry_pages
 
     return [
         health.router,
@@ -54,12 +56,20 @@ def _routers() -> list[object]:
         auth_api.router,
         regions_pages.router,
         regions_api.router,
-        registry_api.router,
+        catalogue_views.pages,
+        catalogue_views.api,
+        registry_pages.router,
+        generic_views.pages,
+        generic_views.api,
         audit_pages.router,
         audit_api.router,
         ledger_pages.router,
         ledger_api.router,
     ]
+
+
+def _load_specs() -> None:
+    importlib.import_module("jcjg.registry.specs")  # registers the registry's entity kinds
 
 
 def _load_jobs() -> None:
@@ -92,6 +102,7 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     session_factory = session_factory or make_sessionmaker(engine)
     _load_jobs()
+    _load_specs()
     ledger.configure(settings)
 
     @asynccontextmanager

@@ -2,27 +2,53 @@
 
 from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
+from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base
 from jcjg.core.jobs import JobRun, JobSchedule
 from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
+from jcjg.registry.models import (
+    Assignment,
+    Capability,
+    CapabilityAssessment,
+    ELicence,
+    Equipment,
+    Institution,
+    Lab,
+    Person,
+    QualificationCertificate,
+    Signatory,
+    Training,
+)
 
 __all__ = [
     "ApiToken",
+    "Assignment",
     "AuditLog",
     "Base",
+    "Capability",
+    "CapabilityAssessment",
+    "ELicence",
+    "Equipment",
     "Institution",
     "JobRun",
     "JobSchedule",
+    "Lab",
     "LedgerCheckpoint",
     "LedgerCounter",
     "LedgerHead",
     "LedgerLeaf",
     "LedgerNode",
+    "Parameter",
     "PasswordHistory",
+    "Person",
+    "QualificationCertificate",
     "Region",
     "RoleGrant",
+    "Signatory",
+    "Specialty",
+    "TestItem",
+    "Training",
     "User",
     "UserProject",
     "UserSession",

@@ -220,7 +220,7 @@ def test_role_grants_are_data(client, factory):
     admin = factory.user(Role.PLATFORM_ADMIN)
     expert = factory.user(Role.EXPERT)
     expert_headers = _auth(factory, expert)
-    assert client.get("/api/v1/institutions", headers=expert_headers).status_code == 403
+    assert client.get("/api/v1/registry/institutions", headers=expert_headers).status_code == 403
     login(client, admin.username)
     token = page_csrf(client, "/admin/roles")
     response = client.post(
@@ -234,7 +234,7 @@ def test_role_grants_are_data(client, factory):
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert client.get("/api/v1/institutions", headers=expert_headers).status_code == 200
+    assert client.get("/api/v1/registry/institutions", headers=expert_headers).status_code == 200
     roles = client.get("/api/v1/roles").json()
     expert_row = next(r for r in roles["roles"] if r["role"] == "expert")
     assert "institution:read" in expert_row["permissions"]

@@ -28,10 +28,11 @@ router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 FUNCTIONS = [
     (
         "institution:read",
-        "检测机构",
-        "/api/v1/institutions",
-        "查看辖区内检测机构的基本信息（接口）",
+        "检测机构登记",
+        "/registry",
+        "检测机构、人员、设备、场所、能力、资质证书与报告批准人",
     ),
+    ("catalogue:read", "资质目录", "/catalogue", "检测专项、检测项目、参数及人员设备场所最低要求"),
     ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
     ("role:read", "角色与权限", "/admin/roles", "查看每个角色拥有的权限，平台管理员可调整"),
     ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),

@@ -1,25 +1,271 @@
-"""Institutions: the unit an institution-scoped principal is limited to."""
+"""The registry of 000 4.1.1: institutions, their premises (labs), people, equipment,
+capabilities, qualification certificates, e-licences and signatories.
+
+Every row below an institution carries ``institution_id`` and a copy of the institution's
+``region_code``, so data scopes apply to it directly (``restrict``: region subtree for
+authorities, the institution for its own staff).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
 
+_SCOPE = {"region": "region_code", "institution": "institution_id"}
+
 
 class Institution(ChangeLogged, IdMixin, TimestampMixin, Base):
-    """An inspection institution (检测机构)."""
+    """An inspection institution (检测机构), with the basic information of 000 4.1.1 item 1."""
 
     __tablename__ = "institution"
     __permission_entity__: ClassVar[str] = "institution"
     __scope_columns__: ClassVar[dict[str, str]] = {"region": "region_code", "institution": "id"}
 
-    code: Mapped[str] = mapped_column(String(32), unique=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # platform-assigned (003 III(5))
     name: Mapped[str] = mapped_column(String(200))
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True, default=None)
     region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    founded_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    registered_address: Mapped[str | None] = mapped_column(String(200), default=None)
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    postcode: Mapped[str | None] = mapped_column(String(6), default=None)
+    fax: Mapped[str | None] = mapped_column(String(32), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    registration_authority: Mapped[str | None] = mapped_column(String(100), default=None)
+    registered_capital: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), default=None)
+    registration_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    investors: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"name", "share"}]
+    insured_staff_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    technical_staff_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    intermediate_title_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    senior_title_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    equipment_set_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    equipment_original_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), default=None)
+    floor_area_m2: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+    testing_area_m2: Mapped[Decimal | None] = mapped_column(Numeric(12, 2), default=None)
+
+    @property
+    def institution_id(self) -> int:
+        """Its own id: lets generic code treat the institution like its rows."""
+        return self.id
+
+
+def _association(name: str, left: str, right: str) -> Table:
+    return Table(
+        name,
+        Base.metadata,
+        Column(f"{left}_id", ForeignKey(f"{left}.id", ondelete="CASCADE"), primary_key=True),
+        Column(f"{right}_id", ForeignKey(f"{right}.id", ondelete="CASCADE"), primary_key=True),
+    )
+
+
+lab_specialty = _association("lab_specialty", "lab", "specialty")
+person_specialty = _association("person_specialty", "person", "specialty")
+equipment_test_item = _association("equipment_test_item", "equipment", "test_item")
+certificate_specialty = _association(
+    "qualification_certificate_specialty", "qualification_certificate", "specialty"
+)
+signatory_specialty = _association("signatory_specialty", "signatory", "specialty")
+
+
+class InstitutionRow(ChangeLogged, IdMixin, TimestampMixin):
+    """Columns of every row that belongs to an institution."""
+
+    __permission_entity__: ClassVar[str] = "institution"
+    __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
+
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+
+
+class Lab(InstitutionRow, Base):
+    """Laboratory premises (检测场所): one address of an institution."""
+
+    __tablename__ = "lab"
+
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200))
+    area_m2: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    specialties: Mapped[list[Specialty]] = relationship(secondary=lab_specialty, lazy="selectin")
+
+
+class Person(InstitutionRow, Base):
+    """A person of an institution: key people (法定代表人、技术负责人、质量负责人), registered
+    engineers (注册人员) and inspectors (检测人员) alike, with the fields of 4.1.1 items 2-4."""
+
+    __tablename__ = "person"
+    __audit_mask__ = frozenset({"id_number", "mobile"})
+
+    name: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str | None] = mapped_column(String(8), default=None)
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    education: Mapped[str | None] = mapped_column(String(32), default=None)
+    major: Mapped[str | None] = mapped_column(String(64), default=None)
+    position: Mapped[str | None] = mapped_column(String(64), default=None)  # 职务
+    title: Mapped[str] = mapped_column(String(16), default="none")  # Title value
+    title_major: Mapped[str | None] = mapped_column(String(64), default=None)
+    title_certificate_no: Mapped[str | None] = mapped_column(String(64), default=None)
+    years_in_testing: Mapped[int] = mapped_column(Integer, default=0)
+    office_phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    mobile: Mapped[str | None] = mapped_column(String(11), default=None)
+    resume: Mapped[str | None] = mapped_column(Text, default=None)
+    key_role: Mapped[str | None] = mapped_column(String(32), default=None)  # KeyRole value
+    is_inspector: Mapped[bool] = mapped_column(Boolean, default=True)
+    inspector_certificate_no: Mapped[str | None] = mapped_column(String(64), default=None)
+    registered_certificate_no: Mapped[str | None] = mapped_column(
+        String(64), index=True, default=None
+    )
+    registration_kind: Mapped[str | None] = mapped_column(String(64), default=None)
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("lab.id"), default=None)
+    employed_from: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    employed_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
+
+    specialties: Mapped[list[Specialty]] = relationship(secondary=person_specialty, lazy="selectin")
+
+    def audit_repr(self) -> str:
+        return self.name
+
+
+class Training(InstitutionRow, Base):
+    """An inspector's training record (4.2.4)."""
+
+    __tablename__ = "training"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    course: Mapped[str] = mapped_column(String(200))
+    organiser: Mapped[str | None] = mapped_column(String(100), default=None)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    hours: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[str | None] = mapped_column(String(64), default=None)
+    certificate_no: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class CapabilityAssessment(InstitutionRow, Base):
+    """An inspector's capability assessment (人员能力考核, 4.2.4) in a specialty."""
+
+    __tablename__ = "capability_assessment"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    specialty_id: Mapped[int] = mapped_column(ForeignKey("specialty.id"))
+    assessed_on: Mapped[dt.date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(100))
+    result: Mapped[str] = mapped_column(String(16))  # AssessmentResult value
+    assessor: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class Assignment(InstitutionRow, Base):
+    """Work the institution assigns an inspector in a specialty (岗位安排); checked by the
+    ``unlicensed_work`` rule against the specialties the inspector is qualified for."""
+
+    __tablename__ = "assignment"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    specialty_id: Mapped[int] = mapped_column(ForeignKey("specialty.id"))
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("lab.id"), default=None)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+
+
+class Equipment(InstitutionRow, Base):
+    """Equipment (仪器设备) with the fields of 4.1.1 item 5."""
+
+    __tablename__ = "equipment"
+
+    name: Mapped[str] = mapped_column(String(100))
+    asset_number: Mapped[str | None] = mapped_column(String(64), default=None)
+    model: Mapped[str | None] = mapped_column(String(64), default=None)
+    specification: Mapped[str | None] = mapped_column(String(100), default=None)
+    measuring_range: Mapped[str | None] = mapped_column(String(100), default=None)
+    accuracy: Mapped[str | None] = mapped_column(String(64), default=None)  # 准确度等级/不确定度
+    calibration_body: Mapped[str | None] = mapped_column(String(100), default=None)
+    calibration_valid_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    self_check_items: Mapped[str | None] = mapped_column(String(200), default=None)
+    self_check_method: Mapped[str | None] = mapped_column(String(200), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="in_use")
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("lab.id"), default=None)
+
+    test_items: Mapped[list[TestItem]] = relationship(
+        secondary=equipment_test_item, lazy="selectin"
+    )
+
+
+class Capability(InstitutionRow, Base):
+    """A lab may test a parameter (检测能力, 4.1.1 item 6)."""
+
+    __tablename__ = "capability"
+    __table_args__ = (UniqueConstraint("lab_id", "parameter_id"),)
+
+    lab_id: Mapped[int] = mapped_column(ForeignKey("lab.id"), index=True)
+    parameter_id: Mapped[int] = mapped_column(ForeignKey("parameter.id"))
+
+    parameter: Mapped[Parameter] = relationship(lazy="joined")
+
+
+class QualificationCertificate(InstitutionRow, Base):
+    """A qualification certificate (资质证书) with its scope (specialties) and validity."""
+
+    __tablename__ = "qualification_certificate"
+
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(String(100))
+    issue_date: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+
+    specialties: Mapped[list[Specialty]] = relationship(
+        secondary=certificate_specialty, lazy="selectin"
+    )
+
+    def audit_repr(self) -> str:
+        return self.number
+
+
+class ELicence(InstitutionRow, Base):
+    """An electronic licence file (电子证照, 4.1.1 item 8), kept in the blob store."""
+
+    __tablename__ = "e_licence"
+
+    kind: Mapped[str] = mapped_column(String(32))  # ELicenceKind value
+    number: Mapped[str] = mapped_column(String(64))
+    valid_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    blob_digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class Signatory(InstitutionRow, Base):
+    """An authorised signatory (报告批准人, 4.1.1 item 7) with the specialties he may sign."""
+
+    __tablename__ = "signatory"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    position: Mapped[str | None] = mapped_column(String(64), default=None)
+    title: Mapped[str | None] = mapped_column(String(16), default=None)
+    lab_id: Mapped[int | None] = mapped_column(ForeignKey("lab.id"), default=None)
+
+    specialties: Mapped[list[Specialty]] = relationship(
+        secondary=signatory_specialty, lazy="selectin"
+    )

@@ -1,0 +1,71 @@
+"""Specialties, test items, parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from jcjg.core.db import Base
+from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+
+
+class Specialty(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A field of testing named by the qualification standard (检测专项), with its minimums."""
+
+    __tablename__ = "specialty"
+
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sort: Mapped[int] = mapped_column(Integer, default=0)
+    min_inspectors: Mapped[int] = mapped_column(Integer, default=0)
+    min_intermediate_titles: Mapped[int] = mapped_column(Integer, default=0)
+    min_senior_titles: Mapped[int] = mapped_column(Integer, default=0)
+    min_registered_engineers: Mapped[int] = mapped_column(Integer, default=0)
+    min_equipment_sets: Mapped[int] = mapped_column(Integer, default=0)
+    min_testing_area_m2: Mapped[int] = mapped_column(Integer, default=0)
+
+    items: Mapped[list[TestItem]] = relationship(
+        back_populates="specialty", order_by="TestItem.code", lazy="selectin"
+    )
+
+    def audit_repr(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class TestItem(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A test item of a specialty (检测项目), e.g. 水泥."""
+
+    __tablename__ = "test_item"
+    __test__ = False  # not a pytest class
+
+    specialty_id: Mapped[int] = mapped_column(ForeignKey("specialty.id"), index=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    standards: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    specialty: Mapped[Specialty] = relationship(back_populates="items")
+    parameters: Mapped[list[Parameter]] = relationship(
+        back_populates="test_item", order_by="Parameter.code", lazy="selectin"
+    )
+
+    def audit_repr(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Parameter(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A parameter of a test item (参数), required (必备) or optional (可选)."""
+
+    __tablename__ = "parameter"
+
+    test_item_id: Mapped[int] = mapped_column(ForeignKey("test_item.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    unit: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    test_item: Mapped[TestItem] = relationship(back_populates="parameters")
+
+    def audit_repr(self) -> str:
+        return f"{self.code} {self.name}"

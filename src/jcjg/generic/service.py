@@ -1,0 +1,262 @@
+"""Scoped reads and writes of generic entities. Keyword-only, never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution, Lab, Person
+
+# What a REF or MULTI field's ids point to, and whether the target belongs to the institution.
+TARGETS: dict[str, tuple[type[Any], bool]] = {
+    "lab": (Lab, True),
+    "person": (Person, True),
+    "specialty": (Specialty, False),
+    "test_item": (TestItem, False),
+    "parameter": (Parameter, False),
+}
+
+
+def parse(spec: EntitySpec, raw: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Validate ``raw`` against the spec; every failing field is reported at once."""
+    known = {f.name for f in spec.fields} | {"institution_id"}
+    errors = [FieldError(k, "不允许的字段", "extra_forbidden") for k in raw if k not in known]
+    values: dict[str, Any] = {}
+    for f in spec.fields:
+        if partial and f.name not in raw:
+            continue
+        try:
+            values[f.name] = f.parse(raw.get(f.name))
+        except FieldProblem as problem:
+            errors.append(FieldError(f.name, str(problem), "invalid"))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return values
+
+
+def base_query(spec: EntitySpec, principal: Principal, action: str = "read") -> Select[Any]:
+    return restrict(select(spec.model), principal, action)
+
+
+def list_rows(
+    *,
+    db: Session,
+    principal: Principal,
+    spec: EntitySpec,
+    q: str | None = None,
+    institution_id: int | None = None,
+    filters: Mapping[str, str] | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[Sequence[Any], int]:
+    stmt = base_query(spec, principal)
+    model = spec.model
+    if institution_id is not None:
+        column = model.id if spec.is_institution else model.institution_id
+        stmt = stmt.where(column == institution_id)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
+    for name, value in (filters or {}).items():
+        if value not in (None, ""):
+            stmt = stmt.where(getattr(model, name) == spec.field(name).parse(value))
+    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = db.scalars(
+        stmt.order_by(getattr(model, spec.order_by)).offset(offset).limit(limit)
+    ).all()
+    return rows, total
+
+
+def all_rows(*, db: Session, principal: Principal, spec: EntitySpec, **kw: Any) -> Sequence[Any]:
+    rows, _ = list_rows(db=db, principal=principal, spec=spec, limit=100_000, **kw)
+    return rows
+
+
+def get_row(
+    *, db: Session, principal: Principal, spec: EntitySpec, row_id: int, action: str = "read"
+) -> Any:
+    return get_scoped(db, spec.model, row_id, principal, action)
+
+
+def institution_for(*, db: Session, principal: Principal, institution_id: Any) -> Institution:
+    """An institution the principal may maintain, or a field error on ``institution_id``."""
+    try:
+        ident = int(institution_id)
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            errors=[FieldError("institution_id", "请选择所属检测机构", "missing")]
+        ) from None
+    stmt = restrict(select(Institution).where(Institution.id == ident), principal, "update")
+    inst = db.scalars(stmt).first()
+    if inst is None:
+        raise ValidationFailed(
+            errors=[FieldError("institution_id", "检测机构不存在或不在您的管辖范围内", "scope")]
+        )
+    return inst
+
+
+def _resolve(
+    db: Session, spec: EntitySpec, values: dict[str, Any], institution_id: int | None
+) -> dict[str, Any]:
+    """Check REF/MULTI ids exist (and belong to the institution); load MULTI objects."""
+    errors: list[FieldError] = []
+    out = dict(values)
+    for f in spec.fields:
+        if f.name not in values or f.kind not in (REF, MULTI) or f.ref is None:
+            continue
+        target, owned = TARGETS[f.ref]
+        ids = values[f.name] if f.kind == MULTI else [values[f.name]]
+        ids = [i for i in ids if i is not None]
+        if not ids:
+            continue
+        stmt = select(target).where(target.id.in_(ids))
+        if owned:
+            stmt = stmt.where(target.institution_id == institution_id)
+        found = {o.id: o for o in db.scalars(stmt)}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            where = "本机构中" if owned else "目录中"
+            errors.append(
+                FieldError(f.name, f"{where}没有编号为 {'、'.join(map(str, missing))} 的记录")
+            )
+            continue
+        if f.kind == MULTI:
+            out[f.name] = [found[i] for i in ids]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return out
+
+
+def _apply(obj: Any, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+def next_institution_code(db: Session, region_code: str) -> str:
+    """The platform's code for a new institution, unique in its region: ``JC<region>-<nnnn>``."""
+    prefix = f"JC{region_code}-"
+    last = db.scalar(select(func.max(Institution.code)).where(Institution.code.startswith(prefix)))
+    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{prefix}{number:04d}"
+
+
+def create_row(
+    *, db: Session, principal: Principal, spec: EntitySpec, raw: Mapping[str, Any]
+) -> Any:
+    values = parse(spec, raw, partial=False)
+    if spec.is_institution:
+        principal.require("institution:create")
+        region = values.get("region_code")
+        if region is None or db.get(Region, region) is None:
+            raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在")])
+        if not principal.covers_region(region):
+            raise ValidationFailed(
+                errors=[FieldError("region_code", "只能在本辖区内登记检测机构", "scope")]
+            )
+        _unique_credit_code(db, values.get("credit_code"), None)
+        obj = spec.model(code=next_institution_code(db, region), status="active")
+        _apply(obj, values)
+    else:
+        principal.require("institution:update")
+        inst = institution_for(db=db, principal=principal, institution_id=raw.get("institution_id"))
+        values = _resolve(db, spec, values, inst.id)
+        obj = spec.model(institution_id=inst.id, region_code=inst.region_code)
+        _apply(obj, values)
+    db.add(obj)
+    db.flush()
+    return obj
+
+
+def _unique_credit_code(db: Session, code: str | None, own_id: int | None) -> None:
+    if not code:
+        return
+    other = db.scalar(select(Institution.id).where(Institution.credit_code == code))
+    if other is not None and other != own_id:
+        raise Conflict(
+            "统一社会信用代码已被其他检测机构使用",
+            errors=[FieldError("credit_code", "已被其他检测机构使用", "duplicate")],
+        )
+
+
+def update_row(
+    *, db: Session, principal: Principal, spec: EntitySpec, row_id: int, raw: Mapping[str, Any]
+) -> Any:
+    obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
+    moved = "institution_id" in raw and str(raw["institution_id"]) != str(obj.institution_id)
+    if moved and not spec.is_institution:
+        raise ValidationFailed(
+            errors=[FieldError("institution_id", "不能把记录移到其他检测机构", "invalid")]
+        )
+    values = parse(spec, {k: v for k, v in raw.items() if k != "institution_id"}, partial=True)
+    if spec.is_institution:
+        if "region_code" in values and values["region_code"] != obj.region_code:
+            raise ValidationFailed(
+                errors=[FieldError("region_code", "检测机构的行政区划不能修改", "invalid")]
+            )
+        _unique_credit_code(db, values.get("credit_code"), obj.id)
+    else:
+        values = _resolve(db, spec, values, obj.institution_id)
+    _apply(obj, values)
+    db.flush()
+    return obj
+
+
+def delete_row(*, db: Session, principal: Principal, spec: EntitySpec, row_id: int) -> None:
+    if spec.is_institution:
+        raise ValidationFailed("检测机构不能删除；如需停业请暂停或撤销")
+    obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
+    db.delete(obj)
+    db.flush()
+
+
+def set_status(
+    *, db: Session, principal: Principal, spec: EntitySpec, row_id: int, status: str
+) -> Any:
+    from jcjg.registry.choices import InstitutionStatus
+
+    obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="status")
+    try:
+        obj.status = InstitutionStatus(status).value
+    except ValueError:
+        raise ValidationFailed(errors=[FieldError("status", "不是允许的状态")]) from None
+    db.flush()
+    return obj
+
+
+def institutions_in_scope(
+    *, db: Session, principal: Principal, action: str = "read"
+) -> Sequence[Institution]:
+    if not principal.can(f"institution:{action}"):
+        return []
+    stmt = restrict(select(Institution), principal, action).order_by(Institution.code)
+    return db.scalars(stmt).all()
+
+
+def ref_options(*, db: Session, ref: str, institution_id: int | None) -> list[tuple[int, str]]:
+    """Choices for a REF/MULTI field (an institution's labs or people, or the catalogue)."""
+    target, owned = TARGETS[ref]
+    stmt = select(target)
+    if owned:
+        if institution_id is None:
+            return []
+        stmt = stmt.where(target.institution_id == institution_id)
+    rows = db.scalars(stmt.order_by(target.id)).all()
+    out = []
+    for row in rows:
+        code = getattr(row, "code", None)
+        out.append((row.id, f"{code} {row.name}" if code else row.name))
+    return out
+
+
+def require_found(obj: Any) -> Any:
+    if obj is None:
+        raise NotFound()
+    return obj

@@ -1,0 +1,269 @@
+"""Describing an entity once: its fields, how they are validated, shown, masked and filtered."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from jcjg.core.masking import mask_value
+
+# How a field is entered and stored.
+TEXT, LONGTEXT, INT, DECIMAL, DATE, BOOL, CHOICE, REF, MULTI, PAIRS = (
+    "text",
+    "longtext",
+    "int",
+    "decimal",
+    "date",
+    "bool",
+    "choice",
+    "ref",
+    "multi",
+    "pairs",
+)
+
+
+class FieldProblem(ValueError):
+    """A value that does not fit its field; the message is Chinese and shown to the user."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One editable field of an entity."""
+
+    name: str
+    label: str
+    kind: str = TEXT
+    required: bool = False
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: type[StrEnum] | None = None
+    ref: str | None = None  # REF/MULTI: which entity or catalogue list the ids point to
+    mask: str | None = None  # masking kind ("id_number", "phone", ...) for personal data
+    validate: Callable[[Any], str | None] | None = None  # extra check -> Chinese problem or None
+    in_list: bool = False
+    help: str = ""
+    pattern: str | None = None
+
+    def parse(self, raw: Any) -> Any:
+        """Turn form text, a CSV cell or a JSON value into the stored value, or raise."""
+        if isinstance(raw, str):
+            raw = raw.strip()
+        empty = raw is None or raw == "" or (self.kind == MULTI and raw == [])
+        if empty:
+            if self.required:
+                raise FieldProblem("必填项缺失")
+            return [] if self.kind in (MULTI, PAIRS) else (False if self.kind == BOOL else None)
+        value = _PARSERS[self.kind](self, raw)
+        if self.validate is not None:
+            problem = self.validate(value)
+            if problem:
+                raise FieldProblem(problem)
+        return value
+
+    def display(self, value: Any, *, unmasked: bool = False) -> str:
+        """The value as text for pages and exports (personal data masked unless asked)."""
+        if value is None or value == "" or value == []:
+            return ""
+        if self.kind == CHOICE and self.choices is not None:
+            try:
+                return str(self.choices(value).label)  # type: ignore[attr-defined]
+            except ValueError:
+                return str(value)
+        if self.kind == BOOL:
+            return "是" if value else "否"
+        if self.kind == DATE and isinstance(value, dt.date):
+            return value.isoformat()
+        if self.kind == PAIRS:
+            return "；".join(f"{p['name']}:{p['share']}" for p in value)
+        text = str(value)
+        if self.mask and not unmasked:
+            return mask_value(self.mask, text)
+        return text
+
+    def to_cell(self, value: Any) -> str:
+        """The value as an import-compatible cell (choices by value, lists joined by ,)."""
+        if self.kind == MULTI:
+            return ",".join(str(v) for v in value)
+        if self.kind == BOOL:
+            return "是" if value else "否"
+        if self.kind == CHOICE:
+            return "" if value is None else str(value)
+        return self.display(value, unmasked=True)
+
+
+def _text(spec: FieldSpec, raw: Any) -> str:
+    value = str(raw)
+    if spec.max_length and len(value) > spec.max_length:
+        raise FieldProblem(f"长度超出上限（限 {spec.max_length} 个字符）")
+    if spec.pattern and not re.fullmatch(spec.pattern, value):
+        raise FieldProblem("格式不正确")
+    return value
+
+
+def _number_bounds(spec: FieldSpec, value: float | int | Decimal) -> None:
+    if spec.minimum is not None and value < spec.minimum:
+        raise FieldProblem(f"不能小于 {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise FieldProblem(f"不能大于 {spec.maximum:g}")
+
+
+def _int(spec: FieldSpec, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise FieldProblem("应为整数")
+    try:
+        value = int(raw) if isinstance(raw, int) else int(str(raw).replace(",", ""))
+    except ValueError:
+        raise FieldProblem("应为整数") from None
+    _number_bounds(spec, value)
+    return value
+
+
+def _decimal(spec: FieldSpec, raw: Any) -> Decimal:
+    if isinstance(raw, bool):
+        raise FieldProblem("应为数字")
+    try:
+        value = Decimal(str(raw).replace(",", ""))
+    except InvalidOperation:
+        raise FieldProblem("应为数字") from None
+    if not value.is_finite():
+        raise FieldProblem("应为数字")
+    _number_bounds(spec, value)
+    return value.quantize(Decimal("0.01"))
+
+
+def _date(spec: FieldSpec, raw: Any) -> dt.date:
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if isinstance(raw, dt.date):
+        return raw
+    text = str(raw).replace("/", "-").replace(".", "-")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise FieldProblem("日期格式不正确（应为 YYYY-MM-DD）") from None
+
+
+def _bool(spec: FieldSpec, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).lower()
+    if text in {"1", "true", "on", "yes", "是", "y"}:
+        return True
+    if text in {"0", "false", "off", "no", "否", "n"}:
+        return False
+    raise FieldProblem("应为 是/否")
+
+
+def _choice(spec: FieldSpec, raw: Any) -> str:
+    assert spec.choices is not None
+    text = str(raw)
+    for member in spec.choices:
+        if text in (member.value, member.label):  # type: ignore[attr-defined]
+            return member.value
+    labels = "、".join(m.label for m in spec.choices)  # type: ignore[attr-defined]
+    raise FieldProblem(f"不是允许的取值（可选：{labels}）")
+
+
+def _ref(spec: FieldSpec, raw: Any) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise FieldProblem("应为编号（整数）") from None
+
+
+def _multi(spec: FieldSpec, raw: Any) -> list[int]:
+    items: Sequence[Any] = raw if isinstance(raw, list) else re.split(r"[,，;；\s]+", str(raw))
+    out: list[int] = []
+    for item in items:
+        if item in ("", None):
+            continue
+        try:
+            out.append(int(item))
+        except (TypeError, ValueError):
+            raise FieldProblem(f"“{item}”不是编号") from None
+    return sorted(set(out))
+
+
+def _pairs(spec: FieldSpec, raw: Any) -> list[dict[str, Any]]:
+    """``甲公司:60；乙公司:40`` or a JSON list of {name, share}: shares in percent."""
+    items: list[tuple[str, Any]] = []
+    if isinstance(raw, list):
+        for entry in raw:
+            if not isinstance(entry, dict) or "name" not in entry or "share" not in entry:
+                raise FieldProblem("应为 [{name, share}, …]")
+            items.append((str(entry["name"]), entry["share"]))
+    else:
+        for part in re.split(r"[;；\n]+", str(raw)):
+            if not part.strip():
+                continue
+            name, sep, share = part.replace("：", ":").rpartition(":")
+            if not sep or not name.strip():
+                raise FieldProblem("格式应为 名称:比例；名称:比例")
+            items.append((name.strip(), share.strip().rstrip("%")))
+    out = []
+    total = Decimal(0)
+    for name, share in items:
+        try:
+            value = Decimal(str(share))
+        except InvalidOperation:
+            raise FieldProblem(f"“{name}”的出资比例不是数字") from None
+        if not Decimal(0) < value <= Decimal(100):
+            raise FieldProblem(f"“{name}”的出资比例应在 0–100 之间")
+        total += value
+        out.append({"name": name, "share": float(value)})
+    if total > Decimal(100):
+        raise FieldProblem("出资比例合计超过 100%")
+    return out
+
+
+_PARSERS: dict[str, Callable[[FieldSpec, Any], Any]] = {
+    TEXT: _text,
+    LONGTEXT: _text,
+    INT: _int,
+    DECIMAL: _decimal,
+    DATE: _date,
+    BOOL: _bool,
+    CHOICE: _choice,
+    REF: _ref,
+    MULTI: _multi,
+    PAIRS: _pairs,
+}
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """An institution-scoped entity the generic views serve."""
+
+    kind: str  # URL segment, e.g. "equipment"
+    model: type[Any]
+    label: str  # 仪器设备
+    fields: tuple[FieldSpec, ...]
+    title_field: str = "name"
+    searchable: tuple[str, ...] = ("name",)
+    is_institution: bool = False  # the Institution itself (create/status are special)
+    order_by: str = "id"
+    description: str = ""
+    extra_filters: tuple[str, ...] = field(default=())
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def list_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.in_list)
+
+
+SPECS: dict[str, EntitySpec] = {}
+
+
+def register(spec: EntitySpec) -> EntitySpec:
+    if spec.kind in SPECS:
+        raise ValueError(f"entity kind {spec.kind!r} registered twice")
+    SPECS[spec.kind] = spec
+    return spec
