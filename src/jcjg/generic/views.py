@@ -431,7 +431,13 @@ async def import_upload(request: Request, kind: str, db: SessionDep, principal: 
     spec = spec_of(kind)
     if spec.is_institution:
         principal.require("institution:create")
-    form = await request.form()
+    async with request.form() as form:  # closes the uploaded file's temporary copy
+        return await _import(request, db, principal, spec, form)
+
+
+async def _import(
+    request: Request, db: SessionDep, principal: Principal, spec: EntitySpec, form: Any
+) -> Response:
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         context = {"spec": spec, "header": tabular.header(spec), "error": "请选择要导入的文件"}

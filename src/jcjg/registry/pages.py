@@ -3,7 +3,7 @@ an institution, kept in the blob store by SHA-256 (000 4.1.1 item 8)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -56,7 +56,11 @@ async def upload(
     principal: Annotated[Principal, Depends(requires("institution:update"))],
 ) -> Response:
     inst = get_scoped(db, Institution, institution_id, principal, "update")
-    form = await request.form()
+    async with request.form() as form:  # closes the uploaded file's temporary copy
+        return await _store(request, db, inst, form)
+
+
+async def _store(request: Request, db: SessionDep, inst: Institution, form: Any) -> Response:
     upload = form.get("file")
     try:
         values = parse(
