@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import generate_password, hash_password
+from jcjg.catalogue.service import load_seed
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.registry.codes import check_character
@@ -63,6 +64,7 @@ USERS = [
 def load(db: Session) -> list[tuple[str, str, str]]:
     """Load what is missing; returns (username, role label, password) of accounts created."""
     load_regions(db=db)
+    load_seed(db=db)
     by_code = {i.code: i for i in db.scalars(select(Institution))}
     for code, name, credit, region in INSTITUTIONS:
         if code not in by_code:
