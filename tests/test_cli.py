@@ -223,7 +223,11 @@ def test_users_create_prints_an_initial_password(demo: Path, engine: Engine) -> 
     assert user.must_change_password is True
     assert verify_password(user.password_hash, password.group(1))
     with Session(engine) as db:
-        trail = db.scalars(select(AuditLog).where(AuditLog.object_id == str(user.id))).all()
+        trail = db.scalars(
+            select(AuditLog).where(
+                AuditLog.object_type == "user_account", AuditLog.object_id == str(user.id)
+            )
+        ).all()
     assert [(row.action, row.username) for row in trail] == [("create", "cli")]
 
 

@@ -317,7 +317,11 @@ def test_each_write_makes_one_change_row(db, factory, model):
 
 def test_change_rows_hide_secrets_and_mask_personal_data(db, factory):
     user = factory.user(Role.STATION, commit=False, phone="13812345678", email="zhang@example.com")
-    row = db.scalars(select(AuditLog).where(AuditLog.object_id == str(user.id))).one()
+    row = db.scalars(
+        select(AuditLog).where(
+            AuditLog.object_type == "user_account", AuditLog.object_id == str(user.id)
+        )
+    ).one()
     assert "password_hash" not in row.after
     assert row.after["phone"] == "138****5678"
     assert row.after["email"] == "z***@example.com"

@@ -47,7 +47,11 @@ def test_audit_pages_search_and_detail(browser_client, db, factory):
     assert page.status_code == 200
     assert "修改" in page.text
     row = db.scalars(
-        select(AuditLog).where(AuditLog.action == "update", AuditLog.object_id == str(target.id))
+        select(AuditLog).where(
+            AuditLog.action == "update",
+            AuditLog.object_type == "user_account",
+            AuditLog.object_id == str(target.id),
+        )
     ).one()
     detail = browser_client.get(f"/audit/{row.id}")
     assert "改过的名字" in detail.text

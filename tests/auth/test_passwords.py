@@ -118,7 +118,9 @@ def test_five_failures_lock_the_account(client, db, factory, settings):
     db.refresh(user)
     assert user.locked_until is not None
     actions = db.scalars(
-        select(AuditLog.action).where(AuditLog.object_id == str(user.id)).order_by(AuditLog.id)
+        select(AuditLog.action)
+        .where(AuditLog.object_type == "user_account", AuditLog.object_id == str(user.id))
+        .order_by(AuditLog.id)
     ).all()
     assert actions.count("login_failed") == 6
     assert "locked" in actions
