@@ -289,7 +289,7 @@ def test_users_create_refuses_an_unknown_institution(demo: Path) -> None:
 def test_users_create_for_an_institution(demo: Path, engine: Engine) -> None:
     result = run(
         "users", "create", "lab_new", "--role", "institution_staff", "--name", "检测员",
-        "--institution", "JX-JJ-0001",
+        "--institution", "JC360403-0001",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     user = _user(engine, "lab_new")
