@@ -33,6 +33,9 @@ def parse(spec: EntitySpec, raw: Mapping[str, Any], *, partial: bool) -> dict[st
     for f in spec.fields:
         if partial and f.name not in raw:
             continue
+        if f.name not in raw and f.default is not None:
+            values[f.name] = f.default
+            continue
         try:
             values[f.name] = f.parse(raw.get(f.name))
         except FieldProblem as problem:

@@ -49,6 +49,7 @@ class FieldSpec:
     in_list: bool = False
     help: str = ""
     pattern: str | None = None
+    default: Any = None  # used when a new record omits the field, and to prefill new forms
 
     def parse(self, raw: Any) -> Any:
         """Turn form text, a CSV cell or a JSON value into the stored value, or raise."""

@@ -211,12 +211,13 @@ def new_page(
         principal.require("institution:create")
     if institution_id is None and principal.institution_id is not None:
         institution_id = principal.institution_id
+    defaults = {f.name: f.default for f in spec.fields if f.default is not None}
     context = _form_context(
         db,
         principal,
         spec,
         institution_id,
-        values={"institution_id": str(institution_id or "")},
+        values={**defaults, "institution_id": str(institution_id or "")},
         errors={},
         obj=None,
     )

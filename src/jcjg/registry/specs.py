@@ -144,7 +144,7 @@ PERSON = register(
             F("education", "学历", max_length=32),
             F("major", "专业", max_length=64),
             F("years_in_testing", "从事检测工作年限", INT, required=True, minimum=0, maximum=70),
-            F("is_inspector", "检测人员", BOOL, in_list=True),
+            F("is_inspector", "检测人员", BOOL, in_list=True, default=True),
             F("inspector_certificate_no", "检测人员证书号", max_length=64),
             F("specialties", "可从事的检测专项", MULTI, ref="specialty", in_list=True),
             F("registered_certificate_no", "执业资格证书号（注册人员）", max_length=64),
@@ -236,7 +236,15 @@ EQUIPMENT = register(
             F("self_check_method", "自检/校规范名称及编号", max_length=200),
             F("test_items", "用于检测项目", MULTI, ref="test_item"),
             F("lab_id", "所在检测场所", REF, ref="lab"),
-            F("status", "状态", CHOICE, choices=EquipmentStatus, required=True, in_list=True),
+            F(
+                "status",
+                "状态",
+                CHOICE,
+                choices=EquipmentStatus,
+                required=True,
+                in_list=True,
+                default="in_use",
+            ),
         ),
     )
 )
@@ -268,7 +276,15 @@ CERTIFICATE = register(
             F("issued_by", "发证机关", required=True, max_length=100, in_list=True),
             F("issue_date", "发证日期", DATE, required=True),
             F("valid_until", "有效期至", DATE, required=True, in_list=True),
-            F("status", "状态", CHOICE, choices=CertificateStatus, required=True, in_list=True),
+            F(
+                "status",
+                "状态",
+                CHOICE,
+                choices=CertificateStatus,
+                required=True,
+                in_list=True,
+                default="valid",
+            ),
             F("specialties", "资质范围（检测专项）", MULTI, ref="specialty", in_list=True),
         ),
     )
