@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger $(wildcard src/jcjg/exchange)
+STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger src/jcjg/alerts $(wildcard src/jcjg/exchange)
 APT_PACKAGES := chromium fonts-noto-cjk zbar-tools poppler-utils
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 

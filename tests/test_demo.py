@@ -31,3 +31,31 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, browser_client,
     assert seen_users["admin"] >= seen_users["jx_province"] > seen_users["jj_city"]
     assert seen_users["jj_city"] > seen_users["lab_admin"] >= 2
     assert seen_users["nc_city"] < seen_users["jj_city"]
+
+
+def test_demo_shows_every_registry_rule_firing(db):
+    from sqlalchemy import select
+
+    from jcjg.alerts.engine import load_rules, sweep
+    from jcjg.alerts.models import Alert
+
+    load(db)
+    load_rules()
+    result = sweep(db)
+    assert not result.failed
+    firing = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
+    assert {
+        "calibration_expired",
+        "certificate_lending",
+        "unlicensed_work",
+        "out_of_scope",
+        "staffing_below_standard",
+        "signatory_out_of_scope",
+        "licence_expiring",
+    } <= firing
+    # the healthy institutions show none of the planted problems
+    healthy = db.scalars(
+        select(Alert).where(Alert.status == "open", Alert.rule_id != "certificate_lending")
+    ).all()
+    assert {a.facts.get("专项", "") for a in healthy if a.rule_id == "staffing_below_standard"}
+    assert len({a.institution_id for a in healthy}) == 1

@@ -14,6 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
+from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User
@@ -75,6 +76,23 @@ def _token_obj(f: Factory) -> tuple[int, dict]:
     return token.id, {"owner": owner}
 
 
+def _alert_obj(f: Factory) -> tuple[int, dict]:
+    inst = f.institution(region_code="360403")
+    alert = Alert(
+        rule_id="test_rule",
+        key=f"institution:{inst.id}",
+        severity="warning",
+        subject_type="institution",
+        subject_id=str(inst.id),
+        subject_repr=inst.name,
+        institution_id=inst.id,
+        region_code=inst.region_code,
+    )
+    f.db.add(alert)
+    f.db.flush()
+    return alert.id, {"inst": inst}
+
+
 def _region_outsiders(f: Factory, info: dict) -> list[User]:
     other_inst = f.institution(region_code="360102")
     return [
@@ -103,6 +121,12 @@ SCOPED: dict[type, ScopeCase] = {
         "/api/v1/audit/{id}",
         _region_outsiders,
         lambda f, i: f.user(Role.CITY_AUTHORITY, region_code="360400"),
+    ),
+    Alert: ScopeCase(
+        _alert_obj,
+        "/api/v1/alerts/{id}",
+        lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
     ),
     ApiToken: ScopeCase(
         _token_obj,
@@ -204,6 +228,10 @@ WRITES: dict[type, tuple[Callable[[Factory], object], Callable[[object], None]]]
         lambda f: _grant(f),
         lambda g: setattr(g, "granted", False),
     ),
+    RuleThreshold: (
+        lambda f: _threshold(f),
+        lambda t: setattr(t, "value", 45.0),
+    ),
 }
 
 
@@ -269,6 +297,13 @@ WRITES[ELicence] = (
     lambda f: registry_row(f, "licences", f.institution()),
     lambda o: setattr(o, "number", "L-CHANGED"),
 )
+
+
+def _threshold(f: Factory) -> RuleThreshold:
+    row = RuleThreshold(rule_id="test_rule", region_code="360400", key="max_days", value=30.0)
+    f.db.add(row)
+    f.db.flush()
+    return row
 
 
 def _grant(f: Factory) -> RoleGrant:

@@ -113,6 +113,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "audit:read",
     ("GET", "/api/v1/audit/{log_id}"): "audit:read",
     ("GET", "/admin/jobs"): "job:read",
+    ("GET", "/alerts"): "alert:read",
+    ("GET", "/alerts/rules"): "alert:read",
+    ("GET", "/alerts/{alert_id}"): "alert:read",
+    ("POST", "/alerts/rules/{rule_id}/thresholds"): "rule:configure",
+    ("GET", "/api/v1/alerts"): "alert:read",
+    ("GET", "/api/v1/alerts/{alert_id}"): "alert:read",
+    ("GET", "/api/v1/rules"): "alert:read",
+    ("PUT", "/api/v1/rules/{rule_id}/thresholds/{region_code}"): "rule:configure",
 }
 
 # API routes a token may not call: minting a token needs a logged-in person.

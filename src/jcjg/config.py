@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     ledger_rate_limit_per_minute: int = Field(default=600, ge=1)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
 
+    # Alert rules run on the writes that trigger them, in the writing transaction (the daily
+    # sweep runs them all regardless). Switch off for bulk loads; see docs/alerts.md.
+    alerts_on_write: bool = True
+
     # Page sizes.
     page_size: int = Field(default=20, ge=1, le=200)
     page_size_max: int = Field(default=200, ge=1)

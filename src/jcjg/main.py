@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import __version__
+from jcjg.alerts import engine as alerts_engine
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event_now
 from jcjg.config import Settings, get_settings
@@ -35,6 +36,8 @@ API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口�
 
 
 def _routers() -> list[object]:
+    from jcjg.alerts import api as alerts_api
+    from jcjg.alerts import pages as alerts_pages
     from jcjg.audit import api as audit_api
     from jcjg.audit import pages as audit_pages
     from jcjg.auth import api as auth_api
@@ -65,6 +68,8 @@ def _routers() -> list[object]:
         audit_api.router,
         ledger_pages.router,
         ledger_api.router,
+        alerts_pages.router,
+        alerts_api.router,
     ]
 
 
@@ -74,7 +79,7 @@ def _load_specs() -> None:
 
 def _load_jobs() -> None:
     # Importing a jobs module registers its jobs.
-    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs"):
+    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs", "jcjg.alerts.jobs"):
         importlib.import_module(module)
 
 
@@ -104,6 +109,7 @@ def create_app(
     _load_jobs()
     _load_specs()
     ledger.configure(settings)
+    alerts_engine.configure(settings)  # JCJG_ALERTS_ON_WRITE, and registers every rule
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,5 +1,6 @@
 """Every model of the platform, imported in one place for Alembic and the tests."""
 
+from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
@@ -22,6 +23,7 @@ from jcjg.registry.models import (
 )
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "Assignment",
     "AuditLog",
@@ -45,6 +47,7 @@ __all__ = [
     "QualificationCertificate",
     "Region",
     "RoleGrant",
+    "RuleThreshold",
     "Signatory",
     "Specialty",
     "TestItem",

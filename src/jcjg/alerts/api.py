@@ -1,0 +1,93 @@
+"""JSON API: alerts within scope, the rules, and the thresholds of a rule per region."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy.orm import Session
+
+from jcjg.alerts import service
+from jcjg.alerts.schemas import AlertRead, RuleRead
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/api/v1", tags=["预警"], route_class=TransactionalRoute)
+AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
+RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]
+RegionCode = Annotated[
+    str | None, Query(pattern=r"^[1-9][0-9]{5}$", description="行政区划代码（含下辖）")
+]
+
+
+@router.get("/alerts", summary="预警列表（按数据范围）", response_model=Page[AlertRead])
+def list_alerts(
+    db: SessionDep,
+    principal: AlertReader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    rule_id: Annotated[str | None, Query(max_length=64, description="规则编号")] = None,
+    status: Annotated[
+        str, Query(pattern=r"^(open|closed|all)$", description="open 未处理 / closed 已消除 / all")
+    ] = "open",
+    region_code: RegionCode = None,
+    institution_id: Annotated[int | None, Query(ge=1, description="检测机构 id")] = None,
+) -> Page[AlertRead]:
+    rows, total = service.search(
+        db=db,
+        principal=principal,
+        offset=paging.offset,
+        limit=paging.limit,
+        rule_id=rule_id,
+        status=status,
+        region_code=region_code,
+        institution_id=institution_id,
+    )
+    return Page(
+        items=[AlertRead.of(r) for r in rows],
+        total=total,
+        offset=paging.offset,
+        limit=paging.limit,
+    )
+
+
+@router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertRead)
+def get_alert(alert_id: int, db: SessionDep, principal: AlertReader) -> AlertRead:
+    return AlertRead.of(service.get_alert(db=db, principal=principal, alert_id=alert_id))
+
+
+def _views(db: Session, principal: Principal, region_code: str | None) -> list[RuleRead]:
+    region = service.viewing_region(db=db, principal=principal, region_code=region_code)
+    return [RuleRead.of(v) for v in service.rule_views(db=db, region_code=region)]
+
+
+@router.get("/rules", summary="预警规则及本地区阈值", response_model=list[RuleRead])
+def list_rules(
+    db: SessionDep, principal: AlertReader, region_code: RegionCode = None
+) -> list[RuleRead]:
+    """Every rule with its default thresholds and those in force in ``region_code`` (default:
+    the account's own region; another region must lie within the account's scope)."""
+    return _views(db, principal, region_code)
+
+
+@router.put(
+    "/rules/{rule_id}/thresholds/{region_code}",
+    summary="设置规则在某地区的阈值",
+    response_model=RuleRead,
+)
+def put_thresholds(
+    rule_id: str,
+    region_code: str,
+    values: Annotated[
+        dict[str, Any], Body(description='{"阈值项": 数值, ...}；空对象删除本地区设置')
+    ],
+    db: SessionDep,
+    principal: RuleConfigurer,
+) -> RuleRead:
+    """Replace the region's overrides of the rule with ``values``: keys left out fall back to
+    the parent region or the default; ``{}`` removes them all."""
+    view = service.set_thresholds(
+        db=db, principal=principal, rule_id=rule_id, region_code=region_code, values=values
+    )
+    return RuleRead.of(view)

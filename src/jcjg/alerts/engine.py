@@ -1,0 +1,540 @@
+"""The rules engine: rules, findings, idempotent alerts, write triggers and the daily sweep.
+
+A rule is a pure function of a :class:`RuleContext` (the session, the time, the institutions to
+look at, the thresholds of each region) that yields :class:`Finding` objects. :func:`run_rule`
+reconciles those findings with the rule's open alerts:
+
+- a finding whose key has an open alert refreshes it (``last_seen_at``, facts, subject);
+- a finding with no open alert opens one (a new occurrence, if an earlier one was closed);
+- an open alert in the evaluated scope whose key was not found is closed, never deleted.
+
+So running a rule twice raises nothing new, and a partial unique index keeps at most one open
+alert per ``(rule_id, key)`` whatever two transactions do at once.
+
+Rules run on writes and on schedule. On writes: a session listener notes the institutions of
+new, changed and deleted objects of a rule's ``triggers`` and, just before the transaction
+commits, runs those rules narrowed to those institutions, in the same transaction. On schedule:
+the ``alerts.sweep`` job runs every rule for the whole platform. The write trigger is on unless
+:func:`configure` (called by ``create_app`` with ``JCJG_ALERTS_ON_WRITE``) switched it off; a
+session may override that with ``session.info[ON_WRITE_KEY] = True / False``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import importlib.util
+import logging
+import math
+import pkgutil
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Select, event, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError, NoInspectionAvailable, SQLAlchemyError
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+from jcjg.alerts.choices import AlertStatus, Severity
+from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.core.db import utcnow
+from jcjg.core.mixins import jsonable
+from jcjg.regions.codes import is_valid_code, parent_candidates
+
+if TYPE_CHECKING:
+    from jcjg.config import Settings
+
+log = logging.getLogger("jcjg.alerts")
+
+CLOSE_REASON_GONE = "条件已消除"
+ON_WRITE_KEY = "alerts.on_write"
+_PENDING_KEY = "alerts.pending"
+_RUNNING_KEY = "alerts.running"
+_RULE_ID = re.compile(r"[a-z][a-z0-9_]{1,63}")
+_THRESHOLD_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_KEY_MAX = 200
+_REPR_MAX = 200
+
+Thresholds = dict[str, float | int]
+S = TypeVar("S", bound=Select[Any])
+
+
+# --- rules and findings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a rule found wrong.
+
+    ``key`` identifies the finding within its rule across runs (``"equipment:17"``; personal
+    data only hashed, see :func:`hashed_key`). ``facts`` is JSON-able data shown with the alert,
+    personal data masked. ``institution_id`` and ``region_code`` decide who sees the alert.
+    """
+
+    key: str
+    subject_type: str
+    subject_id: str | None
+    subject_repr: str
+    institution_id: int | None
+    region_code: str | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.key or len(self.key) > _KEY_MAX:
+            raise ValueError(f"finding key must have 1 to {_KEY_MAX} characters: {self.key!r}")
+
+
+Check = Callable[["RuleContext"], Iterable[Finding]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """A rule: stable id, Chinese title, the clause it enforces, severity, the kind of subject,
+    default thresholds (overridable per region), the pure check, and the model classes whose
+    writes re-run it. ``labels`` gives Chinese names to threshold and fact keys."""
+
+    id: str
+    title: str
+    clause: str
+    severity: Severity
+    subject_type: str
+    check: Check
+    defaults: Mapping[str, float | int] = field(default_factory=dict)
+    triggers: tuple[type, ...] = ()
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _RULE_ID.fullmatch(self.id):
+            raise ValueError(f"rule id must be snake_case ASCII: {self.id!r}")
+        for key, value in self.defaults.items():
+            if not _THRESHOLD_KEY.fullmatch(key):
+                raise ValueError(f"threshold key must be snake_case ASCII: {key!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"threshold {key!r} of rule {self.id!r} must be a number")
+
+    def label(self, key: str) -> str:
+        """The Chinese name of a threshold or fact key (the key itself when none is given)."""
+        return self.labels.get(key, key)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(
+    id: str,
+    *,
+    title: str,
+    clause: str,
+    severity: Severity,
+    subject_type: str,
+    defaults: Mapping[str, float | int] | None = None,
+    triggers: tuple[type, ...] = (),
+    description: str = "",
+    labels: Mapping[str, str] | None = None,
+) -> Callable[[Check], Check]:
+    """Register the decorated check function as rule ``id`` (each id once)."""
+
+    def register(check: Check) -> Check:
+        if id in RULES:
+            raise ValueError(f"rule {id!r} registered twice")
+        RULES[id] = Rule(
+            id=id,
+            title=title,
+            clause=clause,
+            severity=severity,
+            subject_type=subject_type,
+            check=check,
+            defaults=dict(defaults or {}),
+            triggers=tuple(triggers),
+            description=description or (check.__doc__ or "").strip(),
+            labels=dict(labels or {}),
+        )
+        return check
+
+    return register
+
+
+def load_rules() -> list[str]:
+    """Import the ``rules`` module of every ``jcjg`` package that has one (which registers its
+    rules); returns the module names. Idempotent."""
+    import jcjg
+
+    loaded: list[str] = []
+    for info in pkgutil.iter_modules(jcjg.__path__):
+        if not info.ispkg:
+            continue
+        name = f"jcjg.{info.name}.rules"
+        if importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name)
+        loaded.append(name)
+    return loaded
+
+
+def hashed_key(kind: str, value: str) -> str:
+    """A finding key naming personal data without holding it: ``id_number:<sha256 hex>``."""
+    digest = hashlib.sha256(value.strip().upper().encode("utf-8")).hexdigest()
+    return f"{kind}:{digest}"
+
+
+# --- thresholds --------------------------------------------------------------------------------
+
+
+def region_chain(region_code: str | None) -> list[str]:
+    """The regions whose thresholds apply to ``region_code``, least specific first:
+    province, city, the region itself (GB/T 2260)."""
+    if not region_code or not is_valid_code(region_code):
+        return []
+    return [*reversed(parent_candidates(region_code)), region_code]
+
+
+def _typed(default: float | int, value: float) -> float | int:
+    if isinstance(default, int) and float(value).is_integer():
+        return int(value)
+    return float(value)
+
+
+def resolve_thresholds(
+    rule_: Rule, overrides: Mapping[str, Mapping[str, float]], region_code: str | None
+) -> Thresholds:
+    """The rule's defaults overlaid with the overrides of ``region_code``'s province, city and
+    itself, in that order: the most specific region wins. Unknown keys are ignored."""
+    values: Thresholds = dict(rule_.defaults)
+    for code in region_chain(region_code):
+        for key, value in overrides.get(code, {}).items():
+            if key in values:
+                values[key] = _typed(rule_.defaults[key], value)
+    return values
+
+
+def load_overrides(db: Session, rule_id: str) -> dict[str, dict[str, float]]:
+    """Every region's overrides of rule ``rule_id``: ``{region_code: {key: value}}``."""
+    rows = db.execute(
+        select(RuleThreshold.region_code, RuleThreshold.key, RuleThreshold.value).where(
+            RuleThreshold.rule_id == rule_id
+        )
+    )
+    out: dict[str, dict[str, float]] = {}
+    for region_code, key, value in rows:
+        out.setdefault(region_code, {})[key] = value
+    return out
+
+
+@dataclass
+class RuleContext:
+    """What a check sees: the session, the time of the run, the institutions to look at
+    (None: the whole platform) and the thresholds in force in each region."""
+
+    db: Session
+    rule: Rule
+    now: dt.datetime
+    institution_ids: frozenset[int] | None = None
+    _overrides: dict[str, dict[str, float]] | None = field(default=None, repr=False)
+    _cache: dict[str | None, Thresholds] = field(default_factory=dict, repr=False)
+
+    def thresholds(self, region_code: str | None) -> Thresholds:
+        """The rule's thresholds in ``region_code`` (county over city over province over the
+        rule's defaults)."""
+        if region_code not in self._cache:
+            if self._overrides is None:
+                self._overrides = load_overrides(self.db, self.rule.id)
+            self._cache[region_code] = resolve_thresholds(self.rule, self._overrides, region_code)
+        return dict(self._cache[region_code])
+
+    def narrow(self, stmt: S, institution_column: Any) -> S:
+        """``stmt`` limited to the institutions of a narrowed run (unchanged for a full run)."""
+        if self.institution_ids is None:
+            return stmt
+        narrowed: S = stmt.where(institution_column.in_(sorted(self.institution_ids)))
+        return narrowed
+
+    def covers(self, institution_id: int | None) -> bool:
+        """Whether a finding for ``institution_id`` belongs to this run."""
+        return self.institution_ids is None or institution_id in self.institution_ids
+
+
+# --- running a rule ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did: alerts opened, found again, closed."""
+
+    raised: int = 0
+    refreshed: int = 0
+    closed: int = 0
+
+
+def _plain(value: Any) -> Any:
+    """Facts as JSON data: mappings and sequences kept, dates as ISO text, the rest as text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [_plain(v) for v in sorted(value, key=str)]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return jsonable(value)
+
+
+def _fill(alert: Alert, rule_: Rule, finding: Finding) -> None:
+    """Copy what the finding says onto the alert, touching only what changed."""
+    values: dict[str, Any] = {
+        "severity": rule_.severity.value,
+        "subject_type": finding.subject_type,
+        "subject_id": finding.subject_id,
+        "subject_repr": finding.subject_repr[:_REPR_MAX],
+        "institution_id": finding.institution_id,
+        "region_code": finding.region_code,
+        "facts": _plain(finding.facts),
+    }
+    for name, value in values.items():
+        if getattr(alert, name) != value:
+            setattr(alert, name, value)
+
+
+def _new_alert(rule_: Rule, finding: Finding, now: dt.datetime) -> Alert:
+    alert = Alert(
+        rule_id=rule_.id,
+        key=finding.key,
+        status=AlertStatus.OPEN.value,
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    _fill(alert, rule_, finding)
+    return alert
+
+
+def _open_alert(db: Session, rule_id: str, key: str) -> Alert | None:
+    stmt = select(Alert).where(
+        Alert.rule_id == rule_id, Alert.key == key, Alert.status == AlertStatus.OPEN.value
+    )
+    return db.scalars(stmt).first()
+
+
+def _insert(db: Session, rule_: Rule, findings: list[Finding], now: dt.datetime) -> tuple[int, int]:
+    """Open alerts for ``findings``; returns (opened, refreshed instead).
+
+    Another transaction may have opened the same (rule, key) since this one looked: the unique
+    index refuses the second, and that finding then refreshes the alert it found.
+    """
+    if not findings:
+        return 0, 0
+    try:
+        with db.begin_nested():
+            db.add_all([_new_alert(rule_, f, now) for f in findings])
+        return len(findings), 0
+    except IntegrityError:
+        log.info("rule %s: alerts opened concurrently; retrying one by one", rule_.id)
+    opened = refreshed = 0
+    for finding in findings:
+        try:
+            with db.begin_nested():
+                db.add(_new_alert(rule_, finding, now))
+            opened += 1
+        except IntegrityError:
+            existing = _open_alert(db, rule_.id, finding.key)
+            if existing is None:
+                raise
+            _fill(existing, rule_, finding)
+            existing.last_seen_at = now
+            refreshed += 1
+    db.flush()
+    return opened, refreshed
+
+
+def run_rule(
+    db: Session,
+    rule_id: str,
+    *,
+    institution_ids: Iterable[int] | None = None,
+    now: dt.datetime | None = None,
+) -> RunResult:
+    """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
+    ``institution_ids``. Idempotent; flushes, never commits."""
+    rule_ = RULES[rule_id]
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    scope = None if institution_ids is None else frozenset(institution_ids)
+    if scope is not None and not scope:
+        return RunResult()
+    ctx = RuleContext(db=db, rule=rule_, now=now, institution_ids=scope)
+    found: dict[str, Finding] = {}
+    for finding in rule_.check(ctx):
+        if ctx.covers(finding.institution_id):
+            found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
+
+    stmt = select(Alert).where(Alert.rule_id == rule_.id, Alert.status == AlertStatus.OPEN.value)
+    open_in_scope = {a.key: a for a in db.scalars(ctx.narrow(stmt, Alert.institution_id))}
+    open_elsewhere: dict[str, Alert] = {}
+    if scope is not None:
+        # a subject that moved to one of these institutions keeps its open alert
+        missing = sorted(k for k in found if k not in open_in_scope)
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = db.scalars(stmt.where(Alert.key.in_(chunk)))
+            open_elsewhere.update({a.key: a for a in rows})
+
+    refreshed = closed = 0
+    new: list[Finding] = []
+    for key, finding in found.items():
+        alert = open_in_scope.get(key) or open_elsewhere.get(key)
+        if alert is None:
+            new.append(finding)
+            continue
+        _fill(alert, rule_, finding)
+        alert.last_seen_at = now
+        refreshed += 1
+    for key, alert in open_in_scope.items():
+        if key not in found:
+            alert.status = AlertStatus.CLOSED.value
+            alert.closed_at = now
+            alert.close_reason = CLOSE_REASON_GONE
+            closed += 1
+    db.flush()
+    opened, raced = _insert(db, rule_, new, now)
+    return RunResult(raised=opened, refreshed=refreshed + raced, closed=closed)
+
+
+@dataclass
+class SweepResult:
+    """Each rule's result, and the rules that failed (id -> error)."""
+
+    results: dict[str, RunResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def sweep(db: Session, now: dt.datetime | None = None) -> SweepResult:
+    """Run every rule for the whole platform, each in a savepoint: a failing rule is logged
+    and reported, the others still run. Flushes, never commits."""
+    now = now or utcnow()
+    result = SweepResult()
+    for rule_id in sorted(RULES):
+        try:
+            with db.begin_nested():
+                result.results[rule_id] = run_rule(db, rule_id, now=now)
+        except Exception as exc:
+            log.exception("rule %s failed in the sweep", rule_id)
+            result.failed[rule_id] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+# --- running on writes -------------------------------------------------------------------------
+
+_settings_on_write = True
+
+
+def configure(settings: Settings) -> None:
+    """Apply the settings (``JCJG_ALERTS_ON_WRITE``) and register every rule. Called by
+    ``create_app``; the switch is process-wide, a session can override it (``ON_WRITE_KEY``)."""
+    global _settings_on_write
+    _settings_on_write = settings.alerts_on_write
+    load_rules()
+
+
+def on_write_enabled(session: Session) -> bool:
+    """Whether writes in ``session`` run the rules they trigger."""
+    value = session.info.get(ON_WRITE_KEY)
+    return _settings_on_write if value is None else bool(value)
+
+
+def institution_ids_of(obj: object) -> set[int]:
+    """The institutions a written object concerns: ``alert_institution_ids()`` when the object
+    has it, otherwise its institution column (``__scope_columns__["institution"]``, by default
+    ``institution_id``), before and after the write (a row that moved concerns both)."""
+    custom = getattr(obj, "alert_institution_ids", None)
+    if callable(custom):
+        return {int(i) for i in custom() if i is not None}
+    name = getattr(type(obj), "__scope_columns__", {}).get("institution", "institution_id")
+    try:
+        state = sa_inspect(obj)
+    except NoInspectionAvailable:
+        return set()
+    ids: set[int] = set()
+    if name in state.mapper.column_attrs:
+        history = state.attrs[name].history
+        ids.update(v for v in (*history.added, *history.unchanged, *history.deleted) if v)
+    if not ids:
+        try:
+            value = getattr(obj, name, None)
+        except SQLAlchemyError:  # a deleted row whose attributes are gone
+            value = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            ids.add(value)
+    return {int(i) for i in ids}
+
+
+def _watched() -> list[tuple[str, tuple[type, ...]]]:
+    return [(r.id, r.triggers) for r in RULES.values() if r.triggers]
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, flush_context: UOWTransaction) -> None:
+    """Note which rules the flushed objects trigger, and for which institutions."""
+    if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
+        return
+    watched = _watched()
+    if not watched:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Alert):
+            continue
+        rule_ids = [rule_id for rule_id, triggers in watched if isinstance(obj, triggers)]
+        if not rule_ids:
+            continue
+        ids = institution_ids_of(obj)
+        if not ids:
+            continue
+        pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
+        for rule_id in rule_ids:
+            pending.setdefault(rule_id, set()).update(ids)
+
+
+@event.listens_for(Session, "before_commit")
+def _run_on_commit(session: Session) -> None:
+    """Before the outermost commit: run the triggered rules for their institutions, once."""
+    if session.in_nested_transaction() or session.info.get(_RUNNING_KEY):
+        return
+    if not on_write_enabled(session):
+        session.info.pop(_PENDING_KEY, None)
+        return
+    if not _watched():
+        return
+    session.flush()  # what is still unflushed triggers too
+    pending: dict[str, set[int]] | None = session.info.pop(_PENDING_KEY, None)
+    if pending:
+        run_triggered(session, pending)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+def run_triggered(
+    db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
+) -> dict[str, RunResult]:
+    """Run each rule for its institutions, each in a savepoint. A failing rule is logged and
+    skipped: a broken rule must not refuse the write (the sweep reports it)."""
+    results: dict[str, RunResult] = {}
+    db.info[_RUNNING_KEY] = True
+    try:
+        for rule_id in sorted(pending):
+            if rule_id not in RULES:
+                continue
+            ids = frozenset(pending[rule_id])
+            try:
+                with db.begin_nested():
+                    results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)
+            except Exception:
+                log.exception("rule %s failed on write (institutions %s)", rule_id, sorted(ids))
+    finally:
+        db.info.pop(_RUNNING_KEY, None)
+    return results

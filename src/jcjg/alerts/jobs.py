@@ -1,0 +1,30 @@
+"""The daily sweep: every rule for the whole platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.orm import Session
+
+from jcjg.alerts import engine
+from jcjg.core.jobs import job
+
+
+@job("alerts.sweep", title="预警规则全量核查", every=dt.timedelta(days=1))
+def sweep(db: Session, log: logging.Logger) -> None:
+    """Run every rule; what succeeded is kept even when a rule fails (the run is then failed)."""
+    engine.load_rules()
+    result = engine.sweep(db)
+    for rule_id, run in sorted(result.results.items()):
+        log.info(
+            "%s: %d new, %d still present, %d closed",
+            rule_id,
+            run.raised,
+            run.refreshed,
+            run.closed,
+        )
+    db.commit()
+    if result.failed:
+        details = "; ".join(f"{k}: {v}" for k, v in sorted(result.failed.items()))
+        raise RuntimeError(f"{len(result.failed)} rule(s) failed: {details}")

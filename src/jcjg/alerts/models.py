@@ -1,0 +1,71 @@
+"""Alerts raised by the rules engine, and the per-region thresholds of the rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jcjg.core.db import Base, UTCDateTime, utcnow
+from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+
+# At most one open alert per (rule, key): a finding raises one alert however often it is seen.
+_OPEN = "status = 'open'"
+
+
+class Alert(IdMixin, Base):
+    """A rule's finding about one subject. Written by the engine only: opened when first found,
+    refreshed while found again, closed (never deleted) when the condition is gone."""
+
+    __tablename__ = "alert"
+    __permission_entity__: ClassVar[str] = "alert"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+    }
+    __table_args__ = (
+        Index(
+            "uq_alert_open_rule_id_key",
+            "rule_id",
+            "key",
+            unique=True,
+            sqlite_where=text(_OPEN),
+            postgresql_where=text(_OPEN),
+        ),
+    )
+
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    # Stable identity of the finding within its rule ("equipment:17", "id_number:<sha256>").
+    key: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))  # Severity value
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    subject_repr: Mapped[str] = mapped_column(String(200))
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id"), index=True, default=None
+    )
+    region_code: Mapped[str | None] = mapped_column(String(6), index=True, default=None)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # AlertStatus
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    close_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class RuleThreshold(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A region's value for one threshold of a rule, over the rule's default. The most specific
+    region wins: a county's value over its city's, a city's over its province's."""
+
+    __tablename__ = "rule_threshold"
+    __table_args__ = (UniqueConstraint("rule_id", "region_code", "key"),)
+
+    rule_id: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+
+    def audit_repr(self) -> str:
+        return f"{self.rule_id} {self.region_code} {self.key}"

@@ -1,0 +1,268 @@
+"""Reading alerts within scope, and reading and setting the thresholds of rules per region."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts import engine
+from jcjg.alerts.choices import AlertStatus, Severity
+from jcjg.alerts.engine import RULES, Rule, Thresholds
+from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.regions import service as regions
+from jcjg.regions.codes import is_valid_code, scope_prefix
+from jcjg.registry.models import Institution
+
+STATUS_FILTERS = ("open", "closed", "all")
+
+_SEVERITY_RANK = case(
+    {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
+)
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def search_stmt(
+    *,
+    rule_id: str | None = None,
+    status: str = "open",
+    region_code: str | None = None,
+    institution_id: int | None = None,
+) -> Select[Any]:
+    """Alerts matching the filters, most severe and most recent first (unscoped: callers
+    ``restrict``). ``region_code`` takes its whole subtree; ``status`` may be ``all``."""
+    stmt = select(Alert).order_by(_SEVERITY_RANK, Alert.last_seen_at.desc(), Alert.id.desc())
+    if rule_id:
+        stmt = stmt.where(Alert.rule_id == rule_id)
+    if status != "all":
+        stmt = stmt.where(Alert.status == status)
+    if region_code:
+        stmt = stmt.where(Alert.region_code.startswith(scope_prefix(region_code)))
+    if institution_id is not None:
+        stmt = stmt.where(Alert.institution_id == institution_id)
+    return stmt
+
+
+def search(
+    *,
+    db: Session,
+    principal: Principal,
+    offset: int = 0,
+    limit: int = 20,
+    rule_id: str | None = None,
+    status: str = "open",
+    region_code: str | None = None,
+    institution_id: int | None = None,
+) -> tuple[Sequence[Alert], int]:
+    """Alerts within ``principal``'s scope matching the filters, and their total."""
+    stmt = restrict(
+        search_stmt(
+            rule_id=rule_id, status=status, region_code=region_code, institution_id=institution_id
+        ),
+        principal,
+        "read",
+    )
+    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    return db.scalars(stmt.offset(offset).limit(limit)).all(), total
+
+
+def counts_by_rule(
+    *,
+    db: Session,
+    principal: Principal,
+    status: str = "open",
+    region_code: str | None = None,
+    institution_id: int | None = None,
+) -> dict[str, int]:
+    """How many alerts of each rule match the filters within scope."""
+    stmt = restrict(
+        search_stmt(status=status, region_code=region_code, institution_id=institution_id),
+        principal,
+        "read",
+    )
+    grouped = (
+        stmt.order_by(None)
+        .with_only_columns(Alert.rule_id, func.count(), maintain_column_froms=True)
+        .group_by(Alert.rule_id)
+    )
+    return {rule_id: int(n) for rule_id, n in db.execute(grouped)}
+
+
+def institutions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[int, str]]:
+    """(id, name) of the institutions that have alerts within scope, for the filter."""
+    ids = restrict(select(Alert), principal, "read").with_only_columns(
+        Alert.institution_id, maintain_column_froms=True
+    )
+    stmt = (
+        select(Institution.id, Institution.name)
+        .where(Institution.id.in_(ids.where(Alert.institution_id.is_not(None)).distinct()))
+        .order_by(Institution.name)
+    )
+    return [(i, n) for i, n in db.execute(stmt)]
+
+
+def get_alert(*, db: Session, principal: Principal, alert_id: int) -> Alert:
+    return get_scoped(db, Alert, alert_id, principal, "read")
+
+
+def rule_title(rule_id: str) -> str:
+    """The title of a registered rule (its id when the rule is gone from the code)."""
+    found = RULES.get(rule_id)
+    return found.title if found else rule_id
+
+
+# --- rules and thresholds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    region_code: str
+    key: str
+    value: float | int
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """A rule as seen from one region: its defaults, the thresholds in force there and the
+    overrides that make them (province, city, county)."""
+
+    rule: Rule
+    region_code: str | None
+    thresholds: Thresholds
+    overrides: list[Override]
+
+
+def get_rule(rule_id: str) -> Rule:
+    found = RULES.get(rule_id)
+    if found is None:
+        raise NotFound(f"没有预警规则 {rule_id}")
+    return found
+
+
+def viewing_region(*, db: Session, principal: Principal, region_code: str | None) -> str | None:
+    """The region whose thresholds ``principal`` looks at: its own by default, or one inside
+    its scope; anything else is not found."""
+    if not region_code or region_code == principal.region_code:
+        return principal.region_code
+    region = regions.get(db=db, code=region_code)
+    if not principal.covers_region(region.code):
+        raise NotFound(f"行政区划 {region_code} 不在当前账号的数据范围内")
+    return region.code
+
+
+def rule_view(*, db: Session, rule_: Rule, region_code: str | None) -> RuleView:
+    chain = engine.region_chain(region_code)
+    overrides: dict[str, dict[str, float]] = {}
+    if chain:
+        rows = db.scalars(
+            select(RuleThreshold).where(
+                RuleThreshold.rule_id == rule_.id, RuleThreshold.region_code.in_(chain)
+            )
+        )
+        for row in rows:
+            overrides.setdefault(row.region_code, {})[row.key] = row.value
+    listed = [
+        Override(code, key, _typed(rule_, key, value))
+        for code in chain
+        for key, value in sorted(overrides.get(code, {}).items())
+        if key in rule_.defaults
+    ]
+    thresholds = engine.resolve_thresholds(rule_, overrides, region_code)
+    return RuleView(rule_, region_code, thresholds, listed)
+
+
+def rule_views(*, db: Session, region_code: str | None) -> list[RuleView]:
+    return [rule_view(db=db, rule_=RULES[i], region_code=region_code) for i in sorted(RULES)]
+
+
+def _typed(rule_: Rule, key: str, value: float) -> float | int:
+    default = rule_.defaults.get(key, 0.0)
+    return int(value) if isinstance(default, int) and float(value).is_integer() else value
+
+
+def clean_thresholds(rule_: Rule, values: Mapping[str, Any]) -> dict[str, float]:
+    """Check submitted threshold values: known keys, finite non-negative numbers, whole
+    numbers where the default is one. Raises :class:`ValidationFailed` with every bad field."""
+    errors: list[FieldError] = []
+    clean: dict[str, float] = {}
+    allowed = "、".join(rule_.defaults) or "无"
+    for key, value in values.items():
+        field = f"body.{key}"
+        if key not in rule_.defaults:
+            errors.append(FieldError(field, f"没有这个阈值项（可设：{allowed}）", "unknown"))
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append(FieldError(field, "应为数字", "float_type"))
+        elif not math.isfinite(value):
+            errors.append(FieldError(field, "应为有限的数字", "finite_number"))
+        elif value < 0:
+            errors.append(FieldError(field, "不能为负数", "greater_than_equal"))
+        elif isinstance(rule_.defaults[key], int) and not float(value).is_integer():
+            errors.append(FieldError(field, "应为整数", "int_type"))
+        else:
+            clean[key] = float(value)
+    if errors:
+        raise ValidationFailed("阈值设置有误，见 errors 中逐项说明。", errors=errors)
+    return clean
+
+
+def set_thresholds(
+    *,
+    db: Session,
+    principal: Principal,
+    rule_id: str,
+    region_code: str,
+    values: Mapping[str, Any],
+) -> RuleView:
+    """Make ``values`` the overrides of rule ``rule_id`` in ``region_code`` (keys left out lose
+    their override; an empty mapping removes them all), then re-run the rule for the
+    institutions of that region so that the new thresholds take effect at once."""
+    principal.require("rule:configure")
+    rule_ = get_rule(rule_id)
+    region = regions.get(db=db, code=region_code) if is_valid_code(region_code) else None
+    if region is None or not principal.covers_region(region.code):
+        raise NotFound(f"行政区划 {region_code} 不存在或不在当前账号的数据范围内")
+    clean = clean_thresholds(rule_, values)
+    existing = {
+        row.key: row
+        for row in db.scalars(
+            select(RuleThreshold).where(
+                RuleThreshold.rule_id == rule_.id, RuleThreshold.region_code == region.code
+            )
+        )
+    }
+    for key, value in clean.items():
+        row = existing.pop(key, None)
+        if row is None:
+            db.add(RuleThreshold(rule_id=rule_.id, region_code=region.code, key=key, value=value))
+        elif row.value != value:
+            row.value = value
+    for row in existing.values():
+        db.delete(row)
+    db.flush()
+    ids = db.scalars(
+        select(Institution.id).where(Institution.region_code.startswith(scope_prefix(region.code)))
+    )
+    engine.run_triggered(db, {rule_.id: set(ids)})
+    return rule_view(db=db, rule_=rule_, region_code=region.code)
+
+
+def status_label(value: str) -> str:
+    try:
+        return AlertStatus(value).label
+    except ValueError:
+        return value
+
+
+def severity_of(value: str) -> Severity | None:
+    try:
+        return Severity(value)
+    except ValueError:
+        return None

@@ -1,0 +1,399 @@
+"""The rules engine: findings become alerts once, refresh, close themselves, reopen; narrowed
+runs, write triggers, thresholds per region and the daily sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+
+import pytest
+from sqlalchemy import select
+
+import jcjg
+import jcjg.alerts.jobs  # registers the alerts.sweep job
+from jcjg.alerts import engine
+from jcjg.alerts.choices import Severity
+from jcjg.alerts.engine import (
+    ON_WRITE_KEY,
+    RULES,
+    Finding,
+    RuleContext,
+    RunResult,
+    hashed_key,
+    run_rule,
+    sweep,
+)
+from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.jobs import REGISTRY, run_job
+from tests.alerts.conftest import BROKEN, DAY, SUSPENDED
+
+NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
+
+
+def _alerts(db, rule_id="test_suspended"):
+    db.expire_all()
+    return list(db.scalars(select(Alert).where(Alert.rule_id == rule_id).order_by(Alert.id)))
+
+
+@pytest.fixture
+def quiet(db):
+    """Engine tests run rules by hand: writes in this session trigger nothing."""
+    db.info[ON_WRITE_KEY] = False
+    return db
+
+
+def _suspend(db, inst, at=NOW):
+    inst.status = "suspended"
+    inst.updated_at = at
+    db.flush()
+
+
+def test_a_rule_fires_for_what_it_checks_and_not_for_the_rest(quiet, factory, suspended):
+    bad = factory.institution(region_code="360403", name="被暂停的检测机构")
+    good = factory.institution(region_code="360403")
+    _suspend(quiet, bad)
+
+    assert run_rule(quiet, "test_suspended", now=NOW) == RunResult(raised=1)
+
+    [alert] = _alerts(quiet)
+    assert (alert.key, alert.status, alert.severity) == (f"institution:{bad.id}", "open", "warning")
+    assert (alert.institution_id, alert.region_code) == (bad.id, "360403")
+    assert (alert.subject_type, alert.subject_id, alert.subject_repr) == (
+        "institution",
+        str(bad.id),
+        "被暂停的检测机构",
+    )
+    assert alert.facts == {"status": "suspended", "days": 0, "grace_days": 0}
+    assert alert.first_seen_at == alert.last_seen_at == NOW
+    assert good.id not in {a.institution_id for a in _alerts(quiet)}
+
+
+def test_running_again_raises_nothing_new_and_moves_last_seen(quiet, factory, suspended):
+    inst = factory.institution()
+    _suspend(quiet, inst)
+    run_rule(quiet, "test_suspended", now=NOW)
+    later = NOW + 3 * DAY
+    assert run_rule(quiet, "test_suspended", now=later) == RunResult(refreshed=1)
+    assert run_rule(quiet, "test_suspended", now=later) == RunResult(refreshed=1)
+    [alert] = _alerts(quiet)
+    assert (alert.first_seen_at, alert.last_seen_at) == (NOW, later)
+    assert alert.facts["days"] == 3  # the facts follow what was found
+
+
+def test_an_alert_closes_itself_when_the_condition_is_gone_and_is_kept(quiet, factory, suspended):
+    inst = factory.institution()
+    _suspend(quiet, inst)
+    run_rule(quiet, "test_suspended", now=NOW)
+    inst.status = "active"
+    quiet.flush()
+
+    assert run_rule(quiet, "test_suspended", now=NOW + DAY) == RunResult(closed=1)
+
+    [alert] = _alerts(quiet)
+    assert (alert.status, alert.closed_at, alert.close_reason) == (
+        "closed",
+        NOW + DAY,
+        "条件已消除",
+    )
+    assert alert.last_seen_at == NOW
+    assert run_rule(quiet, "test_suspended", now=NOW + 2 * DAY) == RunResult()
+
+
+def test_a_finding_that_comes_back_opens_a_new_alert(quiet, factory, suspended):
+    inst = factory.institution()
+    _suspend(quiet, inst)
+    run_rule(quiet, "test_suspended", now=NOW)
+    inst.status = "active"
+    quiet.flush()
+    run_rule(quiet, "test_suspended", now=NOW + DAY)
+    _suspend(quiet, inst, at=NOW + 2 * DAY)
+
+    assert run_rule(quiet, "test_suspended", now=NOW + 2 * DAY) == RunResult(raised=1)
+
+    first, second = _alerts(quiet)
+    assert (first.status, second.status) == ("closed", "open")
+    assert first.key == second.key
+    assert second.first_seen_at == NOW + 2 * DAY
+
+
+def test_a_narrowed_run_touches_only_its_institutions(quiet, factory, suspended):
+    a, b, c = (factory.institution() for _ in range(3))
+    _suspend(quiet, a)
+    _suspend(quiet, b)
+    run_rule(quiet, "test_suspended", now=NOW)
+    a.status = b.status = "active"
+    _suspend(quiet, c)
+
+    result = run_rule(quiet, "test_suspended", institution_ids={a.id}, now=NOW + DAY)
+
+    assert result == RunResult(closed=1)
+    by_inst = {x.institution_id: x.status for x in _alerts(quiet)}
+    assert by_inst == {a.id: "closed", b.id: "open"}  # b untouched, c not looked at
+    assert run_rule(quiet, "test_suspended", institution_ids=set(), now=NOW) == RunResult()
+    assert run_rule(quiet, "test_suspended", now=NOW + DAY) == RunResult(raised=1, closed=1)
+
+
+def test_a_narrowed_run_ignores_findings_outside_its_institutions(quiet, factory, only_rules):
+    inst = factory.institution()
+    other = factory.institution()
+
+    def careless(ctx: RuleContext):  # does not narrow its query: the engine does
+        for i in (inst, other):
+            yield Finding(f"institution:{i.id}", "institution", str(i.id), i.name, i.id, None)
+
+    rule = engine.Rule(
+        id="test_careless",
+        title="测试",
+        clause="—",
+        severity=Severity.INFO,
+        subject_type="institution",
+        check=careless,
+    )
+    only_rules(rule)
+    assert run_rule(quiet, "test_careless", institution_ids=[inst.id]) == RunResult(raised=1)
+    assert [a.institution_id for a in _alerts(quiet, "test_careless")] == [inst.id]
+
+
+def test_an_alert_opened_meanwhile_is_refreshed_not_duplicated(quiet, factory, suspended):
+    """Another transaction opened the alert after this run looked: the unique index refuses
+    the second open alert and the run refreshes the first instead."""
+    inst = factory.institution()
+    key = f"institution:{inst.id}"
+    existing = engine._new_alert(
+        SUSPENDED, Finding(key, "institution", str(inst.id), "旧名称", inst.id, None), NOW
+    )
+    quiet.add(existing)
+    quiet.flush()
+
+    finding = Finding(key, "institution", str(inst.id), "新名称", inst.id, None)
+    assert engine._insert(quiet, SUSPENDED, [finding], NOW + DAY) == (0, 1)
+
+    [alert] = _alerts(quiet)
+    assert (alert.id, alert.last_seen_at, alert.subject_repr) == (existing.id, NOW + DAY, "新名称")
+
+
+# --- write triggers ----------------------------------------------------------------------------
+
+
+def test_a_committed_write_runs_the_rules_it_triggers(db, factory, suspended):
+    bystander = factory.institution()
+    inst = factory.institution()
+    db.commit()
+    assert _alerts(db) == []
+
+    bystander.status = "suspended"  # flushed, but only committed with the next change
+    db.flush()
+    db.info[ON_WRITE_KEY] = False
+    db.commit()  # switched off for this session: nothing runs
+    assert _alerts(db) == []
+    del db.info[ON_WRITE_KEY]
+
+    inst.status = "suspended"
+    db.commit()
+    [alert] = _alerts(db)
+    assert alert.institution_id == inst.id  # the run was narrowed to the written institution
+
+    inst.name = "改名"  # a write without a status change refreshes the alert
+    db.commit()
+    [alert] = _alerts(db)
+    assert (alert.status, alert.subject_repr) == ("open", "改名")
+
+    inst.status = "active"
+    db.commit()
+    [alert] = _alerts(db)
+    assert alert.status == "closed"
+
+
+def test_an_unrelated_or_rolled_back_write_runs_nothing(db, factory, suspended):
+    inst = factory.institution()
+    db.commit()
+    inst.status = "suspended"
+    db.flush()
+    db.rollback()
+    factory.user()  # commits a user: not a trigger of the rule, and the rollback forgot inst
+    assert _alerts(db) == []
+
+
+def test_the_setting_switches_write_triggers_off(db, factory, suspended, monkeypatch):
+    monkeypatch.setattr(engine, "_settings_on_write", True)
+    engine.configure(Settings(env="test", secret_key="x" * 32, alerts_on_write=False))
+    inst = factory.institution()
+    inst.status = "suspended"
+    db.commit()
+    assert _alerts(db) == []
+    db.info[ON_WRITE_KEY] = True  # a session may still ask for them
+    inst.name = "再次保存"
+    db.commit()
+    assert len(_alerts(db)) == 1
+
+
+def test_a_failing_rule_does_not_refuse_the_write(db, factory, only_rules, caplog):
+    only_rules(BROKEN, SUSPENDED)
+    inst = factory.institution()
+    inst.status = "suspended"
+    with caplog.at_level(logging.ERROR, logger="jcjg.alerts"):
+        db.commit()
+    assert "rule test_broken failed on write" in caplog.text
+    db.expire_all()
+    assert db.get(type(inst), inst.id).status == "suspended"
+    assert len(_alerts(db)) == 1  # the other rule still ran
+
+
+# --- thresholds per region ---------------------------------------------------------------------
+
+
+def test_the_most_specific_region_wins(quiet, factory, suspended):
+    for code, value in (("360000", 10), ("360400", 20), ("360403", 30)):
+        quiet.add(
+            RuleThreshold(rule_id="test_suspended", region_code=code, key="grace_days", value=value)
+        )
+    quiet.add(RuleThreshold(rule_id="test_suspended", region_code="360403", key="gone", value=1))
+    quiet.flush()
+    ctx = RuleContext(db=quiet, rule=SUSPENDED, now=NOW)
+    assert ctx.thresholds("360403") == {"grace_days": 30}  # county
+    assert ctx.thresholds("360402") == {"grace_days": 20}  # city
+    assert ctx.thresholds("360102") == {"grace_days": 10}  # province
+    assert ctx.thresholds("440103") == {"grace_days": 0}  # default
+    assert ctx.thresholds(None) == {"grace_days": 0}
+    assert isinstance(ctx.thresholds("360403")["grace_days"], int)
+
+    inst = factory.institution(region_code="360403")
+    _suspend(quiet, inst, at=NOW - 25 * DAY)
+    assert run_rule(quiet, "test_suspended", now=NOW) == RunResult()  # 25 < 30 days
+    county = quiet.scalars(select(RuleThreshold).where(RuleThreshold.region_code == "360403"))
+    for row in county:
+        quiet.delete(row)
+    quiet.flush()
+    assert run_rule(quiet, "test_suspended", now=NOW) == RunResult(raised=1)  # 25 >= 20 days
+    assert _alerts(quiet)[0].facts["grace_days"] == 20
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+
+def test_the_sweep_job_runs_every_rule_for_the_whole_platform(
+    session_factory, db, factory, only_rules
+):
+    only_rules(SUSPENDED, BROKEN)
+    insts = [factory.institution(region_code=code) for code in ("360403", "360102", "440103")]
+    db.info[ON_WRITE_KEY] = False
+    for inst in insts:
+        inst.status = "suspended"
+    db.commit()
+
+    run = run_job(session_factory, REGISTRY["alerts.sweep"])
+
+    assert run.status == "failed"  # the broken rule fails the run ...
+    assert "test_broken" in run.log
+    assert "RuntimeError: 规则出错" in run.log
+    assert "test_suspended: 3 new, 0 still present, 0 closed" in run.log
+    assert len(_alerts(db)) == 3  # ... and the other rule's alerts are kept
+
+    only_rules(SUSPENDED)
+    again = run_job(session_factory, REGISTRY["alerts.sweep"])
+    assert again.status == "succeeded", again.log
+    assert "test_suspended: 0 new, 3 still present, 0 closed" in again.log
+
+
+def test_sweep_reports_each_rule(quiet, factory, only_rules):
+    only_rules(SUSPENDED, BROKEN)
+    _suspend(quiet, factory.institution())
+    result = sweep(quiet, now=NOW)
+    assert result.results == {"test_suspended": RunResult(raised=1)}
+    assert list(result.failed) == ["test_broken"]
+
+
+# --- registering rules -------------------------------------------------------------------------
+
+
+def test_the_decorator_registers_a_rule_once(only_rules):
+    only_rules()
+
+    @engine.rule(
+        "test_decorated",
+        title="测试",
+        clause="000 4.1.3",
+        severity=Severity.CRITICAL,
+        subject_type="equipment",
+        defaults={"max_days": 30},
+    )
+    def check(ctx):
+        """说明取自文档字符串。"""
+        return []
+
+    registered = RULES["test_decorated"]
+    assert (registered.check, registered.description, registered.defaults) == (
+        check,
+        "说明取自文档字符串。",
+        {"max_days": 30},
+    )
+    with pytest.raises(ValueError, match="registered twice"):
+        engine.rule("test_decorated", title="", clause="", severity=Severity.INFO, subject_type="")(
+            check
+        )
+    RULES.pop("test_decorated")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"id": "Bad-Id"}, "snake_case"),
+        ({"defaults": {"最大": 1}}, "snake_case"),
+        ({"defaults": {"on": True}}, "must be a number"),
+    ],
+)
+def test_a_malformed_rule_is_refused(kwargs, message):
+    base = {
+        "id": "test_ok",
+        "title": "测试",
+        "clause": "—",
+        "severity": Severity.INFO,
+        "subject_type": "institution",
+        "check": lambda ctx: [],
+    }
+    with pytest.raises(ValueError, match=message):
+        engine.Rule(**{**base, **kwargs})
+
+
+def test_personal_data_keys_are_hashed():
+    key = hashed_key("id_number", " 11010119900307123x ")
+    assert key == hashed_key("id_number", "11010119900307123X")
+    assert key.startswith("id_number:")
+    assert "110101" not in key
+    assert len(key) == len("id_number:") + 64
+    with pytest.raises(ValueError, match="finding key"):
+        Finding("", "person", None, "张*", None, None)
+
+
+def test_now_must_be_timezone_aware(quiet, suspended):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        run_rule(quiet, "test_suspended", now=dt.datetime(2026, 1, 1))  # noqa: DTZ001
+    assert utcnow().tzinfo is not None
+
+
+def test_the_rules_module_of_every_package_is_registered(tmp_path, monkeypatch, only_rules):
+    only_rules()
+    package = tmp_path / "zz_alerts_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rules.py").write_text(
+        "from jcjg.alerts.choices import Severity\n"
+        "from jcjg.alerts.engine import rule\n\n\n"
+        '@rule("test_discovered", title="测试", clause="—", severity=Severity.INFO,'
+        ' subject_type="institution")\n'
+        "def check(ctx):\n"
+        "    return []\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(jcjg, "__path__", [*jcjg.__path__, str(tmp_path)])
+    try:
+        assert "jcjg.zz_alerts_probe.rules" in engine.load_rules()
+        assert RULES["test_discovered"].title == "测试"
+        assert "jcjg.zz_alerts_probe.rules" in engine.load_rules()  # again: nothing twice
+    finally:
+        RULES.pop("test_discovered", None)
+        sys.modules.pop("jcjg.zz_alerts_probe.rules", None)
+        sys.modules.pop("jcjg.zz_alerts_probe", None)
