@@ -368,39 +368,28 @@ def signatory_out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
 def licence_expiring(ctx: RuleContext) -> Iterator[Finding]:
     today = _today(ctx)
     certs = select(QualificationCertificate).where(QualificationCertificate.status == "valid")
-    for cert in ctx.db.scalars(ctx.narrow(certs, QualificationCertificate.institution_id)):
-        days = int(ctx.thresholds(cert.region_code)["days"])
-        left = (cert.valid_until - today).days
-        if 0 <= left <= days:
-            yield Finding(
-                key=f"certificate:{cert.id}",
-                subject_type="certificate",
-                subject_id=str(cert.id),
-                subject_repr=cert.number,
-                institution_id=cert.institution_id,
-                region_code=cert.region_code,
-                facts={
-                    "证书编号": cert.number,
-                    "有效期至": cert.valid_until.isoformat(),
-                    "剩余天数": left,
-                },
-            )
     licences = select(ELicence).where(ELicence.valid_until.is_not(None))
-    for lic in ctx.db.scalars(ctx.narrow(licences, ELicence.institution_id)):
-        assert lic.valid_until is not None
-        days = int(ctx.thresholds(lic.region_code)["days"])
-        left = (lic.valid_until - today).days
-        if 0 <= left <= days:
+    documents: list[tuple[str, str, str, QualificationCertificate | ELicence]] = [
+        ("certificate", "certificate", "证书编号", c)
+        for c in ctx.db.scalars(ctx.narrow(certs, QualificationCertificate.institution_id))
+    ] + [
+        ("licence", "e_licence", "证照编号", lic)
+        for lic in ctx.db.scalars(ctx.narrow(licences, ELicence.institution_id))
+    ]
+    for prefix, subject_type, number_label, doc in documents:
+        assert doc.valid_until is not None
+        left = (doc.valid_until - today).days
+        if 0 <= left <= int(ctx.thresholds(doc.region_code)["days"]):
             yield Finding(
-                key=f"licence:{lic.id}",
-                subject_type="e_licence",
-                subject_id=str(lic.id),
-                subject_repr=lic.number,
-                institution_id=lic.institution_id,
-                region_code=lic.region_code,
+                key=f"{prefix}:{doc.id}",
+                subject_type=subject_type,
+                subject_id=str(doc.id),
+                subject_repr=doc.number,
+                institution_id=doc.institution_id,
+                region_code=doc.region_code,
                 facts={
-                    "证照编号": lic.number,
-                    "有效期至": lic.valid_until.isoformat(),
+                    number_label: doc.number,
+                    "有效期至": doc.valid_until.isoformat(),
                     "剩余天数": left,
                 },
             )
