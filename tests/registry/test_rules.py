@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from jcjg.alerts.engine import RULES, load_rules, run_rule
-from jcjg.alerts.models import Alert
 from sqlalchemy import select
 
+from jcjg.alerts.engine import RULES, load_rules, run_rule
+from jcjg.alerts.models import Alert
 from jcjg.registry import models as m
 from tests.factories import catalogue, id_number, registry_row
 
