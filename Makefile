@@ -58,8 +58,8 @@ serve: install assets ## Serve without installing demo data
 	$(JCJG) serve
 
 lint: install ## ruff check, ruff format --check, mypy --strict on the platform packages
-	$(VENV)/bin/ruff check src tests bench scripts
-	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/ruff check --no-cache src tests bench scripts
+	$(VENV)/bin/ruff format --no-cache --check src tests bench scripts
 	$(VENV)/bin/mypy $(STRICT)
 
 format: install ## Format the code and fix what ruff can
