@@ -188,6 +188,9 @@ def _typed(rule_: Rule, key: str, value: float) -> float | int:
     return int(value) if isinstance(default, int) and float(value).is_integer() else value
 
 
+MAX_THRESHOLD = 100_000  # days, counts, ratios: nothing sensible is larger
+
+
 def clean_thresholds(rule_: Rule, values: Mapping[str, Any]) -> dict[str, float]:
     """Check submitted threshold values: known keys, finite non-negative numbers, whole
     numbers where the default is one. Raises :class:`ValidationFailed` with every bad field."""
@@ -204,6 +207,8 @@ def clean_thresholds(rule_: Rule, values: Mapping[str, Any]) -> dict[str, float]
             errors.append(FieldError(field, "应为有限的数字", "finite_number"))
         elif value < 0:
             errors.append(FieldError(field, "不能为负数", "greater_than_equal"))
+        elif value > MAX_THRESHOLD:
+            errors.append(FieldError(field, f"不能大于 {MAX_THRESHOLD}", "less_than_equal"))
         elif isinstance(rule_.defaults[key], int) and not float(value).is_integer():
             errors.append(FieldError(field, "应为整数", "int_type"))
         else:

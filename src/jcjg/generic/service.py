@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem
+from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, _id
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution, Lab, Person
 
@@ -65,7 +66,7 @@ def list_rows(
     if institution_id is not None:
         column = model.id if spec.is_institution else model.institution_id
         stmt = stmt.where(column == institution_id)
-    if q:
+    if q and spec.searchable:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
     for name, value in (filters or {}).items():
@@ -92,7 +93,7 @@ def get_row(
 def institution_for(*, db: Session, principal: Principal, institution_id: Any) -> Institution:
     """An institution the principal may maintain, or a field error on ``institution_id``."""
     try:
-        ident = int(institution_id)
+        ident = _id(institution_id)
     except (TypeError, ValueError):
         raise ValidationFailed(
             errors=[FieldError("institution_id", "请选择所属检测机构", "missing")]
@@ -143,6 +144,29 @@ def _apply(obj: Any, values: Mapping[str, Any]) -> None:
         setattr(obj, name, value)
 
 
+def _check_unique(db: Session, spec: EntitySpec, values: Mapping[str, Any], own_id: Any) -> None:
+    errors = []
+    for f in spec.fields:
+        value = values.get(f.name)
+        if not f.unique or value in (None, ""):
+            continue
+        column = getattr(spec.model, f.name)
+        other = db.scalar(select(spec.model.id).where(column == value))
+        if other is not None and other != own_id:
+            errors.append(FieldError(f.name, f"{f.label}已被使用", "duplicate"))
+    if errors:
+        raise Conflict(errors=errors)
+
+
+def _flush(db: Session) -> None:
+    """Write, turning a constraint the checks above did not foresee into a clear 409."""
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        raise Conflict("与已有记录重复，或仍被其他记录引用") from None
+
+
 def next_institution_code(db: Session, region_code: str) -> str:
     """The platform's code for a new institution, unique in its region: ``JC<region>-<nnnn>``."""
     prefix = f"JC{region_code}-"
@@ -154,9 +178,9 @@ def next_institution_code(db: Session, region_code: str) -> str:
 def create_row(
     *, db: Session, principal: Principal, spec: EntitySpec, raw: Mapping[str, Any]
 ) -> Any:
+    principal.require("institution:create" if spec.is_institution else "institution:update")
     values = parse(spec, raw, partial=False)
     if spec.is_institution:
-        principal.require("institution:create")
         region = values.get("region_code")
         if region is None or db.get(Region, region) is None:
             raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在")])
@@ -168,13 +192,13 @@ def create_row(
         obj = spec.model(code=next_institution_code(db, region), status="active")
         _apply(obj, values)
     else:
-        principal.require("institution:update")
         inst = institution_for(db=db, principal=principal, institution_id=raw.get("institution_id"))
         values = _resolve(db, spec, values, inst.id)
+        _check_unique(db, spec, values, None)
         obj = spec.model(institution_id=inst.id, region_code=inst.region_code)
         _apply(obj, values)
     db.add(obj)
-    db.flush()
+    _flush(db)
     return obj
 
 
@@ -207,8 +231,9 @@ def update_row(
         _unique_credit_code(db, values.get("credit_code"), obj.id)
     else:
         values = _resolve(db, spec, values, obj.institution_id)
+        _check_unique(db, spec, values, obj.id)
     _apply(obj, values)
-    db.flush()
+    _flush(db)
     return obj
 
 
@@ -217,7 +242,13 @@ def delete_row(*, db: Session, principal: Principal, spec: EntitySpec, row_id: i
         raise ValidationFailed("检测机构不能删除；如需停业请暂停或撤销")
     obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
     db.delete(obj)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"该{spec.label}仍被其他记录引用（如人员、设备、能力、培训），不能删除"
+        ) from None
 
 
 def set_status(
@@ -241,6 +272,18 @@ def institutions_in_scope(
         return []
     stmt = restrict(select(Institution), principal, action).order_by(Institution.code)
     return db.scalars(stmt).all()
+
+
+def maintainable_institution_id(
+    *, db: Session, principal: Principal, institution_id: Any
+) -> int | None:
+    """``institution_id`` when the principal may maintain that institution, else None."""
+    if institution_id in (None, ""):
+        return None
+    try:
+        return institution_for(db=db, principal=principal, institution_id=institution_id).id
+    except ValidationFailed:
+        return None
 
 
 def ref_options(*, db: Session, ref: str, institution_id: int | None) -> list[tuple[int, str]]:

@@ -50,6 +50,7 @@ class FieldSpec:
     help: str = ""
     pattern: str | None = None
     default: Any = None  # used when a new record omits the field, and to prefill new forms
+    unique: bool = False  # unique across the platform (checked before writing: a field error)
 
     def parse(self, raw: Any) -> Any:
         """Turn form text, a CSV cell or a JSON value into the stored value, or raise."""
@@ -98,7 +99,13 @@ class FieldSpec:
         return self.display(value, unmasked=True)
 
 
+MAX_INT = 2_147_483_647  # the database's INTEGER
+MAX_DECIMAL = Decimal("9999999999.99")  # NUMERIC(12, 2), the narrowest decimal column
+
+
 def _text(spec: FieldSpec, raw: Any) -> str:
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise FieldProblem("应为文本")
     value = str(raw)
     if spec.max_length and len(value) > spec.max_length:
         raise FieldProblem(f"长度超出上限（限 {spec.max_length} 个字符）")
@@ -108,6 +115,9 @@ def _text(spec: FieldSpec, raw: Any) -> str:
 
 
 def _number_bounds(spec: FieldSpec, value: float | int | Decimal) -> None:
+    limit = MAX_DECIMAL if isinstance(value, Decimal) else MAX_INT
+    if abs(value) > limit:
+        raise FieldProblem("数值过大")
     if spec.minimum is not None and value < spec.minimum:
         raise FieldProblem(f"不能小于 {spec.minimum:g}")
     if spec.maximum is not None and value > spec.maximum:
@@ -115,7 +125,7 @@ def _number_bounds(spec: FieldSpec, value: float | int | Decimal) -> None:
 
 
 def _int(spec: FieldSpec, raw: Any) -> int:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise FieldProblem("应为整数")
     try:
         value = int(raw) if isinstance(raw, int) else int(str(raw).replace(",", ""))
@@ -126,7 +136,7 @@ def _int(spec: FieldSpec, raw: Any) -> int:
 
 
 def _decimal(spec: FieldSpec, raw: Any) -> Decimal:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         raise FieldProblem("应为数字")
     try:
         value = Decimal(str(raw).replace(",", ""))
@@ -171,11 +181,21 @@ def _choice(spec: FieldSpec, raw: Any) -> str:
     raise FieldProblem(f"不是允许的取值（可选：{labels}）")
 
 
+def _id(raw: Any) -> int:
+    """A record id: a positive whole number the database can hold (never true, 1.7 or 1e30)."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise ValueError
+    value = int(raw)
+    if not 0 < value <= MAX_INT:
+        raise ValueError
+    return value
+
+
 def _ref(spec: FieldSpec, raw: Any) -> int:
     try:
-        return int(raw)
+        return _id(raw)
     except (TypeError, ValueError):
-        raise FieldProblem("应为编号（整数）") from None
+        raise FieldProblem("应为编号（正整数）") from None
 
 
 def _multi(spec: FieldSpec, raw: Any) -> list[int]:
@@ -185,7 +205,7 @@ def _multi(spec: FieldSpec, raw: Any) -> list[int]:
         if item in ("", None):
             continue
         try:
-            out.append(int(item))
+            out.append(_id(item))
         except (TypeError, ValueError):
             raise FieldProblem(f"“{item}”不是编号") from None
     return sorted(set(out))
@@ -214,7 +234,7 @@ def _pairs(spec: FieldSpec, raw: Any) -> list[dict[str, Any]]:
             value = Decimal(str(share))
         except InvalidOperation:
             raise FieldProblem(f"“{name}”的出资比例不是数字") from None
-        if not Decimal(0) < value <= Decimal(100):
+        if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
             raise FieldProblem(f"“{name}”的出资比例应在 0–100 之间")
         total += value
         out.append({"name": name, "share": float(value)})

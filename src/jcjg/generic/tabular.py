@@ -64,9 +64,17 @@ def export_rows(
     return out
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: leading =, +, -, @ get a quote."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
 def to_csv(table: list[list[str]]) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(table)
+    csv.writer(buffer).writerows([[_inert(c) for c in row] for row in table])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
 
 
@@ -76,7 +84,7 @@ def to_xlsx(table: list[list[str]], title: str) -> bytes:
     assert sheet is not None
     sheet.title = title[:31]
     for row in table:
-        sheet.append(row)
+        sheet.append([_inert(c) for c in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -88,15 +96,16 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
         raise BadRequest(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB）")
     name = filename.lower()
     if name.endswith(".xlsx"):
-        try:
+        rows: list[list[str]] = []
+        try:  # the sheet is parsed lazily: a damaged file can fail while iterating too
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            for r in book.worksheets[0].iter_rows(values_only=True):
+                rows.append(["" if c is None else _cell(c) for c in r])
+                if len(rows) > MAX_ROWS + 1:
+                    break
+            book.close()
         except Exception as exc:  # a corrupt upload is the user's problem, said plainly
             raise BadRequest("无法读取 xlsx 文件：文件已损坏或不是 Excel 2007+ 格式") from exc
-        sheet = book.worksheets[0]
-        rows = [
-            ["" if c is None else _cell(c) for c in r] for r in sheet.iter_rows(values_only=True)
-        ]
-        book.close()
         return rows
     if name.endswith(".csv"):
         try:
@@ -106,7 +115,15 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
                 text = data.decode("gb18030")
             except UnicodeDecodeError:
                 raise BadRequest("CSV 文件编码无法识别（请用 UTF-8 或 GBK）") from None
-        return [row for row in csv.reader(io.StringIO(text))]
+        rows = []
+        try:
+            for row in csv.reader(io.StringIO(text)):
+                rows.append(row)
+                if len(rows) > MAX_ROWS + 1:
+                    break
+        except csv.Error as exc:
+            raise BadRequest(f"CSV 文件格式有误：{exc}") from exc
+        return rows
     raise BadRequest("只接受 .csv 或 .xlsx 文件")
 
 
@@ -136,7 +153,7 @@ def _columns(spec: EntitySpec, head: list[str]) -> tuple[dict[int, str], list[Ro
             problems.append(RowProblem(1, title, "无法识别的列"))
             continue
         mapping[index] = by_label[title]
-    required = [f for f in spec.fields if f.required]
+    required = [f for f in spec.fields if f.required and f.default is None]
     present = set(mapping.values())
     for f in required:
         if f.name not in present:

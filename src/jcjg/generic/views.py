@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.models import AuditLog
@@ -19,7 +20,7 @@ from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import AppError, NotFound
+from jcjg.core.errors import AppError, NotFound, PermissionDenied
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
@@ -149,8 +150,12 @@ def list_page(
 
 
 def _form_context(
-    db: SessionDep, principal: Principal, spec: EntitySpec, institution_id: int | None, **extra: Any
+    db: SessionDep, principal: Principal, spec: EntitySpec, institution_id: Any, **extra: Any
 ) -> dict[str, Any]:
+    # Choices (labs, people) only ever come from an institution the principal may maintain.
+    institution_id = service.maintainable_institution_id(
+        db=db, principal=principal, institution_id=institution_id
+    )
     options = {
         f.name: service.ref_options(db=db, ref=f.ref, institution_id=institution_id)
         for f in spec.fields
@@ -231,14 +236,15 @@ async def create_page(request: Request, kind: str, db: SessionDep, principal: Wr
     raw = _form_values(spec, form)
     try:
         obj = service.create_row(db=db, principal=principal, spec=spec, raw=raw)
+    except PermissionDenied:
+        raise  # a denial is a denial (and audited), not a form to fill again
     except AppError as error:
         db.rollback()
-        inst = raw.get("institution_id")
         context = _form_context(
             db,
             principal,
             spec,
-            int(inst) if str(inst or "").isdigit() else None,
+            raw.get("institution_id"),
             values={k: v for k, v in raw.items()},
             errors=_errors(error),
             error=error.detail,
@@ -369,11 +375,18 @@ def history_page(
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id)
-    rows = db.scalars(
+    # Only this record's own life: an id a deleted record once had may have been used again.
+    stmt = (
         select(AuditLog)
-        .where(AuditLog.object_type == spec.model.__tablename__, AuditLog.object_id == str(obj.id))
+        .where(
+            AuditLog.object_type == spec.model.__tablename__,
+            AuditLog.object_id == str(obj.id),
+            AuditLog.institution_id == obj.institution_id,
+            AuditLog.at >= obj.created_at - dt.timedelta(seconds=1),
+        )
         .order_by(AuditLog.id.desc())
-    ).all()
+    )
+    rows = db.scalars(stmt).all()
     return render(request, "generic/history.html", {"spec": spec, "obj": obj, "rows": rows})
 
 
@@ -445,11 +458,14 @@ async def _import(
         return render(request, "generic/import.html", context, status_code=400)
     data = await upload.read(tabular.MAX_BYTES + 1)
     try:
-        table = tabular.read_table(data, upload.filename or "")
+        # Parsing and checking thousands of rows is CPU and database work: off the event loop.
+        table = await run_in_threadpool(tabular.read_table, data, upload.filename or "")
     except AppError as error:
         context = {"spec": spec, "header": tabular.header(spec), "error": error.detail}
         return render(request, "generic/import.html", context, status_code=error.status)
-    created, problems = tabular.import_rows(db=db, principal=principal, spec=spec, table=table)
+    created, problems = await run_in_threadpool(
+        lambda: tabular.import_rows(db=db, principal=principal, spec=spec, table=table)
+    )
     context = {
         "spec": spec,
         "header": tabular.header(spec),

@@ -147,6 +147,24 @@ class Person(InstitutionRow, Base):
     def audit_repr(self) -> str:
         return self.name
 
+    def alert_institution_ids(self) -> set[int]:
+        """A change to a person concerns every institution that has someone with the same ID
+        number or registered certificate (certificate lending is seen from both sides)."""
+        from sqlalchemy import or_, select
+        from sqlalchemy.orm import object_session
+
+        ids = {self.institution_id}
+        session = object_session(self)
+        keys = [
+            getattr(Person, name) == value
+            for name in ("id_number", "registered_certificate_no")
+            if (value := getattr(self, name))
+        ]
+        if session is not None and keys:
+            with session.no_autoflush:
+                ids.update(session.scalars(select(Person.institution_id).where(or_(*keys))))
+        return ids
+
 
 class Training(InstitutionRow, Base):
     """An inspector's training record (4.2.4)."""

@@ -36,11 +36,15 @@ def _today(ctx: RuleContext) -> dt.date:
     return ctx.now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()  # Beijing date
 
 
-def _active_people(ctx: RuleContext, today: dt.date) -> list[Person]:
-    stmt = select(Person).where(
-        (Person.employed_until.is_(None)) | (Person.employed_until >= today)
+def employed_on(day: dt.date) -> Any:
+    """People employed on ``day``: started (or no start given) and not yet left."""
+    return ((Person.employed_from.is_(None)) | (Person.employed_from <= day)) & (
+        (Person.employed_until.is_(None)) | (Person.employed_until >= day)
     )
-    return list(ctx.db.scalars(stmt))
+
+
+def _active_people(ctx: RuleContext, today: dt.date) -> list[Person]:
+    return list(ctx.db.scalars(select(Person).where(employed_on(today))))
 
 
 def _names(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
@@ -79,7 +83,7 @@ def calibration_expired(ctx: RuleContext) -> Iterator[Finding]:
     for eq in ctx.db.scalars(ctx.narrow(stmt, Equipment.institution_id)):
         grace = int(ctx.thresholds(eq.region_code)["grace_days"])
         assert eq.calibration_valid_until is not None
-        if eq.calibration_valid_until + dt.timedelta(days=grace) < today:
+        if (today - eq.calibration_valid_until).days > grace:
             yield Finding(
                 key=f"equipment:{eq.id}",
                 subject_type="equipment",

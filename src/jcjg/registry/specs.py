@@ -272,7 +272,7 @@ CERTIFICATE = register(
         searchable=("number", "issued_by"),
         description="检测机构资质证书及其专项范围、有效期。",
         fields=(
-            F("number", "证书编号", required=True, max_length=64, in_list=True),
+            F("number", "证书编号", required=True, max_length=64, in_list=True, unique=True),
             F("issued_by", "发证机关", required=True, max_length=100, in_list=True),
             F("issue_date", "发证日期", DATE, required=True),
             F("valid_until", "有效期至", DATE, required=True, in_list=True),
