@@ -74,10 +74,6 @@ class Settings(BaseSettings):
     # sweep runs them all regardless). Switch off for bulk loads; see docs/alerts.md.
     alerts_on_write: bool = True
 
-    # Page sizes.
-    page_size: int = Field(default=20, ge=1, le=200)
-    page_size_max: int = Field(default=200, ge=1)
-
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "dev" and self.secret_key == DEFAULT_SECRET_KEY:

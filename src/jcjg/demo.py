@@ -24,8 +24,6 @@ from jcjg.regions.service import load_regions
 from jcjg.registry import demo as registry_demo
 from jcjg.registry.models import Institution
 
-DEMO_PROVINCE = "360000"  # 江西省
-
 
 @dataclass(frozen=True)
 class DemoUser:

@@ -96,7 +96,6 @@ def test_prod_from_the_environment_without_a_secret_refuses_to_start(
         ("JCJG_PORT", "eighty"),
         ("JCJG_BLOB_BACKEND", "ftp"),
         ("JCJG_PASSWORD_MIN_LENGTH", "4"),
-        ("JCJG_PAGE_SIZE", "0"),
     ],
 )
 def test_bad_values_in_the_environment_are_refused(

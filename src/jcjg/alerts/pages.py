@@ -15,7 +15,7 @@ from jcjg.alerts.engine import RULES
 from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.regions import service as regions
@@ -160,7 +160,7 @@ async def thresholds_form(
         )
     except ValidationFailed as error:
         db.rollback()
-        field_errors = {e.field.split(".")[-1]: e.message for e in error.errors}
+        field_errors = errors_by_field(error.errors)
         submitted = {k: raw.get(f"t_{k}", "") for k in rule.defaults}
         context = _rules_context(
             db,

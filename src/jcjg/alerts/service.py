@@ -20,8 +20,6 @@ from jcjg.regions import service as regions
 from jcjg.regions.codes import is_valid_code, scope_prefix
 from jcjg.registry.models import Institution
 
-STATUS_FILTERS = ("open", "closed", "all")
-
 _SEVERITY_RANK = case(
     {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
 )

@@ -75,5 +75,3 @@ ROLE_SCOPES: dict[Role, ScopeKind] = {
     Role.EXPERT: ScopeKind.SELF,
     Role.AUDITOR: ScopeKind.REGION,
 }
-
-ANONYMOUS_LABEL = "公众（未登录）"

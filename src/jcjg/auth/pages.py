@@ -30,6 +30,7 @@ from jcjg.core.errors import (
     FieldError,
     Unauthenticated,
     ValidationFailed,
+    errors_by_field,
     field_errors_from_pydantic,
 )
 from jcjg.core.pagination import PageParams, page_params
@@ -214,7 +215,7 @@ def password_change(
         db.rollback()
         context = {
             "error": error.detail,
-            "errors": _by_field(error.errors),
+            "errors": errors_by_field(error.errors),
             "expired": principal.password_expired,
         }
         return render(request, "auth/password.html", context, status_code=422)
@@ -303,13 +304,6 @@ def tokens_revoke(token_id: int, db: SessionDep, principal: AccountUser) -> Resp
 # --- user administration -----------------------------------------------------------------------
 
 
-def _by_field(errors: list[FieldError]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in errors:
-        out.setdefault(e.field.split(".")[-1], e.message)
-    return out
-
-
 def _institutions_for(db: SessionDep, principal: Principal) -> list[Institution]:
     if not principal.can("institution:read"):
         return []
@@ -377,13 +371,13 @@ async def user_create(
             db=db, settings=settings, principal=principal, data=data
         )
     except ValidationError as exc:
-        errors = _by_field(field_errors_from_pydantic(exc.errors()))
+        errors = errors_by_field(field_errors_from_pydantic(exc.errors()))
         context = _user_form_context(db, principal, values=values, errors=errors)
         return render(request, "auth/user_form.html", context, status_code=422)
     except (ValidationFailed, Conflict) as error:
         db.rollback()
         context = _user_form_context(
-            db, principal, values=values, errors=_by_field(error.errors), error=error.detail
+            db, principal, values=values, errors=errors_by_field(error.errors), error=error.detail
         )
         return render(request, "auth/user_form.html", context, status_code=error.status)
     return render(request, "auth/user_created.html", {"user": user, "password": generated})
@@ -473,7 +467,7 @@ async def user_update(
         data = UserUpdate.model_validate(raw)
         service.update_user(db=db, principal=principal, user_id=user_id, data=data)
     except ValidationError as exc:
-        errors = _by_field(field_errors_from_pydantic(exc.errors()))
+        errors = errors_by_field(field_errors_from_pydantic(exc.errors()))
         return render(
             request,
             "auth/user_edit.html",
@@ -485,7 +479,7 @@ async def user_update(
         context = {
             "user": user,
             "values": values,
-            "errors": _by_field(error.errors),
+            "errors": errors_by_field(error.errors),
             "error": error.detail,
         }
         return render(request, "auth/user_edit.html", context, status_code=error.status)

@@ -84,13 +84,6 @@ class UserCreated(UserRead):
     initial_password: str | None = None
 
 
-class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    old_password: str = Field(max_length=128)
-    new_password: str = Field(max_length=128)
-
-
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -189,6 +189,14 @@ _PYDANTIC_ZH = {
 }
 
 
+def errors_by_field(errors: list[FieldError]) -> dict[str, str]:
+    """Field errors keyed by the field's own name (``body.phone`` -> ``phone``) for a form."""
+    out: dict[str, str] = {}
+    for e in errors:
+        out.setdefault(e.field.split(".")[-1], e.message)
+    return out
+
+
 def field_errors_from_pydantic(errors: Any) -> list[FieldError]:
     """Translate pydantic's error list into field errors with Chinese messages."""
     out: list[FieldError] = []

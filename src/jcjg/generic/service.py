@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
-from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, _id
+from jcjg.core.errors import Conflict, FieldError, ValidationFailed
+from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution, Lab, Person
 
@@ -57,7 +57,6 @@ def list_rows(
     spec: EntitySpec,
     q: str | None = None,
     institution_id: int | None = None,
-    filters: Mapping[str, str] | None = None,
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[Any], int]:
@@ -69,9 +68,6 @@ def list_rows(
     if q and spec.searchable:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
-    for name, value in (filters or {}).items():
-        if value not in (None, ""):
-            stmt = stmt.where(getattr(model, name) == spec.field(name).parse(value))
     total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     rows = db.scalars(
         stmt.order_by(getattr(model, spec.order_by)).offset(offset).limit(limit)
@@ -93,7 +89,7 @@ def get_row(
 def institution_for(*, db: Session, principal: Principal, institution_id: Any) -> Institution:
     """An institution the principal may maintain, or a field error on ``institution_id``."""
     try:
-        ident = _id(institution_id)
+        ident = parse_id(institution_id)
     except (TypeError, ValueError):
         raise ValidationFailed(
             errors=[FieldError("institution_id", "请选择所属检测机构", "missing")]
@@ -300,9 +296,3 @@ def ref_options(*, db: Session, ref: str, institution_id: int | None) -> list[tu
         code = getattr(row, "code", None)
         out.append((row.id, f"{code} {row.name}" if code else row.name))
     return out
-
-
-def require_found(obj: Any) -> Any:
-    if obj is None:
-        raise NotFound()
-    return obj

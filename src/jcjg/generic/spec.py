@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -181,7 +181,7 @@ def _choice(spec: FieldSpec, raw: Any) -> str:
     raise FieldProblem(f"不是允许的取值（可选：{labels}）")
 
 
-def _id(raw: Any) -> int:
+def parse_id(raw: Any) -> int:
     """A record id: a positive whole number the database can hold (never true, 1.7 or 1e30)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise ValueError
@@ -193,7 +193,7 @@ def _id(raw: Any) -> int:
 
 def _ref(spec: FieldSpec, raw: Any) -> int:
     try:
-        return _id(raw)
+        return parse_id(raw)
     except (TypeError, ValueError):
         raise FieldProblem("应为编号（正整数）") from None
 
@@ -205,7 +205,7 @@ def _multi(spec: FieldSpec, raw: Any) -> list[int]:
         if item in ("", None):
             continue
         try:
-            out.append(_id(item))
+            out.append(parse_id(item))
         except (TypeError, ValueError):
             raise FieldProblem(f"“{item}”不是编号") from None
     return sorted(set(out))
@@ -270,7 +270,6 @@ class EntitySpec:
     is_institution: bool = False  # the Institution itself (create/status are special)
     order_by: str = "id"
     description: str = ""
-    extra_filters: tuple[str, ...] = field(default=())
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)

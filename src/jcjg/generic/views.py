@@ -20,7 +20,7 @@ from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import AppError, NotFound, PermissionDenied
+from jcjg.core.errors import AppError, NotFound, PermissionDenied, errors_by_field
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
@@ -196,13 +196,6 @@ def _current_values(spec: EntitySpec, obj: Any) -> dict[str, Any]:
     return values
 
 
-def _errors(error: AppError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in error.errors:
-        out.setdefault(e.field.split(".")[-1], e.message)
-    return out
-
-
 @pages.get("/registry/{kind}/new", response_class=HTMLResponse)
 def new_page(
     request: Request,
@@ -246,7 +239,7 @@ async def create_page(request: Request, kind: str, db: SessionDep, principal: Wr
             spec,
             raw.get("institution_id"),
             values={k: v for k, v in raw.items()},
-            errors=_errors(error),
+            errors=errors_by_field(error.errors),
             error=error.detail,
             obj=None,
         )
@@ -337,7 +330,7 @@ async def update_page(
             spec,
             obj.institution_id,
             values=raw,
-            errors=_errors(error),
+            errors=errors_by_field(error.errors),
             error=error.detail,
             obj=obj,
         )
