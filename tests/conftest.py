@@ -140,6 +140,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         base_url="http://testserver",
         embedded_worker=False,
+        exchange_stats_flush_seconds=3600,  # the tests flush the exchange counters themselves
     )
 
 

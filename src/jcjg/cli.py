@@ -350,3 +350,181 @@ def worker(once: bool, poll: float) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def clients() -> None:
+    """数据交换接入：业务系统（LIMS）与其他平台的密钥签发、列表、轮换、吊销。"""
+
+
+def _echo_json(data: object) -> None:
+    import json
+
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _client_or_fail(session: Session, ident: str) -> object:
+    from jcjg.exchange.clients import find_client
+
+    client = find_client(session, ident)
+    if client is None:
+        raise click.ClickException(f"没有接入 {ident}（可用接入编号或密钥编号）")
+    return client
+
+
+@clients.command("create")
+@click.option("--institution", "institution_code", default=None, help="检测机构编号（LIMS）")
+@click.option(
+    "--region", default=None, help="其他平台所辖的行政区划代码（与 --institution 二选一）"
+)
+@click.option(
+    "--alg", type=click.Choice(["ed25519", "hmac-sha256"]), default="ed25519", show_default=True
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Ed25519 公钥文件（PEM，或 32 字节原始公钥的 Base64）",
+)
+@click.option("--name", default=None, help="接入名称（缺省按机构名生成）")
+def clients_create(
+    institution_code: str | None,
+    region: str | None,
+    alg: str,
+    public_key: str | None,
+    name: str | None,
+) -> None:
+    """登记并开通一个接入，签发第一把密钥；输出 JSON（含 key_id，HMAC 另含 secret）。"""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from jcjg.core.errors import AppError
+    from jcjg.exchange import clients as service
+    from jcjg.exchange.choices import ClientKind, ClientStatus
+    from jcjg.registry.models import Institution
+
+    if (institution_code is None) == (region is None):
+        raise click.UsageError("请给出 --institution（机构业务系统）或 --region（其他平台）之一")
+    key_bytes = Path(public_key).read_bytes() if public_key else None
+    settings = get_settings()
+    with _cli_session() as session:
+        try:
+            institution = None
+            if institution_code is not None:
+                institution = session.scalar(
+                    select(Institution).where(Institution.code == institution_code)
+                )
+                if institution is None:
+                    raise click.ClickException(f"没有编号为 {institution_code} 的检测机构")
+            client = service.create_client(
+                session,
+                name=name or (f"{institution.name} 业务系统" if institution else f"平台 {region}"),
+                institution=institution,
+                region_code=region,
+                kind=ClientKind.LIMS if institution else ClientKind.PLATFORM,
+                status=ClientStatus.ACTIVE,
+            )
+            issued = service.issue_key(session, client, settings, alg=alg, public_key=key_bytes)
+            session.commit()
+        except AppError as error:
+            details = "；".join(e.message for e in error.errors)
+            raise click.ClickException(f"{error.detail} {details}".strip()) from None
+        _echo_json(issued.as_dict())
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """列出全部接入及其密钥（JSON）。"""
+    from sqlalchemy import select
+
+    from jcjg.core.db import utcnow
+    from jcjg.exchange.models import Client
+
+    now = utcnow()
+    with _cli_session() as session:
+        rows = []
+        for client in session.scalars(select(Client).order_by(Client.id)):
+            rows.append(
+                {
+                    "client_id": client.id,
+                    "name": client.name,
+                    "kind": client.kind,
+                    "status": client.status,
+                    "institution_id": client.institution_id,
+                    "region_code": client.region_code,
+                    "last_seen_at": client.last_seen_at.isoformat()
+                    if client.last_seen_at
+                    else None,
+                    "keys": [
+                        {
+                            "key_id": k.key_id,
+                            "alg": k.alg,
+                            "state": k.state(now),
+                            "valid_from": k.valid_from.isoformat(),
+                            "valid_until": k.valid_until.isoformat() if k.valid_until else None,
+                        }
+                        for k in client.keys
+                    ],
+                }
+            )
+    _echo_json(rows)
+
+
+@clients.command("rotate")
+@click.argument("client")
+@click.option("--alg", type=click.Choice(["ed25519", "hmac-sha256"]), default=None)
+@click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--overlap-days", type=int, default=None, help="旧密钥继续有效的天数")
+def clients_rotate(
+    client: str, alg: str | None, public_key: str | None, overlap_days: int | None
+) -> None:
+    """为接入 CLIENT（接入编号或其任一密钥编号）签发新密钥，旧密钥在重叠期后失效。"""
+    from pathlib import Path
+
+    from jcjg.core.errors import AppError
+    from jcjg.exchange import clients as service
+    from jcjg.exchange.models import Client
+
+    key_bytes = Path(public_key).read_bytes() if public_key else None
+    with _cli_session() as session:
+        found = _client_or_fail(session, client)
+        assert isinstance(found, Client)
+        try:
+            issued = service.rotate(
+                session,
+                found,
+                get_settings(),
+                alg=alg,
+                public_key=key_bytes,
+                overlap_days=overlap_days,
+            )
+            session.commit()
+        except AppError as error:
+            details = "；".join(e.message for e in error.errors)
+            raise click.ClickException(f"{error.detail} {details}".strip()) from None
+        _echo_json(issued.as_dict())
+
+
+@clients.command("revoke")
+@click.argument("key_id")
+@click.option("--reason", required=True, help="吊销原因（留痕）")
+def clients_revoke(key_id: str, reason: str) -> None:
+    """立即吊销密钥 KEY_ID。"""
+    from sqlalchemy import select
+
+    from jcjg.core.errors import AppError
+    from jcjg.exchange import clients as service
+    from jcjg.exchange.models import ClientKey
+
+    with _cli_session() as session:
+        key = session.scalar(select(ClientKey).where(ClientKey.key_id == key_id))
+        if key is None:
+            raise click.ClickException(f"没有密钥 {key_id}")
+        try:
+            service.revoke(session, key, reason)
+            session.commit()
+        except AppError as error:
+            raise click.ClickException(error.detail) from None
+    _echo_json({"key_id": key_id, "state": "revoked"})

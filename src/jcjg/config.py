@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     # sweep runs them all regardless). Switch off for bulk loads; see docs/alerts.md.
     alerts_on_write: bool = True
 
+    # Signed data exchange (000 6.0): signature freshness window, body limits, per-client rate
+    # limit, key validity and rotation overlap, resumable upload expiry.
+    exchange_max_skew_seconds: int = Field(default=300, ge=1, le=3600)
+    exchange_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    exchange_max_blob_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    exchange_max_upload_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=1024)
+    exchange_upload_expiry_hours: int = Field(default=24, ge=1)
+    exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
+    exchange_key_days: int = Field(default=365, ge=1)
+    exchange_rotation_overlap_days: int = Field(default=7, ge=0)
+    exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "dev" and self.secret_key == DEFAULT_SECRET_KEY:
@@ -96,6 +108,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where tus uploads in progress keep their bytes."""
+        return self.data_dir / "uploads"
 
 
 @functools.cache

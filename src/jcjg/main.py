@@ -24,6 +24,8 @@ from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import RequestIdMiddleware, audit_context
 from jcjg.core.errors import AppError, CsrfFailed, PermissionDenied, install_error_handlers
 from jcjg.core.ratelimit import RateLimiter
+from jcjg.exchange.monitor import Recorder, flush_loop
+from jcjg.exchange.types import load_message_types
 from jcjg.ledger import service as ledger
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
@@ -44,6 +46,9 @@ def _routers() -> list[object]:
     from jcjg.auth import pages as auth_pages
     from jcjg.catalogue import views as catalogue_views
     from jcjg.core import health
+    from jcjg.exchange import api as exchange_api
+    from jcjg.exchange import pages as exchange_pages
+    from jcjg.exchange import uploads as exchange_uploads
     from jcjg.generic import views as generic_views
     from jcjg.home import pages as home_pages
     from jcjg.ledger import api as ledger_api
@@ -70,16 +75,20 @@ def _routers() -> list[object]:
         ledger_api.router,
         alerts_pages.router,
         alerts_api.router,
+        exchange_pages.router,
+        exchange_api.router,
+        exchange_uploads.router,
     ]
 
 
 def _load_specs() -> None:
     importlib.import_module("jcjg.registry.specs")  # registers the registry's entity kinds
+    load_message_types()  # every package's exchange message types
 
 
 def _load_jobs() -> None:
     # Importing a jobs module registers its jobs.
-    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs", "jcjg.alerts.jobs"):
+    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs", "jcjg.alerts.jobs", "jcjg.exchange.jobs"):
         importlib.import_module(module)
 
 
@@ -111,10 +120,19 @@ def create_app(
     ledger.configure(settings)
     alerts_engine.configure(settings)  # JCJG_ALERTS_ON_WRITE, and registers every rule
 
+    recorder = Recorder()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         worker = None
+        flusher = threading.Thread(
+            target=flush_loop,
+            args=(recorder, session_factory, stop, settings.exchange_stats_flush_seconds),
+            name="jcjg-exchange-stats",
+            daemon=True,
+        )
+        flusher.start()
         if settings.embedded_worker:
             from jcjg.core.jobs import worker_loop
 
@@ -127,6 +145,7 @@ def create_app(
             worker.start()
         yield
         stop.set()
+        flusher.join(timeout=10)
         if worker is not None:
             worker.join(timeout=5)
 
@@ -142,7 +161,11 @@ def create_app(
     app.state.settings = settings
     app.state.sessionmaker = session_factory
     app.state.on_app_error = _audit_denials
-    app.state.rate_limiters = {"ledger": RateLimiter(settings.ledger_rate_limit_per_minute)}
+    app.state.rate_limiters = {
+        "ledger": RateLimiter(settings.ledger_rate_limit_per_minute),
+        "exchange": RateLimiter(settings.exchange_rate_limit_per_minute),
+    }
+    app.state.exchange_recorder = recorder
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 

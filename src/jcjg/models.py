@@ -6,6 +6,15 @@ from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserPro
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base
 from jcjg.core.jobs import JobRun, JobSchedule
+from jcjg.exchange.models import (
+    Client,
+    ClientKey,
+    ClientStat,
+    ExchangeFile,
+    Message,
+    SeenNonce,
+    Upload,
+)
 from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
 from jcjg.regions.models import Region
 from jcjg.registry.models import (
@@ -30,8 +39,12 @@ __all__ = [
     "Base",
     "Capability",
     "CapabilityAssessment",
+    "Client",
+    "ClientKey",
+    "ClientStat",
     "ELicence",
     "Equipment",
+    "ExchangeFile",
     "Institution",
     "JobRun",
     "JobSchedule",
@@ -41,6 +54,7 @@ __all__ = [
     "LedgerHead",
     "LedgerLeaf",
     "LedgerNode",
+    "Message",
     "Parameter",
     "PasswordHistory",
     "Person",
@@ -48,10 +62,12 @@ __all__ = [
     "Region",
     "RoleGrant",
     "RuleThreshold",
+    "SeenNonce",
     "Signatory",
     "Specialty",
     "TestItem",
     "Training",
+    "Upload",
     "User",
     "UserProject",
     "UserSession",

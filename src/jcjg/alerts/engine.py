@@ -512,6 +512,17 @@ def _run_on_commit(session: Session) -> None:
         run_triggered(session, pending)
 
 
+def take_pending(session: Session) -> dict[str, set[int]]:
+    """Flush, then take the rules the session's writes so far trigger, with their institutions;
+    the caller runs them now (``run_triggered``) instead of at commit, e.g. to report findings
+    in its answer. Empty when writes do not run rules in this session."""
+    if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
+        return {}
+    session.flush()
+    pending: dict[str, set[int]] = session.info.pop(_PENDING_KEY, None) or {}
+    return pending
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:

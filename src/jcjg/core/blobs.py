@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +45,11 @@ class BlobStore(Protocol):
     def get(self, digest: str) -> bytes:
         """The bytes stored under ``digest``, verified; :class:`BlobNotFound` if absent."""
 
+    def put_file(self, path: Path, digest: str) -> str:
+        """Store the file at ``path`` whose SHA-256 the caller computed (large files, by moving
+        or streaming, never read into memory); the file may be moved away."""
+        ...
+
     def exists(self, digest: str) -> bool: ...
 
     def size(self, digest: str) -> int: ...
@@ -72,6 +78,23 @@ class LocalBlobStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def put_file(self, path: Path, digest: str) -> str:
+        target = self._path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -128,6 +151,16 @@ class S3BlobStore:
                 Key=self._key(digest),
                 Body=data,
                 ChecksumAlgorithm="SHA256",
+            )
+        return digest
+
+    def put_file(self, path: Path, digest: str) -> str:
+        if not self.exists(digest):
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                self._key(digest),
+                ExtraArgs={"ChecksumAlgorithm": "SHA256"},
             )
         return digest
 

@@ -219,6 +219,8 @@ class Equipment(InstitutionRow, Base):
     accuracy: Mapped[str | None] = mapped_column(String(64), default=None)  # 准确度等级/不确定度
     calibration_body: Mapped[str | None] = mapped_column(String(100), default=None)
     calibration_valid_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The calibration certificate's file in the blob store (sent through the exchange API).
+    calibration_certificate_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     self_check_items: Mapped[str | None] = mapped_column(String(200), default=None)
     self_check_method: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(16), default="in_use")

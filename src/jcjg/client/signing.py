@@ -1,0 +1,98 @@
+"""Signing requests for the platform (RFC 9421 + RFC 9530), with no web framework.
+
+:func:`signed_headers` returns the headers to add to a request: ``Content-Digest`` (when there
+is a body), ``Signature-Input`` and ``Signature``, covering ``@method``, ``@target-uri`` and, with
+a body, ``content-digest`` and ``content-type``, with parameters ``created``, ``keyid`` and a
+fresh random ``nonce``. This is all a vendor's implementation in another language must do;
+docs/exchange-api/signing.md walks through one example byte by byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from jcjg.exchange.digest import content_digest
+from jcjg.exchange.signatures import (
+    ALG_ED25519,
+    ALG_HMAC_SHA256,
+    Ed25519SigningKey,
+    HmacSha256Key,
+    Request,
+    SigningKey,
+    sign_request,
+)
+
+COVERED = ("@method", "@target-uri")
+COVERED_WITH_BODY = ("@method", "@target-uri", "content-digest", "content-type")
+
+
+def load_key(alg: str, material: str | bytes | Ed25519PrivateKey) -> SigningKey:
+    """A signing key from what the platform issued: for ``hmac-sha256`` the secret (bytes, or
+    its base64 text as printed by ``jcjg clients create``); for ``ed25519`` the private key
+    (a key object, PEM bytes/text, or the raw 32-byte seed or its base64)."""
+    if alg == ALG_HMAC_SHA256:
+        secret = material if isinstance(material, bytes) else None
+        if isinstance(material, str):
+            secret = base64.b64decode(material.strip(), validate=True)
+        if secret is None:
+            raise TypeError("an hmac-sha256 key is the secret's bytes or base64 text")
+        return HmacSha256Key(secret)
+    if alg == ALG_ED25519:
+        if isinstance(material, Ed25519PrivateKey):
+            return Ed25519SigningKey(material)
+        data = material.encode() if isinstance(material, str) else material
+        if data.lstrip().startswith(b"-----BEGIN"):
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            key = load_pem_private_key(data, password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError("the PEM file does not hold an Ed25519 private key")
+            return Ed25519SigningKey(key)
+        if len(data) == 32:
+            return Ed25519SigningKey(data)
+        return Ed25519SigningKey(base64.b64decode(data.strip(), validate=True))
+    raise ValueError(f"unsupported algorithm {alg!r}; use ed25519 or hmac-sha256")
+
+
+def signed_headers(
+    method: str,
+    url: str,
+    *,
+    key_id: str,
+    key: SigningKey,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    created: int | None = None,
+    nonce: str | None = None,
+    expires_in: int | None = None,
+    digest_alg: str = "sha-256",
+) -> dict[str, str]:
+    """The headers that sign this request (merged over ``headers``, which are signed as
+    given). With a body, ``content_type`` is required and ``Content-Digest`` is added."""
+    out = dict(headers or {})
+    covered: tuple[str, ...] = COVERED
+    if body:
+        if not content_type:
+            raise ValueError("a request with a body needs its content type")
+        out["Content-Type"] = content_type
+        out["Content-Digest"] = content_digest(body, digest_alg)
+        covered = COVERED_WITH_BODY
+    created = int(time.time()) if created is None else created
+    signature = sign_request(
+        Request(method=method.upper(), url=url, headers=list(out.items())),
+        key_id=key_id,
+        alg=key.alg,
+        key=key,
+        covered=covered,
+        created=created,
+        expires=created + expires_in if expires_in else None,
+        nonce=nonce if nonce is not None else secrets.token_urlsafe(16),
+    )
+    out.update(signature)
+    return out

@@ -1,0 +1,227 @@
+"""Server side of request signing: a Starlette request checked against RFC 9421 and RFC 9530.
+
+:func:`read_body` enforces the size limit while reading; :func:`authenticate` verifies the
+signature, the key's state and the client's, the policy (required components, created within
+the window, expires, nonce present), the body's Content-Digest, and records the nonce so the
+same signature cannot be replayed. Each refusal raises an :class:`ExchangeError` with its own
+stable problem type; nothing is written when it does (the request's transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.errors import TOO_LARGE, AppError
+from jcjg.exchange import problems
+from jcjg.exchange.choices import ClientStatus
+from jcjg.exchange.clients import verifying_key
+from jcjg.exchange.digest import (
+    SUPPORTED_ALGORITHMS,
+    DigestError,
+    parse_content_digest,
+    verify_content_digest,
+)
+from jcjg.exchange.models import Client, ClientKey, SeenNonce
+from jcjg.exchange.problems import ExchangeError
+from jcjg.exchange.signatures import (
+    BadSignature,
+    CreatedOutOfWindow,
+    Expired,
+    MalformedRequest,
+    MalformedSignature,
+    MissingComponent,
+    MissingParameter,
+    MissingSignature,
+    NotYetValid,
+    SignatureError,
+    UnknownKey,
+    UnsupportedAlgorithm,
+    UnsupportedComponent,
+    Verified,
+    VerifyingKey,
+    check_policy,
+    verify_request,
+)
+from jcjg.exchange.signatures import Request as SignedRequest
+
+REQUIRED = ("@method", "@target-uri")
+REQUIRED_WITH_BODY = (*REQUIRED, "content-digest", "content-type")
+
+_KEY_STATES = {
+    "revoked": problems.KEY_REVOKED,
+    "not_yet_valid": problems.KEY_NOT_YET_VALID,
+    "expired": problems.KEY_EXPIRED,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed the request, with what, and the body they signed."""
+
+    client: Client
+    key: ClientKey
+    verified: Verified
+    body: bytes
+    signature_input: str
+    signature: str
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise AppError(f"请求体超过 {limit} 字节的上限", kind=TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise AppError(f"请求体超过 {limit} 字节的上限", kind=TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def signed_request(request: Request) -> SignedRequest:
+    """The Starlette request as the signature code sees it (every header line kept apart)."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    return SignedRequest(method=request.method, url=str(request.url), headers=headers)
+
+
+def _refuse(exc: SignatureError) -> ExchangeError:
+    detail = str(exc)
+    if isinstance(exc, MissingSignature):
+        return ExchangeError(problems.SIGNATURE_MISSING)
+    if isinstance(exc, UnknownKey):
+        return ExchangeError(problems.KEY_UNKNOWN)
+    if isinstance(exc, BadSignature):
+        return ExchangeError(problems.SIGNATURE_INVALID)
+    if isinstance(exc, MissingComponent | MissingParameter):
+        return ExchangeError(problems.SIGNATURE_INCOMPLETE, f"签名覆盖不全：{detail}")
+    if isinstance(exc, Expired):
+        return ExchangeError(problems.SIGNATURE_EXPIRED)
+    if isinstance(exc, NotYetValid | CreatedOutOfWindow):
+        return ExchangeError(problems.SIGNATURE_STALE)
+    if isinstance(
+        exc, MalformedSignature | MalformedRequest | UnsupportedComponent | UnsupportedAlgorithm
+    ):
+        return ExchangeError(problems.SIGNATURE_MALFORMED, f"签名格式错误：{detail}"[:300])
+    return ExchangeError(problems.SIGNATURE_MALFORMED)
+
+
+class BodyHash:
+    """SHA-256, SHA-512 and SHA-1 of a body fed in chunks (bodies streamed to disk)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._hashes = {
+            "sha-256": hashlib.sha256(),
+            "sha-512": hashlib.sha512(),
+            "sha1": hashlib.sha1(usedforsecurity=False),
+        }
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        for h in self._hashes.values():
+            h.update(chunk)
+
+    def digest(self, alg: str) -> bytes:
+        return self._hashes[alg].digest()
+
+    def matches_content_digest(self, value: str) -> bool:
+        """RFC 9530: every supported algorithm named in ``value`` matches, at least one."""
+        try:
+            digests = parse_content_digest(value)
+        except DigestError:
+            return False
+        checked = False
+        for alg, expected in digests.items():
+            if alg not in SUPPORTED_ALGORITHMS:
+                continue
+            if not hmac.compare_digest(self.digest(alg), expected):
+                return False
+            checked = True
+        return checked
+
+
+def authenticate(
+    db: Session,
+    settings: Settings,
+    request: Request,
+    body: bytes | BodyHash,
+    *,
+    now: dt.datetime | None = None,
+) -> Caller:
+    """Verify the request's signature and its body's Content-Digest (``body`` as bytes, or as
+    the hashes of a body streamed elsewhere); record the nonce. Raises ExchangeError."""
+    now = now or utcnow()
+    found: dict[str, ClientKey] = {}
+
+    def resolve(key_id: str) -> VerifyingKey | None:
+        key = db.scalar(select(ClientKey).where(ClientKey.key_id == key_id))
+        if key is None:
+            return None
+        found["key"] = key
+        return verifying_key(key, settings)
+
+    try:
+        sreq = signed_request(request)
+        try:
+            verified = verify_request(sreq, resolve_key=resolve)
+        finally:
+            request.state.exchange_key = found.get("key")
+        key = found["key"]
+        state = key.state(now)
+        if state in _KEY_STATES:
+            raise ExchangeError(_KEY_STATES[state])
+        if key.client.status != ClientStatus.ACTIVE:
+            raise ExchangeError(problems.CLIENT_INACTIVE)
+        has_body = body.size > 0 if isinstance(body, BodyHash) else bool(body)
+        required = REQUIRED_WITH_BODY if has_body else REQUIRED
+        check_policy(
+            verified,
+            required=required,
+            now=int(now.timestamp()),
+            max_skew=settings.exchange_max_skew_seconds,
+        )
+    except SignatureError as exc:
+        raise _refuse(exc) from exc
+    if has_body or sreq.field_values("content-digest"):
+        try:
+            value = sreq.component_value("content-digest")
+            if isinstance(body, BodyHash):
+                ok = body.matches_content_digest(value)
+            else:
+                ok = verify_content_digest(value, body)
+        except (DigestError, SignatureError):
+            ok = False
+        if not ok:
+            raise ExchangeError(problems.DIGEST_MISMATCH)
+    _remember_nonce(db, key.key_id, verified.nonce or "", now)
+    return Caller(
+        client=key.client,
+        key=key,
+        verified=verified,
+        body=body if isinstance(body, bytes) else b"",
+        signature_input=", ".join(sreq.field_values("signature-input")),
+        signature=", ".join(sreq.field_values("signature")),
+    )
+
+
+def _remember_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> None:
+    if len(nonce) > 128:
+        raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
+    try:
+        with db.begin_nested():
+            db.execute(insert(SeenNonce).values(key_id=key_id, nonce=nonce, seen_at=now))
+    except IntegrityError as exc:
+        raise ExchangeError(problems.NONCE_REPLAYED) from exc

@@ -1,0 +1,141 @@
+"""The one plug-in point for message types.
+
+A domain package registers each message type it accepts in its ``messages`` module::
+
+    @message_type("registry.staff", title="人员信息同步", schema=StaffMessage, example={...})
+    def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
+        ...  # write domain rows with ctx.db; return a summary for the receipt
+
+``schema`` is a pydantic model extending :class:`MessageBase` (``message_id``,
+``institution_code``); its JSON Schema is published at ``/exchange/v1/schemas/{type}``.
+``files`` lists the SHA-256 of the files a message refers to: a message whose files have not
+arrived is refused with the missing hashes. The handler runs inside the request's one
+transaction, after the raw message is stored and before rules run and the ledger notarises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import pkgutil
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.exchange.models import Client
+from jcjg.registry.models import Institution
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class MessageBase(BaseModel):
+    """What every message carries: the client's own id for it, and whose data it is."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    message_id: UUID = Field(description="客户端生成的消息编号（UUID）；重发同一消息须用同一编号。")
+    institution_code: str = Field(
+        min_length=1, max_length=32, description="数据所属检测机构的平台编号。"
+    )
+
+
+M = TypeVar("M", bound=MessageBase)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler may use: the transaction, the settings, the sender, the institution."""
+
+    db: Session
+    settings: Settings
+    client: Client
+    institution: Institution
+    received_at: dt.datetime
+    message_id: str
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    def warn(self, code: str, message: str, **facts: Any) -> None:
+        """A finding the lab should see in its receipt that is not a rule's alert."""
+        self.warnings.append({"code": code, "message": message, **facts})
+
+
+Handler = Callable[[HandlerContext, Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MessageType(Generic[M]):
+    name: str
+    title: str
+    schema: type[M]
+    handler: Handler
+    example: dict[str, Any]
+    description: str = ""
+    files: Callable[[M], Iterable[str]] = field(default=lambda _message: ())
+
+
+MESSAGE_TYPES: dict[str, MessageType[Any]] = {}
+
+
+def message_type(
+    name: str,
+    *,
+    title: str,
+    schema: type[M],
+    example: dict[str, Any],
+    files: Callable[[M], Iterable[str]] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated handler for message type ``name`` (``<domain>.<thing>``)."""
+    if not _NAME.fullmatch(name) or len(name) > 56:
+        raise ValueError(f"message type names look like 'registry.staff': {name!r}")
+
+    def register(handler: Handler) -> Handler:
+        if name in MESSAGE_TYPES:
+            raise ValueError(f"message type {name!r} registered twice")
+        MESSAGE_TYPES[name] = MessageType(
+            name=name,
+            title=title,
+            schema=schema,
+            handler=handler,
+            example=example,
+            description=(handler.__doc__ or "").strip(),
+            files=files or (lambda _message: ()),
+        )
+        return handler
+
+    return register
+
+
+def load_message_types() -> list[str]:
+    """Import the ``messages`` module of every ``jcjg`` package that has one. Idempotent."""
+    import jcjg
+
+    loaded: list[str] = []
+    for info in pkgutil.iter_modules(jcjg.__path__):
+        if not info.ispkg:
+            continue
+        module = f"jcjg.{info.name}.messages"
+        if importlib.util.find_spec(module) is None:
+            continue
+        importlib.import_module(module)
+        loaded.append(module)
+    return loaded
+
+
+def json_schema(kind: MessageType[Any], base_url: str) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a message type, with its id, title and example."""
+    schema: dict[str, Any] = kind.schema.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"{base_url.rstrip('/')}/exchange/v1/schemas/{kind.name}"
+    schema["title"] = kind.title
+    if kind.description:
+        schema["description"] = kind.description
+    schema["examples"] = [kind.example]
+    return schema

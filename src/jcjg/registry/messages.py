@@ -1,0 +1,495 @@
+"""Registry-sync message types: labs keep their 4.1.1 data current from their own systems.
+
+Each message carries a list of records for one institution; a record is matched to what the
+platform holds by a natural key and created or updated (never deleted: a person who leaves gets
+``employed_until``, equipment is ``retired``). Codes refer to the catalogue (specialties
+``01``, test items ``0101``, parameters ``010101``). Writes trigger the registry's rules; their
+findings come back as warnings in the receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
+from jcjg.registry.codes import id_number_problem
+from jcjg.registry.models import Capability, Equipment, Lab, Person, Signatory
+
+MAX_RECORDS = 500
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+Text100 = Annotated[str, Field(min_length=1, max_length=100)]
+Code = Annotated[str, Field(pattern=r"^[0-9]{2,16}$")]
+T = TypeVar("T")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StaffRecord(_Record):
+    id_number: str = Field(description="居民身份证号（18 位，平台只显示脱敏后的号码）")
+    name: Name
+    gender: Literal["male", "female"] | None = None
+    birth_date: dt.date | None = None
+    education: str | None = Field(default=None, max_length=32)
+    major: str | None = Field(default=None, max_length=64)
+    position: str | None = Field(default=None, max_length=64, description="职务")
+    title: Literal["none", "junior", "intermediate", "senior", "professor"] = "none"
+    title_major: str | None = Field(default=None, max_length=64)
+    years_in_testing: int = Field(default=0, ge=0, le=70)
+    mobile: str | None = Field(default=None, pattern=r"^1[3-9][0-9]{9}$")
+    key_role: Literal["legal_representative", "technical_director", "quality_manager"] | None = None
+    is_inspector: bool = True
+    inspector_certificate_no: str | None = Field(default=None, max_length=64)
+    registered_certificate_no: str | None = Field(default=None, max_length=64)
+    lab_name: str | None = Field(default=None, max_length=100, description="所在场所名称")
+    specialties: list[Code] = Field(default_factory=list, max_length=20)
+    employed_from: dt.date | None = None
+    employed_until: dt.date | None = Field(default=None, description="离职日期（离职时填写）")
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip().upper()
+
+
+class StaffMessage(MessageBase):
+    people: list[StaffRecord] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class EquipmentRecord(_Record):
+    asset_number: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="设备编号（机构内唯一，用于匹配）"
+    )
+    name: Text100
+    model: str | None = Field(default=None, max_length=64)
+    specification: str | None = Field(default=None, max_length=100)
+    measuring_range: str | None = Field(default=None, max_length=100)
+    accuracy: str | None = Field(default=None, max_length=64)
+    calibration_body: str | None = Field(default=None, max_length=100)
+    calibration_valid_until: dt.date | None = None
+    calibration_certificate_sha256: str | None = Field(
+        default=None,
+        pattern=SHA256_PATTERN,
+        description="检定/校准证书文件的 SHA-256（文件须先上传）",
+    )
+    status: Literal["in_use", "out_of_service", "retired"] = "in_use"
+    lab_name: str | None = Field(default=None, max_length=100)
+    test_items: list[Code] = Field(default_factory=list, max_length=50)
+
+
+class EquipmentMessage(MessageBase):
+    equipment: list[EquipmentRecord] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+class LabRecord(_Record):
+    name: Text100 = Field(description="场所名称（机构内唯一，用于匹配）")
+    address: Annotated[str, Field(min_length=1, max_length=200)]
+    area_m2: Decimal = Field(gt=0, le=1_000_000, decimal_places=2)
+    specialties: list[Code] = Field(default_factory=list, max_length=20)
+
+
+class LabMessage(MessageBase):
+    labs: list[LabRecord] = Field(min_length=1, max_length=100)
+
+
+class CapabilityMessage(MessageBase):
+    lab_name: Text100
+    parameters: list[Code] = Field(
+        max_length=2000, description="该场所可检测的全部参数代码（整体替换）"
+    )
+
+
+class SignatoryRecord(_Record):
+    id_number: str = Field(description="签字人的身份证号（须先在人员信息中报送）")
+    position: str | None = Field(default=None, max_length=64)
+    title: str | None = Field(default=None, max_length=16)
+    lab_name: str | None = Field(default=None, max_length=100)
+    specialties: list[Code] = Field(min_length=1, max_length=20)
+    active: bool = Field(default=True, description="false：撤销该签字人")
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip().upper()
+
+
+class SignatoryMessage(MessageBase):
+    signatories: list[SignatoryRecord] = Field(min_length=1, max_length=MAX_RECORDS)
+
+
+# --- lookups ----------------------------------------------------------------------------------
+
+
+def _by_code(db: Session, model: Any, codes: Iterable[str], field: str) -> dict[str, Any]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    found = {row.code: row for row in db.scalars(select(model).where(model.code.in_(wanted)))}
+    unknown = [c for c in wanted if c not in found]
+    if unknown:
+        raise ValidationFailed(
+            errors=[FieldError(field, f"资质目录中没有这些代码：{'、'.join(unknown[:20])}")]
+        )
+    return found
+
+
+def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[str, Lab]:
+    wanted = sorted({n for n in names if n})
+    if not wanted:
+        return {}
+    found = {
+        lab.name: lab
+        for lab in ctx.db.scalars(
+            select(Lab).where(Lab.institution_id == ctx.institution.id, Lab.name.in_(wanted))
+        )
+    }
+    unknown = [n for n in wanted if n not in found]
+    if unknown:
+        raise ValidationFailed(
+            errors=[FieldError(field, f"本机构没有这些场所（请先报送场所）：{'、'.join(unknown)}")]
+        )
+    return found
+
+
+def _unique(records: Sequence[T], key: str, field: str) -> None:
+    seen: set[Any] = set()
+    for i, record in enumerate(records):
+        value = getattr(record, key)
+        if value in seen:
+            raise ValidationFailed(errors=[FieldError(f"{field}.{i}.{key}", "同一消息中重复")])
+        seen.add(value)
+
+
+def _own(ctx: HandlerContext) -> dict[str, Any]:
+    return {"institution_id": ctx.institution.id, "region_code": ctx.institution.region_code}
+
+
+def _set(obj: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+def _tally(counts: dict[str, int], created: bool, changed: bool) -> None:
+    counts["created" if created else ("updated" if changed else "unchanged")] += 1
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+_STAFF_EXAMPLE = {
+    "message_id": "3f1c7a52-8d1e-4c1b-9a57-2d5f0e6b9c10",
+    "institution_code": "JG450100001",
+    "people": [
+        {
+            "id_number": "450103199001011234",
+            "name": "李明",
+            "gender": "male",
+            "title": "intermediate",
+            "years_in_testing": 8,
+            "mobile": "13800000000",
+            "is_inspector": True,
+            "inspector_certificate_no": "GXJC-2020-0012",
+            "lab_name": "力学室",
+            "specialties": ["01"],
+            "employed_from": "2018-03-01",
+        }
+    ],
+}
+
+
+@message_type("registry.staff", title="人员信息同步", schema=StaffMessage, example=_STAFF_EXAMPLE)
+def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
+    """机构人员（技术负责人、质量负责人、检测人员等）的基本信息、职称、证书、专项与在职情况
+    （000 4.1.1 第 2 项）。按身份证号匹配：已有则更新，没有则新增；离职填写 employed_until。"""
+    _unique(message.people, "id_number", "people")
+    specialties = _by_code(
+        ctx.db, Specialty, (c for p in message.people for c in p.specialties), "people.specialties"
+    )
+    labs = _labs(ctx, (p.lab_name for p in message.people), "people.lab_name")
+    existing = {
+        p.id_number: p
+        for p in ctx.db.scalars(
+            select(Person).where(
+                Person.institution_id == ctx.institution.id,
+                Person.id_number.in_([p.id_number for p in message.people]),
+            )
+        )
+    }
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for record in message.people:
+        values = record.model_dump(exclude={"specialties", "lab_name"})
+        values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
+        person = existing.get(record.id_number)
+        created = person is None
+        if person is None:
+            person = Person(**_own(ctx), **values)
+            ctx.db.add(person)
+            changed = True
+        else:
+            changed = _set(person, values)
+        wanted = [specialties[c] for c in sorted(set(record.specialties))]
+        if created or {s.id for s in person.specialties} != {s.id for s in wanted}:
+            person.specialties = wanted
+            changed = True
+        _tally(counts, created, changed)
+    return counts
+
+
+_EQUIPMENT_EXAMPLE = {
+    "message_id": "b0b7f9d4-51c4-4d8e-9c36-0a4c2e9a7f21",
+    "institution_code": "JG450100001",
+    "equipment": [
+        {
+            "asset_number": "LX-001",
+            "name": "微机控制电液伺服万能试验机",
+            "model": "WAW-1000B",
+            "measuring_range": "0-1000 kN",
+            "accuracy": "1 级",
+            "calibration_body": "广西壮族自治区计量检测研究院",
+            "calibration_valid_until": "2027-06-30",
+            "status": "in_use",
+            "lab_name": "力学室",
+            "test_items": ["0102"],
+        }
+    ],
+}
+
+
+def _equipment_files(message: EquipmentMessage) -> list[str]:
+    return [
+        e.calibration_certificate_sha256
+        for e in message.equipment
+        if e.calibration_certificate_sha256
+    ]
+
+
+@message_type(
+    "registry.equipment",
+    title="仪器设备及检定校准同步",
+    schema=EquipmentMessage,
+    example=_EQUIPMENT_EXAMPLE,
+    files=_equipment_files,
+)
+def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str, Any]:
+    """仪器设备的名称、型号、量程、准确度、检定/校准单位与有效期（可附证书文件）、状态、
+    适用检测项目（000 4.1.1 第 4 项）。按设备编号匹配。"""
+    _unique(message.equipment, "asset_number", "equipment")
+    items = _by_code(
+        ctx.db,
+        TestItem,
+        (c for e in message.equipment for c in e.test_items),
+        "equipment.test_items",
+    )
+    labs = _labs(ctx, (e.lab_name for e in message.equipment), "equipment.lab_name")
+    existing = {
+        e.asset_number: e
+        for e in ctx.db.scalars(
+            select(Equipment).where(
+                Equipment.institution_id == ctx.institution.id,
+                Equipment.asset_number.in_([e.asset_number for e in message.equipment]),
+            )
+        )
+    }
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for record in message.equipment:
+        values = record.model_dump(exclude={"test_items", "lab_name"})
+        values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
+        equipment = existing.get(record.asset_number)
+        created = equipment is None
+        if equipment is None:
+            equipment = Equipment(**_own(ctx), **values)
+            ctx.db.add(equipment)
+            changed = True
+        else:
+            changed = _set(equipment, values)
+        wanted = [items[c] for c in sorted(set(record.test_items))]
+        if created or {i.id for i in equipment.test_items} != {i.id for i in wanted}:
+            equipment.test_items = wanted
+            changed = True
+        _tally(counts, created, changed)
+    return counts
+
+
+_LAB_EXAMPLE = {
+    "message_id": "7d0e4b8a-1c55-4f0e-8a7e-5b1f2c3d4e5f",
+    "institution_code": "JG450100001",
+    "labs": [
+        {
+            "name": "力学室",
+            "address": "南宁市青秀区民族大道 100 号",
+            "area_m2": "320.00",
+            "specialties": ["01", "02"],
+        }
+    ],
+}
+
+
+@message_type("registry.labs", title="检测场所同步", schema=LabMessage, example=_LAB_EXAMPLE)
+def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
+    """检测场所（试验室）的名称、地址、面积与所涉专项（000 4.1.1 第 3 项）。按名称匹配。"""
+    _unique(message.labs, "name", "labs")
+    specialties = _by_code(
+        ctx.db, Specialty, (c for lab in message.labs for c in lab.specialties), "labs.specialties"
+    )
+    existing = {
+        lab.name: lab
+        for lab in ctx.db.scalars(select(Lab).where(Lab.institution_id == ctx.institution.id))
+    }
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for record in message.labs:
+        values = record.model_dump(exclude={"specialties"})
+        lab = existing.get(record.name)
+        created = lab is None
+        if lab is None:
+            lab = Lab(**_own(ctx), **values)
+            ctx.db.add(lab)
+            changed = True
+        else:
+            changed = _set(lab, values)
+        wanted = [specialties[c] for c in sorted(set(record.specialties))]
+        if created or {s.id for s in lab.specialties} != {s.id for s in wanted}:
+            lab.specialties = wanted
+            changed = True
+        _tally(counts, created, changed)
+    return counts
+
+
+_CAPABILITY_EXAMPLE = {
+    "message_id": "c2a9e0f1-6b3d-4e7a-9f1c-8d2e3f4a5b6c",
+    "institution_code": "JG450100001",
+    "lab_name": "力学室",
+    "parameters": ["010101", "010201", "010202"],
+}
+
+
+@message_type(
+    "registry.capabilities",
+    title="检测能力同步",
+    schema=CapabilityMessage,
+    example=_CAPABILITY_EXAMPLE,
+)
+def handle_capabilities(ctx: HandlerContext, message: CapabilityMessage) -> dict[str, Any]:
+    """一个场所可检测的全部参数（000 4.1.1 第 6 项）。整体替换：消息中没有的参数即删除。"""
+    lab = _labs(ctx, [message.lab_name], "lab_name")[message.lab_name]
+    params = _by_code(ctx.db, Parameter, message.parameters, "parameters")
+    current = {
+        c.parameter_id: c
+        for c in ctx.db.scalars(select(Capability).where(Capability.lab_id == lab.id))
+    }
+    wanted = {p.id for p in params.values()}
+    added = removed = 0
+    for parameter_id in sorted(wanted - set(current)):
+        ctx.db.add(Capability(**_own(ctx), lab_id=lab.id, parameter_id=parameter_id))
+        added += 1
+    for parameter_id in sorted(set(current) - wanted):
+        ctx.db.delete(current[parameter_id])
+        removed += 1
+    return {"created": added, "deleted": removed, "unchanged": len(wanted) - added}
+
+
+_SIGNATORY_EXAMPLE = {
+    "message_id": "e4f5a6b7-c8d9-4e0f-a1b2-c3d4e5f6a7b8",
+    "institution_code": "JG450100001",
+    "signatories": [
+        {
+            "id_number": "450103199001011234",
+            "position": "技术负责人",
+            "title": "高级工程师",
+            "lab_name": "力学室",
+            "specialties": ["01"],
+        }
+    ],
+}
+
+
+@message_type(
+    "registry.signatories",
+    title="授权签字人同步",
+    schema=SignatoryMessage,
+    example=_SIGNATORY_EXAMPLE,
+)
+def handle_signatories(ctx: HandlerContext, message: SignatoryMessage) -> dict[str, Any]:
+    """报告批准人（授权签字人）及其签字范围（000 4.1.1 第 7 项）。按人员身份证号匹配，人员须
+    先经 registry.staff 报送；active 为 false 即撤销。"""
+    _unique(message.signatories, "id_number", "signatories")
+    specialties = _by_code(
+        ctx.db,
+        Specialty,
+        (c for s in message.signatories for c in s.specialties),
+        "signatories.specialties",
+    )
+    labs = _labs(ctx, (s.lab_name for s in message.signatories), "signatories.lab_name")
+    people = {
+        p.id_number: p
+        for p in ctx.db.scalars(
+            select(Person).where(
+                Person.institution_id == ctx.institution.id,
+                Person.id_number.in_([s.id_number for s in message.signatories]),
+            )
+        )
+    }
+    unknown = [i for i, s in enumerate(message.signatories) if s.id_number not in people]
+    if unknown:
+        raise ValidationFailed(
+            errors=[
+                FieldError(f"signatories.{i}.id_number", "本机构没有此人员，请先报送人员信息")
+                for i in unknown
+            ]
+        )
+    existing = {
+        s.person_id: s
+        for s in ctx.db.scalars(
+            select(Signatory).where(
+                Signatory.institution_id == ctx.institution.id,
+                Signatory.person_id.in_([p.id for p in people.values()]),
+            )
+        )
+    }
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+    for record in message.signatories:
+        person = people[record.id_number]
+        signatory = existing.get(person.id)
+        if not record.active:
+            if signatory is not None:
+                ctx.db.delete(signatory)
+                counts["deleted"] += 1
+            else:
+                counts["unchanged"] += 1
+            continue
+        values = {
+            "position": record.position,
+            "title": record.title,
+            "lab_id": labs[record.lab_name].id if record.lab_name else None,
+        }
+        created = signatory is None
+        if signatory is None:
+            signatory = Signatory(**_own(ctx), person_id=person.id, **values)
+            ctx.db.add(signatory)
+            changed = True
+        else:
+            changed = _set(signatory, values)
+        wanted = [specialties[c] for c in sorted(set(record.specialties))]
+        if created or {s.id for s in signatory.specialties} != {s.id for s in wanted}:
+            signatory.specialties = wanted
+            changed = True
+        _tally(counts, created, changed)
+    return counts
