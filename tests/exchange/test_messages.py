@@ -1,0 +1,542 @@
+"""POST /exchange/v1/messages/{type}: receipts, duplicates, and every reason to refuse.
+
+Each refusal is checked for its status, its stable problem type, and that nothing was stored:
+no message, no domain row, no ledger leaf, no remembered nonce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.models import Alert
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.exchange import clients
+from jcjg.exchange.choices import ClientStatus
+from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.registry.models import Equipment, Lab
+from tests.exchange.conftest import BASE, Lims, make_lims
+from tests.factories import Factory, catalogue
+
+LABS = [
+    {"name": "力学室", "address": "南宁市民族大道 1 号", "area_m2": "120.50", "specialties": ["01"]}
+]
+PATH = "/exchange/v1/messages/registry.labs"
+
+
+@pytest.fixture(autouse=True)
+def _catalogue(db: Session) -> None:
+    catalogue(db, "01")
+    db.commit()
+
+
+def counts(db: Session) -> tuple[int, ...]:
+    db.expire_all()
+    return tuple(
+        db.scalar(select(func.count()).select_from(model)) or 0
+        for model in (Message, Lab, LedgerLeaf, SeenNonce)
+    )
+
+
+def problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"] == f"/problems/{slug}", body
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def send(client: TestClient, lims: Lims, body: bytes, path: str = PATH, **sign: Any) -> Any:
+    headers = lims.headers("POST", path, body, **sign)
+    return client.post(path, content=body, headers=headers)
+
+
+# --- accepted, duplicate, conflict --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "hmac-sha256"])
+def test_accepted_receipt_is_notarised_and_message_kept_verbatim(
+    client: TestClient, db: Session, settings: Settings, factory: Factory, alg: str
+) -> None:
+    lims = make_lims(db, settings, factory, alg=alg)
+    payload = lims.message(labs=LABS)
+    body = json.dumps(payload, ensure_ascii=False, indent=1).encode()  # not canonical on purpose
+    response = send(client, lims, body)
+    assert response.status_code == 200, response.text
+    receipt = response.json()
+    assert receipt["status"] == "accepted"
+    assert receipt["message_id"] == payload["message_id"]
+    assert receipt["results"] == {"created": 1, "updated": 0, "unchanged": 0}
+    db.expire_all()
+    row = db.scalars(select(Message)).one()
+    assert row.body == body  # verbatim
+    assert row.ledger_index == receipt["index"]
+    leaf = db.scalars(select(LedgerLeaf).where(LedgerLeaf.leaf_index == receipt["index"])).one()
+    assert leaf.leaf_hash.hex() == receipt["leaf_hash"]
+    assert leaf.entry_type == "message:registry.labs"
+    lab = db.scalars(select(Lab)).one()
+    assert lab.institution_id == lims.institution.id
+    assert str(lab.area_m2) == "120.50"
+
+
+def test_same_message_again_is_a_duplicate_with_the_same_receipt(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    payload = lims.message(labs=LABS)
+    first = lims.post(client, "registry.labs", payload).json()
+    # Re-sent with other whitespace and key order: the same content, a new signature and nonce.
+    again = send(client, lims, json.dumps(dict(reversed(payload.items()))).encode())
+    assert again.status_code == 200
+    second = again.json()
+    assert second["status"] == "duplicate"
+    assert {k: v for k, v in second.items() if k != "status"} == {
+        k: v for k, v in first.items() if k != "status"
+    }
+    assert counts(db)[:3] == (1, 1, 1)
+
+
+def test_same_id_with_other_content_is_409_and_changes_nothing(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    payload = lims.message(labs=LABS)
+    assert lims.post(client, "registry.labs", payload).status_code == 200
+    before = counts(db)
+    changed = {**payload, "labs": [{**LABS[0], "area_m2": "99.00"}]}
+    problem(lims.post(client, "registry.labs", changed), 409, "exchange-message-conflict")
+    assert counts(db) == before
+    assert str(db.scalars(select(Lab)).one().area_m2) == "120.50"
+
+
+def test_update_by_natural_key_and_unchanged(client: TestClient, db: Session, lims: Lims) -> None:
+    lims.post(client, "registry.labs", lims.message(labs=LABS))
+    moved = [{**LABS[0], "address": "南宁市民族大道 2 号"}]
+    receipt = lims.post(client, "registry.labs", lims.message(labs=moved)).json()
+    assert receipt["results"] == {"created": 0, "updated": 1, "unchanged": 0}
+    receipt = lims.post(client, "registry.labs", lims.message(labs=moved)).json()
+    assert receipt["results"] == {"created": 0, "updated": 0, "unchanged": 1}
+    assert db.scalars(select(Lab)).one().address == "南宁市民族大道 2 号"
+
+
+def test_rule_findings_come_back_as_warnings(client: TestClient, db: Session, lims: Lims) -> None:
+    lims.post(client, "registry.labs", lims.message(labs=LABS))
+    expired = (utcnow().date() - dt.timedelta(days=3)).isoformat()
+    equipment = [
+        {
+            "asset_number": "LX-001",
+            "name": "万能试验机",
+            "calibration_valid_until": expired,
+            "lab_name": "力学室",
+        }
+    ]
+    receipt = lims.post(client, "registry.equipment", lims.message(equipment=equipment)).json()
+    assert receipt["status"] == "accepted"
+    codes = [w["code"] for w in receipt["warnings"]]
+    assert "calibration_expired" in codes
+    alert = db.scalars(select(Alert).where(Alert.rule_id == "calibration_expired")).one()
+    assert alert.institution_id == lims.institution.id
+    # Renewed calibration: the alert closes, no warning any more.
+    renewed = [{**equipment[0], "calibration_valid_until": "2099-01-01"}]
+    receipt = lims.post(client, "registry.equipment", lims.message(equipment=renewed)).json()
+    assert "calibration_expired" not in [w["code"] for w in receipt["warnings"]]
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def test_every_failing_field_is_listed_in_chinese(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    before = counts(db)
+    bad = lims.message(labs=[{"name": "", "address": "x", "area_m2": "-1", "extra": 1}])
+    bad["message_id"] = "not-a-uuid"
+    body = problem(lims.post(client, "registry.labs", bad), 422, "validation")
+    fields = {e["field"] for e in body["errors"]}
+    assert {"message_id", "labs.0.name", "labs.0.area_m2", "labs.0.extra"} <= fields
+    assert all(e["message"] for e in body["errors"])
+    assert counts(db) == before
+
+
+def test_unknown_catalogue_code_and_lab_are_422(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    before = counts(db)
+    bad = lims.message(labs=[{**LABS[0], "specialties": ["77"]}])
+    body = problem(lims.post(client, "registry.labs", bad), 422, "validation")
+    assert "77" in body["errors"][0]["message"]
+    people = [{"id_number": "11010519491231002X", "name": "张三", "lab_name": "不存在的室"}]
+    problem(lims.post(client, "registry.staff", lims.message(people=people)), 422, "validation")
+    assert counts(db) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1, 2]", "\ufeff{}".encode(), b'{"a": NaN}', b"\xff\xfe"],
+    ids=["malformed", "array", "bom", "nan", "not-utf8"],
+)
+def test_bad_json_is_refused(client: TestClient, db: Session, lims: Lims, body: bytes) -> None:
+    before = counts(db)
+    response = send(client, lims, body)
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/exchange-invalid-json"
+    assert counts(db) == before
+
+
+def test_numbers_beyond_ieee_safe_range_are_refused(client: TestClient, lims: Lims) -> None:
+    body = json.dumps({**lims.message(labs=LABS), "x": 2**60}).encode()
+    problem(send(client, lims, body), 422, "validation")
+
+
+# --- institution, type, media, size, rate -------------------------------------------------------
+
+
+def test_other_institutions_data_is_403(
+    client: TestClient, db: Session, settings: Settings, factory: Factory, lims: Lims
+) -> None:
+    other = factory.institution()
+    db.commit()
+    before = counts(db)
+    payload = {**lims.message(labs=LABS), "institution_code": other.code}
+    problem(lims.post(client, "registry.labs", payload), 403, "exchange-wrong-institution")
+    payload["institution_code"] = "NO-SUCH"
+    problem(lims.post(client, "registry.labs", payload), 403, "exchange-wrong-institution")
+    assert counts(db) == before
+
+
+def test_platform_peer_may_send_for_institutions_in_its_region_only(
+    client: TestClient, db: Session, settings: Settings, factory: Factory
+) -> None:
+    inside = factory.institution(region_code="360403")
+    outside = factory.institution(region_code="360102")
+    peer = clients.create_client(
+        db,
+        name="九江市平台",
+        institution=None,
+        region_code="360400",
+        kind=clients.ClientKind.PLATFORM,
+        status=ClientStatus.ACTIVE,
+    )
+    issued = clients.issue_key(db, peer, settings, alg="hmac-sha256")
+    db.commit()
+    from jcjg.client.signing import load_key
+
+    assert issued.secret is not None
+    lims = Lims(inside, peer, issued.key.key_id, load_key("hmac-sha256", issued.secret))
+    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
+    payload = {**lims.message(labs=LABS), "institution_code": outside.code}
+    problem(lims.post(client, "registry.labs", payload), 403, "exchange-wrong-institution")
+    payload["institution_code"] = "NO-SUCH"
+    problem(lims.post(client, "registry.labs", payload), 422, "validation")
+
+
+def test_unknown_type_is_404(client: TestClient, db: Session, lims: Lims) -> None:
+    before = counts(db)
+    response = send(client, lims, b"{}", path="/exchange/v1/messages/no.such")
+    problem(response, 404, "exchange-unknown-type")
+    assert counts(db) == before
+
+
+def test_wrong_content_type_is_415(client: TestClient, lims: Lims) -> None:
+    body = json.dumps(lims.message(labs=LABS)).encode()
+    response = send(client, lims, body, content_type="text/plain")
+    problem(response, 415, "unsupported-media-type")
+
+
+def test_too_large_is_413(client: TestClient, db: Session, lims: Lims, settings: Settings) -> None:
+    before = counts(db)
+    big = json.dumps(
+        {**lims.message(labs=LABS), "pad": "x" * settings.exchange_max_body_bytes}
+    ).encode()
+    problem(send(client, lims, big), 413, "too-large")
+    assert counts(db) == before
+
+
+def test_rate_limit_per_client_is_429_with_retry_after(
+    client: TestClient, db: Session, settings: Settings, factory: Factory, lims: Lims
+) -> None:
+    from jcjg.core.ratelimit import RateLimiter
+
+    client.app.state.rate_limiters["exchange"] = RateLimiter(2)  # type: ignore[attr-defined]
+    other = make_lims(db, settings, factory)
+    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
+    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
+    before = counts(db)
+    response = lims.post(client, "registry.labs", lims.message(labs=LABS))
+    problem(response, 429, "too-many-requests")
+    assert int(response.headers["retry-after"]) >= 1
+    assert counts(db) == before
+    # Another client has its own budget.
+    assert other.post(client, "registry.labs", other.message(labs=LABS)).status_code == 200
+
+
+# --- signatures ---------------------------------------------------------------------------------
+
+
+def _body(lims: Lims) -> bytes:
+    return json.dumps(lims.message(labs=LABS)).encode()
+
+
+def test_no_signature_is_401(client: TestClient, db: Session, lims: Lims) -> None:
+    before = counts(db)
+    response = client.post(PATH, content=_body(lims), headers={"content-type": "application/json"})
+    problem(response, 401, "exchange-signature-missing")
+    assert counts(db) == before
+
+
+def test_malformed_signature_is_401(client: TestClient, lims: Lims) -> None:
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    headers["Signature"] = "sig1=not-bytes"
+    problem(client.post(PATH, content=body, headers=headers), 401, "exchange-signature-malformed")
+
+
+def test_unknown_key_is_401(client: TestClient, lims: Lims) -> None:
+    body = _body(lims)
+    wrong = Lims(lims.institution, lims.client, "c999-000000000000", lims.key)
+    problem(send(client, wrong, body), 401, "exchange-key-unknown")
+
+
+def test_bad_signature_is_401(
+    client: TestClient, db: Session, settings: Settings, factory: Factory, lims: Lims
+) -> None:
+    before = counts(db)
+    impostor = make_lims(db, settings, factory)
+    forged = Lims(lims.institution, lims.client, lims.key_id, impostor.key)  # lims's id, other key
+    problem(send(client, forged, _body(lims)), 401, "exchange-signature-invalid")
+    assert counts(db) == before
+
+
+def test_body_changed_after_signing_is_401(client: TestClient, lims: Lims) -> None:
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    tampered = body.replace(b"120.50", b"999.99")
+    response = client.post(PATH, content=tampered, headers=headers)
+    problem(response, 401, "exchange-digest-mismatch")
+
+
+def test_digest_header_changed_too_is_a_bad_signature(client: TestClient, lims: Lims) -> None:
+    from jcjg.exchange.digest import content_digest
+
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    tampered = body.replace(b"120.50", b"999.99")
+    headers["Content-Digest"] = content_digest(tampered)
+    problem(client.post(PATH, content=tampered, headers=headers), 401, "exchange-signature-invalid")
+
+
+def test_path_changed_after_signing_is_401(client: TestClient, lims: Lims) -> None:
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    other = "/exchange/v1/messages/registry.staff"
+    problem(client.post(other, content=body, headers=headers), 401, "exchange-signature-invalid")
+
+
+def test_signature_not_covering_the_body_is_401(client: TestClient, lims: Lims) -> None:
+    from jcjg.exchange.digest import content_digest
+    from jcjg.exchange.signatures import Request, sign_request
+
+    body = _body(lims)
+    headers = {"Content-Type": "application/json", "Content-Digest": content_digest(body)}
+    headers |= sign_request(
+        Request("POST", BASE + PATH, list(headers.items())),
+        key_id=lims.key_id,
+        alg=lims.key.alg,
+        key=lims.key,
+        covered=("@method", "@target-uri"),  # body not covered
+        created=int(time.time()),
+        nonce="n-1",
+    )
+    problem(client.post(PATH, content=body, headers=headers), 401, "exchange-signature-incomplete")
+
+
+def test_signature_without_nonce_is_401(client: TestClient, lims: Lims) -> None:
+    from jcjg.exchange.digest import content_digest
+    from jcjg.exchange.signatures import Request, sign_request
+
+    body = _body(lims)
+    headers = {"Content-Type": "application/json", "Content-Digest": content_digest(body)}
+    headers |= sign_request(
+        Request("POST", BASE + PATH, list(headers.items())),
+        key_id=lims.key_id,
+        alg=lims.key.alg,
+        key=lims.key,
+        covered=("@method", "@target-uri", "content-digest", "content-type"),
+        created=int(time.time()),
+        nonce=None,
+    )
+    problem(client.post(PATH, content=body, headers=headers), 401, "exchange-signature-incomplete")
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_created_outside_the_window_is_401(client: TestClient, lims: Lims, offset: int) -> None:
+    created = int(time.time()) + offset
+    problem(send(client, lims, _body(lims), created=created), 401, "exchange-signature-stale")
+
+
+def test_created_inside_the_window_is_accepted(client: TestClient, lims: Lims) -> None:
+    created = int(time.time()) - 250
+    assert send(client, lims, _body(lims), created=created).status_code == 200
+
+
+def test_expires_passed_is_401(client: TestClient, lims: Lims) -> None:
+    created = int(time.time()) - 100
+    response = send(client, lims, _body(lims), created=created, expires_in=30)
+    problem(response, 401, "exchange-signature-expired")
+
+
+def test_replayed_nonce_is_401(client: TestClient, db: Session, lims: Lims) -> None:
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    assert client.post(PATH, content=body, headers=headers).status_code == 200
+    before = counts(db)
+    problem(client.post(PATH, content=body, headers=headers), 401, "exchange-nonce-replayed")
+    assert counts(db) == before
+
+
+def test_a_refused_request_does_not_burn_its_nonce(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    """The nonce is remembered in the request's transaction: a refused request leaves none."""
+    bad = json.dumps({**lims.message(labs=LABS), "labs": []}).encode()
+    assert send(client, lims, bad, nonce="same-nonce").status_code == 422
+    assert db.scalar(select(func.count()).select_from(SeenNonce)) == 0
+
+
+@pytest.mark.parametrize("state", ["revoked", "expired", "not_yet_valid"])
+def test_key_states_are_401(client: TestClient, db: Session, lims: Lims, state: str) -> None:
+    from jcjg.exchange.models import ClientKey
+
+    key = db.scalars(select(ClientKey).where(ClientKey.key_id == lims.key_id)).one()
+    now = utcnow()
+    if state == "revoked":
+        clients.revoke(db, key, "泄露")
+    elif state == "expired":
+        key.valid_until = now - dt.timedelta(seconds=1)
+    else:
+        key.valid_from = now + dt.timedelta(days=1)
+    db.commit()
+    before = counts(db)
+    problem(send(client, lims, _body(lims)), 401, f"exchange-key-{state.replace('_', '-')}")
+    assert counts(db) == before
+
+
+@pytest.mark.parametrize("status", [ClientStatus.SUSPENDED, ClientStatus.PENDING])
+def test_inactive_client_is_401(
+    client: TestClient, db: Session, lims: Lims, status: ClientStatus
+) -> None:
+    lims.client.status = status.value
+    db.commit()
+    problem(send(client, lims, _body(lims)), 401, "exchange-client-inactive")
+
+
+def test_rotation_keeps_both_keys_valid_during_the_overlap(
+    client: TestClient, db: Session, settings: Settings, hmac_lims: Lims
+) -> None:
+    from jcjg.client.signing import load_key
+
+    issued = clients.rotate(db, hmac_lims.client, settings, overlap_days=7)
+    db.commit()
+    assert issued.secret is not None
+    new = Lims(
+        hmac_lims.institution,
+        hmac_lims.client,
+        issued.key.key_id,
+        load_key("hmac-sha256", issued.secret),
+    )
+    assert hmac_lims.post(client, "registry.labs", hmac_lims.message(labs=LABS)).status_code == 200
+    assert new.post(client, "registry.labs", new.message(labs=LABS)).status_code == 200
+    old = next(k for k in hmac_lims.client.keys if k.key_id == hmac_lims.key_id)
+    db.refresh(old)
+    assert old.valid_until is not None
+    assert dt.timedelta(days=6) < old.valid_until - utcnow() <= dt.timedelta(days=7)
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def test_message_with_missing_files_is_422_until_they_arrive(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    import hashlib
+
+    lims.post(client, "registry.labs", lims.message(labs=LABS))
+    pdf = b"%PDF-1.4 calibration certificate"
+    digest = hashlib.sha256(pdf).hexdigest()
+    equipment = [
+        {"asset_number": "LX-9", "name": "压力试验机", "calibration_certificate_sha256": digest}
+    ]
+    payload = lims.message(equipment=equipment)
+    before = counts(db)
+    body = problem(lims.post(client, "registry.equipment", payload), 422, "exchange-files-missing")
+    assert body["missing"] == [digest]
+    assert counts(db) == before
+    path = f"/exchange/v1/blobs/{digest}"
+    headers = lims.headers("PUT", path, pdf, content_type="application/pdf")
+    assert client.put(path, content=pdf, headers=headers).status_code == 201
+    receipt = lims.post(client, "registry.equipment", payload).json()
+    assert receipt["status"] == "accepted"
+    eq = db.scalars(select(Equipment).where(Equipment.asset_number == "LX-9")).one()
+    assert eq.calibration_certificate_sha256 == digest
+    assert db.scalars(select(ExchangeFile)).one().client_id == lims.client.id
+
+
+def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
+    """Eight copies of one message at once, through the real app on its own committed
+    database: one is accepted, the others answer the same receipt as duplicates."""
+    import concurrent.futures
+
+    from jcjg.core.db import make_engine, make_sessionmaker
+    from jcjg.core.migrate import upgrade
+    from jcjg.main import create_app
+    from jcjg.regions.service import load_regions
+    from tests.conftest import fresh_database_url
+
+    url, drop = fresh_database_url(tmp_path)
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        factory_ = make_sessionmaker(engine)
+        settings = Settings(
+            env="test",
+            secret_key="concurrency-secret-0123456789abcdef",
+            database_url=url,
+            data_dir=tmp_path / "data",
+            embedded_worker=False,
+            exchange_stats_flush_seconds=3600,
+        )
+        with factory_() as session:
+            load_regions(db=session, province_codes=["360000"])
+            catalogue(session, "01")
+            session.commit()
+            lims = make_lims(session, settings, Factory(session, settings))
+            payload = lims.message(labs=LABS)
+        app = create_app(settings, engine=engine, session_factory=factory_)
+
+        def post(_: int) -> dict[str, Any]:
+            with TestClient(app) as http:
+                response = lims.post(http, "registry.labs", payload)
+                assert response.status_code == 200, response.text
+                result: dict[str, Any] = response.json()
+                return result
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            receipts = list(pool.map(post, range(8)))
+        assert sorted(r["status"] for r in receipts) == ["accepted"] + ["duplicate"] * 7
+        assert len({r["leaf_hash"] for r in receipts}) == 1
+        with factory_() as session:
+            assert session.scalar(select(func.count()).select_from(Message)) == 1
+            assert session.scalar(select(func.count()).select_from(Lab)) == 1
+            assert session.scalar(select(func.count()).select_from(LedgerLeaf)) == 1
+        engine.dispose()
+    finally:
+        drop()
