@@ -35,7 +35,7 @@ if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
         allow_module_level=True,
     )
 
-COMMANDS = {"serve", "db", "demo", "users", "worker"}
+COMMANDS = {"serve", "db", "demo", "users", "worker", "clients"}
 PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改）")
 
 
@@ -355,3 +355,108 @@ def test_worker_once_runs_the_due_jobs(migrated: Path) -> None:
     second = run("worker", "--once")  # the same minute: nothing is due again
     assert second.exit_code == 0, second.output
     assert second.output == ""
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+def _first_institution(engine: Engine) -> str:
+    from jcjg.registry.models import Institution
+
+    with Session(engine) as db:
+        return db.scalars(select(Institution.code).order_by(Institution.id)).first() or ""
+
+
+def test_clients_create_hmac_prints_the_secret_once(demo: Path, engine: Engine) -> None:
+    import base64
+    import json
+
+    from jcjg.exchange.models import ClientKey
+
+    code = _first_institution(engine)
+    result = run("clients", "create", "--institution", code, "--alg", "hmac-sha256")
+    assert result.exit_code == 0, result.output
+    issued = json.loads(result.output)
+    assert issued["alg"] == "hmac-sha256"
+    assert len(base64.b64decode(issued["secret"])) == 32
+    with Session(engine) as db:
+        key = db.scalars(select(ClientKey).where(ClientKey.key_id == issued["key_id"])).one()
+        assert base64.b64decode(issued["secret"]) not in key.key_material  # sealed, not clear
+        assert key.client.status == "active"
+    listed = json.loads(run("clients", "list").output)
+    assert listed[0]["keys"][0] == {
+        "key_id": issued["key_id"],
+        "alg": "hmac-sha256",
+        "state": "valid",
+        "valid_from": listed[0]["keys"][0]["valid_from"],
+        "valid_until": listed[0]["keys"][0]["valid_until"],
+    }
+    assert "secret" not in run("clients", "list").output
+
+
+def test_clients_create_ed25519_rotate_and_revoke(
+    demo: Path, engine: Engine, tmp_path: Path
+) -> None:
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def pem_file(name: str) -> Path:
+        public = Ed25519PrivateKey.generate().public_key()
+        path = tmp_path / name
+        path.write_bytes(
+            public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        return path
+
+    code = _first_institution(engine)
+    first = json.loads(
+        run(
+            "clients", "create", "--institution", code, "--public-key", str(pem_file("a.pem"))
+        ).output
+    )
+    assert first["alg"] == "ed25519"
+    assert first["secret"] is None
+    # Without a public key an ed25519 key cannot be issued; a bad one is refused in Chinese.
+    missing = CliRunner().invoke(main, ["clients", "create", "--institution", code])
+    assert missing.exit_code != 0
+    assert "公钥" in missing.output
+    garbage = tmp_path / "bad.pem"
+    garbage.write_text("not a key")
+    bad = CliRunner().invoke(
+        main, ["clients", "create", "--institution", code, "--public-key", str(garbage)]
+    )
+    assert bad.exit_code != 0
+    assert "公钥格式不正确" in bad.output
+    rotated = json.loads(
+        run(
+            "clients",
+            "rotate",
+            first["key_id"],
+            "--public-key",
+            str(pem_file("b.pem")),
+            "--overlap-days",
+            "3",
+        ).output
+    )
+    assert rotated["key_id"] != first["key_id"]
+    keys = {k["key_id"]: k for k in json.loads(run("clients", "list").output)[0]["keys"]}
+    old_until = dt.datetime.fromisoformat(keys[first["key_id"]]["valid_until"])
+    assert dt.timedelta(days=2) < old_until - utcnow() <= dt.timedelta(days=3)
+    assert keys[rotated["key_id"]]["state"] == "valid"
+    assert run("clients", "revoke", first["key_id"], "--reason", "离职人员曾接触").exit_code == 0
+    keys = {k["key_id"]: k for k in json.loads(run("clients", "list").output)[0]["keys"]}
+    assert keys[first["key_id"]]["state"] == "revoked"
+    again = CliRunner().invoke(main, ["clients", "revoke", first["key_id"], "--reason", "x"])
+    assert again.exit_code != 0
+
+
+def test_clients_create_refuses_unknown_institution_and_needs_one_target(demo: Path) -> None:
+    unknown = CliRunner().invoke(main, ["clients", "create", "--institution", "NOPE"])
+    assert unknown.exit_code != 0
+    assert "NOPE" in unknown.output
+    neither = CliRunner().invoke(main, ["clients", "create", "--alg", "hmac-sha256"])
+    assert neither.exit_code != 0
