@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger src/jcjg/alerts $(wildcard src/jcjg/exchange)
+STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger src/jcjg/alerts $(wildcard src/jcjg/exchange) src/jcjg/client
 APT_PACKAGES := chromium fonts-noto-cjk zbar-tools poppler-utils
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 
@@ -15,8 +15,8 @@ export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-run: install assets db demo ## Install what is missing, migrate the SQLite database, load demo data, serve on :8000
-	$(JCJG) serve
+run: install assets db demo ## Install what is missing, migrate the SQLite database, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
+	$(JCJG) serve --simulate
 
 test: install assets sysdeps lint db-check test-sqlite test-postgres ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL
 

@@ -12,6 +12,7 @@ from jcjg.config import get_settings
 
 
 def _factory() -> sessionmaker[Session]:
+    import jcjg.models  # noqa: F401 - every mapper known before the first query
     from jcjg.core.db import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(get_settings().database_url))
@@ -36,11 +37,21 @@ def main() -> None:
 @click.option("--host", default=None, help="监听地址（默认 JCJG_HOST 或 127.0.0.1）")
 @click.option("--port", default=None, type=int, help="端口（默认 JCJG_PORT 或 8000）")
 @click.option("--reload", is_flag=True, help="开发时代码变更自动重启")
-def serve(host: str | None, port: int | None, reload: bool) -> None:
+@click.option(
+    "--simulate",
+    is_flag=True,
+    help="首次启动时（还没有任何报送消息）在后台运行 jcjg simulate，让演示地区“活起来”",
+)
+def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> None:
     """启动 Web 服务（页面、JSON 接口）。"""
     import uvicorn
 
     settings = get_settings()
+    if simulate and _first_start():
+        url = f"http://{host or settings.host}:{port or settings.port}"
+        threading.Thread(
+            target=_simulate_when_up, args=(url,), name="jcjg-simulate", daemon=True
+        ).start()
     uvicorn.run(
         "jcjg.main:create_app",
         factory=True,
@@ -49,6 +60,38 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
         reload=reload,
         proxy_headers=True,
     )
+
+
+def _first_start() -> bool:
+    """No message was ever received: the platform has not met any LIMS yet."""
+    from sqlalchemy import select
+
+    from jcjg.exchange.models import Message
+
+    with _cli_session() as session:
+        return session.scalar(select(Message.id).limit(1)) is None
+
+
+def _simulate_when_up(url: str) -> None:
+    """Wait for the server to answer, then simulate a small region through it."""
+    import time
+
+    import httpx
+
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        return
+    click.echo("首次启动：模拟各检测机构的业务系统报送登记数据……")
+    try:
+        _simulate(6, 5, 1, 0.3, url, "360400", quiet=True)
+    except (click.ClickException, SystemExit) as error:
+        click.echo(f"模拟未完成：{error}", err=True)
 
 
 @main.group()
@@ -528,3 +571,71 @@ def clients_revoke(key_id: str, reason: str) -> None:
         except AppError as error:
             raise click.ClickException(error.detail) from None
     _echo_json({"key_id": key_id, "state": "revoked"})
+
+
+@main.command()
+@click.option("--institutions", default=6, show_default=True, type=click.IntRange(1, 500))
+@click.option("--days", default=5, show_default=True, type=click.IntRange(1, 365))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option(
+    "--violations",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="违规机构的比例（证书挂靠、检定过期、超范围签字等）",
+)
+@click.option("--url", default=None, help="平台地址（缺省 JCJG_BASE_URL）")
+@click.option("--region", default="360400", show_default=True, help="所模拟的地市或省的区划代码")
+def simulate(
+    institutions: int, days: int, seed: int, violations: float, url: str | None, region: str
+) -> None:
+    """模拟一个地区：各检测机构的业务系统经真实接口、用真实客户端报送数据。"""
+    _simulate(institutions, days, seed, violations, url, region)
+
+
+def _simulate(
+    institutions: int,
+    days: int,
+    seed: int,
+    violations: float,
+    url: str | None,
+    region: str,
+    *,
+    quiet: bool = False,
+) -> None:
+    from jcjg import simulate as sim
+
+    settings = get_settings()
+    with _cli_session() as session:
+        try:
+            sims = sim.prepare(
+                session,
+                settings,
+                institutions=institutions,
+                region=region,
+                seed=seed,
+                violations=violations,
+                key_dir=settings.data_dir / "simulator",
+            )
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        catalogue = sim.catalogue_parameters(session)
+    target = url or settings.base_url
+
+    def progress(day: int, done: int, total: int) -> None:
+        if quiet:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "." * (width - filled)
+        click.echo(f"\r第 {day + 1}/{days} 天 [{bar}] {done}/{total}", nl=done == total)
+
+    if not quiet:
+        click.echo(f"模拟 {len(sims)} 家机构，{days} 天，发往 {target}")
+    summary = sim.run(
+        sims, url=target, days=days, seed=seed, catalogue=catalogue, progress=progress
+    )
+    for line in summary.lines():
+        click.echo(line)
+    if summary.failures:
+        raise SystemExit(1)

@@ -1,0 +1,558 @@
+"""``jcjg simulate``: a realistic region of institutions whose LIMS talk to the real API.
+
+Each simulated institution is registered on the platform (with a qualification certificate)
+and gets an approved LIMS client whose Ed25519 private key stays in a file of the simulator
+(``<data_dir>/simulator/<code>.pem``), as a lab's key stays in its LIMS. Then, day by day, each
+LIMS sends what a lab's system sends through :mod:`jcjg.client`, over HTTP to ``--url``: its
+labs, its staff, its equipment with calibration certificates (uploaded files), its capabilities
+and signatories; later days bring new staff, leavers and recalibrations. ``--violations`` is
+the share of institutions that, on some day, break a rule the way real labs do: a calibration
+left to expire, a borrowed certificate holder (certificate lending), a signatory or capability
+beyond the qualification. The platform's rules find them, and the receipts say so.
+
+Later issues extend :func:`plan_day` with their own message types (commissions, samples, test
+records with force-time curves, reports).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.catalogue.models import Specialty
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.exchange import clients as client_service
+from jcjg.exchange.choices import ClientStatus
+from jcjg.exchange.models import Client as ClientRow
+from jcjg.generic.service import next_institution_code
+from jcjg.regions.models import Region
+from jcjg.registry.codes import check_character, id_check_character
+from jcjg.registry.demo import GIVEN, MACHINES, SURNAMES
+from jcjg.registry.models import Institution, QualificationCertificate
+
+CLIENT_NAME = "模拟业务系统（jcjg simulate）"
+BRANDS = (
+    "恒信", "正衡", "建科", "鑫源", "华测", "宏达", "精诚", "中衡",
+    "天正", "博远", "安泰", "诚信", "长江", "赣鄱", "德正", "庐山",
+)  # fmt: skip
+LAB_NAMES = ["力学室", "化学分析室", "水泥室", "混凝土室", "土工室", "钢筋室"]
+MATERIALS_SPECIALTY = "01"
+
+
+@dataclass
+class SimInstitution:
+    """One simulated institution, its LIMS key and what its LIMS has sent so far."""
+
+    code: str
+    name: str
+    region: str
+    key_id: str
+    key: Ed25519PrivateKey
+    specialties: list[str]
+    violator: bool
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)
+    equipment: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Planned:
+    message_type: str
+    payload: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)  # sha256 -> content
+
+
+@dataclass
+class Summary:
+    institutions: int = 0
+    days: int = 0
+    sent: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    files: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        total = sum(self.sent.values())
+        rate = total / self.seconds if self.seconds else 0.0
+        out = [
+            f"机构 {self.institutions} 家，模拟 {self.days} 天，"
+            f"发送消息 {total} 条、文件 {self.files} 个，用时 {self.seconds:.1f} 秒"
+            f"（{rate:.0f} 条/秒）",
+            "回执：" + "，".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
+            "按类型：" + "，".join(f"{k} {v}" for k, v in sorted(self.sent.items())),
+        ]
+        if self.warnings:
+            out.append(
+                "回执中的预警：" + "，".join(f"{k} {v}" for k, v in sorted(self.warnings.items()))
+            )
+        if self.failures:
+            out.append(f"失败 {len(self.failures)} 条，例如：{self.failures[0]}")
+        return out
+
+
+# --- setting the region up (on the platform's database) ----------------------------------------
+
+
+def _counties(db: Session, region: str) -> list[Region]:
+    prefix = region[:4] if region.endswith("00") and not region.endswith("0000") else region[:2]
+    rows = db.scalars(
+        select(Region)
+        .where(Region.code.startswith(prefix), Region.level == "county")
+        .order_by(Region.code)
+    ).all()
+    if not rows:
+        raise ValueError(f"行政区划 {region} 下没有区县：请先加载行政区划（jcjg demo load）")
+    return list(rows)
+
+
+def _credit_code(rng: random.Random, region: str) -> str:
+    body = f"91{region}MA{rng.randrange(10**7):07d}"[:17]
+    return body + check_character(body)
+
+
+def _key_file(folder: Path, code: str) -> Path:
+    return folder / f"{code}.pem"
+
+
+def _load_or_make_key(folder: Path, code: str) -> tuple[Ed25519PrivateKey, bool]:
+    path = _key_file(folder, code)
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if isinstance(key, Ed25519PrivateKey):
+            return key, False
+    key = Ed25519PrivateKey.generate()
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return key, True
+
+
+def prepare(
+    db: Session,
+    settings: Settings,
+    *,
+    institutions: int,
+    region: str,
+    seed: int,
+    violations: float,
+    key_dir: Path,
+) -> list[SimInstitution]:
+    """Register the simulated institutions and their LIMS clients (idempotent: the same seed
+    gives the same institutions; keys are reused from ``key_dir``). Commits."""
+    rng = random.Random(seed)
+    counties = _counties(db, region)
+    specialties = {s.code for s in db.scalars(select(Specialty))}
+    if MATERIALS_SPECIALTY not in specialties:
+        raise ValueError("资质目录为空：请先加载资质目录（jcjg demo load）")
+    out: list[SimInstitution] = []
+    today = utcnow().date()
+    for n in range(institutions):
+        county = counties[rng.randrange(len(counties))]
+        brand = BRANDS[n % len(BRANDS)]
+        suffix = "" if n < len(BRANDS) else str(n // len(BRANDS) + 1)
+        name = f"{county.name}{brand}{suffix}建设工程检测有限公司（模拟）"
+        scope = [
+            MATERIALS_SPECIALTY,
+            *sorted(rng.sample(sorted(specialties - {MATERIALS_SPECIALTY}), k=rng.randint(0, 2))),
+        ]
+        violator = rng.random() < violations
+        inst = db.scalar(select(Institution).where(Institution.name == name))
+        if inst is None:
+            inst = Institution(
+                code=next_institution_code(db, county.code),
+                name=name,
+                credit_code=_credit_code(rng, county.code),
+                region_code=county.code,
+                registered_address=f"{county.name}建设路 {rng.randint(1, 400)} 号",
+                registration_type="有限责任公司",
+                registered_capital=Decimal(rng.choice([300, 500, 800, 1000, 2000])),
+            )
+            db.add(inst)
+            db.flush()
+            cert = QualificationCertificate(
+                institution_id=inst.id,
+                region_code=inst.region_code,
+                number=f"SIM{inst.code}",
+                issued_by="江西省住房和城乡建设厅",
+                issue_date=today - dt.timedelta(days=rng.randint(200, 1500)),
+                valid_until=today + dt.timedelta(days=rng.randint(200, 1500)),
+            )
+            cert.specialties = list(db.scalars(select(Specialty).where(Specialty.code.in_(scope))))
+            db.add(cert)
+        else:
+            cert_scope = db.scalars(
+                select(QualificationCertificate).where(
+                    QualificationCertificate.institution_id == inst.id
+                )
+            ).first()
+            if cert_scope is not None:
+                scope = sorted(s.code for s in cert_scope.specialties)
+        key, fresh = _load_or_make_key(key_dir, inst.code)
+        public = key.public_key().public_bytes_raw()
+        client = db.scalar(
+            select(ClientRow).where(
+                ClientRow.institution_id == inst.id, ClientRow.name == CLIENT_NAME
+            )
+        )
+        if client is None:
+            client = client_service.create_client(
+                db,
+                name=CLIENT_NAME,
+                institution=inst,
+                status=ClientStatus.ACTIVE,
+                vendor="JCJG",
+                purpose="区域模拟：按真实接口报送登记数据",
+            )
+        now = utcnow()
+        usable = [k for k in client.keys if k.key_material == public and k.state(now) == "valid"]
+        if fresh or not usable:
+            issued = client_service.issue_key(
+                db, client, settings, alg="ed25519", public_key=public
+            )
+            key_id = issued.key.key_id
+        else:
+            key_id = usable[0].key_id
+        out.append(
+            SimInstitution(inst.code, inst.name, inst.region_code, key_id, key, scope, violator)
+        )
+    db.commit()
+    return out
+
+
+# --- what each LIMS sends ----------------------------------------------------------------------
+
+
+def _person(rng: random.Random, sim: SimInstitution, serial: int) -> dict[str, Any]:
+    born = dt.date(1965, 1, 1) + dt.timedelta(days=rng.randrange(12000))
+    first17 = f"{sim.region}{born:%Y%m%d}{rng.randrange(1000):03d}"
+    id_number = first17 + id_check_character(first17)
+    name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+    return {
+        "id_number": id_number,
+        "name": name,
+        "gender": "male" if int(first17[-1]) % 2 else "female",
+        "birth_date": born.isoformat(),
+        "title": rng.choice(["junior", "intermediate", "intermediate", "senior"]),
+        "years_in_testing": rng.randint(1, 25),
+        "mobile": f"13{rng.randrange(10**9):09d}",
+        "is_inspector": True,
+        "inspector_certificate_no": f"JX-JC-{serial:05d}",
+        "lab_name": rng.choice(sim.labs),
+        "specialties": [rng.choice(sim.specialties)],
+        "employed_from": (born + dt.timedelta(days=365 * 23)).isoformat(),
+    }
+
+
+def _certificate(sim: SimInstitution, asset: str, until: dt.date) -> bytes:
+    text = f"%PDF-1.4\n% 检定证书 {sim.name} {asset} 有效期至 {until.isoformat()}\n%%EOF\n"
+    return text.encode("utf-8")
+
+
+def _machine(
+    rng: random.Random, sim: SimInstitution, serial: int, today: dt.date
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    name, model, measuring_range, accuracy = MACHINES[serial % len(MACHINES)]
+    asset = f"{sim.code[-4:]}-SB-{serial:03d}"
+    until = today + dt.timedelta(days=rng.randint(60, 360))
+    pdf = _certificate(sim, asset, until)
+    digest = hashlib.sha256(pdf).hexdigest()
+    record = {
+        "asset_number": asset,
+        "name": name,
+        "model": model,
+        "measuring_range": measuring_range,
+        "accuracy": accuracy,
+        "calibration_body": "江西省计量测试研究院",
+        "calibration_valid_until": until.isoformat(),
+        "calibration_certificate_sha256": digest,
+        "status": "in_use",
+        "lab_name": rng.choice(sim.labs),
+    }
+    return record, {digest: pdf}
+
+
+def _message(sim: SimInstitution, rng: random.Random, **fields: Any) -> dict[str, Any]:
+    # A fresh UUID, as a real LIMS makes one per message: re-running with the same seed must
+    # send new messages, not collide with the earlier run's ids.
+    del rng
+    return {"message_id": str(uuid.uuid4()), "institution_code": sim.code, **fields}
+
+
+def plan_day(
+    sim: SimInstitution,
+    day: int,
+    days: int,
+    rng: random.Random,
+    catalogue: dict[str, list[str]],
+    today: dt.date,
+    lender: dict[str, Any] | None,
+) -> list[Planned]:
+    """What ``sim``'s LIMS sends on ``day`` (0 = first contact: everything)."""
+    plans: list[Planned] = []
+    if day == 0:
+        sim.labs = rng.sample(LAB_NAMES, k=rng.randint(2, 4))
+        labs = [
+            {
+                "name": lab,
+                "address": f"{sim.name[:6]}检测基地 {i + 1} 号楼",
+                "area_m2": f"{rng.randint(80, 600)}.00",
+                "specialties": sim.specialties,
+            }
+            for i, lab in enumerate(sim.labs)
+        ]
+        plans.append(Planned("registry.labs", _message(sim, rng, labs=labs)))
+        for serial in range(rng.randint(10, 24)):
+            person = _person(rng, sim, serial)
+            sim.people[person["id_number"]] = person
+        plans.append(
+            Planned("registry.staff", _message(sim, rng, people=list(sim.people.values())))
+        )
+        files: dict[str, bytes] = {}
+        for serial in range(rng.randint(8, 20)):
+            record, pdf = _machine(rng, sim, serial, today)
+            sim.equipment[record["asset_number"]] = record
+            files |= pdf
+        plans.append(
+            Planned(
+                "registry.equipment",
+                _message(sim, rng, equipment=list(sim.equipment.values())),
+                files,
+            )
+        )
+        for lab in sim.labs:
+            params = [p for s in sim.specialties for p in catalogue.get(s, [])]
+            chosen = sorted(rng.sample(params, k=min(len(params), rng.randint(10, 40))))
+            plans.append(
+                Planned(
+                    "registry.capabilities", _message(sim, rng, lab_name=lab, parameters=chosen)
+                )
+            )
+        signers = rng.sample(sorted(sim.people), k=min(3, len(sim.people)))
+        signatories = [
+            {
+                "id_number": id_number,
+                "position": "授权签字人",
+                "title": "高级工程师",
+                "specialties": [sim.people[id_number]["specialties"][0]],
+            }
+            for id_number in signers
+        ]
+        plans.append(Planned("registry.signatories", _message(sim, rng, signatories=signatories)))
+        return plans
+    # Later days: people come and go, machines are recalibrated.
+    changes: list[dict[str, Any]] = []
+    if rng.random() < 0.3 and len(sim.people) > 8:
+        leaver = sim.people[rng.choice(sorted(sim.people))]
+        leaver["employed_until"] = (today - dt.timedelta(days=days - day)).isoformat()
+        changes.append(leaver)
+    for serial in range(rng.randint(0, 2)):
+        person = _person(rng, sim, 100 * day + serial)
+        if person["id_number"] in sim.people:
+            continue
+        sim.people[person["id_number"]] = person
+        changes.append(person)
+    if changes:
+        plans.append(Planned("registry.staff", _message(sim, rng, people=changes)))
+    renewed: list[dict[str, Any]] = []
+    files = {}
+    for asset in rng.sample(sorted(sim.equipment), k=min(2, len(sim.equipment))):
+        record = dict(sim.equipment[asset])
+        until = today + dt.timedelta(days=rng.randint(300, 400))
+        pdf = _certificate(sim, asset, until)
+        record["calibration_valid_until"] = until.isoformat()
+        record["calibration_certificate_sha256"] = hashlib.sha256(pdf).hexdigest()
+        files[record["calibration_certificate_sha256"]] = pdf
+        sim.equipment[asset] = record
+        renewed.append(record)
+    plans.append(Planned("registry.equipment", _message(sim, rng, equipment=renewed), files))
+    if sim.violator and day == max(1, days // 2):
+        plans.extend(_violations(sim, rng, catalogue, today, lender))
+    return plans
+
+
+def _violations(
+    sim: SimInstitution,
+    rng: random.Random,
+    catalogue: dict[str, list[str]],
+    today: dt.date,
+    lender: dict[str, Any] | None,
+) -> list[Planned]:
+    """The ways real labs go wrong, one or two at a time."""
+    kinds = ["calibration", "lending", "scope"]
+    plans: list[Planned] = []
+    for kind in rng.sample(kinds, k=rng.randint(1, 2)):
+        if kind == "calibration":
+            asset = rng.choice(sorted(sim.equipment))
+            record = dict(sim.equipment[asset])
+            record["calibration_valid_until"] = (
+                today - dt.timedelta(days=rng.randint(5, 60))
+            ).isoformat()
+            record.pop("calibration_certificate_sha256", None)
+            sim.equipment[asset] = record
+            plans.append(Planned("registry.equipment", _message(sim, rng, equipment=[record])))
+        elif kind == "lending" and lender is not None:
+            borrowed = {**lender, "lab_name": sim.labs[0], "specialties": [sim.specialties[0]]}
+            borrowed.pop("employed_until", None)
+            sim.people[borrowed["id_number"]] = borrowed
+            plans.append(Planned("registry.staff", _message(sim, rng, people=[borrowed])))
+        else:
+            outside = sorted(set(catalogue) - set(sim.specialties))
+            if not outside:
+                continue
+            specialty = rng.choice(outside)
+            signer = rng.choice(sorted(sim.people))
+            plans.append(
+                Planned(
+                    "registry.signatories",
+                    _message(
+                        sim,
+                        rng,
+                        signatories=[
+                            {
+                                "id_number": signer,
+                                "position": "授权签字人",
+                                "specialties": [specialty],
+                            }
+                        ],
+                    ),
+                )
+            )
+    return plans
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+def _send_all(
+    sim: SimInstitution,
+    plans: list[Planned],
+    url: str,
+    summary: Summary,
+    lock: threading.Lock,
+    tick: Callable[[int], None],
+    work_dir: Path,
+) -> None:
+    from jcjg.client import Client, FilesMissing, PermanentError, TransientError
+
+    with Client(url, sim.key_id, sim.key, alg="ed25519") as lims:
+        for plan in plans:
+            outcome = "failed"
+            warnings: list[str] = []
+            for _attempt in range(5):
+                try:
+                    receipt = lims.send(plan.message_type, plan.payload)
+                except FilesMissing as missing:
+                    for digest in missing.missing:
+                        content = plan.files.get(digest)
+                        if content is None:
+                            break
+                        path = work_dir / digest
+                        path.write_bytes(content)
+                        lims.put_file(path)
+                        with lock:
+                            summary.files += 1
+                    continue
+                except TransientError:
+                    time.sleep(0.5)
+                    continue
+                except PermanentError as error:
+                    with lock:
+                        fields = "；".join(
+                            f"{e.get('field')}: {e.get('message')}"
+                            for e in error.problem.get("errors", [])[:3]
+                        )
+                        summary.failures.append(f"{plan.message_type}: {error} {fields}".strip())
+                    break
+                outcome = receipt.status
+                warnings = [w.get("code", "") for w in receipt.warnings]
+                break
+            with lock:
+                summary.sent[plan.message_type] += 1
+                summary.statuses[outcome] += 1
+                summary.warnings.update(w for w in warnings if w)
+            tick(1)
+
+
+def run(
+    sims: list[SimInstitution],
+    *,
+    url: str,
+    days: int,
+    seed: int,
+    catalogue: dict[str, list[str]],
+    progress: Callable[[int, int, int], Any] | None = None,
+) -> Summary:
+    """Play ``days`` days for every institution, the institutions in parallel, each day in
+    order. ``progress(day, done, total)`` is called as each message of the day is answered."""
+    summary = Summary(institutions=len(sims), days=days)
+    lock = threading.Lock()
+    today = utcnow().date()
+    started = time.perf_counter()
+    rngs = {sim.code: random.Random(f"{seed}:{sim.code}") for sim in sims}
+    done = [0]
+    with tempfile.TemporaryDirectory(prefix="jcjg-sim-") as tmp:
+        for day in range(days):
+            plans = {}
+            for i, sim in enumerate(sims):
+                lender_sim = sims[(i + 1) % len(sims)] if len(sims) > 1 else None
+                lender = (
+                    lender_sim.people[sorted(lender_sim.people)[0]]
+                    if lender_sim is not None and lender_sim.people
+                    else None
+                )
+                plans[sim.code] = plan_day(sim, day, days, rngs[sim.code], catalogue, today, lender)
+            total = sum(len(p) for p in plans.values())
+
+            done[0] = 0
+
+            def tick(n: int, total: int = total, day: int = day) -> None:
+                with lock:
+                    done[0] += n
+                    if progress is not None:
+                        progress(day, done[0], total)
+
+            with ThreadPoolExecutor(max_workers=min(8, len(sims)) or 1) as pool:
+                futures = [
+                    pool.submit(
+                        _send_all, sim, plans[sim.code], url, summary, lock, tick, Path(tmp)
+                    )
+                    for sim in sims
+                ]
+                for future in futures:
+                    future.result()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def catalogue_parameters(db: Session) -> dict[str, list[str]]:
+    """Parameter codes per specialty code, from the platform's catalogue."""
+    out: dict[str, list[str]] = {}
+    for specialty in db.scalars(select(Specialty).order_by(Specialty.code)):
+        out[specialty.code] = [p.code for item in specialty.items for p in item.parameters]
+    return out
