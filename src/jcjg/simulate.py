@@ -335,9 +335,9 @@ def plan_day(
         )
         files: dict[str, bytes] = {}
         for serial in range(rng.randint(8, 20)):
-            record, pdf = _machine(rng, sim, serial, today)
+            record, certificates = _machine(rng, sim, serial, today)
             sim.equipment[record["asset_number"]] = record
-            files |= pdf
+            files |= certificates
         plans.append(
             Planned(
                 "registry.equipment",
@@ -384,10 +384,10 @@ def plan_day(
     for asset in rng.sample(sorted(sim.equipment), k=min(2, len(sim.equipment))):
         record = dict(sim.equipment[asset])
         until = today + dt.timedelta(days=rng.randint(300, 400))
-        pdf = _certificate(sim, asset, until)
+        certificate = _certificate(sim, asset, until)
         record["calibration_valid_until"] = until.isoformat()
-        record["calibration_certificate_sha256"] = hashlib.sha256(pdf).hexdigest()
-        files[record["calibration_certificate_sha256"]] = pdf
+        record["calibration_certificate_sha256"] = hashlib.sha256(certificate).hexdigest()
+        files[record["calibration_certificate_sha256"]] = certificate
         sim.equipment[asset] = record
         renewed.append(record)
     plans.append(Planned("registry.equipment", _message(sim, rng, equipment=renewed), files))

@@ -1,0 +1,259 @@
+"""Fault test (001 5.5: after a fault, incomplete data is re-sent): the client's outbox sends
+messages while the platform's server is killed with SIGKILL and restarted, and its private
+PostgreSQL (initdb in a temporary folder) is restarted in immediate mode. Afterwards every
+message is stored exactly once, every receipt verifies against the ledger, and the outbox is
+empty.
+
+`make test` runs a short version (a few hundred messages); `make bench` runs the full one with
+``JCJG_FAULT_MESSAGES=3000`` (marked slow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from jcjg.client import Client, Outbox, Sender
+from jcjg.config import Settings
+from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.migrate import upgrade
+from jcjg.exchange import clients
+from jcjg.exchange.choices import ClientStatus
+from jcjg.exchange.models import Message
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.regions.service import load_regions
+from jcjg.registry.models import Lab
+from tests.conftest import require
+from tests.factories import Factory, catalogue
+
+SECRET = "fault-test-secret-key-0123456789abcdef"
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own, so that restarting it disturbs nobody else."""
+
+    bin: Path
+    data: Path
+    port: int
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        self.data.mkdir(parents=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.data.parent, "postgres")
+            shutil.chown(self.data, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.data / "log"),
+                  "-w", "start")  # fmt: skip
+
+    def restart(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self.start()
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+class Server:
+    """The platform as a real process (uvicorn), killed and restarted at will."""
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "JCJG_ENV": "test",
+            "JCJG_SECRET_KEY": SECRET,
+            "JCJG_DATABASE_URL": url,
+            "JCJG_DATA_DIR": str(data_dir),
+            "JCJG_BASE_URL": self.base,
+            "JCJG_EMBEDDED_WORKER": "false",
+            "JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE": "1000000",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "jcjg.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+    pg_bin = _pg_bin()
+    if pg_bin is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        if require("JCJG_REQUIRE_POSTGRES"):
+            pytest.fail("the fault test needs PostgreSQL's server binaries (initdb, pg_ctl)")
+        pytest.skip("PostgreSQL server binaries not installed")
+    # Not under pytest's tmp_path: its parents are private to us, and postgres must enter.
+    folder = Path(tempfile.mkdtemp(prefix="jcjg-fault-"))
+    cluster = PrivatePostgres(pg_bin, folder / "pg", _free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _messages() -> int:
+    return int(os.environ.get("JCJG_FAULT_MESSAGES", "240"))
+
+
+@pytest.mark.slow
+def test_every_message_stored_once_through_server_kills_and_a_database_restart(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "postgresql":
+        pytest.skip("runs once, in the PostgreSQL run (it brings its own cluster)")
+    total = _messages()
+    url = private_postgres.url
+    upgrade(url)
+    engine = make_engine(url)
+    factory_ = make_sessionmaker(engine)
+    settings = Settings(env="test", secret_key=SECRET, database_url=url, data_dir=tmp_path)
+    key = Ed25519PrivateKey.generate()
+    with factory_() as db:
+        load_regions(db=db, province_codes=["360000"])
+        catalogue(db, "01")
+        institution = Factory(db, settings).institution()
+        client_row = clients.create_client(
+            db, name="LIMS", institution=institution, status=ClientStatus.ACTIVE
+        )
+        issued = clients.issue_key(
+            db, client_row, settings, alg="ed25519",
+            public_key=key.public_key().public_bytes_raw(),
+        )  # fmt: skip
+        db.commit()
+        code, key_id = institution.code, issued.key.key_id
+
+    server = Server(url, tmp_path / "data")
+    server.start()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    for n in range(total):
+        labs = [{"name": f"室{n:05d}", "address": "九江市长虹大道 1 号", "area_m2": "50.00"}]
+        outbox.enqueue("registry.labs", {"institution_code": code, "labs": labs})
+    outbox.close()
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            with (
+                Outbox(tmp_path / "outbox.sqlite3") as box,
+                Client(server.base, key_id, key, alg="ed25519", timeout=5) as lims,
+            ):
+                Sender(lims, box, backoff_base=0.05, backoff_cap=0.5).drain(
+                    until_empty=True, timeout=600, poll_interval=0.2
+                )
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    sender = threading.Thread(target=send, name="outbox-sender")
+    sender.start()
+
+    def sent() -> int:
+        with Outbox(tmp_path / "outbox.sqlite3") as box:
+            return total - len(box.pending())
+
+    faults = [
+        (0.2, "kill the server", lambda: (server.kill(), time.sleep(0.3), server.start())),
+        (0.45, "restart PostgreSQL", private_postgres.restart),
+        (0.7, "kill the server again", lambda: (server.kill(), server.start())),
+    ]
+    try:
+        for share, _what, fault in faults:
+            while sent() < share * total and not done.is_set():
+                time.sleep(0.05)
+            fault()
+        sender.join(timeout=900)
+    finally:
+        server.kill()
+    assert not errors, errors
+    assert not sender.is_alive()
+
+    with Outbox(tmp_path / "outbox.sqlite3") as box:
+        assert box.pending() == []
+        assert box.failed() == []
+        receipts = box.sent()
+    assert len(receipts) == total
+    with factory_() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == total
+        assert db.scalar(select(func.count(func.distinct(Message.message_id)))) == total
+        assert db.scalar(select(func.count()).select_from(Lab)) == total
+        leaves = {
+            row.leaf_index: row.leaf_hash.hex()
+            for row in db.scalars(
+                select(LedgerLeaf).where(LedgerLeaf.entry_type == "message:registry.labs")
+            )
+        }
+        assert len(leaves) == total
+        stored = dict(db.execute(select(Message.message_id, Message.ledger_index)).all())
+    for item in receipts:
+        item.receipt.verify(item.payload, key_id=key_id, message_type="registry.labs")
+        assert leaves[item.receipt.index] == item.receipt.leaf_hash
+        assert stored[item.message_id] == item.receipt.index
+    engine.dispose()
