@@ -114,6 +114,12 @@ CHECKSUM_MISMATCH = problem_type(
     "分块校验和不符",
     "Upload-Checksum 与收到的分块不一致（tus checksum 扩展），该分块未保存，请重传。",
 )
+TUS_VERSION = problem_type(
+    "exchange-tus-version",
+    412,
+    "tus 协议版本不支持",
+    "断点续传的每个请求须带 Tus-Resumable: 1.0.0（平台支持的 tus 版本见 Tus-Version 头）。",
+)
 UPLOAD_GONE = problem_type(
     "exchange-upload-gone", 410, "上传已过期或已取消", "该断点续传任务已过期或被终止。"
 )
@@ -161,5 +167,6 @@ ALL = (
     BLOB_MISMATCH,
     UPLOAD_CONFLICT,
     CHECKSUM_MISMATCH,
+    TUS_VERSION,
     UPLOAD_GONE,
 )

@@ -35,7 +35,6 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, BadRequest, NotFound
-from jcjg.core.errors import ProblemType as _ProblemType
 from jcjg.exchange import problems
 from jcjg.exchange.api import check_rate, record, store_file
 from jcjg.exchange.auth import BodyHash, Caller, authenticate
@@ -48,9 +47,6 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,checksum,termination,expiration"
 CHECKSUM_ALGORITHMS = {"sha1": "sha1", "sha256": "sha-256", "sha512": "sha-512"}
 OFFSET_MEDIA = "application/offset+octet-stream"
-_PRECONDITION = _ProblemType(
-    "tus-version", 412, "tus 协议版本不支持", f"请使用 Tus-Resumable: {TUS_VERSION}。"
-)
 
 
 def _tus_headers(**extra: str) -> dict[str, str]:
@@ -64,7 +60,7 @@ def _http_date(moment: dt.datetime) -> str:
 def _check_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise AppError(
-            kind=_PRECONDITION, headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION}
+            kind=problems.TUS_VERSION, headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION}
         )
 
 

@@ -200,7 +200,7 @@ _STAFF_EXAMPLE = {
     "institution_code": "JG450100001",
     "people": [
         {
-            "id_number": "450103199001011234",
+            "id_number": "450103199001011238",
             "name": "李明",
             "gender": "male",
             "title": "intermediate",
@@ -411,7 +411,7 @@ _SIGNATORY_EXAMPLE = {
     "institution_code": "JG450100001",
     "signatories": [
         {
-            "id_number": "450103199001011234",
+            "id_number": "450103199001011238",
             "position": "技术负责人",
             "title": "高级工程师",
             "lab_name": "力学室",
