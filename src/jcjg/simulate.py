@@ -165,7 +165,6 @@ def prepare(
 ) -> list[SimInstitution]:
     """Register the simulated institutions and their LIMS clients (idempotent: the same seed
     gives the same institutions; keys are reused from ``key_dir``). Commits."""
-    rng = random.Random(seed)
     counties = _counties(db, region)
     specialties = {s.code for s in db.scalars(select(Specialty))}
     if MATERIALS_SPECIALTY not in specialties:
@@ -173,14 +172,16 @@ def prepare(
     out: list[SimInstitution] = []
     today = utcnow().date()
     for n in range(institutions):
+        # One generator per institution: what institution n looks like does not depend on
+        # whether the ones before it had to be created or already existed.
+        rng = random.Random(f"{seed}:{n}")
         county = counties[rng.randrange(len(counties))]
         brand = BRANDS[n % len(BRANDS)]
         suffix = "" if n < len(BRANDS) else str(n // len(BRANDS) + 1)
         name = f"{county.name}{brand}{suffix}建设工程检测有限公司（模拟）"
-        scope = [
-            MATERIALS_SPECIALTY,
-            *sorted(rng.sample(sorted(specialties - {MATERIALS_SPECIALTY}), k=rng.randint(0, 2))),
-        ]
+        others = sorted(specialties - {MATERIALS_SPECIALTY})
+        extra = rng.sample(others, k=min(len(others), rng.randint(0, 2)))
+        scope = [MATERIALS_SPECIALTY, *sorted(extra)]
         violator = rng.random() < violations
         inst = db.scalar(select(Institution).where(Institution.name == name))
         if inst is None:

@@ -59,6 +59,31 @@ def load_key(alg: str, material: str | bytes | Ed25519PrivateKey) -> SigningKey:
     raise ValueError(f"unsupported algorithm {alg!r}; use ed25519 or hmac-sha256")
 
 
+def infer_alg(material: str | bytes | Ed25519PrivateKey) -> str:
+    """The algorithm a key's material implies, for callers who do not name it.
+
+    An ``Ed25519PrivateKey`` or PEM text is ``ed25519``; other text (the base64 secret that
+    ``jcjg clients create`` prints) and bytes longer than 32 are an ``hmac-sha256`` secret.
+    Exactly 32 raw bytes are ambiguous, since both an Ed25519 seed and the platform's HMAC
+    secrets are 32 bytes long, so they raise: a wrong guess would only surface as a 401 from
+    the server, far from the mistake. The base64 of an Ed25519 seed is read as an HMAC secret
+    for the same reason the platform prints HMAC secrets that way: pass ``alg`` for seeds.
+    """
+    if isinstance(material, Ed25519PrivateKey):
+        return ALG_ED25519
+    data = material.encode() if isinstance(material, str) else material
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return ALG_ED25519
+    if isinstance(material, str):
+        return ALG_HMAC_SHA256
+    if len(data) == 32:
+        raise ValueError(
+            "32 raw bytes may be an Ed25519 seed or an HMAC secret: "
+            "name the algorithm (alg='ed25519' or alg='hmac-sha256')"
+        )
+    return ALG_HMAC_SHA256
+
+
 def signed_headers(
     method: str,
     url: str,

@@ -60,7 +60,8 @@ def _http_date(moment: dt.datetime) -> str:
 def _check_version(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise AppError(
-            kind=problems.TUS_VERSION, headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION}
+            kind=problems.TUS_VERSION,
+            headers={"Tus-Version": TUS_VERSION, "Tus-Resumable": TUS_VERSION},
         )
 
 
@@ -294,10 +295,13 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
                 problems.UPLOAD_CONFLICT,
                 f"Upload-Offset 为 {offset}，平台已收到 {upload.offset} 字节",
             )
+        remaining = upload.length - offset
+        # Let go of the database while the chunk streams in: on SQLite the read above holds
+        # the write lock (BEGIN IMMEDIATE), and a slow lab must not stall every other writer.
+        # _append reads the upload again, under a row lock.
+        await run_in_threadpool(db.rollback)
         try:
-            chunk, hashes = await _receive_chunk(
-                request, upload.length - offset, settings.upload_dir
-            )
+            chunk, hashes = await _receive_chunk(request, remaining, settings.upload_dir)
         except ClientDisconnect:
             return Response(status_code=400)  # nothing kept: the client resumes from HEAD
         size = hashes.size

@@ -352,7 +352,12 @@ def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
     )
     existing = {
         lab.name: lab
-        for lab in ctx.db.scalars(select(Lab).where(Lab.institution_id == ctx.institution.id))
+        for lab in ctx.db.scalars(
+            select(Lab).where(
+                Lab.institution_id == ctx.institution.id,
+                Lab.name.in_([lab.name for lab in message.labs]),
+            )
+        )
     }
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for record in message.labs:
