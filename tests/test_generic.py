@@ -18,10 +18,15 @@ from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User
-from jcjg.auth.service import create_api_token
+from jcjg.auth.scopes import get_scoped
+from jcjg.auth.service import create_api_token, principal_for
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base
+from jcjg.core.errors import NotFound
 from jcjg.core.mixins import ChangeLogged
+from jcjg.exchange import clients as exchange_clients
+from jcjg.exchange.choices import ClientStatus
+from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
 from jcjg.generic.spec import SPECS
 from jcjg.registry import specs as registry_specs
 from jcjg.registry.models import ELicence, Institution
@@ -39,8 +44,8 @@ def _models() -> list[type]:
 class ScopeCase:
     """How to make an object of a scoped model, where to read it, and who is outside."""
 
-    make: Callable[[Factory], tuple[int, dict]]  # -> (object id, info)
-    url: str  # with {id}
+    make: Callable[[Factory], tuple[int | str, dict]]  # -> (object id in the URL, info)
+    url: str | None  # with {id}; None: no route reads it yet, get_scoped is asked directly
     outsiders: Callable[[Factory, dict], list[User]]
     insider: Callable[[Factory, dict], User]
     method: str = "GET"
@@ -93,6 +98,65 @@ def _alert_obj(f: Factory) -> tuple[int, dict]:
     return alert.id, {"inst": inst}
 
 
+def _exchange_client(f: Factory) -> tuple[Client, dict]:
+    inst = f.institution(region_code="360403")
+    client = exchange_clients.create_client(
+        f.db, name="九江 LIMS", institution=inst, status=ClientStatus.ACTIVE
+    )
+    return client, {"inst": inst}
+
+
+def _client_obj(f: Factory) -> tuple[int, dict]:
+    client, info = _exchange_client(f)
+    f.db.commit()
+    return client.id, info
+
+
+def _client_key_obj(f: Factory) -> tuple[str, dict]:
+    client, info = _exchange_client(f)
+    issued = exchange_clients.issue_key(f.db, client, f.settings, alg="hmac-sha256")
+    f.db.commit()
+    return issued.key.key_id, info
+
+
+def _message_obj(f: Factory) -> tuple[int, dict]:
+    import datetime as dt
+
+    client, info = _exchange_client(f)
+    message = Message(
+        client_id=client.id,
+        key_id="c1-000000000000",
+        institution_id=client.institution_id,
+        region_code=client.region_code,
+        message_type="registry.staff",
+        message_id="00000000-0000-4000-8000-000000000000",
+        body=b"{}",
+        content_sha256="0" * 64,
+        signature_input="sig1=()",
+        signature="sig1=::",
+        received_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        receipt={"status": "accepted"},
+        ledger_index=0,
+    )
+    f.db.add(message)
+    f.db.commit()
+    return message.id, info
+
+
+def _file_obj(f: Factory) -> tuple[int, dict]:
+    client, info = _exchange_client(f)
+    row = ExchangeFile(
+        sha256="0" * 64,
+        size=1,
+        client_id=client.id,
+        institution_id=client.institution_id,
+        region_code=client.region_code,
+    )
+    f.db.add(row)
+    f.db.commit()
+    return row.id, info
+
+
 def _region_outsiders(f: Factory, info: dict) -> list[User]:
     other_inst = f.institution(region_code="360102")
     return [
@@ -134,6 +198,33 @@ SCOPED: dict[type, ScopeCase] = {
         lambda f, i: [f.user(Role.CITY_AUTHORITY, region_code="360400"), f.user(Role.WITNESS)],
         lambda f, i: i["owner"],
         method="DELETE",
+    ),
+    Client: ScopeCase(
+        _client_obj,
+        "/exchange/clients/{id}",
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+        session=True,
+    ),
+    ClientKey: ScopeCase(
+        _client_key_obj,
+        "/exchange/keys/{id}",
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+        session=True,
+    ),
+    # What clients sent: no page shows single messages or files yet, the scope clause does.
+    Message: ScopeCase(
+        _message_obj,
+        None,
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+    ),
+    ExchangeFile: ScopeCase(
+        _file_obj,
+        None,
+        _region_outsiders,
+        lambda f, i: f.user(Role.CITY_AUTHORITY, region_code="360400"),
     ),
 }
 
@@ -178,6 +269,15 @@ def test_every_scoped_model_has_a_case():
 def test_outside_scope_answers_404(client, factory, model):
     case = SCOPED[model]
     obj_id, info = case.make(factory)
+    if case.url is None:
+        for outsider in case.outsiders(factory, info):
+            principal = principal_for(db=factory.db, user=outsider, settings=factory.settings)
+            with pytest.raises(NotFound):
+                get_scoped(factory.db, model, obj_id, principal, "read")
+        insider = case.insider(factory, info)
+        principal = principal_for(db=factory.db, user=insider, settings=factory.settings)
+        assert get_scoped(factory.db, model, obj_id, principal, "read").id == obj_id
+        return
     url = case.url.format(id=obj_id)
 
     def call(user: User):
@@ -260,6 +360,18 @@ def _catalogue_row(f: Factory, which: int) -> object:
 
 WRITES.update(
     {
+        Client: (
+            lambda f: _exchange_client(f)[0],
+            lambda c: setattr(c, "status", ClientStatus.SUSPENDED.value),
+        ),
+        ClientKey: (
+            lambda f: (
+                exchange_clients.issue_key(
+                    f.db, _exchange_client(f)[0], f.settings, alg="hmac-sha256"
+                ).key
+            ),
+            lambda k: setattr(k, "revoke_reason", "私钥泄露"),
+        ),
         Specialty: (lambda f: _bare_specialty(f), lambda o: setattr(o, "min_inspectors", 9)),
         TestItem: (lambda f: _bare_item(f), lambda o: setattr(o, "name", "改名项目")),
         Parameter: (lambda f: _catalogue_row(f, 2), lambda o: setattr(o, "required", False)),
@@ -369,10 +481,28 @@ def test_change_rows_hide_secrets_and_mask_personal_data(db, factory):
 # --- forms reject a missing CSRF token ---------------------------------------------------------
 
 
+def _resolves_principal(dependant) -> bool:
+    from jcjg.auth.deps import Requires
+
+    return isinstance(dependant.call, Requires) or any(
+        _resolves_principal(d) for d in dependant.dependencies
+    )
+
+
+def _signed(route: APIRoute) -> bool:
+    """A route of the signed exchange API: no principal, so no cookie is honoured and there is
+    no CSRF to check (tests/test_route_matrix.py proves a session cookie opens nothing there)."""
+    return route.path.startswith("/exchange/v1/") and not _resolves_principal(route.dependant)
+
+
 def _unsafe_page_routes(app) -> list[tuple[str, str]]:
     out = []
     for route in all_routes(app.routes):
-        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
+        if (
+            isinstance(route, APIRoute)
+            and not route.path.startswith("/api/")
+            and not _signed(route)
+        ):
             for method in route.methods & {"POST", "PUT", "PATCH", "DELETE"}:
                 out.append((method, route.path))
     return sorted(out)
@@ -432,19 +562,13 @@ def test_csrf_failures_and_denials_are_audited(client, db, factory):
 def test_every_route_that_resolves_a_principal_commits_its_transaction(app):
     """A route that opens the request's session without TransactionalRoute would leave it
     open (on SQLite holding the write lock): every route with ``requires`` must be one."""
-    from jcjg.auth.deps import Requires
     from jcjg.core.deps import TransactionalRoute
-
-    def needs_session(dependant) -> bool:
-        return isinstance(dependant.call, Requires) or any(
-            needs_session(d) for d in dependant.dependencies
-        )
 
     offenders = [
         route.path
         for route in all_routes(app.routes)
         if isinstance(route, APIRoute)
-        and needs_session(route.dependant)
+        and _resolves_principal(route.dependant)
         and not isinstance(route, TransactionalRoute)
     ]
     assert offenders == []

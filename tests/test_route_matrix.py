@@ -19,6 +19,10 @@ from tests.factories import all_routes, login, page_csrf
 
 PUBLIC = "public"  # anyone, logged in or not, reaches the route
 NO_AUTH = "no-auth"  # probes and the schema: no principal is even resolved
+# The exchange API: no principal either (a cookie or token opens nothing), each request signed
+# by a client's key (RFC 9421); only routes under SIGNED_PREFIX may be so.
+SIGNED = "signed"
+SIGNED_PREFIX = "/exchange/v1/"
 
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): NO_AUTH,
@@ -121,6 +125,32 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/alerts/{alert_id}"): "alert:read",
     ("GET", "/api/v1/rules"): "alert:read",
     ("PUT", "/api/v1/rules/{rule_id}/thresholds/{region_code}"): "rule:configure",
+    ("GET", "/exchange/clients"): "exchange_client:read",
+    ("GET", "/exchange/clients/{client_id}"): "exchange_client:read",
+    ("GET", "/exchange/keys/{key_id}"): "exchange_client:read",
+    ("GET", "/exchange/monitor"): "exchange_client:read",
+    ("GET", "/exchange/clients/apply"): "exchange_client:apply",
+    ("POST", "/exchange/clients/apply"): "exchange_client:apply",
+    ("POST", "/exchange/clients/{client_id}/keys"): "exchange_client:apply",
+    ("POST", "/exchange/clients/{client_id}/keys/rotate"): "exchange_client:apply",
+    ("GET", "/exchange/clients/register"): "exchange_client:approve",
+    ("POST", "/exchange/clients/register"): "exchange_client:approve",
+    ("POST", "/exchange/clients/{client_id}/decision"): "exchange_client:approve",
+    ("POST", "/exchange/clients/{client_id}/suspend"): "exchange_client:approve",
+    ("POST", "/exchange/clients/{client_id}/resume"): "exchange_client:approve",
+    ("POST", "/exchange/keys/{key_id}/revoke"): "exchange_client:approve",
+    # the exchange API: its schemas and the tus discovery are public, the rest is signed
+    ("GET", "/exchange/v1/schemas"): NO_AUTH,
+    ("GET", "/exchange/v1/schemas/{message_type}"): NO_AUTH,
+    ("OPTIONS", "/exchange/v1/uploads/"): NO_AUTH,
+    ("OPTIONS", "/exchange/v1/uploads/{token}"): NO_AUTH,
+    ("POST", "/exchange/v1/messages/{message_type}"): SIGNED,
+    ("PUT", "/exchange/v1/blobs/{sha256}"): SIGNED,
+    ("HEAD", "/exchange/v1/blobs/{sha256}"): SIGNED,
+    ("POST", "/exchange/v1/uploads/"): SIGNED,
+    ("HEAD", "/exchange/v1/uploads/{token}"): SIGNED,
+    ("PATCH", "/exchange/v1/uploads/{token}"): SIGNED,
+    ("DELETE", "/exchange/v1/uploads/{token}"): SIGNED,
 }
 
 # API routes a token may not call: minting a token needs a logged-in person.
@@ -152,13 +182,17 @@ GRANTS: dict[str, frozenset[Role]] = {
     "audit:read": frozenset({P, A, C, IA, AU}),
     "personal_data:unmask": frozenset({P, A, C}),
     "job:read": frozenset({P, AU}),
+    "exchange_client:read": frozenset({P, A, C, IA, AU}),
+    "exchange_client:apply": frozenset({P, IA}),
+    "exchange_client:approve": frozenset({P, A, C}),
 }
 
 
 def _routes(app):
     for route in all_routes(app.routes):
         if isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD"}):
+            # HEAD is left out where it comes with GET, kept where it is the route's own method
+            for method in sorted(route.methods - {"HEAD"} or route.methods):
                 yield method, route.path, route
         elif getattr(route, "path", None) == "/api/v1/openapi.json":
             yield "GET", route.path, route
@@ -182,8 +216,14 @@ def test_every_route_is_decided(app):
     assert not undecided, f"routes without a permission decision in ROUTES: {undecided}"
     stale = sorted(set(ROUTES) - set(seen))
     assert not stale, f"ROUTES names routes that no longer exist: {stale}"
-    wrong = {k: (seen[k], ROUTES[k]) for k in seen if seen[k] != ROUTES[k]}
+    # a signed route resolves no principal: it declares nothing, like a probe
+    expected = {k: NO_AUTH if v == SIGNED else v for k, v in ROUTES.items()}
+    wrong = {k: (seen[k], expected[k]) for k in seen if seen[k] != expected[k]}
     assert not wrong, f"declared vs expected permission differ: {wrong}"
+    misplaced = sorted(
+        k for k, v in ROUTES.items() if v == SIGNED and not k[1].startswith(SIGNED_PREFIX)
+    )
+    assert not misplaced, f"signed routes outside {SIGNED_PREFIX}: {misplaced}"
 
 
 def test_grants_are_as_decided():
@@ -212,7 +252,7 @@ def test_roles_on_every_route(app, client, factory):
     # logging out ends the session the later page checks use: it goes last
     order = sorted(ROUTES.items(), key=lambda item: item[0] == ("POST", "/logout"))
     for (method, path), permission in order:
-        if permission in (NO_AUTH, PUBLIC):
+        if permission in (NO_AUTH, PUBLIC, SIGNED):
             continue
         url = _concrete(path)
         anonymous = client.request(method, url)
@@ -262,3 +302,89 @@ def test_public_routes_need_no_login(client, method, path):
         assert response.json()["type"] == "/problems/csrf"
     else:
         assert response.status_code not in (401, 403), (method, path)
+
+
+def _signed_requests(factory) -> dict[tuple[str, str], tuple[str, dict[str, str], bytes]]:
+    """For each signed route, an unsigned request that passes every check made before the
+    signature's (content type, size, address, tus version, an existing upload)."""
+    import datetime as dt
+    import hashlib
+
+    from jcjg.core.db import utcnow
+    from jcjg.exchange.choices import ClientStatus
+    from jcjg.exchange.clients import create_client
+    from jcjg.exchange.models import Upload
+
+    owner = create_client(
+        factory.db, name="LIMS", institution=factory.institution(), status=ClientStatus.ACTIVE
+    )
+    upload = Upload(
+        token="a1" * 16,
+        client_id=owner.id,
+        length=10,
+        offset=0,
+        metadata_={},
+        expires_at=utcnow() + dt.timedelta(hours=1),
+    )
+    factory.db.add(upload)
+    factory.db.commit()
+    sha = hashlib.sha256(b"x").hexdigest()
+    tus = {"Tus-Resumable": "1.0.0"}
+    chunk = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    return {
+        ("POST", "/exchange/v1/messages/{message_type}"): (
+            "/exchange/v1/messages/registry.staff",
+            {"Content-Type": "application/json"},
+            b"{}",
+        ),
+        ("PUT", "/exchange/v1/blobs/{sha256}"): (f"/exchange/v1/blobs/{sha}", {}, b"x"),
+        ("HEAD", "/exchange/v1/blobs/{sha256}"): (f"/exchange/v1/blobs/{sha}", {}, b""),
+        ("POST", "/exchange/v1/uploads/"): (
+            "/exchange/v1/uploads/",
+            {**tus, "Upload-Length": "10"},
+            b"",
+        ),
+        ("HEAD", "/exchange/v1/uploads/{token}"): (
+            f"/exchange/v1/uploads/{upload.token}",
+            tus,
+            b"",
+        ),
+        ("PATCH", "/exchange/v1/uploads/{token}"): (
+            f"/exchange/v1/uploads/{upload.token}",
+            chunk,
+            b"abc",
+        ),
+        ("DELETE", "/exchange/v1/uploads/{token}"): (
+            f"/exchange/v1/uploads/{upload.token}",
+            tus,
+            b"",
+        ),
+    }
+
+
+def test_signed_routes_open_to_no_session_and_no_token(app, client, factory):
+    """A signed route answers an unsigned request with 401 (signature missing), whoever's
+    session cookie or bearer token comes with it: only a client's key opens it."""
+    requests = _signed_requests(factory)
+    assert set(requests) == {k for k, v in ROUTES.items() if v == SIGNED}, "add a request"
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    token = factory.token(admin)
+    browser = TestClient(app, headers={"accept": "application/json"})
+    login(browser, admin.username)
+    csrf = page_csrf(browser)
+    failures = []
+    for (method, _), (url, headers, body) in sorted(requests.items()):
+        for who, http, extra in (
+            ("anonymous", client, {}),
+            ("session", browser, {"X-CSRF-Token": csrf}),
+            ("token", client, {"Authorization": f"Bearer {token}"}),
+        ):
+            response = http.request(method, url, headers={**headers, **extra}, content=body)
+            problem = "" if method == "HEAD" else response.json().get("type")
+            if response.status_code != 401 or problem not in (
+                "",
+                "/problems/exchange-signature-missing",
+            ):
+                failures.append((who, method, url, response.status_code, problem))
+    browser.close()
+    assert not failures, "\n".join(map(str, failures))

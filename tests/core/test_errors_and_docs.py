@@ -45,8 +45,10 @@ def test_openapi_lists_the_api_only(client):
     spec = client.get("/api/v1/openapi.json").json()
     assert spec["info"]["title"].startswith("建设工程检测监管信息服务平台")
     assert "/api/v1/users" in spec["paths"]
-    assert all(path.startswith(("/api/v1/", "/ledger/")) for path in spec["paths"])
+    assert all(path.startswith(("/api/v1/", "/ledger/", "/exchange/v1/")) for path in spec["paths"])
     assert "/ledger/proof/inclusion" in spec["paths"]
+    assert "/exchange/v1/messages/{message_type}" in spec["paths"]
+    assert not any(path.startswith("/exchange/clients") for path in spec["paths"])  # pages
 
 
 def test_api_docs_use_local_assets(client):

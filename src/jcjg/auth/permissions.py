@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "查看审计日志",
     "personal_data:unmask": "查看未脱敏的个人信息（留痕）",
     "job:read": "查看定时任务",
+    "exchange_client:read": "查看数据接入方、密钥与接入监控",
+    "exchange_client:apply": "为本机构申请数据接入，上传公钥、申请或轮换本机构的密钥",
+    "exchange_client:approve": "审批数据接入申请，停用或恢复接入方，吊销密钥，登记其他平台",
 }
 
 # What the anonymous public may do without logging in. Public pages (verification, ledger) add
@@ -39,6 +42,7 @@ PUBLIC_PERMISSIONS: frozenset[str] = frozenset()
 _EVERYONE = {"home:view", "account:manage", "region:read", "catalogue:read"}
 _AUTHORITY = {"institution:read", "institution:create", "institution:update", "institution:status"}
 _USER_ADMIN = {"user:read", "user:create", "user:update"}
+_EXCHANGE_APPROVER = {"exchange_client:read", "exchange_client:approve"}
 
 DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
@@ -46,16 +50,22 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         _EVERYONE
         | _USER_ADMIN
         | _AUTHORITY
+        | _EXCHANGE_APPROVER
         | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
     ),
     Role.CITY_AUTHORITY: frozenset(
-        _EVERYONE | _USER_ADMIN | _AUTHORITY | {"audit:read", "personal_data:unmask", "alert:read"}
+        _EVERYONE
+        | _USER_ADMIN
+        | _AUTHORITY
+        | _EXCHANGE_APPROVER
+        | {"audit:read", "personal_data:unmask", "alert:read"}
     ),
     Role.STATION: frozenset(_EVERYONE | {"institution:read", "user:read", "alert:read"}),
     Role.INSTITUTION_ADMIN: frozenset(
         _EVERYONE
         | _USER_ADMIN
         | {"institution:read", "institution:update", "audit:read", "alert:read"}
+        | {"exchange_client:read", "exchange_client:apply"}
     ),
     Role.INSTITUTION_STAFF: frozenset(_EVERYONE | {"institution:read", "alert:read"}),
     Role.PARTY_UNIT: frozenset(_EVERYONE),
@@ -65,6 +75,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.AUDITOR: frozenset(
         _EVERYONE
         | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
+        | {"exchange_client:read"}
     ),
 }
 

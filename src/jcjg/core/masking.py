@@ -46,6 +46,7 @@ _BY_FIELD = {
     "id_number": mask_id_number,
     "phone": mask_phone,
     "mobile": mask_phone,
+    "contact_phone": mask_phone,
     "email": mask_email,
 }
 
