@@ -81,7 +81,7 @@ test-postgres: install assets ## The suite on PostgreSQL (a fresh database on 12
 	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; fi
 
 bench: install ## Run every benchmark under bench/ (full sizes) and the full fault test
-	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b; done
+	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; case "$${b##*/}" in _*) continue;; esac; echo "== $$b"; $(PY) $$b; done
 	JCJG_TEST_DATABASE=postgresql JCJG_FAULT_MESSAGES=3000 $(PY) -m pytest -q -m slow tests/exchange/test_fault.py
 
 clean: ## Remove the virtual environment, npm packages, generated assets and the local database

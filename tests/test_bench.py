@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from jcjg.ledger import service
+from tests.conftest import BACKEND, POSTGRES_URL, _postgres_admin, require
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 LINE = re.compile(r"^BENCH (\w+) ([0-9.]+) (\S+) ratio=([0-9.]+) baseline=(\w+)$")
@@ -18,7 +21,11 @@ LINE = re.compile(r"^BENCH (\w+) ([0-9.]+) (\S+) ratio=([0-9.]+) baseline=(\w+)$
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
     return module
 
 
@@ -38,3 +45,41 @@ def test_ledger_bench_short(capsys):
     assert figures["inclusion_proof"].group(3) == "ms"
     assert all(float(m.group(2)) > 0 for m in figures.values())
     assert "BENCH integrate" in capsys.readouterr().out
+
+
+def _require_postgres() -> None:
+    """Skip when PostgreSQL is unreachable; fail instead with JCJG_REQUIRE_POSTGRES=1."""
+    admin = _postgres_admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        if require("JCJG_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "postgresql",
+    reason="the benchmark runs servers on a PostgreSQL database of its own; run once, in the "
+    "PostgreSQL run",
+)
+def test_exchange_bench_short(capsys):
+    _require_postgres()
+    lines = _load("exchange").main(["--short", "--postgres-url", POSTGRES_URL])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert list(figures) == ["exchange_1worker", "exchange_2workers", "exchange_p99"]
+    assert [line for line in lines if line.startswith("BENCH ")] == [
+        m.group(0) for m in figures.values()
+    ]
+    assert figures["exchange_1worker"].group(3) == "msg/s"
+    assert figures["exchange_2workers"].group(3) == "msg/s"
+    assert figures["exchange_p99"].group(3) == "ms"
+    assert {m.group(5) for m in figures.values()} == {"bare_post"}
+    assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in figures.values())
+    assert "# failed answers: 0" in lines, "\n".join(lines)
+    assert "BENCH exchange_2workers" in capsys.readouterr().out

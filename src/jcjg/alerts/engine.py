@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("jcjg.alerts")
 
 CLOSE_REASON_GONE = "条件已消除"
+SEEN_GRANULARITY = dt.timedelta(minutes=1)  # last_seen_at is kept to the minute
 ON_WRITE_KEY = "alerts.on_write"
 _PENDING_KEY = "alerts.pending"
 _RUNNING_KEY = "alerts.running"
@@ -282,8 +283,8 @@ def _plain(value: Any) -> Any:
     return jsonable(value)
 
 
-def _fill(alert: Alert, rule_: Rule, finding: Finding) -> None:
-    """Copy what the finding says onto the alert, touching only what changed."""
+def _fill(alert: Alert, rule_: Rule, finding: Finding) -> bool:
+    """Copy what the finding says onto the alert, touching only what changed; True if any."""
     values: dict[str, Any] = {
         "severity": rule_.severity.value,
         "subject_type": finding.subject_type,
@@ -293,9 +294,20 @@ def _fill(alert: Alert, rule_: Rule, finding: Finding) -> None:
         "region_code": finding.region_code,
         "facts": _plain(finding.facts),
     }
+    changed = False
     for name, value in values.items():
         if getattr(alert, name) != value:
             setattr(alert, name, value)
+            changed = True
+    return changed
+
+
+def _seen(alert: Alert, now: dt.datetime, changed: bool) -> None:
+    """Move ``last_seen_at`` on when the alert changed or the last sighting is over a minute
+    old: rules run on every write, and rewriting the same alert row on each would make all
+    writes of one institution queue on that row's lock for nothing."""
+    if changed or alert.last_seen_at is None or now - alert.last_seen_at >= SEEN_GRANULARITY:
+        alert.last_seen_at = now
 
 
 def _new_alert(rule_: Rule, finding: Finding, now: dt.datetime) -> Alert:
@@ -388,8 +400,7 @@ def run_rule(
         if alert is None:
             new.append(finding)
             continue
-        _fill(alert, rule_, finding)
-        alert.last_seen_at = now
+        _seen(alert, now, _fill(alert, rule_, finding))
         refreshed += 1
     for key, alert in open_in_scope.items():
         if key not in found:

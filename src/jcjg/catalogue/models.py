@@ -26,8 +26,11 @@ class Specialty(ChangeLogged, IdMixin, TimestampMixin, Base):
     min_equipment_sets: Mapped[int] = mapped_column(Integer, default=0)
     min_testing_area_m2: Mapped[int] = mapped_column(Integer, default=0)
 
+    # Loaded on access, not eagerly: a certificate, person or lab links to specialties on
+    # every write, and eager items (and their parameters) would pull the whole catalogue in.
+    # Pages that show the tree ask for it (service.specialties).
     items: Mapped[list[TestItem]] = relationship(
-        back_populates="specialty", order_by="TestItem.code", lazy="selectin"
+        back_populates="specialty", order_by="TestItem.code", lazy="select"
     )
 
     def audit_repr(self) -> str:
@@ -47,7 +50,7 @@ class TestItem(ChangeLogged, IdMixin, TimestampMixin, Base):
 
     specialty: Mapped[Specialty] = relationship(back_populates="items")
     parameters: Mapped[list[Parameter]] = relationship(
-        back_populates="test_item", order_by="Parameter.code", lazy="selectin"
+        back_populates="test_item", order_by="Parameter.code", lazy="select"
     )
 
     def audit_repr(self) -> str:

@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
@@ -77,7 +77,12 @@ def load_seed(*, db: Session) -> int:
 
 
 def specialties(*, db: Session) -> list[Specialty]:
-    return list(db.scalars(select(Specialty).order_by(Specialty.sort, Specialty.code)))
+    stmt = (
+        select(Specialty)
+        .order_by(Specialty.sort, Specialty.code)
+        .options(selectinload(Specialty.items).selectinload(TestItem.parameters))
+    )
+    return list(db.scalars(stmt))
 
 
 def get_specialty(*, db: Session, specialty_id: int) -> Specialty:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import FieldError, ValidationFailed
@@ -140,7 +140,9 @@ def _by_code(db: Session, model: Any, codes: Iterable[str], field: str) -> dict[
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    found = {row.code: row for row in db.scalars(select(model).where(model.code.in_(wanted)))}
+    # lazyload: a specialty's items and their parameters are not needed to link to it.
+    stmt = select(model).where(model.code.in_(wanted)).options(lazyload("*"))
+    found = {row.code: row for row in db.scalars(stmt)}
     unknown = [c for c in wanted if c not in found]
     if unknown:
         raise ValidationFailed(
@@ -156,7 +158,9 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
     found = {
         lab.name: lab
         for lab in ctx.db.scalars(
-            select(Lab).where(Lab.institution_id == ctx.institution.id, Lab.name.in_(wanted))
+            select(Lab)
+            .where(Lab.institution_id == ctx.institution.id, Lab.name.in_(wanted))
+            .options(lazyload(Lab.specialties))
         )
     }
     unknown = [n for n in wanted if n not in found]
@@ -303,10 +307,12 @@ def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str
     existing = {
         e.asset_number: e
         for e in ctx.db.scalars(
-            select(Equipment).where(
+            select(Equipment)
+            .where(
                 Equipment.institution_id == ctx.institution.id,
                 Equipment.asset_number.in_([e.asset_number for e in message.equipment]),
             )
+            .options(selectinload(Equipment.test_items).lazyload(TestItem.parameters))
         )
     }
     counts = {"created": 0, "updated": 0, "unchanged": 0}

@@ -12,7 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, hashed_key, rule
@@ -77,8 +78,10 @@ def _valid_scope(ctx: RuleContext, today: dt.date) -> dict[int, set[int]]:
 )
 def calibration_expired(ctx: RuleContext) -> Iterator[Finding]:
     today = _today(ctx)
-    stmt = select(Equipment).where(
-        Equipment.status == "in_use", Equipment.calibration_valid_until.is_not(None)
+    stmt = (
+        select(Equipment)
+        .where(Equipment.status == "in_use", Equipment.calibration_valid_until.is_not(None))
+        .options(lazyload(Equipment.test_items))  # not needed here; saves two queries a write
     )
     for eq in ctx.db.scalars(ctx.narrow(stmt, Equipment.institution_id)):
         grace = int(ctx.thresholds(eq.region_code)["grace_days"])
@@ -276,16 +279,40 @@ def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
     if not held:
         return
     specialties = {s.id: s for s in ctx.db.scalars(select(Specialty))}
-    people: dict[int, list[Person]] = defaultdict(list)
-    for p in _active_people(ctx, today):
+    # Only the institutions holding a valid certificate (within the run's narrowing), counted
+    # in the database: a write must not load the whole platform's people and equipment.
+    ids = sorted(held)
+    people: dict[int, list[Any]] = defaultdict(list)
+    rows = ctx.db.execute(
+        select(
+            Person.institution_id,
+            Person.is_inspector,
+            Person.title,
+            Person.registered_certificate_no,
+        ).where(employed_on(today), Person.institution_id.in_(ids))
+    )
+    for p in rows:
         people[p.institution_id].append(p)
     equipment: dict[int, int] = defaultdict(int)
-    for eq in ctx.db.scalars(select(Equipment).where(Equipment.status == "in_use")):
-        equipment[eq.institution_id] += 1
+    equipment.update(
+        ctx.db.execute(
+            select(Equipment.institution_id, func.count())
+            .where(Equipment.status == "in_use", Equipment.institution_id.in_(ids))
+            .group_by(Equipment.institution_id)
+        ).all()
+    )
     area: dict[int, float] = defaultdict(float)
-    for lab in ctx.db.scalars(select(Lab)):
-        area[lab.institution_id] += float(lab.area_m2)
-    regions = dict(ctx.db.execute(select(Institution.id, Institution.region_code)).all())
+    for inst_id, total in ctx.db.execute(
+        select(Lab.institution_id, func.sum(Lab.area_m2))
+        .where(Lab.institution_id.in_(ids))
+        .group_by(Lab.institution_id)
+    ):
+        area[inst_id] = float(total or 0)
+    regions = dict(
+        ctx.db.execute(
+            select(Institution.id, Institution.region_code).where(Institution.id.in_(ids))
+        ).all()
+    )
     for inst_id, held_ids in held.items():
         staff = people[inst_id]
         inspectors = [p for p in staff if p.is_inspector]

@@ -1,0 +1,20 @@
+"""The baseline of bench/exchange.py: a bare FastAPI endpoint that reads and parses the body.
+
+Served by uvicorn exactly like the platform (same worker count, same flags) on the exchange's
+path, so the difference between the two is what the platform does with a message: signature,
+schema, database, rules, ledger. Not a benchmark itself (`make bench` skips ``bench/_*.py``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.post("/exchange/v1/messages/{message_type}")
+async def post_message(message_type: str, request: Request) -> dict[str, bool]:
+    json.loads(await request.body())
+    return {"ok": True}

@@ -1,0 +1,819 @@
+"""Benchmark of the signed exchange API on PostgreSQL: accepted messages/s, p50 and p99.
+
+Concurrent LIMS clients (``--clients``, default 16: half Ed25519, half HMAC-SHA256, one
+keep-alive connection each) post a representative ~2 KB ``registry.equipment`` message (four
+equipment records in Chinese; every message has a fresh ``message_id``, nonce and signature, and
+renews the calibration dates of the client's four instruments: an update, as most syncs are) to
+the real server (``uvicorn jcjg.main:create_app --factory``, 1 and then 2 workers, alert rules on
+write as by default) on a fresh PostgreSQL database holding one province, the catalogue and one
+institution with a lab (it ends up with 4 instruments per client). The baseline, measured in the
+same run by the same load generator with the same worker count, is a bare FastAPI endpoint that
+reads and parses the same bodies (bench/_bare_app.py).
+
+    BENCH exchange_1worker <msg/s> msg/s ratio=<÷ bare requests/s> baseline=bare_post
+    BENCH exchange_2workers <msg/s> msg/s ratio=<÷ bare requests/s> baseline=bare_post
+    BENCH exchange_p99 <ms> ms ratio=<÷ bare p99> baseline=bare_post      (the 2-worker run)
+
+Goals: ratio >= 0.40 and >= 2,000 messages/s with 2 workers on a 2-core machine. Every answer
+must be 200 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
+(exit status 1). The lines before the figures also give, per run, the CPU that the server's
+processes and the database's backends spent per accepted message in the timed window (from
+/proc): unlike the rates, they hardly depend on what else the machine is doing.
+
+The load generator runs in ``--loaders`` separate processes, each an asyncio loop speaking
+HTTP/1.1 on raw keep-alive sockets, so the client side costs little CPU; requests are signed
+before the timed phase (signing is the lab's cost, not the platform's) and sent after a warm-up.
+Server, PostgreSQL and load generator share the machine's cores, as they would on one box.
+uvicorn runs through bench/_uvicorn.py, which restores TCP_NODELAY that ``--workers 2`` loses
+(uvicorn#3149: +40 ms per keep-alive request); ``--stock-uvicorn`` measures plain uvicorn.
+The database (``jcjg_bench_<random>`` on ``--postgres-url``) is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import itertools
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jcjg.client.signing import load_key, signed_headers
+
+# The load generator imports this file too: what only the setup needs is imported there.
+
+HOST = "127.0.0.1"
+MESSAGE_TYPE = "registry.equipment"
+PATH = f"/exchange/v1/messages/{MESSAGE_TYPE}"
+PROVINCE, REGION = "360000", "360403"
+INSTITUTION_CODE = "JG360403901"
+SECRET_KEY = "bench-exchange-" + "k" * 32  # the HMAC secrets are sealed under it: server = setup
+ALGS = ("ed25519", "hmac-sha256")
+DEFAULT_POSTGRES_URL = os.environ.get(
+    "JCJG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BENCH_DIR = Path(__file__).resolve().parent
+
+# Four instruments of a mechanics lab: what a LIMS sends when calibrations are renewed.
+EQUIPMENT = [
+    {
+        "name": "微机控制电液伺服万能试验机",
+        "model": "WAW-1000B",
+        "specification": "最大试验力 1000 kN，活塞行程 250 mm，配液压楔形夹具",
+        "measuring_range": "20 kN～1000 kN",
+        "accuracy": "1 级（示值相对误差 ±1%）",
+        "calibration_body": "江西省计量测试研究院",
+        "test_items": ["0102", "0103", "0104"],
+    },
+    {
+        "name": "全自动恒应力压力试验机",
+        "model": "YAW-3000D",
+        "specification": "最大试验力 3000 kN，承压板 320 mm×320 mm",
+        "measuring_range": "60 kN～3000 kN",
+        "accuracy": "1 级",
+        "calibration_body": "九江市计量检定测试所",
+        "test_items": ["0101", "0201"],
+    },
+    {
+        "name": "水泥胶砂抗折抗压试验机",
+        "model": "TYE-300D",
+        "specification": "抗压 300 kN，抗折 10 kN，含抗折夹具与抗压夹具",
+        "measuring_range": "抗压 6 kN～300 kN；抗折 0.2 kN～10 kN",
+        "accuracy": "1 级",
+        "calibration_body": "江西省计量测试研究院",
+        "test_items": ["0101"],
+    },
+    {
+        "name": "混凝土钢筋检测仪（钢筋扫描仪）",
+        "model": "GW-50A",
+        "specification": "钢筋直径 6 mm～50 mm，保护层厚度 6 mm～190 mm",
+        "measuring_range": "保护层厚度 6 mm～190 mm",
+        "accuracy": "±1 mm（保护层厚度 ≤ 60 mm）",
+        "calibration_body": "中国建筑科学研究院有限公司计量检定站",
+        "test_items": ["0203"],
+    },
+]
+
+
+@dataclass
+class Credential:
+    """One LIMS client as its load-generator connection sees it."""
+
+    key_id: str
+    alg: str
+    material: str  # base64 of the Ed25519 seed or of the HMAC secret
+    institution_code: str
+    assets: list[str]
+
+
+def equipment_body(cred: Credential, seq: int) -> bytes:
+    """A fresh message: new message_id, the client's four instruments with renewed dates."""
+    until = dt.date(2027, 1, 1) + dt.timedelta(days=seq % 700)
+    records = [
+        {
+            "asset_number": asset,
+            **{k: v for k, v in spec.items() if k != "test_items"},
+            "calibration_valid_until": until.isoformat(),
+            "status": "in_use",
+            "lab_name": "力学室",
+            "test_items": spec["test_items"],
+        }
+        for asset, spec in zip(cred.assets, EQUIPMENT, strict=True)
+    ]
+    message = {
+        "message_id": str(uuid.uuid4()),
+        "institution_code": cred.institution_code,
+        "equipment": records,
+    }
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
+    """Migrate the database, load one province, the catalogue, an institution with a lab, and
+    ``n_clients`` approved clients (alternately Ed25519 and HMAC) with one key each."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy.orm import Session
+
+    from jcjg.catalogue.service import load_seed
+    from jcjg.config import Settings
+    from jcjg.core.db import make_engine
+    from jcjg.core.migrate import upgrade
+    from jcjg.exchange import clients
+    from jcjg.exchange.choices import ClientStatus
+    from jcjg.regions.service import load_regions
+    from jcjg.registry.models import Institution, Lab
+
+    upgrade(url)
+    settings = Settings(env="test", secret_key=SECRET_KEY, database_url=url, data_dir=data_dir)
+    engine = make_engine(url)
+    creds: list[Credential] = []
+    try:
+        with Session(engine) as db:
+            load_regions(db=db, province_codes=[PROVINCE])
+            load_seed(db=db)
+            inst = Institution(
+                code=INSTITUTION_CODE, name="九江市建设工程质量检测中心", region_code=REGION
+            )
+            db.add(inst)
+            db.flush()
+            db.add(
+                Lab(
+                    institution_id=inst.id,
+                    region_code=inst.region_code,
+                    name="力学室",
+                    address="九江市浔阳区长虹大道 88 号",
+                    area_m2=Decimal("320.00"),
+                )
+            )
+            for i in range(n_clients):
+                alg = ALGS[i % 2]
+                client = clients.create_client(
+                    db, name=f"检测中心 LIMS {i + 1}", institution=inst, status=ClientStatus.ACTIVE
+                )
+                if alg == "ed25519":
+                    private = Ed25519PrivateKey.generate()
+                    public = base64.b64encode(private.public_key().public_bytes_raw())
+                    issued = clients.issue_key(db, client, settings, alg=alg, public_key=public)
+                    material = private.private_bytes_raw()
+                else:
+                    issued = clients.issue_key(db, client, settings, alg=alg)
+                    assert issued.secret is not None
+                    material = issued.secret
+                creds.append(
+                    Credential(
+                        key_id=issued.key.key_id,
+                        alg=alg,
+                        material=base64.b64encode(material).decode(),
+                        institution_code=inst.code,
+                        assets=[f"LX-{i + 1:03d}-{n + 1}" for n in range(len(EQUIPMENT))],
+                    )
+                )
+            db.commit()
+    finally:
+        engine.dispose()
+    return creds
+
+
+def make_ledger_key(data_dir: Path) -> None:
+    """The log's signing key under ``data_dir``, made once here, not by two racing workers."""
+    from jcjg.config import Settings
+    from jcjg.ledger.keys import identity
+
+    identity(Settings(env="test", secret_key=SECRET_KEY, data_dir=data_dir))
+
+
+class Database:
+    """A fresh PostgreSQL database, dropped (connections and all) by :meth:`drop`."""
+
+    def __init__(self, admin_url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        self.name = f"jcjg_bench_{secrets.token_hex(4)}"
+        self.admin = create_engine(
+            admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+        )
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def create(self) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+
+    def backends(self) -> set[int]:
+        """The process ids of the PostgreSQL backends connected to the database."""
+        from sqlalchemy import text
+
+        query = text("SELECT pid FROM pg_stat_activity WHERE datname = :name")
+        with self.admin.connect() as conn:
+            return {int(pid) for pid in conn.execute(query, {"name": self.name}).scalars()}
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        try:
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        finally:
+            self.admin.dispose()
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A uvicorn server in its own process group, logging to a file."""
+
+    def __init__(
+        self, app: list[str], workers: int, env: dict[str, str], log: Path, stock: bool = False
+    ) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.log = log
+        uvicorn = ["-m", "uvicorn"] if stock else [str(BENCH_DIR / "_uvicorn.py")]
+        self.cmd = [
+            sys.executable,
+            *uvicorn,
+            *app,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            # info for the "startup complete" line of each worker; no access log (cost).
+            "--log-level",
+            "info",
+            "--no-access-log",
+        ]
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                self.cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Every worker has finished its startup (so connections spread over all of them)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.tail()}")
+            started = self.log.read_bytes().count(b"Application startup complete.")
+            if started >= self.workers:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout} s:\n{self.tail()}")
+
+    def get(self, path: str) -> int:
+        url = f"http://{HOST}:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+
+    def terminate(self) -> None:
+        """Ask the server (every process of its group) to shut down; do not wait."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Shut the server down and wait; kill what is left after 20 s."""
+        proc = self.proc
+        if proc is None:
+            return
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
+        proc.wait()
+
+
+def server_env(url: str, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JCJG_")}
+    env.update(
+        JCJG_ENV="test",
+        JCJG_DATABASE_URL=url,
+        JCJG_SECRET_KEY=SECRET_KEY,
+        JCJG_DATA_DIR=str(data_dir),
+        JCJG_EMBEDDED_WORKER="false",
+        JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE="100000000",
+    )
+    return env
+
+
+# --- load generator (runs in its own processes: ``--loader JOB``) -------------------------------
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CLOSE = re.compile(rb"\r\nconnection:[ \t]*close", re.IGNORECASE)
+
+
+def build_request(mode: str, port: int, cred: Credential, key: Any, seq: int) -> bytes:
+    """The bytes of one POST: signed for the platform, unsigned for the bare baseline."""
+    body = equipment_body(cred, seq)
+    if mode == "exchange":
+        headers = signed_headers(
+            "POST",
+            f"http://{HOST}:{port}{PATH}",
+            key_id=cred.key_id,
+            key=key,
+            body=body,
+            content_type="application/json",
+        )
+    else:
+        headers = {"Content-Type": "application/json"}
+    lines = [
+        f"POST {PATH} HTTP/1.1",
+        f"Host: {HOST}:{port}",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class Tally:
+    ok: int = 0  # accepted answers completed inside the timed window
+    latencies_us: list[int] = field(default_factory=list)
+    failed: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    live_signed: int = 0
+
+    def fail(self, what: str, detail: str) -> None:
+        self.failed[what] += 1
+        if len(self.samples) < 3:
+            self.samples.append(f"{what}: {detail}"[:400])
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = _CONTENT_LENGTH.search(head)
+    if length is None:
+        raise ValueError(f"no Content-Length in {head[:200]!r}")
+    body = await reader.readexactly(int(length.group(1)))
+    return status, body, _CLOSE.search(head) is not None
+
+
+async def _connection(
+    port: int, source: Iterator[bytes], marker: bytes, window: tuple[float, float], tally: Tally
+) -> None:
+    """One keep-alive connection sending request after request until the window closes; only
+    answers completed inside the window count, every failed answer counts."""
+    begin, end = window
+    writer: asyncio.StreamWriter | None = None
+    reader: asyncio.StreamReader | None = None
+    try:
+        while time.perf_counter() < end:
+            if writer is None or reader is None:
+                reader, writer = await asyncio.open_connection(HOST, port)
+            raw = next(source)
+            sent = time.perf_counter()
+            writer.write(raw)
+            try:
+                status, body, close = await _response(reader)
+            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+                tally.fail(type(exc).__name__, str(exc))
+                writer.close()
+                reader = writer = None
+                continue
+            done = time.perf_counter()
+            if status != 200 or marker not in body:
+                tally.fail(str(status), body.decode("utf-8", "replace"))
+            elif begin <= done < end:
+                tally.ok += 1
+                tally.latencies_us.append(int((done - sent) * 1e6))
+            if close:
+                writer.close()
+                reader = writer = None
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def run_loader(job_path: str) -> None:
+    """Sign the requests, say ``ready``, wait for ``go``, load, print the tally as JSON."""
+    job = json.loads(Path(job_path).read_text("utf-8"))
+    mode, port = job["mode"], int(job["port"])
+    tally = Tally()
+    sources: list[Iterator[bytes]] = []
+
+    def source(cred: Credential) -> Iterator[bytes]:
+        key = load_key(cred.alg, base64.b64decode(cred.material)) if mode == "exchange" else None
+        ready = [build_request(mode, port, cred, key, seq) for seq in range(job["per_conn"])]
+        ready.reverse()
+
+        def stream() -> Iterator[bytes]:
+            if mode != "exchange":  # the baseline does not mind seeing a body again
+                yield from itertools.cycle(ready)
+            seq = len(ready)
+            while ready:
+                yield ready.pop()
+            while True:  # more than pre-signed: sign now (reported; the lab's cost)
+                tally.live_signed += 1
+                seq += 1
+                yield build_request(mode, port, cred, key, seq)
+
+        return stream()
+
+    for raw in job["conns"]:
+        sources.append(source(Credential(**raw)))
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return  # the benchmark went away
+
+    async def drive() -> None:
+        start = time.perf_counter()
+        window = (start + job["warmup"], start + job["warmup"] + job["seconds"])
+        marker = b'"status":"accepted"' if mode == "exchange" else b'"ok":true'
+        await asyncio.gather(
+            *(_connection(port, s, marker, window, tally) for s in sources),
+        )
+
+    asyncio.run(drive())
+    out = asdict(tally)
+    out["failed"] = dict(tally.failed)
+    print(json.dumps(out), flush=True)
+
+
+# --- one measurement -----------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    answers: int
+    failed: Counter[str]
+    samples: list[str]
+    live_signed: int
+    server_cpu_ms: float  # CPU of the server's processes per accepted answer (timed window)
+    postgres_cpu_ms: float  # CPU of the database's backends per accepted answer (NaN: bare)
+
+
+def _cpu(pids: set[int] | None = None, group: int | None = None) -> dict[int, float]:
+    """User + system CPU seconds of processes, by pid (the given ones, or every member of a
+    process group), from /proc; empty without /proc (the CPU figures are then left out)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or (pids is not None and int(entry.name) not in pids):
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if group is None or int(fields[2]) == group:
+            out[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    if not after:
+        return float("nan")
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def _percentile(ordered: list[int], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
+
+
+class Loaders:
+    """The load-generator processes of one measurement, started (and signing) ahead of it.
+    For the exchange, each connection pre-signs enough requests for ``sign_rate`` msg/s."""
+
+    def __init__(
+        self,
+        mode: str,
+        port: int,
+        creds: list[Credential],
+        args: argparse.Namespace,
+        workdir: Path,
+        sign_rate: float = 0,
+    ) -> None:
+        self.mode = mode
+        self.seconds = float(args.seconds)
+        self.timeout = args.warmup + args.seconds + 120
+        total = sign_rate * (args.warmup + args.seconds)
+        self.per_conn = math.ceil(total / len(creds)) + 10 if mode == "exchange" else 100
+        self.warmup = float(args.warmup)
+        self.procs: list[subprocess.Popen[str]] = []
+        for i in range(args.loaders):
+            job = workdir / f"load-{mode}-{port}-{i}.json"
+            spec = {
+                "mode": mode,
+                "port": port,
+                "conns": [asdict(c) for c in creds[i :: args.loaders]],
+                "per_conn": self.per_conn,
+                "warmup": args.warmup,
+                "seconds": args.seconds,
+            }
+            job.write_text(json.dumps(spec), "utf-8")
+            self.procs.append(
+                subprocess.Popen(  # noqa: S603 - our own interpreter and this script
+                    [sys.executable, str(Path(__file__).resolve()), "--loader", str(job)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+
+    def wait_ready(self) -> None:
+        for proc in self.procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"a {self.mode} load generator failed to start (its stderr)")
+
+    def run(self, server: Server, db: Database | None = None) -> Figures:
+        """Start every process at once; add up what they saw, and the CPU that the server's
+        processes (and the database's backends) used in the timed window per answer in it."""
+        assert server.proc is not None
+
+        def cpu() -> tuple[dict[int, float], dict[int, float]]:
+            backends = _cpu(pids=db.backends()) if db is not None else {}
+            return _cpu(group=server.proc.pid if server.proc else 0), backends
+
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        go = time.perf_counter()
+        time.sleep(self.warmup)
+        server_before, db_before = cpu()
+        time.sleep(max(0.0, go + self.warmup + self.seconds - time.perf_counter()))
+        server_after, db_after = cpu()
+        tallies = []
+        for proc in self.procs:
+            out, _ = proc.communicate(timeout=self.timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"a {self.mode} load generator exited with {proc.returncode}")
+            tallies.append(json.loads(out))
+        answers = max(1, sum(t["ok"] for t in tallies))
+        latencies = sorted(lat for t in tallies for lat in t["latencies_us"])
+        failed: Counter[str] = Counter()
+        for t in tallies:
+            failed.update(t["failed"])
+        figures = Figures(
+            rate=sum(t["ok"] for t in tallies) / self.seconds,
+            p50_ms=_percentile(latencies, 0.50),
+            p99_ms=_percentile(latencies, 0.99),
+            answers=len(latencies),
+            failed=failed,
+            samples=[s for t in tallies for s in t["samples"]][:3],
+            live_signed=sum(t["live_signed"] for t in tallies) if self.mode == "exchange" else 0,
+            server_cpu_ms=_cpu_delta(server_before, server_after) * 1000 / answers,
+            postgres_cpu_ms=_cpu_delta(db_before, db_after) * 1000 / answers,
+        )
+        progress(f"{self.mode}: {figures.rate:.0f}/s, {sum(failed.values())} failed")
+        return figures
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+
+def run_all(
+    db: Database, args: argparse.Namespace, workdir: Path
+) -> tuple[list[Credential], dict[int, tuple[Figures, Figures]]]:
+    """The clients, and {workers: (exchange, bare)} for 1 and 2 uvicorn workers. The four
+    servers start together (an idle server costs nothing) while the database is prepared;
+    each pair is measured in turn, the bare server first, each server shut down once measured.
+    The load generators of a run start (and sign) before it; the exchange's pre-sign for 3x
+    the previous run's rate (more is signed live)."""
+    make_ledger_key(workdir / "data")
+    env = server_env(db.url, workdir / "data")
+    pairs: dict[int, tuple[Server, Server]] = {}
+    for workers in (1, 2):
+        bare = Server(
+            ["--app-dir", str(BENCH_DIR), "_bare_app:app"],
+            workers,
+            env,
+            workdir / f"bare-{workers}.log",
+            args.stock_uvicorn,
+        )
+        platform = Server(
+            ["--factory", "jcjg.main:create_app"],
+            workers,
+            env,
+            workdir / f"exchange-{workers}.log",
+            args.stock_uvicorn,
+        )
+        pairs[workers] = (bare, platform)
+    servers = [server for pair in pairs.values() for server in pair]
+    loaders: list[Loaders] = []
+    results: dict[int, tuple[Figures, Figures]] = {}
+    sign_rate = args.max_rate
+    current = 1
+    try:
+        for server in servers:
+            server.start()
+        creds = prepare(db.url, workdir / "data", args.clients)
+        progress(f"database ready: {args.clients} clients")
+        for server in servers:
+            server.wait_ready()
+        for _, platform in pairs.values():
+            if platform.get("/healthz") != 200:
+                raise RuntimeError(f"/healthz failed:\n{platform.tail()}")
+        progress("servers ready")
+        for workers, (bare, platform) in pairs.items():
+            current = workers
+            loaders = [
+                Loaders("bare", bare.port, creds, args, workdir),
+                Loaders("exchange", platform.port, creds, args, workdir, sign_rate),
+            ]
+            for group in loaders:
+                group.wait_ready()
+            progress(f"{workers} worker(s): {loaders[1].per_conn} signed requests/client")
+            base = loaders[0].run(bare)
+            bare.stop()
+            exchange = loaders[1].run(platform, db)
+            platform.stop()
+            if exchange.failed:
+                print(f"# exchange server log, {workers} worker(s):", file=sys.stderr)
+                print(platform.tail(), file=sys.stderr)
+            results[workers] = (exchange, base)
+            sign_rate = min(args.max_rate, 3 * exchange.rate + 50)
+    except BaseException:
+        print(f"# exchange server log, {current} worker(s):", file=sys.stderr)
+        print(pairs[current][1].tail(), file=sys.stderr)
+        raise
+    finally:
+        for group in loaders:
+            group.kill()
+        for server in servers:
+            server.stop()
+    return creds, results
+
+
+_STARTED = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """Where the run is, on stderr (the figures go to stdout)."""
+    print(f"# [{time.perf_counter() - _STARTED:5.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def _ratio(value: float, baseline: float) -> float:
+    return value / baseline if baseline > 0 else 0.0
+
+
+def _describe(fig: Figures, unit: str) -> str:
+    return f"{fig.rate:7.0f} {unit} p50 {fig.p50_ms:6.1f} ms p99 {fig.p99_ms:6.1f} ms"
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, help="timed phase per run (default 10)")
+    parser.add_argument("--warmup", type=float, help="untimed phase before it (default 2)")
+    parser.add_argument("--clients", type=int, help="clients = connections (default 16)")
+    parser.add_argument("--loaders", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--max-rate", type=float, default=1000, help="msg/s to pre-sign for (more: signed live)"
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="an admin URL")
+    parser.add_argument("--short", action="store_true", help="a quick run for the test suite")
+    parser.add_argument(
+        "--stock-uvicorn",
+        action="store_true",
+        help="plain uvicorn, without bench/_uvicorn.py's TCP_NODELAY fix (uvicorn#3149)",
+    )
+    parser.add_argument("--loader", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loader:
+        run_loader(args.loader)
+        return []
+    short = args.short
+    args.seconds = args.seconds or (2.0 if short else 10.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if short else 2.0)
+    args.clients = args.clients or (8 if short else 16)
+    if short:
+        args.max_rate = min(args.max_rate, 500)
+    args.loaders = max(1, min(args.loaders, args.clients))
+
+    load_before = os.getloadavg()[0]
+    db = Database(args.postgres_url)
+    with tempfile.TemporaryDirectory(prefix="jcjg-bench-exchange-") as tmp:
+        workdir = Path(tmp)
+        db.create()
+        try:
+            creds, results = run_all(db, args, workdir)
+        finally:
+            db.drop()
+
+    size = len(equipment_body(creds[0], 0))
+    lines = [
+        f"# {MESSAGE_TYPE}: {size} bytes, {len(EQUIPMENT)} records; {args.clients} clients "
+        f"({args.clients - args.clients // 2} ed25519, {args.clients // 2} hmac-sha256), "
+        f"{args.loaders} load processes; {args.seconds:g} s per run after a "
+        f"{args.warmup:g} s warm-up",
+        f"# machine: {os.cpu_count()} cores; load average (1 min) {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end (other work on the machine skews the figures)",
+    ]
+    failures = 0
+    for workers, (exchange, bare) in results.items():
+        label = f"{workers} worker{'s' if workers > 1 else ' '}"
+        lines.append(f"# {label}: exchange {_describe(exchange, 'msg/s')}")
+        lines.append(f"# {label}: bare     {_describe(bare, 'req/s')}")
+        for name, fig in (("exchange", exchange), ("bare", bare)):
+            failures += sum(fig.failed.values())
+            if fig.failed:
+                lines.append(f"# {label}: {name} failed answers {dict(fig.failed)}")
+                lines += [f"#   {sample}" for sample in fig.samples]
+        if not math.isnan(exchange.server_cpu_ms):
+            lines.append(
+                f"# {label}: CPU per message: server {exchange.server_cpu_ms:.1f} ms + "
+                f"PostgreSQL {exchange.postgres_cpu_ms:.1f} ms (bare: {bare.server_cpu_ms:.2f} ms)"
+            )
+        if exchange.live_signed:
+            lines.append(f"# {label}: {exchange.live_signed} requests signed during the run")
+    lines.append(f"# failed answers: {failures}")
+    (one, bare1), (two, bare2) = results[1], results[2]
+    lines += [
+        f"BENCH exchange_1worker {one.rate:.0f} msg/s ratio={_ratio(one.rate, bare1.rate):.3f} "
+        "baseline=bare_post",
+        f"BENCH exchange_2workers {two.rate:.0f} msg/s ratio={_ratio(two.rate, bare2.rate):.3f} "
+        "baseline=bare_post",
+        f"BENCH exchange_p99 {two.p99_ms:.1f} ms ratio={_ratio(two.p99_ms, bare2.p99_ms):.2f} "
+        "baseline=bare_post",
+    ]
+    for line in lines:
+        print(line)
+    return lines
+
+
+if __name__ == "__main__":
+    # SIGTERM unwinds like Ctrl-C: the servers are stopped and the database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    output = main()
+    if any(line == "# failed answers: 0" for line in output) or not output:
+        sys.exit(0)
+    sys.exit(1)
