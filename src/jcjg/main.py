@@ -58,6 +58,10 @@ def _routers() -> list[object]:
     from jcjg.registry import pages as registry_pages
 
     return [
+        # The exchange first: its requests are the most frequent, and a request is matched
+        # against the routers in this order.
+        exchange_api.router,
+        exchange_uploads.router,
         health.router,
         home_pages.router,
         auth_pages.router,
@@ -76,8 +80,6 @@ def _routers() -> list[object]:
         alerts_pages.router,
         alerts_api.router,
         exchange_pages.router,
-        exchange_api.router,
-        exchange_uploads.router,
     ]
 
 
