@@ -6,7 +6,7 @@ equipment records in Chinese; every message has a fresh ``message_id``, nonce an
 renews the calibration dates of the client's four instruments: an update, as most syncs are) to
 the real server (``uvicorn jcjg.main:create_app --factory``, 1 and then 2 workers, alert rules on
 write as by default) on a fresh PostgreSQL database holding one province, the catalogue and one
-institution with a lab (it ends up with 4 instruments per client). The baseline, measured in the
+institution with a lab per client (each ends up with 4 instruments). The baseline, measured in the
 same run by the same load generator with the same worker count, is a bare FastAPI endpoint that
 reads and parses the same bodies (bench/_bare_app.py).
 
@@ -151,8 +151,8 @@ def equipment_body(cred: Credential, seq: int) -> bytes:
 
 
 def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
-    """Migrate the database, load one province, the catalogue, an institution with a lab, and
-    ``n_clients`` approved clients (alternately Ed25519 and HMAC) with one key each."""
+    """Migrate the database, load one province and the catalogue, and ``n_clients`` institutions
+    with a lab and an approved client each (alternately Ed25519 and HMAC), one key each."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.orm import Session
 
@@ -173,21 +173,25 @@ def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
         with Session(engine) as db:
             load_regions(db=db, province_codes=[PROVINCE])
             load_seed(db=db)
-            inst = Institution(
-                code=INSTITUTION_CODE, name="九江市建设工程质量检测中心", region_code=REGION
-            )
-            db.add(inst)
-            db.flush()
-            db.add(
-                Lab(
-                    institution_id=inst.id,
-                    region_code=inst.region_code,
-                    name="力学室",
-                    address="九江市浔阳区长虹大道 88 号",
-                    area_m2=Decimal("320.00"),
-                )
-            )
             for i in range(n_clients):
+                # One institution per client: as in a region, each lab's LIMS sends its own
+                # data (one institution's messages are handled one at a time).
+                inst = Institution(
+                    code=f"{INSTITUTION_CODE}-{i + 1:02d}",
+                    name=f"九江市第{i + 1}建设工程质量检测中心",
+                    region_code=REGION,
+                )
+                db.add(inst)
+                db.flush()
+                db.add(
+                    Lab(
+                        institution_id=inst.id,
+                        region_code=inst.region_code,
+                        name="力学室",
+                        address="九江市浔阳区长虹大道 88 号",
+                        area_m2=Decimal("320.00"),
+                    )
+                )
                 alg = ALGS[i % 2]
                 client = clients.create_client(
                     db, name=f"检测中心 LIMS {i + 1}", institution=inst, status=ClientStatus.ACTIVE

@@ -31,6 +31,7 @@ from jcjg.core.migrate import upgrade
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile
+from jcjg.ledger.note import Signer, generate_signer, sign_note
 from jcjg.main import create_app
 from jcjg.regions.service import load_regions
 from tests.conftest import fresh_database_url
@@ -277,3 +278,16 @@ class CuttingProxy:
             thread.join(timeout=5)
         for s in sockets:
             s.close()
+
+
+# A ledger signer for receipts made up by mock transports (an honest platform's notes).
+LOG_SKEY, LOG_VKEY = generate_signer("mock.example/ledger")
+
+
+def signed_note(index: int, leaf_hex: str, moment: str, skey: str = LOG_SKEY) -> str:
+    """The signed receipt note the platform's ledger would give for this leaf."""
+    text = (
+        f"jcjg-ledger-receipt/v1\nmock.example/ledger\n{index}\n"
+        f"{base64.b64encode(bytes.fromhex(leaf_hex)).decode()}\n{moment}\n60\n"
+    )
+    return sign_note(text, Signer(skey)).decode()

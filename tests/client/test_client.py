@@ -28,7 +28,7 @@ from jcjg.client.api import retry_after_seconds
 from jcjg.client.receipt import envelope_leaf_hash
 from jcjg.client.signing import infer_alg
 from jcjg.ledger.canonical import canonical_json
-from tests.client.live import Lab, LiveExchange
+from tests.client.live import LOG_VKEY, Lab, LiveExchange, signed_note
 
 
 @pytest.mark.parametrize("alg", ["ed25519", "hmac-sha256"])
@@ -71,6 +71,32 @@ def test_duplicate_resend_verifies(exchange: LiveExchange, lab: Lab) -> None:
     assert again.leaf_hash == first.leaf_hash
     assert again.index == first.index
     again.verify(payload, key_id=lab.key_id, message_type="registry.labs")
+
+
+def test_a_duplicate_after_key_rotation_still_verifies(
+    exchange: LiveExchange, hmac_lab: Lab
+) -> None:
+    """Accepted under the old key, re-sent (say after a timeout) under its successor: the
+    stored receipt names the old key, and the content still proves out."""
+    import base64
+
+    from jcjg.exchange import clients as service
+    from jcjg.exchange.models import Client as ClientRow
+
+    payload = hmac_lab.labs_message(message_id=str(uuid.uuid4()))
+    with hmac_lab.client(exchange.url) as client:
+        first = client.send("registry.labs", payload)
+    with exchange.sessions() as db:
+        row = db.get(ClientRow, hmac_lab.client_id)
+        assert row is not None
+        issued = service.rotate(db, row, exchange.settings, alg="hmac-sha256")
+        db.commit()
+        assert issued.secret is not None
+        new_key_id, secret = issued.key.key_id, base64.b64encode(issued.secret).decode()
+    with Client(exchange.url, new_key_id, secret, alg="hmac-sha256") as client:
+        again = client.send("registry.labs", payload)
+    assert again.status == "duplicate"
+    assert again.entry["key_id"] == hmac_lab.key_id == first.entry["key_id"]
 
 
 def test_same_id_other_body_is_permanent(exchange: LiveExchange, lab: Lab) -> None:
@@ -169,17 +195,18 @@ def _forged(request: httpx.Request, **change: Any) -> httpx.Response:
     kind = request.url.path.rsplit("/", 1)[1]
     entry = expected_entry(kind, body, "k1")
     notarised_at = "2026-01-02T03:04:05.000006Z"
+    leaf = envelope_leaf_hash("message:" + kind, notarised_at, entry)
     receipt = {
         "message_id": entry["message_id"],
         "message_type": kind,
         "status": "accepted",
         "received_at": notarised_at,
         "index": 7,
-        "leaf_hash": envelope_leaf_hash("message:" + kind, notarised_at, entry),
+        "leaf_hash": leaf,
         "entry_type": "message:" + kind,
         "notarised_at": notarised_at,
         "entry": entry,
-        "ledger_note": "",
+        "ledger_note": signed_note(7, leaf, notarised_at),
         "results": {},
         "warnings": [],
     }
@@ -191,6 +218,24 @@ def test_an_honest_mock_receipt_verifies() -> None:
         receipt = client.send("registry.labs", {"institution_code": "X1", "labs": []})
     assert isinstance(receipt, Receipt)
     assert receipt.index == 7
+    with _mock_client(_forged, log_key=LOG_VKEY) as client:
+        assert client.send("registry.labs", {"institution_code": "X1", "labs": []}).index == 7
+
+
+def test_a_receipt_signed_by_another_log_is_detected_when_the_log_key_is_known() -> None:
+    from jcjg.ledger.note import generate_signer
+
+    impostor, _ = generate_signer("mock.example/ledger")
+
+    def forged(request: httpx.Request) -> httpx.Response:
+        honest = _forged(request).json()
+        note = signed_note(7, honest["leaf_hash"], honest["notarised_at"], skey=impostor)
+        return httpx.Response(200, json=honest | {"ledger_note": note})
+
+    with _mock_client(forged) as client:  # without the log's key only consistency is checked
+        client.send("registry.labs", {"institution_code": "X1", "labs": []})
+    with _mock_client(forged, log_key=LOG_VKEY) as client, pytest.raises(ReceiptMismatch):
+        client.send("registry.labs", {"institution_code": "X1", "labs": []})
 
 
 @pytest.mark.parametrize(
@@ -201,6 +246,8 @@ def test_an_honest_mock_receipt_verifies() -> None:
         {"notarised_at": "2026-01-02T03:04:05.000007Z"},
         {"index": "7"},
         {"ledger_note": "jcjg-ledger-receipt/v1\norigin\n8\nAAAA\nx\n60\n"},
+        {"ledger_note": ""},
+        {"ledger_note": "foo\nbar"},
     ],
 )
 def test_a_forged_receipt_is_detected(change: dict[str, Any]) -> None:

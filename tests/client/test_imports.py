@@ -15,6 +15,7 @@ ALLOWED_JCJG = {
     "jcjg.ledger",
     "jcjg.ledger.canonical",
     "jcjg.ledger.merkle",
+    "jcjg.ledger.note",
 }
 
 # Refuse the server's dependencies outright, so that even an import guarded by try/except or

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jcjg.client import Client, Outbox, Sender, backoff_delay, expected_entry
 from jcjg.client.receipt import envelope_leaf_hash
 from jcjg.ledger.canonical import CanonicalJSONError
-from tests.client.live import Lab, LiveExchange, free_port
+from tests.client.live import Lab, LiveExchange, free_port, signed_note
 
 
 class Clock:
@@ -56,17 +56,18 @@ def _receipt(request: httpx.Request, **change: Any) -> httpx.Response:
     kind = request.url.path.rsplit("/", 1)[1]
     entry = expected_entry(kind, body, "k1")
     moment = "2026-01-02T03:04:05.000006Z"
+    leaf = envelope_leaf_hash("message:" + kind, moment, entry)
     receipt = {
         "message_id": entry["message_id"],
         "message_type": kind,
         "status": "accepted",
         "received_at": moment,
         "index": 1,
-        "leaf_hash": envelope_leaf_hash("message:" + kind, moment, entry),
+        "leaf_hash": leaf,
         "entry_type": "message:" + kind,
         "notarised_at": moment,
         "entry": entry,
-        "ledger_note": "",
+        "ledger_note": signed_note(1, leaf, moment),
         "results": {},
         "warnings": [],
     }

@@ -540,3 +540,13 @@ def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
         engine.dispose()
     finally:
         drop()
+
+
+def test_deeply_nested_json_is_refused_cheaply(client: TestClient, db: Session, lims: Lims) -> None:
+    deep: Any = "x"
+    for _ in range(200):
+        deep = {"k": deep}
+    body = json.dumps({**lims.message(labs=LABS), "extra": deep}).encode()
+    response = send(client, lims, body)
+    problem(response, 422, "validation")
+    assert "嵌套" in response.json()["detail"]

@@ -71,8 +71,12 @@ def test_requests_are_tallied_by_outcome(
     labs = [{"name": "力学室", "address": "一路 1 号", "area_m2": "10", "specialties": ["01"]}]
     lims.post(client, "registry.labs", lims.message(labs=labs))
     lims.post(client, "registry.labs", lims.message(labs=[]))
+    # A forged signature naming this client's key is not charged to it (anyone can name a
+    # key id); a genuine but stale one is.
     impostor = Lims(lims.institution, lims.client, lims.key_id, load_key("ed25519", b"\x01" * 32))
-    impostor.post(client, "registry.labs", lims.message(labs=labs))
+    assert impostor.post(client, "registry.labs", lims.message(labs=labs)).status_code == 401
+    stale = lims.post(client, "registry.labs", lims.message(labs=labs), created=1_000_000)
+    assert stale.status_code == 401
     recorder: Recorder = client.app.state.exchange_recorder  # type: ignore[attr-defined]
     recorder.flush(session_factory)
     db.expire_all()
@@ -83,7 +87,7 @@ def test_requests_are_tallied_by_outcome(
     assert outcomes == {
         ("registry.labs", "accepted"): 1,
         ("registry.labs", "validation"): 1,
-        ("registry.labs", "exchange-signature-invalid"): 1,
+        ("registry.labs", "exchange-signature-stale"): 1,
     }
 
 

@@ -264,3 +264,68 @@ def test_bad_metadata_is_400(client: TestClient, lims: Lims) -> None:
     headers = {**TUS, "Upload-Length": "3", "Upload-Metadata": "name !!notbase64"}
     response = client.post(UPLOADS, headers=lims.headers("POST", UPLOADS, headers=headers))
     assert response.status_code == 400
+
+
+def test_tus_headers_must_be_signed(client: TestClient, lims: Lims) -> None:
+    """Upload-Offset on PATCH and Upload-Length on POST are what the platform acts on."""
+    location = create(client, lims, 10).headers["location"]
+    assert patch(client, lims, location, 0, b"01234").status_code == 204
+    # A signed PATCH for offset 5 whose Upload-Offset is then changed in transit.
+    path = location.removeprefix("http://testserver")
+    headers = lims.headers(
+        "PATCH", path, b"56789", content_type="application/offset+octet-stream",
+        headers={**TUS, "Upload-Offset": "5"},
+    )  # fmt: skip
+    assert "upload-offset" in headers["Signature-Input"]
+    headers["Upload-Offset"] = "0"
+    assert client.patch(path, content=b"56789", headers=headers).status_code == 401
+    # A signature that leaves the offset out is refused as incomplete.
+    from jcjg.exchange.digest import content_digest
+    from jcjg.exchange.signatures import Request, sign_request
+
+    plain = {
+        **TUS,
+        "Upload-Offset": "5",
+        "Content-Type": "application/offset+octet-stream",
+        "Content-Digest": content_digest(b"56789"),
+    }
+    plain |= sign_request(
+        Request("PATCH", "http://testserver" + path, list(plain.items())),
+        key_id=lims.key_id,
+        alg=lims.key.alg,
+        key=lims.key,
+        covered=("@method", "@target-uri", "content-digest", "content-type"),
+        created=int(__import__("time").time()),
+        nonce="no-offset",
+    )
+    response = client.patch(path, content=b"56789", headers=plain)
+    assert response.status_code == 401
+    assert response.json()["type"] == "/problems/exchange-signature-incomplete"
+    assert head(client, lims, location).headers["upload-offset"] == "5"
+
+
+def test_an_unsigned_patch_writes_nothing_to_disk(
+    client: TestClient, lims: Lims, settings: Settings
+) -> None:
+    location = create(client, lims, 1_000_000).headers["location"]
+    path = location.removeprefix("http://testserver")
+    before = {p.name for p in settings.upload_dir.iterdir()}
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    response = client.patch(path, content=b"x" * 500_000, headers=headers)
+    assert response.status_code == 401
+    assert {p.name for p in settings.upload_dir.iterdir()} == before
+    token = path.rsplit("/", 1)[1]
+    assert (settings.upload_dir / token).stat().st_size == 0
+
+
+def test_open_uploads_per_client_are_limited(
+    client: TestClient, lims: Lims, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jcjg.exchange import uploads
+
+    monkeypatch.setattr(uploads, "MAX_OPEN_UPLOADS", 2)
+    assert create(client, lims, 3).status_code == 201
+    assert create(client, lims, 3).status_code == 201
+    refused = create(client, lims, 3)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "60"

@@ -179,7 +179,9 @@ class Client:
     create`` prints (``hmac-sha256``). Without ``alg`` the algorithm is inferred from that
     (:func:`jcjg.client.signing.infer_alg`); 32 raw bytes could be either kind, so they need
     ``alg``, as does the base64 of an Ed25519 seed. ``transport`` is handed to httpx (tests
-    pass an ``httpx.MockTransport``).
+    pass an ``httpx.MockTransport``). ``log_key`` is the ledger's verifier key (the text of
+    ``GET /ledger/key``, obtained once out of band): with it each receipt's note signature is
+    verified, so that nothing answering in the platform's place can forge a receipt.
     """
 
     def __init__(
@@ -194,11 +196,13 @@ class Client:
         put_threshold: int = DEFAULT_PUT_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         upload_urls: UploadUrls | None = None,
+        log_key: str | None = None,
     ) -> None:
         if chunk_size < 1 or put_threshold < 0:
             raise ValueError("chunk_size must be positive and put_threshold not negative")
         self.base_url = base_url.rstrip("/")
         self.key_id = key_id
+        self.log_key = log_key
         self.alg = alg or infer_alg(private_key_or_secret)
         self._key = load_key(self.alg, private_key_or_secret)
         self.put_threshold = put_threshold
@@ -284,7 +288,7 @@ class Client:
         except ValueError as exc:
             raise ReceiptMismatch("the answer is not JSON", message_id=message_id) from exc
         receipt = Receipt.from_json(data)
-        receipt.verify(message, key_id=self.key_id, message_type=message_type)
+        receipt.verify(message, key_id=self.key_id, message_type=message_type, log_key=self.log_key)
         return receipt
 
     # --- files -------------------------------------------------------------------------------

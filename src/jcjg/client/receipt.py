@@ -24,6 +24,7 @@ from typing import Any
 from jcjg.client.errors import ReceiptMismatch
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
 from jcjg.ledger.merkle import leaf_hash
+from jcjg.ledger.note import NoteError, Verifier, open_note
 
 ENTRY_PREFIX = "message:"
 RECEIPT_NOTE_HEADER = "jcjg-ledger-receipt/v1"
@@ -134,8 +135,10 @@ class Receipt:
         *,
         key_id: str | None = None,
         message_type: str | None = None,
+        log_key: str | None = None,
     ) -> None:
         """Check that this receipt notarises ``payload``; raise ReceiptMismatch if not.
+        With ``log_key`` (the ledger's verifier key) the note's signature is checked too.
 
         The entry must equal the one recomputed from the payload (its canonical SHA-256, id
         and institution), and the leaf hash must be the hash of that entry's envelope. Pass
@@ -144,10 +147,13 @@ class Receipt:
         or as what.
         """
         kind = message_type if message_type is not None else self.message_type
+        signer = key_id if key_id is not None else str(self.entry.get("key_id"))
+        if self.status == "duplicate" and key_id is not None:
+            # A message first accepted under a key since rotated away: the stored receipt names
+            # the key that signed it then. The content must still match.
+            signer = str(self.entry.get("key_id"))
         try:
-            expected = expected_entry(
-                kind, payload, key_id if key_id is not None else str(self.entry.get("key_id"))
-            )
+            expected = expected_entry(kind, payload, signer)
         except (ValueError, CanonicalJSONError) as exc:
             raise self._mismatch(f"the payload cannot be checked: {exc}") from exc
         if self.entry != expected:
@@ -164,17 +170,20 @@ class Receipt:
         recomputed = envelope_leaf_hash(self.entry_type, self.notarised_at, expected)
         if recomputed != self.leaf_hash.lower():
             raise self._mismatch(f"leaf_hash is {self.leaf_hash}, the entry hashes to {recomputed}")
-        self._check_note(recomputed)
+        self._check_note(recomputed, log_key)
 
-    def _check_note(self, leaf_hex: str) -> None:
-        """The signed note's text must state the same index, leaf and time. Its signature needs
-        the log's public key, which this client does not hold; the consistency check alone
-        still catches a note copied from another receipt."""
-        if not self.ledger_note:
-            return
-        lines = self.ledger_note.split("\n")
+    def _check_note(self, leaf_hex: str, log_key: str | None) -> None:
+        """The log's signed note must state the same index, leaf and time, and, when the log's
+        verifier key is known (``GET /ledger/key``), carry the log's valid signature: without
+        it, anyone answering in the platform's place could make up a receipt that matches."""
+        lines = self.ledger_note.split("\n") if self.ledger_note else [""]
         if lines[0] != RECEIPT_NOTE_HEADER:
-            return  # a note format this client does not know: nothing to compare
+            raise self._mismatch("the receipt carries no ledger note of a known format")
+        if log_key is not None:
+            try:
+                open_note(self.ledger_note, [Verifier(log_key)])
+            except NoteError as exc:
+                raise self._mismatch(f"the ledger note is not signed by the log: {exc}") from exc
         try:
             index, leaf, moment = int(lines[2]), base64.b64decode(lines[3], validate=True), lines[4]
         except (IndexError, ValueError, binascii.Error) as exc:

@@ -29,6 +29,9 @@ from jcjg.exchange.signatures import (
 
 COVERED = ("@method", "@target-uri")
 COVERED_WITH_BODY = ("@method", "@target-uri", "content-digest", "content-type")
+SIGNED_UPLOAD_HEADERS = frozenset(
+    {"upload-offset", "upload-length", "upload-metadata", "upload-checksum"}
+)
 
 
 def load_key(alg: str, material: str | bytes | Ed25519PrivateKey) -> SigningKey:
@@ -99,7 +102,10 @@ def signed_headers(
     digest_alg: str = "sha-256",
 ) -> dict[str, str]:
     """The headers that sign this request (merged over ``headers``, which are signed as
-    given). With a body, ``content_type`` is required and ``Content-Digest`` is added."""
+    given). With a body, ``content_type`` is required and ``Content-Digest`` is added. The
+    tus headers among ``headers`` (``Upload-Offset``, ``Upload-Length``, ``Upload-Metadata``,
+    ``Upload-Checksum``) are covered too: the platform acts on them, so it requires them signed.
+    """
     out = dict(headers or {})
     covered: tuple[str, ...] = COVERED
     if body:
@@ -108,6 +114,9 @@ def signed_headers(
         out["Content-Type"] = content_type
         out["Content-Digest"] = content_digest(body, digest_alg)
         covered = COVERED_WITH_BODY
+    covered += tuple(
+        sorted({name.lower() for name in out if name.lower() in SIGNED_UPLOAD_HEADERS})
+    )
     created = int(time.time()) if created is None else created
     signature = sign_request(
         Request(method=method.upper(), url=url, headers=list(out.items())),

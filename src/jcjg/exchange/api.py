@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from jcjg.core.blobs import blob_store
@@ -176,18 +177,21 @@ def store_file(
         blob_store(settings).put(data)
     if have is not None:
         return False
-    db.add(
-        ExchangeFile(
-            sha256=sha256,
-            size=len(data) if data is not None else (size or 0),
-            client_id=caller.client.id,
-            institution_id=caller.client.institution_id,
-            region_code=caller.client.region_code,
-            filename=filename,
-            content_type=content_type,
-        )
-    )
-    db.flush()
+    try:
+        with db.begin_nested():  # the same file arriving twice at once: one row, no 500
+            db.add(
+                ExchangeFile(
+                    sha256=sha256,
+                    size=len(data) if data is not None else (size or 0),
+                    client_id=caller.client.id,
+                    institution_id=caller.client.institution_id,
+                    region_code=caller.client.region_code,
+                    filename=filename,
+                    content_type=content_type,
+                )
+            )
+    except IntegrityError:
+        return False
     return True
 
 

@@ -9,6 +9,7 @@ stable problem type; nothing is written when it does (the request's transaction 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -159,10 +160,34 @@ def authenticate(
     request: Request,
     body: bytes | BodyHash,
     *,
+    also_required: tuple[str, ...] = (),
     now: dt.datetime | None = None,
 ) -> Caller:
     """Verify the request's signature and its body's Content-Digest (``body`` as bytes, or as
     the hashes of a body streamed elsewhere); record the nonce. Raises ExchangeError."""
+    has_body = body.size > 0 if isinstance(body, BodyHash) else bool(body)
+    caller, sreq = authenticate_headers(
+        db, settings, request, has_body=has_body, also_required=also_required, now=now
+    )
+    check_digest(sreq, body, has_body)
+    if isinstance(body, bytes):
+        caller = dataclasses.replace(caller, body=body)
+    return caller
+
+
+def authenticate_headers(
+    db: Session,
+    settings: Settings,
+    request: Request,
+    *,
+    has_body: bool,
+    also_required: tuple[str, ...] = (),
+    now: dt.datetime | None = None,
+) -> tuple[Caller, SignedRequest]:
+    """Everything but the body: the signature (over the Content-Digest header as sent), the
+    key's and client's state, the policy and the nonce. A body streamed afterwards is then
+    checked against that header with :func:`check_digest`, so nobody without a key can make
+    the platform take in a large body."""
     now = now or utcnow()
     found: dict[str, ClientKey] = {}
 
@@ -175,18 +200,17 @@ def authenticate(
 
     try:
         sreq = signed_request(request)
-        try:
-            verified = verify_request(sreq, resolve_key=resolve)
-        finally:
-            request.state.exchange_key = found.get("key")
+        verified = verify_request(sreq, resolve_key=resolve)
         key = found["key"]
+        # Only a verified signature names its client: refusals before this point are not
+        # charged to the key they claim (anyone can name anyone's key id).
+        request.state.exchange_key = key
         state = key.state(now)
         if state in _KEY_STATES:
             raise ExchangeError(_KEY_STATES[state])
         if key.client.status != ClientStatus.ACTIVE:
             raise ExchangeError(problems.CLIENT_INACTIVE)
-        has_body = body.size > 0 if isinstance(body, BodyHash) else bool(body)
-        required = REQUIRED_WITH_BODY if has_body else REQUIRED
+        required = (REQUIRED_WITH_BODY if has_body else REQUIRED) + also_required
         check_policy(
             verified,
             required=required,
@@ -195,26 +219,32 @@ def authenticate(
         )
     except SignatureError as exc:
         raise _refuse(exc) from exc
-    if has_body or sreq.field_values("content-digest"):
-        try:
-            value = sreq.component_value("content-digest")
-            if isinstance(body, BodyHash):
-                ok = body.matches_content_digest(value)
-            else:
-                ok = verify_content_digest(value, body)
-        except (DigestError, SignatureError):
-            ok = False
-        if not ok:
-            raise ExchangeError(problems.DIGEST_MISMATCH)
     _remember_nonce(db, key.key_id, verified.nonce or "", now)
-    return Caller(
+    caller = Caller(
         client=key.client,
         key=key,
         verified=verified,
-        body=body if isinstance(body, bytes) else b"",
+        body=b"",
         signature_input=", ".join(sreq.field_values("signature-input")),
         signature=", ".join(sreq.field_values("signature")),
     )
+    return caller, sreq
+
+
+def check_digest(sreq: SignedRequest, body: bytes | BodyHash, has_body: bool) -> None:
+    """The body must match its signed Content-Digest (RFC 9530)."""
+    if not has_body and not sreq.field_values("content-digest"):
+        return
+    try:
+        value = sreq.component_value("content-digest")
+        if isinstance(body, BodyHash):
+            ok = body.matches_content_digest(value)
+        else:
+            ok = verify_content_digest(value, body)
+    except (DigestError, SignatureError):
+        ok = False
+    if not ok:
+        raise ExchangeError(problems.DIGEST_MISMATCH)
 
 
 def _remember_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> None:

@@ -49,6 +49,24 @@ def _timestamp(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+MAX_DEPTH = 32  # messages are records in lists; deeper JSON is an attack on the parser
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -61,6 +79,11 @@ def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:
         raise ExchangeError(problems.INVALID_JSON, f"请求体不是合法的 JSON：{exc}"[:300]) from exc
     if not isinstance(data, dict):
         raise ExchangeError(problems.INVALID_JSON, "请求体须是 JSON 对象")
+    if _depth(data) > MAX_DEPTH:
+        raise ValidationFailed(
+            f"数据嵌套超过 {MAX_DEPTH} 层",
+            errors=[FieldError("body", f"JSON 嵌套不得超过 {MAX_DEPTH} 层")],
+        )
     try:
         canonical = canonical_json(data)
     except CanonicalJSONError as exc:
@@ -179,6 +202,10 @@ def receive(
     message_id = str(message.message_id)
     sha256 = hashlib.sha256(canonical).hexdigest()
     institution = _institution(db, caller, message.institution_code)
+    # One message at a time per institution: handlers read what exists, then insert what is
+    # missing, and the registry's natural keys (ID number, asset number, lab name) have no
+    # unique index across an institution's history. (SQLite serialises writers anyway.)
+    db.execute(select(Institution.id).where(Institution.id == institution.id).with_for_update())
     previous = _existing(db, caller, message_id, sha256)
     if previous is not None:
         return previous

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -35,9 +35,10 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, BadRequest, NotFound
+from jcjg.core.ratelimit import TOO_MANY
 from jcjg.exchange import problems
 from jcjg.exchange.api import check_rate, record, store_file
-from jcjg.exchange.auth import BodyHash, Caller, authenticate
+from jcjg.exchange.auth import BodyHash, Caller, authenticate, authenticate_headers, check_digest
 from jcjg.exchange.models import Upload
 from jcjg.exchange.problems import ExchangeError
 
@@ -135,11 +136,17 @@ async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Res
     started = time.perf_counter()
     try:
         _check_version(request)
-        caller = await run_in_threadpool(authenticate, db, settings, request, b"")
-        check_rate(request, caller)
         if "upload-defer-length" in request.headers:
             raise BadRequest("不支持 Upload-Defer-Length：创建时须给出 Upload-Length")
         length = _int_header(request, "upload-length")
+        signed = ("upload-length",) + (
+            ("upload-metadata",) if "upload-metadata" in request.headers else ()
+        )
+        caller = await run_in_threadpool(
+            authenticate, db, settings, request, b"", also_required=signed
+        )
+        check_rate(request, caller)
+        await run_in_threadpool(_check_quota, db, settings, caller)
         if length > settings.exchange_max_upload_bytes:
             raise AppError(
                 f"文件超过 {settings.exchange_max_upload_bytes} 字节的上限", kind=TOO_LARGE
@@ -289,24 +296,33 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
         if media != OFFSET_MEDIA:
             raise AppError(f"分块须以 Content-Type: {OFFSET_MEDIA} 提交", kind=UNSUPPORTED_MEDIA)
         offset = _int_header(request, "upload-offset")
-        upload = await run_in_threadpool(_get, db, None, token)
+        signed = ("upload-offset",) + (
+            ("upload-checksum",) if "upload-checksum" in request.headers else ()
+        )
+        # The signature first (over the headers, the Content-Digest included): nobody without
+        # a key gets a byte written. The nonce is committed at once, so it stays spent even
+        # if the chunk then fails, and the database is free while the chunk streams in.
+        caller, sreq = await run_in_threadpool(
+            authenticate_headers, db, settings, request, has_body=True, also_required=signed
+        )
+        check_rate(request, caller)
+        upload = await run_in_threadpool(_get, db, caller, token)
         if offset != upload.offset:
             raise ExchangeError(
                 problems.UPLOAD_CONFLICT,
                 f"Upload-Offset 为 {offset}，平台已收到 {upload.offset} 字节",
             )
         remaining = upload.length - offset
-        # Let go of the database while the chunk streams in: on SQLite the read above holds
-        # the write lock (BEGIN IMMEDIATE), and a slow lab must not stall every other writer.
-        # _append reads the upload again, under a row lock.
-        await run_in_threadpool(db.rollback)
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > remaining:
+            raise AppError("分块超过该文件剩余的长度", kind=TOO_LARGE)
+        await run_in_threadpool(db.commit)
         try:
             chunk, hashes = await _receive_chunk(request, remaining, settings.upload_dir)
         except ClientDisconnect:
             return Response(status_code=400)  # nothing kept: the client resumes from HEAD
         size = hashes.size
-        caller = await run_in_threadpool(authenticate, db, settings, request, hashes)
-        check_rate(request, caller)
+        check_digest(sreq, hashes, has_body=True)
         if not _checksum_ok(request.headers.get("upload-checksum"), hashes):
             raise ExchangeError(problems.CHECKSUM_MISMATCH)
         upload = await run_in_threadpool(_append, db, settings, caller, token, offset, chunk)
@@ -338,12 +354,37 @@ async def terminate(
     return Response(status_code=204, headers=_tus_headers())
 
 
+MAX_OPEN_UPLOADS = 100
+
+
+def _check_quota(db: Session, settings: Settings, caller: Caller) -> None:
+    """At most MAX_OPEN_UPLOADS unfinished uploads per client: each may reserve disk."""
+    open_uploads = db.scalar(
+        select(func.count())
+        .select_from(Upload)
+        .where(
+            Upload.client_id == caller.client.id,
+            Upload.completed_sha256.is_(None),
+            Upload.expires_at > utcnow(),
+        )
+    )
+    if (open_uploads or 0) >= MAX_OPEN_UPLOADS:
+        raise AppError(
+            f"未完成的断点续传已有 {open_uploads} 个：请先完成或终止（DELETE）再新建",
+            kind=TOO_MANY,
+            headers={"Retry-After": "60"},
+        )
+
+
 def remove_expired(db: Session, settings: Settings, now: dt.datetime | None = None) -> int:
-    """Delete uploads past their expiry (their partial files too); return how many."""
+    """Delete uploads past their expiry (their partial files too), and the on-disk copies of
+    completed ones (their bytes are in the blob store); return how many uploads ended."""
     now = now or utcnow()
     expired = db.scalars(select(Upload).where(Upload.expires_at <= now)).all()
     for upload in expired:
         _path(settings, upload).unlink(missing_ok=True)
         db.delete(upload)
+    for upload in db.scalars(select(Upload).where(Upload.completed_sha256.is_not(None))):
+        _path(settings, upload).unlink(missing_ok=True)
     db.flush()
     return len(expired)
