@@ -550,3 +550,55 @@ def test_deeply_nested_json_is_refused_cheaply(client: TestClient, db: Session, 
     response = send(client, lims, body)
     problem(response, 422, "validation")
     assert "嵌套" in response.json()["detail"]
+
+
+def test_staff_signatories_and_capabilities_sync(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    """Each registry type creates, updates, leaves alone and (where it may) removes."""
+    from jcjg.registry.models import Capability, Person, Signatory
+
+    catalogue(db, "02")
+    db.commit()
+    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
+    person = {"id_number": "11010519491231002X", "name": "张三", "specialties": ["01"]}
+    staff = lims.post(client, "registry.staff", lims.message(people=[person])).json()
+    assert staff["results"] == {"created": 1, "updated": 0, "unchanged": 0}
+    leaver = {**person, "employed_until": "2026-10-31", "lab_name": "力学室"}
+    staff = lims.post(client, "registry.staff", lims.message(people=[leaver])).json()
+    assert staff["results"] == {"created": 0, "updated": 1, "unchanged": 0}
+    moved = {**leaver, "specialties": ["01", "02"]}  # only the links change: still an update
+    staff = lims.post(client, "registry.staff", lims.message(people=[moved])).json()
+    assert staff["results"] == {"created": 0, "updated": 1, "unchanged": 0}
+    row = db.scalars(select(Person)).one()
+    assert str(row.employed_until) == "2026-10-31"
+    assert sorted(s.code for s in row.specialties) == ["01", "02"]
+
+    signer = {"id_number": person["id_number"], "position": "技术负责人", "specialties": ["01"]}
+    sent = lims.post(client, "registry.signatories", lims.message(signatories=[signer])).json()
+    assert sent["results"]["created"] == 1
+    sent = lims.post(client, "registry.signatories", lims.message(signatories=[signer])).json()
+    assert sent["results"]["unchanged"] == 1
+    gone = {**signer, "active": False}
+    sent = lims.post(client, "registry.signatories", lims.message(signatories=[gone])).json()
+    assert sent["results"]["deleted"] == 1
+    assert db.scalar(select(func.count()).select_from(Signatory)) == 0
+    stranger = {**signer, "id_number": "110105194912310037"}
+    body = problem(
+        lims.post(client, "registry.signatories", lims.message(signatories=[stranger])),
+        422,
+        "validation",
+    )
+    assert body["errors"][0]["field"] == "signatories.0.id_number"
+    assert "请先报送人员信息" in body["errors"][0]["message"]
+
+    both = lims.message(lab_name="力学室", parameters=["010101", "020101"])
+    assert lims.post(client, "registry.capabilities", both).json()["results"] == {
+        "created": 2, "deleted": 0, "unchanged": 0,
+    }  # fmt: skip
+    one = lims.message(lab_name="力学室", parameters=["020101"])
+    assert lims.post(client, "registry.capabilities", one).json()["results"] == {
+        "created": 0, "deleted": 1, "unchanged": 1,
+    }  # fmt: skip
+    db.expire_all()
+    assert [c.parameter.code for c in db.scalars(select(Capability))] == ["020101"]

@@ -193,7 +193,27 @@ def _set(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-def _tally(counts: dict[str, int], created: bool, changed: bool) -> None:
+def _upsert(
+    ctx: HandlerContext,
+    counts: dict[str, int],
+    row: Any,
+    model: type[Any],
+    values: dict[str, Any],
+    links: str,
+    wanted: Sequence[Any],
+) -> None:
+    """Create ``row`` (when None) or update it with ``values``, set its many-to-many
+    ``links`` to ``wanted``, and count it as created, updated or unchanged."""
+    created = row is None
+    if row is None:
+        row = model(**_own(ctx), **values)
+        ctx.db.add(row)
+        changed = True
+    else:
+        changed = _set(row, values)
+    if created or {x.id for x in getattr(row, links)} != {x.id for x in wanted}:
+        setattr(row, links, list(wanted))
+        changed = True
     counts["created" if created else ("updated" if changed else "unchanged")] += 1
 
 
@@ -242,19 +262,8 @@ def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
     for record in message.people:
         values = record.model_dump(exclude={"specialties", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
-        person = existing.get(record.id_number)
-        created = person is None
-        if person is None:
-            person = Person(**_own(ctx), **values)
-            ctx.db.add(person)
-            changed = True
-        else:
-            changed = _set(person, values)
         wanted = [specialties[c] for c in sorted(set(record.specialties))]
-        if created or {s.id for s in person.specialties} != {s.id for s in wanted}:
-            person.specialties = wanted
-            changed = True
-        _tally(counts, created, changed)
+        _upsert(ctx, counts, existing.get(record.id_number), Person, values, "specialties", wanted)
     return counts
 
 
@@ -319,19 +328,9 @@ def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str
     for record in message.equipment:
         values = record.model_dump(exclude={"test_items", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
-        equipment = existing.get(record.asset_number)
-        created = equipment is None
-        if equipment is None:
-            equipment = Equipment(**_own(ctx), **values)
-            ctx.db.add(equipment)
-            changed = True
-        else:
-            changed = _set(equipment, values)
         wanted = [items[c] for c in sorted(set(record.test_items))]
-        if created or {i.id for i in equipment.test_items} != {i.id for i in wanted}:
-            equipment.test_items = wanted
-            changed = True
-        _tally(counts, created, changed)
+        row = existing.get(record.asset_number)
+        _upsert(ctx, counts, row, Equipment, values, "test_items", wanted)
     return counts
 
 
@@ -368,19 +367,8 @@ def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for record in message.labs:
         values = record.model_dump(exclude={"specialties"})
-        lab = existing.get(record.name)
-        created = lab is None
-        if lab is None:
-            lab = Lab(**_own(ctx), **values)
-            ctx.db.add(lab)
-            changed = True
-        else:
-            changed = _set(lab, values)
         wanted = [specialties[c] for c in sorted(set(record.specialties))]
-        if created or {s.id for s in lab.specialties} != {s.id for s in wanted}:
-            lab.specialties = wanted
-            changed = True
-        _tally(counts, created, changed)
+        _upsert(ctx, counts, existing.get(record.name), Lab, values, "specialties", wanted)
     return counts
 
 
@@ -491,16 +479,7 @@ def handle_signatories(ctx: HandlerContext, message: SignatoryMessage) -> dict[s
             "title": record.title,
             "lab_id": labs[record.lab_name].id if record.lab_name else None,
         }
-        created = signatory is None
-        if signatory is None:
-            signatory = Signatory(**_own(ctx), person_id=person.id, **values)
-            ctx.db.add(signatory)
-            changed = True
-        else:
-            changed = _set(signatory, values)
         wanted = [specialties[c] for c in sorted(set(record.specialties))]
-        if created or {s.id for s in signatory.specialties} != {s.id for s in wanted}:
-            signatory.specialties = wanted
-            changed = True
-        _tally(counts, created, changed)
+        values["person_id"] = person.id
+        _upsert(ctx, counts, signatory, Signatory, values, "specialties", wanted)
     return counts
