@@ -583,7 +583,7 @@ def test_staff_signatories_and_capabilities_sync(
     sent = lims.post(client, "registry.signatories", lims.message(signatories=[gone])).json()
     assert sent["results"]["deleted"] == 1
     assert db.scalar(select(func.count()).select_from(Signatory)) == 0
-    stranger = {**signer, "id_number": "110105194912310037"}
+    stranger = {**signer, "id_number": "110105194912310038"}
     body = problem(
         lims.post(client, "registry.signatories", lims.message(signatories=[stranger])),
         422,
