@@ -114,6 +114,16 @@ def test_client_silent_fires_after_working_hours_without_data(db: Session, lims:
     assert _alerts(db, "client_silent") == []
 
 
+def test_client_silent_fires_across_a_weekend(db: Session, lims: Lims) -> None:
+    """Friday 17:00 to Monday 17:00: one hour on Friday and eight on Monday."""
+    client = db.get(Client, lims.client.id)
+    assert client is not None
+    client.last_seen_at = at("2026-11-20 16:59")
+    db.flush()
+    engine.run_rule(db, "client_silent", now=at("2026-11-23 17:00"))
+    assert [a.subject_id for a in _alerts(db, "client_silent")] == [str(client.id)]
+
+
 def test_client_silent_does_not_count_weekends(db: Session, lims: Lims) -> None:
     client = db.get(Client, lims.client.id)
     assert client is not None

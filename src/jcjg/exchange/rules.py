@@ -32,18 +32,19 @@ def is_working_hour(moment: dt.datetime) -> bool:
         return local.weekday() < 5
 
 
+MAX_LOOK_BACK = dt.timedelta(days=45)  # longer than any run of holidays (Spring Festival)
+
+
 def working_hours_between(start: dt.datetime, end: dt.datetime, cap: int = 24 * 60) -> int:
-    """Whole working hours from ``start`` to ``end`` (counted hour by hour, at most ``cap``)."""
+    """Whole working hours from ``start`` to ``end``, counted hour by hour, stopping at ``cap``
+    (the caller only needs to know it reached its threshold). Silence longer than
+    MAX_LOOK_BACK counts from MAX_LOOK_BACK ago."""
     count = 0
-    hour = hour_of(start) + dt.timedelta(hours=1)
-    steps = 0
-    while hour + dt.timedelta(hours=1) <= end and steps < cap * 4:
+    hour = hour_of(max(start, end - MAX_LOOK_BACK)) + dt.timedelta(hours=1)
+    while hour + dt.timedelta(hours=1) <= end and count < cap:
         if is_working_hour(hour):
             count += 1
-            if count >= cap:
-                break
         hour += dt.timedelta(hours=1)
-        steps += 1
     return count
 
 
