@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.config import get_settings
+
+if TYPE_CHECKING:
+    from jcjg.core.errors import AppError
+    from jcjg.exchange.models import Client
 
 
 def _factory() -> sessionmaker[Session]:
@@ -406,13 +411,19 @@ def _echo_json(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _client_or_fail(session: Session, ident: str) -> object:
+def _client_or_fail(session: Session, ident: str) -> Client:
     from jcjg.exchange.clients import find_client
 
     client = find_client(session, ident)
     if client is None:
         raise click.ClickException(f"没有接入 {ident}（可用接入编号或密钥编号）")
     return client
+
+
+def _refusal(error: AppError) -> click.ClickException:
+    """A service's refusal as a command-line error, its field messages included."""
+    details = "；".join(e.message for e in error.errors)
+    return click.ClickException(f"{error.detail} {details}".strip())
 
 
 @clients.command("create")
@@ -472,8 +483,7 @@ def clients_create(
             issued = service.issue_key(session, client, settings, alg=alg, public_key=key_bytes)
             session.commit()
         except AppError as error:
-            details = "；".join(e.message for e in error.errors)
-            raise click.ClickException(f"{error.detail} {details}".strip()) from None
+            raise _refusal(error) from None
         _echo_json(issued.as_dict())
 
 
@@ -528,12 +538,10 @@ def clients_rotate(
 
     from jcjg.core.errors import AppError
     from jcjg.exchange import clients as service
-    from jcjg.exchange.models import Client
 
     key_bytes = Path(public_key).read_bytes() if public_key else None
     with _cli_session() as session:
         found = _client_or_fail(session, client)
-        assert isinstance(found, Client)
         try:
             issued = service.rotate(
                 session,
@@ -545,8 +553,7 @@ def clients_rotate(
             )
             session.commit()
         except AppError as error:
-            details = "；".join(e.message for e in error.errors)
-            raise click.ClickException(f"{error.detail} {details}".strip()) from None
+            raise _refusal(error) from None
         _echo_json(issued.as_dict())
 
 
@@ -569,7 +576,7 @@ def clients_revoke(key_id: str, reason: str) -> None:
             service.revoke(session, key, reason)
             session.commit()
         except AppError as error:
-            raise click.ClickException(error.detail) from None
+            raise _refusal(error) from None
     _echo_json({"key_id": key_id, "state": "revoked"})
 
 

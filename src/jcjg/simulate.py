@@ -298,10 +298,9 @@ def _machine(
     return record, {digest: pdf}
 
 
-def _message(sim: SimInstitution, rng: random.Random, **fields: Any) -> dict[str, Any]:
+def _message(sim: SimInstitution, **fields: Any) -> dict[str, Any]:
     # A fresh UUID, as a real LIMS makes one per message: re-running with the same seed must
     # send new messages, not collide with the earlier run's ids.
-    del rng
     return {"message_id": str(uuid.uuid4()), "institution_code": sim.code, **fields}
 
 
@@ -327,13 +326,11 @@ def plan_day(
             }
             for i, lab in enumerate(sim.labs)
         ]
-        plans.append(Planned("registry.labs", _message(sim, rng, labs=labs)))
+        plans.append(Planned("registry.labs", _message(sim, labs=labs)))
         for serial in range(rng.randint(10, 24)):
             person = _person(rng, sim, serial)
             sim.people[person["id_number"]] = person
-        plans.append(
-            Planned("registry.staff", _message(sim, rng, people=list(sim.people.values())))
-        )
+        plans.append(Planned("registry.staff", _message(sim, people=list(sim.people.values()))))
         files: dict[str, bytes] = {}
         for serial in range(rng.randint(8, 20)):
             record, certificates = _machine(rng, sim, serial, today)
@@ -342,7 +339,7 @@ def plan_day(
         plans.append(
             Planned(
                 "registry.equipment",
-                _message(sim, rng, equipment=list(sim.equipment.values())),
+                _message(sim, equipment=list(sim.equipment.values())),
                 files,
             )
         )
@@ -350,9 +347,7 @@ def plan_day(
             params = [p for s in sim.specialties for p in catalogue.get(s, [])]
             chosen = sorted(rng.sample(params, k=min(len(params), rng.randint(10, 40))))
             plans.append(
-                Planned(
-                    "registry.capabilities", _message(sim, rng, lab_name=lab, parameters=chosen)
-                )
+                Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
             )
         signers = rng.sample(sorted(sim.people), k=min(3, len(sim.people)))
         signatories = [
@@ -364,7 +359,7 @@ def plan_day(
             }
             for id_number in signers
         ]
-        plans.append(Planned("registry.signatories", _message(sim, rng, signatories=signatories)))
+        plans.append(Planned("registry.signatories", _message(sim, signatories=signatories)))
         return plans
     # Later days: people come and go, machines are recalibrated.
     changes: list[dict[str, Any]] = []
@@ -379,7 +374,7 @@ def plan_day(
         sim.people[person["id_number"]] = person
         changes.append(person)
     if changes:
-        plans.append(Planned("registry.staff", _message(sim, rng, people=changes)))
+        plans.append(Planned("registry.staff", _message(sim, people=changes)))
     renewed: list[dict[str, Any]] = []
     files = {}
     for asset in rng.sample(sorted(sim.equipment), k=min(2, len(sim.equipment))):
@@ -391,7 +386,7 @@ def plan_day(
         files[record["calibration_certificate_sha256"]] = certificate
         sim.equipment[asset] = record
         renewed.append(record)
-    plans.append(Planned("registry.equipment", _message(sim, rng, equipment=renewed), files))
+    plans.append(Planned("registry.equipment", _message(sim, equipment=renewed), files))
     if sim.violator and day == max(1, days // 2):
         plans.extend(_violations(sim, rng, catalogue, today, lender))
     return plans
@@ -416,12 +411,12 @@ def _violations(
             ).isoformat()
             record.pop("calibration_certificate_sha256", None)
             sim.equipment[asset] = record
-            plans.append(Planned("registry.equipment", _message(sim, rng, equipment=[record])))
+            plans.append(Planned("registry.equipment", _message(sim, equipment=[record])))
         elif kind == "lending" and lender is not None:
             borrowed = {**lender, "lab_name": sim.labs[0], "specialties": [sim.specialties[0]]}
             borrowed.pop("employed_until", None)
             sim.people[borrowed["id_number"]] = borrowed
-            plans.append(Planned("registry.staff", _message(sim, rng, people=[borrowed])))
+            plans.append(Planned("registry.staff", _message(sim, people=[borrowed])))
         else:
             outside = sorted(set(catalogue) - set(sim.specialties))
             if not outside:
@@ -433,7 +428,6 @@ def _violations(
                     "registry.signatories",
                     _message(
                         sim,
-                        rng,
                         signatories=[
                             {
                                 "id_number": signer,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -255,9 +256,17 @@ def test_termination_and_expiration(
     assert db.scalar(select(func.count()).select_from(Upload)) == 0
 
 
-@pytest.mark.parametrize("value", ["k", "k dmFsdWU=", "a dmFs,b"])
-def test_metadata_parsing(value: str) -> None:
-    assert isinstance(parse_metadata(value), dict)
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("k", {"k": ""}),
+        ("k dmFsdWU=", {"k": "value"}),
+        ("a dmFs,b", {"a": "val", "b": ""}),
+        ("filename 5Yqb5a2m5a6k", {"filename": "力学室"}),
+    ],
+)
+def test_metadata_parsing(value: str, parsed: dict[str, str]) -> None:
+    assert parse_metadata(value) == parsed
 
 
 def test_bad_metadata_is_400(client: TestClient, lims: Lims) -> None:
@@ -295,7 +304,7 @@ def test_tus_headers_must_be_signed(client: TestClient, lims: Lims) -> None:
         alg=lims.key.alg,
         key=lims.key,
         covered=("@method", "@target-uri", "content-digest", "content-type"),
-        created=int(__import__("time").time()),
+        created=int(time.time()),
         nonce="no-offset",
     )
     response = client.patch(path, content=b"56789", headers=plain)

@@ -16,8 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import UNSUPPORTED_MEDIA, AppError, NotFound
@@ -28,7 +30,7 @@ from jcjg.exchange.models import ExchangeFile
 from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import receive
-from jcjg.exchange.types import MESSAGE_TYPES, json_schema
+from jcjg.exchange.types import MESSAGE_TYPES, MessageType, json_schema
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -72,7 +74,7 @@ def check_sha256(value: str) -> str:
 
 
 def receive_and_commit(
-    db: SessionDep, settings: SettingsDep, caller: Caller, kind: Any
+    db: Session, settings: Settings, caller: Caller, kind: MessageType[Any]
 ) -> dict[str, Any]:
     """Handle the message and commit in the same worker thread: the ledger's index counter is
     locked from notarising to commit, and every hop in between makes each other request wait.
@@ -156,8 +158,8 @@ async def put_blob(
 
 
 def store_file(
-    db: SessionDep,
-    settings: SettingsDep,
+    db: Session,
+    settings: Settings,
     caller: Caller,
     sha256: str,
     data: bytes | None,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.core.db import utcnow
@@ -101,18 +102,10 @@ class Recorder:
 
 
 def _add(db: Session, tallies: dict[_Key, _Tally], seen: dict[int, dt.datetime]) -> None:
-    for (client_id, hour, message_type, outcome), tally in sorted(tallies.items()):
-        row = db.scalar(
-            select(ClientStat)
-            .where(
-                ClientStat.client_id == client_id,
-                ClientStat.hour == hour,
-                ClientStat.message_type == message_type,
-                ClientStat.outcome == outcome,
-            )
-            .with_for_update()
-        )
+    for key, tally in sorted(tallies.items()):
+        row = _stat_row(db, key)
         if row is None:
+            client_id, hour, message_type, outcome = key
             try:
                 with db.begin_nested():
                     db.add(
@@ -128,17 +121,8 @@ def _add(db: Session, tallies: dict[_Key, _Tally], seen: dict[int, dt.datetime])
                         )
                     )
                 continue
-            except Exception:  # another process inserted it first: add to theirs
-                row = db.scalar(
-                    select(ClientStat)
-                    .where(
-                        ClientStat.client_id == client_id,
-                        ClientStat.hour == hour,
-                        ClientStat.message_type == message_type,
-                        ClientStat.outcome == outcome,
-                    )
-                    .with_for_update()
-                )
+            except IntegrityError:  # another process inserted it first: add to theirs
+                row = _stat_row(db, key)
                 assert row is not None
         row.count += tally.count
         row.bytes += tally.bytes
@@ -151,6 +135,20 @@ def _add(db: Session, tallies: dict[_Key, _Tally], seen: dict[int, dt.datetime])
             .where((Client.last_seen_at.is_(None)) | (Client.last_seen_at < moment))
             .values(last_seen_at=moment)
         )
+
+
+def _stat_row(db: Session, key: _Key) -> ClientStat | None:
+    client_id, hour, message_type, outcome = key
+    return db.scalar(
+        select(ClientStat)
+        .where(
+            ClientStat.client_id == client_id,
+            ClientStat.hour == hour,
+            ClientStat.message_type == message_type,
+            ClientStat.outcome == outcome,
+        )
+        .with_for_update()
+    )
 
 
 def flush_loop(

@@ -36,17 +36,13 @@ from jcjg.exchange.auth import Caller
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import ExchangeFile, Message
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.types import MESSAGE_TYPES, HandlerContext, MessageType
+from jcjg.exchange.types import HandlerContext, MessageType
 from jcjg.ledger import service as ledger
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
 from jcjg.regions.codes import scope_prefix
 from jcjg.registry.models import Institution
 
 ENTRY_PREFIX = "message:"
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 MAX_DEPTH = 32  # messages are records in lists; deeper JSON is an attack on the parser
@@ -136,7 +132,7 @@ def _existing(db: Session, caller: Caller, message_id: str, sha256: str) -> dict
     if row.content_sha256 != sha256:
         raise ExchangeError(
             problems.MESSAGE_CONFLICT,
-            f"消息编号 {message_id} 已于 {_timestamp(row.received_at)} 收到过内容不同的消息",
+            f"消息编号 {message_id} 已于 {ledger.timestamp(row.received_at)} 收到过内容不同的消息",
         )
     return {**row.receipt, "status": "duplicate"}
 
@@ -262,11 +258,11 @@ def receive(
         "message_id": message_id,
         "message_type": kind.name,
         "status": "accepted",
-        "received_at": _timestamp(now),
+        "received_at": ledger.timestamp(now),
         "index": receipt.index,
         "leaf_hash": receipt.leaf_hash.hex(),
         "entry_type": receipt.entry_type,
-        "notarised_at": _timestamp(receipt.notarised_at),
+        "notarised_at": ledger.timestamp(receipt.notarised_at),
         "entry": entry,
         "ledger_note": receipt.note,
         "results": results,
@@ -276,7 +272,3 @@ def receive(
     row.ledger_index = receipt.index
     db.flush()
     return answer
-
-
-def message_types() -> dict[str, MessageType[Any]]:
-    return MESSAGE_TYPES

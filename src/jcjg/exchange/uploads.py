@@ -102,14 +102,14 @@ def _path(settings: Settings, upload: Upload) -> Path:
     return settings.upload_dir / upload.token
 
 
-def _get(db: Session, caller: Caller | None, token: str, *, lock: bool = False) -> Upload:
+def _get(db: Session, caller: Caller, token: str, *, lock: bool = False) -> Upload:
     if len(token) != 32 or not token.isalnum():
         raise NotFound()
     stmt = select(Upload).where(Upload.token == token)
     if lock:
         stmt = stmt.with_for_update()
     upload = db.scalar(stmt)
-    if upload is None or (caller is not None and upload.client_id != caller.client.id):
+    if upload is None or upload.client_id != caller.client.id:
         raise NotFound("断点续传任务不存在")
     if upload.expires_at <= utcnow():
         raise ExchangeError(problems.UPLOAD_GONE)

@@ -84,21 +84,22 @@ class Receipt:
         }
 
 
-def _timestamp(moment: dt.datetime) -> str:
+def timestamp(moment: dt.datetime) -> str:
+    """The log's time format (UTC, microseconds): how ``notarised_at`` is written in leaves."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def envelope(entry_type: str, entry: Any, notarised_at: dt.datetime) -> bytes:
     """The canonical bytes a leaf hashes: the entry with its type and time (docs/ledger.md)."""
     return canonical_json(
-        {"entry_type": entry_type, "notarised_at": _timestamp(notarised_at), "data": entry}
+        {"entry_type": entry_type, "notarised_at": timestamp(notarised_at), "data": entry}
     )
 
 
 def receipt_text(origin: str, index: int, leaf: bytes, moment: dt.datetime, delay: int) -> str:
     return (
         f"{RECEIPT_HEADER}\n{origin}\n{index}\n{base64.b64encode(leaf).decode()}\n"
-        f"{_timestamp(moment)}\n{delay}\n"
+        f"{timestamp(moment)}\n{delay}\n"
     )
 
 
