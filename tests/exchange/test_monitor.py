@@ -171,3 +171,27 @@ def test_client_error_spike_needs_enough_requests(db: Session, lims: Lims) -> No
     _stat(db, lims.client.id, now.replace(minute=0), "exchange-signature-invalid", 10)
     engine.run_rule(db, "client_error_spike", now=now)
     assert _alerts(db, "client_error_spike") == []  # 10 < 20 requests
+
+
+def test_jobs_forget_old_nonces_and_run_the_client_rules(db: Session, lims: Lims) -> None:
+    import logging
+
+    from jcjg.core.db import utcnow
+    from jcjg.exchange import jobs
+    from jcjg.exchange.models import SeenNonce
+
+    now = utcnow()
+    db.add_all(
+        [
+            SeenNonce(key_id=lims.key_id, nonce="old", seen_at=now - dt.timedelta(hours=1)),
+            SeenNonce(key_id=lims.key_id, nonce="fresh", seen_at=now),
+        ]
+    )
+    client = db.get(Client, lims.client.id)
+    assert client is not None
+    client.last_seen_at = now - dt.timedelta(days=30)  # silent for weeks of working days
+    db.flush()
+    jobs.cleanup(db, logging.getLogger("test"))
+    assert [n.nonce for n in db.scalars(select(SeenNonce))] == ["fresh"]
+    jobs.monitor(db, logging.getLogger("test"))
+    assert [a.subject_id for a in _alerts(db, "client_silent")] == [str(client.id)]
