@@ -602,3 +602,28 @@ def test_staff_signatories_and_capabilities_sync(
     }  # fmt: skip
     db.expire_all()
     assert [c.parameter.code for c in db.scalars(select(Capability))] == ["020101"]
+
+
+def test_public_keys_are_read_in_every_form_a_lab_may_give() -> None:
+    """PEM, base64 of the raw key, and the raw 32 bytes, even when those begin or end with
+    bytes that look like white space (a raw key is not text: nothing may be trimmed)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from jcjg.core.errors import ValidationFailed
+    from jcjg.exchange.clients import parse_public_key
+
+    raw = b" " + bytes(range(1, 30)) + b"\n\t"
+    assert len(raw) == 32
+    key = Ed25519PublicKey.from_public_bytes(raw)  # any 32 bytes load; validity is signing's
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert parse_public_key(raw) == raw
+    assert parse_public_key(pem) == raw
+    assert parse_public_key(b"  " + base64.b64encode(raw) + b"\n") == raw
+    for bad in (b"", b"not a key", raw[:31], b"-----BEGIN PUBLIC KEY-----\nxx\n"):
+        with pytest.raises(ValidationFailed):
+            parse_public_key(bad)

@@ -61,15 +61,21 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 def parse_public_key(data: bytes) -> bytes:
     """An Ed25519 public key as raw 32 bytes, from PEM (SubjectPublicKeyInfo), raw bytes, or
-    base64 of the raw bytes. Raises ValidationFailed in Chinese."""
-    text = data.strip()
+    base64 of the raw bytes. Raises ValidationFailed in Chinese.
+
+    Exactly 32 bytes are the raw key, whatever they hold (they may begin or end with bytes that
+    look like white space); PEM and base64 are text and are trimmed."""
     try:
-        if text.startswith(b"-----BEGIN"):
-            key = load_pem_public_key(text)
-            if not isinstance(key, Ed25519PublicKey):
-                raise ValueError("not ed25519")
-            return key.public_bytes_raw()
-        raw = text if len(text) == 32 and data == text else base64.b64decode(text, validate=True)
+        if len(data) == 32:
+            raw = data
+        else:
+            text = data.strip()
+            if text.startswith(b"-----BEGIN"):
+                key = load_pem_public_key(text)
+                if not isinstance(key, Ed25519PublicKey):
+                    raise ValueError("not ed25519")
+                return key.public_bytes_raw()
+            raw = base64.b64decode(text, validate=True)
         Ed25519PublicKey.from_public_bytes(raw)
         return raw
     except ValueError as exc:
