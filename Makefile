@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
 STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger src/jcjg/alerts $(wildcard src/jcjg/exchange) src/jcjg/client
-APT_PACKAGES := chromium fonts-noto-cjk zbar-tools poppler-utils
+APT_PACKAGES := chromium fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 
 .PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check clean

@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)
 
+    # Platform documents (witness records, later reports' covers) are PDF files signed (PAdES)
+    # by the platform's document certificate: PEM files when given, otherwise a key and a
+    # self-signed certificate generated under data_dir/documents on first use.
+    document_key_file: Path | None = None
+    document_certificate_file: Path | None = None
+
+    # Sampling (003 I, 001 7.1.2): photo size limit on the phone pages and the exchange.
+    sampling_photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # How long a seal statement prepared for signing stays valid, and the identity checker
+    # (``module:attribute`` of a FaceMatcher; empty: live photos are kept, "not checked").
+    sampling_seal_window_seconds: int = Field(default=600, ge=30)
+    identity_matcher: str = ""
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "dev" and self.secret_key == DEFAULT_SECRET_KEY:

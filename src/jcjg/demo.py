@@ -15,14 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
-from jcjg.auth.models import User, UserProject
+from jcjg.auth.models import User
 from jcjg.auth.passwords import generate_password, hash_password
 from jcjg.catalogue.service import load_seed
+from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.registry import demo as registry_demo
 from jcjg.registry.models import Institution
+from jcjg.sampling import demo as sampling_demo
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,6 @@ class DemoUser:
     role: Role
     region_code: str | None
     institution_code: str | None = None  # a key of jcjg.registry.demo
-    project_ids: tuple[int, ...] = ()
 
 
 USERS = [
@@ -44,15 +45,15 @@ USERS = [
     DemoUser("lab_admin", "检测中心管理员", Role.INSTITUTION_ADMIN, "360403", "jj-center"),
     DemoUser("lab_staff", "检测中心检测员", Role.INSTITUTION_STAFF, "360403", "jj-center"),
     DemoUser("lab2_admin", "恒信检测管理员", Role.INSTITUTION_ADMIN, "360402", "jj-hengxin"),
-    DemoUser("owner_unit", "建设单位项目负责人", Role.PARTY_UNIT, "360400", project_ids=(1,)),
-    DemoUser("witness", "监理见证员", Role.WITNESS, "360400", project_ids=(1,)),
-    DemoUser("sampler", "施工取样员", Role.SAMPLER, "360400", project_ids=(1,)),
+    DemoUser("owner_unit", "建设单位项目负责人", Role.PARTY_UNIT, "360400"),
+    DemoUser("witness", "监理见证员", Role.WITNESS, "360400"),
+    DemoUser("sampler", "施工取样员", Role.SAMPLER, "360400"),
     DemoUser("expert", "省库专家", Role.EXPERT, "360000"),
     DemoUser("auditor", "省厅审计员", Role.AUDITOR, "360000"),
 ]
 
 
-def load(db: Session) -> list[tuple[str, str, str]]:
+def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, str]]:
     """Load what is missing; returns (username, role label, password) of accounts created."""
     load_regions(db=db)
     load_seed(db=db)
@@ -84,8 +85,8 @@ def load(db: Session) -> list[tuple[str, str, str]]:
             institution_id=institution.id if institution else None,
             password_hash=hash_password(password),
         )
-        user.projects = [UserProject(project_id=p) for p in demo.project_ids]
         db.add(user)
         created.append((demo.username, demo.role.label, password))
     db.flush()
+    sampling_demo.load(db, settings or get_settings(), by_key)
     return created

@@ -53,9 +53,11 @@ def _routers() -> list[object]:
     from jcjg.home import pages as home_pages
     from jcjg.ledger import api as ledger_api
     from jcjg.ledger import pages as ledger_pages
+    from jcjg.projects import pages as projects_pages
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
     from jcjg.registry import pages as registry_pages
+    from jcjg.sampling import pages as sampling_pages
 
     return [
         # The exchange first: its requests are the most frequent, and a request is matched
@@ -78,6 +80,8 @@ def _routers() -> list[object]:
         ledger_pages.router,
         ledger_api.router,
         alerts_pages.router,
+        projects_pages.router,
+        sampling_pages.router,
         alerts_api.router,
         exchange_pages.router,
     ]

@@ -16,6 +16,7 @@ from jcjg.exchange.models import (
     Upload,
 )
 from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
+from jcjg.projects.models import Project, ProjectMember
 from jcjg.regions.models import Region
 from jcjg.registry.models import (
     Assignment,
@@ -30,6 +31,18 @@ from jcjg.registry.models import (
     Signatory,
     Training,
 )
+from jcjg.sampling.models import (
+    Commission,
+    CommissionSample,
+    IdentityCheck,
+    Sample,
+    SampleCode,
+    SampleCodeBatch,
+    SampleReceipt,
+    SampleSeal,
+    WitnessKey,
+    WitnessRecord,
+)
 
 __all__ = [
     "Alert",
@@ -42,9 +55,12 @@ __all__ = [
     "Client",
     "ClientKey",
     "ClientStat",
+    "Commission",
+    "CommissionSample",
     "ELicence",
     "Equipment",
     "ExchangeFile",
+    "IdentityCheck",
     "Institution",
     "JobRun",
     "JobSchedule",
@@ -58,10 +74,17 @@ __all__ = [
     "Parameter",
     "PasswordHistory",
     "Person",
+    "Project",
+    "ProjectMember",
     "QualificationCertificate",
     "Region",
     "RoleGrant",
     "RuleThreshold",
+    "Sample",
+    "SampleCode",
+    "SampleCodeBatch",
+    "SampleReceipt",
+    "SampleSeal",
     "SeenNonce",
     "Signatory",
     "Specialty",
@@ -71,4 +94,6 @@ __all__ = [
     "User",
     "UserProject",
     "UserSession",
+    "WitnessKey",
+    "WitnessRecord",
 ]

@@ -82,6 +82,7 @@ class Finding:
     institution_id: int | None
     region_code: str | None
     facts: dict[str, Any] = field(default_factory=dict)
+    project_id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.key or len(self.key) > _KEY_MAX:
@@ -107,8 +108,13 @@ class Rule:
     triggers: tuple[type, ...] = ()
     description: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    # What a write narrows a run to: the written rows' institutions, or their projects (rules on
+    # the sampling chain, whose samples reach an institution only at delivery).
+    scope: str = "institution"
 
     def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"rule scope must be one of {SCOPES}: {self.scope!r}")
         if not _RULE_ID.fullmatch(self.id):
             raise ValueError(f"rule id must be snake_case ASCII: {self.id!r}")
         for key, value in self.defaults.items():
@@ -123,6 +129,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
+SCOPES = ("institution", "project")
 
 
 def rule(
@@ -136,6 +143,7 @@ def rule(
     triggers: tuple[type, ...] = (),
     description: str = "",
     labels: Mapping[str, str] | None = None,
+    scope: str = "institution",
 ) -> Callable[[Check], Check]:
     """Register the decorated check function as rule ``id`` (each id once)."""
 
@@ -153,6 +161,7 @@ def rule(
             triggers=tuple(triggers),
             description=description or (check.__doc__ or "").strip(),
             labels=dict(labels or {}),
+            scope=scope,
         )
         return check
 
@@ -227,13 +236,15 @@ def load_overrides(db: Session, rule_id: str) -> dict[str, dict[str, float]]:
 
 @dataclass
 class RuleContext:
-    """What a check sees: the session, the time of the run, the institutions to look at
-    (None: the whole platform) and the thresholds in force in each region."""
+    """What a check sees: the session, the time of the run, the institutions (or, for a
+    project-scoped rule, the projects) to look at (None: the whole platform) and the thresholds
+    in force in each region."""
 
     db: Session
     rule: Rule
     now: dt.datetime
     institution_ids: frozenset[int] | None = None
+    project_ids: frozenset[int] | None = None
     _overrides: dict[str, dict[str, float]] | None = field(default=None, repr=False)
     _cache: dict[str | None, Thresholds] = field(default_factory=dict, repr=False)
 
@@ -253,9 +264,22 @@ class RuleContext:
         narrowed: S = stmt.where(institution_column.in_(sorted(self.institution_ids)))
         return narrowed
 
+    def narrow_projects(self, stmt: S, project_column: Any) -> S:
+        """``stmt`` limited to the projects of a narrowed run (unchanged for a full run)."""
+        if self.project_ids is None:
+            return stmt
+        narrowed: S = stmt.where(project_column.in_(sorted(self.project_ids)))
+        return narrowed
+
     def covers(self, institution_id: int | None) -> bool:
         """Whether a finding for ``institution_id`` belongs to this run."""
         return self.institution_ids is None or institution_id in self.institution_ids
+
+    def covers_finding(self, finding: Finding) -> bool:
+        """Whether ``finding`` belongs to this run (by institution, or by project)."""
+        if self.project_ids is not None:
+            return finding.project_id in self.project_ids
+        return self.covers(finding.institution_id)
 
 
 # --- running a rule ----------------------------------------------------------------------------
@@ -292,6 +316,7 @@ def _fill(alert: Alert, rule_: Rule, finding: Finding) -> bool:
         "subject_repr": finding.subject_repr[:_REPR_MAX],
         "institution_id": finding.institution_id,
         "region_code": finding.region_code,
+        "project_id": finding.project_id,
         "facts": _plain(finding.facts),
     }
     changed = False
@@ -365,25 +390,40 @@ def run_rule(
     rule_id: str,
     *,
     institution_ids: Iterable[int] | None = None,
+    project_ids: Iterable[int] | None = None,
     now: dt.datetime | None = None,
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
-    ``institution_ids``. Idempotent; flushes, never commits."""
+    ``institution_ids`` (or ``project_ids``: not both). Idempotent; flushes, never commits."""
     rule_ = RULES[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    scope = None if institution_ids is None else frozenset(institution_ids)
+    if institution_ids is not None and project_ids is not None:
+        raise ValueError("narrow a run by institutions or by projects, not both")
+    by_project = project_ids is not None
+    ids = project_ids if by_project else institution_ids
+    scope = None if ids is None else frozenset(ids)
     if scope is not None and not scope:
         return RunResult()
-    ctx = RuleContext(db=db, rule=rule_, now=now, institution_ids=scope)
+    ctx = RuleContext(
+        db=db,
+        rule=rule_,
+        now=now,
+        institution_ids=None if by_project else scope,
+        project_ids=scope if by_project else None,
+    )
     found: dict[str, Finding] = {}
     for finding in rule_.check(ctx):
-        if ctx.covers(finding.institution_id):
+        if ctx.covers_finding(finding):
             found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
 
     stmt = select(Alert).where(Alert.rule_id == rule_.id, Alert.status == AlertStatus.OPEN.value)
-    open_in_scope = {a.key: a for a in db.scalars(ctx.narrow(stmt, Alert.institution_id))}
+    if by_project:
+        narrowed = ctx.narrow_projects(stmt, Alert.project_id)
+    else:
+        narrowed = ctx.narrow(stmt, Alert.institution_id)
+    open_in_scope = {a.key: a for a in db.scalars(narrowed)}
     open_elsewhere: dict[str, Alert] = {}
     if scope is not None:
         # a subject that moved to one of these institutions keeps its open alert
@@ -481,6 +521,19 @@ def institution_ids_of(obj: object) -> set[int]:
     return {int(i) for i in ids}
 
 
+def project_ids_of(obj: object) -> set[int]:
+    """The projects a written object concerns: its ``project_id`` before and after the write."""
+    try:
+        state = sa_inspect(obj)
+    except NoInspectionAvailable:
+        return set()
+    if "project_id" not in state.mapper.column_attrs:
+        return set()
+    history = state.attrs["project_id"].history
+    ids = {v for v in (*history.added, *history.unchanged, *history.deleted) if v}
+    return {int(i) for i in ids}
+
+
 def _watched() -> list[tuple[str, tuple[type, ...]]]:
     return [(r.id, r.triggers) for r in RULES.values() if r.triggers]
 
@@ -499,12 +552,17 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
         rule_ids = [rule_id for rule_id, triggers in watched if isinstance(obj, triggers)]
         if not rule_ids:
             continue
-        ids = institution_ids_of(obj)
-        if not ids:
-            continue
-        pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
+        by_scope: dict[str, set[int]] = {}
         for rule_id in rule_ids:
-            pending.setdefault(rule_id, set()).update(ids)
+            kind = RULES[rule_id].scope
+            if kind not in by_scope:
+                by_scope[kind] = (
+                    project_ids_of(obj) if kind == "project" else institution_ids_of(obj)
+                )
+            ids = by_scope[kind]
+            if ids:
+                pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
+                pending.setdefault(rule_id, set()).update(ids)
 
 
 @event.listens_for(Session, "before_commit")
@@ -543,8 +601,9 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
 def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
-    """Run each rule for its institutions, each in a savepoint. A failing rule is logged and
-    skipped: a broken rule must not refuse the write (the sweep reports it)."""
+    """Run each rule for its institutions (its projects, for a project-scoped rule), each in a
+    savepoint. A failing rule is logged and skipped: a broken rule must not refuse the write
+    (the sweep reports it)."""
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
     try:
@@ -554,9 +613,14 @@ def run_triggered(
             ids = frozenset(pending[rule_id])
             try:
                 with db.begin_nested():
-                    results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)
+                    if RULES[rule_id].scope == "project":
+                        results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
+                    else:
+                        results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)
             except Exception:
-                log.exception("rule %s failed on write (institutions %s)", rule_id, sorted(ids))
+                log.exception(
+                    "rule %s failed on write (%ss %s)", rule_id, RULES[rule_id].scope, sorted(ids)
+                )
     finally:
         db.info.pop(_RUNNING_KEY, None)
     return results

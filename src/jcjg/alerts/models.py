@@ -24,6 +24,7 @@ class Alert(IdMixin, Base):
     __scope_columns__: ClassVar[dict[str, str]] = {
         "region": "region_code",
         "institution": "institution_id",
+        "project": "project_id",
     }
     __table_args__ = (
         Index(
@@ -47,6 +48,9 @@ class Alert(IdMixin, Base):
         ForeignKey("institution.id"), index=True, default=None
     )
     region_code: Mapped[str | None] = mapped_column(String(6), index=True, default=None)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), index=True, default=None
+    )
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

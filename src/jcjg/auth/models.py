@@ -63,17 +63,16 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
 
 
 class UserProject(Base):
-    """A project a project-scoped user (party unit, witness, sampler) may see.
-
-    ``project_id`` gains its foreign key when the projects table arrives (projects issue).
-    """
+    """A project a project-scoped user (party unit, witness, sampler) may see."""
 
     __tablename__ = "user_project"
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
     )
-    project_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    )
     user: Mapped[User] = relationship(back_populates="projects")
 
 

@@ -33,6 +33,15 @@ PERMISSIONS: dict[str, str] = {
     "exchange_client:read": "查看数据接入方、密钥与接入监控",
     "exchange_client:apply": "为本机构申请数据接入，上传公钥、申请或轮换本机构的密钥",
     "exchange_client:approve": "审批数据接入申请，停用或恢复接入方，吊销密钥，登记其他平台",
+    "project:read": "查看工程项目及其见证、取样人员",
+    "project:create": "登记工程项目",
+    "project:update": "修改工程项目信息",
+    "project:assign": "登记或变更项目的见证、取样人员",
+    "sample:read": "查看样品、封志、见证记录、委托和收样记录",
+    "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
+    "sample:register": "现场取样登记（取样人员）",
+    "sample:seal": "见证封样（见证人员，电子封志）",
+    "sample:receive": "收样验封（检测机构）",
 }
 
 # What the anonymous public may do without logging in. Public pages (verification, ledger) add
@@ -43,6 +52,8 @@ _EVERYONE = {"home:view", "account:manage", "region:read", "catalogue:read"}
 _AUTHORITY = {"institution:read", "institution:create", "institution:update", "institution:status"}
 _USER_ADMIN = {"user:read", "user:create", "user:update"}
 _EXCHANGE_APPROVER = {"exchange_client:read", "exchange_client:approve"}
+_PROJECT_KEEPER = {"project:read", "project:create", "project:update", "project:assign"}
+_SAMPLE_READER = {"project:read", "sample:read"}
 
 DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
@@ -52,6 +63,8 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _AUTHORITY
         | _EXCHANGE_APPROVER
         | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
+        | _PROJECT_KEEPER
+        | _SAMPLE_READER
     ),
     Role.CITY_AUTHORITY: frozenset(
         _EVERYONE
@@ -59,23 +72,35 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _AUTHORITY
         | _EXCHANGE_APPROVER
         | {"audit:read", "personal_data:unmask", "alert:read"}
+        | _PROJECT_KEEPER
+        | _SAMPLE_READER
     ),
-    Role.STATION: frozenset(_EVERYONE | {"institution:read", "user:read", "alert:read"}),
+    Role.STATION: frozenset(
+        _EVERYONE
+        | {"institution:read", "user:read", "alert:read"}
+        | _PROJECT_KEEPER
+        | _SAMPLE_READER
+        | {"sample:issue_codes"}
+    ),
     Role.INSTITUTION_ADMIN: frozenset(
         _EVERYONE
         | _USER_ADMIN
         | {"institution:read", "institution:update", "audit:read", "alert:read"}
         | {"exchange_client:read", "exchange_client:apply"}
+        | {"sample:read", "sample:receive"}
     ),
-    Role.INSTITUTION_STAFF: frozenset(_EVERYONE | {"institution:read", "alert:read"}),
-    Role.PARTY_UNIT: frozenset(_EVERYONE),
-    Role.WITNESS: frozenset(_EVERYONE),
-    Role.SAMPLER: frozenset(_EVERYONE),
+    Role.INSTITUTION_STAFF: frozenset(
+        _EVERYONE | {"institution:read", "alert:read", "sample:read", "sample:receive"}
+    ),
+    Role.PARTY_UNIT: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:issue_codes"}),
+    Role.WITNESS: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:seal"}),
+    Role.SAMPLER: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:register"}),
     Role.EXPERT: frozenset(_EVERYONE),
     Role.AUDITOR: frozenset(
         _EVERYONE
         | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
         | {"exchange_client:read"}
+        | _SAMPLE_READER
     ),
 }
 

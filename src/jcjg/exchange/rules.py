@@ -6,11 +6,11 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
 
-import chinese_calendar
 from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.core.workdays import is_workday
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientStat
 from jcjg.exchange.monitor import SUCCESS, hour_of
@@ -26,10 +26,7 @@ def is_working_hour(moment: dt.datetime) -> bool:
     local = moment.astimezone(_SHANGHAI)
     if not WORK_START_HOUR <= local.hour < WORK_END_HOUR:
         return False
-    try:
-        return bool(chinese_calendar.is_workday(local.date()))
-    except NotImplementedError:
-        return local.weekday() < 5
+    return is_workday(local.date())
 
 
 MAX_LOOK_BACK = dt.timedelta(days=45)  # longer than any run of holidays (Spring Festival)

@@ -32,7 +32,7 @@ from jcjg.config import Settings
 from jcjg.exchange.models import Client
 from jcjg.registry.models import Institution
 
-_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
@@ -92,9 +92,10 @@ def message_type(
     example: dict[str, Any],
     files: Callable[[M], Iterable[str]] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated handler for message type ``name`` (``<domain>.<thing>``)."""
+    """Register the decorated handler for message type ``name`` (``<domain>.<thing>``, or one
+    snake_case word such as ``commission``)."""
     if not _NAME.fullmatch(name) or len(name) > 56:
-        raise ValueError(f"message type names look like 'registry.staff': {name!r}")
+        raise ValueError(f"message type names look like 'registry.staff' or 'commission': {name!r}")
 
     def register(handler: Handler) -> Handler:
         if name in MESSAGE_TYPES:

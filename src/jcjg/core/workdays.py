@@ -1,0 +1,60 @@
+"""The Chinese statutory working-day calendar (holidays and adjusted working weekends).
+
+Deadlines such as "reported 3 working days ahead" (003 IV(3)) or "uploaded within 5 working
+days" count statutory working days: the ``chinese-calendar`` package knows each year's State
+Council holiday notice. For a year the package does not know yet (it is updated when the notice
+is published), Monday to Friday count as working days and a warning is logged once per year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import chinese_calendar
+
+log = logging.getLogger("jcjg.workdays")
+_warned: set[int] = set()
+MAX_SPAN_DAYS = 3660  # counting further than ten years is a caller's mistake
+
+
+def is_workday(day: dt.date) -> bool:
+    """Whether ``day`` is a statutory working day in China."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        if day.year not in _warned:
+            _warned.add(day.year)
+            log.warning("no statutory calendar for %s: counting Monday to Friday", day.year)
+        return day.weekday() < 5
+
+
+def add_working_days(day: dt.date, count: int) -> dt.date:
+    """The ``count``-th working day after ``day`` (before it when negative); ``day`` itself
+    never counts. ``add_working_days(friday, 1)`` is the next Monday in an ordinary week."""
+    if abs(count) > MAX_SPAN_DAYS:
+        raise ValueError("working-day span too large")
+    step = dt.timedelta(days=1 if count >= 0 else -1)
+    left = abs(count)
+    while left:
+        day += step
+        if is_workday(day):
+            left -= 1
+    return day
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Working days after ``start`` up to and including ``end`` (negative when ``end`` is
+    before ``start``): from a Friday to the next Monday is 1."""
+    if abs((end - start).days) > MAX_SPAN_DAYS:
+        raise ValueError("working-day span too large")
+    sign = 1
+    if end < start:
+        start, end, sign = end, start, -1
+    count = 0
+    day = start
+    while day < end:
+        day += dt.timedelta(days=1)
+        if is_workday(day):
+            count += 1
+    return sign * count

@@ -1,0 +1,273 @@
+"""Projects and their witnesses and samplers: keyword-only functions, scoped by ``restrict``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.choices import Role
+from jcjg.auth.models import User, UserProject
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core.db import utcnow
+from jcjg.core.errors import (
+    Conflict,
+    FieldError,
+    PermissionDenied,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
+from jcjg.projects import geo
+from jcjg.projects.choices import MemberRole, ProjectStatus
+from jcjg.projects.models import Project, ProjectMember
+from jcjg.regions.codes import is_valid_code
+from jcjg.regions.models import Region
+from jcjg.registry.codes import id_number_problem
+
+MAX_POLYGON_POINTS = 200
+
+
+class ProjectIn(BaseModel):
+    """A project as the station enters it (003 IV(2)) or another platform sends it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z\-_]+$")
+    name: str = Field(min_length=1, max_length=200)
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
+    address: str = Field(default="", max_length=200)
+    site_latitude: float | None = Field(default=None, ge=-90, le=90)
+    site_longitude: float | None = Field(default=None, ge=-180, le=180)
+    site_radius_m: int = Field(default=300, ge=10, le=20_000)
+    site_polygon: list[list[float]] | None = Field(default=None, max_length=MAX_POLYGON_POINTS)
+    owner_unit: str = Field(default="", max_length=200)
+    contractor_unit: str = Field(default="", max_length=200)
+    supervisor_unit: str = Field(default="", max_length=200)
+    station: str = Field(default="", max_length=200)
+    permit_number: str = Field(default="", max_length=64)
+    status: ProjectStatus = ProjectStatus.UNDER_CONSTRUCTION
+    notes: str = Field(default="", max_length=2000)
+
+    @field_validator("site_polygon")
+    @classmethod
+    def _polygon(cls, value: list[list[float]] | None) -> list[list[float]] | None:
+        if not value:
+            return None
+        if len(value) < 3:
+            raise ValueError("电子围栏多边形至少需要 3 个点")
+        for point in value:
+            if len(point) != 2 or not geo.valid_position(point[1], point[0]):
+                raise ValueError("多边形的每个点应为 [经度, 纬度]，且在有效范围内")
+        return value
+
+
+def parse_project(raw: dict[str, Any]) -> ProjectIn:
+    try:
+        data = ProjectIn.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if (data.site_latitude is None) != (data.site_longitude is None):
+        raise ValidationFailed(
+            errors=[FieldError("site_latitude", "中心点的经度和纬度须同时填写", "missing")]
+        )
+    return data
+
+
+def _check_region(db: Session, principal: Principal, region_code: str) -> None:
+    if not is_valid_code(region_code) or db.get(Region, region_code) is None:
+        raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在")])
+    if not principal.covers_region(region_code):
+        raise ValidationFailed(
+            errors=[FieldError("region_code", "只能登记本辖区内的工程项目", "scope")]
+        )
+
+
+def create_project(*, db: Session, principal: Principal, raw: dict[str, Any]) -> Project:
+    principal.require("project:create")
+    data = parse_project(raw)
+    _check_region(db, principal, data.region_code)
+    if db.scalar(select(Project.id).where(Project.code == data.code)) is not None:
+        raise ValidationFailed(errors=[FieldError("code", "该项目编号已存在", "unique")])
+    project = Project(**data.model_dump(mode="json"))
+    db.add(project)
+    db.flush()
+    return project
+
+
+def update_project(
+    *, db: Session, principal: Principal, project_id: int, raw: dict[str, Any]
+) -> Project:
+    project = get_scoped(db, Project, project_id, principal, "update")
+    data = parse_project({"code": project.code, "region_code": project.region_code, **raw})
+    if data.code != project.code or data.region_code != project.region_code:
+        raise ValidationFailed(errors=[FieldError("code", "项目编号和行政区划不能修改")])
+    for key, value in data.model_dump(mode="json").items():
+        if getattr(project, key) != value:
+            setattr(project, key, value)
+    db.flush()
+    return project
+
+
+def list_projects(
+    *,
+    db: Session,
+    principal: Principal,
+    q: str = "",
+    status: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[Project], int]:
+    stmt = restrict(select(Project), principal, "read")
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Project.name.like(like), Project.code.like(like)))
+    if status:
+        stmt = stmt.where(Project.status == status)
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(stmt.order_by(Project.id.desc()).offset(offset).limit(limit)).all()
+    return rows, total
+
+
+def site_distance(project: Project, lat: float | None, lon: float | None) -> float | None:
+    """Metres outside the project's geofence (0 inside); None without a position or fence."""
+    if lat is None or lon is None or not geo.valid_position(lat, lon):
+        return None
+    centre = (
+        (project.site_latitude, project.site_longitude)
+        if project.site_latitude is not None and project.site_longitude is not None
+        else None
+    )
+    distance = geo.distance_outside(
+        lat, lon, centre=centre, radius_m=project.site_radius_m, polygon=project.site_polygon
+    )
+    return None if distance is None or not math.isfinite(distance) else round(distance, 1)
+
+
+# --- witnesses and samplers ---------------------------------------------------------------------
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: str = Field(min_length=1, max_length=64)
+    role: MemberRole
+    id_number: str = Field(default="", max_length=18)
+    phone: str = Field(default="", pattern=r"^(1[3-9][0-9]{9})?$")
+    unit_name: str = Field(default="", max_length=200)
+    certificate_no: str = Field(default="", max_length=64)
+    starts_on: dt.date
+    ends_on: dt.date | None = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        if value:
+            problem = id_number_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value.upper()
+
+
+ROLE_FOR_MEMBER = {MemberRole.WITNESS: Role.WITNESS, MemberRole.SAMPLER: Role.SAMPLER}
+
+
+def add_member(
+    *,
+    db: Session,
+    principal: Principal,
+    project_id: int,
+    raw: dict[str, Any],
+    photo_sha256: str | None = None,
+    now: dt.datetime | None = None,
+) -> ProjectMember:
+    """Assign a witness or sampler (003 IV(3)). The first of each role is the initial one; a
+    later one is a change, which must be reported 3 working days ahead (rule
+    ``assignment_change_late``). The account is granted the project."""
+    project = get_scoped(db, Project, project_id, principal, "assign")
+    try:
+        data = MemberIn.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if data.ends_on and data.ends_on < data.starts_on:
+        raise ValidationFailed(errors=[FieldError("ends_on", "结束日期不能早于开始日期")])
+    user = db.scalars(select(User).where(User.username == data.username)).first()
+    if user is None or user.role != ROLE_FOR_MEMBER[data.role].value:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "username", f"没有该账号，或该账号的角色不是{data.role.label}", "invalid"
+                )
+            ]
+        )
+    earlier = db.scalar(
+        select(func.count())
+        .select_from(ProjectMember)
+        .where(ProjectMember.project_id == project.id, ProjectMember.role == data.role.value)
+    )
+    member = ProjectMember(
+        project_id=project.id,
+        region_code=project.region_code,
+        user_id=user.id,
+        role=data.role.value,
+        name=user.display_name,
+        id_number=data.id_number,
+        phone=data.phone,
+        unit_name=data.unit_name,
+        certificate_no=data.certificate_no,
+        photo_sha256=photo_sha256,
+        starts_on=data.starts_on,
+        ends_on=data.ends_on,
+        reported_at=now or utcnow(),
+        is_initial=not earlier,
+    )
+    db.add(member)
+    if not any(p.project_id == project.id for p in user.projects):
+        user.projects.append(UserProject(project_id=project.id))
+    try:
+        with db.begin_nested():
+            db.flush()
+    except Exception as exc:  # the unique (project, user, role, starts_on)
+        raise Conflict("该人员在同一日期已被指派为此角色") from exc
+    return member
+
+
+def end_member(
+    *, db: Session, principal: Principal, member_id: int, ends_on: dt.date
+) -> ProjectMember:
+    member = get_scoped(db, ProjectMember, member_id, principal, "assign")
+    if ends_on < member.starts_on:
+        raise ValidationFailed(errors=[FieldError("ends_on", "结束日期不能早于开始日期")])
+    member.ends_on = ends_on
+    db.flush()
+    return member
+
+
+def members(db: Session, project_id: int) -> Sequence[ProjectMember]:
+    return db.scalars(
+        select(ProjectMember)
+        .where(ProjectMember.project_id == project_id)
+        .order_by(ProjectMember.role, ProjectMember.starts_on)
+    ).all()
+
+
+def active_member(
+    db: Session, *, project_id: int, user_id: int, role: MemberRole, day: dt.date
+) -> ProjectMember | None:
+    rows = db.scalars(
+        select(ProjectMember).where(
+            ProjectMember.project_id == project_id,
+            ProjectMember.user_id == user_id,
+            ProjectMember.role == role.value,
+        )
+    )
+    return next((m for m in rows if m.active_on(day)), None)
+
+
+def require_project_member(principal: Principal, project_id: int) -> None:
+    if project_id not in principal.project_ids:
+        raise PermissionDenied("您未被指派到该工程项目")

@@ -1,0 +1,351 @@
+"""Demo projects and a witnessed-sampling chain for ``make run``: two projects in 九江 with a
+geofence, their witness and sampler, a batch of codes, samples registered and sealed (the
+witness's phone simulated by an Ed25519 key made here), commissions, and receipt checks at the
+lab: most accepted, one refused for a swapped photo, one for a damaged tag, plus a sampler
+registered late, a seal made off site and a commission naming a code the platform never issued,
+so each sampling rule shows on first start.
+
+Photos are drawn here: :func:`specimen_photo` gives a distinct picture per ``seed`` and, for
+``variant`` > 0, the same specimen photographed again (light and position changed a little):
+close in perceptual hash, as the receipt check expects of the genuine article."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import random
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from PIL import Image, ImageDraw
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal
+from jcjg.config import Settings
+from jcjg.projects.choices import MemberRole
+from jcjg.projects.models import Project, ProjectMember
+from jcjg.registry.models import Institution
+from jcjg.sampling import service
+from jcjg.sampling.choices import CommissionStatus
+from jcjg.sampling.models import Commission, SampleCode
+
+PROJECTS = [
+    {
+        "code": "XM360402-2026-001",
+        "name": "九江市滨江花园二期 3# 楼",
+        "region_code": "360402",
+        "address": "九江市濂溪区滨江路 88 号",
+        "site_latitude": 29.7112,
+        "site_longitude": 116.0021,
+        "site_radius_m": 300,
+        "owner_unit": "九江滨江置业有限公司",
+        "contractor_unit": "江西九建建设集团有限公司",
+        "supervisor_unit": "九江诚信工程监理有限公司",
+        "station": "九江市建设工程质量安全监督站",
+        "permit_number": "360402202604150101",
+    },
+    {
+        "code": "XM360403-2026-002",
+        "name": "浔阳区第三小学教学楼改扩建",
+        "region_code": "360403",
+        "address": "九江市浔阳区庐山南路 12 号",
+        "site_polygon": [
+            [115.9851, 29.7021],
+            [115.9879, 29.7021],
+            [115.9879, 29.7042],
+            [115.9851, 29.7042],
+        ],
+        "owner_unit": "九江市浔阳区教育局",
+        "contractor_unit": "九江市第二建筑工程公司",
+        "supervisor_unit": "江西华信工程咨询有限公司",
+        "station": "九江市建设工程质量安全监督站",
+    },
+]
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def specimen_photo(seed: int, variant: int = 0, size: tuple[int, int] = (640, 480)) -> bytes:
+    """A JPEG of a drawn specimen: its shape and marks follow ``seed``; ``variant`` moves the
+    light and the camera a little, as a second photo of the same specimen would."""
+    rng = random.Random(seed)
+    shift = random.Random(seed * 1000 + variant)
+    width, height = size
+    image = Image.new("RGB", size, (200 + rng.randint(-20, 20), 200, 190))
+    draw = ImageDraw.Draw(image)
+    dx = shift.randint(-6, 6) if variant else 0
+    dy = shift.randint(-6, 6) if variant else 0
+    for _ in range(14):  # the specimen's own marks: blotches, edges, the tag
+        x0, y0 = rng.randint(0, width - 60) + dx, rng.randint(0, height - 60) + dy
+        x1, y1 = x0 + rng.randint(40, 260), y0 + rng.randint(40, 200)
+        shade = rng.randint(30, 230)
+        draw.rectangle([x0, y0, x1, y1], fill=(shade, shade - 10 if shade > 10 else 0, shade))
+    if variant:
+        light = 1 + shift.uniform(-0.06, 0.06)
+        image = image.point(lambda v: max(0, min(255, int(v * light))))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def face_photo(seed: int) -> bytes:
+    """A placeholder portrait for demo people (no real faces in demo data)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (360, 480), (230, 230, 235))
+    draw = ImageDraw.Draw(image)
+    tone = (rng.randint(180, 230), rng.randint(150, 190), rng.randint(120, 160))
+    draw.ellipse([100, 90, 260, 290], fill=tone)
+    draw.rectangle([70, 300, 290, 480], fill=(rng.randint(20, 90),) * 3)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _principal(user: User, project_ids: set[int]) -> Principal:
+    from jcjg.auth.choices import Role
+    from jcjg.auth.permissions import DEFAULT_GRANTS
+
+    role = Role(user.role)
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=role,
+        region_code=user.region_code,
+        institution_id=user.institution_id,
+        project_ids=frozenset(project_ids),
+        permissions=DEFAULT_GRANTS[role],
+    )
+
+
+def _seal(
+    db: Session,
+    settings: Settings,
+    witness: Principal,
+    key: Ed25519PrivateKey,
+    key_id: str,
+    code: str,
+    seed: int,
+    at: dt.datetime,
+    position: tuple[float, float] | None,
+) -> None:
+    statement = service.prepare_seal(
+        db=db,
+        settings=settings,
+        principal=witness,
+        code=code,
+        key_id=key_id,
+        photos={"seal": specimen_photo(seed, 1), "witness": face_photo(2)},
+        latitude=position[0] if position else None,
+        longitude=position[1] if position else None,
+        accuracy_m=8.0 if position else None,
+        now=at,
+    )
+    service.seal_sample(
+        db=db,
+        settings=settings,
+        principal=witness,
+        code=code,
+        statement_b64=base64.b64encode(statement).decode(),
+        signature_b64=base64.b64encode(key.sign(statement)).decode(),
+        now=at,
+    )
+
+
+def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
+    """Create the demo chain when its first project is missing; True when created."""
+    if db.scalar(select(Project.id).where(Project.code == PROJECTS[0]["code"])) is not None:
+        return False
+    projects = []
+    for values in PROJECTS:
+        project = Project(**values)
+        db.add(project)
+        projects.append(project)
+    db.flush()
+    users = {u.username: u for u in db.scalars(select(User))}
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    today = now.astimezone(SHANGHAI).date()
+    main = projects[0]
+    for project in projects:
+        for username, role, unit in (
+            ("witness", MemberRole.WITNESS, project.supervisor_unit),
+            ("sampler", MemberRole.SAMPLER, project.contractor_unit),
+        ):
+            user = users[username]
+            db.add(
+                ProjectMember(
+                    project_id=project.id,
+                    region_code=project.region_code,
+                    user_id=user.id,
+                    role=role.value,
+                    name=user.display_name,
+                    unit_name=unit,
+                    certificate_no=f"JX-{role.value[:1].upper()}-2026-{user.id:04d}",
+                    starts_on=today - dt.timedelta(days=60),
+                    reported_at=now - dt.timedelta(days=65),
+                    is_initial=True,
+                )
+            )
+    # a sampler replaced with one day's notice: assignment_change_late
+    db.add(
+        ProjectMember(
+            project_id=projects[1].id,
+            region_code=projects[1].region_code,
+            user_id=users["sampler"].id,
+            role=MemberRole.SAMPLER.value,
+            name=users["sampler"].display_name,
+            unit_name=projects[1].contractor_unit,
+            starts_on=today + dt.timedelta(days=1),
+            reported_at=now,
+            is_initial=False,
+        )
+    )
+    db.flush()
+    for user in (users["witness"], users["sampler"], users["owner_unit"]):
+        granted = {p.project_id for p in user.projects}
+        from jcjg.auth.models import UserProject
+
+        for project in projects:
+            if project.id not in granted:
+                user.projects.append(UserProject(project_id=project.id))
+    db.flush()
+    project_ids = {p.id for p in projects}
+    station = _principal(users["jj_station"], set())
+    sampler = _principal(users["sampler"], project_ids)
+    witness = _principal(users["witness"], project_ids)
+    batch = service.issue_codes(
+        db=db, principal=station, project_id=main.id, count=24, now=now - dt.timedelta(days=2)
+    )
+    codes = [c.code for c in service.batch_codes(db, batch.id)]
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = service.register_key(
+        db=db, principal=witness, public_key_b64=base64.b64encode(raw).decode(), device="演示手机"
+    ).key_id
+    site = (main.site_latitude or 0.0, main.site_longitude or 0.0)
+    plan: list[dict[str, Any]] = [
+        {"material": "混凝土试块", "spec": "C30", "part": "3 层梁板", "late": 0, "off": False},
+        {"material": "混凝土试块", "spec": "C35", "part": "4 层柱", "late": 0, "off": False},
+        {
+            "material": "热轧带肋钢筋",
+            "spec": "HRB400E Φ20",
+            "part": "5 层梁",
+            "late": 0,
+            "off": False,
+        },
+        {"material": "混凝土试块", "spec": "C30", "part": "5 层梁板", "late": 45, "off": False},
+        {"material": "砂浆试块", "spec": "M10", "part": "1 层砌体", "late": 0, "off": True},
+        {"material": "混凝土试块", "spec": "C30", "part": "6 层梁板", "late": 0, "off": False},
+    ]
+    samples = []
+    for i, item in enumerate(plan):
+        at = now - dt.timedelta(hours=30 - i)
+        sample = service.register_sample(
+            db=db,
+            settings=settings,
+            principal=sampler,
+            project_id=main.id,
+            form=service.SampleForm(
+                sample_code=codes[i],
+                material=item["material"],
+                specification=item["spec"],
+                batch_number=f"P2026-{i + 1:03d}",
+                quantity="120 m³" if "混凝土" in item["material"] else "60 t",
+                structure_part=item["part"],
+                specimen_count=3,
+                specimen_size="150×150×150 mm" if "混凝土" in item["material"] else "",
+                prepared_at=at - dt.timedelta(minutes=10 + item["late"]),
+                latitude=site[0] + 0.0004,
+                longitude=site[1] - 0.0003,
+                accuracy_m=6.0,
+                photos={
+                    "sample": specimen_photo(100 + i),
+                    "tag": specimen_photo(200 + i),
+                    "sampler": face_photo(1),
+                },
+            ),
+            now=at,
+        )
+        position = (site[0] + 0.03, site[1] + 0.02) if item["off"] else (site[0], site[1])
+        _seal(
+            db,
+            settings,
+            witness,
+            key,
+            key_id,
+            sample.sample_code,
+            100 + i,
+            at + dt.timedelta(minutes=12),
+            position,
+        )
+        samples.append(sample)
+    # one registered this morning and still waiting for its witness
+    service.register_sample(
+        db=db,
+        settings=settings,
+        principal=sampler,
+        project_id=main.id,
+        form=service.SampleForm(
+            sample_code=codes[len(plan)],
+            material="混凝土试块",
+            specification="C40",
+            structure_part="7 层柱",
+            specimen_count=3,
+            prepared_at=now - dt.timedelta(minutes=15),
+            latitude=site[0],
+            longitude=site[1],
+            photos={
+                "sample": specimen_photo(150),
+                "tag": specimen_photo(250),
+                "sampler": face_photo(1),
+            },
+        ),
+        now=now - dt.timedelta(minutes=5),
+    )
+    lab = institutions["jj-center"]
+    commission = Commission(
+        institution_id=lab.id,
+        region_code=main.region_code,
+        project_id=main.id,
+        number="JJZX-WT-2026-0001",
+        year=today.year,
+        seq=1,
+        commissioned_on=today,
+        client_unit=main.owner_unit,
+        items=["0101", "0102"],
+        witness_name=users["witness"].display_name,
+        deliverer_name="王送样",
+        status=CommissionStatus.DELIVERED.value,
+        message_id=str(uuid.uuid4()),
+    )
+    db.add(commission)
+    db.flush()
+    never_issued = "360402269999999"
+    from stdnum.iso7064 import mod_37_36
+
+    never_issued += mod_37_36.calc_check_digit(never_issued)
+    service.link_samples(db, commission, [s.sample_code for s in samples] + [never_issued])
+    for i, sample in enumerate(samples):
+        swapped = i == 2
+        damaged = i == 5
+        service.check_receipt(
+            db=db,
+            settings=settings,
+            data=service.ReceiptInput(
+                sample_code=sample.sample_code,
+                institution=lab,
+                commission_number=commission.number,
+                photo=specimen_photo(900 if swapped else 100 + i, 0 if swapped else 2),
+                tag_intact=not damaged,
+                via="page",
+                user_id=users["lab_staff"].id if "lab_staff" in users else None,
+            ),
+            now=now - dt.timedelta(hours=2 - i * 0.1),
+        )
+    assert db.scalar(select(SampleCode.id).where(SampleCode.code == codes[0])) is not None
+    db.flush()
+    return True

@@ -1,0 +1,733 @@
+"""Pages of the sampling chain.
+
+- desk (PC): ``/samples`` and a sample's whole chain, photos, the witness record PDF;
+  ``/commissions``; ``/receipt``, the lab's receipt check (收样/验封) by scanning or typing a tag;
+- phone (H5, also inside a WeChat web view): ``/m`` picks a project; the sampler registers a
+  tagged sample with photos and position; the witness enrols the phone's seal key (WebCrypto
+  Ed25519, private key non-extractable in IndexedDB) and seals samples;
+- public: ``/s/{code}`` (what a tag's QR opens), ``/w/{token}`` (a witness record's public page,
+  the PDF's QR) and ``/witness-keys/{key_id}`` (a seal key, for verification outside).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from jcjg.auth.choices import Role
+from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import render
+from jcjg.projects import service as projects
+from jcjg.projects.choices import MemberRole
+from jcjg.projects.models import Project
+from jcjg.registry.models import Institution
+from jcjg.sampling import codes, records, service
+from jcjg.sampling.choices import CommissionStatus, IdentityResult, SampleStatus
+from jcjg.sampling.models import (
+    Commission,
+    CommissionSample,
+    IdentityCheck,
+    Sample,
+    SampleCode,
+    SampleReceipt,
+    SampleSeal,
+    WitnessKey,
+    WitnessRecord,
+)
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+Reader = Annotated[Principal, Depends(requires("sample:read"))]
+Sampler = Annotated[Principal, Depends(requires("sample:register"))]
+Witness = Annotated[Principal, Depends(requires("sample:seal"))]
+Receiver = Annotated[Principal, Depends(requires("sample:receive"))]
+Public = Annotated[Principal, Depends(requires(None))]
+Code = Annotated[str, Path(min_length=1, max_length=64)]
+PHOTO_ROLES = {"sample", "tag", "sampler", "seal", "witness", "receipt"}
+_CHOICES: dict[str, Any] = {
+    "sample_statuses": {s.value: s for s in SampleStatus},
+    "commission_statuses": {s.value: s for s in CommissionStatus},
+    "identity_results": {r.value: r for r in IdentityResult},
+}
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+async def _file(form: FormData, name: str) -> bytes | None:
+    item = form.get(name)
+    if isinstance(item, UploadFile) and item.filename:
+        return await item.read()
+    return None
+
+
+def _names(db: Session, ids: set[int | None]) -> dict[int, str]:
+    wanted = sorted(i for i in ids if i)
+    if not wanted:
+        return {}
+    return dict(db.execute(select(User.id, User.display_name).where(User.id.in_(wanted))).all())
+
+
+# --- desk pages -------------------------------------------------------------------------------
+
+
+@router.get("/samples", response_class=HTMLResponse)
+def sample_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str, Query(max_length=16)] = "",
+    q: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    stmt = restrict(select(Sample), principal, "read")
+    if status:
+        stmt = stmt.where(Sample.status == status)
+    if q:
+        stmt = stmt.where(Sample.sample_code.like(f"%{codes.normalise(q)}%"))
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(
+        stmt.order_by(Sample.id.desc()).offset(paging.offset).limit(paging.limit)
+    ).all()
+    project_names = dict(
+        db.execute(
+            select(Project.id, Project.name).where(Project.id.in_({r.project_id for r in rows}))
+        ).all()
+    )
+    return render(
+        request,
+        "sampling/list.html",
+        {
+            "rows": rows,
+            "total": total,
+            "paging": paging,
+            "status": status,
+            "q": q,
+            "project_names": project_names,
+            **_CHOICES,
+        },
+    )
+
+
+def _chain(db: Session, sample: Sample) -> dict[str, Any]:
+    project = db.get(Project, sample.project_id)
+    row = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
+    record = db.scalars(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)).first()
+    receipts = db.scalars(
+        select(SampleReceipt).where(SampleReceipt.sample_id == sample.id).order_by(SampleReceipt.id)
+    ).all()
+    checks = db.scalars(
+        select(IdentityCheck).where(IdentityCheck.sample_id == sample.id).order_by(IdentityCheck.id)
+    ).all()
+    commission = db.get(Commission, sample.commission_id) if sample.commission_id else None
+    key = db.get(WitnessKey, row.witness_key_id) if row else None
+    institutions = dict(
+        db.execute(
+            select(Institution.id, Institution.name).where(
+                Institution.id.in_({r.institution_id for r in receipts})
+            )
+        ).all()
+    )
+    return {
+        "sample": sample,
+        "project": project,
+        "seal": row,
+        "seal_problems": service.verify_seal(db, row) if row else [],
+        "key": key,
+        "record": record,
+        "receipts": receipts,
+        "checks": checks,
+        "commission": commission,
+        "institutions": institutions,
+        "names": _names(
+            db,
+            {sample.sampler_user_id, row.witness_user_id if row else None}
+            | {c.user_id for c in checks},
+        ),
+        "display": codes.display,
+        **_CHOICES,
+    }
+
+
+@router.get("/samples/{code}", response_class=HTMLResponse)
+def sample_detail(request: Request, db: SessionDep, principal: Reader, code: Code) -> Response:
+    sample = service.sample_by_code(db, principal, codes.normalise(code))
+    return render(request, "sampling/detail.html", _chain(db, sample))
+
+
+def _photo_of(db: Session, sample: Sample, role: str) -> str | None:
+    if role == "sample":
+        return sample.photo_sample_sha256
+    if role == "tag":
+        return sample.photo_tag_sha256
+    if role == "sampler":
+        return sample.photo_person_sha256
+    row = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
+    if role in ("seal", "witness"):
+        if row is None:
+            return None
+        return row.photo_seal_sha256 if role == "seal" else row.photo_person_sha256
+    return None
+
+
+@router.get("/samples/{code}/photos/{role}")
+def sample_photo(
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    code: Code,
+    role: Annotated[str, Path(max_length=16)],
+    receipt: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    sample = service.sample_by_code(db, principal, codes.normalise(code))
+    digest = None
+    if role == "receipt" and receipt is not None:
+        row = db.get(SampleReceipt, receipt)
+        if row is not None and row.sample_id == sample.id:
+            digest = row.photo_sha256
+    elif role in PHOTO_ROLES:
+        digest = _photo_of(db, sample, role)
+    if not digest:
+        raise NotFound()
+    data = blob_store(settings).get(digest)
+    media = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/samples/{code}/witness-record.pdf")
+def witness_record_pdf(
+    db: SessionDep, settings: SettingsDep, principal: Reader, code: Code
+) -> Response:
+    sample = service.sample_by_code(db, principal, codes.normalise(code))
+    record = db.scalars(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)).first()
+    if record is None:
+        raise NotFound("该样品尚未生成见证记录")
+    return Response(
+        blob_store(settings).get(record.pdf_sha256),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="witness-{sample.sample_code}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get("/samples/{code}/witness-record.json")
+def witness_record_json(db: SessionDep, principal: Reader, code: Code) -> Response:
+    sample = service.sample_by_code(db, principal, codes.normalise(code))
+    record = db.scalars(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)).first()
+    if record is None:
+        raise NotFound("该样品尚未生成见证记录")
+    return JSONResponse(record.record, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/commissions", response_class=HTMLResponse)
+def commission_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    stmt = restrict(select(Commission), principal, "read")
+    if status:
+        stmt = stmt.where(Commission.status == status)
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(
+        stmt.order_by(Commission.id.desc()).offset(paging.offset).limit(paging.limit)
+    ).all()
+    institutions = dict(
+        db.execute(
+            select(Institution.id, Institution.name).where(
+                Institution.id.in_({r.institution_id for r in rows})
+            )
+        ).all()
+    )
+    gaps: dict[tuple[int, int], list[int]] = {}
+    for r in rows:
+        if (r.institution_id, r.year) not in gaps:
+            gaps[(r.institution_id, r.year)] = service.commission_year_gap(
+                db, r.institution_id, r.year
+            )
+    return render(
+        request,
+        "sampling/commissions.html",
+        {
+            "rows": rows,
+            "total": total,
+            "paging": paging,
+            "status": status,
+            "institutions": institutions,
+            "gaps": gaps,
+            **_CHOICES,
+        },
+    )
+
+
+@router.get("/commissions/{commission_id}", response_class=HTMLResponse)
+def commission_detail(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    commission_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Response:
+    commission = get_scoped(db, Commission, commission_id, principal, "read")
+    lines = db.scalars(
+        select(CommissionSample).where(CommissionSample.commission_id == commission.id)
+    ).all()
+    samples = {
+        s.id: s
+        for s in db.scalars(
+            select(Sample).where(Sample.id.in_({x.sample_id for x in lines if x.sample_id}))
+        )
+    }
+    return render(
+        request,
+        "sampling/commission.html",
+        {
+            "commission": commission,
+            "lines": lines,
+            "samples": samples,
+            "project": db.get(Project, commission.project_id),
+            "institution": db.get(Institution, commission.institution_id),
+            **_CHOICES,
+        },
+    )
+
+
+# --- the lab's receipt check ----------------------------------------------------------------
+
+
+def _own_institution(db: Session, principal: Principal) -> Institution:
+    institution = (
+        db.get(Institution, principal.institution_id) if principal.institution_id else None
+    )
+    if institution is None:
+        raise ValidationFailed("收样验封由检测机构的账号操作")
+    return institution
+
+
+@router.get("/receipt", response_class=HTMLResponse)
+def receipt_form(
+    request: Request,
+    db: SessionDep,
+    principal: Receiver,
+    code: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    _own_institution(db, principal)
+    recent = db.scalars(
+        restrict(select(SampleReceipt), principal, "read")
+        .order_by(SampleReceipt.id.desc())
+        .limit(20)
+    ).all()
+    return render(
+        request,
+        "sampling/receipt.html",
+        {
+            "values": {"sample_code": codes.normalise(code) if code else ""},
+            "errors": {},
+            "result": None,
+            "recent": recent,
+        },
+    )
+
+
+@router.post("/receipt", response_class=HTMLResponse)
+async def receipt_check(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Receiver
+) -> Response:
+    institution = _own_institution(db, principal)
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    photo = await _file(form, "photo")
+    status_code = 200
+    result = None
+    errors: dict[str, str] = {}
+    try:
+        if not values.get("sample_code"):
+            raise ValidationFailed(
+                errors=[FieldError("sample_code", "请扫描或输入样品编码", "missing")]
+            )
+        if photo is None:
+            raise ValidationFailed(
+                errors=[FieldError("photo", "请拍摄收样时的样品照片", "missing")]
+            )
+        result = service.check_receipt(
+            db=db,
+            settings=settings,
+            data=service.ReceiptInput(
+                sample_code=values["sample_code"],
+                institution=institution,
+                commission_number=values.get("commission_number") or None,
+                photo=photo,
+                tag_intact=values.get("tag_intact", "1") == "1",
+                via="page",
+                user_id=principal.user_id,
+                notes=values.get("notes", ""),
+            ),
+            now=utcnow(),
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        errors = errors_by_field(error.errors)
+        status_code = 422
+    recent = db.scalars(
+        restrict(select(SampleReceipt), principal, "read")
+        .order_by(SampleReceipt.id.desc())
+        .limit(20)
+    ).all()
+    return render(
+        request,
+        "sampling/receipt.html",
+        {
+            "values": values if result is None else {},
+            "errors": errors,
+            "result": result,
+            "recent": recent,
+        },
+        status_code=status_code,
+    )
+
+
+# --- phone pages ------------------------------------------------------------------------------
+
+
+def _my_projects(db: Session, principal: Principal) -> list[Project]:
+    return list(
+        db.scalars(restrict(select(Project), principal, "read").order_by(Project.name)).all()
+    )
+
+
+@router.get("/m", response_class=HTMLResponse)
+def mobile_home(request: Request, db: SessionDep, principal: Reader) -> Response:
+    keys = service.active_keys(db, principal.user_id or 0) if principal.can("sample:seal") else []
+    return render(
+        request,
+        "m/home.html",
+        {"projects": _my_projects(db, principal), "keys": keys},
+    )
+
+
+@router.get("/m/projects/{project_id}", response_class=HTMLResponse)
+def mobile_project(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    code: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    project = get_scoped(db, Project, project_id, principal, "read")
+    pending = db.scalars(
+        select(Sample)
+        .where(Sample.project_id == project.id, Sample.status == SampleStatus.SAMPLED.value)
+        .order_by(Sample.sampled_at)
+    ).all()
+    recent = db.scalars(
+        select(Sample)
+        .where(Sample.project_id == project.id, Sample.status != SampleStatus.SAMPLED.value)
+        .order_by(Sample.id.desc())
+        .limit(10)
+    ).all()
+    now = utcnow()
+    return render(
+        request,
+        "m/project.html",
+        {
+            "project": project,
+            "pending": pending,
+            "recent": recent,
+            "values": {
+                "sample_code": codes.normalise(code) if code else "",
+                "prepared_at": now.astimezone(request.app.state.settings.tz).strftime(
+                    "%Y-%m-%dT%H:%M"
+                ),
+                "specimen_count": "3",
+            },
+            "errors": {},
+            "error": "",
+            "names": _names(db, {s.sampler_user_id for s in pending}),
+            "now": now,
+            **_CHOICES,
+        },
+    )
+
+
+@router.post("/m/projects/{project_id}/samples", response_class=HTMLResponse)
+async def mobile_register(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Sampler,
+    project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Response:
+    project = get_scoped(db, Project, project_id, principal, "read")
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    try:
+        prepared_at = None
+        if values.get("prepared_at"):
+            try:
+                prepared_at = dt.datetime.fromisoformat(values["prepared_at"])
+            except ValueError as exc:
+                raise ValidationFailed(
+                    errors=[FieldError("prepared_at", "时间格式不正确")]
+                ) from exc
+            if prepared_at.tzinfo is None:
+                prepared_at = prepared_at.replace(tzinfo=settings.tz)
+        try:
+            count = int(values.get("specimen_count") or "1")
+        except ValueError:
+            count = 0
+        sample = service.register_sample(
+            db=db,
+            settings=settings,
+            principal=principal,
+            project_id=project.id,
+            form=service.SampleForm(
+                sample_code=values.get("sample_code", ""),
+                material=values.get("material", ""),
+                specification=values.get("specification", ""),
+                batch_number=values.get("batch_number", ""),
+                quantity=values.get("quantity", ""),
+                structure_part=values.get("structure_part", ""),
+                specimen_count=count,
+                specimen_size=values.get("specimen_size", ""),
+                prepared_at=prepared_at,
+                latitude=_float(values.get("latitude")),
+                longitude=_float(values.get("longitude")),
+                accuracy_m=_float(values.get("accuracy")),
+                photos={
+                    role: await _file(form, f"photo_{role}")
+                    for role in ("sample", "tag", "sampler")
+                },
+            ),
+            now=utcnow(),
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        project = get_scoped(db, Project, project_id, principal, "read")
+        return render(
+            request,
+            "m/project.html",
+            {
+                "project": project,
+                "pending": [],
+                "recent": [],
+                "values": values,
+                "errors": errors_by_field(error.errors),
+                "error": error.detail,
+                "names": {},
+                "now": utcnow(),
+                **_CHOICES,
+            },
+            status_code=422,
+        )
+    return render(request, "m/registered.html", {"sample": sample, "project": project, **_CHOICES})
+
+
+@router.get("/m/keys", response_class=HTMLResponse)
+def mobile_keys(request: Request, db: SessionDep, principal: Witness) -> Response:
+    return render(request, "m/keys.html", {"keys": service.active_keys(db, principal.user_id or 0)})
+
+
+@router.post("/m/keys")
+async def mobile_key_register(request: Request, db: SessionDep, principal: Witness) -> Response:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
+    if not isinstance(body, dict):
+        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON 对象")])
+    key = service.register_key(
+        db=db,
+        principal=principal,
+        public_key_b64=str(body.get("public_key", "")),
+        device=str(body.get("device", ""))[:200],
+    )
+    return JSONResponse({"key_id": key.key_id, "registered_at": key.registered_at.isoformat()})
+
+
+@router.get("/m/samples/{code}/seal", response_class=HTMLResponse)
+def mobile_seal_page(request: Request, db: SessionDep, principal: Witness, code: Code) -> Response:
+    sample = service.sample_by_code(db, principal, codes.normalise(code))
+    project = db.get(Project, sample.project_id)
+    assert project is not None
+    member = projects.active_member(
+        db,
+        project_id=project.id,
+        user_id=principal.user_id or 0,
+        role=MemberRole.WITNESS,
+        day=utcnow().date(),
+    )
+    return render(
+        request,
+        "m/seal.html",
+        {
+            "sample": sample,
+            "project": project,
+            "assigned": member is not None,
+            "sampler": _names(db, {sample.sampler_user_id}).get(sample.sampler_user_id, ""),
+            "display": codes.display,
+            **_CHOICES,
+        },
+    )
+
+
+@router.post("/m/samples/{code}/seal/prepare")
+async def mobile_seal_prepare(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Witness, code: Code
+) -> Response:
+    form = await request.form()
+    statement = service.prepare_seal(
+        db=db,
+        settings=settings,
+        principal=principal,
+        code=code,
+        key_id=str(form.get("key_id") or ""),
+        photos={
+            "seal": await _file(form, "photo_seal"),
+            "witness": await _file(form, "photo_witness"),
+        },
+        latitude=_float(form.get("latitude")),
+        longitude=_float(form.get("longitude")),
+        accuracy_m=_float(form.get("accuracy")),
+        now=utcnow(),
+    )
+    return JSONResponse(
+        {"statement": base64.b64encode(statement).decode(), "text": statement.decode()},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/m/samples/{code}/seal")
+async def mobile_seal(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Witness, code: Code
+) -> Response:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
+    if not isinstance(body, dict):
+        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON 对象")])
+    row = service.seal_sample(
+        db=db,
+        settings=settings,
+        principal=principal,
+        code=code,
+        statement_b64=str(body.get("statement", "")),
+        signature_b64=str(body.get("signature", "")),
+        now=utcnow(),
+    )
+    record = db.scalars(select(WitnessRecord).where(WitnessRecord.seal_id == row.id)).one()
+    return JSONResponse(
+        {
+            "sample_code": codes.normalise(code),
+            "sealed_at": row.sealed_at.isoformat(),
+            "ledger_index": row.ledger_index,
+            "witness_record": records.public_url(settings, record.token),
+        }
+    )
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+@router.get("/s/{code}", response_class=HTMLResponse)
+def scan(request: Request, db: SessionDep, principal: Public, code: Code) -> Response:
+    """What a tag's QR opens: the right page for whoever scans it."""
+    normal = codes.normalise(code)
+    problem = codes.code_problem(normal)
+    issued = (
+        None if problem else db.scalars(select(SampleCode).where(SampleCode.code == normal)).first()
+    )
+    sample = (
+        db.scalars(select(Sample).where(Sample.sample_code == normal)).first() if issued else None
+    )
+    role = principal.role
+    if issued is not None and not principal.is_anonymous:
+        if role is Role.SAMPLER and sample is None:
+            return RedirectResponse(f"/m/projects/{issued.project_id}?code={normal}", 303)
+        if role is Role.WITNESS and sample is not None and sample.status == SampleStatus.SAMPLED:
+            return RedirectResponse(f"/m/samples/{normal}/seal", 303)
+        if principal.can("sample:receive") and sample is not None:
+            return RedirectResponse(f"/receipt?code={normal}", 303)
+        if principal.can("sample:read") and sample is not None:
+            return RedirectResponse(f"/samples/{normal}", 303)
+    project = db.get(Project, issued.project_id) if issued else None
+    return render(
+        request,
+        "sampling/scan.html",
+        {
+            "code": normal,
+            "problem": problem,
+            "issued": issued,
+            "sample": sample,
+            "project": project,
+            "display": codes.display,
+            **_CHOICES,
+        },
+        status_code=200 if issued else 404,
+    )
+
+
+@router.get("/w/{token}", response_class=HTMLResponse)
+def public_record(
+    request: Request,
+    db: SessionDep,
+    principal: Public,
+    token: Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")],
+) -> Response:
+    record = db.scalars(select(WitnessRecord).where(WitnessRecord.token == token)).first()
+    if record is None:
+        raise NotFound("没有这份见证记录")
+    row = db.get(SampleSeal, record.seal_id)
+    assert row is not None
+    problems = service.verify_seal(db, row)
+    return render(
+        request,
+        "sampling/public_record.html",
+        {
+            "record": records.public_facts(record.record),
+            "problems": problems,
+            "display": codes.display,
+            "row": row,
+        },
+    )
+
+
+@router.get("/witness-keys/{key_id}")
+def public_key(
+    db: SessionDep,
+    principal: Public,
+    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+) -> Response:
+    key = db.scalars(select(WitnessKey).where(WitnessKey.key_id == key_id)).first()
+    if key is None:
+        raise NotFound("没有这个封志公钥")
+    return JSONResponse(
+        {
+            "key_id": key.key_id,
+            "algorithm": "Ed25519",
+            "public_key": base64.b64encode(key.public_key).decode(),
+            "registered_at": key.registered_at.isoformat(),
+            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        },
+        headers={"Cache-Control": "public, max-age=300"},
+    )

@@ -1,0 +1,836 @@
+"""The sampling chain's services: codes, registration on site, sealing, the witness record,
+commissions and the receipt check. Keyword-only, never commit; facts are notarised in the
+caller's transaction."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal, restrict
+from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
+from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.ledger import service as ledger
+from jcjg.ledger.canonical import canonical_json
+from jcjg.projects import service as projects
+from jcjg.projects.choices import MemberRole
+from jcjg.projects.models import Project, ProjectMember
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution
+from jcjg.sampling import codes, identity, seal
+from jcjg.sampling.choices import (
+    CommissionStatus,
+    IdentityResult,
+    RefusalReason,
+    SampleStatus,
+    commission_transition_problem,
+)
+from jcjg.sampling.models import (
+    Commission,
+    CommissionSample,
+    IdentityCheck,
+    Sample,
+    SampleCode,
+    SampleCodeBatch,
+    SampleReceipt,
+    SampleSeal,
+    WitnessKey,
+    WitnessRecord,
+)
+from jcjg.sampling.photos import PhotoProblem, StoredPhoto, hamming, store_photo
+
+MAX_BATCH = 500
+MAX_PREPARED_AGE = dt.timedelta(days=7)  # a sample registered later than this is refused
+RECEIPT_PHASH_MAX_DISTANCE = 12  # bits of 64: over this the receipt photo is another specimen
+
+
+def _fail(field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(errors=[FieldError(field_name, message, code)])
+
+
+def iso(moment: dt.datetime) -> str:
+    return ledger.timestamp(moment)
+
+
+# --- codes ----------------------------------------------------------------------------------------
+
+
+def issue_codes(
+    *, db: Session, principal: Principal, project_id: int, count: int, now: dt.datetime
+) -> SampleCodeBatch:
+    """Issue ``count`` new codes to a project. Serials are counted per region and year under a
+    lock on the region's row, so two batches never share a serial."""
+    principal.require("sample:issue_codes")
+    project = db.scalars(
+        restrict(select(Project).where(Project.id == project_id), principal, "read")
+    ).first()
+    if project is None:
+        raise NotFound()
+    if not 1 <= count <= MAX_BATCH:
+        raise _fail("count", f"每批 1 至 {MAX_BATCH} 个编码")
+    year = now.astimezone(dt.timezone(dt.timedelta(hours=8))).year
+    db.execute(select(Region.code).where(Region.code == project.region_code).with_for_update())
+    last = db.scalar(
+        select(func.max(SampleCode.serial)).where(
+            SampleCode.region_code == project.region_code, SampleCode.year == year
+        )
+    )
+    first = (last or 0) + 1
+    if first + count - 1 > codes.MAX_SERIAL:
+        raise Conflict("本地区本年度的样品编码已用完")
+    batch = SampleCodeBatch(
+        project_id=project.id,
+        region_code=project.region_code,
+        year=year,
+        first_serial=first,
+        count=count,
+        issued_at=now,
+        issued_by_id=principal.user_id,
+    )
+    db.add(batch)
+    db.flush()
+    db.add_all(
+        SampleCode(
+            code=codes.make_code(project.region_code, year, serial),
+            project_id=project.id,
+            region_code=project.region_code,
+            year=year,
+            serial=serial,
+            batch_id=batch.id,
+        )
+        for serial in range(first, first + count)
+    )
+    db.flush()
+    return batch
+
+
+def batch_codes(db: Session, batch_id: int) -> Sequence[SampleCode]:
+    return db.scalars(
+        select(SampleCode).where(SampleCode.batch_id == batch_id).order_by(SampleCode.serial)
+    ).all()
+
+
+def code_url(settings: Settings, code: str) -> str:
+    """What a tag's QR holds: the code's page on this platform (scanners read the code off
+    the URL's last segment)."""
+    return f"{settings.base_url.rstrip('/')}/s/{code}"
+
+
+def parse_code(raw: str, field_name: str = "sample_code") -> str:
+    code = codes.normalise(raw)
+    problem = codes.code_problem(code)
+    if problem:
+        raise _fail(field_name, problem)
+    return code
+
+
+# --- photos and identity ----------------------------------------------------------------------
+
+
+def take_photo(settings: Settings, data: bytes | None, field_name: str) -> StoredPhoto:
+    if not data:
+        raise _fail(field_name, "请拍摄或选择照片", "missing")
+    try:
+        return store_photo(settings, data)
+    except PhotoProblem as exc:
+        raise _fail(field_name, str(exc)) from exc
+
+
+def check_identity(
+    *,
+    db: Session,
+    settings: Settings,
+    user_id: int,
+    project_id: int | None,
+    sample_id: int | None,
+    action: str,
+    live: StoredPhoto,
+    live_bytes: bytes,
+    reference_sha256: str | None,
+) -> IdentityCheck:
+    reference = None
+    if reference_sha256:
+        try:
+            reference = blob_store(settings).get(reference_sha256)
+        except KeyError:
+            reference = None
+    outcome = identity.load_matcher(settings.identity_matcher).compare(live_bytes, reference)
+    row = IdentityCheck(
+        user_id=user_id,
+        project_id=project_id,
+        sample_id=sample_id,
+        action=action,
+        live_photo_sha256=live.sha256,
+        reference_photo_sha256=reference_sha256,
+        result=outcome.result.value,
+        method=outcome.method,
+        score=outcome.score,
+    )
+    db.add(row)
+    return row
+
+
+# --- registration by the sampler --------------------------------------------------------------
+
+
+@dataclass
+class SampleForm:
+    sample_code: str
+    material: str
+    specification: str = ""
+    batch_number: str = ""
+    quantity: str = ""
+    structure_part: str = ""
+    specimen_count: int = 1
+    specimen_size: str = ""
+    prepared_at: dt.datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_m: float | None = None
+    photos: dict[str, bytes | None] = field(default_factory=dict)
+
+
+def _text(value: str, name: str, label: str, limit: int, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise _fail(name, f"请填写{label}", "missing")
+    if len(value) > limit:
+        raise _fail(name, f"{label}不超过 {limit} 个字符")
+    return value
+
+
+def register_sample(
+    *,
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    project_id: int,
+    form: SampleForm,
+    now: dt.datetime,
+) -> Sample:
+    """The sampler registers a tagged sample on site (001 7.1.2): the platform records its own
+    time, the position and the distance to the site, stores the photos, records the identity
+    check, and notarises the registration."""
+    principal.require("sample:register")
+    projects.require_project_member(principal, project_id)
+    project = db.get(Project, project_id)
+    if project is None:
+        raise NotFound()
+    code = parse_code(form.sample_code)
+    issued = db.scalars(select(SampleCode).where(SampleCode.code == code)).first()
+    if issued is None:
+        raise _fail("sample_code", "平台未发放过这个样品编码")
+    if issued.project_id != project.id:
+        raise _fail("sample_code", "该样品编码发放给了其他工程项目")
+    if issued.used_at is not None:
+        raise _fail("sample_code", "该样品编码已被使用（一个编码只能用于一个样品）", "unique")
+    member = projects.active_member(
+        db,
+        project_id=project.id,
+        user_id=principal.user_id or 0,
+        role=MemberRole.SAMPLER,
+        day=now.date(),
+    )
+    if member is None:
+        raise PermissionDenied("您不是该工程项目当前登记的取样人员")
+    material = _text(form.material, "material", "样品名称", 64, required=True)
+    if form.prepared_at is None:
+        raise _fail("prepared_at", "请填写制样时间", "missing")
+    prepared_at = form.prepared_at
+    if prepared_at > now + dt.timedelta(minutes=5):
+        raise _fail("prepared_at", "制样时间不能晚于现在")
+    if now - prepared_at > MAX_PREPARED_AGE:
+        raise _fail("prepared_at", "制样时间早于 7 天前，不能再登记")
+    if not 1 <= form.specimen_count <= 100:
+        raise _fail("specimen_count", "试件数量应为 1 至 100")
+    position = _position(form.latitude, form.longitude, form.accuracy_m)
+    photos = {
+        role: take_photo(settings, form.photos.get(role), f"photo_{role}")
+        for role in ("sample", "tag", "sampler")
+    }
+    sample = Sample(
+        sample_code=code,
+        project_id=project.id,
+        region_code=project.region_code,
+        material=material,
+        specification=_text(form.specification, "specification", "规格型号", 100),
+        batch_number=_text(form.batch_number, "batch_number", "批号", 64),
+        quantity=_text(form.quantity, "quantity", "代表数量", 64),
+        structure_part=_text(form.structure_part, "structure_part", "使用部位", 200),
+        specimen_count=form.specimen_count,
+        specimen_size=_text(form.specimen_size, "specimen_size", "试件尺寸", 64),
+        prepared_at=prepared_at,
+        sampler_user_id=principal.user_id,
+        sampled_at=now,
+        latitude=position[0],
+        longitude=position[1],
+        accuracy_m=position[2],
+        distance_m=projects.site_distance(project, position[0], position[1]),
+        photo_sample_sha256=photos["sample"].sha256,
+        photo_tag_sha256=photos["tag"].sha256,
+        photo_person_sha256=photos["sampler"].sha256,
+        sample_phash=photos["sample"].phash,
+        status=SampleStatus.SAMPLED.value,
+    )
+    db.add(sample)
+    issued.used_at = now
+    try:
+        with db.begin_nested():
+            db.flush()
+    except Exception as exc:
+        raise _fail("sample_code", "该样品编码已被使用", "unique") from exc
+    check_identity(
+        db=db,
+        settings=settings,
+        user_id=principal.user_id or 0,
+        project_id=project.id,
+        sample_id=sample.id,
+        action="sample:register",
+        live=photos["sampler"],
+        live_bytes=form.photos["sampler"] or b"",
+        reference_sha256=member.photo_sha256,
+    )
+    ledger.notarise(
+        db,
+        "sample:register",
+        {
+            "sample_code": code,
+            "project_code": project.code,
+            "sampled_at": iso(now),
+            "prepared_at": iso(prepared_at),
+            "photos": {role: p.sha256 for role, p in photos.items()},
+            "sample_phash": sample.sample_phash,
+        },
+    )
+    return sample
+
+
+def _position(
+    lat: float | None, lon: float | None, accuracy: float | None
+) -> tuple[float | None, float | None, float | None]:
+    if lat is None or lon is None:
+        return None, None, None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise _fail("latitude", "定位坐标无效")
+    if accuracy is not None and not 0 <= accuracy <= 100_000:
+        accuracy = None
+    return round(lat, 7), round(lon, 7), None if accuracy is None else round(accuracy, 1)
+
+
+def sample_by_code(db: Session, principal: Principal, code: str) -> Sample:
+    sample = db.scalars(
+        restrict(select(Sample).where(Sample.sample_code == code), principal, "read")
+    ).first()
+    if sample is None:
+        raise NotFound("没有这个样品，或它不在您的数据范围内")
+    return sample
+
+
+# --- witness keys and the seal ------------------------------------------------------------------
+
+
+def register_key(
+    *, db: Session, principal: Principal, public_key_b64: str, device: str
+) -> WitnessKey:
+    """A witness registers the public half of a key pair its phone generated."""
+    principal.require("sample:seal")
+    try:
+        raw = base64.b64decode(public_key_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _fail("public_key", "公钥应为 base64 编码") from exc
+    problem = seal.public_key_problem(raw)
+    if problem:
+        raise _fail("public_key", problem)
+    kid = seal.key_id(raw)
+    existing = db.scalars(select(WitnessKey).where(WitnessKey.key_id == kid)).first()
+    if existing is not None:
+        if existing.user_id != principal.user_id or existing.revoked_at is not None:
+            raise Conflict("该公钥已登记或已吊销")
+        return existing
+    key = WitnessKey(
+        user_id=principal.user_id, key_id=kid, public_key=raw, device=device.strip()[:200]
+    )
+    db.add(key)
+    db.flush()
+    return key
+
+
+def active_keys(db: Session, user_id: int) -> Sequence[WitnessKey]:
+    return db.scalars(
+        select(WitnessKey)
+        .where(WitnessKey.user_id == user_id, WitnessKey.revoked_at.is_(None))
+        .order_by(WitnessKey.id.desc())
+    ).all()
+
+
+def _project_sample_for_witness(
+    db: Session, principal: Principal, code: str
+) -> tuple[Sample, Project]:
+    principal.require("sample:seal")
+    sample = sample_by_code(db, principal, parse_code(code))
+    project = db.get(Project, sample.project_id)
+    assert project is not None
+    return sample, project
+
+
+def prepare_seal(
+    *,
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    code: str,
+    key_id: str,
+    photos: dict[str, bytes | None],
+    latitude: float | None,
+    longitude: float | None,
+    accuracy_m: float | None,
+    now: dt.datetime,
+) -> bytes:
+    """Store the witness's photos and return the statement for the phone to sign."""
+    sample, project = _project_sample_for_witness(db, principal, code)
+    if sample.status != SampleStatus.SAMPLED:
+        raise Conflict(f"样品当前状态为“{SampleStatus(sample.status).label}”，不能再封样")
+    key = db.scalars(
+        select(WitnessKey).where(
+            WitnessKey.key_id == key_id,
+            WitnessKey.user_id == principal.user_id,
+            WitnessKey.revoked_at.is_(None),
+        )
+    ).first()
+    if key is None:
+        raise _fail("key_id", "本机的封志密钥未登记或已吊销：请先在“封志密钥”页面登记")
+    stored = {
+        role: take_photo(settings, photos.get(role), f"photo_{role}")
+        for role in ("seal", "witness")
+    }
+    position = _position(latitude, longitude, accuracy_m)
+    sampler = db.get(User, sample.sampler_user_id)
+    witness = db.get(User, principal.user_id)
+    statement = {
+        "type": seal.STATEMENT_TYPE,
+        "sample_code": sample.sample_code,
+        "project_code": project.code,
+        "material": sample.material,
+        "specification": sample.specification,
+        "specimen_count": sample.specimen_count,
+        "prepared_at": iso(sample.prepared_at),
+        "sampled_at": iso(sample.sampled_at),
+        "sampler": {"id": sample.sampler_user_id, "name": sampler.display_name if sampler else ""},
+        "witness": {"id": principal.user_id, "name": witness.display_name if witness else ""},
+        "key_id": key.key_id,
+        "sealed_at": iso(now),
+        "location": None
+        if position[0] is None
+        else {"latitude": position[0], "longitude": position[1], "accuracy_m": position[2]},
+        "photos": {
+            "sample": sample.photo_sample_sha256,
+            "tag": sample.photo_tag_sha256,
+            "sampler": sample.photo_person_sha256,
+            "seal": stored["seal"].sha256,
+            "witness": stored["witness"].sha256,
+        },
+        "sample_phash": sample.sample_phash,
+    }
+    return seal.statement_bytes(statement)
+
+
+def seal_sample(
+    *,
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    code: str,
+    statement_b64: str,
+    signature_b64: str,
+    now: dt.datetime,
+) -> SampleSeal:
+    """Verify the phone's signature over the prepared statement, then store the seal, notarise
+    it and generate the witness record. A statement that does not match the sample, is stale,
+    names another key or does not verify is refused and nothing is stored."""
+    sample, project = _project_sample_for_witness(db, principal, code)
+    try:
+        statement = base64.b64decode(statement_b64, validate=True)
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _fail("signature", "声明和签名应为 base64 编码") from exc
+    try:
+        facts = seal.parse_statement(statement)
+    except ValueError as exc:
+        raise _fail("statement", str(exc)) from exc
+    if sample.status != SampleStatus.SAMPLED:
+        raise Conflict(f"样品当前状态为“{SampleStatus(sample.status).label}”，不能再封样")
+    expected = {
+        "sample_code": sample.sample_code,
+        "project_code": project.code,
+        "prepared_at": iso(sample.prepared_at),
+        "sampled_at": iso(sample.sampled_at),
+        "sample_phash": sample.sample_phash,
+    }
+    photos = facts.get("photos") or {}
+    if (
+        any(facts.get(k) != v for k, v in expected.items())
+        or (facts.get("witness") or {}).get("id") != principal.user_id
+        or photos.get("sample") != sample.photo_sample_sha256
+        or photos.get("tag") != sample.photo_tag_sha256
+        or photos.get("sampler") != sample.photo_person_sha256
+    ):
+        raise _fail("statement", "封志声明与样品信息不一致")
+    try:
+        sealed_at = dt.datetime.fromisoformat(str(facts.get("sealed_at")))
+    except ValueError as exc:
+        raise _fail("statement", "封志声明的时间无效") from exc
+    if (
+        not dt.timedelta(0)
+        <= now - sealed_at
+        <= dt.timedelta(seconds=settings.sampling_seal_window_seconds)
+    ):
+        raise _fail("statement", "封志声明已过期，请重新拍照封样")
+    store = blob_store(settings)
+    for role in ("seal", "witness"):
+        if not isinstance(photos.get(role), str) or not store.exists(photos[role]):
+            raise _fail("statement", "封志声明中的照片不存在")
+    key = db.scalars(
+        select(WitnessKey).where(
+            WitnessKey.key_id == facts.get("key_id"),
+            WitnessKey.user_id == principal.user_id,
+            WitnessKey.revoked_at.is_(None),
+        )
+    ).first()
+    if key is None:
+        raise _fail("key_id", "封志密钥未登记或已吊销")
+    if not seal.verify(key.public_key, statement, signature):
+        raise _fail("signature", "电子封志签名验证失败")
+    location = facts.get("location") or {}
+    lat, lon = location.get("latitude"), location.get("longitude")
+    row = SampleSeal(
+        sample_id=sample.id,
+        project_id=project.id,
+        region_code=project.region_code,
+        institution_id=sample.institution_id,
+        witness_user_id=principal.user_id,
+        witness_key_id=key.id,
+        statement=statement,
+        signature=signature,
+        sealed_at=sealed_at,
+        latitude=lat,
+        longitude=lon,
+        accuracy_m=location.get("accuracy_m"),
+        distance_m=projects.site_distance(project, lat, lon),
+        photo_seal_sha256=photos["seal"],
+        photo_person_sha256=photos["witness"],
+    )
+    db.add(row)
+    sample.status = SampleStatus.SEALED.value
+    try:
+        with db.begin_nested():
+            db.flush()
+    except Exception as exc:
+        raise Conflict("该样品已封样") from exc
+    member = projects.active_member(
+        db,
+        project_id=project.id,
+        user_id=principal.user_id or 0,
+        role=MemberRole.WITNESS,
+        day=sealed_at.date(),
+    )
+    witness_photo = store.get(photos["witness"])
+    check_identity(
+        db=db,
+        settings=settings,
+        user_id=principal.user_id or 0,
+        project_id=project.id,
+        sample_id=sample.id,
+        action="sample:seal",
+        live=StoredPhoto(photos["witness"], "", 0, 0),
+        live_bytes=witness_photo,
+        reference_sha256=member.photo_sha256 if member else None,
+    )
+    receipt = ledger.notarise(
+        db,
+        "sample:seal",
+        {
+            "sample_code": sample.sample_code,
+            "key_id": key.key_id,
+            "statement_sha256": _sha256(statement),
+            "signature": base64.b64encode(signature).decode(),
+        },
+    )
+    row.ledger_index = receipt.index
+    row.leaf_hash = receipt.leaf_hash.hex()
+    from jcjg.sampling import records  # local: the PDF machinery loads on first use
+
+    records.create_witness_record(
+        db=db, settings=settings, sample=sample, project=project, seal=row, receipt=receipt
+    )
+    return row
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_seal(db: Session, row: SampleSeal) -> list[str]:
+    """Problems with a stored seal (empty: it verifies): the signature over the statement with
+    the key registered then, and the statement against the sample as stored now."""
+    problems: list[str] = []
+    key = db.get(WitnessKey, row.witness_key_id)
+    if key is None or not seal.verify(key.public_key, row.statement, row.signature):
+        problems.append("签名验证失败")
+    elif key.revoked_at is not None and key.revoked_at <= row.sealed_at:
+        problems.append("封样时密钥已吊销")
+    try:
+        facts = seal.parse_statement(row.statement)
+    except ValueError:
+        return [*problems, "封志声明无法解析"]
+    sample = db.get(Sample, row.sample_id)
+    if sample is None:
+        return [*problems, "样品不存在"]
+    photos = facts.get("photos") or {}
+    if (
+        facts.get("sample_code") != sample.sample_code
+        or facts.get("sample_phash") != sample.sample_phash
+        or photos.get("sample") != sample.photo_sample_sha256
+        or photos.get("tag") != sample.photo_tag_sha256
+    ):
+        problems.append("样品信息与封志声明不一致")
+    return problems
+
+
+# --- commissions ---------------------------------------------------------------------------
+
+
+def commission_year_gap(db: Session, institution_id: int, year: int) -> list[int]:
+    """Sequence numbers missing from an institution's commissions of ``year`` (1..max)."""
+    seqs = set(
+        db.scalars(
+            select(Commission.seq).where(
+                Commission.institution_id == institution_id, Commission.year == year
+            )
+        )
+    )
+    if not seqs:
+        return []
+    return [n for n in range(1, max(seqs) + 1) if n not in seqs][:1000]
+
+
+def set_commission_status(commission: Commission, status: str, reason: str = "") -> None:
+    problem = commission_transition_problem(commission.status, status)
+    if problem:
+        raise _fail("status", problem)
+    commission.status = status
+    if reason:
+        commission.status_reason = reason[:200]
+
+
+def link_samples(db: Session, commission: Commission, sample_codes: Sequence[str]) -> list[str]:
+    """Make ``sample_codes`` the commission's samples; returns the codes the platform does not
+    know (kept for rule ``untagged_sample``)."""
+    current = {
+        row.sample_code: row
+        for row in db.scalars(
+            select(CommissionSample).where(CommissionSample.commission_id == commission.id)
+        )
+    }
+    wanted = list(dict.fromkeys(sample_codes))
+    known = (
+        {s.sample_code: s for s in db.scalars(select(Sample).where(Sample.sample_code.in_(wanted)))}
+        if wanted
+        else {}
+    )
+    for code, row in current.items():
+        if code not in wanted:
+            db.delete(row)
+    unknown: list[str] = []
+    for code in wanted:
+        sample = known.get(code)
+        if sample is None:
+            unknown.append(code)
+        elif sample.project_id != commission.project_id:
+            raise _fail("samples", f"样品 {code} 不属于委托的工程项目")
+        elif sample.commission_id not in (None, commission.id):
+            raise _fail("samples", f"样品 {code} 已在其他委托中")
+        else:
+            sample.commission_id = commission.id
+            sample.institution_id = commission.institution_id
+            for row in db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)):
+                row.institution_id = commission.institution_id
+            for row in db.scalars(
+                select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)
+            ):
+                row.institution_id = commission.institution_id
+        if code in current:
+            current[code].sample_id = sample.id if sample else None
+        else:
+            db.add(
+                CommissionSample(
+                    commission_id=commission.id,
+                    sample_code=code,
+                    sample_id=sample.id if sample else None,
+                )
+            )
+    db.flush()
+    return unknown
+
+
+# --- the receipt check ---------------------------------------------------------------------
+
+
+@dataclass
+class ReceiptInput:
+    sample_code: str
+    institution: Institution
+    commission_number: str | None = None
+    photo: bytes | None = None
+    photo_sha256: str | None = None
+    tag_intact: bool = True
+    via: str = "page"
+    user_id: int | None = None
+    message_id: str | None = None
+    notes: str = ""
+
+
+def check_receipt(
+    *, db: Session, settings: Settings, data: ReceiptInput, now: dt.datetime
+) -> SampleReceipt:
+    """The lab scans a tag (收样/验封, 000 4.3.4 item 1; 001 7.1.2; 003 I(6)): the code must
+    exist, belong to the commission and its project, carry a seal that verifies, be in a state
+    to be received, and the receipt photo must show the sealed specimen (perceptual hash).
+    Accepted or refused, the check is kept; a refused sample is marked so."""
+    reasons: list[RefusalReason] = []
+    code = codes.normalise(data.sample_code)
+    sample = None
+    if codes.code_problem(code) is None:
+        sample = db.scalars(select(Sample).where(Sample.sample_code == code)).first()
+    if not data.tag_intact:
+        reasons.append(RefusalReason.TAG_DAMAGED)
+    commission = None
+    if data.commission_number:
+        commission = db.scalars(
+            select(Commission).where(
+                Commission.institution_id == data.institution.id,
+                Commission.number == data.commission_number,
+            )
+        ).first()
+        if commission is None:
+            raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
+    photo = None
+    if data.photo is not None:
+        photo = take_photo(settings, data.photo, "photo")
+    elif data.photo_sha256:
+        stored = blob_store(settings).get(data.photo_sha256)
+        photo = StoredPhoto(data.photo_sha256, _phash(stored), 0, 0)
+    distance = None
+    if sample is None:
+        reasons.append(RefusalReason.UNKNOWN_CODE)
+    else:
+        if commission is not None:
+            if sample.project_id != commission.project_id:
+                reasons.append(RefusalReason.WRONG_PROJECT)
+            named = db.scalar(
+                select(CommissionSample.id).where(
+                    CommissionSample.commission_id == commission.id,
+                    CommissionSample.sample_code == sample.sample_code,
+                )
+            )
+            if named is None:
+                reasons.append(RefusalReason.WRONG_COMMISSION)
+        elif sample.institution_id not in (None, data.institution.id):
+            reasons.append(RefusalReason.WRONG_COMMISSION)
+        row = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
+        if row is None:
+            reasons.append(RefusalReason.NOT_SEALED)
+        elif verify_seal(db, row):
+            reasons.append(RefusalReason.SEAL_INVALID)
+        if sample.status in (SampleStatus.RECEIVED, SampleStatus.TESTING, SampleStatus.TESTED):
+            reasons.append(RefusalReason.WRONG_STATE)
+        if photo is not None:
+            distance = hamming(photo.phash, sample.sample_phash)
+            if distance > RECEIPT_PHASH_MAX_DISTANCE:
+                reasons.append(RefusalReason.PHOTO_MISMATCH)
+    reasons = list(dict.fromkeys(reasons))
+    accepted = not reasons
+    project_id = sample.project_id if sample else (commission.project_id if commission else None)
+    receipt = SampleReceipt(
+        sample_code=code[:64],
+        sample_id=sample.id if sample else None,
+        commission_id=commission.id if commission else (sample.commission_id if sample else None),
+        project_id=project_id,
+        institution_id=data.institution.id,
+        region_code=data.institution.region_code,
+        accepted=accepted,
+        reasons=[{"code": r.value, "message": r.label} for r in reasons],
+        photo_sha256=photo.sha256 if photo else None,
+        photo_phash=photo.phash if photo else None,
+        phash_distance=distance,
+        tag_intact=data.tag_intact,
+        checked_at=now,
+        via=data.via,
+        user_id=data.user_id,
+        message_id=data.message_id,
+        notes=data.notes[:2000],
+    )
+    db.add(receipt)
+    if sample is not None:
+        if accepted:
+            sample.status = SampleStatus.RECEIVED.value
+            sample.institution_id = data.institution.id
+            owner = commission or (
+                db.get(Commission, sample.commission_id) if sample.commission_id else None
+            )
+            if owner is not None and not commission_transition_problem(
+                owner.status, CommissionStatus.RECEIVED.value
+            ):
+                owner.status = CommissionStatus.RECEIVED.value
+        elif sample.institution_id in (None, data.institution.id):
+            sample.status = SampleStatus.REFUSED.value
+    db.flush()
+    ledger.notarise(
+        db,
+        "sample:receipt",
+        {
+            "sample_code": code[:64],
+            "institution_code": data.institution.code,
+            "accepted": accepted,
+            "reasons": [r.value for r in reasons],
+            "photo_sha256": receipt.photo_sha256,
+            "checked_at": iso(now),
+        },
+    )
+    return receipt
+
+
+def _phash(data: bytes) -> str:
+    from jcjg.sampling.photos import perceptual_hash
+
+    try:
+        return perceptual_hash(data)
+    except PhotoProblem as exc:
+        raise _fail("photo_sha256", str(exc)) from exc
+
+
+def canonical_record(record: dict[str, Any]) -> bytes:
+    return canonical_json(record)
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def project_members_by_user(db: Session, project_id: int) -> dict[int, ProjectMember]:
+    return {m.user_id: m for m in projects.members(db, project_id)}
+
+
+def identity_result_label(value: str) -> str:
+    return IdentityResult(value).label
