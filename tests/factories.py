@@ -14,12 +14,14 @@ from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import hash_password
 from jcjg.auth.service import create_api_token
 from jcjg.config import Settings
+from jcjg.projects.models import Project
 from jcjg.registry.codes import check_character
 from jcjg.registry.models import Institution
 
 PASSWORD = "Jcjg-test-2026"
 
-# A default scope per kind: Jiujiang (九江市) for region roles, project 1 for project roles.
+# A default scope per kind: Jiujiang (九江市) for region roles, a new project there for project
+# roles.
 DEFAULT_REGION = "360400"
 
 
@@ -64,7 +66,7 @@ class Factory:
         if region_code is None and kind is not ScopeKind.GLOBAL:
             region_code = institution.region_code if institution else DEFAULT_REGION
         if kind is ScopeKind.PROJECT and not project_ids:
-            project_ids = (1,)
+            project_ids = (self.project().id,)
         user = User(
             username=username or f"{role.value}_{self._next()}_{secrets.token_hex(2)}",
             display_name=f"测试{role.label}",
@@ -80,6 +82,23 @@ class Factory:
         if commit:
             self.db.commit()
         return user
+
+    def project(self, region_code: str = "360402", **values: object) -> Project:
+        n = self._next()
+        project = Project(
+            code=f"XM-{secrets.token_hex(3)}-{n}",
+            name=f"测试工程{n}",
+            region_code=region_code,
+            site_latitude=29.7112,
+            site_longitude=116.0021,
+            site_radius_m=300,
+            contractor_unit="测试施工单位",
+            supervisor_unit="测试监理单位",
+            **values,
+        )
+        self.db.add(project)
+        self.db.flush()
+        return project
 
     def token(self, user: User) -> str:
         token, _ = create_api_token(db=self.db, settings=self.settings, user=user, name="test")

@@ -6,11 +6,11 @@ from jcjg.demo import USERS, load
 from tests.factories import login
 
 
-def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, browser_client, client):
-    created = load(db)
+def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, settings, browser_client, client):
+    created = load(db, settings)
     db.commit()
     assert {u for u, _, _ in created} == {u.username for u in USERS}
-    assert load(db) == []  # second run: nothing new, no password printed
+    assert load(db, settings) == []  # second run: nothing new, no password printed
     passwords = {u: p for u, _, p in created}
 
     seen_users: dict[str, int] = {}
@@ -33,13 +33,13 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, browser_client,
     assert seen_users["nc_city"] < seen_users["jj_city"]
 
 
-def test_demo_shows_every_registry_rule_firing(db):
+def test_demo_shows_every_rule_firing(db, settings):
     from sqlalchemy import select
 
     from jcjg.alerts.engine import load_rules, sweep
     from jcjg.alerts.models import Alert
 
-    load(db)
+    load(db, settings)
     load_rules()
     result = sweep(db)
     assert not result.failed
@@ -52,10 +52,21 @@ def test_demo_shows_every_registry_rule_firing(db):
         "staffing_below_standard",
         "signatory_out_of_scope",
         "licence_expiring",
+        # the sampling chain (jcjg.sampling.demo)
+        "assignment_change_late",
+        "receipt_refused",
+        "sample_photo_mismatch",
+        "sampling_window",
+        "untagged_sample",
+        "witness_off_site",
     } <= firing
     # the healthy institutions show none of the planted problems
     healthy = db.scalars(
-        select(Alert).where(Alert.status == "open", Alert.rule_id != "certificate_lending")
+        select(Alert).where(
+            Alert.status == "open",
+            Alert.rule_id != "certificate_lending",
+            Alert.project_id.is_(None),  # the sampling chain's alerts belong to projects
+        )
     ).all()
     assert {a.facts.get("专项", "") for a in healthy if a.rule_id == "staffing_below_standard"}
     assert len({a.institution_id for a in healthy}) == 1

@@ -6,6 +6,7 @@ a new form to nothing at all: every unsafe page route is tried without its CSRF 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +29,22 @@ from jcjg.exchange import clients as exchange_clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
 from jcjg.generic.spec import SPECS
+from jcjg.projects.models import Project, ProjectMember
 from jcjg.registry import specs as registry_specs
 from jcjg.registry.models import ELicence, Institution
+from jcjg.sampling import service as sampling_service
+from jcjg.sampling.demo import specimen_photo
+from jcjg.sampling.models import (
+    Commission,
+    IdentityCheck,
+    Sample,
+    SampleCode,
+    SampleCodeBatch,
+    SampleReceipt,
+    SampleSeal,
+    WitnessKey,
+    WitnessRecord,
+)
 from tests.factories import Factory, all_routes, catalogue, login, registry_row
 
 
@@ -583,3 +598,176 @@ def test_a_non_ascii_csrf_token_is_refused_not_a_crash(client, factory):
     assert response.json()["type"] == "/problems/csrf"
     form = client.post("/login", data={"csrf_token": "令牌", "username": "a", "password": "b"})
     assert form.status_code == 403
+
+
+# --- projects and the sampling chain ------------------------------------------------------------
+
+
+def _sampling_case(model: type) -> ScopeCase:
+    """An object of the sampling chain in a project of 九江: a witness of another project, a
+    station of 南昌 and another institution's staff do not find it; the project's witness does."""
+
+    def make(f: Factory) -> tuple[int, dict]:
+        from tests.sampling.conftest import make_chain
+
+        chain = make_chain(f.db, f.settings, f)
+        sample = chain.register()
+        chain.seal(sample)
+        lab = f.institution()
+        commission = Commission(
+            institution_id=lab.id,
+            region_code=chain.project.region_code,
+            project_id=chain.project.id,
+            number="WT-SCOPE",
+            year=2026,
+            seq=1,
+            commissioned_on=sample.sampled_at.date(),
+        )
+        f.db.add(commission)
+        f.db.flush()
+        receipt = sampling_service.check_receipt(
+            db=f.db,
+            settings=f.settings,
+            data=sampling_service.ReceiptInput(
+                sample_code=sample.sample_code, institution=lab, photo=specimen_photo(1, 1)
+            ),
+            now=sample.sampled_at,
+        )
+        objects = {
+            Project: chain.project,
+            ProjectMember: f.db.scalars(
+                select(ProjectMember).where(ProjectMember.project_id == chain.project.id)
+            ).first(),
+            SampleCodeBatch: f.db.scalars(
+                select(SampleCodeBatch).where(SampleCodeBatch.project_id == chain.project.id)
+            ).first(),
+            SampleCode: f.db.scalars(
+                select(SampleCode).where(SampleCode.code == sample.sample_code)
+            ).one(),
+            Sample: sample,
+            WitnessKey: f.db.scalars(
+                select(WitnessKey).where(WitnessKey.key_id == chain.key_id)
+            ).one(),
+            SampleSeal: f.db.scalars(
+                select(SampleSeal).where(SampleSeal.sample_id == sample.id)
+            ).one(),
+            WitnessRecord: f.db.scalars(
+                select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)
+            ).one(),
+            IdentityCheck: f.db.scalars(
+                select(IdentityCheck).where(IdentityCheck.sample_id == sample.id)
+            ).first(),
+            Commission: commission,
+            SampleReceipt: receipt,
+        }
+        f.db.commit()
+        return objects[model].id, {"witness": chain.witness}
+
+    return ScopeCase(
+        make,
+        None,
+        lambda f, i: [
+            f.user(Role.WITNESS),  # assigned to another project
+            f.user(Role.STATION, region_code="360100"),
+            f.user(Role.INSTITUTION_STAFF),
+        ],
+        lambda f, i: i["witness"],
+    )
+
+
+SCOPED.update(
+    {
+        model: _sampling_case(model)
+        for model in (
+            Project,
+            ProjectMember,
+            SampleCodeBatch,
+            SampleCode,
+            Sample,
+            WitnessKey,
+            SampleSeal,
+            WitnessRecord,
+            IdentityCheck,
+            Commission,
+            SampleReceipt,
+        )
+    }
+)
+
+
+def _bare_member(f: Factory) -> ProjectMember:
+    project = f.project()
+    user = f.user(Role.WITNESS, project_ids=(project.id,), commit=False)
+    member = ProjectMember(
+        project_id=project.id,
+        region_code=project.region_code,
+        user_id=user.id,
+        role="witness",
+        name="见证员",
+        id_number="",
+        starts_on=dt.date(2026, 1, 1),
+    )
+    f.db.add(member)
+    return member
+
+
+def _bare_batch(f: Factory) -> SampleCodeBatch:
+    project = f.project()
+    batch = SampleCodeBatch(
+        project_id=project.id, region_code=project.region_code, year=2026, first_serial=1, count=1
+    )
+    f.db.add(batch)
+    return batch
+
+
+def _bare_sample(f: Factory) -> Sample:
+    project = f.project()
+    user = f.user(Role.SAMPLER, project_ids=(project.id,), commit=False)
+    sample = Sample(
+        sample_code=f"3604022600{f._next():05d}X",
+        project_id=project.id,
+        region_code=project.region_code,
+        material="混凝土试块",
+        prepared_at=dt.datetime(2026, 11, 18, tzinfo=dt.UTC),
+        sampler_user_id=user.id,
+        photo_sample_sha256="a" * 64,
+        photo_tag_sha256="b" * 64,
+        photo_person_sha256="c" * 64,
+        sample_phash="0" * 16,
+    )
+    f.db.add(sample)
+    return sample
+
+
+def _bare_key(f: Factory) -> WitnessKey:
+    user = f.user(Role.WITNESS, commit=False)
+    key = WitnessKey(user_id=user.id, key_id=f"{f._next():064d}", public_key=b"k" * 32)
+    f.db.add(key)
+    return key
+
+
+def _bare_commission(f: Factory) -> Commission:
+    project, lab = f.project(), f.institution()
+    commission = Commission(
+        institution_id=lab.id,
+        region_code=project.region_code,
+        project_id=project.id,
+        number=f"WT-{f._next()}",
+        year=2026,
+        seq=1,
+        commissioned_on=dt.date(2026, 11, 18),
+    )
+    f.db.add(commission)
+    return commission
+
+
+WRITES.update(
+    {
+        Project: (lambda f: f.project(), lambda p: setattr(p, "name", "改名后的工程")),
+        ProjectMember: (_bare_member, lambda m: setattr(m, "unit_name", "新监理单位")),
+        SampleCodeBatch: (_bare_batch, lambda b: setattr(b, "count", 2)),
+        Sample: (_bare_sample, lambda s: setattr(s, "structure_part", "2 层柱")),
+        WitnessKey: (_bare_key, lambda k: setattr(k, "device", "新手机")),
+        Commission: (_bare_commission, lambda c: setattr(c, "client_unit", "新委托单位")),
+    }
+)

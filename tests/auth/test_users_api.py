@@ -300,9 +300,20 @@ def test_project_grants_are_audited(client, db, factory):
     from jcjg.audit.models import AuditLog
 
     city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
-    witness = factory.user(Role.WITNESS, region_code="360400", project_ids=(1,))
+    first, second = factory.project(), factory.project()
+    elsewhere = factory.project(region_code="360102")  # 南昌: outside 九江's scope
+    witness = factory.user(Role.WITNESS, region_code="360400", project_ids=(first.id,))
+    refused = client.patch(
+        f"/api/v1/users/{witness.id}",
+        json={"project_ids": [first.id, elsewhere.id, 99999]},
+        headers=_auth(factory, city),
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"].endswith("project_ids")
     response = client.patch(
-        f"/api/v1/users/{witness.id}", json={"project_ids": [1, 7]}, headers=_auth(factory, city)
+        f"/api/v1/users/{witness.id}",
+        json={"project_ids": [first.id, second.id]},
+        headers=_auth(factory, city),
     )
     assert response.status_code == 200
     row = db.scalars(
@@ -310,8 +321,8 @@ def test_project_grants_are_audited(client, db, factory):
             AuditLog.detail == "可见工程项目变更", AuditLog.object_id == str(witness.id)
         )
     ).one()
-    assert row.before == {"project_ids": [1]}
-    assert row.after == {"project_ids": [1, 7]}
+    assert row.before == {"project_ids": [first.id]}
+    assert row.after == {"project_ids": [first.id, second.id]}
     assert row.username == city.username
 
 

@@ -379,6 +379,7 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
                 FieldError("project_ids", "只有参建单位、见证、取样人员按工程项目授权", "invalid")
             ]
         )
+    _check_projects(db, principal, data.project_ids)
 
 
 def create_user(
@@ -455,6 +456,28 @@ def get_managed_user(*, db: Session, principal: Principal, user_id: int) -> User
     return user
 
 
+def _check_projects(db: Session, principal: Principal, project_ids: list[int]) -> None:
+    """Project grants name projects that exist within the granting account's region."""
+    from jcjg.projects.models import Project  # local: projects build on auth
+
+    wanted = sorted(set(project_ids))
+    if not wanted:
+        return
+    rows = db.execute(select(Project.id, Project.region_code).where(Project.id.in_(wanted)))
+    regions: dict[int, str] = {pid: code for pid, code in rows}
+    bad = [i for i in wanted if i not in regions or not principal.covers_region(regions[i])]
+    if bad:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "project_ids",
+                    f"工程项目不存在或不在本账号辖区内：{'、'.join(map(str, bad[:20]))}",
+                    "scope",
+                )
+            ]
+        )
+
+
 def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
     user = get_managed_user(db=db, principal=principal, user_id=user_id)
     changes = data.model_dump(exclude_unset=True)
@@ -468,6 +491,7 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
                     )
                 ]
             )
+        _check_projects(db, principal, project_ids)
         before = sorted(p.project_id for p in user.projects)
         after = sorted(set(project_ids))
         if before != after:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
@@ -51,6 +52,7 @@ from jcjg.sampling.models import (
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("sample:read"))]
+ProjectReader = Annotated[Principal, Depends(requires("project:read"))]
 Sampler = Annotated[Principal, Depends(requires("sample:register"))]
 Witness = Annotated[Principal, Depends(requires("sample:seal"))]
 Receiver = Annotated[Principal, Depends(requires("sample:receive"))]
@@ -416,7 +418,7 @@ def _my_projects(db: Session, principal: Principal) -> list[Project]:
 
 
 @router.get("/m", response_class=HTMLResponse)
-def mobile_home(request: Request, db: SessionDep, principal: Reader) -> Response:
+def mobile_home(request: Request, db: SessionDep, principal: ProjectReader) -> Response:
     keys = service.active_keys(db, principal.user_id or 0) if principal.can("sample:seal") else []
     return render(
         request,
@@ -429,7 +431,7 @@ def mobile_home(request: Request, db: SessionDep, principal: Reader) -> Response
 def mobile_project(
     request: Request,
     db: SessionDep,
-    principal: Reader,
+    principal: ProjectReader,
     project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     code: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
@@ -616,23 +618,27 @@ async def mobile_seal_prepare(
     )
 
 
+class SealBody(BaseModel):
+    """The phone's signature over the statement it was given (both base64)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=16_384)
+    signature: str = Field(min_length=1, max_length=200)
+
+
 @router.post("/m/samples/{code}/seal")
-async def mobile_seal(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: Witness, code: Code
+def mobile_seal(
+    db: SessionDep, settings: SettingsDep, principal: Witness, code: Code, body: SealBody
 ) -> Response:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
-    if not isinstance(body, dict):
-        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON 对象")])
+    # a plain (threaded) route: signing the witness record's PDF runs its own event loop
     row = service.seal_sample(
         db=db,
         settings=settings,
         principal=principal,
         code=code,
-        statement_b64=str(body.get("statement", "")),
-        signature_b64=str(body.get("signature", "")),
+        statement_b64=body.statement,
+        signature_b64=body.signature,
         now=utcnow(),
     )
     record = db.scalars(select(WitnessRecord).where(WitnessRecord.seal_id == row.id)).one()
