@@ -14,7 +14,6 @@ from starlette.datastructures import UploadFile
 
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import CSRF_FIELD, requires
-from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
@@ -323,12 +322,4 @@ def codes_pdf(
             "Content-Disposition": f'inline; filename="labels-{project.code}-{batch.id}.pdf"',
             "Cache-Control": "private, no-store",
         },
-    )
-
-
-def user_names(db: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(
-        db.execute(select(User.id, User.display_name).where(User.id.in_(sorted(ids)))).all()
     )

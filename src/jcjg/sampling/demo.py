@@ -24,15 +24,16 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.auth.models import User
+from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal
+from jcjg.auth.service import principal_for
 from jcjg.config import Settings
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.registry.models import Institution
 from jcjg.sampling import service
 from jcjg.sampling.choices import CommissionStatus
-from jcjg.sampling.models import Commission, SampleCode
+from jcjg.sampling.models import Commission
 
 PROJECTS = [
     {
@@ -103,23 +104,6 @@ def face_photo(seed: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
-
-
-def _principal(user: User, project_ids: set[int]) -> Principal:
-    from jcjg.auth.choices import Role
-    from jcjg.auth.permissions import DEFAULT_GRANTS
-
-    role = Role(user.role)
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=role,
-        region_code=user.region_code,
-        institution_id=user.institution_id,
-        project_ids=frozenset(project_ids),
-        permissions=DEFAULT_GRANTS[role],
-    )
 
 
 def _seal(
@@ -207,16 +191,14 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     db.flush()
     for user in (users["witness"], users["sampler"], users["owner_unit"]):
         granted = {p.project_id for p in user.projects}
-        from jcjg.auth.models import UserProject
-
         for project in projects:
             if project.id not in granted:
                 user.projects.append(UserProject(project_id=project.id))
     db.flush()
-    project_ids = {p.id for p in projects}
-    station = _principal(users["jj_station"], set())
-    sampler = _principal(users["sampler"], project_ids)
-    witness = _principal(users["witness"], project_ids)
+    station, sampler, witness = (
+        principal_for(db=db, user=users[name], settings=settings)
+        for name in ("jj_station", "sampler", "witness")
+    )
     batch = service.issue_codes(
         db=db, principal=station, project_id=main.id, count=24, now=now - dt.timedelta(days=2)
     )
@@ -346,6 +328,5 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
             ),
             now=now - dt.timedelta(hours=2 - i * 0.1),
         )
-    assert db.scalar(select(SampleCode.id).where(SampleCode.code == codes[0])) is not None
     db.flush()
     return True

@@ -10,7 +10,6 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,19 +17,17 @@ from sqlalchemy.orm import Session
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import Settings
-from jcjg.core.blobs import blob_store
+from jcjg.core.blobs import blob_store, digest_of
 from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.ledger import service as ledger
-from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
-from jcjg.projects.models import Project, ProjectMember
+from jcjg.projects.models import Project
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 from jcjg.sampling import codes, identity, seal
 from jcjg.sampling.choices import (
     CommissionStatus,
-    IdentityResult,
     RefusalReason,
     SampleStatus,
     commission_transition_problem,
@@ -47,7 +44,13 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
-from jcjg.sampling.photos import PhotoProblem, StoredPhoto, hamming, store_photo
+from jcjg.sampling.photos import (
+    PhotoProblem,
+    StoredPhoto,
+    hamming,
+    perceptual_hash,
+    store_photo,
+)
 
 MAX_BATCH = 500
 MAX_PREPARED_AGE = dt.timedelta(days=7)  # a sample registered later than this is refused
@@ -561,7 +564,7 @@ def seal_sample(
         {
             "sample_code": sample.sample_code,
             "key_id": key.key_id,
-            "statement_sha256": _sha256(statement),
+            "statement_sha256": digest_of(statement),
             "signature": base64.b64encode(signature).decode(),
         },
     )
@@ -573,12 +576,6 @@ def seal_sample(
         db=db, settings=settings, sample=sample, project=project, seal=row, receipt=receipt
     )
     return row
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def verify_seal(db: Session, row: SampleSeal) -> list[str]:
@@ -812,25 +809,11 @@ def check_receipt(
 
 
 def _phash(data: bytes) -> str:
-    from jcjg.sampling.photos import perceptual_hash
-
     try:
         return perceptual_hash(data)
     except PhotoProblem as exc:
         raise _fail("photo_sha256", str(exc)) from exc
 
 
-def canonical_record(record: dict[str, Any]) -> bytes:
-    return canonical_json(record)
-
-
 def new_token() -> str:
     return secrets.token_hex(16)
-
-
-def project_members_by_user(db: Session, project_id: int) -> dict[int, ProjectMember]:
-    return {m.user_id: m for m in projects.members(db, project_id)}
-
-
-def identity_result_label(value: str) -> str:
-    return IdentityResult(value).label
