@@ -10,10 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from jcjg.alerts.models import Alert
-from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
@@ -28,7 +27,8 @@ from jcjg.sampling import codes as sample_codes
 from jcjg.sampling import service as sampling
 from jcjg.sampling.choices import CommissionStatus, SampleStatus
 from jcjg.sampling.models import Commission, Sample, SampleCode, SampleCodeBatch
-from jcjg.sampling.photos import PhotoProblem, store_photo
+from jcjg.sampling.pages import read_form
+from jcjg.sampling.service import take_photo
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("project:read"))]
@@ -69,8 +69,8 @@ DONE = {
 
 
 async def _form_values(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    values, _ = await read_form(request, ())
+    return values
 
 
 def _raw(values: dict[str, str]) -> dict[str, Any]:
@@ -243,18 +243,10 @@ async def member_add(
     project_id: ProjectId,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "assign")
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
-    photo = form.get("photo")
+    values, files = await read_form(request, ("photo",))
     try:
-        photo_sha256 = None
-        if isinstance(photo, UploadFile) and photo.filename:
-            try:
-                photo_sha256 = store_photo(settings, await photo.read()).sha256
-            except PhotoProblem as exc:
-                from jcjg.core.errors import FieldError
-
-                raise ValidationFailed(errors=[FieldError("photo", str(exc))]) from exc
+        photo = files["photo"]
+        photo_sha256 = take_photo(settings, photo, "photo").sha256 if photo else None
         raw = {k: v for k, v in values.items() if v != ""}
         service.add_member(
             db=db, principal=principal, project_id=project.id, raw=raw, photo_sha256=photo_sha256

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import CSRF_FIELD, requires
@@ -73,11 +73,22 @@ def _float(value: Any) -> float | None:
         return None
 
 
-async def _file(form: FormData, name: str) -> bytes | None:
-    item = form.get(name)
-    if isinstance(item, UploadFile) and item.filename:
-        return await item.read()
-    return None
+async def read_form(
+    request: Request, files: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, bytes | None]]:
+    """A multipart form's text fields (CSRF token left out) and the named files' bytes (None
+    when not chosen); the uploads' temporary files are closed before returning."""
+    async with request.form() as form:
+        values = {
+            k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)
+        }
+        data: dict[str, bytes | None] = {}
+        for name in files:
+            item = form.get(name)
+            data[name] = (
+                await item.read() if isinstance(item, UploadFile) and item.filename else None
+            )
+    return values, data
 
 
 def _names(db: Session, ids: set[int | None]) -> dict[int, str]:
@@ -356,9 +367,8 @@ async def receipt_check(
     request: Request, db: SessionDep, settings: SettingsDep, principal: Receiver
 ) -> Response:
     institution = _own_institution(db, principal)
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
-    photo = await _file(form, "photo")
+    values, files = await read_form(request, ("photo",))
+    photo = files["photo"]
     status_code = 200
     result = None
     errors: dict[str, str] = {}
@@ -480,8 +490,7 @@ async def mobile_register(
     project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    values, files = await read_form(request, ("photo_sample", "photo_tag", "photo_sampler"))
     try:
         prepared_at = None
         if values.get("prepared_at"):
@@ -515,10 +524,7 @@ async def mobile_register(
                 latitude=_float(values.get("latitude")),
                 longitude=_float(values.get("longitude")),
                 accuracy_m=_float(values.get("accuracy")),
-                photos={
-                    role: await _file(form, f"photo_{role}")
-                    for role in ("sample", "tag", "sampler")
-                },
+                photos={role: files[f"photo_{role}"] for role in ("sample", "tag", "sampler")},
             ),
             now=utcnow(),
         )
@@ -596,17 +602,14 @@ def mobile_seal_page(request: Request, db: SessionDep, principal: Witness, code:
 async def mobile_seal_prepare(
     request: Request, db: SessionDep, settings: SettingsDep, principal: Witness, code: Code
 ) -> Response:
-    form = await request.form()
+    form, files = await read_form(request, ("photo_seal", "photo_witness"))
     statement = service.prepare_seal(
         db=db,
         settings=settings,
         principal=principal,
         code=code,
         key_id=str(form.get("key_id") or ""),
-        photos={
-            "seal": await _file(form, "photo_seal"),
-            "witness": await _file(form, "photo_witness"),
-        },
+        photos={"seal": files["photo_seal"], "witness": files["photo_witness"]},
         latitude=_float(form.get("latitude")),
         longitude=_float(form.get("longitude")),
         accuracy_m=_float(form.get("accuracy")),
