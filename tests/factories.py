@@ -85,17 +85,16 @@ class Factory:
 
     def project(self, region_code: str = "360402", **values: object) -> Project:
         n = self._next()
-        project = Project(
-            code=f"XM-{secrets.token_hex(3)}-{n}",
-            name=f"测试工程{n}",
-            region_code=region_code,
-            site_latitude=29.7112,
-            site_longitude=116.0021,
-            site_radius_m=300,
-            contractor_unit="测试施工单位",
-            supervisor_unit="测试监理单位",
-            **values,
-        )
+        fields: dict[str, object] = {
+            "code": f"XM-{secrets.token_hex(3)}-{n}",
+            "name": f"测试工程{n}",
+            "site_latitude": 29.7112,
+            "site_longitude": 116.0021,
+            "site_radius_m": 300,
+            "contractor_unit": "测试施工单位",
+            "supervisor_unit": "测试监理单位",
+        }
+        project = Project(region_code=region_code, **(fields | values))
         self.db.add(project)
         self.db.flush()
         return project

@@ -63,6 +63,7 @@ _CHOICES: dict[str, Any] = {
     "sample_statuses": {s.value: s for s in SampleStatus},
     "commission_statuses": {s.value: s for s in CommissionStatus},
     "identity_results": {r.value: r for r in IdentityResult},
+    "display": codes.display,
 }
 
 
@@ -174,7 +175,6 @@ def _chain(db: Session, sample: Sample) -> dict[str, Any]:
             {sample.sampler_user_id, row.witness_user_id if row else None}
             | {c.user_id for c in checks},
         ),
-        "display": codes.display,
         **_CHOICES,
     }
 
@@ -358,6 +358,7 @@ def receipt_form(
             "errors": {},
             "result": None,
             "recent": recent,
+            **_CHOICES,
         },
     )
 
@@ -413,6 +414,7 @@ async def receipt_check(
             "errors": errors,
             "result": result,
             "recent": recent,
+            **_CHOICES,
         },
         status_code=status_code,
     )
@@ -592,7 +594,6 @@ def mobile_seal_page(request: Request, db: SessionDep, principal: Witness, code:
             "project": project,
             "assigned": member is not None,
             "sampler": _names(db, {sample.sampler_user_id}).get(sample.sampler_user_id, ""),
-            "display": codes.display,
             **_CHOICES,
         },
     )
@@ -689,7 +690,6 @@ def scan(request: Request, db: SessionDep, principal: Public, code: Code) -> Res
             "issued": issued,
             "sample": sample,
             "project": project,
-            "display": codes.display,
             **_CHOICES,
         },
         status_code=200 if issued else 404,
@@ -715,8 +715,8 @@ def public_record(
         {
             "record": records.public_facts(record.record),
             "problems": problems,
-            "display": codes.display,
             "row": row,
+            "display": codes.display,
         },
     )
 

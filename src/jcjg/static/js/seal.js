@@ -103,6 +103,14 @@
           const id = await enrol();
           say(out, "封志密钥已生成并登记：" + id.slice(0, 16) + "…（私钥只保存在本机，不可导出）", "ok");
           if (keyState) { keyState.textContent = "本机已有封志密钥：" + id.slice(0, 16) + "…"; keyState.dataset.ready = "1"; }
+          const list = document.querySelector("[data-key-list]");
+          if (list) {
+            list.querySelectorAll("[data-empty]").forEach((li) => li.remove());
+            const li = document.createElement("li"), a = document.createElement("a"), code = document.createElement("code");
+            a.href = "/witness-keys/" + id; code.textContent = id.slice(0, 16) + "…";
+            a.appendChild(code); li.appendChild(a); li.append(" · 刚刚登记（本机）");
+            list.prepend(li);
+          }
         } catch (e) { say(out, e.message, "bad"); }
         enrolButton.disabled = false;
       });
@@ -124,6 +132,8 @@
           link.href = result.witness_record; link.textContent = " 查看见证记录"; link.dataset.testid = "record-link";
           out.appendChild(link);
           sealForm.hidden = true;
+          const status = document.querySelector("[data-seal-status]");
+          if (status) status.textContent = "已见证封样";
         } catch (e) { say(out, e.message, "bad"); button.disabled = false; }
         button.removeAttribute("aria-busy");
       });
