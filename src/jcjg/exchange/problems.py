@@ -75,6 +75,13 @@ WRONG_INSTITUTION = problem_type(
     "不能报送其他机构的数据",
     "业务系统只能报送本机构的数据；其他平台只能报送其所辖区域内机构的数据。",
 )
+WRONG_SENDER = problem_type(
+    "exchange-wrong-sender",
+    403,
+    "此类消息不由该类系统报送",
+    "该消息类型只接受特定类型的接入系统报送（例如工程项目只由其他监管平台报送），"
+    "或数据所属行政区划不在发送平台的辖区内。",
+)
 UNKNOWN_TYPE = problem_type(
     "exchange-unknown-type",
     404,

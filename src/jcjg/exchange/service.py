@@ -36,10 +36,11 @@ from jcjg.exchange.auth import Caller
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import ExchangeFile, Message
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.types import HandlerContext, MessageType
+from jcjg.exchange.types import HandlerContext, MessageBase, MessageType
 from jcjg.ledger import service as ledger
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
 from jcjg.regions.codes import scope_prefix
+from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
 ENTRY_PREFIX = "message:"
@@ -91,14 +92,25 @@ def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def ledger_entry(
-    message_type: str, message_id: str, key_id: str, institution_code: str, sha256: str
+    message_type: str,
+    message_id: str,
+    key_id: str,
+    institution_code: str | None,
+    sha256: str,
+    region_code: str | None = None,
 ) -> dict[str, str]:
-    """What the ledger notarises for a message (no personal data: only the content's hash)."""
+    """What the ledger notarises for a message (no personal data: only the content's hash).
+    A region message (no institution) names its region instead."""
+    owner = (
+        {"institution_code": institution_code}
+        if institution_code is not None
+        else {"region_code": region_code or ""}
+    )
     return {
         "message_type": message_type,
         "message_id": message_id,
         "key_id": key_id,
-        "institution_code": institution_code,
+        **owner,
         "sha256": sha256,
     }
 
@@ -119,6 +131,18 @@ def _institution(db: Session, caller: Caller, code: str) -> Institution:
             problems.WRONG_INSTITUTION, f"机构“{code}”不在本平台所辖区域内，不能报送其数据"
         )
     return institution
+
+
+def _region(db: Session, caller: Caller, code: str) -> Region:
+    """The region a region message is about: it must exist and lie in the sender's region."""
+    region = db.get(Region, code)
+    if region is None:
+        raise ValidationFailed(errors=[FieldError("region_code", f"行政区划“{code}”不存在")])
+    if not code.startswith(scope_prefix(caller.client.region_code)):
+        raise ExchangeError(
+            problems.WRONG_SENDER, f"行政区划“{code}”不在本平台所辖区域内，不能报送其数据"
+        )
+    return region
 
 
 def _existing(db: Session, caller: Caller, message_id: str, sha256: str) -> dict[str, Any] | None:
@@ -152,8 +176,11 @@ def missing_files(db: Session, caller: Caller, hashes: list[str]) -> list[str]:
     return [h for h in wanted if h not in have]
 
 
-def _warnings(db: Session, institution: Institution, rule_ids: list[str]) -> list[dict[str, Any]]:
-    if not rule_ids:
+def _warnings(
+    db: Session, institution: Institution | None, rule_ids: list[str]
+) -> list[dict[str, Any]]:
+    """Open alerts on the message's institution of the rules its writes triggered."""
+    if not rule_ids or institution is None:
         return []
     alerts = db.scalars(
         select(Alert)
@@ -197,11 +224,25 @@ def receive(
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
     message_id = str(message.message_id)
     sha256 = hashlib.sha256(canonical).hexdigest()
-    institution = _institution(db, caller, message.institution_code)
-    # One message at a time per institution: handlers read what exists, then insert what is
-    # missing, and the registry's natural keys (ID number, asset number, lab name) have no
-    # unique index across an institution's history. (SQLite serialises writers anyway.)
-    db.execute(select(Institution.id).where(Institution.id == institution.id).with_for_update())
+    if caller.client.kind not in kind.senders:
+        raise ExchangeError(
+            problems.WRONG_SENDER,
+            f"消息类型 {kind.name} 只接受"
+            + "、".join(ClientKind(k).label for k in sorted(kind.senders))
+            + "报送",
+        )
+    institution: Institution | None
+    # One message at a time per institution (or region): handlers read what exists, then
+    # insert what is missing, and the registry's natural keys (ID number, asset number, lab
+    # name) have no unique index across an institution's history. (SQLite serialises writers.)
+    if isinstance(message, MessageBase):
+        institution = _institution(db, caller, message.institution_code)
+        region_code = institution.region_code
+        db.execute(select(Institution.id).where(Institution.id == institution.id).with_for_update())
+    else:
+        institution = None
+        region_code = _region(db, caller, message.region_code).code
+        db.execute(select(Region.code).where(Region.code == region_code).with_for_update())
     previous = _existing(db, caller, message_id, sha256)
     if previous is not None:
         return previous
@@ -215,8 +256,8 @@ def receive(
     row = Message(
         client_id=caller.client.id,
         key_id=caller.key.key_id,
-        institution_id=institution.id,
-        region_code=institution.region_code,
+        institution_id=institution.id if institution else None,
+        region_code=region_code,
         message_type=kind.name,
         message_id=message_id,
         body=caller.body,
@@ -241,7 +282,8 @@ def receive(
         db=db,
         settings=settings,
         client=caller.client,
-        institution=institution,
+        owner=institution,
+        region_code=region_code,
         received_at=now,
         message_id=message_id,
     )
@@ -252,7 +294,14 @@ def receive(
     if pending:
         alerts_engine.run_triggered(db, pending, now=now)
     warnings = ctx.warnings + _warnings(db, institution, sorted(pending))
-    entry = ledger_entry(kind.name, message_id, caller.key.key_id, institution.code, sha256)
+    entry = ledger_entry(
+        kind.name,
+        message_id,
+        caller.key.key_id,
+        institution.code if institution else None,
+        sha256,
+        region_code=region_code,
+    )
     receipt = ledger.notarise(db, ENTRY_PREFIX + kind.name, entry)
     answer = {
         "message_id": message_id,

@@ -29,38 +29,62 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client
 from jcjg.registry.models import Institution
 
+ALL_SENDERS = frozenset(kind.value for kind in ClientKind)
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
-class MessageBase(BaseModel):
-    """What every message carries: the client's own id for it, and whose data it is."""
+class BaseMessage(BaseModel):
+    """What every message carries: the client's own id for it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     message_id: UUID = Field(description="客户端生成的消息编号（UUID）；重发同一消息须用同一编号。")
+
+
+class MessageBase(BaseMessage):
+    """A message about one institution's data (most types): it names the institution."""
+
     institution_code: str = Field(
         min_length=1, max_length=32, description="数据所属检测机构的平台编号。"
     )
 
 
-M = TypeVar("M", bound=MessageBase)
+class RegionMessageBase(BaseMessage):
+    """A message about a region's data that belongs to no institution (projects, from another
+    platform): it names the region, which must lie within the sending platform's."""
+
+    region_code: str = Field(
+        pattern=r"^[0-9]{6}$", description="数据所属行政区划代码（须在发送平台的辖区内）。"
+    )
+
+
+M = TypeVar("M", bound=BaseMessage)
 
 
 @dataclass
 class HandlerContext:
-    """What a handler may use: the transaction, the settings, the sender, the institution."""
+    """What a handler may use: the transaction, the settings, the sender, whose data it is
+    (``institution`` for institution messages, ``region_code`` always)."""
 
     db: Session
     settings: Settings
     client: Client
-    institution: Institution
+    owner: Institution | None
+    region_code: str
     received_at: dt.datetime
     message_id: str
     warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def institution(self) -> Institution:
+        if self.owner is None:
+            raise RuntimeError("this message type belongs to a region, not an institution")
+        return self.owner
 
     def warn(self, code: str, message: str, **facts: Any) -> None:
         """A finding the lab should see in its receipt that is not a rule's alert."""
@@ -79,6 +103,11 @@ class MessageType(Generic[M]):
     example: dict[str, Any]
     description: str = ""
     files: Callable[[M], Iterable[str]] = field(default=lambda _message: ())
+    senders: frozenset[str] = ALL_SENDERS
+
+    @property
+    def per_institution(self) -> bool:
+        return issubclass(self.schema, MessageBase)
 
 
 MESSAGE_TYPES: dict[str, MessageType[Any]] = {}
@@ -91,11 +120,18 @@ def message_type(
     schema: type[M],
     example: dict[str, Any],
     files: Callable[[M], Iterable[str]] | None = None,
+    senders: Iterable[str] = ALL_SENDERS,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler for message type ``name`` (``<domain>.<thing>``, or one
-    snake_case word such as ``commission``)."""
+    snake_case word such as ``commission``). ``senders`` limits which kinds of client may send
+    it; a region message (:class:`RegionMessageBase`) is for other platforms only."""
     if not _NAME.fullmatch(name) or len(name) > 56:
         raise ValueError(f"message type names look like 'registry.staff' or 'commission': {name!r}")
+    allowed = frozenset(senders)
+    if not allowed or not allowed <= ALL_SENDERS:
+        raise ValueError(f"senders must be some of {sorted(ALL_SENDERS)}: {sorted(allowed)}")
+    if not issubclass(schema, MessageBase) and allowed != {ClientKind.PLATFORM.value}:
+        raise ValueError(f"{name!r}: a region message can only come from another platform")
 
     def register(handler: Handler) -> Handler:
         if name in MESSAGE_TYPES:
@@ -108,6 +144,7 @@ def message_type(
             example=example,
             description=(handler.__doc__ or "").strip(),
             files=files or (lambda _message: ()),
+            senders=allowed,
         )
         return handler
 

@@ -32,24 +32,34 @@ from jcjg.registry.codes import id_number_problem
 MAX_POLYGON_POINTS = 200
 
 
-class ProjectIn(BaseModel):
-    """A project as the station enters it (003 IV(2)) or another platform sends it."""
+class ProjectFields(BaseModel):
+    """A project's own facts, as the station enters them (003 IV(2)) or another platform sends
+    them (the ``project`` message adds its region through the message envelope)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    code: str = Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z\-_]+$")
-    name: str = Field(min_length=1, max_length=200)
-    region_code: str = Field(pattern=r"^[0-9]{6}$")
-    address: str = Field(default="", max_length=200)
-    site_latitude: float | None = Field(default=None, ge=-90, le=90)
-    site_longitude: float | None = Field(default=None, ge=-180, le=180)
-    site_radius_m: int = Field(default=300, ge=10, le=20_000)
-    site_polygon: list[list[float]] | None = Field(default=None, max_length=MAX_POLYGON_POINTS)
-    owner_unit: str = Field(default="", max_length=200)
-    contractor_unit: str = Field(default="", max_length=200)
-    supervisor_unit: str = Field(default="", max_length=200)
-    station: str = Field(default="", max_length=200)
-    permit_number: str = Field(default="", max_length=64)
+    code: str = Field(
+        min_length=1, max_length=32, pattern=r"^[0-9A-Za-z\-_]+$", description="工程项目编号"
+    )
+    name: str = Field(min_length=1, max_length=200, description="工程名称")
+    address: str = Field(default="", max_length=200, description="工程地址")
+    site_latitude: float | None = Field(
+        default=None, ge=-90, le=90, description="电子围栏中心纬度（WGS-84）"
+    )
+    site_longitude: float | None = Field(
+        default=None, ge=-180, le=180, description="电子围栏中心经度（WGS-84）"
+    )
+    site_radius_m: int = Field(default=300, ge=10, le=20_000, description="电子围栏半径（米）")
+    site_polygon: list[list[float]] | None = Field(
+        default=None,
+        max_length=MAX_POLYGON_POINTS,
+        description="电子围栏多边形：[[经度, 纬度], ...]，至少 3 个点（给出时优先于圆形围栏）",
+    )
+    owner_unit: str = Field(default="", max_length=200, description="建设单位")
+    contractor_unit: str = Field(default="", max_length=200, description="施工单位")
+    supervisor_unit: str = Field(default="", max_length=200, description="监理单位")
+    station: str = Field(default="", max_length=200, description="监督机构（质量监督站）")
+    permit_number: str = Field(default="", max_length=64, description="施工许可证号")
     status: ProjectStatus = ProjectStatus.UNDER_CONSTRUCTION
     notes: str = Field(default="", max_length=2000)
 
@@ -66,15 +76,23 @@ class ProjectIn(BaseModel):
         return value
 
 
+class ProjectIn(ProjectFields):
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+def check_centre(data: ProjectFields) -> None:
+    if (data.site_latitude is None) != (data.site_longitude is None):
+        raise ValidationFailed(
+            errors=[FieldError("site_latitude", "中心点的经度和纬度须同时填写", "missing")]
+        )
+
+
 def parse_project(raw: dict[str, Any]) -> ProjectIn:
     try:
         data = ProjectIn.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
-    if (data.site_latitude is None) != (data.site_longitude is None):
-        raise ValidationFailed(
-            errors=[FieldError("site_latitude", "中心点的经度和纬度须同时填写", "missing")]
-        )
+    check_centre(data)
     return data
 
 
