@@ -82,3 +82,78 @@ def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
             db, exchange.settings, institutions=1, region="990000", seed=1,
             violations=0, key_dir=tmp_path,
         )  # fmt: skip
+
+
+def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, violations: float):
+    from jcjg.sampling import simulation
+
+    with exchange.sessions() as db:
+        sims = sim.prepare(
+            db, exchange.settings, institutions=institutions, region="360400", seed=3,
+            violations=0.0, key_dir=tmp_path / "keys",
+        )  # fmt: skip
+        projects = simulation.prepare(
+            db, exchange.settings, labs=[(s.code, s.region) for s in sims], region="360400",
+            seed=3, violations=violations, codes_per_project=4 * days + 4,
+        )  # fmt: skip
+        catalogue = sim.catalogue_parameters(db)
+    summary = sim.run(
+        sims, url=exchange.url, days=days, seed=3, catalogue=catalogue,
+        projects=projects, violations=violations,
+    )  # fmt: skip
+    with exchange.sessions() as db:
+        simulation.tamper(db, summary.tamper)
+    return projects, summary
+
+
+def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
+    from jcjg.alerts.models import Alert
+    from jcjg.projects.models import ProjectMember
+    from jcjg.sampling.models import Commission, Sample, SampleReceipt, SampleSeal, WitnessRecord
+    from jcjg.sampling.simulation import PLANTED
+
+    with running_exchange(tmp_path) as exchange:
+        projects, summary = _sampling_run(
+            tmp_path, exchange, institutions=4, days=2, violations=1.0
+        )
+        assert summary.failures == []
+        assert len(projects) == 2
+        assert set(summary.sent) >= {"commission", "sample_event"}
+        assert summary.statuses == {"accepted": sum(summary.sent.values())}
+        # every sample broke one rule, each project taking the rules in turn
+        assert set(summary.planted) == {*PLANTED, "assignment_change_late"}
+        sealed = summary.actions["见证封样"]
+        assert summary.actions["取样登记"] == sealed >= 8
+        assert any(line.startswith("埋设的违规：") for line in summary.lines())
+        with exchange.sessions() as db:
+            assert db.scalar(select(func.count()).select_from(Sample)) == sealed
+            assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
+            assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
+            assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
+            assert db.scalar(select(func.count()).select_from(Commission)) == 2 * 2
+            changes = select(func.count()).select_from(ProjectMember)
+            assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
+            fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
+            assert {*PLANTED, "assignment_change_late"} <= fired
+            refused = select(func.count()).select_from(SampleReceipt)
+            planted_refusals = summary.planted["sample_photo_mismatch"]
+            planted_refusals += summary.planted["receipt_refused"]
+            assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
+
+
+def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
+    from jcjg.alerts.models import Alert
+    from jcjg.sampling.models import SampleReceipt
+    from jcjg.sampling.simulation import PLANTED
+
+    with running_exchange(tmp_path) as exchange:
+        _, summary = _sampling_run(tmp_path, exchange, institutions=1, days=1, violations=0.0)
+        assert summary.failures == []
+        assert summary.planted == {}
+        assert summary.actions["见证封样"] >= 2
+        with exchange.sessions() as db:
+            rules = {*PLANTED, "assignment_change_late"}
+            assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
+            receipts = db.scalars(select(SampleReceipt)).all()
+            assert receipts
+            assert all(r.accepted for r in receipts)

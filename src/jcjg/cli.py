@@ -589,14 +589,16 @@ def clients_revoke(key_id: str, reason: str) -> None:
     default=0.3,
     show_default=True,
     type=click.FloatRange(0, 1),
-    help="违规机构的比例（证书挂靠、检定过期、超范围签字等）",
+    help="违规的比例：机构（证书挂靠、检定过期、超范围签字等）与样品（无标识、超时、异地封样、"
+    "非登记见证人、调换、标识破损、封样后篡改）及项目（人员更换未提前报告）",
 )
 @click.option("--url", default=None, help="平台地址（缺省 JCJG_BASE_URL）")
 @click.option("--region", default="360400", show_default=True, help="所模拟的地市或省的区划代码")
 def simulate(
     institutions: int, days: int, seed: int, violations: float, url: str | None, region: str
 ) -> None:
-    """模拟一个地区：各检测机构的业务系统经真实接口、用真实客户端报送数据。"""
+    """模拟一个地区：各检测机构的业务系统经真实接口、用真实客户端报送数据；各工地的取样、见证
+    人员用手机页面登记、封样，检测机构的业务系统同步委托、收样验封。"""
     _simulate(institutions, days, seed, violations, url, region)
 
 
@@ -611,6 +613,7 @@ def _simulate(
     quiet: bool = False,
 ) -> None:
     from jcjg import simulate as sim
+    from jcjg.sampling import simulation as sites
 
     settings = get_settings()
     with _cli_session() as session:
@@ -623,6 +626,15 @@ def _simulate(
                 seed=seed,
                 violations=violations,
                 key_dir=settings.data_dir / "simulator",
+            )
+            projects = sites.prepare(
+                session,
+                settings,
+                labs=[(s.code, s.region) for s in sims],
+                region=region,
+                seed=seed,
+                violations=violations,
+                codes_per_project=4 * days + 4,
             )
         except ValueError as error:
             raise click.ClickException(str(error)) from None
@@ -640,8 +652,18 @@ def _simulate(
     if not quiet:
         click.echo(f"模拟 {len(sims)} 家机构，{days} 天，发往 {target}")
     summary = sim.run(
-        sims, url=target, days=days, seed=seed, catalogue=catalogue, progress=progress
+        sims,
+        url=target,
+        days=days,
+        seed=seed,
+        catalogue=catalogue,
+        progress=progress,
+        projects=projects,
+        violations=violations,
     )
+    if summary.tamper:
+        with _cli_session() as session:
+            sites.tamper(session, summary.tamper)
     for line in summary.lines():
         click.echo(line)
     if summary.failures:

@@ -10,13 +10,16 @@ the share of institutions that, on some day, break a rule the way real labs do: 
 left to expire, a borrowed certificate holder (certificate lending), a signatory or capability
 beyond the qualification. The platform's rules find them, and the receipts say so.
 
-Later issues extend :func:`plan_day` with their own message types (commissions, samples, test
-records with force-time curves, reports).
+Projects and the witnessed-sampling chain come from :mod:`jcjg.sampling.simulation`: the sites'
+phones register and seal samples through the phone pages, and the labs' LIMS send commissions
+and receipt checks in the same day's messages. Later issues extend :func:`plan_day` with their
+own message types (test records with force-time curves, reports).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import random
 import tempfile
@@ -29,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,6 +50,9 @@ from jcjg.regions.models import Region
 from jcjg.registry.codes import check_character, id_check_character
 from jcjg.registry.demo import GIVEN, MACHINES, SURNAMES
 from jcjg.registry.models import Institution, QualificationCertificate
+
+if TYPE_CHECKING:
+    from jcjg.sampling.simulation import SimProject
 
 CLIENT_NAME = "模拟业务系统（jcjg simulate）"
 BRANDS = (
@@ -90,6 +96,9 @@ class Summary:
     failures: list[str] = field(default_factory=list)
     files: int = 0
     seconds: float = 0.0
+    actions: Counter[str] = field(default_factory=Counter)  # on the phones
+    planted: Counter[str] = field(default_factory=Counter)  # violations planted, by rule
+    tamper: list[str] = field(default_factory=list)  # sample codes for sampling.simulation.tamper
 
     def lines(self) -> list[str]:
         total = sum(self.sent.values())
@@ -101,6 +110,13 @@ class Summary:
             "回执：" + "，".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "按类型：" + "，".join(f"{k} {v}" for k, v in sorted(self.sent.items())),
         ]
+        if self.actions:
+            done = "，".join(f"{k} {v}" for k, v in sorted(self.actions.items()))
+            out.append("现场手机：" + done)
+        if self.planted:
+            out.append(
+                "埋设的违规：" + "，".join(f"{k} {v}" for k, v in sorted(self.planted.items()))
+            )
         if self.warnings:
             out.append(
                 "回执中的预警：" + "，".join(f"{k} {v}" for k, v in sorted(self.warnings.items()))
@@ -494,6 +510,41 @@ def _send_all(
             tick(1)
 
 
+def _sampling_day(
+    sims: list[SimInstitution],
+    projects: list[SimProject],
+    day: int,
+    url: str,
+    seed: int,
+    violations: float,
+    summary: Summary,
+) -> dict[str, list[Planned]]:
+    """The day on the projects' sites (phones, in parallel), then what each lab's LIMS sends
+    for the samples that reached it."""
+    from jcjg.sampling import simulation
+
+    def site(project: SimProject) -> simulation.DayResult:
+        rng = random.Random(f"{seed}:site:{project.code}:{day}")
+        return simulation.phone_day(project, day, rng, url, violations)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(projects)) or 1) as pool:
+        results = list(pool.map(site, projects))
+    by_code = {sim.code: sim for sim in sims}
+    plans: dict[str, list[Planned]] = {}
+    for project, result in zip(projects, results, strict=True):
+        summary.actions.update(result.actions)
+        summary.planted.update(result.planted)
+        summary.failures.extend(result.failures)
+        summary.tamper.extend(result.tamper)
+        lab = by_code[project.lab]
+        rng = random.Random(f"{seed}:lims:{project.code}:{day}")
+        for kind, payload, files in simulation.lims_plans(
+            project, result.sealed, rng, functools.partial(_message, lab)
+        ):
+            plans.setdefault(lab.code, []).append(Planned(kind, payload, files))
+    return plans
+
+
 def run(
     sims: list[SimInstitution],
     *,
@@ -502,9 +553,14 @@ def run(
     seed: int,
     catalogue: dict[str, list[str]],
     progress: Callable[[int, int, int], Any] | None = None,
+    projects: list[SimProject] | None = None,
+    violations: float = 0.0,
 ) -> Summary:
     """Play ``days`` days for every institution, the institutions in parallel, each day in
-    order. ``progress(day, done, total)`` is called as each message of the day is answered."""
+    order. ``progress(day, done, total)`` is called as each message of the day is answered.
+    With ``projects`` (from :func:`jcjg.sampling.simulation.prepare`), each day also has its
+    sites: samples registered and sealed on the phones, then commissions and receipt checks
+    sent by the labs' LIMS (``violations``: the share of samples that break a rule)."""
     summary = Summary(institutions=len(sims), days=days)
     lock = threading.Lock()
     today = utcnow().date()
@@ -522,6 +578,12 @@ def run(
                     else None
                 )
                 plans[sim.code] = plan_day(sim, day, days, rngs[sim.code], catalogue, today, lender)
+            if projects:
+                # the registry first (a lab's first contact), then the day's samples
+                for code, more in _sampling_day(
+                    sims, projects, day, url, seed, violations, summary
+                ).items():
+                    plans[code] = plans.get(code, []) + more
             total = sum(len(p) for p in plans.values())
 
             done[0] = 0

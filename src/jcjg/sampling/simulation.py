@@ -1,0 +1,545 @@
+"""The witnessed-sampling chain in ``jcjg simulate``: projects on sites, samplers and witnesses
+with phones, and the labs' LIMS that take the samples in.
+
+:func:`prepare` sets a simulated region's projects up as its station would (projects with a
+geofence in the counties of the region, one lab each, a sampler and a witness assigned, a
+stand-in witness who has the project but no assignment, a batch of sample codes) and gives each
+phone user a fresh password. Then, each simulated day, :func:`phone_day` plays the phones over
+HTTP against the platform's own phone pages (``/m/...``, logged in, with the CSRF token): the
+sampler registers samples with photos and position, the witness enrols an Ed25519 key (held
+only by the simulated phone) and seals each one; and :func:`lims_plans` gives the lab's LIMS
+its ``commission`` and ``sample_event`` (receipt check) messages for those samples.
+
+``violations`` is the share of samples (and of projects, for the assignment change) that break
+one rule, each project's violating samples taking the rules of :data:`PLANTED` in turn, the way
+they happen on real sites:
+
+- ``untagged_sample``: the commission names a code the platform never issued;
+- ``sampling_window``: the sampler registers 50 minutes after making the specimens;
+- ``witness_off_site``: the witness seals 3 km from the site;
+- ``witness_not_assigned``: a stand-in seals instead of the assigned witness;
+- ``sample_photo_mismatch`` (and ``receipt_refused``): another specimen arrives at the lab;
+- ``receipt_refused``: the tag arrives broken;
+- ``seal_invalid``: someone with database access edits a sealed sample's photo hash afterwards
+  (:func:`tamper`, run on the database after the day, as an insider would);
+- ``assignment_change_late``: on the first day, the station records a new sampler starting
+  tomorrow.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import random
+import re
+import secrets
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.auth.choices import Role
+from jcjg.auth.models import User, UserProject
+from jcjg.auth.service import hash_password, principal_for
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.projects import service as projects
+from jcjg.projects.models import Project
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution
+from jcjg.sampling import codes, service
+from jcjg.sampling.demo import face_photo, specimen_photo
+from jcjg.sampling.models import Commission, Sample, SampleCode
+
+PLANTED = (
+    "untagged_sample",
+    "sampling_window",
+    "witness_off_site",
+    "witness_not_assigned",
+    "sample_photo_mismatch",
+    "receipt_refused",
+    "seal_invalid",
+)
+MATERIALS = (
+    ("混凝土试块", "C30", "150×150×150 mm", 3),
+    ("混凝土试块", "C40", "150×150×150 mm", 3),
+    ("钢筋", "HRB400E Φ20", "500 mm", 2),
+    ("水泥", "P·O 42.5", "12 kg", 1),
+    ("砂浆试块", "M10", "70.7×70.7×70.7 mm", 3),
+)
+PARTS = ("基础承台", "1 层柱", "2 层梁板", "3 层梁板", "屋面板", "剪力墙")
+_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass
+class Phone:
+    """A simulated phone: its user's login and, for a witness, the seal key it made (held only
+    by this object, as a browser's IndexedDB holds it)."""
+
+    username: str
+    password: str
+    key: Ed25519PrivateKey | None = None
+    key_id: str = ""
+
+    def client(self, url: str) -> httpx.Client:
+        """A browser session: logged in through the login form, the page's CSRF token sent with
+        every form and fetch, as the phone pages' scripts do."""
+        http = httpx.Client(base_url=url, timeout=60, follow_redirects=True)
+        try:
+            page = http.get("/login")
+            http.post(
+                "/login",
+                data={
+                    "username": self.username,
+                    "password": self.password,
+                    "csrf_token": _csrf(page.text, "csrf_token"),
+                    "next": "/m",
+                },
+            )
+            home = http.get("/m")
+            if home.status_code != 200 or "/login" in str(home.url):
+                raise RuntimeError(f"{self.username} 登录失败（HTTP {home.status_code}）")
+            http.headers["X-CSRF-Token"] = _csrf(home.text, "csrf-token")
+        except BaseException:
+            http.close()
+            raise
+        return http
+
+
+def _csrf(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" (?:value|content)="([^"]+)"', html)
+    if match is None:
+        raise RuntimeError("页面没有防伪令牌（CSRF）")
+    return match.group(1)
+
+
+@dataclass
+class SimProject:
+    id: int
+    code: str
+    region: str
+    latitude: float
+    longitude: float
+    lab: str  # the institution code of the lab its samples go to
+    sampler: Phone
+    witness: Phone
+    stand_in: Phone
+    station: Phone
+    replacement: str  # username of the sampler a late change brings in
+    codes: list[str]
+    commission_seq: int
+    violator: bool
+    plant_next: int = 0  # violating samples take the rules of PLANTED in turn
+
+    def next_violation(self) -> str:
+        rule_id = PLANTED[self.plant_next % len(PLANTED)]
+        self.plant_next += 1
+        return rule_id
+
+
+@dataclass
+class Sealed:
+    """A sample as it left the site, and what will happen to it at the lab."""
+
+    code: str
+    seed: int
+    planted: str = ""
+
+
+@dataclass
+class DayResult:
+    sealed: list[Sealed] = field(default_factory=list)
+    actions: Counter[str] = field(default_factory=Counter)
+    planted: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    tamper: list[str] = field(default_factory=list)
+
+
+def _user(db: Session, username: str, role: Role, region: str, name: str) -> User:
+    user = db.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        user = User(
+            username=username,
+            display_name=name,
+            role=role.value,
+            region_code=region,
+            password_hash="",  # set by _phone for each run
+        )
+        db.add(user)
+        db.flush()
+    return user
+
+
+def _phone(user: User) -> Phone:
+    """A fresh password for each run, kept only in memory by the simulated phone."""
+    password = secrets.token_urlsafe(18)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    user.failed_logins = 0
+    user.locked_until = None
+    return Phone(user.username, password)
+
+
+def prepare(
+    db: Session,
+    settings: Settings,
+    *,
+    labs: list[tuple[str, str]],
+    region: str,
+    seed: int,
+    violations: float,
+    codes_per_project: int,
+) -> list[SimProject]:
+    """Projects for ``labs`` ((institution code, county code) pairs), idempotent per seed; each
+    has at least ``codes_per_project`` unused codes afterwards. Commits."""
+    from jcjg.registry.demo import GIVEN, SURNAMES
+
+    station_user = _user(db, f"sim_station_{region}", Role.STATION, region, "模拟监督站")
+    station = principal_for(db=db, user=station_user, settings=settings)
+    station_phone = _phone(station_user)
+    today = utcnow().astimezone(_TZ).date()
+    out: list[SimProject] = []
+    for n, (lab, county) in enumerate(labs[: max(1, (len(labs) + 1) // 2)]):
+        rng = random.Random(f"{seed}:project:{n}")
+        code = f"SIM-{county}-{seed}-{n + 1:02d}"
+        project = db.scalars(select(Project).where(Project.code == code)).first()
+        if project is None:
+            county_name = db.get(Region, county)
+            place = county_name.name if county_name else county
+            lat = 29.5 + rng.random() * 0.6
+            lon = 115.6 + rng.random() * 0.9
+            project = projects.create_project(
+                db=db,
+                principal=station,
+                raw={
+                    "code": code,
+                    "name": f"{place}{rng.choice(['滨江', '城南', '新港', '湖畔'])}"
+                    f"{rng.choice(['花园', '学校', '医院', '产业园'])}"
+                    f"{rng.randint(1, 9)}号楼（模拟）",
+                    "region_code": county,
+                    "address": f"{place}建设大道 {rng.randint(1, 300)} 号",
+                    "site_latitude": round(lat, 5),
+                    "site_longitude": round(lon, 5),
+                    "site_radius_m": 300,
+                    "owner_unit": f"{place}城市建设投资有限公司",
+                    "contractor_unit": f"江西{rng.choice(['建工', '中煤', '恒达'])}建设有限公司",
+                    "supervisor_unit": f"九江{rng.choice(['正信', '华誉', '长城'])}监理有限公司",
+                    "station": "模拟监督站",
+                },
+            )
+        names = iter(rng.choice(SURNAMES) + rng.choice(GIVEN) for _ in range(8))
+        people = {
+            kind: _user(db, f"sim_{code.lower()}_{kind}", role, county, next(names))
+            for kind, role in (
+                ("sampler", Role.SAMPLER),
+                ("witness", Role.WITNESS),
+                ("standin", Role.WITNESS),
+                ("sampler2", Role.SAMPLER),
+            )
+        }
+        if not projects.members(db, project.id):
+            for kind, role in (("witness", "witness"), ("sampler", "sampler")):
+                projects.add_member(
+                    db=db,
+                    principal=station,
+                    project_id=project.id,
+                    raw={
+                        "username": people[kind].username,
+                        "role": role,
+                        "starts_on": (today - dt.timedelta(days=60)).isoformat(),
+                        "unit_name": project.supervisor_unit
+                        if role == "witness"
+                        else project.contractor_unit,
+                    },
+                    now=utcnow() - dt.timedelta(days=90),
+                )
+        standin = people["standin"]
+        if project.id not in {p.project_id for p in standin.projects}:
+            standin.projects.append(UserProject(project_id=project.id))
+        unused = list(
+            db.scalars(
+                select(SampleCode.code)
+                .where(SampleCode.project_id == project.id, SampleCode.used_at.is_(None))
+                .order_by(SampleCode.serial)
+            )
+        )
+        if len(unused) < codes_per_project:
+            batch = service.issue_codes(
+                db=db,
+                principal=station,
+                project_id=project.id,
+                count=max(codes_per_project - len(unused), 20),
+                now=utcnow(),
+            )
+            unused += [c.code for c in service.batch_codes(db, batch.id)]
+        lab_id = db.scalar(select(Institution.id).where(Institution.code == lab))
+        seq = max(
+            (
+                s
+                for s in db.scalars(
+                    select(Commission.seq).where(
+                        Commission.institution_id == lab_id, Commission.year == today.year
+                    )
+                )
+                if s is not None
+            ),
+            default=0,
+        )
+        out.append(
+            SimProject(
+                id=project.id,
+                code=project.code,
+                region=project.region_code,
+                latitude=project.site_latitude or 29.7,
+                longitude=project.site_longitude or 116.0,
+                lab=lab,
+                sampler=_phone(people["sampler"]),
+                witness=_phone(people["witness"]),
+                stand_in=_phone(standin),
+                station=station_phone,
+                replacement=people["sampler2"].username,
+                codes=unused,
+                commission_seq=seq,
+                violator=rng.random() < violations,
+                plant_next=3 * n,
+            )
+        )
+    db.commit()
+    return out
+
+
+def _check(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            detail = body.get("detail", "") + "；".join(
+                f" {e.get('field')}: {e.get('message')}" for e in body.get("errors", [])[:3]
+            )
+        except ValueError:
+            detail = response.text[:200]
+        raise RuntimeError(f"{what}: HTTP {response.status_code} {detail}")
+    if response.headers.get("content-type", "").startswith("application/json"):
+        data: dict[str, Any] = response.json()
+        return data
+    return {}
+
+
+def _jpeg(name: str, data: bytes) -> tuple[str, bytes, str]:
+    return (name, data, "image/jpeg")
+
+
+def _enrol(http: httpx.Client, phone: Phone) -> None:
+    if phone.key is not None:
+        return
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes_raw()
+    answer = _check(
+        http.post(
+            "/m/keys",
+            json={"public_key": base64.b64encode(raw).decode(), "device": "模拟手机"},
+        ),
+        "登记封志密钥",
+    )
+    phone.key, phone.key_id = key, answer["key_id"]
+
+
+def _near(rng: random.Random, lat: float, lon: float, metres: float) -> tuple[float, float]:
+    return lat + rng.uniform(-1, 1) * metres / 111_000, lon + rng.uniform(-1, 1) * metres / 96_000
+
+
+def phone_day(
+    project: SimProject, day: int, rng: random.Random, url: str, violations: float
+) -> DayResult:
+    """One day on ``project``'s site: samples registered and sealed through the phone pages."""
+    result = DayResult()
+    now = utcnow()
+    with (
+        closing(project.sampler.client(url)) as sampler,
+        closing(project.witness.client(url)) as witness,
+        closing(project.stand_in.client(url)) as stand_in,
+    ):
+        if day == 0 and project.violator:
+            try:
+                tomorrow = (now.astimezone(_TZ) + dt.timedelta(days=1)).date()
+                with closing(project.station.client(url)) as station:
+                    response = station.post(
+                        f"/projects/{project.id}/members",
+                        data={
+                            "username": project.replacement,
+                            "role": "sampler",
+                            "starts_on": tomorrow.isoformat(),
+                        },
+                        follow_redirects=False,
+                    )
+                _check(response, "更换取样人员")
+                result.planted["assignment_change_late"] += 1
+                result.actions["更换人员"] += 1
+            except (RuntimeError, httpx.HTTPError) as error:
+                result.failures.append(str(error))
+        for _ in range(rng.randint(2, 4)):
+            if not project.codes:
+                break
+            code = project.codes.pop(0)
+            seed = rng.randrange(1, 10**6)
+            planted = project.next_violation() if rng.random() < violations else ""
+            material, spec, size, count = rng.choice(MATERIALS)
+            made = now - dt.timedelta(minutes=50 if planted == "sampling_window" else 12)
+            lat, lon = _near(rng, project.latitude, project.longitude, 60)
+            try:
+                _check(
+                    sampler.post(
+                        f"/m/projects/{project.id}/samples",
+                        data={
+                            "sample_code": code,
+                            "material": material,
+                            "specification": spec,
+                            "batch_number": f"P{rng.randint(1000, 9999)}",
+                            "quantity": f"{rng.randint(20, 300)} m³",
+                            "structure_part": rng.choice(PARTS),
+                            "specimen_count": str(count),
+                            "specimen_size": size,
+                            "prepared_at": made.astimezone(_TZ).strftime("%Y-%m-%dT%H:%M"),
+                            "latitude": f"{lat:.6f}",
+                            "longitude": f"{lon:.6f}",
+                            "accuracy": "8",
+                        },
+                        files={
+                            "photo_sample": _jpeg("sample.jpg", specimen_photo(seed)),
+                            "photo_tag": _jpeg("tag.jpg", specimen_photo(seed + 500)),
+                            "photo_sampler": _jpeg("me.jpg", face_photo(seed % 7)),
+                        },
+                    ),
+                    f"取样登记 {code}",
+                )
+                result.actions["取样登记"] += 1
+                phone, http = (
+                    (project.stand_in, stand_in)
+                    if planted == "witness_not_assigned"
+                    else (project.witness, witness)
+                )
+                _enrol(http, phone)
+                assert phone.key is not None
+                at = (
+                    (project.latitude + 0.03, project.longitude)
+                    if planted == "witness_off_site"
+                    else _near(rng, project.latitude, project.longitude, 40)
+                )
+                prepared = _check(
+                    http.post(
+                        f"/m/samples/{code}/seal/prepare",
+                        data={
+                            "key_id": phone.key_id,
+                            "latitude": f"{at[0]:.6f}",
+                            "longitude": f"{at[1]:.6f}",
+                            "accuracy": "6",
+                        },
+                        files={
+                            "photo_seal": _jpeg("seal.jpg", specimen_photo(seed, 1)),
+                            "photo_witness": _jpeg("w.jpg", face_photo(seed % 5 + 10)),
+                        },
+                    ),
+                    f"封样准备 {code}",
+                )
+                statement = base64.b64decode(prepared["statement"])
+                signature = phone.key.sign(statement)
+                _check(
+                    http.post(
+                        f"/m/samples/{code}/seal",
+                        json={
+                            "statement": prepared["statement"],
+                            "signature": base64.b64encode(signature).decode(),
+                        },
+                    ),
+                    f"见证封样 {code}",
+                )
+                result.actions["见证封样"] += 1
+            except (RuntimeError, httpx.HTTPError) as error:
+                result.failures.append(str(error))
+                continue
+            if planted:
+                result.planted[planted] += 1
+            if planted == "seal_invalid":
+                result.tamper.append(code)
+            result.sealed.append(Sealed(code, seed, planted))
+    return result
+
+
+def _never_issued(rng: random.Random, region: str) -> str:
+    return codes.make_code(region, utcnow().year, rng.randint(9_000_000, 9_999_999))
+
+
+def lims_plans(
+    project: SimProject, sealed: list[Sealed], rng: random.Random, message: Any
+) -> list[tuple[str, dict[str, Any], dict[str, bytes]]]:
+    """The lab's LIMS for a day's samples of ``project``: one commission (delivered), then the
+    receipt check of each sample with the photo taken at the lab. ``message(**fields)`` makes
+    the envelope (message id, institution code)."""
+    if not sealed:
+        return []
+    project.commission_seq += 1
+    today = utcnow().astimezone(_TZ).date()
+    sample_codes = [s.code for s in sealed]
+    if any(s.planted == "untagged_sample" for s in sealed):
+        sample_codes.append(_never_issued(rng, project.region))
+    plans: list[tuple[str, dict[str, Any], dict[str, bytes]]] = [
+        (
+            "commission",
+            message(
+                number=f"SIM-{project.lab}-{today.year}-{project.commission_seq:06d}",
+                sequence=project.commission_seq,
+                commissioned_on=today.isoformat(),
+                project_code=project.code,
+                client_unit="模拟建设单位",
+                items=[],
+                witness_name="",
+                deliverer_name="",
+                status="delivered",
+                samples=sample_codes,
+            ),
+            {},
+        )
+    ]
+    for s in sealed:
+        swapped = s.planted == "sample_photo_mismatch"
+        photo = specimen_photo(s.seed + 7777) if swapped else specimen_photo(s.seed, 2)
+        digest = hashlib.sha256(photo).hexdigest()
+        plans.append(
+            (
+                "sample_event",
+                message(
+                    sample_code=s.code,
+                    event="received",
+                    tag_intact=s.planted != "receipt_refused",
+                    photo_sha256=digest,
+                ),
+                {digest: photo},
+            )
+        )
+    return plans
+
+
+def tamper(db: Session, sample_codes: list[str]) -> int:
+    """What an insider with database access might do: change a sealed sample's recorded
+    perceptual hash (to pass another specimen at the lab). The seal no longer matches and
+    ``seal_invalid`` says so. Commits; returns the number of samples changed."""
+    changed = []
+    for code in sample_codes:
+        sample = db.scalars(select(Sample).where(Sample.sample_code == code)).first()
+        if sample is None or not sample.sample_phash:
+            continue
+        sample.sample_phash = f"{int(sample.sample_phash, 16) ^ 0xFFFF0000FFFF:016x}"
+        changed.append(sample.project_id)
+    if changed:
+        db.flush()
+        load_rules()
+        run_rule(db, "seal_invalid", project_ids=set(changed))
+    db.commit()
+    return len(changed)
