@@ -63,7 +63,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 class TransactionalRoute(APIRoute):
-    """Commit the request's session when the endpoint returns; roll back when it raises."""
+    """Commit the request's session when the endpoint returns; roll back when it raises; close
+    the request's parsed form (its uploads) either way."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -82,6 +83,9 @@ class TransactionalRoute(APIRoute):
                     await run_in_threadpool(db.commit)
                 return response
             finally:
+                # Uploads parsed for the CSRF check of a request refused before its endpoint
+                # read them (404, 403) would otherwise leave their temporary files open.
+                await request.close()
                 db = getattr(request.state, "db", None)
                 if db is not None:
                     request.state.db = None
