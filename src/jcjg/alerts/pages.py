@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from jcjg.alerts import service
 from jcjg.alerts.choices import AlertStatus, Severity
 from jcjg.alerts.engine import RULES
-from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.regions import service as regions
@@ -133,12 +134,11 @@ def _rules_context(
 
 
 @router.post("/alerts/rules/{rule_id}/thresholds", response_class=HTMLResponse)
-async def thresholds_form(
-    request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer
+def thresholds_form(
+    request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer, form: PostedForm
 ) -> Response:
     rule = service.get_rule(rule_id)
-    form = await request.form()
-    raw = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    raw = form.values()
     region = raw.get("region_code", "")
     if not is_valid_code(region):
         raise NotFound(f"行政区划 {region} 不存在")

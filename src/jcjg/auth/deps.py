@@ -19,9 +19,9 @@ from jcjg.auth.service import (
 from jcjg.config import Settings
 from jcjg.core.deps import get_db, get_settings_dep
 from jcjg.core.errors import CsrfFailed, PasswordExpired, Unauthenticated
+from jcjg.core.forms import CSRF_FIELD as CSRF_FIELD  # re-exported for the pages
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
 

@@ -33,6 +33,7 @@ from jcjg.core.errors import (
     errors_by_field,
     field_errors_from_pydantic,
 )
+from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render, safe_next
 from jcjg.registry.models import Institution
@@ -352,14 +353,14 @@ def user_new(
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
-async def user_create(
+def user_create(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(requires("user:create"))],
+    form: PostedForm,
 ) -> Response:
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    values = form.values()
     raw: dict[str, Any] = {k: v for k, v in values.items() if v != ""}
     if "project_ids" in raw:
         raw["project_ids"] = [
@@ -444,15 +445,15 @@ def user_edit(
 
 
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse)
-async def user_update(
+def user_update(
     request: Request,
     user_id: int,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
+    form: PostedForm,
 ) -> Response:
     user = service.get_managed_user(db=db, principal=principal, user_id=user_id)
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    values = form.values()
     raw: dict[str, Any] = {
         "display_name": values.get("display_name") or None,
         "is_active": values.get("is_active") == "on",

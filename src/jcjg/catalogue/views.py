@@ -12,6 +12,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.catalogue import service
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError
+from jcjg.core.forms import PostedForm
 from jcjg.core.templating import redirect, render
 
 pages = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -30,10 +31,9 @@ def catalogue_page(request: Request, db: SessionDep, principal: Reader) -> Respo
 
 
 @pages.post("/catalogue/specialties/{specialty_id}", response_class=HTMLResponse)
-async def requirements_save(
-    request: Request, specialty_id: int, db: SessionDep, principal: Editor
+def requirements_save(
+    request: Request, specialty_id: int, db: SessionDep, principal: Editor, form: PostedForm
 ) -> Response:
-    form = await request.form()
     raw = {k: v for k, v in form.items() if k in service.REQUIREMENT_FIELDS}
     try:
         service.update_requirements(db=db, specialty_id=specialty_id, raw=raw)

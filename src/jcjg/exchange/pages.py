@@ -24,13 +24,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
 
 from jcjg.alerts.choices import AlertStatus
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
 from jcjg.auth.choices import ScopeKind
-from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.db import utcnow
@@ -43,6 +42,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     errors_by_field,
 )
+from jcjg.core.forms import Posted, PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.exchange import clients as service
@@ -417,9 +417,10 @@ def _create_from_form(db: Session, principal: Principal, values: dict[str, str])
     )
 
 
-async def _submit(request: Request, db: Session, principal: Principal, mode: str) -> Response:
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+def _submit(
+    request: Request, db: Session, principal: Principal, mode: str, form: Posted
+) -> Response:
+    values = form.values()
     try:
         client = _create_from_form(db, principal, values)
     except ValidationFailed as error:
@@ -439,8 +440,8 @@ def apply_form(request: Request, db: SessionDep, principal: Applicant) -> Respon
 
 
 @router.post("/exchange/clients/apply", response_class=HTMLResponse)
-async def apply(request: Request, db: SessionDep, principal: Applicant) -> Response:
-    return await _submit(request, db, principal, "apply")
+def apply(request: Request, db: SessionDep, principal: Applicant, form: PostedForm) -> Response:
+    return _submit(request, db, principal, "apply", form)
 
 
 @router.get("/exchange/clients/register", response_class=HTMLResponse)
@@ -449,8 +450,8 @@ def register_form(request: Request, db: SessionDep, principal: Approver) -> Resp
 
 
 @router.post("/exchange/clients/register", response_class=HTMLResponse)
-async def register(request: Request, db: SessionDep, principal: Approver) -> Response:
-    return await _submit(request, db, principal, "register")
+def register(request: Request, db: SessionDep, principal: Approver, form: PostedForm) -> Response:
+    return _submit(request, db, principal, "register", form)
 
 
 # --- one client --------------------------------------------------------------------------------
@@ -523,10 +524,11 @@ def client_page(request: Request, client_id: int, db: SessionDep, principal: Rea
 
 
 @router.post("/exchange/clients/{client_id}/decision", response_class=HTMLResponse)
-async def decide(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
+def decide(
+    request: Request, client_id: int, db: SessionDep, principal: Approver, form: PostedForm
+) -> Response:
     client = get_scoped(db, Client, client_id, principal, "approve")
-    form = await request.form()
-    values = {k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
+    values = form.values()
     decision, note = values.get("decision", ""), values.get("note", "")
     try:
         if decision not in {"approve", "reject"}:
@@ -556,7 +558,7 @@ async def decide(request: Request, client_id: int, db: SessionDep, principal: Ap
     )
 
 
-async def _set_suspended(
+def _set_suspended(
     request: Request, client_id: int, db: Session, principal: Principal, suspended: bool
 ) -> Response:
     client = get_scoped(db, Client, client_id, principal, "approve")
@@ -569,28 +571,24 @@ async def _set_suspended(
 
 
 @router.post("/exchange/clients/{client_id}/suspend", response_class=HTMLResponse)
-async def suspend(
-    request: Request, client_id: int, db: SessionDep, principal: Approver
-) -> Response:
-    return await _set_suspended(request, client_id, db, principal, True)
+def suspend(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
+    return _set_suspended(request, client_id, db, principal, True)
 
 
 @router.post("/exchange/clients/{client_id}/resume", response_class=HTMLResponse)
-async def resume(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
-    return await _set_suspended(request, client_id, db, principal, False)
+def resume(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
+    return _set_suspended(request, client_id, db, principal, False)
 
 
 # --- keys --------------------------------------------------------------------------------------
 
 
-async def _key_form(form: FormData) -> tuple[str, bytes | None, dict[str, str]]:
+def _key_form(form: Posted) -> tuple[str, bytes | None, dict[str, str]]:
     """The algorithm and the public key (pasted, or uploaded as a file) of a key form."""
     alg = str(form.get("alg") or "")
     pasted = str(form.get("public_key") or "").strip()
-    upload = form.get("public_key_file")
-    data: bytes | None = None
-    if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(MAX_PUBLIC_KEY_BYTES + 1)
+    data = form.file("public_key_file")
+    if data is not None:
         if len(data) > MAX_PUBLIC_KEY_BYTES:
             raise ValidationFailed(
                 errors=[FieldError("public_key", "公钥文件过大，应为几百字节的 PEM 文件")]
@@ -610,8 +608,14 @@ async def _key_form(form: FormData) -> tuple[str, bytes | None, dict[str, str]]:
     return alg, data, {"alg": alg, "public_key": pasted}
 
 
-async def _issue(
-    request: Request, client_id: int, db: Session, principal: Principal, *, rotate: bool
+def _issue(
+    request: Request,
+    client_id: int,
+    db: Session,
+    principal: Principal,
+    form: Posted,
+    *,
+    rotate: bool,
 ) -> Response:
     settings = request.app.state.settings
     client = get_scoped(db, Client, client_id, principal, "apply")
@@ -619,8 +623,7 @@ async def _issue(
     now = utcnow()
     previous = [k for k in client.keys if k.state(now) in {"valid", "not_yet_valid"}]
     try:
-        async with request.form() as form:
-            alg, public_key, values = await _key_form(form)
+        alg, public_key, values = _key_form(form)
         if rotate:
             issued = service.rotate(db, client, settings, alg=alg, public_key=public_key)
         else:
@@ -656,17 +659,17 @@ async def _issue(
 
 
 @router.post("/exchange/clients/{client_id}/keys", response_class=HTMLResponse)
-async def issue_key(
-    request: Request, client_id: int, db: SessionDep, principal: Applicant
+def issue_key(
+    request: Request, client_id: int, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:
-    return await _issue(request, client_id, db, principal, rotate=False)
+    return _issue(request, client_id, db, principal, form, rotate=False)
 
 
 @router.post("/exchange/clients/{client_id}/keys/rotate", response_class=HTMLResponse)
-async def rotate_key(
-    request: Request, client_id: int, db: SessionDep, principal: Applicant
+def rotate_key(
+    request: Request, client_id: int, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:
-    return await _issue(request, client_id, db, principal, rotate=True)
+    return _issue(request, client_id, db, principal, form, rotate=True)
 
 
 KeyId = Annotated[str, Path(max_length=64)]
@@ -721,11 +724,10 @@ def key_page(request: Request, key_id: KeyId, db: SessionDep, principal: Reader)
 
 
 @router.post("/exchange/keys/{key_id}/revoke", response_class=HTMLResponse)
-async def revoke_key(
-    request: Request, key_id: KeyId, db: SessionDep, principal: Approver
+def revoke_key(
+    request: Request, key_id: KeyId, db: SessionDep, principal: Approver, form: PostedForm
 ) -> Response:
     key = _scoped_key(db, principal, key_id, "approve")
-    form = await request.form()
     reason = str(form.get("reason") or "").strip()
     try:
         if len(reason) > 200:

@@ -21,6 +21,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, NotFound, PermissionDenied, errors_by_field
+from jcjg.core.forms import Posted, PostedForm
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
@@ -165,7 +166,7 @@ def _form_context(
     return {"spec": spec, "options": options, "institutions": institutions, **extra}
 
 
-def _form_values(spec: EntitySpec, form: Any) -> dict[str, Any]:
+def _form_values(spec: EntitySpec, form: Posted) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in spec.fields:
         if f.kind == MULTI:
@@ -223,9 +224,10 @@ def new_page(
 
 
 @pages.post("/registry/{kind}", response_class=HTMLResponse)
-async def create_page(request: Request, kind: str, db: SessionDep, principal: Writer) -> Response:
+def create_page(
+    request: Request, kind: str, db: SessionDep, principal: Writer, form: PostedForm
+) -> Response:
     spec = spec_of(kind)
-    form = await request.form()
     raw = _form_values(spec, form)
     try:
         obj = service.create_row(db=db, principal=principal, spec=spec, raw=raw)
@@ -308,12 +310,11 @@ def edit_page(
 
 
 @pages.post("/registry/{kind}/{row_id:int}", response_class=HTMLResponse)
-async def update_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Writer
+def update_page(
+    request: Request, kind: str, row_id: int, db: SessionDep, principal: Writer, form: PostedForm
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
-    form = await request.form()
     raw = _form_values(spec, form)
     raw.pop("institution_id", None)
     for f in spec.fields:  # masked fields left empty keep their value
@@ -345,17 +346,16 @@ def delete_page(kind: str, row_id: int, db: SessionDep, principal: Writer) -> Re
 
 
 @pages.post("/registry/{kind}/{row_id:int}/status")
-async def status_page(
-    request: Request,
+def status_page(
     kind: str,
     row_id: int,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:status"))],
+    form: PostedForm,
 ) -> Response:
     spec = spec_of(kind)
     if not spec.is_institution:
         raise NotFound("只有检测机构有状态")
-    form = await request.form()
     service.set_status(
         db=db, principal=principal, spec=spec, row_id=row_id, status=str(form.get("status", ""))
     )

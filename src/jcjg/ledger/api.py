@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import BadRequest, FieldError, NotFound
+from jcjg.core.forms import RawBody
 from jcjg.core.ratelimit import rate_limit
 from jcjg.ledger import service
 from jcjg.ledger.service import LedgerError
@@ -118,8 +119,7 @@ def proof_consistency(
     summary="为检查点添加联署签名（上级平台或独立见证方）",
     response_class=PlainTextResponse,
 )
-async def cosign(request: Request, db: SessionDep, principal: Public, size: int) -> Response:
-    body = await request.body()
+def cosign(db: SessionDep, principal: Public, size: int, body: RawBody) -> Response:
     if len(body) > 8192:
         raise BadRequest("签名行过长")
     try:

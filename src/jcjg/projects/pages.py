@@ -17,6 +17,7 @@ from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
+from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.documents.pdf import Label, label_sheet_pdf
@@ -27,7 +28,6 @@ from jcjg.sampling import codes as sample_codes
 from jcjg.sampling import service as sampling
 from jcjg.sampling.choices import CommissionStatus, SampleStatus
 from jcjg.sampling.models import Commission, Sample, SampleCode, SampleCodeBatch
-from jcjg.sampling.pages import read_form
 from jcjg.sampling.service import take_photo
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -66,11 +66,6 @@ DONE = {
     "member": "人员已登记到项目。",
     "codes": "样品编码已发放，可打印标识。",
 }
-
-
-async def _form_values(request: Request) -> dict[str, str]:
-    values, _ = await read_form(request, ())
-    return values
 
 
 def _raw(values: dict[str, str]) -> dict[str, Any]:
@@ -143,8 +138,10 @@ def project_new(request: Request, principal: Creator) -> Response:
 
 
 @router.post("/projects", response_class=HTMLResponse)
-async def project_create(request: Request, db: SessionDep, principal: Creator) -> Response:
-    values = await _form_values(request)
+def project_create(
+    request: Request, db: SessionDep, principal: Creator, form: PostedForm
+) -> Response:
+    values = form.values()
     try:
         project = service.create_project(db=db, principal=principal, raw=_raw(values))
     except ValidationFailed as error:
@@ -221,11 +218,11 @@ def project_edit(
 
 
 @router.post("/projects/{project_id}/edit", response_class=HTMLResponse)
-async def project_update(
-    request: Request, db: SessionDep, principal: Updater, project_id: ProjectId
+def project_update(
+    request: Request, db: SessionDep, principal: Updater, project_id: ProjectId, form: PostedForm
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "update")
-    values = await _form_values(request)
+    values = form.values()
     try:
         service.update_project(db=db, principal=principal, project_id=project.id, raw=_raw(values))
     except ValidationFailed as error:
@@ -235,17 +232,18 @@ async def project_update(
 
 
 @router.post("/projects/{project_id}/members", response_class=HTMLResponse)
-async def member_add(
+def member_add(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
     principal: Assigner,
     project_id: ProjectId,
+    form: PostedForm,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "assign")
-    values, files = await read_form(request, ("photo",))
+    values = form.values()
     try:
-        photo = files["photo"]
+        photo = form.file("photo")
         photo_sha256 = take_photo(settings, photo, "photo").sha256 if photo else None
         raw = {k: v for k, v in values.items() if v != ""}
         service.add_member(
@@ -268,10 +266,10 @@ async def member_add(
 
 
 @router.post("/projects/{project_id}/codes", response_class=HTMLResponse)
-async def codes_issue(
-    request: Request, db: SessionDep, principal: Issuer, project_id: ProjectId
+def codes_issue(
+    db: SessionDep, principal: Issuer, project_id: ProjectId, form: PostedForm
 ) -> Response:
-    values = await _form_values(request)
+    values = form.values()
     try:
         count = int(values.get("count", ""))
     except ValueError:

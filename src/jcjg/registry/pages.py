@@ -3,7 +3,7 @@ an institution, kept in the blob store by SHA-256 (000 4.1.1 item 8)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +15,7 @@ from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, FieldError, ValidationFailed
+from jcjg.core.forms import PostedForm
 from jcjg.core.templating import redirect, render
 from jcjg.generic.service import parse
 from jcjg.generic.spec import EntitySpec
@@ -49,28 +50,24 @@ def licences(
 
 
 @router.post("/registry/institutions/{institution_id}/licences", response_class=HTMLResponse)
-async def upload(
+def upload(
     request: Request,
     institution_id: int,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:update"))],
+    form: PostedForm,
 ) -> Response:
     inst = get_scoped(db, Institution, institution_id, principal, "update")
-    async with request.form() as form:  # closes the uploaded file's temporary copy
-        return await _store(request, db, inst, form)
-
-
-async def _store(request: Request, db: SessionDep, inst: Institution, form: Any) -> Response:
-    upload = form.get("file")
+    upload = form.files.get("file")
     try:
         values = parse(
             _SPEC,
             {k: v for k, v in form.items() if k in {"kind", "number", "valid_until"}},
             partial=False,
         )
-        if upload is None or isinstance(upload, str) or not upload.filename:
+        if upload is None:
             raise ValidationFailed(errors=[FieldError("file", "请选择证照文件")])
-        data = await upload.read(MAX_FILE + 1)
+        data = upload.data
         if len(data) > MAX_FILE:
             raise ValidationFailed(errors=[FieldError("file", "文件超过 20 MB")])
         content_type = (upload.content_type or "").split(";")[0]

@@ -20,16 +20,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 
 from jcjg.auth.choices import Role
-from jcjg.auth.deps import CSRF_FIELD, requires
+from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.forms import JsonBody, PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
 from jcjg.projects import service as projects
@@ -72,24 +72,6 @@ def _float(value: Any) -> float | None:
         return float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-async def read_form(
-    request: Request, files: tuple[str, ...]
-) -> tuple[dict[str, str], dict[str, bytes | None]]:
-    """A multipart form's text fields (CSRF token left out) and the named files' bytes (None
-    when not chosen); the uploads' temporary files are closed before returning."""
-    async with request.form() as form:
-        values = {
-            k: str(v).strip() for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)
-        }
-        data: dict[str, bytes | None] = {}
-        for name in files:
-            item = form.get(name)
-            data[name] = (
-                await item.read() if isinstance(item, UploadFile) and item.filename else None
-            )
-    return values, data
 
 
 def _names(db: Session, ids: set[int | None]) -> dict[int, str]:
@@ -364,12 +346,15 @@ def receipt_form(
 
 
 @router.post("/receipt", response_class=HTMLResponse)
-async def receipt_check(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: Receiver
+def receipt_check(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Receiver,
+    form: PostedForm,
 ) -> Response:
     institution = _own_institution(db, principal)
-    values, files = await read_form(request, ("photo",))
-    photo = files["photo"]
+    values, photo = form.values(), form.file("photo")
     status_code = 200
     result = None
     errors: dict[str, str] = {}
@@ -484,15 +469,16 @@ def mobile_project(
 
 
 @router.post("/m/projects/{project_id}/samples", response_class=HTMLResponse)
-async def mobile_register(
+def mobile_register(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
     principal: Sampler,
     project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    form: PostedForm,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
-    values, files = await read_form(request, ("photo_sample", "photo_tag", "photo_sampler"))
+    values = form.values()
     try:
         prepared_at = None
         if values.get("prepared_at"):
@@ -526,7 +512,7 @@ async def mobile_register(
                 latitude=_float(values.get("latitude")),
                 longitude=_float(values.get("longitude")),
                 accuracy_m=_float(values.get("accuracy")),
-                photos={role: files[f"photo_{role}"] for role in ("sample", "tag", "sampler")},
+                photos={role: form.file(f"photo_{role}") for role in ("sample", "tag", "sampler")},
             ),
             now=utcnow(),
         )
@@ -558,11 +544,7 @@ def mobile_keys(request: Request, db: SessionDep, principal: Witness) -> Respons
 
 
 @router.post("/m/keys")
-async def mobile_key_register(request: Request, db: SessionDep, principal: Witness) -> Response:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
+def mobile_key_register(db: SessionDep, principal: Witness, body: JsonBody) -> Response:
     if not isinstance(body, dict):
         raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON 对象")])
     key = service.register_key(
@@ -600,17 +582,16 @@ def mobile_seal_page(request: Request, db: SessionDep, principal: Witness, code:
 
 
 @router.post("/m/samples/{code}/seal/prepare")
-async def mobile_seal_prepare(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: Witness, code: Code
+def mobile_seal_prepare(
+    db: SessionDep, settings: SettingsDep, principal: Witness, code: Code, form: PostedForm
 ) -> Response:
-    form, files = await read_form(request, ("photo_seal", "photo_witness"))
     statement = service.prepare_seal(
         db=db,
         settings=settings,
         principal=principal,
         code=code,
         key_id=str(form.get("key_id") or ""),
-        photos={"seal": files["photo_seal"], "witness": files["photo_witness"]},
+        photos={"seal": form.file("photo_seal"), "witness": form.file("photo_witness")},
         latitude=_float(form.get("latitude")),
         longitude=_float(form.get("longitude")),
         accuracy_m=_float(form.get("accuracy")),

@@ -1,0 +1,98 @@
+"""Posted forms and bodies read before the endpoint runs.
+
+An ``async def`` endpoint runs on the event loop; if it then waits on the database (a row lock
+held by another request, the ledger's counter), the loop stops, and the request holding the
+lock can never commit: a deadlock that PostgreSQL shows as one connection "idle in
+transaction" and another waiting for it. So endpoints that write are plain functions (FastAPI
+runs them in its thread pool), and what they need from the request body is read here, in an
+async dependency, first: ``form: PostedForm`` or ``body: JsonBody``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
+
+from jcjg.core.errors import FieldError, ValidationFailed
+
+CSRF_FIELD = "csrf_token"
+
+
+@dataclass(frozen=True)
+class PostedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Posted:
+    """A form's text fields (in order, repeated names kept) and its chosen files' bytes."""
+
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, PostedFile] = field(default_factory=dict)
+
+    def __contains__(self, name: object) -> bool:
+        return any(k == name for k, _ in self.fields)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The field's last value, as ``FormData.get`` gives it."""
+        found = [v for k, v in self.fields if k == name]
+        return found[-1] if found else default
+
+    def getlist(self, name: str) -> list[str]:
+        return [v for k, v in self.fields if k == name]
+
+    def items(self) -> list[tuple[str, str]]:
+        """One (name, last value) per text field, CSRF token included, as ``FormData``."""
+        return list(dict(self.fields).items())
+
+    def values(self) -> dict[str, str]:
+        """Text fields stripped, the CSRF token left out: what most forms want."""
+        return {k: v.strip() for k, v in dict(self.fields).items() if k != CSRF_FIELD}
+
+    def file(self, name: str) -> bytes | None:
+        """The bytes of the file chosen for ``name`` (None when none was chosen)."""
+        posted = self.files.get(name)
+        return posted.data if posted is not None else None
+
+
+async def read_posted(request: Request) -> Posted:
+    """Read the request's form (urlencoded or multipart); uploads' temporary files closed."""
+    posted = Posted()
+    async with request.form() as form:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                posted.fields.append((name, value))
+            elif isinstance(value, UploadFile) and value.filename:
+                posted.files[name] = PostedFile(
+                    filename=value.filename,
+                    content_type=value.content_type or "application/octet-stream",
+                    data=await value.read(),
+                )
+    return posted
+
+
+PostedForm = Annotated[Posted, Depends(read_posted)]
+
+
+async def read_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(read_body)]
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON, or a Chinese 422."""
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
+
+
+JsonBody = Annotated[Any, Depends(read_json)]
