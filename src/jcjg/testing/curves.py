@@ -1,0 +1,316 @@
+"""Force-time curves (力值-时间曲线, 001 6.2.1.3, 6.3.2.1): parsing, compact storage, the
+features the rules use, and the fingerprint that finds a curve uploaded twice.
+
+**Storage.** Time is kept to the millisecond, force to the newton (0.001 kN), displacement to
+the micrometre. Each column is delta-coded (time twice: at a steady sampling rate its second
+differences are all zero), stored in the narrowest integer type that holds it, and the whole
+compressed with zlib. A 3,000-point machine curve takes one to two bytes per point.
+
+**Fingerprint.** A re-used curve is the same test uploaded again, perhaps shifted in time and
+with a little noise added. Genuinely different specimens of one grade, loaded by one machine at
+one rate, have nearly the same smooth shape, so the shape alone cannot tell them apart; what
+differs is each specimen's own small wobble around that shape. The fingerprint is the rising
+branch from 10 % to 90 % of the (smoothed) peak, where the crossings are sharp and a time shift
+or noise cannot move them, averaged into 64 time bins (averaging damps added noise), minus its
+best fifth-degree polynomial (the shape every specimen shares), scaled to unit length: two
+curves match when these residuals point the same way (cosine >= 0.75) *and* their peak force
+and 10-90 % rise time agree within 3 %. Copies with added noise up to about 0.2 % of the peak
+are caught; more noise than that would make the copy visibly noisier than the machine. Curves
+are bucketed by peak force (2 % bins) so a new curve is compared with the curves near its peak,
+not with all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_POINTS = 200_000
+SCALES = (1000.0, 1000.0, 1000.0)  # t: ms, force: N (kN x 1000), displacement: um (mm x 1000)
+MAGIC = b"JCV1"
+BINARY_MAGIC = b"JCJGCURV"  # the upload format: see docs/testing.md
+FINGERPRINT_BINS = 64
+BUCKET_STEP = 0.02  # peak force buckets: 2 % wide (log scale)
+ONSET_SHARE = 0.05  # load counts from 5 % of the peak
+DETREND_DEGREE = 5  # the smooth shape all specimens share
+MIN_SIMILARITY = 0.75  # cosine of two fingerprints of one test (copies with up to 0.2 % noise)
+
+Array = npt.NDArray[np.float64]
+
+
+class CurveError(ValueError):
+    """A curve that cannot be used, with a Chinese message."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Time (s), force (kN) and, when the machine gives it, displacement (mm)."""
+
+    t: Array
+    force: Array
+    displacement: Array | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.t.size)
+
+
+def from_points(points: Sequence[Sequence[float]]) -> Curve:
+    """From ``[[t, F], ...]`` or ``[[t, F, d], ...]`` as JSON gives them."""
+    if not points:
+        raise CurveError("曲线没有数据点")
+    if len(points) > MAX_POINTS:
+        raise CurveError(f"曲线最多 {MAX_POINTS} 个点")
+    widths = {len(p) for p in points}
+    if widths not in ({2}, {3}):
+        raise CurveError("每个点应为 [时间 s, 力值 kN] 或 [时间 s, 力值 kN, 位移 mm]")
+    try:
+        data = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CurveError("曲线的点应为数字") from exc
+    return _checked(data[:, 0], data[:, 1], data[:, 2] if data.shape[1] == 3 else None)
+
+
+def from_binary(blob: bytes) -> Curve:
+    """The upload format: ``JCJGCURV``, uint8 columns (2 or 3), uint32 count (little-endian),
+    then count rows of float32 (t s, F kN[, d mm])."""
+    if len(blob) < 13 or blob[:8] != BINARY_MAGIC:
+        raise CurveError("曲线文件格式不对：应以 JCJGCURV 开头（见接口文档）")
+    columns, count = struct.unpack_from("<BI", blob, 8)
+    if columns not in (2, 3) or not 0 < count <= MAX_POINTS:
+        raise CurveError("曲线文件的列数或点数不对")
+    if len(blob) != 13 + 4 * columns * count:
+        raise CurveError("曲线文件长度与点数不符")
+    data = np.frombuffer(blob, dtype="<f4", offset=13).reshape(count, columns).astype(np.float64)
+    return _checked(data[:, 0], data[:, 1], data[:, 2] if columns == 3 else None)
+
+
+def _columns(curve: Curve) -> list[Array]:
+    extra = [curve.displacement] if curve.displacement is not None else []
+    return [curve.t, curve.force, *extra]
+
+
+def to_binary(curve: Curve) -> bytes:
+    """The upload format (for clients and tests)."""
+    columns = [curve.t, curve.force] + (
+        [curve.displacement] if curve.displacement is not None else []
+    )
+    data = np.column_stack(columns).astype("<f4")
+    return BINARY_MAGIC + struct.pack("<BI", len(columns), curve.n) + data.tobytes()
+
+
+def _checked(t: Array, force: Array, displacement: Array | None) -> Curve:
+    arrays = [t, force] + ([displacement] if displacement is not None else [])
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise CurveError("曲线含有非数字（NaN 或无穷大）")
+    if t.size < 10:
+        raise CurveError("曲线至少需要 10 个点")
+    if (np.diff(t) <= 0).any():
+        raise CurveError("曲线的时间须严格递增")
+    if t[0] < 0 or t[-1] > 86_400:
+        raise CurveError("曲线的时间应在 0 至 86400 秒之间（从试验开始计）")
+    if np.abs(force).max() > 100_000:
+        raise CurveError("力值超出 100000 kN")
+    if displacement is not None and np.abs(displacement).max() > 10_000:
+        raise CurveError("位移超出 10000 mm")
+    return Curve(t.copy(), force.copy(), None if displacement is None else displacement.copy())
+
+
+# --- compact storage -------------------------------------------------------------------------
+
+_DTYPES = (np.int8, np.int16, np.int32, np.int64)
+
+
+def _narrow(values: npt.NDArray[np.int64]) -> tuple[int, bytes]:
+    biggest = int(np.abs(values).max()) if values.size else 0
+    for code, dtype in enumerate(_DTYPES):
+        if biggest <= np.iinfo(dtype).max - 1:
+            return code, values.astype(dtype).tobytes()
+    raise CurveError("曲线数值超出范围")  # pragma: no cover - int64 holds every checked value
+
+
+def encode(curve: Curve) -> bytes:
+    """The stored form: see the module's docstring."""
+    columns = [curve.t, curve.force] + (
+        [curve.displacement] if curve.displacement is not None else []
+    )
+    header = MAGIC + struct.pack("<IB", curve.n, len(columns))
+    body = b""
+    for index, values in enumerate(columns):
+        ints = np.round(values * SCALES[index]).astype(np.int64)
+        order = 2 if index == 0 else 1
+        heads = [int(ints[0])] + ([int(ints[1] - ints[0])] if order == 2 else [])
+        deltas = np.diff(ints, n=order)
+        code, raw = _narrow(deltas)
+        header += struct.pack("<BB", order, code) + struct.pack(f"<{order}q", *heads)
+        body += raw
+    return header + zlib.compress(body, 9)
+
+
+def decode(stored: bytes) -> Curve:
+    if stored[:4] != MAGIC:
+        raise CurveError("不是平台保存的曲线")
+    n, ncols = struct.unpack_from("<IB", stored, 4)
+    offset = 9
+    specs = []
+    for _ in range(ncols):
+        order, code = struct.unpack_from("<BB", stored, offset)
+        offset += 2
+        heads = struct.unpack_from(f"<{order}q", stored, offset)
+        offset += 8 * order
+        specs.append((order, code, heads))
+    body = zlib.decompress(stored[offset:])
+    columns: list[Array] = []
+    at = 0
+    for index, (order, code, heads) in enumerate(specs):
+        dtype = np.dtype(_DTYPES[code])
+        count = n - order
+        deltas = np.frombuffer(body, dtype=dtype, count=count, offset=at).astype(np.int64)
+        at += count * dtype.itemsize
+        ints = deltas
+        if order == 2:
+            ints = np.concatenate(([heads[1]], deltas)).cumsum()
+            ints = np.concatenate(([heads[0]], ints)).cumsum()
+        else:
+            ints = np.concatenate(([heads[0]], deltas)).cumsum()
+        columns.append(ints.astype(np.float64) / SCALES[index])
+    return Curve(columns[0], columns[1], columns[2] if ncols == 3 else None)
+
+
+# --- features --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Features:
+    n_points: int
+    duration_s: float
+    sampling_hz: float
+    peak_kn: float
+    time_to_peak_s: float  # from the onset of load (5 % of the peak)
+    rate_kn_s: float | None  # mean loading rate over the window (least squares)
+    window: tuple[float, float]  # the window, as shares of the peak
+
+
+def features(curve: Curve, window: tuple[float, float] = (0.1, 0.8)) -> Features:
+    """What the database keeps of a curve; ``window`` is the standard's loading-rate window
+    as shares of the peak force on the rising branch (concrete and mortar 10-80 %; rebar's
+    elastic range 10-40 %)."""
+    t, f = curve.t, curve.force
+    peak_at = int(np.argmax(f))
+    peak = float(f[peak_at])
+    onset = _onset(f, peak_at, peak)
+    dt = np.diff(t)
+    rate = None
+    if peak > 0 and peak_at > onset:
+        rising = slice(onset, peak_at + 1)
+        lo, hi = window[0] * peak, window[1] * peak
+        tt, ff = t[rising], f[rising]
+        chosen = (ff >= lo) & (ff <= hi)
+        if chosen.sum() >= 3 and np.ptp(tt[chosen]) > 0:
+            rate = float(np.polyfit(tt[chosen], ff[chosen], 1)[0])
+    return Features(
+        n_points=curve.n,
+        duration_s=float(t[-1] - t[0]),
+        sampling_hz=float(1.0 / np.median(dt)),
+        peak_kn=peak,
+        time_to_peak_s=float(t[peak_at] - t[onset]),
+        rate_kn_s=rate,
+        window=window,
+    )
+
+
+def _onset(force: Array, peak_at: int, peak: float) -> int:
+    """The last point before the peak below 5 % of it (the load's start)."""
+    below = np.nonzero(force[: peak_at + 1] < ONSET_SHARE * peak)[0]
+    return int(below[-1]) if below.size else 0
+
+
+# --- fingerprint -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A curve's fingerprint: the unit residual vector, and the two numbers a copy keeps: the
+    smoothed peak force and the time the load took from 10 % to 90 % of it."""
+
+    vector: npt.NDArray[np.float32]
+    peak_kn: float
+    rise_s: float
+
+
+def _smoothed(force: Array) -> Array:
+    width = max(5, force.size // 200)
+    kernel = np.ones(width) / width
+    padded = np.concatenate(
+        (np.full(width // 2, force[0]), force, np.full(width - 1 - width // 2, force[-1]))
+    )
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def fingerprint(curve: Curve) -> Fingerprint | None:
+    """See the module docstring; None when the curve has too few points on its rising branch
+    (fewer than 2 per bin) or is too smooth to have anything of its own."""
+    t, f = curve.t, curve.force
+    smooth = _smoothed(f)
+    peak = float(smooth.max())
+    if peak <= 0:
+        return None
+    peak_at = int(np.argmax(smooth))
+    rising = smooth[: peak_at + 1]
+    start = int(np.argmax(rising >= 0.1 * peak))
+    end = int(np.argmax(rising >= 0.9 * peak))
+    if end <= start:
+        return None
+    tt, ff = t[start : end + 1], f[start : end + 1]
+    if tt.size < 2 * FINGERPRINT_BINS:
+        return None
+    position = (tt - tt[0]) / (tt[-1] - tt[0])
+    bins = np.minimum((position * FINGERPRINT_BINS).astype(int), FINGERPRINT_BINS - 1)
+    counts = np.bincount(bins, minlength=FINGERPRINT_BINS)
+    if (counts == 0).any():
+        return None
+    means = np.bincount(bins, weights=ff, minlength=FINGERPRINT_BINS) / counts
+    x = np.linspace(-1, 1, FINGERPRINT_BINS)
+    residual = means - np.polyval(np.polyfit(x, means, DETREND_DEGREE), x)
+    norm = float(np.linalg.norm(residual))
+    if norm < 1e-6 * peak:
+        return None
+    return Fingerprint((residual / norm).astype(np.float32), peak, float(tt[-1] - tt[0]))
+
+
+def bucket(peak_kn: float) -> int:
+    """The peak-force bucket (2 % wide, log scale) a fingerprint is filed under."""
+    return math.floor(math.log(max(peak_kn, 1e-3)) / math.log1p(BUCKET_STEP))
+
+
+@dataclass(frozen=True)
+class Match:
+    similarity: float
+    peak_ratio: float
+    time_ratio: float
+
+
+def matches(
+    a: Fingerprint,
+    b: Fingerprint,
+    *,
+    min_similarity: float = MIN_SIMILARITY,
+    tolerance: float = 0.03,
+) -> Match | None:
+    """Whether two fingerprinted curves are one test (None if not)."""
+    similarity = float(np.dot(a.vector, b.vector))
+    peak_ratio = a.peak_kn / b.peak_kn if b.peak_kn else math.inf
+    time_ratio = a.rise_s / b.rise_s if b.rise_s else math.inf
+    if (
+        similarity >= min_similarity
+        and abs(peak_ratio - 1) <= tolerance
+        and abs(time_ratio - 1) <= tolerance
+    ):
+        return Match(similarity, peak_ratio, time_ratio)
+    return None

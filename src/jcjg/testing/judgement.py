@@ -1,0 +1,211 @@
+"""Results recomputed from raw values, the way the standards say, so a lab's own numbers and its
+judgement can be checked (002 17(1)(2)).
+
+- Concrete cubes (GB/T 50081-2019 5.0.5; size factors 100 mm 0.95, 200 mm 1.05): strength of
+  each cube = load / area; the group's representative value is the mean of three, the middle
+  value when one of the extremes differs from it by more than 15 %, and none (the group is void)
+  when both do. The platform judges a group against its design grade (representative >= grade);
+  the statistical acceptance of GB/T 50107 across groups is not a per-record check.
+- Cement mortar (GB/T 17671-2021 10.1-10.2): flexural strength of each of three prisms
+  Rf = 1.5 F L / b^3 (L = 100 mm, b = 40 mm), the mean, or the mean of the two others when one
+  is more than 10 % from the mean; compressive strength of the six halves Rc = F / 1600 mm^2,
+  the mean, or the mean of the other five when one is more than 10 % from the mean, and void
+  when a second of those five is more than 10 % from their mean. Judged against GB 175-2023.
+- Rebar (GB/T 1499.1-2024, GB/T 1499.2-2024; GB/T 228.1): ReL = FeL / S0, Rm = Fm / S0 with the
+  nominal area, elongation after fracture A = (Lu - L0) / L0; each bar must meet its grade's
+  minimums, and E grades also Rm/ReL >= 1.25, ReL/ReL,k <= 1.30 and Agt >= 9 %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CUBE_SIZE_FACTOR = {100: 0.95, 150: 1.0, 200: 1.05}
+MORTAR_PRISM_MM = 40.0
+MORTAR_SPAN_MM = 100.0
+
+# GB 175-2023: minimum strengths (MPa) by grade: {age: (compressive, flexural)}
+CEMENT_GRADES: dict[str, dict[int, tuple[float, float]]] = {
+    "32.5": {3: (12.0, 3.0), 28: (32.5, 5.5)},
+    "32.5R": {3: (17.0, 4.0), 28: (32.5, 5.5)},
+    "42.5": {3: (17.0, 4.0), 28: (42.5, 6.5)},
+    "42.5R": {3: (22.0, 4.5), 28: (42.5, 6.5)},
+    "52.5": {3: (22.0, 4.5), 28: (52.5, 7.0)},
+    "52.5R": {3: (27.0, 5.0), 28: (52.5, 7.0)},
+}
+
+
+@dataclass(frozen=True)
+class RebarGrade:
+    yield_min: float  # ReL, MPa
+    tensile_min: float  # Rm, MPa
+    elongation_min: float  # A, %
+    agt_min: float  # Agt, %
+    seismic: bool = False
+
+
+REBAR_GRADES: dict[str, RebarGrade] = {
+    "HPB300": RebarGrade(300, 420, 25.0, 10.0),
+    "HRB400": RebarGrade(400, 540, 16.0, 7.5),
+    "HRBF400": RebarGrade(400, 540, 16.0, 7.5),
+    "HRB400E": RebarGrade(400, 540, 0.0, 9.0, seismic=True),
+    "HRBF400E": RebarGrade(400, 540, 0.0, 9.0, seismic=True),
+    "HRB500": RebarGrade(500, 630, 15.0, 7.5),
+    "HRBF500": RebarGrade(500, 630, 15.0, 7.5),
+    "HRB500E": RebarGrade(500, 630, 0.0, 9.0, seismic=True),
+    "HRBF500E": RebarGrade(500, 630, 0.0, 9.0, seismic=True),
+    "HRB600": RebarGrade(600, 730, 14.0, 7.5),
+}
+
+
+@dataclass
+class Outcome:
+    """What the platform makes of a group: its value(s), whether it conforms, and why."""
+
+    values: dict[str, float | None] = field(default_factory=dict)
+    conforming: bool | None = None  # None: void group, or nothing to judge against
+    void: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "values": {k: None if v is None else round(v, 2) for k, v in self.values.items()},
+            "conforming": self.conforming,
+            "void": self.void,
+            "notes": self.notes,
+        }
+
+
+def design_strength(grade: str) -> float | None:
+    """C30 -> 30.0 (MPa); None for what is not a concrete strength class."""
+    text = grade.strip().upper()
+    if text.startswith(("C", "M")) and text[1:].replace(".", "", 1).isdigit():
+        return float(text[1:])
+    return None
+
+
+def cube_strengths(loads_kn: Sequence[float], size_mm: int) -> list[float]:
+    factor = CUBE_SIZE_FACTOR.get(size_mm)
+    if factor is None:
+        raise ValueError(f"立方体试件边长应为 100、150 或 200 mm，而不是 {size_mm}")
+    return [load * 1000 / (size_mm * size_mm) * factor for load in loads_kn]
+
+
+def three_cube(strengths: Sequence[float]) -> tuple[float | None, str]:
+    """The representative value of a group of three (None: void) and how it was taken."""
+    if len(strengths) != 3:
+        raise ValueError("一组混凝土立方体试件应为 3 个")
+    low, middle, high = sorted(strengths)
+    far_low = (middle - low) > 0.15 * middle
+    far_high = (high - middle) > 0.15 * middle
+    if far_low and far_high:
+        return None, "最大值和最小值与中间值之差均超过中间值的 15%，该组试件结果无效"
+    if far_low or far_high:
+        return middle, "有一个值与中间值之差超过中间值的 15%，取中间值"
+    return sum(strengths) / 3, "取三个试件的算术平均值"
+
+
+def concrete(loads_kn: Sequence[float], size_mm: int, grade: str) -> Outcome:
+    strengths = cube_strengths(loads_kn, size_mm)
+    value, how = three_cube(strengths)
+    outcome = Outcome({"strength_mpa": value}, notes=[how])
+    required = design_strength(grade)
+    if value is None:
+        outcome.void = True
+    elif required is not None:
+        outcome.conforming = value >= required
+        outcome.values["percent_of_design"] = value / required * 100
+    return outcome
+
+
+def _ten_percent_mean(values: Sequence[float], *, second_voids: bool) -> tuple[float | None, str]:
+    mean = sum(values) / len(values)
+    far = [v for v in values if abs(v - mean) > 0.1 * mean]
+    if not far:
+        return mean, "取平均值"
+    worst = max(values, key=lambda v: abs(v - mean))
+    rest = list(values)
+    rest.remove(worst)
+    rest_mean = sum(rest) / len(rest)
+    if second_voids and any(abs(v - rest_mean) > 0.1 * rest_mean for v in rest):
+        return None, "剔除一个超过平均值 ±10% 的值后，剩余值中仍有超过 ±10% 的，结果作废"
+    return rest_mean, "剔除一个超过平均值 ±10% 的值，取其余的平均值"
+
+
+def mortar(
+    flexural_kn: Sequence[float], compressive_kn: Sequence[float], grade: str, age_days: int
+) -> Outcome:
+    if len(flexural_kn) != 3 or len(compressive_kn) != 6:
+        raise ValueError("水泥胶砂强度应为 3 个抗折值和 6 个抗压值")
+    rf = [1.5 * f * 1000 * MORTAR_SPAN_MM / MORTAR_PRISM_MM**3 for f in flexural_kn]
+    rc = [f * 1000 / MORTAR_PRISM_MM**2 for f in compressive_kn]
+    flexural, how_f = _ten_percent_mean(rf, second_voids=False)
+    compressive, how_c = _ten_percent_mean(rc, second_voids=True)
+    outcome = Outcome(
+        {"flexural_mpa": flexural, "compressive_mpa": compressive},
+        notes=[f"抗折：{how_f}", f"抗压：{how_c}"],
+    )
+    if compressive is None:
+        outcome.void = True
+        return outcome
+    minimum = CEMENT_GRADES.get(grade.strip().split()[-1].upper() if grade.strip() else "", {}).get(
+        age_days
+    )
+    if minimum is not None and flexural is not None:
+        outcome.conforming = compressive >= minimum[0] and flexural >= minimum[1]
+    return outcome
+
+
+def nominal_area(diameter_mm: float) -> float:
+    return math.pi * diameter_mm**2 / 4
+
+
+@dataclass(frozen=True)
+class Bar:
+    diameter_mm: float
+    yield_kn: float  # lower yield force FeL (or Rp0.2 force)
+    max_kn: float  # maximum force Fm
+    gauge_mm: float  # L0
+    final_gauge_mm: float | None = None  # Lu
+    agt_percent: float | None = None  # total elongation at maximum force
+
+
+def rebar(bars: Sequence[Bar], grade: str) -> Outcome:
+    spec = REBAR_GRADES.get(grade.strip().upper())
+    if not bars:
+        raise ValueError("至少需要一根钢筋试样")
+    outcome = Outcome()
+    verdicts: list[bool] = []
+    for n, bar in enumerate(bars, start=1):
+        area = nominal_area(bar.diameter_mm)
+        rel = bar.yield_kn * 1000 / area
+        rm = bar.max_kn * 1000 / area
+        outcome.values[f"{n}.yield_mpa"] = rel
+        outcome.values[f"{n}.tensile_mpa"] = rm
+        elongation = None
+        if bar.final_gauge_mm is not None and bar.gauge_mm > 0:
+            elongation = (bar.final_gauge_mm - bar.gauge_mm) / bar.gauge_mm * 100
+            outcome.values[f"{n}.elongation_percent"] = elongation
+        if spec is None:
+            continue
+        problems = []
+        if rel < spec.yield_min:
+            problems.append(f"第 {n} 根下屈服强度 {rel:.0f} MPa 低于 {spec.yield_min:.0f}")
+        if rm < spec.tensile_min:
+            problems.append(f"第 {n} 根抗拉强度 {rm:.0f} MPa 低于 {spec.tensile_min:.0f}")
+        if elongation is not None and elongation < spec.elongation_min:
+            problems.append(f"第 {n} 根断后伸长率 {elongation:.1f}% 低于 {spec.elongation_min}%")
+        if bar.agt_percent is not None and bar.agt_percent < spec.agt_min:
+            problems.append(f"第 {n} 根最大力总延伸率 {bar.agt_percent}% 低于 {spec.agt_min}%")
+        if spec.seismic:
+            if rm / rel < 1.25:
+                problems.append(f"第 {n} 根强屈比 {rm / rel:.2f} 小于 1.25")
+            if rel / spec.yield_min > 1.30:
+                problems.append(f"第 {n} 根超屈比 {rel / spec.yield_min:.2f} 大于 1.30")
+        outcome.notes.extend(problems)
+        verdicts.append(not problems)
+    outcome.conforming = all(verdicts) if spec is not None else None
+    return outcome
