@@ -771,3 +771,106 @@ WRITES.update(
         Commission: (_bare_commission, lambda c: setattr(c, "client_unit", "新委托单位")),
     }
 )
+
+
+# --- test records -------------------------------------------------------------------------------
+
+
+def _testing_case(model: type) -> ScopeCase:
+    """A test record of a 九江 lab on a project: another lab's staff, a station of 南昌 and a
+    party unit of another project do not find it; the lab's staff and the project's party
+    unit do."""
+
+    def make(f: Factory) -> tuple[int, dict]:
+        import random
+
+        from jcjg.testing import service as testing_service
+        from jcjg.testing import synthetic
+        from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+        from jcjg.testing.schemas import RecordIn, RevisionIn
+        from tests.testing.conftest import points
+
+        lab = f.institution(region_code="360403")
+        project = f.project()
+        curve = synthetic.concrete(random.Random(1), peak_kn=800, rate_kn_s=13)
+        now = dt.datetime.now(dt.UTC)
+        common = {
+            "message_id": "5d0c8d0e-2f6b-4b8a-9a31-7c4e0f9b2a11",
+            "institution_code": lab.code,
+        }
+        record = testing_service.store_record(
+            db=f.db,
+            settings=f.settings,
+            institution=lab,
+            data=RecordIn.model_validate(
+                {
+                    **common,
+                    "number": "JL-SCOPE",
+                    "kind": "concrete_compression",
+                    "item_code": "0101",
+                    "project_code": project.code,
+                    "started_at": (now - dt.timedelta(minutes=10)).isoformat(),
+                    "ended_at": (now - dt.timedelta(minutes=5)).isoformat(),
+                    "acquisition": "auto",
+                    "grade": "C30",
+                    "specimen_size_mm": 150,
+                    "specimens": [
+                        {
+                            "position": 1,
+                            "values": {"peak_kn": 800},
+                            "curve": {"points": points(curve)},
+                        }
+                    ],
+                }
+            ),
+            received_at=now,
+        )
+        revision = testing_service.store_revision(
+            db=f.db,
+            institution=lab,
+            data=RevisionIn.model_validate(
+                {
+                    **common,
+                    "record_number": "JL-SCOPE",
+                    "field": "specimens[1].peak_kn",
+                    "before": 800,
+                    "after": 790,
+                    "reason": "复核更正",
+                    "revised_by": "王检测",
+                    "revised_at": now.isoformat(),
+                }
+            ),
+            received_at=now,
+        )
+        objects = {
+            TestRecord: record,
+            Specimen: f.db.scalars(
+                select(Specimen).where(Specimen.test_record_id == record.id)
+            ).one(),
+            Curve: f.db.scalars(select(Curve).where(Curve.test_record_id == record.id)).one(),
+            Revision: revision,
+        }
+        party = f.user(Role.PARTY_UNIT, project_ids=(project.id,), commit=False)
+        staff = f.user(Role.INSTITUTION_STAFF, institution=lab, commit=False)
+        f.db.commit()
+        return objects[model].id, {"staff": staff, "party": party}
+
+    return ScopeCase(
+        make,
+        None,
+        lambda f, i: [
+            f.user(Role.INSTITUTION_STAFF),  # another lab
+            f.user(Role.STATION, region_code="360100"),
+            f.user(Role.PARTY_UNIT),  # another project
+        ],
+        lambda f, i: i["staff"],
+    )
+
+
+def _testing_models() -> tuple[type, ...]:
+    from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+
+    return (TestRecord, Specimen, Curve, Revision)
+
+
+SCOPED.update({model: _testing_case(model) for model in _testing_models()})

@@ -43,6 +43,7 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
+from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
 
 __all__ = [
     "Alert",
@@ -57,6 +58,7 @@ __all__ = [
     "ClientStat",
     "Commission",
     "CommissionSample",
+    "Curve",
     "ELicence",
     "Equipment",
     "ExchangeFile",
@@ -78,6 +80,7 @@ __all__ = [
     "ProjectMember",
     "QualificationCertificate",
     "Region",
+    "Revision",
     "RoleGrant",
     "RuleThreshold",
     "Sample",
@@ -88,7 +91,9 @@ __all__ = [
     "SeenNonce",
     "Signatory",
     "Specialty",
+    "Specimen",
     "TestItem",
+    "TestRecord",
     "Training",
     "Upload",
     "User",

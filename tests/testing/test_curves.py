@@ -16,7 +16,10 @@ def cube(seed: int, peak: float = 800.0, rate: float = 11.25) -> curves.Curve:
 
 
 def test_storage_round_trips_within_resolution_and_is_compact():
-    for curve in (cube(1), synthetic.rebar(random.Random(2), diameter_mm=20, yield_mpa=450, tensile_mpa=610)):
+    for curve in (
+        cube(1),
+        synthetic.rebar(random.Random(2), diameter_mm=20, yield_mpa=450, tensile_mpa=610),
+    ):
         stored = curves.encode(curve)
         back = curves.decode(stored)
         assert back.n == curve.n

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "sample:register": "现场取样登记（取样人员）",
     "sample:seal": "见证封样（见证人员，电子封志）",
     "sample:receive": "收样验封（检测机构）",
+    "test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）",
 }
 
 # What the anonymous public may do without logging in. Public pages (verification, ledger) add
@@ -54,6 +55,7 @@ _USER_ADMIN = {"user:read", "user:create", "user:update"}
 _EXCHANGE_APPROVER = {"exchange_client:read", "exchange_client:approve"}
 _PROJECT_KEEPER = {"project:read", "project:create", "project:update", "project:assign"}
 _SAMPLE_READER = {"project:read", "sample:read"}
+_TEST_READER = {"test_record:read"}
 
 DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
@@ -65,6 +67,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
+        | _TEST_READER
     ),
     Role.CITY_AUTHORITY: frozenset(
         _EVERYONE
@@ -74,6 +77,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | {"audit:read", "personal_data:unmask", "alert:read"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
+        | _TEST_READER
     ),
     Role.STATION: frozenset(
         _EVERYONE
@@ -81,6 +85,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _PROJECT_KEEPER
         | _SAMPLE_READER
         | {"sample:issue_codes"}
+        | _TEST_READER
     ),
     Role.INSTITUTION_ADMIN: frozenset(
         _EVERYONE
@@ -88,11 +93,14 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | {"institution:read", "institution:update", "audit:read", "alert:read"}
         | {"exchange_client:read", "exchange_client:apply"}
         | {"sample:read", "sample:receive"}
+        | _TEST_READER
     ),
     Role.INSTITUTION_STAFF: frozenset(
-        _EVERYONE | {"institution:read", "alert:read", "sample:read", "sample:receive"}
+        _EVERYONE
+        | {"institution:read", "alert:read", "sample:read", "sample:receive"}
+        | _TEST_READER
     ),
-    Role.PARTY_UNIT: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:issue_codes"}),
+    Role.PARTY_UNIT: frozenset(_EVERYONE | _SAMPLE_READER | _TEST_READER | {"sample:issue_codes"}),
     Role.WITNESS: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:seal"}),
     Role.SAMPLER: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:register"}),
     Role.EXPERT: frozenset(_EVERYONE),
@@ -101,6 +109,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
         | {"exchange_client:read"}
         | _SAMPLE_READER
+        | _TEST_READER
     ),
 }
 

@@ -1,0 +1,60 @@
+"""Kinds of test records, how their data were acquired, and judgements."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TestKind(StrEnum):
+    """The force tests whose raw data and curves are uploaded automatically (001 6.3.2.1), and
+    everything else (raw values only)."""
+
+    __test__ = False  # not a pytest test class
+
+    CONCRETE_COMPRESSION = "concrete_compression"
+    MORTAR_STRENGTH = "mortar_strength"
+    REBAR_TENSILE = "rebar_tensile"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "concrete_compression": "混凝土立方体抗压强度",
+            "mortar_strength": "水泥胶砂强度（抗折、抗压）",
+            "rebar_tensile": "钢筋拉伸",
+            "other": "其他检测",
+        }[self.value]
+
+    @property
+    def rate_window(self) -> tuple[float, float]:
+        """The loading-rate window as shares of the peak force (rebar: its elastic range)."""
+        return (0.1, 0.4) if self is TestKind.REBAR_TENSILE else (0.1, 0.8)
+
+
+class Acquisition(StrEnum):
+    AUTO = "auto"  # from the machine's acquisition system, point to point (001 5.4.7.1)
+    MANUAL = "manual"  # entered from the original form by authorised staff (001 5.4.7.2)
+
+    @property
+    def label(self) -> str:
+        return {"auto": "自动采集", "manual": "人工录入"}[self.value]
+
+
+class Judgement(StrEnum):
+    CONFORMING = "conforming"
+    NONCONFORMING = "nonconforming"
+    VOID = "void"  # the group's result is invalid under the standard's rule
+    NONE = "none"  # not judged
+
+    @property
+    def label(self) -> str:
+        return {
+            "conforming": "合格",
+            "nonconforming": "不合格",
+            "void": "结果无效",
+            "none": "不判定",
+        }[self.value]
+
+    @property
+    def badge(self) -> str:
+        return {"conforming": "ok", "nonconforming": "bad", "void": "warn", "none": ""}[self.value]

@@ -1,0 +1,121 @@
+"""Message types of test data: ``test_record`` (raw data, curves, the lab's results) and
+``test_revision`` (a correction with before, after and reason)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jcjg.exchange.types import HandlerContext, message_type
+from jcjg.testing import service
+from jcjg.testing.schemas import RecordIn, RevisionIn
+
+_CURVE = [[round(i * 0.1, 1), round(max(0.0, i * 1.125 - 2), 3)] for i in range(12)]
+
+_RECORD_EXAMPLE: dict[str, Any] = {
+    "message_id": "5d0c8d0e-2f6b-4b8a-9a31-7c4e0f9b2a11",
+    "institution_code": "JC360400-0001",
+    "number": "JL-HNT-2026-001234",
+    "kind": "concrete_compression",
+    "item_code": "0101",
+    "parameter_codes": ["010101"],
+    "standard": "GB/T 50081-2019",
+    "lab_name": "力学室",
+    "equipment": ["0001-SB-003"],
+    "inspectors": [{"name": "王检测", "id_number": "360402198503120011"}],
+    "commission_number": "WT-2026-000123",
+    "started_at": "2026-11-20T09:30:00+08:00",
+    "ended_at": "2026-11-20T09:36:10+08:00",
+    "environment": {"temperature_c": 20.5, "humidity_percent": 55},
+    "acquisition": "auto",
+    "grade": "C30",
+    "age_days": 28,
+    "specimen_size_mm": 150,
+    "specimens": [
+        {
+            "position": 1,
+            "sample_code": "360402260000001K",
+            "values": {"peak_kn": 812.4, "strength_mpa": 36.1},
+            "curve": {"points": _CURVE},
+        },
+        {
+            "position": 2,
+            "sample_code": "360402260000001K",
+            "values": {"peak_kn": 798.0, "strength_mpa": 35.5},
+            "curve_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        },
+        {
+            "position": 3,
+            "sample_code": "360402260000001K",
+            "values": {"peak_kn": 825.1, "strength_mpa": 36.7},
+        },
+    ],
+    "results": {"strength_mpa": 36.1, "percent_of_design": 120},
+    "judgement": "conforming",
+}
+
+
+def _record_files(message: RecordIn) -> list[str]:
+    return [s.curve_sha256 for s in message.specimens if s.curve_sha256]
+
+
+@message_type(
+    "test_record",
+    title="检测数据（原始记录、力值曲线）",
+    schema=RecordIn,
+    example=_RECORD_EXAMPLE,
+    files=_record_files,
+)
+def handle_record(ctx: HandlerContext, message: RecordIn) -> dict[str, Any]:
+    """一条检测原始记录（001 4.2.2.2、5.4.7、6.3）：委托、试验项目与参数、标准、场所、设备、
+    检测人员、起止时间、环境、采集方式，每个试件的原始数值与力值-时间曲线（自动采集的力学
+    试验必须有曲线），以及检测机构计算的结果和判定。原始记录一经上传不能覆盖，更正用
+    test_revision。平台按标准复算结果，并检查加荷速度、曲线与结果是否一致、曲线是否被重复
+    使用、是否按时上传。"""
+    record = service.store_record(
+        db=ctx.db,
+        settings=ctx.settings,
+        institution=ctx.institution,
+        data=message,
+        received_at=ctx.received_at,
+        message_id=ctx.message_id,
+    )
+    return {
+        "record_number": record.number,
+        "record_id": record.id,
+        "specimens": len(message.specimens),
+        "curves": sum(1 for s in message.specimens if s.curve or s.curve_sha256),
+        "platform_judgement": record.platform_judgement,
+        "recomputed": record.recomputed,
+    }
+
+
+_REVISION_EXAMPLE = {
+    "message_id": "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "institution_code": "JC360400-0001",
+    "record_number": "JL-GJ-2026-000456",
+    "field": "specimens[2].yield_kn",
+    "before": 131.2,
+    "after": 128.6,
+    "reason": "自动采集未能准确判读下屈服点，依据力值-时间曲线人工更正（001 6.2.4）",
+    "revised_by": "王检测",
+    "revised_at": "2026-11-20T10:05:00+08:00",
+}
+
+
+@message_type("test_revision", title="数据修改记录", schema=RevisionIn, example=_REVISION_EXAMPLE)
+def handle_revision(ctx: HandlerContext, message: RevisionIn) -> dict[str, Any]:
+    """数据修改记录（001 4.2.2.2、5.4.4；002 第十三条）：修改时间、修改人、字段、修改前值、
+    修改后值、修改原因。原始值保留可查；修改前值须与平台保存的当前值一致。修改自动采集的
+    数值会触发“人工修改自动采集数据”预警。"""
+    revision = service.store_revision(
+        db=ctx.db,
+        institution=ctx.institution,
+        data=message,
+        received_at=ctx.received_at,
+        message_id=ctx.message_id,
+    )
+    return {
+        "record_number": message.record_number,
+        "field": revision.field,
+        "auto_acquired": revision.auto_acquired,
+    }

@@ -1,0 +1,318 @@
+"""Rules on test data (000 4.3.4 items 4-5; 001 4.1.10, 4.2.2.2, 5.4.4, 6.2-6.3; 002 7(2)(3),
+13, 17(1)(2)). Thresholds are data per region; each rule has a case that fires and one that does
+not in tests/testing/test_rules.py."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from jcjg.alerts.choices import Severity
+from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.testing import judgement, service
+from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+
+
+def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
+    return Finding(
+        key=key,
+        subject_type="test_record",
+        subject_id=str(record.id),
+        subject_repr=f"原始记录 {record.number}{what}",
+        institution_id=record.institution_id,
+        region_code=record.region_code,
+        project_id=record.project_id,
+        facts=facts,
+    )
+
+
+def _concrete_band(grade: str, limits: dict[str, Any]) -> tuple[float, float] | None:
+    strength = judgement.design_strength(grade)
+    if strength is None:
+        return None
+    if strength < 30:
+        return float(limits["concrete_below_c30_min"]), float(limits["concrete_below_c30_max"])
+    if strength < 60:
+        return float(limits["concrete_c30_c60_min"]), float(limits["concrete_c30_c60_max"])
+    return float(limits["concrete_from_c60_min"]), float(limits["concrete_from_c60_max"])
+
+
+def loading_rate_check(
+    record: TestRecord, specimen: Specimen, curve: Curve, limits: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The facts of a loading rate outside the standard's range, or None. Each material has
+    its own branch (and unit): concrete MPa/s over the cube's face, cement mortar N/s by
+    compression or flexure, rebar MPa/s over the bar's nominal area in the elastic range."""
+    if curve.rate_kn_s is None:
+        return None
+    kind = TestKind(record.kind)
+    if kind is TestKind.CONCRETE_COMPRESSION:
+        band = _concrete_band(record.grade, limits)
+        if band is None or not record.specimen_size_mm:
+            return None
+        rate, unit = curve.rate_kn_s * 1000 / record.specimen_size_mm**2, "MPa/s"
+    elif kind is TestKind.MORTAR_STRENGTH:
+        mode = specimen.values.get("mode")
+        rate, unit = curve.rate_kn_s * 1000, "N/s"
+        if mode == "compressive":
+            centre, spread = (
+                float(limits["mortar_compressive_n_s"]),
+                float(limits["mortar_compressive_tolerance"]),
+            )
+        elif mode == "flexural":
+            centre, spread = (
+                float(limits["mortar_flexural_n_s"]),
+                float(limits["mortar_flexural_tolerance"]),
+            )
+        else:
+            return None
+        band = (centre - spread, centre + spread)
+    elif kind is TestKind.REBAR_TENSILE:
+        diameter = specimen.values.get("diameter_mm")
+        if not isinstance(diameter, int | float) or diameter <= 0:
+            return None
+        rate, unit = curve.rate_kn_s * 1000 / judgement.nominal_area(float(diameter)), "MPa/s"
+        band = (float(limits["rebar_min_mpa_s"]), float(limits["rebar_max_mpa_s"]))
+    else:
+        return None
+    if band[0] <= rate <= band[1]:
+        return None
+    return {
+        "试件": specimen.position,
+        "加荷速度": f"{rate:.3g} {unit}",
+        "标准范围": f"{band[0]:g}～{band[1]:g} {unit}",
+        "材料": kind.label,
+    }
+
+
+@rule(
+    "loading_rate",
+    title="加荷速度不符合标准",
+    clause="001 6.2.3.3；GB/T 50081、GB/T 17671、GB/T 228.1",
+    severity=Severity.WARNING,
+    subject_type="test_record",
+    defaults={
+        "concrete_below_c30_min": 0.3,
+        "concrete_below_c30_max": 0.5,
+        "concrete_c30_c60_min": 0.5,
+        "concrete_c30_c60_max": 0.8,
+        "concrete_from_c60_min": 0.8,
+        "concrete_from_c60_max": 1.0,
+        "mortar_compressive_n_s": 2400,
+        "mortar_compressive_tolerance": 200,
+        "mortar_flexural_n_s": 50,
+        "mortar_flexural_tolerance": 10,
+        "rebar_min_mpa_s": 6,
+        "rebar_max_mpa_s": 60,
+    },
+    labels={
+        "concrete_below_c30_min": "混凝土 <C30 下限（MPa/s）",
+        "concrete_below_c30_max": "混凝土 <C30 上限（MPa/s）",
+        "concrete_c30_c60_min": "混凝土 C30～<C60 下限（MPa/s）",
+        "concrete_c30_c60_max": "混凝土 C30～<C60 上限（MPa/s）",
+        "concrete_from_c60_min": "混凝土 ≥C60 下限（MPa/s）",
+        "concrete_from_c60_max": "混凝土 ≥C60 上限（MPa/s）",
+        "mortar_compressive_n_s": "水泥胶砂抗压（N/s）",
+        "mortar_compressive_tolerance": "水泥胶砂抗压允许偏差（N/s）",
+        "mortar_flexural_n_s": "水泥胶砂抗折（N/s）",
+        "mortar_flexural_tolerance": "水泥胶砂抗折允许偏差（N/s）",
+        "rebar_min_mpa_s": "钢筋弹性阶段应力速率下限（MPa/s）",
+        "rebar_max_mpa_s": "钢筋弹性阶段应力速率上限（MPa/s）",
+    },
+    triggers=(Curve,),
+    description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂为峰值的 10%～80%，钢筋为弹性段 "
+    "10%～40%）算出的平均加荷速度超出标准规定的范围。",
+)
+def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = (
+        select(Curve, Specimen, TestRecord)
+        .join(Specimen, Specimen.id == Curve.specimen_id)
+        .join(TestRecord, TestRecord.id == Curve.test_record_id)
+    )
+    for curve, specimen, record in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id)):
+        facts = loading_rate_check(record, specimen, curve, ctx.thresholds(record.region_code))
+        if facts is not None:
+            yield _finding(f"curve:{curve.id}", record, facts, f" 第 {specimen.position} 个试件")
+
+
+@rule(
+    "result_curve_mismatch",
+    title="上报的力值与曲线不符",
+    clause="001 4.1.7、6.1.3；002 第十七条（二）",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    defaults={"tolerance_percent": 1.0},
+    labels={"tolerance_percent": "允许偏差（%）"},
+    triggers=(Curve,),
+    description="试件上报的峰值力（或由它算出的强度）与同一试件力值-时间曲线的峰值相差超过允许偏差。",
+)
+def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = (
+        select(Curve, Specimen, TestRecord)
+        .join(Specimen, Specimen.id == Curve.specimen_id)
+        .join(TestRecord, TestRecord.id == Curve.test_record_id)
+    )
+    for curve, specimen, record in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id)):
+        tolerance = float(ctx.thresholds(record.region_code)["tolerance_percent"]) / 100
+        name = "max_kn" if record.kind == TestKind.REBAR_TENSILE else "peak_kn"
+        reported = specimen.values.get(name)
+        if not isinstance(reported, int | float) or curve.peak_kn <= 0:
+            continue
+        if abs(reported - curve.peak_kn) > tolerance * curve.peak_kn:
+            yield _finding(
+                f"curve:{curve.id}",
+                record,
+                {
+                    "试件": specimen.position,
+                    "上报峰值（kN）": reported,
+                    "曲线峰值（kN）": round(curve.peak_kn, 2),
+                    "偏差": f"{(reported / curve.peak_kn - 1) * 100:+.1f}%",
+                },
+                f" 第 {specimen.position} 个试件",
+            )
+
+
+@rule(
+    "curve_reuse",
+    title="力值曲线与其他试件的曲线几乎相同（疑似重复使用）",
+    clause="001 4.1.7、5.4.7.1；002 第十七条（一）（二）",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    defaults={"min_similarity": 0.75, "tolerance_percent": 3.0},
+    labels={
+        "min_similarity": "指纹相似度下限（余弦）",
+        "tolerance_percent": "峰值与加荷时长允许偏差（%）",
+    },
+    triggers=(Curve,),
+    description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：去掉所有试件共有的形状后，"
+    "剩下的细小波动方向一致，且峰值力与 10%～90% 加荷时长相同（平移时间、叠加少量噪声也能识别）。",
+)
+def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(Curve).where(Curve.fp_vector.is_not(None))
+    for curve in ctx.db.scalars(ctx.narrow(stmt, Curve.institution_id)):
+        limits = ctx.thresholds(curve.region_code)
+        found = service.similar_curves(
+            ctx.db,
+            curve,
+            min_similarity=float(limits["min_similarity"]),
+            tolerance=float(limits["tolerance_percent"]) / 100,
+        )
+        if not found:
+            continue
+        record = ctx.db.get(TestRecord, curve.test_record_id)
+        specimen = ctx.db.get(Specimen, curve.specimen_id)
+        if record is None or specimen is None:
+            continue
+        other, match = found[0]
+        earlier = ctx.db.get(TestRecord, other.test_record_id)
+        earlier_specimen = ctx.db.get(Specimen, other.specimen_id)
+        yield _finding(
+            f"curve:{curve.id}",
+            record,
+            {
+                "试件": specimen.position,
+                "相同的曲线": f"原始记录 {earlier.number if earlier else other.test_record_id}"
+                f" 第 {earlier_specimen.position if earlier_specimen else '?'} 个试件",
+                "相同曲线的机构": other.institution_id,
+                "相似度": round(match.similarity, 3),
+                "峰值比": round(match.peak_ratio, 4),
+                "相同曲线数": len(found),
+            },
+            f" 第 {specimen.position} 个试件",
+        )
+
+
+@rule(
+    "late_upload",
+    title="检测数据未按时上传",
+    clause="001 6.1.2、6.3.4（实时上传）；002 第七条（三）",
+    severity=Severity.WARNING,
+    subject_type="test_record",
+    defaults={"auto_minutes": 30, "manual_hours": 24},
+    labels={
+        "auto_minutes": "自动采集数据上传时限（分钟）",
+        "manual_hours": "人工录入数据上传时限（小时）",
+        "late": "超时",
+    },
+    triggers=(TestRecord,),
+    description="自动采集的数据在试验结束后超过规定分钟数才上传，或人工录入的数据超过规定小时数才上传。",
+)
+def late_upload(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(TestRecord)
+    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+        limits = ctx.thresholds(record.region_code)
+        waited = (record.received_at - record.ended_at).total_seconds()
+        if record.acquisition == Acquisition.AUTO.value:
+            allowed = float(limits["auto_minutes"]) * 60
+        else:
+            allowed = float(limits["manual_hours"]) * 3600
+        if waited > allowed:
+            yield _finding(
+                f"record:{record.id}",
+                record,
+                {
+                    "采集方式": Acquisition(record.acquisition).label,
+                    "试验结束": record.ended_at.isoformat(),
+                    "平台收到": record.received_at.isoformat(),
+                    "late": f"{math.ceil((waited - allowed) / 60)} 分钟",
+                },
+            )
+
+
+@rule(
+    "manual_override",
+    title="人工修改自动采集的数据",
+    clause="001 4.2.2.2、5.4.4、6.1.2（拒绝二次操作采集数据）；002 第十三条",
+    severity=Severity.WARNING,
+    subject_type="test_record",
+    triggers=(Revision,),
+    description="自动采集的原始数值被修改（例如钢筋屈服点依据曲线人工更正，001 6.2.4）。"
+    "修改记录留存，由监管人员核查理由是否成立。",
+)
+def manual_override(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(Revision, TestRecord).join(TestRecord, TestRecord.id == Revision.test_record_id)
+    stmt = stmt.where(Revision.auto_acquired.is_(True))
+    for revision, record in ctx.db.execute(ctx.narrow(stmt, Revision.institution_id)):
+        yield _finding(
+            f"revision:{revision.id}",
+            record,
+            {
+                "字段": revision.field,
+                "修改前": revision.before,
+                "修改后": revision.after,
+                "原因": revision.reason,
+                "修改人": revision.revised_by,
+            },
+        )
+
+
+@rule(
+    "judgement_mismatch",
+    title="检测机构的判定与平台按原始数据复算的结果不一致",
+    clause="002 第十七条（一）（二）；GB/T 50081、GB/T 17671、GB/T 1499",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    triggers=(TestRecord,),
+    description="平台按标准由原始数值复算（混凝土三个试件取值规则、水泥胶砂 10% 规则、"
+    "钢筋牌号最低值），得出的合格、不合格或无效与检测机构的判定不同。",
+)
+def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    judged = {Judgement.CONFORMING.value, Judgement.NONCONFORMING.value, Judgement.VOID.value}
+    stmt = select(TestRecord).where(
+        TestRecord.lab_judgement.in_(judged), TestRecord.platform_judgement.in_(judged)
+    )
+    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+        if record.lab_judgement != record.platform_judgement:
+            yield _finding(
+                f"record:{record.id}",
+                record,
+                {
+                    "检测机构判定": Judgement(record.lab_judgement).label,
+                    "平台复算": Judgement(record.platform_judgement).label,
+                    "复算说明": "；".join(record.recomputed.get("notes", [])),
+                },
+            )

@@ -1,0 +1,402 @@
+"""Test records in: checked, curves stored with their features and fingerprints, results
+recomputed; revisions kept beside the original values. Keyword-only functions; never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
+from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.projects.models import Project
+from jcjg.registry.models import Institution, Person
+from jcjg.sampling.models import Commission
+from jcjg.testing import curves, judgement
+from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing.schemas import CurveIn, RecordIn, RevisionIn, SpecimenIn
+
+# The raw values each kind needs per specimen (the lab's computed values may come beside them).
+REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
+    TestKind.CONCRETE_COMPRESSION: ("peak_kn",),
+    TestKind.MORTAR_STRENGTH: ("mode", "peak_kn"),
+    TestKind.REBAR_TENSILE: ("diameter_mm", "yield_kn", "max_kn", "gauge_mm"),
+    TestKind.OTHER: (),
+}
+
+
+def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(errors=[FieldError(field, message, kind)])
+
+
+def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
+    for name in REQUIRED_VALUES[kind]:
+        value = specimen.values.get(name)
+        if value is None or value == "":
+            raise _fail(
+                f"specimens[{index}].values.{name}", f"{kind.label}须给出 {name}", "missing"
+            )
+    if kind is TestKind.MORTAR_STRENGTH and specimen.values.get("mode") not in (
+        "flexural",
+        "compressive",
+    ):
+        raise _fail(f"specimens[{index}].values.mode", "mode 应为 flexural 或 compressive")
+    for name, value in specimen.values.items():
+        if name != "mode" and name != "break_location" and not isinstance(value, int | float):
+            raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
+
+
+def _curve_of(settings: Settings, index: int, specimen: SpecimenIn) -> curves.Curve | None:
+    source: CurveIn | None = specimen.curve
+    try:
+        if source is not None:
+            return curves.from_points(source.points)
+        if specimen.curve_sha256:
+            return curves.from_binary(blob_store(settings).get(specimen.curve_sha256))
+    except curves.CurveError as error:
+        raise _fail(f"specimens[{index}].curve", str(error)) from error
+    return None
+
+
+def _commission(db: Session, institution: Institution, number: str | None) -> Commission | None:
+    if not number:
+        return None
+    commission = db.scalars(
+        select(Commission).where(
+            Commission.institution_id == institution.id, Commission.number == number
+        )
+    ).first()
+    if commission is None:
+        raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
+    return commission
+
+
+def _project(db: Session, code: str | None) -> Project | None:
+    if not code:
+        return None
+    project = db.scalars(select(Project).where(Project.code == code)).first()
+    if project is None:
+        raise _fail("project_code", "平台没有这个工程项目编号")
+    return project
+
+
+def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcome | None:
+    """The platform's own result from the raw values (None: nothing to recompute)."""
+    kind = TestKind(record.kind)
+    values = [s.values for s in sorted(specimens, key=lambda s: s.position)]
+    try:
+        if kind is TestKind.CONCRETE_COMPRESSION and len(values) == 3 and record.specimen_size_mm:
+            loads = [float(v["peak_kn"]) for v in values]
+            return judgement.concrete(loads, record.specimen_size_mm, record.grade)
+        if kind is TestKind.MORTAR_STRENGTH:
+            flex = [float(v["peak_kn"]) for v in values if v.get("mode") == "flexural"]
+            comp = [float(v["peak_kn"]) for v in values if v.get("mode") == "compressive"]
+            if len(flex) == 3 and len(comp) == 6:
+                return judgement.mortar(flex, comp, record.grade, record.age_days or 0)
+        if kind is TestKind.REBAR_TENSILE:
+            bars = [
+                judgement.Bar(
+                    diameter_mm=float(v["diameter_mm"]),
+                    yield_kn=float(v["yield_kn"]),
+                    max_kn=float(v["max_kn"]),
+                    gauge_mm=float(v["gauge_mm"]),
+                    final_gauge_mm=_float(v.get("final_gauge_mm")),
+                    agt_percent=_float(v.get("agt_percent")),
+                )
+                for v in values
+            ]
+            return judgement.rebar(bars, record.grade)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _judgement(outcome: judgement.Outcome | None) -> Judgement:
+    if outcome is None:
+        return Judgement.NONE
+    if outcome.void:
+        return Judgement.VOID
+    if outcome.conforming is None:
+        return Judgement.NONE
+    return Judgement.CONFORMING if outcome.conforming else Judgement.NONCONFORMING
+
+
+def store_record(
+    *,
+    db: Session,
+    settings: Settings,
+    institution: Institution,
+    data: RecordIn,
+    received_at: dt.datetime,
+    message_id: str | None = None,
+) -> TestRecord:
+    """One test record with its specimens and curves (a 422 leaves nothing written)."""
+    kind = data.kind
+    if data.ended_at < data.started_at:
+        raise _fail("ended_at", "结束时间不能早于开始时间")
+    if data.ended_at > received_at + dt.timedelta(minutes=5):
+        raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
+    existing = db.scalar(
+        select(TestRecord.id).where(
+            TestRecord.institution_id == institution.id, TestRecord.number == data.number
+        )
+    )
+    if existing is not None:
+        raise _fail(
+            "number", "该原始记录编号已上传；原始数据不能覆盖，更正请报送数据修改记录", "unique"
+        )
+    if kind is TestKind.CONCRETE_COMPRESSION and data.specimen_size_mm not in (100, 150, 200):
+        raise _fail("specimen_size_mm", "混凝土立方体试件边长应为 100、150 或 200 mm")
+    positions = [s.position for s in data.specimens]
+    if len(set(positions)) != len(positions):
+        raise _fail("specimens", "试件序号不能重复")
+    for index, specimen in enumerate(data.specimens):
+        _check_values(kind, index, specimen)
+        needs_curve = data.acquisition is Acquisition.AUTO and kind is not TestKind.OTHER
+        if needs_curve and specimen.curve is None and not specimen.curve_sha256:
+            raise _fail(
+                f"specimens[{index}].curve",
+                "自动采集的力学试验须上传力值-时间曲线（001 6.3.2.1）",
+                "missing",
+            )
+    commission = _commission(db, institution, data.commission_number)
+    project = _project(db, data.project_code)
+    if commission is not None and project is not None and commission.project_id != project.id:
+        raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
+    project_id = project.id if project else (commission.project_id if commission else None)
+    people = {
+        p.id_number: p
+        for p in db.scalars(
+            select(Person).where(
+                Person.institution_id == institution.id,
+                Person.id_number.in_([i.id_number for i in data.inspectors if i.id_number]),
+            )
+        )
+    }
+    record = TestRecord(
+        institution_id=institution.id,
+        region_code=institution.region_code,
+        project_id=project_id,
+        commission_id=commission.id if commission else None,
+        number=data.number,
+        kind=kind.value,
+        item_code=data.item_code,
+        parameter_codes=list(data.parameter_codes),
+        standard=data.standard,
+        lab_name=data.lab_name,
+        equipment=list(data.equipment),
+        inspectors=[i.name for i in data.inspectors],
+        inspector_person_ids=[
+            people[i.id_number].id for i in data.inspectors if i.id_number in people
+        ],
+        started_at=data.started_at,
+        ended_at=data.ended_at,
+        received_at=received_at,
+        environment=data.environment.model_dump(exclude_none=True),
+        acquisition=data.acquisition.value,
+        grade=data.grade,
+        age_days=data.age_days,
+        specimen_size_mm=data.specimen_size_mm,
+        results=dict(data.results),
+        lab_judgement=data.judgement.value,
+        message_id=message_id,
+    )
+    db.add(record)
+    db.flush()
+    store = blob_store(settings)
+    rows: list[Specimen] = []
+    for index, item in enumerate(data.specimens):
+        specimen = Specimen(
+            test_record_id=record.id,
+            institution_id=institution.id,
+            region_code=institution.region_code,
+            project_id=project_id,
+            position=item.position,
+            sample_code=item.sample_code,
+            values=dict(item.values),
+        )
+        db.add(specimen)
+        db.flush()
+        rows.append(specimen)
+        curve = _curve_of(settings, index, item)
+        if curve is None:
+            continue
+        stored = curves.encode(curve)
+        digest = store.put(stored)
+        features = curves.features(curve, kind.rate_window)
+        print_ = curves.fingerprint(curve)
+        db.add(
+            Curve(
+                specimen_id=specimen.id,
+                test_record_id=record.id,
+                institution_id=institution.id,
+                region_code=institution.region_code,
+                project_id=project_id,
+                blob_digest=digest,
+                upload_sha256=item.curve_sha256,
+                stored_bytes=len(stored),
+                n_points=features.n_points,
+                sampling_hz=features.sampling_hz,
+                duration_s=features.duration_s,
+                peak_kn=features.peak_kn,
+                time_to_peak_s=features.time_to_peak_s,
+                rate_kn_s=features.rate_kn_s,
+                has_displacement=curve.displacement is not None,
+                fp_bucket=curves.bucket(print_.peak_kn) if print_ else None,
+                fp_vector=print_.vector.tobytes() if print_ else None,
+                fp_peak_kn=print_.peak_kn if print_ else None,
+                fp_rise_s=print_.rise_s if print_ else None,
+            )
+        )
+    outcome = recompute(record, rows)
+    record.recomputed = outcome.as_json() if outcome else {}
+    record.platform_judgement = _judgement(outcome).value
+    db.flush()
+    return record
+
+
+def load_curve(settings: Settings, row: Curve) -> curves.Curve:
+    return curves.decode(blob_store(settings).get(row.blob_digest))
+
+
+def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
+    if row.fp_vector is None or row.fp_peak_kn is None or row.fp_rise_s is None:
+        return None
+    vector = np.frombuffer(row.fp_vector, dtype=np.float32)
+    return curves.Fingerprint(vector, row.fp_peak_kn, row.fp_rise_s)
+
+
+def similar_curves(
+    db: Session, row: Curve, *, min_similarity: float, tolerance: float
+) -> list[tuple[Curve, curves.Match]]:
+    """Earlier curves (any institution) that are the same test as ``row``: the ones filed
+    under its peak bucket or a neighbour, with a matching fingerprint."""
+    mine = fingerprint_of(row)
+    if mine is None or row.fp_bucket is None:
+        return []
+    spread = max(1, math.ceil(tolerance / curves.BUCKET_STEP))
+    candidates = db.scalars(
+        select(Curve).where(
+            Curve.fp_bucket.between(row.fp_bucket - spread, row.fp_bucket + spread),
+            Curve.id < row.id,
+        )
+    )
+    out = []
+    for other in candidates:
+        theirs = fingerprint_of(other)
+        if theirs is None:
+            continue
+        match = curves.matches(mine, theirs, min_similarity=min_similarity, tolerance=tolerance)
+        if match is not None:
+            out.append((other, match))
+    return out
+
+
+def store_revision(
+    *,
+    db: Session,
+    institution: Institution,
+    data: RevisionIn,
+    received_at: dt.datetime,
+    message_id: str | None = None,
+) -> Revision:
+    """A correction of a record's value: the record keeps its original; the revision says
+    what changed, when, by whom and why. ``before`` must be the value the platform holds
+    (after earlier revisions)."""
+    record = db.scalars(
+        select(TestRecord).where(
+            TestRecord.institution_id == institution.id, TestRecord.number == data.record_number
+        )
+    ).first()
+    if record is None:
+        raise _fail("record_number", "本机构没有这个原始记录编号")
+    specimens = {
+        s.position: s
+        for s in db.scalars(select(Specimen).where(Specimen.test_record_id == record.id))
+    }
+    current, auto = _current_value(db, record, specimens, data.field)
+    if current != data.before:
+        raise _fail("before", f"修改前的值应为平台保存的当前值 {current!r}")
+    if data.after == data.before:
+        raise _fail("after", "修改后的值与修改前相同")
+    person = None
+    if data.revised_by_id_number:
+        person = db.scalars(
+            select(Person).where(
+                Person.institution_id == institution.id,
+                Person.id_number == data.revised_by_id_number,
+            )
+        ).first()
+    revision = Revision(
+        test_record_id=record.id,
+        institution_id=institution.id,
+        region_code=institution.region_code,
+        project_id=record.project_id,
+        field=data.field,
+        before=data.before,
+        after=data.after,
+        reason=data.reason,
+        revised_by=data.revised_by,
+        revised_by_person_id=person.id if person else None,
+        revised_at=data.revised_at,
+        received_at=received_at,
+        auto_acquired=auto,
+        message_id=message_id,
+    )
+    db.add(revision)
+    db.flush()
+    return revision
+
+
+def _current_value(
+    db: Session, record: TestRecord, specimens: dict[int, Specimen], field: str
+) -> tuple[Any, bool]:
+    """The field's value now (the last revision's ``after``, else the original) and whether
+    the original was acquired automatically."""
+    original, auto = _original(record, specimens, field)
+    last = db.scalars(
+        select(Revision)
+        .where(Revision.test_record_id == record.id, Revision.field == field)
+        .order_by(Revision.id.desc())
+    ).first()
+    return (last.after if last else original), auto
+
+
+def _original(record: TestRecord, specimens: dict[int, Specimen], field: str) -> tuple[Any, bool]:
+    auto = record.acquisition == Acquisition.AUTO.value
+    if field.startswith("specimens["):
+        try:
+            position = int(field[len("specimens[") : field.index("]")])
+            name = field[field.index("].") + 2 :]
+        except ValueError as exc:
+            raise _fail("field", "字段应写作 specimens[序号].名称 或 results.名称") from exc
+        specimen = specimens.get(position)
+        if specimen is None or name not in specimen.values:
+            raise _fail("field", f"记录中没有字段 {field}")
+        return specimen.values[name], auto
+    if field.startswith("results."):
+        name = field[len("results.") :]
+        if name not in record.results:
+            raise _fail("field", f"记录中没有字段 {field}")
+        return record.results[name], False  # the lab's computed results are not acquired
+    raise _fail("field", "字段应写作 specimens[序号].名称 或 results.名称")
+
+
+def current_values(db: Session, record: TestRecord) -> dict[str, Any]:
+    """Each revised field's value now, by field."""
+    out: dict[str, Any] = {}
+    for revision in db.scalars(
+        select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
+    ):
+        out[revision.field] = revision.after
+    return out

@@ -1,0 +1,90 @@
+"""A lab with a LIMS on the exchange, and records built from machine-like curves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jcjg.alerts.engine import load_rules
+from jcjg.core.db import utcnow
+from jcjg.testing import curves, synthetic
+from tests.exchange.conftest import Lims, make_lims
+
+CUBE_AREA = 150 * 150
+
+
+@pytest.fixture(autouse=True)
+def _rules() -> None:
+    load_rules()
+
+
+@pytest.fixture
+def lab(db, settings, factory) -> Lims:
+    return make_lims(db, settings, factory)
+
+
+def points(curve: curves.Curve) -> list[list[float]]:
+    columns = [curve.t, curve.force]
+    if curve.displacement is not None:
+        columns.append(curve.displacement)
+    return np.column_stack(columns).round(4).tolist()
+
+
+def when(minutes_ago: float = 5) -> tuple[str, str]:
+    ended = utcnow() - dt.timedelta(minutes=minutes_ago)
+    started = ended - dt.timedelta(minutes=6)
+    return started.isoformat(), ended.isoformat()
+
+
+def concrete_record(
+    lims: Lims,
+    *,
+    number: str,
+    grade: str = "C30",
+    rate_mpa_s: float = 0.6,
+    peaks: tuple[float, float, float] = (800.0, 810.0, 795.0),
+    seed: int = 1,
+    judgement: str = "conforming",
+    minutes_ago: float = 5,
+    acquisition: str = "auto",
+    reported: tuple[float, ...] | None = None,
+    curves_of: list[curves.Curve] | None = None,
+) -> tuple[dict[str, Any], list[curves.Curve]]:
+    rng = random.Random(seed)
+    rate_kn_s = rate_mpa_s * CUBE_AREA / 1000
+    drawn = curves_of or [synthetic.concrete(rng, peak_kn=p, rate_kn_s=rate_kn_s) for p in peaks]
+    started, ended = when(minutes_ago)
+    specimens = []
+    for n, curve in enumerate(drawn, start=1):
+        peak = float(curve.force.max())
+        value = reported[n - 1] if reported else round(peak, 2)
+        specimens.append(
+            {
+                "position": n,
+                "values": {"peak_kn": value, "strength_mpa": round(value * 1000 / CUBE_AREA, 1)},
+                "curve": {"points": points(curve)},
+            }
+        )
+    payload = lims.message(
+        number=number,
+        kind="concrete_compression",
+        item_code="0101",
+        standard="GB/T 50081-2019",
+        lab_name="力学室",
+        equipment=["SB-001"],
+        inspectors=[{"name": "王检测"}],
+        started_at=started,
+        ended_at=ended,
+        acquisition=acquisition,
+        grade=grade,
+        age_days=28,
+        specimen_size_mm=150,
+        specimens=specimens,
+        results={"strength_mpa": round(sum(peaks) / 3 * 1000 / CUBE_AREA, 1)},
+        judgement=judgement,
+    )
+    return payload, drawn

@@ -1,0 +1,195 @@
+"""Each test-data rule fires when it should and stays quiet when it should not; the loading
+rate is checked in each material's own branch and unit (a peer checker once never checked
+cement compression because two branches tested the same flag)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from jcjg.alerts.models import Alert
+from jcjg.testing import synthetic
+from jcjg.testing.judgement import nominal_area
+from jcjg.testing.models import TestRecord
+from tests.testing.conftest import concrete_record, points, when
+
+
+def flagged(db, rule_id: str) -> set[str]:
+    """Record numbers with an open alert of ``rule_id``."""
+    db.expire_all()
+    ids = {
+        int(a.subject_id)
+        for a in db.scalars(select(Alert).where(Alert.rule_id == rule_id, Alert.status == "open"))
+    }
+    return {r.number for r in db.scalars(select(TestRecord).where(TestRecord.id.in_(ids)))}
+
+
+def send(client, lab, payload: dict[str, Any]) -> dict[str, Any]:
+    response = lab.post(client, "test_record", payload)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("grade", "quiet_rate", "loud_rate"),
+    [("C25", 0.4, 0.6), ("C30", 0.6, 1.2), ("C60", 0.9, 0.6)],
+)
+def test_loading_rate_concrete_bands(client, db, lab, grade, quiet_rate, loud_rate):
+    quiet, _ = concrete_record(lab, number=f"Q-{grade}", grade=grade, rate_mpa_s=quiet_rate)
+    loud, _ = concrete_record(lab, number=f"L-{grade}", grade=grade, rate_mpa_s=loud_rate, seed=2)
+    send(client, lab, quiet)
+    receipt = send(client, lab, loud)
+    assert "loading_rate" in {w["code"] for w in receipt["warnings"]}
+    assert flagged(db, "loading_rate") == {f"L-{grade}"}
+
+
+def mortar_payload(lab, number: str, *, compressive_n_s: float, flexural_n_s: float, seed: int):
+    rng = random.Random(seed)
+    specimens = []
+    for n in range(1, 10):
+        flexural = n <= 3
+        peak = 3.0 + 0.05 * n if flexural else 72.0 + 0.5 * n
+        rate = (flexural_n_s if flexural else compressive_n_s) / 1000
+        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
+        specimens.append(
+            {
+                "position": n,
+                "values": {
+                    "mode": "flexural" if flexural else "compressive",
+                    "peak_kn": round(float(curve.force.max()), 3),
+                },
+                "curve": {"points": points(curve)},
+            }
+        )
+    started, ended = when()
+    return lab.message(
+        number=number, kind="mortar_strength", item_code="0102", acquisition="auto",
+        started_at=started, ended_at=ended, grade="P·O 42.5", age_days=28,
+        specimens=specimens, judgement="conforming",
+    )  # fmt: skip
+
+
+def test_loading_rate_mortar_compression_and_flexure_each_checked(client, db, lab):
+    send(client, lab, mortar_payload(lab, "M-OK", compressive_n_s=2400, flexural_n_s=50, seed=1))
+    send(client, lab, mortar_payload(lab, "M-COMP", compressive_n_s=3200, flexural_n_s=50, seed=2))
+    send(client, lab, mortar_payload(lab, "M-FLEX", compressive_n_s=2400, flexural_n_s=80, seed=3))
+    assert flagged(db, "loading_rate") == {"M-COMP", "M-FLEX"}
+    db.expire_all()
+    facts = [a.facts for a in db.scalars(select(Alert).where(Alert.rule_id == "loading_rate"))]
+    assert any("N/s" in f["加荷速度"] and f["标准范围"] == "2200～2600 N/s" for f in facts)
+    assert any(f["标准范围"] == "40～60 N/s" for f in facts)
+
+
+def rebar_payload(lab, number: str, *, stress_rate: float, seed: int, yield_mpa: float = 450):
+    rng = random.Random(seed)
+    specimens = []
+    for n in (1, 2):
+        curve = synthetic.rebar(
+            rng, diameter_mm=20, yield_mpa=yield_mpa, tensile_mpa=610, stress_rate_mpa_s=stress_rate
+        )
+        area = nominal_area(20)
+        specimens.append(
+            {
+                "position": n,
+                "values": {
+                    "diameter_mm": 20, "yield_kn": round(yield_mpa * area / 1000, 2),
+                    "max_kn": round(float(curve.force.max()), 2), "gauge_mm": 100,
+                    "final_gauge_mm": 121, "agt_percent": 12.0, "break_location": "标距内",
+                },
+                "curve": {"points": points(curve)},
+            }
+        )  # fmt: skip
+    started, ended = when()
+    return lab.message(
+        number=number, kind="rebar_tensile", item_code="0103", acquisition="auto",
+        started_at=started, ended_at=ended, grade="HRB400E", specimens=specimens,
+        judgement="conforming",
+    )  # fmt: skip
+
+
+def test_loading_rate_rebar_elastic_range(client, db, lab):
+    send(client, lab, rebar_payload(lab, "R-OK", stress_rate=20, seed=1))
+    send(client, lab, rebar_payload(lab, "R-FAST", stress_rate=100, seed=2))
+    assert flagged(db, "loading_rate") == {"R-FAST"}
+
+
+def test_result_curve_mismatch(client, db, lab):
+    send(client, lab, concrete_record(lab, number="RC-OK")[0])
+    inflated, drawn = concrete_record(lab, number="RC-HIGH", seed=9)
+    for n, curve in enumerate(drawn):  # the reported peaks 5 % above the curves'
+        inflated["specimens"][n]["values"]["peak_kn"] = round(float(curve.force.max()) * 1.05, 2)
+    send(client, lab, inflated)
+    assert flagged(db, "result_curve_mismatch") == {"RC-HIGH"}
+
+
+def test_curve_reuse_catches_exact_shifted_and_noisy_copies(client, db, settings, factory, lab):
+    from tests.exchange.conftest import make_lims
+
+    original, drawn = concrete_record(lab, number="CU-ORIG", seed=21)
+    send(client, lab, original)
+    rng = random.Random(5)
+    exact, _ = concrete_record(lab, number="CU-EXACT", curves_of=drawn)
+    shifted = [synthetic.copy_of(rng, c, shift_s=17.3) for c in drawn]
+    noisy = [synthetic.copy_of(rng, c, shift_s=4.0, noise_kn=0.0015 * 800) for c in drawn]
+    send(client, lab, exact)
+    send(client, lab, concrete_record(lab, number="CU-SHIFT", curves_of=shifted)[0])
+    other_lab = make_lims(db, settings, factory)  # another lab re-using the same test
+    send(client, other_lab, concrete_record(other_lab, number="CU-NOISY", curves_of=noisy)[0])
+    # genuinely different specimens of the same grade, machine and rate
+    send(client, lab, concrete_record(lab, number="CU-NEW1", seed=22)[0])
+    send(client, lab, concrete_record(lab, number="CU-NEW2", seed=23)[0])
+    assert flagged(db, "curve_reuse") == {"CU-EXACT", "CU-SHIFT", "CU-NOISY"}
+
+
+def test_late_upload_auto_minutes_and_manual_hours(client, db, lab):
+    send(client, lab, concrete_record(lab, number="LT-AUTO-OK", minutes_ago=5)[0])
+    send(client, lab, concrete_record(lab, number="LT-AUTO", minutes_ago=90, seed=2)[0])
+    manual_ok, _ = concrete_record(lab, number="LT-MAN-OK", minutes_ago=120, seed=3)
+    manual_ok["acquisition"] = "manual"
+    manual_late, _ = concrete_record(lab, number="LT-MAN", minutes_ago=30 * 60, seed=4)
+    manual_late["acquisition"] = "manual"
+    send(client, lab, manual_ok)
+    send(client, lab, manual_late)
+    assert flagged(db, "late_upload") == {"LT-AUTO", "LT-MAN"}
+
+
+def test_manual_override_only_for_auto_acquired_values(client, db, lab):
+    auto, _ = concrete_record(lab, number="MO-AUTO")
+    manual, _ = concrete_record(lab, number="MO-MAN", seed=2)
+    manual["acquisition"] = "manual"
+    send(client, lab, auto)
+    send(client, lab, manual)
+    for number, payload in (("MO-AUTO", auto), ("MO-MAN", manual)):
+        before = payload["specimens"][0]["values"]["peak_kn"]
+        response = lab.post(
+            client,
+            "test_revision",
+            lab.message(
+                record_number=number,
+                field="specimens[1].peak_kn",
+                before=before,
+                after=before + 10,
+                reason="复核更正",
+                revised_by="王检测",
+                revised_at=when(1)[1],
+            ),
+        )
+        assert response.status_code == 200, response.text
+    assert flagged(db, "manual_override") == {"MO-AUTO"}
+
+
+def test_judgement_mismatch(client, db, lab):
+    weak = (560.0, 570.0, 565.0)  # about 25 MPa: below C30
+    send(client, lab, concrete_record(lab, number="JM-OK", judgement="conforming")[0])
+    send(client, lab, concrete_record(lab, number="JM-BAD", peaks=weak, seed=2)[0])
+    honest, _ = concrete_record(
+        lab, number="JM-HONEST", peaks=weak, seed=3, judgement="nonconforming"
+    )
+    send(client, lab, honest)
+    assert flagged(db, "judgement_mismatch") == {"JM-BAD"}
+    db.expire_all()
+    record = db.scalars(select(TestRecord).where(TestRecord.number == "JM-HONEST")).one()
+    assert record.platform_judgement == "nonconforming"
