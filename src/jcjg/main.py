@@ -58,6 +58,7 @@ def _routers() -> list[object]:
     from jcjg.regions import pages as regions_pages
     from jcjg.registry import pages as registry_pages
     from jcjg.sampling import pages as sampling_pages
+    from jcjg.testing import pages as testing_pages
 
     return [
         # The exchange first: its requests are the most frequent, and a request is matched
@@ -82,6 +83,7 @@ def _routers() -> list[object]:
         alerts_pages.router,
         projects_pages.router,
         sampling_pages.router,
+        testing_pages.router,
         alerts_api.router,
         exchange_pages.router,
     ]

@@ -1,0 +1,73 @@
+"""The test-record pages: the list with flags and filters, a record with its recomputed
+result, revisions beside the original values, the curve's points, and scope."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from jcjg.auth.choices import Role
+from jcjg.testing.models import Curve, TestRecord
+from tests.factories import login
+from tests.testing.conftest import concrete_record, when
+
+HTML = {"accept": "text/html"}
+
+
+def _send(client, lab, payload):
+    response = lab.post(client, "test_record", payload)
+    assert response.status_code == 200, response.text
+
+
+def test_list_detail_revision_and_curve(client, browser_client, db, factory, lab):
+    good, _ = concrete_record(lab, number="PG-GOOD")
+    fast, _ = concrete_record(lab, number="PG-FAST", rate_mpa_s=1.5, seed=2)
+    _send(client, lab, good)
+    _send(client, lab, fast)
+    before = good["specimens"][0]["values"]["peak_kn"]
+    revision = lab.message(
+        record_number="PG-GOOD", field="specimens[1].peak_kn", before=before, after=before - 3,
+        reason="核对原始记录表后更正", revised_by="王检测", revised_at=when(1)[1],
+    )  # fmt: skip
+    assert lab.post(client, "test_revision", revision).status_code == 200
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
+    login(browser_client, staff.username)
+
+    listing = browser_client.get("/testing/records", headers=HTML)
+    assert listing.status_code == 200
+    assert "PG-GOOD" in listing.text
+    assert "PG-FAST" in listing.text
+    flagged = browser_client.get("/testing/records?flagged=true", headers=HTML).text
+    assert "PG-FAST" in flagged
+    assert "PG-GOOD" in flagged  # its revision of an auto-acquired value is flagged too
+    only_other = browser_client.get("/testing/records?kind=rebar_tensile", headers=HTML).text
+    assert "PG-GOOD" not in only_other
+    assert "没有检测数据" in only_other
+
+    record = db.scalars(select(TestRecord).where(TestRecord.number == "PG-GOOD")).one()
+    page = browser_client.get(f"/testing/records/{record.id}", headers=HTML)
+    assert page.status_code == 200
+    assert "核对原始记录表后更正" in page.text
+    assert f'<s title="原始值">{before}</s>' in page.text  # the original stays visible
+    assert "合格" in page.text
+    assert 'data-playback="/testing/curves/' in page.text
+
+    curve = db.scalars(select(Curve).where(Curve.test_record_id == record.id)).first()
+    points = browser_client.get(f"/testing/curves/{curve.id}.json").json()
+    assert len(points["t"]) == curve.n_points == len(points["f"])
+    assert max(points["f"]) == round(curve.peak_kn, 3)
+
+
+def test_other_labs_and_strangers_do_not_see_records(client, browser_client, db, factory, lab):
+    payload, _ = concrete_record(lab, number="PG-SCOPE")
+    _send(client, lab, payload)
+    record = db.scalars(select(TestRecord).where(TestRecord.number == "PG-SCOPE")).one()
+    curve = db.scalars(select(Curve).where(Curve.test_record_id == record.id)).first()
+    other = factory.user(Role.INSTITUTION_STAFF)  # another lab
+    login(browser_client, other.username)
+    assert browser_client.get(f"/testing/records/{record.id}", headers=HTML).status_code == 404
+    assert browser_client.get(f"/testing/curves/{curve.id}.json").status_code == 404
+    assert "PG-SCOPE" not in browser_client.get("/testing/records", headers=HTML).text
+    browser_client.cookies.clear()
+    witness = factory.user(Role.WITNESS)
+    login(browser_client, witness.username)
+    assert browser_client.get("/testing/records", headers=HTML).status_code == 403
