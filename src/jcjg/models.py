@@ -43,7 +43,7 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
-from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
 
 __all__ = [
     "Alert",
@@ -59,6 +59,7 @@ __all__ = [
     "Commission",
     "CommissionSample",
     "Curve",
+    "CurveKey",
     "ELicence",
     "Equipment",
     "ExchangeFile",

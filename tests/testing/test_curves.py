@@ -106,3 +106,36 @@ def test_fingerprint_catches_copies_and_spares_other_specimens():
 def test_buckets_are_two_percent_wide():
     assert curves.bucket(800) == curves.bucket(805)
     assert abs(curves.bucket(800) - curves.bucket(840)) in (2, 3)
+
+
+def test_the_band_index_finds_copies_as_the_full_scan_does():
+    from jcjg.testing import fpindex
+
+    rng = random.Random(31)
+    originals = [
+        cube(300 + i, peak=rng.uniform(600, 1000), rate=rng.uniform(9, 15)) for i in range(80)
+    ]
+    prints = [curves.fingerprint(c) for c in originals]
+    gen = np.random.default_rng(1)
+    # a population of unrelated fingerprints around the same peaks
+    noise = gen.standard_normal((5000, curves.FINGERPRINT_BINS)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    picks = gen.integers(0, len(prints), 5000)
+    vectors = np.vstack([np.array([p.vector for p in prints]), noise])
+    peaks = np.concatenate([[p.peak_kn for p in prints], [prints[i].peak_kn for i in picks]])
+    rises = np.concatenate([[p.rise_s for p in prints], [prints[i].rise_s for i in picks]])
+    index = fpindex.FingerprintIndex.build(np.arange(len(vectors)), vectors, peaks, rises)
+    found = 0
+    for i, original in enumerate(originals):
+        copy = synthetic.copy_of(rng, original, shift_s=9.5, noise_kn=0.0015 * prints[i].peak_kn)
+        fp = curves.fingerprint(copy)
+        hits = index.query(fp)
+        assert set(hits) <= set(index.brute_force(fp))  # the index never invents a match
+        found += i in hits
+    assert found >= 76  # 95 %
+    # the keys depend only on the vector and the fixed hyperplanes
+    assert (
+        fpindex.band_values(prints[0].vector).tolist()
+        == fpindex.band_values(prints[0].vector.copy()).tolist()
+    )
+    assert fpindex.band_values(prints[0].vector).shape == (1, fpindex.BANDS)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -112,11 +113,20 @@ class Curve(IdMixin, Base):
     time_to_peak_s: Mapped[float] = mapped_column(Float)
     rate_kn_s: Mapped[float | None] = mapped_column(Float, default=None)
     has_displacement: Mapped[bool] = mapped_column(Boolean, default=False)
-    # the re-use fingerprint (jcjg.testing.curves): 64 float32, and what it is filed under
-    fp_bucket: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
+    # the re-use fingerprint (jcjg.testing.curves): 64 float32; its band keys in CurveKey
     fp_vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     fp_peak_kn: Mapped[float | None] = mapped_column(Float, default=None)
     fp_rise_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class CurveKey(Base):
+    """The locality-sensitive band keys of a curve's fingerprint (:mod:`jcjg.testing.fpindex`):
+    a re-used curve shares at least one with its original, two unrelated curves rarely do."""
+
+    __tablename__ = "force_curve_key"
+
+    curve_id: Mapped[int] = mapped_column(ForeignKey("force_curve.id"), primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
 
 
 class Revision(IdMixin, Base):

@@ -4,7 +4,6 @@ recomputed; revisions kept beside the original values. Keyword-only functions; n
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,9 @@ from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution, Person
 from jcjg.sampling.models import Commission
-from jcjg.testing import curves, judgement
+from jcjg.testing import curves, fpindex, judgement
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
-from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
 from jcjg.testing.schemas import CurveIn, RecordIn, RevisionIn, SpecimenIn
 
 # The raw values each kind needs per specimen (the lab's computed values may come beside them).
@@ -235,29 +234,31 @@ def store_record(
         digest = store.put(stored)
         features = curves.features(curve, kind.rate_window)
         print_ = curves.fingerprint(curve)
-        db.add(
-            Curve(
-                specimen_id=specimen.id,
-                test_record_id=record.id,
-                institution_id=institution.id,
-                region_code=institution.region_code,
-                project_id=project_id,
-                blob_digest=digest,
-                upload_sha256=item.curve_sha256,
-                stored_bytes=len(stored),
-                n_points=features.n_points,
-                sampling_hz=features.sampling_hz,
-                duration_s=features.duration_s,
-                peak_kn=features.peak_kn,
-                time_to_peak_s=features.time_to_peak_s,
-                rate_kn_s=features.rate_kn_s,
-                has_displacement=curve.displacement is not None,
-                fp_bucket=curves.bucket(print_.peak_kn) if print_ else None,
-                fp_vector=print_.vector.tobytes() if print_ else None,
-                fp_peak_kn=print_.peak_kn if print_ else None,
-                fp_rise_s=print_.rise_s if print_ else None,
-            )
+        row = Curve(
+            specimen_id=specimen.id,
+            test_record_id=record.id,
+            institution_id=institution.id,
+            region_code=institution.region_code,
+            project_id=project_id,
+            blob_digest=digest,
+            upload_sha256=item.curve_sha256,
+            stored_bytes=len(stored),
+            n_points=features.n_points,
+            sampling_hz=features.sampling_hz,
+            duration_s=features.duration_s,
+            peak_kn=features.peak_kn,
+            time_to_peak_s=features.time_to_peak_s,
+            rate_kn_s=features.rate_kn_s,
+            has_displacement=curve.displacement is not None,
+            fp_vector=print_.vector.tobytes() if print_ else None,
+            fp_peak_kn=print_.peak_kn if print_ else None,
+            fp_rise_s=print_.rise_s if print_ else None,
         )
+        db.add(row)
+        if print_ is not None:
+            db.flush()
+            bands = fpindex.keys(curves.bucket(print_.peak_kn), fpindex.band_values(print_.vector))
+            db.add_all(CurveKey(curve_id=row.id, key=int(k)) for k in bands.ravel())
     outcome = recompute(record, rows)
     record.recomputed = outcome.as_json() if outcome else {}
     record.platform_judgement = _judgement(outcome).value
@@ -279,20 +280,17 @@ def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
 def similar_curves(
     db: Session, row: Curve, *, min_similarity: float, tolerance: float
 ) -> list[tuple[Curve, curves.Match]]:
-    """Earlier curves (any institution) that are the same test as ``row``: the ones filed
-    under its peak bucket or a neighbour, with a matching fingerprint."""
+    """Earlier curves (any institution) that are the same test as ``row``: the ones sharing a
+    band key in its peak bucket or a neighbour (:mod:`jcjg.testing.fpindex`), verified."""
     mine = fingerprint_of(row)
-    if mine is None or row.fp_bucket is None:
+    if mine is None:
         return []
-    spread = max(1, math.ceil(tolerance / curves.BUCKET_STEP))
-    candidates = db.scalars(
-        select(Curve).where(
-            Curve.fp_bucket.between(row.fp_bucket - spread, row.fp_bucket + spread),
-            Curve.id < row.id,
-        )
-    )
+    reach = fpindex.spread(tolerance)
+    buckets = curves.bucket(mine.peak_kn) + np.arange(-reach, reach + 1)
+    wanted = [int(k) for k in fpindex.keys(buckets, fpindex.band_values(mine.vector)).ravel()]
+    ids = select(CurveKey.curve_id).where(CurveKey.key.in_(wanted), CurveKey.curve_id < row.id)
     out = []
-    for other in candidates:
+    for other in db.scalars(select(Curve).where(Curve.id.in_(ids)).order_by(Curve.id)):
         theirs = fingerprint_of(other)
         if theirs is None:
             continue
