@@ -83,3 +83,20 @@ def test_exchange_bench_short(capsys):
     assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in figures.values())
     assert "# failed answers: 0" in lines, "\n".join(lines)
     assert "BENCH exchange_2workers" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(
+    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
+    reason="the benchmark measures the embedded SQLite database; run once, in the SQLite run",
+)
+def test_curves_bench_short(capsys):
+    lines = _load("curves").main(["--short"])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert set(figures) == {"curve_ingest", "curve_reuse_query_20000", "curve_reuse_recall"}
+    assert figures["curve_ingest"].group(3) == "records/s"
+    assert figures["curve_ingest"].group(5) == "bare_exchange"
+    assert figures["curve_reuse_query_20000"].group(3) == "ms"
+    assert figures["curve_reuse_recall"].group(3) == "recall"
+    assert float(figures["curve_reuse_recall"].group(2)) >= 0.9
+    assert all(float(m.group(2)) > 0 for m in figures.values())
+    assert "BENCH curve_ingest" in capsys.readouterr().out

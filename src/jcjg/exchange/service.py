@@ -51,16 +51,16 @@ MAX_DEPTH = 32  # messages are records in lists; deeper JSON is an attack on the
 
 def _depth(value: Any) -> int:
     """Nesting depth of parsed JSON, without recursion."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item)
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        # only containers go on the stack: a curve's 10,000 numbers are not visited one by one
+        stack.extend((v, level + 1) for v in children if isinstance(v, dict | list))
     return deepest
 
 

@@ -45,15 +45,27 @@ _encode_string = json.encoder.encode_basestring
 def canonical_json(obj: object) -> bytes:
     """Return the RFC 8785 canonical JSON encoding of `obj` as UTF-8 bytes."""
     parts: list[str] = []
-    _write(obj, parts, set(), "$")
+    try:
+        _write(obj, parts, set())
+    except _Problem as problem:
+        raise CanonicalJSONError(f"${''.join(reversed(problem.path))}: {problem.message}") from None
     try:
         return "".join(parts).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise CanonicalJSONError(f"string is not valid Unicode: {exc}") from exc
 
 
-def _write(obj: object, out: list[str], active: set[int], path: str) -> None:
-    # `path` names the offending value in error messages, JSONPath style.
+class _Problem(Exception):
+    """A value that cannot be encoded; containers add their step to ``path`` on the way out,
+    so no path is built for the values that encode fine (most of them, in long lists)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+
+def _write(obj: object, out: list[str], active: set[int]) -> None:
     if obj is None:
         out.append("null")
     elif obj is True:
@@ -64,45 +76,66 @@ def _write(obj: object, out: list[str], active: set[int], path: str) -> None:
         out.append(_encode_string(obj))
     elif isinstance(obj, int):
         if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
-            raise CanonicalJSONError(f"{path}: integer {obj} beyond 2**53 - 1; pass it as a string")
+            raise _Problem(f"integer {obj} beyond 2**53 - 1; pass it as a string")
         out.append(str(int(obj)))  # int() drops any int subclass's own __str__ (IntEnum)
     elif isinstance(obj, float):
-        out.append(_format_number(obj, path))
+        try:
+            out.append(_format_number(obj))
+        except CanonicalJSONError as exc:
+            raise _Problem(str(exc).removeprefix("$: ")) from None
     elif isinstance(obj, dict | list | tuple):
         if id(obj) in active:
-            raise CanonicalJSONError(f"{path}: value contains itself")
+            raise _Problem("value contains itself")
         active.add(id(obj))
         if isinstance(obj, dict):
-            _write_object(obj, out, active, path)
+            _write_object(obj, out, active)
+        elif obj and all(type(item) is float for item in obj):
+            # lists of plain numbers (curves' points) are most of a large message
+            try:
+                out.append("[" + ",".join(map(_format_number, obj)) + "]")
+            except CanonicalJSONError:
+                _write_items(obj, out, active)  # again, slowly, to name the bad item
         else:
-            out.append("[")
-            for i, item in enumerate(obj):
-                if i:
-                    out.append(",")
-                _write(item, out, active, f"{path}[{i}]")
-            out.append("]")
+            _write_items(obj, out, active)
         active.discard(id(obj))
     else:
-        raise CanonicalJSONError(f"{path}: {type(obj).__name__} is not a JSON value")
+        raise _Problem(f"{type(obj).__name__} is not a JSON value")
 
 
-def _write_object(obj: dict[object, object], out: list[str], active: set[int], path: str) -> None:
+def _write_items(obj: list[object] | tuple[object, ...], out: list[str], active: set[int]) -> None:
+    out.append("[")
+    for i, item in enumerate(obj):
+        if i:
+            out.append(",")
+        try:
+            _write(item, out, active)
+        except _Problem as problem:
+            problem.path.append(f"[{i}]")
+            raise
+    out.append("]")
+
+
+def _write_object(obj: dict[object, object], out: list[str], active: set[int]) -> None:
     keys: list[str] = []
     for key in obj:
         if not isinstance(key, str):
-            raise CanonicalJSONError(f"{path}: object key {key!r} is not a string")
+            raise _Problem(f"object key {key!r} is not a string")
         keys.append(key)
     try:
         keys.sort(key=_utf16_key)
     except UnicodeEncodeError as exc:
-        raise CanonicalJSONError(f"{path}: object key is not valid Unicode") from exc
+        raise _Problem("object key is not valid Unicode") from exc
     out.append("{")
     for i, key in enumerate(keys):
         if i:
             out.append(",")
         out.append(_encode_string(key))
         out.append(":")
-        _write(obj[key], out, active, f"{path}.{key}")
+        try:
+            _write(obj[key], out, active)
+        except _Problem as problem:
+            problem.path.append(f".{key}")
+            raise
     out.append("}")
 
 
@@ -124,6 +157,11 @@ def _es_number(value: float) -> str:
     """ECMAScript formatting of any finite double (no range check; exposed for the RFC tests)."""
     if value == 0:
         return "0"  # also -0
+    shortest = float.__repr__(value)
+    if "e" not in shortest and "n" not in shortest:
+        # Plain notation: Python and ECMAScript agree on the digits and, for 1e-4 <= |x| <
+        # 1e16, on the notation; only an integral value loses Python's ".0".
+        return shortest[:-2] if shortest.endswith(".0") else shortest
     # repr() gives the shortest digits that round-trip, the same digits ECMAScript chooses.
     sign, digit_tuple, exponent = Decimal(float.__repr__(value)).as_tuple()
     if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN or infinity
