@@ -59,6 +59,13 @@ def test_demo_shows_every_rule_firing(db, settings):
         "sampling_window",
         "untagged_sample",
         "witness_off_site",
+        # test records (jcjg.testing.demo)
+        "loading_rate",
+        "curve_reuse",
+        "result_curve_mismatch",
+        "judgement_mismatch",
+        "late_upload",
+        "manual_override",
     } <= firing
     # the healthy institutions show none of the planted problems
     healthy = db.scalars(
@@ -66,6 +73,7 @@ def test_demo_shows_every_rule_firing(db, settings):
             Alert.status == "open",
             Alert.rule_id != "certificate_lending",
             Alert.project_id.is_(None),  # the sampling chain's alerts belong to projects
+            Alert.subject_type != "test_record",  # the demo lab's planted test problems
         )
     ).all()
     assert {a.facts.get("专项", "") for a in healthy if a.rule_id == "staffing_below_standard"}

@@ -25,6 +25,7 @@ from jcjg.regions.service import load_regions
 from jcjg.registry import demo as registry_demo
 from jcjg.registry.models import Institution
 from jcjg.sampling import demo as sampling_demo
+from jcjg.testing import demo as testing_demo
 
 
 @dataclass(frozen=True)
@@ -89,4 +90,5 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
         created.append((demo.username, demo.role.label, password))
     db.flush()
     sampling_demo.load(db, settings or get_settings(), by_key)
+    testing_demo.load(db, settings or get_settings(), by_key)
     return created

@@ -6,7 +6,6 @@ import datetime as dt
 import random
 from typing import Any
 
-import numpy as np
 import pytest
 
 from jcjg.alerts.engine import load_rules
@@ -28,10 +27,7 @@ def lab(db, settings, factory) -> Lims:
 
 
 def points(curve: curves.Curve) -> list[list[float]]:
-    columns = [curve.t, curve.force]
-    if curve.displacement is not None:
-        columns.append(curve.displacement)
-    return np.column_stack(columns).round(4).tolist()
+    return curves.to_points(curve)
 
 
 def when(minutes_ago: float = 5) -> tuple[str, str]:

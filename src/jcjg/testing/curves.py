@@ -96,6 +96,11 @@ def _columns(curve: Curve) -> list[Array]:
     return [curve.t, curve.force, *extra]
 
 
+def to_points(curve: Curve, decimals: int = 4) -> list[list[float]]:
+    """The JSON form ``[[t, F(, d)], ...]`` (for clients, the demo and tests)."""
+    return [list(map(float, row)) for row in np.column_stack(_columns(curve)).round(decimals)]
+
+
 def to_binary(curve: Curve) -> bytes:
     """The upload format (for clients and tests)."""
     columns = [curve.t, curve.force] + (

@@ -1,0 +1,227 @@
+"""Demo test records for ``make run``: the demo lab's tests of the demo commission's samples,
+most of them sound, and one of each kind the rules flag: a cube loaded too fast, mortar
+compressed too fast, a curve re-used from another test (shifted and with noise), reported peaks
+above the curves, a judgement the raw values do not support, data uploaded hours late, and an
+automatically acquired yield force corrected by hand. Curves are drawn by
+:mod:`jcjg.testing.synthetic`; records go in through the same service the exchange uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.registry.models import Institution
+from jcjg.sampling.models import Commission, Sample
+from jcjg.testing import curves, service, synthetic
+from jcjg.testing.judgement import nominal_area
+from jcjg.testing.models import TestRecord
+from jcjg.testing.schemas import RecordIn, RevisionIn
+
+FIRST = "JZ-HNT-2026-0001"
+CUBE = 150 * 150 / 1000  # kN per MPa of a 150 mm cube
+
+
+def _cubes(
+    rng: random.Random, peaks: tuple[float, ...], mpa_s: float, codes: list[str]
+) -> tuple[list[dict[str, Any]], list[curves.Curve]]:
+    drawn = [synthetic.concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE) for p in peaks]
+    return _specimens(drawn, codes), drawn
+
+
+def _specimens(
+    drawn: list[curves.Curve], codes: list[str], inflate: float = 1.0
+) -> list[dict[str, Any]]:
+    out = []
+    for n, curve in enumerate(drawn, start=1):
+        peak = round(float(curve.force.max()) * inflate, 2)
+        out.append(
+            {
+                "position": n,
+                "sample_code": codes[(n - 1) % len(codes)] if codes else None,
+                "values": {"peak_kn": peak, "strength_mpa": round(peak / CUBE, 1)},
+                "curve": {"points": curves.to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def _record(
+    db: Session,
+    settings: Settings,
+    lab: Institution,
+    commission: Commission | None,
+    number: str,
+    ended: dt.datetime,
+    received: dt.datetime,
+    **fields: Any,
+) -> TestRecord:
+    data = RecordIn.model_validate(
+        {
+            "message_id": str(uuid.uuid4()),
+            "institution_code": lab.code,
+            "number": number,
+            "item_code": "0101",
+            "standard": "GB/T 50081-2019",
+            "lab_name": "力学室",
+            "equipment": ["JZ-SB-003"],
+            "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
+            "commission_number": commission.number if commission else None,
+            "started_at": (ended - dt.timedelta(minutes=8)).isoformat(),
+            "ended_at": ended.isoformat(),
+            "environment": {"temperature_c": 20.5, "humidity_percent": 55},
+            "acquisition": "auto",
+            **fields,
+        }
+    )
+    return service.store_record(
+        db=db, settings=settings, institution=lab, data=data, received_at=received
+    )
+
+
+def _mortar(rng: random.Random, compressive_n_s: float) -> list[dict[str, Any]]:
+    out = []
+    for n in range(1, 10):
+        flexural = n <= 3
+        peak = rng.uniform(3.0, 3.3) if flexural else rng.uniform(70, 76)
+        rate = (50 if flexural else compressive_n_s) / 1000
+        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
+        out.append(
+            {
+                "position": n,
+                "values": {
+                    "mode": "flexural" if flexural else "compressive",
+                    "peak_kn": round(float(curve.force.max()), 3),
+                },
+                "curve": {"points": curves.to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def _bars(rng: random.Random) -> list[dict[str, Any]]:
+    out = []
+    for n in (1, 2):
+        curve = synthetic.rebar(rng, diameter_mm=20, yield_mpa=455 + 5 * n, tensile_mpa=615)
+        out.append(
+            {
+                "position": n,
+                "values": {
+                    "diameter_mm": 20,
+                    "yield_kn": round((455 + 5 * n) * nominal_area(20) / 1000, 2),
+                    "max_kn": round(float(curve.force.max()), 2),
+                    "gauge_mm": 100,
+                    "final_gauge_mm": 121.5,
+                    "agt_percent": 12.5,
+                    "break_location": "标距内",
+                },
+                "curve": {"points": curves.to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
+    """Create the demo test records when the first is missing; True when created."""
+    lab = institutions.get("jj-center")
+    if lab is None or db.scalar(select(TestRecord.id).where(TestRecord.number == FIRST)):
+        return False
+    commission = db.scalars(
+        select(Commission).where(Commission.institution_id == lab.id).order_by(Commission.id)
+    ).first()
+    codes = (
+        [
+            s.sample_code
+            for s in db.scalars(
+                select(Sample)
+                .where(Sample.commission_id == commission.id, Sample.status == "received")
+                .order_by(Sample.id)
+            )
+        ]
+        if commission
+        else []
+    )
+    rng = random.Random(2026)
+    now = utcnow()
+
+    def at(hours: float) -> tuple[dt.datetime, dt.datetime]:
+        ended = now - dt.timedelta(hours=hours)
+        return ended, ended + dt.timedelta(minutes=3)
+
+    concrete = {
+        "kind": "concrete_compression",
+        "grade": "C30",
+        "age_days": 28,
+        "specimen_size_mm": 150,
+    }
+    # sound: C30 at 0.6 MPa/s, about 36 MPa
+    specimens, sound = _cubes(rng, (812.0, 798.0, 826.0), 0.6, codes[:1])
+    _record(db, settings, lab, commission, FIRST, *at(30), specimens=specimens,
+            results={"strength_mpa": 36.1}, judgement="conforming", **concrete)  # fmt: skip
+    specimens, _ = _cubes(rng, (845.0, 860.0, 838.0), 0.65, codes[1:2])
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0002", *at(28), specimens=specimens,
+            results={"strength_mpa": 37.6}, judgement="conforming", **concrete)  # fmt: skip
+    # loaded at 1.3 MPa/s: loading_rate
+    specimens, _ = _cubes(rng, (790.0, 805.0, 812.0), 1.3, codes[2:3])
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0003", *at(26), specimens=specimens,
+            results={"strength_mpa": 35.7}, judgement="conforming", **concrete)  # fmt: skip
+    # the first test's curves uploaded again, shifted and with noise: curve_reuse
+    copies = [synthetic.copy_of(rng, c, shift_s=23.7, noise_kn=1.0) for c in sound]
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0004", *at(24),
+            specimens=_specimens(copies, codes[3:4]), results={"strength_mpa": 36.1},
+            judgement="conforming", **concrete)  # fmt: skip
+    # peaks reported 6 % above the curves: result_curve_mismatch
+    drawn = [synthetic.concrete(rng, peak_kn=p, rate_kn_s=0.6 * CUBE) for p in (700.0, 712, 705)]
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0005", *at(22),
+            specimens=_specimens(drawn, codes[4:5], inflate=1.06), results={"strength_mpa": 33.2},
+            judgement="conforming", **concrete)  # fmt: skip
+    # about 26 MPa judged conforming for C30: judgement_mismatch
+    specimens, _ = _cubes(rng, (580.0, 590.0, 585.0), 0.55, [])
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0006", *at(20), specimens=specimens,
+            results={"strength_mpa": 26.0}, judgement="conforming", **concrete)  # fmt: skip
+    # uploaded five hours after the test: late_upload
+    specimens, _ = _cubes(rng, (820.0, 815.0, 830.0), 0.6, [])
+    ended = now - dt.timedelta(hours=18)
+    _record(db, settings, lab, commission, "JZ-HNT-2026-0007", ended,
+            ended + dt.timedelta(hours=5), specimens=specimens, results={"strength_mpa": 36.5},
+            judgement="conforming", **concrete)  # fmt: skip
+    mortar = {"kind": "mortar_strength", "item_code": "0102", "grade": "P·O 42.5",
+              "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
+    _record(db, settings, lab, None, "JZ-SJ-2026-0001", *at(16),
+            specimens=_mortar(rng, 2400), judgement="conforming", **mortar)  # fmt: skip
+    # compressed at 3,100 N/s: loading_rate (the cement branch)
+    _record(db, settings, lab, None, "JZ-SJ-2026-0002", *at(14),
+            specimens=_mortar(rng, 3100), judgement="conforming", **mortar)  # fmt: skip
+    rebar = {"kind": "rebar_tensile", "item_code": "0103", "grade": "HRB400E",
+             "standard": "GB/T 228.1-2021"}  # fmt: skip
+    bars = _bars(rng)
+    _record(db, settings, lab, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,
+            judgement="conforming", **rebar)  # fmt: skip
+    # the yield point re-read from the curve by hand (001 6.2.4): manual_override
+    before = bars[1]["values"]["yield_kn"]
+    service.store_revision(
+        db=db,
+        institution=lab,
+        data=RevisionIn.model_validate(
+            {
+                "message_id": str(uuid.uuid4()),
+                "institution_code": lab.code,
+                "record_number": "JZ-GJ-2026-0001",
+                "field": "specimens[2].yield_kn",
+                "before": before,
+                "after": round(before - 2.6, 2),
+                "reason": "自动采集未能准确判读下屈服点，依据力值-时间曲线人工更正（001 6.2.4）",
+                "revised_by": "李检测",
+                "revised_at": (now - dt.timedelta(hours=11)).isoformat(),
+            }
+        ),
+        received_at=now - dt.timedelta(hours=11),
+    )
+    db.flush()
+    return True
