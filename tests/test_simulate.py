@@ -114,14 +114,18 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
 
     with running_exchange(tmp_path) as exchange:
         projects, summary = _sampling_run(
-            tmp_path, exchange, institutions=4, days=2, violations=1.0
+            tmp_path, exchange, institutions=4, days=3, violations=1.0
         )
         assert summary.failures == []
         assert len(projects) == 2
         assert set(summary.sent) >= {"commission", "sample_event"}
         assert summary.statuses == {"accepted": sum(summary.sent.values())}
-        # every sample broke one rule, each project taking the rules in turn
-        assert set(summary.planted) == {*PLANTED, "assignment_change_late"}
+        # every sample broke one rule, each project taking the rules in turn; every test record
+        # of an accepted sample one of the test-data rules
+        from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
+
+        assert set(summary.planted) == {*PLANTED, "assignment_change_late", *TESTS_PLANTED}
+        assert {"test_record", "test_revision"} <= set(summary.sent)
         sealed = summary.actions["见证封样"]
         assert summary.actions["取样登记"] == sealed >= 8
         assert any(line.startswith("埋设的违规：") for line in summary.lines())
@@ -130,11 +134,11 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
             assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
             assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
             assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
-            assert db.scalar(select(func.count()).select_from(Commission)) == 2 * 2
+            assert db.scalar(select(func.count()).select_from(Commission)) == 2 * 3
             changes = select(func.count()).select_from(ProjectMember)
             assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
             fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
-            assert {*PLANTED, "assignment_change_late"} <= fired
+            assert {*PLANTED, "assignment_change_late", *TESTS_PLANTED} <= fired
             refused = select(func.count()).select_from(SampleReceipt)
             planted_refusals = summary.planted["sample_photo_mismatch"]
             planted_refusals += summary.planted["receipt_refused"]
@@ -152,7 +156,9 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.planted == {}
         assert summary.actions["见证封样"] >= 2
         with exchange.sessions() as db:
-            rules = {*PLANTED, "assignment_change_late"}
+            from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
+
+            rules = {*PLANTED, "assignment_change_late", *TESTS_PLANTED}
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
             receipts = db.scalars(select(SampleReceipt)).all()
             assert receipts

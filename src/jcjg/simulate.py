@@ -518,10 +518,12 @@ def _sampling_day(
     seed: int,
     violations: float,
     summary: Summary,
+    labs: dict[str, Any],
 ) -> dict[str, list[Planned]]:
     """The day on the projects' sites (phones, in parallel), then what each lab's LIMS sends
     for the samples that reached it."""
     from jcjg.sampling import simulation
+    from jcjg.testing import simulation as tests
 
     def site(project: SimProject) -> simulation.DayResult:
         rng = random.Random(f"{seed}:site:{project.code}:{day}")
@@ -538,9 +540,24 @@ def _sampling_day(
         summary.tamper.extend(result.tamper)
         lab = by_code[project.lab]
         rng = random.Random(f"{seed}:lims:{project.code}:{day}")
-        for kind, payload, files in simulation.lims_plans(
-            project, result.sealed, rng, functools.partial(_message, lab)
-        ):
+        message = functools.partial(_message, lab)
+        lims = simulation.lims_plans(project, result.sealed, rng, message)
+        accepted = [(s.code, s.material, s.specification) for s in result.sealed if not s.refused]
+        if lims and accepted:
+            lab_tests = labs.setdefault(
+                lab.code, tests.LabTests(lab.code, plant_next=3 * len(labs))
+            )
+            before = lab_tests.planted.copy()
+            lims += tests.record_plans(
+                lab_tests,
+                accepted,
+                simulation.commission_number(project),
+                rng,
+                message,
+                violations,
+            )
+            summary.planted.update(lab_tests.planted - before)
+        for kind, payload, files in lims:
             plans.setdefault(lab.code, []).append(Planned(kind, payload, files))
     return plans
 
@@ -559,13 +576,15 @@ def run(
     """Play ``days`` days for every institution, the institutions in parallel, each day in
     order. ``progress(day, done, total)`` is called as each message of the day is answered.
     With ``projects`` (from :func:`jcjg.sampling.simulation.prepare`), each day also has its
-    sites: samples registered and sealed on the phones, then commissions and receipt checks
-    sent by the labs' LIMS (``violations``: the share of samples that break a rule)."""
+    sites: samples registered and sealed on the phones, then commissions, receipt checks and
+    the accepted samples' test records sent by the labs' LIMS (``violations``: the share of
+    samples and records that break a rule)."""
     summary = Summary(institutions=len(sims), days=days)
     lock = threading.Lock()
     today = utcnow().date()
     started = time.perf_counter()
     rngs = {sim.code: random.Random(f"{seed}:{sim.code}") for sim in sims}
+    lab_tests: dict[str, Any] = {}  # per lab: its test numbering and a curve to re-use
     done = [0]
     with tempfile.TemporaryDirectory(prefix="jcjg-sim-") as tmp:
         for day in range(days):
@@ -581,7 +600,7 @@ def run(
             if projects:
                 # the registry first (a lab's first contact), then the day's samples
                 for code, more in _sampling_day(
-                    sims, projects, day, url, seed, violations, summary
+                    sims, projects, day, url, seed, violations, summary, lab_tests
                 ).items():
                     plans[code] = plans.get(code, []) + more
             total = sum(len(p) for p in plans.values())

@@ -74,6 +74,8 @@ MATERIALS = (
     ("水泥", "P·O 42.5", "12 kg", 1),
     ("砂浆试块", "M10", "70.7×70.7×70.7 mm", 3),
 )
+# concrete cubes are most of the witnessed samples; then rebar, cement, mortar
+MATERIAL_WEIGHTS = (4, 2, 2, 1, 1)
 PARTS = ("基础承台", "1 层柱", "2 层梁板", "3 层梁板", "屋面板", "剪力墙")
 _TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -151,6 +153,13 @@ class Sealed:
     code: str
     seed: int
     planted: str = ""
+    material: str = ""
+    specification: str = ""
+
+    @property
+    def refused(self) -> bool:
+        """The lab will refuse it (another specimen, or a broken tag)."""
+        return self.planted in ("sample_photo_mismatch", "receipt_refused")
 
 
 @dataclass
@@ -390,7 +399,7 @@ def phone_day(
             code = project.codes.pop(0)
             seed = rng.randrange(1, 10**6)
             planted = project.next_violation() if rng.random() < violations else ""
-            material, spec, size, count = rng.choice(MATERIALS)
+            material, spec, size, count = rng.choices(MATERIALS, weights=MATERIAL_WEIGHTS)[0]
             made = now - dt.timedelta(minutes=50 if planted == "sampling_window" else 12)
             lat, lon = _near(rng, project.latitude, project.longitude, 60)
             try:
@@ -468,8 +477,13 @@ def phone_day(
                 result.planted[planted] += 1
             if planted == "seal_invalid":
                 result.tamper.append(code)
-            result.sealed.append(Sealed(code, seed, planted))
+            result.sealed.append(Sealed(code, seed, planted, material, spec))
     return result
+
+
+def commission_number(project: SimProject) -> str:
+    """The number of the project's latest simulated commission at its lab."""
+    return f"SIM-{project.lab}-{utcnow().year}-{project.commission_seq:06d}"
 
 
 def _never_issued(rng: random.Random, region: str) -> str:
@@ -485,7 +499,6 @@ def lims_plans(
     if not sealed:
         return []
     project.commission_seq += 1
-    today = utcnow().astimezone(_TZ).date()
     sample_codes = [s.code for s in sealed]
     if any(s.planted == "untagged_sample" for s in sealed):
         sample_codes.append(_never_issued(rng, project.region))
@@ -493,9 +506,9 @@ def lims_plans(
         (
             "commission",
             message(
-                number=f"SIM-{project.lab}-{today.year}-{project.commission_seq:06d}",
+                number=commission_number(project),
                 sequence=project.commission_seq,
-                commissioned_on=today.isoformat(),
+                commissioned_on=utcnow().astimezone(_TZ).date().isoformat(),
                 project_code=project.code,
                 client_unit="模拟建设单位",
                 items=[],

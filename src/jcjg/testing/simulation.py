@@ -1,0 +1,251 @@
+"""Test records in ``jcjg simulate``: each sample a lab accepted is tested the next hours and its
+LIMS uploads the record with machine-like curves (concrete cubes, cement mortar, rebar).
+
+``violations`` is the share of records that break one of :data:`PLANTED`, each lab breaking
+the one it has broken least among those the test can break: loaded too fast
+(``loading_rate``), one good test's curves uploaded again, shifted and with noise
+(``curve_reuse``), peaks reported above the curves (``result_curve_mismatch``), weak results
+judged conforming (``judgement_mismatch``), uploaded hours after the test (``late_upload``), an
+automatically acquired value corrected by hand afterwards (``manual_override``, a
+``test_revision`` message). Rebar and cement tests break the last two; cubes any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jcjg.core.db import utcnow
+from jcjg.testing import curves, synthetic
+from jcjg.testing.judgement import nominal_area
+
+PLANTED = (
+    "loading_rate",
+    "curve_reuse",
+    "result_curve_mismatch",
+    "judgement_mismatch",
+    "late_upload",
+    "manual_override",
+)
+CUBE = 150 * 150 / 1000  # kN per MPa of a 150 mm cube
+
+
+@dataclass
+class LabTests:
+    """What one simulated lab has tested so far (its numbering and a curve to re-use)."""
+
+    code: str
+    serial: int = 0
+    plant_next: int = 0
+    last_cubes: list[curves.Curve] = field(default_factory=list)
+    planted: Counter[str] = field(default_factory=Counter)
+
+
+Message = Callable[..., dict[str, Any]]
+Plan = tuple[str, dict[str, Any], dict[str, bytes]]
+
+
+_APPLICABLE = {
+    "cube": PLANTED,
+    "machine": ("late_upload", "manual_override"),  # rebar and cement: planted these ways
+    "manual": ("late_upload",),
+}
+
+
+def _family(material: str) -> str:
+    if material.startswith("混凝土"):
+        return "cube"
+    return "machine" if material.startswith(("钢筋", "水泥")) else "manual"
+
+
+def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
+    """The rule this kind of test can break that the lab has broken least so far (ties in the
+    lab's own order), so every rule comes round."""
+    return min(
+        applicable,
+        key=lambda r: (lab.planted[r], (PLANTED.index(r) - lab.plant_next) % len(PLANTED)),
+    )
+
+
+def _cubes(rng: random.Random, peaks: list[float], mpa_s: float) -> list[curves.Curve]:
+    return [synthetic.concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE) for p in peaks]
+
+
+def _cube_specimens(
+    drawn: list[curves.Curve], code: str, inflate: float = 1.0
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": n,
+            "sample_code": code,
+            "values": {"peak_kn": round(float(c.force.max()) * inflate, 2)},
+            "curve": {"points": curves.to_points(c, 3)},
+        }
+        for n, c in enumerate(drawn, start=1)
+    ]
+
+
+def record_plans(
+    lab: LabTests,
+    samples: list[tuple[str, str, str]],
+    commission_number: str,
+    rng: random.Random,
+    message: Message,
+    violations: float,
+) -> list[Plan]:
+    """The LIMS messages for the tests of ``samples`` ((code, material, specification) of the
+    samples the lab accepted), under ``commission_number``."""
+    plans: list[Plan] = []
+    now = utcnow()
+    for code, material, specification in samples:
+        manual = _family(material) == "manual"
+        planted = ""
+        if rng.random() < violations:
+            planted = _next_violation(lab, _APPLICABLE[_family(material)])
+        lab.serial += 1
+        ended = now - dt.timedelta(minutes=rng.uniform(2, 20))
+        if planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
+            ended = now - dt.timedelta(hours=rng.uniform(30, 40) if manual else rng.uniform(3, 8))
+        common = {
+            "number": f"SIM-{lab.code}-{now.year}-{lab.serial:06d}",
+            "commission_number": commission_number,
+            "lab_name": "力学室",
+            "inspectors": [{"name": "模拟检测员"}],
+            "started_at": (ended - dt.timedelta(minutes=10)).isoformat(),
+            "ended_at": ended.isoformat(),
+            "acquisition": "auto",
+            "environment": {"temperature_c": round(rng.uniform(18, 22), 1), "humidity_percent": 55},
+        }
+        revision: tuple[str, float] | None = None
+        if material.startswith("钢筋"):
+            specimens = _bars(rng, code)
+            fields = {"kind": "rebar_tensile", "item_code": "0103", "grade": "HRB400E"}
+            judgement = "conforming"
+            revision = ("specimens[1].yield_kn", specimens[0]["values"]["yield_kn"])
+        elif material.startswith("水泥"):
+            specimens = _mortar(rng, code)
+            fields = {
+                "kind": "mortar_strength",
+                "item_code": "0102",
+                "grade": "P·O 42.5",
+                "age_days": 28,
+            }
+            judgement = "conforming"
+            revision = ("specimens[4].peak_kn", specimens[3]["values"]["peak_kn"])
+        elif material.startswith("混凝土"):
+            grade = specification if specification.startswith("C") else "C30"
+            design = float(grade[1:])
+            mpa_s = 1.3 if planted == "loading_rate" else 0.6
+            strength = design * (0.85 if planted == "judgement_mismatch" else rng.uniform(1.1, 1.3))
+            peaks = [strength * CUBE * rng.uniform(0.97, 1.03) for _ in range(3)]
+            drawn = _cubes(rng, peaks, mpa_s)
+            if planted == "curve_reuse" and lab.last_cubes:
+                drawn = [
+                    synthetic.copy_of(
+                        rng, c, shift_s=rng.uniform(5, 60), noise_kn=0.001 * c.force.max()
+                    )
+                    for c in lab.last_cubes
+                ]
+            elif planted != "curve_reuse":
+                lab.last_cubes = drawn
+            inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
+            specimens = _cube_specimens(drawn, code, inflate)
+            fields = {
+                "kind": "concrete_compression",
+                "item_code": "0101",
+                "grade": grade,
+                "age_days": 28,
+                "specimen_size_mm": 150,
+            }
+            judgement = "conforming"
+            revision = ("specimens[2].peak_kn", specimens[1]["values"]["peak_kn"])
+        else:  # mortar cubes and the like: entered by hand from the original form
+            specimens = [
+                {
+                    "position": n,
+                    "sample_code": code,
+                    "values": {"peak_kn": round(rng.uniform(30, 45), 2)},
+                }
+                for n in (1, 2, 3)
+            ]
+            fields = {"kind": "other", "item_code": "0104", "grade": specification}
+            common["acquisition"] = "manual"
+            judgement = "none"
+            revision = None
+        if planted:
+            lab.planted[planted] += 1
+        plans.append(
+            (
+                "test_record",
+                message(**common, **fields, specimens=specimens, judgement=judgement),
+                {},
+            )
+        )
+        if planted == "manual_override" and revision is not None:
+            field_name, before = revision
+            plans.append(
+                (
+                    "test_revision",
+                    message(
+                        record_number=common["number"],
+                        field=field_name,
+                        before=before,
+                        after=round(float(before) * 0.99, 2),
+                        reason="复核时依据力值-时间曲线人工更正",
+                        revised_by="模拟检测员",
+                        revised_at=now.isoformat(),
+                    ),
+                    {},
+                )
+            )
+    return plans
+
+
+def _bars(rng: random.Random, code: str) -> list[dict[str, Any]]:
+    out = []
+    for n in (1, 2):
+        yield_mpa = rng.uniform(430, 460)
+        curve = synthetic.rebar(
+            rng, diameter_mm=20, yield_mpa=yield_mpa, tensile_mpa=rng.uniform(600, 640)
+        )
+        out.append(
+            {
+                "position": n,
+                "sample_code": code,
+                "values": {
+                    "diameter_mm": 20,
+                    "yield_kn": round(yield_mpa * nominal_area(20) / 1000, 2),
+                    "max_kn": round(float(curve.force.max()), 2),
+                    "gauge_mm": 100,
+                    "final_gauge_mm": round(rng.uniform(118, 124), 1),
+                    "agt_percent": round(rng.uniform(11, 14), 1),
+                },
+                "curve": {"points": curves.to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def _mortar(rng: random.Random, code: str) -> list[dict[str, Any]]:
+    out = []
+    for n in range(1, 10):
+        flexural = n <= 3
+        peak = rng.uniform(3.0, 3.3) if flexural else rng.uniform(70, 76)
+        rate = 0.05 if flexural else 2.4
+        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
+        out.append(
+            {
+                "position": n,
+                "sample_code": code,
+                "values": {
+                    "mode": "flexural" if flexural else "compressive",
+                    "peak_kn": round(float(curve.force.max()), 3),
+                },
+                "curve": {"points": curves.to_points(curve, 3)},
+            }
+        )
+    return out
