@@ -54,26 +54,26 @@ from jcjg.testing import curves, fpindex, synthetic
 BASE = "http://testserver"
 
 
-def _genuine(rng: random.Random, count: int) -> list[curves.Curve]:
-    out = []
+def _genuine(rng: random.Random, count: int) -> list[tuple[curves.Curve, float]]:
+    """Machine-like curves, each with where its fingerprinted branch ends (a rebar's at 60 %)."""
+    out: list[tuple[curves.Curve, float]] = []
     for i in range(count):
         kind = i % 3
         if kind == 0:
             peak, rate = rng.uniform(400, 1200), rng.uniform(8, 18)
-            out.append(synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate))
+            out.append((synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate), 0.9))
         elif kind == 1:
             peak, rate = rng.uniform(55, 95), rng.uniform(2.2, 2.6)
-            out.append(synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=50))
+            out.append((synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=50), 0.9))
         else:
             diameter = rng.choice([12, 16, 20, 25, 28])
-            out.append(
-                synthetic.rebar(
-                    rng,
-                    diameter_mm=diameter,
-                    yield_mpa=rng.uniform(420, 500),
-                    tensile_mpa=rng.uniform(570, 660),
-                )
+            bar = synthetic.rebar(
+                rng,
+                diameter_mm=diameter,
+                yield_mpa=rng.uniform(420, 500),
+                tensile_mpa=rng.uniform(570, 660),
             )
+            out.append((bar, 0.6))
     return out
 
 
@@ -82,11 +82,11 @@ def reuse(population: int, queries: int, seed: int, genuine: int = 600) -> dict[
     rng = random.Random(seed)
     gen = np.random.default_rng(seed)
     drawn = _genuine(rng, genuine)
-    prints = [curves.fingerprint(c) for c in drawn]
-    pairs = [(c, p) for c, p in zip(drawn, prints, strict=True) if p is not None]
-    vectors = np.array([p.vector for _, p in pairs], dtype=np.float32)
-    peaks = np.array([p.peak_kn for _, p in pairs])
-    rises = np.array([p.rise_s for _, p in pairs])
+    prints = [curves.fingerprint(c, top) for c, top in drawn]
+    pairs = [(c, top, p) for (c, top), p in zip(drawn, prints, strict=True) if p is not None]
+    vectors = np.array([p.vector for _, _, p in pairs], dtype=np.float32)
+    peaks = np.array([p.peak_kn for _, _, p in pairs])
+    rises = np.array([p.rise_s for _, _, p in pairs])
     covariance = np.cov(vectors.T)
     stored = gen.multivariate_normal(
         np.zeros(curves.FINGERPRINT_BINS), covariance, size=population, method="cholesky"
@@ -108,11 +108,11 @@ def reuse(population: int, queries: int, seed: int, genuine: int = 600) -> dict[
     build_s = time.perf_counter() - started
     asked = []
     for original, slot in zip(originals, slots, strict=True):
-        curve, fp = pairs[original]
+        curve, top, fp = pairs[original]
         copy = synthetic.copy_of(
             rng, curve, shift_s=rng.uniform(-2, 40), noise_kn=rng.uniform(0, 0.002) * fp.peak_kn
         )
-        asked.append((int(slot), curves.fingerprint(copy)))
+        asked.append((int(slot), curves.fingerprint(copy, top)))
     index_times, scan_times, found, scan_found = [], [], 0, 0
     for slot, fp in asked:
         if fp is None:

@@ -26,6 +26,11 @@ class TestKind(StrEnum):
         }[self.value]
 
     @property
+    def fingerprint_top(self) -> float:
+        """Where the fingerprinted rising branch ends, as a share of the peak."""
+        return 0.6 if self is TestKind.REBAR_TENSILE else 0.9
+
+    @property
     def rate_window(self) -> tuple[float, float]:
         """The loading-rate window as shares of the peak force (rebar: its elastic range)."""
         return (0.1, 0.4) if self is TestKind.REBAR_TENSILE else (0.1, 0.8)

@@ -10,11 +10,12 @@ compressed with zlib. A 3,000-point machine curve takes one to two bytes per poi
 with a little noise added. Genuinely different specimens of one grade, loaded by one machine at
 one rate, have nearly the same smooth shape, so the shape alone cannot tell them apart; what
 differs is each specimen's own small wobble around that shape. The fingerprint is the rising
-branch from 10 % to 90 % of the (smoothed) peak, where the crossings are sharp and a time shift
-or noise cannot move them, averaged into 64 time bins (averaging damps added noise), minus its
+branch from 10 % to 90 % of the (smoothed) peak (a rebar's to 60 %: its yield plateau and
+hardening are shapes every bar shares), where the crossings are sharp and a time shift or noise
+cannot move them, averaged into 64 time bins (averaging damps added noise), minus its
 best fifth-degree polynomial (the shape every specimen shares), scaled to unit length: two
-curves match when these residuals point the same way (cosine >= 0.75) *and* their peak force
-and 10-90 % rise time agree within 3 %. Copies with added noise up to about 0.2 % of the peak
+curves match when these residuals point the same way (cosine >= 0.8) *and* their peak force
+and rise time agree within 2 %. Copies with added noise up to about 0.2 % of the peak
 are caught; more noise than that would make the copy visibly noisier than the machine. Curves
 are bucketed by peak force (2 % bins) so a new curve is compared with the curves near its peak,
 not with all of them.
@@ -39,7 +40,8 @@ FINGERPRINT_BINS = 64
 BUCKET_STEP = 0.02  # peak force buckets: 2 % wide (log scale)
 ONSET_SHARE = 0.05  # load counts from 5 % of the peak
 DETREND_DEGREE = 5  # the smooth shape all specimens share
-MIN_SIMILARITY = 0.75  # cosine of two fingerprints of one test (copies with up to 0.2 % noise)
+MIN_SIMILARITY = 0.8  # cosine of two fingerprints of one test (copies with up to 0.2 % noise)
+TOLERANCE = 0.02  # peak force and rise time of two fingerprints of one test
 
 Array = npt.NDArray[np.float64]
 
@@ -258,9 +260,11 @@ def _smoothed(force: Array) -> Array:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def fingerprint(curve: Curve) -> Fingerprint | None:
-    """See the module docstring; None when the curve has too few points on its rising branch
-    (fewer than 2 per bin) or is too smooth to have anything of its own."""
+def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
+    """See the module docstring; ``top`` ends the rising branch at that share of the peak (a
+    rebar's at 0.6, before the yield plateau and hardening every bar shares). None when the
+    branch has too few points (fewer than 2 per bin) or is too smooth to have anything of its
+    own."""
     t, f = curve.t, curve.force
     smooth = _smoothed(f)
     peak = float(smooth.max())
@@ -269,7 +273,7 @@ def fingerprint(curve: Curve) -> Fingerprint | None:
     peak_at = int(np.argmax(smooth))
     rising = smooth[: peak_at + 1]
     start = int(np.argmax(rising >= 0.1 * peak))
-    end = int(np.argmax(rising >= 0.9 * peak))
+    end = int(np.argmax(rising >= top * peak))
     if end <= start:
         return None
     tt, ff = t[start : end + 1], f[start : end + 1]
@@ -306,7 +310,7 @@ def matches(
     b: Fingerprint,
     *,
     min_similarity: float = MIN_SIMILARITY,
-    tolerance: float = 0.03,
+    tolerance: float = TOLERANCE,
 ) -> Match | None:
     """Whether two fingerprinted curves are one test (None if not)."""
     similarity = float(np.dot(a.vector, b.vector))

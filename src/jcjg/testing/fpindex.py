@@ -102,7 +102,7 @@ class FingerprintIndex:
         fp: curves.Fingerprint,
         *,
         min_similarity: float = curves.MIN_SIMILARITY,
-        tolerance: float = 0.03,
+        tolerance: float = curves.TOLERANCE,
     ) -> list[int]:
         """The ids of stored fingerprints that are the same test as ``fp``."""
         rows = self.candidates(fp, tolerance)
@@ -113,7 +113,7 @@ class FingerprintIndex:
         fp: curves.Fingerprint,
         *,
         min_similarity: float = curves.MIN_SIMILARITY,
-        tolerance: float = 0.03,
+        tolerance: float = curves.TOLERANCE,
     ) -> list[int]:
         """The same answer by comparing with every stored fingerprint (the baseline)."""
         similar = self.vectors @ fp.vector >= min_similarity

@@ -182,7 +182,7 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     clause="001 4.1.7、5.4.7.1；002 第十七条（一）（二）",
     severity=Severity.CRITICAL,
     subject_type="test_record",
-    defaults={"min_similarity": 0.75, "tolerance_percent": 3.0},
+    defaults={"min_similarity": 0.8, "tolerance_percent": 2.0},
     labels={
         "min_similarity": "指纹相似度下限（余弦）",
         "tolerance_percent": "峰值与加荷时长允许偏差（%）",

@@ -233,7 +233,7 @@ def store_record(
         stored = curves.encode(curve)
         digest = store.put(stored)
         features = curves.features(curve, kind.rate_window)
-        print_ = curves.fingerprint(curve)
+        print_ = curves.fingerprint(curve, kind.fingerprint_top)
         row = Curve(
             specimen_id=specimen.id,
             test_record_id=record.id,
