@@ -66,6 +66,8 @@ def test_demo_shows_every_rule_firing(db, settings):
         "judgement_mismatch",
         "late_upload",
         "manual_override",
+        "equipment_invalid",
+        "impossible_timing",
     } <= firing
     # the healthy institutions show none of the planted problems
     healthy = db.scalars(

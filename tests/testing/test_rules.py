@@ -193,3 +193,78 @@ def test_judgement_mismatch(client, db, lab):
     db.expire_all()
     record = db.scalars(select(TestRecord).where(TestRecord.number == "JM-HONEST")).one()
     assert record.platform_judgement == "nonconforming"
+
+
+def _registry(db, lims):
+    """Two labs of the institution, a machine in each, one past its calibration."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from jcjg.registry.models import Equipment, Lab, Person
+
+    inst = lims.institution
+    base = {"institution_id": inst.id, "region_code": inst.region_code}
+    mech = Lab(name="力学室", address="九江", area_m2=Decimal("120"), **base)
+    other = Lab(name="二号力学室", address="九江", area_m2=Decimal("80"), **base)
+    db.add_all([mech, other])
+    db.flush()
+    today = dt.datetime.now(dt.UTC).date()
+    db.add_all(
+        [
+            Equipment(name="压力机", asset_number="SB-001", lab_id=mech.id, status="in_use",
+                      calibration_valid_until=today + dt.timedelta(days=100), **base),
+            Equipment(name="压力机", asset_number="SB-OLD", lab_id=mech.id, status="in_use",
+                      calibration_valid_until=today - dt.timedelta(days=10), **base),
+            Equipment(name="压力机", asset_number="SB-002", lab_id=other.id, status="in_use",
+                      calibration_valid_until=today + dt.timedelta(days=100), **base),
+        ]
+    )  # fmt: skip
+    person = Person(name="王检测", id_number="360402198503120011", is_inspector=True, **base)
+    db.add(person)
+    db.commit()
+
+
+def test_equipment_invalid(client, db, lab):
+    _registry(db, lab)
+    for number, assets, seed in (
+        ("EQ-OK", ["SB-001"], 1),
+        ("EQ-OLD", ["SB-OLD"], 2),
+        ("EQ-NONE", ["SB-999"], 3),
+        ("EQ-LAB", ["SB-002"], 4),  # registered in the other lab
+    ):
+        payload, _ = concrete_record(lab, number=number, seed=seed)
+        payload["equipment"] = assets
+        send(client, lab, payload)
+    assert flagged(db, "equipment_invalid") == {"EQ-OLD", "EQ-NONE", "EQ-LAB"}
+    db.expire_all()
+    facts = {
+        a.facts["设备问题"][0]
+        for a in db.scalars(select(Alert).where(Alert.rule_id == "equipment_invalid"))
+    }
+    assert any("已过期" in f for f in facts)
+    assert any("未在本机构" in f for f in facts)
+    assert any("不在力学室" in f for f in facts)
+
+
+def test_impossible_timing_machine_and_person(client, db, lab):
+    _registry(db, lab)
+    inspector = [{"name": "王检测", "id_number": "360402198503120011"}]
+
+    def record(number: str, minutes_ago: float, assets: list[str], lab_name: str, seed: int):
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=assets, lab_name=lab_name, inspectors=inspector)
+        send(client, lab, payload)
+
+    record("TM-A", 20, ["SB-001"], "力学室", 1)  # 6 minutes each
+    record("TM-B", 17, ["SB-001"], "力学室", 2)  # same machine, overlapping A
+    record("TM-C", 5, ["SB-001"], "力学室", 3)  # after both: quiet
+    record("TM-D", 7, ["SB-002"], "二号力学室", 4)  # the same inspector in another lab, with C
+    assert flagged(db, "impossible_timing") == {"TM-B", "TM-C"}
+    db.expire_all()
+    clashes = [
+        c
+        for a in db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing"))
+        for c in a.facts["冲突"]
+    ]
+    assert any("设备 SB-001 同时用于原始记录 TM-A" in c for c in clashes)
+    assert any("王检测 同时在二号力学室" in c for c in clashes)

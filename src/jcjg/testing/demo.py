@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.registry.models import Institution
+from jcjg.registry.models import Equipment, Institution, Lab
 from jcjg.sampling.models import Commission, Sample
 from jcjg.testing import curves, service, synthetic
 from jcjg.testing.judgement import nominal_area
@@ -56,6 +56,7 @@ def _record(
     db: Session,
     settings: Settings,
     lab: Institution,
+    where: tuple[str, dict[str, list[str]]],
     commission: Commission | None,
     number: str,
     ended: dt.datetime,
@@ -69,8 +70,8 @@ def _record(
             "number": number,
             "item_code": "0101",
             "standard": "GB/T 50081-2019",
-            "lab_name": "力学室",
-            "equipment": ["JZ-SB-003"],
+            "lab_name": where[0],
+            "equipment": where[1].get(str(fields.get("kind", "")), []),
             "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
             "commission_number": commission.number if commission else None,
             "started_at": (ended - dt.timedelta(minutes=8)).isoformat(),
@@ -149,6 +150,23 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     )
     rng = random.Random(2026)
     now = utcnow()
+    place = db.scalars(select(Lab).where(Lab.institution_id == lab.id).order_by(Lab.id)).first()
+    machines = {
+        e.name: e.asset_number
+        for e in db.scalars(select(Equipment).where(Equipment.institution_id == lab.id))
+        if e.asset_number
+    }
+    press = machines.get("全自动压力试验机")
+    universal = machines.get("微机控制电液伺服万能试验机")
+    used = {
+        kind: [asset] if asset else []
+        for kind, asset in (
+            ("concrete_compression", press),
+            ("mortar_strength", press),
+            ("rebar_tensile", universal),
+        )
+    }
+    where = (place.name if place else "", used)
 
     def at(hours: float) -> tuple[dt.datetime, dt.datetime]:
         ended = now - dt.timedelta(hours=hours)
@@ -162,46 +180,57 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     }
     # sound: C30 at 0.6 MPa/s, about 36 MPa
     specimens, sound = _cubes(rng, (812.0, 798.0, 826.0), 0.6, codes[:1])
-    _record(db, settings, lab, commission, FIRST, *at(30), specimens=specimens,
+    _record(db, settings, lab, where, commission, FIRST, *at(30), specimens=specimens,
             results={"strength_mpa": 36.1}, judgement="conforming", **concrete)  # fmt: skip
     specimens, _ = _cubes(rng, (845.0, 860.0, 838.0), 0.65, codes[1:2])
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0002", *at(28), specimens=specimens,
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0002", *at(28), specimens=specimens,
             results={"strength_mpa": 37.6}, judgement="conforming", **concrete)  # fmt: skip
     # loaded at 1.3 MPa/s: loading_rate
     specimens, _ = _cubes(rng, (790.0, 805.0, 812.0), 1.3, codes[2:3])
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0003", *at(26), specimens=specimens,
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0003", *at(26), specimens=specimens,
             results={"strength_mpa": 35.7}, judgement="conforming", **concrete)  # fmt: skip
     # the first test's curves uploaded again, shifted and with noise: curve_reuse
     copies = [synthetic.copy_of(rng, c, shift_s=23.7, noise_kn=1.0) for c in sound]
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0004", *at(24),
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0004", *at(24),
             specimens=_specimens(copies, codes[3:4]), results={"strength_mpa": 36.1},
             judgement="conforming", **concrete)  # fmt: skip
     # peaks reported 6 % above the curves: result_curve_mismatch
     drawn = [synthetic.concrete(rng, peak_kn=p, rate_kn_s=0.6 * CUBE) for p in (700.0, 712, 705)]
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0005", *at(22),
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0005", *at(22),
             specimens=_specimens(drawn, codes[4:5], inflate=1.06), results={"strength_mpa": 33.2},
             judgement="conforming", **concrete)  # fmt: skip
     # about 26 MPa judged conforming for C30: judgement_mismatch
     specimens, _ = _cubes(rng, (580.0, 590.0, 585.0), 0.55, [])
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0006", *at(20), specimens=specimens,
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0006", *at(20), specimens=specimens,
             results={"strength_mpa": 26.0}, judgement="conforming", **concrete)  # fmt: skip
     # uploaded five hours after the test: late_upload
     specimens, _ = _cubes(rng, (820.0, 815.0, 830.0), 0.6, [])
     ended = now - dt.timedelta(hours=18)
-    _record(db, settings, lab, commission, "JZ-HNT-2026-0007", ended,
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0007", ended,
             ended + dt.timedelta(hours=5), specimens=specimens, results={"strength_mpa": 36.5},
             judgement="conforming", **concrete)  # fmt: skip
+    # a press nobody registered: equipment_invalid
+    specimens, _ = _cubes(rng, (835.0, 828.0, 841.0), 0.6, [])
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0008", *at(17), specimens=specimens,
+            results={"strength_mpa": 37.0}, judgement="conforming",
+            equipment=["JZ-SB-099"], **concrete)  # fmt: skip
+    # the registered press in two tests at once: impossible_timing
+    specimens, _ = _cubes(rng, (818.0, 822.0, 809.0), 0.6, [])
+    clash = now - dt.timedelta(hours=28, minutes=-4)  # during JZ-HNT-2026-0002
+    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0009", clash,
+            clash + dt.timedelta(minutes=3), specimens=specimens,
+            results={"strength_mpa": 36.3}, judgement="conforming", **concrete)  # fmt: skip
     mortar = {"kind": "mortar_strength", "item_code": "0102", "grade": "P·O 42.5",
               "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
-    _record(db, settings, lab, None, "JZ-SJ-2026-0001", *at(16),
+    _record(db, settings, lab, where, None, "JZ-SJ-2026-0001", *at(16),
             specimens=_mortar(rng, 2400), judgement="conforming", **mortar)  # fmt: skip
     # compressed at 3,100 N/s: loading_rate (the cement branch)
-    _record(db, settings, lab, None, "JZ-SJ-2026-0002", *at(14),
+    _record(db, settings, lab, where, None, "JZ-SJ-2026-0002", *at(14),
             specimens=_mortar(rng, 3100), judgement="conforming", **mortar)  # fmt: skip
     rebar = {"kind": "rebar_tensile", "item_code": "0103", "grade": "HRB400E",
              "standard": "GB/T 228.1-2021"}  # fmt: skip
     bars = _bars(rng)
-    _record(db, settings, lab, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,
+    _record(db, settings, lab, where, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,
             judgement="conforming", **rebar)  # fmt: skip
     # the yield point re-read from the curve by hand (001 6.2.4): manual_override
     before = bars[1]["values"]["yield_kn"]

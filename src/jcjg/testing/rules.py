@@ -4,6 +4,7 @@ not in tests/testing/test_rules.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +13,12 @@ from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.registry.models import Equipment, Lab
 from jcjg.testing import judgement, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+
+_SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
@@ -316,3 +320,112 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
                     "复算说明": "；".join(record.recomputed.get("notes", [])),
                 },
             )
+
+
+def _local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(_SHANGHAI).date()
+
+
+@rule(
+    "equipment_invalid",
+    title="检测所用设备未登记、不在该场所或检定/校准过期",
+    clause="000 4.1.1 第 5 项；001 4.1.6；002 第七条（二）",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    triggers=(TestRecord, Equipment),
+    description="检测记录所用设备在本机构的设备登记中找不到，或登记在另一检测场所，或试验当天已过"
+    "检定/校准有效期，或状态不是在用。",
+)
+def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(TestRecord)
+    records = [
+        r for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)) if r.equipment
+    ]
+    if not records:
+        return
+    institution_ids = sorted({r.institution_id for r in records})
+    machines = {
+        (e.institution_id, e.asset_number): e
+        for e in ctx.db.scalars(
+            select(Equipment).where(Equipment.institution_id.in_(institution_ids))
+        )
+    }
+    labs = dict(
+        ctx.db.execute(
+            select(Lab.id, Lab.name).where(Lab.institution_id.in_(institution_ids))
+        ).all()
+    )
+    for record in records:
+        problems = []
+        day = _local_day(record.started_at)
+        for asset in record.equipment:
+            machine = machines.get((record.institution_id, asset))
+            if machine is None:
+                problems.append(f"{asset}：未在本机构的设备中登记")
+                continue
+            lab = labs.get(machine.lab_id) if machine.lab_id else None
+            if record.lab_name and lab and lab != record.lab_name:
+                problems.append(f"{asset}：登记在{lab}，不在{record.lab_name}")
+            if machine.calibration_valid_until is None or machine.calibration_valid_until < day:
+                until = machine.calibration_valid_until
+                problems.append(
+                    f"{asset}：检定/校准"
+                    + (f"有效期至 {until.isoformat()}，已过期" if until else "无有效期")
+                )
+            if machine.status != "in_use":
+                problems.append(f"{asset}：设备状态不是在用")
+        if problems:
+            yield _finding(
+                f"record:{record.id}", record, {"设备问题": problems, "试验日期": day.isoformat()}
+            )
+
+
+@rule(
+    "impossible_timing",
+    title="时间冲突：一台设备同时做两项试验，或一名检测人员同时在两处",
+    clause="001 4.1.7；002 第十七条（一）（二）",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    defaults={"overlap_seconds": 60},
+    labels={"overlap_seconds": "允许的重叠（秒）"},
+    triggers=(TestRecord,),
+    description="同一机构的两条检测记录时间重叠，且用了同一台设备，或同一检测人员在不同检测场所。",
+)
+def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
+    subjects = list(ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id)))
+    if not subjects:
+        return
+    earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
+    latest = max(r.ended_at for r in subjects) + dt.timedelta(days=1)
+    pool = ctx.db.scalars(
+        select(TestRecord).where(
+            TestRecord.institution_id.in_(sorted({r.institution_id for r in subjects})),
+            TestRecord.ended_at >= earliest,
+            TestRecord.started_at <= latest,
+        )
+    ).all()
+    for record in subjects:
+        allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
+        clashes = []
+        for other in pool:
+            if other.id == record.id or other.institution_id != record.institution_id:
+                continue
+            overlap = min(record.ended_at, other.ended_at) - max(
+                record.started_at, other.started_at
+            )
+            if overlap <= allowed:
+                continue
+            # the later record (by start, then id) carries the finding
+            if (other.started_at, other.id) > (record.started_at, record.id):
+                continue
+            shared = sorted(set(record.equipment) & set(other.equipment))
+            if shared:
+                clashes.append(f"设备 {'、'.join(shared)} 同时用于原始记录 {other.number}")
+            people = set(record.inspector_person_ids) & set(other.inspector_person_ids)
+            if people and record.lab_name and other.lab_name and record.lab_name != other.lab_name:
+                names = sorted(set(record.inspectors) & set(other.inspectors)) or ["同一检测人员"]
+                clashes.append(
+                    f"{'、'.join(names)} 同时在{other.lab_name}做原始记录 {other.number}"
+                )
+        if clashes:
+            yield _finding(f"record:{record.id}", record, {"冲突": clashes})
