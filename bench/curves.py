@@ -160,7 +160,7 @@ def _record(code: str, number: str, rng: random.Random) -> dict[str, Any]:
         "institution_code": code,
         "number": number,
         "kind": "concrete_compression",
-        "item_code": "0101",
+        "item_code": "0108",
         "started_at": (ended.replace(microsecond=0)).isoformat(),
         "ended_at": ended.isoformat(),
         "acquisition": "auto",

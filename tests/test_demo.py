@@ -69,6 +69,13 @@ def test_demo_shows_every_rule_firing(db, settings):
         "equipment_invalid",
         "impossible_timing",
     } <= firing
+    # and the registry's rules on the demo lab's test records
+    on_records = set(
+        db.scalars(
+            select(Alert.rule_id).where(Alert.status == "open", Alert.subject_type == "test_record")
+        )
+    )
+    assert {"out_of_scope", "unlicensed_work"} <= on_records
     # the healthy institutions show none of the planted problems
     healthy = db.scalars(
         select(Alert).where(

@@ -807,7 +807,7 @@ def _testing_case(model: type) -> ScopeCase:
                     **common,
                     "number": "JL-SCOPE",
                     "kind": "concrete_compression",
-                    "item_code": "0101",
+                    "item_code": "0108",
                     "project_code": project.code,
                     "started_at": (now - dt.timedelta(minutes=10)).isoformat(),
                     "ended_at": (now - dt.timedelta(minutes=5)).isoformat(),

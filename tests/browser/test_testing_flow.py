@@ -43,7 +43,7 @@ def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
                 **common,
                 "number": "JL-PLAY-001",
                 "kind": "concrete_compression",
-                "item_code": "0101",
+                "item_code": "0108",
                 "standard": "GB/T 50081-2019",
                 "lab_name": "力学室",
                 "equipment": ["SB-003"],

@@ -68,7 +68,7 @@ def concrete_record(
     payload = lims.message(
         number=number,
         kind="concrete_compression",
-        item_code="0101",
+        item_code="0108",
         standard="GB/T 50081-2019",
         lab_name="力学室",
         equipment=["SB-001"],

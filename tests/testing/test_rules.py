@@ -66,7 +66,7 @@ def mortar_payload(lab, number: str, *, compressive_n_s: float, flexural_n_s: fl
         )
     started, ended = when()
     return lab.message(
-        number=number, kind="mortar_strength", item_code="0102", acquisition="auto",
+        number=number, kind="mortar_strength", item_code="0101", acquisition="auto",
         started_at=started, ended_at=ended, grade="P·O 42.5", age_days=28,
         specimens=specimens, judgement="conforming",
     )  # fmt: skip
@@ -104,7 +104,7 @@ def rebar_payload(lab, number: str, *, stress_rate: float, seed: int, yield_mpa:
         )  # fmt: skip
     started, ended = when()
     return lab.message(
-        number=number, kind="rebar_tensile", item_code="0103", acquisition="auto",
+        number=number, kind="rebar_tensile", item_code="0102", acquisition="auto",
         started_at=started, ended_at=ended, grade="HRB400E", specimens=specimens,
         judgement="conforming",
     )  # fmt: skip
@@ -268,3 +268,39 @@ def test_impossible_timing_machine_and_person(client, db, lab):
     ]
     assert any("设备 SB-001 同时用于原始记录 TM-A" in c for c in clashes)
     assert any("王检测 同时在二号力学室" in c for c in clashes)
+
+
+def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):
+    """The registry's rules, extended to test records: a test item outside the valid
+    certificate, an inspector without the specialty."""
+    import datetime as dt
+
+    from jcjg.registry.models import Person, QualificationCertificate
+    from tests.factories import catalogue
+
+    held, _, _ = catalogue(db, "01")  # item 0101
+    other, _, _ = catalogue(db, "02")  # item 0201
+    inst = lab.institution
+    base = {"institution_id": inst.id, "region_code": inst.region_code}
+    cert = QualificationCertificate(
+        number="JZ-SCOPE", issued_by="江西省住房和城乡建设厅",
+        issue_date=dt.date(2024, 1, 1), valid_until=dt.date(2030, 1, 1), **base,
+    )  # fmt: skip
+    cert.specialties = [held]
+    qualified = Person(name="王检测", id_number="360402198503120011", is_inspector=True, **base)
+    qualified.specialties = [held]
+    clerk = Person(name="赵文员", id_number="36040219900101001X", is_inspector=False, **base)
+    db.add_all([cert, qualified, clerk])
+    db.commit()
+    for number, item, who, seed in (
+        ("SC-OK", "0101", qualified, 1),
+        ("SC-OUT", "0201", qualified, 2),
+        ("SC-CLERK", "0101", clerk, 3),
+    ):
+        payload, _ = concrete_record(lab, number=number, seed=seed)
+        payload.update(item_code=item, inspectors=[{"name": who.name, "id_number": who.id_number}])
+        send(client, lab, payload)
+    assert flagged(db, "out_of_scope") == {"SC-OUT"}
+    # the clerk is no inspector; the inspector holds 01, not the 02 of SC-OUT's item
+    assert flagged(db, "unlicensed_work") == {"SC-CLERK", "SC-OUT"}
+    assert other.code == "02"

@@ -130,6 +130,25 @@ class Rule:
 
 RULES: dict[str, Rule] = {}
 SCOPES = ("institution", "project")
+# More findings for a rule from another package (the registry's rules evaluated on each test
+# record, say): rule id -> (check, triggers). The rule's own package need not know of them.
+EXTENSIONS: dict[str, list[tuple[Check, tuple[type, ...]]]] = {}
+
+
+def extend_rule(rule_id: str, *, triggers: tuple[type, ...] = ()) -> Callable[[Check], Check]:
+    """Register the decorated check as more findings of rule ``rule_id`` (registered by its
+    own package); ``triggers`` are the models whose writes re-run the rule as well."""
+
+    def register(check: Check) -> Check:
+        EXTENSIONS.setdefault(rule_id, []).append((check, tuple(triggers)))
+        return check
+
+    return register
+
+
+def checks_of(rule_: Rule) -> list[Check]:
+    """The rule's own check and its extensions'."""
+    return [rule_.check, *(check for check, _ in EXTENSIONS.get(rule_.id, []))]
 
 
 def rule(
@@ -414,9 +433,10 @@ def run_rule(
         project_ids=scope if by_project else None,
     )
     found: dict[str, Finding] = {}
-    for finding in rule_.check(ctx):
-        if ctx.covers_finding(finding):
-            found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
+    for check in checks_of(rule_):
+        for finding in check(ctx):
+            if ctx.covers_finding(finding):
+                found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
 
     stmt = select(Alert).where(Alert.rule_id == rule_.id, Alert.status == AlertStatus.OPEN.value)
     if by_project:
@@ -535,7 +555,12 @@ def project_ids_of(obj: object) -> set[int]:
 
 
 def _watched() -> list[tuple[str, tuple[type, ...]]]:
-    return [(r.id, r.triggers) for r in RULES.values() if r.triggers]
+    out = []
+    for r in RULES.values():
+        triggers = r.triggers + tuple(t for _, more in EXTENSIONS.get(r.id, []) for t in more)
+        if triggers:
+            out.append((r.id, triggers))
+    return out
 
 
 @event.listens_for(Session, "after_flush")

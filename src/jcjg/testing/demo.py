@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.catalogue.models import TestItem
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.registry.models import Equipment, Institution, Lab
+from jcjg.registry.models import Equipment, Institution, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
 from jcjg.testing import curves, service, synthetic
 from jcjg.testing.judgement import nominal_area
@@ -68,7 +69,7 @@ def _record(
             "message_id": str(uuid.uuid4()),
             "institution_code": lab.code,
             "number": number,
-            "item_code": "0101",
+            "item_code": "0108",
             "standard": "GB/T 50081-2019",
             "lab_name": where[0],
             "equipment": where[1].get(str(fields.get("kind", "")), []),
@@ -220,14 +221,41 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0009", clash,
             clash + dt.timedelta(minutes=3), specimens=specimens,
             results={"strength_mpa": 36.3}, judgement="conforming", **concrete)  # fmt: skip
-    mortar = {"kind": "mortar_strength", "item_code": "0102", "grade": "P·O 42.5",
+    # a clerk (no inspector) named as the tester: unlicensed_work
+    clerk = db.scalars(
+        select(Person).where(Person.institution_id == lab.id, Person.is_inspector.is_(False))
+    ).first()
+    if clerk is not None:
+        specimens, _ = _cubes(rng, (826.0, 819.0, 833.0), 0.6, [])
+        _record(db, settings, lab, where, commission, "JZ-HNT-2026-0010", *at(16.5),
+                specimens=specimens, results={"strength_mpa": 36.7}, judgement="conforming",
+                inspectors=[{"name": clerk.name, "id_number": clerk.id_number}],
+                **concrete)  # fmt: skip
+    # a test item of a specialty the lab holds no certificate for: out_of_scope
+    held = {
+        s.id
+        for cert in db.scalars(
+            select(QualificationCertificate).where(
+                QualificationCertificate.institution_id == lab.id
+            )
+        )
+        for s in cert.specialties
+    }
+    outside = db.scalars(
+        select(TestItem).where(TestItem.specialty_id.not_in(held)).order_by(TestItem.code)
+    ).first()
+    if outside is not None:
+        _record(db, settings, lab, where, None, "JZ-QT-2026-0001", *at(15.5), kind="other",
+                item_code=outside.code, acquisition="manual", standard="",
+                specimens=[{"position": 1, "values": {"result": 1.0}}])  # fmt: skip
+    mortar = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
               "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0001", *at(16),
             specimens=_mortar(rng, 2400), judgement="conforming", **mortar)  # fmt: skip
     # compressed at 3,100 N/s: loading_rate (the cement branch)
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0002", *at(14),
             specimens=_mortar(rng, 3100), judgement="conforming", **mortar)  # fmt: skip
-    rebar = {"kind": "rebar_tensile", "item_code": "0103", "grade": "HRB400E",
+    rebar = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E",
              "standard": "GB/T 228.1-2021"}  # fmt: skip
     bars = _bars(rng)
     _record(db, settings, lab, where, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,

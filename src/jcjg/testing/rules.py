@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule
-from jcjg.registry.models import Equipment, Lab
+from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
+from jcjg.catalogue.models import Specialty, TestItem
+from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.testing import judgement, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
@@ -429,3 +430,72 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
                 )
         if clashes:
             yield _finding(f"record:{record.id}", record, {"冲突": clashes})
+
+
+# --- the registry's rules, evaluated on each test record -----------------------------------------
+
+
+def _specialty_of(ctx: RuleContext, item_code: str) -> Specialty | None:
+    item = ctx.db.scalars(select(TestItem).where(TestItem.code == item_code)).first()
+    return ctx.db.get(Specialty, item.specialty_id) if item else None
+
+
+@extend_rule("out_of_scope", triggers=(TestRecord,))
+def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
+    """A test record whose test item's specialty no valid certificate covered on the test day."""
+    records = list(ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id)))
+    if not records:
+        return
+    certificates: dict[int, list[QualificationCertificate]] = {}
+    for cert in ctx.db.scalars(
+        select(QualificationCertificate).where(
+            QualificationCertificate.institution_id.in_(sorted({r.institution_id for r in records}))
+        )
+    ):
+        certificates.setdefault(cert.institution_id, []).append(cert)
+    specialties: dict[str, Specialty | None] = {}
+    for record in records:
+        if record.item_code not in specialties:
+            specialties[record.item_code] = _specialty_of(ctx, record.item_code)
+        specialty = specialties[record.item_code]
+        if specialty is None:
+            continue
+        day = _local_day(record.started_at)
+        covered = any(
+            cert.status == "valid"
+            and cert.issue_date <= day <= cert.valid_until
+            and specialty in cert.specialties
+            for cert in certificates.get(record.institution_id, [])
+        )
+        if not covered:
+            yield _finding(
+                f"test_record:{record.id}",
+                record,
+                {"专项": specialty.name, "检测项目": record.item_code, "试验日期": day.isoformat()},
+            )
+
+
+@extend_rule("unlicensed_work", triggers=(TestRecord,))
+def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
+    """A test record by a person who is not an inspector of the test item's specialty."""
+    stmt = select(TestRecord)
+    records = [
+        r
+        for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id))
+        if r.inspector_person_ids
+    ]
+    specialties: dict[str, Specialty | None] = {}
+    for record in records:
+        if record.item_code not in specialties:
+            specialties[record.item_code] = _specialty_of(ctx, record.item_code)
+        specialty = specialties[record.item_code]
+        if specialty is None:
+            continue
+        people = ctx.db.scalars(select(Person).where(Person.id.in_(record.inspector_person_ids)))
+        wrong = [p.name for p in people if not (p.is_inspector and specialty in p.specialties)]
+        if wrong:
+            yield _finding(
+                f"test_record:{record.id}",
+                record,
+                {"人员": wrong, "检测专项": specialty.name},
+            )

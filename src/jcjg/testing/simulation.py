@@ -123,14 +123,14 @@ def record_plans(
         revision: tuple[str, float] | None = None
         if material.startswith("钢筋"):
             specimens = _bars(rng, code)
-            fields = {"kind": "rebar_tensile", "item_code": "0103", "grade": "HRB400E"}
+            fields = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E"}
             judgement = "conforming"
             revision = ("specimens[1].yield_kn", specimens[0]["values"]["yield_kn"])
         elif material.startswith("水泥"):
             specimens = _mortar(rng, code)
             fields = {
                 "kind": "mortar_strength",
-                "item_code": "0102",
+                "item_code": "0101",
                 "grade": "P·O 42.5",
                 "age_days": 28,
             }
@@ -156,7 +156,7 @@ def record_plans(
             specimens = _cube_specimens(drawn, code, inflate)
             fields = {
                 "kind": "concrete_compression",
-                "item_code": "0101",
+                "item_code": "0108",
                 "grade": grade,
                 "age_days": 28,
                 "specimen_size_mm": 150,
@@ -172,7 +172,7 @@ def record_plans(
                 }
                 for n in (1, 2, 3)
             ]
-            fields = {"kind": "other", "item_code": "0104", "grade": specification}
+            fields = {"kind": "other", "item_code": "0111", "grade": specification}
             common["acquisition"] = "manual"
             judgement = "none"
             revision = None
