@@ -68,6 +68,7 @@ def test_demo_shows_every_rule_firing(db, settings):
         "manual_override",
         "equipment_invalid",
         "impossible_timing",
+        "onsite_plan_late",
     } <= firing
     # and the registry's rules on the demo lab's test records
     on_records = set(

@@ -786,8 +786,15 @@ def _testing_case(model: type) -> ScopeCase:
 
         from jcjg.testing import service as testing_service
         from jcjg.testing import synthetic
-        from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
-        from jcjg.testing.schemas import RecordIn, RevisionIn
+        from jcjg.testing.models import (
+            Curve,
+            OnSitePlan,
+            OnSiteRecord,
+            Revision,
+            Specimen,
+            TestRecord,
+        )
+        from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
         from tests.testing.conftest import points
 
         lab = f.institution(region_code="360403")
@@ -842,7 +849,42 @@ def _testing_case(model: type) -> ScopeCase:
             ),
             received_at=now,
         )
+        start = (now + dt.timedelta(days=10)).isoformat()
+        plan = testing_service.store_plan(
+            db=f.db,
+            institution=lab,
+            data=OnSitePlanIn.model_validate(
+                {
+                    **common,
+                    "number": "FA-SCOPE",
+                    "project_code": project.code,
+                    "item_code": "0203",
+                    "method_statement": "回弹法",
+                    "planned_start": start,
+                    "planned_end": start,
+                }
+            ),
+            received_at=now,
+        )
+        onsite = testing_service.store_onsite_record(
+            db=f.db,
+            institution=lab,
+            data=OnSiteRecordIn.model_validate(
+                {
+                    **common,
+                    "number": "JL-SCOPE",
+                    "plan_number": "FA-SCOPE",
+                    "project_code": project.code,
+                    "item_code": "0203",
+                    "started_at": now.isoformat(),
+                    "ended_at": now.isoformat(),
+                }
+            ),
+            received_at=now,
+        )
         objects = {
+            OnSitePlan: plan,
+            OnSiteRecord: onsite,
             TestRecord: record,
             Specimen: f.db.scalars(
                 select(Specimen).where(Specimen.test_record_id == record.id)
@@ -868,9 +910,9 @@ def _testing_case(model: type) -> ScopeCase:
 
 
 def _testing_models() -> tuple[type, ...]:
-    from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+    from jcjg.testing.models import Curve, OnSitePlan, OnSiteRecord, Revision, Specimen, TestRecord
 
-    return (TestRecord, Specimen, Curve, Revision)
+    return (TestRecord, Specimen, Curve, Revision, OnSitePlan, OnSiteRecord)
 
 
 SCOPED.update({model: _testing_case(model) for model in _testing_models()})

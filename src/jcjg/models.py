@@ -43,7 +43,15 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
-from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
+from jcjg.testing.models import (
+    Curve,
+    CurveKey,
+    OnSitePlan,
+    OnSiteRecord,
+    Revision,
+    Specimen,
+    TestRecord,
+)
 
 __all__ = [
     "Alert",
@@ -74,6 +82,8 @@ __all__ = [
     "LedgerLeaf",
     "LedgerNode",
     "Message",
+    "OnSitePlan",
+    "OnSiteRecord",
     "Parameter",
     "PasswordHistory",
     "Person",

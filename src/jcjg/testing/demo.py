@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from jcjg.catalogue.models import TestItem
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
+from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Institution, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
 from jcjg.testing import curves, service, synthetic
 from jcjg.testing.judgement import nominal_area
 from jcjg.testing.models import TestRecord
-from jcjg.testing.schemas import RecordIn, RevisionIn
+from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 
 FIRST = "JZ-HNT-2026-0001"
 CUBE = 150 * 150 / 1000  # kN per MPa of a 150 mm cube
@@ -280,5 +281,57 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         ),
         received_at=now - dt.timedelta(hours=11),
     )
+    _onsite(db, lab, commission, now)
     db.flush()
     return True
+
+
+def _onsite(db: Session, lab: Institution, commission: Commission | None, now: dt.datetime) -> None:
+    """A rebound test planned in time and done, and a plan sent the day before: onsite_plan_late."""
+    project = db.get(Project, commission.project_id) if commission else None
+    if project is None:
+        return
+    common = {"institution_code": lab.code, "project_code": project.code, "item_code": "0203"}
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    done = (local - dt.timedelta(days=5)).replace(hour=9, minute=0, second=0, microsecond=0)
+    tomorrow = (local + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    for number, start, sent in (
+        ("JZ-XCFA-2026-0001", done, now - dt.timedelta(days=12)),
+        ("JZ-XCFA-2026-0002", tomorrow, now),
+    ):
+        service.store_plan(
+            db=db,
+            institution=lab,
+            data=OnSitePlanIn.model_validate(
+                {
+                    **common,
+                    "message_id": str(uuid.uuid4()),
+                    "number": number,
+                    "method_statement": "回弹法检测 3 层梁板混凝土强度，每构件 10 个测区",
+                    "planned_start": start.isoformat(),
+                    "planned_end": (start + dt.timedelta(hours=8)).isoformat(),
+                    "quantity": "12 个构件",
+                    "location": "3 层 ⑤～⑨ 轴梁板",
+                }
+            ),
+            received_at=sent,
+        )
+    service.store_onsite_record(
+        db=db,
+        institution=lab,
+        data=OnSiteRecordIn.model_validate(
+            {
+                **common,
+                "message_id": str(uuid.uuid4()),
+                "number": "JZ-XCJL-2026-0001",
+                "plan_number": "JZ-XCFA-2026-0001",
+                "started_at": (done + dt.timedelta(minutes=15)).isoformat(),
+                "ended_at": (done + dt.timedelta(hours=6)).isoformat(),
+                "latitude": project.site_latitude,
+                "longitude": project.site_longitude,
+                "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
+                "data": {"测区数": 120, "推定强度_MPa": 34.2},
+            }
+        ),
+        received_at=done + dt.timedelta(hours=6, minutes=10),
+    )

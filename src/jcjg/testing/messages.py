@@ -7,7 +7,7 @@ from typing import Any
 
 from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.testing import service
-from jcjg.testing.schemas import RecordIn, RevisionIn
+from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 
 _CURVE = [[round(i * 0.1, 1), round(max(0.0, i * 1.125 - 2), 3)] for i in range(12)]
 
@@ -118,4 +118,89 @@ def handle_revision(ctx: HandlerContext, message: RevisionIn) -> dict[str, Any]:
         "record_number": message.record_number,
         "field": revision.field,
         "auto_acquired": revision.auto_acquired,
+    }
+
+
+_PLAN_EXAMPLE = {
+    "message_id": "4c2d7e1a-6b3f-4e8a-9d0c-1f2e3a4b5c6d",
+    "institution_code": "JC360400-0001",
+    "number": "XCFA-2026-0031",
+    "project_code": "XM360402-001",
+    "item_code": "0203",
+    "method_statement": "采用回弹法检测 3 层梁板混凝土强度，按 JGJ/T 23 布置 10 个测区……",
+    "planned_start": "2026-11-26T09:00:00+08:00",
+    "planned_end": "2026-11-26T17:00:00+08:00",
+    "quantity": "3 层梁板 12 个构件",
+    "location": "3 层 ⑤～⑨ 轴梁板",
+}
+
+
+def _plan_files(message: OnSitePlanIn) -> list[str]:
+    return [message.method_sha256] if message.method_sha256 else []
+
+
+@message_type(
+    "onsite_plan",
+    title="现场检测方案",
+    schema=OnSitePlanIn,
+    example=_PLAN_EXAMPLE,
+    files=_plan_files,
+)
+def handle_plan(ctx: HandlerContext, message: OnSitePlanIn) -> dict[str, Any]:
+    """现场检测方案（002 第十条；003 三（三））：检测方案、计划开始和结束时间、检测数量、部位，
+    须在作业前按地区规定的时限上传（广西提前 24 小时，九江提前 3 个工作日；按地区可设），
+    否则触发“现场检测方案未按时上传”预警。方案编号不可覆盖，变更用新编号。"""
+    plan = service.store_plan(
+        db=ctx.db,
+        institution=ctx.institution,
+        data=message,
+        received_at=ctx.received_at,
+        message_id=ctx.message_id,
+    )
+    return {"plan_number": plan.number, "planned_start": plan.planned_start.isoformat()}
+
+
+_ONSITE_EXAMPLE = {
+    "message_id": "7e6d5c4b-3a2f-4e1d-8c0b-9a8f7e6d5c4b",
+    "institution_code": "JC360400-0001",
+    "number": "XCJL-2026-0102",
+    "plan_number": "XCFA-2026-0031",
+    "project_code": "XM360402-001",
+    "item_code": "0203",
+    "started_at": "2026-11-26T09:12:00+08:00",
+    "ended_at": "2026-11-26T15:40:00+08:00",
+    "latitude": 29.7113,
+    "longitude": 116.0024,
+    "photos": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    "clips": [],
+    "inspectors": [{"name": "王检测"}],
+    "data": {"测区数": 10, "推定强度_MPa": 32.6},
+}
+
+
+def _onsite_files(message: OnSiteRecordIn) -> list[str]:
+    return [*message.photos, *message.clips]
+
+
+@message_type(
+    "onsite_record",
+    title="现场检测记录",
+    schema=OnSiteRecordIn,
+    example=_ONSITE_EXAMPLE,
+    files=_onsite_files,
+)
+def handle_onsite_record(ctx: HandlerContext, message: OnSiteRecordIn) -> dict[str, Any]:
+    """现场检测记录（001 4.2.2.2）：检测登记信息、原始数据、关键环节照片和视频、检测定位信息；
+    平台计算定位与项目电子围栏的距离。没有事先上传检测方案的记录触发“现场检测方案未按时上传”。"""
+    record = service.store_onsite_record(
+        db=ctx.db,
+        institution=ctx.institution,
+        data=message,
+        received_at=ctx.received_at,
+        message_id=ctx.message_id,
+    )
+    return {
+        "record_number": record.number,
+        "plan_number": record.plan_number or None,
+        "distance_m": record.distance_m,
     }

@@ -152,3 +152,57 @@ class Revision(IdMixin, Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     auto_acquired: Mapped[bool] = mapped_column(Boolean, default=False)  # the value was
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)  # notarised
+
+
+class OnSitePlan(IdMixin, Base):
+    """An on-site test's plan (现场检测方案), due ahead of the work: the method statement,
+    planned start and end, quantity and place (002 10: 24 hours ahead; 003 III(3): 3 working
+    days ahead; the lead time is a threshold per region)."""
+
+    __tablename__ = "onsite_plan"
+    __permission_entity__: ClassVar[str] = "test_record"
+    __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
+    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), default=None)
+    number: Mapped[str] = mapped_column(String(64))
+    item_code: Mapped[str] = mapped_column(String(12))
+    method_statement: Mapped[str] = mapped_column(Text, default="")
+    method_sha256: Mapped[str | None] = mapped_column(String(64), default=None)  # the file
+    planned_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    planned_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    quantity: Mapped[str] = mapped_column(String(100), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    message_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class OnSiteRecord(IdMixin, Base):
+    """What was done on site (现场检测记录): when, where (the phone's or instrument's position
+    and its distance outside the project's geofence), key photos and clips, the data."""
+
+    __tablename__ = "onsite_record"
+    __permission_entity__: ClassVar[str] = "test_record"
+    __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
+    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), default=None)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("onsite_plan.id"), default=None)
+    plan_number: Mapped[str] = mapped_column(String(64), default="")
+    number: Mapped[str] = mapped_column(String(64))
+    item_code: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    latitude: Mapped[float | None] = mapped_column(Float, default=None)
+    longitude: Mapped[float | None] = mapped_column(Float, default=None)
+    distance_m: Mapped[float | None] = mapped_column(Float, default=None)
+    photos: Mapped[list[str]] = mapped_column(JSON, default=list)  # SHA-256 of the files
+    clips: Mapped[list[str]] = mapped_column(JSON, default=list)
+    inspectors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    message_id: Mapped[str | None] = mapped_column(String(36), default=None)

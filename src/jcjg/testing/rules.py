@@ -14,10 +14,18 @@ from sqlalchemy import select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
 from jcjg.catalogue.models import Specialty, TestItem
+from jcjg.core.workdays import working_days_between
 from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.testing import judgement, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
-from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing.models import (
+    Curve,
+    OnSitePlan,
+    OnSiteRecord,
+    Revision,
+    Specimen,
+    TestRecord,
+)
 
 _SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -499,3 +507,59 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
                 record,
                 {"人员": wrong, "检测专项": specialty.name},
             )
+
+
+@rule(
+    "onsite_plan_late",
+    title="现场检测方案未按时上传",
+    clause="002 第十条（提前 24 小时）；003 三（三）（提前 3 个工作日）",
+    severity=Severity.WARNING,
+    subject_type="onsite_plan",
+    defaults={"working_days": 3, "hours": 0},
+    labels={
+        "working_days": "提前的工作日数（0 表示不按工作日）",
+        "hours": "提前的小时数（0 表示不按小时）",
+    },
+    triggers=(OnSitePlan, OnSiteRecord),
+    description="现场检测方案上传时距计划开始时间不足地区规定的工作日数（按法定节假日和调休）或小时数；"
+    "或现场检测记录没有对应的检测方案。",
+)
+def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
+    for plan in ctx.db.scalars(ctx.narrow(select(OnSitePlan), OnSitePlan.institution_id)):
+        limits = ctx.thresholds(plan.region_code)
+        problems = []
+        days = int(limits["working_days"])
+        if days > 0:
+            ahead = working_days_between(
+                _local_day(plan.received_at), _local_day(plan.planned_start)
+            )
+            if ahead < days:
+                problems.append(f"提前 {ahead} 个工作日（应 {days} 个）")
+        hours = float(limits["hours"])
+        if hours > 0:
+            lead = (plan.planned_start - plan.received_at).total_seconds() / 3600
+            if lead < hours:
+                problems.append(f"提前 {lead:.1f} 小时（应 {hours:g} 小时）")
+        if problems:
+            yield Finding(
+                key=f"onsite_plan:{plan.id}",
+                subject_type="onsite_plan",
+                subject_id=str(plan.id),
+                subject_repr=f"现场检测方案 {plan.number}",
+                institution_id=plan.institution_id,
+                region_code=plan.region_code,
+                project_id=plan.project_id,
+                facts={"问题": problems, "计划开始": plan.planned_start.isoformat()},
+            )
+    stmt = select(OnSiteRecord).where(OnSiteRecord.plan_id.is_(None))
+    for record in ctx.db.scalars(ctx.narrow(stmt, OnSiteRecord.institution_id)):
+        yield Finding(
+            key=f"onsite_record:{record.id}",
+            subject_type="onsite_record",
+            subject_id=str(record.id),
+            subject_repr=f"现场检测记录 {record.number}",
+            institution_id=record.institution_id,
+            region_code=record.region_code,
+            project_id=record.project_id,
+            facts={"问题": ["没有事先上传的检测方案"], "开始时间": record.started_at.isoformat()},
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from jcjg.exchange.types import SHA256_PATTERN, MessageBase
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
@@ -11,6 +13,7 @@ MAX_SPECIMENS = 60
 MAX_INLINE_POINTS = 20_000  # more points go up as a binary file (see docs/testing.md)
 
 Value = float | int | str | None
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -92,3 +95,36 @@ class RevisionIn(MessageBase):
     revised_by: str = Field(min_length=1, max_length=64, description="修改人")
     revised_by_id_number: str = Field(default="", max_length=18)
     revised_at: AwareDatetime = Field(description="修改时间（带时区）")
+
+
+class OnSitePlanIn(MessageBase):
+    number: str = Field(min_length=1, max_length=64, description="检测方案编号；匹配键")
+    project_code: str = Field(min_length=1, max_length=32, description="工程项目编号")
+    item_code: str = Field(pattern=r"^[0-9]{4,6}$", description="检测项目代码（资质目录）")
+    method_statement: str = Field(default="", max_length=20_000, description="检测方案（文字）")
+    method_sha256: str | None = Field(
+        default=None, pattern=SHA256_PATTERN, description="检测方案文件（须先上传）"
+    )
+    planned_start: AwareDatetime = Field(description="计划开始时间（带时区）")
+    planned_end: AwareDatetime = Field(description="计划结束时间（带时区）")
+    quantity: str = Field(default="", max_length=100, description="检测数量")
+    location: str = Field(default="", max_length=200, description="检测部位或地点")
+
+
+class OnSiteRecordIn(MessageBase):
+    number: str = Field(min_length=1, max_length=64, description="现场检测记录编号；匹配键")
+    plan_number: str | None = Field(default=None, max_length=64, description="检测方案编号")
+    project_code: str = Field(min_length=1, max_length=32, description="工程项目编号")
+    item_code: str = Field(pattern=r"^[0-9]{4,6}$", description="检测项目代码（资质目录）")
+    started_at: AwareDatetime = Field(description="开始时间（带时区）")
+    ended_at: AwareDatetime = Field(description="结束时间（带时区）")
+    latitude: float | None = Field(default=None, ge=-90, le=90, description="检测位置纬度")
+    longitude: float | None = Field(default=None, ge=-180, le=180, description="检测位置经度")
+    photos: list[Sha256] = Field(
+        default_factory=list, max_length=50, description="关键照片（须先上传）"
+    )
+    clips: list[Sha256] = Field(
+        default_factory=list, max_length=20, description="关键视频（须先上传）"
+    )
+    inspectors: list[InspectorIn] = Field(default_factory=list, max_length=10)
+    data: dict[str, Value] = Field(default_factory=dict, max_length=100, description="检测数据")

@@ -13,13 +13,29 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution, Person
 from jcjg.sampling.models import Commission
 from jcjg.testing import curves, fpindex, judgement
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
-from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
-from jcjg.testing.schemas import CurveIn, RecordIn, RevisionIn, SpecimenIn
+from jcjg.testing.models import (
+    Curve,
+    CurveKey,
+    OnSitePlan,
+    OnSiteRecord,
+    Revision,
+    Specimen,
+    TestRecord,
+)
+from jcjg.testing.schemas import (
+    CurveIn,
+    OnSitePlanIn,
+    OnSiteRecordIn,
+    RecordIn,
+    RevisionIn,
+    SpecimenIn,
+)
 
 # The raw values each kind needs per specimen (the lab's computed values may come beside them).
 REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
@@ -398,3 +414,108 @@ def current_values(db: Session, record: TestRecord) -> dict[str, Any]:
     ):
         out[revision.field] = revision.after
     return out
+
+
+# --- on-site tests -----------------------------------------------------------------------------
+
+
+def _onsite_project(db: Session, code: str) -> Project:
+    project = _project(db, code)
+    assert project is not None  # the code is required
+    return project
+
+
+def store_plan(
+    *,
+    db: Session,
+    institution: Institution,
+    data: OnSitePlanIn,
+    received_at: dt.datetime,
+    message_id: str | None = None,
+) -> OnSitePlan:
+    """An on-site test plan; a plan is written once (a changed plan is a new number)."""
+    if data.planned_end < data.planned_start:
+        raise _fail("planned_end", "计划结束时间不能早于计划开始时间")
+    if not data.method_statement and not data.method_sha256:
+        raise _fail("method_statement", "请给出检测方案（文字或文件）", "missing")
+    if db.scalar(
+        select(OnSitePlan.id).where(
+            OnSitePlan.institution_id == institution.id, OnSitePlan.number == data.number
+        )
+    ):
+        raise _fail("number", "该检测方案编号已上传；变更方案请用新编号", "unique")
+    project = _onsite_project(db, data.project_code)
+    plan = OnSitePlan(
+        institution_id=institution.id,
+        region_code=institution.region_code,
+        project_id=project.id,
+        number=data.number,
+        item_code=data.item_code,
+        method_statement=data.method_statement,
+        method_sha256=data.method_sha256,
+        planned_start=data.planned_start,
+        planned_end=data.planned_end,
+        quantity=data.quantity,
+        location=data.location,
+        received_at=received_at,
+        message_id=message_id,
+    )
+    db.add(plan)
+    db.flush()
+    return plan
+
+
+def store_onsite_record(
+    *,
+    db: Session,
+    institution: Institution,
+    data: OnSiteRecordIn,
+    received_at: dt.datetime,
+    message_id: str | None = None,
+) -> OnSiteRecord:
+    """What was done on site, with its position's distance outside the project's geofence."""
+    if data.ended_at < data.started_at:
+        raise _fail("ended_at", "结束时间不能早于开始时间")
+    if (data.latitude is None) != (data.longitude is None):
+        raise _fail("latitude", "经度和纬度须同时给出", "missing")
+    if db.scalar(
+        select(OnSiteRecord.id).where(
+            OnSiteRecord.institution_id == institution.id, OnSiteRecord.number == data.number
+        )
+    ):
+        raise _fail("number", "该现场检测记录编号已上传", "unique")
+    project = _onsite_project(db, data.project_code)
+    plan = None
+    if data.plan_number:
+        plan = db.scalars(
+            select(OnSitePlan).where(
+                OnSitePlan.institution_id == institution.id, OnSitePlan.number == data.plan_number
+            )
+        ).first()
+        if plan is None:
+            raise _fail("plan_number", "本机构没有这个检测方案编号")
+        if plan.project_id != project.id:
+            raise _fail("project_code", "检测方案所属的工程项目与 project_code 不一致")
+    record = OnSiteRecord(
+        institution_id=institution.id,
+        region_code=institution.region_code,
+        project_id=project.id,
+        plan_id=plan.id if plan else None,
+        plan_number=data.plan_number or "",
+        number=data.number,
+        item_code=data.item_code,
+        started_at=data.started_at,
+        ended_at=data.ended_at,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        distance_m=projects.site_distance(project, data.latitude, data.longitude),
+        photos=list(data.photos),
+        clips=list(data.clips),
+        inspectors=[i.name for i in data.inspectors],
+        data=dict(data.data),
+        received_at=received_at,
+        message_id=message_id,
+    )
+    db.add(record)
+    db.flush()
+    return record
