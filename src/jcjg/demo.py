@@ -8,7 +8,6 @@ are printed once, never stored in clear)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from jcjg.auth.passwords import generate_password, hash_password
 from jcjg.catalogue.service import load_seed
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.registry import demo as registry_demo
@@ -58,7 +58,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     """Load what is missing; returns (username, role label, password) of accounts created."""
     load_regions(db=db)
     load_seed(db=db)
-    today = utcnow().astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    today = beijing_date(utcnow())
     known = set(db.scalars(select(Institution.name)))
     by_key = registry_demo.load(db, today)
     for inst in by_key.values():

@@ -16,6 +16,13 @@ import chinese_calendar
 log = logging.getLogger("jcjg.workdays")
 _warned: set[int] = set()
 MAX_SPAN_DAYS = 3660  # counting further than ten years is a caller's mistake
+# Statutory days are Beijing days (UTC+8 all year, no daylight saving).
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def beijing_date(moment: dt.datetime) -> dt.date:
+    """The Beijing calendar day of an aware moment (what deadlines in days count)."""
+    return moment.astimezone(BEIJING).date()
 
 
 def is_workday(day: dt.date) -> bool:

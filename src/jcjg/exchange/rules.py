@@ -10,12 +10,11 @@ from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
-from jcjg.core.workdays import is_workday
+from jcjg.core.workdays import BEIJING, is_workday
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientStat
 from jcjg.exchange.monitor import SUCCESS, hour_of
 
-_SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 WORK_START_HOUR = 8  # a working hour is 08:00-18:00 local time on a statutory working day
 WORK_END_HOUR = 18
 
@@ -23,7 +22,7 @@ WORK_END_HOUR = 18
 def is_working_hour(moment: dt.datetime) -> bool:
     """Whether the hour starting at ``moment`` is a working hour in China (statutory calendar,
     with adjusted working weekends; outside the package's years, Monday to Friday)."""
-    local = moment.astimezone(_SHANGHAI)
+    local = moment.astimezone(BEIJING)
     if not WORK_START_HOUR <= local.hour < WORK_END_HOUR:
         return False
     return is_workday(local.date())
@@ -73,7 +72,7 @@ def client_silent(ctx: RuleContext) -> Iterator[Finding]:
             region_code=client.region_code,
             facts={
                 "业务系统": client.name,
-                "最后一次成功报送": since.astimezone(_SHANGHAI).strftime("%Y-%m-%d %H:%M")
+                "最后一次成功报送": since.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
                 if client.last_seen_at
                 else "从未报送",
                 "无数据的工作小时数": f"≥ {silent}",

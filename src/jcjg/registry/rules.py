@@ -19,6 +19,7 @@ from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, hashed_key, rule
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.masking import mask_value
+from jcjg.core.workdays import beijing_date
 from jcjg.registry.choices import INTERMEDIATE_OR_ABOVE, SENIOR_TITLES
 from jcjg.registry.models import (
     Assignment,
@@ -34,7 +35,7 @@ from jcjg.registry.models import (
 
 
 def _today(ctx: RuleContext) -> dt.date:
-    return ctx.now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()  # Beijing date
+    return beijing_date(ctx.now)
 
 
 def employed_on(day: dt.date) -> Any:

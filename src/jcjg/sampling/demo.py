@@ -28,6 +28,7 @@ from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal
 from jcjg.auth.service import principal_for
 from jcjg.config import Settings
+from jcjg.core.workdays import beijing_date
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.registry.models import Institution
@@ -67,7 +68,6 @@ PROJECTS = [
         "station": "九江市建设工程质量安全监督站",
     },
 ]
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 def specimen_photo(seed: int, variant: int = 0, size: tuple[int, int] = (640, 480)) -> bytes:
@@ -152,7 +152,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     db.flush()
     users = {u.username: u for u in db.scalars(select(User))}
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    today = now.astimezone(SHANGHAI).date()
+    today = beijing_date(now)
     main = projects[0]
     for project in projects:
         for username, role, unit in (

@@ -4,14 +4,13 @@ that does not in tests/sampling/test_rules.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
-from jcjg.core.workdays import working_days_between
+from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling.choices import SampleStatus
@@ -23,12 +22,6 @@ from jcjg.sampling.models import (
     SampleSeal,
 )
 from jcjg.sampling.service import verify_seal
-
-_SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-
-
-def _local_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(_SHANGHAI).date()
 
 
 def _sample_finding(
@@ -194,7 +187,7 @@ def witness_not_assigned(ctx: RuleContext) -> Iterator[Finding]:
     ):
         members.setdefault((m.project_id, m.user_id), []).append(m)
     for row, sample in rows:
-        day = _local_date(row.sealed_at)
+        day = beijing_date(row.sealed_at)
         if not any(
             m.active_on(day) for m in members.get((row.project_id, row.witness_user_id), [])
         ):
@@ -222,7 +215,7 @@ def assignment_change_late(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(ProjectMember).where(ProjectMember.is_initial.is_(False))
     for member in ctx.db.scalars(ctx.narrow_projects(stmt, ProjectMember.project_id)):
         needed = int(ctx.thresholds(member.region_code)["working_days"])
-        ahead = working_days_between(_local_date(member.reported_at), member.starts_on)
+        ahead = working_days_between(beijing_date(member.reported_at), member.starts_on)
         if ahead < needed:
             yield Finding(
                 key=f"project_member:{member.id}",

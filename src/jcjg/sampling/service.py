@@ -19,6 +19,7 @@ from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store, digest_of
 from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
@@ -81,7 +82,7 @@ def issue_codes(
         raise NotFound()
     if not 1 <= count <= MAX_BATCH:
         raise _fail("count", f"每批 1 至 {MAX_BATCH} 个编码")
-    year = now.astimezone(dt.timezone(dt.timedelta(hours=8))).year
+    year = beijing_date(now).year
     db.execute(select(Region.code).where(Region.code == project.region_code).with_for_update())
     last = db.scalar(
         select(func.max(SampleCode.serial)).where(

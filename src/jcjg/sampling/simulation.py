@@ -50,6 +50,7 @@ from jcjg.auth.models import User, UserProject
 from jcjg.auth.service import hash_password, principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
@@ -77,7 +78,6 @@ MATERIALS = (
 # concrete cubes are most of the witnessed samples; then rebar, cement, mortar
 MATERIAL_WEIGHTS = (4, 2, 2, 1, 1)
 PARTS = ("基础承台", "1 层柱", "2 层梁板", "3 层梁板", "屋面板", "剪力墙")
-_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass
@@ -214,7 +214,7 @@ def prepare(
     station_user = _user(db, f"sim_station_{region}", Role.STATION, region, "模拟监督站")
     station = principal_for(db=db, user=station_user, settings=settings)
     station_phone = _phone(station_user)
-    today = utcnow().astimezone(_TZ).date()
+    today = utcnow().astimezone(BEIJING).date()
     out: list[SimProject] = []
     for n, (lab, county) in enumerate(labs[: max(1, (len(labs) + 1) // 2)]):
         rng = random.Random(f"{seed}:project:{n}")
@@ -377,7 +377,7 @@ def phone_day(
     ):
         if day == 0 and project.violator:
             try:
-                tomorrow = (now.astimezone(_TZ) + dt.timedelta(days=1)).date()
+                tomorrow = (now.astimezone(BEIJING) + dt.timedelta(days=1)).date()
                 with closing(project.station.client(url)) as station:
                     response = station.post(
                         f"/projects/{project.id}/members",
@@ -415,7 +415,7 @@ def phone_day(
                             "structure_part": rng.choice(PARTS),
                             "specimen_count": str(count),
                             "specimen_size": size,
-                            "prepared_at": made.astimezone(_TZ).strftime("%Y-%m-%dT%H:%M"),
+                            "prepared_at": made.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M"),
                             "latitude": f"{lat:.6f}",
                             "longitude": f"{lon:.6f}",
                             "accuracy": "8",
@@ -508,7 +508,7 @@ def lims_plans(
             message(
                 number=commission_number(project),
                 sequence=project.commission_seq,
-                commissioned_on=utcnow().astimezone(_TZ).date().isoformat(),
+                commissioned_on=utcnow().astimezone(BEIJING).date().isoformat(),
                 project_code=project.code,
                 client_unit="模拟建设单位",
                 items=[],

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from jcjg.catalogue.models import TestItem
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Institution, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
@@ -292,7 +293,7 @@ def _onsite(db: Session, lab: Institution, commission: Commission | None, now: d
     if project is None:
         return
     common = {"institution_code": lab.code, "project_code": project.code, "item_code": "0203"}
-    local = now.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    local = now.astimezone(BEIJING)
     done = (local - dt.timedelta(days=5)).replace(hour=9, minute=0, second=0, microsecond=0)
     tomorrow = (local + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     for number, start, sent in (

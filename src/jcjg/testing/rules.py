@@ -14,7 +14,7 @@ from sqlalchemy import select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
 from jcjg.catalogue.models import Specialty, TestItem
-from jcjg.core.workdays import working_days_between
+from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.testing import judgement, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
@@ -26,8 +26,6 @@ from jcjg.testing.models import (
     Specimen,
     TestRecord,
 )
-
-_SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
@@ -331,10 +329,6 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-def _local_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(_SHANGHAI).date()
-
-
 @rule(
     "equipment_invalid",
     title="检测所用设备未登记、不在该场所或检定/校准过期",
@@ -366,7 +360,7 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
     )
     for record in records:
         problems = []
-        day = _local_day(record.started_at)
+        day = beijing_date(record.started_at)
         for asset in record.equipment:
             machine = machines.get((record.institution_id, asset))
             if machine is None:
@@ -468,7 +462,7 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
         specialty = specialties[record.item_code]
         if specialty is None:
             continue
-        day = _local_day(record.started_at)
+        day = beijing_date(record.started_at)
         covered = any(
             cert.status == "valid"
             and cert.issue_date <= day <= cert.valid_until
@@ -531,7 +525,7 @@ def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
         days = int(limits["working_days"])
         if days > 0:
             ahead = working_days_between(
-                _local_day(plan.received_at), _local_day(plan.planned_start)
+                beijing_date(plan.received_at), beijing_date(plan.planned_start)
             )
             if ahead < days:
                 problems.append(f"提前 {ahead} 个工作日（应 {days} 个）")
