@@ -41,6 +41,16 @@ def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = ""
     )
 
 
+def _curves(ctx: RuleContext) -> list[tuple[Curve, Specimen, TestRecord]]:
+    """Each curve in the run's scope with its specimen and record."""
+    stmt = (
+        select(Curve, Specimen, TestRecord)
+        .join(Specimen, Specimen.id == Curve.specimen_id)
+        .join(TestRecord, TestRecord.id == Curve.test_record_id)
+    )
+    return [(c, s, r) for c, s, r in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id))]
+
+
 def _concrete_band(grade: str, limits: dict[str, Any]) -> tuple[float, float] | None:
     strength = judgement.design_strength(grade)
     if strength is None:
@@ -139,12 +149,7 @@ def loading_rate_check(
     "10%～40%）算出的平均加荷速度超出标准规定的范围。",
 )
 def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = (
-        select(Curve, Specimen, TestRecord)
-        .join(Specimen, Specimen.id == Curve.specimen_id)
-        .join(TestRecord, TestRecord.id == Curve.test_record_id)
-    )
-    for curve, specimen, record in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id)):
+    for curve, specimen, record in _curves(ctx):
         facts = loading_rate_check(record, specimen, curve, ctx.thresholds(record.region_code))
         if facts is not None:
             yield _finding(f"curve:{curve.id}", record, facts, f" 第 {specimen.position} 个试件")
@@ -162,12 +167,7 @@ def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
     description="试件上报的峰值力（或由它算出的强度）与同一试件力值-时间曲线的峰值相差超过允许偏差。",
 )
 def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = (
-        select(Curve, Specimen, TestRecord)
-        .join(Specimen, Specimen.id == Curve.specimen_id)
-        .join(TestRecord, TestRecord.id == Curve.test_record_id)
-    )
-    for curve, specimen, record in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id)):
+    for curve, specimen, record in _curves(ctx):
         tolerance = float(ctx.thresholds(record.region_code)["tolerance_percent"]) / 100
         name = "max_kn" if record.kind == TestKind.REBAR_TENSILE else "peak_kn"
         reported = specimen.values.get(name)
@@ -437,9 +437,14 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
 # --- the registry's rules, evaluated on each test record -----------------------------------------
 
 
-def _specialty_of(ctx: RuleContext, item_code: str) -> Specialty | None:
-    item = ctx.db.scalars(select(TestItem).where(TestItem.code == item_code)).first()
-    return ctx.db.get(Specialty, item.specialty_id) if item else None
+def _specialties(ctx: RuleContext, records: list[TestRecord]) -> dict[str, Specialty]:
+    """The specialty of each record's test item, by item code (unknown codes left out)."""
+    rows = ctx.db.execute(
+        select(TestItem.code, Specialty)
+        .join(Specialty, Specialty.id == TestItem.specialty_id)
+        .where(TestItem.code.in_(sorted({r.item_code for r in records})))
+    )
+    return {code: specialty for code, specialty in rows}
 
 
 @extend_rule("out_of_scope", triggers=(TestRecord,))
@@ -455,11 +460,9 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
         )
     ):
         certificates.setdefault(cert.institution_id, []).append(cert)
-    specialties: dict[str, Specialty | None] = {}
+    specialties = _specialties(ctx, records)
     for record in records:
-        if record.item_code not in specialties:
-            specialties[record.item_code] = _specialty_of(ctx, record.item_code)
-        specialty = specialties[record.item_code]
+        specialty = specialties.get(record.item_code)
         if specialty is None:
             continue
         day = beijing_date(record.started_at)
@@ -486,11 +489,9 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
         for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id))
         if r.inspector_person_ids
     ]
-    specialties: dict[str, Specialty | None] = {}
+    specialties = _specialties(ctx, records)
     for record in records:
-        if record.item_code not in specialties:
-            specialties[record.item_code] = _specialty_of(ctx, record.item_code)
-        specialty = specialties[record.item_code]
+        specialty = specialties.get(record.item_code)
         if specialty is None:
             continue
         people = ctx.db.scalars(select(Person).where(Person.id.in_(record.inspector_person_ids)))
