@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from jcjg.alerts.models import Alert
 from jcjg.testing import synthetic
-from jcjg.testing.judgement import nominal_area
 from jcjg.testing.models import TestRecord
-from tests.testing.conftest import concrete_record, points, when
+from tests.testing.conftest import concrete_record, when
 
 
 def flagged(db, rule_id: str) -> set[str]:
@@ -47,23 +46,9 @@ def test_loading_rate_concrete_bands(client, db, lab, grade, quiet_rate, loud_ra
 
 
 def mortar_payload(lab, number: str, *, compressive_n_s: float, flexural_n_s: float, seed: int):
-    rng = random.Random(seed)
-    specimens = []
-    for n in range(1, 10):
-        flexural = n <= 3
-        peak = 3.0 + 0.05 * n if flexural else 72.0 + 0.5 * n
-        rate = (flexural_n_s if flexural else compressive_n_s) / 1000
-        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
-        specimens.append(
-            {
-                "position": n,
-                "values": {
-                    "mode": "flexural" if flexural else "compressive",
-                    "peak_kn": round(float(curve.force.max()), 3),
-                },
-                "curve": {"points": points(curve)},
-            }
-        )
+    specimens = synthetic.mortar_specimens(
+        random.Random(seed), compressive_n_s=compressive_n_s, flexural_n_s=flexural_n_s
+    )
     started, ended = when()
     return lab.message(
         number=number, kind="mortar_strength", item_code="0101", acquisition="auto",
@@ -83,25 +68,8 @@ def test_loading_rate_mortar_compression_and_flexure_each_checked(client, db, la
     assert any(f["标准范围"] == "40～60 N/s" for f in facts)
 
 
-def rebar_payload(lab, number: str, *, stress_rate: float, seed: int, yield_mpa: float = 450):
-    rng = random.Random(seed)
-    specimens = []
-    for n in (1, 2):
-        curve = synthetic.rebar(
-            rng, diameter_mm=20, yield_mpa=yield_mpa, tensile_mpa=610, stress_rate_mpa_s=stress_rate
-        )
-        area = nominal_area(20)
-        specimens.append(
-            {
-                "position": n,
-                "values": {
-                    "diameter_mm": 20, "yield_kn": round(yield_mpa * area / 1000, 2),
-                    "max_kn": round(float(curve.force.max()), 2), "gauge_mm": 100,
-                    "final_gauge_mm": 121, "agt_percent": 12.0, "break_location": "标距内",
-                },
-                "curve": {"points": points(curve)},
-            }
-        )  # fmt: skip
+def rebar_payload(lab, number: str, *, stress_rate: float, seed: int):
+    specimens = synthetic.bar_specimens(random.Random(seed), stress_rate_mpa_s=stress_rate)
     started, ended = when()
     return lab.message(
         number=number, kind="rebar_tensile", item_code="0102", acquisition="auto",

@@ -23,36 +23,10 @@ from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Institution, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
 from jcjg.testing import curves, service, synthetic
-from jcjg.testing.judgement import nominal_area
 from jcjg.testing.models import TestRecord
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 
 FIRST = "JZ-HNT-2026-0001"
-CUBE = 150 * 150 / 1000  # kN per MPa of a 150 mm cube
-
-
-def _cubes(
-    rng: random.Random, peaks: tuple[float, ...], mpa_s: float, codes: list[str]
-) -> tuple[list[dict[str, Any]], list[curves.Curve]]:
-    drawn = [synthetic.concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE) for p in peaks]
-    return _specimens(drawn, codes), drawn
-
-
-def _specimens(
-    drawn: list[curves.Curve], codes: list[str], inflate: float = 1.0
-) -> list[dict[str, Any]]:
-    out = []
-    for n, curve in enumerate(drawn, start=1):
-        peak = round(float(curve.force.max()) * inflate, 2)
-        out.append(
-            {
-                "position": n,
-                "sample_code": codes[(n - 1) % len(codes)] if codes else None,
-                "values": {"peak_kn": peak, "strength_mpa": round(peak / CUBE, 1)},
-                "curve": {"points": curves.to_points(curve, 3)},
-            }
-        )
-    return out
 
 
 def _record(
@@ -89,48 +63,6 @@ def _record(
     )
 
 
-def _mortar(rng: random.Random, compressive_n_s: float) -> list[dict[str, Any]]:
-    out = []
-    for n in range(1, 10):
-        flexural = n <= 3
-        peak = rng.uniform(3.0, 3.3) if flexural else rng.uniform(70, 76)
-        rate = (50 if flexural else compressive_n_s) / 1000
-        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
-        out.append(
-            {
-                "position": n,
-                "values": {
-                    "mode": "flexural" if flexural else "compressive",
-                    "peak_kn": round(float(curve.force.max()), 3),
-                },
-                "curve": {"points": curves.to_points(curve, 3)},
-            }
-        )
-    return out
-
-
-def _bars(rng: random.Random) -> list[dict[str, Any]]:
-    out = []
-    for n in (1, 2):
-        curve = synthetic.rebar(rng, diameter_mm=20, yield_mpa=455 + 5 * n, tensile_mpa=615)
-        out.append(
-            {
-                "position": n,
-                "values": {
-                    "diameter_mm": 20,
-                    "yield_kn": round((455 + 5 * n) * nominal_area(20) / 1000, 2),
-                    "max_kn": round(float(curve.force.max()), 2),
-                    "gauge_mm": 100,
-                    "final_gauge_mm": 121.5,
-                    "agt_percent": 12.5,
-                    "break_location": "标距内",
-                },
-                "curve": {"points": curves.to_points(curve, 3)},
-            }
-        )
-    return out
-
-
 def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
     """Create the demo test records when the first is missing; True when created."""
     lab = institutions.get("jj-center")
@@ -153,6 +85,16 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     )
     rng = random.Random(2026)
     now = utcnow()
+
+    def code(n: int) -> str | None:
+        return codes[n] if n < len(codes) else None
+
+    def _cubes(
+        peaks: tuple[float, ...], mpa_s: float, sample_code: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[curves.Curve]]:
+        drawn = synthetic.cubes(rng, peaks, mpa_s)
+        return synthetic.cube_specimens(drawn, sample_code), drawn
+
     place = db.scalars(select(Lab).where(Lab.institution_id == lab.id).order_by(Lab.id)).first()
     machines = {
         e.name: e.asset_number
@@ -182,43 +124,43 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         "specimen_size_mm": 150,
     }
     # sound: C30 at 0.6 MPa/s, about 36 MPa
-    specimens, sound = _cubes(rng, (812.0, 798.0, 826.0), 0.6, codes[:1])
+    specimens, sound = _cubes((812.0, 798.0, 826.0), 0.6, code(0))
     _record(db, settings, lab, where, commission, FIRST, *at(30), specimens=specimens,
             results={"strength_mpa": 36.1}, judgement="conforming", **concrete)  # fmt: skip
-    specimens, _ = _cubes(rng, (845.0, 860.0, 838.0), 0.65, codes[1:2])
+    specimens, _ = _cubes((845.0, 860.0, 838.0), 0.65, code(1))
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0002", *at(28), specimens=specimens,
             results={"strength_mpa": 37.6}, judgement="conforming", **concrete)  # fmt: skip
     # loaded at 1.3 MPa/s: loading_rate
-    specimens, _ = _cubes(rng, (790.0, 805.0, 812.0), 1.3, codes[2:3])
+    specimens, _ = _cubes((790.0, 805.0, 812.0), 1.3, code(2))
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0003", *at(26), specimens=specimens,
             results={"strength_mpa": 35.7}, judgement="conforming", **concrete)  # fmt: skip
     # the first test's curves uploaded again, shifted and with noise: curve_reuse
     copies = [synthetic.copy_of(rng, c, shift_s=23.7, noise_kn=1.0) for c in sound]
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0004", *at(24),
-            specimens=_specimens(copies, codes[3:4]), results={"strength_mpa": 36.1},
+            specimens=synthetic.cube_specimens(copies, code(3)), results={"strength_mpa": 36.1},
             judgement="conforming", **concrete)  # fmt: skip
     # peaks reported 6 % above the curves: result_curve_mismatch
-    drawn = [synthetic.concrete(rng, peak_kn=p, rate_kn_s=0.6 * CUBE) for p in (700.0, 712, 705)]
+    drawn = synthetic.cubes(rng, (700.0, 712.0, 705.0), 0.6)
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0005", *at(22),
-            specimens=_specimens(drawn, codes[4:5], inflate=1.06), results={"strength_mpa": 33.2},
-            judgement="conforming", **concrete)  # fmt: skip
+            specimens=synthetic.cube_specimens(drawn, code(4), inflate=1.06),
+            results={"strength_mpa": 33.2}, judgement="conforming", **concrete)  # fmt: skip
     # about 26 MPa judged conforming for C30: judgement_mismatch
-    specimens, _ = _cubes(rng, (580.0, 590.0, 585.0), 0.55, [])
+    specimens, _ = _cubes((580.0, 590.0, 585.0), 0.55)
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0006", *at(20), specimens=specimens,
             results={"strength_mpa": 26.0}, judgement="conforming", **concrete)  # fmt: skip
     # uploaded five hours after the test: late_upload
-    specimens, _ = _cubes(rng, (820.0, 815.0, 830.0), 0.6, [])
+    specimens, _ = _cubes((820.0, 815.0, 830.0), 0.6)
     ended = now - dt.timedelta(hours=18)
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0007", ended,
             ended + dt.timedelta(hours=5), specimens=specimens, results={"strength_mpa": 36.5},
             judgement="conforming", **concrete)  # fmt: skip
     # a press nobody registered: equipment_invalid
-    specimens, _ = _cubes(rng, (835.0, 828.0, 841.0), 0.6, [])
+    specimens, _ = _cubes((835.0, 828.0, 841.0), 0.6)
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0008", *at(17), specimens=specimens,
             results={"strength_mpa": 37.0}, judgement="conforming",
             equipment=["JZ-SB-099"], **concrete)  # fmt: skip
     # the registered press in two tests at once: impossible_timing
-    specimens, _ = _cubes(rng, (818.0, 822.0, 809.0), 0.6, [])
+    specimens, _ = _cubes((818.0, 822.0, 809.0), 0.6)
     clash = now - dt.timedelta(hours=28, minutes=-4)  # during JZ-HNT-2026-0002
     _record(db, settings, lab, where, commission, "JZ-HNT-2026-0009", clash,
             clash + dt.timedelta(minutes=3), specimens=specimens,
@@ -228,7 +170,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         select(Person).where(Person.institution_id == lab.id, Person.is_inspector.is_(False))
     ).first()
     if clerk is not None:
-        specimens, _ = _cubes(rng, (826.0, 819.0, 833.0), 0.6, [])
+        specimens, _ = _cubes((826.0, 819.0, 833.0), 0.6)
         _record(db, settings, lab, where, commission, "JZ-HNT-2026-0010", *at(16.5),
                 specimens=specimens, results={"strength_mpa": 36.7}, judgement="conforming",
                 inspectors=[{"name": clerk.name, "id_number": clerk.id_number}],
@@ -253,13 +195,15 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     mortar = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
               "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0001", *at(16),
-            specimens=_mortar(rng, 2400), judgement="conforming", **mortar)  # fmt: skip
+            specimens=synthetic.mortar_specimens(rng, compressive_n_s=2400),
+            judgement="conforming", **mortar)  # fmt: skip
     # compressed at 3,100 N/s: loading_rate (the cement branch)
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0002", *at(14),
-            specimens=_mortar(rng, 3100), judgement="conforming", **mortar)  # fmt: skip
+            specimens=synthetic.mortar_specimens(rng, compressive_n_s=3100),
+            judgement="conforming", **mortar)  # fmt: skip
     rebar = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E",
              "standard": "GB/T 228.1-2021"}  # fmt: skip
-    bars = _bars(rng)
+    bars = synthetic.bar_specimens(rng)
     _record(db, settings, lab, where, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,
             judgement="conforming", **rebar)  # fmt: skip
     # the yield point re-read from the curve by hand (001 6.2.4): manual_override

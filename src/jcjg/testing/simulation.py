@@ -21,7 +21,6 @@ from typing import Any
 
 from jcjg.core.db import utcnow
 from jcjg.testing import curves, synthetic
-from jcjg.testing.judgement import nominal_area
 
 PLANTED = (
     "loading_rate",
@@ -31,7 +30,6 @@ PLANTED = (
     "late_upload",
     "manual_override",
 )
-CUBE = 150 * 150 / 1000  # kN per MPa of a 150 mm cube
 
 
 @dataclass
@@ -71,24 +69,6 @@ def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
     )
 
 
-def _cubes(rng: random.Random, peaks: list[float], mpa_s: float) -> list[curves.Curve]:
-    return [synthetic.concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE) for p in peaks]
-
-
-def _cube_specimens(
-    drawn: list[curves.Curve], code: str, inflate: float = 1.0
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "position": n,
-            "sample_code": code,
-            "values": {"peak_kn": round(float(c.force.max()) * inflate, 2)},
-            "curve": {"points": curves.to_points(c, 3)},
-        }
-        for n, c in enumerate(drawn, start=1)
-    ]
-
-
 def record_plans(
     lab: LabTests,
     samples: list[tuple[str, str, str]],
@@ -122,12 +102,12 @@ def record_plans(
         }
         revision: tuple[str, float] | None = None
         if material.startswith("钢筋"):
-            specimens = _bars(rng, code)
+            specimens = synthetic.bar_specimens(rng, code)
             fields = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E"}
             judgement = "conforming"
             revision = ("specimens[1].yield_kn", specimens[0]["values"]["yield_kn"])
         elif material.startswith("水泥"):
-            specimens = _mortar(rng, code)
+            specimens = synthetic.mortar_specimens(rng, code)
             fields = {
                 "kind": "mortar_strength",
                 "item_code": "0101",
@@ -141,8 +121,10 @@ def record_plans(
             design = float(grade[1:])
             mpa_s = 1.3 if planted == "loading_rate" else 0.6
             strength = design * (0.85 if planted == "judgement_mismatch" else rng.uniform(1.1, 1.3))
-            peaks = [strength * CUBE * rng.uniform(0.97, 1.03) for _ in range(3)]
-            drawn = _cubes(rng, peaks, mpa_s)
+            peaks = [
+                strength * synthetic.CUBE_KN_PER_MPA * rng.uniform(0.97, 1.03) for _ in range(3)
+            ]
+            drawn = synthetic.cubes(rng, peaks, mpa_s)
             if planted == "curve_reuse" and lab.last_cubes:
                 drawn = [
                     synthetic.copy_of(
@@ -153,7 +135,7 @@ def record_plans(
             elif planted != "curve_reuse":
                 lab.last_cubes = drawn
             inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
-            specimens = _cube_specimens(drawn, code, inflate)
+            specimens = synthetic.cube_specimens(drawn, code, inflate)
             fields = {
                 "kind": "concrete_compression",
                 "item_code": "0108",
@@ -203,49 +185,3 @@ def record_plans(
                 )
             )
     return plans
-
-
-def _bars(rng: random.Random, code: str) -> list[dict[str, Any]]:
-    out = []
-    for n in (1, 2):
-        yield_mpa = rng.uniform(430, 460)
-        curve = synthetic.rebar(
-            rng, diameter_mm=20, yield_mpa=yield_mpa, tensile_mpa=rng.uniform(600, 640)
-        )
-        out.append(
-            {
-                "position": n,
-                "sample_code": code,
-                "values": {
-                    "diameter_mm": 20,
-                    "yield_kn": round(yield_mpa * nominal_area(20) / 1000, 2),
-                    "max_kn": round(float(curve.force.max()), 2),
-                    "gauge_mm": 100,
-                    "final_gauge_mm": round(rng.uniform(118, 124), 1),
-                    "agt_percent": round(rng.uniform(11, 14), 1),
-                },
-                "curve": {"points": curves.to_points(curve, 3)},
-            }
-        )
-    return out
-
-
-def _mortar(rng: random.Random, code: str) -> list[dict[str, Any]]:
-    out = []
-    for n in range(1, 10):
-        flexural = n <= 3
-        peak = rng.uniform(3.0, 3.3) if flexural else rng.uniform(70, 76)
-        rate = 0.05 if flexural else 2.4
-        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
-        out.append(
-            {
-                "position": n,
-                "sample_code": code,
-                "values": {
-                    "mode": "flexural" if flexural else "compressive",
-                    "peak_kn": round(float(curve.force.max()), 3),
-                },
-                "curve": {"points": curves.to_points(curve, 3)},
-            }
-        )
-    return out

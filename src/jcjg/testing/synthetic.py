@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from jcjg.testing.curves import Curve
+from jcjg.testing.curves import Curve, to_points
+from jcjg.testing.judgement import nominal_area
 
 
 def _noise(rng: random.Random, sigma: float, size: int) -> np.ndarray:
@@ -112,3 +115,91 @@ def copy_of(
     """The fraud: one good test uploaded again, shifted and with a little noise added."""
     force = curve.force + _noise(rng, noise_kn, curve.n)
     return Curve(curve.t + shift_s, np.maximum(force, 0.0), curve.displacement)
+
+
+# --- specimens as a lab's system sends them (the demo, the simulator) ---------------------------
+
+CUBE_KN_PER_MPA = 150 * 150 / 1000  # a 150 mm cube
+
+
+def cubes(rng: random.Random, peaks: Sequence[float], mpa_s: float) -> list[Curve]:
+    """150 mm concrete cubes loaded at ``mpa_s`` to the given peaks (kN)."""
+    return [concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE_KN_PER_MPA) for p in peaks]
+
+
+def cube_specimens(
+    drawn: Sequence[Curve], sample_code: str | None = None, inflate: float = 1.0
+) -> list[dict[str, Any]]:
+    """The ``specimens`` of a cube record; ``inflate`` reports peaks above the curves'."""
+    out = []
+    for n, curve in enumerate(drawn, start=1):
+        peak = round(float(curve.force.max()) * inflate, 2)
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": {"peak_kn": peak, "strength_mpa": round(peak / CUBE_KN_PER_MPA, 1)},
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def mortar_specimens(
+    rng: random.Random,
+    sample_code: str | None = None,
+    compressive_n_s: float = 2400,
+    flexural_n_s: float = 50,
+) -> list[dict[str, Any]]:
+    """Cement mortar: three prisms broken in flexure, their six halves compressed."""
+    out = []
+    for n in range(1, 10):
+        flexural = n <= 3
+        peak = rng.uniform(3.0, 3.3) if flexural else rng.uniform(70, 76)
+        rate = (flexural_n_s if flexural else compressive_n_s) / 1000
+        curve = concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": {
+                    "mode": "flexural" if flexural else "compressive",
+                    "peak_kn": round(float(curve.force.max()), 3),
+                },
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def bar_specimens(
+    rng: random.Random, sample_code: str | None = None, stress_rate_mpa_s: float = 20.0
+) -> list[dict[str, Any]]:
+    """Two HRB400E bars of 20 mm that meet their grade."""
+    out = []
+    for n in (1, 2):
+        yield_mpa = rng.uniform(430, 460)
+        curve = rebar(
+            rng,
+            diameter_mm=20,
+            yield_mpa=yield_mpa,
+            tensile_mpa=rng.uniform(600, 640),
+            stress_rate_mpa_s=stress_rate_mpa_s,
+        )
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": {
+                    "diameter_mm": 20,
+                    "yield_kn": round(yield_mpa * nominal_area(20) / 1000, 2),
+                    "max_kn": round(float(curve.force.max()), 2),
+                    "gauge_mm": 100,
+                    "final_gauge_mm": round(rng.uniform(118, 124), 1),
+                    "agt_percent": round(rng.uniform(11, 14), 1),
+                    "break_location": "标距内",
+                },
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
