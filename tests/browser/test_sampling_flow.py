@@ -6,7 +6,6 @@ with the published public key alone."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -16,12 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
-from jcjg.projects.models import ProjectMember
 from jcjg.sampling import service
 from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Sample, SampleReceipt, SampleSeal, WitnessKey
 from tests.factories import PASSWORD
-from tests.sampling.conftest import principal_of
+from tests.sampling.conftest import assign, principal_of
 
 pytestmark = pytest.mark.browser
 
@@ -91,20 +89,7 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
     station = f.user(Role.STATION, region_code="360400", commit=False)
     lab = f.institution(region_code="360403", name="九江浏览器收样检测站")
     receiver = f.user(Role.INSTITUTION_STAFF, institution=lab, username="lab_b", commit=False)
-    for user, role in ((sampler, "sampler"), (witness, "witness")):
-        db.add(
-            ProjectMember(
-                project_id=project.id,
-                region_code=project.region_code,
-                user_id=user.id,
-                role=role,
-                name=user.display_name,
-                starts_on=dt.date(2026, 1, 1),
-                reported_at=dt.datetime(2025, 12, 1, tzinfo=dt.UTC),
-                is_initial=True,
-            )
-        )
-    db.flush()
+    assign(db, project, sampler=sampler, witness=witness)
     batch = service.issue_codes(
         db=db, principal=principal_of(station), project_id=project.id, count=4, now=utcnow()
     )

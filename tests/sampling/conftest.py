@@ -123,12 +123,9 @@ class Chain:
         )
 
 
-def make_chain(db: Session, settings: Settings, factory: Factory) -> Chain:
-    project = factory.project()
-    sampler = factory.user(Role.SAMPLER, project_ids=(project.id,), commit=False)
-    witness = factory.user(Role.WITNESS, project_ids=(project.id,), commit=False)
-    station = factory.user(Role.STATION, region_code="360400", commit=False)
-    for user, role in ((sampler, "sampler"), (witness, "witness")):
+def assign(db: Session, project: Project, **users: User) -> None:
+    """The project's initial members, reported long ago: ``sampler=...``, ``witness=...``."""
+    for role, user in users.items():
         db.add(
             ProjectMember(
                 project_id=project.id,
@@ -142,6 +139,14 @@ def make_chain(db: Session, settings: Settings, factory: Factory) -> Chain:
             )
         )
     db.flush()
+
+
+def make_chain(db: Session, settings: Settings, factory: Factory) -> Chain:
+    project = factory.project()
+    sampler = factory.user(Role.SAMPLER, project_ids=(project.id,), commit=False)
+    witness = factory.user(Role.WITNESS, project_ids=(project.id,), commit=False)
+    station = factory.user(Role.STATION, region_code="360400", commit=False)
+    assign(db, project, sampler=sampler, witness=witness)
     batch = service.issue_codes(
         db=db, principal=principal_of(station), project_id=project.id, count=12, now=NOW
     )
