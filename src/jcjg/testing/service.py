@@ -79,6 +79,21 @@ def _curve_of(settings: Settings, index: int, specimen: SpecimenIn) -> curves.Cu
     return None
 
 
+def _number_taken(
+    db: Session,
+    model: type[TestRecord] | type[OnSitePlan] | type[OnSiteRecord],
+    institution: Institution,
+    number: str,
+) -> bool:
+    """Whether the institution already sent a record of ``model`` under ``number``."""
+    return (
+        db.scalar(
+            select(model.id).where(model.institution_id == institution.id, model.number == number)
+        )
+        is not None
+    )
+
+
 def _commission(db: Session, institution: Institution, number: str | None) -> Commission | None:
     if not number:
         return None
@@ -161,12 +176,7 @@ def store_record(
         raise _fail("ended_at", "结束时间不能早于开始时间")
     if data.ended_at > received_at + dt.timedelta(minutes=5):
         raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
-    existing = db.scalar(
-        select(TestRecord.id).where(
-            TestRecord.institution_id == institution.id, TestRecord.number == data.number
-        )
-    )
-    if existing is not None:
+    if _number_taken(db, TestRecord, institution, data.number):
         raise _fail(
             "number", "该原始记录编号已上传；原始数据不能覆盖，更正请报送数据修改记录", "unique"
         )
@@ -438,11 +448,7 @@ def store_plan(
         raise _fail("planned_end", "计划结束时间不能早于计划开始时间")
     if not data.method_statement and not data.method_sha256:
         raise _fail("method_statement", "请给出检测方案（文字或文件）", "missing")
-    if db.scalar(
-        select(OnSitePlan.id).where(
-            OnSitePlan.institution_id == institution.id, OnSitePlan.number == data.number
-        )
-    ):
+    if _number_taken(db, OnSitePlan, institution, data.number):
         raise _fail("number", "该检测方案编号已上传；变更方案请用新编号", "unique")
     project = _onsite_project(db, data.project_code)
     plan = OnSitePlan(
@@ -478,11 +484,7 @@ def store_onsite_record(
         raise _fail("ended_at", "结束时间不能早于开始时间")
     if (data.latitude is None) != (data.longitude is None):
         raise _fail("latitude", "经度和纬度须同时给出", "missing")
-    if db.scalar(
-        select(OnSiteRecord.id).where(
-            OnSiteRecord.institution_id == institution.id, OnSiteRecord.number == data.number
-        )
-    ):
+    if _number_taken(db, OnSiteRecord, institution, data.number):
         raise _fail("number", "该现场检测记录编号已上传", "unique")
     project = _onsite_project(db, data.project_code)
     plan = None
