@@ -201,7 +201,6 @@ class Features:
     peak_kn: float
     time_to_peak_s: float  # from the onset of load (5 % of the peak)
     rate_kn_s: float | None  # mean loading rate over the window (least squares)
-    window: tuple[float, float]  # the window, as shares of the peak
 
 
 def features(curve: Curve, window: tuple[float, float] = (0.1, 0.8)) -> Features:
@@ -228,7 +227,6 @@ def features(curve: Curve, window: tuple[float, float] = (0.1, 0.8)) -> Features
         peak_kn=peak,
         time_to_peak_s=float(t[peak_at] - t[onset]),
         rate_kn_s=rate,
-        window=window,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,14 +34,6 @@ def _wobble(rng: random.Random, t: np.ndarray, amplitude: float) -> np.ndarray:
         size = rng.uniform(0.3, 1.0) / math.sqrt(cycles)
         out += size * np.sin(cycles * phase + rng.uniform(0, 2 * math.pi))
     return amplitude * out
-
-
-@dataclass(frozen=True)
-class Specimen:
-    """What a drawn curve should show: its peak (kN) and loading rate (kN/s)."""
-
-    peak_kn: float
-    rate_kn_s: float
 
 
 def concrete(
