@@ -17,7 +17,7 @@ from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import Conflict, PermissionDenied, ValidationFailed
-from jcjg.core.workdays import add_working_days, working_days_between
+from jcjg.core.workdays import add_working_days, beijing_date, working_days_between
 from jcjg.documents.signing import verify_pdf
 from jcjg.projects import geo
 from jcjg.projects.models import ProjectMember
@@ -77,6 +77,9 @@ def test_working_days_follow_the_statutory_calendar():
     assert add_working_days(dt.date(2026, 9, 30), 1) == dt.date(2026, 10, 8)
     assert working_days_between(dt.date(2026, 10, 9), dt.date(2026, 10, 10)) == 1
     assert working_days_between(dt.date(2026, 11, 20), dt.date(2026, 11, 23)) == 1  # Fri -> Mon
+    # statutory days are Beijing days: 17:00 UTC is already the next day there
+    assert beijing_date(dt.datetime(2026, 11, 20, 17, 0, tzinfo=dt.UTC)) == dt.date(2026, 11, 21)
+    assert beijing_date(dt.datetime(2026, 11, 20, 15, 59, tzinfo=dt.UTC)) == dt.date(2026, 11, 20)
 
 
 def test_geofence_distance_circle_and_polygon():

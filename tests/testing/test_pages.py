@@ -3,6 +3,8 @@ result, revisions beside the original values, the curve's points, and scope."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from jcjg.auth.choices import Role
@@ -39,6 +41,12 @@ def test_list_detail_revision_and_curve(client, browser_client, db, factory, lab
     flagged = browser_client.get("/testing/records?flagged=true", headers=HTML).text
     assert "PG-FAST" in flagged
     assert "PG-GOOD" in flagged  # its revision of an auto-acquired value is flagged too
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+    assert (
+        "PG-GOOD" not in browser_client.get(f"/testing/records?since={tomorrow}", headers=HTML).text
+    )
+    assert "PG-GOOD" in browser_client.get("/testing/records?since=2026-01-01", headers=HTML).text
+    assert browser_client.get("/testing/records?since=yesterday", headers=HTML).status_code == 400
     only_other = browser_client.get("/testing/records?kind=rebar_tensile", headers=HTML).text
     assert "PG-GOOD" not in only_other
     assert "没有检测数据" in only_other

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import String, cast, func, select
+from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
@@ -91,7 +92,7 @@ def record_list(
     )
 
 
-def _flags(db: SessionDep, record_ids: list[int]) -> dict[int, list[str]]:
+def _flags(db: Session, record_ids: list[int]) -> dict[int, list[str]]:
     """Open alerts' rule ids per record."""
     out: dict[int, list[str]] = {i: [] for i in record_ids}
     if not record_ids:
