@@ -35,6 +35,8 @@ class Alert(IdMixin, Base):
             sqlite_where=text(_OPEN),
             postgresql_where=text(_OPEN),
         ),
+        # a subject's alerts: a record's page, the lists' flags and the statistics
+        Index("ix_alert_subject", "subject_type", "subject_id"),
     )
 
     rule_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -70,6 +70,11 @@ class TestRecord(IdMixin, Base):
     lab_judgement: Mapped[str] = mapped_column(String(16), default="none")  # Judgement
     recomputed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the platform's
     platform_judgement: Mapped[str] = mapped_column(String(16), default="none")
+    # Marked for the nonconformity register (不合格台账): who judged the result nonconforming,
+    # "lab", "platform" or "both"; "" when neither did.
+    nonconforming_by: Mapped[str] = mapped_column(
+        String(8), default="", server_default="", index=True
+    )
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)  # notarised
 
 
