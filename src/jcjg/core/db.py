@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -117,3 +119,22 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class beijing_month(FunctionElement[str]):
+    """The Beijing calendar month (``"2026-11"``) of a :class:`UTCDateTime` column, in SQL, for
+    counts by month (statutory periods are Beijing ones: UTC+8 all year)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(beijing_month, "sqlite")
+def _beijing_month_sqlite(element: beijing_month, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)}, '+8 hours')"
+
+
+@compiles(beijing_month, "postgresql")
+def _beijing_month_postgresql(element: beijing_month, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"

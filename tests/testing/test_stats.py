@@ -1,0 +1,196 @@
+"""Statistics of test records (000 4.3.4 items 4-5): counts by institution, project, item and
+month, checked against SQL written here independently; each count's link lists those records;
+the nonconformity mark; the reader's scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import literal, select, text
+
+from jcjg.auth.choices import Role
+from jcjg.core.db import UTCDateTime, beijing_month
+from jcjg.testing.models import TestRecord
+from jcjg.testing.service import nonconforming_by
+from tests.exchange.conftest import make_lims
+from tests.factories import login
+from tests.testing.conftest import concrete_record
+
+HTML = {"accept": "text/html"}
+
+
+def _table(html: str) -> dict[str, list[int]]:
+    """The statistics table: row key -> its numbers (records, auto, manual, late, flagged,
+    nonconforming)."""
+    rows = {}
+    for key, body in re.findall(r'<tr data-key="([^"]*)">(.*?)</tr>', html, re.S):
+        rows[key] = [int(n) for n in re.findall(r'class="num[^"]*">(?:<a [^>]*>)?(\d+)', body)]
+    return rows
+
+
+def _listed(client, html: str, key: str, marker: str = "") -> int:
+    """Follow a row's link (the records' one, or the one whose query has ``marker``) and count
+    the records the list shows."""
+    row = re.search(rf'<tr data-key="{re.escape(key)}">(.*?)</tr>', html, re.S).group(1)
+    links = [h.replace("&amp;", "&") for h in re.findall(r'<a href="([^"]+)"', row)]
+    href = next(h for h in links if marker in h) if marker else links[0]
+    page = client.get(href, headers=HTML)
+    assert page.status_code == 200
+    return len(re.findall(r'<a href="/testing/records/\d+"><code>', page.text))
+
+
+@pytest.fixture
+def authority(factory):
+    return factory.user(Role.CITY_AUTHORITY, region_code="360400")
+
+
+@pytest.fixture
+def region(client, db, settings, factory, lab):
+    """Two labs' records: on time, late, too fast, judged nonconforming by the lab, one on a
+    project, one from October (Beijing) ended in the last UTC hours of the month."""
+    other = make_lims(db, settings, factory)
+    project = factory.project(region_code="360403")
+    db.commit()
+    sends = [
+        (lab, concrete_record(lab, number="ST-OK")[0] | {"project_code": project.code}),
+        (lab, concrete_record(lab, number="ST-LATE", minutes_ago=180, seed=2)[0]),
+        (lab, concrete_record(lab, number="ST-FAST", rate_mpa_s=1.5, seed=3)[0]),
+        (lab, concrete_record(lab, number="ST-BAD", seed=4, judgement="nonconforming")[0]),
+        (other, concrete_record(other, number="ST-B1", minutes_ago=200, seed=5)[0]),
+    ]
+    october, _ = concrete_record(other, number="ST-OCT", seed=6)
+    october["ended_at"] = "2025-10-31T17:30:00+00:00"  # 1 November in Beijing
+    october["started_at"] = "2025-10-31T17:20:00+00:00"
+    sends.append((other, october))
+    for lims, payload in sends:
+        response = lims.post(client, "test_record", payload)
+        assert response.status_code == 200, response.text
+    db.expire_all()
+    return lab, other, project
+
+
+def _sql_counts(db, group: str) -> dict[str, list[int]]:
+    """The same figures in plain SQL (no ORM, no code shared with the page)."""
+    rows = db.execute(
+        text(
+            f"SELECT {group} AS k, COUNT(*),"
+            " SUM(CASE WHEN acquisition = 'auto' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN acquisition = 'manual' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN EXISTS (SELECT 1 FROM alert a WHERE a.subject_type = 'test_record'"
+            "   AND a.subject_id = CAST(r.id AS VARCHAR(20)) AND a.rule_id = 'late_upload')"
+            "   THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN EXISTS (SELECT 1 FROM alert a WHERE a.subject_type = 'test_record'"
+            "   AND a.subject_id = CAST(r.id AS VARCHAR(20)) AND a.status = 'open')"
+            "   THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN lab_judgement = 'nonconforming' OR platform_judgement ="
+            "   'nonconforming' THEN 1 ELSE 0 END)"
+            f" FROM test_record r GROUP BY {group}"
+        )
+    ).all()
+    return {"" if k is None else str(k): [int(v) for v in values] for k, *values in rows}
+
+
+def test_counts_by_institution_match_sql_and_link_to_the_records(
+    browser_client, db, region, authority
+):
+    lab, other, _ = region
+    login(browser_client, authority.username)
+    page = browser_client.get("/testing/stats", headers=HTML)
+    assert page.status_code == 200
+    table = _table(page.text)
+    expected = _sql_counts(db, "institution_id")
+    assert {k: v for k, v in table.items() if k != "total"} == expected
+    records, auto, manual, late, _flagged, bad = table[str(lab.institution.id)]
+    assert (records, auto, manual, late, bad) == (4, 4, 0, 1, 1)
+    assert table[str(other.institution.id)][0] == 2
+    assert table["total"][0] == 6
+    # each number links to the records behind it
+    html = page.text
+    key = str(lab.institution.id)
+    assert _listed(browser_client, html, key) == 4
+    assert _listed(browser_client, html, key, "rule=late_upload") == 1
+    assert _listed(browser_client, html, key, "flagged=true") == table[key][4]
+    assert _listed(browser_client, html, key, "nonconforming=true") == 1
+
+
+@pytest.mark.parametrize(
+    ("by", "group"),
+    [("project", "project_id"), ("item", "item_code")],
+)
+def test_counts_by_project_and_item_match_sql(browser_client, db, region, authority, by, group):
+    login(browser_client, authority.username)
+    page = browser_client.get(f"/testing/stats?by={by}", headers=HTML)
+    assert page.status_code == 200
+    table = _table(page.text)
+    assert {k: v for k, v in table.items() if k != "total"} == _sql_counts(db, group)
+
+
+def test_counts_by_beijing_month(browser_client, db, region, authority):
+    login(browser_client, authority.username)
+    html = browser_client.get("/testing/stats?by=month", headers=HTML).text
+    table = _table(html)
+    assert table["2025-11"][0] == 1  # ended 31 October UTC, 1 November in Beijing
+    assert "2025-10" not in table
+    assert _listed(browser_client, html, "2025-11") == 1
+    this_month = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
+    assert table[this_month][0] == 5
+    narrowed = _table(
+        browser_client.get("/testing/stats?by=month&since=2025-11-02", headers=HTML).text
+    )
+    assert "2025-11" not in narrowed
+
+
+def test_beijing_month_in_sql(db):
+    def month(moment: dt.datetime) -> str:
+        return db.scalar(select(beijing_month(literal(moment, UTCDateTime()))))
+
+    assert month(dt.datetime(2025, 10, 31, 15, 59, tzinfo=dt.UTC)) == "2025-10"
+    assert month(dt.datetime(2025, 10, 31, 16, 0, tzinfo=dt.UTC)) == "2025-11"
+    assert month(dt.datetime(2025, 12, 31, 20, 0, tzinfo=dt.UTC)) == "2026-01"
+
+
+def test_a_lab_counts_only_its_own_and_bad_parameters_are_refused(
+    browser_client, db, factory, region
+):
+    _lab, other, _ = region
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=other.institution)
+    login(browser_client, staff.username)
+    table = _table(browser_client.get("/testing/stats", headers=HTML).text)
+    assert set(table) == {str(other.institution.id), "total"}
+    for bad in ("by=lab", "since=yesterday", "institution=0", "institution=x", "kind=" + "x" * 30):
+        assert browser_client.get(f"/testing/stats?{bad}", headers=HTML).status_code == 400, bad
+    browser_client.cookies.clear()
+    login(browser_client, factory.user(Role.WITNESS).username)
+    assert browser_client.get("/testing/stats", headers=HTML).status_code == 403
+
+
+def test_nonconforming_records_are_marked_and_listed(browser_client, db, region, authority):
+    rows = {r.number: r.nonconforming_by for r in db.scalars(select(TestRecord))}
+    assert rows["ST-BAD"] == "lab"
+    assert rows["ST-OK"] == ""
+    login(browser_client, authority.username)
+    listing = browser_client.get("/testing/records?nonconforming=true", headers=HTML).text
+    assert "ST-BAD" in listing
+    assert "ST-OK" not in listing
+    record = db.scalars(select(TestRecord).where(TestRecord.number == "ST-BAD")).one()
+    page = browser_client.get(f"/testing/records/{record.id}", headers=HTML).text
+    assert 'data-testid="nonconforming"' in page
+    assert "检测机构判定不合格" in page
+
+
+@pytest.mark.parametrize(
+    ("lab", "platform", "mark"),
+    [
+        ("nonconforming", "nonconforming", "both"),
+        ("nonconforming", "conforming", "lab"),
+        ("conforming", "nonconforming", "platform"),
+        ("none", "nonconforming", "platform"),
+        ("conforming", "conforming", ""),
+        ("void", "void", ""),
+        ("none", "none", ""),
+    ],
+)
+def test_who_marked_a_result_nonconforming(lab, platform, mark):
+    assert nonconforming_by(lab, platform) == mark
