@@ -126,3 +126,121 @@ def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
 
 def record_points(specimen: dict) -> int:
     return len(specimen["curve"]["points"])
+
+
+def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
+    """A station's statistics (each number a link to its records) and a lab's on-site plan
+    and record with its key photo, on a PC and on a phone."""
+    import io
+
+    from PIL import Image
+
+    from jcjg.alerts.engine import sweep
+    from jcjg.core.blobs import blob_store
+    from jcjg.core.workdays import BEIJING, add_working_days
+    from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn
+
+    out = shots(tmp_path)
+    f = live_server.factory
+    lab = f.institution(region_code="360403", name="九江统计测试检测站")
+    project = f.project(region_code="360403", name="八里湖安置房三期")
+    station = f.user(Role.STATION, region_code="360403", username="station_stats", commit=False)
+    now = utcnow()
+    rng = random.Random(9)
+    for n, (minutes_ago, judgement) in enumerate(
+        ((5, "conforming"), (240, "conforming"), (8, "nonconforming")), start=1
+    ):
+        specimens = [
+            {"position": k, "values": {"peak_kn": round(float(c.force.max()), 2)},
+             "curve": {"points": points(c)}}
+            for k, c in enumerate(
+                (synthetic.concrete(rng, peak_kn=p, rate_kn_s=13.5) for p in (700, 705, 698)),
+                start=1,
+            )
+        ]  # fmt: skip
+        ended = now - dt.timedelta(minutes=minutes_ago)
+        service.store_record(
+            db=f.db, settings=f.settings, institution=lab,
+            data=RecordIn.model_validate({
+                "message_id": f"00000000-0000-4000-8000-00000000000{n}",
+                "institution_code": lab.code, "number": f"JL-STAT-{n:03d}",
+                "kind": "concrete_compression", "item_code": "0108", "lab_name": "力学室",
+                "project_code": project.code,
+                "started_at": (ended - dt.timedelta(minutes=8)).isoformat(),
+                "ended_at": ended.isoformat(), "acquisition": "auto", "grade": "C30",
+                "age_days": 28, "specimen_size_mm": 150, "specimens": specimens,
+                "judgement": judgement,
+            }),
+            received_at=now,
+        )  # fmt: skip
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (90, 120, 150)).save(buffer, "JPEG")
+    photo = blob_store(f.settings).put(buffer.getvalue())
+    start = dt.datetime.combine(add_working_days(now.date(), 4), dt.time(9), BEIJING)
+    for number, planned in (("FA-STAT-1", start), ("FA-STAT-2", now + dt.timedelta(hours=20))):
+        service.store_plan(
+            db=f.db, institution=lab,
+            data=OnSitePlanIn.model_validate({
+                "message_id": f"10000000-0000-4000-8000-{number[-1]:0>12}",
+                "institution_code": lab.code, "number": number, "project_code": project.code,
+                "item_code": "0203",
+                "method_statement": "回弹法检测 3 层梁板混凝土强度，抽检 12 个构件。",
+                "planned_start": planned.isoformat(),
+                "planned_end": (planned + dt.timedelta(hours=8)).isoformat(),
+                "quantity": "12 个构件", "location": "3 层梁板",
+            }),
+            received_at=now,
+        )  # fmt: skip
+    onsite = service.store_onsite_record(
+        db=f.db, institution=lab,
+        data=OnSiteRecordIn.model_validate({
+            "message_id": "20000000-0000-4000-8000-000000000001", "institution_code": lab.code,
+            "number": "JL-XC-001", "plan_number": "FA-STAT-2", "project_code": project.code,
+            "item_code": "0203", "started_at": (now - dt.timedelta(hours=3)).isoformat(),
+            "ended_at": (now - dt.timedelta(hours=1)).isoformat(),
+            "latitude": 29.7113, "longitude": 116.0022, "photos": [photo],
+            "inspectors": [{"name": "王检测"}], "data": {"测区数": 10, "推定强度_MPa": 32.6},
+        }),
+        received_at=now,
+    )  # fmt: skip
+    f.db.commit()
+    sweep(f.db)
+    f.db.commit()
+    onsite_id, username = onsite.id, station.username
+    f.db.rollback()
+
+    for name, viewport, mobile in (
+        ("pc", {"width": 1280, "height": 900}, False),
+        ("phone", {"width": 390, "height": 844}, True),
+    ):
+        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
+        page = context.new_page()
+        page.goto(live_server.url + "/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+        page.goto(f"{live_server.url}/testing/stats")
+        row = page.locator("[data-testid=stats-table] tbody tr", has_text="九江统计测试检测站")
+        assert row.locator("td").nth(1).inner_text() == "3"
+        assert row.locator("td").nth(6).inner_text() == "1"  # nonconforming
+        page.screenshot(path=str(out / f"testing-stats-{name}.png"), full_page=True)
+        row.locator("td").nth(4).locator("a").click()  # the late uploads
+        page.wait_for_url("**/testing/records?**rule=late_upload**")
+        listed = page.locator("[data-testid=records-table] tbody tr")
+        assert listed.count() == 1
+        assert "JL-STAT-002" in listed.inner_text()
+        page.goto(f"{live_server.url}/testing/onsite")
+        plans = page.locator("[data-testid=onsite-plans]").inner_text()
+        assert "FA-STAT-1" in plans
+        assert "现场检测方案未按时上传" in plans
+        page.screenshot(path=str(out / f"testing-onsite-{name}.png"), full_page=True)
+        page.goto(f"{live_server.url}/testing/onsite/records/{onsite_id}")
+        img = page.locator("[data-testid=onsite-media] img")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=onsite-media] img').naturalWidth > 0"
+        )
+        assert img.evaluate("i => i.naturalWidth") == 640
+        assert "在项目电子围栏内" in page.locator("[data-testid=onsite-position]").inner_text()
+        page.screenshot(path=str(out / f"testing-onsite-record-{name}.png"), full_page=True)
+        context.close()

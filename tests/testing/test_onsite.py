@@ -8,7 +8,7 @@ import hashlib
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.core.workdays import add_working_days
@@ -35,12 +35,29 @@ def plan(lab, project, number: str, start: str, **extra):
 
 def record(lab, project, number: str, plan_number: str | None, **extra):
     now = dt.datetime.now(dt.UTC)
-    return lab.message(
+    fields = dict(
         number=number, plan_number=plan_number, project_code=project.code, item_code="0203",
         started_at=(now - dt.timedelta(hours=3)).isoformat(), ended_at=now.isoformat(),
         latitude=29.7113, longitude=116.0022, inspectors=[{"name": "王检测"}],
-        data={"测区数": 10, "推定强度_MPa": 32.6}, **extra,
+        data={"测区数": 10, "推定强度_MPa": 32.6},
     )  # fmt: skip
+    return lab.message(**(fields | extra))
+
+
+def sent_long_before(client, lab, db, number: str) -> None:
+    """Make plan ``number`` one sent 20 days ago for work that began 3 hours ago (the record
+    helper's start), and evaluate the rules again."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3, minutes=5)
+    db.execute(
+        update(OnSitePlan)
+        .where(OnSitePlan.number == number)
+        .values(
+            received_at=start - dt.timedelta(days=20),
+            planned_start=start,
+            planned_end=start + dt.timedelta(hours=8),
+        )
+    )
+    db.commit()
 
 
 def flagged(db) -> set[str]:
@@ -59,6 +76,7 @@ def test_plans_ahead_and_late_and_records_with_and_without(client, db, factory, 
     for number, days in (("FA-EARLY", 5), ("FA-LATE", 1)):
         response = lab.post(client, "onsite_plan", plan(lab, project, number, _start_in(days)))
         assert response.status_code == 200, response.text
+    sent_long_before(client, lab, db, "FA-EARLY")
     ok = lab.post(client, "onsite_record", record(lab, project, "JL-OK", "FA-EARLY"))
     assert ok.status_code == 200, ok.text
     assert ok.json()["results"]["distance_m"] == 0  # inside the geofence
@@ -139,3 +157,101 @@ def test_photos_must_be_uploaded_first(client, db, factory, lab):
     db.expire_all()
     row = db.scalars(select(OnSiteRecord).where(OnSiteRecord.number == "JL-PHOTO")).one()
     assert row.photos == [digest]
+
+
+def test_on_site_pages(client, browser_client, db, factory, lab):
+    from jcjg.auth.choices import Role
+    from tests.factories import login
+
+    html = {"accept": "text/html"}
+    project = factory.project()
+    db.commit()
+    photo = b"\xff\xd8\xff\xe0 a key photo"
+    digest = hashlib.sha256(photo).hexdigest()
+    path = f"/exchange/v1/blobs/{digest}"
+    headers = lab.headers("PUT", path, photo, content_type="image/jpeg")
+    assert client.put(path, content=photo, headers=headers).status_code == 201
+    for payload in (
+        plan(lab, project, "FA-PAGE", _start_in(5)),
+        plan(lab, project, "FA-LATE", _start_in(1)),
+    ):
+        assert lab.post(client, "onsite_plan", payload).status_code == 200
+    for payload in (
+        record(lab, project, "JL-PAGE", "FA-PAGE", photos=[digest]),
+        record(lab, project, "JL-NOPLAN", None, latitude=29.80, longitude=116.0022),
+    ):
+        assert lab.post(client, "onsite_record", payload).status_code == 200
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
+    login(browser_client, staff.username)
+
+    plans = browser_client.get("/testing/onsite", headers=html)
+    assert plans.status_code == 200
+    assert "FA-PAGE" in plans.text
+    assert "提前 5 个工作日" in plans.text
+    late_only = browser_client.get("/testing/onsite?flagged=true", headers=html).text
+    assert "FA-LATE" in late_only
+    assert "FA-PAGE" not in late_only
+    records = browser_client.get("/testing/onsite?show=records", headers=html).text
+    assert "JL-PAGE" in records
+    assert "无方案" in records
+    assert "场外" in records  # JL-NOPLAN is 10 km north of the site
+
+    db.expire_all()
+    plan_row = db.scalars(select(OnSitePlan).where(OnSitePlan.number == "FA-PAGE")).one()
+    row = db.scalars(select(OnSiteRecord).where(OnSiteRecord.number == "JL-PAGE")).one()
+    detail = browser_client.get(f"/testing/onsite/plans/{plan_row.id}", headers=html).text
+    assert "回弹法检测梁板混凝土强度" in detail
+    assert f"/testing/onsite/records/{row.id}" in detail
+    page = browser_client.get(f"/testing/onsite/records/{row.id}", headers=html).text
+    assert "在项目电子围栏内" in page
+    assert "推定强度_MPa" in page
+    media = f"/testing/onsite/records/{row.id}/media/{digest}"
+    assert media in page
+    served = browser_client.get(media)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.content == photo
+    assert browser_client.get(media.replace(digest, "0" * 64)).status_code == 404
+    assert browser_client.get(media.replace(digest, "not-a-digest")).status_code in (400, 422)
+    late = db.scalars(select(OnSitePlan).where(OnSitePlan.number == "FA-LATE")).one()
+    flagged_page = browser_client.get(f"/testing/onsite/plans/{late.id}", headers=html).text
+    assert "提前 1 个工作日（应 3 个）" in flagged_page
+
+    browser_client.cookies.clear()
+    login(browser_client, factory.user(Role.INSTITUTION_STAFF).username)  # another lab
+    assert browser_client.get(f"/testing/onsite/records/{row.id}", headers=html).status_code == 404
+    assert (
+        browser_client.get(f"/testing/onsite/plans/{plan_row.id}", headers=html).status_code == 404
+    )
+    assert browser_client.get(media).status_code == 404
+    assert "FA-PAGE" not in browser_client.get("/testing/onsite", headers=html).text
+    assert browser_client.get("/testing/onsite?show=nothing", headers=html).status_code == 400
+
+
+def test_work_started_before_the_plan_allows(client, db, factory, lab):
+    """A plan uploaded 5 working days ahead of its planned start, and the work done at once:
+    the record is flagged (its plan only had hours); work on or after the planned start is
+    not."""
+    project = factory.project()
+    db.commit()
+    assert (
+        lab.post(client, "onsite_plan", plan(lab, project, "FA-FAR", _start_in(5))).status_code
+        == 200
+    )
+    at_once = lab.post(client, "onsite_record", record(lab, project, "JL-AT-ONCE", "FA-FAR"))
+    assert at_once.status_code == 200, at_once.text
+    assert flagged(db) == {"现场检测记录 JL-AT-ONCE"}
+    facts = db.scalars(select(Alert).where(Alert.rule_id == "onsite_plan_late")).one().facts
+    assert facts["问题"] == ["实际开始早于方案计划开始（提前 0 个工作日（应 3 个））"]
+    future = dt.datetime.fromisoformat(_start_in(5))
+    too_soon = record(
+        lab, project, "JL-FUTURE", "FA-FAR",
+        started_at=future.isoformat(), ended_at=(future + dt.timedelta(hours=2)).isoformat(),
+    )  # fmt: skip
+    refused = lab.post(client, "onsite_record", too_soon)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "ended_at"
+    sent_long_before(client, lab, db, "FA-FAR")  # the work waited for the plan
+    on_time = lab.post(client, "onsite_record", record(lab, project, "JL-ON-TIME", "FA-FAR"))
+    assert on_time.status_code == 200
+    assert flagged(db) == set()  # the plan had its lead time after all: both records are fine

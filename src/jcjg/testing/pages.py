@@ -4,7 +4,8 @@ each specimen's curve played back (ECharts), and the revisions beside the origin
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -15,15 +16,26 @@ from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import NotFound
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
+from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
 from jcjg.sampling.models import Commission, Sample, SampleSeal
-from jcjg.testing import service
+from jcjg.testing import service, stats
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
-from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing.models import (
+    Curve,
+    OnSitePlan,
+    OnSiteRecord,
+    Revision,
+    Specimen,
+    TestRecord,
+)
+from jcjg.testing.stats import Filters
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
@@ -37,29 +49,47 @@ _CHOICES: dict[str, Any] = {
 }
 
 
+Id = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+
+def list_filters(
+    kind: Annotated[str, Query(max_length=24)] = "",
+    institution: Id = None,
+    project: Id = None,
+    item: Annotated[str, Query(max_length=12)] = "",
+    since: Annotated[dt.date | None, Query()] = None,
+    until: Annotated[dt.date | None, Query()] = None,
+) -> Filters:
+    return Filters(kind, institution, project, item, since, until)
+
+
+FiltersDep = Annotated[Filters, Depends(list_filters)]
+
+
 @router.get("/testing/records", response_class=HTMLResponse)
 def record_list(
     request: Request,
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
-    kind: Annotated[str, Query(max_length=24)] = "",
+    filters: FiltersDep,
     q: Annotated[str, Query(max_length=64)] = "",
     flagged: Annotated[bool, Query()] = False,
-    since: Annotated[dt.date | None, Query()] = None,
+    rule: Annotated[str, Query(max_length=64)] = "",
+    nonconforming: Annotated[bool, Query()] = False,
 ) -> Response:
-    stmt = restrict(select(TestRecord), principal, "read")
-    if kind:
-        stmt = stmt.where(TestRecord.kind == kind)
+    stmt = filters.apply(restrict(select(TestRecord), principal, "read"))
     if q:
         stmt = stmt.where(TestRecord.number.like(f"%{q}%"))
-    if since:
-        stmt = stmt.where(TestRecord.ended_at >= dt.datetime.combine(since, dt.time(), dt.UTC))
     if flagged:
-        with_alerts = select(Alert.subject_id).where(
-            Alert.subject_type == "test_record", Alert.status == "open"
+        stmt = stmt.where(cast(TestRecord.id, String).in_(stats.flagged_ids()))
+    if rule:  # records the rule has found (open or closed: a late upload stays late)
+        found = select(Alert.subject_id).where(
+            Alert.subject_type == "test_record", Alert.rule_id == rule
         )
-        stmt = stmt.where(cast(TestRecord.id, String).in_(with_alerts))
+        stmt = stmt.where(cast(TestRecord.id, String).in_(found))
+    if nonconforming:
+        stmt = stmt.where(TestRecord.nonconforming_by != "")
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(
         stmt.order_by(TestRecord.ended_at.desc(), TestRecord.id.desc())
@@ -70,10 +100,24 @@ def record_list(
     institutions = dict(
         db.execute(
             select(Institution.id, Institution.name).where(
-                Institution.id.in_({r.institution_id for r in rows})
+                Institution.id.in_({r.institution_id for r in rows} | {filters.institution or 0})
             )
         ).all()
     )
+    query = filters.query() | {"q": q, "rule": rule}
+    query |= {"flagged": "true"} if flagged else {}
+    query |= {"nonconforming": "true"} if nonconforming else {}
+    query = {k: v for k, v in query.items() if v}
+    narrowed = []  # what the filters not on the form narrow the list to, to show and undo
+    if filters.institution:
+        narrowed.append(f"检测机构：{institutions.get(filters.institution, filters.institution)}")
+    if filters.project:
+        project = db.get(Project, filters.project)
+        narrowed.append(f"工程项目：{project.name if project else filters.project}")
+    if filters.item:
+        narrowed.append(f"检测项目：{filters.item}")
+    if rule:
+        narrowed.append(f"规则：{rule_title(rule)}")
     return render(
         request,
         "testing/list.html",
@@ -81,12 +125,49 @@ def record_list(
             "rows": rows,
             "total": total,
             "paging": paging,
-            "kind": kind,
+            "filters": filters,
             "q": q,
             "flagged": flagged,
-            "since": since.isoformat() if since else "",
+            "rule": rule,
+            "nonconforming": nonconforming,
+            "narrowed": narrowed,
+            "hidden": {
+                k: v for k, v in query.items() if k in ("institution", "project", "item", "rule")
+            },
+            "page_url": "/testing/records?" + urlencode(query) + ("&" if query else ""),
             "flags": flags,
             "institutions": institutions,
+            **_CHOICES,
+        },
+    )
+
+
+@router.get("/testing/stats", response_class=HTMLResponse)
+def record_statistics(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    filters: FiltersDep,
+    by: Annotated[Literal["institution", "project", "item", "month"], Query()] = "institution",
+) -> Response:
+    rows = stats.record_stats(db, principal, by, filters)
+    totals = {
+        name: sum(getattr(r, name) for r in rows)
+        for name in ("records", "auto", "late", "flagged", "nonconforming")
+    }
+    return render(
+        request,
+        "testing/stats.html",
+        {
+            "rows": rows,
+            "by": by,
+            "groups": stats.GROUPS,
+            "filters": filters,
+            "totals": totals,
+            "link": lambda row, **more: (
+                "/testing/records?" + urlencode(row.link(by, filters) | more)
+            ),
+            "all_link": lambda **more: "/testing/records?" + urlencode(filters.query() | more),
             **_CHOICES,
         },
     )
@@ -178,3 +259,183 @@ def curve_points(
     if curve.displacement is not None:
         body["d"] = [round(float(v), 3) for v in curve.displacement]
     return JSONResponse(body, headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- on-site tests -------------------------------------------------------------------------------
+
+
+@router.get("/testing/onsite", response_class=HTMLResponse)
+def onsite_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    show: Annotated[Literal["plans", "records"], Query()] = "plans",
+    q: Annotated[str, Query(max_length=64)] = "",
+    flagged: Annotated[bool, Query()] = False,
+) -> Response:
+    """On-site plans (with how far ahead each came and its records) or on-site records."""
+    model: type[OnSitePlan] | type[OnSiteRecord] = OnSitePlan if show == "plans" else OnSiteRecord
+    stmt = restrict(select(model), principal, "read")
+    if q:
+        stmt = stmt.where(model.number.like(f"%{q}%"))
+    if flagged:
+        found = select(Alert.subject_id).where(
+            Alert.subject_type == model.__tablename__, Alert.status == "open"
+        )
+        stmt = stmt.where(cast(model.id, String).in_(found))
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = OnSitePlan.planned_start if show == "plans" else OnSiteRecord.started_at
+    rows: list[Any] = list(
+        db.scalars(
+            stmt.order_by(order.desc(), model.id.desc()).offset(paging.offset).limit(paging.limit)
+        )
+    )
+    records_per_plan: dict[int, int] = {}
+    if show == "plans" and rows:
+        counted = db.execute(
+            select(OnSiteRecord.plan_id, func.count())
+            .where(OnSiteRecord.plan_id.in_([r.id for r in rows]))
+            .group_by(OnSiteRecord.plan_id)
+        )
+        records_per_plan = {plan_id: n for plan_id, n in counted if plan_id is not None}
+    query = {"show": show, "q": q} | ({"flagged": "true"} if flagged else {})
+    return render(
+        request,
+        "testing/onsite_list.html",
+        {
+            "rows": rows,
+            "show": show,
+            "total": total,
+            "paging": paging,
+            "q": q,
+            "flagged": flagged,
+            "page_url": "/testing/onsite?" + urlencode({k: v for k, v in query.items() if v}) + "&",
+            "flags": _subject_flags(db, model.__tablename__, [r.id for r in rows]),
+            "names": _names(db, rows),
+            "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
+            "records_per_plan": records_per_plan,
+            "rule_title": rule_title,
+        },
+    )
+
+
+def _lead(plan: OnSitePlan) -> tuple[int, float]:
+    """How far ahead of its planned start a plan came: working days and hours."""
+    days = working_days_between(beijing_date(plan.received_at), beijing_date(plan.planned_start))
+    return days, (plan.planned_start - plan.received_at).total_seconds() / 3600
+
+
+def _names(db: Session, rows: list[Any]) -> dict[str, dict[int, str]]:
+    """Institution and project names of ``rows``, by id."""
+    institutions = {r.institution_id for r in rows}
+    projects = {r.project_id for r in rows if r.project_id}
+    return {
+        "institutions": dict(
+            db.execute(
+                select(Institution.id, Institution.name).where(Institution.id.in_(institutions))
+            ).all()
+        ),
+        "projects": dict(
+            db.execute(select(Project.id, Project.name).where(Project.id.in_(projects))).all()
+        ),
+    }
+
+
+def _subject_flags(db: Session, subject_type: str, ids: list[int]) -> dict[int, list[Alert]]:
+    """Open alerts per subject id."""
+    out: dict[int, list[Alert]] = {i: [] for i in ids}
+    if ids:
+        for alert in db.scalars(
+            select(Alert)
+            .where(
+                Alert.subject_type == subject_type,
+                Alert.status == "open",
+                Alert.subject_id.in_([str(i) for i in ids]),
+            )
+            .order_by(Alert.id)
+        ):
+            if alert.subject_id and int(alert.subject_id) in out:
+                out[int(alert.subject_id)].append(alert)
+    return out
+
+
+@router.get("/testing/onsite/plans/{plan_id}", response_class=HTMLResponse)
+def onsite_plan_detail(
+    request: Request, db: SessionDep, principal: Reader, plan_id: RecordId
+) -> Response:
+    plan = get_scoped(db, OnSitePlan, plan_id, principal, "read")
+    records = list(
+        db.scalars(
+            restrict(select(OnSiteRecord), principal, "read")
+            .where(OnSiteRecord.plan_id == plan.id)
+            .order_by(OnSiteRecord.started_at)
+        )
+    )
+    return render(
+        request,
+        "testing/onsite_plan.html",
+        {
+            "plan": plan,
+            "records": records,
+            "lead": _lead(plan),
+            "names": _names(db, [plan]),
+            "alerts": _subject_flags(db, "onsite_plan", [plan.id])[plan.id]
+            if principal.can("alert:read")
+            else [],
+            "rule_title": rule_title,
+        },
+    )
+
+
+@router.get("/testing/onsite/records/{record_id}", response_class=HTMLResponse)
+def onsite_record_detail(
+    request: Request, db: SessionDep, principal: Reader, record_id: RecordId
+) -> Response:
+    record = get_scoped(db, OnSiteRecord, record_id, principal, "read")
+    plan = db.get(OnSitePlan, record.plan_id) if record.plan_id else None
+    return render(
+        request,
+        "testing/onsite_record.html",
+        {
+            "record": record,
+            "plan": plan,
+            "names": _names(db, [record]),
+            "alerts": _subject_flags(db, "onsite_record", [record.id])[record.id]
+            if principal.can("alert:read")
+            else [],
+            "rule_title": rule_title,
+        },
+    )
+
+
+Digest = Annotated[str, Path(pattern="^[0-9a-f]{64}$")]
+
+
+@router.get("/testing/onsite/records/{record_id}/media/{digest}")
+def onsite_media(
+    db: SessionDep, settings: SettingsDep, principal: Reader, record_id: RecordId, digest: Digest
+) -> Response:
+    """A key photo or clip of an on-site record (only the record's own files)."""
+    record = get_scoped(db, OnSiteRecord, record_id, principal, "read")
+    if digest not in (*record.photos, *record.clips):
+        raise NotFound()
+    data = blob_store(settings).get(digest)
+    return Response(
+        data,
+        media_type=media_type(data),
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def media_type(data: bytes) -> str:
+    """The type of a photo or clip from its first bytes (what phones and cameras send)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return "application/octet-stream"

@@ -517,24 +517,12 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
     },
     triggers=(OnSitePlan, OnSiteRecord),
     description="现场检测方案上传时距计划开始时间不足地区规定的工作日数（按法定节假日和调休）或小时数；"
-    "或现场检测记录没有对应的检测方案。",
+    "或现场检测记录没有对应的检测方案；或现场检测实际开始早于方案的计划开始，且方案上传距实际开始"
+    "不足规定的提前期。",
 )
 def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
     for plan in ctx.db.scalars(ctx.narrow(select(OnSitePlan), OnSitePlan.institution_id)):
-        limits = ctx.thresholds(plan.region_code)
-        problems = []
-        days = int(limits["working_days"])
-        if days > 0:
-            ahead = working_days_between(
-                beijing_date(plan.received_at), beijing_date(plan.planned_start)
-            )
-            if ahead < days:
-                problems.append(f"提前 {ahead} 个工作日（应 {days} 个）")
-        hours = float(limits["hours"])
-        if hours > 0:
-            lead = (plan.planned_start - plan.received_at).total_seconds() / 3600
-            if lead < hours:
-                problems.append(f"提前 {lead:.1f} 小时（应 {hours:g} 小时）")
+        problems = _lead_problems(ctx, plan, plan.planned_start)
         if problems:
             yield Finding(
                 key=f"onsite_plan:{plan.id}",
@@ -546,15 +534,47 @@ def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
                 project_id=plan.project_id,
                 facts={"问题": problems, "计划开始": plan.planned_start.isoformat()},
             )
-    stmt = select(OnSiteRecord).where(OnSiteRecord.plan_id.is_(None))
-    for record in ctx.db.scalars(ctx.narrow(stmt, OnSiteRecord.institution_id)):
-        yield Finding(
-            key=f"onsite_record:{record.id}",
-            subject_type="onsite_record",
-            subject_id=str(record.id),
-            subject_repr=f"现场检测记录 {record.number}",
-            institution_id=record.institution_id,
-            region_code=record.region_code,
-            project_id=record.project_id,
-            facts={"问题": ["没有事先上传的检测方案"], "开始时间": record.started_at.isoformat()},
-        )
+    stmt = select(OnSiteRecord, OnSitePlan).outerjoin(
+        OnSitePlan, OnSitePlan.id == OnSiteRecord.plan_id
+    )
+    for record, plan in ctx.db.execute(ctx.narrow(stmt, OnSiteRecord.institution_id)):
+        if plan is None:
+            problems = ["没有事先上传的检测方案"]
+        elif record.started_at < plan.planned_start:
+            # a plan with a far planned start, then the work at once: the lead time is what
+            # the plan had before the work really began
+            problems = [
+                f"实际开始早于方案计划开始（{p}）"
+                for p in _lead_problems(ctx, plan, record.started_at)
+            ]
+        else:
+            problems = []
+        if problems:
+            yield Finding(
+                key=f"onsite_record:{record.id}",
+                subject_type="onsite_record",
+                subject_id=str(record.id),
+                subject_repr=f"现场检测记录 {record.number}",
+                institution_id=record.institution_id,
+                region_code=record.region_code,
+                project_id=record.project_id,
+                facts={"问题": problems, "开始时间": record.started_at.isoformat()},
+            )
+
+
+def _lead_problems(ctx: RuleContext, plan: OnSitePlan, start: dt.datetime) -> list[str]:
+    """What is short in the time between ``plan``'s upload and ``start`` (working days on the
+    statutory calendar, or hours, as the region counts)."""
+    limits = ctx.thresholds(plan.region_code)
+    problems = []
+    days = int(limits["working_days"])
+    if days > 0:
+        ahead = working_days_between(beijing_date(plan.received_at), beijing_date(start))
+        if ahead < days:
+            problems.append(f"提前 {ahead} 个工作日（应 {days} 个）")
+    hours = float(limits["hours"])
+    if hours > 0:
+        lead = (start - plan.received_at).total_seconds() / 3600
+        if lead < hours:
+            problems.append(f"提前 {lead:.1f} 小时（应 {hours:g} 小时）")
+    return problems

@@ -46,6 +46,9 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
 }
 
 
+# how far a lab's clock may run ahead of the platform's: data cannot end after they arrive
+CLOCK_SLACK = dt.timedelta(minutes=5)
+
 def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:
     return ValidationFailed(errors=[FieldError(field, message, kind)])
 
@@ -174,7 +177,7 @@ def store_record(
     kind = data.kind
     if data.ended_at < data.started_at:
         raise _fail("ended_at", "结束时间不能早于开始时间")
-    if data.ended_at > received_at + dt.timedelta(minutes=5):
+    if data.ended_at > received_at + CLOCK_SLACK:
         raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
     if _number_taken(db, TestRecord, institution, data.number):
         raise _fail(
@@ -288,8 +291,18 @@ def store_record(
     outcome = recompute(record, rows)
     record.recomputed = outcome.as_json() if outcome else {}
     record.platform_judgement = _judgement(outcome).value
+    record.nonconforming_by = nonconforming_by(record.lab_judgement, record.platform_judgement)
     db.flush()
     return record
+
+
+def nonconforming_by(lab: str, platform: str) -> str:
+    """Who judged a result nonconforming: the mark that puts a record on the nonconformity
+    register (000 4.3.4 item 6), whichever side found it."""
+    bad = Judgement.NONCONFORMING.value
+    return {(True, True): "both", (True, False): "lab", (False, True): "platform"}.get(
+        (lab == bad, platform == bad), ""
+    )
 
 
 def load_curve(settings: Settings, row: Curve) -> curves.Curve:
@@ -482,6 +495,8 @@ def store_onsite_record(
     """What was done on site, with its position's distance outside the project's geofence."""
     if data.ended_at < data.started_at:
         raise _fail("ended_at", "结束时间不能早于开始时间")
+    if data.ended_at > received_at + CLOCK_SLACK:
+        raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
     if (data.latitude is None) != (data.longitude is None):
         raise _fail("latitude", "经度和纬度须同时给出", "missing")
     if _number_taken(db, OnSiteRecord, institution, data.number):
