@@ -124,7 +124,8 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
         # of an accepted sample one of the test-data rules
         from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
 
-        assert set(summary.planted) == {*PLANTED, "assignment_change_late", *TESTS_PLANTED}
+        planted = {*PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late"}
+        assert set(summary.planted) == planted
         assert {"test_record", "test_revision"} <= set(summary.sent)
         sealed = summary.actions["见证封样"]
         assert summary.actions["取样登记"] == sealed >= 8
@@ -138,7 +139,7 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
             changes = select(func.count()).select_from(ProjectMember)
             assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
             fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
-            assert {*PLANTED, "assignment_change_late", *TESTS_PLANTED} <= fired
+            assert planted <= fired
             refused = select(func.count()).select_from(SampleReceipt)
             planted_refusals = summary.planted["sample_photo_mismatch"]
             planted_refusals += summary.planted["receipt_refused"]
@@ -149,6 +150,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
     from jcjg.alerts.models import Alert
     from jcjg.sampling.models import SampleReceipt
     from jcjg.sampling.simulation import PLANTED
+    from jcjg.testing.models import TestRecord
 
     with running_exchange(tmp_path) as exchange:
         _, summary = _sampling_run(tmp_path, exchange, institutions=1, days=1, violations=0.0)
@@ -158,8 +160,14 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         with exchange.sessions() as db:
             from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
 
-            rules = {*PLANTED, "assignment_change_late", *TESTS_PLANTED}
+            rules = {*PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late"}
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
+            # the records' machines, inspectors and scope are all in order
+            on_records = select(Alert.rule_id).where(Alert.subject_type == "test_record")
+            assert not set(db.scalars(on_records))
+            records = db.scalars(select(TestRecord).where(TestRecord.acquisition == "auto")).all()
+            assert records
+            assert all(r.equipment and r.inspector_person_ids for r in records)
             receipts = db.scalars(select(SampleReceipt)).all()
             assert receipts
             assert all(r.accepted for r in receipts)

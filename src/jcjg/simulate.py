@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from jcjg.catalogue.models import Specialty
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.exchange import clients as client_service
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client as ClientRow
@@ -294,7 +295,10 @@ def _certificate(sim: SimInstitution, asset: str, until: dt.date) -> bytes:
 def _machine(
     rng: random.Random, sim: SimInstitution, serial: int, today: dt.date
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    name, model, measuring_range, accuracy = MACHINES[serial % len(MACHINES)]
+    # every third machine a testing machine (the pressure and the universal one by turns): a
+    # lab runs several, so its day's tests need not queue on one
+    kind = MACHINES[(serial // 3) % 2] if serial % 3 == 0 else MACHINES[serial % len(MACHINES)]
+    name, model, measuring_range, accuracy = kind
     asset = f"{sim.code[-4:]}-SB-{serial:03d}"
     until = today + dt.timedelta(days=rng.randint(60, 360))
     pdf = _certificate(sim, asset, until)
@@ -543,11 +547,12 @@ def _sampling_day(
         message = functools.partial(_message, lab)
         lims = simulation.lims_plans(project, result.sealed, rng, message)
         accepted = [(s.code, s.material, s.specification) for s in result.sealed if not s.refused]
+        lab_tests = labs.setdefault(lab.code, tests.LabTests(lab.code, plant_next=3 * len(labs)))
+        lab_tests.bench = tests.bench_of(
+            lab.equipment, lab.people, beijing_date(utcnow()), MATERIALS_SPECIALTY
+        )
+        before = lab_tests.planted.copy()
         if lims and accepted:
-            lab_tests = labs.setdefault(
-                lab.code, tests.LabTests(lab.code, plant_next=3 * len(labs))
-            )
-            before = lab_tests.planted.copy()
             lims += tests.record_plans(
                 lab_tests,
                 accepted,
@@ -556,7 +561,10 @@ def _sampling_day(
                 message,
                 violations,
             )
-            summary.planted.update(lab_tests.planted - before)
+        if day % 2 == 0:  # an on-site test of the structure to plan every other day
+            position = (project.latitude, project.longitude)
+            lims += tests.onsite_plans(lab_tests, project.code, position, rng, message, violations)
+        summary.planted.update(lab_tests.planted - before)
         for kind, payload, files in lims:
             plans.setdefault(lab.code, []).append(Planned(kind, payload, files))
     return plans

@@ -7,7 +7,15 @@ the one it has broken least among those the test can break: loaded too fast
 (``curve_reuse``), peaks reported above the curves (``result_curve_mismatch``), weak results
 judged conforming (``judgement_mismatch``), uploaded hours after the test (``late_upload``), an
 automatically acquired value corrected by hand afterwards (``manual_override``, a
-``test_revision`` message). Rebar and cement tests break the last two; cubes any.
+``test_revision`` message), a machine not in the lab's register (``equipment_invalid``), one
+machine running two tests at once (``impossible_timing``). Cubes break any of these; rebar and
+cement the last four; tests entered by hand only ``late_upload``.
+
+Machine tests run on the lab's registered testing machines with a valid calibration (the
+pressure machine for cubes and mortar, the universal machine for rebar), each room's tests by
+that room's inspector; a machine is never booked for two tests at once unless that is the
+violation. On-site tests: plans sent ahead of the work (:func:`onsite_plans`), and, planted,
+a plan sent with the record after the work was done (``onsite_plan_late``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING, add_working_days
 from jcjg.testing import curves, synthetic
 
 PLANTED = (
@@ -29,18 +38,68 @@ PLANTED = (
     "judgement_mismatch",
     "late_upload",
     "manual_override",
+    "equipment_invalid",
+    "impossible_timing",
 )
+# the registry's names of the machines that draw force-time curves, by what they do
+TESTING_MACHINES = {"compression": "全自动压力试验机", "tension": "微机控制电液伺服万能试验机"}
+HANDLING_S = 30.0  # placing and removing a specimen
+SimTime = tuple[dt.datetime, dt.datetime]
+
+
+@dataclass
+class Bench:
+    """A lab's testing machines fit for use, (asset number, room) by what they do, and the
+    inspector who runs each room's tests."""
+
+    machines: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    inspectors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def bench_of(
+    equipment: dict[str, dict[str, Any]],
+    people: dict[str, dict[str, Any]],
+    today: dt.date,
+    specialty: str,
+) -> Bench:
+    """From what the lab's LIMS registered: machines in use, calibrated past ``today``, with
+    their certificate; for each room of those machines a different inspector of
+    ``specialty`` (one in that room when there is one), still employed."""
+    bench = Bench()
+    for asset, machine in sorted(equipment.items()):
+        kind = next((k for k, n in TESTING_MACHINES.items() if machine["name"] == n), None)
+        valid = dt.date.fromisoformat(machine["calibration_valid_until"]) >= today
+        certified = bool(machine.get("calibration_certificate_sha256"))
+        if kind and valid and certified and machine.get("status") == "in_use":
+            bench.machines.setdefault(kind, []).append((asset, machine["lab_name"]))
+    eligible = [
+        p
+        for _, p in sorted(people.items())
+        if p.get("is_inspector") and specialty in p["specialties"] and not p.get("employed_until")
+    ]
+    rooms = sorted({room for machines in bench.machines.values() for _, room in machines})
+    for room in rooms:
+        free = [p for p in eligible if p not in bench.inspectors.values()]
+        here = [p for p in free if p["lab_name"] == room]
+        if here or free:
+            person = (here or free)[0]
+            bench.inspectors[room] = {"name": person["name"], "id_number": person["id_number"]}
+    return bench
 
 
 @dataclass
 class LabTests:
-    """What one simulated lab has tested so far (its numbering and a curve to re-use)."""
+    """What one simulated lab has tested so far (its numbering, a curve to re-use, when each
+    machine is busy) and what it tests with."""
 
     code: str
     serial: int = 0
     plant_next: int = 0
     last_cubes: list[curves.Curve] = field(default_factory=list)
     planted: Counter[str] = field(default_factory=Counter)
+    bench: Bench = field(default_factory=Bench)
+    busy: dict[str, list[SimTime]] = field(default_factory=dict)
+    onsite_serial: int = 0
 
 
 Message = Callable[..., dict[str, Any]]
@@ -49,7 +108,8 @@ Plan = tuple[str, dict[str, Any], dict[str, bytes]]
 
 _APPLICABLE = {
     "cube": PLANTED,
-    "machine": ("late_upload", "manual_override"),  # rebar and cement: planted these ways
+    # rebar and cement: planted these ways
+    "machine": ("late_upload", "manual_override", "equipment_invalid", "impossible_timing"),
     "manual": ("late_upload",),
 }
 
@@ -61,11 +121,20 @@ def _family(material: str) -> str:
 
 
 def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
-    """The rule this kind of test can break that the lab has broken least so far (ties in the
-    lab's own order), so every rule comes round."""
+    """The rule this kind of test can break that the lab has broken least so far; of those, the
+    one fewest kinds of test can break (cubes take the cube-only rules), then the lab's own
+    order: so every rule comes round soon."""
+
+    def breadth(rule_id: str) -> int:
+        return sum(rule_id in rules for rules in _APPLICABLE.values())
+
     return min(
         applicable,
-        key=lambda r: (lab.planted[r], (PLANTED.index(r) - lab.plant_next) % len(PLANTED)),
+        key=lambda r: (
+            lab.planted[r],
+            breadth(r),
+            (PLANTED.index(r) - lab.plant_next) % len(PLANTED),
+        ),
     )
 
 
@@ -87,19 +156,6 @@ def record_plans(
         if rng.random() < violations:
             planted = _next_violation(lab, _APPLICABLE[_family(material)])
         lab.serial += 1
-        ended = now - dt.timedelta(minutes=rng.uniform(2, 20))
-        if planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
-            ended = now - dt.timedelta(hours=rng.uniform(30, 40) if manual else rng.uniform(3, 8))
-        common = {
-            "number": f"SIM-{lab.code}-{now.year}-{lab.serial:06d}",
-            "commission_number": commission_number,
-            "lab_name": "力学室",
-            "inspectors": [{"name": "模拟检测员"}],
-            "started_at": (ended - dt.timedelta(minutes=10)).isoformat(),
-            "ended_at": ended.isoformat(),
-            "acquisition": "auto",
-            "environment": {"temperature_c": round(rng.uniform(18, 22), 1), "humidity_percent": 55},
-        }
         revision: tuple[str, float] | None = None
         if material.startswith("钢筋"):
             specimens = synthetic.bar_specimens(rng, code)
@@ -155,9 +211,31 @@ def record_plans(
                 for n in (1, 2, 3)
             ]
             fields = {"kind": "other", "item_code": "0111", "grade": specification}
-            common["acquisition"] = "manual"
             judgement = "none"
             revision = None
+        machine = "tension" if fields["kind"] == "rebar_tensile" else "compression"
+        booked = None if manual else _book(lab, machine, _duration(specimens), now, rng, planted)
+        if booked is None:  # entered by hand, or no machine free: the lab's clock only
+            planted = "" if planted in ("equipment_invalid", "impossible_timing") else planted
+            if planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
+                hours = rng.uniform(30, 40) if manual else rng.uniform(3, 8)
+                ended = now - dt.timedelta(hours=hours)
+            else:
+                ended = now - dt.timedelta(minutes=rng.uniform(2, 20))
+            booked = ("", "力学室", ended - dt.timedelta(minutes=10), ended)
+        asset, room, started, ended = booked
+        inspector = lab.bench.inspectors.get(room, {"name": "模拟检测员"})
+        common = {
+            "number": f"SIM-{lab.code}-{now.year}-{lab.serial:06d}",
+            "commission_number": commission_number,
+            "lab_name": room,
+            "equipment": [asset] if asset else [],
+            "inspectors": [inspector],
+            "started_at": started.isoformat(),
+            "ended_at": ended.isoformat(),
+            "acquisition": "manual" if manual else "auto",
+            "environment": {"temperature_c": round(rng.uniform(18, 22), 1), "humidity_percent": 55},
+        }
         if planted:
             lab.planted[planted] += 1
         plans.append(
@@ -184,4 +262,116 @@ def record_plans(
                     {},
                 )
             )
+    return plans
+
+
+def _duration(specimens: list[dict[str, Any]]) -> dt.timedelta:
+    """How long a machine is busy with the specimens: each curve's length and the handling."""
+    seconds = sum(
+        (s["curve"]["points"][-1][0] if s.get("curve") else 0.0) + HANDLING_S for s in specimens
+    )
+    return dt.timedelta(seconds=seconds)
+
+
+def _free(busy: list[SimTime], started: dt.datetime, ended: dt.datetime) -> bool:
+    gap = dt.timedelta(seconds=HANDLING_S)
+    return all(ended + gap <= b_start or started >= b_end + gap for b_start, b_end in busy)
+
+
+def _book(
+    lab: LabTests,
+    machine: str,
+    duration: dt.timedelta,
+    now: dt.datetime,
+    rng: random.Random,
+    planted: str,
+) -> tuple[str, str, dt.datetime, dt.datetime] | None:
+    """(asset, room, started, ended) of a test on one of the lab's ``machine`` machines, its
+    upload due now: ended within the last 25 minutes (3 to 8 hours ago when planting a late
+    upload). ``equipment_invalid``: a machine the lab never registered; ``impossible_timing``:
+    overlapping a test the machine is running. None when no machine is free."""
+    machines = lab.bench.machines.get(machine, [])
+    if not machines:
+        return None
+    if planted == "impossible_timing":
+        for asset, room in rng.sample(machines, len(machines)):
+            for b_start, _b_end in lab.busy.get(asset, []):
+                started = b_start + dt.timedelta(seconds=rng.uniform(20, 40))
+                ended = started + duration
+                if ended < now - dt.timedelta(minutes=1):
+                    lab.busy[asset].append((started, ended))
+                    return asset, room, started, ended
+        return None
+    if planted == "late_upload":
+        window = (now - dt.timedelta(hours=8), now - dt.timedelta(hours=3))
+    else:
+        window = (now - dt.timedelta(minutes=25), now - dt.timedelta(minutes=1))
+    if planted == "equipment_invalid":  # borrowed from another lab, never registered here
+        ended = window[1] - dt.timedelta(seconds=rng.uniform(0, 600))
+        asset = f"{lab.code[-4:]}-JY-{lab.serial:03d}"
+        return asset, machines[0][1], ended - duration, ended
+    span = (window[1] - window[0]).total_seconds()
+    for _ in range(40):
+        asset, room = rng.choice(machines)
+        ended = window[0] + dt.timedelta(seconds=rng.uniform(0, span))
+        started = ended - duration
+        if _free(lab.busy.get(asset, []), started, ended):
+            lab.busy.setdefault(asset, []).append((started, ended))
+            return asset, room, started, ended
+    return None
+
+
+def onsite_plans(
+    lab: LabTests,
+    project_code: str,
+    position: tuple[float, float],
+    rng: random.Random,
+    message: Message,
+    violations: float,
+) -> list[Plan]:
+    """A rebound test of a project's slabs: its plan sent 4 to 6 working days ahead; or,
+    planted (a share ``violations``), the plan sent with the record after the work was done
+    (``onsite_plan_late``)."""
+    now = utcnow()
+    lab.onsite_serial += 1
+    number = f"SIM-{lab.code}-XCFA-{lab.onsite_serial:04d}"
+    late = rng.random() < violations
+    if late:
+        start = now - dt.timedelta(hours=rng.uniform(3, 5))
+    else:
+        local = now.astimezone(BEIJING)
+        day = add_working_days(local.date(), rng.randint(4, 6))
+        start = dt.datetime.combine(day, dt.time(rng.choice((8, 9, 14))), BEIJING)
+    plan = message(
+        number=number,
+        project_code=project_code,
+        item_code="0203",
+        method_statement="回弹法检测梁板混凝土强度：每构件 10 个测区，每测区 16 个回弹值，"
+        "碳化深度抽测 30%。",
+        planned_start=start.isoformat(),
+        planned_end=(start + dt.timedelta(hours=4)).isoformat(),
+        quantity=f"{rng.randint(6, 15)} 个构件",
+        location=f"{rng.randint(2, 18)} 层梁板",
+    )
+    plans: list[Plan] = [("onsite_plan", plan, {})]
+    if late:
+        lab.planted["onsite_plan_late"] += 1
+        inspectors = list(lab.bench.inspectors.values())[:2] or [{"name": "模拟检测员"}]
+        record = message(
+            number=f"SIM-{lab.code}-XCJL-{lab.onsite_serial:04d}",
+            plan_number=number,
+            project_code=project_code,
+            item_code="0203",
+            started_at=start.isoformat(),
+            ended_at=(start + dt.timedelta(hours=2)).isoformat(),
+            latitude=position[0] + rng.uniform(-0.0005, 0.0005),
+            longitude=position[1] + rng.uniform(-0.0005, 0.0005),
+            inspectors=inspectors,
+            data={
+                "测区数": 100,
+                "平均碳化深度_mm": round(rng.uniform(1.0, 3.5), 1),
+                "推定强度_MPa": round(rng.uniform(28, 40), 1),
+            },
+        )
+        plans.append(("onsite_record", record, {}))
     return plans
