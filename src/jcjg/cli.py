@@ -590,7 +590,9 @@ def clients_revoke(key_id: str, reason: str) -> None:
     show_default=True,
     type=click.FloatRange(0, 1),
     help="违规的比例：机构（证书挂靠、检定过期、超范围签字等）与样品（无标识、超时、异地封样、"
-    "非登记见证人、调换、标识破损、封样后篡改）及项目（人员更换未提前报告）",
+    "非登记见证人、调换、标识破损、封样后篡改）、项目（人员更换未提前报告）及检测数据（加荷速度、"
+    "曲线复用、结果与曲线不符、判定不符、上传超时、改动自动采集值、未登记设备、设备时间冲突、"
+    "现场检测方案未提前上传）",
 )
 @click.option("--url", default=None, help="平台地址（缺省 JCJG_BASE_URL）")
 @click.option("--region", default="360400", show_default=True, help="所模拟的地市或省的区划代码")
