@@ -114,7 +114,11 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
 
     with running_exchange(tmp_path) as exchange:
         projects, summary = _sampling_run(
-            tmp_path, exchange, institutions=4, days=3, violations=1.0
+            tmp_path,
+            exchange,
+            institutions=4,
+            days=4,
+            violations=1.0,  # every rule comes round
         )
         assert summary.failures == []
         assert len(projects) == 2
@@ -135,7 +139,9 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
             assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
             assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
             assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
-            assert db.scalar(select(func.count()).select_from(Commission)) == 2 * 3
+            assert (
+                db.scalar(select(func.count()).select_from(Commission)) == 2 * 4
+            )  # a commission per project and day
             changes = select(func.count()).select_from(ProjectMember)
             assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
             fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))

@@ -49,6 +49,7 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
 # how far a lab's clock may run ahead of the platform's: data cannot end after they arrive
 CLOCK_SLACK = dt.timedelta(minutes=5)
 
+
 def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:
     return ValidationFailed(errors=[FieldError(field, message, kind)])
 

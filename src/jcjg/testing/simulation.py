@@ -188,8 +188,11 @@ def record_plans(
                     )
                     for c in lab.last_cubes
                 ]
-            elif planted != "curve_reuse":
-                lab.last_cubes = drawn
+            else:
+                if planted == "curve_reuse":  # nothing to re-use yet: a sound test after all
+                    planted = ""
+                if planted not in ("loading_rate", "judgement_mismatch"):
+                    lab.last_cubes = drawn  # sound curves: re-used, they break only curve_reuse
             inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
             specimens = synthetic.cube_specimens(drawn, code, inflate)
             fields = {
