@@ -31,6 +31,7 @@ from jcjg.registry.models import (
     Signatory,
     Training,
 )
+from jcjg.reports.models import CodeScan, Report, ReportRecord
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
@@ -64,6 +65,7 @@ __all__ = [
     "Client",
     "ClientKey",
     "ClientStat",
+    "CodeScan",
     "Commission",
     "CommissionSample",
     "Curve",
@@ -91,6 +93,8 @@ __all__ = [
     "ProjectMember",
     "QualificationCertificate",
     "Region",
+    "Report",
+    "ReportRecord",
     "Revision",
     "RoleGrant",
     "RuleThreshold",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -48,3 +49,21 @@ def draw_qr(canvas: Any, data: str, x: float, y: float, size: float) -> None:
             path.rect(x + start * module, top - module, (c - start) * module, module)
     canvas.drawPath(path, stroke=0, fill=1)
     canvas.restoreState()
+
+
+def qr_svg(data: str, scale: int = 8) -> str:
+    """The QR code of ``data`` as a standalone SVG (full QR, quiet zone included)."""
+    out = io.BytesIO()
+    segno.make(data, error="m", micro=False).save(
+        out, kind="svg", scale=scale, border=QUIET_ZONE_MODULES, xmldecl=False
+    )
+    return out.getvalue().decode()
+
+
+def qr_png(data: str, scale: int = 8) -> bytes:
+    """The QR code of ``data`` as a PNG, ``scale`` pixels per module (quiet zone included)."""
+    out = io.BytesIO()
+    segno.make(data, error="m", micro=False).save(
+        out, kind="png", scale=scale, border=QUIET_ZONE_MODULES
+    )
+    return out.getvalue()

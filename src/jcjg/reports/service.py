@@ -1,0 +1,292 @@
+"""Reports: issuing supervision codes, withdrawing and replacing reports, and what a scan of a
+code shows. Keyword-only functions; they flush, never commit."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg import ledger
+from jcjg.config import Settings
+from jcjg.core.codes import normalise
+from jcjg.core.errors import Conflict, FieldError, ValidationFailed
+from jcjg.core.workdays import beijing_date
+from jcjg.projects.models import Project
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution, Person
+from jcjg.reports.choices import ReportStatus, ScanOutcome
+from jcjg.reports.codes import SUPERVISION, new_token, verify_url
+from jcjg.reports.models import CodeScan, Report, ReportRecord
+from jcjg.reports.schemas import ReportIn, WithdrawalIn
+from jcjg.sampling.models import Commission
+from jcjg.testing.models import TestRecord
+
+
+def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(errors=[FieldError(field, message, kind)])
+
+
+def issue_report(
+    *,
+    db: Session,
+    institution: Institution,
+    data: ReportIn,
+    received_at: dt.datetime,
+    message_id: str | None = None,
+) -> Report:
+    """A report declared by its lab gets its supervision code and token; a replacement marks
+    the report it replaces. Notarised (``report:issue``) without personal data."""
+    if data.issued_on > beijing_date(received_at):
+        raise _fail("issued_on", "签发日期不能晚于今天")
+    taken = select(Report.id).where(
+        Report.institution_id == institution.id, Report.number == data.number
+    )
+    if db.scalar(taken) is not None:
+        raise _fail(
+            "number", "该报告编号已申领监管码；更正报告请用新编号并在 replaces 中说明", "unique"
+        )
+    commission = None
+    if data.commission_number:
+        commission = db.scalars(
+            select(Commission).where(
+                Commission.institution_id == institution.id,
+                Commission.number == data.commission_number,
+            )
+        ).first()
+        if commission is None:
+            raise _fail("commission_number", "本机构没有这个委托编号")
+    project = None
+    if data.project_code:
+        project = db.scalars(select(Project).where(Project.code == data.project_code)).first()
+        if project is None:
+            raise _fail("project_code", "平台没有这个工程项目编号")
+        if commission is not None and commission.project_id != project.id:
+            raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
+    project_id = project.id if project else (commission.project_id if commission else None)
+    records = _records(db, institution, data.test_record_numbers)
+    for record in records:
+        if project_id and record.project_id and record.project_id != project_id:
+            raise _fail("test_record_numbers", f"原始记录 {record.number} 属于另一个工程项目")
+    replaced = _replaced(db, institution, data)
+    people = {
+        p.id_number: p
+        for p in db.scalars(
+            select(Person).where(
+                Person.institution_id == institution.id,
+                Person.id_number.in_([s.id_number for s in data.signatories if s.id_number]),
+            )
+        )
+    }
+    serial, year = _next_serial(db, institution.region_code, received_at)
+    code = SUPERVISION.make(institution.region_code, year, serial)
+    report = Report(
+        institution_id=institution.id,
+        region_code=institution.region_code,
+        project_id=project_id,
+        commission_id=commission.id if commission else None,
+        number=data.number,
+        year=data.year or data.issued_on.year,
+        sequence=data.sequence,
+        supervision_code=code,
+        code_serial=serial,
+        code_year=year,
+        token=new_token(),
+        title=data.title,
+        items=list(data.items),
+        conclusion=data.conclusion,
+        judgement=data.judgement.value,
+        results=dict(data.results),
+        signatories=[s.name for s in data.signatories],
+        signatory_person_ids=[
+            people[s.id_number].id for s in data.signatories if s.id_number in people
+        ],
+        issued_on=data.issued_on,
+        received_at=received_at,
+        replaces_id=replaced.id if replaced else None,
+        message_id=message_id,
+    )
+    db.add(report)
+    db.flush()
+    db.add_all(ReportRecord(report_id=report.id, test_record_id=r.id) for r in records)
+    if replaced is not None:
+        assert data.replaces is not None
+        _set_status(replaced, ReportStatus.REPLACED, data.replaces.reason, received_at)
+    receipt = ledger.notarise(
+        db,
+        "report:issue",
+        {
+            "supervision_code": code,
+            "institution_code": institution.code,
+            "report_number": report.number,
+            "issued_on": report.issued_on.isoformat(),
+            "items": report.items,
+            "judgement": report.judgement,
+            "test_record_numbers": sorted(r.number for r in records),
+            "replaces": replaced.supervision_code if replaced else None,
+        },
+    )
+    report.ledger_index = receipt.index
+    report.leaf_hash = receipt.leaf_hash.hex()
+    db.flush()
+    return report
+
+
+def _records(db: Session, institution: Institution, numbers: list[str]) -> list[TestRecord]:
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return []
+    found = list(
+        db.scalars(
+            select(TestRecord).where(
+                TestRecord.institution_id == institution.id, TestRecord.number.in_(wanted)
+            )
+        )
+    )
+    missing = sorted(set(wanted) - {r.number for r in found})
+    if missing:
+        raise _fail(
+            "test_record_numbers", f"本机构没有这些原始记录（须先上传）：{'、'.join(missing[:10])}"
+        )
+    return found
+
+
+def _replaced(db: Session, institution: Institution, data: ReportIn) -> Report | None:
+    if data.replaces is None:
+        return None
+    earlier = db.scalars(
+        select(Report).where(
+            Report.institution_id == institution.id, Report.number == data.replaces.number
+        )
+    ).first()
+    if earlier is None:
+        raise _fail("replaces.number", "本机构没有这个报告编号")
+    if earlier.status != ReportStatus.ISSUED.value:
+        raise _fail("replaces.number", f"该报告{ReportStatus(earlier.status).label}，不能再替换")
+    return earlier
+
+
+def _next_serial(db: Session, region_code: str, now: dt.datetime) -> tuple[int, int]:
+    """The next code serial of ``region_code`` this (Beijing) year, under a lock on the
+    region's row so two requests never share one."""
+    year = beijing_date(now).year
+    db.execute(select(Region.code).where(Region.code == region_code).with_for_update())
+    last = db.scalar(
+        select(func.max(Report.code_serial)).where(
+            Report.region_code == region_code, Report.code_year == year
+        )
+    )
+    serial = (last or 0) + 1
+    if serial > SUPERVISION.max_serial:
+        raise Conflict("本地区本年度的监管码已用完")
+    return serial, year
+
+
+def _set_status(report: Report, status: ReportStatus, reason: str, now: dt.datetime) -> None:
+    report.status = status.value
+    report.status_reason = reason
+    report.status_changed_at = now
+
+
+def withdraw_report(
+    *, db: Session, institution: Institution, data: WithdrawalIn, received_at: dt.datetime
+) -> Report:
+    """A report withdrawn by its lab: it stays, marked, with the reason; scans say so."""
+    report = db.scalars(
+        select(Report).where(Report.institution_id == institution.id, Report.number == data.number)
+    ).first()
+    if report is None:
+        raise _fail("number", "本机构没有这个报告编号")
+    if report.status != ReportStatus.ISSUED.value:
+        raise _fail("number", f"该报告{ReportStatus(report.status).label}")
+    _set_status(report, ReportStatus.WITHDRAWN, data.reason, received_at)
+    ledger.notarise(
+        db,
+        "report:withdraw",
+        {"supervision_code": report.supervision_code, "reason_sha256": _sha(data.reason)},
+    )
+    db.flush()
+    return report
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def receipt_results(settings: Settings, report: Report) -> dict[str, Any]:
+    """What the lab's system gets back: the code, the token and what to print."""
+    from jcjg.documents.qr import qr_png, qr_svg
+
+    url = verify_url(settings.base_url, report.supervision_code, report.token)
+    return {
+        "supervision_code": report.supervision_code,
+        "display": SUPERVISION.display(report.supervision_code),
+        "token": report.token,
+        "verify_url": url,
+        "qr_svg": qr_svg(url),
+        "qr_png_base64": base64.b64encode(qr_png(url)).decode(),
+        "ledger_index": report.ledger_index,
+    }
+
+
+# --- scans ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    code: str
+    outcome: ScanOutcome
+    report: Report | None
+    problem: str | None = None  # why a code is malformed
+
+
+def scan(
+    *,
+    db: Session,
+    raw_code: str,
+    token: str | None,
+    client: str = "",
+    user_agent: str = "",
+    salt: str = "",
+    now: dt.datetime,
+) -> Scan:
+    """Look a code up as the public page does, and log the look-up (unknown and revoked codes
+    raise ``unknown_code_scanned``)."""
+    code = normalise(raw_code)[:40]
+    problem = SUPERVISION.problem(code)
+    report = None
+    if problem:
+        outcome = ScanOutcome.MALFORMED
+    else:
+        report = db.scalars(select(Report).where(Report.supervision_code == code)).first()
+        if report is None:
+            outcome = ScanOutcome.UNKNOWN
+        elif report.status != ReportStatus.ISSUED.value:
+            outcome = ScanOutcome.REVOKED
+        elif token_matches(report, token):
+            outcome = ScanOutcome.GENUINE
+        else:
+            outcome = ScanOutcome.EXISTS
+    db.add(
+        CodeScan(
+            code=code,
+            report_id=report.id if report else None,
+            outcome=outcome.value,
+            token_given=bool(token),
+            client_hash=_sha(salt + client)[:16] if client else "",
+            user_agent=user_agent[:200],
+            scanned_at=now,
+        )
+    )
+    db.flush()
+    return Scan(code, outcome, report, problem)
+
+
+def token_matches(report: Report, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest((token or "").encode(), report.token.encode())
