@@ -27,8 +27,9 @@ process.stdin.on("end", async () => {
   for (const c of inclusion) {
     let ok = false;
     try {
-      const [leaf, root, proof] = [api.unhex(c.leaf_hash), api.unhex(c.root), c.proof.map(api.unhex)];
-      ok = await api.verifyInclusion(c.leaf_index, c.tree_size, leaf, proof, root);
+      const leaf = api.unhex(c.leaf_hash);
+      const proof = c.proof.map(api.unhex);
+      ok = await api.verifyInclusion(c.leaf_index, c.tree_size, leaf, proof, api.unhex(c.root));
     } catch (e) { ok = false; }  // not even hex: not a proof
     out.inclusion.push(ok);
   }
