@@ -96,8 +96,10 @@
 
   // The note verifier key "<name>+<key id hex>+<base64(0x01 || Ed25519 public key)>".
   function parseKey(vkey) {
-    const parts = vkey.trim().split("+");
-    if (parts.length !== 3) throw new Error("公钥格式不对");
+    // the name holds no "+"; the base64 may
+    const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey.trim());
+    if (!m) throw new Error("公钥格式不对");
+    const parts = m.slice(1);
     const raw = unbase64(parts[2]);
     if (raw[0] !== 1 || raw.length !== 33) throw new Error("不是 Ed25519 公钥");
     return { name: parts[0], id: unhex(parts[1]), publicKey: raw.slice(1) };
