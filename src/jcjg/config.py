@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     exchange_max_upload_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=1024)
     exchange_upload_expiry_hours: int = Field(default=24, ge=1)
     exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
+    # Public report verification (/v/...): per client address, against code guessing.
+    verify_rate_limit_per_minute: int = Field(default=300, ge=1)
     exchange_key_days: int = Field(default=365, ge=1)
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)

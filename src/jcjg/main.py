@@ -57,6 +57,8 @@ def _routers() -> list[object]:
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
     from jcjg.registry import pages as registry_pages
+    from jcjg.reports import pages as reports_pages
+    from jcjg.reports import public as reports_public
     from jcjg.sampling import pages as sampling_pages
     from jcjg.testing import pages as testing_pages
 
@@ -84,6 +86,8 @@ def _routers() -> list[object]:
         projects_pages.router,
         sampling_pages.router,
         testing_pages.router,
+        reports_pages.router,
+        reports_public.router,
         alerts_api.router,
         exchange_pages.router,
     ]
@@ -172,6 +176,7 @@ def create_app(
     app.state.rate_limiters = {
         "ledger": RateLimiter(settings.ledger_rate_limit_per_minute),
         "exchange": RateLimiter(settings.exchange_rate_limit_per_minute),
+        "verify": RateLimiter(settings.verify_rate_limit_per_minute),
     }
     app.state.exchange_recorder = recorder
     install_error_handlers(app)

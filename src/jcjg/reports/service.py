@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jcjg import ledger
 from jcjg.config import Settings
 from jcjg.core.codes import normalise
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.workdays import beijing_date
+from jcjg.ledger import service as ledger
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution, Person

@@ -248,16 +248,7 @@ def curve_points(
 ) -> Response:
     """A curve's points for playback: ``t`` (s), ``f`` (kN), ``d`` (mm, when measured)."""
     row = get_scoped(db, Curve, curve_id, principal, "read")
-    curve = service.load_curve(settings, row)
-    body: dict[str, Any] = {
-        "t": [round(float(v), 3) for v in curve.t],
-        "f": [round(float(v), 3) for v in curve.force],
-        "peak_kn": row.peak_kn,
-        "rate_kn_s": row.rate_kn_s,
-        "sampling_hz": row.sampling_hz,
-    }
-    if curve.displacement is not None:
-        body["d"] = [round(float(v), 3) for v in curve.displacement]
+    body = service.curve_json(settings, row)
     return JSONResponse(body, headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -310,6 +310,21 @@ def load_curve(settings: Settings, row: Curve) -> curves.Curve:
     return curves.decode(blob_store(settings).get(row.blob_digest))
 
 
+def curve_json(settings: Settings, row: Curve) -> dict[str, Any]:
+    """A curve's points for playback: ``t`` (s), ``f`` (kN), ``d`` (mm, when measured)."""
+    curve = load_curve(settings, row)
+    body: dict[str, Any] = {
+        "t": [round(float(v), 3) for v in curve.t],
+        "f": [round(float(v), 3) for v in curve.force],
+        "peak_kn": row.peak_kn,
+        "rate_kn_s": row.rate_kn_s,
+        "sampling_hz": row.sampling_hz,
+    }
+    if curve.displacement is not None:
+        body["d"] = [round(float(v), 3) for v in curve.displacement]
+    return body
+
+
 def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
     if row.fp_vector is None or row.fp_peak_kn is None or row.fp_rise_s is None:
         return None

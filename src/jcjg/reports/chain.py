@@ -1,0 +1,170 @@
+"""What stands behind a report, as the public verification page shows it (000 4.1.2): the
+commission, the samples with their seals and witness records, the test records with their
+curves and revisions. Names are masked; faces are not shown (only the sample and tag photos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.catalogue.models import TestItem
+from jcjg.core.masking import mask_name
+from jcjg.projects.models import Project
+from jcjg.registry.models import Institution
+from jcjg.reports.models import Report, ReportRecord
+from jcjg.sampling import service as sampling
+from jcjg.sampling.models import Commission, Sample, SampleSeal, WitnessRecord
+from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+
+
+@dataclass
+class PublicSample:
+    code: str
+    material: str
+    specification: str
+    structure_part: str
+    sampled_at: Any
+    sealed: bool
+    seal_problems: list[str]
+    witness_token: str | None
+
+
+@dataclass
+class PublicRecord:
+    id: int
+    number: str
+    kind: str
+    item_code: str
+    grade: str
+    started_at: Any
+    ended_at: Any
+    acquisition: str
+    lab_judgement: str
+    platform_judgement: str
+    curves: list[tuple[int, int]] = field(default_factory=list)  # (specimen position, curve id)
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Chain:
+    institution: Institution | None
+    project: Project | None
+    commission: Commission | None
+    items: dict[str, str]  # code -> name
+    samples: list[PublicSample]
+    records: list[PublicRecord]
+    replaced_by: Report | None
+    replaces: Report | None
+
+
+def record_ids(db: Session, report: Report) -> list[int]:
+    return list(
+        db.scalars(select(ReportRecord.test_record_id).where(ReportRecord.report_id == report.id))
+    )
+
+
+def build(db: Session, report: Report) -> Chain:
+    ids = record_ids(db, report)
+    records = list(
+        db.scalars(select(TestRecord).where(TestRecord.id.in_(ids)).order_by(TestRecord.ended_at))
+    )
+    specimens = list(db.scalars(select(Specimen).where(Specimen.test_record_id.in_(ids))))
+    curves = list(db.scalars(select(Curve).where(Curve.test_record_id.in_(ids))))
+    revisions = list(
+        db.scalars(select(Revision).where(Revision.test_record_id.in_(ids)).order_by(Revision.id))
+    )
+    position = {s.id: s.position for s in specimens}
+    public_records = []
+    for r in records:
+        public_records.append(
+            PublicRecord(
+                id=r.id,
+                number=r.number,
+                kind=TestKind(r.kind).label,
+                item_code=r.item_code,
+                grade=r.grade,
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+                acquisition=Acquisition(r.acquisition).label,
+                lab_judgement=r.lab_judgement,
+                platform_judgement=r.platform_judgement,
+                curves=sorted(
+                    (position.get(c.specimen_id, 0), c.id)
+                    for c in curves
+                    if c.test_record_id == r.id
+                ),
+                revisions=[
+                    {
+                        "field": v.field,
+                        "before": v.before,
+                        "after": v.after,
+                        "reason": v.reason,
+                        "revised_by": mask_name(v.revised_by),
+                        "revised_at": v.revised_at,
+                        "auto_acquired": v.auto_acquired,
+                    }
+                    for v in revisions
+                    if v.test_record_id == r.id
+                ],
+            )
+        )
+    commission = db.get(Commission, report.commission_id) if report.commission_id else None
+    codes = {s.sample_code for s in specimens if s.sample_code}
+    stmt = select(Sample).where(Sample.sample_code.in_(codes))
+    if commission is not None:
+        stmt = select(Sample).where(
+            (Sample.sample_code.in_(codes)) | (Sample.commission_id == commission.id)
+        )
+    samples = list(db.scalars(stmt.order_by(Sample.sample_code)))
+    seals = {
+        s.sample_id: s
+        for s in db.scalars(
+            select(SampleSeal).where(SampleSeal.sample_id.in_([s.id for s in samples]))
+        )
+    }
+    witness = dict(
+        db.execute(
+            select(WitnessRecord.sample_id, WitnessRecord.token).where(
+                WitnessRecord.sample_id.in_([s.id for s in samples])
+            )
+        ).all()
+    )
+    public_samples = []
+    for s in samples:
+        seal = seals.get(s.id)
+        public_samples.append(
+            PublicSample(
+                code=s.sample_code,
+                material=s.material,
+                specification=s.specification,
+                structure_part=s.structure_part,
+                sampled_at=s.sampled_at,
+                sealed=seal is not None,
+                seal_problems=sampling.verify_seal(db, seal) if seal else [],
+                witness_token=witness.get(s.id),
+            )
+        )
+    items = dict(
+        db.execute(
+            select(TestItem.code, TestItem.name).where(TestItem.code.in_(report.items))
+        ).all()
+    )
+    replaced_by = db.scalars(select(Report).where(Report.replaces_id == report.id)).first()
+    return Chain(
+        institution=db.get(Institution, report.institution_id),
+        project=db.get(Project, report.project_id) if report.project_id else None,
+        commission=commission,
+        items={code: items.get(code, code) for code in report.items},
+        samples=public_samples,
+        records=public_records,
+        replaced_by=replaced_by,
+        replaces=db.get(Report, report.replaces_id) if report.replaces_id else None,
+    )
+
+
+def judgement_label(value: str) -> str:
+    return Judgement(value).label

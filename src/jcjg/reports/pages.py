@@ -1,0 +1,134 @@
+"""Reports for the logged-in: the list, a report's page (its code, QR, status, the records it
+covers, the chain and the scans of its code) and the QR to print, as SVG or PNG."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, or_, select
+
+from jcjg.alerts.service import rule_title
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import render
+from jcjg.documents.qr import qr_png, qr_svg
+from jcjg.registry.models import Institution
+from jcjg.reports import chain
+from jcjg.reports.choices import ReportStatus, ScanOutcome
+from jcjg.reports.codes import SUPERVISION, verify_url
+from jcjg.reports.models import CodeScan, Report
+from jcjg.testing.choices import Judgement
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+Reader = Annotated[Principal, Depends(requires("report:read"))]
+ReportId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_CHOICES: dict[str, Any] = {
+    "statuses": {s.value: s for s in ReportStatus},
+    "judgements": {j.value: j for j in Judgement},
+    "outcomes": {o.value: o for o in ScanOutcome},
+    "display": SUPERVISION.display,
+    "rule_title": rule_title,
+}
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def report_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[str, Query(max_length=64)] = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    stmt = restrict(select(Report), principal, "read")
+    if q:
+        needle = q.replace(" ", "").upper()
+        stmt = stmt.where(
+            or_(Report.number.like(f"%{q}%"), Report.supervision_code.like(f"%{needle}%"))
+        )
+    if status:
+        stmt = stmt.where(Report.status == status)
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(
+        db.scalars(
+            stmt.order_by(Report.received_at.desc(), Report.id.desc())
+            .offset(paging.offset)
+            .limit(paging.limit)
+        )
+    )
+    names = dict(
+        db.execute(
+            select(Institution.id, Institution.name).where(
+                Institution.id.in_({r.institution_id for r in rows})
+            )
+        ).all()
+    )
+    query = {k: v for k, v in {"q": q, "status": status}.items() if v}
+    return render(
+        request,
+        "reports/list.html",
+        {
+            "rows": rows,
+            "total": total,
+            "paging": paging,
+            "q": q,
+            "status": status,
+            "names": names,
+            "page_url": "/reports?" + urlencode(query) + ("&" if query else ""),
+            **_CHOICES,
+        },
+    )
+
+
+@router.get("/reports/{report_id}", response_class=HTMLResponse)
+def report_detail(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Reader, report_id: ReportId
+) -> Response:
+    report = get_scoped(db, Report, report_id, principal, "read")
+    scans = dict(
+        db.execute(
+            select(CodeScan.outcome, func.count())
+            .where(CodeScan.report_id == report.id)
+            .group_by(CodeScan.outcome)
+        ).all()
+    )
+    url = verify_url(settings.base_url, report.supervision_code, report.token)
+    return render(
+        request,
+        "reports/detail.html",
+        {
+            "report": report,
+            "chain": chain.build(db, report),
+            "verify_url": url,
+            "qr": qr_svg(url, scale=4),
+            "scans": scans,
+            **_CHOICES,
+        },
+    )
+
+
+@router.get("/reports/{report_id}/qr.{kind}")
+def report_qr(
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    report_id: ReportId,
+    kind: Annotated[str, Path(pattern="^(svg|png)$")],
+    scale: Annotated[int, Query(ge=2, le=40)] = 10,
+) -> Response:
+    """The report's QR to print: its verification URL with the token, full QR, quiet zone."""
+    report = get_scoped(db, Report, report_id, principal, "read")
+    url = verify_url(settings.base_url, report.supervision_code, report.token)
+    name = f"jcjg-{report.supervision_code}.{kind}"
+    headers = {
+        "Content-Disposition": f'inline; filename="{name}"',
+        "Cache-Control": "private, no-store",
+    }
+    if kind == "svg":
+        return Response(qr_svg(url, scale), media_type="image/svg+xml", headers=headers)
+    return Response(qr_png(url, scale), media_type="image/png", headers=headers)

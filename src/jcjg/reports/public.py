@@ -1,0 +1,190 @@
+"""Public verification of a report (000 4.1.2; 002 15): ``/v/{code}`` opens from the report's
+QR code on any phone, without login. With the report's token (in the QR) it shows the report,
+the chain behind it and the log's proof, checked in the browser; with the code alone only that
+it exists and who issued it. Every look-up is logged; unknown and revoked codes raise
+``unknown_code_scanned``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+
+from jcjg.alerts.engine import run_rule
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal
+from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import NotFound
+from jcjg.core.masking import mask_name
+from jcjg.core.ratelimit import rate_limit
+from jcjg.core.templating import render
+from jcjg.registry.models import Institution
+from jcjg.reports import chain, service
+from jcjg.reports.choices import ReportStatus, ScanOutcome
+from jcjg.reports.codes import SUPERVISION
+from jcjg.reports.models import Report
+from jcjg.sampling.models import Sample
+from jcjg.testing import service as testing
+from jcjg.testing.choices import Judgement
+from jcjg.testing.models import Curve
+
+router = APIRouter(
+    route_class=TransactionalRoute,
+    include_in_schema=False,
+    dependencies=[Depends(rate_limit("verify"))],
+)
+Public = Annotated[Principal, Depends(requires(None))]
+# what a person may type or a scanner read: kept short; anything else is simply not a code
+Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z \-]+$")]
+Token = Annotated[str | None, Query(alias="t", max_length=64)]
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _scan(request: Request, db: SessionDep, settings: SettingsDep, code: str, token: str | None):
+    found = service.scan(
+        db=db,
+        raw_code=code,
+        token=token,
+        client=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+        salt=settings.secret_key,
+        now=utcnow(),
+    )
+    if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.REVOKED):
+        run_rule(db, "unknown_code_scanned")
+    return found
+
+
+def _summary(found: service.Scan, institution: Institution | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "code": found.code,
+        "outcome": found.outcome.value,
+        "message": found.outcome.label,
+    }
+    report = found.report
+    if found.problem:
+        out["problem"] = found.problem
+    if report is None:
+        return out
+    out |= {
+        "institution": institution.name if institution else None,
+        "issued_on": report.issued_on.isoformat(),
+        "status": report.status,
+    }
+    if found.outcome is ScanOutcome.REVOKED:
+        out["status_reason"] = report.status_reason
+    if found.outcome is ScanOutcome.GENUINE:
+        out |= {
+            "report_number": report.number,
+            "title": report.title,
+            "items": report.items,
+            "conclusion": report.conclusion,
+            "judgement": report.judgement,
+            "signatories": [mask_name(n) for n in report.signatories],
+            "ledger": {"index": report.ledger_index, "leaf_hash": report.leaf_hash},
+        }
+    return out
+
+
+@router.get("/v/{code}.json")
+def verify_json(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Code,
+    token: Token = None,
+) -> Response:
+    """The verification as JSON (for the labs' and parties' own systems)."""
+    found = _scan(request, db, settings, code, token)
+    institution = db.get(Institution, found.report.institution_id) if found.report else None
+    status = 404 if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.MALFORMED) else 200
+    return JSONResponse(_summary(found, institution), status_code=status, headers=NO_STORE)
+
+
+@router.get("/v/{code}", response_class=HTMLResponse)
+def verify_page(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Code,
+    token: Token = None,
+) -> Response:
+    found = _scan(request, db, settings, code, token)
+    report = found.report
+    context: dict[str, Any] = {
+        "found": found,
+        "outcomes": ScanOutcome,
+        "display": SUPERVISION.display,
+        "token": token if found.outcome is ScanOutcome.GENUINE else None,
+        "judgement": lambda v: Judgement(v),
+        "status": lambda v: ReportStatus(v),
+        "mask": mask_name,
+    }
+    if report is not None:
+        context["institution"] = db.get(Institution, report.institution_id)
+        if found.outcome is ScanOutcome.GENUINE:
+            context["chain"] = chain.build(db, report)
+        elif found.outcome is ScanOutcome.REVOKED:
+            context["replaced_by"] = db.scalars(
+                select(Report).where(Report.replaces_id == report.id)
+            ).first()
+    status = 404 if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.MALFORMED) else 200
+    response = render(request, "reports/verify.html", context, status_code=status)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _genuine(db: SessionDep, code: str, token: str | None) -> Report:
+    """The report of ``code`` when ``token`` opens it (files behind a report are the token's
+    only; nothing is logged for them, the page was)."""
+    report = db.scalars(select(Report).where(Report.supervision_code == code.upper())).first()
+    if report is None or report.status != ReportStatus.ISSUED.value:
+        raise NotFound()
+    if not service.token_matches(report, token):
+        raise NotFound()
+    return report
+
+
+@router.get("/v/{code}/curves/{curve_id}.json")
+def verify_curve(
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Code,
+    curve_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    token: Token = None,
+) -> Response:
+    """A curve of a test record the report covers, for playback on the public page."""
+    report = _genuine(db, code, token)
+    row = db.get(Curve, curve_id)
+    if row is None or row.test_record_id not in chain.record_ids(db, report):
+        raise NotFound()
+    return JSONResponse(testing.curve_json(settings, row), headers=NO_STORE)
+
+
+@router.get("/v/{code}/samples/{sample_code}/{role}")
+def verify_photo(
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Code,
+    sample_code: Annotated[str, Path(min_length=16, max_length=16, pattern=r"^[0-9A-Z]+$")],
+    role: Annotated[str, Path(pattern=r"^(sample|tag)$")],
+    token: Token = None,
+) -> Response:
+    """A key image of a sample behind the report: the sample or its tag (never a face)."""
+    report = _genuine(db, code, token)
+    codes = {s.code for s in chain.build(db, report).samples}
+    if sample_code not in codes:
+        raise NotFound()
+    sample = db.scalars(select(Sample).where(Sample.sample_code == sample_code)).one()
+    digest = sample.photo_sample_sha256 if role == "sample" else sample.photo_tag_sha256
+    data = blob_store(settings).get(digest)
+    media = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return Response(data, media_type=media, headers=NO_STORE)

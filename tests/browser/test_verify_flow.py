@@ -1,0 +1,138 @@
+"""A report's QR, scanned: a phone-sized Chromium opens the URL decoded from the QR (zbar) and
+sees "genuine", the test record's curve replays, and the log's inclusion proof and checkpoint
+signature are verified in the browser; an unknown code is said to be unknown and alerted; a
+report whose recorded leaf hash was altered fails the browser's check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import shutil
+import subprocess
+
+import pytest
+from sqlalchemy import select, update
+
+from jcjg.alerts.engine import load_rules
+from jcjg.alerts.models import Alert
+from jcjg.core.db import utcnow
+from jcjg.documents.qr import qr_png
+from jcjg.ledger import jobs
+from jcjg.reports import service as reports
+from jcjg.reports.codes import SUPERVISION, verify_url
+from jcjg.reports.models import Report
+from jcjg.reports.schemas import ReportIn
+from jcjg.testing import service, synthetic
+from jcjg.testing.schemas import RecordIn
+from tests.browser.test_sampling_flow import shots
+from tests.testing.conftest import points
+
+pytestmark = pytest.mark.browser
+PHONE = {"width": 390, "height": 844}
+
+
+def _decode(png: bytes) -> str:
+    zbar = shutil.which("zbarimg")
+    if zbar is None:
+        pytest.skip("zbarimg is not installed (make sysdeps)")
+    out = subprocess.run(
+        [zbar, "--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-"],
+        input=png, capture_output=True, check=True,
+    )  # fmt: skip
+    return out.stdout.decode().strip()
+
+
+def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
+    load_rules()
+    out = shots(tmp_path)
+    f = live_server.factory
+    lab = f.institution(region_code="360403", name="九江查验测试检测站")
+    project = f.project(region_code="360403", name="濂溪区滨江花园二期")
+    now = utcnow()
+    rng = random.Random(5)
+    common = {"institution_code": lab.code}
+    specimens = [
+        {"position": n, "values": {"peak_kn": round(float(c.force.max()), 2)},
+         "curve": {"points": points(c)}}
+        for n, c in enumerate(synthetic.cubes(rng, [810, 800, 822], 0.6), start=1)
+    ]  # fmt: skip
+    service.store_record(
+        db=f.db, settings=f.settings, institution=lab,
+        data=RecordIn.model_validate({
+            **common, "message_id": "6f1e0c2a-4b3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "number": "JL-CY-001", "kind": "concrete_compression", "item_code": "0108",
+            "project_code": project.code,
+            "started_at": (now - dt.timedelta(minutes=9)).isoformat(),
+            "ended_at": (now - dt.timedelta(minutes=4)).isoformat(), "acquisition": "auto",
+            "grade": "C30", "age_days": 28, "specimen_size_mm": 150, "specimens": specimens,
+            "judgement": "conforming",
+        }),
+        received_at=now,
+    )  # fmt: skip
+    report = reports.issue_report(
+        db=f.db, institution=lab,
+        data=ReportIn.model_validate({
+            **common, "message_id": "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "number": "BG-CY-2026-0007", "sequence": 7, "project_code": project.code,
+            "title": "混凝土试块抗压强度检测报告", "test_record_numbers": ["JL-CY-001"],
+            "items": ["0108"], "conclusion": "符合 C30 设计要求", "judgement": "conforming",
+            "signatories": [{"name": "王检测"}, {"name": "刘审核"}, {"name": "张批准"}],
+            "issued_on": now.date().isoformat(),
+        }),
+        received_at=now,
+    )  # fmt: skip
+    f.db.commit()
+    jobs.integrate(f.db, logging.getLogger("test"))  # the log's next checkpoint
+    code, report_id = report.supervision_code, report.id
+    url = _decode(qr_png(verify_url(f.settings.base_url, code, report.token)))
+    f.db.rollback()
+    assert url.startswith(f"{live_server.url}/v/{code}?t=")
+
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+    page = context.new_page()
+    page.goto(url)
+    verdict = page.locator("[data-testid=verdict]")
+    assert verdict.get_attribute("data-outcome") == "genuine"
+    assert "真实有效" in verdict.inner_text()
+    proof = page.locator("[data-testid=ledger-proof]")
+    page.wait_for_function(
+        "['ok', 'bad'].includes(document.querySelector('[data-ledger-proof]').dataset.state)",
+        timeout=20_000,
+    )
+    assert proof.get_attribute("data-state") == "ok", proof.inner_text()
+    assert "已在本机验证" in proof.inner_text()
+    box = page.locator("[data-playback]").first
+    page.wait_for_function(
+        "document.querySelector('[data-playback]').dataset.ready === '1'", timeout=15_000
+    )
+    box.locator("[data-speed]").select_option("100")
+    box.locator("[data-play]").click()
+    page.wait_for_function(
+        "document.querySelector('[data-playback]').dataset.played === '1'", timeout=20_000
+    )
+    assert "王**" in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    page.screenshot(path=str(out / "verify-genuine-phone.png"), full_page=True)
+
+    never = SUPERVISION.make("360403", 2026, 88_888_888)
+    page.goto(f"{live_server.url}/v/{never}")
+    assert page.locator("[data-testid=verdict]").get_attribute("data-outcome") == "unknown"
+    page.screenshot(path=str(out / "verify-unknown-phone.png"), full_page=True)
+    f.db.rollback()
+    alert = f.db.scalars(
+        select(Alert).where(Alert.rule_id == "unknown_code_scanned", Alert.subject_id == never)
+    ).one()
+    assert alert.region_code == "360403"
+
+    # an insider changes the leaf hash the report points at: the phone's check fails
+    f.db.execute(update(Report).where(Report.id == report_id).values(leaf_hash="00" * 32))
+    f.db.commit()
+    page.goto(url)
+    page.wait_for_function(
+        "['ok', 'bad'].includes(document.querySelector('[data-ledger-proof]').dataset.state)",
+        timeout=20_000,
+    )
+    assert page.locator("[data-testid=ledger-proof]").get_attribute("data-state") == "bad"
+    page.screenshot(path=str(out / "verify-tampered-phone.png"), full_page=True)
+    context.close()
