@@ -82,9 +82,7 @@ def test_a_code_its_token_and_qr(client, db, settings, issued, lab):
     assert issued["qr_svg"].startswith("<svg")
     report = db.scalars(select(Report).where(Report.supervision_code == code)).one()
     assert report.token == issued["token"]
-    entry = db.scalars(
-        select(LedgerLeaf).where(LedgerLeaf.leaf_index == report.ledger_index)
-    ).one()
+    entry = db.scalars(select(LedgerLeaf).where(LedgerLeaf.leaf_index == report.ledger_index)).one()
     assert entry.entry_type == "report:issue"
     assert entry.leaf_hash.hex() == report.leaf_hash
     assert f'"supervision_code":"{code}"'.encode() in entry.entry
