@@ -7,6 +7,7 @@ a new form to nothing at all: every unsafe page route is tried without its CSRF 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -916,3 +917,117 @@ def _testing_models() -> tuple[type, ...]:
 
 
 SCOPED.update({model: _testing_case(model) for model in _testing_models()})
+
+
+# --- reports and signing certificates -----------------------------------------------------------
+
+
+def _report_case() -> ScopeCase:
+    """A report of a 九江 lab on a project: another lab's staff, a station of 南昌 and a party
+    unit of another project do not find it; the lab's staff does."""
+
+    def make(f: Factory) -> tuple[int, dict]:
+        from jcjg.reports import service as reports_service
+        from jcjg.reports.schemas import ReportIn
+
+        lab = f.institution(region_code="360403")
+        project = f.project()
+        now = dt.datetime.now(dt.UTC)
+        report = reports_service.issue_report(
+            db=f.db,
+            institution=lab,
+            data=ReportIn.model_validate(
+                {
+                    "message_id": "5d0c8d0e-2f6b-4b8a-9a31-7c4e0f9b2a12",
+                    "institution_code": lab.code,
+                    "number": "BG-SCOPE",
+                    "sequence": 1,
+                    "project_code": project.code,
+                    "items": ["0108"],
+                    "signatories": [{"name": "王检测"}],
+                    "issued_on": now.date().isoformat(),
+                }
+            ),
+            received_at=now,
+        )
+        staff = f.user(Role.INSTITUTION_STAFF, institution=lab, commit=False)
+        f.db.commit()
+        return report.id, {"staff": staff}
+
+    return ScopeCase(
+        make,
+        None,
+        lambda f, i: [
+            f.user(Role.INSTITUTION_STAFF),
+            f.user(Role.STATION, region_code="360100"),
+            f.user(Role.PARTY_UNIT),
+        ],
+        lambda f, i: i["staff"],
+    )
+
+
+def _signing_certificate(f: Factory, inst: Institution | None = None) -> object:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from jcjg.registry.models import Person, SigningCertificate
+
+    inst = inst or f.institution(region_code="360403")
+    person = Person(
+        institution_id=inst.id, region_code=inst.region_code, name="王签字",
+        id_number="360403198001010015",
+    )  # fmt: skip
+    f.db.add(person)
+    f.db.flush()
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "王签字")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    der = cert.public_bytes(serialization.Encoding.DER)
+    row = SigningCertificate(
+        institution_id=inst.id, region_code=inst.region_code, person_id=person.id,
+        sha256=hashlib.sha256(der).hexdigest(), subject="CN=王签字", serial_number="1",
+        not_before=now, not_after=now + dt.timedelta(days=365), der=der,
+    )  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _signing_certificate_case() -> ScopeCase:
+    def make(f: Factory) -> tuple[int, dict]:
+        inst = f.institution(region_code="360403")
+        row = _signing_certificate(f, inst)
+        f.db.commit()
+        return row.id, {"inst": inst}  # type: ignore[attr-defined]
+
+    return ScopeCase(
+        make,
+        None,
+        _region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+    )
+
+
+def _report_model() -> type:
+    from jcjg.reports.models import Report
+
+    return Report
+
+
+def _signing_model() -> type:
+    from jcjg.registry.models import SigningCertificate
+
+    return SigningCertificate
+
+
+SCOPED[_report_model()] = _report_case()
+SCOPED[_signing_model()] = _signing_certificate_case()
+WRITES[_signing_model()] = (_signing_certificate, lambda c: setattr(c, "subject", "CN=改名"))

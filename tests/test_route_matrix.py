@@ -175,6 +175,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/v/{code}.json"): PUBLIC,
     ("GET", "/v/{code}/curves/{curve_id}.json"): PUBLIC,
     ("GET", "/v/{code}/samples/{sample_code}/{role}"): PUBLIC,
+    ("GET", "/v/{code}/report.pdf"): PUBLIC,
     ("GET", "/testing/onsite"): "test_record:read",
     ("GET", "/testing/onsite/plans/{plan_id}"): "test_record:read",
     ("GET", "/testing/onsite/records/{record_id}"): "test_record:read",

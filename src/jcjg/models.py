@@ -29,6 +29,7 @@ from jcjg.registry.models import (
     Person,
     QualificationCertificate,
     Signatory,
+    SigningCertificate,
     Training,
 )
 from jcjg.reports.models import CodeScan, Report, ReportRecord
@@ -105,6 +106,7 @@ __all__ = [
     "SampleSeal",
     "SeenNonce",
     "Signatory",
+    "SigningCertificate",
     "Specialty",
     "Specimen",
     "TestItem",

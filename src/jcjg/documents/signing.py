@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,16 +341,30 @@ def verify_pdf(pdf: bytes, *, settings: Settings) -> list[SignatureCheck]:
     it from synchronous code.
     """
     signer = load_signer(settings)
+    return verify_signatures(pdf, trust=[signer.certificate], others=signer.chain)
+
+
+def verify_signatures(
+    pdf: bytes,
+    *,
+    trust: Sequence[x509.Certificate],
+    others: Sequence[x509.Certificate] = (),
+) -> list[SignatureCheck]:
+    """Check every signature in ``pdf``, trusting exactly the certificates ``trust`` (pinned:
+    a signer certificate among them is trusted whoever issued it); ``others`` help build
+    paths. Offline, like :func:`verify_pdf`; :class:`InvalidPdfError` for unreadable bytes."""
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = list(reader.embedded_regular_signatures)
     except (PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise InvalidPdfError("文件不是有效的 PDF，无法校验签章") from exc
+    roots = [translate_pyca_cryptography_cert_to_asn1(c) for c in trust]
+    known = [translate_pyca_cryptography_cert_to_asn1(c) for c in others]
     checks = []
     for signature in embedded:
         context = ValidationContext(
-            trust_roots=signer.trust_roots(),
-            other_certs=[translate_pyca_cryptography_cert_to_asn1(c) for c in signer.chain],
+            trust_roots=roots,
+            other_certs=known,
             allow_fetching=False,
             revocation_mode="soft-fail",
         )

@@ -10,10 +10,13 @@ findings come back as warnings in the receipt.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, selectinload
@@ -22,7 +25,14 @@ from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
 from jcjg.registry.codes import id_number_problem
-from jcjg.registry.models import Capability, Equipment, Lab, Person, Signatory
+from jcjg.registry.models import (
+    Capability,
+    Equipment,
+    Lab,
+    Person,
+    Signatory,
+    SigningCertificate,
+)
 
 MAX_RECORDS = 500
 Name = Annotated[str, Field(min_length=1, max_length=64)]
@@ -119,6 +129,23 @@ class SignatoryRecord(_Record):
     lab_name: str | None = Field(default=None, max_length=100)
     specialties: list[Code] = Field(min_length=1, max_length=20)
     active: bool = Field(default=True, description="false：撤销该签字人")
+    certificates: list[str] = Field(
+        default_factory=list,
+        max_length=5,
+        description="签署报告所用的电子签名证书（PEM，X.509）；已登记的保留，报告签章以此核对",
+    )
+
+    @field_validator("certificates")
+    @classmethod
+    def _certificates(cls, value: list[str]) -> list[str]:
+        for pem in value:
+            if len(pem) > 20_000:
+                raise ValueError("证书过大")
+            try:
+                x509.load_pem_x509_certificate(pem.encode())
+            except ValueError as exc:
+                raise ValueError("不是有效的 PEM 格式 X.509 证书") from exc
+        return value
 
     @field_validator("id_number")
     @classmethod
@@ -482,4 +509,45 @@ def handle_signatories(ctx: HandlerContext, message: SignatoryMessage) -> dict[s
         wanted = [specialties[c] for c in sorted(set(record.specialties))]
         values["person_id"] = person.id
         _upsert(ctx, counts, signatory, Signatory, values, "specialties", wanted)
+        counts["certificates"] = counts.get("certificates", 0) + _certificates(
+            ctx, person, record.certificates
+        )
     return counts
+
+
+def _certificates(ctx: HandlerContext, person: Person, pems: list[str]) -> int:
+    """Register the person's signing certificates not yet known; never remove one (reports
+    signed with it must still verify). Returns how many were added."""
+    added = 0
+    for pem in pems:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        digest = hashlib.sha256(der).hexdigest()
+        known = ctx.db.scalars(
+            select(SigningCertificate).where(
+                SigningCertificate.institution_id == ctx.institution.id,
+                SigningCertificate.sha256 == digest,
+            )
+        ).first()
+        if known is not None:
+            if known.person_id != person.id:
+                raise ValidationFailed(
+                    errors=[
+                        FieldError("signatories.certificates", "该证书已登记在本机构另一人名下")
+                    ]
+                )
+            continue
+        ctx.db.add(
+            SigningCertificate(
+                **_own(ctx),
+                person_id=person.id,
+                sha256=digest,
+                subject=certificate.subject.rfc4514_string()[:300],
+                serial_number=format(certificate.serial_number, "x")[:64],
+                not_before=certificate.not_valid_before_utc,
+                not_after=certificate.not_valid_after_utc,
+                der=der,
+            )
+        )
+        added += 1
+    return added

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Table,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
-from jcjg.core.db import Base
+from jcjg.core.db import Base, UTCDateTime
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
 
 _SCOPE = {"region": "region_code", "institution": "institution_id"}
@@ -289,3 +290,21 @@ class Signatory(InstitutionRow, Base):
     specialties: Mapped[list[Specialty]] = relationship(
         secondary=signatory_specialty, lazy="selectin"
     )
+
+
+class SigningCertificate(InstitutionRow, Base):
+    """A certificate a person of the institution signs reports with (电子签名证书), sent with the
+    signatories. Kept when the person stops signing: reports signed before still verify. A
+    report's PDF signature is trusted when its signer certificate is one of these (pinned by
+    SHA-256 of the DER), whatever CA issued it."""
+
+    __tablename__ = "signing_certificate"
+    __table_args__ = (UniqueConstraint("institution_id", "sha256"),)
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    serial_number: Mapped[str] = mapped_column(String(64))
+    not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)

@@ -6,7 +6,7 @@ from typing import Any
 
 from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.reports import service
-from jcjg.reports.schemas import ReportIn, WithdrawalIn
+from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
 
 _REPORT_EXAMPLE: dict[str, Any] = {
     "message_id": "2b7e4c1d-9a3f-4d6e-8b1c-5f0a2e9d7c31",
@@ -67,3 +67,42 @@ def handle_withdrawal(ctx: HandlerContext, message: WithdrawalIn) -> dict[str, A
         db=ctx.db, institution=ctx.institution, data=message, received_at=ctx.received_at
     )
     return {"report_number": report.number, "supervision_code": report.supervision_code}
+
+
+_FILE_EXAMPLE = {
+    "message_id": "9c8b7a6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+    "institution_code": "JC360400-0001",
+    "number": "BG-HNT-2026-000321",
+    "pdf_sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+}
+
+
+@message_type(
+    "report_file",
+    title="检测报告文件（签章 PDF）",
+    schema=ReportFileIn,
+    example=_FILE_EXAMPLE,
+    files=lambda m: [m.pdf_sha256],
+)
+def handle_file(ctx: HandlerContext, message: ReportFileIn) -> dict[str, Any]:
+    """已申领监管码的检测报告的最终文件：经签字人电子签名（PAdES / PDF 签名）、印有本报告监管码
+    二维码的 PDF，须先上传文件。平台核验每个签名是否完好、是否覆盖整个文件、签名证书是否为本机构
+    登记的人员证书、是否有签字范围覆盖本报告专项的授权签字人签名、签名是否早于上传，并识别报告中
+    的二维码是否为本报告的监管码；发现的问题写入回执并触发预警。"""
+    report = service.attach_pdf(
+        db=ctx.db,
+        settings=ctx.settings,
+        institution=ctx.institution,
+        data=message,
+        received_at=ctx.received_at,
+    )
+    checks = report.pdf_checks
+    problems = [*checks["signature_problems"], *checks["qr_problems"]]
+    for problem in problems:
+        ctx.warn("report_file_problem", problem)
+    return {
+        "report_number": report.number,
+        "supervision_code": report.supervision_code,
+        "signatures": len(checks["signatures"]),
+        "problems": problems,
+    }

@@ -188,3 +188,21 @@ def verify_photo(
     data = blob_store(settings).get(digest)
     media = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
     return Response(data, media_type=media, headers=NO_STORE)
+
+
+@router.get("/v/{code}/report.pdf")
+def verify_pdf_file(
+    db: SessionDep, settings: SettingsDep, principal: Public, code: Code, token: Token = None
+) -> Response:
+    """The report's signed PDF, with the token (as the QR carries it)."""
+    report = _genuine(db, code, token)
+    if report.pdf_sha256 is None:
+        raise NotFound("检测机构尚未上传报告文件")
+    return Response(
+        blob_store(settings).get(report.pdf_sha256),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="report-{report.supervision_code}.pdf"',
+            **NO_STORE,
+        },
+    )

@@ -82,3 +82,49 @@ def unknown_code_scanned(ctx: RuleContext) -> Iterator[Finding]:
             project_id=report.project_id if report else None,
             facts=facts,
         )
+
+
+def _file_findings(ctx: RuleContext, key: str, what: str) -> Iterator[Finding]:
+    stmt = select(Report).where(Report.pdf_sha256.is_not(None))
+    for report in ctx.db.scalars(ctx.narrow(stmt, Report.institution_id)):
+        problems = (report.pdf_checks or {}).get(key) or []
+        if problems:
+            yield Finding(
+                key=f"report:{report.id}",
+                subject_type="report",
+                subject_id=str(report.id),
+                subject_repr=f"检测报告 {report.number}（{what}）",
+                institution_id=report.institution_id,
+                region_code=report.region_code,
+                project_id=report.project_id,
+                facts={"问题": problems, "监管码": report.supervision_code},
+            )
+
+
+@rule(
+    "report_signature_invalid",
+    title="报告文件的电子签名无效或不是授权签字人签署",
+    clause="000 4.1.2；001 9.1.1.3；002 第十一条",
+    severity=Severity.CRITICAL,
+    subject_type="report",
+    triggers=(Report,),
+    description="上传的报告 PDF 没有电子签名，或签名在签署后被篡改、文件被追加修改，"
+    "或签名证书不是本机构登记的人员证书、签署时不在有效期，或签署晚于上传，"
+    "或没有签字范围覆盖本报告检测专项的授权签字人签名。",
+)
+def report_signature_invalid(ctx: RuleContext) -> Iterator[Finding]:
+    yield from _file_findings(ctx, "signature_problems", "电子签名")
+
+
+@rule(
+    "report_qr_mismatch",
+    title="报告文件中的二维码不是本报告的监管码",
+    clause="000 4.1.2；004 二；003 三（五）",
+    severity=Severity.CRITICAL,
+    subject_type="report",
+    triggers=(Report,),
+    description="上传的报告 PDF 中识别不到监管码二维码，或二维码是另一份报告的（复制的二维码），"
+    "或二维码中的访问令牌与本报告不符。",
+)
+def report_qr_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    yield from _file_findings(ctx, "qr_problems", "二维码")

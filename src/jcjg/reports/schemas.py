@@ -7,7 +7,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jcjg.exchange.types import MessageBase
+from jcjg.exchange.types import SHA256_PATTERN, MessageBase
 from jcjg.testing.choices import Judgement
 from jcjg.testing.schemas import InspectorIn, Value
 
@@ -51,3 +51,8 @@ class ReportIn(MessageBase):
 class WithdrawalIn(MessageBase):
     number: str = Field(min_length=1, max_length=64, description="撤回的报告编号")
     reason: str = Field(min_length=2, max_length=500, description="撤回原因")
+
+
+class ReportFileIn(MessageBase):
+    number: str = Field(min_length=1, max_length=64, description="报告编号")
+    pdf_sha256: str = Field(pattern=SHA256_PATTERN, description="签章后的报告 PDF（须先上传）")

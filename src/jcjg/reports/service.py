@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
 from jcjg.core.codes import normalise
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.workdays import beijing_date
@@ -24,7 +25,7 @@ from jcjg.registry.models import Institution, Person
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, new_token, verify_url
 from jcjg.reports.models import CodeScan, Report, ReportRecord
-from jcjg.reports.schemas import ReportIn, WithdrawalIn
+from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
 from jcjg.sampling.models import Commission
 from jcjg.testing.models import TestRecord
 
@@ -290,3 +291,47 @@ def scan(
 
 def token_matches(report: Report, token: str | None) -> bool:
     return bool(token) and hmac.compare_digest((token or "").encode(), report.token.encode())
+
+
+MAX_PDF_BYTES = 50 * 1024 * 1024
+
+
+def attach_pdf(
+    *,
+    db: Session,
+    settings: Settings,
+    institution: Institution,
+    data: ReportFileIn,
+    received_at: dt.datetime,
+) -> Report:
+    """The report's signed PDF, once: its signatures and QR are checked now
+    (``report_signature_invalid``, ``report_qr_mismatch``); a corrected file is a new report
+    that replaces this one. Notarised (``report:file``: the file's hash)."""
+    from jcjg.reports import pdf  # pyHanko loads on first use
+
+    report = db.scalars(
+        select(Report).where(Report.institution_id == institution.id, Report.number == data.number)
+    ).first()
+    if report is None:
+        raise _fail("number", "本机构没有这个报告编号（先用 report 申领监管码）")
+    if report.pdf_sha256 is not None:
+        raise _fail(
+            "number", "该报告已上传报告文件；更正请用新的报告编号申领并在 replaces 中说明", "unique"
+        )
+    content = blob_store(settings).get(data.pdf_sha256)
+    if len(content) > MAX_PDF_BYTES:
+        raise _fail("pdf_sha256", "报告文件超过 50 MB")
+    if not content.startswith(b"%PDF-"):
+        raise _fail("pdf_sha256", "报告文件不是 PDF")
+    report.pdf_sha256 = data.pdf_sha256
+    report.pdf_received_at = received_at
+    report.pdf_checks = pdf.check(
+        db=db, settings=settings, report=report, pdf=content, received_at=received_at
+    )
+    ledger.notarise(
+        db,
+        "report:file",
+        {"supervision_code": report.supervision_code, "pdf_sha256": data.pdf_sha256},
+    )
+    db.flush()
+    return report
