@@ -241,6 +241,7 @@ GRANTS: dict[str, frozenset[Role]] = {
     "sample:seal": frozenset({P, W}),
     "sample:receive": frozenset({P, IA, IS_}),
     "test_record:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
+    "report:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
 }
 
 

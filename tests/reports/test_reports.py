@@ -13,29 +13,18 @@ import subprocess
 import pytest
 from sqlalchemy import func, select
 
-from jcjg.alerts.engine import load_rules
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import CodeScan, Report
 from jcjg.sampling.codes import SAMPLE
-from tests.exchange.conftest import Lims, make_lims
+from tests.exchange.conftest import Lims
 from tests.factories import login
 from tests.testing.conftest import concrete_record
 
 HTML = {"accept": "text/html"}
 TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
-
-
-@pytest.fixture(autouse=True)
-def _rules() -> None:
-    load_rules()
-
-
-@pytest.fixture
-def lab(db, settings, factory) -> Lims:
-    return make_lims(db, settings, factory)
 
 
 def report_message(lab: Lims, number: str = "BG-2026-0001", **extra):
