@@ -1,4 +1,5 @@
-"""A report's QR, scanned: a phone-sized Chromium opens the URL decoded from the QR (zbar) and
+"""A report's QR, scanned: the lab prints the QR on its report and signs the PDF; a phone-sized
+Chromium opens the URL zbar decodes from the PDF's rendered page and
 sees "genuine", the test record's curve replays, and the log's inclusion proof and checkpoint
 signature are verified in the browser; an unknown code is said to be unknown and alerted; a
 report whose recorded leaf hash was altered fails the browser's check."""
@@ -6,41 +7,36 @@ report whose recorded leaf hash was altered fails the browser's check."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
-import shutil
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 
 from jcjg.alerts.engine import load_rules
 from jcjg.alerts.models import Alert
+from jcjg.catalogue.models import Specialty
+from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
-from jcjg.documents.qr import qr_png
+from jcjg.documents.scan import pdf_qr_codes
 from jcjg.ledger import jobs
+from jcjg.registry.models import Signatory, SigningCertificate
 from jcjg.reports import service as reports
 from jcjg.reports.codes import SUPERVISION, verify_url
 from jcjg.reports.models import Report
-from jcjg.reports.schemas import ReportIn
+from jcjg.reports.schemas import ReportFileIn, ReportIn
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn
 from tests.browser.test_sampling_flow import shots
+from tests.factories import catalogue, registry_row
+from tests.reports.pdfs import report_pdf, sign, signer_identity
 from tests.testing.conftest import points
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
-
-
-def _decode(png: bytes) -> str:
-    zbar = shutil.which("zbarimg")
-    if zbar is None:
-        pytest.skip("zbarimg is not installed (make sysdeps)")
-    out = subprocess.run(
-        [zbar, "--raw", "-q", "-Sdisable", "-Sqrcode.enable", "-"],
-        input=png, capture_output=True, check=True,
-    )  # fmt: skip
-    return out.stdout.decode().strip()
 
 
 def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
@@ -70,22 +66,55 @@ def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
         }),
         received_at=now,
     )  # fmt: skip
+    _, item, _ = catalogue(f.db, "01")
+    person = registry_row(f, "people", lab)
+    key, certificate = signer_identity("张批准")
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    specialty = f.db.scalars(select(Specialty).where(Specialty.code == "01")).one()
+    f.db.add(
+        Signatory(
+            institution_id=lab.id,
+            region_code=lab.region_code,
+            person_id=person.id,
+            specialties=[specialty],
+        )
+    )
+    f.db.add(SigningCertificate(
+        institution_id=lab.id, region_code=lab.region_code, person_id=person.id,
+        sha256=hashlib.sha256(der).hexdigest(), subject="CN=张批准", serial_number="1",
+        not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=300), der=der,
+    ))  # fmt: skip
     report = reports.issue_report(
         db=f.db, institution=lab,
         data=ReportIn.model_validate({
             **common, "message_id": "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
             "number": "BG-CY-2026-0007", "sequence": 7, "project_code": project.code,
             "title": "混凝土试块抗压强度检测报告", "test_record_numbers": ["JL-CY-001"],
-            "items": ["0108"], "conclusion": "符合 C30 设计要求", "judgement": "conforming",
+            "items": [item.code], "conclusion": "符合 C30 设计要求", "judgement": "conforming",
             "signatories": [{"name": "王检测"}, {"name": "刘审核"}, {"name": "张批准"}],
             "issued_on": now.date().isoformat(),
         }),
         received_at=now,
     )  # fmt: skip
+    # the lab prints the QR on its report, signs it and uploads it
+    printed = verify_url(f.settings.base_url, report.supervision_code, report.token)
+    # (pyHanko runs its own event loop: off Playwright's, in a thread)
+    pool = ThreadPoolExecutor(1)
+    signed = pool.submit(sign, report_pdf(report.number, printed), key, certificate).result()
+    digest = blob_store(f.settings).put(signed)
+    pool.submit(
+        reports.attach_pdf,
+        db=f.db, settings=f.settings, institution=lab, received_at=utcnow(),
+        data=ReportFileIn.model_validate({
+            **common, "message_id": "8b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e",
+            "number": report.number, "pdf_sha256": digest,
+        }),
+    ).result()  # fmt: skip
+    assert report.pdf_checks["signature_problems"] == []
     f.db.commit()
     jobs.integrate(f.db, logging.getLogger("test"))  # the log's next checkpoint
     code, report_id = report.supervision_code, report.id
-    url = _decode(qr_png(verify_url(f.settings.base_url, code, report.token)))
+    (url,) = pdf_qr_codes(signed)  # what a phone reads off the printed report
     f.db.rollback()
     assert url.startswith(f"{live_server.url}/v/{code}?t=")
 
@@ -112,6 +141,11 @@ def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
         "document.querySelector('[data-playback]').dataset.played === '1'", timeout=20_000
     )
     assert "王**" in page.content()
+    assert "报告文件的电子签名有效" in page.locator("[data-testid=pdf-check]").inner_text()
+    href = page.locator("[data-testid=pdf-link]").get_attribute("href")
+    pdf = page.request.get(live_server.url + href.replace("&amp;", "&"))
+    assert pdf.ok
+    assert pdf.body() == signed
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
     page.screenshot(path=str(out / "verify-genuine-phone.png"), full_page=True)
 
