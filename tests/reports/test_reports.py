@@ -30,7 +30,7 @@ TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 def report_message(lab: Lims, number: str = "BG-2026-0001", **extra):
     fields = {
         "number": number,
-        "sequence": int(number.rsplit("-", 1)[-1]),
+        "sequence": int("".join(c for c in number.rsplit("-", 1)[-1] if c.isdigit())),
         "title": "混凝土试块抗压强度检测报告",
         "test_record_numbers": ["JL-R-1"],
         "items": ["0108"],

@@ -6,14 +6,18 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.regions.models import Region
+from jcjg.registry.models import Institution
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
-from jcjg.reports.models import CodeScan, Report
+from jcjg.reports.models import CodeScan, Report, ReportRecord
+from jcjg.sampling.models import Commission
+from jcjg.testing.choices import Judgement
+from jcjg.testing.models import TestRecord
 
 MAX_WINDOW_DAYS = 366
 
@@ -128,3 +132,233 @@ def report_signature_invalid(ctx: RuleContext) -> Iterator[Finding]:
 )
 def report_qr_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     yield from _file_findings(ctx, "qr_problems", "二维码")
+
+
+# --- consistency and lateness (002 17(5); 004 II) ------------------------------------------------
+
+
+def _close(a: float, b: float, tolerance: float) -> bool:
+    return abs(a - b) <= tolerance * max(abs(a), abs(b), 1e-9)
+
+
+@rule(
+    "report_data_mismatch",
+    title="检测报告与上传的检测数据不符",
+    clause="002 第十七条（五）",
+    severity=Severity.CRITICAL,
+    subject_type="report",
+    defaults={"tolerance_percent": 1.0},
+    labels={"tolerance_percent": "数值允许的相对偏差（%）"},
+    triggers=(Report, TestRecord),
+    description="报告中的主要结果与其涵盖的原始记录中同名结果（检测机构计算的或平台复算的）"
+    "相差超过允许偏差；或报告结论为合格而所涵盖的原始记录经平台复算不合格。",
+)
+def report_data_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    reports = list(ctx.db.scalars(ctx.narrow(select(Report), Report.institution_id)))
+    links = ctx.db.execute(
+        select(ReportRecord.report_id, ReportRecord.test_record_id).where(
+            ReportRecord.report_id.in_([r.id for r in reports])
+        )
+    ).all()
+    by_report: dict[int, list[int]] = {}
+    for report_id, record_id in links:
+        by_report.setdefault(report_id, []).append(record_id)
+    records = {
+        r.id: r
+        for r in ctx.db.scalars(
+            select(TestRecord).where(TestRecord.id.in_({rid for _, rid in links}))
+        )
+    }
+    for report in reports:
+        covered = [records[i] for i in by_report.get(report.id, []) if i in records]
+        if not covered:
+            continue
+        tolerance = float(ctx.thresholds(report.region_code)["tolerance_percent"]) / 100
+        problems = []
+        for key, stated in report.results.items():
+            if not isinstance(stated, int | float) or isinstance(stated, bool):
+                continue
+            values = [
+                float(v)
+                for r in covered
+                for v in (r.results.get(key), (r.recomputed or {}).get("values", {}).get(key))
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            ]
+            if values and not any(_close(float(stated), v, tolerance) for v in values):
+                shown = "、".join(f"{v:g}" for v in sorted(set(values))[:5])
+                problems.append(f"{key}：报告 {stated:g}，原始记录 {shown}")
+        bad = [r.number for r in covered if r.platform_judgement == Judgement.NONCONFORMING.value]
+        if report.judgement == Judgement.CONFORMING.value and bad:
+            problems.append(f"报告判定合格，原始记录 {'、'.join(bad)} 经平台复算不合格")
+        if problems:
+            yield _report_finding(report, {"不符": problems})
+
+
+def _report_finding(report: Report, facts: dict[str, Any]) -> Finding:
+    return Finding(
+        key=f"report:{report.id}",
+        subject_type="report",
+        subject_id=str(report.id),
+        subject_repr=f"检测报告 {report.number}",
+        institution_id=report.institution_id,
+        region_code=report.region_code,
+        project_id=report.project_id,
+        facts=facts,
+    )
+
+
+@rule(
+    "report_late",
+    title="检测报告未按时申领监管码或上传报告文件",
+    clause="000 4.1.2；002 第七条（四）、第十一条；004 二",
+    severity=Severity.WARNING,
+    subject_type="report",
+    defaults={"code_days": 7, "file_hours": 24},
+    labels={
+        "code_days": "最后一项试验结束后申领监管码的期限（天）",
+        "file_hours": "申领监管码后上传报告文件的期限（小时）",
+    },
+    triggers=(Report,),
+    description="报告申领监管码时距其涵盖的最后一条原始记录的试验结束已超过规定天数；"
+    "或申领监管码后超过规定小时数仍未上传签章后的报告文件（报告应实时上传）。",
+)
+def report_late(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(Report).where(Report.status == ReportStatus.ISSUED.value)
+    for report in ctx.db.scalars(ctx.narrow(stmt, Report.institution_id)):
+        limits = ctx.thresholds(report.region_code)
+        problems = []
+        last = ctx.db.scalar(
+            select(func.max(TestRecord.ended_at))
+            .join(ReportRecord, ReportRecord.test_record_id == TestRecord.id)
+            .where(ReportRecord.report_id == report.id)
+        )
+        if last is not None:
+            days = (report.received_at - _aware(last)).total_seconds() / 86400
+            if days > float(limits["code_days"]):
+                problems.append(
+                    f"试验结束 {days:.1f} 天后才申领监管码（应 {limits['code_days']:g} 天内）"
+                )
+        due = report.received_at + dt.timedelta(hours=float(limits["file_hours"]))
+        arrived = report.pdf_received_at
+        if (arrived is None and ctx.now > due) or (arrived is not None and arrived > due):
+            late = "尚未上传" if arrived is None else f"{arrived.isoformat()} 才上传"
+            problems.append(f"报告文件{late}（应在申领监管码后 {limits['file_hours']:g} 小时内）")
+        if problems:
+            yield _report_finding(report, {"问题": problems})
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# --- numbering continuity (001 9.1.2) ------------------------------------------------------------
+
+
+def _sequences(ctx: RuleContext) -> dict[tuple[str, int, int], list[tuple[int, str, dt.datetime]]]:
+    """(kind, institution, year) -> [(sequence, number, received)] of reports and commissions."""
+    out: dict[tuple[str, int, int], list[tuple[int, str, dt.datetime]]] = {}
+    for r in ctx.db.execute(
+        ctx.narrow(
+            select(
+                Report.institution_id, Report.year, Report.sequence, Report.number,
+                Report.received_at,
+            ),
+            Report.institution_id,
+        )
+    ):  # fmt: skip
+        out.setdefault(("report", r[0], r[1]), []).append((r[2], r[3], _aware(r[4])))
+    for c in ctx.db.execute(
+        ctx.narrow(
+            select(
+                Commission.institution_id, Commission.year, Commission.seq, Commission.number,
+                Commission.created_at,
+            ),
+            Commission.institution_id,
+        )
+    ):  # fmt: skip
+        out.setdefault(("commission", c[0], c[1]), []).append((c[2], c[3], _aware(c[4])))
+    return out
+
+
+_KINDS = {"report": "检测报告", "commission": "委托"}
+
+
+def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
+    return dict(
+        ctx.db.execute(
+            select(Institution.id, Institution.region_code).where(Institution.id.in_(ids))
+        ).all()
+    )
+
+
+@rule(
+    "number_gap",
+    title="编号不连续：年度流水号有缺号",
+    clause="001 9.1.2",
+    severity=Severity.WARNING,
+    subject_type="institution",
+    defaults={"delay_days": 3},
+    labels={"delay_days": "更大的编号到达多少天后仍缺的号算缺号（天）"},
+    triggers=(Report, Commission),
+    description="检测机构同一年度的委托、检测报告应连续编号，不得抽撤：某个流水号缺失，而比它大的编号"
+    "到达已超过规定天数（给迟到的留出时间）。",
+)
+def number_gap(ctx: RuleContext) -> Iterator[Finding]:
+    groups = _sequences(ctx)
+    regions = _institution_regions(ctx, {k[1] for k in groups})
+    for (kind, institution_id, year), rows in sorted(groups.items()):
+        region = regions.get(institution_id)
+        delay = dt.timedelta(days=float(ctx.thresholds(region)["delay_days"]))
+        present = {seq for seq, _, _ in rows}
+        missing = []
+        for n in range(1, max(present) + 1):
+            if n in present:
+                continue
+            later = min((at for seq, _, at in rows if seq > n), default=None)
+            if later is not None and ctx.now - later > delay:
+                missing.append(n)
+        if missing:
+            shown = "、".join(str(n) for n in missing[:50]) + ("……" if len(missing) > 50 else "")
+            yield Finding(
+                key=f"{kind}:{institution_id}:{year}",
+                subject_type="institution",
+                subject_id=str(institution_id),
+                subject_repr=f"{year} 年{_KINDS[kind]}编号",
+                institution_id=institution_id,
+                region_code=region,
+                facts={"缺号数": len(missing), "缺号": shown, "最大流水号": max(present)},
+            )
+
+
+@rule(
+    "number_reused",
+    title="编号重复：同一年度流水号用于两份不同的委托或报告",
+    clause="001 9.1.2",
+    severity=Severity.CRITICAL,
+    subject_type="institution",
+    triggers=(Report, Commission),
+    description="检测机构同一年度的同一个流水号出现在两个不同编号的委托或检测报告上"
+    "（编号被重复使用或抽换）。",
+)
+def number_reused(ctx: RuleContext) -> Iterator[Finding]:
+    groups = _sequences(ctx)
+    regions = _institution_regions(ctx, {k[1] for k in groups})
+    for (kind, institution_id, year), rows in sorted(groups.items()):
+        numbers: dict[int, set[str]] = {}
+        for seq, number, _ in rows:
+            numbers.setdefault(seq, set()).add(number)
+        twice = {seq: sorted(n) for seq, n in numbers.items() if len(n) > 1}
+        if twice:
+            yield Finding(
+                key=f"{kind}:{institution_id}:{year}",
+                subject_type="institution",
+                subject_id=str(institution_id),
+                subject_repr=f"{year} 年{_KINDS[kind]}编号",
+                institution_id=institution_id,
+                region_code=regions.get(institution_id),
+                facts={
+                    "重复": [f"第 {seq} 号：{'、'.join(n)}" for seq, n in sorted(twice.items())][
+                        :50
+                    ]
+                },
+            )

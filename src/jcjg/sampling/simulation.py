@@ -136,9 +136,11 @@ class SimProject:
     station: Phone
     replacement: str  # username of the sampler a late change brings in
     codes: list[str]
-    commission_seq: int
+    commission_seq: int  # of the project's latest commission
     violator: bool
     plant_next: int = 0  # violating samples take the rules of PLANTED in turn
+    # the lab's annual commission numbering, shared by the projects it tests for
+    lab_seq: list[int] = field(default_factory=lambda: [0])
 
     def next_violation(self) -> str:
         rule_id = PLANTED[self.plant_next % len(PLANTED)]
@@ -216,6 +218,7 @@ def prepare(
     station_phone = _phone(station_user)
     today = utcnow().astimezone(BEIJING).date()
     out: list[SimProject] = []
+    lab_counters: dict[str, list[int]] = {}
     for n, (lab, county) in enumerate(labs[: max(1, (len(labs) + 1) // 2)]):
         rng = random.Random(f"{seed}:project:{n}")
         code = f"SIM-{county}-{seed}-{n + 1:02d}"
@@ -319,6 +322,7 @@ def prepare(
                 commission_seq=seq,
                 violator=rng.random() < violations,
                 plant_next=3 * n,
+                lab_seq=lab_counters.setdefault(lab, [seq]),
             )
         )
     db.commit()
@@ -498,7 +502,8 @@ def lims_plans(
     the envelope (message id, institution code)."""
     if not sealed:
         return []
-    project.commission_seq += 1
+    project.lab_seq[0] += 1
+    project.commission_seq = project.lab_seq[0]
     sample_codes = [s.code for s in sealed]
     if any(s.planted == "untagged_sample" for s in sealed):
         sample_codes.append(_never_issued(rng, project.region))

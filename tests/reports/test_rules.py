@@ -1,0 +1,97 @@
+"""The report rules that compare and count: report_data_mismatch, report_late, number_gap,
+number_reused; each with a case that fires and one that does not."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from jcjg.alerts.engine import run_rule
+from jcjg.alerts.models import Alert
+from jcjg.core.db import utcnow
+from jcjg.testing.models import TestRecord
+from tests.reports.test_reports import report_message
+from tests.testing.conftest import concrete_record
+
+
+def _open(db, rule_id: str) -> dict[str, dict]:
+    db.expire_all()
+    return {
+        a.subject_repr: a.facts
+        for a in db.scalars(select(Alert).where(Alert.rule_id == rule_id, Alert.status == "open"))
+    }
+
+
+def _record(client, lab, number: str, **kw) -> TestRecord:
+    payload, _ = concrete_record(lab, number=number, **kw)
+    assert lab.post(client, "test_record", payload).status_code == 200
+    return payload
+
+
+def _report(client, lab, number: str, **kw):
+    kw.setdefault("test_record_numbers", [])
+    response = lab.post(client, "report", report_message(lab, number, **kw))
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def test_report_data_mismatch(client, db, lab):
+    record = _record(client, lab, "JL-D-1")
+    strength = record["results"]["strength_mpa"]
+    _report(client, lab, "BG-2026-0001", test_record_numbers=["JL-D-1"],
+            results={"strength_mpa": strength})  # fmt: skip
+    assert _open(db, "report_data_mismatch") == {}
+    _record(client, lab, "JL-D-2", seed=2)
+    _report(client, lab, "BG-2026-0002", test_record_numbers=["JL-D-2"],
+            results={"strength_mpa": round(strength * 1.1, 1)})  # fmt: skip
+    found = _open(db, "report_data_mismatch")
+    assert list(found) == ["检测报告 BG-2026-0002"]
+    assert "strength_mpa" in found["检测报告 BG-2026-0002"]["不符"][0]
+    # weak cubes the platform judges nonconforming, reported as conforming
+    _record(client, lab, "JL-D-3", seed=3, peaks=(400.0, 405.0, 398.0))
+    _report(client, lab, "BG-2026-0003", test_record_numbers=["JL-D-3"], results={})
+    found = _open(db, "report_data_mismatch")
+    assert "经平台复算不合格" in found["检测报告 BG-2026-0003"]["不符"][0]
+
+
+def test_report_late(client, db, lab):
+    _record(client, lab, "JL-L-1", minutes_ago=10 * 24 * 60)  # tested ten days ago
+    _report(client, lab, "BG-2026-0001", test_record_numbers=["JL-L-1"])
+    _record(client, lab, "JL-L-2", seed=2)
+    _report(client, lab, "BG-2026-0002", test_record_numbers=["JL-L-2"])
+    found = _open(db, "report_late")
+    assert list(found) == ["检测报告 BG-2026-0001"]
+    assert "天后才申领监管码" in found["检测报告 BG-2026-0001"]["问题"][0]
+    # a day and a half later neither has its signed file
+    run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=36))
+    db.commit()
+    found = _open(db, "report_late")
+    assert set(found) == {"检测报告 BG-2026-0001", "检测报告 BG-2026-0002"}
+    assert any("尚未上传" in p for p in found["检测报告 BG-2026-0002"]["问题"])
+
+
+def test_number_gap_after_the_delay(client, db, lab):
+    _record(client, lab, "JL-G-1")
+    for n in (1, 2, 4):
+        _report(client, lab, f"BG-2026-000{n}", test_record_numbers=["JL-G-1"] if n == 1 else [])
+    assert _open(db, "number_gap") == {}  # number 3 may still be on its way
+    run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+    db.commit()
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    found = _open(db, "number_gap")
+    assert found == {f"{year} 年检测报告编号": {"缺号数": 1, "缺号": "3", "最大流水号": 4}}
+    _report(client, lab, "BG-2026-0003")  # the late one arrives
+    run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+    db.commit()
+    assert _open(db, "number_gap") == {}
+
+
+def test_number_reused(client, db, lab):
+    _report(client, lab, "BG-2026-0001")
+    _report(client, lab, "BG-2026-0002")
+    assert _open(db, "number_reused") == {}
+    _report(client, lab, "BG-2026-0002A", sequence=2)
+    found = _open(db, "number_reused")
+    (facts,) = found.values()
+    assert facts["重复"] == ["第 2 号：BG-2026-0002、BG-2026-0002A"]
