@@ -1031,3 +1031,44 @@ def _signing_model() -> type:
 SCOPED[_report_model()] = _report_case()
 SCOPED[_signing_model()] = _signing_certificate_case()
 WRITES[_signing_model()] = (_signing_certificate, lambda c: setattr(c, "subject", "CN=改名"))
+
+
+def _contract_case() -> ScopeCase:
+    """A 九江 lab's contract on a project: another lab, a station of 南昌 and a party unit of
+    another project do not find it; the lab's staff does."""
+
+    def make(f: Factory) -> tuple[int, dict]:
+        from jcjg.contracts.models import Contract
+
+        lab = f.institution(region_code="360403")
+        project = f.project()
+        row = Contract(
+            institution_id=lab.id, region_code=lab.region_code, project_id=project.id,
+            number="HT-SCOPE", year=2026, sequence=1, client_unit="建设单位",
+            signed_on=dt.date(2026, 11, 2), pdf_sha256="0" * 64,
+        )  # fmt: skip
+        f.db.add(row)
+        staff = f.user(Role.INSTITUTION_STAFF, institution=lab, commit=False)
+        f.db.commit()
+        return row.id, {"staff": staff}
+
+    return ScopeCase(
+        make,
+        "/contracts/{id}",
+        lambda f, i: [
+            f.user(Role.INSTITUTION_STAFF),
+            f.user(Role.STATION, region_code="360100"),
+            f.user(Role.PARTY_UNIT),
+        ],
+        lambda f, i: i["staff"],
+        session=True,
+    )
+
+
+def _contract_model() -> type:
+    from jcjg.contracts.models import Contract
+
+    return Contract
+
+
+SCOPED[_contract_model()] = _contract_case()

@@ -169,6 +169,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/testing/curves/{curve_id}.json"): "test_record:read",
     ("GET", "/testing/stats"): "test_record:read",
     ("GET", "/reports"): "report:read",
+    ("GET", "/contracts"): "contract:read",
+    ("GET", "/contracts/{contract_id}"): "contract:read",
+    ("GET", "/contracts/{contract_id}/contract.pdf"): "contract:read",
     ("GET", "/reports/{report_id}"): "report:read",
     ("GET", "/reports/{report_id}/qr.{kind}"): "report:read",
     ("GET", "/v/{code}"): PUBLIC,
@@ -242,6 +245,7 @@ GRANTS: dict[str, frozenset[Role]] = {
     "sample:receive": frozenset({P, IA, IS_}),
     "test_record:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
     "report:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
+    "contract:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
 }
 
 

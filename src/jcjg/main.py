@@ -45,6 +45,7 @@ def _routers() -> list[object]:
     from jcjg.auth import api as auth_api
     from jcjg.auth import pages as auth_pages
     from jcjg.catalogue import views as catalogue_views
+    from jcjg.contracts import pages as contracts_pages
     from jcjg.core import health
     from jcjg.exchange import api as exchange_api
     from jcjg.exchange import pages as exchange_pages
@@ -87,6 +88,7 @@ def _routers() -> list[object]:
         sampling_pages.router,
         testing_pages.router,
         reports_pages.router,
+        contracts_pages.router,
         reports_public.router,
         alerts_api.router,
         exchange_pages.router,

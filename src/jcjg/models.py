@@ -4,6 +4,7 @@ from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.contracts.models import Contract
 from jcjg.core.db import Base
 from jcjg.core.jobs import JobRun, JobSchedule
 from jcjg.exchange.models import (
@@ -69,6 +70,7 @@ __all__ = [
     "CodeScan",
     "Commission",
     "CommissionSample",
+    "Contract",
     "Curve",
     "CurveKey",
     "ELicence",

@@ -44,6 +44,7 @@ PERMISSIONS: dict[str, str] = {
     "sample:receive": "收样验封（检测机构）",
     "test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）",
     "report:read": "查看检测报告、监管码、报告文件及其核验结果",
+    "contract:read": "查看检测合同及其文本",
 }
 
 # What the anonymous public may do without logging in. Public pages (verification, ledger) add
@@ -56,7 +57,11 @@ _USER_ADMIN = {"user:read", "user:create", "user:update"}
 _EXCHANGE_APPROVER = {"exchange_client:read", "exchange_client:approve"}
 _PROJECT_KEEPER = {"project:read", "project:create", "project:update", "project:assign"}
 _SAMPLE_READER = {"project:read", "sample:read"}
-_TEST_READER = {"test_record:read", "report:read"}  # the data and the reports made of it
+_TEST_READER = {
+    "test_record:read",
+    "report:read",
+    "contract:read",
+}  # the data and the reports made of it
 
 DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),

@@ -27,7 +27,7 @@ class CodeFormat:
 
     @property
     def max_serial(self) -> int:
-        return 10**self.serial_digits - 1
+        return int(10**self.serial_digits) - 1
 
     def make(self, region_code: str, year: int, serial: int) -> str:
         if not (len(region_code) == 6 and region_code.isdigit()):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
@@ -150,6 +150,46 @@ def project_create(
     return redirect(f"/projects/{project.id}?done=created")
 
 
+def _results(db: Session, principal: Principal, project: Project) -> dict[str, Any]:
+    """What the project's testing produced, as far as the reader may see (000 4.3.2 item 2:
+    reports gathered by project): contracts, reports, nonconforming test records."""
+    from jcjg.contracts.models import Contract
+    from jcjg.reports.choices import ReportStatus
+    from jcjg.reports.models import Report
+    from jcjg.testing.choices import Judgement
+    from jcjg.testing.models import TestRecord
+
+    out: dict[str, Any] = {
+        "contracts": [],
+        "reports": [],
+        "nonconforming": [],
+        "report_statuses": {s.value: s for s in ReportStatus},
+        "judgements": {j.value: j for j in Judgement},
+    }
+    if principal.can("contract:read"):
+        out["contracts"] = db.scalars(
+            restrict(select(Contract), principal, "read")
+            .where(Contract.project_id == project.id)
+            .order_by(Contract.signed_on.desc())
+            .limit(100)
+        ).all()
+    if principal.can("report:read"):
+        out["reports"] = db.scalars(
+            restrict(select(Report), principal, "read")
+            .where(Report.project_id == project.id)
+            .order_by(Report.issued_on.desc(), Report.id.desc())
+            .limit(100)
+        ).all()
+    if principal.can("test_record:read"):
+        out["nonconforming"] = db.scalars(
+            restrict(select(TestRecord), principal, "read")
+            .where(TestRecord.project_id == project.id, TestRecord.nonconforming_by != "")
+            .order_by(TestRecord.ended_at.desc())
+            .limit(100)
+        ).all()
+    return out
+
+
 def _project_context(db: Session, principal: Principal, project: Project) -> dict[str, Any]:
     members = service.members(db, project.id)
     batches = db.scalars(
@@ -180,6 +220,7 @@ def _project_context(db: Session, principal: Principal, project: Project) -> dic
         .limit(50)
     ).all()
     return {
+        **_results(db, principal, project),
         "project": project,
         "members": members,
         "batches": batches,

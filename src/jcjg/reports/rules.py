@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.contracts.models import Contract
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 from jcjg.reports.choices import ReportStatus, ScanOutcome
@@ -277,10 +278,20 @@ def _sequences(ctx: RuleContext) -> dict[tuple[str, int, int], list[tuple[int, s
         )
     ):  # fmt: skip
         out.setdefault(("commission", c[0], c[1]), []).append((c[2], c[3], _aware(c[4])))
+    for k in ctx.db.execute(
+        ctx.narrow(
+            select(
+                Contract.institution_id, Contract.year, Contract.sequence, Contract.number,
+                Contract.received_at,
+            ),
+            Contract.institution_id,
+        )
+    ):  # fmt: skip
+        out.setdefault(("contract", k[0], k[1]), []).append((k[2], k[3], _aware(k[4])))
     return out
 
 
-_KINDS = {"report": "检测报告", "commission": "委托"}
+_KINDS = {"report": "检测报告", "commission": "委托", "contract": "检测合同"}
 
 
 def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
@@ -299,8 +310,8 @@ def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
     subject_type="institution",
     defaults={"delay_days": 3},
     labels={"delay_days": "更大的编号到达多少天后仍缺的号算缺号（天）"},
-    triggers=(Report, Commission),
-    description="检测机构同一年度的委托、检测报告应连续编号，不得抽撤：某个流水号缺失，而比它大的编号"
+    triggers=(Report, Commission, Contract),
+    description="检测机构同一年度的检测合同、委托、检测报告应连续编号，不得抽撤：某个流水号缺失，而比它大的编号"
     "到达已超过规定天数（给迟到的留出时间）。",
 )
 def number_gap(ctx: RuleContext) -> Iterator[Finding]:
@@ -332,12 +343,12 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule(
     "number_reused",
-    title="编号重复：同一年度流水号用于两份不同的委托或报告",
+    title="编号重复：同一年度流水号用于两份不同的合同、委托或报告",
     clause="001 9.1.2",
     severity=Severity.CRITICAL,
     subject_type="institution",
-    triggers=(Report, Commission),
-    description="检测机构同一年度的同一个流水号出现在两个不同编号的委托或检测报告上"
+    triggers=(Report, Commission, Contract),
+    description="检测机构同一年度的同一个流水号出现在两个不同编号的检测合同、委托或检测报告上"
     "（编号被重复使用或抽换）。",
 )
 def number_reused(ctx: RuleContext) -> Iterator[Finding]:

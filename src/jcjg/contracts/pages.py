@@ -1,0 +1,95 @@
+"""Contracts for the logged-in: the list, a contract's page and its PDF."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.contracts.models import Contract
+from jcjg.core.blobs import blob_store
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import render
+from jcjg.core.workdays import beijing_date, working_days_between
+from jcjg.projects.models import Project
+from jcjg.registry.models import Institution
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+Reader = Annotated[Principal, Depends(requires("contract:read"))]
+ContractId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _names(db: SessionDep, rows: list[Contract]) -> dict[str, dict[int, str]]:
+    institutions = select(Institution.id, Institution.name).where(
+        Institution.id.in_({r.institution_id for r in rows})
+    )
+    projects = select(Project.id, Project.name).where(Project.id.in_({r.project_id for r in rows}))
+    return {
+        "institutions": {i: n for i, n in db.execute(institutions)},
+        "projects": {i: n for i, n in db.execute(projects)},
+    }
+
+
+def _lag(contract: Contract) -> int:
+    return working_days_between(contract.signed_on, beijing_date(contract.received_at))
+
+
+@router.get("/contracts", response_class=HTMLResponse)
+def contract_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    stmt = restrict(select(Contract), principal, "read")
+    if q:
+        stmt = stmt.where(Contract.number.like(f"%{q}%") | Contract.client_unit.like(f"%{q}%"))
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(
+        db.scalars(
+            stmt.order_by(Contract.signed_on.desc(), Contract.id.desc())
+            .offset(paging.offset)
+            .limit(paging.limit)
+        )
+    )
+    context: dict[str, Any] = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "q": q,
+        "names": _names(db, rows),
+        "lag": {r.id: _lag(r) for r in rows},
+        "page_url": "/contracts?" + (urlencode({"q": q}) + "&" if q else ""),
+    }
+    return render(request, "contracts/list.html", context)
+
+
+@router.get("/contracts/{contract_id}", response_class=HTMLResponse)
+def contract_detail(
+    request: Request, db: SessionDep, principal: Reader, contract_id: ContractId
+) -> Response:
+    contract = get_scoped(db, Contract, contract_id, principal, "read")
+    context = {"contract": contract, "names": _names(db, [contract]), "lag": _lag(contract)}
+    return render(request, "contracts/detail.html", context)
+
+
+@router.get("/contracts/{contract_id}/contract.pdf")
+def contract_pdf(
+    db: SessionDep, settings: SettingsDep, principal: Reader, contract_id: ContractId
+) -> Response:
+    contract = get_scoped(db, Contract, contract_id, principal, "read")
+    return Response(
+        blob_store(settings).get(contract.pdf_sha256),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="contract-{contract.id}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
