@@ -18,3 +18,9 @@ app = FastAPI()
 async def post_message(message_type: str, request: Request) -> dict[str, bool]:
     json.loads(await request.body())
     return {"ok": True}
+
+
+@app.get("/v/{code}")
+async def verify(code: str) -> dict[str, bool]:
+    """The baseline of bench/verify.py: a GET on the verification page's path."""
+    return {"ok": True}

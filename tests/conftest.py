@@ -141,6 +141,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         base_url="http://testserver",
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,  # the tests flush the exchange counters themselves
+        verify_scan_flush_seconds=0,  # scans written in their request, to count them at once
     )
 
 

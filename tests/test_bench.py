@@ -100,3 +100,19 @@ def test_curves_bench_short(capsys):
     assert float(figures["curve_reuse_recall"].group(2)) >= 0.9
     assert all(float(m.group(2)) > 0 for m in figures.values())
     assert "BENCH curve_ingest" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
+    reason="the benchmark measures the embedded SQLite database; run once, in the SQLite run",
+)
+def test_verify_bench_short(capsys):
+    lines = _load("verify").main(["--short", "--seconds", "1", "--warmup", "0.3"])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert list(figures) == ["verify_page", "verify_json", "verify_p99"]
+    assert figures["verify_page"].group(3) == "req/s"
+    assert figures["verify_p99"].group(3) == "ms"
+    assert {m.group(5) for m in figures.values()} == {"bare_get"}
+    assert all(float(m.group(2)) > 0 for m in figures.values())
+    assert not any(line.startswith("# failed") for line in lines)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
     # Public report verification (/v/...): per client address, against code guessing.
     verify_rate_limit_per_minute: int = Field(default=300, ge=1)
+    # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
+    # scan written in its request.
+    verify_scan_flush_seconds: float = Field(default=2.0, ge=0)
     exchange_key_days: int = Field(default=365, ge=1)
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)

@@ -27,6 +27,8 @@ from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange.monitor import Recorder, flush_loop
 from jcjg.exchange.types import load_message_types
 from jcjg.ledger import service as ledger
+from jcjg.reports.scanlog import ScanLog
+from jcjg.reports.scanlog import flush_loop as scan_flush_loop
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
@@ -135,6 +137,7 @@ def create_app(
     alerts_engine.configure(settings)  # JCJG_ALERTS_ON_WRITE, and registers every rule
 
     recorder = Recorder()
+    scan_log = ScanLog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,6 +150,14 @@ def create_app(
             daemon=True,
         )
         flusher.start()
+        scans = threading.Thread(
+            target=scan_flush_loop,
+            args=(scan_log, session_factory, stop, settings.verify_scan_flush_seconds or 1),
+            name="jcjg-code-scans",
+            daemon=True,
+        )
+        if settings.verify_scan_flush_seconds:
+            scans.start()
         if settings.embedded_worker:
             from jcjg.core.jobs import worker_loop
 
@@ -160,6 +171,8 @@ def create_app(
         yield
         stop.set()
         flusher.join(timeout=10)
+        if scans.is_alive():
+            scans.join(timeout=10)
         if worker is not None:
             worker.join(timeout=5)
 
@@ -181,6 +194,7 @@ def create_app(
         "verify": RateLimiter(settings.verify_rate_limit_per_minute),
     }
     app.state.exchange_recorder = recorder
+    app.state.scan_log = scan_log
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 

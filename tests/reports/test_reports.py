@@ -248,3 +248,27 @@ def test_guessing_codes_is_rate_limited(client, db, issued):
     refused = client.get(f"/v/{code}.json")
     assert refused.status_code == 429
     assert "Retry-After" in refused.headers
+
+
+def test_scans_of_valid_codes_are_batched(db, settings, engine, session_factory, issued):
+    from fastapi.testclient import TestClient
+
+    from jcjg.main import create_app
+
+    app = create_app(
+        settings.model_copy(update={"verify_scan_flush_seconds": 3600}),
+        engine=engine,
+        session_factory=session_factory,
+    )
+    code, token = issued["supervision_code"], issued["token"]
+    never = SUPERVISION.make(code[:6], 2026, 99_999_998)
+    with TestClient(app) as batched:
+        assert batched.get(f"/v/{code}?t={token}", headers=HTML).status_code == 200
+        assert batched.get(f"/v/{never}", headers=HTML).status_code == 404
+        db.expire_all()
+        rows = {s.outcome for s in db.scalars(select(CodeScan))}
+        assert rows == {"unknown"}  # at once: it raises an alert
+        assert app.state.scan_log.pending() == 1
+        assert app.state.scan_log.flush(session_factory) == 1
+        db.expire_all()
+        assert {s.outcome for s in db.scalars(select(CodeScan))} == {"unknown", "genuine"}

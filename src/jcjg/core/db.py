@@ -79,11 +79,20 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntr
     cursor.close()
 
 
+# Execution option of a connection that only reads (``engine.execution_options(**{READ_ONLY:
+# True})``): on SQLite its transactions begin DEFERRED and never wait for the write lock.
+READ_ONLY = "jcjg_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a transaction that reads and then writes can
     # never fail half-way with "database is locked" because another writer got in between.
-    # SQLite serialises writers anyway; readers of the embedded default wait (busy_timeout).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLite serialises writers anyway; readers of the embedded default wait (busy_timeout),
+    # except the read-only ones (WAL lets them read beside the writer).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

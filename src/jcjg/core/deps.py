@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jcjg.audit.service import AuditContext, context_of
 from jcjg.config import Settings
+from jcjg.core.db import READ_ONLY
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 
@@ -58,7 +59,21 @@ def audit_context(request: Request) -> AuditContext:
     )
 
 
+def get_read_db(request: Request) -> Session:
+    """A session for a request that only reads (the public pages under load): on SQLite its
+    transaction does not take the write lock. Writes go through a session of their own. When
+    the request already has its session (a dependency wrote), that one."""
+    db: Session | None = getattr(request.state, "db", None)
+    if db is None:
+        factory = request.app.state.sessionmaker
+        engine = factory.kw["bind"]
+        db = factory(bind=engine.execution_options(**{READ_ONLY: True}))
+        request.state.db = db
+    return db
+
+
 SessionDep = Annotated[Session, Depends(get_db)]
+ReadSessionDep = Annotated[Session, Depends(get_read_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 

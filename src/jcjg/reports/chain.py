@@ -4,6 +4,8 @@ curves and revisions. Names are masked; faces are not shown (only the sample and
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,16 +51,26 @@ class PublicRecord:
     revisions: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Ref:
+    """What a page shows of a row the chain points at (plain values: the chain outlives the
+    request's session in the cache)."""
+
+    id: int
+    label: str  # name or number
+    detail: Any = None  # the commission's date, the replaced report's reason
+
+
 @dataclass
 class Chain:
-    institution: Institution | None
-    project: Project | None
-    commission: Commission | None
+    institution: Ref | None
+    project: Ref | None
+    commission: Ref | None
     items: dict[str, str]  # code -> name
     samples: list[PublicSample]
     records: list[PublicRecord]
-    replaced_by: Report | None
-    replaces: Report | None
+    replaced_by: Ref | None
+    replaces: Ref | None
 
 
 def record_ids(db: Session, report: Report) -> list[int]:
@@ -154,16 +166,44 @@ def build(db: Session, report: Report) -> Chain:
         ).all()
     )
     replaced_by = db.scalars(select(Report).where(Report.replaces_id == report.id)).first()
+    institution = db.get(Institution, report.institution_id)
+    project = db.get(Project, report.project_id) if report.project_id else None
+    replaces = db.get(Report, report.replaces_id) if report.replaces_id else None
     return Chain(
-        institution=db.get(Institution, report.institution_id),
-        project=db.get(Project, report.project_id) if report.project_id else None,
-        commission=commission,
+        institution=Ref(institution.id, institution.name) if institution else None,
+        project=Ref(project.id, project.name) if project else None,
+        commission=Ref(commission.id, commission.number, commission.commissioned_on)
+        if commission
+        else None,
         items={code: items.get(code, code) for code in report.items},
         samples=public_samples,
         records=public_records,
-        replaced_by=replaced_by,
-        replaces=db.get(Report, report.replaces_id) if report.replaces_id else None,
+        replaced_by=Ref(replaced_by.id, replaced_by.number) if replaced_by else None,
+        replaces=Ref(replaces.id, replaces.number, replaces.status_reason) if replaces else None,
     )
+
+
+_CACHE_SECONDS = 30.0
+_cache: dict[int, tuple[float, tuple[Any, ...], Chain]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached(db: Session, report: Report) -> Chain:
+    """The chain of ``report`` for the public page, built at most every 30 seconds (and again
+    at once when the report's status or file changes): a busy QR page does not rebuild it for
+    every phone."""
+    key = (report.status, report.pdf_sha256, report.replaces_id)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(report.id)
+    if hit is not None and hit[0] > now and hit[1] == key:
+        return hit[2]
+    chain = build(db, report)
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[report.id] = (now + _CACHE_SECONDS, key, chain)
+    return chain
 
 
 def judgement_label(value: str) -> str:

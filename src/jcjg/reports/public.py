@@ -11,13 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import run_rule
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
-from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import ReadSessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
@@ -44,7 +45,7 @@ Token = Annotated[str | None, Query(alias="t", max_length=64)]
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def _scan(request: Request, db: SessionDep, settings: SettingsDep, code: str, token: str | None):
+def _scan(request: Request, db: Session, settings: Settings, code: str, token: str | None):
     found = service.scan(
         db=db,
         raw_code=code,
@@ -54,8 +55,12 @@ def _scan(request: Request, db: SessionDep, settings: SettingsDep, code: str, to
         salt=settings.secret_key,
         now=utcnow(),
     )
-    if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.REVOKED):
-        run_rule(db, "unknown_code_scanned")
+    batched = settings.verify_scan_flush_seconds > 0
+    if batched and found.outcome not in (ScanOutcome.UNKNOWN, ScanOutcome.REVOKED):
+        request.app.state.scan_log.add(found.row)
+    else:  # in a transaction of its own: the page's only reads
+        with request.app.state.sessionmaker() as writer, writer.begin():
+            service.log_scans(writer, [found.row])
     return found
 
 
@@ -93,7 +98,7 @@ def _summary(found: service.Scan, institution: Institution | None) -> dict[str, 
 @router.get("/v/{code}.json")
 def verify_json(
     request: Request,
-    db: SessionDep,
+    db: ReadSessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -109,7 +114,7 @@ def verify_json(
 @router.get("/v/{code}", response_class=HTMLResponse)
 def verify_page(
     request: Request,
-    db: SessionDep,
+    db: ReadSessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -129,7 +134,7 @@ def verify_page(
     if report is not None:
         context["institution"] = db.get(Institution, report.institution_id)
         if found.outcome is ScanOutcome.GENUINE:
-            context["chain"] = chain.build(db, report)
+            context["chain"] = chain.cached(db, report)
         elif found.outcome is ScanOutcome.REVOKED:
             context["replaced_by"] = db.scalars(
                 select(Report).where(Report.replaces_id == report.id)
@@ -140,7 +145,7 @@ def verify_page(
     return response
 
 
-def _genuine(db: SessionDep, code: str, token: str | None) -> Report:
+def _genuine(db: ReadSessionDep, code: str, token: str | None) -> Report:
     """The report of ``code`` when ``token`` opens it (files behind a report are the token's
     only; nothing is logged for them, the page was)."""
     report = db.scalars(select(Report).where(Report.supervision_code == code.upper())).first()
@@ -153,7 +158,7 @@ def _genuine(db: SessionDep, code: str, token: str | None) -> Report:
 
 @router.get("/v/{code}/curves/{curve_id}.json")
 def verify_curve(
-    db: SessionDep,
+    db: ReadSessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -170,7 +175,7 @@ def verify_curve(
 
 @router.get("/v/{code}/samples/{sample_code}/{role}")
 def verify_photo(
-    db: SessionDep,
+    db: ReadSessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -192,7 +197,7 @@ def verify_photo(
 
 @router.get("/v/{code}/report.pdf")
 def verify_pdf_file(
-    db: SessionDep, settings: SettingsDep, principal: Public, code: Code, token: Token = None
+    db: ReadSessionDep, settings: SettingsDep, principal: Public, code: Code, token: Token = None
 ) -> Response:
     """The report's signed PDF, with the token (as the QR carries it)."""
     report = _genuine(db, code, token)

@@ -7,7 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -245,20 +245,14 @@ class Scan:
     outcome: ScanOutcome
     report: Report | None
     problem: str | None = None  # why a code is malformed
+    row: dict[str, Any] = field(default_factory=dict)  # what the scan log keeps of it
 
 
-def scan(
-    *,
-    db: Session,
-    raw_code: str,
-    token: str | None,
-    client: str = "",
-    user_agent: str = "",
-    salt: str = "",
-    now: dt.datetime,
-) -> Scan:
-    """Look a code up as the public page does, and log the look-up (unknown and revoked codes
-    raise ``unknown_code_scanned``)."""
+def scan(*, db: Session, raw_code: str, token: str | None, client: str = "",
+         user_agent: str = "", salt: str = "", now: dt.datetime) -> Scan:  # fmt: skip
+    """Look a code up as the public page does. The look-up's log row is ``Scan.row``: write
+    it with :func:`log_scans` (at once for unknown and revoked codes: they raise
+    ``unknown_code_scanned``; the others may be batched)."""
     code = normalise(raw_code)[:40]
     problem = SUPERVISION.problem(code)
     report = None
@@ -274,19 +268,28 @@ def scan(
             outcome = ScanOutcome.GENUINE
         else:
             outcome = ScanOutcome.EXISTS
-    db.add(
-        CodeScan(
-            code=code,
-            report_id=report.id if report else None,
-            outcome=outcome.value,
-            token_given=bool(token),
-            client_hash=_sha(salt + client)[:16] if client else "",
-            user_agent=user_agent[:200],
-            scanned_at=now,
-        )
-    )
+    row = {
+        "code": code,
+        "report_id": report.id if report else None,
+        "outcome": outcome.value,
+        "token_given": bool(token),
+        "client_hash": _sha(salt + client)[:16] if client else "",
+        "user_agent": user_agent[:200],
+        "scanned_at": now,
+    }
+    return Scan(code, outcome, report, problem, row)
+
+
+def log_scans(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Write look-ups of codes; when one is of an unknown or revoked code, run
+    ``unknown_code_scanned`` (it alerts)."""
+    db.add_all(CodeScan(**row) for row in rows)
     db.flush()
-    return Scan(code, outcome, report, problem)
+    alarming = {ScanOutcome.UNKNOWN.value, ScanOutcome.REVOKED.value}
+    if any(row["outcome"] in alarming for row in rows):
+        from jcjg.alerts.engine import run_rule
+
+        run_rule(db, "unknown_code_scanned")
 
 
 def token_matches(report: Report, token: str | None) -> bool:
