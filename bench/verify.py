@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> list[str]:
             finally:
                 server.stop()
             failures += results[name][2]
+            if results[name][2]:
+                errors = [line for line in server.tail(400).splitlines() if "Error" in line]
+                lines.append(f"# {name}: the server said {errors[-3:]}")
     bare_ok, bare_lat, _ = results["bare"]
     bare_rate = bare_ok / seconds
     lines.append(

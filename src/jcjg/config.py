@@ -24,6 +24,10 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/jcjg.db"
+    # Connections each process may hold: more than the 40 threads that run sync endpoints, so
+    # a busy process never waits for a connection held by a request waiting for a thread.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=40, ge=0)
     data_dir: Path = Path("var")
     secret_key: str = DEFAULT_SECRET_KEY
     base_url: str = "http://127.0.0.1:8000"

@@ -129,7 +129,11 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI app. Tests pass their own settings, engine and session factory."""
     settings = settings or get_settings()
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     session_factory = session_factory or make_sessionmaker(engine)
     _load_jobs()
     _load_specs()
