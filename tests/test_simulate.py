@@ -126,9 +126,13 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
         assert summary.statuses == {"accepted": sum(summary.sent.values())}
         # every sample broke one rule, each project taking the rules in turn; every test record
         # of an accepted sample one of the test-data rules
+        from jcjg.reports.simulation import PLANTED as REPORTS_PLANTED
         from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
 
-        planted = {*PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late"}
+        planted = {
+            *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
+            *REPORTS_PLANTED,
+        }  # fmt: skip
         assert set(summary.planted) == planted
         assert {"test_record", "test_revision"} <= set(summary.sent)
         sealed = summary.actions["见证封样"]
@@ -164,9 +168,13 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.planted == {}
         assert summary.actions["见证封样"] >= 2
         with exchange.sessions() as db:
+            from jcjg.reports.simulation import PLANTED as REPORTS_PLANTED
             from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
 
-            rules = {*PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late"}
+            rules = {
+                *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
+                *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
+            }  # fmt: skip
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
             # the records' machines, inspectors and scope are all in order
             on_records = select(Alert.rule_id).where(Alert.subject_type == "test_record")

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,6 +78,8 @@ class SimInstitution:
     people: dict[str, dict[str, Any]] = field(default_factory=dict)
     equipment: dict[str, dict[str, Any]] = field(default_factory=dict)
     labs: list[str] = field(default_factory=list)
+    report_signer: str = ""  # id number of the signatory who signs the reports' PDFs
+    signer: Any = None  # that person's (key, certificate), registered with the signatories
 
 
 @dataclass
@@ -85,6 +87,9 @@ class Planned:
     message_type: str
     payload: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)  # sha256 -> content
+    # what to send next once the receipt's results are known (a report's signed PDF, which
+    # prints the code the platform gave): (type, payload, files, follow) tuples
+    follow: Callable[[Any], list[Any]] | None = None
 
 
 @dataclass
@@ -379,6 +384,16 @@ def plan_day(
             }
             for id_number in signers
         ]
+        if signatories and MATERIALS_SPECIALTY in sim.specialties:
+            # the one who approves the materials reports, with a signing certificate
+            from jcjg.documents.signing import personal_identity
+            from jcjg.reports.simulation import pem
+
+            first = signatories[0]
+            sim.report_signer = first["id_number"]
+            sim.signer = personal_identity(sim.people[sim.report_signer]["name"])
+            first["specialties"] = [MATERIALS_SPECIALTY]
+            first["certificates"] = [pem(sim.signer[1])]
         plans.append(Planned("registry.signatories", _message(sim, signatories=signatories)))
         return plans
     # Later days: people come and go, machines are recalibrated.
@@ -442,7 +457,7 @@ def _violations(
             if not outside:
                 continue
             specialty = rng.choice(outside)
-            signer = rng.choice(sorted(sim.people))
+            signer = rng.choice(sorted(set(sim.people) - {sim.report_signer}))
             plans.append(
                 Planned(
                     "registry.signatories",
@@ -475,10 +490,13 @@ def _send_all(
 ) -> None:
     from jcjg.client import Client, FilesMissing, PermanentError, TransientError
 
+    queue = deque(plans)
     with Client(url, sim.key_id, sim.key, alg="ed25519") as lims:
-        for plan in plans:
+        while queue:
+            plan = queue.popleft()
             outcome = "failed"
             warnings: list[str] = []
+            receipt = None
             for _attempt in range(5):
                 try:
                     receipt = lims.send(plan.message_type, plan.payload)
@@ -511,7 +529,12 @@ def _send_all(
                 summary.sent[plan.message_type] += 1
                 summary.statuses[outcome] += 1
                 summary.warnings.update(w for w in warnings if w)
-            tick(1)
+            if plan.follow is not None and receipt is not None:
+                queue.extendleft(
+                    reversed([Planned(*more) for more in plan.follow(receipt.results)])
+                )
+            else:
+                tick(1)
 
 
 def _sampling_day(
@@ -523,6 +546,7 @@ def _sampling_day(
     violations: float,
     summary: Summary,
     labs: dict[str, Any],
+    lab_reports: dict[str, Any] | None = None,
 ) -> dict[str, list[Planned]]:
     """The day on the projects' sites (phones, in parallel), then what each lab's LIMS sends
     for the samples that reached it."""
@@ -561,12 +585,31 @@ def _sampling_day(
                 message,
                 violations,
             )
+        if lab_reports is not None and lab.signer is not None:
+            from jcjg.reports import simulation as reports_sim
+
+            reporting = lab_reports.setdefault(
+                lab.code,
+                reports_sim.LabReports(lab.code, signer=lab.signer, plant_next=len(lab_reports)),
+            )
+            before_reports = reporting.planted.copy()
+            records = [payload for kind, payload, *_ in lims if kind == "test_record"]
+            lims += reports_sim.report_plans(
+                reporting,
+                records,
+                simulation.commission_number(project),
+                project.code,
+                rng,
+                message,
+                violations,
+            )
+            summary.planted.update(reporting.planted - before_reports)
         if day % 2 == 0:  # an on-site test of the structure to plan every other day
             position = (project.latitude, project.longitude)
             lims += tests.onsite_plans(lab_tests, project.code, position, rng, message, violations)
         summary.planted.update(lab_tests.planted - before)
-        for kind, payload, files in lims:
-            plans.setdefault(lab.code, []).append(Planned(kind, payload, files))
+        for kind, payload, files, *follow in lims:
+            plans.setdefault(lab.code, []).append(Planned(kind, payload, files, *follow))
     return plans
 
 
@@ -593,6 +636,7 @@ def run(
     started = time.perf_counter()
     rngs = {sim.code: random.Random(f"{seed}:{sim.code}") for sim in sims}
     lab_tests: dict[str, Any] = {}  # per lab: its test numbering and a curve to re-use
+    lab_reports: dict[str, Any] = {}  # per lab: its report numbering, contracts, signer
     done = [0]
     with tempfile.TemporaryDirectory(prefix="jcjg-sim-") as tmp:
         for day in range(days):
@@ -608,7 +652,7 @@ def run(
             if projects:
                 # the registry first (a lab's first contact), then the day's samples
                 for code, more in _sampling_day(
-                    sims, projects, day, url, seed, violations, summary, lab_tests
+                    sims, projects, day, url, seed, violations, summary, lab_tests, lab_reports
                 ).items():
                     plans[code] = plans.get(code, []) + more
             total = sum(len(p) for p in plans.values())

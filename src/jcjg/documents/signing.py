@@ -433,3 +433,63 @@ def _summary(status: PdfSignatureStatus, whole: bool) -> str:
             return "签章有效；签章后文件有追加内容（仅表单填写、批注或后续签章等允许的修改）"
         return "签章有效，但签章后文件被追加修改：签章只证明签章时的版本"
     return "签章有效：文件自签章后未被修改，签章证书为本平台文书签章证书"
+
+
+# ---------------------------------------------------------------------------------------------
+# A person's signature (labs' signatories; the simulator and the tests sign reports with it)
+
+PERSONAL_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True, content_commitment=True, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=False,
+    crl_sign=False, encipher_only=False, decipher_only=False,
+)  # fmt: skip
+
+
+def personal_identity(
+    name: str, *, days: int = 365
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A person's document signing key and a self-signed certificate (digital signature and
+    non-repudiation), valid from yesterday for ``days``: what a lab's own CA would give its
+    signatories, for the simulator and the tests."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(PERSONAL_KEY_USAGE, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def sign_pdf_as(
+    pdf: bytes,
+    key: ec.EllipticCurvePrivateKey,
+    certificate: x509.Certificate,
+    *,
+    reason: str = "批准",
+    field_name: str = "Signature1",
+) -> bytes:
+    """``pdf`` signed (PAdES B-B, incremental update) with a person's key and certificate.
+    Like :func:`sign_pdf`, call it from synchronous code."""
+    asn1 = translate_pyca_cryptography_cert_to_asn1(certificate)
+    signer = signers.SimpleSigner(
+        signing_cert=asn1,
+        signing_key=translate_pyca_cryptography_key_to_asn1(key),
+        cert_registry=SimpleCertificateStore.from_certs([asn1]),  # type: ignore[no-untyped-call]
+    )
+    metadata = signers.PdfSignatureMetadata(
+        field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES, reason=reason
+    )
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidPdfError("文件不是有效的 PDF，无法签章") from exc
+    output = signers.PdfSigner(metadata, signer=signer).sign_pdf(writer)
+    return bytes(output.getbuffer())

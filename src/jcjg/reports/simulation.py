@@ -1,0 +1,215 @@
+"""Contracts and reports in ``jcjg simulate``: each lab's system sends a project's contract the
+first time it tests for it, and a report for each day's tests of a commission; with the code
+and token from the receipt it prints the QR on a one-page PDF, has its authorised signatory
+sign it (a key registered with ``registry.signatories``) and uploads it (``report_file``).
+
+``violations`` is the share of reports (and contracts) that break a rule, each lab taking the
+ones it has broken least: signed by a key the lab never registered
+(``report_signature_invalid``), altered after signing (the same), another report's QR printed
+on it (``report_qr_mismatch``), a result that differs from the test records
+(``report_data_mismatch``), a contract sent weeks after signing (``contract_late``); and a
+party scanning a code that was never issued, as on a forged report (``unknown_code_scanned``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING, add_working_days
+from jcjg.reports.codes import SUPERVISION
+from jcjg.testing import judgement
+
+PLANTED = (
+    "report_signature_invalid",
+    "report_qr_mismatch",
+    "report_data_mismatch",
+    "contract_late",
+    "unknown_code_scanned",
+)
+Message = Callable[..., dict[str, Any]]
+# (message type, payload, files by SHA-256, what to send once its receipt's results are known)
+Plan = tuple[str, dict[str, Any], dict[str, bytes], Callable[[Any], list[Any]] | None]
+
+
+def report_pdf(number: str, qr_url: str | None, lines: tuple[str, ...] = ()) -> bytes:
+    """A one-page report (A4) with its number, a few lines and, when given, the QR of
+    ``qr_url`` at the top right, where labs print it."""
+    from reportlab.pdfgen import canvas
+
+    from jcjg.documents.pdf import document_fonts
+    from jcjg.documents.qr import draw_qr
+
+    fonts = document_fonts()
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=(595, 842))
+    page.setFont(fonts.text, 16)
+    page.drawString(60, 780, f"检测报告 {number}")
+    page.setFont(fonts.text, 11)
+    for n, line in enumerate(lines or ("混凝土试块抗压强度：符合设计要求。",)):
+        page.drawString(60, 750 - 18 * n, line)
+    if qr_url:
+        draw_qr(page, qr_url, 440, 660, 110)
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+def pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass
+class LabReports:
+    """What one simulated lab has reported so far."""
+
+    code: str
+    signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None
+    sequence: int = 0
+    contract_sequence: int = 0
+    contracted: set[str] = field(default_factory=set)  # project codes
+    last_url: str = ""  # a genuine report's QR, for the copied-QR forgery
+    plant_next: int = 0
+    planted: Counter[str] = field(default_factory=Counter)
+
+    def next_violation(self, applicable: list[str]) -> str:
+        """The rule the lab has broken least of those this report can break; the rare chances
+        (a project's first contract, a cube's stated result) first, then the lab's order."""
+        rare = {"contract_late": 0, "report_data_mismatch": 1}
+        return min(
+            applicable,
+            key=lambda r: (
+                self.planted[r],
+                rare.get(r, 2),
+                (PLANTED.index(r) - self.plant_next) % len(PLANTED),
+            ),
+        )
+
+
+def contract_plan(
+    lab: LabReports, project_code: str, rng: random.Random, message: Message, late: bool
+) -> Plan:
+    """The project's contract with its PDF, sent within days of signing (weeks when late)."""
+    lab.contract_sequence += 1
+    today = utcnow().astimezone(BEIJING).date()
+    signed = add_working_days(today, -rng.randint(12, 20) if late else -rng.randint(0, 3))
+    number = f"SIM-{lab.code}-HT-{today.year}-{lab.contract_sequence:04d}"
+    pdf = report_pdf(number, None, ("检测合同", f"工程项目 {project_code}"))
+    digest = hashlib.sha256(pdf).hexdigest()
+    payload = message(
+        number=number,
+        sequence=lab.contract_sequence,
+        year=signed.year,
+        project_code=project_code,
+        client_unit="模拟建设单位",
+        signed_on=signed.isoformat(),
+        items=["0108", "0102"],
+        amount_yuan=f"{rng.randint(50, 400) * 1000}.00",
+        pdf_sha256=digest,
+    )
+    return ("contract", payload, {digest: pdf}, None)
+
+
+def report_plans(
+    lab: LabReports,
+    records: list[dict[str, Any]],
+    commission_number: str,
+    project_code: str,
+    rng: random.Random,
+    message: Message,
+    violations: float,
+) -> list[Plan]:
+    """The report of ``records`` (test_record payloads of one commission), its signed PDF
+    after the code comes back, and the project's contract the first time."""
+    if lab.signer is None or not records:
+        return []
+    cubes = [r for r in records if r["kind"] == "concrete_compression"]
+    first = project_code not in lab.contracted
+    applicable = ["report_signature_invalid", "report_qr_mismatch", "unknown_code_scanned"]
+    applicable += ["contract_late"] if first else []
+    applicable += ["report_data_mismatch"] if len(cubes) == 1 else []
+    planted = lab.next_violation(applicable) if rng.random() < violations else ""
+    plans: list[Plan] = []
+    if first:
+        lab.contracted.add(project_code)
+        plans.append(contract_plan(lab, project_code, rng, message, planted == "contract_late"))
+    lab.sequence += 1
+    number = f"SIM-{lab.code}-BG-{utcnow().year}-{lab.sequence:06d}"
+    results: dict[str, Any] = {}
+    if len(cubes) == 1:
+        loads = [float(s["values"]["peak_kn"]) for s in cubes[0]["specimens"]]
+        outcome = judgement.concrete(loads, 150, cubes[0]["grade"])
+        strength = outcome.values.get("strength_mpa")
+        if strength is not None:
+            factor = 1.12 if planted == "report_data_mismatch" else 1.0
+            results["strength_mpa"] = round(strength * factor, 1)
+    payload = message(
+        number=number,
+        sequence=lab.sequence,
+        title="检测报告",
+        commission_number=commission_number,
+        project_code=project_code,
+        test_record_numbers=[r["number"] for r in records],
+        items=sorted({r["item_code"] for r in records}),
+        conclusion="所检项目符合标准及设计要求。",
+        judgement="conforming",
+        results=results,
+        signatories=[{"name": "模拟检测员"}, {"name": "模拟批准人"}],
+        issued_on=utcnow().astimezone(BEIJING).date().isoformat(),
+    )
+    if planted:
+        lab.planted[planted] += 1
+    plans.append(("report", payload, {}, _file(lab, number, planted, rng, message)))
+    return plans
+
+
+def _file(
+    lab: LabReports, number: str, planted: str, rng: random.Random, message: Message
+) -> Callable[[Any], list[Any]]:
+    def then(results: Any) -> list[Any]:
+        from jcjg.documents.signing import personal_identity, sign_pdf_as
+
+        url = results["verify_url"]
+        printed = url
+        if planted == "report_qr_mismatch" and lab.last_url:
+            printed = lab.last_url  # a genuine report's QR copied onto this one
+        elif planted == "report_qr_mismatch":
+            printed = url.replace(results["supervision_code"], _never(rng, results))
+        else:
+            lab.last_url = url
+        assert lab.signer is not None
+        key, certificate = lab.signer
+        if planted == "report_signature_invalid" and rng.random() < 0.5:
+            key, certificate = personal_identity("冒名签字人")  # never registered
+            altered = False
+        else:
+            altered = planted == "report_signature_invalid"
+        pdf = sign_pdf_as(report_pdf(number, printed), key, certificate)
+        if altered:  # a figure changed after signing: the signed bytes no longer match
+            at = pdf.index(b"ReportLab")
+            pdf = pdf[:at] + b"ReportLAB" + pdf[at + 9 :]
+        if planted == "unknown_code_scanned":  # a party checks a forged report's code
+            base = urlsplit(url)
+            httpx.get(f"{base.scheme}://{base.netloc}/v/{_never(rng, results)}", timeout=30)
+        digest = hashlib.sha256(pdf).hexdigest()
+        return [("report_file", message(number=number, pdf_sha256=digest), {digest: pdf}, None)]
+
+    return then
+
+
+def _never(rng: random.Random, results: dict[str, Any]) -> str:
+    """A well-formed supervision code of the lab's region that was never issued."""
+    code = results["supervision_code"]
+    return SUPERVISION.make(code[:6], 2000 + int(code[6:8]), rng.randint(90_000_000, 99_999_999))
