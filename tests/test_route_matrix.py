@@ -170,6 +170,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/testing/stats"): "test_record:read",
     ("GET", "/reports"): "report:read",
     ("GET", "/contracts"): "contract:read",
+    ("GET", "/projects/{project_id}/archive.zip"): "archive:export",
     ("GET", "/contracts/{contract_id}"): "contract:read",
     ("GET", "/contracts/{contract_id}/contract.pdf"): "contract:read",
     ("GET", "/reports/{report_id}"): "report:read",
@@ -246,6 +247,7 @@ GRANTS: dict[str, frozenset[Role]] = {
     "test_record:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
     "report:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
     "contract:read": frozenset({P, A, C, S, IA, IS_, PU, AU}),
+    "archive:export": frozenset({P, A, C, S}),
 }
 
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
     # Public report verification (/v/...): per client address, against code guessing.
     verify_rate_limit_per_minute: int = Field(default=300, ge=1)
+    # Retention of test archives in years by test item or specialty code prefix, over the
+    # defaults of jcjg.archives.retention (6 years; 20 for structural safety).
+    archive_retention_years: dict[str, int] = Field(default_factory=dict)
     # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
     # scan written in its request.
     verify_scan_flush_seconds: float = Field(default=2.0, ge=0)

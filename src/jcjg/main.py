@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import __version__
 from jcjg.alerts import engine as alerts_engine
+from jcjg.archives import retention
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event_now
 from jcjg.config import Settings, get_settings
@@ -42,6 +43,7 @@ API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口�
 def _routers() -> list[object]:
     from jcjg.alerts import api as alerts_api
     from jcjg.alerts import pages as alerts_pages
+    from jcjg.archives import pages as archives_pages
     from jcjg.audit import api as audit_api
     from jcjg.audit import pages as audit_pages
     from jcjg.auth import api as auth_api
@@ -91,6 +93,7 @@ def _routers() -> list[object]:
         testing_pages.router,
         reports_pages.router,
         contracts_pages.router,
+        archives_pages.router,
         reports_public.router,
         alerts_api.router,
         exchange_pages.router,
@@ -139,6 +142,7 @@ def create_app(
     _load_specs()
     ledger.configure(settings)
     alerts_engine.configure(settings)  # JCJG_ALERTS_ON_WRITE, and registers every rule
+    retention.configure(settings.archive_retention_years)  # and refuses deletes in retention
 
     recorder = Recorder()
     scan_log = ScanLog()

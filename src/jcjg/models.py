@@ -1,5 +1,6 @@
 """Every model of the platform, imported in one place for Alembic and the tests."""
 
+import jcjg.archives.retention  # noqa: F401 (deletes of archives in retention are refused)
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession

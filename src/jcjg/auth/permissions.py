@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, str] = {
     "test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）",
     "report:read": "查看检测报告、监管码、报告文件及其核验结果",
     "contract:read": "查看检测合同及其文本",
+    "archive:export": "导出工程项目的检测档案（合同、报告、原始记录、曲线、样品、存证证明）",
 }
 
 # What the anonymous public may do without logging in. Public pages (verification, ledger) add
@@ -71,6 +72,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _AUTHORITY
         | _EXCHANGE_APPROVER
         | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
+        | {"archive:export"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
         | _TEST_READER
@@ -80,7 +82,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _USER_ADMIN
         | _AUTHORITY
         | _EXCHANGE_APPROVER
-        | {"audit:read", "personal_data:unmask", "alert:read"}
+        | {"audit:read", "personal_data:unmask", "alert:read", "archive:export"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
         | _TEST_READER
@@ -90,7 +92,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | {"institution:read", "user:read", "alert:read"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
-        | {"sample:issue_codes"}
+        | {"sample:issue_codes", "archive:export"}
         | _TEST_READER
     ),
     Role.INSTITUTION_ADMIN: frozenset(
