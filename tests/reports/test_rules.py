@@ -95,3 +95,16 @@ def test_number_reused(client, db, lab):
     found = _open(db, "number_reused")
     (facts,) = found.values()
     assert facts["重复"] == ["第 2 号：BG-2026-0002、BG-2026-0002A"]
+
+
+def test_raw_record_numbers_join_the_continuity_rules(client, db, lab):
+    for number, sequence in (("JL-S-1", 1), ("JL-S-2", 2), ("JL-S-2B", 2), ("JL-S-5", 5)):
+        payload, _ = concrete_record(lab, number=number, seed=sequence)
+        payload["sequence"] = sequence
+        assert lab.post(client, "test_record", payload).status_code == 200
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    reused = _open(db, "number_reused")
+    assert reused[f"{year} 年原始记录编号"]["重复"] == ["第 2 号：JL-S-2、JL-S-2B"]
+    run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+    db.commit()
+    assert _open(db, "number_gap")[f"{year} 年原始记录编号"]["缺号"] == "3、4"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.contracts.models import Contract
+from jcjg.core.workdays import beijing_date
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 from jcjg.reports.choices import ReportStatus, ScanOutcome
@@ -288,10 +289,22 @@ def _sequences(ctx: RuleContext) -> dict[tuple[str, int, int], list[tuple[int, s
         )
     ):  # fmt: skip
         out.setdefault(("contract", k[0], k[1]), []).append((k[2], k[3], _aware(k[4])))
+    stmt = select(
+        TestRecord.institution_id, TestRecord.started_at, TestRecord.sequence, TestRecord.number,
+        TestRecord.received_at,
+    ).where(TestRecord.sequence.is_not(None))  # fmt: skip
+    for t in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
+        year = beijing_date(_aware(t[1])).year
+        out.setdefault(("test_record", t[0], year), []).append((t[2], t[3], _aware(t[4])))
     return out
 
 
-_KINDS = {"report": "检测报告", "commission": "委托", "contract": "检测合同"}
+_KINDS = {
+    "report": "检测报告",
+    "commission": "委托",
+    "contract": "检测合同",
+    "test_record": "原始记录",
+}
 
 
 def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
@@ -310,8 +323,8 @@ def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
     subject_type="institution",
     defaults={"delay_days": 3},
     labels={"delay_days": "更大的编号到达多少天后仍缺的号算缺号（天）"},
-    triggers=(Report, Commission, Contract),
-    description="检测机构同一年度的检测合同、委托、检测报告应连续编号，不得抽撤：某个流水号缺失，而比它大的编号"
+    triggers=(Report, Commission, Contract, TestRecord),
+    description="检测机构同一年度的检测合同、委托、原始记录、检测报告应连续编号，不得抽撤：某个流水号缺失，而比它大的编号"
     "到达已超过规定天数（给迟到的留出时间）。",
 )
 def number_gap(ctx: RuleContext) -> Iterator[Finding]:
@@ -347,8 +360,8 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
     clause="001 9.1.2",
     severity=Severity.CRITICAL,
     subject_type="institution",
-    triggers=(Report, Commission, Contract),
-    description="检测机构同一年度的同一个流水号出现在两个不同编号的检测合同、委托或检测报告上"
+    triggers=(Report, Commission, Contract, TestRecord),
+    description="检测机构同一年度的同一个流水号出现在两个不同编号的检测合同、委托、原始记录或检测报告上"
     "（编号被重复使用或抽换）。",
 )
 def number_reused(ctx: RuleContext) -> Iterator[Finding]:

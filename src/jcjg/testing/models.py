@@ -50,6 +50,7 @@ class TestRecord(IdMixin, Base):
         ForeignKey("commission.id"), index=True, default=None
     )
     number: Mapped[str] = mapped_column(String(64))  # the raw record's number
+    sequence: Mapped[int | None] = mapped_column(Integer, default=None)  # in its Beijing year
     kind: Mapped[str] = mapped_column(String(24), index=True)  # TestKind value
     item_code: Mapped[str] = mapped_column(String(12), index=True)  # catalogue test item
     parameter_codes: Mapped[list[str]] = mapped_column(JSON, default=list)

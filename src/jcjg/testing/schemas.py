@@ -54,6 +54,9 @@ class EnvironmentIn(_Strict):
 
 class RecordIn(MessageBase):
     number: str = Field(min_length=1, max_length=64, description="原始记录编号；匹配键")
+    sequence: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="本年度原始记录流水号（编号应连续）"
+    )
     kind: TestKind = Field(description="试验类别")
     item_code: str = Field(pattern=r"^[0-9]{4,6}$", description="检测项目代码（资质目录）")
     parameter_codes: list[str] = Field(default_factory=list, max_length=50)

@@ -218,6 +218,7 @@ def store_record(
         project_id=project_id,
         commission_id=commission.id if commission else None,
         number=data.number,
+        sequence=data.sequence,
         kind=kind.value,
         item_code=data.item_code,
         parameter_codes=list(data.parameter_codes),

@@ -230,6 +230,7 @@ def record_plans(
         inspector = lab.bench.inspectors.get(room, {"name": "模拟检测员"})
         common = {
             "number": f"SIM-{lab.code}-{now.year}-{lab.serial:06d}",
+            "sequence": lab.serial,
             "commission_number": commission_number,
             "lab_name": room,
             "equipment": [asset] if asset else [],
