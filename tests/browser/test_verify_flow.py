@@ -16,8 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 
-from jcjg.alerts.engine import load_rules
+from jcjg.alerts.engine import load_rules, run_rule
 from jcjg.alerts.models import Alert
+from jcjg.auth.choices import Role
 from jcjg.catalogue.models import Specialty
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
@@ -31,7 +32,7 @@ from jcjg.reports.schemas import ReportFileIn, ReportIn
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn
 from tests.browser.test_sampling_flow import shots
-from tests.factories import catalogue, registry_row
+from tests.factories import PASSWORD, catalogue, registry_row
 from tests.reports.pdfs import report_pdf, sign, signer_identity
 from tests.testing.conftest import points
 
@@ -170,3 +171,56 @@ def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
     assert page.locator("[data-testid=ledger-proof]").get_attribute("data-state") == "bad"
     page.screenshot(path=str(out / "verify-tampered-phone.png"), full_page=True)
     context.close()
+
+    # a copied QR and a PDF altered after signing: caught on upload, alerted, shown to the station
+    forged = {}
+    for n, case in ((8, "copied"), (9, "altered")):
+        later = reports.issue_report(
+            db=f.db, institution=lab, received_at=utcnow(),
+            data=ReportIn.model_validate({
+                **common, "message_id": f"9c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e{n:02d}",
+                "number": f"BG-CY-2026-000{n}", "sequence": n, "project_code": project.code,
+                "items": [item.code], "signatories": [{"name": "张批准"}],
+                "issued_on": now.date().isoformat(),
+            }),
+        )  # fmt: skip
+        own = verify_url(f.settings.base_url, later.supervision_code, later.token)
+        pdf = pool.submit(
+            sign, report_pdf(later.number, url if case == "copied" else own), key, certificate
+        ).result()
+        if case == "altered":
+            at = pdf.index(b"ReportLab")
+            pdf = pdf[:at] + b"ReportLAB" + pdf[at + 9 :]
+        pool.submit(
+            reports.attach_pdf, db=f.db, settings=f.settings, institution=lab,
+            received_at=utcnow(),
+            data=ReportFileIn.model_validate({
+                **common, "message_id": f"0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f{n:02d}",
+                "number": later.number, "pdf_sha256": blob_store(f.settings).put(pdf),
+            }),
+        ).result()  # fmt: skip
+        forged[case] = later.id
+    for rule_id in ("report_qr_mismatch", "report_signature_invalid"):
+        run_rule(f.db, rule_id)
+    station = f.user(Role.STATION, region_code="360403", username="station_cy", commit=False)
+    f.db.commit()
+    fired = {
+        (a.rule_id, a.subject_id)
+        for a in f.db.scalars(select(Alert).where(Alert.rule_id.like("report_%")))
+    }
+    assert ("report_qr_mismatch", str(forged["copied"])) in fired
+    assert ("report_signature_invalid", str(forged["altered"])) in fired
+    username = station.username
+    f.db.rollback()
+    pc = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = pc.new_page()
+    page.goto(live_server.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    for case, says in (("copied", "不是本报告的监管码"), ("altered", "签章后文件被篡改")):
+        page.goto(f"{live_server.url}/reports/{forged[case]}")
+        assert says in page.locator("[data-testid=pdf-problems]").inner_text()
+        page.screenshot(path=str(out / f"report-{case}-pc.png"), full_page=True)
+    pc.close()
