@@ -90,21 +90,25 @@ def unknown_code_scanned(ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
-def _file_findings(ctx: RuleContext, key: str, what: str) -> Iterator[Finding]:
+def _report_finding(report: Report, facts: dict[str, Any]) -> Finding:
+    return Finding(
+        key=f"report:{report.id}",
+        subject_type="report",
+        subject_id=str(report.id),
+        subject_repr=f"检测报告 {report.number}",
+        institution_id=report.institution_id,
+        region_code=report.region_code,
+        project_id=report.project_id,
+        facts=facts,
+    )
+
+
+def _file_findings(ctx: RuleContext, key: str) -> Iterator[Finding]:
     stmt = select(Report).where(Report.pdf_sha256.is_not(None))
     for report in ctx.db.scalars(ctx.narrow(stmt, Report.institution_id)):
         problems = (report.pdf_checks or {}).get(key) or []
         if problems:
-            yield Finding(
-                key=f"report:{report.id}",
-                subject_type="report",
-                subject_id=str(report.id),
-                subject_repr=f"检测报告 {report.number}（{what}）",
-                institution_id=report.institution_id,
-                region_code=report.region_code,
-                project_id=report.project_id,
-                facts={"问题": problems, "监管码": report.supervision_code},
-            )
+            yield _report_finding(report, {"问题": problems, "监管码": report.supervision_code})
 
 
 @rule(
@@ -119,7 +123,7 @@ def _file_findings(ctx: RuleContext, key: str, what: str) -> Iterator[Finding]:
     "或没有签字范围覆盖本报告检测专项的授权签字人签名。",
 )
 def report_signature_invalid(ctx: RuleContext) -> Iterator[Finding]:
-    yield from _file_findings(ctx, "signature_problems", "电子签名")
+    yield from _file_findings(ctx, "signature_problems")
 
 
 @rule(
@@ -133,7 +137,7 @@ def report_signature_invalid(ctx: RuleContext) -> Iterator[Finding]:
     "或二维码中的访问令牌与本报告不符。",
 )
 def report_qr_mismatch(ctx: RuleContext) -> Iterator[Finding]:
-    yield from _file_findings(ctx, "qr_problems", "二维码")
+    yield from _file_findings(ctx, "qr_problems")
 
 
 # --- consistency and lateness (002 17(5); 004 II) ------------------------------------------------
@@ -196,19 +200,6 @@ def report_data_mismatch(ctx: RuleContext) -> Iterator[Finding]:
             yield _report_finding(report, {"不符": problems})
 
 
-def _report_finding(report: Report, facts: dict[str, Any]) -> Finding:
-    return Finding(
-        key=f"report:{report.id}",
-        subject_type="report",
-        subject_id=str(report.id),
-        subject_repr=f"检测报告 {report.number}",
-        institution_id=report.institution_id,
-        region_code=report.region_code,
-        project_id=report.project_id,
-        facts=facts,
-    )
-
-
 @rule(
     "report_late",
     title="检测报告未按时申领监管码或上传报告文件",
@@ -235,7 +226,7 @@ def report_late(ctx: RuleContext) -> Iterator[Finding]:
             .where(ReportRecord.report_id == report.id)
         )
         if last is not None:
-            days = (report.received_at - _aware(last)).total_seconds() / 86400
+            days = (report.received_at - last).total_seconds() / 86400
             if days > float(limits["code_days"]):
                 problems.append(
                     f"试验结束 {days:.1f} 天后才申领监管码（应 {limits['code_days']:g} 天内）"
@@ -249,53 +240,42 @@ def report_late(ctx: RuleContext) -> Iterator[Finding]:
             yield _report_finding(report, {"问题": problems})
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 # --- numbering continuity (001 9.1.2) ------------------------------------------------------------
 
 
+# What is numbered in an annual sequence: kind -> (model, year, sequence, number, arrived).
+_NUMBERED: dict[str, tuple[Any, ...]] = {
+    "report": (Report, Report.year, Report.sequence, Report.number, Report.received_at),
+    "commission": (
+        Commission, Commission.year, Commission.seq, Commission.number, Commission.created_at,
+    ),
+    "contract": (
+        Contract, Contract.year, Contract.sequence, Contract.number, Contract.received_at,
+    ),
+}  # fmt: skip
+
+
 def _sequences(ctx: RuleContext) -> dict[tuple[str, int, int], list[tuple[int, str, dt.datetime]]]:
-    """(kind, institution, year) -> [(sequence, number, received)] of reports and commissions."""
+    """(kind, institution, year) -> [(sequence, number, arrived)] of what is numbered yearly:
+    contracts, commissions, reports, and raw records that carry a sequence (in the Beijing
+    year their test started)."""
     out: dict[tuple[str, int, int], list[tuple[int, str, dt.datetime]]] = {}
-    for r in ctx.db.execute(
-        ctx.narrow(
-            select(
-                Report.institution_id, Report.year, Report.sequence, Report.number,
-                Report.received_at,
-            ),
-            Report.institution_id,
-        )
-    ):  # fmt: skip
-        out.setdefault(("report", r[0], r[1]), []).append((r[2], r[3], _aware(r[4])))
-    for c in ctx.db.execute(
-        ctx.narrow(
-            select(
-                Commission.institution_id, Commission.year, Commission.seq, Commission.number,
-                Commission.created_at,
-            ),
-            Commission.institution_id,
-        )
-    ):  # fmt: skip
-        out.setdefault(("commission", c[0], c[1]), []).append((c[2], c[3], _aware(c[4])))
-    for k in ctx.db.execute(
-        ctx.narrow(
-            select(
-                Contract.institution_id, Contract.year, Contract.sequence, Contract.number,
-                Contract.received_at,
-            ),
-            Contract.institution_id,
-        )
-    ):  # fmt: skip
-        out.setdefault(("contract", k[0], k[1]), []).append((k[2], k[3], _aware(k[4])))
+    for kind, (model, year, sequence, number, arrived) in _NUMBERED.items():
+        stmt = select(model.institution_id, year, sequence, number, arrived)
+        for institution_id, y, seq, no, at in ctx.db.execute(
+            ctx.narrow(stmt, model.institution_id)
+        ):
+            out.setdefault((kind, institution_id, y), []).append((seq, no, at))
     stmt = select(
         TestRecord.institution_id, TestRecord.started_at, TestRecord.sequence, TestRecord.number,
         TestRecord.received_at,
     ).where(TestRecord.sequence.is_not(None))  # fmt: skip
-    for t in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
-        year = beijing_date(_aware(t[1])).year
-        out.setdefault(("test_record", t[0], year), []).append((t[2], t[3], _aware(t[4])))
+    for institution_id, started, seq, no, at in ctx.db.execute(
+        ctx.narrow(stmt, TestRecord.institution_id)
+    ):
+        out.setdefault(("test_record", institution_id, beijing_date(started).year), []).append(
+            (seq, no, at)
+        )
     return out
 
 
