@@ -70,7 +70,7 @@ def _alerts(db) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for a in db.scalars(select(Alert).where(Alert.status == "open")):
         if a.rule_id in ("report_signature_invalid", "report_qr_mismatch"):
-            out.setdefault(a.rule_id, set()).add(a.subject_repr.split("（")[0])
+            out.setdefault(a.rule_id, set()).add(a.subject_repr)
     return out
 
 
