@@ -6,7 +6,6 @@ from typing import Any
 
 from jcjg.contracts import service
 from jcjg.contracts.schemas import ContractIn
-from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.exchange.types import HandlerContext, message_type
 
 _EXAMPLE = {
@@ -44,8 +43,6 @@ def handle_contract(ctx: HandlerContext, message: ContractIn) -> dict[str, Any]:
     )
     return {
         "contract_number": contract.number,
-        "working_days_after_signing": working_days_between(
-            contract.signed_on, beijing_date(ctx.received_at)
-        ),
+        "working_days_after_signing": service.working_days_late(contract),
         "ledger_index": contract.ledger_index,
     }

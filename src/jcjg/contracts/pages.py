@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.contracts.models import Contract
+from jcjg.contracts.service import working_days_late
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
-from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
 
@@ -34,10 +34,6 @@ def _names(db: SessionDep, rows: list[Contract]) -> dict[str, dict[int, str]]:
         "institutions": {i: n for i, n in db.execute(institutions)},
         "projects": {i: n for i, n in db.execute(projects)},
     }
-
-
-def _lag(contract: Contract) -> int:
-    return working_days_between(contract.signed_on, beijing_date(contract.received_at))
 
 
 @router.get("/contracts", response_class=HTMLResponse)
@@ -65,7 +61,7 @@ def contract_list(
         "paging": paging,
         "q": q,
         "names": _names(db, rows),
-        "lag": {r.id: _lag(r) for r in rows},
+        "lag": {r.id: working_days_late(r) for r in rows},
         "page_url": "/contracts?" + (urlencode({"q": q}) + "&" if q else ""),
     }
     return render(request, "contracts/list.html", context)
@@ -76,7 +72,11 @@ def contract_detail(
     request: Request, db: SessionDep, principal: Reader, contract_id: ContractId
 ) -> Response:
     contract = get_scoped(db, Contract, contract_id, principal, "read")
-    context = {"contract": contract, "names": _names(db, [contract]), "lag": _lag(contract)}
+    context = {
+        "contract": contract,
+        "names": _names(db, [contract]),
+        "lag": working_days_late(contract),
+    }
     return render(request, "contracts/detail.html", context)
 
 

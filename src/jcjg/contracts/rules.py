@@ -9,7 +9,7 @@ from sqlalchemy import select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.contracts.models import Contract
-from jcjg.core.workdays import beijing_date, working_days_between
+from jcjg.contracts.service import working_days_late
 
 
 @rule(
@@ -26,7 +26,7 @@ from jcjg.core.workdays import beijing_date, working_days_between
 def contract_late(ctx: RuleContext) -> Iterator[Finding]:
     for contract in ctx.db.scalars(ctx.narrow(select(Contract), Contract.institution_id)):
         allowed = int(ctx.thresholds(contract.region_code)["working_days"])
-        taken = working_days_between(contract.signed_on, beijing_date(contract.received_at))
+        taken = working_days_late(contract)
         if taken > allowed:
             yield Finding(
                 key=f"contract:{contract.id}",

@@ -12,7 +12,7 @@ from jcjg.contracts.models import Contract
 from jcjg.contracts.schemas import ContractIn
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
-from jcjg.core.workdays import beijing_date
+from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.ledger import service as ledger
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
@@ -20,6 +20,11 @@ from jcjg.registry.models import Institution
 
 def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:
     return ValidationFailed(errors=[FieldError(field, message, kind)])
+
+
+def working_days_late(contract: Contract) -> int:
+    """Statutory working days from the contract's signing to its upload (Beijing days)."""
+    return working_days_between(contract.signed_on, beijing_date(contract.received_at))
 
 
 def store_contract(

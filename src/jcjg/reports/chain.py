@@ -19,7 +19,7 @@ from jcjg.registry.models import Institution
 from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling import service as sampling
 from jcjg.sampling.models import Commission, Sample, SampleSeal, WitnessRecord
-from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.choices import Acquisition, TestKind
 from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
 
 
@@ -204,7 +204,3 @@ def cached(db: Session, report: Report) -> Chain:
             _cache.clear()
         _cache[report.id] = (now + _CACHE_SECONDS, key, chain)
     return chain
-
-
-def judgement_label(value: str) -> str:
-    return Judgement(value).label
