@@ -82,12 +82,13 @@ def record_list(
     if q:
         stmt = stmt.where(TestRecord.number.like(f"%{q}%"))
     if flagged:
-        stmt = stmt.where(cast(TestRecord.id, String).in_(stats.flagged_ids()))
-    if rule:  # records the rule has found (open or closed: a late upload stays late)
-        found = select(Alert.subject_id).where(
-            Alert.subject_type == "test_record", Alert.rule_id == rule
+        stmt = stmt.where(
+            cast(TestRecord.id, String).in_(stats.alerted_ids("test_record", open_only=True))
         )
-        stmt = stmt.where(cast(TestRecord.id, String).in_(found))
+    if rule:  # records the rule has found (open or closed: a late upload stays late)
+        stmt = stmt.where(
+            cast(TestRecord.id, String).in_(stats.alerted_ids("test_record", rule_id=rule))
+        )
     if nonconforming:
         stmt = stmt.where(TestRecord.nonconforming_by != "")
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -175,19 +176,10 @@ def record_statistics(
 
 def _flags(db: Session, record_ids: list[int]) -> dict[int, list[str]]:
     """Open alerts' rule ids per record."""
-    out: dict[int, list[str]] = {i: [] for i in record_ids}
-    if not record_ids:
-        return out
-    for subject_id, rule_id in db.execute(
-        select(Alert.subject_id, Alert.rule_id).where(
-            Alert.subject_type == "test_record",
-            Alert.status == "open",
-            Alert.subject_id.in_([str(i) for i in record_ids]),
-        )
-    ):
-        if subject_id and int(subject_id) in out and rule_id not in out[int(subject_id)]:
-            out[int(subject_id)].append(rule_id)
-    return out
+    return {
+        i: list(dict.fromkeys(a.rule_id for a in alerts))
+        for i, alerts in _subject_flags(db, "test_record", record_ids).items()
+    }
 
 
 @router.get("/testing/records/{record_id}", response_class=HTMLResponse)
@@ -204,15 +196,7 @@ def record_detail(
     revisions = db.scalars(
         select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
     ).all()
-    alerts = db.scalars(
-        select(Alert)
-        .where(
-            Alert.subject_type == "test_record",
-            Alert.subject_id == str(record.id),
-            Alert.status == "open",
-        )
-        .order_by(Alert.id)
-    ).all()
+    alerts = _subject_flags(db, "test_record", [record.id])[record.id]
     codes = sorted({s.sample_code for s in specimens if s.sample_code})
     samples = db.scalars(select(Sample).where(Sample.sample_code.in_(codes))).all()
     sealed = set(
@@ -271,9 +255,7 @@ def onsite_list(
     if q:
         stmt = stmt.where(model.number.like(f"%{q}%"))
     if flagged:
-        found = select(Alert.subject_id).where(
-            Alert.subject_type == model.__tablename__, Alert.status == "open"
-        )
+        found = stats.alerted_ids(model.__tablename__, open_only=True)
         stmt = stmt.where(cast(model.id, String).in_(found))
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = OnSitePlan.planned_start if show == "plans" else OnSiteRecord.started_at

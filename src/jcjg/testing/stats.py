@@ -91,20 +91,15 @@ class Row:
         return query
 
 
-def late_ids() -> Any:
-    return (
-        select(Alert.subject_id)
-        .where(Alert.subject_type == "test_record", Alert.rule_id == "late_upload")
-        .distinct()
-    )
-
-
-def flagged_ids() -> Any:
-    return (
-        select(Alert.subject_id)
-        .where(Alert.subject_type == "test_record", Alert.status == "open")
-        .distinct()
-    )
+def alerted_ids(subject_type: str, *, rule_id: str = "", open_only: bool = False) -> Any:
+    """The ids (as text) of the subjects of a type that alerts were raised on: of one rule
+    (open or closed: a late upload stays late) or of any open one."""
+    stmt = select(Alert.subject_id).where(Alert.subject_type == subject_type)
+    if rule_id:
+        stmt = stmt.where(Alert.rule_id == rule_id)
+    if open_only:
+        stmt = stmt.where(Alert.status == "open")
+    return stmt.distinct()
 
 
 def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -> list[Row]:
@@ -118,8 +113,8 @@ def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -
         "item": TestRecord.item_code,
         "month": beijing_month(TestRecord.ended_at),
     }[by]
-    late = late_ids().subquery()
-    flagged = flagged_ids().subquery()
+    late = alerted_ids("test_record", rule_id="late_upload").subquery()
+    flagged = alerted_ids("test_record", open_only=True).subquery()
     record_id = cast(TestRecord.id, String)
     stmt = (
         select(
