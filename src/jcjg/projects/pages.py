@@ -156,7 +156,7 @@ def _results(db: Session, principal: Principal, project: Project) -> dict[str, A
     from jcjg.contracts.models import Contract
     from jcjg.reports.choices import ReportStatus
     from jcjg.reports.models import Report
-    from jcjg.testing.choices import Judgement
+    from jcjg.testing.choices import NONCONFORMING_BY, Judgement
     from jcjg.testing.models import TestRecord
 
     out: dict[str, Any] = {
@@ -165,6 +165,7 @@ def _results(db: Session, principal: Principal, project: Project) -> dict[str, A
         "nonconforming": [],
         "report_statuses": {s.value: s for s in ReportStatus},
         "judgements": {j.value: j for j in Judgement},
+        "nonconforming_by": NONCONFORMING_BY,
     }
     if principal.can("contract:read"):
         out["contracts"] = db.scalars(

@@ -63,3 +63,11 @@ class Judgement(StrEnum):
     @property
     def badge(self) -> str:
         return {"conforming": "ok", "nonconforming": "bad", "void": "warn", "none": ""}[self.value]
+
+
+# Who judged a result nonconforming (``test_record.nonconforming_by``), as pages say it.
+NONCONFORMING_BY = {
+    "lab": "检测机构判定不合格",
+    "platform": "平台复算不合格（检测机构判定合格）",
+    "both": "检测机构判定与平台复算均不合格",
+}

@@ -26,7 +26,7 @@ from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.testing import service, stats
-from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
     Curve,
     OnSitePlan,
@@ -45,6 +45,7 @@ _CHOICES: dict[str, Any] = {
     "kinds": {k.value: k for k in TestKind},
     "acquisitions": {a.value: a for a in Acquisition},
     "judgements": {j.value: j for j in Judgement},
+    "nonconforming_by": NONCONFORMING_BY,
     "rule_title": rule_title,
 }
 
