@@ -3,15 +3,8 @@ with a person's key (:mod:`jcjg.documents.signing`)."""
 
 from __future__ import annotations
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from jcjg.documents.signing import personal_identity as signer_identity
 from jcjg.documents.signing import sign_pdf_as as sign
-from jcjg.reports.simulation import report_pdf
+from jcjg.reports.simulation import pem, report_pdf
 
 __all__ = ["pem", "report_pdf", "sign", "signer_identity"]
-
-
-def pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()

@@ -17,6 +17,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
+from jcjg.core.codes import normalise
 from jcjg.core.db import utcnow
 from jcjg.core.deps import ReadSessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
@@ -148,7 +149,7 @@ def verify_page(
 def _genuine(db: ReadSessionDep, code: str, token: str | None) -> Report:
     """The report of ``code`` when ``token`` opens it (files behind a report are the token's
     only; nothing is logged for them, the page was)."""
-    report = db.scalars(select(Report).where(Report.supervision_code == code.upper())).first()
+    report = db.scalars(select(Report).where(Report.supervision_code == normalise(code))).first()
     if report is None or report.status != ReportStatus.ISSUED.value:
         raise NotFound()
     if not service.token_matches(report, token):
@@ -185,7 +186,7 @@ def verify_photo(
 ) -> Response:
     """A key image of a sample behind the report: the sample or its tag (never a face)."""
     report = _genuine(db, code, token)
-    codes = {s.code for s in chain.build(db, report).samples}
+    codes = {s.code for s in chain.cached(db, report).samples}
     if sample_code not in codes:
         raise NotFound()
     sample = db.scalars(select(Sample).where(Sample.sample_code == sample_code)).one()
