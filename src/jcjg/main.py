@@ -28,6 +28,7 @@ from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange.monitor import Recorder, flush_loop
 from jcjg.exchange.types import load_message_types
 from jcjg.ledger import service as ledger
+from jcjg.reports.chain import ChainCache
 from jcjg.reports.scanlog import ScanLog
 from jcjg.reports.scanlog import flush_loop as scan_flush_loop
 
@@ -203,6 +204,7 @@ def create_app(
     }
     app.state.exchange_recorder = recorder
     app.state.scan_log = scan_log
+    app.state.chain_cache = ChainCache()
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 

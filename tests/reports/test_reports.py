@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
+from jcjg.core.blobs import blob_store
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import CodeScan, Report
@@ -272,3 +273,43 @@ def test_scans_of_valid_codes_are_batched(db, settings, engine, session_factory,
         assert app.state.scan_log.flush(session_factory) == 1
         db.expire_all()
         assert {s.outcome for s in db.scalars(select(CodeScan))} == {"unknown", "genuine"}
+
+
+def test_the_chain_shows_a_sealed_sample_and_its_photos(client, db, settings, factory, lab):
+    """A report over a test of a witnessed, sealed sample: the page shows the seal verified and
+    the witness record; the sample and tag photos come with the token only, never the face."""
+    from tests.sampling.conftest import make_chain
+
+    site = make_chain(db, settings, factory)
+    sample = site.register()
+    site.seal(sample)
+    other = site.register(seed=2)
+    db.commit()
+    record, _ = concrete_record(lab, number="JL-SEALED")
+    for specimen in record["specimens"]:
+        specimen["sample_code"] = sample.sample_code
+    assert lab.post(client, "test_record", record).status_code == 200
+    issued = lab.post(
+        client, "report", report_message(lab, "BG-2026-0001", test_record_numbers=["JL-SEALED"])
+    ).json()["results"]
+    code, token = issued["supervision_code"], issued["token"]
+    page = client.get(f"/v/{code}?t={token}", headers=HTML).text
+    section = page.split(f'data-testid="sample-{sample.sample_code}"', 1)[1].split("</section>")[0]
+    assert "电子封志验证通过" in section
+    assert "/w/" in section  # the witness record
+    photo = f"/v/{code}/samples/{sample.sample_code}/sample"
+    served = client.get(photo, params={"t": token})
+    assert served.status_code == 200
+    assert served.headers["content-type"] in ("image/jpeg", "image/png")
+    db.expire_all()
+    assert served.content == blob_store(settings).get(
+        db.get(type(sample), sample.id).photo_sample_sha256
+    )
+    assert client.get(photo).status_code == 404  # no token
+    assert client.get(photo.replace("/sample", "/person"), params={"t": token}).status_code in (
+        400,
+        404,
+        422,
+    )  # never the face
+    not_covered = f"/v/{code}/samples/{other.sample_code}/sample"
+    assert client.get(not_covered, params={"t": token}).status_code == 404

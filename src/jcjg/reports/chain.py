@@ -183,24 +183,28 @@ def build(db: Session, report: Report) -> Chain:
     )
 
 
-_CACHE_SECONDS = 30.0
-_cache: dict[int, tuple[float, tuple[Any, ...], Chain]] = {}
-_cache_lock = threading.Lock()
+class ChainCache:
+    """The chains of reports for the public page, each built at most every 30 seconds (and
+    again at once when the report's status or file changes): a busy QR page does not rebuild
+    it for every phone. One per app (``app.state.chain_cache``): its database's reports."""
 
+    SECONDS = 30.0
+    MAX_REPORTS = 10_000
 
-def cached(db: Session, report: Report) -> Chain:
-    """The chain of ``report`` for the public page, built at most every 30 seconds (and again
-    at once when the report's status or file changes): a busy QR page does not rebuild it for
-    every phone."""
-    key = (report.status, report.pdf_sha256, report.replaces_id)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(report.id)
-    if hit is not None and hit[0] > now and hit[1] == key:
-        return hit[2]
-    chain = build(db, report)
-    with _cache_lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[report.id] = (now + _CACHE_SECONDS, key, chain)
-    return chain
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chains: dict[int, tuple[float, tuple[Any, ...], Chain]] = {}
+
+    def get(self, db: Session, report: Report) -> Chain:
+        key = (report.status, report.pdf_sha256, report.replaces_id)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._chains.get(report.id)
+        if hit is not None and hit[0] > now and hit[1] == key:
+            return hit[2]
+        chain = build(db, report)
+        with self._lock:
+            if len(self._chains) >= self.MAX_REPORTS:
+                self._chains.clear()
+            self._chains[report.id] = (now + self.SECONDS, key, chain)
+        return chain

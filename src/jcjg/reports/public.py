@@ -135,7 +135,7 @@ def verify_page(
     if report is not None:
         context["institution"] = db.get(Institution, report.institution_id)
         if found.outcome is ScanOutcome.GENUINE:
-            context["chain"] = chain.cached(db, report)
+            context["chain"] = request.app.state.chain_cache.get(db, report)
         elif found.outcome is ScanOutcome.REVOKED:
             context["replaced_by"] = db.scalars(
                 select(Report).where(Report.replaces_id == report.id)
@@ -176,6 +176,7 @@ def verify_curve(
 
 @router.get("/v/{code}/samples/{sample_code}/{role}")
 def verify_photo(
+    request: Request,
     db: ReadSessionDep,
     settings: SettingsDep,
     principal: Public,
@@ -186,7 +187,7 @@ def verify_photo(
 ) -> Response:
     """A key image of a sample behind the report: the sample or its tag (never a face)."""
     report = _genuine(db, code, token)
-    codes = {s.code for s in chain.cached(db, report).samples}
+    codes = {s.code for s in request.app.state.chain_cache.get(db, report).samples}
     if sample_code not in codes:
         raise NotFound()
     sample = db.scalars(select(Sample).where(Sample.sample_code == sample_code)).one()
