@@ -17,23 +17,11 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
-from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
+from jcjg.projects.service import names_of
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("contract:read"))]
 ContractId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _names(db: SessionDep, rows: list[Contract]) -> dict[str, dict[int, str]]:
-    institutions = select(Institution.id, Institution.name).where(
-        Institution.id.in_({r.institution_id for r in rows})
-    )
-    projects = select(Project.id, Project.name).where(Project.id.in_({r.project_id for r in rows}))
-    return {
-        "institutions": {i: n for i, n in db.execute(institutions)},
-        "projects": {i: n for i, n in db.execute(projects)},
-    }
 
 
 @router.get("/contracts", response_class=HTMLResponse)
@@ -60,7 +48,7 @@ def contract_list(
         "total": total,
         "paging": paging,
         "q": q,
-        "names": _names(db, rows),
+        "names": names_of(db, rows),
         "lag": {r.id: working_days_late(r) for r in rows},
         "page_url": "/contracts?" + (urlencode({"q": q}) + "&" if q else ""),
     }
@@ -74,7 +62,7 @@ def contract_detail(
     contract = get_scoped(db, Contract, contract_id, principal, "read")
     context = {
         "contract": contract,
-        "names": _names(db, [contract]),
+        "names": names_of(db, [contract]),
         "lag": working_days_late(contract),
     }
     return render(request, "contracts/detail.html", context)

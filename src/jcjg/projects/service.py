@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -289,3 +289,19 @@ def active_member(
 def require_project_member(principal: Principal, project_id: int) -> None:
     if project_id not in principal.project_ids:
         raise PermissionDenied("您未被指派到该工程项目")
+
+
+def names_of(db: Session, rows: Iterable[Any]) -> dict[str, dict[int, str]]:
+    """The institution and project names of rows that carry ``institution_id`` and
+    ``project_id`` (test records, contracts, on-site tests), by id, for a list page."""
+    from jcjg.registry.models import Institution
+
+    rows = list(rows)
+    institutions = {r.institution_id for r in rows}
+    projects = {r.project_id for r in rows if r.project_id}
+    stmt_i = select(Institution.id, Institution.name).where(Institution.id.in_(institutions))
+    stmt_p = select(Project.id, Project.name).where(Project.id.in_(projects))
+    return {
+        "institutions": {i: name for i, name in db.execute(stmt_i)},
+        "projects": {i: name for i, name in db.execute(stmt_p)},
+    }

@@ -23,6 +23,7 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
+from jcjg.projects.service import names_of
 from jcjg.registry.models import Institution
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.testing import service, stats
@@ -286,7 +287,7 @@ def onsite_list(
             "flagged": flagged,
             "page_url": "/testing/onsite?" + urlencode({k: v for k, v in query.items() if v}) + "&",
             "flags": _subject_flags(db, model.__tablename__, [r.id for r in rows]),
-            "names": _names(db, rows),
+            "names": names_of(db, rows),
             "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
             "records_per_plan": records_per_plan,
             "rule_title": rule_title,
@@ -298,22 +299,6 @@ def _lead(plan: OnSitePlan) -> tuple[int, float]:
     """How far ahead of its planned start a plan came: working days and hours."""
     days = working_days_between(beijing_date(plan.received_at), beijing_date(plan.planned_start))
     return days, (plan.planned_start - plan.received_at).total_seconds() / 3600
-
-
-def _names(db: Session, rows: list[Any]) -> dict[str, dict[int, str]]:
-    """Institution and project names of ``rows``, by id."""
-    institutions = {r.institution_id for r in rows}
-    projects = {r.project_id for r in rows if r.project_id}
-    return {
-        "institutions": dict(
-            db.execute(
-                select(Institution.id, Institution.name).where(Institution.id.in_(institutions))
-            ).all()
-        ),
-        "projects": dict(
-            db.execute(select(Project.id, Project.name).where(Project.id.in_(projects))).all()
-        ),
-    }
 
 
 def _subject_flags(db: Session, subject_type: str, ids: list[int]) -> dict[int, list[Alert]]:
@@ -353,7 +338,7 @@ def onsite_plan_detail(
             "plan": plan,
             "records": records,
             "lead": _lead(plan),
-            "names": _names(db, [plan]),
+            "names": names_of(db, [plan]),
             "alerts": _subject_flags(db, "onsite_plan", [plan.id])[plan.id]
             if principal.can("alert:read")
             else [],
@@ -374,7 +359,7 @@ def onsite_record_detail(
         {
             "record": record,
             "plan": plan,
-            "names": _names(db, [record]),
+            "names": names_of(db, [record]),
             "alerts": _subject_flags(db, "onsite_record", [record.id])[record.id]
             if principal.can("alert:read")
             else [],
