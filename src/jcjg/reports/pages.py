@@ -17,7 +17,7 @@ from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import render
 from jcjg.documents.qr import qr_png, qr_svg
-from jcjg.registry.models import Institution
+from jcjg.projects.service import names_of
 from jcjg.reports import chain
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, verify_url
@@ -61,13 +61,7 @@ def report_list(
             .limit(paging.limit)
         )
     )
-    names = dict(
-        db.execute(
-            select(Institution.id, Institution.name).where(
-                Institution.id.in_({r.institution_id for r in rows})
-            )
-        ).all()
-    )
+    names = names_of(db, rows)["institutions"]
     query = {k: v for k, v in {"q": q, "status": status}.items() if v}
     return render(
         request,

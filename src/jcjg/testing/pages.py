@@ -100,20 +100,15 @@ def record_list(
         .limit(paging.limit)
     ).all()
     flags = _flags(db, [r.id for r in rows])
-    institutions = dict(
-        db.execute(
-            select(Institution.id, Institution.name).where(
-                Institution.id.in_({r.institution_id for r in rows} | {filters.institution or 0})
-            )
-        ).all()
-    )
+    institutions = names_of(db, rows)["institutions"]
     query = filters.query() | {"q": q, "rule": rule}
     query |= {"flagged": "true"} if flagged else {}
     query |= {"nonconforming": "true"} if nonconforming else {}
     query = {k: v for k, v in query.items() if v}
     narrowed = []  # what the filters not on the form narrow the list to, to show and undo
     if filters.institution:
-        narrowed.append(f"检测机构：{institutions.get(filters.institution, filters.institution)}")
+        institution = db.get(Institution, filters.institution)
+        narrowed.append(f"检测机构：{institution.name if institution else filters.institution}")
     if filters.project:
         project = db.get(Project, filters.project)
         narrowed.append(f"工程项目：{project.name if project else filters.project}")
