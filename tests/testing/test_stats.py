@@ -110,6 +110,8 @@ def test_counts_by_institution_match_sql_and_link_to_the_records(
     html = page.text
     key = str(lab.institution.id)
     assert _listed(browser_client, html, key) == 4
+    narrowed = browser_client.get(f"/testing/records?institution={key}", headers=HTML).text
+    assert f"检测机构：{lab.institution.name}" in narrowed  # the filter is shown, to undo
     assert _listed(browser_client, html, key, "rule=late_upload") == 1
     assert _listed(browser_client, html, key, "flagged=true") == table[key][4]
     assert _listed(browser_client, html, key, "nonconforming=true") == 1
