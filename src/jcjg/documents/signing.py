@@ -47,6 +47,10 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from jcjg.config import Settings
 
 logger = logging.getLogger(__name__)
+# pyHanko logs a warning with a traceback for every signer certificate it cannot trust. Here an
+# untrusted signer is an expected finding, reported in each SignatureCheck (and, for a report,
+# in its receipt and an alert), not an error of the server.
+logging.getLogger("pyhanko.sign.validation.generic_cms").setLevel(logging.ERROR)
 
 KEY_FILE_NAME = "signing-key.pem"
 CERTIFICATE_FILE_NAME = "signing-certificate.pem"
