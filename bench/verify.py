@@ -1,14 +1,17 @@
 """Benchmark of public report verification under load: ``/v/{code}?t=`` (the page) and its
 JSON, against a bare GET in the same run.
 
-A fresh SQLite database (the embedded default) holds one report covering a concrete test
-record of three specimens with machine-like curves, its code notarised and the log integrated.
-The real server (``uvicorn jcjg.main:create_app --factory``, one worker, the verification rate
-limit lifted) answers ``--connections`` keep-alive connections (64 by default) driven by an
-asyncio load generator in this process; every answer must be 200 with the verdict "genuine"
-(any other answer makes the run invalid, exit status 1). Every look-up is logged, as in
-production (a ``code_scan`` row per request). The baseline, same generator and connections, is
-a bare FastAPI GET on the same path in the same uvicorn (bench/_bare_app.py). A line also
+A fresh SQLite database (the embedded default) holds ``--reports`` reports (50; 10 with
+``--short``), each covering a concrete test record of three specimens with machine-like curves,
+their codes notarised and the log integrated. The real server (``uvicorn jcjg.main:create_app
+--factory``, one worker, the verification rate limit lifted, the answer kept 2 s as in
+production) answers ``--connections`` keep-alive connections (64 by default) driven by an
+asyncio load generator in this process; each connection scans the reports in turn, so the
+figures include the answers made anew as well as those given again. Every answer must be 200
+with the verdict "genuine" (any other answer makes the run invalid, exit status 1). Every
+look-up is logged, as in production (a ``code_scan`` row per request). The baseline, same
+generator and connections, is a bare FastAPI GET on the same paths in the same uvicorn
+(bench/_bare_app.py). A line also
 gives the platform's floor, ``GET /healthz`` through all its middleware, to read the ratios by.
 
     BENCH verify_page <req/s> req/s ratio=<÷ bare req/s> baseline=bare_get
@@ -52,8 +55,9 @@ def _exchange_bench() -> Any:
     return module
 
 
-def prepare(url: str, data_dir: Path) -> tuple[str, str]:
-    """A report with its chain on a fresh database; returns (code, token)."""
+def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str]]:
+    """``reports_count`` reports, each over its own test record, on a fresh database;
+    returns their (code, token)."""
     from jcjg.config import Settings
     from jcjg.core.db import make_engine, make_sessionmaker, utcnow
     from jcjg.core.migrate import upgrade
@@ -71,6 +75,7 @@ def prepare(url: str, data_dir: Path) -> tuple[str, str]:
     settings = Settings(env="test", database_url=url, data_dir=data_dir, secret_key="b" * 40)
     ledger.configure(settings)
     engine = make_engine(url)
+    out: list[tuple[str, str]] = []
     with make_sessionmaker(engine)() as db:
         load_regions(db=db, province_codes=["360000"])
         lab = Institution(code="JC-BENCH", name="压测检测站", credit_code="91360403MA00000011",
@@ -79,31 +84,36 @@ def prepare(url: str, data_dir: Path) -> tuple[str, str]:
         db.flush()
         now = utcnow()
         rng = random.Random(1)
-        specimens = synthetic.cube_specimens(synthetic.cubes(rng, [805, 798, 812], 0.6))
         common = {"institution_code": lab.code}
-        testing.store_record(
-            db=db, settings=settings, institution=lab, received_at=now,
-            data=RecordIn.model_validate({
-                **common, "message_id": "00000000-0000-4000-8000-000000000001",
-                "number": "JL-BENCH-1", "kind": "concrete_compression", "item_code": "0108",
-                "started_at": (now - dt.timedelta(minutes=9)).isoformat(),
-                "ended_at": (now - dt.timedelta(minutes=4)).isoformat(), "acquisition": "auto",
-                "grade": "C30", "specimen_size_mm": 150, "specimens": specimens,
-            }),
-        )  # fmt: skip
-        report = reports.issue_report(
-            db=db, institution=lab, received_at=now,
-            data=ReportIn.model_validate({
-                **common, "message_id": "00000000-0000-4000-8000-000000000002",
-                "number": "BG-BENCH-1", "sequence": 1, "items": ["0108"],
-                "test_record_numbers": ["JL-BENCH-1"], "conclusion": "合格",
-                "judgement": "conforming", "signatories": [{"name": "王检测"}],
-                "issued_on": now.date().isoformat(),
-            }),
-        )  # fmt: skip
+        for n in range(1, reports_count + 1):
+            loads = [rng.randint(780, 830) for _ in range(3)]
+            specimens = synthetic.cube_specimens(synthetic.cubes(rng, loads, 0.6))
+            testing.store_record(
+                db=db, settings=settings, institution=lab, received_at=now,
+                data=RecordIn.model_validate({
+                    **common, "message_id": f"00000000-0000-4000-8000-{2 * n:012d}",
+                    "number": f"JL-BENCH-{n}", "kind": "concrete_compression",
+                    "item_code": "0108",
+                    "started_at": (now - dt.timedelta(minutes=9)).isoformat(),
+                    "ended_at": (now - dt.timedelta(minutes=4)).isoformat(),
+                    "acquisition": "auto", "grade": "C30", "specimen_size_mm": 150,
+                    "specimens": specimens,
+                }),
+            )  # fmt: skip
+            report = reports.issue_report(
+                db=db, institution=lab, received_at=now,
+                data=ReportIn.model_validate({
+                    **common, "message_id": f"00000000-0000-4000-8000-{2 * n + 1:012d}",
+                    "number": f"BG-BENCH-{n}", "sequence": n, "items": ["0108"],
+                    "test_record_numbers": [f"JL-BENCH-{n}"], "conclusion": "合格",
+                    "judgement": "conforming", "signatories": [{"name": "王检测"}],
+                    "issued_on": now.date().isoformat(),
+                }),
+            )  # fmt: skip
+            out.append((report.supervision_code, report.token))
         db.commit()
         jobs.integrate(db, logging.getLogger("bench"))
-        return report.supervision_code, report.token
+    return out
 
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes):
@@ -116,22 +126,25 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: 
     return int(head[9:12]), body
 
 
-async def _load(port: int, path: str, marker: bytes, connections: int, warmup: float,
+async def _load(port: int, paths: list[str], marker: bytes, connections: int, warmup: float,
                 seconds: float) -> tuple[int, list[float], list[str]]:  # fmt: skip
-    raw = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: */*\r\n\r\n".encode()
+    """Each connection asks for the paths in turn, from its own starting point."""
+    raws = [f"GET {p} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: */*\r\n\r\n".encode()
+            for p in paths]  # fmt: skip
     start = time.perf_counter()
     begin, end = start + warmup, start + warmup + seconds
     latencies: list[float] = []
     failures: list[str] = []
     ok = 0
 
-    async def connection() -> None:
+    async def connection(n: int) -> None:
         nonlocal ok
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while time.perf_counter() < end:
+                n += 1
                 sent = time.perf_counter()
-                status, body = await _get(reader, writer, raw)
+                status, body = await _get(reader, writer, raws[n % len(raws)])
                 done = time.perf_counter()
                 if status != 200 or marker not in body:
                     failures.append(f"{status}: {body[:200]!r}")
@@ -141,7 +154,7 @@ async def _load(port: int, path: str, marker: bytes, connections: int, warmup: f
         finally:
             writer.close()
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(*(connection(n) for n in range(connections)))
     return ok, sorted(latencies), failures
 
 
@@ -152,6 +165,7 @@ def _p(ordered: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--reports", type=int, help="reports scanned in turn (default 50)")
     parser.add_argument("--seconds", type=float, help="timed phase per run (default 10)")
     parser.add_argument("--warmup", type=float, help="untimed phase before it (default 2)")
     parser.add_argument("--short", action="store_true", help="a quick run for the test suite")
@@ -159,25 +173,26 @@ def main(argv: list[str] | None = None) -> list[str]:
     seconds = args.seconds or (2.0 if args.short else 10.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.short else 2.0)
     connections = min(args.connections, 16) if args.short else args.connections
+    reports_count = args.reports or (10 if args.short else 50)
     ex = _exchange_bench()
     lines: list[str] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jcjg-bench-verify-") as tmp:
         workdir = Path(tmp)
         url = f"sqlite:///{workdir / 'verify.db'}"
-        code, token = prepare(url, workdir / "data")
+        found = prepare(url, workdir / "data", reports_count)
         env = ex.server_env(url, workdir / "data")
         env["JCJG_VERIFY_RATE_LIMIT_PER_MINUTE"] = "100000000"
         env["JCJG_BASE_URL"] = "http://127.0.0.1"
         results: dict[str, tuple[int, list[float], list[str]]] = {}
-        for name, app, path, marker in (
-            ("bare", ["bench._bare_app:app"], f"/v/{code}", b'"ok":true'),
-            ("page", ["--factory", "jcjg.main:create_app"], f"/v/{code}?t={token}",
+        for name, app, paths, marker in (
+            ("bare", ["bench._bare_app:app"], [f"/v/{c}" for c, _ in found], b'"ok":true'),
+            ("page", ["--factory", "jcjg.main:create_app"], [f"/v/{c}?t={t}" for c, t in found],
              b'data-outcome="genuine"'),
-            ("json", ["--factory", "jcjg.main:create_app"], f"/v/{code}.json?t={token}",
-             b'"outcome":"genuine"'),
+            ("json", ["--factory", "jcjg.main:create_app"],
+             [f"/v/{c}.json?t={t}" for c, t in found], b'"outcome":"genuine"'),
             # what any request to the platform costs (middleware, routing): for reading the ratios
-            ("floor", ["--factory", "jcjg.main:create_app"], "/healthz", b'"ok"'),
+            ("floor", ["--factory", "jcjg.main:create_app"], ["/healthz"], b'"ok"'),
         ):  # fmt: skip
             env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR.parent), env.get("PYTHONPATH", "")])
             server = ex.Server(app, 1, env, workdir / f"{name}.log")
@@ -185,7 +200,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             try:
                 server.wait_ready()
                 results[name] = asyncio.run(
-                    _load(server.port, path, marker, connections, warmup, seconds)
+                    _load(server.port, paths, marker, connections, warmup, seconds)
                 )
             finally:
                 server.stop()
@@ -196,8 +211,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     bare_ok, bare_lat, _ = results["bare"]
     bare_rate = bare_ok / seconds
     lines.append(
-        f"# {connections} connections, {seconds:g} s after a {warmup:g} s warm-up, one uvicorn "
-        f"worker, SQLite; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+        f"# {connections} connections over {reports_count} reports, {seconds:g} s after a "
+        f"{warmup:g} s warm-up, one uvicorn worker, SQLite; machine: {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     for name, (ok, lat, _) in results.items():
         lines.append(

@@ -142,6 +142,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,  # the tests flush the exchange counters themselves
         verify_scan_flush_seconds=0,  # scans written in their request, to count them at once
+        # the tests check the kept verification answers themselves: the checking thread would
+        # share the test's one connection
+        verify_page_cache_seconds=3600,
     )
 
 

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
     # scan written in its request.
     verify_scan_flush_seconds: float = Field(default=2.0, ge=0)
+    # An anonymous genuine look-up's answer is given again while its report was seen unchanged
+    # this recently (jcjg.reports.fastpath; looked at four times in this time): the other
+    # processes know of a withdrawal within it. 0: every look-up is answered anew.
+    verify_page_cache_seconds: float = Field(default=2.0, ge=0, le=3600)
     exchange_key_days: int = Field(default=365, ge=1)
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)

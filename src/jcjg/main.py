@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import threading
 from collections.abc import AsyncIterator
@@ -29,6 +30,8 @@ from jcjg.exchange.monitor import Recorder, flush_loop
 from jcjg.exchange.types import load_message_types
 from jcjg.ledger import service as ledger
 from jcjg.reports.chain import ChainCache
+from jcjg.reports.fastpath import AnswerCache, VerifyFastPath
+from jcjg.reports.fastpath import check_loop as check_answers_loop
 from jcjg.reports.scanlog import ScanLog
 from jcjg.reports.scanlog import flush_loop as scan_flush_loop
 
@@ -146,10 +149,15 @@ def create_app(
     retention.configure(settings.archive_retention_years)  # and refuses deletes in retention
 
     recorder = Recorder()
-    scan_log = ScanLog()
+    scan_log = ScanLog(engine.dialect)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # what was loaded to start (modules, routes, templates) is kept for good: the
+        # collector's full passes then look only at what requests make, not pausing every
+        # answer for the whole application's objects (a pause the public page showed)
+        gc.collect()
+        gc.freeze()
         stop = threading.Event()
         worker = None
         flusher = threading.Thread(
@@ -167,6 +175,14 @@ def create_app(
         )
         if settings.verify_scan_flush_seconds:
             scans.start()
+        checker = threading.Thread(
+            target=check_answers_loop,
+            args=(app.state.verify_answers, session_factory, stop),
+            name="jcjg-verify-answers",
+            daemon=True,
+        )
+        if settings.verify_page_cache_seconds:
+            checker.start()
         if settings.embedded_worker:
             from jcjg.core.jobs import worker_loop
 
@@ -182,6 +198,8 @@ def create_app(
         flusher.join(timeout=10)
         if scans.is_alive():
             scans.join(timeout=10)
+        if checker.is_alive():
+            checker.join(timeout=10)
         if worker is not None:
             worker.join(timeout=5)
 
@@ -205,8 +223,19 @@ def create_app(
     app.state.exchange_recorder = recorder
     app.state.scan_log = scan_log
     app.state.chain_cache = ChainCache()
+    app.state.verify_answers = AnswerCache(settings.verify_page_cache_seconds)
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        VerifyFastPath,
+        answers=app.state.verify_answers,
+        limiters=app.state.rate_limiters,
+        scan_log=scan_log,
+        factory=session_factory,
+        salt=settings.secret_key,
+        session_cookie=settings.session_cookie,
+        write_at_once=not settings.verify_scan_flush_seconds,
+    )
+    app.add_middleware(RequestIdMiddleware)  # outermost: its headers on every answer
 
     static_dir = resources.files("jcjg") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir), check_dir=False), name="static")

@@ -143,8 +143,24 @@ def test_pages_and_the_project_page(client, browser_client, db, factory, lab):
     assert lab.post(client, "test_record", record).status_code == 200
     message = report_message(lab, "BG-2026-0001", test_record_numbers=["JL-BAD"],
                              project_code=project.code, judgement="nonconforming")  # fmt: skip
-    assert lab.post(client, "report", message).status_code == 200
+    issued = lab.post(client, "report", message)
+    assert issued.status_code == 200
     row = db.scalars(select(Contract)).one()
+    # the report's public page names the contract behind it; another project's report none
+    code, token = issued.json()["results"]["supervision_code"], issued.json()["results"]["token"]
+    public = client.get(f"/v/{code}?t={token}", headers=HTML).text
+    behind = public.split('data-testid="contract-HT-2026-0001"', 1)[1].split("</dl>", 1)[0]
+    assert "九江市濂溪区城市建设投资有限公司" in behind
+    assert today.isoformat() in behind
+    assert "已存证" in behind
+    record, _ = concrete_record(lab, number="JL-OTHER", seed=4)
+    assert lab.post(client, "test_record", record).status_code == 200
+    message = report_message(lab, "BG-2026-0002", test_record_numbers=["JL-OTHER"])
+    other = lab.post(client, "report", message)
+    results = other.json()["results"]
+    public = client.get(f"/v/{results['supervision_code']}?t={results['token']}", headers=HTML)
+    assert "HT-2026-0001" not in public.text
+    assert "未向平台上传本工程的检测合同" in public.text
     staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
     login(browser_client, staff.username)
     listing = browser_client.get("/contracts", headers=HTML)

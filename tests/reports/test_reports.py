@@ -44,15 +44,6 @@ def report_message(lab: Lims, number: str = "BG-2026-0001", **extra):
     return lab.message(**(fields | extra))
 
 
-@pytest.fixture
-def issued(client, db, lab):
-    record, _ = concrete_record(lab, number="JL-R-1")
-    assert lab.post(client, "test_record", record).status_code == 200
-    response = lab.post(client, "report", report_message(lab))
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
-
-
 def _alerts(db) -> dict[str, str]:
     db.expire_all()
     return {

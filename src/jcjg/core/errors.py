@@ -230,7 +230,10 @@ def problem_response(request: Request, error: AppError) -> Response:
     if wants_html(request):
         from jcjg.core.templating import render_error  # templates need the app's env
 
-        return render_error(request, error)
+        page = render_error(request, error)
+        if page.status_code == error.status:  # not a redirect to the login page
+            page.headers.update(error.headers)  # Retry-After, WWW-Authenticate ...
+        return page
     return JSONResponse(
         error.body(instance=request.url.path),
         status_code=error.status,

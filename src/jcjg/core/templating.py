@@ -103,6 +103,23 @@ def render(
     return response
 
 
+def render_shared(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """Render a page that is the same for every anonymous visitor (no CSRF token or cookie,
+    no request id in it), so the one answer may be kept and given again."""
+    from jcjg.auth.scopes import ANONYMOUS
+
+    ctx: dict[str, Any] = {
+        "principal": ANONYMOUS,
+        "settings": request.app.state.settings,
+        "csrf_token": "",
+        "request_id": "",
+        **context,
+    }
+    return HTMLResponse(templates().get_template(name).render(ctx), status_code=status_code)
+
+
 def render_error(request: Request, error: AppError) -> Response:
     """Browsers: to the login page when not logged in, to the password page when it expired,
     otherwise a friendly Chinese error page with the right status."""

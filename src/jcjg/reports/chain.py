@@ -1,6 +1,7 @@
 """What stands behind a report, as the public verification page shows it (000 4.1.2): the
-commission, the samples with their seals and witness records, the test records with their
-curves and revisions. Names are masked; faces are not shown (only the sample and tag photos)."""
+contract, the commission, the samples with their seals and witness records, the test records
+with their curves and revisions. Names are masked; faces are not shown (only the sample and
+tag photos)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.catalogue.models import TestItem
+from jcjg.contracts.models import Contract
 from jcjg.core.masking import mask_name
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
@@ -61,6 +63,15 @@ class Ref:
     detail: Any = None  # the commission's date, the replaced report's reason
 
 
+@dataclass(frozen=True)
+class PublicContract:
+    number: str
+    client_unit: str  # the owner, a unit: not personal data
+    signed_on: Any
+    received_at: Any
+    ledger_index: int | None
+
+
 @dataclass
 class Chain:
     institution: Ref | None
@@ -71,6 +82,7 @@ class Chain:
     records: list[PublicRecord]
     replaced_by: Ref | None
     replaces: Ref | None
+    contracts: list[PublicContract] = field(default_factory=list)
 
 
 def record_ids(db: Session, report: Report) -> list[int]:
@@ -169,6 +181,18 @@ def build(db: Session, report: Report) -> Chain:
     institution = db.get(Institution, report.institution_id)
     project = db.get(Project, report.project_id) if report.project_id else None
     replaces = db.get(Report, report.replaces_id) if report.replaces_id else None
+    contracts = (
+        db.scalars(
+            select(Contract)
+            .where(
+                Contract.institution_id == report.institution_id,
+                Contract.project_id == report.project_id,
+            )
+            .order_by(Contract.signed_on)
+        ).all()
+        if report.project_id
+        else []
+    )
     return Chain(
         institution=Ref(institution.id, institution.name) if institution else None,
         project=Ref(project.id, project.name) if project else None,
@@ -180,6 +204,10 @@ def build(db: Session, report: Report) -> Chain:
         records=public_records,
         replaced_by=Ref(replaced_by.id, replaced_by.number) if replaced_by else None,
         replaces=Ref(replaces.id, replaces.number, replaces.status_reason) if replaces else None,
+        contracts=[
+            PublicContract(c.number, c.client_unit, c.signed_on, c.received_at, c.ledger_index)
+            for c in contracts
+        ],
     )
 
 

@@ -23,7 +23,7 @@ from jcjg.core.deps import ReadSessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
-from jcjg.core.templating import render
+from jcjg.core.templating import render, render_shared
 from jcjg.registry.models import Institution
 from jcjg.reports import chain, service
 from jcjg.reports.choices import ReportStatus, ScanOutcome
@@ -109,7 +109,27 @@ def verify_json(
     found = _scan(request, db, settings, code, token)
     institution = db.get(Institution, found.report.institution_id) if found.report else None
     status = 404 if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.MALFORMED) else 200
-    return JSONResponse(_summary(found, institution), status_code=status, headers=NO_STORE)
+    response = JSONResponse(_summary(found, institution), status_code=status, headers=NO_STORE)
+    _keep(request, principal, found, code, response)
+    return response
+
+
+def _keep(
+    request: Request, principal: Principal, found: service.Scan, code: str, response: Response
+) -> None:
+    """An anonymous visitor's answer for a genuine report is everyone's: the fast path
+    (jcjg.reports.fastpath) gives it again for a moment."""
+    answers = request.app.state.verify_answers
+    if found.outcome is ScanOutcome.REVOKED:  # withdrawn meanwhile: never given again
+        answers.forget({found.code})
+    elif found.outcome is ScanOutcome.GENUINE and principal.is_anonymous and found.report:
+        answers.put(
+            (code, response.media_type == "application/json"),
+            code=found.code,
+            report=found.report,
+            body=bytes(response.body),
+            media_type=response.headers["content-type"],
+        )
 
 
 @router.get("/v/{code}", response_class=HTMLResponse)
@@ -141,8 +161,12 @@ def verify_page(
                 select(Report).where(Report.replaces_id == report.id)
             ).first()
     status = 404 if found.outcome in (ScanOutcome.UNKNOWN, ScanOutcome.MALFORMED) else 200
-    response = render(request, "reports/verify.html", context, status_code=status)
+    if principal.is_anonymous:  # the same page for every visitor: no form, no cookie
+        response = render_shared(request, "reports/verify.html", context, status_code=status)
+    else:
+        response = render(request, "reports/verify.html", context, status_code=status)
     response.headers.update(NO_STORE)
+    _keep(request, principal, found, code, response)
     return response
 
 

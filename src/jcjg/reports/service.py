@@ -268,16 +268,33 @@ def scan(*, db: Session, raw_code: str, token: str | None, client: str = "",
             outcome = ScanOutcome.GENUINE
         else:
             outcome = ScanOutcome.EXISTS
-    row = {
+    row = scan_row(code=code, report_id=report.id if report else None, outcome=outcome,
+                   token_given=bool(token), client=client, user_agent=user_agent, salt=salt,
+                   now=now)  # fmt: skip
+    return Scan(code, outcome, report, problem, row)
+
+
+def scan_row(
+    *,
+    code: str,
+    report_id: int | None,
+    outcome: ScanOutcome,
+    token_given: bool,
+    client: str,
+    user_agent: str,
+    salt: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The ``code_scan`` row of one look-up (the client's address only as a salted hash)."""
+    return {
         "code": code,
-        "report_id": report.id if report else None,
+        "report_id": report_id,
         "outcome": outcome.value,
-        "token_given": bool(token),
+        "token_given": token_given,
         "client_hash": _sha(salt + client)[:16] if client else "",
         "user_agent": user_agent[:200],
         "scanned_at": now,
     }
-    return Scan(code, outcome, report, problem, row)
 
 
 def log_scans(db: Session, rows: list[dict[str, Any]]) -> None:

@@ -9,6 +9,9 @@ ones it has broken least: signed by a key the lab never registered
 on it (``report_qr_mismatch``), a result that differs from the test records
 (``report_data_mismatch``), a contract sent weeks after signing (``contract_late``); and a
 party scanning a code that was never issued, as on a forged report (``unknown_code_scanned``).
+The signature's two forgeries take turns. The first time a lab plants one of these it also
+skips a report number (``number_gap``, which waits 3 days for late numbers: run it with a later
+``now`` to see it within a simulated run).
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ from jcjg.core.workdays import BEIJING, add_working_days
 from jcjg.reports.codes import SUPERVISION
 from jcjg.testing import judgement
 
-PLANTED = (
+# what a report plants, each lab taking in turn the one it has planted least
+ROTATION = (
     "report_signature_invalid",
     "report_qr_mismatch",
     "report_data_mismatch",
     "contract_late",
     "unknown_code_scanned",
 )
+# and, besides, the first time a lab plants anything, a report number it skips
+PLANTED = (*ROTATION, "number_gap")
 Message = Callable[..., dict[str, Any]]
 # (message type, payload, files by SHA-256, what to send once its receipt's results are known)
 Plan = tuple[str, dict[str, Any], dict[str, bytes], Callable[[Any], list[Any]] | None]
@@ -93,7 +99,7 @@ class LabReports:
             key=lambda r: (
                 self.planted[r],
                 rare.get(r, 2),
-                (PLANTED.index(r) - self.plant_next) % len(PLANTED),
+                (ROTATION.index(r) - self.plant_next) % len(ROTATION),
             ),
         )
 
@@ -145,7 +151,12 @@ def report_plans(
     if first:
         lab.contracted.add(project_code)
         plans.append(contract_plan(lab, project_code, rng, message, planted == "contract_late"))
-    lab.sequence += 1
+    # a report number drawn and never reported (001 9.1.2): number_gap, once the later
+    # number has waited its delay (3 days)
+    skip = bool(planted) and not lab.planted["number_gap"]
+    if skip:
+        lab.planted["number_gap"] += 1
+    lab.sequence += 2 if skip else 1
     number = f"SIM-{lab.code}-BG-{utcnow().year}-{lab.sequence:06d}"
     results: dict[str, Any] = {}
     if len(cubes) == 1:
@@ -171,13 +182,17 @@ def report_plans(
     )
     if planted:
         lab.planted[planted] += 1
-    plans.append(("report", payload, {}, _file(lab, number, planted, rng, message)))
+    # the two forgeries of a signature in turn: a PDF altered after signing, then one signed
+    # by a key never registered
+    altered = planted == "report_signature_invalid" and lab.planted[planted] % 2 == 1
+    plans.append(("report", payload, {}, _file(lab, number, planted, altered, rng, message)))
     return plans
 
 
 def _file(
-    lab: LabReports, number: str, planted: str, rng: random.Random, message: Message
-) -> Callable[[Any], list[Any]]:
+    lab: LabReports, number: str, planted: str, altered: bool, rng: random.Random,
+    message: Message,
+) -> Callable[[Any], list[Any]]:  # fmt: skip
     def then(results: Any) -> list[Any]:
         from jcjg.documents.signing import personal_identity, sign_pdf_as
 
@@ -191,11 +206,8 @@ def _file(
             lab.last_url = url
         assert lab.signer is not None
         key, certificate = lab.signer
-        if planted == "report_signature_invalid" and rng.random() < 0.5:
+        if planted == "report_signature_invalid" and not altered:
             key, certificate = personal_identity("冒名签字人")  # never registered
-            altered = False
-        else:
-            altered = planted == "report_signature_invalid"
         pdf = sign_pdf_as(report_pdf(number, printed), key, certificate)
         if altered:  # a figure changed after signing: the signed bytes no longer match
             at = pdf.index(b"ReportLab")
