@@ -4,6 +4,7 @@ caught, in the receipt and as alerts (report_signature_invalid, report_qr_mismat
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
 
@@ -11,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from jcjg.alerts.models import Alert
+from jcjg.auth.choices import Role
 from jcjg.reports.models import Report
-from tests.factories import catalogue, registry_row
+from tests.factories import catalogue, login, registry_row
 from tests.reports.pdfs import pem, report_pdf, sign, signer_identity
 from tests.reports.test_reports import HTML, report_message
 from tests.testing.conftest import concrete_record
@@ -74,7 +76,9 @@ def _alerts(db) -> dict[str, set[str]]:
     return out
 
 
-def test_a_good_pdf_passes_and_is_served_behind_the_token(client, db, lab, setup):
+def test_a_good_pdf_passes_and_is_served_behind_the_token(
+    client, browser_client, db, factory, lab, setup
+):
     keys, codes = setup
     good = sign(report_pdf("BG-2026-0001", codes[1]["verify_url"]), *keys["批准人"])
     response = _upload(client, lab, good, "BG-2026-0001")
@@ -86,6 +90,15 @@ def test_a_good_pdf_passes_and_is_served_behind_the_token(client, db, lab, setup
     (signature,) = report.pdf_checks["signatures"]
     assert signature["authorised_signatory"] is True
     assert signature["registered"] is True
+    # the staff page gives the signing time in Beijing time, as every time on the platform
+    from jcjg.core.templating import _localtime
+
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
+    login(browser_client, staff.username)
+    detail = browser_client.get(f"/reports/{report.id}", headers=HTML).text
+    signed_at = dt.datetime.fromisoformat(signature["signed_at"])
+    assert _localtime(signed_at) in detail
+    assert signature["signed_at"] not in detail
     code, token = codes[1]["supervision_code"], codes[1]["token"]
     page = client.get(f"/v/{code}?t={token}", headers=HTML).text
     assert "报告文件的电子签名有效" in page

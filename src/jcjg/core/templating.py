@@ -34,9 +34,17 @@ def templates() -> Jinja2Templates:
     return _templates
 
 
-def _localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    if value is None:
+def _localtime(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time in the platform's zone; also an ISO 8601 string with its offset (kept in JSON)."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if value.tzinfo is None:
+            return value.strftime(fmt)  # no zone given: not ours to guess
     from jcjg.config import get_settings
 
     return value.astimezone(get_settings().tz).strftime(fmt)
