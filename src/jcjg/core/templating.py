@@ -40,11 +40,12 @@ def _localtime(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") 
         return "—"
     if isinstance(value, str):
         try:
-            value = dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
-        if value.tzinfo is None:
-            return value.strftime(fmt)  # no zone given: not ours to guess
+        if parsed.tzinfo is None:
+            return parsed.strftime(fmt)  # no zone given: not ours to guess
+        value = parsed
     from jcjg.config import get_settings
 
     return value.astimezone(get_settings().tz).strftime(fmt)
