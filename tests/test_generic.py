@@ -16,7 +16,7 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
-from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User
@@ -114,6 +114,16 @@ def _alert_obj(f: Factory) -> tuple[int, dict]:
     return alert.id, {"inst": inst}
 
 
+def _case_obj(f: Factory) -> tuple[int, dict]:
+    alert_id, info = _alert_obj(f)
+    alert = f.db.get(Alert, alert_id)
+    case = Case(alert_id=alert_id, status="confirmed", region_code=alert.region_code,
+                institution_id=alert.institution_id)  # fmt: skip
+    f.db.add(case)
+    f.db.flush()
+    return case.id, info
+
+
 def _exchange_client(f: Factory) -> tuple[Client, dict]:
     inst = f.institution(region_code="360403")
     client = exchange_clients.create_client(
@@ -205,6 +215,12 @@ SCOPED: dict[type, ScopeCase] = {
     Alert: ScopeCase(
         _alert_obj,
         "/api/v1/alerts/{id}",
+        lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+    ),
+    Case: ScopeCase(  # read on its alert's page: the alert's scope
+        _case_obj,
+        None,
         lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
         lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
     ),

@@ -120,6 +120,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/alerts"): "alert:read",
     ("GET", "/alerts/rules"): "alert:read",
     ("GET", "/alerts/{alert_id}"): "alert:read",
+    ("POST", "/alerts/{alert_id}/case"): "alert:read",  # and the step's case:handle/answer
+    ("GET", "/alerts/{alert_id}/case/evidence/{sha256}"): "alert:read",
     ("POST", "/alerts/rules/{rule_id}/thresholds"): "rule:configure",
     ("GET", "/api/v1/alerts"): "alert:read",
     ("GET", "/api/v1/alerts/{alert_id}"): "alert:read",
@@ -224,6 +226,8 @@ GRANTS: dict[str, frozenset[Role]] = {
     "catalogue:update": frozenset({P, A}),
     "alert:read": frozenset({P, A, C, S, IA, IS_, AU}),
     "rule:configure": frozenset({P, A}),
+    "case:handle": frozenset({P, A, C, S}),
+    "case:answer": frozenset({P, IA, IS_}),
     "user:read": frozenset({P, A, C, S, IA, AU}),
     "user:create": frozenset({P, A, C, IA}),
     "user:update": frozenset({P, A, C, IA}),

@@ -45,3 +45,68 @@ class AlertStatus(StrEnum):
 
 _STATUS_LABELS = {AlertStatus.OPEN: "未处理", AlertStatus.CLOSED: "已消除"}
 _STATUS_BADGES = {AlertStatus.OPEN: "warn", AlertStatus.CLOSED: "ok"}
+
+
+class CaseStatus(StrEnum):
+    """Where the handling of an alert stands. An alert nobody has handled yet has no case:
+    it is "new" (待确认)."""
+
+    NEW = "new"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    RECTIFYING = "rectifying"
+    RECTIFIED = "rectified"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return _CASE_LABELS[self]
+
+    @property
+    def badge(self) -> str:
+        return _CASE_BADGES[self]
+
+
+_CASE_LABELS = {
+    CaseStatus.NEW: "待确认",
+    CaseStatus.CONFIRMED: "已确认",
+    CaseStatus.DISMISSED: "已排除",
+    CaseStatus.RECTIFYING: "整改中",
+    CaseStatus.RECTIFIED: "已整改待复核",
+    CaseStatus.CLOSED: "已办结",
+}
+_CASE_BADGES = {
+    CaseStatus.NEW: "warn",
+    CaseStatus.CONFIRMED: "warn",
+    CaseStatus.DISMISSED: "muted",
+    CaseStatus.RECTIFYING: "bad",
+    CaseStatus.RECTIFIED: "info",
+    CaseStatus.CLOSED: "ok",
+}
+
+
+class CaseAction(StrEnum):
+    CONFIRM = "confirm"
+    DISMISS = "dismiss"
+    REQUIRE = "require"  # rectification required
+    RECTIFY = "rectify"  # the institution's answer, with evidence
+    RETURN = "return"  # the answer is not enough: rectify again
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"  # the deadline passed (the platform)
+
+    @property
+    def label(self) -> str:
+        return _ACTION_LABELS[self]
+
+
+_ACTION_LABELS = {
+    CaseAction.CONFIRM: "确认预警",
+    CaseAction.DISMISS: "排除（误报）",
+    CaseAction.REQUIRE: "责令整改",
+    CaseAction.RECTIFY: "提交整改结果",
+    CaseAction.RETURN: "退回重新整改",
+    CaseAction.CLOSE: "办结",
+    CaseAction.REOPEN: "重新打开",
+    CaseAction.ESCALATE: "逾期升级督办",
+}

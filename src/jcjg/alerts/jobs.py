@@ -28,3 +28,15 @@ def sweep(db: Session, log: logging.Logger) -> None:
     if result.failed:
         details = "; ".join(f"{k}: {v}" for k, v in sorted(result.failed.items()))
         raise RuntimeError(f"{len(result.failed)} rule(s) failed: {details}")
+
+
+@job("alerts.escalate", title="整改逾期升级督办", every=dt.timedelta(hours=1))
+def escalate(db: Session, log: logging.Logger) -> None:
+    """Cases whose rectification deadline has passed go one level up (once a day each)."""
+    from jcjg.alerts import cases
+    from jcjg.core.db import utcnow
+
+    for case in cases.escalate_overdue(db, utcnow()):
+        log.info("case %d escalated to %s (level %d)", case.id, case.escalated_to,
+                 case.escalation_level)  # fmt: skip
+    db.commit()

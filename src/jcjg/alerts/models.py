@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -75,3 +86,57 @@ class RuleThreshold(ChangeLogged, IdMixin, TimestampMixin, Base):
 
     def audit_repr(self) -> str:
         return f"{self.rule_id} {self.region_code} {self.key}"
+
+
+class Case(IdMixin, Base):
+    """The handling of one alert (督办, 整改; 000 4.1.6, 002 17-18): confirmed or dismissed by
+    an authority, rectification ordered with a deadline and a responsible party, answered with
+    evidence by the institution, closed by the authority; escalated a level up when the
+    deadline passes. Every step is a :class:`CaseEvent`, audited and notarised."""
+
+    __tablename__ = "alert_case"
+    __permission_entity__: ClassVar[str] = "alert"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+        "project": "project_id",
+    }
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # CaseStatus
+    region_code: Mapped[str | None] = mapped_column(String(6), index=True, default=None)
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id"), index=True, default=None
+    )
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), index=True, default=None
+    )
+    deadline: Mapped[dt.date | None] = mapped_column(Date, index=True, default=None)
+    responsible: Mapped[str] = mapped_column(String(200), default="")
+    # escalations for the current deadline's lapse: 0 none; the region it went up to
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_to: Mapped[str | None] = mapped_column(String(6), index=True, default=None)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class CaseEvent(IdMixin, Base):
+    """One step of a case: who did what when, from which status to which, why, with what
+    evidence (files by SHA-256 in the blob store) and the log entry that notarises it."""
+
+    __tablename__ = "alert_case_event"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("alert_case.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # CaseAction
+    from_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    actor_name: Mapped[str] = mapped_column(String(100))  # "平台" for the escalation job
+    note: Mapped[str] = mapped_column(Text, default="")
+    deadline: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    responsible: Mapped[str] = mapped_column(String(200), default="")
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -3,22 +3,28 @@ thresholds per region (set by principals with ``rule:configure``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from jcjg.alerts import service
-from jcjg.alerts.choices import AlertStatus, Severity
+from jcjg.alerts import cases, service
+from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
 from jcjg.alerts.engine import RULES
+from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
-from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
+from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.regions.codes import is_valid_code
 from jcjg.regions.models import Region
@@ -27,10 +33,19 @@ from jcjg.registry.models import Institution
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
 RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# the list's filter on handling: a case status, or the overdue and escalated cases
+HANDLINGS = [(s.value, s.label) for s in CaseStatus] + [
+    ("overdue", "整改逾期"),
+    ("escalated", "已升级督办"),
+]
+HANDLING_PATTERN = "^(" + "|".join(v for v, _ in HANDLINGS) + ")?$"
 
 _CHOICES: dict[str, Any] = {
     "severities": {s.value: s for s in Severity},
     "statuses": {s.value: s for s in AlertStatus},
+    "case_statuses": {s.value: s for s in CaseStatus},
+    "case_actions": CaseAction,
 }
 
 
@@ -50,6 +65,7 @@ def alerts_page(
     status: Annotated[str, Query(pattern=r"^(open|closed|all)$")] = "open",
     region_code: Annotated[str | None, Query(max_length=16)] = None,
     institution_id: Annotated[str | None, Query(max_length=12)] = None,
+    handling: Annotated[str | None, Query(pattern=HANDLING_PATTERN)] = None,
 ) -> Response:
     errors: dict[str, str] = {}
     region = (region_code or "").strip() or None
@@ -66,6 +82,8 @@ def alerts_page(
         "status": status,
         "region_code": region,
         "institution_id": institution,
+        "handling": handling or None,
+        "today": beijing_date(utcnow()),
     }
     rows, total = service.search(
         db=db,
@@ -92,7 +110,11 @@ def alerts_page(
             "status": status,
             "region_code": (region_code or "").strip(),
             "institution_id": str(institution or ""),
+            "handling": handling or "",
         },
+        "handlings": HANDLINGS,
+        "filters_today": filters["today"],
+        "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},
         "rule_title": service.rule_title,
         **_CHOICES,
     }
@@ -175,21 +197,107 @@ def thresholds_form(
     return redirect(f"/alerts/rules?region_code={region}&saved={rule.id}#rule-{rule.id}")
 
 
-@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_detail(
-    request: Request, alert_id: int, db: SessionDep, principal: AlertReader
-) -> Response:
-    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str, Any]:
     rule = RULES.get(alert.rule_id)
     institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
     facts = [(rule.label(k) if rule else k, k, v) for k, v in (alert.facts or {}).items()]
-    context = {
+    case = cases.case_of(db, alert)
+    return {
         "alert": alert,
         "rule": rule,
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,
         "region_name": _region_name(db, alert.region_code),
         "facts": facts,
+        "case": case,
+        "case_status": cases.status_of(case),
+        "events": cases.events_of(db, case),
+        "actions": cases.allowed_actions(principal, alert, case),
+        "needs_note": cases.NEEDS_NOTE,
+        "needs_deadline": cases.NEEDS_DEADLINE,
+        "escalated_name": _region_name(db, case.escalated_to) if case else "",
+        "default_deadline": cases.default_deadline(utcnow()),
+        "today": beijing_date(utcnow()),
+        "form": {},
+        "errors": {},
         **_CHOICES,
     }
-    return render(request, "alerts/detail.html", context)
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_detail(
+    request: Request, alert_id: AlertId, db: SessionDep, principal: AlertReader
+) -> Response:
+    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+    return render(request, "alerts/detail.html", _detail_context(db, principal, alert))
+
+
+@router.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
+def alert_case_action(
+    request: Request,
+    alert_id: AlertId,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AlertReader,
+    form: PostedForm,
+) -> Response:
+    """One step of the alert's handling, from the alert's page (PC or phone)."""
+    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+    values = form.values()
+    try:
+        action = CaseAction(values.get("action", ""))
+    except ValueError:
+        raise ValidationFailed(errors=[FieldError("action", "未知的处理操作")]) from None
+    deadline = None
+    try:
+        if values.get("deadline"):
+            deadline = dt.date.fromisoformat(values["deadline"])
+        evidence = [cases.Upload(f.filename, f.data) for f in form.files_of("evidence")]
+        cases.act(
+            db=db, settings=settings, principal=principal, alert=alert, action=action,
+            now=utcnow(), note=values.get("note", ""), deadline=deadline,
+            responsible=values.get("responsible", ""), evidence=evidence,
+        )  # fmt: skip
+    except ValueError:
+        error: ValidationFailed = ValidationFailed(
+            errors=[FieldError("deadline", "整改期限应为日期（年-月-日）")]
+        )
+    except ValidationFailed as failed:
+        error = failed
+    else:
+        return redirect(f"/alerts/{alert.id}?done={action.value}#case")
+    db.rollback()
+    context = _detail_context(db, principal, alert)
+    context |= {"form": values | {"action": action.value}, "errors": errors_by_field(error.errors)}
+    return render(request, "alerts/detail.html", context, status_code=422)
+
+
+@router.get("/alerts/{alert_id}/case/evidence/{sha256}")
+def alert_case_evidence(
+    alert_id: AlertId,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AlertReader,
+) -> Response:
+    """A file the institution uploaded as evidence of its rectification (to those who see the
+    alert)."""
+    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+    found = next(
+        (e for event in cases.events_of(db, cases.case_of(db, alert)) for e in event.evidence
+         if e["sha256"] == sha256),
+        None,
+    )  # fmt: skip
+    if found is None:
+        raise NotFound()
+    data = blob_store(settings).get(sha256)
+    name = quote(found["name"])
+    return Response(
+        data,
+        media_type=cases.media_type(data) or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,9 +12,9 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
-from jcjg.alerts.choices import AlertStatus, Severity
+from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import RULES, Rule, Thresholds
-from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.regions import service as regions
@@ -34,9 +35,13 @@ def search_stmt(
     status: str = "open",
     region_code: str | None = None,
     institution_id: int | None = None,
+    handling: str | None = None,
+    today: dt.date | None = None,
 ) -> Select[Any]:
     """Alerts matching the filters, most severe and most recent first (unscoped: callers
-    ``restrict``). ``region_code`` takes its whole subtree; ``status`` may be ``all``."""
+    ``restrict``). ``region_code`` takes its whole subtree; ``status`` may be ``all``;
+    ``handling`` is a :class:`CaseStatus` value, ``overdue`` (rectification past its deadline on
+    ``today``) or ``escalated``."""
     stmt = select(Alert).order_by(_SEVERITY_RANK, Alert.last_seen_at.desc(), Alert.id.desc())
     if rule_id:
         stmt = stmt.where(Alert.rule_id == rule_id)
@@ -46,6 +51,18 @@ def search_stmt(
         stmt = stmt.where(Alert.region_code.startswith(scope_prefix(region_code)))
     if institution_id is not None:
         stmt = stmt.where(Alert.institution_id == institution_id)
+    if handling:
+        stmt = stmt.outerjoin(Case, Case.alert_id == Alert.id)
+        if handling == CaseStatus.NEW.value:
+            stmt = stmt.where(Case.id.is_(None))
+        elif handling == "overdue":
+            stmt = stmt.where(
+                Case.status == CaseStatus.RECTIFYING.value, Case.deadline < (today or dt.date.min)
+            )
+        elif handling == "escalated":
+            stmt = stmt.where(Case.escalated_to.is_not(None))
+        else:
+            stmt = stmt.where(Case.status == handling)
     return stmt
 
 
@@ -59,11 +76,18 @@ def search(
     status: str = "open",
     region_code: str | None = None,
     institution_id: int | None = None,
+    handling: str | None = None,
+    today: dt.date | None = None,
 ) -> tuple[Sequence[Alert], int]:
     """Alerts within ``principal``'s scope matching the filters, and their total."""
     stmt = restrict(
         search_stmt(
-            rule_id=rule_id, status=status, region_code=region_code, institution_id=institution_id
+            rule_id=rule_id,
+            status=status,
+            region_code=region_code,
+            institution_id=institution_id,
+            handling=handling,
+            today=today,
         ),
         principal,
         "read",
@@ -79,10 +103,18 @@ def counts_by_rule(
     status: str = "open",
     region_code: str | None = None,
     institution_id: int | None = None,
+    handling: str | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, int]:
     """How many alerts of each rule match the filters within scope."""
     stmt = restrict(
-        search_stmt(status=status, region_code=region_code, institution_id=institution_id),
+        search_stmt(
+            status=status,
+            region_code=region_code,
+            institution_id=institution_id,
+            handling=handling,
+            today=today,
+        ),
         principal,
         "read",
     )

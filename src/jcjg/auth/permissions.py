@@ -22,6 +22,8 @@ PERMISSIONS: dict[str, str] = {
     "catalogue:update": "维护资质目录",
     "alert:read": "查看预警",
     "rule:configure": "设置预警规则的地区阈值",
+    "case:handle": "处理预警：确认、排除、责令整改、退回、办结、重新打开（督办）",
+    "case:answer": "答复本机构的整改要求并上传整改证明材料",
     "user:read": "查看用户",
     "user:create": "新建用户",
     "user:update": "修改用户（含锁定、解锁、重置密码）",
@@ -72,6 +74,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _AUTHORITY
         | _EXCHANGE_APPROVER
         | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
+        | {"case:handle"}
         | {"archive:export"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
@@ -82,14 +85,14 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
         | _USER_ADMIN
         | _AUTHORITY
         | _EXCHANGE_APPROVER
-        | {"audit:read", "personal_data:unmask", "alert:read", "archive:export"}
+        | {"audit:read", "personal_data:unmask", "alert:read", "archive:export", "case:handle"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
         | _TEST_READER
     ),
     Role.STATION: frozenset(
         _EVERYONE
-        | {"institution:read", "user:read", "alert:read"}
+        | {"institution:read", "user:read", "alert:read", "case:handle"}
         | _PROJECT_KEEPER
         | _SAMPLE_READER
         | {"sample:issue_codes", "archive:export"}
@@ -98,14 +101,14 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.INSTITUTION_ADMIN: frozenset(
         _EVERYONE
         | _USER_ADMIN
-        | {"institution:read", "institution:update", "audit:read", "alert:read"}
+        | {"institution:read", "institution:update", "audit:read", "alert:read", "case:answer"}
         | {"exchange_client:read", "exchange_client:apply"}
         | {"sample:read", "sample:receive"}
         | _TEST_READER
     ),
     Role.INSTITUTION_STAFF: frozenset(
         _EVERYONE
-        | {"institution:read", "alert:read", "sample:read", "sample:receive"}
+        | {"institution:read", "alert:read", "case:answer", "sample:read", "sample:receive"}
         | _TEST_READER
     ),
     Role.PARTY_UNIT: frozenset(_EVERYONE | _SAMPLE_READER | _TEST_READER | {"sample:issue_codes"}),

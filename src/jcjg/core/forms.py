@@ -34,7 +34,8 @@ class Posted:
     """A form's text fields (in order, repeated names kept) and its chosen files' bytes."""
 
     fields: list[tuple[str, str]] = field(default_factory=list)
-    files: dict[str, PostedFile] = field(default_factory=dict)
+    files: dict[str, PostedFile] = field(default_factory=dict)  # the last file of each name
+    uploads: list[tuple[str, PostedFile]] = field(default_factory=list)  # all, in order
 
     def __contains__(self, name: object) -> bool:
         return any(k == name for k, _ in self.fields)
@@ -55,6 +56,10 @@ class Posted:
         """Text fields stripped, the CSRF token left out: what most forms want."""
         return {k: v.strip() for k, v in dict(self.fields).items() if k != CSRF_FIELD}
 
+    def files_of(self, name: str) -> list[PostedFile]:
+        """Every file chosen for ``name`` (an input with ``multiple``)."""
+        return [f for n, f in self.uploads if n == name]
+
     def file(self, name: str) -> bytes | None:
         """The bytes of the file chosen for ``name`` (None when none was chosen)."""
         posted = self.files.get(name)
@@ -69,11 +74,13 @@ async def read_posted(request: Request) -> Posted:
             if isinstance(value, str):
                 posted.fields.append((name, value))
             elif isinstance(value, UploadFile) and value.filename:
-                posted.files[name] = PostedFile(
+                upload = PostedFile(
                     filename=value.filename,
                     content_type=value.content_type or "application/octet-stream",
                     data=await value.read(),
                 )
+                posted.files[name] = upload
+                posted.uploads.append((name, upload))
     return posted
 
 

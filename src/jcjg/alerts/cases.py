@@ -1,0 +1,302 @@
+"""Handling alerts (督办, 整改; 000 4.1.6, 4.3.4 item 6; 002 17-18): an authority of the
+alert's region confirms or dismisses it (with a reason), orders rectification with a deadline
+and a responsible party, the institution answers with evidence, and the authority closes the
+case or returns it; a closed or dismissed case can be reopened. When a deadline passes the
+case is escalated one level up (county -> city -> province) by the ``alerts.escalate`` job.
+
+Every step is a :class:`CaseEvent` written with the case in one transaction, audited, and
+notarised in the log (``case:<action>``: ids, statuses, the deadline and the evidence's
+hashes; no names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.choices import CaseAction, CaseStatus
+from jcjg.alerts.models import Alert, Case, CaseEvent
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import record_event
+from jcjg.auth.scopes import Principal
+from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
+from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
+from jcjg.core.workdays import add_working_days, beijing_date
+from jcjg.ledger import service as ledger
+
+HANDLE = "case:handle"  # authorities: confirm, dismiss, order, return, close, reopen
+ANSWER = "case:answer"  # the institution: answer an order with evidence
+
+S = CaseStatus
+A = CaseAction
+TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus]] = {
+    A.CONFIRM: (frozenset({S.NEW}), S.CONFIRMED),
+    A.DISMISS: (frozenset({S.NEW, S.CONFIRMED}), S.DISMISSED),
+    A.REQUIRE: (frozenset({S.NEW, S.CONFIRMED}), S.RECTIFYING),
+    A.RECTIFY: (frozenset({S.RECTIFYING}), S.RECTIFIED),
+    A.RETURN: (frozenset({S.RECTIFIED}), S.RECTIFYING),
+    A.CLOSE: (frozenset({S.CONFIRMED, S.RECTIFIED}), S.CLOSED),
+    A.REOPEN: (frozenset({S.CLOSED, S.DISMISSED}), S.CONFIRMED),
+}
+NEEDS_NOTE = {A.DISMISS, A.RETURN, A.REOPEN, A.RECTIFY}
+NEEDS_DEADLINE = {A.REQUIRE, A.RETURN}
+DEFAULT_WORKING_DAYS = 10  # the deadline offered by the form
+MAX_EVIDENCE_FILES = 10
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+EVIDENCE_TYPES = {  # what the institution may upload: documents and photos, by their bytes
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def status_of(case: Case | None) -> CaseStatus:
+    return CaseStatus(case.status) if case is not None else CaseStatus.NEW
+
+
+def case_of(db: Session, alert: Alert) -> Case | None:
+    return db.scalars(select(Case).where(Case.alert_id == alert.id)).first()
+
+
+def cases_of(db: Session, alert_ids: list[int]) -> list[Case]:
+    if not alert_ids:
+        return []
+    return list(db.scalars(select(Case).where(Case.alert_id.in_(alert_ids))))
+
+
+def events_of(db: Session, case: Case | None) -> list[CaseEvent]:
+    if case is None:
+        return []
+    return list(
+        db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+    )
+
+
+def _may(principal: Principal, alert: Alert, action: CaseAction) -> bool:
+    if action is A.RECTIFY:
+        return principal.can(ANSWER) and (
+            alert.institution_id is not None and principal.institution_id == alert.institution_id
+        )
+    if action is A.ESCALATE:
+        return False  # the platform's, on a deadline
+    return principal.can(HANDLE)
+
+
+def allowed_actions(principal: Principal, alert: Alert, case: Case | None) -> list[CaseAction]:
+    """What ``principal`` may do with the alert's case now (in the form's order)."""
+    status = status_of(case)
+    return [
+        action
+        for action, (sources, _) in TRANSITIONS.items()
+        if status in sources and _may(principal, alert, action)
+    ]
+
+
+def media_type(data: bytes) -> str | None:
+    return next((t for magic, t in EVIDENCE_TYPES.items() if data.startswith(magic)), None)
+
+
+def _clean(
+    action: CaseAction,
+    *,
+    note: str,
+    deadline: dt.date | None,
+    responsible: str,
+    evidence: list[Upload],
+    today: dt.date,
+) -> None:
+    errors: list[FieldError] = []
+    if action in NEEDS_NOTE and not note.strip():
+        says = "请写明整改情况" if action is A.RECTIFY else "请写明理由"
+        errors.append(FieldError("note", says, "required"))
+    if len(note) > 2000:
+        errors.append(FieldError("note", "说明不超过 2000 字", "too_long"))
+    if action in NEEDS_DEADLINE:
+        if deadline is None:
+            errors.append(FieldError("deadline", "请给出整改期限", "required"))
+        elif deadline <= today:
+            errors.append(FieldError("deadline", "整改期限应晚于今天", "too_early"))
+        elif deadline > today + dt.timedelta(days=366):
+            errors.append(FieldError("deadline", "整改期限不超过一年", "too_late"))
+    if action is A.REQUIRE and not responsible.strip():
+        errors.append(FieldError("responsible", "请写明整改责任单位", "required"))
+    if len(responsible) > 200:
+        errors.append(FieldError("responsible", "责任单位不超过 200 字", "too_long"))
+    if action is A.RECTIFY and not evidence:
+        errors.append(FieldError("evidence", "请上传整改证明材料（PDF 或照片）", "required"))
+    if len(evidence) > MAX_EVIDENCE_FILES:
+        errors.append(
+            FieldError("evidence", f"证明材料最多 {MAX_EVIDENCE_FILES} 个文件", "too_many")
+        )
+    for upload in evidence:
+        if len(upload.data) > MAX_EVIDENCE_BYTES:
+            errors.append(FieldError("evidence", f"{upload.name} 超过 20 MB", "too_large"))
+        elif media_type(upload.data) is None:
+            errors.append(
+                FieldError("evidence", f"{upload.name} 不是 PDF、JPEG 或 PNG 文件", "type")
+            )
+    if action is not A.RECTIFY and evidence:
+        errors.append(FieldError("evidence", "只有整改结果附证明材料", "unexpected"))
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+
+def act(
+    *,
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    alert: Alert,
+    action: CaseAction,
+    now: dt.datetime,
+    note: str = "",
+    deadline: dt.date | None = None,
+    responsible: str = "",
+    evidence: list[Upload] | None = None,
+) -> Case:
+    """Take ``action`` on the alert's case (opening it if none): checked, written, audited and
+    notarised in the session's transaction (the caller commits)."""
+    evidence = evidence or []
+    case = case_of(db, alert)
+    status = status_of(case)
+    if not _may(principal, alert, action):
+        raise PermissionDenied("您不能对这条预警执行此操作")
+    sources, target = TRANSITIONS[action]
+    if status not in sources:
+        raise Conflict(f"预警处理状态为“{status.label}”，不能{action.label}")
+    today = beijing_date(now)
+    _clean(action, note=note, deadline=deadline, responsible=responsible, evidence=evidence,
+           today=today)  # fmt: skip
+    stored = [
+        {"name": u.name[:200], "sha256": blob_store(settings).put(u.data), "size": len(u.data),
+         "media_type": media_type(u.data)}
+        for u in evidence
+    ]  # fmt: skip
+    if case is None:
+        case = Case(
+            alert_id=alert.id,
+            status=status.value,
+            region_code=alert.region_code,
+            institution_id=alert.institution_id,
+            project_id=alert.project_id,
+            opened_at=now,
+        )
+        db.add(case)
+    case.status = target.value
+    case.updated_at = now
+    if action in NEEDS_DEADLINE:
+        case.deadline = deadline
+        case.escalation_level = 0  # a new deadline: its lapse escalates afresh
+        case.escalated_to = None
+        case.escalated_at = None
+    if action is A.REQUIRE:
+        case.responsible = responsible.strip()
+    case.closed_at = now if target in (S.CLOSED, S.DISMISSED) else None
+    db.flush()
+    return _event(db, case, alert, action, status, principal.user_id, principal.display_name,
+                  now, note=note.strip(), deadline=deadline, evidence=stored)  # fmt: skip
+
+
+def _event(db: Session, case: Case, alert: Alert, action: CaseAction, before: CaseStatus,
+           actor_id: int | None, actor_name: str, now: dt.datetime, *, note: str = "",
+           deadline: dt.date | None = None, evidence: list[dict[str, Any]] | None = None,
+           ) -> Case:  # fmt: skip
+    event = CaseEvent(
+        case_id=case.id,
+        action=action.value,
+        from_status=before.value,
+        to_status=case.status,
+        actor_id=actor_id,
+        actor_name=actor_name[:100],
+        note=note,
+        deadline=deadline if action in NEEDS_DEADLINE else case.deadline,
+        responsible=case.responsible,
+        evidence=evidence or [],
+        at=now,
+    )
+    db.add(event)
+    db.flush()
+    receipt = ledger.notarise(
+        db,
+        f"case:{action.value}",
+        {
+            "case": case.id,
+            "alert": alert.id,
+            "rule": alert.rule_id,
+            "subject": f"{alert.subject_type}:{alert.subject_id}",
+            "from": before.value,
+            "to": case.status,
+            "deadline": case.deadline.isoformat() if case.deadline else None,
+            "escalated_to": case.escalated_to,
+            "evidence": [e["sha256"] for e in event.evidence],
+            "at": now.isoformat(),
+        },
+    )
+    event.ledger_index = receipt.index
+    record_event(
+        db,
+        AuditAction.UPDATE,
+        object_type="alert_case",
+        object_id=str(case.id),
+        object_repr=f"预警 #{alert.id} {action.label}",
+        detail=note[:200] or None,
+        before={"status": before.value},
+        after={"status": case.status, "deadline": str(case.deadline) if case.deadline else None},
+    )
+    return case
+
+
+def parent_region(code: str | None) -> str | None:
+    """The next level up: a county's city, a city's province; a province has none."""
+    if not code or len(code) != 6:
+        return None
+    if code[2:] == "0000":
+        return None
+    if code[4:] == "00":
+        return code[:2] + "0000"
+    return code[:4] + "00"
+
+
+def escalate_overdue(db: Session, now: dt.datetime) -> list[Case]:
+    """Escalate every case whose rectification deadline has passed one level up from where it
+    stands (the alert's region, then each escalation's), once per Beijing day it stays
+    overdue until the province has it."""
+    today = beijing_date(now)
+    overdue = db.scalars(
+        select(Case).where(Case.status == S.RECTIFYING.value, Case.deadline < today)
+    ).all()
+    done = []
+    for case in overdue:
+        here = case.escalated_to or case.region_code
+        up = parent_region(here)
+        if up is None:
+            continue  # already at the top
+        if case.escalated_at is not None and beijing_date(case.escalated_at) >= today:
+            continue  # once a day
+        alert = db.get(Alert, case.alert_id)
+        assert alert is not None
+        case.escalation_level += 1
+        case.escalated_to = up
+        case.escalated_at = now
+        case.updated_at = now
+        db.flush()
+        days = (today - case.deadline).days if case.deadline else 0
+        _event(db, case, alert, A.ESCALATE, S.RECTIFYING, None, "平台", now,
+               note=f"整改期限 {case.deadline} 已过 {days} 天，升级至上一级督办")  # fmt: skip
+        done.append(case)
+    return done
+
+
+def default_deadline(now: dt.datetime) -> dt.date:
+    return add_working_days(beijing_date(now), DEFAULT_WORKING_DAYS)

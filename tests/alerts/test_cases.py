@@ -1,0 +1,266 @@
+"""Handling an alert (issue 9, workflow): a station confirms it and orders rectification, the
+institution answers with evidence, the station closes it; dismissals need a reason; overdue
+cases go a level up once a day; every step is audited and notarised; nobody acts outside
+their role or sees another institution's case."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from jcjg.alerts import cases
+from jcjg.alerts.choices import CaseAction, CaseStatus
+from jcjg.alerts.models import Alert, Case, CaseEvent
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.core.db import utcnow
+from jcjg.core.jobs import REGISTRY, run_job
+from jcjg.core.workdays import beijing_date
+from jcjg.ledger.models import LedgerLeaf
+from tests.factories import login, page_csrf
+
+HTML = {"accept": "text/html"}
+PDF = b"%PDF-1.7\n% rectification report\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def alert(db, factory) -> Alert:
+    lab = factory.institution(region_code="360403", name="九江督办测试检测站")
+    now = utcnow()
+    row = Alert(
+        rule_id="calibration_expired", key=f"equipment:{lab.id}:1", severity="critical",
+        subject_type="equipment", subject_id="1", subject_repr="压力试验机 YAW-2000",
+        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
+        first_seen_at=now, last_seen_at=now,
+    )  # fmt: skip
+    db.add(row)
+    db.commit()
+    return row
+
+
+def _user(factory, role: Role, **scope):
+    return factory.user(role, **scope).username
+
+
+def _post(client, alert: Alert, **fields):
+    files = fields.pop("files", None)
+    data = {"csrf_token": page_csrf(client, f"/alerts/{alert.id}"), **fields}
+    return client.post(f"/alerts/{alert.id}/case", data=data, files=files, headers=HTML,
+                       follow_redirects=False)  # fmt: skip
+
+
+def _status(db, alert: Alert) -> str:
+    db.expire_all()
+    case = db.scalars(select(Case).where(Case.alert_id == alert.id)).first()
+    return case.status if case else "new"
+
+
+def test_confirm_order_answer_close(browser_client, db, factory, alert, settings):
+    lab_id = alert.institution_id
+    station = _user(factory, Role.STATION, region_code="360400")
+    from jcjg.registry.models import Institution
+
+    staff = _user(factory, Role.INSTITUTION_STAFF, institution=db.get(Institution, lab_id))
+    leaves = db.scalar(select(func.count()).select_from(LedgerLeaf))
+    login(browser_client, station)
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    assert 'data-status="new"' in page
+    assert 'value="confirm"' in page
+    assert 'value="rectify"' not in page  # the institution's step
+    assert _post(browser_client, alert, action="confirm", note="已核实").status_code == 303
+    assert _status(db, alert) == "confirmed"
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=10)).isoformat()
+    ordered = _post(browser_client, alert, action="require", deadline=deadline,
+                    responsible="九江督办测试检测站", note="送检定并停用该设备")  # fmt: skip
+    assert ordered.status_code == 303
+    assert _status(db, alert) == "rectifying"
+    browser_client.cookies.clear()
+
+    login(browser_client, staff)
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    assert 'value="rectify"' in page
+    assert 'value="close"' not in page
+    answered = _post(browser_client, alert, action="rectify", note="已送检并取得新的检定证书",
+                     files=[("evidence", ("检定证书.pdf", PDF, "application/pdf")),
+                            ("evidence", ("设备照片.png", PNG, "image/png"))])  # fmt: skip
+    assert answered.status_code == 303, answered.text
+    assert _status(db, alert) == "rectified"
+    case = db.scalars(select(Case).where(Case.alert_id == alert.id)).one()
+    (event,) = db.scalars(select(CaseEvent).where(CaseEvent.action == "rectify")).all()
+    assert [e["name"] for e in event.evidence] == ["检定证书.pdf", "设备照片.png"]
+    pdf = browser_client.get(f"/alerts/{alert.id}/case/evidence/{event.evidence[0]['sha256']}")
+    assert pdf.status_code == 200
+    assert pdf.content == PDF
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    browser_client.cookies.clear()
+
+    login(browser_client, station)
+    assert _post(browser_client, alert, action="close", note="复核通过").status_code == 303
+    assert _status(db, alert) == "closed"
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    history = page.split('data-testid="case-history"', 1)[1].split("</ol>", 1)[0]
+    assert [a.value for a in (CaseAction.CONFIRM, CaseAction.REQUIRE, CaseAction.RECTIFY,
+                              CaseAction.CLOSE)] == [
+        part.split('"', 1)[0] for part in history.split('data-action="')[1:]
+    ]  # fmt: skip
+    assert "检定证书.pdf" in history
+    assert "存证第" in history
+    # every step notarised and audited
+    db.expire_all()
+    types = list(db.scalars(select(LedgerLeaf.entry_type).order_by(LedgerLeaf.leaf_index)))
+    assert types[leaves:] == ["case:confirm", "case:require", "case:rectify", "case:close"]
+    audited = db.scalars(
+        select(AuditLog).where(AuditLog.object_type == "alert_case",
+                               AuditLog.object_id == str(case.id))
+    ).all()  # fmt: skip
+    assert [a.after["status"] for a in audited] == [
+        "confirmed",
+        "rectifying",
+        "rectified",
+        "closed",
+    ]
+    assert case.closed_at is not None
+
+
+def test_bad_steps_are_refused_and_leave_nothing(browser_client, db, factory, alert):
+    from jcjg.registry.models import Institution
+
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+    refused = _post(browser_client, alert, action="dismiss", note="  ")
+    assert refused.status_code == 422
+    assert "请写明理由" in refused.text
+    yesterday = (beijing_date(utcnow()) - dt.timedelta(days=1)).isoformat()
+    late = _post(browser_client, alert, action="require", deadline=yesterday, responsible="某")
+    assert late.status_code == 422
+    assert "整改期限应晚于今天" in late.text
+    garbled = _post(browser_client, alert, action="require", deadline="明天", responsible="某")
+    assert garbled.status_code == 422
+    assert _post(browser_client, alert, action="fly").status_code in (400, 422)
+    assert _post(browser_client, alert, action="close").status_code == 409  # not confirmed
+    assert _post(browser_client, alert, action="rectify", note="x").status_code == 403
+    assert db.scalar(select(func.count()).select_from(Case)) == 0
+    assert db.scalar(select(func.count()).select_from(CaseEvent)) == 0
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=5)).isoformat()
+    assert _post(browser_client, alert, action="require", deadline=deadline,
+                 responsible="检测站").status_code == 303  # fmt: skip
+    browser_client.cookies.clear()
+    lab = db.get(Institution, alert.institution_id)
+    login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=lab))
+    assert _post(browser_client, alert, action="confirm").status_code == 403
+    no_files = _post(browser_client, alert, action="rectify", note="已整改")
+    assert no_files.status_code == 422
+    assert "请上传整改证明材料" in no_files.text
+    wrong = _post(browser_client, alert, action="rectify", note="已整改",
+                  files=[("evidence", ("a.txt", b"just text", "text/plain"))])  # fmt: skip
+    assert wrong.status_code == 422
+    assert "不是 PDF、JPEG 或 PNG" in wrong.text
+    assert _status(db, alert) == "rectifying"
+    assert db.scalar(select(func.count()).select_from(CaseEvent)) == 1
+
+
+def test_other_institutions_and_roles_see_nothing(browser_client, db, factory, alert):
+    other = factory.institution(region_code="360403")
+    login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=other))
+    assert browser_client.get(f"/alerts/{alert.id}", headers=HTML).status_code == 404
+    assert _post_raw(browser_client, alert, action="rectify").status_code == 404
+    browser_client.cookies.clear()
+    login(browser_client, _user(factory, Role.WITNESS))
+    assert browser_client.get(f"/alerts/{alert.id}", headers=HTML).status_code == 403
+    browser_client.cookies.clear()
+    login(browser_client, _user(factory, Role.STATION, region_code="360100"))  # another city
+    assert browser_client.get(f"/alerts/{alert.id}", headers=HTML).status_code == 404
+
+
+def _post_raw(client, alert: Alert, **fields):
+    data = {"csrf_token": page_csrf(client, "/"), **fields}
+    return client.post(f"/alerts/{alert.id}/case", data=data, headers=HTML,
+                       follow_redirects=False)  # fmt: skip
+
+
+def _order(db, factory, alert: Alert, deadline: dt.date, now: dt.datetime) -> Case:
+    from jcjg.auth.service import principal_for
+
+    station = factory.user(Role.STATION, region_code="360400")
+    principal = principal_for(db=db, user=station, settings=factory.settings)
+    return cases.act(db=db, settings=factory.settings, principal=principal, alert=alert,
+                     action=CaseAction.REQUIRE, now=now, deadline=deadline,
+                     responsible="检测站")  # fmt: skip
+
+
+def test_overdue_cases_go_up_a_level_once_a_day(db, factory, alert, session_factory):
+    now = utcnow()
+    today = beijing_date(now)
+    case = _order(db, factory, alert, today + dt.timedelta(days=2), now)
+    db.commit()
+    assert cases.escalate_overdue(db, now) == []  # not yet due
+    late = now + dt.timedelta(days=3)
+    assert cases.escalate_overdue(db, late) == [case]
+    assert (case.escalated_to, case.escalation_level) == ("360400", 1)
+    assert cases.escalate_overdue(db, late + dt.timedelta(hours=1)) == []  # once a day
+    assert cases.escalate_overdue(db, late + dt.timedelta(days=1)) == [case]
+    assert (case.escalated_to, case.escalation_level) == ("360000", 2)
+    assert cases.escalate_overdue(db, late + dt.timedelta(days=2)) == []  # the top
+    db.commit()
+    events = db.scalars(select(CaseEvent).where(CaseEvent.action == "escalate")).all()
+    assert len(events) == 2
+    assert all(e.actor_name == "平台" and e.ledger_index is not None for e in events)
+    assert "已过" in events[0].note
+    assert case.status == CaseStatus.RECTIFYING.value
+
+
+def test_the_escalation_job(db, factory, alert, session_factory):
+    import jcjg.alerts.jobs  # noqa: F401  (registers the job)
+
+    now = utcnow()
+    case = _order(db, factory, alert, beijing_date(now) + dt.timedelta(days=1), now)
+    case.deadline = beijing_date(now) - dt.timedelta(days=1)  # lapsed
+    db.commit()
+    run = run_job(session_factory, REGISTRY["alerts.escalate"])
+    assert run.status == "succeeded", run.log
+    db.expire_all()
+    assert db.get(Case, case.id).escalated_to == "360400"
+
+
+@pytest.mark.parametrize(
+    ("code", "up"),
+    [("360403", "360400"), ("360400", "360000"), ("360000", None), (None, None), ("36", None)],
+)
+def test_parent_region(code, up):
+    assert cases.parent_region(code) == up
+
+
+def test_the_list_filters_by_handling(browser_client, db, factory, alert):
+    now = utcnow()
+    second = Alert(
+        rule_id="calibration_expired", key="equipment:other", severity="warning",
+        subject_type="equipment", subject_id="2", subject_repr="万能试验机 WAW-600",
+        institution_id=alert.institution_id, region_code=alert.region_code,
+        first_seen_at=now, last_seen_at=now,
+    )  # fmt: skip
+    db.add(second)
+    db.flush()
+    case = _order(db, factory, alert, beijing_date(now) + dt.timedelta(days=1), now)
+    case.deadline = beijing_date(now) - dt.timedelta(days=2)  # lapsed
+    cases.escalate_overdue(db, now)
+    db.commit()
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+
+    def listed(handling: str) -> set[str]:
+        page = browser_client.get(f"/alerts?handling={handling}", headers=HTML)
+        assert page.status_code == 200
+        rows = page.text.split('data-testid="alerts-table"', 1)[1]
+        return {s for s in ("压力试验机", "万能试验机") if s in rows}
+
+    assert listed("") == {"压力试验机", "万能试验机"}
+    assert listed("new") == {"万能试验机"}
+    assert listed("rectifying") == {"压力试验机"}
+    assert listed("overdue") == {"压力试验机"}
+    assert listed("escalated") == {"压力试验机"}
+    assert listed("closed") == set()
+    page = browser_client.get("/alerts", headers=HTML).text
+    assert "已升级督办" in page.split(f'data-testid="handling-{alert.id}"', 1)[1].split("</td>")[0]
+    assert browser_client.get("/alerts?handling=bogus", headers=HTML).status_code == 400

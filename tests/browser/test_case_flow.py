@@ -1,0 +1,132 @@
+"""Handling an alert in a real browser (issue 9, workflow): a station user on a phone confirms
+it and orders rectification, the institution's user on a PC uploads the evidence, the station
+closes the case; an overdue case shows as escalated in the station's list."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from jcjg.alerts import cases
+from jcjg.alerts.choices import CaseAction
+from jcjg.alerts.models import Alert, Case
+from jcjg.auth.choices import Role
+from jcjg.auth.service import principal_for
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
+from tests.browser.test_sampling_flow import phone, shots
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
+PDF = b"%PDF-1.7\n% rectification report\n%%EOF\n"
+
+
+def _alert(f, lab, n: int, subject: str) -> Alert:
+    now = utcnow()
+    row = Alert(
+        rule_id="calibration_expired", key=f"equipment:{lab.id}:{n}", severity="critical",
+        subject_type="equipment", subject_id=str(n), subject_repr=subject,
+        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
+        first_seen_at=now, last_seen_at=now,
+    )  # fmt: skip
+    f.db.add(row)
+    return row
+
+
+def _pc(browser, url: str, username: str):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    return context, page
+
+
+def _act(page, action: str) -> None:
+    page.locator(f"input[name=action][value={action}]").check()
+
+
+def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
+    out = shots(tmp_path)
+    f, url = live_server.factory, live_server.url
+    lab = f.institution(region_code="360403", name="九江督办检测有限公司")
+    alert = _alert(f, lab, 1, "压力试验机 YAW-2000（检定过期）")
+    late = _alert(f, lab, 2, "万能试验机 WAW-600（检定过期）")
+    station = f.user(Role.STATION, region_code="360400", username="station_case")
+    staff = f.user(Role.INSTITUTION_STAFF, institution=lab, username="lab_case")
+    f.db.commit()
+    # a case ordered earlier whose deadline has passed: the hourly job escalates it
+    principal = principal_for(db=f.db, user=station, settings=f.settings)
+    now = utcnow()
+    cases.act(db=f.db, settings=f.settings, principal=principal, alert=late,
+              action=CaseAction.REQUIRE, now=now - dt.timedelta(days=9),
+              deadline=beijing_date(now) - dt.timedelta(days=1),
+              responsible=lab.name)  # fmt: skip
+    cases.escalate_overdue(f.db, now)
+    f.db.commit()
+    alert_id, late_id = alert.id, late.id
+    f.db.rollback()
+
+    context, page = phone(browser, url, station.username)
+    page.goto(f"{url}/alerts/{alert_id}")
+    assert page.locator("[data-testid=case-status]").get_attribute("data-status") == "new"
+    _act(page, "confirm")
+    page.fill("textarea[name=note]", "经核实，该设备检定证书已过期")
+    page.click("[data-testid=case-form] button[type=submit]")
+    page.wait_for_url(f"{url}/alerts/{alert_id}?done=confirm#case")
+    _act(page, "require")
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=10)).isoformat()
+    page.fill("input[name=deadline]", deadline)
+    page.fill("textarea[name=note]", "停用该设备，送检定后上传新的检定证书")
+    page.click("[data-testid=case-form] button[type=submit]")
+    page.wait_for_url(f"{url}/alerts/{alert_id}?done=require#case")
+    assert page.locator("[data-testid=case-status]").get_attribute("data-status") == "rectifying"
+    assert deadline in page.locator("[data-testid=case-deadline]").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(out / "case-ordered-phone.png"), full_page=True)
+
+    pc, desk = _pc(browser, url, staff.username)
+    desk.goto(f"{url}/alerts/{alert_id}")
+    assert desk.locator("input[name=action][value=confirm]").count() == 0
+    _act(desk, "rectify")
+    desk.fill("textarea[name=note]", "设备已送检，取得新的检定证书，已恢复使用")
+    desk.set_input_files(
+        "input[name=evidence]",
+        [{"name": "检定证书.pdf", "mimeType": "application/pdf", "buffer": PDF}],
+    )
+    desk.click("[data-testid=case-form] button[type=submit]")
+    desk.wait_for_url(f"{url}/alerts/{alert_id}?done=rectify#case")
+    assert desk.locator("[data-testid=case-status]").get_attribute("data-status") == "rectified"
+    link = desk.locator("[data-testid=case-history] a", has_text="检定证书.pdf")
+    evidence = desk.request.get(url + link.get_attribute("href"))
+    assert evidence.ok
+    assert evidence.body() == PDF
+    desk.screenshot(path=str(out / "case-rectified-pc.png"), full_page=True)
+    pc.close()
+
+    page.goto(f"{url}/alerts/{alert_id}")
+    _act(page, "close")
+    page.fill("textarea[name=note]", "复核整改材料，符合要求")
+    page.click("[data-testid=case-form] button[type=submit]")
+    page.wait_for_url(f"{url}/alerts/{alert_id}?done=close#case")
+    assert page.locator("[data-testid=case-status]").get_attribute("data-status") == "closed"
+    steps = page.locator("[data-testid=case-history] > li")
+    assert [steps.nth(i).get_attribute("data-action") for i in range(steps.count())] == [
+        "confirm", "require", "rectify", "close",
+    ]  # fmt: skip
+    page.screenshot(path=str(out / "case-closed-phone.png"), full_page=True)
+
+    page.goto(f"{url}/alerts?handling=escalated")
+    table = page.locator("[data-testid=alerts-table]").inner_text()
+    assert "万能试验机" in table
+    assert "压力试验机" not in table
+    page.goto(f"{url}/alerts/{late_id}")
+    assert "九江市" in page.locator("[data-testid=case-escalated]").inner_text()
+    page.screenshot(path=str(out / "case-escalated-phone.png"), full_page=True)
+    context.close()
+    f.db.rollback()
+    assert f.db.scalars(select(Case).where(Case.alert_id == alert_id)).one().status == "closed"
