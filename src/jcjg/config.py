@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     # this recently (jcjg.reports.fastpath; looked at four times in this time): the other
     # processes know of a withdrawal within it. 0: every look-up is answered anew.
     verify_page_cache_seconds: float = Field(default=2.0, ge=0, le=3600)
+    # Notifications (jcjg.notify): e-mail over SMTP when a host is set; SMS through an HTTP
+    # gateway when its URL is set. Each user gets at most one message per channel per digest
+    # period, with the counts of what happened.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: str = Field(default="starttls", pattern=r"^(none|starttls|ssl)$")
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "jcjg@localhost"
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    sms_gateway_url: str | None = None
+    sms_gateway_key: str | None = None  # HMAC-SHA256 key of the gateway's signature header
+    notify_digest_minutes: int = Field(default=10, ge=1, le=1440)
     exchange_key_days: int = Field(default=365, ge=1)
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)

@@ -62,6 +62,7 @@ def _routers() -> list[object]:
     from jcjg.home import pages as home_pages
     from jcjg.ledger import api as ledger_api
     from jcjg.ledger import pages as ledger_pages
+    from jcjg.notify import pages as notify_pages
     from jcjg.projects import pages as projects_pages
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
@@ -79,6 +80,7 @@ def _routers() -> list[object]:
         health.router,
         home_pages.router,
         auth_pages.router,
+        notify_pages.router,
         auth_api.router,
         regions_pages.router,
         regions_api.router,
@@ -111,7 +113,13 @@ def _load_specs() -> None:
 
 def _load_jobs() -> None:
     # Importing a jobs module registers its jobs.
-    for module in ("jcjg.auth.jobs", "jcjg.ledger.jobs", "jcjg.alerts.jobs", "jcjg.exchange.jobs"):
+    for module in (
+        "jcjg.auth.jobs",
+        "jcjg.ledger.jobs",
+        "jcjg.alerts.jobs",
+        "jcjg.exchange.jobs",
+        "jcjg.notify.jobs",
+    ):
         importlib.import_module(module)
 
 

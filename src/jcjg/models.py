@@ -1,7 +1,7 @@
 """Every model of the platform, imported in one place for Alembic and the tests."""
 
 import jcjg.archives.retention  # noqa: F401 (deletes of archives in retention are refused)
-from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.alerts.models import Alert, Case, CaseEvent, RuleThreshold
 from jcjg.audit.models import AuditLog
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
@@ -18,6 +18,7 @@ from jcjg.exchange.models import (
     Upload,
 )
 from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
+from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.regions.models import Region
 from jcjg.registry.models import (
@@ -65,6 +66,8 @@ __all__ = [
     "Base",
     "Capability",
     "CapabilityAssessment",
+    "Case",
+    "CaseEvent",
     "Client",
     "ClientKey",
     "ClientStat",
@@ -74,6 +77,7 @@ __all__ = [
     "Contract",
     "Curve",
     "CurveKey",
+    "Delivery",
     "ELicence",
     "Equipment",
     "ExchangeFile",
@@ -88,6 +92,8 @@ __all__ = [
     "LedgerLeaf",
     "LedgerNode",
     "Message",
+    "Notification",
+    "NotifyPreference",
     "OnSitePlan",
     "OnSiteRecord",
     "Parameter",

@@ -22,6 +22,8 @@ from jcjg.alerts.choices import CaseAction, CaseStatus
 from jcjg.alerts.models import Alert, Case, CaseEvent
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
+from jcjg.auth.choices import Role
+from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
@@ -254,7 +256,62 @@ def _event(db: Session, case: Case, alert: Alert, action: CaseAction, before: Ca
         before={"status": before.value},
         after={"status": case.status, "deadline": str(case.deadline) if case.deadline else None},
     )
+    _tell(db, case, alert, action, now, note)
     return case
+
+
+_TOLD = {
+    A.CONFIRM: ("case", "预警已确认"),
+    A.DISMISS: ("case", "预警已排除"),
+    A.REQUIRE: ("rectification", "整改要求"),
+    A.RECTIFY: ("case", "整改结果待复核"),
+    A.RETURN: ("rectification", "整改被退回，请重新整改"),
+    A.CLOSE: ("case", "预警已办结"),
+    A.REOPEN: ("case", "预警重新打开"),
+    A.ESCALATE: ("escalation", "整改逾期，已升级督办"),
+}
+_LAB_ROLES = (Role.INSTITUTION_ADMIN.value, Role.INSTITUTION_STAFF.value)
+_AUTHORITY_ROLES = (Role.STATION.value, Role.CITY_AUTHORITY.value,
+                    Role.PROVINCIAL_AUTHORITY.value)  # fmt: skip
+
+
+def recipients(db: Session, case: Case, alert: Alert, action: CaseAction) -> list[User]:
+    """Who hears of a step: the institution of every step addressed to it; the authorities of
+    the alert's county and city of an answer; those of the region it went up to (and the
+    institution) of an escalation."""
+    lab: list[User] = []
+    if case.institution_id is not None:
+        lab = list(db.scalars(select(User).where(
+            User.institution_id == case.institution_id, User.role.in_(_LAB_ROLES),
+            User.is_active.is_(True),
+        ).order_by(User.id)))  # fmt: skip
+    if action is A.RECTIFY:
+        regions = [r for r in (alert.region_code, parent_region(alert.region_code)) if r]
+    elif action is A.ESCALATE:
+        regions = [case.escalated_to] if case.escalated_to else []
+    else:
+        return lab
+    authorities = list(db.scalars(select(User).where(
+        User.region_code.in_(regions), User.role.in_(_AUTHORITY_ROLES), User.is_active.is_(True),
+    ).order_by(User.id)))  # fmt: skip
+    return authorities + (lab if action is A.ESCALATE else [])
+
+
+def _tell(db: Session, case: Case, alert: Alert, action: CaseAction, now: dt.datetime,
+          note: str) -> None:  # fmt: skip
+    from jcjg.alerts.service import rule_title
+    from jcjg.notify.service import notify
+
+    kind, says = _TOLD[action]
+    body = []
+    if action in NEEDS_DEADLINE and case.deadline:
+        body.append(f"整改期限 {case.deadline}")
+    if note:
+        body.append(note[:300])
+    severity = "critical" if action is A.ESCALATE else alert.severity
+    notify(db, recipients(db, case, alert, action), kind=kind, rule_id=alert.rule_id,
+           severity=severity, title=f"{says}：{rule_title(alert.rule_id)} · {alert.subject_repr}",
+           body="；".join(body), link=f"/alerts/{alert.id}#case", now=now)  # fmt: skip
 
 
 def parent_region(code: str | None) -> str | None:

@@ -1,0 +1,126 @@
+"""The inbox (``/inbox``) and each user's notification settings (``/account/notifications``),
+with the messages sent to them and how each went."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select, update
+
+from jcjg.alerts.engine import RULES
+from jcjg.alerts.service import rule_title
+from jcjg.auth.deps import requires
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
+from jcjg.core.forms import PostedForm
+from jcjg.core.masking import mask_email, mask_phone
+from jcjg.core.templating import redirect, render
+from jcjg.notify.choices import Channel, DeliveryStatus
+from jcjg.notify.models import Delivery, Notification, NotifyPreference
+from jcjg.notify.service import KIND_LABELS, preference, unread
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+Account = Annotated[Principal, Depends(requires("account:manage"))]
+INBOX_SIZE = 100
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, db: SessionDep, principal: Account) -> Response:
+    rows = db.scalars(
+        select(Notification)
+        .where(Notification.user_id == principal.user_id)
+        .order_by(Notification.id.desc())
+        .limit(INBOX_SIZE)
+    ).all()
+    context = {"rows": rows, "unread": unread(db, principal.user_id or 0), "kinds": KIND_LABELS}
+    return render(request, "notify/inbox.html", context)
+
+
+@router.post("/inbox/read", response_class=HTMLResponse)
+def mark_read(request: Request, db: SessionDep, principal: Account, form: PostedForm) -> Response:
+    """Mark one notification (``id``) or all of them read."""
+    stmt = update(Notification).where(
+        Notification.user_id == principal.user_id, Notification.read_at.is_(None)
+    )
+    one = (form.get("id") or "").strip()
+    if one:
+        if not one.isdecimal() or len(one) > 12:
+            raise ValidationFailed(errors=[FieldError("id", "通知编号无效")])
+        stmt = stmt.where(Notification.id == int(one))
+    db.execute(stmt.values(read_at=utcnow()))
+    return redirect("/inbox")
+
+
+def _settings_context(db: SessionDep, principal: Principal) -> dict[str, Any]:
+    user = db.get(User, principal.user_id)
+    assert user is not None
+    deliveries = db.scalars(
+        select(Delivery)
+        .where(Delivery.user_id == principal.user_id)
+        .order_by(Delivery.id.desc())
+        .limit(20)
+    ).all()
+    return {
+        "pref": preference(db, user.id),
+        "email": mask_email(user.email) if user.email else "",
+        "phone": mask_phone(user.phone) if user.phone else "",
+        "rules": sorted((rid, rule_title(rid)) for rid in RULES),
+        "deliveries": deliveries,
+        "mask": lambda d: mask_email(d.address) if d.channel == "email" else mask_phone(d.address),
+        "channels": {c.value: c for c in Channel},
+        "statuses": {s.value: s for s in DeliveryStatus},
+        "form": None,
+        "errors": {},
+    }
+
+
+@router.get("/account/notifications", response_class=HTMLResponse)
+def notification_settings(request: Request, db: SessionDep, principal: Account) -> Response:
+    return render(request, "notify/settings.html", _settings_context(db, principal))
+
+
+def _time(value: str, field: str, errors: list[FieldError]) -> dt.time | None:
+    if not value:
+        return None
+    try:
+        return dt.time.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(field, "时间应为 时:分，如 22:00"))
+        return None
+
+
+@router.post("/account/notifications", response_class=HTMLResponse)
+def save_notification_settings(
+    request: Request, db: SessionDep, principal: Account, form: PostedForm
+) -> Response:
+    values = form.values()
+    errors: list[FieldError] = []
+    chosen = form.getlist("rules")
+    unknown = [r for r in chosen if r not in RULES]
+    if unknown:
+        errors.append(FieldError("rules", "未知的预警规则"))
+    start = _time(values.get("quiet_start", ""), "quiet_start", errors)
+    end = _time(values.get("quiet_end", ""), "quiet_end", errors)
+    if (start is None) != (end is None):
+        errors.append(FieldError("quiet_end", "免打扰时段需要开始和结束时间"))
+    if errors:
+        context = _settings_context(db, principal)
+        context |= {"form": values | {"rules": chosen}, "errors": errors_by_field(errors)}
+        return render(request, "notify/settings.html", context, status_code=422)
+    pref = db.scalars(
+        select(NotifyPreference).where(NotifyPreference.user_id == principal.user_id)
+    ).first()
+    if pref is None:
+        pref = NotifyPreference(user_id=principal.user_id)
+        db.add(pref)
+    pref.email_on = values.get("email_on") == "1"
+    pref.sms_on = values.get("sms_on") == "1"
+    pref.rules = sorted(set(chosen))
+    pref.quiet_start, pref.quiet_end = start, end
+    return redirect("/account/notifications?saved=1")
