@@ -115,7 +115,7 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
     assert types[leaves:] == ["case:confirm", "case:require", "case:rectify", "case:close"]
     audited = db.scalars(
         select(AuditLog).where(AuditLog.object_type == "alert_case",
-                               AuditLog.object_id == str(case.id))
+                               AuditLog.object_id == str(case.id)).order_by(AuditLog.id)
     ).all()  # fmt: skip
     assert [a.after["status"] for a in audited] == [
         "confirmed",
