@@ -23,13 +23,14 @@ from jcjg.auth.models import ApiToken, RoleGrant, User
 from jcjg.auth.scopes import get_scoped
 from jcjg.auth.service import create_api_token, principal_for
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
-from jcjg.core.db import Base
+from jcjg.core.db import Base, utcnow
 from jcjg.core.errors import NotFound
 from jcjg.core.mixins import ChangeLogged
 from jcjg.exchange import clients as exchange_clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
 from jcjg.generic.spec import SPECS
+from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.registry import specs as registry_specs
 from jcjg.registry.models import ELicence, Institution
@@ -122,6 +123,24 @@ def _case_obj(f: Factory) -> tuple[int, dict]:
     f.db.add(case)
     f.db.flush()
     return case.id, info
+
+
+def _nonconformity_obj(f: Factory) -> tuple[int, dict]:
+    from jcjg.testing.models import TestRecord
+
+    inst = f.institution(region_code="360403")
+    now = utcnow()
+    record = TestRecord(institution_id=inst.id, region_code=inst.region_code, number="JL-G-1",
+                        kind="concrete_compression", item_code="0108", started_at=now,
+                        ended_at=now, acquisition="manual")  # fmt: skip
+    f.db.add(record)
+    f.db.flush()
+    row = Nonconformity(institution_id=inst.id, region_code=inst.region_code,
+                        test_record_id=record.id, found_by="lab", material="混凝土",
+                        item_code="0108", deadline=now.date())  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row.id, {"inst": inst}
 
 
 def _exchange_client(f: Factory) -> tuple[Client, dict]:
@@ -223,6 +242,13 @@ SCOPED: dict[type, ScopeCase] = {
         None,
         lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
         lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+    ),
+    Nonconformity: ScopeCase(
+        _nonconformity_obj,
+        "/nonconformities/{id}",
+        lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+        session=True,
     ),
     ApiToken: ScopeCase(
         _token_obj,

@@ -117,6 +117,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "audit:read",
     ("GET", "/api/v1/audit/{log_id}"): "audit:read",
     ("GET", "/admin/jobs"): "job:read",
+    ("GET", "/nonconformities"): "test_record:read",
+    ("GET", "/nonconformities/{item_id}"): "test_record:read",
+    ("POST", "/nonconformities/{item_id}"): "test_record:read",  # and case:handle/answer
     ("GET", "/inbox"): "account:manage",
     ("POST", "/inbox/read"): "account:manage",
     ("GET", "/account/notifications"): "account:manage",

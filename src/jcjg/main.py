@@ -62,6 +62,7 @@ def _routers() -> list[object]:
     from jcjg.home import pages as home_pages
     from jcjg.ledger import api as ledger_api
     from jcjg.ledger import pages as ledger_pages
+    from jcjg.nonconformity import pages as nonconformity_pages
     from jcjg.notify import pages as notify_pages
     from jcjg.projects import pages as projects_pages
     from jcjg.regions import api as regions_api
@@ -81,6 +82,7 @@ def _routers() -> list[object]:
         home_pages.router,
         auth_pages.router,
         notify_pages.router,
+        nonconformity_pages.router,
         auth_api.router,
         regions_pages.router,
         regions_api.router,

@@ -18,6 +18,7 @@ from jcjg.exchange.models import (
     Upload,
 )
 from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
+from jcjg.nonconformity.models import Nonconformity
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.regions.models import Region
@@ -92,6 +93,7 @@ __all__ = [
     "LedgerLeaf",
     "LedgerNode",
     "Message",
+    "Nonconformity",
     "Notification",
     "NotifyPreference",
     "OnSitePlan",

@@ -8,14 +8,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import socket
 import threading
-from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from jcjg.alerts import cases
@@ -30,42 +27,9 @@ from jcjg.notify import service
 from jcjg.notify.channels import DeliveryError, HttpSmsGateway, SmtpSender
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from tests.factories import login, page_csrf
+from tests.notify.conftest import free_port as _free_port
 
 HTML = {"accept": "text/html"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.rcpt_tos, message))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, box
-    controller.stop()
-
-
-@pytest.fixture
-def mail_settings(settings, smtp):
-    controller, _ = smtp
-    return settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": controller.port, "smtp_security": "none",
-                "smtp_from": "jcjg@jianguan.example", "notify_digest_minutes": 10}
-    )  # fmt: skip
 
 
 @pytest.fixture

@@ -295,6 +295,10 @@ def store_record(
     record.platform_judgement = _judgement(outcome).value
     record.nonconforming_by = nonconforming_by(record.lab_judgement, record.platform_judgement)
     db.flush()
+    if record.nonconforming_by:  # onto the register, its parties told at once
+        from jcjg.nonconformity.service import register
+
+        register(db, record, received_at)
     return record
 
 

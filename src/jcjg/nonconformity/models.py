@@ -1,0 +1,47 @@
+"""The register's rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jcjg.core.db import Base, UTCDateTime, utcnow
+from jcjg.core.mixins import IdMixin
+
+
+class Nonconformity(IdMixin, Base):
+    """One nonconforming result: where (project, part of structure), what (material, item,
+    values and limit), who found it (the lab, the platform or both), and its handling."""
+
+    __tablename__ = "nonconformity"
+    __permission_entity__: ClassVar[str] = "test_record"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+        "project": "project_id",
+    }
+
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), index=True, default=None
+    )
+    test_record_id: Mapped[int] = mapped_column(ForeignKey("test_record.id"), unique=True)
+    found_by: Mapped[str] = mapped_column(String(16))  # lab, platform, both
+    material: Mapped[str] = mapped_column(String(40))  # the test kind's label
+    item_code: Mapped[str] = mapped_column(String(12), index=True)
+    structure_part: Mapped[str] = mapped_column(String(100), default="")
+    grade: Mapped[str] = mapped_column(String(32), default="")  # the limit it is judged by
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    deadline: Mapped[dt.date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # NcStatus
+    handling: Mapped[str] = mapped_column(String(16), default="")  # Handling
+    handling_note: Mapped[str] = mapped_column(Text, default="")
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    notified: Mapped[int] = mapped_column(Integer, default=0)  # users told when it was found
+    ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)

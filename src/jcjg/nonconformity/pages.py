@@ -1,0 +1,131 @@
+"""``/nonconformities``: the register within the reader's scope with its summaries (by region,
+institution, material and month), and each item's page with its handling."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import ValidationFailed, errors_by_field
+from jcjg.core.forms import PostedForm
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import redirect, render
+from jcjg.core.workdays import beijing_date
+from jcjg.nonconformity import service
+from jcjg.nonconformity.choices import Handling, NcStatus
+from jcjg.nonconformity.models import Nonconformity
+from jcjg.projects.models import Project
+from jcjg.projects.service import names_of
+from jcjg.regions.models import Region
+from jcjg.registry.models import Institution
+from jcjg.testing.models import TestRecord
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+Reader = Annotated[Principal, Depends(requires("test_record:read"))]
+_CHOICES: dict[str, Any] = {
+    "statuses": {s.value: s for s in NcStatus},
+    "handlings": {h.value: h for h in Handling},
+    "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
+}
+
+
+def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:
+    if by == "region":
+        return dict(db.execute(select(Region.code, Region.name).where(Region.code.in_(keys))).all())
+    if by == "institution":
+        ids = [int(k) for k in keys if k.isdecimal()]
+        rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
+        return {str(i): n for i, n in rows}
+    return {k: k for k in keys}
+
+
+@router.get("/nonconformities", response_class=HTMLResponse)
+def register_page(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str | None, Query(pattern=r"^(open|handling|closed)?$")] = None,
+    by: Annotated[str, Query(pattern=r"^(region|institution|material|month)$")] = "institution",
+) -> Response:
+    stmt = service.search_stmt(principal, status or None)
+    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
+    today = beijing_date(utcnow())
+    summary = service.summary(db, principal, by, today)
+    names = names_of(db, rows)
+    records = dict(
+        db.execute(
+            select(TestRecord.id, TestRecord.number).where(
+                TestRecord.id.in_([r.test_record_id for r in rows])
+            )
+        ).all()
+    )
+    context = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "status": status or "",
+        "by": by,
+        "summary": summary,
+        "labels": _labels(db, by, [s.key for s in summary]),
+        "institutions": names["institutions"],
+        "projects": names["projects"],
+        "records": records,
+        "today": today,
+        **_CHOICES,
+    }
+    return render(request, "nonconformity/list.html", context)
+
+
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _detail(db: Session, principal: Principal, item: Nonconformity) -> dict[str, Any]:
+    return {
+        "item": item,
+        "record": db.get(TestRecord, item.test_record_id),
+        "institution": db.get(Institution, item.institution_id),
+        "project": db.get(Project, item.project_id) if item.project_id else None,
+        "today": beijing_date(utcnow()),
+        "may_record": item.status != NcStatus.CLOSED.value and service.may_record(principal, item),
+        "may_close": item.status != NcStatus.CLOSED.value and principal.can("case:handle"),
+        "form": {},
+        "errors": {},
+        **_CHOICES,
+    }
+
+
+@router.get("/nonconformities/{item_id}", response_class=HTMLResponse)
+def item_page(request: Request, item_id: ItemId, db: SessionDep, principal: Reader) -> Response:
+    item = get_scoped(db, Nonconformity, item_id, principal, "read")
+    return render(request, "nonconformity/detail.html", _detail(db, principal, item))
+
+
+@router.post("/nonconformities/{item_id}", response_class=HTMLResponse)
+def item_handling(
+    request: Request, item_id: ItemId, db: SessionDep, principal: Reader, form: PostedForm
+) -> Response:
+    item = get_scoped(db, Nonconformity, item_id, principal, "read")
+    values = form.values()
+    try:
+        service.record_handling(
+            db=db, principal=principal, item=item, handling=values.get("handling", ""),
+            note=values.get("note", ""), close=values.get("close") == "1", now=utcnow(),
+        )  # fmt: skip
+    except ValidationFailed as error:
+        db.rollback()
+        context = _detail(db, principal, item) | {
+            "form": values,
+            "errors": errors_by_field(error.errors),
+        }
+        return render(request, "nonconformity/detail.html", context, status_code=422)
+    return redirect(f"/nonconformities/{item.id}")
