@@ -127,6 +127,13 @@ def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
     page.goto(f"{url}/alerts/{late_id}")
     assert "九江市" in page.locator("[data-testid=case-escalated]").inner_text()
     page.screenshot(path=str(out / "case-escalated-phone.png"), full_page=True)
+    page.goto(url + "/")  # the station's home: what waits, each a link
+    escalated = page.locator("[data-testid=handling] a", has_text="已升级督办")
+    assert escalated.get_attribute("data-count") == "1"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(out / "home-station-phone.png"), full_page=True)
+    escalated.click()
+    page.wait_for_url(f"{url}/alerts?handling=escalated")
     context.close()
     f.db.rollback()
     assert f.db.scalars(select(Case).where(Case.alert_id == alert_id)).one().status == "closed"

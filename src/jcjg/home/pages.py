@@ -19,6 +19,7 @@ from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
 from jcjg.core.templating import render
+from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.registry.models import Institution
 
@@ -33,7 +34,20 @@ FUNCTIONS = [
         "检测机构、人员、设备、场所、能力、资质证书与报告批准人",
     ),
     ("catalogue:read", "资质目录", "/catalogue", "检测专项、检测项目、参数及人员设备场所最低要求"),
-    ("alert:read", "预警", "/alerts", "查看辖区或本机构的预警，按规则、地区、机构筛选"),
+    (
+        "alert:read",
+        "预警",
+        "/alerts",
+        "查看辖区或本机构的预警，确认、责令整改、复核办结，逾期升级督办",
+    ),
+    (
+        "test_record:read",
+        "不合格台账",
+        "/nonconformities",
+        "不合格检测结果的登记、通知、处理与闭环",
+    ),
+    ("account:manage", "站内通知", "/inbox", "与您有关的预警处理、整改要求和不合格结果"),
+    ("account:manage", "通知设置", "/account/notifications", "邮件、短信、关注的规则与免打扰时段"),
     ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
     ("role:read", "角色与权限", "/admin/roles", "查看每个角色拥有的权限，平台管理员可调整"),
     ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),
@@ -46,6 +60,39 @@ FUNCTIONS = [
 
 def _count(db: SessionDep, stmt: Any) -> int:
     return int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+
+
+def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str, bool]]:
+    """What waits for this account's handling, each a link to the list behind it: (title,
+    count, link, whether it is late)."""
+    from jcjg.alerts import service as alerts
+    from jcjg.nonconformity import service as nonconformities
+    from jcjg.nonconformity.models import Nonconformity
+    from jcjg.notify.service import unread
+
+    today = beijing_date(utcnow())
+    out: list[tuple[str, int, str, bool]] = []
+    if principal.can("alert:read"):
+        for title, handling, late in (
+            ("待确认的预警", "new", False),
+            ("整改中", "rectifying", False),
+            ("已整改待复核", "rectified", False),
+            ("整改逾期", "overdue", True),
+            ("已升级督办", "escalated", True),
+        ):
+            _, total = alerts.search(db=db, principal=principal, limit=0, handling=handling,
+                                     today=today)  # fmt: skip
+            out.append((title, total, f"/alerts?handling={handling}", late))
+    if principal.can("test_record:read"):
+        open_ = nonconformities.search_stmt(principal).where(Nonconformity.status != "closed")
+        late_ = open_.where(Nonconformity.deadline < today)
+        out.append(
+            ("不合格结果未闭环", _count(db, open_), "/nonconformities?by=institution", False)
+        )
+        out.append(("不合格结果逾期", _count(db, late_), "/nonconformities?by=institution", True))
+    if principal.user_id is not None:
+        out.append(("未读通知", unread(db, principal.user_id), "/inbox", False))
+    return out
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -66,6 +113,7 @@ def home(
         since = utcnow() - dt.timedelta(hours=24)
         stmt = restrict(select(AuditLog).where(AuditLog.at >= since), principal, "read")
         counts.append(("近 24 小时审计记录", _count(db, stmt), "条"))
+    handling = _handling(db, principal)
     user = db.get(User, principal.user_id)
     scope = principal.scope_label()
     if principal.scope_kind is ScopeKind.REGION and principal.region_code:
@@ -73,7 +121,8 @@ def home(
     elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
         institution = db.get(Institution, principal.institution_id)
         scope = f"本检测机构（{institution.name}）" if institution else scope
-    context = {"functions": functions, "counts": counts, "user": user, "scope": scope}
+    context = {"functions": functions, "counts": counts, "user": user, "scope": scope,
+               "handling": handling}  # fmt: skip
     return render(request, "home.html", context)
 
 
