@@ -177,3 +177,14 @@ def test_unhandled_past_the_deadline_fires(client, db, lab, site):
     run_rule(db, "nonconformity_unhandled", now=later)
     db.expire_all()
     assert alert.status == "closed"
+
+
+@pytest.mark.parametrize(
+    ("key", "label"),
+    [("strength_mpa", "强度代表值（MPa）"), ("2.yield_mpa", "2 号屈服强度（MPa）"),
+     ("mystery", "mystery")],
+)  # fmt: skip
+def test_value_labels(key, label):
+    from jcjg.nonconformity.pages import _value_label
+
+    assert _value_label(key) == label

@@ -34,7 +34,27 @@ _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in NcStatus},
     "handlings": {h.value: h for h in Handling},
     "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
+    "value_label": lambda key: _value_label(key),
 }
+
+
+_VALUE_LABELS = {
+    "strength_mpa": "强度代表值（MPa）",
+    "percent_of_design": "达设计强度（%）",
+    "flexural_mpa": "抗折强度（MPa）",
+    "compressive_mpa": "抗压强度（MPa）",
+    "peak_kn": "破坏荷载（kN）",
+    "yield_mpa": "屈服强度（MPa）",
+    "tensile_mpa": "抗拉强度（MPa）",
+    "elongation_percent": "断后伸长率（%）",
+}
+
+
+def _value_label(key: str) -> str:
+    """``strength_mpa`` -> 强度代表值（MPa）; a bar's ``2.yield_mpa`` -> 2 号屈服强度（MPa）."""
+    number, _, base = key.rpartition(".")
+    label = _VALUE_LABELS.get(base, base)
+    return f"{number} 号{label}" if number else label
 
 
 def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:

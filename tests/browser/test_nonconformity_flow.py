@@ -1,0 +1,86 @@
+"""The nonconformity register on a phone (issue 9): a lab uploads a nonconforming concrete
+result; the project's owner finds it in the inbox and opens it; the station records the
+re-test and closes the item; the register's summary counts it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from jcjg.auth.choices import Role
+from jcjg.core.db import utcnow
+from jcjg.testing import service, synthetic
+from jcjg.testing.schemas import RecordIn
+from tests.browser.test_sampling_flow import phone, shots
+from tests.testing.conftest import points
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_nonconforming_result_from_upload_to_closing(live_server, browser, tmp_path):
+    out = shots(tmp_path)
+    f, url = live_server.factory, live_server.url
+    lab = f.institution(region_code="360403", name="九江不合格测试检测站")
+    project = f.project(region_code="360403", name="濂溪区滨江花园三期")
+    owner = f.user(Role.PARTY_UNIT, project_ids=(project.id,), username="owner_nc")
+    station = f.user(Role.STATION, region_code="360400", username="station_nc")
+    rng = random.Random(7)
+    now = utcnow()
+    specimens = []
+    for n, peak in enumerate((402.0, 396.0, 410.0), start=1):  # C30 cubes near 18 MPa
+        curve = synthetic.concrete(rng, peak_kn=peak, rate_kn_s=13.5)
+        specimens.append(
+            {"position": n, "values": {"peak_kn": round(float(curve.force.max()), 2)},
+             "curve": {"points": points(curve)}}
+        )  # fmt: skip
+    service.store_record(
+        db=f.db, settings=f.settings, institution=lab, received_at=now,
+        data=RecordIn.model_validate({
+            "message_id": "3f1c2b4a-5d6e-4f70-8a91-b2c3d4e5f607", "institution_code": lab.code,
+            "number": "JL-NC-0001", "kind": "concrete_compression", "item_code": "0108",
+            "project_code": project.code,
+            "started_at": (now - dt.timedelta(minutes=12)).isoformat(),
+            "ended_at": (now - dt.timedelta(minutes=5)).isoformat(), "acquisition": "auto",
+            "grade": "C30", "age_days": 28, "specimen_size_mm": 150, "specimens": specimens,
+            "results": {"strength_mpa": 17.9}, "judgement": "nonconforming",
+        }),
+    )  # fmt: skip
+    f.db.commit()
+    f.db.rollback()
+
+    context, page = phone(browser, url, owner.username)
+    page.goto(url + "/inbox")
+    told = page.locator("[data-testid=inbox] li[data-kind=nonconformity] a")
+    assert "不合格结果" in told.inner_text()
+    assert "滨江花园三期" in told.inner_text()
+    told.click()
+    page.wait_for_url(f"{url}/nonconformities/*")
+    assert page.locator("[data-testid=nc-status]").get_attribute("data-status") == "open"
+    assert "JL-NC-0001" in page.locator("[data-testid=nc-facts]").inner_text()
+    values = page.locator("[data-testid=nc-values]").inner_text()
+    assert "强度代表值（MPa） 17.9" in values  # the lab's figure
+    assert "平台复算：强度代表值（MPa）" in values
+    assert page.locator("[data-testid=nc-form]").count() == 0  # the owner reads, not handles
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(out / "nc-owner-phone.png"), full_page=True)
+    item_url = page.url
+    context.close()
+
+    context, page = phone(browser, url, station.username)
+    page.goto(item_url)
+    page.select_option("select[name=handling]", "retest")
+    page.fill("textarea[name=note]", "双倍复检合格，复检报告 FJ-2026-0031")
+    page.check("input[name=close]")
+    page.click("[data-testid=nc-form] button[type=submit]")
+    page.wait_for_url(item_url)
+    assert page.locator("[data-testid=nc-status]").get_attribute("data-status") == "closed"
+    assert "复检" in page.locator("[data-testid=nc-handling]").inner_text()
+    page.screenshot(path=str(out / "nc-closed-phone.png"), full_page=True)
+    page.goto(url + "/nonconformities?by=institution")
+    summary = page.locator("[data-testid=nc-summary]").inner_text()
+    assert "九江不合格测试检测站" in summary
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.screenshot(path=str(out / "nc-register-phone.png"), full_page=True)
+    context.close()
