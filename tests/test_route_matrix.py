@@ -128,6 +128,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/alerts/rules"): "alert:read",
     ("GET", "/alerts/{alert_id}"): "alert:read",
     ("POST", "/alerts/{alert_id}/case"): "alert:read",  # and the step's case:handle/answer
+    ("POST", "/alerts/bulk"): "alert:read",  # and case:handle
     ("GET", "/alerts/{alert_id}/case/evidence/{sha256}"): "alert:read",
     ("POST", "/alerts/rules/{rule_id}/thresholds"): "rule:configure",
     ("GET", "/api/v1/alerts"): "alert:read",

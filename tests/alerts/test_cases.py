@@ -264,3 +264,57 @@ def test_the_list_filters_by_handling(browser_client, db, factory, alert):
     page = browser_client.get("/alerts", headers=HTML).text
     assert "已升级督办" in page.split(f'data-testid="handling-{alert.id}"', 1)[1].split("</td>")[0]
     assert browser_client.get("/alerts?handling=bogus", headers=HTML).status_code == 400
+
+
+def test_bulk_confirm_and_dismiss_all_or_nothing(browser_client, db, factory, alert):
+    now = utcnow()
+    more = []
+    for n in (2, 3):
+        row = Alert(rule_id="calibration_expired", key=f"equipment:bulk:{n}", severity="warning",
+                    subject_type="equipment", subject_id=str(n), subject_repr=f"设备 {n}",
+                    institution_id=alert.institution_id, region_code=alert.region_code,
+                    first_seen_at=now, last_seen_at=now)  # fmt: skip
+        db.add(row)
+        more.append(row)
+    elsewhere = factory.institution(region_code="360102")
+    outside = Alert(rule_id="calibration_expired", key="equipment:nc", severity="warning",
+                    subject_type="equipment", subject_id="9", subject_repr="南昌设备",
+                    institution_id=elsewhere.id, region_code="360102",
+                    first_seen_at=now, last_seen_at=now)  # fmt: skip
+    db.add(outside)
+    db.commit()
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+    page = browser_client.get("/alerts", headers=HTML).text
+    assert 'data-testid="bulk-form"' in page
+    assert f'name="alert_id" value="{alert.id}" form="bulk"' in page
+    token = page_csrf(browser_client, "/alerts")
+
+    def bulk(ids, **fields):
+        return browser_client.post("/alerts/bulk", headers=HTML, follow_redirects=False,
+                                   data={"csrf_token": token, "alert_id": [str(i) for i in ids],
+                                         **fields})  # fmt: skip
+
+    # one out of scope: nothing written
+    assert bulk([alert.id, outside.id], action="confirm").status_code == 404
+    assert db.scalar(select(func.count()).select_from(Case)) == 0
+    # a dismissal without its reason: nothing written
+    assert bulk([alert.id, more[0].id], action="dismiss").status_code == 422
+    assert bulk([], action="confirm").status_code == 422
+    assert bulk([alert.id], action="close").status_code == 422  # not a bulk action
+    assert db.scalar(select(func.count()).select_from(Case)) == 0
+    done = bulk([alert.id, more[0].id], action="confirm", note="批量核实")
+    assert done.status_code == 303
+    assert [_status(db, a) for a in (alert, more[0], more[1])] == ["confirmed", "confirmed", "new"]
+    # one already confirmed cannot be confirmed again: none of the two is
+    assert bulk([more[1].id, alert.id], action="confirm").status_code == 409
+    assert _status(db, more[1]) == "new"
+    assert bulk([more[1].id], action="dismiss", note="重复登记的设备").status_code == 303
+    assert _status(db, more[1]) == "dismissed"
+    browser_client.cookies.clear()
+    from jcjg.registry.models import Institution
+
+    lab = db.get(Institution, alert.institution_id)
+    login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=lab))
+    assert 'data-testid="bulk-form"' not in browser_client.get("/alerts", headers=HTML).text
+    token = page_csrf(browser_client, "/alerts")
+    assert bulk([more[0].id], action="dismiss", note="x").status_code == 403

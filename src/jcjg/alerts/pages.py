@@ -113,6 +113,7 @@ def alerts_page(
             "handling": handling or "",
         },
         "handlings": HANDLINGS,
+        "bulk": principal.can(cases.HANDLE),
         "filters_today": filters["today"],
         "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},
         "rule_title": service.rule_title,
@@ -270,6 +271,40 @@ def alert_case_action(
     context = _detail_context(db, principal, alert)
     context |= {"form": values | {"action": action.value}, "errors": errors_by_field(error.errors)}
     return render(request, "alerts/detail.html", context, status_code=422)
+
+
+BULK_ACTIONS = (CaseAction.CONFIRM, CaseAction.DISMISS)
+MAX_BULK = 200
+
+
+@router.post("/alerts/bulk", response_class=HTMLResponse)
+def alerts_bulk(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AlertReader,
+    form: PostedForm,
+) -> Response:
+    """Confirm or dismiss (with one reason) the alerts ticked on the list: all of them or, when
+    one cannot be (out of scope, already handled, no reason), none."""
+    raw = form.getlist("alert_id")
+    if not raw:
+        raise ValidationFailed(errors=[FieldError("alert_id", "请先勾选预警")])
+    if len(raw) > MAX_BULK or not all(v.isdecimal() and len(v) <= 12 for v in raw):
+        raise ValidationFailed(errors=[FieldError("alert_id", f"一次最多处理 {MAX_BULK} 条预警")])
+    try:
+        action = CaseAction(form.values().get("action", ""))
+    except ValueError:
+        action = None
+    if action not in BULK_ACTIONS:
+        raise ValidationFailed(errors=[FieldError("action", "批量操作只能是确认或排除")])
+    now = utcnow()
+    note = form.values().get("note", "")
+    for alert_id in sorted({int(v) for v in raw}):
+        alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+        cases.act(db=db, settings=settings, principal=principal, alert=alert, action=action,
+                  now=now, note=note)  # fmt: skip
+    return redirect(f"/alerts?done={action.value}&n={len(set(raw))}")
 
 
 @router.get("/alerts/{alert_id}/case/evidence/{sha256}")
