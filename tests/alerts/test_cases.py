@@ -227,10 +227,11 @@ def test_the_escalation_job(db, factory, alert, session_factory):
 
 @pytest.mark.parametrize(
     ("code", "up"),
-    [("360403", "360400"), ("360400", "360000"), ("360000", None), (None, None), ("36", None)],
+    [("360403", "360400"), ("360400", "360000"), ("360000", None), (None, None), ("369999", None)],
 )
-def test_parent_region(code, up):
-    assert cases.parent_region(code) == up
+def test_parent_region(db, code, up):
+    """From the region table (which knows when a county has no city above it)."""
+    assert cases.parent_region(db, code) == up
 
 
 def test_the_list_filters_by_handling(browser_client, db, factory, alert):

@@ -60,7 +60,8 @@ def _act(db, settings, user, alert, action, now, **extra):
 
 def _inbox(db, user) -> list[str]:
     db.expire_all()
-    return list(db.scalars(select(Notification.title).where(Notification.user_id == user.id)))
+    stmt = select(Notification.title).where(Notification.user_id == user.id)
+    return list(db.scalars(stmt.order_by(Notification.id)))
 
 
 def test_steps_reach_the_right_inboxes(db, settings, world):
@@ -82,6 +83,15 @@ def test_steps_reach_the_right_inboxes(db, settings, world):
          evidence=[cases.Upload("证书.pdf", b"%PDF-1.7\n%%EOF\n")])  # fmt: skip
     assert [t.split("：")[0] for t in _inbox(db, station)] == ["整改结果待复核"]
     assert [t.split("：")[0] for t in _inbox(db, county)] == ["整改结果待复核"]
+    assert _inbox(db, world["elsewhere"]) == []
+    # returned with a deadline that then lapses: escalated to the city, told there and the lab
+    _act(db, settings, station, alert, CaseAction.RETURN, now, note="证书不全",
+         deadline=beijing_date(now) + dt.timedelta(days=1))  # fmt: skip
+    cases.escalate_overdue(db, now + dt.timedelta(days=3))
+    escalated = "整改逾期，已升级督办"
+    assert [t.split("：")[0] for t in _inbox(db, station)][-1] == escalated
+    assert [t.split("：")[0] for t in _inbox(db, staff)][-1] == escalated
+    assert escalated not in {t.split("：")[0] for t in _inbox(db, county)}  # not its region
     assert _inbox(db, world["elsewhere"]) == []
 
 

@@ -22,7 +22,6 @@ from jcjg.alerts.choices import CaseAction, CaseStatus
 from jcjg.alerts.models import Alert, Case, CaseEvent
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
-from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
@@ -30,6 +29,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import add_working_days, beijing_date
 from jcjg.ledger import service as ledger
+from jcjg.regions.models import Region
 
 HANDLE = "case:handle"  # authorities: confirm, dismiss, order, return, close, reopen
 ANSWER = "case:answer"  # the institution: answer an order with evidence
@@ -270,31 +270,20 @@ _TOLD = {
     A.REOPEN: ("case", "预警重新打开"),
     A.ESCALATE: ("escalation", "整改逾期，已升级督办"),
 }
-_LAB_ROLES = (Role.INSTITUTION_ADMIN.value, Role.INSTITUTION_STAFF.value)
-_AUTHORITY_ROLES = (Role.STATION.value, Role.CITY_AUTHORITY.value,
-                    Role.PROVINCIAL_AUTHORITY.value)  # fmt: skip
 
 
 def recipients(db: Session, case: Case, alert: Alert, action: CaseAction) -> list[User]:
     """Who hears of a step: the institution of every step addressed to it; the authorities of
-    the alert's county and city of an answer; those of the region it went up to (and the
-    institution) of an escalation."""
-    lab: list[User] = []
-    if case.institution_id is not None:
-        lab = list(db.scalars(select(User).where(
-            User.institution_id == case.institution_id, User.role.in_(_LAB_ROLES),
-            User.is_active.is_(True),
-        ).order_by(User.id)))  # fmt: skip
+    the alert's region and the one above of an answer; those of the region it went up to (and
+    the institution) of an escalation."""
+    from jcjg.notify.service import authorities, institution_users
+
+    lab = institution_users(db, case.institution_id)
     if action is A.RECTIFY:
-        regions = [r for r in (alert.region_code, parent_region(alert.region_code)) if r]
-    elif action is A.ESCALATE:
-        regions = [case.escalated_to] if case.escalated_to else []
-    else:
-        return lab
-    authorities = list(db.scalars(select(User).where(
-        User.region_code.in_(regions), User.role.in_(_AUTHORITY_ROLES), User.is_active.is_(True),
-    ).order_by(User.id)))  # fmt: skip
-    return authorities + (lab if action is A.ESCALATE else [])
+        return authorities(db, [alert.region_code, parent_region(db, alert.region_code)])
+    if action is A.ESCALATE:
+        return authorities(db, [case.escalated_to]) + lab
+    return lab
 
 
 def _tell(db: Session, case: Case, alert: Alert, action: CaseAction, now: dt.datetime,
@@ -314,15 +303,11 @@ def _tell(db: Session, case: Case, alert: Alert, action: CaseAction, now: dt.dat
            body="；".join(body), link=f"/alerts/{alert.id}#case", now=now)  # fmt: skip
 
 
-def parent_region(code: str | None) -> str | None:
-    """The next level up: a county's city, a city's province; a province has none."""
-    if not code or len(code) != 6:
-        return None
-    if code[2:] == "0000":
-        return None
-    if code[4:] == "00":
-        return code[:2] + "0000"
-    return code[:4] + "00"
+def parent_region(db: Session, code: str | None) -> str | None:
+    """The next level up as the region table has it: a county's city (or its province when
+    the county has no city), a city's province; a province (or an unknown code) has none."""
+    region = db.get(Region, code) if code else None
+    return region.parent_code if region is not None else None
 
 
 def escalate_overdue(db: Session, now: dt.datetime) -> list[Case]:
@@ -336,7 +321,7 @@ def escalate_overdue(db: Session, now: dt.datetime) -> list[Case]:
     done = []
     for case in overdue:
         here = case.escalated_to or case.region_code
-        up = parent_region(here)
+        up = parent_region(db, here)
         if up is None:
             continue  # already at the top
         if case.escalated_at is not None and beijing_date(case.escalated_at) >= today:

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import region_chain
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
 from jcjg.auth.choices import Role
@@ -33,7 +32,6 @@ from jcjg.testing.choices import TestKind
 from jcjg.testing.models import Specimen, TestRecord
 
 DEADLINE_WORKING_DAYS = 15  # to handle an item before nonconformity_unhandled
-_AUTHORITIES = (Role.STATION.value, Role.CITY_AUTHORITY.value)
 
 
 def register(db: Session, record: TestRecord, now: dt.datetime) -> Nonconformity | None:
@@ -79,7 +77,10 @@ def register(db: Session, record: TestRecord, now: dt.datetime) -> Nonconformity
 
 def told(db: Session, item: Nonconformity) -> list[User]:
     """Who hears of a new nonconformity: the project's party accounts (owner, supervision) and
-    the stations and city authorities of its region."""
+    the stations and authorities of its region and the one above."""
+    from jcjg.alerts.cases import parent_region
+    from jcjg.notify.service import authorities
+
     parties: list[User] = []
     if item.project_id is not None:
         parties = list(db.scalars(
@@ -92,13 +93,8 @@ def told(db: Session, item: Nonconformity) -> list[User]:
     if item.project_id is not None:
         project = db.get(Project, item.project_id)
         region = project.region_code if project is not None else region
-    authorities = list(db.scalars(
-        select(User).where(
-            User.role.in_(_AUTHORITIES), User.region_code.in_(region_chain(region)[-2:]),
-            User.is_active.is_(True),
-        ).order_by(User.id)
-    ))  # fmt: skip
-    return parties + authorities
+    local = (Role.STATION.value, Role.CITY_AUTHORITY.value)
+    return parties + authorities(db, [region, parent_region(db, region)], roles=local)
 
 
 def _tell(db: Session, item: Nonconformity, record: TestRecord, now: dt.datetime) -> int:

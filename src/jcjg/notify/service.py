@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.config import Settings
 from jcjg.core.templating import templates
@@ -59,6 +60,31 @@ def notify(
         out.append(row)
     db.flush()
     return out
+
+
+AUTHORITY_ROLES = (Role.STATION.value, Role.CITY_AUTHORITY.value, Role.PROVINCIAL_AUTHORITY.value)
+INSTITUTION_ROLES = (Role.INSTITUTION_ADMIN.value, Role.INSTITUTION_STAFF.value)
+
+
+def authorities(
+    db: Session, regions: Iterable[str | None], roles: tuple[str, ...] = AUTHORITY_ROLES
+) -> list[User]:
+    """The active accounts of ``roles`` (stations and authorities) whose region is one of
+    ``regions``."""
+    codes = sorted({r for r in regions if r})
+    return list(db.scalars(select(User).where(
+        User.region_code.in_(codes), User.role.in_(roles), User.is_active.is_(True),
+    ).order_by(User.id)))  # fmt: skip
+
+
+def institution_users(db: Session, institution_id: int | None) -> list[User]:
+    """The active administrator and staff accounts of an institution."""
+    if institution_id is None:
+        return []
+    return list(db.scalars(select(User).where(
+        User.institution_id == institution_id, User.role.in_(INSTITUTION_ROLES),
+        User.is_active.is_(True),
+    ).order_by(User.id)))  # fmt: skip
 
 
 def preference(db: Session, user_id: int) -> NotifyPreference:
