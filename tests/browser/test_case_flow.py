@@ -16,8 +16,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.service import principal_for
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
-from tests.browser.test_sampling_flow import phone, shots
-from tests.factories import PASSWORD
+from tests.browser.test_sampling_flow import pc, phone, shots
 
 pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.7\n% rectification report\n%%EOF\n"
@@ -33,17 +32,6 @@ def _alert(f, lab, n: int, subject: str) -> Alert:
     )  # fmt: skip
     f.db.add(row)
     return row
-
-
-def _pc(browser, url: str, username: str):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
-    return context, page
 
 
 def _act(page, action: str) -> None:
@@ -89,7 +77,7 @@ def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.screenshot(path=str(out / "case-ordered-phone.png"), full_page=True)
 
-    pc, desk = _pc(browser, url, staff.username)
+    office, desk = pc(browser, url, staff.username)
     desk.goto(f"{url}/alerts/{alert_id}")
     assert desk.locator("input[name=action][value=confirm]").count() == 0
     _act(desk, "rectify")
@@ -106,7 +94,7 @@ def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
     assert evidence.ok
     assert evidence.body() == PDF
     desk.screenshot(path=str(out / "case-rectified-pc.png"), full_page=True)
-    pc.close()
+    office.close()
 
     page.goto(f"{url}/alerts/{alert_id}")
     _act(page, "close")

@@ -53,6 +53,18 @@ def phone(browser, url: str, username: str):
     return context, page
 
 
+def pc(browser, url: str, username: str):
+    """A logged-in desktop Chromium (1280 x 900): its context and page."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    return context, page
+
+
 def upload(name: str, data: bytes) -> dict[str, object]:
     return {"name": name, "mimeType": "image/jpeg", "buffer": data}
 

@@ -21,9 +21,9 @@ from jcjg.documents.scan import pdf_qr_codes
 from jcjg.ledger import jobs
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
-from tests.browser.test_sampling_flow import shots
+from tests.browser.test_sampling_flow import pc, shots
 from tests.client.live import running_exchange
-from tests.factories import PASSWORD, Factory
+from tests.factories import Factory
 from tests.test_simulate import _sampling_run
 
 pytestmark = pytest.mark.browser
@@ -128,13 +128,7 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
         page.screenshot(path=str(out / "sim-verify-unknown-phone.png"), full_page=True)
         context.close()
 
-        pc = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        page = pc.new_page()
-        page.goto(exchange.url + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(exchange.url + "/")
+        desk, page = pc(browser, exchange.url, username)
         for case, says in (("copied", "不是本报告的监管码"), ("altered", "签章后文件被篡改")):
             page.goto(f"{exchange.url}/reports/{forged[case]}")
             assert says in page.locator("[data-testid=pdf-problems]").inner_text()
@@ -142,4 +136,4 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
         page.goto(f"{exchange.url}/alerts?rule_id=unknown_code_scanned")
         assert SUPERVISION.display(never) in page.content()
         page.screenshot(path=str(out / "sim-alerts-unknown-pc.png"), full_page=True)
-        pc.close()
+        desk.close()

@@ -31,8 +31,8 @@ from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportFileIn, ReportIn
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn
-from tests.browser.test_sampling_flow import shots
-from tests.factories import PASSWORD, catalogue, registry_row
+from tests.browser.test_sampling_flow import pc, shots
+from tests.factories import catalogue, registry_row
 from tests.reports.pdfs import report_pdf, sign, signer_identity
 from tests.testing.conftest import points
 
@@ -214,15 +214,9 @@ def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
     assert ("report_signature_invalid", str(forged["altered"])) in fired
     username = station.username
     f.db.rollback()
-    pc = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = pc.new_page()
-    page.goto(live_server.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    desk, page = pc(browser, live_server.url, username)
     for case, says in (("copied", "不是本报告的监管码"), ("altered", "签章后文件被篡改")):
         page.goto(f"{live_server.url}/reports/{forged[case]}")
         assert says in page.locator("[data-testid=pdf-problems]").inner_text()
         page.screenshot(path=str(out / f"report-{case}-pc.png"), full_page=True)
-    pc.close()
+    desk.close()

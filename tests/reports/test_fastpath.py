@@ -189,3 +189,23 @@ def test_the_scan_log_keeps_rows_it_could_not_write(engine, db, issued):
                      salt="", now=utcnow()))  # fmt: skip
     assert log.flush(broken) == 0  # type: ignore[arg-type]
     assert log.pending() == 1
+
+
+def test_a_full_cache_drops_the_lapsed_answers_first():
+    from types import SimpleNamespace
+
+    from jcjg.reports.fastpath import AnswerCache
+
+    answers = AnswerCache(2.0)
+    answers.MAX_ANSWERS = 3
+    for n in range(3):
+        report = SimpleNamespace(id=n, token=f"t{n}", status="issued", pdf_sha256=None)
+        answers.put((f"C{n}", False), code=f"C{n}", report=report, body=b"x",
+                    media_type="text/html")  # fmt: skip
+    answers._answers[("C0", False)].checked -= 10  # not seen lately: lapsed
+    report = SimpleNamespace(id=9, token="t9", status="issued", pdf_sha256=None)
+    answers.put(("C9", False), code="C9", report=report, body=b"x", media_type="text/html")
+    assert set(answers._answers) == {("C1", False), ("C2", False), ("C9", False)}
+    report = SimpleNamespace(id=10, token="t", status="issued", pdf_sha256=None)
+    answers.put(("C10", False), code="C10", report=report, body=b"x", media_type="text/html")
+    assert set(answers._answers) == {("C10", False)}  # full of fresh answers: they all go

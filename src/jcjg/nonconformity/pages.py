@@ -30,14 +30,6 @@ from jcjg.testing.models import TestRecord
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
-_CHOICES: dict[str, Any] = {
-    "statuses": {s.value: s for s in NcStatus},
-    "handlings": {h.value: h for h in Handling},
-    "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
-    "value_label": lambda key: _value_label(key),
-}
-
-
 _VALUE_LABELS = {
     "strength_mpa": "强度代表值（MPa）",
     "percent_of_design": "达设计强度（%）",
@@ -55,6 +47,14 @@ def _value_label(key: str) -> str:
     number, _, base = key.rpartition(".")
     label = _VALUE_LABELS.get(base, base)
     return f"{number} 号{label}" if number else label
+
+
+_CHOICES: dict[str, Any] = {
+    "statuses": {s.value: s for s in NcStatus},
+    "handlings": {h.value: h for h in Handling},
+    "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
+    "value_label": _value_label,
+}
 
 
 def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:

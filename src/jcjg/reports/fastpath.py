@@ -110,8 +110,9 @@ class AnswerCache:
         answer = Answer(code, report.id, report.token.encode(), body, media_type.encode(),
                         report_state(report), now, remake_at)  # fmt: skip
         with self._lock:
-            if len(self._answers) >= self.MAX_ANSWERS:
-                self._answers = {k: a for k, a in self._answers.items() if a.checked > now - 1}
+            if len(self._answers) >= self.MAX_ANSWERS:  # drop the lapsed, then if need be all
+                fresh = now - self.seconds
+                self._answers = {k: a for k, a in self._answers.items() if a.checked > fresh}
                 if len(self._answers) >= self.MAX_ANSWERS:
                     self._answers.clear()
             self._answers[key] = answer
