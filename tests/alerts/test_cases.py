@@ -96,6 +96,13 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
     assert pdf.content == PDF
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["x-content-type-options"] == "nosniff"
+    # a file the case never had is not served, whatever is in the blob store
+    assert browser_client.get(f"/alerts/{alert.id}/case/evidence/{'0' * 64}").status_code == 404
+    browser_client.cookies.clear()
+    other = factory.institution(region_code="360403")
+    login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=other))
+    evidence_url = f"/alerts/{alert.id}/case/evidence/{event.evidence[0]['sha256']}"
+    assert browser_client.get(evidence_url).status_code == 404  # another lab's case
     browser_client.cookies.clear()
 
     login(browser_client, station)
