@@ -86,6 +86,46 @@ def test_alerts_can_be_filtered(client, factory, world):
     assert _get(client, factory, province, url, status="gone").status_code == 400
 
 
+def test_alerts_filter_by_age_severity_and_project(client, browser_client, db, factory, world):
+    """Age counts back from now to when the alert was first seen; the page and the API agree,
+    and the links of the counts and the pager keep every filter."""
+    from jcjg.core.db import utcnow
+
+    jj, nc = world["alerts"][world["jj"].id], world["alerts"][world["nc"].id]
+    project = factory.project(region_code="360403", name="九江学校工程")
+    jj.first_seen_at = utcnow() - dt.timedelta(days=2)
+    jj.project_id = project.id
+    nc.first_seen_at = utcnow() - dt.timedelta(days=40)
+    db.commit()
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    url = "/api/v1/alerts"
+    expected = {
+        "new1": [], "new7": ["九江检测"], "new30": ["九江检测"], "old7": ["南昌检测"],
+        "old30": ["南昌检测"], "old90": [],
+    }  # fmt: skip
+    for age, subjects in expected.items():
+        assert _subjects(_get(client, factory, province, url, age=age)) == subjects, age
+    assert _subjects(_get(client, factory, province, url, project_id=project.id)) == ["九江检测"]
+    assert len(_subjects(_get(client, factory, province, url, severity="warning"))) == 2
+    assert _subjects(_get(client, factory, province, url, severity="critical")) == []
+    for bad in ({"age": "old8"}, {"severity": "grave"}, {"project_id": "x"}):
+        assert _get(client, factory, province, url, **bad).status_code == 400, bad
+
+    login(browser_client, province.username)
+    page = browser_client.get("/alerts?age=old7&severity=warning")
+    table = page.text.split('data-testid="alerts-table"')[1]
+    assert ("南昌检测" in table, "九江检测" in table) == (True, False)
+    assert "age=old7" in page.text.split('data-testid="rule-counts"')[1]  # the counts' links
+    assert '<option value="old7" selected>' in page.text
+    by_project = browser_client.get(f"/alerts?project_id={project.id}")
+    assert f'<option value="{project.id}" selected>九江学校工程</option>' in by_project.text
+    table = by_project.text.split('data-testid="alerts-table"')[1]
+    assert ("九江检测" in table, "南昌检测" in table) == (True, False)
+    typo = browser_client.get("/alerts?project_id=abc")
+    assert (typo.status_code, "请选择工程项目" in typo.text) == (200, True)
+    assert browser_client.get("/alerts?age=forever").status_code == 400
+
+
 def test_rules_list_their_thresholds_in_force_where_the_account_is(client, db, factory, suspended):
     db.add(RuleThreshold(rule_id="test_suspended", region_code="360000", key="grace_days", value=7))
     db.add(

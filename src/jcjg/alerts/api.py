@@ -11,6 +11,7 @@ from jcjg.alerts import service
 from jcjg.alerts.schemas import AlertRead, RuleRead
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.pagination import Page, PageParams, page_params
 
@@ -33,6 +34,18 @@ def list_alerts(
     ] = "open",
     region_code: RegionCode = None,
     institution_id: Annotated[int | None, Query(ge=1, description="检测机构 id")] = None,
+    severity: Annotated[
+        str | None, Query(pattern=r"^(critical|warning|info)$", description="严重程度")
+    ] = None,
+    project_id: Annotated[int | None, Query(ge=1, description="工程项目 id")] = None,
+    age: Annotated[
+        str | None,
+        Query(
+            pattern=service.AGE_PATTERN,
+            description="发现时间：new1/new7/new30 为 1、7、30 天内；"
+            "old7/old30/old90 为超过 7、30、90 天",
+        ),
+    ] = None,
 ) -> Page[AlertRead]:
     rows, total = service.search(
         db=db,
@@ -43,6 +56,10 @@ def list_alerts(
         status=status,
         region_code=region_code,
         institution_id=institution_id,
+        severity=severity,
+        project_id=project_id,
+        age=age,
+        now=utcnow(),
     )
     return Page(
         items=[AlertRead.of(r) for r in rows],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -40,6 +40,7 @@ HANDLINGS = [(s.value, s.label) for s in CaseStatus] + [
     ("escalated", "已升级督办"),
 ]
 HANDLING_PATTERN = "^(" + "|".join(v for v, _ in HANDLINGS) + ")?$"
+SEVERITY_PATTERN = "^(" + "|".join(s.value for s in Severity) + ")?$"
 
 _CHOICES: dict[str, Any] = {
     "severities": {s.value: s for s in Severity},
@@ -66,6 +67,9 @@ def alerts_page(
     region_code: Annotated[str | None, Query(max_length=16)] = None,
     institution_id: Annotated[str | None, Query(max_length=12)] = None,
     handling: Annotated[str | None, Query(pattern=HANDLING_PATTERN)] = None,
+    severity: Annotated[str | None, Query(pattern=SEVERITY_PATTERN)] = None,
+    project_id: Annotated[str | None, Query(max_length=12)] = None,
+    age: Annotated[str | None, Query(pattern=service.AGE_PATTERN)] = None,
 ) -> Response:
     errors: dict[str, str] = {}
     region = (region_code or "").strip() or None
@@ -78,12 +82,23 @@ def alerts_page(
             institution = int(institution_id.strip())
         else:
             errors["institution_id"] = "请选择检测机构"
+    project: int | None = None
+    if project_id and project_id.strip():
+        if project_id.strip().isdecimal():
+            project = int(project_id.strip())
+        else:
+            errors["project_id"] = "请选择工程项目"
+    now = utcnow()
     filters: dict[str, Any] = {
         "status": status,
         "region_code": region,
         "institution_id": institution,
         "handling": handling or None,
-        "today": beijing_date(utcnow()),
+        "today": beijing_date(now),
+        "severity": severity or None,
+        "project_id": project,
+        "age": age or None,
+        "now": now,
     }
     rows, total = service.search(
         db=db,
@@ -97,6 +112,15 @@ def alerts_page(
     institutions = service.institutions_with_alerts(db=db, principal=principal)
     names = dict(institutions)
     rule_ids = sorted(set(RULES) | set(counts))
+    shown = {
+        "status": status,
+        "region_code": (region_code or "").strip(),
+        "institution_id": str(institution or ""),
+        "handling": handling or "",
+        "severity": severity or "",
+        "project_id": str(project or ""),
+        "age": age or "",
+    }
     context = {
         "rows": rows,
         "total": total,
@@ -105,14 +129,12 @@ def alerts_page(
         "institutions": institutions,
         "names": names,
         "errors": errors,
-        "filters": {
-            "rule_id": rule_id or "",
-            "status": status,
-            "region_code": (region_code or "").strip(),
-            "institution_id": str(institution or ""),
-            "handling": handling or "",
-        },
+        "filters": shown | {"rule_id": rule_id or ""},
+        # the filters but the rule, for the links of the counts and (with the rule) the pager
+        "query": urlencode(shown),
         "handlings": HANDLINGS,
+        "ages": [(k, v[0]) for k, v in service.AGES.items()],
+        "projects": service.projects_with_alerts(db=db, principal=principal),
         "bulk": principal.can(cases.HANDLE),
         "filters_today": filters["today"],
         "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},

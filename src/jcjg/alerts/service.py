@@ -28,6 +28,17 @@ _SEVERITY_RANK = case(
 
 # --- alerts ------------------------------------------------------------------------------------
 
+# the list's filter on age (since the alert was first seen): within or over so many days
+AGES: dict[str, tuple[str, int, bool]] = {
+    "new1": ("1 天内", 1, False),
+    "new7": ("7 天内", 7, False),
+    "new30": ("30 天内", 30, False),
+    "old7": ("超过 7 天", 7, True),
+    "old30": ("超过 30 天", 30, True),
+    "old90": ("超过 90 天", 90, True),
+}
+AGE_PATTERN = "^(" + "|".join(AGES) + ")?$"
+
 
 def search_stmt(
     *,
@@ -37,14 +48,26 @@ def search_stmt(
     institution_id: int | None = None,
     handling: str | None = None,
     today: dt.date | None = None,
+    severity: str | None = None,
+    project_id: int | None = None,
+    age: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Select[Any]:
     """Alerts matching the filters, most severe and most recent first (unscoped: callers
     ``restrict``). ``region_code`` takes its whole subtree; ``status`` may be ``all``;
     ``handling`` is a :class:`CaseStatus` value, ``overdue`` (rectification past its deadline on
-    ``today``) or ``escalated``."""
+    ``today``) or ``escalated``; ``age`` a key of :data:`AGES`, counted back from ``now``."""
     stmt = select(Alert).order_by(_SEVERITY_RANK, Alert.last_seen_at.desc(), Alert.id.desc())
     if rule_id:
         stmt = stmt.where(Alert.rule_id == rule_id)
+    if severity:
+        stmt = stmt.where(Alert.severity == severity)
+    if project_id is not None:
+        stmt = stmt.where(Alert.project_id == project_id)
+    if age and now is not None:
+        _, days, older = AGES[age]
+        cutoff = now - dt.timedelta(days=days)
+        stmt = stmt.where(Alert.first_seen_at < cutoff if older else Alert.first_seen_at >= cutoff)
     if status != "all":
         stmt = stmt.where(Alert.status == status)
     if region_code:
@@ -78,8 +101,10 @@ def search(
     institution_id: int | None = None,
     handling: str | None = None,
     today: dt.date | None = None,
+    **more: Any,
 ) -> tuple[Sequence[Alert], int]:
-    """Alerts within ``principal``'s scope matching the filters, and their total."""
+    """Alerts within ``principal``'s scope matching the filters (those of :func:`search_stmt`),
+    and their total."""
     stmt = restrict(
         search_stmt(
             rule_id=rule_id,
@@ -88,6 +113,7 @@ def search(
             institution_id=institution_id,
             handling=handling,
             today=today,
+            **more,
         ),
         principal,
         "read",
@@ -105,6 +131,7 @@ def counts_by_rule(
     institution_id: int | None = None,
     handling: str | None = None,
     today: dt.date | None = None,
+    **more: Any,
 ) -> dict[str, int]:
     """How many alerts of each rule match the filters within scope."""
     stmt = restrict(
@@ -114,6 +141,7 @@ def counts_by_rule(
             institution_id=institution_id,
             handling=handling,
             today=today,
+            **more,
         ),
         principal,
         "read",
@@ -128,13 +156,26 @@ def counts_by_rule(
 
 def institutions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[int, str]]:
     """(id, name) of the institutions that have alerts within scope, for the filter."""
+    return _named_with_alerts(db, principal, Alert.institution_id, Institution)
+
+
+def projects_with_alerts(*, db: Session, principal: Principal) -> list[tuple[int, str]]:
+    """(id, name) of the projects that have alerts within scope, for the filter."""
+    from jcjg.projects.models import Project
+
+    return _named_with_alerts(db, principal, Alert.project_id, Project)
+
+
+def _named_with_alerts(
+    db: Session, principal: Principal, column: Any, model: Any
+) -> list[tuple[int, str]]:
     ids = restrict(select(Alert), principal, "read").with_only_columns(
-        Alert.institution_id, maintain_column_froms=True
+        column, maintain_column_froms=True
     )
     stmt = (
-        select(Institution.id, Institution.name)
-        .where(Institution.id.in_(ids.where(Alert.institution_id.is_not(None)).distinct()))
-        .order_by(Institution.name)
+        select(model.id, model.name)
+        .where(model.id.in_(ids.where(column.is_not(None)).distinct()))
+        .order_by(model.name, model.id)
     )
     return [(i, n) for i, n in db.execute(stmt)]
 
