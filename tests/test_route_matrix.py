@@ -117,6 +117,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "audit:read",
     ("GET", "/api/v1/audit/{log_id}"): "audit:read",
     ("GET", "/admin/jobs"): "job:read",
+    ("GET", "/admin/deliveries"): "notify:read",
     ("GET", "/nonconformities"): "test_record:read",
     ("GET", "/nonconformities/{item_id}"): "test_record:read",
     ("POST", "/nonconformities/{item_id}"): "test_record:read",  # and case:handle/answer
@@ -244,6 +245,7 @@ GRANTS: dict[str, frozenset[Role]] = {
     "audit:read": frozenset({P, A, C, IA, AU}),
     "personal_data:unmask": frozenset({P, A, C}),
     "job:read": frozenset({P, AU}),
+    "notify:read": frozenset({P, AU}),
     "exchange_client:read": frozenset({P, A, C, IA, AU}),
     "exchange_client:apply": frozenset({P, IA}),
     "exchange_client:approve": frozenset({P, A, C}),

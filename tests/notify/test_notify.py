@@ -326,3 +326,59 @@ def test_inbox_and_settings_pages(browser_client, db, factory, world):
     unknown = browser_client.post("/account/notifications", headers=HTML, data={
         "csrf_token": token, "rules": ["no_such_rule"]})  # fmt: skip
     assert unknown.status_code == 422
+
+
+def test_the_delivery_log_for_administrators(browser_client, db, factory, world):
+    """Platform administrators and auditors read every message sent within their scope, with
+    its outcome; addresses are masked; filters and counts agree; others may not read it."""
+    now = utcnow()
+    rows = [
+        (world["staff"], "email", "lab@lab.example", "sent", 1, ""),
+        (world["staff"], "sms", "13907920001", "pending", 2, "网关无应答"),
+        (world["station"], "email", "zhan@jj.example", "failed", 5, "550 mailbox unavailable"),
+        (world["elsewhere"], "email", "nc@nc.example", "sent", 1, ""),
+    ]
+    for user, channel, address, status, attempts, error in rows:
+        db.add(Delivery(user_id=user.id, channel=channel, address=address, subject="【平台】新通知",
+                        body="…", status=status, attempts=attempts, last_error=error,
+                        created_at=now, next_attempt_at=now if status == "pending" else None,
+                        sent_at=now if status == "sent" else None))  # fmt: skip
+    db.commit()
+
+    def counts(page: str) -> dict[str, int]:
+        return {s: int(page.split(f'data-testid="count-{s}" data-count="')[1].split('"')[0])
+                for s in ("sent", "pending", "failed")}  # fmt: skip
+
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    login(browser_client, admin.username)
+    page = browser_client.get("/admin/deliveries", headers=HTML)
+    assert page.status_code == 200
+    assert counts(page.text) == {"sent": 2, "pending": 1, "failed": 1}
+    assert "共 4 条" in page.text
+    for _, channel, address, *_ in rows:
+        assert address not in page.text
+        masked = mask_email(address) if channel == "email" else mask_phone(address)
+        assert masked in page.text
+    assert "550 mailbox unavailable" in page.text
+    assert "（第 5 次）" in page.text
+    failed = browser_client.get("/admin/deliveries?status=failed", headers=HTML).text
+    assert "共 1 条" in failed
+    assert mask_email("zhan@jj.example") in failed
+    assert mask_email("lab@lab.example") not in failed
+    sms = browser_client.get("/admin/deliveries?channel=sms", headers=HTML).text
+    assert counts(sms) == {"sent": 0, "pending": 1, "failed": 0}
+    by_user = browser_client.get(f"/admin/deliveries?q={world['elsewhere'].username}").text
+    assert "共 1 条" in by_user
+    assert mask_email("nc@nc.example") in by_user
+    assert browser_client.get("/admin/deliveries?status=lost").status_code == 400
+
+    browser_client.cookies.clear()
+    auditor = factory.user(Role.AUDITOR, region_code="360400")  # Jiujiang: not Nanchang's
+    login(browser_client, auditor.username)
+    page = browser_client.get("/admin/deliveries", headers=HTML).text
+    assert counts(page) == {"sent": 1, "pending": 1, "failed": 1}
+    assert mask_email("nc@nc.example") not in page
+
+    browser_client.cookies.clear()
+    login(browser_client, world["station"].username)
+    assert browser_client.get("/admin/deliveries", headers=HTML).status_code == 403

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "查看审计日志",
     "personal_data:unmask": "查看未脱敏的个人信息（留痕）",
     "job:read": "查看定时任务",
+    "notify:read": "查看邮件、短信的发送记录（收件人脱敏、结果与重试）",
     "exchange_client:read": "查看数据接入方、密钥与接入监控",
     "exchange_client:apply": "为本机构申请数据接入，上传公钥、申请或轮换本机构的密钥",
     "exchange_client:approve": "审批数据接入申请，停用或恢复接入方，吊销密钥，登记其他平台",
@@ -118,7 +119,7 @@ DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
     Role.AUDITOR: frozenset(
         _EVERYONE
         | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
-        | {"exchange_client:read"}
+        | {"exchange_client:read", "notify:read"}
         | _SAMPLE_READER
         | _TEST_READER
     ),

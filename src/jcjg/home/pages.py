@@ -53,6 +53,7 @@ FUNCTIONS = [
     ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),
     ("region:read", "行政区划", "/regions", "浏览 GB/T 2260 行政区划"),
     ("job:read", "定时任务", "/admin/jobs", "查看后台定时任务的运行情况"),
+    ("notify:read", "通知发送记录", "/admin/deliveries", "邮件、短信的收件人（脱敏）、结果与重试"),
     ("account:manage", "访问令牌", "/account/tokens", "为接口调用申请和吊销本人的访问令牌"),
     ("account:manage", "修改密码", "/account/password", "按安全规则修改本人密码"),
 ]

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
 from jcjg.alerts.engine import RULES
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
-from jcjg.auth.scopes import Principal
+from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
 from jcjg.core.masking import mask_email, mask_phone
+from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.notify.choices import Channel, DeliveryStatus
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
@@ -27,6 +29,7 @@ from jcjg.notify.service import KIND_LABELS, preference, unread
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Account = Annotated[Principal, Depends(requires("account:manage"))]
+LogReader = Annotated[Principal, Depends(requires("notify:read"))]
 INBOX_SIZE = 100
 
 
@@ -72,12 +75,25 @@ def _settings_context(db: SessionDep, principal: Principal) -> dict[str, Any]:
         "phone": mask_phone(user.phone) if user.phone else "",
         "rules": sorted((rid, rule_title(rid)) for rid in RULES),
         "deliveries": deliveries,
-        "mask": lambda d: mask_email(d.address) if d.channel == "email" else mask_phone(d.address),
-        "channels": {c.value: c for c in Channel},
-        "statuses": {s.value: s for s in DeliveryStatus},
         "form": None,
         "errors": {},
+        **_DELIVERY_CHOICES,
     }
+
+
+def _masked(delivery: Delivery) -> str:
+    return (
+        mask_email(delivery.address)
+        if delivery.channel == "email"
+        else mask_phone(delivery.address)
+    )
+
+
+_DELIVERY_CHOICES: dict[str, Any] = {
+    "mask": _masked,
+    "channels": {c.value: c for c in Channel},
+    "statuses": {s.value: s for s in DeliveryStatus},
+}
 
 
 @router.get("/account/notifications", response_class=HTMLResponse)
@@ -124,3 +140,52 @@ def save_notification_settings(
     pref.rules = sorted(set(chosen))
     pref.quiet_start, pref.quiet_end = start, end
     return redirect("/account/notifications?saved=1")
+
+
+@router.get("/admin/deliveries", response_class=HTMLResponse)
+def delivery_log(
+    request: Request,
+    db: SessionDep,
+    principal: LogReader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str | None, Query(pattern=r"^(sent|pending|failed)?$")] = None,
+    channel: Annotated[str | None, Query(pattern=r"^(email|sms)?$")] = None,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Every e-mail and SMS sent to the accounts within the reader's scope, newest first, with
+    its outcome, attempts and the error of the last failure; addresses masked."""
+    users = restrict(select(User.id), principal, "read")
+    who = (q or "").strip()
+    if who:
+        users = users.where(or_(User.username.contains(who), User.display_name.contains(who)))
+    stmt = select(Delivery).where(Delivery.user_id.in_(users))
+    if channel:
+        stmt = stmt.where(Delivery.channel == channel)
+    counts = dict(
+        db.execute(
+            stmt.with_only_columns(Delivery.status, func.count()).group_by(Delivery.status)
+        ).all()
+    )
+    if status:
+        stmt = stmt.where(Delivery.status == status)
+    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = db.scalars(
+        stmt.order_by(Delivery.id.desc()).offset(paging.offset).limit(paging.limit)
+    ).all()
+    names = dict(
+        db.execute(
+            select(User.id, User.display_name).where(User.id.in_({d.user_id for d in rows}))
+        ).all()
+    )
+    filters = {"status": status or "", "channel": channel or "", "q": who}
+    context = {
+        "deliveries": rows,
+        "users": names,
+        "total": total,
+        "paging": paging,
+        "counts": {s.value: int(counts.get(s.value, 0)) for s in DeliveryStatus},
+        "filters": filters,
+        "query": urlencode(filters),
+        **_DELIVERY_CHOICES,
+    }
+    return render(request, "notify/deliveries.html", context)
