@@ -7,6 +7,9 @@ a forgotten secret is how peers ended up with hard-coded MD5 keys.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -157,7 +160,29 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
 
+_IN_USE: ContextVar[Settings | None] = ContextVar("jcjg_settings", default=None)
+
+
 @functools.cache
-def get_settings() -> Settings:
-    """The process-wide settings, read once."""
+def _from_environment() -> Settings:
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings in use: those of the app a background job runs for (see
+    :func:`settings_in_use`), otherwise the process-wide ones, read once from the environment."""
+    return _IN_USE.get() or _from_environment()
+
+
+@contextmanager
+def settings_in_use(settings: Settings | None) -> Iterator[None]:
+    """Make ``settings`` what :func:`get_settings` gives in this thread (or task) for the block:
+    jobs run by an app's embedded worker use that app's settings, not the environment's."""
+    if settings is None:
+        yield
+        return
+    token = _IN_USE.set(settings)
+    try:
+        yield
+    finally:
+        _IN_USE.reset(token)

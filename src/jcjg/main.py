@@ -198,7 +198,7 @@ def create_app(
 
             worker = threading.Thread(
                 target=worker_loop,
-                args=(session_factory, stop, settings.worker_poll_seconds),
+                args=(session_factory, stop, settings.worker_poll_seconds, settings),
                 name="jcjg-worker",
                 daemon=True,
             )

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,13 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with serve(tmp_path) as server:
+        yield server
+
+
+@contextmanager
+def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
+    """A live server whose settings take ``overrides`` (an SMTP server, say)."""
     url, drop = fresh_database_url(tmp_path)
     upgrade(url)
     engine = make_engine(url)
@@ -78,6 +86,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         data_dir=tmp_path / "data",
         base_url=f"http://127.0.0.1:{port}",
         embedded_worker=False,
+        **overrides,
     )
     app = create_app(settings, engine=engine, session_factory=factory_)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -1,6 +1,7 @@
 """The nonconformity register on a phone (issue 9): a lab uploads a nonconforming concrete
-result; the project's owner finds it in the inbox and opens it; the station records the
-re-test and closes the item; the register's summary counts it."""
+result; the notify job e-mails the project's owner and the station through a real SMTP server
+(aiosmtpd); the owner finds it in the inbox and opens it; the station records the re-test and
+closes the item; the register's summary counts it."""
 
 from __future__ import annotations
 
@@ -10,22 +11,36 @@ import random
 import pytest
 
 from jcjg.auth.choices import Role
-from jcjg.core.db import utcnow
+from jcjg.core.db import make_sessionmaker, utcnow
+from jcjg.core.jobs import REGISTRY, run_job
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn
+from tests.browser.conftest import serve
 from tests.browser.test_sampling_flow import phone, shots
+from tests.notify.conftest import smtp  # noqa: F401  (fixture)
 from tests.testing.conftest import points
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_nonconforming_result_from_upload_to_closing(live_server, browser, tmp_path):
+@pytest.fixture
+def mailing_server(tmp_path, smtp):  # noqa: F811
+    """A live server whose settings send e-mail to the aiosmtpd server of ``smtp``."""
+    controller, _ = smtp
+    with serve(tmp_path, smtp_host="127.0.0.1", smtp_port=controller.port, smtp_security="none",
+               smtp_from="jcjg@jianguan.example") as server:  # fmt: skip
+        yield server
+
+
+def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, browser, tmp_path):  # noqa: F811
     out = shots(tmp_path)
-    f, url = live_server.factory, live_server.url
+    f, url = mailing_server.factory, mailing_server.url
     lab = f.institution(region_code="360403", name="九江不合格测试检测站")
     project = f.project(region_code="360403", name="濂溪区滨江花园三期")
-    owner = f.user(Role.PARTY_UNIT, project_ids=(project.id,), username="owner_nc")
-    station = f.user(Role.STATION, region_code="360400", username="station_nc")
+    owner = f.user(Role.PARTY_UNIT, project_ids=(project.id,), username="owner_nc",
+                   email="owner@binjiang.example")  # fmt: skip
+    station = f.user(Role.STATION, region_code="360400", username="station_nc",
+                     email="station@jj.example")  # fmt: skip
     rng = random.Random(7)
     now = utcnow()
     specimens = []
@@ -50,7 +65,23 @@ def test_a_nonconforming_result_from_upload_to_closing(live_server, browser, tmp
     f.db.commit()
     f.db.rollback()
 
+    # The job the server's worker runs every minute, with the server's settings: one e-mail
+    # each to the owner and the station, at the test's SMTP server.
+    run = run_job(make_sessionmaker(f.db.get_bind()), REGISTRY["notify.deliver"], f.settings)
+    assert run.status == "succeeded", run.log
+    _, mailbox = smtp
+    mails = {tuple(to): message for to, message in mailbox.messages}
+    assert set(mails) == {("owner@binjiang.example",), ("station@jj.example",)}
+    mail = mails[("owner@binjiang.example",)]
+    assert "不合格" in mail["Subject"]
+    text = mail.get_content()
+    assert "滨江花园三期" in text
+    assert "JL-NC-0001" in text
+    [link] = [w for w in text.split() if w.startswith(url + "/nonconformities/")]
+
     context, page = phone(browser, url, owner.username)
+    page.goto(link)  # the owner follows the e-mail's link
+    assert page.locator("[data-testid=nc-status]").get_attribute("data-status") == "open"
     page.goto(url + "/inbox")
     told = page.locator("[data-testid=inbox] li[data-kind=nonconformity] a")
     assert "不合格结果" in told.inner_text()

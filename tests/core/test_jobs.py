@@ -191,3 +191,25 @@ def test_purge_sessions_removes_expired_sessions_and_keeps_fresh_ones(
     db.expire_all()
     kept = db.scalars(select(UserSession.user_agent).where(UserSession.user_id == user.id))
     assert sorted(kept) == ["fresh", "nearly_idle"]
+
+
+def _which_sender(db: Session, log: logging.Logger) -> None:
+    from jcjg.config import get_settings
+
+    log.info("发件人 %s", get_settings().smtp_from)
+
+
+def test_a_job_reads_the_settings_of_the_app_that_runs_it(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
+) -> None:
+    """An app's embedded worker passes its settings (a test server's SMTP, say); without them a
+    job reads the environment's, and the app's do not leak out of the run."""
+    from jcjg.config import get_settings
+
+    only_jobs(Job("test.sender", "测试任务", EVERY, _which_sender))
+    mine = settings.model_copy(update={"smtp_from": "jobs@app.example"})
+    [run] = run_due(session_factory, NOW, settings=mine)
+    assert "发件人 jobs@app.example" in run.log
+    again = run_job(session_factory, jobs.REGISTRY["test.sender"])
+    assert f"发件人 {get_settings().smtp_from}" in again.log
+    assert get_settings().smtp_from != "jobs@app.example"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import ForeignKey, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from jcjg.config import Settings, settings_in_use
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import IdMixin
 
@@ -95,8 +96,9 @@ def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def run_job(factory: sessionmaker[Session], job_: Job) -> JobRun:
-    """Run ``job_`` now in its own transaction and record the run."""
+def run_job(factory: sessionmaker[Session], job_: Job, settings: Settings | None = None) -> JobRun:
+    """Run ``job_`` now in its own transaction and record the run; with ``settings``, the job
+    reads those (an app's) rather than the environment's."""
     with factory() as db:
         if db.get(JobSchedule, job_.name) is None:  # never scheduled yet: the run needs its row
             db.add(JobSchedule(name=job_.name, next_run_at=utcnow()))
@@ -113,7 +115,7 @@ def run_job(factory: sessionmaker[Session], job_: Job) -> JobRun:
     logger.setLevel(logging.INFO)
     status = "succeeded"
     try:
-        with factory() as db:
+        with factory() as db, settings_in_use(settings):
             job_.func(db, logger)
             db.commit()
     except Exception:
@@ -134,20 +136,27 @@ def run_job(factory: sessionmaker[Session], job_: Job) -> JobRun:
         return run
 
 
-def run_due(factory: sessionmaker[Session], now: dt.datetime | None = None) -> list[JobRun]:
+def run_due(
+    factory: sessionmaker[Session],
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> list[JobRun]:
     """Run every job that is due and not held by another worker."""
     now = now or utcnow()
     _ensure_schedules(factory, now)
-    return [run_job(factory, j) for j in REGISTRY.values() if _claim(factory, j, now)]
+    return [run_job(factory, j, settings) for j in REGISTRY.values() if _claim(factory, j, now)]
 
 
 def worker_loop(
-    factory: sessionmaker[Session], stop: threading.Event, poll_seconds: float = 30.0
+    factory: sessionmaker[Session],
+    stop: threading.Event,
+    poll_seconds: float = 30.0,
+    settings: Settings | None = None,
 ) -> None:
-    """Run due jobs until ``stop`` is set."""
+    """Run due jobs until ``stop`` is set (with ``settings``: an app's, see :func:`run_job`)."""
     while not stop.is_set():
         try:
-            run_due(factory)
+            run_due(factory, settings=settings)
         except Exception:
             log.exception("worker pass failed")
         stop.wait(poll_seconds)
