@@ -88,6 +88,7 @@ def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
 
 
 def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, violations: float):
+    from jcjg.alerts import simulation as cases
     from jcjg.sampling import simulation
 
     with exchange.sessions() as db:
@@ -99,10 +100,15 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
             db, exchange.settings, labs=[(s.code, s.region) for s in sims], region="360400",
             seed=3, violations=violations, codes_per_project=4 * days + 4,
         )  # fmt: skip
+        codes = [s.code for s in sims]
+        handlers = cases.prepare(
+            db, station=projects[0].station, institution_codes=codes, violations=violations
+        )
+        db.commit()
         catalogue = sim.catalogue_parameters(db)
     summary = sim.run(
         sims, url=exchange.url, days=days, seed=3, catalogue=catalogue,
-        projects=projects, violations=violations,
+        projects=projects, violations=violations, handlers=handlers,
     )  # fmt: skip
     with exchange.sessions() as db:
         simulation.tamper(db, summary.tamper)
@@ -160,6 +166,51 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
             planted_refusals = summary.planted["sample_photo_mismatch"]
             planted_refusals += summary.planted["receipt_refused"]
             assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
+        _handled_and_escalated(exchange, summary)
+
+
+def _lab_ids(db) -> list[int]:
+    return list(db.scalars(select(Institution.id).order_by(Institution.id)))
+
+
+def _handled_and_escalated(exchange, summary) -> None:
+    """The station worked the alerts each evening; the labs answered, except the slow half
+    (violations=1.0), whose cases escalate once their deadlines pass."""
+    from jcjg.alerts.cases import escalate_overdue
+    from jcjg.alerts.models import Case, CaseEvent
+    from jcjg.ledger.models import LedgerLeaf
+
+    acts = summary.handling
+    assert any(line.startswith("预警处理：") for line in summary.lines())
+    assert acts["预警确认"] >= acts["责令整改"] > acts["整改答复"] > 0
+    assert acts["预警办结"] > 0
+    assert acts["整改答复"] == acts["预警办结"] + acts["整改退回"]
+    with exchange.sessions() as db:
+
+        def count(status: str) -> int:
+            return db.scalar(select(func.count()).select_from(Case).where(Case.status == status))
+
+        assert count("closed") == acts["预警办结"]
+        assert count("dismissed") == acts["预警排除"]
+        answered = select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "rectify")
+        assert db.scalar(answered) == acts["整改答复"]
+        assert all(e.evidence for e in db.scalars(select(CaseEvent).where(
+            CaseEvent.action == "rectify")))  # fmt: skip
+        assert db.scalar(select(func.count()).select_from(LedgerLeaf).where(
+            LedgerLeaf.entry_type == "case:close")) == acts["预警办结"]  # fmt: skip
+        waiting = db.scalars(select(Case).where(Case.status == "rectifying")).all()
+        # ceil(4 * 1.0 / 2) labs never answer: the second and the fourth. Of the first two, which
+        # have the projects, the first answered (and may wait on a last evening's return).
+        first, second = _lab_ids(db)[:2]
+        assert second in {c.institution_id for c in waiting}
+        answering = {e.case_id for e in db.scalars(select(CaseEvent).where(
+            CaseEvent.action == "rectify"))}  # fmt: skip
+        assert {db.get(Case, i).institution_id for i in answering} == {first}
+        escalated = escalate_overdue(db, utcnow() + dt.timedelta(days=4))
+        db.commit()
+        assert sorted(c.id for c in escalated) == sorted(c.id for c in waiting)
+        assert {c.escalated_to for c in escalated} == {"360400"}  # from the county to the city
+        assert all(c.escalation_level == 1 for c in escalated)
 
 
 def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:

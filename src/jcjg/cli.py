@@ -616,6 +616,7 @@ def _simulate(
     quiet: bool = False,
 ) -> None:
     from jcjg import simulate as sim
+    from jcjg.alerts import simulation as cases
     from jcjg.sampling import simulation as sites
 
     settings = get_settings()
@@ -639,6 +640,13 @@ def _simulate(
                 violations=violations,
                 codes_per_project=4 * days + 4,
             )
+            handlers = cases.prepare(
+                session,
+                station=projects[0].station,
+                institution_codes=[s.code for s in sims],
+                violations=violations,
+            )
+            session.commit()
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         catalogue = sim.catalogue_parameters(session)
@@ -663,6 +671,7 @@ def _simulate(
         progress=progress,
         projects=projects,
         violations=violations,
+        handlers=handlers,
     )
     if summary.tamper:
         with _cli_session() as session:

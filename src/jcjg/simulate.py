@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -53,6 +54,7 @@ from jcjg.registry.demo import GIVEN, MACHINES, SURNAMES
 from jcjg.registry.models import Institution, QualificationCertificate
 
 if TYPE_CHECKING:
+    from jcjg.alerts.simulation import Handlers
     from jcjg.sampling.simulation import SimProject
 
 CLIENT_NAME = "模拟业务系统（jcjg simulate）"
@@ -104,6 +106,7 @@ class Summary:
     seconds: float = 0.0
     actions: Counter[str] = field(default_factory=Counter)  # on the phones
     planted: Counter[str] = field(default_factory=Counter)  # violations planted, by rule
+    handling: Counter[str] = field(default_factory=Counter)  # alerts handled, by step
     tamper: list[str] = field(default_factory=list)  # sample codes for sampling.simulation.tamper
 
     def lines(self) -> list[str]:
@@ -119,6 +122,9 @@ class Summary:
         if self.actions:
             done = "，".join(f"{k} {v}" for k, v in sorted(self.actions.items()))
             out.append("现场手机：" + done)
+        if self.handling:
+            done = "，".join(f"{k} {v}" for k, v in sorted(self.handling.items()))
+            out.append("预警处理：" + done)
         if self.planted:
             out.append(
                 "埋设的违规：" + "，".join(f"{k} {v}" for k, v in sorted(self.planted.items()))
@@ -623,13 +629,16 @@ def run(
     progress: Callable[[int, int, int], Any] | None = None,
     projects: list[SimProject] | None = None,
     violations: float = 0.0,
+    handlers: Handlers | None = None,
 ) -> Summary:
     """Play ``days`` days for every institution, the institutions in parallel, each day in
     order. ``progress(day, done, total)`` is called as each message of the day is answered.
     With ``projects`` (from :func:`jcjg.sampling.simulation.prepare`), each day also has its
     sites: samples registered and sealed on the phones, then commissions, receipt checks and
     the accepted samples' test records sent by the labs' LIMS (``violations``: the share of
-    samples and records that break a rule)."""
+    samples and records that break a rule). With ``handlers`` (from
+    :func:`jcjg.alerts.simulation.prepare`), each day ends with the station working its new
+    alerts and the labs answering the rectifications asked of them."""
     summary = Summary(institutions=len(sims), days=days)
     lock = threading.Lock()
     today = utcnow().date()
@@ -674,8 +683,19 @@ def run(
                 ]
                 for future in futures:
                     future.result()
+            if handlers is not None:
+                _handling_day(handlers, url, random.Random(f"{seed}:handling:{day}"), summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _handling_day(handlers: Handlers, url: str, rng: random.Random, summary: Summary) -> None:
+    from jcjg.alerts.simulation import work_day
+
+    try:
+        summary.handling.update(work_day(handlers, url, rng))
+    except (httpx.HTTPError, RuntimeError) as error:
+        summary.failures.append(f"预警处理：{error}")
 
 
 def catalogue_parameters(db: Session) -> dict[str, list[str]]:

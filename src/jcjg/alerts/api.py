@@ -14,6 +14,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.pagination import Page, PageParams, page_params
+from jcjg.core.workdays import beijing_date
 
 router = APIRouter(prefix="/api/v1", tags=["预警"], route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
@@ -38,6 +39,14 @@ def list_alerts(
         str | None, Query(pattern=r"^(critical|warning|info)$", description="严重程度")
     ] = None,
     project_id: Annotated[int | None, Query(ge=1, description="工程项目 id")] = None,
+    handling: Annotated[
+        str | None,
+        Query(
+            pattern=service.HANDLING_PATTERN,
+            description="处理情况：new 待确认、confirmed、dismissed、rectifying、rectified、"
+            "closed，或 overdue 整改逾期、escalated 已升级督办",
+        ),
+    ] = None,
     age: Annotated[
         str | None,
         Query(
@@ -59,7 +68,9 @@ def list_alerts(
         severity=severity,
         project_id=project_id,
         age=age,
-        now=utcnow(),
+        now=(now := utcnow()),
+        handling=handling,
+        today=beijing_date(now),
     )
     return Page(
         items=[AlertRead.of(r) for r in rows],

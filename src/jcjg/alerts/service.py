@@ -38,6 +38,12 @@ AGES: dict[str, tuple[str, int, bool]] = {
     "old90": ("超过 90 天", 90, True),
 }
 AGE_PATTERN = "^(" + "|".join(AGES) + ")?$"
+# the filter on handling: a case status, or the overdue and escalated cases
+HANDLINGS = [(s.value, s.label) for s in CaseStatus] + [
+    ("overdue", "整改逾期"),
+    ("escalated", "已升级督办"),
+]
+HANDLING_PATTERN = "^(" + "|".join(v for v, _ in HANDLINGS) + ")?$"
 
 
 def search_stmt(

@@ -89,6 +89,7 @@ class Phone:
     password: str
     key: Ed25519PrivateKey | None = None
     key_id: str = ""
+    home: str = "/m"  # the page it opens after logging in (a lab's office: "/alerts")
 
     def client(self, url: str) -> httpx.Client:
         """A browser session: logged in through the login form, the page's CSRF token sent with
@@ -102,10 +103,10 @@ class Phone:
                     "username": self.username,
                     "password": self.password,
                     "csrf_token": _csrf(page.text, "csrf_token"),
-                    "next": "/m",
+                    "next": self.home,
                 },
             )
-            home = http.get("/m")
+            home = http.get(self.home)
             if home.status_code != 200 or "/login" in str(home.url):
                 raise RuntimeError(f"{self.username} 登录失败（HTTP {home.status_code}）")
             http.headers["X-CSRF-Token"] = _csrf(home.text, "csrf-token")
@@ -173,7 +174,15 @@ class DayResult:
     tamper: list[str] = field(default_factory=list)
 
 
-def _user(db: Session, username: str, role: Role, region: str, name: str) -> User:
+def sim_user(
+    db: Session,
+    username: str,
+    role: Role,
+    region: str,
+    name: str,
+    institution_id: int | None = None,
+) -> User:
+    """The simulated account ``username`` (made once; its password is set by :func:`sim_phone`)."""
     user = db.scalars(select(User).where(User.username == username)).first()
     if user is None:
         user = User(
@@ -181,14 +190,15 @@ def _user(db: Session, username: str, role: Role, region: str, name: str) -> Use
             display_name=name,
             role=role.value,
             region_code=region,
-            password_hash="",  # set by _phone for each run
+            institution_id=institution_id,
+            password_hash="",  # set by sim_phone for each run
         )
         db.add(user)
         db.flush()
     return user
 
 
-def _phone(user: User) -> Phone:
+def sim_phone(user: User) -> Phone:
     """A fresh password for each run, kept only in memory by the simulated phone."""
     password = secrets.token_urlsafe(18)
     user.password_hash = hash_password(password)
@@ -213,9 +223,9 @@ def prepare(
     has at least ``codes_per_project`` unused codes afterwards. Commits."""
     from jcjg.registry.demo import GIVEN, SURNAMES
 
-    station_user = _user(db, f"sim_station_{region}", Role.STATION, region, "模拟监督站")
+    station_user = sim_user(db, f"sim_station_{region}", Role.STATION, region, "模拟监督站")
     station = principal_for(db=db, user=station_user, settings=settings)
-    station_phone = _phone(station_user)
+    station_phone = sim_phone(station_user)
     today = utcnow().astimezone(BEIJING).date()
     out: list[SimProject] = []
     lab_counters: dict[str, list[int]] = {}
@@ -249,7 +259,7 @@ def prepare(
             )
         names = iter(rng.choice(SURNAMES) + rng.choice(GIVEN) for _ in range(8))
         people = {
-            kind: _user(db, f"sim_{code.lower()}_{kind}", role, county, next(names))
+            kind: sim_user(db, f"sim_{code.lower()}_{kind}", role, county, next(names))
             for kind, role in (
                 ("sampler", Role.SAMPLER),
                 ("witness", Role.WITNESS),
@@ -313,9 +323,9 @@ def prepare(
                 latitude=project.site_latitude or 29.7,
                 longitude=project.site_longitude or 116.0,
                 lab=lab,
-                sampler=_phone(people["sampler"]),
-                witness=_phone(people["witness"]),
-                stand_in=_phone(standin),
+                sampler=sim_phone(people["sampler"]),
+                witness=sim_phone(people["witness"]),
+                stand_in=sim_phone(standin),
                 station=station_phone,
                 replacement=people["sampler2"].username,
                 codes=unused,
