@@ -272,6 +272,10 @@ def test_the_list_filters_by_handling(browser_client, db, factory, alert):
     page = browser_client.get("/alerts", headers=HTML).text
     assert "已升级督办" in page.split(f'data-testid="handling-{alert.id}"', 1)[1].split("</td>")[0]
     assert browser_client.get("/alerts?handling=bogus", headers=HTML).status_code == 400
+    for handling, expected in (("new", [second.id]), ("overdue", [alert.id]), ("closed", [])):
+        api = browser_client.get(f"/api/v1/alerts?handling={handling}")  # the same on the API
+        assert [a["id"] for a in api.json()["items"]] == expected, handling
+    assert browser_client.get("/api/v1/alerts?handling=bogus").status_code == 400
 
 
 def test_bulk_confirm_and_dismiss_all_or_nothing(browser_client, db, factory, alert):
