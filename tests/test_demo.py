@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.demo import USERS, load
 from tests.factories import login
 
@@ -88,3 +90,35 @@ def test_demo_shows_every_rule_firing(db, settings):
     ).all()
     assert {a.facts.get("专项", "") for a in healthy if a.rule_id == "staffing_below_standard"}
     assert len({a.institution_id for a in healthy}) == 1
+
+
+def test_demo_cases_show_every_step_of_handling(db, settings):
+    """The station's demo cases: dismissed, confirmed, rectifying, answered with a PDF, closed,
+    and one overdue escalated to the city; all notarised; a second load adds none."""
+    from sqlalchemy import func, select
+
+    from jcjg.alerts import demo as alerts_demo
+    from jcjg.alerts.engine import load_rules, sweep
+    from jcjg.alerts.models import Case, CaseEvent
+    from jcjg.ledger.models import LedgerLeaf
+
+    load(db, settings)
+    load_rules()
+    sweep(db)
+    assert alerts_demo.load(db, settings) == 6
+    db.commit()
+    made = db.scalars(select(Case).order_by(Case.id)).all()
+    assert sorted(c.status for c in made) == sorted(
+        ["dismissed", "confirmed", "rectifying", "rectified", "closed", "rectifying"]
+    )
+    [late] = [c for c in made if c.escalated_to]
+    assert (late.status, late.escalated_to, late.escalation_level) == ("rectifying", "360400", 1)
+    assert late.deadline < beijing_date(utcnow())
+    answers = db.scalars(select(CaseEvent).where(CaseEvent.action == "rectify")).all()
+    assert [[e["name"] for e in a.evidence] for a in answers] == [["整改报告.pdf"]] * 2
+    steps = db.scalar(select(func.count()).select_from(CaseEvent))
+    logged = (
+        select(func.count()).select_from(LedgerLeaf).where(LedgerLeaf.entry_type.like("case:%"))
+    )
+    assert db.scalar(logged) == steps  # every step notarised, the escalation too
+    assert alerts_demo.load(db, settings) == 0

@@ -142,6 +142,7 @@ def demo() -> None:
 @demo.command("load")
 def demo_load() -> None:
     """加载演示数据（可重复运行；新建账号的密码只显示这一次）。"""
+    from jcjg.alerts import demo as alerts_demo
     from jcjg.alerts.engine import load_rules, sweep
     from jcjg.demo import load
 
@@ -151,9 +152,13 @@ def demo_load() -> None:
         load_rules()
         swept = sweep(session)  # the planted problems show as alerts at once
         session.commit()
+        handled = alerts_demo.load(session, get_settings())  # and some of them handled
+        session.commit()
     raised = sum(r.raised for r in swept.results.values())
     if raised:
         click.echo(f"预警规则扫描：新增 {raised} 条预警")
+    if handled:
+        click.echo(f"监督站已处理 {handled} 条预警（确认、排除、整改、办结、逾期升级）")
     if not created:
         click.echo("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
         return

@@ -1,0 +1,97 @@
+"""Demo handling for ``make run``: the Jiujiang station (``jj_station``) has worked some of the
+alerts the demo's planted problems raise, so every step of a case can be seen at once:
+
+- one alert dismissed with a reason;
+- one confirmed only;
+- one rectifying, its deadline ahead;
+- one answered by the lab (``lab_admin``) with a PDF, waiting for the station's review;
+- one closed;
+- one ordered three weeks ago and never answered: overdue and escalated to the city.
+
+Everything goes through :func:`jcjg.alerts.cases.act`, the same checks, audit rows, log
+entries and notifications as on the pages. Idempotent: nothing is done when any case exists."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts import cases
+from jcjg.alerts.choices import CaseAction
+from jcjg.alerts.models import Alert, Case
+from jcjg.alerts.simulation import evidence_pdf
+from jcjg.auth.models import User
+from jcjg.auth.service import principal_for
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.evidence import Upload
+from jcjg.core.workdays import add_working_days, beijing_date
+
+A = CaseAction
+# the steps each demo case is taken through, in the order the alerts are picked
+PLAN: list[tuple[str, ...]] = [
+    ("dismiss",),
+    ("confirm",),
+    ("confirm", "require"),
+    ("confirm", "require", "rectify"),
+    ("confirm", "require", "rectify", "close"),
+    ("confirm", "require", "late"),
+]
+
+
+def load(db: Session, settings: Settings) -> int:
+    """Work the demo's alerts as described above; how many cases were made (0 when there
+    are cases already, or the demo's accounts or alerts are missing)."""
+    if db.scalar(select(Case.id).limit(1)) is not None:
+        return 0
+    users = {u.username: u for u in db.scalars(select(User).where(
+        User.username.in_(["jj_station", "lab_admin"])))}  # fmt: skip
+    if len(users) < 2:
+        return 0
+    station = principal_for(db=db, user=users["jj_station"], settings=settings)
+    lab = principal_for(db=db, user=users["lab_admin"], settings=settings)
+    alerts = db.scalars(
+        select(Alert)
+        .where(Alert.status == "open", Alert.institution_id == lab.institution_id)
+        .order_by(Alert.rule_id, Alert.id)
+    ).all()
+    picked: list[Alert] = []
+    for alert in alerts:  # one alert per rule, so the demo's cases differ
+        if all(a.rule_id != alert.rule_id for a in picked):
+            picked.append(alert)
+    now = utcnow()
+    for alert, steps in zip(picked, PLAN, strict=False):
+        late = "late" in steps
+        # a late case was ordered three weeks ago, with the usual ten working days
+        when = now - dt.timedelta(days=21) if late else now
+        deadline = add_working_days(beijing_date(when), 10)
+        for step in (s for s in steps if s != "late"):
+            action = A(step)
+            who = lab if action is A.RECTIFY else station
+            cases.act(
+                db=db, settings=settings, principal=who, alert=alert, action=action, now=when,
+                note=_NOTES[action], deadline=deadline, responsible="九江市建设工程检测中心",
+                evidence=[_evidence(alert)] if action is A.RECTIFY else [],
+            )  # fmt: skip
+    cases.escalate_overdue(db, now)
+    db.flush()
+    return min(len(picked), len(PLAN))
+
+
+_NOTES = {
+    A.DISMISS: "经现场核实，系设备台账录入错误，已更正，不构成违规",
+    A.CONFIRM: "经核实属实",
+    A.REQUIRE: "请查明原因、完成整改，并上传整改报告",
+    A.RECTIFY: "已完成整改，整改报告见附件",
+    A.CLOSE: "整改到位，予以办结",
+}
+
+
+def _evidence(alert: Alert) -> Upload:
+    pdf = evidence_pdf("整改报告", (
+        f"预警：{alert.subject_repr}",
+        "已查明原因、完成整改，并组织相关人员学习有关规定。",
+    ))  # fmt: skip
+    return Upload("整改报告.pdf", pdf)
