@@ -73,7 +73,7 @@ def prepare(
 
 def evidence_pdf(title: str, lines: tuple[str, ...]) -> bytes:
     """A one-page PDF of rectification evidence (a lab's written account)."""
-    from reportlab.pdfgen import canvas
+    from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
 
     from jcjg.documents.pdf import document_fonts
 
@@ -131,13 +131,13 @@ def work_day(handlers: Handlers, url: str, rng: random.Random) -> Counter[str]:
     for institution_id, (phone, name) in sorted(handlers.labs.items()):
         if institution_id in handlers.slow:
             continue
-        with closing(phone.client(url)) as lab:
-            for alert in _alerts(lab, "rectifying"):
+        with closing(phone.client(url)) as http:
+            for alert in _alerts(http, "rectifying"):
                 pdf = evidence_pdf(f"{name} 整改报告", (
                     f"预警：{alert['rule_title']} · {alert['subject_repr']}",
                     "已查明原因、完成整改，并组织相关人员学习有关规定。",
                 ))  # fmt: skip
-                _step(lab, alert["id"], "rectify", note="已完成整改，整改报告见附件",
+                _step(http, alert["id"], "rectify", note="已完成整改，整改报告见附件",
                       files=[("evidence", ("整改报告.pdf", pdf, "application/pdf"))])  # fmt: skip
                 done["整改答复"] += 1
     with closing(handlers.station.client(url)) as station:
