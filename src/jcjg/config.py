@@ -174,6 +174,10 @@ def get_settings() -> Settings:
     return _IN_USE.get() or _from_environment()
 
 
+# the environment is read again after this (tests and the command line change it)
+get_settings.cache_clear = _from_environment.cache_clear  # type: ignore[attr-defined]
+
+
 @contextmanager
 def settings_in_use(settings: Settings | None) -> Iterator[None]:
     """Make ``settings`` what :func:`get_settings` gives in this thread (or task) for the block:
