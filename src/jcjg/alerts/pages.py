@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,10 +17,10 @@ from jcjg.alerts.engine import RULES
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
-from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
@@ -34,12 +34,6 @@ router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
 RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-# the list's filter on handling: a case status, or the overdue and escalated cases
-HANDLINGS = [(s.value, s.label) for s in CaseStatus] + [
-    ("overdue", "整改逾期"),
-    ("escalated", "已升级督办"),
-]
-HANDLING_PATTERN = "^(" + "|".join(v for v, _ in HANDLINGS) + ")?$"
 SEVERITY_PATTERN = "^(" + "|".join(s.value for s in Severity) + ")?$"
 
 _CHOICES: dict[str, Any] = {
@@ -66,7 +60,7 @@ def alerts_page(
     status: Annotated[str, Query(pattern=r"^(open|closed|all)$")] = "open",
     region_code: Annotated[str | None, Query(max_length=16)] = None,
     institution_id: Annotated[str | None, Query(max_length=12)] = None,
-    handling: Annotated[str | None, Query(pattern=HANDLING_PATTERN)] = None,
+    handling: Annotated[str | None, Query(pattern=service.HANDLING_PATTERN)] = None,
     severity: Annotated[str | None, Query(pattern=SEVERITY_PATTERN)] = None,
     project_id: Annotated[str | None, Query(max_length=12)] = None,
     age: Annotated[str | None, Query(pattern=service.AGE_PATTERN)] = None,
@@ -132,7 +126,7 @@ def alerts_page(
         "filters": shown | {"rule_id": rule_id or ""},
         # the filters but the rule, for the links of the counts and (with the rule) the pager
         "query": urlencode(shown),
-        "handlings": HANDLINGS,
+        "handlings": service.HANDLINGS,
         "ages": [(k, v[0]) for k, v in service.AGES.items()],
         "projects": service.projects_with_alerts(db=db, principal=principal),
         "bulk": principal.can(cases.HANDLE),
@@ -340,21 +334,5 @@ def alert_case_evidence(
     """A file the institution uploaded as evidence of its rectification (to those who see the
     alert)."""
     alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
-    found = next(
-        (e for event in cases.events_of(db, cases.case_of(db, alert)) for e in event.evidence
-         if e["sha256"] == sha256),
-        None,
-    )  # fmt: skip
-    if found is None:
-        raise NotFound()
-    data = blob_store(settings).get(sha256)
-    name = quote(found["name"])
-    return Response(
-        data,
-        media_type=cases.media_type(data) or "application/octet-stream",
-        headers={
-            "Content-Disposition": f"inline; filename*=UTF-8''{name}",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, max-age=3600",
-        },
-    )
+    files = [e for event in cases.events_of(db, cases.case_of(db, alert)) for e in event.evidence]
+    return serve_evidence(settings, files, sha256)
