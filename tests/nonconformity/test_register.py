@@ -88,6 +88,32 @@ def test_a_nonconforming_result_enters_the_register_and_is_told(
     assert f"/nonconformities/{item.id}" in text
 
 
+def test_a_project_in_another_city_is_supervised_where_it_is(
+    client, browser_client, db, factory, lab, site
+):
+    """The lab is in Jiujiang, the project in Nanchang: Nanchang's station is told and opens
+    the entry; Jiujiang's is not told and does not see it; the lab sees it by institution."""
+    project = factory.project(region_code="360102", name="南昌红谷滩项目")
+    db.commit()
+    record, _ = concrete_record(lab, number="JL-NC-X", peaks=LOW, judgement="nonconforming")
+    record["project_code"] = project.code
+    assert lab.post(client, "test_record", record).status_code == 200
+    db.expire_all()
+    (item,) = db.scalars(select(Nonconformity)).all()
+    assert item.region_code == "360102"
+    told = set(db.scalars(select(Notification.user_id).where(Notification.kind == "nonconformity")))
+    assert told == {site["other"].id}  # Nanchang's station, not Jiujiang's
+    for user, status in ((site["other"], 200), (site["station"], 404)):
+        browser_client.cookies.clear()
+        login(browser_client, user.username)
+        assert browser_client.get(f"/nonconformities/{item.id}", headers=HTML).status_code == status
+    browser_client.cookies.clear()
+    login(
+        browser_client, factory.user(Role.INSTITUTION_STAFF, institution=lab.institution).username
+    )
+    assert browser_client.get(f"/nonconformities/{item.id}", headers=HTML).status_code == 200
+
+
 def test_handling_until_closed(client, browser_client, db, factory, lab, site):
     _post(client, lab, site, "JL-NC-2")
     item = db.scalars(select(Nonconformity)).one()

@@ -37,3 +37,12 @@ class Handling(StrEnum):
             Handling.DEMOLITION: "拆除",
             Handling.OTHER: "其他",
         }[self]
+
+
+class NcSource(StrEnum):
+    RECORD = "record"  # a stored test record judged nonconforming
+    REPORTED = "reported"  # the lab's own report (message ``nonconformity``), no record yet
+
+    @property
+    def label(self) -> str:
+        return {NcSource.RECORD: "原始记录", NcSource.REPORTED: "机构报告"}[self]

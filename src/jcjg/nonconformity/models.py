@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -14,9 +14,16 @@ from jcjg.core.mixins import IdMixin
 
 class Nonconformity(IdMixin, Base):
     """One nonconforming result: where (project, part of structure), what (material, item,
-    values and limit), who found it (the lab, the platform or both), and its handling."""
+    values and limit), who found it (the lab, the platform or both), and its handling.
+
+    It comes from a stored test record (``source`` record) or from the lab's own report through
+    the exchange API (``source`` reported; message ``nonconformity``), whose raw record may not be
+    on the platform: ``reported_number`` is then the lab's record number, linked to the record
+    when that is uploaded. ``reported_at`` marks any entry the lab reported, with its note and
+    when it told the client (003 III(6))."""
 
     __tablename__ = "nonconformity"
+    __table_args__ = (UniqueConstraint("institution_id", "reported_number"),)
     __permission_entity__: ClassVar[str] = "test_record"
     __scope_columns__: ClassVar[dict[str, str]] = {
         "region": "region_code",
@@ -29,12 +36,16 @@ class Nonconformity(IdMixin, Base):
     project_id: Mapped[int | None] = mapped_column(
         ForeignKey("project.id"), index=True, default=None
     )
-    test_record_id: Mapped[int] = mapped_column(ForeignKey("test_record.id"), unique=True)
+    test_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("test_record.id"), unique=True, default=None
+    )
+    source: Mapped[str] = mapped_column(String(16), default="record")  # NcSource
     found_by: Mapped[str] = mapped_column(String(16))  # lab, platform, both
     material: Mapped[str] = mapped_column(String(40))  # the test kind's label
     item_code: Mapped[str] = mapped_column(String(12), index=True)
     structure_part: Mapped[str] = mapped_column(String(100), default="")
     grade: Mapped[str] = mapped_column(String(32), default="")  # the limit it is judged by
+    requirement: Mapped[str] = mapped_column(String(200), default="")  # the limit, in words
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     deadline: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -45,3 +56,10 @@ class Nonconformity(IdMixin, Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     notified: Mapped[int] = mapped_column(Integer, default=0)  # users told when it was found
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    # what the lab reported (message ``nonconformity``)
+    reported_number: Mapped[str | None] = mapped_column(String(64), default=None)
+    conclusion: Mapped[str] = mapped_column(String(500), default="")
+    judged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    informed_client_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    reported_note: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -3,6 +3,7 @@ institution, material and month), and each item's page with its handling."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -20,7 +21,7 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity import service
-from jcjg.nonconformity.choices import Handling, NcStatus
+from jcjg.nonconformity.choices import Handling, NcSource, NcStatus
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
@@ -53,6 +54,7 @@ _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in NcStatus},
     "handlings": {h.value: h for h in Handling},
     "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
+    "reported_label": NcSource.REPORTED.label,  # who found an entry the lab reported itself
     "value_label": _value_label,
 }
 
@@ -73,19 +75,27 @@ def register_page(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
-    status: Annotated[str | None, Query(pattern=r"^(open|handling|closed)?$")] = None,
+    status: Annotated[
+        str | None, Query(pattern=r"^(open|handling|closed|unclosed|overdue)?$")
+    ] = None,
     by: Annotated[str, Query(pattern=r"^(region|institution|material|month)$")] = "institution",
+    institution_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    since: dt.date | None = None,
 ) -> Response:
-    stmt = service.search_stmt(principal, status or None)
+    today = beijing_date(utcnow())
+    narrowed = {"institution_id": institution_id, "region_code": region_code or None,
+                "project_id": project_id, "since": since}  # fmt: skip
+    stmt = service.search_stmt(principal, status or None, today=today, **narrowed)
     total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
     rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
-    today = beijing_date(utcnow())
     summary = service.summary(db, principal, by, today)
     names = names_of(db, rows)
     records = dict(
         db.execute(
             select(TestRecord.id, TestRecord.number).where(
-                TestRecord.id.in_([r.test_record_id for r in rows])
+                TestRecord.id.in_([r.test_record_id for r in rows if r.test_record_id])
             )
         ).all()
     )
@@ -101,9 +111,30 @@ def register_page(
         "projects": names["projects"],
         "records": records,
         "today": today,
+        # the filters beside status and grouping, kept by the pager and the tabs
+        "narrowed": {k: str(v) for k, v in narrowed.items() if v is not None},
+        "narrowed_labels": _narrowed_labels(db, narrowed, names),
         **_CHOICES,
     }
     return render(request, "nonconformity/list.html", context)
+
+
+def _narrowed_labels(db: Session, narrowed: dict[str, Any], names: dict[str, Any]) -> list[str]:
+    """The list's narrowing filters in words (names only from the rows shown, which are in
+    scope), to say what the list shows."""
+    out = []
+    if narrowed["institution_id"] is not None:
+        i = narrowed["institution_id"]
+        out.append(f"检测机构：{names['institutions'].get(i, f'#{i}')}")
+    if narrowed["region_code"]:
+        region = db.get(Region, narrowed["region_code"])
+        out.append(f"行政区划：{region.name if region else narrowed['region_code']}及下辖")
+    if narrowed["project_id"] is not None:
+        p = narrowed["project_id"]
+        out.append(f"工程项目：{names['projects'].get(p, f'#{p}')}")
+    if narrowed["since"] is not None:
+        out.append(f"{narrowed['since']} 起登记")
+    return out
 
 
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -112,7 +143,7 @@ ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 def _detail(db: Session, principal: Principal, item: Nonconformity) -> dict[str, Any]:
     return {
         "item": item,
-        "record": db.get(TestRecord, item.test_record_id),
+        "record": db.get(TestRecord, item.test_record_id) if item.test_record_id else None,
         "institution": db.get(Institution, item.institution_id),
         "project": db.get(Project, item.project_id) if item.project_id else None,
         "today": beijing_date(utcnow()),
