@@ -147,3 +147,22 @@ def _beijing_month_sqlite(element: beijing_month, compiler: Any, **kw: Any) -> s
 def _beijing_month_postgresql(element: beijing_month, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+
+
+class beijing_day(FunctionElement[str]):
+    """The Beijing calendar day (``"2026-11-20"``) of a :class:`UTCDateTime` column, in SQL, for
+    counts by day (a day runs from 00:00 to 24:00 Beijing time, UTC+8 all year)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(beijing_day, "sqlite")
+def _beijing_day_sqlite(element: beijing_day, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d', {compiler.process(element.clauses, **kw)}, '+8 hours')"
+
+
+@compiles(beijing_day, "postgresql")
+def _beijing_day_postgresql(element: beijing_day, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"

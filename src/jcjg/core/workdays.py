@@ -25,6 +25,12 @@ def beijing_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(BEIJING).date()
 
 
+def beijing_midnight(day: dt.date) -> dt.datetime:
+    """The moment Beijing day ``day`` begins (aware): ``[midnight(d), midnight(d + 1))`` is
+    the day, for comparing stored UTC times with Beijing days."""
+    return dt.datetime.combine(day, dt.time(), BEIJING)
+
+
 def is_workday(day: dt.date) -> bool:
     """Whether ``day`` is a statutory working day in China."""
     try:

@@ -13,6 +13,7 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
+from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution, Lab, Person
 
@@ -59,12 +60,15 @@ def list_rows(
     institution_id: int | None = None,
     offset: int = 0,
     limit: int = 20,
+    region_code: str | None = None,
 ) -> tuple[Sequence[Any], int]:
     stmt = base_query(spec, principal)
     model = spec.model
     if institution_id is not None:
         column = model.id if spec.is_institution else model.institution_id
         stmt = stmt.where(column == institution_id)
+    if region_code and hasattr(model, "region_code"):  # the region's subtree
+        stmt = stmt.where(model.region_code.startswith(scope_prefix(region_code)))
     if q and spec.searchable:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))

@@ -26,6 +26,7 @@ from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
 from jcjg.generic.spec import MULTI, REF, SPECS, EntitySpec
+from jcjg.regions.models import Region
 from jcjg.registry.choices import InstitutionStatus
 from jcjg.registry.models import Institution
 
@@ -104,6 +105,11 @@ def cell(spec: EntitySpec, obj: Any, name: str, labels: dict[tuple[str, int], st
 # --- pages -------------------------------------------------------------------------------------
 
 
+def _region_name(db: SessionDep, code: str | None) -> str:
+    region = db.get(Region, code) if code else None
+    return region.name if region else (code or "")
+
+
 @pages.get("/registry", response_class=HTMLResponse)
 def overview(request: Request, db: SessionDep, principal: Reader) -> Response:
     counts = []
@@ -122,6 +128,7 @@ def list_page(
     paging: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str | None, Query(max_length=64)] = None,
     institution_id: int | None = None,
+    region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
 ) -> Response:
     spec = spec_of(kind)
     rows, total = service.list_rows(
@@ -132,6 +139,7 @@ def list_page(
         institution_id=institution_id,
         offset=paging.offset,
         limit=paging.limit,
+        region_code=region_code or None,
     )
     rows = list(rows)
     institutions = service.institutions_in_scope(db=db, principal=principal)
@@ -142,6 +150,8 @@ def list_page(
         "paging": paging,
         "q": q or "",
         "institution_id": institution_id,
+        "region_code": region_code or "",
+        "region_name": _region_name(db, region_code),
         "institutions": institutions,
         "names": {i.id: i.name for i in institutions},
         "labels": _labels(db, spec, rows),

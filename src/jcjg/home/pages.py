@@ -20,6 +20,7 @@ from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date
+from jcjg.home import service as dashboard
 from jcjg.regions import service as regions
 from jcjg.registry.models import Institution
 
@@ -46,6 +47,12 @@ FUNCTIONS = [
         "/nonconformities",
         "不合格检测结果的登记、通知、处理与闭环",
     ),
+    (
+        "alert:read",
+        "整改通知",
+        "/rectification-orders",
+        "责令检测机构整改（第十七条情形）、整改答复与复核办结，整改记录在网站公布",
+    ),
     ("account:manage", "站内通知", "/inbox", "与您有关的预警处理、整改要求和不合格结果"),
     ("account:manage", "通知设置", "/account/notifications", "邮件、短信、关注的规则与免打扰时段"),
     ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
@@ -68,7 +75,6 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
     count, link, whether it is late)."""
     from jcjg.alerts import service as alerts
     from jcjg.nonconformity import service as nonconformities
-    from jcjg.nonconformity.models import Nonconformity
     from jcjg.notify.service import unread
 
     today = beijing_date(utcnow())
@@ -85,12 +91,12 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
                                      today=today)  # fmt: skip
             out.append((title, total, f"/alerts?handling={handling}", late))
     if principal.can("test_record:read"):
-        open_ = nonconformities.search_stmt(principal).where(Nonconformity.status != "closed")
-        late_ = open_.where(Nonconformity.deadline < today)
-        out.append(
-            ("不合格结果未闭环", _count(db, open_), "/nonconformities?by=institution", False)
-        )
-        out.append(("不合格结果逾期", _count(db, late_), "/nonconformities?by=institution", True))
+        for title, status, late in (
+            ("不合格结果未闭环", nonconformities.UNCLOSED, False),
+            ("不合格结果逾期", nonconformities.OVERDUE, True),
+        ):
+            stmt = nonconformities.search_stmt(principal, status, today=today)
+            out.append((title, _count(db, stmt), f"/nonconformities?status={status}", late))
     if principal.user_id is not None:
         out.append(("未读通知", unread(db, principal.user_id), "/inbox", False))
     return out
@@ -123,8 +129,23 @@ def home(
         institution = db.get(Institution, principal.institution_id)
         scope = f"本检测机构（{institution.name}）" if institution else scope
     context = {"functions": functions, "counts": counts, "user": user, "scope": scope,
-               "handling": handling}  # fmt: skip
+               "handling": handling, **_dashboard(db, principal)}  # fmt: skip
     return render(request, "home.html", context)
+
+
+def _dashboard(db: SessionDep, principal: Principal) -> dict[str, Any]:
+    """The numbers of this kind of account (``home/<kind>.html``), from :mod:`.service`."""
+    now = utcnow()
+    if dashboard.is_authority(principal):
+        found = dashboard.authority_home(db=db, principal=principal, now=now)
+        return {"dashboard": "authority", "home": found, "charts": dashboard.charts(found)}
+    if principal.scope_kind is ScopeKind.INSTITUTION:
+        found_i = dashboard.institution_home(db=db, principal=principal, now=now)
+        return {"dashboard": "institution", "home": found_i}
+    if principal.scope_kind is ScopeKind.PROJECT and principal.can("test_record:read"):
+        found_p = dashboard.party_home(db=db, principal=principal, now=now)
+        return {"dashboard": "party", "home": found_p}
+    return {"dashboard": None}
 
 
 @router.get("/problems/{slug}", response_class=HTMLResponse)

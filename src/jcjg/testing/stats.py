@@ -15,7 +15,7 @@ from jcjg.alerts.models import Alert
 from jcjg.auth.scopes import Principal, scope_clause
 from jcjg.catalogue.models import TestItem
 from jcjg.core.db import beijing_month
-from jcjg.core.workdays import BEIJING
+from jcjg.core.workdays import beijing_midnight
 from jcjg.projects.models import Project
 from jcjg.registry.models import Institution
 from jcjg.testing.choices import Acquisition
@@ -45,9 +45,11 @@ class Filters:
         if self.item:
             stmt = stmt.where(TestRecord.item_code == self.item)
         if self.since is not None:
-            stmt = stmt.where(TestRecord.ended_at >= _midnight(self.since))
+            stmt = stmt.where(TestRecord.ended_at >= beijing_midnight(self.since))
         if self.until is not None:
-            stmt = stmt.where(TestRecord.ended_at < _midnight(self.until + dt.timedelta(days=1)))
+            stmt = stmt.where(
+                TestRecord.ended_at < beijing_midnight(self.until + dt.timedelta(days=1))
+            )
         return stmt
 
     def query(self) -> dict[str, str]:
@@ -61,10 +63,6 @@ class Filters:
             "until": self.until.isoformat() if self.until else "",
         }
         return {k: v for k, v in out.items() if v}
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), BEIJING)
 
 
 @dataclass(frozen=True)

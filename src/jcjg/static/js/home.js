@@ -1,0 +1,97 @@
+// The home page's charts (ECharts): each [data-chart] box draws the part of #home-charts it
+// names. The tables beside the boxes hold the same numbers and work without this script.
+// Clicking a bar opens the list behind it, as the table's links do.
+(() => {
+  const SEVERITY = { critical: "#dc2626", warning: "#f59e0b", info: "#94a3b8" };
+  const BLUE = "#3b82f6";
+  const RED = "#dc2626";
+  const GREY = "#64748b";
+  const narrow = () => window.matchMedia("(max-width: 600px)").matches;
+  const labelWidth = () => (narrow() ? 96 : 180);
+
+  // Horizontal bars, the largest on top: one or more stacked series over category labels.
+  function bars(labels, series) {
+    return {
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      legend: series.length > 1 ? { top: 0 } : undefined,
+      grid: { left: 8, right: 36, top: series.length > 1 ? 28 : 8, bottom: 8, containLabel: true },
+      xAxis: { type: "value", minInterval: 1 },
+      yAxis: {
+        type: "category",
+        inverse: true,
+        data: labels,
+        axisLabel: { width: labelWidth(), overflow: "truncate" },
+      },
+      series: series.map((s) => ({
+        name: s.name,
+        type: "bar",
+        stack: "n",
+        data: s.data,
+        itemStyle: { color: s.color },
+        barMaxWidth: 22,
+        label: series.length === 1 ? { show: true, position: "right" } : undefined,
+      })),
+    };
+  }
+
+  const DRAW = {
+    rules: (d) => bars(d.labels, [{ name: "未处理预警", data: d.values, color: BLUE }]),
+    top: (d) =>
+      bars(d.labels, [
+        { name: "未处理预警", data: d.alerts, color: BLUE },
+        { name: "近 90 天不合格", data: d.nonconformities, color: RED },
+      ]),
+    uploads: (d) => bars(d.labels, [{ name: "今日上传报文", data: d.values, color: BLUE }]),
+    trend: (d) => ({
+      tooltip: { trigger: "axis", confine: true },
+      legend: { top: 0 },
+      grid: { left: 8, right: 12, top: 32, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: d.days, axisLabel: { hideOverlap: true } },
+      yAxis: { type: "value", minInterval: 1 },
+      series: d.series.map((s) => ({
+        name: s.name,
+        type: "bar",
+        stack: "n",
+        data: s.values,
+        itemStyle: { color: SEVERITY[s.key] || GREY },
+      })),
+    }),
+    regions: (d) => ({
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      legend: { top: 0 },
+      grid: { left: 8, right: 12, top: 32, bottom: 8, containLabel: true },
+      xAxis: {
+        type: "category",
+        data: d.labels,
+        axisLabel: { interval: 0, rotate: d.labels.length > 4 ? 40 : 0, width: 90, overflow: "truncate" },
+      },
+      yAxis: { type: "value", minInterval: 1 },
+      series: [
+        { name: "未处理预警", type: "bar", data: d.alerts, itemStyle: { color: BLUE } },
+        { name: "未闭环不合格", type: "bar", data: d.nonconformities, itemStyle: { color: RED } },
+        { name: "检测机构", type: "bar", data: d.institutions, itemStyle: { color: GREY } },
+      ],
+    }),
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const source = document.getElementById("home-charts");
+    if (!window.echarts || !source) return;
+    const data = JSON.parse(source.textContent);
+    const charts = [];
+    document.querySelectorAll("[data-chart]").forEach((box) => {
+      const key = box.dataset.chart;
+      if (!data[key] || !DRAW[key]) return;
+      const chart = echarts.init(box);
+      chart.setOption(DRAW[key](data[key]));
+      const links = data[key].links;
+      if (links) {
+        chart.on("click", (p) => {
+          if (links[p.dataIndex]) window.location.href = links[p.dataIndex];
+        });
+      }
+      charts.push(chart);
+    });
+    window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+  });
+})();
