@@ -122,3 +122,13 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     )
     assert db.scalar(logged) == steps  # every step notarised, the escalation too
     assert alerts_demo.load(db, settings) == 0
+
+    from jcjg.rectification import demo as rectification_demo
+    from jcjg.rectification.models import RectificationOrder
+
+    assert rectification_demo.load(db, settings) == 2
+    db.commit()
+    orders = db.scalars(select(RectificationOrder).order_by(RectificationOrder.id)).all()
+    assert [(o.status, o.is_public) for o in orders] == [("issued", False), ("closed", True)]
+    assert orders[0].alert_ids == [late.alert_id]
+    assert rectification_demo.load(db, settings) == 0

@@ -32,6 +32,7 @@ from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
 from jcjg.generic.spec import SPECS
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project, ProjectMember
+from jcjg.rectification.models import RectificationOrder
 from jcjg.registry import specs as registry_specs
 from jcjg.registry.models import ELicence, Institution
 from jcjg.sampling import service as sampling_service
@@ -143,6 +144,17 @@ def _nonconformity_obj(f: Factory) -> tuple[int, dict]:
     return row.id, {"inst": inst}
 
 
+def _rectification_obj(f: Factory) -> tuple[int, dict]:
+    inst = f.institution(region_code="360403")
+    order = RectificationOrder(number=f"ZG3604002026{f._next():04d}", institution_id=inst.id,
+                               region_code="360400", grounds=["not_uploaded"], findings="未上传",
+                               requirement="补传", deadline=utcnow().date(),
+                               status="issued")  # fmt: skip
+    f.db.add(order)
+    f.db.commit()
+    return order.id, {"inst": inst}
+
+
 def _exchange_client(f: Factory) -> tuple[Client, dict]:
     inst = f.institution(region_code="360403")
     client = exchange_clients.create_client(
@@ -246,6 +258,13 @@ SCOPED: dict[type, ScopeCase] = {
     Nonconformity: ScopeCase(
         _nonconformity_obj,
         "/nonconformities/{id}",
+        lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
+        lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
+        session=True,
+    ),
+    RectificationOrder: ScopeCase(
+        _rectification_obj,
+        "/rectification-orders/{id}",
         lambda f, i: [*_region_outsiders(f, i), f.user(Role.STATION, region_code="360100")],
         lambda f, i: f.user(Role.INSTITUTION_STAFF, institution=i["inst"]),
         session=True,

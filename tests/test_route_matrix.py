@@ -132,6 +132,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/alerts/bulk"): "alert:read",  # and case:handle
     ("GET", "/alerts/{alert_id}/case/evidence/{sha256}"): "alert:read",
     ("POST", "/alerts/rules/{rule_id}/thresholds"): "rule:configure",
+    ("GET", "/rectification-orders"): "alert:read",
+    ("GET", "/rectification-orders/new"): "case:handle",
+    ("POST", "/rectification-orders/new"): "case:handle",
+    ("GET", "/rectification-orders/{order_id}"): "alert:read",
+    ("POST", "/rectification-orders/{order_id}"): "alert:read",  # and the step's handle/answer
+    ("GET", "/rectification-orders/{order_id}/evidence/{sha256}"): "alert:read",
+    ("GET", "/public/rectification-orders"): PUBLIC,
+    ("GET", "/public/rectification-orders/{number}"): PUBLIC,
     ("GET", "/api/v1/alerts"): "alert:read",
     ("GET", "/api/v1/alerts/{alert_id}"): "alert:read",
     ("GET", "/api/v1/rules"): "alert:read",

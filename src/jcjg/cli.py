@@ -145,6 +145,7 @@ def demo_load() -> None:
     from jcjg.alerts import demo as alerts_demo
     from jcjg.alerts.engine import load_rules, sweep
     from jcjg.demo import load
+    from jcjg.rectification import demo as rectification_demo
 
     with _cli_session() as session:
         created = load(session)
@@ -153,12 +154,15 @@ def demo_load() -> None:
         swept = sweep(session)  # the planted problems show as alerts at once
         session.commit()
         handled = alerts_demo.load(session, get_settings())  # and some of them handled
+        orders = rectification_demo.load(session, get_settings())
         session.commit()
     raised = sum(r.raised for r in swept.results.values())
     if raised:
         click.echo(f"预警规则扫描：新增 {raised} 条预警")
     if handled:
         click.echo(f"监督站已处理 {handled} 条预警（确认、排除、整改、办结、逾期升级）")
+    if orders:
+        click.echo(f"监督站已下达 {orders} 份整改通知（其一已办结并公示）")
     if not created:
         click.echo("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
         return

@@ -65,6 +65,7 @@ def _routers() -> list[object]:
     from jcjg.nonconformity import pages as nonconformity_pages
     from jcjg.notify import pages as notify_pages
     from jcjg.projects import pages as projects_pages
+    from jcjg.rectification import pages as rectification_pages
     from jcjg.regions import api as regions_api
     from jcjg.regions import pages as regions_pages
     from jcjg.registry import pages as registry_pages
@@ -83,6 +84,8 @@ def _routers() -> list[object]:
         auth_pages.router,
         notify_pages.router,
         nonconformity_pages.router,
+        rectification_pages.router,
+        rectification_pages.public_router,
         auth_api.router,
         regions_pages.router,
         regions_api.router,

@@ -21,6 +21,7 @@ from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, Ledg
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from jcjg.projects.models import Project, ProjectMember
+from jcjg.rectification.models import RectificationEvent, RectificationOrder
 from jcjg.regions.models import Region
 from jcjg.registry.models import (
     Assignment,
@@ -104,6 +105,8 @@ __all__ = [
     "Project",
     "ProjectMember",
     "QualificationCertificate",
+    "RectificationEvent",
+    "RectificationOrder",
     "Region",
     "Report",
     "ReportRecord",

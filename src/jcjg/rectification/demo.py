@@ -1,0 +1,63 @@
+"""Demo rectification orders for ``make run`` (after :mod:`jcjg.alerts.demo`): the Jiujiang
+station has ordered the demo lab to rectify, citing the alert whose case it escalated (the
+order waits for the lab's answer), and has closed and published an order to the second lab,
+answered with a PDF, so the public list (``/public/rectification-orders``) shows one.
+Everything goes through :mod:`jcjg.rectification.service`; idempotent: nothing is done when
+any order exists."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.models import Case
+from jcjg.alerts.simulation import evidence_pdf
+from jcjg.auth.models import User
+from jcjg.auth.service import principal_for
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.evidence import Upload
+from jcjg.rectification import service
+from jcjg.rectification.choices import Ground, OrderAction
+from jcjg.rectification.models import RectificationOrder
+
+
+def load(db: Session, settings: Settings) -> int:
+    """The two orders described above; how many were made (0 when any exists, or the demo's
+    accounts are missing)."""
+    if db.scalar(select(RectificationOrder.id).limit(1)) is not None:
+        return 0
+    names = ["jj_station", "lab_admin", "lab2_admin"]
+    users = {u.username: u for u in db.scalars(select(User).where(User.username.in_(names)))}
+    if len(users) < len(names):
+        return 0
+    station, _, lab2 = (principal_for(db=db, user=users[n], settings=settings) for n in names)
+    now = utcnow()
+    late = db.scalars(select(Case).where(Case.escalated_to.is_not(None)).order_by(Case.id)).first()
+    first = service.issue(db=db, principal=station, now=now, draft=service.Draft(
+        institution_id=str(users["lab_admin"].institution_id),
+        grounds=(Ground.RECORDS_NOT_KEPT.value, Ground.NOT_UPLOADED.value),
+        findings="该机构对监督站责令整改的问题逾期未整改，相关设备检定校准记录未按规定保存。",
+        requirement="立即停止使用超期设备，补齐检定校准记录，15 个工作日内书面报告整改情况。",
+        deadline=service.default_deadline(now).isoformat(),
+        alert_ids=(str(late.alert_id),) if late else (),
+    ))  # fmt: skip
+    second = service.issue(db=db, principal=station, now=now, draft=service.Draft(
+        institution_id=str(users["lab2_admin"].institution_id),
+        grounds=(Ground.SAMPLE_TAG.value,),
+        findings="抽查发现部分混凝土试块未粘贴唯一性标识即进入检测流程。",
+        requirement="对收样流程进行整改，组织收样人员培训，并提交整改报告。",
+        deadline=service.default_deadline(now).isoformat(),
+    ))  # fmt: skip
+    report = Upload("整改报告.pdf", evidence_pdf("整改报告", (
+        f"整改通知 {second.number}", "已修订收样验封程序，组织收样人员培训并考核。",
+    )))  # fmt: skip
+    for who, action, note, evidence in (
+        (lab2, OrderAction.ANSWER, "已完成整改，整改报告见附件", [report]),
+        (station, OrderAction.CLOSE, "整改到位，予以办结", []),
+        (station, OrderAction.PUBLISH, "", []),
+    ):
+        service.act(db=db, settings=settings, principal=who, order=second, action=action,
+                    now=now, note=note, evidence=evidence)  # fmt: skip
+    db.flush()
+    return len([first, second])
