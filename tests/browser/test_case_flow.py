@@ -112,6 +112,8 @@ def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
     table = page.locator("[data-testid=alerts-table]").inner_text()
     assert "万能试验机" in table
     assert "压力试验机" not in table
+    # the filters (every rule's long title in the rule menu) fit a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.goto(f"{url}/alerts/{late_id}")
     assert "九江市" in page.locator("[data-testid=case-escalated]").inner_text()
     page.screenshot(path=str(out / "case-escalated-phone.png"), full_page=True)
