@@ -97,7 +97,7 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     desk.goto(order_url)
     _step(desk, "close", "复核整改材料，符合要求")
     desk.wait_for_url(f"{order_url}?done=close")
-    _step(desk, "publish", "")
+    _step(desk, "publish", "该机构已停用超期设备，补传全部检测数据，整改到位")
     desk.wait_for_url(f"{order_url}?done=publish")
     assert desk.locator("[data-testid=order-status]").get_attribute("data-status") == "closed"
     steps = desk.locator("[data-testid=order-history] > li")
@@ -121,6 +121,7 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     assert lab.name in listed
     assert "不按规定保存相关数据、记录和资料" in listed
     assert "已办结" in listed
+    assert "补传全部检测数据，整改到位" in listed  # the station's public account
     for secret in ("检定证书及补传清单.pdf", station.display_name, staff.display_name):
         assert secret not in public.content()
     _fits(public, PHONE["width"])

@@ -205,6 +205,35 @@ def test_failures_are_tried_again_then_given_up(db, mail_settings, smtp, world):
     assert (last.status, last.attempts, last.next_attempt_at) == ("failed", 5, None)
 
 
+class Refusing:
+    """An SMTP server that knows no such user: the refusal names the recipient."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return f"550 5.1.1 <{address}>: no such user here"
+
+
+def test_an_error_is_kept_with_the_address_masked(db, mail_settings, world):
+    """A refused recipient comes back in the server's answer; the delivery log, which other
+    users read, keeps it masked."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        sender = SmtpSender(mail_settings.model_copy(update={"smtp_port": controller.port}))
+        service.notify(db, [world["staff"]], kind="case", title="一条通知", now=utcnow())
+        assert service.deliver(db, mail_settings, utcnow(), email=sender, sms=None).failed == 1
+    finally:
+        controller.stop()
+    delivery = db.scalars(select(Delivery)).one()
+    assert "550" in delivery.last_error
+    assert "lab@lab.example" not in delivery.last_error
+    assert mask_email("lab@lab.example") in delivery.last_error
+    assert service.scrub("网关：13907920001 不是有效号码", "13907920001") == (
+        f"网关：{mask_phone('13907920001')} 不是有效号码"
+    )
+
+
 class Gateway(BaseHTTPRequestHandler):
     """A stand-in SMS gateway that holds the platform to the documented contract."""
 

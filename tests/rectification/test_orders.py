@@ -158,7 +158,7 @@ def test_issue_answer_return_close_publish(browser_client, db, world):
 
     _as(browser_client, world.station)
     assert _step(browser_client, order.id, action="close", note="复核通过").status_code == 303
-    assert _step(browser_client, order.id, action="publish").status_code == 303
+    assert _step(browser_client, order.id, action="publish", note="已整改到位").status_code == 303
     order = _order(db)
     assert (order.status, order.is_public) == ("closed", True)
     assert order.closed_at is not None
@@ -367,7 +367,9 @@ def test_the_public_list_shows_published_orders_only(client, browser_client, db,
     answered = _answer(browser_client, public.id, "已核对全部报告并重新上传", "机密附件.pdf")
     assert answered.status_code == 303
     _as(browser_client, world.station)
-    assert _step(browser_client, public.id, action="publish").status_code == 303
+    assert _step(browser_client, public.id, action="publish").status_code == 422  # an account
+    assert _step(browser_client, public.id, action="publish",
+                 note="该机构已重新核对并上传全部报告").status_code == 303  # fmt: skip
     browser_client.cookies.clear()
 
     page = client.get("/public/rectification-orders", headers=HTML)  # nobody logged in
@@ -379,7 +381,8 @@ def test_the_public_list_shows_published_orders_only(client, browser_client, db,
     assert "公开的问题：报告与上传信息不符" in text
     assert "公开的整改要求" in text
     assert "检测报告与上传至监管平台的信息不相符" in text
-    assert "已核对全部报告并重新上传" in text  # the answer's summary
+    assert "该机构已重新核对并上传全部报告" in text  # the authority's public account
+    assert "已核对全部报告并重新上传" not in text  # not the institution's own answer
     assert "已答复待复核" in text
     people = (world.station, world.staff)
     for secret in ("机密附件.pdf", "/evidence/", f"/rectification-orders/{public.id}",

@@ -144,6 +144,8 @@ def act(
     """Take ``action`` on the alert's case (opening it if none): checked, written, audited and
     notarised in the session's transaction (the caller commits)."""
     evidence = evidence or []
+    # one step at a time on an alert: a second request waits here, then sees the first's status
+    db.refresh(alert, with_for_update=True)
     case = case_of(db, alert)
     status = status_of(case)
     if not _may(principal, alert, action):

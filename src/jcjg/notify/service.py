@@ -8,6 +8,7 @@ message is a :class:`Delivery` row with its outcome; failures are tried again (1
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.config import Settings
+from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.templating import templates
 from jcjg.core.workdays import BEIJING
 from jcjg.notify.channels import DeliveryError, EmailSender, SmsGateway
@@ -145,6 +147,18 @@ def _compose(
     return subject[:200], body.strip() + ("\n" if channel is Channel.EMAIL else "")
 
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def scrub(error: str, address: str) -> str:
+    """An error as kept and shown: the address and any other e-mail address or mobile number
+    in it masked (a refused recipient comes back in the SMTP server's answer)."""
+    error = error.replace(address, mask_email(address) if "@" in address else mask_phone(address))
+    error = _EMAIL.sub(lambda m: mask_email(m.group()), error)
+    return _PHONE.sub(lambda m: mask_phone(m.group()), error)
+
+
 def _send(delivery: Delivery, email: EmailSender | None, sms: SmsGateway | None,
           now: dt.datetime) -> bool:  # fmt: skip
     delivery.attempts += 1
@@ -159,7 +173,7 @@ def _send(delivery: Delivery, email: EmailSender | None, sms: SmsGateway | None,
                 raise DeliveryError("未配置短信网关（JCJG_SMS_GATEWAY_URL）")
             sms.send(f"jcjg-{delivery.id}", delivery.address, delivery.body)
     except DeliveryError as exc:
-        delivery.last_error = str(exc)[:500]
+        delivery.last_error = scrub(str(exc), delivery.address)[:500]
         if delivery.attempts > len(RETRY_MINUTES):
             delivery.status = DeliveryStatus.FAILED.value
             delivery.next_attempt_at = None

@@ -55,7 +55,7 @@ def load(db: Session, settings: Settings) -> int:
     for who, action, note, evidence in (
         (lab2, OrderAction.ANSWER, "已完成整改，整改报告见附件", [report]),
         (station, OrderAction.CLOSE, "整改到位，予以办结", []),
-        (station, OrderAction.PUBLISH, "", []),
+        (station, OrderAction.PUBLISH, "该机构已修订收样验封程序并组织培训，整改到位", []),
     ):
         service.act(db=db, settings=settings, principal=who, order=second, action=action,
                     now=now, note=note, evidence=evidence)  # fmt: skip

@@ -276,6 +276,7 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
     return {
         "rows": rows,
         "names": _names(db, {r.institution_id for r in rows}),
+        "accounts": service.public_accounts(db, rows),
         "regions": {c: _region_name(db, c) for c in sorted(codes)},
         "today": beijing_date(utcnow()),
         **_CHOICES,

@@ -51,7 +51,7 @@ TRANSITIONS: dict[OrderAction, tuple[frozenset[OrderStatus], OrderStatus]] = {
     A.CLOSE: (frozenset({S.ANSWERED}), S.CLOSED),
 }
 STEPS = (A.ANSWER, A.RETURN, A.CLOSE, A.PUBLISH, A.UNPUBLISH)  # on an order's page
-NEEDS_NOTE = {A.ANSWER, A.RETURN, A.UNPUBLISH}
+NEEDS_NOTE = {A.ANSWER, A.RETURN, A.PUBLISH, A.UNPUBLISH}
 NEEDS_DEADLINE = {A.RETURN}
 DEFAULT_WORKING_DAYS = 15  # the deadline the form offers
 MAX_TEXT = 2000
@@ -258,6 +258,8 @@ def act(
     """Take a step on an order the principal sees: 403 when it is not theirs to take, 409 when
     the order is not in a state for it, 422 for a missing reason, deadline or evidence."""
     evidence = evidence or []
+    # one step at a time on an order: a second request waits here, then sees the first's status
+    db.refresh(order, with_for_update=True)
     if action is A.ISSUE or not _may(principal, order, action):
         raise PermissionDenied("您不能对这份整改通知执行此操作")
     if not _in_state(order, action):
@@ -269,7 +271,10 @@ def act(
     errors: list[FieldError] = []
     note = note.strip()
     if action in NEEDS_NOTE and not note:
-        says = "请写明整改情况" if action is A.ANSWER else "请写明理由"
+        says = {
+            A.ANSWER: "请写明整改情况",
+            A.PUBLISH: "请写明公示的整改情况（将公开显示，请勿写入姓名、电话等个人信息）",
+        }.get(action, "请写明理由")
         errors.append(FieldError("note", says, "required"))
     if len(note) > MAX_TEXT:
         errors.append(FieldError("note", f"说明不超过 {MAX_TEXT} 字", "too_long"))
@@ -432,6 +437,21 @@ def institutions_with_orders(db: Session, principal: Principal) -> list[tuple[in
         .order_by(Institution.name, Institution.id)
     )
     return [(i, n) for i, n in rows]
+
+
+def public_accounts(db: Session, orders: list[RectificationOrder]) -> dict[int, str]:
+    """What the public reads of each published order's rectification: the account the
+    authority wrote when it last published it (never the institution's own answer, which may
+    name people)."""
+    rows = db.execute(
+        select(RectificationEvent.order_id, RectificationEvent.note)
+        .where(
+            RectificationEvent.order_id.in_([o.id for o in orders]),
+            RectificationEvent.action == A.PUBLISH.value,
+        )
+        .order_by(RectificationEvent.id)
+    )
+    return {order_id: note for order_id, note in rows}
 
 
 def public_stmt() -> Select[Any]:
