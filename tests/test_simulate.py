@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from jcjg import simulate as sim
 from jcjg.alerts.engine import run_rule
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_midnight
 from jcjg.exchange.models import Client, Message
 from jcjg.registry.models import Equipment, Institution, Person
 from tests.client.live import running_exchange
@@ -206,7 +207,10 @@ def _handled_and_escalated(exchange, summary) -> None:
         answering = {e.case_id for e in db.scalars(select(CaseEvent).where(
             CaseEvent.action == "rectify"))}  # fmt: skip
         assert {db.get(Case, i).institution_id for i in answering} == {first}
-        escalated = escalate_overdue(db, utcnow() + dt.timedelta(days=4))
+        # the day after the last deadline (two working days on: more than four days over a
+        # weekend or a holiday), at Beijing noon
+        after = beijing_midnight(max(c.deadline for c in waiting) + dt.timedelta(days=1))
+        escalated = escalate_overdue(db, after + dt.timedelta(hours=12))
         db.commit()
         assert sorted(c.id for c in escalated) == sorted(c.id for c in waiting)
         assert {c.escalated_to for c in escalated} == {"360400"}  # from the county to the city

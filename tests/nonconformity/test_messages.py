@@ -48,9 +48,23 @@ def lab(db: Session, settings: Settings, factory: Factory) -> Lims:
     return make_lims(db, settings, factory)
 
 
+def contracted(db: Session, lab: Lims, project: Any) -> Any:
+    """The lab's contract for ``project``: it tests for the project, so it may report on it."""
+    from jcjg.contracts.models import Contract
+
+    inst = lab.institution
+    db.add(Contract(institution_id=inst.id, region_code=inst.region_code, project_id=project.id,
+                    number=f"HT-{project.id}", year=2026, sequence=project.id,
+                    client_unit="建设单位", signed_on=utcnow().date(),
+                    pdf_sha256="0" * 64))  # fmt: skip
+    db.flush()
+    return project
+
+
 @pytest.fixture
 def site(db: Session, factory: Factory, lab: Lims) -> dict[str, Any]:
-    project = factory.project(region_code=lab.institution.region_code, name="滨江花园二期")
+    project = contracted(db, lab, factory.project(region_code=lab.institution.region_code,
+                                                  name="滨江花园二期"))  # fmt: skip
     owner = factory.user(Role.PARTY_UNIT, project_ids=(project.id,), email="owner@build.example")
     station = factory.user(Role.STATION, region_code=lab.institution.region_code[:4] + "00",
                            email="station@jj.example")  # fmt: skip
@@ -206,6 +220,9 @@ def test_a_record_not_on_the_register_is_entered_and_told(
     assert (item.test_record_id, item.source, item.found_by) == (record.id, "record", "lab")
     assert item.project_id == site["project"].id
     assert record.nonconforming_by == "lab"
+    changed = db.scalars(select(AuditLog).where(AuditLog.object_type == "test_record")).one()
+    assert (changed.object_id, changed.before, changed.after) == (
+        str(record.id), {"nonconforming_by": ""}, {"nonconforming_by": "lab"})  # fmt: skip
     assert db.get(LedgerLeaf, item.ledger_index).entry_type == "nonconformity:register"
     assert results["ledger_index"] == item.ledger_index
     assert told(db) == 2
@@ -270,6 +287,9 @@ def test_a_result_without_a_record_is_entered_shown_watched_and_linked_later(
     types = set(db.scalars(select(LedgerLeaf.entry_type).where(
         LedgerLeaf.entry_type.like("nonconformity:%"))))  # fmt: skip
     assert types == {"nonconformity:register", "nonconformity:link"}
+    mine = (AuditLog.object_type == "nonconformity") & (AuditLog.object_id == str(item.id))
+    audited = db.scalars(select(AuditLog.detail).where(mine))
+    assert any("JL-NC-LATER 已上传并关联" in d for d in audited)
 
 
 def test_samples_on_the_platform_give_the_part_and_must_be_the_projects(
@@ -299,8 +319,17 @@ def test_samples_on_the_platform_give_the_part_and_must_be_the_projects(
 def test_a_lab_may_report_a_project_of_another_region(
     client: TestClient, db: Session, factory: Factory, lab: Lims
 ) -> None:
-    """A lab works wherever it is commissioned; the project's own station hears of it."""
+    """A lab works wherever it is commissioned; the project's own station hears of it. A
+    project it has no contract, commission or record for is not its to report on."""
     away = factory.project(region_code="360102")
+    db.commit()
+    before = counts(db)
+    body = problem(lab.post(client, "nonconformity", without_record(lab, away.code)), 422,
+                   "validation")  # fmt: skip
+    assert fields_of(body) == {"project_code"}
+    assert "没有检测合同、委托或检测记录" in json.dumps(body, ensure_ascii=False)
+    assert counts(db) == before
+    contracted(db, lab, away)
     station = factory.user(Role.STATION, region_code="360100")
     db.commit()
     payload = without_record(lab, away.code, informed_client_at=None)
@@ -469,6 +498,8 @@ def test_a_platform_may_report_only_projects_in_its_region(
     )
     assert away.code in body["detail"]
     assert counts(db) == before
+    contracted(db, platform, near)
+    db.commit()
     accepted(platform.post(client, "nonconformity", without_record(platform, near.code)))
     assert counts(db)[0] == before[0] + 1
 

@@ -396,10 +396,11 @@ def test_the_delivery_log_for_administrators(browser_client, db, factory, world)
     assert mask_email("lab@lab.example") not in failed
     sms = browser_client.get("/admin/deliveries?channel=sms", headers=HTML).text
     assert counts(sms) == {"sent": 0, "pending": 1, "failed": 0}
-    by_user = browser_client.get(f"/admin/deliveries?q={world['elsewhere'].username}").text
+    by_user = browser_client.get(f"/admin/deliveries?q={world['elsewhere'].username.upper()}").text
     assert "共 1 条" in by_user.split('data-testid="deliveries"')[1]
     assert mask_email("nc@nc.example") in by_user
     assert browser_client.get("/admin/deliveries?status=lost").status_code == 400
+    assert "共 0 条" in browser_client.get("/admin/deliveries?q=%25").text  # no wildcard
 
     browser_client.cookies.clear()
     auditor = factory.user(Role.AUDITOR, region_code="360400")  # Jiujiang: not Nanchang's

@@ -241,6 +241,8 @@ def test_refused_issues_write_nothing(browser_client, db, world, factory):
         ({"alert_ids": [str(far)]}, f"预警 #{far} 不存在或不属于该检测机构"),
         ({"alert_ids": ["99999999"]}, "预警 #99999999 不存在"),
         ({"alert_ids": ["abc"]}, "预警编号应为数字"),
+        ({"alert_ids": ["9999999999"]}, "预警编号应为数字"),  # beyond an id column
+        ({"alert_ids": ["1" * 30]}, "预警编号应为数字"),
         ({"nonconformity_ids": ["99999999"]}, "不合格结果 #99999999 不存在"),
         ({"institution_id": str(world.far_alert.institution_id)}, "请选择辖区内的检测机构"),
         ({"institution_id": ""}, "请选择辖区内的检测机构"),
@@ -403,3 +405,26 @@ def test_the_public_list_shows_published_orders_only(client, browser_client, db,
     assert public.number not in client.get("/public/rectification-orders", headers=HTML).text
     assert client.get(f"/public/rectification-orders/{public.number}",
                       headers=HTML).status_code == 404  # fmt: skip
+
+
+def test_cited_items_show_only_to_those_who_see_them(browser_client, db, factory, world):
+    """A platform administrator cites a nonconformity on a Nanchang project; the Jiujiang
+    station reading the order sees that it is cited, by number, but not what it is."""
+    from tests.rectification.conftest import make_nonconformity
+
+    elsewhere = make_nonconformity(db, world.lab, "JL-NC-FAR")
+    elsewhere.region_code = "360102"  # its project's region
+    db.commit()
+    _as(browser_client, factory.user(Role.PLATFORM_ADMIN))
+    assert _issue(browser_client, world, alert_ids=[],
+                  nonconformity_ids=[str(elsewhere.id)]).status_code == 303  # fmt: skip
+    order = _order(db)
+    page = browser_client.get(f"/rectification-orders/{order.id}", headers=HTML).text
+    cited = page.split('data-testid="order-nonconformities"')[1].split("</dd>")[0]
+    assert "混凝土立方体抗压强度" in cited  # the administrator sees everything
+    _as(browser_client, world.station)
+    page = browser_client.get(f"/rectification-orders/{order.id}", headers=HTML)
+    assert page.status_code == 200
+    cited = page.text.split('data-testid="order-nonconformities"')[1].split("</dd>")[0]
+    assert f"不合格结果 #{elsewhere.id}" in cited
+    assert "混凝土立方体抗压强度" not in cited

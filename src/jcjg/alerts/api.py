@@ -34,11 +34,13 @@ def list_alerts(
         str, Query(pattern=r"^(open|closed|all)$", description="open 未处理 / closed 已消除 / all")
     ] = "open",
     region_code: RegionCode = None,
-    institution_id: Annotated[int | None, Query(ge=1, description="检测机构 id")] = None,
+    institution_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="检测机构 id")
+    ] = None,
     severity: Annotated[
         str | None, Query(pattern=r"^(critical|warning|info)$", description="严重程度")
     ] = None,
-    project_id: Annotated[int | None, Query(ge=1, description="工程项目 id")] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="工程项目 id")] = None,
     handling: Annotated[
         str | None,
         Query(

@@ -21,7 +21,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import serve as serve_evidence
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import PostedForm, form_id
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
@@ -70,18 +70,12 @@ def alerts_page(
     if region and not is_valid_code(region):
         errors["region_code"] = "行政区划代码应为 6 位数字，如 360400"
         region = None
-    institution: int | None = None
-    if institution_id and institution_id.strip():
-        if institution_id.strip().isdecimal():
-            institution = int(institution_id.strip())
-        else:
-            errors["institution_id"] = "请选择检测机构"
-    project: int | None = None
-    if project_id and project_id.strip():
-        if project_id.strip().isdecimal():
-            project = int(project_id.strip())
-        else:
-            errors["project_id"] = "请选择工程项目"
+    institution = form_id(institution_id) if institution_id and institution_id.strip() else None
+    if institution_id and institution_id.strip() and institution is None:
+        errors["institution_id"] = "请选择检测机构"
+    project = form_id(project_id) if project_id and project_id.strip() else None
+    if project_id and project_id.strip() and project is None:
+        errors["project_id"] = "请选择工程项目"
     now = utcnow()
     filters: dict[str, Any] = {
         "status": status,

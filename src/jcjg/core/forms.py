@@ -20,6 +20,16 @@ from starlette.datastructures import UploadFile
 from jcjg.core.errors import FieldError, ValidationFailed
 
 CSRF_FIELD = "csrf_token"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def form_id(raw: object) -> int | None:
+    """The id a form field or query parameter names (``" 12 "`` -> 12), or None when it is not
+    a positive whole number an id column can hold."""
+    text = str(raw).strip()
+    if not text.isdecimal() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
+        return None
+    return int(text)
 
 
 @dataclass(frozen=True)

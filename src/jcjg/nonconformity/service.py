@@ -132,6 +132,12 @@ def _link(db: Session, item: Nonconformity, record: TestRecord, now: dt.datetime
     if record.nonconforming_by in ("platform", "both"):
         item.found_by = "both"
     item.values = {**item.values, **_record_values(record), "lab_reported": item.values.get("lab")}
+    _audit(
+        db,
+        AuditAction.UPDATE,
+        item,
+        f"机构报告的不合格结果，其原始记录 {record.number} 已上传并关联",
+    )
     ledger.notarise(
         db,
         "nonconformity:link",
@@ -286,9 +292,8 @@ def _report_record(
         raise ValidationFailed(errors=errors)
     item = _of_record(db, record)
     if item is None:  # the lab's word puts it on the register: a new entry, told at once
-        record.nonconforming_by = nonconforming_by(
-            Judgement.NONCONFORMING.value, record.platform_judgement
-        )
+        _judged_by(db, record, nonconforming_by(
+            Judgement.NONCONFORMING.value, record.platform_judgement))  # fmt: skip
         item = _from_record(db, record, now)
         _apply_report(item, data, now)
         _enter(db, item, record.number, now)
@@ -296,7 +301,8 @@ def _report_record(
         assert item.ledger_index is not None
         return Reported(item, "registered", item.ledger_index, record.id, [])
     if item.found_by == "platform":  # the platform found it; now the lab agrees
-        item.found_by = record.nonconforming_by = "both"
+        item.found_by = "both"
+        _judged_by(db, record, "both")
     _apply_report(item, data, now)
     index = ledger.notarise(
         db,
@@ -310,8 +316,37 @@ def _report_record(
     return Reported(item, "attached", index, record.id, [])
 
 
+def _judged_by(db: Session, record: TestRecord, by: str | None) -> None:
+    """The lab's report makes the record nonconforming by the lab too: changed with its audit
+    row (records are otherwise written once)."""
+    before = record.nonconforming_by
+    record.nonconforming_by = by
+    record_event(
+        db, AuditAction.UPDATE, object_type="test_record", object_id=str(record.id),
+        object_repr=f"原始记录 {record.number}", detail="检测机构报告该结果不合格",
+        before={"nonconforming_by": before}, after={"nonconforming_by": by},
+        context=replace(context_of(db), region_code=record.region_code,
+                        institution_id=record.institution_id),
+    )  # fmt: skip
+
+
 def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def works_for(db: Session, institution_id: int, project_id: int) -> bool:
+    """Whether the lab tests for the project: a contract, a commission or a test record of the
+    lab names it. A lab reports results only of projects it works for, so no one can set off
+    critical notifications to a stranger project's parties and station."""
+    from jcjg.contracts.models import Contract
+    from jcjg.sampling.models import Commission
+
+    model: Any
+    for model in (Contract, Commission, TestRecord):
+        mine = (model.institution_id == institution_id) & (model.project_id == project_id)
+        if db.scalar(select(model.id).where(mine).limit(1)) is not None:
+            return True
+    return False
 
 
 def _report_result(
@@ -336,6 +371,12 @@ def _report_result(
             "values 报告检测结果",
         )
         raise ValidationFailed(errors=[unknown, *missing])
+    if not works_for(db, institution.id, project.id):
+        raise ValidationFailed(errors=[FieldError(
+            "project_code",
+            "本机构在该工程项目没有检测合同、委托或检测记录，不能报告其检测结果",
+            "not_commissioned",
+        )])  # fmt: skip
     codes = list(dict.fromkeys(data.sample_codes))
     samples = (
         {s.sample_code: s for s in db.scalars(select(Sample).where(Sample.sample_code.in_(codes)))}

@@ -157,7 +157,14 @@ def delivery_log(
     users = restrict(select(User.id), principal, "read")
     who = (q or "").strip()
     if who:
-        users = users.where(or_(User.username.contains(who), User.display_name.contains(who)))
+        # the same on both databases: case-insensitive, and % or _ typed are themselves
+        like = who.lower()
+        users = users.where(
+            or_(
+                func.lower(User.username).contains(like, autoescape=True),
+                func.lower(User.display_name).contains(like, autoescape=True),
+            )
+        )
     stmt = select(Delivery).where(Delivery.user_id.in_(users))
     if channel:
         stmt = stmt.where(Delivery.channel == channel)

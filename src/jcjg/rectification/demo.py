@@ -33,7 +33,12 @@ def load(db: Session, settings: Settings) -> int:
         return 0
     station, _, lab2 = (principal_for(db=db, user=users[n], settings=settings) for n in names)
     now = utcnow()
-    late = db.scalars(select(Case).where(Case.escalated_to.is_not(None)).order_by(Case.id)).first()
+    lab = users["lab_admin"].institution_id  # its own escalated case (not a simulated lab's)
+    late = db.scalars(
+        select(Case)
+        .where(Case.escalated_to.is_not(None), Case.institution_id == lab)
+        .order_by(Case.id)
+    ).first()
     first = service.issue(db=db, principal=station, now=now, draft=service.Draft(
         institution_id=str(users["lab_admin"].institution_id),
         grounds=(Ground.RECORDS_NOT_KEPT.value, Ground.NOT_UPLOADED.value),

@@ -20,7 +20,7 @@ from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, Transactiona
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import ACCEPT, Upload
 from jcjg.core.evidence import serve as serve_evidence
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import PostedForm, form_id
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
@@ -114,7 +114,7 @@ def _form_context(
     form: dict[str, Any],
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    wanted = [int(i) for i in form.get("alert_ids", ()) if str(i).isdecimal()]
+    wanted = [i for i in map(form_id, form.get("alert_ids", ())) if i is not None]
     alerts, ncs = (
         ([], []) if institution is None else service.candidates(db, principal, institution, wanted)
     )
@@ -189,14 +189,17 @@ def new_order(request: Request, db: SessionDep, principal: Issuer, form: PostedF
     return redirect(f"/rectification-orders/{order.id}?done=issue")
 
 
+def _seen(db: Session, principal: Principal, model: Any, ids: list[int]) -> list[Any]:
+    entity = model.__permission_entity__
+    if not ids or not principal.can(f"{entity}:read"):
+        return []
+    return list(db.scalars(restrict(select(model).where(model.id.in_(ids)), principal, "read")))
+
+
 def _detail(db: Session, principal: Principal, order: RectificationOrder) -> dict[str, Any]:
-    alerts = {a.id: a for a in db.scalars(select(Alert).where(Alert.id.in_(order.alert_ids)))}
-    ncs = {
-        n.id: n
-        for n in db.scalars(
-            select(Nonconformity).where(Nonconformity.id.in_(order.nonconformity_ids))
-        )
-    }
+    # what the reader may see of the cited items; the others show by number only
+    alerts = {a.id: a for a in _seen(db, principal, Alert, order.alert_ids)}
+    ncs = {n.id: n for n in _seen(db, principal, Nonconformity, order.nonconformity_ids)}
     return {
         "order": order,
         "status": service.status_of(order),

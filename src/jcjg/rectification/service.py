@@ -31,6 +31,7 @@ from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationF
 from jcjg.core.evidence import Upload
 from jcjg.core.evidence import check as check_evidence
 from jcjg.core.evidence import store as store_evidence
+from jcjg.core.forms import form_id
 from jcjg.core.workdays import BEIJING, add_working_days, beijing_date
 from jcjg.ledger import service as ledger
 from jcjg.nonconformity.models import Nonconformity
@@ -115,13 +116,14 @@ def allowed_actions(principal: Principal, order: RectificationOrder) -> list[Ord
 
 def _ids(raw: tuple[str, ...], field: str, what: str, errors: list[FieldError]) -> list[int]:
     values = {v.strip() for v in raw if v.strip()}
-    if any(not v.isdecimal() or len(v) > 10 for v in values):
+    ids = {form_id(v) for v in values}
+    if None in ids:
         errors.append(FieldError(field, f"{what}编号应为数字", "type"))
         return []
     if len(values) > MAX_CITED:
         errors.append(FieldError(field, f"最多引用 {MAX_CITED} 条{what}", "too_many"))
         return []
-    return sorted(int(v) for v in values)
+    return sorted(i for i in ids if i is not None)
 
 
 def _text(value: str, field: str, missing: str, errors: list[FieldError]) -> str:
@@ -154,9 +156,10 @@ def _deadline(raw: str | dt.date | None, today: dt.date, errors: list[FieldError
 
 def visible_institution(db: Session, principal: Principal, raw: str) -> Institution | None:
     """The institution ``raw`` names when the principal's scope holds it."""
-    if not raw.strip().isdecimal() or len(raw.strip()) > 10:
+    ident = form_id(raw)
+    if ident is None:
         return None
-    stmt = select(Institution).where(Institution.id == int(raw.strip()))
+    stmt = select(Institution).where(Institution.id == ident)
     found: Institution | None = db.scalars(restrict(stmt, principal, "read")).first()
     return found
 

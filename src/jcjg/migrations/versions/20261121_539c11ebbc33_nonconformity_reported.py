@@ -1,4 +1,5 @@
-"""Nonconformities reported by the lab through the exchange API, with or without a record.
+"""Nonconformities reported by the lab through the exchange API, with or without a record;
+entries belong to their project's region.
 
 Revision ID: 539c11ebbc33
 Revises: b25a8c5727ce
@@ -47,6 +48,12 @@ def upgrade() -> None:
             batch_op.f("uq_nonconformity_institution_id_reported_number"),
             ["institution_id", "reported_number"],
         )
+    # an entry belongs to its project's region from now on (supervising_region): move the
+    # entries made before, which took the lab's
+    op.execute(
+        "UPDATE nonconformity SET region_code = (SELECT project.region_code FROM project"
+        " WHERE project.id = nonconformity.project_id) WHERE project_id IS NOT NULL"
+    )
 
 
 def downgrade() -> None:
