@@ -428,3 +428,32 @@ def test_cited_items_show_only_to_those_who_see_them(browser_client, db, factory
     cited = page.text.split('data-testid="order-nonconformities"')[1].split("</dd>")[0]
     assert f"不合格结果 #{elsewhere.id}" in cited
     assert "混凝土立方体抗压强度" not in cited
+
+
+def test_an_order_unanswered_past_its_deadline_raises_an_alert(browser_client, db, world):
+    """``rectification_order_overdue`` fires the day after the deadline while the order waits
+    for its answer, and no longer once it is answered."""
+    from jcjg.alerts.engine import load_rules, run_rule
+    from jcjg.alerts.models import Alert
+
+    load_rules()
+    _as(browser_client, world.station)
+    assert _issue(browser_client, world, deadline=_in(3)).status_code == 303
+    order = _order(db)
+    after = dt.datetime.combine(order.deadline + dt.timedelta(days=1), dt.time(12), BEIJING)
+
+    def fired(now: dt.datetime) -> list[Alert]:
+        run_rule(db, "rectification_order_overdue", now=now)
+        db.commit()
+        return db.scalars(select(Alert).where(Alert.rule_id == "rectification_order_overdue",
+                                              Alert.status == "open")).all()  # fmt: skip
+
+    on_the_day = dt.datetime.combine(order.deadline, dt.time(12), BEIJING)
+    assert fired(on_the_day) == []
+    [alert] = fired(after)
+    assert (alert.subject_id, alert.institution_id) == (str(order.id), world.lab.id)
+    assert alert.facts["number"] == order.number
+    assert alert.facts["days_over"] == 1
+    _as(browser_client, world.staff)
+    assert _answer(browser_client, order.id, "已完成整改").status_code == 303
+    assert fired(after) == []

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from jcjg.alerts import cases, service
+from jcjg.alerts import cases, evidence, service
 from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
 from jcjg.alerts.engine import RULES
 from jcjg.alerts.models import Alert
@@ -220,6 +220,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "institution": institution,
         "region_name": _region_name(db, alert.region_code),
         "facts": facts,
+        "evidence": evidence.links(db, alert),
         "case": case,
         "case_status": cases.status_of(case),
         "events": cases.events_of(db, case),
