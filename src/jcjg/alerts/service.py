@@ -17,6 +17,7 @@ from jcjg.alerts.engine import RULES, Rule, Thresholds
 from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.pagination import count_rows
 from jcjg.regions import service as regions
 from jcjg.regions.codes import is_valid_code, scope_prefix
 from jcjg.registry.models import Institution
@@ -124,7 +125,7 @@ def search(
         principal,
         "read",
     )
-    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, event, func, insert, select
+from sqlalchemy import Select, event, insert, select
 from sqlalchemy.orm import Session, attributes, sessionmaker
 from sqlalchemy.orm.unitofwork import UOWTransaction
 
@@ -21,6 +21,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.core.db import utcnow
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
+from jcjg.core.pagination import count_rows
 
 if TYPE_CHECKING:
     from jcjg.auth.scopes import Principal
@@ -216,5 +217,5 @@ def search(
     from jcjg.auth.scopes import restrict  # auth builds on audit, not the other way round
 
     stmt = restrict(search_stmt(**filters), principal, "read")
-    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total

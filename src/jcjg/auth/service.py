@@ -42,6 +42,7 @@ from jcjg.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from jcjg.core.pagination import count_rows
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
@@ -435,7 +436,7 @@ def list_users(
         stmt = stmt.where(User.username.like(like) | User.display_name.like(like))
     if role:
         stmt = stmt.where(User.role == role.value)
-    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = db.scalars(stmt.order_by(User.id).offset(offset).limit(limit)).all()
     return rows, total
 

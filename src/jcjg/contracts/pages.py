@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
@@ -15,7 +15,7 @@ from jcjg.contracts.models import Contract
 from jcjg.contracts.service import working_days_late
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import render
 from jcjg.projects.service import names_of
 
@@ -35,7 +35,7 @@ def contract_list(
     stmt = restrict(select(Contract), principal, "read")
     if q:
         stmt = stmt.where(Contract.number.like(f"%{q}%") | Contract.client_unit.like(f"%{q}%"))
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = list(
         db.scalars(
             stmt.order_by(Contract.signed_on.desc(), Contract.id.desc())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -34,3 +36,8 @@ def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 20,
 ) -> PageParams:
     return PageParams(offset=offset, limit=limit)
+
+
+def count_rows(db: Session, stmt: Select[Any]) -> int:
+    """How many rows ``stmt`` gives (its ordering dropped: it does not change the count)."""
+    return int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)

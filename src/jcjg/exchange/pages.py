@@ -43,7 +43,7 @@ from jcjg.core.errors import (
     errors_by_field,
 )
 from jcjg.core.forms import Posted, PostedForm
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.exchange import clients as service
 from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
@@ -272,7 +272,7 @@ def clients_page(
     stmt = restrict(select(Client), principal, "read")
     if status:
         stmt = stmt.where(Client.status == status)
-    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = list(
         db.scalars(
             stmt.order_by(Client.status != ClientStatus.PENDING.value, Client.id.desc())

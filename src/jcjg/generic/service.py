@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
+from jcjg.core.pagination import count_rows
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
 from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
@@ -72,7 +73,7 @@ def list_rows(
     if q and spec.searchable:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
-    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(getattr(model, spec.order_by)).offset(offset).limit(limit)
     ).all()

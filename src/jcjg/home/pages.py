@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import ScopeKind
@@ -18,6 +18,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
+from jcjg.core.pagination import count_rows
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date
 from jcjg.home import service as dashboard
@@ -66,10 +67,6 @@ FUNCTIONS = [
 ]
 
 
-def _count(db: SessionDep, stmt: Any) -> int:
-    return int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-
-
 def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str, bool]]:
     """What waits for this account's handling, each a link to the list behind it: (title,
     count, link, whether it is late)."""
@@ -96,7 +93,7 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
             ("不合格结果逾期", nonconformities.OVERDUE, True),
         ):
             stmt = nonconformities.search_stmt(principal, status, today=today)
-            out.append((title, _count(db, stmt), f"/nonconformities?status={status}", late))
+            out.append((title, count_rows(db, stmt), f"/nonconformities?status={status}", late))
     if principal.user_id is not None:
         out.append(("未读通知", unread(db, principal.user_id), "/inbox", False))
     return out
@@ -112,14 +109,14 @@ def home(
     counts: list[tuple[str, int, str]] = []
     if principal.can("institution:read"):
         counts.append(
-            ("检测机构", _count(db, restrict(select(Institution), principal, "read")), "家")
+            ("检测机构", count_rows(db, restrict(select(Institution), principal, "read")), "家")
         )
     if principal.can("user:read"):
-        counts.append(("账号", _count(db, restrict(select(User), principal, "read")), "个"))
+        counts.append(("账号", count_rows(db, restrict(select(User), principal, "read")), "个"))
     if principal.can("audit:read"):
         since = utcnow() - dt.timedelta(hours=24)
         stmt = restrict(select(AuditLog).where(AuditLog.at >= since), principal, "read")
-        counts.append(("近 24 小时审计记录", _count(db, stmt), "条"))
+        counts.append(("近 24 小时审计记录", count_rows(db, stmt), "条"))
     handling = _handling(db, principal)
     user = db.get(User, principal.user_id)
     scope = principal.scope_label()

@@ -28,6 +28,7 @@ from jcjg.alerts.models import Alert, Case
 from jcjg.auth.choices import ScopeKind
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import beijing_day
+from jcjg.core.pagination import count_rows
 from jcjg.core.workdays import beijing_date, beijing_midnight
 from jcjg.exchange.models import Message
 from jcjg.nonconformity import service as nonconformities
@@ -49,10 +50,6 @@ OPEN_CASES = (CaseStatus.CONFIRMED.value, CaseStatus.RECTIFYING.value, CaseStatu
 def _link(path: str, **query: Any) -> str:
     shown = {k: v for k, v in query.items() if v is not None and v != ""}
     return f"{path}?{urlencode(shown)}" if shown else path
-
-
-def _count(db: Session, stmt: Any) -> int:
-    return int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
 
 
 # --- what the pages show -----------------------------------------------------------------------
@@ -254,7 +251,7 @@ def nonconformity_numbers(*, db: Session, principal: Principal, today: dt.date) 
         stmt = nonconformities.search_stmt(principal, status, since=found_since)
         since_text = found_since.isoformat() if found_since else None
         link = _link("/nonconformities", status=status, since=since_text)
-        out.append(Number(f"nc:{key}", title, _count(db, stmt), link))
+        out.append(Number(f"nc:{key}", title, count_rows(db, stmt), link))
     return out
 
 
@@ -469,7 +466,7 @@ def institution_home(*, db: Session, principal: Principal, now: dt.datetime) -> 
     total = 0
     if principal.can("alert:read"):
         scoped = restrict(select(Case), principal, "read").where(Case.status.in_(OPEN_CASES))
-        total = _count(db, scoped)
+        total = count_rows(db, scoped)
         stmt = (
             scoped.join(Alert, Alert.id == Case.alert_id)
             .add_columns(Alert)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
@@ -17,7 +17,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity import service
@@ -88,7 +88,7 @@ def register_page(
     narrowed = {"institution_id": institution_id, "region_code": region_code or None,
                 "project_id": project_id, "since": since}  # fmt: skip
     stmt = service.search_stmt(principal, status or None, today=today, **narrowed)
-    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
     summary = service.summary(db, principal, by, today)
     names = names_of(db, rows)

@@ -21,7 +21,7 @@ from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
 from jcjg.core.masking import mask_email, mask_phone
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.notify.choices import Channel, DeliveryStatus
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
@@ -175,7 +175,7 @@ def delivery_log(
     )
     if status:
         stmt = stmt.where(Delivery.status == status)
-    total = int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(Delivery.id.desc()).offset(paging.offset).limit(paging.limit)
     ).all()

@@ -22,6 +22,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
+from jcjg.core.pagination import count_rows
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
@@ -146,7 +147,7 @@ def list_projects(
         stmt = stmt.where(or_(Project.name.like(like), Project.code.like(like)))
     if status:
         stmt = stmt.where(Project.status == status)
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = db.scalars(stmt.order_by(Project.id.desc()).offset(offset).limit(limit)).all()
     return rows, total
 

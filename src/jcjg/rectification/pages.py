@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
@@ -21,7 +21,7 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_f
 from jcjg.core.evidence import ACCEPT, Upload
 from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
@@ -88,7 +88,7 @@ def orders_page(
         institution_id=institution_id,
         overdue_on=today if overdue else None,
     )
-    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
     filters = {"status": status or "", "institution_id": str(institution_id or "")}
     context = {
@@ -296,7 +296,7 @@ def public_orders(
     """The published orders: what was found and required, by when, and how it stands; never
     a person's name, an account or an evidence file."""
     stmt = service.public_stmt()
-    total = int(db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = count_rows(db, stmt)
     rows = list(db.scalars(stmt.offset(paging.offset).limit(paging.limit)))
     context = _public_context(db, rows) | {"total": total, "paging": paging, "single": False}
     return render(request, "rectification/public.html", context)

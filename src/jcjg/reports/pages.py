@@ -14,7 +14,7 @@ from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import render
 from jcjg.documents.qr import qr_png, qr_svg
 from jcjg.projects.service import names_of
@@ -53,7 +53,7 @@ def report_list(
         )
     if status:
         stmt = stmt.where(Report.status == status)
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = list(
         db.scalars(
             stmt.order_by(Report.received_at.desc(), Report.id.desc())

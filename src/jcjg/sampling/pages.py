@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
@@ -30,7 +30,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import JsonBody, PostedForm
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import render
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
@@ -98,7 +98,7 @@ def sample_list(
         stmt = stmt.where(Sample.status == status)
     if q:
         stmt = stmt.where(Sample.sample_code.like(f"%{codes.normalise(q)}%"))
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(Sample.id.desc()).offset(paging.offset).limit(paging.limit)
     ).all()
@@ -244,7 +244,7 @@ def commission_list(
     stmt = restrict(select(Commission), principal, "read")
     if status:
         stmt = stmt.where(Commission.status == status)
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(Commission.id.desc()).offset(paging.offset).limit(paging.limit)
     ).all()

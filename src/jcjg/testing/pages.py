@@ -19,7 +19,7 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
@@ -93,7 +93,7 @@ def record_list(
         )
     if nonconforming:
         stmt = stmt.where(TestRecord.nonconforming_by != "")
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(TestRecord.ended_at.desc(), TestRecord.id.desc())
         .offset(paging.offset)
@@ -254,7 +254,7 @@ def onsite_list(
     if flagged:
         found = stats.alerted_ids(model.__tablename__, open_only=True)
         stmt = stmt.where(cast(model.id, String).in_(found))
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = count_rows(db, stmt)
     order = OnSitePlan.planned_start if show == "plans" else OnSiteRecord.started_at
     rows: list[Any] = list(
         db.scalars(
