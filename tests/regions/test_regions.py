@@ -175,6 +175,8 @@ def test_loaded_tree_links_parents(db: Session) -> None:
     assert db.get_one(Region, "360000").parent_code is None
     assert [r.code for r in service.ancestors(db=db, region=lianxi)] == ["360000", "360400"]
     assert service.full_name(db=db, code="360402") == "江西省九江市濂溪区"
+    shown = [service.display_name(db=db, code=c) for c in ("360402", "369999", "36x", None)]
+    assert shown == ["江西省九江市濂溪区", "369999", "36x", ""]  # unknown: the code as given
     assert "360402" in [r.code for r in service.children(db=db, code="360400")]
     assert service.count_in_subtree(db=db, code="360400") == 1 + len(
         service.children(db=db, code="360400")

@@ -27,7 +27,6 @@ from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.regions.codes import is_valid_code
-from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -42,12 +41,6 @@ _CHOICES: dict[str, Any] = {
     "case_statuses": {s.value: s for s in CaseStatus},
     "case_actions": CaseAction,
 }
-
-
-def _region_name(db: Session, code: str | None) -> str:
-    if not code or not is_valid_code(code) or db.get(Region, code) is None:
-        return ""
-    return regions.full_name(db=db, code=code)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -154,7 +147,7 @@ def _rules_context(
     context: dict[str, Any] = {
         "views": service.rule_views(db=db, region_code=region),
         "region": region,
-        "region_name": _region_name(db, region),
+        "region_name": regions.display_name(db=db, code=region),
         "can_configure": can_configure,
         "failed_rule": None,
         "values": {},
@@ -218,7 +211,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "rule": rule,
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,
-        "region_name": _region_name(db, alert.region_code),
+        "region_name": regions.display_name(db=db, code=alert.region_code),
         "facts": facts,
         "evidence": evidence.links(db, alert),
         "case": case,
@@ -227,7 +220,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "actions": cases.allowed_actions(principal, alert, case),
         "needs_note": cases.NEEDS_NOTE,
         "needs_deadline": cases.NEEDS_DEADLINE,
-        "escalated_name": _region_name(db, case.escalated_to) if case else "",
+        "escalated_name": regions.display_name(db=db, code=case.escalated_to) if case else "",
         "default_deadline": cases.default_deadline(utcnow()),
         "today": beijing_date(utcnow()),
         "form": {},

@@ -248,12 +248,6 @@ def _names(db: Session, clients: list[Client]) -> dict[int, str]:
     return {int(i): str(n) for i, n in rows}
 
 
-def _region_name(db: Session, code: str | None) -> str:
-    if not code or not is_valid_code(code) or db.get(Region, code) is None:
-        return code or ""
-    return regions.full_name(db=db, code=code)
-
-
 def _key_counts(clients: list[Client], now: dt.datetime) -> dict[int, tuple[int, int]]:
     return {c.id: (sum(k.state(now) == "valid" for k in c.keys), len(c.keys)) for c in clients}
 
@@ -481,7 +475,7 @@ def _detail(
         "institution": db.get(Institution, client.institution_id)
         if client.institution_id
         else None,
-        "region_name": _region_name(db, client.region_code),
+        "region_name": regions.display_name(db=db, code=client.region_code),
         "applied_by": users.get(client.applied_by_id or 0),
         "decided_by": users.get(client.decided_by_id or 0),
         "keys": [(k, k.state(now)) for k in client.keys],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -38,6 +38,7 @@ from jcjg.projects.models import Project
 from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
+from jcjg.registry.service import institution_names
 
 TREND_DAYS = 30  # alerts raised per day: today and the 29 days before
 FINDINGS_DAYS = 90  # nonconformities counted for the institutions with most findings
@@ -270,7 +271,7 @@ def top_institutions(
             db, nonconformities.search_stmt(principal, since=since), Nonconformity
         )
     ids = set(open_alerts) | set(found)
-    names = _institution_names(db, ids)
+    names = institution_names(db, ids)
     rows = [
         InstitutionFindings(
             i,
@@ -304,14 +305,6 @@ def _by_institution(db: Session, stmt: Any, model: Any) -> Counter[int]:
     return Counter({int(i): int(n) for i, n in db.execute(grouped)})
 
 
-def _institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:
-    ids = sorted(ids)
-    if not ids:
-        return {}
-    rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
-    return {int(i): name for i, name in rows}
-
-
 def uploads_today(*, db: Session, principal: Principal, today: dt.date) -> list[Uploads]:
     """Messages received through the exchange on Beijing day ``today``, per institution within
     the reader's scope, the most first."""
@@ -327,7 +320,7 @@ def uploads_today(*, db: Session, principal: Principal, today: dt.date) -> list[
         .order_by(Message.institution_id)
     )
     counts = {int(i): int(n) for i, n in db.execute(stmt)}
-    names = _institution_names(db, counts)
+    names = institution_names(db, counts)
     # no list of one institution's messages of a day to link the number to: the name links
     # to the institution (the exchange monitor counts per client over 24 hours, not this)
     rows = [
@@ -512,7 +505,7 @@ def _nc_rows(db: Session, principal: Principal, today: dt.date) -> list[NcRow]:
             )
         )
     }
-    names = _institution_names(db, {x.institution_id for x in items})
+    names = institution_names(db, {x.institution_id for x in items})
     return [
         NcRow(
             x.id,

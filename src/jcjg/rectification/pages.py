@@ -30,8 +30,8 @@ from jcjg.rectification import service
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
 from jcjg.rectification.models import RectificationOrder
 from jcjg.regions import service as regions
-from jcjg.regions.models import Region
 from jcjg.registry.models import Institution
+from jcjg.registry.service import institution_names
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 public_router = APIRouter(
@@ -56,19 +56,6 @@ _CHOICES: dict[str, Any] = {
     "status_filters": STATUS_FILTERS,
     "accept": ACCEPT,
 }
-
-
-def _region_name(db: Session, code: str | None) -> str:
-    if not code or db.get(Region, code) is None:
-        return code or ""
-    return regions.full_name(db=db, code=code)
-
-
-def _names(db: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
-    return {i: n for i, n in rows}
 
 
 @router.get("/rectification-orders", response_class=HTMLResponse)
@@ -97,7 +84,7 @@ def orders_page(
         "paging": paging,
         "filters": filters,
         "institutions": service.institutions_with_orders(db, principal),
-        "names": _names(db, {r.institution_id for r in rows}),
+        "names": institution_names(db, {r.institution_id for r in rows}),
         "may_issue": principal.can(service.HANDLE),
         "today": today,
         "base": f"/rectification-orders?status={filters['status']}"
@@ -204,7 +191,7 @@ def _detail(db: Session, principal: Principal, order: RectificationOrder) -> dic
         "order": order,
         "status": service.status_of(order),
         "institution": db.get(Institution, order.institution_id),
-        "region_name": _region_name(db, order.region_code),
+        "region_name": regions.display_name(db=db, code=order.region_code),
         "cited_alerts": [(i, alerts.get(i)) for i in order.alert_ids],
         "cited_nonconformities": [(i, ncs.get(i)) for i in order.nonconformity_ids],
         "rule_title": rule_title,
@@ -278,9 +265,9 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
     codes = {r.region_code for r in rows}
     return {
         "rows": rows,
-        "names": _names(db, {r.institution_id for r in rows}),
+        "names": institution_names(db, {r.institution_id for r in rows}),
         "accounts": service.public_accounts(db, rows),
-        "regions": {c: _region_name(db, c) for c in sorted(codes)},
+        "regions": {c: regions.display_name(db=db, code=c) for c in sorted(codes)},
         "today": beijing_date(utcnow()),
         **_CHOICES,
     }

@@ -87,3 +87,13 @@ def full_name(*, db: Session, code: str) -> str:
     """``江西省九江市濂溪区``."""
     region = get(db=db, code=code)
     return "".join(r.name for r in [*ancestors(db=db, region=region), region])
+
+
+def display_name(*, db: Session, code: str | None) -> str:
+    """What a page shows for a region code: its full name (``江西省九江市``), the code itself when
+    no such region is known, ``""`` for none."""
+    if not code:
+        return ""
+    if not is_valid_code(code) or db.get(Region, code) is None:
+        return code
+    return full_name(db=db, code=code)
