@@ -146,6 +146,7 @@ def test_bad_steps_are_refused_and_leave_nothing(browser_client, db, factory, al
     assert "整改期限应晚于今天" in late.text
     garbled = _post(browser_client, alert, action="require", deadline="明天", responsible="某")
     assert garbled.status_code == 422
+    assert "整改期限应为日期" in garbled.text
     assert _post(browser_client, alert, action="fly").status_code in (400, 422)
     assert _post(browser_client, alert, action="close").status_code == 409  # not confirmed
     assert _post(browser_client, alert, action="rectify", note="x").status_code == 403

@@ -93,28 +93,46 @@ def allowed_actions(principal: Principal, alert: Alert, case: Case | None) -> li
     ]
 
 
+def parse_deadline(
+    raw: str | dt.date | None, today: dt.date, errors: list[FieldError]
+) -> dt.date | None:
+    """A rectification deadline as given (a date, or text ``YYYY-MM-DD`` from a form): after
+    today and within a year, or a field error on ``deadline`` (and None)."""
+    day = raw if isinstance(raw, dt.date) else None
+    if isinstance(raw, str) and raw.strip():
+        try:
+            day = dt.date.fromisoformat(raw.strip())
+        except ValueError:
+            errors.append(FieldError("deadline", "整改期限应为日期（年-月-日）", "type"))
+            return None
+    if day is None:
+        errors.append(FieldError("deadline", "请给出整改期限", "required"))
+    elif day <= today:
+        errors.append(FieldError("deadline", "整改期限应晚于今天", "too_early"))
+    elif day > today + dt.timedelta(days=366):
+        errors.append(FieldError("deadline", "整改期限不超过一年", "too_late"))
+    else:
+        return day
+    return None
+
+
 def _clean(
     action: CaseAction,
     *,
     note: str,
-    deadline: dt.date | None,
+    deadline: str | dt.date | None,
     responsible: str,
     evidence: list[Upload],
     today: dt.date,
-) -> None:
+) -> dt.date | None:
+    """Check the step's fields (422 with every error); the deadline it sets, if any."""
     errors: list[FieldError] = []
     if action in NEEDS_NOTE and not note.strip():
         says = "请写明整改情况" if action is A.RECTIFY else "请写明理由"
         errors.append(FieldError("note", says, "required"))
     if len(note) > 2000:
         errors.append(FieldError("note", "说明不超过 2000 字", "too_long"))
-    if action in NEEDS_DEADLINE:
-        if deadline is None:
-            errors.append(FieldError("deadline", "请给出整改期限", "required"))
-        elif deadline <= today:
-            errors.append(FieldError("deadline", "整改期限应晚于今天", "too_early"))
-        elif deadline > today + dt.timedelta(days=366):
-            errors.append(FieldError("deadline", "整改期限不超过一年", "too_late"))
+    day = parse_deadline(deadline, today, errors) if action in NEEDS_DEADLINE else None
     if action is A.REQUIRE and not responsible.strip():
         errors.append(FieldError("responsible", "请写明整改责任单位", "required"))
     if len(responsible) > 200:
@@ -126,6 +144,7 @@ def _clean(
         errors.append(FieldError("evidence", "只有整改结果附证明材料", "unexpected"))
     if errors:
         raise ValidationFailed(errors=errors)
+    return day
 
 
 def act(
@@ -137,7 +156,7 @@ def act(
     action: CaseAction,
     now: dt.datetime,
     note: str = "",
-    deadline: dt.date | None = None,
+    deadline: str | dt.date | None = None,
     responsible: str = "",
     evidence: list[Upload] | None = None,
 ) -> Case:
@@ -154,8 +173,8 @@ def act(
     if status not in sources:
         raise Conflict(f"预警处理状态为“{status.label}”，不能{action.label}")
     today = beijing_date(now)
-    _clean(action, note=note, deadline=deadline, responsible=responsible, evidence=evidence,
-           today=today)  # fmt: skip
+    day = _clean(action, note=note, deadline=deadline, responsible=responsible,
+                 evidence=evidence, today=today)  # fmt: skip
     stored = store_evidence(settings, evidence)
     if case is None:
         case = Case(
@@ -170,7 +189,7 @@ def act(
     case.status = target.value
     case.updated_at = now
     if action in NEEDS_DEADLINE:
-        case.deadline = deadline
+        case.deadline = day
         case.escalation_level = 0  # a new deadline: its lapse escalates afresh
         case.escalated_to = None
         case.escalated_at = None
@@ -179,7 +198,7 @@ def act(
     case.closed_at = now if target in (S.CLOSED, S.DISMISSED) else None
     db.flush()
     return _event(db, case, alert, action, status, principal.user_id, principal.display_name,
-                  now, note=note.strip(), deadline=deadline, evidence=stored)  # fmt: skip
+                  now, note=note.strip(), deadline=day, evidence=stored)  # fmt: skip
 
 
 def _event(db: Session, case: Case, alert: Alert, action: CaseAction, before: CaseStatus,

@@ -3,7 +3,6 @@ thresholds per region (set by principals with ``rule:configure``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -253,28 +252,20 @@ def alert_case_action(
         action = CaseAction(values.get("action", ""))
     except ValueError:
         raise ValidationFailed(errors=[FieldError("action", "未知的处理操作")]) from None
-    deadline = None
     try:
-        if values.get("deadline"):
-            deadline = dt.date.fromisoformat(values["deadline"])
         evidence = [cases.Upload(f.filename, f.data) for f in form.files_of("evidence")]
         cases.act(
             db=db, settings=settings, principal=principal, alert=alert, action=action,
-            now=utcnow(), note=values.get("note", ""), deadline=deadline,
+            now=utcnow(), note=values.get("note", ""), deadline=values.get("deadline"),
             responsible=values.get("responsible", ""), evidence=evidence,
         )  # fmt: skip
-    except ValueError:
-        error: ValidationFailed = ValidationFailed(
-            errors=[FieldError("deadline", "整改期限应为日期（年-月-日）")]
-        )
-    except ValidationFailed as failed:
-        error = failed
-    else:
-        return redirect(f"/alerts/{alert.id}?done={action.value}#case")
-    db.rollback()
-    context = _detail_context(db, principal, alert)
-    context |= {"form": values | {"action": action.value}, "errors": errors_by_field(error.errors)}
-    return render(request, "alerts/detail.html", context, status_code=422)
+    except ValidationFailed as error:
+        db.rollback()
+        context = _detail_context(db, principal, alert)
+        context |= {"form": values | {"action": action.value},
+                    "errors": errors_by_field(error.errors)}  # fmt: skip
+        return render(request, "alerts/detail.html", context, status_code=422)
+    return redirect(f"/alerts/{alert.id}?done={action.value}#case")
 
 
 BULK_ACTIONS = (CaseAction.CONFIRM, CaseAction.DISMISS)

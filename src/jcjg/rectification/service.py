@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.cases import parse_deadline
 from jcjg.alerts.models import Alert
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
@@ -135,25 +136,6 @@ def _text(value: str, field: str, missing: str, errors: list[FieldError]) -> str
     return value
 
 
-def _deadline(raw: str | dt.date | None, today: dt.date, errors: list[FieldError]) -> dt.date:
-    day: dt.date | None = None
-    if isinstance(raw, dt.date):
-        day = raw
-    elif raw and raw.strip():
-        try:
-            day = dt.date.fromisoformat(raw.strip())
-        except ValueError:
-            errors.append(FieldError("deadline", "整改期限应为日期（年-月-日）", "type"))
-            return today
-    if day is None:
-        errors.append(FieldError("deadline", "请给出整改期限", "required"))
-    elif day <= today:
-        errors.append(FieldError("deadline", "整改期限应晚于今天", "too_early"))
-    elif day > today + dt.timedelta(days=366):
-        errors.append(FieldError("deadline", "整改期限不超过一年", "too_late"))
-    return day or today
-
-
 def visible_institution(db: Session, principal: Principal, raw: str) -> Institution | None:
     """The institution ``raw`` names when the principal's scope holds it."""
     ident = form_id(raw)
@@ -212,7 +194,7 @@ def issue(
         errors.append(FieldError("grounds", "整改情形不在第十七条所列之内", "invalid"))
     findings = _text(draft.findings, "findings", "请写明查实的问题", errors)
     requirement = _text(draft.requirement, "requirement", "请写明整改要求", errors)
-    deadline = _deadline(draft.deadline, beijing_date(now), errors)
+    deadline = parse_deadline(draft.deadline, beijing_date(now), errors)
     alert_ids = _ids(draft.alert_ids, "alert_ids", "预警", errors)
     nc_ids = _ids(draft.nonconformity_ids, "nonconformity_ids", "不合格结果", errors)
     if institution is not None:
@@ -283,7 +265,7 @@ def act(
         errors.append(FieldError("note", f"说明不超过 {MAX_TEXT} 字", "too_long"))
     new_deadline = None
     if action in NEEDS_DEADLINE:
-        new_deadline = _deadline(deadline, beijing_date(now), errors)
+        new_deadline = parse_deadline(deadline, beijing_date(now), errors)
     if action is A.ANSWER and not evidence:
         errors.append(FieldError("evidence", "请上传整改证明材料（PDF 或照片）", "required"))
     if action is not A.ANSWER and evidence:
