@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import hash_password
 from jcjg.auth.service import create_api_token
 from jcjg.config import Settings
+from jcjg.core.db import utcnow
 from jcjg.projects.models import Project
 from jcjg.registry.codes import check_character
 from jcjg.registry.models import Institution
@@ -98,6 +100,24 @@ class Factory:
         self.db.add(project)
         self.db.flush()
         return project
+
+    def alert(
+        self, institution: Institution, subject: str = "压力试验机 YAW-2000", **values: object
+    ) -> Alert:
+        """An open alert on a piece of the institution's equipment (a calibration lapsed), as
+        the rules raise it; ``values`` override any column."""
+        n, now = self._next(), utcnow()
+        fields: dict[str, object] = {
+            "rule_id": "calibration_expired", "key": f"equipment:{institution.id}:{n}",
+            "severity": "critical", "subject_type": "equipment", "subject_id": str(n),
+            "subject_repr": subject, "institution_id": institution.id,
+            "region_code": institution.region_code, "facts": {"过期天数": 12},
+            "first_seen_at": now, "last_seen_at": now,
+        }  # fmt: skip
+        row = Alert(**(fields | values))
+        self.db.add(row)
+        self.db.flush()
+        return row
 
     def token(self, user: User) -> str:
         token, _ = create_api_token(db=self.db, settings=self.settings, user=user, name="test")

@@ -19,6 +19,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.jobs import REGISTRY, run_job
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger.models import LedgerLeaf
+from jcjg.registry.models import Institution
 from tests.factories import login, page_csrf
 
 HTML = {"accept": "text/html"}
@@ -28,15 +29,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 @pytest.fixture
 def alert(db, factory) -> Alert:
-    lab = factory.institution(region_code="360403", name="九江督办测试检测站")
-    now = utcnow()
-    row = Alert(
-        rule_id="calibration_expired", key=f"equipment:{lab.id}:1", severity="critical",
-        subject_type="equipment", subject_id="1", subject_repr="压力试验机 YAW-2000",
-        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
-        first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    db.add(row)
+    row = factory.alert(factory.institution(region_code="360403", name="九江督办测试检测站"))
     db.commit()
     return row
 
@@ -61,8 +54,6 @@ def _status(db, alert: Alert) -> str:
 def test_confirm_order_answer_close(browser_client, db, factory, alert, settings):
     lab_id = alert.institution_id
     station = _user(factory, Role.STATION, region_code="360400")
-    from jcjg.registry.models import Institution
-
     staff = _user(factory, Role.INSTITUTION_STAFF, institution=db.get(Institution, lab_id))
     leaves = db.scalar(select(func.count()).select_from(LedgerLeaf))
     login(browser_client, station)
@@ -134,8 +125,6 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
 
 
 def test_bad_steps_are_refused_and_leave_nothing(browser_client, db, factory, alert):
-    from jcjg.registry.models import Institution
-
     login(browser_client, _user(factory, Role.STATION, region_code="360400"))
     refused = _post(browser_client, alert, action="dismiss", note="  ")
     assert refused.status_code == 422
@@ -244,14 +233,8 @@ def test_parent_region(db, code, up):
 
 def test_the_list_filters_by_handling(browser_client, db, factory, alert):
     now = utcnow()
-    second = Alert(
-        rule_id="calibration_expired", key="equipment:other", severity="warning",
-        subject_type="equipment", subject_id="2", subject_repr="万能试验机 WAW-600",
-        institution_id=alert.institution_id, region_code=alert.region_code,
-        first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    db.add(second)
-    db.flush()
+    lab = db.get(Institution, alert.institution_id)
+    second = factory.alert(lab, "万能试验机 WAW-600", severity="warning")
     case = _order(db, factory, alert, beijing_date(now) + dt.timedelta(days=1), now)
     case.deadline = beijing_date(now) - dt.timedelta(days=2)  # lapsed
     cases.escalate_overdue(db, now)
@@ -280,21 +263,9 @@ def test_the_list_filters_by_handling(browser_client, db, factory, alert):
 
 
 def test_bulk_confirm_and_dismiss_all_or_nothing(browser_client, db, factory, alert):
-    now = utcnow()
-    more = []
-    for n in (2, 3):
-        row = Alert(rule_id="calibration_expired", key=f"equipment:bulk:{n}", severity="warning",
-                    subject_type="equipment", subject_id=str(n), subject_repr=f"设备 {n}",
-                    institution_id=alert.institution_id, region_code=alert.region_code,
-                    first_seen_at=now, last_seen_at=now)  # fmt: skip
-        db.add(row)
-        more.append(row)
-    elsewhere = factory.institution(region_code="360102")
-    outside = Alert(rule_id="calibration_expired", key="equipment:nc", severity="warning",
-                    subject_type="equipment", subject_id="9", subject_repr="南昌设备",
-                    institution_id=elsewhere.id, region_code="360102",
-                    first_seen_at=now, last_seen_at=now)  # fmt: skip
-    db.add(outside)
+    lab = db.get(Institution, alert.institution_id)
+    more = [factory.alert(lab, f"设备 {n}", severity="warning") for n in (2, 3)]
+    outside = factory.alert(factory.institution(region_code="360102"), "南昌设备")
     db.commit()
     login(browser_client, _user(factory, Role.STATION, region_code="360400"))
     page = browser_client.get("/alerts", headers=HTML).text
@@ -324,8 +295,6 @@ def test_bulk_confirm_and_dismiss_all_or_nothing(browser_client, db, factory, al
     assert bulk([more[1].id], action="dismiss", note="重复登记的设备").status_code == 303
     assert _status(db, more[1]) == "dismissed"
     browser_client.cookies.clear()
-    from jcjg.registry.models import Institution
-
     lab = db.get(Institution, alert.institution_id)
     login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=lab))
     assert 'data-testid="bulk-form"' not in browser_client.get("/alerts", headers=HTML).text

@@ -37,13 +37,7 @@ def test_home_numbers_match_sql(browser_client, db, factory):
     today = beijing_date(now)
     alerts = []
     for n, inst in enumerate([lab, lab, lab, lab, other_lab]):
-        alert = Alert(rule_id="calibration_expired", key=f"k{n}", severity="warning",
-                      subject_type="equipment", subject_id=str(n), subject_repr=f"设备 {n}",
-                      institution_id=inst.id, region_code=inst.region_code,
-                      first_seen_at=now, last_seen_at=now)  # fmt: skip
-        db.add(alert)
-        alerts.append(alert)
-    db.flush()
+        alerts.append(factory.alert(inst, f"设备 {n}", severity="warning"))
     # alert 0 new; 1 rectifying on time; 2 rectifying overdue and escalated; 3 closed
     for alert, status, deadline, up in (
         (alerts[1], "rectifying", today + dt.timedelta(days=3), None),

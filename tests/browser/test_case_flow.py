@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
-from jcjg.alerts.models import Alert, Case
+from jcjg.alerts.models import Case
 from jcjg.auth.choices import Role
 from jcjg.auth.service import principal_for
 from jcjg.core.db import utcnow
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.browser
 PDF = b"%PDF-1.7\n% rectification report\n%%EOF\n"
 
 
-def _alert(f, lab, n: int, subject: str) -> Alert:
-    now = utcnow()
-    row = Alert(
-        rule_id="calibration_expired", key=f"equipment:{lab.id}:{n}", severity="critical",
-        subject_type="equipment", subject_id=str(n), subject_repr=subject,
-        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
-        first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    f.db.add(row)
-    return row
-
-
 def _act(page, action: str) -> None:
     page.locator(f"input[name=action][value={action}]").check()
 
@@ -42,8 +30,8 @@ def test_a_case_from_confirmation_to_closing(live_server, browser, tmp_path):
     out = shots(tmp_path)
     f, url = live_server.factory, live_server.url
     lab = f.institution(region_code="360403", name="九江督办检测有限公司")
-    alert = _alert(f, lab, 1, "压力试验机 YAW-2000（检定过期）")
-    late = _alert(f, lab, 2, "万能试验机 WAW-600（检定过期）")
+    alert = f.alert(lab, "压力试验机 YAW-2000（检定过期）")
+    late = f.alert(lab, "万能试验机 WAW-600（检定过期）")
     station = f.user(Role.STATION, region_code="360400", username="station_case")
     staff = f.user(Role.INSTITUTION_STAFF, institution=lab, username="lab_case")
     f.db.commit()

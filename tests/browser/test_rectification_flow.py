@@ -8,9 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
-from jcjg.core.db import utcnow
 from jcjg.rectification.models import RectificationOrder
 from tests.browser.test_sampling_flow import PHONE, pc, phone, shots
 
@@ -32,14 +30,7 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     out = shots(tmp_path)
     f, url = live_server.factory, live_server.url
     lab = f.institution(region_code="360403", name="九江整改检测有限公司")
-    now = utcnow()
-    alert = Alert(
-        rule_id="calibration_expired", key=f"equipment:{lab.id}:1", severity="critical",
-        subject_type="equipment", subject_id="1", subject_repr="压力试验机 YAW-2000（检定过期）",
-        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
-        first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    f.db.add(alert)
+    alert = f.alert(lab, "压力试验机 YAW-2000（检定过期）")
     station = f.user(Role.STATION, region_code="360400", username="station_rect")
     staff = f.user(Role.INSTITUTION_STAFF, institution=lab, username="lab_rect")
     f.db.commit()

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
-from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.auth.service import principal_for
 from jcjg.core.db import utcnow
@@ -40,13 +39,7 @@ def world(db, factory):
     station = factory.user(Role.STATION, region_code="360400", email="zhan@jj.example")
     county = factory.user(Role.STATION, region_code="360403", email="qu@jj.example")
     elsewhere = factory.user(Role.STATION, region_code="360100", email="nc@nc.example")
-    now = utcnow()
-    alert = Alert(
-        rule_id="calibration_expired", key=f"equipment:{lab.id}:1", severity="warning",
-        subject_type="equipment", subject_id="1", subject_repr="压力试验机 YAW-2000",
-        institution_id=lab.id, region_code=lab.region_code, first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    db.add(alert)
+    alert = factory.alert(lab, severity="warning")
     db.commit()
     return {"lab": lab, "staff": staff, "station": station, "county": county,
             "elsewhere": elsewhere, "alert": alert}  # fmt: skip

@@ -31,19 +31,6 @@ class World:
     other_staff: User
 
 
-def make_alert(db, lab: Institution, n: int, subject: str) -> Alert:
-    now = utcnow()
-    row = Alert(
-        rule_id="calibration_expired", key=f"equipment:{lab.id}:{n}", severity="critical",
-        subject_type="equipment", subject_id=str(n), subject_repr=subject,
-        institution_id=lab.id, region_code=lab.region_code, facts={"过期天数": 12},
-        first_seen_at=now, last_seen_at=now,
-    )  # fmt: skip
-    db.add(row)
-    db.flush()
-    return row
-
-
 def make_nonconformity(db, lab: Institution, number: str) -> Nonconformity:
     now = utcnow()
     record = TestRecord(institution_id=lab.id, region_code=lab.region_code, number=number,
@@ -67,9 +54,9 @@ def world(db, factory) -> World:
     world = World(
         lab=lab,
         other_lab=other_lab,
-        alert=make_alert(db, lab, 1, "压力试验机 YAW-2000"),
-        other_alert=make_alert(db, other_lab, 2, "万能试验机 WAW-600"),
-        far_alert=make_alert(db, far_lab, 3, "南昌的设备"),
+        alert=factory.alert(lab, "压力试验机 YAW-2000"),
+        other_alert=factory.alert(other_lab, "万能试验机 WAW-600"),
+        far_alert=factory.alert(far_lab, "南昌的设备"),
         nonconformity=make_nonconformity(db, lab, "JL-ZG-1"),
         station=factory.user(Role.STATION, region_code="360400"),
         city=factory.user(Role.CITY_AUTHORITY, region_code="360400"),
