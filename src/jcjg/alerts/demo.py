@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
 from jcjg.alerts.models import Alert, Case
-from jcjg.alerts.simulation import evidence_pdf
 from jcjg.auth.models import User
 from jcjg.auth.service import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.evidence import Upload
 from jcjg.core.workdays import add_working_days, beijing_date
+from jcjg.documents.pdf import page_pdf
 
 A = CaseAction
 # the steps each demo case is taken through, in the order the alerts are picked
@@ -90,7 +90,7 @@ _NOTES = {
 
 
 def _evidence(alert: Alert) -> Upload:
-    pdf = evidence_pdf("整改报告", (
+    pdf = page_pdf("整改报告", (
         f"预警：{alert.subject_repr}",
         "已查明原因、完成整改，并组织相关人员学习有关规定。",
     ))  # fmt: skip

@@ -17,7 +17,6 @@ checked, audited and notarised as any other.
 
 from __future__ import annotations
 
-import io
 import math
 import random
 from collections import Counter
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import add_working_days, beijing_date
+from jcjg.documents.pdf import page_pdf
 from jcjg.registry.models import Institution
 from jcjg.sampling.simulation import Phone, sim_phone, sim_user
 
@@ -69,25 +69,6 @@ def prepare(
         labs[inst.id] = (phone, inst.name)
     slow = set(sorted(labs)[1::2][: math.ceil(len(labs) * violations / 2)])
     return Handlers(station=station, labs=labs, slow=slow)
-
-
-def evidence_pdf(title: str, lines: tuple[str, ...]) -> bytes:
-    """A one-page PDF of rectification evidence (a lab's written account)."""
-    from reportlab.pdfgen import canvas  # type: ignore[import-untyped]
-
-    from jcjg.documents.pdf import document_fonts
-
-    fonts = document_fonts()
-    out = io.BytesIO()
-    page = canvas.Canvas(out, pagesize=(595, 842))
-    page.setFont(fonts.text, 16)
-    page.drawString(60, 780, title)
-    page.setFont(fonts.text, 11)
-    for n, line in enumerate(lines):
-        page.drawString(60, 750 - 18 * n, line)
-    page.showPage()
-    page.save()
-    return out.getvalue()
 
 
 def _alerts(http: httpx.Client, handling: str) -> list[dict[str, Any]]:
@@ -133,7 +114,7 @@ def work_day(handlers: Handlers, url: str, rng: random.Random) -> Counter[str]:
             continue
         with closing(phone.client(url)) as http:
             for alert in _alerts(http, "rectifying"):
-                pdf = evidence_pdf(f"{name} 整改报告", (
+                pdf = page_pdf(f"{name} 整改报告", (
                     f"预警：{alert['rule_title']} · {alert['subject_repr']}",
                     "已查明原因、完成整改，并组织相关人员学习有关规定。",
                 ))  # fmt: skip

@@ -217,6 +217,27 @@ class LabelLayout:
 LABEL_LAYOUT = LabelLayout()
 
 
+def page_pdf(title: str, lines: Sequence[str], qr_url: str | None = None) -> bytes:
+    """A plain one-page A4 document: a title, a few lines and, when given, the QR of ``qr_url``
+    at the top right (where labs print it). What the simulator and the demo upload as a lab's
+    report or a written account of a rectification."""
+    from jcjg.documents.qr import draw_qr
+
+    fonts = document_fonts()
+    out = io.BytesIO()
+    page = Canvas(out, pagesize=(595, 842))
+    page.setFont(fonts.text, 16)
+    page.drawString(60, 780, title)
+    page.setFont(fonts.text, 11)
+    for n, line in enumerate(lines):
+        page.drawString(60, 750 - 18 * n, line)
+    if qr_url:
+        draw_qr(page, qr_url, 440, 660, 110)
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
 def label_sheet_pdf(
     labels: Sequence[Label], *, title: str, footer: str = "", layout: LabelLayout = LABEL_LAYOUT
 ) -> bytes:

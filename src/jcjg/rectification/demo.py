@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Case
-from jcjg.alerts.simulation import evidence_pdf
 from jcjg.auth.models import User
 from jcjg.auth.service import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.evidence import Upload
+from jcjg.documents.pdf import page_pdf
 from jcjg.rectification import service
 from jcjg.rectification.choices import Ground, OrderAction
 from jcjg.rectification.models import RectificationOrder
@@ -54,7 +54,7 @@ def load(db: Session, settings: Settings) -> int:
         requirement="对收样流程进行整改，组织收样人员培训，并提交整改报告。",
         deadline=service.default_deadline(now).isoformat(),
     ))  # fmt: skip
-    report = Upload("整改报告.pdf", evidence_pdf("整改报告", (
+    report = Upload("整改报告.pdf", page_pdf("整改报告", (
         f"整改通知 {second.number}", "已修订收样验封程序，组织收样人员培训并考核。",
     )))  # fmt: skip
     for who, action, note, evidence in (

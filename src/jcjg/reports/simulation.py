@@ -17,7 +17,6 @@ skips a report number (``number_gap``, which waits 3 days for late numbers: run 
 from __future__ import annotations
 
 import hashlib
-import io
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -53,24 +52,9 @@ Plan = tuple[str, dict[str, Any], dict[str, bytes], Callable[[Any], list[Any]] |
 def report_pdf(number: str, qr_url: str | None, lines: tuple[str, ...] = ()) -> bytes:
     """A one-page report (A4) with its number, a few lines and, when given, the QR of
     ``qr_url`` at the top right, where labs print it."""
-    from reportlab.pdfgen import canvas
+    from jcjg.documents.pdf import page_pdf
 
-    from jcjg.documents.pdf import document_fonts
-    from jcjg.documents.qr import draw_qr
-
-    fonts = document_fonts()
-    out = io.BytesIO()
-    page = canvas.Canvas(out, pagesize=(595, 842))
-    page.setFont(fonts.text, 16)
-    page.drawString(60, 780, f"检测报告 {number}")
-    page.setFont(fonts.text, 11)
-    for n, line in enumerate(lines or ("混凝土试块抗压强度：符合设计要求。",)):
-        page.drawString(60, 750 - 18 * n, line)
-    if qr_url:
-        draw_qr(page, qr_url, 440, 660, 110)
-    page.showPage()
-    page.save()
-    return out.getvalue()
+    return page_pdf(f"检测报告 {number}", lines or ("混凝土试块抗压强度：符合设计要求。",), qr_url)
 
 
 def pem(certificate: x509.Certificate) -> str:
