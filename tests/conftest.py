@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from jcjg import domains
 from jcjg.auth import passwords
 from jcjg.config import Settings
 from jcjg.core.db import make_engine
@@ -34,6 +35,9 @@ BACKEND = os.environ.get("JCJG_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get(
     "JCJG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+domains.install()  # the platform's domains, as the app and the CLI install them
 
 
 def require(flag: str) -> bool:

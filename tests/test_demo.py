@@ -38,11 +38,10 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, settings, brows
 def test_demo_shows_every_rule_firing(db, settings):
     from sqlalchemy import select
 
-    from jcjg.alerts.engine import load_rules, sweep
+    from jcjg.alerts.engine import sweep
     from jcjg.alerts.models import Alert
 
     load(db, settings)
-    load_rules()
     result = sweep(db)
     assert not result.failed
     firing = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
@@ -98,12 +97,11 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     from sqlalchemy import func, select
 
     from jcjg.alerts import demo as alerts_demo
-    from jcjg.alerts.engine import load_rules, sweep
+    from jcjg.alerts.engine import sweep
     from jcjg.alerts.models import Case, CaseEvent
     from jcjg.ledger.models import LedgerLeaf
 
     load(db, settings)
-    load_rules()
     sweep(db)
     assert alerts_demo.load(db, settings) == 6
     db.commit()

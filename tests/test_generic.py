@@ -29,7 +29,7 @@ from jcjg.core.mixins import ChangeLogged
 from jcjg.exchange import clients as exchange_clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
-from jcjg.generic.spec import SPECS
+from jcjg.generic.spec import specs
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.rectification.models import RectificationOrder
@@ -330,9 +330,9 @@ def _registry_case(kind: str) -> ScopeCase:
     )
 
 
-assert registry_specs.INSTITUTION.kind in SPECS  # the registry's kinds are registered
+assert registry_specs.INSTITUTION.kind in specs()  # the registry's kinds are registered
 SCOPED.update(
-    {spec.model: _registry_case(kind) for kind, spec in SPECS.items() if not spec.is_institution}
+    {spec.model: _registry_case(kind) for kind, spec in specs().items() if not spec.is_institution}
 )
 SCOPED[ELicence] = _registry_case("licences")
 
@@ -476,7 +476,7 @@ def _touch(obj: object) -> None:
     raise AssertionError(f"no field to change on {type(obj).__name__}")
 
 
-for _kind, _spec in SPECS.items():
+for _kind, _spec in specs().items():
     if not _spec.is_institution:
         WRITES[_spec.model] = (
             lambda f, k=_kind: registry_row(f, k, f.institution()),

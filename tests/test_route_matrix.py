@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import Requires
-from jcjg.auth.permissions import DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.permissions import default_grants, permissions
 from tests.factories import all_routes, login, page_csrf
 
 PUBLIC = "public"  # anyone, logged in or not, reaches the route
@@ -312,9 +312,10 @@ def test_every_route_is_decided(app):
 
 
 def test_grants_are_as_decided():
-    assert set(GRANTS) == set(PERMISSIONS)
+    assert set(GRANTS) == set(permissions())
+    defaults = default_grants()
     for permission, roles in GRANTS.items():
-        holders = {role for role in Role if permission in DEFAULT_GRANTS[role]}
+        holders = {role for role in Role if permission in defaults[role]}
         assert holders == roles, permission
 
 

@@ -17,14 +17,18 @@ if TYPE_CHECKING:
 
 
 def _factory() -> sessionmaker[Session]:
-    import jcjg.models  # noqa: F401 - every mapper known before the first query
+    """Sessions on the configured database, with the platform's domains installed and
+    configured (every mapper known, the ledger's key, the rules)."""
     from jcjg.core.db import make_engine, make_sessionmaker
+    from jcjg.main import configure_domains
 
-    return make_sessionmaker(make_engine(get_settings().database_url))
+    settings = get_settings()
+    configure_domains(settings)
+    return make_sessionmaker(make_engine(settings.database_url))
 
 
 def _cli_session() -> Session:
-    from jcjg.audit.service import context_of
+    from jcjg.core.context import context_of
 
     db = _factory()()
     ctx = context_of(db)
@@ -143,14 +147,13 @@ def demo() -> None:
 def demo_load() -> None:
     """加载演示数据（可重复运行；新建账号的密码只显示这一次）。"""
     from jcjg.alerts import demo as alerts_demo
-    from jcjg.alerts.engine import load_rules, sweep
+    from jcjg.alerts.engine import sweep
     from jcjg.demo import load
     from jcjg.rectification import demo as rectification_demo
 
     with _cli_session() as session:
         created = load(session)
         session.commit()
-        load_rules()
         swept = sweep(session)  # the planted problems show as alerts at once
         session.commit()
         handled = alerts_demo.load(session, get_settings())  # and some of them handled
@@ -387,9 +390,7 @@ def ledger_verify() -> None:
 def worker(once: bool, poll: float) -> None:
     """运行后台定时任务（多进程部署时与 JCJG_EMBEDDED_WORKER=false 搭配）。"""
     from jcjg.core.jobs import run_due, worker_loop
-    from jcjg.main import _load_jobs
 
-    _load_jobs()
     factory = _factory()
     if once:
         runs = run_due(factory)

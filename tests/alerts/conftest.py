@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 from sqlalchemy import select
 
-from jcjg.alerts import engine
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, Rule, RuleContext
+from jcjg.core import domains
+from jcjg.core.domains import Domain
 from jcjg.registry.models import Institution
 
 DAY = dt.timedelta(days=1)
@@ -65,17 +67,17 @@ BROKEN = Rule(
 
 
 @pytest.fixture
-def only_rules(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Make the registry hold exactly the given rules for this test (restored afterwards)."""
+def only_rules() -> Iterator[Callable[..., None]]:
+    """Make the installed domains hold exactly the given rules for this test (a throwaway
+    domain of them in place of every domain's rules; restored afterwards)."""
+    with ExitStack() as stack:
 
-    def install(*rules: Rule) -> None:
-        engine.load_rules()  # the real rules first, so that none registers later in the test
-        for rule_id in list(engine.RULES):
-            monkeypatch.delitem(engine.RULES, rule_id)
-        for rule in rules:
-            monkeypatch.setitem(engine.RULES, rule.id, rule)
+        def install(*rules: Rule) -> None:
+            test = Domain(name=f"test_rules_{len(stack._exit_callbacks)}", title="测试规则",
+                          rules=rules)  # fmt: skip
+            stack.enter_context(domains.installed_with(test, keep=domains.stripped("rules")))
 
-    return install
+        yield install
 
 
 @pytest.fixture

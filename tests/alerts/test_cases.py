@@ -16,7 +16,7 @@ from jcjg.alerts.models import Alert, Case, CaseEvent
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
-from jcjg.core.jobs import REGISTRY, run_job
+from jcjg.core.jobs import registered, run_job
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.registry.models import Institution
@@ -216,7 +216,7 @@ def test_the_escalation_job(db, factory, alert, session_factory):
     case = _order(db, factory, alert, beijing_date(now) + dt.timedelta(days=1), now)
     case.deadline = beijing_date(now) - dt.timedelta(days=1)  # lapsed
     db.commit()
-    run = run_job(session_factory, REGISTRY["alerts.escalate"])
+    run = run_job(session_factory, registered()["alerts.escalate"])
     assert run.status == "succeeded", run.log
     db.expire_all()
     assert db.get(Case, case.id).escalated_to == "360400"

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
 
 import pytest
 from sqlalchemy import select
 
-import jcjg
-import jcjg.alerts.jobs  # registers the alerts.sweep job
 from jcjg.alerts import engine
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import (
     ON_WRITE_KEY,
-    RULES,
     Finding,
     RuleContext,
     RunResult,
@@ -26,8 +22,11 @@ from jcjg.alerts.engine import (
 )
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.config import Settings
+from jcjg.core import domains
 from jcjg.core.db import utcnow
-from jcjg.core.jobs import REGISTRY, run_job
+from jcjg.core.domains import Domain
+from jcjg.core.jobs import registered, run_job
+from jcjg.registry.models import Institution
 from tests.alerts.conftest import BROKEN, DAY, SUSPENDED
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
@@ -284,7 +283,7 @@ def test_the_sweep_job_runs_every_rule_for_the_whole_platform(
         inst.status = "suspended"
     db.commit()
 
-    run = run_job(session_factory, REGISTRY["alerts.sweep"])
+    run = run_job(session_factory, registered()["alerts.sweep"])
 
     assert run.status == "failed"  # the broken rule fails the run ...
     assert "test_broken" in run.log
@@ -293,7 +292,7 @@ def test_the_sweep_job_runs_every_rule_for_the_whole_platform(
     assert len(_alerts(db)) == 3  # ... and the other rule's alerts are kept
 
     only_rules(SUSPENDED)
-    again = run_job(session_factory, REGISTRY["alerts.sweep"])
+    again = run_job(session_factory, registered()["alerts.sweep"])
     assert again.status == "succeeded", again.log
     assert "test_suspended: 0 new, 3 still present, 0 closed" in again.log
 
@@ -309,9 +308,7 @@ def test_sweep_reports_each_rule(quiet, factory, only_rules):
 # --- registering rules -------------------------------------------------------------------------
 
 
-def test_the_decorator_registers_a_rule_once(only_rules):
-    only_rules()
-
+def test_the_decorator_makes_a_rule_that_runs_once_a_domain_lists_it(only_rules):
     @engine.rule(
         "test_decorated",
         title="测试",
@@ -324,17 +321,27 @@ def test_the_decorator_registers_a_rule_once(only_rules):
         """说明取自文档字符串。"""
         return []
 
-    registered = RULES["test_decorated"]
-    assert (registered.check, registered.description, registered.defaults) == (
-        check,
-        "说明取自文档字符串。",
-        {"max_days": 30},
-    )
-    with pytest.raises(ValueError, match="registered twice"):
-        engine.rule("test_decorated", title="", clause="", severity=Severity.INFO, subject_type="")(
-            check
-        )
-    RULES.pop("test_decorated")
+    assert isinstance(check, engine.Rule)
+    assert (check.description, check.defaults) == ("说明取自文档字符串。", {"max_days": 30})
+    assert "test_decorated" not in engine.rules()  # declared, not yet listed by a domain
+    only_rules(check)
+    assert engine.rules() == {"test_decorated": check}
+    with pytest.raises(domains.DomainConflict, match="rule 'test_decorated'"):
+        domains.check([Domain(name="a", title="甲", rules=(check,)),
+                       Domain(name="b", title="乙", rules=(check,))])  # fmt: skip
+
+
+def test_an_extension_adds_findings_and_triggers_to_another_domains_rule(only_rules):
+    @engine.extend_rule("test_suspended", triggers=(RuleThreshold,))
+    def more(ctx):
+        return []
+
+    only_rules(SUSPENDED, more)
+    assert engine.checks_of(SUSPENDED) == [SUSPENDED.check, more.check]
+    assert ("test_suspended", (Institution, RuleThreshold)) in engine._watched()
+    only_rules(more)  # extending a rule nobody declares
+    with pytest.raises(ValueError, match="no domain declares"):
+        engine.rules()
 
 
 @pytest.mark.parametrize(
@@ -372,28 +379,3 @@ def test_now_must_be_timezone_aware(quiet, suspended):
     with pytest.raises(ValueError, match="timezone-aware"):
         run_rule(quiet, "test_suspended", now=dt.datetime(2026, 1, 1))  # noqa: DTZ001
     assert utcnow().tzinfo is not None
-
-
-def test_the_rules_module_of_every_package_is_registered(tmp_path, monkeypatch, only_rules):
-    only_rules()
-    package = tmp_path / "zz_alerts_probe"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "rules.py").write_text(
-        "from jcjg.alerts.choices import Severity\n"
-        "from jcjg.alerts.engine import rule\n\n\n"
-        '@rule("test_discovered", title="测试", clause="—", severity=Severity.INFO,'
-        ' subject_type="institution")\n'
-        "def check(ctx):\n"
-        "    return []\n",
-        encoding="utf-8",
-    )
-    monkeypatch.setattr(jcjg, "__path__", [*jcjg.__path__, str(tmp_path)])
-    try:
-        assert "jcjg.zz_alerts_probe.rules" in engine.load_rules()
-        assert RULES["test_discovered"].title == "测试"
-        assert "jcjg.zz_alerts_probe.rules" in engine.load_rules()  # again: nothing twice
-    finally:
-        RULES.pop("test_discovered", None)
-        sys.modules.pop("jcjg.zz_alerts_probe.rules", None)
-        sys.modules.pop("jcjg.zz_alerts_probe", None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from jcjg.alerts import evidence
-from jcjg.alerts.engine import load_rules, sweep
+from jcjg.alerts.engine import sweep
 from jcjg.alerts.models import Alert
 from jcjg.demo import load
 from jcjg.reports.models import Report, ReportRecord
@@ -19,7 +19,6 @@ HTML = {"accept": "text/html"}
 
 def test_the_chain_behind_an_alert(browser_client, db, settings):
     created = load(db, settings)
-    load_rules()
     sweep(db)
     db.commit()
     # an alert on a test record of the demo lab whose specimens come from sealed samples

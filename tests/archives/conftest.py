@@ -1,3 +1,3 @@
 """The archive tests use the reports' lab and rules."""
 
-from tests.reports.conftest import _rules, lab  # noqa: F401 (fixtures)
+from tests.reports.conftest import lab  # noqa: F401 (fixtures)

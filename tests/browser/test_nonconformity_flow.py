@@ -12,7 +12,7 @@ import pytest
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import make_sessionmaker, utcnow
-from jcjg.core.jobs import REGISTRY, run_job
+from jcjg.core.jobs import registered, run_job
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn
 from tests.browser.conftest import serve
@@ -67,7 +67,7 @@ def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, bro
 
     # The job the server's worker runs every minute, with the server's settings: one e-mail
     # each to the owner and the station, at the test's SMTP server.
-    run = run_job(make_sessionmaker(f.db.get_bind()), REGISTRY["notify.deliver"], f.settings)
+    run = run_job(make_sessionmaker(f.db.get_bind()), registered()["notify.deliver"], f.settings)
     assert run.status == "succeeded", run.log
     _, mailbox = smtp
     mails = {tuple(to): message for to, message in mailbox.messages}

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from jcjg.alerts.engine import load_rules
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
@@ -39,7 +38,6 @@ def _settled(page) -> str:
 
 
 def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> None:
-    load_rules()
     out = shots(tmp_path)
     with running_exchange(tmp_path) as exchange:
         _, summary = _sampling_run(tmp_path, exchange, institutions=4, days=4, violations=1.0)

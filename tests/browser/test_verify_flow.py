@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.catalogue.models import Specialty
@@ -41,7 +41,6 @@ PHONE = {"width": 390, "height": 844}
 
 
 def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
-    load_rules()
     out = shots(tmp_path)
     f = live_server.factory
     lab = f.institution(region_code="360403", name="九江查验测试检测站")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 from sqlalchemy import select
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 import jcjg.auth.jobs
 from jcjg.auth.models import UserSession
 from jcjg.config import Settings
-from jcjg.core import jobs
+from jcjg.core import domains, jobs
 from jcjg.core.db import utcnow
+from jcjg.core.domains import Domain
 from jcjg.core.jobs import Job, JobRun, JobSchedule, run_due, run_job
 from tests.factories import Factory
 
@@ -24,16 +26,16 @@ EVERY = dt.timedelta(minutes=10)
 
 
 @pytest.fixture
-def only_jobs(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Make the registry hold exactly the given jobs for this test (restored afterwards)."""
+def only_jobs() -> Iterator[Callable[..., None]]:
+    """Make the installed domains hold exactly the given jobs for this test (a throwaway domain
+    of them in place of every domain's jobs; restored afterwards)."""
+    with ExitStack() as stack:
 
-    def install(*registered: Job) -> None:
-        for name in list(jobs.REGISTRY):
-            monkeypatch.delitem(jobs.REGISTRY, name)
-        for job_ in registered:
-            monkeypatch.setitem(jobs.REGISTRY, job_.name, job_)
+        def install(*registered: Job) -> None:
+            test = Domain(name="test_jobs", title="测试任务", jobs=registered)
+            stack.enter_context(domains.installed_with(test, keep=domains.stripped("jobs")))
 
-    return install
+        yield install
 
 
 def _runs(factory: sessionmaker[Session], name: str) -> list[JobRun]:
@@ -128,25 +130,22 @@ def test_a_failing_job_is_recorded_with_its_traceback(
     assert [r.status for r in run_due(session_factory, NOW + EVERY)] == ["failed", "succeeded"]
 
 
-def test_registering_a_name_twice_is_refused(only_jobs: Callable[..., None]) -> None:
-    only_jobs(GREET)
-    with pytest.raises(ValueError, match="registered twice"):
-        jobs.job("test.greet", title="重复", every=EVERY)(_greet)
-    assert jobs.REGISTRY["test.greet"] is GREET
+def test_two_domains_with_one_job_name_are_refused() -> None:
+    twice = [Domain(name=n, title="测试", jobs=(GREET,)) for n in ("test_a", "test_b")]
+    with pytest.raises(domains.DomainConflict, match=r"job 'test\.greet'"):
+        domains.check(twice)
+    assert "test.greet" not in jobs.registered()
 
 
-def test_the_job_decorator_registers_the_function() -> None:
-    try:
-        decorated = jobs.job("test.registered", title="登记的任务", every=EVERY)(_greet)
-        assert decorated is _greet
-        registered = jobs.REGISTRY["test.registered"]
-        assert (registered.title, registered.every, registered.func) == (
-            "登记的任务",
-            EVERY,
-            _greet,
-        )
-    finally:
-        jobs.REGISTRY.pop("test.registered", None)
+def test_the_job_decorator_makes_a_job_that_runs_once_a_domain_lists_it(
+    only_jobs: Callable[..., None],
+) -> None:
+    decorated = jobs.job("test.registered", title="登记的任务", every=EVERY)(_greet)
+    assert isinstance(decorated, Job)
+    assert (decorated.title, decorated.every, decorated.func) == ("登记的任务", EVERY, _greet)
+    assert "test.registered" not in jobs.registered()
+    only_jobs(decorated)
+    assert jobs.registered() == {"test.registered": decorated}
 
 
 # --- the real job: auth.purge_sessions ---------------------------------------------------------
@@ -184,7 +183,7 @@ def test_purge_sessions_removes_expired_sessions_and_keeps_fresh_ones(
     db.commit()
 
     # run_job, as a "run now" would: the job has never been scheduled in this database.
-    run = run_job(session_factory, jobs.REGISTRY["auth.purge_sessions"])
+    run = run_job(session_factory, jobs.registered()["auth.purge_sessions"])
 
     assert run.status == "succeeded", run.log
     assert "removed 2 expired sessions" in run.log
@@ -210,6 +209,6 @@ def test_a_job_reads_the_settings_of_the_app_that_runs_it(
     mine = settings.model_copy(update={"smtp_from": "jobs@app.example"})
     [run] = run_due(session_factory, NOW, settings=mine)
     assert "发件人 jobs@app.example" in run.log
-    again = run_job(session_factory, jobs.REGISTRY["test.sender"])
+    again = run_job(session_factory, jobs.registered()["test.sender"])
     assert f"发件人 {get_settings().smtp_from}" in again.log
     assert get_settings().smtp_from != "jobs@app.example"

@@ -43,7 +43,7 @@ from jcjg.core.errors import (
     VALIDATION,
 )
 from jcjg.core.ratelimit import TOO_MANY
-from jcjg.exchange import auth, keystore, problems
+from jcjg.exchange import auth, keystore, problems, types
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.clients import create_client, parse_public_key
 from jcjg.exchange.digest import verify_content_digest
@@ -61,7 +61,7 @@ from jcjg.exchange.signatures import (
     signature_base,
     verify_request,
 )
-from jcjg.exchange.types import MESSAGE_TYPES, json_schema, load_message_types
+from jcjg.exchange.types import json_schema
 from jcjg.ledger.note import Verifier, open_note
 from jcjg.ledger.service import RECEIPT_HEADER
 from tests.factories import Factory, catalogue
@@ -498,9 +498,9 @@ def _schema_fields(schema: dict[str, Any]) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def message_types() -> dict[str, Any]:
-    load_message_types()
-    assert MESSAGE_TYPES, "no message type registered"
-    return MESSAGE_TYPES
+    registered = types.message_types()
+    assert registered, "no message type registered"
+    return registered
 
 
 def test_every_message_type_has_a_section_with_its_title(message_types: dict[str, Any]) -> None:

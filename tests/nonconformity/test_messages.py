@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
@@ -27,7 +27,7 @@ from jcjg.core.db import utcnow
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientKind, ClientStatus
 from jcjg.exchange.models import Message
-from jcjg.exchange.types import MESSAGE_TYPES, load_message_types
+from jcjg.exchange.types import message_types
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.notify.models import Notification
@@ -44,7 +44,6 @@ GOOD = (800.0, 810.0, 795.0)
 
 @pytest.fixture
 def lab(db: Session, settings: Settings, factory: Factory) -> Lims:
-    load_rules()
     return make_lims(db, settings, factory)
 
 
@@ -508,8 +507,7 @@ def test_a_platform_may_report_only_projects_in_its_region(
 
 
 def test_the_schema_is_listed_and_served(client: TestClient) -> None:
-    load_message_types()
-    assert "nonconformity" in MESSAGE_TYPES
+    assert "nonconformity" in message_types()
     listing = client.get("/exchange/v1/schemas").json()
     assert listing["nonconformity"] == "http://testserver/exchange/v1/schemas/nonconformity"
     schema = client.get("/exchange/v1/schemas/nonconformity").json()

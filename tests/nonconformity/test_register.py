@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
@@ -30,7 +30,6 @@ LOW = (400.0, 402.0, 398.0)  # C30 cubes far below 30 MPa
 
 @pytest.fixture
 def lab(db, settings, factory):
-    load_rules()
     return make_lims(db, settings, factory)
 
 

@@ -1,3 +1,3 @@
 """The sampling chain's fixtures serve the project tests too."""
 
-from tests.sampling.conftest import _rules, chain  # noqa: F401
+from tests.sampling.conftest import chain  # noqa: F401

@@ -433,10 +433,9 @@ def test_cited_items_show_only_to_those_who_see_them(browser_client, db, factory
 def test_an_order_unanswered_past_its_deadline_raises_an_alert(browser_client, db, world):
     """``rectification_order_overdue`` fires the day after the deadline while the order waits
     for its answer, and no longer once it is answered."""
-    from jcjg.alerts.engine import load_rules, run_rule
+    from jcjg.alerts.engine import run_rule
     from jcjg.alerts.models import Alert
 
-    load_rules()
     _as(browser_client, world.station)
     assert _issue(browser_client, world, deadline=_in(3)).status_code == 303
     order = _order(db)

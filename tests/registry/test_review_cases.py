@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
@@ -197,7 +197,6 @@ def test_a_denied_institution_registration_is_audited(browser_client, db, factor
 
 
 def test_lending_is_seen_from_both_sides_on_write(client, db, factory):
-    load_rules()
     a, b = factory.institution(), factory.institution()
     person = registry_row(factory, "people", a)
     db.commit()
@@ -221,7 +220,6 @@ def test_lending_is_seen_from_both_sides_on_write(client, db, factory):
 
 
 def test_a_transfer_is_not_lending(db, factory):
-    load_rules()
     a, b = factory.institution(), factory.institution()
     leaving = registry_row(factory, "people", a)
     leaving.employed_until = TODAY + dt.timedelta(days=10)

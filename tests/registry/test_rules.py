@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select
 
-from jcjg.alerts.engine import RULES, load_rules, run_rule
+from jcjg.alerts.engine import rules, run_rule
 from jcjg.alerts.models import Alert
 from jcjg.registry import models as m
 from tests.factories import catalogue, id_number, registry_row
 
 TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
-
-
-@pytest.fixture(autouse=True)
-def _rules() -> None:
-    load_rules()
 
 
 def _open(db, rule_id: str, institution_id: int) -> list[Alert]:
@@ -42,10 +36,10 @@ def test_all_registry_rules_are_registered():
         "staffing_below_standard",
         "signatory_out_of_scope",
         "licence_expiring",
-    } <= set(RULES)
+    } <= set(rules())
     for rule_id in ("calibration_expired", "out_of_scope"):
-        assert RULES[rule_id].title
-        assert RULES[rule_id].clause.startswith("000")
+        assert rules()[rule_id].title
+        assert rules()[rule_id].clause.startswith("000")
 
 
 def test_calibration_expired(db, factory):

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jcjg.alerts.engine import load_rules
 from tests.exchange.conftest import Lims, make_lims
-
-
-@pytest.fixture(autouse=True)
-def _rules() -> None:
-    load_rules()
 
 
 @pytest.fixture

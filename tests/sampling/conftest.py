@@ -10,10 +10,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import load_rules
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
-from jcjg.auth.permissions import DEFAULT_GRANTS
+from jcjg.auth.permissions import default_grants
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.projects.models import Project, ProjectMember
@@ -35,7 +34,7 @@ def principal_of(user: User, project_ids: set[int] | None = None) -> Principal:
         region_code=user.region_code,
         institution_id=user.institution_id,
         project_ids=frozenset(project_ids or {p.project_id for p in user.projects}),
-        permissions=DEFAULT_GRANTS[role],
+        permissions=default_grants()[role],
     )
 
 
@@ -175,8 +174,3 @@ def make_chain(db: Session, settings: Settings, factory: Factory) -> Chain:
 @pytest.fixture
 def chain(db: Session, settings: Settings, factory: Factory) -> Chain:
     return make_chain(db, settings, factory)
-
-
-@pytest.fixture(autouse=True)
-def _rules() -> None:
-    load_rules()

@@ -8,17 +8,11 @@ from typing import Any
 
 import pytest
 
-from jcjg.alerts.engine import load_rules
 from jcjg.core.db import utcnow
 from jcjg.testing import curves, synthetic
 from tests.exchange.conftest import Lims, make_lims
 
 CUBE_AREA = 150 * 150
-
-
-@pytest.fixture(autouse=True)
-def _rules() -> None:
-    load_rules()
 
 
 @pytest.fixture

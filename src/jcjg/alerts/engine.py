@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
-import importlib.util
 import logging
 import math
-import pkgutil
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from jcjg.alerts.choices import AlertStatus, Severity
 from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.mixins import jsonable
 from jcjg.regions.codes import is_valid_code, parent_candidates
@@ -127,28 +125,37 @@ class Rule:
         """The Chinese name of a threshold or fact key (the key itself when none is given)."""
         return self.labels.get(key, key)
 
+    def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
+        return self.check(ctx)
 
-RULES: dict[str, Rule] = {}
+
 SCOPES = ("institution", "project")
-# More findings for a rule from another package (the registry's rules evaluated on each test
-# record, say): rule id -> (check, triggers). The rule's own package need not know of them.
-EXTENSIONS: dict[str, list[tuple[Check, tuple[type, ...]]]] = {}
 
 
-def extend_rule(rule_id: str, *, triggers: tuple[type, ...] = ()) -> Callable[[Check], Check]:
-    """Register the decorated check as more findings of rule ``rule_id`` (registered by its
-    own package); ``triggers`` are the models whose writes re-run the rule as well."""
+@dataclass(frozen=True)
+class RuleExtension:
+    """More findings for a rule of another package (the registry's rules evaluated on each test
+    record, say): the check, and the models whose writes re-run the rule as well. The rule's
+    own package need not know of it; the extending package lists it in its ``DOMAIN.rules``."""
 
-    def register(check: Check) -> Check:
-        EXTENSIONS.setdefault(rule_id, []).append((check, tuple(triggers)))
-        return check
+    rule_id: str
+    check: Check
+    triggers: tuple[type, ...] = ()
 
-    return register
+    def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
+        return self.check(ctx)
 
 
-def checks_of(rule_: Rule) -> list[Check]:
-    """The rule's own check and its extensions'."""
-    return [rule_.check, *(check for check, _ in EXTENSIONS.get(rule_.id, []))]
+def extend_rule(
+    rule_id: str, *, triggers: tuple[type, ...] = ()
+) -> Callable[[Check], RuleExtension]:
+    """Make the decorated check more findings of rule ``rule_id`` (declared by its own
+    package); ``triggers`` are the models whose writes re-run the rule as well."""
+
+    def make(check: Check) -> RuleExtension:
+        return RuleExtension(rule_id, check, tuple(triggers))
+
+    return make
 
 
 def rule(
@@ -163,13 +170,12 @@ def rule(
     description: str = "",
     labels: Mapping[str, str] | None = None,
     scope: str = "institution",
-) -> Callable[[Check], Check]:
-    """Register the decorated check function as rule ``id`` (each id once)."""
+) -> Callable[[Check], Rule]:
+    """Make the decorated check function rule ``id``; it runs once its domain lists it in
+    ``DOMAIN.rules`` (``collect(rules, Rule, RuleExtension)``)."""
 
-    def register(check: Check) -> Check:
-        if id in RULES:
-            raise ValueError(f"rule {id!r} registered twice")
-        RULES[id] = Rule(
+    def make(check: Check) -> Rule:
+        return Rule(
             id=id,
             title=title,
             clause=clause,
@@ -182,26 +188,54 @@ def rule(
             labels=dict(labels or {}),
             scope=scope,
         )
-        return check
 
-    return register
+    return make
 
 
-def load_rules() -> list[str]:
-    """Import the ``rules`` module of every ``jcjg`` package that has one (which registers its
-    rules); returns the module names. Idempotent."""
-    import jcjg
+@dataclass(frozen=True)
+class _Registered:
+    rules: dict[str, Rule]
+    extensions: dict[str, list[RuleExtension]]
 
-    loaded: list[str] = []
-    for info in pkgutil.iter_modules(jcjg.__path__):
-        if not info.ispkg:
-            continue
-        name = f"jcjg.{info.name}.rules"
-        if importlib.util.find_spec(name) is None:
-            continue
-        importlib.import_module(name)
-        loaded.append(name)
-    return loaded
+
+_registered: tuple[int, _Registered] = (-1, _Registered({}, {}))
+
+
+def _current() -> _Registered:
+    global _registered
+    generation = domains.generation()
+    if _registered[0] != generation:
+        found: dict[str, Rule] = {}
+        more: dict[str, list[RuleExtension]] = {}
+        for domain in domains.installed():
+            for item in domain.rules:
+                if isinstance(item, Rule):
+                    found[item.id] = item
+                elif isinstance(item, RuleExtension):
+                    more.setdefault(item.rule_id, []).append(item)
+                else:
+                    raise TypeError(
+                        f"{domain.name}: a rule must be a Rule or RuleExtension: {item!r}"
+                    )
+        unknown = set(more) - set(found)
+        if unknown:
+            raise ValueError(f"rule extensions for rules no domain declares: {sorted(unknown)}")
+        _registered = (generation, _Registered(found, more))
+    return _registered[1]
+
+
+def rules() -> dict[str, Rule]:
+    """Every rule of the installed domains, by id."""
+    return dict(_current().rules)
+
+
+def rule_of(rule_id: str) -> Rule | None:
+    return _current().rules.get(rule_id)
+
+
+def checks_of(rule_: Rule) -> list[Check]:
+    """The rule's own check and its extensions'."""
+    return [rule_.check, *(e.check for e in _current().extensions.get(rule_.id, []))]
 
 
 def hashed_key(kind: str, value: str) -> str:
@@ -414,7 +448,7 @@ def run_rule(
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
     ``institution_ids`` (or ``project_ids``: not both). Idempotent; flushes, never commits."""
-    rule_ = RULES[rule_id]
+    rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -486,7 +520,7 @@ def sweep(db: Session, now: dt.datetime | None = None) -> SweepResult:
     and reported, the others still run. Flushes, never commits."""
     now = now or utcnow()
     result = SweepResult()
-    for rule_id in sorted(RULES):
+    for rule_id in sorted(_current().rules):
         try:
             with db.begin_nested():
                 result.results[rule_id] = run_rule(db, rule_id, now=now)
@@ -506,7 +540,6 @@ def configure(settings: Settings) -> None:
     ``create_app``; the switch is process-wide, a session can override it (``ON_WRITE_KEY``)."""
     global _settings_on_write
     _settings_on_write = settings.alerts_on_write
-    load_rules()
 
 
 def on_write_enabled(session: Session) -> bool:
@@ -555,9 +588,14 @@ def project_ids_of(obj: object) -> set[int]:
 
 
 def _watched() -> list[tuple[str, tuple[type, ...]]]:
+    if not domains.is_installed():  # a migration or a script with no platform: no rules
+        return []
+    current = _current()
     out = []
-    for r in RULES.values():
-        triggers = r.triggers + tuple(t for _, more in EXTENSIONS.get(r.id, []) for t in more)
+    for r in current.rules.values():
+        triggers = r.triggers + tuple(
+            t for e in current.extensions.get(r.id, []) for t in e.triggers
+        )
         if triggers:
             out.append((r.id, triggers))
     return out
@@ -571,6 +609,7 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
     watched = _watched()
     if not watched:
         return
+    current = _current()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Alert):
             continue
@@ -579,7 +618,7 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
             continue
         by_scope: dict[str, set[int]] = {}
         for rule_id in rule_ids:
-            kind = RULES[rule_id].scope
+            kind = current.rules[rule_id].scope
             if kind not in by_scope:
                 by_scope[kind] = (
                     project_ids_of(obj) if kind == "project" else institution_ids_of(obj)
@@ -631,20 +670,21 @@ def run_triggered(
     (the sweep reports it)."""
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
+    known = _current().rules
     try:
         for rule_id in sorted(pending):
-            if rule_id not in RULES:
+            if rule_id not in known:
                 continue
             ids = frozenset(pending[rule_id])
             try:
                 with db.begin_nested():
-                    if RULES[rule_id].scope == "project":
+                    if known[rule_id].scope == "project":
                         results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
                     else:
                         results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)
             except Exception:
                 log.exception(
-                    "rule %s failed on write (%ss %s)", rule_id, RULES[rule_id].scope, sorted(ids)
+                    "rule %s failed on write (%ss %s)", rule_id, known[rule_id].scope, sorted(ids)
                 )
     finally:
         db.info.pop(_RUNNING_KEY, None)

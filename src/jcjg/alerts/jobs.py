@@ -14,7 +14,6 @@ from jcjg.core.jobs import job
 @job("alerts.sweep", title="预警规则全量核查", every=dt.timedelta(days=1))
 def sweep(db: Session, log: logging.Logger) -> None:
     """Run every rule; what succeeded is kept even when a rule fails (the run is then failed)."""
-    engine.load_rules()
     result = engine.sweep(db)
     for rule_id, run in sorted(result.results.items()):
         log.info(

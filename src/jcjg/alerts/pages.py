@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts import cases, evidence, service
 from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
-from jcjg.alerts.engine import RULES
+from jcjg.alerts.engine import rule_of, rules
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
@@ -91,7 +91,7 @@ def alerts_page(
     counts = service.counts_by_rule(db=db, principal=principal, **filters)
     institutions = service.institutions_with_alerts(db=db, principal=principal)
     names = dict(institutions)
-    rule_ids = sorted(set(RULES) | set(counts))
+    rule_ids = sorted(set(rules()) | set(counts))
     shown = {
         "status": status,
         "region_code": (region_code or "").strip(),
@@ -201,7 +201,7 @@ def thresholds_form(
 
 
 def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str, Any]:
-    rule = RULES.get(alert.rule_id)
+    rule = rule_of(alert.rule_id)
     institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
     facts = [(rule.label(k) if rule else k, k, v) for k, v in (alert.facts or {}).items()]
     case = cases.case_of(db, alert)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
 from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
-from jcjg.alerts.engine import RULES, Rule, Thresholds
+from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
@@ -193,7 +193,7 @@ def get_alert(*, db: Session, principal: Principal, alert_id: int) -> Alert:
 
 def rule_title(rule_id: str) -> str:
     """The title of a registered rule (its id when the rule is gone from the code)."""
-    found = RULES.get(rule_id)
+    found = rule_of(rule_id)
     return found.title if found else rule_id
 
 
@@ -219,7 +219,7 @@ class RuleView:
 
 
 def get_rule(rule_id: str) -> Rule:
-    found = RULES.get(rule_id)
+    found = rule_of(rule_id)
     if found is None:
         raise NotFound(f"没有预警规则 {rule_id}")
     return found
@@ -258,7 +258,8 @@ def rule_view(*, db: Session, rule_: Rule, region_code: str | None) -> RuleView:
 
 
 def rule_views(*, db: Session, region_code: str | None) -> list[RuleView]:
-    return [rule_view(db=db, rule_=RULES[i], region_code=region_code) for i in sorted(RULES)]
+    known = rules()
+    return [rule_view(db=db, rule_=known[i], region_code=region_code) for i in sorted(known)]
 
 
 def _typed(rule_: Rule, key: str, value: float) -> float | int:

@@ -9,7 +9,6 @@ transaction of their own when the request's work is being rolled back (a denial 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, event, insert, select
@@ -18,6 +17,7 @@ from sqlalchemy.orm.unitofwork import UOWTransaction
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.models import AuditLog
+from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import utcnow
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
@@ -26,28 +26,7 @@ from jcjg.core.pagination import count_rows
 if TYPE_CHECKING:
     from jcjg.auth.scopes import Principal
 
-AUDIT_KEY = "audit_context"
 _NEVER_DIFFED = frozenset({"updated_at"})
-
-
-@dataclass
-class AuditContext:
-    """Who is acting, from where, in which request."""
-
-    user_id: int | None = None
-    username: str | None = None
-    request_id: str | None = None
-    ip: str | None = None
-    region_code: str | None = None
-    institution_id: int | None = None
-
-
-def context_of(session: Session) -> AuditContext:
-    ctx = session.info.get(AUDIT_KEY)
-    if not isinstance(ctx, AuditContext):
-        ctx = AuditContext()
-        session.info[AUDIT_KEY] = ctx
-    return ctx
 
 
 def _row(

@@ -11,7 +11,7 @@ from jcjg.auth import service
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
 from jcjg.auth.models import ApiToken, User
-from jcjg.auth.permissions import DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.permissions import default_grants, permissions
 from jcjg.auth.schemas import (
     Me,
     TokenCreate,
@@ -196,14 +196,15 @@ class RolesRead(BaseModel):
 def list_roles(
     db: SessionDep, principal: Annotated[Principal, Depends(requires("role:read"))]
 ) -> RolesRead:
+    defaults = default_grants()
     roles = [
         RoleRead(
             role=role,
             label=role.label,
             scope_kind=role.scope_kind.value,
             permissions=sorted(service.effective_permissions(db=db, role=role)),
-            default_permissions=sorted(DEFAULT_GRANTS[role]),
+            default_permissions=sorted(defaults[role]),
         )
         for role in Role
     ]
-    return RolesRead(roles=roles, permissions=PERMISSIONS)
+    return RolesRead(roles=roles, permissions=permissions())

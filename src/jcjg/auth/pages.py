@@ -18,7 +18,7 @@ from jcjg.auth import service
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
-from jcjg.auth.permissions import ASSIGNABLE_ROLES, DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.schemas import UserCreate, UserUpdate
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
@@ -531,9 +531,9 @@ def roles_page(
     matrix = {role: service.effective_permissions(db=db, role=role) for role in Role}
     context = {
         "roles": list(Role),
-        "permissions": PERMISSIONS,
+        "permissions": permissions(),
         "matrix": matrix,
-        "defaults": DEFAULT_GRANTS,
+        "defaults": default_grants(),
     }
     return render(request, "auth/roles.html", context)
 

@@ -1,130 +1,70 @@
-"""Permissions and the default grants of each role.
+"""Permissions and the default grants of each role, as the installed domains declare them.
 
-A permission is ``"<entity>:<action>"``. The defaults below are the product's decision; the
-platform administrator may add or withdraw grants per role, stored in ``role_grant`` rows and
-applied on top of these defaults (NetBox's permissions-as-data, without its complexity).
-Every route names the permission it needs; the role x route matrix test holds the whole table.
+A permission is ``"<entity>:<action>"``. Each domain declares its own permissions and which roles
+hold them by default (``DOMAIN.permissions`` and ``DOMAIN.grants``, the product's decision); the
+platform administrator holds every permission. The administrator may add or withdraw grants per
+role, stored in ``role_grant`` rows and applied on top of these defaults (NetBox's
+permissions-as-data, without its complexity). Every route names the permission it needs; the
+role x route matrix test holds the whole table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from jcjg.auth.choices import Role
+from jcjg.core import domains
 
-PERMISSIONS: dict[str, str] = {
-    "home:view": "查看首页",
-    "account:manage": "管理本人账号（改密、令牌、双因素）",
-    "region:read": "查看行政区划",
-    "institution:read": "查看检测机构及其人员、设备、场所、资质",
-    "institution:create": "登记检测机构",
-    "institution:update": "维护检测机构信息（人员、设备、场所、能力、证书、签字人）",
-    "institution:status": "暂停、撤销或恢复检测机构",
-    "catalogue:read": "查看资质目录（专项、检测项目、参数）",
-    "catalogue:update": "维护资质目录",
-    "alert:read": "查看预警和整改通知",
-    "rule:configure": "设置预警规则的地区阈值",
-    "case:handle": "处理预警：确认、排除、责令整改、退回、办结、重新打开（督办）；"
-    "下达、退回、办结和公布整改通知",
-    "case:answer": "答复本机构的整改要求和整改通知并上传整改证明材料",
-    "user:read": "查看用户",
-    "user:create": "新建用户",
-    "user:update": "修改用户（含锁定、解锁、重置密码）",
-    "role:read": "查看角色与权限",
-    "role:update": "修改角色权限",
-    "audit:read": "查看审计日志",
-    "personal_data:unmask": "查看未脱敏的个人信息（留痕）",
-    "job:read": "查看定时任务",
-    "notify:read": "查看邮件、短信的发送记录（收件人脱敏、结果与重试）",
-    "exchange_client:read": "查看数据接入方、密钥与接入监控",
-    "exchange_client:apply": "为本机构申请数据接入，上传公钥、申请或轮换本机构的密钥",
-    "exchange_client:approve": "审批数据接入申请，停用或恢复接入方，吊销密钥，登记其他平台",
-    "project:read": "查看工程项目及其见证、取样人员",
-    "project:create": "登记工程项目",
-    "project:update": "修改工程项目信息",
-    "project:assign": "登记或变更项目的见证、取样人员",
-    "sample:read": "查看样品、封志、见证记录、委托和收样记录",
-    "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
-    "sample:register": "现场取样登记（取样人员）",
-    "sample:seal": "见证封样（见证人员，电子封志）",
-    "sample:receive": "收样验封（检测机构）",
-    "test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）",
-    "report:read": "查看检测报告、监管码、报告文件及其核验结果",
-    "contract:read": "查看检测合同及其文本",
-    "archive:export": "导出工程项目的检测档案（合同、报告、原始记录、曲线、样品、存证证明）",
-}
+# Every role but the platform administrator, who holds every permission anyway.
+EVERY_ROLE: tuple[Role, ...] = tuple(r for r in Role if r is not Role.PLATFORM_ADMIN)
+AUTHORITIES: tuple[Role, ...] = (Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY)
+INSTITUTION: tuple[Role, ...] = (Role.INSTITUTION_ADMIN, Role.INSTITUTION_STAFF)
+# Who reads the test data and what is made of it (records, reports, contracts).
+TEST_READERS: tuple[Role, ...] = (
+    *AUTHORITIES,
+    Role.STATION,
+    *INSTITUTION,
+    Role.PARTY_UNIT,
+    Role.AUDITOR,
+)
 
-# What the anonymous public may do without logging in. Public pages (verification, ledger) add
-# their permissions here in later issues.
-PUBLIC_PERMISSIONS: frozenset[str] = frozenset()
 
-_EVERYONE = {"home:view", "account:manage", "region:read", "catalogue:read"}
-_AUTHORITY = {"institution:read", "institution:create", "institution:update", "institution:status"}
-_USER_ADMIN = {"user:read", "user:create", "user:update"}
-_EXCHANGE_APPROVER = {"exchange_client:read", "exchange_client:approve"}
-_PROJECT_KEEPER = {"project:read", "project:create", "project:update", "project:assign"}
-_SAMPLE_READER = {"project:read", "sample:read"}
-_TEST_READER = {
-    "test_record:read",
-    "report:read",
-    "contract:read",
-}  # the data and the reports made of it
+def by_permission(holders: Mapping[str, Iterable[Role]]) -> dict[str, frozenset[str]]:
+    """A domain's grants written permission by permission (``{"sample:seal": (Role.WITNESS,)}``),
+    turned into the role -> permissions form a :class:`~jcjg.core.domains.Domain` takes."""
+    grants: dict[str, set[str]] = {}
+    for permission, roles in holders.items():
+        for role in roles:
+            grants.setdefault(Role(role).value, set()).add(permission)
+    return {role: frozenset(perms) for role, perms in grants.items()}
 
-DEFAULT_GRANTS: dict[Role, frozenset[str]] = {
-    Role.PLATFORM_ADMIN: frozenset(PERMISSIONS),
-    Role.PROVINCIAL_AUTHORITY: frozenset(
-        _EVERYONE
-        | _USER_ADMIN
-        | _AUTHORITY
-        | _EXCHANGE_APPROVER
-        | {"audit:read", "personal_data:unmask", "catalogue:update", "alert:read", "rule:configure"}
-        | {"case:handle"}
-        | {"archive:export"}
-        | _PROJECT_KEEPER
-        | _SAMPLE_READER
-        | _TEST_READER
-    ),
-    Role.CITY_AUTHORITY: frozenset(
-        _EVERYONE
-        | _USER_ADMIN
-        | _AUTHORITY
-        | _EXCHANGE_APPROVER
-        | {"audit:read", "personal_data:unmask", "alert:read", "archive:export", "case:handle"}
-        | _PROJECT_KEEPER
-        | _SAMPLE_READER
-        | _TEST_READER
-    ),
-    Role.STATION: frozenset(
-        _EVERYONE
-        | {"institution:read", "user:read", "alert:read", "case:handle"}
-        | _PROJECT_KEEPER
-        | _SAMPLE_READER
-        | {"sample:issue_codes", "archive:export"}
-        | _TEST_READER
-    ),
-    Role.INSTITUTION_ADMIN: frozenset(
-        _EVERYONE
-        | _USER_ADMIN
-        | {"institution:read", "institution:update", "audit:read", "alert:read", "case:answer"}
-        | {"exchange_client:read", "exchange_client:apply"}
-        | {"sample:read", "sample:receive"}
-        | _TEST_READER
-    ),
-    Role.INSTITUTION_STAFF: frozenset(
-        _EVERYONE
-        | {"institution:read", "alert:read", "case:answer", "sample:read", "sample:receive"}
-        | _TEST_READER
-    ),
-    Role.PARTY_UNIT: frozenset(_EVERYONE | _SAMPLE_READER | _TEST_READER | {"sample:issue_codes"}),
-    Role.WITNESS: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:seal"}),
-    Role.SAMPLER: frozenset(_EVERYONE | _SAMPLE_READER | {"sample:register"}),
-    Role.EXPERT: frozenset(_EVERYONE),
-    Role.AUDITOR: frozenset(
-        _EVERYONE
-        | {"institution:read", "user:read", "role:read", "audit:read", "job:read", "alert:read"}
-        | {"exchange_client:read", "notify:read"}
-        | _SAMPLE_READER
-        | _TEST_READER
-    ),
-}
+
+_cache: tuple[int, dict[str, str], dict[Role, frozenset[str]]] = (-1, {}, {})
+
+
+def _load() -> tuple[dict[str, str], dict[Role, frozenset[str]]]:
+    global _cache
+    generation = domains.generation()
+    if _cache[0] != generation:
+        table = {p: t for d in domains.installed() for p, t in d.permissions.items()}
+        granted: dict[Role, set[str]] = {role: set() for role in Role}
+        for domain in domains.installed():
+            for role, perms in domain.grants.items():
+                granted[Role(role)].update(perms)
+        granted[Role.PLATFORM_ADMIN] = set(table)
+        _cache = (generation, table, {r: frozenset(p) for r, p in granted.items()})
+    return _cache[1], _cache[2]
+
+
+def permissions() -> dict[str, str]:
+    """Every permission of the installed domains and its Chinese description."""
+    return dict(_load()[0])
+
+
+def default_grants() -> dict[Role, frozenset[str]]:
+    """What each role holds unless the administrator changed it."""
+    return dict(_load()[1])
+
 
 # Which roles a user administrator may give: never its own level or above, so no account can
 # create an account more powerful than itself.

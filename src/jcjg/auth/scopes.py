@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role, ScopeKind
-from jcjg.auth.permissions import PUBLIC_PERMISSIONS
 from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.regions.codes import in_subtree, scope_prefix
 
@@ -36,7 +35,7 @@ class Principal:
     region_code: str | None = None
     institution_id: int | None = None
     project_ids: frozenset[int] = frozenset()
-    permissions: frozenset[str] = PUBLIC_PERMISSIONS
+    permissions: frozenset[str] = frozenset()  # the public: only what needs no permission
     session_id: int | None = None
     csrf_token: str | None = None
     via_token: bool = False

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.service import context_of, record_event
+from jcjg.audit.service import record_event
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject, UserSession
 from jcjg.auth.passwords import (
@@ -28,10 +28,11 @@ from jcjg.auth.passwords import (
     needs_rehash,
     verify_password,
 )
-from jcjg.auth.permissions import ASSIGNABLE_ROLES, DEFAULT_GRANTS, PERMISSIONS
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.schemas import UserCreate, UserUpdate
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.config import Settings
+from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
     BadRequest,
@@ -59,25 +60,25 @@ def token_digest(token: str) -> str:
 
 def effective_permissions(*, db: Session, role: Role) -> frozenset[str]:
     """The role's defaults with the administrator's grants and withdrawals applied."""
-    perms = set(DEFAULT_GRANTS.get(role, frozenset()))
+    perms = set(default_grants().get(role, frozenset()))
     for grant in db.scalars(select(RoleGrant).where(RoleGrant.role == role.value)):
         if grant.granted:
             perms.add(grant.permission)
         else:
             perms.discard(grant.permission)
-    return frozenset(perms & set(PERMISSIONS))
+    return frozenset(perms & set(permissions()))
 
 
 def set_grant(*, db: Session, role: Role, permission: str, granted: bool) -> None:
     """Grant or withdraw ``permission`` for ``role``; back to default removes the override."""
-    if permission not in PERMISSIONS:
+    if permission not in permissions():
         raise BadRequest(f"未知权限 {permission}")
     if role is Role.PLATFORM_ADMIN and permission in {"role:update", "role:read"} and not granted:
         raise BadRequest("不能收回平台管理员的角色管理权限，否则无人能再修改权限")
     row = db.scalars(
         select(RoleGrant).where(RoleGrant.role == role.value, RoleGrant.permission == permission)
     ).first()
-    default = permission in DEFAULT_GRANTS.get(role, frozenset())
+    default = permission in default_grants().get(role, frozenset())
     if granted == default:
         if row is not None:
             db.delete(row)

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jcjg.audit.service import AuditContext, context_of
 from jcjg.config import Settings
+from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import READ_ONLY
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")

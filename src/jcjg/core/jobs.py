@@ -1,9 +1,9 @@
 """Periodic jobs: one mechanism, a table of schedules and a table of runs.
 
-A job is a function registered by name with an interval. ``jcjg worker`` (or the embedded worker
-thread of ``jcjg serve``) claims due jobs with a conditional UPDATE, so several workers on
-PostgreSQL never run the same job twice at once, runs each in its own transaction, and records
-status, duration and log of every run in ``job_run``.
+A job is a function with a name and an interval, listed by its domain (``DOMAIN.jobs``).
+``jcjg worker`` (or the embedded worker thread of ``jcjg serve``) claims due jobs with a
+conditional UPDATE, so several workers on PostgreSQL never run the same job twice at once, runs
+each in its own transaction, and records status, duration and log of every run in ``job_run``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import ForeignKey, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from jcjg.config import Settings, settings_in_use
+from jcjg.core import domains
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import IdMixin
 
@@ -52,31 +53,48 @@ class JobRun(IdMixin, Base):
 
 @dataclass(frozen=True)
 class Job:
+    """A periodic job: its name (``<domain>.<name>``), Chinese title, interval and function.
+    A domain lists its jobs in its ``DOMAIN`` (``jobs=(...)``); calling the job runs it."""
+
     name: str
     title: str
     every: dt.timedelta
     func: JobFunc
 
+    def __call__(self, db: Session, logger: logging.Logger) -> None:
+        self.func(db, logger)
 
-REGISTRY: dict[str, Job] = {}
+
+def job(name: str, *, title: str, every: dt.timedelta) -> Callable[[JobFunc], Job]:
+    """Make ``func`` the periodic job ``name`` (Chinese ``title`` for the jobs page); it runs
+    once its domain lists it in ``DOMAIN.jobs``."""
+
+    def make(func: JobFunc) -> Job:
+        return Job(name, title, every, func)
+
+    return make
 
 
-def job(name: str, *, title: str, every: dt.timedelta) -> Callable[[JobFunc], JobFunc]:
-    """Register ``func`` as the periodic job ``name`` (Chinese ``title`` for the jobs page)."""
+_cache: tuple[int, dict[str, Job]] = (-1, {})
 
-    def register(func: JobFunc) -> JobFunc:
-        if name in REGISTRY:
-            raise ValueError(f"job {name!r} registered twice")
-        REGISTRY[name] = Job(name, title, every, func)
-        return func
 
-    return register
+def registered() -> dict[str, Job]:
+    """Every job of the installed domains, by name."""
+    global _cache
+    generation = domains.generation()
+    if _cache[0] != generation:
+        jobs = {j.name: j for d in domains.installed() for j in d.jobs}
+        for found in jobs.values():
+            if not isinstance(found, Job):
+                raise TypeError(f"a domain's jobs must be core.jobs.Job objects: {found!r}")
+        _cache = (generation, jobs)
+    return dict(_cache[1])
 
 
 def _ensure_schedules(factory: sessionmaker[Session], now: dt.datetime) -> None:
     with factory() as db:
         known = set(db.scalars(select(JobSchedule.name)))
-        for name in REGISTRY.keys() - known:
+        for name in registered().keys() - known:
             db.add(JobSchedule(name=name, next_run_at=now))
         db.commit()
 
@@ -144,7 +162,7 @@ def run_due(
     """Run every job that is due and not held by another worker."""
     now = now or utcnow()
     _ensure_schedules(factory, now)
-    return [run_job(factory, j, settings) for j in REGISTRY.values() if _claim(factory, j, now)]
+    return [run_job(factory, j, settings) for j in registered().values() if _claim(factory, j, now)]
 
 
 def worker_loop(

@@ -1,4 +1,10 @@
-"""Jinja2 pages: the shared environment, the CSRF token of a page, and error pages."""
+"""Jinja2 pages: the shared environment, the CSRF token of a page, and error pages.
+
+What every page shows of its reader (the principal, the menu) comes from the installed domains'
+``templates.context`` hooks, each called with the request (``None`` for a page that is the same
+for every anonymous visitor) and returning names for the template; ``label(kind, value)`` finds
+the enum of ``kind`` in the domains' ``labels``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
@@ -55,15 +62,18 @@ def _label(kind: str, value: str | None) -> str:
     """The Chinese label of a stored choice value (``label('role', u.role)``)."""
     if value is None:
         return "—"
-    from jcjg.audit.choices import AuditAction
-    from jcjg.auth.choices import Role
-    from jcjg.regions.choices import RegionLevel
-
-    enums: dict[str, Any] = {"role": Role, "action": AuditAction, "level": RegionLevel}
+    enums: dict[str, Any] = domains.labels()
     try:
         return str(enums[kind](value).label)
     except (KeyError, ValueError):
         return value
+
+
+def _hooked_context(request: Request | None) -> dict[str, Any]:
+    ctx: dict[str, Any] = {}
+    for hook in domains.hooks("templates.context"):
+        ctx.update(hook(request))
+    return ctx
 
 
 def _csrf_field(token: str | None) -> Markup:
@@ -88,12 +98,10 @@ def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     """Render template ``name`` with the principal, settings and the page's CSRF token."""
-    from jcjg.auth.scopes import ANONYMOUS
-
     settings = request.app.state.settings
     token, new_cookie = page_csrf_token(request)
     ctx: dict[str, Any] = {
-        "principal": getattr(request.state, "principal", None) or ANONYMOUS,
+        **_hooked_context(request),
         "settings": settings,
         "csrf_token": token,
         "request_id": getattr(request.state, "request_id", ""),
@@ -117,10 +125,8 @@ def render_shared(
 ) -> HTMLResponse:
     """Render a page that is the same for every anonymous visitor (no CSRF token or cookie,
     no request id in it), so the one answer may be kept and given again."""
-    from jcjg.auth.scopes import ANONYMOUS
-
     ctx: dict[str, Any] = {
-        "principal": ANONYMOUS,
+        **_hooked_context(None),
         "settings": request.app.state.settings,
         "csrf_token": "",
         "request_id": "",

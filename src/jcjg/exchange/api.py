@@ -30,7 +30,7 @@ from jcjg.exchange.models import ExchangeFile
 from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import receive
-from jcjg.exchange.types import MESSAGE_TYPES, MessageType, json_schema
+from jcjg.exchange.types import MessageType, json_schema, message_types
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -105,7 +105,7 @@ async def post_message(
     """Receive one signed message of ``message_type`` and answer with its receipt."""
     started = time.perf_counter()
     size = 0
-    kind = MESSAGE_TYPES.get(message_type)
+    kind = message_types().get(message_type)
     label = message_type if kind is not None else ""
     try:
         require_json(request)
@@ -220,12 +220,12 @@ async def head_blob(
 def schemas(request: Request, settings: SettingsDep) -> dict[str, str]:
     """A JSON object mapping each message type to the URL of its JSON Schema."""
     base = str(request.base_url).rstrip("/")
-    return {name: f"{base}/exchange/v1/schemas/{name}" for name in sorted(MESSAGE_TYPES)}
+    return {name: f"{base}/exchange/v1/schemas/{name}" for name in sorted(message_types())}
 
 
 @router.get("/schemas/{message_type}", summary="某消息类型的 JSON Schema")
 def schema(request: Request, message_type: str) -> JSONResponse:
-    kind = MESSAGE_TYPES.get(message_type)
+    kind = message_types().get(message_type)
     if kind is None:
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
     data: dict[str, Any] = json_schema(kind, str(request.base_url))

@@ -30,7 +30,6 @@ def cleanup(db: Session, log: logging.Logger) -> None:
 
 @job("exchange.monitor", title="数据交换：接入监控预警", every=dt.timedelta(hours=1))
 def monitor(db: Session, log: logging.Logger) -> None:
-    engine.load_rules()
     for rule_id in ("client_silent", "client_error_spike"):
         result = engine.run_rule(db, rule_id)
         log.info("%s: %d new, %d still present, %d closed", rule_id, *result_tuple(result))

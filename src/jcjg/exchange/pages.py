@@ -50,7 +50,7 @@ from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ClientStat
 from jcjg.exchange.monitor import SUCCESS, hour_of
 from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
-from jcjg.exchange.types import MESSAGE_TYPES
+from jcjg.exchange.types import message_types
 from jcjg.regions import service as regions
 from jcjg.regions.codes import is_valid_code
 from jcjg.regions.models import Region
@@ -110,7 +110,7 @@ def outcome_label(outcome: str) -> str:
 def type_label(message_type: str) -> str:
     if not message_type:
         return "文件上传"
-    kind = MESSAGE_TYPES.get(message_type)
+    kind = message_types().get(message_type)
     return kind.title if kind is not None else message_type
 
 

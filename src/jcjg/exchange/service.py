@@ -194,7 +194,7 @@ def _warnings(
     ).all()
     out = []
     for alert in alerts:
-        rule = alerts_engine.RULES.get(alert.rule_id)
+        rule = alerts_engine.rule_of(alert.rule_id)
         out.append(
             {
                 "code": alert.rule_id,

@@ -1,6 +1,7 @@
 """The one plug-in point for message types.
 
-A domain package registers each message type it accepts in its ``messages`` module::
+A domain package declares each message type it accepts in its ``messages`` module and lists
+them in its ``DOMAIN`` (``message_types=collect(messages, MessageType)``)::
 
     @message_type("registry.staff", title="人员信息同步", schema=StaffMessage, example={...})
     def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
@@ -16,9 +17,6 @@ transaction, after the raw message is stored and before rules run and the ledger
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
-import pkgutil
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.core import domains
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client
 from jcjg.registry.models import Institution
@@ -110,9 +109,6 @@ class MessageType(Generic[M]):
         return issubclass(self.schema, MessageBase)
 
 
-MESSAGE_TYPES: dict[str, MessageType[Any]] = {}
-
-
 def message_type(
     name: str,
     *,
@@ -121,10 +117,11 @@ def message_type(
     example: dict[str, Any],
     files: Callable[[M], Iterable[str]] | None = None,
     senders: Iterable[str] = ALL_SENDERS,
-) -> Callable[[Handler], Handler]:
-    """Register the decorated handler for message type ``name`` (``<domain>.<thing>``, or one
-    snake_case word such as ``commission``). ``senders`` limits which kinds of client may send
-    it; a region message (:class:`RegionMessageBase`) is for other platforms only."""
+) -> Callable[[Handler], MessageType[M]]:
+    """Make the decorated handler message type ``name`` (``<domain>.<thing>``, or one
+    snake_case word such as ``commission``); it is accepted once its domain lists it in
+    ``DOMAIN.message_types``. ``senders`` limits which kinds of client may send it; a region
+    message (:class:`RegionMessageBase`) is for other platforms only."""
     if not _NAME.fullmatch(name) or len(name) > 56:
         raise ValueError(f"message type names look like 'registry.staff' or 'commission': {name!r}")
     allowed = frozenset(senders)
@@ -133,10 +130,8 @@ def message_type(
     if not issubclass(schema, MessageBase) and allowed != {ClientKind.PLATFORM.value}:
         raise ValueError(f"{name!r}: a region message can only come from another platform")
 
-    def register(handler: Handler) -> Handler:
-        if name in MESSAGE_TYPES:
-            raise ValueError(f"message type {name!r} registered twice")
-        MESSAGE_TYPES[name] = MessageType(
+    def make(handler: Handler) -> MessageType[M]:
+        return MessageType(
             name=name,
             title=title,
             schema=schema,
@@ -146,25 +141,26 @@ def message_type(
             files=files or (lambda _message: ()),
             senders=allowed,
         )
-        return handler
 
-    return register
+    return make
 
 
-def load_message_types() -> list[str]:
-    """Import the ``messages`` module of every ``jcjg`` package that has one. Idempotent."""
-    import jcjg
+_cache: tuple[int, dict[str, MessageType[Any]]] = (-1, {})
 
-    loaded: list[str] = []
-    for info in pkgutil.iter_modules(jcjg.__path__):
-        if not info.ispkg:
-            continue
-        module = f"jcjg.{info.name}.messages"
-        if importlib.util.find_spec(module) is None:
-            continue
-        importlib.import_module(module)
-        loaded.append(module)
-    return loaded
+
+def message_types() -> dict[str, MessageType[Any]]:
+    """Every message type of the installed domains, by name."""
+    global _cache
+    generation = domains.generation()
+    if _cache[0] != generation:
+        found: dict[str, MessageType[Any]] = {}
+        for domain in domains.installed():
+            for kind in domain.message_types:
+                if not isinstance(kind, MessageType):
+                    raise TypeError(f"{domain.name}: not a MessageType: {kind!r}")
+                found[kind.name] = kind
+        _cache = (generation, found)
+    return _cache[1]
 
 
 def json_schema(kind: MessageType[Any], base_url: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from jcjg.core import domains
 from jcjg.core.masking import mask_value
 
 # How a field is entered and stored.
@@ -279,11 +280,21 @@ class EntitySpec:
         return tuple(f for f in self.fields if f.in_list)
 
 
-SPECS: dict[str, EntitySpec] = {}
+_cache: tuple[int, dict[str, EntitySpec]] = (-1, {})
 
 
-def register(spec: EntitySpec) -> EntitySpec:
-    if spec.kind in SPECS:
-        raise ValueError(f"entity kind {spec.kind!r} registered twice")
-    SPECS[spec.kind] = spec
-    return spec
+def specs() -> dict[str, EntitySpec]:
+    """Every entity kind the installed domains describe (``DOMAIN.specs``), by kind."""
+    global _cache
+    generation = domains.generation()
+    if _cache[0] != generation:
+        found: dict[str, EntitySpec] = {}
+        for domain in domains.installed():
+            for spec in domain.specs:
+                if not isinstance(spec, EntitySpec):
+                    raise TypeError(f"{domain.name}: not an EntitySpec: {spec!r}")
+                if spec.kind in found:
+                    raise ValueError(f"entity kind {spec.kind!r} declared twice")
+                found[spec.kind] = spec
+        _cache = (generation, found)
+    return _cache[1]

@@ -25,7 +25,7 @@ from jcjg.core.forms import Posted, PostedForm
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
-from jcjg.generic.spec import MULTI, REF, SPECS, EntitySpec
+from jcjg.generic.spec import MULTI, REF, EntitySpec, specs
 from jcjg.regions.models import Region
 from jcjg.registry.choices import InstitutionStatus
 from jcjg.registry.models import Institution
@@ -39,7 +39,7 @@ Unmasker = Annotated[Principal, Depends(requires("personal_data:unmask"))]
 
 
 def spec_of(kind: str) -> EntitySpec:
-    spec = SPECS.get(kind)
+    spec = specs().get(kind)
     if spec is None:
         raise NotFound(f"没有“{kind}”这类登记信息")
     return spec
@@ -113,7 +113,7 @@ def _region_name(db: SessionDep, code: str | None) -> str:
 @pages.get("/registry", response_class=HTMLResponse)
 def overview(request: Request, db: SessionDep, principal: Reader) -> Response:
     counts = []
-    for spec in SPECS.values():
+    for spec in specs().values():
         _, total = service.list_rows(db=db, principal=principal, spec=spec, limit=1)
         counts.append((spec, total))
     return render(request, "generic/overview.html", {"counts": counts})

@@ -17,7 +17,7 @@ from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
-from jcjg.core.jobs import REGISTRY, JobRun, JobSchedule
+from jcjg.core.jobs import JobRun, JobSchedule, registered
 from jcjg.core.pagination import count_rows
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date
@@ -166,5 +166,5 @@ def jobs_page(
     return render(
         request,
         "jobs.html",
-        {"jobs": list(REGISTRY.values()), "schedules": schedules, "runs": runs},
+        {"jobs": list(registered().values()), "schedules": schedules, "runs": runs},
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from jcjg.models import Base
+from jcjg.core.db import Base
+from jcjg.domains import DOMAINS
+
+assert DOMAINS  # every domain's models imported: the metadata is whole
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,11 +20,12 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.service import context_of, record_event
+from jcjg.audit.service import record_event
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.catalogue.models import TestItem
+from jcjg.core.context import context_of
 from jcjg.core.db import beijing_month
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import add_working_days, beijing_date, beijing_midnight

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select, update
 
-from jcjg.alerts.engine import RULES
-from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
+from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
@@ -73,7 +72,7 @@ def _settings_context(db: SessionDep, principal: Principal) -> dict[str, Any]:
         "pref": preference(db, user.id),
         "email": mask_email(user.email) if user.email else "",
         "phone": mask_phone(user.phone) if user.phone else "",
-        "rules": sorted((rid, rule_title(rid)) for rid in RULES),
+        "rules": sorted(domains.rule_titles().items()),
         "deliveries": deliveries,
         "form": None,
         "errors": {},
@@ -118,7 +117,8 @@ def save_notification_settings(
     values = form.values()
     errors: list[FieldError] = []
     chosen = form.getlist("rules")
-    unknown = [r for r in chosen if r not in RULES]
+    known = domains.rule_titles()
+    unknown = [r for r in chosen if r not in known]
     if unknown:
         errors.append(FieldError("rules", "未知的预警规则"))
     start = _time(values.get("quiet_start", ""), "quiet_start", errors)

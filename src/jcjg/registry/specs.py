@@ -14,7 +14,6 @@ from jcjg.generic.spec import (
     REF,
     EntitySpec,
     FieldSpec,
-    register,
 )
 from jcjg.regions.codes import is_valid_code
 from jcjg.registry import models as m
@@ -48,263 +47,243 @@ def F(name: str, label: str, kind: str = "text", **kw: object) -> FieldSpec:
     return FieldSpec(name, label, kind, **kw)  # type: ignore[arg-type]
 
 
-INSTITUTION = register(
-    EntitySpec(
-        kind="institutions",
-        model=m.Institution,
-        label="检测机构",
-        is_institution=True,
-        searchable=("name", "code", "credit_code"),
-        order_by="code",
-        description="000 4.1.1 第 1 项：机构基本信息。机构编号由平台统一分配（003 三（五））。",
-        fields=(
-            F("name", "单位名称", required=True, max_length=200, in_list=True),
-            F(
-                "credit_code",
-                "统一社会信用代码",
-                required=True,
-                max_length=18,
-                validate=_credit,
-                in_list=True,
-            ),
-            F(
-                "region_code",
-                "行政区划代码",
-                required=True,
-                max_length=6,
-                validate=_region,
-                in_list=True,
-            ),
-            F("founded_date", "成立日期", DATE),
-            F("registered_address", "登记地址", max_length=200),
-            F("phone", "联系电话", max_length=32, pattern=PHONE),
-            F("postcode", "邮政编码", max_length=6, pattern=r"[0-9]{6}"),
-            F("fax", "传真", max_length=32, pattern=PHONE),
-            F("email", "电子邮箱", max_length=254, pattern=EMAIL),
-            F("registration_authority", "登记机关", max_length=100),
-            F("registered_capital", "注册资本（万元）", DECIMAL, minimum=0),
-            F("registration_type", "登记类型", max_length=64, help="如：有限责任公司、事业单位"),
-            F("investors", "投资人及投资比例", PAIRS, help="名称:比例%；名称:比例%"),
-            F("insured_staff_count", "社保人员总数", INT, minimum=0),
-            F("technical_staff_count", "专业技术人员总数", INT, minimum=0),
-            F("intermediate_title_count", "中级职称人数", INT, minimum=0),
-            F("senior_title_count", "高级职称人数", INT, minimum=0),
-            F("equipment_set_count", "仪器设备总台套数", INT, minimum=0),
-            F("equipment_original_value", "仪器设备固定资产原值（万元）", DECIMAL, minimum=0),
-            F("floor_area_m2", "固定场所建筑面积（m²）", DECIMAL, minimum=0),
-            F("testing_area_m2", "检测场所面积（m²）", DECIMAL, minimum=0),
+INSTITUTION = EntitySpec(
+    kind="institutions",
+    model=m.Institution,
+    label="检测机构",
+    is_institution=True,
+    searchable=("name", "code", "credit_code"),
+    order_by="code",
+    description="000 4.1.1 第 1 项：机构基本信息。机构编号由平台统一分配（003 三（五））。",
+    fields=(
+        F("name", "单位名称", required=True, max_length=200, in_list=True),
+        F(
+            "credit_code",
+            "统一社会信用代码",
+            required=True,
+            max_length=18,
+            validate=_credit,
+            in_list=True,
         ),
-    )
+        F(
+            "region_code",
+            "行政区划代码",
+            required=True,
+            max_length=6,
+            validate=_region,
+            in_list=True,
+        ),
+        F("founded_date", "成立日期", DATE),
+        F("registered_address", "登记地址", max_length=200),
+        F("phone", "联系电话", max_length=32, pattern=PHONE),
+        F("postcode", "邮政编码", max_length=6, pattern=r"[0-9]{6}"),
+        F("fax", "传真", max_length=32, pattern=PHONE),
+        F("email", "电子邮箱", max_length=254, pattern=EMAIL),
+        F("registration_authority", "登记机关", max_length=100),
+        F("registered_capital", "注册资本（万元）", DECIMAL, minimum=0),
+        F("registration_type", "登记类型", max_length=64, help="如：有限责任公司、事业单位"),
+        F("investors", "投资人及投资比例", PAIRS, help="名称:比例%；名称:比例%"),
+        F("insured_staff_count", "社保人员总数", INT, minimum=0),
+        F("technical_staff_count", "专业技术人员总数", INT, minimum=0),
+        F("intermediate_title_count", "中级职称人数", INT, minimum=0),
+        F("senior_title_count", "高级职称人数", INT, minimum=0),
+        F("equipment_set_count", "仪器设备总台套数", INT, minimum=0),
+        F("equipment_original_value", "仪器设备固定资产原值（万元）", DECIMAL, minimum=0),
+        F("floor_area_m2", "固定场所建筑面积（m²）", DECIMAL, minimum=0),
+        F("testing_area_m2", "检测场所面积（m²）", DECIMAL, minimum=0),
+    ),
 )
 
-LAB = register(
-    EntitySpec(
-        kind="labs",
-        model=m.Lab,
-        label="检测场所",
-        searchable=("name", "address"),
-        description="机构的检测场所（一个地址一处），及在此开展的检测专项。",
-        fields=(
-            F("name", "场所名称", required=True, max_length=100, in_list=True),
-            F("address", "地址", required=True, max_length=200, in_list=True),
-            F("area_m2", "面积（m²）", DECIMAL, required=True, minimum=0, in_list=True),
-            F("specialties", "开展的检测专项", MULTI, ref="specialty", in_list=True),
-        ),
-    )
+LAB = EntitySpec(
+    kind="labs",
+    model=m.Lab,
+    label="检测场所",
+    searchable=("name", "address"),
+    description="机构的检测场所（一个地址一处），及在此开展的检测专项。",
+    fields=(
+        F("name", "场所名称", required=True, max_length=100, in_list=True),
+        F("address", "地址", required=True, max_length=200, in_list=True),
+        F("area_m2", "面积（m²）", DECIMAL, required=True, minimum=0, in_list=True),
+        F("specialties", "开展的检测专项", MULTI, ref="specialty", in_list=True),
+    ),
 )
 
-PERSON = register(
-    EntitySpec(
-        kind="people",
-        model=m.Person,
-        label="人员",
-        searchable=("name", "inspector_certificate_no", "registered_certificate_no"),
-        description=(
-            "法定代表人、技术负责人、质量负责人、注册人员和检测人员（000 4.1.1 第 2–4 项）。"
-            "身份证号、手机号默认脱敏显示。"
+PERSON = EntitySpec(
+    kind="people",
+    model=m.Person,
+    label="人员",
+    searchable=("name", "inspector_certificate_no", "registered_certificate_no"),
+    description=(
+        "法定代表人、技术负责人、质量负责人、注册人员和检测人员（000 4.1.1 第 2–4 项）。"
+        "身份证号、手机号默认脱敏显示。"
+    ),
+    fields=(
+        F("name", "姓名", required=True, max_length=64, in_list=True),
+        F("gender", "性别", CHOICE, choices=Gender),
+        F("birth_date", "出生日期", DATE),
+        F(
+            "id_number",
+            "身份证号",
+            required=True,
+            max_length=18,
+            mask="id_number",
+            validate=id_number_problem,
+            in_list=True,
         ),
-        fields=(
-            F("name", "姓名", required=True, max_length=64, in_list=True),
-            F("gender", "性别", CHOICE, choices=Gender),
-            F("birth_date", "出生日期", DATE),
-            F(
-                "id_number",
-                "身份证号",
-                required=True,
-                max_length=18,
-                mask="id_number",
-                validate=id_number_problem,
-                in_list=True,
-            ),
-            F("key_role", "关键岗位", CHOICE, choices=KeyRole, in_list=True),
-            F("position", "职务", max_length=64),
-            F("title", "职称等级", CHOICE, choices=Title, required=True, in_list=True),
-            F("title_major", "职称专业", max_length=64),
-            F("title_certificate_no", "职称证书号", max_length=64),
-            F("education", "学历", max_length=32),
-            F("major", "专业", max_length=64),
-            F("years_in_testing", "从事检测工作年限", INT, required=True, minimum=0, maximum=70),
-            F("is_inspector", "检测人员", BOOL, in_list=True, default=True),
-            F("inspector_certificate_no", "检测人员证书号", max_length=64),
-            F("specialties", "可从事的检测专项", MULTI, ref="specialty", in_list=True),
-            F("registered_certificate_no", "执业资格证书号（注册人员）", max_length=64),
-            F("registration_kind", "注册类别", max_length=64, help="如：一级注册结构工程师"),
-            F("lab_id", "所在检测场所", REF, ref="lab"),
-            F("office_phone", "办公室电话", max_length=32, pattern=PHONE),
-            F("mobile", "移动电话", max_length=11, pattern=MOBILE, mask="phone", in_list=True),
-            F("employed_from", "入职日期", DATE),
-            F("employed_until", "离职日期", DATE, help="在职人员留空"),
-            F("resume", "工作简历", LONGTEXT, max_length=4000),
-        ),
-    )
+        F("key_role", "关键岗位", CHOICE, choices=KeyRole, in_list=True),
+        F("position", "职务", max_length=64),
+        F("title", "职称等级", CHOICE, choices=Title, required=True, in_list=True),
+        F("title_major", "职称专业", max_length=64),
+        F("title_certificate_no", "职称证书号", max_length=64),
+        F("education", "学历", max_length=32),
+        F("major", "专业", max_length=64),
+        F("years_in_testing", "从事检测工作年限", INT, required=True, minimum=0, maximum=70),
+        F("is_inspector", "检测人员", BOOL, in_list=True, default=True),
+        F("inspector_certificate_no", "检测人员证书号", max_length=64),
+        F("specialties", "可从事的检测专项", MULTI, ref="specialty", in_list=True),
+        F("registered_certificate_no", "执业资格证书号（注册人员）", max_length=64),
+        F("registration_kind", "注册类别", max_length=64, help="如：一级注册结构工程师"),
+        F("lab_id", "所在检测场所", REF, ref="lab"),
+        F("office_phone", "办公室电话", max_length=32, pattern=PHONE),
+        F("mobile", "移动电话", max_length=11, pattern=MOBILE, mask="phone", in_list=True),
+        F("employed_from", "入职日期", DATE),
+        F("employed_until", "离职日期", DATE, help="在职人员留空"),
+        F("resume", "工作简历", LONGTEXT, max_length=4000),
+    ),
 )
 
-TRAINING = register(
-    EntitySpec(
-        kind="trainings",
-        model=m.Training,
-        label="培训记录",
-        searchable=("course", "organiser"),
-        order_by="start_date",
-        description="检测人员培训信息（000 4.2.4）。",
-        fields=(
-            F("person_id", "人员", REF, ref="person", required=True, in_list=True),
-            F("course", "培训内容", required=True, max_length=200, in_list=True),
-            F("organiser", "培训机构", max_length=100, in_list=True),
-            F("start_date", "培训日期", DATE, required=True, in_list=True),
-            F("hours", "学时", INT, minimum=0, maximum=2000),
-            F("result", "结果", max_length=64, in_list=True),
-            F("certificate_no", "培训证书号", max_length=64),
-        ),
-    )
+TRAINING = EntitySpec(
+    kind="trainings",
+    model=m.Training,
+    label="培训记录",
+    searchable=("course", "organiser"),
+    order_by="start_date",
+    description="检测人员培训信息（000 4.2.4）。",
+    fields=(
+        F("person_id", "人员", REF, ref="person", required=True, in_list=True),
+        F("course", "培训内容", required=True, max_length=200, in_list=True),
+        F("organiser", "培训机构", max_length=100, in_list=True),
+        F("start_date", "培训日期", DATE, required=True, in_list=True),
+        F("hours", "学时", INT, minimum=0, maximum=2000),
+        F("result", "结果", max_length=64, in_list=True),
+        F("certificate_no", "培训证书号", max_length=64),
+    ),
 )
 
-ASSESSMENT = register(
-    EntitySpec(
-        kind="assessments",
-        model=m.CapabilityAssessment,
-        label="能力考核",
-        searchable=("method", "assessor"),
-        order_by="assessed_on",
-        description="检测人员能力信息（000 4.2.4）。",
-        fields=(
-            F("person_id", "人员", REF, ref="person", required=True, in_list=True),
-            F("specialty_id", "检测专项", REF, ref="specialty", required=True, in_list=True),
-            F("assessed_on", "考核日期", DATE, required=True, in_list=True),
-            F("method", "考核方式", required=True, max_length=100, help="如：盲样考核、现场操作"),
-            F("result", "结果", CHOICE, choices=AssessmentResult, required=True, in_list=True),
-            F("assessor", "考核人", max_length=64),
-        ),
-    )
+ASSESSMENT = EntitySpec(
+    kind="assessments",
+    model=m.CapabilityAssessment,
+    label="能力考核",
+    searchable=("method", "assessor"),
+    order_by="assessed_on",
+    description="检测人员能力信息（000 4.2.4）。",
+    fields=(
+        F("person_id", "人员", REF, ref="person", required=True, in_list=True),
+        F("specialty_id", "检测专项", REF, ref="specialty", required=True, in_list=True),
+        F("assessed_on", "考核日期", DATE, required=True, in_list=True),
+        F("method", "考核方式", required=True, max_length=100, help="如：盲样考核、现场操作"),
+        F("result", "结果", CHOICE, choices=AssessmentResult, required=True, in_list=True),
+        F("assessor", "考核人", max_length=64),
+    ),
 )
 
-ASSIGNMENT = register(
-    EntitySpec(
-        kind="assignments",
-        model=m.Assignment,
-        label="岗位安排",
-        searchable=(),
-        order_by="start_date",
-        description="机构安排检测人员从事某检测专项的工作；与其可从事的专项不符时预警（无证上岗）。",
-        fields=(
-            F("person_id", "人员", REF, ref="person", required=True, in_list=True),
-            F("specialty_id", "检测专项", REF, ref="specialty", required=True, in_list=True),
-            F("lab_id", "检测场所", REF, ref="lab"),
-            F("start_date", "开始日期", DATE, required=True, in_list=True),
-            F("end_date", "结束日期", DATE, in_list=True),
-        ),
-    )
+ASSIGNMENT = EntitySpec(
+    kind="assignments",
+    model=m.Assignment,
+    label="岗位安排",
+    searchable=(),
+    order_by="start_date",
+    description="机构安排检测人员从事某检测专项的工作；与其可从事的专项不符时预警（无证上岗）。",
+    fields=(
+        F("person_id", "人员", REF, ref="person", required=True, in_list=True),
+        F("specialty_id", "检测专项", REF, ref="specialty", required=True, in_list=True),
+        F("lab_id", "检测场所", REF, ref="lab"),
+        F("start_date", "开始日期", DATE, required=True, in_list=True),
+        F("end_date", "结束日期", DATE, in_list=True),
+    ),
 )
 
-EQUIPMENT = register(
-    EntitySpec(
-        kind="equipment",
-        model=m.Equipment,
-        label="仪器设备",
-        searchable=("name", "model", "asset_number"),
-        description="主要仪器设备（000 4.1.1 第 5 项）。",
-        fields=(
-            F("name", "设备名称", required=True, max_length=100, in_list=True),
-            F("asset_number", "设备编号", max_length=64, in_list=True),
-            F("model", "型号", max_length=64, in_list=True),
-            F("specification", "规格", max_length=100),
-            F("measuring_range", "测量范围", max_length=100),
-            F("accuracy", "准确度等级/不确定度", max_length=64),
-            F("calibration_body", "检定/校准机构", max_length=100),
-            F("calibration_valid_until", "检定/校准有效期至", DATE, in_list=True),
-            F("self_check_items", "自检/校项目", max_length=200),
-            F("self_check_method", "自检/校规范名称及编号", max_length=200),
-            F("test_items", "用于检测项目", MULTI, ref="test_item"),
-            F("lab_id", "所在检测场所", REF, ref="lab"),
-            F(
-                "status",
-                "状态",
-                CHOICE,
-                choices=EquipmentStatus,
-                required=True,
-                in_list=True,
-                default="in_use",
-            ),
+EQUIPMENT = EntitySpec(
+    kind="equipment",
+    model=m.Equipment,
+    label="仪器设备",
+    searchable=("name", "model", "asset_number"),
+    description="主要仪器设备（000 4.1.1 第 5 项）。",
+    fields=(
+        F("name", "设备名称", required=True, max_length=100, in_list=True),
+        F("asset_number", "设备编号", max_length=64, in_list=True),
+        F("model", "型号", max_length=64, in_list=True),
+        F("specification", "规格", max_length=100),
+        F("measuring_range", "测量范围", max_length=100),
+        F("accuracy", "准确度等级/不确定度", max_length=64),
+        F("calibration_body", "检定/校准机构", max_length=100),
+        F("calibration_valid_until", "检定/校准有效期至", DATE, in_list=True),
+        F("self_check_items", "自检/校项目", max_length=200),
+        F("self_check_method", "自检/校规范名称及编号", max_length=200),
+        F("test_items", "用于检测项目", MULTI, ref="test_item"),
+        F("lab_id", "所在检测场所", REF, ref="lab"),
+        F(
+            "status",
+            "状态",
+            CHOICE,
+            choices=EquipmentStatus,
+            required=True,
+            in_list=True,
+            default="in_use",
         ),
-    )
+    ),
 )
 
-CAPABILITY = register(
-    EntitySpec(
-        kind="capabilities",
-        model=m.Capability,
-        label="检测能力",
-        searchable=(),
-        description="检测场所可检测的参数（000 4.1.1 第 6 项）。",
-        fields=(
-            F("lab_id", "检测场所", REF, ref="lab", required=True, in_list=True),
-            F("parameter_id", "参数", REF, ref="parameter", required=True, in_list=True),
-        ),
-    )
+CAPABILITY = EntitySpec(
+    kind="capabilities",
+    model=m.Capability,
+    label="检测能力",
+    searchable=(),
+    description="检测场所可检测的参数（000 4.1.1 第 6 项）。",
+    fields=(
+        F("lab_id", "检测场所", REF, ref="lab", required=True, in_list=True),
+        F("parameter_id", "参数", REF, ref="parameter", required=True, in_list=True),
+    ),
 )
 
-CERTIFICATE = register(
-    EntitySpec(
-        kind="certificates",
-        model=m.QualificationCertificate,
-        label="资质证书",
-        title_field="number",
-        searchable=("number", "issued_by"),
-        description="检测机构资质证书及其专项范围、有效期。",
-        fields=(
-            F("number", "证书编号", required=True, max_length=64, in_list=True, unique=True),
-            F("issued_by", "发证机关", required=True, max_length=100, in_list=True),
-            F("issue_date", "发证日期", DATE, required=True),
-            F("valid_until", "有效期至", DATE, required=True, in_list=True),
-            F(
-                "status",
-                "状态",
-                CHOICE,
-                choices=CertificateStatus,
-                required=True,
-                in_list=True,
-                default="valid",
-            ),
-            F("specialties", "资质范围（检测专项）", MULTI, ref="specialty", in_list=True),
+CERTIFICATE = EntitySpec(
+    kind="certificates",
+    model=m.QualificationCertificate,
+    label="资质证书",
+    title_field="number",
+    searchable=("number", "issued_by"),
+    description="检测机构资质证书及其专项范围、有效期。",
+    fields=(
+        F("number", "证书编号", required=True, max_length=64, in_list=True, unique=True),
+        F("issued_by", "发证机关", required=True, max_length=100, in_list=True),
+        F("issue_date", "发证日期", DATE, required=True),
+        F("valid_until", "有效期至", DATE, required=True, in_list=True),
+        F(
+            "status",
+            "状态",
+            CHOICE,
+            choices=CertificateStatus,
+            required=True,
+            in_list=True,
+            default="valid",
         ),
-    )
+        F("specialties", "资质范围（检测专项）", MULTI, ref="specialty", in_list=True),
+    ),
 )
 
-SIGNATORY = register(
-    EntitySpec(
-        kind="signatories",
-        model=m.Signatory,
-        label="报告批准人",
-        searchable=("position",),
-        description="报告批准人（授权签字人）及其签字范围（000 4.1.1 第 7 项）。",
-        fields=(
-            F("person_id", "人员", REF, ref="person", required=True, in_list=True),
-            F("position", "职务", max_length=64, in_list=True),
-            F("title", "职称", CHOICE, choices=Title),
-            F("lab_id", "对应检测场所", REF, ref="lab"),
-            F("specialties", "签字范围（检测专项）", MULTI, ref="specialty", in_list=True),
-        ),
-    )
+SIGNATORY = EntitySpec(
+    kind="signatories",
+    model=m.Signatory,
+    label="报告批准人",
+    searchable=("position",),
+    description="报告批准人（授权签字人）及其签字范围（000 4.1.1 第 7 项）。",
+    fields=(
+        F("person_id", "人员", REF, ref="person", required=True, in_list=True),
+        F("position", "职务", max_length=64, in_list=True),
+        F("title", "职称", CHOICE, choices=Title),
+        F("lab_id", "对应检测场所", REF, ref="lab"),
+        F("specialties", "签字范围（检测专项）", MULTI, ref="specialty", in_list=True),
+    ),
 )
 
 E_LICENCE_FIELDS = (

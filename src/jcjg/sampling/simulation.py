@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import load_rules, run_rule
+from jcjg.alerts.engine import run_rule
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.service import hash_password, principal_for
@@ -567,7 +567,6 @@ def tamper(db: Session, sample_codes: list[str]) -> int:
         changed.append(sample.project_id)
     if changed:
         db.flush()
-        load_rules()
         run_rule(db, "seal_invalid", project_ids=set(changed))
     db.commit()
     return len(changed)

@@ -1,0 +1,27 @@
+"""The contracts domain: testing contracts between owners and institutions, with their rules."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.permissions import TEST_READERS, by_permission
+from jcjg.contracts import messages, models, pages, rules
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.exchange.types import MessageType
+
+DOMAIN = Domain(
+    name="contracts",
+    title="检测合同",
+    models=(models,),
+    routers=(pages.router,),
+    permissions={"contract:read": "查看检测合同及其文本"},
+    grants=by_permission({"contract:read": TEST_READERS}),
+    nav=(
+        NavEntry(
+            title="检测合同",
+            href="/contracts",
+            group="工程与检测",
+            permission="contract:read",
+            order=60,
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+)

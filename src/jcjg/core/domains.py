@@ -1,0 +1,276 @@
+"""Domains register themselves: one :class:`Domain` object per package, one list of them.
+
+Each package of the platform declares, in its own ``domain.py``, a ``DOMAIN`` naming what it adds
+to the whole: its routers, periodic jobs, permissions and the roles granted them by default, menu
+entries, exchange message types, alert rules, entity kinds, the Chinese labels of its choices,
+and the hooks through which it takes part in another package's work (a panel on a project's page,
+a link in an alert's evidence chain). The application layer keeps the one list of domains
+(``jcjg.domains``) and installs it once per process (:func:`install`); the app factory, the
+worker, the permission table, the menu and the generic tests read only :func:`installed`.
+
+So a lower package never imports a higher one to find its contributions (the way Django's app
+registry and Warehouse's ``includeme(config)`` work): a package that offers an extension point
+names a hook (``"projects.panels"``), and the packages that take part list a function under
+that name in their ``DOMAIN``; :func:`hooks` returns them in the list's order.
+
+Nothing here knows any domain: the contributions are typed by what this module needs of them
+(a name, an id, a title); their owners (``core.jobs``, ``alerts.engine``, ``exchange.types``,
+``auth.permissions``) read them back with their own types.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from jcjg.config import Settings
+
+T = TypeVar("T")
+
+
+class Named(Protocol):
+    """A job or a message type: known by its ``name``."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class Titled(Protocol):
+    """An alert rule: known by its ``id``, shown by its Chinese ``title``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class NavEntry:
+    """One entry of the menu: its Chinese ``title``, where it leads, the ``group`` it is shown
+    under, the permission a principal needs to see it (``None``: every logged-in account), and
+    the roles that see it (``None``: every role that holds the permission)."""
+
+    title: str
+    href: str
+    group: str
+    permission: str | None = None
+    roles: frozenset[str] | None = None
+    order: int = 100  # within the group, smaller first
+
+    def visible_to(self, role: str | None, can: Callable[[str], bool]) -> bool:
+        if role is None:
+            return False
+        if self.roles is not None and role not in self.roles:
+            return False
+        return self.permission is None or can(self.permission)
+
+
+# The menu's groups in the order they are shown; a group not listed comes last.
+NAV_GROUPS: tuple[str, ...] = (
+    "工作台",
+    "检测机构",
+    "工程与检测",
+    "监督执法",
+    "数据交换",
+    "系统管理",
+    "个人设置",
+)
+
+
+@dataclass
+class AppSetup:
+    """What a domain may add to an app being built: state, middleware, background threads.
+
+    ``threads`` are started when the app starts serving; each is called with an event that is
+    set when the app shuts down, and should return soon after.
+    """
+
+    app: FastAPI
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    threads: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
+
+    def thread(self, name: str, run: Callable[[threading.Event], None]) -> None:
+        """Run ``run(stop)`` in a daemon thread named ``name`` while the app serves."""
+        self.threads.append((name, run))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Domain:
+    """What one package adds to the platform. Every field but ``name`` and ``title`` is
+    optional; see ``docs/development/adding-a-domain.md``."""
+
+    name: str  # the package's name: "registry"; its tests live under tests/<name>/
+    title: str  # Chinese, for people: "检测机构登记"
+    models: Sequence[ModuleType] = ()  # modules of its SQLAlchemy models (for Alembic)
+    routers: Sequence[APIRouter] = ()
+    jobs: Sequence[Named] = ()  # core.jobs.Job
+    permissions: Mapping[str, str] = field(default_factory=dict)  # "<entity>:<action>": 中文
+    grants: Mapping[str, Iterable[str]] = field(default_factory=dict)  # role -> permissions
+    nav: Sequence[NavEntry] = ()
+    message_types: Sequence[Named] = ()  # exchange.types.MessageType
+    rules: Sequence[Any] = ()  # alerts.engine.Rule and RuleExtension
+    specs: Sequence[Any] = ()  # generic.spec.EntitySpec
+    labels: Mapping[str, type[Enum]] = field(default_factory=dict)  # label('role', value)
+    hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    configure: Callable[[Settings], None] | None = None  # once per process, with the settings
+    setup_app: Callable[[AppSetup], None] | None = None  # once per app built
+
+
+class DomainsNotInstalled(RuntimeError):
+    """Something asked for the installed domains before the application installed them."""
+
+
+class DomainConflict(ValueError):
+    """Two domains declare the same name, permission, job, rule, message type or label."""
+
+
+_lock = threading.Lock()
+_installed: tuple[Domain, ...] | None = None
+_generation = 0
+
+
+def install(domains: Sequence[Domain]) -> None:
+    """Make ``domains`` the platform's domains in this process (checked for conflicts)."""
+    global _installed, _generation
+    checked = tuple(domains)
+    check(checked)
+    with _lock:
+        _installed = checked
+        _generation += 1
+
+
+def installed() -> tuple[Domain, ...]:
+    """The installed domains, in the list's order."""
+    if _installed is None:
+        raise DomainsNotInstalled(
+            "no domains installed: call jcjg.domains.install() (the app, the CLI and the test "
+            "session do) before asking for routes, jobs, permissions, rules or message types"
+        )
+    return _installed
+
+
+def is_installed() -> bool:
+    return _installed is not None
+
+
+def generation() -> int:
+    """Changes whenever :func:`install` runs: caches derived from the domains compare it."""
+    return _generation
+
+
+@contextmanager
+def installed_with(
+    *extra: Domain, keep: Callable[[Domain], Domain] | None = None
+) -> Iterator[tuple[Domain, ...]]:
+    """Install the current domains (each passed through ``keep`` when given) plus ``extra`` for
+    the duration of the block, then restore the list as it was (tests)."""
+    global _installed, _generation
+    before = _installed
+    current = installed()
+    install([*(keep(d) if keep else d for d in current), *extra])
+    try:
+        yield installed()
+    finally:
+        with _lock:
+            _installed = before
+            _generation += 1
+
+
+def stripped(*fields: str) -> Callable[[Domain], Domain]:
+    """A ``keep`` for :func:`installed_with`: each domain without the given contributions
+    (``stripped("rules")``: only the extra domains' rules count)."""
+
+    def keep(domain: Domain) -> Domain:
+        return replace(domain, **dict.fromkeys(fields, ()))
+
+    return keep
+
+
+def hooks(name: str) -> list[Callable[..., Any]]:
+    """The functions the installed domains list under hook ``name``, in the list's order."""
+    return [d.hooks[name] for d in installed() if name in d.hooks]
+
+
+def labels() -> dict[str, type[Enum]]:
+    """Every label kind (``role``, ``action`` ...) and the enum that names its values."""
+    return {kind: enum for d in installed() for kind, enum in d.labels.items()}
+
+
+def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, list[NavEntry]]]:
+    """The menu a principal sees: (group, entries) in the groups' order, entries by order."""
+    groups: dict[str, list[NavEntry]] = {}
+    for domain in installed():
+        for entry in domain.nav:
+            if entry.visible_to(role, can):
+                groups.setdefault(entry.group, []).append(entry)
+    rank = {g: i for i, g in enumerate(NAV_GROUPS)}
+    ordered = sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
+    return [(group, sorted(entries, key=lambda e: e.order)) for group, entries in ordered]
+
+
+def collect(module: ModuleType, *kinds: type[T]) -> tuple[T, ...]:
+    """The objects of the given kinds defined at the top of ``module``, in definition order:
+    ``rules=collect(rules, Rule, RuleExtension)`` lists a module's decorated rules."""
+    seen: set[int] = set()
+    found: list[T] = []
+    for value in vars(module).values():
+        if isinstance(value, kinds) and id(value) not in seen:
+            seen.add(id(value))
+            found.append(value)
+    return tuple(found)
+
+
+def check(domains: Sequence[Domain]) -> None:
+    """Refuse a list in which two domains claim the same thing."""
+    _unique("domain", [d.name for d in domains])
+    _unique("permission", [p for d in domains for p in d.permissions])
+    _unique("job", [j.name for d in domains for j in d.jobs])
+    _unique("message type", [m.name for d in domains for m in d.message_types])
+    _unique("rule", [r.id for d in domains for r in d.rules if _is_rule(r)])
+    _unique("label kind", [k for d in domains for k in d.labels])
+    known = {p for d in domains for p in d.permissions}
+    for domain in domains:
+        for role, granted in domain.grants.items():
+            unknown = set(granted) - known
+            if unknown:
+                raise DomainConflict(
+                    f"domain {domain.name!r} grants {role!r} unknown permissions {sorted(unknown)}"
+                )
+        for entry in domain.nav:
+            if entry.permission is not None and entry.permission not in known:
+                raise DomainConflict(
+                    f"menu entry {entry.title!r} of {domain.name!r} needs unknown permission "
+                    f"{entry.permission!r}"
+                )
+
+
+def rule_titles() -> dict[str, str]:
+    """The id and Chinese title of every alert rule of the installed domains (for packages
+    below the rules engine, such as notification preferences)."""
+    return {r.id: r.title for d in installed() for r in d.rules if _is_rule(r)}
+
+
+def _is_rule(value: object) -> bool:
+    # A rule extension adds findings to a rule of another domain and has no id of its own.
+    return isinstance(getattr(value, "id", None), str)
+
+
+def _unique(what: str, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DomainConflict(f"{what} {name!r} is declared by two domains")
+        seen.add(name)

@@ -1,0 +1,57 @@
+"""The platform's domains: the one list the app, the worker, the permission table, the menu and
+the generic tests read (``docs/development/adding-a-domain.md``).
+
+Adding a domain is one line here. The order is the order of routing (the exchange first: its
+requests are the most frequent) and of the menu within a group.
+"""
+
+from __future__ import annotations
+
+from jcjg.alerts.domain import DOMAIN as alerts
+from jcjg.archives.domain import DOMAIN as archives
+from jcjg.audit.domain import DOMAIN as audit
+from jcjg.auth.domain import DOMAIN as auth
+from jcjg.catalogue.domain import DOMAIN as catalogue
+from jcjg.contracts.domain import DOMAIN as contracts
+from jcjg.core import domains as registry
+from jcjg.core.domains import Domain
+from jcjg.exchange.domain import DOMAIN as exchange
+from jcjg.home.domain import DOMAIN as home
+from jcjg.ledger.domain import DOMAIN as ledger
+from jcjg.nonconformity.domain import DOMAIN as nonconformity
+from jcjg.notify.domain import DOMAIN as notify
+from jcjg.projects.domain import DOMAIN as projects
+from jcjg.rectification.domain import DOMAIN as rectification
+from jcjg.regions.domain import DOMAIN as regions
+from jcjg.registry.domain import DOMAIN as institutions
+from jcjg.reports.domain import DOMAIN as reports
+from jcjg.sampling.domain import DOMAIN as sampling
+from jcjg.testing.domain import DOMAIN as testing
+
+DOMAINS: tuple[Domain, ...] = (
+    exchange,
+    home,
+    auth,
+    notify,
+    nonconformity,
+    rectification,
+    regions,
+    catalogue,
+    institutions,
+    audit,
+    ledger,
+    alerts,
+    projects,
+    sampling,
+    testing,
+    reports,
+    contracts,
+    archives,
+)
+
+
+def install() -> tuple[Domain, ...]:
+    """Install the platform's domains in this process (idempotent) and return them."""
+    if not registry.is_installed():
+        registry.install(DOMAINS)
+    return registry.installed()

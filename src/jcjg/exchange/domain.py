@@ -1,0 +1,65 @@
+"""The exchange domain: the signed API through which labs' systems and other platforms upload,
+its clients and keys, resumable uploads, monitoring and its rules."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.choices import Role
+from jcjg.auth.permissions import AUTHORITIES, by_permission
+from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
+from jcjg.core.jobs import Job
+from jcjg.core.ratelimit import RateLimiter
+from jcjg.exchange import api, jobs, models, pages, rules, uploads
+from jcjg.exchange.monitor import Recorder, flush_loop
+
+
+def _setup(setup: AppSetup) -> None:
+    state = setup.app.state
+    state.rate_limiters["exchange"] = RateLimiter(setup.settings.exchange_rate_limit_per_minute)
+    recorder = state.exchange_recorder = Recorder()
+    every = setup.settings.exchange_stats_flush_seconds
+    setup.thread(
+        "jcjg-exchange-stats",
+        lambda stop: flush_loop(recorder, setup.session_factory, stop, every),
+    )
+
+
+_GROUP = "数据交换"
+
+DOMAIN = Domain(
+    name="exchange",
+    title="数据交换",
+    models=(models,),
+    # the signed API first: its requests are the most frequent, and a request is matched
+    # against the routers in the list's order
+    routers=(api.router, uploads.router, pages.router),
+    jobs=collect(jobs, Job),
+    permissions={
+        "exchange_client:read": "查看数据接入方、密钥与接入监控",
+        "exchange_client:apply": "为本机构申请数据接入，上传公钥、申请或轮换本机构的密钥",
+        "exchange_client:approve": "审批数据接入申请，停用或恢复接入方，吊销密钥，登记其他平台",
+    },
+    grants=by_permission(
+        {
+            "exchange_client:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR),
+            "exchange_client:apply": (Role.INSTITUTION_ADMIN,),
+            "exchange_client:approve": AUTHORITIES,
+        }
+    ),
+    nav=(
+        NavEntry(
+            title="数据接入",
+            href="/exchange/clients",
+            group=_GROUP,
+            permission="exchange_client:read",
+            order=10,
+        ),
+        NavEntry(
+            title="接入监控",
+            href="/exchange/monitor",
+            group=_GROUP,
+            permission="exchange_client:read",
+            order=20,
+        ),
+    ),
+    rules=collect(rules, Rule, RuleExtension),
+    setup_app=_setup,
+)

@@ -1,0 +1,24 @@
+"""The nonconformity domain: the register of nonconforming results (000 4.3.4 item 6)."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.exchange.types import MessageType
+from jcjg.nonconformity import messages, models, pages, rules
+
+DOMAIN = Domain(
+    name="nonconformity",
+    title="不合格台账",
+    models=(models,),
+    routers=(pages.router,),
+    nav=(
+        NavEntry(
+            title="不合格台账",
+            href="/nonconformities",
+            group="监督执法",
+            permission="test_record:read",
+            order=30,
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+)

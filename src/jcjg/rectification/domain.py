@@ -1,0 +1,25 @@
+"""The rectification domain: rectification orders of 002 arts. 17-18 and their public list."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.rectification import models, pages, rules
+
+_GROUP = "监督执法"
+
+DOMAIN = Domain(
+    name="rectification",
+    title="整改通知",
+    models=(models,),
+    routers=(pages.router, pages.public_router),
+    nav=(
+        NavEntry(
+            title="整改通知",
+            href="/rectification-orders",
+            group=_GROUP,
+            permission="alert:read",
+            order=20,
+        ),
+        NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
+    ),
+    rules=collect(rules, Rule, RuleExtension),
+)

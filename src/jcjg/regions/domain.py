@@ -1,0 +1,21 @@
+"""The regions domain: GB/T 2260 administrative regions."""
+
+from jcjg.auth.permissions import EVERY_ROLE, by_permission
+from jcjg.core.domains import Domain, NavEntry
+from jcjg.regions import api, models, pages
+from jcjg.regions.choices import RegionLevel
+
+DOMAIN = Domain(
+    name="regions",
+    title="行政区划",
+    models=(models,),
+    routers=(pages.router, api.router),
+    permissions={"region:read": "查看行政区划"},
+    grants=by_permission({"region:read": EVERY_ROLE}),
+    nav=(
+        NavEntry(
+            title="行政区划", href="/regions", group="系统管理", permission="region:read", order=40
+        ),
+    ),
+    labels={"level": RegionLevel},
+)

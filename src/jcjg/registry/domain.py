@@ -1,0 +1,45 @@
+"""The registry domain: institutions, labs, people, equipment, capabilities, certificates,
+signatories and e-licences (000 4.1.1), served by the generic views, with their rules."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.choices import Role
+from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.exchange.types import MessageType
+from jcjg.generic import views as generic_views
+from jcjg.generic.spec import EntitySpec
+from jcjg.registry import messages, models, pages, rules, specs
+
+DOMAIN = Domain(
+    name="registry",
+    title="检测机构登记",
+    models=(models,),
+    # the registry's own pages first: they are more specific than the generic /registry/{kind}
+    routers=(pages.router, generic_views.pages, generic_views.api),
+    permissions={
+        "institution:read": "查看检测机构及其人员、设备、场所、资质",
+        "institution:create": "登记检测机构",
+        "institution:update": "维护检测机构信息（人员、设备、场所、能力、证书、签字人）",
+        "institution:status": "暂停、撤销或恢复检测机构",
+    },
+    grants=by_permission(
+        {
+            "institution:read": (*AUTHORITIES, Role.STATION, *INSTITUTION, Role.AUDITOR),
+            "institution:create": AUTHORITIES,
+            "institution:update": (*AUTHORITIES, Role.INSTITUTION_ADMIN),
+            "institution:status": AUTHORITIES,
+        }
+    ),
+    nav=(
+        NavEntry(
+            title="检测机构登记",
+            href="/registry",
+            group="检测机构",
+            permission="institution:read",
+            order=10,
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+    specs=collect(specs, EntitySpec),
+)

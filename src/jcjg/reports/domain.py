@@ -1,0 +1,60 @@
+"""The reports domain: test reports, supervision codes, their files and public verification
+(the QR code's page, kept answers under load), with their rules."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.permissions import TEST_READERS, by_permission
+from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
+from jcjg.core.ratelimit import RateLimiter
+from jcjg.exchange.types import MessageType
+from jcjg.reports import messages, models, pages, public, rules
+from jcjg.reports.chain import ChainCache
+from jcjg.reports.fastpath import AnswerCache, VerifyFastPath, check_loop
+from jcjg.reports.scanlog import ScanLog
+from jcjg.reports.scanlog import flush_loop as scan_flush_loop
+
+
+def _setup(setup: AppSetup) -> None:
+    settings, factory, state = setup.settings, setup.session_factory, setup.app.state
+    state.rate_limiters["verify"] = RateLimiter(settings.verify_rate_limit_per_minute)
+    scan_log = state.scan_log = ScanLog(setup.engine.dialect)
+    state.chain_cache = ChainCache()
+    answers = state.verify_answers = AnswerCache(settings.verify_page_cache_seconds)
+    setup.app.add_middleware(
+        VerifyFastPath,
+        answers=answers,
+        limiters=state.rate_limiters,
+        scan_log=scan_log,
+        factory=factory,
+        salt=settings.secret_key,
+        session_cookie=settings.session_cookie,
+        write_at_once=not settings.verify_scan_flush_seconds,
+    )
+    if settings.verify_scan_flush_seconds:
+        every = settings.verify_scan_flush_seconds
+        setup.thread(
+            "jcjg-code-scans", lambda stop: scan_flush_loop(scan_log, factory, stop, every)
+        )
+    if settings.verify_page_cache_seconds:
+        setup.thread("jcjg-verify-answers", lambda stop: check_loop(answers, factory, stop))
+
+
+DOMAIN = Domain(
+    name="reports",
+    title="检测报告",
+    models=(models,),
+    routers=(pages.router, public.router),
+    permissions={"report:read": "查看检测报告、监管码、报告文件及其核验结果"},
+    grants=by_permission({"report:read": TEST_READERS}),
+    nav=(
+        NavEntry(
+            title="检测报告",
+            href="/reports",
+            group="工程与检测",
+            permission="report:read",
+            order=50,
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+    setup_app=_setup,
+)

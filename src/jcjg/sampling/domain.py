@@ -1,0 +1,57 @@
+"""The sampling domain: sample codes, sampling on site, witnessed sealing, commissions and
+receipt at the lab (003 I-II), on the phone pages of samplers and witnesses."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.choices import Role
+from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.exchange.types import MessageType
+from jcjg.sampling import messages, models, pages, rules
+
+_GROUP = "工程与检测"
+
+DOMAIN = Domain(
+    name="sampling",
+    title="样品与委托",
+    models=(models,),
+    routers=(pages.router,),
+    permissions={
+        "sample:read": "查看样品、封志、见证记录、委托和收样记录",
+        "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
+        "sample:register": "现场取样登记（取样人员）",
+        "sample:seal": "见证封样（见证人员，电子封志）",
+        "sample:receive": "收样验封（检测机构）",
+    },
+    grants=by_permission(
+        {
+            "sample:read": (
+                *AUTHORITIES,
+                Role.STATION,
+                *INSTITUTION,
+                Role.PARTY_UNIT,
+                Role.WITNESS,
+                Role.SAMPLER,
+                Role.AUDITOR,
+            ),
+            "sample:issue_codes": (Role.STATION, Role.PARTY_UNIT),
+            "sample:register": (Role.SAMPLER,),
+            "sample:seal": (Role.WITNESS,),
+            "sample:receive": INSTITUTION,
+        }
+    ),
+    nav=(
+        NavEntry(
+            title="现场取样与见证",
+            href="/m",
+            group="工作台",
+            permission="project:read",
+            roles=frozenset({Role.WITNESS.value, Role.SAMPLER.value}),
+            order=5,
+        ),
+        NavEntry(
+            title="样品与委托", href="/samples", group=_GROUP, permission="sample:read", order=20
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+)

@@ -1,0 +1,44 @@
+"""The testing domain: test records with force-time curves, on-site tests, revisions,
+statistics, and their rules."""
+
+from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.auth.permissions import TEST_READERS, by_permission
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.exchange.types import MessageType
+from jcjg.testing import messages, models, pages, rules
+
+_GROUP = "工程与检测"
+
+DOMAIN = Domain(
+    name="testing",
+    title="检测数据",
+    models=(models,),
+    routers=(pages.router,),
+    permissions={"test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）"},
+    grants=by_permission({"test_record:read": TEST_READERS}),
+    nav=(
+        NavEntry(
+            title="检测数据",
+            href="/testing/records",
+            group=_GROUP,
+            permission="test_record:read",
+            order=30,
+        ),
+        NavEntry(
+            title="现场检测",
+            href="/testing/onsite",
+            group=_GROUP,
+            permission="test_record:read",
+            order=35,
+        ),
+        NavEntry(
+            title="检测统计",
+            href="/testing/stats",
+            group=_GROUP,
+            permission="test_record:read",
+            order=40,
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    rules=collect(rules, Rule, RuleExtension),
+)
