@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-STRICT := src/jcjg/core src/jcjg/auth src/jcjg/audit src/jcjg/ledger src/jcjg/alerts $(wildcard src/jcjg/exchange) src/jcjg/client
 APT_PACKAGES := chromium fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 
@@ -57,10 +56,11 @@ demo: install ## Load the demo data (idempotent; passwords of new accounts are p
 serve: install assets ## Serve without installing demo data
 	$(JCJG) serve
 
-lint: install ## ruff check, ruff format --check, mypy --strict on the platform packages
+lint: install ## ruff check, ruff format --check, the import contracts (lint-imports), mypy --strict on src/jcjg
 	$(VENV)/bin/ruff check --no-cache src tests bench scripts
 	$(VENV)/bin/ruff format --no-cache --check src tests bench scripts
-	$(VENV)/bin/mypy $(STRICT)
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy src/jcjg
 
 format: install ## Format the code and fix what ruff can
 	$(VENV)/bin/ruff format src tests bench scripts

@@ -13,12 +13,12 @@ from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import hash_password
-from jcjg.auth.service import create_api_token
+from jcjg.auth.sessions import create_api_token
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.projects.models import Project
 from jcjg.registry.codes import check_character
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 PASSWORD = "Jcjg-test-2026"
 

@@ -361,7 +361,7 @@ def test_worker_once_runs_the_due_jobs(migrated: Path) -> None:
 
 
 def _first_institution(engine: Engine) -> str:
-    from jcjg.registry.models import Institution
+    from jcjg.tenancy.models import Institution
 
     with Session(engine) as db:
         return db.scalars(select(Institution.code).order_by(Institution.id)).first() or ""

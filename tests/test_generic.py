@@ -21,7 +21,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User
 from jcjg.auth.scopes import get_scoped
-from jcjg.auth.service import create_api_token, principal_for
+from jcjg.auth.sessions import create_api_token, principal_for
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base, utcnow
 from jcjg.core.errors import NotFound
@@ -34,7 +34,7 @@ from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.rectification.models import RectificationOrder
 from jcjg.registry import specs as registry_specs
-from jcjg.registry.models import ELicence, Institution
+from jcjg.registry.models import ELicence
 from jcjg.sampling import service as sampling_service
 from jcjg.sampling.demo import specimen_photo
 from jcjg.sampling.models import (
@@ -48,6 +48,7 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
+from jcjg.tenancy.models import Institution
 from tests.factories import Factory, all_routes, catalogue, login, registry_row
 
 

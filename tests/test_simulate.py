@@ -13,7 +13,8 @@ from jcjg.alerts.engine import run_rule
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_midnight
 from jcjg.exchange.models import Client, Message
-from jcjg.registry.models import Equipment, Institution, Person
+from jcjg.registry.models import Equipment, Person
+from jcjg.tenancy.models import Institution
 from tests.client.live import running_exchange
 
 

@@ -198,12 +198,12 @@ def users_create(
     from pydantic import ValidationError
     from sqlalchemy import select
 
+    from jcjg.accounts.schemas import UserCreate
+    from jcjg.accounts.service import create_user
     from jcjg.auth.choices import Role
-    from jcjg.auth.schemas import UserCreate
     from jcjg.auth.scopes import Principal
-    from jcjg.auth.service import create_user
     from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
-    from jcjg.registry.models import Institution
+    from jcjg.tenancy.models import Institution
 
     try:
         role_ = Role(role)
@@ -253,8 +253,9 @@ def users_create(
 @click.argument("username")
 def users_passwd(username: str) -> None:
     """重置密码：生成随机密码并显示一次，下次登录须修改。"""
+    from jcjg.accounts.service import find_user, set_password
     from jcjg.auth.passwords import generate_password
-    from jcjg.auth.service import end_all_sessions, find_user, set_password
+    from jcjg.auth.sessions import end_all_sessions
     from jcjg.core.errors import AppError
 
     with _cli_session() as session:
@@ -278,7 +279,8 @@ def users_passwd(username: str) -> None:
 def _set_lock(username: str, locked: bool) -> None:
     import datetime as dt
 
-    from jcjg.auth.service import end_all_sessions, find_user
+    from jcjg.accounts.service import find_user
+    from jcjg.auth.sessions import end_all_sessions
     from jcjg.core.db import utcnow
     from jcjg.core.errors import AppError
 
@@ -467,7 +469,7 @@ def clients_create(
     from jcjg.core.errors import AppError
     from jcjg.exchange import clients as service
     from jcjg.exchange.choices import ClientKind, ClientStatus
-    from jcjg.registry.models import Institution
+    from jcjg.tenancy.models import Institution
 
     if (institution_code is None) == (region is None):
         raise click.UsageError("请给出 --institution（机构业务系统）或 --region（其他平台）之一")

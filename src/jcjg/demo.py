@@ -23,8 +23,8 @@ from jcjg.core.workdays import beijing_date
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.registry import demo as registry_demo
-from jcjg.registry.models import Institution
 from jcjg.sampling import demo as sampling_demo
+from jcjg.tenancy.models import Institution
 from jcjg.testing import demo as testing_demo
 
 

@@ -7,6 +7,7 @@ requests are the most frequent) and of the menu within a group.
 
 from __future__ import annotations
 
+from jcjg.accounts.domain import DOMAIN as accounts
 from jcjg.alerts.domain import DOMAIN as alerts
 from jcjg.archives.domain import DOMAIN as archives
 from jcjg.audit.domain import DOMAIN as audit
@@ -26,17 +27,20 @@ from jcjg.regions.domain import DOMAIN as regions
 from jcjg.registry.domain import DOMAIN as institutions
 from jcjg.reports.domain import DOMAIN as reports
 from jcjg.sampling.domain import DOMAIN as sampling
+from jcjg.tenancy.domain import DOMAIN as tenancy
 from jcjg.testing.domain import DOMAIN as testing
 
 DOMAINS: tuple[Domain, ...] = (
     exchange,
     home,
     auth,
+    accounts,
     notify,
     nonconformity,
     rectification,
     regions,
     catalogue,
+    tenancy,
     institutions,
     audit,
     ledger,

@@ -22,7 +22,7 @@ from jcjg.core import health
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import RequestIdMiddleware
 from jcjg.core.domains import AppSetup, Domain
-from jcjg.core.errors import install_error_handlers
+from jcjg.core.handlers import install_error_handlers
 from jcjg.core.jobs import worker_loop
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。

@@ -51,7 +51,8 @@ from jcjg.generic.service import next_institution_code
 from jcjg.regions.models import Region
 from jcjg.registry.codes import check_character, id_check_character
 from jcjg.registry.demo import GIVEN, MACHINES, SURNAMES
-from jcjg.registry.models import Institution, QualificationCertificate
+from jcjg.registry.models import QualificationCertificate
+from jcjg.tenancy.models import Institution
 
 if TYPE_CHECKING:
     from jcjg.alerts.simulation import Handlers

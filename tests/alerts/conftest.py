@@ -13,7 +13,7 @@ from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, Rule, RuleContext
 from jcjg.core import domains
 from jcjg.core.domains import Domain
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 DAY = dt.timedelta(days=1)
 

@@ -19,7 +19,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.jobs import registered, run_job
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger.models import LedgerLeaf
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from tests.factories import login, page_csrf
 
 HTML = {"accept": "text/html"}
@@ -179,7 +179,7 @@ def _post_raw(client, alert: Alert, **fields):
 
 
 def _order(db, factory, alert: Alert, deadline: dt.date, now: dt.datetime) -> Case:
-    from jcjg.auth.service import principal_for
+    from jcjg.auth.sessions import principal_for
 
     station = factory.user(Role.STATION, region_code="360400")
     principal = principal_for(db=db, user=station, settings=factory.settings)

@@ -26,7 +26,7 @@ from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.domains import Domain
 from jcjg.core.jobs import registered, run_job
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from tests.alerts.conftest import BROKEN, DAY, SUSPENDED
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)

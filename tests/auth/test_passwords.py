@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from jcjg.accounts.service import set_password
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.passwords import (
@@ -16,7 +17,6 @@ from jcjg.auth.passwords import (
     policy_problems,
     verify_password,
 )
-from jcjg.auth.service import set_password
 from jcjg.core.db import utcnow
 from jcjg.core.errors import ValidationFailed
 from tests.factories import PASSWORD, csrf_from, login, page_csrf

@@ -13,7 +13,7 @@ from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
 from jcjg.alerts.models import Case
 from jcjg.auth.choices import Role
-from jcjg.auth.service import principal_for
+from jcjg.auth.sessions import principal_for
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from tests.browser.test_sampling_flow import pc, phone, shots

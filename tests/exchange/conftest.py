@@ -19,7 +19,7 @@ from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client
 from jcjg.exchange.signatures import SigningKey
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from tests.factories import Factory
 
 BASE = "http://testserver"

@@ -24,7 +24,7 @@ from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Message
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 from tests.factories import Factory
 

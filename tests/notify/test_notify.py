@@ -18,7 +18,7 @@ from sqlalchemy import select
 from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
 from jcjg.auth.choices import Role
-from jcjg.auth.service import principal_for
+from jcjg.auth.sessions import principal_for
 from jcjg.core.db import utcnow
 from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.workdays import beijing_date

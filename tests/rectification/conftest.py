@@ -13,7 +13,7 @@ from jcjg.auth.models import User
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity.models import Nonconformity
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
 

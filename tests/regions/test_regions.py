@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.core.errors import NotFound
-from jcjg.regions import service
-from jcjg.regions.choices import RegionLevel
-from jcjg.regions.codes import (
+from jcjg.core.regioncodes import (
+    RegionLevel,
     in_subtree,
     is_valid_code,
     level_of,
     parent_candidates,
     scope_prefix,
 )
+from jcjg.regions import service
 from jcjg.regions.models import Region
 from jcjg.regions.service import load_regions, read_data_file
 from tests.factories import Factory, login

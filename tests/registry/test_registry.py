@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
-from jcjg.registry.models import Institution, Lab, Person
+from jcjg.registry.models import Lab, Person
+from jcjg.tenancy.models import Institution
 from tests.factories import catalogue, id_number, login, page_csrf, registry_row
 
 

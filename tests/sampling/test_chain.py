@@ -32,7 +32,7 @@ from jcjg.sampling.models import (
     SampleSeal,
     WitnessRecord,
 )
-from jcjg.sampling.photos import hamming, perceptual_hash
+from jcjg.documents.photos import hamming, perceptual_hash
 from tests.sampling.conftest import NOW, Chain, principal_of
 
 

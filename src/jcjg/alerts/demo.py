@@ -22,7 +22,7 @@ from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
 from jcjg.alerts.models import Alert, Case
 from jcjg.auth.models import User
-from jcjg.auth.service import principal_for
+from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.evidence import Upload

@@ -40,7 +40,7 @@ from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.mixins import jsonable
-from jcjg.regions.codes import is_valid_code, parent_candidates
+from jcjg.core.regioncodes import is_valid_code, parent_candidates
 
 if TYPE_CHECKING:
     from jcjg.config import Settings

@@ -22,11 +22,11 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_f
 from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
 from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
-from jcjg.regions.codes import is_valid_code
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]

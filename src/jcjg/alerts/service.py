@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts import engine
+from jcjg.alerts import engine, evidence
 from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import count_rows
+from jcjg.core.regioncodes import is_valid_code, scope_prefix
 from jcjg.regions import service as regions
-from jcjg.regions.codes import is_valid_code, scope_prefix
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 _SEVERITY_RANK = case(
     {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
@@ -167,10 +167,12 @@ def institutions_with_alerts(*, db: Session, principal: Principal) -> list[tuple
 
 
 def projects_with_alerts(*, db: Session, principal: Principal) -> list[tuple[int, str]]:
-    """(id, name) of the projects that have alerts within scope, for the filter."""
-    from jcjg.projects.models import Project
-
-    return _named_with_alerts(db, principal, Alert.project_id, Project)
+    """(id, name) of the projects that have alerts within scope, for the filter (the names as
+    the projects domain gives them to the evidence chain)."""
+    scoped = restrict(select(Alert.project_id), principal, "read")
+    ids = sorted(set(db.scalars(scoped.where(Alert.project_id.is_not(None)).distinct())))
+    names = evidence.names(db, "project", [i for i in ids if i is not None])
+    return sorted(names.items(), key=lambda item: (item[1], item[0]))
 
 
 def _named_with_alerts(

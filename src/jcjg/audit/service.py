@@ -9,7 +9,7 @@ transaction of their own when the request's work is being rolled back (a denial 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Select, event, insert, select
 from sqlalchemy.orm import Session, attributes, sessionmaker
@@ -17,14 +17,12 @@ from sqlalchemy.orm.unitofwork import UOWTransaction
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.models import AuditLog
+from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import utcnow
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
 from jcjg.core.pagination import count_rows
-
-if TYPE_CHECKING:
-    from jcjg.auth.scopes import Principal
 
 _NEVER_DIFFED = frozenset({"updated_at"})
 
@@ -193,8 +191,6 @@ def search(
     *, db: Session, principal: Principal, offset: int = 0, limit: int = 20, **filters: str | None
 ) -> tuple[Sequence[AuditLog], int]:
     """Audit rows within ``principal``'s scope matching ``filters``, newest first, and the total."""
-    from jcjg.auth.scopes import restrict  # auth builds on audit, not the other way round
-
     stmt = restrict(search_stmt(**filters), principal, "read")
     total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total

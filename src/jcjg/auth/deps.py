@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.models import User
 from jcjg.auth.scopes import ANONYMOUS, Principal
-from jcjg.auth.service import (
+from jcjg.auth.sessions import (
     constant_time_equal,
     is_locked,
     load_api_token,

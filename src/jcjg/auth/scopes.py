@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.core.errors import NotFound, PermissionDenied
-from jcjg.regions.codes import in_subtree, scope_prefix
+from jcjg.core.regioncodes import in_subtree, scope_prefix
 
 T = TypeVar("T")
 

@@ -1,10 +1,12 @@
 """The contracts domain: testing contracts between owners and institutions, with their rules."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.auth.permissions import TEST_READERS, by_permission
 from jcjg.contracts import messages, models, pages, rules
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
+from jcjg.projects.pages import PROJECT_PANELS
 
 DOMAIN = Domain(
     name="contracts",
@@ -24,4 +26,10 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={
+        EVIDENCE: lambda: page_source(
+            "contract", "检测合同", "/contracts/{}", models.Contract, "number", "ledger_index"
+        ),
+        PROJECT_PANELS: pages.project_panels,
+    },
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
@@ -16,7 +18,8 @@ from jcjg.contracts.service import working_days_late
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.pagination import PageParams, count_rows, page_params
-from jcjg.core.templating import render
+from jcjg.core.templating import Panel, render
+from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -81,3 +84,16 @@ def contract_pdf(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def project_panels(db: Session, principal: Principal, project: Project) -> Iterable[Panel]:
+    """The project page's contracts, for those who read contracts (000 4.3.2 item 2)."""
+    if not principal.can("contract:read"):
+        return
+    contracts = db.scalars(
+        restrict(select(Contract), principal, "read")
+        .where(Contract.project_id == project.id)
+        .order_by(Contract.signed_on.desc())
+        .limit(100)
+    ).all()
+    yield Panel("contracts/project_contracts.html", {"contracts": contracts}, order=50)

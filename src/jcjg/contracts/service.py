@@ -15,7 +15,7 @@ from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.ledger import service as ledger
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 
 def _fail(field: str, message: str, kind: str = "invalid") -> ValidationFailed:

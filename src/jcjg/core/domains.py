@@ -193,8 +193,10 @@ def stripped(*fields: str) -> Callable[[Domain], Domain]:
     """A ``keep`` for :func:`installed_with`: each domain without the given contributions
     (``stripped("rules")``: only the extra domains' rules count)."""
 
+    empty: dict[str, Any] = dict.fromkeys(fields, ())
+
     def keep(domain: Domain) -> Domain:
-        return replace(domain, **dict.fromkeys(fields, ()))
+        return replace(domain, **empty)
 
     return keep
 

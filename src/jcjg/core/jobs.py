@@ -83,10 +83,12 @@ def registered() -> dict[str, Job]:
     global _cache
     generation = domains.generation()
     if _cache[0] != generation:
-        jobs = {j.name: j for d in domains.installed() for j in d.jobs}
-        for found in jobs.values():
-            if not isinstance(found, Job):
-                raise TypeError(f"a domain's jobs must be core.jobs.Job objects: {found!r}")
+        jobs: dict[str, Job] = {}
+        for domain in domains.installed():
+            for found in domain.jobs:
+                if not isinstance(found, Job):
+                    raise TypeError(f"{domain.name}: not a core.jobs.Job: {found!r}")
+                jobs[found.name] = found
         _cache = (generation, jobs)
     return dict(_cache[1])
 

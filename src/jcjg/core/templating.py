@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -76,6 +78,48 @@ def _hooked_context(request: Request | None) -> dict[str, Any]:
     return ctx
 
 
+@dataclass(frozen=True)
+class Panel:
+    """A section another domain adds to a page (one answer of the page's panels hook): the
+    template that draws it and what that template needs; sections are shown by ``order``."""
+
+    template: str
+    context: Mapping[str, Any]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column another domain adds to a list (one answer of the list's columns hook): its
+    title and each row's cell by row id (a row with no cell shows "—")."""
+
+    title: str
+    cells: Mapping[int, Markup | str]
+    order: int = 100
+
+
+Contribution = TypeVar("Contribution", Panel, Column)
+
+
+def contributions(hook: str, kind: type[Contribution], *args: Any) -> list[Contribution]:
+    """What the installed domains add under ``hook`` (each returns an iterable of ``kind``),
+    in order: ``contributions("projects.panels", Panel, db, principal, project)``."""
+    found = [item for fn in domains.hooks(hook) for item in fn(*args)]
+    for item in found:
+        if not isinstance(item, kind):
+            raise TypeError(f"hook {hook!r} answered {item!r}, not a {kind.__name__}")
+    return sorted(found, key=lambda item: item.order)
+
+
+def render_panels(request: Request, panels: list[Panel]) -> list[Markup]:
+    """Each panel drawn by its template, with what every page knows besides its own context."""
+    base = _base_context(request)[0]
+    return [
+        Markup(templates().get_template(p.template).render({**base, **p.context}))  # noqa: S704
+        for p in panels
+    ]
+
+
 def _csrf_field(token: str | None) -> Markup:
     return Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token or ""))
 
@@ -94,18 +138,24 @@ def page_csrf_token(request: Request) -> tuple[str, bool]:
     return secrets.token_urlsafe(32), True
 
 
+def _base_context(request: Request) -> tuple[dict[str, Any], str, bool]:
+    """What every page's template gets, the page's CSRF token and whether its cookie is due."""
+    token, new_cookie = page_csrf_token(request)
+    ctx: dict[str, Any] = {
+        **_hooked_context(request),
+        "settings": request.app.state.settings,
+        "csrf_token": token,
+        "request_id": getattr(request.state, "request_id", ""),
+    }
+    return ctx, token, new_cookie
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     """Render template ``name`` with the principal, settings and the page's CSRF token."""
     settings = request.app.state.settings
-    token, new_cookie = page_csrf_token(request)
-    ctx: dict[str, Any] = {
-        **_hooked_context(request),
-        "settings": settings,
-        "csrf_token": token,
-        "request_id": getattr(request.state, "request_id", ""),
-    }
+    ctx, token, new_cookie = _base_context(request)
     ctx.update(context or {})
     response = templates().TemplateResponse(request, name, ctx, status_code=status_code)
     if new_cookie:

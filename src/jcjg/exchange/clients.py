@@ -28,7 +28,7 @@ from jcjg.exchange.signatures import (
     HmacSha256Key,
     VerifyingKey,
 )
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 ALGORITHMS = (ALG_ED25519, ALG_HMAC_SHA256)
 

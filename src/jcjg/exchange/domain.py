@@ -2,6 +2,7 @@
 its clients and keys, resumable uploads, monitoring and its rules."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
@@ -62,4 +63,9 @@ DOMAIN = Domain(
     ),
     rules=collect(rules, Rule, RuleExtension),
     setup_app=_setup,
+    hooks={
+        EVIDENCE: lambda: page_source(
+            "exchange_client", "数据接入方", "/exchange/clients/{}", models.Client, "name"
+        )
+    },
 )

@@ -44,6 +44,8 @@ from jcjg.core.errors import (
 )
 from jcjg.core.forms import Posted, PostedForm
 from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.patterns import PHONE
+from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
 from jcjg.exchange import clients as service
 from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
@@ -52,10 +54,8 @@ from jcjg.exchange.monitor import SUCCESS, hour_of
 from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
 from jcjg.exchange.types import message_types
 from jcjg.regions import service as regions
-from jcjg.regions.codes import is_valid_code
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
-from jcjg.registry.specs import PHONE
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("exchange_client:read"))]

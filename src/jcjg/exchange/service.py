@@ -31,6 +31,7 @@ from jcjg.alerts.models import Alert
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import problems
 from jcjg.exchange.auth import Caller
 from jcjg.exchange.choices import ClientKind
@@ -39,9 +40,8 @@ from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.types import HandlerContext, MessageBase, MessageType
 from jcjg.ledger import service as ledger
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
-from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 ENTRY_PREFIX = "message:"
 

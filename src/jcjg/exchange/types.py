@@ -30,7 +30,7 @@ from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 ALL_SENDERS = frozenset(kind.value for kind in ClientKind)
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")

@@ -11,21 +11,31 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.core import domains
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.pagination import count_rows
+from jcjg.core.regioncodes import scope_prefix
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
-from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution, Lab, Person
+from jcjg.tenancy.models import Institution
 
-# What a REF or MULTI field's ids point to, and whether the target belongs to the institution.
-TARGETS: dict[str, tuple[type[Any], bool]] = {
-    "lab": (Lab, True),
-    "person": (Person, True),
+# What a REF or MULTI field's ids point to, and whether the target belongs to the institution:
+# the catalogue's entries here, an institution's own rows from the domains that keep them (their
+# ``generic.ref_targets`` hook returns more of these).
+Targets = dict[str, tuple[type[Any], bool]]
+_CATALOGUE: Targets = {
     "specialty": (Specialty, False),
     "test_item": (TestItem, False),
     "parameter": (Parameter, False),
 }
+
+
+def targets() -> Targets:
+    """Every name a REF or MULTI field may point to, with its model and ownership."""
+    found = dict(_CATALOGUE)
+    for hook in domains.hooks("generic.ref_targets"):
+        found.update(hook())
+    return found
 
 
 def parse(spec: EntitySpec, raw: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -117,7 +127,7 @@ def _resolve(
     for f in spec.fields:
         if f.name not in values or f.kind not in (REF, MULTI) or f.ref is None:
             continue
-        target, owned = TARGETS[f.ref]
+        target, owned = targets()[f.ref]
         ids = values[f.name] if f.kind == MULTI else [values[f.name]]
         ids = [i for i in ids if i is not None]
         if not ids:
@@ -255,7 +265,7 @@ def delete_row(*, db: Session, principal: Principal, spec: EntitySpec, row_id: i
 def set_status(
     *, db: Session, principal: Principal, spec: EntitySpec, row_id: int, status: str
 ) -> Any:
-    from jcjg.registry.choices import InstitutionStatus
+    from jcjg.tenancy.choices import InstitutionStatus
 
     obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="status")
     try:
@@ -289,7 +299,7 @@ def maintainable_institution_id(
 
 def ref_options(*, db: Session, ref: str, institution_id: int | None) -> list[tuple[int, str]]:
     """Choices for a REF/MULTI field (an institution's labs or people, or the catalogue)."""
-    target, owned = TARGETS[ref]
+    target, owned = targets()[ref]
     stmt = select(target)
     if owned:
         if institution_id is None:

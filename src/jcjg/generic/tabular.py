@@ -21,7 +21,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.core.errors import AppError, BadRequest
 from jcjg.generic import service
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 INSTITUTION_COLUMN = "机构编号"
 MAX_ROWS = 5000

@@ -27,8 +27,8 @@ from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
 from jcjg.generic.spec import MULTI, REF, EntitySpec, specs
 from jcjg.regions.models import Region
-from jcjg.registry.choices import InstitutionStatus
-from jcjg.registry.models import Institution
+from jcjg.tenancy.choices import InstitutionStatus
+from jcjg.tenancy.models import Institution
 
 pages = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 api = APIRouter(prefix="/api/v1/registry", tags=["检测机构登记"], route_class=TransactionalRoute)
@@ -85,7 +85,7 @@ def _labels(db: SessionDep, spec: EntitySpec, objs: list[Any]) -> dict[tuple[str
             )
     out: dict[tuple[str, int], str] = {}
     for ref, ids in wanted.items():
-        target, _ = service.TARGETS[ref]
+        target, _ = service.targets()[ref]
         for row in db.scalars(select(target).where(target.id.in_(ids))):
             code = getattr(row, "code", None)
             out[(ref, row.id)] = f"{code} {row.name}" if code else row.name

@@ -23,7 +23,7 @@ from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date
 from jcjg.home import service as dashboard
 from jcjg.regions import service as regions
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 

@@ -29,16 +29,16 @@ from jcjg.auth.choices import ScopeKind
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import beijing_day
 from jcjg.core.pagination import count_rows
+from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.workdays import beijing_date, beijing_midnight
 from jcjg.exchange.models import Message
 from jcjg.nonconformity import service as nonconformities
 from jcjg.nonconformity.choices import NcStatus
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project
-from jcjg.regions.codes import scope_prefix
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
 from jcjg.registry.service import institution_names
+from jcjg.tenancy.models import Institution
 
 TREND_DAYS = 30  # alerts raised per day: today and the 29 days before
 FINDINGS_DAYS = 90  # nonconformities counted for the institutions with most findings

@@ -1,9 +1,11 @@
 """The nonconformity domain: the register of nonconforming results (000 4.3.4 item 6)."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
-from jcjg.nonconformity import messages, models, pages, rules
+from jcjg.nonconformity import evidence, messages, models, pages, rules, service
+from jcjg.testing.service import NONCONFORMING_RECORD
 
 DOMAIN = Domain(
     name="nonconformity",
@@ -21,4 +23,5 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={EVIDENCE: evidence.source, NONCONFORMING_RECORD: service.register},
 )

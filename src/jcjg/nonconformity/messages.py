@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.core.regioncodes import in_subtree
 from jcjg.exchange import problems
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.problems import ExchangeError
@@ -15,7 +16,6 @@ from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.nonconformity import service
 from jcjg.nonconformity.schemas import NonconformityIn
 from jcjg.projects.models import Project
-from jcjg.regions.codes import in_subtree
 
 _EXAMPLE: dict[str, Any] = {
     "message_id": "1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6",

@@ -26,7 +26,7 @@ from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)

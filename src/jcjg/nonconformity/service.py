@@ -28,15 +28,15 @@ from jcjg.catalogue.models import TestItem
 from jcjg.core.context import context_of
 from jcjg.core.db import beijing_month
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
+from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.workdays import add_working_days, beijing_date, beijing_midnight
 from jcjg.ledger import service as ledger
 from jcjg.nonconformity.choices import Handling, NcSource, NcStatus
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.nonconformity.schemas import NonconformityIn
 from jcjg.projects.models import Project
-from jcjg.regions.codes import scope_prefix
-from jcjg.registry.models import Institution
 from jcjg.sampling.models import Sample
+from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Judgement, TestKind
 from jcjg.testing.models import Specimen, TestRecord
 from jcjg.testing.service import nonconforming_by

@@ -1,5 +1,6 @@
 """The projects domain: construction projects, their witnesses and samplers (003 IV(2)-(3))."""
 
+from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
@@ -37,4 +38,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
+    hooks={
+        EVIDENCE: lambda: page_source("project", "工程项目", "/projects/{}", models.Project, "name")
+    },
 )

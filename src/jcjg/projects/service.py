@@ -23,10 +23,11 @@ from jcjg.core.errors import (
     field_errors_from_pydantic,
 )
 from jcjg.core.pagination import count_rows
+from jcjg.core.patterns import MOBILE
+from jcjg.core.regioncodes import is_valid_code
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
-from jcjg.regions.codes import is_valid_code
 from jcjg.regions.models import Region
 from jcjg.registry.codes import id_number_problem
 
@@ -176,7 +177,7 @@ class MemberIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     role: MemberRole
     id_number: str = Field(default="", max_length=18)
-    phone: str = Field(default="", pattern=r"^(1[3-9][0-9]{9})?$")
+    phone: str = Field(default="", pattern=f"^({MOBILE})?$")
     unit_name: str = Field(default="", max_length=200)
     certificate_no: str = Field(default="", max_length=64)
     starts_on: dt.date
@@ -295,7 +296,7 @@ def require_project_member(principal: Principal, project_id: int) -> None:
 def names_of(db: Session, rows: Iterable[Any]) -> dict[str, dict[int, str]]:
     """The institution and project names of rows that carry ``institution_id`` and
     ``project_id`` (test records, contracts, on-site tests), by id, for a list page."""
-    from jcjg.registry.models import Institution
+    from jcjg.tenancy.models import Institution
 
     rows = list(rows)
     institutions = {r.institution_id for r in rows}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Case
 from jcjg.auth.models import User
-from jcjg.auth.service import principal_for
+from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.evidence import Upload

@@ -1,6 +1,7 @@
 """The rectification domain: rectification orders of 002 arts. 17-18 and their public list."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.rectification import models, pages, rules
 
@@ -22,4 +23,14 @@ DOMAIN = Domain(
         NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
     ),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={
+        EVIDENCE: lambda: page_source(
+            "rectification_order",
+            "整改通知",
+            "/rectification-orders/{}",
+            models.RectificationOrder,
+            "number",
+            "ledger_index",
+        )
+    },
 )

@@ -30,8 +30,8 @@ from jcjg.rectification import service
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
 from jcjg.rectification.models import RectificationOrder
 from jcjg.regions import service as regions
-from jcjg.registry.models import Institution
 from jcjg.registry.service import institution_names
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 public_router = APIRouter(

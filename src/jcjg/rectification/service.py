@@ -39,7 +39,7 @@ from jcjg.nonconformity.models import Nonconformity
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
 from jcjg.rectification.models import RectificationEvent, RectificationOrder
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 HANDLE = "case:handle"  # authorities: issue, return, close, publish, unpublish
 ANSWER = "case:answer"  # the institution: answer its own orders with evidence

@@ -2,8 +2,8 @@
 
 from jcjg.auth.permissions import EVERY_ROLE, by_permission
 from jcjg.core.domains import Domain, NavEntry
+from jcjg.core.regioncodes import RegionLevel
 from jcjg.regions import api, models, pages
-from jcjg.regions.choices import RegionLevel
 
 DOMAIN = Domain(
     name="regions",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.core.errors import NotFound
-from jcjg.regions.codes import is_valid_code, level_of, parent_candidates, scope_prefix
+from jcjg.core.regioncodes import is_valid_code, level_of, parent_candidates, scope_prefix
 from jcjg.regions.models import Region
 
 

@@ -13,12 +13,6 @@ class LabelledEnum(StrEnum):
         return str(LABELS[self])
 
 
-class InstitutionStatus(LabelledEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    REVOKED = "revoked"
-
-
 class KeyRole(LabelledEnum):
     LEGAL_REPRESENTATIVE = "legal_representative"
     TECHNICAL_DIRECTOR = "technical_director"
@@ -64,9 +58,6 @@ class AssessmentResult(LabelledEnum):
 
 
 LABELS: dict[StrEnum, str] = {
-    InstitutionStatus.ACTIVE: "正常",
-    InstitutionStatus.SUSPENDED: "暂停",
-    InstitutionStatus.REVOKED: "撤销",
     KeyRole.LEGAL_REPRESENTATIVE: "法定代表人",
     KeyRole.TECHNICAL_DIRECTOR: "技术负责人",
     KeyRole.QUALITY_MANAGER: "质量负责人",

@@ -28,13 +28,13 @@ from jcjg.registry.models import (
     Assignment,
     Capability,
     Equipment,
-    Institution,
     Lab,
     Person,
     QualificationCertificate,
     Signatory,
     Training,
 )
+from jcjg.tenancy.models import Institution
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"

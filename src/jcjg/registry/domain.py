@@ -1,14 +1,23 @@
 """The registry domain: institutions, labs, people, equipment, capabilities, certificates,
 signatories and e-licences (000 4.1.1), served by the generic views, with their rules."""
 
+from typing import Any
+
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry import messages, models, pages, rules, specs
+from jcjg.registry import evidence, messages, models, pages, rules, specs
+
+
+def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
+    """An institution's labs and people, which its other rows point to."""
+    return {"lab": (models.Lab, True), "person": (models.Person, True)}
+
 
 DOMAIN = Domain(
     name="registry",
@@ -42,4 +51,5 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     specs=collect(specs, EntitySpec),
+    hooks={EVIDENCE: evidence.source, "generic.ref_targets": _ref_targets},
 )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.core.patterns import MOBILE
 from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
 from jcjg.registry.codes import id_number_problem
 from jcjg.registry.models import (
@@ -56,7 +57,7 @@ class StaffRecord(_Record):
     title: Literal["none", "junior", "intermediate", "senior", "professor"] = "none"
     title_major: str | None = Field(default=None, max_length=64)
     years_in_testing: int = Field(default=0, ge=0, le=70)
-    mobile: str | None = Field(default=None, pattern=r"^1[3-9][0-9]{9}$")
+    mobile: str | None = Field(default=None, pattern=f"^{MOBILE}$")
     key_role: Literal["legal_representative", "technical_director", "quality_manager"] | None = None
     is_inspector: bool = True
     inspector_certificate_no: str | None = Field(default=None, max_length=64)

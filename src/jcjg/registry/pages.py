@@ -19,8 +19,9 @@ from jcjg.core.forms import PostedForm
 from jcjg.core.templating import redirect, render
 from jcjg.generic.service import parse
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry.models import ELicence, Institution
+from jcjg.registry.models import ELicence
 from jcjg.registry.specs import E_LICENCE_FIELDS
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 MAX_FILE = 20 * 1024 * 1024

@@ -26,12 +26,12 @@ from jcjg.registry.models import (
     Capability,
     ELicence,
     Equipment,
-    Institution,
     Lab,
     Person,
     QualificationCertificate,
     Signatory,
 )
+from jcjg.tenancy.models import Institution
 
 
 def _today(ctx: RuleContext) -> dt.date:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 
 def institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:

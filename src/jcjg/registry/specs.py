@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jcjg.core.patterns import EMAIL, MOBILE, PHONE
+from jcjg.core.regioncodes import is_valid_code
 from jcjg.generic.spec import (
     BOOL,
     CHOICE,
@@ -15,7 +17,6 @@ from jcjg.generic.spec import (
     EntitySpec,
     FieldSpec,
 )
-from jcjg.regions.codes import is_valid_code
 from jcjg.registry import models as m
 from jcjg.registry.choices import (
     AssessmentResult,
@@ -27,10 +28,7 @@ from jcjg.registry.choices import (
     Title,
 )
 from jcjg.registry.codes import id_number_problem, is_valid_credit_code
-
-MOBILE = r"1[3-9][0-9]{9}"
-PHONE = r"[0-9+\-() ]{5,32}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+from jcjg.tenancy.models import Institution
 
 
 def _credit(value: str) -> str | None:
@@ -49,7 +47,7 @@ def F(name: str, label: str, kind: str = "text", **kw: object) -> FieldSpec:
 
 INSTITUTION = EntitySpec(
     kind="institutions",
-    model=m.Institution,
+    model=Institution,
     label="检测机构",
     is_institution=True,
     searchable=("name", "code", "credit_code"),

@@ -17,10 +17,10 @@ from jcjg.catalogue.models import TestItem
 from jcjg.contracts.models import Contract
 from jcjg.core.masking import mask_name
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
 from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling import service as sampling
 from jcjg.sampling.models import Commission, Sample, SampleSeal, WitnessRecord
+from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Acquisition, TestKind
 from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
 

@@ -2,11 +2,13 @@
 (the QR code's page, kept answers under load), with their rules."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange.types import MessageType
-from jcjg.reports import messages, models, pages, public, rules
+from jcjg.projects.pages import PROJECT_PANELS
+from jcjg.reports import evidence, messages, models, pages, public, rules
 from jcjg.reports.chain import ChainCache
 from jcjg.reports.fastpath import AnswerCache, VerifyFastPath, check_loop
 from jcjg.reports.scanlog import ScanLog
@@ -56,5 +58,6 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
     setup_app=_setup,
 )

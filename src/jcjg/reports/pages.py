@@ -3,20 +3,23 @@ covers, the chain and the scans of its code) and the QR to print, as SVG or PNG.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.pagination import PageParams, count_rows, page_params
-from jcjg.core.templating import render
+from jcjg.core.templating import Panel, render
 from jcjg.documents.qr import qr_png, qr_svg
+from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.reports import chain
 from jcjg.reports.choices import ReportStatus, ScanOutcome
@@ -126,3 +129,21 @@ def report_qr(
     if kind == "svg":
         return Response(qr_svg(url, scale), media_type="image/svg+xml", headers=headers)
     return Response(qr_png(url, scale), media_type="image/png", headers=headers)
+
+
+def project_panels(db: Session, principal: Principal, project: Project) -> Iterable[Panel]:
+    """The project page's reports, gathered by project (000 4.3.2 item 2)."""
+    if not principal.can("report:read"):
+        return
+    reports = db.scalars(
+        restrict(select(Report), principal, "read")
+        .where(Report.project_id == project.id)
+        .order_by(Report.issued_on.desc(), Report.id.desc())
+        .limit(100)
+    ).all()
+    context = {
+        "reports": reports,
+        "report_statuses": {s.value: s for s in ReportStatus},
+        "judgements": {j.value: j for j in Judgement},
+    }
+    yield Panel("reports/project_reports.html", context, order=60)

@@ -24,12 +24,12 @@ from jcjg.core.errors import NotFound
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import render, render_shared
-from jcjg.registry.models import Institution
 from jcjg.reports import chain, service
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
 from jcjg.sampling.models import Sample
+from jcjg.tenancy.models import Institution
 from jcjg.testing import service as testing
 from jcjg.testing.choices import Judgement
 from jcjg.testing.models import Curve

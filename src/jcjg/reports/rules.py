@@ -13,11 +13,11 @@ from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.contracts.models import Contract
 from jcjg.core.workdays import beijing_date
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import CodeScan, Report, ReportRecord
 from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Judgement
 from jcjg.testing.models import TestRecord
 

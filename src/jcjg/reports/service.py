@@ -21,12 +21,13 @@ from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution, Person
+from jcjg.registry.models import Person
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, new_token, verify_url
 from jcjg.reports.models import CodeScan, Report, ReportRecord
 from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
 from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
 

@@ -26,15 +26,15 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal
-from jcjg.auth.service import principal_for
+from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
 from jcjg.core.workdays import beijing_date
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
-from jcjg.registry.models import Institution
 from jcjg.sampling import service
 from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
 
 PROJECTS = [
     {

@@ -2,11 +2,13 @@
 receipt at the lab (003 I-II), on the phone pages of samplers and witnesses."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
-from jcjg.sampling import messages, models, pages, rules
+from jcjg.projects.pages import PROJECT_COLUMNS, PROJECT_PANELS
+from jcjg.sampling import evidence, messages, models, pages, project_pages, rules
 
 _GROUP = "工程与检测"
 
@@ -14,7 +16,7 @@ DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
     models=(models,),
-    routers=(pages.router,),
+    routers=(pages.router, project_pages.router),
     permissions={
         "sample:read": "查看样品、封志、见证记录、委托和收样记录",
         "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
@@ -54,4 +56,9 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={
+        EVIDENCE: evidence.source,
+        PROJECT_PANELS: project_pages.project_panels,
+        PROJECT_COLUMNS: project_pages.project_columns,
+    },
 )

@@ -35,7 +35,6 @@ from jcjg.core.templating import render
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
 from jcjg.sampling import codes, records, service
 from jcjg.sampling.choices import CommissionStatus, IdentityResult, SampleStatus
 from jcjg.sampling.models import (
@@ -49,6 +48,7 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("sample:read"))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +23,6 @@ from jcjg.ledger.canonical import canonical_json
 from jcjg.projects.models import Project
 from jcjg.sampling import codes
 from jcjg.sampling.models import Sample, SampleSeal, WitnessKey, WitnessRecord
-from jcjg.sampling.service import iso, new_token
 
 RECORD_TYPE = "jcjg.witness-record/v1"
 IMAGE_CAPTIONS = {
@@ -61,7 +61,7 @@ def create_witness_record(
     assert key is not None
     assert witness is not None
     assert sampler is not None
-    token = new_token()
+    token = secrets.token_hex(16)  # the public page's unguessable address
     photos = {
         "sample": sample.photo_sample_sha256,
         "tag": sample.photo_tag_sha256,
@@ -80,13 +80,13 @@ def create_witness_record(
             "structure_part": sample.structure_part,
             "specimen_count": sample.specimen_count,
             "specimen_size": sample.specimen_size,
-            "prepared_at": iso(sample.prepared_at),
-            "sampled_at": iso(sample.sampled_at),
+            "prepared_at": ledger.timestamp(sample.prepared_at),
+            "sampled_at": ledger.timestamp(sample.sampled_at),
         },
         "project": {"code": project.code, "name": project.name, "address": project.address},
         "sampler": {"name": sampler.display_name, "unit": project.contractor_unit},
         "witness": {"name": witness.display_name, "unit": project.supervisor_unit},
-        "sealed_at": iso(seal.sealed_at),
+        "sealed_at": ledger.timestamp(seal.sealed_at),
         "location": None
         if seal.latitude is None
         else {
@@ -107,7 +107,7 @@ def create_witness_record(
             "index": receipt.index,
             "leaf_hash": receipt.leaf_hash.hex(),
             "entry_type": receipt.entry_type,
-            "notarised_at": iso(receipt.notarised_at),
+            "notarised_at": ledger.timestamp(receipt.notarised_at),
         },
         "public_url": public_url(settings, token),
     }

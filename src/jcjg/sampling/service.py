@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,12 +19,18 @@ from jcjg.config import Settings
 from jcjg.core.blobs import blob_store, digest_of
 from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import beijing_date
+from jcjg.documents.photos import (
+    PhotoProblem,
+    StoredPhoto,
+    hamming,
+    perceptual_hash,
+    take_photo,
+)
 from jcjg.ledger import service as ledger
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
 from jcjg.sampling import codes, identity, seal
 from jcjg.sampling.choices import (
     CommissionStatus,
@@ -45,13 +50,7 @@ from jcjg.sampling.models import (
     WitnessKey,
     WitnessRecord,
 )
-from jcjg.sampling.photos import (
-    PhotoProblem,
-    StoredPhoto,
-    hamming,
-    perceptual_hash,
-    store_photo,
-)
+from jcjg.tenancy.models import Institution
 
 MAX_BATCH = 500
 MAX_PREPARED_AGE = dt.timedelta(days=7)  # a sample registered later than this is refused
@@ -139,15 +138,6 @@ def parse_code(raw: str, field_name: str = "sample_code") -> str:
 
 
 # --- photos and identity ----------------------------------------------------------------------
-
-
-def take_photo(settings: Settings, data: bytes | None, field_name: str) -> StoredPhoto:
-    if not data:
-        raise _fail(field_name, "请拍摄或选择照片", "missing")
-    try:
-        return store_photo(settings, data)
-    except PhotoProblem as exc:
-        raise _fail(field_name, str(exc)) from exc
 
 
 def check_identity(
@@ -814,7 +804,3 @@ def _phash(data: bytes) -> str:
         return perceptual_hash(data)
     except PhotoProblem as exc:
         raise _fail("photo_sha256", str(exc)) from exc
-
-
-def new_token() -> str:
-    return secrets.token_hex(16)

@@ -47,17 +47,18 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.engine import run_rule
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
-from jcjg.auth.service import hash_password, principal_for
+from jcjg.auth.passwords import hash_password
+from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
-from jcjg.registry.models import Institution
 from jcjg.sampling import codes, service
 from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Commission, Sample, SampleCode
+from jcjg.tenancy.models import Institution
 
 PLANTED = (
     "untagged_sample",

@@ -20,8 +20,9 @@ from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
 from jcjg.projects.models import Project
-from jcjg.registry.models import Equipment, Institution, Lab, Person, QualificationCertificate
+from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
+from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, service, synthetic
 from jcjg.testing.models import TestRecord
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn

@@ -2,10 +2,12 @@
 statistics, and their rules."""
 
 from jcjg.alerts.engine import Rule, RuleExtension
+from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
-from jcjg.testing import messages, models, pages, rules
+from jcjg.projects.pages import PROJECT_PANELS
+from jcjg.testing import evidence, messages, models, pages, rules
 
 _GROUP = "工程与检测"
 
@@ -41,4 +43,5 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )

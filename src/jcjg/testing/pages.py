@@ -4,6 +4,7 @@ each specimen's curve played back (ECharts), and the revisions beside the origin
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -20,12 +21,12 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.pagination import PageParams, count_rows, page_params
-from jcjg.core.templating import render
+from jcjg.core.templating import Panel, render
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
-from jcjg.registry.models import Institution
 from jcjg.sampling.models import Commission, Sample, SampleSeal
+from jcjg.tenancy.models import Institution
 from jcjg.testing import service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
@@ -393,3 +394,17 @@ def media_type(data: bytes) -> str:
     if data.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm"
     return "application/octet-stream"
+
+
+def project_panels(db: Session, principal: Principal, project: Project) -> Iterable[Panel]:
+    """The project page's nonconforming test results."""
+    if not principal.can("test_record:read"):
+        return
+    records = db.scalars(
+        restrict(select(TestRecord), principal, "read")
+        .where(TestRecord.project_id == project.id, TestRecord.nonconforming_by != "")
+        .order_by(TestRecord.ended_at.desc())
+        .limit(100)
+    ).all()
+    context = {"nonconforming": records, "nonconforming_by": NONCONFORMING_BY}
+    yield Panel("testing/project_nonconforming.html", context, order=70)

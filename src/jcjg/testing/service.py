@@ -11,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.core import domains
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution, Person
+from jcjg.registry.models import Person
 from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex, judgement
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
@@ -44,6 +46,10 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
     TestKind.REBAR_TENSILE: ("diameter_mm", "yield_kn", "max_kn", "gauge_mm"),
     TestKind.OTHER: (),
 }
+
+# The hook a nonconforming record is announced on (``hook(db, record, received_at)``): the
+# nonconformity register enters it and tells its parties.
+NONCONFORMING_RECORD = "testing.nonconforming_record"
 
 
 # how far a lab's clock may run ahead of the platform's: data cannot end after they arrive
@@ -296,9 +302,8 @@ def store_record(
     record.nonconforming_by = nonconforming_by(record.lab_judgement, record.platform_judgement)
     db.flush()
     if record.nonconforming_by:  # onto the register, its parties told at once
-        from jcjg.nonconformity.service import register
-
-        register(db, record, received_at)
+        for hook in domains.hooks(NONCONFORMING_RECORD):
+            hook(db, record, received_at)
     return record
 
 

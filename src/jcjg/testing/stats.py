@@ -17,7 +17,7 @@ from jcjg.catalogue.models import TestItem
 from jcjg.core.db import beijing_month
 from jcjg.core.workdays import beijing_midnight
 from jcjg.projects.models import Project
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Acquisition
 from jcjg.testing.models import TestRecord
 

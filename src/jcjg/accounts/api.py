@@ -7,12 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from jcjg.auth import service
-from jcjg.auth.choices import Role
-from jcjg.auth.deps import requires
-from jcjg.auth.models import ApiToken, User
-from jcjg.auth.permissions import default_grants, permissions
-from jcjg.auth.schemas import (
+from jcjg.accounts import service
+from jcjg.accounts.schemas import (
     Me,
     TokenCreate,
     TokenCreated,
@@ -22,6 +18,11 @@ from jcjg.auth.schemas import (
     UserRead,
     UserUpdate,
 )
+from jcjg.auth import sessions
+from jcjg.auth.choices import Role
+from jcjg.auth.deps import requires
+from jcjg.auth.models import ApiToken, User
+from jcjg.auth.permissions import default_grants, permissions
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.masking import mask_value
@@ -43,7 +44,7 @@ def user_read(user: User) -> UserRead:
         phone=mask_value("phone", user.phone) if user.phone else None,
         email=mask_value("email", user.email) if user.email else None,
         is_active=user.is_active,
-        is_locked=service.is_locked(user),
+        is_locked=sessions.is_locked(user),
         must_change_password=user.must_change_password,
         totp_enabled=user.totp_enabled,
         last_login_at=user.last_login_at,
@@ -163,7 +164,7 @@ def create_token(
 ) -> TokenCreated:
     user = db.get(User, principal.user_id)
     assert user is not None
-    token, row = service.create_api_token(
+    token, row = sessions.create_api_token(
         db=db, settings=settings, user=user, name=data.name, days=data.days
     )
     return TokenCreated(**token_read(row).model_dump(), token=token)
@@ -202,7 +203,7 @@ def list_roles(
             role=role,
             label=role.label,
             scope_kind=role.scope_kind.value,
-            permissions=sorted(service.effective_permissions(db=db, role=role)),
+            permissions=sorted(sessions.effective_permissions(db=db, role=role)),
             default_permissions=sorted(defaults[role]),
         )
         for role in Role

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store, digest_of
+from jcjg.core.errors import FieldError, ValidationFailed
 
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
 MAX_PIXELS = 50_000_000
@@ -69,3 +70,12 @@ def store_photo(settings: Settings, data: bytes) -> StoredPhoto:
     digest = blob_store(settings).put(data)
     assert digest == digest_of(data)
     return StoredPhoto(sha256=digest, phash=phash, width=image.width, height=image.height)
+
+
+def take_photo(settings: Settings, data: bytes | None, field_name: str) -> StoredPhoto:
+    if not data:
+        raise ValidationFailed(errors=[FieldError(field_name, "请拍摄或选择照片", "missing")])
+    try:
+        return store_photo(settings, data)
+    except PhotoProblem as exc:
+        raise ValidationFailed(errors=[FieldError(field_name, str(exc), "invalid")]) from exc

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from jcjg.auth.choices import Role
-from jcjg.regions.codes import is_valid_code
+from jcjg.core.regioncodes import is_valid_code
 
 Username = Annotated[
     str,

@@ -1,10 +1,25 @@
-"""Pure functions on GB/T 2260 codes: shape, level, parent and the prefix of a subtree."""
+"""Pure functions on GB/T 2260 codes: shape, level, parent and the prefix of a subtree.
+
+The syntax of the national standard's six-digit codes, which data scopes, thresholds and
+validators need below any domain (like the statutory calendar in :mod:`jcjg.core.workdays`).
+The regions themselves (names, tree, editions) are the ``regions`` domain's reference data.
+"""
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
-from jcjg.regions.choices import RegionLevel
+
+class RegionLevel(StrEnum):
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+
+    @property
+    def label(self) -> str:
+        return {"province": "省级", "city": "市级", "county": "县级"}[self.value]
+
 
 _CODE = re.compile(r"[1-9][0-9]{5}")  # ASCII only: \d would accept "３６０４００"
 

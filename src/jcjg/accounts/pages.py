@@ -12,14 +12,15 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from jcjg.accounts import service
+from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
-from jcjg.auth import service
+from jcjg.auth import sessions
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
-from jcjg.auth.schemas import UserCreate, UserUpdate
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
 from jcjg.core.errors import (
@@ -36,7 +37,7 @@ from jcjg.core.errors import (
 from jcjg.core.forms import PostedForm
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render, safe_next
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 
@@ -47,7 +48,7 @@ AccountUser = Annotated[Principal, Depends(requires("account:manage", allow_expi
 def _check_anonymous_csrf(request: Request, token: str) -> None:
     """Login forms have no session yet: the hidden field must match the CSRF cookie."""
     cookie = request.cookies.get(request.app.state.settings.csrf_cookie)
-    if not service.constant_time_equal(cookie, token):
+    if not sessions.constant_time_equal(cookie, token):
         raise CsrfFailed()
 
 
@@ -93,7 +94,7 @@ def login(
         # The failure count and its audit row are kept: this response commits.
         context = {"error": error.detail, "username": username, "next": target}
         return render(request, "auth/login.html", context, status_code=error.status)
-    token, _ = service.create_session(
+    token, _ = sessions.create_session(
         db=db,
         user=user,
         ip=client_ip(request),
@@ -103,7 +104,7 @@ def login(
     if user.totp_enabled:
         response = redirect(f"/login/totp?next={target}")
     else:
-        service.principal_for(db=db, user=user, settings=settings)
+        sessions.principal_for(db=db, user=user, settings=settings)
         record_event(db, AuditAction.LOGIN, obj=user, detail="密码登录")
         response = redirect(target)
     _set_session_cookie(response, request, token)
@@ -112,7 +113,7 @@ def login(
 
 def _pending_session(request: Request, db: SessionDep, settings: SettingsDep) -> UserSession:
     cookie = request.cookies.get(settings.session_cookie)
-    session = service.load_session(db=db, settings=settings, token=cookie) if cookie else None
+    session = sessions.load_session(db=db, settings=settings, token=cookie) if cookie else None
     if session is None or not session.pending_totp:
         raise Unauthenticated("登录已失效，请重新输入用户名和密码")
     return session
@@ -145,8 +146,8 @@ def totp_login(
     user = db.get(User, session.user_id)
     assert user is not None
     if not service.totp_login(db=db, settings=settings, user=user, code=code):
-        if service.is_locked(user):
-            service.end_session(db=db, session_id=session.id)
+        if sessions.is_locked(user):
+            sessions.end_session(db=db, session_id=session.id)
             return render(
                 request,
                 "auth/login.html",
@@ -160,7 +161,7 @@ def totp_login(
             status_code=401,
         )
     session.pending_totp = False
-    service.principal_for(db=db, user=user, settings=settings)
+    sessions.principal_for(db=db, user=user, settings=settings)
     record_event(db, AuditAction.LOGIN, obj=user, detail="密码 + 动态验证码登录")
     return redirect(safe_next(next))
 
@@ -173,7 +174,7 @@ def logout(
     principal: Annotated[Principal, Depends(requires("home:view", allow_expired=True))],
 ) -> Response:
     if principal.session_id is not None:
-        service.end_session(db=db, session_id=principal.session_id)
+        sessions.end_session(db=db, session_id=principal.session_id)
         user = db.get(User, principal.user_id)
         record_event(db, AuditAction.LOGOUT, obj=user)
     response = redirect("/login?logged_out=1")
@@ -291,7 +292,7 @@ def tokens_create(
 ) -> Response:
     user = db.get(User, principal.user_id)
     assert user is not None
-    token, _ = service.create_api_token(db=db, settings=settings, user=user, name=name.strip())
+    token, _ = sessions.create_api_token(db=db, settings=settings, user=user, name=name.strip())
     tokens = service.list_api_tokens(db=db, principal=principal)
     return render(request, "auth/tokens.html", {"tokens": tokens, "new_token": token})
 
@@ -399,7 +400,7 @@ def user_detail(
         {
             "user": user,
             "institution": institution,
-            "locked": service.is_locked(user),
+            "locked": sessions.is_locked(user),
             "contact": None,
         },
     )
@@ -421,7 +422,7 @@ def user_contact(
         {
             "user": user,
             "institution": institution,
-            "locked": service.is_locked(user),
+            "locked": sessions.is_locked(user),
             "contact": contact,
         },
     )
@@ -528,7 +529,7 @@ def roles_page(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("role:read"))],
 ) -> Response:
-    matrix = {role: service.effective_permissions(db=db, role=role) for role in Role}
+    matrix = {role: sessions.effective_permissions(db=db, role=role) for role in Role}
     context = {
         "roles": list(Role),
         "permissions": permissions(),

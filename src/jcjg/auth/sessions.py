@@ -1,0 +1,163 @@
+"""Who is logged in: sessions, API tokens and the principal they give.
+
+What the permission dependency (:mod:`jcjg.auth.deps`) needs to resolve a request's principal,
+below anything that writes the audit trail: logging in, account changes and their audit events
+are the ``accounts`` domain's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from jcjg.auth.choices import Role
+from jcjg.auth.models import ApiToken, RoleGrant, User, UserSession
+from jcjg.auth.passwords import is_expired
+from jcjg.auth.permissions import default_grants, permissions
+from jcjg.auth.scopes import Principal
+from jcjg.config import Settings
+from jcjg.core.context import context_of
+from jcjg.core.db import utcnow
+
+
+def token_digest(token: str) -> str:
+    """Only digests of session cookies and API tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def effective_permissions(*, db: Session, role: Role) -> frozenset[str]:
+    """The role's defaults with the administrator's grants and withdrawals applied."""
+    perms = set(default_grants().get(role, frozenset()))
+    for grant in db.scalars(select(RoleGrant).where(RoleGrant.role == role.value)):
+        if grant.granted:
+            perms.add(grant.permission)
+        else:
+            perms.discard(grant.permission)
+    return frozenset(perms & set(permissions()))
+
+
+def principal_for(
+    *,
+    db: Session,
+    user: User,
+    settings: Settings,
+    session: UserSession | None = None,
+    via_token: bool = False,
+) -> Principal:
+    role = Role(user.role)
+    expired = user.must_change_password or is_expired(user.password_changed_at, settings, utcnow())
+    principal = Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=role,
+        region_code=user.region_code,
+        institution_id=user.institution_id,
+        project_ids=frozenset(p.project_id for p in user.projects),
+        permissions=effective_permissions(db=db, role=role),
+        session_id=session.id if session else None,
+        csrf_token=session.csrf_token if session else None,
+        via_token=via_token,
+        password_expired=expired,
+    )
+    ctx = context_of(db)
+    ctx.user_id, ctx.username = user.id, user.username
+    ctx.region_code, ctx.institution_id = user.region_code, user.institution_id
+    return principal
+
+
+def is_locked(user: User, now: dt.datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (now or utcnow())
+
+
+def create_session(
+    *, db: Session, user: User, ip: str | None, user_agent: str | None, pending_totp: bool = False
+) -> tuple[str, UserSession]:
+    token = secrets.token_urlsafe(32)
+    row = UserSession(
+        token_hash=token_digest(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        ip=ip,
+        user_agent=(user_agent or "")[:255],
+        pending_totp=pending_totp,
+    )
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def load_session(*, db: Session, settings: Settings, token: str) -> UserSession | None:
+    """The live session for a cookie value; expired sessions are removed and give None."""
+    row = db.scalars(
+        select(UserSession).where(UserSession.token_hash == token_digest(token))
+    ).first()
+    if row is None:
+        return None
+    now = utcnow()
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
+    max_age = dt.timedelta(hours=settings.session_max_hours)
+    if now - row.last_seen_at > idle or now - row.created_at > max_age:
+        db.delete(row)
+        db.flush()
+        return None
+    if now - row.last_seen_at > dt.timedelta(seconds=30):
+        row.last_seen_at = now
+    return row
+
+
+def end_session(*, db: Session, session_id: int) -> None:
+    db.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def end_all_sessions(*, db: Session, user_id: int, except_id: int | None = None) -> None:
+    stmt = delete(UserSession).where(UserSession.user_id == user_id)
+    if except_id is not None:
+        stmt = stmt.where(UserSession.id != except_id)
+    db.execute(stmt)
+
+
+def create_api_token(
+    *, db: Session, settings: Settings, user: User, name: str, days: int | None = None
+) -> tuple[str, ApiToken]:
+    secret = secrets.token_urlsafe(32)
+    token = f"jcjg_{secret}"
+    row = ApiToken(
+        user_id=user.id,
+        name=name,
+        prefix=token[:12],
+        token_hash=token_digest(token),
+        expires_at=utcnow() + dt.timedelta(days=days or settings.api_token_days),
+    )
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def load_api_token(*, db: Session, token: str) -> ApiToken | None:
+    row = db.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+    return row
+
+
+def revoke_all_tokens(*, db: Session, user_id: int) -> None:
+    """Revoke every live token of a user (password reset or change, deactivation)."""
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def constant_time_equal(a: str | None, b: str | None) -> bool:
+    """Compare secrets in constant time; any text (non-ASCII included) just compares unequal."""
+    return bool(a) and bool(b) and hmac.compare_digest(str(a).encode(), str(b).encode())

@@ -1,0 +1,100 @@
+"""The app's error handlers: every error becomes ``application/problem+json`` on the API and a
+Chinese page in the browser (:mod:`jcjg.core.errors` defines the errors and problem types)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jcjg.core.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    FORBIDDEN,
+    INTERNAL,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PROBLEM_JSON,
+    TOO_LARGE,
+    UNAUTHENTICATED,
+    UNSUPPORTED_MEDIA,
+    AppError,
+    BadRequest,
+    ProblemType,
+    ValidationFailed,
+    field_errors_from_pydantic,
+    wants_html,
+)
+from jcjg.core.templating import render_error
+
+
+def problem_response(request: Request, error: AppError) -> Response:
+    """Render ``error`` for this request: a page for browsers, problem+json for the rest."""
+    if wants_html(request):
+        page = render_error(request, error)
+        if page.status_code == error.status:  # not a redirect to the login page
+            page.headers.update(error.headers)  # Retry-After, WWW-Authenticate ...
+        return page
+    return JSONResponse(
+        error.body(instance=request.url.path),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    hook = getattr(request.app.state, "on_app_error", None)
+    if hook is not None:
+        hook(request, exc)
+    return problem_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors_from_pydantic(exc.errors())
+    if all(e.field.startswith(("query", "path", "header", "cookie")) for e in errors):
+        # A malformed address (bad path or query parameter) is a bad request; 422 is kept for
+        # content that is well-formed but fails validation.
+        detail = "请求参数不正确：" + "；".join(f"{e.field} {e.message}" for e in errors)
+        return problem_response(request, BadRequest(detail, errors=errors))
+    return problem_response(request, ValidationFailed(errors=errors))
+
+
+_HTTP_KINDS = {
+    400: BAD_REQUEST,
+    401: UNAUTHENTICATED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    409: CONFLICT,
+    413: TOO_LARGE,
+    415: UNSUPPORTED_MEDIA,
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = _HTTP_KINDS.get(exc.status_code)
+    if kind is None:
+        kind = ProblemType("http-error", exc.status_code, "请求未能完成", str(exc.detail))
+    detail = kind.description
+    error = AppError(detail, kind=kind, headers=dict(exc.headers or {}))
+    return problem_response(request, error)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    logging.getLogger("jcjg").exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, AppError(kind=INTERNAL))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers on ``app``."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,1 @@
+"""Tenancy: the institutions whose data the platform holds, below every business domain."""
