@@ -48,7 +48,7 @@ from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.main import create_app
 from jcjg.regions.service import load_regions
-from jcjg.registry.models import Institution
+from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex, synthetic
 
 BASE = "http://testserver"

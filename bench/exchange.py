@@ -163,7 +163,8 @@ def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
     from jcjg.exchange import clients
     from jcjg.exchange.choices import ClientStatus
     from jcjg.regions.service import load_regions
-    from jcjg.registry.models import Institution, Lab
+    from jcjg.registry.models import Lab
+    from jcjg.tenancy.models import Institution
 
     upgrade(url)
     settings = Settings(env="test", secret_key=SECRET_KEY, database_url=url, data_dir=data_dir)

@@ -64,9 +64,9 @@ def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str
     from jcjg.ledger import jobs
     from jcjg.ledger import service as ledger
     from jcjg.regions.service import load_regions
-    from jcjg.registry.models import Institution
     from jcjg.reports import service as reports
     from jcjg.reports.schemas import ReportIn
+    from jcjg.tenancy.models import Institution
     from jcjg.testing import service as testing
     from jcjg.testing import synthetic
     from jcjg.testing.schemas import RecordIn

@@ -18,6 +18,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import Conflict, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import add_working_days, beijing_date, working_days_between
+from jcjg.documents.photos import hamming, perceptual_hash
 from jcjg.documents.signing import verify_pdf
 from jcjg.projects import geo
 from jcjg.projects.models import ProjectMember
@@ -32,7 +33,6 @@ from jcjg.sampling.models import (
     SampleSeal,
     WitnessRecord,
 )
-from jcjg.documents.photos import hamming, perceptual_hash
 from tests.sampling.conftest import NOW, Chain, principal_of
 
 
