@@ -91,7 +91,8 @@ def test_a_project_in_another_city_is_supervised_where_it_is(
     client, browser_client, db, factory, lab, site
 ):
     """The lab is in Jiujiang, the project in Nanchang: Nanchang's station is told and opens
-    the entry; Jiujiang's is not told and does not see it; the lab sees it by institution."""
+    the entry; Jiujiang's is not told but sees it too (its lab's entry); a third city's station
+    does not; the lab sees it by institution."""
     project = factory.project(region_code="360102", name="南昌红谷滩项目")
     db.commit()
     record, _ = concrete_record(lab, number="JL-NC-X", peaks=LOW, judgement="nonconforming")
@@ -102,7 +103,8 @@ def test_a_project_in_another_city_is_supervised_where_it_is(
     assert item.region_code == "360102"
     told = set(db.scalars(select(Notification.user_id).where(Notification.kind == "nonconformity")))
     assert told == {site["other"].id}  # Nanchang's station, not Jiujiang's
-    for user, status in ((site["other"], 200), (site["station"], 404)):
+    elsewhere = factory.user(Role.STATION, region_code="360300")  # 萍乡
+    for user, status in ((site["other"], 200), (site["station"], 200), (elsewhere, 404)):
         browser_client.cookies.clear()
         login(browser_client, user.username)
         assert browser_client.get(f"/nonconformities/{item.id}", headers=HTML).status_code == status

@@ -408,12 +408,13 @@ def test_the_public_list_shows_published_orders_only(client, browser_client, db,
 
 
 def test_cited_items_show_only_to_those_who_see_them(browser_client, db, factory, world):
-    """A platform administrator cites a nonconformity on a Nanchang project; the Jiujiang
-    station reading the order sees that it is cited, by number, but not what it is."""
+    """A platform administrator cites the lab's nonconformity; a station whose test data grant
+    was withdrawn reads the order and sees that it is cited, by number, but not what it is."""
+    from jcjg.auth.models import RoleGrant
     from tests.rectification.conftest import make_nonconformity
 
     elsewhere = make_nonconformity(db, world.lab, "JL-NC-FAR")
-    elsewhere.region_code = "360102"  # its project's region
+    db.add(RoleGrant(role=Role.STATION.value, permission="test_record:read", granted=False))
     db.commit()
     _as(browser_client, factory.user(Role.PLATFORM_ADMIN))
     assert _issue(browser_client, world, alert_ids=[],

@@ -2,7 +2,10 @@
 
 Every query for scoped data goes through ``restrict(stmt, principal, action)`` (STYLE.md habit 3):
 it raises 403 when the action is not granted to the principal's role and otherwise narrows the
-statement to the principal's scope, so an object outside scope is simply not found (404).
+statement to the principal's scope, so an object outside scope is simply not found (404). An
+object belongs to every scope it is part of: a region's principal sees a row in its region, and
+a row whose institution or project (the foreign keys named as its ``institution`` and ``project``
+scope columns) lies in its region.
 A model takes part by naming its permission entity and the columns each scope kind filters on::
 
     __permission_entity__ = "user"
@@ -87,8 +90,45 @@ def _column(model: Any, kind: str) -> Any:
     return getattr(model, name) if name else None
 
 
+# A row that names an institution or a project belongs to their scopes as well: a lab's test
+# record is its region's and its institution's, and the region's of the project it was made for.
+_FOLLOWED = ("institution", "project")
+
+
+def _referenced(model: Any, kind: str) -> tuple[Any, Any] | None:
+    """The scope column of ``kind`` and the scoped model its foreign key points at, when the
+    column is a foreign key to another model (not the row's own id)."""
+    col = _column(model, kind)
+    if col is None:
+        return None
+    for fk in getattr(col, "foreign_keys", ()):
+        for mapper in model.registry.mappers:
+            target = mapper.class_
+            scoped = getattr(target, "__scope_columns__", None)
+            if mapper.local_table is fk.column.table and target is not model and scoped:
+                return col, target
+    return None
+
+
+def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
+    """A region's principal also sees rows whose institution or project lies in its region."""
+    out: list[ColumnElement[bool]] = []
+    for kind in _FOLLOWED:
+        found = _referenced(model, kind)
+        if found is None:
+            continue
+        col, target = found
+        region = _column(target, "region")
+        if region is not None and principal.region_code:
+            pk = target.__mapper__.primary_key[0]
+            prefix = scope_prefix(principal.region_code)
+            out.append(col.in_(select(pk).where(region.startswith(prefix))))
+    return out
+
+
 def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
-    """The WHERE clause limiting ``model`` rows to ``principal``'s scope."""
+    """The WHERE clause limiting ``model`` rows to ``principal``'s scope: every scope a row
+    belongs to grants it, its own columns' and those of the institution and project it names."""
     kind = principal.scope_kind
     if kind is ScopeKind.GLOBAL:
         return true()
@@ -97,6 +137,7 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
         col = _column(model, "region")
         if col is not None:
             clauses.append(col.startswith(scope_prefix(principal.region_code)))
+        clauses += _followed(model, principal)
     elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
         col = _column(model, "institution")
         if col is not None:

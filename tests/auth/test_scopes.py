@@ -1,0 +1,156 @@
+"""Scopes follow the work: an object belongs to every scope it is part of. A Jiujiang lab's
+test on a Nanchang project is Jiujiang's (the lab's region and institution) and Nanchang's (the
+project's region and parties), and nobody else's."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.models import Alert, Case
+from jcjg.auth.choices import Role
+from jcjg.auth.scopes import _referenced, get_scoped, restrict
+from jcjg.auth.sessions import principal_for
+from jcjg.contracts.models import Contract
+from jcjg.core.db import Base, utcnow
+from jcjg.nonconformity.models import Nonconformity
+from jcjg.reports.models import Report
+from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
+from jcjg.testing.models import TestRecord
+from tests.factories import Factory
+
+JIUJIANG_LAB = "360403"  # 濂溪区, 九江市
+NANCHANG_SITE = "360102"  # 东湖区, 南昌市
+
+
+def _record(f: Factory, lab: Institution, project_id: int) -> TestRecord:
+    now = utcnow()
+    row = TestRecord(institution_id=lab.id, region_code=lab.region_code, project_id=project_id,
+                     number=f"JL-{f._next()}", kind="concrete_compression", item_code="0108",
+                     started_at=now, ended_at=now, acquisition="manual")  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _alert(f: Factory, lab: Institution, project_id: int) -> Alert:
+    return f.alert(lab, project_id=project_id)
+
+
+def _case(f: Factory, lab: Institution, project_id: int) -> Case:
+    alert = _alert(f, lab, project_id)
+    case = Case(alert_id=alert.id, status="confirmed", region_code=alert.region_code,
+                institution_id=lab.id, project_id=project_id)  # fmt: skip
+    f.db.add(case)
+    f.db.flush()
+    return case
+
+
+def _report(f: Factory, lab: Institution, project_id: int) -> Report:
+    row = Report(institution_id=lab.id, region_code=lab.region_code, project_id=project_id,
+                 number=f"BG-{f._next()}", year=2026, sequence=1, code_year=2026,
+                 code_serial=f._next(), supervision_code=f"JG{f._next():014d}",
+                 token="t" * 32, items=["0108"], issued_on=dt.date(2026, 11, 2),
+                 signatories=[], message_id=f"m-{f._next()}")  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _contract(f: Factory, lab: Institution, project_id: int) -> Contract:
+    row = Contract(institution_id=lab.id, region_code=lab.region_code, project_id=project_id,
+                   number=f"HT-{f._next()}", year=2026, sequence=1, client_unit="建设单位",
+                   signed_on=dt.date(2026, 11, 2), pdf_sha256="0" * 64)  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _nonconformity(f: Factory, lab: Institution, project_id: int) -> Nonconformity:
+    record = _record(f, lab, project_id)
+    row = Nonconformity(institution_id=lab.id, region_code=NANCHANG_SITE, project_id=project_id,
+                        test_record_id=record.id, found_by="lab", material="混凝土",
+                        item_code="0108", deadline=dt.date(2026, 12, 1))  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _commission(f: Factory, lab: Institution, project_id: int) -> Commission:
+    row = Commission(institution_id=lab.id, region_code=NANCHANG_SITE, project_id=project_id,
+                     number=f"WT-{f._next()}", year=2026, seq=1,
+                     commissioned_on=dt.date(2026, 11, 2))  # fmt: skip
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+MAKERS: dict[type, Callable[[Factory, Institution, int], Any]] = {
+    TestRecord: _record,
+    Alert: _alert,
+    Case: _case,
+    Report: _report,
+    Contract: _contract,
+    Nonconformity: _nonconformity,
+    Commission: _commission,
+}
+
+
+@pytest.mark.parametrize("model", list(MAKERS), ids=lambda m: m.__name__)
+def test_a_labs_work_on_a_project_elsewhere_is_seen_from_both_sides(
+    db: Session, factory: Factory, model: type
+) -> None:
+    lab = factory.institution(region_code=JIUJIANG_LAB)
+    project = factory.project(region_code=NANCHANG_SITE)
+    obj = MAKERS[model](factory, lab, project.id)
+    insiders = {
+        "the lab's city station": factory.user(Role.STATION, region_code="360400"),
+        "the project's city station": factory.user(Role.STATION, region_code="360100"),
+        "the province": factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000"),
+        "the lab's staff": factory.user(Role.INSTITUTION_STAFF, institution=lab),
+        "the project's party": factory.user(Role.PARTY_UNIT, project_ids=(project.id,)),
+    }
+    other_lab, other_project = factory.institution(), factory.project()
+    outsiders = {
+        "a third city's station": factory.user(Role.STATION, region_code="360300"),
+        "another province": factory.user(Role.PROVINCIAL_AUTHORITY, region_code="440000"),
+        "another lab's staff": factory.user(Role.INSTITUTION_STAFF, institution=other_lab),
+        "another project's party": factory.user(Role.PARTY_UNIT, project_ids=(other_project.id,)),
+    }
+    entity = model.__permission_entity__  # type: ignore[attr-defined]
+    action = "read"
+    for who, user in insiders.items():
+        principal = principal_for(db=db, user=user, settings=factory.settings)
+        if not principal.can(f"{entity}:{action}"):
+            continue  # a party unit reads no alerts: not a scope question
+        assert get_scoped(db, model, obj.id, principal, action).id == obj.id, who
+    for who, user in outsiders.items():
+        principal = principal_for(db=db, user=user, settings=factory.settings)
+        if not principal.can(f"{entity}:{action}"):
+            continue
+        stmt = restrict(select(model).where(model.id == obj.id), principal, action)  # type: ignore[attr-defined]
+        assert db.scalars(stmt).first() is None, who
+
+
+def test_every_object_naming_an_institution_or_project_follows_their_scopes() -> None:
+    """Each scoped model whose institution or project scope column is a foreign key is granted
+    through it (restrict does it in one place: no model opts in or out)."""
+    followed = []
+    for mapper in Base.registry.mappers:
+        model = mapper.class_
+        for kind in ("institution", "project"):
+            name = getattr(model, "__scope_columns__", {}).get(kind)
+            if name is None or name == "id":
+                continue
+            column = getattr(model, name)
+            if getattr(column, "foreign_keys", None):
+                assert _referenced(model, kind) is not None, (model.__name__, kind)
+                followed.append((model.__name__, kind))
+    names = {m for m, _ in followed}
+    assert {"TestRecord", "Report", "Alert", "Nonconformity", "Contract", "Commission"} <= names
