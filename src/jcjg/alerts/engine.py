@@ -58,7 +58,7 @@ _KEY_MAX = 200
 _REPR_MAX = 200
 
 Thresholds = dict[str, float | int]
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])  # any SELECT, whatever its columns
 
 
 # --- rules and findings ------------------------------------------------------------------------

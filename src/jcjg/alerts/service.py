@@ -170,8 +170,8 @@ def projects_with_alerts(*, db: Session, principal: Principal) -> list[tuple[int
     """(id, name) of the projects that have alerts within scope, for the filter (the names as
     the projects domain gives them to the evidence chain)."""
     scoped = restrict(select(Alert.project_id), principal, "read")
-    ids = sorted(set(db.scalars(scoped.where(Alert.project_id.is_not(None)).distinct())))
-    names = evidence.names(db, "project", [i for i in ids if i is not None])
+    found = db.scalars(scoped.where(Alert.project_id.is_not(None)).distinct())
+    names = evidence.names(db, "project", sorted(i for i in found if i is not None))
     return sorted(names.items(), key=lambda item: (item[1], item[0]))
 
 

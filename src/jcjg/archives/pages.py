@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -29,7 +30,7 @@ def project_archive_zip(
     project = get_scoped(db, Project, project_id, principal, "read")
     archive = project_archive(db=db, settings=settings, principal=principal, project=project)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         try:
             while block := await run_in_threadpool(archive.read, 1 << 20):
                 yield block

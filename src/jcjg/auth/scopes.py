@@ -25,6 +25,8 @@ from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.core.regioncodes import in_subtree, scope_prefix
 
 T = TypeVar("T")
+# any SELECT, whatever its columns (SQLAlchemy 2.1 types a Select by its columns' types)
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def restrict(stmt: Select[Any], principal: Principal, action: str) -> Select[Any]:
+def restrict(stmt: AnySelect, principal: Principal, action: str) -> AnySelect:
     """Apply the permission check and the data scope of ``principal`` to ``stmt``.
 
     ``stmt`` selects a scoped model (its first entity). Raises :class:`PermissionDenied` when

@@ -116,8 +116,8 @@ def _text(spec: FieldSpec, raw: Any) -> str:
 
 
 def _number_bounds(spec: FieldSpec, value: float | int | Decimal) -> None:
-    limit = MAX_DECIMAL if isinstance(value, Decimal) else MAX_INT
-    if abs(value) > limit:
+    too_big = abs(value) > MAX_DECIMAL if isinstance(value, Decimal) else abs(value) > MAX_INT
+    if too_big:
         raise FieldProblem("数值过大")
     if spec.minimum is not None and value < spec.minimum:
         raise FieldProblem(f"不能小于 {spec.minimum:g}")

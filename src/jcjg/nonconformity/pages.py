@@ -85,9 +85,12 @@ def register_page(
     since: dt.date | None = None,
 ) -> Response:
     today = beijing_date(utcnow())
-    narrowed = {"institution_id": institution_id, "region_code": region_code or None,
-                "project_id": project_id, "since": since}  # fmt: skip
-    stmt = service.search_stmt(principal, status or None, today=today, **narrowed)
+    narrowed: dict[str, Any] = {"institution_id": institution_id,
+                                "region_code": region_code or None, "project_id": project_id,
+                                "since": since}  # fmt: skip
+    stmt = service.search_stmt(principal, status or None, today=today,
+                               institution_id=institution_id, region_code=region_code or None,
+                               project_id=project_id, since=since)  # fmt: skip
     total = count_rows(db, stmt)
     rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
     summary = service.summary(db, principal, by, today)

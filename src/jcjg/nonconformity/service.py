@@ -317,7 +317,7 @@ def _report_record(
     return Reported(item, "attached", index, record.id, [])
 
 
-def _judged_by(db: Session, record: TestRecord, by: str | None) -> None:
+def _judged_by(db: Session, record: TestRecord, by: str) -> None:
     """The lab's report makes the record nonconforming by the lab too: changed with its audit
     row (records are otherwise written once)."""
     before = record.nonconforming_by

@@ -81,7 +81,9 @@ def _signatures(
             )
         ).all()
     )
-    out, problems, approved = [], [], False
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    approved = False
     for found in checks:
         certificate = registered.get(found.signer_fingerprint_sha256)
         own = _problems(found, certificate, received_at)
@@ -137,7 +139,7 @@ def _qr(report: Report, pdf: bytes) -> tuple[dict[str, Any], list[str]]:
         texts = pdf_qr_codes(pdf)
     except ScanUnavailable as exc:  # not the lab's fault: noted, no finding
         return {"error": str(exc), "found": []}, []
-    found = []
+    found: list[dict[str, Any]] = []
     for text in texts[:10]:
         parts = urlsplit(text)
         code = normalise(parts.path) if "/v/" in parts.path else ""

@@ -46,7 +46,9 @@ Token = Annotated[str | None, Query(alias="t", max_length=64)]
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
-def _scan(request: Request, db: Session, settings: Settings, code: str, token: str | None):
+def _scan(
+    request: Request, db: Session, settings: Settings, code: str, token: str | None
+) -> service.Scan:
     found = service.scan(
         db=db,
         raw_code=code,

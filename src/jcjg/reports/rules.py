@@ -273,6 +273,7 @@ def _sequences(ctx: RuleContext) -> dict[tuple[str, int, int], list[tuple[int, s
     for institution_id, started, seq, no, at in ctx.db.execute(
         ctx.narrow(stmt, TestRecord.institution_id)
     ):
+        assert seq is not None  # the query's condition
         out.setdefault(("test_record", institution_id, beijing_date(started).year), []).append(
             (seq, no, at)
         )

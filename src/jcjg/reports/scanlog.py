@@ -11,9 +11,9 @@ import logging
 import threading
 from collections.abc import Callable
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,7 +47,7 @@ class ScanLog:
     def _prepare(self, keys: tuple[str, ...]) -> None:
         """The INSERT for rows with ``keys`` and the conversion of one row for it."""
         dialect = self._dialect
-        table = CodeScan.__table__
+        table = cast(Table, CodeScan.__table__)
         compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
         order = tuple(compiled.positiontup or ()) if compiled.positional else keys
         pairs = [(k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in order]

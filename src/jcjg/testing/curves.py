@@ -28,6 +28,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -131,7 +132,7 @@ def _checked(t: Array, force: Array, displacement: Array | None) -> Curve:
 
 # --- compact storage -------------------------------------------------------------------------
 
-_DTYPES = (np.int8, np.int16, np.int32, np.int64)
+_DTYPES: tuple[type[np.signedinteger[Any]], ...] = (np.int8, np.int16, np.int32, np.int64)
 
 
 def _narrow(values: npt.NDArray[np.int64]) -> tuple[int, bytes]:

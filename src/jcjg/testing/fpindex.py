@@ -44,7 +44,10 @@ def keys(
 ) -> npt.NDArray[np.int64]:
     """The band keys: (peak bucket, band number, band value) in one integer per band."""
     base = (np.asarray(bucket, dtype=np.int64) + _BUCKET_OFFSET) << 12
-    return np.asarray(base).reshape(-1, 1) + (np.arange(BANDS, dtype=np.int64) << 8) + bands
+    out: npt.NDArray[np.int64] = (
+        np.asarray(base).reshape(-1, 1) + (np.arange(BANDS, dtype=np.int64) << 8) + bands
+    )
+    return out
 
 
 def spread(tolerance: float) -> int:
