@@ -9,6 +9,7 @@ import binascii
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -394,13 +395,7 @@ def prepare_seal(
     sample, project = _project_sample_for_witness(db, principal, code)
     if sample.status != SampleStatus.SAMPLED:
         raise Conflict(f"样品当前状态为“{SampleStatus(sample.status).label}”，不能再封样")
-    key = db.scalars(
-        select(WitnessKey).where(
-            WitnessKey.key_id == key_id,
-            WitnessKey.user_id == principal.user_id,
-            WitnessKey.revoked_at.is_(None),
-        )
-    ).first()
+    key = _active_key(db, principal, key_id)
     if key is None:
         raise _fail("key_id", "本机的封志密钥未登记或已吊销：请先在“封志密钥”页面登记")
     stored = {
@@ -438,6 +433,17 @@ def prepare_seal(
     return seal.statement_bytes(statement)
 
 
+def _active_key(db: Session, principal: Principal, key_id: object) -> WitnessKey | None:
+    """The witness's own key of that id, unless revoked."""
+    return db.scalars(
+        select(WitnessKey).where(
+            WitnessKey.key_id == key_id,
+            WitnessKey.user_id == principal.user_id,
+            WitnessKey.revoked_at.is_(None),
+        )
+    ).first()
+
+
 def seal_sample(
     *,
     db: Session,
@@ -452,54 +458,12 @@ def seal_sample(
     it and generate the witness record. A statement that does not match the sample, is stale,
     names another key or does not verify is refused and nothing is stored."""
     sample, project = _project_sample_for_witness(db, principal, code)
-    try:
-        statement = base64.b64decode(statement_b64, validate=True)
-        signature = base64.b64decode(signature_b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _fail("signature", "声明和签名应为 base64 编码") from exc
-    try:
-        facts = seal.parse_statement(statement)
-    except ValueError as exc:
-        raise _fail("statement", str(exc)) from exc
+    statement, signature, facts = _decode_statement(statement_b64, signature_b64)
     if sample.status != SampleStatus.SAMPLED:
         raise Conflict(f"样品当前状态为“{SampleStatus(sample.status).label}”，不能再封样")
-    expected = {
-        "sample_code": sample.sample_code,
-        "project_code": project.code,
-        "prepared_at": iso(sample.prepared_at),
-        "sampled_at": iso(sample.sampled_at),
-        "sample_phash": sample.sample_phash,
-    }
-    photos = facts.get("photos") or {}
-    if (
-        any(facts.get(k) != v for k, v in expected.items())
-        or (facts.get("witness") or {}).get("id") != principal.user_id
-        or photos.get("sample") != sample.photo_sample_sha256
-        or photos.get("tag") != sample.photo_tag_sha256
-        or photos.get("sampler") != sample.photo_person_sha256
-    ):
-        raise _fail("statement", "封志声明与样品信息不一致")
-    try:
-        sealed_at = dt.datetime.fromisoformat(str(facts.get("sealed_at")))
-    except ValueError as exc:
-        raise _fail("statement", "封志声明的时间无效") from exc
-    if (
-        not dt.timedelta(0)
-        <= now - sealed_at
-        <= dt.timedelta(seconds=settings.sampling_seal_window_seconds)
-    ):
-        raise _fail("statement", "封志声明已过期，请重新拍照封样")
-    store = blob_store(settings)
-    for role in ("seal", "witness"):
-        if not isinstance(photos.get(role), str) or not store.exists(photos[role]):
-            raise _fail("statement", "封志声明中的照片不存在")
-    key = db.scalars(
-        select(WitnessKey).where(
-            WitnessKey.key_id == facts.get("key_id"),
-            WitnessKey.user_id == principal.user_id,
-            WitnessKey.revoked_at.is_(None),
-        )
-    ).first()
+    sealed_at = _check_statement(settings, principal, sample, project, facts, now)
+    photos = facts["photos"]
+    key = _active_key(db, principal, facts.get("key_id"))
     if key is None:
         raise _fail("key_id", "封志密钥未登记或已吊销")
     if not seal.verify(key.public_key, statement, signature):
@@ -530,25 +494,7 @@ def seal_sample(
             db.flush()
     except Exception as exc:
         raise Conflict("该样品已封样") from exc
-    member = projects.active_member(
-        db,
-        project_id=project.id,
-        user_id=principal.user_id or 0,
-        role=MemberRole.WITNESS,
-        day=sealed_at.date(),
-    )
-    witness_photo = store.get(photos["witness"])
-    check_identity(
-        db=db,
-        settings=settings,
-        user_id=principal.user_id or 0,
-        project_id=project.id,
-        sample_id=sample.id,
-        action="sample:seal",
-        live=StoredPhoto(photos["witness"], "", 0, 0),
-        live_bytes=witness_photo,
-        reference_sha256=member.photo_sha256 if member else None,
-    )
+    _check_witness_identity(db, settings, principal, sample, project, row)
     receipt = ledger.notarise(
         db,
         "sample:seal",
@@ -567,6 +513,91 @@ def seal_sample(
         db=db, settings=settings, sample=sample, project=project, seal=row, receipt=receipt
     )
     return row
+
+
+def _decode_statement(
+    statement_b64: str, signature_b64: str
+) -> tuple[bytes, bytes, dict[str, Any]]:
+    """The statement's and the signature's bytes, and the statement's facts."""
+    try:
+        statement = base64.b64decode(statement_b64, validate=True)
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _fail("signature", "声明和签名应为 base64 编码") from exc
+    try:
+        facts = seal.parse_statement(statement)
+    except ValueError as exc:
+        raise _fail("statement", str(exc)) from exc
+    return statement, signature, facts
+
+
+def _check_statement(
+    settings: Settings,
+    principal: Principal,
+    sample: Sample,
+    project: Project,
+    facts: dict[str, Any],
+    now: dt.datetime,
+) -> dt.datetime:
+    """The statement must be the one prepared for this sample and witness, within the seal
+    window, with its photos stored; returns when it was sealed."""
+    expected = {
+        "sample_code": sample.sample_code,
+        "project_code": project.code,
+        "prepared_at": iso(sample.prepared_at),
+        "sampled_at": iso(sample.sampled_at),
+        "sample_phash": sample.sample_phash,
+    }
+    photos = facts.get("photos") or {}
+    if (
+        any(facts.get(k) != v for k, v in expected.items())
+        or (facts.get("witness") or {}).get("id") != principal.user_id
+        or photos.get("sample") != sample.photo_sample_sha256
+        or photos.get("tag") != sample.photo_tag_sha256
+        or photos.get("sampler") != sample.photo_person_sha256
+    ):
+        raise _fail("statement", "封志声明与样品信息不一致")
+    try:
+        sealed_at = dt.datetime.fromisoformat(str(facts.get("sealed_at")))
+    except ValueError as exc:
+        raise _fail("statement", "封志声明的时间无效") from exc
+    window = dt.timedelta(seconds=settings.sampling_seal_window_seconds)
+    if not dt.timedelta(0) <= now - sealed_at <= window:
+        raise _fail("statement", "封志声明已过期，请重新拍照封样")
+    store = blob_store(settings)
+    for role in ("seal", "witness"):
+        if not isinstance(photos.get(role), str) or not store.exists(photos[role]):
+            raise _fail("statement", "封志声明中的照片不存在")
+    return sealed_at
+
+
+def _check_witness_identity(
+    db: Session,
+    settings: Settings,
+    principal: Principal,
+    sample: Sample,
+    project: Project,
+    row: SampleSeal,
+) -> None:
+    """Compare the witness's photo at the seal with the one registered for the project."""
+    member = projects.active_member(
+        db,
+        project_id=project.id,
+        user_id=principal.user_id or 0,
+        role=MemberRole.WITNESS,
+        day=row.sealed_at.date(),
+    )
+    check_identity(
+        db=db,
+        settings=settings,
+        user_id=principal.user_id or 0,
+        project_id=project.id,
+        sample_id=sample.id,
+        action="sample:seal",
+        live=StoredPhoto(row.photo_person_sha256, "", 0, 0),
+        live_bytes=blob_store(settings).get(row.photo_person_sha256),
+        reference_sha256=member.photo_sha256 if member else None,
+    )
 
 
 def verify_seal(db: Session, row: SampleSeal) -> list[str]:
@@ -696,53 +727,18 @@ def check_receipt(
     exist, belong to the commission and its project, carry a seal that verifies, be in a state
     to be received, and the receipt photo must show the sealed specimen (perceptual hash).
     Accepted or refused, the check is kept; a refused sample is marked so."""
-    reasons: list[RefusalReason] = []
     code = codes.normalise(data.sample_code)
     sample = None
     if codes.code_problem(code) is None:
         sample = db.scalars(select(Sample).where(Sample.sample_code == code)).first()
-    if not data.tag_intact:
-        reasons.append(RefusalReason.TAG_DAMAGED)
-    commission = None
-    if data.commission_number:
-        commission = db.scalars(
-            select(Commission).where(
-                Commission.institution_id == data.institution.id,
-                Commission.number == data.commission_number,
-            )
-        ).first()
-        if commission is None:
-            raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
-    photo = None
-    if data.photo is not None:
-        photo = take_photo(settings, data.photo, "photo")
-    elif data.photo_sha256:
-        stored = blob_store(settings).get(data.photo_sha256)
-        photo = StoredPhoto(data.photo_sha256, _phash(stored), 0, 0)
+    reasons = [RefusalReason.TAG_DAMAGED] if not data.tag_intact else []
+    commission = _receipt_commission(db, data)
+    photo = _receipt_photo(settings, data)
     distance = None
     if sample is None:
         reasons.append(RefusalReason.UNKNOWN_CODE)
     else:
-        if commission is not None:
-            if sample.project_id != commission.project_id:
-                reasons.append(RefusalReason.WRONG_PROJECT)
-            named = db.scalar(
-                select(CommissionSample.id).where(
-                    CommissionSample.commission_id == commission.id,
-                    CommissionSample.sample_code == sample.sample_code,
-                )
-            )
-            if named is None:
-                reasons.append(RefusalReason.WRONG_COMMISSION)
-        elif sample.institution_id not in (None, data.institution.id):
-            reasons.append(RefusalReason.WRONG_COMMISSION)
-        row = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
-        if row is None:
-            reasons.append(RefusalReason.NOT_SEALED)
-        elif verify_seal(db, row):
-            reasons.append(RefusalReason.SEAL_INVALID)
-        if sample.status in (SampleStatus.RECEIVED, SampleStatus.TESTING, SampleStatus.TESTED):
-            reasons.append(RefusalReason.WRONG_STATE)
+        reasons += _sample_refusals(db, sample, commission, data.institution)
         if photo is not None:
             distance = hamming(photo.phash, sample.sample_phash)
             if distance > RECEIPT_PHASH_MAX_DISTANCE:
@@ -771,18 +767,7 @@ def check_receipt(
     )
     db.add(receipt)
     if sample is not None:
-        if accepted:
-            sample.status = SampleStatus.RECEIVED.value
-            sample.institution_id = data.institution.id
-            owner = commission or (
-                db.get(Commission, sample.commission_id) if sample.commission_id else None
-            )
-            if owner is not None and not commission_transition_problem(
-                owner.status, CommissionStatus.RECEIVED.value
-            ):
-                owner.status = CommissionStatus.RECEIVED.value
-        elif sample.institution_id in (None, data.institution.id):
-            sample.status = SampleStatus.REFUSED.value
+        _mark_received_or_refused(db, sample, commission, data.institution, accepted)
     db.flush()
     ledger.notarise(
         db,
@@ -797,6 +782,85 @@ def check_receipt(
         },
     )
     return receipt
+
+
+def _receipt_commission(db: Session, data: ReceiptInput) -> Commission | None:
+    """The commission the lab names with the sample (None when it names none); refused when
+    the lab has no commission of that number."""
+    if not data.commission_number:
+        return None
+    commission = db.scalars(
+        select(Commission).where(
+            Commission.institution_id == data.institution.id,
+            Commission.number == data.commission_number,
+        )
+    ).first()
+    if commission is None:
+        raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
+    return commission
+
+
+def _receipt_photo(settings: Settings, data: ReceiptInput) -> StoredPhoto | None:
+    """The receipt photo, taken now (page) or uploaded before by its SHA-256 (exchange)."""
+    if data.photo is not None:
+        return take_photo(settings, data.photo, "photo")
+    if data.photo_sha256:
+        stored = blob_store(settings).get(data.photo_sha256)
+        return StoredPhoto(data.photo_sha256, _phash(stored), 0, 0)
+    return None
+
+
+def _sample_refusals(
+    db: Session, sample: Sample, commission: Commission | None, institution: Institution
+) -> list[RefusalReason]:
+    """Why a known sample cannot be received: another project or commission, no seal or one
+    that does not verify, already received."""
+    reasons: list[RefusalReason] = []
+    if commission is not None:
+        if sample.project_id != commission.project_id:
+            reasons.append(RefusalReason.WRONG_PROJECT)
+        named = db.scalar(
+            select(CommissionSample.id).where(
+                CommissionSample.commission_id == commission.id,
+                CommissionSample.sample_code == sample.sample_code,
+            )
+        )
+        if named is None:
+            reasons.append(RefusalReason.WRONG_COMMISSION)
+    elif sample.institution_id not in (None, institution.id):
+        reasons.append(RefusalReason.WRONG_COMMISSION)
+    row = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
+    if row is None:
+        reasons.append(RefusalReason.NOT_SEALED)
+    elif verify_seal(db, row):
+        reasons.append(RefusalReason.SEAL_INVALID)
+    if sample.status in (SampleStatus.RECEIVED, SampleStatus.TESTING, SampleStatus.TESTED):
+        reasons.append(RefusalReason.WRONG_STATE)
+    return reasons
+
+
+def _mark_received_or_refused(
+    db: Session,
+    sample: Sample,
+    commission: Commission | None,
+    institution: Institution,
+    accepted: bool,
+) -> None:
+    """An accepted sample is the lab's and received, and so is its commission when it may
+    be; a refused one is marked refused unless another lab holds it."""
+    if not accepted:
+        if sample.institution_id in (None, institution.id):
+            sample.status = SampleStatus.REFUSED.value
+        return
+    sample.status = SampleStatus.RECEIVED.value
+    sample.institution_id = institution.id
+    owner = commission or (
+        db.get(Commission, sample.commission_id) if sample.commission_id else None
+    )
+    if owner is not None and not commission_transition_problem(
+        owner.status, CommissionStatus.RECEIVED.value
+    ):
+        owner.status = CommissionStatus.RECEIVED.value
 
 
 def _phash(data: bytes) -> str:
