@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core import domains
-from jcjg.core.blobs import blob_store
+from jcjg.core.blobs import BlobStore, blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
@@ -181,43 +181,12 @@ def store_record(
     message_id: str | None = None,
 ) -> TestRecord:
     """One test record with its specimens and curves (a 422 leaves nothing written)."""
-    kind = data.kind
-    if data.ended_at < data.started_at:
-        raise _fail("ended_at", "结束时间不能早于开始时间")
-    if data.ended_at > received_at + CLOCK_SLACK:
-        raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
-    if _number_taken(db, TestRecord, institution, data.number):
-        raise _fail(
-            "number", "该原始记录编号已上传；原始数据不能覆盖，更正请报送数据修改记录", "unique"
-        )
-    if kind is TestKind.CONCRETE_COMPRESSION and data.specimen_size_mm not in (100, 150, 200):
-        raise _fail("specimen_size_mm", "混凝土立方体试件边长应为 100、150 或 200 mm")
-    positions = [s.position for s in data.specimens]
-    if len(set(positions)) != len(positions):
-        raise _fail("specimens", "试件序号不能重复")
-    for index, specimen in enumerate(data.specimens):
-        _check_values(kind, index, specimen)
-        needs_curve = data.acquisition is Acquisition.AUTO and kind is not TestKind.OTHER
-        if needs_curve and specimen.curve is None and not specimen.curve_sha256:
-            raise _fail(
-                f"specimens[{index}].curve",
-                "自动采集的力学试验须上传力值-时间曲线（001 6.3.2.1）",
-                "missing",
-            )
+    _check_record(db, institution, data, received_at)
     commission = _commission(db, institution, data.commission_number)
     project = _project(db, data.project_code)
     if commission is not None and project is not None and commission.project_id != project.id:
         raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
     project_id = project.id if project else (commission.project_id if commission else None)
-    people = {
-        p.id_number: p
-        for p in db.scalars(
-            select(Person).where(
-                Person.institution_id == institution.id,
-                Person.id_number.in_([i.id_number for i in data.inspectors if i.id_number]),
-            )
-        )
-    }
     record = TestRecord(
         institution_id=institution.id,
         region_code=institution.region_code,
@@ -225,16 +194,14 @@ def store_record(
         commission_id=commission.id if commission else None,
         number=data.number,
         sequence=data.sequence,
-        kind=kind.value,
+        kind=data.kind.value,
         item_code=data.item_code,
         parameter_codes=list(data.parameter_codes),
         standard=data.standard,
         lab_name=data.lab_name,
         equipment=list(data.equipment),
         inspectors=[i.name for i in data.inspectors],
-        inspector_person_ids=[
-            people[i.id_number].id for i in data.inspectors if i.id_number in people
-        ],
+        inspector_person_ids=_inspector_person_ids(db, institution, data),
         started_at=data.started_at,
         ended_at=data.ended_at,
         received_at=received_at,
@@ -250,52 +217,10 @@ def store_record(
     db.add(record)
     db.flush()
     store = blob_store(settings)
-    rows: list[Specimen] = []
-    for index, item in enumerate(data.specimens):
-        specimen = Specimen(
-            test_record_id=record.id,
-            institution_id=institution.id,
-            region_code=institution.region_code,
-            project_id=project_id,
-            position=item.position,
-            sample_code=item.sample_code,
-            values=dict(item.values),
-        )
-        db.add(specimen)
-        db.flush()
-        rows.append(specimen)
-        curve = _curve_of(settings, index, item)
-        if curve is None:
-            continue
-        stored = curves.encode(curve)
-        digest = store.put(stored)
-        features = curves.features(curve, kind.rate_window)
-        print_ = curves.fingerprint(curve, kind.fingerprint_top)
-        row = Curve(
-            specimen_id=specimen.id,
-            test_record_id=record.id,
-            institution_id=institution.id,
-            region_code=institution.region_code,
-            project_id=project_id,
-            blob_digest=digest,
-            upload_sha256=item.curve_sha256,
-            stored_bytes=len(stored),
-            n_points=features.n_points,
-            sampling_hz=features.sampling_hz,
-            duration_s=features.duration_s,
-            peak_kn=features.peak_kn,
-            time_to_peak_s=features.time_to_peak_s,
-            rate_kn_s=features.rate_kn_s,
-            has_displacement=curve.displacement is not None,
-            fp_vector=print_.vector.tobytes() if print_ else None,
-            fp_peak_kn=print_.peak_kn if print_ else None,
-            fp_rise_s=print_.rise_s if print_ else None,
-        )
-        db.add(row)
-        if print_ is not None:
-            db.flush()
-            bands = fpindex.keys(curves.bucket(print_.peak_kn), fpindex.band_values(print_.vector))
-            db.add_all(CurveKey(curve_id=row.id, key=int(k)) for k in bands.ravel())
+    rows = [
+        _store_specimen(db, settings, store, record, index, item)
+        for index, item in enumerate(data.specimens)
+    ]
     outcome = recompute(record, rows)
     record.recomputed = outcome.as_json() if outcome else {}
     record.platform_judgement = _judgement(outcome).value
@@ -305,6 +230,119 @@ def store_record(
         for hook in domains.hooks(NONCONFORMING_RECORD):
             hook(db, record, received_at)
     return record
+
+
+def _check_record(
+    db: Session, institution: Institution, data: RecordIn, received_at: dt.datetime
+) -> None:
+    """What a record must be before anything is written: its times, a number not uploaded
+    before, a specimen size the kind allows, distinct specimens with their values, and a
+    curve for each specimen of an automatically acquired mechanical test."""
+    kind = data.kind
+    if data.ended_at < data.started_at:
+        raise _fail("ended_at", "结束时间不能早于开始时间")
+    if data.ended_at > received_at + CLOCK_SLACK:
+        raise _fail("ended_at", "结束时间晚于平台收到数据的时间")
+    if _number_taken(db, TestRecord, institution, data.number):
+        raise _fail(
+            "number", "该原始记录编号已上传；原始数据不能覆盖，更正请报送数据修改记录", "unique"
+        )
+    if kind is TestKind.CONCRETE_COMPRESSION and data.specimen_size_mm not in (100, 150, 200):
+        raise _fail("specimen_size_mm", "混凝土立方体试件边长应为 100、150 或 200 mm")
+    positions = [s.position for s in data.specimens]
+    if len(set(positions)) != len(positions):
+        raise _fail("specimens", "试件序号不能重复")
+    needs_curve = data.acquisition is Acquisition.AUTO and kind is not TestKind.OTHER
+    for index, specimen in enumerate(data.specimens):
+        _check_values(kind, index, specimen)
+        if needs_curve and specimen.curve is None and not specimen.curve_sha256:
+            raise _fail(
+                f"specimens[{index}].curve",
+                "自动采集的力学试验须上传力值-时间曲线（001 6.3.2.1）",
+                "missing",
+            )
+
+
+def _inspector_person_ids(db: Session, institution: Institution, data: RecordIn) -> list[int]:
+    """The registered people of the institution among the record's inspectors (by ID number)."""
+    people = {
+        p.id_number: p
+        for p in db.scalars(
+            select(Person).where(
+                Person.institution_id == institution.id,
+                Person.id_number.in_([i.id_number for i in data.inspectors if i.id_number]),
+            )
+        )
+    }
+    return [people[i.id_number].id for i in data.inspectors if i.id_number in people]
+
+
+def _store_specimen(
+    db: Session,
+    settings: Settings,
+    store: BlobStore,
+    record: TestRecord,
+    index: int,
+    item: SpecimenIn,
+) -> Specimen:
+    """One specimen of the record, with its curve when it has one."""
+    specimen = Specimen(
+        test_record_id=record.id,
+        institution_id=record.institution_id,
+        region_code=record.region_code,
+        project_id=record.project_id,
+        position=item.position,
+        sample_code=item.sample_code,
+        values=dict(item.values),
+    )
+    db.add(specimen)
+    db.flush()
+    curve = _curve_of(settings, index, item)
+    if curve is not None:
+        _store_curve(db, store, record, specimen, curve, item.curve_sha256)
+    return specimen
+
+
+def _store_curve(
+    db: Session,
+    store: BlobStore,
+    record: TestRecord,
+    specimen: Specimen,
+    curve: curves.Curve,
+    upload_sha256: str | None,
+) -> None:
+    """A specimen's force-time curve: stored compressed, its features computed, and its
+    fingerprint indexed so that a curve reused elsewhere is found."""
+    kind = TestKind(record.kind)
+    stored = curves.encode(curve)
+    digest = store.put(stored)
+    features = curves.features(curve, kind.rate_window)
+    print_ = curves.fingerprint(curve, kind.fingerprint_top)
+    row = Curve(
+        specimen_id=specimen.id,
+        test_record_id=record.id,
+        institution_id=record.institution_id,
+        region_code=record.region_code,
+        project_id=record.project_id,
+        blob_digest=digest,
+        upload_sha256=upload_sha256,
+        stored_bytes=len(stored),
+        n_points=features.n_points,
+        sampling_hz=features.sampling_hz,
+        duration_s=features.duration_s,
+        peak_kn=features.peak_kn,
+        time_to_peak_s=features.time_to_peak_s,
+        rate_kn_s=features.rate_kn_s,
+        has_displacement=curve.displacement is not None,
+        fp_vector=print_.vector.tobytes() if print_ else None,
+        fp_peak_kn=print_.peak_kn if print_ else None,
+        fp_rise_s=print_.rise_s if print_ else None,
+    )
+    db.add(row)
+    if print_ is not None:
+        db.flush()
+        bands = fpindex.keys(curves.bucket(print_.peak_kn), fpindex.band_values(print_.vector))
+        db.add_all(CurveKey(curve_id=row.id, key=int(k)) for k in bands.ravel())
 
 
 def nonconforming_by(lab: str, platform: str) -> str:
