@@ -153,6 +153,17 @@ def list_projects(
     return rows, total
 
 
+def project_by_code(db: Session, code: str | None) -> Project | None:
+    """The project a message names by its code (None when it names none); refused on
+    ``project_code`` when the platform has no such project."""
+    if not code:
+        return None
+    project = db.scalars(select(Project).where(Project.code == code)).first()
+    if project is None:
+        raise ValidationFailed(errors=[FieldError("project_code", "平台没有这个工程项目编号")])
+    return project
+
+
 def site_distance(project: Project, lat: float | None, lon: float | None) -> float | None:
     """Metres outside the project's geofence (0 inside); None without a position or fence."""
     if lat is None or lon is None or not geo.valid_position(lat, lon):

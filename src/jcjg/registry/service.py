@@ -1,12 +1,13 @@
-"""Small reads of the registry shared by other domains' pages."""
+"""Small reads of the registry shared by other domains' pages and messages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.registry.models import Person
 from jcjg.tenancy.models import Institution
 
 
@@ -18,3 +19,20 @@ def institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:
         return {}
     rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(wanted)))
     return {int(i): name for i, name in rows}
+
+
+def registered_person_ids(
+    db: Session, institution_id: int, id_numbers: Sequence[str | None]
+) -> list[int]:
+    """The ids of the institution's registered people among these ID numbers, in their order;
+    numbers absent or not registered with the institution are left out."""
+    wanted = [n for n in id_numbers if n]
+    if not wanted:
+        return []
+    rows = db.execute(
+        select(Person.id_number, Person.id).where(
+            Person.institution_id == institution_id, Person.id_number.in_(wanted)
+        )
+    )
+    people = {number: int(person_id) for number, person_id in rows}
+    return [people[n] for n in wanted if n in people]

@@ -19,14 +19,15 @@ from jcjg.core.codes import normalise
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
-from jcjg.projects.models import Project
+from jcjg.projects.service import project_by_code
 from jcjg.regions.models import Region
-from jcjg.registry.models import Person
+from jcjg.registry.service import registered_person_ids
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, new_token, verify_url
 from jcjg.reports.models import CodeScan, Report, ReportRecord
 from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
 from jcjg.sampling.models import Commission
+from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
@@ -54,40 +55,13 @@ def issue_report(
         raise _fail(
             "number", "该报告编号已申领监管码；更正报告请用新编号并在 replaces 中说明", "unique"
         )
-    commission = None
-    if data.commission_number:
-        commission = db.scalars(
-            select(Commission).where(
-                Commission.institution_id == institution.id,
-                Commission.number == data.commission_number,
-            )
-        ).first()
-        if commission is None:
-            raise _fail("commission_number", "本机构没有这个委托编号")
-    project = None
-    if data.project_code:
-        project = db.scalars(select(Project).where(Project.code == data.project_code)).first()
-        if project is None:
-            raise _fail("project_code", "平台没有这个工程项目编号")
-        if commission is not None and commission.project_id != project.id:
-            raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
-    project_id = project.id if project else (commission.project_id if commission else None)
+    commission, project_id = _commission_and_project(db, institution, data)
     records = _records(db, institution, data.test_record_numbers)
     for record in records:
         if project_id and record.project_id and record.project_id != project_id:
             raise _fail("test_record_numbers", f"原始记录 {record.number} 属于另一个工程项目")
     replaced = _replaced(db, institution, data)
-    people = {
-        p.id_number: p
-        for p in db.scalars(
-            select(Person).where(
-                Person.institution_id == institution.id,
-                Person.id_number.in_([s.id_number for s in data.signatories if s.id_number]),
-            )
-        )
-    }
     serial, year = _next_serial(db, institution.region_code, received_at)
-    code = SUPERVISION.make(institution.region_code, year, serial)
     report = Report(
         institution_id=institution.id,
         region_code=institution.region_code,
@@ -96,7 +70,7 @@ def issue_report(
         number=data.number,
         year=data.year or data.issued_on.year,
         sequence=data.sequence,
-        supervision_code=code,
+        supervision_code=SUPERVISION.make(institution.region_code, year, serial),
         code_serial=serial,
         code_year=year,
         token=new_token(),
@@ -106,9 +80,9 @@ def issue_report(
         judgement=data.judgement.value,
         results=dict(data.results),
         signatories=[s.name for s in data.signatories],
-        signatory_person_ids=[
-            people[s.id_number].id for s in data.signatories if s.id_number in people
-        ],
+        signatory_person_ids=registered_person_ids(
+            db, institution.id, [s.id_number for s in data.signatories]
+        ),
         issued_on=data.issued_on,
         received_at=received_at,
         replaces_id=replaced.id if replaced else None,
@@ -120,11 +94,37 @@ def issue_report(
     if replaced is not None:
         assert data.replaces is not None
         _set_status(replaced, ReportStatus.REPLACED, data.replaces.reason, received_at)
+    _notarise_issue(db, institution, report, records, replaced)
+    return report
+
+
+def _commission_and_project(
+    db: Session, institution: Institution, data: ReportIn
+) -> tuple[Commission | None, int | None]:
+    """The commission the report names, and its project: the one named, else the
+    commission's; the two must agree."""
+    commission = commission_by_number(db, institution, data.commission_number)
+    project = project_by_code(db, data.project_code)
+    if project is None:
+        return commission, commission.project_id if commission else None
+    if commission is not None and commission.project_id != project.id:
+        raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
+    return commission, project.id
+
+
+def _notarise_issue(
+    db: Session,
+    institution: Institution,
+    report: Report,
+    records: list[TestRecord],
+    replaced: Report | None,
+) -> None:
+    """The ledger's entry for the code (``report:issue``), without personal data."""
     receipt = ledger.notarise(
         db,
         "report:issue",
         {
-            "supervision_code": code,
+            "supervision_code": report.supervision_code,
             "institution_code": institution.code,
             "report_number": report.number,
             "issued_on": report.issued_on.isoformat(),
@@ -137,7 +137,6 @@ def issue_report(
     report.ledger_index = receipt.index
     report.leaf_hash = receipt.leaf_hash.hex()
     db.flush()
-    return report
 
 
 def _records(db: Session, institution: Institution, numbers: list[str]) -> list[TestRecord]:

@@ -732,7 +732,7 @@ def check_receipt(
     if codes.code_problem(code) is None:
         sample = db.scalars(select(Sample).where(Sample.sample_code == code)).first()
     reasons = [RefusalReason.TAG_DAMAGED] if not data.tag_intact else []
-    commission = _receipt_commission(db, data)
+    commission = commission_by_number(db, data.institution, data.commission_number)
     photo = _receipt_photo(settings, data)
     distance = None
     if sample is None:
@@ -784,15 +784,16 @@ def check_receipt(
     return receipt
 
 
-def _receipt_commission(db: Session, data: ReceiptInput) -> Commission | None:
-    """The commission the lab names with the sample (None when it names none); refused when
-    the lab has no commission of that number."""
-    if not data.commission_number:
+def commission_by_number(
+    db: Session, institution: Institution, number: str | None
+) -> Commission | None:
+    """The institution's commission a message or form names by its number (None when it names
+    none); refused on ``commission_number`` when the institution has no such commission."""
+    if not number:
         return None
     commission = db.scalars(
         select(Commission).where(
-            Commission.institution_id == data.institution.id,
-            Commission.number == data.commission_number,
+            Commission.institution_id == institution.id, Commission.number == number
         )
     ).first()
     if commission is None:

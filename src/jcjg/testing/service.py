@@ -17,7 +17,8 @@ from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.registry.models import Person
-from jcjg.sampling.models import Commission
+from jcjg.registry.service import registered_person_ids
+from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex, judgement
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
@@ -104,28 +105,6 @@ def _number_taken(
     )
 
 
-def _commission(db: Session, institution: Institution, number: str | None) -> Commission | None:
-    if not number:
-        return None
-    commission = db.scalars(
-        select(Commission).where(
-            Commission.institution_id == institution.id, Commission.number == number
-        )
-    ).first()
-    if commission is None:
-        raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
-    return commission
-
-
-def _project(db: Session, code: str | None) -> Project | None:
-    if not code:
-        return None
-    project = db.scalars(select(Project).where(Project.code == code)).first()
-    if project is None:
-        raise _fail("project_code", "平台没有这个工程项目编号")
-    return project
-
-
 def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcome | None:
     """The platform's own result from the raw values (None: nothing to recompute)."""
     kind = TestKind(record.kind)
@@ -182,8 +161,8 @@ def store_record(
 ) -> TestRecord:
     """One test record with its specimens and curves (a 422 leaves nothing written)."""
     _check_record(db, institution, data, received_at)
-    commission = _commission(db, institution, data.commission_number)
-    project = _project(db, data.project_code)
+    commission = commission_by_number(db, institution, data.commission_number)
+    project = projects.project_by_code(db, data.project_code)
     if commission is not None and project is not None and commission.project_id != project.id:
         raise _fail("project_code", "委托所属的工程项目与 project_code 不一致")
     project_id = project.id if project else (commission.project_id if commission else None)
@@ -201,7 +180,9 @@ def store_record(
         lab_name=data.lab_name,
         equipment=list(data.equipment),
         inspectors=[i.name for i in data.inspectors],
-        inspector_person_ids=_inspector_person_ids(db, institution, data),
+        inspector_person_ids=registered_person_ids(
+            db, institution.id, [i.id_number for i in data.inspectors]
+        ),
         started_at=data.started_at,
         ended_at=data.ended_at,
         received_at=received_at,
@@ -261,20 +242,6 @@ def _check_record(
                 "自动采集的力学试验须上传力值-时间曲线（001 6.3.2.1）",
                 "missing",
             )
-
-
-def _inspector_person_ids(db: Session, institution: Institution, data: RecordIn) -> list[int]:
-    """The registered people of the institution among the record's inspectors (by ID number)."""
-    people = {
-        p.id_number: p
-        for p in db.scalars(
-            select(Person).where(
-                Person.institution_id == institution.id,
-                Person.id_number.in_([i.id_number for i in data.inspectors if i.id_number]),
-            )
-        )
-    }
-    return [people[i.id_number].id for i in data.inspectors if i.id_number in people]
 
 
 def _store_specimen(
@@ -507,7 +474,7 @@ def current_values(db: Session, record: TestRecord) -> dict[str, Any]:
 
 
 def _onsite_project(db: Session, code: str) -> Project:
-    project = _project(db, code)
+    project = projects.project_by_code(db, code)
     assert project is not None  # the code is required
     return project
 
