@@ -454,39 +454,19 @@ def run_rule(
         raise ValueError("now must be timezone-aware")
     if institution_ids is not None and project_ids is not None:
         raise ValueError("narrow a run by institutions or by projects, not both")
-    by_project = project_ids is not None
-    ids = project_ids if by_project else institution_ids
-    scope = None if ids is None else frozenset(ids)
-    if scope is not None and not scope:
+    institutions = None if institution_ids is None else frozenset(institution_ids)
+    projects = None if project_ids is None else frozenset(project_ids)
+    if institutions == frozenset() or projects == frozenset():
         return RunResult()
     ctx = RuleContext(
-        db=db,
-        rule=rule_,
-        now=now,
-        institution_ids=None if by_project else scope,
-        project_ids=scope if by_project else None,
+        db=db, rule=rule_, now=now, institution_ids=institutions, project_ids=projects
     )
     found: dict[str, Finding] = {}
     for check in checks_of(rule_):
         for finding in check(ctx):
             if ctx.covers_finding(finding):
                 found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
-
-    stmt = select(Alert).where(Alert.rule_id == rule_.id, Alert.status == AlertStatus.OPEN.value)
-    if by_project:
-        narrowed = ctx.narrow_projects(stmt, Alert.project_id)
-    else:
-        narrowed = ctx.narrow(stmt, Alert.institution_id)
-    open_in_scope = {a.key: a for a in db.scalars(narrowed)}
-    open_elsewhere: dict[str, Alert] = {}
-    if scope is not None:
-        # a subject that moved to one of these institutions keeps its open alert
-        missing = sorted(k for k in found if k not in open_in_scope)
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            rows = db.scalars(stmt.where(Alert.key.in_(chunk)))
-            open_elsewhere.update({a.key: a for a in rows})
-
+    open_in_scope, open_elsewhere = _open_alerts(ctx, found)
     refreshed = closed = 0
     new: list[Finding] = []
     for key, finding in found.items():
@@ -505,6 +485,27 @@ def run_rule(
     db.flush()
     opened, raced = _insert(db, rule_, new, now)
     return RunResult(raised=opened, refreshed=refreshed + raced, closed=closed)
+
+
+def _open_alerts(
+    ctx: RuleContext, found: dict[str, Finding]
+) -> tuple[dict[str, Alert], dict[str, Alert]]:
+    """The rule's open alerts within the run's scope, and those of this run's findings open
+    outside it (a subject that moved to one of these institutions keeps its open alert)."""
+    stmt = select(Alert).where(Alert.rule_id == ctx.rule.id, Alert.status == AlertStatus.OPEN.value)
+    if ctx.project_ids is not None:
+        narrowed = ctx.narrow_projects(stmt, Alert.project_id)
+    else:
+        narrowed = ctx.narrow(stmt, Alert.institution_id)
+    open_in_scope = {a.key: a for a in ctx.db.scalars(narrowed)}
+    open_elsewhere: dict[str, Alert] = {}
+    if ctx.project_ids is not None or ctx.institution_ids is not None:
+        missing = sorted(k for k in found if k not in open_in_scope)
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = ctx.db.scalars(stmt.where(Alert.key.in_(chunk)))
+            open_elsewhere.update({a.key: a for a in rows})
+    return open_in_scope, open_elsewhere
 
 
 @dataclass
