@@ -76,33 +76,76 @@ def project_archive(
 ) -> IO[bytes]:
     """The zip (a spooled file at position 0) of what ``principal`` may read of ``project``."""
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-    archive = _Zip(out)
-    store = blob_store(settings)
-    retained: list[dict[str, Any]] = []
-    notarised: dict[int, str] = {}  # ledger index -> what
+    parts = _ProjectArchive(db, settings, principal, project, _Zip(out))
+    parts.archive.add_json("project.json", _row(project))
+    parts.add_contracts()
+    parts.add_commissions()
+    numbers = parts.add_records()
+    parts.add_reports(numbers)
+    parts.add_samples()
+    parts.add_onsite()
+    parts.finish()
+    out.seek(0)
+    return out
 
-    def keep(kind: str, key: str, obj: Any) -> None:
+
+class _ProjectArchive:
+    """The parts of one project's archive, each read within the principal's scope, with the
+    retention of each kept item and the ledger entries to prove."""
+
+    def __init__(
+        self,
+        db: Session,
+        settings: Settings,
+        principal: Principal,
+        project: Project,
+        archive: _Zip,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.principal = principal
+        self.project = project
+        self.archive = archive
+        self.store = blob_store(settings)
+        self.retained: list[dict[str, Any]] = []
+        self.notarised: dict[int, str] = {}  # ledger index -> what
+
+    def keep(self, kind: str, key: str, obj: Any) -> None:
         until = retention.retained_until(obj)
-        retained.append({"kind": kind, "key": key, "retained_until": _plain(until)})
+        self.retained.append({"kind": kind, "key": key, "retained_until": _plain(until)})
 
-    def scoped(model: Any, *conditions: Any) -> list[Any]:
-        if not principal.can(f"{model.__permission_entity__}:read"):
+    def scoped(self, model: Any) -> list[Any]:
+        """The project's rows of ``model`` the principal may read, in id order."""
+        if not self.principal.can(f"{model.__permission_entity__}:read"):
             return []
-        stmt = restrict(select(model), principal, "read").where(*conditions)
-        return list(db.scalars(stmt.order_by(model.id)))
+        stmt = restrict(select(model), self.principal, "read")
+        stmt = stmt.where(model.project_id == self.project.id)
+        return list(self.db.scalars(stmt.order_by(model.id)))
 
-    archive.add_json("project.json", _row(project))
-    for contract in scoped(Contract, Contract.project_id == project.id):
-        archive.add(f"contracts/{contract.number}.pdf", store.get(contract.pdf_sha256))
-        archive.add_json(f"contracts/{contract.number}.json", _row(contract))
-        keep("contract", contract.number, contract)
-        if contract.ledger_index is not None:
-            notarised[contract.ledger_index] = f"contract {contract.number}"
-    for commission in scoped(Commission, Commission.project_id == project.id):
-        archive.add_json(f"commissions/{commission.number}.json", _row(commission))
-    records = scoped(TestRecord, TestRecord.project_id == project.id)
-    numbers = {r.id: r.number for r in records}
-    for record in records:
+    def add_contracts(self) -> None:
+        for contract in self.scoped(Contract):
+            self.archive.add(
+                f"contracts/{contract.number}.pdf", self.store.get(contract.pdf_sha256)
+            )
+            self.archive.add_json(f"contracts/{contract.number}.json", _row(contract))
+            self.keep("contract", contract.number, contract)
+            if contract.ledger_index is not None:
+                self.notarised[contract.ledger_index] = f"contract {contract.number}"
+
+    def add_commissions(self) -> None:
+        for commission in self.scoped(Commission):
+            self.archive.add_json(f"commissions/{commission.number}.json", _row(commission))
+
+    def add_records(self) -> dict[int, str]:
+        """Every test record with its specimens, revisions and curves; returns their numbers
+        by id."""
+        records = self.scoped(TestRecord)
+        for record in records:
+            self._add_record(record)
+        return {r.id: r.number for r in records}
+
+    def _add_record(self, record: TestRecord) -> None:
+        db = self.db
         specimens = list(
             db.scalars(
                 select(Specimen)
@@ -110,12 +153,10 @@ def project_archive(
                 .order_by(Specimen.position)
             )
         )
-        revisions = list(
-            db.scalars(
-                select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
-            )
+        revisions = db.scalars(
+            select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
         )
-        archive.add_json(
+        self.archive.add_json(
             f"records/{record.number}.json",
             {
                 **_row(record),
@@ -123,77 +164,88 @@ def project_archive(
                 "revisions": [_row(v, "revised_by_person_id") for v in revisions],
             },
         )
-        keep("test_record", record.number, record)
+        self.keep("test_record", record.number, record)
         position = {s.id: s.position for s in specimens}
         for curve in db.scalars(select(Curve).where(Curve.test_record_id == record.id)):
-            archive.add(
+            self.archive.add(
                 f"curves/{record.number}-{position.get(curve.specimen_id, 0)}.csv",
-                _csv(testing.curve_json(settings, curve)),
+                _csv(testing.curve_json(self.settings, curve)),
             )
         if record.message_id:
             index = db.scalar(
                 select(Message.ledger_index).where(Message.message_id == record.message_id)
             )
             if index is not None:
-                notarised[int(index)] = f"test_record {record.number}"
-    for report in scoped(Report, Report.project_id == project.id):
-        covered = db.scalars(
-            select(ReportRecord.test_record_id).where(ReportRecord.report_id == report.id)
-        )
-        archive.add_json(
-            f"reports/{report.number}.json",
+                self.notarised[int(index)] = f"test_record {record.number}"
+
+    def add_reports(self, numbers: dict[int, str]) -> None:
+        for report in self.scoped(Report):
+            covered = self.db.scalars(
+                select(ReportRecord.test_record_id).where(ReportRecord.report_id == report.id)
+            )
+            self.archive.add_json(
+                f"reports/{report.number}.json",
+                {
+                    **_row(report, "token"),
+                    "test_records": sorted(numbers.get(i, str(i)) for i in covered),
+                },
+            )
+            if report.pdf_sha256:
+                self.archive.add(f"reports/{report.number}.pdf", self.store.get(report.pdf_sha256))
+            self.keep("report", report.number, report)
+            if report.ledger_index is not None:
+                self.notarised[report.ledger_index] = f"report {report.supervision_code}"
+
+    def add_samples(self) -> None:
+        """Each sample with its seal, its photos and its witness record (PDF)."""
+        db, store = self.db, self.store
+        for sample in self.scoped(Sample):
+            code = sample.sample_code
+            seal = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
+            witness = db.scalars(
+                select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)
+            ).first()
+            self.archive.add_json(
+                f"samples/{code}.json",
+                {
+                    **_row(sample, "sampler_user_id", "photo_person_sha256"),
+                    "seal": _row(seal, "witness_user_id") if seal else None,
+                },
+            )
+            self.archive.add(f"samples/{code}-sample.jpg", store.get(sample.photo_sample_sha256))
+            self.archive.add(f"samples/{code}-tag.jpg", store.get(sample.photo_tag_sha256))
+            if witness is not None:
+                self.archive.add(f"samples/{code}-witness.pdf", store.get(witness.pdf_sha256))
+            if seal is not None and seal.ledger_index is not None:
+                self.notarised[seal.ledger_index] = f"seal {code}"
+
+    def add_onsite(self) -> None:
+        """On-site plans, and on-site records with their photos and clips."""
+        for plan in self.scoped(OnSitePlan):
+            self.archive.add_json(f"onsite/plans/{plan.number}.json", _row(plan))
+            self.keep("onsite_plan", plan.number, plan)
+        for onsite in self.scoped(OnSiteRecord):
+            self.archive.add_json(f"onsite/records/{onsite.number}.json", _row(onsite))
+            for n, digest in enumerate([*onsite.photos, *onsite.clips], start=1):
+                self.archive.add(
+                    f"onsite/records/{onsite.number}-{n}-{digest[:12]}", self.store.get(digest)
+                )
+            self.keep("onsite_record", onsite.number, onsite)
+
+    def finish(self) -> None:
+        """The log's proofs for everything notarised, and the manifest; closes the zip."""
+        self.archive.add_json("ledger/proofs.json", _proofs(self.db, self.notarised))
+        self.archive.add_json(
+            "manifest.json",
             {
-                **_row(report, "token"),
-                "test_records": sorted(numbers.get(i, str(i)) for i in covered),
+                "format": "jcjg-project-archive/1",
+                "project": {"code": self.project.code, "name": self.project.name},
+                "generated_at": utcnow().isoformat(),
+                "retention": self.retained,
+                "files": self.archive.files,
             },
         )
-        if report.pdf_sha256:
-            archive.add(f"reports/{report.number}.pdf", store.get(report.pdf_sha256))
-        keep("report", report.number, report)
-        if report.ledger_index is not None:
-            notarised[report.ledger_index] = f"report {report.supervision_code}"
-    for sample in scoped(Sample, Sample.project_id == project.id):
-        seal = db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)).first()
-        witness = db.scalars(
-            select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)
-        ).first()
-        archive.add_json(
-            f"samples/{sample.sample_code}.json",
-            {
-                **_row(sample, "sampler_user_id", "photo_person_sha256"),
-                "seal": _row(seal, "witness_user_id") if seal else None,
-            },
-        )
-        for role, digest in (("sample", sample.photo_sample_sha256),
-                             ("tag", sample.photo_tag_sha256)):  # fmt: skip
-            archive.add(f"samples/{sample.sample_code}-{role}.jpg", store.get(digest))
-        if witness is not None:
-            archive.add(f"samples/{sample.sample_code}-witness.pdf", store.get(witness.pdf_sha256))
-        if seal is not None and seal.ledger_index is not None:
-            notarised[seal.ledger_index] = f"seal {sample.sample_code}"
-    for plan in scoped(OnSitePlan, OnSitePlan.project_id == project.id):
-        archive.add_json(f"onsite/plans/{plan.number}.json", _row(plan))
-        keep("onsite_plan", plan.number, plan)
-    for onsite in scoped(OnSiteRecord, OnSiteRecord.project_id == project.id):
-        archive.add_json(f"onsite/records/{onsite.number}.json", _row(onsite))
-        for n, digest in enumerate([*onsite.photos, *onsite.clips], start=1):
-            archive.add(f"onsite/records/{onsite.number}-{n}-{digest[:12]}", store.get(digest))
-        keep("onsite_record", onsite.number, onsite)
-    proofs = _proofs(db, notarised)
-    archive.add_json("ledger/proofs.json", proofs)
-    archive.add_json(
-        "manifest.json",
-        {
-            "format": "jcjg-project-archive/1",
-            "project": {"code": project.code, "name": project.name},
-            "generated_at": utcnow().isoformat(),
-            "retention": retained,
-            "files": archive.files,
-        },
-    )
-    archive.zip.close()
-    out.seek(0)
-    return out
+        self.archive.zip.close()
 
 
 def _csv(curve: dict[str, Any]) -> bytes:
