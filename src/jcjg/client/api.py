@@ -375,18 +375,7 @@ class Client:
                 chunk = handle.read(min(self.chunk_size, size - offset))
                 if not chunk:
                     raise TransientError(f"{path} became shorter while it was being uploaded")
-                checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
-                response = self.request(
-                    "PATCH",
-                    url,
-                    body=chunk,
-                    content_type=OFFSET_MEDIA,
-                    headers={
-                        **tus,
-                        "Upload-Offset": str(offset),
-                        "Upload-Checksum": f"sha256 {checksum}",
-                    },
-                )
+                response = self._tus_patch(url, offset, chunk, tus)
                 if response.status_code == 204:
                     offset = int(response.headers.get("upload-offset", offset + len(chunk)))
                     completed = response.headers.get("upload-sha256") or completed
@@ -402,11 +391,7 @@ class Client:
                     continue
                 if response.status_code == 409 and resyncs < _RESYNC_LIMIT:
                     resyncs += 1  # another writer or a lost answer: ask where the server is
-                    known = self._tus_offset(url, size, tus)
-                    if known is None:
-                        store.delete(sha256)
-                        raise TransientError(f"upload {url} is gone; the next attempt starts anew")
-                    offset = known
+                    offset = self._tus_resync(url, size, tus, sha256, store)
                     continue
                 if response.status_code == 460:
                     raise TransientError(f"chunk at {offset} arrived damaged (checksum)")
@@ -414,6 +399,41 @@ class Client:
                 if isinstance(error, PermanentError):
                     store.delete(sha256)  # e.g. the content no longer hashes as declared
                 raise error
+        self._tus_check_stored(url, sha256, completed, store)
+
+    def _tus_patch(
+        self, url: str, offset: int, chunk: bytes, tus: dict[str, str]
+    ) -> httpx.Response:
+        """Send one chunk at ``offset`` with its SHA-256 checksum."""
+        checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+        return self.request(
+            "PATCH",
+            url,
+            body=chunk,
+            content_type=OFFSET_MEDIA,
+            headers={
+                **tus,
+                "Upload-Offset": str(offset),
+                "Upload-Checksum": f"sha256 {checksum}",
+            },
+        )
+
+    def _tus_resync(
+        self, url: str, size: int, tus: dict[str, str], sha256: str, store: UploadUrls
+    ) -> int:
+        """Where the server is with an upload after a conflict; the upload forgotten and the
+        attempt given up (to start anew next time) when it is gone."""
+        known = self._tus_offset(url, size, tus)
+        if known is None:
+            store.delete(sha256)
+            raise TransientError(f"upload {url} is gone; the next attempt starts anew")
+        return known
+
+    def _tus_check_stored(
+        self, url: str, sha256: str, completed: str | None, store: UploadUrls
+    ) -> None:
+        """After the last chunk: the platform must hold exactly this content. The upload is
+        forgotten either way."""
         if completed is None:
             # Nothing was left to send: the completing answer of an earlier run was lost.
             if not self.has_file(sha256):
