@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+from typing import Any
 
 __all__ = ["MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
 
@@ -74,32 +75,44 @@ def _write(obj: object, out: list[str], active: set[int]) -> None:
         out.append("false")
     elif isinstance(obj, str):
         out.append(_encode_string(obj))
-    elif isinstance(obj, int):
-        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
-            raise _Problem(f"integer {obj} beyond 2**53 - 1; pass it as a string")
-        out.append(str(int(obj)))  # int() drops any int subclass's own __str__ (IntEnum)
-    elif isinstance(obj, float):
-        try:
-            out.append(_format_number(obj))
-        except CanonicalJSONError as exc:
-            raise _Problem(str(exc).removeprefix("$: ")) from None
+    elif isinstance(obj, int | float):
+        out.append(_number(obj))
     elif isinstance(obj, dict | list | tuple):
-        if id(obj) in active:
-            raise _Problem("value contains itself")
-        active.add(id(obj))
-        if isinstance(obj, dict):
-            _write_object(obj, out, active)
-        elif obj and all(type(item) is float for item in obj):
-            # lists of plain numbers (curves' points) are most of a large message
-            try:
-                out.append("[" + ",".join(map(_format_number, obj)) + "]")
-            except CanonicalJSONError:
-                _write_items(obj, out, active)  # again, slowly, to name the bad item
-        else:
-            _write_items(obj, out, active)
-        active.discard(id(obj))
+        _write_container(obj, out, active)
     else:
         raise _Problem(f"{type(obj).__name__} is not a JSON value")
+
+
+def _number(obj: int | float) -> str:
+    if isinstance(obj, int):
+        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            raise _Problem(f"integer {obj} beyond 2**53 - 1; pass it as a string")
+        return str(int(obj))  # int() drops any int subclass's own __str__ (IntEnum)
+    try:
+        return _format_number(obj)
+    except CanonicalJSONError as exc:
+        raise _Problem(str(exc).removeprefix("$: ")) from None
+
+
+def _write_container(
+    obj: dict[Any, Any] | list[Any] | tuple[Any, ...],
+    out: list[str],
+    active: set[int],
+) -> None:
+    if id(obj) in active:
+        raise _Problem("value contains itself")
+    active.add(id(obj))
+    if isinstance(obj, dict):
+        _write_object(obj, out, active)
+    elif obj and all(type(item) is float for item in obj):
+        # lists of plain numbers (curves' points) are most of a large message
+        try:
+            out.append("[" + ",".join(map(_format_number, obj)) + "]")
+        except CanonicalJSONError:
+            _write_items(obj, out, active)  # again, slowly, to name the bad item
+    else:
+        _write_items(obj, out, active)
+    active.discard(id(obj))
 
 
 def _write_items(obj: list[object] | tuple[object, ...], out: list[str], active: set[int]) -> None:

@@ -392,16 +392,29 @@ def _verify_consistency(
     if path is None:
         return False
     if size1 == size2:
-        # transparency-dev compares the roots as given here; the probes expect exactly that.
-        if not isinstance(root1, bytes | bytearray | memoryview):
-            return False
-        if not isinstance(root2, bytes | bytearray | memoryview):
-            return False
-        return not path and bytes(root1) == bytes(root2)
+        return _same_tree(path, root1, root2)
     want1 = _as_hash(root1)
     want2 = _as_hash(root2)
     if want1 is None or want2 is None or not path:
         return False
+    return _walk_consistency(size1, size2, path, want1, want2)
+
+
+def _same_tree(path: list[bytes], root1: object, root2: object) -> bool:
+    """Equal sizes: an empty proof and equal roots."""
+    # transparency-dev compares the roots as given here; the probes expect exactly that.
+    if not isinstance(root1, bytes | bytearray | memoryview):
+        return False
+    if not isinstance(root2, bytes | bytearray | memoryview):
+        return False
+    return not path and bytes(root1) == bytes(root2)
+
+
+def _walk_consistency(
+    size1: int, size2: int, path: list[bytes], want1: bytes, want2: bytes
+) -> bool:
+    """RFC 9162 2.1.4.2 for ``0 < size1 < size2`` and a non-empty proof: rebuild both roots
+    from the proof and compare them with the ones wanted."""
     if size1 & (size1 - 1) == 0:
         path.insert(0, want1)  # the old tree is a perfect subtree: its root starts the walk
     fn, sn = size1 - 1, size2 - 1
