@@ -248,31 +248,9 @@ def act(
     if action is A.ISSUE or not _may(principal, order, action):
         raise PermissionDenied("您不能对这份整改通知执行此操作")
     if not _in_state(order, action):
-        if action is A.PUBLISH:
-            raise Conflict("这份整改通知已经公布")
-        if action is A.UNPUBLISH:
-            raise Conflict("这份整改通知没有公布")
-        raise Conflict(f"整改通知状态为“{status_of(order).label}”，不能{action.label}")
-    errors: list[FieldError] = []
+        raise _wrong_state(order, action)
     note = note.strip()
-    if action in NEEDS_NOTE and not note:
-        says = {
-            A.ANSWER: "请写明整改情况",
-            A.PUBLISH: "请写明公示的整改情况（将公开显示，请勿写入姓名、电话等个人信息）",
-        }.get(action, "请写明理由")
-        errors.append(FieldError("note", says, "required"))
-    if len(note) > MAX_TEXT:
-        errors.append(FieldError("note", f"说明不超过 {MAX_TEXT} 字", "too_long"))
-    new_deadline = None
-    if action in NEEDS_DEADLINE:
-        new_deadline = parse_deadline(deadline, beijing_date(now), errors)
-    if action is A.ANSWER and not evidence:
-        errors.append(FieldError("evidence", "请上传整改证明材料（PDF 或照片）", "required"))
-    if action is not A.ANSWER and evidence:
-        errors.append(FieldError("evidence", "只有整改答复附证明材料", "unexpected"))
-    errors += check_evidence(evidence)
-    if errors:
-        raise ValidationFailed(errors=errors)
+    new_deadline = _clean(action, note=note, deadline=deadline, evidence=evidence, now=now)
     stored = store_evidence(settings, evidence)
     before = status_of(order)
     if action in TRANSITIONS:
@@ -293,6 +271,46 @@ def act(
     _event(db, order, action, before, principal, now, note=note, deadline=new_deadline,
            evidence=stored)  # fmt: skip
     return order
+
+
+def _wrong_state(order: RectificationOrder, action: OrderAction) -> Conflict:
+    """Why the order is not in a state for ``action``."""
+    if action is A.PUBLISH:
+        return Conflict("这份整改通知已经公布")
+    if action is A.UNPUBLISH:
+        return Conflict("这份整改通知没有公布")
+    return Conflict(f"整改通知状态为“{status_of(order).label}”，不能{action.label}")
+
+
+def _clean(
+    action: OrderAction,
+    *,
+    note: str,
+    deadline: str | dt.date | None,
+    evidence: list[Upload],
+    now: dt.datetime,
+) -> dt.date | None:
+    """Check the step's fields (422 with every error); the deadline it sets, if any."""
+    errors: list[FieldError] = []
+    if action in NEEDS_NOTE and not note:
+        says = {
+            A.ANSWER: "请写明整改情况",
+            A.PUBLISH: "请写明公示的整改情况（将公开显示，请勿写入姓名、电话等个人信息）",
+        }.get(action, "请写明理由")
+        errors.append(FieldError("note", says, "required"))
+    if len(note) > MAX_TEXT:
+        errors.append(FieldError("note", f"说明不超过 {MAX_TEXT} 字", "too_long"))
+    new_deadline = None
+    if action in NEEDS_DEADLINE:
+        new_deadline = parse_deadline(deadline, beijing_date(now), errors)
+    if action is A.ANSWER and not evidence:
+        errors.append(FieldError("evidence", "请上传整改证明材料（PDF 或照片）", "required"))
+    if action is not A.ANSWER and evidence:
+        errors.append(FieldError("evidence", "只有整改答复附证明材料", "unexpected"))
+    errors += check_evidence(evidence)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return new_deadline
 
 
 def _event(
