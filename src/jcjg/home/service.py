@@ -577,46 +577,72 @@ def _by_project(db: Session, stmt: Any) -> Counter[int]:
 
 def charts(home: AuthorityHome) -> dict[str, Any]:
     """What the ECharts of an authority's home draw, embedded in the page as JSON: the same
-    numbers as the page's tables."""
-    out: dict[str, Any] = {
-        "rules": {
-            "labels": [n.title for n in home.rules],
-            "values": [n.value for n in home.rules],
-            "links": [n.link for n in home.rules],
-        },
+    numbers as the page's tables. A chart with nothing to draw is left out."""
+    drawn = {
+        "rules": _rules_chart(home.rules),
+        "trend": _trend_chart(home.trend),
+        "top": _top_chart(home.top),
+        "uploads": _uploads_chart(home.uploads),
+        "regions": _regions_chart(home.regions),
     }
-    if home.trend is not None:
-        out["trend"] = {
-            "days": [d.strftime("%m-%d") for d in home.trend.days],
-            "dates": [d.isoformat() for d in home.trend.days],
-            "series": [
-                {"key": key, "name": label, "values": values}
-                for key, label, values in home.trend.series
-            ],
-        }
-    if home.top:
-        out["top"] = {
-            "labels": [r.name for r in home.top],
-            "alerts": [r.alerts.value for r in home.top],
-            "nonconformities": [r.nonconformities.value for r in home.top],
-            "links": [r.alerts.link for r in home.top],
-        }
-    if home.uploads is not None:
-        out["uploads"] = {
-            "labels": [u.name for u in home.uploads],
-            "values": [u.messages.value for u in home.uploads],
-            "links": [u.link for u in home.uploads],
-        }
-    # the regions with something to show (the table lists them all)
-    regions = [r for r in home.regions if r.alerts.value or r.nonconformities.value
-               or (r.institutions and r.institutions.value)]  # fmt: skip
-    if regions:
-        out["regions"] = {
-            "labels": [r.name for r in regions],
-            "codes": [r.code for r in regions],
-            "alerts": [r.alerts.value for r in regions],
-            "nonconformities": [r.nonconformities.value for r in regions],
-            "institutions": [r.institutions.value if r.institutions else 0 for r in regions],
-            "links": [r.alerts.link for r in regions],
-        }
-    return out
+    return {name: chart for name, chart in drawn.items() if chart is not None}
+
+
+def _rules_chart(rules: list[Number]) -> dict[str, Any]:
+    return {
+        "labels": [n.title for n in rules],
+        "values": [n.value for n in rules],
+        "links": [n.link for n in rules],
+    }
+
+
+def _trend_chart(trend: Trend | None) -> dict[str, Any] | None:
+    if trend is None:
+        return None
+    return {
+        "days": [d.strftime("%m-%d") for d in trend.days],
+        "dates": [d.isoformat() for d in trend.days],
+        "series": [
+            {"key": key, "name": label, "values": values} for key, label, values in trend.series
+        ],
+    }
+
+
+def _top_chart(top: list[InstitutionFindings]) -> dict[str, Any] | None:
+    if not top:
+        return None
+    return {
+        "labels": [r.name for r in top],
+        "alerts": [r.alerts.value for r in top],
+        "nonconformities": [r.nonconformities.value for r in top],
+        "links": [r.alerts.link for r in top],
+    }
+
+
+def _uploads_chart(uploads: list[Uploads] | None) -> dict[str, Any] | None:
+    if uploads is None:
+        return None
+    return {
+        "labels": [u.name for u in uploads],
+        "values": [u.messages.value for u in uploads],
+        "links": [u.link for u in uploads],
+    }
+
+
+def _regions_chart(rows: list[RegionRow]) -> dict[str, Any] | None:
+    """The regions with something to show (the table lists them all)."""
+    regions = [
+        r
+        for r in rows
+        if r.alerts.value or r.nonconformities.value or (r.institutions and r.institutions.value)
+    ]
+    if not regions:
+        return None
+    return {
+        "labels": [r.name for r in regions],
+        "codes": [r.code for r in regions],
+        "alerts": [r.alerts.value for r in regions],
+        "nonconformities": [r.nonconformities.value for r in regions],
+        "institutions": [r.institutions.value if r.institutions else 0 for r in regions],
+        "links": [r.alerts.link for r in regions],
+    }
