@@ -265,6 +265,70 @@ def test_the_alerts_page_lists_counts_and_filters_within_scope(browser_client, f
     assert browser_client.get(f"/alerts/{other.id}").status_code == 404
 
 
+HX = {"HX-Request": "true"}
+
+
+def test_the_alerts_page_answers_htmx_with_its_results_alone(browser_client, factory, world):
+    """The filters and the pager ask with htmx for the results region only (and the filter
+    form, out of band); a plain request, or htmx restoring a page of its history, gets the
+    whole page. Both answer to the same filters."""
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    query = "/alerts?status=all&region_code=360403&limit=1"
+
+    page = browser_client.get(query)
+    assert page.status_code == 200
+    assert page.text.lstrip().startswith("<!doctype html>")
+    assert 'id="list-filters"' in page.text
+    assert 'hx-swap-oob' not in page.text
+    assert "HX-Request" in page.headers["vary"]
+
+    part = browser_client.get(query, headers=HX)
+    assert part.status_code == 200
+    assert "HX-Request" in part.headers["vary"]
+    assert part.text.lstrip().startswith('<div id="list-results"')
+    assert "<html" not in part.text
+    assert "<nav" in part.text  # the pager, and nothing of the page around the list
+    assert 'data-testid="logout"' not in part.text
+    results = part.text.split('<form method="get" action="/alerts" id="list-filters"')[0]
+    # the same filters: both alerts of 360403 (one open, one closed), one a page
+    assert 'data-testid="alerts-table"' in results
+    assert "第 1 / 2 页，共 2 条" in results
+    assert "南昌检测" not in results
+    full_results = page.text.split('id="list-results"')[1]
+    assert results.count("<tr>") == full_results.count("<tr>")
+    # the pager's next page keeps the filters and swaps the results again
+    nxt = results.split(">下一页</a>")[0].rsplit("<a ", 1)[1]
+    assert 'hx-target="#list-results"' in nxt
+    assert 'hx-push-url="true"' in nxt
+    href = nxt.split('href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "status=all" in href
+    assert "region_code=360403" in href
+    assert "offset=1" in href
+    second = browser_client.get(href, headers=HX)
+    assert "第 2 / 2 页，共 2 条" in second.text
+    # the filter form comes out of band, showing what was asked
+    form = part.text.split('id="list-filters"')[1].split("</form>")[0]
+    assert 'hx-swap-oob="true"' in form
+    assert 'value="360403"' in form
+    assert '<option value="all" selected>' in form
+
+    restore = browser_client.get(query, headers=HX | {"HX-History-Restore-Request": "true"})
+    assert restore.text.lstrip().startswith("<!doctype html>")
+
+
+def test_filter_errors_come_back_with_the_htmx_answer(browser_client, factory, world):
+    jj_city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    login(browser_client, jj_city.username)
+    part = browser_client.get("/alerts?region_code=36x", headers=HX)
+    assert part.status_code == 200
+    form = part.text.split('id="list-filters"')[1].split("</form>")[0]
+    assert "行政区划代码应为 6 位数字" in form
+    assert 'aria-invalid="true"' in form
+    results = part.text.split('id="list-filters"')[0]
+    assert "九江检测" in results  # the bad filter is left out, the others apply
+
+
 def test_the_menu_links_the_alerts_for_those_who_may_read_them(browser_client, factory):
     staff = factory.user(Role.INSTITUTION_STAFF)
     login(browser_client, staff.username)

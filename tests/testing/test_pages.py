@@ -65,6 +65,46 @@ def test_list_detail_revision_and_curve(client, browser_client, db, factory, lab
     assert max(points["f"]) == round(curve.peak_kn, 3)
 
 
+def test_the_list_answers_htmx_with_its_results_and_the_same_filters(
+    client, browser_client, factory, lab
+):
+    for n in (1, 2, 3):
+        payload, _ = concrete_record(lab, number=f"PG-HX-{n}", seed=n)
+        _send(client, lab, payload)
+    other, _ = concrete_record(lab, number="PG-OTHER-1")
+    _send(client, lab, other)
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
+    login(browser_client, staff.username)
+    query = "/testing/records?q=PG-HX-&kind=concrete_compression&limit=2"
+
+    page = browser_client.get(query, headers=HTML)
+    assert page.text.lstrip().startswith("<!doctype html>")
+    assert "HX-Request" in page.headers["vary"]
+    part = browser_client.get(query, headers=HTML | {"HX-Request": "true"})
+    assert part.status_code == 200
+    assert "HX-Request" in part.headers["vary"]
+    assert part.text.lstrip().startswith('<div id="list-results"')
+    assert "<html" not in part.text
+    results = part.text.split('id="list-filters"')[0]
+    shown = sorted(n for n in ("PG-HX-1", "PG-HX-2", "PG-HX-3") if n in results)
+    assert len(shown) == 2  # two a page, newest first, as on the whole page
+    assert shown == sorted(n for n in ("PG-HX-1", "PG-HX-2", "PG-HX-3") if n in page.text)
+    assert "PG-OTHER-1" not in results
+    assert "第 1 / 2 页，共 3 条" in results
+    nxt = results.split(">下一页</a>")[0].rsplit("<a ", 1)[1]
+    href = nxt.split('href="')[1].split('"')[0].replace("&amp;", "&")
+    assert f'hx-get="{href.replace("&", "&amp;")}"' in nxt
+    assert "q=PG-HX-" in href
+    assert "kind=concrete_compression" in href
+    rest = browser_client.get(href, headers=HTML | {"HX-Request": "true"}).text
+    assert "第 2 / 2 页，共 3 条" in rest
+    assert [n for n in ("PG-HX-1", "PG-HX-2", "PG-HX-3") if n in rest.split("list-filters")[0]]
+    form = part.text.split('id="list-filters"')[1].split("</form>")[0]
+    assert 'hx-swap-oob="true"' in form
+    assert 'value="PG-HX-"' in form
+    assert '<option value="concrete_compression" selected>' in form
+
+
 def test_other_labs_and_strangers_do_not_see_records(client, browser_client, db, factory, lab):
     payload, _ = concrete_record(lab, number="PG-SCOPE")
     _send(client, lab, payload)

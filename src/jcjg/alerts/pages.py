@@ -3,6 +3,7 @@ thresholds per region (set by principals with ``rule:configure``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.regioncodes import is_valid_code
-from jcjg.core.templating import redirect, render
+from jcjg.core.templating import redirect, render, render_list
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
@@ -57,71 +58,127 @@ def alerts_page(
     project_id: Annotated[str | None, Query(max_length=12)] = None,
     age: Annotated[str | None, Query(pattern=service.AGE_PATTERN)] = None,
 ) -> Response:
-    errors: dict[str, str] = {}
-    region = (region_code or "").strip() or None
-    if region and not is_valid_code(region):
-        errors["region_code"] = "行政区划代码应为 6 位数字，如 360400"
-        region = None
-    institution = form_id(institution_id) if institution_id and institution_id.strip() else None
-    if institution_id and institution_id.strip() and institution is None:
-        errors["institution_id"] = "请选择检测机构"
-    project = form_id(project_id) if project_id and project_id.strip() else None
-    if project_id and project_id.strip() and project is None:
-        errors["project_id"] = "请选择工程项目"
-    now = utcnow()
-    filters: dict[str, Any] = {
-        "status": status,
-        "region_code": region,
-        "institution_id": institution,
-        "handling": handling or None,
-        "today": beijing_date(now),
-        "severity": severity or None,
-        "project_id": project,
-        "age": age or None,
-        "now": now,
-    }
+    """The alerts within scope, filtered; an htmx request from the filters or the pager gets
+    the results alone (``render_list``)."""
+    chosen = _ListFilters.read(
+        status=status,
+        region_code=region_code,
+        institution_id=institution_id,
+        handling=handling,
+        severity=severity,
+        project_id=project_id,
+        age=age,
+    )
+    context = _list_context(db, principal, paging, rule_id or None, chosen)
+    return render_list(
+        request,
+        "alerts/list.html",
+        context,
+        results="alerts/_results.html",
+        filters="alerts/_filters.html",
+    )
+
+
+@dataclass(frozen=True)
+class _ListFilters:
+    """The alert list's filters as the service takes them (``search``), as the form shows them
+    again (``shown``), and what was wrong with them (by field, in Chinese)."""
+
+    search: dict[str, Any]
+    shown: dict[str, str]
+    errors: dict[str, str]
+
+    @classmethod
+    def read(
+        cls,
+        *,
+        status: str,
+        region_code: str | None,
+        institution_id: str | None,
+        handling: str | None,
+        severity: str | None,
+        project_id: str | None,
+        age: str | None,
+    ) -> _ListFilters:
+        errors: dict[str, str] = {}
+        region = (region_code or "").strip() or None
+        if region and not is_valid_code(region):
+            errors["region_code"] = "行政区划代码应为 6 位数字，如 360400"
+            region = None
+        institution = _chosen_id(institution_id, "institution_id", "请选择检测机构", errors)
+        project = _chosen_id(project_id, "project_id", "请选择工程项目", errors)
+        now = utcnow()
+        search: dict[str, Any] = {
+            "status": status,
+            "region_code": region,
+            "institution_id": institution,
+            "handling": handling or None,
+            "today": beijing_date(now),
+            "severity": severity or None,
+            "project_id": project,
+            "age": age or None,
+            "now": now,
+        }
+        shown = {
+            "status": status,
+            "region_code": (region_code or "").strip(),
+            "institution_id": str(institution or ""),
+            "handling": handling or "",
+            "severity": severity or "",
+            "project_id": str(project or ""),
+            "age": age or "",
+        }
+        return cls(search, shown, errors)
+
+
+def _chosen_id(raw: str | None, name: str, message: str, errors: dict[str, str]) -> int | None:
+    """The id a filter's menu chose (None for all); ``message`` in ``errors`` when not an id."""
+    if not raw or not raw.strip():
+        return None
+    chosen = form_id(raw)
+    if chosen is None:
+        errors[name] = message
+    return chosen
+
+
+def _list_context(
+    db: Session,
+    principal: Principal,
+    paging: PageParams,
+    rule_id: str | None,
+    chosen: _ListFilters,
+) -> dict[str, Any]:
     rows, total = service.search(
         db=db,
         principal=principal,
         offset=paging.offset,
         limit=paging.limit,
-        rule_id=rule_id or None,
-        **filters,
+        rule_id=rule_id,
+        **chosen.search,
     )
-    counts = service.counts_by_rule(db=db, principal=principal, **filters)
+    counts = service.counts_by_rule(db=db, principal=principal, **chosen.search)
     institutions = service.institutions_with_alerts(db=db, principal=principal)
-    names = dict(institutions)
     rule_ids = sorted(set(rules()) | set(counts))
-    shown = {
-        "status": status,
-        "region_code": (region_code or "").strip(),
-        "institution_id": str(institution or ""),
-        "handling": handling or "",
-        "severity": severity or "",
-        "project_id": str(project or ""),
-        "age": age or "",
-    }
-    context = {
+    return {
         "rows": rows,
         "total": total,
         "paging": paging,
         "counts": [(i, service.rule_title(i), counts.get(i, 0)) for i in rule_ids],
         "institutions": institutions,
-        "names": names,
-        "errors": errors,
-        "filters": shown | {"rule_id": rule_id or ""},
+        "names": dict(institutions),
+        "errors": chosen.errors,
+        "filters": chosen.shown | {"rule_id": rule_id or ""},
         # the filters but the rule, for the links of the counts and (with the rule) the pager
-        "query": urlencode(shown),
+        "query": urlencode(chosen.shown),
         "handlings": service.HANDLINGS,
         "ages": [(k, v[0]) for k, v in service.AGES.items()],
         "projects": service.projects_with_alerts(db=db, principal=principal),
         "bulk": principal.can(cases.HANDLE),
-        "filters_today": filters["today"],
+        "filters_today": chosen.search["today"],
         "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},
         "rule_title": service.rule_title,
         **_CHOICES,
     }
-    return render(request, "alerts/list.html", context)
 
 
 @router.get("/alerts/rules", response_class=HTMLResponse)

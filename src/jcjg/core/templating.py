@@ -170,6 +170,38 @@ def render(
     return response
 
 
+def wants_fragment(request: Request) -> bool:
+    """Whether htmx asks for a part of a page: an htmx request, but not one restoring a page of
+    its history (that wants the whole page)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-history-restore-request") != "true"
+        and headers.get("hx-boosted") != "true"
+    )
+
+
+def render_list(
+    request: Request,
+    page: str,
+    context: dict[str, Any],
+    *,
+    results: str,
+    filters: str | None = None,
+) -> HTMLResponse:
+    """A list page that reloads only its results (``templates/macros/lists.html``): the whole
+    ``page`` (which includes the partials ``results`` and ``filters``), or, to an htmx request
+    from its filter form or pager, the results alone with the filter form out of band. The
+    answer varies on ``HX-Request``, so a cache never gives one for the other."""
+    if wants_fragment(request):
+        parts = {"results_template": results, "filters_template": filters}
+        response = render(request, "partials/list_fragment.html", context | parts)
+    else:
+        response = render(request, page, context)
+    response.headers.add_vary_header("HX-Request")
+    return response
+
+
 def render_shared(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:

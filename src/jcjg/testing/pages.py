@@ -21,7 +21,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.pagination import PageParams, count_rows, page_params
-from jcjg.core.templating import Panel, render
+from jcjg.core.templating import Panel, render, render_list
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
@@ -106,18 +106,7 @@ def record_list(
     query |= {"flagged": "true"} if flagged else {}
     query |= {"nonconforming": "true"} if nonconforming else {}
     query = {k: v for k, v in query.items() if v}
-    narrowed = []  # what the filters not on the form narrow the list to, to show and undo
-    if filters.institution:
-        institution = db.get(Institution, filters.institution)
-        narrowed.append(f"检测机构：{institution.name if institution else filters.institution}")
-    if filters.project:
-        project = db.get(Project, filters.project)
-        narrowed.append(f"工程项目：{project.name if project else filters.project}")
-    if filters.item:
-        narrowed.append(f"检测项目：{filters.item}")
-    if rule:
-        narrowed.append(f"规则：{rule_title(rule)}")
-    return render(
+    return render_list(
         request,
         "testing/list.html",
         {
@@ -129,7 +118,7 @@ def record_list(
             "flagged": flagged,
             "rule": rule,
             "nonconforming": nonconforming,
-            "narrowed": narrowed,
+            "narrowed": _narrowed(db, filters, rule),
             "hidden": {
                 k: v for k, v in query.items() if k in ("institution", "project", "item", "rule")
             },
@@ -138,7 +127,25 @@ def record_list(
             "institutions": institutions,
             **_CHOICES,
         },
+        results="testing/_results.html",
+        filters="testing/_filters.html",
     )
+
+
+def _narrowed(db: Session, filters: Filters, rule: str) -> list[str]:
+    """What the filters not on the form narrow the list to, to show and undo."""
+    narrowed = []
+    if filters.institution:
+        institution = db.get(Institution, filters.institution)
+        narrowed.append(f"检测机构：{institution.name if institution else filters.institution}")
+    if filters.project:
+        project = db.get(Project, filters.project)
+        narrowed.append(f"工程项目：{project.name if project else filters.project}")
+    if filters.item:
+        narrowed.append(f"检测项目：{filters.item}")
+    if rule:
+        narrowed.append(f"规则：{rule_title(rule)}")
+    return narrowed
 
 
 @router.get("/testing/stats", response_class=HTMLResponse)
