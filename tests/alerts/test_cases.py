@@ -57,38 +57,11 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
     staff = _user(factory, Role.INSTITUTION_STAFF, institution=db.get(Institution, lab_id))
     leaves = db.scalar(select(func.count()).select_from(LedgerLeaf))
     login(browser_client, station)
-    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
-    assert 'data-status="new"' in page
-    assert 'value="confirm"' in page
-    assert 'value="rectify"' not in page  # the institution's step
-    assert _post(browser_client, alert, action="confirm", note="已核实").status_code == 303
-    assert _status(db, alert) == "confirmed"
-    deadline = (beijing_date(utcnow()) + dt.timedelta(days=10)).isoformat()
-    ordered = _post(browser_client, alert, action="require", deadline=deadline,
-                    responsible="九江督办测试检测站", note="送检定并停用该设备")  # fmt: skip
-    assert ordered.status_code == 303
-    assert _status(db, alert) == "rectifying"
+    _station_confirms_and_orders(browser_client, db, alert)
     browser_client.cookies.clear()
 
     login(browser_client, staff)
-    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
-    assert 'value="rectify"' in page
-    assert 'value="close"' not in page
-    answered = _post(browser_client, alert, action="rectify", note="已送检并取得新的检定证书",
-                     files=[("evidence", ("检定证书.pdf", PDF, "application/pdf")),
-                            ("evidence", ("设备照片.png", PNG, "image/png"))])  # fmt: skip
-    assert answered.status_code == 303, answered.text
-    assert _status(db, alert) == "rectified"
-    case = db.scalars(select(Case).where(Case.alert_id == alert.id)).one()
-    (event,) = db.scalars(select(CaseEvent).where(CaseEvent.action == "rectify")).all()
-    assert [e["name"] for e in event.evidence] == ["检定证书.pdf", "设备照片.png"]
-    pdf = browser_client.get(f"/alerts/{alert.id}/case/evidence/{event.evidence[0]['sha256']}")
-    assert pdf.status_code == 200
-    assert pdf.content == PDF
-    assert pdf.headers["content-type"] == "application/pdf"
-    assert pdf.headers["x-content-type-options"] == "nosniff"
-    # a file the case never had is not served, whatever is in the blob store
-    assert browser_client.get(f"/alerts/{alert.id}/case/evidence/{'0' * 64}").status_code == 404
+    event = _lab_answers_with_evidence(browser_client, db, alert)
     browser_client.cookies.clear()
     other = factory.institution(region_code="360403")
     login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=other))
@@ -97,9 +70,12 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
     browser_client.cookies.clear()
 
     login(browser_client, station)
-    assert _post(browser_client, alert, action="close", note="复核通过").status_code == 303
+    closed = _post(browser_client, alert, action="close", note="复核通过")
+    assert closed.status_code == 303
+    assert closed.headers["location"] == f"/alerts/{alert.id}?done=close#case"
     assert _status(db, alert) == "closed"
-    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    page = browser_client.get(f"/alerts/{alert.id}?done=close", headers=HTML).text
+    assert "已办结。" in page.split('data-testid="case-done"')[1].split("</p>")[0]
     history = page.split('data-testid="case-history"', 1)[1].split("</ol>", 1)[0]
     assert [a.value for a in (CaseAction.CONFIRM, CaseAction.REQUIRE, CaseAction.RECTIFY,
                               CaseAction.CLOSE)] == [
@@ -107,8 +83,51 @@ def test_confirm_order_answer_close(browser_client, db, factory, alert, settings
     ]  # fmt: skip
     assert "检定证书.pdf" in history
     assert "存证第" in history
-    # every step notarised and audited
+    unknown = browser_client.get(f"/alerts/{alert.id}?done=nonsense", headers=HTML).text
+    assert 'data-testid="case-done"' not in unknown
+    _every_step_notarised_and_audited(db, alert, leaves)
+
+
+def _station_confirms_and_orders(client, db, alert: Alert) -> None:
+    page = client.get(f"/alerts/{alert.id}", headers=HTML).text
+    assert 'data-status="new"' in page
+    assert 'value="confirm"' in page
+    assert 'value="rectify"' not in page  # the institution's step
+    assert 'data-testid="case-done"' not in page
+    assert _post(client, alert, action="confirm", note="已核实").status_code == 303
+    assert _status(db, alert) == "confirmed"
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=10)).isoformat()
+    ordered = _post(client, alert, action="require", deadline=deadline,
+                    responsible="九江督办测试检测站", note="送检定并停用该设备")  # fmt: skip
+    assert ordered.status_code == 303
+    assert _status(db, alert) == "rectifying"
+
+
+def _lab_answers_with_evidence(client, db, alert: Alert) -> CaseEvent:
+    """The institution's answer with two files; the files are served to it, and no other."""
+    page = client.get(f"/alerts/{alert.id}", headers=HTML).text
+    assert 'value="rectify"' in page
+    assert 'value="close"' not in page
+    answered = _post(client, alert, action="rectify", note="已送检并取得新的检定证书",
+                     files=[("evidence", ("检定证书.pdf", PDF, "application/pdf")),
+                            ("evidence", ("设备照片.png", PNG, "image/png"))])  # fmt: skip
+    assert answered.status_code == 303, answered.text
+    assert _status(db, alert) == "rectified"
+    (event,) = db.scalars(select(CaseEvent).where(CaseEvent.action == "rectify")).all()
+    assert [e["name"] for e in event.evidence] == ["检定证书.pdf", "设备照片.png"]
+    pdf = client.get(f"/alerts/{alert.id}/case/evidence/{event.evidence[0]['sha256']}")
+    assert pdf.status_code == 200
+    assert pdf.content == PDF
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    # a file the case never had is not served, whatever is in the blob store
+    assert client.get(f"/alerts/{alert.id}/case/evidence/{'0' * 64}").status_code == 404
+    return event
+
+
+def _every_step_notarised_and_audited(db, alert: Alert, leaves: int) -> None:
     db.expire_all()
+    case = db.scalars(select(Case).where(Case.alert_id == alert.id)).one()
     types = list(db.scalars(select(LedgerLeaf.entry_type).order_by(LedgerLeaf.leaf_index)))
     assert types[leaves:] == ["case:confirm", "case:require", "case:rectify", "case:close"]
     audited = db.scalars(

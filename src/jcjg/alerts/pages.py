@@ -281,6 +281,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "today": beijing_date(utcnow()),
         "form": {},
         "errors": {},
+        "done": None,
         **_CHOICES,
     }
 
@@ -290,7 +291,10 @@ def alert_detail(
     request: Request, alert_id: AlertId, db: SessionDep, principal: AlertReader
 ) -> Response:
     alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
-    return render(request, "alerts/detail.html", _detail_context(db, principal, alert))
+    context = _detail_context(db, principal, alert)
+    done = request.query_params.get("done", "")
+    context["done"] = CaseAction(done) if done in set(CaseAction) else None  # the step just taken
+    return render(request, "alerts/detail.html", context)
 
 
 @router.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
