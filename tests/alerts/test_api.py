@@ -280,7 +280,7 @@ def test_the_alerts_page_answers_htmx_with_its_results_alone(browser_client, fac
     assert page.status_code == 200
     assert page.text.lstrip().startswith("<!doctype html>")
     assert 'id="list-filters"' in page.text
-    assert 'hx-swap-oob' not in page.text
+    assert "hx-swap-oob" not in page.text
     assert "HX-Request" in page.headers["vary"]
 
     part = browser_client.get(query, headers=HX)

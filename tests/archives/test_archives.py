@@ -65,36 +65,7 @@ def test_nothing_in_retention_is_deleted(client, db, lab):
 
 
 def test_a_project_archive(client, browser_client, db, factory, lab, settings):
-    from tests.factories import catalogue, registry_row
-
-    catalogue(db, "01")
-    person = registry_row(factory, "people", lab.institution)
-    project = factory.project()
-    db.commit()
-    key, certificate = signer_identity("张批准")
-    signatories = lab.message(signatories=[{
-        "id_number": person.id_number, "specialties": ["01"], "certificates": [pem(certificate)],
-    }])  # fmt: skip
-    assert lab.post(client, "registry.signatories", signatories).status_code == 200
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
-    digest = _put(client, lab)
-    assert (
-        lab.post(
-            client, "contract", contract(lab, project, "HT-2026-0001", today, digest)
-        ).status_code
-        == 200
-    )
-    record, _ = concrete_record(lab, number="JL-ARC")
-    record["project_code"] = project.code
-    assert lab.post(client, "test_record", record).status_code == 200
-    issued = lab.post(client, "report", report_message(
-        lab, "BG-2026-0001", test_record_numbers=["JL-ARC"], items=["0101"],
-        project_code=project.code,
-    )).json()["results"]  # fmt: skip
-    signed = sign(report_pdf("BG-2026-0001", issued["verify_url"]), key, certificate)
-    assert _upload(client, lab, signed, "BG-2026-0001").status_code == 200
-    jobs.integrate(db, logging.getLogger("test"))
-
+    project, today, signed = _project_with_contract_record_and_report(client, db, factory, lab)
     station = factory.user(Role.STATION, region_code="360400")
     login(browser_client, station.username)
     response = browser_client.get(f"/projects/{project.id}/archive.zip")
@@ -115,17 +86,7 @@ def test_a_project_archive(client, browser_client, db, factory, lab, settings):
     assert report_json["test_records"] == ["JL-ARC"]
     kept = {(r["kind"], r["key"]): r["retained_until"] for r in manifest["retention"]}
     assert kept[("test_record", "JL-ARC")].startswith(str(today.year + 20 - 1)[:3])
-    proofs = json.loads(archive.read("ledger/proofs.json"))
-    log = ledger_service.log_identity()
-    checkpoint, _ = open_checkpoint(proofs["checkpoint"], [Verifier(log.vkey)])
-    whats = {e["what"].split()[0] for e in proofs["entries"]}
-    assert {"contract", "report", "test_record"} <= whats
-    for entry in proofs["entries"]:  # each checks offline against the signed checkpoint
-        leaf = merkle.leaf_hash(entry["entry"]["canonical"].encode())
-        proof = [bytes.fromhex(h) for h in entry["proof"]["hashes"]]
-        assert merkle.verify_inclusion(
-            leaf, entry["proof"]["index"], checkpoint.size, proof, checkpoint.root
-        ), entry["what"]
+    _proofs_check_offline(json.loads(archive.read("ledger/proofs.json")))
 
     browser_client.cookies.clear()
     login(browser_client, factory.user(Role.STATION, region_code="360100").username)  # 南昌
@@ -138,3 +99,48 @@ def test_a_project_archive(client, browser_client, db, factory, lab, settings):
     browser_client.cookies.clear()
     login(browser_client, factory.user(Role.WITNESS).username)
     assert browser_client.get(f"/projects/{project.id}/archive.zip").status_code == 403
+
+
+def _project_with_contract_record_and_report(client, db, factory, lab):
+    """A project with the lab's contract, a test record and a signed report on it, all
+    integrated into the log; returns the project, today (Beijing) and the signed PDF."""
+    from tests.factories import catalogue, registry_row
+
+    catalogue(db, "01")
+    person = registry_row(factory, "people", lab.institution)
+    project = factory.project()
+    db.commit()
+    key, certificate = signer_identity("张批准")
+    signatories = lab.message(signatories=[{
+        "id_number": person.id_number, "specialties": ["01"], "certificates": [pem(certificate)],
+    }])  # fmt: skip
+    assert lab.post(client, "registry.signatories", signatories).status_code == 200
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    digest = _put(client, lab)
+    sent = lab.post(client, "contract", contract(lab, project, "HT-2026-0001", today, digest))
+    assert sent.status_code == 200
+    record, _ = concrete_record(lab, number="JL-ARC")
+    record["project_code"] = project.code
+    assert lab.post(client, "test_record", record).status_code == 200
+    issued = lab.post(client, "report", report_message(
+        lab, "BG-2026-0001", test_record_numbers=["JL-ARC"], items=["0101"],
+        project_code=project.code,
+    )).json()["results"]  # fmt: skip
+    signed = sign(report_pdf("BG-2026-0001", issued["verify_url"]), key, certificate)
+    assert _upload(client, lab, signed, "BG-2026-0001").status_code == 200
+    jobs.integrate(db, logging.getLogger("test"))
+    return project, today, signed
+
+
+def _proofs_check_offline(proofs) -> None:
+    """Each notarised item of the archive checks against its signed checkpoint, offline."""
+    log = ledger_service.log_identity()
+    checkpoint, _ = open_checkpoint(proofs["checkpoint"], [Verifier(log.vkey)])
+    whats = {e["what"].split()[0] for e in proofs["entries"]}
+    assert {"contract", "report", "test_record"} <= whats
+    for entry in proofs["entries"]:
+        leaf = merkle.leaf_hash(entry["entry"]["canonical"].encode())
+        proof = [bytes.fromhex(h) for h in entry["proof"]["hashes"]]
+        assert merkle.verify_inclusion(
+            leaf, entry["proof"]["index"], checkpoint.size, proof, checkpoint.root
+        ), entry["what"]

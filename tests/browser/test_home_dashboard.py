@@ -46,6 +46,25 @@ def test_a_station_home_on_pc_and_phone(live_server, browser, tmp_path):
     f.db.rollback()  # end the read: SQLite lets one writer at a time
 
     context, page = pc(browser, url, station)
+    _station_on_a_pc(page, url, out)
+    context.close()
+    context, page = phone(browser, url, station)
+    _station_on_a_phone(page, url, out)
+    context.close()
+    context, page = phone(browser, url, staff)
+    _institution_on_a_phone(page, url, late_case, out)
+    context.close()
+
+    # the party's home on a PC: its projects' nonconformities
+    context, page = pc(browser, url, party)
+    page.goto(url + "/")
+    assert page.locator("[data-testid=dash-projects] tbody tr").count() == 2
+    page.screenshot(path=str(out / "home-party-pc.png"), full_page=True)
+    context.close()
+
+
+def _station_on_a_pc(page, url: str, out) -> None:
+    """The charts two abreast; a number opens the list behind it, showing as many."""
     errors = _watch(page)
     page.goto(url + "/")
     _charts_drawn(page)
@@ -54,7 +73,6 @@ def test_a_station_home_on_pc_and_phone(live_server, browser, tmp_path):
     left, right = (panels.nth(i).bounding_box() for i in range(2))
     assert right["x"] > left["x"] + left["width"] - 1  # two abreast on a PC
     page.screenshot(path=str(out / "home-station-pc.png"), full_page=True)
-    # a number opens the list behind it, showing as many
     number = page.locator('a[data-stat="rule:calibration_expired"]')
     count = int(number.get_attribute("data-count"))
     assert count == 4
@@ -70,9 +88,10 @@ def test_a_station_home_on_pc_and_phone(live_server, browser, tmp_path):
     assert f"共 {late} 条" in page.locator("main").inner_text()
     assert page.locator("[data-testid=nc-table] tbody tr").count() == late
     assert errors == []
-    context.close()
 
-    context, page = phone(browser, url, station)
+
+def _station_on_a_phone(page, url: str, out) -> None:
+    """The charts stacked, the tables fitting, nothing scrolling sideways."""
     errors = _watch(page)
     page.goto(url + "/")
     _charts_drawn(page)
@@ -87,10 +106,10 @@ def test_a_station_home_on_pc_and_phone(live_server, browser, tmp_path):
             assert wrap[0] <= wrap[1] + 1, wrap  # the tables fit, none scrolls sideways
     page.screenshot(path=str(out / "home-station-phone.png"), full_page=True)
     assert errors == []
-    context.close()
 
-    # the institution's home on a phone: its cases, the overdue one first and in red
-    context, page = phone(browser, url, staff)
+
+def _institution_on_a_phone(page, url: str, late_case: int, out) -> None:
+    """The institution's home: its cases, the overdue one first and in red."""
     errors = _watch(page)
     page.goto(url + "/")
     first = page.locator("[data-testid=case-rows] tbody tr").first
@@ -101,11 +120,3 @@ def test_a_station_home_on_pc_and_phone(live_server, browser, tmp_path):
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.screenshot(path=str(out / "home-institution-phone.png"), full_page=True)
     assert errors == []
-    context.close()
-
-    # the party's home on a PC: its projects' nonconformities
-    context, page = pc(browser, url, party)
-    page.goto(url + "/")
-    assert page.locator("[data-testid=dash-projects] tbody tr").count() == 2
-    page.screenshot(path=str(out / "home-party-pc.png"), full_page=True)
-    context.close()

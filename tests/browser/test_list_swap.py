@@ -63,7 +63,7 @@ def _filter_by_institution(page, url: str, south_id: int) -> None:
     page.click("[data-testid=alert-filters] button[type=submit]")
     page.wait_for_url(f"**/alerts?*institution_id={south_id}*")
     page.wait_for_function(
-        "!document.querySelector('[data-testid=alerts-table] tbody').innerText.includes('压力试验机')"
+        "!document.querySelector('#list-results tbody').innerText.includes('压力试验机')"
     )
     assert "钢筋扫描仪" in _rows(page)
     assert _same_document(page)
@@ -91,7 +91,8 @@ def test_filters_and_pages_swap_the_alert_results_on_a_pc(live_server, browser, 
     assert _same_document(page)
     assert f"institution_id={north_id}" in page.url
     second_page = _rows(page)
-    assert second_page.strip() and second_page != first_page
+    assert second_page.strip()
+    assert second_page != first_page
     page.screenshot(path=str(out / "alerts-page-2-pc.png"), full_page=True)
 
     # Back shows the first page again (loaded afresh: no copies of pages kept in the browser)

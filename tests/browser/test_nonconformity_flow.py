@@ -35,6 +35,20 @@ def mailing_server(tmp_path, smtp):  # noqa: F811
 def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, browser, tmp_path):  # noqa: F811
     out = shots(tmp_path)
     f, url = mailing_server.factory, mailing_server.url
+    owner, station = _nonconforming_record(f)
+    link = _owner_is_mailed(f, smtp, url)
+
+    context, page = phone(browser, url, owner)
+    item_url = _owner_reads_it(page, url, link, out)
+    context.close()
+    context, page = phone(browser, url, station)
+    _station_closes_it(page, url, item_url, out)
+    context.close()
+
+
+def _nonconforming_record(f) -> tuple[str, str]:
+    """A lab's C30 cubes near 18 MPa on a Jiujiang project; returns the user names of the
+    project's owner and the city's station (both with e-mail addresses)."""
     lab = f.institution(region_code="360403", name="九江不合格测试检测站")
     project = f.project(region_code="360403", name="濂溪区滨江花园三期")
     owner = f.user(Role.PARTY_UNIT, project_ids=(project.id,), username="owner_nc",
@@ -63,10 +77,14 @@ def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, bro
         }),
     )  # fmt: skip
     f.db.commit()
+    names = owner.username, station.username
     f.db.rollback()
+    return names
 
-    # The job the server's worker runs every minute, with the server's settings: one e-mail
-    # each to the owner and the station, at the test's SMTP server.
+
+def _owner_is_mailed(f, smtp, url: str) -> str:  # noqa: F811
+    """The job the server's worker runs every minute, with the server's settings: one e-mail
+    each to the owner and the station, at the test's SMTP server. Returns the owner's link."""
     run = run_job(make_sessionmaker(f.db.get_bind()), registered()["notify.deliver"], f.settings)
     assert run.status == "succeeded", run.log
     _, mailbox = smtp
@@ -78,9 +96,13 @@ def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, bro
     assert "滨江花园三期" in text
     assert "JL-NC-0001" in text
     [link] = [w for w in text.split() if w.startswith(url + "/nonconformities/")]
+    return link
 
-    context, page = phone(browser, url, owner.username)
-    page.goto(link)  # the owner follows the e-mail's link
+
+def _owner_reads_it(page, url: str, link: str, out) -> str:
+    """The owner follows the e-mail's link, then finds the item in the inbox; reads, does not
+    handle. Returns the item's address."""
+    page.goto(link)
     assert page.locator("[data-testid=nc-status]").get_attribute("data-status") == "open"
     page.goto(url + "/inbox")
     told = page.locator("[data-testid=inbox] li[data-kind=nonconformity] a")
@@ -96,10 +118,11 @@ def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, bro
     assert page.locator("[data-testid=nc-form]").count() == 0  # the owner reads, not handles
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.screenshot(path=str(out / "nc-owner-phone.png"), full_page=True)
-    item_url = page.url
-    context.close()
+    return page.url
 
-    context, page = phone(browser, url, station.username)
+
+def _station_closes_it(page, url: str, item_url: str, out) -> None:
+    """The station records the re-test and closes the item; the register's summary counts it."""
     page.goto(item_url)
     page.select_option("select[name=handling]", "retest")
     page.fill("textarea[name=note]", "双倍复检合格，复检报告 FJ-2026-0031")
@@ -114,4 +137,3 @@ def test_a_nonconforming_result_from_upload_to_closing(mailing_server, smtp, bro
     assert "九江不合格测试检测站" in summary
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.screenshot(path=str(out / "nc-register-phone.png"), full_page=True)
-    context.close()

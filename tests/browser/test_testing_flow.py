@@ -131,21 +131,45 @@ def record_points(specimen: dict) -> int:
 def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
     """A station's statistics (each number a link to its records) and a lab's on-site plan
     and record with its key photo, on a PC and on a phone."""
-    import io
-
-    from PIL import Image
-
-    from jcjg.alerts.engine import sweep
-    from jcjg.core.blobs import blob_store
-    from jcjg.core.workdays import BEIJING, add_working_days
-    from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn
-
     out = shots(tmp_path)
-    f = live_server.factory
+    onsite_id, username = _statistics_world(live_server.factory)
+    for name, viewport, mobile in (
+        ("pc", {"width": 1280, "height": 900}, False),
+        ("phone", {"width": 390, "height": 844}, True),
+    ):
+        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
+        page = context.new_page()
+        page.goto(live_server.url + "/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(live_server.url + "/")
+        _statistics_link_to_records(page, live_server.url, out, name)
+        _on_site_pages(page, live_server.url, onsite_id, out, name)
+        context.close()
+
+
+def _statistics_world(f) -> tuple[int, str]:
+    """A Jiujiang lab's three records (one uploaded late, one nonconforming), an on-site plan
+    in time and one late with its record and key photo, the rules swept; the station's user.
+    Returns the on-site record's id and the station's user name."""
+    from jcjg.alerts.engine import sweep
+
     lab = f.institution(region_code="360403", name="九江统计测试检测站")
     project = f.project(region_code="360403", name="八里湖安置房三期")
     station = f.user(Role.STATION, region_code="360403", username="station_stats", commit=False)
     now = utcnow()
+    _three_records(f, lab, project, now)
+    onsite = _on_site_plans_and_record(f, lab, project, now)
+    f.db.commit()
+    sweep(f.db)
+    f.db.commit()
+    found = onsite.id, station.username
+    f.db.rollback()
+    return found
+
+
+def _three_records(f, lab, project, now) -> None:
     rng = random.Random(9)
     for n, (minutes_ago, judgement) in enumerate(
         ((5, "conforming"), (240, "conforming"), (8, "nonconforming")), start=1
@@ -173,6 +197,17 @@ def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
             }),
             received_at=now,
         )  # fmt: skip
+
+
+def _on_site_plans_and_record(f, lab, project, now):
+    import io
+
+    from PIL import Image
+
+    from jcjg.core.blobs import blob_store
+    from jcjg.core.workdays import BEIJING, add_working_days
+    from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn
+
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), (90, 120, 150)).save(buffer, "JPEG")
     photo = blob_store(f.settings).put(buffer.getvalue())
@@ -191,7 +226,7 @@ def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
             }),
             received_at=now,
         )  # fmt: skip
-    onsite = service.store_onsite_record(
+    return service.store_onsite_record(
         db=f.db, institution=lab,
         data=OnSiteRecordIn.model_validate({
             "message_id": "20000000-0000-4000-8000-000000000001", "institution_code": lab.code,
@@ -203,44 +238,32 @@ def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
         }),
         received_at=now,
     )  # fmt: skip
-    f.db.commit()
-    sweep(f.db)
-    f.db.commit()
-    onsite_id, username = onsite.id, station.username
-    f.db.rollback()
 
-    for name, viewport, mobile in (
-        ("pc", {"width": 1280, "height": 900}, False),
-        ("phone", {"width": 390, "height": 844}, True),
-    ):
-        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
-        page = context.new_page()
-        page.goto(live_server.url + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
-        page.goto(f"{live_server.url}/testing/stats")
-        row = page.locator("[data-testid=stats-table] tbody tr", has_text="九江统计测试检测站")
-        assert row.locator("td").nth(1).inner_text() == "3"
-        assert row.locator("td").nth(6).inner_text() == "1"  # nonconforming
-        page.screenshot(path=str(out / f"testing-stats-{name}.png"), full_page=True)
-        row.locator("td").nth(4).locator("a").click()  # the late uploads
-        page.wait_for_url("**/testing/records?**rule=late_upload**")
-        listed = page.locator("[data-testid=records-table] tbody tr")
-        assert listed.count() == 1
-        assert "JL-STAT-002" in listed.inner_text()
-        page.goto(f"{live_server.url}/testing/onsite")
-        plans = page.locator("[data-testid=onsite-plans]").inner_text()
-        assert "FA-STAT-1" in plans
-        assert "现场检测方案未按时上传" in plans
-        page.screenshot(path=str(out / f"testing-onsite-{name}.png"), full_page=True)
-        page.goto(f"{live_server.url}/testing/onsite/records/{onsite_id}")
-        img = page.locator("[data-testid=onsite-media] img")
-        page.wait_for_function(
-            "document.querySelector('[data-testid=onsite-media] img').naturalWidth > 0"
-        )
-        assert img.evaluate("i => i.naturalWidth") == 640
-        assert "在项目电子围栏内" in page.locator("[data-testid=onsite-position]").inner_text()
-        page.screenshot(path=str(out / f"testing-onsite-record-{name}.png"), full_page=True)
-        context.close()
+
+def _statistics_link_to_records(page, url: str, out, name: str) -> None:
+    page.goto(f"{url}/testing/stats")
+    row = page.locator("[data-testid=stats-table] tbody tr", has_text="九江统计测试检测站")
+    assert row.locator("td").nth(1).inner_text() == "3"
+    assert row.locator("td").nth(6).inner_text() == "1"  # nonconforming
+    page.screenshot(path=str(out / f"testing-stats-{name}.png"), full_page=True)
+    row.locator("td").nth(4).locator("a").click()  # the late uploads
+    page.wait_for_url("**/testing/records?**rule=late_upload**")
+    listed = page.locator("[data-testid=records-table] tbody tr")
+    assert listed.count() == 1
+    assert "JL-STAT-002" in listed.inner_text()
+
+
+def _on_site_pages(page, url: str, onsite_id: int, out, name: str) -> None:
+    page.goto(f"{url}/testing/onsite")
+    plans = page.locator("[data-testid=onsite-plans]").inner_text()
+    assert "FA-STAT-1" in plans
+    assert "现场检测方案未按时上传" in plans
+    page.screenshot(path=str(out / f"testing-onsite-{name}.png"), full_page=True)
+    page.goto(f"{url}/testing/onsite/records/{onsite_id}")
+    img = page.locator("[data-testid=onsite-media] img")
+    page.wait_for_function(
+        "document.querySelector('[data-testid=onsite-media] img').naturalWidth > 0"
+    )
+    assert img.evaluate("i => i.naturalWidth") == 640
+    assert "在项目电子围栏内" in page.locator("[data-testid=onsite-position]").inner_text()
+    page.screenshot(path=str(out / f"testing-onsite-record-{name}.png"), full_page=True)

@@ -159,11 +159,9 @@ def test_photos_must_be_uploaded_first(client, db, factory, lab):
     assert row.photos == [digest]
 
 
-def test_on_site_pages(client, browser_client, db, factory, lab):
-    from jcjg.auth.choices import Role
-    from tests.factories import login
-
-    html = {"accept": "text/html"}
+def _plans_and_records_with_a_photo(client, db, factory, lab) -> tuple[bytes, str]:
+    """Two plans (one 5 working days ahead, one only 1) and two records (one with its key
+    photo, one without a plan and off the site); returns the photo and its digest."""
     project = factory.project()
     db.commit()
     photo = b"\xff\xd8\xff\xe0 a key photo"
@@ -181,6 +179,15 @@ def test_on_site_pages(client, browser_client, db, factory, lab):
         record(lab, project, "JL-NOPLAN", None, latitude=29.80, longitude=116.0022),
     ):
         assert lab.post(client, "onsite_record", payload).status_code == 200
+    return photo, digest
+
+
+def test_on_site_pages(client, browser_client, db, factory, lab):
+    from jcjg.auth.choices import Role
+    from tests.factories import login
+
+    html = {"accept": "text/html"}
+    photo, digest = _plans_and_records_with_a_photo(client, db, factory, lab)
     staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
     login(browser_client, staff.username)
 
