@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -46,85 +47,17 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
         assert planted <= set(summary.planted)
         with exchange.sessions() as db:
             jobs.integrate(db, logging.getLogger("test"))  # the log's next checkpoint
-            reports = db.scalars(select(Report).order_by(Report.id)).all()
-            alerts = {
-                (a.rule_id, a.subject_id): a
-                for a in db.scalars(select(Alert).where(Alert.status == "open"))
-            }
-
-            def problems(report: Report, kind: str) -> list[str]:
-                return list((report.pdf_checks or {}).get(kind) or [])
-
-            def flagged(report: Report) -> bool:
-                return any(rule.startswith("report_") and subject == str(report.id)
-                           for rule, subject in alerts)  # fmt: skip
-
-            clean = [
-                r for r in reports
-                if r.pdf_sha256 and not problems(r, "signature_problems")
-                and not problems(r, "qr_problems") and not flagged(r)
-            ]  # fmt: skip
-            assert clean, "every simulated report was planted with something"
-            genuine = clean[0]
-            altered = [
-                r for r in reports
-                if any("篡改" in p for p in problems(r, "signature_problems"))
-            ]  # fmt: skip
-            copied = [
-                r for r in reports
-                if any("不是本报告的监管码" in p for p in problems(r, "qr_problems"))
-            ]  # fmt: skip
-            assert altered
-            assert copied
-            for report in altered:
-                assert ("report_signature_invalid", str(report.id)) in alerts
-            for report in copied:
-                assert ("report_qr_mismatch", str(report.id)) in alerts
-            unknown = [a for (rule, _), a in alerts.items() if rule == "unknown_code_scanned"]
-            assert unknown
-            never = unknown[0].subject_id
-            assert not any(r.supervision_code == never for r in reports)
-            pdf = blob_store(exchange.settings).get(genuine.pdf_sha256)
-            code, number, region = genuine.supervision_code, genuine.number, genuine.region_code
-            forged = {"altered": altered[0].id, "copied": copied[0].id}
+            made = _reports_and_their_alerts(db)
+            pdf = blob_store(exchange.settings).get(made["genuine"].pdf_sha256)
+            code, number = made["genuine"].supervision_code, made["genuine"].number
             station = Factory(db, exchange.settings).user(
-                Role.STATION, region_code=region[:4] + "00", username="station_sim"
-            )
-            username = station.username
+                Role.STATION, region_code=made["genuine"].region_code[:4] + "00",
+                username="station_sim",
+            )  # fmt: skip
+            username, never, forged = station.username, made["never"], made["forged"]
         (url,) = pdf_qr_codes(pdf)  # what a phone reads off the printed report
         assert url.startswith(f"{exchange.url}/v/{code}?t=")
-
-        context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
-        page = context.new_page()
-        page.goto(url)
-        verdict = page.locator("[data-testid=verdict]")
-        assert verdict.get_attribute("data-outcome") == "genuine"
-        assert "真实有效" in verdict.inner_text()
-        assert number in page.locator("[data-testid=report-facts]").inner_text()
-        assert _settled(page) == "ok", page.locator("[data-testid=ledger-proof]").inner_text()
-        # the chain: the contract, the witnessed and sealed samples, the curves to replay
-        assert page.locator("[data-testid^=contract-]").count() == 1
-        samples = page.locator("[data-testid^=sample-]")
-        assert samples.count() >= 1
-        assert "电子封志验证通过" in samples.first.inner_text()
-        assert samples.first.locator("a", has_text="见证记录").count() == 1
-        photo = samples.first.locator("img").first  # the sample's photo from the phone
-        photo.scroll_into_view_if_needed()
-        page.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0",
-            arg=photo.element_handle(),
-            timeout=10_000,
-        )
-        assert page.locator("[data-playback]").count() >= 1
-        assert "报告文件的电子签名有效" in page.locator("[data-testid=pdf-check]").inner_text()
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
-        page.screenshot(path=str(out / "sim-verify-genuine-phone.png"), full_page=True)
-
-        page.goto(f"{exchange.url}/v/{never}")  # the code a party read off a forged report
-        assert page.locator("[data-testid=verdict]").get_attribute("data-outcome") == "unknown"
-        assert "平台没有签发过这个监管码" in page.content()
-        page.screenshot(path=str(out / "sim-verify-unknown-phone.png"), full_page=True)
-        context.close()
+        _a_phone_scans(browser, url, number, f"{exchange.url}/v/{never}", out)
 
         desk, page = pc(browser, exchange.url, username)
         for case, says in (("copied", "不是本报告的监管码"), ("altered", "签章后文件被篡改")):
@@ -135,3 +68,83 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
         assert SUPERVISION.display(never) in page.content()
         page.screenshot(path=str(out / "sim-alerts-unknown-pc.png"), full_page=True)
         desk.close()
+
+
+def _reports_and_their_alerts(db) -> dict[str, Any]:
+    """What the simulator made: a genuine report (its PDF clean and no alert on it), a PDF
+    altered after signing and a copied QR (each alerted), and a never-issued code scanned.
+    Returns the genuine report, the forged reports' ids and the never-issued code."""
+    reports = db.scalars(select(Report).order_by(Report.id)).all()
+    alerts = {
+        (a.rule_id, a.subject_id): a
+        for a in db.scalars(select(Alert).where(Alert.status == "open"))
+    }
+
+    def problems(report: Report, kind: str) -> list[str]:
+        return list((report.pdf_checks or {}).get(kind) or [])
+
+    def flagged(report: Report) -> bool:
+        return any(rule.startswith("report_") and subject == str(report.id)
+                   for rule, subject in alerts)  # fmt: skip
+
+    clean = [
+        r for r in reports
+        if r.pdf_sha256 and not problems(r, "signature_problems")
+        and not problems(r, "qr_problems") and not flagged(r)
+    ]  # fmt: skip
+    assert clean, "every simulated report was planted with something"
+    altered = [r for r in reports if any("篡改" in p for p in problems(r, "signature_problems"))]
+    copied = [
+        r for r in reports if any("不是本报告的监管码" in p for p in problems(r, "qr_problems"))
+    ]
+    assert altered
+    assert copied
+    for report in altered:
+        assert ("report_signature_invalid", str(report.id)) in alerts
+    for report in copied:
+        assert ("report_qr_mismatch", str(report.id)) in alerts
+    unknown = [a for (rule, _), a in alerts.items() if rule == "unknown_code_scanned"]
+    assert unknown
+    never = unknown[0].subject_id
+    assert not any(r.supervision_code == never for r in reports)
+    return {
+        "genuine": clean[0],
+        "forged": {"altered": altered[0].id, "copied": copied[0].id},
+        "never": never,
+    }
+
+
+def _a_phone_scans(browser, url: str, number: str, unknown_url: str, out) -> None:
+    """The genuine report's QR: "genuine", the chain behind it and the verified proof; the
+    never-issued code: unknown."""
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+    page = context.new_page()
+    page.goto(url)
+    verdict = page.locator("[data-testid=verdict]")
+    assert verdict.get_attribute("data-outcome") == "genuine"
+    assert "真实有效" in verdict.inner_text()
+    assert number in page.locator("[data-testid=report-facts]").inner_text()
+    assert _settled(page) == "ok", page.locator("[data-testid=ledger-proof]").inner_text()
+    # the chain: the contract, the witnessed and sealed samples, the curves to replay
+    assert page.locator("[data-testid^=contract-]").count() == 1
+    samples = page.locator("[data-testid^=sample-]")
+    assert samples.count() >= 1
+    assert "电子封志验证通过" in samples.first.inner_text()
+    assert samples.first.locator("a", has_text="见证记录").count() == 1
+    photo = samples.first.locator("img").first  # the sample's photo from the phone
+    photo.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0",
+        arg=photo.element_handle(),
+        timeout=10_000,
+    )
+    assert page.locator("[data-playback]").count() >= 1
+    assert "报告文件的电子签名有效" in page.locator("[data-testid=pdf-check]").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    page.screenshot(path=str(out / "sim-verify-genuine-phone.png"), full_page=True)
+
+    page.goto(unknown_url)  # the code a party read off a forged report
+    assert page.locator("[data-testid=verdict]").get_attribute("data-outcome") == "unknown"
+    assert "平台没有签发过这个监管码" in page.content()
+    page.screenshot(path=str(out / "sim-verify-unknown-phone.png"), full_page=True)
+    context.close()

@@ -173,6 +173,30 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
     factory_ = make_sessionmaker(engine)
     settings = Settings(env="test", secret_key=SECRET, database_url=url, data_dir=tmp_path)
     key = Ed25519PrivateKey.generate()
+    code, key_id = _institution_with_a_client(factory_, settings, key)
+    outbox = tmp_path / "outbox.sqlite3"
+    _fill_outbox(outbox, code, total)
+
+    server = Server(url, tmp_path / "data")
+    server.start()
+    _send_through_faults(server, private_postgres, outbox, key_id, key, total)
+
+    with Outbox(outbox) as box:
+        assert box.pending() == []
+        assert box.failed() == []
+        receipts = box.sent()
+    assert len(receipts) == total
+    with factory_() as db:
+        leaves, stored = _stored_once_each(db, total)
+    for item in receipts:
+        item.receipt.verify(item.payload, key_id=key_id, message_type="registry.labs")
+        assert leaves[item.receipt.index] == item.receipt.leaf_hash
+        assert stored[item.message_id] == item.receipt.index
+    engine.dispose()
+
+
+def _institution_with_a_client(factory_, settings: Settings, key: Ed25519PrivateKey):
+    """An institution with an active client and an Ed25519 key; its code and the key's id."""
     with factory_() as db:
         load_regions(db=db, province_codes=["360000"])
         catalogue(db, "01")
@@ -185,11 +209,11 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
             public_key=key.public_key().public_bytes_raw(),
         )  # fmt: skip
         db.commit()
-        code, key_id = institution.code, issued.key.key_id
+        return institution.code, issued.key.key_id
 
-    server = Server(url, tmp_path / "data")
-    server.start()
-    outbox = Outbox(tmp_path / "outbox.sqlite3")
+
+def _fill_outbox(path: Path, code: str, total: int) -> None:
+    outbox = Outbox(path)
     for n in range(total):
         # Twenty labs updated over and over, as a LIMS keeps its data current: each message
         # is different (its area), the domain stays small, so the run measures the faults.
@@ -199,13 +223,24 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
         outbox.enqueue("registry.labs", {"institution_code": code, "labs": labs})
     outbox.close()
 
+
+def _send_through_faults(
+    server: Server,
+    postgres: PrivatePostgres,
+    outbox: Path,
+    key_id: str,
+    key: Ed25519PrivateKey,
+    total: int,
+) -> None:
+    """Drain the outbox in a thread while the server is killed at a fifth of the messages,
+    PostgreSQL restarted at 45 %, the server killed again at 70 %."""
     done = threading.Event()
     errors: list[BaseException] = []
 
     def send() -> None:
         try:
             with (
-                Outbox(tmp_path / "outbox.sqlite3") as box,
+                Outbox(outbox) as box,
                 Client(server.base, key_id, key, alg="ed25519", timeout=5) as lims,
             ):
                 Sender(lims, box, backoff_base=0.05, backoff_cap=0.5).drain(
@@ -220,12 +255,12 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
     sender.start()
 
     def sent() -> int:
-        with Outbox(tmp_path / "outbox.sqlite3") as box:
+        with Outbox(outbox) as box:
             return total - len(box.pending())
 
     faults = [
         (0.2, "kill the server", lambda: (server.kill(), time.sleep(0.3), server.start())),
-        (0.45, "restart PostgreSQL", private_postgres.restart),
+        (0.45, "restart PostgreSQL", postgres.restart),
         (0.7, "kill the server again", lambda: (server.kill(), server.start())),
     ]
     try:
@@ -239,27 +274,21 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
     assert not errors, errors
     assert not sender.is_alive()
 
-    with Outbox(tmp_path / "outbox.sqlite3") as box:
-        assert box.pending() == []
-        assert box.failed() == []
-        receipts = box.sent()
-    assert len(receipts) == total
-    with factory_() as db:
-        assert db.scalar(select(func.count()).select_from(Message)) == total
-        assert db.scalar(select(func.count(func.distinct(Message.message_id)))) == total
-        assert db.scalar(select(func.count()).select_from(Lab)) == min(total, 20)
-        last = db.scalar(select(Lab.area_m2).where(Lab.name == f"室{(total - 1) % 20:02d}"))
-        assert last == total  # the last message's value won: nothing replayed after it
-        leaves = {
-            row.leaf_index: row.leaf_hash.hex()
-            for row in db.scalars(
-                select(LedgerLeaf).where(LedgerLeaf.entry_type == "message:registry.labs")
-            )
-        }
-        assert len(leaves) == total
-        stored = dict(db.execute(select(Message.message_id, Message.ledger_index)).all())
-    for item in receipts:
-        item.receipt.verify(item.payload, key_id=key_id, message_type="registry.labs")
-        assert leaves[item.receipt.index] == item.receipt.leaf_hash
-        assert stored[item.message_id] == item.receipt.index
-    engine.dispose()
+
+def _stored_once_each(db, total: int) -> tuple[dict[int, str], dict[str, int]]:
+    """Every message once, the last one's value kept; the log's leaves by index and the
+    messages' indexes by id."""
+    assert db.scalar(select(func.count()).select_from(Message)) == total
+    assert db.scalar(select(func.count(func.distinct(Message.message_id)))) == total
+    assert db.scalar(select(func.count()).select_from(Lab)) == min(total, 20)
+    last = db.scalar(select(Lab.area_m2).where(Lab.name == f"室{(total - 1) % 20:02d}"))
+    assert last == total  # the last message's value won: nothing replayed after it
+    leaves = {
+        row.leaf_index: row.leaf_hash.hex()
+        for row in db.scalars(
+            select(LedgerLeaf).where(LedgerLeaf.entry_type == "message:registry.labs")
+        )
+    }
+    assert len(leaves) == total
+    stored = dict(db.execute(select(Message.message_id, Message.ledger_index)).all())
+    return leaves, stored
