@@ -38,6 +38,20 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     f.db.rollback()
 
     office, desk = pc(browser, url, station.username)
+    number, order_url = _station_issues(desk, url, lab, alert_id, out)
+    context, hand = phone(browser, url, staff.username)
+    _lab_answers(hand, url, number, order_url, out)
+    context.close()
+    _station_closes_and_publishes(desk, url, number, order_url, out)
+    office.close()
+    _the_public_sees_it(browser, url, number, lab.name, (station, staff), out)
+    f.db.rollback()
+    order = f.db.scalars(select(RectificationOrder).where(RectificationOrder.number == number))
+    assert order.one().is_public
+
+
+def _station_issues(desk, url: str, lab, alert_id: int, out) -> tuple[str, str]:
+    """On a PC, from the alert's page; returns the order's number and address."""
     desk.goto(f"{url}/alerts/{alert_id}")
     desk.click("[data-testid=issue-order]")
     desk.wait_for_url(f"{url}/rectification-orders/new?institution_id={lab.id}&alert_id={alert_id}")
@@ -60,11 +74,13 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     number = desk.locator("h1 code").inner_text()
     assert number.startswith("ZG360400")
     assert desk.locator(f"[data-testid=order-alerts] a[href='/alerts/{alert_id}']").count() == 1
-    order_url = desk.url.split("?", 1)[0]
     _fits(desk, 1280)
     desk.screenshot(path=str(out / "rect-issued-pc.png"), full_page=True)
+    return number, desk.url.split("?", 1)[0]
 
-    context, hand = phone(browser, url, staff.username)
+
+def _lab_answers(hand, url: str, number: str, order_url: str, out) -> None:
+    """On a phone: from the inbox, the answer with a PDF."""
     hand.goto(f"{url}/inbox")
     hand.locator("[data-testid=inbox] a", has_text=number).click()
     hand.wait_for_url(order_url)
@@ -83,8 +99,9 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     assert hand.request.get(url + link.get_attribute("href")).body() == PDF
     _fits(hand, PHONE["width"])
     hand.screenshot(path=str(out / "rect-answered-phone.png"), full_page=True)
-    context.close()
 
+
+def _station_closes_and_publishes(desk, url: str, number: str, order_url: str, out) -> None:
     desk.goto(order_url)
     _step(desk, "close", "复核整改材料，符合要求")
     desk.wait_for_url(f"{order_url}?done=close")
@@ -101,19 +118,22 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     assert number in desk.locator("[data-testid=orders-table]").inner_text()
     _fits(desk, 1280)
     desk.screenshot(path=str(out / "rect-list-pc.png"), full_page=True)
-    office.close()
 
+
+def _the_public_sees_it(browser, url: str, number: str, lab_name: str, people, out) -> None:
+    """An anonymous phone: the order on the public list, with the station's public account
+    and none of the evidence or the names of the people who handled it; then on a PC."""
     anonymous = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=2,
                                     is_mobile=True, has_touch=True)  # fmt: skip
     public = anonymous.new_page()
     public.goto(f"{url}/public/rectification-orders")
     listed = public.locator("[data-testid=public-orders]").inner_text()
     assert number in listed
-    assert lab.name in listed
+    assert lab_name in listed
     assert "不按规定保存相关数据、记录和资料" in listed
     assert "已办结" in listed
     assert "补传全部检测数据，整改到位" in listed  # the station's public account
-    for secret in ("检定证书及补传清单.pdf", station.display_name, staff.display_name):
+    for secret in ("检定证书及补传清单.pdf", *(p.display_name for p in people)):
         assert secret not in public.content()
     _fits(public, PHONE["width"])
     public.screenshot(path=str(out / "rect-public-phone.png"), full_page=True)
@@ -125,6 +145,3 @@ def test_an_order_from_issue_to_the_public_list(live_server, browser, tmp_path):
     page.goto(f"{url}/public/rectification-orders")
     page.screenshot(path=str(out / "rect-public-pc.png"), full_page=True)
     wide.close()
-    f.db.rollback()
-    order = f.db.scalars(select(RectificationOrder).where(RectificationOrder.number == number))
-    assert order.one().is_public
