@@ -127,6 +127,29 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
 
     # the witness enrols a key on the phone and seals both samples
     context, page = phone(browser, url, names[witness][0])
+    _enrol_a_key(page, url, out)
+    record_url = _seal(page, url, project_id, (genuine, swapped), out)
+    context.close()
+    _the_public_record(browser, record_url, names[witness][1], out)
+    _the_seal_verifies_with_the_published_key(browser, db, url, genuine)
+
+    # the lab: the swapped sample's photo differs from the sealed one and is refused
+    context, page = phone(browser, url, names[receiver][0])
+    _receive(page, url, genuine, swapped, out)
+    context.close()
+    db.rollback()
+    receipts = {r.sample_code: r for r in db.query(SampleReceipt)}
+    assert receipts[genuine].accepted
+    assert not receipts[swapped].accepted
+    assert [r["code"] for r in receipts[swapped].reasons] == ["photo_mismatch"]
+    assert {s.sample_code: s.status for s in db.query(Sample)} == {
+        genuine: "received",
+        swapped: "refused",
+    }
+
+
+def _enrol_a_key(page, url: str, out) -> None:
+    """The witness's phone makes a key pair whose private half cannot be exported."""
     page.goto(url + "/m/keys")
     page.wait_for_function(
         "document.querySelector('[data-testid=key-state]').dataset.ready === '0'"
@@ -148,10 +171,15 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
     )
     assert extractable is False
 
+
+def _seal(page, url: str, project_id: int, codes: tuple[str, ...], out) -> str:
+    """Both samples pending, then sealed from their tags; returns the first one's witness
+    record address."""
     page.goto(f"{url}/m/projects/{project_id}")
     assert page.locator("[data-testid=pending] li").count() == 2
     page.screenshot(path=str(out / "m-pending.png"), full_page=True)
-    for n, code in enumerate((genuine, swapped)):
+    record_url = ""
+    for n, code in enumerate(codes):
         page.goto(f"{url}/s/{code}")  # scanning the tag takes the witness to sealing
         page.wait_for_url(f"{url}/m/samples/{code}/seal")
         page.wait_for_function(
@@ -168,21 +196,25 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
         if n == 0:
             page.screenshot(path=str(out / "m-sealed.png"), full_page=True)
             record_url = page.get_attribute("[data-testid=record-link]", "href")
-    context.close()
+    return record_url
 
-    # the public witness record, as anyone scanning the record's QR sees it
+
+def _the_public_record(browser, record_url: str, witness_name: str, out) -> None:
+    """The public witness record, as anyone scanning the record's QR sees it."""
     anyone = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
     public = anyone.new_page()
     public.goto(record_url)
     body = public.content()
     assert "电子封志验证通过" in public.locator("[data-testid=record-state]").inner_text()
-    assert names[witness][1] not in body  # names masked on the public page
+    assert witness_name not in body  # names masked on the public page
     public.screenshot(path=str(out / "m-public-record.png"), full_page=True)
     anyone.close()
 
-    # the seal verifies outside the platform with the published public key alone
+
+def _the_seal_verifies_with_the_published_key(browser, db, url: str, code: str) -> None:
+    """Outside the platform, with the published public key alone."""
     db.rollback()
-    seal = db.query(SampleSeal).join(Sample).filter(Sample.sample_code == genuine).one()
+    seal = db.query(SampleSeal).join(Sample).filter(Sample.sample_code == code).one()
     statement, signature = seal.statement, seal.signature
     key_id = json.loads(statement)["key_id"]  # the statement names its key
     assert db.query(WitnessKey).filter_by(key_id=key_id).one().id == seal.witness_key_id
@@ -191,8 +223,10 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
     public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(published["public_key"]))
     public_key.verify(signature, statement)
 
-    # the lab: the swapped sample's photo differs from the sealed one and is refused
-    context, page = phone(browser, url, names[receiver][0])
+
+def _receive(page, url: str, genuine: str, swapped: str, out) -> None:
+    """The swapped sample's photo differs from the sealed one: refused; the genuine one is
+    received."""
     page.goto(f"{url}/s/{swapped}")
     page.wait_for_url(f"{url}/receipt?code={swapped}")
     page.set_input_files("input[name=photo]", upload("r.jpg", specimen_photo(4242)))
@@ -201,7 +235,6 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
     assert "拒收" in result
     assert "照片不一致" in result
     page.screenshot(path=str(out / "m-receipt-refused.png"), full_page=True)
-
     page.goto(f"{url}/s/{genuine}")
     page.wait_for_url(f"{url}/receipt?code={genuine}")
     page.set_input_files("input[name=photo]", upload("r.jpg", specimen_photo(11, variant=3)))
@@ -209,14 +242,3 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
     result = page.locator("[data-testid=receipt-result]").inner_text()
     assert "核验通过" in result, result
     page.screenshot(path=str(out / "m-receipt-accepted.png"), full_page=True)
-    context.close()
-
-    db.rollback()
-    receipts = {r.sample_code: r for r in db.query(SampleReceipt)}
-    assert receipts[genuine].accepted
-    assert not receipts[swapped].accepted
-    assert [r["code"] for r in receipts[swapped].reasons] == ["photo_mismatch"]
-    assert {s.sample_code: s.status for s in db.query(Sample)} == {
-        genuine: "received",
-        swapped: "refused",
-    }

@@ -86,61 +86,9 @@ def _told(db, user) -> list[Notification]:
 def test_issue_answer_return_close_publish(browser_client, db, world):
     leaves = _count(db, LedgerLeaf)
     _as(browser_client, world.station)
-    alert_page = browser_client.get(f"/alerts/{world.alert.id}", headers=HTML).text
-    link = f"/rectification-orders/new?institution_id={world.lab.id}&alert_id={world.alert.id}"
-    assert link in alert_page
-    form = browser_client.get(link, headers=HTML)
-    assert form.status_code == 200
-    assert world.lab.name in form.text
-    assert f'name="alert_ids" value="{world.alert.id}" checked' in form.text
-    assert f'name="nonconformity_ids" value="{world.nonconformity.id}"' in form.text
-    assert "采取非法手段改变原始数据录入途径" in form.text  # the six grounds of article 17
-    issued = _issue(browser_client, world)
-    assert issued.status_code == 303, issued.text
-    order = _order(db)
-    assert issued.headers["location"] == f"/rectification-orders/{order.id}?done=issue"
-    year = utcnow().astimezone(BEIJING).year
-    assert order.number == f"ZG360400{year}0001"
-    assert (order.status, order.region_code, order.institution_id) == (
-        "issued", "360400", world.lab.id,
-    )  # fmt: skip
-    assert order.grounds == ["not_uploaded", "report_mismatch"]
-    assert order.alert_ids == [world.alert.id]
-    assert order.nonconformity_ids == [world.nonconformity.id]
-    assert order.issued_by == world.station.id
-    (told,) = _told(db, world.staff)
-    assert told.kind == "rectification"
-    assert order.number in told.title
-    assert told.link == f"/rectification-orders/{order.id}"
-    assert f"整改期限 {order.deadline}" in told.body
-    assert _told(db, world.other_staff) == []
-    page = browser_client.get(f"/rectification-orders/{order.id}", headers=HTML).text
-    assert f'href="/alerts/{world.alert.id}"' in page
-    assert f'href="/nonconformities/{world.nonconformity.id}"' in page
-    assert "第十七条第（四）项" in page
-    assert 'value="answer"' not in page  # the institution's step
-    assert 'value="publish"' in page
-
+    order = _station_issues_from_the_alert(browser_client, db, world)
     _as(browser_client, world.staff)
-    page = browser_client.get(f"/rectification-orders/{order.id}", headers=HTML).text
-    assert 'value="answer"' in page
-    assert 'value="close"' not in page
-    answered = _step(browser_client, order.id, action="answer", note="已补传 12 份报告并说明原因",
-                     files=[("evidence", ("补传清单.pdf", PDF, "application/pdf")),
-                            ("evidence", ("制度照片.png", PNG, "image/png"))])  # fmt: skip
-    assert answered.status_code == 303, answered.text
-    order = _order(db)
-    assert order.status == "answered"
-    assert [f["name"] for f in order.answer_evidence] == ["补传清单.pdf", "制度照片.png"]
-    assert order.answered_by == world.staff.id
-    assert [n.title.split("：")[0] for n in _told(db, world.station)] == ["整改答复待复核"]
-    assert len(_told(db, world.city)) == 1  # the issuing region's authorities
-    sha = order.answer_evidence[0]["sha256"]
-    pdf = browser_client.get(f"/rectification-orders/{order.id}/evidence/{sha}")
-    assert (pdf.status_code, pdf.content) == (200, PDF)
-    assert pdf.headers["content-type"] == "application/pdf"
-    assert pdf.headers["x-content-type-options"] == "nosniff"
-    assert _status(browser_client, f"/rectification-orders/{order.id}/evidence/{'0' * 64}") == 404
+    sha = _institution_answers(browser_client, db, world, order.id)
 
     _as(browser_client, world.station)
     assert browser_client.get(f"/rectification-orders/{order.id}/evidence/{sha}").status_code == 200
@@ -171,7 +119,82 @@ def test_issue_answer_return_close_publish(browser_client, db, world):
     assert "说明.pdf" in history
     assert "存证第" in history
     assert f'href="/public/rectification-orders/{order.number}"' in page
+    _every_step_notarised_and_audited(db, order, steps, leaves)
+    kinds = [n.title.split("：")[0] for n in _told(db, world.staff)]
+    assert kinds == [
+        "整改通知",
+        "整改答复被退回，请重新整改",
+        "整改通知已办结",
+        "整改记录已在网站公布",
+    ]
 
+
+def _station_issues_from_the_alert(client, db, world: World) -> RectificationOrder:
+    """The alert's page links the form, which cites the alert; the order is numbered in the
+    station's region and told to the institution's staff, nobody else's."""
+    alert_page = client.get(f"/alerts/{world.alert.id}", headers=HTML).text
+    link = f"/rectification-orders/new?institution_id={world.lab.id}&alert_id={world.alert.id}"
+    assert link in alert_page
+    form = client.get(link, headers=HTML)
+    assert form.status_code == 200
+    assert world.lab.name in form.text
+    assert f'name="alert_ids" value="{world.alert.id}" checked' in form.text
+    assert f'name="nonconformity_ids" value="{world.nonconformity.id}"' in form.text
+    assert "采取非法手段改变原始数据录入途径" in form.text  # the six grounds of article 17
+    issued = _issue(client, world)
+    assert issued.status_code == 303, issued.text
+    order = _order(db)
+    assert issued.headers["location"] == f"/rectification-orders/{order.id}?done=issue"
+    year = utcnow().astimezone(BEIJING).year
+    assert order.number == f"ZG360400{year}0001"
+    assert (order.status, order.region_code, order.institution_id) == (
+        "issued", "360400", world.lab.id,
+    )  # fmt: skip
+    assert order.grounds == ["not_uploaded", "report_mismatch"]
+    assert order.alert_ids == [world.alert.id]
+    assert order.nonconformity_ids == [world.nonconformity.id]
+    assert order.issued_by == world.station.id
+    (told,) = _told(db, world.staff)
+    assert told.kind == "rectification"
+    assert order.number in told.title
+    assert told.link == f"/rectification-orders/{order.id}"
+    assert f"整改期限 {order.deadline}" in told.body
+    assert _told(db, world.other_staff) == []
+    page = client.get(f"/rectification-orders/{order.id}", headers=HTML).text
+    assert f'href="/alerts/{world.alert.id}"' in page
+    assert f'href="/nonconformities/{world.nonconformity.id}"' in page
+    assert "第十七条第（四）项" in page
+    assert 'value="answer"' not in page  # the institution's step
+    assert 'value="publish"' in page
+    return order
+
+
+def _institution_answers(client, db, world: World, order_id: int) -> str:
+    """The answer with two files, told to the station and the city; the files served to the
+    institution. Returns the first file's SHA-256."""
+    page = client.get(f"/rectification-orders/{order_id}", headers=HTML).text
+    assert 'value="answer"' in page
+    assert 'value="close"' not in page
+    answered = _step(client, order_id, action="answer", note="已补传 12 份报告并说明原因",
+                     files=[("evidence", ("补传清单.pdf", PDF, "application/pdf")),
+                            ("evidence", ("制度照片.png", PNG, "image/png"))])  # fmt: skip
+    assert answered.status_code == 303, answered.text
+    order = _order(db)
+    assert order.status == "answered"
+    assert [f["name"] for f in order.answer_evidence] == ["补传清单.pdf", "制度照片.png"]
+    assert order.answered_by == world.staff.id
+    assert [n.title.split("：")[0] for n in _told(db, world.station)] == ["整改答复待复核"]
+    assert len(_told(db, world.city)) == 1  # the issuing region's authorities
+    sha = order.answer_evidence[0]["sha256"]
+    pdf = client.get(f"/rectification-orders/{order_id}/evidence/{sha}")
+    assert (pdf.status_code, pdf.content) == (200, PDF)
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    assert _status(client, f"/rectification-orders/{order_id}/evidence/{'0' * 64}") == 404
+    return sha
+
+
+def _every_step_notarised_and_audited(db, order, steps: list[str], leaves: int) -> None:
     db.expire_all()
     types = list(db.scalars(select(LedgerLeaf.entry_type).order_by(LedgerLeaf.leaf_index)))
     assert types[leaves:] == [f"rectification_order:{s}" for s in steps]
@@ -188,13 +211,6 @@ def test_issue_answer_return_close_publish(browser_client, db, world):
     ]  # fmt: skip
     assert [a.action for a in audited][:2] == ["create", "update"]
     assert audited[-1].after["is_public"] is True
-    kinds = [n.title.split("：")[0] for n in _told(db, world.staff)]
-    assert kinds == [
-        "整改通知",
-        "整改答复被退回，请重新整改",
-        "整改通知已办结",
-        "整改记录已在网站公布",
-    ]
 
 
 def test_numbers_run_per_region_and_year(browser_client, db, world, factory):
