@@ -68,8 +68,21 @@ def test_apply_approve_issue_rotate_revoke(
     inst = factory.institution(region_code="360403", name="九江页面测试检测站")
     lab_admin = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
     authority = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    client_id = _the_institution_applies(http, db, inst, lab_admin)
+    _the_authority_approves(http, db, client_id, authority)
+    hmac_key = _an_hmac_secret_shown_once(http, db, settings, client_id, lab_admin)
+    csrf = page_csrf(http)
+    ed_key = _an_ed25519_key_from_a_pem_file(http, db, client_id, csrf)
+    _rotation_keeps_the_old_keys_for_the_overlap(
+        http, db, settings, client_id, csrf, (hmac_key.key_id, ed_key.key_id)
+    )
+    csrf = _the_authority_revokes(http, db, ed_key, authority)
+    _suspend_and_resume(http, db, client_id, csrf)
 
-    # The institution applies: its own institution, nothing to choose.
+
+def _the_institution_applies(http: TestClient, db: Session, inst, lab_admin: User) -> int:
+    """Its own institution, nothing to choose; field errors write nothing; the phone masked
+    on the page and in the change log; no decision and no key for the applicant."""
     csrf = _as(http, lab_admin)
     form = http.get("/exchange/clients/apply")
     assert form.status_code == 200
@@ -113,7 +126,11 @@ def test_apply_approve_issue_rotate_revoke(
     ).one()
     assert audit.after["contact_phone"] != PHONE  # masked in the change log too
 
-    # The authority: a rejection needs a note; then it approves.
+    return client_id
+
+
+def _the_authority_approves(http: TestClient, db: Session, client_id: int, authority: User) -> None:
+    """A rejection needs a note; then it approves, once; it gets no keys for the institution."""
     csrf = _as(http, authority)
     listing = http.get("/exchange/clients")
     assert "有 1 条接入申请待审批" in listing.text
@@ -159,7 +176,11 @@ def test_apply_approve_issue_rotate_revoke(
         == 403
     )
 
-    # The institution gets an HMAC secret: shown once, never again.
+
+def _an_hmac_secret_shown_once(
+    http: TestClient, db: Session, settings: Settings, client_id: int, lab_admin: User
+) -> ClientKey:
+    """The institution gets an HMAC secret: shown once, never again."""
     csrf = _as(http, lab_admin)
     page = http.get(f"/exchange/clients/{client_id}")
     assert "签发新密钥" in page.text
@@ -183,6 +204,12 @@ def test_apply_approve_issue_rotate_revoke(
         assert secret not in shown.text
     assert "有效" in _text(http.get(f"/exchange/clients/{client_id}").text)
 
+    return hmac_key
+
+
+def _an_ed25519_key_from_a_pem_file(
+    http: TestClient, db: Session, client_id: int, csrf: str
+) -> ClientKey:
     # An Ed25519 key from an uploaded PEM file; a wrong key is a form error, nothing written.
     wrong = http.post(
         f"/exchange/clients/{client_id}/keys",
@@ -208,6 +235,17 @@ def test_apply_approve_issue_rotate_revoke(
     assert base64.b64encode(_raw(lab_key)).decode() in key_page.text
     assert "吊销密钥" not in key_page.text  # revoking is the authority's
 
+    return ed_key
+
+
+def _rotation_keeps_the_old_keys_for_the_overlap(
+    http: TestClient,
+    db: Session,
+    settings: Settings,
+    client_id: int,
+    csrf: str,
+    old_keys: tuple[str, ...],
+) -> None:
     # Rotation: a new key, the old ones valid until the end of the overlap (two valid keys).
     successor = Ed25519PrivateKey.generate()
     before = utcnow()
@@ -228,14 +266,19 @@ def test_apply_approve_issue_rotate_revoke(
         k.key_id: k for k in db.scalars(select(ClientKey).where(ClientKey.client_id == client_id))
     }
     assert len(keys) == 3
-    for old in (hmac_key.key_id, ed_key.key_id):
+    for old in old_keys:
         assert abs(keys[old].valid_until - end) < dt.timedelta(minutes=1)
         shown_end = keys[old].valid_until.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
         assert shown_end in rotated.text
     now = utcnow()
     assert sorted(k.state(now) for k in keys.values()) == ["valid", "valid", "valid"]
 
-    # The authority revokes the old Ed25519 key: the reason is required.
+
+def _the_authority_revokes(
+    http: TestClient, db: Session, ed_key: ClientKey, authority: User
+) -> str:
+    """The authority revokes the old Ed25519 key: the reason is required. Returns its CSRF
+    token."""
     csrf = _as(http, authority)
     assert "吊销密钥" in http.get(f"/exchange/keys/{ed_key.key_id}").text
     no_reason = http.post(
@@ -262,6 +305,10 @@ def test_apply_approve_issue_rotate_revoke(
     )
     assert twice.status_code == 409
 
+    return csrf
+
+
+def _suspend_and_resume(http: TestClient, db: Session, client_id: int, csrf: str) -> None:
     # Suspend and resume; the change log has a row for every write, none with key material.
     assert (
         http.post(f"/exchange/clients/{client_id}/suspend", data={"csrf_token": csrf}).status_code
