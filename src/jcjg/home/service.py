@@ -319,7 +319,7 @@ def uploads_today(*, db: Session, principal: Principal, today: dt.date) -> list[
         .group_by(Message.institution_id)
         .order_by(Message.institution_id)
     )
-    counts = {int(i): int(n) for i, n in db.execute(stmt)}
+    counts = {int(i): int(n) for i, n in db.execute(stmt) if i is not None}
     names = institution_names(db, counts)
     # no list of one institution's messages of a day to link the number to: the name links
     # to the institution (the exchange monitor counts per client over 24 hours, not this)

@@ -676,19 +676,8 @@ def link_samples(db: Session, commission: Commission, sample_codes: Sequence[str
         sample = known.get(code)
         if sample is None:
             unknown.append(code)
-        elif sample.project_id != commission.project_id:
-            raise _fail("samples", f"样品 {code} 不属于委托的工程项目")
-        elif sample.commission_id not in (None, commission.id):
-            raise _fail("samples", f"样品 {code} 已在其他委托中")
         else:
-            sample.commission_id = commission.id
-            sample.institution_id = commission.institution_id
-            for row in db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)):
-                row.institution_id = commission.institution_id
-            for row in db.scalars(
-                select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)
-            ):
-                row.institution_id = commission.institution_id
+            _hand_to_commission(db, commission, sample)
         if code in current:
             current[code].sample_id = sample.id if sample else None
         else:
@@ -701,6 +690,21 @@ def link_samples(db: Session, commission: Commission, sample_codes: Sequence[str
             )
     db.flush()
     return unknown
+
+
+def _hand_to_commission(db: Session, commission: Commission, sample: Sample) -> None:
+    """A sample of the commission's project, in no other commission, becomes the commission's,
+    and it, its seal and its witness record the commission's institution's."""
+    if sample.project_id != commission.project_id:
+        raise _fail("samples", f"样品 {sample.sample_code} 不属于委托的工程项目")
+    if sample.commission_id not in (None, commission.id):
+        raise _fail("samples", f"样品 {sample.sample_code} 已在其他委托中")
+    sample.commission_id = commission.id
+    sample.institution_id = commission.institution_id
+    for seal_row in db.scalars(select(SampleSeal).where(SampleSeal.sample_id == sample.id)):
+        seal_row.institution_id = commission.institution_id
+    for record in db.scalars(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id)):
+        record.institution_id = commission.institution_id
 
 
 # --- the receipt check ---------------------------------------------------------------------
