@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from jcjg.auth.choices import Role
-from tests.browser.test_sampling_flow import phone, shots
+from tests.browser.test_sampling_flow import pc, phone, shots
 
 pytestmark = pytest.mark.browser
 PC = {"width": 1366, "height": 768}
@@ -27,19 +27,6 @@ def _world(factory):
     ids = north.id, south.id
     f.db.rollback()
     return ids, station.username
-
-
-def _login_pc(browser, url: str, username: str):
-    from tests.factories import PASSWORD
-
-    context = browser.new_context(locale="zh-CN", viewport=PC)
-    page = context.new_page()
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
-    return context, page
 
 
 def _rows(page) -> str:
@@ -74,7 +61,7 @@ def test_filters_and_pages_swap_the_alert_results_on_a_pc(live_server, browser, 
     out = shots(tmp_path)
     url = live_server.url
     (north_id, south_id), username = _world(live_server.factory)
-    context, page = _login_pc(browser, url, username)
+    context, page = pc(browser, url, username, viewport=PC)
     _filter_by_institution(page, url, south_id)
     page.screenshot(path=str(out / "alerts-filtered-pc.png"), full_page=True)
 

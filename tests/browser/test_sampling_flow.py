@@ -53,9 +53,11 @@ def phone(browser, url: str, username: str):
     return context, page
 
 
-def pc(browser, url: str, username: str):
-    """A logged-in desktop Chromium (1280 x 900): its context and page."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+def pc(browser, url: str, username: str, viewport: dict[str, int] | None = None):
+    """A logged-in desktop Chromium (1280 x 900 unless ``viewport``): its context and page."""
+    context = browser.new_context(
+        locale="zh-CN", viewport=viewport or {"width": 1280, "height": 900}
+    )
     page = context.new_page()
     page.goto(url + "/login")
     page.fill("input[name=username]", username)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,23 @@ from tests.factories import PASSWORD
 from tests.testing.conftest import points
 
 pytestmark = pytest.mark.browser
+
+
+def _on_a_pc_and_a_phone(browser, url: str, username: str) -> Iterator[tuple[str, Any]]:
+    """``username`` logged in on a PC, then on a phone: ("pc" or "phone", the page)."""
+    for name, viewport, mobile in (
+        ("pc", {"width": 1280, "height": 900}, False),
+        ("phone", {"width": 390, "height": 844}, True),
+    ):
+        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
+        page = context.new_page()
+        page.goto(url + "/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(url + "/")
+        yield name, page
+        context.close()
 
 
 def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
@@ -83,17 +102,7 @@ def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
     record_id, username = record.id, staff.username
     f.db.rollback()
 
-    for name, viewport, mobile in (
-        ("pc", {"width": 1280, "height": 900}, False),
-        ("phone", {"width": 390, "height": 844}, True),
-    ):
-        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
-        page = context.new_page()
-        page.goto(live_server.url + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
+    for name, page in _on_a_pc_and_a_phone(browser, live_server.url, username):
         page.goto(f"{live_server.url}/testing/records/{record_id}")
         box = page.locator("[data-testid=playback-1]")
         page.wait_for_function(
@@ -121,7 +130,6 @@ def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
         revisions = page.locator("[data-testid=revisions]").inner_text()
         assert "核对原始记录表后更正" in revisions
         page.screenshot(path=str(out / f"testing-record-{name}.png"), full_page=True)
-        context.close()
 
 
 def record_points(specimen: dict) -> int:
@@ -133,20 +141,9 @@ def test_statistics_and_on_site_pages(live_server, browser, tmp_path):
     and record with its key photo, on a PC and on a phone."""
     out = shots(tmp_path)
     onsite_id, username = _statistics_world(live_server.factory)
-    for name, viewport, mobile in (
-        ("pc", {"width": 1280, "height": 900}, False),
-        ("phone", {"width": 390, "height": 844}, True),
-    ):
-        context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
-        page = context.new_page()
-        page.goto(live_server.url + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
+    for name, page in _on_a_pc_and_a_phone(browser, live_server.url, username):
         _statistics_link_to_records(page, live_server.url, out, name)
         _on_site_pages(page, live_server.url, onsite_id, out, name)
-        context.close()
 
 
 def _statistics_world(f) -> tuple[int, str]:
