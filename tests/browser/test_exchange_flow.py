@@ -11,17 +11,9 @@ from sqlalchemy import select
 
 from jcjg.auth.choices import Role
 from jcjg.exchange.models import Client, ClientKey
-from tests.factories import PASSWORD
+from tests.browser.test_sampling_flow import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, username: str) -> None:
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/")
 
 
 def _logout(page, base: str) -> None:
@@ -87,13 +79,13 @@ def test_apply_approve_and_get_keys(live_server, browser, tmp_path):
     f.user(Role.CITY_AUTHORITY, region_code="360400", username="city_x")
     page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
 
-    _login(page, base, lab_admin.username)
+    log_in(page, base, lab_admin.username)
     client_url = _apply(page, base)
     _logout(page, base)
-    _login(page, base, "city_x")
+    log_in(page, base, "city_x")
     _approve(page, client_url)
     _logout(page, base)
-    _login(page, base, lab_admin.username)
+    log_in(page, base, lab_admin.username)
     key_id, raw = _issue_keys(page, client_url, tmp_path)
 
     f.db.expire_all()

@@ -34,6 +34,15 @@ def shots(tmp_path: Path) -> Path:
     return target
 
 
+def log_in(page, url: str, username: str) -> None:
+    """Log ``page`` in as ``username`` through the login form; it lands on the home page."""
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+
 def phone(browser, url: str, username: str):
     context = browser.new_context(
         locale="zh-CN",
@@ -45,11 +54,7 @@ def phone(browser, url: str, username: str):
         permissions=["geolocation"],
     )
     page = context.new_page()
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
+    log_in(page, url, username)
     return context, page
 
 
@@ -59,11 +64,7 @@ def pc(browser, url: str, username: str, viewport: dict[str, int] | None = None)
         locale="zh-CN", viewport=viewport or {"width": 1280, "height": 900}
     )
     page = context.new_page()
-    page.goto(url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
+    log_in(page, url, username)
     return context, page
 
 

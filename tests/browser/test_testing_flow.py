@@ -14,8 +14,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.testing import service, synthetic
 from jcjg.testing.schemas import RecordIn, RevisionIn
-from tests.browser.test_sampling_flow import shots
-from tests.factories import PASSWORD
+from tests.browser.test_sampling_flow import log_in, shots
 from tests.testing.conftest import points
 
 pytestmark = pytest.mark.browser
@@ -29,11 +28,7 @@ def _on_a_pc_and_a_phone(browser, url: str, username: str) -> Iterator[tuple[str
     ):
         context = browser.new_context(locale="zh-CN", viewport=viewport, is_mobile=mobile)
         page = context.new_page()
-        page.goto(url + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(url + "/")
+        log_in(page, url, username)
         yield name, page
         context.close()
 
