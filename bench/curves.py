@@ -8,7 +8,7 @@ small ``registry.labs`` message. Both include signing verification, the ledger, 
 
 **Re-use index.** ``--population`` fingerprints (100,000 and 1,000,000 by default) of curves of
 cube, mortar and rebar tests: genuine fingerprints of a few hundred machine-like curves
-(jcjg.testing.synthetic) and, to reach the size, vectors drawn with their covariance and peaks
+(jcjg.demo.synthetic) and, to reach the size, vectors drawn with their covariance and peaks
 and rise times drawn around theirs (each a different specimen). ``--queries`` originals are
 among them; each query is a copy of one, shifted in time and with noise up to 0.2 % of the
 peak added. The index (jcjg.testing.fpindex: 16 SimHash band keys per peak bucket) answers each
@@ -44,12 +44,13 @@ from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker, utcnow
 from jcjg.core.migrate import upgrade
+from jcjg.demo import synthetic
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.main import create_app
 from jcjg.regions.service import load_regions
 from jcjg.tenancy.models import Institution
-from jcjg.testing import curves, fpindex, synthetic
+from jcjg.testing import curves, fpindex
 
 BASE = "http://testserver"
 

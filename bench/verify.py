@@ -61,6 +61,7 @@ def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str
     from jcjg.config import Settings
     from jcjg.core.db import make_engine, make_sessionmaker, utcnow
     from jcjg.core.migrate import upgrade
+    from jcjg.demo import synthetic
     from jcjg.ledger import jobs
     from jcjg.ledger import service as ledger
     from jcjg.regions.service import load_regions
@@ -68,7 +69,6 @@ def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str
     from jcjg.reports.schemas import ReportIn
     from jcjg.tenancy.models import Institution
     from jcjg.testing import service as testing
-    from jcjg.testing import synthetic
     from jcjg.testing.schemas import RecordIn
 
     upgrade(url)

@@ -27,7 +27,7 @@ from jcjg.auth.passwords import verify_password
 from jcjg.cli import main
 from jcjg.config import get_settings
 from jcjg.core.db import make_engine, utcnow
-from jcjg.demo import USERS
+from jcjg.demo.load import USERS
 
 if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
     pytest.skip(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
-from jcjg.demo import USERS, load
+from jcjg.demo.load import USERS, load
 from tests.factories import login
 
 
@@ -53,14 +53,14 @@ def test_demo_shows_every_rule_firing(db, settings):
         "staffing_below_standard",
         "signatory_out_of_scope",
         "licence_expiring",
-        # the sampling chain (jcjg.sampling.demo)
+        # the sampling chain (jcjg.demo.sampling)
         "assignment_change_late",
         "receipt_refused",
         "sample_photo_mismatch",
         "sampling_window",
         "untagged_sample",
         "witness_off_site",
-        # test records (jcjg.testing.demo)
+        # test records (jcjg.demo.testing)
         "loading_rate",
         "curve_reuse",
         "result_curve_mismatch",
@@ -96,9 +96,9 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     and one overdue escalated to the city; all notarised; a second load adds none."""
     from sqlalchemy import func, select
 
-    from jcjg.alerts import demo as alerts_demo
     from jcjg.alerts.engine import sweep
     from jcjg.alerts.models import Case, CaseEvent
+    from jcjg.demo import alerts as alerts_demo
     from jcjg.ledger.models import LedgerLeaf
 
     load(db, settings)
@@ -121,7 +121,7 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     assert db.scalar(logged) == steps  # every step notarised, the escalation too
     assert alerts_demo.load(db, settings) == 0
 
-    from jcjg.rectification import demo as rectification_demo
+    from jcjg.demo import rectification as rectification_demo
     from jcjg.rectification.models import RectificationOrder
 
     assert rectification_demo.load(db, settings) == 2

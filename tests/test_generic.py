@@ -26,6 +26,7 @@ from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base, utcnow
 from jcjg.core.errors import NotFound
 from jcjg.core.mixins import ChangeLogged
+from jcjg.demo.sampling import specimen_photo
 from jcjg.exchange import clients as exchange_clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
@@ -36,7 +37,6 @@ from jcjg.rectification.models import RectificationOrder
 from jcjg.registry import specs as registry_specs
 from jcjg.registry.models import ELicence
 from jcjg.sampling import service as sampling_service
-from jcjg.sampling.demo import specimen_photo
 from jcjg.sampling.models import (
     Commission,
     IdentityCheck,
@@ -847,8 +847,8 @@ def _testing_case(model: type) -> ScopeCase:
     def make(f: Factory) -> tuple[int, dict]:
         import random
 
+        from jcjg.demo import synthetic
         from jcjg.testing import service as testing_service
-        from jcjg.testing import synthetic
         from jcjg.testing.models import (
             Curve,
             OnSitePlan,

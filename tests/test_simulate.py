@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from jcjg import simulate as sim
 from jcjg.alerts.engine import run_rule
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_midnight
+from jcjg.demo.simulator import region as sim
 from jcjg.exchange.models import Client, Message
 from jcjg.registry.models import Equipment, Person
 from jcjg.tenancy.models import Institution
@@ -90,8 +90,8 @@ def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
 
 
 def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, violations: float):
-    from jcjg.alerts import simulation as cases
-    from jcjg.sampling import simulation
+    from jcjg.demo.simulator import alerts as cases
+    from jcjg.demo.simulator import sampling as simulation
 
     with exchange.sessions() as db:
         sims = sim.prepare(
@@ -119,9 +119,9 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
 
 def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
     from jcjg.alerts.models import Alert
+    from jcjg.demo.simulator.sampling import PLANTED
     from jcjg.projects.models import ProjectMember
     from jcjg.sampling.models import Commission, Sample, SampleReceipt, SampleSeal, WitnessRecord
-    from jcjg.sampling.simulation import PLANTED
 
     with running_exchange(tmp_path) as exchange:
         projects, summary = _sampling_run(
@@ -137,8 +137,8 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
         assert summary.statuses == {"accepted": sum(summary.sent.values())}
         # every sample broke one rule, each project taking the rules in turn; every test record
         # of an accepted sample one of the test-data rules
-        from jcjg.reports.simulation import PLANTED as REPORTS_PLANTED
-        from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
+        from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
+        from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
         planted = {
             *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
@@ -220,8 +220,8 @@ def _handled_and_escalated(exchange, summary) -> None:
 
 def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
     from jcjg.alerts.models import Alert
+    from jcjg.demo.simulator.sampling import PLANTED
     from jcjg.sampling.models import SampleReceipt
-    from jcjg.sampling.simulation import PLANTED
     from jcjg.testing.models import TestRecord
 
     with running_exchange(tmp_path) as exchange:
@@ -230,8 +230,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.planted == {}
         assert summary.actions["见证封样"] >= 2
         with exchange.sessions() as db:
-            from jcjg.reports.simulation import PLANTED as REPORTS_PLANTED
-            from jcjg.testing.simulation import PLANTED as TESTS_PLANTED
+            from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
+            from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
             rules = {
                 *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",

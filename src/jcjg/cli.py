@@ -146,10 +146,10 @@ def demo() -> None:
 @demo.command("load")
 def demo_load() -> None:
     """加载演示数据（可重复运行；新建账号的密码只显示这一次）。"""
-    from jcjg.alerts import demo as alerts_demo
     from jcjg.alerts.engine import sweep
-    from jcjg.demo import load
-    from jcjg.rectification import demo as rectification_demo
+    from jcjg.demo import alerts as alerts_demo
+    from jcjg.demo import rectification as rectification_demo
+    from jcjg.demo.load import load
 
     with _cli_session() as session:
         created = load(session)
@@ -627,9 +627,9 @@ def _simulate(
     *,
     quiet: bool = False,
 ) -> None:
-    from jcjg import simulate as sim
-    from jcjg.alerts import simulation as cases
-    from jcjg.sampling import simulation as sites
+    from jcjg.demo.simulator import alerts as cases
+    from jcjg.demo.simulator import region as sim
+    from jcjg.demo.simulator import sampling as sites
 
     settings = get_settings()
     with _cli_session() as session:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from jcjg.alerts import evidence
 from jcjg.alerts.engine import sweep
 from jcjg.alerts.models import Alert
-from jcjg.demo import load
+from jcjg.demo.load import load
 from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling.models import Sample, SampleSeal
 from jcjg.testing.models import Specimen, TestRecord

@@ -13,7 +13,8 @@ import pytest
 from jcjg.auth.choices import Role
 from jcjg.core.db import make_sessionmaker, utcnow
 from jcjg.core.jobs import registered, run_job
-from jcjg.testing import service, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn
 from tests.browser.conftest import serve
 from tests.browser.test_sampling_flow import phone, shots

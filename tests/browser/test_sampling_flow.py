@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
+from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.sampling import service
-from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Sample, SampleReceipt, SampleSeal, WitnessKey
 from tests.factories import PASSWORD
 from tests.sampling.conftest import assign, principal_of

@@ -12,7 +12,8 @@ import pytest
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
-from jcjg.testing import service, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn, RevisionIn
 from tests.browser.test_sampling_flow import log_in, shots
 from tests.testing.conftest import points

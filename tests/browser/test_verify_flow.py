@@ -24,6 +24,7 @@ from jcjg.auth.choices import Role
 from jcjg.catalogue.models import Specialty
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
+from jcjg.demo import synthetic
 from jcjg.documents.scan import pdf_qr_codes
 from jcjg.ledger import jobs
 from jcjg.projects.models import Project
@@ -32,8 +33,9 @@ from jcjg.reports import service as reports
 from jcjg.reports.codes import SUPERVISION, verify_url
 from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportFileIn, ReportIn
+from jcjg.demo import synthetic
 from jcjg.tenancy.models import Institution
-from jcjg.testing import service, synthetic
+from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn
 from tests.browser.test_sampling_flow import pc, shots
 from tests.factories import Factory, catalogue, registry_row

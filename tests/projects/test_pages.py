@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from jcjg.auth.choices import Role
+from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import codes
-from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Sample, SampleCode, SampleSeal, WitnessKey
 from tests.factories import login, page_csrf
 from tests.sampling.conftest import Chain

@@ -15,9 +15,9 @@ from jcjg.auth.models import User
 from jcjg.auth.permissions import default_grants
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
+from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import service
-from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Sample, SampleSeal
 from tests.factories import Factory
 

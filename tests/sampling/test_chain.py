@@ -18,13 +18,13 @@ from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import Conflict, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import add_working_days, beijing_date, working_days_between
+from jcjg.demo.sampling import specimen_photo
 from jcjg.documents.photos import hamming, perceptual_hash
 from jcjg.documents.signing import verify_pdf
 from jcjg.projects import geo
 from jcjg.projects.models import ProjectMember
 from jcjg.sampling import codes, service
 from jcjg.sampling.choices import SampleStatus
-from jcjg.sampling.demo import specimen_photo
 from jcjg.sampling.models import (
     Commission,
     IdentityCheck,

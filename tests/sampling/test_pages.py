@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jcjg.auth.choices import Role
+from jcjg.demo.sampling import specimen_photo
 from jcjg.sampling import codes
-from jcjg.sampling.demo import specimen_photo
 from jcjg.sampling.models import WitnessRecord
 from tests.factories import login, page_csrf
 from tests.sampling.conftest import Chain

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from jcjg.core.db import utcnow
-from jcjg.testing import curves, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import curves
 from tests.exchange.conftest import Lims, make_lims
 
 CUBE_AREA = 150 * 150

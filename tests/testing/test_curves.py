@@ -7,7 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from jcjg.testing import curves, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import curves
 from jcjg.testing.curves import CurveError
 
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from jcjg.core.blobs import blob_store
-from jcjg.testing import curves, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import curves
 from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
 from tests.testing.conftest import concrete_record, points, when
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from jcjg.alerts.models import Alert
-from jcjg.testing import synthetic
+from jcjg.demo import synthetic
 from jcjg.testing.models import TestRecord
 from tests.testing.conftest import concrete_record, when
 

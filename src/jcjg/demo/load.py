@@ -1,6 +1,6 @@
 """Demo data for ``make run``: the regions, the qualification catalogue, a province (江西省)
 with two cities, three institutions with staff, equipment, labs, capabilities and certificates
-(``jcjg.registry.demo``, with planted problems for the alert rules; their registration
+(``jcjg.demo.registry``, with planted problems for the alert rules; their registration
 notarised in the log) and one account per role.
 
 Idempotent: a second run adds nothing and prints no password (passwords of accounts it creates
@@ -20,12 +20,12 @@ from jcjg.catalogue.service import load_seed
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
+from jcjg.demo import registry as registry_demo
+from jcjg.demo import sampling as sampling_demo
+from jcjg.demo import testing as testing_demo
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
-from jcjg.registry import demo as registry_demo
-from jcjg.sampling import demo as sampling_demo
 from jcjg.tenancy.models import Institution
-from jcjg.testing import demo as testing_demo
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class DemoUser:
     display_name: str
     role: Role
     region_code: str | None
-    institution_code: str | None = None  # a key of jcjg.registry.demo
+    institution_code: str | None = None  # a key of jcjg.demo.registry
 
 
 USERS = [

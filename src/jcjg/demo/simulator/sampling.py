@@ -52,11 +52,11 @@ from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
+from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
 from jcjg.sampling import codes, service
-from jcjg.sampling.demo import face_photo, specimen_photo
 from jcjg.sampling.models import Commission, Sample, SampleCode
 from jcjg.tenancy.models import Institution
 
@@ -222,7 +222,7 @@ def prepare(
 ) -> list[SimProject]:
     """Projects for ``labs`` ((institution code, county code) pairs), idempotent per seed; each
     has at least ``codes_per_project`` unused codes afterwards. Commits."""
-    from jcjg.registry.demo import GIVEN, SURNAMES
+    from jcjg.demo.registry import GIVEN, SURNAMES
 
     station_user = sim_user(db, f"sim_station_{region}", Role.STATION, region, "模拟监督站")
     station = principal_for(db=db, user=station_user, settings=settings)

@@ -1,4 +1,4 @@
-"""Demo rectification orders for ``make run`` (after :mod:`jcjg.alerts.demo`): the Jiujiang
+"""Demo rectification orders for ``make run`` (after :mod:`jcjg.demo.alerts`): the Jiujiang
 station has ordered the demo lab to rectify, citing the alert whose case it escalated (the
 order waits for the lab's answer), and has closed and published an order to the second lab,
 answered with a PDF, so the public list (``/public/rectification-orders``) shows one.

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import add_working_days, beijing_date
+from jcjg.demo.simulator.sampling import Phone, sim_phone, sim_user
 from jcjg.documents.pdf import page_pdf
-from jcjg.sampling.simulation import Phone, sim_phone, sim_user
 from jcjg.tenancy.models import Institution
 
 PER_DAY = 40  # alerts the station works in one day at most

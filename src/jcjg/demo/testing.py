@@ -3,7 +3,7 @@ most of them sound, and one of each kind the rules flag: a cube loaded too fast,
 compressed too fast, a curve re-used from another test (shifted and with noise), reported peaks
 above the curves, a judgement the raw values do not support, data uploaded hours late, and an
 automatically acquired yield force corrected by hand. Curves are drawn by
-:mod:`jcjg.testing.synthetic`; records go in through the same service the exchange uses."""
+:mod:`jcjg.demo.synthetic`; records go in through the same service the exchange uses."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from jcjg.catalogue.models import TestItem
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
+from jcjg.demo import synthetic
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.sampling.models import Commission, Sample
 from jcjg.tenancy.models import Institution
-from jcjg.testing import curves, service, synthetic
+from jcjg.testing import curves, service
 from jcjg.testing.models import TestRecord
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 

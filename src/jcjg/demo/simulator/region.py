@@ -10,7 +10,7 @@ the share of institutions that, on some day, break a rule the way real labs do: 
 left to expire, a borrowed certificate holder (certificate lending), a signatory or capability
 beyond the qualification. The platform's rules find them, and the receipts say so.
 
-Projects and the witnessed-sampling chain come from :mod:`jcjg.sampling.simulation`: the sites'
+Projects and the witnessed-sampling chain come from :mod:`jcjg.demo.simulator.sampling`: the sites'
 phones register and seal samples through the phone pages, and the labs' LIMS send commissions
 and receipt checks in the same day's messages. Later issues extend :func:`plan_day` with their
 own message types (test records with force-time curves, reports).
@@ -44,19 +44,19 @@ from jcjg.catalogue.models import Specialty
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
+from jcjg.demo.registry import GIVEN, MACHINES, SURNAMES
 from jcjg.exchange import clients as client_service
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client as ClientRow
 from jcjg.generic.service import next_institution_code
 from jcjg.regions.models import Region
 from jcjg.registry.codes import check_character, id_check_character
-from jcjg.registry.demo import GIVEN, MACHINES, SURNAMES
 from jcjg.registry.models import QualificationCertificate
 from jcjg.tenancy.models import Institution
 
 if TYPE_CHECKING:
-    from jcjg.alerts.simulation import Handlers
-    from jcjg.sampling.simulation import SimProject
+    from jcjg.demo.simulator.alerts import Handlers
+    from jcjg.demo.simulator.sampling import SimProject
 
 CLIENT_NAME = "模拟业务系统（jcjg simulate）"
 BRANDS = (
@@ -393,8 +393,8 @@ def plan_day(
         ]
         if signatories and MATERIALS_SPECIALTY in sim.specialties:
             # the one who approves the materials reports, with a signing certificate
+            from jcjg.demo.simulator.reports import pem
             from jcjg.documents.signing import personal_identity
-            from jcjg.reports.simulation import pem
 
             first = signatories[0]
             sim.report_signer = first["id_number"]
@@ -557,8 +557,8 @@ def _sampling_day(
 ) -> dict[str, list[Planned]]:
     """The day on the projects' sites (phones, in parallel), then what each lab's LIMS sends
     for the samples that reached it."""
-    from jcjg.sampling import simulation
-    from jcjg.testing import simulation as tests
+    from jcjg.demo.simulator import sampling as simulation
+    from jcjg.demo.simulator import testing as tests
 
     def site(project: SimProject) -> simulation.DayResult:
         rng = random.Random(f"{seed}:site:{project.code}:{day}")
@@ -593,7 +593,7 @@ def _sampling_day(
                 violations,
             )
         if lab_reports is not None and lab.signer is not None:
-            from jcjg.reports import simulation as reports_sim
+            from jcjg.demo.simulator import reports as reports_sim
 
             reporting = lab_reports.setdefault(
                 lab.code,
@@ -634,11 +634,11 @@ def run(
 ) -> Summary:
     """Play ``days`` days for every institution, the institutions in parallel, each day in
     order. ``progress(day, done, total)`` is called as each message of the day is answered.
-    With ``projects`` (from :func:`jcjg.sampling.simulation.prepare`), each day also has its
+    With ``projects`` (from :func:`jcjg.demo.simulator.sampling.prepare`), each day also has its
     sites: samples registered and sealed on the phones, then commissions, receipt checks and
     the accepted samples' test records sent by the labs' LIMS (``violations``: the share of
     samples and records that break a rule). With ``handlers`` (from
-    :func:`jcjg.alerts.simulation.prepare`), each day ends with the station working its new
+    :func:`jcjg.demo.simulator.alerts.prepare`), each day ends with the station working its new
     alerts and the labs answering the rectifications asked of them."""
     summary = Summary(institutions=len(sims), days=days)
     lock = threading.Lock()
@@ -691,7 +691,7 @@ def run(
 
 
 def _handling_day(handlers: Handlers, url: str, rng: random.Random, summary: Summary) -> None:
-    from jcjg.alerts.simulation import work_day
+    from jcjg.demo.simulator.alerts import work_day
 
     try:
         summary.handling.update(work_day(handlers, url, rng))

@@ -29,7 +29,8 @@ from typing import Any
 
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING, add_working_days
-from jcjg.testing import curves, synthetic
+from jcjg.demo import synthetic
+from jcjg.testing import curves
 
 PLANTED = (
     "loading_rate",
