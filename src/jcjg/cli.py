@@ -56,6 +56,8 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
     import uvicorn
 
     settings = get_settings()
+    if simulate:
+        _refuse_in_production("serve --simulate")  # before the database is opened
     if simulate and _first_start():
         url = f"http://{host or settings.host}:{port or settings.port}"
         threading.Thread(
@@ -69,6 +71,16 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
         reload=reload,
         proxy_headers=True,
     )
+
+
+def _refuse_in_production(command: str) -> None:
+    """Stop a demo or simulation ``command`` with the Chinese reason under ``JCJG_ENV=prod``."""
+    from jcjg.demo.guard import DemoRefused, refuse_in_production
+
+    try:
+        refuse_in_production(get_settings(), command)
+    except DemoRefused as refusal:
+        raise click.ClickException(str(refusal)) from None
 
 
 def _first_start() -> bool:
@@ -145,32 +157,26 @@ def demo() -> None:
 
 @demo.command("load")
 def demo_load() -> None:
-    """加载演示数据（可重复运行；新建账号的密码只显示这一次）。"""
-    from jcjg.alerts.engine import sweep
-    from jcjg.demo import alerts as alerts_demo
-    from jcjg.demo import rectification as rectification_demo
-    from jcjg.demo.load import load
+    """加载演示数据（可重复运行；新建账号的密码只显示这一次）。生产环境（JCJG_ENV=prod）拒绝运行。"""
+    from jcjg.demo.load import ReferenceDataMissing, run
 
-    with _cli_session() as session:
-        created = load(session)
-        session.commit()
-        swept = sweep(session)  # the planted problems show as alerts at once
-        session.commit()
-        handled = alerts_demo.load(session, get_settings())  # and some of them handled
-        orders = rectification_demo.load(session, get_settings())
-        session.commit()
-    raised = sum(r.raised for r in swept.results.values())
-    if raised:
-        click.echo(f"预警规则扫描：新增 {raised} 条预警")
-    if handled:
-        click.echo(f"监督站已处理 {handled} 条预警（确认、排除、整改、办结、逾期升级）")
-    if orders:
-        click.echo(f"监督站已下达 {orders} 份整改通知（其一已办结并公示）")
-    if not created:
+    _refuse_in_production("demo load")  # before the database is opened
+    try:
+        with _cli_session() as session:
+            outcome = run(session, get_settings())
+    except ReferenceDataMissing as missing:
+        raise click.ClickException(str(missing)) from None
+    if outcome.raised:
+        click.echo(f"预警规则扫描：新增 {outcome.raised} 条预警")
+    if outcome.handled:
+        click.echo(f"监督站已处理 {outcome.handled} 条预警（确认、排除、整改、办结、逾期升级）")
+    if outcome.orders:
+        click.echo(f"监督站已下达 {outcome.orders} 份整改通知（其一已办结并公示）")
+    if not outcome.created:
         click.echo("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
         return
     click.echo("已创建演示账号（密码只显示这一次，请妥善保存）：")
-    for username, role, password in created:
+    for username, role, password in outcome.created:
         click.echo(f"  {username:<12} {password:<16} {role}")
 
 
@@ -613,7 +619,7 @@ def simulate(
     institutions: int, days: int, seed: int, violations: float, url: str | None, region: str
 ) -> None:
     """模拟一个地区：各检测机构的业务系统经真实接口、用真实客户端报送数据；各工地的取样、见证
-    人员用手机页面登记、封样，检测机构的业务系统同步委托、收样验封。"""
+    人员用手机页面登记、封样，检测机构的业务系统同步委托、收样验封。生产环境（JCJG_ENV=prod）拒绝运行。"""
     _simulate(institutions, days, seed, violations, url, region)
 
 
@@ -631,6 +637,7 @@ def _simulate(
     from jcjg.demo.simulator import region as sim
     from jcjg.demo.simulator import sampling as sites
 
+    _refuse_in_production("simulate")  # it registers its institutions in this database
     settings = get_settings()
     with _cli_session() as session:
         try:

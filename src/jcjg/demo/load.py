@@ -1,10 +1,13 @@
-"""Demo data for ``make run``: the regions, the qualification catalogue, a province (江西省)
-with two cities, three institutions with staff, equipment, labs, capabilities and certificates
-(``jcjg.demo.registry``, with planted problems for the alert rules; their registration
-notarised in the log) and one account per role.
+"""Demo data for ``make run`` (``jcjg demo load``): in a province (江西省) with two cities, three
+institutions with staff, equipment, labs, capabilities and certificates (:mod:`jcjg.demo.registry`,
+with planted problems for the alert rules; their registration notarised in the log), one account
+per role, projects and a witnessed-sampling chain (:mod:`jcjg.demo.sampling`), test records
+(:mod:`jcjg.demo.testing`), then the alerts the rules raise, some of them handled
+(:mod:`jcjg.demo.alerts`), and rectification orders (:mod:`jcjg.demo.rectification`).
 
-Idempotent: a second run adds nothing and prints no password (passwords of accounts it creates
-are printed once, never stored in clear)."""
+Idempotent: a second run adds nothing and prints no password (passwords of
+accounts it creates are printed once, never stored in clear). Refused in production
+(:mod:`jcjg.demo.guard`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.engine import sweep
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.passwords import generate_password, hash_password
@@ -20,12 +24,19 @@ from jcjg.catalogue.service import load_seed
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
+from jcjg.demo import alerts as alerts_demo
+from jcjg.demo import rectification as rectification_demo
 from jcjg.demo import registry as registry_demo
 from jcjg.demo import sampling as sampling_demo
 from jcjg.demo import testing as testing_demo
+from jcjg.demo.guard import refuse_in_production
 from jcjg.ledger.service import notarise
 from jcjg.regions.service import load_regions
 from jcjg.tenancy.models import Institution
+
+
+class ReferenceDataMissing(RuntimeError):
+    """The database lacks the regions or the catalogue the demo's institutions need."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ USERS = [
 
 def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, str]]:
     """Load what is missing; returns (username, role label, password) of accounts created."""
+    settings = settings or get_settings()
+    refuse_in_production(settings, "demo load")
     load_regions(db=db)
     load_seed(db=db)
     today = beijing_date(utcnow())
@@ -89,6 +102,31 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
         db.add(user)
         created.append((demo.username, demo.role.label, password))
     db.flush()
-    sampling_demo.load(db, settings or get_settings(), by_key)
-    testing_demo.load(db, settings or get_settings(), by_key)
+    sampling_demo.load(db, settings, by_key)
+    testing_demo.load(db, settings, by_key)
     return created
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``jcjg demo load`` did."""
+
+    created: list[tuple[str, str, str]]  # (username, role label, password) of new accounts
+    raised: int  # alerts the sweep raised on the planted problems
+    handled: int  # alerts the station worked
+    orders: int  # rectification orders given
+
+
+def run(db: Session, settings: Settings) -> Outcome:
+    """The whole demo, committed in steps: the data, the sweep that shows the planted problems
+    as alerts, the station's handling of some of them and its rectification orders."""
+    refuse_in_production(settings, "demo load")
+    created = load(db, settings)
+    db.commit()
+    swept = sweep(db)
+    db.commit()
+    handled = alerts_demo.load(db, settings)
+    orders = rectification_demo.load(db, settings)
+    db.commit()
+    raised = sum(r.raised for r in swept.results.values())
+    return Outcome(created=created, raised=raised, handled=handled, orders=orders)

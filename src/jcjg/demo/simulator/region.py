@@ -44,6 +44,7 @@ from jcjg.catalogue.models import Specialty
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
+from jcjg.demo.guard import refuse_in_production
 from jcjg.demo.registry import GIVEN, MACHINES, SURNAMES
 from jcjg.exchange import clients as client_service
 from jcjg.exchange.choices import ClientStatus
@@ -150,7 +151,9 @@ def _counties(db: Session, region: str) -> list[Region]:
         .order_by(Region.code)
     ).all()
     if not rows:
-        raise ValueError(f"行政区划 {region} 下没有区县：请先加载行政区划（jcjg demo load）")
+        raise ValueError(
+            f"行政区划 {region} 下没有区县：请先运行 jcjg db upgrade（迁移并加载参考数据）"
+        )
     return list(rows)
 
 
@@ -193,11 +196,13 @@ def prepare(
     key_dir: Path,
 ) -> list[SimInstitution]:
     """Register the simulated institutions and their LIMS clients (idempotent: the same seed
-    gives the same institutions; keys are reused from ``key_dir``). Commits."""
+    gives the same institutions; keys are reused from ``key_dir``). Commits. Refused in
+    production (:mod:`jcjg.demo.guard`)."""
+    refuse_in_production(settings, "simulate")
     counties = _counties(db, region)
     specialties = {s.code for s in db.scalars(select(Specialty))}
     if MATERIALS_SPECIALTY not in specialties:
-        raise ValueError("资质目录为空：请先加载资质目录（jcjg demo load）")
+        raise ValueError("资质目录为空：请先运行 jcjg db upgrade（迁移并加载参考数据）")
     out: list[SimInstitution] = []
     today = utcnow().date()
     for n in range(institutions):
