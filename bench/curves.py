@@ -43,12 +43,11 @@ from fastapi.testclient import TestClient
 from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker, utcnow
-from jcjg.core.migrate import upgrade
 from jcjg.demo import synthetic
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.main import create_app
-from jcjg.regions.service import load_regions
+from jcjg.refdata import upgrade
 from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex
 
@@ -187,7 +186,6 @@ def ingest(records: int, workdir: Path, seed: int) -> dict[str, float]:
         exchange_max_body_bytes=4 * 1024 * 1024,
     )
     with sessions() as db:
-        load_regions(db=db, province_codes=["360000"])
         inst = Institution(
             code="JC360403-9001", name="基准测试检测机构", credit_code="91360403MA00000001",
             region_code="360403", registered_address="九江", registration_type="有限责任公司",

@@ -156,13 +156,11 @@ def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.orm import Session
 
-    from jcjg.catalogue.service import load_seed
     from jcjg.config import Settings
     from jcjg.core.db import make_engine
-    from jcjg.core.migrate import upgrade
     from jcjg.exchange import clients
     from jcjg.exchange.choices import ClientStatus
-    from jcjg.regions.service import load_regions
+    from jcjg.refdata import upgrade
     from jcjg.registry.models import Lab
     from jcjg.tenancy.models import Institution
 
@@ -172,8 +170,6 @@ def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
     creds: list[Credential] = []
     try:
         with Session(engine) as db:
-            load_regions(db=db, province_codes=[PROVINCE])
-            load_seed(db=db)
             for i in range(n_clients):
                 # One institution per client: as in a region, each lab's LIMS sends its own
                 # data (one institution's messages are handled one at a time).

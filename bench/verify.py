@@ -60,11 +60,10 @@ def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str
     returns their (code, token)."""
     from jcjg.config import Settings
     from jcjg.core.db import make_engine, make_sessionmaker, utcnow
-    from jcjg.core.migrate import upgrade
     from jcjg.demo import synthetic
     from jcjg.ledger import jobs
     from jcjg.ledger import service as ledger
-    from jcjg.regions.service import load_regions
+    from jcjg.refdata import upgrade
     from jcjg.reports import service as reports
     from jcjg.reports.schemas import ReportIn
     from jcjg.tenancy.models import Institution
@@ -77,7 +76,6 @@ def prepare(url: str, data_dir: Path, reports_count: int) -> list[tuple[str, str
     engine = make_engine(url)
     out: list[tuple[str, str]] = []
     with make_sessionmaker(engine)() as db:
-        load_regions(db=db, province_codes=["360000"])
         lab = Institution(code="JC-BENCH", name="压测检测站", credit_code="91360403MA00000011",
                           region_code="360403")  # fmt: skip
         db.add(lab)

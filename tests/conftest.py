@@ -25,10 +25,9 @@ from jcjg import domains
 from jcjg.auth import passwords
 from jcjg.config import Settings
 from jcjg.core.db import make_engine
-from jcjg.core.migrate import upgrade
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
-from jcjg.regions.service import load_regions
+from jcjg.refdata import upgrade
 from tests.factories import Factory
 
 BACKEND = os.environ.get("JCJG_TEST_DATABASE", "sqlite")
@@ -95,12 +94,7 @@ def _ledger_identity(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url, drop = fresh_database_url(tmp_path_factory.mktemp("db"))
-    upgrade(url)
-    engine = make_engine(url)
-    with Session(engine) as db:
-        load_regions(db=db, province_codes=["360000", "440000"])
-        db.commit()
-    engine.dispose()
+    upgrade(url)  # the schema and the reference data, as `jcjg db upgrade` builds them
     yield url
     drop()
 

@@ -108,6 +108,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/registry/{kind}/{row_id:int}/personal-data"): "personal_data:unmask",
     ("GET", "/catalogue"): "catalogue:read",
     ("GET", "/api/v1/catalogue/specialties"): "catalogue:read",
+    ("GET", "/api/v1/catalogue/editions"): "catalogue:read",
     ("POST", "/catalogue/specialties/{specialty_id}"): "catalogue:update",
     ("POST", "/catalogue/items/{test_item_id}/parameters"): "catalogue:update",
     ("POST", "/catalogue/parameters/{parameter_id}/required"): "catalogue:update",

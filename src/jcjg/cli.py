@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from jcjg.exchange.models import Client
 
 
-def _factory() -> sessionmaker[Session]:
+def _factory(**engine_options: Any) -> sessionmaker[Session]:
     """Sessions on the configured database, with the platform's domains installed and
     configured (every mapper known, the ledger's key, the rules)."""
     from jcjg.core.db import make_engine, make_sessionmaker
@@ -24,13 +24,16 @@ def _factory() -> sessionmaker[Session]:
 
     settings = get_settings()
     configure_domains(settings)
-    return make_sessionmaker(make_engine(settings.database_url))
+    return make_sessionmaker(make_engine(settings.database_url, **engine_options))
 
 
 def _cli_session() -> Session:
+    from sqlalchemy.pool import NullPool
+
     from jcjg.core.context import context_of
 
-    db = _factory()()
+    # a one-shot command: its connection closes with the session, no pool left behind
+    db = _factory(poolclass=NullPool)()
     ctx = context_of(db)
     ctx.username = "cli"
     ctx.ip = "local"
@@ -123,16 +126,69 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """把数据库迁移到最新（或指定）版本。"""
-    from jcjg.core.migrate import upgrade
+    """把数据库迁移到最新（或指定）版本；迁移到最新版本时，再加载随程序发布、数据库中还没有的参考数据
+    （GB/T 2260 行政区划、资质目录）。可重复运行。"""
+    from jcjg.refdata import upgrade
 
     url = get_settings().database_url
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(url, revision)
+    loaded = upgrade(url, revision)
     click.echo(f"数据库已迁移到 {revision}")
+    for line in loaded:
+        click.echo(line)
+
+
+def _load_edition(kind: str, path: str) -> None:
+    from pathlib import Path
+
+    from jcjg.core.editions import EditionError
+    from jcjg.refdata import load_file
+
+    with _cli_session() as session:
+        try:
+            line = load_file(session, kind, Path(path))
+        except EditionError as error:
+            session.rollback()
+            raise click.ClickException(f"未加载（数据库未作任何改动）：{error}") from None
+        session.commit()
+    click.echo(line)
+
+
+@db.command("load-regions")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def db_load_regions(path: str) -> None:
+    """加载一版 GB/T 2260 行政区划代码（制表符分隔的文本文件，格式见
+    docs/operations/reference-data.md）。已加载的版本再次加载不作改动；被撤销的代码保留，
+    供使用它的记录继续有效。"""
+    _load_edition("regions", path)
+
+
+@db.command("load-catalogue")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def db_load_catalogue(path: str) -> None:
+    """加载一版资质目录（JSON 文件，格式见 docs/operations/reference-data.md）。已加载的版本再次加载
+    不作改动；上一版的条目保留，按上一版登记的检测能力、资质证书仍指向它们。"""
+    _load_edition("catalogue", path)
+
+
+@db.command("editions")
+def db_editions() -> None:
+    """列出数据库中已加载的参考数据版本（行政区划、资质目录）及每版的改动。"""
+    from jcjg.core import editions
+    from jcjg.refdata import KINDS, LABELS
+
+    with _cli_session() as session:
+        for kind in KINDS:
+            rows = editions.editions(session, kind)
+            if not rows:
+                click.echo(f"{LABELS[kind]}：尚未加载（请运行 jcjg db upgrade）")
+            for e in rows:
+                published = f"，发布于 {e.published_date}" if e.published_date else ""
+                click.echo(f"{e.title}{published}，{e.loaded_at:%Y-%m-%d %H:%M} 加载")
+                click.echo(f"  {KINDS[kind].describe(e.code, e.summary)}")
 
 
 @db.command("check")
@@ -142,8 +198,12 @@ def db_check() -> None:
     from jcjg.core.migrate import check, is_current
 
     url = get_settings().database_url
-    with make_engine(url).connect() as conn:
-        current = is_current(conn)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = is_current(conn)
+    finally:
+        engine.dispose()
     if not current:
         raise click.ClickException("数据库不是最新版本：请运行 jcjg db upgrade")
     check(url)

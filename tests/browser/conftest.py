@@ -22,9 +22,8 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
-from jcjg.core.migrate import upgrade
 from jcjg.main import create_app
-from jcjg.regions.service import load_regions
+from jcjg.refdata import upgrade
 from tests.conftest import fresh_database_url, require
 from tests.factories import Factory
 
@@ -75,9 +74,6 @@ def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
     upgrade(url)
     engine = make_engine(url)
     factory_ = make_sessionmaker(engine)
-    with factory_() as db:
-        load_regions(db=db, province_codes=["360000"])
-        db.commit()
     port = _free_port()
     settings = Settings(
         env="test",

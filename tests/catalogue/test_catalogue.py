@@ -1,11 +1,11 @@
-"""The qualification catalogue: seeded from the 2023 standard, edited by the province."""
+"""The qualification catalogue: the 2023 edition loaded by the upgrade, edited by the province."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from jcjg.auth.choices import Role
-from jcjg.catalogue import service
+from jcjg.catalogue import editions, service
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from tests.factories import login, page_csrf
 
@@ -26,12 +26,23 @@ def _count(db, model) -> int:
     return db.scalar(select(func.count()).select_from(model))
 
 
-def test_seed_has_the_nine_specialties_and_loads_once(db):
-    data = service.seed_data()
-    assert [s["name"] for s in data["specialties"]] == NINE
-    added = service.load_seed(db=db)
-    assert added == _count(db, Specialty) + _count(db, TestItem) + _count(db, Parameter)
-    assert service.load_seed(db=db) == 0
+def test_the_upgrade_loaded_the_2023_edition(db):
+    # the session database is built by refdata.upgrade, as `jcjg db upgrade` builds one
+    [shipped] = editions.shipped()
+    assert [s.name for s in shipped.specialties] == NINE
+    assert [s.name for s in service.specialties(db=db) if s.valid_from_id] == NINE
+    assert [e.code for e in service.editions(db=db)] == ["2023"]
+    totals = {
+        "specialties": 9,
+        "items": sum(len(s.items) for s in shipped.specialties),
+        "parameters": sum(len(i.parameters) for s in shipped.specialties for i in s.items),
+    }
+    current = {
+        "specialties": _count(db, Specialty),
+        "items": _count(db, TestItem),
+        "parameters": _count(db, Parameter),
+    }
+    assert current == totals
     cement = db.scalars(select(TestItem).where(TestItem.code == "0101")).one()
     names = {p.name: p.required for p in cement.parameters}
     assert names["胶砂强度"] is True
@@ -42,8 +53,6 @@ def test_seed_has_the_nine_specialties_and_loads_once(db):
 
 
 def test_provincial_authority_edits_requirements_others_cannot(client, db, factory):
-    service.load_seed(db=db)
-    db.commit()
     specialty = db.scalars(select(Specialty).where(Specialty.name == "钢结构")).one()
     province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
     city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
@@ -70,8 +79,6 @@ def test_provincial_authority_edits_requirements_others_cannot(client, db, facto
 
 
 def test_catalogue_page_and_parameter_edits(browser_client, db, factory):
-    service.load_seed(db=db)
-    db.commit()
     province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
     login(browser_client, province.username)
     page = browser_client.get("/catalogue")

@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.client import Client
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
-from jcjg.core.migrate import upgrade
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile
 from jcjg.ledger.note import Signer, generate_signer, sign_note
 from jcjg.main import create_app
-from jcjg.regions.service import load_regions
+from jcjg.refdata import upgrade
 from tests.conftest import fresh_database_url
 from tests.factories import Factory, catalogue
 
@@ -134,7 +133,6 @@ def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     with sessions() as db:
-        load_regions(db=db, province_codes=["360000"])
         catalogue(db, "01")
         db.commit()
     port = free_port()

@@ -32,12 +32,11 @@ from sqlalchemy import func, select
 from jcjg.client import Client, Outbox, Sender
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
-from jcjg.core.migrate import upgrade
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Message
 from jcjg.ledger.models import LedgerLeaf
-from jcjg.regions.service import load_regions
+from jcjg.refdata import upgrade
 from jcjg.registry.models import Lab
 from tests.conftest import require
 from tests.factories import Factory, catalogue
@@ -198,7 +197,6 @@ def test_every_message_stored_once_through_server_kills_and_a_database_restart(
 def _institution_with_a_client(factory_, settings: Settings, key: Ed25519PrivateKey):
     """An institution with an active client and an Ed25519 key; its code and the key's id."""
     with factory_() as db:
-        load_regions(db=db, province_codes=["360000"])
         catalogue(db, "01")
         institution = Factory(db, settings).institution()
         client_row = clients.create_client(

@@ -496,9 +496,8 @@ def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
     import concurrent.futures
 
     from jcjg.core.db import make_engine, make_sessionmaker
-    from jcjg.core.migrate import upgrade
     from jcjg.main import create_app
-    from jcjg.regions.service import load_regions
+    from jcjg.refdata import upgrade
     from tests.conftest import fresh_database_url
 
     url, drop = fresh_database_url(tmp_path)
@@ -515,7 +514,6 @@ def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
             exchange_stats_flush_seconds=3600,
         )
         with factory_() as session:
-            load_regions(db=session, province_codes=["360000"])
             catalogue(session, "01")
             session.commit()
             lims = make_lims(session, settings, Factory(session, settings))

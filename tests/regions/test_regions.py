@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.core.errors import NotFound
@@ -18,9 +16,8 @@ from jcjg.core.regioncodes import (
     parent_candidates,
     scope_prefix,
 )
-from jcjg.regions import service
+from jcjg.regions import editions, service
 from jcjg.regions.models import Region
-from jcjg.regions.service import load_regions, read_data_file
 from tests.factories import Factory, login
 
 PROBLEM_JSON = "application/problem+json"
@@ -28,7 +25,9 @@ PROBLEM_JSON = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def table() -> dict[str, str]:
-    return read_data_file()
+    """The shipped edition as ``{code: name}``."""
+    [shipped] = editions.shipped()
+    return {code: entry.name for code, entry in shipped.entries.items()}
 
 
 # --- the data file -----------------------------------------------------------------------------
@@ -65,19 +64,6 @@ def test_known_chain_jiangxi_jiujiang_lianxi(table: dict[str, str]) -> None:
     assert parent_candidates("360400") == ["360000"]
     assert parent_candidates("360000") == []
     assert table["110000"] == "北京市"
-
-
-def test_a_bad_line_in_the_data_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    class FakeFile:
-        def joinpath(self, _: str) -> FakeFile:
-            return self
-
-        def read_text(self, _: str) -> str:
-            return "code\tname\n360000\t江西省\n990000\t不存在\n"
-
-    monkeypatch.setattr(service, "resources", SimpleNamespace(files=lambda _: FakeFile()))
-    with pytest.raises(ValueError, match="990000"):
-        read_data_file()
 
 
 # --- code rules --------------------------------------------------------------------------------
@@ -151,17 +137,11 @@ def test_level_labels_are_chinese() -> None:
 # --- loading and reading -----------------------------------------------------------------------
 
 
-def test_loading_again_adds_nothing(db: Session) -> None:
-    # The session database already holds Jiangxi and Guangdong (conftest).
-    before = db.scalar(select(func.count()).select_from(Region))
-    assert load_regions(db=db, province_codes=["360000", "440000"]) == 0
-    assert db.scalar(select(func.count()).select_from(Region)) == before
-
-
-def test_loading_a_province_adds_its_tree_once(db: Session, table: dict[str, str]) -> None:
-    expected = sum(1 for code in table if code.startswith("11"))
-    assert load_regions(db=db, province_codes=["110000"]) == expected
-    assert load_regions(db=db, province_codes=["110000"]) == 0
+def test_the_upgrade_loaded_the_whole_shipped_edition(db: Session, table: dict[str, str]) -> None:
+    # the session database is built by refdata.upgrade, as `jcjg db upgrade` builds one
+    current = select(Region.code, Region.name).where(Region.valid_to_id.is_(None))
+    held = {code: name for code, name in db.execute(current)}
+    assert held == table
     district = db.get_one(Region, "110101")
     assert (district.name, district.level, district.parent_code) == ("东城区", "county", "110000")
     assert service.full_name(db=db, code="110101") == "北京市东城区"
@@ -212,7 +192,10 @@ def test_api_lists_provinces(api: TestClient) -> None:
         "name": "江西省",
         "level": "province",
         "parent_code": None,
+        "current": True,
+        "replaced_by": [],
     }
+    assert len(provinces) == 34  # the whole country, loaded with the schema
     assert all(r["level"] == "province" and r["parent_code"] is None for r in provinces.values())
 
 

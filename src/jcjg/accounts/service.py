@@ -48,7 +48,7 @@ from jcjg.core.errors import (
     ValidationFailed,
 )
 from jcjg.core.pagination import count_rows
-from jcjg.regions.models import Region
+from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 BAD_CREDENTIALS = "用户名或密码错误，或账号已被临时锁定"
@@ -207,6 +207,7 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
     if data.role not in ASSIGNABLE_ROLES.get(principal.role, frozenset()):
         raise PermissionDenied(f"您不能创建“{data.role.label}”角色的账号")
     kind = data.role.scope_kind
+    institution_region = None
     if kind is ScopeKind.INSTITUTION:
         if data.institution_id is None:
             raise ValidationFailed(
@@ -221,7 +222,7 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
             raise ValidationFailed(
                 errors=[FieldError("institution_id", "检测机构不存在或不在您的管辖范围内", "scope")]
             )
-        data.region_code = institution.region_code
+        data.region_code = institution_region = institution.region_code
     elif data.institution_id is not None:
         raise ValidationFailed(
             errors=[FieldError("institution_id", "只有检测机构的账号才能指定检测机构", "invalid")]
@@ -229,10 +230,8 @@ def _check_assignable(*, db: Session, principal: Principal, data: UserCreate) ->
     if kind is not ScopeKind.GLOBAL and data.region_code is None:
         raise ValidationFailed(errors=[FieldError("region_code", "请选择所属行政区划", "missing")])
     if data.region_code is not None:
-        if db.get(Region, data.region_code) is None:
-            raise ValidationFailed(
-                errors=[FieldError("region_code", "行政区划代码不存在", "unknown")]
-            )
+        # an institution's account takes the institution's region, even one abolished since
+        regions.current(db=db, code=data.region_code, kept=institution_region)
         if principal.scope_kind is ScopeKind.REGION and not principal.covers_region(
             data.region_code
         ):

@@ -3,12 +3,13 @@
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import EVERY_ROLE, by_permission
 from jcjg.catalogue import models, views
+from jcjg.core import editions
 from jcjg.core.domains import Domain, NavEntry
 
 DOMAIN = Domain(
     name="catalogue",
     title="资质目录",
-    models=(models,),
+    models=(editions, models),  # the editions of its reference data, and its rows
     routers=(views.pages, views.api),
     permissions={
         "catalogue:read": "查看资质目录（专项、检测项目、参数）",

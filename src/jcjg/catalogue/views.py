@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Form, Request
+from fastapi import APIRouter, Body, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from jcjg.auth.deps import requires
@@ -21,13 +21,27 @@ Reader = Annotated[Principal, Depends(requires("catalogue:read"))]
 Editor = Annotated[Principal, Depends(requires("catalogue:update"))]
 
 
-@pages.get("/catalogue", response_class=HTMLResponse)
-def catalogue_page(request: Request, db: SessionDep, principal: Reader) -> Response:
-    context = {
-        "specialties": service.specialties(db=db),
+def _context(db: SessionDep, edition: str | None = None) -> dict[str, Any]:
+    shown = service.edition(db=db, code=edition)
+    editions = service.editions(db=db)
+    return {
+        "specialties": service.specialties(db=db, edition=shown),
         "requirements": service.REQUIREMENT_FIELDS,
+        "editions": editions,
+        # an earlier edition is shown for reference only; the latest one is the current
+        "edition": shown or (editions[-1] if editions else None),
+        "historical": shown is not None and shown.id != editions[-1].id,
     }
-    return render(request, "catalogue/index.html", context)
+
+
+@pages.get("/catalogue", response_class=HTMLResponse)
+def catalogue_page(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    edition: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    return render(request, "catalogue/index.html", _context(db, edition))
 
 
 @pages.post("/catalogue/specialties/{specialty_id}", response_class=HTMLResponse)
@@ -39,9 +53,7 @@ def requirements_save(
         service.update_requirements(db=db, specialty_id=specialty_id, raw=raw)
     except AppError as error:
         db.rollback()
-        context = {
-            "specialties": service.specialties(db=db),
-            "requirements": service.REQUIREMENT_FIELDS,
+        context = _context(db) | {
             "error": "；".join(
                 f"{service.REQUIREMENT_FIELDS.get(e.field, e.field)}：{e.message}"
                 for e in error.errors
@@ -78,7 +90,7 @@ def parameter_required(
     return redirect(f"/catalogue?saved=1#p{param.id}")
 
 
-def _tree(db: SessionDep) -> list[dict[str, Any]]:
+def _tree(db: SessionDep, edition: str | None) -> list[dict[str, Any]]:
     return [
         {
             "id": s.id,
@@ -105,15 +117,39 @@ def _tree(db: SessionDep) -> list[dict[str, Any]]:
                 for i in s.items
             ],
         }
-        for s in service.specialties(db=db)
+        for s in service.specialties(db=db, edition=service.edition(db=db, code=edition))
     ]
 
 
 @api.get(
     "/specialties", summary="资质目录：专项 > 检测项目 > 参数", response_model=list[dict[str, Any]]
 )
-def api_tree(db: SessionDep, principal: Reader) -> list[dict[str, Any]]:
-    return _tree(db)
+def api_tree(
+    db: SessionDep,
+    principal: Reader,
+    edition: Annotated[
+        str | None, Query(max_length=32, description="目录版本（如 2023），缺省为现行版本")
+    ] = None,
+) -> list[dict[str, Any]]:
+    return _tree(db, edition)
+
+
+@api.get(
+    "/editions",
+    summary="资质目录的各版本（最后一个为现行版本）",
+    response_model=list[dict[str, Any]],
+)
+def api_editions(db: SessionDep, principal: Reader) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": e.code,
+            "title": e.title,
+            "published_date": e.published_date.isoformat() if e.published_date else None,
+            "loaded_at": e.loaded_at.isoformat(),
+            "summary": e.summary,
+        }
+        for e in service.editions(db=db)
+    ]
 
 
 @api.patch(

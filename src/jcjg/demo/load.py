@@ -5,7 +5,8 @@ per role, projects and a witnessed-sampling chain (:mod:`jcjg.demo.sampling`), t
 (:mod:`jcjg.demo.testing`), then the alerts the rules raise, some of them handled
 (:mod:`jcjg.demo.alerts`), and rectification orders (:mod:`jcjg.demo.rectification`).
 
-Idempotent: a second run adds nothing and prints no password (passwords of
+The regions and the qualification catalogue are reference data, loaded by ``jcjg db upgrade``,
+not by the demo. Idempotent: a second run adds nothing and prints no password (passwords of
 accounts it creates are printed once, never stored in clear). Refused in production
 (:mod:`jcjg.demo.guard`)."""
 
@@ -20,7 +21,7 @@ from jcjg.alerts.engine import sweep
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.passwords import generate_password, hash_password
-from jcjg.catalogue.service import load_seed
+from jcjg.catalogue.models import Specialty
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
@@ -31,7 +32,7 @@ from jcjg.demo import sampling as sampling_demo
 from jcjg.demo import testing as testing_demo
 from jcjg.demo.guard import refuse_in_production
 from jcjg.ledger.service import notarise
-from jcjg.regions.service import load_regions
+from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 
 
@@ -69,8 +70,10 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     """Load what is missing; returns (username, role label, password) of accounts created."""
     settings = settings or get_settings()
     refuse_in_production(settings, "demo load")
-    load_regions(db=db)
-    load_seed(db=db)
+    if db.get(Region, "360000") is None or db.scalar(select(Specialty.id).limit(1)) is None:
+        raise ReferenceDataMissing(
+            "数据库中没有行政区划或资质目录：请先运行 jcjg db upgrade（迁移并加载参考数据）"
+        )
     today = beijing_date(utcnow())
     known = set(db.scalars(select(Institution.name)))
     by_key = registry_demo.load(db, today)

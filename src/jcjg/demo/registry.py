@@ -17,10 +17,12 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.catalogue import service as catalogue
 from jcjg.catalogue.models import Specialty, TestItem
 from jcjg.generic.service import next_institution_code
 from jcjg.registry.codes import check_character, id_check_character
@@ -92,7 +94,7 @@ class DemoInstitution:
     machines: int
     lab_area: int
     valid_until: dt.date
-    extras: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def demo_institutions(today: dt.date) -> list[DemoInstitution]:
@@ -152,7 +154,7 @@ def _names() -> itertools.cycle[str]:
 def load(db: Session, today: dt.date) -> dict[str, Institution]:
     """Create the demo institutions that are missing, with everything below them."""
     by_name = {i.name: i for i in db.scalars(select(Institution))}
-    specialties = {s.code: s for s in db.scalars(select(Specialty))}
+    specialties = {s.code: s for s in catalogue.specialties(db=db)}  # the current edition
     created: dict[str, Institution] = {}
     new: set[str] = set()
     names = _names()
@@ -179,7 +181,7 @@ def load(db: Session, today: dt.date) -> dict[str, Institution]:
             equipment_set_count=demo.machines,
             testing_area_m2=Decimal(demo.lab_area),
             floor_area_m2=Decimal(demo.lab_area * 1.3),
-            **demo.extras,  # type: ignore[arg-type]
+            **demo.extras,
         )
         db.add(inst)
         db.flush()

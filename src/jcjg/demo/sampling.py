@@ -36,7 +36,7 @@ from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
 
-PROJECTS = [
+PROJECTS: list[dict[str, Any]] = [
     {
         "code": "XM360402-2026-001",
         "name": "九江市滨江花园二期 3# 楼",

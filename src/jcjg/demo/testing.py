@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.catalogue.models import TestItem
+from jcjg.catalogue.service import valid_in
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
@@ -119,7 +120,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         ended = now - dt.timedelta(hours=hours)
         return ended, ended + dt.timedelta(minutes=3)
 
-    concrete = {
+    concrete: dict[str, Any] = {
         "kind": "concrete_compression",
         "grade": "C30",
         "age_days": 28,
@@ -188,13 +189,15 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         for s in cert.specialties
     }
     outside = db.scalars(
-        select(TestItem).where(TestItem.specialty_id.not_in(held)).order_by(TestItem.code)
+        select(TestItem)
+        .where(TestItem.specialty_id.not_in(held), valid_in(TestItem))
+        .order_by(TestItem.code)
     ).first()
     if outside is not None:
         _record(db, settings, lab, where, None, "JZ-QT-2026-0001", *at(15.5), kind="other",
                 item_code=outside.code, acquisition="manual", standard="",
                 specimens=[{"position": 1, "values": {"result": 1.0}}])  # fmt: skip
-    mortar = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
+    mortar: dict[str, Any] = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
               "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0001", *at(16),
             specimens=synthetic.mortar_specimens(rng, compressive_n_s=2400),
@@ -203,7 +206,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     _record(db, settings, lab, where, None, "JZ-SJ-2026-0002", *at(14),
             specimens=synthetic.mortar_specimens(rng, compressive_n_s=3100),
             judgement="conforming", **mortar)  # fmt: skip
-    rebar = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E",
+    rebar: dict[str, Any] = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E",
              "standard": "GB/T 228.1-2021"}  # fmt: skip
     bars = synthetic.bar_specimens(rng)
     _record(db, settings, lab, where, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,

@@ -54,7 +54,6 @@ from jcjg.exchange.monitor import SUCCESS, hour_of
 from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
 from jcjg.exchange.types import message_types
 from jcjg.regions import service as regions
-from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -389,8 +388,10 @@ def _create_from_form(db: Session, principal: Principal, values: dict[str, str])
                 institution = chosen[0]
         else:
             region_code = values.get("region_code", "")
-            if not is_valid_code(region_code) or db.get(Region, region_code) is None:
+            if not is_valid_code(region_code):
                 errors.append(FieldError("region_code", "请填写 6 位行政区划代码，如 360400"))
+            elif problem := regions.problem(db=db, code=region_code):
+                errors.append(problem)
             elif not principal.covers_region(region_code):
                 errors.append(FieldError("region_code", "只能登记本账号辖区内的平台"))
     if errors:

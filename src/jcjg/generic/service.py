@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -16,7 +16,7 @@ from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.pagination import count_rows
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
-from jcjg.regions.models import Region
+from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 # What a REF or MULTI field's ids point to, and whether the target belongs to the institution:
@@ -118,10 +118,25 @@ def institution_for(*, db: Session, principal: Principal, institution_id: Any) -
     return inst
 
 
+def held_ids(obj: Any, name: str) -> set[int]:
+    """The ids a record's REF or MULTI field ``name`` points at now (none for a new record)."""
+    if obj is None:
+        return set()
+    value = getattr(obj, name)
+    if isinstance(value, list):
+        return {o.id for o in value}
+    return {value} if value is not None else set()
+
+
 def _resolve(
-    db: Session, spec: EntitySpec, values: dict[str, Any], institution_id: int | None
+    db: Session,
+    spec: EntitySpec,
+    values: dict[str, Any],
+    institution_id: int | None,
+    obj: Any = None,
 ) -> dict[str, Any]:
-    """Check REF/MULTI ids exist (and belong to the institution); load MULTI objects."""
+    """Check REF/MULTI ids exist (and belong to the institution); load MULTI objects.
+    Catalogue entries are those of the current edition, or ones the record already has."""
     errors: list[FieldError] = []
     out = dict(values)
     for f in spec.fields:
@@ -141,6 +156,17 @@ def _resolve(
             where = "本机构中" if owned else "目录中"
             errors.append(
                 FieldError(f.name, f"{where}没有编号为 {'、'.join(map(str, missing))} 的记录")
+            )
+            continue
+        held = held_ids(obj, f.name)
+        withdrawn = [
+            f"{found[i].code} {found[i].name}"
+            for i in ids
+            if not owned and found[i].valid_to_id is not None and i not in held
+        ]
+        if withdrawn:
+            errors.append(
+                FieldError(f.name, f"已被现行资质目录取代，不能新选：{'、'.join(withdrawn)}")
             )
             continue
         if f.kind == MULTI:
@@ -193,8 +219,9 @@ def create_row(
     values = parse(spec, raw, partial=False)
     if spec.is_institution:
         region = values.get("region_code")
-        if region is None or db.get(Region, region) is None:
+        if region is None:
             raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在")])
+        regions.current(db=db, code=region)  # a new institution: a region of the current edition
         if not principal.covers_region(region):
             raise ValidationFailed(
                 errors=[FieldError("region_code", "只能在本辖区内登记检测机构", "scope")]
@@ -241,7 +268,7 @@ def update_row(
             )
         _unique_credit_code(db, values.get("credit_code"), obj.id)
     else:
-        values = _resolve(db, spec, values, obj.institution_id)
+        values = _resolve(db, spec, values, obj.institution_id, obj)
         _check_unique(db, spec, values, obj.id)
     _apply(obj, values)
     _flush(db)
@@ -297,17 +324,25 @@ def maintainable_institution_id(
         return None
 
 
-def ref_options(*, db: Session, ref: str, institution_id: int | None) -> list[tuple[int, str]]:
-    """Choices for a REF/MULTI field (an institution's labs or people, or the catalogue)."""
+def ref_options(
+    *, db: Session, ref: str, institution_id: int | None, held: Collection[int] = ()
+) -> list[tuple[int, str]]:
+    """Choices for a REF/MULTI field: an institution's labs or people, or the entries of the
+    current catalogue with those of an earlier edition the record already has (``held``)."""
     target, owned = targets()[ref]
     stmt = select(target)
     if owned:
         if institution_id is None:
             return []
         stmt = stmt.where(target.institution_id == institution_id)
+    else:
+        stmt = stmt.where(or_(target.valid_to_id.is_(None), target.id.in_(held)))
     rows = db.scalars(stmt.order_by(target.id)).all()
     out = []
     for row in rows:
         code = getattr(row, "code", None)
-        out.append((row.id, f"{code} {row.name}" if code else row.name))
+        text = f"{code} {row.name}" if code else row.name
+        if getattr(row, "valid_to_id", None) is not None:
+            text += "（旧版目录）"
+        out.append((row.id, text))
     return out

@@ -167,8 +167,11 @@ def _form_context(
     institution_id = service.maintainable_institution_id(
         db=db, principal=principal, institution_id=institution_id
     )
+    obj = extra.get("obj")  # an edit keeps the catalogue entries of earlier editions it has
     options = {
-        f.name: service.ref_options(db=db, ref=f.ref, institution_id=institution_id)
+        f.name: service.ref_options(
+            db=db, ref=f.ref, institution_id=institution_id, held=service.held_ids(obj, f.name)
+        )
         for f in spec.fields
         if f.kind in (REF, MULTI) and f.ref
     }

@@ -420,6 +420,8 @@ def region_rows(*, db: Session, principal: Principal, today: dt.date) -> list[Re
             else None,
         )
         for r in regions
+        # a region a later edition abolished is listed while records still name it
+        if r.valid_to_id is None or a[r.code] or n[r.code] or i[r.code]
     ]
     if a_rest or n_rest or i_rest:
         rows.append(

@@ -25,6 +25,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.catalogue.models import TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.core.context import context_of
 from jcjg.core.db import beijing_month
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
@@ -388,7 +389,8 @@ def _report_result(
         if sample.project_id != project.id:
             raise _fail("sample_codes", f"样品 {code} 不属于该工程项目")
     parts = sorted({s.structure_part for s in samples.values()} - {""})
-    material = data.material or db.scalar(select(TestItem.name).where(TestItem.code == item_code))
+    catalogued = by_code(db=db, model=TestItem, codes=[item_code]).get(item_code)
+    material = data.material or (catalogued.name if catalogued else None)
     item = Nonconformity(
         institution_id=institution.id, region_code=project.region_code,
         project_id=project.id, test_record_id=None, source=NcSource.REPORTED.value,

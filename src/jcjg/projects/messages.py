@@ -13,6 +13,7 @@ from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.types import HandlerContext, RegionMessageBase, message_type
 from jcjg.projects.models import Project
 from jcjg.projects.service import ProjectFields, check_centre
+from jcjg.regions import service as regions
 
 
 class ProjectMessage(ProjectFields, RegionMessageBase):
@@ -55,6 +56,7 @@ def handle_project(ctx: HandlerContext, message: ProjectMessage) -> dict[str, An
     created = project is None
     changed: list[str] = []
     if project is None:
+        regions.current(db=ctx.db, code=ctx.region_code)  # a new project: a current region
         project = Project(region_code=ctx.region_code, origin=source, **fields)
         ctx.db.add(project)
     else:

@@ -24,11 +24,10 @@ from jcjg.core.errors import (
 )
 from jcjg.core.pagination import count_rows
 from jcjg.core.patterns import MOBILE
-from jcjg.core.regioncodes import is_valid_code
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
-from jcjg.regions.models import Region
+from jcjg.regions import service as regions
 from jcjg.registry.codes import id_number_problem
 
 MAX_POLYGON_POINTS = 200
@@ -99,8 +98,7 @@ def parse_project(raw: dict[str, Any]) -> ProjectIn:
 
 
 def _check_region(db: Session, principal: Principal, region_code: str) -> None:
-    if not is_valid_code(region_code) or db.get(Region, region_code) is None:
-        raise ValidationFailed(errors=[FieldError("region_code", "行政区划代码不存在")])
+    regions.current(db=db, code=region_code)  # a new project: a region of the current edition
     if not principal.covers_region(region_code):
         raise ValidationFailed(
             errors=[FieldError("region_code", "只能登记本辖区内的工程项目", "scope")]

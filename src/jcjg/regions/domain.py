@@ -1,14 +1,16 @@
 """The regions domain: GB/T 2260 administrative regions."""
 
 from jcjg.auth.permissions import EVERY_ROLE, by_permission
+from jcjg.core import editions
 from jcjg.core.domains import Domain, NavEntry
 from jcjg.core.regioncodes import RegionLevel
 from jcjg.regions import api, models, pages
+from jcjg.regions.choices import RegionChangeKind
 
 DOMAIN = Domain(
     name="regions",
     title="行政区划",
-    models=(models,),
+    models=(editions, models),  # the editions of its reference data, and its rows
     routers=(pages.router, api.router),
     permissions={"region:read": "查看行政区划"},
     grants=by_permission({"region:read": EVERY_ROLE}),
@@ -17,5 +19,5 @@ DOMAIN = Domain(
             title="行政区划", href="/regions", group="系统管理", permission="region:read", order=40
         ),
     ),
-    labels={"level": RegionLevel},
+    labels={"level": RegionLevel, "region_change": RegionChangeKind},
 )

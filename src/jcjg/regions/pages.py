@@ -22,12 +22,19 @@ def regions_page(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("region:read"))],
     code: str | None = None,
+    historical: bool = False,
 ) -> Response:
     node = service.get(db=db, code=code) if code else None
     context = {
         "node": node,
         "path": service.ancestors(db=db, region=node) if node else [],
-        "children": service.children(db=db, code=code),
+        "children": service.children(db=db, code=code, historical=historical),
         "count": service.count_in_subtree(db=db, code=code) if code else None,
+        "historical": historical,
+        "abolished": service.abolished_note(db=db, region=node)
+        if node and node.valid_to_id
+        else "",
+        "history": service.history(db=db, code=code) if code else [],
+        "editions": service.editions(db=db),
     }
     return render(request, "regions/browser.html", context)

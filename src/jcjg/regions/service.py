@@ -1,52 +1,52 @@
-"""Loading and reading the region tree."""
+"""Reading the region tree, and checking the region a record is given (editions are loaded by
+:mod:`jcjg.regions.editions`)."""
 
 from __future__ import annotations
-
-from importlib import resources
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jcjg.core.errors import NotFound
-from jcjg.core.regioncodes import is_valid_code, level_of, parent_candidates, scope_prefix
-from jcjg.regions.models import Region
+from jcjg.core import editions as core_editions
+from jcjg.core.editions import ReferenceEdition
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.regioncodes import is_valid_code, scope_prefix
+from jcjg.regions.editions import KIND
+from jcjg.regions.models import Region, RegionChange
 
 
-def read_data_file() -> dict[str, str]:
-    """The shipped GB/T 2260 table as ``{code: name}``; every code is validated."""
-    text = resources.files("jcjg.regions").joinpath("data/gb2260.tsv").read_text("utf-8")
-    rows: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#") or line.startswith("code\t"):
-            continue
-        code, name = line.split("\t", 1)
-        if not is_valid_code(code):
-            raise ValueError(f"invalid GB/T 2260 code in data file: {code!r}")
-        rows[code] = name
-    return rows
+def problem(
+    *, db: Session, code: str, field: str = "region_code", kept: str | None = None
+) -> FieldError | None:
+    """Why a record may not be given region ``code`` (None when it may): a record takes a
+    region of the current edition; or ``kept``, the code the record (or what it belongs to)
+    already has, even when a later edition abolished it."""
+    region = db.get(Region, code) if is_valid_code(code) else None
+    if region is None:
+        return FieldError(field, "行政区划代码不存在", "unknown")
+    if region.valid_to_id is not None and code != kept:
+        note = abolished_note(db=db, region=region)
+        return FieldError(field, f"{note}；新登记请使用现行代码", "abolished")
+    return None
 
 
-def load_regions(*, db: Session, province_codes: list[str] | None = None) -> int:
-    """Insert the regions not yet present (all, or the named provinces); returns how many.
+def current(
+    *, db: Session, code: str, field: str = "region_code", kept: str | None = None
+) -> Region:
+    """The region ``code`` a record may be given (see :func:`problem`), else
+    :class:`ValidationFailed` saying why."""
+    found = problem(db=db, code=code, field=field, kept=kept)
+    if found is not None:
+        raise ValidationFailed(errors=[found])
+    return get(db=db, code=code)
 
-    Idempotent: running it again inserts nothing and changes nothing.
-    """
-    table = read_data_file()
-    if province_codes:
-        prefixes = tuple(scope_prefix(p) for p in province_codes)
-        table = {c: n for c, n in table.items() if c.startswith(prefixes)}
-    existing = set(db.scalars(select(Region.code)))
-    added = 0
-    for code in sorted(table):  # parents sort before children
-        if code in existing:
-            continue
-        parent = next((p for p in parent_candidates(code) if p in table), None)
-        db.add(Region(code=code, name=table[code], level=level_of(code).value, parent_code=parent))
-        added += 1
-        if added % 500 == 0:
-            db.flush()
-    db.flush()
-    return added
+
+def abolished_note(*, db: Session, region: Region) -> str:
+    """``九江县（360421）已于 2017 版撤销，由柴桑区（360404）代替``."""
+    edition = db.get(ReferenceEdition, region.valid_to_id) if region.valid_to_id else None
+    text = f"{region.name}（{region.code}）已于 {edition.code if edition else '后续'} 版撤销"
+    successors = [db.get(Region, c) for c in region.replaced_by]
+    named = [f"{r.name}（{r.code}）" for r in successors if r is not None]
+    return text + (f"，由{'、'.join(named)}代替" if named else "")
 
 
 def get(*, db: Session, code: str) -> Region:
@@ -56,11 +56,13 @@ def get(*, db: Session, code: str) -> Region:
     return region
 
 
-def children(*, db: Session, code: str | None) -> list[Region]:
-    """Direct children of ``code``; the provinces when ``code`` is None."""
-    stmt = select(Region).where(Region.parent_code == code).order_by(Region.code)
-    if code is None:
-        stmt = select(Region).where(Region.parent_code.is_(None)).order_by(Region.code)
+def children(*, db: Session, code: str | None, historical: bool = False) -> list[Region]:
+    """Direct children of ``code`` (the provinces when ``code`` is None): the current ones, and
+    with ``historical`` those abolished by a later edition too."""
+    parent = Region.parent_code.is_(None) if code is None else Region.parent_code == code
+    stmt = select(Region).where(parent).order_by(Region.code)
+    if not historical:
+        stmt = stmt.where(Region.valid_to_id.is_(None))
     return list(db.scalars(stmt))
 
 
@@ -78,8 +80,13 @@ def ancestors(*, db: Session, region: Region) -> list[Region]:
 
 
 def count_in_subtree(*, db: Session, code: str) -> int:
+    """Current regions in ``code``'s subtree, itself included."""
     prefix = scope_prefix(code)
-    stmt = select(func.count()).select_from(Region).where(Region.code.startswith(prefix))
+    stmt = (
+        select(func.count())
+        .select_from(Region)
+        .where(Region.code.startswith(prefix), Region.valid_to_id.is_(None))
+    )
     return int(db.scalar(stmt) or 0)
 
 
@@ -90,10 +97,28 @@ def full_name(*, db: Session, code: str) -> str:
 
 
 def display_name(*, db: Session, code: str | None) -> str:
-    """What a page shows for a region code: its full name (``江西省九江市``), the code itself when
-    no such region is known, ``""`` for none."""
+    """What a page shows for a region code: its full name (``江西省九江市``, marked 已撤销 when a
+    later edition abolished it), the code itself when no such region is known, ``""`` for none."""
     if not code:
         return ""
-    if not is_valid_code(code) or db.get(Region, code) is None:
+    region = db.get(Region, code) if is_valid_code(code) else None
+    if region is None:
         return code
-    return full_name(db=db, code=code)
+    name = full_name(db=db, code=code)
+    return name if region.valid_to_id is None else f"{name}（已撤销）"
+
+
+def history(*, db: Session, code: str) -> list[tuple[RegionChange, ReferenceEdition]]:
+    """What later editions changed for ``code``, oldest first."""
+    stmt = (
+        select(RegionChange, ReferenceEdition)
+        .join(ReferenceEdition, ReferenceEdition.id == RegionChange.edition_id)
+        .where(RegionChange.code == code)
+        .order_by(RegionChange.id)
+    )
+    return [(change, edition) for change, edition in db.execute(stmt)]
+
+
+def editions(*, db: Session) -> list[ReferenceEdition]:
+    """The GB/T 2260 editions loaded, the current (latest) last."""
+    return core_editions.editions(db, KIND)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.patterns import MOBILE
 from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
@@ -164,19 +166,47 @@ class SignatoryMessage(MessageBase):
 # --- lookups ----------------------------------------------------------------------------------
 
 
-def _by_code(db: Session, model: Any, codes: Iterable[str], field: str) -> dict[str, Any]:
-    wanted = sorted(set(codes))
-    if not wanted:
-        return {}
-    # lazyload: a specialty's items and their parameters are not needed to link to it.
-    stmt = select(model).where(model.code.in_(wanted)).options(lazyload("*"))
-    found = {row.code: row for row in db.scalars(stmt)}
-    unknown = [c for c in wanted if c not in found]
+@dataclass(frozen=True)
+class _Codes:
+    """Catalogue codes of a message, each with its row: the current one, or for a code the
+    current edition withdrew, its last row."""
+
+    found: dict[str, Any]
+    field: str
+
+    def rows(self, codes: Iterable[str], held: Iterable[Any]) -> list[Any]:
+        """What a record links for ``codes``, given the rows it ``held`` so far: the row it
+        already holds under a code, from whichever edition (a record made under an earlier
+        edition keeps it), else the current one; a withdrawn code is accepted only as held."""
+        mine = {row.code: row for row in held}
+        out, withdrawn = [], []
+        for code in sorted(set(codes)):
+            row = mine.get(code) or self.found[code]
+            if row.valid_to_id is not None and code not in mine:
+                withdrawn.append(code)
+            out.append(row)
+        if withdrawn:
+            raise ValidationFailed(
+                errors=[
+                    FieldError(
+                        self.field,
+                        f"现行资质目录已取消这些代码，不能新增：{'、'.join(withdrawn[:20])}",
+                        "withdrawn",
+                    )
+                ]
+            )
+        return out
+
+
+def _by_code(db: Session, model: Any, codes: Iterable[str], field: str) -> _Codes:
+    wanted = set(codes)
+    found = by_code(db=db, model=model, codes=wanted)
+    unknown = sorted(wanted - set(found))
     if unknown:
         raise ValidationFailed(
             errors=[FieldError(field, f"资质目录中没有这些代码：{'、'.join(unknown[:20])}")]
         )
-    return found
+    return _Codes(found, field)
 
 
 def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[str, Lab]:
@@ -290,8 +320,9 @@ def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
     for record in message.people:
         values = record.model_dump(exclude={"specialties", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
-        wanted = [specialties[c] for c in sorted(set(record.specialties))]
-        _upsert(ctx, counts, existing.get(record.id_number), Person, values, "specialties", wanted)
+        row = existing.get(record.id_number)
+        wanted = specialties.rows(record.specialties, row.specialties if row else ())
+        _upsert(ctx, counts, row, Person, values, "specialties", wanted)
     return counts
 
 
@@ -356,8 +387,8 @@ def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str
     for record in message.equipment:
         values = record.model_dump(exclude={"test_items", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
-        wanted = [items[c] for c in sorted(set(record.test_items))]
         row = existing.get(record.asset_number)
+        wanted = items.rows(record.test_items, row.test_items if row else ())
         _upsert(ctx, counts, row, Equipment, values, "test_items", wanted)
     return counts
 
@@ -395,8 +426,9 @@ def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for record in message.labs:
         values = record.model_dump(exclude={"specialties"})
-        wanted = [specialties[c] for c in sorted(set(record.specialties))]
-        _upsert(ctx, counts, existing.get(record.name), Lab, values, "specialties", wanted)
+        lab = existing.get(record.name)
+        wanted = specialties.rows(record.specialties, lab.specialties if lab else ())
+        _upsert(ctx, counts, lab, Lab, values, "specialties", wanted)
     return counts
 
 
@@ -422,7 +454,9 @@ def handle_capabilities(ctx: HandlerContext, message: CapabilityMessage) -> dict
         c.parameter_id: c
         for c in ctx.db.scalars(select(Capability).where(Capability.lab_id == lab.id))
     }
-    wanted = {p.id for p in params.values()}
+    wanted = {
+        p.id for p in params.rows(message.parameters, (c.parameter for c in current.values()))
+    }
     added = removed = 0
     for parameter_id in sorted(wanted - set(current)):
         ctx.db.add(Capability(**_own(ctx), lab_id=lab.id, parameter_id=parameter_id))
@@ -507,7 +541,7 @@ def handle_signatories(ctx: HandlerContext, message: SignatoryMessage) -> dict[s
             "title": record.title,
             "lab_id": labs[record.lab_name].id if record.lab_name else None,
         }
-        wanted = [specialties[c] for c in sorted(set(record.specialties))]
+        wanted = specialties.rows(record.specialties, signatory.specialties if signatory else ())
         values["person_id"] = person.id
         _upsert(ctx, counts, signatory, Signatory, values, "specialties", wanted)
         counts["certificates"] = counts.get("certificates", 0) + _certificates(

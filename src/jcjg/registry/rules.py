@@ -18,6 +18,7 @@ from sqlalchemy.orm import lazyload
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, hashed_key, rule
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.core.masking import mask_value
 from jcjg.core.workdays import beijing_date
 from jcjg.registry.choices import INTERMEDIATE_OR_ABOVE, SENIOR_TITLES
@@ -54,14 +55,16 @@ def _names(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
     return {i: n for i, n in rows}
 
 
-def _valid_scope(ctx: RuleContext, today: dt.date) -> dict[int, set[int]]:
-    """Specialty ids each institution holds through a valid, unexpired certificate."""
-    held: dict[int, set[int]] = defaultdict(set)
+def _valid_scope(ctx: RuleContext, today: dt.date) -> dict[int, dict[str, Specialty]]:
+    """The specialties each institution holds through a valid, unexpired certificate, by code:
+    a specialty is the same whichever catalogue edition a certificate or a capability was
+    recorded under."""
+    held: dict[int, dict[str, Specialty]] = defaultdict(dict)
     stmt = select(QualificationCertificate).where(
         QualificationCertificate.status == "valid", QualificationCertificate.valid_until >= today
     )
     for cert in ctx.db.scalars(ctx.narrow(stmt, QualificationCertificate.institution_id)):
-        held[cert.institution_id].update(s.id for s in cert.specialties)
+        held[cert.institution_id].update((s.code, s) for s in cert.specialties)
     return held
 
 
@@ -171,7 +174,7 @@ def unlicensed_work(ctx: RuleContext) -> Iterator[Finding]:
         specialty = ctx.db.get(Specialty, a.specialty_id)
         if person is None or specialty is None:
             continue
-        qualified = person.is_inspector and specialty in person.specialties
+        qualified = person.is_inspector and specialty.code in {s.code for s in person.specialties}
         if not qualified:
             yield Finding(
                 key=f"assignment:{a.id}",
@@ -208,6 +211,7 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
                 Capability.institution_id,
                 Capability.region_code,
                 Specialty.id,
+                Specialty.code,
                 Specialty.name,
                 Parameter.name,
             )
@@ -217,17 +221,20 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
             Capability.institution_id,
         )
     )
-    outside: dict[tuple[int, int], dict[str, Any]] = {}
-    for inst_id, region, spec_id, spec_name, param_name in rows:
-        if spec_id in held.get(inst_id, set()):
+    # by specialty code: capabilities recorded under two editions are one specialty
+    outside: dict[tuple[int, str], dict[str, Any]] = {}
+    for inst_id, region, spec_id, spec_code, spec_name, param_name in rows:
+        if spec_code in held.get(inst_id, {}):
             continue
         entry = outside.setdefault(
-            (inst_id, spec_id), {"region": region, "specialty": spec_name, "parameters": []}
+            (inst_id, spec_code),
+            {"region": region, "specialty": spec_name, "parameters": [], "key": spec_id},
         )
+        entry["key"] = min(entry["key"], spec_id)  # the first row's id: keys stay as they were
         entry["parameters"].append(param_name)
-    for (inst_id, spec_id), entry in outside.items():
+    for (inst_id, _code), entry in outside.items():
         yield Finding(
-            key=f"capability:{inst_id}:{spec_id}",
+            key=f"capability:{inst_id}:{entry['key']}",
             subject_type="institution",
             subject_id=str(inst_id),
             subject_repr=entry["specialty"],
@@ -279,7 +286,6 @@ def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
     held = _valid_scope(ctx, today)
     if not held:
         return
-    specialties = {s.id: s for s in ctx.db.scalars(select(Specialty))}
     # Only the institutions holding a valid certificate (within the run's narrowing), counted
     # in the database: a write must not load the whole platform's people and equipment.
     ids = sorted(held)
@@ -314,7 +320,10 @@ def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
             select(Institution.id, Institution.region_code).where(Institution.id.in_(ids))
         ).all()
     )
-    for inst_id, held_ids in held.items():
+    # the minimums of the catalogue in force: the current row of each held specialty (or, for
+    # one a later edition dropped, its last row)
+    standard = by_code(db=ctx.db, model=Specialty, codes={c for h in held.values() for c in h})
+    for inst_id, held_here in held.items():
         staff = people[inst_id]
         inspectors = [p for p in staff if p.is_inspector]
         actual = {
@@ -326,10 +335,7 @@ def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
             "min_testing_area_m2": area[inst_id],
         }
         ratio = float(ctx.thresholds(regions.get(inst_id))["ratio"])
-        for spec_id in sorted(held_ids):
-            s = specialties.get(spec_id)
-            if s is None:
-                continue
+        for s in sorted((standard[code] for code in held_here), key=lambda s: s.code):
             short = {}
             for key, label in _REQUIREMENTS.items():
                 required = getattr(s, key) * ratio
@@ -337,7 +343,7 @@ def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
                     short[label] = {"实有": actual[key], "要求": getattr(s, key)}
             if short:
                 yield Finding(
-                    key=f"staffing:{inst_id}:{spec_id}",
+                    key=f"staffing:{inst_id}:{s.id}",
                     subject_type="institution",
                     subject_id=str(inst_id),
                     subject_repr=s.name,
@@ -370,7 +376,7 @@ def signatory_out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
     held = _valid_scope(ctx, _today(ctx))
     for sig in ctx.db.scalars(ctx.narrow(select(Signatory), Signatory.institution_id)):
         outside = [
-            s.name for s in sig.specialties if s.id not in held.get(sig.institution_id, set())
+            s.name for s in sig.specialties if s.code not in held.get(sig.institution_id, {})
         ]
         if outside:
             person = ctx.db.get(Person, sig.person_id)

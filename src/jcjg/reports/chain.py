@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.catalogue.models import TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.contracts.models import Contract
 from jcjg.core.masking import mask_name
 from jcjg.projects.models import Project
@@ -172,11 +173,7 @@ def build(db: Session, report: Report) -> Chain:
                 witness_token=witness.get(s.id),
             )
         )
-    items = dict(
-        db.execute(
-            select(TestItem.code, TestItem.name).where(TestItem.code.in_(report.items))
-        ).all()
-    )
+    items = {c: i.name for c, i in by_code(db=db, model=TestItem, codes=report.items).items()}
     replaced_by = db.scalars(select(Report).where(Report.replaces_id == report.id)).first()
     institution = db.get(Institution, report.institution_id)
     project = db.get(Project, report.project_id) if report.project_id else None

@@ -13,7 +13,7 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.catalogue.models import Specialty, TestItem
+from jcjg.catalogue.service import item_specialties
 from jcjg.config import Settings
 from jcjg.core.codes import normalise
 from jcjg.core.masking import mask_name
@@ -40,13 +40,7 @@ def check(
 
 def _specialties(db: Session, report: Report) -> set[str]:
     """The specialty codes of the report's test items."""
-    return set(
-        db.scalars(
-            select(Specialty.code)
-            .join(TestItem, TestItem.specialty_id == Specialty.id)
-            .where(TestItem.code.in_(report.items))
-        )
-    )
+    return {s.code for s in item_specialties(db=db, item_codes=report.items).values()}
 
 
 def _signatures(

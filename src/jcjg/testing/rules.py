@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
-from jcjg.catalogue.models import Specialty, TestItem
+from jcjg.catalogue.models import Specialty
+from jcjg.catalogue.service import item_specialties
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
 from jcjg.testing import judgement, service
@@ -439,12 +440,7 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
 
 def _specialties(ctx: RuleContext, records: list[TestRecord]) -> dict[str, Specialty]:
     """The specialty of each record's test item, by item code (unknown codes left out)."""
-    rows = ctx.db.execute(
-        select(TestItem.code, Specialty)
-        .join(Specialty, Specialty.id == TestItem.specialty_id)
-        .where(TestItem.code.in_(sorted({r.item_code for r in records})))
-    )
-    return {code: specialty for code, specialty in rows}
+    return item_specialties(db=ctx.db, item_codes={r.item_code for r in records})
 
 
 @extend_rule("out_of_scope", triggers=(TestRecord,))
@@ -469,7 +465,7 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
         covered = any(
             cert.status == "valid"
             and cert.issue_date <= day <= cert.valid_until
-            and specialty in cert.specialties
+            and specialty.code in {s.code for s in cert.specialties}
             for cert in certificates.get(record.institution_id, [])
         )
         if not covered:
@@ -495,7 +491,11 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
         if specialty is None:
             continue
         people = ctx.db.scalars(select(Person).where(Person.id.in_(record.inspector_person_ids)))
-        wrong = [p.name for p in people if not (p.is_inspector and specialty in p.specialties)]
+        wrong = [
+            p.name
+            for p in people
+            if not (p.is_inspector and specialty.code in {s.code for s in p.specialties})
+        ]
         if wrong:
             yield _finding(
                 f"test_record:{record.id}",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.models import Alert
 from jcjg.auth.scopes import Principal, scope_clause
 from jcjg.catalogue.models import TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.core.db import beijing_month
 from jcjg.core.workdays import beijing_midnight
 from jcjg.projects.models import Project
@@ -152,9 +153,10 @@ def _labels(db: Session, by: str, values: list[Any]) -> dict[Any, str]:
     present = [v for v in values if v is not None]
     if not present or by == "month":
         return {}
+    if by == "item":
+        return {c: i.name for c, i in by_code(db=db, model=TestItem, codes=present).items()}
     column, name = {
         "institution": (Institution.id, Institution.name),
         "project": (Project.id, Project.name),
-        "item": (TestItem.code, TestItem.name),
     }[by]
     return {k: v for k, v in db.execute(select(column, name).where(column.in_(present)))}

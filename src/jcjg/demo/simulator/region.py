@@ -40,7 +40,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.catalogue import service as catalogue
 from jcjg.catalogue.models import Specialty
+from jcjg.catalogue.service import valid_in
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
@@ -200,7 +202,7 @@ def prepare(
     production (:mod:`jcjg.demo.guard`)."""
     refuse_in_production(settings, "simulate")
     counties = _counties(db, region)
-    specialties = {s.code for s in db.scalars(select(Specialty))}
+    specialties = {s.code for s in db.scalars(select(Specialty).where(valid_in(Specialty)))}
     if MATERIALS_SPECIALTY not in specialties:
         raise ValueError("资质目录为空：请先运行 jcjg db upgrade（迁移并加载参考数据）")
     out: list[SimInstitution] = []
@@ -238,7 +240,9 @@ def prepare(
                 issue_date=today - dt.timedelta(days=rng.randint(200, 1500)),
                 valid_until=today + dt.timedelta(days=rng.randint(200, 1500)),
             )
-            cert.specialties = list(db.scalars(select(Specialty).where(Specialty.code.in_(scope))))
+            cert.specialties = list(
+                db.scalars(select(Specialty).where(Specialty.code.in_(scope), valid_in(Specialty)))
+            )
             db.add(cert)
         else:
             cert_scope = db.scalars(
@@ -288,7 +292,7 @@ def _person(rng: random.Random, sim: SimInstitution, serial: int) -> dict[str, A
     first17 = f"{sim.region}{born:%Y%m%d}{rng.randrange(1000):03d}"
     id_number = first17 + id_check_character(first17)
     name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-    return {
+    person = {
         "id_number": id_number,
         "name": name,
         "gender": "male" if int(first17[-1]) % 2 else "female",
@@ -302,6 +306,12 @@ def _person(rng: random.Random, sim: SimInstitution, serial: int) -> dict[str, A
         "specialties": [rng.choice(sim.specialties)],
         "employed_from": (born + dt.timedelta(days=365 * 23)).isoformat(),
     }
+    if serial % 2 == 0:
+        # every other one an inspector of the materials the simulated labs test, so each room
+        # with a testing machine has its own (one person in two rooms at once is
+        # impossible_timing)
+        person["specialties"] = [MATERIALS_SPECIALTY]
+    return person
 
 
 def _certificate(sim: SimInstitution, asset: str, until: dt.date) -> bytes:
@@ -387,7 +397,7 @@ def plan_day(
                 Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
             )
         signers = rng.sample(sorted(sim.people), k=min(3, len(sim.people)))
-        signatories = [
+        signatories: list[dict[str, Any]] = [
             {
                 "id_number": id_number,
                 "position": "授权签字人",
@@ -581,7 +591,10 @@ def _sampling_day(
         lab = by_code[project.lab]
         rng = random.Random(f"{seed}:lims:{project.code}:{day}")
         message = functools.partial(_message, lab)
-        lims = simulation.lims_plans(project, result.sealed, rng, message)
+        # (kind, payload, files) and, for reports, what to send once the receipt is read
+        lims: list[tuple[Any, ...]] = list(
+            simulation.lims_plans(project, result.sealed, rng, message)
+        )
         accepted = [(s.code, s.material, s.specification) for s in result.sealed if not s.refused]
         lab_tests = labs.setdefault(lab.code, tests.LabTests(lab.code, plant_next=3 * len(labs)))
         lab_tests.bench = tests.bench_of(
@@ -707,6 +720,6 @@ def _handling_day(handlers: Handlers, url: str, rng: random.Random, summary: Sum
 def catalogue_parameters(db: Session) -> dict[str, list[str]]:
     """Parameter codes per specialty code, from the platform's catalogue."""
     out: dict[str, list[str]] = {}
-    for specialty in db.scalars(select(Specialty).order_by(Specialty.code)):
+    for specialty in sorted(catalogue.specialties(db=db), key=lambda s: s.code):
         out[specialty.code] = [p.code for item in specialty.items for p in item.parameters]
     return out

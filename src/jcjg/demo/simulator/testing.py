@@ -80,7 +80,8 @@ def bench_of(
     ]
     rooms = sorted({room for machines in bench.machines.values() for _, room in machines})
     for room in rooms:
-        free = [p for p in eligible if p not in bench.inspectors.values()]
+        taken = {i["id_number"] for i in bench.inspectors.values()}
+        free = [p for p in eligible if p["id_number"] not in taken]
         here = [p for p in free if p["lab_name"] == room]
         if here or free:
             person = (here or free)[0]
@@ -158,6 +159,7 @@ def record_plans(
             planted = _next_violation(lab, _APPLICABLE[_family(material)])
         lab.serial += 1
         revision: tuple[str, float] | None = None
+        fields: dict[str, Any]
         if material.startswith("钢筋"):
             specimens = synthetic.bar_specimens(rng, code)
             fields = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E"}
