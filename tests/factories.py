@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import random
 import re
 import secrets
 from dataclasses import dataclass, field
 
 from fastapi.testclient import TestClient
+from PIL import Image, ImageChops
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
@@ -123,6 +126,25 @@ class Factory:
         token, _ = create_api_token(db=self.db, settings=self.settings, user=user, name="test")
         self.db.commit()
         return token
+
+
+def photo(seed: int, variant: int = 0) -> bytes:
+    """A JPEG for tests: a 9 × 8 grid of grey blocks drawn from ``seed``, one block per pixel
+    of the perceptual hash (dHash), so two seeds give hashes as far apart as random ones (about
+    32 of 64 bits; the receipt check allows 12); a ``variant`` > 0 is the same subject taken
+    again, a little lighter or darker and moved by a pixel or two, within a few bits."""
+    rng = random.Random(seed)
+    image = Image.new("L", (9, 8))
+    image.putdata([rng.randrange(256) for _ in range(9 * 8)])
+    image = image.resize((450, 400), Image.Resampling.NEAREST)
+    if variant:
+        again = random.Random(seed * 1000 + variant)
+        image = ImageChops.offset(image, again.randint(-2, 2), again.randint(-2, 2))
+        gain = 1 + again.uniform(-0.05, 0.05)
+        image = image.point(lambda v: min(255, int(v * gain)))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def csrf_from(html: str) -> str:

@@ -26,7 +26,6 @@ from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base, utcnow
 from jcjg.core.errors import NotFound
 from jcjg.core.mixins import ChangeLogged
-from jcjg.demo.sampling import specimen_photo
 from jcjg.exchange import clients as exchange_clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientKey, ExchangeFile, Message
@@ -49,7 +48,7 @@ from jcjg.sampling.models import (
     WitnessRecord,
 )
 from jcjg.tenancy.models import Institution
-from tests.factories import Factory, all_routes, catalogue, login, registry_row
+from tests.factories import Factory, all_routes, catalogue, login, photo, registry_row
 
 
 def _models() -> list[type]:
@@ -692,7 +691,7 @@ def _sampling_case(model: type) -> ScopeCase:
             db=f.db,
             settings=f.settings,
             data=sampling_service.ReceiptInput(
-                sample_code=sample.sample_code, institution=lab, photo=specimen_photo(1, 1)
+                sample_code=sample.sample_code, institution=lab, photo=photo(1, 1)
             ),
             now=sample.sampled_at,
         )

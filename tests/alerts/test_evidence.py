@@ -3,69 +3,101 @@ chain: record, curve, photo, seal, report)"), each with the log entry that notar
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+import uuid
+
 from sqlalchemy import select
 
 from jcjg.alerts import evidence
 from jcjg.alerts.engine import sweep
 from jcjg.alerts.models import Alert
-from jcjg.demo.load import load
-from jcjg.reports.models import Report, ReportRecord
-from jcjg.sampling.models import Sample, SampleSeal
-from jcjg.testing.models import Specimen, TestRecord
-from tests.factories import login
+from jcjg.demo import synthetic
+from jcjg.reports import service as reports
+from jcjg.reports.schemas import ReportIn
+from jcjg.testing import service as testing
+from jcjg.testing.schemas import RecordIn
+from tests.factories import login, registry_row
+from tests.sampling.conftest import NOW, make_chain
 
 HTML = {"accept": "text/html"}
 
 
-def test_the_chain_behind_an_alert(browser_client, db, settings):
-    created = load(db, settings)
+def test_the_chain_behind_an_alert(browser_client, db, settings, factory):
+    chain = make_chain(db, settings, factory)
+    sealed = [chain.register(seed=n) for n in (3, 4)]
+    seals = [chain.seal(s) for s in sealed]
+    off_site = chain.register(seed=5)  # sealed far from the site: witness_off_site
+    chain.seal(off_site, position=(30.6, 117.2))
+    lab = factory.institution(region_code="360403")
+    at = NOW + dt.timedelta(hours=2)
+    # cubes loaded at 1.3 MPa/s, far above the standard's rate: loading_rate on the record
+    curves = synthetic.cubes(random.Random(1), (800.0, 812.0, 805.0), 1.3)
+    specimens = synthetic.cube_specimens(curves)
+    for n, specimen in enumerate(specimens):
+        specimen["sample_code"] = sealed[n % 2].sample_code
+    record = testing.store_record(
+        db=db, settings=settings, institution=lab, received_at=at,
+        data=RecordIn.model_validate({
+            "message_id": str(uuid.uuid4()), "institution_code": lab.code,
+            "number": "JL-EV-1", "kind": "concrete_compression", "item_code": "0108",
+            "project_code": chain.project.code,
+            "started_at": (at - dt.timedelta(minutes=9)).isoformat(),
+            "ended_at": (at - dt.timedelta(minutes=4)).isoformat(),
+            "acquisition": "auto", "grade": "C30", "specimen_size_mm": 150,
+            "specimens": specimens,
+        }),
+    )  # fmt: skip
+    report = reports.issue_report(
+        db=db, institution=lab, received_at=at,
+        data=ReportIn.model_validate({
+            "message_id": str(uuid.uuid4()), "institution_code": lab.code,
+            "number": "BG-EV-1", "sequence": 1, "items": ["0108"],
+            "project_code": chain.project.code, "test_record_numbers": ["JL-EV-1"],
+            "conclusion": "合格", "judgement": "conforming",
+            "signatories": [{"name": "王检测"}], "issued_on": at.date().isoformat(),
+        }),
+    )  # fmt: skip
+    equipment = registry_row(factory, "equipment", lab)  # calibration lapsed
+    equipment.calibration_valid_until = dt.date(2020, 1, 1)
     sweep(db)
     db.commit()
-    # an alert on a test record of the demo lab whose specimens come from sealed samples
-    sealed = set(db.scalars(select(Sample.sample_code).join(
-        SampleSeal, SampleSeal.sample_id == Sample.id)))  # fmt: skip
-    on_records = db.scalars(select(Alert).where(Alert.subject_type == "test_record")
-                            .order_by(Alert.id)).all()  # fmt: skip
-    alert, codes = next(
-        (a, c) for a in on_records
-        if (c := set(db.scalars(select(Specimen.sample_code).where(
-            Specimen.test_record_id == int(a.subject_id)))) & sealed)
-    )  # fmt: skip
-    record = db.get(TestRecord, int(alert.subject_id))
+
+    on_record = select(Alert).where(
+        Alert.subject_type == "test_record", Alert.subject_id == str(record.id)
+    )
+    # one per specimen's curve
+    alert = db.scalars(on_record.where(Alert.rule_id == "loading_rate").order_by(Alert.id)).first()
     found = evidence.links(db, alert)
     urls = [link.url for link in found]
     assert urls[0] == f"/testing/records/{record.id}"  # the subject first
-    for code in codes:
-        [sample] = [link for link in found if link.url == f"/samples/{code}"]
-        seal = db.scalars(select(SampleSeal).join(Sample, Sample.id == SampleSeal.sample_id)
-                          .where(Sample.sample_code == code)).one()  # fmt: skip
-        assert sample.ledger_index == seal.ledger_index is not None
-    reports = set(db.scalars(select(ReportRecord.report_id).where(
-        ReportRecord.test_record_id == record.id)))  # fmt: skip
-    assert {u for u in urls if u.startswith("/reports/")} == {f"/reports/{i}" for i in reports}
-    for report in db.scalars(select(Report).where(Report.id.in_(reports))):
-        [link] = [x for x in found if x.url == f"/reports/{report.id}"]
-        assert (link.text, link.ledger_index) == (report.number, report.ledger_index)
-    assert f"/projects/{alert.project_id}" in urls
-    assert f"/registry/institutions/{alert.institution_id}" in urls
+    for sample, seal in zip(sealed, seals, strict=True):
+        [link] = [x for x in found if x.url == f"/samples/{sample.sample_code}"]
+        assert link.ledger_index == seal.ledger_index is not None
+    [link] = [x for x in found if x.url == f"/reports/{report.id}"]
+    assert (link.text, link.ledger_index) == (report.number, report.ledger_index)
+    assert link.ledger_index is not None
+    assert {u for u in urls if u.startswith("/reports/")} == {f"/reports/{report.id}"}
+    assert f"/projects/{chain.project.id}" in urls
+    assert f"/registry/institutions/{lab.id}" in urls
     assert len(urls) == len(set(urls))
 
     # a sample's alert leads to the sample and on to its records
-    on_sample = db.scalars(select(Alert).where(Alert.subject_type == "sample")
-                           .order_by(Alert.id)).first()  # fmt: skip
-    assert evidence.links(db, on_sample)[0].url == f"/samples/{on_sample.subject_id}"
+    on_sample = db.scalars(select(Alert).where(
+        Alert.rule_id == "witness_off_site", Alert.subject_type == "sample")).first()  # fmt: skip
+    assert evidence.links(db, on_sample)[0].url == f"/samples/{off_site.sample_code}"
 
     # on the page, for the station that sees the alert
-    passwords = {u: p for u, _, p in created}
-    login(browser_client, "jj_station", passwords["jj_station"])
+    login(browser_client, chain.station.username)
     page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
-    chain = page.split('data-testid="alert-evidence"')[1].split("</ul>")[0]
-    assert f'href="/testing/records/{record.id}"' in chain
-    assert record.number in chain
-    assert all(f'href="/samples/{c}"' in chain for c in codes)
-    assert "存证第" in chain
+    shown = page.split('data-testid="alert-evidence"')[1].split("</ul>")[0]
+    assert f'href="/testing/records/{record.id}"' in shown
+    assert record.number in shown
+    assert all(f'href="/samples/{s.sample_code}"' in shown for s in sealed)
+    assert "存证第" in shown
     # and a registry subject links to its registry page
-    on_equipment = db.scalars(select(Alert).where(Alert.subject_type == "equipment")).first()
-    assert evidence.links(db, on_equipment)[0].url == (
-        f"/registry/equipment/{on_equipment.subject_id}"
+    lapsed = select(Alert).where(
+        Alert.rule_id == "calibration_expired", Alert.subject_id == str(equipment.id)
     )
+    on_equipment = db.scalars(lapsed).one()
+    assert evidence.links(db, on_equipment)[0].url == f"/registry/equipment/{equipment.id}"

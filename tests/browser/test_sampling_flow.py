@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
-from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.sampling import service
 from jcjg.sampling.models import Sample, SampleReceipt, SampleSeal, WitnessKey
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, photo
 from tests.sampling.conftest import assign, principal_of
 
 pytestmark = pytest.mark.browser
@@ -84,9 +83,9 @@ def register(page, url: str, project_id: int, code: str, seed: int, out: Path, s
     page.fill("#f-specification", "C30")
     page.fill("#f-structure_part", "3 层梁板")
     page.fill("#f-specimen_size", "150×150×150 mm")
-    page.set_input_files("input[name=photo_sample]", upload("sample.jpg", specimen_photo(seed)))
-    page.set_input_files("input[name=photo_tag]", upload("tag.jpg", specimen_photo(seed + 500)))
-    page.set_input_files("input[name=photo_sampler]", upload("me.jpg", face_photo(1)))
+    page.set_input_files("input[name=photo_sample]", upload("sample.jpg", photo(seed)))
+    page.set_input_files("input[name=photo_tag]", upload("tag.jpg", photo(seed + 500)))
+    page.set_input_files("input[name=photo_sampler]", upload("me.jpg", photo(1001)))
     if shot:
         page.screenshot(path=str(out / shot), full_page=True)
     page.click("[data-testid=sample-submit]")
@@ -188,8 +187,8 @@ def _seal(page, url: str, project_id: int, codes: tuple[str, ...], out) -> str:
         page.wait_for_function(
             "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000
         )
-        page.set_input_files("input[name=photo_seal]", upload("seal.jpg", specimen_photo(99 + n)))
-        page.set_input_files("input[name=photo_witness]", upload("w.jpg", face_photo(2)))
+        page.set_input_files("input[name=photo_seal]", upload("seal.jpg", photo(99 + n)))
+        page.set_input_files("input[name=photo_witness]", upload("w.jpg", photo(1002)))
         if n == 0:
             page.screenshot(path=str(out / "m-seal.png"), full_page=True)
         page.click("[data-testid=seal-submit]")
@@ -232,7 +231,7 @@ def _receive(page, url: str, genuine: str, swapped: str, out) -> None:
     received."""
     page.goto(f"{url}/s/{swapped}")
     page.wait_for_url(f"{url}/receipt?code={swapped}")
-    page.set_input_files("input[name=photo]", upload("r.jpg", specimen_photo(4242)))
+    page.set_input_files("input[name=photo]", upload("r.jpg", photo(4242)))
     page.click("[data-testid=receipt-submit]")
     result = page.locator("[data-testid=receipt-result]").inner_text()
     assert "拒收" in result
@@ -240,7 +239,7 @@ def _receive(page, url: str, genuine: str, swapped: str, out) -> None:
     page.screenshot(path=str(out / "m-receipt-refused.png"), full_page=True)
     page.goto(f"{url}/s/{genuine}")
     page.wait_for_url(f"{url}/receipt?code={genuine}")
-    page.set_input_files("input[name=photo]", upload("r.jpg", specimen_photo(11, variant=3)))
+    page.set_input_files("input[name=photo]", upload("r.jpg", photo(11, variant=3)))
     page.click("[data-testid=receipt-submit]")
     result = page.locator("[data-testid=receipt-result]").inner_text()
     assert "核验通过" in result, result

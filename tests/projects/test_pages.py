@@ -11,11 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from jcjg.auth.choices import Role
-from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import codes
 from jcjg.sampling.models import Sample, SampleCode, SampleSeal, WitnessKey
-from tests.factories import login, page_csrf
+from tests.factories import login, page_csrf, photo
 from tests.sampling.conftest import Chain
 
 HTML = {"accept": "text/html"}
@@ -182,9 +181,9 @@ def _register_data(code: str, **extra: str) -> dict[str, str]:
 
 def _photos(**override: object) -> dict[str, object]:
     files: dict[str, object] = {
-        "photo_sample": ("s.jpg", specimen_photo(1), "image/jpeg"),
-        "photo_tag": ("t.jpg", specimen_photo(2), "image/jpeg"),
-        "photo_sampler": ("p.jpg", face_photo(1), "image/jpeg"),
+        "photo_sample": ("s.jpg", photo(1), "image/jpeg"),
+        "photo_tag": ("t.jpg", photo(2), "image/jpeg"),
+        "photo_sampler": ("p.jpg", photo(1001), "image/jpeg"),
     }
     for key, value in override.items():
         if value is None:
@@ -274,8 +273,8 @@ def test_phone_key_and_seal_refuse_bad_input(browser_client, chain: Chain, db, f
         f"{seal_path}/prepare",
         data={"key_id": "0" * 64, "latitude": "29.7", "longitude": "116.0"},
         files={
-            "photo_seal": ("s.jpg", specimen_photo(9), "image/jpeg"),
-            "photo_witness": ("w.jpg", face_photo(2), "image/jpeg"),
+            "photo_seal": ("s.jpg", photo(9), "image/jpeg"),
+            "photo_witness": ("w.jpg", photo(1002), "image/jpeg"),
         },
         headers=headers,
     )

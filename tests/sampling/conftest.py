@@ -15,11 +15,10 @@ from jcjg.auth.models import User
 from jcjg.auth.permissions import default_grants
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
-from jcjg.demo.sampling import face_photo, specimen_photo
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import service
 from jcjg.sampling.models import Sample, SampleSeal
-from tests.factories import Factory
+from tests.factories import Factory, photo
 
 NOW = dt.datetime(2026, 11, 18, 2, 0, tzinfo=dt.UTC)  # a Wednesday, 10:00 in Shanghai
 
@@ -69,9 +68,9 @@ class Chain:
             latitude=29.7112,
             longitude=116.0021,
             photos={
-                "sample": specimen_photo(seed),
-                "tag": specimen_photo(seed + 500),
-                "sampler": face_photo(1),
+                "sample": photo(seed),
+                "tag": photo(seed + 500),
+                "sampler": photo(1001),
             },
         )
         for k, v in kw.items():
@@ -95,7 +94,7 @@ class Chain:
             principal=principal_of(self.witness),
             code=sample.sample_code,
             key_id=self.key_id,
-            photos={"seal": specimen_photo(99, 1), "witness": face_photo(2)},
+            photos={"seal": photo(99, 1), "witness": photo(1002)},
             latitude=lat,
             longitude=lon,
             accuracy_m=5.0,

@@ -18,7 +18,6 @@ from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import Conflict, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import add_working_days, beijing_date, working_days_between
-from jcjg.demo.sampling import specimen_photo
 from jcjg.documents.photos import hamming, perceptual_hash
 from jcjg.documents.signing import verify_pdf
 from jcjg.projects import geo
@@ -33,6 +32,7 @@ from jcjg.sampling.models import (
     SampleSeal,
     WitnessRecord,
 )
+from tests.factories import photo
 from tests.sampling.conftest import NOW, Chain, principal_of
 
 
@@ -100,9 +100,9 @@ def test_geofence_distance_circle_and_polygon():
 
 
 def test_perceptual_hash_tells_the_same_specimen_from_another():
-    original = perceptual_hash(specimen_photo(7))
-    assert hamming(original, perceptual_hash(specimen_photo(7, 2))) <= 12
-    assert hamming(original, perceptual_hash(specimen_photo(8))) > 12
+    original = perceptual_hash(photo(7))
+    assert hamming(original, perceptual_hash(photo(7, 2))) <= 12
+    assert hamming(original, perceptual_hash(photo(8))) > 12
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -218,11 +218,11 @@ def test_receipt_accepts_the_genuine_sample_and_refuses_a_swapped_one(chain: Cha
     genuine, other = chain.register(seed=11), chain.register(seed=12)
     chain.seal(genuine)
     chain.seal(other)
-    ok = _receive(chain, lab, genuine.sample_code, specimen_photo(11, 3))
+    ok = _receive(chain, lab, genuine.sample_code, photo(11, 3))
     assert ok.accepted
     assert ok.phash_distance is not None
     assert genuine.status == "received"
-    swapped = _receive(chain, lab, other.sample_code, specimen_photo(77))
+    swapped = _receive(chain, lab, other.sample_code, photo(77))
     assert not swapped.accepted
     assert [r["code"] for r in swapped.reasons] == ["photo_mismatch"]
     assert other.status == SampleStatus.REFUSED
@@ -237,14 +237,14 @@ def test_receipt_accepts_the_genuine_sample_and_refuses_a_swapped_one(chain: Cha
 
 def test_receipt_refuses_unknown_unsealed_and_damaged(chain: Chain, factory):
     lab = factory.institution()
-    unknown = _receive(chain, lab, codes.make_code("360402", 2026, 888_888), specimen_photo(1))
+    unknown = _receive(chain, lab, codes.make_code("360402", 2026, 888_888), photo(1))
     assert [r["code"] for r in unknown.reasons] == ["unknown_code"]
     unsealed = chain.register(seed=21)
-    got = _receive(chain, lab, unsealed.sample_code, specimen_photo(21, 1))
+    got = _receive(chain, lab, unsealed.sample_code, photo(21, 1))
     assert [r["code"] for r in got.reasons] == ["not_sealed"]
     sealed = chain.register(seed=22)
     chain.seal(sealed)
-    damaged = _receive(chain, lab, sealed.sample_code, specimen_photo(22, 1), tag_intact=False)
+    damaged = _receive(chain, lab, sealed.sample_code, photo(22, 1), tag_intact=False)
     assert [r["code"] for r in damaged.reasons] == ["tag_damaged"]
     assert chain.db.scalar(select(SampleReceipt.id).where(SampleReceipt.id == damaged.id))
 

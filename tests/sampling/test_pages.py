@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from jcjg.auth.choices import Role
-from jcjg.demo.sampling import specimen_photo
 from jcjg.sampling import codes
 from jcjg.sampling.models import WitnessRecord
-from tests.factories import login, page_csrf
+from tests.factories import login, page_csrf, photo
 from tests.sampling.conftest import Chain
 
 HTML = {"accept": "text/html"}
@@ -54,7 +53,7 @@ def test_receipt_page_refuses_without_photo_and_checks_with_one(browser_client, 
     swapped = browser_client.post(
         "/receipt",
         data={"csrf_token": token, "sample_code": sample.sample_code, "tag_intact": "1"},
-        files={"photo": ("p.jpg", specimen_photo(66), "image/jpeg")},
+        files={"photo": ("p.jpg", photo(66), "image/jpeg")},
         headers=HTML,
     )
     assert swapped.status_code == 200
