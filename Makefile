@@ -14,7 +14,7 @@ export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-run: install assets db demo ## Install what is missing, migrate the SQLite database, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
+run: install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
 test: install assets sysdeps lint db-check test-sqlite test-postgres ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL
@@ -47,7 +47,7 @@ sysdeps: ## Install the system packages tests use (Chromium, CJK fonts, zbar, po
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-db: install ## Migrate the database (JCJG_DATABASE_URL, default var/jcjg.db) to the latest version
+db: install ## Migrate the database (JCJG_DATABASE_URL, default var/jcjg.db) to the latest version and load the reference data it lacks (regions, catalogue)
 	$(JCJG) db upgrade
 
 demo: install ## Load the demo data (idempotent; passwords of new accounts are printed once)
