@@ -17,13 +17,13 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import domains
 from jcjg.auth import passwords
-from jcjg.config import Settings
+from jcjg.config import Settings, get_settings
 from jcjg.core.db import make_engine
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
@@ -72,6 +72,38 @@ def fresh_database_url(tmp_dir: Path) -> tuple[str, Any]:
         admin.dispose()
 
     return url, drop
+
+
+def command_line_on(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    env: str = "dev",
+    **more: str,
+) -> None:
+    """Point the ``jcjg`` command, run in-process, at ``database_url`` with nothing but these
+    settings (``more``: other ``JCJG_<NAME>`` values by name), its cached settings forgotten."""
+    for name in list(os.environ):
+        if name.startswith("JCJG_") and name not in {"JCJG_TEST_DATABASE", "JCJG_REQUIRE_POSTGRES"}:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("JCJG_ENV", env)
+    monkeypatch.setenv("JCJG_DATABASE_URL", database_url)
+    monkeypatch.setenv("JCJG_DATA_DIR", str(data_dir))
+    for name, value in more.items():
+        monkeypatch.setenv(f"JCJG_{name.upper()}", value)
+    get_settings.cache_clear()
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """How many rows each of the platform's tables holds: to see that a command wrote nothing."""
+    import jcjg.domains  # noqa: F401 - every domain's tables known to the metadata
+    from jcjg.core.db import Base
+
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.scalar(select(func.count()).select_from(t)) or 0)
+            for t in Base.metadata.sorted_tables
+        }
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,6 +28,7 @@ from jcjg.cli import main
 from jcjg.config import get_settings
 from jcjg.core.db import make_engine, utcnow
 from jcjg.demo.load import USERS
+from tests.conftest import command_line_on
 
 if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
     pytest.skip(
@@ -41,14 +42,8 @@ PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改�
 
 def _use_database(monkeypatch: pytest.MonkeyPatch, path: Path) -> str:
     """Point the CLI at ``path`` (dev settings) and forget any cached settings."""
-    for name in list(os.environ):
-        if name.startswith("JCJG_") and name != "JCJG_TEST_DATABASE":
-            monkeypatch.delenv(name)
     url = f"sqlite:///{path}"
-    monkeypatch.setenv("JCJG_ENV", "dev")
-    monkeypatch.setenv("JCJG_DATABASE_URL", url)
-    monkeypatch.setenv("JCJG_DATA_DIR", str(path.parent / "data"))
-    get_settings.cache_clear()
+    command_line_on(monkeypatch, url, path.parent / "data")
     return url
 
 

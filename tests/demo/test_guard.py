@@ -6,37 +6,19 @@ production secret configured, so that the refusal, not the settings check, is wh
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-import jcjg.domains  # noqa: F401 - every domain's tables known to the metadata
 from jcjg.cli import main
 from jcjg.config import Settings, get_settings
-from jcjg.core.db import Base
 from jcjg.demo.guard import DemoRefused, refuse_in_production
-
-
-def _counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {
-            t.name: int(conn.scalar(select(func.count()).select_from(t)) or 0)
-            for t in Base.metadata.sorted_tables
-        }
+from tests.conftest import command_line_on, row_counts
 
 
 @pytest.fixture
 def production(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path) -> None:
-    for name in list(os.environ):
-        if name.startswith("JCJG_") and name not in {"JCJG_TEST_DATABASE", "JCJG_REQUIRE_POSTGRES"}:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("JCJG_ENV", "prod")
-    monkeypatch.setenv("JCJG_SECRET_KEY", "p" * 48)
-    monkeypatch.setenv("JCJG_DATABASE_URL", database_url)
-    monkeypatch.setenv("JCJG_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
+    command_line_on(monkeypatch, database_url, tmp_path / "data", "prod", secret_key="p" * 48)
     assert get_settings().env == "prod"  # the settings themselves are accepted
     yield
     get_settings.cache_clear()
@@ -64,7 +46,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_production_refuses_and_writes_nothing(
     production: None, no_server: None, engine: Engine, args: list[str], words: str
 ) -> None:
-    before = _counts(engine)
+    before = row_counts(engine)
     assert before["region"] > 3000
     assert before["specialty"] > 0
     result = CliRunner().invoke(main, args)
@@ -72,7 +54,7 @@ def test_production_refuses_and_writes_nothing(
     assert words in result.output
     assert "JCJG_ENV=prod" in result.output
     assert "存证日志" in result.output  # and says why
-    assert _counts(engine) == before
+    assert row_counts(engine) == before
 
 
 def test_the_libraries_refuse_too(production: None, db) -> None:

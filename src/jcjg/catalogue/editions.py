@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -145,22 +144,12 @@ def parse(text: str, *, source: str | None = None) -> EditionFile:
 
 
 def read(path: Path) -> EditionFile:
-    try:
-        text = path.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise EditionError([f"{path.name} 不是 UTF-8 编码的文本文件"]) from None
-    return parse(text, source=path.name)
+    return editions.read(path, parse)
 
 
 def shipped() -> list[EditionFile]:
-    """The editions that come with the package (``catalogue/data/*.json``), oldest first."""
-    folder = resources.files("jcjg.catalogue").joinpath("data")
-    files = [
-        parse(f.read_text("utf-8"), source=f"jcjg/catalogue/data/{f.name}")
-        for f in folder.iterdir()
-        if f.name.endswith(".json")
-    ]
-    return sorted(files, key=lambda f: (f.header.published_date or dt.date.min, f.header.code))
+    """The editions that come with the package (``jcjg/catalogue/data/*.json``), oldest first."""
+    return editions.shipped("jcjg.catalogue", "*.json", parse)
 
 
 def describe(code: str, summary: dict[str, Any]) -> str:

@@ -18,8 +18,12 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from fnmatch import fnmatch
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, Date, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -86,6 +90,38 @@ class Header:
         if not self.title.strip() or len(self.title) > 200:
             out.append("版本名称应为 1–200 个字符")
         return out
+
+
+class EditionFile(Protocol):
+    """An edition as read from its file: a header and the entries, whatever their kind."""
+
+    @property
+    def header(self) -> Header: ...
+
+
+F = TypeVar("F", bound=EditionFile)
+
+
+def read(path: Path, parse: Callable[..., F]) -> F:
+    """The edition in the UTF-8 file ``path``, read by its kind's ``parse(text, source=...)``."""
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise EditionError([f"{path.name} 不是 UTF-8 编码的文本文件"]) from None
+    return parse(text, source=path.name)
+
+
+def shipped(package: str, pattern: str, parse: Callable[..., F]) -> list[F]:
+    """The editions that come with ``package`` (its ``data/`` files matching ``pattern``),
+    oldest first: by publication date, those without one first."""
+    folder = resources.files(package).joinpath("data")
+    where = package.replace(".", "/")
+    files = [
+        parse(f.read_text("utf-8"), source=f"{where}/data/{f.name}")
+        for f in folder.iterdir()
+        if fnmatch(f.name, pattern)
+    ]
+    return sorted(files, key=lambda f: (f.header.published_date or dt.date.min, f.header.code))
 
 
 def parse_date(value: str, field: str) -> dt.date:

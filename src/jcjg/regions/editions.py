@@ -24,10 +24,8 @@ an abolished code that comes back restored. Nothing else is touched, so history 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -153,22 +151,12 @@ def parse(text: str, *, source: str | None = None) -> EditionFile:
 
 
 def read(path: Path) -> EditionFile:
-    try:
-        text = path.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise EditionError([f"{path.name} 不是 UTF-8 编码的文本文件"]) from None
-    return parse(text, source=path.name)
+    return editions.read(path, parse)
 
 
 def shipped() -> list[EditionFile]:
-    """The editions that come with the package (``regions/data/gb2260*.tsv``), oldest first."""
-    folder = resources.files("jcjg.regions").joinpath("data")
-    files = [
-        parse(f.read_text("utf-8"), source=f"jcjg/regions/data/{f.name}")
-        for f in folder.iterdir()
-        if f.name.startswith("gb2260") and f.name.endswith(".tsv")
-    ]
-    return sorted(files, key=lambda f: (f.header.published_date or dt.date.min, f.header.code))
+    """The editions that come with the package (``jcjg/regions/data/gb2260*.tsv``), oldest first."""
+    return editions.shipped("jcjg.regions", "gb2260*.tsv", parse)
 
 
 def describe(code: str, summary: dict[str, Any]) -> str:
