@@ -5,6 +5,7 @@ edition from a file once, and refuse a bad one without writing anything."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from jcjg.cli import main
 from jcjg.config import get_settings
@@ -93,3 +95,57 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
         assert line in listed.output
     checked = run("db", "check")
     assert checked.exit_code == 0, checked.output
+
+
+OLD_ROWS = [
+    """INSERT INTO region (code, name, level, parent_code) VALUES
+       ('360000', '江西省', 'province', NULL), ('360400', '九江市', 'city', '360000'),
+       ('369901', '某旧县', 'county', '360000')""",
+    """INSERT INTO specialty (code, name, sort, min_inspectors, min_intermediate_titles,
+       min_senior_titles, min_registered_engineers, min_equipment_sets, min_testing_area_m2,
+       created_at, updated_at) VALUES ('01', '建筑材料及构配件', 0, 25, 6, 2, 0, 80, 1000,
+       :at, :at)""",
+    """INSERT INTO test_item (specialty_id, code, name, standards, created_at, updated_at)
+       SELECT id, '0101', '水泥', '[]', :at, :at
+       FROM specialty""",
+    """INSERT INTO parameter (test_item_id, code, name, required, unit, created_at, updated_at)
+       SELECT id, '010101', '胶砂强度', TRUE, 'MPa', :at, :at
+       FROM test_item UNION ALL
+       SELECT id, '010199', '水化热', FALSE, NULL, :at, :at
+       FROM test_item""",
+]
+
+
+def test_a_database_filled_by_the_old_demo_keeps_its_rows(fresh: Engine) -> None:
+    """Before editions, ``jcjg demo load`` put regions and the catalogue in the database, and the
+    provincial authority may have edited the catalogue: the upgrade adopts those rows as the
+    first edition's (edits and added parameters kept) and adds what is missing."""
+    from sqlalchemy import bindparam, select, text
+
+    from jcjg.catalogue.models import Parameter, Specialty
+    from jcjg.core.db import UTCDateTime
+    from jcjg.core.migrate import upgrade as migrate
+    from jcjg.regions.models import Region
+
+    url = fresh.url.render_as_string(hide_password=False)
+    migrate(url, "d009cf0e14c0")  # the revision before editions
+    at = bindparam("at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), type_=UTCDateTime)
+    with fresh.begin() as conn:
+        for statement in OLD_ROWS:
+            conn.execute(text(statement).bindparams(at) if ":at" in statement else text(statement))
+    upgraded = run("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    with Session(fresh) as db:
+        first = {r.code: r for r in db.scalars(select(Region).where(Region.code.like("36%")))}
+        assert first["360400"].valid_from_id is not None
+        assert first["360400"].valid_to_id is None
+        assert first["369901"].valid_to_id is not None  # not in the edition: abolished, kept
+        materials = db.scalars(select(Specialty).where(Specialty.code == "01")).one()
+        assert materials.min_inspectors == 25  # the edit kept, in the row it was made in
+        assert materials.created_at.year == 2026
+        params = {p.code: p for p in db.scalars(select(Parameter))}
+        assert params["010199"].valid_from_id == materials.valid_from_id  # added locally, kept
+        assert params["010101"].unit == "MPa"
+        assert params["010101"].created_at == materials.created_at  # the old row, adopted
+        assert len(params) == 542 + 1
+    assert row_counts(fresh)["specialty"] == 9
