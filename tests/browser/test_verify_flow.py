@@ -33,7 +33,6 @@ from jcjg.reports import service as reports
 from jcjg.reports.codes import SUPERVISION, verify_url
 from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportFileIn, ReportIn
-from jcjg.demo import synthetic
 from jcjg.tenancy.models import Institution
 from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn

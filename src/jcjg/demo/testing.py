@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -32,72 +33,81 @@ from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, Revisio
 FIRST = "JZ-HNT-2026-0001"
 
 
-def _record(
-    db: Session,
-    settings: Settings,
-    lab: Institution,
-    where: tuple[str, dict[str, list[str]]],
-    commission: Commission | None,
-    number: str,
-    ended: dt.datetime,
-    received: dt.datetime,
-    **fields: Any,
-) -> TestRecord:
-    data = RecordIn.model_validate(
-        {
-            "message_id": str(uuid.uuid4()),
-            "institution_code": lab.code,
-            "number": number,
-            "item_code": "0108",
-            "standard": "GB/T 50081-2019",
-            "lab_name": where[0],
-            "equipment": where[1].get(str(fields.get("kind", "")), []),
-            "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
-            "commission_number": commission.number if commission else None,
-            "started_at": (ended - dt.timedelta(minutes=8)).isoformat(),
-            "ended_at": ended.isoformat(),
-            "environment": {"temperature_c": 20.5, "humidity_percent": 55},
-            "acquisition": "auto",
-            **fields,
-        }
-    )
-    return service.store_record(
-        db=db, settings=settings, institution=lab, data=data, received_at=received
-    )
+@dataclass
+class _Lab:
+    """The demo lab's day of tests: what every record of it shares."""
+
+    db: Session
+    settings: Settings
+    lab: Institution
+    where: tuple[str, dict[str, list[str]]]  # the room, and the machines per kind of test
+    commission: Commission | None
+    codes: list[str]  # received samples of the commission, for the specimens
+    rng: random.Random
+    now: dt.datetime
+
+    def code(self, n: int) -> str | None:
+        return self.codes[n] if n < len(self.codes) else None
+
+    def at(self, hours: float) -> tuple[dt.datetime, dt.datetime]:
+        """(ended, received) of a test that ended ``hours`` ago, uploaded 3 minutes later."""
+        ended = self.now - dt.timedelta(hours=hours)
+        return ended, ended + dt.timedelta(minutes=3)
+
+    def cubes(
+        self, peaks: tuple[float, ...], mpa_s: float, sample_code: str | None = None
+    ) -> tuple[list[dict[str, Any]], list[curves.Curve]]:
+        drawn = synthetic.cubes(self.rng, peaks, mpa_s)
+        return synthetic.cube_specimens(drawn, sample_code), drawn
+
+    def record(
+        self,
+        number: str,
+        ended: dt.datetime,
+        received: dt.datetime,
+        *,
+        of_commission: bool = True,
+        **fields: Any,
+    ) -> TestRecord:
+        commission = self.commission if of_commission else None
+        data = RecordIn.model_validate(
+            {
+                "message_id": str(uuid.uuid4()),
+                "institution_code": self.lab.code,
+                "number": number,
+                "item_code": "0108",
+                "standard": "GB/T 50081-2019",
+                "lab_name": self.where[0],
+                "equipment": self.where[1].get(str(fields.get("kind", "")), []),
+                "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
+                "commission_number": commission.number if commission else None,
+                "started_at": (ended - dt.timedelta(minutes=8)).isoformat(),
+                "ended_at": ended.isoformat(),
+                "acquisition": "auto",
+                **fields,
+            }
+        )
+        return service.store_record(
+            db=self.db,
+            settings=self.settings,
+            institution=self.lab,
+            data=data,
+            received_at=received,
+        )
 
 
-def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
-    """Create the demo test records when the first is missing; True when created."""
-    lab = institutions.get("jj-center")
-    if lab is None or db.scalar(select(TestRecord.id).where(TestRecord.number == FIRST)):
-        return False
+def _lab_of(db: Session, settings: Settings, lab: Institution) -> _Lab:
+    """The lab's room, machines, first commission and its received samples."""
     commission = db.scalars(
         select(Commission).where(Commission.institution_id == lab.id).order_by(Commission.id)
     ).first()
-    codes = (
-        [
-            s.sample_code
-            for s in db.scalars(
-                select(Sample)
-                .where(Sample.commission_id == commission.id, Sample.status == "received")
-                .order_by(Sample.id)
-            )
-        ]
-        if commission
-        else []
+    received = (
+        select(Sample)
+        .where(Sample.commission_id == (commission.id if commission else None))
+        .where(Sample.status == "received")
+        .order_by(Sample.id)
     )
-    rng = random.Random(2026)
-    now = utcnow()
-
-    def code(n: int) -> str | None:
-        return codes[n] if n < len(codes) else None
-
-    def _cubes(
-        peaks: tuple[float, ...], mpa_s: float, sample_code: str | None = None
-    ) -> tuple[list[dict[str, Any]], list[curves.Curve]]:
-        drawn = synthetic.cubes(rng, peaks, mpa_s)
-        return synthetic.cube_specimens(drawn, sample_code), drawn
-
+    codes = [s.sample_code for s in db.scalars(received)] if commission else []
     place = db.scalars(select(Lab).where(Lab.institution_id == lab.id).order_by(Lab.id)).first()
     machines = {
         e.name: e.asset_number
@@ -115,123 +125,139 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         )
     }
     where = (place.name if place else "", used)
+    return _Lab(db, settings, lab, where, commission, codes, random.Random(2026), utcnow())
 
-    def at(hours: float) -> tuple[dt.datetime, dt.datetime]:
-        ended = now - dt.timedelta(hours=hours)
-        return ended, ended + dt.timedelta(minutes=3)
 
-    concrete: dict[str, Any] = {
-        "kind": "concrete_compression",
-        "grade": "C30",
-        "age_days": 28,
-        "specimen_size_mm": 150,
-    }
+CONCRETE: dict[str, Any] = {
+    "kind": "concrete_compression", "grade": "C30", "age_days": 28, "specimen_size_mm": 150,
+}  # fmt: skip
+
+
+def _concrete(day: _Lab) -> None:
+    """Cubes of C30: two sound tests, then one of each way the rules find them wanting."""
+    conforming: dict[str, Any] = {"judgement": "conforming", **CONCRETE}
     # sound: C30 at 0.6 MPa/s, about 36 MPa
-    specimens, sound = _cubes((812.0, 798.0, 826.0), 0.6, code(0))
-    _record(db, settings, lab, where, commission, FIRST, *at(30), specimens=specimens,
-            results={"strength_mpa": 36.1}, judgement="conforming", **concrete)  # fmt: skip
-    specimens, _ = _cubes((845.0, 860.0, 838.0), 0.65, code(1))
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0002", *at(28), specimens=specimens,
-            results={"strength_mpa": 37.6}, judgement="conforming", **concrete)  # fmt: skip
+    specimens, sound = day.cubes((812.0, 798.0, 826.0), 0.6, day.code(0))
+    day.record(FIRST, *day.at(30), specimens=specimens, results={"strength_mpa": 36.1},
+               **conforming)  # fmt: skip
+    specimens, _ = day.cubes((845.0, 860.0, 838.0), 0.65, day.code(1))
+    day.record("JZ-HNT-2026-0002", *day.at(28), specimens=specimens,
+               results={"strength_mpa": 37.6}, **conforming)  # fmt: skip
     # loaded at 1.3 MPa/s: loading_rate
-    specimens, _ = _cubes((790.0, 805.0, 812.0), 1.3, code(2))
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0003", *at(26), specimens=specimens,
-            results={"strength_mpa": 35.7}, judgement="conforming", **concrete)  # fmt: skip
+    specimens, _ = day.cubes((790.0, 805.0, 812.0), 1.3, day.code(2))
+    day.record("JZ-HNT-2026-0003", *day.at(26), specimens=specimens,
+               results={"strength_mpa": 35.7}, **conforming)  # fmt: skip
     # the first test's curves uploaded again, shifted and with noise: curve_reuse
-    copies = [synthetic.copy_of(rng, c, shift_s=23.7, noise_kn=1.0) for c in sound]
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0004", *at(24),
-            specimens=synthetic.cube_specimens(copies, code(3)), results={"strength_mpa": 36.1},
-            judgement="conforming", **concrete)  # fmt: skip
+    copies = [synthetic.copy_of(day.rng, c, shift_s=23.7, noise_kn=1.0) for c in sound]
+    day.record("JZ-HNT-2026-0004", *day.at(24),
+               specimens=synthetic.cube_specimens(copies, day.code(3)),
+               results={"strength_mpa": 36.1}, **conforming)  # fmt: skip
     # peaks reported 6 % above the curves: result_curve_mismatch
-    drawn = synthetic.cubes(rng, (700.0, 712.0, 705.0), 0.6)
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0005", *at(22),
-            specimens=synthetic.cube_specimens(drawn, code(4), inflate=1.06),
-            results={"strength_mpa": 33.2}, judgement="conforming", **concrete)  # fmt: skip
+    drawn = synthetic.cubes(day.rng, (700.0, 712.0, 705.0), 0.6)
+    day.record("JZ-HNT-2026-0005", *day.at(22),
+               specimens=synthetic.cube_specimens(drawn, day.code(4), inflate=1.06),
+               results={"strength_mpa": 33.2}, **conforming)  # fmt: skip
     # about 26 MPa judged conforming for C30: judgement_mismatch
-    specimens, _ = _cubes((580.0, 590.0, 585.0), 0.55)
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0006", *at(20), specimens=specimens,
-            results={"strength_mpa": 26.0}, judgement="conforming", **concrete)  # fmt: skip
+    specimens, _ = day.cubes((580.0, 590.0, 585.0), 0.55)
+    day.record("JZ-HNT-2026-0006", *day.at(20), specimens=specimens,
+               results={"strength_mpa": 26.0}, **conforming)  # fmt: skip
     # uploaded five hours after the test: late_upload
-    specimens, _ = _cubes((820.0, 815.0, 830.0), 0.6)
-    ended = now - dt.timedelta(hours=18)
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0007", ended,
-            ended + dt.timedelta(hours=5), specimens=specimens, results={"strength_mpa": 36.5},
-            judgement="conforming", **concrete)  # fmt: skip
+    specimens, _ = day.cubes((820.0, 815.0, 830.0), 0.6)
+    ended = day.now - dt.timedelta(hours=18)
+    day.record("JZ-HNT-2026-0007", ended, ended + dt.timedelta(hours=5), specimens=specimens,
+               results={"strength_mpa": 36.5}, **conforming)  # fmt: skip
     # a press nobody registered: equipment_invalid
-    specimens, _ = _cubes((835.0, 828.0, 841.0), 0.6)
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0008", *at(17), specimens=specimens,
-            results={"strength_mpa": 37.0}, judgement="conforming",
-            equipment=["JZ-SB-099"], **concrete)  # fmt: skip
+    specimens, _ = day.cubes((835.0, 828.0, 841.0), 0.6)
+    day.record("JZ-HNT-2026-0008", *day.at(17), specimens=specimens,
+               results={"strength_mpa": 37.0}, equipment=["JZ-SB-099"], **conforming)  # fmt: skip
     # the registered press in two tests at once: impossible_timing
-    specimens, _ = _cubes((818.0, 822.0, 809.0), 0.6)
-    clash = now - dt.timedelta(hours=28, minutes=-4)  # during JZ-HNT-2026-0002
-    _record(db, settings, lab, where, commission, "JZ-HNT-2026-0009", clash,
-            clash + dt.timedelta(minutes=3), specimens=specimens,
-            results={"strength_mpa": 36.3}, judgement="conforming", **concrete)  # fmt: skip
-    # a clerk (no inspector) named as the tester: unlicensed_work
+    specimens, _ = day.cubes((818.0, 822.0, 809.0), 0.6)
+    clash = day.now - dt.timedelta(hours=28, minutes=-4)  # during JZ-HNT-2026-0002
+    day.record("JZ-HNT-2026-0009", clash, clash + dt.timedelta(minutes=3), specimens=specimens,
+               results={"strength_mpa": 36.3}, **conforming)  # fmt: skip
+
+
+def _outside_the_registry(day: _Lab) -> None:
+    """A clerk named as the tester (unlicensed_work) and a test item of a specialty the lab
+    holds no certificate for (out_of_scope)."""
+    db, lab = day.db, day.lab
     clerk = db.scalars(
         select(Person).where(Person.institution_id == lab.id, Person.is_inspector.is_(False))
     ).first()
     if clerk is not None:
-        specimens, _ = _cubes((826.0, 819.0, 833.0), 0.6)
-        _record(db, settings, lab, where, commission, "JZ-HNT-2026-0010", *at(16.5),
-                specimens=specimens, results={"strength_mpa": 36.7}, judgement="conforming",
-                inspectors=[{"name": clerk.name, "id_number": clerk.id_number}],
-                **concrete)  # fmt: skip
-    # a test item of a specialty the lab holds no certificate for: out_of_scope
-    held = {
-        s.id
-        for cert in db.scalars(
-            select(QualificationCertificate).where(
-                QualificationCertificate.institution_id == lab.id
+        specimens, _ = day.cubes((826.0, 819.0, 833.0), 0.6)
+        day.record("JZ-HNT-2026-0010", *day.at(16.5), specimens=specimens,
+                   results={"strength_mpa": 36.7}, judgement="conforming",
+                   inspectors=[{"name": clerk.name, "id_number": clerk.id_number}],
+                   **CONCRETE)  # fmt: skip
+    certificates = select(QualificationCertificate).where(
+        QualificationCertificate.institution_id == lab.id
+    )
+    held = {s.code for cert in db.scalars(certificates) for s in cert.specialties}
+    outside = next(
+        (
+            item
+            for item in db.scalars(
+                select(TestItem).where(valid_in(TestItem)).order_by(TestItem.code)
             )
-        )
-        for s in cert.specialties
-    }
-    outside = db.scalars(
-        select(TestItem)
-        .where(TestItem.specialty_id.not_in(held), valid_in(TestItem))
-        .order_by(TestItem.code)
-    ).first()
+            if item.specialty.code not in held
+        ),
+        None,
+    )
     if outside is not None:
-        _record(db, settings, lab, where, None, "JZ-QT-2026-0001", *at(15.5), kind="other",
-                item_code=outside.code, acquisition="manual", standard="",
-                specimens=[{"position": 1, "values": {"result": 1.0}}])  # fmt: skip
+        day.record("JZ-QT-2026-0001", *day.at(15.5), of_commission=False, kind="other",
+                   item_code=outside.code, acquisition="manual", standard="",
+                   specimens=[{"position": 1, "values": {"result": 1.0}}])  # fmt: skip
+
+
+def _cement_and_rebar(day: _Lab) -> None:
+    """Mortar prisms (one compressed too fast: loading_rate), and bars whose yield force was
+    re-read from the curve by hand (manual_override)."""
     mortar: dict[str, Any] = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
-              "age_days": 28, "standard": "GB/T 17671-2021"}  # fmt: skip
-    _record(db, settings, lab, where, None, "JZ-SJ-2026-0001", *at(16),
-            specimens=synthetic.mortar_specimens(rng, compressive_n_s=2400),
-            judgement="conforming", **mortar)  # fmt: skip
+              "age_days": 28, "standard": "GB/T 17671-2021", "judgement": "conforming",
+              "of_commission": False}  # fmt: skip
+    prisms = synthetic.mortar_specimens(day.rng, compressive_n_s=2400)
+    day.record("JZ-SJ-2026-0001", *day.at(16), specimens=prisms, **mortar)
     # compressed at 3,100 N/s: loading_rate (the cement branch)
-    _record(db, settings, lab, where, None, "JZ-SJ-2026-0002", *at(14),
-            specimens=synthetic.mortar_specimens(rng, compressive_n_s=3100),
-            judgement="conforming", **mortar)  # fmt: skip
-    rebar: dict[str, Any] = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E",
-             "standard": "GB/T 228.1-2021"}  # fmt: skip
-    bars = synthetic.bar_specimens(rng)
-    _record(db, settings, lab, where, None, "JZ-GJ-2026-0001", *at(12), specimens=bars,
-            judgement="conforming", **rebar)  # fmt: skip
+    prisms = synthetic.mortar_specimens(day.rng, compressive_n_s=3100)
+    day.record("JZ-SJ-2026-0002", *day.at(14), specimens=prisms, **mortar)
+    bars = synthetic.bar_specimens(day.rng)
+    day.record("JZ-GJ-2026-0001", *day.at(12), specimens=bars, judgement="conforming",
+               of_commission=False, kind="rebar_tensile", item_code="0102", grade="HRB400E",
+               standard="GB/T 228.1-2021")  # fmt: skip
     # the yield point re-read from the curve by hand (001 6.2.4): manual_override
     before = bars[1]["values"]["yield_kn"]
+    revised = day.now - dt.timedelta(hours=11)
     service.store_revision(
-        db=db,
-        institution=lab,
+        db=day.db,
+        institution=day.lab,
         data=RevisionIn.model_validate(
             {
                 "message_id": str(uuid.uuid4()),
-                "institution_code": lab.code,
+                "institution_code": day.lab.code,
                 "record_number": "JZ-GJ-2026-0001",
                 "field": "specimens[2].yield_kn",
                 "before": before,
                 "after": round(before - 2.6, 2),
                 "reason": "自动采集未能准确判读下屈服点，依据力值-时间曲线人工更正（001 6.2.4）",
                 "revised_by": "李检测",
-                "revised_at": (now - dt.timedelta(hours=11)).isoformat(),
+                "revised_at": revised.isoformat(),
             }
         ),
-        received_at=now - dt.timedelta(hours=11),
+        received_at=revised,
     )
-    _onsite(db, lab, commission, now)
+
+
+def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
+    """Create the demo test records when the first is missing; True when created."""
+    lab = institutions.get("jj-center")
+    if lab is None or db.scalar(select(TestRecord.id).where(TestRecord.number == FIRST)):
+        return False
+    day = _lab_of(db, settings, lab)
+    _concrete(day)
+    _outside_the_registry(day)
+    _cement_and_rebar(day)
+    _onsite(db, lab, day.commission, day.now)
     db.flush()
     return True
 

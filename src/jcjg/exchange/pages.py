@@ -355,6 +355,18 @@ def _text(
     return value[:limit]
 
 
+def _platform_region_problem(db: Session, principal: Principal, code: str) -> FieldError | None:
+    """Why another platform may not be registered for region ``code`` (None when it may): a
+    current region within the account's own."""
+    if not is_valid_code(code):
+        return FieldError("region_code", "请填写 6 位行政区划代码，如 360400")
+    if problem := regions.problem(db=db, code=code):
+        return problem
+    if not principal.covers_region(code):
+        return FieldError("region_code", "只能登记本账号辖区内的平台")
+    return None
+
+
 def _create_from_form(db: Session, principal: Principal, values: dict[str, str]) -> Client:
     """Validate the application form and create the pending client, or raise ValidationFailed
     with every field's problem at once (nothing written)."""
@@ -388,12 +400,8 @@ def _create_from_form(db: Session, principal: Principal, values: dict[str, str])
                 institution = chosen[0]
         else:
             region_code = values.get("region_code", "")
-            if not is_valid_code(region_code):
-                errors.append(FieldError("region_code", "请填写 6 位行政区划代码，如 360400"))
-            elif problem := regions.problem(db=db, code=region_code):
+            if problem := _platform_region_problem(db, principal, region_code):
                 errors.append(problem)
-            elif not principal.covers_region(region_code):
-                errors.append(FieldError("region_code", "只能登记本账号辖区内的平台"))
     if errors:
         raise ValidationFailed("申请信息有误，请按提示修改", errors=errors)
     assert name is not None

@@ -93,58 +93,71 @@ def _row(number: int, line: str) -> tuple[Entry | None, list[str]]:
     return Entry(code, name, replaces, number), problems
 
 
-def parse(text: str, *, source: str | None = None) -> EditionFile:
-    """Read an edition file; every problem is reported at once (:class:`EditionError`)."""
+def _rows(text: str) -> tuple[list[tuple[int, str]], dict[str, Entry], list[str]]:
+    """The file's ``#`` lines (with their numbers), its codes, and the problems of its rows."""
     comments: list[tuple[int, str]] = []
     entries: dict[str, Entry] = {}
     problems: list[str] = []
     for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         line = raw.rstrip("\r")
-        if not line.strip():
-            continue
         if line.startswith("#"):
             comments.append((number, line))
             continue
-        if line.split("\t", 1)[0].strip().lower() == "code":
-            continue  # the header row
+        if not line.strip() or line.split("\t", 1)[0].strip().lower() == "code":
+            continue  # a blank line, the header row
         entry, found = _row(number, line)
         problems += found
         if entry is None or found:
             continue
         if entry.code in entries:
-            problems.append(
-                f"第 {number} 行：代码 {entry.code} 与第 {entries[entry.code].line} 行重复"
-            )
+            earlier = entries[entry.code].line
+            problems.append(f"第 {number} 行：代码 {entry.code} 与第 {earlier} 行重复")
             continue
         entries[entry.code] = entry
-    meta, found = _metadata(comments)
-    problems += found
-    if not meta.get("edition"):
-        problems.append("缺少版本：文件开头应有“# edition: 版本代码”一行")
-    if not entries:
-        problems.append("文件中没有行政区划")
+    return comments, entries, problems
+
+
+def _tree_problems(entries: dict[str, Entry]) -> list[str]:
+    """Every county and city with its parent in the edition; no replaced code still in it."""
+    problems = [] if entries else ["文件中没有行政区划"]
     for entry in entries.values():
         if level_of(entry.code) is not RegionLevel.PROVINCE and not any(
             p in entries for p in parent_candidates(entry.code)
         ):
             problems.append(f"第 {entry.line} 行：{entry.code} 的上级区划不在本版中")
-        for old in entry.replaces:
-            if old in entries:
-                problems.append(f"第 {entry.line} 行：被替代的代码 {old} 仍在本版中")
-    published = None
+        problems += [
+            f"第 {entry.line} 行：被替代的代码 {old} 仍在本版中"
+            for old in entry.replaces
+            if old in entries
+        ]
+    return problems
+
+
+def _header(meta: dict[str, str], source: str | None) -> tuple[Header, list[str]]:
+    code = meta.get("edition", "")
+    if not code:
+        return Header(code="", title=""), ["缺少版本：文件开头应有“# edition: 版本代码”一行"]
+    published, problems = None, []
     if meta.get("published"):
         try:
             published = editions.parse_date(meta["published"], "发布日期")
         except EditionError as error:
             problems += error.problems
     header = Header(
-        code=meta.get("edition", ""),
-        title=meta.get("title") or f"GB/T 2260 行政区划代码（{meta.get('edition', '')}）",
+        code=code,
+        title=meta.get("title") or f"GB/T 2260 行政区划代码（{code}）",
         published_date=published,
         source=meta.get("source") or source,
     )
-    if meta.get("edition"):
-        problems += header.problems()
+    return header, problems + header.problems()
+
+
+def parse(text: str, *, source: str | None = None) -> EditionFile:
+    """Read an edition file; every problem is reported at once (:class:`EditionError`)."""
+    comments, entries, problems = _rows(text)
+    meta, found = _metadata(comments)
+    header, about = _header(meta, source)
+    problems += found + about + _tree_problems(entries)
     if problems:
         raise EditionError(problems)
     return EditionFile(header=header, entries=entries)

@@ -361,64 +361,82 @@ def plan_day(
     lender: dict[str, Any] | None,
 ) -> list[Planned]:
     """What ``sim``'s LIMS sends on ``day`` (0 = first contact: everything)."""
-    plans: list[Planned] = []
     if day == 0:
-        sim.labs = rng.sample(LAB_NAMES, k=rng.randint(2, 4))
-        labs = [
-            {
-                "name": lab,
-                "address": f"{sim.name[:6]}检测基地 {i + 1} 号楼",
-                "area_m2": f"{rng.randint(80, 600)}.00",
-                "specialties": sim.specialties,
-            }
-            for i, lab in enumerate(sim.labs)
-        ]
-        plans.append(Planned("registry.labs", _message(sim, labs=labs)))
-        for serial in range(rng.randint(10, 24)):
-            person = _person(rng, sim, serial)
-            sim.people[person["id_number"]] = person
-        plans.append(Planned("registry.staff", _message(sim, people=list(sim.people.values()))))
-        files: dict[str, bytes] = {}
-        for serial in range(rng.randint(8, 20)):
-            record, certificates = _machine(rng, sim, serial, today)
-            sim.equipment[record["asset_number"]] = record
-            files |= certificates
-        plans.append(
-            Planned(
-                "registry.equipment",
-                _message(sim, equipment=list(sim.equipment.values())),
-                files,
-            )
-        )
-        for lab in sim.labs:
-            params = [p for s in sim.specialties for p in catalogue.get(s, [])]
-            chosen = sorted(rng.sample(params, k=min(len(params), rng.randint(10, 40))))
-            plans.append(
-                Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
-            )
-        signers = rng.sample(sorted(sim.people), k=min(3, len(sim.people)))
-        signatories: list[dict[str, Any]] = [
-            {
-                "id_number": id_number,
-                "position": "授权签字人",
-                "title": "高级工程师",
-                "specialties": [sim.people[id_number]["specialties"][0]],
-            }
-            for id_number in signers
-        ]
-        if signatories and MATERIALS_SPECIALTY in sim.specialties:
-            # the one who approves the materials reports, with a signing certificate
-            from jcjg.demo.simulator.reports import pem
-            from jcjg.documents.signing import personal_identity
+        return _first_contact(sim, rng, catalogue, today)
+    plans = _later_day(sim, day, days, rng, today)
+    if sim.violator and day == max(1, days // 2):
+        plans.extend(_violations(sim, rng, catalogue, today, lender))
+    return plans
 
-            first = signatories[0]
-            sim.report_signer = first["id_number"]
-            sim.signer = personal_identity(sim.people[sim.report_signer]["name"])
-            first["specialties"] = [MATERIALS_SPECIALTY]
-            first["certificates"] = [pem(sim.signer[1])]
-        plans.append(Planned("registry.signatories", _message(sim, signatories=signatories)))
-        return plans
-    # Later days: people come and go, machines are recalibrated.
+
+def _first_contact(
+    sim: SimInstitution, rng: random.Random, catalogue: dict[str, list[str]], today: dt.date
+) -> list[Planned]:
+    """The whole registry: labs, staff, equipment with their certificates, each lab's
+    capabilities, and the signatories."""
+    plans: list[Planned] = []
+    sim.labs = rng.sample(LAB_NAMES, k=rng.randint(2, 4))
+    labs = [
+        {
+            "name": lab,
+            "address": f"{sim.name[:6]}检测基地 {i + 1} 号楼",
+            "area_m2": f"{rng.randint(80, 600)}.00",
+            "specialties": sim.specialties,
+        }
+        for i, lab in enumerate(sim.labs)
+    ]
+    plans.append(Planned("registry.labs", _message(sim, labs=labs)))
+    for serial in range(rng.randint(10, 24)):
+        person = _person(rng, sim, serial)
+        sim.people[person["id_number"]] = person
+    plans.append(Planned("registry.staff", _message(sim, people=list(sim.people.values()))))
+    files: dict[str, bytes] = {}
+    for serial in range(rng.randint(8, 20)):
+        record, certificates = _machine(rng, sim, serial, today)
+        sim.equipment[record["asset_number"]] = record
+        files |= certificates
+    equipment = list(sim.equipment.values())
+    plans.append(Planned("registry.equipment", _message(sim, equipment=equipment), files))
+    for lab in sim.labs:
+        params = [p for s in sim.specialties for p in catalogue.get(s, [])]
+        chosen = sorted(rng.sample(params, k=min(len(params), rng.randint(10, 40))))
+        plans.append(
+            Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
+        )
+    plans.append(_signatories(sim, rng))
+    return plans
+
+
+def _signatories(sim: SimInstitution, rng: random.Random) -> Planned:
+    """Three signatories; the first approves the materials reports, with a signing key."""
+    signers = rng.sample(sorted(sim.people), k=min(3, len(sim.people)))
+    signatories: list[dict[str, Any]] = [
+        {
+            "id_number": id_number,
+            "position": "授权签字人",
+            "title": "高级工程师",
+            "specialties": [sim.people[id_number]["specialties"][0]],
+        }
+        for id_number in signers
+    ]
+    if signatories and MATERIALS_SPECIALTY in sim.specialties:
+        # the one who approves the materials reports, with a signing certificate
+        from jcjg.demo.simulator.reports import pem
+        from jcjg.documents.signing import personal_identity
+
+        first = signatories[0]
+        sim.report_signer = first["id_number"]
+        sim.signer = personal_identity(sim.people[sim.report_signer]["name"])
+        first["specialties"] = [MATERIALS_SPECIALTY]
+        first["certificates"] = [pem(sim.signer[1])]
+    return Planned("registry.signatories", _message(sim, signatories=signatories))
+
+
+def _later_day(
+    sim: SimInstitution, day: int, days: int, rng: random.Random, today: dt.date
+) -> list[Planned]:
+    """People come and go, machines are recalibrated."""
+    plans: list[Planned] = []
     changes: list[dict[str, Any]] = []
     if rng.random() < 0.3 and len(sim.people) > 8:
         leaver = sim.people[rng.choice(sorted(sim.people))]
@@ -433,7 +451,7 @@ def plan_day(
     if changes:
         plans.append(Planned("registry.staff", _message(sim, people=changes)))
     renewed: list[dict[str, Any]] = []
-    files = {}
+    files: dict[str, bytes] = {}
     for asset in rng.sample(sorted(sim.equipment), k=min(2, len(sim.equipment))):
         record = dict(sim.equipment[asset])
         until = today + dt.timedelta(days=rng.randint(300, 400))
@@ -444,8 +462,6 @@ def plan_day(
         sim.equipment[asset] = record
         renewed.append(record)
     plans.append(Planned("registry.equipment", _message(sim, equipment=renewed), files))
-    if sim.violator and day == max(1, days // 2):
-        plans.extend(_violations(sim, rng, catalogue, today, lender))
     return plans
 
 

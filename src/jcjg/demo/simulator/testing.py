@@ -140,6 +140,124 @@ def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
     )
 
 
+@dataclass
+class _Test:
+    """One sample's test as the lab's machine drew it: the specimens, the record's fields, the
+    lab's judgement, the value a manual override would change, and the rule it breaks (if
+    any: one the test could not break after all is dropped)."""
+
+    specimens: list[dict[str, Any]]
+    fields: dict[str, Any]
+    judgement: str = "conforming"
+    revision: tuple[str, float] | None = None
+    planted: str = ""
+
+
+def _rebar(rng: random.Random, code: str) -> _Test:
+    specimens = synthetic.bar_specimens(rng, code)
+    fields = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E"}
+    return _Test(
+        specimens, fields, revision=("specimens[1].yield_kn", specimens[0]["values"]["yield_kn"])
+    )
+
+
+def _cement(rng: random.Random, code: str) -> _Test:
+    specimens = synthetic.mortar_specimens(rng, code)
+    fields = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5", "age_days": 28}
+    return _Test(
+        specimens, fields, revision=("specimens[4].peak_kn", specimens[3]["values"]["peak_kn"])
+    )
+
+
+def _concrete(
+    lab: LabTests, rng: random.Random, code: str, specification: str, planted: str
+) -> _Test:
+    """Cubes of the specified grade; too fast, too weak, re-used or inflated when planted."""
+    grade = specification if specification.startswith("C") else "C30"
+    design = float(grade[1:])
+    mpa_s = 1.3 if planted == "loading_rate" else 0.6
+    strength = design * (0.85 if planted == "judgement_mismatch" else rng.uniform(1.1, 1.3))
+    peaks = [strength * synthetic.CUBE_KN_PER_MPA * rng.uniform(0.97, 1.03) for _ in range(3)]
+    drawn = synthetic.cubes(rng, peaks, mpa_s)
+    if planted == "curve_reuse" and lab.last_cubes:
+        drawn = [
+            synthetic.copy_of(rng, c, shift_s=rng.uniform(5, 60), noise_kn=0.001 * c.force.max())
+            for c in lab.last_cubes
+        ]
+    else:
+        if planted == "curve_reuse":  # nothing to re-use yet: a sound test after all
+            planted = ""
+        if planted not in ("loading_rate", "judgement_mismatch"):
+            lab.last_cubes = drawn  # sound curves: re-used, they break only curve_reuse
+    inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
+    specimens = synthetic.cube_specimens(drawn, code, inflate)
+    fields = {"kind": "concrete_compression", "item_code": "0108", "grade": grade,
+              "age_days": 28, "specimen_size_mm": 150}  # fmt: skip
+    revision = ("specimens[2].peak_kn", specimens[1]["values"]["peak_kn"])
+    return _Test(specimens, fields, revision=revision, planted=planted)
+
+
+def _by_hand(rng: random.Random, code: str, specification: str) -> _Test:
+    """Mortar cubes and the like: entered by hand from the original form."""
+    specimens = [
+        {"position": n, "sample_code": code, "values": {"peak_kn": round(rng.uniform(30, 45), 2)}}
+        for n in (1, 2, 3)
+    ]
+    return _Test(specimens, {"kind": "other", "item_code": "0111", "grade": specification}, "none")
+
+
+def _draw(lab: LabTests, rng: random.Random, sample: tuple[str, str, str], planted: str) -> _Test:
+    code, material, specification = sample
+    if material.startswith("钢筋"):
+        test = _rebar(rng, code)
+    elif material.startswith("水泥"):
+        test = _cement(rng, code)
+    elif material.startswith("混凝土"):
+        return _concrete(lab, rng, code, specification, planted)
+    else:
+        test = _by_hand(rng, code, specification)
+    test.planted = planted
+    return test
+
+
+def _when(
+    lab: LabTests, test: _Test, manual: bool, now: dt.datetime, rng: random.Random
+) -> tuple[str, str, dt.datetime, dt.datetime]:
+    """(asset, room, started, ended): a machine booked for it, or, entered by hand or with no
+    machine free, the lab's clock only (then it cannot break the machines' rules)."""
+    machine = "tension" if test.fields["kind"] == "rebar_tensile" else "compression"
+    booked = (
+        None if manual else _book(lab, machine, _duration(test.specimens), now, rng, test.planted)
+    )
+    if booked is not None:
+        return booked
+    if test.planted in ("equipment_invalid", "impossible_timing"):
+        test.planted = ""
+    if test.planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
+        ended = now - dt.timedelta(hours=rng.uniform(30, 40) if manual else rng.uniform(3, 8))
+    else:
+        ended = now - dt.timedelta(minutes=rng.uniform(2, 20))
+    return ("", "力学室", ended - dt.timedelta(minutes=10), ended)
+
+
+def _revision(message: Message, number: str, revision: tuple[str, float], now: dt.datetime) -> Plan:
+    """The manual override of an automatically acquired value (``manual_override``)."""
+    field_name, before = revision
+    return (
+        "test_revision",
+        message(
+            record_number=number,
+            field=field_name,
+            before=before,
+            after=round(float(before) * 0.99, 2),
+            reason="复核时依据力值-时间曲线人工更正",
+            revised_by="模拟检测员",
+            revised_at=now.isoformat(),
+        ),
+        {},
+    )
+
+
 def record_plans(
     lab: LabTests,
     samples: list[tuple[str, str, str]],
@@ -152,123 +270,34 @@ def record_plans(
     samples the lab accepted), under ``commission_number``."""
     plans: list[Plan] = []
     now = utcnow()
-    for code, material, specification in samples:
-        manual = _family(material) == "manual"
-        planted = ""
-        if rng.random() < violations:
-            planted = _next_violation(lab, _APPLICABLE[_family(material)])
+    for sample in samples:
+        family = _family(sample[1])
+        planted = _next_violation(lab, _APPLICABLE[family]) if rng.random() < violations else ""
         lab.serial += 1
-        revision: tuple[str, float] | None = None
-        fields: dict[str, Any]
-        if material.startswith("钢筋"):
-            specimens = synthetic.bar_specimens(rng, code)
-            fields = {"kind": "rebar_tensile", "item_code": "0102", "grade": "HRB400E"}
-            judgement = "conforming"
-            revision = ("specimens[1].yield_kn", specimens[0]["values"]["yield_kn"])
-        elif material.startswith("水泥"):
-            specimens = synthetic.mortar_specimens(rng, code)
-            fields = {
-                "kind": "mortar_strength",
-                "item_code": "0101",
-                "grade": "P·O 42.5",
-                "age_days": 28,
-            }
-            judgement = "conforming"
-            revision = ("specimens[4].peak_kn", specimens[3]["values"]["peak_kn"])
-        elif material.startswith("混凝土"):
-            grade = specification if specification.startswith("C") else "C30"
-            design = float(grade[1:])
-            mpa_s = 1.3 if planted == "loading_rate" else 0.6
-            strength = design * (0.85 if planted == "judgement_mismatch" else rng.uniform(1.1, 1.3))
-            peaks = [
-                strength * synthetic.CUBE_KN_PER_MPA * rng.uniform(0.97, 1.03) for _ in range(3)
-            ]
-            drawn = synthetic.cubes(rng, peaks, mpa_s)
-            if planted == "curve_reuse" and lab.last_cubes:
-                drawn = [
-                    synthetic.copy_of(
-                        rng, c, shift_s=rng.uniform(5, 60), noise_kn=0.001 * c.force.max()
-                    )
-                    for c in lab.last_cubes
-                ]
-            else:
-                if planted == "curve_reuse":  # nothing to re-use yet: a sound test after all
-                    planted = ""
-                if planted not in ("loading_rate", "judgement_mismatch"):
-                    lab.last_cubes = drawn  # sound curves: re-used, they break only curve_reuse
-            inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
-            specimens = synthetic.cube_specimens(drawn, code, inflate)
-            fields = {
-                "kind": "concrete_compression",
-                "item_code": "0108",
-                "grade": grade,
-                "age_days": 28,
-                "specimen_size_mm": 150,
-            }
-            judgement = "conforming"
-            revision = ("specimens[2].peak_kn", specimens[1]["values"]["peak_kn"])
-        else:  # mortar cubes and the like: entered by hand from the original form
-            specimens = [
-                {
-                    "position": n,
-                    "sample_code": code,
-                    "values": {"peak_kn": round(rng.uniform(30, 45), 2)},
-                }
-                for n in (1, 2, 3)
-            ]
-            fields = {"kind": "other", "item_code": "0111", "grade": specification}
-            judgement = "none"
-            revision = None
-        machine = "tension" if fields["kind"] == "rebar_tensile" else "compression"
-        booked = None if manual else _book(lab, machine, _duration(specimens), now, rng, planted)
-        if booked is None:  # entered by hand, or no machine free: the lab's clock only
-            planted = "" if planted in ("equipment_invalid", "impossible_timing") else planted
-            if planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
-                hours = rng.uniform(30, 40) if manual else rng.uniform(3, 8)
-                ended = now - dt.timedelta(hours=hours)
-            else:
-                ended = now - dt.timedelta(minutes=rng.uniform(2, 20))
-            booked = ("", "力学室", ended - dt.timedelta(minutes=10), ended)
-        asset, room, started, ended = booked
-        inspector = lab.bench.inspectors.get(room, {"name": "模拟检测员"})
+        test = _draw(lab, rng, sample, planted)
+        manual = family == "manual"
+        asset, room, started, ended = _when(lab, test, manual, now, rng)
+        number = f"SIM-{lab.code}-{now.year}-{lab.serial:06d}"
         common = {
-            "number": f"SIM-{lab.code}-{now.year}-{lab.serial:06d}",
+            "number": number,
             "sequence": lab.serial,
             "commission_number": commission_number,
             "lab_name": room,
             "equipment": [asset] if asset else [],
-            "inspectors": [inspector],
+            "inspectors": [lab.bench.inspectors.get(room, {"name": "模拟检测员"})],
             "started_at": started.isoformat(),
             "ended_at": ended.isoformat(),
             "acquisition": "manual" if manual else "auto",
             "environment": {"temperature_c": round(rng.uniform(18, 22), 1), "humidity_percent": 55},
         }
-        if planted:
-            lab.planted[planted] += 1
-        plans.append(
-            (
-                "test_record",
-                message(**common, **fields, specimens=specimens, judgement=judgement),
-                {},
-            )
+        if test.planted:
+            lab.planted[test.planted] += 1
+        record = message(
+            **common, **test.fields, specimens=test.specimens, judgement=test.judgement
         )
-        if planted == "manual_override" and revision is not None:
-            field_name, before = revision
-            plans.append(
-                (
-                    "test_revision",
-                    message(
-                        record_number=common["number"],
-                        field=field_name,
-                        before=before,
-                        after=round(float(before) * 0.99, 2),
-                        reason="复核时依据力值-时间曲线人工更正",
-                        revised_by="模拟检测员",
-                        revised_at=now.isoformat(),
-                    ),
-                    {},
-                )
-            )
+        plans.append(("test_record", record, {}))
+        if test.planted == "manual_override" and test.revision is not None:
+            plans.append(_revision(message, number, test.revision, now))
     return plans
 
 
