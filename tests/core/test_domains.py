@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
+import types
 from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
 from typing import Annotated
 
 import pytest
@@ -150,3 +153,31 @@ def test_the_menu_groups_entries_in_order_and_narrows_by_role() -> None:
     witness = domains.nav_for(Role.WITNESS.value, lambda p: p in default_grants()[Role.WITNESS])
     assert "/m" in {e.href for _, entries in witness for e in entries}
     assert domains.nav_for(None, lambda _p: True) == []  # the public: no menu
+
+
+def test_the_generic_tests_read_a_domains_cases_from_its_own_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The generic tests find a domain's cases as tests/<domain>/cases.py: without them the
+    throwaway domain's route and permission are undecided; with them, decided."""
+    from tests import generic
+
+    with domains.installed_with(PROBE):
+        [bare] = [c for c in generic.cases() if c.domain is PROBE]
+        assert {(m, p) for m, p, _ in generic.routes_of(PROBE)} - set(bare.routes) == {
+            ("GET", "/zz-probe")
+        }
+        assert set(PROBE.permissions) - set(bare.grants) == {"zz_probe:read"}
+
+        package = types.ModuleType("tests.zz_probe")
+        package.__spec__ = ModuleSpec("tests.zz_probe", None, is_package=True)
+        module = types.ModuleType("tests.zz_probe.cases")
+        module.__spec__ = ModuleSpec("tests.zz_probe.cases", None)
+        module.ROUTES = {("GET", "/zz-probe"): "zz_probe:read"}  # type: ignore[attr-defined]
+        module.GRANTS = {"zz_probe:read": frozenset({Role.PLATFORM_ADMIN, Role.STATION})}  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "tests.zz_probe", package)
+        monkeypatch.setitem(sys.modules, "tests.zz_probe.cases", module)
+        [decided] = [c for c in generic.cases() if c.domain is PROBE]
+        assert decided.path() == "tests/zz_probe/cases.py"
+        assert set(decided.routes) == {(m, p) for m, p, _ in generic.routes_of(PROBE)}
+        assert set(decided.grants) == set(PROBE.permissions)
