@@ -348,8 +348,14 @@ class Server:
         proc.wait()
 
 
+def untraced_env() -> dict[str, str]:
+    """This environment without coverage's variables: under `make test` every Python child
+    would otherwise run under coverage's tracer, and the figures would measure the tracer."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+
+
 def server_env(url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JCJG_")}
+    env = {k: v for k, v in untraced_env().items() if not k.startswith("JCJG_")}
     env.update(
         JCJG_ENV="test",
         JCJG_DATABASE_URL=url,
@@ -577,6 +583,7 @@ class Loaders:
             self.procs.append(
                 subprocess.Popen(  # noqa: S603 - our own interpreter and this script
                     [sys.executable, str(Path(__file__).resolve()), "--loader", str(job)],
+                    env=untraced_env(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
