@@ -8,8 +8,12 @@ PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
 APT_PACKAGES := chromium fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
+# pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
+# share one group, so they run one after another on one worker while the others take the rest.
+WORKERS ?= auto
+PYTEST := $(VENV)/bin/coverage run -m pytest -n $(WORKERS) --dist loadgroup
 
-.PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check clean
+.PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check coverage coverage-erase clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -17,7 +21,7 @@ help: ## List the targets
 run: install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
-test: install assets sysdeps lint db-check test-sqlite test-postgres ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL
+test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL in parallel, with one coverage total
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -72,13 +76,22 @@ db-check: install ## Migrate a scratch SQLite database and run alembic check (mo
 	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db check
 	@rm -f var/check.db*
 
-test-sqlite: install assets ## The suite on SQLite
-	JCJG_TEST_DATABASE=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with its own database file)
+	JCJG_TEST_DATABASE=sqlite $(PYTEST) $(PYTEST_ARGS)
 
-test-postgres: install assets ## The suite on PostgreSQL (a fresh database on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
+test-postgres: install assets ## The suite on PostgreSQL (a fresh database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
 	@if [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null; then \
-	  JCJG_TEST_DATABASE=postgresql $(PY) -m pytest $(PYTEST_ARGS); \
+	  JCJG_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_ARGS); \
 	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; fi
+
+coverage-erase: install ## Forget the coverage data of earlier runs
+	@rm -rf var/coverage
+
+coverage: install ## Combine the coverage data of the runs so far, print the total, write var/coverage/html
+	@$(VENV)/bin/coverage combine --quiet
+	@$(VENV)/bin/coverage html --quiet --fail-under=0
+	@echo "coverage (lines and branches, every run and subprocess): $$($(VENV)/bin/coverage report --format=total --fail-under=0)%; report: var/coverage/html/index.html"
+	@$(VENV)/bin/coverage report --format=total >/dev/null || { echo "coverage below fail_under in pyproject.toml"; exit 2; }
 
 bench: install ## Run every benchmark under bench/ (full sizes) and the full fault test
 	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; case "$${b##*/}" in _*) continue;; esac; echo "== $$b"; $(PY) $$b; done

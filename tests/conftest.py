@@ -43,6 +43,15 @@ def require(flag: str) -> bool:
     return os.environ.get(flag, "") in {"1", "true", "yes"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` the browser tests form one group: one worker runs
+    them one after another (one Chromium at a time) while the others share the rest."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _postgres_admin() -> Engine:
     return create_engine(
         POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
