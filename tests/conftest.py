@@ -29,6 +29,7 @@ from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
 from jcjg.refdata import upgrade
 from tests.factories import Factory
+from tests.servers import closed_port
 
 BACKEND = os.environ.get("JCJG_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get(
@@ -208,3 +209,10 @@ def browser_client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def factory(db: Session, settings: Settings) -> Factory:
     return Factory(db, settings)
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test (see tests/servers.py)."""
+    with closed_port() as port:
+        yield port

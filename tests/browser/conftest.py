@@ -1,4 +1,4 @@
-"""A live server on a free loopback port, with a database of its own, and a real Chromium.
+"""A live server on a loopback port of its own, with a database of its own, and a real Chromium.
 
 Playwright drives Debian's system Chromium (/usr/bin/chromium): Playwright cannot download its
 own browser here. Without Chromium the browser tests skip, unless JCJG_REQUIRE_BROWSER=1.
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -26,6 +22,7 @@ from jcjg.main import create_app
 from jcjg.refdata import upgrade
 from tests.conftest import fresh_database_url, require
 from tests.factories import Factory
+from tests.servers import listening_socket, port_of, serving
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -55,12 +52,6 @@ class LiveServer:
     factory: Factory
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     with serve(tmp_path) as server:
@@ -74,32 +65,25 @@ def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
     upgrade(url)
     engine = make_engine(url)
     factory_ = make_sessionmaker(engine)
-    port = _free_port()
+    sock = listening_socket()
     settings = Settings(
         env="test",
         secret_key="browser-test-secret-key-0123456789",
         database_url=url,
         data_dir=tmp_path / "data",
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{port_of(sock)}",
         embedded_worker=False,
         **overrides,
     )
     app = create_app(settings, engine=engine, session_factory=factory_)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("live server did not start")
-        time.sleep(0.02)
-    session: Session = factory_()
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", Factory(session, settings))
+        with serving(app, sock) as base_url:
+            session: Session = factory_()
+            try:
+                yield LiveServer(base_url, Factory(session, settings))
+            finally:
+                session.close()
     finally:
-        session.close()
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
         drop()
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,12 +34,7 @@ from jcjg.main import create_app
 from jcjg.refdata import upgrade
 from tests.conftest import fresh_database_url
 from tests.factories import Factory, catalogue
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.servers import listening_socket, port_of, serving
 
 
 @dataclass
@@ -135,30 +129,21 @@ def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
     with sessions() as db:
         catalogue(db, "01")
         db.commit()
-    port = free_port()
+    sock = listening_socket()
     settings = Settings(
         env="test",
         secret_key="client-test-" + secrets.token_hex(16),
         database_url=url,
         data_dir=tmp_path / "data",
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{port_of(sock)}",
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,
     )
     app = create_app(settings, engine=engine, session_factory=sessions)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("live server did not start")
-        time.sleep(0.02)
     try:
-        yield LiveExchange(f"http://127.0.0.1:{port}", settings, sessions)
+        with serving(app, sock) as base_url:
+            yield LiveExchange(base_url, settings, sessions)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
         drop()
 

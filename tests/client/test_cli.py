@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jcjg.client.cli import main
-from tests.client.live import Lab, LiveExchange, free_port
+from tests.client.live import Lab, LiveExchange
 
 
 def _key_file(lab: Lab, folder: Path) -> Path:
@@ -102,9 +102,13 @@ def test_refused_then_retried(
 
 
 def test_unreachable_platform_keeps_the_message(
-    exchange: LiveExchange, lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    exchange: LiveExchange,
+    lab: Lab,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    refused_port: int,
 ) -> None:
-    down = _options(exchange, lab, tmp_path, url=f"http://127.0.0.1:{free_port()}")
+    down = _options(exchange, lab, tmp_path, url=f"http://127.0.0.1:{refused_port}")
     message = _json_file(tmp_path, lab.labs_message())
     assert main([*down, "send", "registry.labs", message]) == 3
     pending = json.loads(capsys.readouterr().out)

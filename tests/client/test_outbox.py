@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jcjg.client import Client, Outbox, Sender, backoff_delay, expected_entry
 from jcjg.client.receipt import envelope_leaf_hash
 from jcjg.ledger.canonical import CanonicalJSONError
-from tests.client.live import Lab, LiveExchange, free_port, signed_note
+from tests.client.live import Lab, LiveExchange, signed_note
 
 
 class Clock:
@@ -243,9 +243,11 @@ def test_files_missing_are_uploaded_and_the_message_resent(
         assert exchange.stored_file(lab, sha) is not None
 
 
-def test_outbox_survives_a_restart(exchange: LiveExchange, lab: Lab, tmp_path: Path) -> None:
+def test_outbox_survives_a_restart(
+    exchange: LiveExchange, lab: Lab, tmp_path: Path, refused_port: int
+) -> None:
     path = tmp_path / "outbox.sqlite3"
-    down = lab.client(f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    down = lab.client(f"http://127.0.0.1:{refused_port}")  # nobody listens there
     outbox = Outbox(path)
     ids = [outbox.enqueue("registry.labs", lab.labs_message(f"场所{n}")) for n in range(3)]
     report = Sender(down, outbox, backoff_base=0.05, backoff_cap=0.1).run_once()

@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from jcjg.refdata import upgrade
 from jcjg.registry.models import Lab
 from tests.conftest import require
 from tests.factories import Factory, catalogue
+from tests.servers import free_port
 
 SECRET = "fault-test-secret-key-0123456789abcdef"
 
@@ -47,12 +47,6 @@ SECRET = "fault-test-secret-key-0123456789abcdef"
 def _pg_bin() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -98,7 +92,7 @@ class Server:
     """The platform as a real process (uvicorn), killed and restarted at will."""
 
     def __init__(self, url: str, data_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -135,6 +129,15 @@ class Server:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
 
+    def stop(self) -> None:
+        """Shut down as an operator would (SIGTERM), so that the process ends normally."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
 
 @pytest.fixture
 def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
@@ -145,7 +148,7 @@ def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
         pytest.skip("PostgreSQL server binaries not installed")
     # Not under pytest's tmp_path: its parents are private to us, and postgres must enter.
     folder = Path(tempfile.mkdtemp(prefix="jcjg-fault-"))
-    cluster = PrivatePostgres(pg_bin, folder / "pg", _free_port())
+    cluster = PrivatePostgres(pg_bin, folder / "pg", free_port())
     try:
         cluster.init()
         cluster.start()
@@ -268,7 +271,7 @@ def _send_through_faults(
             fault()
         sender.join(timeout=900)
     finally:
-        server.kill()
+        server.stop()  # the faults are over; a normal end lets the server write its coverage
     assert not errors, errors
     assert not sender.is_alive()
 

@@ -26,7 +26,7 @@ from jcjg.notify import service
 from jcjg.notify.channels import DeliveryError, HttpSmsGateway, SmtpSender
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from tests.factories import login, page_csrf
-from tests.notify.conftest import free_port as _free_port
+from tests.servers import free_port
 
 HTML = {"accept": "text/html"}
 
@@ -168,10 +168,10 @@ def test_quiet_hours_in_beijing_time(start, end, at, quiet):
     assert service.in_quiet_hours(pref, beijing.astimezone(dt.UTC)) is quiet
 
 
-def test_failures_are_tried_again_then_given_up(db, mail_settings, smtp, world):
+def test_failures_are_tried_again_then_given_up(db, mail_settings, smtp, world, refused_port):
     _, box = smtp
     staff, now = world["staff"], utcnow()
-    down = SmtpSender(mail_settings.model_copy(update={"smtp_port": _free_port(),
+    down = SmtpSender(mail_settings.model_copy(update={"smtp_port": refused_port,
                                                        "smtp_timeout_seconds": 2}))  # fmt: skip
     service.notify(db, [staff], kind="case", title="一条通知", now=now)
     first = service.deliver(db, mail_settings, now, email=down, sms=None)
@@ -210,7 +210,7 @@ def test_an_error_is_kept_with_the_address_masked(db, mail_settings, world):
     users read, keeps it masked."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(Refusing(), hostname="127.0.0.1", port=_free_port())
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         sender = SmtpSender(mail_settings.model_copy(update={"smtp_port": controller.port}))
@@ -272,7 +272,7 @@ def gateway():
     server.server_close()
 
 
-def test_the_sms_gateway_contract(gateway):
+def test_the_sms_gateway_contract(gateway, refused_port):
     good = HttpSmsGateway(gateway, "gateway-key")
     good.send("jcjg-1", "13907920001", "【平台】您有1条新通知")
     assert Gateway.received == [
@@ -284,7 +284,7 @@ def test_the_sms_gateway_contract(gateway):
     with pytest.raises(DeliveryError, match="503"):
         good.send("jcjg-3", "13907920001", "x")
     with pytest.raises(DeliveryError, match="不可达"):
-        HttpSmsGateway(f"http://127.0.0.1:{_free_port()}/sms", "k", timeout=2).send("a", "1", "x")
+        HttpSmsGateway(f"http://127.0.0.1:{refused_port}/sms", "k", timeout=2).send("a", "1", "x")
 
 
 def test_a_digest_by_sms(db, settings, gateway, world):

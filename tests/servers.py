@@ -1,0 +1,71 @@
+"""Loopback ports and in-process servers for tests that run beside other test processes.
+
+The suite runs on several pytest-xdist workers, and the SQLite and PostgreSQL runs (or two
+engineers' runs) may share the machine. A port found free and closed again can be taken by any
+of them before a server binds it, and a port "nobody listens on" can get a listener. So a
+server run in this process gets its socket already bound and listening, and a refused
+connection goes to a port held bound (but not listening) for as long as the test needs it.
+Only what binds its own port in another process (a uvicorn or PostgreSQL child, aiosmtpd) is
+given a bare number from :func:`free_port`.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port free now, for a server that binds it itself."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def listening_socket() -> socket.socket:
+    """A loopback socket bound to a port of its own and listening, for :func:`serving`."""
+    sock = socket.create_server((HOST, 0))
+    sock.set_inheritable(False)
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where connections are refused while the block runs: bound here, so
+    that no other process can listen on it, and never listening."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        yield int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(app: ASGIApp, sock: socket.socket, timeout: float = 15) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on ``sock``; its URL while the block runs."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            sock.close()
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{HOST}:{port_of(sock)}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
