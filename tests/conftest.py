@@ -2,6 +2,8 @@
 
 ``JCJG_TEST_DATABASE=sqlite`` (default) runs on a fresh SQLite file; ``=postgresql`` creates a
 fresh database on ``JCJG_TEST_POSTGRES_URL`` (default the local server) and drops it afterwards.
+Each process (each pytest-xdist worker) builds its own; tests that need a database of their
+own besides (live servers) get copies of one this process built (``upgraded_database_url``).
 ``JCJG_REQUIRE_POSTGRES=1`` / ``JCJG_REQUIRE_BROWSER=1`` turn "missing, skipped" into failures.
 """
 
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +63,25 @@ def _postgres_admin() -> Engine:
     )
 
 
-def fresh_database_url(tmp_dir: Path) -> tuple[str, Any]:
-    """A new empty database of the backend under test and a function that removes it."""
+def fresh_database_url(tmp_dir: Path, template: str | None = None) -> tuple[str, Any]:
+    """A new database of the backend under test, empty or a copy of ``template`` (a URL this
+    function returned, no longer in use), and a function that removes it."""
     if BACKEND == "sqlite":
         path = tmp_dir / f"jcjg-{secrets.token_hex(4)}.db"
+        if template is not None:
+            source = make_url(template).database
+            assert source is not None
+            with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(path)) as dst:
+                src.backup(dst)
         return f"sqlite:///{path}", lambda: None
     name = f"jcjg_test_{os.getpid()}_{secrets.token_hex(4)}"
+    create = f'CREATE DATABASE "{name}"'
+    if template is not None:
+        create += f' TEMPLATE "{make_url(template).database}"'
     admin = _postgres_admin()
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(create))
     except Exception as exc:
         admin.dispose()
         if require("JCJG_REQUIRE_POSTGRES"):
@@ -114,6 +127,33 @@ def row_counts(engine: Engine) -> dict[str, int]:
             t.name: int(conn.scalar(select(func.count()).select_from(t)) or 0)
             for t in Base.metadata.sorted_tables
         }
+
+
+# This process's database as `jcjg db upgrade` builds it, to copy, with the function that
+# removes it; in a folder of the test session (set before any test runs).
+_template: list[tuple[str, Any]] = []
+_template_dir: list[Path] = []
+
+
+def upgraded_database_url(tmp_dir: Path) -> tuple[str, Any]:
+    """A new database as ``jcjg db upgrade`` builds it (the schema by the migrations, and the
+    reference data), and a function that removes it: a copy of one that this process built the
+    first time it was asked (a copy takes a fraction of a second, the upgrade seconds). A test
+    of the upgrade itself upgrades a :func:`fresh_database_url` instead."""
+    if not _template:
+        url, drop = fresh_database_url(_template_dir[0])
+        upgrade(url)
+        _template.append((url, drop))
+    return fresh_database_url(tmp_dir, template=_template[0][0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    _template_dir.append(tmp_path_factory.mktemp("template"))
+    yield
+    while _template:
+        _, drop = _template.pop()
+        drop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.main import create_app
-from jcjg.refdata import upgrade
-from tests.conftest import fresh_database_url, require
+from tests.conftest import require, upgraded_database_url
 from tests.factories import Factory
 from tests.servers import listening_socket, port_of, serving
 
@@ -61,8 +60,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 @contextmanager
 def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
     """A live server whose settings take ``overrides`` (an SMTP server, say)."""
-    url, drop = fresh_database_url(tmp_path)
-    upgrade(url)
+    url, drop = upgraded_database_url(tmp_path)
     engine = make_engine(url)
     factory_ = make_sessionmaker(engine)
     sock = listening_socket()

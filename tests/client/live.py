@@ -31,8 +31,7 @@ from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile
 from jcjg.ledger.note import Signer, generate_signer, sign_note
 from jcjg.main import create_app
-from jcjg.refdata import upgrade
-from tests.conftest import fresh_database_url
+from tests.conftest import upgraded_database_url
 from tests.factories import Factory, catalogue
 from tests.servers import listening_socket, port_of, serving
 
@@ -122,8 +121,7 @@ class LiveExchange:
 def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
     """A platform served by uvicorn in a thread, on a fresh database of the backend under
     test, with the catalogue specialty ``01`` the messages refer to."""
-    url, drop = fresh_database_url(tmp_path)
-    upgrade(url)
+    url, drop = upgraded_database_url(tmp_path)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     with sessions() as db:

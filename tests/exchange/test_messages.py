@@ -497,12 +497,10 @@ def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
 
     from jcjg.core.db import make_engine, make_sessionmaker
     from jcjg.main import create_app
-    from jcjg.refdata import upgrade
-    from tests.conftest import fresh_database_url
+    from tests.conftest import upgraded_database_url
 
-    url, drop = fresh_database_url(tmp_path)
+    url, drop = upgraded_database_url(tmp_path)
     try:
-        upgrade(url)
         engine = make_engine(url)
         factory_ = make_sessionmaker(engine)
         settings = Settings(
