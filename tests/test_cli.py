@@ -36,6 +36,10 @@ if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
         allow_module_level=True,
     )
 
+# One pytest-xdist worker runs the whole module, so its two template databases (below) are
+# migrated and filled with the demo once, not once per worker.
+pytestmark = pytest.mark.xdist_group("cli")
+
 COMMANDS = {"serve", "db", "demo", "users", "worker", "clients"}
 PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改）")
 
