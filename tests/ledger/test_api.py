@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from jcjg.ledger import merkle, service, standalone
 from jcjg.ledger.note import Verifier, open_checkpoint
+from tests.conftest import BACKEND
 
 
 @pytest.fixture
@@ -262,6 +263,10 @@ def test_a_forged_log_does_not_fool_the_verifier(db, filled, tmp_path):
 # --- the CLI -----------------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(
+    BACKEND != "sqlite",
+    reason="the CLI runs on a SQLite file of its own whatever the backend: once, in the SQLite run",
+)
 def test_cli_ledger_commands(tmp_path, monkeypatch):
     from jcjg.cli import main
     from jcjg.config import get_settings
