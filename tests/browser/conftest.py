@@ -12,9 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
 
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
@@ -86,18 +90,57 @@ def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
         drop()
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    path = chromium_path()
-    if path is None:
-        if require("JCJG_REQUIRE_BROWSER"):
-            pytest.fail(
-                "Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is missing"
-            )
-        pytest.skip("Chromium not installed (make sysdeps installs it)")
-    from playwright.sync_api import sync_playwright
+class _Chromium:
+    """One Chromium per run of consecutive browser tests: starting it (and Playwright's
+    driver) for each test cost more than most browser tests do. Playwright's sync API keeps an
+    event loop running in this thread while it is open, so it is stopped before any other test
+    runs here (pytest_runtest_teardown below)."""
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    def get(self) -> Browser:
+        if self._browser is None:
+            path = chromium_path()
+            if path is None:
+                if require("JCJG_REQUIRE_BROWSER"):
+                    pytest.fail(
+                        "Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is "
+                        "missing"
+                    )
+                pytest.skip("Chromium not installed (make sysdeps installs it)")
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=path, headless=True, args=CHROMIUM_FLAGS
+            )
+        return self._browser
+
+    def stop(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+
+
+_CHROMIUM = _Chromium()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or nextitem.get_closest_marker("browser") is None:
+        _CHROMIUM.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """The Chromium of this run of browser tests. A test's pages live in browser contexts of
+    their own (cookies, storage, cache), and every context a test opened is closed after it,
+    so tests share nothing but the browser process."""
+    chromium = _CHROMIUM.get()
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
