@@ -88,7 +88,7 @@ coverage-erase: install ## Forget the coverage data of earlier runs
 	@rm -rf var/coverage
 
 coverage: install ## Combine the coverage data of the runs so far, print the total, write var/coverage/html
-	@$(VENV)/bin/coverage combine --quiet
+	@if compgen -G "var/coverage/.coverage.*" >/dev/null; then $(VENV)/bin/coverage combine --quiet --append; fi
 	@$(VENV)/bin/coverage html --quiet --fail-under=0
 	@echo "coverage (lines and branches, every run and subprocess): $$($(VENV)/bin/coverage report --format=total --fail-under=0)%; report: var/coverage/html/index.html"
 	@if [ -e var/coverage/postgres-skipped ]; then echo "PostgreSQL run skipped: the total is not held to fail_under"; \
