@@ -12,6 +12,13 @@ export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # share one group, so they run one after another on one worker while the others take the rest.
 WORKERS ?= auto
 PYTEST := $(VENV)/bin/coverage run -m pytest -n $(WORKERS) --dist loadgroup
+# Whether the PostgreSQL run happens: mandatory under JCJG_REQUIRE_POSTGRES=1, else when one answers.
+POSTGRES_UP = [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null
+# The database run that runs the tests marked `once` (the browser tours, the simulator, the
+# backend-independent modules): empty, each run runs them; `make test` gives them to the
+# PostgreSQL run when there is one (CI makes it mandatory), else to the SQLite run.
+ONCE_IN ?=
+test: ONCE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
 
 .PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check coverage coverage-erase clean
 
@@ -77,11 +84,11 @@ db-check: install ## Migrate a scratch SQLite database and run alembic check (mo
 	@rm -f var/check.db*
 
 test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with its own database file)
-	JCJG_TEST_DATABASE=sqlite $(PYTEST) $(PYTEST_ARGS)
+	JCJG_TEST_DATABASE=sqlite JCJG_ONCE_IN=$(ONCE_IN) $(PYTEST) $(PYTEST_ARGS)
 
 test-postgres: install assets ## The suite on PostgreSQL (a fresh database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
-	@if [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null; then \
-	  JCJG_TEST_DATABASE=postgresql $(PYTEST) $(PYTEST_ARGS); \
+	@if $(POSTGRES_UP); then \
+	  JCJG_TEST_DATABASE=postgresql JCJG_ONCE_IN=$(ONCE_IN) $(PYTEST) $(PYTEST_ARGS); \
 	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; mkdir -p var/coverage; touch var/coverage/postgres-skipped; fi
 
 coverage-erase: install ## Forget the coverage data of earlier runs

@@ -48,13 +48,22 @@ def require(flag: str) -> bool:
     return os.environ.get(flag, "") in {"1", "true", "yes"}
 
 
+# The database run that runs the tests marked ``once`` and the browser tests (``make test`` sets
+# it: the PostgreSQL run when there is one); unset, every run runs them.
+ONCE_IN = os.environ.get("JCJG_ONCE_IN", "")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n N --dist loadgroup`` the browser tests form one group: one worker runs
-    them one after another (one Chromium at a time) while the others share the rest."""
+    them one after another (one Chromium at a time) while the others share the rest. The
+    browser tours and the tests marked ``once`` run in one of the two database runs."""
     for item in items:
-        if item.get_closest_marker("browser"):
+        browser = item.get_closest_marker("browser") is not None
+        if browser:
             item.add_marker(pytest.mark.xdist_group("browser"))
+        if (browser or item.get_closest_marker("once")) and ONCE_IN and ONCE_IN != BACKEND:
+            item.add_marker(pytest.mark.skip(reason=f"runs once, in the {ONCE_IN} run"))
 
 
 def _postgres_admin() -> Engine:

@@ -7,8 +7,12 @@ import ast
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import jcjg
 from jcjg.domains import DOMAINS
+
+pytestmark = pytest.mark.once  # no database: the same on both databases
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["importlinter"][

@@ -17,6 +17,9 @@ from jcjg.registry.models import Equipment, Person
 from jcjg.tenancy.models import Institution
 from tests.client.live import running_exchange
 
+# an end-to-end run of the simulator against the platform: the same on both databases
+pytestmark = pytest.mark.once
+
 
 def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
     with running_exchange(tmp_path) as exchange:

@@ -24,6 +24,8 @@ from jcjg.core.blobs import (
     digest_of,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 CONTENT = "检测报告 PDF 的内容".encode() + bytes(range(256))
 DIGEST = hashlib.sha256(CONTENT).hexdigest()
 MISSING = hashlib.sha256(b"never stored").hexdigest()

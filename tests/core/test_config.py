@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from jcjg.config import DEFAULT_SECRET_KEY, Settings
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 GOOD_SECRET = "a-production-secret-of-40-characters-xyz"
 
 

@@ -45,6 +45,8 @@ from jcjg.documents.signing import (
 )
 from tests.conftest import require
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 A4_HEIGHT_PT = 841.8897637795275
 RASTER_DPI = 150
 SIGNATURE_HEX = "9f3a" * 32  # 128 hex digits, like an Ed25519 signature

@@ -20,6 +20,8 @@ from jcjg.exchange.digest import (
     verify_content_digest,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 # RFC 9530 (and RFC 9421's messages) via httpwg/http-extensions @ b1b1c72f; see the file's
 # "source" field and /work/shared/testdata/README.md, "rfc9421_vectors.json".
 VECTORS: dict[str, Any] = json.loads(

@@ -69,6 +69,8 @@ from jcjg.exchange.signatures import (
     verifying_key,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 # RFC 9421 via httpwg/http-extensions @ b1b1c72f (draft-19 = RFC 9421) and two cases from
 # pyauth/http-message-signatures; see the file's "source" field and
 # /work/shared/testdata/README.md, "rfc9421_vectors.json".

@@ -21,6 +21,8 @@ from jcjg.ledger.canonical import (
     canonical_json,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 SETTINGS = settings(max_examples=150, deadline=None, database=None)
 
 # RFC 8785 Appendix B: IEEE 754 bit patterns and their ECMAScript serialization.

@@ -35,6 +35,8 @@ from jcjg.ledger.merkle import (
     verify_inclusion,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 # Source: transparency-dev/merkle @ 417fb0c3 (see the file's "source" field and
 # /work/shared/testdata/README.md).
 VECTORS: dict[str, Any] = json.loads(

@@ -36,6 +36,8 @@ from jcjg.ledger.note import (
     verifier_key,
 )
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 # Known answers from golang.org/x/mod/sumdb/note, note_test.go (TestNewVerifier, TestNewSigner,
 # TestSign, TestOpen). Ed25519 is deterministic, so signing must reproduce them byte for byte.
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from jcjg.registry.codes import check_character, is_valid_credit_code
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 # Written out again from GB 32100-2015 clause 5.2, independently of the code under test.
 GB_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 GB_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]

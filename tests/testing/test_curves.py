@@ -11,6 +11,8 @@ from jcjg.demo import synthetic
 from jcjg.testing import curves
 from jcjg.testing.curves import CurveError
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 
 def cube(seed: int, peak: float = 800.0, rate: float = 11.25) -> curves.Curve:
     return synthetic.concrete(random.Random(seed), peak_kn=peak, rate_kn_s=rate)

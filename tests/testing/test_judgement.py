@@ -8,6 +8,8 @@ import pytest
 from jcjg.testing import judgement
 from jcjg.testing.judgement import Bar
 
+pytestmark = pytest.mark.once  # no database: the same on both databases
+
 
 def loads(*mpa: float, size: int = 150) -> list[float]:
     return [m * size * size / 1000 for m in mpa]  # kN for the given strengths
