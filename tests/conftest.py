@@ -234,6 +234,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         # the tests check the kept verification answers themselves: the checking thread would
         # share the test's one connection
         verify_page_cache_seconds=3600,
+        # accepted messages are stored in their request and applied when the test says so
+        # (tests.exchange.conftest.apply_waiting): the writer and the apply workers would
+        # share the test's one connection
+        exchange_group_commit=False,
+        exchange_apply_workers=0,
     )
 
 

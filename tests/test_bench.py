@@ -72,13 +72,19 @@ def test_exchange_bench_short(capsys):
     _require_postgres()
     lines = _load("exchange").main(["--short", "--postgres-url", POSTGRES_URL])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    assert list(figures) == ["exchange_1worker", "exchange_2workers", "exchange_p99"]
+    assert list(figures) == [
+        "exchange_1worker",
+        "exchange_2workers",
+        "exchange_p99",
+        "exchange_cpu_per_message",
+    ]
     assert [line for line in lines if line.startswith("BENCH ")] == [
         m.group(0) for m in figures.values()
     ]
     assert figures["exchange_1worker"].group(3) == "msg/s"
     assert figures["exchange_2workers"].group(3) == "msg/s"
     assert figures["exchange_p99"].group(3) == "ms"
+    assert figures["exchange_cpu_per_message"].group(3) == "ms"
     assert {m.group(5) for m in figures.values()} == {"bare_post"}
     assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in figures.values())
     assert "# failed answers: 0" in lines, "\n".join(lines)

@@ -47,7 +47,7 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
         )
         assert summary.failures == []
         total = sum(summary.sent.values())
-        assert summary.statuses == {"accepted": total}
+        assert summary.statuses == {"applied": total}
         assert set(summary.sent) == {
             "registry.labs",
             "registry.staff",
@@ -137,7 +137,7 @@ def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
         assert summary.failures == []
         assert len(projects) == 2
         assert set(summary.sent) >= {"commission", "sample_event"}
-        assert summary.statuses == {"accepted": sum(summary.sent.values())}
+        assert summary.statuses == {"applied": sum(summary.sent.values())}
         # every sample broke one rule, each project taking the rules in turn; every test record
         # of an accepted sample one of the test-data rules
         from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -453,25 +454,83 @@ def ledger_verify() -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="只运行一轮到期任务后退出")
-@click.option("--poll", default=30.0, show_default=True, help="轮询间隔（秒）")
-def worker(once: bool, poll: float) -> None:
-    """运行后台定时任务（多进程部署时与 JCJG_EMBEDDED_WORKER=false 搭配）。"""
+@click.option("--once", is_flag=True, help="只运行一轮到期任务、处理完待处理的报送消息后退出")
+@click.option("--poll", default=30.0, show_default=True, help="定时任务的轮询间隔（秒）")
+@click.option(
+    "--apply-workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="处理已受理报送消息的线程数（0：不处理）",
+)
+def worker(once: bool, poll: float, apply_workers: int) -> None:
+    """运行后台定时任务，并按序处理已受理的报送消息（多进程部署时与 JCJG_EMBEDDED_WORKER=false、
+    JCJG_EXCHANGE_APPLY_WORKERS=0 搭配，见 docs/operations/deployment.md）。"""
     from jcjg.core.jobs import run_due, worker_loop
+    from jcjg.exchange.apply import apply_loop, drain
 
     factory = _factory()
+    settings = get_settings()
     if once:
-        runs = run_due(factory)
+        try:
+            applied = drain(factory, settings) if apply_workers else 0
+            runs = run_due(factory)
+        finally:
+            factory.kw["bind"].dispose()  # the pool's connections end with the command
         for run in runs:
             click.echo(f"{run.name}: {run.status}")
+        if applied:
+            click.echo(f"处理报送消息 {applied} 条")
         if any(r.status == "failed" for r in runs):
             sys.exit(1)
         return
     stop = threading.Event()
+    loop = apply_loop(factory, settings, settings.exchange_apply_poll_seconds)
+    threads = [
+        threading.Thread(target=loop, args=(stop,), name=f"jcjg-exchange-apply-{n}", daemon=True)
+        for n in range(apply_workers)
+    ]
+    for thread in threads:
+        thread.start()
     try:
         worker_loop(factory, stop, poll)
     except KeyboardInterrupt:
         stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+@main.group()
+def exchange() -> None:
+    """数据交换：按原始报送消息重放。"""
+
+
+@exchange.command("replay")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="重放该时刻（北京时间）以来受理的消息",
+)
+@click.option("--apply/--no-apply", default=True, show_default=True, help="重放后立即处理")
+def exchange_replay(since: dt.datetime, apply: bool) -> None:
+    """把某时刻以来受理的原始消息重新置为待处理，并按受理顺序重新处理（重建由消息生成的数据；
+    先清空要重建的数据，见 docs/exchange-api/README.md）。"""
+    from jcjg.core.workdays import BEIJING
+    from jcjg.exchange.apply import drain, replay
+
+    factory = _factory()
+    moment = since.replace(tzinfo=BEIJING).astimezone(dt.UTC)
+    try:
+        with factory() as session:
+            count = replay(session, moment)
+            session.commit()
+        done = drain(factory, get_settings()) if apply else None
+    finally:
+        factory.kw["bind"].dispose()  # the pool's connections end with the command
+    click.echo(f"重新置为待处理 {count} 条消息")
+    if done is not None:
+        click.echo(f"已处理 {done} 条")
 
 
 if __name__ == "__main__":

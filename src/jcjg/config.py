@@ -117,6 +117,15 @@ class Settings(BaseSettings):
     exchange_key_days: int = Field(default=365, ge=1)
     exchange_rotation_overlap_days: int = Field(default=7, ge=0)
     exchange_stats_flush_seconds: float = Field(default=10.0, gt=0)
+    # Accepting and applying (docs/exchange-api): accepted messages are stored by one writer
+    # per process, many per transaction (false: each request commits its own, as the tests
+    # do on their one connection); each app process runs ``exchange_apply_workers`` threads
+    # applying them behind (0: leave it to ``jcjg worker``), polling for messages other
+    # processes stored every ``exchange_apply_poll_seconds``.
+    exchange_group_commit: bool = True
+    exchange_commit_max_batch: int = Field(default=500, ge=1, le=10_000)
+    exchange_apply_workers: int = Field(default=1, ge=0, le=64)
+    exchange_apply_poll_seconds: float = Field(default=0.5, gt=0, le=60)
 
     # Platform documents (witness records, later reports' covers) are PDF files signed (PAdES)
     # by the platform's document certificate: PEM files when given, otherwise a key and a

@@ -131,5 +131,7 @@ def _lifespan(setup: AppSetup) -> Callable[[FastAPI], AbstractAsyncContextManage
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+        for close in setup.shutdown:
+            close()
 
     return lifespan

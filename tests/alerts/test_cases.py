@@ -17,7 +17,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.core.jobs import registered, run_job
-from jcjg.core.workdays import beijing_date
+from jcjg.core.workdays import beijing_date, beijing_midnight
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.tenancy.models import Institution
 from tests.factories import login, page_csrf
@@ -208,8 +208,10 @@ def _order(db, factory, alert: Alert, deadline: dt.date, now: dt.datetime) -> Ca
 
 
 def test_overdue_cases_go_up_a_level_once_a_day(db, factory, alert, session_factory):
-    now = utcnow()
-    today = beijing_date(now)
+    # noon in Beijing: an hour later is still the same Beijing day (the once-a-day check
+    # below would otherwise see a new day when the suite runs between 23:00 and 24:00 there)
+    today = beijing_date(utcnow())
+    now = beijing_midnight(today) + dt.timedelta(hours=12)
     case = _order(db, factory, alert, today + dt.timedelta(days=2), now)
     db.commit()
     assert cases.escalate_overdue(db, now) == []  # not yet due

@@ -265,10 +265,10 @@ class CuttingProxy:
 LOG_SKEY, LOG_VKEY = generate_signer("mock.example/ledger")
 
 
-def signed_note(index: int, leaf_hex: str, moment: str, skey: str = LOG_SKEY) -> str:
-    """The signed receipt note the platform's ledger would give for this leaf."""
+def signed_promise(leaf_hex: str, moment: str, skey: str = LOG_SKEY, delay: int = 60) -> str:
+    """The signed promise the platform's ledger would give for this leaf."""
     text = (
-        f"jcjg-ledger-receipt/v1\nmock.example/ledger\n{index}\n"
-        f"{base64.b64encode(bytes.fromhex(leaf_hex)).decode()}\n{moment}\n60\n"
+        f"jcjg-ledger-promise/v1\nmock.example/ledger\n"
+        f"{base64.b64encode(bytes.fromhex(leaf_hex)).decode()}\n{moment}\n{delay}\n"
     )
     return sign_note(text, Signer(skey)).decode()

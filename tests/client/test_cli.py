@@ -81,22 +81,24 @@ def test_refused_then_retried(
         "equipment": [{"asset_number": "A-1", "name": "万能试验机", "lab_name": "化学室"}],
     }
     assert main([*options, "send", "registry.equipment", _json_file(tmp_path, equipment)]) == 1
-    failed = json.loads(capsys.readouterr().out)
-    assert failed["status"] == "failed"
-    assert failed["problem"]["status"] == 422
+    sent = json.loads(capsys.readouterr().out)
+    assert sent["status"] == "accepted"  # accepted, then rejected when applied
+    assert sent["outcome"]["status"] == "rejected"
+    assert sent["outcome"]["problem"]["status"] == 422
     assert main([*options, "outbox", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
-    assert (listed["message_id"], listed["status"]) == (failed["message_id"], "failed")
-    assert "化学室" in listed["last_error"] or "化学室" in json.dumps(
-        listed["problem"], ensure_ascii=False
-    )
+    assert (listed["message_id"], listed["status"]) == (sent["message_id"], "rejected")
+    assert "化学室" in json.dumps(listed["problem"], ensure_ascii=False)
     labs = _json_file(tmp_path, lab.labs_message("化学室"))
     assert main([*options, "send", "registry.labs", labs]) == 0
-    capsys.readouterr()
+    assert json.loads(capsys.readouterr().out)["outcome"]["status"] == "applied"
     assert main([*options, "retry"]) == 2  # an id or --all
-    assert main([*options, "retry", failed["message_id"]]) == 0
-    assert main([*options, "run", "--until-empty"]) == 0
-    assert "已发送 1 条" in capsys.readouterr().out
+    assert main([*options, "retry", sent["message_id"]]) == 0
+    assert "以新编号" in capsys.readouterr().out
+    assert main([*options, "run", "--until-empty", "--max-time", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "已发送 1 条" in out
+    assert "平台已处理 1 条，未通过 0 条" in out
     assert main([*options, "outbox"]) == 0
     assert "发件箱为空" in capsys.readouterr().out
 

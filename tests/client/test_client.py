@@ -28,7 +28,7 @@ from jcjg.client.api import retry_after_seconds
 from jcjg.client.receipt import envelope_leaf_hash
 from jcjg.client.signing import infer_alg
 from jcjg.ledger.canonical import canonical_json
-from tests.client.live import LOG_VKEY, Lab, LiveExchange, signed_note
+from tests.client.live import LOG_VKEY, Lab, LiveExchange, signed_promise
 
 
 @pytest.mark.parametrize("alg", ["ed25519", "hmac-sha256"])
@@ -36,9 +36,11 @@ def test_send_verifies_the_receipt(exchange: LiveExchange, alg: str) -> None:
     lab = exchange.lab(alg)
     payload = lab.labs_message()
     with lab.client(exchange.url) as client:
-        receipt = client.send("registry.labs", payload)
+        receipt = client.send("registry.labs", payload, wait=30)
     assert client.alg == alg
     assert receipt.status == "accepted"
+    assert receipt.outcome is not None
+    assert receipt.outcome.status == "applied"
     assert receipt.results == {"created": 1, "updated": 0, "unchanged": 0}
     # send filled in an id; with it the receipt verifies against the payload, independently.
     sent = {**payload, "message_id": receipt.message_id}
@@ -69,7 +71,7 @@ def test_duplicate_resend_verifies(exchange: LiveExchange, lab: Lab) -> None:
     # The platform records the id in its normal form; the content hash is of what was sent.
     assert first.message_id == payload["message_id"].lower()
     assert again.leaf_hash == first.leaf_hash
-    assert again.index == first.index
+    assert again.promise == first.promise
     again.verify(payload, key_id=lab.key_id, message_type="registry.labs")
 
 
@@ -197,29 +199,29 @@ def _forged(request: httpx.Request, **change: Any) -> httpx.Response:
     notarised_at = "2026-01-02T03:04:05.000006Z"
     leaf = envelope_leaf_hash("message:" + kind, notarised_at, entry)
     receipt = {
+        "receipt_version": 2,
         "message_id": entry["message_id"],
         "message_type": kind,
         "status": "accepted",
         "received_at": notarised_at,
-        "index": 7,
-        "leaf_hash": leaf,
         "entry_type": "message:" + kind,
-        "notarised_at": notarised_at,
         "entry": entry,
-        "ledger_note": signed_note(7, leaf, notarised_at),
-        "results": {},
-        "warnings": [],
+        "notarised_at": notarised_at,
+        "leaf_hash": leaf,
+        "max_delay_seconds": 60,
+        "promise": signed_promise(leaf, notarised_at),
+        "status_url": f"/exchange/v1/messages/{kind}/{entry['message_id']}",
     }
-    return httpx.Response(200, json=receipt | change)
+    return httpx.Response(202, json=receipt | change)
 
 
 def test_an_honest_mock_receipt_verifies() -> None:
     with _mock_client(_forged) as client:
         receipt = client.send("registry.labs", {"institution_code": "X1", "labs": []})
     assert isinstance(receipt, Receipt)
-    assert receipt.index == 7
+    assert receipt.max_delay_seconds == 60
     with _mock_client(_forged, log_key=LOG_VKEY) as client:
-        assert client.send("registry.labs", {"institution_code": "X1", "labs": []}).index == 7
+        assert client.send("registry.labs", {"institution_code": "X1", "labs": []}).promise
 
 
 def test_a_receipt_signed_by_another_log_is_detected_when_the_log_key_is_known() -> None:
@@ -229,8 +231,8 @@ def test_a_receipt_signed_by_another_log_is_detected_when_the_log_key_is_known()
 
     def forged(request: httpx.Request) -> httpx.Response:
         honest = _forged(request).json()
-        note = signed_note(7, honest["leaf_hash"], honest["notarised_at"], skey=impostor)
-        return httpx.Response(200, json=honest | {"ledger_note": note})
+        note = signed_promise(honest["leaf_hash"], honest["notarised_at"], skey=impostor)
+        return httpx.Response(202, json=honest | {"promise": note})
 
     with _mock_client(forged) as client:  # without the log's key only consistency is checked
         client.send("registry.labs", {"institution_code": "X1", "labs": []})
@@ -244,10 +246,13 @@ def test_a_receipt_signed_by_another_log_is_detected_when_the_log_key_is_known()
         {"leaf_hash": "00" * 32},
         {"entry_type": "message:registry.people"},
         {"notarised_at": "2026-01-02T03:04:05.000007Z"},
-        {"index": "7"},
-        {"ledger_note": "jcjg-ledger-receipt/v1\norigin\n8\nAAAA\nx\n60\n"},
-        {"ledger_note": ""},
-        {"ledger_note": "foo\nbar"},
+        {"max_delay_seconds": "60"},
+        {"max_delay_seconds": 3600},
+        {"receipt_version": 1},
+        {"promise": "jcjg-ledger-promise/v1\norigin\nAAAA\nx\n60\n"},
+        {"promise": "jcjg-ledger-receipt/v1\norigin\n8\nAAAA\nx\n60\n"},
+        {"promise": ""},
+        {"promise": "foo\nbar"},
     ],
 )
 def test_a_forged_receipt_is_detected(change: dict[str, Any]) -> None:

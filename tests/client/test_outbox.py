@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jcjg.client import Client, Outbox, Sender, backoff_delay, expected_entry
 from jcjg.client.receipt import envelope_leaf_hash
 from jcjg.ledger.canonical import CanonicalJSONError
-from tests.client.live import Lab, LiveExchange, signed_note
+from tests.client.live import Lab, LiveExchange, signed_promise
 
 
 class Clock:
@@ -51,27 +51,51 @@ def _mock_client(handler: Any) -> Client:
     )
 
 
+_SENT: dict[str, dict[str, Any]] = {}  # receipts the mock platform gave, by message id
+
+
 def _receipt(request: httpx.Request, **change: Any) -> httpx.Response:
+    """An honest mock platform: receipt v2 for a message; for a status request, each known
+    message applied (no ledger proof yet)."""
+    if request.url.path == "/exchange/v1/status":
+        ids = json.loads(request.content)["message_ids"]
+        found = [
+            {
+                "message_id": i,
+                "message_type": _SENT[i]["message_type"],
+                "status": "applied",
+                "received_at": _SENT[i]["received_at"],
+                "applied_at": _SENT[i]["received_at"],
+                "receipt": _SENT[i],
+                "results": {},
+                "warnings": [],
+                "ledger": None,
+            }
+            for i in ids
+            if i in _SENT
+        ]
+        return httpx.Response(200, json={"messages": found, "unknown": []})
     body = json.loads(request.content)
     kind = request.url.path.rsplit("/", 1)[1]
     entry = expected_entry(kind, body, "k1")
     moment = "2026-01-02T03:04:05.000006Z"
     leaf = envelope_leaf_hash("message:" + kind, moment, entry)
     receipt = {
+        "receipt_version": 2,
         "message_id": entry["message_id"],
         "message_type": kind,
         "status": "accepted",
         "received_at": moment,
-        "index": 1,
-        "leaf_hash": leaf,
         "entry_type": "message:" + kind,
-        "notarised_at": moment,
         "entry": entry,
-        "ledger_note": signed_note(1, leaf, moment),
-        "results": {},
-        "warnings": [],
-    }
-    return httpx.Response(200, json=receipt | change)
+        "notarised_at": moment,
+        "leaf_hash": leaf,
+        "max_delay_seconds": 60,
+        "promise": signed_promise(leaf, moment),
+        "status_url": f"/exchange/v1/messages/{kind}/{entry['message_id']}",
+    } | change
+    _SENT[receipt["message_id"]] = receipt
+    return httpx.Response(202, json=receipt)
 
 
 def _message(n: int = 1) -> dict[str, Any]:
@@ -142,6 +166,8 @@ def test_order_is_kept_behind_a_waiting_message(tmp_path: Path) -> None:
 
     def flaky(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        if "labs" not in body:  # following what was sent
+            return _receipt(request)
         calls.append(body["labs"][0]["name"])
         if len(calls) == 1:
             raise httpx.ReadTimeout("timed out", request=request)
@@ -158,7 +184,10 @@ def test_order_is_kept_behind_a_waiting_message(tmp_path: Path) -> None:
         assert calls == ["场所1", "场所1", "场所2"]
         assert clock.slept == [1.0]
         assert [m.message_id for m in outbox.sent()] == [first, second]
+        assert [m.outcome for m in outbox.sent()] == ["applied", "applied"]
+        assert report.applied == [first, second]
         assert outbox.messages() == []
+        assert outbox.lag() == 0
 
 
 def test_max_attempts_turns_transient_into_failed(tmp_path: Path) -> None:
@@ -230,13 +259,16 @@ def test_files_missing_are_uploaded_and_the_message_resent(
     client = lab.client(exchange.url, put_threshold=1024, chunk_size=1024)
     with Outbox(tmp_path / "o.sqlite3") as outbox, client:
         message_id = outbox.enqueue("registry.equipment", message, files=[small, large])
-        report = Sender(client, outbox).run_once()
+        report = Sender(client, outbox).drain(until_empty=True, timeout=30)
         assert report.sent == [message_id]
+        assert report.applied == [message_id]
         assert report.uploaded == shas
         assert outbox.messages() == []
         (sent,) = outbox.sent()
         assert sent.receipt.status == "accepted"
-        assert sent.receipt.results == {"created": 2, "updated": 0, "unchanged": 0}
+        assert sent.outcome == "applied"
+        assert sent.status is not None
+        assert sent.status.results == {"created": 2, "updated": 0, "unchanged": 0}
         sent.receipt.verify(sent.payload, key_id=lab.key_id, message_type="registry.equipment")
         assert outbox.upload_urls.get(shas[1]) is None
     for sha in shas:
@@ -279,17 +311,74 @@ def test_permanent_failure_is_kept_and_retry_requeues(
     with Outbox(tmp_path / "o.sqlite3") as outbox, lab.client(exchange.url) as client:
         sender = Sender(client, outbox)
         # Sent in the wrong order: the equipment names a lab the platform does not know yet.
+        # Both are accepted; applied in order, the equipment is rejected, the lab applied.
         early = outbox.enqueue("registry.equipment", equipment)
         labs = outbox.enqueue("registry.labs", lab.labs_message("力学室"))
-        report = sender.run_once()
-        assert (report.failed, report.sent) == ([early], [labs])  # a failure does not block
-        (failed,) = outbox.failed()
-        assert failed.problem is not None
-        assert failed.problem["status"] == 422
-        assert "力学室" in json.dumps(failed.problem, ensure_ascii=False)
-        assert sender.run_once().failed == []  # failed messages are not retried by themselves
-        assert outbox.retry([str(uuid.uuid4())]) == 0
-        assert outbox.retry([early]) == 1
-        assert sender.run_once().sent == [early]
+        report = sender.drain(until_empty=True, timeout=30)
+        assert report.sent == [early, labs]
+        assert (report.rejected, report.applied) == ([early], [labs])
+        (rejected,) = outbox.rejected()
+        assert rejected.message_id == early
+        assert rejected.status is not None
+        assert rejected.status.problem is not None
+        assert rejected.status.problem["status"] == 422
+        assert "力学室" in json.dumps(rejected.status.problem, ensure_ascii=False)
+        assert sender.run_once().sent == []  # rejected messages are not resent by themselves
+        # Resent as a new message (same content, new id): applied now that the lab is known.
+        (again,) = outbox.resend([early]).values()
+        assert again != early
+        report = sender.drain(until_empty=True, timeout=30)
+        assert (report.sent, report.applied) == ([again], [again])
+        assert outbox.rejected() == []
         assert outbox.messages() == []
-        assert outbox.retry() == 0
+        # a message refused in its request stays failed until a person retries it
+        bad = outbox.enqueue("registry.labs", {"institution_code": lab.institution_code})
+        assert sender.run_once().failed == [bad]
+        assert outbox.retry([str(uuid.uuid4())]) == 0
+        assert outbox.retry([bad]) == 1
+
+
+def test_a_version_1_outbox_keeps_its_pending_messages_and_its_old_receipts(
+    tmp_path: Path,
+) -> None:
+    """An outbox written before receipt v2: what waits is sent on, the old receipts stay as
+    they were (not read, but kept as proof), and their ids are still taken."""
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                message_id TEXT NOT NULL UNIQUE, message_type TEXT NOT NULL, body BLOB NOT NULL,
+                files TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL, attempts INTEGER NOT NULL
+                DEFAULT 0, created_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
+                last_attempt_at REAL, last_error TEXT, problem TEXT);
+            CREATE TABLE receipts (message_id TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                message_type TEXT NOT NULL, body BLOB NOT NULL, receipt TEXT NOT NULL,
+                status TEXT NOT NULL, ledger_index INTEGER NOT NULL, leaf_hash TEXT NOT NULL,
+                attempts INTEGER NOT NULL, created_at REAL NOT NULL, sent_at REAL NOT NULL);
+            CREATE TABLE uploads (sha256 TEXT PRIMARY KEY, url TEXT NOT NULL,
+                updated_at REAL NOT NULL);
+            PRAGMA user_version = 1;
+            """
+        )
+        old = str(uuid.uuid4())
+        db.execute(
+            "INSERT INTO receipts VALUES (?, 1, 'registry.labs', ?, '{\"index\": 3}', "
+            "'accepted', 3, 'ab', 1, 1.0, 2.0)",
+            (old, json.dumps({**_message(), "message_id": old}).encode()),
+        )
+        waiting = str(uuid.uuid4())
+        db.execute(
+            "INSERT INTO messages (message_id, message_type, body, status, created_at, "
+            "next_attempt_at) VALUES (?, 'registry.labs', ?, 'pending', 1.0, 1.0)",
+            (waiting, json.dumps({**_message(), "message_id": waiting}).encode()),
+        )
+    with Outbox(path) as outbox, _mock_client(_receipt) as client:
+        assert outbox.sent() == []
+        with pytest.raises(ValueError, match="already in the outbox"):
+            outbox.enqueue("registry.labs", {**_message(2), "message_id": old})
+        assert Sender(client, outbox).run_once().sent == [waiting]
+        assert [m.message_id for m in outbox.sent()] == [waiting]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("SELECT message_id FROM receipts_v1").fetchall() == [(old,)]

@@ -21,6 +21,7 @@ from tests.factories import all_routes
 # stream or read large bodies (tus chunks, files, signed messages) first.
 ASYNC_ALLOWED = {
     "/exchange/v1/messages/{message_type}",
+    "/exchange/v1/status",
     "/exchange/v1/blobs/{sha256}",
     "/exchange/v1/uploads/",
     "/exchange/v1/uploads/{token}",

@@ -62,7 +62,8 @@ def _message_obj(f: Factory) -> tuple[int, dict]:
         signature="sig1=::",
         received_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
         receipt={"status": "accepted"},
-        ledger_index=0,
+        lane=f"i{client.institution_id}",
+        leaf_hash=bytes(32),
     )
     f.db.add(message)
     f.db.commit()
@@ -168,6 +169,16 @@ def SIGNED_REQUESTS(factory: Factory) -> dict[tuple[str, str], tuple[str, dict[s
             {"Content-Type": "application/json"},
             b"{}",
         ),
+        ("GET", "/exchange/v1/messages/{message_type}/{message_id}"): (
+            "/exchange/v1/messages/registry.staff/00000000-0000-4000-8000-000000000000",
+            {},
+            b"",
+        ),
+        ("POST", "/exchange/v1/status"): (
+            "/exchange/v1/status",
+            {"Content-Type": "application/json"},
+            b'{"message_ids": ["00000000-0000-4000-8000-000000000000"]}',
+        ),
         ("PUT", "/exchange/v1/blobs/{sha256}"): (f"/exchange/v1/blobs/{sha}", {}, b"x"),
         ("HEAD", "/exchange/v1/blobs/{sha256}"): (f"/exchange/v1/blobs/{sha}", {}, b""),
         ("POST", "/exchange/v1/uploads/"): (
@@ -214,6 +225,8 @@ ROUTES: Routes = {
     ("OPTIONS", "/exchange/v1/uploads/"): NO_AUTH,
     ("OPTIONS", "/exchange/v1/uploads/{token}"): NO_AUTH,
     ("POST", "/exchange/v1/messages/{message_type}"): SIGNED,
+    ("GET", "/exchange/v1/messages/{message_type}/{message_id}"): SIGNED,
+    ("POST", "/exchange/v1/status"): SIGNED,
     ("PUT", "/exchange/v1/blobs/{sha256}"): SIGNED,
     ("HEAD", "/exchange/v1/blobs/{sha256}"): SIGNED,
     ("POST", "/exchange/v1/uploads/"): SIGNED,

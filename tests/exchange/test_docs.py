@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from jcjg.client.receipt import Receipt
 from jcjg.client.signing import COVERED, COVERED_WITH_BODY, load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.core.errors import (
@@ -63,7 +64,8 @@ from jcjg.exchange.signatures import (
 )
 from jcjg.exchange.types import json_schema
 from jcjg.ledger.note import Verifier, open_note
-from jcjg.ledger.service import RECEIPT_HEADER
+from jcjg.ledger.service import PROMISE_HEADER
+from tests.exchange.conftest import apply_waiting
 from tests.factories import Factory, catalogue
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "exchange-api"
@@ -407,16 +409,23 @@ def test_documented_request_is_accepted_by_the_platform(
         app, base_url=f"https://{host}", headers={"accept": "application/json"}
     ) as http:
         response = _send(http, request)
-        assert response.status_code == 200, response.text
         if ex.body is None:
+            assert response.status_code == 200, response.text
             assert response.headers["content-length"] == "123"
             return
+        assert response.status_code == 202, response.text
         receipt = response.json()
         assert receipt["status"] == "accepted"
-        assert receipt["results"] == {"created": 1, "updated": 0, "unchanged": 0}
         assert receipt["entry"]["key_id"] == ex.key_id
+        assert set(receipt) == set(_receipt_fields())
         check_receipt = _receipt_checker()
         check_receipt(request.body, receipt, ex.key_id)
+        apply_waiting(http)
+        status = _status(http, ex, receipt["status_url"])
+        assert status["status"] == "applied"
+        assert status["results"] == {"created": 1, "updated": 0, "unchanged": 0}
+        assert status["receipt"] == receipt
+        assert set(status) == set(_status_fields()) - {"problem"}
         # The same request again is a replay; signed anew it is a duplicate with the receipt.
         again = _send(http, request)
         assert again.status_code == 401
@@ -455,14 +464,23 @@ def test_documented_receipt_is_that_of_example_1() -> None:
     _receipt_checker()(ex.body, receipt, ex.key_id)
     with pytest.raises(ValueError, match="another message"):
         _receipt_checker()(ex.body.replace(b"320.00", b"320.50"), receipt, ex.key_id)
-    note = open_note(receipt["ledger_note"], [Verifier(blocks("README.md")["log-key"])])
-    header, origin, index, leaf, moment, delay = note.text.splitlines()
-    assert header == RECEIPT_HEADER
+    note = open_note(receipt["promise"], [Verifier(blocks("README.md")["log-key"])])
+    header, origin, leaf, moment, delay = note.text.splitlines()
+    assert header == PROMISE_HEADER
     assert origin == Verifier(blocks("README.md")["log-key"]).name
-    assert int(index) == receipt["index"]
     assert base64.b64decode(leaf).hex() == receipt["leaf_hash"]
     assert moment == receipt["notarised_at"]
+    assert int(delay) == receipt["max_delay_seconds"]
     assert int(delay) == Settings(env="test", secret_key="x" * 32).ledger_max_delay_seconds
+    assert receipt["status_url"] == f"/exchange/v1/messages/registry.labs/{receipt['message_id']}"
+    # the Python client reads and verifies the same receipt
+    message = json.loads(ex.body)
+    Receipt.from_json(receipt).verify(
+        message,
+        key_id=ex.key_id,
+        message_type="registry.labs",
+        log_key=blocks("README.md")["log-key"],
+    )
     assert set(receipt) == set(_receipt_fields())
 
 
@@ -470,6 +488,27 @@ def _receipt_fields() -> list[str]:
     """The fields the README's receipt table explains."""
     section = doc("README.md").split("## Receipts", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE)
+
+
+def _status_fields() -> list[str]:
+    """The fields the README's status table explains (and those of its example)."""
+    section = doc("README.md").split("## Status of a message", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)? \|", section, re.MULTILINE)
+    fields = [n for pair in names for n in pair if n]
+    example_fields = json.loads(blocks("README.md")["status"])
+    assert set(example_fields) <= {*fields, "message_id", "message_type"}
+    return [*fields, "message_id", "message_type"]
+
+
+def _status(http: TestClient, ex: Example, path: str) -> dict[str, Any]:
+    """The signed GET of a message's status, with the example's key, at the example's time."""
+    url = f"{ex.url.split('/exchange/', 1)[0]}{path}"
+    key = load_key(ex.alg, ex.material())
+    headers = signed_headers("GET", url, key_id=ex.key_id, key=key, created=ex.created)
+    response = http.get(path, headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
 
 
 # --- messages.md ------------------------------------------------------------------------------

@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.models import Alert
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.exchange import clients
+from jcjg.exchange import apply, clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
-from jcjg.ledger.models import LedgerLeaf
-from jcjg.registry.models import Equipment, Lab
-from tests.exchange.conftest import BASE, Lims, make_lims
+from jcjg.ledger import merkle
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf, LedgerQueued
+from jcjg.ledger.note import parse_checkpoint
+from jcjg.registry.models import Equipment, Lab, Person
+from tests.exchange.conftest import BASE, Lims, apply_waiting, make_lims
 from tests.factories import Factory, catalogue
 
 LABS = [
@@ -43,13 +46,15 @@ def counts(db: Session) -> tuple[int, ...]:
     db.expire_all()
     return tuple(
         db.scalar(select(func.count()).select_from(model)) or 0
-        for model in (Message, Lab, LedgerLeaf, SeenNonce)
+        for model in (Message, Lab, LedgerQueued, SeenNonce)
     )
 
 
 def problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    """The problem of a message refused in its request, or rejected when applied."""
     assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
+    if not getattr(response, "rejected", False):
+        assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["type"] == f"/problems/{slug}", body
     assert body["title"]
@@ -73,28 +78,52 @@ def test_accepted_receipt_is_notarised_and_message_kept_verbatim(
     payload = lims.message(labs=LABS)
     body = json.dumps(payload, ensure_ascii=False, indent=1).encode()  # not canonical on purpose
     response = send(client, lims, body)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     receipt = response.json()
+    assert receipt["receipt_version"] == 2
     assert receipt["status"] == "accepted"
     assert receipt["message_id"] == payload["message_id"]
-    assert receipt["results"] == {"created": 1, "updated": 0, "unchanged": 0}
+    assert receipt["status_url"] == f"{PATH}/{payload['message_id']}"
+    assert "results" not in receipt  # applied behind: the status says what it did
     db.expire_all()
     row = db.scalars(select(Message)).one()
     assert row.body == body  # verbatim
-    assert row.ledger_index == receipt["index"]
-    leaf = db.scalars(select(LedgerLeaf).where(LedgerLeaf.leaf_index == receipt["index"])).one()
-    assert leaf.leaf_hash.hex() == receipt["leaf_hash"]
-    assert leaf.entry_type == "message:registry.labs"
+    assert row.status == "accepted"
+    assert row.leaf_hash.hex() == receipt["leaf_hash"]
+    assert db.scalars(select(Lab)).all() == []  # not applied yet
+    assert apply_waiting(client) == 1
+    status = lims.status(client, "registry.labs", payload["message_id"]).json()
+    assert status["status"] == "applied"
+    assert status["results"] == {"created": 1, "updated": 0, "unchanged": 0}
+    assert status["receipt"] == receipt
+    assert status["ledger"] is None  # promised, not yet in the log
+    db.expire_all()
     lab = db.scalars(select(Lab)).one()
     assert lab.institution_id == lims.institution.id
     assert str(lab.area_m2) == "120.50"
+    # the sequencer gives the leaf its index; the status then proves it is in the log
+    ledger.integrate(db)
+    db.commit()
+    status = lims.status(client, "registry.labs", payload["message_id"]).json()
+    found = status["ledger"]
+    leaf = db.scalars(select(LedgerLeaf).where(LedgerLeaf.leaf_index == found["index"])).one()
+    assert leaf.leaf_hash.hex() == receipt["leaf_hash"]
+    assert leaf.entry_type == "message:registry.labs"
+    root = parse_checkpoint(found["checkpoint"].split("\n\n")[0] + "\n").root
+    assert merkle.verify_inclusion(
+        leaf.leaf_hash,
+        found["index"],
+        found["size"],
+        [bytes.fromhex(h) for h in found["hashes"]],
+        root,
+    )
 
 
 def test_same_message_again_is_a_duplicate_with_the_same_receipt(
     client: TestClient, db: Session, lims: Lims
 ) -> None:
     payload = lims.message(labs=LABS)
-    first = lims.post(client, "registry.labs", payload).json()
+    first = lims.post(client, "registry.labs", payload).response.json()
     # Re-sent with other whitespace and key order: the same content, a new signature and nonce.
     again = send(client, lims, json.dumps(dict(reversed(payload.items()))).encode())
     assert again.status_code == 200
@@ -103,6 +132,7 @@ def test_same_message_again_is_a_duplicate_with_the_same_receipt(
     assert {k: v for k, v in second.items() if k != "status"} == {
         k: v for k, v in first.items() if k != "status"
     }
+    assert apply_waiting(client) == 0  # nothing new to apply
     assert counts(db)[:3] == (1, 1, 1)
 
 
@@ -167,16 +197,27 @@ def test_every_failing_field_is_listed_in_chinese(
     assert counts(db) == before
 
 
-def test_unknown_catalogue_code_and_lab_are_422(
+def test_unknown_catalogue_code_and_lab_are_rejected_when_applied(
     client: TestClient, db: Session, lims: Lims
 ) -> None:
-    before = counts(db)
+    """What needs domain state is decided when the message is applied: the message is kept
+    (it was accepted and notarised), rejected with the problem, and nothing of it written."""
     bad = lims.message(labs=[{**LABS[0], "specialties": ["77"]}])
-    body = problem(lims.post(client, "registry.labs", bad), 422, "validation")
+    answer = lims.post(client, "registry.labs", bad)
+    assert answer.response.status_code == 202
+    assert answer.rejected
+    body = problem(answer, 422, "validation")
     assert "77" in body["errors"][0]["message"]
+    assert body["instance"] == f"{PATH}/{bad['message_id']}"
     people = [{"id_number": "11010519491231002X", "name": "张三", "lab_name": "不存在的室"}]
     problem(lims.post(client, "registry.staff", lims.message(people=people)), 422, "validation")
-    assert counts(db) == before
+    db.expire_all()
+    assert [m.status for m in db.scalars(select(Message).order_by(Message.id))] == [
+        "rejected",
+        "rejected",
+    ]
+    assert db.scalars(select(Lab)).all() == []
+    assert db.scalars(select(Person)).all() == []
 
 
 @pytest.mark.parametrize(
@@ -268,15 +309,15 @@ def test_rate_limit_per_client_is_429_with_retry_after(
 
     client.app.state.rate_limiters["exchange"] = RateLimiter(2)  # type: ignore[attr-defined]
     other = make_lims(db, settings, factory)
-    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
-    assert lims.post(client, "registry.labs", lims.message(labs=LABS)).status_code == 200
+    assert lims.post_raw(client, "registry.labs", lims.message(labs=LABS)).status_code == 202
+    assert lims.post_raw(client, "registry.labs", lims.message(labs=LABS)).status_code == 202
     before = counts(db)
-    response = lims.post(client, "registry.labs", lims.message(labs=LABS))
+    response = lims.post_raw(client, "registry.labs", lims.message(labs=LABS))
     problem(response, 429, "too-many-requests")
     assert int(response.headers["retry-after"]) >= 1
     assert counts(db) == before
     # Another client has its own budget.
-    assert other.post(client, "registry.labs", other.message(labs=LABS)).status_code == 200
+    assert other.post_raw(client, "registry.labs", other.message(labs=LABS)).status_code == 202
 
 
 # --- signatures ---------------------------------------------------------------------------------
@@ -385,7 +426,7 @@ def test_created_outside_the_window_is_401(client: TestClient, lims: Lims, offse
 
 def test_created_inside_the_window_is_accepted(client: TestClient, lims: Lims) -> None:
     created = int(time.time()) - 250
-    assert send(client, lims, _body(lims), created=created).status_code == 200
+    assert send(client, lims, _body(lims), created=created).status_code == 202
 
 
 def test_expires_passed_is_401(client: TestClient, lims: Lims) -> None:
@@ -397,7 +438,7 @@ def test_expires_passed_is_401(client: TestClient, lims: Lims) -> None:
 def test_replayed_nonce_is_401(client: TestClient, db: Session, lims: Lims) -> None:
     body = _body(lims)
     headers = lims.headers("POST", PATH, body)
-    assert client.post(PATH, content=body, headers=headers).status_code == 200
+    assert client.post(PATH, content=body, headers=headers).status_code == 202
     before = counts(db)
     problem(client.post(PATH, content=body, headers=headers), 401, "exchange-nonce-replayed")
     assert counts(db) == before
@@ -519,20 +560,22 @@ def test_concurrent_duplicates_store_exactly_one(tmp_path: Any) -> None:
         app = create_app(settings, engine=engine, session_factory=factory_)
 
         def post(_: int) -> dict[str, Any]:
-            with TestClient(app) as http:
-                response = lims.post(http, "registry.labs", payload)
-                assert response.status_code == 200, response.text
-                result: dict[str, Any] = response.json()
-                return result
+            response = lims.post_raw(http, "registry.labs", payload)
+            assert response.status_code in (200, 202), response.text
+            result: dict[str, Any] = response.json()
+            return result
 
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        # one app serving: its writer stores the copies (group commit), its worker applies
+        with TestClient(app) as http, concurrent.futures.ThreadPoolExecutor(8) as pool:
             receipts = list(pool.map(post, range(8)))
         assert sorted(r["status"] for r in receipts) == ["accepted"] + ["duplicate"] * 7
         assert len({r["leaf_hash"] for r in receipts}) == 1
+        apply.drain(factory_, settings)
         with factory_() as session:
             assert session.scalar(select(func.count()).select_from(Message)) == 1
+            assert session.scalar(select(Message.status)) == "applied"
             assert session.scalar(select(func.count()).select_from(Lab)) == 1
-            assert session.scalar(select(func.count()).select_from(LedgerLeaf)) == 1
+            assert session.scalar(select(func.count()).select_from(LedgerQueued)) == 1
         engine.dispose()
     finally:
         drop()

@@ -27,6 +27,7 @@ from jcjg.contracts.models import Contract
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.exchange.models import Message
+from jcjg.exchange.status import ledger_index
 from jcjg.ledger import service as ledger
 from jcjg.projects.models import Project
 from jcjg.reports.models import Report, ReportRecord
@@ -172,8 +173,10 @@ class _ProjectArchive:
                 _csv(testing.curve_json(self.settings, curve)),
             )
         if record.message_id:
-            index = db.scalar(
-                select(Message.ledger_index).where(Message.message_id == record.message_id)
+            index = ledger_index(
+                db,
+                Message.message_id == record.message_id,
+                Message.institution_id == record.institution_id,
             )
             if index is not None:
                 self.notarised[int(index)] = f"test_record {record.number}"

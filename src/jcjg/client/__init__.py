@@ -1,9 +1,10 @@
 """The lab's client for the platform's exchange API (needs only httpx and cryptography).
 
-- :class:`Client`: signed requests (RFC 9421), ``send`` with receipt verification, and
+- :class:`Client`: signed requests (RFC 9421), ``send`` with receipt (v2) verification and,
+  with ``wait``, following the message until it is applied; ``status``/``statuses``; and
   ``put_file`` (PUT, or resumable tus uploads for large files);
 - :class:`Outbox` and :class:`Sender`: a durable SQLite outbox sent with retries, backoff and
-  file uploads on demand, across restarts;
+  file uploads on demand, across restarts, each message followed to its final status;
 - the ``jcjg-client`` command (:mod:`jcjg.client.cli`).
 
 It imports nothing of the platform but the framework-free wire modules
@@ -23,6 +24,7 @@ from jcjg.client.api import (
 from jcjg.client.errors import (
     ClientError,
     FilesMissing,
+    MessageRejected,
     PermanentError,
     ReceiptMismatch,
     TransientError,
@@ -35,7 +37,7 @@ from jcjg.client.outbox import (
     SentMessage,
     backoff_delay,
 )
-from jcjg.client.receipt import Receipt, expected_entry, message_sha256
+from jcjg.client.receipt import Inclusion, Receipt, Status, expected_entry, message_sha256
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -43,7 +45,9 @@ __all__ = [
     "Client",
     "ClientError",
     "FilesMissing",
+    "Inclusion",
     "MemoryUploadUrls",
+    "MessageRejected",
     "Outbox",
     "OutboxMessage",
     "PermanentError",
@@ -52,6 +56,7 @@ __all__ = [
     "SendReport",
     "Sender",
     "SentMessage",
+    "Status",
     "TransientError",
     "UploadUrls",
     "backoff_delay",

@@ -14,6 +14,7 @@ believed (:meth:`Receipt.verify`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email.utils
 import hashlib
 import mimetypes
@@ -34,11 +35,12 @@ from jcjg.client.errors import (
     FILES_MISSING_TYPE,
     ClientError,
     FilesMissing,
+    MessageRejected,
     PermanentError,
     ReceiptMismatch,
     TransientError,
 )
-from jcjg.client.receipt import Receipt, normal_message_id
+from jcjg.client.receipt import Receipt, Status, normal_message_id
 from jcjg.client.signing import infer_alg, load_key, signed_headers
 from jcjg.ledger.canonical import canonical_json
 
@@ -49,6 +51,7 @@ DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 TUS_VERSION = "1.0.0"
 OFFSET_MEDIA = "application/offset+octet-stream"
 MESSAGES_PATH = "/exchange/v1/messages/"
+STATUS_PATH = "/exchange/v1/status"
 BLOBS_PATH = "/exchange/v1/blobs/"
 UPLOADS_PATH = "/exchange/v1/uploads/"
 _MESSAGE_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -262,13 +265,25 @@ class Client:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def send(self, message_type: str, payload: Mapping[str, Any]) -> Receipt:
-        """Send one message and return its verified receipt.
+    def send(
+        self,
+        message_type: str,
+        payload: Mapping[str, Any],
+        *,
+        wait: float = 0,
+        poll: float = 0.2,
+    ) -> Receipt:
+        """Send one message and return its verified receipt (v2).
 
         The payload is sent as its canonical JSON; a payload without ``message_id`` is sent
         with a fresh one (see :func:`with_message_id`). Raises TransientError (send the same
         message again later), FilesMissing (upload ``missing``, then send again),
         PermanentError, or ReceiptMismatch when the receipt does not notarise this message.
+
+        The platform applies a message after answering. With ``wait`` (seconds) the client
+        follows it until it is applied (the receipt's ``outcome`` then holds the status with
+        its ``results`` and ``warnings``) or rejected (MessageRejected with the problem); when
+        the wait ends first, ``outcome`` is the status as it stands (``accepted``).
         """
         check_message_type(message_type)
         message = with_message_id(payload)
@@ -289,7 +304,62 @@ class Client:
             raise ReceiptMismatch("the answer is not JSON", message_id=message_id) from exc
         receipt = Receipt.from_json(data)
         receipt.verify(message, key_id=self.key_id, message_type=message_type, log_key=self.log_key)
-        return receipt
+        if wait <= 0:
+            return receipt
+        return self.follow(receipt, wait=wait, poll=poll)
+
+    def follow(self, receipt: Receipt, *, wait: float, poll: float = 0.2) -> Receipt:
+        """Poll the message's status until it is final or ``wait`` seconds have passed; the
+        receipt with that status as its ``outcome``. MessageRejected when it was rejected."""
+        deadline = time.monotonic() + wait
+        delay = min(poll, 0.05)
+        while True:
+            status = self.status(receipt.message_type, receipt.message_id)
+            if status.final or time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, poll)
+        if status.status == "rejected":
+            problem = status.problem or {}
+            raise MessageRejected(
+                f"{receipt.message_type} {receipt.message_id} rejected: "
+                f"{problem.get('title', '')} {problem.get('detail', '')}".strip(),
+                problem=problem,
+                status=problem.get("status") if isinstance(problem.get("status"), int) else None,
+                message_id=receipt.message_id,
+            )
+        return dataclasses.replace(receipt, outcome=status)
+
+    def status(self, message_type: str, message_id: str) -> Status:
+        """The status of one message this client sent (signed GET); its receipt re-checked
+        against the one the status carries is up to the caller (the outbox does)."""
+        check_message_type(message_type)
+        message_id = normal_message_id(message_id)
+        response = self.request(
+            "GET", f"{MESSAGES_PATH}{message_type}/{message_id}", message_id=message_id
+        )
+        if not response.is_success:
+            raise error_for(response, message_id=message_id)
+        try:
+            return Status.from_json(response.json())
+        except ValueError as exc:
+            raise ReceiptMismatch("the status is not JSON", message_id=message_id) from exc
+
+    def statuses(self, message_ids: list[str]) -> list[Status]:
+        """The statuses of up to 100 messages this client sent, in one signed request; ids the
+        platform does not know are left out."""
+        body = canonical_json({"message_ids": [normal_message_id(m) for m in message_ids]})
+        response = self.request("POST", STATUS_PATH, body=body, content_type="application/json")
+        if not response.is_success:
+            raise error_for(response)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ReceiptMismatch("the statuses are not JSON") from exc
+        found = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            raise ReceiptMismatch("the answer carries no statuses", receipt=data)
+        return [Status.from_json(item) for item in found]
 
     # --- files -------------------------------------------------------------------------------
 

@@ -15,17 +15,19 @@ configuration; 3 not sent yet, for now (network or platform trouble: it stays qu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jcjg.client.api import Client
 from jcjg.client.errors import ClientError, PermanentError, TransientError
-from jcjg.client.outbox import Outbox, OutboxMessage, Sender
+from jcjg.client.outbox import Outbox, OutboxMessage, Sender, SentMessage
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -63,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=30.0, help="单个请求的超时秒数")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    send = sub.add_parser("send", help="把消息放入发件箱并立即尝试发送一次")
+    send = sub.add_parser(
+        "send", help="把消息放入发件箱，立即尝试发送一次，并等待平台处理完（--wait 秒）"
+    )
     send.add_argument("type", metavar="TYPE", help="消息类型，如 registry.labs")
     send.add_argument("json_file", metavar="FILE.json", help="消息内容（JSON 对象；- 为标准输入）")
     send.add_argument(
@@ -73,13 +77,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="消息按 SHA-256 引用的本地文件（可重复），平台缺少时自动上传",
     )
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="等待平台处理（applied/rejected）的最长秒数，0 为不等（默认 30）",
+    )
 
-    listing = sub.add_parser("outbox", help="列出待发送与发送失败的消息")
+    listing = sub.add_parser(
+        "outbox", help="列出待发送、发送失败、平台处理未通过的消息，以及处理的滞后"
+    )
     listing.add_argument("--json", action="store_true", help="以 JSON 输出")
 
-    retry = sub.add_parser("retry", help="把发送失败的消息重新排队")
+    retry = sub.add_parser(
+        "retry",
+        help="把发送失败的消息重新排队；平台处理未通过的消息以新的编号重新排队",
+    )
     retry.add_argument("ids", nargs="*", metavar="ID", help="消息编号（message_id）")
-    retry.add_argument("--all", action="store_true", help="全部失败的消息")
+    retry.add_argument("--all", action="store_true", help="全部失败与未通过的消息")
 
     run = sub.add_parser("run", help="持续发送发件箱中的消息")
     run.add_argument(
@@ -163,11 +178,10 @@ def _send(args: argparse.Namespace) -> int:
             message_id = outbox.enqueue(args.type, payload, files=args.file)
         except (OSError, ValueError) as exc:
             raise UsageError(str(exc)) from exc
-        Sender(client, outbox).run_once()
-        receipt = outbox.receipt(message_id)
-        if receipt is not None:
-            _print_json(receipt.raw)
-            return EXIT_OK
+        sender = Sender(client, outbox)
+        sender.run_once()
+        if outbox.receipt(message_id) is not None:
+            return _settled(sender, outbox, message_id, args.wait)
         left = outbox.get(message_id)
         assert left is not None
         _print_json(_describe(left))
@@ -178,20 +192,61 @@ def _send(args: argparse.Namespace) -> int:
         return EXIT_LATER
 
 
+def _settled(sender: Sender, outbox: Outbox, message_id: str, wait: float) -> int:
+    """Follow a sent message up to ``wait`` seconds; print its receipt and where it stands."""
+    deadline = time.monotonic() + wait
+    while wait > 0:
+        with contextlib.suppress(TransientError):
+            sender.follow_once()
+        (sent,) = outbox.sent(message_id)
+        if sent.outcome != "accepted" or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    (sent,) = outbox.sent(message_id)
+    _print_json({**sent.receipt.raw, "outcome": sent.status.raw if sent.status else None})
+    if sent.outcome == "rejected":
+        print(
+            f"消息 {message_id} 经平台处理未通过，见 outcome.problem；修正后可 retry",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if sent.outcome == "accepted" and wait > 0:
+        print(f"消息 {message_id} 已受理，平台尚未处理完；run 会继续跟踪", file=sys.stderr)
+    return EXIT_OK
+
+
+def _describe_rejected(sent: SentMessage) -> dict[str, Any]:
+    return {
+        "message_id": sent.message_id,
+        "message_type": sent.message_type,
+        "status": "rejected",
+        "sent_at": _when(sent.sent_at),
+        "problem": sent.status.problem if sent.status else None,
+    }
+
+
 def _list(args: argparse.Namespace) -> int:
     with _outbox(args) as outbox:
         messages = outbox.messages()
+        rejected = outbox.rejected()
+        awaiting, lag = outbox.awaiting(), outbox.lag()
     if args.json:
-        _print_json([_describe(m) for m in messages])
+        _print_json([_describe(m) for m in messages] + [_describe_rejected(r) for r in rejected])
         return EXIT_OK
-    if not messages:
+    if not messages and not rejected:
         print("发件箱为空")
-        return EXIT_OK
     for m in messages:
         nxt = _when(m.next_attempt_at) if m.status == "pending" else "-"
         print(f"{m.message_id}  {m.message_type}  {m.status}  attempts={m.attempts}  next={nxt}")
         if m.last_error:
             print(f"    {m.last_error}")
+    for r in rejected:
+        problem = r.status.problem if r.status else None
+        print(f"{r.message_id}  {r.message_type}  rejected  sent={_when(r.sent_at)}")
+        if problem:
+            print(f"    {problem.get('title', '')}：{problem.get('detail', '')}")
+    if awaiting:
+        print(f"已受理待平台处理 {awaiting} 条，最久已等 {lag:.0f} 秒")
     return EXIT_OK
 
 
@@ -201,21 +256,27 @@ def _retry(args: argparse.Namespace) -> int:
     with _outbox(args) as outbox:
         try:
             count = outbox.retry(None if args.all else args.ids)
+            resent = outbox.resend(None if args.all else args.ids)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    print(f"已重新排队 {count} 条消息")
-    return EXIT_OK if args.all or count == len(args.ids) else EXIT_FAILED
+    print(f"已重新排队 {count + len(resent)} 条消息")
+    for old, new in resent.items():
+        print(f"    {old} 处理未通过，以新编号 {new} 重新排队")
+    done = count + len(resent)
+    return EXIT_OK if args.all or done == len(args.ids) else EXIT_FAILED
 
 
 def _run(args: argparse.Namespace) -> int:
     with _client(args) as client, _outbox(args) as outbox:
         report = Sender(client, outbox).drain(until_empty=args.until_empty, timeout=args.max_time)
         left = outbox.pending()
+        rejected = outbox.rejected()
     print(
         f"已发送 {len(report.sent)} 条，失败 {len(report.failed)} 条，"
-        f"待重试 {len(left)} 条，上传文件 {len(report.uploaded)} 个"
+        f"待重试 {len(left)} 条，上传文件 {len(report.uploaded)} 个；"
+        f"平台已处理 {len(report.applied)} 条，未通过 {len(report.rejected)} 条"
     )
-    if report.failed:
+    if report.failed or rejected:
         return EXIT_FAILED
     return EXIT_LATER if left else EXIT_OK
 

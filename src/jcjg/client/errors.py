@@ -110,3 +110,9 @@ class ReceiptMismatch(PermanentError):
         )
         self.reason = reason
         self.receipt = receipt
+
+
+class MessageRejected(PermanentError):
+    """The platform accepted the message but refused it when applying it (a commission that
+    does not exist, a record that may not be overwritten): ``problem`` says why. Sending it
+    again gives the same answer; a corrected message needs a new ``message_id``."""

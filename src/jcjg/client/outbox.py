@@ -12,9 +12,16 @@ What happens to a message (``status``):
 - ``pending``: waiting to be sent, or to be sent again after a transient failure (network,
   5xx, 408, 429), at ``next_attempt_at``: exponential backoff with full jitter, never sooner
   than the server's Retry-After;
-- sent: the verified receipt moves to the ``receipts`` table and the message leaves;
+- sent: the verified receipt (v2) moves to the ``receipts`` table and the message leaves;
 - ``failed``: the platform refused it for good, or its receipt did not verify; it stays, with
   the problem document, until a person fixes the cause and calls :meth:`Outbox.retry`.
+
+A sent message is then *followed* (:meth:`Sender.follow_once`, part of every pass): the
+platform applies it behind the receipt, and its status (``outcome`` of the receipt row) goes
+from ``accepted`` to ``applied`` (results, warnings) or ``rejected`` (the problem, kept for a
+person: :meth:`Outbox.rejected`; a corrected message needs a new ``message_id``). Once the
+ledger has integrated the leaf, the inclusion proof is checked against the signed checkpoint
+and the index recorded. :meth:`Outbox.lag` says how long the oldest message has waited.
 
 A 422 ``exchange-files-missing`` is neither: the sender uploads the missing files (from the
 paths given at enqueue time) and sends the message again at once.
@@ -27,11 +34,13 @@ gets ``duplicate`` and nothing is lost, but one sender per outbox is the intende
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,12 +58,23 @@ from jcjg.client.errors import (
     ClientError,
     FilesMissing,
     PermanentError,
+    ReceiptMismatch,
     TransientError,
 )
-from jcjg.client.receipt import Receipt, normal_message_id
+from jcjg.client.receipt import Receipt, Status, normal_message_id
 from jcjg.ledger.canonical import canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# a message id already used: waiting, sent, or (a v1 file's) sent before the upgrade
+_TAKEN = (
+    "SELECT message_type, body FROM messages WHERE message_id = ? "
+    "UNION ALL SELECT message_type, body FROM receipts WHERE message_id = ?"
+)
+_TAKEN_V1 = (
+    "SELECT message_type, body FROM messages WHERE message_id = ? "
+    "UNION ALL SELECT message_type, body FROM receipts WHERE message_id = ? "
+    "UNION ALL SELECT message_type, body FROM receipts_v1 WHERE message_id = ?"
+)
 PENDING = "pending"
 FAILED = "failed"
 
@@ -81,12 +101,18 @@ CREATE TABLE IF NOT EXISTS receipts (
     body BLOB NOT NULL,
     receipt TEXT NOT NULL,
     status TEXT NOT NULL,
-    ledger_index INTEGER NOT NULL,
+    ledger_index INTEGER,
     leaf_hash TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    sent_at REAL NOT NULL
+    sent_at REAL NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'accepted',
+    outcome_doc TEXT,
+    final_at REAL,
+    resent_as TEXT,
+    files TEXT NOT NULL DEFAULT '{}'
 );
+CREATE INDEX IF NOT EXISTS ix_receipts_following ON receipts (outcome, ledger_index);
 CREATE TABLE IF NOT EXISTS uploads (
     sha256 TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -122,7 +148,8 @@ class OutboxMessage:
 
 @dataclass(frozen=True)
 class SentMessage:
-    """A message that left the outbox, with its verified receipt."""
+    """A message that left the outbox, with its verified receipt and, once followed, its
+    status on the platform (``outcome``: accepted, applied or rejected)."""
 
     message_id: str
     message_type: str
@@ -131,6 +158,10 @@ class SentMessage:
     attempts: int
     created_at: float
     sent_at: float
+    outcome: str = "accepted"
+    status: Status | None = None
+    ledger_index: int | None = None
+    final_at: float | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -192,10 +223,27 @@ class Outbox:
             self._db.close()
             raise RuntimeError(f"{self.path} was written by a newer client (v{version})")
         with self._tx():
+            if version == 1:
+                self._upgrade_from_v1()
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.upload_urls = SQLiteUploadUrls(self)
+
+    def _upgrade_from_v1(self) -> None:
+        """A v1 file kept receipts of version 1, which this client does not read: they stay,
+        as they were, in ``receipts_v1`` (still a lab's proof of what it sent); the messages
+        waiting to be sent go on as they are."""
+        self._db.execute("ALTER TABLE receipts RENAME TO receipts_v1")
+
+    def _has_v1_archive(self) -> bool:
+        """Whether a v1 file's receipts were kept in ``receipts_v1`` (an id there is taken)."""
+        return (
+            self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'receipts_v1'"
+            ).fetchone()
+            is not None
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -234,8 +282,7 @@ class Outbox:
         """
         check_message_type(message_type)
         message = with_message_id(payload)
-        body = canonical_json(message)
-        message_id = normal_message_id(message["message_id"])
+        canonical_json(message)  # refuses what cannot be sent, here and now
         mentioned = {s.lower() for s in _strings(message)}
         refs: dict[str, str] = {}
         for name in files:
@@ -244,13 +291,17 @@ class Outbox:
             if sha256 not in mentioned:
                 raise ValueError(f"{path}: the message does not refer to its SHA-256 {sha256}")
             refs[sha256] = str(path)
+        return self._enqueue(message_type, message, refs)
+
+    def _enqueue(self, message_type: str, message: dict[str, Any], refs: dict[str, str]) -> str:
+        body = canonical_json(message)
+        message_id = normal_message_id(message["message_id"])
         now = self._clock()
         with self._tx():
-            existing = self._db.execute(
-                "SELECT message_type, body FROM messages WHERE message_id = ? "
-                "UNION ALL SELECT message_type, body FROM receipts WHERE message_id = ?",
-                (message_id, message_id),
-            ).fetchone()
+            if self._has_v1_archive():
+                existing = self._db.execute(_TAKEN_V1, (message_id,) * 3).fetchone()
+            else:
+                existing = self._db.execute(_TAKEN, (message_id,) * 2).fetchone()
             if existing is not None:
                 if existing[0] != message_type or bytes(existing[1]) != body:
                     raise ValueError(f"message {message_id} is already in the outbox, different")
@@ -320,8 +371,8 @@ class Outbox:
         with self._tx():
             self._db.execute(
                 "INSERT OR IGNORE INTO receipts (message_id, seq, message_type, body, receipt, "
-                "status, ledger_index, leaf_hash, attempts, created_at, sent_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, ledger_index, leaf_hash, attempts, created_at, sent_at, files) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.message_id,
                     message.seq,
@@ -329,11 +380,12 @@ class Outbox:
                     message.body,
                     json.dumps(receipt.raw, ensure_ascii=False),
                     receipt.status,
-                    receipt.index,
+                    None,
                     receipt.leaf_hash,
                     message.attempts + 1,
                     message.created_at,
                     now,
+                    json.dumps(message.files),
                 ),
             )
             self._db.execute("DELETE FROM messages WHERE message_id = ?", (message.message_id,))
@@ -383,29 +435,100 @@ class Outbox:
         ).fetchone()
         return None if row is None else self._message(row)
 
+    _SENT = (
+        "SELECT message_id, message_type, body, receipt, attempts, created_at, sent_at, "
+        "outcome, outcome_doc, ledger_index, final_at FROM receipts"
+    )
+
+    @staticmethod
+    def _sent_message(row: tuple[Any, ...]) -> SentMessage:
+        return SentMessage(
+            message_id=row[0],
+            message_type=row[1],
+            body=bytes(row[2]),
+            receipt=Receipt.from_json(json.loads(row[3])),
+            attempts=row[4],
+            created_at=row[5],
+            sent_at=row[6],
+            outcome=row[7],
+            status=Status.from_json(json.loads(row[8])) if row[8] else None,
+            ledger_index=row[9],
+            final_at=row[10],
+        )
+
     def sent(self, message_id: str | None = None) -> list[SentMessage]:
         """Sent messages with their receipts in the order they were enqueued (or the one with
         this id)."""
-        sql = (
-            "SELECT message_id, message_type, body, receipt, attempts, created_at, sent_at "
-            "FROM receipts"
-        )
         if message_id is None:
-            rows = self._db.execute(sql + " ORDER BY seq")
+            rows = self._db.execute(self._SENT + " ORDER BY seq")
         else:
-            rows = self._db.execute(sql + " WHERE message_id = ?", (normal_message_id(message_id),))
-        return [
-            SentMessage(
-                message_id=row[0],
-                message_type=row[1],
-                body=bytes(row[2]),
-                receipt=Receipt.from_json(json.loads(row[3])),
-                attempts=row[4],
-                created_at=row[5],
-                sent_at=row[6],
+            rows = self._db.execute(
+                self._SENT + " WHERE message_id = ?", (normal_message_id(message_id),)
             )
-            for row in rows
-        ]
+        return [self._sent_message(row) for row in rows]
+
+    def following(self, limit: int = 100) -> list[SentMessage]:
+        """Sent messages not yet final (first), or final but not yet shown included in the log."""
+        rows = self._db.execute(
+            self._SENT + " WHERE outcome = 'accepted' OR ledger_index IS NULL "
+            "ORDER BY outcome != 'accepted', seq LIMIT ?",  # those not yet applied first
+            (limit,),
+        )
+        return [self._sent_message(row) for row in rows]
+
+    def rejected(self) -> list[SentMessage]:
+        """Messages the platform accepted and then refused when applying them: a person looks
+        at each one's problem (``status.problem``)."""
+        rows = self._db.execute(
+            self._SENT + " WHERE outcome = 'rejected' AND resent_as IS NULL ORDER BY seq"
+        )
+        return [self._sent_message(row) for row in rows]
+
+    def resend(self, ids: Iterable[str] | None = None) -> dict[str, str]:
+        """Queue rejected messages (those in ``ids``, or all when None) again as new messages:
+        the same content under a fresh ``message_id`` (the rejected one stays on the
+        platform's record, and resending it under its own id would only get its rejection
+        back). Returns {rejected id: new id}."""
+        wanted = None if ids is None else {normal_message_id(i) for i in ids}
+        done: dict[str, str] = {}
+        for sent in self.rejected():
+            if wanted is not None and sent.message_id not in wanted:
+                continue
+            files = self._db.execute(
+                "SELECT files FROM receipts WHERE message_id = ?", (sent.message_id,)
+            ).fetchone()
+            payload = {**sent.payload, "message_id": str(uuid.uuid4())}
+            new_id = self._enqueue(sent.message_type, payload, json.loads(files[0]))
+            self._db.execute(
+                "UPDATE receipts SET resent_as = ? WHERE message_id = ?", (new_id, sent.message_id)
+            )
+            done[sent.message_id] = new_id
+        return done
+
+    def awaiting(self) -> int:
+        """How many sent messages are not yet applied or rejected."""
+        row = self._db.execute("SELECT COUNT(*) FROM receipts WHERE outcome = 'accepted'")
+        return int(row.fetchone()[0])
+
+    def lag(self) -> float:
+        """Seconds the oldest sent message not yet applied or rejected has waited (0: none)."""
+        row = self._db.execute(
+            "SELECT MIN(sent_at) FROM receipts WHERE outcome = 'accepted'"
+        ).fetchone()
+        return 0.0 if row[0] is None else max(0.0, self._clock() - float(row[0]))
+
+    def _followed(self, status: Status, *, included: bool, now: float) -> None:
+        self._db.execute(
+            "UPDATE receipts SET outcome = ?, outcome_doc = ?, ledger_index = ?, "
+            "final_at = COALESCE(final_at, ?) WHERE message_id = ?",
+            (
+                status.status,
+                json.dumps(status.raw, ensure_ascii=False),
+                status.ledger.index if included and status.ledger else None,
+                now if status.final else None,
+                status.message_id,
+            ),
+        )
 
     def receipt(self, message_id: str) -> Receipt | None:
         """The verified receipt of a sent message, or None if it has not been sent."""
@@ -436,12 +559,17 @@ class SendReport:
     failed: list[str] = field(default_factory=list)
     uploaded: list[str] = field(default_factory=list)
     """SHA-256 of files uploaded because a message needed them."""
+    applied: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    """Sent messages that the platform applied, or refused when applying, in this pass."""
 
     def add(self, other: SendReport) -> None:
         self.sent += other.sent
         self.deferred += other.deferred
         self.failed += other.failed
         self.uploaded += other.uploaded
+        self.applied += other.applied
+        self.rejected += other.rejected
 
 
 class Sender:
@@ -479,14 +607,46 @@ class Sender:
     def run_once(self) -> SendReport:
         """One pass: send the due messages in order, stopping at the first one that must wait
         (not due yet, or just failed transiently: the platform is likely unreachable for the
-        rest too, and order is kept)."""
+        rest too, and order is kept); then follow the sent ones (:meth:`follow_once`)."""
         report = SendReport()
         for message in self.outbox.pending():
             if message.next_attempt_at > self.clock():
                 break
             if not self._attempt(message, report):
                 break
+        with contextlib.suppress(TransientError):  # followed again on the next pass
+            self.follow_once(report)
         return report
+
+    def follow_once(self, report: SendReport | None = None) -> SendReport:
+        """Ask the platform where the sent messages stand (up to 100 in one request) and record
+        it: applied or rejected, and once the leaf is in the log, its index after checking the
+        inclusion proof against the signed checkpoint (ReceiptMismatch if it fails)."""
+        report = report if report is not None else SendReport()
+        following = {m.message_id: m for m in self.outbox.following()}
+        if not following:
+            return report
+        for status in self.client.statuses(list(following)):
+            sent = following.get(status.message_id)
+            if sent is None:
+                continue
+            if status.receipt.leaf_hash != sent.receipt.leaf_hash:
+                raise ReceiptMismatch(
+                    "the platform's status carries another receipt than the one received",
+                    receipt=status.raw,
+                    message_id=status.message_id,
+                )
+            included = status.verify_inclusion(self.client.log_key)
+            self.outbox._followed(status, included=included, now=self.clock())
+            if status.final and sent.outcome == "accepted":
+                (report.applied if status.status == "applied" else report.rejected).append(
+                    status.message_id
+                )
+        return report
+
+    def waiting(self) -> bool:
+        """Whether a sent message is still waiting to be applied."""
+        return self.outbox.awaiting() > 0
 
     def next_due(self) -> float | None:
         """When the head of the queue is due (a clock value), or None when nothing is pending."""
@@ -502,14 +662,18 @@ class Sender:
     ) -> SendReport:
         """Send until nothing is pending (``until_empty``), or for ever, sleeping until the
         next message is due (looking for newly enqueued ones every ``poll_interval`` s).
-        Stops after ``timeout`` seconds if given; failed messages do not keep it running."""
+        Sent messages are followed until applied or rejected (``until_empty`` waits for that
+        too). Stops after ``timeout`` seconds if given; failed messages do not keep it
+        running."""
         report = SendReport()
         deadline = None if timeout is None else self.clock() + timeout
         while True:
             report.add(self.run_once())
             due = self.next_due()
-            if due is None and until_empty:
+            if due is None and until_empty and not self.waiting():
                 return report
+            if due is None and self.waiting():
+                due = self.clock() + min(poll_interval, 0.5)  # follow what is being applied
             now = self.clock()
             wake = now + poll_interval if due is None else min(due, now + poll_interval)
             if deadline is not None:

@@ -101,10 +101,15 @@ class AppSetup:
     engine: Engine
     session_factory: sessionmaker[Session]
     threads: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
+    shutdown: list[Callable[[], None]] = field(default_factory=list)
 
     def thread(self, name: str, run: Callable[[threading.Event], None]) -> None:
         """Run ``run(stop)`` in a daemon thread named ``name`` while the app serves."""
         self.threads.append((name, run))
+
+    def on_shutdown(self, close: Callable[[], None]) -> None:
+        """Call ``close()`` when the app shuts down, after its threads have stopped."""
+        self.shutdown.append(close)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,15 +1,20 @@
-"""The exchange API under ``/exchange/v1``: signed messages, files, and their JSON Schemas.
+"""The exchange API under ``/exchange/v1``: signed messages, their status, files, and their
+JSON Schemas.
 
 Every request except the schema documents is signed (RFC 9421, see docs/exchange-api). The
-order of checks: content type (415), size (413), signature (401), client rate (429), message
-type (404), JSON and schema (400/422), institution (403), duplicates (200 ``duplicate`` or
-409), referenced files (422 ``missing``). Each outcome is tallied for monitoring.
+order of checks for a message: content type (415), size (413), signature (401), client rate
+(429), message type (404), JSON and schema (400/422), sender and institution (403), duplicates
+(200 ``duplicate`` or 409), referenced files (422 ``missing``); then it is stored with the
+promise of its ledger leaf and answered 202 with receipt v2, and applied behind
+(:mod:`jcjg.exchange.apply`). Each outcome is tallied for monitoring.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,10 +31,12 @@ from jcjg.core.errors import UNSUPPORTED_MEDIA, AppError, NotFound
 from jcjg.core.ratelimit import TOO_MANY, RateLimiter
 from jcjg.exchange import problems
 from jcjg.exchange.auth import Caller, authenticate, read_body
+from jcjg.exchange.commit import GroupCommitter, Outcome
 from jcjg.exchange.models import ExchangeFile
 from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.service import receive
+from jcjg.exchange.service import accept, store
+from jcjg.exchange.status import status_request, statuses
 from jcjg.exchange.types import MessageType, json_schema, message_types
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
@@ -73,22 +80,55 @@ def check_sha256(value: str) -> str:
     return value
 
 
-def receive_and_commit(
-    db: Session, settings: Settings, caller: Caller, kind: MessageType[Any]
-) -> dict[str, Any]:
-    """Handle the message and commit in the same worker thread: the ledger's index counter is
-    locked from notarising to commit, and every hop in between makes each other request wait.
-    (The route's own commit then finds nothing left to do: still one transaction.)"""
-    receipt = receive(db, settings, caller, kind)
+def accept_and_store(
+    request: Request, db: Session, settings: Settings, caller: Caller, kind: MessageType[Any]
+) -> dict[str, Any] | Future[Outcome]:
+    """Check the message and, when it is new, store it: through the process's group committer
+    (a future of its outcome), or in this request's transaction when group commit is off."""
+    checked = accept(db, caller, kind)
+    if isinstance(checked, dict):  # sent before: the stored receipt
+        return checked
+    committer: GroupCommitter | None = getattr(request.app.state, "exchange_committer", None)
+    if committer is not None:
+        # nothing read here is needed any more: give the connection back while the writer
+        # stores the message (closing keeps what was loaded readable, unlike a rollback)
+        db.close()
+        return committer.submit(checked)
+    store(db, [checked])
     db.commit()
-    return receipt
+    wakeup = getattr(request.app.state, "exchange_wakeup", None)
+    if wakeup is not None:
+        wakeup.set()
+    assert checked.outcome is not None
+    if isinstance(checked.outcome, ExchangeError):
+        raise checked.outcome
+    return checked.outcome
+
+
+def check_and_store(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    body: bytes,
+    kind: MessageType[Any] | None,
+    message_type: str,
+) -> dict[str, Any] | Future[Outcome]:
+    """Authenticate, limit the rate, check the message and store it (or hand it to the
+    writer): everything of the request that runs in a worker thread."""
+    caller = authenticate(db, settings, request, body, remember_nonce=False)
+    check_rate(request, caller)
+    if kind is None:
+        raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
+    return accept_and_store(request, db, settings, caller, kind)
 
 
 @router.post(
     "/messages/{message_type}",
     summary="报送一条消息",
+    status_code=202,
     responses={
-        200: {"description": "回执：accepted（已受理）或 duplicate（重复，返回原回执）"},
+        200: {"description": "重复报送：status 为 duplicate，返回原回执"},
+        202: {"description": "回执 v2：已受理并存证（承诺），稍后按 status_url 查询处理结果"},
         401: {"description": "签名问题，type 指明原因"},
         403: {"description": "不能报送其他机构的数据"},
         404: {"description": "消息类型不存在"},
@@ -97,12 +137,13 @@ def receive_and_commit(
         415: {"description": "Content-Type 不是 application/json"},
         422: {"description": "校验未通过，或引用的文件尚未上传（missing）"},
         429: {"description": "请求过于频繁（Retry-After）"},
+        503: {"description": "暂时无法保存，消息未被受理"},
     },
 )
 async def post_message(
     request: Request, message_type: str, db: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
-    """Receive one signed message of ``message_type`` and answer with its receipt."""
+    """Accept one signed message of ``message_type`` and answer with its receipt (v2)."""
     started = time.perf_counter()
     size = 0
     kind = message_types().get(message_type)
@@ -111,16 +152,59 @@ async def post_message(
         require_json(request)
         body = await read_body(request, settings.exchange_max_body_bytes)
         size = len(body)
-        caller = await run_in_threadpool(authenticate, db, settings, request, body)
-        check_rate(request, caller)
-        if kind is None:
-            raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
-        receipt = await run_in_threadpool(receive_and_commit, db, settings, caller, kind)
+        # one trip to the thread pool for all the checks: each trip costs a hand-over of the
+        # interpreter between the event loop and a thread
+        answer = await run_in_threadpool(
+            check_and_store, request, db, settings, body, kind, message_type
+        )
+        if isinstance(answer, Future):
+            outcome = await asyncio.wrap_future(answer)
+            if isinstance(outcome, ExchangeError):
+                raise outcome
+            answer = outcome
     except AppError as error:
         record(request, label, error.kind.slug, size, started)
         raise
-    record(request, label, receipt["status"], size, started)
-    return JSONResponse(receipt)
+    record(request, label, answer["status"], size, started)
+    return JSONResponse(answer, status_code=202 if answer["status"] == "accepted" else 200)
+
+
+@router.get(
+    "/messages/{message_type}/{message_id}",
+    summary="查询一条消息的处理状态",
+    responses={
+        200: {"description": "状态：accepted（待处理）、applied（已处理）或 rejected（未通过）"},
+        404: {"description": "没有这条消息"},
+    },
+)
+def get_message(
+    request: Request, message_type: str, message_id: str, db: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Where one message of this client stands: its receipt, its final status with results,
+    warnings or the problem, and once integrated its ledger inclusion proof."""
+    caller = authenticate(db, settings, request, b"")
+    check_rate(request, caller)
+    found = statuses(db, caller.client.id, [message_id], message_type=message_type)
+    if not found:
+        raise ExchangeError(problems.MESSAGE_UNKNOWN)
+    return JSONResponse(found[0])
+
+
+@router.post(
+    "/status",
+    summary="批量查询消息的处理状态",
+    responses={200: {"description": "messages：找到的消息的状态；unknown：没有的编号"}},
+)
+async def post_status(request: Request, db: SessionDep, settings: SettingsDep) -> JSONResponse:
+    """The status of up to 100 messages of this client: ``{"message_ids": [...]}``."""
+    require_json(request)
+    body = await read_body(request, 64 * 1024)
+    caller = await run_in_threadpool(authenticate, db, settings, request, body)
+    check_rate(request, caller)
+    wanted = status_request(body)
+    found = await run_in_threadpool(statuses, db, caller.client.id, wanted)
+    known = {doc["message_id"] for doc in found}
+    return JSONResponse({"messages": found, "unknown": [m for m in wanted if m not in known]})
 
 
 @router.put(

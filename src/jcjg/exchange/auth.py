@@ -162,12 +162,21 @@ def authenticate(
     *,
     also_required: tuple[str, ...] = (),
     now: dt.datetime | None = None,
+    remember_nonce: bool = True,
 ) -> Caller:
     """Verify the request's signature and its body's Content-Digest (``body`` as bytes, or as
-    the hashes of a body streamed elsewhere); record the nonce. Raises ExchangeError."""
+    the hashes of a body streamed elsewhere); record the nonce (or, with ``remember_nonce``
+    false, only check it is new: a message's nonce is stored with the message). Raises
+    ExchangeError."""
     has_body = body.size > 0 if isinstance(body, BodyHash) else bool(body)
     caller, sreq = authenticate_headers(
-        db, settings, request, has_body=has_body, also_required=also_required, now=now
+        db,
+        settings,
+        request,
+        has_body=has_body,
+        also_required=also_required,
+        now=now,
+        remember_nonce=remember_nonce,
     )
     check_digest(sreq, body, has_body)
     if isinstance(body, bytes):
@@ -183,6 +192,7 @@ def authenticate_headers(
     has_body: bool,
     also_required: tuple[str, ...] = (),
     now: dt.datetime | None = None,
+    remember_nonce: bool = True,
 ) -> tuple[Caller, SignedRequest]:
     """Everything but the body: the signature (over the Content-Digest header as sent), the
     key's and client's state, the policy and the nonce. A body streamed afterwards is then
@@ -219,7 +229,10 @@ def authenticate_headers(
         )
     except SignatureError as exc:
         raise _refuse(exc) from exc
-    _remember_nonce(db, key.key_id, verified.nonce or "", now)
+    if remember_nonce:
+        _remember_nonce(db, key.key_id, verified.nonce or "", now)
+    else:
+        _check_nonce(db, key.key_id, verified.nonce or "")
     caller = Caller(
         client=key.client,
         key=key,
@@ -255,3 +268,13 @@ def _remember_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> N
             db.execute(insert(SeenNonce).values(key_id=key_id, nonce=nonce, seen_at=now))
     except IntegrityError as exc:
         raise ExchangeError(problems.NONCE_REPLAYED) from exc
+
+
+def _check_nonce(db: Session, key_id: str, nonce: str) -> None:
+    if len(nonce) > 128:
+        raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
+    seen = db.scalar(
+        select(SeenNonce.key_id).where(SeenNonce.key_id == key_id, SeenNonce.nonce == nonce)
+    )
+    if seen is not None:
+        raise ExchangeError(problems.NONCE_REPLAYED)

@@ -50,3 +50,20 @@ KEY_STATE_LABELS = {
     "expired": "已过期",
     "revoked": "已吊销",
 }
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands: accepted (stored and notarised, waiting to be applied), applied
+    or rejected (final)."""
+
+    ACCEPTED = "accepted"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {
+            MessageStatus.ACCEPTED: "已受理，待处理",
+            MessageStatus.APPLIED: "已处理",
+            MessageStatus.REJECTED: "未通过",
+        }[self]

@@ -9,12 +9,30 @@ from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange import api, jobs, models, pages, rules, uploads
+from jcjg.exchange.apply import Wakeup, apply_loop
+from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.monitor import Recorder, flush_loop
 
 
 def _setup(setup: AppSetup) -> None:
     state = setup.app.state
-    state.rate_limiters["exchange"] = RateLimiter(setup.settings.exchange_rate_limit_per_minute)
+    settings = setup.settings
+    state.rate_limiters["exchange"] = RateLimiter(settings.exchange_rate_limit_per_minute)
+    wakeup = state.exchange_wakeup = Wakeup()
+    if settings.exchange_group_commit:
+        committer = state.exchange_committer = GroupCommitter(
+            setup.session_factory,
+            max_batch=settings.exchange_commit_max_batch,
+            on_commit=wakeup.set,
+        )
+        setup.on_shutdown(committer.close)
+    for n in range(settings.exchange_apply_workers):
+        setup.thread(
+            f"jcjg-exchange-apply-{n}",
+            apply_loop(
+                setup.session_factory, settings, settings.exchange_apply_poll_seconds, wakeup
+            ),
+        )
     recorder = state.exchange_recorder = Recorder()
     every = setup.settings.exchange_stats_flush_seconds
     setup.thread(

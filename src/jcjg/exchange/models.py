@@ -113,12 +113,21 @@ class SeenNonce(Base):
 
 
 class Message(IdMixin, Base):
-    """A message as received, kept verbatim with its receipt. Written once, never changed."""
+    """A message as received, kept verbatim with its receipt: the source of truth that the
+    domain rows are applied from, in order per lane (``jcjg exchange replay`` re-applies).
+
+    The request writes the row (``status`` ``accepted``) with the promise of its ledger leaf;
+    an apply worker then applies it (``applied``, with ``results`` and ``warnings``) or refuses
+    it (``rejected``, with ``problem``). Nothing else about it ever changes."""
 
     __tablename__ = "exchange_message"
     __permission_entity__: ClassVar[str] = "exchange_client"
     __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
-    __table_args__ = (UniqueConstraint("client_id", "message_id"),)
+    __table_args__ = (
+        UniqueConstraint("client_id", "message_id"),
+        # the apply workers' queue: what waits, per lane, oldest first
+        Index("ix_exchange_message_status_lane", "status", "lane", "id"),
+    )
 
     client_id: Mapped[int] = mapped_column(ForeignKey("exchange_client.id"), index=True)
     key_id: Mapped[str] = mapped_column(String(64))
@@ -126,6 +135,9 @@ class Message(IdMixin, Base):
         ForeignKey("institution.id"), index=True, default=None
     )
     region_code: Mapped[str] = mapped_column(String(6), index=True)
+    # messages of one lane are applied one after another, in acceptance order: "i<institution
+    # id>" for an institution's messages, "r<region code>" for a region's
+    lane: Mapped[str] = mapped_column(String(24))
     message_type: Mapped[str] = mapped_column(String(64), index=True)
     message_id: Mapped[str] = mapped_column(String(36))
     body: Mapped[bytes] = mapped_column(LargeBinary)  # the request body, byte for byte
@@ -133,8 +145,26 @@ class Message(IdMixin, Base):
     signature_input: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
-    ledger_index: Mapped[int] = mapped_column(BigInteger)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # its ledger leaf
+    receipt: Mapped[dict[str, Any]] = mapped_column(JSON)  # receipt v2, as answered
+    status: Mapped[str] = mapped_column(String(16), default="accepted")  # MessageStatus
+    applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Lane(Base):
+    """Who applies a lane's messages now: an apply worker holds a lane for ``lease_until`` and
+    renews the lease in every batch's transaction, so two workers never apply one lane at once
+    and a dead worker's lane is taken over once its lease lapses."""
+
+    __tablename__ = "exchange_lane"
+
+    lane: Mapped[str] = mapped_column(String(24), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    applied: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ExchangeFile(IdMixin, Base):

@@ -100,6 +100,18 @@ FILES_MISSING = problem_type(
     "引用的文件尚未上传",
     "消息按 SHA-256 引用的文件平台还没有收到，见 missing；请先上传这些文件再重发消息。",
 )
+MESSAGE_UNKNOWN = problem_type(
+    "exchange-message-unknown",
+    404,
+    "消息不存在",
+    "平台没有收到过本系统以该 message_id 报送的这类消息（或它未被受理）：请重发原消息。",
+)
+STORE_UNAVAILABLE = problem_type(
+    "exchange-store-unavailable",
+    503,
+    "暂时无法保存",
+    "平台暂时无法保存消息（数据库不可用），消息未被受理：请稍后用同一 message_id 重发。",
+)
 INVALID_JSON = problem_type(
     "exchange-invalid-json", 400, "JSON 格式错误", "请求体不是合法的 UTF-8 JSON 对象。"
 )
@@ -169,6 +181,8 @@ ALL = (
     WRONG_INSTITUTION,
     UNKNOWN_TYPE,
     MESSAGE_CONFLICT,
+    MESSAGE_UNKNOWN,
+    STORE_UNAVAILABLE,
     FILES_MISSING,
     INVALID_JSON,
     BLOB_MISMATCH,

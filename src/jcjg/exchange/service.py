@@ -1,17 +1,21 @@
-"""Receiving messages: parse, check, store verbatim, handle, run rules, notarise, answer.
+"""Accepting messages: the checks that need no domain state, then the message stored verbatim
+with the promise of its ledger leaf. Applying them happens behind (:mod:`jcjg.exchange.apply`).
 
-Everything happens in the request's one transaction, in this order:
+:func:`accept` runs in the request, in this order, and writes nothing:
 
 1. the body is JSON (an object), canonicalised by RFC 8785 and hashed (``content_sha256``);
 2. the message validates against its type's schema (422 lists every failing field);
-3. the institution is the client's own, or in a platform peer's region (403);
+3. the sender may send this type, and the institution is the client's own, or in a platform
+   peer's region (403);
 4. a message with this ``message_id`` from this client already exists: the same content gives
-   the stored receipt again (``duplicate``), different content 409; concurrent duplicates meet
-   at a unique index, and the loser answers from the winner's row;
+   the stored receipt again (``duplicate``), different content 409;
 5. referenced files must have arrived (422 with ``missing``);
-6. the raw message row is claimed, the handler writes domain rows, the rules triggered by those
-   writes run, and the ledger notarises ``{message_type, message_id, key_id, institution,
-   sha256}``: the lab recomputes the leaf hash from what it sent (docs/exchange-api).
+6. the ledger entry ``{message_type, message_id, key_id, institution, sha256}`` is hashed into
+   its leaf and the log signs its promise (no index yet, so no lock): the receipt v2.
+
+:func:`store` then writes what :func:`accept` prepared, for many requests in one transaction
+(:mod:`jcjg.exchange.commit` gathers them): the nonce, the message row and its queued leaf.
+Concurrent duplicates meet at the unique index; the loser answers from the winner's row.
 """
 
 from __future__ import annotations
@@ -19,31 +23,31 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from jcjg.alerts import engine as alerts_engine
-from jcjg.alerts.models import Alert
-from jcjg.config import Settings
-from jcjg.core.db import utcnow
+from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import problems
 from jcjg.exchange.auth import Caller
 from jcjg.exchange.choices import ClientKind
-from jcjg.exchange.models import ExchangeFile, Message
+from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.types import HandlerContext, MessageBase, MessageType
+from jcjg.exchange.types import BaseMessage, MessageBase, MessageType, RegionMessageBase
 from jcjg.ledger import service as ledger
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
+from jcjg.ledger.models import LedgerQueued
 from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 
 ENTRY_PREFIX = "message:"
+RECEIPT_VERSION = 2
+STATUS_PATH = "/exchange/v1/messages/{message_type}/{message_id}"
 
 
 MAX_DEPTH = 32  # messages are records in lists; deeper JSON is an attack on the parser
@@ -145,23 +149,26 @@ def _region(db: Session, caller: Caller, code: str) -> Region:
     return region
 
 
-def _existing(db: Session, caller: Caller, message_id: str, sha256: str) -> dict[str, Any] | None:
-    row = db.scalar(
-        select(Message).where(
-            Message.client_id == caller.client.id, Message.message_id == message_id
+def _existing(db: Session, client_id: int, message_id: str, sha256: str) -> dict[str, Any] | None:
+    """The stored receipt of this client's message ``message_id`` marked ``duplicate``; 409
+    when the stored one has other content; None when there is none."""
+    row = db.execute(
+        select(Message.content_sha256, Message.received_at, Message.receipt).where(
+            Message.client_id == client_id, Message.message_id == message_id
         )
-    )
+    ).first()
     if row is None:
         return None
-    if row.content_sha256 != sha256:
+    stored_sha256, received_at, receipt = row
+    if stored_sha256 != sha256:
         raise ExchangeError(
             problems.MESSAGE_CONFLICT,
-            f"消息编号 {message_id} 已于 {ledger.timestamp(row.received_at)} 收到过内容不同的消息",
+            f"消息编号 {message_id} 已于 {ledger.timestamp(received_at)} 收到过内容不同的消息",
         )
-    return {**row.receipt, "status": "duplicate"}
+    return {**receipt, "status": "duplicate"}
 
 
-def missing_files(db: Session, caller: Caller, hashes: list[str]) -> list[str]:
+def missing_files(db: Session, client_id: int, hashes: list[str]) -> list[str]:
     """The referenced SHA-256 this client has not uploaded yet, in the order given."""
     wanted = list(dict.fromkeys(h.lower() for h in hashes))
     if not wanted:
@@ -169,61 +176,41 @@ def missing_files(db: Session, caller: Caller, hashes: list[str]) -> list[str]:
     have = set(
         db.scalars(
             select(ExchangeFile.sha256).where(
-                ExchangeFile.client_id == caller.client.id, ExchangeFile.sha256.in_(wanted)
+                ExchangeFile.client_id == client_id, ExchangeFile.sha256.in_(wanted)
             )
         )
     )
     return [h for h in wanted if h not in have]
 
 
-def _warnings(
-    db: Session, institution: Institution | None, rule_ids: list[str]
-) -> list[dict[str, Any]]:
-    """Open alerts on the message's institution of the rules its writes triggered."""
-    if not rule_ids or institution is None:
-        return []
-    alerts = db.scalars(
-        select(Alert)
-        .where(
-            Alert.status == "open",
-            Alert.institution_id == institution.id,
-            Alert.rule_id.in_(rule_ids),
-        )
-        .order_by(Alert.rule_id, Alert.id)
-        .limit(50)
-    ).all()
-    out = []
-    for alert in alerts:
-        rule = alerts_engine.rule_of(alert.rule_id)
-        out.append(
-            {
-                "code": alert.rule_id,
-                "message": rule.title if rule else alert.rule_id,
-                "severity": alert.severity,
-                "subject": alert.subject_repr,
-                "alert_id": alert.id,
-            }
-        )
-    return out
+def lane_of(institution_id: int | None, region_code: str) -> str:
+    """The lane a message is applied in: its institution's, or its region's."""
+    return f"i{institution_id}" if institution_id is not None else f"r{region_code}"
 
 
-def receive(
-    db: Session,
-    settings: Settings,
-    caller: Caller,
-    kind: MessageType[Any],
-    *,
-    now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Handle one signed message; return its receipt. Raises AppError subclasses."""
-    now = now or utcnow()
+@dataclass
+class Accepted:
+    """A message that passed every check of the request, ready to be stored: its row, its
+    nonce and its queued leaf. ``receipt`` is the answer once they are committed."""
+
+    message: dict[str, Any]
+    nonce: dict[str, Any]
+    leaf: dict[str, Any]
+    receipt: dict[str, Any]
+    outcome: dict[str, Any] | ExchangeError | None = field(default=None)
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.message["client_id"], self.message["message_id"]
+
+
+def validate(caller: Caller, kind: MessageType[Any]) -> tuple[BaseMessage, str]:
+    """The message parsed and checked against its type's schema, and its content's SHA-256."""
     data, canonical = parse_json(caller.body)
     try:
         message = kind.schema.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
-    message_id = str(message.message_id)
-    sha256 = hashlib.sha256(canonical).hexdigest()
     if caller.client.kind not in kind.senders:
         raise ExchangeError(
             problems.WRONG_SENDER,
@@ -231,69 +218,40 @@ def receive(
             + "、".join(ClientKind(k).label for k in sorted(kind.senders))
             + "报送",
         )
+    return message, hashlib.sha256(canonical).hexdigest()
+
+
+def accept(
+    db: Session,
+    caller: Caller,
+    kind: MessageType[Any],
+    *,
+    now: dt.datetime | None = None,
+) -> Accepted | dict[str, Any]:
+    """Check one signed message as far as no domain state is needed and prepare what to store
+    (or, for a message sent again, its stored receipt). Writes nothing; raises AppError."""
+    now = now or utcnow()
+    message, sha256 = validate(caller, kind)
+    message_id = str(message.message_id)
     institution: Institution | None
-    # One message at a time per institution (or region): handlers read what exists, then
-    # insert what is missing, and the registry's natural keys (ID number, asset number, lab
-    # name) have no unique index across an institution's history. (SQLite serialises writers.)
     if isinstance(message, MessageBase):
         institution = _institution(db, caller, message.institution_code)
         region_code = institution.region_code
-        db.execute(select(Institution.id).where(Institution.id == institution.id).with_for_update())
     else:
         institution = None
+        assert isinstance(message, RegionMessageBase)
         region_code = _region(db, caller, message.region_code).code
-        db.execute(select(Region.code).where(Region.code == region_code).with_for_update())
-    previous = _existing(db, caller, message_id, sha256)
+    client_id = caller.client.id
+    previous = _existing(db, client_id, message_id, sha256)
     if previous is not None:
         return previous
-    missing = missing_files(db, caller, list(kind.files(message)))
+    missing = missing_files(db, client_id, list(kind.files(message)))
     if missing:
         raise ExchangeError(
             problems.FILES_MISSING,
             f"有 {len(missing)} 个文件尚未上传",
             missing=missing,
         )
-    row = Message(
-        client_id=caller.client.id,
-        key_id=caller.key.key_id,
-        institution_id=institution.id if institution else None,
-        region_code=region_code,
-        message_type=kind.name,
-        message_id=message_id,
-        body=caller.body,
-        content_sha256=sha256,
-        signature_input=caller.signature_input,
-        signature=caller.signature,
-        received_at=now,
-        receipt={},
-        ledger_index=-1,
-    )
-    try:
-        with db.begin_nested():
-            db.add(row)
-            db.flush()
-    except IntegrityError:
-        # A concurrent copy of this message won the unique index; answer from its row.
-        previous = _existing(db, caller, message_id, sha256)
-        if previous is None:
-            raise
-        return previous
-    ctx = HandlerContext(
-        db=db,
-        settings=settings,
-        client=caller.client,
-        owner=institution,
-        region_code=region_code,
-        received_at=now,
-        message_id=message_id,
-    )
-    results = kind.handler(ctx, message)
-    db.flush()
-    # Run the rules this message's writes trigger now, so their findings go in the receipt.
-    pending = alerts_engine.take_pending(db)
-    if pending:
-        alerts_engine.run_triggered(db, pending, now=now)
-    warnings = ctx.warnings + _warnings(db, institution, sorted(pending))
     entry = ledger_entry(
         kind.name,
         message_id,
@@ -302,22 +260,98 @@ def receive(
         sha256,
         region_code=region_code,
     )
-    receipt = ledger.notarise(db, ENTRY_PREFIX + kind.name, entry)
-    answer = {
+    promise = ledger.promise(ENTRY_PREFIX + kind.name, entry, now)
+    receipt = {
+        "receipt_version": RECEIPT_VERSION,
         "message_id": message_id,
         "message_type": kind.name,
         "status": "accepted",
         "received_at": ledger.timestamp(now),
-        "index": receipt.index,
-        "leaf_hash": receipt.leaf_hash.hex(),
-        "entry_type": receipt.entry_type,
-        "notarised_at": ledger.timestamp(receipt.notarised_at),
+        "entry_type": promise.entry_type,
         "entry": entry,
-        "ledger_note": receipt.note,
-        "results": results,
-        "warnings": warnings,
+        "notarised_at": ledger.timestamp(promise.notarised_at),
+        "leaf_hash": promise.leaf_hash.hex(),
+        "max_delay_seconds": promise.max_delay_seconds,
+        "promise": promise.note,
+        "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
     }
-    row.receipt = answer
-    row.ledger_index = receipt.index
-    db.flush()
-    return answer
+    row = {
+        "client_id": client_id,
+        "key_id": caller.key.key_id,
+        "institution_id": institution.id if institution else None,
+        "region_code": region_code,
+        "lane": lane_of(institution.id if institution else None, region_code),
+        "message_type": kind.name,
+        "message_id": message_id,
+        "body": caller.body,
+        "content_sha256": sha256,
+        "signature_input": caller.signature_input,
+        "signature": caller.signature,
+        "received_at": now,
+        "leaf_hash": promise.leaf_hash,
+        "receipt": receipt,
+        "status": "accepted",
+    }
+    nonce = {"key_id": caller.key.key_id, "nonce": caller.verified.nonce or "", "seen_at": now}
+    return Accepted(row, nonce, promise.queued_row(), receipt)
+
+
+def store(db: Session, batch: list[Accepted]) -> None:
+    """Write the accepted messages of ``batch`` in ``db``'s transaction (the caller commits) and
+    set each one's ``outcome``: its receipt, the stored receipt of a copy that won the race
+    (``duplicate``), or the ExchangeError of a replayed nonce or a conflicting copy. Three
+    statements, whatever the batch's size: the nonces, the messages, the leaves."""
+    for item in batch:
+        item.outcome = None  # a batch written again after a failure starts afresh
+    nonces = db.execute(
+        insert_ignoring_conflicts(db, SeenNonce).returning(SeenNonce.key_id, SeenNonce.nonce),
+        [item.nonce for item in batch],
+    ).all()
+    fresh = {(k, n) for k, n in nonces}
+    # a nonce twice in the same batch: the first keeps it
+    taken: set[tuple[str, str]] = set()
+    pending: list[Accepted] = []
+    for item in batch:
+        key = (item.nonce["key_id"], item.nonce["nonce"])
+        if key not in fresh or key in taken:
+            item.outcome = ExchangeError(problems.NONCE_REPLAYED)
+            continue
+        taken.add(key)
+        pending.append(item)
+    if not pending:
+        return
+    inserted = db.execute(
+        insert_ignoring_conflicts(db, Message).returning(Message.client_id, Message.message_id),
+        [item.message for item in pending],
+    ).all()
+    stored = {(c, m) for c, m in inserted}
+    winners: dict[tuple[int, str], Accepted] = {}
+    for item in pending:  # copies in one batch: the first one's row was inserted
+        if item.key in stored and item.key not in winners:
+            winners[item.key] = item
+            item.outcome = item.receipt
+    if winners:
+        db.execute(insert(LedgerQueued), [item.leaf for item in winners.values()])
+    losers = [item for item in pending if item.outcome is None]
+    if losers:
+        _answer_losers(db, losers)
+
+
+def _answer_losers(db: Session, losers: list[Accepted]) -> None:
+    """Copies of a message stored by another request (or earlier in this batch): answered
+    from the stored row, ``duplicate`` for the same content, 409 for other content."""
+    rows = db.execute(
+        select(
+            Message.client_id, Message.message_id, Message.content_sha256, Message.receipt
+        ).where(tuple_(Message.client_id, Message.message_id).in_([i.key for i in losers]))
+    ).all()
+    found = {(c, m): (sha, receipt) for c, m, sha, receipt in rows}
+    for item in losers:
+        sha, receipt = found[item.key]
+        if sha != item.message["content_sha256"]:
+            item.outcome = ExchangeError(
+                problems.MESSAGE_CONFLICT,
+                f"消息编号 {item.key[1]} 已收到过内容不同的消息",
+            )
+        else:
+            item.outcome = {**receipt, "status": "duplicate"}

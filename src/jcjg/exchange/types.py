@@ -10,8 +10,11 @@ them in its ``DOMAIN`` (``message_types=collect(messages, MessageType)``)::
 ``schema`` is a pydantic model extending :class:`MessageBase` (``message_id``,
 ``institution_code``); its JSON Schema is published at ``/exchange/v1/schemas/{type}``.
 ``files`` lists the SHA-256 of the files a message refers to: a message whose files have not
-arrived is refused with the missing hashes. The handler runs inside the request's one
-transaction, after the raw message is stored and before rules run and the ledger notarises.
+arrived is refused with the missing hashes. The handler runs behind the request, when an apply
+worker applies the accepted message (:mod:`jcjg.exchange.apply`), in a savepoint of the batch's
+transaction: raising an ``AppError`` (``ValidationFailed`` with the field) rejects the message
+with that problem and rolls back everything it wrote; what it returns is the status's
+``results``. The rules its writes trigger run once per batch, after it.
 """
 
 from __future__ import annotations

@@ -33,6 +33,20 @@ class LedgerNode(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class LedgerQueued(Base):
+    """An entry promised but not yet sequenced: appended on a hot path (an exchange request)
+    without touching the counter; the sequencer (:func:`jcjg.ledger.service.sequence`) gives the
+    queued entries their indices in ``id`` order and moves them into ``ledger_leaf``."""
+
+    __tablename__ = "ledger_queued"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_type: Mapped[str] = mapped_column(String(64))
+    entry: Mapped[bytes] = mapped_column(LargeBinary)  # canonical JSON bytes, as hashed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LedgerCounter(Base):
     """The next leaf index. Incremented inside the appending transaction, so a rolled-back
     append gives its index back: indices are unique and leave no hole."""

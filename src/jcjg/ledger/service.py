@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import TextClause, func, insert, select, text, tuple_, update
+from sqlalchemy import TextClause, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,14 @@ from jcjg.core.db import utcnow
 from jcjg.ledger import merkle
 from jcjg.ledger.canonical import canonical_json
 from jcjg.ledger.keys import LogIdentity, identity
-from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, LedgerLeaf, LedgerNode
+from jcjg.ledger.models import (
+    LedgerCheckpoint,
+    LedgerCounter,
+    LedgerHead,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerQueued,
+)
 from jcjg.ledger.note import (
     NoteError,
     Verifier,
@@ -40,6 +47,7 @@ from jcjg.ledger.note import (
 )
 
 RECEIPT_HEADER = "jcjg-ledger-receipt/v1"
+PROMISE_HEADER = "jcjg-ledger-promise/v1"
 _identity: LogIdentity | None = None
 
 
@@ -103,16 +111,21 @@ def receipt_text(origin: str, index: int, leaf: bytes, moment: dt.datetime, dela
     )
 
 
+def _leaf(entry_type: str, entry: Any, moment: dt.datetime) -> tuple[bytes, bytes]:
+    """The envelope's canonical bytes and its leaf hash."""
+    if not entry_type or len(entry_type) > 64 or ":" not in entry_type:
+        raise ValueError("entry_type must look like '<entity>:<action>'")
+    data = envelope(entry_type, entry, moment)
+    return data, merkle.leaf_hash(data)
+
+
 def notarise(db: Session, entry_type: str, entry: Any) -> Receipt:
     """Append ``entry`` (JSON data) under ``entry_type`` (``"<entity>:<action>"``) in ``db``'s
     transaction and return the signed receipt. Call it late in the transaction: the index
     counter stays locked until the transaction ends."""
-    if not entry_type or len(entry_type) > 64 or ":" not in entry_type:
-        raise ValueError("entry_type must look like '<entity>:<action>'")
     log = log_identity()
     moment = utcnow()
-    data = envelope(entry_type, entry, moment)
-    leaf = merkle.leaf_hash(data)
+    data, leaf = _leaf(entry_type, entry, moment)
     index = (
         db.execute(
             update(LedgerCounter)
@@ -131,6 +144,91 @@ def notarise(db: Session, entry_type: str, entry: Any) -> Receipt:
     text = receipt_text(log.origin, index, leaf, moment, log.max_delay_seconds)
     note = sign_note(text, log.signer).decode()
     return Receipt(index, leaf, entry_type, moment, log.max_delay_seconds, note)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """An entry the log promises to sequence and integrate within ``max_delay_seconds`` (an RFC
+    6962 signed certificate timestamp in C2SP signed-note form): no index yet, so making one
+    takes no lock. :func:`queued_row` is what the caller inserts, in its own transaction."""
+
+    leaf_hash: bytes
+    entry_type: str
+    envelope: bytes
+    notarised_at: dt.datetime
+    max_delay_seconds: int
+    note: str
+
+    def queued_row(self) -> dict[str, Any]:
+        return {
+            "leaf_hash": self.leaf_hash,
+            "entry_type": self.entry_type,
+            "entry": self.envelope,
+            "created_at": self.notarised_at,
+        }
+
+
+def promise_text(origin: str, leaf: bytes, moment: dt.datetime, delay: int) -> str:
+    return (
+        f"{PROMISE_HEADER}\n{origin}\n{base64.b64encode(leaf).decode()}\n"
+        f"{timestamp(moment)}\n{delay}\n"
+    )
+
+
+def promise(entry_type: str, entry: Any, moment: dt.datetime | None = None) -> Promise:
+    """Hash ``entry`` into its leaf and sign the log's promise to include it; touches no
+    database. The caller stores :meth:`Promise.queued_row` in ``ledger_queued`` in the same
+    transaction as the fact, and :func:`sequence` appends it later."""
+    log = log_identity()
+    moment = moment or utcnow()
+    data, leaf = _leaf(entry_type, entry, moment)
+    note = sign_note(promise_text(log.origin, leaf, moment, log.max_delay_seconds), log.signer)
+    return Promise(leaf, entry_type, data, moment, log.max_delay_seconds, note.decode())
+
+
+def sequence(db: Session, *, batch: int = 10_000) -> int:
+    """Give the queued entries (``ledger_queued``, oldest first) the next indices and move them
+    into the log, in ``db``'s transaction (the caller commits). The counter row is locked first,
+    so two sequencers take turns and never append one entry twice. Returns how many moved."""
+    end = db.execute(
+        update(LedgerCounter)
+        .where(LedgerCounter.id == 1)
+        .values(next_index=LedgerCounter.next_index)
+        .returning(LedgerCounter.next_index)
+    ).scalar_one()
+    rows = db.execute(
+        select(
+            LedgerQueued.id,
+            LedgerQueued.leaf_hash,
+            LedgerQueued.entry_type,
+            LedgerQueued.entry,
+            LedgerQueued.created_at,
+        )
+        .order_by(LedgerQueued.id)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return 0
+    db.execute(
+        insert(LedgerLeaf),
+        [
+            {
+                "leaf_index": end + n,
+                "leaf_hash": bytes(leaf),
+                "entry_type": entry_type,
+                "entry": bytes(data),
+                "created_at": moment,
+            }
+            for n, (_, leaf, entry_type, data, moment) in enumerate(rows)
+        ],
+    )
+    db.execute(
+        update(LedgerCounter)
+        .where(LedgerCounter.id == 1)
+        .values(next_index=LedgerCounter.next_index + len(rows))
+    )
+    db.execute(delete(LedgerQueued).where(LedgerQueued.id.in_([r[0] for r in rows])))
+    return len(rows)
 
 
 def append_many(db: Session, entry_type: str, entries: Sequence[Any]) -> range:
@@ -229,7 +327,9 @@ def head(db: Session) -> LedgerHead:
 def integrate(db: Session, *, batch: int = 50_000) -> int:
     """Integrate up to ``batch`` sequenced leaves into the tree, store the new nodes, move the
     head and sign a checkpoint. Returns how many leaves were integrated (0 when none waited or
-    another sequencer got there first)."""
+    another sequencer got there first). Promised entries still queued are sequenced first."""
+    if sequence(db, batch=batch):
+        db.flush()
     current = head(db)
     size = current.size
     rows = db.execute(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts.evidence import Link, Source, page_source
 from jcjg.exchange.models import Message
+from jcjg.exchange.status import ledger_index
 from jcjg.testing.models import OnSitePlan, OnSiteRecord, Specimen, TestRecord
 
 _PLANS = page_source(
@@ -25,11 +26,10 @@ def _records(db: Session, ids: list[int]) -> list[Link]:
     rows = db.scalars(select(TestRecord).where(TestRecord.id.in_(ids)).order_by(TestRecord.id))
     for record in rows:
         notarised = (
-            db.scalar(
-                select(Message.ledger_index).where(
-                    Message.message_id == record.message_id,
-                    Message.institution_id == record.institution_id,
-                )
+            ledger_index(
+                db,
+                Message.message_id == record.message_id,
+                Message.institution_id == record.institution_id,
             )
             if record.message_id
             else None

@@ -529,15 +529,17 @@ def _send_all(
     from jcjg.client import Client, FilesMissing, PermanentError, TransientError
 
     queue = deque(plans)
+    sent: list[str] = []
     with Client(url, sim.key_id, sim.key, alg="ed25519") as lims:
         while queue:
             plan = queue.popleft()
-            outcome = "failed"
-            warnings: list[str] = []
             receipt = None
             for _attempt in range(5):
                 try:
-                    receipt = lims.send(plan.message_type, plan.payload)
+                    # what follows a message needs its results: wait until it is applied
+                    receipt = lims.send(
+                        plan.message_type, plan.payload, wait=SETTLE_SECONDS if plan.follow else 0
+                    )
                 except FilesMissing as missing:
                     for digest in missing.missing:
                         content = plan.files.get(digest)
@@ -553,26 +555,61 @@ def _send_all(
                     time.sleep(0.5)
                     continue
                 except PermanentError as error:
-                    with lock:
-                        fields = "；".join(
-                            f"{e.get('field')}: {e.get('message')}"
-                            for e in error.problem.get("errors", [])[:3]
-                        )
-                        summary.failures.append(f"{plan.message_type}: {error} {fields}".strip())
+                    _failed(summary, lock, plan.message_type, error.problem, str(error))
                     break
-                outcome = receipt.status
-                warnings = [w.get("code", "") for w in receipt.warnings]
+                sent.append(receipt.message_id)
                 break
             with lock:
                 summary.sent[plan.message_type] += 1
-                summary.statuses[outcome] += 1
-                summary.warnings.update(w for w in warnings if w)
             if plan.follow is not None and receipt is not None:
                 queue.extendleft(
                     reversed([Planned(*more) for more in plan.follow(receipt.results)])
                 )
             else:
                 tick(1)
+        _settle(lims, sent, summary, lock)
+
+
+SETTLE_SECONDS = 120.0
+
+
+def _failed(
+    summary: Summary, lock: threading.Lock, message_type: str, problem: dict[str, Any], text: str
+) -> None:
+    fields = "；".join(
+        f"{e.get('field')}: {e.get('message')}" for e in problem.get("errors", [])[:3]
+    )
+    with lock:
+        summary.failures.append(f"{message_type}: {text} {fields}".strip())
+
+
+def _settle(lims: Any, sent: list[str], summary: Summary, lock: threading.Lock) -> None:
+    """Follow the lab's sent messages until the platform has applied or rejected each (the
+    next day's work builds on them), counting outcomes and the warnings of the receipts."""
+    waiting = list(dict.fromkeys(sent))
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while waiting and time.monotonic() < deadline:
+        still: list[str] = []
+        for start in range(0, len(waiting), 100):
+            part = waiting[start : start + 100]
+            final = {s.message_id: s for s in lims.statuses(part) if s.final}
+            still += [m for m in part if m not in final]
+            for status in final.values():
+                with lock:
+                    summary.statuses[status.status] += 1
+                    summary.warnings.update(
+                        w.get("code", "") for w in status.warnings if w.get("code")
+                    )
+                if status.status == "rejected":
+                    problem = status.problem or {}
+                    _failed(summary, lock, status.message_type, problem, str(problem.get("detail")))
+        waiting = still
+        if waiting:
+            time.sleep(0.1)
+    if waiting:
+        with lock:
+            summary.statuses["accepted"] += len(waiting)
+            summary.failures.append(f"{len(waiting)} 条消息在 {SETTLE_SECONDS:.0f} 秒内未处理完")
 
 
 def _sampling_day(

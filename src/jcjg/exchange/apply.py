@@ -1,0 +1,346 @@
+"""Applying accepted messages behind the request, in order per lane, in batches.
+
+A message's *lane* is its institution (``i<id>``) or, for a region message, its region
+(``r<code>``). An apply worker (a thread of every app process and of ``jcjg worker``: any
+number, on any machine sharing the database) finds the lanes with accepted messages, takes a
+lease on one (:class:`~jcjg.exchange.models.Lane`: a row claimed with a compare-and-set, the
+same on SQLite and PostgreSQL), and applies that lane's messages oldest first, a batch per
+transaction:
+
+1. the lease is renewed in the batch's transaction (a worker whose lease another took applies
+   nothing; on PostgreSQL the renewed row stays locked until the batch commits);
+2. each message is applied in a savepoint: its type's handler writes the domain rows; a refusal
+   (an ``AppError``: a commission that does not exist, a record that may not be overwritten)
+   rolls back the savepoint, so nothing of it is written, and the message ends ``rejected``
+   with the problem; any other error in a handler ends it ``rejected`` with an internal
+   problem (logged), while a lost database connection aborts the whole batch, to be applied
+   again;
+3. the alert rules the batch's writes triggered run once for the batch;
+4. each message ends ``applied`` with its results and warnings (the open alerts of the rules
+   its writes triggered, and its handler's own remarks), and the batch commits.
+
+A crash anywhere before the commit leaves the batch accepted, to be applied by whoever holds
+the lane next: every message is applied exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.alerts import engine as alerts_engine
+from jcjg.alerts.models import Alert
+from jcjg.config import Settings
+from jcjg.core.db import insert_ignoring_conflicts, utcnow
+from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
+from jcjg.exchange.choices import MessageStatus
+from jcjg.exchange.models import Client, Lane, Message
+from jcjg.exchange.service import STATUS_PATH
+from jcjg.exchange.types import HandlerContext, MessageType, message_types
+from jcjg.tenancy.models import Institution
+
+log = logging.getLogger("jcjg.exchange.apply")
+
+LEASE = dt.timedelta(seconds=30)
+BATCH = 200
+
+
+def holder_id() -> str:
+    """Who a worker is, for its leases: host, process and thread."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def waiting_lanes(db: Session, limit: int = 100) -> list[str]:
+    """Lanes with accepted messages, the one waiting longest first."""
+    rows = db.execute(
+        select(Message.lane)
+        .where(Message.status == MessageStatus.ACCEPTED)
+        .group_by(Message.lane)
+        .order_by(func.min(Message.id))
+        .limit(limit)
+    )
+    return [lane for (lane,) in rows]
+
+
+def claim(db: Session, lane: str, holder: str, now: dt.datetime) -> bool:
+    """Take the lease on ``lane`` (free, lapsed or already ours) and commit; False when another
+    worker holds it."""
+    db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
+    taken = db.execute(
+        update(Lane)
+        .where(
+            Lane.lane == lane,
+            (Lane.holder.is_(None)) | (Lane.holder == holder) | (Lane.lease_until < now),
+        )
+        .values(holder=holder, lease_until=now + LEASE)
+    )
+    db.commit()
+    return bool(getattr(taken, "rowcount", 0) == 1)
+
+
+def release(db: Session, lane: str, holder: str) -> None:
+    db.execute(
+        update(Lane)
+        .where(Lane.lane == lane, Lane.holder == holder)
+        .values(holder=None, lease_until=None)
+    )
+    db.commit()
+
+
+@dataclass
+class Applied:
+    """One message's outcome within a batch."""
+
+    row: Message
+    results: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    # the rules its writes triggered, each with the institutions (or projects) to run it for
+    pending: dict[str, set[int]] = field(default_factory=dict)
+    problem: dict[str, Any] | None = None
+
+
+def _problem(row: Message, error: AppError) -> dict[str, Any]:
+    instance = STATUS_PATH.format(message_type=row.message_type, message_id=row.message_id)
+    return error.body(instance)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def apply_one(db: Session, settings: Settings, row: Message) -> Applied:
+    """Apply one message in a savepoint: its handler's writes, or nothing and a problem."""
+    outcome = Applied(row)
+    kind: MessageType[Any] | None = message_types().get(row.message_type)
+    try:
+        if kind is None:
+            raise AppError(f"平台已不再处理消息类型 {row.message_type}")
+        try:
+            message = kind.schema.model_validate(json.loads(row.body))
+        except ValidationError as exc:  # the type's schema changed since it was accepted
+            raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+        ctx = HandlerContext(
+            db=db,
+            settings=settings,
+            client=db.get_one(Client, row.client_id),
+            owner=db.get(Institution, row.institution_id) if row.institution_id else None,
+            region_code=row.region_code,
+            received_at=row.received_at,
+            message_id=row.message_id,
+        )
+        with db.begin_nested():
+            outcome.results = kind.handler(ctx, message)
+            db.flush()
+            outcome.pending = alerts_engine.take_pending(db)
+        outcome.warnings = ctx.warnings
+    except AppError as error:
+        alerts_engine.take_pending(db)  # what the refused writes triggered is moot
+        outcome.problem = _problem(row, error)
+    except Exception as exc:
+        if _connection_lost(exc):
+            raise
+        log.exception("handler of %s failed on message %s", row.message_type, row.message_id)
+        alerts_engine.take_pending(db)
+        outcome.problem = _problem(row, AppError(kind=INTERNAL))
+    return outcome
+
+
+def _rule_warnings(db: Session, row: Message, rule_ids: set[str]) -> list[dict[str, Any]]:
+    """Open alerts on the message's institution of the rules its writes triggered."""
+    if not rule_ids or row.institution_id is None:
+        return []
+    alerts = db.scalars(
+        select(Alert)
+        .where(
+            Alert.status == "open",
+            Alert.institution_id == row.institution_id,
+            Alert.rule_id.in_(sorted(rule_ids)),
+        )
+        .order_by(Alert.rule_id, Alert.id)
+        .limit(50)
+    ).all()
+    out = []
+    for alert in alerts:
+        rule = alerts_engine.rule_of(alert.rule_id)
+        out.append(
+            {
+                "code": alert.rule_id,
+                "message": rule.title if rule else alert.rule_id,
+                "severity": alert.severity,
+                "subject": alert.subject_repr,
+                "alert_id": alert.id,
+            }
+        )
+    return out
+
+
+def apply_batch(
+    db: Session, settings: Settings, lane: str, holder: str, *, limit: int = BATCH
+) -> int:
+    """Apply up to ``limit`` accepted messages of ``lane`` in one transaction and commit.
+    Returns how many were applied or rejected (0 when none waited or the lease was lost)."""
+    now = utcnow()
+    renewed = db.execute(
+        update(Lane).where(Lane.lane == lane, Lane.holder == holder).values(lease_until=now + LEASE)
+    )
+    if getattr(renewed, "rowcount", 0) != 1:
+        db.rollback()
+        return 0
+    rows = db.scalars(
+        select(Message)
+        .where(Message.lane == lane, Message.status == MessageStatus.ACCEPTED)
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        db.commit()
+        return 0
+    done = [apply_one(db, settings, row) for row in rows]
+    triggered = _triggered_ids(done)
+    if triggered:
+        alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
+    finished = utcnow()
+    for outcome in done:
+        row = outcome.row
+        row.applied_at = finished
+        if outcome.problem is not None:
+            row.status = MessageStatus.REJECTED
+            row.problem = outcome.problem
+        else:
+            row.status = MessageStatus.APPLIED
+            row.results = outcome.results
+            row.warnings = outcome.warnings + _rule_warnings(db, row, set(outcome.pending))
+    db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
+    db.commit()
+    return len(rows)
+
+
+def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
+    merged: dict[str, set[int]] = {}
+    for outcome in done:
+        for rule_id, ids in outcome.pending.items():
+            merged.setdefault(rule_id, set()).update(ids)
+    return merged
+
+
+def apply_lane(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    lane: str,
+    holder: str,
+    stop: threading.Event | None = None,
+) -> int:
+    """Hold ``lane`` and apply its messages batch after batch until none wait; 0 when another
+    worker holds it. Releases the lane at the end (or leaves the lease to lapse on a crash)."""
+    total = 0
+    with factory() as db:
+        if not claim(db, lane, holder, utcnow()):
+            return 0
+        try:
+            while stop is None or not stop.is_set():
+                done = apply_batch(db, settings, lane, holder)
+                total += done
+                if done == 0:
+                    break
+        except Exception:
+            db.rollback()  # the lease stays ours until it lapses: this worker may retake it
+            raise
+        release(db, lane, holder)
+    return total
+
+
+def drain(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    holder: str | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Apply every message that waits, lane by lane, until none waits that this worker can
+    take (others may hold some lanes). Returns how many it applied or rejected."""
+    holder = holder or holder_id()
+    total = 0
+    while stop is None or not stop.is_set():
+        with factory() as db:
+            lanes = waiting_lanes(db)
+            db.rollback()
+        if not lanes:
+            break
+        progress = 0
+        for lane in lanes:
+            if stop is not None and stop.is_set():
+                break
+            progress += apply_lane(factory, settings, lane, holder, stop)
+        total += progress
+        if progress == 0:
+            break
+    return total
+
+
+class Wakeup:
+    """Tells this process's apply workers that a batch of messages was just stored."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+def apply_loop(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    poll: float,
+    wakeup: Wakeup | None = None,
+) -> Callable[[threading.Event], None]:
+    """A worker thread's body: drain, then wait for a wakeup (messages stored by this process)
+    or ``poll`` seconds (those stored by other processes), until stopped."""
+    wakeup = wakeup or Wakeup()
+
+    def run(stop: threading.Event) -> None:
+        holder = holder_id()
+        while not stop.is_set():
+            try:
+                drain(factory, settings, holder=holder, stop=stop)
+            except Exception:
+                log.exception("applying messages failed; trying again")
+                stop.wait(min(poll * 10, 5.0))
+                continue
+            wakeup.wait(poll)
+
+    return run
+
+
+def replay(db: Session, since: dt.datetime) -> int:
+    """Set every message accepted since ``since`` (rejected ones too) back to ``accepted``, to
+    be applied again in acceptance order (``jcjg exchange replay``): the raw messages are the
+    source of truth, and applying them again into emptied projections rebuilds them. Returns
+    how many; the caller commits."""
+    result = db.execute(
+        update(Message)
+        .where(Message.received_at >= since)
+        .values(
+            status=MessageStatus.ACCEPTED,
+            applied_at=None,
+            results=None,
+            warnings=None,
+            problem=None,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

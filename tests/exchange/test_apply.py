@@ -1,0 +1,489 @@
+"""Applying accepted messages behind the request: in order per institution with several
+workers, leases, nothing half-applied, replay, the group committer, the status endpoints."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.config import Settings
+from jcjg.core.db import make_engine, make_sessionmaker, utcnow
+from jcjg.core.domains import Domain, installed_with
+from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.exchange import apply
+from jcjg.exchange.commit import GroupCommitter
+from jcjg.exchange.models import Lane, Message
+from jcjg.exchange.types import HandlerContext, MessageBase, message_type
+from jcjg.ledger import merkle
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf, LedgerQueued
+from jcjg.ledger.note import parse_checkpoint
+from jcjg.registry.models import Equipment, Lab
+from tests.conftest import upgraded_database_url
+from tests.exchange.conftest import Lims, apply_waiting, make_lims
+from tests.factories import Factory, catalogue
+
+LAB = {
+    "name": "力学室",
+    "address": "九江市长虹大道 1 号",
+    "area_m2": "100.00",
+    "specialties": ["01"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _catalogue(db: Session) -> None:
+    catalogue(db, "01")
+    db.commit()
+
+
+def equipment(asset: str, lab_name: str = "力学室") -> dict[str, Any]:
+    return {"asset_number": asset, "name": "万能试验机", "lab_name": lab_name}
+
+
+# --- a database of its own, committed, for workers in threads ---------------------------------
+
+
+class Region:
+    """A committed database with labs' clients, and what the request path would store."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.url, self._drop = upgraded_database_url(tmp_path)
+        self.engine = make_engine(self.url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.settings = Settings(
+            env="test",
+            secret_key="apply-test-" + "0" * 24,
+            database_url=self.url,
+            data_dir=tmp_path / "data",
+            embedded_worker=False,
+            exchange_apply_workers=0,
+        )
+        with self.sessions() as db:
+            catalogue(db, "01")
+            db.commit()
+
+    def lims(self, count: int = 1) -> list[Lims]:
+        """``count`` institutions, each with an active client and a key."""
+        with self.sessions() as db:
+            factory = Factory(db, self.settings)
+            return [make_lims(db, self.settings, factory) for _ in range(count)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._drop()
+
+
+@pytest.fixture
+def region(tmp_path: Path) -> Iterator[Region]:
+    made = Region(tmp_path)
+    yield made
+    made.close()
+
+
+def _accept_all(region: Region, sends: list[tuple[Lims, str, dict[str, Any]]]) -> None:
+    """POST every message through a serving app (its writer stores them), none applied."""
+    from jcjg.main import create_app
+
+    app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
+    with TestClient(app) as http:
+        for lims, kind, payload in sends:
+            response = lims.post_raw(http, kind, payload)
+            assert response.status_code == 202, response.text
+
+
+def test_several_workers_apply_each_institution_in_order(region: Region) -> None:
+    """Four institutions, each sending a lab and then equipment in that lab (which is rejected
+    if applied before the lab) and then a change of the lab, in many small batches; three
+    workers drain at once. Every message is applied, once, and in each institution's order."""
+    labs = region.lims(4)
+    sends: list[tuple[Lims, str, dict[str, Any]]] = []
+    for step in range(6):
+        for n, lims in enumerate(labs):
+            name = f"室{step}"
+            sends.append((lims, "registry.labs", lims.message(labs=[{**LAB, "name": name}])))
+            sends.append(
+                (lims, "registry.equipment", lims.message(equipment=[equipment(f"E{step}", name)]))
+            )
+            area = f"{100 + step * 10 + n}.00"
+            sends.append(
+                (lims, "registry.labs", lims.message(labs=[{**LAB, "name": name, "area_m2": area}]))
+            )
+    _accept_all(region, sends)
+    counts = [0, 0, 0]
+
+    def worker(n: int) -> None:
+        holder = f"worker-{n}"
+        counts[n] = apply.drain(region.sessions, region.settings, holder=holder)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sum(counts) == len(sends)
+    with region.sessions() as db:
+        rows = db.scalars(select(Message).order_by(Message.id)).all()
+        assert {m.status for m in rows} == {"applied"}, [m.problem for m in rows if m.problem]
+        for lims in labs:
+            mine = [m for m in rows if m.institution_id == lims.institution.id]
+            applied = [m.applied_at for m in mine]
+            assert applied == sorted(applied)  # in acceptance order
+            assert (
+                db.scalar(
+                    select(func.count()).where(Equipment.institution_id == lims.institution.id)
+                )
+                == 6
+            )
+        last = labs[-1]
+        area = db.scalar(
+            select(Lab.area_m2).where(Lab.institution_id == last.institution.id, Lab.name == "室5")
+        )
+        assert str(area) == f"{100 + 50 + 3}.00"
+        assert (
+            db.scalar(select(func.count()).select_from(Lane).where(Lane.holder.is_not(None))) == 0
+        )
+        assert db.scalar(select(func.sum(Lane.applied))) == len(sends)
+
+
+def test_a_worker_applies_only_the_lanes_it_holds(region: Region) -> None:
+    (lims,) = region.lims()
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB]))])
+    lane = f"i{lims.institution.id}"
+    now = utcnow()
+    with region.sessions() as db:
+        assert apply.claim(db, lane, "a", now)
+        assert not apply.claim(db, lane, "b", now)  # held
+        assert apply.apply_batch(db, region.settings, lane, "b") == 0  # not its lease
+        assert apply.claim(db, lane, "b", now + apply.LEASE + dt.timedelta(seconds=1))  # lapsed
+        assert apply.apply_batch(db, region.settings, lane, "a") == 0  # taken over
+        assert apply.apply_batch(db, region.settings, lane, "b") == 1
+        assert db.scalar(select(Message.status)) == "applied"
+
+
+# --- nothing half-applied -----------------------------------------------------------------------
+
+
+class Half(MessageBase):
+    labs: list[dict[str, Any]] = Field(min_length=1)
+    fail: str = "no"
+
+
+@message_type("test.half", title="写一半", schema=Half, example={})
+def _half(ctx: HandlerContext, message: Half) -> dict[str, Any]:
+    """Writes its labs, then fails as it was told."""
+    for lab in message.labs:
+        ctx.db.add(
+            Lab(
+                institution_id=ctx.institution.id,
+                region_code=ctx.institution.region_code,
+                name=lab["name"],
+                address="x",
+                area_m2=1,
+            )
+        )
+    ctx.db.flush()
+    if message.fail == "refuse":
+        raise ValidationFailed(errors=[FieldError("labs", "写到一半被拒绝")])
+    if message.fail == "crash":
+        raise RuntimeError("a bug in a handler")
+    return {"labs": len(message.labs)}
+
+
+HALF = Domain(name="half", title="写一半", message_types=(_half,))
+
+
+def test_a_refusing_or_failing_handler_leaves_nothing_of_its_message(
+    client: TestClient, db: Session, lims: Lims, caplog: pytest.LogCaptureFixture
+) -> None:
+    with installed_with(HALF):
+        refused = lims.post(client, "test.half", lims.message(labs=[{"name": "甲"}], fail="refuse"))
+        crashed = lims.post(client, "test.half", lims.message(labs=[{"name": "乙"}], fail="crash"))
+        done = lims.post(client, "test.half", lims.message(labs=[{"name": "丙"}]))
+    assert refused.rejected
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["message"] == "写到一半被拒绝"
+    assert crashed.rejected
+    assert crashed.status_code == 500
+    assert crashed.json()["type"] == "/problems/internal"
+    assert "a bug in a handler" not in crashed.text  # logged, not told
+    assert "a bug in a handler" in caplog.text
+    assert done.status_code == 200
+    assert done.json()["results"] == {"labs": 1}
+    db.expire_all()
+    assert [lab.name for lab in db.scalars(select(Lab))] == ["丙"]
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def test_replay_rebuilds_the_same_projections(client: TestClient, db: Session, lims: Lims) -> None:
+    lims.post(client, "registry.labs", lims.message(labs=[LAB]))
+    lims.post(client, "registry.equipment", lims.message(equipment=[equipment("E1")]))
+    lims.post(client, "registry.labs", lims.message(labs=[{**LAB, "area_m2": "150.00"}]))
+    bad = lims.post(client, "registry.equipment", lims.message(equipment=[equipment("E2", "无")]))
+    assert bad.rejected
+
+    def projection() -> list[tuple[Any, ...]]:
+        db.expire_all()
+        labs = [(lab.name, str(lab.area_m2)) for lab in db.scalars(select(Lab))]
+        kit = [(e.asset_number, e.name) for e in db.scalars(select(Equipment))]
+        statuses = list(db.scalars(select(Message.status).order_by(Message.id)))
+        return [*labs, *kit, *statuses]
+
+    before = projection()
+    assert before == [("力学室", "150.00"), ("E1", "万能试验机"), "applied", "applied", "applied",
+                      "rejected"]  # fmt: skip
+    db.execute(delete(Equipment))
+    db.execute(delete(Lab))
+    db.commit()
+    assert apply.replay(db, utcnow() - dt.timedelta(hours=1)) == 4
+    db.commit()
+    assert apply_waiting(client) == 4
+    assert projection() == before
+
+
+# --- the group committer --------------------------------------------------------------------------
+
+
+def test_the_writer_stores_concurrent_requests_in_batches(region: Region) -> None:
+    from jcjg.main import create_app
+
+    (lims,) = region.lims()
+    app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
+    committer: GroupCommitter = app.state.exchange_committer
+    payloads = [lims.message(labs=[{**LAB, "name": f"室{n}"}]) for n in range(40)]
+    with TestClient(app) as http, concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda p: lims.post_raw(http, "registry.labs", p), payloads))
+    assert [a.status_code for a in answers] == [202] * 40
+    assert committer.messages == 40
+    assert committer.batches < 40  # some commits carried several messages
+    with region.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == 40
+        assert db.scalar(select(func.count()).select_from(LedgerQueued)) == 40
+
+
+def test_a_batch_that_fails_is_stored_message_by_message(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One message the database refuses costs only its own request."""
+    from jcjg.exchange import commit, service
+
+    (lims,) = region.lims()
+    real = service.store
+
+    def picky(db: Session, batch: list[service.Accepted]) -> None:
+        if any(item.message["message_id"] == poisoned for item in batch):
+            raise RuntimeError("the database refused a row")
+        real(db, batch)
+
+    monkeypatch.setattr(commit, "store", picky)
+    writer = GroupCommitter(region.sessions)
+    items = []
+    with region.sessions() as db:
+        for n in range(3):
+            payload = lims.message(labs=[{**LAB, "name": f"室{n}"}])
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            items.append(_accepted(db, lims, body))
+    poisoned = items[1].message["message_id"]
+    # queued before the writer starts, so they go in one batch
+    futures = [writer.submit(item) for item in items]
+    outcomes = [f.exception(timeout=10) or f.result() for f in futures]
+    writer.close()
+    assert [o["status"] for o in (outcomes[0], outcomes[2])] == ["accepted", "accepted"]
+    assert getattr(outcomes[1], "status", None) == 503
+    with region.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == 2
+
+
+def _accepted(db: Session, lims: Lims, body: bytes) -> Any:
+    """What the request path prepares for ``body`` (checked, not stored)."""
+    from jcjg.exchange.auth import Caller
+    from jcjg.exchange.models import Client, ClientKey
+    from jcjg.exchange.service import accept
+    from jcjg.exchange.signatures import Verified
+    from jcjg.exchange.types import message_types
+
+    key = db.scalars(select(ClientKey).where(ClientKey.key_id == lims.key_id)).one()
+    caller = Caller(
+        client=db.get_one(Client, key.client_id),
+        key=key,
+        verified=Verified(label="sig1", keyid=key.key_id, alg="ed25519", created=0,
+                          expires=None, nonce=uuid.uuid4().hex, tag=None, covered=(),
+                          params={}, signature_params="", signature=b""),
+        body=body,
+        signature_input="sig1=()",
+        signature="sig1=::",
+    )  # fmt: skip
+    return accept(db, caller, message_types()["registry.labs"])
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+def test_status_of_one_and_of_many(
+    client: TestClient, db: Session, lims: Lims, hmac_lims: Lims
+) -> None:
+    first = lims.post_raw(client, "registry.labs", lims.message(labs=[LAB])).json()
+    accepted = lims.status(client, "registry.labs", first["message_id"]).json()
+    assert (accepted["status"], accepted["applied_at"], accepted["ledger"]) == (
+        "accepted",
+        None,
+        None,
+    )
+    assert "results" not in accepted
+    apply_waiting(client)
+    ledger.integrate(db)
+    db.commit()
+    path = "/exchange/v1/status"
+    unknown = str(uuid.uuid4())
+    body = json.dumps({"message_ids": [first["message_id"].upper(), unknown]}).encode()
+    answer = client.post(path, content=body, headers=lims.headers("POST", path, body))
+    assert answer.status_code == 200, answer.text
+    (doc,) = answer.json()["messages"]
+    assert answer.json()["unknown"] == [unknown]
+    assert doc["status"] == "applied"
+    assert doc["results"]["created"] == 1
+    found = doc["ledger"]
+    root = parse_checkpoint(found["checkpoint"].split("\n\n")[0] + "\n").root
+    leaf = bytes.fromhex(first["leaf_hash"])
+    assert merkle.verify_inclusion(
+        leaf, found["index"], found["size"], [bytes.fromhex(h) for h in found["hashes"]], root
+    )
+    assert db.get_one(LedgerLeaf, found["index"]).leaf_hash == leaf
+    # another client's message is not found, by either way; nor under another type
+    other = hmac_lims.status(client, "registry.labs", first["message_id"])
+    assert other.status_code == 404
+    assert other.json()["type"] == "/problems/exchange-message-unknown"
+    assert lims.status(client, "registry.staff", first["message_id"]).status_code == 404
+    assert lims.status(client, "registry.labs", "not-a-uuid").status_code == 404
+    theirs = client.post(path, content=body, headers=hmac_lims.headers("POST", path, body))
+    assert theirs.json() == {"messages": [], "unknown": [first["message_id"], unknown]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        b'{"message_ids": []}',
+        b'{"message_ids": "x"}',
+        b'{"message_ids": [1]}',
+        b'{"message_ids": ["not-a-uuid"]}',
+        b'{"message_ids": ["a\\u0000b"]}',
+        json.dumps({"message_ids": [str(uuid.uuid4()) for _ in range(101)]}).encode(),
+        b"[1]",
+        b"{not json",
+    ],
+    ids=["no-ids", "empty", "string", "number", "not-uuid", "nul", "too-many", "array", "bad"],
+)
+def test_bad_status_requests_are_422(client: TestClient, lims: Lims, body: bytes) -> None:
+    path = "/exchange/v1/status"
+    answer = client.post(path, content=body, headers=lims.headers("POST", path, body))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["type"] == "/problems/validation"
+
+
+def test_status_requests_are_signed(client: TestClient, lims: Lims) -> None:
+    path = f"/exchange/v1/messages/registry.labs/{uuid.uuid4()}"
+    assert client.get(path).status_code == 401
+    body = b'{"message_ids": []}'
+    answer = client.post(
+        "/exchange/v1/status", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 401
+
+
+def test_the_sequencer_gives_promised_leaves_their_indices_in_order(db: Session) -> None:
+    before = ledger.head(db).size
+    promises = [ledger.promise("message:test", {"n": n}) for n in range(5)]
+    for promise in promises:
+        db.execute(LedgerQueued.__table__.insert().values(**promise.queued_row()))
+    fact = ledger.notarise(db, "report:issue", {"n": "fact"})  # notarised at once, between
+    db.commit()
+    assert ledger.integrate(db) == 6
+    db.commit()
+    order = list(
+        db.scalars(select(LedgerLeaf.leaf_hash).where(LedgerLeaf.leaf_index >= before)
+                   .order_by(LedgerLeaf.leaf_index))
+    )  # fmt: skip
+    assert order == [fact.leaf_hash, *(p.leaf_hash for p in promises)]
+    assert db.scalar(select(func.count()).select_from(LedgerQueued)) == 0
+    assert ledger.verify_all(db).ok
+
+
+def test_worker_once_applies_what_waits(region: Region) -> None:
+    from click.testing import CliRunner
+
+    from jcjg.cli import main
+    from jcjg.config import get_settings
+
+    (lims,) = region.lims()
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB]))])
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            main,
+            ["worker", "--once"],
+            env={"JCJG_DATABASE_URL": region.url, "JCJG_ENV": "test",
+                 "JCJG_SECRET_KEY": region.settings.secret_key},
+        )  # fmt: skip
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "处理报送消息 1 条" in result.output
+    with region.sessions() as db:
+        assert db.scalar(select(Message.status)) == "applied"
+
+
+def test_replay_from_the_command_line(region: Region) -> None:
+    from click.testing import CliRunner
+
+    from jcjg.cli import main
+    from jcjg.config import get_settings
+
+    (lims,) = region.lims()
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB]))])
+    apply.drain(region.sessions, region.settings)
+    with region.sessions() as db:
+        db.execute(delete(Lab))
+        db.commit()
+    env = {"JCJG_DATABASE_URL": region.url, "JCJG_ENV": "test",
+           "JCJG_SECRET_KEY": region.settings.secret_key}  # fmt: skip
+    get_settings.cache_clear()
+    try:
+        bad = CliRunner().invoke(main, ["exchange", "replay", "--since", "yesterday"], env=env)
+        since = (utcnow() + dt.timedelta(hours=8) - dt.timedelta(days=1)).date().isoformat()
+        result = CliRunner().invoke(main, ["exchange", "replay", "--since", since], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert bad.exit_code == 2
+    assert result.exit_code == 0, result.output
+    assert "重新置为待处理 1 条消息" in result.output
+    assert "已处理 1 条" in result.output
+    with region.sessions() as db:
+        assert [lab.name for lab in db.scalars(select(Lab))] == ["力学室"]
+
+
+def test_a_message_whose_type_is_gone_is_rejected(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    with installed_with(HALF):
+        response = lims.post_raw(client, "test.half", lims.message(labs=[{"name": "甲"}]))
+    assert response.status_code == 202
+    apply_waiting(client)  # applied after the type was uninstalled
+    status = lims.status(client, "test.half", response.json()["message_id"]).json()
+    assert status["status"] == "rejected"
+    assert "test.half" in status["problem"]["detail"]
+    assert db.scalars(select(Lab)).all() == []
