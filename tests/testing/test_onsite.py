@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from jcjg.alerts.models import Alert, RuleThreshold
-from jcjg.core.workdays import add_working_days
+from jcjg.core.workdays import add_working_days, working_days_between
 from jcjg.testing.models import OnSitePlan, OnSiteRecord
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -249,7 +249,12 @@ def test_work_started_before_the_plan_allows(client, db, factory, lab):
     assert at_once.status_code == 200, at_once.text
     assert flagged(db) == {"现场检测记录 JL-AT-ONCE"}
     facts = db.scalars(select(Alert).where(Alert.rule_id == "onsite_plan_late")).one().facts
-    assert facts["问题"] == ["实际开始早于方案计划开始（提前 0 个工作日（应 3 个））"]
+    # the work began 3 hours before the plan arrived: the same working day, or (sent between
+    # 00:00 and 03:00 Beijing time) the day before, one working day back when that is a workday
+    began = dt.datetime.fromisoformat(facts["开始时间"]).astimezone(SHANGHAI).date()
+    ahead = working_days_between(dt.datetime.now(SHANGHAI).date(), began)
+    assert ahead in (0, -1)
+    assert facts["问题"] == [f"实际开始早于方案计划开始（提前 {ahead} 个工作日（应 3 个））"]
     future = dt.datetime.fromisoformat(_start_in(5))
     too_soon = record(
         lab, project, "JL-FUTURE", "FA-FAR",
