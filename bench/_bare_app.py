@@ -24,3 +24,9 @@ async def post_message(message_type: str, request: Request) -> dict[str, bool]:
 async def verify(code: str) -> dict[str, bool]:
     """The baseline of bench/verify.py: a GET on the verification page's path."""
     return {"ok": True}
+
+
+@app.get("/{path:path}")
+async def page(path: str) -> dict[str, bool]:
+    """The baseline of bench/pages.py: a GET on any of the pages' paths."""
+    return {"ok": True}

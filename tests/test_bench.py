@@ -122,3 +122,27 @@ def test_verify_bench_short(capsys):
     assert {m.group(5) for m in figures.values()} == {"bare_get"}
     assert all(float(m.group(2)) > 0 for m in figures.values())
     assert not any(line.startswith("# failed") for line in lines)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.slow
+@pytest.mark.skipif(
+    BACKEND != "postgresql",
+    reason="the benchmark fills a PostgreSQL database of its own; run once, in the PostgreSQL run",
+)
+def test_pages_bench_short(capsys):
+    _require_postgres()
+    lines = _load("pages").main(["--short", "--postgres-url", POSTGRES_URL])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert list(figures) == ["pages_p99", "pages_throughput"]
+    assert [line for line in lines if line.startswith("BENCH ")] == [
+        m.group(0) for m in figures.values()
+    ]
+    assert figures["pages_p99"].group(3) == "ms"
+    assert figures["pages_throughput"].group(3) == "req/s"
+    assert {m.group(5) for m in figures.values()} == {"bare_get"}
+    assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in figures.values())
+    assert not any(line.startswith("# failed") for line in lines), "\n".join(lines)
+    for page in ("home", "alerts", "records", "stats", "nonconformities", "reports"):
+        assert any(line.startswith(f"# page {page}: ") for line in lines)
+    assert "BENCH pages_throughput" in capsys.readouterr().out

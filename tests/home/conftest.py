@@ -101,7 +101,8 @@ def add_messages(db: Session, lab: Institution, moments: list[dt.datetime]) -> N
             client_id=client.id, key_id=f"k-{client.id}", institution_id=lab.id,
             region_code=lab.region_code, message_type="test_record",
             message_id=str(uuid.uuid4()), body=b"{}", content_sha256="0" * 64,
-            signature_input="", signature="", received_at=moment, receipt={}, ledger_index=0,
+            signature_input="", signature="", received_at=moment, receipt={},
+            lane=f"i{lab.id}", leaf_hash=bytes(32), status="applied",
         ))  # fmt: skip
     db.flush()
 

@@ -8,7 +8,15 @@ import datetime as dt
 from sqlalchemy import select
 
 from jcjg.auth.choices import Role
-from jcjg.testing.models import Curve, OnSitePlan, OnSiteRecord, Revision, Specimen, TestRecord
+from jcjg.testing.models import (
+    Curve,
+    OnSitePlan,
+    OnSiteRecord,
+    RecordTally,
+    Revision,
+    Specimen,
+    TestRecord,
+)
 from tests.factories import Factory
 from tests.generic import AU, IA, IS_, PU, A, C, P, Routes, S, ScopeCase
 
@@ -119,7 +127,13 @@ def _testing_case(model: type) -> ScopeCase:
             ),
             received_at=now,
         )
+        from jcjg.testing.stats import refresh_tally
+
+        refresh_tally(f.db)
         objects = {
+            RecordTally: f.db.scalars(
+                select(RecordTally).where(RecordTally.institution_id == lab.id)
+            ).one(),
             OnSitePlan: plan,
             OnSiteRecord: onsite,
             TestRecord: record,
@@ -148,7 +162,7 @@ def _testing_case(model: type) -> ScopeCase:
 
 SCOPED: dict[type, ScopeCase] = {
     model: _testing_case(model)
-    for model in (TestRecord, Specimen, Curve, Revision, OnSitePlan, OnSiteRecord)
+    for model in (TestRecord, Specimen, Curve, Revision, OnSitePlan, OnSiteRecord, RecordTally)
 }
 
 

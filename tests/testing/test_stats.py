@@ -1,18 +1,21 @@
 """Statistics of test records (000 4.3.4 items 4-5): counts by institution, project, item and
 month, checked against SQL written here independently; each count's link lists those records;
-the nonconformity mark; the reader's scope."""
+the nonconformity mark; the reader's scope; the tally the page adds up (refreshed by its job)
+and the live count of a page narrowed to days."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 
 import pytest
-from sqlalchemy import literal, select, text
+from sqlalchemy import delete, literal, select, text
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import UTCDateTime, beijing_month
-from jcjg.testing.models import TestRecord
+from jcjg.testing.jobs import tally
+from jcjg.testing.models import RecordTally, TestRecord
 from jcjg.testing.service import nonconforming_by
 from tests.exchange.conftest import make_lims
 from tests.factories import login
@@ -68,6 +71,7 @@ def region(client, db, settings, factory, lab):
         response = lims.post(client, "test_record", payload)
         assert response.status_code == 200, response.text
     db.expire_all()
+    tally(db, logging.getLogger("test"))  # the job the page's numbers come from
     return lab, other, project
 
 
@@ -196,3 +200,41 @@ def test_nonconforming_records_are_marked_and_listed(browser_client, db, region,
 )
 def test_who_marked_a_result_nonconforming(lab, platform, mark):
     assert nonconforming_by(lab, platform) == mark
+
+
+def test_the_page_adds_up_the_tally_until_its_job_counts_again(
+    browser_client, client, db, region, authority
+):
+    lab, _other, _ = region
+    login(browser_client, authority.username)
+    before = browser_client.get("/testing/stats", headers=HTML).text
+    assert 'data-testid="counted-at"' in before
+    key = str(lab.institution.id)
+    assert _table(before)[key] == _sql_counts(db, "institution_id")[key]
+    response = lab.post(client, "test_record", concrete_record(lab, number="ST-NEW", seed=9)[0])
+    assert response.status_code == 200, response.text
+    db.expire_all()
+    stale = _table(browser_client.get("/testing/stats", headers=HTML).text)
+    assert stale[key][0] == _sql_counts(db, "institution_id")[key][0] - 1  # not yet counted
+    # narrowed to days, the page counts the records themselves: the new one is there
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    live = browser_client.get(f"/testing/stats?since={today}", headers=HTML).text
+    assert 'data-testid="counted-at"' not in live
+    assert _table(live)[key][0] == stale[key][0] + 1
+    tally(db, logging.getLogger("test"))
+    fresh = _table(browser_client.get("/testing/stats", headers=HTML).text)
+    assert {k: v for k, v in fresh.items() if k != "total"} == _sql_counts(db, "institution_id")
+    months = set(db.scalars(select(RecordTally.month)))
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert months == {r.ended_at.astimezone(beijing).strftime("%Y-%m")
+                      for r in db.scalars(select(TestRecord))}  # fmt: skip
+
+
+def test_before_the_first_tally_the_page_counts_the_records(browser_client, db, region, authority):
+    db.execute(delete(RecordTally))
+    db.commit()
+    login(browser_client, authority.username)
+    page = browser_client.get("/testing/stats", headers=HTML).text
+    assert 'data-testid="counted-at"' not in page
+    table = _table(page)
+    assert {k: v for k, v in table.items() if k != "total"} == _sql_counts(db, "institution_id")

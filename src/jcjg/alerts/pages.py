@@ -148,14 +148,10 @@ def _list_context(
     rule_id: str | None,
     chosen: _ListFilters,
 ) -> dict[str, Any]:
-    rows, total = service.search(
-        db=db,
-        principal=principal,
-        offset=paging.offset,
-        limit=paging.limit,
-        rule_id=rule_id,
-        **chosen.search,
+    paged, total = service.page(
+        db=db, principal=principal, paging=paging, rule_id=rule_id, **chosen.search
     )
+    rows = paged.rows
     counts = service.counts_by_rule(db=db, principal=principal, **chosen.search)
     institutions = service.institutions_with_alerts(db=db, principal=principal)
     rule_ids = sorted(set(rules()) | set(counts))
@@ -163,6 +159,7 @@ def _list_context(
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
         "counts": [(i, service.rule_title(i), counts.get(i, 0)) for i in rule_ids],
         "institutions": institutions,
         "names": dict(institutions),

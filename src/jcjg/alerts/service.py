@@ -17,7 +17,8 @@ from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
-from jcjg.core.pagination import count_rows
+from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
+from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import is_valid_code, scope_prefix
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
@@ -26,6 +27,21 @@ _SEVERITY_RANK = case(
     {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
 )
 
+
+def _rank(severity: str) -> int:
+    found = severity_of(severity)
+    return found.rank if found else len(Severity)
+
+
+# the list's order: most severe, then most recently seen first (as search_stmt orders)
+ALERT_ORDER = Order(
+    (
+        Key(_SEVERITY_RANK, lambda a: _rank(a.severity), descending=False),
+        Key(Alert.last_seen_at, lambda a: a.last_seen_at),
+        Key(Alert.id, lambda a: a.id),
+    ),
+    (0, dt.datetime.now(dt.UTC), 0),
+)
 
 # --- alerts ------------------------------------------------------------------------------------
 
@@ -127,6 +143,38 @@ def search(
     )
     total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total
+
+
+def page(
+    *, db: Session, principal: Principal, paging: PageParams, **filters: Any
+) -> tuple[Paged[Alert], Total]:
+    """One page of the alerts within scope matching the filters (those of
+    :func:`search_stmt`; deep pages by keyset) and their total (estimated beyond
+    ``ESTIMATE_ABOVE`` on PostgreSQL)."""
+    stmt = restrict(search_stmt(**filters), principal, "read")
+    return paginate_rows(db, stmt, paging, ALERT_ORDER), count_total(db, stmt)
+
+
+def handling_counts(*, db: Session, principal: Principal, today: dt.date) -> dict[str, int]:
+    """How many open alerts within scope each handling filter of the list finds (``new``,
+    each case status, ``overdue`` on ``today``, ``escalated``): one pass over them, where
+    :func:`search` with ``handling`` would count each filter on its own."""
+    rectifying = Case.status == CaseStatus.RECTIFYING.value
+    buckets: dict[str, Any] = {CaseStatus.NEW.value: Case.id.is_(None)}
+    buckets |= {s.value: Case.status == s.value for s in CaseStatus if s is not CaseStatus.NEW}
+    buckets |= {"overdue": rectifying & (Case.deadline < today),
+                "escalated": Case.escalated_to.is_not(None)}  # fmt: skip
+    stmt = (
+        restrict(select(Alert), principal, "read")
+        .where(Alert.status == AlertStatus.OPEN.value)
+        .outerjoin(Case, Case.alert_id == Alert.id)
+        .with_only_columns(
+            *(func.sum(case((cond, 1), else_=0)) for cond in buckets.values()),
+            maintain_column_froms=True,
+        )
+    )
+    found = db.execute(stmt).one()
+    return {name: int(n or 0) for name, n in zip(buckets, found, strict=True)}
 
 
 def counts_by_rule(

@@ -17,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import Boolean, ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.core.errors import NotFound, PermissionDenied
-from jcjg.core.regioncodes import in_subtree, scope_prefix
+from jcjg.core.regioncodes import in_subtree, prefix_bounds, scope_prefix
 
 T = TypeVar("T")
 # any SELECT, whatever its columns (SQLAlchemy 2.1 types a Select by its columns' types)
@@ -123,9 +126,47 @@ def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
         region = _column(target, "region")
         if region is not None and principal.region_code:
             pk = target.__mapper__.primary_key[0]
-            prefix = scope_prefix(principal.region_code)
-            out.append(col.in_(select(pk).where(region.startswith(prefix))))
+            in_region = in_prefix(region, scope_prefix(principal.region_code))
+            out.append(InSelect(col, select(pk).where(in_region)))
     return out
+
+
+def in_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix`` (a region code's), as a range an index can answer
+    in any collation (``LIKE '36%'`` needs the C collation or a pattern index)."""
+    low, high = prefix_bounds(prefix)
+    return and_(column >= low, column < high)
+
+
+class InSelect(ColumnElement[bool]):
+    """``column IN (select)``, written ``column = ANY(ARRAY(select))`` on PostgreSQL: there
+    the ids become one array the planner can look up in ``column``'s index (OR-ed with the
+    other scope clauses as a BitmapOr) and count rows by, where ``IN`` is a hashed subplan
+    that makes it scan the table and guess half of it."""
+
+    __visit_name__ = "in_select"
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - declared so by SQLAlchemy (its cache key)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+    type = Boolean()
+    _is_implicitly_boolean = True  # a predicate, never compared with 1 where booleans are ints
+
+    def __init__(self, column: Any, ids: Select[Any]) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(InSelect)
+def _in_select(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.column.in_(element.ids), **kw))
+
+
+@compiles(InSelect, "postgresql")
+def _in_select_postgresql(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} = ANY(ARRAY{compiler.process(element.ids.scalar_subquery(), **kw)})"
 
 
 def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
@@ -138,7 +179,7 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
     if kind is ScopeKind.REGION and principal.region_code:
         col = _column(model, "region")
         if col is not None:
-            clauses.append(col.startswith(scope_prefix(principal.region_code)))
+            clauses.append(in_prefix(col, scope_prefix(principal.region_code)))
         clauses += _followed(model, principal)
     elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
         col = _column(model, "institution")

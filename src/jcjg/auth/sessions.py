@@ -14,6 +14,7 @@ import secrets
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from jcjg.auth.choices import Role
 from jcjg.auth.models import ApiToken, RoleGrant, User, UserSession
@@ -106,9 +107,31 @@ def load_session(*, db: Session, settings: Settings, token: str) -> UserSession 
         db.delete(row)
         db.flush()
         return None
-    if now - row.last_seen_at > dt.timedelta(seconds=30):
-        row.last_seen_at = now
+    if now - row.last_seen_at > TOUCH_AFTER:
+        _touch(db, row, now)
     return row
+
+
+TOUCH_AFTER = dt.timedelta(seconds=30)  # how stale a session's last_seen_at may be
+
+
+def _touch(db: Session, row: UserSession, now: dt.datetime) -> None:
+    """Mark the session seen now, unless another request of it is doing so: the row stays
+    locked until that request ends, and every other request of the session (a page's htmx
+    requests, other tabs) would wait for it (PostgreSQL; SQLite has no row locks)."""
+    free = (
+        select(UserSession.id)
+        .where(UserSession.id == row.id, UserSession.last_seen_at < now - TOUCH_AFTER)
+        .with_for_update(skip_locked=True)
+    )
+    touched = db.execute(
+        update(UserSession)
+        .where(UserSession.id.in_(free))
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if touched.rowcount:  # type: ignore[attr-defined]
+        set_committed_value(row, "last_seen_at", now)
 
 
 def end_session(*, db: Session, session_id: int) -> None:

@@ -51,6 +51,12 @@ def scope_prefix(code: str) -> str:
     return code
 
 
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """The codes starting with ``prefix`` (digits) are those ``>= low`` and ``< high``:
+    ``"3604"`` -> ``("3604", "3605")``, ``"39"`` -> ``("39", "3:")``."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def in_subtree(code: str, root: str) -> bool:
     """Whether region ``code`` lies in the subtree of ``root`` (itself included)."""
     return code.startswith(scope_prefix(root))

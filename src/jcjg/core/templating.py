@@ -34,6 +34,9 @@ def templates() -> Jinja2Templates:
         folder = resources.files("jcjg") / "templates"
         _templates = Jinja2Templates(directory=str(folder))
         env = _templates.env
+        # a template file is looked at again for changes only while developing: elsewhere
+        # every page would stat each of its templates on every render
+        env.auto_reload = _developing()
         env.filters["localtime"] = _localtime
         env.globals["csrf_field"] = _csrf_field
         env.globals["label"] = _label
@@ -41,6 +44,12 @@ def templates() -> Jinja2Templates:
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
     return _templates
+
+
+def _developing() -> bool:
+    from jcjg.config import get_settings
+
+    return get_settings().env == "dev"
 
 
 def _localtime(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:

@@ -77,6 +77,7 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
     today = beijing_date(utcnow())
     out: list[tuple[str, int, str, bool]] = []
     if principal.can("alert:read"):
+        counts = alerts.handling_counts(db=db, principal=principal, today=today)
         for title, handling, late in (
             ("待确认的预警", "new", False),
             ("整改中", "rectifying", False),
@@ -84,16 +85,14 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
             ("整改逾期", "overdue", True),
             ("已升级督办", "escalated", True),
         ):
-            _, total = alerts.search(db=db, principal=principal, limit=0, handling=handling,
-                                     today=today)  # fmt: skip
-            out.append((title, total, f"/alerts?handling={handling}", late))
+            out.append((title, counts[handling], f"/alerts?handling={handling}", late))
     if principal.can("test_record:read"):
+        found = nonconformities.counts(db, principal, today=today, since=today)
         for title, status, late in (
             ("不合格结果未闭环", nonconformities.UNCLOSED, False),
             ("不合格结果逾期", nonconformities.OVERDUE, True),
         ):
-            stmt = nonconformities.search_stmt(principal, status, today=today)
-            out.append((title, count_rows(db, stmt), f"/nonconformities?status={status}", late))
+            out.append((title, found[status], f"/nonconformities?status={status}", late))
     if principal.user_id is not None:
         out.append(("未读通知", unread(db, principal.user_id), "/inbox", False))
     return out

@@ -243,16 +243,16 @@ def nonconformity_numbers(*, db: Session, principal: Principal, today: dt.date) 
     handled but not closed, and found in the last ``RECENT_DAYS`` Beijing days; each with the
     filtered register behind it."""
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
+    found = nonconformities.counts(db, principal, today=today, since=since)
     out = []
     for key, title, status, found_since in (
         ("open", "待处理", NcStatus.OPEN.value, None),
         ("handling", "处理中（待闭环）", NcStatus.HANDLING.value, None),
         ("recent", f"近 {RECENT_DAYS} 天登记", None, since),
     ):
-        stmt = nonconformities.search_stmt(principal, status, since=found_since)
         since_text = found_since.isoformat() if found_since else None
         link = _link("/nonconformities", status=status, since=since_text)
-        out.append(Number(f"nc:{key}", title, count_rows(db, stmt), link))
+        out.append(Number(f"nc:{key}", title, found[key], link))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -23,7 +23,11 @@ class Nonconformity(IdMixin, Base):
     when it told the client (003 III(6))."""
 
     __tablename__ = "nonconformity"
-    __table_args__ = (UniqueConstraint("institution_id", "reported_number"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "reported_number"),
+        # the register's order (latest found first) and its keyset pages
+        Index("ix_nonconformity_found_at_id", "found_at", "id"),
+    )
     __permission_entity__: ClassVar[str] = "test_record"
     __scope_columns__: ClassVar[dict[str, str]] = {
         "region": "region_code",
@@ -47,7 +51,7 @@ class Nonconformity(IdMixin, Base):
     grade: Mapped[str] = mapped_column(String(32), default="")  # the limit it is judged by
     requirement: Mapped[str] = mapped_column(String(200), default="")  # the limit, in words
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     deadline: Mapped[dt.date] = mapped_column(Date, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # NcStatus
     handling: Mapped[str] = mapped_column(String(16), default="")  # Handling

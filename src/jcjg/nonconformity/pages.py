@@ -17,7 +17,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity import service
@@ -69,6 +69,16 @@ def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:
     return {k: k for k in keys}
 
 
+# the register's order, the latest found first (as service.search_stmt orders it)
+REGISTER_ORDER = Order(
+    (
+        Key(Nonconformity.found_at, lambda x: x.found_at),
+        Key(Nonconformity.id, lambda x: x.id),
+    ),
+    (dt.datetime.now(dt.UTC), 0),
+)
+
+
 @router.get("/nonconformities", response_class=HTMLResponse)
 def register_page(
     request: Request,
@@ -91,8 +101,9 @@ def register_page(
     stmt = service.search_stmt(principal, status or None, today=today,
                                institution_id=institution_id, region_code=region_code or None,
                                project_id=project_id, since=since)  # fmt: skip
-    total = count_rows(db, stmt)
-    rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, REGISTER_ORDER)
+    rows = paged.rows
     summary = service.summary(db, principal, by, today)
     names = names_of(db, rows)
     records = dict(
@@ -106,6 +117,7 @@ def register_page(
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
         "status": status or "",
         "by": by,
         "summary": summary,

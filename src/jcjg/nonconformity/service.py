@@ -492,6 +492,26 @@ def search_stmt(
     return restrict(stmt, principal, "read")
 
 
+def counts(db: Session, principal: Principal, *, today: dt.date, since: dt.date) -> dict[str, int]:
+    """The register's numbers of the home pages within scope, in one pass: by status
+    (``open``, ``handling``), ``unclosed``, ``overdue`` on ``today``, and ``recent`` (found
+    from Beijing day ``since`` on); each what :func:`search_stmt` with that filter finds."""
+    not_closed = Nonconformity.status != NcStatus.CLOSED.value
+    buckets = {
+        NcStatus.OPEN.value: Nonconformity.status == NcStatus.OPEN.value,
+        NcStatus.HANDLING.value: Nonconformity.status == NcStatus.HANDLING.value,
+        UNCLOSED: not_closed,
+        OVERDUE: not_closed & (Nonconformity.deadline < today),
+        "recent": Nonconformity.found_at >= beijing_midnight(since),
+    }
+    stmt = restrict(select(Nonconformity), principal, "read").with_only_columns(
+        *(func.sum(case((cond, 1), else_=0)) for cond in buckets.values()),
+        maintain_column_froms=True,
+    )
+    found = db.execute(stmt).one()
+    return {name: int(n or 0) for name, n in zip(buckets, found, strict=True)}
+
+
 @dataclass(frozen=True)
 class SummaryRow:
     key: str

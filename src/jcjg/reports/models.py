@@ -6,7 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -23,7 +33,11 @@ class Report(IdMixin, Base):
     __tablename__ = "report"
     __permission_entity__: ClassVar[str] = "report"
     __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
-    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "number"),
+        # the list's order (latest first) and its keyset pages
+        Index("ix_report_received_at_id", "received_at", "id"),
+    )
 
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
     region_code: Mapped[str] = mapped_column(String(6), index=True)
@@ -48,7 +62,7 @@ class Report(IdMixin, Base):
     signatories: Mapped[list[str]] = mapped_column(JSON, default=list)  # names
     signatory_person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     issued_on: Mapped[dt.date] = mapped_column(Date, index=True)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="issued", index=True)
     status_reason: Mapped[str] = mapped_column(String(500), default="")
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -3,6 +3,7 @@ covers, the chain and the scans of its code) and the QR to print, as SVG or PNG.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +17,7 @@ from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
 from jcjg.documents.qr import qr_png, qr_svg
 from jcjg.projects.models import Project
@@ -38,6 +39,12 @@ _CHOICES: dict[str, Any] = {
     "rule_title": rule_title,
 }
 
+# the report list's order, the latest first (index ix_report_received_at_id)
+REPORT_ORDER = Order(
+    (Key(Report.received_at, lambda r: r.received_at), Key(Report.id, lambda r: r.id)),
+    (dt.datetime.now(dt.UTC), 0),
+)
+
 
 @router.get("/reports", response_class=HTMLResponse)
 def report_list(
@@ -56,14 +63,9 @@ def report_list(
         )
     if status:
         stmt = stmt.where(Report.status == status)
-    total = count_rows(db, stmt)
-    rows = list(
-        db.scalars(
-            stmt.order_by(Report.received_at.desc(), Report.id.desc())
-            .offset(paging.offset)
-            .limit(paging.limit)
-        )
-    )
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, REPORT_ORDER)
+    rows = list(paged.rows)
     names = names_of(db, rows)["institutions"]
     query = {k: v for k, v in {"q": q, "status": status}.items() if v}
     return render(
@@ -73,6 +75,7 @@ def report_list(
             "rows": rows,
             "total": total,
             "paging": paging,
+            "paged": paged,
             "q": q,
             "status": status,
             "names": names,

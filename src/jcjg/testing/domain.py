@@ -5,9 +5,10 @@ from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
-from jcjg.testing import evidence, messages, models, pages, rules
+from jcjg.testing import evidence, jobs, messages, models, pages, rules
 
 _GROUP = "工程与检测"
 
@@ -43,5 +44,6 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    jobs=collect(jobs, Job),
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -39,7 +40,11 @@ class TestRecord(IdMixin, Base):
     __tablename__ = "test_record"
     __permission_entity__: ClassVar[str] = "test_record"
     __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
-    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "number"),
+        # the list's order (latest first) and its keyset pages; the date filters
+        Index("ix_test_record_ended_at_id", "ended_at", "id"),
+    )
 
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
     region_code: Mapped[str] = mapped_column(String(6), index=True)
@@ -60,7 +65,7 @@ class TestRecord(IdMixin, Base):
     inspectors: Mapped[list[str]] = mapped_column(JSON, default=list)  # names (IDs not kept)
     inspector_person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     acquisition: Mapped[str] = mapped_column(String(8))  # Acquisition value
@@ -212,3 +217,29 @@ class OnSiteRecord(IdMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class RecordTally(IdMixin, Base):
+    """Test records counted by Beijing month, region, institution, project, item and kind: what
+    the statistics page (``/testing/stats``) adds up instead of a year of records. Rebuilt as a
+    whole by the job ``testing.tally`` (:func:`jcjg.testing.stats.refresh_tally`); each row
+    says when. Scoped as the records it counts."""
+
+    __tablename__ = "test_record_tally"
+    __permission_entity__: ClassVar[str] = "test_record"
+    __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
+
+    month: Mapped[str] = mapped_column(String(7))  # "2026-11", Beijing
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), index=True, default=None
+    )
+    item_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(24))
+    records: Mapped[int] = mapped_column(Integer)
+    auto: Mapped[int] = mapped_column(Integer)  # acquired automatically
+    late: Mapped[int] = mapped_column(Integer)  # with a late_upload finding, open or closed
+    flagged: Mapped[int] = mapped_column(Integer)  # with an open alert of any rule
+    nonconforming: Mapped[int] = mapped_column(Integer)  # marked for the register
+    refreshed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -20,7 +20,15 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.pagination import (
+    Key,
+    Order,
+    PageParams,
+    count_rows,
+    count_total,
+    page_params,
+    paginate,
+)
 from jcjg.core.templating import Panel, render, render_list
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
@@ -29,6 +37,7 @@ from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.tenancy.models import Institution
 from jcjg.testing import service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
+from jcjg.testing.jobs import TALLY_EVERY
 from jcjg.testing.models import (
     Curve,
     OnSitePlan,
@@ -67,6 +76,11 @@ def list_filters(
 
 
 FiltersDep = Annotated[Filters, Depends(list_filters)]
+# the record list's order, the latest first (index ix_test_record_ended_at_id)
+RECORD_ORDER = Order(
+    (Key(TestRecord.ended_at, lambda r: r.ended_at), Key(TestRecord.id, lambda r: r.id)),
+    (dt.datetime.now(dt.UTC), 0),
+)
 
 
 @router.get("/testing/records", response_class=HTMLResponse)
@@ -94,12 +108,9 @@ def record_list(
         )
     if nonconforming:
         stmt = stmt.where(TestRecord.nonconforming_by != "")
-    total = count_rows(db, stmt)
-    rows = db.scalars(
-        stmt.order_by(TestRecord.ended_at.desc(), TestRecord.id.desc())
-        .offset(paging.offset)
-        .limit(paging.limit)
-    ).all()
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, RECORD_ORDER)
+    rows = paged.rows
     flags = _flags(db, [r.id for r in rows])
     institutions = names_of(db, rows)["institutions"]
     query = filters.query() | {"q": q, "rule": rule}
@@ -113,6 +124,7 @@ def record_list(
             "rows": rows,
             "total": total,
             "paging": paging,
+            "paged": paged,
             "filters": filters,
             "q": q,
             "flagged": flagged,
@@ -156,7 +168,8 @@ def record_statistics(
     filters: FiltersDep,
     by: Annotated[Literal["institution", "project", "item", "month"], Query()] = "institution",
 ) -> Response:
-    rows = stats.record_stats(db, principal, by, filters)
+    found = stats.record_stats(db, principal, by, filters)
+    rows = found.rows
     totals = {
         name: sum(getattr(r, name) for r in rows)
         for name in ("records", "auto", "late", "flagged", "nonconforming")
@@ -166,6 +179,8 @@ def record_statistics(
         "testing/stats.html",
         {
             "rows": rows,
+            "counted_at": found.counted_at,
+            "tally_every": int(TALLY_EVERY.total_seconds() // 60),
             "by": by,
             "groups": stats.GROUPS,
             "filters": filters,

@@ -1,6 +1,11 @@
 """Counts of test records (000 4.3.4 items 4-5): by institution, project, test item or month,
 with how many were acquired automatically, uploaded late, flagged by a rule now, and judged
-nonconforming. One SQL query per table, within the reader's data scope."""
+nonconforming. One SQL query per table, within the reader's data scope.
+
+A year of a province's records is not counted on every request: the job ``testing.tally``
+rebuilds :class:`RecordTally` (the counts by month, region, institution, project, item and
+kind) and the page adds its rows up, saying when they were counted. Only a page narrowed to
+days (``since``, ``until``), or one asked for before the first tally, counts the records."""
 
 from __future__ import annotations
 
@@ -8,19 +13,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, case, cast, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
 from jcjg.auth.scopes import Principal, scope_clause
 from jcjg.catalogue.models import TestItem
 from jcjg.catalogue.service import by_code
-from jcjg.core.db import beijing_month
+from jcjg.core.db import UTCDateTime, beijing_month, utcnow
 from jcjg.core.workdays import beijing_midnight
 from jcjg.projects.models import Project
 from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Acquisition
-from jcjg.testing.models import TestRecord
+from jcjg.testing.models import RecordTally, TestRecord
 
 GROUPS = {"institution": "检测机构", "project": "工程项目", "item": "检测项目", "month": "月份"}
 
@@ -36,15 +41,23 @@ class Filters:
     since: dt.date | None = None  # Beijing days, both ends included
     until: dt.date | None = None
 
-    def apply(self, stmt: Any) -> Any:
+    @property
+    def by_day(self) -> bool:
+        """Whether the filters narrow to days (which the monthly tally cannot answer)."""
+        return self.since is not None or self.until is not None
+
+    def apply(self, stmt: Any, model: Any = TestRecord) -> Any:
+        """``stmt`` narrowed to the filters, on the records or (``model``) their tally."""
         if self.kind:
-            stmt = stmt.where(TestRecord.kind == self.kind)
+            stmt = stmt.where(model.kind == self.kind)
         if self.institution is not None:
-            stmt = stmt.where(TestRecord.institution_id == self.institution)
+            stmt = stmt.where(model.institution_id == self.institution)
         if self.project is not None:
-            stmt = stmt.where(TestRecord.project_id == self.project)
+            stmt = stmt.where(model.project_id == self.project)
         if self.item:
-            stmt = stmt.where(TestRecord.item_code == self.item)
+            stmt = stmt.where(model.item_code == self.item)
+        if model is not TestRecord:
+            return stmt
         if self.since is not None:
             stmt = stmt.where(TestRecord.ended_at >= beijing_midnight(self.since))
         if self.until is not None:
@@ -101,23 +114,65 @@ def alerted_ids(subject_type: str, *, rule_id: str = "", open_only: bool = False
     return stmt.distinct()
 
 
-def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -> list[Row]:
-    """One row per group within ``principal``'s scope, the largest groups first."""
+@dataclass(frozen=True)
+class Stats:
+    rows: list[Row]
+    counted_at: dt.datetime | None  # when the tally counted them; None: counted now
+
+
+def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -> Stats:
+    """One row per group within ``principal``'s scope, the largest groups first: added up
+    from the tally, or counted from the records when the filters narrow to days or nothing
+    has been tallied yet."""
     if by not in GROUPS:
         raise ValueError(by)
     principal.require("test_record:read")
+    counted_at = None if filters.by_day else _tallied_at(db)
+    if counted_at is None:
+        counts = db.execute(filters.apply(_live(by).where(scope_clause(TestRecord, principal))))
+    else:
+        counts = db.execute(filters.apply(_tallied(by), RecordTally).where(
+            scope_clause(RecordTally, principal)))  # fmt: skip
+    found = counts.all()
+    labels = _labels(db, by, [c[0] for c in found])
+    rows = [
+        Row(
+            key="" if value is None else str(value),
+            label=labels.get(value, "（未关联）" if value is None else str(value)),
+            records=int(n),
+            auto=int(auto or 0),
+            late=int(late_n or 0),
+            flagged=int(flagged_n or 0),
+            nonconforming=int(bad or 0),
+        )
+        for value, n, auto, late_n, flagged_n, bad in found
+    ]
+    if by == "month":
+        rows.sort(key=lambda r: r.key, reverse=True)
+    else:
+        rows.sort(key=lambda r: (-r.records, r.label))
+    return Stats(rows, counted_at)
+
+
+def _live(by: str) -> Any:
+    """The counts per group, from the records (unscoped, unfiltered)."""
     key = {
         "institution": TestRecord.institution_id,
         "project": TestRecord.project_id,
         "item": TestRecord.item_code,
         "month": beijing_month(TestRecord.ended_at),
     }[by]
+    return _counted(key).group_by(key)
+
+
+def _counted(*keys: Any) -> Any:
+    """Each record once with its figures, grouped by ``keys`` (the caller's GROUP BY)."""
     late = alerted_ids("test_record", rule_id="late_upload").subquery()
     flagged = alerted_ids("test_record", open_only=True).subquery()
     record_id = cast(TestRecord.id, String)
-    stmt = (
+    return (
         select(
-            key,
+            *keys,
             func.count(TestRecord.id),
             func.sum(case((TestRecord.acquisition == Acquisition.AUTO.value, 1), else_=0)),
             func.count(late.c.subject_id),
@@ -127,26 +182,38 @@ def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -
         .select_from(TestRecord)
         .outerjoin(late, late.c.subject_id == record_id)
         .outerjoin(flagged, flagged.c.subject_id == record_id)
-        .where(scope_clause(TestRecord, principal))
-        .group_by(key)
     )
-    counts = db.execute(filters.apply(stmt)).all()
-    labels = _labels(db, by, [c[0] for c in counts])
-    rows = [
-        Row(
-            key="" if value is None else str(value),
-            label=labels.get(value, "（未关联）" if value is None else str(value)),
-            records=int(n),
-            auto=int(auto or 0),
-            late=int(late_n),
-            flagged=int(flagged_n),
-            nonconforming=int(bad or 0),
-        )
-        for value, n, auto, late_n, flagged_n, bad in counts
-    ]
-    if by == "month":
-        return sorted(rows, key=lambda r: r.key, reverse=True)
-    return sorted(rows, key=lambda r: (-r.records, r.label))
+
+
+def _tallied(by: str) -> Any:
+    key = {
+        "institution": RecordTally.institution_id,
+        "project": RecordTally.project_id,
+        "item": RecordTally.item_code,
+        "month": RecordTally.month,
+    }[by]
+    sums = (RecordTally.records, RecordTally.auto, RecordTally.late, RecordTally.flagged,
+            RecordTally.nonconforming)  # fmt: skip
+    return select(key, *(func.sum(c) for c in sums)).group_by(key)
+
+
+def _tallied_at(db: Session) -> dt.datetime | None:
+    """When the tally was last rebuilt (None: never, or there was nothing to count)."""
+    return db.scalar(select(RecordTally.refreshed_at).limit(1))
+
+
+def refresh_tally(db: Session) -> int:
+    """Rebuild the tally from the records and their alerts, in the caller's transaction;
+    returns how many rows it has."""
+    now = utcnow()
+    keys = (beijing_month(TestRecord.ended_at), TestRecord.region_code, TestRecord.institution_id,
+            TestRecord.project_id, TestRecord.item_code, TestRecord.kind)  # fmt: skip
+    counted = _counted(*keys, literal(now, UTCDateTime())).group_by(*keys)
+    db.execute(delete(RecordTally))
+    columns = ("month", "region_code", "institution_id", "project_id", "item_code", "kind",
+               "refreshed_at", "records", "auto", "late", "flagged", "nonconforming")  # fmt: skip
+    db.execute(insert(RecordTally).from_select(list(columns), counted))
+    return int(db.scalar(select(func.count()).select_from(RecordTally)) or 0)
 
 
 def _labels(db: Session, by: str, values: list[Any]) -> dict[Any, str]:
