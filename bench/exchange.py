@@ -14,8 +14,16 @@ reads and parses the same bodies (bench/_bare_app.py).
     BENCH exchange_2workers <msg/s> msg/s ratio=<÷ bare requests/s> baseline=bare_post
     BENCH exchange_p99 <ms> ms ratio=<÷ bare p99> baseline=bare_post      (the 2-worker run)
     BENCH exchange_cpu_per_message <ms> ms ratio=<÷ bare CPU per request> baseline=bare_post
+    BENCH exchange_sustained <msg/s> msg/s ratio=<÷ bare requests/s> baseline=bare_post
+    BENCH exchange_apply_lag_p99 <s> s ratio=<÷ bare p99> baseline=bare_post  (at that rate)
 
-Goals: ratio >= 0.40 and >= 2,000 messages/s with 2 workers on a 2-core machine. Every answer
+Goals: ratio >= 0.40 and >= 2,000 messages/s with 2 workers on a 2-core machine, p99 <= 50 ms;
+sustained >= 500 msg/s. The sustained rate is the highest offered rate (an open load: requests
+evenly spaced, whatever the answers' speed) that 2 workers, each applying behind as ``jcjg
+serve`` does by default, both accept (>= 95 % of it, no failure) and apply (none rejected,
+none left waiting) with an apply lag (``applied_at - received_at``) whose p99 is at most 5 s:
+found by steps of ``--sustain-search-seconds`` (up by half, then bisecting), then held for
+``--sustain-seconds`` (60). Every answer
 must be 202 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
 (exit status 1). The lines before the figures also give, per run, the CPU that the server's
 processes and the database's backends spent per accepted message in the timed window (from
@@ -422,15 +430,30 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
 
 
 async def _connection(
-    port: int, source: Iterator[bytes], marker: bytes, window: tuple[float, float], tally: Tally
+    port: int,
+    source: Iterator[bytes],
+    marker: bytes,
+    window: tuple[float, float],
+    tally: Tally,
+    pace: tuple[float, float] | None = None,
 ) -> None:
     """One keep-alive connection sending request after request until the window closes; only
-    answers completed inside the window count, every failed answer counts."""
+    answers completed inside the window count, every failed answer counts. With ``pace``
+    (first moment, interval) it sends on that schedule instead (an open load: a connection
+    behind schedule sends at once), so the offered rate does not follow the server's speed."""
     begin, end = window
     writer: asyncio.StreamWriter | None = None
     reader: asyncio.StreamReader | None = None
+    due = pace[0] if pace else 0.0
     try:
         while time.perf_counter() < end:
+            if pace is not None:
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                due += pace[1]
+                if time.perf_counter() >= end:
+                    break
             if writer is None or reader is None:
                 reader, writer = await asyncio.open_connection(HOST, port)
             raw = next(source)
@@ -492,8 +515,21 @@ def run_loader(job_path: str) -> None:
         start = time.perf_counter()
         window = (start + job["warmup"], start + job["warmup"] + job["seconds"])
         marker = b'"status":"accepted"' if mode == "exchange" else b'"ok":true'
+        interval = job.get("interval") or 0.0
         await asyncio.gather(
-            *(_connection(port, s, marker, window, tally) for s in sources),
+            *(
+                _connection(
+                    port,
+                    s,
+                    marker,
+                    window,
+                    tally,
+                    (start + offset, interval) if interval else None,
+                )
+                for s, offset in zip(
+                    sources, job.get("offsets") or [0.0] * len(sources), strict=True
+                )
+            ),
         )
 
     asyncio.run(drive())
@@ -562,23 +598,33 @@ class Loaders:
         args: argparse.Namespace,
         workdir: Path,
         sign_rate: float = 0,
+        *,
+        paced: bool = False,
+        seconds: float | None = None,
     ) -> None:
+        """``paced``: the connections together offer ``sign_rate`` msg/s, evenly spaced, for
+        ``seconds`` (default ``args.seconds``) after the warm-up."""
         self.mode = mode
-        self.seconds = float(args.seconds)
-        self.timeout = args.warmup + args.seconds + 120
-        total = sign_rate * (args.warmup + args.seconds)
+        self.seconds = float(seconds or args.seconds)
+        self.timeout = args.warmup + self.seconds + 120
+        total = sign_rate * (args.warmup + self.seconds)
         self.per_conn = math.ceil(total / len(creds)) + 10 if mode == "exchange" else 100
         self.warmup = float(args.warmup)
+        interval = len(creds) / sign_rate if paced and sign_rate > 0 else 0.0
         self.procs: list[subprocess.Popen[str]] = []
         for i in range(args.loaders):
             job = workdir / f"load-{mode}-{port}-{i}.json"
+            mine = list(range(i, len(creds), args.loaders))
             spec = {
                 "mode": mode,
                 "port": port,
-                "conns": [asdict(c) for c in creds[i :: args.loaders]],
+                "conns": [asdict(creds[n]) for n in mine],
                 "per_conn": self.per_conn,
                 "warmup": args.warmup,
-                "seconds": args.seconds,
+                "seconds": self.seconds,
+                "interval": interval,
+                # connection n of all starts n/rate after the first: the requests evenly spaced
+                "offsets": [n * interval / len(creds) for n in mine],
             }
             job.write_text(json.dumps(spec), "utf-8")
             self.procs.append(
@@ -613,8 +659,10 @@ class Loaders:
         go = time.perf_counter()
         time.sleep(self.warmup)
         server_before, db_before = cpu()
+        self.window_utc = (dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC))
         time.sleep(max(0.0, go + self.warmup + self.seconds - time.perf_counter()))
         server_after, db_after = cpu()
+        self.window_utc = (self.window_utc[0], dt.datetime.now(dt.UTC))
         tallies = []
         for proc in self.procs:
             out, _ = proc.communicate(timeout=self.timeout)
@@ -723,6 +771,181 @@ def run_all(
     return creds, results
 
 
+# --- sustained: accepted and applied ------------------------------------------------------------
+
+LAG_GOAL_S = 5.0  # the apply lag's p99 at which a rate still counts as sustained
+
+
+@dataclass
+class Step:
+    """One offered rate held for a while: what was accepted, and how long applying lagged."""
+
+    offered: float
+    accepted: float  # msg/s answered 202 in the window
+    lag_p99_s: float  # applied_at - received_at of the window's messages (unapplied: until now)
+    lag_p50_s: float
+    unapplied: int  # still waiting when the wait for them ended
+    rejected: int
+    failed: int
+
+    @property
+    def sustained(self) -> bool:
+        return (
+            self.failed == 0
+            and self.rejected == 0
+            and self.unapplied == 0
+            and self.accepted >= 0.95 * self.offered
+            and self.lag_p99_s <= LAG_GOAL_S
+        )
+
+    def describe(self) -> str:
+        verdict = "sustained" if self.sustained else "not sustained"
+        return (
+            f"offered {self.offered:.0f} msg/s: accepted {self.accepted:.0f} msg/s, apply lag "
+            f"p50 {self.lag_p50_s:.2f} s p99 {self.lag_p99_s:.2f} s, {self.unapplied} unapplied, "
+            f"{self.rejected} rejected, {self.failed} failed: {verdict}"
+        )
+
+
+def _waiting(engine: Any) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        query = text("SELECT count(*) FROM exchange_message WHERE status = 'accepted'")
+        return int(conn.execute(query).scalar_one())
+
+
+def _drain(engine: Any, deadline: float) -> bool:
+    """Wait until no accepted message waits (True), or until ``deadline`` (False)."""
+    while time.monotonic() < deadline:
+        if _waiting(engine) == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _lags(engine: Any, window: tuple[dt.datetime, dt.datetime]) -> tuple[list[float], int, int]:
+    """The apply lags (s) of the messages received in ``window``, sorted (one still waiting
+    counts until now); how many still wait, and how many were rejected."""
+    from sqlalchemy import text
+
+    query = text(
+        "SELECT extract(epoch FROM coalesce(applied_at, now()) - received_at), status "
+        "FROM exchange_message WHERE received_at >= :begin AND received_at < :end"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query, {"begin": window[0], "end": window[1]}).all()
+    lags = sorted(float(lag) for lag, _ in rows)
+    waiting = sum(1 for _, status in rows if status == "accepted")
+    rejected = sum(1 for _, status in rows if status == "rejected")
+    return lags, waiting, rejected
+
+
+def hold_rate(
+    server: Server, engine: Any, creds: list[Credential], args: argparse.Namespace,
+    workdir: Path, rate: float, seconds: float,
+) -> Step:  # fmt: skip
+    """Offer ``rate`` msg/s for ``seconds``; wait for what was accepted to be applied (at most
+    ``LAG_GOAL_S`` past the window's end plus a margin) and measure the apply lag."""
+    loaders = Loaders("exchange", server.port, creds, args, workdir, rate, paced=True,
+                      seconds=seconds)  # fmt: skip
+    try:
+        loaders.wait_ready()
+        figures = loaders.run(server)
+    finally:
+        loaders.kill()
+    _drain(engine, time.monotonic() + 2 * LAG_GOAL_S)
+    lags, waiting, rejected = _lags(engine, loaders.window_utc)
+    step = Step(
+        offered=rate,
+        accepted=figures.rate,
+        lag_p99_s=_percentile([int(x * 1000) for x in lags], 0.99),
+        lag_p50_s=_percentile([int(x * 1000) for x in lags], 0.50),
+        unapplied=waiting,
+        rejected=rejected,
+        failed=sum(figures.failed.values()),
+    )
+    progress(f"sustained: {step.describe()}")
+    if not _drain(engine, time.monotonic() + 120):  # the next step starts with nothing waiting
+        raise RuntimeError(f"{_waiting(engine)} messages still waiting 2 minutes after a step")
+    return step
+
+
+def _search_rates(
+    hold: Any, start: float, limit: float, steps: int
+) -> tuple[Step | None, list[Step]]:
+    """The highest sustained rate: up by half each time until one is not sustained (or
+    ``limit``), then ``steps`` bisections between the last sustained and the first not."""
+    tried: list[Step] = []
+    good: Step | None = None
+    bad: float | None = None
+    rate = start
+    while rate <= limit:
+        step = hold(rate)
+        tried.append(step)
+        if not step.sustained:
+            bad = rate
+            break
+        good = step
+        rate *= 1.5
+    low = good.offered if good else 0.0
+    high = bad if bad is not None else None
+    for _ in range(steps if high is not None else 0):
+        assert high is not None
+        rate = (low + high) / 2
+        if high - low < 0.05 * high:
+            break
+        step = hold(rate)
+        tried.append(step)
+        if step.sustained:
+            good, low = step, rate
+        else:
+            high = rate
+    return good, tried
+
+
+def run_sustained(
+    db: Database, creds: list[Credential], args: argparse.Namespace, workdir: Path
+) -> tuple[Step | None, list[Step]]:
+    """The highest rate (2 workers, each applying behind as ``jcjg serve`` does by default) at
+    which accepted messages are also applied with a p99 lag within ``LAG_GOAL_S``: a search
+    in ``--sustain-search-seconds`` steps, then ``--sustain-seconds`` at the rate found (one
+    step lower each time it does not hold, at most three times)."""
+    from sqlalchemy import create_engine
+
+    env = server_env(db.url, workdir / "data")
+    server = Server(["--factory", "jcjg.main:create_app"], 2, env, workdir / "sustained.log",
+                    args.stock_uvicorn)  # fmt: skip
+    engine = create_engine(db.url, pool_size=1)
+    server.start()
+    try:
+        server.wait_ready()
+
+        def hold(rate: float, seconds: float = args.sustain_search_seconds) -> Step:
+            return hold_rate(server, engine, creds, args, workdir, rate, seconds)
+
+        found, tried = _search_rates(
+            hold, args.sustain_from, args.sustain_limit, args.sustain_steps
+        )
+        if found is None or args.sustain_seconds <= args.sustain_search_seconds:
+            return found, tried
+        rate = found.offered
+        for _ in range(3):
+            final = hold(rate, args.sustain_seconds)
+            tried.append(final)
+            if final.sustained:
+                return final, tried
+            rate *= 0.85
+        return None, tried
+    except BaseException:
+        print("# exchange server log, sustained run:", file=sys.stderr)
+        print(server.tail(), file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        engine.dispose()
+
+
 _STARTED = time.perf_counter()
 
 
@@ -739,7 +962,8 @@ def _describe(fig: Figures, unit: str) -> str:
     return f"{fig.rate:7.0f} {unit} p50 {fig.p50_ms:6.1f} ms p99 {fig.p99_ms:6.1f} ms"
 
 
-def main(argv: list[str] | None = None) -> list[str]:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with the defaults of a full or a ``--short`` run filled in."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, help="timed phase per run (default 10)")
     parser.add_argument("--warmup", type=float, help="untimed phase before it (default 2)")
@@ -755,11 +979,21 @@ def main(argv: list[str] | None = None) -> list[str]:
         action="store_true",
         help="plain uvicorn, without bench/_uvicorn.py's TCP_NODELAY fix (uvicorn#3149)",
     )
+    parser.add_argument(
+        "--sustain-seconds", type=float, help="the sustained rate's final run (default 60)"
+    )
+    parser.add_argument(
+        "--sustain-search-seconds", type=float, help="each step of its search (default 20)"
+    )
+    parser.add_argument("--sustain-from", type=float, help="its first rate (default 250 msg/s)")
+    parser.add_argument(
+        "--sustain-limit", type=float, help="its highest rate (default 4 x --max-rate)"
+    )
+    parser.add_argument(
+        "--sustain-steps", type=int, help="bisections after the first failed rate (default 3)"
+    )
     parser.add_argument("--loader", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.loader:
-        run_loader(args.loader)
-        return []
     short = args.short
     args.seconds = args.seconds or (2.0 if short else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if short else 2.0)
@@ -767,7 +1001,20 @@ def main(argv: list[str] | None = None) -> list[str]:
     if short:
         args.max_rate = min(args.max_rate, 500)
     args.loaders = max(1, min(args.loaders, args.clients))
+    args.sustain_seconds = args.sustain_seconds or (2.0 if short else 60.0)
+    args.sustain_search_seconds = args.sustain_search_seconds or (2.0 if short else 20.0)
+    args.sustain_from = args.sustain_from or (40.0 if short else 250.0)
+    args.sustain_limit = args.sustain_limit or (60.0 if short else 4 * args.max_rate)
+    if args.sustain_steps is None:
+        args.sustain_steps = 0 if short else 3
+    return args
 
+
+def main(argv: list[str] | None = None) -> list[str]:
+    args = _arguments(argv)
+    if args.loader:
+        run_loader(args.loader)
+        return []
     load_before = os.getloadavg()[0]
     db = Database(args.postgres_url)
     with tempfile.TemporaryDirectory(prefix="jcjg-bench-exchange-") as tmp:
@@ -775,6 +1022,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         db.create()
         try:
             creds, results = run_all(db, args, workdir)
+            sustained, steps = run_sustained(db, creds, args, workdir)
         finally:
             db.drop()
 
@@ -804,8 +1052,12 @@ def main(argv: list[str] | None = None) -> list[str]:
             )
         if exchange.live_signed:
             lines.append(f"# {label}: {exchange.live_signed} requests signed during the run")
+    lines += [f"# sustained, 2 workers applying behind: {step.describe()}" for step in steps]
+    failures += sum(step.failed for step in steps)
     lines.append(f"# failed answers: {failures}")
     (one, bare1), (two, bare2) = results[1], results[2]
+    rate = sustained.offered if sustained else 0.0
+    lag_ms = sustained.lag_p99_s * 1000 if sustained else float("nan")
     lines += [
         f"BENCH exchange_1worker {one.rate:.0f} msg/s ratio={_ratio(one.rate, bare1.rate):.3f} "
         "baseline=bare_post",
@@ -816,6 +1068,10 @@ def main(argv: list[str] | None = None) -> list[str]:
         f"BENCH exchange_cpu_per_message {two.server_cpu_ms + two.postgres_cpu_ms:.2f} ms "
         f"ratio={_ratio(two.server_cpu_ms + two.postgres_cpu_ms, bare2.server_cpu_ms):.2f} "
         "baseline=bare_post",
+        f"BENCH exchange_sustained {rate:.0f} msg/s ratio={_ratio(rate, bare2.rate):.3f} "
+        "baseline=bare_post",
+        f"BENCH exchange_apply_lag_p99 {lag_ms / 1000:.2f} s "
+        f"ratio={_ratio(lag_ms, bare2.p99_ms):.1f} baseline=bare_post",
     ]
     for line in lines:
         print(line)

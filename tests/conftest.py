@@ -29,6 +29,7 @@ from jcjg import domains
 from jcjg.auth import passwords
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import make_engine
+from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
 from jcjg.refdata import upgrade
@@ -42,6 +43,13 @@ POSTGRES_URL = os.environ.get(
 
 
 domains.install()  # the platform's domains, as the app and the CLI install them
+
+
+@pytest.fixture(autouse=True)
+def _exchange_cache_empty() -> None:
+    """Each test starts with nothing of the exchange in memory: the ids of institutions and
+    keys of a rolled-back test come again in the next one."""
+    exchange_cache.forget_all()
 
 
 def require(flag: str) -> bool:

@@ -77,6 +77,8 @@ def test_exchange_bench_short(capsys):
         "exchange_2workers",
         "exchange_p99",
         "exchange_cpu_per_message",
+        "exchange_sustained",
+        "exchange_apply_lag_p99",
     ]
     assert [line for line in lines if line.startswith("BENCH ")] == [
         m.group(0) for m in figures.values()
@@ -85,6 +87,11 @@ def test_exchange_bench_short(capsys):
     assert figures["exchange_2workers"].group(3) == "msg/s"
     assert figures["exchange_p99"].group(3) == "ms"
     assert figures["exchange_cpu_per_message"].group(3) == "ms"
+    assert figures["exchange_sustained"].group(3) == "msg/s"
+    assert figures["exchange_apply_lag_p99"].group(3) == "s"
+    # the short run offers 40 and 60 msg/s: far below what 2 workers accept and apply
+    assert float(figures["exchange_sustained"].group(2)) >= 40, "\n".join(lines)
+    assert any(line.startswith("# sustained, 2 workers applying behind: ") for line in lines)
     assert {m.group(5) for m in figures.values()} == {"bare_post"}
     assert all(float(m.group(2)) > 0 and float(m.group(4)) > 0 for m in figures.values())
     assert "# failed answers: 0" in lines, "\n".join(lines)

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # applying them behind (0: leave it to ``jcjg worker``), polling for messages other
     # processes stored every ``exchange_apply_poll_seconds``.
     exchange_group_commit: bool = True
+    # how long a process keeps client keys, institutions and regions in memory for the request
+    # path (a revocation or suspension elsewhere takes effect within this many seconds)
+    exchange_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     exchange_commit_max_batch: int = Field(default=500, ge=1, le=10_000)
     exchange_apply_workers: int = Field(default=1, ge=0, le=64)
     exchange_apply_poll_seconds: float = Field(default=0.5, gt=0, le=60)

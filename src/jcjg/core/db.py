@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Insert, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, Insert, MetaData, String, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -169,7 +169,7 @@ def _beijing_day_postgresql(element: beijing_day, compiler: Any, **kw: Any) -> s
     return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
 
 
-def insert_ignoring_conflicts(db: Session, model: type[Any]) -> Insert:
+def insert_ignoring_conflicts(db: Session, model: type[Any] | Table) -> Insert:
     """``INSERT ... ON CONFLICT DO NOTHING`` for ``model`` on the session's database (SQLite
     or PostgreSQL); with ``.returning(...)`` it gives back only the rows it inserted."""
     if db.get_bind().dialect.name == "postgresql":

@@ -30,12 +30,16 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The dependencies below do no I/O: declared async, FastAPI calls them on the event loop rather
+# than handing each to the thread pool (a hop that costs more than the function).
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Session:
+async def get_db(request: Request) -> Session:
     """The request's session; its audit context carries the request id and client address."""
     db: Session | None = getattr(request.state, "db", None)
     if db is None:
@@ -59,7 +63,7 @@ def audit_context(request: Request) -> AuditContext:
     )
 
 
-def get_read_db(request: Request) -> Session:
+async def get_read_db(request: Request) -> Session:
     """A session for a request that only reads (the public pages under load): on SQLite its
     transaction does not take the write lock. Writes go through a session of their own. When
     the request already has its session (a dependency wrote), that one."""

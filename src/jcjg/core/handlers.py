@@ -46,7 +46,8 @@ def problem_response(request: Request, error: AppError) -> Response:
     )
 
 
-async def _app_error(request: Request, exc: Exception) -> Response:
+async def app_error_response(request: Request, exc: Exception) -> Response:
+    """The app's answer to an AppError (its handler; also for answers made before routing)."""
     assert isinstance(exc, AppError)
     hook = getattr(request.app.state, "on_app_error", None)
     if hook is not None:
@@ -94,7 +95,7 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on ``app``."""
-    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(AppError, app_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -58,7 +58,7 @@ class PageParams(BaseModel):
         return max(1, (int(total) + self.limit - 1) // self.limit)
 
 
-def page_params(
+async def page_params(
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="跳过的条数")] = 0,
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 20,
     after: Annotated[

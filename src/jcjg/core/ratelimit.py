@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -47,10 +47,11 @@ class RateLimiter:
             return wait
 
 
-def rate_limit(name: str) -> Callable[[Request], None]:
-    """A route dependency limiting each client address under the app's limiter ``name``."""
+def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency limiting each client address under the app's limiter ``name`` (in
+    memory: async, so it runs on the event loop, not in the thread pool)."""
 
-    def dependency(request: Request) -> None:
+    async def dependency(request: Request) -> None:
         limiters: dict[str, RateLimiter] = request.app.state.rate_limiters
         limiter = limiters.get(name)
         if limiter is None:

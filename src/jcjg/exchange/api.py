@@ -14,33 +14,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from concurrent.futures import Future
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import UNSUPPORTED_MEDIA, AppError, NotFound
+from jcjg.core.handlers import app_error_response
 from jcjg.core.ratelimit import TOO_MANY, RateLimiter
 from jcjg.exchange import problems
 from jcjg.exchange.auth import Caller, authenticate, read_body
-from jcjg.exchange.commit import GroupCommitter, Outcome
+from jcjg.exchange.cache import NeedDatabase
+from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.models import ExchangeFile
 from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.service import accept, store
+from jcjg.exchange.service import Accepted, accept, store
 from jcjg.exchange.status import status_request, statuses
 from jcjg.exchange.types import MessageType, json_schema, message_types
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
+T = TypeVar("T")
 
 
 def recorder_of(request: Request) -> Recorder | None:
@@ -80,22 +84,28 @@ def check_sha256(value: str) -> str:
     return value
 
 
-def accept_and_store(
-    request: Request, db: Session, settings: Settings, caller: Caller, kind: MessageType[Any]
-) -> dict[str, Any] | Future[Outcome]:
-    """Check the message and, when it is new, store it: through the process's group committer
-    (a future of its outcome), or in this request's transaction when group commit is off."""
-    checked = accept(db, caller, kind)
-    if isinstance(checked, dict):  # sent before: the stored receipt
-        return checked
-    committer: GroupCommitter | None = getattr(request.app.state, "exchange_committer", None)
-    if committer is not None:
-        # nothing read here is needed any more: give the connection back while the writer
-        # stores the message (closing keeps what was loaded readable, unlike a rollback)
-        db.close()
-        return committer.submit(checked)
-    store(db, [checked])
-    db.commit()
+async def _in_memory_or_database(request: Request, work: Callable[[Session | None], T]) -> T:
+    """``work(None)`` here, on the event loop, when what it needs is in memory; otherwise
+    (:class:`NeedDatabase`) ``work(db)`` in a thread with a session of its own. A busy process
+    thus answers most messages without a thread hop or a query."""
+    try:
+        return work(None)
+    except NeedDatabase:
+        factory: sessionmaker[Session] = request.app.state.sessionmaker
+
+        def with_session() -> T:
+            with factory() as db:
+                return work(db)
+
+        return await run_in_threadpool(with_session)
+
+
+def _store_now(request: Request, checked: Accepted) -> dict[str, Any]:
+    """Store one accepted message in a transaction of its own (group commit off)."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as db:
+        store(db, [checked])
+        db.commit()
     wakeup = getattr(request.app.state, "exchange_wakeup", None)
     if wakeup is not None:
         wakeup.set()
@@ -105,21 +115,37 @@ def accept_and_store(
     return checked.outcome
 
 
-def check_and_store(
-    request: Request,
-    db: Session,
-    settings: Settings,
-    body: bytes,
-    kind: MessageType[Any] | None,
+async def accept_message(
+    request: Request, settings: Settings, body: bytes, kind: MessageType[Any] | None,
     message_type: str,
-) -> dict[str, Any] | Future[Outcome]:
-    """Authenticate, limit the rate, check the message and store it (or hand it to the
-    writer): everything of the request that runs in a worker thread."""
-    caller = authenticate(db, settings, request, body, remember_nonce=False)
+) -> dict[str, Any]:  # fmt: skip
+    """Authenticate, limit the rate, check the message and store it: its receipt (the stored
+    one for a copy). Checks run on the event loop from memory, in a thread when they need the
+    database; storing goes through the process's group committer (or, with group commit off,
+    a transaction of its own)."""
+
+    def signed_by(db: Session | None) -> Caller:
+        return authenticate(db, settings, request, body, remember_nonce=False)
+
+    caller = await _in_memory_or_database(request, signed_by)
     check_rate(request, caller)
     if kind is None:
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
-    return accept_and_store(request, db, settings, caller, kind)
+    message_kind = kind
+
+    def checked_with(db: Session | None) -> Accepted | dict[str, Any]:
+        return accept(db, caller, message_kind)
+
+    checked = await _in_memory_or_database(request, checked_with)
+    if isinstance(checked, dict):  # sent before: the stored receipt
+        return checked
+    committer: GroupCommitter | None = getattr(request.app.state, "exchange_committer", None)
+    if committer is None:
+        return await run_in_threadpool(_store_now, request, checked)
+    outcome = await asyncio.wrap_future(committer.submit(checked))
+    if isinstance(outcome, ExchangeError):
+        raise outcome
+    return outcome
 
 
 @router.post(
@@ -140,11 +166,17 @@ def check_and_store(
         503: {"description": "暂时无法保存，消息未被受理"},
     },
 )
-async def post_message(
-    request: Request, message_type: str, db: SessionDep, settings: SettingsDep
-) -> JSONResponse:
-    """Accept one signed message of ``message_type`` and answer with its receipt (v2)."""
+async def post_message(request: Request, message_type: str) -> Response:
+    """Accept one signed message of ``message_type`` and answer with its receipt (v2).
+    (:class:`MessagePath` answers these requests before the routing; this route is what the
+    OpenAPI document describes, and what answers when that middleware is not installed.)"""
+    return await message_response(request, message_type)
+
+
+async def message_response(request: Request, message_type: str) -> Response:
+    """The answer to one message: its receipt, or the problem (refusals are tallied too)."""
     started = time.perf_counter()
+    settings: Settings = request.app.state.settings
     size = 0
     kind = message_types().get(message_type)
     label = message_type if kind is not None else ""
@@ -152,21 +184,33 @@ async def post_message(
         require_json(request)
         body = await read_body(request, settings.exchange_max_body_bytes)
         size = len(body)
-        # one trip to the thread pool for all the checks: each trip costs a hand-over of the
-        # interpreter between the event loop and a thread
-        answer = await run_in_threadpool(
-            check_and_store, request, db, settings, body, kind, message_type
-        )
-        if isinstance(answer, Future):
-            outcome = await asyncio.wrap_future(answer)
-            if isinstance(outcome, ExchangeError):
-                raise outcome
-            answer = outcome
+        answer = await accept_message(request, settings, body, kind, message_type)
     except AppError as error:
         record(request, label, error.kind.slug, size, started)
-        raise
+        return await app_error_response(request, error)
     record(request, label, answer["status"], size, started)
     return JSONResponse(answer, status_code=202 if answer["status"] == "accepted" else 200)
+
+
+class MessagePath:
+    """ASGI middleware answering ``POST /exchange/v1/messages/{message_type}`` itself, in front
+    of the routing: the busiest request of a province's platform skips route matching,
+    dependency injection and the request transaction (it has none: the checks read memory and
+    the group committer writes). Every other request goes on to the app."""
+
+    PREFIX = router.prefix + "/messages/"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith(self.PREFIX) and "/" not in path[len(self.PREFIX) :]:
+                response = await message_response(Request(scope, receive), path[len(self.PREFIX) :])
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 @router.get(

@@ -11,28 +11,30 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import TOO_LARGE, AppError
-from jcjg.exchange import problems
+from jcjg.exchange import cache, problems
+from jcjg.exchange.cache import ClientInfo, KeyInfo, NeedDatabase
 from jcjg.exchange.choices import ClientStatus
-from jcjg.exchange.clients import verifying_key
+from jcjg.exchange.clients import verifier_of
 from jcjg.exchange.digest import (
     SUPPORTED_ALGORITHMS,
     DigestError,
     parse_content_digest,
     verify_content_digest,
 )
-from jcjg.exchange.models import Client, ClientKey, SeenNonce
+from jcjg.exchange.models import SeenNonce
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.signatures import (
     BadSignature,
@@ -69,8 +71,8 @@ _KEY_STATES = {
 class Caller:
     """Who signed the request, with what, and the body they signed."""
 
-    client: Client
-    key: ClientKey
+    client: ClientInfo
+    key: KeyInfo
     verified: Verified
     body: bytes
     signature_input: str
@@ -155,7 +157,7 @@ class BodyHash:
 
 
 def authenticate(
-    db: Session,
+    db: Session | None,
     settings: Settings,
     request: Request,
     body: bytes | BodyHash,
@@ -165,9 +167,10 @@ def authenticate(
     remember_nonce: bool = True,
 ) -> Caller:
     """Verify the request's signature and its body's Content-Digest (``body`` as bytes, or as
-    the hashes of a body streamed elsewhere); record the nonce (or, with ``remember_nonce``
-    false, only check it is new: a message's nonce is stored with the message). Raises
-    ExchangeError."""
+    the hashes of a body streamed elsewhere); record the nonce (with ``remember_nonce`` false
+    it is left to the caller: a message's nonce is stored with the message, and a replay is
+    refused then). Raises ExchangeError; with ``db`` None, :class:`NeedDatabase` when the key
+    is not in memory (:mod:`jcjg.exchange.cache`)."""
     has_body = body.size > 0 if isinstance(body, BodyHash) else bool(body)
     caller, sreq = authenticate_headers(
         db,
@@ -185,7 +188,7 @@ def authenticate(
 
 
 def authenticate_headers(
-    db: Session,
+    db: Session | None,
     settings: Settings,
     request: Request,
     *,
@@ -199,14 +202,18 @@ def authenticate_headers(
     checked against that header with :func:`check_digest`, so nobody without a key can make
     the platform take in a large body."""
     now = now or utcnow()
-    found: dict[str, ClientKey] = {}
+    found: dict[str, KeyInfo] = {}
 
     def resolve(key_id: str) -> VerifyingKey | None:
-        key = db.scalar(select(ClientKey).where(ClientKey.key_id == key_id))
+        key = cache.KEYS.get(key_id)
+        if key is cache.MISSING:
+            if db is None:
+                raise NeedDatabase
+            key = cache.load_key(db, key_id, functools.partial(verifier_of, settings))
         if key is None:
             return None
         found["key"] = key
-        return verifying_key(key, settings)
+        return key.verifier
 
     try:
         sreq = signed_request(request)
@@ -229,10 +236,12 @@ def authenticate_headers(
         )
     except SignatureError as exc:
         raise _refuse(exc) from exc
+    nonce = verified.nonce or ""
+    if len(nonce) > 128:
+        raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
     if remember_nonce:
-        _remember_nonce(db, key.key_id, verified.nonce or "", now)
-    else:
-        _check_nonce(db, key.key_id, verified.nonce or "")
+        assert db is not None
+        _remember_nonce(db, key.key_id, nonce, now)
     caller = Caller(
         client=key.client,
         key=key,
@@ -261,20 +270,8 @@ def check_digest(sreq: SignedRequest, body: bytes | BodyHash, has_body: bool) ->
 
 
 def _remember_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> None:
-    if len(nonce) > 128:
-        raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
     try:
         with db.begin_nested():
             db.execute(insert(SeenNonce).values(key_id=key_id, nonce=nonce, seen_at=now))
     except IntegrityError as exc:
         raise ExchangeError(problems.NONCE_REPLAYED) from exc
-
-
-def _check_nonce(db: Session, key_id: str, nonce: str) -> None:
-    if len(nonce) > 128:
-        raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
-    seen = db.scalar(
-        select(SeenNonce.key_id).where(SeenNonce.key_id == key_id, SeenNonce.nonce == nonce)
-    )
-    if seen is not None:
-        raise ExchangeError(problems.NONCE_REPLAYED)

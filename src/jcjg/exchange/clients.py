@@ -247,12 +247,12 @@ def revoke(db: Session, key: ClientKey, reason: str) -> None:
     db.flush()
 
 
-def verifying_key(key: ClientKey, settings: Settings) -> VerifyingKey:
-    """The key that checks this client key's signatures."""
-    if key.alg == ALG_ED25519:
-        return Ed25519VerifyingKey(key.key_material)
+def verifier_of(settings: Settings, alg: str, key_id: str, material: bytes) -> VerifyingKey:
+    """The verifier of a key stored as ``alg`` and ``material`` (an HMAC secret is unsealed)."""
+    if alg == ALG_ED25519:
+        return Ed25519VerifyingKey(material)
     try:
-        return HmacSha256Key(keystore.unseal(settings.secret_key, key.key_material, key.key_id))
+        return HmacSha256Key(keystore.unseal(settings.secret_key, material, key_id))
     except Exception as exc:  # InvalidTag: the platform secret changed under the sealed key
         raise AppError("该 HMAC 密钥无法解封（平台密钥已更换？），请轮换密钥") from exc
 

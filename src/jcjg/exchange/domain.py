@@ -8,7 +8,7 @@ from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.ratelimit import RateLimiter
-from jcjg.exchange import api, jobs, models, pages, rules, uploads
+from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
 from jcjg.exchange.apply import Wakeup, apply_loop
 from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.monitor import Recorder, flush_loop
@@ -17,6 +17,8 @@ from jcjg.exchange.monitor import Recorder, flush_loop
 def _setup(setup: AppSetup) -> None:
     state = setup.app.state
     settings = setup.settings
+    cache.configure(settings.exchange_cache_seconds)
+    setup.app.add_middleware(api.MessagePath)
     state.rate_limiters["exchange"] = RateLimiter(settings.exchange_rate_limit_per_minute)
     wakeup = state.exchange_wakeup = Wakeup()
     if settings.exchange_group_commit:

@@ -23,27 +23,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Table, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.regioncodes import scope_prefix
-from jcjg.exchange import problems
+from jcjg.exchange import cache, problems
 from jcjg.exchange.auth import Caller
+from jcjg.exchange.cache import NeedDatabase
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.types import BaseMessage, MessageBase, MessageType, RegionMessageBase
 from jcjg.ledger import service as ledger
-from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
+from jcjg.ledger.canonical import MAX_SAFE_INTEGER, CanonicalJSONError, canonical_json
 from jcjg.ledger.models import LedgerQueued
-from jcjg.regions.models import Region
-from jcjg.tenancy.models import Institution
 
 ENTRY_PREFIX = "message:"
 RECEIPT_VERSION = 2
@@ -72,21 +72,75 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _Numbers:
+    """Watches the numbers ``json.loads`` parses: whether any is a float or an integer beyond
+    ±(2^53−1), either of which needs the careful canonical writer."""
+
+    def __init__(self) -> None:
+        self.plain = True
+
+    def float(self, text: str) -> float:
+        self.plain = False
+        return float(text)
+
+    def int(self, text: str) -> int:
+        value = int(text)
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            self.plain = False
+        return value
+
+
+# an escaped surrogate (half of a character beyond U+FFFF, or a lone one)
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _astral(body: bytes) -> bool:
+    """Whether the body may hold a character beyond U+FFFF, raw (4 UTF-8 bytes, led by 0xF0
+    or above) or escaped: the one case where RFC 8785's order of keys (UTF-16 code units)
+    differs from Python's (code points)."""
+    if not body.isascii() and any(lead in body for lead in _FOUR_BYTE_LEADS):
+        return True
+    return b"\\u" in body and _ESCAPED_SURROGATE.search(body) is not None
+
+
+_FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")  # valid UTF-8 has no more
+
+
 def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:
-    """The body as a JSON object and its canonical bytes; ExchangeError/422 otherwise."""
+    """The body as a JSON object and its canonical bytes; ExchangeError/422 otherwise.
+
+    A message of strings, integers within ±(2^53−1), booleans and nulls, with no character
+    beyond U+FFFF, is canonical as ``json.dumps`` writes it with sorted keys and no spaces
+    (RFC 8785 writes such values exactly so); any other goes through
+    :func:`~jcjg.ledger.canonical.canonical_json`."""
+    numbers = _Numbers()
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(
+            body.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_float=numbers.float,
+            parse_int=numbers.int,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ExchangeError(problems.INVALID_JSON, f"请求体不是合法的 JSON：{exc}"[:300]) from exc
     if not isinstance(data, dict):
         raise ExchangeError(problems.INVALID_JSON, "请求体须是 JSON 对象")
-    if _depth(data) > MAX_DEPTH:
+    # nesting deeper than MAX_DEPTH needs that many brackets: most bodies cannot have it
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise ValidationFailed(
             f"数据嵌套超过 {MAX_DEPTH} 层",
             errors=[FieldError("body", f"JSON 嵌套不得超过 {MAX_DEPTH} 层")],
         )
     try:
-        canonical = canonical_json(data)
+        if numbers.plain and not _astral(body):
+            try:
+                canonical = json.dumps(
+                    data, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+                ).encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate, escaped in the body
+                raise CanonicalJSONError(f"string is not valid Unicode: {exc}") from exc
+        else:
+            canonical = canonical_json(data)
     except CanonicalJSONError as exc:
         raise ValidationFailed(
             "数据无法规范化（RFC 8785）：数值须在 ±(2^53-1) 以内，精确数值请用字符串",
@@ -119,34 +173,35 @@ def ledger_entry(
     }
 
 
-def _institution(db: Session, caller: Caller, code: str) -> Institution:
+def _institution(db: Session | None, caller: Caller, code: str) -> tuple[int, str]:
+    """The message's institution (id, region code): the client's own for a LIMS, one in its
+    region for a platform peer."""
     client = caller.client
-    institution = db.scalar(select(Institution).where(Institution.code == code))
     if client.kind == ClientKind.LIMS:
-        if institution is None or institution.id != client.institution_id:
+        if client.institution_id is None or code != client.institution_code:
             raise ExchangeError(
                 problems.WRONG_INSTITUTION, f"本系统只能报送本机构的数据，不能报送“{code}”"
             )
-        return institution
-    if institution is None:
+        return client.institution_id, client.institution_region or client.region_code
+    found = cache.institution(db, code)
+    if found is None:
         raise ValidationFailed(errors=[FieldError("institution_code", f"机构编号“{code}”不存在")])
-    if not institution.region_code.startswith(scope_prefix(client.region_code)):
+    if not found[1].startswith(scope_prefix(client.region_code)):
         raise ExchangeError(
             problems.WRONG_INSTITUTION, f"机构“{code}”不在本平台所辖区域内，不能报送其数据"
         )
-    return institution
+    return found
 
 
-def _region(db: Session, caller: Caller, code: str) -> Region:
+def _region(db: Session | None, caller: Caller, code: str) -> str:
     """The region a region message is about: it must exist and lie in the sender's region."""
-    region = db.get(Region, code)
-    if region is None:
+    if not cache.region_exists(db, code):
         raise ValidationFailed(errors=[FieldError("region_code", f"行政区划“{code}”不存在")])
     if not code.startswith(scope_prefix(caller.client.region_code)):
         raise ExchangeError(
             problems.WRONG_SENDER, f"行政区划“{code}”不在本平台所辖区域内，不能报送其数据"
         )
-    return region
+    return code
 
 
 def _existing(db: Session, client_id: int, message_id: str, sha256: str) -> dict[str, Any] | None:
@@ -222,30 +277,40 @@ def validate(caller: Caller, kind: MessageType[Any]) -> tuple[BaseMessage, str]:
 
 
 def accept(
-    db: Session,
+    db: Session | None,
     caller: Caller,
     kind: MessageType[Any],
     *,
     now: dt.datetime | None = None,
 ) -> Accepted | dict[str, Any]:
     """Check one signed message as far as no domain state is needed and prepare what to store
-    (or, for a message sent again, its stored receipt). Writes nothing; raises AppError."""
+    (or, for a message sent again, its stored receipt). Writes nothing; raises AppError.
+
+    With ``db`` None it reads nothing either: what it needs comes from memory
+    (:mod:`jcjg.exchange.cache`), else it raises :class:`NeedDatabase`; a message that refers
+    to files always needs the database. Without the database the duplicate check is left to
+    :func:`store` (a copy then meets the stored row at the unique index)."""
     now = now or utcnow()
     message, sha256 = validate(caller, kind)
     message_id = str(message.message_id)
-    institution: Institution | None
+    institution: tuple[int, str] | None
     if isinstance(message, MessageBase):
+        institution_code: str | None = message.institution_code
         institution = _institution(db, caller, message.institution_code)
-        region_code = institution.region_code
+        region_code = institution[1]
     else:
-        institution = None
         assert isinstance(message, RegionMessageBase)
-        region_code = _region(db, caller, message.region_code).code
+        institution_code = institution = None
+        region_code = _region(db, caller, message.region_code)
     client_id = caller.client.id
-    previous = _existing(db, client_id, message_id, sha256)
-    if previous is not None:
-        return previous
-    missing = missing_files(db, client_id, list(kind.files(message)))
+    files = list(kind.files(message))
+    if files and db is None:
+        raise NeedDatabase
+    if db is not None:
+        previous = _existing(db, client_id, message_id, sha256)
+        if previous is not None:
+            return previous
+    missing = missing_files(db, client_id, files) if db is not None else []
     if missing:
         raise ExchangeError(
             problems.FILES_MISSING,
@@ -253,12 +318,7 @@ def accept(
             missing=missing,
         )
     entry = ledger_entry(
-        kind.name,
-        message_id,
-        caller.key.key_id,
-        institution.code if institution else None,
-        sha256,
-        region_code=region_code,
+        kind.name, message_id, caller.key.key_id, institution_code, sha256, region_code=region_code
     )
     promise = ledger.promise(ENTRY_PREFIX + kind.name, entry, now)
     receipt = {
@@ -275,12 +335,13 @@ def accept(
         "promise": promise.note,
         "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
     }
+    institution_id = institution[0] if institution else None
     row = {
         "client_id": client_id,
         "key_id": caller.key.key_id,
-        "institution_id": institution.id if institution else None,
+        "institution_id": institution_id,
         "region_code": region_code,
-        "lane": lane_of(institution.id if institution else None, region_code),
+        "lane": lane_of(institution_id, region_code),
         "message_type": kind.name,
         "message_id": message_id,
         "body": caller.body,
@@ -303,8 +364,13 @@ def store(db: Session, batch: list[Accepted]) -> None:
     statements, whatever the batch's size: the nonces, the messages, the leaves."""
     for item in batch:
         item.outcome = None  # a batch written again after a failure starts afresh
-    nonces = db.execute(
-        insert_ignoring_conflicts(db, SeenNonce).returning(SeenNonce.key_id, SeenNonce.nonce),
+    conn = db.connection()  # Core statements on the tables: no ORM bookkeeping per row
+    nonce_table = cast(Table, SeenNonce.__table__)
+    message_table = cast(Table, Message.__table__)
+    nonces = conn.execute(
+        insert_ignoring_conflicts(db, nonce_table).returning(
+            nonce_table.c.key_id, nonce_table.c.nonce
+        ),
         [item.nonce for item in batch],
     ).all()
     fresh = {(k, n) for k, n in nonces}
@@ -320,8 +386,10 @@ def store(db: Session, batch: list[Accepted]) -> None:
         pending.append(item)
     if not pending:
         return
-    inserted = db.execute(
-        insert_ignoring_conflicts(db, Message).returning(Message.client_id, Message.message_id),
+    inserted = conn.execute(
+        insert_ignoring_conflicts(db, message_table).returning(
+            message_table.c.client_id, message_table.c.message_id
+        ),
         [item.message for item in pending],
     ).all()
     stored = {(c, m) for c, m in inserted}
@@ -331,7 +399,8 @@ def store(db: Session, batch: list[Accepted]) -> None:
             winners[item.key] = item
             item.outcome = item.receipt
     if winners:
-        db.execute(insert(LedgerQueued), [item.leaf for item in winners.values()])
+        queued = cast(Table, LedgerQueued.__table__)
+        conn.execute(insert(queued), [item.leaf for item in winners.values()])
     losers = [item for item in pending if item.outcome is None]
     if losers:
         _answer_losers(db, losers)
@@ -339,7 +408,15 @@ def store(db: Session, batch: list[Accepted]) -> None:
 
 def _answer_losers(db: Session, losers: list[Accepted]) -> None:
     """Copies of a message stored by another request (or earlier in this batch): answered
-    from the stored row, ``duplicate`` for the same content, 409 for other content."""
+    from the stored row, ``duplicate`` for the same content, 409 for other content. Their
+    nonces go again: a copy leaves nothing behind, as when the request found the stored row."""
+    db.execute(
+        delete(SeenNonce).where(
+            tuple_(SeenNonce.key_id, SeenNonce.nonce).in_(
+                [(i.nonce["key_id"], i.nonce["nonce"]) for i in losers]
+            )
+        )
+    )
     rows = db.execute(
         select(
             Message.client_id, Message.message_id, Message.content_sha256, Message.receipt

@@ -94,7 +94,8 @@ class Receipt:
 
 def timestamp(moment: dt.datetime) -> str:
     """The log's time format (UTC, microseconds): how ``notarised_at`` is written in leaves."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text + "Z"
 
 
 def envelope(entry_type: str, entry: Any, notarised_at: dt.datetime) -> bytes:

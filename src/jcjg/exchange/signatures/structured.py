@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,14 @@ _OWS = frozenset(" \t")
 _INNER_LIST_NEXT = frozenset(" )")
 MAX_INTEGER = 999_999_999_999_999
 _MILLI = Decimal("0.001")
+# Whole runs matched at once, where the character loops below would step one by one (each a
+# fast path: what these do not match, the loops parse, and refuse, as before).
+_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_PLAIN_STRING = re.compile(r'"([ !#-\[\]-~]*)"')  # printable ASCII without '"' and '\'
+_INTEGER = re.compile(r"-?[0-9]{1,15}(?![0-9.])")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=]*")
+_PRINTABLE = re.compile(r"[ -~]*")
 
 
 def _b64decode(text: str) -> bytes:
@@ -179,13 +188,11 @@ class _Parser:
         return params
 
     def key(self) -> str:
-        if self.peek() not in _KEY_FIRST:
+        match = _KEY.match(self.text, self.pos)
+        if match is None:
             self.fail("expected a key (lowercase letter or '*')")
-        start = self.pos
-        self.pos += 1
-        while self.peek() in _KEY_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
+        self.pos = match.end()
+        return match.group()
 
     def bare_item(self) -> BareItem:
         c = self.peek()
@@ -202,6 +209,10 @@ class _Parser:
         self.fail("expected an item")
 
     def number(self) -> int | Decimal:
+        match = _INTEGER.match(self.text, self.pos)
+        if match is not None:
+            self.pos = match.end()
+            return int(match.group())
         negative = self.peek() == "-"
         if negative:
             self.pos += 1
@@ -227,6 +238,10 @@ class _Parser:
         return -Decimal(digits) if negative else Decimal(digits)
 
     def string(self) -> str:
+        match = _PLAIN_STRING.match(self.text, self.pos)
+        if match is not None:
+            self.pos = match.end()
+            return match.group(1)
         self.pos += 1  # opening quote
         out: list[str] = []
         while not self.done():
@@ -247,11 +262,10 @@ class _Parser:
         self.fail("unterminated string")
 
     def token(self) -> Token:
-        start = self.pos
-        self.pos += 1
-        while self.peek() in _TOKEN_CHARS:
-            self.pos += 1
-        return Token(self.text[start : self.pos])
+        match = _TOKEN.match(self.text, self.pos)
+        assert match is not None  # bare_item saw '*' or a letter
+        self.pos = match.end()
+        return Token(match.group())
 
     def byte_sequence(self) -> bytes:
         self.pos += 1  # opening colon
@@ -259,7 +273,7 @@ class _Parser:
         if end < 0:
             self.fail("unterminated byte sequence")
         content = self.text[self.pos : end]
-        if any(c not in _BASE64_CHARS for c in content):
+        if _BASE64.fullmatch(content) is None:
             self.fail("a byte sequence holds base64 only")
         self.pos = end + 1
         return _b64decode(content)
@@ -314,12 +328,7 @@ def parse_dictionary(text: str | bytes) -> dict[str, Member]:
 
 
 def check_key(key: object) -> str:
-    if (
-        not isinstance(key, str)
-        or not key
-        or key[0] not in _KEY_FIRST
-        or any(c not in _KEY_CHARS for c in key)
-    ):
+    if not isinstance(key, str) or _KEY.fullmatch(key) is None:
         raise StructuredFieldError(f"invalid key {key!r}")
     return key
 
@@ -349,7 +358,7 @@ def serialize_bare_item(value: BareItem) -> str:
     if isinstance(value, Decimal):
         return _serialize_decimal(value)
     if isinstance(value, str):
-        if any(not " " <= c <= "~" for c in value):
+        if _PRINTABLE.fullmatch(value) is None:
             raise StructuredFieldError(f"a string holds printable ASCII only: {value!r}")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Token):
@@ -357,8 +366,7 @@ def serialize_bare_item(value: BareItem) -> str:
         if (
             not isinstance(text, str)
             or not text
-            or not (text[0] == "*" or text[0] in _ALPHA)
-            or any(c not in _TOKEN_CHARS for c in text)
+            or _TOKEN.fullmatch(text) is None
         ):
             raise StructuredFieldError(f"invalid token {text!r}")
         return text
