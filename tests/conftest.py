@@ -26,8 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import domains
-from jcjg.auth import passwords
+from jcjg.auth import passwords, sessions
 from jcjg.config import Settings, get_settings
+from jcjg.core import memo, pagination
 from jcjg.core.db import make_engine
 from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
@@ -46,10 +47,14 @@ domains.install()  # the platform's domains, as the app and the CLI install them
 
 
 @pytest.fixture(autouse=True)
-def _exchange_cache_empty() -> None:
-    """Each test starts with nothing of the exchange in memory: the ids of institutions and
-    keys of a rolled-back test come again in the next one."""
+def _nothing_kept_in_memory() -> None:
+    """Each test starts with nothing of the exchange or the lists in memory: the ids of
+    institutions and keys of a rolled-back test come again in the next one."""
     exchange_cache.forget_all()
+    pagination._LARGE.clear()  # likewise the lists known to be long
+    sessions._PERMISSIONS.clear()  # and the roles' permissions, and the sessions' principals
+    sessions.PRINCIPALS.clear()
+    memo.forget_names()
 
 
 def require(flag: str) -> bool:
@@ -242,6 +247,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         # the tests check the kept verification answers themselves: the checking thread would
         # share the test's one connection
         verify_page_cache_seconds=3600,
+        # a page's figures are counted on every visit: tests change data between two visits
+        page_figures_seconds=0,
         # accepted messages are stored in their request and applied when the test says so
         # (tests.exchange.conftest.apply_waiting): the writer and the apply workers would
         # share the test's one connection

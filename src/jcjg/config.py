@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # do on their one connection); each app process runs ``exchange_apply_workers`` threads
     # applying them behind (0: leave it to ``jcjg worker``), polling for messages other
     # processes stored every ``exchange_apply_poll_seconds``.
+    # figures a page shows of a whole scope (an authority's home) are counted at most this
+    # often per process and scope (the page says when); 0: on every visit
+    page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
     exchange_group_commit: bool = True
     # how long a process keeps client keys, institutions and regions in memory for the request
     # path (a revocation or suspension elsewhere takes effect within this many seconds)

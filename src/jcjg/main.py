@@ -24,6 +24,7 @@ from jcjg.core.deps import RequestIdMiddleware
 from jcjg.core.domains import AppSetup, Domain
 from jcjg.core.handlers import install_error_handlers
 from jcjg.core.jobs import worker_loop
+from jcjg.core.memo import TimedMemo
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
@@ -70,6 +71,7 @@ def create_app(
     app.state.settings = settings
     app.state.sessionmaker = session_factory
     app.state.rate_limiters = {}
+    app.state.figures = TimedMemo(settings.page_figures_seconds)
     install_error_handlers(app)
     setup = AppSetup(app=app, settings=settings, engine=engine, session_factory=session_factory)
     for domain in installed:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
-from jcjg.auth.models import UserSession
+from jcjg.auth.models import User, UserSession
 from jcjg.core.db import utcnow
 from tests.factories import PASSWORD, csrf_from, login, page_csrf
 
@@ -144,3 +144,27 @@ def test_a_token_does_not_open_pages(client, factory):
     page = client.get("/account/tokens", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 401
     assert "只能调用 /api/" in page.json()["detail"]
+
+
+def test_a_session_is_read_once_for_requests_in_quick_succession(browser_client, db, factory):
+    """A page and its follow-up requests share one reading of the session (kept 2 s); a user
+    deactivated meanwhile is refused at once (the change drops what was kept)."""
+    user = factory.user()
+    login(browser_client, user.username)
+    engine = db.get_bind().engine
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, *_):
+        if "FROM user_session" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert browser_client.get("/").status_code == 200
+        assert browser_client.get("/account/tokens").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(reads) <= 1
+    db.execute(update(User).where(User.id == user.id).values(is_active=False))
+    db.commit()
+    assert browser_client.get("/").status_code == 303

@@ -10,7 +10,7 @@ import re
 from urllib.parse import parse_qsl
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import ALERT_ORDER, search_stmt
@@ -132,6 +132,35 @@ def test_a_total_beyond_estimate_above_is_estimated_on_postgresql(db, alerts, mo
     else:  # SQLite, the small embedded database: counted
         assert total.exact
         assert int(total) == _sql_open_alerts(db, alerts[0].id)
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite counts every list exactly")
+def test_a_list_found_long_is_estimated_without_counting_again(db, factory, alerts,
+                                                               monkeypatch):  # fmt: skip
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 10)
+    few = factory.institution("360403")
+    for _ in range(3):
+        factory.alert(few)
+    db.commit()
+    stmt = search_stmt().where(Alert.institution_id == alerts[0].id)
+    counts: list[str] = []
+
+    def seen(conn, cursor, statement, *_):
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    engine = db.get_bind().engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        first, second = count_total(db, stmt), count_total(db, stmt)
+        other = count_total(db, search_stmt().where(Alert.institution_id == few.id))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not first.exact
+    assert not second.exact
+    assert len(counts) == 2  # the first list and the other one; not the first again
+    assert other.exact
+    assert int(other) == 3
 
 
 def test_the_alert_list_shows_the_estimate_or_the_count(browser_client, db, factory, alerts,

@@ -20,7 +20,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import UTCDateTime
 from jcjg.core.workdays import beijing_date, beijing_midnight
 from tests.factories import login
-from tests.home.conftest import World
+from tests.home.conftest import World, add_alert
 
 HTML = {"accept": "text/html"}
 DAY = dt.timedelta(days=1)
@@ -401,3 +401,35 @@ def test_accounts_without_a_dashboard_see_the_functions(browser_client, world, f
     page = home(browser_client, witness.username)
     assert 'data-testid="dashboard"' not in page
     assert "您现在可以" in page
+
+
+# --- figures kept for a while ------------------------------------------------------------------
+
+
+def test_a_scopes_figures_are_kept_and_say_when_they_were_counted(browser_client, db, world):
+    """With JCJG_PAGE_FIGURES_SECONDS, the figures of a scope are counted once in that time
+    (the page says when); counted again, they show what changed."""
+    figures = browser_client.app.state.figures
+    figures.seconds = 60
+    try:
+        page = home(browser_client, world.users["city"].username)
+        assert "统计于" in page
+        assert "至多每 60 秒更新一次" in page
+        before = numbers(page)
+        waiting_before = waiting(page)["不合格结果逾期"][0]
+        add_alert(db, world.labs["xunyang"], 900, rule="calibration_expired",
+                  severity="warning", seen=world.now)  # fmt: skip
+        world.ncs["x_open_late"].status = "closed"  # one of the late ones, closed
+        db.commit()
+        kept = home(browser_client, world.users["city"].username)
+        assert numbers(kept)["rule:calibration_expired"] == before["rule:calibration_expired"]
+        assert waiting(kept)["不合格结果逾期"][0] == waiting_before
+        figures.clear()
+        page = home(browser_client, world.users["city"].username)
+        assert numbers(page)["rule:calibration_expired"][0] == (
+            before["rule:calibration_expired"][0] + 1
+        )
+        assert waiting(page)["不合格结果逾期"][0] == waiting_before - 1
+    finally:
+        figures.seconds = 0
+        figures.clear()

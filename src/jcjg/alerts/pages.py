@@ -22,6 +22,7 @@ from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
+from jcjg.core.memo import TimedMemo
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render, render_list
@@ -69,7 +70,8 @@ def alerts_page(
         project_id=project_id,
         age=age,
     )
-    context = _list_context(db, principal, paging, rule_id or None, chosen)
+    context = _list_context(db, principal, paging, rule_id or None, chosen,
+                            request.app.state.figures)  # fmt: skip
     return render_list(
         request,
         "alerts/list.html",
@@ -147,13 +149,21 @@ def _list_context(
     paging: PageParams,
     rule_id: str | None,
     chosen: _ListFilters,
+    figures: TimedMemo,
 ) -> dict[str, Any]:
     paged, total = service.page(
         db=db, principal=principal, paging=paging, rule_id=rule_id, **chosen.search
     )
     rows = paged.rows
     counts = service.counts_by_rule(db=db, principal=principal, **chosen.search)
-    institutions = service.institutions_with_alerts(db=db, principal=principal)
+    # the filters' choices, those of the whole scope, kept for a while (core.memo)
+    (institutions, projects), _ = figures.get(
+        ("alerts:choices", principal.scope_key),
+        lambda: (
+            service.institutions_with_alerts(db=db, principal=principal),
+            service.projects_with_alerts(db=db, principal=principal),
+        ),
+    )
     rule_ids = sorted(set(rules()) | set(counts))
     return {
         "rows": rows,
@@ -169,7 +179,7 @@ def _list_context(
         "query": urlencode(chosen.shown),
         "handlings": service.HANDLINGS,
         "ages": [(k, v[0]) for k, v in service.AGES.items()],
-        "projects": service.projects_with_alerts(db=db, principal=principal),
+        "projects": projects,
         "bulk": principal.can(cases.HANDLE),
         "filters_today": chosen.search["today"],
         "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},

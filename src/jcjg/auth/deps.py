@@ -10,11 +10,14 @@ from sqlalchemy.orm import Session
 from jcjg.auth.models import User
 from jcjg.auth.scopes import ANONYMOUS, Principal
 from jcjg.auth.sessions import (
+    PRINCIPALS,
+    audit_as,
     constant_time_equal,
     is_locked,
     load_api_token,
     load_session,
     principal_for,
+    token_digest,
 )
 from jcjg.config import Settings
 from jcjg.core.deps import get_db, get_settings_dep
@@ -43,13 +46,22 @@ def get_principal(
         principal = principal_for(db=db, user=user, settings=settings, via_token=True)
     else:
         cookie = request.cookies.get(settings.session_cookie)
-        session = load_session(db=db, settings=settings, token=cookie) if cookie else None
+        if not cookie:
+            return ANONYMOUS
+        key = token_digest(cookie)
+        kept = PRINCIPALS.peek(key)
+        if isinstance(kept, Principal):
+            audit_as(db, kept)
+            request.state.principal = kept
+            return kept
+        session = load_session(db=db, settings=settings, token=cookie)
         if session is None or session.pending_totp:
             return ANONYMOUS
         user = db.get(User, session.user_id)
         if user is None or not user.is_active or is_locked(user):
             return ANONYMOUS
         principal = principal_for(db=db, user=user, settings=settings, session=session)
+        PRINCIPALS.put(key, principal)
     request.state.principal = principal
     return principal
 

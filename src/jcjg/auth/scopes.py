@@ -60,6 +60,13 @@ class Principal:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
+    @property
+    def scope_key(self) -> tuple[object, ...]:
+        """What the data this principal sees depends on: accounts with equal keys see the
+        same rows (figures kept per scope are shared between them)."""
+        return (self.role, self.region_code, self.institution_id, self.project_ids,
+                self.permissions)  # fmt: skip
+
     def require(self, permission: str) -> None:
         if not self.can(permission):
             raise PermissionDenied(f"当前账号无权执行此操作（需要权限 {permission}）")

@@ -12,18 +12,19 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from jcjg.auth.choices import Role
-from jcjg.auth.models import ApiToken, RoleGrant, User, UserSession
+from jcjg.auth.models import ApiToken, RoleGrant, User, UserProject, UserSession
 from jcjg.auth.passwords import is_expired
 from jcjg.auth.permissions import default_grants, permissions
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
+from jcjg.core.memo import TimedMemo
 
 
 def token_digest(token: str) -> str:
@@ -31,8 +32,57 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# every request needs its role's permissions: read once per role and kept for a few seconds
+# (a change committed in this process drops them at once, other processes see it in that time)
+_PERMISSIONS = TimedMemo(5.0)
+
+
+# the principal of a session cookie, kept for two seconds: a page's own requests (its lists'
+# htmx swaps, its phone's reloads) do not each read the session, the user and the grants again.
+# A change to a user, a session or a grant committed in this process drops them all at once;
+# other processes see a logout, a lock or a new role within those seconds.
+PRINCIPALS = TimedMemo(2.0, max_entries=10_000)
+_CHANGED = "jcjg.auth.changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _accounts_changed(session: Session, _: object) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, RoleGrant):
+            session.info.setdefault(_CHANGED, set()).update(("grants", "principals"))
+        elif isinstance(obj, User | UserSession | UserProject):
+            session.info.setdefault(_CHANGED, set()).add("principals")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _accounts_changed_in_bulk(state: ORMExecuteState) -> None:
+    """``UPDATE``/``DELETE`` statements on users and sessions (logouts, expiry)."""
+    mapper = state.bind_mapper
+    bulk = state.is_update or state.is_delete
+    if bulk and mapper is not None and mapper.class_ in (User, UserSession, UserProject):
+        state.session.info.setdefault(_CHANGED, set()).add("principals")
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_accounts(session: Session) -> None:
+    changed = session.info.pop(_CHANGED, set())
+    if "grants" in changed:
+        _PERMISSIONS.clear()
+    if "principals" in changed:
+        PRINCIPALS.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_changed(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
 def effective_permissions(*, db: Session, role: Role) -> frozenset[str]:
     """The role's defaults with the administrator's grants and withdrawals applied."""
+    return _PERMISSIONS.get(role, lambda: _effective_permissions(db, role))[0]
+
+
+def _effective_permissions(db: Session, role: Role) -> frozenset[str]:
     perms = set(default_grants().get(role, frozenset()))
     for grant in db.scalars(select(RoleGrant).where(RoleGrant.role == role.value)):
         if grant.granted:
@@ -66,10 +116,15 @@ def principal_for(
         via_token=via_token,
         password_expired=expired,
     )
-    ctx = context_of(db)
-    ctx.user_id, ctx.username = user.id, user.username
-    ctx.region_code, ctx.institution_id = user.region_code, user.institution_id
+    audit_as(db, principal)
     return principal
+
+
+def audit_as(db: Session, principal: Principal) -> None:
+    """What ``db`` writes is audited as done by ``principal``."""
+    ctx = context_of(db)
+    ctx.user_id, ctx.username = principal.user_id, principal.username
+    ctx.region_code, ctx.institution_id = principal.region_code, principal.institution_id
 
 
 def is_locked(user: User, now: dt.datetime | None = None) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, lazyload, selectinload
 from jcjg.catalogue.editions import KIND
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core import editions as core_editions
+from jcjg.core.db import memo
 from jcjg.core.editions import ReferenceEdition
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 
@@ -60,11 +61,18 @@ def by_code(*, db: Session, model: type[Row], codes: Iterable[str]) -> dict[str,
     found: dict[str, Row] = {}
     if not wanted:
         return found
+    kept = memo(db)
+    if kept is not None:  # a batch applying messages: codes looked up before are known
+        known = {c: kept[model, c] for c in wanted if (model, c) in kept}
+        if len(known) == len(wanted):
+            return {c: row for c, row in known.items() if row is not None}
     stmt = select(model).where(model.code.in_(wanted)).order_by(model.id).options(lazyload("*"))
     for row in db.scalars(stmt):
-        kept = found.get(row.code)
-        if kept is None or kept.valid_to_id is not None:  # the newest row, current if any
+        newest = found.get(row.code)
+        if newest is None or newest.valid_to_id is not None:  # the newest row, current if any
             found[row.code] = row
+    if kept is not None:
+        kept.update({(model, c): found.get(c) for c in wanted})
     return found
 
 

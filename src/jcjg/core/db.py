@@ -175,3 +175,24 @@ def insert_ignoring_conflicts(db: Session, model: type[Any] | Table) -> Insert:
     if db.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+_MEMO = "jcjg.core.db.memo"
+
+
+@contextmanager
+def remembering(db: Session) -> Iterator[None]:
+    """Within this block, lookups that opt in (:func:`memo`) keep what they read in ``db``
+    for the rest of it: for reference data that no write in the block changes (the catalogue
+    while a batch of messages is applied)."""
+    db.info[_MEMO] = {}
+    try:
+        yield
+    finally:
+        db.info.pop(_MEMO, None)
+
+
+def memo(db: Session) -> dict[Any, Any] | None:
+    """The block's memo when ``db`` is :func:`remembering`, else None."""
+    found: dict[Any, Any] | None = db.info.get(_MEMO)
+    return found

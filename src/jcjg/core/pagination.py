@@ -29,6 +29,8 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
+from jcjg.core.memo import TimedMemo
+
 T = TypeVar("T")
 
 ESTIMATE_ABOVE = 10_000  # totals beyond this are estimated where counting them is not cheap
@@ -95,16 +97,43 @@ class Total:
         return f"{self.value}" if self.exact else f"约 {self.value:,}"
 
 
+# lists known to hold more than ESTIMATE_ABOVE rows: for a minute they are not counted again
+# (counting 10,001 rows costs what the rest of the page does), only estimated
+_LARGE = TimedMemo(60.0, max_entries=10_000)
+
+
 def count_total(db: Session, stmt: Select[Any]) -> Total:
     """The total of ``stmt``'s rows: exact up to :data:`ESTIMATE_ABOVE` (counting that many
     at most), beyond it the PostgreSQL planner's estimate; exact on SQLite."""
     stmt = stmt.order_by(None)
     if db.get_bind().dialect.name != "postgresql":
         return Total(count_rows(db, stmt))
-    bounded = count_rows(db, stmt.limit(ESTIMATE_ABOVE + 1))
-    if bounded <= ESTIMATE_ABOVE:
-        return Total(bounded)
+    key = _statement_key(stmt)
+    large = key is not None and _LARGE.peek(key) is True
+    if not large:
+        bounded = count_rows(db, stmt.limit(ESTIMATE_ABOVE + 1))
+        if bounded <= ESTIMATE_ABOVE:
+            return Total(bounded)
+        if key is not None:
+            _LARGE.put(key, True)
     return Total(max(planner_rows(db, stmt), ESTIMATE_ABOVE + 1), exact=False)
+
+
+def _statement_key(stmt: Select[Any]) -> tuple[Any, ...] | None:
+    """A hashable key of the statement and its parameters' values (None: none can be made)."""
+    cache_key = stmt._generate_cache_key()
+    if cache_key is None:
+        return None
+    values = []
+    for bind in cache_key.bindparams:
+        value = bind.effective_value
+        values.append(tuple(value) if isinstance(value, list) else value)
+    try:
+        key = (ESTIMATE_ABOVE, cache_key.key, tuple(values))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class _Explain(Executable, ClauseElement):

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
 from jcjg.config import Settings
-from jcjg.core.db import insert_ignoring_conflicts, utcnow
+from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
@@ -120,8 +120,16 @@ def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def apply_one(db: Session, settings: Settings, row: Message) -> Applied:
-    """Apply one message in a savepoint: its handler's writes, or nothing and a problem."""
+def apply_one(
+    db: Session,
+    settings: Settings,
+    row: Message,
+    client: Client | None = None,
+    owner: Institution | None = None,
+) -> Applied:
+    """Apply one message in a savepoint: its handler's writes, or nothing and a problem.
+    ``client`` and ``owner`` are the message's sender and institution when the caller has them
+    (a batch reads them once)."""
     outcome = Applied(row)
     kind: MessageType[Any] | None = message_types().get(row.message_type)
     try:
@@ -131,11 +139,13 @@ def apply_one(db: Session, settings: Settings, row: Message) -> Applied:
             message = kind.schema.model_validate(json.loads(row.body))
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+        if owner is None and row.institution_id:
+            owner = db.get(Institution, row.institution_id)
         ctx = HandlerContext(
             db=db,
             settings=settings,
-            client=db.get_one(Client, row.client_id),
-            owner=db.get(Institution, row.institution_id) if row.institution_id else None,
+            client=client if client is not None else db.get_one(Client, row.client_id),
+            owner=owner,
             region_code=row.region_code,
             received_at=row.received_at,
             message_id=row.message_id,
@@ -157,32 +167,46 @@ def apply_one(db: Session, settings: Settings, row: Message) -> Applied:
     return outcome
 
 
-def _rule_warnings(db: Session, row: Message, rule_ids: set[str]) -> list[dict[str, Any]]:
-    """Open alerts on the message's institution of the rules its writes triggered."""
-    if not rule_ids or row.institution_id is None:
-        return []
-    alerts = db.scalars(
-        select(Alert)
+def _rule_warnings(db: Session, done: list[Applied]) -> dict[int, list[dict[str, Any]]]:
+    """Each message's warnings from the rules its writes triggered: the open alerts of those
+    rules on its institution (at most 50 a message). One query for the whole batch."""
+    wanted = {
+        outcome.row.id: set(outcome.pending)
+        for outcome in done
+        if outcome.pending and outcome.row.institution_id is not None
+    }
+    if not wanted:
+        return {}
+    institutions = {o.row.institution_id for o in done if o.row.id in wanted}
+    rules = set().union(*wanted.values())
+    alerts = db.execute(
+        select(Alert.institution_id, Alert.rule_id, Alert.severity, Alert.subject_repr, Alert.id)
         .where(
             Alert.status == "open",
-            Alert.institution_id == row.institution_id,
-            Alert.rule_id.in_(sorted(rule_ids)),
+            Alert.institution_id.in_(sorted(i for i in institutions if i is not None)),
+            Alert.rule_id.in_(sorted(rules)),
         )
         .order_by(Alert.rule_id, Alert.id)
-        .limit(50)
     ).all()
-    out = []
-    for alert in alerts:
-        rule = alerts_engine.rule_of(alert.rule_id)
-        out.append(
-            {
-                "code": alert.rule_id,
-                "message": rule.title if rule else alert.rule_id,
-                "severity": alert.severity,
-                "subject": alert.subject_repr,
-                "alert_id": alert.id,
-            }
-        )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for outcome in done:
+        triggered = wanted.get(outcome.row.id)
+        if not triggered:
+            continue
+        mine = out[outcome.row.id] = []
+        for institution_id, rule_id, severity, subject, alert_id in alerts:
+            if institution_id != outcome.row.institution_id or rule_id not in triggered:
+                continue
+            rule = alerts_engine.rule_of(rule_id)
+            mine.append({
+                "code": rule_id,
+                "message": rule.title if rule else rule_id,
+                "severity": severity,
+                "subject": subject,
+                "alert_id": alert_id,
+            })  # fmt: skip
+            if len(mine) == 50:
+                break
     return out
 
 
@@ -207,11 +231,23 @@ def apply_batch(
     if not rows:
         db.commit()
         return 0
-    done = [apply_one(db, settings, row) for row in rows]
+    # a lane is one institution's (or one region's): its institution and senders read once
+    owner = db.get(Institution, rows[0].institution_id) if rows[0].institution_id else None
+    senders = {
+        c.id: c
+        for c in db.scalars(select(Client).where(Client.id.in_({r.client_id for r in rows})))
+    }
+    with remembering(db):  # reference data (the catalogue) read once for the batch
+        done = [
+            apply_one(db, settings, row, senders[row.client_id],
+                      owner if row.institution_id == (owner.id if owner else None) else None)
+            for row in rows
+        ]  # fmt: skip
     triggered = _triggered_ids(done)
     if triggered:
         alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
     finished = utcnow()
+    warnings = _rule_warnings(db, done)
     for outcome in done:
         row = outcome.row
         row.applied_at = finished
@@ -221,7 +257,7 @@ def apply_batch(
         else:
             row.status = MessageStatus.APPLIED
             row.results = outcome.results
-            row.warnings = outcome.warnings + _rule_warnings(db, row, set(outcome.pending))
+            row.warnings = outcome.warnings + warnings.get(row.id, [])
     db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
     db.commit()
     return len(rows)

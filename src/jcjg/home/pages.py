@@ -68,11 +68,10 @@ FUNCTIONS = [
 
 
 def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str, bool]]:
-    """What waits for this account's handling, each a link to the list behind it: (title,
-    count, link, whether it is late)."""
+    """What waits for handling in this account's scope, each a link to the list behind it:
+    (title, count, link, whether it is late)."""
     from jcjg.alerts import service as alerts
     from jcjg.nonconformity import service as nonconformities
-    from jcjg.notify.service import unread
 
     today = beijing_date(utcnow())
     out: list[tuple[str, int, str, bool]] = []
@@ -93,9 +92,15 @@ def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str,
             ("不合格结果逾期", nonconformities.OVERDUE, True),
         ):
             out.append((title, found[status], f"/nonconformities?status={status}", late))
-    if principal.user_id is not None:
-        out.append(("未读通知", unread(db, principal.user_id), "/inbox", False))
     return out
+
+
+def _unread(db: SessionDep, principal: Principal) -> list[tuple[str, int, str, bool]]:
+    from jcjg.notify.service import unread
+
+    if principal.user_id is None:
+        return []
+    return [("未读通知", unread(db, principal.user_id), "/inbox", False)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -105,6 +110,26 @@ def home(
     principal: Annotated[Principal, Depends(requires("home:view"))],
 ) -> Response:
     functions = [f for f in FUNCTIONS if principal.can(f[0])]
+    # the scope's figures, counted at most every JCJG_PAGE_FIGURES_SECONDS (the page says when);
+    # the account's own unread notifications on every visit
+    figures, counted_at = request.app.state.figures.get(
+        ("home", principal.scope_key), lambda: _figures(db, principal)
+    )
+    handling = figures["handling"] + _unread(db, principal)
+    user = db.get(User, principal.user_id)
+    scope = principal.scope_label()
+    if principal.scope_kind is ScopeKind.REGION and principal.region_code:
+        scope = f"{regions.full_name(db=db, code=principal.region_code)}及下辖"
+    elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
+        institution = db.get(Institution, principal.institution_id)
+        scope = f"本检测机构（{institution.name}）" if institution else scope
+    context = {"functions": functions, "user": user, "scope": scope, "handling": handling,
+               "counted_at": counted_at, **figures}  # fmt: skip
+    return render(request, "home.html", context)
+
+
+def _figures(db: SessionDep, principal: Principal) -> dict[str, Any]:
+    """What the home shows of the account's scope: its totals and its dashboard."""
     counts: list[tuple[str, int, str]] = []
     if principal.can("institution:read"):
         counts.append(
@@ -116,17 +141,7 @@ def home(
         since = utcnow() - dt.timedelta(hours=24)
         stmt = restrict(select(AuditLog).where(AuditLog.at >= since), principal, "read")
         counts.append(("近 24 小时审计记录", count_rows(db, stmt), "条"))
-    handling = _handling(db, principal)
-    user = db.get(User, principal.user_id)
-    scope = principal.scope_label()
-    if principal.scope_kind is ScopeKind.REGION and principal.region_code:
-        scope = f"{regions.full_name(db=db, code=principal.region_code)}及下辖"
-    elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
-        institution = db.get(Institution, principal.institution_id)
-        scope = f"本检测机构（{institution.name}）" if institution else scope
-    context = {"functions": functions, "counts": counts, "user": user, "scope": scope,
-               "handling": handling, **_dashboard(db, principal)}  # fmt: skip
-    return render(request, "home.html", context)
+    return {"counts": counts, "handling": _handling(db, principal), **_dashboard(db, principal)}
 
 
 def _dashboard(db: SessionDep, principal: Principal) -> dict[str, Any]:

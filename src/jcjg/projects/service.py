@@ -22,6 +22,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
+from jcjg.core.memo import names_by_id
 from jcjg.core.pagination import count_rows
 from jcjg.core.patterns import MOBILE
 from jcjg.projects import geo
@@ -308,11 +309,7 @@ def names_of(db: Session, rows: Iterable[Any]) -> dict[str, dict[int, str]]:
     from jcjg.tenancy.models import Institution
 
     rows = list(rows)
-    institutions = {r.institution_id for r in rows}
-    projects = {r.project_id for r in rows if r.project_id}
-    stmt_i = select(Institution.id, Institution.name).where(Institution.id.in_(institutions))
-    stmt_p = select(Project.id, Project.name).where(Project.id.in_(projects))
     return {
-        "institutions": {i: name for i, name in db.execute(stmt_i)},
-        "projects": {i: name for i, name in db.execute(stmt_p)},
+        "institutions": names_by_id(db, Institution, (r.institution_id for r in rows)),
+        "projects": names_by_id(db, Project, (r.project_id for r in rows)),
     }

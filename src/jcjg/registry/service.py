@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.core.memo import names_by_id
 from jcjg.registry.models import Person
 from jcjg.tenancy.models import Institution
 
@@ -14,11 +15,7 @@ from jcjg.tenancy.models import Institution
 def institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:
     """Institution names by id, for list pages that show rows carrying ``institution_id`` (the
     rows themselves were read within scope)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(wanted)))
-    return {int(i): name for i, name in rows}
+    return names_by_id(db, Institution, ids)
 
 
 def registered_person_ids(

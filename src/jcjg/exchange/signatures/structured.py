@@ -363,11 +363,7 @@ def serialize_bare_item(value: BareItem) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Token):
         text = value.value
-        if (
-            not isinstance(text, str)
-            or not text
-            or _TOKEN.fullmatch(text) is None
-        ):
+        if not isinstance(text, str) or not text or _TOKEN.fullmatch(text) is None:
             raise StructuredFieldError(f"invalid token {text!r}")
         return text
     if isinstance(value, bytes):
