@@ -34,6 +34,7 @@ from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
 from jcjg.refdata import upgrade
+from jcjg.regions import service as regions_service
 from tests.factories import Factory
 from tests.servers import closed_port
 
@@ -55,6 +56,7 @@ def _nothing_kept_in_memory() -> None:
     sessions._PERMISSIONS.clear()  # and the roles' permissions, and the sessions' principals
     sessions.PRINCIPALS.clear()
     memo.forget_names()
+    regions_service.FULL_NAMES.clear()
 
 
 def require(flag: str) -> bool:

@@ -116,15 +116,15 @@ def home(
         ("home", principal.scope_key), lambda: _figures(db, principal)
     )
     handling = figures["handling"] + _unread(db, principal)
-    user = db.get(User, principal.user_id)
+    last_login = db.scalar(select(User.last_login_at).where(User.id == principal.user_id))
     scope = principal.scope_label()
     if principal.scope_kind is ScopeKind.REGION and principal.region_code:
         scope = f"{regions.full_name(db=db, code=principal.region_code)}及下辖"
     elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
         institution = db.get(Institution, principal.institution_id)
         scope = f"本检测机构（{institution.name}）" if institution else scope
-    context = {"functions": functions, "user": user, "scope": scope, "handling": handling,
-               "counted_at": counted_at, **figures}  # fmt: skip
+    context = {**figures, "functions": functions, "last_login": last_login, "scope": scope,
+               "handling": handling, "counted_at": counted_at}  # fmt: skip
     return render(request, "home.html", context)
 
 

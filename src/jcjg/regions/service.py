@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from jcjg.core import editions as core_editions
 from jcjg.core.editions import ReferenceEdition
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.memo import TimedMemo
 from jcjg.core.regioncodes import is_valid_code, scope_prefix
 from jcjg.regions.editions import KIND
 from jcjg.regions.models import Region, RegionChange
@@ -90,10 +91,20 @@ def count_in_subtree(*, db: Session, code: str) -> int:
     return int(db.scalar(stmt) or 0)
 
 
+# reference data that changes only when an edition is loaded (`jcjg db load-regions`, another
+# process): a region's full name is read once a minute per process (pages show the reader's
+# region on every visit)
+FULL_NAMES = TimedMemo(60.0, max_entries=10_000)
+
+
 def full_name(*, db: Session, code: str) -> str:
     """``江西省九江市濂溪区``."""
-    region = get(db=db, code=code)
-    return "".join(r.name for r in [*ancestors(db=db, region=region), region])
+
+    def read() -> str:
+        region = get(db=db, code=code)
+        return "".join(r.name for r in [*ancestors(db=db, region=region), region])
+
+    return FULL_NAMES.get(code, read)[0]
 
 
 def display_name(*, db: Session, code: str | None) -> str:
