@@ -920,6 +920,11 @@ def run_sustained(
     server.start()
     try:
         server.wait_ready()
+        # what the closed-loop runs accepted and left waiting is applied before the first step
+        backlog = _waiting(engine)
+        if not _drain(engine, time.monotonic() + 900):
+            raise RuntimeError(f"{_waiting(engine)} messages still waiting after 15 minutes")
+        progress(f"sustained: the {backlog} messages left waiting by the runs before applied")
 
         def hold(rate: float, seconds: float = args.sustain_search_seconds) -> Step:
             return hold_rate(server, engine, creds, args, workdir, rate, seconds)

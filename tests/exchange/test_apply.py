@@ -173,6 +173,30 @@ def test_a_worker_applies_only_the_lanes_it_holds(region: Region) -> None:
         assert db.scalar(select(Message.status)) == "applied"
 
 
+def test_a_long_running_worker_keeps_its_lanes_between_passes(region: Region) -> None:
+    """A worker's apply loop keeps the leases of the lanes it drained (no claim and release
+    for every message arriving on its own); another worker takes such a lane over only once
+    the lease lapses, and a stopping worker gives its lanes up."""
+    (lims,) = region.lims()
+    lane = f"i{lims.institution.id}"
+    held: set[str] = set()
+    for n in range(2):
+        _accept_all(
+            region, [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"室{n}"}]))]
+        )
+        assert apply.drain(region.sessions, region.settings, holder="a", held=held) == 1
+        assert held == {lane}
+        with region.sessions() as db:
+            assert db.scalar(select(Lane.holder).where(Lane.lane == lane)) == "a"
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室9"}]))])
+    assert apply.drain(region.sessions, region.settings, holder="b") == 0  # a's lane
+    apply.release_all(region.sessions, held, "a")
+    assert held == set()
+    assert apply.drain(region.sessions, region.settings, holder="b") == 1
+    with region.sessions() as db:
+        assert db.scalar(select(Lane.holder).where(Lane.lane == lane)) is None  # released
+
+
 # --- nothing half-applied -----------------------------------------------------------------------
 
 

@@ -215,13 +215,18 @@ def apply_batch(
 ) -> int:
     """Apply up to ``limit`` accepted messages of ``lane`` in one transaction and commit.
     Returns how many were applied or rejected (0 when none waited or the lease was lost)."""
+    return _apply_batch(db, settings, lane, holder, limit) or 0
+
+
+def _apply_batch(db: Session, settings: Settings, lane: str, holder: str, limit: int) -> int | None:
+    """:func:`apply_batch`, telling a lost lease (None) from a lane with nothing waiting (0)."""
     now = utcnow()
     renewed = db.execute(
         update(Lane).where(Lane.lane == lane, Lane.holder == holder).values(lease_until=now + LEASE)
     )
     if getattr(renewed, "rowcount", 0) != 1:
         db.rollback()
-        return 0
+        return None
     rows = db.scalars(
         select(Message)
         .where(Message.lane == lane, Message.status == MessageStatus.ACCEPTED)
@@ -277,24 +282,43 @@ def apply_lane(
     lane: str,
     holder: str,
     stop: threading.Event | None = None,
+    held: set[str] | None = None,
 ) -> int:
     """Hold ``lane`` and apply its messages batch after batch until none wait; 0 when another
-    worker holds it. Releases the lane at the end (or leaves the lease to lapse on a crash)."""
+    worker holds it. Without ``held`` the lane is released at the end (or its lease left to
+    lapse on a crash). With it (the lanes a long-running worker keeps between passes) the
+    lease is kept, renewed by every batch, and claimed only when not held yet: a lane's
+    messages arriving one by one then cost no claim and release each."""
     total = 0
     with factory() as db:
-        if not claim(db, lane, holder, utcnow()):
+        if (held is None or lane not in held) and not claim(db, lane, holder, utcnow()):
             return 0
+        if held is not None:
+            held.add(lane)
         try:
             while stop is None or not stop.is_set():
-                done = apply_batch(db, settings, lane, holder)
+                done = _apply_batch(db, settings, lane, holder, BATCH)
+                if done is None:  # another worker took the lane over (our lease had lapsed)
+                    if held is not None:
+                        held.discard(lane)
+                    break
                 total += done
-                if done == 0:
+                if done < BATCH:  # drained: what arrives later waits for the next pass
                     break
         except Exception:
             db.rollback()  # the lease stays ours until it lapses: this worker may retake it
             raise
-        release(db, lane, holder)
+        if held is None:
+            release(db, lane, holder)
     return total
+
+
+def release_all(factory: sessionmaker[Session], lanes: set[str], holder: str) -> None:
+    """Give up the leases of ``lanes`` (a worker stopping)."""
+    with factory() as db:
+        for lane in sorted(lanes):
+            release(db, lane, holder)
+    lanes.clear()
 
 
 def drain(
@@ -303,9 +327,11 @@ def drain(
     *,
     holder: str | None = None,
     stop: threading.Event | None = None,
+    held: set[str] | None = None,
 ) -> int:
     """Apply every message that waits, lane by lane, until none waits that this worker can
-    take (others may hold some lanes). Returns how many it applied or rejected."""
+    take (others may hold some lanes). Returns how many it applied or rejected. ``held``: see
+    :func:`apply_lane` (without it every lane is released once drained)."""
     holder = holder or holder_id()
     total = 0
     while stop is None or not stop.is_set():
@@ -318,7 +344,7 @@ def drain(
         for lane in lanes:
             if stop is not None and stop.is_set():
                 break
-            progress += apply_lane(factory, settings, lane, holder, stop)
+            progress += apply_lane(factory, settings, lane, holder, stop, held)
         total += progress
         if progress == 0:
             break
@@ -351,14 +377,19 @@ def apply_loop(
 
     def run(stop: threading.Event) -> None:
         holder = holder_id()
+        held: set[str] = set()  # the lanes this worker keeps leasing between passes
         while not stop.is_set():
             try:
-                drain(factory, settings, holder=holder, stop=stop)
+                drain(factory, settings, holder=holder, stop=stop, held=held)
             except Exception:
                 log.exception("applying messages failed; trying again")
                 stop.wait(min(poll * 10, 5.0))
                 continue
             wakeup.wait(poll)
+        try:
+            release_all(factory, held, holder)
+        except Exception:  # the leases lapse by themselves
+            log.warning("could not release %d lanes on stopping", len(held))
 
     return run
 
