@@ -328,10 +328,19 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.tail()}")
             started = self.log.read_bytes().count(b"Application startup complete.")
-            if started >= self.workers:
+            if started >= self.workers and self._listening():
                 return
             time.sleep(0.1)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.tail()}")
+
+    def _listening(self) -> bool:
+        """Whether the port takes connections (a single uvicorn worker says its startup is
+        complete just before it listens)."""
+        try:
+            socket.create_connection((HOST, self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def get(self, path: str) -> int:
         url = f"http://{HOST}:{self.port}{path}"

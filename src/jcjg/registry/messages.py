@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.catalogue.service import by_code
+from jcjg.core.db import memo
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.patterns import MOBILE
 from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
@@ -213,14 +214,22 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
     wanted = sorted({n for n in names if n})
     if not wanted:
         return {}
-    found = {
-        lab.name: lab
+    # a batch of one institution's messages names the same labs again and again: those found
+    # are kept for the batch (the same session: a lab a message of the batch changed is the
+    # object kept); those not found are looked for each time (a later message may add them)
+    kept = memo(ctx.db)
+    key = (Lab, ctx.institution.id)
+    found = {n: kept[key, n] for n in wanted if (key, n) in kept} if kept is not None else {}
+    missing = [n for n in wanted if n not in found]
+    if missing:
         for lab in ctx.db.scalars(
             select(Lab)
-            .where(Lab.institution_id == ctx.institution.id, Lab.name.in_(wanted))
+            .where(Lab.institution_id == ctx.institution.id, Lab.name.in_(missing))
             .options(lazyload(Lab.specialties))
-        )
-    }
+        ):
+            found[lab.name] = lab
+            if kept is not None:
+                kept[key, lab.name] = lab
     unknown = [n for n in wanted if n not in found]
     if unknown:
         raise ValidationFailed(
