@@ -1009,14 +1009,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loader", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     short = args.short
-    args.seconds = args.seconds or (2.0 if short else 10.0)
+    args.seconds = args.seconds or (1.5 if short else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if short else 2.0)
     args.clients = args.clients or (8 if short else 16)
     if short:
         args.max_rate = min(args.max_rate, 500)
     args.loaders = max(1, min(args.loaders, args.clients))
-    args.sustain_seconds = args.sustain_seconds or (2.0 if short else 60.0)
-    args.sustain_search_seconds = args.sustain_search_seconds or (2.0 if short else 20.0)
+    args.sustain_seconds = args.sustain_seconds or (1.5 if short else 60.0)
+    args.sustain_search_seconds = args.sustain_search_seconds or (1.5 if short else 20.0)
     args.sustain_from = args.sustain_from or (40.0 if short else 250.0)
     args.sustain_limit = args.sustain_limit or (60.0 if short else 4 * args.max_rate)
     if args.sustain_steps is None:

@@ -387,7 +387,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                               ("connections", 32, 4),
                               # the short run's server is cold and the machine busy with the
                               # suite: few connections and a long warm-up, so pages complete
-                              ("seconds", 20.0, 4.0), ("warmup", 3.0, 2.0)):  # fmt: skip
+                              ("seconds", 20.0, 2.0), ("warmup", 3.0, 1.5)):  # fmt: skip
         if getattr(args, name) is None:
             setattr(args, name, small if short else full)
     return args

@@ -101,6 +101,7 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{code\}", "360400", re.sub(r"\{(\w+)\}", "999999", path))
 
 
+@pytest.mark.once  # who may call what is the app's decision, the same on both databases
 def test_roles_on_every_route(app, client, factory):
     """Every role is let through (anything but 401/403) or refused (403) as granted, on every
     route; the anonymous public gets 401. The JSON API is called with a bearer token, pages
