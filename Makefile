@@ -18,8 +18,9 @@ POSTGRES_UP = [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg
 # backend-independent modules): empty, each run runs them; `make test` gives them to the
 # PostgreSQL run when there is one (CI makes it mandatory), else to the SQLite run.
 ONCE_IN ?=
+test: ONCE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
 
-.PHONY: help run test checks lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check coverage coverage-erase clean
+.PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check coverage coverage-erase clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -27,14 +28,7 @@ help: ## List the targets
 run: install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
-test: install assets sysdeps coverage-erase ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL in parallel, with one coverage total
-	@# the checks (one core) run beside the SQLite run; the runs of the tests marked `once` go
-	@# to the PostgreSQL run when there is one (CI's mandatory run), else to the SQLite run
-	@once=$$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi); \
-	$(MAKE) --no-print-directory -j2 --output-sync=target ONCE_IN=$$once checks test-sqlite && \
-	$(MAKE) --no-print-directory ONCE_IN=$$once test-postgres coverage
-
-checks: lint db-check ## lint and db-check
+test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL in parallel, with one coverage total
 
 # uv installs what pip would, ten times faster (a minute of every fresh `make test`); pip
 # when uv cannot be had
