@@ -22,9 +22,8 @@ sustained >= 500 msg/s. The sustained rate is the highest offered rate (an open 
 evenly spaced, whatever the answers' speed) that 2 workers, each applying behind as ``jcjg
 serve`` does by default, both accept (>= 95 % of it, no failure) and apply (none rejected,
 none left waiting) with an apply lag (``applied_at - received_at``) whose p99 is at most 5 s:
-found by steps of ``--sustain-search-seconds`` (up by half, then bisecting), then held for
-``--sustain-seconds`` (60). Every answer
-must be 202 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
+found by steps of ``--sustain-search-seconds`` (30 s; up by half, then bisecting), then held
+for ``--sustain-seconds`` (60), 15 % lower each time it does not hold. Every answer must be 202 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
 (exit status 1). The lines before the figures also give, per run, the CPU that the server's
 processes and the database's backends spent per accepted message in the timed window (from
 /proc): unlike the rates, they hardly depend on what else the machine is doing.
@@ -918,8 +917,8 @@ def run_sustained(
 ) -> tuple[Step | None, list[Step]]:
     """The highest rate (2 workers, each applying behind as ``jcjg serve`` does by default) at
     which accepted messages are also applied with a p99 lag within ``LAG_GOAL_S``: a search
-    in ``--sustain-search-seconds`` steps, then ``--sustain-seconds`` at the rate found (one
-    step lower each time it does not hold, at most three times)."""
+    in ``--sustain-search-seconds`` steps, then ``--sustain-seconds`` at the rate found (15 %
+    lower each time it does not hold, at most ten times)."""
     from sqlalchemy import create_engine
 
     env = server_env(db.url, workdir / "data")
@@ -944,7 +943,7 @@ def run_sustained(
         if found is None or args.sustain_seconds <= args.sustain_search_seconds:
             return found, tried
         rate = found.offered
-        for _ in range(3):
+        for _ in range(10):  # a short step can hold a rate a long one cannot: step down
             final = hold(rate, args.sustain_seconds)
             tried.append(final)
             if final.sustained:
@@ -997,7 +996,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--sustain-seconds", type=float, help="the sustained rate's final run (default 60)"
     )
     parser.add_argument(
-        "--sustain-search-seconds", type=float, help="each step of its search (default 20)"
+        "--sustain-search-seconds", type=float, help="each step of its search (default 30)"
     )
     parser.add_argument("--sustain-from", type=float, help="its first rate (default 250 msg/s)")
     parser.add_argument(
@@ -1016,7 +1015,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         args.max_rate = min(args.max_rate, 500)
     args.loaders = max(1, min(args.loaders, args.clients))
     args.sustain_seconds = args.sustain_seconds or (1.5 if short else 60.0)
-    args.sustain_search_seconds = args.sustain_search_seconds or (1.5 if short else 20.0)
+    args.sustain_search_seconds = args.sustain_search_seconds or (1.5 if short else 30.0)
     args.sustain_from = args.sustain_from or (40.0 if short else 250.0)
     args.sustain_limit = args.sustain_limit or (60.0 if short else 4 * args.max_rate)
     if args.sustain_steps is None:

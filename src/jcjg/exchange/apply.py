@@ -31,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,9 @@ from jcjg.tenancy.models import Institution
 log = logging.getLogger("jcjg.exchange.apply")
 
 LEASE = dt.timedelta(seconds=30)
+# a lane another worker holds is asked for again after this long (it may have stopped: its
+# lease then lapses within LEASE)
+RETRY_OTHERS = 5.0
 BATCH = 200
 
 
@@ -291,10 +295,11 @@ def apply_lane(
     messages arriving one by one then cost no claim and release each."""
     total = 0
     with factory() as db:
-        if (held is None or lane not in held) and not claim(db, lane, holder, utcnow()):
-            return 0
-        if held is not None:
-            held.add(lane)
+        if held is None or lane not in held:
+            if not claim(db, lane, holder, utcnow()):
+                return 0
+            if held is not None:
+                held.add(lane)
         try:
             while stop is None or not stop.is_set():
                 done = _apply_batch(db, settings, lane, holder, BATCH)
@@ -328,23 +333,32 @@ def drain(
     holder: str | None = None,
     stop: threading.Event | None = None,
     held: set[str] | None = None,
+    others: dict[str, float] | None = None,
 ) -> int:
     """Apply every message that waits, lane by lane, until none waits that this worker can
     take (others may hold some lanes). Returns how many it applied or rejected. ``held``: see
-    :func:`apply_lane` (without it every lane is released once drained)."""
+    :func:`apply_lane` (without it every lane is released once drained). ``others``: lanes
+    another worker was found holding, with when (monotonic) to try them again, so that a
+    worker does not ask for them on every pass while their holder applies them."""
     holder = holder or holder_id()
     total = 0
     while stop is None or not stop.is_set():
         with factory() as db:
             lanes = waiting_lanes(db)
             db.rollback()
+        now = time.monotonic()
+        if others is not None:
+            lanes = [lane for lane in lanes if others.get(lane, 0.0) <= now]
         if not lanes:
             break
         progress = 0
         for lane in lanes:
             if stop is not None and stop.is_set():
                 break
-            progress += apply_lane(factory, settings, lane, holder, stop, held)
+            done = apply_lane(factory, settings, lane, holder, stop, held)
+            if others is not None and held is not None and lane not in held:
+                others[lane] = time.monotonic() + RETRY_OTHERS
+            progress += done
         total += progress
         if progress == 0:
             break
@@ -378,9 +392,10 @@ def apply_loop(
     def run(stop: threading.Event) -> None:
         holder = holder_id()
         held: set[str] = set()  # the lanes this worker keeps leasing between passes
+        others: dict[str, float] = {}  # lanes other workers hold, and when to ask again
         while not stop.is_set():
             try:
-                drain(factory, settings, holder=holder, stop=stop, held=held)
+                drain(factory, settings, holder=holder, stop=stop, held=held, others=others)
             except Exception:
                 log.exception("applying messages failed; trying again")
                 stop.wait(min(poll * 10, 5.0))
