@@ -256,3 +256,34 @@ def test_property_numbers_are_shortest_round_trip(value: float) -> None:
     if "e" not in text and "." in text:
         assert not text.rstrip("0").endswith(".")
         assert len(text.replace("-", "").replace(".", "").lstrip("0")) <= 17
+
+
+NUMBER = st.one_of(
+    SAFE_FLOAT,
+    st.integers(min_value=-(2**60), max_value=2**60),
+    st.sampled_from([0.0, -0.0, 1e-7, 1e21, 2.0**53, 2.0**53 + 2, 1e16, 0.1 + 0.2]),
+)
+
+
+@SETTINGS
+@given(st.lists(st.lists(NUMBER, min_size=1, max_size=3), min_size=1, max_size=20))
+def test_property_rows_of_numbers_as_the_careful_writer_writes_them(rows: list[Any]) -> None:
+    """A curve's points take a fast path (json.dumps, then checked); it writes what writing
+    each number on its own writes, or refuses what that refuses."""
+    from jcjg.ledger import canonical
+
+    def careful(value: Any) -> bytes:
+        return b"[" + b",".join(b"[" + b",".join(canonical_json(x) for x in row) + b"]"
+                                for row in value) + b"]"  # fmt: skip
+
+    try:
+        want = careful(rows)
+    except CanonicalJSONError:
+        with pytest.raises(CanonicalJSONError):
+            canonical_json(rows)
+        return
+    assert canonical_json(rows) == want
+    flat = [x for row in rows for x in row if type(x) is float]
+    if flat:
+        assert canonical_json(flat) == b"[" + b",".join(canonical_json(x) for x in flat) + b"]"
+    assert canonical._float_list([[1.0, -0.0, 2.5]]) == "[[1,0,2.5]]"

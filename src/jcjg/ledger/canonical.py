@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -106,13 +107,50 @@ def _write_container(
         _write_object(obj, out, active)
     elif obj and all(type(item) is float for item in obj):
         # lists of plain numbers (curves' points) are most of a large message
-        try:
-            out.append("[" + ",".join(map(_format_number, obj)) + "]")
-        except CanonicalJSONError:
-            _write_items(obj, out, active)  # again, slowly, to name the bad item
+        out.append(_float_list(obj) or _float_items(obj, out, active))
+    elif obj and all(
+        type(row) is list and row and all(type(x) in _NUMBERS for x in row) for row in obj
+    ):
+        # a curve's points: [[t, f], [t, f], ...]
+        out.append(_float_list(obj) or _float_rows(obj, out, active))
     else:
         _write_items(obj, out, active)
     active.discard(id(obj))
+
+
+# json.dumps writes a float as repr() does: the shortest digits that round-trip, as ECMAScript
+# chooses them, and in plain notation (for 1e-4 <= |x| < 1e16) as ECMAScript writes them too,
+# but for the ".0" of an integral value. Its text is canonical once those are dropped, unless it
+# holds an exponent (ECMAScript's notation differs there) or 16 digits (beyond 2**53 - 1).
+_NUMBERS = (float, int)  # not bool: its type is bool
+_NOT_PLAIN = re.compile(r"[eEn]|\d{16}")
+_INTEGRAL = re.compile(r"(-?\d+)\.0(?=[,\]])")
+_MINUS_ZERO = re.compile(r"(?<![\d.])-0(?=[,\]])")
+
+
+def _float_list(obj: list[Any] | tuple[Any, ...]) -> str | None:
+    """``obj`` (floats, or lists of floats) as canonical JSON written by ``json.dumps``; None
+    when the careful writer must decide (an exponent, a large or non-finite value)."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return None
+    if _NOT_PLAIN.search(text):
+        return None
+    return _MINUS_ZERO.sub("0", _INTEGRAL.sub(r"\1", text))
+
+
+def _float_items(obj: list[Any] | tuple[Any, ...], out: list[str], active: set[int]) -> str:
+    try:
+        return "[" + ",".join(map(_format_number, obj)) + "]"
+    except CanonicalJSONError:
+        _write_items(obj, out, active)  # again, slowly, to name the bad item
+        return ""
+
+
+def _float_rows(obj: list[Any] | tuple[Any, ...], out: list[str], active: set[int]) -> str:
+    _write_items(obj, out, active)
+    return ""
 
 
 def _write_items(obj: list[object] | tuple[object, ...], out: list[str], active: set[int]) -> None:
