@@ -23,7 +23,8 @@ evenly spaced, whatever the answers' speed) that 2 workers, each applying behind
 serve`` does by default, both accept (>= 95 % of it, no failure) and apply (none rejected,
 none left waiting) with an apply lag (``applied_at - received_at``) whose p99 is at most 5 s:
 found by steps of ``--sustain-search-seconds`` (30 s; up by half, then bisecting), then held
-for ``--sustain-seconds`` (60), 15 % lower each time it does not hold. Every answer must be 202 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
+for ``--sustain-seconds`` (60), 15 % lower each time it does not hold. Every answer must be
+202 ``accepted`` (200 ``ok`` from the baseline); any other answer makes the run invalid
 (exit status 1). The lines before the figures also give, per run, the CPU that the server's
 processes and the database's backends spent per accepted message in the timed window (from
 /proc): unlike the rates, they hardly depend on what else the machine is doing.
