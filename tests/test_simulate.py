@@ -120,58 +120,55 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
     return projects, summary
 
 
-def test_simulated_sites_plant_each_sampling_rule(tmp_path: Path) -> None:
+def planted_rules_fire(exchange, projects, summary) -> None:
+    """A violations=1.0 run of 4 labs over 4 days (`_sampling_run`) planted every sampling,
+    test-data and report rule, each fired; the station worked the alerts each evening and
+    the cases of the labs that never answer escalate once their deadlines pass. The browser
+    test of the simulator's reports (tests/browser/test_simulated_reports.py) makes that run
+    once and checks both: the simulation is the suite's costliest single step."""
     from jcjg.alerts.models import Alert
     from jcjg.demo.simulator.sampling import PLANTED
     from jcjg.projects.models import ProjectMember
     from jcjg.sampling.models import Commission, Sample, SampleReceipt, SampleSeal, WitnessRecord
 
-    with running_exchange(tmp_path) as exchange:
-        projects, summary = _sampling_run(
-            tmp_path,
-            exchange,
-            institutions=4,
-            days=4,
-            violations=1.0,  # every rule comes round
-        )
-        assert summary.failures == []
-        assert len(projects) == 2
-        assert set(summary.sent) >= {"commission", "sample_event"}
-        assert summary.statuses == {"applied": sum(summary.sent.values())}
-        # every sample broke one rule, each project taking the rules in turn; every test record
-        # of an accepted sample one of the test-data rules
-        from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
-        from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
+    assert summary.failures == []
+    assert len(projects) == 2
+    assert set(summary.sent) >= {"commission", "sample_event"}
+    assert summary.statuses == {"applied": sum(summary.sent.values())}
+    # every sample broke one rule, each project taking the rules in turn; every test record
+    # of an accepted sample one of the test-data rules
+    from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
+    from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
-        planted = {
-            *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
-            *REPORTS_PLANTED,
-        }  # fmt: skip
-        assert set(summary.planted) == planted
-        assert {"test_record", "test_revision"} <= set(summary.sent)
-        sealed = summary.actions["见证封样"]
-        assert summary.actions["取样登记"] == sealed >= 8
-        assert any(line.startswith("埋设的违规：") for line in summary.lines())
-        with exchange.sessions() as db:
-            # a skipped report number is a gap once the later number has waited 3 days
-            run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
-            db.commit()
-            assert db.scalar(select(func.count()).select_from(Sample)) == sealed
-            assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
-            assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
-            assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
-            assert (
-                db.scalar(select(func.count()).select_from(Commission)) == 2 * 4
-            )  # a commission per project and day
-            changes = select(func.count()).select_from(ProjectMember)
-            assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
-            fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
-            assert planted <= fired
-            refused = select(func.count()).select_from(SampleReceipt)
-            planted_refusals = summary.planted["sample_photo_mismatch"]
-            planted_refusals += summary.planted["receipt_refused"]
-            assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
-        _handled_and_escalated(exchange, summary)
+    planted = {
+        *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
+        *REPORTS_PLANTED,
+    }  # fmt: skip
+    assert set(summary.planted) == planted
+    assert {"test_record", "test_revision"} <= set(summary.sent)
+    sealed = summary.actions["见证封样"]
+    assert summary.actions["取样登记"] == sealed >= 8
+    assert any(line.startswith("埋设的违规：") for line in summary.lines())
+    with exchange.sessions() as db:
+        # a skipped report number is a gap once the later number has waited 3 days
+        run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+        db.commit()
+        assert db.scalar(select(func.count()).select_from(Sample)) == sealed
+        assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
+        assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
+        assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
+        assert (
+            db.scalar(select(func.count()).select_from(Commission)) == 2 * 4
+        )  # a commission per project and day
+        changes = select(func.count()).select_from(ProjectMember)
+        assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
+        fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
+        assert planted <= fired
+        refused = select(func.count()).select_from(SampleReceipt)
+        planted_refusals = summary.planted["sample_photo_mismatch"]
+        planted_refusals += summary.planted["receipt_refused"]
+        assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
+    _handled_and_escalated(exchange, summary)
 
 
 def _lab_ids(db) -> list[int]:

@@ -3,7 +3,9 @@ on their reports, sign the PDFs with their registered signatories' keys and uplo
 phone-sized Chromium opens the URL zbar reads off one of those PDFs and sees "genuine", the
 chain behind the report and the log's inclusion proof verified in the browser; the forgeries
 the simulator planted (a PDF altered after signing, a copied QR, a never-issued code scanned)
-are each caught and alerted, and the station sees them."""
+are each caught and alerted, and the station sees them. The same run (4 labs, 4 days, every
+rule planted) is the one whose every planted rule tests/test_simulate.py checks fired: it is
+made once, here."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from jcjg.reports.models import Report
 from tests.browser.test_sampling_flow import pc, shots
 from tests.client.live import running_exchange
 from tests.factories import Factory
-from tests.test_simulate import _sampling_run
+from tests.test_simulate import _sampling_run, planted_rules_fire
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -41,7 +43,9 @@ def _settled(page) -> str:
 def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> None:
     out = shots(tmp_path)
     with running_exchange(tmp_path) as exchange:
-        _, summary = _sampling_run(tmp_path, exchange, institutions=4, days=4, violations=1.0)
+        projects, summary = _sampling_run(
+            tmp_path, exchange, institutions=4, days=4, violations=1.0
+        )
         assert summary.failures == []
         planted = {"report_signature_invalid", "report_qr_mismatch", "unknown_code_scanned"}
         assert planted <= set(summary.planted)
@@ -68,6 +72,7 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
         assert SUPERVISION.display(never) in page.content()
         page.screenshot(path=str(out / "sim-alerts-unknown-pc.png"), full_page=True)
         desk.close()
+        planted_rules_fire(exchange, projects, summary)
 
 
 def _reports_and_their_alerts(db) -> dict[str, Any]:
