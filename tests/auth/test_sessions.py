@@ -7,6 +7,7 @@ import datetime as dt
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, update
 
+from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserSession
 from jcjg.core.db import utcnow
 from tests.factories import PASSWORD, csrf_from, login, page_csrf
@@ -168,3 +169,26 @@ def test_a_session_is_read_once_for_requests_in_quick_succession(browser_client,
     db.execute(update(User).where(User.id == user.id).values(is_active=False))
     db.commit()
     assert browser_client.get("/").status_code == 303
+
+
+def test_a_witness_lands_on_the_phone_pages_unless_a_page_was_asked_for(app, factory):
+    """Field roles land on their work (/m); a page asked for (next) still wins; others land
+    on the home."""
+    witness = factory.user(Role.WITNESS)
+    station = factory.user(Role.STATION)
+    for username, asked, lands in (
+        (witness.username, "/", "/m"),
+        (witness.username, "/samples", "/samples"),
+        (station.username, "/", "/"),
+    ):
+        with TestClient(app) as client:
+            token = csrf_from(client.get("/login", headers={"accept": "text/html"}).text)
+            response = client.post(
+                "/login",
+                data={"username": username, "password": PASSWORD, "csrf_token": token,
+                      "next": asked},
+                headers={"accept": "text/html"},
+                follow_redirects=False,
+            )  # fmt: skip
+            assert response.status_code == 303
+            assert response.headers["location"] == lands

@@ -33,13 +33,16 @@ def shots(tmp_path: Path) -> Path:
     return target
 
 
-def log_in(page, url: str, username: str) -> None:
-    """Log ``page`` in as ``username`` through the login form; it lands on the home page."""
+def log_in(page, url: str, username: str) -> str:
+    """Log ``page`` in as ``username`` through the login form; the path it lands on (the home
+    page, or the phone pages for a witness or a sampler)."""
     page.goto(url + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(url + "/")
+    page.wait_for_url(lambda address: not address.split("?")[0].endswith("/login"))
+    page.wait_for_load_state()
+    return page.url.removeprefix(url).split("?")[0]
 
 
 def phone(browser, url: str, username: str):
@@ -116,6 +119,7 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
 
     # the sampler, on site, registers two samples from the tags' QR codes
     context, page = phone(browser, url, names[sampler][0])
+    assert page.url == url + "/m"  # a sampler lands on the phone pages, not the office's home
     register(page, url, project_id, genuine, 11, out, "m-register.png")
     page.screenshot(path=str(out / "m-registered.png"), full_page=True)
     register(page, url, project_id, swapped, 12, out, "")
@@ -137,6 +141,7 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
 
     # the lab: the swapped sample's photo differs from the sealed one and is refused
     context, page = phone(browser, url, names[receiver][0])
+    assert page.url == url + "/"  # the lab's staff land on the home
     _receive(page, url, genuine, swapped, out)
     context.close()
     db.rollback()

@@ -155,6 +155,16 @@ def test_the_menu_groups_entries_in_order_and_narrows_by_role() -> None:
     assert domains.nav_for(None, lambda _p: True) == []  # the public: no menu
 
 
+def test_field_roles_land_on_their_phone_work() -> None:
+    """An entry marked ``landing`` is where the roles it names land after logging in."""
+    for role in (Role.WITNESS, Role.SAMPLER):
+        landing = domains.landing_for(role.value)
+        assert landing is not None
+        assert (landing.href, landing.title) == ("/m", "现场取样与见证")
+    assert domains.landing_for(Role.STATION.value) is None  # the home
+    assert domains.landing_for(None) is None
+
+
 def test_the_generic_tests_read_a_domains_cases_from_its_own_folder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

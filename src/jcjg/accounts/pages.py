@@ -23,6 +23,7 @@ from jcjg.auth.models import User, UserSession
 from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
+from jcjg.core.domains import landing_for
 from jcjg.core.errors import (
     AppError,
     BadRequest,
@@ -94,6 +95,9 @@ def login(
         # The failure count and its audit row are kept: this response commits.
         context = {"error": error.detail, "username": username, "next": target}
         return render(request, "auth/login.html", context, status_code=error.status)
+    landing = landing_for(user.role)
+    if target == "/" and landing is not None:  # nothing asked for: the role's own work
+        target = landing.href
     token, _ = sessions.create_session(
         db=db,
         user=user,

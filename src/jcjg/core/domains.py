@@ -59,7 +59,9 @@ class Titled(Protocol):
 class NavEntry:
     """One entry of the menu: its Chinese ``title``, where it leads, the ``group`` it is shown
     under, the permission a principal needs to see it (``None``: every logged-in account), and
-    the roles that see it (``None``: every role that holds the permission)."""
+    the roles that see it (``None``: every role that holds the permission). ``landing``: the
+    roles it names open it after logging in instead of the home (a witness's and a sampler's
+    work is on the phone pages, not behind the office's figures)."""
 
     title: str
     href: str
@@ -67,6 +69,7 @@ class NavEntry:
     permission: str | None = None
     roles: frozenset[str] | None = None
     order: int = 100  # within the group, smaller first
+    landing: bool = False
 
     def visible_to(self, role: str | None, can: Callable[[str], bool]) -> bool:
         if role is None:
@@ -226,6 +229,16 @@ def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, lis
     rank = {g: i for i, g in enumerate(NAV_GROUPS)}
     ordered = sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
     return [(group, sorted(entries, key=lambda e: e.order)) for group, entries in ordered]
+
+
+def landing_for(role: str | None) -> NavEntry | None:
+    """Where ``role`` lands after logging in when no page was asked for (and what its home
+    puts first): the first entry marked ``landing`` that names the role, or None (the home)."""
+    for domain in installed():
+        for entry in domain.nav:
+            if entry.landing and entry.roles is not None and role in entry.roles:
+                return entry
+    return None
 
 
 def collect(module: ModuleType, *kinds: type[T]) -> tuple[T, ...]:

@@ -16,6 +16,7 @@ from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.domains import landing_for
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import JobRun, JobSchedule, registered
 from jcjg.core.pagination import count_rows
@@ -110,6 +111,9 @@ def home(
     principal: Annotated[Principal, Depends(requires("home:view"))],
 ) -> Response:
     functions = [f for f in FUNCTIONS if principal.can(f[0])]
+    landing = landing_for(principal.role)
+    if landing is not None:  # a witness's or a sampler's work comes first
+        functions.insert(0, ("", landing.title, landing.href, "在手机上办理今天的现场工作"))
     # the scope's figures, counted at most every JCJG_PAGE_FIGURES_SECONDS (the page says when);
     # the account's own unread notifications on every visit
     figures, counted_at = request.app.state.figures.get(

@@ -49,6 +49,7 @@ DOMAIN = Domain(
             permission="project:read",
             roles=frozenset({Role.WITNESS.value, Role.SAMPLER.value}),
             order=5,
+            landing=True,
         ),
         NavEntry(
             title="样品与委托", href="/samples", group=_GROUP, permission="sample:read", order=20
