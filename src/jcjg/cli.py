@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from jcjg.config import get_settings
+from jcjg.config import get_settings, reread_settings
 
 if TYPE_CHECKING:
     from jcjg.core.errors import AppError
@@ -59,6 +60,14 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
     """启动 Web 服务（页面、JSON 接口）。"""
     import uvicorn
 
+    # the app (and each worker process) reads the address it serves from the environment: its
+    # links and QR codes follow --host and --port unless JCJG_BASE_URL says otherwise
+    if host:
+        os.environ["JCJG_HOST"] = host
+    if port:
+        os.environ["JCJG_PORT"] = str(port)
+    if host or port:
+        reread_settings()
     settings = get_settings()
     if simulate:
         _refuse_in_production("serve --simulate")  # before the database is opened

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused outside dev
@@ -33,9 +33,12 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=40, ge=0)
     data_dir: Path = Path("var")
     secret_key: str = DEFAULT_SECRET_KEY
-    base_url: str = "http://127.0.0.1:8000"
+    # The public address printed in QR codes, links and e-mails. Unset: the address served,
+    # http://<host>:<port> (127.0.0.1 for a wildcard host), so `jcjg serve --port 9000` links
+    # to port 9000. Set it (https://...) wherever phones or other machines reach the platform.
+    base_url: str = ""
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     display_timezone: str = "Asia/Shanghai"
     platform_name: str = "建设工程检测监管信息服务平台"
 
@@ -146,6 +149,22 @@ class Settings(BaseSettings):
     sampling_seal_window_seconds: int = Field(default=600, ge=30)
     identity_matcher: str = ""
 
+    # whether JCJG_BASE_URL was given (the ledger's default origin follows only a given one)
+    _base_url_given: bool = PrivateAttr(default=False)
+
+    @property
+    def base_url_given(self) -> bool:
+        return self._base_url_given
+
+    @model_validator(mode="after")
+    def _served_address(self) -> Settings:
+        self._base_url_given = bool(self.base_url.strip())
+        if not self._base_url_given:
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host  # noqa: S104
+            host = f"[{host}]" if ":" in host else host
+            self.base_url = f"http://{host}:{self.port}"
+        return self
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.env != "dev" and self.secret_key == DEFAULT_SECRET_KEY:
@@ -181,6 +200,11 @@ _IN_USE: ContextVar[Settings | None] = ContextVar("jcjg_settings", default=None)
 @functools.cache
 def _from_environment() -> Settings:
     return Settings()
+
+
+def reread_settings() -> None:
+    """Read the environment again at the next :func:`get_settings` (after a command changed it)."""
+    _from_environment.cache_clear()
 
 
 def get_settings() -> Settings:

@@ -113,3 +113,64 @@ def test_https_and_timezone_follow_the_settings() -> None:
     assert settings.https is True
     assert str(settings.tz) == "Asia/Shanghai"
     assert Settings(base_url="http://127.0.0.1:8000").https is False
+
+
+@pytest.mark.parametrize(
+    ("variables", "address"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"JCJG_PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"JCJG_HOST": "0.0.0.0", "JCJG_PORT": "8080"}, "http://127.0.0.1:8080"),  # noqa: S104
+        ({"JCJG_HOST": "::1", "JCJG_PORT": "8080"}, "http://[::1]:8080"),
+        ({"JCJG_HOST": "jcjg.lan"}, "http://jcjg.lan:8000"),
+        ({"JCJG_BASE_URL": "https://jcjg.example.cn", "JCJG_PORT": "9000"},
+         "https://jcjg.example.cn"),
+    ],
+)  # fmt: skip
+def test_the_public_address_defaults_to_the_one_served(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], address: str
+) -> None:
+    """Links and QR codes point where the platform is served unless JCJG_BASE_URL says where
+    people reach it (a `make run` on another port printed QR codes to port 8000)."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().base_url == address
+
+
+def test_serve_on_another_port_links_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jcjg serve --port` is what the app's settings (read in each worker from the
+    environment) see: its QR codes and links follow."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from jcjg import config
+    from jcjg.cli import main
+
+    served: dict[str, object] = {}
+
+    def run(app: str, **options: object) -> None:
+        served.update(options, base_url=config.get_settings().base_url)
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    for name in ("JCJG_HOST", "JCJG_PORT"):  # what serve sets is removed again afterwards
+        monkeypatch.delenv(name, raising=False)
+    config.reread_settings()
+    try:
+        result = CliRunner().invoke(main, ["serve", "--port", "9123"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert served["port"] == 9123
+        assert served["base_url"] == "http://127.0.0.1:9123"
+    finally:
+        config.reread_settings()  # the environment monkeypatch restores is read again
+
+
+def test_the_logs_origin_does_not_follow_the_port_served() -> None:
+    """The log's origin is its own setting: another origin is another log, so it follows only
+    an address configured as the public one, never the port a server happens to listen on."""
+    from jcjg.ledger.keys import default_origin
+
+    assert default_origin(Settings()) == "localhost/ledger"
+    assert default_origin(Settings(port=9000)) == "localhost/ledger"
+    given = Settings(base_url="https://jcjg.example.cn/")
+    assert default_origin(given) == "jcjg.example.cn/ledger"
+    assert default_origin(given.model_copy(update={"port": 9000})) == "jcjg.example.cn/ledger"

@@ -32,9 +32,13 @@ class LogIdentity:
 
 
 def default_origin(settings: Settings) -> str:
-    """``<host[:port]>/ledger`` of the platform's public address: a schema-less URL."""
+    """``<host[:port]>/ledger`` of the platform's public address (``JCJG_BASE_URL``) when one is
+    configured, else ``localhost/ledger``: never the port a development server happens to
+    listen on, since another origin is another log."""
+    if not settings.base_url_given:
+        return "localhost/ledger"
     parts = urlsplit(settings.base_url)
-    return f"{parts.netloc or 'jcjg.local'}{parts.path.rstrip('/')}/ledger"
+    return f"{parts.netloc or 'localhost'}{parts.path.rstrip('/')}/ledger"
 
 
 def _key_file(settings: Settings) -> Path:
