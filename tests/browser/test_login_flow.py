@@ -63,8 +63,10 @@ def test_phone_layout(live_server, browser, tmp_path):
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
-    # nothing wider than the phone's screen
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390
-    page.screenshot(path=str(tmp_path / "phone-home.png"), full_page=True)
+    page.wait_for_url(live_server.url + "/m")  # a witness lands on the phone pages' work
+    # nothing wider than the phone's screen, there and on the home
+    for path, shot in (("/m", "phone-m.png"), ("/", "phone-home.png")):
+        page.goto(live_server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, path
+        page.screenshot(path=str(tmp_path / shot), full_page=True)
