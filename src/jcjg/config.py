@@ -214,7 +214,7 @@ def get_settings() -> Settings:
 
 
 # the environment is read again after this (tests and the command line change it)
-get_settings.cache_clear = _from_environment.cache_clear  # type: ignore[attr-defined]
+get_settings.cache_clear = reread_settings  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from jcjg.exchange.models import Client, ClientKey
+from jcjg.exchange.models import Client, ClientKey, key_state
 from jcjg.exchange.signatures import VerifyingKey
 from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
@@ -64,13 +64,7 @@ class KeyInfo:
 
     def state(self, now: dt.datetime) -> str:
         """``revoked``, ``not_yet_valid``, ``expired`` or ``valid`` at ``now``."""
-        if self.revoked_at is not None and self.revoked_at <= now:
-            return "revoked"
-        if self.valid_from > now:
-            return "not_yet_valid"
-        if self.valid_until is not None and self.valid_until <= now:
-            return "expired"
-        return "valid"
+        return key_state(self.valid_from, self.valid_until, self.revoked_at, now)
 
 
 class _Missing:

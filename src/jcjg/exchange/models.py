@@ -93,13 +93,24 @@ class ClientKey(ChangeLogged, IdMixin, Base):
 
     def state(self, now: dt.datetime) -> str:
         """``revoked``, ``not_yet_valid``, ``expired`` or ``valid`` at ``now``."""
-        if self.revoked_at is not None and self.revoked_at <= now:
-            return "revoked"
-        if self.valid_from > now:
-            return "not_yet_valid"
-        if self.valid_until is not None and self.valid_until <= now:
-            return "expired"
-        return "valid"
+        return key_state(self.valid_from, self.valid_until, self.revoked_at, now)
+
+
+def key_state(
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+    revoked_at: dt.datetime | None,
+    now: dt.datetime,
+) -> str:
+    """A key's state at ``now`` from its validity and revocation: ``revoked``,
+    ``not_yet_valid``, ``expired`` or ``valid`` (the stored key's and the kept copy's)."""
+    if revoked_at is not None and revoked_at <= now:
+        return "revoked"
+    if valid_from > now:
+        return "not_yet_valid"
+    if valid_until is not None and valid_until <= now:
+        return "expired"
+    return "valid"
 
 
 class SeenNonce(Base):
