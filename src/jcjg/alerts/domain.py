@@ -14,6 +14,15 @@ def _configure(settings: Settings) -> None:
 
 _GROUP = "监督执法"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "alert": "预警",
+    "case": "预警督办",
+    "alert_case": "预警处理（督办）",
+    "alert_case_event": "督办记录",
+    "rule_threshold": "预警阈值",
+}
+
 DOMAIN = Domain(
     name="alerts",
     title="预警",
@@ -42,4 +51,5 @@ DOMAIN = Domain(
         ),
     ),
     configure=_configure,
+    labels={"entity": ENTITIES},
 )

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from jcjg.alerts.choices import AlertStatus, Severity
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.core import domains
+from jcjg.core import labels as words
 from jcjg.core.db import utcnow
 from jcjg.core.mixins import jsonable
 from jcjg.core.regioncodes import is_valid_code, parent_candidates
@@ -122,8 +123,9 @@ class Rule:
                 raise ValueError(f"threshold {key!r} of rule {self.id!r} must be a number")
 
     def label(self, key: str) -> str:
-        """The Chinese name of a threshold or fact key (the key itself when none is given)."""
-        return self.labels.get(key, key)
+        """The Chinese name of a threshold or fact key: the rule's own, else the platform's
+        (``core.labels`` kind ``field``), else the key made readable."""
+        return self.labels.get(key) or words.label("field", key)
 
     def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
         return self.check(ctx)

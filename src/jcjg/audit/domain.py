@@ -29,6 +29,9 @@ def _setup(setup: AppSetup) -> None:
     setup.app.state.on_app_error = _audit_denials
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"audit_log": "审计记录"}
+
 DOMAIN = Domain(
     name="audit",
     title="审计日志",
@@ -41,6 +44,6 @@ DOMAIN = Domain(
             title="审计日志", href="/audit", group="系统管理", permission="audit:read", order=30
         ),
     ),
-    labels={"action": AuditAction},
+    labels={"entity": ENTITIES, "action": AuditAction},
     setup_app=_setup,
 )

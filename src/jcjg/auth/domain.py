@@ -23,11 +23,21 @@ def page_context(request: Request | None) -> dict[str, Any]:
     return {"principal": principal, "nav": nav_for(role, principal.can)}
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "user_account": "用户账号",
+    "role_grant": "角色授权",
+    "api_token": "接口令牌",
+    "user_session": "登录会话",
+    "user_project": "参与的工程项目",
+    "password_history": "历史密码",
+}
+
 DOMAIN = Domain(
     name="auth",
     title="身份与权限",
     models=(models,),
     jobs=collect(jobs, Job),
-    labels={"role": Role},
+    labels={"entity": ENTITIES, "role": Role},
     hooks={"templates.context": page_context},
 )

@@ -8,6 +8,9 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"contract": "检测合同"}
+
 DOMAIN = Domain(
     name="contracts",
     title="检测合同",
@@ -26,6 +29,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES},
     hooks={
         EVIDENCE: lambda: page_source(
             "contract", "检测合同", "/contracts/{}", models.Contract, "number", "ledger_index"

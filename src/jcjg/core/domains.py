@@ -131,7 +131,10 @@ class Domain:
     message_types: Sequence[Named] = ()  # exchange.types.MessageType
     rules: Sequence[Any] = ()  # alerts.engine.Rule and RuleExtension
     specs: Sequence[Any] = ()  # generic.spec.EntitySpec
-    labels: Mapping[str, type[Enum]] = field(default_factory=dict)  # label('role', value)
+    # The words pages show for identifiers (``core.labels``): a kind the domain owns, named by an
+    # enum with labels (``{"role": Role}``), or its part of a shared kind, as a mapping
+    # (``{"entity": {"test_record": "检测记录"}, "field": {"peak_kn": "破坏荷载（kN）"}}``).
+    labels: Mapping[str, type[Enum] | Mapping[str, str]] = field(default_factory=dict)
     hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     configure: Callable[[Settings], None] | None = None  # once per process, with the settings
     setup_app: Callable[[AppSetup], None] | None = None  # once per app built
@@ -215,8 +218,13 @@ def hooks(name: str) -> list[Callable[..., Any]]:
 
 
 def labels() -> dict[str, type[Enum]]:
-    """Every label kind (``role``, ``action`` ...) and the enum that names its values."""
-    return {kind: enum for d in installed() for kind, enum in d.labels.items()}
+    """Every label kind owned by an enum (``role``, ``action`` ...) and that enum."""
+    return {
+        kind: given
+        for d in installed()
+        for kind, given in d.labels.items()
+        if isinstance(given, type) and issubclass(given, Enum)
+    }
 
 
 def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, list[NavEntry]]]:
@@ -260,7 +268,7 @@ def check(domains: Sequence[Domain]) -> None:
     _unique("job", [j.name for d in domains for j in d.jobs])
     _unique("message type", [m.name for d in domains for m in d.message_types])
     _unique("rule", [r.id for d in domains for r in d.rules if _is_rule(r)])
-    _unique("label kind", [k for d in domains for k in d.labels])
+    _check_labels(domains)
     known = {p for d in domains for p in d.permissions}
     for domain in domains:
         for role, granted in domain.grants.items():
@@ -275,6 +283,22 @@ def check(domains: Sequence[Domain]) -> None:
                     f"menu entry {entry.title!r} of {domain.name!r} needs unknown permission "
                     f"{entry.permission!r}"
                 )
+
+
+def _check_labels(domains: Sequence[Domain]) -> None:
+    """An enum's kind belongs to one domain; a shared kind's key has one label."""
+    owned = [k for d in domains for k, v in d.labels.items() if isinstance(v, type)]
+    _unique("label kind", owned)
+    words: dict[tuple[str, str], str] = {}
+    for domain in domains:
+        for kind, given in domain.labels.items():
+            if isinstance(given, type):
+                continue
+            if kind in owned:
+                raise DomainConflict(f"label kind {kind!r} is an enum's and a mapping's")
+            for key, text in given.items():
+                if words.setdefault((kind, key), text) != text:
+                    raise DomainConflict(f"label {kind}:{key} is given two texts")
 
 
 def rule_titles() -> dict[str, str]:

@@ -45,6 +45,15 @@ def _setup(setup: AppSetup) -> None:
 
 _GROUP = "数据交换"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "exchange_client": "接入方",
+    "exchange_client_key": "接入密钥",
+    "exchange_message": "报送消息",
+    "exchange_file": "报送文件",
+    "exchange_upload": "文件上传",
+}
+
 DOMAIN = Domain(
     name="exchange",
     title="数据交换",
@@ -83,6 +92,7 @@ DOMAIN = Domain(
     ),
     rules=collect(rules, Rule, RuleExtension),
     setup_app=_setup,
+    labels={"entity": ENTITIES},
     hooks={
         EVIDENCE: lambda: page_source(
             "exchange_client", "数据接入方", "/exchange/clients/{}", models.Client, "name"

@@ -7,6 +7,9 @@ from jcjg.exchange.types import MessageType
 from jcjg.nonconformity import evidence, messages, models, pages, rules, service
 from jcjg.testing.service import NONCONFORMING_RECORD
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"nonconformity": "不合格结果"}
+
 DOMAIN = Domain(
     name="nonconformity",
     title="不合格台账",
@@ -23,5 +26,6 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES},
     hooks={EVIDENCE: evidence.source, NONCONFORMING_RECORD: service.register},
 )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.core import labels
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
@@ -31,23 +32,11 @@ from jcjg.testing.models import TestRecord
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
-_VALUE_LABELS = {
-    "strength_mpa": "强度代表值（MPa）",
-    "percent_of_design": "达设计强度（%）",
-    "flexural_mpa": "抗折强度（MPa）",
-    "compressive_mpa": "抗压强度（MPa）",
-    "peak_kn": "破坏荷载（kN）",
-    "yield_mpa": "屈服强度（MPa）",
-    "tensile_mpa": "抗拉强度（MPa）",
-    "elongation_percent": "断后伸长率（%）",
-}
 
 
 def _value_label(key: str) -> str:
     """``strength_mpa`` -> 强度代表值（MPa）; a bar's ``2.yield_mpa`` -> 2 号屈服强度（MPa）."""
-    number, _, base = key.rpartition(".")
-    label = _VALUE_LABELS.get(base, base)
-    return f"{number} 号{label}" if number else label
+    return labels.label("field", key)
 
 
 _CHOICES: dict[str, Any] = {

@@ -6,6 +6,9 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.notify import jobs, models, pages
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"notification": "通知", "notify_preference": "通知设置"}
+
 DOMAIN = Domain(
     name="notify",
     title="通知",
@@ -33,4 +36,5 @@ DOMAIN = Domain(
             order=60,
         ),
     ),
+    labels={"entity": ENTITIES},
 )

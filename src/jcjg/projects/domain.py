@@ -9,6 +9,9 @@ from jcjg.projects import messages, models, pages
 
 _KEEPERS = (*AUTHORITIES, Role.STATION)
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"project": "工程项目", "project_member": "参建单位人员"}
+
 DOMAIN = Domain(
     name="projects",
     title="工程项目",
@@ -38,6 +41,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
+    labels={"entity": ENTITIES},
     hooks={
         EVIDENCE: lambda: page_source("project", "工程项目", "/projects/{}", models.Project, "name")
     },

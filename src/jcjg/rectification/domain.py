@@ -7,6 +7,9 @@ from jcjg.rectification import models, pages, rules
 
 _GROUP = "监督执法"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"rectification_order": "整改通知", "rectification_event": "整改记录"}
+
 DOMAIN = Domain(
     name="rectification",
     title="整改通知",
@@ -23,6 +26,7 @@ DOMAIN = Domain(
         NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
     ),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES},
     hooks={
         EVIDENCE: lambda: page_source(
             "rectification_order",

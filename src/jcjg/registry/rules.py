@@ -272,7 +272,7 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "staffing_below_standard",
     title="人员、设备或场所低于资质标准",
-    clause="000 4.1.3；57号部令第二十八条",
+    clause="000 4.1.3；jz57 第二十八条",
     severity=Severity.WARNING,
     subject_type="institution",
     defaults={"ratio": 1.0},

@@ -40,6 +40,14 @@ def _setup(setup: AppSetup) -> None:
         setup.thread("jcjg-verify-answers", lambda stop: check_loop(answers, factory, stop))
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "report": "检测报告",
+    "report_test_record": "报告所含检测记录",
+    "code_scan": "二维码查验",
+    "supervision_code": "监管码",
+}
+
 DOMAIN = Domain(
     name="reports",
     title="检测报告",
@@ -58,6 +66,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
     setup_app=_setup,
 )

@@ -12,6 +12,20 @@ from jcjg.sampling import evidence, messages, models, pages, project_pages, rule
 
 _GROUP = "工程与检测"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "commission": "委托",
+    "commission_sample": "委托样品",
+    "identity_check": "身份核验",
+    "sample": "样品",
+    "sample_code": "样品标识码",
+    "sample_code_batch": "样品标识码批次",
+    "sample_receipt": "收样记录",
+    "sample_seal": "样品封志",
+    "witness_key": "见证密钥",
+    "witness_record": "见证记录",
+}
+
 DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
@@ -57,6 +71,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES},
     hooks={
         EVIDENCE: evidence.source,
         PROJECT_PANELS: project_pages.project_panels,

@@ -9,8 +9,19 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 from jcjg.testing import evidence, jobs, messages, models, pages, rules
+from jcjg.testing.labels import FIELDS
 
 _GROUP = "工程与检测"
+
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "test_record": "检测记录",
+    "test_revision": "数据修改记录",
+    "test_specimen": "试件",
+    "force_curve": "力值曲线",
+    "onsite_plan": "现场检测计划",
+    "onsite_record": "现场检测记录",
+}
 
 DOMAIN = Domain(
     name="testing",
@@ -45,5 +56,6 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     jobs=collect(jobs, Job),
+    labels={"entity": ENTITIES, "field": FIELDS},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )

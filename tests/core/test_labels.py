@@ -1,0 +1,98 @@
+"""One place for labels: known keys of every kind, unknown keys readable, pages without ids."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jcjg.auth.choices import Role
+from jcjg.core import labels
+from jcjg.core.domains import Domain, DomainConflict, installed_with
+from jcjg.core.templating import templates
+from tests.factories import Factory, login
+
+SNAKE = re.compile(r"[a-z]+_[a-z0-9_]+")
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "text"),
+    [
+        ("rule", "loading_rate", "加荷速度"),
+        ("field", "strength_mpa", "强度代表值（MPa）"),
+        ("field", "2.yield_mpa", "2 号屈服强度（MPa）"),
+        ("field", "specimens[2].values.yield_kn", "试件 2：屈服力（kN）"),
+        ("entity", "test_record", "检测记录"),
+        ("entity", "user_account", "用户账号"),
+        ("permission", "audit:read", "查看审计日志"),
+        ("tag", "sample:seal", "样品加封"),
+        ("role", "auditor", "审计员（只读）"),
+        ("problem", "forbidden", "无权操作"),
+    ],
+)
+def test_known_keys_have_their_chinese_label(kind: str, key: str, text: str) -> None:
+    assert text in labels.label(kind, key)
+    assert not SNAKE.search(labels.label(kind, key))
+
+
+def test_unknown_keys_are_readable_and_never_fail() -> None:
+    assert labels.label("field", "made_up_key") == "made up key"
+    assert labels.label("no such kind", "x_y") == "x y"
+    assert labels.label("field", None) == "—"
+    assert labels.label("entity", "") == "—"
+    assert labels.label("field", 12) == "12"
+    assert labels.label("tag", "nothing_here:do_it") == "nothing here do it"
+
+
+def test_the_template_filter_and_global_use_the_same_labels() -> None:
+    env = templates().env
+    page = env.from_string(
+        "{{ 'loading_rate'|label('rule') }}/{{ label('entity', 'test_record') }}"
+    )
+    assert page.render() == f"{labels.label('rule', 'loading_rate')}/检测记录"
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+    @property
+    def label(self) -> str:
+        return "红色"
+
+
+def test_domains_contribute_labels_and_conflicts_are_refused() -> None:
+    mine = Domain(
+        name="paint", title="涂料", labels={"colour": Colour, "entity": {"paint_can": "涂料桶"}}
+    )
+    with installed_with(mine):
+        assert labels.label("colour", "red") == "红色"
+        assert labels.label("entity", "paint_can") == "涂料桶"
+        assert labels.label("entity", "test_record") == "检测记录"  # the others' kept
+    assert labels.label("entity", "paint_can") == "paint can"  # gone with the domain
+    clash = Domain(name="clash", title="冲突", labels={"entity": {"test_record": "试验记录"}})
+    with pytest.raises(DomainConflict, match="test_record"), installed_with(clash):
+        pass
+
+
+def test_the_403_page_names_the_permission_in_chinese(
+    factory: Factory, browser_client: TestClient
+) -> None:
+    factory.user(Role.WITNESS, region_code="360400", username="w403")
+    login(browser_client, "w403")
+    page = browser_client.get("/audit")
+    assert page.status_code == 403
+    assert "查看审计日志" in page.text
+    assert "audit:read" not in page.text
+
+
+def test_the_api_403_problem_names_the_permission_in_chinese(
+    factory: Factory, client: TestClient
+) -> None:
+    factory.user(Role.WITNESS, region_code="360400", username="w403api")
+    login(client, "w403api")
+    problem = client.get("/api/v1/audit").json()
+    assert problem["status"] == 403
+    assert "查看审计日志" in problem["detail"]
+    assert "audit:read" not in problem["detail"]
