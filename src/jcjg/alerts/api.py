@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import service
@@ -15,6 +16,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.workdays import beijing_date
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(prefix="/api/v1", tags=["预警"], route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
@@ -74,8 +76,9 @@ def list_alerts(
         handling=handling,
         today=beijing_date(now),
     )
+    found = _institutions(db, {r.institution_id for r in rows if r.institution_id})
     return Page(
-        items=[AlertRead.of(r) for r in rows],
+        items=[AlertRead.of(r, found.get(r.institution_id or 0)) for r in rows],
         total=total,
         offset=paging.offset,
         limit=paging.limit,
@@ -84,7 +87,15 @@ def list_alerts(
 
 @router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertRead)
 def get_alert(alert_id: int, db: SessionDep, principal: AlertReader) -> AlertRead:
-    return AlertRead.of(service.get_alert(db=db, principal=principal, alert_id=alert_id))
+    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+    institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
+    return AlertRead.of(alert, institution)
+
+
+def _institutions(db: Session, ids: set[int]) -> dict[int, Institution]:
+    if not ids:
+        return {}
+    return {i.id: i for i in db.scalars(select(Institution).where(Institution.id.in_(ids)))}
 
 
 def _views(db: Session, principal: Principal, region_code: str | None) -> list[RuleRead]:

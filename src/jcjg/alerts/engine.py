@@ -82,6 +82,7 @@ class Finding:
     region_code: str | None
     facts: dict[str, Any] = field(default_factory=dict)
     project_id: int | None = None
+    subject_number: str | None = None  # the record's, report's or asset number, sample code
 
     def __post_init__(self) -> None:
         if not self.key or len(self.key) > _KEY_MAX:
@@ -369,6 +370,7 @@ def _fill(alert: Alert, rule_: Rule, finding: Finding) -> bool:
         "subject_type": finding.subject_type,
         "subject_id": finding.subject_id,
         "subject_repr": finding.subject_repr[:_REPR_MAX],
+        "subject_number": (finding.subject_number or None) and finding.subject_number[:64],
         "institution_id": finding.institution_id,
         "region_code": finding.region_code,
         "project_id": finding.project_id,

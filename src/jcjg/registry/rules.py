@@ -96,6 +96,7 @@ def calibration_expired(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="equipment",
                 subject_id=str(eq.id),
                 subject_repr=f"{eq.name} {eq.asset_number or ''}".strip(),
+                subject_number=eq.asset_number,
                 institution_id=eq.institution_id,
                 region_code=eq.region_code,
                 facts={

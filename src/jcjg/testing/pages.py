@@ -4,7 +4,7 @@ each specimen's curve played back (ECharts), and the revisions beside the origin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.engine import load_overrides, resolve_thresholds, rule_of
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
@@ -46,6 +47,7 @@ from jcjg.testing.models import (
     Specimen,
     TestRecord,
 )
+from jcjg.testing.rules import LoadingRate, loading_rate_of
 from jcjg.testing.stats import Filters
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -217,6 +219,7 @@ def record_detail(
         select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
     ).all()
     alerts = _subject_flags(db, "test_record", [record.id])[record.id]
+    rates = _loading_rates(db, record, specimens, curves)
     codes = sorted({s.sample_code for s in specimens if s.sample_code})
     samples = db.scalars(select(Sample).where(Sample.sample_code.in_(codes))).all()
     sealed = set(
@@ -236,6 +239,7 @@ def record_detail(
             else None,
             "specimens": specimens,
             "curves": curves,
+            "rates": rates,
             "revisions": revisions,
             "revised": service.current_values(db, record),
             "alerts": alerts if principal.can("alert:read") else [],
@@ -244,6 +248,24 @@ def record_detail(
             **_CHOICES,
         },
     )
+
+
+def _loading_rates(
+    db: Session, record: TestRecord, specimens: Sequence[Specimen], curves: dict[int, Curve]
+) -> dict[int, LoadingRate]:
+    """Each specimen's loading rate in its standard's unit with the range in force in the
+    record's region (as the rule ``loading_rate`` judges it), by specimen id."""
+    rule_ = rule_of("loading_rate")
+    if rule_ is None:
+        return {}
+    limits = resolve_thresholds(rule_, load_overrides(db, rule_.id), record.region_code)
+    out: dict[int, LoadingRate] = {}
+    for specimen in specimens:
+        curve = curves.get(specimen.id)
+        found = loading_rate_of(record, specimen, curve, limits) if curve else None
+        if found is not None:
+            out[specimen.id] = found
+    return out
 
 
 @router.get("/testing/curves/{curve_id}.json")
