@@ -96,3 +96,34 @@ def test_the_api_403_problem_names_the_permission_in_chinese(
     assert problem["status"] == 403
     assert "查看审计日志" in problem["detail"]
     assert "audit:read" not in problem["detail"]
+
+
+def test_an_object_has_its_page_by_kind_and_id() -> None:
+    assert labels.page_of("test_record", 7) == "/testing/records/7"
+    assert labels.page_of("user_account", "3") == "/admin/users/3"
+    assert labels.page_of("test_record", "x; drop") is None
+    assert labels.page_of("ledger_leaf", 1) is None
+    assert labels.page_of(None, 1) is None
+
+
+def test_the_audit_log_names_object_kinds_and_links_the_object(
+    db, factory: Factory, browser_client: TestClient
+) -> None:
+    from sqlalchemy import select
+
+    from jcjg.audit.models import AuditLog
+
+    factory.user(Role.PLATFORM_ADMIN, username="auditlabels")
+    someone = factory.user(Role.WITNESS, region_code="360400", username="someone")
+    row = db.scalars(
+        select(AuditLog).where(
+            AuditLog.object_type == "user_account", AuditLog.object_id == str(someone.id)
+        )
+    ).first()
+    assert row is not None
+    login(browser_client, "auditlabels")
+    listed = browser_client.get("/audit").text
+    assert "用户账号" in listed
+    detail = browser_client.get(f"/audit/{row.id}").text
+    assert f'<a href="/admin/users/{someone.id}" data-testid="audit-object">' in detail
+    assert "user_account" not in detail.split("<main", 1)[1].split("</main>", 1)[0]

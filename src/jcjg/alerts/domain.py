@@ -23,6 +23,9 @@ ENTITIES = {
     "rule_threshold": "预警阈值",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"alert": "/alerts/{}"}
+
 DOMAIN = Domain(
     name="alerts",
     title="预警",
@@ -51,5 +54,5 @@ DOMAIN = Domain(
         ),
     ),
     configure=_configure,
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
 )

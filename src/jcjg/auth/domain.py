@@ -33,11 +33,27 @@ ENTITIES = {
     "password_history": "历史密码",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"user_account": "/admin/users/{}"}
+
+# The columns of accounts, and those most tables share, as the audit log's before/after shows them.
+FIELDS = {
+    "id": "编号", "created_at": "创建时间", "updated_at": "修改时间", "status": "状态",
+    "status_reason": "状态原因", "name": "名称", "code": "编号", "number": "编号",
+    "notes": "备注", "region_code": "行政区划", "institution_id": "检测机构",
+    "project_id": "工程项目", "user_id": "用户", "username": "用户名", "display_name": "姓名",
+    "role": "角色", "phone": "手机号", "mobile": "手机号", "email": "电子邮箱",
+    "is_active": "启用", "password_changed_at": "密码修改时间",
+    "must_change_password": "须修改密码", "failed_logins": "连续登录失败次数",
+    "locked_until": "锁定至", "last_login_at": "最近登录", "totp_enabled": "动态口令",
+    "totp_failures": "动态口令失败次数", "totp_last_step": "动态口令时间步",
+}  # fmt: skip
+
 DOMAIN = Domain(
     name="auth",
     title="身份与权限",
     models=(models,),
     jobs=collect(jobs, Job),
-    labels={"entity": ENTITIES, "role": Role},
+    labels={"entity": ENTITIES, "field": FIELDS, "page": PAGES, "role": Role},
     hooks={"templates.context": page_context},
 )

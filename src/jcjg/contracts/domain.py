@@ -11,6 +11,9 @@ from jcjg.projects.pages import PROJECT_PANELS
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"contract": "检测合同"}
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"contract": "/contracts/{}"}
+
 DOMAIN = Domain(
     name="contracts",
     title="检测合同",
@@ -29,7 +32,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source(
             "contract", "检测合同", "/contracts/{}", models.Contract, "number", "ledger_index"

@@ -11,6 +11,8 @@ kind            what it names                                       where the la
 ``field``       a result, fact or threshold key (``strength_mpa``)  ``Domain.labels["field"]``
 ``finding``     a key of a rule's findings (``problems``, ``late``) ``Domain.labels["finding"]``
 ``problem``     a problem type (``signature-invalid``)               ``core.errors.PROBLEM_TYPES``
+``page``        where an object of a kind is shown (``{}``: its id)  ``Domain.labels["page"]``
+``column``      a table's column (``person.name``)                  the specs' fields, or ``field``
 ``tag``         a ledger or audit tag (``sample:seal``)             ``entity`` and ``verb`` labels
 any other       a stored choice (``role``, ``action`` ...)          an enum in ``Domain.labels``
 ==============  ==================================================  ===============================
@@ -53,6 +55,12 @@ def _collect() -> dict[str, dict[str, str]]:
             words = _enum_labels(given) if isinstance(given, type) else dict(given)
             tables.setdefault(kind, {}).update(words)
     tables["rule"] = {**tables.get("rule", {}), **domains.rule_titles()}
+    columns, entities = tables.setdefault("column", {}), tables.setdefault("entity", {})
+    for domain in installed:
+        for spec in domain.specs:  # generic.spec.EntitySpec: a model's fields with labels
+            table = str(spec.model.__tablename__)
+            entities.setdefault(table, str(spec.label))
+            columns.update({f"{table}.{f.name}": str(f.label) for f in spec.fields})
     problems = tables.setdefault("problem", {})
     problems.update({slug: kind.title for slug, kind in PROBLEM_TYPES.items()})
     permissions = tables.setdefault("permission", {})
@@ -91,6 +99,8 @@ def label(kind: str, value: Any) -> str:
     words = tables().get(kind, {})
     if text in words:
         return words[text]
+    if kind == "column" and "." in text:  # "<table>.<column>": the column's own, else a field's
+        return label("field", text.partition(".")[2])
     if kind == "tag" and ":" in text:  # an audit or ledger tag "<entity>:<action>"
         entity, _, verb = text.partition(":")
         known = entity in tables().get("entity", {}) and verb in tables().get("verb", {})
@@ -103,6 +113,15 @@ def label(kind: str, value: Any) -> str:
         whole, number, part = indexed.groups()
         return f"{label(kind, whole)} {number}：{label(kind, part)}"
     return readable(text)
+
+
+def page_of(entity: str | None, object_id: object) -> str | None:
+    """The address of an object's page from its kind and id (``test_record``, 7 ->
+    ``/testing/records/7``), from the domains' ``page`` labels; None when it has none."""
+    pattern = tables().get("page", {}).get(entity or "")
+    if pattern is None or object_id is None or not str(object_id).isdecimal():
+        return None
+    return pattern.format(object_id)
 
 
 def labelled(kind: str, values: Mapping[str, Any]) -> list[tuple[str, Any]]:

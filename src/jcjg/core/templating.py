@@ -41,6 +41,7 @@ def templates() -> Jinja2Templates:
         env.globals["csrf_field"] = _csrf_field
         env.globals["label"] = _label
         env.filters["label"] = _label_filter
+        env.globals["page_of"] = labels.page_of
         env.globals["now"] = utcnow
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"

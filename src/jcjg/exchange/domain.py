@@ -54,6 +54,9 @@ ENTITIES = {
     "exchange_upload": "文件上传",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"exchange_client": "/exchange/clients/{}"}
+
 DOMAIN = Domain(
     name="exchange",
     title="数据交换",
@@ -92,7 +95,7 @@ DOMAIN = Domain(
     ),
     rules=collect(rules, Rule, RuleExtension),
     setup_app=_setup,
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source(
             "exchange_client", "数据接入方", "/exchange/clients/{}", models.Client, "name"

@@ -10,6 +10,9 @@ from jcjg.testing.service import NONCONFORMING_RECORD
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"nonconformity": "不合格结果"}
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"nonconformity": "/nonconformities/{}"}
+
 DOMAIN = Domain(
     name="nonconformity",
     title="不合格台账",
@@ -26,6 +29,6 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={EVIDENCE: evidence.source, NONCONFORMING_RECORD: service.register},
 )

@@ -12,6 +12,9 @@ _KEEPERS = (*AUTHORITIES, Role.STATION)
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"project": "工程项目", "project_member": "参建单位人员"}
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"project": "/projects/{}"}
+
 DOMAIN = Domain(
     name="projects",
     title="工程项目",
@@ -41,7 +44,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source("project", "工程项目", "/projects/{}", models.Project, "name")
     },

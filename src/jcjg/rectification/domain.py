@@ -10,6 +10,9 @@ _GROUP = "监督执法"
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"rectification_order": "整改通知", "rectification_event": "整改记录"}
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"rectification_order": "/rectification-orders/{}"}
+
 DOMAIN = Domain(
     name="rectification",
     title="整改通知",
@@ -26,7 +29,7 @@ DOMAIN = Domain(
         NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
     ),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source(
             "rectification_order",

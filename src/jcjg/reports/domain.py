@@ -48,6 +48,9 @@ ENTITIES = {
     "supervision_code": "监管码",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"report": "/reports/{}"}
+
 DOMAIN = Domain(
     name="reports",
     title="检测报告",
@@ -66,7 +69,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
     setup_app=_setup,
 )

@@ -26,6 +26,9 @@ ENTITIES = {
     "witness_record": "见证记录",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"commission": "/commissions/{}"}
+
 DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
@@ -71,7 +74,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES},
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: evidence.source,
         PROJECT_PANELS: project_pages.project_panels,

@@ -23,6 +23,13 @@ ENTITIES = {
     "onsite_record": "现场检测记录",
 }
 
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {
+    "test_record": "/testing/records/{}",
+    "onsite_plan": "/testing/onsite/plans/{}",
+    "onsite_record": "/testing/onsite/records/{}",
+}
+
 DOMAIN = Domain(
     name="testing",
     title="检测数据",
@@ -56,6 +63,6 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     jobs=collect(jobs, Job),
-    labels={"entity": ENTITIES, "field": FIELDS},
+    labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )
