@@ -127,3 +127,15 @@ def test_the_audit_log_names_object_kinds_and_links_the_object(
     detail = browser_client.get(f"/audit/{row.id}").text
     assert f'<a href="/admin/users/{someone.id}" data-testid="audit-object">' in detail
     assert "user_account" not in detail.split("<main", 1)[1].split("</main>", 1)[0]
+
+
+def test_stored_values_are_shown_in_words() -> None:
+    env = templates().env
+    assert labels.shown("role", "platform_admin") == "平台管理员"
+    assert labels.shown("user_account.role", "auditor") == "审计员（只读）"
+    assert labels.shown("is_active", True) == "是"
+    assert labels.shown("is_active", False) == "否"
+    assert labels.shown("email", None) == "—"
+    assert labels.shown("number", "JL-1") == "JL-1"  # typed data as typed
+    time = env.from_string("{{ v|shown('created_at') }}").render(v="2026-11-23T00:29:16+00:00")
+    assert time == "2026-11-23 08:29:16"

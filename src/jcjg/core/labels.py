@@ -124,6 +124,17 @@ def page_of(entity: str | None, object_id: object) -> str | None:
     return pattern.format(object_id)
 
 
+def shown(column: str, value: Any) -> str:
+    """A stored value as a page shows it: nothing as "—", yes/no in words, a value of a labelled
+    choice named like its column (``role``) by its label, anything else as text."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    words = tables().get(column.rpartition(".")[2], {})
+    return words.get(str(value), str(value))
+
+
 def labelled(kind: str, values: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """``values`` as (label, value) pairs, in their order (a record's results, say)."""
     return [(label(kind, k), v) for k, v in values.items()]

@@ -9,6 +9,7 @@ the enum of ``kind`` in the domains' ``labels``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
 
 _templates: Jinja2Templates | None = None
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.]+(?:[+-]\d{2}:\d{2}|Z)")
 
 
 def templates() -> Jinja2Templates:
@@ -42,6 +44,7 @@ def templates() -> Jinja2Templates:
         env.globals["label"] = _label
         env.filters["label"] = _label_filter
         env.globals["page_of"] = labels.page_of
+        env.filters["shown"] = _shown
         env.globals["now"] = utcnow
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
@@ -75,6 +78,14 @@ def _label(kind: str, value: Any) -> str:
     """The Chinese label of an identifier of ``kind`` (``label('role', u.role)``;
     ``core.labels``)."""
     return labels.label(kind, value)
+
+
+def _shown(value: Any, column: str) -> str:
+    """``{{ v|shown('role') }}``: a stored value in words (``core.labels.shown``); a time with
+    its offset in the platform's zone."""
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        return _localtime(value)
+    return labels.shown(column, value)
 
 
 def _label_filter(value: Any, kind: str) -> str:
