@@ -139,3 +139,14 @@ def test_stored_values_are_shown_in_words() -> None:
     assert labels.shown("number", "JL-1") == "JL-1"  # typed data as typed
     time = env.from_string("{{ v|shown('created_at') }}").render(v="2026-11-23T00:29:16+00:00")
     assert time == "2026-11-23 08:29:16"
+
+
+def test_a_rule_names_fact_keys_its_own_way_then_the_platforms() -> None:
+    from jcjg.alerts.engine import rule_of
+
+    late = rule_of("late_upload")
+    assert late is not None
+    assert late.label("auto_minutes") == late.labels["auto_minutes"]  # the rule's own
+    assert late.label("commission_number") == "委托编号"  # a finding key the platform names
+    assert late.label("peak_kn") == "破坏荷载（kN）"  # a result key
+    assert late.label("never_heard_of") == "never heard of"

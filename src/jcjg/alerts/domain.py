@@ -26,6 +26,20 @@ ENTITIES = {
 # Where one object of a kind is shown, by id (core.labels.page_of).
 PAGES = {"alert": "/alerts/{}"}
 
+# The keys rules' findings share in their facts, for the pages (core.labels kind "finding"; a
+# rule's own ``labels`` name its particular ones first).
+FINDINGS = {
+    "problems": "问题", "late": "超时", "late_minutes": "超时（分钟）", "reasons": "原因",
+    "starts_on": "开始日期", "commission_number": "委托编号", "sample_code": "样品标识码",
+    "distance": "照片差异（汉明距离）", "distance_m": "距离（米）", "days": "天数",
+    "days_over": "超期天数", "deadline": "期限", "hours": "小时", "ratio": "比例",
+    "region": "行政区划", "report": "检测报告", "returned": "退回", "revoked": "已撤销",
+    "sealed_on": "封样日期", "specialty": "检测专项", "stage": "阶段", "status": "状态",
+    "structure_part": "部位", "suspended": "暂停", "test_record": "检测记录",
+    "witness_user_id": "见证人", "parameters": "参数", "material": "材料", "number": "编号",
+    "contract": "检测合同", "commission": "委托", "reported_working_days": "报告的工作日数",
+}  # fmt: skip
+
 DOMAIN = Domain(
     name="alerts",
     title="预警",
@@ -54,5 +68,5 @@ DOMAIN = Domain(
         ),
     ),
     configure=_configure,
-    labels={"entity": ENTITIES, "page": PAGES},
+    labels={"finding": FINDINGS, "entity": ENTITIES, "page": PAGES},
 )

@@ -125,8 +125,12 @@ class Rule:
 
     def label(self, key: str) -> str:
         """The Chinese name of a threshold or fact key: the rule's own, else the platform's
-        (``core.labels`` kind ``field``), else the key made readable."""
-        return self.labels.get(key) or words.label("field", key)
+        (``core.labels`` kinds ``finding``, then ``field``), else the key made readable."""
+        if key in self.labels:
+            return self.labels[key]
+        if key in words.tables().get("finding", {}):
+            return words.label("finding", key)
+        return words.label("field", key)
 
     def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
         return self.check(ctx)
