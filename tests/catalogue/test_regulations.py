@@ -46,3 +46,16 @@ def test_the_rules_page_cites_regulations_by_title(
     assert "依据《建设工程检测监管信息服务平台技术标准》" in page
     assert "《建设工程质量检测管理办法》（住房和城乡建设部令第57号）第二十八条" in page
     assert not re.search(r"依据 ?0\d\d ", page)
+
+
+def test_the_rules_api_gives_each_clause_with_its_citation(
+    factory: Factory, client: TestClient
+) -> None:
+    user = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", username="regsapi")
+    rules = client.get("/api/v1/rules", headers={"Authorization": f"Bearer {factory.token(user)}"})
+    assert rules.status_code == 200, rules.text
+    by_id = {r["id"]: r for r in rules.json()}
+    assert by_id["staffing_below_standard"]["clause"] == "000 4.1.3；jz57 第二十八条"
+    assert by_id["staffing_below_standard"]["citation"].endswith(
+        "《建设工程质量检测管理办法》（住房和城乡建设部令第57号）第二十八条"
+    )

@@ -12,6 +12,7 @@ from jcjg.alerts import service
 from jcjg.alerts.schemas import AlertRead, RuleRead
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.pagination import Page, PageParams, page_params
@@ -100,7 +101,8 @@ def _institutions(db: Session, ids: set[int]) -> dict[int, Institution]:
 
 def _views(db: Session, principal: Principal, region_code: str | None) -> list[RuleRead]:
     region = service.viewing_region(db=db, principal=principal, region_code=region_code)
-    return [RuleRead.of(v) for v in service.rule_views(db=db, region_code=region)]
+    cite = citer(db)
+    return [RuleRead.of(v, cite) for v in service.rule_views(db=db, region_code=region)]
 
 
 @router.get("/rules", summary="预警规则及本地区阈值", response_model=list[RuleRead])
@@ -131,4 +133,4 @@ def put_thresholds(
     view = service.set_thresholds(
         db=db, principal=principal, rule_id=rule_id, region_code=region_code, values=values
     )
-    return RuleRead.of(view)
+    return RuleRead.of(view, citer(db))

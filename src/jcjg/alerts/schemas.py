@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -85,6 +86,7 @@ class RuleRead(BaseModel):
     id: str
     title: str
     clause: str
+    citation: str = Field(description="依据：法规、标准的全称、文号与条款")
     severity: str
     severity_label: str
     subject_type: str
@@ -96,12 +98,14 @@ class RuleRead(BaseModel):
     overrides: list[ThresholdOverride]
 
     @classmethod
-    def of(cls, view: RuleView) -> RuleRead:
+    def of(cls, view: RuleView, cite: Callable[[str], str] = str) -> RuleRead:
+        """The rule as the API gives it; ``cite`` turns its clause into titles and articles."""
         rule = view.rule
         return cls(
             id=rule.id,
             title=rule.title,
             clause=rule.clause,
+            citation=cite(rule.clause),
             severity=rule.severity.value,
             severity_label=rule.severity.label,
             subject_type=rule.subject_type,
