@@ -145,7 +145,7 @@ def test_explorer_page(client, filled):
     page = client.get("/ledger", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert "透明日志" in page.text
-    assert "report:issue" in page.text
+    assert "检测报告签发" in page.text  # the entry type by its label
     receipt = filled[2]
     found = client.get(
         f"/ledger?leaf_hash={receipt.leaf_hash.hex()}", headers={"accept": "text/html"}

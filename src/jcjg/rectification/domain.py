@@ -29,7 +29,11 @@ DOMAIN = Domain(
         NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
     ),
     rules=collect(rules, Rule, RuleExtension),
-    labels={"entity": ENTITIES, "page": PAGES},
+    labels={
+        "tag": {"rectification_order:issue": "整改通知下达"},
+        "entity": ENTITIES,
+        "page": PAGES,
+    },
     hooks={
         EVIDENCE: lambda: page_source(
             "rectification_order",
