@@ -525,6 +525,9 @@ def test_monitor_shows_the_counters_and_open_alerts(
     assert re.search(r"请求 6 次", totals)
     assert "签名无效" in page.text
     assert "exchange-signature-invalid" not in page.text  # the problem type by its title only
+    body = _text(page.text.split("<main", 1)[1].split("</main>", 1)[0].split("</script>")[-1])
+    assert "签名无效" in body
+    assert not re.findall(r"\b[a-z]+_[a-z0-9_]+", body)  # no message type, rule id or key
     assert "文件上传" in page.text
     assert "文件已保存" in page.text
     assert "业务系统报送被拒比例异常" in page.text  # the open alerts table
