@@ -150,3 +150,10 @@ def test_a_rule_names_fact_keys_its_own_way_then_the_platforms() -> None:
     assert late.label("commission_number") == "委托编号"  # a finding key the platform names
     assert late.label("peak_kn") == "破坏荷载（kN）"  # a result key
     assert late.label("never_heard_of") == "never heard of"
+
+
+def test_a_rule_gone_from_the_code_is_named_without_its_id() -> None:
+    from jcjg.alerts.service import rule_title
+
+    assert rule_title("loading_rate") == labels.label("rule", "loading_rate")
+    assert rule_title("gone_rule") == "已停用的规则（gone rule）"
