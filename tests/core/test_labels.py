@@ -157,3 +157,15 @@ def test_a_rule_gone_from_the_code_is_named_without_its_id() -> None:
 
     assert rule_title("loading_rate") == labels.label("rule", "loading_rate")
     assert rule_title("gone_rule") == "已停用的规则（gone rule）"
+
+
+def test_every_kind_of_alert_subject_has_a_label() -> None:
+    from jcjg.alerts.engine import rules
+
+    unlabelled = {
+        r.subject_type
+        for r in rules().values()
+        if labels.label("entity", r.subject_type)
+        in (r.subject_type, labels.readable(r.subject_type))
+    }
+    assert unlabelled == set()

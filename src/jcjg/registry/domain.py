@@ -22,6 +22,7 @@ def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {
     "institution": "检测机构",
+    "certificate": "资格证书",
     "assignment": "岗位聘任",
     "capability": "检测能力",
     "capability_assessment": "能力核查",

@@ -260,6 +260,7 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="certificate",
                 subject_id=str(cert.id),
                 subject_repr=cert.number,
+                subject_number=cert.number,
                 institution_id=cert.institution_id,
                 region_code=cert.region_code,
                 facts={
@@ -424,6 +425,7 @@ def licence_expiring(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type=subject_type,
                 subject_id=str(doc.id),
                 subject_repr=doc.number,
+                subject_number=doc.number,
                 institution_id=doc.institution_id,
                 region_code=doc.region_code,
                 facts={

@@ -331,6 +331,7 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="institution",
                 subject_id=str(institution_id),
                 subject_repr=f"{year} 年{_KINDS[kind]}编号",
+                subject_number=f"{year} 年{_KINDS[kind]}流水号",
                 institution_id=institution_id,
                 region_code=region,
                 facts={"缺号数": len(missing), "缺号": shown, "最大流水号": max(present)},
@@ -361,6 +362,7 @@ def number_reused(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="institution",
                 subject_id=str(institution_id),
                 subject_repr=f"{year} 年{_KINDS[kind]}编号",
+                subject_number=f"{year} 年{_KINDS[kind]}流水号",
                 institution_id=institution_id,
                 region_code=regions.get(institution_id),
                 facts={
