@@ -72,6 +72,12 @@ def _station_on_a_pc(browser, url: str, station: str, out) -> None:
     page.click("[data-testid=stats-figure] details.data-table > summary")
     assert page.locator("[data-testid=stats-table]").is_visible()
     assert not page.locator("#stats-chart").is_visible()
+    # the region view: treemaps by county, the sites on a longitude/latitude plot
+    menu.locator("a", has_text="区域分布").click()
+    page.wait_for_url(url + "/regions/overview")
+    for plot in ("institutions", "projects", "sites"):
+        _drawn(page, f"[data-plot={plot}]")
+    page.screenshot(path=str(out / "nav-regions-station-pc.png"), full_page=True)
     assert errors == []
     context.close()
 
@@ -109,6 +115,10 @@ def _station_on_a_phone(browser, url: str, station: str, out) -> None:
     _drawn(page, "#stats-chart")
     _fits(page)
     page.screenshot(path=str(out / "nav-stats-station-phone.png"), full_page=True)
+    page.goto(url + "/regions/overview")
+    _drawn(page, "[data-plot=projects]")
+    _fits(page)
+    page.screenshot(path=str(out / "nav-regions-station-phone.png"), full_page=True)
     assert errors == []
     context.close()
 
