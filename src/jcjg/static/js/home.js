@@ -13,7 +13,7 @@
   // Horizontal bars, the largest on top: one or more stacked series over category labels.
   function bars(labels, series, stacked = true) {
     return {
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, renderMode: "richText" },
       legend: series.length > 1 ? { top: 0 } : undefined,
       grid: { left: 8, right: 36, top: series.length > 1 ? 28 : 8, bottom: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
@@ -44,7 +44,7 @@
       ]),
     uploads: (d) => bars(d.labels, [{ name: "今日上传报文", data: d.values, color: BLUE }]),
     trend: (d) => ({
-      tooltip: { trigger: "axis", confine: true },
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText" },
       legend: { top: 0 },
       grid: { left: 8, right: 12, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "category", data: d.days, axisLabel: { hideOverlap: true } },

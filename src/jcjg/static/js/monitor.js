@@ -5,7 +5,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const data = JSON.parse(document.getElementById("hourly-data").textContent);
   const chart = echarts.init(box);
   chart.setOption({
-    tooltip: { trigger: "axis" },
+    tooltip: { trigger: "axis", renderMode: "richText" },  // drawn on the canvas: no inline styles (CSP)
     legend: { data: ["受理", "被拒"], top: 0 },
     grid: { left: 40, right: 12, top: 32, bottom: 28, containLabel: true },
     xAxis: { type: "category", data: data.hours, axisLabel: { hideOverlap: true } },

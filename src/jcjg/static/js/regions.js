@@ -9,7 +9,7 @@
     return {
       color: COLORS,
       title: { text: title, left: 0, top: 0, textStyle: { fontSize: 14 } },
-      tooltip: { formatter: (p) => `${p.treePathInfo.slice(1).map((n) => n.name).join(" › ")}：${p.value}` },
+      tooltip: { renderMode: "richText", formatter: (p) => `${p.treePathInfo.slice(1).map((n) => n.name).join(" › ")}：${p.value}` },
       series: [
         {
           type: "treemap",
@@ -40,7 +40,7 @@
 
   function sites(points) {
     return {
-      tooltip: { formatter: (p) => `${p.data[2]}<br>经度 ${p.data[0].toFixed(4)}，纬度 ${p.data[1].toFixed(4)}` },
+      tooltip: { renderMode: "richText", formatter: (p) => `${p.data[2]}\n经度 ${p.data[0].toFixed(4)}，纬度 ${p.data[1].toFixed(4)}` },
       grid: { left: 8, right: 16, top: 24, bottom: 8, containLabel: true },
       xAxis: { type: "value", name: "经度", min: around("min"), max: around("max"), axisLabel: { formatter: degrees } },
       yAxis: { type: "value", name: "纬度", min: around("min"), max: around("max"), axisLabel: { formatter: degrees } },

@@ -18,13 +18,13 @@
         `合格 ${d.conforming[i]}`,
         `不合格 ${d.nonconforming[i]}`,
         `不合格率 ${pct(d.rate[i])}`,
-      ].join("<br>");
+      ].join("\n");
     };
   }
 
   function byMonth(d) {
     return {
-      tooltip: { trigger: "axis", confine: true, formatter: tooltip(d) },
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText", formatter: tooltip(d) },
       legend: { top: 0 },
       grid: { left: 8, right: 8, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "category", data: d.labels },
@@ -45,7 +45,7 @@
     const cut = (a) => a.slice(0, n);
     const shown = { labels: cut(d.labels), conforming: cut(d.conforming), nonconforming: cut(d.nonconforming), rate: cut(d.rate) };
     return {
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, formatter: tooltip(shown) },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, renderMode: "richText", formatter: tooltip(shown) },
       legend: { top: 0 },
       grid: { left: 8, right: 96, top: 28, bottom: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
