@@ -68,3 +68,27 @@ def test_confirm_go_autosubmit_and_back_without_inline_code(live_server, browser
     page.wait_for_url("**/regions?*historical=true*")
     assert errors == []
     context.close()
+
+
+def test_no_menu_page_breaks_the_policy(live_server, browser):
+    """Every page of the administrator's menu loads without a script error or a refusal by
+    the Content-Security-Policy (an inline style or script some code still made)."""
+    from jcjg.auth.permissions import default_grants
+    from jcjg.core.domains import nav_for
+
+    f, url = live_server.factory, live_server.url
+    admin = f.user(Role.PLATFORM_ADMIN).username
+    f.db.commit()
+    grants = default_grants()[Role.PLATFORM_ADMIN]
+    hrefs = [e.href for _, group in nav_for(Role.PLATFORM_ADMIN.value, grants.__contains__)
+             for e in group]  # fmt: skip
+    assert len(hrefs) > 25
+    context, page = pc(browser, url, admin)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if "Security Policy" in m.text else None)
+    for href in hrefs:
+        assert page.goto(url + href).status == 200, href
+        page.wait_for_load_state("load")
+        assert errors == [], href
+    context.close()
