@@ -8,13 +8,12 @@
   function treemap(title, data) {
     return {
       color: COLORS,
-      title: { text: title, left: 0, top: 0, textStyle: { fontSize: 14 } },
       tooltip: { renderMode: "richText", formatter: (p) => `${p.treePathInfo.slice(1).map((n) => n.name).join(" › ")}：${p.value}` },
       series: [
         {
           type: "treemap",
           name: title,
-          top: 28,
+          top: 0,
           bottom: 28,
           left: 0,
           right: 0,
@@ -22,7 +21,7 @@
           leafDepth: 1,
           data,
           label: { show: true, formatter: "{b}\n{c}", overflow: "break" },
-          upperLabel: { show: true, height: 20 },
+          upperLabel: { show: true, height: 20, color: "#fff" },
           breadcrumb: { show: true, bottom: 0 },
           levels: [{ itemStyle: { gapWidth: 2, borderColor: "#fff" } }, { colorSaturation: [0.35, 0.6], itemStyle: { gapWidth: 1 } }],
         },
