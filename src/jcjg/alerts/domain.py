@@ -62,9 +62,22 @@ DOMAIN = Domain(
         }
     ),
     nav=(
-        NavEntry(title="预警", href="/alerts", group=_GROUP, permission="alert:read", order=10),
         NavEntry(
-            title="预警规则", href="/alerts/rules", group=_GROUP, permission="alert:read", order=50
+            title="预警",
+            href="/alerts",
+            group=_GROUP,
+            permission="alert:read",
+            order=10,
+            text="查看辖区或本机构的预警，确认、责令整改、复核办结，逾期升级督办",
+            phone=3,
+        ),
+        NavEntry(
+            title="预警规则",
+            href="/alerts/rules",
+            group=_GROUP,
+            permission="alert:read",
+            order=50,
+            text="预警规则、依据与各地阈值",
         ),
     ),
     configure=_configure,

@@ -41,7 +41,12 @@ DOMAIN = Domain(
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),
     nav=(
         NavEntry(
-            title="审计日志", href="/audit", group="系统管理", permission="audit:read", order=30
+            title="审计日志",
+            href="/audit",
+            group="系统管理",
+            permission="audit:read",
+            order=30,
+            text="检索登录、越权、数据修改和个人信息查看记录",
         ),
     ),
     labels={"entity": ENTITIES, "action": AuditAction},

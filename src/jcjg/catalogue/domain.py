@@ -33,6 +33,7 @@ DOMAIN = Domain(
             group="检测机构",
             permission="catalogue:read",
             order=20,
+            text="检测专项、检测项目、参数及人员设备场所最低要求",
         ),
     ),
     labels={"entity": ENTITIES},

@@ -28,6 +28,7 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="contract:read",
             order=60,
+            text="检测合同与委托",
         ),
     ),
     message_types=collect(messages, MessageType),

@@ -61,7 +61,10 @@ class NavEntry:
     under, the permission a principal needs to see it (``None``: every logged-in account), and
     the roles that see it (``None``: every role that holds the permission). ``landing``: the
     roles it names open it after logging in instead of the home (a witness's and a sampler's
-    work is on the phone pages, not behind the office's figures)."""
+    work is on the phone pages, not behind the office's figures). ``phone``: its place in the
+    phone's bottom bar (smaller first; ``None``: only under 更多), which shows the first
+    :data:`PHONE_BAR` entries a principal sees. ``text``: what it is for, under the home's
+    list of functions."""
 
     title: str
     href: str
@@ -70,6 +73,13 @@ class NavEntry:
     roles: frozenset[str] | None = None
     order: int = 100  # within the group, smaller first
     landing: bool = False
+    phone: int | None = None
+    text: str = ""
+
+    def leads_to(self, path: str) -> bool:
+        """Whether ``path`` is this entry's page or a page under it (``/alerts/7``)."""
+        href = self.href.rstrip("/")
+        return path == self.href or (href != "" and path.startswith(href + "/"))
 
     def visible_to(self, role: str | None, can: Callable[[str], bool]) -> bool:
         if role is None:
@@ -237,6 +247,22 @@ def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, lis
     rank = {g: i for i, g in enumerate(NAV_GROUPS)}
     ordered = sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
     return [(group, sorted(entries, key=lambda e: e.order)) for group, entries in ordered]
+
+
+PHONE_BAR = 4  # entries in the phone's bottom bar, besides 更多
+
+
+def phone_bar(nav: Sequence[tuple[str, Sequence[NavEntry]]]) -> list[NavEntry]:
+    """The entries of a menu (:func:`nav_for`) the phone's bottom bar shows, in their order."""
+    entries = [e for _, group in nav for e in group if e.phone is not None]
+    return sorted(entries, key=lambda e: e.phone or 0)[:PHONE_BAR]
+
+
+def current_entry(nav: Sequence[tuple[str, Sequence[NavEntry]]], path: str) -> NavEntry | None:
+    """The entry of a menu whose page ``path`` is or lies under (the longest match wins:
+    ``/alerts/rules/x`` is under 预警规则, not 预警)."""
+    found = [e for _, group in nav for e in group if e.leads_to(path)]
+    return max(found, key=lambda e: len(e.href), default=None)
 
 
 def landing_for(role: str | None) -> NavEntry | None:

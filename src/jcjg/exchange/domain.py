@@ -84,6 +84,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="exchange_client:read",
             order=10,
+            text="检测机构信息系统的接入申请、密钥与停用",
         ),
         NavEntry(
             title="接入监控",
@@ -91,6 +92,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="exchange_client:read",
             order=20,
+            text="各接入方的报文数量、被拒原因与时延",
         ),
     ),
     rules=collect(rules, Rule, RuleExtension),

@@ -58,7 +58,15 @@ DOMAIN = Domain(
     models=(models,),
     routers=(pages.router, api.router),
     jobs=collect(jobs, Job),
-    nav=(NavEntry(title="存证日志", href="/ledger", group="监督执法", order=90),),
+    nav=(
+        NavEntry(
+            title="存证日志",
+            href="/ledger",
+            group="监督执法",
+            order=90,
+            text="检测报告与数据的存证日志，可核验",
+        ),
+    ),
     configure=_configure,
     setup_app=_setup,
     labels={"entity": ENTITIES, "verb": VERBS},

@@ -25,6 +25,8 @@ DOMAIN = Domain(
             group="监督执法",
             permission="test_record:read",
             order=30,
+            text="不合格检测结果的登记、通知、处理与闭环",
+            phone=5,
         ),
     ),
     message_types=collect(messages, MessageType),

@@ -19,7 +19,13 @@ DOMAIN = Domain(
     grants=by_permission({"notify:read": (Role.AUDITOR,)}),
     nav=(
         NavEntry(
-            title="站内通知", href="/inbox", group="工作台", permission="account:manage", order=10
+            title="站内通知",
+            href="/inbox",
+            group="工作台",
+            permission="account:manage",
+            order=10,
+            text="与您有关的预警处理、整改要求和不合格结果",
+            phone=8,
         ),
         NavEntry(
             title="通知设置",
@@ -27,6 +33,7 @@ DOMAIN = Domain(
             group="个人设置",
             permission="account:manage",
             order=10,
+            text="邮件、短信、关注的规则与免打扰时段",
         ),
         NavEntry(
             title="通知发送记录",
@@ -34,6 +41,7 @@ DOMAIN = Domain(
             group="系统管理",
             permission="notify:read",
             order=60,
+            text="邮件、短信的收件人（脱敏）、结果与重试",
         ),
     ),
     labels={"entity": ENTITIES},

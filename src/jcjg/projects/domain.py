@@ -41,6 +41,8 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="project:read",
             order=10,
+            text="辖区内的工程项目、见证人员、取样人员与检测情况",
+            phone=7,
         ),
     ),
     message_types=collect(messages, MessageType),

@@ -25,8 +25,15 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="alert:read",
             order=20,
+            text="责令检测机构整改（第十七条情形）、整改答复与复核办结，整改记录在网站公布",
         ),
-        NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
+        NavEntry(
+            title="整改公示",
+            href="/public/rectification-orders",
+            group=_GROUP,
+            order=80,
+            text="已公布的整改通知",
+        ),
     ),
     rules=collect(rules, Rule, RuleExtension),
     labels={

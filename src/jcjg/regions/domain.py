@@ -19,7 +19,12 @@ DOMAIN = Domain(
     grants=by_permission({"region:read": EVERY_ROLE}),
     nav=(
         NavEntry(
-            title="行政区划", href="/regions", group="系统管理", permission="region:read", order=40
+            title="行政区划",
+            href="/regions",
+            group="系统管理",
+            permission="region:read",
+            order=40,
+            text="浏览 GB/T 2260 行政区划",
         ),
     ),
     labels={"entity": ENTITIES, "level": RegionLevel, "region_change": RegionChangeKind},

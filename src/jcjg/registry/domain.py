@@ -63,6 +63,7 @@ DOMAIN = Domain(
             group="检测机构",
             permission="institution:read",
             order=10,
+            text="检测机构、人员、设备、场所、能力、资质证书与报告批准人",
         ),
     ),
     message_types=collect(messages, MessageType),

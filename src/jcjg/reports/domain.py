@@ -65,6 +65,7 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="report:read",
             order=50,
+            text="检测报告、二维码与防伪查验",
         ),
     ),
     message_types=collect(messages, MessageType),

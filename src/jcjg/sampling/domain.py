@@ -67,9 +67,17 @@ DOMAIN = Domain(
             roles=frozenset({Role.WITNESS.value, Role.SAMPLER.value}),
             order=5,
             landing=True,
+            text="在手机上办理今天的现场工作",
+            phone=1,
         ),
         NavEntry(
-            title="样品与委托", href="/samples", group=_GROUP, permission="sample:read", order=20
+            title="样品与委托",
+            href="/samples",
+            group=_GROUP,
+            permission="sample:read",
+            order=20,
+            text="样品唯一性编码、现场取样、见证封样、委托与收样记录",
+            phone=6,
         ),
     ),
     message_types=collect(messages, MessageType),

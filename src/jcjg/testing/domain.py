@@ -44,6 +44,8 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=30,
+            text="检测原始数据、力值曲线回放与数据修改记录",
+            phone=4,
         ),
         NavEntry(
             title="现场检测",
@@ -51,6 +53,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=35,
+            text="现场检测的记录、位置与影像",
         ),
         NavEntry(
             title="检测统计",
@@ -58,6 +61,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=40,
+            text="按检测机构统计检测数量、合格率与不合格率，可导出",
         ),
     ),
     message_types=collect(messages, MessageType),
