@@ -13,8 +13,15 @@ from jcjg.auth.scopes import Principal
 from jcjg.core.templating import templates
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src/jcjg/templates"
-# pages only accounts holding project:read reach (the project pages, a party's home)
-PROJECT_READERS = ("projects/", "home/party.html", "macros/links.html", "sampling/project_")
+# pages only accounts holding project:read reach (the project pages, a party's home, the
+# region view)
+PROJECT_READERS = (
+    "projects/",
+    "home/party.html",
+    "home/regions.html",
+    "macros/links.html",
+    "sampling/project_",
+)
 
 pytestmark = pytest.mark.once  # no database
 
