@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from jcjg.audit import api, models, pages
+from jcjg.audit import api, exports, models, pages
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event_now
 from jcjg.auth.choices import Role
@@ -33,7 +33,7 @@ DOMAIN = Domain(
     name="audit",
     title="审计日志",
     models=(models,),
-    routers=(pages.router, api.router),
+    routers=(pages.router, api.router, exports.router),
     permissions={"audit:read": "查看审计日志"},
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),
     nav=(
@@ -43,4 +43,5 @@ DOMAIN = Domain(
     ),
     labels={"action": AuditAction},
     setup_app=_setup,
+    hooks={"list.exported": exports.record_export},
 )

@@ -13,12 +13,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import AppError, BadRequest
+from jcjg.core.listing import XLSX as XLSX  # re-exported: the pages and tests use them
+from jcjg.core.listing import to_csv as to_csv
+from jcjg.core.listing import to_xlsx as to_xlsx
 from jcjg.generic import service
 from jcjg.generic.spec import EntitySpec
 from jcjg.tenancy.models import Institution
@@ -26,7 +29,6 @@ from jcjg.tenancy.models import Institution
 INSTITUTION_COLUMN = "机构编号"
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @dataclass
@@ -62,32 +64,6 @@ def export_rows(
             cells.append(f.to_cell(value) if (unmasked or not f.mask) else f.display(value))
         out.append(cells if spec.is_institution else [codes.get(row.institution_id, ""), *cells])
     return out
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _inert(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs: leading =, +, -, @ get a quote."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
-
-
-def to_csv(table: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([[_inert(c) for c in row] for row in table])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
-
-
-def to_xlsx(table: list[list[str]], title: str) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    for row in table:
-        sheet.append([_inert(c) for c in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 def read_table(data: bytes, filename: str) -> list[list[str]]:
