@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
-from jcjg.auth.deps import PrincipalDep
+from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core import listing
 from jcjg.core.deps import SettingsDep
-from jcjg.core.errors import NotFound, Unauthenticated
+from jcjg.core.errors import NotFound
 from jcjg.core.templating import render
 
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Path(pattern=listing.TOKEN_PATTERN)]
+# every account may export the lists it reads; each export is its own (checked by its user id)
+Account = Annotated[Principal, Depends(requires("account:manage"))]
 
 
 def record_export(db: Session, object_type: str, detail: str) -> None:
@@ -28,8 +30,6 @@ def record_export(db: Session, object_type: str, detail: str) -> None:
 
 
 def _state(settings: SettingsDep, principal: Principal, token: str) -> dict[str, object]:
-    if principal.is_anonymous:
-        raise Unauthenticated()
     state = listing.read_state(settings, token)
     if state is None or state.get("user_id") != principal.user_id:
         raise NotFound("没有这个导出任务")
@@ -38,7 +38,7 @@ def _state(settings: SettingsDep, principal: Principal, token: str) -> dict[str,
 
 @router.get("/exports/{token}", response_class=HTMLResponse)
 def export_progress(
-    request: Request, token: Token, settings: SettingsDep, principal: PrincipalDep
+    request: Request, token: Token, settings: SettingsDep, principal: Account
 ) -> Response:
     """How far a background export has come; the download link once it is done."""
     state = _state(settings, principal, token)
@@ -49,7 +49,7 @@ def export_progress(
 
 
 @router.get("/exports/{token}/file")
-def export_file(token: Token, settings: SettingsDep, principal: PrincipalDep) -> Response:
+def export_file(token: Token, settings: SettingsDep, principal: Account) -> Response:
     state = _state(settings, principal, token)
     if state.get("status") != "done":
         raise NotFound("导出尚未完成")
