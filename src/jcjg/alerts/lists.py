@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import cases, service
@@ -37,7 +38,7 @@ def institution_names(db: Session, rows: Sequence[Alert]) -> dict[int, str]:
     ids = {a.institution_id for a in rows if a.institution_id}
     if not ids:
         return {}
-    found = db.query(Institution.id, Institution.name).filter(Institution.id.in_(ids))
+    found = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
     return {i: n for i, n in found}
 
 

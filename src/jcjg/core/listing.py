@@ -190,6 +190,17 @@ class Listing:
 # --- export --------------------------------------------------------------------------------
 
 
+def label(choices: Any, value: str | None) -> str:
+    """A stored value's Chinese label from its choices (a StrEnum with ``label``), the value
+    itself when it is not one of them."""
+    if value is None:
+        return ""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
 def when(value: dt.datetime | dt.date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A cell's time in the platform's zone (a date as it is; ``""`` for none)."""
     if value is None:
