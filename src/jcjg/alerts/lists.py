@@ -30,8 +30,7 @@ def status(alert: Alert, case: Case | None) -> tuple[str, str]:
 
 
 def region_names(db: Session, rows: Sequence[Alert]) -> dict[str, str]:
-    codes = {a.region_code for a in rows if a.region_code}
-    return {c: regions.display_name(db=db, code=c) for c in codes}
+    return regions.display_names(db=db, codes=(a.region_code for a in rows))
 
 
 def institution_names(db: Session, rows: Sequence[Alert]) -> dict[int, str]:
