@@ -14,11 +14,11 @@ from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core import listing
-from jcjg.core.deps import SettingsDep
+from jcjg.core.deps import SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Token = Annotated[str, Path(pattern=listing.TOKEN_PATTERN)]
 # every account may export the lists it reads; each export is its own (checked by its user id)
 Account = Annotated[Principal, Depends(requires("account:manage"))]

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import AppError, BadRequest
 from jcjg.core.listing import XLSX as XLSX  # re-exported: the pages and tests use them
+from jcjg.core.listing import Column, ListView
 from jcjg.core.listing import to_csv as to_csv
 from jcjg.core.listing import to_xlsx as to_xlsx
+from jcjg.core.pagination import Key, Order
 from jcjg.generic import service
 from jcjg.generic.spec import EntitySpec
 from jcjg.tenancy.models import Institution
@@ -64,6 +66,32 @@ def export_rows(
             cells.append(f.to_cell(value) if (unmasked or not f.mask) else f.display(value))
         out.append(cells if spec.is_institution else [codes.get(row.institution_id, ""), *cells])
     return out
+
+
+def list_view(spec: EntitySpec) -> ListView:
+    """The registry list of ``spec`` as a list (``core.listing``): the export's columns are
+    those of the import (so an export can be edited and imported again), personal data masked;
+    the fields shown in the list sort."""
+    model = spec.model
+    listed = {f.name for f in spec.list_fields}
+    columns = [Column(f.name, f.label, getattr(model, f.name) if f.name in listed else None)
+               for f in spec.fields]  # fmt: skip
+    if not spec.is_institution:
+        columns.insert(0, Column("institution", INSTITUTION_COLUMN, model.institution_id))
+    order = Order(
+        (Key(getattr(model, spec.order_by), _unread, False), Key(model.id, _unread, False)),
+        (None, 0),
+        offset_only=True,
+    )
+
+    def cells(db: Session, rows: Sequence[Any]) -> list[list[str]]:
+        return export_rows(db=db, spec=spec, rows=rows, unmasked=False)[1:]
+
+    return ListView(spec.model.__tablename__, spec.label, tuple(columns), order, cells)
+
+
+def _unread(row: Any) -> Any:  # pragma: no cover - an offset-only order makes no cursors
+    raise TypeError("an offset-only order has no cursor")
 
 
 def read_table(data: bytes, filename: str) -> list[list[str]]:
