@@ -22,7 +22,7 @@ from jcjg.projects.lists import PROJECTS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
-from jcjg.testing.lists import RECORDS
+from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
@@ -43,8 +43,10 @@ LISTS: list[tuple[str, ListView]] = [
     ("/admin/users?q=", USERS),
     ("/admin/deliveries?channel=", DELIVERIES),
     ("/exchange/clients?status=active", CLIENTS),
+    ("/testing/onsite?show=plans", ONSITE_PLANS),
+    ("/testing/onsite?show=records", ONSITE_RECORDS),
 ]
-IDS = [url.split("?")[0] for url, _ in LISTS]
+IDS = [view.name for _, view in LISTS]
 
 
 @pytest.fixture

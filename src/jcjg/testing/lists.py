@@ -14,7 +14,7 @@ from jcjg.core.listing import Column, ListView, when
 from jcjg.core.pagination import Key, Order
 from jcjg.projects.service import names_of
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
-from jcjg.testing.models import TestRecord
+from jcjg.testing.models import OnSitePlan, OnSiteRecord, TestRecord
 
 # the record list's order, the latest first (index ix_test_record_ended_at_id)
 RECORD_ORDER = Order(
@@ -96,3 +96,66 @@ RECORDS = ListView(
     order=RECORD_ORDER,
     cells=_cells,
 )
+
+
+def _onsite_cells(db: Session, rows: Sequence[OnSitePlan | OnSiteRecord]) -> list[list[str]]:
+    names = names_of(db, rows)
+    subject = rows[0].__tablename__ if rows else "onsite_plan"
+    flagged = subject_flags(db, subject, [r.id for r in rows])
+    out = []
+    for r in rows:
+        if isinstance(r, OnSitePlan):
+            start, end, extra = r.planned_start, r.planned_end, when(r.received_at)
+        else:
+            start, end = r.started_at, r.ended_at
+            extra = r.plan_number or "无方案"
+        out.append(
+            [
+                r.number,
+                names["institutions"].get(r.institution_id, ""),
+                names["projects"].get(r.project_id, "") if r.project_id else "",
+                r.item_code,
+                when(start),
+                when(end),
+                extra,
+                "、".join(dict.fromkeys(rule_title(a.rule_id) for a in flagged.get(r.id, []))),
+            ]
+        )
+    return out
+
+
+def _start(row: OnSitePlan | OnSiteRecord) -> dt.datetime:
+    return row.planned_start if isinstance(row, OnSitePlan) else row.started_at
+
+
+def _onsite(model: type[OnSitePlan] | type[OnSiteRecord], title: str) -> ListView:
+    planned = model is OnSitePlan
+    start = OnSitePlan.planned_start if planned else OnSiteRecord.started_at
+    end = OnSitePlan.planned_end if planned else OnSiteRecord.ended_at
+    extra = "上传时间" if model is OnSitePlan else "检测方案"
+    return ListView(
+        name=model.__tablename__,
+        title=title,
+        columns=(
+            Column("number", "编号", model.number),
+            Column("institution", "检测机构"),
+            Column("project", "工程项目"),
+            Column("item", "检测项目代码", model.item_code),
+            Column("start", "开始时间", start),
+            Column("end", "结束时间", end),
+            Column("extra", extra),
+            Column("alerts", "预警"),
+        ),
+        order=Order(
+            (
+                Key(start, _start),
+                Key(model.id, lambda r: r.id),
+            ),
+            (dt.datetime.now(dt.UTC), 0),
+        ),
+        cells=_onsite_cells,
+    )
+
+
+ONSITE_PLANS = _onsite(OnSitePlan, "现场检测方案")
+ONSITE_RECORDS = _onsite(OnSiteRecord, "现场检测记录")

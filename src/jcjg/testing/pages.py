@@ -23,7 +23,6 @@ from jcjg.core.errors import NotFound
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import (
     PageParams,
-    count_rows,
     count_total,
     page_params,
     paginate,
@@ -37,7 +36,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing import service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
-from jcjg.testing.lists import RECORDS, flags, subject_flags
+from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
 from jcjg.testing.models import (
     Curve,
     OnSitePlan,
@@ -257,6 +256,7 @@ def onsite_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     show: Annotated[Literal["plans", "records"], Query()] = "plans",
     q: Annotated[str, Query(max_length=64)] = "",
     flagged: Annotated[bool, Query()] = False,
@@ -269,13 +269,12 @@ def onsite_list(
     if flagged:
         found = stats.alerted_ids(model.__tablename__, open_only=True)
         stmt = stmt.where(cast(model.id, String).in_(found))
-    total = count_rows(db, stmt)
-    order = OnSitePlan.planned_start if show == "plans" else OnSiteRecord.started_at
-    rows: list[Any] = list(
-        db.scalars(
-            stmt.order_by(order.desc(), model.id.desc()).offset(paging.offset).limit(paging.limit)
-        )
-    )
+    view = ONSITE_PLANS if show == "plans" else ONSITE_RECORDS
+    if params.exporting:
+        return listing.export(request, db, view, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, view.order_for(params))
+    rows: list[Any] = list(paged.rows)
     records_per_plan: dict[int, int] = {}
     if show == "plans" and rows:
         counted = db.execute(
@@ -284,7 +283,6 @@ def onsite_list(
             .group_by(OnSiteRecord.plan_id)
         )
         records_per_plan = {plan_id: n for plan_id, n in counted if plan_id is not None}
-    query = {"show": show, "q": q} | ({"flagged": "true"} if flagged else {})
     return render(
         request,
         "testing/onsite_list.html",
@@ -293,9 +291,10 @@ def onsite_list(
             "show": show,
             "total": total,
             "paging": paging,
+            "paged": paged,
+            "listing": Listing.of(request, view, params),
             "q": q,
             "flagged": flagged,
-            "page_url": "/testing/onsite?" + urlencode({k: v for k, v in query.items() if v}) + "&",
             "flags": subject_flags(db, model.__tablename__, [r.id for r in rows]),
             "names": names_of(db, rows),
             "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
