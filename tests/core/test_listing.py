@@ -59,6 +59,12 @@ def test_the_links_keep_the_filters_and_the_sort():
     assert sorted_.direction("kind") is None
     assert sorted_.base == "/testing/records?q=PG&kind=concrete_compression&sort=number&order=desc&"
     assert sorted_.export_href.endswith("&sort=number&order=desc&format=xlsx")
+    from starlette.requests import Request
+
+    scope = {"type": "http", "path": "/alerts", "query_string": b"done=confirm&n=3&status=all",
+             "headers": []}  # fmt: skip
+    after_a_step = Listing.of(Request(scope), RECORDS, ListParams())
+    assert after_a_step.filters == {"status": "all"}  # the notice is not kept
     plain = Listing(RECORDS, ListParams(), "/testing/records")
     assert plain.base == "/testing/records?"
     assert plain.export_href == "/testing/records?format=xlsx"

@@ -53,8 +53,12 @@ BATCH = 1_000  # rows read and written at a time
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 SORT_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-# query parameters that are not filters: the pager's, the sort's and the format
-NOT_FILTERS = frozenset({"offset", "limit", "after", "before", "page", "sort", "order", "format"})
+# query parameters that are not filters: the pager's, the sort's, the format, and the notices
+# a page shows once after a step (``?done=confirm&n=3``, ``?deleted=1``)
+NOT_FILTERS = frozenset(
+    {"offset", "limit", "after", "before", "page", "sort", "order", "format"}
+    | {"done", "n", "saved", "deleted"}
+)
 
 Cells = Callable[[Session, Sequence[Any]], list[list[str]]]
 
