@@ -37,7 +37,9 @@ def test_the_alert_list_exports_its_filtered_rows(browser_client, factory, world
     assert column(ascending, "对象") == sorted(column(ascending, "对象"))
 
     # audited, with what was asked
-    logged = db.scalars(select(AuditLog).where(AuditLog.action == "export")).all()
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
     assert len(logged) == 4
     assert logged[-1].detail.startswith("导出预警（3 条）")
     assert "sort=subject" in logged[-1].detail

@@ -45,7 +45,9 @@ def test_a_registry_list_exports_its_filtered_rows(browser_client, db, factory):
     assert csv.content.decode("utf-8-sig").count("\n") == 4
     assert browser_client.get("/registry/people?sort=id_number", headers=HTML).status_code == 400
 
-    logged = db.scalars(select(AuditLog).where(AuditLog.action == "export")).all()
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
     assert len(logged) == 4
     assert "（3 条）" in logged[0].detail
 

@@ -43,7 +43,9 @@ def test_the_record_list_exports_its_filtered_rows(client, browser_client, db, f
     assert browser_client.get("/testing/records?sort=inspectors", headers=HTML).status_code == 400
     assert browser_client.get("/testing/records?format=doc", headers=HTML).status_code == 400
 
-    logged = db.scalars(select(AuditLog).where(AuditLog.action == "export")).all()
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
     assert [row.object_type for row in logged] == ["test_record"] * 3
     assert logged[0].detail.startswith("导出检测数据（3 条）")
 
