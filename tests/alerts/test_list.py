@@ -115,3 +115,24 @@ def test_a_large_export_runs_in_the_background(browser_client, factory, world, a
         login(stranger, other.username)
         assert stranger.get(progress_url).status_code == 404
         assert stranger.get(progress_url + "/file").status_code == 404
+
+
+def test_old_background_exports_are_removed(browser_client, factory, world, app):  # noqa: F811
+    import datetime as dt
+    import os
+
+    from jcjg.core import listing
+    from jcjg.core.db import utcnow
+
+    settings = app.state.settings
+    settings.list_export_background_above = 1
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    old = browser_client.get("/alerts?status=all&format=xlsx").headers["location"]
+    new = browser_client.get("/alerts?format=xlsx").headers["location"]
+    folder = listing.exports_dir(settings) / old.rsplit("/", 1)[1]
+    two_days_ago = (utcnow() - dt.timedelta(days=2)).timestamp()
+    os.utime(folder / "state.json", (two_days_ago, two_days_ago))
+    assert listing.remove_old_exports(settings, utcnow()) == 1
+    assert browser_client.get(old).status_code == 404  # gone, said plainly
+    assert browser_client.get(new).status_code == 200  # a recent one stays

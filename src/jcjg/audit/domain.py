@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from jcjg.audit import api, exports, models, pages
+from jcjg.audit import api, exports, jobs, models, pages
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event_now
 from jcjg.auth.choices import Role
@@ -34,6 +34,7 @@ DOMAIN = Domain(
     title="审计日志",
     models=(models,),
     routers=(pages.router, api.router, exports.router),
+    jobs=(jobs.exports_cleanup,),
     permissions={"audit:read": "查看审计日志"},
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),
     nav=(

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import secrets
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -326,6 +327,27 @@ def _write_state(settings: Settings, token: str, state: dict[str, Any]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(state, ensure_ascii=False), "utf-8")
     temporary.replace(path)  # readers never see half a file
+
+
+KEEP_EXPORTS = dt.timedelta(days=1)  # a finished background export's file is kept this long
+
+
+def remove_old_exports(
+    settings: Settings, now: dt.datetime, keep: dt.timedelta = KEEP_EXPORTS
+) -> int:
+    """Remove the background exports last written more than ``keep`` before ``now`` (a
+    running one writes its state at every batch, so it is never old); how many."""
+    root = exports_dir(settings)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for folder in root.iterdir():
+        state = folder / "state.json"
+        written = (state if state.exists() else folder).stat().st_mtime
+        if now.timestamp() - written > keep.total_seconds():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def file_of(settings: Settings, token: str) -> Path:
