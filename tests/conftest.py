@@ -256,6 +256,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         # share the test's one connection
         exchange_group_commit=False,
         exchange_apply_workers=0,
+        # a background export runs in its request: a thread would share the one connection
+        list_export_threads=False,
     )
 
 

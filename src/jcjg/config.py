@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # often per process and scope (the page says when); 0: on every visit
     page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
     exchange_group_commit: bool = True
+    # a list's export (?format=xlsx) beyond this many rows runs in the background (a thread;
+    # with list_export_threads off, at once in its request: the tests' one connection)
+    list_export_background_above: int = Field(default=50_000, ge=0)
+    list_export_threads: bool = True
     # how long a process keeps client keys, institutions and regions in memory for the request
     # path (a revocation or suspension elsewhere takes effect within this many seconds)
     exchange_cache_seconds: float = Field(default=5.0, ge=0, le=300)

@@ -116,7 +116,10 @@ def test_alerts_filter_by_age_severity_and_project(client, browser_client, db, f
     page = browser_client.get("/alerts?age=old7&severity=warning")
     table = page.text.split('data-testid="alerts-table"')[1]
     assert ("南昌检测" in table, "九江检测" in table) == (True, False)
-    assert "age=old7" in page.text.split('data-testid="rule-counts"')[1]  # the counts' links
+    assert 'data-testid="rule-counts"' not in page.text  # the rules are at /alerts/rules
+    export = page.text.split('data-testid="export-xlsx"')[0].rsplit("<a", 1)[1]
+    assert "age=old7" in export
+    assert "format=xlsx" in export
     assert '<option value="old7" selected>' in page.text
     by_project = browser_client.get(f"/alerts?project_id={project.id}")
     assert f'<option value="{project.id}" selected>九江学校工程</option>' in by_project.text
@@ -247,7 +250,15 @@ def test_the_alerts_page_lists_counts_and_filters_within_scope(browser_client, f
     assert "南昌检测" not in page.text  # another city's
     assert "已恢复的检测机构" not in table  # closed
     assert "测试：检测机构被暂停" in page.text
-    assert 'data-testid="rule-counts"' in page.text
+    assert 'data-testid="rule-counts"' not in page.text  # the rules are at /alerts/rules
+    assert 'href="/alerts/rules"' in page.text
+    assert "江西省九江市浔阳区</td>" in table
+    assert ">360403<" not in table
+    assert '<option value="360403" >江西省九江市浔阳区</option>' in page.text  # the filter's menu
+    assert 'value="360102"' not in page.text  # another city's region is not offered
+    outside = browser_client.get("/alerts?region_code=360102")
+    assert "不在当前账号的数据范围内" in outside.text.split('data-testid="region-filter"')[1]
+    assert "九江检测" not in outside.text.split('data-testid="alerts-table"')[1]
     closed = browser_client.get("/alerts?status=closed&region_code=360403")
     assert "已恢复的检测机构" in closed.text
     assert "九江检测" not in closed.text.split('data-testid="alerts-table"')[1]

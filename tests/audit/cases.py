@@ -37,6 +37,9 @@ ROUTES: Routes = {
     ("GET", "/audit/{log_id}"): "audit:read",
     ("GET", "/api/v1/audit"): "audit:read",
     ("GET", "/api/v1/audit/{log_id}"): "audit:read",
+    # a background export's progress and file: its own account's only (tests/alerts/test_list)
+    ("GET", "/exports/{token}"): "account:manage",
+    ("GET", "/exports/{token}/file"): "account:manage",
 }
 
 # Who holds each permission by default: the product decision, spelled out.

@@ -69,8 +69,10 @@ def test_the_date_boxes_are_labelled(browser_client, region, authority):
     assert re.search(r'<label>试验结束 自<input type="date" name="since"', html)
     assert re.search(r'<label>至<input type="date" name="until"', html)
     records = browser_client.get("/testing/records", headers=HTML).text
-    assert re.search(r'<label for="f-since">[^<]*试验结束[^<]*</label>', records)
-    assert re.search(r'<label for="f-until">[^<]*</label>', records)
+    assert re.search(
+        r'<label for="f-since">[^<]*试验结束[^<]*<input type="date" id="f-since"', records
+    )
+    assert re.search(r'<label for="f-until">[^<]+<input type="date" id="f-until"', records)
 
 
 def _sheet(response) -> list[list[str]]:

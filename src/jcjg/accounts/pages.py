@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from jcjg.accounts import service
+from jcjg.accounts.lists import USERS
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
@@ -22,6 +23,7 @@ from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.scopes import Principal, restrict
+from jcjg.core import listing
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
 from jcjg.core.domains import landing_for
 from jcjg.core.errors import (
@@ -36,8 +38,10 @@ from jcjg.core.errors import (
     field_errors_from_pydantic,
 )
 from jcjg.core.forms import PostedForm
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render, safe_next
+from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -329,16 +333,24 @@ def users_page(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:read"))],
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str | None, Query(max_length=64)] = None,
     role: Role | None = None,
 ) -> Response:
-    rows, total = service.list_users(
-        db=db, principal=principal, q=q, role=role, offset=paging.offset, limit=paging.limit
-    )
+    """The accounts within scope, filtered and sorted; ``?format=xlsx`` exports them (phone
+    and e-mail masked)."""
+    stmt = service.users_stmt(principal=principal, q=q, role=role)
+    if params.exporting:
+        return listing.export(request, db, USERS, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, USERS.order_for(params))
     context = {
-        "users": rows,
+        "users": paged.rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, USERS, params),
+        "places": regions.display_names(db=db, codes=(u.region_code for u in paged.rows)),
         "q": q or "",
         "role": role,
         "roles": list(Role),

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 import pyotp
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.accounts.schemas import UserCreate, UserUpdate
@@ -292,6 +292,19 @@ def get_user(*, db: Session, principal: Principal, user_id: int, action: str = "
     return get_scoped(db, User, user_id, principal, action)
 
 
+def users_stmt(
+    *, principal: Principal, q: str | None = None, role: Role | None = None
+) -> Select[User]:
+    """The accounts within scope whose user name or name holds ``q``, of ``role``."""
+    stmt = restrict(select(User), principal, "read")
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(User.username.like(like) | User.display_name.like(like))
+    if role:
+        stmt = stmt.where(User.role == role.value)
+    return stmt
+
+
 def list_users(
     *,
     db: Session,
@@ -301,12 +314,7 @@ def list_users(
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[User], int]:
-    stmt = restrict(select(User), principal, "read")
-    if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(User.username.like(like) | User.display_name.like(like))
-    if role:
-        stmt = stmt.where(User.role == role.value)
+    stmt = users_stmt(principal=principal, q=q, role=role)
     total = count_rows(db, stmt)
     rows = db.scalars(stmt.order_by(User.id).offset(offset).limit(limit)).all()
     return rows, total

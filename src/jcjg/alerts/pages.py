@@ -12,19 +12,23 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import cases, evidence, service
+from jcjg.alerts import lists as alert_lists
 from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
 from jcjg.alerts.engine import rule_of, rules
+from jcjg.alerts.lists import ALERTS
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.catalogue.regulations import citer
+from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.errors import BadRequest, FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
+from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.memo import TimedMemo
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.pagination import Order, PageParams, page_params
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render, render_list
 from jcjg.core.workdays import beijing_date
@@ -51,6 +55,7 @@ def alerts_page(
     db: SessionDep,
     principal: AlertReader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     rule_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str, Query(pattern=r"^(open|closed|all)$")] = "open",
     region_code: Annotated[str | None, Query(max_length=16)] = None,
@@ -60,8 +65,9 @@ def alerts_page(
     project_id: Annotated[str | None, Query(max_length=12)] = None,
     age: Annotated[str | None, Query(pattern=service.AGE_PATTERN)] = None,
 ) -> Response:
-    """The alerts within scope, filtered; an htmx request from the filters or the pager gets
-    the results alone (``render_list``)."""
+    """The alerts within scope, filtered and sorted; an htmx request from the filters, the
+    headers or the pager gets the results alone (``render_list``); ``?format=xlsx`` the
+    filtered alerts as a spreadsheet (``core.listing``)."""
     chosen = _ListFilters.read(
         status=status,
         region_code=region_code,
@@ -71,8 +77,16 @@ def alerts_page(
         project_id=project_id,
         age=age,
     )
-    context = _list_context(db, principal, paging, rule_id or None, chosen,
-                            request.app.state.figures)  # fmt: skip
+    figures = request.app.state.figures
+    chosen.check_region(_choices(db, principal, figures)[2])
+    if params.exporting:
+        if chosen.errors:
+            raise BadRequest("；".join(chosen.errors.values()))
+        stmt = service.scoped(principal=principal, rule_id=rule_id or None, **chosen.search)
+        return listing.export(request, db, ALERTS, stmt, params, user_id=principal.user_id)
+    context = _list_context(db, principal, paging, rule_id or None, chosen, figures,
+                            ALERTS.order_for(params))  # fmt: skip
+    context["listing"] = Listing.of(request, ALERTS, params)
     return render_list(
         request,
         "alerts/list.html",
@@ -133,6 +147,13 @@ class _ListFilters:
         }
         return cls(search, shown, errors)
 
+    def check_region(self, offered: list[tuple[str, str]]) -> None:
+        """A region the filter's menu does not offer (none of the alerts within scope is in
+        it) is said beside the filter; the list then finds nothing."""
+        region = self.search["region_code"]
+        if region and region not in dict(offered):
+            self.errors["region_code"] = "该行政区划不在当前账号的数据范围内，或其中没有预警"
+
 
 def _chosen_id(raw: str | None, name: str, message: str, errors: dict[str, str]) -> int | None:
     """The id a filter's menu chose (None for all); ``message`` in ``errors`` when not an id."""
@@ -144,6 +165,20 @@ def _chosen_id(raw: str | None, name: str, message: str, errors: dict[str, str])
     return chosen
 
 
+def _choices(db: Session, principal: Principal, figures: TimedMemo) -> tuple[Any, Any, Any]:
+    """The filters' choices (institutions, projects, regions), those of the whole scope, kept
+    for a while (core.memo)."""
+    found, _ = figures.get(
+        ("alerts:choices", principal.scope_key),
+        lambda: (
+            service.institutions_with_alerts(db=db, principal=principal),
+            service.projects_with_alerts(db=db, principal=principal),
+            service.regions_with_alerts(db=db, principal=principal),
+        ),
+    )
+    return found
+
+
 def _list_context(
     db: Session,
     principal: Principal,
@@ -151,20 +186,15 @@ def _list_context(
     rule_id: str | None,
     chosen: _ListFilters,
     figures: TimedMemo,
+    order: Order,
 ) -> dict[str, Any]:
     paged, total = service.page(
-        db=db, principal=principal, paging=paging, rule_id=rule_id, **chosen.search
-    )
+        db=db, principal=principal, paging=paging, rule_id=rule_id, order=order,
+        **chosen.search,
+    )  # fmt: skip
     rows = paged.rows
     counts = service.counts_by_rule(db=db, principal=principal, **chosen.search)
-    # the filters' choices, those of the whole scope, kept for a while (core.memo)
-    (institutions, projects), _ = figures.get(
-        ("alerts:choices", principal.scope_key),
-        lambda: (
-            service.institutions_with_alerts(db=db, principal=principal),
-            service.projects_with_alerts(db=db, principal=principal),
-        ),
-    )
+    institutions, projects, places = _choices(db, principal, figures)
     rule_ids = sorted(set(rules()) | set(counts))
     return {
         "rows": rows,
@@ -181,6 +211,9 @@ def _list_context(
         "handlings": service.HANDLINGS,
         "ages": [(k, v[0]) for k, v in service.AGES.items()],
         "projects": projects,
+        "places": places,
+        "place_names": alert_lists.region_names(db, rows),
+        "status_of": alert_lists.status,
         "bulk": principal.can(cases.HANDLE),
         "filters_today": chosen.search["today"],
         "case_of": {c.alert_id: c for c in cases.cases_of(db, [r.id for r in rows])},

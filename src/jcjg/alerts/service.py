@@ -22,11 +22,15 @@ from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_row
 from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import is_valid_code, scope_prefix
 from jcjg.regions import service as regions
+from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 
 _SEVERITY_RANK = case(
     {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
 )
+
+# how severe, the most severe highest (the list's sort by severity, descending first)
+SEVERITY_LEVEL = len(Severity) - _SEVERITY_RANK
 
 
 def _rank(severity: str) -> int:
@@ -146,14 +150,40 @@ def search(
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total
 
 
+def scoped(*, principal: Principal, **filters: Any) -> Select[Any]:
+    """The alerts within scope matching the filters (those of :func:`search_stmt`)."""
+    return restrict(search_stmt(**filters), principal, "read")
+
+
 def page(
-    *, db: Session, principal: Principal, paging: PageParams, **filters: Any
+    *,
+    db: Session,
+    principal: Principal,
+    paging: PageParams,
+    order: Order = ALERT_ORDER,
+    **filters: Any,
 ) -> tuple[Paged[Alert], Total]:
     """One page of the alerts within scope matching the filters (those of
     :func:`search_stmt`; deep pages by keyset) and their total (estimated beyond
     ``ESTIMATE_ABOVE`` on PostgreSQL)."""
-    stmt = restrict(search_stmt(**filters), principal, "read")
-    return paginate_rows(db, stmt, paging, ALERT_ORDER), count_total(db, stmt)
+    stmt = scoped(principal=principal, **filters)
+    return paginate_rows(db, stmt, paging, order), count_total(db, stmt)
+
+
+def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str, str]]:
+    """(code, full name) of the regions the list's region filter offers: those of the alerts
+    within scope and the cities and provinces above them that the scope covers."""
+    found = db.scalars(
+        restrict(select(Alert), principal, "read")
+        .with_only_columns(Alert.region_code, maintain_column_froms=True)
+        .where(Alert.region_code.is_not(None))
+        .distinct()
+    )
+    codes = {c for c in found if c and is_valid_code(c)}
+    above = {a for c in codes for a in (c[:4] + "00", c[:2] + "0000")} - codes
+    covered = [a for a in above if principal.covers_region(a)]
+    shown = codes | {a for a in covered if db.get(Region, a) is not None}
+    return [(c, regions.display_name(db=db, code=c)) for c in sorted(shown)]
 
 
 def handling_counts(*, db: Session, principal: Principal, today: dt.date) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from jcjg.audit import api, models, pages
+from jcjg.audit import api, exports, jobs, models, pages
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event_now
 from jcjg.auth.choices import Role
@@ -36,7 +36,8 @@ DOMAIN = Domain(
     name="audit",
     title="审计日志",
     models=(models,),
-    routers=(pages.router, api.router),
+    routers=(pages.router, api.router, exports.router),
+    jobs=(jobs.exports_cleanup,),
     permissions={"audit:read": "查看审计日志"},
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),
     nav=(
@@ -51,4 +52,5 @@ DOMAIN = Domain(
     ),
     labels={"entity": ENTITIES, "action": AuditAction},
     setup_app=_setup,
+    hooks={"list.exported": exports.record_export},
 )

@@ -9,11 +9,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from jcjg.audit import service
 from jcjg.audit.choices import AuditAction
+from jcjg.audit.lists import AUDIT
 from jcjg.audit.models import AuditLog
 from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import render
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -26,19 +29,25 @@ def audit_page(
     db: SessionDep,
     principal: AuditReader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     action: Annotated[str | None, Query(max_length=32)] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     text: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    """The audit rows within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     filters = {"action": action, "username": username, "object_type": object_type, "text": text}
-    rows, total = service.search(
-        db=db, principal=principal, offset=paging.offset, limit=paging.limit, **filters
-    )
+    stmt = restrict(service.search_stmt(**filters), principal, "read")
+    if params.exporting:
+        return listing.export(request, db, AUDIT, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, AUDIT.order_for(params))
     context = {
-        "rows": rows,
+        "rows": paged.rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, AUDIT, params),
         "filters": {k: v or "" for k, v in filters.items()},
         "actions": list(AuditAction),
     }

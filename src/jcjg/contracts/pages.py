@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -13,11 +12,14 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.contracts.lists import CONTRACTS
 from jcjg.contracts.models import Contract
 from jcjg.contracts.service import working_days_late
+from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
@@ -33,27 +35,27 @@ def contract_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
+    """The contracts within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     stmt = restrict(select(Contract), principal, "read")
     if q:
         stmt = stmt.where(Contract.number.like(f"%{q}%") | Contract.client_unit.like(f"%{q}%"))
-    total = count_rows(db, stmt)
-    rows = list(
-        db.scalars(
-            stmt.order_by(Contract.signed_on.desc(), Contract.id.desc())
-            .offset(paging.offset)
-            .limit(paging.limit)
-        )
-    )
+    if params.exporting:
+        return listing.export(request, db, CONTRACTS, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, CONTRACTS.order_for(params))
+    rows = list(paged.rows)
     context: dict[str, Any] = {
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, CONTRACTS, params),
         "q": q,
         "names": names_of(db, rows),
         "lag": {r.id: working_days_late(r) for r in rows},
-        "page_url": "/contracts?" + (urlencode({"q": q}) + "&" if q else ""),
     }
     return render(request, "contracts/list.html", context)
 

@@ -59,6 +59,24 @@ class PageParams(BaseModel):
     def pages(self, total: int | Total) -> int:
         return max(1, (int(total) + self.limit - 1) // self.limit)
 
+    def numbers(self, total: int | Total, around: int = 2) -> list[int | None]:
+        """The page numbers the pager links (``None``: a gap, shown as "…"): the first, the
+        last, and ``around`` either side of this one; only pages reached by offset (within
+        :data:`KEYSET_FROM` rows), deeper ones by the next and previous links."""
+        pages, reachable = self.pages(total), max(1, KEYSET_FROM // self.limit)
+        last, here = min(pages, reachable), self.page
+        wanted = {1} | set(range(max(1, here - around), min(last, here + around) + 1))
+        if pages <= reachable:
+            wanted.add(last)
+        shown: list[int | None] = []
+        previous = 0
+        for n in sorted(wanted):
+            if previous and n - previous > 1:
+                shown.append(None)
+            shown.append(n)
+            previous = n
+        return shown
+
 
 async def page_params(
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="跳过的条数")] = 0,
@@ -194,10 +212,12 @@ def _decode(text: str, like: Any) -> Any:
 @dataclass(frozen=True)
 class Order:
     """A list's order for keyset paging: its keys, the last unique (the row's id).
-    ``sample`` gives one value of each key's type, to read cursors back."""
+    ``sample`` gives one value of each key's type, to read cursors back. ``offset_only``: an
+    order chosen by sorting on a column (``core.listing``), paged by offset however deep."""
 
     keys: tuple[Key, ...]
     sample: tuple[Any, ...]
+    offset_only: bool = False
 
     def clauses(self) -> list[Any]:
         return [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
@@ -244,7 +264,7 @@ def paginate(db: Session, stmt: Select[Any], params: PageParams, order: Order) -
     is dropped): by offset, or by keyset after or before a cursor."""
     stmt = stmt.order_by(None)
     limit = params.limit
-    cursor = params.after or params.before
+    cursor = None if order.offset_only else params.after or params.before
     values = order.values(cursor) if cursor else None
     if values is not None and params.before:
         found = list(
@@ -286,14 +306,14 @@ def _links(order: Order, rows: Sequence[Any], number: int, limit: int, *, more_b
         offset = (number - 2) * limit
         previous = (
             f"offset={offset}&limit={limit}"
-            if offset < KEYSET_FROM or not rows
+            if offset < KEYSET_FROM or not rows or order.offset_only
             else f"before={order.cursor(rows[0])}&page={number - 1}&limit={limit}"
         )
     if more_after and rows:
         offset = number * limit
         following = (
             f"offset={offset}&limit={limit}"
-            if offset < KEYSET_FROM
+            if offset < KEYSET_FROM or order.offset_only
             else f"after={order.cursor(rows[-1])}&page={number + 1}&limit={limit}"
         )
     return Paged(rows, number, previous, following)

@@ -32,6 +32,7 @@ from jcjg.auth.choices import ScopeKind
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import (
@@ -43,12 +44,14 @@ from jcjg.core.errors import (
     errors_by_field,
 )
 from jcjg.core.forms import Posted, PostedForm
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.patterns import PHONE
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
 from jcjg.exchange import clients as service
 from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
+from jcjg.exchange.lists import CLIENTS, institution_names
 from jcjg.exchange.models import Client, ClientKey, ClientStat
 from jcjg.exchange.monitor import SUCCESS, hour_of
 from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
@@ -239,14 +242,6 @@ def open_alerts(db: Session, principal: Principal, ids: list[int]) -> dict[int, 
     return out
 
 
-def _names(db: Session, clients: list[Client]) -> dict[int, str]:
-    ids = sorted({c.institution_id for c in clients if c.institution_id is not None})
-    if not ids:
-        return {}
-    rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
-    return {int(i): str(n) for i, n in rows}
-
-
 def _key_counts(clients: list[Client], now: dt.datetime) -> dict[int, tuple[int, int]]:
     return {c.id: (sum(k.state(now) == "valid" for k in c.keys), len(c.keys)) for c in clients}
 
@@ -260,19 +255,19 @@ def clients_page(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[str, Query(pattern=r"^(pending|active|rejected|suspended)?$")] = "",
 ) -> Response:
+    """The clients within scope, waiting applications first, filtered and sorted;
+    ``?format=xlsx`` exports them (contacts masked)."""
     stmt = restrict(select(Client), principal, "read")
     if status:
         stmt = stmt.where(Client.status == status)
-    total = count_rows(db, stmt)
-    rows = list(
-        db.scalars(
-            stmt.order_by(Client.status != ClientStatus.PENDING.value, Client.id.desc())
-            .offset(paging.offset)
-            .limit(paging.limit)
-        )
-    )
+    if params.exporting:
+        return listing.export(request, db, CLIENTS, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, CLIENTS.order_for(params))
+    rows = list(paged.rows)
     pending = int(
         db.scalar(
             select(func.count()).select_from(
@@ -291,9 +286,11 @@ def clients_page(
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, CLIENTS, params),
         "status": status,
         "pending": pending,
-        "names": _names(db, rows),
+        "names": institution_names(db, rows),
         "key_counts": _key_counts(rows, now),
         "traffic": traffic(db, ids, 24, now) if rows else None,
         "alerts": open_alerts(db, principal, [c.id for c in rows]),
@@ -809,7 +806,7 @@ def monitor_page(
         "detail": detail,
         "alerts": alerts,
         "open_alerts": [a for c in clients for a in alerts.get(c.id, [])],
-        "names": _names(db, clients),
+        "names": institution_names(db, clients),
         "chart": chart,
         "type_label": type_label,
         "outcome_label": outcome_label,

@@ -62,6 +62,29 @@ def base_query(spec: EntitySpec, principal: Principal, action: str = "read") -> 
     return restrict(select(spec.model), principal, action)
 
 
+def rows_stmt(
+    *,
+    principal: Principal,
+    spec: EntitySpec,
+    q: str | None = None,
+    institution_id: int | None = None,
+    region_code: str | None = None,
+) -> Select[Any]:
+    """The rows of ``spec`` within scope: of an institution, in a region's subtree, holding
+    ``q`` in a searchable field."""
+    stmt = base_query(spec, principal)
+    model = spec.model
+    if institution_id is not None:
+        column = model.id if spec.is_institution else model.institution_id
+        stmt = stmt.where(column == institution_id)
+    if region_code and hasattr(model, "region_code"):  # the region's subtree
+        stmt = stmt.where(model.region_code.startswith(scope_prefix(region_code)))
+    if q and spec.searchable:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
+    return stmt
+
+
 def list_rows(
     *,
     db: Session,
@@ -73,16 +96,10 @@ def list_rows(
     limit: int = 20,
     region_code: str | None = None,
 ) -> tuple[Sequence[Any], int]:
-    stmt = base_query(spec, principal)
+    stmt = rows_stmt(
+        principal=principal, spec=spec, q=q, institution_id=institution_id, region_code=region_code
+    )
     model = spec.model
-    if institution_id is not None:
-        column = model.id if spec.is_institution else model.institution_id
-        stmt = stmt.where(column == institution_id)
-    if region_code and hasattr(model, "region_code"):  # the region's subtree
-        stmt = stmt.where(model.region_code.startswith(scope_prefix(region_code)))
-    if q and spec.searchable:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(*(getattr(model, name).like(like) for name in spec.searchable)))
     total = count_rows(db, stmt)
     rows = db.scalars(
         stmt.order_by(getattr(model, spec.order_by)).offset(offset).limit(limit)

@@ -19,10 +19,12 @@ from jcjg.audit.models import AuditLog
 from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, NotFound, PermissionDenied, errors_by_field
 from jcjg.core.forms import Posted, PostedForm
-from jcjg.core.pagination import Page, PageParams, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import Page, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.generic import service, tabular
 from jcjg.generic.spec import MULTI, REF, EntitySpec, specs
@@ -126,28 +128,36 @@ def list_page(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str | None, Query(max_length=64)] = None,
     institution_id: int | None = None,
     region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
 ) -> Response:
+    """The registry's rows of one kind within scope, filtered and sorted; ``?format=xlsx``
+    (or ``csv``) exports them with the same filters, personal data masked (the import's
+    columns: an export can be edited and imported again)."""
     spec = spec_of(kind)
-    rows, total = service.list_rows(
-        db=db,
+    view = tabular.list_view(spec)
+    stmt = service.rows_stmt(
         principal=principal,
         spec=spec,
         q=q,
         institution_id=institution_id,
-        offset=paging.offset,
-        limit=paging.limit,
         region_code=region_code or None,
     )
-    rows = list(rows)
+    if params.exporting:
+        return listing.export(request, db, view, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, view.order_for(params))
+    rows = list(paged.rows)
     institutions = service.institutions_in_scope(db=db, principal=principal)
     context = {
         "spec": spec,
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, view, params),
         "q": q or "",
         "institution_id": institution_id,
         "region_code": region_code or "",

@@ -13,16 +13,18 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
-from jcjg.core import labels
+from jcjg.core import labels, listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
-from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity import service
 from jcjg.nonconformity.choices import Handling, NcSource, NcStatus
+from jcjg.nonconformity.lists import FOUND_BY, REGISTER, record_numbers
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
@@ -43,11 +45,7 @@ def _value_label(key: str) -> str:
 _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in NcStatus},
     "handlings": {h.value: h for h in Handling},
-    "found_by": {
-        "lab": "机构判定不合格",
-        "platform": "机构判定合格，平台复核不合格",
-        "both": "机构判定与平台复核均不合格",
-    },
+    "found_by": FOUND_BY,
     "reported_label": NcSource.REPORTED.label,  # who found an entry the lab reported itself
     "value_label": _value_label,
 }
@@ -63,22 +61,13 @@ def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:
     return {k: k for k in keys}
 
 
-# the register's order, the latest found first (as service.search_stmt orders it)
-REGISTER_ORDER = Order(
-    (
-        Key(Nonconformity.found_at, lambda x: x.found_at),
-        Key(Nonconformity.id, lambda x: x.id),
-    ),
-    (dt.datetime.now(dt.UTC), 0),
-)
-
-
 @router.get("/nonconformities", response_class=HTMLResponse)
 def register_page(
     request: Request,
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[
         str | None, Query(pattern=r"^(open|handling|closed|unclosed|overdue)?$")
     ] = None,
@@ -95,18 +84,14 @@ def register_page(
     stmt = service.search_stmt(principal, status or None, today=today,
                                institution_id=institution_id, region_code=region_code or None,
                                project_id=project_id, since=since)  # fmt: skip
+    if params.exporting:
+        return listing.export(request, db, REGISTER, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, REGISTER_ORDER)
+    paged = paginate(db, stmt, paging, REGISTER.order_for(params))
     rows = paged.rows
     summary = service.summary(db, principal, by, today)
     names = names_of(db, rows)
-    records = dict(
-        db.execute(
-            select(TestRecord.id, TestRecord.number).where(
-                TestRecord.id.in_([r.test_record_id for r in rows if r.test_record_id])
-            )
-        ).all()
-    )
+    records = record_numbers(db, rows)
     context = {
         "rows": rows,
         "total": total,
@@ -120,6 +105,7 @@ def register_page(
         "projects": names["projects"],
         "records": records,
         "today": today,
+        "listing": Listing.of(request, REGISTER, params),
         # the filters beside status and grouping, kept by the pager and the tabs
         "narrowed": {k: str(v) for k, v in narrowed.items() if v is not None},
         "narrowed_labels": _narrowed_labels(db, narrowed, names),

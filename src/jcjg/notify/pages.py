@@ -14,15 +14,17 @@ from sqlalchemy import func, or_, select, update
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.core import domains
+from jcjg.core import domains, listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
+from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.masking import mask_email, mask_phone
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.notify.choices import Channel, DeliveryStatus
+from jcjg.notify.lists import DELIVERIES, masked, user_names
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from jcjg.notify.service import KIND_LABELS, preference, unread
 
@@ -80,16 +82,8 @@ def _settings_context(db: SessionDep, principal: Principal) -> dict[str, Any]:
     }
 
 
-def _masked(delivery: Delivery) -> str:
-    return (
-        mask_email(delivery.address)
-        if delivery.channel == "email"
-        else mask_phone(delivery.address)
-    )
-
-
 _DELIVERY_CHOICES: dict[str, Any] = {
-    "mask": _masked,
+    "mask": masked,
     "channels": {c.value: c for c in Channel},
     "statuses": {s.value: s for s in DeliveryStatus},
 }
@@ -148,6 +142,7 @@ def delivery_log(
     db: SessionDep,
     principal: LogReader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[str | None, Query(pattern=r"^(sent|pending|failed)?$")] = None,
     channel: Annotated[str | None, Query(pattern=r"^(email|sms)?$")] = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
@@ -175,21 +170,20 @@ def delivery_log(
     )
     if status:
         stmt = stmt.where(Delivery.status == status)
-    total = count_rows(db, stmt)
-    rows = db.scalars(
-        stmt.order_by(Delivery.id.desc()).offset(paging.offset).limit(paging.limit)
-    ).all()
-    names = dict(
-        db.execute(
-            select(User.id, User.display_name).where(User.id.in_({d.user_id for d in rows}))
-        ).all()
-    )
+    if params.exporting:
+        return listing.export(request, db, DELIVERIES, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, DELIVERIES.order_for(params))
+    rows = paged.rows
+    names = user_names(db, rows)
     filters = {"status": status or "", "channel": channel or "", "q": who}
     context = {
         "deliveries": rows,
         "users": names,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, DELIVERIES, params),
         "counts": {s.value: int(counts.get(s.value, 0)) for s in DeliveryStatus},
         "filters": filters,
         "query": urlencode(filters),

@@ -15,16 +15,20 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import PostedForm
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Column, Panel, contributions, redirect, render, render_panels
 from jcjg.documents.photos import take_photo
 from jcjg.projects import service
 from jcjg.projects.choices import MemberRole, ProjectStatus
+from jcjg.projects.lists import PROJECTS
 from jcjg.projects.models import Project
+from jcjg.regions import service as regions
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("project:read"))]
@@ -101,12 +105,17 @@ def project_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str, Query(max_length=100)] = "",
     status: Annotated[str, Query(max_length=24)] = "",
 ) -> Response:
-    rows, total = service.list_projects(
-        db=db, principal=principal, q=q, status=status, offset=paging.offset, limit=paging.limit
-    )
+    """The projects within scope, filtered and sorted; ``?format=xlsx`` exports them."""
+    stmt = service.projects_stmt(principal=principal, q=q, status=status)
+    if params.exporting:
+        return listing.export(request, db, PROJECTS, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, PROJECTS.order_for(params))
+    rows = paged.rows
     ids = [p.id for p in rows]
     columns = contributions(PROJECT_COLUMNS, Column, db, principal, ids)
     return render(
@@ -116,9 +125,12 @@ def project_list(
             "rows": rows,
             "total": total,
             "paging": paging,
+            "paged": paged,
             "q": q,
             "status": status,
             "columns": columns,
+            "listing": Listing.of(request, PROJECTS, params),
+            "places": regions.display_names(db=db, codes=(p.region_code for p in rows)),
             **_CHOICES,
         },
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
@@ -132,6 +132,17 @@ def update_project(
     return project
 
 
+def projects_stmt(*, principal: Principal, q: str = "", status: str = "") -> Select[Any]:
+    """The projects within scope whose name or code holds ``q``, in ``status``."""
+    stmt = restrict(select(Project), principal, "read")
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Project.name.like(like), Project.code.like(like)))
+    if status:
+        stmt = stmt.where(Project.status == status)
+    return stmt
+
+
 def list_projects(
     *,
     db: Session,
@@ -141,12 +152,7 @@ def list_projects(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Project], int]:
-    stmt = restrict(select(Project), principal, "read")
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Project.name.like(like), Project.code.like(like)))
-    if status:
-        stmt = stmt.where(Project.status == status)
+    stmt = projects_stmt(principal=principal, q=q, status=status)
     total = count_rows(db, stmt)
     rows = db.scalars(stmt.order_by(Project.id.desc()).offset(offset).limit(limit)).all()
     return rows, total

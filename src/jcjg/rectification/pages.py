@@ -16,19 +16,22 @@ from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.regulations import citer
+from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import ACCEPT, Upload
 from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import PostedForm, form_id
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.rectification import service
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
+from jcjg.rectification.lists import ORDERS
 from jcjg.rectification.models import RectificationOrder
 from jcjg.regions import service as regions
 from jcjg.registry.service import institution_names
@@ -65,9 +68,11 @@ def orders_page(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
     institution_id: Ident = None,
 ) -> Response:
+    """The orders within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     today = beijing_date(utcnow())
     overdue = status == "overdue"
     stmt = service.search_stmt(
@@ -76,20 +81,23 @@ def orders_page(
         institution_id=institution_id,
         overdue_on=today if overdue else None,
     )
-    total = count_rows(db, stmt)
-    rows = db.scalars(stmt.offset(paging.offset).limit(paging.limit)).all()
+    if params.exporting:
+        return listing.export(request, db, ORDERS, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, ORDERS.order_for(params))
+    rows = paged.rows
     filters = {"status": status or "", "institution_id": str(institution_id or "")}
     context = {
         "rows": rows,
         "total": total,
         "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, ORDERS, params),
         "filters": filters,
         "institutions": service.institutions_with_orders(db, principal),
         "names": institution_names(db, {r.institution_id for r in rows}),
         "may_issue": principal.can(service.HANDLE),
         "today": today,
-        "base": f"/rectification-orders?status={filters['status']}"
-        f"&institution_id={filters['institution_id']}&",
         **_CHOICES,
         "cite": citer(db),
     }

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -117,6 +119,11 @@ def display_name(*, db: Session, code: str | None) -> str:
         return code
     name = full_name(db=db, code=code)
     return name if region.valid_to_id is None else f"{name}（已撤销）"
+
+
+def display_names(*, db: Session, codes: Iterable[str | None]) -> dict[str, str]:
+    """:func:`display_name` of each code (a list's rows: each code once)."""
+    return {c: display_name(db=db, code=c) for c in set(codes) if c}
 
 
 def history(*, db: Session, code: str) -> list[tuple[RegionChange, ReferenceEdition]]:

@@ -3,10 +3,9 @@ covers, the chain and the scans of its code) and the QR to print, as SVG or PNG.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,10 +16,12 @@ from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.config import Settings
+from jcjg.core import listing
 from jcjg.core.blobs import BlobNotFound, blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
-from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
 from jcjg.documents.qr import qr_png, qr_svg
 from jcjg.exchange.pages import human_bytes
@@ -29,6 +30,7 @@ from jcjg.projects.service import names_of
 from jcjg.reports import chain
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, verify_url
+from jcjg.reports.lists import REPORTS
 from jcjg.reports.models import CodeScan, Report
 from jcjg.testing.choices import Judgement
 
@@ -43,12 +45,6 @@ _CHOICES: dict[str, Any] = {
     "rule_title": rule_title,
 }
 
-# the report list's order, the latest first (index ix_report_received_at_id)
-REPORT_ORDER = Order(
-    (Key(Report.received_at, lambda r: r.received_at), Key(Report.id, lambda r: r.id)),
-    (dt.datetime.now(dt.UTC), 0),
-)
-
 
 @router.get("/reports", response_class=HTMLResponse)
 def report_list(
@@ -56,9 +52,11 @@ def report_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str, Query(max_length=64)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
+    """The reports within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     stmt = restrict(select(Report), principal, "read")
     if q:
         needle = q.replace(" ", "").upper()
@@ -67,11 +65,12 @@ def report_list(
         )
     if status:
         stmt = stmt.where(Report.status == status)
+    if params.exporting:
+        return listing.export(request, db, REPORTS, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, REPORT_ORDER)
+    paged = paginate(db, stmt, paging, REPORTS.order_for(params))
     rows = list(paged.rows)
     names = names_of(db, rows)["institutions"]
-    query = {k: v for k, v in {"q": q, "status": status}.items() if v}
     return render(
         request,
         "reports/list.html",
@@ -83,7 +82,7 @@ def report_list(
             "q": q,
             "status": status,
             "names": names,
-            "page_url": "/reports?" + urlencode(query) + ("&" if query else ""),
+            "listing": Listing.of(request, REPORTS, params),
             **_CHOICES,
         },
     )

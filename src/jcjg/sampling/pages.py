@@ -25,18 +25,21 @@ from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import JsonBody, PostedForm
-from jcjg.core.pagination import PageParams, count_rows, page_params
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import render
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.sampling import codes, records, service
 from jcjg.sampling.choices import CommissionStatus, IdentityResult, SampleStatus
+from jcjg.sampling.lists import SAMPLES, project_names
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
@@ -90,23 +93,21 @@ def sample_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[str, Query(max_length=16)] = "",
     q: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
+    """The samples within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     stmt = restrict(select(Sample), principal, "read")
     if status:
         stmt = stmt.where(Sample.status == status)
     if q:
         stmt = stmt.where(Sample.sample_code.like(f"%{codes.normalise(q)}%"))
-    total = count_rows(db, stmt)
-    rows = db.scalars(
-        stmt.order_by(Sample.id.desc()).offset(paging.offset).limit(paging.limit)
-    ).all()
-    project_names = dict(
-        db.execute(
-            select(Project.id, Project.name).where(Project.id.in_({r.project_id for r in rows}))
-        ).all()
-    )
+    if params.exporting:
+        return listing.export(request, db, SAMPLES, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, SAMPLES.order_for(params))
+    rows = paged.rows
     return render(
         request,
         "sampling/list.html",
@@ -114,9 +115,11 @@ def sample_list(
             "rows": rows,
             "total": total,
             "paging": paging,
+            "paged": paged,
             "status": status,
             "q": q,
-            "project_names": project_names,
+            "project_names": project_names(db, rows),
+            "listing": Listing.of(request, SAMPLES, params),
             **_CHOICES,
         },
     )

@@ -14,21 +14,19 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.engine import load_overrides, resolve_thresholds, rule_of
-from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
+from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import (
-    Key,
-    Order,
     PageParams,
-    count_rows,
     count_total,
     page_params,
     paginate,
@@ -43,6 +41,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing import service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
+from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
 from jcjg.testing.models import (
     Curve,
     OnSitePlan,
@@ -82,11 +81,6 @@ def list_filters(
 
 
 FiltersDep = Annotated[Filters, Depends(list_filters)]
-# the record list's order, the latest first (index ix_test_record_ended_at_id)
-RECORD_ORDER = Order(
-    (Key(TestRecord.ended_at, lambda r: r.ended_at), Key(TestRecord.id, lambda r: r.id)),
-    (dt.datetime.now(dt.UTC), 0),
-)
 
 
 @router.get("/testing/records", response_class=HTMLResponse)
@@ -95,12 +89,14 @@ def record_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     filters: FiltersDep,
     q: Annotated[str, Query(max_length=64)] = "",
     flagged: Annotated[bool, Query()] = False,
     rule: Annotated[str, Query(max_length=64)] = "",
     nonconforming: Annotated[bool, Query()] = False,
 ) -> Response:
+    """The test records within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     stmt = filters.apply(restrict(select(TestRecord), principal, "read"))
     if q:
         stmt = stmt.where(TestRecord.number.like(f"%{q}%"))
@@ -114,10 +110,12 @@ def record_list(
         )
     if nonconforming:
         stmt = stmt.where(TestRecord.nonconforming_by != "")
+    if params.exporting:
+        return listing.export(request, db, RECORDS, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, RECORD_ORDER)
+    paged = paginate(db, stmt, paging, RECORDS.order_for(params))
     rows = paged.rows
-    flags = _flags(db, [r.id for r in rows])
+    record_flags = flags(db, [r.id for r in rows])
     institutions = names_of(db, rows)["institutions"]
     query = filters.query() | {"q": q, "rule": rule}
     query |= {"flagged": "true"} if flagged else {}
@@ -141,8 +139,9 @@ def record_list(
                 k: v for k, v in query.items() if k in ("institution", "project", "item", "rule")
             },
             "page_url": "/testing/records?" + urlencode(query) + ("&" if query else ""),
-            "flags": flags,
+            "flags": record_flags,
             "institutions": institutions,
+            "listing": Listing.of(request, RECORDS, params),
             **_CHOICES,
         },
         results="testing/_results.html",
@@ -218,14 +217,6 @@ def record_statistics(
     )
 
 
-def _flags(db: Session, record_ids: list[int]) -> dict[int, list[str]]:
-    """Open alerts' rule ids per record."""
-    return {
-        i: list(dict.fromkeys(a.rule_id for a in alerts))
-        for i, alerts in _subject_flags(db, "test_record", record_ids).items()
-    }
-
-
 @router.get("/testing/records/{record_id}", response_class=HTMLResponse)
 def record_detail(
     request: Request, db: SessionDep, principal: Reader, record_id: RecordId
@@ -240,7 +231,7 @@ def record_detail(
     revisions = db.scalars(
         select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
     ).all()
-    alerts = _subject_flags(db, "test_record", [record.id])[record.id]
+    alerts = subject_flags(db, "test_record", [record.id])[record.id]
     rates = _loading_rates(db, record, specimens, curves)
     codes = sorted({s.sample_code for s in specimens if s.sample_code})
     samples = db.scalars(select(Sample).where(Sample.sample_code.in_(codes))).all()
@@ -309,6 +300,7 @@ def onsite_list(
     db: SessionDep,
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
     show: Annotated[Literal["plans", "records"], Query()] = "plans",
     q: Annotated[str, Query(max_length=64)] = "",
     flagged: Annotated[bool, Query()] = False,
@@ -321,13 +313,12 @@ def onsite_list(
     if flagged:
         found = stats.alerted_ids(model.__tablename__, open_only=True)
         stmt = stmt.where(cast(model.id, String).in_(found))
-    total = count_rows(db, stmt)
-    order = OnSitePlan.planned_start if show == "plans" else OnSiteRecord.started_at
-    rows: list[Any] = list(
-        db.scalars(
-            stmt.order_by(order.desc(), model.id.desc()).offset(paging.offset).limit(paging.limit)
-        )
-    )
+    view = ONSITE_PLANS if show == "plans" else ONSITE_RECORDS
+    if params.exporting:
+        return listing.export(request, db, view, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, view.order_for(params))
+    rows: list[Any] = list(paged.rows)
     records_per_plan: dict[int, int] = {}
     if show == "plans" and rows:
         counted = db.execute(
@@ -336,7 +327,6 @@ def onsite_list(
             .group_by(OnSiteRecord.plan_id)
         )
         records_per_plan = {plan_id: n for plan_id, n in counted if plan_id is not None}
-    query = {"show": show, "q": q} | ({"flagged": "true"} if flagged else {})
     return render(
         request,
         "testing/onsite_list.html",
@@ -345,10 +335,11 @@ def onsite_list(
             "show": show,
             "total": total,
             "paging": paging,
+            "paged": paged,
+            "listing": Listing.of(request, view, params),
             "q": q,
             "flagged": flagged,
-            "page_url": "/testing/onsite?" + urlencode({k: v for k, v in query.items() if v}) + "&",
-            "flags": _subject_flags(db, model.__tablename__, [r.id for r in rows]),
+            "flags": subject_flags(db, model.__tablename__, [r.id for r in rows]),
             "names": names_of(db, rows),
             "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
             "records_per_plan": records_per_plan,
@@ -361,24 +352,6 @@ def _lead(plan: OnSitePlan) -> tuple[int, float]:
     """How far ahead of its planned start a plan came: working days and hours."""
     days = working_days_between(beijing_date(plan.received_at), beijing_date(plan.planned_start))
     return days, (plan.planned_start - plan.received_at).total_seconds() / 3600
-
-
-def _subject_flags(db: Session, subject_type: str, ids: list[int]) -> dict[int, list[Alert]]:
-    """Open alerts per subject id."""
-    out: dict[int, list[Alert]] = {i: [] for i in ids}
-    if ids:
-        for alert in db.scalars(
-            select(Alert)
-            .where(
-                Alert.subject_type == subject_type,
-                Alert.status == "open",
-                Alert.subject_id.in_([str(i) for i in ids]),
-            )
-            .order_by(Alert.id)
-        ):
-            if alert.subject_id and int(alert.subject_id) in out:
-                out[int(alert.subject_id)].append(alert)
-    return out
 
 
 @router.get("/testing/onsite/plans/{plan_id}", response_class=HTMLResponse)
@@ -401,7 +374,7 @@ def onsite_plan_detail(
             "records": records,
             "lead": _lead(plan),
             "names": names_of(db, [plan]),
-            "alerts": _subject_flags(db, "onsite_plan", [plan.id])[plan.id]
+            "alerts": subject_flags(db, "onsite_plan", [plan.id])[plan.id]
             if principal.can("alert:read")
             else [],
             "rule_title": rule_title,
@@ -422,7 +395,7 @@ def onsite_record_detail(
             "record": record,
             "plan": plan,
             "names": names_of(db, [record]),
-            "alerts": _subject_flags(db, "onsite_record", [record.id])[record.id]
+            "alerts": subject_flags(db, "onsite_record", [record.id])[record.id]
             if principal.can("alert:read")
             else [],
             "rule_title": rule_title,

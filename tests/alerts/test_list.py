@@ -1,0 +1,138 @@
+"""The alert list as a list (core.listing): sort, page numbers, count, one status, and its
+export with the same filters, scoped, audited, in the background when large."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from jcjg.alerts.lists import ALERTS
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from tests.alerts.test_api import world  # noqa: F401 - the fixture
+from tests.factories import login
+from tests.lists import column, sheet
+
+
+def test_the_alert_list_exports_its_filtered_rows(browser_client, factory, world, db):  # noqa: F811
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    rows = sheet(browser_client.get("/alerts?status=all&format=xlsx"))
+    assert rows[0] == ALERTS.header() == ["严重程度", "规则", "对象", "检测机构", "行政区划",
+                                          "首次发现", "最近发现", "状态"]  # fmt: skip
+    assert sorted(column(rows, "对象")) == ["九江检测", "南昌检测", "已恢复的检测机构"]
+    page = browser_client.get("/alerts?status=all")
+    assert "共 3 条" in page.text.split('data-testid="list-count"')[1]
+    assert set(column(rows, "状态")) == {"待确认", "已自动消除"}  # one status, in Chinese
+    assert "江西省南昌市" in "".join(column(rows, "行政区划"))  # names, not codes
+
+    # the filter excludes, as on the page; the count is the page's
+    jiujiang = sheet(browser_client.get("/alerts?status=all&region_code=360403&format=xlsx"))
+    assert sorted(column(jiujiang, "对象")) == ["九江检测", "已恢复的检测机构"]
+    open_only = sheet(browser_client.get("/alerts?region_code=360403&format=xlsx"))
+    assert column(open_only, "对象") == ["九江检测"]
+
+    # sorted as asked
+    ascending = sheet(browser_client.get("/alerts?status=all&sort=subject&order=asc&format=xlsx"))
+    assert column(ascending, "对象") == sorted(column(ascending, "对象"))
+
+    # audited, with what was asked
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
+    assert len(logged) == 4
+    assert logged[-1].detail.startswith("导出预警（3 条）")
+    assert "sort=subject" in logged[-1].detail
+    assert logged[-1].user_id == province.id
+
+
+def test_another_scope_never_appears_in_an_export(browser_client, factory, world):  # noqa: F811
+    jj_city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    login(browser_client, jj_city.username)
+    rows = sheet(browser_client.get("/alerts?status=all&format=xlsx"))
+    assert "南昌检测" not in column(rows, "对象")
+    assert len(rows) == 3  # the header and Jiujiang's two
+
+
+def test_bad_sort_and_format_are_clear_bad_requests(browser_client, factory, world):  # noqa: F811
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    headers = {"accept": "application/json"}
+    for query, words in (
+        ("sort=rule", "不能按此列排序"),  # a column that does not sort
+        ("sort=drop_table", "不能按此列排序"),
+        ("format=pdf", "请求参数不正确"),
+        ("order=sideways", "请求参数不正确"),
+        ("region_code=360102x&format=xlsx", "行政区划代码应为 6 位数字"),
+    ):
+        answer = browser_client.get(f"/alerts?{query}", headers=headers)
+        assert answer.status_code == 400, query
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert words in answer.json()["detail"], query
+        page = browser_client.get(f"/alerts?{query}")  # a browser: the error page, in Chinese
+        assert page.status_code == 400, query
+        assert words in page.text, query
+
+
+def test_headers_sort_and_keep_the_filters(browser_client, factory, world):  # noqa: F811
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    page = browser_client.get("/alerts?status=all&limit=1")
+    link = page.text.split('data-testid="sort-subject"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert "status=all" in link
+    assert "sort=subject" in link
+    assert "order=desc" in link
+    assert "offset" not in link  # sorting starts at the first page
+    # page numbers, keeping the filters and the sort
+    sorted_page = browser_client.get("/alerts?status=all&limit=1&sort=subject&order=asc")
+    pager = sorted_page.text.split('aria-label="分页"')[1].split("</nav>")[0]
+    assert 'aria-current="page">1<' in pager
+    assert "status=all&amp;sort=subject&amp;order=asc&amp;offset=2&amp;limit=1" in pager  # page 3
+    assert 'aria-sort="ascending"' in sorted_page.text
+    table = sorted_page.text.split('data-testid="alerts-table"')[1]
+    assert "九江检测" in table  # 九 sorts first
+    second = browser_client.get("/alerts?status=all&limit=1&sort=subject&order=asc&offset=1")
+    assert "南昌检测" in second.text.split('data-testid="alerts-table"')[1]
+
+
+def test_a_large_export_runs_in_the_background(browser_client, factory, world, app):  # noqa: F811
+    app.state.settings.list_export_background_above = 1
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    answer = browser_client.get("/alerts?status=all&format=xlsx")
+    assert answer.status_code == 303
+    progress_url = answer.headers["location"]
+    assert progress_url.startswith("/exports/")
+    progress = browser_client.get(progress_url)
+    assert progress.status_code == 200
+    assert "已导出 3 条" in progress.text
+    rows = sheet(browser_client.get(progress_url + "/file"))
+    assert len(rows) == 4
+    assert rows[0] == ALERTS.header()
+    # someone else's export is not theirs to see
+    other = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as stranger:
+        login(stranger, other.username)
+        assert stranger.get(progress_url).status_code == 404
+        assert stranger.get(progress_url + "/file").status_code == 404
+
+
+def test_old_background_exports_are_removed(browser_client, factory, world, app):  # noqa: F811
+    import datetime as dt
+    import os
+
+    from jcjg.core import listing
+    from jcjg.core.db import utcnow
+
+    settings = app.state.settings
+    settings.list_export_background_above = 1
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    old = browser_client.get("/alerts?status=all&format=xlsx").headers["location"]
+    new = browser_client.get("/alerts?format=xlsx").headers["location"]
+    folder = listing.exports_dir(settings) / old.rsplit("/", 1)[1]
+    two_days_ago = (utcnow() - dt.timedelta(days=2)).timestamp()
+    os.utime(folder / "state.json", (two_days_ago, two_days_ago))
+    assert listing.remove_old_exports(settings, utcnow()) == 1
+    assert browser_client.get(old).status_code == 404  # gone, said plainly
+    assert browser_client.get(new).status_code == 200  # a recent one stays

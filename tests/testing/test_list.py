@@ -1,0 +1,55 @@
+"""The test record list as a list (core.listing): its export with the list's filters, scope,
+sort and audit."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.testing.lists import RECORDS
+from tests.factories import login
+from tests.lists import column, sheet
+from tests.testing.conftest import concrete_record
+
+HTML = {"accept": "text/html"}
+
+
+def test_the_record_list_exports_its_filtered_rows(client, browser_client, db, factory, lab):
+    for n in (1, 2, 3):
+        payload, _ = concrete_record(lab, number=f"PG-XL-{n}", seed=n)
+        assert lab.post(client, "test_record", payload).status_code == 200
+    payload, _ = concrete_record(lab, number="PG-OTHER-1")
+    assert lab.post(client, "test_record", payload).status_code == 200
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab.institution)
+    login(browser_client, staff.username)
+
+    page = browser_client.get("/testing/records?q=PG-XL-&limit=2", headers=HTML)
+    assert "共 3 条" in page.text
+    link = page.text.split('data-testid="export-xlsx"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert link == "/testing/records?q=PG-XL-&amp;format=xlsx"  # the filters, not the paging
+    rows = sheet(browser_client.get("/testing/records?q=PG-XL-&format=xlsx"))
+    assert rows[0] == RECORDS.header()
+    assert sorted(column(rows, "原始记录编号")) == ["PG-XL-1", "PG-XL-2", "PG-XL-3"]
+    assert set(column(rows, "检测机构")) == {lab.institution.name}
+    assert set(column(rows, "试验类别")) == {"混凝土立方体抗压强度"}  # labels, not values
+    everything = sheet(browser_client.get("/testing/records?format=xlsx"))
+    assert len(everything) == 5  # the header and all four
+
+    ascending = sheet(browser_client.get("/testing/records?sort=number&order=asc&format=xlsx"))
+    assert column(ascending, "原始记录编号") == sorted(column(ascending, "原始记录编号"))
+    page = browser_client.get("/testing/records?sort=number&order=asc&limit=1", headers=HTML)
+    assert "PG-OTHER-1" in page.text.split('data-testid="records-table"')[1].split("</table>")[0]
+    assert browser_client.get("/testing/records?sort=inspectors", headers=HTML).status_code == 400
+    assert browser_client.get("/testing/records?format=doc", headers=HTML).status_code == 400
+
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
+    assert [row.object_type for row in logged] == ["test_record"] * 3
+    assert logged[0].detail.startswith("导出检测数据（3 条）")
+
+    other = factory.user(Role.INSTITUTION_STAFF)  # another lab's staff: none of these
+    browser_client.cookies.clear()
+    login(browser_client, other.username)
+    assert len(sheet(browser_client.get("/testing/records?format=xlsx"))) == 1
