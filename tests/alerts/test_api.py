@@ -259,7 +259,10 @@ def test_the_alerts_page_lists_counts_and_filters_within_scope(browser_client, f
     detail = browser_client.get(f"/alerts/{alert.id}")
     assert detail.status_code == 200
     assert "宽限天数" in detail.text  # facts with the rule's Chinese labels
-    assert "000 4.1.3" in detail.text
+    assert (
+        "依据《建设工程检测监管信息服务平台技术标准》（T/CECS ×××-202X，征求意见稿）4.1.3"
+        in detail.text
+    )
     assert "九江检测" in detail.text
     other = world["alerts"][world["nc"].id]
     assert browser_client.get(f"/alerts/{other.id}").status_code == 404

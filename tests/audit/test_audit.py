@@ -55,7 +55,8 @@ def test_audit_pages_search_and_detail(browser_client, db, factory):
     ).one()
     detail = browser_client.get(f"/audit/{row.id}")
     assert "改过的名字" in detail.text
-    assert "display_name" in detail.text
+    assert "姓名" in detail.text  # the field by its label
+    assert "display_name" not in detail.text
 
 
 def test_audit_api_is_scoped(client, factory):

@@ -14,6 +14,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.sampling import service
 from tests.browser.test_sampling_flow import PHONE, SITE, log_in, shots, upload
+from tests.browser.waiting import wait_for
 from tests.factories import photo
 from tests.sampling.conftest import assign, principal_of
 
@@ -109,9 +110,7 @@ def test_sampler_fills_the_code_from_the_camera(live_server, launch_chromium, tm
     page.goto(f"{url}/m/projects/{project_id}")
     assert page.input_value("#f-sample_code") == ""
     page.click("[data-testid=scan-button]")
-    page.wait_for_function(
-        f"document.getElementById('f-sample_code').value === {code!r}", timeout=15_000
-    )
+    wait_for(page, f"document.getElementById('f-sample_code').value === {code!r}", timeout=15_000)
     assert f"已扫描编码 {code}" in page.inner_text("[data-testid=scanner-status]")
     page.screenshot(path=str(out / "camera-scan-filled-390.png"), full_page=True)
 

@@ -23,8 +23,7 @@ def _logout(page, base: str) -> None:
 
 def _apply(page, base: str) -> str:
     """The lab's administrator applies for access from the menu; returns the client's page."""
-    page.click("summary:has-text('菜单')")
-    page.click("a:has-text('数据接入')")
+    page.click("[data-testid=sidenav] a:has-text('数据接入')")
     page.wait_for_url(base + "/exchange/clients")
     page.click("[data-testid=apply-link]")
     page.fill("#f-name", "九江 LIMS")

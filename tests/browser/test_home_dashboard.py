@@ -72,7 +72,14 @@ def _station_on_a_pc(page, url: str, out) -> None:
     panels = page.locator("[data-testid=dash-rules], [data-testid=dash-trend]")
     left, right = (panels.nth(i).bounding_box() for i in range(2))
     assert right["x"] > left["x"] + left["width"] - 1  # two abreast on a PC
+    # each figure is its chart or its table, not both: the table behind 数据表, in its place
+    assert not page.locator("[data-testid=dash-rules] table").is_visible()
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2500, height
     page.screenshot(path=str(out / "home-station-pc.png"), full_page=True)
+    page.click("[data-testid=dash-rules] details.data-table > summary")
+    assert page.locator("[data-testid=dash-rules] table").is_visible()
+    assert not page.locator("[data-chart=rules]").is_visible()
     number = page.locator('a[data-stat="rule:calibration_expired"]')
     count = int(number.get_attribute("data-count"))
     assert count == 4

@@ -8,6 +8,7 @@ import pytest
 
 from jcjg.auth.choices import Role
 from tests.browser.test_sampling_flow import pc, phone, shots
+from tests.browser.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 PC = {"width": 1366, "height": 768}
@@ -49,8 +50,8 @@ def _filter_by_institution(page, url: str, south_id: int) -> None:
     page.select_option("#f-institution_id", str(south_id))
     page.click("[data-testid=alert-filters] button[type=submit]")
     page.wait_for_url(f"**/alerts?*institution_id={south_id}*")
-    page.wait_for_function(
-        "!document.querySelector('#list-results tbody').innerText.includes('压力试验机')"
+    wait_for(
+        page, "!document.querySelector('#list-results tbody').innerText.includes('压力试验机')"
     )
     assert "钢筋扫描仪" in _rows(page)
     assert _same_document(page)
@@ -72,9 +73,7 @@ def test_filters_and_pages_swap_the_alert_results_on_a_pc(live_server, browser, 
     _mark(page)
     page.click("#list-results .pager a:has-text('下一页')")
     page.wait_for_url("**/alerts?*offset=2*")
-    page.wait_for_function(
-        "document.querySelector('#list-results').innerText.includes('第 2 / 2 页')"
-    )
+    wait_for(page, "document.querySelector('#list-results').innerText.includes('第 2 / 2 页')")
     assert _same_document(page)
     assert f"institution_id={north_id}" in page.url
     second_page = _rows(page)
@@ -85,9 +84,7 @@ def test_filters_and_pages_swap_the_alert_results_on_a_pc(live_server, browser, 
     # Back shows the first page again (loaded afresh: no copies of pages kept in the browser)
     page.go_back()
     page.wait_for_url(f"{url}/alerts?institution_id={north_id}&limit=2")
-    page.wait_for_function(
-        "document.querySelector('#list-results').innerText.includes('第 1 / 2 页')"
-    )
+    wait_for(page, "document.querySelector('#list-results').innerText.includes('第 1 / 2 页')")
     assert _rows(page) == first_page
     assert page.evaluate("localStorage.getItem('htmx-history-cache')") is None
 

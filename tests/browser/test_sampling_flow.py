@@ -17,6 +17,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.sampling import service
 from jcjg.sampling.models import Sample, SampleReceipt, SampleSeal, WitnessKey
+from tests.browser.waiting import wait_for
 from tests.factories import PASSWORD, photo
 from tests.sampling.conftest import assign, principal_of
 
@@ -78,9 +79,7 @@ def register(page, url: str, project_id: int, code: str, seed: int, out: Path, s
     page.goto(f"{url}/s/{code}")  # the tag's QR: a sampler lands on the registration form
     page.wait_for_url(f"{url}/m/projects/{project_id}?code={code}")
     assert page.input_value("#f-sample_code") == code
-    page.wait_for_function(
-        "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000
-    )
+    wait_for(page, "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000)
     assert "已定位" in page.locator("[data-locate-status]").inner_text()
     page.fill("#f-material", "混凝土试块")
     page.fill("#f-specification", "C30")
@@ -158,9 +157,7 @@ def test_sampler_witness_and_lab_in_the_browser(live_server, browser, tmp_path):
 def _enrol_a_key(page, url: str, out) -> None:
     """The witness's phone makes a key pair whose private half cannot be exported."""
     page.goto(url + "/m/keys")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=key-state]').dataset.ready === '0'"
-    )
+    wait_for(page, "document.querySelector('[data-testid=key-state]').dataset.ready === '0'")
     page.click("[data-testid=enrol]")
     page.wait_for_selector("[data-testid=seal-out].ok", timeout=10_000)
     assert "不可导出" in page.locator("[data-testid=seal-out]").inner_text()
@@ -189,8 +186,8 @@ def _seal(page, url: str, project_id: int, codes: tuple[str, ...], out) -> str:
     for n, code in enumerate(codes):
         page.goto(f"{url}/s/{code}")  # scanning the tag takes the witness to sealing
         page.wait_for_url(f"{url}/m/samples/{code}/seal")
-        page.wait_for_function(
-            "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000
+        wait_for(
+            page, "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000
         )
         page.set_input_files("input[name=photo_seal]", upload("seal.jpg", photo(99 + n)))
         page.set_input_files("input[name=photo_witness]", upload("w.jpg", photo(1002)))

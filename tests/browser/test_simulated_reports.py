@@ -24,6 +24,7 @@ from jcjg.ledger import jobs
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
 from tests.browser.test_sampling_flow import pc, shots
+from tests.browser.waiting import wait_for
 from tests.client.live import running_exchange
 from tests.factories import Factory
 from tests.test_simulate import _sampling_run, planted_rules_fire
@@ -33,7 +34,8 @@ PHONE = {"width": 390, "height": 844}
 
 
 def _settled(page) -> str:
-    page.wait_for_function(
+    wait_for(
+        page,
         "['ok', 'bad'].includes(document.querySelector('[data-ledger-proof]').dataset.state)",
         timeout=20_000,
     )
@@ -138,7 +140,8 @@ def _a_phone_scans(browser, url: str, number: str, unknown_url: str, out) -> Non
     assert samples.first.locator("a", has_text="见证记录").count() == 1
     photo = samples.first.locator("img").first  # the sample's photo from the phone
     photo.scroll_into_view_if_needed()
-    page.wait_for_function(
+    wait_for(
+        page,
         "img => img.complete && img.naturalWidth > 0",
         arg=photo.element_handle(),
         timeout=10_000,

@@ -16,6 +16,7 @@ from jcjg.demo import synthetic
 from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn, RevisionIn
 from tests.browser.test_sampling_flow import log_in, shots
+from tests.browser.waiting import wait_for
 from tests.testing.conftest import points
 
 pytestmark = pytest.mark.browser
@@ -101,14 +102,16 @@ def test_a_record_plays_back_its_curves(live_server, browser, tmp_path):
     for name, page in _on_a_pc_and_a_phone(browser, live_server.url, username):
         page.goto(f"{live_server.url}/testing/records/{record_id}")
         box = page.locator("[data-testid=playback-1]")
-        page.wait_for_function(
+        wait_for(
+            page,
             "document.querySelector('[data-testid=playback-1]').dataset.ready === '1'",
             timeout=15_000,
         )
         assert int(box.get_attribute("data-points")) == record_points(specimens[0])
         box.locator("[data-speed]").select_option("100")
         box.locator("[data-play]").click()
-        page.wait_for_function(
+        wait_for(
+            page,
             "document.querySelector('[data-testid=playback-1]').dataset.played === '1'",
             timeout=20_000,
         )
@@ -235,6 +238,8 @@ def _on_site_plans_and_record(f, lab, project, now):
 
 def _statistics_link_to_records(page, url: str, out, name: str) -> None:
     page.goto(f"{url}/testing/stats")
+    page.locator("#stats-chart canvas").first.wait_for(state="attached")  # the chart first
+    page.click("[data-testid=stats-figure] details.data-table > summary")  # then its table
     row = page.locator("[data-testid=stats-table] tbody tr", has_text="九江统计测试检测站")
     assert row.locator("td").nth(1).inner_text() == "3"
     assert row.locator("td").nth(6).inner_text() == "1"  # nonconforming
@@ -254,9 +259,7 @@ def _on_site_pages(page, url: str, onsite_id: int, out, name: str) -> None:
     page.screenshot(path=str(out / f"testing-onsite-{name}.png"), full_page=True)
     page.goto(f"{url}/testing/onsite/records/{onsite_id}")
     img = page.locator("[data-testid=onsite-media] img")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=onsite-media] img').naturalWidth > 0"
-    )
+    wait_for(page, "document.querySelector('[data-testid=onsite-media] img').naturalWidth > 0")
     assert img.evaluate("i => i.naturalWidth") == 640
     assert "在项目电子围栏内" in page.locator("[data-testid=onsite-position]").inner_text()
     page.screenshot(path=str(out / f"testing-onsite-record-{name}.png"), full_page=True)

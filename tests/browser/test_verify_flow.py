@@ -37,6 +37,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing import service
 from jcjg.testing.schemas import RecordIn
 from tests.browser.test_sampling_flow import pc, shots
+from tests.browser.waiting import wait_for
 from tests.factories import Factory, catalogue, registry_row
 from tests.reports.pdfs import report_pdf, sign, signer_identity
 from tests.testing.conftest import points
@@ -103,7 +104,8 @@ def test_a_scanned_report_verifies_on_a_phone(live_server, browser, tmp_path):
     f.db.get(Report, report_id).leaf_hash = "00" * 32
     f.db.commit()
     page.goto(url)
-    page.wait_for_function(
+    wait_for(
+        page,
         "['ok', 'bad'].includes(document.querySelector('[data-ledger-proof]').dataset.state)",
         timeout=20_000,
     )
@@ -199,20 +201,21 @@ def _a_phone_sees_it_genuine(page, base: str, url: str, signed: bytes, out) -> N
     assert verdict.get_attribute("data-outcome") == "genuine"
     assert "真实有效" in verdict.inner_text()
     proof = page.locator("[data-testid=ledger-proof]")
-    page.wait_for_function(
+    wait_for(
+        page,
         "['ok', 'bad'].includes(document.querySelector('[data-ledger-proof]').dataset.state)",
         timeout=20_000,
     )
     assert proof.get_attribute("data-state") == "ok", proof.inner_text()
     assert "已在本机验证" in proof.inner_text()
     box = page.locator("[data-playback]").first
-    page.wait_for_function(
-        "document.querySelector('[data-playback]').dataset.ready === '1'", timeout=15_000
+    wait_for(
+        page, "document.querySelector('[data-playback]').dataset.ready === '1'", timeout=15_000
     )
     box.locator("[data-speed]").select_option("100")
     box.locator("[data-play]").click()
-    page.wait_for_function(
-        "document.querySelector('[data-playback]').dataset.played === '1'", timeout=20_000
+    wait_for(
+        page, "document.querySelector('[data-playback]').dataset.played === '1'", timeout=20_000
     )
     assert "王**" in page.content()
     assert "报告文件的电子签名有效" in page.locator("[data-testid=pdf-check]").inner_text()

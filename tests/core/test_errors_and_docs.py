@@ -73,7 +73,7 @@ def test_pages_render_for_the_admin(browser_client, factory, db):
         "/regions": "江西省",
         "/regions?code=360400": "濂溪区",
         "/audit": "审计日志",
-        "/admin/jobs": "auth.purge_sessions",
+        "/admin/jobs": "清理过期会话",  # the job by its title
         "/account/tokens": "访问令牌",
         "/account/totp": "双因素认证",
         "/account/password": "修改密码",

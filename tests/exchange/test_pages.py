@@ -456,6 +456,13 @@ def test_authority_registers_clients_within_its_region(
     assert http.get(f"/exchange/clients/{rows['辖区 LIMS'].id}").status_code == 200
 
 
+def _speaks_labels(html: str, expected: str) -> None:
+    """The page's main text says ``expected`` and no message type, rule id or key."""
+    body = _text(html.split("<main", 1)[1].split("</main>", 1)[0])
+    assert expected in body
+    assert not re.findall(r"\b[a-z]+_[a-z0-9_]+", body)
+
+
 def _cells(html: str, client_id: int) -> list[str]:
     row = re.search(rf'<tr data-client="{client_id}">(.*?)</tr>', html, re.S)
     assert row, f"no row for client {client_id}"
@@ -551,7 +558,8 @@ def test_monitor_shows_the_counters_and_open_alerts(
     totals = _text(page.text)
     assert re.search(r"请求 6 次", totals)
     assert "签名无效" in page.text
-    assert "exchange-signature-invalid" in page.text
+    assert "exchange-signature-invalid" not in page.text  # the problem type by its title only
+    _speaks_labels(page.text, "签名无效")
     assert "文件上传" in page.text
     assert "文件已保存" in page.text
     assert "业务系统报送被拒比例异常" in page.text  # the open alerts table

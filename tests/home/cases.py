@@ -10,6 +10,7 @@ ROUTES: Routes = {
     ("GET", "/problems/{slug}"): PUBLIC,
     ("GET", "/"): "home:view",
     ("GET", "/admin/jobs"): "job:read",
+    ("GET", "/regions/overview"): "project:read",
 }
 
 # Who holds each permission by default: the product decision, spelled out.

@@ -145,7 +145,7 @@ def test_explorer_page(client, filled):
     page = client.get("/ledger", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert "透明日志" in page.text
-    assert "report:issue" in page.text
+    assert "检测报告签发" in page.text  # the entry type by its label
     receipt = filled[2]
     found = client.get(
         f"/ledger?leaf_hash={receipt.leaf_hash.hex()}", headers={"accept": "text/html"}
@@ -158,6 +158,25 @@ def test_explorer_page(client, filled):
     assert 'class="badge ok">一致' in consistent.text
     bad = client.get("/ledger?first=9&second=2", headers={"accept": "text/html"})
     assert "first 不能大于 second" in bad.text
+
+
+def test_explorer_links_lead_to_pages_that_exist(client, filled, db):
+    """Every link of the recent entries opens the entry with its proof; an entry not yet in a
+    checkpoint has no link (its proof does not exist yet)."""
+    import re
+
+    pending = service.notarise(db, "report:issue", {"report_number": "JJ-2026-9999"})
+    db.commit()
+    page = client.get("/ledger", headers={"accept": "text/html"}).text
+    table = page.split('data-testid="ledger-entries"')[1]
+    links = re.findall(r'href="(/ledger\?leaf_hash=[0-9a-f]{64})"', table)
+    assert len(links) >= len(filled)
+    for href in links:
+        shown = client.get(href, headers={"accept": "text/html"})
+        assert shown.status_code == 200
+        assert "包含证明验证通过" in shown.text
+    assert f"/ledger?leaf_hash={pending.leaf_hash.hex()}" not in table  # not yet integrated
+    assert "待整合" in table
 
 
 # --- the standalone verifier -------------------------------------------------------------------

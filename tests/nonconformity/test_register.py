@@ -209,9 +209,36 @@ def test_unhandled_past_the_deadline_fires(client, db, lab, site):
 @pytest.mark.parametrize(
     ("key", "label"),
     [("strength_mpa", "强度代表值（MPa）"), ("2.yield_mpa", "2 号屈服强度（MPa）"),
-     ("mystery", "mystery")],
+     ("mystery", "mystery"), ("made_up_mpa", "made up mpa")],
 )  # fmt: skip
 def test_value_labels(key, label):
     from jcjg.nonconformity.pages import _value_label
 
     assert _value_label(key) == label
+
+
+def _verdict_on_page(browser_client, db, number: str) -> tuple[str, str]:
+    from jcjg.testing.models import TestRecord
+
+    record = db.scalars(select(TestRecord).where(TestRecord.number == number)).one()
+    item = db.scalars(select(Nonconformity).where(Nonconformity.test_record_id == record.id)).one()
+    page = browser_client.get(f"/nonconformities/{item.id}").text
+    said = page.split('data-testid="nc-found-by">', 1)[1].split("<", 1)[0]
+    linked = page.split('data-testid="nc-record">', 1)[1].split("</dd>", 1)[0]
+    assert f'href="/testing/records/{record.id}"' in linked
+    assert number in linked
+    return said, page
+
+
+def test_the_page_says_where_the_lab_and_the_platform_differ(
+    client, browser_client, db, factory, lab, site
+):
+    _post(client, lab, site, "JL-DIFF", judgement="conforming")  # the platform finds it low
+    _post(client, lab, site, "JL-BOTH")
+    factory.user(Role.PLATFORM_ADMIN, username="verdicts")
+    login(browser_client, "verdicts")
+    db.expire_all()
+    said, _ = _verdict_on_page(browser_client, db, "JL-DIFF")
+    assert said == "机构判定合格，平台复核不合格"
+    said, _ = _verdict_on_page(browser_client, db, "JL-BOTH")
+    assert said == "机构判定与平台复核均不合格"

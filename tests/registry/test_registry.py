@@ -309,6 +309,8 @@ def test_pages_create_edit_history(browser_client, db, factory):
     history = browser_client.get(f"/registry/equipment/{equipment_id}/history")
     assert "WAW-1000B" in history.text
     assert "WAW-2000B" in history.text
+    assert "型号" in history.text  # the changed field by its label, not its column
+    assert "<code>model</code>" not in history.text
 
 
 def test_person_page_masks_until_an_audited_unmask(browser_client, db, factory):

@@ -62,6 +62,7 @@ ROUTES: Routes = {
     ("GET", "/reports"): "report:read",
     ("GET", "/reports/{report_id}"): "report:read",
     ("GET", "/reports/{report_id}/qr.{kind}"): "report:read",
+    ("GET", "/reports/{report_id}/report.pdf"): "report:read",
     ("GET", "/v/{code}"): PUBLIC,
     ("GET", "/m/scan"): PUBLIC,
     ("GET", "/v/{code}.json"): PUBLIC,

@@ -36,10 +36,20 @@ DOMAIN = Domain(
     ),
     nav=(
         NavEntry(
-            title="用户管理", href="/admin/users", group=_ADMIN, permission="user:read", order=10
+            title="用户管理",
+            href="/admin/users",
+            group=_ADMIN,
+            permission="user:read",
+            order=10,
+            text="查看、新建、锁定和解锁本辖区或本机构的账号",
         ),
         NavEntry(
-            title="角色与权限", href="/admin/roles", group=_ADMIN, permission="role:read", order=20
+            title="角色与权限",
+            href="/admin/roles",
+            group=_ADMIN,
+            permission="role:read",
+            order=20,
+            text="查看每个角色拥有的权限，平台管理员可调整",
         ),
         NavEntry(
             title="修改密码",
@@ -47,6 +57,7 @@ DOMAIN = Domain(
             group=_PERSONAL,
             permission="account:manage",
             order=20,
+            text="按安全规则修改本人密码",
         ),
         NavEntry(
             title="访问令牌",
@@ -54,6 +65,7 @@ DOMAIN = Domain(
             group=_PERSONAL,
             permission="account:manage",
             order=30,
+            text="为接口调用申请和吊销本人的访问令牌",
         ),
         NavEntry(
             title="双因素认证",
@@ -61,6 +73,7 @@ DOMAIN = Domain(
             group=_PERSONAL,
             permission="account:manage",
             order=40,
+            text="为本人账号开启双因素认证",
         ),
     ),
 )

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import service
 from jcjg.alerts.schemas import AlertRead, RuleRead
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.workdays import beijing_date
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(prefix="/api/v1", tags=["预警"], route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
@@ -74,8 +77,9 @@ def list_alerts(
         handling=handling,
         today=beijing_date(now),
     )
+    found = _institutions(db, {r.institution_id for r in rows if r.institution_id})
     return Page(
-        items=[AlertRead.of(r) for r in rows],
+        items=[AlertRead.of(r, found.get(r.institution_id or 0)) for r in rows],
         total=total,
         offset=paging.offset,
         limit=paging.limit,
@@ -84,12 +88,21 @@ def list_alerts(
 
 @router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertRead)
 def get_alert(alert_id: int, db: SessionDep, principal: AlertReader) -> AlertRead:
-    return AlertRead.of(service.get_alert(db=db, principal=principal, alert_id=alert_id))
+    alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
+    institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
+    return AlertRead.of(alert, institution)
+
+
+def _institutions(db: Session, ids: set[int]) -> dict[int, Institution]:
+    if not ids:
+        return {}
+    return {i.id: i for i in db.scalars(select(Institution).where(Institution.id.in_(ids)))}
 
 
 def _views(db: Session, principal: Principal, region_code: str | None) -> list[RuleRead]:
     region = service.viewing_region(db=db, principal=principal, region_code=region_code)
-    return [RuleRead.of(v) for v in service.rule_views(db=db, region_code=region)]
+    cite = citer(db)
+    return [RuleRead.of(v, cite) for v in service.rule_views(db=db, region_code=region)]
 
 
 @router.get("/rules", summary="预警规则及本地区阈值", response_model=list[RuleRead])
@@ -120,4 +133,4 @@ def put_thresholds(
     view = service.set_thresholds(
         db=db, principal=principal, rule_id=rule_id, region_code=region_code, values=values
     )
-    return RuleRead.of(view)
+    return RuleRead.of(view, citer(db))

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from jcjg.alerts.choices import AlertStatus, Severity
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.core import domains
+from jcjg.core import labels as words
 from jcjg.core.db import utcnow
 from jcjg.core.mixins import jsonable
 from jcjg.core.regioncodes import is_valid_code, parent_candidates
@@ -81,6 +82,7 @@ class Finding:
     region_code: str | None
     facts: dict[str, Any] = field(default_factory=dict)
     project_id: int | None = None
+    subject_number: str | None = None  # the record's, report's or asset number, sample code
 
     def __post_init__(self) -> None:
         if not self.key or len(self.key) > _KEY_MAX:
@@ -122,8 +124,13 @@ class Rule:
                 raise ValueError(f"threshold {key!r} of rule {self.id!r} must be a number")
 
     def label(self, key: str) -> str:
-        """The Chinese name of a threshold or fact key (the key itself when none is given)."""
-        return self.labels.get(key, key)
+        """The Chinese name of a threshold or fact key: the rule's own, else the platform's
+        (``core.labels`` kinds ``finding``, then ``field``), else the key made readable."""
+        if key in self.labels:
+            return self.labels[key]
+        if key in words.tables().get("finding", {}):
+            return words.label("finding", key)
+        return words.label("field", key)
 
     def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
         return self.check(ctx)
@@ -367,6 +374,7 @@ def _fill(alert: Alert, rule_: Rule, finding: Finding) -> bool:
         "subject_type": finding.subject_type,
         "subject_id": finding.subject_id,
         "subject_repr": finding.subject_repr[:_REPR_MAX],
+        "subject_number": (finding.subject_number or None) and finding.subject_number[:64],
         "institution_id": finding.institution_id,
         "region_code": finding.region_code,
         "project_id": finding.project_id,

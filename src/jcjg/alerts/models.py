@@ -57,6 +57,9 @@ class Alert(IdMixin, Base):
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str | None] = mapped_column(String(64), default=None)
     subject_repr: Mapped[str] = mapped_column(String(200))
+    # The number people know the subject by: a record's or a report's number, a sample's code,
+    # an equipment's asset number (None when it has none).
+    subject_number: Mapped[str | None] = mapped_column(String(64), default=None)
     institution_id: Mapped[int | None] = mapped_column(
         ForeignKey("institution.id"), index=True, default=None
     )

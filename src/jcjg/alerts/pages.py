@@ -17,6 +17,7 @@ from jcjg.alerts.engine import rule_of, rules
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
@@ -208,6 +209,7 @@ def _rules_context(
         principal.can("rule:configure") and region is not None and principal.covers_region(region)
     )
     context: dict[str, Any] = {
+        "cite": citer(db),
         "views": service.rule_views(db=db, region_code=region),
         "region": region,
         "region_name": regions.display_name(db=db, code=region),
@@ -272,6 +274,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
     return {
         "alert": alert,
         "rule": rule,
+        "cite": citer(db),
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,
         "region_name": regions.display_name(db=db, code=alert.region_code),

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import RuleView, rule_title, severity_of, status_label
+from jcjg.core import labels
+from jcjg.tenancy.models import Institution
+
+
+class InstitutionRef(BaseModel):
+    id: int
+    name: str
+    code: str
 
 
 class AlertRead(BaseModel):
@@ -20,7 +29,12 @@ class AlertRead(BaseModel):
     subject_type: str
     subject_id: str | None
     subject_repr: str
+    subject_kind: str = Field(description="对象类型（中文）：检测记录、检测报告、样品、仪器设备……")
+    subject_number: str | None = Field(
+        description="对象编号：记录、报告、合同、委托编号，样品标识码，设备资产编号；无则为 null"
+    )
     institution_id: int | None
+    institution: InstitutionRef | None = Field(description="所涉检测机构：名称与机构编号")
     region_code: str | None
     facts: dict[str, Any]
     first_seen_at: dt.datetime
@@ -31,7 +45,8 @@ class AlertRead(BaseModel):
     close_reason: str | None
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertRead:
+    def of(cls, alert: Alert, institution: Institution | None = None) -> AlertRead:
+        """The alert, with its institution (loaded by the caller) when it has one."""
         severity = severity_of(alert.severity)
         return cls(
             id=alert.id,
@@ -42,7 +57,14 @@ class AlertRead(BaseModel):
             subject_type=alert.subject_type,
             subject_id=alert.subject_id,
             subject_repr=alert.subject_repr,
+            subject_kind=labels.label("entity", alert.subject_type),
+            subject_number=alert.subject_number,
             institution_id=alert.institution_id,
+            institution=(
+                InstitutionRef(id=institution.id, name=institution.name, code=institution.code)
+                if institution is not None
+                else None
+            ),
             region_code=alert.region_code,
             facts=alert.facts or {},
             first_seen_at=alert.first_seen_at,
@@ -64,6 +86,7 @@ class RuleRead(BaseModel):
     id: str
     title: str
     clause: str
+    citation: str = Field(description="依据：法规、标准的全称、文号与条款")
     severity: str
     severity_label: str
     subject_type: str
@@ -75,12 +98,14 @@ class RuleRead(BaseModel):
     overrides: list[ThresholdOverride]
 
     @classmethod
-    def of(cls, view: RuleView) -> RuleRead:
+    def of(cls, view: RuleView, cite: Callable[[str], str] = str) -> RuleRead:
+        """The rule as the API gives it; ``cite`` turns its clause into titles and articles."""
         rule = view.rule
         return cls(
             id=rule.id,
             title=rule.title,
             clause=rule.clause,
+            citation=cite(rule.clause),
             severity=rule.severity.value,
             severity_label=rule.severity.label,
             subject_type=rule.subject_type,

@@ -16,6 +16,7 @@ from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
 from jcjg.core.pagination import paginate as paginate_rows
@@ -242,9 +243,10 @@ def get_alert(*, db: Session, principal: Principal, alert_id: int) -> Alert:
 
 
 def rule_title(rule_id: str) -> str:
-    """The title of a registered rule (its id when the rule is gone from the code)."""
+    """The title of a registered rule (a rule gone from the code: "已停用的规则" and its id made
+    readable, never the bare id)."""
     found = rule_of(rule_id)
-    return found.title if found else rule_id
+    return found.title if found else f"已停用的规则（{labels.readable(rule_id)}）"
 
 
 # --- rules and thresholds ----------------------------------------------------------------------

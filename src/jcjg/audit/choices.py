@@ -18,6 +18,7 @@ class AuditAction(StrEnum):
     UNMASK = "unmask"
     PASSWORD_CHANGE = "password_change"  # noqa: S105 - an action name
     TOTP = "totp"
+    EXPORT = "export"
 
     @property
     def label(self) -> str:
@@ -37,4 +38,5 @@ _LABELS = {
     AuditAction.UNMASK: "查看未脱敏信息",
     AuditAction.PASSWORD_CHANGE: "修改密码",
     AuditAction.TOTP: "双因素认证设置",
+    AuditAction.EXPORT: "导出列表",
 }

@@ -29,6 +29,9 @@ def _setup(setup: AppSetup) -> None:
     setup.app.state.on_app_error = _audit_denials
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"audit_log": "审计记录"}
+
 DOMAIN = Domain(
     name="audit",
     title="审计日志",
@@ -38,9 +41,14 @@ DOMAIN = Domain(
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),
     nav=(
         NavEntry(
-            title="审计日志", href="/audit", group="系统管理", permission="audit:read", order=30
+            title="审计日志",
+            href="/audit",
+            group="系统管理",
+            permission="audit:read",
+            order=30,
+            text="检索登录、越权、数据修改和个人信息查看记录",
         ),
     ),
-    labels={"action": AuditAction},
+    labels={"entity": ENTITIES, "action": AuditAction},
     setup_app=_setup,
 )

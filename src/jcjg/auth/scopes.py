@@ -24,6 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from jcjg.auth.choices import Role, ScopeKind
+from jcjg.core import labels
 from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.core.regioncodes import in_subtree, prefix_bounds, scope_prefix
 
@@ -69,7 +70,8 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise PermissionDenied(f"当前账号无权执行此操作（需要权限 {permission}）")
+            what = labels.label("permission", permission)
+            raise PermissionDenied(f"当前账号无权执行此操作：需要“{what}”的权限。")
 
     def scope_label(self) -> str:
         kind = self.scope_kind

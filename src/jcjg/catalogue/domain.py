@@ -2,14 +2,22 @@
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import EVERY_ROLE, by_permission
-from jcjg.catalogue import models, views
+from jcjg.catalogue import models, regulations, views
 from jcjg.core import editions
 from jcjg.core.domains import Domain, NavEntry
+
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "regulation": "法规与标准",
+    "specialty": "检测专项",
+    "test_item": "检测项目",
+    "parameter": "检测参数",
+}
 
 DOMAIN = Domain(
     name="catalogue",
     title="资质目录",
-    models=(editions, models),  # the editions of its reference data, and its rows
+    models=(editions, models, regulations),  # its reference data: editions, rows, regulations
     routers=(views.pages, views.api),
     permissions={
         "catalogue:read": "查看资质目录（专项、检测项目、参数）",
@@ -25,6 +33,8 @@ DOMAIN = Domain(
             group="检测机构",
             permission="catalogue:read",
             order=20,
+            text="检测专项、检测项目、参数及人员设备场所最低要求",
         ),
     ),
+    labels={"entity": ENTITIES},
 )

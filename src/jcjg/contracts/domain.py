@@ -8,6 +8,12 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"contract": "检测合同"}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"contract": "/contracts/{}"}
+
 DOMAIN = Domain(
     name="contracts",
     title="检测合同",
@@ -22,10 +28,12 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="contract:read",
             order=60,
+            text="检测合同与委托",
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source(
             "contract", "检测合同", "/contracts/{}", models.Contract, "number", "ledger_index"

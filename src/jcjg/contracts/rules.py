@@ -33,6 +33,7 @@ def contract_late(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="contract",
                 subject_id=str(contract.id),
                 subject_repr=f"检测合同 {contract.number}",
+                subject_number=contract.number,
                 institution_id=contract.institution_id,
                 region_code=contract.region_code,
                 project_id=contract.project_id,

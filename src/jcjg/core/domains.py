@@ -61,7 +61,10 @@ class NavEntry:
     under, the permission a principal needs to see it (``None``: every logged-in account), and
     the roles that see it (``None``: every role that holds the permission). ``landing``: the
     roles it names open it after logging in instead of the home (a witness's and a sampler's
-    work is on the phone pages, not behind the office's figures)."""
+    work is on the phone pages, not behind the office's figures). ``phone``: its place in the
+    phone's bottom bar (smaller first; ``None``: only under 更多), which shows the first
+    :data:`PHONE_BAR` entries a principal sees. ``text``: what it is for, under the home's
+    list of functions."""
 
     title: str
     href: str
@@ -70,6 +73,13 @@ class NavEntry:
     roles: frozenset[str] | None = None
     order: int = 100  # within the group, smaller first
     landing: bool = False
+    phone: int | None = None
+    text: str = ""
+
+    def leads_to(self, path: str) -> bool:
+        """Whether ``path`` is this entry's page or a page under it (``/alerts/7``)."""
+        href = self.href.rstrip("/")
+        return path == self.href or (href != "" and path.startswith(href + "/"))
 
     def visible_to(self, role: str | None, can: Callable[[str], bool]) -> bool:
         if role is None:
@@ -131,7 +141,10 @@ class Domain:
     message_types: Sequence[Named] = ()  # exchange.types.MessageType
     rules: Sequence[Any] = ()  # alerts.engine.Rule and RuleExtension
     specs: Sequence[Any] = ()  # generic.spec.EntitySpec
-    labels: Mapping[str, type[Enum]] = field(default_factory=dict)  # label('role', value)
+    # The words pages show for identifiers (``core.labels``): a kind the domain owns, named by an
+    # enum with labels (``{"role": Role}``), or its part of a shared kind, as a mapping
+    # (``{"entity": {"test_record": "检测记录"}, "field": {"peak_kn": "破坏荷载（kN）"}}``).
+    labels: Mapping[str, type[Enum] | Mapping[str, str]] = field(default_factory=dict)
     hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     configure: Callable[[Settings], None] | None = None  # once per process, with the settings
     setup_app: Callable[[AppSetup], None] | None = None  # once per app built
@@ -215,8 +228,13 @@ def hooks(name: str) -> list[Callable[..., Any]]:
 
 
 def labels() -> dict[str, type[Enum]]:
-    """Every label kind (``role``, ``action`` ...) and the enum that names its values."""
-    return {kind: enum for d in installed() for kind, enum in d.labels.items()}
+    """Every label kind owned by an enum (``role``, ``action`` ...) and that enum."""
+    return {
+        kind: given
+        for d in installed()
+        for kind, given in d.labels.items()
+        if isinstance(given, type) and issubclass(given, Enum)
+    }
 
 
 def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, list[NavEntry]]]:
@@ -229,6 +247,22 @@ def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, lis
     rank = {g: i for i, g in enumerate(NAV_GROUPS)}
     ordered = sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
     return [(group, sorted(entries, key=lambda e: e.order)) for group, entries in ordered]
+
+
+PHONE_BAR = 4  # entries in the phone's bottom bar, besides 更多
+
+
+def phone_bar(nav: Sequence[tuple[str, Sequence[NavEntry]]]) -> list[NavEntry]:
+    """The entries of a menu (:func:`nav_for`) the phone's bottom bar shows, in their order."""
+    entries = [e for _, group in nav for e in group if e.phone is not None]
+    return sorted(entries, key=lambda e: e.phone or 0)[:PHONE_BAR]
+
+
+def current_entry(nav: Sequence[tuple[str, Sequence[NavEntry]]], path: str) -> NavEntry | None:
+    """The entry of a menu whose page ``path`` is or lies under (the longest match wins:
+    ``/alerts/rules/x`` is under 预警规则, not 预警)."""
+    found = [e for _, group in nav for e in group if e.leads_to(path)]
+    return max(found, key=lambda e: len(e.href), default=None)
 
 
 def landing_for(role: str | None) -> NavEntry | None:
@@ -260,7 +294,7 @@ def check(domains: Sequence[Domain]) -> None:
     _unique("job", [j.name for d in domains for j in d.jobs])
     _unique("message type", [m.name for d in domains for m in d.message_types])
     _unique("rule", [r.id for d in domains for r in d.rules if _is_rule(r)])
-    _unique("label kind", [k for d in domains for k in d.labels])
+    _check_labels(domains)
     known = {p for d in domains for p in d.permissions}
     for domain in domains:
         for role, granted in domain.grants.items():
@@ -275,6 +309,22 @@ def check(domains: Sequence[Domain]) -> None:
                     f"menu entry {entry.title!r} of {domain.name!r} needs unknown permission "
                     f"{entry.permission!r}"
                 )
+
+
+def _check_labels(domains: Sequence[Domain]) -> None:
+    """An enum's kind belongs to one domain; a shared kind's key has one label."""
+    owned = [k for d in domains for k, v in d.labels.items() if isinstance(v, type)]
+    _unique("label kind", owned)
+    words: dict[tuple[str, str], str] = {}
+    for domain in domains:
+        for kind, given in domain.labels.items():
+            if isinstance(given, type):
+                continue
+            if kind in owned:
+                raise DomainConflict(f"label kind {kind!r} is an enum's and a mapping's")
+            for key, text in given.items():
+                if words.setdefault((kind, key), text) != text:
+                    raise DomainConflict(f"label {kind}:{key} is given two texts")
 
 
 def rule_titles() -> dict[str, str]:

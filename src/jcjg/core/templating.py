@@ -9,6 +9,7 @@ the enum of ``kind`` in the domains' ``labels``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,12 +21,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from jcjg.core import domains
+from jcjg.core import domains, labels
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
 
 _templates: Jinja2Templates | None = None
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.]+(?:[+-]\d{2}:\d{2}|Z)")
 
 
 def templates() -> Jinja2Templates:
@@ -40,6 +42,9 @@ def templates() -> Jinja2Templates:
         env.filters["localtime"] = _localtime
         env.globals["csrf_field"] = _csrf_field
         env.globals["label"] = _label
+        env.filters["label"] = _label_filter
+        env.globals["page_of"] = labels.page_of
+        env.filters["shown"] = _shown
         env.globals["now"] = utcnow
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
@@ -69,15 +74,23 @@ def _localtime(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") 
     return value.astimezone(get_settings().tz).strftime(fmt)
 
 
-def _label(kind: str, value: str | None) -> str:
-    """The Chinese label of a stored choice value (``label('role', u.role)``)."""
-    if value is None:
-        return "—"
-    enums: dict[str, Any] = domains.labels()
-    try:
-        return str(enums[kind](value).label)
-    except (KeyError, ValueError):
-        return value
+def _label(kind: str, value: Any) -> str:
+    """The Chinese label of an identifier of ``kind`` (``label('role', u.role)``;
+    ``core.labels``)."""
+    return labels.label(kind, value)
+
+
+def _shown(value: Any, column: str) -> str:
+    """``{{ v|shown('role') }}``: a stored value in words (``core.labels.shown``); a time with
+    its offset in the platform's zone."""
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        return _localtime(value)
+    return labels.shown(column, value)
+
+
+def _label_filter(value: Any, kind: str) -> str:
+    """``{{ alert.rule_id|label('rule') }}``."""
+    return labels.label(kind, value)
 
 
 def _hooked_context(request: Request | None) -> dict[str, Any]:

@@ -45,6 +45,18 @@ def _setup(setup: AppSetup) -> None:
 
 _GROUP = "数据交换"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "exchange_client": "接入方",
+    "exchange_client_key": "接入密钥",
+    "exchange_message": "报送消息",
+    "exchange_file": "报送文件",
+    "exchange_upload": "文件上传",
+}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"exchange_client": "/exchange/clients/{}"}
+
 DOMAIN = Domain(
     name="exchange",
     title="数据交换",
@@ -72,6 +84,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="exchange_client:read",
             order=10,
+            text="检测机构信息系统的接入申请、密钥与停用",
         ),
         NavEntry(
             title="接入监控",
@@ -79,10 +92,12 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="exchange_client:read",
             order=20,
+            text="各接入方的报文数量、被拒原因与时延",
         ),
     ),
     rules=collect(rules, Rule, RuleExtension),
     setup_app=_setup,
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source(
             "exchange_client", "数据接入方", "/exchange/clients/{}", models.Client, "name"

@@ -16,7 +16,7 @@ from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.domains import landing_for
+from jcjg.core.domains import NavEntry, landing_for, nav_for
 from jcjg.core.errors import PROBLEM_TYPES, NotFound
 from jcjg.core.jobs import JobRun, JobSchedule, registered
 from jcjg.core.pagination import count_rows
@@ -28,44 +28,14 @@ from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 
-# (permission, title, link, what it is for) in the order the home page lists them.
-FUNCTIONS = [
-    (
-        "institution:read",
-        "检测机构登记",
-        "/registry",
-        "检测机构、人员、设备、场所、能力、资质证书与报告批准人",
-    ),
-    ("catalogue:read", "资质目录", "/catalogue", "检测专项、检测项目、参数及人员设备场所最低要求"),
-    (
-        "alert:read",
-        "预警",
-        "/alerts",
-        "查看辖区或本机构的预警，确认、责令整改、复核办结，逾期升级督办",
-    ),
-    (
-        "test_record:read",
-        "不合格台账",
-        "/nonconformities",
-        "不合格检测结果的登记、通知、处理与闭环",
-    ),
-    (
-        "alert:read",
-        "整改通知",
-        "/rectification-orders",
-        "责令检测机构整改（第十七条情形）、整改答复与复核办结，整改记录在网站公布",
-    ),
-    ("account:manage", "站内通知", "/inbox", "与您有关的预警处理、整改要求和不合格结果"),
-    ("account:manage", "通知设置", "/account/notifications", "邮件、短信、关注的规则与免打扰时段"),
-    ("user:read", "用户管理", "/admin/users", "查看、新建、锁定和解锁本辖区或本机构的账号"),
-    ("role:read", "角色与权限", "/admin/roles", "查看每个角色拥有的权限，平台管理员可调整"),
-    ("audit:read", "审计日志", "/audit", "检索登录、越权、数据修改和个人信息查看记录"),
-    ("region:read", "行政区划", "/regions", "浏览 GB/T 2260 行政区划"),
-    ("job:read", "定时任务", "/admin/jobs", "查看后台定时任务的运行情况"),
-    ("notify:read", "通知发送记录", "/admin/deliveries", "邮件、短信的收件人（脱敏）、结果与重试"),
-    ("account:manage", "访问令牌", "/account/tokens", "为接口调用申请和吊销本人的访问令牌"),
-    ("account:manage", "修改密码", "/account/password", "按安全规则修改本人密码"),
-]
+
+def functions(principal: Principal) -> list[NavEntry]:
+    """What the home lists under 您现在可以: the menu this account sees (each domain declares
+    its entries, with what they are for), the landing page of a field role first."""
+    role = principal.role.value if principal.role else None
+    entries = [e for _, group in nav_for(role, principal.can) for e in group if e.href != "/"]
+    landing = landing_for(principal.role)
+    return sorted(entries, key=lambda e: e is not landing)
 
 
 def _handling(db: SessionDep, principal: Principal) -> list[tuple[str, int, str, bool]]:
@@ -110,10 +80,6 @@ def home(
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("home:view"))],
 ) -> Response:
-    functions = [f for f in FUNCTIONS if principal.can(f[0])]
-    landing = landing_for(principal.role)
-    if landing is not None:  # a witness's or a sampler's work comes first
-        functions.insert(0, ("", landing.title, landing.href, "在手机上办理今天的现场工作"))
     # the scope's figures, counted at most every JCJG_PAGE_FIGURES_SECONDS (the page says when);
     # the account's own unread notifications on every visit
     figures, counted_at = request.app.state.figures.get(
@@ -127,8 +93,8 @@ def home(
     elif principal.scope_kind is ScopeKind.INSTITUTION and principal.institution_id:
         institution = db.get(Institution, principal.institution_id)
         scope = f"本检测机构（{institution.name}）" if institution else scope
-    context = {**figures, "functions": functions, "last_login": last_login, "scope": scope,
-               "handling": handling, "counted_at": counted_at}  # fmt: skip
+    context = {**figures, "functions": functions(principal), "last_login": last_login,
+               "scope": scope, "handling": handling, "counted_at": counted_at}  # fmt: skip
     return render(request, "home.html", context)
 
 

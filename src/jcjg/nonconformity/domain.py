@@ -7,6 +7,12 @@ from jcjg.exchange.types import MessageType
 from jcjg.nonconformity import evidence, messages, models, pages, rules, service
 from jcjg.testing.service import NONCONFORMING_RECORD
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"nonconformity": "不合格结果"}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"nonconformity": "/nonconformities/{}"}
+
 DOMAIN = Domain(
     name="nonconformity",
     title="不合格台账",
@@ -19,9 +25,12 @@ DOMAIN = Domain(
             group="监督执法",
             permission="test_record:read",
             order=30,
+            text="不合格检测结果的登记、通知、处理与闭环",
+            phone=5,
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={EVIDENCE: evidence.source, NONCONFORMING_RECORD: service.register},
 )

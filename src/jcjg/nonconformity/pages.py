@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.core import labels
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
@@ -27,33 +28,26 @@ from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
+from jcjg.testing.choices import Judgement
 from jcjg.testing.models import TestRecord
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
-_VALUE_LABELS = {
-    "strength_mpa": "强度代表值（MPa）",
-    "percent_of_design": "达设计强度（%）",
-    "flexural_mpa": "抗折强度（MPa）",
-    "compressive_mpa": "抗压强度（MPa）",
-    "peak_kn": "破坏荷载（kN）",
-    "yield_mpa": "屈服强度（MPa）",
-    "tensile_mpa": "抗拉强度（MPa）",
-    "elongation_percent": "断后伸长率（%）",
-}
 
 
 def _value_label(key: str) -> str:
     """``strength_mpa`` -> 强度代表值（MPa）; a bar's ``2.yield_mpa`` -> 2 号屈服强度（MPa）."""
-    number, _, base = key.rpartition(".")
-    label = _VALUE_LABELS.get(base, base)
-    return f"{number} 号{label}" if number else label
+    return labels.label("field", key)
 
 
 _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in NcStatus},
     "handlings": {h.value: h for h in Handling},
-    "found_by": {"lab": "检测机构判定", "platform": "平台复算", "both": "机构与平台均判定"},
+    "found_by": {
+        "lab": "机构判定不合格",
+        "platform": "机构判定合格，平台复核不合格",
+        "both": "机构判定与平台复核均不合格",
+    },
     "reported_label": NcSource.REPORTED.label,  # who found an entry the lab reported itself
     "value_label": _value_label,
 }
@@ -155,10 +149,27 @@ def _narrowed_labels(db: Session, narrowed: dict[str, Any], names: dict[str, Any
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
+def verdict(item: Nonconformity, record: TestRecord | None) -> str:
+    """Who judged what, in words: "机构判定合格，平台复核不合格" where the lab's conclusion and
+    the platform's review differ, "机构判定与平台复核均不合格" where they agree."""
+    if item.source == NcSource.REPORTED.value:
+        return NcSource.REPORTED.label
+    if record is None:
+        return str(_CHOICES["found_by"].get(item.found_by, "—"))
+    lab, platform = Judgement(record.lab_judgement), Judgement(record.platform_judgement)
+    if lab is platform:
+        return f"机构判定与平台复核均{lab.label}"
+    lab_text = "机构未判定" if lab is Judgement.NONE else f"机构判定{lab.label}"
+    platform_text = "平台未复核" if platform is Judgement.NONE else f"平台复核{platform.label}"
+    return f"{lab_text}，{platform_text}"
+
+
 def _detail(db: Session, principal: Principal, item: Nonconformity) -> dict[str, Any]:
+    record = db.get(TestRecord, item.test_record_id) if item.test_record_id else None
     return {
         "item": item,
-        "record": db.get(TestRecord, item.test_record_id) if item.test_record_id else None,
+        "record": record,
+        "verdict": verdict(item, record),
         "institution": db.get(Institution, item.institution_id),
         "project": db.get(Project, item.project_id) if item.project_id else None,
         "today": beijing_date(utcnow()),

@@ -9,6 +9,12 @@ from jcjg.projects import messages, models, pages
 
 _KEEPERS = (*AUTHORITIES, Role.STATION)
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"project": "工程项目", "project_member": "参建单位人员"}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"project": "/projects/{}"}
+
 DOMAIN = Domain(
     name="projects",
     title="工程项目",
@@ -35,9 +41,12 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="project:read",
             order=10,
+            text="辖区内的工程项目、见证人员、取样人员与检测情况",
+            phone=7,
         ),
     ),
     message_types=collect(messages, MessageType),
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: lambda: page_source("project", "工程项目", "/projects/{}", models.Project, "name")
     },

@@ -7,6 +7,12 @@ from jcjg.rectification import models, pages, rules
 
 _GROUP = "监督执法"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"rectification_order": "整改通知", "rectification_event": "整改记录"}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"rectification_order": "/rectification-orders/{}"}
+
 DOMAIN = Domain(
     name="rectification",
     title="整改通知",
@@ -19,10 +25,22 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="alert:read",
             order=20,
+            text="责令检测机构整改（第十七条情形）、整改答复与复核办结，整改记录在网站公布",
         ),
-        NavEntry(title="整改公示", href="/public/rectification-orders", group=_GROUP, order=80),
+        NavEntry(
+            title="整改公示",
+            href="/public/rectification-orders",
+            group=_GROUP,
+            order=80,
+            text="已公布的整改通知",
+        ),
     ),
     rules=collect(rules, Rule, RuleExtension),
+    labels={
+        "tag": {"rectification_order:issue": "整改通知下达"},
+        "entity": ENTITIES,
+        "page": PAGES,
+    },
     hooks={
         EVIDENCE: lambda: page_source(
             "rectification_order",

@@ -15,6 +15,7 @@ from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
@@ -90,6 +91,7 @@ def orders_page(
         "base": f"/rectification-orders?status={filters['status']}"
         f"&institution_id={filters['institution_id']}&",
         **_CHOICES,
+        "cite": citer(db),
     }
     return render(request, "rectification/list.html", context)
 
@@ -120,6 +122,7 @@ def _form_context(
         "today": beijing_date(utcnow()),
         "default_deadline": service.default_deadline(utcnow()),
         **_CHOICES,
+        "cite": citer(db),
     }
 
 
@@ -203,6 +206,7 @@ def _detail(db: Session, principal: Principal, order: RectificationOrder) -> dic
         "form": {},
         "errors": {},
         **_CHOICES,
+        "cite": citer(db),
     }
 
 
@@ -270,6 +274,7 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
         "regions": {c: regions.display_name(db=db, code=c) for c in sorted(codes)},
         "today": beijing_date(utcnow()),
         **_CHOICES,
+        "cite": citer(db),
     }
 
 

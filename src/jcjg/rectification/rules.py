@@ -43,6 +43,7 @@ def rectification_order_overdue(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="rectification_order",
                 subject_id=str(order.id),
                 subject_repr=f"整改通知 {order.number}",
+                subject_number=order.number,
                 institution_id=order.institution_id,
                 region_code=order.region_code,
                 facts={

@@ -7,6 +7,9 @@ from jcjg.core.regioncodes import RegionLevel
 from jcjg.regions import api, models, pages
 from jcjg.regions.choices import RegionChangeKind
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {"region": "行政区划", "region_change": "区划变更"}
+
 DOMAIN = Domain(
     name="regions",
     title="行政区划",
@@ -16,8 +19,13 @@ DOMAIN = Domain(
     grants=by_permission({"region:read": EVERY_ROLE}),
     nav=(
         NavEntry(
-            title="行政区划", href="/regions", group="系统管理", permission="region:read", order=40
+            title="行政区划",
+            href="/regions",
+            group="系统管理",
+            permission="region:read",
+            order=40,
+            text="浏览 GB/T 2260 行政区划",
         ),
     ),
-    labels={"level": RegionLevel, "region_change": RegionChangeKind},
+    labels={"entity": ENTITIES, "level": RegionLevel, "region_change": RegionChangeKind},
 )

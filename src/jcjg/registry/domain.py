@@ -19,6 +19,23 @@ def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
     return {"lab": (models.Lab, True), "person": (models.Person, True)}
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "institution": "检测机构",
+    "certificate": "资格证书",
+    "assignment": "岗位聘任",
+    "capability": "检测能力",
+    "capability_assessment": "能力核查",
+    "e_licence": "电子资质证书",
+    "equipment": "仪器设备",
+    "lab": "检测场所",
+    "person": "人员",
+    "qualification_certificate": "资格证书",
+    "signatory": "授权签字人",
+    "signing_certificate": "签名证书",
+    "training": "培训记录",
+}
+
 DOMAIN = Domain(
     name="registry",
     title="检测机构登记",
@@ -46,10 +63,12 @@ DOMAIN = Domain(
             group="检测机构",
             permission="institution:read",
             order=10,
+            text="检测机构、人员、设备、场所、能力、资质证书与报告批准人",
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     specs=collect(specs, EntitySpec),
+    labels={"entity": ENTITIES},
     hooks={EVIDENCE: evidence.source, "generic.ref_targets": _ref_targets},
 )

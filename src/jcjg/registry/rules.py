@@ -96,6 +96,7 @@ def calibration_expired(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="equipment",
                 subject_id=str(eq.id),
                 subject_repr=f"{eq.name} {eq.asset_number or ''}".strip(),
+                subject_number=eq.asset_number,
                 institution_id=eq.institution_id,
                 region_code=eq.region_code,
                 facts={
@@ -259,6 +260,7 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="certificate",
                 subject_id=str(cert.id),
                 subject_repr=cert.number,
+                subject_number=cert.number,
                 institution_id=cert.institution_id,
                 region_code=cert.region_code,
                 facts={
@@ -272,7 +274,7 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "staffing_below_standard",
     title="人员、设备或场所低于资质标准",
-    clause="000 4.1.3；57号部令第二十八条",
+    clause="000 4.1.3；jz57 第二十八条",
     severity=Severity.WARNING,
     subject_type="institution",
     defaults={"ratio": 1.0},
@@ -423,6 +425,7 @@ def licence_expiring(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type=subject_type,
                 subject_id=str(doc.id),
                 subject_repr=doc.number,
+                subject_number=doc.number,
                 institution_id=doc.institution_id,
                 region_code=doc.region_code,
                 facts={

@@ -40,6 +40,17 @@ def _setup(setup: AppSetup) -> None:
         setup.thread("jcjg-verify-answers", lambda stop: check_loop(answers, factory, stop))
 
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "report": "检测报告",
+    "report_test_record": "报告所含检测记录",
+    "code_scan": "二维码查验",
+    "supervision_code": "监管码",
+}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"report": "/reports/{}"}
+
 DOMAIN = Domain(
     name="reports",
     title="检测报告",
@@ -54,10 +65,12 @@ DOMAIN = Domain(
             group="工程与检测",
             permission="report:read",
             order=50,
+            text="检测报告、二维码与防伪查验",
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
     setup_app=_setup,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -16,10 +16,14 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.config import Settings
+from jcjg.core.blobs import BlobNotFound, blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import NotFound
 from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
 from jcjg.documents.qr import qr_png, qr_svg
+from jcjg.exchange.pages import human_bytes
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.reports import chain
@@ -107,7 +111,43 @@ def report_detail(
             "verify_url": url,
             "qr": qr_svg(url, scale=4),
             "scans": scans,
+            "pdf": _pdf_file(settings, report),
             **_CHOICES,
+        },
+    )
+
+
+def _pdf_file(settings: Settings, report: Report) -> dict[str, str] | None:
+    """The report's signed PDF as the page offers it: its name, size and address."""
+    if report.pdf_sha256 is None:
+        return None
+    try:
+        size = human_bytes(blob_store(settings).size(report.pdf_sha256))
+    except BlobNotFound:
+        size = "文件缺失"
+    return {"name": _pdf_name(report), "size": size, "url": f"/reports/{report.id}/report.pdf"}
+
+
+def _pdf_name(report: Report) -> str:
+    return f"检测报告 {report.number}.pdf"
+
+
+@router.get("/reports/{report_id}/report.pdf")
+def report_pdf(
+    db: SessionDep, settings: SettingsDep, principal: Reader, report_id: ReportId
+) -> Response:
+    """The report's signed PDF, to whoever may read the report's page."""
+    report = get_scoped(db, Report, report_id, principal, "read")
+    if report.pdf_sha256 is None:
+        raise NotFound("检测机构尚未上传报告文件")
+    name = quote(_pdf_name(report))
+    return Response(
+        blob_store(settings).get(report.pdf_sha256),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="report-{report.id}.pdf"; '
+            f"filename*=UTF-8''{name}",
+            "Cache-Control": "private, no-store",
         },
     )
 

@@ -12,6 +12,23 @@ from jcjg.sampling import evidence, messages, models, pages, project_pages, rule
 
 _GROUP = "工程与检测"
 
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "commission": "委托",
+    "commission_sample": "委托样品",
+    "identity_check": "身份核验",
+    "sample": "样品",
+    "sample_code": "样品标识码",
+    "sample_code_batch": "样品标识码批次",
+    "sample_receipt": "收样记录",
+    "sample_seal": "样品封志",
+    "witness_key": "见证密钥",
+    "witness_record": "见证记录",
+}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {"commission": "/commissions/{}"}
+
 DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
@@ -50,13 +67,22 @@ DOMAIN = Domain(
             roles=frozenset({Role.WITNESS.value, Role.SAMPLER.value}),
             order=5,
             landing=True,
+            text="在手机上办理今天的现场工作",
+            phone=1,
         ),
         NavEntry(
-            title="样品与委托", href="/samples", group=_GROUP, permission="sample:read", order=20
+            title="样品与委托",
+            href="/samples",
+            group=_GROUP,
+            permission="sample:read",
+            order=20,
+            text="样品唯一性编码、现场取样、见证封样、委托与收样记录",
+            phone=6,
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: evidence.source,
         PROJECT_PANELS: project_pages.project_panels,

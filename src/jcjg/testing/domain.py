@@ -9,8 +9,26 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 from jcjg.testing import evidence, jobs, messages, models, pages, rules
+from jcjg.testing.labels import FIELDS
 
 _GROUP = "工程与检测"
+
+# What pages call this domain's kinds of object (audit log, alerts, ledger).
+ENTITIES = {
+    "test_record": "检测记录",
+    "test_revision": "数据修改记录",
+    "test_specimen": "试件",
+    "force_curve": "力值曲线",
+    "onsite_plan": "现场检测计划",
+    "onsite_record": "现场检测记录",
+}
+
+# Where one object of a kind is shown, by id (core.labels.page_of).
+PAGES = {
+    "test_record": "/testing/records/{}",
+    "onsite_plan": "/testing/onsite/plans/{}",
+    "onsite_record": "/testing/onsite/records/{}",
+}
 
 DOMAIN = Domain(
     name="testing",
@@ -26,6 +44,8 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=30,
+            text="检测原始数据、力值曲线回放与数据修改记录",
+            phone=4,
         ),
         NavEntry(
             title="现场检测",
@@ -33,6 +53,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=35,
+            text="现场检测的记录、位置与影像",
         ),
         NavEntry(
             title="检测统计",
@@ -40,10 +61,12 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="test_record:read",
             order=40,
+            text="按检测机构统计检测数量、合格率与不合格率，可导出",
         ),
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     jobs=collect(jobs, Job),
+    labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )

@@ -4,20 +4,24 @@ each specimen's curve played back (ECharts), and the revisions beside the origin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.engine import load_overrides, resolve_thresholds, rule_of
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import rule_title
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.pagination import (
@@ -31,6 +35,7 @@ from jcjg.core.pagination import (
 )
 from jcjg.core.templating import Panel, render, render_list
 from jcjg.core.workdays import beijing_date, working_days_between
+from jcjg.generic.tabular import XLSX, to_xlsx
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.sampling.models import Commission, Sample, SampleSeal
@@ -46,6 +51,7 @@ from jcjg.testing.models import (
     Specimen,
     TestRecord,
 )
+from jcjg.testing.rules import LoadingRate, loading_rate_of
 from jcjg.testing.stats import Filters
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -167,9 +173,23 @@ def record_statistics(
     principal: Reader,
     filters: FiltersDep,
     by: Annotated[Literal["institution", "project", "item", "month"], Query()] = "institution",
+    format: Annotated[Literal["html", "xlsx"], Query()] = "html",
 ) -> Response:
     found = stats.record_stats(db, principal, by, filters)
     rows = found.rows
+    if format == "xlsx":  # the same figures as a sheet; the export is audited
+        sheet = stats.table(rows, by)
+        detail = f"导出检测数据统计（按{stats.GROUPS[by]}，{len(rows)} 行）"
+        if request.url.query:
+            detail += "：" + request.url.query
+        record_event(db, AuditAction.EXPORT, object_type="test_record", detail=detail[:1000])
+        today = beijing_date(utcnow()).isoformat()
+        name = quote(f"检测数据统计-{today}.xlsx")
+        return Response(
+            to_xlsx(sheet, "检测数据统计"),
+            media_type=XLSX,
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+        )
     totals = {
         name: sum(getattr(r, name) for r in rows)
         for name in ("records", "auto", "late", "flagged", "nonconforming")
@@ -185,6 +205,10 @@ def record_statistics(
             "groups": stats.GROUPS,
             "filters": filters,
             "totals": totals,
+            "total_row": stats.Row(key="", label="合计", **totals),
+            "chart": stats.chart(rows, by),
+            "xlsx_link": "/testing/stats?"
+            + urlencode(filters.query() | {"by": by, "format": "xlsx"}),
             "link": lambda row, **more: (
                 "/testing/records?" + urlencode(row.link(by, filters) | more)
             ),
@@ -217,6 +241,7 @@ def record_detail(
         select(Revision).where(Revision.test_record_id == record.id).order_by(Revision.id)
     ).all()
     alerts = _subject_flags(db, "test_record", [record.id])[record.id]
+    rates = _loading_rates(db, record, specimens, curves)
     codes = sorted({s.sample_code for s in specimens if s.sample_code})
     samples = db.scalars(select(Sample).where(Sample.sample_code.in_(codes))).all()
     sealed = set(
@@ -236,6 +261,7 @@ def record_detail(
             else None,
             "specimens": specimens,
             "curves": curves,
+            "rates": rates,
             "revisions": revisions,
             "revised": service.current_values(db, record),
             "alerts": alerts if principal.can("alert:read") else [],
@@ -244,6 +270,24 @@ def record_detail(
             **_CHOICES,
         },
     )
+
+
+def _loading_rates(
+    db: Session, record: TestRecord, specimens: Sequence[Specimen], curves: dict[int, Curve]
+) -> dict[int, LoadingRate]:
+    """Each specimen's loading rate in its standard's unit with the range in force in the
+    record's region (as the rule ``loading_rate`` judges it), by specimen id."""
+    rule_ = rule_of("loading_rate")
+    if rule_ is None:
+        return {}
+    limits = resolve_thresholds(rule_, load_overrides(db, rule_.id), record.region_code)
+    out: dict[int, LoadingRate] = {}
+    for specimen in specimens:
+        curve = curves.get(specimen.id)
+        found = loading_rate_of(record, specimen, curve, limits) if curve else None
+        if found is not None:
+            out[specimen.id] = found
+    return out
 
 
 @router.get("/testing/curves/{curve_id}.json")

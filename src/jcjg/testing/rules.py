@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +36,7 @@ def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = ""
         subject_type="test_record",
         subject_id=str(record.id),
         subject_repr=f"原始记录 {record.number}{what}",
+        subject_number=record.number,
         institution_id=record.institution_id,
         region_code=record.region_code,
         project_id=record.project_id,
@@ -63,12 +65,50 @@ def _concrete_band(grade: str, limits: dict[str, Any]) -> tuple[float, float] | 
     return float(limits["concrete_from_c60_min"]), float(limits["concrete_from_c60_max"])
 
 
+@dataclass(frozen=True)
+class LoadingRate:
+    """A specimen's loading rate in its standard's unit, and the range the standard allows."""
+
+    rate: float
+    unit: str
+    low: float
+    high: float
+
+    @property
+    def within(self) -> bool:
+        return self.low <= self.rate <= self.high
+
+    @property
+    def range_text(self) -> str:
+        return f"{self.low:g}～{self.high:g} {self.unit}"
+
+    @property
+    def rate_text(self) -> str:
+        return f"{self.rate:.3g} {self.unit}"
+
+
 def loading_rate_check(
     record: TestRecord, specimen: Specimen, curve: Curve, limits: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The facts of a loading rate outside the standard's range, or None. Each material has
-    its own branch (and unit): concrete MPa/s over the cube's face, cement mortar N/s by
-    compression or flexure, rebar MPa/s over the bar's nominal area in the elastic range."""
+    """The facts of a loading rate outside the standard's range, or None."""
+    found = loading_rate_of(record, specimen, curve, limits)
+    if found is None or found.within:
+        return None
+    return {
+        "试件": specimen.position,
+        "加荷速度": found.rate_text,
+        "标准范围": found.range_text,
+        "材料": TestKind(record.kind).label,
+    }
+
+
+def loading_rate_of(
+    record: TestRecord, specimen: Specimen, curve: Curve, limits: dict[str, Any]
+) -> LoadingRate | None:
+    """A specimen's loading rate and its standard's range, or None when the record does not
+    say enough (no curve, no grade, no size). Each material has its own branch (and unit):
+    concrete MPa/s over the cube's face, cement mortar N/s by compression or flexure, rebar
+    MPa/s over the bar's nominal area in the elastic range."""
     if curve.rate_kn_s is None:
         return None
     kind = TestKind(record.kind)
@@ -101,14 +141,7 @@ def loading_rate_check(
         band = (float(limits["rebar_min_mpa_s"]), float(limits["rebar_max_mpa_s"]))
     else:
         return None
-    if band[0] <= rate <= band[1]:
-        return None
-    return {
-        "试件": specimen.position,
-        "加荷速度": f"{rate:.3g} {unit}",
-        "标准范围": f"{band[0]:g}～{band[1]:g} {unit}",
-        "材料": kind.label,
-    }
+    return LoadingRate(rate, unit, band[0], band[1])
 
 
 @rule(
@@ -529,6 +562,7 @@ def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="onsite_plan",
                 subject_id=str(plan.id),
                 subject_repr=f"现场检测方案 {plan.number}",
+                subject_number=plan.number,
                 institution_id=plan.institution_id,
                 region_code=plan.region_code,
                 project_id=plan.project_id,
@@ -555,6 +589,7 @@ def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
                 subject_type="onsite_record",
                 subject_id=str(record.id),
                 subject_repr=f"现场检测记录 {record.number}",
+                subject_number=record.number,
                 institution_id=record.institution_id,
                 region_code=record.region_code,
                 project_id=record.project_id,

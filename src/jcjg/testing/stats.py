@@ -1,6 +1,8 @@
 """Counts of test records (000 4.3.4 items 4-5): by institution, project, test item or month,
 with how many were acquired automatically, uploaded late, flagged by a rule now, and judged
-nonconforming. One SQL query per table, within the reader's data scope.
+nonconforming. One SQL query per table, within the reader's data scope. By institution, every
+institution the reader may see is a row, those that uploaded nothing with zeros (a lab silent
+for a month is what a regulator looks for); each row has its rates over its records.
 
 A year of a province's records is not counted on every request: the job ``testing.tally``
 rebuilds :class:`RecordTally` (the counts by month, region, institution, project, item and
@@ -89,6 +91,14 @@ class Row:
     flagged: int  # records with an open alert of any rule
     nonconforming: int  # marked for the nonconformity register
 
+    @property
+    def conforming(self) -> int:
+        return self.records - self.nonconforming
+
+    def rate(self, part: int) -> float | None:
+        """``part`` of the row's records, as a fraction (None: no records to divide by)."""
+        return part / self.records if self.records else None
+
     def link(self, by: str, filters: Filters) -> dict[str, str]:
         """The list's filters for this row's records."""
         query = filters.query()
@@ -147,11 +157,63 @@ def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -
         )
         for value, n, auto, late_n, flagged_n, bad in found
     ]
+    if by == "institution":
+        rows += _silent(db, principal, filters, {r.key for r in rows})
     if by == "month":
         rows.sort(key=lambda r: r.key, reverse=True)
     else:
         rows.sort(key=lambda r: (-r.records, r.label))
     return Stats(rows, counted_at)
+
+
+def _silent(db: Session, principal: Principal, filters: Filters, counted: set[str]) -> list[Row]:
+    """The institutions in the reader's scope with no record counted: rows of zeros. Not for
+    a page narrowed to a project (its labs are those that tested it) nor for a reader who may
+    not list institutions."""
+    if filters.project is not None or not principal.can("institution:read"):
+        return []
+    stmt = select(Institution.id, Institution.name).where(scope_clause(Institution, principal))
+    if filters.institution is not None:
+        stmt = stmt.where(Institution.id == filters.institution)
+    return [
+        Row(key=str(i), label=name, records=0, auto=0, late=0, flagged=0, nonconforming=0)
+        for i, name in db.execute(stmt)
+        if str(i) not in counted
+    ]
+
+
+def chart(rows: list[Row], by: str) -> dict[str, Any]:
+    """What the page's chart draws (static/js/stats.js): per row its conforming and
+    nonconforming records and its rate of nonconforming ones, in percent."""
+    ordered = sorted(rows, key=lambda r: r.key) if by == "month" else rows
+    return {
+        "by": by,
+        "labels": [r.label for r in ordered],
+        "conforming": [r.conforming for r in ordered],
+        "nonconforming": [r.nonconforming for r in ordered],
+        "rate": [
+            None if not r.records else round(100 * r.nonconforming / r.records, 1) for r in ordered
+        ],
+    }
+
+
+def table(rows: list[Row], by: str) -> list[list[str]]:
+    """The figures as a sheet (the export): a header, one line per row, the totals."""
+    header = [GROUPS[by], "记录", "自动采集", "人工录入", "上传超时", "有预警", "不合格",
+              "合格率", "不合格率", "上传超时率", "自动采集率"]  # fmt: skip
+    total = Row(key="", label="合计", records=sum(r.records for r in rows),
+                auto=sum(r.auto for r in rows), late=sum(r.late for r in rows),
+                flagged=sum(r.flagged for r in rows),
+                nonconforming=sum(r.nonconforming for r in rows))  # fmt: skip
+    out = [header]
+    for r in [*rows, total]:
+        rates = [r.rate(r.conforming), r.rate(r.nonconforming), r.rate(r.late), r.rate(r.auto)]
+        out.append(
+            [r.label, *(str(n) for n in (r.records, r.auto, r.records - r.auto, r.late,
+                                           r.flagged, r.nonconforming)),
+             *("" if x is None else f"{100 * x:.1f}%" for x in rates)]
+        )  # fmt: skip
+    return out
 
 
 def _live(by: str) -> Any:

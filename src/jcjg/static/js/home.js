@@ -1,18 +1,19 @@
 // The home page's charts (ECharts): each [data-chart] box draws the part of #home-charts it
-// names. The tables beside the boxes hold the same numbers and work without this script.
-// Clicking a bar opens the list behind it, as the table's links do.
+// names, at the height its data-height asks (pixels). The same numbers are in the table behind
+// the box's 数据表 toggle. Clicking a bar opens the list behind it, as the table's links do.
+// Category labels wrap onto a second line rather than being cut (a phone has ~7 characters).
 (() => {
   const SEVERITY = { critical: "#dc2626", warning: "#f59e0b", info: "#94a3b8" };
   const BLUE = "#3b82f6";
   const RED = "#dc2626";
   const GREY = "#64748b";
   const narrow = () => window.matchMedia("(max-width: 600px)").matches;
-  const labelWidth = () => (narrow() ? 96 : 180);
+  const labelWidth = () => (narrow() ? 112 : 200);
 
   // Horizontal bars, the largest on top: one or more stacked series over category labels.
-  function bars(labels, series) {
+  function bars(labels, series, stacked = true) {
     return {
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, renderMode: "richText" },
       legend: series.length > 1 ? { top: 0 } : undefined,
       grid: { left: 8, right: 36, top: series.length > 1 ? 28 : 8, bottom: 8, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
@@ -20,12 +21,12 @@
         type: "category",
         inverse: true,
         data: labels,
-        axisLabel: { width: labelWidth(), overflow: "truncate" },
+        axisLabel: { width: labelWidth(), overflow: "breakAll", lineHeight: 14 },
       },
       series: series.map((s) => ({
         name: s.name,
         type: "bar",
-        stack: "n",
+        stack: stacked ? "n" : undefined,
         data: s.data,
         itemStyle: { color: s.color },
         barMaxWidth: 22,
@@ -43,7 +44,7 @@
       ]),
     uploads: (d) => bars(d.labels, [{ name: "今日上传报文", data: d.values, color: BLUE }]),
     trend: (d) => ({
-      tooltip: { trigger: "axis", confine: true },
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText" },
       legend: { top: 0 },
       grid: { left: 8, right: 12, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "category", data: d.days, axisLabel: { hideOverlap: true } },
@@ -56,22 +57,12 @@
         itemStyle: { color: SEVERITY[s.key] || GREY },
       })),
     }),
-    regions: (d) => ({
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
-      legend: { top: 0 },
-      grid: { left: 8, right: 12, top: 32, bottom: 8, containLabel: true },
-      xAxis: {
-        type: "category",
-        data: d.labels,
-        axisLabel: { interval: 0, rotate: d.labels.length > 4 ? 40 : 0, width: 90, overflow: "truncate" },
-      },
-      yAxis: { type: "value", minInterval: 1 },
-      series: [
-        { name: "未处理预警", type: "bar", data: d.alerts, itemStyle: { color: BLUE } },
-        { name: "未闭环不合格", type: "bar", data: d.nonconformities, itemStyle: { color: RED } },
-        { name: "检测机构", type: "bar", data: d.institutions, itemStyle: { color: GREY } },
-      ],
-    }),
+    regions: (d) =>
+      bars(d.labels, [
+        { name: "未处理预警", data: d.alerts, color: BLUE },
+        { name: "未闭环不合格", data: d.nonconformities, color: RED },
+        { name: "检测机构", data: d.institutions, color: GREY },
+      ], false),
   };
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -82,6 +73,7 @@
     document.querySelectorAll("[data-chart]").forEach((box) => {
       const key = box.dataset.chart;
       if (!data[key] || !DRAW[key]) return;
+      if (box.dataset.height) box.style.height = `${parseInt(box.dataset.height, 10)}px`;
       const chart = echarts.init(box);
       chart.setOption(DRAW[key](data[key]));
       const links = data[key].links;
@@ -93,5 +85,9 @@
       charts.push(chart);
     });
     window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+    // the chart comes back when its table is folded again: drawn at the width it has now
+    document.querySelectorAll("details.data-table").forEach((d) =>
+      d.addEventListener("toggle", () => charts.forEach((c) => c.resize())),
+    );
   });
 })();

@@ -56,3 +56,37 @@ document.addEventListener("htmx:sendError", (event) => {
   const form = inlineForm(event);
   if (form) sayInForm(form, "网络连接失败，未能提交，请检查网络后重试。");
 });
+
+// Behaviour the templates ask for by attribute, not by inline handlers (the pages' CSP allows
+// only scripts from files): data-confirm on a form asks before it is sent; data-copy="<id>"
+// copies that element's text; data-go="<address>" on a select opens the address followed by
+// the value chosen; data-autosubmit sends its form when changed; data-back goes back a page.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest ? event.target.closest("form[data-confirm]") : null;
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+}, true);
+
+document.addEventListener("click", (event) => {
+  const copy = event.target.closest ? event.target.closest("[data-copy]") : null;
+  if (copy) {
+    const source = document.getElementById(copy.dataset.copy);
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.textContent).then(() => { copy.textContent = "已复制"; });
+    }
+    return;
+  }
+  const back = event.target.closest ? event.target.closest("a[data-back]") : null;
+  if (back && window.history.length > 1) {
+    event.preventDefault();
+    window.history.back();
+  }
+});
+
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field.matches && field.matches("select[data-go]")) {
+    window.location.href = field.dataset.go + encodeURIComponent(field.value);
+  } else if (field.matches && field.matches("[data-autosubmit]") && field.form) {
+    field.form.submit();
+  }
+});

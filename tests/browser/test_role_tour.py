@@ -1,0 +1,169 @@
+"""Every demo role, on a PC and on a phone, follows every entry of its menu in the demo region,
+as a new user would (issue 20): each page answers 200, shows no internal identifier (a rule id,
+a permission, a problem type, a field key: anything shaped like ``[a-z]+_[a-z0-9_]+``), and on
+the phone neither the page nor any table is wider than the screen. One screenshot per page and
+size is saved (JCJG_SCREENSHOT_DIR to keep them).
+
+Text people typed or that is an identifier by nature (user names, key ids, file names, hashes,
+codes) is shown in ``<code>``, ``<kbd>`` or ``<samp>``, or marked ``data-verbatim``: the check
+skips those, and form controls. The API's own documentation pages are exempt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from jcjg.auth.models import User
+from jcjg.auth.passwords import hash_password
+from jcjg.core.db import utcnow
+from jcjg.core.domains import nav_for
+from jcjg.demo.load import USERS, load
+from tests.browser.conftest import LiveServer, serve
+from tests.browser.test_sampling_flow import PHONE, log_in, shots
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+PC = {"width": 1366, "height": 768}
+IDENTIFIER = re.compile(r"\b[a-z]+_[a-z0-9_]+\b")
+EXEMPT_PATHS = ("/api/docs", "/api/redoc", "/api/v1/openapi", "/docs")
+
+# Visible text outside verbatim elements and form controls, and the widths that overflow.
+INSPECT = """() => {
+  const skip = 'code, kbd, samp, pre, script, style, noscript, template, textarea, select, '
+             + 'input, [data-verbatim], [hidden], [aria-hidden=true]';
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip)) continue;
+    if (!parent.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})) continue;
+    const text = node.textContent.trim();
+    if (text) texts.push(text);
+  }
+  const width = window.innerWidth;
+  const wide = [...document.querySelectorAll('table')]
+    .filter(t => t.checkVisibility() && t.getBoundingClientRect().width > width + 1)
+    .map(t => (t.getAttribute('aria-label') || t.id || t.className || 'table') + ' '
+              + Math.round(t.getBoundingClientRect().width) + 'px');
+  return {texts, scrollWidth: document.documentElement.scrollWidth, width, wide};
+}"""
+
+
+@dataclass
+class Findings:
+    problems: list[str] = field(default_factory=list)
+    pages: int = 0
+
+    def add(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}")
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo region on a live server, every demo account's password known to the test."""
+    with serve(tmp_path_factory.mktemp("tour")) as server:
+        db = server.factory.db
+        load(db, server.factory.settings)
+        db.execute(
+            update(User)
+            .where(User.username.in_([u.username for u in USERS]))
+            .values(
+                password_hash=hash_password(PASSWORD),
+                password_changed_at=utcnow(),
+                must_change_password=False,
+            )
+        )
+        db.commit()
+        yield server
+
+
+def menu_of(page, url: str) -> list[str]:
+    """The addresses of the menu the logged-in account sees, as the server builds it."""
+    me = page.request.get(url + "/api/v1/me", headers={"accept": "application/json"}).json()
+    permissions = set(me["permissions"])
+    return [
+        entry.href
+        for _, entries in nav_for(me["role"], permissions.__contains__)
+        for entry in entries
+    ]
+
+
+def visit(page, url: str, path: str, size: str, out: Path, who: str, found: Findings) -> None:
+    where = f"{who} {size} {path}"
+    response = page.goto(url + path)
+    assert response is not None
+    found.pages += 1
+    if response.status != 200:
+        found.add(where, f"HTTP {response.status}")
+        return
+    page.wait_for_load_state("load")
+    seen = page.evaluate(INSPECT)
+    if not path.startswith(EXEMPT_PATHS):
+        identifiers = sorted({m for text in seen["texts"] for m in IDENTIFIER.findall(text)})
+        if identifiers:
+            found.add(where, "identifiers shown: " + ", ".join(identifiers[:12]))
+    if size == "phone":
+        if seen["scrollWidth"] > seen["width"] + 1:
+            found.add(where, f"page {seen['scrollWidth']}px wide on a {seen['width']}px screen")
+        if seen["wide"]:
+            found.add(where, "tables wider than the screen: " + "; ".join(seen["wide"]))
+    name = f"tour-{who}-{size}-{path.strip('/').replace('/', '_') or 'home'}.jpeg"
+    page.screenshot(path=str(out / name), full_page=True, type="jpeg", quality=60)
+
+
+def one_account_per_role() -> list[str]:
+    seen: dict[str, str] = {}
+    for user in USERS:
+        seen.setdefault(user.role.value, user.username)
+    return list(seen.values())
+
+
+# Accounts that also open the first row of every list on the PC: detail pages show the same
+# fields whoever reads them, so a regulator, a lab and a party to a project cover them.
+DETAILS_FOR = frozenset({"jx_province", "lab_admin", "owner_unit"})
+FIRST_ROW = """() => {
+  const link = document.querySelector(
+    '#list-results tbody a[href^="/"], #list-results .card a[href^="/"], main tbody a[href^="/"]');
+  return link ? link.getAttribute('href') : null;
+}"""
+
+
+@pytest.mark.parametrize("who", one_account_per_role())
+def test_every_role_finds_every_menu_page_in_chinese(
+    who: str, demo_server: LiveServer, browser, tmp_path: Path
+) -> None:
+    url, out, found = demo_server.url, shots(tmp_path), Findings()
+    for size, viewport in (("pc", PC), ("phone", PHONE)):
+        context = browser.new_context(
+            locale="zh-CN",
+            viewport=viewport,
+            is_mobile=size == "phone",
+            has_touch=size == "phone",
+        )
+        try:
+            page = context.new_page()
+            landing = log_in(page, url, who)
+            paths = [landing] + [p for p in menu_of(page, url) if p != landing]
+            assert len(paths) >= 2, f"{who} has no menu"
+            details: list[str] = []
+            for path in paths:
+                visit(page, url, path, size, out, who, found)
+                if size == "pc" and who in DETAILS_FOR:
+                    first = page.evaluate(FIRST_ROW)
+                    if first and first.split("?")[0] not in paths + details:
+                        details.append(first.split("?")[0])
+            for path in details:
+                visit(page, url, path, size, out, who, found)
+        finally:
+            context.close()
+    assert not found.problems, f"{len(found.problems)} of {found.pages} pages:\n" + "\n".join(
+        found.problems
+    )

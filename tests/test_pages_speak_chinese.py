@@ -1,0 +1,53 @@
+"""Pages show labels, never identifiers: logged in as demo roles, every page of the menu and the
+first record pages they link to show no text shaped like ``[a-z]+_[a-z0-9_]+`` (rule ids, result
+and finding keys, object kinds, permissions, problem types), user names excepted."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+
+from jcjg.demo.load import USERS, load
+from tests.factories import login
+
+SNAKE = re.compile(r"[a-z]+_[a-z0-9_]+")
+LINK = re.compile(r'<a[^>]+href="(/[^"#]*)"')
+RECORD_PAGE = re.compile(r"^/(?!static|api|ledger/entries|exchange/v1)[a-z/-]+/\d+$")
+ROLES = ("admin", "jj_city", "jj_station", "lab_admin", "owner_unit", "witness")
+NOT_PAGES = ("/static", "/logout", "/api", "/exchange/v1", "/v/")
+
+
+def _visible(page: str) -> str:
+    page = re.sub(r"(?is)<(script|style|template)[^>]*>.*?</\1>", " ", page)
+    return html.unescape(re.sub(r"(?s)<[^>]+>", " ", page))
+
+
+def _pages_of(browser_client) -> list[str]:
+    """The home, the menu's pages, and the first record page of each kind they link to."""
+    home = browser_client.get("/")
+    menu = [h for h in dict.fromkeys(LINK.findall(home.text)) if not h.startswith(NOT_PAGES)]
+    records: dict[str, str] = {}
+    for path in menu:
+        for link in LINK.findall(browser_client.get(path).text):
+            if RECORD_PAGE.match(link):
+                records.setdefault(re.sub(r"\d+$", "", link), link)
+    return ["/", *menu, *records.values()]
+
+
+def test_no_page_of_the_demo_shows_an_identifier(db, settings, browser_client):
+    created = load(db, settings)
+    db.commit()
+    passwords = {u: p for u, _, p in created}
+    names = {u.username for u in USERS}
+    found: dict[str, set[str]] = defaultdict(set)
+    for username in ROLES:
+        browser_client.cookies.clear()
+        login(browser_client, username, passwords[username])
+        for path in _pages_of(browser_client):
+            page = browser_client.get(path)
+            if page.status_code != 200 or "text/html" not in page.headers["content-type"]:
+                continue
+            for word in set(SNAKE.findall(_visible(page.text))) - names:
+                found[word].add(f"{username} {path}")
+    assert not found, {word: sorted(where)[:3] for word, where in found.items()}
