@@ -53,7 +53,7 @@ src/jcjg/static/vendor/.copied: node_modules/.package-lock.json scripts/copy-ven
 	node scripts/copy-vendor.mjs
 	@touch $@
 
-assets: src/jcjg/static/vendor/.copied ## Install the npm packages (htmx, ECharts, Pico CSS, Swagger UI) into static/vendor
+assets: src/jcjg/static/vendor/.copied ## Install the npm packages (htmx, ECharts, Pico CSS, Swagger UI, ZXing) into static/vendor
 
 sysdeps: ## Install the system packages tests use (Chromium, CJK fonts, zbar, poppler) when absent
 	@missing=""; \

@@ -11,6 +11,9 @@ const files = {
   "@picocss/pico/css/pico.min.css": "pico/pico.min.css",
   "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
   "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
+  // QR codes read by the phone's camera (sample tags, report QR codes): one self-contained UMD
+  // file that defines window.ZXingBrowser (BrowserQRCodeReader).
+  "@zxing/browser/umd/zxing-browser.min.js": "zxing/zxing-browser.min.js",
 };
 for (const [from, to] of Object.entries(files)) {
   const src = join(root, "node_modules", from);

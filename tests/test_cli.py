@@ -40,7 +40,7 @@ if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
 # migrated and filled with the demo once, not once per worker.
 pytestmark = pytest.mark.xdist_group("cli")
 
-COMMANDS = {"serve", "db", "demo", "users", "worker", "clients"}
+COMMANDS = {"serve", "db", "demo", "users", "worker", "clients", "jobs", "calendar"}
 PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改）")
 
 
@@ -148,6 +148,8 @@ def test_every_expected_command_exists() -> None:
         ("users", "passwd"),
         ("users", "lock"),
         ("users", "unlock"),
+        ("jobs", "list"),
+        ("jobs", "run"),
     } <= paths
 
 
@@ -354,6 +356,41 @@ def test_worker_once_runs_the_due_jobs(migrated: Path) -> None:
     second = run("worker", "--once")  # the same minute: nothing is due again
     assert second.exit_code == 0, second.output
     assert second.output == ""
+
+
+def test_jobs_run_one_on_demand_and_list_them(migrated: Path, engine: Engine) -> None:
+    from jcjg.core.jobs import JobRun
+
+    listed = run("jobs", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "auth.purge_sessions" in listed.output
+    assert "从未运行" in listed.output
+    ran = run("jobs", "run", "auth.purge_sessions")
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.rstrip().endswith("auth.purge_sessions: succeeded")
+    with Session(engine) as db:
+        assert db.scalars(
+            select(JobRun.status).where(JobRun.name == "auth.purge_sessions")
+        ).all() == ["succeeded"]
+    again = run("jobs", "list")
+    assert re.search(r"auth\.purge_sessions\t.*最近 succeeded", again.output)
+    unknown = CliRunner().invoke(main, ["jobs", "run", "no.such_job"])
+    assert unknown.exit_code == 1
+    assert "没有名为 no.such_job 的定时任务" in unknown.output
+    assert "auth.purge_sessions" in unknown.output
+
+
+def test_calendar_lists_holidays_and_weekend_workdays(fresh: Path) -> None:
+    shown = run("calendar", "2026")
+    assert shown.exit_code == 0, shown.output
+    assert "2026-10-01\t星期四\t放假\t国庆节" in shown.output
+    assert "2026-01-04\t星期日\t调休上班\t元旦" in shown.output
+    assert "2026-10-05" in shown.output  # a Monday off
+    assert "2026-10-12" not in shown.output  # an ordinary Monday
+    beyond = run("calendar", "2099")
+    assert beyond.exit_code == 0
+    assert "未收录 2099 年" in beyond.output
+    assert CliRunner().invoke(main, ["calendar", "1999"]).exit_code == 2
 
 
 # --- clients ------------------------------------------------------------------------------------

@@ -510,6 +510,85 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
 
 
 @main.group()
+def jobs() -> None:
+    """定时任务：列出、立即运行（不必等到期，结果与日志记入 /admin/jobs）。"""
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """列出定时任务：名称、说明、间隔、下次运行时间、最近一次结果。"""
+    from sqlalchemy import select
+
+    from jcjg.core.jobs import JobRun, JobSchedule, registered
+    from jcjg.core.workdays import BEIJING
+
+    with _cli_session() as session:
+        schedules = {s.name: s for s in session.scalars(select(JobSchedule))}
+        for name, job_ in sorted(registered().items()):
+            last = session.scalars(
+                select(JobRun).where(JobRun.name == name).order_by(JobRun.id.desc()).limit(1)
+            ).first()
+            schedule = schedules.get(name)
+            upcoming = (
+                schedule.next_run_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+                if schedule
+                else "首次运行 worker 时"
+            )
+            minutes = int(job_.every.total_seconds() // 60)
+            every = f"每 {minutes} 分钟" if minutes < 60 else f"每 {minutes / 60:g} 小时"
+            outcome = (
+                f"{last.status}（{last.started_at.astimezone(BEIJING):%m-%d %H:%M}）"
+                if last
+                else "从未运行"
+            )
+            click.echo(f"{name}\t{job_.title}\t{every}\t下次 {upcoming}\t最近 {outcome}")
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """立即运行定时任务 NAME（如 alerts.sweep），打印其日志；失败时退出码为 1。"""
+    from jcjg.core.jobs import registered, run_job
+
+    found = registered().get(name)
+    if found is None:
+        names = "、".join(sorted(registered()))
+        raise click.ClickException(f"没有名为 {name} 的定时任务。现有：{names}")
+    factory = _factory()
+    try:
+        run = run_job(factory, found, get_settings())
+    finally:
+        factory.kw["bind"].dispose()
+    if run.log:
+        click.echo(run.log.rstrip())
+    click.echo(f"{name}: {run.status}")
+    if run.status != "succeeded":
+        sys.exit(1)
+
+
+@main.command("calendar")
+@click.argument("year", type=click.IntRange(2000, 2100), required=False)
+def calendar(year: int | None) -> None:
+    """列出 YEAR 年（默认今年，北京时间）法定节假日与调休上班日：各类期限按此工作日历计算。"""
+    from jcjg.core.db import utcnow
+    from jcjg.core.workdays import beijing_date, calendar_exceptions, covers
+
+    year = year or beijing_date(utcnow()).year
+    if not covers(year):
+        click.echo(
+            f"工作日历未收录 {year} 年（chinese-calendar 包未包含该年安排）：期限按周一至周五计算。"
+        )
+        return
+    weekdays = "一二三四五六日"
+    for entry in calendar_exceptions(year):
+        kind = "调休上班" if entry.is_workday else "放假"
+        click.echo(
+            f"{entry.day.isoformat()}\t星期{weekdays[entry.day.weekday()]}\t{kind}\t{entry.holiday}"
+        )
+    click.echo("其余日期：周一至周五为工作日，周六、周日休息。")
+
+
+@main.group()
 def exchange() -> None:
     """数据交换：按原始报送消息重放。"""
 

@@ -149,6 +149,8 @@ def test_expired_password_forces_a_change(browser_client, db, factory):
     api = browser_client.get("/api/v1/users", headers={"accept": "application/json"})
     assert api.status_code == 403
     assert api.json()["type"] == "/problems/password-expired"
+    assert api.json()["change_password_url"] == "/account/password"
+    assert "/account/password" in api.json()["detail"]
     page = browser_client.get("/account/password?expired=1")
     assert "密码已过期" in page.text
     token = csrf_from(page.text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +99,7 @@ class _Chromium:
     def __init__(self) -> None:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._others: list[Browser] = []
 
     def get(self) -> Browser:
         if self._browser is None:
@@ -118,7 +119,27 @@ class _Chromium:
             )
         return self._browser
 
+    def launch(self, args: list[str]) -> Browser:
+        """Another Chromium, with ``args`` besides the usual flags (a fake camera, say), from
+        the same Playwright driver; the caller closes it."""
+        self.get()
+        assert self._playwright is not None
+        path = chromium_path()
+        assert path is not None
+        other = self._playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_FLAGS + args
+        )
+        self._others.append(other)
+        return other
+
+    def close_others(self) -> None:
+        for other in self._others:
+            if other.is_connected():
+                other.close()
+        self._others.clear()
+
     def stop(self) -> None:
+        self.close_others()
         if self._browser is not None:
             self._browser.close()
             self._browser = None
@@ -144,3 +165,11 @@ def browser() -> Iterator[Browser]:
     yield chromium
     for context in chromium.contexts:
         context.close()
+
+
+@pytest.fixture
+def launch_chromium() -> Iterator[Callable[[list[str]], Browser]]:
+    """Launch a Chromium of its own with extra flags (closed after the test, at the latest when
+    the shared one stops)."""
+    yield _CHROMIUM.launch
+    _CHROMIUM.close_others()

@@ -166,6 +166,23 @@ def test_client_error_spike_fires_above_the_ratio(db: Session, lims: Lims) -> No
     assert _alerts(db, "client_error_spike") == []
 
 
+def test_client_error_spike_does_not_count_files_missing(db: Session, lims: Lims) -> None:
+    """A healthy lab: every fifth request is the files-missing step before a resend (20 %+),
+    with a few real refusals below the threshold: no alert. Real refusals above it still fire."""
+    now = dt.datetime(2026, 11, 20, 3, 40, tzinfo=dt.UTC)
+    hour = now.replace(minute=0)
+    _stat(db, lims.client.id, hour, "accepted", 40)
+    _stat(db, lims.client.id, hour, "exchange-files-missing", 12)
+    _stat(db, lims.client.id, hour, "exchange-signature-invalid", 2)
+    engine.run_rule(db, "client_error_spike", now=now)
+    assert _alerts(db, "client_error_spike") == []  # 2/54 refused; 14/54 would be 26 %
+    _stat(db, lims.client.id, hour, "exchange-signature-stale", 12)
+    engine.run_rule(db, "client_error_spike", now=now)
+    [alert] = _alerts(db, "client_error_spike")
+    assert alert.facts["被拒数"] == 14  # 14/66 = 21 %: the files-missing step is not among them
+    assert not any("exchange-files-missing" in r for r in alert.facts["主要原因"])
+
+
 def test_client_error_spike_needs_enough_requests(db: Session, lims: Lims) -> None:
     now = dt.datetime(2026, 11, 20, 3, 40, tzinfo=dt.UTC)
     _stat(db, lims.client.id, now.replace(minute=0), "exchange-signature-invalid", 10)

@@ -469,6 +469,32 @@ def _cells(html: str, client_id: int) -> list[str]:
     return [_text(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)]
 
 
+def test_monitor_counts_files_missing_apart_from_refusals(
+    browser_client: TestClient,
+    session_factory: sessionmaker[Session],
+    factory: Factory,
+    lims: Lims,
+) -> None:
+    """Upload-then-resend is the normal flow of a message with files: 待补传文件, not 被拒."""
+    now = utcnow()
+    recorder = Recorder()
+    for _ in range(8):
+        recorder.record(lims.client.id, "testing.record", "accepted", 100, 5.0, now=now)
+    recorder.record(lims.client.id, "testing.record", "exchange-files-missing", 100, 5.0, now=now)
+    recorder.record(lims.client.id, "testing.record", "exchange-files-missing", 100, 5.0, now=now)
+    recorder.record(lims.client.id, "testing.record", "exchange-signature-invalid", 1, 1.0, now=now)
+    recorder.flush(session_factory)
+    http = browser_client
+    _as(http, factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    page = http.get("/exchange/monitor")
+    cells = _cells(page.text, lims.client.id)
+    assert cells[2:5] == ["11", "1（9.1%）", "2"]  # one real refusal of 11, two awaiting files
+    assert "待补传文件（上传后重发）" in page.text
+    totals = _text(page.text)
+    assert re.search(r"被拒 1 占 9\.1%", totals)
+    assert re.search(r"待补传文件 2 次", totals)
+
+
 def test_monitor_shows_the_counters_and_open_alerts(
     browser_client: TestClient,
     db: Session,
@@ -518,16 +544,17 @@ def test_monitor_shows_the_counters_and_open_alerts(
     _as(http, factory.user(Role.CITY_AUTHORITY, region_code="360400"))
     page = http.get("/exchange/monitor")
     assert page.status_code == 200
-    # name and institution, status, requests, refused (ratio), bytes, latency, last seen, alerts
+    # name and institution, status, requests, refused (ratio), awaiting files, bytes, latency,
+    # last seen, alerts
     cells = _cells(page.text, lims.client.id)
-    assert cells[2:5] == ["5", "1（20.0%）", "5.4 KB"]  # 3 × 1000 + 500 + 2048 bytes
-    assert cells[5] == "38 / 90 ms"  # (10 + 20 + 30 + 90 + 40) / 5, max 90
+    assert cells[2:6] == ["5", "1（20.0%）", "0", "5.4 KB"]  # 3 × 1000 + 500 + 2048 bytes
+    assert cells[6] == "38 / 90 ms"  # (10 + 20 + 30 + 90 + 40) / 5, max 90
     assert lims.institution.name in cells[0]
-    assert cells[6] == now.astimezone(factory.settings.tz).strftime("%Y-%m-%d %H:%M")
-    assert "业务系统报送被拒比例异常" in cells[7]
+    assert cells[7] == now.astimezone(factory.settings.tz).strftime("%Y-%m-%d %H:%M")
+    assert "业务系统报送被拒比例异常" in cells[8]
     other = _cells(page.text, hmac_lims.client.id)
     assert other[2:4] == ["1", "1（100.0%）"]
-    assert other[6] == "从未"  # a refusal is no sign of life
+    assert other[7] == "从未"  # a refusal is no sign of life
     totals = _text(page.text)
     assert re.search(r"请求 6 次", totals)
     assert "签名无效" in page.text

@@ -244,3 +244,37 @@ def test_thresholds_have_an_upper_bound(client, factory):
         headers=_auth(factory, province),
     )
     assert response.status_code == 422
+
+
+def test_rows_name_their_institution_by_code_too(client, db, factory):
+    """A LIMS knows its institution by its code (机构编号, as in imports and the exchange): the
+    API takes ``institution_code`` in place of ``institution_id``; another institution's code,
+    or an unknown one, is refused on that field."""
+    mine, theirs = factory.institution(), factory.institution()
+    admin = factory.user(Role.INSTITUTION_ADMIN, institution=mine)
+    headers = _auth(factory, admin)
+    db.commit()
+    cert = {
+        "number": "D360403-CODE", "issued_by": "江西省住建厅",
+        "issue_date": "2024-01-01", "valid_until": "2029-01-01",
+    }  # fmt: skip
+    made = client.post(
+        "/api/v1/registry/certificates",
+        json={**cert, "institution_code": mine.code},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["institution_id"] == mine.id
+    for code in (theirs.code, "NO-SUCH-CODE"):
+        refused = client.post(
+            "/api/v1/registry/certificates",
+            json={**cert, "number": f"D-{code}", "institution_code": code},
+            headers=headers,
+        )
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["errors"][0]["field"] == "institution_code"
+        assert "机构编号" in refused.json()["errors"][0]["message"]
+    neither = client.post("/api/v1/registry/certificates", json=cert, headers=headers)
+    assert neither.status_code == 422
+    assert neither.json()["errors"][0]["field"] == "institution_id"

@@ -64,6 +64,7 @@ ROUTES: Routes = {
     ("GET", "/reports/{report_id}/qr.{kind}"): "report:read",
     ("GET", "/reports/{report_id}/report.pdf"): "report:read",
     ("GET", "/v/{code}"): PUBLIC,
+    ("GET", "/m/scan"): PUBLIC,
     ("GET", "/v/{code}.json"): PUBLIC,
     ("GET", "/v/{code}/curves/{curve_id}.json"): PUBLIC,
     ("GET", "/v/{code}/samples/{sample_code}/{role}"): PUBLIC,

@@ -204,6 +204,7 @@ ROUTES: Routes = {
     ("GET", "/m/projects/{project_id}"): "project:read",
     ("POST", "/m/projects/{project_id}/samples"): "sample:register",
     ("GET", "/m/keys"): "sample:seal",
+    ("GET", "/m/kept-photos/{token}"): "sample:register",
     ("POST", "/m/keys"): "sample:seal",
     ("GET", "/m/samples/{code}/seal"): "sample:seal",
     ("POST", "/m/samples/{code}/seal/prepare"): "sample:seal",

@@ -63,7 +63,11 @@ CSRF = problem_type(
     "csrf", 403, "表单已失效", "表单缺少或带有无效的防伪令牌（CSRF），请刷新页面后重试。"
 )
 PASSWORD_EXPIRED = problem_type(
-    "password-expired", 403, "密码已过期", "密码已超过有效期，请先修改密码。"
+    "password-expired",
+    403,
+    "密码已过期",
+    "密码已超过有效期：请登录后在 /account/password 修改密码，之后再调用接口"
+    "（修改密码会吊销该账号的访问令牌，改后请重新申请令牌）。",
 )
 INTERNAL = problem_type(
     "internal", 500, "服务器内部错误", "服务器处理请求时出错，已记录，请稍后重试。"
@@ -150,6 +154,10 @@ class CsrfFailed(AppError):
 
 class PasswordExpired(AppError):
     kind = PASSWORD_EXPIRED
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        # where the password is changed, for a program to show its user
+        return {**super().body(instance), "change_password_url": "/account/password"}
 
 
 # Pydantic error types in Chinese; anything else falls back to the library's own message.

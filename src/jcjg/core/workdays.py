@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import chinese_calendar
 
@@ -71,3 +72,42 @@ def working_days_between(start: dt.date, end: dt.date) -> int:
         if is_workday(day):
             count += 1
     return sign * count
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    """A day on which the statutory calendar differs from Monday to Friday: a holiday on a
+    weekday (休), or a weekend day worked in exchange (班), with the holiday's Chinese name."""
+
+    day: dt.date
+    is_workday: bool
+    holiday: str
+
+
+_HOLIDAY_NAMES = {h.value: h.chinese for h in chinese_calendar.Holiday}
+
+
+def covers(year: int) -> bool:
+    """Whether the installed statutory calendar (``chinese-calendar``) knows ``year``; beyond
+    it deadlines count Monday to Friday."""
+    try:
+        chinese_calendar.is_workday(dt.date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def calendar_exceptions(year: int) -> list[CalendarDay]:
+    """The days of ``year`` the deadlines count differently from Monday to Friday (empty when
+    the calendar does not cover the year)."""
+    if not covers(year):
+        return []
+    out: list[CalendarDay] = []
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        working = is_workday(day)
+        if working != (day.weekday() < 5):
+            _, name = chinese_calendar.get_holiday_detail(day)
+            out.append(CalendarDay(day, working, _HOLIDAY_NAMES.get(name or "", name or "")))
+        day += dt.timedelta(days=1)
+    return out

@@ -62,9 +62,10 @@ def load(db: Session, settings: Settings) -> int:
         if all(a.rule_id != alert.rule_id for a in picked):
             picked.append(alert)
     now = utcnow()
-    for alert, steps in zip(picked, PLAN, strict=False):
+    for alert, steps in _planned(picked):
         late = "late" in steps
-        # a late case was ordered three weeks ago, with the usual ten working days
+        # a late case was ordered three weeks ago, with the usual ten working days: about a
+        # standing problem of the registry (not a test of last week), seen before that
         when = now - dt.timedelta(days=21) if late else now
         deadline = add_working_days(beijing_date(when), 10)
         for step in (s for s in steps if s != "late"):
@@ -75,13 +76,36 @@ def load(db: Session, settings: Settings) -> int:
                 note=_NOTES[action], deadline=deadline, responsible="九江市建设工程检测中心",
                 evidence=[_evidence(alert)] if action is A.RECTIFY else [],
             )  # fmt: skip
+        if late:  # (after the actions, which read the alert afresh)
+            db.flush()
+            alert.first_seen_at = min(alert.first_seen_at, when - dt.timedelta(hours=1))
     cases.escalate_overdue(db, now)
     db.flush()
-    return min(len(picked), len(PLAN))
+    return len(_planned(picked))
+
+
+# Subjects of an alert that are standing states of the registry (a person's registrations, a
+# piece of equipment), not events with their own time (a test, a sample, a report) that a case
+# cannot predate.
+STANDING = frozenset({"person", "equipment", "certificate", "institution", "signatory"})
+
+
+def _planned(picked: list[Alert]) -> list[tuple[Alert, tuple[str, ...]]]:
+    """Each picked alert with the steps of its case. The case ordered three weeks ago takes an
+    alert about a standing state of the registry (a person, a piece of equipment), never one
+    about an event of the last days; without one, no case is late."""
+    standing = [a for a in picked if a.subject_type in STANDING]
+    late_alert = standing[-1] if standing else None
+    others = [a for a in picked if a is not late_alert]
+    plans = [p for p in PLAN if "late" not in p]
+    out = list(zip(others, plans, strict=False))
+    if late_alert is not None:
+        out += [(late_alert, p) for p in PLAN if "late" in p]
+    return out
 
 
 _NOTES = {
-    A.DISMISS: "经现场核实，系设备台账录入错误，已更正，不构成违规",
+    A.DISMISS: "经现场核实，系数据录入错误，已更正，不构成违规",
     A.CONFIRM: "经核实属实",
     A.REQUIRE: "请查明原因、完成整改，并上传整改报告",
     A.RECTIFY: "已完成整改，整改报告见附件",

@@ -33,7 +33,7 @@ from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import service
 from jcjg.sampling.choices import CommissionStatus
-from jcjg.sampling.models import Commission
+from jcjg.sampling.models import Commission, Sample
 from jcjg.tenancy.models import Institution
 
 PROJECTS: list[dict[str, Any]] = [
@@ -288,39 +288,65 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         ),
         now=now - dt.timedelta(minutes=5),
     )
-    lab = institutions["jj-center"]
-    commission = Commission(
-        institution_id=lab.id,
-        region_code=main.region_code,
-        project_id=main.id,
-        number="JJZX-WT-2026-0001",
-        year=today.year,
-        seq=1,
-        commissioned_on=today,
-        client_unit=main.owner_unit,
-        items=["0101", "0102"],
-        witness_name=users["witness"].display_name,
-        deliverer_name="王送样",
-        status=CommissionStatus.DELIVERED.value,
-        message_id=str(uuid.uuid4()),
-    )
-    db.add(commission)
+    _deliver(db, settings, institutions["jj-center"], main, users, samples, now)
     db.flush()
+    return True
+
+
+def _deliver(
+    db: Session,
+    settings: Settings,
+    lab: Institution,
+    main: Project,
+    users: dict[str, User],
+    samples: list[Sample],
+    now: dt.datetime,
+) -> None:
+    """The samples' commissions and the lab's receipt check of each."""
+    today = beijing_date(now)
+    # The samples the lab refuses (a swapped photo, a damaged tag) are delivered under a
+    # commission of their own, which ends 已退回; the rest under one that ends 已收样.
+    refused = {2: "swapped", 5: "damaged"}
+    kept = [s for i, s in enumerate(samples) if i not in refused]
+    returned = [s for i, s in enumerate(samples) if i in refused]
+
+    def commission(seq: int) -> Commission:
+        row = Commission(
+            institution_id=lab.id,
+            region_code=main.region_code,
+            project_id=main.id,
+            number=f"JJZX-WT-2026-{seq:04d}",
+            year=today.year,
+            seq=seq,
+            commissioned_on=today,
+            client_unit=main.owner_unit,
+            items=["0101", "0102"],
+            witness_name=users["witness"].display_name,
+            deliverer_name="王送样",
+            status=CommissionStatus.DELIVERED.value,
+            message_id=str(uuid.uuid4()),
+        )
+        db.add(row)
+        db.flush()
+        return row
+
+    delivered, refused_commission = commission(1), commission(2)
     never_issued = "360402269999999"
     from stdnum.iso7064 import mod_37_36
 
     never_issued += mod_37_36.calc_check_digit(never_issued)
-    service.link_samples(db, commission, [s.sample_code for s in samples] + [never_issued])
+    service.link_samples(db, delivered, [s.sample_code for s in kept] + [never_issued])
+    service.link_samples(db, refused_commission, [s.sample_code for s in returned])
     for i, sample in enumerate(samples):
-        swapped = i == 2
-        damaged = i == 5
+        swapped = refused.get(i) == "swapped"
+        damaged = refused.get(i) == "damaged"
         service.check_receipt(
             db=db,
             settings=settings,
             data=service.ReceiptInput(
                 sample_code=sample.sample_code,
                 institution=lab,
-                commission_number=commission.number,
+                commission_number=(refused_commission if i in refused else delivered).number,
                 photo=specimen_photo(900 if swapped else 100 + i, 0 if swapped else 2),
                 tag_intact=not damaged,
                 via="page",
@@ -328,5 +354,5 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
             ),
             now=now - dt.timedelta(hours=2 - i * 0.1),
         )
-    db.flush()
-    return True
+    # every sample of it refused: the lab sends the commission back
+    refused_commission.status = CommissionStatus.REJECTED.value

@@ -26,6 +26,18 @@ log = logging.getLogger("jcjg.exchange")
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 SUCCESS = frozenset({ACCEPTED, DUPLICATE, "stored"})
+# The normal second step of sending a message that refers to files: the platform answers 422
+# exchange-files-missing, the sender uploads the files and sends the message again. Counted on
+# its own (待补传文件), never as a rejection.
+AWAITING_FILES = "exchange-files-missing"
+# Outcomes that are no rejection; every other outcome is the slug of the problem that refused
+# the request. The monitor page and rule client_error_spike both split by this.
+NOT_REJECTED = SUCCESS | {"chunk", "upload_created", AWAITING_FILES}
+
+
+def is_rejection(outcome: str) -> bool:
+    """Whether a request with ``outcome`` was really refused (files still to upload is not)."""
+    return outcome not in NOT_REJECTED
 
 
 @dataclass

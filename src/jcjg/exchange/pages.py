@@ -53,7 +53,7 @@ from jcjg.exchange import clients as service
 from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
 from jcjg.exchange.lists import CLIENTS, institution_names
 from jcjg.exchange.models import Client, ClientKey, ClientStat
-from jcjg.exchange.monitor import SUCCESS, hour_of
+from jcjg.exchange.monitor import AWAITING_FILES, hour_of, is_rejection
 from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
 from jcjg.exchange.types import message_types
 from jcjg.regions import service as regions
@@ -66,15 +66,13 @@ Approver = Annotated[Principal, Depends(requires("exchange_client:approve"))]
 
 MAX_PUBLIC_KEY_BYTES = 16 * 1024
 MAX_HOURS = 24 * 7
-# Outcomes that are no refusal; every other outcome is the slug of the problem that refused the
-# request (the same split as rule client_error_spike).
-NOT_REFUSED = SUCCESS | {"chunk", "upload_created"}
 OUTCOME_LABELS = {
     "accepted": "已受理",
     "duplicate": "重复报送（返回原回执）",
     "stored": "文件已保存",
     "chunk": "分块已接收",
     "upload_created": "续传任务已创建",
+    AWAITING_FILES: "待补传文件（上传后重发）",
 }
 ALG_LABELS = {
     ALG_ED25519: "Ed25519（机构生成密钥对，只上传公钥）",
@@ -130,10 +128,12 @@ def human_bytes(size: int) -> str:
 
 @dataclass
 class Tally:
-    """Requests of one group: how many, how many refused, bytes, latency."""
+    """Requests of one group: how many, how many refused, how many waited for files to be
+    uploaded (the normal upload-then-resend step, no rejection), bytes, latency."""
 
     count: int = 0
     rejected: int = 0
+    awaiting_files: int = 0
     bytes: int = 0
     latency_ms_sum: float = 0.0
     latency_ms_max: float = 0.0
@@ -142,7 +142,9 @@ class Tally:
         self, outcome: str, count: int, size: int, latency_sum: float, latency_max: float
     ) -> None:
         self.count += count
-        if outcome not in NOT_REFUSED:
+        if outcome == AWAITING_FILES:
+            self.awaiting_files += count
+        elif is_rejection(outcome):
             self.rejected += count
         self.bytes += size
         self.latency_ms_sum += latency_sum
@@ -210,7 +212,7 @@ def traffic(db: Session, ids: Select[Any], hours: int, now: dt.datetime) -> Traf
         .where(*where)
         .group_by(ClientStat.hour, ClientStat.outcome)
     ).all():
-        per_hour[hour][0 if outcome in NOT_REFUSED else 1] += int(count or 0)
+        per_hour[hour][1 if is_rejection(outcome) else 0] += int(count or 0)
     for step in range(hours):
         hour = since + dt.timedelta(hours=step)
         accepted, refused = per_hour.get(hour, (0, 0))

@@ -13,7 +13,7 @@ from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.core.workdays import BEIJING, is_workday
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientStat
-from jcjg.exchange.monitor import SUCCESS, hour_of
+from jcjg.exchange.monitor import hour_of, is_rejection
 
 WORK_START_HOUR = 8  # a working hour is 08:00-18:00 local time on a statutory working day
 WORK_END_HOUR = 18
@@ -94,6 +94,7 @@ def client_silent(ctx: RuleContext) -> Iterator[Finding]:
     },
     description="最近若干小时内（默认 1 小时，含当前小时），业务系统的请求被拒"
     "（签名、校验、冲突等）的比例超过上限（默认 20%），且请求数不少于下限（默认 20）。"
+    "先上传所引文件再重发消息的正常步骤（待补传文件）不算被拒。"
     "可能是密钥泄露、时钟漂移或接口改错。",
 )
 def client_error_spike(ctx: RuleContext) -> Iterator[Finding]:
@@ -127,7 +128,7 @@ def client_error_spike(ctx: RuleContext) -> Iterator[Finding]:
         if hour < hour_of(ctx.now) - dt.timedelta(hours=window - 1):
             continue
         totals[client_id][0] += int(count)
-        if outcome not in SUCCESS and outcome not in {"chunk", "upload_created"}:
+        if is_rejection(outcome):
             totals[client_id][1] += int(count)
             reasons[client_id][outcome] += int(count)
     for client_id, (total, rejected) in sorted(totals.items()):

@@ -40,7 +40,7 @@ def targets() -> Targets:
 
 def parse(spec: EntitySpec, raw: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """Validate ``raw`` against the spec; every failing field is reported at once."""
-    known = {f.name for f in spec.fields} | {"institution_id"}
+    known = {f.name for f in spec.fields} | {"institution_id", "institution_code"}
     errors = [FieldError(k, "不允许的字段", "extra_forbidden") for k in raw if k not in known]
     values: dict[str, Any] = {}
     for f in spec.fields:
@@ -118,8 +118,28 @@ def get_row(
     return get_scoped(db, spec.model, row_id, principal, action)
 
 
-def institution_for(*, db: Session, principal: Principal, institution_id: Any) -> Institution:
-    """An institution the principal may maintain, or a field error on ``institution_id``."""
+def institution_for(
+    *, db: Session, principal: Principal, institution_id: Any, institution_code: Any = None
+) -> Institution:
+    """An institution the principal may maintain, named by its id or by its code (机构编号, as
+    in imports and the exchange), or a field error on ``institution_id``."""
+    if institution_id in (None, "") and isinstance(institution_code, str) and institution_code:
+        inst = db.scalars(
+            restrict(
+                select(Institution).where(Institution.code == institution_code.strip()),
+                principal,
+                "update",
+            )
+        ).first()
+        if inst is None:
+            raise ValidationFailed(
+                errors=[
+                    FieldError(
+                        "institution_code", "没有这个机构编号，或该机构不在您的管辖范围内", "scope"
+                    )
+                ]
+            )
+        return inst
     try:
         ident = parse_id(institution_id)
     except (TypeError, ValueError):
@@ -247,7 +267,12 @@ def create_row(
         obj = spec.model(code=next_institution_code(db, region), status="active")
         _apply(obj, values)
     else:
-        inst = institution_for(db=db, principal=principal, institution_id=raw.get("institution_id"))
+        inst = institution_for(
+            db=db,
+            principal=principal,
+            institution_id=raw.get("institution_id"),
+            institution_code=raw.get("institution_code"),
+        )
         values = _resolve(db, spec, values, inst.id)
         _check_unique(db, spec, values, None)
         obj = spec.model(institution_id=inst.id, region_code=inst.region_code)

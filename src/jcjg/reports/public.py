@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from jcjg.reports import chain, service
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
+from jcjg.sampling import codes as sample_codes
 from jcjg.sampling.models import Sample
 from jcjg.tenancy.models import Institution
 from jcjg.testing import service as testing
@@ -132,6 +133,30 @@ def _keep(
             body=bytes(response.body),
             media_type=response.headers["content-type"],
         )
+
+
+@router.get("/m/scan", response_class=HTMLResponse)
+def scan_page(
+    request: Request,
+    principal: Public,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """扫码查验 on the phone: the camera reads a report's QR (its verification page opens) or a
+    sample tag (the tag's page); typing the code is the fallback (``q``)."""
+    problem = ""
+    if q.strip():
+        code = normalise(q)
+        if not SUPERVISION.problem(code):
+            return RedirectResponse(f"/v/{code}", 303)
+        if not sample_codes.code_problem(code):
+            return RedirectResponse(f"/s/{code}", 303)
+        problem = "无法识别的编码：报告监管码为 17 位，样品编码为 16 位，请核对后重新输入。"
+    return render(
+        request,
+        "m/scan.html",
+        {"q": q, "problem": problem},
+        status_code=422 if problem else 200,
+    )
 
 
 @router.get("/v/{code}", response_class=HTMLResponse)

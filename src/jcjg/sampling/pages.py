@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -25,15 +27,17 @@ from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.config import Settings
 from jcjg.core import listing
-from jcjg.core.blobs import blob_store
+from jcjg.core.blobs import BlobCorrupted, BlobNotFound, blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
-from jcjg.core.forms import JsonBody, PostedForm
+from jcjg.core.forms import JsonBody, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import render
+from jcjg.documents.photos import PhotoProblem, store_photo
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
@@ -205,8 +209,18 @@ def sample_photo(
     if not digest:
         raise NotFound()
     data = blob_store(settings).get(digest)
-    media = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
-    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        data, media_type=image_type(data), headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+def image_type(data: bytes) -> str:
+    """The media type of a stored photo (JPEG, PNG or WebP: what documents.photos takes)."""
+    if data[:4] == b"\x89PNG":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"
 
 
 @router.get("/samples/{code}/witness-record.pdf")
@@ -471,6 +485,85 @@ def mobile_project(
     )
 
 
+REGISTER_PHOTOS = ("sample", "tag", "sampler")
+
+
+def kept_photo_token(settings: Settings, user_id: int, digest: str) -> str:
+    """A reference to a photo already uploaded with a form that failed, so the sampler need not
+    take it again: its SHA-256 and a MAC binding it to the user (no one else can reuse it)."""
+    mac = hmac.new(
+        settings.secret_key.encode(), f"kept-photo:{user_id}:{digest}".encode(), hashlib.sha256
+    ).hexdigest()[:32]
+    return f"{digest}.{mac}"
+
+
+def kept_photo_digest(settings: Settings, user_id: int, token: str) -> str | None:
+    """The SHA-256 a :func:`kept_photo_token` refers to, or None when it is not one of this
+    user's."""
+    digest = token.partition(".")[0]
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        return None
+    good = kept_photo_token(settings, user_id, digest)
+    return digest if hmac.compare_digest(good.encode(), token.encode()) else None
+
+
+def _registration_photos(
+    settings: Settings, principal: Principal, form: Posted, values: dict[str, str]
+) -> dict[str, bytes | None]:
+    """The photos of the registration: each newly taken one, else the one kept from the last
+    failed submit (a taken photo replaces a kept one)."""
+    photos: dict[str, bytes | None] = {}
+    for role in REGISTER_PHOTOS:
+        data = form.file(f"photo_{role}")
+        if not data:
+            digest = kept_photo_digest(
+                settings, principal.user_id or 0, values.get(f"kept_photo_{role}", "")
+            )
+            if digest is not None:
+                try:
+                    data = blob_store(settings).get(digest)
+                except (BlobNotFound, BlobCorrupted):
+                    data = None
+        photos[role] = data
+    return photos
+
+
+def _keep_photos(
+    settings: Settings,
+    principal: Principal,
+    photos: dict[str, bytes | None],
+    errors: dict[str, str],
+) -> dict[str, str]:
+    """Tokens of the photos that were fine, to send back with the form after an error."""
+    kept: dict[str, str] = {}
+    for role, data in photos.items():
+        if not data or f"photo_{role}" in errors:
+            continue
+        try:
+            digest = store_photo(settings, data).sha256
+        except PhotoProblem:
+            continue
+        kept[role] = kept_photo_token(settings, principal.user_id or 0, digest)
+    return kept
+
+
+@router.get("/m/kept-photos/{token}")
+def kept_photo(
+    settings: SettingsDep,
+    principal: Sampler,
+    token: Annotated[str, Path(max_length=200)],
+) -> Response:
+    """A photo kept from the sampler's own failed submit (shown beside its field)."""
+    digest = kept_photo_digest(settings, principal.user_id or 0, token)
+    if digest is None:
+        raise NotFound()
+    try:
+        data = blob_store(settings).get(digest)
+    except (BlobNotFound, BlobCorrupted) as exc:
+        raise NotFound() from exc
+    return Response(data, media_type=image_type(data), headers={"Cache-Control": "private"})
+
+
 @router.post("/m/projects/{project_id}/samples", response_class=HTMLResponse)
 def mobile_register(
     request: Request,
@@ -482,21 +575,23 @@ def mobile_register(
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
     values = form.values()
-    try:
-        prepared_at = None
-        if values.get("prepared_at"):
-            try:
-                prepared_at = dt.datetime.fromisoformat(values["prepared_at"])
-            except ValueError as exc:
-                raise ValidationFailed(
-                    errors=[FieldError("prepared_at", "时间格式不正确")]
-                ) from exc
+    photos = _registration_photos(settings, principal, form, values)
+    # Errors the page finds itself, shown together with the service's.
+    found: list[FieldError] = []
+    prepared_at = None
+    if values.get("prepared_at"):
+        try:
+            prepared_at = dt.datetime.fromisoformat(values["prepared_at"])
+        except ValueError:
+            found.append(FieldError("prepared_at", "时间格式不正确"))
+        else:
             if prepared_at.tzinfo is None:
                 prepared_at = prepared_at.replace(tzinfo=settings.tz)
-        try:
-            count = int(values.get("specimen_count") or "1")
-        except ValueError:
-            count = 0
+    try:
+        count = int(values.get("specimen_count") or "1")
+    except ValueError:
+        count = 0
+    try:
         sample = service.register_sample(
             db=db,
             settings=settings,
@@ -515,12 +610,13 @@ def mobile_register(
                 latitude=_float(values.get("latitude")),
                 longitude=_float(values.get("longitude")),
                 accuracy_m=_float(values.get("accuracy")),
-                photos={role: form.file(f"photo_{role}") for role in ("sample", "tag", "sampler")},
+                photos=photos,
             ),
             now=utcnow(),
         )
     except ValidationFailed as error:
         db.rollback()
+        errors = errors_by_field(found + error.errors)
         project = get_scoped(db, Project, project_id, principal, "read")
         return render(
             request,
@@ -530,8 +626,9 @@ def mobile_register(
                 "pending": [],
                 "recent": [],
                 "values": values,
-                "errors": errors_by_field(error.errors),
+                "errors": errors,
                 "error": error.detail,
+                "kept": _keep_photos(settings, principal, photos, errors),
                 "names": {},
                 "now": utcnow(),
                 **_CHOICES,

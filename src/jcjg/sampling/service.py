@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -56,6 +56,9 @@ from jcjg.tenancy.models import Institution
 MAX_BATCH = 500
 MAX_PREPARED_AGE = dt.timedelta(days=7)  # a sample registered later than this is refused
 RECEIPT_PHASH_MAX_DISTANCE = 12  # bits of 64: over this the receipt photo is another specimen
+
+
+_T = TypeVar("_T")
 
 
 def _fail(field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
@@ -221,14 +224,18 @@ def register_sample(
     project = db.get(Project, project_id)
     if project is None:
         raise NotFound()
-    code = parse_code(form.sample_code)
-    issued = db.scalars(select(SampleCode).where(SampleCode.code == code)).first()
-    if issued is None:
-        raise _fail("sample_code", "平台未发放过这个样品编码")
-    if issued.project_id != project.id:
-        raise _fail("sample_code", "该样品编码发放给了其他工程项目")
-    if issued.used_at is not None:
-        raise _fail("sample_code", "该样品编码已被使用（一个编码只能用于一个样品）", "unique")
+    # Every field is checked before anything is refused, so the form shows every error at once.
+    errors: list[FieldError] = []
+
+    def checked(check: Callable[..., _T], *args: Any) -> _T | None:
+        try:
+            return check(*args)
+        except ValidationFailed as failed:
+            errors.extend(failed.errors)
+            return None
+
+    code = checked(parse_code, form.sample_code)
+    issued = checked(_issued_code, db, project, code) if code is not None else None
     member = projects.active_member(
         db,
         project_id=project.id,
@@ -238,32 +245,44 @@ def register_sample(
     )
     if member is None:
         raise PermissionDenied("您不是该工程项目当前登记的取样人员")
-    material = _text(form.material, "material", "样品名称", 64, required=True)
-    if form.prepared_at is None:
-        raise _fail("prepared_at", "请填写制样时间", "missing")
-    prepared_at = form.prepared_at
-    if prepared_at > now + dt.timedelta(minutes=5):
-        raise _fail("prepared_at", "制样时间不能晚于现在")
-    if now - prepared_at > MAX_PREPARED_AGE:
-        raise _fail("prepared_at", "制样时间早于 7 天前，不能再登记")
+    material = checked(_text, form.material, "material", "样品名称", 64, True)
+    texts = {
+        name: checked(_text, getattr(form, name), name, label, limit)
+        for name, label, limit in (
+            ("specification", "规格型号", 100),
+            ("batch_number", "批号", 64),
+            ("quantity", "代表数量", 64),
+            ("structure_part", "使用部位", 200),
+            ("specimen_size", "试件尺寸", 64),
+        )
+    }
+    prepared_at = checked(_prepared_at, form.prepared_at, now)
     if not 1 <= form.specimen_count <= 100:
-        raise _fail("specimen_count", "试件数量应为 1 至 100")
-    position = _position(form.latitude, form.longitude, form.accuracy_m)
-    photos = {
-        role: take_photo(settings, form.photos.get(role), f"photo_{role}")
+        errors.append(FieldError("specimen_count", "试件数量应为 1 至 100"))
+    position = checked(_position, form.latitude, form.longitude, form.accuracy_m)
+    taken = {
+        role: checked(take_photo, settings, form.photos.get(role), f"photo_{role}")
         for role in ("sample", "tag", "sampler")
     }
+    if errors:
+        raise ValidationFailed(errors=errors)
+    assert code is not None
+    assert issued is not None
+    assert material is not None
+    assert prepared_at is not None
+    assert position is not None
+    photos = {role: p for role, p in taken.items() if p is not None}
     sample = Sample(
         sample_code=code,
         project_id=project.id,
         region_code=project.region_code,
         material=material,
-        specification=_text(form.specification, "specification", "规格型号", 100),
-        batch_number=_text(form.batch_number, "batch_number", "批号", 64),
-        quantity=_text(form.quantity, "quantity", "代表数量", 64),
-        structure_part=_text(form.structure_part, "structure_part", "使用部位", 200),
+        specification=texts["specification"] or "",
+        batch_number=texts["batch_number"] or "",
+        quantity=texts["quantity"] or "",
+        structure_part=texts["structure_part"] or "",
         specimen_count=form.specimen_count,
-        specimen_size=_text(form.specimen_size, "specimen_size", "试件尺寸", 64),
+        specimen_size=texts["specimen_size"] or "",
         prepared_at=prepared_at,
         sampler_user_id=principal.user_id,
         sampled_at=now,
@@ -308,6 +327,28 @@ def register_sample(
         },
     )
     return sample
+
+
+def _issued_code(db: Session, project: Project, code: str) -> SampleCode:
+    """The issued code ``code`` if this project may still use it."""
+    issued = db.scalars(select(SampleCode).where(SampleCode.code == code)).first()
+    if issued is None:
+        raise _fail("sample_code", "平台未发放过这个样品编码")
+    if issued.project_id != project.id:
+        raise _fail("sample_code", "该样品编码发放给了其他工程项目")
+    if issued.used_at is not None:
+        raise _fail("sample_code", "该样品编码已被使用（一个编码只能用于一个样品）", "unique")
+    return issued
+
+
+def _prepared_at(prepared_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    if prepared_at is None:
+        raise _fail("prepared_at", "请填写制样时间", "missing")
+    if prepared_at > now + dt.timedelta(minutes=5):
+        raise _fail("prepared_at", "制样时间不能晚于现在")
+    if now - prepared_at > MAX_PREPARED_AGE:
+        raise _fail("prepared_at", "制样时间早于 7 天前，不能再登记")
+    return prepared_at
 
 
 def _position(

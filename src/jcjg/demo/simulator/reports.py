@@ -112,6 +112,16 @@ def contract_plan(
     return ("contract", payload, {digest: pdf}, None)
 
 
+# A report covers one kind of test (a rebar report lists rebar records only): its title and
+# the line its PDF prints.
+KINDS = {
+    "concrete_compression": ("混凝土试块抗压强度检测报告", "混凝土试块抗压强度：符合设计要求。"),
+    "rebar_tensile": ("钢筋拉伸检测报告", "钢筋屈服强度、抗拉强度、断后伸长率：符合标准要求。"),
+    "mortar_strength": ("水泥胶砂强度检测报告", "水泥胶砂抗折、抗压强度：符合标准要求。"),
+}
+OTHER_KIND = ("检测报告", "所检项目：符合设计要求。")
+
+
 def report_plans(
     lab: LabReports,
     records: list[dict[str, Any]],
@@ -121,11 +131,15 @@ def report_plans(
     message: Message,
     violations: float,
 ) -> list[Plan]:
-    """The report of ``records`` (test_record payloads of one commission), its signed PDF
-    after the code comes back, and the project's contract the first time."""
+    """The reports of ``records`` (test_record payloads of one commission), one per kind of
+    test, each with its signed PDF after the code comes back; and the project's contract the
+    first time."""
     if lab.signer is None or not records:
         return []
-    cubes = [r for r in records if r["kind"] == "concrete_compression"]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["kind"], []).append(record)
+    cubes = groups.get("concrete_compression", [])
     first = project_code not in lab.contracted
     applicable = ["report_signature_invalid", "report_qr_mismatch", "unknown_code_scanned"]
     applicable += ["contract_late"] if first else []
@@ -140,12 +154,36 @@ def report_plans(
     skip = bool(planted) and not lab.planted["number_gap"]
     if skip:
         lab.planted["number_gap"] += 1
-    lab.sequence += 2 if skip else 1
+        lab.sequence += 1
+    # the report that breaks the planted rule: the cubes' for a stated result, else the first
+    target = "concrete_compression" if planted == "report_data_mismatch" else next(iter(groups))
+    for kind, group in groups.items():
+        here = planted if kind == target and planted != "contract_late" else ""
+        plans.append(_report_plan(lab, kind, group, commission_number, project_code, here,
+                                  rng, message))  # fmt: skip
+    if planted:
+        lab.planted[planted] += 1
+    return plans
+
+
+def _report_plan(
+    lab: LabReports,
+    kind: str,
+    records: list[dict[str, Any]],
+    commission_number: str,
+    project_code: str,
+    planted: str,
+    rng: random.Random,
+    message: Message,
+) -> Plan:
+    """The report of one kind of test's ``records``."""
+    lab.sequence += 1
     number = f"SIM-{lab.code}-BG-{utcnow().year}-{lab.sequence:06d}"
+    title, line = KINDS.get(kind, OTHER_KIND)
     results: dict[str, Any] = {}
-    if len(cubes) == 1:
-        loads = [float(s["values"]["peak_kn"]) for s in cubes[0]["specimens"]]
-        outcome = judgement.concrete(loads, 150, cubes[0]["grade"])
+    if kind == "concrete_compression" and len(records) == 1:
+        loads = [float(s["values"]["peak_kn"]) for s in records[0]["specimens"]]
+        outcome = judgement.concrete(loads, 150, records[0]["grade"])
         strength = outcome.values.get("strength_mpa")
         if strength is not None:
             factor = 1.12 if planted == "report_data_mismatch" else 1.0
@@ -153,7 +191,7 @@ def report_plans(
     payload = message(
         number=number,
         sequence=lab.sequence,
-        title="检测报告",
+        title=title,
         commission_number=commission_number,
         project_code=project_code,
         test_record_numbers=[r["number"] for r in records],
@@ -164,18 +202,16 @@ def report_plans(
         signatories=[{"name": "模拟检测员"}, {"name": "模拟批准人"}],
         issued_on=utcnow().astimezone(BEIJING).date().isoformat(),
     )
-    if planted:
-        lab.planted[planted] += 1
     # the two forgeries of a signature in turn: a PDF altered after signing, then one signed
     # by a key never registered
-    altered = planted == "report_signature_invalid" and lab.planted[planted] % 2 == 1
-    plans.append(("report", payload, {}, _file(lab, number, planted, altered, rng, message)))
-    return plans
+    altered = planted == "report_signature_invalid" and lab.planted[planted] % 2 == 0
+    follow = _file(lab, number, planted, altered, rng, message, (line,))
+    return ("report", payload, {}, follow)
 
 
 def _file(
     lab: LabReports, number: str, planted: str, altered: bool, rng: random.Random,
-    message: Message,
+    message: Message, lines: tuple[str, ...] = (),
 ) -> Callable[[Any], list[Any]]:  # fmt: skip
     def then(results: Any) -> list[Any]:
         from jcjg.documents.signing import personal_identity, sign_pdf_as
@@ -192,7 +228,7 @@ def _file(
         key, certificate = lab.signer
         if planted == "report_signature_invalid" and not altered:
             key, certificate = personal_identity("冒名签字人")  # never registered
-        pdf = sign_pdf_as(report_pdf(number, printed), key, certificate)
+        pdf = sign_pdf_as(report_pdf(number, printed, lines), key, certificate)
         if altered:  # a figure changed after signing: the signed bytes no longer match
             at = pdf.index(b"ReportLab")
             pdf = pdf[:at] + b"ReportLAB" + pdf[at + 9 :]
