@@ -116,8 +116,8 @@ def visit(page, url: str, path: str, size: str, out: Path, who: str, found: Find
             found.add(where, f"page {seen['scrollWidth']}px wide on a {seen['width']}px screen")
         if seen["wide"]:
             found.add(where, "tables wider than the screen: " + "; ".join(seen["wide"]))
-    name = f"tour-{who}-{size}-{path.strip('/').replace('/', '_') or 'home'}.jpeg"
-    page.screenshot(path=str(out / name), full_page=True, type="jpeg", quality=60)
+    name = f"tour-{who}-{size}-{path.strip('/').replace('/', '_') or 'home'}.png"
+    page.screenshot(path=str(out / name), full_page=True)
 
 
 def one_account_per_role() -> list[str]:

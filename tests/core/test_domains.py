@@ -160,7 +160,7 @@ def test_field_roles_land_on_their_phone_work() -> None:
     for role in (Role.WITNESS, Role.SAMPLER):
         landing = domains.landing_for(role.value)
         assert landing is not None
-        assert (landing.href, landing.title) == ("/m", "现场取样与见证")
+        assert (landing.href, landing.title) == ("/m", "取样见证")
     assert domains.landing_for(Role.STATION.value) is None  # the home
     assert domains.landing_for(None) is None
 

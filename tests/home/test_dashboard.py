@@ -409,7 +409,7 @@ def test_accounts_without_a_dashboard_see_the_functions(browser_client, world, f
     assert "您现在可以" in page
     # a witness's first function is the phone pages' work, where the login also lands
     functions = page.split('<ul class="functions">', 1)[1]
-    assert functions.split("<li>", 2)[1].startswith('<a href="/m">现场取样与见证</a>')
+    assert functions.split("<li>", 2)[1].startswith('<a href="/m">取样见证</a>')
 
 
 # --- figures kept for a while ------------------------------------------------------------------

@@ -60,7 +60,7 @@ DOMAIN = Domain(
     ),
     nav=(
         NavEntry(
-            title="现场取样与见证",
+            title="取样见证",
             href="/m",
             group="工作台",
             permission="project:read",

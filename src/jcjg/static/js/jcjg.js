@@ -90,3 +90,24 @@ document.addEventListener("change", (event) => {
     field.form.submit();
   }
 });
+
+// Below 600 px a `table.list-cards` shows each row as a card, every cell as "label: value"
+// (static/css/lists.css). Lists written with core.listing give each cell its data-label; other
+// tables (the job list, the role matrix, the monitor's) get it here from their column headers,
+// also in what htmx swaps in.
+function labelCells(root) {
+  root.querySelectorAll("table.list-cards").forEach((table) => {
+    const heads = [...table.querySelectorAll("thead tr:last-child th")].map((th) => th.textContent.trim());
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      let column = 0;
+      [...row.cells].forEach((cell) => {
+        if (!cell.hasAttribute("data-label") && heads[column] && cell.colSpan === 1) {
+          cell.setAttribute("data-label", heads[column]);
+        }
+        column += cell.colSpan || 1;
+      });
+    });
+  });
+}
+document.addEventListener("DOMContentLoaded", () => labelCells(document));
+document.addEventListener("htmx:afterSwap", (event) => labelCells(event.detail.target));
