@@ -61,7 +61,7 @@ def test_uploads_and_exports_show_their_progress(live_server, browser, tmp_path)
     # an export that fails: the reason beside the link, no file
     page.evaluate(
         """() => { const a = document.querySelector("a[href*='format=xlsx']");
-                   a.href = a.href.replace('/registry/labs/', '/registry/no-such-kind/'); }"""
+                   a.href = a.href.replace('/registry/labs', '/registry/no-such-kind'); }"""
     )
     page.click("a[href*='format=xlsx']")
     failed = page.locator("[data-progress-status].bad")

@@ -25,7 +25,7 @@ from jcjg.auth.passwords import hash_password
 from jcjg.core.db import utcnow
 from jcjg.core.domains import nav_for
 from jcjg.demo.load import USERS, load
-from tests.browser.conftest import LiveServer, serve
+from tests.browser.conftest import _CHROMIUM, LiveServer, serve
 from tests.browser.test_sampling_flow import PHONE, log_in, shots
 from tests.factories import PASSWORD
 
@@ -70,6 +70,9 @@ class Findings:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The demo region on a live server, every demo account's password known to the test."""
+    # Playwright's sync API keeps an event loop running in this thread while its browser is
+    # open (an earlier browser test's): loading the demo needs the thread's own.
+    _CHROMIUM.stop()
     with serve(tmp_path_factory.mktemp("tour")) as server:
         db = server.factory.db
         load(db, server.factory.settings)
