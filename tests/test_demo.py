@@ -36,40 +36,43 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, settings, brows
 
 
 def test_demo_shows_every_rule_firing(db, settings):
+    """Every rule the domains register has an open alert after ``make run``: from the demo's
+    planted data (``jcjg demo load``), or, for the few that need a lab's live system (signed
+    PDFs, sealed photos), from the simulator's planted violations. A new rule without either
+    fails here."""
     from sqlalchemy import select
 
-    from jcjg.alerts.engine import sweep
+    from jcjg.alerts.engine import rules, sweep
     from jcjg.alerts.models import Alert
+    from jcjg.demo.load import run
+    from jcjg.demo.simulator import reports as simulated_reports
+    from jcjg.demo.simulator import sampling as simulated_sampling
+    from jcjg.tenancy.models import Institution
 
-    load(db, settings)
-    result = sweep(db)
+    run(db, settings)
+    result = sweep(db)  # the next daily sweep finds them still
     assert not result.failed
     firing = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
+    registered = set(rules())
+    simulated = set(simulated_reports.PLANTED) | set(simulated_sampling.PLANTED)
+    assert firing <= registered
+    assert simulated <= registered
+    assert firing | simulated == registered, sorted(registered - firing - simulated)
     assert {
-        "calibration_expired",
-        "certificate_lending",
-        "unlicensed_work",
-        "out_of_scope",
-        "staffing_below_standard",
-        "signatory_out_of_scope",
-        "licence_expiring",
         # the sampling chain (jcjg.demo.sampling)
-        "assignment_change_late",
         "receipt_refused",
         "sample_photo_mismatch",
         "sampling_window",
         "untagged_sample",
         "witness_off_site",
-        # test records (jcjg.demo.testing)
-        "loading_rate",
-        "curve_reuse",
-        "result_curve_mismatch",
-        "judgement_mismatch",
-        "late_upload",
-        "manual_override",
-        "equipment_invalid",
-        "impossible_timing",
-        "onsite_plan_late",
+        # the exchange, the register, reports and orders (jcjg.demo.exchange, .testing, ...)
+        "client_error_spike",
+        "client_silent",
+        "nonconformity_unhandled",
+        "number_reused",
+        "rectification_order_overdue",
+        "report_data_mismatch",
+        "report_late",
     } <= firing
     # and the registry's rules on the demo lab's test records
     on_records = set(
@@ -88,7 +91,23 @@ def test_demo_shows_every_rule_firing(db, settings):
         )
     ).all()
     assert {a.facts.get("专项", "") for a in healthy if a.rule_id == "staffing_below_standard"}
-    assert len({a.institution_id for a in healthy}) == 1
+    center = db.scalar(
+        select(Institution.id).where(Institution.name == "九江市建设工程质量检测中心")
+    )
+    assert len({a.institution_id for a in healthy if a.institution_id != center}) == 1
+    # beside its tests, the demo lab's systems on the exchange, report numbers and overdue order
+    # (number_gap only when six weeks ago was in this Beijing year)
+    own = {a.rule_id for a in healthy if a.institution_id == center}
+    planted = {"client_error_spike", "client_silent", "number_reused"}
+    assert (
+        planted | {"rectification_order_overdue"}
+        <= own
+        <= planted
+        | {
+            "rectification_order_overdue",
+            "number_gap",
+        }
+    )
 
 
 def test_demo_cases_show_every_step_of_handling(db, settings):

@@ -1,0 +1,111 @@
+"""Demo reports for ``make run`` (after :mod:`jcjg.demo.testing`): six weeks ago the demo lab
+reported the cubes that failed then as conforming (report_data_mismatch), under sequence 3 of
+its year, and sequence 2 never came (number_gap, in the same Beijing year); its concrete room
+has drawn the supervision code for the report on the first two cube tests of the demo
+commission, but its signed PDF has not arrived more than a day later (report_late); and its
+rebar room, keeping a counter of its own, numbered its report with the same annual sequence
+(number_reused: 001 9.1.2 wants one sequence for the lab). Reports go in through the same
+service the exchange uses; idempotent: nothing is done when the first report exists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.core.workdays import beijing_date
+from jcjg.demo.testing import FAILED, FIRST
+from jcjg.projects.models import Project
+from jcjg.registry.models import Person, Signatory
+from jcjg.reports.models import Report
+from jcjg.reports.schemas import ReportIn
+from jcjg.reports.service import issue_report
+from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
+from jcjg.testing.models import TestRecord
+
+
+def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) -> int:
+    """The two reports described above; how many were issued."""
+    lab = institutions.get("jj-center")
+    if lab is None:
+        return 0
+    year = beijing_date(now).year
+    concrete = f"JZ-BG-HNT-{year}-0001"
+    if db.scalar(
+        select(Report.id).where(Report.institution_id == lab.id, Report.number == concrete)
+    ):
+        return 0
+    records = {
+        r.number: r
+        for r in db.scalars(
+            select(TestRecord).where(
+                TestRecord.institution_id == lab.id,
+                TestRecord.number.in_([FIRST, "JZ-HNT-2026-0002", "JZ-GJ-2026-0001", FAILED]),
+            )
+        )
+    }
+    if len(records) < 4:
+        return 0
+    signer = db.scalars(
+        select(Person)
+        .join(Signatory, Signatory.person_id == Person.id)
+        .where(Signatory.institution_id == lab.id)
+        .order_by(Signatory.id)
+    ).first()  # the lab's authorised signatory (its technical director)
+    signed = [{"name": signer.name, "id_number": signer.id_number}] if signer else []
+    failed = records[FAILED]
+    sent = failed.received_at + dt.timedelta(hours=2)
+    _issue(db, lab, sent, signed, {
+        "number": f"JZ-BG-HNT-{beijing_date(sent).year}-0003", "sequence": 3,
+        "title": "混凝土试块抗压强度检测报告", "project_code": _project_code(db, failed),
+        "test_record_numbers": [FAILED], "items": ["0108"],
+        "conclusion": "所检混凝土试块抗压强度符合 C30 设计要求。", "judgement": "conforming",
+        "results": {"strength_mpa": 24.6},
+    })  # fmt: skip
+    cubes = [records[FIRST], records["JZ-HNT-2026-0002"]]
+    commission = db.get(Commission, cubes[0].commission_id) if cubes[0].commission_id else None
+    drawn = max(r.received_at for r in cubes) + dt.timedelta(hours=1)  # over a day ago
+    _issue(db, lab, drawn, signed, {
+        "number": concrete, "sequence": 1, "year": year, "title": "混凝土试块抗压强度检测报告",
+        "commission_number": commission.number if commission else None,
+        "test_record_numbers": [r.number for r in cubes], "items": ["0108"],
+        "conclusion": "所检混凝土试块抗压强度符合 C30 设计要求。", "judgement": "conforming",
+        "results": {"strength_mpa": 36.1},
+    })  # fmt: skip
+    bars = records["JZ-GJ-2026-0001"]
+    _issue(db, lab, bars.received_at + dt.timedelta(hours=2), signed, {
+        "number": f"JZ-BG-GJ-{year}-0001", "sequence": 1, "year": year,
+        "title": "钢筋拉伸性能检测报告", "test_record_numbers": [bars.number], "items": ["0102"],
+        "conclusion": "所检钢筋的屈服强度、抗拉强度和断后伸长率符合 HRB400E 的要求。",
+        "judgement": "conforming",
+    })  # fmt: skip
+    db.flush()
+    return 3
+
+
+def _project_code(db: Session, record: TestRecord) -> str | None:
+    project = db.get(Project, record.project_id) if record.project_id else None
+    return project.code if project else None
+
+
+def _issue(
+    db: Session,
+    lab: Institution,
+    at: dt.datetime,
+    signed: list[dict[str, str]],
+    fields: dict[str, Any],
+) -> Report:
+    data = ReportIn.model_validate(
+        {
+            "message_id": str(uuid.uuid4()),
+            "institution_code": lab.code,
+            "signatories": signed,
+            "issued_on": beijing_date(at).isoformat(),
+            **fields,
+        }
+    )
+    return issue_report(db=db, institution=lab, data=data, received_at=at)
