@@ -68,6 +68,7 @@ def test_demo_shows_every_rule_firing(db, settings):
         # the exchange, the register, reports and orders (jcjg.demo.exchange, .testing, ...)
         "client_error_spike",
         "client_silent",
+        "contract_late",
         "nonconformity_unhandled",
         "number_reused",
         "rectification_order_overdue",

@@ -48,6 +48,7 @@ NOT_YET_WORKED = frozenset(
     {
         "client_error_spike",
         "client_silent",
+        "contract_late",
         "nonconformity_unhandled",
         "number_gap",
         "number_reused",

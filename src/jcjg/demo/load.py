@@ -2,9 +2,10 @@
 institutions with staff, equipment, labs, capabilities and certificates (:mod:`jcjg.demo.registry`,
 with planted problems for the alert rules; their registration notarised in the log), one account
 per role, projects and a witnessed-sampling chain (:mod:`jcjg.demo.sampling`), test records
-(:mod:`jcjg.demo.testing`) and reports (:mod:`jcjg.demo.reports`), the lab's systems on the
-data exchange (:mod:`jcjg.demo.exchange`), then the alerts the rules raise, some of them handled
-(:mod:`jcjg.demo.alerts`), and rectification orders (:mod:`jcjg.demo.rectification`).
+(:mod:`jcjg.demo.testing`), contracts and reports (:mod:`jcjg.demo.reports`), the lab's
+systems on the data exchange (:mod:`jcjg.demo.exchange`), then the alerts the rules raise,
+some of them handled (:mod:`jcjg.demo.alerts`), and rectification orders
+(:mod:`jcjg.demo.rectification`).
 
 The regions and the qualification catalogue are reference data, loaded by ``jcjg db upgrade``,
 not by the demo. Idempotent: a second run adds nothing and prints no password (passwords of
@@ -110,7 +111,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     db.flush()
     sampling_demo.load(db, settings, by_key)
     testing_demo.load(db, settings, by_key)
-    reports_demo.load(db, by_key, utcnow())
+    reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, by_key, utcnow())
     return created
 

@@ -1,11 +1,13 @@
-"""Demo reports for ``make run`` (after :mod:`jcjg.demo.testing`): six weeks ago the demo lab
+"""Demo contracts and reports for ``make run`` (after :mod:`jcjg.demo.testing`): the demo lab
+signed its testing contract for the demo project seven weeks ago and uploaded it 25 days later
+(contract_late); six weeks ago the demo lab
 reported the cubes that failed then as conforming (report_data_mismatch), under sequence 3 of
 its year, and sequence 2 never came (number_gap, in the same Beijing year); its concrete room
 has drawn the supervision code for the report on the first two cube tests of the demo
 commission, but its signed PDF has not arrived more than a day later (report_late); and its
 rebar room, keeping a counter of its own, numbered its report with the same annual sequence
-(number_reused: 001 9.1.2 wants one sequence for the lab). Reports go in through the same
-service the exchange uses; idempotent: nothing is done when the first report exists."""
+(number_reused: 001 9.1.2 wants one sequence for the lab). Contracts and reports go in through
+the services the exchange uses; idempotent: nothing is done when the first report exists."""
 
 from __future__ import annotations
 
@@ -16,8 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.config import Settings
+from jcjg.contracts.schemas import ContractIn
+from jcjg.contracts.service import store_contract
+from jcjg.core.blobs import blob_store
 from jcjg.core.workdays import beijing_date
 from jcjg.demo.testing import FAILED, FIRST
+from jcjg.documents.pdf import page_pdf
 from jcjg.projects.models import Project
 from jcjg.registry.models import Person, Signatory
 from jcjg.reports.models import Report
@@ -28,8 +35,10 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
 
-def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) -> int:
-    """The two reports described above; how many were issued."""
+def load(
+    db: Session, settings: Settings, institutions: dict[str, Institution], now: dt.datetime
+) -> int:
+    """The contract and reports described above; how many reports were issued."""
     lab = institutions.get("jj-center")
     if lab is None:
         return 0
@@ -58,6 +67,7 @@ def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) ->
     ).first()  # the lab's authorised signatory (its technical director)
     signed = [{"name": signer.name, "id_number": signer.id_number}] if signer else []
     failed = records[FAILED]
+    _contract(db, settings, lab, failed, now)
     sent = failed.received_at + dt.timedelta(hours=2)
     _issue(db, lab, sent, signed, {
         "number": f"JZ-BG-HNT-{beijing_date(sent).year}-0003", "sequence": 3,
@@ -85,6 +95,33 @@ def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) ->
     })  # fmt: skip
     db.flush()
     return 3
+
+
+CONTRACT_SIGNED_DAYS = 49  # before the failed cubes were tested
+CONTRACT_SENT_DAYS = 25  # after signing: past 5 working days, even across the Spring Festival
+
+
+def _contract(
+    db: Session, settings: Settings, lab: Institution, record: TestRecord, now: dt.datetime
+) -> None:
+    project = db.get(Project, record.project_id) if record.project_id else None
+    if project is None:
+        return
+    signed = beijing_date(now) - dt.timedelta(days=CONTRACT_SIGNED_DAYS)
+    sent = now - dt.timedelta(days=CONTRACT_SIGNED_DAYS - CONTRACT_SENT_DAYS)
+    number = f"JZ-HT-{signed.year}-0001"
+    text = page_pdf("建设工程质量检测合同", (
+        f"合同编号 {number}", f"工程名称 {project.name}",
+        f"委托方 {project.owner_unit or '建设单位'}", f"检测机构 {lab.name}",
+    ))  # fmt: skip
+    data = ContractIn.model_validate({
+        "message_id": str(uuid.uuid4()), "institution_code": lab.code, "number": number,
+        "sequence": 1, "project_code": project.code,
+        "client_unit": project.owner_unit or "建设单位", "signed_on": signed.isoformat(),
+        "items": ["0108", "0102"], "amount_yuan": "86000.00",
+        "pdf_sha256": blob_store(settings).put(text),
+    })  # fmt: skip
+    store_contract(db=db, settings=settings, institution=lab, data=data, received_at=sent)
 
 
 def _project_code(db: Session, record: TestRecord) -> str | None:
