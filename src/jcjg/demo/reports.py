@@ -6,8 +6,10 @@ its year, and sequence 2 never came (number_gap, in the same Beijing year); its 
 has drawn the supervision code for the report on the first two cube tests of the demo
 commission, but its signed PDF has not arrived more than a day later (report_late); and its
 rebar room, keeping a counter of its own, numbered its report with the same annual sequence
-(number_reused: 001 9.1.2 wants one sequence for the lab). Contracts and reports go in through
-the services the exchange uses; idempotent: nothing is done when the first report exists."""
+(number_reused: 001 9.1.2 wants one sequence for the lab). And two days ago the demo project's supervisor
+scanned the code on a report the platform never issued, a forged one (unknown_code_scanned).
+Contracts, reports and the scan go in through the services the exchange and the public page
+use; idempotent: nothing is done when the first report exists."""
 
 from __future__ import annotations
 
@@ -27,9 +29,10 @@ from jcjg.demo.testing import FAILED, FIRST
 from jcjg.documents.pdf import page_pdf
 from jcjg.projects.models import Project
 from jcjg.registry.models import Person, Signatory
+from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportIn
-from jcjg.reports.service import issue_report
+from jcjg.reports.service import issue_report, log_scans, scan
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
@@ -93,8 +96,22 @@ def load(
         "conclusion": "所检钢筋的屈服强度、抗拉强度和断后伸长率符合 HRB400E 的要求。",
         "judgement": "conforming",
     })  # fmt: skip
+    _forged_scan(db, lab, now - dt.timedelta(days=2, hours=3))
     db.flush()
     return 3
+
+
+FORGED_SERIAL = 98_765_432  # far beyond any serial the region's reports will reach
+
+
+def _forged_scan(db: Session, lab: Institution, at: dt.datetime) -> None:
+    """A well-formed code of the lab's county that no report carries, looked up on a phone."""
+    code = SUPERVISION.make(lab.region_code, beijing_date(at).year, FORGED_SERIAL)
+    looked = scan(db=db, raw_code=code, token=None, user_agent=PHONE, now=at)
+    log_scans(db, [looked.row])
+
+
+PHONE = "Mozilla/5.0 (Linux; Android 14; V2309A) AppleWebKit/537.36 Mobile Safari/537.36"
 
 
 CONTRACT_SIGNED_DAYS = 49  # before the failed cubes were tested
