@@ -63,6 +63,7 @@ def test_demo_shows_every_rule_firing(db, settings):
         "receipt_refused",
         "sample_photo_mismatch",
         "sampling_window",
+        "seal_invalid",
         "untagged_sample",
         "witness_off_site",
         # the exchange, the register, reports and orders (jcjg.demo.exchange, .testing, ...)

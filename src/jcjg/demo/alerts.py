@@ -55,6 +55,7 @@ NOT_YET_WORKED = frozenset(
         "rectification_order_overdue",
         "report_data_mismatch",
         "report_late",
+        "seal_invalid",
         "unknown_code_scanned",
     }
 )

@@ -1,13 +1,17 @@
-"""Demo contracts and reports for ``make run`` (after :mod:`jcjg.demo.testing`): the demo lab
-signed its testing contract for the demo project seven weeks ago and uploaded it 25 days later
-(contract_late); six weeks ago the demo lab
-reported the cubes that failed then as conforming (report_data_mismatch), under sequence 3 of
-its year, and sequence 2 never came (number_gap, in the same Beijing year); its concrete room
-has drawn the supervision code for the report on the first two cube tests of the demo
-commission, but its signed PDF has not arrived more than a day later (report_late); and its
-rebar room, keeping a counter of its own, numbered its report with the same annual sequence
-(number_reused: 001 9.1.2 wants one sequence for the lab). And two days ago the demo project's supervisor
-scanned the code on a report the platform never issued, a forged one (unknown_code_scanned).
+"""Demo contracts and reports for ``make run`` (after :mod:`jcjg.demo.testing`):
+
+- the demo lab signed its testing contract for the demo project seven weeks ago and uploaded
+  it 25 days later (contract_late);
+- six weeks ago it reported the cubes that failed then as conforming (report_data_mismatch),
+  under sequence 3 of its year, and sequence 2 never came (number_gap, when six weeks ago was
+  in this Beijing year);
+- its concrete room drew the supervision code for the report on the first two cube tests of
+  the demo commission, but the signed PDF has not arrived more than a day later (report_late);
+- its rebar room, keeping a counter of its own, numbered its report with the same annual
+  sequence (number_reused: 001 9.1.2 wants one sequence for the lab);
+- two days ago someone scanned the code on a report the platform never issued, a forged one
+  (unknown_code_scanned).
+
 Contracts, reports and the scan go in through the services the exchange and the public page
 use; idempotent: nothing is done when the first report exists."""
 
