@@ -8,7 +8,9 @@ alerts the demo's planted problems raise, so every step of a case can be seen at
 - one closed;
 - one ordered three weeks ago and never answered: overdue and escalated to the city.
 
-Everything goes through :func:`jcjg.alerts.cases.act`, the same checks, audit rows, log
+The alerts of the problems planted on the lab's systems, reports and register, and of the
+order given it (:data:`NOT_YET_WORKED`), are left without a case: the station has not taken
+them up yet. Everything goes through :func:`jcjg.alerts.cases.act`, the same checks, audit rows, log
 entries and notifications as on the pages. Idempotent: nothing is done when any case exists."""
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ PLAN: list[tuple[str, ...]] = [
     ("confirm", "require", "late"),
 ]
 
+# Rules whose demo alerts wait for the station (this hour's monitoring of the exchange, the
+# numbering and filing of reports, the register's overdue item, the order given): no case.
+NOT_YET_WORKED = frozenset(
+    {
+        "client_error_spike",
+        "client_silent",
+        "contract_late",
+        "nonconformity_unhandled",
+        "number_gap",
+        "number_reused",
+        "rectification_order_overdue",
+        "report_data_mismatch",
+        "report_late",
+        "seal_invalid",
+        "unknown_code_scanned",
+    }
+)
+
 
 def load(db: Session, settings: Settings) -> int:
     """Work the demo's alerts as described above; how many cases were made (0 when there
@@ -55,6 +75,7 @@ def load(db: Session, settings: Settings) -> int:
     alerts = db.scalars(
         select(Alert)
         .where(Alert.status == "open", Alert.institution_id == lab.institution_id)
+        .where(Alert.rule_id.not_in(NOT_YET_WORKED))
         .order_by(Alert.rule_id, Alert.id)
     ).all()
     picked: list[Alert] = []

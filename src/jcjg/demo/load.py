@@ -2,8 +2,10 @@
 institutions with staff, equipment, labs, capabilities and certificates (:mod:`jcjg.demo.registry`,
 with planted problems for the alert rules; their registration notarised in the log), one account
 per role, projects and a witnessed-sampling chain (:mod:`jcjg.demo.sampling`), test records
-(:mod:`jcjg.demo.testing`), then the alerts the rules raise, some of them handled
-(:mod:`jcjg.demo.alerts`), and rectification orders (:mod:`jcjg.demo.rectification`).
+(:mod:`jcjg.demo.testing`), contracts and reports (:mod:`jcjg.demo.reports`), the lab's
+systems on the data exchange (:mod:`jcjg.demo.exchange`), then the alerts the rules raise,
+some of them handled (:mod:`jcjg.demo.alerts`), and rectification orders
+(:mod:`jcjg.demo.rectification`).
 
 The regions and the qualification catalogue are reference data, loaded by ``jcjg db upgrade``,
 not by the demo. Idempotent: a second run adds nothing and prints no password (passwords of
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.engine import sweep
+from jcjg.alerts.engine import run_rule, sweep
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.passwords import generate_password, hash_password
@@ -26,8 +28,10 @@ from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo import alerts as alerts_demo
+from jcjg.demo import exchange as exchange_demo
 from jcjg.demo import rectification as rectification_demo
 from jcjg.demo import registry as registry_demo
+from jcjg.demo import reports as reports_demo
 from jcjg.demo import sampling as sampling_demo
 from jcjg.demo import testing as testing_demo
 from jcjg.demo.guard import refuse_in_production
@@ -107,6 +111,8 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     db.flush()
     sampling_demo.load(db, settings, by_key)
     testing_demo.load(db, settings, by_key)
+    reports_demo.load(db, settings, by_key, utcnow())
+    exchange_demo.load(db, by_key, utcnow())
     return created
 
 
@@ -130,6 +136,7 @@ def run(db: Session, settings: Settings) -> Outcome:
     db.commit()
     handled = alerts_demo.load(db, settings)
     orders = rectification_demo.load(db, settings)
+    run_rule(db, "rectification_order_overdue")  # as the next sweep would, on the orders given
     db.commit()
     raised = sum(r.raised for r in swept.results.values())
     return Outcome(created=created, raised=raised, handled=handled, orders=orders)

@@ -2,8 +2,9 @@
 geofence, their witness and sampler, a batch of codes, samples registered and sealed (the
 witness's phone simulated by an Ed25519 key made here), commissions, and receipt checks at the
 lab: most accepted, one refused for a swapped photo, one for a damaged tag, plus a sampler
-registered late, a seal made off site and a commission naming a code the platform never issued,
-so each sampling rule shows on first start.
+registered late, a seal made off site, a commission naming a code the platform never issued,
+and a received sample whose recorded photo hash someone with database access changed after
+its seal (seal_invalid), so each sampling rule shows on first start.
 
 Photos are drawn here: :func:`specimen_photo` gives a distinct picture per ``seed`` and, for
 ``variant`` > 0, the same specimen photographed again (light and position changed a little):
@@ -289,6 +290,10 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         now=now - dt.timedelta(minutes=5),
     )
     _deliver(db, settings, institutions["jj-center"], main, users, samples, now)
+    # an insider's edit of the C35 cubes' recorded perceptual hash after receipt: seal_invalid
+    tampered = samples[1]
+    if tampered.sample_phash:
+        tampered.sample_phash = f"{int(tampered.sample_phash, 16) ^ 0xFFFF0000FFFF:016x}"
     db.flush()
     return True
 

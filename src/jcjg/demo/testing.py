@@ -2,7 +2,8 @@
 most of them sound, and one of each kind the rules flag: a cube loaded too fast, mortar
 compressed too fast, a curve re-used from another test (shifted and with noise), reported peaks
 above the curves, a judgement the raw values do not support, data uploaded hours late, and an
-automatically acquired yield force corrected by hand. Curves are drawn by
+automatically acquired yield force corrected by hand; and six weeks ago a cube test that failed,
+entered on the nonconformity register and never handled since. Curves are drawn by
 :mod:`jcjg.demo.synthetic`; records go in through the same service the exchange uses."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jcjg.testing.models import TestRecord
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 
 FIRST = "JZ-HNT-2026-0001"
+FAILED = "JZ-HNT-2026-0011"  # the cubes that failed six weeks ago
 
 
 @dataclass
@@ -248,6 +250,28 @@ def _cement_and_rebar(day: _Lab) -> None:
     )
 
 
+UNHANDLED_DAYS = 42  # past the register's 15 working days, even across the Spring Festival
+
+
+def _failed_weeks_ago(day: _Lab) -> None:
+    """Cubes of C30 for the 3rd floor's columns tested six weeks ago at about 24 MPa and judged
+    nonconforming by the lab itself: on the register since, with no handling recorded
+    (nonconformity_unhandled)."""
+    project = _project_of(day)
+    if project is None:
+        return
+    ended = day.now - dt.timedelta(days=UNHANDLED_DAYS, hours=2)
+    specimens, _ = day.cubes((548.0, 561.0, 553.0), 0.6)
+    day.record(FAILED, ended, ended + dt.timedelta(minutes=3), of_commission=False,
+               project_code=project.code, specimens=specimens, results={"strength_mpa": 24.6},
+               judgement="nonconforming", **CONCRETE)  # fmt: skip
+
+
+def _project_of(day: _Lab) -> Project | None:
+    """The project of the lab's first commission."""
+    return day.db.get(Project, day.commission.project_id) if day.commission else None
+
+
 def load(db: Session, settings: Settings, institutions: dict[str, Institution]) -> bool:
     """Create the demo test records when the first is missing; True when created."""
     lab = institutions.get("jj-center")
@@ -257,6 +281,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     _concrete(day)
     _outside_the_registry(day)
     _cement_and_rebar(day)
+    _failed_weeks_ago(day)
     _onsite(db, lab, day.commission, day.now)
     db.flush()
     return True
