@@ -125,7 +125,8 @@ def test_the_audit_log_names_object_kinds_and_links_the_object(
     listed = browser_client.get("/audit").text
     assert "用户账号" in listed
     detail = browser_client.get(f"/audit/{row.id}").text
-    assert f'<a href="/admin/users/{someone.id}" data-testid="audit-object" data-verbatim>' in detail
+    link = f'<a href="/admin/users/{someone.id}" data-testid="audit-object" data-verbatim>'
+    assert link in detail
     assert "user_account" not in detail.split("<main", 1)[1].split("</main>", 1)[0]
 
 
