@@ -17,7 +17,7 @@ from jcjg.contracts.lists import CONTRACTS
 from jcjg.core.listing import ListView
 from jcjg.exchange.lists import CLIENTS
 from jcjg.nonconformity.lists import REGISTER
-from jcjg.notify.lists import DELIVERIES
+from jcjg.notify.lists import DELIVERIES, INBOX
 from jcjg.projects.lists import PROJECTS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
@@ -45,6 +45,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/exchange/clients?status=active", CLIENTS),
     ("/testing/onsite?show=plans", ONSITE_PLANS),
     ("/testing/onsite?show=records", ONSITE_RECORDS),
+    ("/inbox?state=", INBOX),
 ]
 IDS = [view.name for _, view in LISTS]
 

@@ -26,6 +26,7 @@ from jcjg.notify import service
 from jcjg.notify.channels import DeliveryError, HttpSmsGateway, SmtpSender
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from tests.factories import login, page_csrf
+from tests.lists import sheet
 from tests.servers import free_port
 
 HTML = {"accept": "text/html"}
@@ -319,6 +320,17 @@ def test_inbox_and_settings_pages(browser_client, db, factory, world):
     assert "整改要求：压力试验机" in page
     assert "别人的通知" not in page
     assert "1 条未读" in page
+    # a list as the others: by kind and state, exported with its filters, only one's own
+    assert "整改要求：压力试验机" not in browser_client.get("/inbox?kind=case").text
+    assert "整改要求：压力试验机" not in browser_client.get("/inbox?state=read").text
+    assert "整改要求：压力试验机" in browser_client.get("/inbox?state=unread").text
+    assert browser_client.get("/inbox?kind=no_such", headers=HTML).status_code == 422
+    assert browser_client.get("/inbox?state=all", headers=HTML).status_code in (400, 422)
+    rows = sheet(browser_client.get("/inbox?kind=rectification&format=xlsx"))
+    assert rows[0] == ["时间", "类别", "通知", "说明", "状态"]
+    assert [r[2] for r in rows[1:]] == ["整改要求：压力试验机"]
+    assert rows[1][4] == "未读"
+    assert len(sheet(browser_client.get("/inbox?kind=case&format=xlsx"))) == 1  # header only
     token = page_csrf(browser_client, "/inbox")
     assert browser_client.post("/inbox/read", data={"csrf_token": token},
                                follow_redirects=False).status_code == 303  # fmt: skip

@@ -1,5 +1,5 @@
-"""The delivery log's columns and export (``core.listing``): addresses masked, as on the
-page."""
+"""The columns and exports (``core.listing``) of the delivery log (addresses masked, as on the
+page) and of an account's inbox."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from jcjg.core.listing import Column, ListView, label, when
 from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import Key, Order
 from jcjg.notify.choices import Channel, DeliveryStatus
-from jcjg.notify.models import Delivery
+from jcjg.notify.models import Delivery, Notification
+from jcjg.notify.service import KIND_LABELS
 
 # the newest first
 DELIVERY_ORDER = Order((Key(Delivery.id, lambda d: d.id),), (0,))
@@ -66,4 +67,36 @@ DELIVERIES = ListView(
     ),
     order=DELIVERY_ORDER,
     cells=_cells,
+)
+
+
+# an account's own notifications, the newest first
+INBOX_ORDER = Order((Key(Notification.id, lambda n: n.id),), (0,))
+
+
+def _inbox_cells(db: Session, rows: Sequence[Notification]) -> list[list[str]]:
+    return [
+        [
+            when(n.created_at),
+            KIND_LABELS.get(n.kind, n.kind),
+            n.title,
+            n.body or "",
+            "已读" if n.read_at else "未读",
+        ]
+        for n in rows
+    ]
+
+
+INBOX = ListView(
+    name="notification",
+    title="站内通知",
+    columns=(
+        Column("created_at", "时间", Notification.created_at),
+        Column("kind", "类别", Notification.kind),
+        Column("title", "通知", Notification.title),
+        Column("body", "说明"),
+        Column("read", "状态", Notification.read_at),
+    ),
+    order=INBOX_ORDER,
+    cells=_inbox_cells,
 )

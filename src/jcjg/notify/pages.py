@@ -24,25 +24,50 @@ from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.notify.choices import Channel, DeliveryStatus
-from jcjg.notify.lists import DELIVERIES, masked, user_names
+from jcjg.notify.lists import DELIVERIES, INBOX, masked, user_names
 from jcjg.notify.models import Delivery, Notification, NotifyPreference
 from jcjg.notify.service import KIND_LABELS, preference, unread
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Account = Annotated[Principal, Depends(requires("account:manage"))]
 LogReader = Annotated[Principal, Depends(requires("notify:read"))]
-INBOX_SIZE = 100
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox(request: Request, db: SessionDep, principal: Account) -> Response:
-    rows = db.scalars(
-        select(Notification)
-        .where(Notification.user_id == principal.user_id)
-        .order_by(Notification.id.desc())
-        .limit(INBOX_SIZE)
-    ).all()
-    context = {"rows": rows, "unread": unread(db, principal.user_id or 0), "kinds": KIND_LABELS}
+def inbox(
+    request: Request,
+    db: SessionDep,
+    principal: Account,
+    paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    state: Annotated[str | None, Query(pattern=r"^(unread|read)?$")] = None,
+) -> Response:
+    """The account's own notifications, the newest first: by kind and read or not, sortable,
+    paged, exported as the other lists."""
+    if kind and kind not in KIND_LABELS:
+        raise ValidationFailed(errors=[FieldError("query.kind", "没有这种通知类别")])
+    stmt = select(Notification).where(Notification.user_id == principal.user_id)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    if state == "unread":
+        stmt = stmt.where(Notification.read_at.is_(None))
+    elif state == "read":
+        stmt = stmt.where(Notification.read_at.is_not(None))
+    if params.exporting:
+        return listing.export(request, db, INBOX, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, INBOX.order_for(params))
+    context = {
+        "rows": paged.rows,
+        "total": total,
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, INBOX, params),
+        "filters": {"kind": kind or "", "state": state or ""},
+        "unread": unread(db, principal.user_id or 0),
+        "kinds": KIND_LABELS,
+    }
     return render(request, "notify/inbox.html", context)
 
 
