@@ -106,7 +106,7 @@ def _owner_reads_it(page, url: str, link: str, out) -> str:
     page.goto(link)
     assert page.locator("[data-testid=nc-status]").get_attribute("data-status") == "open"
     page.goto(url + "/inbox")
-    told = page.locator("[data-testid=inbox] li[data-kind=nonconformity] a")
+    told = page.locator("[data-testid=inbox] [data-kind=nonconformity] a")
     assert "不合格结果" in told.inner_text()
     assert "滨江花园三期" in told.inner_text()
     told.click()
