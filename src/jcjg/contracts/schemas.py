@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from pydantic import Field
 
-from jcjg.exchange.types import SHA256_PATTERN, MessageBase
+from jcjg.exchange.types import SHA256_PATTERN, IsoDate, MessageBase
 
 
 class ContractIn(MessageBase):
@@ -18,7 +17,7 @@ class ContractIn(MessageBase):
     )
     project_code: str = Field(min_length=1, max_length=32, description="工程项目编号")
     client_unit: str = Field(min_length=2, max_length=200, description="委托方（建设单位）")
-    signed_on: dt.date = Field(description="签订日期")
+    signed_on: IsoDate = Field(description="签订日期")
     items: list[str] = Field(default_factory=list, max_length=100, description="检测项目代码")
     amount_yuan: Decimal | None = Field(
         default=None, ge=0, le=Decimal("1e11"), decimal_places=2, description="合同金额（元）"

@@ -166,10 +166,15 @@ _PYDANTIC_ZH = {
     "string_type": "应为文本",
     "int_type": "应为整数",
     "int_parsing": "应为整数",
+    "int_from_float": "应为整数（不接受小数）",
     "float_type": "应为数字",
     "float_parsing": "应为数字",
-    "bool_type": "应为布尔值（true/false）",
-    "bool_parsing": "应为布尔值（true/false）",
+    "decimal_type": '应为数字或数字文本，如 "320.00"',
+    "decimal_parsing": "应为数字",
+    "decimal_max_places": "小数位数过多",
+    "decimal_max_digits": "数字位数过多",
+    "bool_type": "应为布尔值 true 或 false",
+    "bool_parsing": "应为布尔值 true 或 false",
     "string_too_short": "长度不足",
     "string_too_long": "长度超出上限",
     "string_pattern_mismatch": "格式不正确",
@@ -182,16 +187,49 @@ _PYDANTIC_ZH = {
     "enum": "不是允许的取值",
     "literal_error": "不是允许的取值",
     "json_invalid": "JSON 格式错误",
+    "model_type": "应为 JSON 对象",
     "model_attributes_type": "应为 JSON 对象",
     "dict_type": "应为 JSON 对象",
     "list_type": "应为数组",
+    "tuple_type": "应为数组",
+    "set_type": "应为数组",
+    "uuid_type": "应为 UUID 文本",
+    "uuid_parsing": "UUID 格式不正确",
+    "date_type": "应为 YYYY-MM-DD 格式的日期文本",
+    "date_format": "日期格式不正确（应为 YYYY-MM-DD）",
     "date_from_datetime_parsing": "日期格式不正确（应为 YYYY-MM-DD）",
+    "date_from_datetime_inexact": "日期格式不正确（应为 YYYY-MM-DD）",
     "date_parsing": "日期格式不正确（应为 YYYY-MM-DD）",
+    "datetime_type": "应为 ISO 8601 时间文本，如 2026-11-20T09:30:00+08:00",
+    "datetime_format": "时间格式不正确（应为 ISO 8601，如 2026-11-20T09:30:00+08:00）",
     "datetime_parsing": "时间格式不正确（应为 ISO 8601）",
     "datetime_from_date_parsing": "时间格式不正确（应为 ISO 8601）",
+    "timezone_aware": "时间须带时区（如 +08:00）",
+    "value_type": "应为数字、文本或 null",
     "extra_forbidden": "不允许的字段",
     "value_error": "取值不正确",
 }
+
+# A scalar of the wrong JSON type (error types ``*_type``): what was given, said in the message
+# (应为整数（不接受字符串）), since strict validation converts nothing.
+_GIVEN_ZH: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "（不接受 true/false）"),  # before int: a bool is an int in Python
+    (str, "（不接受字符串）"),
+    ((int, float), "（不接受数字）"),
+    (type(None), "（不接受 null）"),
+)
+
+
+def _given(kind: str, value: Any) -> str:
+    """What a ``*_type`` error refused, in words; empty for other errors."""
+    if not kind.endswith("_type"):
+        return ""
+    if kind == "int_type" and isinstance(value, float):
+        return "（不接受小数）"
+    for types, words in _GIVEN_ZH:
+        if isinstance(value, types):
+            return words
+    return ""
 
 
 def errors_by_field(errors: list[FieldError]) -> dict[str, str]:
@@ -217,6 +255,8 @@ def field_errors_from_pydantic(errors: Any) -> list[FieldError]:
             message = f"{message}（限 {limit} 个字符）"
         elif not message:
             message = str(err.get("msg", "取值不正确"))
+        elif "input" in err:
+            message += _given(kind, err["input"])
         out.append(FieldError(loc or "body", message, kind))
     return out
 

@@ -4,7 +4,8 @@ with the promise of its ledger leaf. Applying them happens behind (:mod:`jcjg.ex
 :func:`accept` runs in the request, in this order, and writes nothing:
 
 1. the body is JSON (an object), canonicalised by RFC 8785 and hashed (``content_sha256``);
-2. the message validates against its type's schema (422 lists every failing field);
+2. the message validates against its type's schema, strictly typed as JSON (no ``"8"`` for an
+   integer, ``"yes"`` for a boolean, number for a date; 422 lists every failing field);
 3. the sender may send this type, and the institution is the client's own, or in a platform
    peer's region (403);
 4. a message with this ``message_id`` from this client already exists: the same content gives
@@ -261,9 +262,13 @@ class Accepted:
 
 def validate(caller: Caller, kind: MessageType[Any]) -> tuple[BaseMessage, str]:
     """The message parsed and checked against its type's schema, and its content's SHA-256."""
-    data, canonical = parse_json(caller.body)
+    _data, canonical = parse_json(caller.body)
     try:
-        message = kind.schema.model_validate(data)
+        # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
+        # body is read twice (json.loads above for the canonical bytes, pydantic's parser
+        # here), which costs what validating the parsed object did: the types of JSON values
+        # are known only in JSON mode.
+        message = kind.schema.model_validate_json(caller.body, strict=True)
     except ValidationError as exc:
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
     if caller.client.kind not in kind.senders:

@@ -8,7 +8,11 @@ them in its ``DOMAIN`` (``message_types=collect(messages, MessageType)``)::
         ...  # write domain rows with ctx.db; return a summary for the receipt
 
 ``schema`` is a pydantic model extending :class:`MessageBase` (``message_id``,
-``institution_code``); its JSON Schema is published at ``/exchange/v1/schemas/{type}``.
+``institution_code``); its JSON Schema is published at ``/exchange/v1/schemas/{type}``. Bodies
+are validated strictly from their JSON (``model_validate_json(..., strict=True)``): each value
+in its JSON type, nothing converted. Type dates and times :data:`IsoDate`, :data:`IsoDateTime`,
+:data:`IsoAwareDateTime` (plain ``dt.date`` reads ``"0"`` as 1970-01-01 even strictly), and
+annotate a union of scalars with :class:`OneError`.
 ``files`` lists the SHA-256 of the files a message refers to: a message whose files have not
 arrived is refused with the missing hashes. The handler runs behind the request, when an apply
 worker applies the accepted message (:mod:`jcjg.exchange.apply`), in a savepoint of the batch's
@@ -23,10 +27,21 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -38,6 +53,49 @@ from jcjg.tenancy.models import Institution
 ALL_SENDERS = frozenset(kind.value for kind in ClientKind)
 _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+# How dates and times are written in a message. Pydantic, even strict, reads "0" or
+# "1700000000" as a Unix time; the exchange takes only the written forms its docs give. In JSON
+# mode the text is checked and parsed here (by pydantic's own parser, so the forms accepted are
+# its), and the field's strict validation then gets the date or time itself.
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+_DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+_DATE = TypeAdapter(dt.date)
+_DATETIME = TypeAdapter(dt.datetime)
+
+
+def _written(
+    value: Any, info: ValidationInfo, kind: str, text: re.Pattern[str], adapter: TypeAdapter[Any]
+) -> Any:
+    if info.mode != "json":  # Python callers (the demo, forms) pass dates as they like
+        return value
+    what = "a date written YYYY-MM-DD" if kind == "date" else "an ISO 8601 date-time"
+    if not isinstance(value, str):
+        raise PydanticCustomError(f"{kind}_type", f"Input should be {what}")
+    if not text.match(value):
+        raise PydanticCustomError(f"{kind}_format", f"Input should be {what}")
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:  # its own type: date_parsing, datetime_parsing …
+        raise PydanticCustomError(exc.errors()[0]["type"], f"Input should be {what}") from None
+
+
+def _date_text(value: Any, info: ValidationInfo) -> Any:
+    """In JSON a date is the text ``YYYY-MM-DD``: no number, no number in a string."""
+    return _written(value, info, "date", _DATE_TEXT, _DATE)
+
+
+def _datetime_text(value: Any, info: ValidationInfo) -> Any:
+    """In JSON a time is ISO 8601 text, ``YYYY-MM-DDTHH:MM[:SS[.f]][offset]``: no number."""
+    return _written(value, info, "datetime", _DATETIME_TEXT, _DATETIME)
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_date_text)]
+"""A message's date: ``"2026-11-20"`` (JSON Schema ``format: date``)."""
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_datetime_text)]
+"""A message's time, offset optional: ``"2026-11-20T09:30:00+08:00"``."""
+IsoAwareDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
+"""A message's time with its offset (``+08:00`` or ``Z``): refused without one."""
 
 
 class BaseMessage(BaseModel):
@@ -63,6 +121,26 @@ class RegionMessageBase(BaseMessage):
     region_code: str = Field(
         pattern=r"^[0-9]{6}$", description="数据所属行政区划代码（须在发送平台的辖区内）。"
     )
+
+
+class OneError:
+    """Annotate a union (``float | int | str | None``) to fail as one error at its field,
+    ``error_type`` with ``message``, rather than once per member under the member's name
+    (``values.peak_kn.float``, ``values.peak_kn.int`` …). Its JSON Schema is unchanged."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        self.message = message
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        union = cast(dict[str, Any], schema["schema"] if schema["type"] == "nullable" else schema)
+        if union["type"] != "union":
+            raise TypeError(f"OneError annotates a union, not {source!r}")
+        union.update(custom_error_type=self.error_type, custom_error_message=self.message)
+        return schema
 
 
 M = TypeVar("M", bound=BaseMessage)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from jcjg.exchange.types import MessageBase
+from jcjg.exchange.types import IsoAwareDateTime, MessageBase
 from jcjg.testing.schemas import Value
 
 MAX_SAMPLE_CODES = 50
@@ -46,8 +46,8 @@ class NonconformityIn(MessageBase):
         description="检测结果（平台尚无该原始记录时至少一项）",
     )
     conclusion: str = Field(min_length=2, max_length=500, description="检测机构的判定结论")
-    judged_at: AwareDatetime = Field(description="判定不合格的时间（带时区）")
-    informed_client_at: AwareDatetime | None = Field(
+    judged_at: IsoAwareDateTime = Field(description="判定不合格的时间（带时区）")
+    informed_client_at: IsoAwareDateTime | None = Field(
         default=None, description="告知委托单位的时间（带时区；003 三（六））"
     )
     notes: str = Field(

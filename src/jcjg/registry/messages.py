@@ -9,7 +9,6 @@ findings come back as warnings in the receipt.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,13 @@ from jcjg.catalogue.service import by_code
 from jcjg.core.db import memo
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.patterns import MOBILE
-from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
+from jcjg.exchange.types import (
+    SHA256_PATTERN,
+    HandlerContext,
+    IsoDate,
+    MessageBase,
+    message_type,
+)
 from jcjg.registry.codes import id_number_problem
 from jcjg.registry.models import (
     Capability,
@@ -53,7 +58,7 @@ class StaffRecord(_Record):
     id_number: str = Field(description="居民身份证号（18 位，平台只显示脱敏后的号码）")
     name: Name
     gender: Literal["male", "female"] | None = None
-    birth_date: dt.date | None = None
+    birth_date: IsoDate | None = None
     education: str | None = Field(default=None, max_length=32)
     major: str | None = Field(default=None, max_length=64)
     position: str | None = Field(default=None, max_length=64, description="职务")
@@ -67,8 +72,8 @@ class StaffRecord(_Record):
     registered_certificate_no: str | None = Field(default=None, max_length=64)
     lab_name: str | None = Field(default=None, max_length=100, description="所在场所名称")
     specialties: list[Code] = Field(default_factory=list, max_length=20)
-    employed_from: dt.date | None = None
-    employed_until: dt.date | None = Field(default=None, description="离职日期（离职时填写）")
+    employed_from: IsoDate | None = None
+    employed_until: IsoDate | None = Field(default=None, description="离职日期（离职时填写）")
 
     @field_validator("id_number")
     @classmethod
@@ -93,7 +98,7 @@ class EquipmentRecord(_Record):
     measuring_range: str | None = Field(default=None, max_length=100)
     accuracy: str | None = Field(default=None, max_length=64)
     calibration_body: str | None = Field(default=None, max_length=100)
-    calibration_valid_until: dt.date | None = None
+    calibration_valid_until: IsoDate | None = None
     calibration_certificate_sha256: str | None = Field(
         default=None,
         pattern=SHA256_PATTERN,

@@ -3,11 +3,9 @@ a withdrawal (``report_withdrawal``)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from jcjg.exchange.types import SHA256_PATTERN, MessageBase
+from jcjg.exchange.types import SHA256_PATTERN, IsoDate, MessageBase
 from jcjg.testing.choices import Judgement
 from jcjg.testing.schemas import InspectorIn, Value
 
@@ -44,7 +42,7 @@ class ReportIn(MessageBase):
     signatories: list[InspectorIn] = Field(
         min_length=1, max_length=6, description="签字人：检测、审核、批准（授权签字人）"
     )
-    issued_on: dt.date = Field(description="签发日期")
+    issued_on: IsoDate = Field(description="签发日期")
     replaces: ReplacesIn | None = Field(default=None, description="替换的报告及原因")
 
 

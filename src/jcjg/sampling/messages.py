@@ -3,14 +3,20 @@ the lab's LIMS, including the receipt check (收样/验封) made by scanning eac
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
 
 from jcjg.core.errors import FieldError, ValidationFailed
-from jcjg.exchange.types import SHA256_PATTERN, HandlerContext, MessageBase, message_type
+from jcjg.exchange.types import (
+    SHA256_PATTERN,
+    HandlerContext,
+    IsoDate,
+    IsoDateTime,
+    MessageBase,
+    message_type,
+)
 from jcjg.projects.models import Project
 from jcjg.sampling import service
 from jcjg.sampling.choices import CommissionStatus, SampleStatus, commission_transition_problem
@@ -24,7 +30,7 @@ class CommissionMessage(MessageBase):
     sequence: int = Field(
         ge=1, le=10_000_000, description="委托编号在本年度序列中的序号（连续性检查）"
     )
-    commissioned_on: dt.date = Field(description="委托日期")
+    commissioned_on: IsoDate = Field(description="委托日期")
     project_code: str = Field(min_length=1, max_length=32, description="工程项目编号（平台登记）")
     client_unit: str = Field(default="", max_length=200, description="委托单位")
     items: list[str] = Field(default_factory=list, max_length=100, description="检测项目代码")
@@ -111,7 +117,7 @@ class SampleEventMessage(MessageBase):
         description="received：收样验封（平台核验并答复收或拒）；testing / tested：检测开始 / 完成"
     )
     commission_number: str | None = Field(default=None, max_length=64)
-    occurred_at: dt.datetime | None = None
+    occurred_at: IsoDateTime | None = None
     tag_intact: bool = Field(default=True, description="标识是否完好（破损则拒收）")
     photo_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="收样时拍摄的样品照片（须先上传）"

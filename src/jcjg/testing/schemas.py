@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from jcjg.exchange.types import SHA256_PATTERN, MessageBase
+from jcjg.exchange.types import SHA256_PATTERN, IsoAwareDateTime, MessageBase, OneError
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 
 MAX_SPECIMENS = 60
 MAX_INLINE_POINTS = 20_000  # more points go up as a binary file (see docs/testing.md)
 
-Value = float | int | str | None
+# a raw or computed value: a number, text (a note such as "断于标距外") or null; refused as one
+# error at its key (value_type), whatever it is instead
+Value = Annotated[
+    float | int | str | None, OneError("value_type", "Input should be a number, text or null")
+]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
 
@@ -68,8 +72,8 @@ class RecordIn(MessageBase):
     inspectors: list[InspectorIn] = Field(default_factory=list, max_length=10)
     commission_number: str | None = Field(default=None, max_length=64)
     project_code: str | None = Field(default=None, max_length=32)
-    started_at: AwareDatetime = Field(description="试验开始时间（带时区）")
-    ended_at: AwareDatetime = Field(description="试验结束时间（带时区）")
+    started_at: IsoAwareDateTime = Field(description="试验开始时间（带时区）")
+    ended_at: IsoAwareDateTime = Field(description="试验结束时间（带时区）")
     environment: EnvironmentIn = Field(default_factory=EnvironmentIn)
     acquisition: Acquisition = Field(description="auto：自动采集；manual：人工录入")
     grade: str = Field(
@@ -97,7 +101,7 @@ class RevisionIn(MessageBase):
     reason: str = Field(min_length=2, max_length=500, description="修改原因")
     revised_by: str = Field(min_length=1, max_length=64, description="修改人")
     revised_by_id_number: str = Field(default="", max_length=18)
-    revised_at: AwareDatetime = Field(description="修改时间（带时区）")
+    revised_at: IsoAwareDateTime = Field(description="修改时间（带时区）")
 
 
 class OnSitePlanIn(MessageBase):
@@ -108,8 +112,8 @@ class OnSitePlanIn(MessageBase):
     method_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="检测方案文件（须先上传）"
     )
-    planned_start: AwareDatetime = Field(description="计划开始时间（带时区）")
-    planned_end: AwareDatetime = Field(description="计划结束时间（带时区）")
+    planned_start: IsoAwareDateTime = Field(description="计划开始时间（带时区）")
+    planned_end: IsoAwareDateTime = Field(description="计划结束时间（带时区）")
     quantity: str = Field(default="", max_length=100, description="检测数量")
     location: str = Field(default="", max_length=200, description="检测部位或地点")
 
@@ -119,8 +123,8 @@ class OnSiteRecordIn(MessageBase):
     plan_number: str | None = Field(default=None, max_length=64, description="检测方案编号")
     project_code: str = Field(min_length=1, max_length=32, description="工程项目编号")
     item_code: str = Field(pattern=r"^[0-9]{4,6}$", description="检测项目代码（资质目录）")
-    started_at: AwareDatetime = Field(description="开始时间（带时区）")
-    ended_at: AwareDatetime = Field(description="结束时间（带时区）")
+    started_at: IsoAwareDateTime = Field(description="开始时间（带时区）")
+    ended_at: IsoAwareDateTime = Field(description="结束时间（带时区）")
     latitude: float | None = Field(default=None, ge=-90, le=90, description="检测位置纬度")
     longitude: float | None = Field(default=None, ge=-180, le=180, description="检测位置经度")
     photos: list[Sha256] = Field(
