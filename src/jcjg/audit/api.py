@@ -13,6 +13,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计日志"], route_class=TransactionalRoute)
@@ -68,5 +69,5 @@ def search(
 
 
 @router.get("/{log_id}", summary="审计记录详情", response_model=AuditRead)
-def detail(log_id: int, db: SessionDep, principal: AuditReader) -> AuditRead:
+def detail(log_id: Id, db: SessionDep, principal: AuditReader) -> AuditRead:
     return AuditRead.model_validate(get_scoped(db, AuditLog, log_id, principal, "read"))

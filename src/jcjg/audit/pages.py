@@ -15,6 +15,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import render
@@ -55,7 +56,7 @@ def audit_page(
 
 
 @router.get("/audit/{log_id}", response_class=HTMLResponse)
-def audit_detail(request: Request, log_id: int, db: SessionDep, principal: AuditReader) -> Response:
+def audit_detail(request: Request, log_id: Id, db: SessionDep, principal: AuditReader) -> Response:
     row = get_scoped(db, AuditLog, log_id, principal, "read")
     keys = sorted(set((row.before or {}).keys()) | set((row.after or {}).keys()))
     return render(request, "audit/detail.html", {"row": row, "keys": keys})
