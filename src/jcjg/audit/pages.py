@@ -45,6 +45,7 @@ def audit_page(
     paged = paginate(db, stmt, paging, AUDIT.order_for(params))
     context = {
         "rows": paged.rows,
+        "repeats": service.repeats(db, [r.id for r in paged.rows]),
         "total": total,
         "paging": paging,
         "paged": paged,
@@ -59,4 +60,5 @@ def audit_page(
 def audit_detail(request: Request, log_id: Id, db: SessionDep, principal: AuditReader) -> Response:
     row = get_scoped(db, AuditLog, log_id, principal, "read")
     keys = sorted(set((row.before or {}).keys()) | set((row.after or {}).keys()))
-    return render(request, "audit/detail.html", {"row": row, "keys": keys})
+    repeats = service.repeats(db, [row.id]).get(row.id)
+    return render(request, "audit/detail.html", {"row": row, "keys": keys, "repeats": repeats})
