@@ -44,7 +44,7 @@ def form_id(raw: object) -> int | None:
 
 
 def _checked_id(raw: object) -> int:
-    value = parse_id(raw)
+    value = form_id(raw) if isinstance(raw, str) else parse_id(raw)
     if value is None:
         raise PydanticCustomError(NOT_AN_ID, f"应为编号（1 到 {MAX_ID} 的整数）")
     return value
