@@ -9,19 +9,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import threading
 import time
+from collections.abc import Iterator
+from http.client import HTTPConnection
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
-from jcjg.exchange.models import ExchangeFile, Upload
+from jcjg.exchange.models import ExchangeFile, SeenNonce, Upload
 from jcjg.exchange.uploads import parse_metadata, remove_expired
+from tests.client.live import Lab, LiveExchange, running_exchange
 from tests.exchange.conftest import Lims, make_lims
 from tests.factories import Factory
 
@@ -338,3 +344,112 @@ def test_open_uploads_per_client_are_limited(
     refused = create(client, lims, 3)
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "60"
+
+
+# --- concurrent chunks --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveExchange]:
+    with running_exchange(tmp_path_factory.mktemp("tus-race")) as exchange:
+        yield exchange
+
+
+def _nonces(live: LiveExchange, lab: Lab) -> int:
+    with live.sessions() as db:
+        count = db.scalar(
+            select(func.count()).select_from(SeenNonce).where(SeenNonce.key_id == lab.key_id)
+        )
+        db.commit()  # ends the read (SQLite: releases the lock)
+    return count or 0
+
+
+def _chunk_held_back(live: LiveExchange, lab: Lab, path: str, chunk: bytes) -> HTTPConnection:
+    """A signed PATCH at offset 0 sent whole but for its last byte: the platform has checked
+    its signature and offset and waits for the rest of the chunk."""
+    host, port = live.url.removeprefix("http://").split(":")
+    headers = signed_headers(
+        "PATCH", live.url + path, key_id=lab.key_id, key=load_key(lab.alg, lab.material),
+        body=chunk, content_type="application/offset+octet-stream",
+        headers={**TUS, "Upload-Offset": "0"},
+    )  # fmt: skip
+    conn = HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("PATCH", path, skip_accept_encoding=True)
+    for name, value in {**headers, "Content-Length": str(len(chunk))}.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(chunk[:-1])
+    return conn
+
+
+def test_concurrent_chunks_at_one_offset_only_one_wins(live: LiveExchange) -> None:
+    """Six PATCHes at offset 0 of one upload, each with other bytes that would complete it,
+    all past the offset check before any chunk is whole, then finished at once: one is
+    appended (204), the others are refused as at a stale offset (409), and the file is the
+    winner's bytes."""
+    lab = live.lab()
+    key = load_key(lab.alg, lab.material)
+    size, n = 64 * 1024, 6
+    url = live.url + UPLOADS
+    headers = signed_headers(
+        "POST", url, key_id=lab.key_id, key=key, headers={**TUS, "Upload-Length": str(size)}
+    )
+    created = httpx.post(url, headers=headers)
+    assert created.status_code == 201, created.text
+    path = created.headers["location"].removeprefix(live.url)
+    chunks = [bytes([i + 1]) * size for i in range(n)]
+    conns = [_chunk_held_back(live, lab, path, chunk) for chunk in chunks]
+    deadline = time.monotonic() + 20
+    while _nonces(live, lab) < 1 + n:  # each PATCH's nonce is committed after its offset check
+        assert time.monotonic() < deadline, "the PATCHes did not all reach the platform"
+        time.sleep(0.02)
+    barrier = threading.Barrier(n)
+    answers: list[tuple[int, int]] = []
+
+    def finish(i: int) -> None:
+        barrier.wait()
+        conns[i].send(chunks[i][-1:])
+        response = conns[i].getresponse()
+        response.read()
+        answers.append((response.status, i))
+        conns[i].close()
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [204] + [409] * (n - 1), answers
+    winner = chunks[next(i for status, i in answers if status == 204)]
+    digest = hashlib.sha256(winner).hexdigest()
+    assert blob_store(live.settings).get(digest) == winner
+    with live.sessions() as db:
+        upload = db.scalars(select(Upload).where(Upload.client_id == lab.client_id)).one()
+        stored = db.scalars(select(ExchangeFile).where(ExchangeFile.client_id == lab.client_id))
+        assert (upload.offset, upload.completed_sha256) == (size, digest)
+        assert [f.sha256 for f in stored] == [digest]
+        db.commit()
+
+
+def test_the_offset_moves_by_compare_and_set(client: TestClient, db: Session, lims: Lims) -> None:
+    """Whatever the session holds, a chunk moves the offset only from where the row has it:
+    a chunk claimed at an offset another one already moved is a 409 and moves nothing."""
+    from sqlalchemy import update
+
+    from jcjg.exchange.problems import ExchangeError
+    from jcjg.exchange.uploads import _claim
+
+    create(client, lims, 10)
+    upload = db.scalars(select(Upload)).one()
+    assert upload.offset == 0
+    db.execute(update(Upload).values(offset=5).execution_options(synchronize_session=False))
+    assert upload.offset == 0  # the object this session holds: stale
+    with pytest.raises(ExchangeError) as refused:
+        _claim(db, upload, 0, 5)
+    assert refused.value.status == 409
+    assert "已收到 5 字节" in refused.value.detail
+    _claim(db, upload, 5, 5)
+    assert upload.offset == 10
+    db.expire_all()
+    assert db.scalars(select(Upload)).one().offset == 10

@@ -25,6 +25,7 @@ from jcjg.auth.models import ApiToken, User
 from jcjg.auth.permissions import default_grants, permissions
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.masking import mask_value
 from jcjg.core.pagination import Page, PageParams, page_params
 
@@ -97,14 +98,14 @@ def create_user(
 
 @router.get("/users/{user_id}", summary="用户详情", response_model=UserRead)
 def get_user(
-    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:read"))]
+    user_id: Id, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:read"))]
 ) -> UserRead:
     return user_read(service.get_user(db=db, principal=principal, user_id=user_id))
 
 
 @router.patch("/users/{user_id}", summary="修改用户", response_model=UserRead)
 def update_user(
-    user_id: int,
+    user_id: Id,
     data: UserUpdate,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
@@ -114,14 +115,14 @@ def update_user(
 
 @router.post("/users/{user_id}/lock", summary="锁定用户", response_model=UserRead)
 def lock_user(
-    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+    user_id: Id, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
 ) -> UserRead:
     return user_read(service.lock_user(db=db, principal=principal, user_id=user_id))
 
 
 @router.post("/users/{user_id}/unlock", summary="解锁用户", response_model=UserRead)
 def unlock_user(
-    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+    user_id: Id, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
 ) -> UserRead:
     return user_read(service.unlock_user(db=db, principal=principal, user_id=user_id))
 
@@ -132,7 +133,7 @@ def unlock_user(
     response_model=dict[str, str | None],
 )
 def user_contact(
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("personal_data:unmask"))],
 ) -> dict[str, str | None]:
@@ -172,7 +173,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", summary="吊销访问令牌", status_code=204)
 def revoke_token(
-    token_id: int,
+    token_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("account:manage"))],
 ) -> Response:

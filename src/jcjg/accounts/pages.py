@@ -37,7 +37,7 @@ from jcjg.core.errors import (
     errors_by_field,
     field_errors_from_pydantic,
 )
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render, safe_next
@@ -306,7 +306,7 @@ def tokens_create(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def tokens_revoke(token_id: int, db: SessionDep, principal: AccountUser) -> Response:
+def tokens_revoke(token_id: Id, db: SessionDep, principal: AccountUser) -> Response:
     service.revoke_api_token(db=db, principal=principal, token_id=token_id)
     return redirect("/account/tokens")
 
@@ -404,7 +404,7 @@ def user_create(
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
 def user_detail(
     request: Request,
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:read"))],
 ) -> Response:
@@ -425,7 +425,7 @@ def user_detail(
 @router.post("/admin/users/{user_id}/contact", response_class=HTMLResponse)
 def user_contact(
     request: Request,
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("personal_data:unmask"))],
 ) -> Response:
@@ -447,7 +447,7 @@ def user_contact(
 @router.get("/admin/users/{user_id}/edit", response_class=HTMLResponse)
 def user_edit(
     request: Request,
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
 ) -> Response:
@@ -464,7 +464,7 @@ def user_edit(
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse)
 def user_update(
     request: Request,
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],
     form: PostedForm,
@@ -506,7 +506,7 @@ def user_update(
 
 @router.post("/admin/users/{user_id}/lock")
 def user_lock(
-    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+    user_id: Id, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
 ) -> Response:
     service.lock_user(db=db, principal=principal, user_id=user_id)
     return redirect(f"/admin/users/{user_id}")
@@ -514,7 +514,7 @@ def user_lock(
 
 @router.post("/admin/users/{user_id}/unlock")
 def user_unlock(
-    user_id: int, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
+    user_id: Id, db: SessionDep, principal: Annotated[Principal, Depends(requires("user:update"))]
 ) -> Response:
     service.unlock_user(db=db, principal=principal, user_id=user_id)
     return redirect(f"/admin/users/{user_id}")
@@ -523,7 +523,7 @@ def user_unlock(
 @router.post("/admin/users/{user_id}/reset-password", response_class=HTMLResponse)
 def user_reset_password(
     request: Request,
-    user_id: int,
+    user_id: Id,
     db: SessionDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(requires("user:update"))],

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from jcjg.auth.choices import Role
+from jcjg.core.forms import Id
 from jcjg.core.regioncodes import is_valid_code
 
 Username = Annotated[
@@ -36,8 +37,8 @@ class UserCreate(UserBase):
     username: Username
     role: Role
     region_code: str | None = None
-    institution_id: int | None = None
-    project_ids: list[int] = Field(default_factory=list, max_length=1000)
+    institution_id: Id | None = None
+    project_ids: list[Id] = Field(default_factory=list, max_length=1000)
     password: str | None = Field(default=None, max_length=128)
 
     @field_validator("region_code")
@@ -55,7 +56,7 @@ class UserUpdate(BaseModel):
     phone: Phone | None = None
     email: Email | None = None
     is_active: bool | None = None
-    project_ids: list[int] | None = Field(default=None, max_length=1000)
+    project_ids: list[Id] | None = Field(default=None, max_length=1000)
 
 
 class UserRead(BaseModel):

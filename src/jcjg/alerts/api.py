@@ -15,6 +15,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.workdays import beijing_date
 from jcjg.tenancy.models import Institution
@@ -37,13 +38,11 @@ def list_alerts(
         str, Query(pattern=r"^(open|closed|all)$", description="open 未处理 / closed 已消除 / all")
     ] = "open",
     region_code: RegionCode = None,
-    institution_id: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="检测机构 id")
-    ] = None,
+    institution_id: Annotated[Id | None, Query(description="检测机构 id")] = None,
     severity: Annotated[
         str | None, Query(pattern=r"^(critical|warning|info)$", description="严重程度")
     ] = None,
-    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="工程项目 id")] = None,
+    project_id: Annotated[Id | None, Query(description="工程项目 id")] = None,
     handling: Annotated[
         str | None,
         Query(
@@ -87,7 +86,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="预警详情", response_model=AlertRead)
-def get_alert(alert_id: int, db: SessionDep, principal: AlertReader) -> AlertRead:
+def get_alert(alert_id: Id, db: SessionDep, principal: AlertReader) -> AlertRead:
     alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
     institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
     return AlertRead.of(alert, institution)

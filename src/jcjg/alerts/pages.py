@@ -25,7 +25,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import BadRequest, FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import serve as serve_evidence
-from jcjg.core.forms import PostedForm, form_id
+from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.memo import TimedMemo
 from jcjg.core.pagination import Order, PageParams, page_params
@@ -38,7 +38,6 @@ from jcjg.tenancy.models import Institution
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
 RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]
-AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SEVERITY_PATTERN = "^(" + "|".join(s.value for s in Severity) + ")?$"
 
 _CHOICES: dict[str, Any] = {
@@ -331,7 +330,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_detail(
-    request: Request, alert_id: AlertId, db: SessionDep, principal: AlertReader
+    request: Request, alert_id: Id, db: SessionDep, principal: AlertReader
 ) -> Response:
     alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
     context = _detail_context(db, principal, alert)
@@ -343,7 +342,7 @@ def alert_detail(
 @router.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
 def alert_case_action(
     request: Request,
-    alert_id: AlertId,
+    alert_id: Id,
     db: SessionDep,
     settings: SettingsDep,
     principal: AlertReader,
@@ -389,8 +388,11 @@ def alerts_bulk(
     raw = form.getlist("alert_id")
     if not raw:
         raise ValidationFailed(errors=[FieldError("alert_id", "请先勾选预警")])
-    if len(raw) > MAX_BULK or not all(v.isdecimal() and len(v) <= 12 for v in raw):
+    if len(raw) > MAX_BULK:
         raise ValidationFailed(errors=[FieldError("alert_id", f"一次最多处理 {MAX_BULK} 条预警")])
+    ids = {form_id(v) for v in raw}
+    if None in ids:
+        raise ValidationFailed(errors=[FieldError("alert_id", "所选预警的编号无效")])
     try:
         action = CaseAction(form.values().get("action", ""))
     except ValueError:
@@ -399,7 +401,7 @@ def alerts_bulk(
         raise ValidationFailed(errors=[FieldError("action", "批量操作只能是确认或排除")])
     now = utcnow()
     note = form.values().get("note", "")
-    for alert_id in sorted({int(v) for v in raw}):
+    for alert_id in sorted(i for i in ids if i is not None):
         alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
         cases.act(db=db, settings=settings, principal=principal, alert=alert, action=action,
                   now=now, note=note)  # fmt: skip
@@ -408,7 +410,7 @@ def alerts_bulk(
 
 @router.get("/alerts/{alert_id}/case/evidence/{sha256}")
 def alert_case_evidence(
-    alert_id: AlertId,
+    alert_id: Id,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     db: SessionDep,
     settings: SettingsDep,

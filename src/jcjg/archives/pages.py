@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +13,7 @@ from jcjg.archives.export import project_archive
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.projects.models import Project
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -24,7 +25,7 @@ def project_archive_zip(
     db: SessionDep,
     settings: SettingsDep,
     principal: Exporter,
-    project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    project_id: Id,
 ) -> Response:
     """What the reader may see of the project, as one zip with its manifest and log proofs."""
     project = get_scoped(db, Project, project_id, principal, "read")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from jcjg.audit import service
 from jcjg.audit.models import AuditLog
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计日志"], route_class=TransactionalRoute)
@@ -35,6 +38,18 @@ class AuditRead(BaseModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     detail: str | None
+    repeats: int = Field(
+        default=1,
+        description="该记录代表的次数：同一账号（或匿名来源地址）在同一分钟内对同一地址被拒的请求"
+        "只记第一次的详情，其余计入此数；其他记录为 1",
+    )
+
+
+def _read(db: Session, rows: Sequence[AuditLog]) -> list[AuditRead]:
+    times = service.repeats(db, [r.id for r in rows])
+    return [
+        AuditRead.model_validate(r).model_copy(update={"repeats": times.get(r.id, 1)}) for r in rows
+    ]
 
 
 @router.get("", summary="检索审计日志", response_model=Page[AuditRead])
@@ -60,7 +75,7 @@ def search(
         request_id=request_id,
     )
     return Page(
-        items=[AuditRead.model_validate(r) for r in rows],
+        items=_read(db, rows),
         total=total,
         offset=paging.offset,
         limit=paging.limit,
@@ -68,5 +83,5 @@ def search(
 
 
 @router.get("/{log_id}", summary="审计记录详情", response_model=AuditRead)
-def detail(log_id: int, db: SessionDep, principal: AuditReader) -> AuditRead:
-    return AuditRead.model_validate(get_scoped(db, AuditLog, log_id, principal, "read"))
+def detail(log_id: Id, db: SessionDep, principal: AuditReader) -> AuditRead:
+    return _read(db, [get_scoped(db, AuditLog, log_id, principal, "read")])[0]

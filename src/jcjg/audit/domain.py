@@ -4,7 +4,7 @@ from fastapi import Request
 
 from jcjg.audit import api, exports, jobs, models, pages
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.service import record_event_now
+from jcjg.audit.service import record_denial
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.deps import audit_context
@@ -13,14 +13,18 @@ from jcjg.core.errors import AppError, CsrfFailed, PermissionDenied
 
 
 def _audit_denials(request: Request, error: AppError) -> None:
-    """Permission denials and CSRF failures are audited even though the request rolled back."""
+    """Permission denials and CSRF failures are audited even though the request rolled back:
+    the first per principal, route (its pattern: ids in the address make no new rows) and
+    minute in full, the repeats counted."""
     if not isinstance(error, PermissionDenied | CsrfFailed):
         return
     action = AuditAction.CSRF_FAILED if isinstance(error, CsrfFailed) else AuditAction.DENIED
-    record_event_now(
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    record_denial(
         request.app.state.sessionmaker,
         action,
         context=audit_context(request),
+        route=f"{request.method} {route}",
         detail=f"{request.method} {request.url.path}: {error.detail}"[:1000],
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.models import AuditLog
+from jcjg.audit.service import repeats
 from jcjg.core.listing import Column, ListView, label, when
 from jcjg.core.pagination import Key, Order
 
@@ -15,11 +16,19 @@ from jcjg.core.pagination import Key, Order
 AUDIT_ORDER = Order((Key(AuditLog.id, lambda r: r.id),), (0,))
 
 
+def _action(action: str, times: int | None) -> str:
+    """An action's label, with how many times it was refused within the minute (a denial
+    repeated: one audit row, the repeats counted)."""
+    text = label(AuditAction, action)
+    return f"{text}（本分钟共 {times} 次）" if times else text
+
+
 def _cells(db: Session, rows: Sequence[AuditLog]) -> list[list[str]]:
+    times = repeats(db, [r.id for r in rows])
     return [
         [
             when(r.at, "%Y-%m-%d %H:%M:%S"),
-            label(AuditAction, r.action),
+            _action(r.action, times.get(r.id)),
             r.username or "",
             r.object_type or "",
             r.object_repr or "",

@@ -15,6 +15,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import render
@@ -44,6 +45,7 @@ def audit_page(
     paged = paginate(db, stmt, paging, AUDIT.order_for(params))
     context = {
         "rows": paged.rows,
+        "repeats": service.repeats(db, [r.id for r in paged.rows]),
         "total": total,
         "paging": paging,
         "paged": paged,
@@ -55,7 +57,8 @@ def audit_page(
 
 
 @router.get("/audit/{log_id}", response_class=HTMLResponse)
-def audit_detail(request: Request, log_id: int, db: SessionDep, principal: AuditReader) -> Response:
+def audit_detail(request: Request, log_id: Id, db: SessionDep, principal: AuditReader) -> Response:
     row = get_scoped(db, AuditLog, log_id, principal, "read")
     keys = sorted(set((row.before or {}).keys()) | set((row.after or {}).keys()))
-    return render(request, "audit/detail.html", {"row": row, "keys": keys})
+    repeats = service.repeats(db, [row.id]).get(row.id)
+    return render(request, "audit/detail.html", {"row": row, "keys": keys, "repeats": repeats})

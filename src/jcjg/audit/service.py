@@ -3,7 +3,9 @@
 Change rows come from a SQLAlchemy ``after_flush`` listener, so no service can forget them and
 they share the request's transaction (STYLE.md habit 1). Security events are written by
 :func:`record_event`, in the request's transaction, or by :func:`record_event_now` in a
-transaction of their own when the request's work is being rolled back (a denial must survive).
+transaction of their own when the request's work is being rolled back; refused requests by
+:func:`record_denial`, also in their own transaction (a denial must survive), once per
+principal, route and minute with the repeats counted.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, event, insert, select
+from sqlalchemy import Select, event, insert, select, update
 from sqlalchemy.orm import Session, attributes, sessionmaker
 from sqlalchemy.orm.unitofwork import UOWTransaction
 
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.models import AuditLog
+from jcjg.audit.models import AuditLog, DenialCount
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.context import AuditContext, context_of
-from jcjg.core.db import utcnow
+from jcjg.core.db import insert_or_update, utcnow
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
 from jcjg.core.pagination import count_rows
@@ -158,6 +160,57 @@ def record_event_now(
         row = _row(context, action, detail=detail, object_type=object_type, object_id=object_id)
         session.add(AuditLog(**row))
         session.commit()
+
+
+DENIAL_KEY = ("action", "principal", "route", "minute")
+
+
+def record_denial(
+    factory: sessionmaker[Session],
+    action: AuditAction,
+    *,
+    context: AuditContext,
+    route: str,
+    detail: str | None = None,
+) -> None:
+    """Record a refused request in a transaction of its own, committed at once: the first per
+    principal (the account, or the address of an anonymous caller), route and minute as an
+    audit row in full, its repeats counted beside it (:class:`DenialCount`), so that a caller
+    refused again and again cannot grow the audit log without bound. The count is one
+    ``INSERT ... ON CONFLICT DO UPDATE``: concurrent refusals each count, and only the one that
+    inserted writes the audit row."""
+    now = utcnow()
+    who = f"user:{context.user_id}" if context.user_id is not None else f"ip:{context.ip or '-'}"
+    minute = now.replace(second=0, microsecond=0)
+    key = {"action": action.value, "principal": who[:80], "route": route[:300], "minute": minute}
+    with factory() as session:
+        upsert = insert_or_update(
+            session,
+            DenialCount,
+            {**key, "count": 1, "last_at": now},
+            keys=DENIAL_KEY,
+            set_={"count": DenialCount.count + 1, "last_at": now},
+        )
+        ident, count = session.execute(upsert.returning(DenialCount.id, DenialCount.count)).one()
+        if count == 1:
+            row = AuditLog(**_row(context, action, detail=detail))
+            session.add(row)
+            session.flush()
+            session.execute(
+                update(DenialCount).where(DenialCount.id == ident).values(log_id=row.id)
+            )
+        session.commit()
+
+
+def repeats(db: Session, log_ids: Sequence[int]) -> dict[int, int]:
+    """How many refused requests each of these audit rows stands for (rows of denials that
+    were repeated within their minute; every other row stands for itself)."""
+    if not log_ids:
+        return {}
+    rows = db.execute(
+        select(DenialCount.log_id, DenialCount.count).where(DenialCount.log_id.in_(log_ids))
+    )
+    return {log_id: count for log_id, count in rows if log_id is not None and count > 1}
 
 
 def search_stmt(

@@ -12,7 +12,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.catalogue import service
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.templating import redirect, render
 
 pages = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -46,7 +46,7 @@ def catalogue_page(
 
 @pages.post("/catalogue/specialties/{specialty_id}", response_class=HTMLResponse)
 def requirements_save(
-    request: Request, specialty_id: int, db: SessionDep, principal: Editor, form: PostedForm
+    request: Request, specialty_id: Id, db: SessionDep, principal: Editor, form: PostedForm
 ) -> Response:
     raw = {k: v for k, v in form.items() if k in service.REQUIREMENT_FIELDS}
     try:
@@ -66,7 +66,7 @@ def requirements_save(
 
 @pages.post("/catalogue/items/{test_item_id}/parameters")
 def parameter_add(
-    test_item_id: int,
+    test_item_id: Id,
     db: SessionDep,
     principal: Editor,
     name: Annotated[str, Form(max_length=100)],
@@ -81,7 +81,7 @@ def parameter_add(
 
 @pages.post("/catalogue/parameters/{parameter_id}/required")
 def parameter_required(
-    parameter_id: int,
+    parameter_id: Id,
     db: SessionDep,
     principal: Editor,
     required: Annotated[str, Form(pattern="^(0|1)$")],
@@ -158,7 +158,7 @@ def api_editions(db: SessionDep, principal: Reader) -> list[dict[str, Any]]:
     response_model=dict[str, int],
 )
 def api_requirements(
-    specialty_id: int,
+    specialty_id: Id,
     db: SessionDep,
     principal: Editor,
     body: Annotated[dict[str, Any], Body(examples=[{"min_inspectors": 20}])],

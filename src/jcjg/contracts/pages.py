@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from jcjg.contracts.service import working_days_late
 from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
@@ -26,7 +27,6 @@ from jcjg.projects.service import names_of
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("contract:read"))]
-ContractId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/contracts", response_class=HTMLResponse)
@@ -62,7 +62,7 @@ def contract_list(
 
 @router.get("/contracts/{contract_id}", response_class=HTMLResponse)
 def contract_detail(
-    request: Request, db: SessionDep, principal: Reader, contract_id: ContractId
+    request: Request, db: SessionDep, principal: Reader, contract_id: Id
 ) -> Response:
     contract = get_scoped(db, Contract, contract_id, principal, "read")
     context = {
@@ -75,7 +75,7 @@ def contract_detail(
 
 @router.get("/contracts/{contract_id}/contract.pdf")
 def contract_pdf(
-    db: SessionDep, settings: SettingsDep, principal: Reader, contract_id: ContractId
+    db: SessionDep, settings: SettingsDep, principal: Reader, contract_id: Id
 ) -> Response:
     contract = get_scoped(db, Contract, contract_id, principal, "read")
     return Response(

@@ -7,7 +7,7 @@ in UTC (DESIGN.md decision 5); a naive datetime is refused rather than guessed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,25 @@ def insert_ignoring_conflicts(db: Session, model: type[Any] | Table) -> Insert:
     if db.get_bind().dialect.name == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def insert_or_update(
+    db: Session,
+    model: type[Any] | Table,
+    values: Mapping[str, Any],
+    *,
+    keys: Sequence[str],
+    set_: Mapping[str, Any],
+) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET set_`` for ``model`` on the session's
+    database (SQLite or PostgreSQL): the row inserted, or the one with the same ``keys``
+    updated, in one statement (concurrent ones wait for each other on the unique index, so
+    ``count + 1`` counts each); with ``.returning(...)`` it gives back the row either way."""
+    if db.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(model).values(dict(values))
+        return pg.on_conflict_do_update(index_elements=list(keys), set_=dict(set_))
+    lite = sqlite.insert(model).values(dict(values))
+    return lite.on_conflict_do_update(index_elements=list(keys), set_=dict(set_))
 
 
 _MEMO = "jcjg.core.db.memo"

@@ -14,22 +14,47 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from annotated_types import Interval
 from fastapi import Depends, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.datastructures import UploadFile
 
 from jcjg.core.errors import FieldError, ValidationFailed
 
 CSRF_FIELD = "csrf_token"
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+NOT_AN_ID = "not_an_id"  # the error type of ``Id``: in a path it names nothing, a 404
+
+
+def parse_id(raw: object) -> int | None:
+    """``raw`` as an id: a whole number (or its ASCII digits) an id column can hold, 1 to
+    MAX_ID; None for anything else (0, negatives, true, 1.0, "1e3", "١٢", 2**31)."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdecimal() and len(raw) <= 10:
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_ID:
+        return None
+    return raw
 
 
 def form_id(raw: object) -> int | None:
     """The id a form field or query parameter names (``" 12 "`` -> 12), or None when it is not
     a positive whole number an id column can hold."""
-    text = str(raw).strip()
-    if not text.isdecimal() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
-        return None
-    return int(text)
+    return parse_id(str(raw).strip())
+
+
+def _checked_id(raw: object) -> int:
+    value = form_id(raw) if isinstance(raw, str) else parse_id(raw)
+    if value is None:
+        raise PydanticCustomError(NOT_AN_ID, f"应为编号（1 到 {MAX_ID} 的整数）")
+    return value
+
+
+ID_CHECK = BeforeValidator(_checked_id)
+Id = Annotated[int, Interval(ge=1, le=MAX_ID), ID_CHECK]
+"""The one type of an id in a path, a query, a form or a JSON body: beyond the column's range
+(and for 0, negatives and non-numbers) a path answers 404 (``core.handlers``), a query 400 and
+a body 422 naming the field. ``Id | None`` for an optional one."""
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,13 @@ from jcjg.core.errors import (
     UNSUPPORTED_MEDIA,
     AppError,
     BadRequest,
+    NotFound,
     ProblemType,
     ValidationFailed,
     field_errors_from_pydantic,
     wants_html,
 )
+from jcjg.core.forms import NOT_AN_ID
 from jcjg.core.templating import render_error
 
 
@@ -57,6 +59,9 @@ async def app_error_response(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(e.get("type") == NOT_AN_ID and e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+        # an id in the address that no row can have (0, -1, 2**31, "abc"): nothing is there
+        return problem_response(request, NotFound())
     errors = field_errors_from_pydantic(exc.errors())
     if all(e.field.startswith(("query", "path", "header", "cookie")) for e in errors):
         # A malformed address (bad path or query parameter) is a bad request; 422 is kept for

@@ -22,7 +22,18 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    SmallInteger,
+    and_,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
@@ -201,6 +212,17 @@ def _encode(value: Any) -> str:
     return str(int(value))
 
 
+def _fits(key: Key, value: Any) -> bool:
+    """Whether an integer column of ``key`` can hold ``value`` (bound to it with a cast on
+    PostgreSQL, out of range is an error there)."""
+    kind = getattr(key.column, "type", None)
+    if not isinstance(value, int) or not isinstance(kind, Integer):
+        return True
+    bits = 64 if isinstance(kind, BigInteger) else 16 if isinstance(kind, SmallInteger) else 32
+    bound: int = 2 ** (bits - 1)
+    return -bound <= value < bound
+
+
 def _decode(text: str, like: Any) -> Any:
     if isinstance(like, dt.datetime):
         return _EPOCH + dt.timedelta(microseconds=int(text))
@@ -226,10 +248,17 @@ class Order:
         return ".".join(_encode(k.read(row)) for k in self.keys)
 
     def values(self, cursor: str) -> list[Any] | None:
+        """The cursor's values, or None (the first page) when it has not one per key or a
+        value no row can have (beyond its column's integer range, or no date)."""
         parts = cursor.split(".")
         if len(parts) != len(self.keys):
             return None
-        return [_decode(p, s) for p, s in zip(parts, self.sample, strict=True)]
+        try:
+            values = [_decode(p, s) for p, s in zip(parts, self.sample, strict=True)]
+        except (OverflowError, ValueError):
+            return None
+        fits = all(_fits(k, v) for k, v in zip(self.keys, values, strict=True))
+        return values if fits else None
 
     def beyond(self, values: list[Any], *, backwards: bool = False) -> ColumnElement[bool]:
         """Rows after the cursor's row in this order (before it, ``backwards``): a row

@@ -43,7 +43,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     errors_by_field,
 )
-from jcjg.core.forms import Posted, PostedForm
+from jcjg.core.forms import Id, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.patterns import PHONE
@@ -520,14 +520,14 @@ def _detail(
 
 
 @router.get("/exchange/clients/{client_id}", response_class=HTMLResponse)
-def client_page(request: Request, client_id: int, db: SessionDep, principal: Reader) -> Response:
+def client_page(request: Request, client_id: Id, db: SessionDep, principal: Reader) -> Response:
     client = get_scoped(db, Client, client_id, principal, "read")
     return _detail(request, db, principal, client)
 
 
 @router.post("/exchange/clients/{client_id}/decision", response_class=HTMLResponse)
 def decide(
-    request: Request, client_id: int, db: SessionDep, principal: Approver, form: PostedForm
+    request: Request, client_id: Id, db: SessionDep, principal: Approver, form: PostedForm
 ) -> Response:
     client = get_scoped(db, Client, client_id, principal, "approve")
     values = form.values()
@@ -573,12 +573,12 @@ def _set_suspended(
 
 
 @router.post("/exchange/clients/{client_id}/suspend", response_class=HTMLResponse)
-def suspend(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
+def suspend(request: Request, client_id: Id, db: SessionDep, principal: Approver) -> Response:
     return _set_suspended(request, client_id, db, principal, True)
 
 
 @router.post("/exchange/clients/{client_id}/resume", response_class=HTMLResponse)
-def resume(request: Request, client_id: int, db: SessionDep, principal: Approver) -> Response:
+def resume(request: Request, client_id: Id, db: SessionDep, principal: Approver) -> Response:
     return _set_suspended(request, client_id, db, principal, False)
 
 
@@ -662,14 +662,14 @@ def _issue(
 
 @router.post("/exchange/clients/{client_id}/keys", response_class=HTMLResponse)
 def issue_key(
-    request: Request, client_id: int, db: SessionDep, principal: Applicant, form: PostedForm
+    request: Request, client_id: Id, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:
     return _issue(request, client_id, db, principal, form, rotate=False)
 
 
 @router.post("/exchange/clients/{client_id}/keys/rotate", response_class=HTMLResponse)
 def rotate_key(
-    request: Request, client_id: int, db: SessionDep, principal: Applicant, form: PostedForm
+    request: Request, client_id: Id, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:
     return _issue(request, client_id, db, principal, form, rotate=True)
 
@@ -760,7 +760,7 @@ def monitor_page(
     settings: SettingsDep,
     principal: Reader,
     hours: Annotated[int, Query(ge=1, le=MAX_HOURS)] = 24,
-    client_id: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    client_id: Id | None = None,
 ) -> Response:
     now = utcnow()
     scoped = restrict(select(Client), principal, "read")

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -107,7 +108,10 @@ def _get(db: Session, caller: Caller, token: str, *, lock: bool = False) -> Uplo
         raise NotFound()
     stmt = select(Upload).where(Upload.token == token)
     if lock:
-        stmt = stmt.with_for_update()
+        # the row as it is now, not as this session loaded it before the chunk streamed in:
+        # the session keeps its objects across commits (expire_on_commit off), and a plain
+        # select hands the same object back with the offset read then
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     upload = db.scalar(stmt)
     if upload is None or upload.client_id != caller.client.id:
         raise NotFound("断点续传任务不存在")
@@ -232,27 +236,46 @@ def _checksum_ok(value: str | None, hashes: BodyHash) -> bool:
     return hashes.digest(CHECKSUM_ALGORITHMS[alg]) == expected
 
 
+def _offset_conflict(offset: int, received: int) -> ExchangeError:
+    return ExchangeError(
+        problems.UPLOAD_CONFLICT, f"Upload-Offset 为 {offset}，平台已收到 {received} 字节"
+    )
+
+
+def _claim(db: Session, upload: Upload, offset: int, size: int) -> None:
+    """Advance the upload from ``offset`` to ``offset + size``, compare-and-set: of chunks at
+    one offset arriving together only the first moves it; for the others no row matches
+    (PostgreSQL re-reads the row the first one locked, once it commits), a 409."""
+    moved = db.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.offset == offset)
+        .values(offset=offset + size)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(moved, "rowcount", 0) != 1:
+        received = db.scalar(select(Upload.offset).where(Upload.id == upload.id))
+        raise _offset_conflict(offset, received if received is not None else offset)
+    set_committed_value(upload, "offset", offset + size)
+
+
 def _append(
     db: Session, settings: Settings, caller: Caller, token: str, offset: int, chunk: Path
 ) -> Upload:
     upload = _get(db, caller, token, lock=True)
     if offset != upload.offset:
-        raise ExchangeError(
-            problems.UPLOAD_CONFLICT,
-            f"Upload-Offset 为 {offset}，平台已收到 {upload.offset} 字节",
-        )
+        raise _offset_conflict(offset, upload.offset)
     size = chunk.stat().st_size
     if upload.offset + size > upload.length:
         raise AppError("分块超过 Upload-Length", kind=TOO_LARGE)
+    _claim(db, upload, offset, size)  # before a byte is written: a loser writes nothing
     target = _path(settings, upload)
     with open(target, "r+b") as out, open(chunk, "rb") as src:
-        out.seek(upload.offset)
+        out.seek(offset)
         while block := src.read(1024 * 1024):
             out.write(block)
         out.truncate()
         out.flush()
         os.fsync(out.fileno())
-    upload.offset += size
     if upload.offset == upload.length:
         _complete(db, settings, caller, upload, target)
     db.flush()
@@ -308,10 +331,7 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
         check_rate(request, caller)
         upload = await run_in_threadpool(_get, db, caller, token)
         if offset != upload.offset:
-            raise ExchangeError(
-                problems.UPLOAD_CONFLICT,
-                f"Upload-Offset 为 {offset}，平台已收到 {upload.offset} 字节",
-            )
+            raise _offset_conflict(offset, upload.offset)
         remaining = upload.length - offset
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > remaining:

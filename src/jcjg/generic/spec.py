@@ -10,7 +10,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from jcjg.core import domains
+from jcjg.core import domains, forms
+from jcjg.core.forms import form_id
 from jcjg.core.masking import mask_value
 
 # How a field is entered and stored.
@@ -183,11 +184,10 @@ def _choice(spec: FieldSpec, raw: Any) -> str:
 
 
 def parse_id(raw: Any) -> int:
-    """A record id: a positive whole number the database can hold (never true, 1.7 or 1e30)."""
-    if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise ValueError
-    value = int(raw)
-    if not 0 < value <= MAX_INT:
+    """A record id: a positive whole number the database can hold (never true, 1.7 or 1e30;
+    ``core.forms.form_id``), or ValueError."""
+    value = form_id(raw) if isinstance(raw, str) else forms.parse_id(raw)
+    if value is None:
         raise ValueError
     return value
 

@@ -22,7 +22,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, NotFound, PermissionDenied, errors_by_field
-from jcjg.core.forms import Posted, PostedForm
+from jcjg.core.forms import Id, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import Page, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
@@ -130,7 +130,7 @@ def list_page(
     paging: Annotated[PageParams, Depends(page_params)],
     params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str | None, Query(max_length=64)] = None,
-    institution_id: int | None = None,
+    institution_id: Id | None = None,
     region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
 ) -> Response:
     """The registry's rows of one kind within scope, filtered and sorted; ``?format=xlsx``
@@ -226,7 +226,7 @@ def new_page(
     kind: str,
     db: SessionDep,
     principal: Writer,
-    institution_id: int | None = None,
+    institution_id: Id | None = None,
 ) -> Response:
     spec = spec_of(kind)
     if spec.is_institution:
@@ -296,7 +296,7 @@ def _detail(
 
 @pages.get("/registry/{kind}/{row_id:int}", response_class=HTMLResponse)
 def detail_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Reader
+    request: Request, kind: str, row_id: Id, db: SessionDep, principal: Reader
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id)
@@ -305,7 +305,7 @@ def detail_page(
 
 @pages.post("/registry/{kind}/{row_id:int}/unmask", response_class=HTMLResponse)
 def unmask_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Unmasker
+    request: Request, kind: str, row_id: Id, db: SessionDep, principal: Unmasker
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id)
@@ -316,7 +316,7 @@ def unmask_page(
 
 @pages.get("/registry/{kind}/{row_id:int}/edit", response_class=HTMLResponse)
 def edit_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Writer
+    request: Request, kind: str, row_id: Id, db: SessionDep, principal: Writer
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
@@ -334,7 +334,7 @@ def edit_page(
 
 @pages.post("/registry/{kind}/{row_id:int}", response_class=HTMLResponse)
 def update_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Writer, form: PostedForm
+    request: Request, kind: str, row_id: Id, db: SessionDep, principal: Writer, form: PostedForm
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
@@ -363,7 +363,7 @@ def update_page(
 
 
 @pages.post("/registry/{kind}/{row_id:int}/delete")
-def delete_page(kind: str, row_id: int, db: SessionDep, principal: Writer) -> Response:
+def delete_page(kind: str, row_id: Id, db: SessionDep, principal: Writer) -> Response:
     service.delete_row(db=db, principal=principal, spec=spec_of(kind), row_id=row_id)
     return redirect(f"/registry/{kind}?deleted=1")
 
@@ -371,7 +371,7 @@ def delete_page(kind: str, row_id: int, db: SessionDep, principal: Writer) -> Re
 @pages.post("/registry/{kind}/{row_id:int}/status")
 def status_page(
     kind: str,
-    row_id: int,
+    row_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:status"))],
     form: PostedForm,
@@ -387,7 +387,7 @@ def status_page(
 
 @pages.get("/registry/{kind}/{row_id:int}/history", response_class=HTMLResponse)
 def history_page(
-    request: Request, kind: str, row_id: int, db: SessionDep, principal: Reader
+    request: Request, kind: str, row_id: Id, db: SessionDep, principal: Reader
 ) -> Response:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id)
@@ -421,7 +421,7 @@ def export_page(
     principal: Reader,
     format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "xlsx",
     unmasked: bool = False,
-    institution_id: int | None = None,
+    institution_id: Id | None = None,
 ) -> Response:
     spec = spec_of(kind)
     if unmasked:
@@ -501,7 +501,7 @@ def api_list(
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str | None, Query(max_length=64)] = None,
-    institution_id: int | None = None,
+    institution_id: Id | None = None,
 ) -> Page[dict[str, Any]]:
     spec = spec_of(kind)
     rows, total = service.list_rows(
@@ -554,7 +554,7 @@ def api_fields(kind: str, principal: Reader) -> list[dict[str, Any]]:
 
 
 @api.get("/{kind}/{row_id:int}", summary="登记信息详情", response_model=dict[str, Any])
-def api_get(kind: str, row_id: int, db: SessionDep, principal: Reader) -> dict[str, Any]:
+def api_get(kind: str, row_id: Id, db: SessionDep, principal: Reader) -> dict[str, Any]:
     spec = spec_of(kind)
     return as_json(spec, service.get_row(db=db, principal=principal, spec=spec, row_id=row_id))
 
@@ -562,7 +562,7 @@ def api_get(kind: str, row_id: int, db: SessionDep, principal: Reader) -> dict[s
 @api.patch("/{kind}/{row_id:int}", summary="修改登记信息", response_model=dict[str, Any])
 def api_update(
     kind: str,
-    row_id: int,
+    row_id: Id,
     db: SessionDep,
     principal: Writer,
     body: Annotated[dict[str, Any], Body()],
@@ -573,7 +573,7 @@ def api_update(
 
 
 @api.delete("/{kind}/{row_id:int}", summary="删除登记信息（检测机构除外）", status_code=204)
-def api_delete(kind: str, row_id: int, db: SessionDep, principal: Writer) -> Response:
+def api_delete(kind: str, row_id: Id, db: SessionDep, principal: Writer) -> Response:
     service.delete_row(db=db, principal=principal, spec=spec_of(kind), row_id=row_id)
     return Response(status_code=204)
 
@@ -583,7 +583,7 @@ def api_delete(kind: str, row_id: int, db: SessionDep, principal: Writer) -> Res
 )
 def api_status(
     kind: str,
-    row_id: int,
+    row_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:status"))],
     body: Annotated[dict[str, str], Body(examples=[{"status": "suspended"}])],
@@ -602,7 +602,7 @@ def api_status(
     summary="个人信息原文（留痕）",
     response_model=dict[str, Any],
 )
-def api_unmask(kind: str, row_id: int, db: SessionDep, principal: Unmasker) -> dict[str, Any]:
+def api_unmask(kind: str, row_id: Id, db: SessionDep, principal: Unmasker) -> dict[str, Any]:
     spec = spec_of(kind)
     obj = service.get_row(db=db, principal=principal, spec=spec, row_id=row_id)
     fields = [f for f in spec.fields if f.mask]

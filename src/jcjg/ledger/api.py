@@ -120,6 +120,10 @@ def proof_consistency(
     response_class=PlainTextResponse,
 )
 def cosign(db: SessionDep, principal: Public, size: int, body: RawBody) -> Response:
+    if not 1 <= size <= MAX_INDEX:
+        raise BadRequest(
+            "树大小必须是正整数", errors=[FieldError("path.size", "树大小必须是正整数")]
+        )
     if len(body) > 8192:
         raise BadRequest("签名行过长")
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from jcjg.core import labels, listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
@@ -72,9 +72,9 @@ def register_page(
         str | None, Query(pattern=r"^(open|handling|closed|unclosed|overdue)?$")
     ] = None,
     by: Annotated[str, Query(pattern=r"^(region|institution|material|month)$")] = "institution",
-    institution_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    institution_id: Id | None = None,
     region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
-    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    project_id: Id | None = None,
     since: dt.date | None = None,
 ) -> Response:
     today = beijing_date(utcnow())
@@ -132,9 +132,6 @@ def _narrowed_labels(db: Session, narrowed: dict[str, Any], names: dict[str, Any
     return out
 
 
-ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
 def verdict(item: Nonconformity, record: TestRecord | None) -> str:
     """Who judged what, in words: "机构判定合格，平台复核不合格" where the lab's conclusion and
     the platform's review differ, "机构判定与平台复核均不合格" where they agree."""
@@ -168,14 +165,14 @@ def _detail(db: Session, principal: Principal, item: Nonconformity) -> dict[str,
 
 
 @router.get("/nonconformities/{item_id}", response_class=HTMLResponse)
-def item_page(request: Request, item_id: ItemId, db: SessionDep, principal: Reader) -> Response:
+def item_page(request: Request, item_id: Id, db: SessionDep, principal: Reader) -> Response:
     item = get_scoped(db, Nonconformity, item_id, principal, "read")
     return render(request, "nonconformity/detail.html", _detail(db, principal, item))
 
 
 @router.post("/nonconformities/{item_id}", response_class=HTMLResponse)
 def item_handling(
-    request: Request, item_id: ItemId, db: SessionDep, principal: Reader, form: PostedForm
+    request: Request, item_id: Id, db: SessionDep, principal: Reader, form: PostedForm
 ) -> Response:
     item = get_scoped(db, Nonconformity, item_id, principal, "read")
     values = form.values()

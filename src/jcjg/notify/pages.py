@@ -18,7 +18,7 @@ from jcjg.core import domains, listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
@@ -79,9 +79,10 @@ def mark_read(request: Request, db: SessionDep, principal: Account, form: Posted
     )
     one = (form.get("id") or "").strip()
     if one:
-        if not one.isdecimal() or len(one) > 12:
+        ident = form_id(one)
+        if ident is None:
             raise ValidationFailed(errors=[FieldError("id", "通知编号无效")])
-        stmt = stmt.where(Notification.id == int(one))
+        stmt = stmt.where(Notification.id == ident)
     db.execute(stmt.values(read_at=utcnow()))
     return redirect("/inbox")
 

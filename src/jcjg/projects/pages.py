@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Column, Panel, contributions, redirect, render, render_panels
@@ -35,7 +35,6 @@ Reader = Annotated[Principal, Depends(requires("project:read"))]
 Creator = Annotated[Principal, Depends(requires("project:create"))]
 Updater = Annotated[Principal, Depends(requires("project:update"))]
 Assigner = Annotated[Principal, Depends(requires("project:assign"))]
-ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # What other domains add to the project pages (core.templating Panel and Column): the hook
 # ``projects.panels`` is called with (db, principal, project) and answers the sections of the
 # project's page after its members (samples, reports ...); ``projects.columns`` with (db,
@@ -180,7 +179,7 @@ def project_detail(
     request: Request,
     db: SessionDep,
     principal: Reader,
-    project_id: ProjectId,
+    project_id: Id,
     done: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
@@ -190,9 +189,7 @@ def project_detail(
 
 
 @router.get("/projects/{project_id}/edit", response_class=HTMLResponse)
-def project_edit(
-    request: Request, db: SessionDep, principal: Updater, project_id: ProjectId
-) -> Response:
+def project_edit(request: Request, db: SessionDep, principal: Updater, project_id: Id) -> Response:
     project = get_scoped(db, Project, project_id, principal, "update")
     values: dict[str, Any] = {k: getattr(project, k) for k in FORM_FIELDS}
     values["site_polygon"] = json.dumps(project.site_polygon) if project.site_polygon else ""
@@ -202,7 +199,7 @@ def project_edit(
 
 @router.post("/projects/{project_id}/edit", response_class=HTMLResponse)
 def project_update(
-    request: Request, db: SessionDep, principal: Updater, project_id: ProjectId, form: PostedForm
+    request: Request, db: SessionDep, principal: Updater, project_id: Id, form: PostedForm
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "update")
     values = form.values()
@@ -220,7 +217,7 @@ def member_add(
     db: SessionDep,
     settings: SettingsDep,
     principal: Assigner,
-    project_id: ProjectId,
+    project_id: Id,
     form: PostedForm,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "assign")

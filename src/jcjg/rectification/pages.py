@@ -22,7 +22,7 @@ from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, Transactiona
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import ACCEPT, Upload
 from jcjg.core.evidence import serve as serve_evidence
-from jcjg.core.forms import PostedForm, form_id
+from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.ratelimit import rate_limit
@@ -46,8 +46,6 @@ public_router = APIRouter(
 Reader = Annotated[Principal, Depends(requires("alert:read"))]
 Issuer = Annotated[Principal, Depends(requires(service.HANDLE))]
 Public = Annotated[Principal, Depends(requires(None))]
-OrderId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Ident = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 STATUS_FILTERS = [(s.value, s.label) for s in OrderStatus] + [("overdue", "整改逾期")]
 STATUS_PATTERN = "^(" + "|".join(v for v, _ in STATUS_FILTERS) + ")?$"
 MAX_INSTITUTIONS = 1000  # in the issuing form's chooser
@@ -70,7 +68,7 @@ def orders_page(
     paging: Annotated[PageParams, Depends(page_params)],
     params: Annotated[ListParams, Depends(list_params)],
     status: Annotated[str | None, Query(pattern=STATUS_PATTERN)] = None,
-    institution_id: Ident = None,
+    institution_id: Id | None = None,
 ) -> Response:
     """The orders within scope, filtered and sorted; ``?format=xlsx`` exports them."""
     today = beijing_date(utcnow())
@@ -139,8 +137,8 @@ def new_order_page(
     request: Request,
     db: SessionDep,
     principal: Issuer,
-    institution_id: Ident = None,
-    alert_id: Ident = None,
+    institution_id: Id | None = None,
+    alert_id: Id | None = None,
 ) -> Response:
     """The issuing form: first the institution, then the rest; from an alert's page the
     institution and the alert come chosen."""
@@ -219,7 +217,7 @@ def _detail(db: Session, principal: Principal, order: RectificationOrder) -> dic
 
 
 @router.get("/rectification-orders/{order_id}", response_class=HTMLResponse)
-def order_page(request: Request, order_id: OrderId, db: SessionDep, principal: Reader) -> Response:
+def order_page(request: Request, order_id: Id, db: SessionDep, principal: Reader) -> Response:
     order = get_scoped(db, RectificationOrder, order_id, principal, "read")
     return render(request, "rectification/detail.html", _detail(db, principal, order))
 
@@ -227,7 +225,7 @@ def order_page(request: Request, order_id: OrderId, db: SessionDep, principal: R
 @router.post("/rectification-orders/{order_id}", response_class=HTMLResponse)
 def order_step(
     request: Request,
-    order_id: OrderId,
+    order_id: Id,
     db: SessionDep,
     settings: SettingsDep,
     principal: Reader,
@@ -258,7 +256,7 @@ def order_step(
 
 @router.get("/rectification-orders/{order_id}/evidence/{sha256}")
 def order_evidence(
-    order_id: OrderId,
+    order_id: Id,
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
     db: SessionDep,
     settings: SettingsDep,

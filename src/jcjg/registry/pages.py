@@ -15,7 +15,7 @@ from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, FieldError, ValidationFailed
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.templating import redirect, render
 from jcjg.generic.service import parse
 from jcjg.generic.spec import EntitySpec
@@ -42,7 +42,7 @@ def _page(
 @router.get("/registry/institutions/{institution_id}/licences", response_class=HTMLResponse)
 def licences(
     request: Request,
-    institution_id: int,
+    institution_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:read"))],
 ) -> Response:
@@ -53,7 +53,7 @@ def licences(
 @router.post("/registry/institutions/{institution_id}/licences", response_class=HTMLResponse)
 def upload(
     request: Request,
-    institution_id: int,
+    institution_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:update"))],
     form: PostedForm,
@@ -96,7 +96,7 @@ def upload(
 @router.get("/registry/licences/{licence_id}/file")
 def download(
     request: Request,
-    licence_id: int,
+    licence_id: Id,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("institution:read"))],
 ) -> Response:

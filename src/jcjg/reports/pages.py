@@ -20,6 +20,7 @@ from jcjg.core import listing
 from jcjg.core.blobs import BlobNotFound, blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
+from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
@@ -36,7 +37,6 @@ from jcjg.testing.choices import Judgement
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("report:read"))]
-ReportId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in ReportStatus},
     "judgements": {j.value: j for j in Judgement},
@@ -90,7 +90,7 @@ def report_list(
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
 def report_detail(
-    request: Request, db: SessionDep, settings: SettingsDep, principal: Reader, report_id: ReportId
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Reader, report_id: Id
 ) -> Response:
     report = get_scoped(db, Report, report_id, principal, "read")
     scans = dict(
@@ -132,9 +132,7 @@ def _pdf_name(report: Report) -> str:
 
 
 @router.get("/reports/{report_id}/report.pdf")
-def report_pdf(
-    db: SessionDep, settings: SettingsDep, principal: Reader, report_id: ReportId
-) -> Response:
+def report_pdf(db: SessionDep, settings: SettingsDep, principal: Reader, report_id: Id) -> Response:
     """The report's signed PDF, to whoever may read the report's page."""
     report = get_scoped(db, Report, report_id, principal, "read")
     if report.pdf_sha256 is None:
@@ -156,7 +154,7 @@ def report_qr(
     db: SessionDep,
     settings: SettingsDep,
     principal: Reader,
-    report_id: ReportId,
+    report_id: Id,
     kind: Annotated[str, Path(pattern="^(svg|png)$")],
     scale: Annotated[int, Query(ge=2, le=40)] = 10,
 ) -> Response:

@@ -21,6 +21,7 @@ from jcjg.core.codes import normalise
 from jcjg.core.db import utcnow
 from jcjg.core.deps import ReadSessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
+from jcjg.core.forms import Id
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import render, render_shared
@@ -214,7 +215,7 @@ def verify_curve(
     settings: SettingsDep,
     principal: Public,
     code: Code,
-    curve_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    curve_id: Id,
     token: Token = None,
 ) -> Response:
     """A curve of a test record the report covers, for playback on the public page."""

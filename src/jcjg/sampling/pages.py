@@ -33,7 +33,7 @@ from jcjg.core.blobs import BlobCorrupted, BlobNotFound, blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
-from jcjg.core.forms import JsonBody, Posted, PostedForm
+from jcjg.core.forms import Id, JsonBody, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import render
@@ -196,7 +196,7 @@ def sample_photo(
     principal: Reader,
     code: Code,
     role: Annotated[str, Path(max_length=16)],
-    receipt: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    receipt: Id | None = None,
 ) -> Response:
     sample = service.sample_by_code(db, principal, codes.normalise(code))
     digest = None
@@ -298,7 +298,7 @@ def commission_detail(
     request: Request,
     db: SessionDep,
     principal: Reader,
-    commission_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    commission_id: Id,
 ) -> Response:
     commission = get_scoped(db, Commission, commission_id, principal, "read")
     lines = db.scalars(
@@ -446,7 +446,7 @@ def mobile_project(
     request: Request,
     db: SessionDep,
     principal: ProjectReader,
-    project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    project_id: Id,
     code: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
@@ -570,7 +570,7 @@ def mobile_register(
     db: SessionDep,
     settings: SettingsDep,
     principal: Sampler,
-    project_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    project_id: Id,
     form: PostedForm,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
-from jcjg.core.forms import PostedForm
+from jcjg.core.forms import Id, PostedForm
 from jcjg.core.templating import Column, Panel, redirect
 from jcjg.documents.pdf import Label, label_sheet_pdf
 from jcjg.projects.models import Project
@@ -29,15 +29,12 @@ from jcjg.sampling.models import Commission, Sample, SampleCode, SampleCodeBatch
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Issuer = Annotated[Principal, Depends(requires("sample:issue_codes"))]
-ProjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # a sample is sealed from the witness's seal on, whatever happened to it after
 _SEALED = ("sealed", "delivered", "received", "testing", "tested")
 
 
 @router.post("/projects/{project_id}/codes", response_class=HTMLResponse)
-def codes_issue(
-    db: SessionDep, principal: Issuer, project_id: ProjectId, form: PostedForm
-) -> Response:
+def codes_issue(db: SessionDep, principal: Issuer, project_id: Id, form: PostedForm) -> Response:
     values = form.values()
     try:
         count = int(values.get("count", ""))
@@ -54,8 +51,8 @@ def codes_pdf(
     db: SessionDep,
     settings: SettingsDep,
     principal: Issuer,
-    project_id: ProjectId,
-    batch_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    project_id: Id,
+    batch_id: Id,
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
     batch = db.get(SampleCodeBatch, batch_id)

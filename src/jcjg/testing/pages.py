@@ -24,6 +24,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
+from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import (
     PageParams,
@@ -55,7 +56,6 @@ from jcjg.testing.stats import Filters
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
-RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 _CHOICES: dict[str, Any] = {
     "kinds": {k.value: k for k in TestKind},
@@ -66,13 +66,10 @@ _CHOICES: dict[str, Any] = {
 }
 
 
-Id = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
-
-
 def list_filters(
     kind: Annotated[str, Query(max_length=24)] = "",
-    institution: Id = None,
-    project: Id = None,
+    institution: Id | None = None,
+    project: Id | None = None,
     item: Annotated[str, Query(max_length=12)] = "",
     since: Annotated[dt.date | None, Query()] = None,
     until: Annotated[dt.date | None, Query()] = None,
@@ -218,9 +215,7 @@ def record_statistics(
 
 
 @router.get("/testing/records/{record_id}", response_class=HTMLResponse)
-def record_detail(
-    request: Request, db: SessionDep, principal: Reader, record_id: RecordId
-) -> Response:
+def record_detail(request: Request, db: SessionDep, principal: Reader, record_id: Id) -> Response:
     record = get_scoped(db, TestRecord, record_id, principal, "read")
     specimens = db.scalars(
         select(Specimen).where(Specimen.test_record_id == record.id).order_by(Specimen.position)
@@ -283,7 +278,7 @@ def _loading_rates(
 
 @router.get("/testing/curves/{curve_id}.json")
 def curve_points(
-    db: SessionDep, settings: SettingsDep, principal: Reader, curve_id: RecordId
+    db: SessionDep, settings: SettingsDep, principal: Reader, curve_id: Id
 ) -> Response:
     """A curve's points for playback: ``t`` (s), ``f`` (kN), ``d`` (mm, when measured)."""
     row = get_scoped(db, Curve, curve_id, principal, "read")
@@ -356,7 +351,7 @@ def _lead(plan: OnSitePlan) -> tuple[int, float]:
 
 @router.get("/testing/onsite/plans/{plan_id}", response_class=HTMLResponse)
 def onsite_plan_detail(
-    request: Request, db: SessionDep, principal: Reader, plan_id: RecordId
+    request: Request, db: SessionDep, principal: Reader, plan_id: Id
 ) -> Response:
     plan = get_scoped(db, OnSitePlan, plan_id, principal, "read")
     records = list(
@@ -384,7 +379,7 @@ def onsite_plan_detail(
 
 @router.get("/testing/onsite/records/{record_id}", response_class=HTMLResponse)
 def onsite_record_detail(
-    request: Request, db: SessionDep, principal: Reader, record_id: RecordId
+    request: Request, db: SessionDep, principal: Reader, record_id: Id
 ) -> Response:
     record = get_scoped(db, OnSiteRecord, record_id, principal, "read")
     plan = db.get(OnSitePlan, record.plan_id) if record.plan_id else None
@@ -408,7 +403,7 @@ Digest = Annotated[str, Path(pattern="^[0-9a-f]{64}$")]
 
 @router.get("/testing/onsite/records/{record_id}/media/{digest}")
 def onsite_media(
-    db: SessionDep, settings: SettingsDep, principal: Reader, record_id: RecordId, digest: Digest
+    db: SessionDep, settings: SettingsDep, principal: Reader, record_id: Id, digest: Digest
 ) -> Response:
     """A key photo or clip of an on-site record (only the record's own files)."""
     record = get_scoped(db, OnSiteRecord, record_id, principal, "read")
