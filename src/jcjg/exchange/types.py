@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core import domains
+from jcjg.core.text import TextModel
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client
 from jcjg.tenancy.models import Institution
@@ -40,8 +41,12 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
-class BaseMessage(BaseModel):
-    """What every message carries: the client's own id for it."""
+class BaseMessage(TextModel):
+    """What every message carries: the client's own id for it. Its strings pass the text
+    boundary (:class:`~jcjg.core.text.TextModel`: no controls, bidi or zero-width characters,
+    line breaks only in fields typed ``MultiLine``; NFC), when the request is checked and when
+    the message is applied; the raw body is kept as sent. The parts of a message (records,
+    specimens) extend ``TextModel`` too."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
