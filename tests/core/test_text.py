@@ -4,13 +4,13 @@ secrets as typed, what exports write, and that every input model takes its text 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from openpyxl import load_workbook
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from jcjg.core import listing, text
 from jcjg.core.text import MultiLine, TextModel
@@ -237,3 +237,16 @@ def test_upload_metadata_with_a_control_character_is_a_bad_request() -> None:
     for name in ("报告\x00.pdf", "报告\u202efdp.exe"):
         with pytest.raises(BadRequest):
             parse_metadata("filename " + encoded(name))
+
+
+class _Form(TextModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)]
+    label: str = ""
+
+
+def test_line_breaks_around_a_value_count_only_where_the_field_keeps_them() -> None:
+    assert _Form.model_validate({"name": "\u3000张三\n\u3000"}).name == "张三"
+    with pytest.raises(ValidationError):
+        _Form.model_validate({"name": "张\n三"})
+    with pytest.raises(ValidationError):
+        _Form.model_validate({"name": "张三", "label": "张三\n"})

@@ -86,7 +86,7 @@ def problem(value: str, *, multiline: bool = False, ends_trimmed: bool = False) 
     strips surrounding whitespace, so line breaks at the ends do not count."""
     found = FORBIDDEN.search(value)
     if found is None and not multiline:
-        found = LINE_BREAKS.search(value.strip(" \t\n\r\u2028\u2029") if ends_trimmed else value)
+        found = LINE_BREAKS.search(value.strip() if ends_trimmed else value)
     if found is None:
         return None
     char = found.group()
@@ -185,6 +185,7 @@ class FieldPlan:
     holds_text: bool
     multiline: bool
     secret: bool
+    trimmed: bool  # the field strips surrounding whitespace (its type, or the model's config)
 
 
 def _mentions(tp: Any, wanted: Callable[[Any], bool]) -> bool:
@@ -219,7 +220,12 @@ def plan_of(model: type[BaseModel], name: str) -> FieldPlan:
         multiline = MULTILINE in info.metadata or _mentions(
             info.annotation, lambda t: get_origin(t) is Annotated and MULTILINE in get_args(t)
         )
-        plan = FieldPlan(_holds_text(info.annotation), multiline, is_secret(name))
+        trimmed = (
+            bool(model.model_config.get("str_strip_whitespace"))
+            or any(getattr(m, "strip_whitespace", False) for m in info.metadata)
+            or _mentions(info.annotation, lambda t: getattr(t, "strip_whitespace", False) is True)
+        )
+        plan = FieldPlan(_holds_text(info.annotation), multiline, is_secret(name), trimmed)
         _PLANS[key] = plan
     return plan
 
@@ -236,20 +242,17 @@ class TextModel(BaseModel):
         if info.field_name is None:
             return value
         plan = plan_of(cls, info.field_name)
-        if not plan.holds_text:
-            return value
-        trimmed = bool(cls.model_config.get("str_strip_whitespace"))
-        return _checked(value, plan, trimmed)
+        return _checked(value, plan) if plan.holds_text else value
 
 
-def _checked(value: Any, plan: FieldPlan, trimmed: bool) -> Any:
+def _checked(value: Any, plan: FieldPlan) -> Any:
     if isinstance(value, str):
-        reason = problem(value, multiline=plan.multiline, ends_trimmed=trimmed)
+        reason = problem(value, multiline=plan.multiline, ends_trimmed=plan.trimmed)
         if reason is not None:
             raise PydanticCustomError(CODE, reason)
         return value if plan.secret else nfc(value)
     if isinstance(value, list | tuple):
-        return type(value)(_checked(v, plan, trimmed) for v in value)
+        return type(value)(_checked(v, plan) for v in value)
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for key, item in value.items():
@@ -258,7 +261,7 @@ def _checked(value: Any, plan: FieldPlan, trimmed: bool) -> Any:
                 if reason is not None:
                     raise PydanticCustomError(CODE, "键名" + reason)
                 key = nfc(key)
-            out[key] = _checked(item, plan, trimmed)
+            out[key] = _checked(item, plan)
         return out
     return value
 
