@@ -20,7 +20,7 @@ from jcjg import __version__, domains
 from jcjg.config import Settings, get_settings
 from jcjg.core import health
 from jcjg.core.db import make_engine, make_sessionmaker
-from jcjg.core.deps import RequestIdMiddleware
+from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware
 from jcjg.core.domains import AppSetup, Domain
 from jcjg.core.handlers import install_error_handlers
 from jcjg.core.jobs import worker_loop
@@ -80,6 +80,7 @@ def create_app(
     if settings.embedded_worker:
         setup.thread("jcjg-worker", _embedded_worker(session_factory, settings))
     app.router.lifespan_context = _lifespan(setup)
+    app.add_middleware(AddressTextMiddleware)  # no controls in a path or query, anywhere
     app.add_middleware(RequestIdMiddleware)  # outermost: its headers on every answer
 
     static_dir = resources.files("jcjg") / "static"

@@ -41,6 +41,7 @@ from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render, safe_next
+from jcjg.core.text import text_fields
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
@@ -81,6 +82,7 @@ def login_form(request: Request, principal: Public, next: str | None = None) -> 
 
 
 @router.post("/login", response_class=HTMLResponse)
+@text_fields(own=("username", "password"))  # a name with controls is a failed login: no oracle
 def login(
     request: Request,
     db: SessionDep,
@@ -140,6 +142,7 @@ def totp_form(
 
 
 @router.post("/login/totp", response_class=HTMLResponse)
+@text_fields(own=("code",))  # any code that is not the right one is a wrong code
 def totp_login(
     request: Request,
     db: SessionDep,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from jcjg.auth.choices import Role
 from jcjg.core.forms import Id
 from jcjg.core.regioncodes import is_valid_code
+from jcjg.core.text import TextModel
 
 Username = Annotated[
     str,
@@ -25,7 +26,7 @@ Email = Annotated[
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[0-9]{10}$")]
 
 
-class UserBase(BaseModel):
+class UserBase(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName
@@ -49,7 +50,7 @@ class UserCreate(UserBase):
         return value
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName | None = None
@@ -85,7 +86,7 @@ class UserCreated(UserRead):
     initial_password: str | None = None
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]

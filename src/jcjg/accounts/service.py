@@ -36,6 +36,7 @@ from jcjg.auth.sessions import (
     revoke_all_tokens,
 )
 from jcjg.config import Settings
+from jcjg.core import text
 from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
@@ -89,7 +90,16 @@ def authenticate(*, db: Session, settings: Settings, username: str, password: st
     caller's transaction, which the login page commits even though the login failed.
     """
     now = utcnow()
-    user = db.scalars(select(User).where(User.username == username.strip())).first()
+    # A name or password holding a character the text boundary refuses (NUL, controls ...) is
+    # no account's: the same failure as an unknown name, and never a query with NUL in it.
+    name = text.nfc(username.strip())
+    if text.problem(name) is not None or text.problem(password) is not None:
+        verify_password(_DUMMY_HASH, "-")  # the same work as any failure
+        shown = text.printable(username)[:64]
+        detail = f"用户名或密码含有不允许的字符（用户名 {shown}）"
+        record_event(db, AuditAction.LOGIN_FAILED, detail=detail)
+        raise Unauthenticated(BAD_CREDENTIALS)
+    user = db.scalars(select(User).where(User.username == name)).first()
     if user is None:
         verify_password(_DUMMY_HASH, password)
         record_event(db, AuditAction.LOGIN_FAILED, detail=f"未知用户名 {username[:64]}")

@@ -31,6 +31,7 @@ from jcjg.core.memo import TimedMemo
 from jcjg.core.pagination import Order, PageParams, page_params
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render, render_list
+from jcjg.core.text import text_fields
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
@@ -340,6 +341,7 @@ def alert_detail(
 
 
 @router.post("/alerts/{alert_id}/case", response_class=HTMLResponse)
+@text_fields(multiline=("note",))
 def alert_case_action(
     request: Request,
     alert_id: Id,

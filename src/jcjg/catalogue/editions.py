@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core import editions
 from jcjg.core.editions import EditionError, Header, Loaded
 from jcjg.core.errors import field_errors_from_pydantic
+from jcjg.core.text import TextModel
 
 KIND = "catalogue"
 Code = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]+$", max_length=16)]
@@ -46,7 +47,7 @@ Minimum = Annotated[int, Field(ge=0, le=100_000)]
 LEVELS = {"specialties": "专项", "items": "检测项目", "parameters": "参数"}
 
 
-class _Strict(BaseModel):
+class _Strict(TextModel):
     model_config = ConfigDict(extra="forbid")
 
 

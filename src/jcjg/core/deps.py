@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
@@ -20,8 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jcjg.config import Settings
+from jcjg.core import text
 from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import READ_ONLY
+from jcjg.core.errors import FieldError
+from jcjg.core.handlers import app_error_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 
@@ -82,8 +86,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 class TransactionalRoute(APIRoute):
-    """Commit the request's session when the endpoint returns; roll back when it raises; close
-    the request's parsed form (its uploads) either way."""
+    """Check the text of the form or JSON body FastAPI parses for the endpoint before its other
+    dependencies run (:func:`jcjg.core.text.check_body`); commit the request's session when the
+    endpoint returns; roll back when it raises; close the request's parsed form (its uploads)
+    either way."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        given = list(kwargs.get("dependencies") or ())
+        if not any(getattr(d, "dependency", None) is text.check_body for d in given):
+            given.insert(0, Depends(text.check_body))  # (a router copied by include_router has it)
+        super().__init__(path, endpoint, **{**kwargs, "dependencies": given})
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -158,3 +170,38 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class AddressTextMiddleware:
+    """Refuse a request whose decoded path or query (names and values) holds a character the
+    text boundary never accepts, or a line break (an address has one line): a 422 naming the
+    parameter, as problem+json under /api and /exchange and a Chinese page elsewhere."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            errors = address_problems(scope)
+            if errors:
+                response = await app_error_response(Request(scope, receive), text.refuse(errors))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def address_problems(scope: Scope) -> list[FieldError]:
+    """The path and query parameters of a request the text boundary refuses."""
+    errors: list[FieldError] = []
+    reason = text.problem(scope.get("path", ""))
+    if reason is not None:
+        errors.append(FieldError("path", reason, text.CODE))
+    query = scope.get("query_string", b"")
+    if query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            reason = text.problem(name)
+            if reason is not None:
+                errors.append(FieldError("query", f"参数名{reason}", text.CODE))
+            elif (reason := text.problem(value)) is not None:
+                errors.append(FieldError(f"query.{name}", reason, text.CODE))
+    return errors

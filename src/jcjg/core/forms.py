@@ -20,6 +20,7 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import UploadFile
 
+from jcjg.core import text
 from jcjg.core.errors import FieldError, ValidationFailed
 
 CSRF_FIELD = "csrf_token"
@@ -102,15 +103,23 @@ class Posted:
 
 
 async def read_posted(request: Request) -> Posted:
-    """Read the request's form (urlencoded or multipart); uploads' temporary files closed."""
+    """Read the request's form (urlencoded or multipart); uploads' temporary files closed.
+    Its text passes the text boundary (:mod:`jcjg.core.text`): refused with a 422 naming the
+    field, else in NFC (``password`` fields as typed); the endpoint's :func:`text.text_fields`
+    says which fields are multi-line and which it checks itself."""
     posted = Posted()
+    rules = text.declared(text.endpoint_of(request))
     async with request.form() as form:
+        errors = text.form_problems(form.multi_items(), rules)
+        if errors:
+            raise text.refuse(errors)
         for name, value in form.multi_items():
             if isinstance(value, str):
-                posted.fields.append((name, value))
+                keep = text.is_secret(name) or rules.is_own(name)
+                posted.fields.append((name, value if keep else text.nfc(value)))
             elif isinstance(value, UploadFile) and value.filename:
                 upload = PostedFile(
-                    filename=value.filename,
+                    filename=text.nfc(value.filename),
                     content_type=value.content_type or "application/octet-stream",
                     data=await value.read(),
                 )
@@ -130,11 +139,16 @@ RawBody = Annotated[bytes, Depends(read_body)]
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON, or a Chinese 422."""
+    """The body as JSON (its strings in NFC), or a Chinese 422: not JSON, or a string holding a
+    character the text boundary refuses (:func:`jcjg.core.text.scan`)."""
     try:
-        return json.loads(await request.body())
+        data = json.loads(await request.body())
     except ValueError as exc:
         raise ValidationFailed(errors=[FieldError("body", "请求体应为 JSON")]) from exc
+    errors = text.scan(data)
+    if errors:
+        raise text.refuse(errors)
+    return text.normalise(data)
 
 
 JsonBody = Annotated[Any, Depends(read_json)]

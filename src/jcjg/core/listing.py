@@ -45,6 +45,7 @@ from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.core.errors import BadRequest
 from jcjg.core.pagination import Key, Order, count_rows
+from jcjg.core.text import printable
 
 log = logging.getLogger("jcjg.exports")
 
@@ -219,9 +220,11 @@ def when(value: dt.datetime | dt.date | None, fmt: str = "%Y-%m-%d %H:%M") -> st
 
 
 def _inert(cell: Any) -> str:
-    """A cell a spreadsheet shows as text and never runs: a leading =, +, -, @ gets a quote."""
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+    """A cell a spreadsheet shows as text and never runs (a leading =, +, -, @ gets a quote),
+    and can write: characters the text boundary refuses today are dropped
+    (:func:`jcjg.core.text.printable`), so a row stored before it cannot break an export."""
+    shown = "" if cell is None else printable(str(cell))
+    return "'" + shown if shown.startswith(("=", "+", "-", "@", "\t", "\r")) else shown
 
 
 def to_csv(table: list[list[str]]) -> bytes:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from jcjg.core import domains, labels
+from jcjg.core import domains, labels, text
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
@@ -45,6 +45,7 @@ def templates() -> Jinja2Templates:
         env.filters["label"] = _label_filter
         env.globals["page_of"] = labels.page_of
         env.filters["shown"] = _shown
+        env.filters["field_word"] = text.field_word  # a failing field as a page names it
         env.globals["now"] = utcnow
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
@@ -264,7 +265,14 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def safe_next(value: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only same-site paths are followed after login (no open redirect), of one line without
+    controls (a ``Location`` header)."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and text.problem(value) is None
+    ):
         return value
     return "/"

@@ -44,6 +44,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from jcjg.core import text as core_text
 from jcjg.documents.qr import draw_qr
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,12 @@ def _register_fonts(candidates: tuple[tuple[str, int, int | None], ...]) -> Font
 
 
 def printable(text: str) -> str:
-    """``text`` with the characters the fonts cannot draw replaced (see GLYPH_SUBSTITUTES)."""
-    return text.translate(GLYPH_SUBSTITUTES)
+    """``text`` with the characters the fonts cannot draw replaced (see GLYPH_SUBSTITUTES) and
+    those the text boundary refuses dropped (controls, bidi and zero-width characters, lone
+    surrogates: :func:`jcjg.core.text.printable`), so that text stored before the boundary
+    existed cannot break a document. Line breaks are kept (a paragraph turns them into
+    ``<br/>``)."""
+    return core_text.printable(text).translate(GLYPH_SUBSTITUTES)
 
 
 def _truncate(text: str, font: str, size: float, width: float) -> str:
@@ -227,10 +232,10 @@ def page_pdf(title: str, lines: Sequence[str], qr_url: str | None = None) -> byt
     out = io.BytesIO()
     page = Canvas(out, pagesize=(595, 842))
     page.setFont(fonts.text, 16)
-    page.drawString(60, 780, title)
+    page.drawString(60, 780, printable(title))
     page.setFont(fonts.text, 11)
     for n, line in enumerate(lines):
-        page.drawString(60, 750 - 18 * n, line)
+        page.drawString(60, 750 - 18 * n, printable(line))
     if qr_url:
         draw_qr(page, qr_url, 440, 660, 110)
     page.showPage()
@@ -335,10 +340,10 @@ def _draw_label(
 
 
 def _set_metadata(canvas: Any, *, title: str, subject: str) -> None:
-    canvas.setTitle(title)
+    canvas.setTitle(printable(title))
     canvas.setAuthor(AUTHOR)
     canvas.setCreator(CREATOR)
-    canvas.setSubject(subject)
+    canvas.setSubject(printable(subject))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,10 +614,10 @@ def record_pdf(doc: RecordDocument) -> bytes:
         rightMargin=PAGE_MARGIN,
         topMargin=PAGE_MARGIN,
         bottomMargin=20 * mm,
-        title=doc.title,
+        title=printable(doc.title),
         author=AUTHOR,
         creator=CREATOR,
-        subject=doc.subtitle,
+        subject=printable(doc.subtitle),
         lang=LANGUAGE,
         displayDocTitle=True,
         initialFontName=fonts.text,

@@ -49,6 +49,7 @@ from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.patterns import PHONE
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
 from jcjg.exchange import clients as service
 from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
 from jcjg.exchange.lists import CLIENTS, institution_names
@@ -442,6 +443,7 @@ def apply_form(request: Request, db: SessionDep, principal: Applicant) -> Respon
 
 
 @router.post("/exchange/clients/apply", response_class=HTMLResponse)
+@text_fields(multiline=("purpose",))
 def apply(request: Request, db: SessionDep, principal: Applicant, form: PostedForm) -> Response:
     return _submit(request, db, principal, "apply", form)
 
@@ -452,6 +454,7 @@ def register_form(request: Request, db: SessionDep, principal: Approver) -> Resp
 
 
 @router.post("/exchange/clients/register", response_class=HTMLResponse)
+@text_fields(multiline=("purpose",))
 def register(request: Request, db: SessionDep, principal: Approver, form: PostedForm) -> Response:
     return _submit(request, db, principal, "register", form)
 
@@ -526,6 +529,7 @@ def client_page(request: Request, client_id: Id, db: SessionDep, principal: Read
 
 
 @router.post("/exchange/clients/{client_id}/decision", response_class=HTMLResponse)
+@text_fields(multiline=("note",))
 def decide(
     request: Request, client_id: Id, db: SessionDep, principal: Approver, form: PostedForm
 ) -> Response:
@@ -661,6 +665,7 @@ def _issue(
 
 
 @router.post("/exchange/clients/{client_id}/keys", response_class=HTMLResponse)
+@text_fields(multiline=("public_key",))
 def issue_key(
     request: Request, client_id: Id, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:
@@ -668,6 +673,7 @@ def issue_key(
 
 
 @router.post("/exchange/clients/{client_id}/keys/rotate", response_class=HTMLResponse)
+@text_fields(multiline=("public_key",))
 def rotate_key(
     request: Request, client_id: Id, db: SessionDep, principal: Applicant, form: PostedForm
 ) -> Response:

@@ -32,7 +32,6 @@ from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -46,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core import domains
+from jcjg.core.text import TextModel
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client
 from jcjg.tenancy.models import Institution
@@ -98,8 +98,12 @@ IsoAwareDateTime = Annotated[AwareDatetime, BeforeValidator(_datetime_text)]
 """A message's time with its offset (``+08:00`` or ``Z``): refused without one."""
 
 
-class BaseMessage(BaseModel):
-    """What every message carries: the client's own id for it."""
+class BaseMessage(TextModel):
+    """What every message carries: the client's own id for it. Its strings pass the text
+    boundary (:class:`~jcjg.core.text.TextModel`: no controls, bidi or zero-width characters,
+    line breaks only in fields typed ``MultiLine``; NFC), when the request is checked and when
+    the message is applied; the raw body is kept as sent. The parts of a message (records,
+    specimens) extend ``TextModel`` too."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

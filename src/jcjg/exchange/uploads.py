@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from jcjg.config import Settings
+from jcjg.core import text
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
@@ -75,7 +76,9 @@ def _int_header(request: Request, name: str) -> int:
 
 
 def parse_metadata(value: str | None) -> dict[str, str]:
-    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (value optional)."""
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (value optional). A key
+    or value holding a character the text boundary refuses (:mod:`jcjg.core.text`: a file name
+    is stored and shown) is a bad request."""
     out: dict[str, str] = {}
     if not value:
         return out
@@ -85,13 +88,17 @@ def parse_metadata(value: str | None) -> dict[str, str]:
         if not key or len(parts) > 2 or key in out:
             raise BadRequest("Upload-Metadata 格式不正确")
         try:
-            out[key[:64]] = (
+            decoded = (
                 base64.b64decode(parts[1], validate=True).decode("utf-8")[:500]
                 if len(parts) == 2
                 else ""
             )
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise BadRequest("Upload-Metadata 的值须是 UTF-8 文本的 Base64") from exc
+        reason = text.problem(key) or text.problem(decoded)
+        if reason is not None:
+            raise BadRequest(f"Upload-Metadata 的一项{reason}")
+        out[key[:64]] = decoded  # as sent: HEAD gives the metadata back unchanged (tus 1.0)
     return out
 
 

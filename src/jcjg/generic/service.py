@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
-from jcjg.core import domains
+from jcjg.core import domains, text
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.pagination import count_rows
 from jcjg.core.regioncodes import scope_prefix
@@ -124,6 +124,10 @@ def institution_for(
     """An institution the principal may maintain, named by its id or by its code (机构编号, as
     in imports and the exchange), or a field error on ``institution_id``."""
     if institution_id in (None, "") and isinstance(institution_code, str) and institution_code:
+        if text.problem(institution_code) is not None:  # never a query with NUL in it
+            raise ValidationFailed(
+                errors=[FieldError("institution_code", "没有这个机构编号", text.CODE)]
+            )
         inst = db.scalars(
             restrict(
                 select(Institution).where(Institution.code == institution_code.strip()),
@@ -383,8 +387,8 @@ def ref_options(
     out = []
     for row in rows:
         code = getattr(row, "code", None)
-        text = f"{code} {row.name}" if code else row.name
+        shown = f"{code} {row.name}" if code else row.name
         if getattr(row, "valid_to_id", None) is not None:
-            text += "（旧版目录）"
-        out.append((row.id, text))
+            shown += "（旧版目录）"
+        out.append((row.id, shown))
     return out

@@ -10,11 +10,11 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from jcjg.core import domains, forms
+from jcjg.core import domains, forms, text
 from jcjg.core.forms import form_id
 from jcjg.core.masking import mask_value
 
-# How a field is entered and stored.
+# How a field is entered and stored (TEXT is one line; LONGTEXT may hold line breaks and tabs).
 TEXT, LONGTEXT, INT, DECIMAL, DATE, BOOL, CHOICE, REF, MULTI, PAIRS = (
     "text",
     "longtext",
@@ -105,10 +105,19 @@ MAX_INT = 2_147_483_647  # the database's INTEGER
 MAX_DECIMAL = Decimal("9999999999.99")  # NUMERIC(12, 2), the narrowest decimal column
 
 
+def _clean(value: str, *, multiline: bool = False) -> str:
+    """The text boundary (:mod:`jcjg.core.text`): no controls, bidi or zero-width characters,
+    line breaks only where ``multiline``; NFC."""
+    try:
+        return text.clean(value, multiline=multiline)
+    except text.TextProblem as problem:
+        raise FieldProblem(str(problem)) from None
+
+
 def _text(spec: FieldSpec, raw: Any) -> str:
     if not isinstance(raw, str | int | float) or isinstance(raw, bool):
         raise FieldProblem("应为文本")
-    value = str(raw)
+    value = _clean(str(raw), multiline=spec.kind == LONGTEXT)
     if spec.max_length and len(value) > spec.max_length:
         raise FieldProblem(f"长度超出上限（限 {spec.max_length} 个字符）")
     if spec.pattern and not re.fullmatch(spec.pattern, value):
@@ -175,9 +184,9 @@ def _bool(spec: FieldSpec, raw: Any) -> bool:
 
 def _choice(spec: FieldSpec, raw: Any) -> str:
     assert spec.choices is not None
-    text = str(raw)
+    given = str(raw)
     for member in spec.choices:
-        if text in (member.value, member.label):  # type: ignore[attr-defined]
+        if given in (member.value, member.label):  # type: ignore[attr-defined]
             return member.value
     labels = "、".join(m.label for m in spec.choices)  # type: ignore[attr-defined]
     raise FieldProblem(f"不是允许的取值（可选：{labels}）")
@@ -219,7 +228,7 @@ def _pairs(spec: FieldSpec, raw: Any) -> list[dict[str, Any]]:
         for entry in raw:
             if not isinstance(entry, dict) or "name" not in entry or "share" not in entry:
                 raise FieldProblem("应为 [{name, share}, …]")
-            items.append((str(entry["name"]), entry["share"]))
+            items.append((_clean(str(entry["name"]).strip()), entry["share"]))
     else:
         for part in re.split(r"[;；\n]+", str(raw)):
             if not part.strip():
@@ -227,7 +236,7 @@ def _pairs(spec: FieldSpec, raw: Any) -> list[dict[str, Any]]:
             name, sep, share = part.replace("：", ":").rpartition(":")
             if not sep or not name.strip():
                 raise FieldProblem("格式应为 名称:比例；名称:比例")
-            items.append((name.strip(), share.strip().rstrip("%")))
+            items.append((_clean(name.strip()), share.strip().rstrip("%")))
     out = []
     total = Decimal(0)
     for name, share in items:

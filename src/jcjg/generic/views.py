@@ -26,6 +26,7 @@ from jcjg.core.forms import Id, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import Page, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
 from jcjg.generic import service, tabular
 from jcjg.generic.spec import MULTI, REF, EntitySpec, specs
 from jcjg.regions.models import Region
@@ -247,6 +248,7 @@ def new_page(
 
 
 @pages.post("/registry/{kind}", response_class=HTMLResponse)
+@text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def create_page(
     request: Request, kind: str, db: SessionDep, principal: Writer, form: PostedForm
 ) -> Response:
@@ -333,6 +335,7 @@ def edit_page(
 
 
 @pages.post("/registry/{kind}/{row_id:int}", response_class=HTMLResponse)
+@text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def update_page(
     request: Request, kind: str, row_id: Id, db: SessionDep, principal: Writer, form: PostedForm
 ) -> Response:
@@ -522,6 +525,7 @@ def api_list(
 
 
 @api.post("/{kind}", summary="新增登记信息", status_code=201, response_model=dict[str, Any])
+@text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def api_create(
     kind: str,
     db: SessionDep,
@@ -560,6 +564,7 @@ def api_get(kind: str, row_id: Id, db: SessionDep, principal: Reader) -> dict[st
 
 
 @api.patch("/{kind}/{row_id:int}", summary="修改登记信息", response_model=dict[str, Any])
+@text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def api_update(
     kind: str,
     row_id: Id,

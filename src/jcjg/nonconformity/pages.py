@@ -21,6 +21,7 @@ from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity import service
 from jcjg.nonconformity.choices import Handling, NcSource, NcStatus
@@ -171,6 +172,7 @@ def item_page(request: Request, item_id: Id, db: SessionDep, principal: Reader) 
 
 
 @router.post("/nonconformities/{item_id}", response_class=HTMLResponse)
+@text_fields(multiline=("note",))
 def item_handling(
     request: Request, item_id: Id, db: SessionDep, principal: Reader, form: PostedForm
 ) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from jcjg.core.text import MultiLine
 from jcjg.exchange.types import IsoAwareDateTime, MessageBase
 from jcjg.testing.schemas import Value
 
@@ -45,11 +46,11 @@ class NonconformityIn(MessageBase):
         max_length=40,
         description="检测结果（平台尚无该原始记录时至少一项）",
     )
-    conclusion: str = Field(min_length=2, max_length=500, description="检测机构的判定结论")
+    conclusion: MultiLine = Field(min_length=2, max_length=500, description="检测机构的判定结论")
     judged_at: IsoAwareDateTime = Field(description="判定不合格的时间（带时区）")
     informed_client_at: IsoAwareDateTime | None = Field(
         default=None, description="告知委托单位的时间（带时区；003 三（六））"
     )
-    notes: str = Field(
+    notes: MultiLine = Field(
         default="", max_length=2000, description="告知委托单位的方式、对象及其他说明"
     )

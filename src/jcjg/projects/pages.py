@@ -23,6 +23,7 @@ from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Column, Panel, contributions, redirect, render, render_panels
+from jcjg.core.text import text_fields
 from jcjg.documents.photos import take_photo
 from jcjg.projects import service
 from jcjg.projects.choices import MemberRole, ProjectStatus
@@ -141,6 +142,7 @@ def project_new(request: Request, principal: Creator) -> Response:
 
 
 @router.post("/projects", response_class=HTMLResponse)
+@text_fields(multiline=("site_polygon", "notes"))
 def project_create(
     request: Request, db: SessionDep, principal: Creator, form: PostedForm
 ) -> Response:
@@ -198,6 +200,7 @@ def project_edit(request: Request, db: SessionDep, principal: Updater, project_i
 
 
 @router.post("/projects/{project_id}/edit", response_class=HTMLResponse)
+@text_fields(multiline=("site_polygon", "notes"))
 def project_update(
     request: Request, db: SessionDep, principal: Updater, project_id: Id, form: PostedForm
 ) -> Response:

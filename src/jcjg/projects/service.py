@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from jcjg.core.errors import (
 from jcjg.core.memo import names_by_id
 from jcjg.core.pagination import count_rows
 from jcjg.core.patterns import MOBILE
+from jcjg.core.text import MultiLine, TextModel
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
@@ -34,7 +35,7 @@ from jcjg.registry.codes import id_number_problem
 MAX_POLYGON_POINTS = 200
 
 
-class ProjectFields(BaseModel):
+class ProjectFields(TextModel):
     """A project's own facts, as the station enters them (003 IV(2)) or another platform sends
     them (the ``project`` message adds its region through the message envelope)."""
 
@@ -63,7 +64,7 @@ class ProjectFields(BaseModel):
     station: str = Field(default="", max_length=200, description="监督机构（质量监督站）")
     permit_number: str = Field(default="", max_length=64, description="施工许可证号")
     status: ProjectStatus = ProjectStatus.UNDER_CONSTRUCTION
-    notes: str = Field(default="", max_length=2000)
+    notes: MultiLine = Field(default="", max_length=2000)
 
     @field_validator("site_polygon")
     @classmethod
@@ -187,7 +188,7 @@ def site_distance(project: Project, lat: float | None, lon: float | None) -> flo
 # --- witnesses and samplers ---------------------------------------------------------------------
 
 
-class MemberIn(BaseModel):
+class MemberIn(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     username: str = Field(min_length=1, max_length=64)

@@ -27,6 +27,7 @@ from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
 from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.rectification import service
@@ -159,6 +160,7 @@ def new_order_page(
 
 
 @router.post("/rectification-orders/new", response_class=HTMLResponse)
+@text_fields(multiline=("findings", "requirement"))
 def new_order(request: Request, db: SessionDep, principal: Issuer, form: PostedForm) -> Response:
     values = form.values()
     draft = service.Draft(
@@ -223,6 +225,7 @@ def order_page(request: Request, order_id: Id, db: SessionDep, principal: Reader
 
 
 @router.post("/rectification-orders/{order_id}", response_class=HTMLResponse)
+@text_fields(multiline=("note",))
 def order_step(
     request: Request,
     order_id: Id,

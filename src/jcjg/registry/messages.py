@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
@@ -26,6 +26,7 @@ from jcjg.catalogue.service import by_code
 from jcjg.core.db import memo
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.patterns import MOBILE
+from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import (
     SHA256_PATTERN,
     HandlerContext,
@@ -50,7 +51,7 @@ Code = Annotated[str, Field(pattern=r"^[0-9]{2,16}$")]
 T = TypeVar("T")
 
 
-class _Record(BaseModel):
+class _Record(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -138,7 +139,7 @@ class SignatoryRecord(_Record):
     lab_name: str | None = Field(default=None, max_length=100)
     specialties: list[Code] = Field(min_length=1, max_length=20)
     active: bool = Field(default=True, description="false：撤销该签字人")
-    certificates: list[str] = Field(
+    certificates: list[MultiLine] = Field(
         default_factory=list,
         max_length=5,
         description="签署报告所用的电子签名证书（PEM，X.509）；已登记的保留，报告签章以此核对",

@@ -3,20 +3,21 @@ a withdrawal (``report_withdrawal``)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import SHA256_PATTERN, IsoDate, MessageBase
 from jcjg.testing.choices import Judgement
 from jcjg.testing.schemas import InspectorIn, Value
 
 
-class _Strict(BaseModel):
+class _Strict(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class ReplacesIn(_Strict):
     number: str = Field(min_length=1, max_length=64, description="被替换的报告编号")
-    reason: str = Field(min_length=2, max_length=500, description="替换原因")
+    reason: MultiLine = Field(min_length=2, max_length=500, description="替换原因")
 
 
 class ReportIn(MessageBase):
@@ -34,7 +35,7 @@ class ReportIn(MessageBase):
     items: list[str] = Field(
         min_length=1, max_length=50, description="检测项目代码（资质目录），至少一个"
     )
-    conclusion: str = Field(default="", max_length=2000, description="检测结论")
+    conclusion: MultiLine = Field(default="", max_length=2000, description="检测结论")
     judgement: Judgement = Field(default=Judgement.NONE, description="结论：合格、不合格……")
     results: dict[str, Value] = Field(
         default_factory=dict, max_length=60, description="报告中的主要结果（与原始记录核对）"
@@ -48,7 +49,7 @@ class ReportIn(MessageBase):
 
 class WithdrawalIn(MessageBase):
     number: str = Field(min_length=1, max_length=64, description="撤回的报告编号")
-    reason: str = Field(min_length=2, max_length=500, description="撤回原因")
+    reason: MultiLine = Field(min_length=2, max_length=500, description="撤回原因")
 
 
 class ReportFileIn(MessageBase):

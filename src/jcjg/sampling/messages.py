@@ -9,6 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.core.text import MultiLine
 from jcjg.exchange.types import (
     SHA256_PATTERN,
     HandlerContext,
@@ -37,7 +38,7 @@ class CommissionMessage(MessageBase):
     witness_name: str = Field(default="", max_length=64, description="见证人员（委托单签字）")
     deliverer_name: str = Field(default="", max_length=64, description="送检人员")
     status: CommissionStatus = CommissionStatus.REGISTERED
-    status_reason: str = Field(default="", max_length=200, description="退回等状态的原因")
+    status_reason: MultiLine = Field(default="", max_length=200, description="退回等状态的原因")
     samples: list[str] = Field(
         default_factory=list, max_length=MAX_SAMPLES, description="委托覆盖的样品唯一性编码"
     )
@@ -122,7 +123,7 @@ class SampleEventMessage(MessageBase):
     photo_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="收样时拍摄的样品照片（须先上传）"
     )
-    notes: str = Field(default="", max_length=2000)
+    notes: MultiLine = Field(default="", max_length=2000)
 
 
 def _event_files(message: SampleEventMessage) -> list[str]:

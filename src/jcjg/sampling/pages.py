@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from jcjg.core.forms import Id, JsonBody, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import render
+from jcjg.core.text import TextModel
 from jcjg.documents.photos import PhotoProblem, store_photo
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
@@ -703,7 +704,7 @@ def mobile_seal_prepare(
     )
 
 
-class SealBody(BaseModel):
+class SealBody(TextModel):
     """The phone's signature over the statement it was given (both base64)."""
 
     model_config = ConfigDict(extra="forbid")

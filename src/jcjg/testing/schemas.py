@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
+from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import SHA256_PATTERN, IsoAwareDateTime, MessageBase, OneError
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 
@@ -20,7 +21,7 @@ Value = Annotated[
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
 
-class _Strict(BaseModel):
+class _Strict(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -98,7 +99,7 @@ class RevisionIn(MessageBase):
     )
     before: Value = Field(description="修改前的值（平台保存的当前值）")
     after: Value = Field(description="修改后的值")
-    reason: str = Field(min_length=2, max_length=500, description="修改原因")
+    reason: MultiLine = Field(min_length=2, max_length=500, description="修改原因")
     revised_by: str = Field(min_length=1, max_length=64, description="修改人")
     revised_by_id_number: str = Field(default="", max_length=18)
     revised_at: IsoAwareDateTime = Field(description="修改时间（带时区）")
@@ -108,7 +109,9 @@ class OnSitePlanIn(MessageBase):
     number: str = Field(min_length=1, max_length=64, description="检测方案编号；匹配键")
     project_code: str = Field(min_length=1, max_length=32, description="工程项目编号")
     item_code: str = Field(pattern=r"^[0-9]{4,6}$", description="检测项目代码（资质目录）")
-    method_statement: str = Field(default="", max_length=20_000, description="检测方案（文字）")
+    method_statement: MultiLine = Field(
+        default="", max_length=20_000, description="检测方案（文字）"
+    )
     method_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="检测方案文件（须先上传）"
     )

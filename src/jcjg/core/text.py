@@ -1,0 +1,431 @@
+"""One boundary for text: what characters the platform takes in, and how it writes them out.
+
+Every string that enters (a form field, a query parameter, the path, a JSON body, an exchange
+message's parsed values) is checked here, and refused with a Chinese 422 naming the field when
+it holds a character that has no business in data:
+
+- NUL and the other C0 controls, DEL and the C1 controls (U+0080–U+009F): PostgreSQL refuses
+  NUL in text (a 500 where SQLite stored it), spreadsheets refuse the controls;
+- the bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) and the
+  zero-width characters (U+200B–U+200D, U+2060, U+FEFF): they make a name read otherwise than it
+  is stored;
+- lone surrogates (U+D800–U+DFFF, only JSON's ``\\ud800`` can carry one) and the noncharacters
+  U+FFFE, U+FFFF, which no file format can write;
+- tab, line feed, carriage return and U+2028/U+2029 too, except in a field declared multi-line.
+
+A field is multi-line where it is declared: a pydantic field typed :data:`MultiLine`
+(``reason: MultiLine = Field(...)``, also inside ``list[...]``), a registry field of kind
+``LONGTEXT`` (:mod:`jcjg.generic.spec`), a page's form field named in :func:`text_fields`
+(``@text_fields(multiline=("note",))`` on the endpoint). Everything else is single-line.
+
+Accepted text is normalised to Unicode NFC (a decomposed "é" becomes one character, a CJK
+compatibility ideograph its unified one), except fields whose name contains ``password``: a
+secret is hashed and compared as typed. The raw bytes of an exchange message are never
+rewritten (its signature and digest are over them); the values parsed from them are checked and
+normalised, when the request is checked and again whenever the message is applied.
+
+Where the check runs: :class:`TextModel` (the base of every pydantic model that takes input:
+API bodies and exchange messages), the registry's field parser, the form and JSON body FastAPI
+parses for an endpoint (:func:`check_body`, a dependency of every ``TransactionalRoute``),
+``core.forms.read_posted`` / ``read_json``, and the address (path and query) in
+``core.deps.AddressTextMiddleware``.
+
+Text going out (spreadsheets, CSV, PDFs) passes :func:`printable`, which drops what the
+platform would not take in: rows stored before this boundary existed cannot break an export.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+
+from fastapi import params
+from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from jcjg.core import labels
+from jcjg.core.errors import FieldError, ValidationFailed
+
+# --- the characters --------------------------------------------------------------------------
+
+_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_ZERO_WIDTH = "\u200b-\u200d\u2060\ufeff"
+_INVALID = "\ud800-\udfff\ufffe\uffff"
+_BREAKS = "\t\n\r\u2028\u2029"
+
+FORBIDDEN = re.compile(f"[{_CONTROL}{_BIDI}{_ZERO_WIDTH}{_INVALID}]")
+"""Never accepted, in any field."""
+LINE_BREAKS = re.compile(f"[{_BREAKS}]")
+"""Accepted only in a multi-line field."""
+_NOT_PRINTABLE = re.compile(f"[{_CONTROL}{_BIDI}{_ZERO_WIDTH}{_INVALID}\u2028\u2029]")
+
+CODE = "forbidden_character"
+"""The ``code`` of a field error this module reports (and pydantic's error type)."""
+
+
+def _kind(char: str) -> str:
+    if re.match(f"[{_BIDI}]", char):
+        return "双向文本控制符"
+    if re.match(f"[{_ZERO_WIDTH}]", char):
+        return "零宽字符"
+    if re.match(f"[{_INVALID}]", char):
+        return "无效字符"
+    if re.match(f"[{_BREAKS}]", char):
+        return "换行符或制表符（此项只能填一行）"
+    return "控制字符"
+
+
+def problem(value: str, *, multiline: bool = False, ends_trimmed: bool = False) -> str | None:
+    """Why ``value`` is refused, in Chinese (None when it is fine). ``ends_trimmed``: the field
+    strips surrounding whitespace, so line breaks at the ends do not count."""
+    found = FORBIDDEN.search(value)
+    if found is None and not multiline:
+        found = LINE_BREAKS.search(value.strip() if ends_trimmed else value)
+    if found is None:
+        return None
+    char = found.group()
+    return f"含有不允许的{_kind(char)}（U+{ord(char):04X}）"
+
+
+def is_secret(name: str) -> bool:
+    """A field compared and hashed as typed, never normalised."""
+    return "password" in name.lower()
+
+
+def nfc(value: str) -> str:
+    """``value`` in Unicode normal form C."""
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
+
+
+class TextProblem(ValueError):
+    """A value the boundary refuses; the message is Chinese."""
+
+
+def clean(value: str, *, multiline: bool = False, name: str = "") -> str:
+    """``value`` checked and in NFC (as typed for a ``password`` field), or TextProblem."""
+    reason = problem(value, multiline=multiline)
+    if reason is not None:
+        raise TextProblem(reason)
+    return value if is_secret(name) else nfc(value)
+
+
+def printable(value: str) -> str:
+    """``value`` without the characters a spreadsheet or PDF cannot write or that the platform
+    would refuse today (controls, bidi and zero-width characters, surrogates); tab, line feed and
+    carriage return are kept."""
+    return _NOT_PRINTABLE.sub("", value)
+
+
+# --- JSON-like values ------------------------------------------------------------------------
+
+
+def scan(data: Any, path: str = "body") -> list[FieldError]:
+    """Every string in a parsed JSON value (keys too) holding a character never accepted,
+    as field errors at its path (``body.people.0.name``). Line breaks are left to the field."""
+    return [FieldError(where, reason, CODE) for where, reason in _walk(data, path)]
+
+
+def _walk(data: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(data, str):
+        reason = problem(data, multiline=True)
+        if reason is not None:
+            yield path, reason
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and (reason := problem(key)) is not None:
+                yield path or "body", f"字段名{reason}"
+                continue
+            yield from _walk(value, where)
+    elif isinstance(data, list):
+        for n, value in enumerate(data):
+            yield from _walk(value, f"{path}.{n}" if path else str(n))
+
+
+def normalise(data: Any) -> Any:
+    """A parsed JSON value with every string (key or value) in NFC, ``password`` fields left
+    as typed."""
+    if isinstance(data, str):
+        return nfc(data)
+    if isinstance(data, dict):
+        return {
+            nfc(k) if isinstance(k, str) else k: (
+                v if isinstance(k, str) and is_secret(k) else normalise(v)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [normalise(v) for v in data]
+    return data
+
+
+# --- pydantic --------------------------------------------------------------------------------
+
+
+class _MultiLine:
+    """The mark of a multi-line field (see :data:`MultiLine`)."""
+
+    def __repr__(self) -> str:
+        return "MULTILINE"
+
+
+MULTILINE = _MultiLine()
+MultiLine = Annotated[str, MULTILINE]
+"""A text field that may hold line breaks and tabs (remarks, reasons, descriptions)."""
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    holds_text: bool
+    multiline: bool
+    secret: bool
+    trimmed: bool  # the field strips surrounding whitespace (its type, or the model's config)
+
+
+def _mentions(tp: Any, wanted: Callable[[Any], bool]) -> bool:
+    if wanted(tp):
+        return True
+    return any(_mentions(arg, wanted) for arg in get_args(tp) if not isinstance(arg, str | int))
+
+
+def _holds_text(tp: Any) -> bool:
+    """Whether a value of type ``tp`` can hold a string this model does not check itself."""
+    if tp is str or tp is Any or tp is object:
+        return True
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _holds_text(get_args(tp)[0])
+    if origin is Literal:
+        return False
+    if origin is not None:  # unions, lists, dicts, tuples ...
+        return any(_holds_text(arg) for arg in get_args(tp) if arg is not Ellipsis)
+    return False  # numbers, dates, enums, UUIDs, nested models (they check themselves)
+
+
+_PLANS: dict[tuple[type[BaseModel], str], FieldPlan] = {}
+
+
+def plan_of(model: type[BaseModel], name: str) -> FieldPlan:
+    """How the boundary treats field ``name`` of ``model`` (kept per field)."""
+    key = (model, name)
+    plan = _PLANS.get(key)
+    if plan is None:
+        info = model.model_fields[name]
+        multiline = MULTILINE in info.metadata or _mentions(
+            info.annotation, lambda t: get_origin(t) is Annotated and MULTILINE in get_args(t)
+        )
+        trimmed = (
+            bool(model.model_config.get("str_strip_whitespace"))
+            or any(getattr(m, "strip_whitespace", False) for m in info.metadata)
+            or _mentions(info.annotation, lambda t: getattr(t, "strip_whitespace", False) is True)
+        )
+        plan = FieldPlan(_holds_text(info.annotation), multiline, is_secret(name), trimmed)
+        _PLANS[key] = plan
+    return plan
+
+
+class TextModel(BaseModel):
+    """The base of every pydantic model that takes input (API bodies, exchange messages and
+    their parts): each string of every field (in lists and dicts, keys too) is checked and
+    normalised to NFC before the field's own validation. Models that only describe output do
+    not inherit it (what is stored is not refused on the way out)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _boundary(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name is None:
+            return value
+        plan = plan_of(cls, info.field_name)
+        return _checked(value, plan) if plan.holds_text else value
+
+
+def _checked(value: Any, plan: FieldPlan) -> Any:
+    if isinstance(value, str):
+        reason = problem(value, multiline=plan.multiline, ends_trimmed=plan.trimmed)
+        if reason is not None:
+            raise PydanticCustomError(CODE, reason)
+        return value if plan.secret else nfc(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_checked(v, plan) for v in value)
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                reason = problem(key)
+                if reason is not None:
+                    raise PydanticCustomError(CODE, "键名" + reason)
+                key = nfc(key)
+            out[key] = _checked(item, plan)
+        return out
+    return value
+
+
+def input_models(root: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    """``root`` and every model its fields can hold, once each (for the tests that check each
+    input model takes its text through the boundary)."""
+    seen: set[type[BaseModel]] = set()
+    todo = [root]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        yield model
+        for info in model.model_fields.values():
+            todo.extend(models_in(info.annotation))
+
+
+def models_in(tp: Any) -> list[type[BaseModel]]:
+    """The pydantic models a type annotation names (inside lists, unions ...)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for arg in get_args(tp) for m in models_in(arg)]
+
+
+# --- requests: forms and JSON bodies ---------------------------------------------------------
+
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class TextFields:
+    """What a page's endpoint declares about its form: which fields are multi-line, and which
+    it checks itself (login answers a name with controls as any failed login; the registry's
+    forms parse every field through their specs). ``ALL`` stands for every field."""
+
+    multiline: frozenset[str] | Literal["*"] = frozenset()
+    own: frozenset[str] | Literal["*"] = frozenset()
+
+    def is_multiline(self, name: str) -> bool:
+        return self.multiline == ALL or name in self.multiline
+
+    def is_own(self, name: str) -> bool:
+        return self.own == ALL or name in self.own
+
+
+SINGLE_LINE = TextFields()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def text_fields(
+    *, multiline: Iterable[str] | Literal["*"] = (), own: Iterable[str] | Literal["*"] = ()
+) -> Callable[[F], F]:
+    """Declare on an endpoint its form's multi-line fields (its textareas) and the fields it
+    checks itself; put it below the route decorator::
+
+        @router.post("/cases/{case_id}/notes")
+        @text_fields(multiline=("note",))
+        def add_note(...): ...
+    """
+    declared = TextFields(multiline=_names(multiline), own=_names(own))
+
+    def mark(endpoint: F) -> F:
+        endpoint.__text_fields__ = declared  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def _names(given: Iterable[str] | Literal["*"]) -> frozenset[str] | Literal["*"]:
+    if isinstance(given, str):  # a lone name would be taken letter by letter
+        if given != ALL:
+            raise ValueError(f"name the fields in a tuple, or '*' for every field: {given!r}")
+        return "*"
+    return frozenset(given)
+
+
+def declared(endpoint: Any) -> TextFields:
+    found = getattr(endpoint, "__text_fields__", None)
+    return found if isinstance(found, TextFields) else SINGLE_LINE
+
+
+def endpoint_of(request: Request) -> Any:
+    route = request.scope.get("route")
+    return getattr(route, "endpoint", None)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def form_problems(items: Iterable[tuple[str, Any]], rules: TextFields) -> list[FieldError]:
+    """The fields of a posted form the boundary refuses (text values and file names)."""
+    errors: list[FieldError] = []
+    for name, value in items:
+        reason = problem(name)
+        if reason is not None:
+            errors.append(FieldError("form", f"字段名{reason}", CODE))
+            continue
+        if rules.is_own(name):
+            continue
+        if isinstance(value, str):
+            reason = problem(value, multiline=rules.is_multiline(name))
+        elif isinstance(value, UploadFile) and value.filename:
+            reason = problem(value.filename)
+            reason = f"文件名{reason}" if reason else None
+        else:
+            reason = None
+        if reason is not None:
+            errors.append(FieldError(name, reason, CODE))
+    return errors
+
+
+# Words for the fields and parameters most often named here that no domain labels.
+_WORDS = {
+    "q": "关键词",
+    "name": "名称",
+    "username": "用户名",
+    "password": "密码",
+    "note": "备注",
+    "notes": "备注",
+    "reason": "原因",
+    "form": "表单",
+    "body": "请求体",
+    "path": "地址",
+}
+
+
+def field_word(field: str) -> str:
+    """How a page names a field: its label, else a word for it, else "提交的内容"."""
+    name = field.rsplit(".", 1)[-1]
+    word = labels.table("field").get(name) or _WORDS.get(name)
+    return word or "提交的内容"
+
+
+def refuse(errors: list[FieldError]) -> ValidationFailed:
+    """The 422 for ``errors``: its detail names the fields in words a page may show."""
+    names = "、".join(dict.fromkeys(f"“{field_word(e.field)}”" for e in errors))
+    return ValidationFailed(f"{names}含有不允许的字符：{errors[0].message}", errors=errors)
+
+
+async def check_body(request: Request) -> None:
+    """A dependency of every route (``core.deps.TransactionalRoute`` puts it first): the form
+    or JSON body FastAPI has just parsed for the endpoint (a ``Form`` parameter, a body model or
+    dict), checked; a 422 naming the fields. A form read by ``PostedForm`` is checked when it is
+    read (``core.forms.read_posted``); a raw body is the endpoint's own (the exchange's)."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    if field is None:
+        return
+    rules = declared(getattr(route, "endpoint", None))
+    if isinstance(field.field_info, params.Form):
+        errors = form_problems((await request.form()).multi_items(), rules)
+    elif rules.own != ALL and _is_json(request.headers.get("content-type", "")):
+        try:
+            errors = scan(await request.json())  # parsed already: FastAPI keeps it
+        except ValueError:
+            return  # FastAPI answers a malformed body itself
+    else:
+        return
+    if errors:
+        raise refuse(errors)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return not media or media == "application/json" or media.endswith("+json")

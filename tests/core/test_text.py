@@ -1,0 +1,252 @@
+"""The text boundary's rules (jcjg.core.text): which characters, where line breaks go, NFC,
+secrets as typed, what exports write, and that every input model takes its text through it."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from openpyxl import load_workbook
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from jcjg.core import listing, text
+from jcjg.core.text import MultiLine, TextModel
+from jcjg.documents.pdf import Label, RecordDocument, label_sheet_pdf, record_pdf
+from jcjg.exchange.types import message_types
+from jcjg.exchange.uploads import parse_metadata
+from tests.factories import all_routes
+
+REFUSED = [
+    "\x00",
+    "\x01",
+    "\x07",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+    "\u061c",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202e",
+    "\u2060",
+    "\u2066",
+    "\u2069",
+    "\ufeff",
+    "\ud800",
+    "\udfff",
+    "\ufffe",
+    "\uffff",
+]
+BREAKS = ["\t", "\n", "\r", "\u2028", "\u2029"]
+ACCEPTED = ["张三", "C30 混凝土 ≥ 30.0 MPa", "P·O 42.5", "Ⅴ 级 ℃", "😀", "\u00a0", "\u3000"]
+
+
+@pytest.mark.parametrize("char", REFUSED)
+def test_a_refused_character_is_refused_in_any_field(char: str) -> None:
+    for multiline in (False, True):
+        reason = text.problem(f"a{char}b", multiline=multiline)
+        assert reason is not None
+        assert f"U+{ord(char):04X}" in reason
+
+
+@pytest.mark.parametrize("char", BREAKS)
+def test_a_line_break_or_tab_only_in_a_multi_line_field(char: str) -> None:
+    assert text.problem(f"a{char}b", multiline=True) is None
+    reason = text.problem(f"a{char}b")
+    assert reason is not None
+    assert "只能填一行" in reason
+    assert text.problem(f"{char}ab{char}", ends_trimmed=True) is None
+
+
+@pytest.mark.parametrize("value", ACCEPTED)
+def test_ordinary_text_passes(value: str) -> None:
+    assert text.problem(value) is None
+
+
+def test_clean_normalises_to_nfc_but_leaves_a_password_as_typed() -> None:
+    assert text.clean("Jose\u0301 \uf900") == "Jos\u00e9 \u8c48"
+    assert text.clean("Jose\u0301", name="new_password") == "Jose\u0301"
+    with pytest.raises(text.TextProblem):
+        text.clean("a\x00b", name="password")
+
+
+def test_printable_drops_what_cannot_be_written_and_keeps_line_breaks() -> None:
+    assert text.printable("张\x1b三\x07\u202e\u200b\ud800\ufffe\x00") == "张三"
+    assert text.printable("第一行\r\n\t第二行") == "第一行\r\n\t第二行"
+
+
+def test_scan_names_the_path_of_each_bad_string_and_key() -> None:
+    data = {"people": [{"name": "ok"}, {"name": "a\x00b"}], "k\x1b": 1, "note": "a\nb"}
+    found = {(e.field, e.code) for e in text.scan(data)}
+    assert found == {("body.people.1.name", text.CODE), ("body", text.CODE)}
+    assert text.normalise({"e\u0301": ["e\u0301"], "password": "e\u0301"}) == {
+        "\u00e9": ["\u00e9"],
+        "password": "e\u0301",
+    }
+
+
+# --- pydantic models -----------------------------------------------------------------------------
+
+
+class _Part(TextModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(max_length=8)
+
+
+class _Message(TextModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = ""
+    reason: MultiLine = ""
+    notes: MultiLine | None = None
+    pems: list[MultiLine] = Field(default_factory=list)
+    codes: list[str] = Field(default_factory=list)
+    values: dict[str, float | str | None] = Field(default_factory=dict)
+    parts: list[_Part] = Field(default_factory=list)
+    password: str = ""
+    count: int = 0
+
+
+def _errors(**data: Any) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        _Message.model_validate(data)
+    return {".".join(map(str, e["loc"])): e["type"] for e in caught.value.errors()}
+
+
+def test_a_model_refuses_bad_text_in_every_kind_of_field_naming_it() -> None:
+    assert _errors(title="a\x00b") == {"title": text.CODE}
+    assert _errors(title="a\nb") == {"title": text.CODE}
+    assert _errors(reason="a\x1bb") == {"reason": text.CODE}
+    assert _errors(notes="a\u202eb") == {"notes": text.CODE}
+    assert _errors(codes=["01", "0\u200b2"]) == {"codes": text.CODE}
+    assert _errors(values={"x": "1\x00"}) == {"values": text.CODE}
+    assert _errors(values={"x\x00": 1}) == {"values": text.CODE}
+    assert _errors(parts=[{"name": "ok"}, {"name": "a\x07"}]) == {"parts.1.name": text.CODE}
+    assert _errors(password="a\x00b") == {"password": text.CODE}
+
+
+def test_a_model_keeps_line_breaks_where_declared_and_normalises_to_nfc() -> None:
+    message = _Message.model_validate(
+        {
+            "title": "  Cafe\u0301  \n",
+            "reason": "第一行\n\t第二行",
+            "notes": "a\r\nb",
+            "pems": ["-----BEGIN-----\nAAAA\n-----END-----\n"],
+            "values": {"e\u0301": "e\u0301", "n": 1.5},
+            "parts": [{"name": "\uf900"}],
+            "password": "e\u0301",
+        }
+    )
+    assert message.title == "Caf\u00e9"
+    assert message.reason == "第一行\n\t第二行"
+    assert message.notes == "a\r\nb"
+    assert message.pems == ["-----BEGIN-----\nAAAA\n-----END-----"]
+    assert message.values == {"\u00e9": "\u00e9", "n": 1.5}
+    assert message.parts[0].name == "\u8c48"
+    assert message.password == "e\u0301"
+
+
+def _input_models(app: FastAPI) -> list[type[BaseModel]]:
+    roots: list[type[BaseModel]] = [kind.schema for kind in message_types().values()]
+    for route in all_routes(app.routes):
+        field = getattr(route, "body_field", None) if isinstance(route, APIRoute) else None
+        annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if is_model and annotation.__module__.startswith("jcjg."):  # not FastAPI's form models
+            roots.append(annotation)
+    return [model for root in roots for model in text.input_models(root)]
+
+
+def test_every_input_model_takes_its_text_through_the_boundary(app: FastAPI) -> None:
+    models = _input_models(app)
+    assert len(models) > 30
+    outside = sorted(m.__qualname__ for m in models if not issubclass(m, TextModel))
+    assert outside == [], "input models must extend jcjg.core.text.TextModel"
+
+
+# --- forms: declarations -------------------------------------------------------------------------
+
+
+def test_a_declaration_names_its_fields_in_a_tuple_or_all() -> None:
+    with pytest.raises(ValueError, match="tuple"):
+        text.text_fields(multiline="note")
+
+    @text.text_fields(multiline=("note",), own="*")
+    def endpoint() -> None: ...
+
+    rules = text.declared(endpoint)
+    assert rules.is_multiline("note")
+    assert not rules.is_multiline("name")
+    assert rules.is_own("anything")
+    assert text.declared(lambda: None) == text.SINGLE_LINE
+
+
+def test_form_problems_names_fields_and_respects_the_declaration() -> None:
+    rules = text.TextFields(multiline=frozenset({"note"}), own=frozenset({"username"}))
+    items = [("name", "a\nb"), ("note", "a\nb"), ("username", "a\x00b"), ("x", "a\x1bb")]
+    assert [e.field for e in text.form_problems(items, rules)] == ["name", "x"]
+
+
+# --- what goes out ------------------------------------------------------------------------------
+
+
+def test_a_spreadsheet_cell_drops_what_openpyxl_refuses() -> None:
+    table = [["名称"], ["张\x1b三\x00\ud800\ufffe"], ["=1+1\x07"]]
+    sheet = load_workbook(io.BytesIO(listing.to_xlsx(table, "人员"))).active
+    assert sheet is not None
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["名称", "张三", "'=1+1"]
+    csv_text = listing.to_csv(table).decode("utf-8-sig")
+    assert "张三" in csv_text
+    assert "\x1b" not in csv_text
+
+
+def test_a_pdf_writes_text_with_controls_and_lone_surrogates() -> None:
+    bad = "张\x1b三\x07\u202e\ud800\x00"
+    pdf = record_pdf(
+        RecordDocument(title=bad, subtitle=bad, fields=[("名称", bad)], images=[], footer=bad)
+    )
+    assert pdf.startswith(b"%PDF-")
+    sheet = label_sheet_pdf([Label(code="YP\x1b1", qr_payload="q", lines=(bad,))], title=bad)
+    assert sheet.startswith(b"%PDF-")
+
+
+# --- tus metadata -------------------------------------------------------------------------------
+
+
+def test_upload_metadata_with_a_control_character_is_a_bad_request() -> None:
+    import base64
+
+    from jcjg.core.errors import BadRequest
+
+    def encoded(value: str) -> str:
+        return base64.b64encode(value.encode()).decode()
+
+    assert parse_metadata("filename " + encoded("报告.pdf")) == {"filename": "报告.pdf"}
+    for name in ("报告\x00.pdf", "报告\u202efdp.exe"):
+        with pytest.raises(BadRequest):
+            parse_metadata("filename " + encoded(name))
+
+
+class _Form(TextModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)]
+    label: str = ""
+
+
+def test_line_breaks_around_a_value_count_only_where_the_field_keeps_them() -> None:
+    assert _Form.model_validate({"name": "\u3000张三\n\u3000"}).name == "张三"
+    with pytest.raises(ValidationError):
+        _Form.model_validate({"name": "张\n三"})
+    with pytest.raises(ValidationError):
+        _Form.model_validate({"name": "张三", "label": "张三\n"})
