@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field
 
-from jcjg.exchange.types import SHA256_PATTERN, IsoDate, MessageBase
+from jcjg.exchange.types import SHA256_PATTERN, DecimalText, IsoDate, MessageBase
 
 
 class ContractIn(MessageBase):
@@ -19,7 +20,7 @@ class ContractIn(MessageBase):
     client_unit: str = Field(min_length=2, max_length=200, description="委托方（建设单位）")
     signed_on: IsoDate = Field(description="签订日期")
     items: list[str] = Field(default_factory=list, max_length=100, description="检测项目代码")
-    amount_yuan: Decimal | None = Field(
-        default=None, ge=0, le=Decimal("1e11"), decimal_places=2, description="合同金额（元）"
-    )
+    amount_yuan: (
+        Annotated[Decimal, Field(ge=0, le=Decimal("1e11"), decimal_places=2), DecimalText] | None
+    ) = Field(default=None, description="合同金额（元）")
     pdf_sha256: str = Field(pattern=SHA256_PATTERN, description="合同文本 PDF（须先上传）")

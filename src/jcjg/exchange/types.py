@@ -27,6 +27,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar, cast
 from uuid import UUID
 
@@ -88,6 +89,26 @@ def _date_text(value: Any, info: ValidationInfo) -> Any:
 def _datetime_text(value: Any, info: ValidationInfo) -> Any:
     """In JSON a time is ISO 8601 text, ``YYYY-MM-DDTHH:MM[:SS[.f]][offset]``: no number."""
     return _written(value, info, "datetime", _DATETIME_TEXT, _DATETIME)
+
+
+def _decimal_text(value: Any, info: ValidationInfo) -> Any:
+    """In JSON a decimal is a number or its text (``120.5``, ``"120.50"``), never true/false.
+    Read here because the text boundary's check before it hands the field's validation a
+    Python value, which strict validation would take only as a ``Decimal``."""
+    if info.mode != "json" or isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PydanticCustomError("decimal_type", "Decimal input should be a number or text")
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PydanticCustomError("decimal_parsing", "Input should be a valid decimal") from None
+
+
+DecimalText = BeforeValidator(_decimal_text)
+"""Marks a message's decimal, after its constraints: ``Annotated[Decimal, Field(ge=0,
+decimal_places=2), DecimalText]`` takes a JSON number or its text (``120.5``, ``"120.50"``).
+The constraints go inside the ``Annotated``, before it, so that they stay in its schema."""
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_date_text)]

@@ -29,6 +29,7 @@ from jcjg.core.patterns import MOBILE
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import (
     SHA256_PATTERN,
+    DecimalText,
     HandlerContext,
     IsoDate,
     MessageBase,
@@ -117,7 +118,7 @@ class EquipmentMessage(MessageBase):
 class LabRecord(_Record):
     name: Text100 = Field(description="场所名称（机构内唯一，用于匹配）")
     address: Annotated[str, Field(min_length=1, max_length=200)]
-    area_m2: Decimal = Field(gt=0, le=1_000_000, decimal_places=2)
+    area_m2: Annotated[Decimal, Field(gt=0, le=1_000_000, decimal_places=2), DecimalText]
     specialties: list[Code] = Field(default_factory=list, max_length=20)
 
 
