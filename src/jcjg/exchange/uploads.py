@@ -22,6 +22,7 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -92,6 +93,36 @@ PATCH_ANSWERS = {
             460: (problems.CHECKSUM_MISMATCH,),
         }
     ),
+}
+
+
+def _header(name: str, schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema}
+
+
+# The tus headers and the chunk's body, for the OpenAPI document (the routes read them themselves)
+_RESUMABLE = _header("Tus-Resumable", {"type": "string", "enum": [TUS_VERSION]})
+_COUNT = {"type": "integer", "minimum": 0}
+CREATE_EXTRA = {
+    **SIGNED,
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Length", _COUNT),
+        _header("Upload-Metadata", {"type": "string"}, required=False),
+    ],
+}
+HEAD_EXTRA = {**SIGNED, "parameters": [_RESUMABLE]}
+PATCH_EXTRA = {
+    **SIGNED,
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Offset", _COUNT),
+        _header("Upload-Checksum", {"type": "string"}, required=False),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {OFFSET_MEDIA: {"schema": {"type": "string", "format": "binary"}}},
+    },
 }
 
 
@@ -172,7 +203,7 @@ def options() -> Response:
     "/",
     summary="创建断点续传任务（tus creation）",
     status_code=201,
-    openapi_extra=SIGNED,
+    openapi_extra=CREATE_EXTRA,
     responses=CREATE_ANSWERS,
 )
 async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
@@ -228,7 +259,7 @@ async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Res
 @router.head(
     "/{token}",
     summary="查询已上传的字节数（tus HEAD）",
-    openapi_extra=SIGNED,
+    openapi_extra=HEAD_EXTRA,
     responses=HEAD_ANSWERS,
 )
 async def head(request: Request, token: str, db: SessionDep, settings: SettingsDep) -> Response:
@@ -337,7 +368,7 @@ def _complete(db: Session, settings: Settings, caller: Caller, upload: Upload, p
     "/{token}",
     summary="续传一个分块（tus PATCH）",
     status_code=204,
-    openapi_extra=SIGNED,
+    openapi_extra=PATCH_EXTRA,
     responses=PATCH_ANSWERS,
 )
 async def patch(request: Request, token: str, db: SessionDep, settings: SettingsDep) -> Response:
@@ -399,7 +430,7 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
     "/{token}",
     summary="终止断点续传任务（tus termination）",
     status_code=204,
-    openapi_extra=SIGNED,
+    openapi_extra=HEAD_EXTRA,
     responses=HEAD_ANSWERS,
 )
 async def terminate(
