@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -51,9 +52,10 @@ def closed_port() -> Iterator[int]:
 
 
 @contextmanager
-def serving(app: ASGIApp, sock: socket.socket, timeout: float = 15) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on ``sock``; its URL while the block runs."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+def serving(app: ASGIApp, sock: socket.socket, timeout: float = 15, **config: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on ``sock``; its URL while the block runs.
+    ``config``: more of uvicorn's settings (``forwarded_allow_ips`` ...)."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     session_cookie: str = "jcjg_session"
     csrf_cookie: str = "jcjg_csrf"
     api_token_days: int = Field(default=180, ge=1)
+    # Strict-Transport-Security's max-age on answers served over https (0: none)
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
     totp_issuer: str = "JCJG"
 
     # Blob store: "local" (a folder under data_dir) or "s3".

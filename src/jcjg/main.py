@@ -10,7 +10,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -22,16 +21,39 @@ from jcjg.core import health
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware
 from jcjg.core.domains import AppSetup, Domain
-from jcjg.core.handlers import install_error_handlers
+from jcjg.core.handlers import ServerErrors, install_error_handlers
 from jcjg.core.jobs import worker_loop
 from jcjg.core.memo import TimedMemo
+from jcjg.core.methods import MethodsMiddleware
+from jcjg.core.openapi import install_openapi
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
 认证：浏览器会话（Cookie，写操作需带 `X-CSRF-Token` 头）或访问令牌（`Authorization: Bearer <令牌>`，
-在“访问令牌”页面申请）。所有数据按账号的数据范围过滤：范围外的对象一律返回 404。
-错误按 RFC 9457 返回 `application/problem+json`，`title`、`detail` 为中文，
-校验错误在 `errors` 中逐字段说明。
+在“访问令牌”页面申请）；每个接口的 security 写明它接受哪一种，公开接口为空。
+数据交换接口（/exchange/v1）以 RFC 9421 HTTP 消息签名认证（见数据交换文档）。
+所有数据按账号的数据范围过滤：范围外的对象一律返回 404。
+错误按 RFC 9457 返回 `application/problem+json`（ProblemDetails），`title`、`detail` 为中文，
+校验错误在 `errors` 中逐字段说明；地址或查询参数不正确答 400，请求体不正确答 422。
+每个地址都答 OPTIONS（204，Allow 列出它接受的方法），有 GET 的地址也答 HEAD。
+"""
+
+# Swagger UI from our own static files (no CDN on closed government networks), started by a
+# script file of ours: the page takes the Content-Security-Policy every page has
+API_DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>接口文档 · 建设工程检测监管信息服务平台</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js" defer></script>
+<script src="/static/js/api-docs.js" defer></script>
+</head>
+<body>
+<div id="swagger-ui" data-openapi="/api/v1/openapi.json"></div>
+</body>
+</html>
 """
 
 
@@ -73,6 +95,7 @@ def create_app(
     app.state.rate_limiters = {}
     app.state.figures = TimedMemo(settings.page_figures_seconds)
     install_error_handlers(app)
+    install_openapi(app, settings)
     setup = AppSetup(app=app, settings=settings, engine=engine, session_factory=session_factory)
     for domain in installed:
         if domain.setup_app is not None:
@@ -80,7 +103,9 @@ def create_app(
     if settings.embedded_worker:
         setup.thread("jcjg-worker", _embedded_worker(session_factory, settings))
     app.router.lifespan_context = _lifespan(setup)
+    app.add_middleware(MethodsMiddleware)  # OPTIONS and HEAD for every address
     app.add_middleware(AddressTextMiddleware)  # no controls in a path or query, anywhere
+    app.add_middleware(ServerErrors)  # a 500 is an answer, the connection kept
     app.add_middleware(RequestIdMiddleware)  # outermost: its headers on every answer
 
     static_dir = resources.files("jcjg") / "static"
@@ -92,14 +117,7 @@ def create_app(
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
-        """Swagger UI from our own static files: no CDN on closed government networks."""
-        return get_swagger_ui_html(
-            openapi_url="/api/v1/openapi.json",
-            title="接口文档 · 建设工程检测监管信息服务平台",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
+        return HTMLResponse(API_DOCS_PAGE)
 
     return app
 

@@ -177,6 +177,26 @@ def test_update_lock_unlock(client, factory):
     assert client.post(f"/api/v1/users/{city.id}/lock", headers=headers).status_code == 403
 
 
+def test_null_leaves_a_field_that_cannot_be_empty_unchanged(client, factory):
+    """The schema allows null for every field of an update; for the name and the active flag
+    (columns that cannot be empty) it means "unchanged", not a 500 from the database."""
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = _auth(factory, city)
+    target = factory.user(Role.STATION, region_code="360400", email="old@example.com")
+    body = {"display_name": None, "is_active": None, "email": None}
+    patched = client.patch(f"/api/v1/users/{target.id}", json=body, headers=headers)
+    assert patched.status_code == 200, patched.text
+    data = patched.json()
+    assert (data["display_name"], data["is_active"]) == (target.display_name, True)
+    assert data["email"] is None  # a contact field may be emptied
+    renamed = client.patch(
+        f"/api/v1/users/{target.id}",
+        json={"display_name": "新名", "is_active": False},
+        headers=headers,
+    )
+    assert (renamed.json()["display_name"], renamed.json()["is_active"]) == ("新名", False)
+
+
 def test_paging_and_filters(client, factory):
     admin = factory.user(Role.PLATFORM_ADMIN)
     for _ in range(3):

@@ -25,8 +25,10 @@ from jcjg.auth.models import ApiToken, User
 from jcjg.auth.permissions import default_grants, permissions
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import CONFLICT
 from jcjg.core.forms import Id
 from jcjg.core.masking import mask_value
+from jcjg.core.openapi import answers
 from jcjg.core.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/api/v1", tags=["账号与权限"], route_class=TransactionalRoute)
@@ -85,7 +87,13 @@ def list_users(
     )
 
 
-@router.post("/users", summary="新建用户", status_code=201, response_model=UserCreated)
+@router.post(
+    "/users",
+    summary="新建用户",
+    status_code=201,
+    response_model=UserCreated,
+    responses=answers({409: (CONFLICT,)}),  # the user name is taken
+)
 def create_user(
     data: UserCreate,
     db: SessionDep,

@@ -368,9 +368,18 @@ def _check_projects(db: Session, principal: Principal, project_ids: list[int]) -
         )
 
 
+# The fields of a user that cannot be emptied: null in an update leaves them unchanged
+REQUIRED_ON_UPDATE = frozenset({"display_name", "is_active"})
+
+
 def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
     user = get_managed_user(db=db, principal=principal, user_id=user_id)
-    changes = data.model_dump(exclude_unset=True)
+    # null leaves a field that cannot be empty (name, active) as it is, as when not given
+    changes = {
+        key: value
+        for key, value in data.model_dump(exclude_unset=True).items()
+        if value is not None or key not in REQUIRED_ON_UPDATE
+    }
     project_ids = changes.pop("project_ids", None)
     if project_ids is not None:
         if Role(user.role).scope_kind is not ScopeKind.PROJECT:

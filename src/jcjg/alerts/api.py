@@ -15,7 +15,9 @@ from jcjg.auth.scopes import Principal
 from jcjg.catalogue.regulations import citer
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import NOT_FOUND
 from jcjg.core.forms import Id
+from jcjg.core.openapi import answers
 from jcjg.core.pagination import Page, PageParams, page_params
 from jcjg.core.workdays import beijing_date
 from jcjg.tenancy.models import Institution
@@ -104,7 +106,12 @@ def _views(db: Session, principal: Principal, region_code: str | None) -> list[R
     return [RuleRead.of(v, cite) for v in service.rule_views(db=db, region_code=region)]
 
 
-@router.get("/rules", summary="预警规则及本地区阈值", response_model=list[RuleRead])
+@router.get(
+    "/rules",
+    summary="预警规则及本地区阈值",
+    response_model=list[RuleRead],
+    responses=answers({404: (NOT_FOUND,)}),  # a region outside the account's scope
+)
 def list_rules(
     db: SessionDep, principal: AlertReader, region_code: RegionCode = None
 ) -> list[RuleRead]:

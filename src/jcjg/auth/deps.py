@@ -21,11 +21,54 @@ from jcjg.auth.sessions import (
 )
 from jcjg.config import Settings
 from jcjg.core.deps import get_db, get_settings_dep
-from jcjg.core.errors import CsrfFailed, PasswordExpired, Unauthenticated
+from jcjg.core.errors import (
+    CSRF,
+    FORBIDDEN,
+    PASSWORD_EXPIRED,
+    UNAUTHENTICATED,
+    CsrfFailed,
+    PasswordExpired,
+    ProblemType,
+    Unauthenticated,
+)
 from jcjg.core.forms import CSRF_FIELD as CSRF_FIELD  # re-exported for the pages
+from jcjg.core.openapi import Contract
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
+# The names of the security schemes of the OpenAPI document (security_schemes below)
+BEARER = "bearerToken"
+SESSION = "sessionCookie"
+CSRF_SCHEME = "csrfHeader"
+
+
+def security_schemes(settings: Settings) -> dict[str, dict[str, str]]:
+    """How the JSON API authenticates, as OpenAPI security schemes (hook
+    ``openapi.security_schemes``)."""
+    return {
+        BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "jcjg_<随机串>",
+            "description": "访问令牌：登录后在“访问令牌”页面（/account/tokens）申请，"
+            "只显示一次；以 `Authorization: Bearer <令牌>` 调用 /api/ 接口。令牌不能打开页面，"
+            "也不能申请新令牌；过期、吊销或账号停用、锁定后答 401。",
+        },
+        SESSION: {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": settings.session_cookie,
+            "description": "浏览器登录（/login）后的会话 Cookie。以 Cookie 认证的写操作"
+            "（POST、PUT、PATCH、DELETE）还须带会话的防伪令牌（csrfHeader）。",
+        },
+        CSRF_SCHEME: {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "会话的防伪令牌（CSRF），与会话 Cookie 一起用于写操作；"
+            '其值见已登录页面的 `<meta name="csrf-token">`。缺少或不符答 403 `/problems/csrf`。',
+        },
+    }
 
 
 def get_principal(
@@ -120,6 +163,23 @@ class Requires:
             raise PasswordExpired()
         principal.require(self.permission)
         return principal
+
+    def openapi_contract(self, method: str, path: str) -> Contract:
+        """What this dependency adds to an operation of the OpenAPI document: the token or the
+        session (with its CSRF header on unsafe methods) when a permission is needed, and the
+        401/403 problems it may answer (:mod:`jcjg.core.openapi`)."""
+        unsafe = method not in SAFE_METHODS
+        csrf: tuple[ProblemType, ...] = (CSRF,) if unsafe else ()
+        if self.permission is None:  # public; a token that is not valid is still refused
+            refused = {401: (UNAUTHENTICATED,), 403: csrf} if unsafe else {401: (UNAUTHENTICATED,)}
+            return Contract(security=(), statuses=refused)
+        session: dict[str, list[str]] = {SESSION: [], CSRF_SCHEME: []} if unsafe else {SESSION: []}
+        token = self.allow_token and path.startswith("/api/")
+        expired = () if self.allow_expired else (PASSWORD_EXPIRED,)
+        return Contract(
+            security=({BEARER: []}, session) if token else (session,),
+            statuses={401: (UNAUTHENTICATED,), 403: (FORBIDDEN, *expired, *csrf)},
+        )
 
     def __repr__(self) -> str:
         return f"Requires({self.permission!r})"

@@ -9,9 +9,11 @@ from fastapi import Request
 
 from jcjg.auth import jobs, models
 from jcjg.auth.choices import Role
+from jcjg.auth.deps import security_schemes
 from jcjg.auth.scopes import ANONYMOUS
 from jcjg.core.domains import Domain, collect, current_entry, nav_for, phone_bar
 from jcjg.core.jobs import Job
+from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
 
 
 def page_context(request: Request | None) -> dict[str, Any]:
@@ -65,5 +67,5 @@ DOMAIN = Domain(
     models=(models,),
     jobs=collect(jobs, Job),
     labels={"entity": ENTITIES, "field": FIELDS, "page": PAGES, "role": Role},
-    hooks={"templates.context": page_context},
+    hooks={"templates.context": page_context, SECURITY_SCHEMES_HOOK: security_schemes},
 )

@@ -11,8 +11,9 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.catalogue import service
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import AppError
+from jcjg.core.errors import NOT_FOUND, AppError
 from jcjg.core.forms import Id, PostedForm
+from jcjg.core.openapi import answers
 from jcjg.core.templating import redirect, render
 
 pages = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -122,7 +123,10 @@ def _tree(db: SessionDep, edition: str | None) -> list[dict[str, Any]]:
 
 
 @api.get(
-    "/specialties", summary="资质目录：专项 > 检测项目 > 参数", response_model=list[dict[str, Any]]
+    "/specialties",
+    summary="资质目录：专项 > 检测项目 > 参数",
+    response_model=list[dict[str, Any]],
+    responses=answers({404: (NOT_FOUND,)}),  # no such edition
 )
 def api_tree(
     db: SessionDep,

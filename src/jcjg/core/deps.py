@@ -136,7 +136,9 @@ CSP = (
 
 class RequestIdMiddleware:
     """Give every request an id (or keep a well-formed ``X-Request-ID``) and echo it back,
-    with the security headers every response carries."""
+    with the security headers every response carries; over https, Strict-Transport-Security
+    too (the request's scheme: uvicorn takes it from ``X-Forwarded-Proto`` only when the proxy
+    is trusted, ``--forwarded-allow-ips``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -148,23 +150,24 @@ class RequestIdMiddleware:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        # scripts and styles only from our own files (no inline code in any template:
-        # tests/core/test_no_inline_code.py); Swagger UI's page starts itself with an inline
-        # script, so the API docs page alone goes without
-        policy = b"" if scope.get("path", "").startswith("/api/docs") else CSP
+        # scripts and styles only from our own files, on every page, the API docs' Swagger UI
+        # included (no inline code in any template: tests/core/test_no_inline_code.py)
+        extra = {
+            b"x-request-id": request_id.encode(),
+            b"x-content-type-options": b"nosniff",
+            b"referrer-policy": b"same-origin",
+            b"x-frame-options": b"DENY",
+            b"content-security-policy": CSP,
+        }
+        if scope.get("scheme") == "https":
+            hsts = _hsts(scope)
+            if hsts:
+                extra[b"strict-transport-security"] = hsts
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {k.lower() for k, _ in headers}
-                extra = {
-                    b"x-request-id": request_id.encode(),
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"same-origin",
-                    b"x-frame-options": b"DENY",
-                }
-                if policy:
-                    extra[b"content-security-policy"] = policy
                 headers += [(k, v) for k, v in extra.items() if k not in present]
                 message["headers"] = headers
             await send(message)
@@ -205,3 +208,11 @@ def address_problems(scope: Scope) -> list[FieldError]:
             elif (reason := text.problem(value)) is not None:
                 errors.append(FieldError(f"query.{name}", reason, text.CODE))
     return errors
+
+
+def _hsts(scope: Scope) -> bytes:
+    """Strict-Transport-Security's value under the app's settings (empty: none)."""
+    app = scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    seconds = settings.hsts_seconds if isinstance(settings, Settings) else 0
+    return f"max-age={seconds}".encode() if seconds > 0 else b""

@@ -1,5 +1,11 @@
 """The app's error handlers: every error becomes ``application/problem+json`` on the API and a
-Chinese page in the browser (:mod:`jcjg.core.errors` defines the errors and problem types)."""
+Chinese page in the browser (:mod:`jcjg.core.errors` defines the errors and problem types).
+
+An exception no handler takes is answered 500 by :class:`ServerErrors` as an ordinary answer:
+Starlette's outermost ``ServerErrorMiddleware`` answers it too, but then raises it again, and
+uvicorn closes the connection after such an answer, so a client's next request on that
+keep-alive connection failed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jcjg.core.errors import (
     BAD_REQUEST,
@@ -30,7 +37,10 @@ from jcjg.core.errors import (
     wants_html,
 )
 from jcjg.core.forms import NOT_AN_ID
+from jcjg.core.methods import allow_header, allowed_methods
 from jcjg.core.templating import render_error
+
+log = logging.getLogger("jcjg")
 
 
 def problem_response(request: Request, error: AppError) -> Response:
@@ -89,13 +99,51 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if kind is None:
         kind = ProblemType("http-error", exc.status_code, "请求未能完成", str(exc.detail))
     detail = kind.description
-    error = AppError(detail, kind=kind, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method of the address, not the first route's only
+        headers["Allow"] = allow_header(allowed_methods(request.app.router.routes, request.scope))
+    error = AppError(detail, kind=kind, headers=headers)
     return problem_response(request, error)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    logging.getLogger("jcjg").exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return problem_response(request, AppError(kind=INTERNAL))
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    error = AppError(kind=INTERNAL)
+    try:
+        return problem_response(request, error)
+    except Exception:  # the error page itself failed: the problem, then
+        log.exception("the error page failed on %s", request.url.path)
+        body = error.body(instance=request.url.path)
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+class ServerErrors:
+    """ASGI middleware: an exception that reaches it before the answer has begun is answered
+    500 (problem+json, or the error page) and goes no further, so the server keeps the
+    connection. Once an answer has begun, only closing the connection can tell the client
+    that its body is cut short: then the exception goes on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _unhandled(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from jcjg.core.errors import AppError, problem_type
+from jcjg.core.openapi import Contract
 
 TOO_MANY = problem_type(
     "too-many-requests", 429, "请求过于频繁", "请求过于频繁，请稍后再试（见 Retry-After 头）。"
@@ -47,13 +48,16 @@ class RateLimiter:
             return wait
 
 
-def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
+class RateLimit:
     """A route dependency limiting each client address under the app's limiter ``name`` (in
     memory: async, so it runs on the event loop, not in the thread pool)."""
 
-    async def dependency(request: Request) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __call__(self, request: Request) -> None:
         limiters: dict[str, RateLimiter] = request.app.state.rate_limiters
-        limiter = limiters.get(name)
+        limiter = limiters.get(self.name)
         if limiter is None:
             return
         client = request.client.host if request.client else "unknown"
@@ -61,4 +65,10 @@ def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
         if wait > 0:
             raise AppError(kind=TOO_MANY, headers={"Retry-After": str(int(wait) + 1)})
 
-    return dependency
+    def openapi_contract(self, method: str, path: str) -> Contract:
+        return Contract(statuses={429: (TOO_MANY,)})
+
+
+def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:
+    """The dependency limiting each client address under the app's limiter ``name``."""
+    return RateLimit(name)

@@ -28,11 +28,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import UNSUPPORTED_MEDIA, AppError, NotFound
+from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, NotFound
 from jcjg.core.handlers import app_error_response
+from jcjg.core.openapi import answers
 from jcjg.core.ratelimit import TOO_MANY, RateLimiter
 from jcjg.exchange import problems
-from jcjg.exchange.auth import Caller, authenticate, read_body
+from jcjg.exchange.auth import SIGNED, SIGNED_ANSWERS, Caller, authenticate, read_body
 from jcjg.exchange.cache import NeedDatabase
 from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.models import ExchangeFile
@@ -44,6 +45,41 @@ from jcjg.exchange.types import MessageType, json_schema, message_types
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
+# The bodies these routes read themselves, for the OpenAPI document
+_MESSAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "一条消息：其 JSON Schema 见 GET /exchange/v1/schemas/{message_type}",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_STATUS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["message_ids"],
+                    "properties": {
+                        "message_ids": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "uuid"},
+                            "minItems": 1,
+                            "maxItems": 100,
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+_BLOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 T = TypeVar("T")
 
 
@@ -152,17 +188,17 @@ async def accept_message(
     "/messages/{message_type}",
     summary="报送一条消息",
     status_code=202,
+    openapi_extra={**SIGNED, **_MESSAGE_BODY},
     responses={
+        **SIGNED_ANSWERS,
         200: {"description": "重复报送：status 为 duplicate，返回原回执"},
         202: {"description": "回执 v2：已受理并存证（承诺），稍后按 status_url 查询处理结果"},
-        401: {"description": "签名问题，type 指明原因"},
         403: {"description": "不能报送其他机构的数据"},
         404: {"description": "消息类型不存在"},
         409: {"description": "消息编号重复但内容不同"},
         413: {"description": "请求体过大"},
         415: {"description": "Content-Type 不是 application/json"},
         422: {"description": "校验未通过，或引用的文件尚未上传（missing）"},
-        429: {"description": "请求过于频繁（Retry-After）"},
         503: {"description": "暂时无法保存，消息未被受理"},
     },
 )
@@ -216,7 +252,9 @@ class MessagePath:
 @router.get(
     "/messages/{message_type}/{message_id}",
     summary="查询一条消息的处理状态",
+    openapi_extra=SIGNED,
     responses={
+        **SIGNED_ANSWERS,
         200: {"description": "状态：accepted（待处理）、applied（已处理）或 rejected（未通过）"},
         404: {"description": "没有这条消息"},
     },
@@ -237,7 +275,12 @@ def get_message(
 @router.post(
     "/status",
     summary="批量查询消息的处理状态",
-    responses={200: {"description": "messages：找到的消息的状态；unknown：没有的编号"}},
+    openapi_extra={**SIGNED, **_STATUS_BODY},
+    responses={
+        **SIGNED_ANSWERS,
+        **answers({413: (TOO_LARGE,), 415: (UNSUPPORTED_MEDIA,)}),
+        200: {"description": "messages：找到的消息的状态；unknown：没有的编号"},
+    },
 )
 async def post_status(request: Request, db: SessionDep, settings: SettingsDep) -> JSONResponse:
     """The status of up to 100 messages of this client: ``{"message_ids": [...]}``."""
@@ -255,7 +298,12 @@ async def post_status(request: Request, db: SessionDep, settings: SettingsDep) -
     "/blobs/{sha256}",
     summary="上传小文件（按 SHA-256 寻址，幂等）",
     status_code=201,
-    responses={200: {"description": "已有此文件"}, 201: {"description": "已保存"}},
+    openapi_extra={**SIGNED, **_BLOB_BODY},
+    responses={
+        **SIGNED_ANSWERS,
+        200: {"description": "已有此文件"},
+        201: {"description": "已保存"},
+    },
 )
 async def put_blob(
     request: Request, sha256: str, db: SessionDep, settings: SettingsDep
@@ -325,7 +373,12 @@ def store_file(
     return True
 
 
-@router.head("/blobs/{sha256}", summary="查询文件是否已上传")
+@router.head(
+    "/blobs/{sha256}",
+    summary="查询文件是否已上传",
+    openapi_extra=SIGNED,
+    responses={**SIGNED_ANSWERS, 404: {"description": "本系统没有上传过这个文件"}},
+)
 async def head_blob(
     request: Request, sha256: str, db: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -351,10 +404,19 @@ def schemas(request: Request, settings: SettingsDep) -> dict[str, str]:
     return {name: f"{base}/exchange/v1/schemas/{name}" for name in sorted(message_types())}
 
 
-@router.get("/schemas/{message_type}", summary="某消息类型的 JSON Schema")
+class SchemaResponse(JSONResponse):
+    media_type = "application/schema+json"
+
+
+@router.get(
+    "/schemas/{message_type}",
+    summary="某消息类型的 JSON Schema",
+    response_class=SchemaResponse,
+    responses={404: {"description": "消息类型不存在"}},
+)
 def schema(request: Request, message_type: str) -> JSONResponse:
     kind = message_types().get(message_type)
     if kind is None:
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
     data: dict[str, Any] = json_schema(kind, str(request.base_url))
-    return JSONResponse(data, media_type="application/schema+json")
+    return SchemaResponse(data)

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import insert
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import TOO_LARGE, AppError
+from jcjg.core.openapi import answers
+from jcjg.core.ratelimit import TOO_MANY
 from jcjg.exchange import cache, problems
 from jcjg.exchange.cache import ClientInfo, KeyInfo, NeedDatabase
 from jcjg.exchange.choices import ClientStatus
@@ -56,6 +59,43 @@ from jcjg.exchange.signatures import (
     verify_request,
 )
 from jcjg.exchange.signatures import Request as SignedRequest
+
+# The OpenAPI document's security schemes for the signed routes (hook
+# ``openapi.security_schemes``): those routes verify the signature themselves, in their body,
+# and say so with ``openapi_extra=SIGNED``
+SIGNATURE = "httpSignature"
+SIGNATURE_INPUT = "httpSignatureInput"
+SIGNED: dict[str, Any] = {"security": [{SIGNATURE_INPUT: [], SIGNATURE: []}]}
+# What every signed route may answer besides its own
+SIGNED_ANSWERS = answers(
+    {
+        401: tuple(kind for kind in problems.ALL if kind.status == 401),
+        429: (TOO_MANY,),
+    }
+)
+
+
+def security_schemes(settings: Settings) -> dict[str, dict[str, str]]:
+    """RFC 9421 HTTP Message Signatures as the document can say them: two headers."""
+    see = "见数据交换文档“请求签名”（docs/exchange-api/signing.md）。"
+    return {
+        SIGNATURE_INPUT: {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Signature-Input",
+            "description": "RFC 9421 签名参数：覆盖的组件（@method、@target-uri，有请求体时还有 "
+            "content-digest 与 content-type）和 created、keyid、nonce（可选 expires、alg）。"
+            "有请求体时另带 RFC 9530 Content-Digest 头（sha-256 或 sha-512）。" + see,
+        },
+        SIGNATURE: {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Signature",
+            "description": "RFC 9421 签名值（ed25519 或 hmac-sha256），与 Signature-Input 同标签，"
+            "每个请求恰好一个签名。" + see,
+        },
+    }
+
 
 REQUIRED = ("@method", "@target-uri")
 REQUIRED_WITH_BODY = (*REQUIRED, "content-digest", "content-type")

@@ -7,9 +7,11 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
+from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
 from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
 from jcjg.exchange.apply import Wakeup, apply_loop
+from jcjg.exchange.auth import security_schemes
 from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.monitor import Recorder, flush_loop
 
@@ -101,6 +103,7 @@ DOMAIN = Domain(
     hooks={
         EVIDENCE: lambda: page_source(
             "exchange_client", "数据接入方", "/exchange/clients/{}", models.Client, "name"
-        )
+        ),
+        SECURITY_SCHEMES_HOOK: security_schemes,
     },
 )

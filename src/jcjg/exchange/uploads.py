@@ -22,6 +22,7 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -36,11 +37,28 @@ from jcjg.core import text
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, BadRequest, NotFound
+from jcjg.core.errors import (
+    BAD_REQUEST,
+    NOT_FOUND,
+    TOO_LARGE,
+    UNSUPPORTED_MEDIA,
+    AppError,
+    BadRequest,
+    NotFound,
+)
+from jcjg.core.openapi import answers
 from jcjg.core.ratelimit import TOO_MANY
 from jcjg.exchange import problems
 from jcjg.exchange.api import check_rate, record, store_file
-from jcjg.exchange.auth import BodyHash, Caller, authenticate, authenticate_headers, check_digest
+from jcjg.exchange.auth import (
+    SIGNED,
+    SIGNED_ANSWERS,
+    BodyHash,
+    Caller,
+    authenticate,
+    authenticate_headers,
+    check_digest,
+)
 from jcjg.exchange.models import Upload
 from jcjg.exchange.problems import ExchangeError
 
@@ -58,6 +76,56 @@ def _tus_headers(**extra: str) -> dict[str, str]:
 
 def _http_date(moment: dt.datetime) -> str:
     return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=True)
+
+
+# What the tus routes may answer besides a signature's refusals (the OpenAPI document)
+_FOUND = answers({404: (NOT_FOUND,), 410: (problems.UPLOAD_GONE,)})
+_TUS = answers({412: (problems.TUS_VERSION,)})
+CREATE_ANSWERS = {**SIGNED_ANSWERS, **_TUS, **answers({400: (BAD_REQUEST,), 413: (TOO_LARGE,)})}
+HEAD_ANSWERS = {**SIGNED_ANSWERS, **_TUS, **_FOUND}
+PATCH_ANSWERS = {
+    **HEAD_ANSWERS,
+    **answers(
+        {
+            400: (BAD_REQUEST,),
+            409: (problems.UPLOAD_CONFLICT,),
+            413: (TOO_LARGE,),
+            415: (UNSUPPORTED_MEDIA,),
+            422: (problems.BLOB_MISMATCH,),
+            460: (problems.CHECKSUM_MISMATCH,),
+        }
+    ),
+}
+
+
+def _header(name: str, schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema}
+
+
+# The tus headers and the chunk's body, for the OpenAPI document (the routes read them themselves)
+_RESUMABLE = _header("Tus-Resumable", {"type": "string", "enum": [TUS_VERSION]})
+_COUNT = {"type": "integer", "minimum": 0}
+CREATE_EXTRA = {
+    **SIGNED,
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Length", _COUNT),
+        _header("Upload-Metadata", {"type": "string"}, required=False),
+    ],
+}
+HEAD_EXTRA = {**SIGNED, "parameters": [_RESUMABLE]}
+PATCH_EXTRA = {
+    **SIGNED,
+    "parameters": [
+        _RESUMABLE,
+        _header("Upload-Offset", _COUNT),
+        _header("Upload-Checksum", {"type": "string"}, required=False),
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {OFFSET_MEDIA: {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
 
 
 def _check_version(request: Request) -> None:
@@ -142,7 +210,13 @@ def options() -> Response:
     )
 
 
-@router.post("/", summary="创建断点续传任务（tus creation）", status_code=201)
+@router.post(
+    "/",
+    summary="创建断点续传任务（tus creation）",
+    status_code=201,
+    openapi_extra=CREATE_EXTRA,
+    responses=CREATE_ANSWERS,
+)
 async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Response:
     started = time.perf_counter()
     try:
@@ -193,7 +267,12 @@ async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Res
     )
 
 
-@router.head("/{token}", summary="查询已上传的字节数（tus HEAD）")
+@router.head(
+    "/{token}",
+    summary="查询已上传的字节数（tus HEAD）",
+    openapi_extra=HEAD_EXTRA,
+    responses=HEAD_ANSWERS,
+)
 async def head(request: Request, token: str, db: SessionDep, settings: SettingsDep) -> Response:
     _check_version(request)
     caller = await run_in_threadpool(authenticate, db, settings, request, b"")
@@ -315,7 +394,13 @@ def _complete(db: Session, settings: Settings, caller: Caller, upload: Upload, p
     upload.completed_sha256 = sha256
 
 
-@router.patch("/{token}", summary="续传一个分块（tus PATCH）", status_code=204)
+@router.patch(
+    "/{token}",
+    summary="续传一个分块（tus PATCH）",
+    status_code=204,
+    openapi_extra=PATCH_EXTRA,
+    responses=PATCH_ANSWERS,
+)
 async def patch(request: Request, token: str, db: SessionDep, settings: SettingsDep) -> Response:
     started = time.perf_counter()
     size = 0
@@ -368,7 +453,13 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
     return Response(status_code=204, headers=headers)
 
 
-@router.delete("/{token}", summary="终止断点续传任务（tus termination）", status_code=204)
+@router.delete(
+    "/{token}",
+    summary="终止断点续传任务（tus termination）",
+    status_code=204,
+    openapi_extra=HEAD_EXTRA,
+    responses=HEAD_ANSWERS,
+)
 async def terminate(
     request: Request, token: str, db: SessionDep, settings: SettingsDep
 ) -> Response:

@@ -21,9 +21,10 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import AppError, NotFound, PermissionDenied, errors_by_field
+from jcjg.core.errors import CONFLICT, AppError, NotFound, PermissionDenied, errors_by_field
 from jcjg.core.forms import Id, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.openapi import answers
 from jcjg.core.pagination import Page, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
@@ -524,7 +525,17 @@ def api_list(
     )
 
 
-@api.post("/{kind}", summary="新增登记信息", status_code=201, response_model=dict[str, Any])
+# A duplicate, or a row others still refer to (the OpenAPI document)
+CONFLICTS = answers({409: (CONFLICT,)})
+
+
+@api.post(
+    "/{kind}",
+    summary="新增登记信息",
+    status_code=201,
+    response_model=dict[str, Any],
+    responses=CONFLICTS,
+)
 @text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def api_create(
     kind: str,
@@ -563,7 +574,12 @@ def api_get(kind: str, row_id: Id, db: SessionDep, principal: Reader) -> dict[st
     return as_json(spec, service.get_row(db=db, principal=principal, spec=spec, row_id=row_id))
 
 
-@api.patch("/{kind}/{row_id:int}", summary="修改登记信息", response_model=dict[str, Any])
+@api.patch(
+    "/{kind}/{row_id:int}",
+    summary="修改登记信息",
+    response_model=dict[str, Any],
+    responses=CONFLICTS,
+)
 @text_fields(own="*")  # every field is parsed by its spec (generic.spec: the text boundary)
 def api_update(
     kind: str,
@@ -577,14 +593,22 @@ def api_update(
     return as_json(spec, obj)
 
 
-@api.delete("/{kind}/{row_id:int}", summary="删除登记信息（检测机构除外）", status_code=204)
+@api.delete(
+    "/{kind}/{row_id:int}",
+    summary="删除登记信息（检测机构除外）",
+    status_code=204,
+    responses=CONFLICTS,
+)
 def api_delete(kind: str, row_id: Id, db: SessionDep, principal: Writer) -> Response:
     service.delete_row(db=db, principal=principal, spec=spec_of(kind), row_id=row_id)
     return Response(status_code=204)
 
 
 @api.post(
-    "/{kind}/{row_id:int}/status", summary="暂停、撤销或恢复检测机构", response_model=dict[str, Any]
+    "/{kind}/{row_id:int}/status",
+    summary="暂停、撤销或恢复检测机构",
+    response_model=dict[str, Any],
+    responses=CONFLICTS,
 )
 def api_status(
     kind: str,

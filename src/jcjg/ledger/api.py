@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import BadRequest, FieldError, NotFound
+from jcjg.core.errors import NOT_FOUND, BadRequest, FieldError, NotFound
 from jcjg.core.forms import RawBody
+from jcjg.core.openapi import answers
 from jcjg.core.ratelimit import rate_limit
 from jcjg.ledger import service
 from jcjg.ledger.service import LedgerError
@@ -77,7 +78,11 @@ def proof_inclusion(db: SessionDep, principal: Public, index: Index, size: Size 
         raise _bad(exc, "query.size" if "大小" in str(exc) else "query.index") from exc
 
 
-@router.get("/proof/by-hash", summary="按叶哈希取包含证明")
+@router.get(
+    "/proof/by-hash",
+    summary="按叶哈希取包含证明",
+    responses=answers({404: (NOT_FOUND,)}),  # no leaf with this hash
+)
 def proof_by_hash(
     db: SessionDep,
     principal: Public,
@@ -118,6 +123,13 @@ def proof_consistency(
     "/checkpoint/{size}/cosignatures",
     summary="为检查点添加联署签名（上级平台或独立见证方）",
     response_class=PlainTextResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "联署签名行（C2SP signed note 的签名行，UTF-8，至多 8192 字节）",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def cosign(db: SessionDep, principal: Public, size: int, body: RawBody) -> Response:
     if not 1 <= size <= MAX_INDEX:
