@@ -4,7 +4,8 @@ Every operation of ``/api/v1/openapi.json`` as each of two principals (an admini
 region and a lab staff member, with their API tokens): stateless, positive and negative data;
 and stateful, schemathesis' state machine over the document's links. The document is the app's
 own; the harness only sharpens its copy (:func:`sharpened`): the registry's ``kind`` becomes
-the list of kinds (a free string answers 404 to nearly everything), and links from where ids
+the list of kinds (a free string answers 404 to nearly everything), its create and update
+become one operation per kind with that kind's fields as the body, and links go from where ids
 are made or listed to where they are read (the document has none yet; another branch is
 improving the document itself).
 
@@ -43,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from jcjg.generic.spec import specs
+from tests.factories import all_routes
 from tests.fuzz.harness import (
     SCHEMA_VIOLATION,
     SERVER_ERROR,
@@ -161,16 +163,86 @@ def _add_links(doc: dict[str, Any]) -> None:
             target = ids.get((method, path))
             if target is not None:
                 add(source, f"{target}-{parameter}", target, {parameter: expression})
-    # A registry row's id and kind, from where it was made or listed, to where it is read.
-    for source, expression in (
-        (("POST", "/api/v1/registry/{kind}", "201"), "$response.body#/id"),
-        (("GET", "/api/v1/registry/{kind}", "200"), _FIRST_ITEM + "/id"),
-    ):
-        for method, path in _REGISTRY_ROW:
-            target = ids.get((method, path))
-            if target is not None:
-                params = {"kind": "$request.path.kind", "row_id": expression}
-                add(source, target, target, params)
+    # A registry row's id and kind, from where it was listed to where it is read (from where
+    # it was made: _registry_writes).
+    for method, path in _REGISTRY_ROW:
+        target = ids.get((method, path))
+        if target is not None:
+            params = {"kind": "$request.path.kind", "row_id": _FIRST_ITEM + "/id"}
+            add(("GET", "/api/v1/registry/{kind}", "200"), target, target, params)
+
+
+def _field_schema(f: Any) -> dict[str, Any]:
+    """A registry field as JSON Schema (what ``FieldSpec.parse`` takes from JSON)."""
+    schema: dict[str, Any]
+    if f.kind == "int":
+        schema = {"type": "integer"}
+    elif f.kind == "decimal":
+        schema = {"type": "number"}
+    elif f.kind == "date":
+        schema = {"type": "string", "format": "date"}
+    elif f.kind == "bool":
+        schema = {"type": "boolean"}
+    elif f.kind == "choice" and f.choices:
+        schema = {"type": "string", "enum": [c.value for c in f.choices]}
+    elif f.kind == "ref":
+        schema = {"type": "integer", "minimum": 1}
+    elif f.kind == "multi":
+        schema = {"type": "array", "items": {"type": ["integer", "string"]}, "maxItems": 5}
+    elif f.kind == "pairs":
+        schema = {"type": "array", "items": {"type": "object"}, "maxItems": 5}
+    else:
+        schema = {"type": "string"}
+        if f.max_length:
+            schema["maxLength"] = f.max_length
+    if f.minimum is not None and schema["type"] in ("integer", "number"):
+        schema["minimum"] = f.minimum
+    if f.maximum is not None and schema["type"] in ("integer", "number"):
+        schema["maximum"] = f.maximum
+    return schema
+
+
+def _registry_body(spec: Any, *, create: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {f.name: _field_schema(f) for f in spec.fields},
+        "required": [f.name for f in spec.fields if f.required] if create else [],
+        "additionalProperties": False,
+    }
+
+
+def _registry_writes(doc: dict[str, Any]) -> None:
+    """The registry's create and update, one operation per kind with that kind's fields as
+    the body (the document takes any object for any kind): creates that succeed, ids that
+    flow to the row's reads, updates and deletion."""
+    paths = doc["paths"]
+    create = paths.get("/api/v1/registry/{kind}", {}).pop("post", None)
+    update = paths.get("/api/v1/registry/{kind}/{row_id}", {}).pop("patch", None)
+    ids = _operation_ids(doc)
+    for kind, spec in sorted(specs().items()):
+        if create is not None:
+            op = copy.deepcopy(create)
+            op["operationId"] += f"_{kind}"
+            op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "kind"]
+            body = _registry_body(spec, create=True)
+            op["requestBody"]["content"]["application/json"]["schema"] = body
+            links = op["responses"].setdefault("201", {"description": "OK"}).setdefault("links", {})
+            targets = [ids.get(key) for key in _REGISTRY_ROW]
+            if update is not None:
+                targets.append(update["operationId"] + f"_{kind}")
+            for target in filter(None, targets):
+                params = {"kind": kind, "row_id": "$response.body#/id"}
+                if target.endswith(f"_{kind}"):
+                    params = {"row_id": "$response.body#/id"}
+                links[target] = _link(target, params)
+            paths.setdefault(f"/api/v1/registry/{kind}", {})["post"] = op
+        if update is not None:
+            op = copy.deepcopy(update)
+            op["operationId"] += f"_{kind}"
+            op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "kind"]
+            body = _registry_body(spec, create=False)
+            op["requestBody"]["content"]["application/json"]["schema"] = body
+            paths.setdefault(f"/api/v1/registry/{kind}/{{row_id}}", {})["patch"] = op
 
 
 def _narrow_kinds(doc: dict[str, Any]) -> None:
@@ -189,6 +261,7 @@ def sharpened(doc: dict[str, Any]) -> dict[str, Any]:
     """The app's document with the harness's additions (the app's own stays as it is)."""
     doc = copy.deepcopy(doc)
     _narrow_kinds(doc)
+    _registry_writes(doc)
     _add_links(doc)
     return doc
 
@@ -360,12 +433,24 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path.replace("{kind}", "people"))
 
 
+def _served(app: Any) -> dict[str, set[str]]:
+    """The methods the app serves at each path (documented or not: pages share some)."""
+    served: dict[str, set[str]] = {}
+    for route in all_routes(app.routes):
+        path = re.sub(r"\{([^}:]+)(:[^}]*)?\}", r"{\1}", getattr(route, "path", ""))
+        served.setdefault(path, set()).update(getattr(route, "methods", None) or ())
+    return served
+
+
 def probe_methods(world: World, tally: Tally, schema: OpenApiSchema, token: str) -> None:
     """Each path with a method it does not have (405 with an ``Allow`` of those it has) and
     OPTIONS (likewise): counted as one class, a known one until the document's branch lands."""
+    served = _served(world.app.app)
     with TestClient(world.app, raise_server_exceptions=False) as http:  # type: ignore[arg-type]
         for path, item in schema.raw_schema["paths"].items():
-            declared = {m.upper() for m in item if m.upper() in _METHODS}
+            if path not in served:
+                continue  # a path of the harness's (one per registry kind)
+            declared = {m.upper() for m in item if m.upper() in _METHODS} | served[path]
             url = _concrete(path)
             undeclared = [m for m in _METHODS if m not in declared][:1]
             for method in [*undeclared, "OPTIONS"]:
