@@ -1,10 +1,10 @@
-"""The JSON API, fuzzed from its OpenAPI document (tests/fuzz/api.py) as an administrator of
+"""The JSON API, fuzzed from its OpenAPI document (tests/fuzz/api_fuzzer.py) as an administrator of
 the region and as a lab staff member: stateless and stateful; no server error, no answer
 outside the document. ``JCJG_FUZZ_EXAMPLES`` sets the examples per operation and role."""
 
 from __future__ import annotations
 
-from tests.fuzz import api
+from tests.fuzz import api_fuzzer as api
 from tests.fuzz.harness import EXAMPLES, LAB_STAFF, REGION_ADMIN, Tally, World, assert_clean
 
 ROLES = (REGION_ADMIN, LAB_STAFF)
