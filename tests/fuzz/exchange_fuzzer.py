@@ -3,8 +3,9 @@
 For each type of :func:`jcjg.exchange.types.message_types` the messages come from three
 generators: messages from the type's published JSON Schema, valid and invalid (schemathesis'
 generators, over a document that takes each type's schema as a request body),
-the type's example with one to three hostile mutations (wrong types, huge numbers, NUL and
-other control characters, bidi overrides, long strings, missing and extra fields, nesting),
+the type's example with one to three hostile mutations (wrong types, loose types such as
+``"8"`` for 8, huge numbers, NUL and other control characters, bidi overrides, long strings,
+missing and extra fields, nesting),
 and bodies that are hardly JSON at all (empty, truncated, deep, numbers beyond any float,
 another encoding). Each is signed with the LIMS's Ed25519 key (a region message, ``project``,
 with another platform's key), POSTed, and the messages accepted are applied as the workers
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -94,6 +96,21 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]
             yield from _paths(inner, (*prefix, index))
 
 
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _loose(value: Any) -> Any:
+    """What a lenient parser would take for ``value`` though its schema does not: the number
+    as text, ``"yes"`` for true, a number for a date."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and _DATE.match(value):
+        return 0
+    return value
+
+
 def _mutate(doc: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
     """``doc`` (a copy) with the value at ``path`` replaced, removed, or given a sibling."""
     doc = json.loads(json.dumps(doc))
@@ -105,6 +122,8 @@ def _mutate(doc: Any, path: tuple[Any, ...], op: str, value: Any) -> Any:
     last = path[-1]
     if op == "replace":
         parent[last] = value
+    elif op == "loosen":
+        parent[last] = _loose(parent[last])
     elif op == "delete":
         del parent[last]
     elif op == "extra" and isinstance(parent, dict):
@@ -118,14 +137,31 @@ def mutations(example: dict[str, Any]) -> st.SearchStrategy[Any]:
     """The example with one to three mutations, each at a place it has."""
 
     def one(doc: Any) -> st.SearchStrategy[Any]:
-        places = list(_paths(doc))
         return st.tuples(
-            st.sampled_from(places),
-            st.sampled_from(["replace", "replace", "delete", "extra", "wrap"]),
+            st.sampled_from(list(_paths(doc))),
+            st.sampled_from(["replace", "replace", "loosen", "delete", "extra", "wrap"]),
             VALUES,
         ).map(lambda t: _mutate(doc, *t))
 
-    return one(example).flatmap(one).flatmap(lambda d: st.one_of(st.just(d), one(d)))
+    def chain(doc: Any, n: int) -> st.SearchStrategy[Any]:
+        return one(doc) if n == 1 else one(doc).flatmap(lambda d: chain(d, n - 1))
+
+    return st.integers(1, 3).flatmap(lambda n: chain(example, n))
+
+
+def loosened(example: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """The example with one value in a type its schema does not allow but a lenient parser
+    takes (``"8"`` for 8, ``"yes"`` for true, 0 for a date): otherwise as valid as it was."""
+    places = [p for p in _paths(example) if p and _loose(_get(example, p)) is not _get(example, p)]
+    if not places:
+        return st.nothing()
+    return st.sampled_from(places).map(lambda p: _mutate(example, p, "loosen", None))
+
+
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
 
 
 def _raw_bodies(example: dict[str, Any]) -> list[bytes]:
@@ -220,8 +256,18 @@ class TypeFuzzer:
 
     def message_id(self) -> str:
         self.counter[0] += 1
+        return str(uuid.UUID(int=uuid.UUID(self.example_id).int + self.counter[0], version=4))
+
+    def fresh(self, doc: Any) -> Any:
+        """``doc`` under a new id, if it still has the example's."""
+        if isinstance(doc, dict) and doc.get("message_id") == self.example_id:
+            return {**doc, "message_id": self.message_id()}
+        return doc
+
+    @property
+    def example_id(self) -> str:
         kind = zlib.crc32(self.kind.name.encode())
-        return str(uuid.UUID(int=(SEED << 64) | (kind << 32) | self.counter[0], version=4))
+        return str(uuid.UUID(int=(SEED << 64) | (kind << 32), version=4))
 
     def own(self, doc: Any) -> Any:
         """Most messages are about the sender's own data, under a new id: so they get past
@@ -237,10 +283,11 @@ class TypeFuzzer:
         return doc
 
     def bodies(self) -> st.SearchStrategy[bytes]:
-        example = self.own(self.kind.example)
+        example = {**self.own(self.kind.example), "message_id": self.example_id}
         encoded = st.one_of(
             mutations(example).map(self.own),
-            mutations(example),  # as mutated: ids and codes too
+            mutations(example).map(self.fresh),  # codes as mutated too
+            loosened(example).map(self.own),
         ).map(_encode)
         raw = _raw_bodies(example)
         strategies = [encoded, encoded, st.integers(0, len(raw) - 1).map(raw.__getitem__)]
@@ -304,6 +351,9 @@ def fuzz_type(world: World, tally: Tally, operation: Any, examples: int) -> None
     failed = _Handlers()
     logging.getLogger("jcjg.exchange.apply").addHandler(failed)
     try:
+        # the example itself first: what it makes (a lab, a project ...) lets the next types'
+        # examples and their mutations be applied, not only refused
+        post(world, tally, http, fuzzer, _encode(fuzzer.own(kind.example)), failed)
 
         @hypothesis_settings(examples)
         @given(body=fuzzer.bodies())
@@ -368,8 +418,21 @@ def post(
         )
 
 
+# Types in the order their data builds on each other (the rest after them, by name).
+ORDER = [
+    "registry.labs", "registry.staff", "registry.equipment", "registry.capabilities",
+    "registry.signatories", "project", "contract", "commission", "sample_event", "test_record",
+    "test_revision", "onsite_plan", "onsite_record", "report", "report_file",
+    "report_withdrawal", "nonconformity",
+]  # fmt: skip
+
+
 def fuzz_exchange(world: World, tally: Tally, examples: int) -> None:
-    """Every message type, ``examples`` messages each."""
+    """Every message type, ``examples`` messages each (and its example first)."""
     document = schemathesis.openapi.from_dict(messages_document())
-    for result in document.get_all_operations():
-        fuzz_type(world, tally, result.ok(), examples)
+    operations = {
+        r.ok().definition.raw["operationId"]: r.ok() for r in document.get_all_operations()
+    }
+    rank = {name: i for i, name in enumerate(ORDER)}
+    for name in sorted(operations, key=lambda n: (rank.get(n, len(ORDER)), n)):
+        fuzz_type(world, tally, operations[name], examples)

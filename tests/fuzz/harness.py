@@ -286,6 +286,7 @@ def _seed(db: Session, settings: Settings) -> dict[str, Any]:
         ):  # fmt: skip
             registry_row(f, kind, inst)
         f.alert(inst)
+    f.project(code="XM360402-001")  # the project the exchange's examples name
     tokens, token_ids = {}, set()
     for name, user in ((REGION_ADMIN, admin), (LAB_STAFF, staff)):
         token, row = create_api_token(db=db, settings=settings, user=user, name="fuzz")
