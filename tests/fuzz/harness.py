@@ -16,7 +16,7 @@
   (``JCJG_FUZZ_STRICT=1``) fails on them like on any other. Empty it once their fixes are in.
 
 Settings from the environment: ``JCJG_FUZZ_EXAMPLES`` (examples per operation, role and
-message type; 4 by default, ``make fuzz`` takes 150), ``JCJG_FUZZ_SEED`` (the seed of every
+message type; 4 by default, ``make fuzz`` takes 120), ``JCJG_FUZZ_SEED`` (the seed of every
 generator: a run is repeatable), ``JCJG_FUZZ_STRICT``.
 """
 
