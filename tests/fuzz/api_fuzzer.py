@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import schemathesis
@@ -450,15 +450,17 @@ def probe_methods(world: World, tally: Tally, schema: OpenApiSchema, token: str)
         for path, item in schema.raw_schema["paths"].items():
             if path not in served:
                 continue  # a path of the harness's (one per registry kind)
-            declared = {m.upper() for m in item if m.upper() in _METHODS} | served[path]
+            declared = {m.upper() for m in item if m.upper() in _METHODS}
+            taken = declared | served[path]  # by the document's operations or by pages
             url = _concrete(path)
-            undeclared = [m for m in _METHODS if m not in declared][:1]
+            undeclared = [m for m in _METHODS if m not in taken][:1]
             for method in [*undeclared, "OPTIONS"]:
                 answer = http.request(method, url, headers=_auth(token))
                 tally.answered("methods", answer.status_code)
                 error = world.app.take()
-                repro = f"curl -X {method} '{url}'  -> {answer.status_code} Allow: " + str(
-                    answer.headers.get("allow")
+                repro = (
+                    f"curl -X {method} -H 'Authorization: Bearer <token>' http://testserver{url}"
+                    f"\n-> {answer.status_code} Allow: {answer.headers.get('allow')}"
                 )
                 if answer.status_code >= 500:
                     tally.record(server_error_class(error), SERVER_ERROR, repro)
@@ -466,6 +468,3 @@ def probe_methods(world: World, tally: Tally, schema: OpenApiSchema, token: str)
                 allowed = {m.strip().upper() for m in answer.headers.get("allow", "").split(",")}
                 if (answer.status_code != 405 and method != "OPTIONS") or not declared <= allowed:
                     tally.record("allow-options", SCHEMA_VIOLATION, repro)
-
-
-Prober = Callable[[World, Tally, OpenApiSchema, str], None]
