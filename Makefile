@@ -20,7 +20,7 @@ POSTGRES_UP = [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg
 ONCE_IN ?=
 test: ONCE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
 
-.PHONY: help run test lint format fix db demo serve sysdeps assets install bench test-sqlite test-postgres db-check coverage coverage-erase clean
+.PHONY: help run test lint format fix db demo serve sysdeps assets install bench fuzz test-sqlite test-postgres db-check coverage coverage-erase clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -110,6 +110,14 @@ coverage: install ## Combine the coverage data of the runs so far, print the tot
 bench: install ## Run every benchmark under bench/ (full sizes) and the full fault test
 	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; case "$${b##*/}" in _*) continue;; esac; echo "== $$b"; $(PY) $$b; done
 	JCJG_TEST_DATABASE=postgresql JCJG_FAULT_MESSAGES=3000 $(PY) -m pytest -q -m slow tests/exchange/test_fault.py
+
+# The long fuzzing run (docs/development/fuzzing.md): the same modules as the short one in
+# `make test`, FUZZ_EXAMPLES examples per operation, role and message type (over 20,000
+# requests), in one process, failing on the classes the short run only counts.
+FUZZ_EXAMPLES ?= 120
+fuzz: install assets ## Fuzz the JSON API (schemathesis: stateless and stateful, as a region administrator and a lab staff member) and the signed exchange (every message type) on PostgreSQL; prints `FUZZ requests=… server_errors=… schema_violations=…`; any 5xx or schema violation fails
+	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_FUZZ_STRICT=1 JCJG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(PY) -m pytest -p no:cacheprovider -n 0 -q tests/fuzz $(PYTEST_ARGS)
 
 clean: ## Remove the virtual environment, npm packages, generated assets and the local database
 	rm -rf $(VENV) node_modules src/jcjg/static/vendor var .pytest_cache .mypy_cache .ruff_cache
