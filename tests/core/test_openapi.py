@@ -97,8 +97,10 @@ def test_operations_document_400_404_422_where_they_can_occur(spec) -> None:
             assert "400" in answers, (method, path)
         if any(p["in"] == "path" for p in params):
             assert "404" in answers, (method, path)
-        # 422 for a body that fails validation; parameters are answered 400, not 422
-        assert ("422" in answers) == ("requestBody" in op), (method, path)
+        # 422 everywhere: a body that fails validation, and the text boundary's refusal of a
+        # control character in any path or query (a bad parameter value itself is a 400)
+        assert "422" in answers, (method, path)
+        assert "/problems/validation" in answers["422"]["description"], (method, path)
     users = spec["paths"]["/api/v1/users"]["post"]["responses"]
     assert "/problems/conflict" in users["409"]["description"]  # a user name in use
 
@@ -200,7 +202,8 @@ def test_requires_tells_its_contract() -> None:
 
 
 def test_fastapis_own_422_is_replaced(settings) -> None:
-    """A route with parameters only: FastAPI says 422 HTTPValidationError, the app says 400."""
+    """A route with parameters only: FastAPI says 422 HTTPValidationError, the app says 400 for
+    a bad value and 422 (a problem) only for what the text boundary refuses in the address."""
     from fastapi import FastAPI
 
     app = FastAPI()
@@ -211,6 +214,9 @@ def test_fastapis_own_422_is_replaced(settings) -> None:
 
     spec = complete(app.openapi(), app.routes, settings)
     answers = spec["paths"]["/api/v1/things/{thing_id}"]["get"]["responses"]
-    assert sorted(answers) == ["200", "400", "404"]
+    assert sorted(answers) == ["200", "400", "404", "422"]
+    assert answers["422"]["content"] == {
+        PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    }
     assert spec["paths"]["/api/v1/things/{thing_id}"]["get"]["security"] == []
     assert "HTTPValidationError" not in spec["components"]["schemas"]

@@ -14,7 +14,9 @@ completes the document once, when it is first asked for:
   speaks for is public (``security: []``).
 - **error answers**: parameters may answer 400 (the app answers a malformed address 400, see
   :mod:`jcjg.core.handlers`), path parameters 404, a request body 400 (unreadable: not UTF-8)
-  and 422 (FastAPI's ``HTTPValidationError`` answer is replaced: the app never sends it);
+  and every operation 422: a body's invalid fields, and a path or query holding a character the
+  text boundary refuses (FastAPI's ``HTTPValidationError`` answer is replaced: the app never
+  sends it);
   dependencies add theirs
   (401/403 from ``Requires``, 429 from ``rate_limit``); a route's own ``responses`` add the rest
   (409 ...). Every 4xx and 5xx answer is ``application/problem+json`` with the ``ProblemDetails``
@@ -118,7 +120,9 @@ def answers(statuses: Mapping[int, Sequence[ProblemType]]) -> dict[int | str, di
 
 def _statuses(operation: dict[str, Any], found: list[Contract]) -> dict[int, list[ProblemType]]:
     """The error statuses an operation may answer, with their problem types."""
-    out: dict[int, list[ProblemType]] = {}
+    # any address may hold a character the text boundary refuses (a control in the path or in
+    # a query parameter, declared or not): 422 (core.deps.AddressTextMiddleware)
+    out: dict[int, list[ProblemType]] = {422: [VALIDATION]}
     parameters = operation.get("parameters") or []
     if parameters:
         out.setdefault(400, []).append(BAD_REQUEST)
@@ -126,7 +130,6 @@ def _statuses(operation: dict[str, Any], found: list[Contract]) -> dict[int, lis
         out.setdefault(404, []).append(NOT_FOUND)
     if "requestBody" in operation:  # a body that cannot be read at all is a bad request
         out.setdefault(400, []).append(BAD_REQUEST)
-        out.setdefault(422, []).append(VALIDATION)
     for contract in found:
         for status, kinds in contract.statuses.items():
             out.setdefault(status, []).extend(kinds)
