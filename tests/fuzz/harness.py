@@ -247,6 +247,8 @@ class World:
     token_ids: set[int]
     own_institution: int
     """The lab staff member's institution: its status and region stay as they are."""
+    institutions: list[int]
+    """Both institutions of the world (the staff member's first)."""
     other_user: int
     """An account the administrator may act on, in place of the principals'."""
     lims: Lims
@@ -300,6 +302,7 @@ def _seed(db: Session, settings: Settings) -> dict[str, Any]:
         "users": {REGION_ADMIN: admin.id, LAB_STAFF: staff.id},
         "token_ids": token_ids,
         "own_institution": own.id,
+        "institutions": [own.id, other.id],
         "other_user": others[0].id,
         "lims": lims,
         "peer": peer,
