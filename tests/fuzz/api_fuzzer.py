@@ -23,7 +23,7 @@ from typing import Any
 
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import given, seed
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import Case, GenerationMode
@@ -47,11 +47,13 @@ from jcjg.generic.spec import specs
 from tests.factories import all_routes
 from tests.fuzz.harness import (
     SCHEMA_VIOLATION,
+    SEED,
     SERVER_ERROR,
     Tally,
     World,
     describe,
-    hypothesis_settings,
+    generation_settings,
+    repeatable,
     server_error_class,
 )
 
@@ -384,7 +386,7 @@ def fuzz_operation(
 ) -> None:
     """``examples`` generated cases of one operation in one mode, sent as ``role``."""
 
-    @hypothesis_settings(examples)
+    @repeatable(examples)
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Case) -> None:
         send(world, tally, case, role)
@@ -428,7 +430,8 @@ def fuzz_stateful(
             check(world, tally, case, role, response)
 
     run_state_machine_as_test(
-        Machine, settings=hypothesis_settings(scenarios, stateful_step_count=steps)
+        seed(SEED)(Machine),
+        settings=generation_settings(scenarios, stateful_step_count=steps),
     )
 
 

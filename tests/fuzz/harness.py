@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +42,8 @@ from jcjg.main import create_app
 from jcjg.tenancy.models import Institution
 from tests.exchange.conftest import Lims, make_lims
 from tests.factories import Factory, registry_row
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXAMPLES = int(os.environ.get("JCJG_FUZZ_EXAMPLES", "4"))
 SEED = int(os.environ.get("JCJG_FUZZ_SEED", "21"))
@@ -139,12 +141,11 @@ def assert_clean(tally: Tally) -> None:
     assert not failing, "fuzzing found " + ", ".join(failing) + "\n" + tally.report()
 
 
-def hypothesis_settings(examples: int, **more: Any) -> settings:
-    """Repeatable generation (the seed is the test's, JCJG_FUZZ_SEED picks another), no
-    example database, no deadline, no shrinking: failures are counted, not raised."""
+def generation_settings(examples: int, **more: Any) -> settings:
+    """Hypothesis settings for a fuzzer: no example database, no deadline, no shrinking
+    (failures are counted, not raised)."""
     return settings(
         max_examples=examples,
-        derandomize=True,
         database=None,
         deadline=None,
         phases=[Phase.explicit, Phase.generate],
@@ -152,6 +153,16 @@ def hypothesis_settings(examples: int, **more: Any) -> settings:
         print_blob=False,
         **more,
     )
+
+
+def repeatable(examples: int) -> Callable[[F], F]:
+    """A fuzzer's test: :func:`generation_settings` and generation from JCJG_FUZZ_SEED (the
+    same seed, the same requests)."""
+
+    def apply(test: F) -> F:
+        return seed(SEED)(generation_settings(examples)(test))
+
+    return apply
 
 
 # --- server errors by what raised them -------------------------------------------------------
