@@ -221,12 +221,12 @@ def _registry_body(spec: Any, institutions: list[int], *, create: bool) -> dict[
 
 
 def _registry_writes(doc: dict[str, Any], institutions: list[int]) -> None:
-    """The registry's create and update, one operation per kind with that kind's fields as
-    the body (the document takes any object for any kind): creates that succeed, ids that
+    """The registry's create and update, also one operation per kind with that kind's fields
+    as the body (the document takes any object for any kind): creates that succeed, ids that
     flow to the row's reads, updates and deletion."""
     paths = doc["paths"]
-    create = paths.get("/api/v1/registry/{kind}", {}).pop("post", None)
-    update = paths.get("/api/v1/registry/{kind}/{row_id}", {}).pop("patch", None)
+    create = paths.get("/api/v1/registry/{kind}", {}).get("post")
+    update = paths.get("/api/v1/registry/{kind}/{row_id}", {}).get("patch")
     ids = _operation_ids(doc)
     for kind, spec in sorted(specs().items()):
         if create is not None:
