@@ -23,7 +23,7 @@ from typing import Any
 
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import given
+from hypothesis import given, seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
@@ -48,11 +48,13 @@ from jcjg.generic.spec import specs
 from tests.factories import all_routes
 from tests.fuzz.harness import (
     SCHEMA_VIOLATION,
+    SEED,
     SERVER_ERROR,
     Tally,
     World,
     describe,
-    hypothesis_settings,
+    generation_settings,
+    repeatable,
     server_error_class,
 )
 
@@ -207,29 +209,36 @@ def _field_schema(f: Any) -> dict[str, Any]:
     return schema
 
 
-def _registry_body(spec: Any, *, create: bool) -> dict[str, Any]:
+def _registry_body(spec: Any, institutions: list[int], *, create: bool) -> dict[str, Any]:
+    """A kind's fields; a new row (but an institution) names its institution, one of
+    ``institutions`` (the authority's choice; a lab's own staff may leave it out)."""
+    properties = {f.name: _field_schema(f) for f in spec.fields}
+    required = [f.name for f in spec.fields if f.required] if create else []
+    if create and not spec.is_institution:
+        properties["institution_id"] = {"type": "integer", "enum": institutions}
+        required.append("institution_id")
     return {
         "type": "object",
-        "properties": {f.name: _field_schema(f) for f in spec.fields},
-        "required": [f.name for f in spec.fields if f.required] if create else [],
+        "properties": properties,
+        "required": required,
         "additionalProperties": False,
     }
 
 
-def _registry_writes(doc: dict[str, Any]) -> None:
-    """The registry's create and update, one operation per kind with that kind's fields as
-    the body (the document takes any object for any kind): creates that succeed, ids that
+def _registry_writes(doc: dict[str, Any], institutions: list[int]) -> None:
+    """The registry's create and update, also one operation per kind with that kind's fields
+    as the body (the document takes any object for any kind): creates that succeed, ids that
     flow to the row's reads, updates and deletion."""
     paths = doc["paths"]
-    create = paths.get("/api/v1/registry/{kind}", {}).pop("post", None)
-    update = paths.get("/api/v1/registry/{kind}/{row_id}", {}).pop("patch", None)
+    create = paths.get("/api/v1/registry/{kind}", {}).get("post")
+    update = paths.get("/api/v1/registry/{kind}/{row_id}", {}).get("patch")
     ids = _operation_ids(doc)
     for kind, spec in sorted(specs().items()):
         if create is not None:
             op = copy.deepcopy(create)
             op["operationId"] += f"_{kind}"
             op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "kind"]
-            body = _registry_body(spec, create=True)
+            body = _registry_body(spec, institutions, create=True)
             op["requestBody"]["content"]["application/json"]["schema"] = body
             links = op["responses"].setdefault("201", {"description": "OK"}).setdefault("links", {})
             targets = [ids.get(key) for key in _REGISTRY_ROW]
@@ -245,7 +254,7 @@ def _registry_writes(doc: dict[str, Any]) -> None:
             op = copy.deepcopy(update)
             op["operationId"] += f"_{kind}"
             op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "kind"]
-            body = _registry_body(spec, create=False)
+            body = _registry_body(spec, institutions, create=False)
             op["requestBody"]["content"]["application/json"]["schema"] = body
             paths.setdefault(f"/api/v1/registry/{kind}/{{row_id}}", {})["patch"] = op
 
@@ -262,11 +271,12 @@ def _narrow_kinds(doc: dict[str, Any]) -> None:
                     parameter["schema"] = {"type": "string", "enum": kinds}
 
 
-def sharpened(doc: dict[str, Any]) -> dict[str, Any]:
-    """The app's document with the harness's additions (the app's own stays as it is)."""
+def sharpened(doc: dict[str, Any], institutions: list[int]) -> dict[str, Any]:
+    """The app's document with the harness's additions (the app's own stays as it is);
+    ``institutions``: the ids a new registry row may name."""
     doc = copy.deepcopy(doc)
     _narrow_kinds(doc)
-    _registry_writes(doc)
+    _registry_writes(doc, institutions)
     _add_links(doc)
     return doc
 
@@ -276,7 +286,7 @@ def load_schema(world: World) -> OpenApiSchema:
     with TestClient(world.app.app) as http:  # type: ignore[arg-type]
         answer = http.get(OPENAPI)
     assert answer.status_code == 200, answer.text[:300]
-    schema = schemathesis.openapi.from_dict(sharpened(answer.json()))
+    schema = schemathesis.openapi.from_dict(sharpened(answer.json(), world.institutions))
     schema.app = world.app
     schema.location = OPENAPI
     return schema
@@ -381,7 +391,7 @@ def fuzz_operation(
 ) -> None:
     """``examples`` generated cases of one operation in one mode, sent as ``role``."""
 
-    @hypothesis_settings(examples)
+    @repeatable(examples)
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Case) -> None:
         send(world, tally, case, role)
@@ -425,7 +435,8 @@ def fuzz_stateful(
             check(world, tally, case, role, response)
 
     run_state_machine_as_test(
-        Machine, settings=hypothesis_settings(scenarios, stateful_step_count=steps)
+        seed(SEED)(Machine),
+        settings=generation_settings(scenarios, stateful_step_count=steps),
     )
 
 

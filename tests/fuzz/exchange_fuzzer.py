@@ -44,7 +44,7 @@ from tests.fuzz.harness import (
     Tally,
     World,
     describe,
-    hypothesis_settings,
+    repeatable,
     server_error_class,
 )
 
@@ -355,7 +355,7 @@ def fuzz_type(world: World, tally: Tally, operation: Any, examples: int) -> None
         # examples and their mutations be applied, not only refused
         post(world, tally, http, fuzzer, _encode(fuzzer.own(kind.example)), failed)
 
-        @hypothesis_settings(examples)
+        @repeatable(examples)
         @given(body=fuzzer.bodies())
         def run(body: bytes) -> None:
             post(world, tally, http, fuzzer, body, failed)

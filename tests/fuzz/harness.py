@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +41,8 @@ from jcjg.main import create_app
 from jcjg.tenancy.models import Institution
 from tests.exchange.conftest import Lims, make_lims
 from tests.factories import Factory, registry_row
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXAMPLES = int(os.environ.get("JCJG_FUZZ_EXAMPLES", "4"))
 SEED = int(os.environ.get("JCJG_FUZZ_SEED", "21"))
@@ -133,12 +135,11 @@ def assert_clean(tally: Tally) -> None:
     assert not failing, "fuzzing found " + ", ".join(failing) + "\n" + tally.report()
 
 
-def hypothesis_settings(examples: int, **more: Any) -> settings:
-    """Repeatable generation (the seed is the test's, JCJG_FUZZ_SEED picks another), no
-    example database, no deadline, no shrinking: failures are counted, not raised."""
+def generation_settings(examples: int, **more: Any) -> settings:
+    """Hypothesis settings for a fuzzer: no example database, no deadline, no shrinking
+    (failures are counted, not raised)."""
     return settings(
         max_examples=examples,
-        derandomize=True,
         database=None,
         deadline=None,
         phases=[Phase.explicit, Phase.generate],
@@ -146,6 +147,16 @@ def hypothesis_settings(examples: int, **more: Any) -> settings:
         print_blob=False,
         **more,
     )
+
+
+def repeatable(examples: int) -> Callable[[F], F]:
+    """A fuzzer's test: :func:`generation_settings` and generation from JCJG_FUZZ_SEED (the
+    same seed, the same requests)."""
+
+    def apply(test: F) -> F:
+        return seed(SEED)(generation_settings(examples)(test))
+
+    return apply
 
 
 # --- server errors by what raised them -------------------------------------------------------
@@ -241,6 +252,8 @@ class World:
     token_ids: set[int]
     own_institution: int
     """The lab staff member's institution: its status and region stay as they are."""
+    institutions: list[int]
+    """Both institutions of the world (the staff member's first)."""
     other_user: int
     """An account the administrator may act on, in place of the principals'."""
     lims: Lims
@@ -294,6 +307,7 @@ def _seed(db: Session, settings: Settings) -> dict[str, Any]:
         "users": {REGION_ADMIN: admin.id, LAB_STAFF: staff.id},
         "token_ids": token_ids,
         "own_institution": own.id,
+        "institutions": [own.id, other.id],
         "other_user": others[0].id,
         "lims": lims,
         "peer": peer,

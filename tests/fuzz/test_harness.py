@@ -54,12 +54,14 @@ def test_the_document_copy_gets_links_and_a_create_per_registry_kind() -> None:
             },
         },
     }
-    sharp = api_fuzzer.sharpened(doc)
+    sharp = api_fuzzer.sharpened(doc, [7])
     links = sharp["paths"]["/api/v1/users"]["post"]["responses"]["201"]["links"]
     assert links["get_user-user_id"]["parameters"] == {"user_id": "$response.body#/id"}
     body = sharp["paths"]["/api/v1/registry/people"]["post"]["requestBody"]["content"]
-    assert set(body["application/json"]["schema"]["properties"]) == {
-        f.name for f in specs()["people"].fields
+    schema = body["application/json"]["schema"]
+    assert set(schema["properties"]) == {f.name for f in specs()["people"].fields} | {
+        "institution_id"
     }
-    assert "post" not in sharp["paths"]["/api/v1/registry/{kind}"]
+    assert schema["properties"]["institution_id"]["enum"] == [7]
+    assert sharp["paths"]["/api/v1/registry/{kind}"]["post"]["operationId"] == "create_row"
     assert doc["paths"]["/api/v1/registry/{kind}"]["post"]["operationId"] == "create_row"
