@@ -198,9 +198,10 @@ def test_ids_out_of_range_are_404_on_every_route(app, client, callers, bad):
     assert not failures, "\n".join(map(str, failures))
 
 
-@pytest.mark.parametrize("bad", BAD)
+@pytest.mark.parametrize("bad", [b for b in BAD if b != "0"])
 def test_positions_in_the_log_out_of_range_are_refused_not_500(client, bad):
-    """The two integer path parameters that are not ids answer 400 or 404, never a 500."""
+    """The two integer path parameters that are not ids answer 400 or 404, never a 500. (0 is
+    a position like any other: the log's first entry, found when the log has one.)"""
     for method, url in (
         ("GET", f"/ledger/entries/{bad}"),
         ("POST", f"/ledger/checkpoint/{bad}/cosignatures"),

@@ -81,6 +81,9 @@ class Tally:
     first: dict[str, str] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
     """Answers by what was asked and the status (``exchange 202``, ``api 404``)."""
+    interrupted: int = 0
+    """Stateful batches Hypothesis ended early because generation depended on the app's state
+    (FlakyStrategyDefinition): fewer requests, not a failure."""
 
     def answered(self, what: str, status: int) -> None:
         self.requests += 1
@@ -112,11 +115,14 @@ class Tally:
             lines.extend("    " + line for line in self.first[klass].splitlines())
         answers = ", ".join(f"{k}: {n}" for k, n in sorted(self.statuses.items()))
         lines.append(f"FUZZ answers {answers}")
+        if self.interrupted:
+            lines.append(f"FUZZ stateful batches ended early by Hypothesis: {self.interrupted}")
         lines.append(self.summary())
         return "\n".join(lines)
 
     def merge(self, other: Tally) -> None:
         self.requests += other.requests
+        self.interrupted += other.interrupted
         self.statuses.update(other.statuses)
         for klass, n in other.counts.items():
             self.counts[klass] += n
