@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     # Retention of test archives in years by test item or specialty code prefix, over the
     # defaults of jcjg.archives.retention (6 years; 20 for structural safety).
     archive_retention_years: dict[str, int] = Field(default_factory=dict)
+    # Video supervision (jcjg.video, docs/video.md): where segments are kept (default
+    # data_dir/video), their length, how long a recorder's lease on a camera lasts without a
+    # heartbeat, when a camera counts as offline, segments per notarised batch, ffmpeg, and the
+    # retention in months by region code prefix ("" the default; 6, never below 3).
+    video_dir: Path | None = None
+    video_segment_seconds: int = Field(default=4, ge=1, le=60)
+    video_lease_seconds: int = Field(default=30, ge=3)
+    video_offline_after_seconds: int = Field(default=60, ge=5)
+    video_batch_segments: int = Field(default=30, ge=1)
+    video_ffmpeg: str = "ffmpeg"
+    video_recorder_capacity: int = Field(default=64, ge=1)
+    video_retention_months: dict[str, int] = Field(default_factory=dict)
     # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
     # scan written in its request.
     verify_scan_flush_seconds: float = Field(default=2.0, ge=0)
@@ -182,6 +194,13 @@ class Settings(BaseSettings):
             raise ValueError("JCJG_SECRET_KEY 至少 32 个字符 (secret key too short)")
         return self
 
+    @model_validator(mode="after")
+    def _video_retention_floor(self) -> Settings:
+        short = {k: v for k, v in self.video_retention_months.items() if v < 3}
+        if short:
+            raise ValueError(f"JCJG_VIDEO_RETENTION_MONTHS 不得少于 3 个月（001 4.2.1.3）: {short}")
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.display_timezone)
@@ -193,6 +212,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def media_dir(self) -> Path:
+        """Where recorded video segments are kept."""
+        return self.video_dir or self.data_dir / "video"
 
     @property
     def upload_dir(self) -> Path:

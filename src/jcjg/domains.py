@@ -29,6 +29,7 @@ from jcjg.reports.domain import DOMAIN as reports
 from jcjg.sampling.domain import DOMAIN as sampling
 from jcjg.tenancy.domain import DOMAIN as tenancy
 from jcjg.testing.domain import DOMAIN as testing
+from jcjg.video.domain import DOMAIN as video
 
 DOMAINS: tuple[Domain, ...] = (
     exchange,
@@ -51,6 +52,7 @@ DOMAINS: tuple[Domain, ...] = (
     reports,
     contracts,
     archives,
+    video,
 )
 
 

@@ -1,0 +1,48 @@
+"""The video domain: cameras, recording, live preview and replay, clips, snapshots, and the
+rules on coverage and gaps (docs/video.md)."""
+
+from jcjg.auth.choices import Role
+from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
+from jcjg.core.domains import Domain
+from jcjg.video import choices, models
+
+ENTITIES = {
+    "camera": "监控摄像机",
+    "video_segment": "录像片段",
+    "video_clip": "录像剪辑",
+    "video_snapshot": "录像截图",
+    "camera_outage": "摄像机离线",
+}
+
+PAGES = {"camera": "/video/cameras/{}"}
+
+DOMAIN = Domain(
+    name="video",
+    title="视频监控",
+    models=(models,),
+    permissions={
+        "camera:read": "查看监控摄像机登记与录像状态",
+        "camera:write": "登记、修改、停用本机构的监控摄像机",
+        "camera:watch": "观看实时视频与录像回放（每次观看记入审计日志）",
+        "camera:export": "导出录像剪辑（附签名的片段清单）",
+    },
+    grants=by_permission(
+        {
+            "camera:read": (*AUTHORITIES, Role.STATION, *INSTITUTION),
+            "camera:write": (Role.INSTITUTION_ADMIN,),
+            "camera:watch": (*AUTHORITIES, Role.STATION, *INSTITUTION),
+            "camera:export": (*AUTHORITIES, Role.STATION, Role.INSTITUTION_ADMIN),
+        }
+    ),
+    labels={
+        "place_kind": choices.PlaceKind,
+        "camera_form": choices.CameraForm,
+        "camera_status": choices.CameraStatus,
+        "entity": ENTITIES,
+        "page": PAGES,
+        "tag": {
+            "camera:watch": "观看视频",
+            "camera:export": "导出录像剪辑",
+        },
+    },
+)
