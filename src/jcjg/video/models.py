@@ -41,7 +41,7 @@ class Camera(ChangeLogged, IdMixin, TimestampMixin, Base):
     __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
     __audit_exclude__: ClassVar[frozenset[str]] = frozenset({"password_sealed"})
     __audit_untracked__: ClassVar[frozenset[str]] = frozenset(
-        {"status", "status_since", "last_segment_at", "updated_at"}
+        {"status", "status_since", "last_segment_at", "verified_at", "integrity", "updated_at"}
     )
     __table_args__ = (UniqueConstraint("institution_id", "code"),)
 
@@ -69,6 +69,10 @@ class Camera(ChangeLogged, IdMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     status_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_segment_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # What the last integrity check (jcjg.video.jobs: chain, numbering, files, notarised
+    # heads) found: a list of segments.Problem as dicts, empty when all is well.
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    integrity: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
     def audit_repr(self) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: e32881bd1228
 Revises: 54fa1e3b6216
-Create Date: 2026-11-23 06:45:03.051315
+Create Date: 2026-11-23 06:47:32.776255
 """
 
 from collections.abc import Sequence
@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("status_since", jcjg.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_segment_at", jcjg.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("verified_at", jcjg.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("integrity", sa.JSON(), nullable=False),
         sa.Column("message_id", sa.String(length=36), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("created_at", jcjg.core.db.UTCDateTime(timezone=True), nullable=False),
