@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jcjg.client import onvif
 from jcjg.client.api import Client
 from jcjg.client.errors import ClientError, PermanentError, TransientError
 from jcjg.client.outbox import Outbox, OutboxMessage, Sender, SentMessage
@@ -104,6 +105,26 @@ def _parser() -> argparse.ArgumentParser:
 
     put = sub.add_parser("put", help="上传一个文件并输出其 SHA-256")
     put.add_argument("path", metavar="FILE")
+
+    cameras = sub.add_parser(
+        "cameras",
+        help="在本机构局域网内用 ONVIF 发现摄像机，输出 video.camera 消息的摄像机记录（JSON）",
+    )
+    cameras.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="向指定地址发送发现请求（可重复；默认向组播地址 239.255.255.250:3702 发送）",
+    )
+    cameras.add_argument("--user", default="", help="摄像机的 ONVIF 用户名")
+    cameras.add_argument(
+        "--password-env",
+        default="JCJG_CAMERA_PASSWORD",
+        metavar="NAME",
+        help="从该环境变量读取 ONVIF 密码（默认 JCJG_CAMERA_PASSWORD；密码不出现在命令行）",
+    )
+    cameras.add_argument("--wait", type=float, default=3.0, help="等待设备应答的秒数（默认 3）")
     return parser
 
 
@@ -291,7 +312,42 @@ def _put(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"send": _send, "outbox": _list, "retry": _retry, "run": _run, "put": _put}
+def _probe_target(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    try:
+        return (host or text, int(port) if port else onvif.MULTICAST[1])
+    except ValueError as exc:
+        raise UsageError(f"--probe 应为 主机[:端口]：{text}") from exc
+
+
+def _cameras(args: argparse.Namespace) -> int:
+    targets = [_probe_target(t) for t in args.probe] or [onvif.MULTICAST]
+    password = os.environ.get(args.password_env, "")
+    records: list[dict[str, Any]] = []
+    problems = []
+    for device in onvif.discover(timeout=args.wait, targets=targets):
+        try:
+            records += onvif.camera_records(device, args.user, password)
+        except onvif.OnvifError as exc:
+            problems.append(str(exc))
+    json.dump(records, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    for problem in problems:
+        print(f"jcjg-client: {problem}", file=sys.stderr)
+    if not records:
+        print("jcjg-client: 没有发现可用的摄像机", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+COMMANDS = {
+    "send": _send,
+    "outbox": _list,
+    "retry": _retry,
+    "run": _run,
+    "put": _put,
+    "cameras": _cameras,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
