@@ -71,7 +71,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         return False
     now = utcnow()
     with tempfile.TemporaryDirectory(prefix="jcjg-demo-video-") as work:
-        clip = _clip(settings, Path(work))
+        clip = make_clip(settings, Path(work))
         _center(db, settings, center, clip)
         if (hengxin := institutions.get("jj-hengxin")) is not None:
             _hengxin(db, settings, hengxin, now, clip)
@@ -165,7 +165,7 @@ def _record(
     seconds = (end - start).total_seconds()
     relative = f"demo/{camera.id}"
     folder = settings.media_dir / relative
-    pieces = _cut(settings, clip, folder, seconds) if clip is not None else None
+    pieces = cut_clip(settings, clip, folder, seconds) if clip is not None else None
     if pieces is None:
         count = int(seconds // SEGMENT_SECONDS) + 1
         pieces = [Piece(f"{n:05d}.ts", n * SEGMENT_SECONDS, SEGMENT_SECONDS) for n in range(count)]
@@ -199,7 +199,7 @@ def _ffmpeg(settings: Settings, *arguments: str) -> bool:
     return True
 
 
-def _clip(settings: Settings, work: Path) -> Path | None:
+def make_clip(settings: Settings, work: Path) -> Path | None:
     """A short generated clip (test pattern, a running clock) in ``work``; None without
     ffmpeg."""
     clock = "text='JCJG DEMO  %{pts\\:hms}'"
@@ -217,13 +217,19 @@ def _clip(settings: Settings, work: Path) -> Path | None:
     return clip if made else None
 
 
-def _cut(settings: Settings, clip: Path, folder: Path, seconds: float) -> list[Piece] | None:
-    """``seconds`` of the clip, looped, cut without re-encoding into segment files in
-    ``folder``; None when ffmpeg fails."""
+def cut_clip(
+    settings: Settings,
+    clip: Path,
+    folder: Path,
+    seconds: float,
+    segment_seconds: int = SEGMENT_SECONDS,
+) -> list[Piece] | None:
+    """``seconds`` of the clip, looped, cut without re-encoding into segment files of
+    ``segment_seconds`` in ``folder``; None when ffmpeg fails."""
     folder.mkdir(parents=True, exist_ok=True)
     listing = clip.parent / f"{folder.name}.csv"
     made = _ffmpeg(settings, "-stream_loop", "-1", "-i", str(clip), "-t", f"{seconds:.3f}",
-                   "-c", "copy", "-f", "segment", "-segment_time", str(SEGMENT_SECONDS),
+                   "-c", "copy", "-f", "segment", "-segment_time", str(segment_seconds),
                    "-segment_format", "mpegts", "-segment_list", str(listing),
                    "-segment_list_type", "csv", str(folder / "%05d.ts"))  # fmt: skip
     if not made:
