@@ -207,7 +207,7 @@ def _judged(ctx: RuleContext, settings: Settings, known: _Institutions) -> Itera
     "保温砂浆导热系数、建筑外窗、玻璃幕墙）和现场检测，在其开始至结束时间内没有录像覆盖："
     "核对检测所用设备上的摄像机，设备无摄像机时核对本机构该类场所的摄像机（现场检测："
     "该工程的和本机构的现场摄像机）。检测结束超过等待时间才判断；超过录像保存期限"
-    "（JCJG_VIDEO_RETENTION_MONTHS，默认 6 个月）的不再判断。每日全量核查时判断。",
+    "（按地区设置，默认 6 个月）的不再判断。每日全量核查时判断。",
 )
 def video_missing(ctx: RuleContext) -> Iterator[Finding]:
     settings = get_settings()
