@@ -285,3 +285,39 @@ def registry_row(factory: Factory, kind: str, institution: Institution) -> objec
     db.add(obj)
     db.flush()
     return obj
+
+
+def camera(factory: Factory, institution: Institution, **values: object) -> object:
+    """A camera of ``institution`` (a mechanical-testing bullet camera unless ``values`` say
+    otherwise), flushed."""
+    from jcjg.video.models import Camera
+
+    n = factory._next()
+    fields: dict[str, object] = {
+        "institution_id": institution.id, "region_code": institution.region_code,
+        "code": f"CAM-{n}", "name": f"摄像机{n}", "place_kind": "mechanical",
+        "stream_url": f"rtsp://127.0.0.1:8554/cam{n}",
+    }  # fmt: skip
+    row = Camera(**(fields | values))
+    factory.db.add(row)
+    factory.db.flush()
+    return row
+
+
+def recorded(db: Session, cam: object, start: object, seconds: float, step: float = 4.0) -> list:
+    """Segments of ``cam`` from ``start`` for ``seconds`` (``step`` each), entered as the
+    recorder enters them, with fake files (no video)."""
+    import datetime as dt
+
+    from jcjg.video import segments
+
+    assert isinstance(start, dt.datetime)
+    rows, offset = [], 0.0
+    while offset < seconds:
+        length = min(step, seconds - offset)
+        at = start + dt.timedelta(seconds=offset)
+        rows.append(segments.ingest(db, camera=cam, relative_path=f"fake/{at:%H%M%S%f}.ts",
+                                    started_at=at, duration_s=length, sha256="0" * 64,
+                                    size_bytes=1))  # fmt: skip
+        offset += length
+    return rows

@@ -95,6 +95,7 @@ def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
 def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, violations: float):
     from jcjg.demo.simulator import alerts as cases
     from jcjg.demo.simulator import sampling as simulation
+    from jcjg.demo.simulator import video
 
     with exchange.sessions() as db:
         sims = sim.prepare(
@@ -117,6 +118,9 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
     )  # fmt: skip
     with exchange.sessions() as db:
         simulation.tamper(db, summary.tamper)
+    with exchange.sessions() as db:  # the labs' cameras; with violations, each lab's machine
+        labs = [(s.code, violations > 0) for s in sims]  # of its first test without one
+        summary.planted.update(video.film(db, exchange.settings, labs))
     return projects, summary
 
 
@@ -142,7 +146,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
 
     planted = {
         *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
-        *REPORTS_PLANTED,
+        *REPORTS_PLANTED, "video_missing", "coverage_incomplete",
     }  # fmt: skip
     assert set(summary.planted) == planted
     assert {"test_record", "test_revision"} <= set(summary.sent)
@@ -152,6 +156,8 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     with exchange.sessions() as db:
         # a skipped report number is a gap once the later number has waited 3 days
         run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+        # the sweep judges recordings once they have had time to arrive
+        run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
         db.commit()
         assert db.scalar(select(func.count()).select_from(Sample)) == sealed
         assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
@@ -240,9 +246,16 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
             }  # fmt: skip
-            # every sequence continuous, even once late numbers have had their time
+            # every sequence continuous, even once late numbers have had their time; every
+            # filmed test recorded, by a camera on its machine or at its site
             run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+            run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
+            run_rule(db, "coverage_incomplete")
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
+            # (the labs had no cameras until the end of the run: open no longer)
+            video = {"video_missing", "coverage_incomplete"}
+            opened = select(Alert.rule_id).where(Alert.status == "open")
+            assert not set(db.scalars(opened.where(Alert.rule_id.in_(video))))
             # the records' machines, inspectors and scope are all in order
             on_records = select(Alert.rule_id).where(Alert.subject_type == "test_record")
             assert not set(db.scalars(on_records))

@@ -843,6 +843,7 @@ def _simulate(
     from jcjg.demo.simulator import alerts as cases
     from jcjg.demo.simulator import region as sim
     from jcjg.demo.simulator import sampling as sites
+    from jcjg.demo.simulator import video
 
     _refuse_in_production("simulate")  # it registers its institutions in this database
     settings = get_settings()
@@ -902,6 +903,8 @@ def _simulate(
     if summary.tamper:
         with _cli_session() as session:
             sites.tamper(session, summary.tamper)
+    with _cli_session() as session:  # the labs' cameras and what they recorded
+        summary.planted.update(video.film(session, settings, [(s.code, s.violator) for s in sims]))
     for line in summary.lines():
         click.echo(line)
     if summary.failures:

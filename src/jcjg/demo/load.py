@@ -34,6 +34,7 @@ from jcjg.demo import registry as registry_demo
 from jcjg.demo import reports as reports_demo
 from jcjg.demo import sampling as sampling_demo
 from jcjg.demo import testing as testing_demo
+from jcjg.demo import video as video_demo
 from jcjg.demo.guard import refuse_in_production
 from jcjg.ledger.service import notarise
 from jcjg.regions.models import Region
@@ -113,6 +114,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, by_key, utcnow())
+    video_demo.load(db, settings, by_key)
     return created
 
 
