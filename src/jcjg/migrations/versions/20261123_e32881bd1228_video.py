@@ -12,7 +12,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "e32881bd1228"
 down_revision: str | None = "54fa1e3b6216"
 branch_labels: str | Sequence[str] | None = None
