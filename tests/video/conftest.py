@@ -3,6 +3,7 @@ machine and its camera, its administrator, and a recorder putting pieces in."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
 from jcjg.registry.models import Equipment, Lab
+from jcjg.testing import curves
+from jcjg.testing.models import Curve, Specimen, TestRecord
 from jcjg.tenancy.models import Institution
 from jcjg.video.models import Camera
 from tests.factories import Factory
@@ -71,3 +75,47 @@ def site(factory: Factory) -> Site:
 @pytest.fixture
 def recorder(db: Session, settings: Settings) -> Recorder:
     return Recorder(db, settings)
+
+
+def make_record(
+    db: Session,
+    settings: Settings,
+    site: Site,
+    started_at: dt.datetime,
+    *,
+    seconds: float = 8.0,
+    peak_at: float = 6.0,
+    number: str = "JL-VIDEO-1",
+) -> TestRecord:
+    """A concrete compression record on the site's machine, with one curve rising to its peak
+    at ``peak_at`` seconds and falling after it."""
+    inst = site.institution
+    record = TestRecord(
+        institution_id=inst.id, region_code=inst.region_code, number=number,
+        kind="concrete_compression", item_code="0108", lab_name="力学室", equipment=["SB-001"],
+        started_at=started_at, ended_at=started_at + dt.timedelta(seconds=seconds),
+        acquisition="auto",
+    )  # fmt: skip
+    db.add(record)
+    db.flush()
+    specimen = Specimen(
+        test_record_id=record.id, institution_id=inst.id, region_code=inst.region_code, position=1
+    )
+    db.add(specimen)
+    db.flush()
+    steps = int(seconds * 10)
+    points = [
+        [n / 10, round(800 * min(n / 10 / peak_at, max(0.0, 2 - n / 10 / peak_at)), 3)]
+        for n in range(steps + 1)
+    ]
+    data = curves.encode(curves.from_points(points))
+    db.add(
+        Curve(
+            specimen_id=specimen.id, test_record_id=record.id, institution_id=inst.id,
+            region_code=inst.region_code, blob_digest=blob_store(settings).put(data),
+            stored_bytes=len(data), n_points=len(points), sampling_hz=10, duration_s=seconds,
+            peak_kn=800, time_to_peak_s=peak_at,
+        )  # fmt: skip
+    )
+    db.flush()
+    return record

@@ -54,9 +54,12 @@ def extract_frame(settings: Settings, segment: Segment, moment: dt.datetime) -> 
         out = Path(tmp) / "frame.jpg"
         command = [
             settings.video_ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-            "-ss", f"{offset:.3f}", "-i", str(source), "-frames:v", "1", "-q:v", "3",
+            "-i", str(source), "-ss", f"{offset:.3f}", "-frames:v", "1", "-q:v", "3",
             "-y", str(out),
         ]  # fmt: skip
+        # -ss after -i: decoded up to the moment (a segment is a few seconds). Before -i (a
+        # seek in the input) ffmpeg 5.1 gives no frame for the last key-frame interval of an
+        # MPEG-TS piece.
         result = subprocess.run(  # noqa: S603 - fixed arguments, our own paths
             command, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False
         )
