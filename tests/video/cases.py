@@ -10,7 +10,19 @@ from typing import Any
 from jcjg.auth.choices import Role
 from jcjg.video.models import Camera, Clip, Outage, Segment, SegmentBatch, Snapshot
 from tests.factories import Factory
-from tests.generic import IS_, A, C, Change, IA, Make, P, Routes, S, ScopeCase, with_station_elsewhere
+from tests.generic import (
+    IA,
+    IS_,
+    A,
+    C,
+    Change,
+    Make,
+    P,
+    Routes,
+    S,
+    ScopeCase,
+    with_station_elsewhere,
+)
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 

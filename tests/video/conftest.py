@@ -15,9 +15,9 @@ from jcjg.auth.models import User
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.registry.models import Equipment, Lab
+from jcjg.tenancy.models import Institution
 from jcjg.testing import curves
 from jcjg.testing.models import Curve, Specimen, TestRecord
-from jcjg.tenancy.models import Institution
 from jcjg.video.models import Camera
 from tests.factories import Factory
 from tests.video.media import Recorder, ffmpeg_available, make_pieces
@@ -111,11 +111,18 @@ def make_record(
     data = curves.encode(curves.from_points(points))
     db.add(
         Curve(
-            specimen_id=specimen.id, test_record_id=record.id, institution_id=inst.id,
-            region_code=inst.region_code, blob_digest=blob_store(settings).put(data),
-            stored_bytes=len(data), n_points=len(points), sampling_hz=10, duration_s=seconds,
-            peak_kn=800, time_to_peak_s=peak_at,
-        )  # fmt: skip
+            specimen_id=specimen.id,
+            test_record_id=record.id,
+            institution_id=inst.id,
+            region_code=inst.region_code,
+            blob_digest=blob_store(settings).put(data),
+            stored_bytes=len(data),
+            n_points=len(points),
+            sampling_hz=10,
+            duration_s=seconds,
+            peak_kn=800,
+            time_to_peak_s=peak_at,
+        )
     )
     db.flush()
     return record

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.sessions import principal_for
-from jcjg.core.templating import Column, contributions
 from jcjg.core.db import utcnow
+from jcjg.core.templating import Column, contributions
 from jcjg.sampling.models import SampleReceipt
 from jcjg.sampling.pages import RECEIPT_COLUMNS
 from jcjg.video.models import Camera
@@ -47,12 +47,14 @@ def test_live_playlist_and_segments(browser_client, db, site, recorder, pieces):
     assert live.headers["content-type"].startswith("application/vnd.apple.mpegurl")
     assert "private" in live.headers["cache-control"]
     text = live.text
-    assert text.startswith("#EXTM3U") and "#EXT-X-ENDLIST" not in text
+    assert text.startswith("#EXTM3U")
+    assert "#EXT-X-ENDLIST" not in text
     assert "#EXT-X-MEDIA-SEQUENCE:1" in text
     assert text.count("#EXT-X-PROGRAM-DATE-TIME:") == 5
     assert f"#EXT-X-PROGRAM-DATE-TIME:{start.isoformat(timespec='milliseconds')[:19]}" in text
     first = browser_client.get(f"/video/segments/{segments[0].id}.ts")
-    assert first.status_code == 200 and first.headers["content-type"] == "video/mp2t"
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "video/mp2t"
     assert "private" in first.headers["cache-control"]
     assert first.content == pieces[0].read_bytes()
     more = recorder.record(site.camera, pieces[5:6], start + dt.timedelta(seconds=10))
@@ -60,7 +62,8 @@ def test_live_playlist_and_segments(browser_client, db, site, recorder, pieces):
     segments[0].removed_at = utcnow()  # retention took it
     db.commit()
     later = browser_client.get(f"/video/cameras/{site.camera.id}/live.m3u8").text
-    assert "#EXT-X-MEDIA-SEQUENCE:2" in later and f"/video/segments/{more[0].id}.ts" in later
+    assert "#EXT-X-MEDIA-SEQUENCE:2" in later
+    assert f"/video/segments/{more[0].id}.ts" in later
     assert browser_client.get(f"/video/segments/{segments[0].id}.ts").status_code == 404
 
 
@@ -75,9 +78,11 @@ def test_replay_playlist_with_a_gap(browser_client, db, site, recorder, pieces):
     replay = browser_client.get(base, params={"start": a, "end": b})
     assert replay.status_code == 200
     text = replay.text
-    assert "#EXT-X-ENDLIST" in text and "#EXT-X-PLAYLIST-TYPE:VOD" in text
-    assert text.count("#EXT-X-DISCONTINUITY") == 1 and text.count("#EXTINF:") == 4
-    assert text.index("#EXT-X-DISCONTINUITY") > text.index("#EXTINF:") 
+    assert "#EXT-X-ENDLIST" in text
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in text
+    assert text.count("#EXT-X-DISCONTINUITY") == 1
+    assert text.count("#EXTINF:") == 4
+    assert text.index("#EXT-X-DISCONTINUITY") > text.index("#EXTINF:")
     for bad in (
         {"start": "yesterday", "end": b},
         {"start": b, "end": a},
@@ -94,20 +99,29 @@ def test_watch_page_writes_one_audit_entry(browser_client, db, site, recorder, p
     db.commit()
     login(browser_client, site.staff.username)
     page = browser_client.get(f"/video/cameras/{site.camera.id}/watch")
-    assert page.status_code == 200 and "实时预览" in page.text
-    assert 'data-source="/video/cameras/' in page.text and "video-player.js" in page.text
+    assert page.status_code == 200
+    assert "实时预览" in page.text
+    assert 'data-source="/video/cameras/' in page.text
+    assert "video-player.js" in page.text
     for _ in range(3):
         browser_client.get(f"/video/cameras/{site.camera.id}/live.m3u8")
     rows = _watch_audits(db, site.camera.id)
-    assert len(rows) == 1 and "实时预览" in rows[0].detail
+    assert len(rows) == 1
+    assert "实时预览" in rows[0].detail
     moment = (start + dt.timedelta(seconds=3)).isoformat()
     replay = browser_client.get(f"/video/cameras/{site.camera.id}/watch", params={"at": moment})
-    assert replay.status_code == 200 and "录像回放" in replay.text and "replay.m3u8" in replay.text
+    assert replay.status_code == 200
+    assert "录像回放" in replay.text
+    assert "replay.m3u8" in replay.text
     rows = _watch_audits(db, site.camera.id)
-    assert len(rows) == 2 and any("录像回放" in r.detail and "至" in r.detail for r in rows)
-    assert browser_client.get(
-        f"/video/cameras/{site.camera.id}/watch", params={"at": "not a time"}
-    ).status_code == 400
+    assert len(rows) == 2
+    assert any("录像回放" in r.detail and "至" in r.detail for r in rows)
+    assert (
+        browser_client.get(
+            f"/video/cameras/{site.camera.id}/watch", params={"at": "not a time"}
+        ).status_code
+        == 400
+    )
 
 
 def test_who_may_watch(browser_client, db, factory, site, recorder, pieces):
@@ -137,12 +151,15 @@ def test_record_replay_and_its_button(browser_client, db, settings, site, record
     db.commit()
     login(browser_client, site.staff.username)
     page = browser_client.get(f"/testing/records/{record.id}")
-    assert page.status_code == 200 and "回放试验过程" in page.text
+    assert page.status_code == 200
+    assert "回放试验过程" in page.text
     assert f"/video/replay/test-records/{record.id}" in page.text
     assert "回放试验过程" not in browser_client.get(f"/testing/records/{bare.id}").text
     replay = browser_client.get(f"/video/replay/test-records/{record.id}")
-    assert replay.status_code == 200 and "data-curve=" in replay.text
-    assert "echarts.min.js" in replay.text and site.camera.name in replay.text
+    assert replay.status_code == 200
+    assert "data-curve=" in replay.text
+    assert "echarts.min.js" in replay.text
+    assert site.camera.name in replay.text
     assert len(_watch_audits(db, site.camera.id)) == 1
     assert browser_client.get(f"/video/replay/test-records/{bare.id}").status_code == 404
     assert browser_client.get("/video/replay/test-records/2147483648").status_code == 404

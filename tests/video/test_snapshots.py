@@ -28,18 +28,26 @@ def test_start_and_break_photos(browser_client, db, settings, site, recorder, pi
     monkeypatch.setattr("jcjg.video.snapshots.get_settings", lambda: settings)
     snapshots.func(db, logging.getLogger("test"))
     rows = db.scalars(select(Snapshot).order_by(Snapshot.moment.desc())).all()
-    assert [(r.test_record_id, r.moment) for r in rows] == [(record.id, "start"), (record.id, "break")]
+    assert [(r.test_record_id, r.moment) for r in rows] == [
+        (record.id, "start"),
+        (record.id, "break"),
+    ]
     start_row, break_row = rows
     assert start_row.taken_at == record.started_at.replace(tzinfo=start_row.taken_at.tzinfo)
     assert (break_row.taken_at - start_row.taken_at).total_seconds() == 6.5
     data = blob_store(settings).get(break_row.blob_digest)
-    assert data[:2] == b"\xff\xd8" and (break_row.width, break_row.height) == (320, 180)
+    assert data[:2] == b"\xff\xd8"
+    assert (break_row.width, break_row.height) == (320, 180)
     assert take_pending(db, settings, utcnow()) == 0  # taken once
-    assert not db.scalars(select(Snapshot).where(Snapshot.test_record_id.in_([other.id, far.id]))).all()
+    assert not db.scalars(
+        select(Snapshot).where(Snapshot.test_record_id.in_([other.id, far.id]))
+    ).all()
     login(browser_client, site.staff.username)
     replay = browser_client.get(f"/video/replay/test-records/{record.id}")
-    assert "采集开始照片" in replay.text and f"/video/snapshots/{break_row.id}.jpg" in replay.text
+    assert "采集开始照片" in replay.text
+    assert f"/video/snapshots/{break_row.id}.jpg" in replay.text
     assert "采集破型照片" in browser_client.get(f"/testing/records/{record.id}").text
     image = browser_client.get(f"/video/snapshots/{break_row.id}.jpg")
-    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg"
     assert browser_client.get("/video/snapshots/2147483648.jpg").status_code == 404

@@ -54,7 +54,9 @@ def _batches(db: Session, segments: Sequence[Segment]) -> dict[int, int | None]:
     ids = {s.batch_id for s in segments if s.batch_id is not None}
     if not ids:
         return {}
-    rows = db.execute(select(SegmentBatch.id, SegmentBatch.ledger_index).where(SegmentBatch.id.in_(ids)))
+    rows = db.execute(
+        select(SegmentBatch.id, SegmentBatch.ledger_index).where(SegmentBatch.id.in_(ids))
+    )
     return {row.id: row.ledger_index for row in rows}
 
 
@@ -128,7 +130,9 @@ def concat(settings: Settings, segments: Sequence[Segment], out: Path) -> None:
         raise ClipError("录像剪辑生成失败", errors=[FieldError("start", "录像剪辑生成失败")])
 
 
-def _covering(db: Session, settings: Settings, camera: Camera, start: dt.datetime, end: dt.datetime) -> list[Segment]:
+def _covering(
+    db: Session, settings: Settings, camera: Camera, start: dt.datetime, end: dt.datetime
+) -> list[Segment]:
     segments = [
         s for s in replay_segments(db, camera.id, start, end)
         if media_path(settings, s.path).exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -79,5 +78,3 @@ CAMERAS = ListView(
     order=CAMERA_ORDER,
     cells=_cells,
 )
-
-

@@ -69,7 +69,9 @@ def _refs(ctx: HandlerContext, record: CameraRecord, at: int) -> service.Refs:
     db, inst = ctx.db, ctx.institution
     lab_id = equipment_id = project_id = None
     if record.lab_name:
-        lab_id = db.scalar(select(Lab.id).where(Lab.institution_id == inst.id, Lab.name == record.lab_name))
+        lab_id = db.scalar(
+            select(Lab.id).where(Lab.institution_id == inst.id, Lab.name == record.lab_name)
+        )
         if lab_id is None:
             raise _refuse(f"cameras.{at}.lab_name", "本机构没有这个检测场所（请先报送检测场所）")
     if record.equipment_asset_number:
@@ -90,7 +92,9 @@ def _refs(ctx: HandlerContext, record: CameraRecord, at: int) -> service.Refs:
 
 def _apply(ctx: HandlerContext, record: CameraRecord, at: int, counts: dict[str, int]) -> None:
     camera = ctx.db.scalars(
-        select(Camera).where(Camera.institution_id == ctx.institution.id, Camera.code == record.code)
+        select(Camera).where(
+            Camera.institution_id == ctx.institution.id, Camera.code == record.code
+        )
     ).first()
     fields = CameraFields.model_validate(record.model_dump(include=set(service.FIELDS)))
     try:

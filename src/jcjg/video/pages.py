@@ -29,8 +29,8 @@ from jcjg.core.templating import Column, Panel, redirect, render
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab
 from jcjg.sampling.models import SampleReceipt
-from jcjg.testing.models import Curve, TestRecord
 from jcjg.tenancy.models import Institution
+from jcjg.testing.models import Curve, TestRecord
 from jcjg.video import clips, playback, service
 from jcjg.video.choices import CameraForm, CameraStatus, PlaceKind
 from jcjg.video.lists import CAMERAS, names
@@ -106,7 +106,9 @@ def camera_list(
     institutions = (
         []
         if principal.institution_id is not None
-        else db.scalars(restrict(select(Institution), principal, "read").order_by(Institution.code).limit(500)).all()
+        else db.scalars(
+            restrict(select(Institution), principal, "read").order_by(Institution.code).limit(500)
+        ).all()
     )
     context = {
         "rows": rows,
@@ -129,7 +131,9 @@ def _options(db: Session, institution_id: int | None) -> dict[str, Any]:
     """The labs and machines a camera of the institution may name."""
     if institution_id is None:
         return {"labs": [], "machines": []}
-    labs = db.scalars(select(Lab).where(Lab.institution_id == institution_id).order_by(Lab.name)).all()
+    labs = db.scalars(
+        select(Lab).where(Lab.institution_id == institution_id).order_by(Lab.name)
+    ).all()
     machines = db.scalars(
         select(Equipment).where(Equipment.institution_id == institution_id).order_by(Equipment.name)
     ).all()
@@ -450,9 +454,7 @@ def clip_create(
 
 
 @router.get("/video/clips/{clip_id}.mp4")
-def clip_file(
-    db: SessionDep, settings: SettingsDep, principal: Exporter, clip_id: Id
-) -> Response:
+def clip_file(db: SessionDep, settings: SettingsDep, principal: Exporter, clip_id: Id) -> Response:
     clip = get_scoped(db, Clip, clip_id, principal, "export")
     return Response(
         blob_store(settings).get(clip.blob_digest),
@@ -514,7 +516,9 @@ def record_actions(db: Session, principal: Principal, record: TestRecord) -> Ite
     )
 
 
-def receipt_column(db: Session, principal: Principal, receipts: list[SampleReceipt]) -> Iterable[Column]:
+def receipt_column(
+    db: Session, principal: Principal, receipts: list[SampleReceipt]
+) -> Iterable[Column]:
     """In a sample's receipts: 查看收样视频, the receiving room's camera at that moment."""
     if not receipts or not principal.can("camera:watch"):
         return

@@ -17,8 +17,8 @@ from jcjg.audit.service import record_event
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.core.pagination import count_rows
 from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.pagination import count_rows
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab
 from jcjg.tenancy.models import Institution

@@ -85,9 +85,7 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-def take(
-    db: Session, settings: Settings, record: TestRecord, camera: Camera
-) -> list[Snapshot]:
+def take(db: Session, settings: Settings, record: TestRecord, camera: Camera) -> list[Snapshot]:
     """Take the record's missing photos from ``camera``'s recording."""
     have = set(db.scalars(select(Snapshot.moment).where(Snapshot.test_record_id == record.id)))
     taken: list[Snapshot] = []
@@ -145,4 +143,3 @@ def snapshots(db: Session, log: logging.Logger) -> None:
     count = take_pending(db, get_settings(), utcnow())
     db.commit()
     log.info("%d snapshots", count)
-
