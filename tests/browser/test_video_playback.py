@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING
 from tests.browser.test_sampling_flow import log_in, shots
 from tests.browser.waiting import wait_for
 from tests.video.conftest import make_record, make_site
@@ -19,7 +20,10 @@ from tests.video.media import Recorder, ffmpeg_available, make_pieces, probe_dur
 
 pytestmark = pytest.mark.browser
 
-VIEWS = (("pc", {"width": 1366, "height": 768}, False), ("phone", {"width": 390, "height": 800}, True))
+VIEWS = (
+    ("pc", {"width": 1366, "height": 768}, False),
+    ("phone", {"width": 390, "height": 800}, True),
+)
 
 # Draw the video's current frame into a canvas and count the pixels that are not black.
 FRAME_DRAWN = """() => {
@@ -80,14 +84,17 @@ def _live(page, url, site, recorder, pieces, now, f) -> None:
         if position > 5:
             break
         if utcnow() >= now + dt.timedelta(seconds=2 * (added - 3)) and added < len(pieces):
-            recorder.record(site.camera, [pieces[added]], now + dt.timedelta(seconds=2 * (added - 3)))
+            recorder.record(
+                site.camera, [pieces[added]], now + dt.timedelta(seconds=2 * (added - 3))
+            )
             f.db.commit()
             added += 1
         page.wait_for_timeout(250)
     assert _playing(page, 5) > 5
     assert wait_for(page, FRAME_DRAWN) > 100
     clock = page.locator("[data-testid=video-clock]").inner_text()
-    assert clock.startswith(str(now.astimezone().year)), clock
+    shown = dt.datetime.strptime(clock, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    assert abs((shown - now).total_seconds()) < 30, clock  # Beijing time, near the live edge
 
 
 def _replay(page, url, record) -> None:
@@ -99,6 +106,9 @@ def _replay(page, url, record) -> None:
     wait_for(page, "() => document.querySelector('[data-curve]').dataset.ready")
     marker = wait_for(page, "() => document.querySelector('[data-curve]').dataset.marker")
     assert 0 <= float(marker) <= 8
+    clock = page.locator("[data-testid=video-clock]").inner_text()
+    shown = dt.datetime.strptime(clock, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+    assert abs((shown - record.started_at.replace(tzinfo=dt.UTC)).total_seconds()) < 10, clock
 
 
 def _clip(page, context, url, site, tmp_path: Path) -> None:

@@ -78,7 +78,8 @@ def test_bad_requests(client, factory, site):
     refused = client.post("/api/v1/cameras", json=_body(lab_id=other.lab.id), headers=headers)
     assert refused.status_code == 422
     assert client.get(f"/api/v1/cameras/{other.camera.id}", headers=headers).status_code == 404
-    patched = client.patch(f"/api/v1/cameras/{other.camera.id}", json={"name": "x"}, headers=headers)
+    path = f"/api/v1/cameras/{other.camera.id}"
+    patched = client.patch(path, json={"name": "x"}, headers=headers)
     assert patched.status_code == 404
     assert client.get("/api/v1/cameras/2147483648", headers=headers).status_code == 404
     staff = _auth(factory, site.staff)

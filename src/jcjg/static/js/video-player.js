@@ -5,10 +5,18 @@
 (function () {
   "use strict";
 
-  function pad(n) { return String(n).padStart(2, "0"); }
-  function clockText(date) {
-    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
-      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+  // The picture's time in the platform's zone (data-tz, as every time on the pages), whatever
+  // the browser's own zone: "2026-11-23 14:35:18".
+  function clockFormat(tz) {
+    const format = new Intl.DateTimeFormat("en-CA", {
+      timeZone: tz || undefined, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    return (date) => {
+      const p = {};
+      format.formatToParts(date).forEach((x) => { p[x.type] = x.value; });
+      return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
+    };
   }
 
   // The wall-clock time at the video's current position, from the fragment it is in.
@@ -41,6 +49,7 @@
     const clock = box.querySelector("[data-clock]");
     const state = box.querySelector("[data-state]");
     const seek = box.dataset.seek ? Date.parse(box.dataset.seek) : null;
+    const clockText = clockFormat(box.dataset.tz);
     const listeners = [];
     box.videoClock = { onTime: (fn) => listeners.push(fn) };
     if (!window.Hls || !Hls.isSupported()) {
