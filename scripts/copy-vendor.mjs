@@ -14,6 +14,8 @@ const files = {
   // QR codes read by the phone's camera (sample tags, report QR codes): one self-contained UMD
   // file that defines window.ZXingBrowser (BrowserQRCodeReader).
   "@zxing/browser/umd/zxing-browser.min.js": "zxing/zxing-browser.min.js",
+  // Live preview and replay of camera recordings (HLS in a <video> element; jcjg.video).
+  "hls.js/dist/hls.min.js": "hls/hls.min.js",
 };
 for (const [from, to] of Object.entries(files)) {
   const src = join(root, "node_modules", from);

@@ -23,6 +23,7 @@ from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
+from jcjg.video.lists import CAMERAS
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
@@ -46,6 +47,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/testing/onsite?show=plans", ONSITE_PLANS),
     ("/testing/onsite?show=records", ONSITE_RECORDS),
     ("/inbox?state=", INBOX),
+    ("/video/cameras?place_kind=", CAMERAS),
 ]
 IDS = [view.name for _, view in LISTS]
 

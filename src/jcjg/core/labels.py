@@ -101,6 +101,8 @@ def label(kind: str, value: Any) -> str:
         return words[text]
     if kind == "column" and "." in text:  # "<table>.<column>": the column's own, else a field's
         return label("field", text.partition(".")[2])
+    if kind == "action" and ":" in text:  # an audit action named by its tag (camera:watch)
+        return label("tag", text)
     if kind == "tag" and ":" in text:  # an audit or ledger tag "<entity>:<action>"
         entity, _, verb = text.partition(":")
         known = entity in tables().get("entity", {}) and verb in tables().get("verb", {})

@@ -36,7 +36,7 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_f
 from jcjg.core.forms import Id, JsonBody, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
-from jcjg.core.templating import render
+from jcjg.core.templating import Column, contributions, render
 from jcjg.core.text import TextModel
 from jcjg.documents.photos import PhotoProblem, store_photo
 from jcjg.projects import service as projects
@@ -60,6 +60,10 @@ from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("sample:read"))]
+# What other domains add to a sample's receipts (core.templating Column): the hook
+# ``sampling.receipt_columns`` is called with (db, principal, receipts) and answers columns of
+# the receipts table, cells by receipt id (video: 查看收样视频).
+RECEIPT_COLUMNS = "sampling.receipt_columns"
 ProjectReader = Annotated[Principal, Depends(requires("project:read"))]
 Sampler = Annotated[Principal, Depends(requires("sample:register"))]
 Witness = Annotated[Principal, Depends(requires("sample:seal"))]
@@ -172,7 +176,11 @@ def _chain(db: Session, sample: Sample) -> dict[str, Any]:
 @router.get("/samples/{code}", response_class=HTMLResponse)
 def sample_detail(request: Request, db: SessionDep, principal: Reader, code: Code) -> Response:
     sample = service.sample_by_code(db, principal, codes.normalise(code))
-    return render(request, "sampling/detail.html", _chain(db, sample))
+    context = _chain(db, sample)
+    context["receipt_columns"] = contributions(
+        RECEIPT_COLUMNS, Column, db, principal, list(context["receipts"])
+    )
+    return render(request, "sampling/detail.html", context)
 
 
 def _photo_of(db: Session, sample: Sample, role: str) -> str | None:

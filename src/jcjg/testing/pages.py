@@ -32,7 +32,7 @@ from jcjg.core.pagination import (
     page_params,
     paginate,
 )
-from jcjg.core.templating import Panel, render, render_list
+from jcjg.core.templating import Panel, contributions, render, render_list, render_panels
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.generic.tabular import XLSX, to_xlsx
 from jcjg.projects.models import Project
@@ -56,6 +56,10 @@ from jcjg.testing.stats import Filters
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("test_record:read"))]
+# What other domains add to a test record's page (core.templating Panel): the hook
+# ``testing.record_actions`` is called with (db, principal, record) and answers sections shown
+# under the record's facts (video: 回放试验过程 and the photos taken from the recording).
+RECORD_ACTIONS = "testing.record_actions"
 
 _CHOICES: dict[str, Any] = {
     "kinds": {k.value: k for k in TestKind},
@@ -235,11 +239,13 @@ def record_detail(request: Request, db: SessionDep, principal: Reader, record_id
             select(SampleSeal.sample_id).where(SampleSeal.sample_id.in_([s.id for s in samples]))
         )
     )
+    actions = contributions(RECORD_ACTIONS, Panel, db, principal, record)
     return render(
         request,
         "testing/detail.html",
         {
             "record": record,
+            "actions": render_panels(request, actions),
             "institution": db.get(Institution, record.institution_id),
             "project": db.get(Project, record.project_id) if record.project_id else None,
             "commission": db.get(Commission, record.commission_id)

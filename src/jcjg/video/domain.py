@@ -4,8 +4,12 @@ rules on coverage and gaps (docs/video.md)."""
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
-from jcjg.core.domains import Domain, collect
-from jcjg.video import choices, coverage, models
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.jobs import Job
+from jcjg.exchange.types import MessageType
+from jcjg.sampling.pages import RECEIPT_COLUMNS
+from jcjg.testing.pages import RECORD_ACTIONS
+from jcjg.video import api, choices, coverage, messages, models, pages, snapshots
 
 ENTITIES = {
     "camera": "监控摄像机",
@@ -21,6 +25,7 @@ DOMAIN = Domain(
     name="video",
     title="视频监控",
     models=(models,),
+    routers=(api.router, pages.router),
     rules=collect(coverage, Rule, RuleExtension),
     permissions={
         "camera:read": "查看监控摄像机登记与录像状态",
@@ -36,6 +41,22 @@ DOMAIN = Domain(
             "camera:export": (*AUTHORITIES, Role.STATION, Role.INSTITUTION_ADMIN),
         }
     ),
+    nav=(
+        NavEntry(
+            title="视频监控",
+            href="/video/cameras",
+            group="检测机构",
+            permission="camera:read",
+            order=80,
+            text="监控摄像机、实时预览与录像回放",
+        ),
+    ),
+    message_types=collect(messages, MessageType),
+    jobs=collect(snapshots, Job),
+    hooks={
+        RECORD_ACTIONS: pages.record_actions,
+        RECEIPT_COLUMNS: pages.receipt_column,
+    },
     labels={
         "place_kind": choices.PlaceKind,
         "camera_form": choices.CameraForm,
@@ -45,6 +66,7 @@ DOMAIN = Domain(
         "tag": {
             "camera:watch": "观看视频",
             "camera:export": "导出录像剪辑",
+            "video_clip:export": "导出录像剪辑",
         },
     },
 )
