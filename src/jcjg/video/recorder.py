@@ -1,0 +1,287 @@
+"""The recorder: one process supervising an ffmpeg child per camera it holds a lease on.
+
+Each pass (:meth:`Recorder.tick`, about every half second) renews the leases on the heartbeat,
+claims free or expired cameras up to its capacity, and for each camera takes the finished
+segments in (hashed, moved under the media folder as ``<camera>/<YYYYMMDD>/<sequence>.ts``,
+entered with :func:`jcjg.video.segments.ingest`), restarts ffmpeg with backoff when it ended
+or stalled, and opens an :class:`~jcjg.video.models.Outage` (camera offline) after
+``video_offline_after_seconds`` without a segment, closed when segments come again.
+Never logs a stream address with its password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.alerts.engine import ON_WRITE_KEY
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.video import leases, segments
+from jcjg.video.capture import Capture, Finished, reason
+from jcjg.video.choices import CameraStatus
+from jcjg.video.credentials import stream_address
+from jcjg.video.models import Camera, Outage
+
+log = logging.getLogger("jcjg.video.recorder")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_BACKOFF_S = 30.0
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Watch:
+    """What the recorder knows of one camera it holds."""
+
+    camera_id: int
+    since: dt.datetime  # held since
+    capture: Capture | None = None
+    started_at: dt.datetime | None = None  # this ffmpeg run's start
+    progress_at: dt.datetime | None = None  # last finished segment (wall clock)
+    last_end: dt.datetime | None = None  # end of the last segment taken in
+    next_start: dt.datetime | None = None
+    failures: int = 0
+    offline: bool = False
+    why: str = ""
+    known: set[str] = field(default_factory=set)
+
+
+class Recorder:
+    """Records the cameras it holds leases on; drive it with :meth:`tick` or :meth:`run`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        *,
+        holder: str | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.holder = (holder or default_holder())[:120]
+        self.capacity = capacity or settings.video_recorder_capacity
+        self.watches: dict[int, Watch] = {}
+        self.segment_seconds = settings.video_segment_seconds
+        self.lease_seconds = float(settings.video_lease_seconds)
+        self.heartbeat_seconds = max(self.lease_seconds / 3, 1.0)
+        self.stall_seconds = max(3.0 * self.segment_seconds, 8.0)
+        self.offline_seconds = float(settings.video_offline_after_seconds)
+        self._heartbeat_at: dt.datetime | None = None
+        self.workroot = settings.media_dir / ".work" / _SAFE.sub("_", self.holder)
+        self.ingested = 0
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def tick(self, now: dt.datetime | None = None) -> None:
+        """One pass: leases (on the heartbeat), then every held camera."""
+        now = now or utcnow()
+        if self._heartbeat_at is None or (now - self._heartbeat_at).total_seconds() >= (
+            self.heartbeat_seconds
+        ):
+            self._heartbeat_at = now
+            self._leases(now)
+        for watch in list(self.watches.values()):
+            self._look_after(watch, now)
+
+    def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Record until ``stop`` is set, then stop every ffmpeg and release the leases."""
+        log.info("recorder %s: up to %d cameras", self.holder, self.capacity)
+        try:
+            while not stop.is_set():
+                try:
+                    self.tick()
+                except Exception:  # the database away a moment: try again on the next pass
+                    log.exception("recorder pass failed")
+                stop.wait(poll_seconds)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop every ffmpeg (their last segments taken in) and release the leases."""
+        now = utcnow()
+        for watch in list(self.watches.values()):
+            self._end_capture(watch, now, graceful=True)
+        with self.factory() as db:
+            leases.release(db, holder=self.holder, camera_ids=list(self.watches))
+        self.watches.clear()
+
+    def abandon(self) -> None:
+        """Kill every ffmpeg and forget the cameras without releasing (a recorder that died)."""
+        for watch in self.watches.values():
+            if watch.capture is not None:
+                watch.capture.kill()
+        self.watches.clear()
+
+    # --- leases --------------------------------------------------------------------------
+
+    def _leases(self, now: dt.datetime) -> None:
+        with self.factory() as db:
+            held = leases.renew(
+                db,
+                holder=self.holder,
+                camera_ids=list(self.watches),
+                now=now,
+                lease_seconds=self.lease_seconds,
+            )
+            for camera_id in set(self.watches) - held:  # taken over, or retired
+                log.info("camera %d: lease lost or camera retired", camera_id)
+                self._end_capture(self.watches.pop(camera_id), now, graceful=False)
+            if set(self.watches) - held:
+                leases.release(db, holder=self.holder, camera_ids=set(self.watches) - held)
+            won = leases.claim(
+                db,
+                holder=self.holder,
+                now=now,
+                lease_seconds=self.lease_seconds,
+                limit=self.capacity - len(self.watches),
+                exclude=set(self.watches),
+            )
+        for camera_id in won:
+            log.info("camera %d: claimed by %s", camera_id, self.holder)
+            self.watches[camera_id] = Watch(camera_id, since=now, next_start=now)
+
+    # --- one camera ----------------------------------------------------------------------
+
+    def _look_after(self, watch: Watch, now: dt.datetime) -> None:
+        capture = watch.capture
+        if capture is None:
+            if watch.next_start is not None and now >= watch.next_start:
+                self._start_capture(watch, now)
+        else:
+            for finished in capture.finished():
+                self._take_in(watch, finished, now)
+            if not capture.running():
+                for finished in capture.finished():
+                    self._take_in(watch, finished, now)
+                self._failed(watch, now, reason(capture.stderr_tail(), capture.process.returncode))
+            elif self._stalled(watch, now):
+                self._failed(watch, now, reason(capture.stderr_tail(), None))
+        self._judge(watch, now)
+
+    def _stalled(self, watch: Watch, now: dt.datetime) -> bool:
+        last = watch.progress_at or watch.started_at
+        return last is not None and (now - last).total_seconds() > self.stall_seconds
+
+    def _start_capture(self, watch: Watch, now: dt.datetime) -> None:
+        with self.factory() as db:
+            camera = db.get(Camera, watch.camera_id)
+            if camera is None:
+                return
+            address = stream_address(self.settings, camera)
+            code = camera.code
+        workdir = self.workroot / str(watch.camera_id)
+        try:
+            watch.capture = Capture(self.settings.video_ffmpeg, address, workdir, self.segment_seconds)
+        except OSError as exc:
+            log.warning("camera %s: ffmpeg could not start: %s", code, exc.strerror)
+            self._failed(watch, now, reason(str(exc), -1))
+            return
+        watch.started_at = now
+        watch.progress_at = None
+        log.info("camera %s: recording (ffmpeg pid %d)", code, watch.capture.pid)
+
+    def _end_capture(self, watch: Watch, now: dt.datetime, *, graceful: bool) -> None:
+        capture, watch.capture = watch.capture, None
+        if capture is None:
+            return
+        if graceful:
+            capture.stop()
+            for finished in capture.finished():
+                self._take_in(watch, finished, now)
+        else:
+            capture.kill()
+
+    def _failed(self, watch: Watch, now: dt.datetime, why: str) -> None:
+        """ffmpeg ended or stalled: note why, start again after a backoff."""
+        self._end_capture(watch, now, graceful=False)
+        watch.failures += 1
+        watch.why = why
+        delay = min(2.0 ** (watch.failures - 1), MAX_BACKOFF_S)
+        watch.next_start = now + dt.timedelta(seconds=delay)
+        log.info("camera %d: %s; again in %.0f s", watch.camera_id, why, delay)
+
+    def _take_in(self, watch: Watch, finished: Finished, now: dt.datetime) -> None:
+        """Hash a finished file, move it under the media folder, enter it in the chain."""
+        digest, size = segments.file_sha256(finished.path)
+        started = dt.datetime.fromtimestamp(finished.started_epoch, dt.UTC)
+        with self.factory() as db:
+            db.info[ON_WRITE_KEY] = False  # a segment changes no rule's answer by itself
+            camera = db.get_one(Camera, watch.camera_id)
+            previous = segments.last_segment(db, camera.id)
+            sequence = previous.sequence + 1 if previous else 1
+            relative = f"{camera.id}/{started:%Y%m%d}/{sequence:09d}.ts"
+            target = segments.media_path(self.settings, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(finished.path, target)
+            segment = segments.ingest(
+                db,
+                camera=camera,
+                relative_path=relative,
+                started_at=started,
+                duration_s=finished.duration_s,
+                sha256=digest,
+                size_bytes=size,
+            )
+            if watch.offline or camera.status != CameraStatus.ONLINE.value:
+                db.info[ON_WRITE_KEY] = True  # status and outages: camera_offline, video_gap
+                self._back_online(db, camera, segment.started_at, now)
+            db.commit()
+        watch.progress_at = now
+        watch.last_end = segment.ended_at
+        watch.failures = 0
+        watch.offline = False
+        self.ingested += 1
+
+    def _back_online(
+        self, db: Session, camera: Camera, started: dt.datetime, now: dt.datetime
+    ) -> None:
+        for outage in db.scalars(
+            select(Outage).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
+        ):
+            outage.ended_at = max(started, outage.started_at)
+        camera.status = CameraStatus.ONLINE.value
+        camera.status_since = now
+
+    def _judge(self, watch: Watch, now: dt.datetime) -> None:
+        """Offline after ``video_offline_after_seconds`` without a segment: open an outage."""
+        if watch.offline:
+            return
+        last = watch.progress_at or watch.since
+        if (now - last).total_seconds() <= self.offline_seconds:
+            return
+        watch.offline = True
+        with self.factory() as db:
+            camera = db.get(Camera, watch.camera_id)
+            if camera is None:
+                return
+            ongoing = db.scalars(
+                select(Outage.id).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
+            ).first()
+            if ongoing is None:
+                db.add(
+                    Outage(
+                        camera_id=camera.id,
+                        institution_id=camera.institution_id,
+                        region_code=camera.region_code,
+                        project_id=camera.project_id,
+                        started_at=watch.last_end or camera.last_segment_at or watch.since,
+                        reason=(watch.why or "长时间未收到视频片段")[:200],
+                    )
+                )
+            camera.status = CameraStatus.OFFLINE.value
+            camera.status_since = now
+            db.commit()
+        log.info("camera %d: offline (%s)", watch.camera_id, watch.why or "no segment")
