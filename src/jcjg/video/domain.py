@@ -1,10 +1,12 @@
 """The video domain: cameras, recording, live preview and replay, clips, snapshots, and the
 rules on coverage and gaps (docs/video.md)."""
 
+from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
-from jcjg.core.domains import Domain
-from jcjg.video import choices, models
+from jcjg.core.domains import Domain, collect
+from jcjg.core.jobs import Job
+from jcjg.video import choices, jobs, models, rules
 
 ENTITIES = {
     "camera": "监控摄像机",
@@ -20,6 +22,8 @@ DOMAIN = Domain(
     name="video",
     title="视频监控",
     models=(models,),
+    jobs=collect(jobs, Job),
+    rules=collect(rules, Rule, RuleExtension),
     permissions={
         "camera:read": "查看监控摄像机登记与录像状态",
         "camera:write": "登记、修改、停用本机构的监控摄像机",
