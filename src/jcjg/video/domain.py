@@ -47,6 +47,7 @@ DOMAIN = Domain(
         "tag": {
             "camera:watch": "观看视频",
             "camera:export": "导出录像剪辑",
+            "video_segment:notarise": "录像片段存证",
         },
     },
 )

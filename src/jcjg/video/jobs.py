@@ -18,7 +18,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.video import integrity, retention
 from jcjg.video.models import Camera, Segment, SegmentBatch
 
-ENTRY_TYPE = "video.segments"
+ENTRY_TYPE = "video_segment:notarise"
 
 
 @job("video.notarise", title="录像片段哈希链存证", every=dt.timedelta(minutes=5))
