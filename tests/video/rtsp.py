@@ -56,13 +56,14 @@ def make_clip(
         return path
     text = "%{pts\\:hms}"
     font = 16 if size == "320x180" else 48
+    draw = f"drawtext=fontfile={FONT}:text='{text}':fontsize={font}:fontcolor=white:x=8:y=8"
     partial = path.with_suffix(".part.mp4")
     subprocess.run(
         [
             "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
             "-t", str(seconds),
-            "-vf", f"drawtext=fontfile={FONT}:text='{text}':fontsize={font}:fontcolor=white:x=8:y=8",
+            "-vf", draw,
             "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
             "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate,
             "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", "-movflags", "+faststart",

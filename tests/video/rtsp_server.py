@@ -64,7 +64,8 @@ def main() -> None:
             permissions = GstRtspServer.RTSPPermissions()
             permissions.add_role_from_structure(
                 Gst.Structure.new_from_string(
-                    "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+                    "user, media.factory.access=(boolean)true, "
+                    "media.factory.construct=(boolean)true"
                 )
             )
             factory.set_permissions(permissions)

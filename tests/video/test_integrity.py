@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tests.factories import Factory
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert, Case, RuleThreshold
@@ -24,7 +25,6 @@ from jcjg.testing.models import TestRecord
 from jcjg.video import integrity, jobs, retention, segments
 from jcjg.video.models import Camera, CameraLease, Outage, Segment, SegmentBatch
 from jcjg.video.rules import working_seconds
-from tests.factories import Factory
 
 LOG = logging.getLogger("test.video")
 # Wednesday 2026-11-18, 10:00 in Beijing: a working day
@@ -93,7 +93,8 @@ def test_notarise_batches_each_cameras_segments(
     leaf = db.scalars(
         select(LedgerLeaf).where(LedgerLeaf.leaf_index == batches[0].ledger_index)
     ).one()
-    assert leaf.entry_type == "video_segment:notarise" and rows[3].chain in str(leaf.entry)
+    assert leaf.entry_type == "video_segment:notarise"
+    assert rows[3].chain in str(leaf.entry)
     assert all(r.batch_id is not None for r in rows)
     jobs.notarise(db, LOG)  # nothing new: nothing notarised again
     assert db.scalars(select(SegmentBatch).where(SegmentBatch.camera_id == camera.id)).all() == (
@@ -109,7 +110,8 @@ def test_verify_finds_a_tampered_file_and_a_rewritten_row(
     jobs.notarise(db, LOG)
     jobs.verify(db, LOG)
     db.refresh(camera)
-    assert camera.integrity == [] and camera.verified_at is not None
+    assert camera.integrity == []
+    assert camera.verified_at is not None
     assert run_rule(db, "video_gap").raised == 0  # quiet while all is well
 
     path = segments.media_path(video_settings, rows[2].path)
@@ -120,12 +122,16 @@ def test_verify_finds_a_tampered_file_and_a_rewritten_row(
     jobs.verify(db, LOG)
     db.refresh(camera)
     kinds = {(p["kind"], p["sequence"]) for p in camera.integrity}
-    assert ("file_changed", 3) in kinds and ("chain", 6) in kinds
+    assert ("file_changed", 3) in kinds
+    assert ("chain", 6) in kinds
     assert ("file_changed", 6) in kinds
     alert = db.scalars(
-        select(Alert).where(Alert.rule_id == "video_gap", Alert.key == f"camera:{camera.id}:integrity")
+        select(Alert).where(
+            Alert.rule_id == "video_gap", Alert.key == f"camera:{camera.id}:integrity"
+        )
     ).one()
-    assert alert.status == "open" and any("第 3 段" in line for line in alert.facts["问题"])
+    assert alert.status == "open"
+    assert any("第 3 段" in line for line in alert.facts["问题"])
 
     # the next, incremental run checks other parts: what was found stays
     jobs.verify(db, LOG)
@@ -145,7 +151,8 @@ def test_verify_finds_missing_numbers_and_batch_heads(
     db.flush()
     problems = integrity.check(db, video_settings, camera, utcnow())
     kinds = {p["kind"] for p in camera.integrity}
-    assert problems and {"file_missing", "sequence", "batch"} <= kinds
+    assert problems
+    assert {"file_missing", "sequence", "batch"} <= kinds
 
 
 def test_retention_removes_old_files_and_keeps_the_rows(
@@ -170,9 +177,9 @@ def test_retention_by_region_prefix(video_settings: Settings) -> None:
     assert retention.months_for(tuned, "360403") == 3
     assert retention.months_for(tuned, "360100") == 12
     assert retention.months_for(tuned, "450100") == 6
-    assert retention.months_before(
-        dt.datetime(2026, 8, 31, tzinfo=dt.UTC), 6
-    ) == dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
+    assert retention.months_before(dt.datetime(2026, 8, 31, tzinfo=dt.UTC), 6) == dt.datetime(
+        2026, 2, 28, tzinfo=dt.UTC
+    )
 
 
 def test_retention_never_removes_what_an_open_matter_holds(
@@ -197,7 +204,8 @@ def test_retention_never_removes_what_an_open_matter_holds(
     db.add(nc)
     db.flush()
     removed, held = retention.enforce(db, video_settings, now)
-    assert removed == 0 and held == 30  # the record ± 10 minutes covers all two minutes
+    assert removed == 0
+    assert held == 30
     assert all(segments.media_path(video_settings, r.path).exists() for r in rows)
 
     # the nonconformity closed, a case opened on the record's alert: still held
@@ -224,7 +232,9 @@ def test_retention_holds_a_camera_under_an_open_case(
 ) -> None:
     camera = camera_of(db, factory)
     record(db, video_settings, camera, 2, utcnow() - dt.timedelta(days=400))
-    alert = factory.alert(_institution(db, camera), subject_type="camera", subject_id=str(camera.id))
+    alert = factory.alert(
+        _institution(db, camera), subject_type="camera", subject_id=str(camera.id)
+    )
     db.add(Case(alert_id=alert.id, status="rectifying", institution_id=camera.institution_id))
     db.flush()
     assert retention.enforce(db, video_settings, utcnow()) == (0, 2)
@@ -257,13 +267,29 @@ def test_camera_offline_fires_in_working_hours_and_closes_when_back(
     db.add(outage)
     db.flush()
     ids = [camera.institution_id]
-    assert run_rule(db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=20)).raised == 0
-    assert run_rule(db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=40)).raised == 1
+    assert (
+        run_rule(
+            db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=20)
+        ).raised
+        == 0
+    )
+    assert (
+        run_rule(
+            db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=40)
+        ).raised
+        == 1
+    )
     alert = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).one()
-    assert alert.subject_id == str(camera.id) and alert.facts["原因"] == "连接摄像机超时"
+    assert alert.subject_id == str(camera.id)
+    assert alert.facts["原因"] == "连接摄像机超时"
     outage.ended_at = WORKING + dt.timedelta(minutes=45)
     db.flush()
-    assert run_rule(db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=50)).closed == 1
+    assert (
+        run_rule(
+            db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=50)
+        ).closed
+        == 1
+    )
 
 
 def test_camera_offline_quiet_at_night_and_for_retired_cameras(
@@ -293,7 +319,12 @@ def test_camera_offline_when_no_recorder_holds_the_lease(
     )  # fmt: skip
     db.flush()
     ids = [camera.institution_id]
-    assert run_rule(db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=31)).raised == 1
+    assert (
+        run_rule(
+            db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(minutes=31)
+        ).raised
+        == 1
+    )
     alert = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).one()
     assert alert.facts["原因"] == "无录像服务接管"
 
@@ -308,7 +339,10 @@ def test_video_gap_fires_for_an_outage_and_closes_after_the_keep_time(
     db.add(short)
     db.flush()
     ids = [camera.institution_id]
-    assert run_rule(db, "video_gap", institution_ids=ids, now=WORKING + dt.timedelta(minutes=1)).raised == 0
+    assert (
+        run_rule(db, "video_gap", institution_ids=ids, now=WORKING + dt.timedelta(minutes=1)).raised
+        == 0
+    )
     long = Outage(camera_id=camera.id, institution_id=camera.institution_id,
                   region_code=camera.region_code, started_at=WORKING + dt.timedelta(minutes=5),
                   ended_at=WORKING + dt.timedelta(minutes=8), reason="视频流中断")  # fmt: skip
@@ -317,9 +351,16 @@ def test_video_gap_fires_for_an_outage_and_closes_after_the_keep_time(
     later = WORKING + dt.timedelta(minutes=10)
     assert run_rule(db, "video_gap", institution_ids=ids, now=later).raised == 1
     alert = db.scalars(select(Alert).where(Alert.rule_id == "video_gap")).one()
-    assert alert.facts["工作时间内中断秒数"] == 180 and alert.facts["中断开始"].endswith("10:05:00")
-    assert run_rule(db, "video_gap", institution_ids=ids, now=later + dt.timedelta(hours=23)).closed == 0
-    assert run_rule(db, "video_gap", institution_ids=ids, now=later + dt.timedelta(hours=25)).closed == 1
+    assert alert.facts["工作时间内中断秒数"] == 180
+    assert alert.facts["中断开始"].endswith("10:05:00")
+    assert (
+        run_rule(db, "video_gap", institution_ids=ids, now=later + dt.timedelta(hours=23)).closed
+        == 0
+    )
+    assert (
+        run_rule(db, "video_gap", institution_ids=ids, now=later + dt.timedelta(hours=25)).closed
+        == 1
+    )
 
 
 def test_video_gap_threshold_per_region(
@@ -331,5 +372,10 @@ def test_video_gap_threshold_per_region(
                   region_code=camera.region_code, started_at=WORKING,
                   ended_at=WORKING + dt.timedelta(minutes=3)))  # fmt: skip
     db.flush()
-    run = run_rule(db, "video_gap", institution_ids=[camera.institution_id], now=WORKING + dt.timedelta(minutes=5))
+    run = run_rule(
+        db,
+        "video_gap",
+        institution_ids=[camera.institution_id],
+        now=WORKING + dt.timedelta(minutes=5),
+    )
     assert run.raised == 0

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.factories import Factory
+from tests.video.rtsp import RtspCamera, rtsp_camera, test_clip  # noqa: F401
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert, RuleThreshold
@@ -20,8 +22,6 @@ from jcjg.video import segments
 from jcjg.video.credentials import seal_password, stream_address
 from jcjg.video.models import Camera, CameraLease, Outage, Segment
 from jcjg.video.recorder import Recorder
-from tests.factories import Factory
-from tests.video.rtsp import RtspCamera, rtsp_camera, test_clip  # noqa: F401
 
 pytestmark = [pytest.mark.xdist_group("video-recorder")]
 
@@ -87,12 +87,38 @@ def count(db: Session, camera: Camera) -> int:
     return len(db.scalars(select(Segment.id).where(Segment.camera_id == camera.id)).all())
 
 
+def assert_recorded(db: Session, settings: Settings, camera: Camera, began: float) -> None:
+    """Numbered on, timed on the wall clock, back to back, chained and verified."""
+    rows = db.scalars(
+        select(Segment).where(Segment.camera_id == camera.id).order_by(Segment.sequence)
+    ).all()
+    assert [r.sequence for r in rows] == list(range(1, len(rows) + 1))
+    # the segments follow each other and their times are the wall clock's
+    span = (rows[-1].ended_at - rows[0].started_at).total_seconds()
+    assert abs(sum(r.duration_s for r in rows) - span) < 0.5
+    assert began - 3 < rows[0].started_at.timestamp() < time.time()
+    assert abs(rows[-1].ended_at.timestamp() - time.time()) < 2.0
+    assert segments.verify_camera(db, settings, camera.id) == []
+    assert rows[0].path.startswith(f"{camera.id}/")
+    assert rows[0].path.endswith(".ts")
+    db.refresh(camera)
+    assert camera.status == "online"
+
+
+def any_hour(db: Session) -> None:
+    """video_gap counts every hour of every day (the test runs whenever)."""
+    for key, value in {"work_start_hour": 0, "work_end_hour": 24, "every_day": 1}.items():
+        db.add(RuleThreshold(rule_id="video_gap", region_code="360000", key=key, value=value))
+    db.flush()
+
+
 def test_address_percent_encodes_credentials_and_never_stores_them(
     db: Session, factory: Factory, video_settings: Settings
 ) -> None:
     cam = RtspCamera(video_settings.data_dir / "none.mp4", user="a b", password="p@ss:w/rd")
     camera = make_camera(db, factory, video_settings, cam)
-    assert camera.password_sealed and b"p@ss" not in camera.password_sealed
+    assert camera.password_sealed
+    assert b"p@ss" not in camera.password_sealed
     address = stream_address(video_settings, camera)
     assert address.startswith("rtsp://a%20b:p%40ss%3Aw%2Frd@127.0.0.1:")
     assert "p@ss" not in camera.stream_url
@@ -109,19 +135,7 @@ def test_records_reconnects_and_verifies(
     recorder = recorders("rec-a")
     began = time.time()
     until(lambda: count(db, camera) >= 5, recorder.tick, 20)
-    rows = db.scalars(
-        select(Segment).where(Segment.camera_id == camera.id).order_by(Segment.sequence)
-    ).all()
-    assert [r.sequence for r in rows] == list(range(1, len(rows) + 1))
-    # the segments follow each other and their times are the wall clock's
-    span = (rows[-1].ended_at - rows[0].started_at).total_seconds()
-    assert abs(sum(r.duration_s for r in rows) - span) < 0.5
-    assert began - 3 < rows[0].started_at.timestamp() < time.time()
-    assert abs(rows[-1].ended_at.timestamp() - time.time()) < 2.0
-    assert segments.verify_camera(db, video_settings, camera.id) == []
-    assert rows[0].path.startswith(f"{camera.id}/") and rows[0].path.endswith(".ts")
-    db.refresh(camera)
-    assert camera.status == "online"
+    assert_recorded(db, video_settings, camera, began)
 
     # the camera goes away: offline, an outage opened from the last segment's end
     rtsp_camera.stop()
@@ -133,20 +147,23 @@ def test_records_reconnects_and_verifies(
     until(outage_open, recorder.tick, 20)
     outage = db.scalars(select(Outage).where(Outage.camera_id == camera.id)).one()
     db.refresh(camera)
-    assert camera.status == "offline" and outage.ended_at is None
-    assert outage.reason and "rtsp://" not in outage.reason and "p@ss" not in outage.reason
+    assert camera.status == "offline"
+    assert outage.ended_at is None
+    assert outage.reason
+    assert "rtsp://" not in outage.reason
+    assert "p@ss" not in outage.reason
     last = segments.last_segment(db, camera.id)
-    assert last is not None and abs((outage.started_at - last.ended_at).total_seconds()) < 0.01
+    assert last is not None
+    assert abs((outage.started_at - last.ended_at).total_seconds()) < 0.01
 
     # video_gap fires while the recording has a hole (any hour, any day, for the test)
-    for key, value in {"work_start_hour": 0, "work_end_hour": 24, "every_day": 1}.items():
-        db.add(RuleThreshold(rule_id="video_gap", region_code="360000", key=key, value=value))
-    db.flush()
+    any_hour(db)
     outage.started_at -= dt.timedelta(seconds=120)  # as if it had lasted two minutes
     db.commit()
     run_rule(db, "video_gap")
     gap = db.scalars(select(Alert).where(Alert.rule_id == "video_gap")).one()
-    assert gap.status == "open" and gap.facts
+    assert gap.status == "open"
+    assert gap.facts
 
     # back: segments again, the outage closed, online
     rtsp_camera.start()

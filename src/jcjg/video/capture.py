@@ -85,7 +85,7 @@ class Capture:
         self._pending = b""
         self.anchor: float | None = None
         self._log = (workdir / LOG_NAME).open("wb")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (the configured ffmpeg, our arguments)
             command(ffmpeg, address, workdir, segment_seconds),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -103,4 +103,3 @@ def retention_job(db: Session, log: logging.Logger) -> None:
     or nonconformity holds (:mod:`jcjg.video.retention`); rows and hashes stay."""
     removed, held = retention.enforce(db, get_settings(), utcnow())
     log.info("%d segment files removed, %d held", removed, held)
-

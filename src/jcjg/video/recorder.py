@@ -18,7 +18,6 @@ import re
 import socket
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -184,7 +183,9 @@ class Recorder:
             code = camera.code
         workdir = self.workroot / str(watch.camera_id)
         try:
-            watch.capture = Capture(self.settings.video_ffmpeg, address, workdir, self.segment_seconds)
+            watch.capture = Capture(
+                self.settings.video_ffmpeg, address, workdir, self.segment_seconds
+            )
         except OSError as exc:
             log.warning("camera %s: ffmpeg could not start: %s", code, exc.strerror)
             self._failed(watch, now, reason(str(exc), -1))

@@ -7,7 +7,7 @@ A segment is held when its time overlaps, for a camera of the same institution:
 - a test record with an open nonconformity (not closed), or under an alert whose case is open
   (not dismissed or closed): the record's start to end, 10 minutes either side;
 - a sample under an open case: from its sampling on;
-- a project under an open case: its start date to its end date (or today);
+- a project under an open case: every segment of the project's site cameras;
 - an open nonconformity with no test record: the institution's recordings, all of them;
 - a camera under an open case (a ``video_gap`` or ``camera_offline`` case): all its segments.
 
@@ -27,10 +27,8 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.choices import CaseStatus
 from jcjg.alerts.models import Alert, Case
 from jcjg.config import Settings
-from jcjg.core.workdays import beijing_midnight
 from jcjg.nonconformity.choices import NcStatus
 from jcjg.nonconformity.models import Nonconformity
-from jcjg.projects.models import Project
 from jcjg.sampling.models import Sample
 from jcjg.testing.models import TestRecord
 from jcjg.video import segments
@@ -102,9 +100,10 @@ def holds(db: Session, now: dt.datetime) -> Holds:
 
 
 def _hold_subject(db: Session, found: Holds, alert: Alert, now: dt.datetime) -> None:
-    subject = int(alert.subject_id) if (alert.subject_id or "").isdigit() else None
-    if subject is None:
+    text = alert.subject_id or ""
+    if not text.isdigit():
         return
+    subject = int(text)
     if alert.subject_type == "camera":
         found.cameras.add(subject)
     elif alert.subject_type == "test_record":
@@ -115,11 +114,8 @@ def _hold_subject(db: Session, found: Holds, alert: Alert, now: dt.datetime) -> 
         sample = db.get(Sample, subject)
         if sample is not None and sample.institution_id is not None:
             found.windows[sample.institution_id].append((sample.sampled_at - MARGIN, now))
-    elif alert.subject_type == "project" and alert.institution_id is not None:
-        project = db.get(Project, subject)
-        if project is not None:
-            end = beijing_midnight(project.ends_on + dt.timedelta(days=1)) if project.ends_on else now
-            found.windows[alert.institution_id].append((beijing_midnight(project.starts_on), end))
+    elif alert.subject_type == "project":
+        found.cameras.update(db.scalars(select(Camera.id).where(Camera.project_id == subject)))
 
 
 def enforce(db: Session, settings: Settings, now: dt.datetime) -> tuple[int, int]:

@@ -112,7 +112,11 @@ def camera_offline(ctx: RuleContext) -> Iterator[Finding]:
             yield _finding(
                 camera,
                 f"camera:{camera.id}",
-                {"离线起始": _beijing(since), "工作时间内离线分钟": round(lasted / 60), "原因": why},
+                {
+                    "离线起始": _beijing(since),
+                    "工作时间内离线分钟": round(lasted / 60),
+                    "原因": why,
+                },
             )
 
 
