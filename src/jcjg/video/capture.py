@@ -135,6 +135,11 @@ class Capture:
         self.anchor = anchor if self.anchor is None else min(self.anchor, anchor)
         return Finished(file, start_s, end_s, self.anchor + start_s)
 
+    def interrupt(self) -> None:
+        """Ask ffmpeg to finish (it lists its last segment); :meth:`stop` waits for it."""
+        if self.running():
+            self.process.send_signal(signal.SIGINT)
+
     def stop(self, timeout: float = 5.0) -> None:
         """End the run: ffmpeg finishes and lists its last segment on SIGINT; killed if it
         does not end within ``timeout``."""

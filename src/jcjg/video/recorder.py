@@ -111,6 +111,9 @@ class Recorder:
     def stop(self) -> None:
         """Stop every ffmpeg (their last segments taken in) and release the leases."""
         now = utcnow()
+        for watch in self.watches.values():  # all at once: each then finishes in parallel
+            if watch.capture is not None:
+                watch.capture.interrupt()
         for watch in list(self.watches.values()):
             self._end_capture(watch, now, graceful=True)
         with self.factory() as db:
