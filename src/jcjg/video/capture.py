@@ -84,6 +84,7 @@ class Capture:
         self._offset = 0
         self._pending = b""
         self.anchor: float | None = None
+        self._interrupted = False
         self._log = (workdir / LOG_NAME).open("wb")
         self.process = subprocess.Popen(  # noqa: S603 (the configured ffmpeg, our arguments)
             command(ffmpeg, address, workdir, segment_seconds),
@@ -136,15 +137,17 @@ class Capture:
         return Finished(file, start_s, end_s, self.anchor + start_s)
 
     def interrupt(self) -> None:
-        """Ask ffmpeg to finish (it lists its last segment); :meth:`stop` waits for it."""
-        if self.running():
+        """Ask ffmpeg to finish (it lists its last segment); :meth:`stop` waits for it. Once
+        only: a second SIGINT makes ffmpeg exit at once, its last segment unlisted."""
+        if self.running() and not self._interrupted:
+            self._interrupted = True
             self.process.send_signal(signal.SIGINT)
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the run: ffmpeg finishes and lists its last segment on SIGINT; killed if it
         does not end within ``timeout``."""
         if self.running():
-            self.process.send_signal(signal.SIGINT)
+            self.interrupt()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
