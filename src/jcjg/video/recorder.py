@@ -92,8 +92,12 @@ class Recorder:
         ):
             self._heartbeat_at = now
             self._leases(now)
+        arrived: list[tuple[Watch, Finished]] = []
         for watch in list(self.watches.values()):
-            self._look_after(watch, now)
+            arrived += self._look_after(watch, now)
+        self._take_in(arrived, now)
+        for watch in list(self.watches.values()):
+            self._judge(watch, now)
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
         """Record until ``stop`` is set, then stop every ffmpeg and release the leases."""
@@ -114,8 +118,10 @@ class Recorder:
         for watch in self.watches.values():  # all at once: each then finishes in parallel
             if watch.capture is not None:
                 watch.capture.interrupt()
+        arrived: list[tuple[Watch, Finished]] = []
         for watch in list(self.watches.values()):
-            self._end_capture(watch, now, graceful=True)
+            arrived += self._end_capture(watch, graceful=True)
+        self._take_in(arrived, now)
         with self.factory() as db:
             leases.release(db, holder=self.holder, camera_ids=list(self.watches))
         self.watches.clear()
@@ -140,7 +146,7 @@ class Recorder:
             )
             for camera_id in set(self.watches) - held:  # taken over, or retired
                 log.info("camera %d: lease lost or camera retired", camera_id)
-                self._end_capture(self.watches.pop(camera_id), now, graceful=False)
+                self._end_capture(self.watches.pop(camera_id), graceful=False)
             if set(self.watches) - held:
                 leases.release(db, holder=self.holder, camera_ids=set(self.watches) - held)
             won = leases.claim(
@@ -157,21 +163,23 @@ class Recorder:
 
     # --- one camera ----------------------------------------------------------------------
 
-    def _look_after(self, watch: Watch, now: dt.datetime) -> None:
+    def _look_after(self, watch: Watch, now: dt.datetime) -> list[tuple[Watch, Finished]]:
+        """Start ffmpeg when due, restart it when it ended or stalled; the segments it
+        finished since the last pass."""
         capture = watch.capture
         if capture is None:
             if watch.next_start is not None and now >= watch.next_start:
                 self._start_capture(watch, now)
-        else:
-            for finished in capture.finished():
-                self._take_in(watch, finished, now)
-            if not capture.running():
-                for finished in capture.finished():
-                    self._take_in(watch, finished, now)
-                self._failed(watch, now, reason(capture.stderr_tail(), capture.process.returncode))
-            elif self._stalled(watch, now):
-                self._failed(watch, now, reason(capture.stderr_tail(), None))
-        self._judge(watch, now)
+            return []
+        found = capture.finished()
+        if found:
+            watch.progress_at = now
+        if not capture.running():
+            found += capture.finished()
+            self._failed(watch, now, reason(capture.stderr_tail(), capture.process.returncode))
+        elif self._stalled(watch, now):
+            self._failed(watch, now, reason(capture.stderr_tail(), None))
+        return [(watch, f) for f in found]
 
     def _stalled(self, watch: Watch, now: dt.datetime) -> bool:
         last = watch.progress_at or watch.started_at
@@ -197,57 +205,71 @@ class Recorder:
         watch.progress_at = None
         log.info("camera %s: recording (ffmpeg pid %d)", code, watch.capture.pid)
 
-    def _end_capture(self, watch: Watch, now: dt.datetime, *, graceful: bool) -> None:
+    def _end_capture(self, watch: Watch, *, graceful: bool) -> list[tuple[Watch, Finished]]:
+        """End ffmpeg; gracefully, the segments it finished last."""
         capture, watch.capture = watch.capture, None
         if capture is None:
-            return
+            return []
         if graceful:
             capture.stop()
-            for finished in capture.finished():
-                self._take_in(watch, finished, now)
-        else:
-            capture.kill()
+            return [(watch, f) for f in capture.finished()]
+        capture.kill()
+        return []
 
     def _failed(self, watch: Watch, now: dt.datetime, why: str) -> None:
         """ffmpeg ended or stalled: note why, start again after a backoff."""
-        self._end_capture(watch, now, graceful=False)
+        self._end_capture(watch, graceful=False)
         watch.failures += 1
         watch.why = why
         delay = min(2.0 ** (watch.failures - 1), MAX_BACKOFF_S)
         watch.next_start = now + dt.timedelta(seconds=delay)
         log.info("camera %d: %s; again in %.0f s", watch.camera_id, why, delay)
 
-    def _take_in(self, watch: Watch, finished: Finished, now: dt.datetime) -> None:
+    def _take_in(self, arrived: list[tuple[Watch, Finished]], now: dt.datetime) -> None:
+        """Enter the segments finished in one pass, in one transaction (cameras cut their
+        segments at about the same moments: one commit for all of them)."""
+        if not arrived:
+            return
+        with self.factory() as db:
+            db.info[ON_WRITE_KEY] = False  # a segment changes no rule's answer by itself
+            try:
+                for watch, finished in arrived:
+                    self._enter(db, watch, finished, now)
+                db.commit()
+            except Exception:
+                log.exception("segments not entered: %d files kept apart", len(arrived))
+                db.rollback()
+                return
+        for watch, _finished in arrived:
+            watch.failures = 0
+            watch.offline = False
+        self.ingested += len(arrived)
+
+    def _enter(self, db: Session, watch: Watch, finished: Finished, now: dt.datetime) -> None:
         """Hash a finished file, move it under the media folder, enter it in the chain."""
         digest, size = segments.file_sha256(finished.path)
         started = dt.datetime.fromtimestamp(finished.started_epoch, dt.UTC)
-        with self.factory() as db:
-            db.info[ON_WRITE_KEY] = False  # a segment changes no rule's answer by itself
-            camera = db.get_one(Camera, watch.camera_id)
-            previous = segments.last_segment(db, camera.id)
-            sequence = previous.sequence + 1 if previous else 1
-            relative = f"{camera.id}/{started:%Y%m%d}/{sequence:09d}.ts"
-            target = segments.media_path(self.settings, relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(finished.path, target)
-            segment = segments.ingest(
-                db,
-                camera=camera,
-                relative_path=relative,
-                started_at=started,
-                duration_s=finished.duration_s,
-                sha256=digest,
-                size_bytes=size,
-            )
-            if watch.offline or camera.status != CameraStatus.ONLINE.value:
-                db.info[ON_WRITE_KEY] = True  # status and outages: camera_offline, video_gap
-                self._back_online(db, camera, segment.started_at, now)
-            db.commit()
+        camera = db.get_one(Camera, watch.camera_id)
+        previous = segments.last_segment(db, camera.id)
+        sequence = previous.sequence + 1 if previous else 1
+        relative = f"{camera.id}/{started:%Y%m%d}/{sequence:09d}.ts"
+        target = segments.media_path(self.settings, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(finished.path, target)
+        segment = segments.ingest(
+            db,
+            camera=camera,
+            relative_path=relative,
+            started_at=started,
+            duration_s=finished.duration_s,
+            sha256=digest,
+            size_bytes=size,
+        )
+        if watch.offline or camera.status != CameraStatus.ONLINE.value:
+            db.info[ON_WRITE_KEY] = True  # status and outages: camera_offline, video_gap
+            self._back_online(db, camera, segment.started_at, now)
         watch.progress_at = now
         watch.last_end = segment.ended_at
-        watch.failures = 0
-        watch.offline = False
-        self.ingested += 1
 
     def _back_online(
         self, db: Session, camera: Camera, started: dt.datetime, now: dt.datetime
