@@ -22,7 +22,8 @@ from jcjg.ledger.models import LedgerLeaf
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
-from jcjg.video import integrity, jobs, retention, segments
+from jcjg.video import capture, integrity, jobs, leases, retention, segments
+from jcjg.video.credentials import redact
 from jcjg.video.models import Camera, CameraLease, Outage, Segment, SegmentBatch
 from jcjg.video.rules import working_seconds
 
@@ -379,3 +380,64 @@ def test_video_gap_threshold_per_region(
         now=WORKING + dt.timedelta(minutes=5),
     )
     assert run.raised == 0
+
+
+def test_retention_holds_a_projects_site_cameras_under_an_open_case(
+    db: Session, factory: Factory, video_settings: Settings
+) -> None:
+    site = camera_of(db, factory)
+    project = factory.project()
+    site.project_id = project.id
+    lab = camera_of(db, factory)
+    for camera in (site, lab):
+        record(db, video_settings, camera, 2, utcnow() - dt.timedelta(days=400))
+    alert = factory.alert(
+        _institution(db, site), subject_type="project", subject_id=str(project.id)
+    )
+    db.add(Case(alert_id=alert.id, status="confirmed", institution_id=site.institution_id))
+    db.flush()
+    assert retention.enforce(db, video_settings, utcnow()) == (
+        2,
+        2,
+    )  # the lab's go, the site's stay
+    kept = db.scalars(select(Segment).where(Segment.camera_id == site.id)).all()
+    assert all(row.removed_at is None for row in kept)
+
+
+def test_leases_one_holder_at_a_time(db: Session, factory: Factory) -> None:
+    first, second, retired = camera_of(db, factory), camera_of(db, factory), camera_of(db, factory)
+    retired.status = "retired"
+    db.commit()
+    now = utcnow()
+    ids = {first.id, second.id, retired.id}
+    won_a = set(leases.claim(db, holder="a", now=now, lease_seconds=30, limit=1)) & ids
+    won_b = set(leases.claim(db, holder="b", now=now, lease_seconds=30, limit=10)) & ids
+    assert len(won_a) == 1
+    assert won_b == {first.id, second.id} - won_a  # never the retired camera, never a's
+    assert leases.claim(db, holder="c", now=now, lease_seconds=30, limit=10) == []
+    later = now + dt.timedelta(seconds=20)
+    assert leases.renew(db, holder="a", camera_ids=won_a, now=later, lease_seconds=30) == won_a
+    # b stops heartbeating: after expiry c takes its cameras, and b's renewal finds none
+    expired = now + dt.timedelta(seconds=31)
+    assert set(leases.claim(db, holder="c", now=expired, lease_seconds=30, limit=10)) == won_b
+    assert leases.renew(db, holder="b", camera_ids=won_b, now=expired, lease_seconds=30) == set()
+    leases.release(db, holder="a", camera_ids=won_a)
+    assert db.get(CameraLease, next(iter(won_a))) is None
+
+
+def test_reasons_are_readable_and_carry_no_credentials() -> None:
+    tail = (
+        "[rtsp @ 0x1] method DESCRIBE failed: 401 Unauthorized\n"
+        "rtsp://u:secret@10.0.0.5/x: Server returned 401"
+    )
+    assert capture.reason(tail, 1) == "用户名或密码错误"
+    assert (
+        capture.reason("rtsp://u:secret@h/x: Connection refused", 1)
+        == "无法连接摄像机（连接被拒绝）"
+    )
+    assert capture.reason("", None) == "视频流停滞（长时间未生成新片段）"
+    odd = capture.reason("rtsp://u:secret@h/x: something odd", 69)
+    assert odd == "录像进程退出（代码 69）：rtsp://h/x: something odd"
+    assert redact("open rtsp://user:p%40ss@10.0.0.5:554/live failed") == (
+        "open rtsp://10.0.0.5:554/live failed"
+    )

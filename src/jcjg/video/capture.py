@@ -193,6 +193,6 @@ def reason(tail: str, returncode: int | None) -> str:
             return words
     if returncode is None:
         return "视频流停滞（长时间未生成新片段）"
-    last = tail.strip().splitlines()[-1] if tail.strip() else ""
+    last = redact(tail.strip().splitlines()[-1]) if tail.strip() else ""
     text = f"录像进程退出（代码 {returncode}）" + (f"：{last}" if last else "")
     return text[:200]
