@@ -209,3 +209,10 @@ def test_second_recorder_takes_over_when_the_first_stops_heartbeating(
 
     until(taken_over, second.tick, 25)
     assert segments.verify_camera(db, video_settings, camera.id) == []
+
+    # retired: no longer recorded, its lease given up on the next heartbeat
+    camera.status = "retired"
+    db.commit()
+    until(lambda: not second.watches, second.tick, 10)
+    db.expire_all()
+    assert db.get(CameraLease, camera.id) is None

@@ -144,11 +144,12 @@ class Recorder:
                 now=now,
                 lease_seconds=self.lease_seconds,
             )
-            for camera_id in set(self.watches) - held:  # taken over, or retired
+            lost = set(self.watches) - held  # taken over, or retired
+            for camera_id in lost:
                 log.info("camera %d: lease lost or camera retired", camera_id)
                 self._end_capture(self.watches.pop(camera_id), graceful=False)
-            if set(self.watches) - held:
-                leases.release(db, holder=self.holder, camera_ids=set(self.watches) - held)
+            if lost:  # a retired camera's lease goes at once (a lost one is not ours)
+                leases.release(db, holder=self.holder, camera_ids=lost)
             won = leases.claim(
                 db,
                 holder=self.holder,
