@@ -4,9 +4,9 @@ GStreamer's bindings) without re-encoding.
 
 Fixtures (import them into a test module, or into a conftest)::
 
-    from tests.video.rtsp import rtsp_camera, test_clip  # noqa: F401
+    from tests.video.rtsp import rtsp_camera, camera_clip  # noqa: F401
 
-- ``test_clip``: the clip (Path), made once per session under pytest's tmp folder: 320x180,
+- ``camera_clip``: the clip (Path), made once per session under pytest's tmp folder: 320x180,
   25 fps, a keyframe every second, ``CLIP_SECONDS`` long.
 - ``rtsp_camera``: an :class:`RtspCamera` serving it, started (``.url``, ``.address(user,
   password)``, ``.stop()``, ``.start()`` again on the same port), stopped after the test.
@@ -146,7 +146,7 @@ class RtspCamera:
 
 
 @pytest.fixture(scope="session")
-def test_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def camera_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     why = available()
     if why:
         pytest.skip(why)
@@ -154,8 +154,8 @@ def test_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def rtsp_camera(test_clip: Path) -> Iterator[RtspCamera]:
-    camera = RtspCamera(test_clip, user="cam", password="p@ss:w/rd")
+def rtsp_camera(camera_clip: Path) -> Iterator[RtspCamera]:
+    camera = RtspCamera(camera_clip, user="cam", password="p@ss:w/rd")
     camera.start()
     try:
         yield camera

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.factories import Factory
-from tests.video.rtsp import RtspCamera, rtsp_camera, test_clip  # noqa: F401
+from tests.video.rtsp import RtspCamera, camera_clip, rtsp_camera  # noqa: F401
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert, RuleThreshold
