@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from tests.factories import Factory
 
 from jcjg.alerts.engine import run_rule
@@ -441,3 +441,32 @@ def test_reasons_are_readable_and_carry_no_credentials() -> None:
     assert redact("open rtsp://user:p%40ss@10.0.0.5:554/live failed") == (
         "open rtsp://10.0.0.5:554/live failed"
     )
+
+
+def test_one_cameras_trouble_costs_the_others_nothing(
+    db: Session, factory: Factory, video_settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    from jcjg.video.capture import Finished
+    from jcjg.video.recorder import Recorder, Watch
+
+    camera = camera_of(db, factory)
+    db.commit()
+    recorder = Recorder(video_settings, session_factory, holder="t")
+    work = video_settings.media_dir / ".work"
+    work.mkdir(parents=True)
+    good, bad = work / "good.ts", work / "bad.ts"
+    good.write_bytes(b"good" * 100)
+    bad.write_bytes(b"bad" * 100)
+    now = utcnow()
+    gone = Watch(camera_id=10**9, since=now)  # a camera that no longer exists
+    arrived = [
+        (gone, Finished(bad, 0.0, 4.0, now.timestamp())),
+        (Watch(camera_id=camera.id, since=now), Finished(good, 0.0, 4.0, now.timestamp())),
+    ]
+    recorder._take_in(arrived, now)
+    db.expire_all()
+    row = db.scalars(select(Segment).where(Segment.camera_id == camera.id)).one()
+    assert segments.media_path(video_settings, row.path).read_bytes() == b"good" * 100
+    assert not good.exists()
+    assert bad.exists()  # left in the work folder, cleared when ffmpeg starts again
+    assert recorder.ingested == 1

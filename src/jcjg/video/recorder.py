@@ -18,6 +18,7 @@ import re
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -228,26 +229,39 @@ class Recorder:
 
     def _take_in(self, arrived: list[tuple[Watch, Finished]], now: dt.datetime) -> None:
         """Enter the segments finished in one pass, in one transaction (cameras cut their
-        segments at about the same moments: one commit for all of them)."""
+        segments at about the same moments: one commit for all of them); if that fails, each
+        in its own, so that one camera's trouble costs the others nothing. Files move under
+        the media folder once their rows are committed."""
         if not arrived:
             return
+        if not self._commit(arrived, now):
+            for item in arrived:
+                self._commit([item], now)
+
+    def _commit(self, arrived: list[tuple[Watch, Finished]], now: dt.datetime) -> bool:
+        moves: list[tuple[Path, Path]] = []
         with self.factory() as db:
             db.info[ON_WRITE_KEY] = False  # a segment changes no rule's answer by itself
             try:
                 for watch, finished in arrived:
-                    self._enter(db, watch, finished, now)
+                    moves.append((finished.path, self._enter(db, watch, finished, now)))
                 db.commit()
             except Exception:
-                log.exception("segments not entered: %d files kept apart", len(arrived))
+                log.exception("%d segments not entered", len(arrived))
                 db.rollback()
-                return
+                return False
+        for source, target in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
         for watch, _finished in arrived:
             watch.failures = 0
             watch.offline = False
         self.ingested += len(arrived)
+        return True
 
-    def _enter(self, db: Session, watch: Watch, finished: Finished, now: dt.datetime) -> None:
-        """Hash a finished file, move it under the media folder, enter it in the chain."""
+    def _enter(self, db: Session, watch: Watch, finished: Finished, now: dt.datetime) -> Path:
+        """Hash a finished file and enter it in the camera's chain; returns where the file
+        goes."""
         digest, size = segments.file_sha256(finished.path)
         started = dt.datetime.fromtimestamp(finished.started_epoch, dt.UTC)
         camera = db.get_one(Camera, watch.camera_id)
@@ -255,8 +269,6 @@ class Recorder:
         sequence = previous.sequence + 1 if previous else 1
         relative = f"{camera.id}/{started:%Y%m%d}/{sequence:09d}.ts"
         target = segments.media_path(self.settings, relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(finished.path, target)
         segment = segments.ingest(
             db,
             camera=camera,
@@ -271,6 +283,7 @@ class Recorder:
             self._back_online(db, camera, segment.started_at, now)
         watch.progress_at = now
         watch.last_end = segment.ended_at
+        return target
 
     def _back_online(
         self, db: Session, camera: Camera, started: dt.datetime, now: dt.datetime
