@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -470,3 +471,12 @@ def test_one_cameras_trouble_costs_the_others_nothing(
     assert not good.exists()
     assert bad.exists()  # left in the work folder, cleared when ffmpeg starts again
     assert recorder.ingested == 1
+
+
+def test_the_recorders_digest_is_the_segments_digest(tmp_path: Path) -> None:
+    from jcjg.video.recorder import file_digest
+
+    for data in (b"", b"x", bytes(range(256)) * 9000):
+        path = tmp_path / "seg.ts"
+        path.write_bytes(data)
+        assert file_digest(path) == segments.file_sha256(path)

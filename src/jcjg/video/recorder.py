@@ -2,7 +2,7 @@
 
 Each pass (:meth:`Recorder.tick`, about every half second) renews the leases on the heartbeat,
 claims free or expired cameras up to its capacity, and for each camera takes the finished
-segments in (hashed, moved under the media folder as ``<camera>/<YYYYMMDD>/<sequence>.ts``,
+segments in (hashed, moved under the media folder as ``<camera>/<YYYYMMDD>/<HHMMSSffffff>.ts``,
 entered with :func:`jcjg.video.segments.ingest`), restarts ffmpeg with backoff when it ended
 or stalled, and opens an :class:`~jcjg.video.models.Outage` (camera offline) after
 ``video_offline_after_seconds`` without a segment, closed when segments come again.
@@ -12,7 +12,9 @@ Never logs a stream address with its password.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import mmap
 import os
 import re
 import socket
@@ -35,6 +37,17 @@ from jcjg.video.models import Camera, Outage
 log = logging.getLogger("jcjg.video.recorder")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 MAX_BACKOFF_S = 30.0
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a finished segment, hashed straight from the page cache (mapped,
+    not copied: the file was just written)."""
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return hashlib.sha256(b"").hexdigest(), 0
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest(), size
 
 
 def default_holder() -> str:
@@ -243,8 +256,11 @@ class Recorder:
         with self.factory() as db:
             db.info[ON_WRITE_KEY] = False  # a segment changes no rule's answer by itself
             try:
+                ids = {watch.camera_id for watch, _finished in arrived}
+                cameras = {c.id: c for c in db.scalars(select(Camera).where(Camera.id.in_(ids)))}
                 for watch, finished in arrived:
-                    moves.append((finished.path, self._enter(db, watch, finished, now)))
+                    camera = cameras[watch.camera_id]  # KeyError: the camera is gone
+                    moves.append((finished.path, self._enter(db, camera, watch, finished, now)))
                 db.commit()
             except Exception:
                 log.exception("%d segments not entered", len(arrived))
@@ -259,16 +275,17 @@ class Recorder:
         self.ingested += len(arrived)
         return True
 
-    def _enter(self, db: Session, watch: Watch, finished: Finished, now: dt.datetime) -> Path:
+    def _enter(
+        self, db: Session, camera: Camera, watch: Watch, finished: Finished, now: dt.datetime
+    ) -> Path:
         """Hash a finished file and enter it in the camera's chain; returns where the file
-        goes."""
-        digest, size = segments.file_sha256(finished.path)
+        goes: ``<camera>/<YYYYMMDD>/<HHMMSS + microseconds>.ts`` by its start (UTC)."""
+        digest, size = file_digest(finished.path)
         started = dt.datetime.fromtimestamp(finished.started_epoch, dt.UTC)
-        camera = db.get_one(Camera, watch.camera_id)
-        previous = segments.last_segment(db, camera.id)
-        sequence = previous.sequence + 1 if previous else 1
-        relative = f"{camera.id}/{started:%Y%m%d}/{sequence:09d}.ts"
+        relative = f"{camera.id}/{started:%Y%m%d}/{started:%H%M%S%f}.ts"
         target = segments.media_path(self.settings, relative)
+        if target.exists():  # never over another segment's file
+            raise FileExistsError(relative)
         segment = segments.ingest(
             db,
             camera=camera,
