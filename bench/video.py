@@ -64,23 +64,27 @@ def bare(url: str, cameras: int, seconds: float, workdir: Path) -> tuple[float, 
     for n in range(cameras):
         out = workdir / f"bare{n}"
         out.mkdir(parents=True)
+        log = (workdir / f"bare{n}.log").open("wb")
         procs.append(
             subprocess.Popen(  # noqa: S603 (ffmpeg, our arguments)
                 capture.command("ffmpeg", url, out, SEGMENT_SECONDS),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log,
             )
         )
+        log.close()
     time.sleep(seconds)  # the measured recording time (nothing to poll for: ffmpeg records)
     for proc in procs:
         proc.send_signal(signal.SIGINT)
     for proc in procs:
         proc.wait(15)
-    written = sum(
-        len((workdir / f"bare{n}" / capture.LIST_NAME).read_text().splitlines())
-        for n in range(cameras)
-    )
+    lists = [workdir / f"bare{n}" / capture.LIST_NAME for n in range(cameras)]
+    failed = [n for n, path in enumerate(lists) if not path.exists()]
+    if failed:
+        tail = (workdir / f"bare{failed[0]}.log").read_text(errors="replace")[-500:]
+        raise SystemExit(f"bare ffmpeg recorded nothing for cameras {failed}: {tail}")
+    written = sum(len(path.read_text().splitlines()) for path in lists)
     return children_cpu() - before, written
 
 
