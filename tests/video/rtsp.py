@@ -18,6 +18,7 @@ benchmark too (bench/video.py: 1080p, many mounts).
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -108,8 +109,9 @@ class RtspCamera:
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
-        line = self.process.stdout.readline().decode()
-        if not line.startswith("READY") or time.monotonic() > deadline:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline().decode() if ready else ""
+        if not line.startswith("READY"):
             self.stop()
             raise RuntimeError(f"RTSP test camera did not start: {line!r}")
         self._wait_listening(deadline)
