@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-APT_PACKAGES := chromium fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils
+APT_PACKAGES := chromium fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
 # share one group, so they run one after another on one worker while the others take the rest.
@@ -25,7 +25,7 @@ test: ONCE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-run: install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
+run: sysdeps install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
 test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL in parallel, with one coverage total
@@ -55,7 +55,7 @@ src/jcjg/static/vendor/.copied: node_modules/.package-lock.json scripts/copy-ven
 
 assets: src/jcjg/static/vendor/.copied ## Install the npm packages (htmx, ECharts, Pico CSS, Swagger UI, ZXing) into static/vendor
 
-sysdeps: ## Install the system packages tests use (Chromium, CJK fonts, zbar, poppler) when absent
+sysdeps: ## Install the system packages tests use (Chromium, CJK fonts, zbar, poppler, ffmpeg, GStreamer RTSP server) when absent
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

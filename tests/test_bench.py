@@ -153,3 +153,27 @@ def test_pages_bench_short(capsys):
     for page in ("home", "alerts", "records", "stats", "nonconformities", "reports"):
         assert any(line.startswith(f"# page {page}: ") for line in lines)
     assert "BENCH pages_throughput" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(
+    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
+    reason="the benchmark records into its own SQLite database; run once, in the SQLite run",
+)
+def test_video_bench_short(tmp_path):
+    from tests.video.rtsp import available
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    saved = service.log_identity()
+    try:
+        lines = _load("video").main(["--short", "--cache", str(tmp_path)])
+    finally:
+        service._identity = saved  # the bench configures its own log
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert list(figures) == ["video_cameras_per_core"]
+    found = figures["video_cameras_per_core"]
+    assert found.group(3) == "cameras"
+    assert found.group(5) == "ffmpeg_copy"
+    assert float(found.group(2)) > 0
+    assert float(found.group(4)) > 0

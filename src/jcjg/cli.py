@@ -499,6 +499,13 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
         threading.Thread(target=loop, args=(stop,), name=f"jcjg-exchange-apply-{n}", daemon=True)
         for n in range(apply_workers)
     ]
+    if settings.video_record_in_worker:
+        from jcjg.video.recorder import Recorder
+
+        recorder = Recorder(settings, factory)
+        threads.append(
+            threading.Thread(target=recorder.run, args=(stop,), name="jcjg-video-recorder")
+        )
     for thread in threads:
         thread.start()
     try:
@@ -564,6 +571,49 @@ def jobs_run(name: str) -> None:
     click.echo(f"{name}: {run.status}")
     if run.status != "succeeded":
         sys.exit(1)
+
+
+@main.group()
+def video() -> None:
+    """视频监控：录像服务（见 docs/video.md）。"""
+
+
+@video.command("record")
+@click.option(
+    "--holder", default=None, help="本录像服务的名称（默认 主机名:进程号），写入摄像机租约"
+)
+@click.option(
+    "--capacity",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="最多同时录制的摄像机数（默认 JCJG_VIDEO_RECORDER_CAPACITY）",
+)
+@click.option(
+    "--seconds", type=click.FloatRange(0), default=0.0, help="录制这么多秒后停止（0：一直运行）"
+)
+@click.option("--poll", type=click.FloatRange(0.05, 10), default=0.5, show_default=True)
+def video_record(holder: str | None, capacity: int | None, seconds: float, poll: float) -> None:
+    """运行录像服务：认领没有录像服务持有（或租约已过期）的摄像机，用 ffmpeg 不转码地录成片段，
+    计算哈希、入链，断线重连；Ctrl-C 或 SIGTERM 时结束各 ffmpeg 并释放租约。"""
+    import signal
+
+    from jcjg.video.recorder import Recorder
+
+    settings = get_settings()
+    factory = _factory()
+    recorder = Recorder(settings, factory, holder=holder, capacity=capacity)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if seconds:
+        threading.Timer(seconds, stop.set).start()
+    click.echo(f"录像服务 {recorder.holder}：最多 {recorder.capacity} 路")
+    try:
+        recorder.run(stop, poll)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        factory.kw["bind"].dispose()
+    click.echo(f"已入库片段 {recorder.ingested} 个")
 
 
 @main.command("calendar")

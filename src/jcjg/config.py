@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     video_ffmpeg: str = "ffmpeg"
     video_recorder_capacity: int = Field(default=64, ge=1)
     video_retention_months: dict[str, int] = Field(default_factory=dict)
+    # Run a recorder (jcjg.video.recorder) as a thread of `jcjg worker` too (a small
+    # deployment); otherwise `jcjg video record` runs on its own.
+    video_record_in_worker: bool = False
     # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
     # scan written in its request.
     verify_scan_flush_seconds: float = Field(default=2.0, ge=0)

@@ -4,11 +4,14 @@ moved to another camera does not open), and the stream address a recorder connec
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from jcjg.config import Settings
 from jcjg.exchange.keystore import seal, unseal
 from jcjg.video.models import Camera
+
+_CREDENTIALS = re.compile(r"(rtsps?|https?)://[^/@\s]*@", re.IGNORECASE)
 
 
 def key_id(camera: Camera) -> str:
@@ -42,3 +45,8 @@ def stream_address(settings: Settings, camera: Camera) -> str:
     userinfo = f"{user}:{quote(password, safe='')}" if password else user
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query, parts.fragment))
+
+
+def redact(text: str) -> str:
+    """``text`` with any credentials in URLs removed (ffmpeg's messages name the URL)."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}://", text)

@@ -9,7 +9,7 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.sampling.pages import RECEIPT_COLUMNS
 from jcjg.testing.pages import RECORD_ACTIONS
-from jcjg.video import api, choices, coverage, messages, models, pages, snapshots
+from jcjg.video import api, choices, coverage, jobs, messages, models, pages, rules, snapshots
 
 ENTITIES = {
     "camera": "监控摄像机",
@@ -26,7 +26,7 @@ DOMAIN = Domain(
     title="视频监控",
     models=(models,),
     routers=(api.router, pages.router),
-    rules=collect(coverage, Rule, RuleExtension),
+    rules=(*collect(rules, Rule, RuleExtension), *collect(coverage, Rule, RuleExtension)),
     permissions={
         "camera:read": "查看监控摄像机登记与录像状态",
         "camera:write": "登记、修改、停用本机构的监控摄像机",
@@ -52,7 +52,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    jobs=collect(snapshots, Job),
+    jobs=(*collect(jobs, Job), *collect(snapshots, Job)),
     hooks={
         RECORD_ACTIONS: pages.record_actions,
         RECEIPT_COLUMNS: pages.receipt_column,
@@ -67,6 +67,7 @@ DOMAIN = Domain(
             "camera:watch": "观看视频",
             "camera:export": "导出录像剪辑",
             "video_clip:export": "导出录像剪辑",
+            "video_segment:notarise": "录像片段存证",
         },
     },
 )

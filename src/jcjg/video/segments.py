@@ -5,8 +5,8 @@ Each segment's ``chain`` is SHA-256 over the previous segment's chain (64 zeros 
 first), the segment's number, start (UTC, ISO 8601 with microseconds), duration and the file's
 SHA-256, as one line of text (:func:`link`). Changing, removing or inserting one segment
 changes every later chain value, and batches of chain heads are notarised in the ledger
-(``video.segments`` leaves, :mod:`jcjg.video.jobs`): the database cannot be rewritten to match
-an edited file without the notarised head disagreeing.
+(``video_segment:notarise`` leaves, :mod:`jcjg.video.jobs`): the database cannot be rewritten
+to match an edited file without the notarised head disagreeing.
 """
 
 from __future__ import annotations
