@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tests.factories import Factory
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert, Case, RuleThreshold
@@ -27,6 +26,7 @@ from jcjg.video import capture, integrity, jobs, leases, retention, segments
 from jcjg.video.credentials import redact
 from jcjg.video.models import Camera, CameraLease, Outage, Segment, SegmentBatch
 from jcjg.video.rules import working_seconds
+from tests.factories import Factory
 
 LOG = logging.getLogger("test.video")
 # Wednesday 2026-11-18, 10:00 in Beijing: a working day

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tests.factories import Factory
-from tests.video.rtsp import RtspCamera, camera_clip, rtsp_camera  # noqa: F401
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert, RuleThreshold
@@ -22,6 +20,8 @@ from jcjg.video import segments
 from jcjg.video.credentials import seal_password, stream_address
 from jcjg.video.models import Camera, CameraLease, Outage, Segment
 from jcjg.video.recorder import Recorder
+from tests.factories import Factory
+from tests.video.rtsp import RtspCamera, camera_clip, rtsp_camera  # noqa: F401
 
 pytestmark = [pytest.mark.xdist_group("video-recorder")]
 

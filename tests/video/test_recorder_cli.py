@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import command_line_on
 
 from jcjg.cli import main
+from tests.conftest import command_line_on
 
 
 def test_video_record_runs_and_stops(
