@@ -480,3 +480,24 @@ def test_the_recorders_digest_is_the_segments_digest(tmp_path: Path) -> None:
         path = tmp_path / "seg.ts"
         path.write_bytes(data)
         assert file_digest(path) == segments.file_sha256(path)
+
+
+def test_a_new_camera_has_its_connection_time_before_it_counts_as_offline(
+    db: Session, factory: Factory, video_settings: Settings
+) -> None:
+    camera = camera_of(db, factory)  # registered, never recorded, no recorder holds it
+    camera.created_at = WORKING  # Wednesday 10:00 Beijing
+    db.flush()
+    ids = [camera.institution_id]
+    # two hours later: far beyond 30 minutes, within the 24 working hours to connect it
+    later = WORKING + dt.timedelta(hours=2)
+    assert run_rule(db, "camera_offline", institution_ids=ids, now=later).raised == 0
+    # four working days later (10 working hours a day): still never recorded
+    assert (
+        run_rule(
+            db, "camera_offline", institution_ids=ids, now=WORKING + dt.timedelta(days=4)
+        ).raised
+        == 1
+    )
+    alert = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).one()
+    assert alert.facts["原因"] == "登记后一直未接入录像"

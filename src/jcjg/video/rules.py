@@ -78,11 +78,15 @@ def _cameras(ctx: RuleContext) -> list[Camera]:
     clause="000 4.3.4（7）；001 4.2.1；003 二",
     severity=Severity.WARNING,
     subject_type="camera",
-    defaults={"minutes": 30, **_HOURS},
-    labels={"minutes": "离线超过（分钟，仅计工作时间）", **_HOUR_LABELS},
+    defaults={"minutes": 30, "pending_hours": 24, **_HOURS},
+    labels={
+        "minutes": "离线超过（分钟，仅计工作时间）",
+        "pending_hours": "登记后接入录像的期限（小时，仅计工作时间）",
+        **_HOUR_LABELS,
+    },
     triggers=(Camera, Outage),
     description="在用摄像机在工作时间内离线（未生成录像）超过阈值，或没有任何录像服务持有它的录像租约"
-    "超过阈值；摄像机恢复录像后自动关闭。",
+    "超过阈值；新登记的摄像机在“登记后接入录像的期限”内接入即可；摄像机恢复录像后自动关闭。",
 )
 def camera_offline(ctx: RuleContext) -> Iterator[Finding]:
     cameras = _cameras(ctx)
@@ -100,15 +104,20 @@ def camera_offline(ctx: RuleContext) -> Iterator[Finding]:
     for camera in cameras:
         limits = ctx.thresholds(camera.region_code)
         outage, lease = outages.get(camera.id), held.get(camera.id)
+        allowed = float(limits["minutes"]) * 60
         if outage is not None:
             since, why = outage.started_at, outage.reason or "离线"
+        elif lease is None and camera.last_segment_at is None:
+            # registered, never recorded: the lab and the operator have time to connect it
+            since, why = camera.created_at, "登记后一直未接入录像"
+            allowed = max(allowed, float(limits["pending_hours"]) * 3600)
         elif lease is None or lease.expires_at < ctx.now:
             since = lease.expires_at if lease else (camera.last_segment_at or camera.created_at)
             why = "无录像服务接管"
         else:
             continue
         lasted = working_seconds(since, ctx.now, limits)
-        if lasted >= float(limits["minutes"]) * 60:
+        if lasted >= allowed:
             yield _finding(
                 camera,
                 f"camera:{camera.id}",
