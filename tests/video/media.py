@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.video.models import Camera, Segment
 from jcjg.video.segments import file_sha256, ingest
+from tests.video.rtsp import make_clip
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 SEGMENT_S = 2.0
 
 
@@ -26,21 +26,10 @@ def ffmpeg_available() -> bool:
 
 
 def make_pieces(folder: Path, seconds: int = 12) -> list[Path]:
-    """``seconds`` of 320x180 video at 10 frames a second (a key frame each second), with the
-    time drawn on it, cut into 2-second MPEG-TS pieces."""
+    """``seconds`` of the test cameras' clip (320x180, a key frame each second, the time drawn
+    on it; ``tests.video.rtsp.make_clip``) cut into 2-second MPEG-TS pieces."""
     folder.mkdir(parents=True, exist_ok=True)
-    clip = folder / "clip.mp4"
-    draw = (
-        f"drawtext=fontfile={FONT}:text='%{{pts\\:hms}}':x=8:y=8:fontsize=20:"
-        "fontcolor=white:box=1:boxcolor=black@0.6"
-    )
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10", "-t", str(seconds), "-vf", draw,
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-keyint_min", "10",
-         "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-profile:v", "baseline", str(clip)],
-        check=True, timeout=60,
-    )  # fmt: skip
+    clip = make_clip(folder / "clip.mp4", seconds=seconds)
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(clip),
          "-c", "copy", "-f", "segment", "-segment_time", str(SEGMENT_S),

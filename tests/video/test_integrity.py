@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.alerts.engine import run_rule
@@ -23,8 +23,10 @@ from jcjg.nonconformity.models import Nonconformity
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 from jcjg.video import capture, integrity, jobs, leases, retention, segments
+from jcjg.video.choices import CameraStatus
 from jcjg.video.credentials import redact
 from jcjg.video.models import Camera, CameraLease, Outage, Segment, SegmentBatch
+from jcjg.video.recorder import set_status
 from jcjg.video.rules import working_seconds
 from tests.factories import Factory
 
@@ -501,3 +503,23 @@ def test_a_new_camera_has_its_connection_time_before_it_counts_as_offline(
     )
     alert = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).one()
     assert alert.facts["原因"] == "登记后一直未接入录像"
+
+
+def test_a_camera_retired_while_recording_stays_retired(
+    db: Session, factory: Factory, video_settings: Settings
+) -> None:
+    camera = camera_of(db, factory)
+    camera.status = "offline"
+    db.flush()
+    # the page retires it (another transaction, here the same one)
+    db.execute(update(Camera).where(Camera.id == camera.id).values(status="retired"))
+    # the recorder then takes a segment in and would mark the camera online
+    set_status(db, camera, CameraStatus.ONLINE, WORKING)
+    db.flush()
+    db.expire_all()
+    assert db.get(Camera, camera.id).status == "retired"
+    live = camera_of(db, factory)
+    set_status(db, live, CameraStatus.ONLINE, WORKING)
+    db.flush()
+    db.expire_all()
+    assert db.get(Camera, live.id).status == "online"

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.alerts.engine import ON_WRITE_KEY
@@ -69,6 +69,20 @@ class Watch:
     offline: bool = False
     why: str = ""
     known: set[str] = field(default_factory=set)
+
+
+def set_status(db: Session, camera: Camera, status: CameraStatus, now: dt.datetime) -> None:
+    """Set a camera's status unless it was retired meanwhile: one conditional UPDATE, so a
+    camera retired on a page while its recorder takes a segment in stays retired."""
+    db.flush()
+    db.execute(
+        update(Camera)
+        .where(Camera.id == camera.id, Camera.status != CameraStatus.RETIRED.value)
+        .values(status=status.value)
+        .execution_options(synchronize_session=False)
+    )
+    db.expire(camera, ["status"])
+    camera.status_since = now  # through the session: the write re-runs the camera's rules
 
 
 class Recorder:
@@ -203,8 +217,8 @@ class Recorder:
     def _start_capture(self, watch: Watch, now: dt.datetime) -> None:
         with self.factory() as db:
             camera = db.get(Camera, watch.camera_id)
-            if camera is None:
-                return
+            if camera is None or camera.status == CameraStatus.RETIRED.value:
+                return  # a retired camera's lease goes on the next heartbeat
             address = stream_address(self.settings, camera)
             code = camera.code
         workdir = self.workroot / str(watch.camera_id)
@@ -295,7 +309,8 @@ class Recorder:
             sha256=digest,
             size_bytes=size,
         )
-        if watch.offline or camera.status != CameraStatus.ONLINE.value:
+        retired = camera.status == CameraStatus.RETIRED.value
+        if not retired and (watch.offline or camera.status != CameraStatus.ONLINE.value):
             db.info[ON_WRITE_KEY] = True  # status and outages: camera_offline, video_gap
             self._back_online(db, camera, segment.started_at, now)
         watch.progress_at = now
@@ -309,8 +324,7 @@ class Recorder:
             select(Outage).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
         ):
             outage.ended_at = max(started, outage.started_at)
-        camera.status = CameraStatus.ONLINE.value
-        camera.status_since = now
+        set_status(db, camera, CameraStatus.ONLINE, now)
 
     def _judge(self, watch: Watch, now: dt.datetime) -> None:
         """Offline after ``video_offline_after_seconds`` without a segment: open an outage."""
@@ -322,8 +336,8 @@ class Recorder:
         watch.offline = True
         with self.factory() as db:
             camera = db.get(Camera, watch.camera_id)
-            if camera is None:
-                return
+            if camera is None or camera.status == CameraStatus.RETIRED.value:
+                return  # a retired camera's lease goes on the next heartbeat
             ongoing = db.scalars(
                 select(Outage.id).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
             ).first()
@@ -338,7 +352,6 @@ class Recorder:
                         reason=(watch.why or "长时间未收到视频片段")[:200],
                     )
                 )
-            camera.status = CameraStatus.OFFLINE.value
-            camera.status_since = now
+            set_status(db, camera, CameraStatus.OFFLINE, now)
             db.commit()
         log.info("camera %d: offline (%s)", watch.camera_id, watch.why or "no segment")
