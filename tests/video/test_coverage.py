@@ -13,7 +13,7 @@ from jcjg.config import settings_in_use
 from jcjg.core.db import utcnow
 from jcjg.registry.models import Equipment, Lab
 from jcjg.testing.models import OnSiteRecord, TestRecord
-from jcjg.video.coverage import months_before, retention_months
+from jcjg.video.retention import months_before, months_for
 from tests.factories import camera, recorded
 
 NOW = utcnow().replace(microsecond=0)
@@ -152,9 +152,9 @@ def test_too_fresh_or_too_old_records_are_not_judged(db, factory, settings):
 
 def test_retention_by_region_and_calendar_months(settings):
     kept = settings.model_copy(update={"video_retention_months": {"": 4, "36": 8, "3604": 12}})
-    assert retention_months(settings, "360403") == 6
-    assert (retention_months(kept, "360403"), retention_months(kept, "360102")) == (12, 8)
-    assert retention_months(kept, "110101") == 4
+    assert months_for(settings, "360403") == 6
+    assert (months_for(kept, "360403"), months_for(kept, "360102")) == (12, 8)
+    assert months_for(kept, "110101") == 4
     assert months_before(dt.datetime(2026, 8, 31, tzinfo=dt.UTC), 6) == dt.datetime(
         2026, 2, 28, tzinfo=dt.UTC
     )

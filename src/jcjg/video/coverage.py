@@ -35,36 +35,13 @@ from jcjg.video import segments
 from jcjg.video.choices import CameraStatus, PlaceKind
 from jcjg.video.models import Camera
 from jcjg.video.places import Places
+from jcjg.video.retention import DEFAULT_MONTHS, months_before, months_for
 
 CLAUSE = "003 二（二）、（三）；001 4.2.1；002 第七条（九）；000 4.3.4 第 7 项"
-DEFAULT_RETENTION_MONTHS = 6
 LONGEST_DAYS = 366  # coverage_incomplete looks back at most this far, whatever its threshold
 
 
-# --- retention and times --------------------------------------------------------------------
-
-
-def retention_months(settings: Settings, region_code: str) -> int:
-    """The months recordings are kept in a region: the setting of its longest code prefix
-    (``JCJG_VIDEO_RETENTION_MONTHS``, ``""`` the default), else 6."""
-    chosen = DEFAULT_RETENTION_MONTHS
-    longest = -1
-    for prefix, months in settings.video_retention_months.items():
-        if region_code.startswith(prefix) and len(prefix) > longest:
-            chosen, longest = months, len(prefix)
-    return chosen
-
-
-def months_before(moment: dt.datetime, months: int) -> dt.datetime:
-    """``moment`` so many calendar months earlier (the day clamped to the month's end)."""
-    total = moment.year * 12 + moment.month - 1 - months
-    year, month = divmod(total, 12)
-    day = moment.day
-    while True:
-        try:
-            return moment.replace(year=year, month=month + 1, day=day)
-        except ValueError:
-            day -= 1
+# --- times ----------------------------------------------------------------------------------
 
 
 def _span(start: dt.datetime, end: dt.datetime) -> str:
@@ -154,13 +131,13 @@ def _in_window(ctx: RuleContext, settings: Settings, region_code: str, start: dt
                end: dt.datetime) -> bool:  # fmt: skip
     """Old enough for its recording to have arrived, young enough to be kept."""
     grace = dt.timedelta(minutes=float(ctx.thresholds(region_code)["grace_minutes"]))
-    kept_since = months_before(ctx.now, retention_months(settings, region_code))
+    kept_since = months_before(ctx.now, months_for(settings, region_code))
     return end + grace <= ctx.now and start >= kept_since
 
 
 def _judged(ctx: RuleContext, settings: Settings, known: _Institutions) -> Iterator[_Judged]:
     """The test and on-site records of the run that need filming and are due."""
-    longest = max([DEFAULT_RETENTION_MONTHS, *settings.video_retention_months.values()])
+    longest = max([DEFAULT_MONTHS, *settings.video_retention_months.values()])
     since = months_before(ctx.now, longest)
     places = Places.reading(ctx.db)
     t = TestRecord
