@@ -17,6 +17,7 @@ from jcjg.contracts.domain import DOMAIN as contracts
 from jcjg.core import domains as registry
 from jcjg.core.domains import Domain
 from jcjg.exchange.domain import DOMAIN as exchange
+from jcjg.experts.domain import DOMAIN as experts
 from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
@@ -53,6 +54,7 @@ DOMAINS: tuple[Domain, ...] = (
     contracts,
     archives,
     video,
+    experts,
 )
 
 

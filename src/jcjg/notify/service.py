@@ -32,6 +32,7 @@ KIND_LABELS = {
     "rectification": "整改要求",
     "escalation": "升级督办",
     "nonconformity": "不合格结果",
+    "expert": "专家评审",
 }
 
 

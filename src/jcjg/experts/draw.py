@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""jcjg-verify-draw: recompute a panel draw of the JCJG platform from its published inputs.
+
+A single file that needs only Python 3.11+ and imports nothing of the platform (copy it, read
+it, run it). The platform draws with these same functions, so what this file says is what the
+platform did; ``docs/experts.md`` spells the algorithm out for a reimplementation.
+
+Input: the draw's published inputs (the JSON the platform offers for download on the panel's
+page, ``format`` ``jcjg-panel-draw/1``)::
+
+    {"format": "jcjg-panel-draw/1", "origin": "<the log's origin>",
+     "commitment": {"index": 5, "leaf_hash": "<hex>", "entry_canonical": "<text hashed>"},
+     "request":    {"index": 6, "leaf_hash": "<hex>", "entry_canonical": "<text hashed>"},
+     "randomness": {"secret": "<hex>", "checkpoint": "<signed note>", "size": 7,
+                    "root_hash": "<hex>", "inclusion": ["<hex>", ...]},
+     "result":     {"index": 9, "leaf_hash": "<hex>", "entry_canonical": "<text hashed>"}}
+
+What it checks, each a line of its report (exit 0 when every check holds, 1 when one fails,
+2 when the input is unusable):
+
+1. each entry's leaf hash is SHA-256(0x00 || entry_canonical), its type is the expected one and
+   the three belong to the same draw;
+2. the commitment was notarised before the request (a smaller index) and is SHA-256 of the
+   revealed secret;
+3. the checkpoint's text names the log, the size and the root given, and the request leaf is
+   included in that tree (RFC 9162 inclusion proof), so the root was fixed after the request;
+4. seed = SHA-256(request leaf hash || SHA-256(secret || root)), as the result states;
+5. the selection recomputed from the request's candidates and the seed equals the result's.
+
+The checkpoint's signature is the log's: check it with ``jcjg-verify`` and the log's key (the
+tool of the ledger), or on the platform's ``/ledger`` pages. ``--expert ID`` also prints the
+pseudonym of expert ``ID`` in this draw (an expert checks that they were among the candidates).
+
+    python draw.py inputs.json          (or: jcjg-verify-draw inputs.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+FORMAT = "jcjg-panel-draw/1"
+COMMIT_TYPE = "panel_draw:commit"
+REQUEST_TYPE = "panel_draw:request"
+RESULT_TYPE = "panel_draw:result"
+
+
+class Invalid(Exception):
+    """The published inputs do not verify; the message says why."""
+
+
+# --- the algorithm (the platform draws with these) --------------------------------------------
+
+
+def pseudonym(salt: bytes, draw_code: str, expert_id: int) -> str:
+    """HMAC-SHA-256 keyed by the draw's salt over ``<draw code> NUL <expert id in decimal>``,
+    hex: an expert's name in one draw, the same nowhere else."""
+    message = draw_code.encode() + b"\x00" + str(expert_id).encode()
+    return hmac.new(salt, message, hashlib.sha256).hexdigest()
+
+
+def commitment(secret: bytes) -> str:
+    """What is notarised before the request: SHA-256 of the secret, hex."""
+    return hashlib.sha256(secret).hexdigest()
+
+
+def randomness(secret: bytes, root: bytes) -> bytes:
+    """The randomness: SHA-256(secret || root of the first checkpoint that includes the
+    request), fixed only after the request was notarised."""
+    return hashlib.sha256(secret + root).digest()
+
+
+def seed(request_leaf_hash: bytes, value: bytes) -> str:
+    """SHA-256(request leaf hash || randomness), hex."""
+    return hashlib.sha256(request_leaf_hash + value).hexdigest()
+
+
+def rank(seed_hex: str, specialty: str, name: str) -> str:
+    """A candidate's place for one specialty: SHA-256 over ``seed NUL specialty NUL pseudonym``
+    (hex text, UTF-8), hex; the smallest is drawn first."""
+    text = f"{seed_hex}\x00{specialty}\x00{name}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def select(
+    seed_hex: str,
+    requirements: Sequence[Mapping[str, Any]],
+    candidates: Iterable[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The drawn: for each requirement in the request's order (``specialty``, ``count``), the
+    ``count`` candidates who hold the specialty, were not excluded and were not drawn for an
+    earlier requirement, with the smallest ranks; fewer when fewer are eligible."""
+    pool = [c for c in candidates if not c.get("excluded")]
+    taken: set[str] = set()
+    drawn: list[dict[str, Any]] = []
+    for requirement in requirements:
+        specialty = str(requirement["specialty"])
+        eligible = [
+            c["pseudonym"]
+            for c in pool
+            if specialty in c.get("specialties", ()) and c["pseudonym"] not in taken
+        ]
+        ordered = sorted(eligible, key=lambda p: (rank(seed_hex, specialty, p), p))
+        for place, name in enumerate(ordered[: int(requirement["count"])], start=1):
+            taken.add(name)
+            drawn.append({"specialty": specialty, "place": place, "pseudonym": name})
+    return drawn
+
+
+# --- checking the published inputs -------------------------------------------------------------
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2 (as jcjg-verify does)."""
+    if not 0 <= index < size or any(len(p) != 32 for p in proof) or len(root) != 32:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
+    try:
+        raw = bytes.fromhex(str(value))
+    except ValueError as exc:
+        raise Invalid(f"{what} is not hex") from exc
+    if size is not None and len(raw) != size:
+        raise Invalid(f"{what} is not {size} bytes")
+    return raw
+
+
+def entry(part: Mapping[str, Any], entry_type: str, what: str) -> tuple[bytes, dict[str, Any]]:
+    """One notarised entry: its leaf hash checked against its canonical text; (hash, data)."""
+    text = part.get("entry_canonical")
+    if not isinstance(text, str):
+        raise Invalid(f"{what}: entry_canonical missing")
+    digest = leaf_hash(text.encode())
+    if digest != _hex(part.get("leaf_hash"), f"{what} leaf_hash"):
+        raise Invalid(f"{what}: leaf hash is not SHA-256(0x00 || entry_canonical)")
+    envelope = json.loads(text)
+    if envelope.get("entry_type") != entry_type:
+        raise Invalid(f"{what}: entry type is {envelope.get('entry_type')!r}, not {entry_type}")
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise Invalid(f"{what}: entry holds no data object")
+    return digest, data
+
+
+def _checkpoint(note: str, origin: str) -> tuple[int, bytes]:
+    """The size and root a checkpoint note's text states (its first three lines)."""
+    lines = note.split("\n")
+    if len(lines) < 3 or lines[0] != origin:
+        raise Invalid("the checkpoint does not name the log's origin")
+    try:
+        return int(lines[1]), base64.b64decode(lines[2], validate=True)
+    except ValueError as exc:
+        raise Invalid("the checkpoint's size or root is malformed") from exc
+
+
+def _randomness(inputs: Mapping[str, Any], request: Mapping[str, Any], req_hash: bytes) -> bytes:
+    """Checks 2 and 3; returns the randomness value."""
+    rnd = inputs.get("randomness") or {}
+    secret = _hex(rnd.get("secret"), "randomness secret")
+    if commitment(secret) != request.get("commitment"):
+        raise Invalid("the revealed secret does not match the commitment")
+    size, root = _checkpoint(str(rnd.get("checkpoint", "")), str(inputs.get("origin", "")))
+    if size != rnd.get("size") or root != _hex(rnd.get("root_hash"), "root_hash"):
+        raise Invalid("the checkpoint's size or root differs from the one given")
+    proof = [_hex(h, "inclusion hash") for h in rnd.get("inclusion") or []]
+    index = int(inputs["request"]["index"])
+    if not verify_inclusion(req_hash, index, size, proof, root):
+        raise Invalid("the request is not included in the checkpoint's tree")
+    return randomness(secret, root)
+
+
+def verify(inputs: Mapping[str, Any]) -> list[str]:
+    """Every check of the module's doc; returns the report's lines, raises Invalid."""
+    if inputs.get("format") != FORMAT:
+        raise Invalid(f"not a {FORMAT} document")
+    _, commit = entry(inputs["commitment"], COMMIT_TYPE, "commitment")
+    req_hash, request = entry(inputs["request"], REQUEST_TYPE, "request")
+    _, result = entry(inputs["result"], RESULT_TYPE, "result")
+    code = request.get("draw")
+    if commit.get("draw") != code or result.get("draw") != code:
+        raise Invalid("the commitment, request and result are of different draws")
+    if int(inputs["commitment"]["index"]) >= int(inputs["request"]["index"]):
+        raise Invalid("the commitment was not notarised before the request")
+    if commit.get("commitment") != request.get("commitment"):
+        raise Invalid("the request names another commitment")
+    report = [f"ok   entries hash to their leaves (draw {code})", "ok   commitment before request"]
+    value = _randomness(inputs, request, req_hash)
+    report.append("ok   secret matches commitment; request included in the checkpoint's tree")
+    seed_hex = seed(req_hash, value)
+    if result.get("request_leaf_hash") != req_hash.hex() or result.get("seed") != seed_hex:
+        raise Invalid("the result's seed is not SHA-256(request leaf || randomness)")
+    report.append(f"ok   seed {seed_hex}")
+    drawn = select(seed_hex, request.get("requirements", []), request.get("candidates", []))
+    if drawn != result.get("drawn"):
+        raise Invalid("the drawn experts differ from those recomputed from the inputs")
+    report.append(
+        f"ok   {len(drawn)} drawn, recomputed from {len(request['candidates'])} candidates"
+    )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jcjg-verify-draw", description=__doc__.split("\n")[0])
+    parser.add_argument("inputs", help="the draw's published inputs (JSON file, - for stdin)")
+    parser.add_argument("--expert", type=int, help="print this expert id's pseudonym")
+    args = parser.parse_args(argv)
+    try:
+        if args.inputs == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.inputs, encoding="utf-8") as handle:
+                text = handle.read()
+        inputs = json.loads(text)
+        if not isinstance(inputs, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        print(f"unusable input: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = verify(inputs)
+    except (Invalid, KeyError, TypeError, ValueError) as exc:
+        print(f"NOT VERIFIED: {exc}")
+        return 1
+    print("\n".join(report))
+    if args.expert is not None:
+        _, request = entry(inputs["request"], REQUEST_TYPE, "request")
+        salt = _hex(request.get("salt"), "salt", None)
+        print(f"expert {args.expert}: pseudonym {pseudonym(salt, request['draw'], args.expert)}")
+    print("VERIFIED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""A panel draw end to end: notarised commitment and request, randomness from the first
+checkpoint that includes the request, notarised result; the published inputs recomputed by the
+standalone verifier (a subprocess, importing nothing of the platform), tampered inputs refused;
+conflicting experts never drawn; a decline replaced by a new notarised draw."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from jcjg.experts import draw as algorithm
+from jcjg.experts.models import PanelDraw
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.notify.models import Notification
+from tests.experts.conftest import auth, drawn_panel, panel_body
+from tests.factories import login
+
+VERIFIER = Path(algorithm.__file__)
+
+
+def _verify(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    # -I: isolated, so nothing of the platform can be imported from the working directory
+    return subprocess.run(
+        [sys.executable, "-I", str(VERIFIER), str(path), *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_draw_is_recomputed_from_its_published_inputs(
+    client, browser_client, db, factory, pool, tmp_path
+):
+    panel = drawn_panel(client, db, factory, pool)
+    members = panel["members"]
+    assert len(members) == 3
+    assert sorted(m["specialty"] for m in members) == ["01", "01", "02"]
+    conflicted = {e.id for e in pool.conflicted.values()}
+    assert not conflicted & {m["expert_id"] for m in members}
+    draw = panel["draws"][0]
+    assert draw["commit_index"] < draw["request_index"] < draw["result_index"]
+    types = db.scalars(
+        select(LedgerLeaf.entry_type).where(
+            LedgerLeaf.leaf_index.in_(
+                [draw["commit_index"], draw["request_index"], draw["result_index"]]
+            )
+        )
+    )
+    assert sorted(types) == ["panel_draw:commit", "panel_draw:request", "panel_draw:result"]
+    # the download a person makes on the panel's page
+    login(browser_client, pool.officer.username)
+    page = browser_client.get(f"/panels/draws/{draw['id']}/inputs.json")
+    assert page.status_code == 200
+    assert "attachment" in page.headers["content-disposition"]
+    inputs = page.json()
+    request = json.loads(inputs["request"]["entry_canonical"])["data"]
+    assert "relation" in {c["excluded"] for c in request["candidates"]}
+    assert "employer" in {c["excluded"] for c in request["candidates"]}
+    assert "江西省建筑科学研究院" not in inputs["request"]["entry_canonical"]  # no relations
+    path = tmp_path / "draw.json"
+    path.write_text(page.text, encoding="utf-8")
+    expert = members[0]["expert_id"]
+    ok = _verify(path, "--expert", str(expert))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "VERIFIED" in ok.stdout
+    row = db.scalars(select(PanelDraw)).one()
+    mine = next(p for p, i in row.candidates.items() if i == expert)
+    assert f"pseudonym {mine}" in ok.stdout
+
+
+def test_tampered_inputs_are_refused(client, db, factory, pool, tmp_path):
+    panel = drawn_panel(client, db, factory, pool)
+    draw_id = panel["draws"][0]["id"]
+    inputs = client.get(
+        f"/api/v1/panel-draws/{draw_id}/inputs", headers=auth(factory, pool.officer)
+    ).json()
+    result = json.loads(inputs["result"]["entry_canonical"])
+    cases = {
+        "secret": lambda d: d["randomness"].update(secret="00" * 32),
+        "root": lambda d: d["randomness"].update(root_hash="11" * 32),
+        "request": lambda d: d["request"].update(
+            entry_canonical=d["request"]["entry_canonical"].replace(
+                '"excluded":"relation"', '"excluded":null'
+            )
+        ),
+        "drawn": lambda d: d["result"].update(
+            entry_canonical=json.dumps(
+                result | {"data": result["data"] | {"drawn": result["data"]["drawn"][::-1]}}
+            )
+        ),
+    }
+    for name, spoil in cases.items():
+        spoiled = json.loads(json.dumps(inputs))
+        spoil(spoiled)
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(spoiled), encoding="utf-8")
+        answer = _verify(path)
+        assert answer.returncode == 1, (name, answer.stdout)
+        assert "NOT VERIFIED" in answer.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("[", encoding="utf-8")
+    assert _verify(bad).returncode == 2
+
+
+def test_no_randomness_before_a_checkpoint_includes_the_request(client, db, factory, pool):
+    headers = auth(factory, pool.officer)
+    panel = client.post("/api/v1/panels", json=panel_body(pool), headers=headers).json()
+    draw = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers).json()
+    early = client.post(f"/api/v1/panel-draws/{draw['id']}/complete", headers=headers)
+    assert early.json()["status"] == "requested"
+    assert (
+        client.get(f"/api/v1/panel-draws/{draw['id']}/inputs", headers=headers).status_code == 409
+    )
+    again = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers)
+    assert again.status_code == 409  # one draw at a time
+    ledger.integrate(db)
+    db.commit()
+    done = client.post(f"/api/v1/panel-draws/{draw['id']}/complete", headers=headers)
+    assert done.json()["status"] == "completed"
+
+
+def test_a_decline_is_replaced_by_a_new_draw(client, db, factory, pool):
+    panel = drawn_panel(client, db, factory, pool)
+    headers = auth(factory, pool.officer)
+    member = next(m for m in panel["members"] if m["expert_id"] in pool.accounts)
+    expert_user = pool.accounts[member["expert_id"]]
+    told = db.scalars(select(Notification).where(Notification.user_id == expert_user.id)).all()
+    assert told and told[0].link == f"/my/reviews/{member['id']}"
+    mine = auth(factory, expert_user)
+    no = client.post(
+        f"/api/v1/panel-members/{member['id']}/answer",
+        json={"accept": False, "reason": "与被评审机构有业务往来"},
+        headers=mine,
+    )
+    assert no.status_code == 200, no.text
+    assert no.json()["status"] == "declined"
+    twice = client.post(
+        f"/api/v1/panel-members/{member['id']}/answer", json={"accept": True}, headers=mine
+    )
+    assert twice.status_code == 409
+    second = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers)
+    assert second.status_code == 201
+    ledger.integrate(db)
+    db.commit()
+    client.post(f"/api/v1/panel-draws/{second.json()['id']}/complete", headers=headers)
+    after = client.get(f"/api/v1/panels/{panel['id']}", headers=headers).json()
+    assert len(after["draws"]) == 2
+    replacement = [
+        m for m in after["members"] if m["id"] not in {x["id"] for x in panel["members"]}
+    ]
+    assert len(replacement) == 1
+    assert replacement[0]["specialty"] == member["specialty"]
+    assert replacement[0]["expert_id"] != member["expert_id"]
+    full = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers)
+    assert full.status_code == 409  # the panel is full again
