@@ -16,6 +16,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.contracts.lists import CONTRACTS
 from jcjg.core.listing import ListView
 from jcjg.exchange.lists import CLIENTS
+from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
 from jcjg.projects.lists import PROJECTS
@@ -48,6 +49,9 @@ LISTS: list[tuple[str, ListView]] = [
     ("/testing/onsite?show=records", ONSITE_RECORDS),
     ("/inbox?state=", INBOX),
     ("/video/cameras?place_kind=", CAMERAS),
+    ("/experts?available=", EXPERTS),
+    ("/panels?kind=", PANELS),
+    ("/my/reviews?status=", REVIEWS),
 ]
 IDS = [view.name for _, view in LISTS]
 

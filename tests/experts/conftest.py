@@ -58,7 +58,7 @@ def build_pool(f: Factory) -> Pool:
     officer = f.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", commit=False)
     pool = Pool(institution, officer)
     for i in range(6):
-        pool.experts.append(add_expert(f, f"ZJ-{i:03d}", specialties=("01", "02"), account=i < 3))
+        pool.experts.append(add_expert(f, f"ZJ-{i:03d}", specialties=("01", "02"), account=True))
     employed = add_expert(f, "ZJ-EMP", employer=institution.name, credit=institution.credit_code)
     related = add_expert(f, "ZJ-REL")
     f.db.add(

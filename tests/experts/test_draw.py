@@ -131,7 +131,8 @@ def test_a_decline_is_replaced_by_a_new_draw(client, db, factory, pool):
     member = next(m for m in panel["members"] if m["expert_id"] in pool.accounts)
     expert_user = pool.accounts[member["expert_id"]]
     told = db.scalars(select(Notification).where(Notification.user_id == expert_user.id)).all()
-    assert told and told[0].link == f"/my/reviews/{member['id']}"
+    assert told
+    assert told[0].link == f"/my/reviews/{member['id']}"
     mine = auth(factory, expert_user)
     no = client.post(
         f"/api/v1/panel-members/{member['id']}/answer",

@@ -23,7 +23,7 @@ Reader = Annotated[Principal, Depends(requires("expert:read"))]
 Writer = Annotated[Principal, Depends(requires("expert:write"))]
 PanelReader = Annotated[Principal, Depends(requires("panel:read"))]
 PanelWriter = Annotated[Principal, Depends(requires("panel:write"))]
-Responder = Annotated[Principal, Depends(requires("panel_member:respond"))]
+Responder = Annotated[Principal, Depends(requires("panel:respond"))]
 CONFLICTS = answers({409: (CONFLICT,)})
 
 

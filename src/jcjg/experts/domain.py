@@ -29,7 +29,7 @@ DOMAIN = Domain(
         "expert:self": "维护本人的专家信息（专业、单位、回避关系、可参加评审）",
         "panel:read": "查看专家评审组、抽取过程与评审意见",
         "panel:write": "组织评审：建立评审组、发起与补充抽取专家",
-        "panel_member:respond": "答复评审邀请、提交评审意见与评分",
+        "panel:respond": "答复评审邀请、提交评审意见与评分",
     },
     grants=by_permission(
         {
@@ -38,7 +38,7 @@ DOMAIN = Domain(
             "expert:self": (Role.EXPERT,),
             "panel:read": (*AUTHORITIES, Role.STATION, Role.AUDITOR),
             "panel:write": AUTHORITIES,
-            "panel_member:respond": (Role.EXPERT,),
+            "panel:respond": (Role.EXPERT,),
         }
     ),
     nav=(
@@ -62,7 +62,7 @@ DOMAIN = Domain(
             title="我的评审",
             href="/my/reviews",
             group="工作台",
-            permission="panel_member:respond",
+            permission="panel:respond",
             roles=_MINE,
             landing=True,
             phone=1,

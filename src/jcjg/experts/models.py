@@ -136,7 +136,7 @@ class PanelMember(ChangeLogged, IdMixin, TimestampMixin, Base):
     """An expert drawn for a panel: their answer, then their opinion and scores."""
 
     __tablename__ = "panel_member"
-    __permission_entity__: ClassVar[str] = "panel_member"
+    __permission_entity__: ClassVar[str] = "panel"
     __scope_columns__: ClassVar[dict[str, str]] = {"region": "region_code", "self": "user_id"}
     __table_args__ = (UniqueConstraint("panel_id", "expert_id"),)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from jcjg.core.forms import Id
 from jcjg.core.text import MultiLine, TextModel
@@ -101,7 +101,7 @@ class PanelIn(TextModel):
 class AnswerIn(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    accept: bool = Field(description="接受（true）或谢绝（false）")
+    accept: StrictBool = Field(description="接受（true）或谢绝（false）")
     reason: str = Field(default="", max_length=200, description="谢绝理由")
 
 
@@ -109,7 +109,7 @@ class OpinionIn(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     conclusion: Conclusion = Field(description="评审结论")
-    scores: dict[str, int] = Field(description="分项得分（每项 0–25）")
+    scores: dict[str, StrictInt] = Field(description="分项得分（每项 0–25）")
     opinion: MultiLine = Field(min_length=1, max_length=5000, description="评审意见")
 
     @field_validator("scores")
