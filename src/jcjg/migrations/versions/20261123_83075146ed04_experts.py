@@ -12,7 +12,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "83075146ed04"
 down_revision: str | None = "e32881bd1228"
 branch_labels: str | Sequence[str] | None = None
