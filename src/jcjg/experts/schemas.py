@@ -71,7 +71,7 @@ class ExpertIn(ProfileIn):
     note: MultiLine = Field(default="", max_length=2000, description="备注")
 
 
-class Requirement(BaseModel):
+class Requirement(TextModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     specialty: str = Field(pattern=SPECIALTY, description="检测专项代码")
