@@ -154,3 +154,14 @@ def test_the_expert_keeps_their_own_data_on_the_page(browser_client, db, factory
     assert "资质目录中没有检测专项" in bad.text
     assert browser_client.get("/experts").status_code == 403  # not the pool
     assert browser_client.get("/my/reviews").status_code == 200
+
+
+def test_the_office_links_an_account_by_name_not_by_number(browser_client, factory, pool):
+    login(browser_client, pool.officer.username)
+    page = browser_client.get("/experts/new")
+    assert page.status_code == 200
+    account = next(iter(pool.accounts.values()))
+    assert f"{account.display_name}（{account.username}）" in page.text
+    assert 'type="number"' not in page.text.split('name="user_id"')[0][-200:]
+    other = factory.user(Role.EXPERT, region_code="440000")  # another province's expert
+    assert other.username not in browser_client.get("/experts/new").text

@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
+from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
@@ -190,9 +192,21 @@ def _form_values(form: PostedForm) -> dict[str, Any]:
     return values
 
 
+def _expert_accounts(db: Session, principal: Principal) -> dict[str, str]:
+    """The expert-role accounts the office may link, by display name and login name."""
+    stmt = select(User).where(User.role == Role.EXPERT.value, User.is_active.is_(True))
+    rows = db.scalars(stmt.order_by(User.display_name, User.id)).all()
+    return {
+        str(u.id): f"{u.display_name}（{u.username}）"
+        for u in rows
+        if u.region_code is None or principal.covers_region(u.region_code)
+    }
+
+
 def _expert_form(
     request: Request,
     db: Session,
+    principal: Principal,
     values: dict[str, Any],
     *,
     action: str,
@@ -211,6 +225,7 @@ def _expert_form(
         "action": action,
         "admin": admin,
         "specialties": specialty_names(db),
+        "accounts": _expert_accounts(db, principal) if admin else {},
         "rows": range(RELATION_ROWS),
         **_WORDS,
     }
@@ -220,7 +235,7 @@ def _expert_form(
 @router.get("/experts/new", response_class=HTMLResponse)
 def expert_new(request: Request, db: SessionDep, principal: Writer) -> Response:
     values = {"region_code": principal.region_code or "", "available": "yes", "specialties": []}
-    return _expert_form(request, db, values, action="/experts", admin=True)
+    return _expert_form(request, db, principal, values, action="/experts", admin=True)
 
 
 @router.post("/experts", response_class=HTMLResponse)
@@ -234,7 +249,7 @@ def expert_create(
     except ValidationFailed as error:
         db.rollback()
         return _expert_form(
-            request, db, _form_values(form), action="/experts", admin=True, error=error
+            request, db, principal, _form_values(form), action="/experts", admin=True, error=error
         )
     return redirect(f"/experts/{expert.id}?done=saved")
 
@@ -271,6 +286,7 @@ def expert_edit(request: Request, db: SessionDep, principal: Writer, expert_id: 
     return _expert_form(
         request,
         db,
+        principal,
         _values_of(db, expert),
         action=f"/experts/{expert.id}/edit",
         admin=True,
@@ -292,6 +308,7 @@ def expert_update(
         return _expert_form(
             request,
             db,
+            principal,
             _form_values(form),
             action=f"/experts/{expert_id}/edit",
             admin=True,
@@ -586,6 +603,7 @@ def my_expert(
     return _expert_form(
         request,
         db,
+        principal,
         _values_of(db, expert),
         action="/my/expert",
         admin=False,
@@ -607,6 +625,7 @@ def my_expert_save(request: Request, db: SessionDep, principal: Self, form: Post
         return _expert_form(
             request,
             db,
+            principal,
             _form_values(form),
             action="/my/expert",
             admin=False,
