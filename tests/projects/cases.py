@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jcjg.auth.choices import Role
+from jcjg.auth.models import User
 from jcjg.projects.models import MemberTraining, Project, ProjectMember, SpotCheck
 from tests.factories import Factory
 from tests.generic import (
@@ -23,7 +24,6 @@ from tests.generic import (
     S,
     ScopeCase,
     W,
-    with_station_elsewhere,
 )  # fmt: skip
 from tests.sampling.cases import chain_case
 
@@ -65,6 +65,18 @@ def _spot_check(f: Factory) -> SpotCheck:
     return row
 
 
+def _outsiders(f: Factory, info: dict[str, Any]) -> list[User]:
+    """Readers of projects elsewhere: 南昌's station and city, another province, its auditor, a
+    witness of no project."""
+    return [
+        f.user(Role.STATION, region_code="360100"),
+        f.user(Role.CITY_AUTHORITY, region_code="360100"),
+        f.user(Role.PROVINCIAL_AUTHORITY, region_code="440000"),
+        f.user(Role.AUDITOR, region_code="440000"),
+        f.user(Role.WITNESS),
+    ]
+
+
 def _scoped(make: Callable[[Factory], Any]) -> ScopeCase:
     """Read directly (get_scoped): a station of 南昌 and the region outsiders do not find it; 九江's
     station does."""
@@ -77,7 +89,7 @@ def _scoped(make: Callable[[Factory], Any]) -> ScopeCase:
     return ScopeCase(
         make=build,
         url=None,
-        outsiders=with_station_elsewhere,
+        outsiders=_outsiders,
         insider=lambda f, info: f.user(Role.STATION, region_code="360400"),
     )
 
