@@ -6,6 +6,7 @@ docs/registry.md "Training, exams and certificates").
   duty at both demo projects (``untrained_on_duty``); a retake last week was failed.
 - The station's spot checks at the first demo project: the witness on duty this morning was the
   appointed one; this afternoon someone else did the witness's work (``on_duty_mismatch``).
+- Key people of the demo institutions have (generated) photos.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from jcjg.documents.photos import store_photo
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import MemberTraining, Project, SpotCheck
 from jcjg.projects.training import on_duty
+from jcjg.registry.models import Person
 
 ORGANISER = "九江市建设工程质量安全监督站"
 COURSE = "见证取样人员上岗培训：见证取样规定、样品标识与封志、平台手机端操作"
@@ -90,5 +92,11 @@ def load(db: Session, settings: Settings) -> bool:
                 checked_at=now - dt.timedelta(hours=hours),
             )
         )
+    # key people have photos (000 4.1.1 item 2): blurred except for those who check identity
+    for seed, person in enumerate(
+        db.scalars(select(Person).where(Person.key_role.is_not(None))), 20
+    ):
+        if person.photo_sha256 is None:
+            person.photo_sha256 = store_photo(settings, face_photo(seed)).sha256
     db.flush()
     return True
