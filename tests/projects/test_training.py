@@ -126,6 +126,18 @@ def test_untrained_on_duty_stays_quiet_with_valid_passes_and_off_duty(chain: Cha
     assert open_alerts(db, "untrained_on_duty") == []
 
 
+def test_a_pass_that_expires_on_duty_is_found_by_the_next_days_sweep(chain: Chain, db):
+    today = beijing_date(utcnow())
+    give_pass(db, chain.witness, "witness", valid_until=today)
+    give_pass(db, chain.sampler, "sampler", valid_until=today + dt.timedelta(days=30))
+    run_rule(db, "untrained_on_duty")
+    assert open_alerts(db, "untrained_on_duty") == []  # the last day of the certificate
+    run_rule(db, "untrained_on_duty", now=utcnow() + dt.timedelta(days=1))  # the daily sweep
+    (alert,) = open_alerts(db, "untrained_on_duty")
+    assert alert.subject_repr == f"见证人员 {chain.witness.display_name}"
+    assert alert.facts["last_valid_until"] == today.isoformat()
+
+
 def test_a_new_pass_closes_the_alert_at_once(station, chain: Chain, db):
     give_pass(db, chain.witness, "witness")
     db.commit()
