@@ -19,7 +19,7 @@ from jcjg.exchange.lists import CLIENTS
 from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
-from jcjg.projects.lists import PROJECTS
+from jcjg.projects.lists import PROJECTS, TRAININGS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
@@ -39,6 +39,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/reports?status=", REPORTS),
     ("/rectification-orders?status=", ORDERS),
     ("/projects?status=", PROJECTS),
+    ("/projects/trainings?role=", TRAININGS),
     ("/samples?status=", SAMPLES),
     ("/contracts?q=", CONTRACTS),
     ("/audit?action=create", AUDIT),

@@ -145,7 +145,8 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
     planted = {
-        *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
+        *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
+        *TESTS_PLANTED, "onsite_plan_late",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete",
     }  # fmt: skip
     assert set(summary.planted) == planted
@@ -243,7 +244,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
             rules = {
-                *PLANTED, "assignment_change_late", *TESTS_PLANTED, "onsite_plan_late",
+                *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
+        *TESTS_PLANTED, "onsite_plan_late",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every

@@ -4,11 +4,27 @@ change-logged models)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from jcjg.auth.choices import Role
-from jcjg.projects.models import Project, ProjectMember
+from jcjg.auth.models import User
+from jcjg.projects.models import MemberTraining, Project, ProjectMember, SpotCheck
 from tests.factories import Factory
-from tests.generic import AU, PU, SA, A, C, Change, Make, P, Routes, S, ScopeCase, W
+from tests.generic import (
+    AU,
+    PU,
+    SA,
+    A,
+    C,
+    Change,
+    Make,
+    P,
+    Routes,
+    S,
+    ScopeCase,
+    W,
+)  # fmt: skip
 from tests.sampling.cases import chain_case
 
 
@@ -28,11 +44,67 @@ def _bare_member(f: Factory) -> ProjectMember:
     return member
 
 
-SCOPED: dict[type, ScopeCase] = {model: chain_case(model) for model in (Project, ProjectMember)}
+def _training(f: Factory) -> MemberTraining:
+    user = f.user(Role.WITNESS, commit=False)
+    row = MemberTraining(
+        region_code="360400", user_id=user.id, role="witness", course="上岗培训",
+        start_date=dt.date(2026, 1, 1), passed=True,
+    )  # fmt: skip
+    f.db.add(row)
+    return row
+
+
+def _spot_check(f: Factory) -> SpotCheck:
+    project = f.project()
+    station = f.user(Role.STATION, region_code="360400", commit=False)
+    row = SpotCheck(
+        project_id=project.id, region_code=project.region_code, role="witness",
+        found_name="张三", is_appointed=False, checked_by=station.id,
+    )  # fmt: skip
+    f.db.add(row)
+    return row
+
+
+def _outsiders(f: Factory, info: dict[str, Any]) -> list[User]:
+    """Readers of projects elsewhere: 南昌's station and city, another province, its auditor, a
+    witness of no project."""
+    return [
+        f.user(Role.STATION, region_code="360100"),
+        f.user(Role.CITY_AUTHORITY, region_code="360100"),
+        f.user(Role.PROVINCIAL_AUTHORITY, region_code="440000"),
+        f.user(Role.AUDITOR, region_code="440000"),
+        f.user(Role.WITNESS),
+    ]
+
+
+def _scoped(make: Callable[[Factory], Any]) -> ScopeCase:
+    """Read directly (get_scoped): a station of 南昌 and the region outsiders do not find it; 九江's
+    station does."""
+
+    def build(f: Factory) -> tuple[int, dict[str, Any]]:
+        row = make(f)
+        f.db.flush()
+        return row.id, {}
+
+    return ScopeCase(
+        make=build,
+        url=None,
+        outsiders=_outsiders,
+        insider=lambda f, info: f.user(Role.STATION, region_code="360400"),
+    )
+
+
+SCOPED: dict[type, ScopeCase] = {
+    **{model: chain_case(model) for model in (Project, ProjectMember)},
+    MemberTraining: _scoped(_training),
+    SpotCheck: _scoped(_spot_check),
+}
 
 WRITES: dict[type, tuple[Make, Change]] = {
     Project: (lambda f: f.project(), lambda p: setattr(p, "name", "改名后的工程")),
     ProjectMember: (_bare_member, lambda m: setattr(m, "unit_name", "新监理单位")),
+    MemberTraining: (_training, lambda t: setattr(t, "valid_until", dt.date(2027, 1, 1))),
+    SpotCheck: (_spot_check, lambda c: setattr(c, "note", "补充说明")),
 }
 
 
@@ -45,6 +117,14 @@ ROUTES: Routes = {
     ("GET", "/projects/{project_id}/edit"): "project:update",
     ("POST", "/projects/{project_id}/edit"): "project:update",
     ("POST", "/projects/{project_id}/members"): "project:assign",
+    # witnesses' and samplers' training, their history, the stations' spot checks
+    ("GET", "/projects/trainings"): "project:read",
+    ("GET", "/projects/trainings/new"): "project:train",
+    ("POST", "/projects/trainings"): "project:train",
+    ("GET", "/projects/people/{user_id}"): "project:read",
+    ("GET", "/projects/{project_id}/spot-checks"): "project:spot_check",
+    ("POST", "/projects/{project_id}/spot-checks"): "project:spot_check",
+    ("GET", "/projects/members/{member_id}/photo"): "project:spot_check",
 }
 
 # Who holds each permission by default: the product decision, spelled out.
@@ -53,4 +133,6 @@ GRANTS: dict[str, frozenset[Role]] = {
     "project:create": frozenset({P, A, C, S}),
     "project:update": frozenset({P, A, C, S}),
     "project:assign": frozenset({P, A, C, S}),
+    "project:train": frozenset({P, A, C, S}),
+    "project:spot_check": frozenset({P, A, C, S}),
 }

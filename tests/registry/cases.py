@@ -151,6 +151,11 @@ ROUTES: Routes = {
     ("POST", "/api/v1/registry/{kind}/{row_id:int}/status"): "institution:status",
     ("POST", "/registry/{kind}/{row_id:int}/unmask"): "personal_data:unmask",
     ("GET", "/api/v1/registry/{kind}/{row_id:int}/personal-data"): "personal_data:unmask",
+    # a person's photo (blurred; clear with person_photo:view, checked in the endpoint) and
+    # training history
+    ("GET", "/registry/people/{person_id}/profile"): "institution:read",
+    ("GET", "/registry/people/{person_id}/photo"): "institution:read",
+    ("POST", "/registry/people/{person_id}/photo"): "institution:update",
 }
 
 # Who holds each permission by default: the product decision, spelled out.
@@ -159,4 +164,5 @@ GRANTS: dict[str, frozenset[Role]] = {
     "institution:create": frozenset({P, A, C}),
     "institution:update": frozenset({P, A, C, IA}),
     "institution:status": frozenset({P, A, C}),
+    "person_photo:view": frozenset({P, A, C, S, IA}),
 }

@@ -35,6 +35,7 @@ from jcjg.demo import registry as registry_demo
 from jcjg.demo import reports as reports_demo
 from jcjg.demo import sampling as sampling_demo
 from jcjg.demo import testing as testing_demo
+from jcjg.demo import training as training_demo
 from jcjg.demo import video as video_demo
 from jcjg.demo.guard import refuse_in_production
 from jcjg.ledger.service import notarise
@@ -112,6 +113,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
         created.append((demo.username, demo.role.label, password))
     db.flush()
     sampling_demo.load(db, settings, by_key)
+    training_demo.load(db, settings)
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, by_key, utcnow())

@@ -282,8 +282,13 @@ def _populate(
             course="建设工程质量检测新标准宣贯",
             organiser="江西省建设工程质量检测协会",
             start_date=dt.date(2025, 4, 12),
+            syllabus="GB 50204、JGJ/T 23 修订要点；检测数据自动采集与上传；案例分析",
             hours=16,
+            exam_score=Decimal("88.5"),
+            passed=True,
             result="合格",
+            certificate_no="JXJC-PX-2025-0412",
+            valid_until=dt.date(2028, 4, 11),
             **base,
         )
     )

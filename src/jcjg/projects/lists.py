@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.models import User
+from jcjg.core.db import utcnow
 from jcjg.core.listing import Column, ListView, label
 from jcjg.core.pagination import Key, Order
-from jcjg.projects.choices import ProjectStatus
-from jcjg.projects.models import Project
+from jcjg.core.workdays import beijing_date
+from jcjg.projects.choices import MemberRole, ProjectStatus
+from jcjg.projects.models import MemberTraining, Project
 from jcjg.regions import service as regions
 
 # the newest first
@@ -52,4 +57,65 @@ PROJECTS = ListView(
     ),
     order=PROJECT_ORDER,
     cells=_cells,
+)
+
+
+# --- witnesses' and samplers' trainings ----------------------------------------------------------
+
+TRAINING_ORDER = Order(
+    (
+        Key(MemberTraining.start_date, lambda r: r.start_date),
+        Key(MemberTraining.id, lambda r: r.id),
+    ),
+    (dt.date(2000, 1, 1), 0),
+)
+
+
+def training_state(row: MemberTraining, today: dt.date) -> str:
+    """合格且有效 / 合格已过期 / 未通过考核 / 未考核, as the list filters them."""
+    if row.passed is None:
+        return "未考核"
+    if not row.passed:
+        return "未通过考核"
+    return "合格且有效" if row.passes_on(today) else "合格已过期"
+
+
+def _training_cells(db: Session, rows: Sequence[MemberTraining]) -> list[list[str]]:
+    ids = {r.user_id for r in rows}
+    names = dict(db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+    today = beijing_date(utcnow())
+    return [
+        [
+            names.get(r.user_id, ""),
+            label(MemberRole, r.role),
+            r.course,
+            r.organiser or "",
+            r.start_date.isoformat(),
+            str(r.hours),
+            "" if r.exam_score is None else str(r.exam_score),
+            training_state(r, today),
+            r.certificate_no or "",
+            r.valid_until.isoformat() if r.valid_until else "长期",
+        ]
+        for r in rows
+    ]
+
+
+TRAININGS = ListView(
+    name="member_training",
+    title="见证取样人员培训考核",
+    columns=(
+        Column("person", "姓名"),
+        Column("role", "岗位", MemberTraining.role),
+        Column("course", "培训内容", MemberTraining.course),
+        Column("organiser", "培训机构", MemberTraining.organiser),
+        Column("start_date", "培训日期", MemberTraining.start_date),
+        Column("hours", "学时", MemberTraining.hours),
+        Column("exam_score", "考核成绩", MemberTraining.exam_score),
+        Column("state", "考核结果"),
+        Column("certificate_no", "证书编号", MemberTraining.certificate_no),
+        Column("valid_until", "有效期至", MemberTraining.valid_until),
+    ),
+    order=TRAINING_ORDER,
+    cells=_training_cells,
 )

@@ -5,11 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+from jcjg.registry.models import TrainingFields
 
 
 class Project(ChangeLogged, IdMixin, TimestampMixin, Base):
@@ -83,3 +94,54 @@ class ProjectMember(ChangeLogged, IdMixin, TimestampMixin, Base):
 
     def facts(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "starts_on": self.starts_on.isoformat()}
+
+
+class MemberTraining(TrainingFields, ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A witness's or sampler's training session and exam (上岗培训考核, 003 IV(3): witnesses and
+    samplers are trained and examined before they take up duty), with the certificate it gave.
+
+    The person is the account (``user_id``) the station assigns to projects; the station of the
+    region records it (or receives it), so the row is scoped by region and the person reads his
+    own. The columns are the registry's ``TrainingFields``, as for institution staff."""
+
+    __tablename__ = "member_training"
+    __permission_entity__: ClassVar[str] = "project"
+    __scope_columns__: ClassVar[dict[str, str]] = {"region": "region_code", "self": "user_id"}
+
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # MemberRole the exam qualifies for
+
+    def audit_repr(self) -> str:
+        return f"{self.course} ({self.start_date.isoformat()})"
+
+
+class SpotCheck(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A station's spot check of who is on duty at a project (现场抽查履职情况, 003 IV(3)): the
+    person found doing a witness's or sampler's work is, or is not, the appointed one. Recorded
+    on a phone at the site with a photo and the phone's position; a mismatch raises the rule
+    ``on_duty_mismatch``."""
+
+    __tablename__ = "spot_check"
+    __permission_entity__: ClassVar[str] = "project"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "project": "project_id",
+    }
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # MemberRole checked
+    # the appointed member on duty that day (None: nobody was appointed)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("project_member.id"), default=None)
+    found_name: Mapped[str] = mapped_column(String(64))  # who was found doing the work
+    is_appointed: Mapped[bool] = mapped_column(Boolean)
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    latitude: Mapped[float | None] = mapped_column(Float, default=None)
+    longitude: Mapped[float | None] = mapped_column(Float, default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    checked_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def audit_repr(self) -> str:
+        return f"{self.found_name} ({self.checked_at:%Y-%m-%d})"

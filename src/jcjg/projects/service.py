@@ -29,6 +29,7 @@ from jcjg.core.text import MultiLine, TextModel
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
+from jcjg.projects.training import require_pass
 from jcjg.regions import service as regions
 from jcjg.registry.codes import id_number_problem
 
@@ -224,7 +225,8 @@ def add_member(
 ) -> ProjectMember:
     """Assign a witness or sampler (003 IV(3)). The first of each role is the initial one; a
     later one is a change, which must be reported 3 working days ahead (rule
-    ``assignment_change_late``). The account is granted the project."""
+    ``assignment_change_late``). The account is granted the project. A person without a valid
+    training pass for the role on ``starts_on`` is refused (``training.require_pass``)."""
     project = get_scoped(db, Project, project_id, principal, "assign")
     try:
         data = MemberIn.model_validate(raw)
@@ -241,6 +243,7 @@ def add_member(
                 )
             ]
         )
+    require_pass(db, user=user, role=data.role, day=data.starts_on)
     earlier = db.scalar(
         select(func.count())
         .select_from(ProjectMember)

@@ -11,7 +11,7 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry import evidence, messages, models, pages, rules, specs
+from jcjg.registry import evidence, messages, models, pages, photos, rules, specs
 
 
 def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
@@ -41,12 +41,13 @@ DOMAIN = Domain(
     title="检测机构登记",
     models=(models,),
     # the registry's own pages first: they are more specific than the generic /registry/{kind}
-    routers=(pages.router, generic_views.pages, generic_views.api),
+    routers=(pages.router, photos.router, generic_views.pages, generic_views.api),
     permissions={
         "institution:read": "查看检测机构及其人员、设备、场所、资质",
         "institution:create": "登记检测机构",
         "institution:update": "维护检测机构信息（人员、设备、场所、能力、证书、签字人）",
         "institution:status": "暂停、撤销或恢复检测机构",
+        "person_photo:view": "查看人员清晰照片（核对身份，留痕）",
     },
     grants=by_permission(
         {
@@ -54,6 +55,7 @@ DOMAIN = Domain(
             "institution:create": AUTHORITIES,
             "institution:update": (*AUTHORITIES, Role.INSTITUTION_ADMIN),
             "institution:status": AUTHORITIES,
+            "person_photo:view": (*AUTHORITIES, Role.STATION, Role.INSTITUTION_ADMIN),
         }
     ),
     nav=(

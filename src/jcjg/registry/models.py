@@ -104,6 +104,9 @@ class Person(InstitutionRow, Base):
     lab_id: Mapped[int | None] = mapped_column(ForeignKey("lab.id"), default=None)
     employed_from: Mapped[dt.date | None] = mapped_column(Date, default=None)
     employed_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The person's photo in the blob store (4.1.1 item 2: key people have one); shown blurred
+    # except to those who check identity, each clear view audited (registry.photos).
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
     specialties: Mapped[list[Specialty]] = relationship(secondary=person_specialty, lazy="selectin")
 
@@ -129,18 +132,39 @@ class Person(InstitutionRow, Base):
         return ids
 
 
-class Training(InstitutionRow, Base):
-    """An inspector's training record (4.2.4)."""
+class TrainingFields:
+    """The columns of one person's training session and its exam (培训与考核, 000 4.2.4; 003 IV(3)):
+    what was taught (course, syllabus, hours), by whom, the exam's score and whether it was
+    passed, and the certificate it gave with its expiry. Institution staff (``Training``) and
+    the witnesses and samplers of the party units (``projects.models.MemberTraining``) keep the
+    same fields, so one reading (``passes_on``) serves both."""
+
+    course: Mapped[str] = mapped_column(String(200))
+    syllabus: Mapped[str | None] = mapped_column(Text, default=None)  # 培训大纲
+    organiser: Mapped[str | None] = mapped_column(String(100), default=None)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    hours: Mapped[int] = mapped_column(Integer, default=0)
+    exam_score: Mapped[Decimal | None] = mapped_column(Numeric(5, 1), default=None)
+    passed: Mapped[bool | None] = mapped_column(Boolean, default=None)  # None: no exam
+    result: Mapped[str | None] = mapped_column(String(64), default=None)
+    certificate_no: Mapped[str | None] = mapped_column(String(64), default=None)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date, default=None)  # None: no expiry
+
+    def passes_on(self, day: dt.date) -> bool:
+        """A valid pass on ``day``: the exam passed, taken by then, its certificate not expired."""
+        return (
+            self.passed is True
+            and self.start_date <= day
+            and (self.valid_until is None or day <= self.valid_until)
+        )
+
+
+class Training(TrainingFields, InstitutionRow, Base):
+    """An inspector's training session and exam, with the certificate it gave (4.2.4)."""
 
     __tablename__ = "training"
 
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
-    course: Mapped[str] = mapped_column(String(200))
-    organiser: Mapped[str | None] = mapped_column(String(100), default=None)
-    start_date: Mapped[dt.date] = mapped_column(Date)
-    hours: Mapped[int] = mapped_column(Integer, default=0)
-    result: Mapped[str | None] = mapped_column(String(64), default=None)
-    certificate_no: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class CapabilityAssessment(InstitutionRow, Base):
@@ -152,8 +176,10 @@ class CapabilityAssessment(InstitutionRow, Base):
     specialty_id: Mapped[int] = mapped_column(ForeignKey("specialty.id"))
     assessed_on: Mapped[dt.date] = mapped_column(Date)
     method: Mapped[str] = mapped_column(String(100))
+    score: Mapped[Decimal | None] = mapped_column(Numeric(5, 1), default=None)
     result: Mapped[str] = mapped_column(String(16))  # AssessmentResult value
     assessor: Mapped[str | None] = mapped_column(String(64), default=None)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date, default=None)
 
 
 class Assignment(InstitutionRow, Base):

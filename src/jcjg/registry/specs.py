@@ -153,18 +153,25 @@ PERSON = EntitySpec(
 TRAINING = EntitySpec(
     kind="trainings",
     model=m.Training,
-    label="培训记录",
-    searchable=("course", "organiser"),
+    label="培训考核",
+    searchable=("course", "organiser", "certificate_no"),
     order_by="start_date",
-    description="检测人员培训信息（000 4.2.4）。",
+    description=(
+        "检测人员的培训与考核（000 4.2.4）：培训内容、大纲、学时，考核成绩与是否合格，"
+        "取得的证书及其有效期。"
+    ),
     fields=(
         F("person_id", "人员", REF, ref="person", required=True, in_list=True),
         F("course", "培训内容", required=True, max_length=200, in_list=True),
+        F("syllabus", "培训大纲", LONGTEXT, max_length=4000),
         F("organiser", "培训机构", max_length=100, in_list=True),
         F("start_date", "培训日期", DATE, required=True, in_list=True),
         F("hours", "学时", INT, minimum=0, maximum=2000),
-        F("result", "结果", max_length=64, in_list=True),
-        F("certificate_no", "培训证书号", max_length=64),
+        F("exam_score", "考核成绩", DECIMAL, minimum=0, maximum=100, in_list=True),
+        F("passed", "考核合格", BOOL, in_list=True),
+        F("result", "结果说明", max_length=64),
+        F("certificate_no", "培训证书号", max_length=64, in_list=True),
+        F("valid_until", "证书有效期至", DATE, in_list=True, help="长期有效留空"),
     ),
 )
 
@@ -174,14 +181,16 @@ ASSESSMENT = EntitySpec(
     label="能力考核",
     searchable=("method", "assessor"),
     order_by="assessed_on",
-    description="检测人员能力信息（000 4.2.4）。",
+    description="检测人员能力信息（000 4.2.4）：按检测专项的考核、成绩、结论与有效期。",
     fields=(
         F("person_id", "人员", REF, ref="person", required=True, in_list=True),
         F("specialty_id", "检测专项", REF, ref="specialty", required=True, in_list=True),
         F("assessed_on", "考核日期", DATE, required=True, in_list=True),
         F("method", "考核方式", required=True, max_length=100, help="如：盲样考核、现场操作"),
+        F("score", "考核成绩", DECIMAL, minimum=0, maximum=100),
         F("result", "结果", CHOICE, choices=AssessmentResult, required=True, in_list=True),
         F("assessor", "考核人", max_length=64),
+        F("valid_until", "有效期至", DATE, in_list=True),
     ),
 )
 

@@ -23,7 +23,10 @@ they happen on real sites:
 - ``seal_invalid``: someone with database access edits a sealed sample's photo hash afterwards
   (:func:`tamper`, run on the database after the day, as an insider would);
 - ``assignment_change_late``: on the first day, the station records a new sampler starting
-  tomorrow.
+  tomorrow;
+- ``untrained_on_duty`` and ``on_duty_mismatch``: on a violating project the sampler's training
+  certificate ran out yesterday, and the station's spot check on the first day finds the
+  stand-in doing the witness's work (:mod:`jcjg.demo.simulator.training`).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
 from jcjg.demo.sampling import face_photo, specimen_photo
+from jcjg.demo.simulator import training as sim_training
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
@@ -140,6 +144,8 @@ class SimProject:
     codes: list[str]
     commission_seq: int  # of the project's latest commission
     violator: bool
+    witness_name: str = ""
+    stand_in_name: str = ""
     plant_next: int = 0  # violating samples take the rules of PLANTED in turn
     # the lab's annual commission numbering, shared by the projects it tests for
     lab_seq: list[int] = field(default_factory=lambda: [0])
@@ -268,6 +274,7 @@ def prepare(
                 ("sampler2", Role.SAMPLER),
             )
         }
+        sim_training.passes(db, station, people, today)
         if not projects.members(db, project.id):
             for kind, role in (("witness", "witness"), ("sampler", "sampler")):
                 projects.add_member(
@@ -316,6 +323,9 @@ def prepare(
             ),
             default=0,
         )
+        violator = rng.random() < violations
+        if violator:
+            sim_training.expire(db, people["sampler"], project.id, today)
         out.append(
             SimProject(
                 id=project.id,
@@ -331,7 +341,9 @@ def prepare(
                 replacement=people["sampler2"].username,
                 codes=unused,
                 commission_seq=seq,
-                violator=rng.random() < violations,
+                violator=violator,
+                witness_name=people["witness"].display_name,
+                stand_in_name=standin.display_name,
                 plant_next=3 * n,
                 lab_seq=lab_counters.setdefault(lab, [seq]),
             )
@@ -408,6 +420,8 @@ def phone_day(
                 result.actions["更换人员"] += 1
             except (RuntimeError, httpx.HTTPError) as error:
                 result.failures.append(str(error))
+        if day == 0:
+            _spot_check(project, url, result)
         for _ in range(rng.randint(2, 4)):
             if not project.codes:
                 break
@@ -494,6 +508,29 @@ def phone_day(
                 result.tamper.append(code)
             result.sealed.append(Sealed(code, seed, planted, material, spec))
     return result
+
+
+def _spot_check(project: SimProject, url: str, result: DayResult) -> None:
+    """The station's spot check on the first day: on a violating project it finds the stand-in
+    doing the witness's work (``on_duty_mismatch``), whose sampler's certificate ran out while
+    on duty (``untrained_on_duty``, set by :func:`prepare`); elsewhere the appointed witness."""
+    found = project.stand_in_name if project.violator else project.witness_name
+    try:
+        with closing(project.station.client(url)) as station:
+            response = sim_training.spot_check(
+                station,
+                project.id,
+                found,
+                not project.violator,
+                (project.latitude, project.longitude),
+            )
+        _check(response, "现场抽查")
+        result.actions["现场抽查"] += 1
+        if project.violator:
+            result.planted["on_duty_mismatch"] += 1
+            result.planted["untrained_on_duty"] += 1
+    except (RuntimeError, httpx.HTTPError) as error:
+        result.failures.append(str(error))
 
 
 def commission_number(project: SimProject) -> str:
