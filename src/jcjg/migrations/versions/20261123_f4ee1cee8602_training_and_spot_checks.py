@@ -3,7 +3,7 @@ capability_assessment), witnesses' and samplers' training (member_training), sta
 of who is on duty (spot_check), people's photos (person.photo_sha256)
 
 Revision ID: f4ee1cee8602
-Revises: e32881bd1228
+Revises: 83075146ed04
 Create Date: 2026-11-23 11:18:06.224102
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import jcjg.core.db
 
 revision: str = "f4ee1cee8602"
-down_revision: str | None = "e32881bd1228"
+down_revision: str | None = "83075146ed04"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
