@@ -226,3 +226,104 @@ def test_without_a_registered_photo_nothing_is_claimed_and_nothing_fires(chain: 
     row = _checks(chain, sample)["sample:register"]
     assert (row.result, row.distance, row.threshold) == ("not_checked", None, None)
     assert _alerts(chain) == {}
+
+
+# --- pages: the result shown, the photos of people masked, unmasked reads audited ---------------
+
+HTML = {"accept": "text/html"}
+
+
+def test_the_phone_shows_the_sampler_the_result(browser_client, chain: Chain):
+    from jcjg.core.db import utcnow
+    from tests.factories import login, page_csrf
+
+    _enrol(chain, "sampler", collins())
+    chain.db.commit()
+    http = login(browser_client, chain.sampler.username)
+    path = f"/m/projects/{chain.project.id}"
+    token = page_csrf(http, path)
+    answers = {}
+    for name, live in (("self", collins(3)), ("other", hopper())):
+        answers[name] = http.post(
+            f"{path}/samples",
+            data={
+                "csrf_token": token,
+                "sample_code": chain.next_code(),
+                "material": "混凝土试块",
+                "specimen_count": "3",
+                "prepared_at": utcnow().astimezone(chain.settings.tz).strftime("%Y-%m-%dT%H:%M"),
+                "latitude": "29.7112",
+                "longitude": "116.0021",
+            },
+            files={
+                "photo_sample": ("s.jpg", photo(71), "image/jpeg"),
+                "photo_tag": ("t.jpg", photo(571), "image/jpeg"),
+                "photo_sampler": ("me.jpg", live, "image/jpeg"),
+            },
+            headers=HTML,
+        )
+        assert answers[name].status_code == 200, answers[name].text[-1500:]
+    assert 'data-testid="identity-result">核验通过' in answers["self"].text
+    assert "人脸距离 0." in answers["self"].text
+    assert 'data-testid="identity-result">核验未通过' in answers["other"].text
+    assert "已预警监督站" in answers["other"].text
+
+
+def test_person_photos_are_masked_and_each_unmasked_read_audited(browser_client, chain, factory):
+    from jcjg.audit.models import AuditLog
+    from jcjg.auth.choices import Role
+    from tests.factories import login
+
+    _enrol(chain, "sampler", collins())
+    sample = _register(chain, hopper(), seed=72)
+    check = _checks(chain, sample)["sample:register"]
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400", commit=False)
+    lab = factory.user(Role.INSTITUTION_STAFF, commit=False)
+    chain.db.commit()
+
+    login(browser_client, chain.sampler.username)
+    page = browser_client.get(f"/samples/{sample.sample_code}", headers=HTML)
+    assert page.status_code == 200
+    assert 'data-testid="identity-result">核验未通过' in page.text
+    assert f"人脸距离 {check.distance:.3f}（阈值 0.6）" in page.text
+    assert "/photos/sampler" not in page.text  # masked, and no way to unmask
+    assert "取样人员照片（个人信息，已隐藏）" in page.text
+    for role in ("sampler", "reference"):
+        denied = browser_client.get(
+            f"/samples/{sample.sample_code}/photos/{role}?check={check.id}", headers=HTML
+        )
+        assert denied.status_code == 403
+    assert browser_client.get(f"/samples/{sample.sample_code}/photos/sample").status_code == 200
+
+    browser_client.cookies.clear()
+    login(browser_client, city.username)
+    page = browser_client.get(f"/samples/{sample.sample_code}", headers=HTML)
+    assert "查看原图（留痕）" in page.text
+    assert f"/photos/reference?check={check.id}" in page.text
+    before = chain.db.query(AuditLog).filter_by(action="unmask").count()
+    live = browser_client.get(f"/samples/{sample.sample_code}/photos/sampler")
+    assert live.status_code == 200
+    assert live.content == hopper()
+    assert live.headers["cache-control"] == "private, no-store"
+    enrolled = browser_client.get(
+        f"/samples/{sample.sample_code}/photos/reference?check={check.id}"
+    )
+    assert enrolled.status_code == 200
+    assert enrolled.content == collins()
+    chain.db.expire_all()
+    rows = chain.db.query(AuditLog).filter_by(action="unmask").order_by(AuditLog.id).all()
+    assert len(rows) == before + 2
+    assert [r.detail for r in rows[-2:]] == ["查看取样人员照片原图", "查看登记人员照片原图"]
+    # another sample's check, a check that does not exist, a huge id: not found
+    other = _register(chain, collins(1), seed=73)
+    chain.db.commit()
+    for bad in (str(_checks(chain, other)["sample:register"].id), "999999", "9" * 30, "x"):
+        answer = browser_client.get(f"/samples/{sample.sample_code}/photos/reference?check={bad}")
+        assert answer.status_code in (400, 404, 422), bad
+    # a lab of no concern to the project sees no sample at all
+    browser_client.cookies.clear()
+    login(browser_client, lab.username)
+    assert browser_client.get(f"/samples/{sample.sample_code}/photos/sampler").status_code in (
+        403,
+        404,
+    )
