@@ -41,15 +41,14 @@ def _register(page, url: str, project_id: int, code: str, seed: int, face: bytes
     return page.locator("[data-testid=identity-result]").inner_text()
 
 
-def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_path):
-    out = shots(tmp_path)
-    f = live_server.factory
+def _project(f) -> tuple[int, str, str, str]:
+    """A project whose sampler is registered with a portrait; its id, two codes, the photo."""
     db = f.db
     project = f.project(region_code="360402", name="九江人脸核验测试工程")
     sampler = f.user(Role.SAMPLER, project_ids=(project.id,), username="sampler_face", commit=False)
     witness = f.user(Role.WITNESS, project_ids=(project.id,), commit=False)
     station = f.user(Role.STATION, region_code="360400", commit=False)
-    city = f.user(Role.CITY_AUTHORITY, region_code="360400", username="city_face", commit=False)
+    f.user(Role.CITY_AUTHORITY, region_code="360400", username="city_face", commit=False)
     assign(db, project, sampler=sampler, witness=witness)
     enrolled = blob_store(f.settings).put(collins())  # the photo the station registered
     for member in db.scalars(select(ProjectMember).where(ProjectMember.project_id == project.id)):
@@ -61,17 +60,11 @@ def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_
     own, other = (c.code for c in service.batch_codes(db, batch.id)[:2])
     project_id = project.id
     db.rollback()  # end the read: SQLite lets one writer at a time
-    url = live_server.url
+    return project_id, own, other, enrolled
 
-    context, page = phone(browser, url, "sampler_face")
-    assert _register(page, url, project_id, own, 81, collins(4)) == "核验通过"
-    assert "人脸距离 0." in page.locator("[data-testid=identity-distance]").inner_text()
-    page.screenshot(path=str(out / "identity-phone-passed.png"), full_page=True)
-    assert _register(page, url, project_id, other, 82, hopper()) == "核验未通过"
-    assert "已预警监督站" in page.locator("dl.facts").inner_text()
-    page.screenshot(path=str(out / "identity-phone-failed.png"), full_page=True)
-    context.close()
 
+def _stored(db, own: str, other: str, enrolled: str) -> str:
+    """What the platform stored of the two checks; the failed one's distance as shown."""
     checks = {
         code: db.scalars(
             select(IdentityCheck)
@@ -82,21 +75,41 @@ def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_
     }
     passed, failed = checks[own], checks[other]
     assert (passed.result, passed.method, passed.threshold) == ("passed", "dlib-resnet-v1", 0.6)
-    assert passed.distance is not None and passed.distance < 0.3
+    assert passed.distance is not None
+    assert passed.distance < 0.3
     assert passed.reference_photo_sha256 == enrolled
     assert failed.result == "failed"
-    assert failed.distance is not None and failed.distance > 0.6
+    assert failed.distance is not None
+    assert failed.distance > 0.6
     alerts = db.scalars(select(Alert).where(Alert.rule_id == "identity_mismatch")).all()
     assert [(a.subject_id, a.status) for a in alerts] == [(other, "open")]
     shown = f"{failed.distance:.3f}"
     db.rollback()  # end the read (the rows are not touched again: that would start another)
+    return shown
+
+
+def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_path):
+    out = shots(tmp_path)
+    project_id, own, other, enrolled = _project(live_server.factory)
+    url = live_server.url
+
+    context, page = phone(browser, url, "sampler_face")
+    assert _register(page, url, project_id, own, 81, collins(4)) == "核验通过"
+    assert "人脸距离 0." in page.locator("[data-testid=identity-distance]").inner_text()
+    page.screenshot(path=str(out / "identity-phone-passed.png"), full_page=True)
+    assert _register(page, url, project_id, other, 82, hopper()) == "核验未通过"
+    assert "已预警监督站" in page.locator("dl.facts").inner_text()
+    page.screenshot(path=str(out / "identity-phone-failed.png"), full_page=True)
+    context.close()
+    shown = _stored(live_server.factory.db, own, other, enrolled)
 
     context, page = pc(browser, url, "city_face")
     page.goto(f"{url}/samples/{other}")
     results = page.locator("[data-testid=identity-result]").all_inner_texts()
     assert results == ["核验未通过"]
     distance = page.locator("[data-testid=identity-distance]").inner_text()
-    assert shown in distance and "阈值 0.6" in distance
+    assert shown in distance
+    assert "阈值 0.6" in distance
     masked = page.locator("[data-testid=masked-photo]")
     assert masked.count() == 1  # the sampler's face is not on the page until asked for
     assert "查看原图（留痕）" in masked.inner_text()
