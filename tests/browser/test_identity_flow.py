@@ -46,7 +46,7 @@ def _project(f) -> tuple[int, str, str, str]:
     db = f.db
     project = f.project(region_code="360402", name="九江人脸核验测试工程")
     sampler = f.user(Role.SAMPLER, project_ids=(project.id,), username="sampler_face", commit=False)
-    witness = f.user(Role.WITNESS, project_ids=(project.id,), commit=False)
+    witness = f.user(Role.WITNESS, project_ids=(project.id,), username="witness_face", commit=False)
     station = f.user(Role.STATION, region_code="360400", commit=False)
     f.user(Role.CITY_AUTHORITY, region_code="360400", username="city_face", commit=False)
     assign(db, project, sampler=sampler, witness=witness)
@@ -69,11 +69,17 @@ def _stored(db, own: str, other: str, enrolled: str) -> str:
         code: db.scalars(
             select(IdentityCheck)
             .join(Sample, Sample.id == IdentityCheck.sample_id)
-            .where(Sample.sample_code == code)
+            .where(Sample.sample_code == code, IdentityCheck.action == "sample:register")
         ).one()
         for code in (own, other)
     }
     passed, failed = checks[own], checks[other]
+    sealed = db.scalars(
+        select(IdentityCheck).where(
+            IdentityCheck.sample_id == passed.sample_id, IdentityCheck.action == "sample:seal"
+        )
+    ).one()
+    assert sealed.result == "passed"
     assert (passed.result, passed.method, passed.threshold) == ("passed", "dlib-resnet-v1", 0.6)
     assert passed.distance is not None
     assert passed.distance < 0.3
@@ -88,6 +94,24 @@ def _stored(db, own: str, other: str, enrolled: str) -> str:
     return shown
 
 
+def _witness_seals(page, url: str, code: str) -> str:
+    """The witness enrols a seal key and seals ``code`` with a photo of the registered face;
+    what the page says of the identity check."""
+    page.goto(url + "/m/keys")
+    wait_for(page, "document.querySelector('[data-testid=key-state]').dataset.ready === '0'")
+    page.click("[data-testid=enrol]")
+    page.wait_for_selector("[data-testid=seal-out].ok", timeout=10_000)
+    page.goto(f"{url}/m/samples/{code}/seal")
+    wait_for(page, "document.querySelector('input[name=latitude]').value !== ''", timeout=10_000)
+    camera = page.locator("input[name=photo_witness]")
+    assert camera.get_attribute("capture") == "user"
+    page.set_input_files("input[name=photo_seal]", upload("seal.jpg", photo(99)))
+    camera.set_input_files(upload("w.jpg", collins(7)))
+    page.click("[data-testid=seal-submit]")
+    page.wait_for_selector("[data-testid=seal-out].ok", timeout=15_000)
+    return page.locator("[data-testid=identity-result]").inner_text()
+
+
 def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_path):
     out = shots(tmp_path)
     project_id, own, other, enrolled = _project(live_server.factory)
@@ -100,6 +124,10 @@ def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_
     assert _register(page, url, project_id, other, 82, hopper()) == "核验未通过"
     assert "已预警监督站" in page.locator("dl.facts").inner_text()
     page.screenshot(path=str(out / "identity-phone-failed.png"), full_page=True)
+    context.close()
+    context, page = phone(browser, url, "witness_face")
+    assert _witness_seals(page, url, own) == "核验通过"
+    page.screenshot(path=str(out / "identity-phone-sealed.png"), full_page=True)
     context.close()
     shown = _stored(live_server.factory.db, own, other, enrolled)
 
