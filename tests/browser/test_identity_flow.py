@@ -63,8 +63,9 @@ def _project(f) -> tuple[int, str, str, str]:
     return project_id, own, other, enrolled
 
 
-def _stored(db, own: str, other: str, enrolled: str) -> str:
-    """What the platform stored of the two checks; the failed one's distance as shown."""
+def _stored(db, own: str, other: str, enrolled: str) -> tuple[str, int]:
+    """What the platform stored of the checks; the failed one's distance as shown, and the
+    alert it raised."""
     checks = {
         code: db.scalars(
             select(IdentityCheck)
@@ -90,8 +91,9 @@ def _stored(db, own: str, other: str, enrolled: str) -> str:
     alerts = db.scalars(select(Alert).where(Alert.rule_id == "identity_mismatch")).all()
     assert [(a.subject_id, a.status) for a in alerts] == [(other, "open")]
     shown = f"{failed.distance:.3f}"
+    alert_id = alerts[0].id
     db.rollback()  # end the read (the rows are not touched again: that would start another)
-    return shown
+    return shown, alert_id
 
 
 def _witness_seals(page, url: str, code: str) -> str:
@@ -129,7 +131,7 @@ def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_
     assert _witness_seals(page, url, own) == "核验通过"
     page.screenshot(path=str(out / "identity-phone-sealed.png"), full_page=True)
     context.close()
-    shown = _stored(live_server.factory.db, own, other, enrolled)
+    shown, alert_id = _stored(live_server.factory.db, own, other, enrolled)
 
     context, page = pc(browser, url, "city_face")
     page.goto(f"{url}/samples/{other}")
@@ -142,6 +144,12 @@ def test_the_live_photo_taken_on_the_phone_is_checked(live_server, browser, tmp_
     assert masked.count() == 1  # the sampler's face is not on the page until asked for
     assert "查看原图（留痕）" in masked.inner_text()
     page.screenshot(path=str(out / "identity-pc-detail.png"), full_page=True)
+    page.goto(f"{url}/alerts/{alert_id}")
+    alert = page.locator("main").inner_text()
+    assert "人脸核验未通过" in alert
+    assert shown in alert
+    assert "取样登记（取样人员）" in alert
+    page.screenshot(path=str(out / "identity-pc-alert.png"), full_page=True)
     context.close()
     context, page = phone(browser, url, "city_face")
     page.goto(f"{url}/samples/{other}")
