@@ -117,6 +117,12 @@ def test_model_files_are_those_of_the_public_domain_models():
     assert (folder / "dlib_face_recognition_resnet_model_v1.dat").stat().st_size > 20_000_000
 
 
+def test_without_the_models_package_it_says_so(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(identity.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(identity.NoFaceModels, match="face_recognition_models 未安装"):
+        identity.models_dir()
+
+
 # --- the threshold by region -------------------------------------------------------------------
 
 
