@@ -166,9 +166,12 @@ class Settings(BaseSettings):
     # Sampling (003 I, 001 7.1.2): photo size limit on the phone pages and the exchange.
     sampling_photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # How long a seal statement prepared for signing stays valid, and the identity checker
-    # (``module:attribute`` of a FaceMatcher; empty: live photos are kept, "not checked").
+    # (``module:attribute`` of a FaceMatcher; empty: dlib's face comparison, offline) with its
+    # largest euclidean distance still taken for the same person, by region code prefix (the
+    # longest matching prefix wins; 0.6 by default, docs/sampling.md says why).
     sampling_seal_window_seconds: int = Field(default=600, ge=30)
     identity_matcher: str = ""
+    identity_threshold: dict[str, float] = Field(default_factory=dict)
 
     # whether JCJG_BASE_URL was given (the ledger's default origin follows only a given one)
     _base_url_given: bool = PrivateAttr(default=False)
@@ -202,6 +205,13 @@ class Settings(BaseSettings):
         short = {k: v for k, v in self.video_retention_months.items() if v < 3}
         if short:
             raise ValueError(f"JCJG_VIDEO_RETENTION_MONTHS 不得少于 3 个月（001 4.2.1.3）: {short}")
+        return self
+
+    @model_validator(mode="after")
+    def _identity_threshold_range(self) -> Settings:
+        wrong = {k: v for k, v in self.identity_threshold.items() if not 0 < v <= 2}
+        if wrong:
+            raise ValueError(f"JCJG_IDENTITY_THRESHOLD 应在 0 与 2 之间（欧氏距离）: {wrong}")
         return self
 
     @property

@@ -85,7 +85,12 @@ class Chain:
         )
 
     def statement(
-        self, sample: Sample, *, at: dt.datetime, position: tuple[float, float] | None = None
+        self,
+        sample: Sample,
+        *,
+        at: dt.datetime,
+        position: tuple[float, float] | None = None,
+        witness_photo: bytes | None = None,
     ) -> bytes:
         lat, lon = position or (29.7112, 116.0021)
         return service.prepare_seal(
@@ -94,7 +99,7 @@ class Chain:
             principal=principal_of(self.witness),
             code=sample.sample_code,
             key_id=self.key_id,
-            photos={"seal": photo(99, 1), "witness": photo(1002)},
+            photos={"seal": photo(99, 1), "witness": witness_photo or photo(1002)},
             latitude=lat,
             longitude=lon,
             accuracy_m=5.0,
@@ -107,9 +112,10 @@ class Chain:
         *,
         at: dt.datetime | None = None,
         position: tuple[float, float] | None = None,
+        witness_photo: bytes | None = None,
     ) -> SampleSeal:
         at = at or sample.sampled_at + dt.timedelta(minutes=10)
-        statement = self.statement(sample, at=at, position=position)
+        statement = self.statement(sample, at=at, position=position, witness_photo=witness_photo)
         return service.seal_sample(
             db=self.db,
             settings=self.settings,

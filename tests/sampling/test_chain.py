@@ -114,7 +114,7 @@ def test_sampler_registers_a_sample_once(chain: Chain, db):
     assert sample.distance_m == 0
     assert db.scalars(select(SampleCode).where(SampleCode.code == sample.sample_code)).one().used_at
     check = db.scalars(select(IdentityCheck).where(IdentityCheck.sample_id == sample.id)).one()
-    assert check.result == "not_checked"  # no matcher configured: never "passed"
+    assert check.result == "not_checked"  # no registered photo to compare with: never "passed"
     with pytest.raises(ValidationFailed) as used:
         chain.register(code=sample.sample_code)
     assert "已被使用" in used.value.errors[0].message

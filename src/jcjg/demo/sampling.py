@@ -4,7 +4,12 @@ witness's phone simulated by an Ed25519 key made here), commissions, and receipt
 lab: most accepted, one refused for a swapped photo, one for a damaged tag, plus a sampler
 registered late, a seal made off site, a commission naming a code the platform never issued,
 and a received sample whose recorded photo hash someone with database access changed after
-its seal (seal_invalid), so each sampling rule shows on first start.
+its seal (seal_invalid), and a sample registered by someone who is not the registered sampler
+(identity_mismatch), so each sampling rule shows on first start.
+
+The sampler and the witness are registered with a public-domain portrait
+(:mod:`jcjg.demo.faces`), and take photos of the same face on site, which the identity check
+passes; the impostor is another person's portrait.
 
 Photos are drawn here: :func:`specimen_photo` gives a distinct picture per ``seed`` and, for
 ``variant`` > 0, the same specimen photographed again (light and position changed a little):
@@ -29,7 +34,9 @@ from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal
 from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
 from jcjg.core.workdays import beijing_date
+from jcjg.demo import faces
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import service
@@ -94,19 +101,6 @@ def specimen_photo(seed: int, variant: int = 0, size: tuple[int, int] = (640, 48
     return out.getvalue()
 
 
-def face_photo(seed: int) -> bytes:
-    """A placeholder portrait for demo people (no real faces in demo data)."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (360, 480), (230, 230, 235))
-    draw = ImageDraw.Draw(image)
-    tone = (rng.randint(180, 230), rng.randint(150, 190), rng.randint(120, 160))
-    draw.ellipse([100, 90, 260, 290], fill=tone)
-    draw.rectangle([70, 300, 290, 480], fill=(rng.randint(20, 90),) * 3)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
 def _seal(
     db: Session,
     settings: Settings,
@@ -124,7 +118,7 @@ def _seal(
         principal=witness,
         code=code,
         key_id=key_id,
-        photos={"seal": specimen_photo(seed, 1), "witness": face_photo(2)},
+        photos={"seal": specimen_photo(seed, 1), "witness": faces.collins(seed)},
         latitude=position[0] if position else None,
         longitude=position[1] if position else None,
         accuracy_m=8.0 if position else None,
@@ -155,6 +149,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     today = beijing_date(now)
     main = projects[0]
+    portrait = blob_store(settings).put(faces.collins())  # what the station registered
     for project in projects:
         for username, role, unit in (
             ("witness", MemberRole.WITNESS, project.supervisor_unit),
@@ -170,6 +165,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
                     name=user.display_name,
                     unit_name=unit,
                     certificate_no=f"JX-{role.value[:1].upper()}-2026-{user.id:04d}",
+                    photo_sha256=portrait,
                     starts_on=today - dt.timedelta(days=60),
                     reported_at=now - dt.timedelta(days=65),
                     is_initial=True,
@@ -213,12 +209,13 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     plan: list[dict[str, Any]] = [
         {"material": "混凝土试块", "spec": "C30", "part": "3 层梁板", "late": 0, "off": False},
         {"material": "混凝土试块", "spec": "C35", "part": "4 层柱", "late": 0, "off": False},
-        {
+        {  # registered by someone else with the sampler's phone: identity_mismatch
             "material": "热轧带肋钢筋",
             "spec": "HRB400E Φ20",
             "part": "5 层梁",
             "late": 0,
             "off": False,
+            "impostor": True,
         },
         {"material": "混凝土试块", "spec": "C30", "part": "5 层梁板", "late": 45, "off": False},
         {"material": "砂浆试块", "spec": "M10", "part": "1 层砌体", "late": 0, "off": True},
@@ -248,7 +245,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
                 photos={
                     "sample": specimen_photo(100 + i),
                     "tag": specimen_photo(200 + i),
-                    "sampler": face_photo(1),
+                    "sampler": faces.hopper() if item.get("impostor") else faces.collins(1 + i),
                 },
             ),
             now=at,
@@ -284,7 +281,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
             photos={
                 "sample": specimen_photo(150),
                 "tag": specimen_photo(250),
-                "sampler": face_photo(1),
+                "sampler": faces.collins(50),
             },
         ),
         now=now - dt.timedelta(minutes=5),

@@ -12,8 +12,11 @@ docs/registry.md "Training, exams and certificates").
 from __future__ import annotations
 
 import datetime as dt
+import io
+import random
 from decimal import Decimal
 
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +24,8 @@ from jcjg.auth.models import User
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
-from jcjg.demo.sampling import PROJECTS, face_photo
+from jcjg.demo import faces
+from jcjg.demo.sampling import PROJECTS
 from jcjg.documents.photos import store_photo
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import MemberTraining, Project, SpotCheck
@@ -74,8 +78,8 @@ def load(db: Session, settings: Settings) -> bool:
     )  # fmt: skip
     project = db.scalars(select(Project).where(Project.code == PROJECTS[0]["code"])).one()
     appointed = on_duty(db, project.id, MemberRole.WITNESS, today)
-    photo = store_photo(settings, face_photo(7)).sha256
     for hours, name, matches in ((2, witness.display_name, True), (0, "王某（非聘任人员）", False)):
+        photo = store_photo(settings, faces.collins(7) if matches else faces.hopper()).sha256
         db.add(
             SpotCheck(
                 project_id=project.id,
@@ -97,6 +101,19 @@ def load(db: Session, settings: Settings) -> bool:
         db.scalars(select(Person).where(Person.key_role.is_not(None))), 20
     ):
         if person.photo_sha256 is None:
-            person.photo_sha256 = store_photo(settings, face_photo(seed)).sha256
+            person.photo_sha256 = store_photo(settings, portrait(seed)).sha256
     db.flush()
     return True
+
+
+def portrait(seed: int) -> bytes:
+    """A placeholder portrait for a demo key person (no real faces in the registry's demo)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (360, 480), (230, 230, 235))
+    draw = ImageDraw.Draw(image)
+    tone = (rng.randint(180, 230), rng.randint(150, 190), rng.randint(120, 160))
+    draw.ellipse([100, 90, 260, 290], fill=tone)
+    draw.rectangle([70, 300, 290, 480], fill=(rng.randint(20, 90),) * 3)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -94,13 +94,29 @@ def commission_transition_problem(current: str, new: str) -> str | None:
 
 
 class IdentityResult(StrEnum):
+    """What a face comparison made of a live photo (jcjg.sampling.identity): ``not_checked``
+    when there was nothing to compare with (no registered photo, or one without a face) or
+    comparison is turned off, and on rows from before comparison ran."""
+
     PASSED = "passed"
     FAILED = "failed"
+    NO_FACE = "no_face"
     NOT_CHECKED = "not_checked"
 
     @property
     def label(self) -> str:
-        return {"passed": "核验通过", "failed": "核验未通过", "not_checked": "未核验"}[self.value]
+        return {
+            "passed": "核验通过",
+            "failed": "核验未通过",
+            "no_face": "未检测到人脸",
+            "not_checked": "未核验",
+        }[self.value]
+
+    @property
+    def badge(self) -> str:
+        return {"passed": "ok", "failed": "bad", "no_face": "bad", "not_checked": "warn"}[
+            self.value
+        ]
 
 
 class RefusalReason(StrEnum):

@@ -178,8 +178,9 @@ class WitnessRecord(IdMixin, Base):
 
 class IdentityCheck(IdMixin, Base):
     """A live photo taken with an action and what the identity check made of it (000 4.3.4
-    item 2). ``result`` is ``not_checked`` when no face matcher is configured: never "passed"
-    without a comparison."""
+    item 2; 001 7.1.2): ``result`` an IdentityResult, ``distance`` the matcher's distance
+    between the two faces and ``threshold`` the largest that counted as the same person then.
+    Never "passed" without a comparison."""
 
     __tablename__ = "identity_check"
     __permission_entity__: ClassVar[str] = "sample"
@@ -193,7 +194,8 @@ class IdentityCheck(IdMixin, Base):
     reference_photo_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     result: Mapped[str] = mapped_column(String(16))  # IdentityResult
     method: Mapped[str] = mapped_column(String(64))
-    score: Mapped[float | None] = mapped_column(Float, default=None)
+    distance: Mapped[float | None] = mapped_column(Float, default=None)
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

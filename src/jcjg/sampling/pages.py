@@ -23,6 +23,8 @@ from pydantic import ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.audit.choices import AuditAction
+from jcjg.audit.service import record_event
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
 from jcjg.auth.models import User
@@ -70,7 +72,12 @@ Witness = Annotated[Principal, Depends(requires("sample:seal"))]
 Receiver = Annotated[Principal, Depends(requires("sample:receive"))]
 Public = Annotated[Principal, Depends(requires(None))]
 Code = Annotated[str, Path(min_length=1, max_length=64)]
-PHOTO_ROLES = {"sample", "tag", "sampler", "seal", "witness", "receipt"}
+PHOTO_ROLES = {"sample", "tag", "sampler", "seal", "witness", "receipt", "reference"}
+# Photos of people are personal data (identity checks compare them): pages show them masked,
+# and each read of one is audited and needs personal_data:unmask (authorities) or, for those who
+# check identities on site, person_photo:view outside an institution (stations: they review
+# identity_mismatch); a lab's accounts never open the photos of the parties' people.
+PERSON_PHOTOS = {"sampler": "取样人员", "witness": "见证人员", "reference": "登记人员"}
 _CHOICES: dict[str, Any] = {
     "sample_statuses": {s.value: s for s in SampleStatus},
     "commission_statuses": {s.value: s for s in CommissionStatus},
@@ -180,6 +187,7 @@ def sample_detail(request: Request, db: SessionDep, principal: Reader, code: Cod
     context["receipt_columns"] = contributions(
         RECEIPT_COLUMNS, Column, db, principal, list(context["receipts"])
     )
+    context["unmask_people"] = may_see_people(principal)
     return render(request, "sampling/detail.html", context)
 
 
@@ -198,6 +206,13 @@ def _photo_of(db: Session, sample: Sample, role: str) -> str | None:
     return None
 
 
+def may_see_people(principal: Principal) -> bool:
+    """Whether this account may open the photos of the chain's people (each read audited)."""
+    return principal.can("personal_data:unmask") or (
+        principal.can("person_photo:view") and principal.institution_id is None
+    )
+
+
 @router.get("/samples/{code}/photos/{role}")
 def sample_photo(
     db: SessionDep,
@@ -206,21 +221,40 @@ def sample_photo(
     code: Code,
     role: Annotated[str, Path(max_length=16)],
     receipt: Id | None = None,
+    check: Id | None = None,
 ) -> Response:
+    """A photo of the sample's chain; one of a person (``sampler``, ``witness``, or the
+    ``reference`` an identity ``check`` compared with) only for those who may see personal
+    data unmasked, each read audited."""
     sample = service.sample_by_code(db, principal, codes.normalise(code))
     digest = None
+    if role in PERSON_PHOTOS and not may_see_people(principal):
+        principal.require("personal_data:unmask")
     if role == "receipt" and receipt is not None:
         row = db.get(SampleReceipt, receipt)
         if row is not None and row.sample_id == sample.id:
             digest = row.photo_sha256
+    elif role == "reference" and check is not None:
+        checked = db.get(IdentityCheck, check)
+        if checked is not None and checked.sample_id == sample.id:
+            digest = checked.reference_photo_sha256
     elif role in PHOTO_ROLES:
         digest = _photo_of(db, sample, role)
     if not digest:
         raise NotFound()
     data = blob_store(settings).get(digest)
-    return Response(
-        data, media_type=image_type(data), headers={"Cache-Control": "private, max-age=3600"}
-    )
+    cache = "private, max-age=3600"
+    if role in PERSON_PHOTOS:
+        record_event(
+            db,
+            AuditAction.UNMASK,
+            object_type="sample",
+            object_id=str(sample.id),
+            object_repr=f"样品 {sample.sample_code}",
+            detail=f"查看{PERSON_PHOTOS[role]}照片原图",
+        )
+        cache = "private, no-store"
+    return Response(data, media_type=image_type(data), headers={"Cache-Control": cache})
 
 
 def image_type(data: bytes) -> str:
@@ -644,7 +678,16 @@ def mobile_register(
             },
             status_code=422,
         )
-    return render(request, "m/registered.html", {"sample": sample, "project": project, **_CHOICES})
+    check = db.scalars(
+        select(IdentityCheck).where(
+            IdentityCheck.sample_id == sample.id, IdentityCheck.action == "sample:register"
+        )
+    ).first()
+    return render(
+        request,
+        "m/registered.html",
+        {"sample": sample, "project": project, "check": check, **_CHOICES},
+    )
 
 
 @router.get("/m/keys", response_class=HTMLResponse)
@@ -736,14 +779,33 @@ def mobile_seal(
         now=utcnow(),
     )
     record = db.scalars(select(WitnessRecord).where(WitnessRecord.seal_id == row.id)).one()
+    check = db.scalars(
+        select(IdentityCheck).where(
+            IdentityCheck.sample_id == row.sample_id, IdentityCheck.action == "sample:seal"
+        )
+    ).first()
     return JSONResponse(
         {
             "sample_code": codes.normalise(code),
             "sealed_at": row.sealed_at.isoformat(),
             "ledger_index": row.ledger_index,
             "witness_record": records.public_url(settings, record.token),
+            "identity": identity_summary(check),
         }
     )
+
+
+def identity_summary(check: IdentityCheck | None) -> dict[str, Any] | None:
+    """What the phone shows of its user's identity check (no photo, no one else's data)."""
+    if check is None:
+        return None
+    result = IdentityResult(check.result)
+    return {
+        "result": result.value,
+        "label": result.label,
+        "distance": check.distance,
+        "threshold": check.threshold,
+    }
 
 
 # --- public -----------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
-from jcjg.sampling.choices import SampleStatus
+from jcjg.sampling.choices import IdentityResult, SampleStatus
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
+    IdentityCheck,
     Sample,
     SampleReceipt,
     SampleSeal,
@@ -288,3 +289,40 @@ def receipt_refused(ctx: RuleContext) -> Iterator[Finding]:
             project_id=row.project_id,
             facts={"reasons": [r["message"] for r in row.reasons]},
         )
+
+
+_IDENTITY_FAILURES = (IdentityResult.FAILED.value, IdentityResult.NO_FACE.value)
+_STAGES = {"sample:register": "取样登记（取样人员）", "sample:seal": "见证封样（见证人员）"}
+
+
+@rule(
+    "identity_mismatch",
+    title="人脸核验未通过",
+    clause="000 4.3.4 第 2 项（见证过程身份核验）；001 7.1.2（手机端人脸识别认证通过后）",
+    severity=Severity.CRITICAL,
+    subject_type="sample",
+    labels={
+        "stage": "环节",
+        "result": "核验结果",
+        "distance": "人脸距离",
+        "threshold": "同一人最大距离",
+    },
+    triggers=(IdentityCheck,),
+    scope="project",
+    description="取样或见证封样时手机拍摄的人员照片与项目登记的照片不是同一人（人脸距离超过本地区"
+    "阈值），或照片中检测不到人脸：现场履职的人员可能不是登记的取样、见证人员。",
+)
+def identity_mismatch(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = (
+        select(IdentityCheck, Sample)
+        .join(Sample, Sample.id == IdentityCheck.sample_id)
+        .where(IdentityCheck.result.in_(_IDENTITY_FAILURES))
+    )
+    for check, sample in ctx.db.execute(ctx.narrow_projects(stmt, IdentityCheck.project_id)):
+        facts: dict[str, object] = {
+            "stage": _STAGES.get(check.action, check.action),
+            "result": IdentityResult(check.result).label,
+        }
+        if check.distance is not None:
+            facts |= {"distance": round(check.distance, 3), "threshold": check.threshold}
+        yield _sample_finding(f"identity_check:{check.id}", sample, facts)

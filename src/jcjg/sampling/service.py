@@ -155,14 +155,19 @@ def check_identity(
     live: StoredPhoto,
     live_bytes: bytes,
     reference_sha256: str | None,
+    region_code: str,
 ) -> IdentityCheck:
+    """Compare the live photo with the registered one (the region's threshold) and record it."""
     reference = None
     if reference_sha256:
         try:
             reference = blob_store(settings).get(reference_sha256)
         except KeyError:
             reference = None
-    outcome = identity.load_matcher(settings.identity_matcher).compare(live_bytes, reference)
+    threshold = identity.threshold_for(settings, region_code)
+    outcome = identity.load_matcher(settings.identity_matcher).compare(
+        live_bytes, reference, threshold=threshold
+    )
     row = IdentityCheck(
         user_id=user_id,
         project_id=project_id,
@@ -172,7 +177,8 @@ def check_identity(
         reference_photo_sha256=reference_sha256,
         result=outcome.result.value,
         method=outcome.method,
-        score=outcome.score,
+        distance=outcome.distance,
+        threshold=threshold if outcome.distance is not None else None,
     )
     db.add(row)
     return row
@@ -313,6 +319,7 @@ def register_sample(
         live=photos["sampler"],
         live_bytes=form.photos["sampler"] or b"",
         reference_sha256=member.photo_sha256,
+        region_code=project.region_code,
     )
     ledger.notarise(
         db,
@@ -638,6 +645,7 @@ def _check_witness_identity(
         live=StoredPhoto(row.photo_person_sha256, "", 0, 0),
         live_bytes=blob_store(settings).get(row.photo_person_sha256),
         reference_sha256=member.photo_sha256 if member else None,
+        region_code=project.region_code,
     )
 
 

@@ -22,6 +22,9 @@ they happen on real sites:
 - ``receipt_refused``: the tag arrives broken;
 - ``seal_invalid``: someone with database access edits a sealed sample's photo hash afterwards
   (:func:`tamper`, run on the database after the day, as an insider would);
+- ``identity_mismatch``: someone else registers the sample with the sampler's phone (another
+  person's face in the live photo; the sampler and the witness are registered with, and take
+  photos of, a public-domain portrait: :mod:`jcjg.demo.faces`);
 - ``assignment_change_late``: on the first day, the station records a new sampler starting
   tomorrow;
 - ``untrained_on_duty`` and ``on_duty_mismatch``: on a violating project the sampler's training
@@ -53,9 +56,11 @@ from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import hash_password
 from jcjg.auth.sessions import principal_for
 from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
-from jcjg.demo.sampling import face_photo, specimen_photo
+from jcjg.demo import faces
+from jcjg.demo.sampling import specimen_photo
 from jcjg.demo.simulator import training as sim_training
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
@@ -72,6 +77,7 @@ PLANTED = (
     "sample_photo_mismatch",
     "receipt_refused",
     "seal_invalid",
+    "identity_mismatch",
 )
 MATERIALS = (
     ("混凝土试块", "C30", "150×150×150 mm", 3),
@@ -276,6 +282,7 @@ def prepare(
         }
         sim_training.passes(db, station, people, today)
         if not projects.members(db, project.id):
+            portrait = blob_store(settings).put(faces.collins())
             for kind, role in (("witness", "witness"), ("sampler", "sampler")):
                 projects.add_member(
                     db=db,
@@ -290,6 +297,7 @@ def prepare(
                         else project.contractor_unit,
                     },
                     now=utcnow() - dt.timedelta(days=90),
+                    photo_sha256=portrait,
                 )
         standin = people["standin"]
         if project.id not in {p.project_id for p in standin.projects}:
@@ -452,7 +460,12 @@ def phone_day(
                         files={
                             "photo_sample": _jpeg("sample.jpg", specimen_photo(seed)),
                             "photo_tag": _jpeg("tag.jpg", specimen_photo(seed + 500)),
-                            "photo_sampler": _jpeg("me.jpg", face_photo(seed % 7)),
+                            "photo_sampler": _jpeg(
+                                "me.jpg",
+                                faces.hopper()
+                                if planted == "identity_mismatch"
+                                else faces.collins(seed),
+                            ),
                         },
                     ),
                     f"取样登记 {code}",
@@ -481,7 +494,7 @@ def phone_day(
                         },
                         files={
                             "photo_seal": _jpeg("seal.jpg", specimen_photo(seed, 1)),
-                            "photo_witness": _jpeg("w.jpg", face_photo(seed % 5 + 10)),
+                            "photo_witness": _jpeg("w.jpg", faces.collins(seed + 1)),
                         },
                     ),
                     f"封样准备 {code}",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.engine import run_triggered
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal
-from jcjg.demo.sampling import face_photo
+from jcjg.demo import faces
 from jcjg.projects import training
 from jcjg.projects.models import MemberTraining
 
@@ -75,6 +75,6 @@ def spot_check(
             "longitude": f"{at[1]:.6f}",
             "note": "" if appointed else "现场见证人员不是聘任人员（模拟）",
         },
-        files={"photo": ("site.jpg", face_photo(99), "image/jpeg")},
+        files={"photo": ("site.jpg", faces.hopper(), "image/jpeg")},
         follow_redirects=False,
     )

@@ -131,6 +131,17 @@
           const link = document.createElement("a");
           link.href = result.witness_record; link.textContent = " 查看见证记录"; link.dataset.testid = "record-link";
           out.appendChild(link);
+          if (result.identity) {  // the witness's own identity check: what the platform made of the photo
+            const id = result.identity;
+            const badge = document.createElement("span");
+            badge.className = "badge " + ({passed: "ok", not_checked: "warn"}[id.result] || "bad");
+            badge.dataset.testid = "identity-result";
+            badge.textContent = id.label;
+            const line = document.createElement("p");
+            line.append("人脸核验：", badge);
+            if (id.distance !== null) line.append("（人脸距离 " + id.distance.toFixed(3) + "，阈值 " + id.threshold + "）");
+            out.after(line);
+          }
           sealForm.hidden = true;
           const status = document.querySelector("[data-seal-status]");
           if (status) status.textContent = "已见证封样";

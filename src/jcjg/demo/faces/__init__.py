@@ -1,0 +1,45 @@
+"""Two public-domain portraits for the identity check's demo, simulator and tests (README.md
+beside this file gives their sources): Eileen Collins (NASA) as every honest demo person, Grace
+Hopper (US Navy) as someone else. :func:`collins` with ``variant`` > 0 is a second photo of the
+same face, taken another time: cropped, scaled, turned a little and lit differently."""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+from pathlib import Path
+
+from PIL import Image, ImageEnhance
+
+_HERE = Path(__file__).parent
+
+
+@functools.cache
+def _read(name: str) -> bytes:
+    return (_HERE / name).read_bytes()
+
+
+def hopper() -> bytes:
+    """Grace Hopper's portrait, as a JPEG."""
+    return _read("hopper.jpg")
+
+
+def collins(variant: int = 0) -> bytes:
+    """Eileen Collins's portrait as a JPEG; ``variant`` > 0 a photo of her taken again."""
+    if not variant:
+        return _read("collins.jpg")
+    rng = random.Random(variant)
+    with Image.open(io.BytesIO(_read("collins.jpg"))) as original:
+        image = original.convert("RGB")
+    left, top = rng.randint(40, 90), rng.randint(0, 30)
+    side = rng.randint(280, 340)
+    image = image.crop((left, top, left + side, top + side))
+    image = image.resize((rng.randint(300, 480),) * 2, Image.Resampling.BICUBIC)
+    image = image.rotate(
+        rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128)
+    )
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.25))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
