@@ -22,6 +22,7 @@ from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
 from jcjg.core.workdays import beijing_date
 from jcjg.proficiency import report, service
 from jcjg.proficiency import statistics as stats
@@ -151,6 +152,7 @@ def scheme_new(request: Request, db: SessionDep, principal: Manager) -> Response
 
 
 @router.post("/proficiency/schemes", response_class=HTMLResponse)
+@text_fields(multiline=("notes",))
 def scheme_create(
     request: Request, db: SessionDep, principal: Manager, form: PostedForm
 ) -> Response:
@@ -301,12 +303,13 @@ def _submit_form(
     values: dict[str, Any],
     error: ValidationFailed | None = None,
 ) -> Response:
-    errors = errors_by_field(error.errors) if error else {}
+    # by the whole path: each sample's fields are named results.<n>.<field>
+    errors = {e.field: e.message for e in error.errors} if error else {}
     context = {
         "scheme": scheme,
         "values": values,
         "errors": errors,
-        "error": (error.detail if error else ""),
+        "error": "结果未提交，请检查标出的项。" if error else "",
         "other_errors": [m for k, m in errors.items() if not k.startswith("results.")],
         "samples": service.samples_of(scheme),
         "mine": service.participant_of(db, scheme, principal.institution_id),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jcjg.core.forms import Id
 from jcjg.core.text import MultiLine, TextModel
@@ -20,6 +20,8 @@ MAX_PARTICIPANTS = 300
 
 class ResultIn(TextModel):
     """A participant's result on one sample."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     sample: Literal["A", "B"] = Field(description="样品：A，或成对样品的 B")
     value: float = Field(
@@ -37,11 +39,15 @@ class ResultIn(TextModel):
 class ResultsIn(TextModel):
     """One participant's results (one per sample)."""
 
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     results: list[ResultIn] = Field(min_length=1, max_length=2)
 
 
 class SchemeIn(TextModel):
     """A new scheme and the institutions invited to it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     code: str = Field(pattern=CODE_PATTERN, description="试验编号（平台内唯一）")
     title: str = Field(min_length=2, max_length=100, description="名称")
