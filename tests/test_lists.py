@@ -18,6 +18,7 @@ from jcjg.core.listing import ListView
 from jcjg.exchange.lists import CLIENTS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
+from jcjg.proficiency.lists import SCHEMES
 from jcjg.projects.lists import PROJECTS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
@@ -48,6 +49,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/testing/onsite?show=records", ONSITE_RECORDS),
     ("/inbox?state=", INBOX),
     ("/video/cameras?place_kind=", CAMERAS),
+    ("/proficiency/schemes?status=", SCHEMES),
 ]
 IDS = [view.name for _, view in LISTS]
 

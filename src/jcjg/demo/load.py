@@ -29,6 +29,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo import alerts as alerts_demo
 from jcjg.demo import exchange as exchange_demo
+from jcjg.demo import proficiency as proficiency_demo
 from jcjg.demo import rectification as rectification_demo
 from jcjg.demo import registry as registry_demo
 from jcjg.demo import reports as reports_demo
@@ -115,6 +116,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, by_key, utcnow())
     video_demo.load(db, settings, by_key)
+    proficiency_demo.load(db, settings, by_key)
     return created
 
 

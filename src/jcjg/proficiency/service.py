@@ -311,11 +311,18 @@ def assigned_for(
 def evaluate(
     *, db: Session, principal: Principal, scheme: ProficiencyScheme, now: dt.datetime
 ) -> None:
-    """Statistics and scores of every sample, the signal of the scheme's score on each result;
-    the scheme becomes evaluated (again, when evaluated before)."""
+    """The organiser's evaluation (403 without ``proficiency:manage``, 404 for another
+    region's scheme): see :func:`score_scheme`."""
     if not manages(principal, scheme):
         principal.require("proficiency:manage")
         raise NotFound()
+    score_scheme(db=db, scheme=scheme, now=now)
+
+
+def score_scheme(*, db: Session, scheme: ProficiencyScheme, now: dt.datetime) -> None:
+    """Statistics and scores of every sample, the signal of the scheme's score on each result;
+    the scheme becomes evaluated (again, when evaluated before). 422 with no result, or too
+    few for a consensus value."""
     rows = results(db, scheme)
     if not rows:
         raise _refuse("results", "尚无参加者提交结果")

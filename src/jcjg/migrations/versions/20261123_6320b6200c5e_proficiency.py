@@ -12,7 +12,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "6320b6200c5e"
 down_revision: str | None = "e32881bd1228"
 branch_labels: str | Sequence[str] | None = None
