@@ -15,7 +15,7 @@ class SchemeStatus(StrEnum):
 
     @property
     def badge(self) -> str:
-        return {"open": "warn", "evaluated": "good"}[self.value]
+        return {"open": "warn", "evaluated": "ok"}[self.value]
 
 
 class AssignedMode(StrEnum):
@@ -36,7 +36,7 @@ class Source(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"page": "平台页面填报", "api": "平台 API", "exchange": "数据交换接口"}[self.value]
+        return {"page": "页面填报", "api": "平台 API", "exchange": "数据交换"}[self.value]
 
 
 SAMPLES = ("A", "B")

@@ -45,7 +45,7 @@ class Signal(StrEnum):
 
     @property
     def badge(self) -> str:
-        return {"satisfactory": "good", "warning": "warn", "action": "bad"}[self.value]
+        return {"satisfactory": "ok", "warning": "warn", "action": "bad"}[self.value]
 
 
 _SIGNAL_LABELS = {

@@ -44,7 +44,7 @@
     });
     return {
       tooltip: { confine: true, formatter: (p) => (p.seriesIndex === 0 ? `${p.data[2]}：z(A) ${p.data[0].toFixed(2)}，z(B) ${p.data[1].toFixed(2)}` : "") },
-      grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 48, top: 32, bottom: 8, containLabel: true },
       xAxis: { type: "value", min: -top, max: top, name: "z(A)" },
       yAxis: { type: "value", min: -top, max: top, name: "z(B)" },
       series: [
