@@ -28,6 +28,7 @@ from jcjg.video.lists import CAMERAS
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
+from tests.proficiency.conftest import make_scheme
 
 HTML = {"accept": "text/html"}
 
@@ -56,7 +57,9 @@ IDS = [view.name for _, view in LISTS]
 
 @pytest.fixture
 def world(db, factory) -> World:
-    return build_world(db, factory)
+    built = build_world(db, factory)
+    make_scheme(factory, labs=3, samples=1)  # the proficiency list's row of 九江
+    return built
 
 
 def _count(page) -> int:
