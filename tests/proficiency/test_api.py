@@ -331,3 +331,36 @@ def test_exchange_after_evaluation_is_rejected(client, db, settings, factory, pt
     answer = lims.post(client, "proficiency_result", _message(pt.scheme.code, pt.labs[0].code))
     assert answer.status_code == 422
     assert "统计评价" in answer.body["errors"][0]["message"]
+
+
+def test_a_city_reads_its_own_labs_results_in_a_provincial_scheme(client, db, factory):
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    jiujiang = [factory.institution(region_code="360403") for _ in range(2)]
+    nanchang = factory.institution(region_code="360102")
+    created = client.post(
+        "/api/v1/proficiency/schemes",
+        json=_new(institution_ids=[i.id for i in (*jiujiang, nanchang)]),
+        headers=_auth(factory, province),
+    )
+    scheme_id = created.json()["id"]
+    for n, lab in enumerate((*jiujiang, nanchang)):
+        staff = factory.user(Role.INSTITUTION_STAFF, institution=lab)
+        client.post(
+            f"/api/v1/proficiency/schemes/{scheme_id}/results",
+            json={"results": [{"sample": "A", "value": 30.0 + n}]},
+            headers=_auth(factory, staff),
+        )
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    seen = client.get(f"/api/v1/proficiency/schemes/{scheme_id}", headers=_auth(factory, city))
+    assert seen.status_code == 200
+    assert {r["participant_code"] for r in seen.json()["results"]} == {"P01", "P02"}
+    assert all(r["institution_id"] is None for r in seen.json()["results"])
+    # not the organiser: it does not evaluate
+    refused = client.post(
+        f"/api/v1/proficiency/schemes/{scheme_id}/evaluate", headers=_auth(factory, city)
+    )
+    assert refused.status_code == 404
+    everything = client.get(
+        f"/api/v1/proficiency/schemes/{scheme_id}", headers=_auth(factory, province)
+    )
+    assert len(everything.json()["results"]) == 3

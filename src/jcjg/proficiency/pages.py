@@ -202,9 +202,9 @@ def _detail_context(db: Session, principal: Principal, scheme: ProficiencyScheme
     people = service.participants(db, scheme)
     codes = {p.id: p.code for p in people}
     all_rows = service.results(db, scheme)
-    organiser = service.manages(principal, scheme) or principal.covers_region(scheme.region_code)
+    organiser = service.organises(principal, scheme)
     mine = service.participant_of(db, scheme, principal.institution_id)
-    shown = all_rows if organiser else [r for r in all_rows if mine and r.participant_id == mine.id]
+    shown = service.visible_results(db, principal, scheme)
     submitted = {r.participant_id for r in all_rows}
     return {
         "scheme": scheme,
@@ -270,7 +270,7 @@ def scheme_report(
     if scheme.status != SchemeStatus.EVALUATED.value:
         raise ValidationFailed("该能力验证尚未完成统计评价，暂无评价报告")
     people = service.participants(db, scheme)
-    organiser = service.manages(principal, scheme) or principal.covers_region(scheme.region_code)
+    organiser = service.organises(principal, scheme)
     pdf = report.evaluation_pdf(
         scheme=scheme,
         participants=people,

@@ -81,6 +81,25 @@ def manages(principal: Principal, scheme: ProficiencyScheme) -> bool:
     return principal.can("proficiency:manage") and principal.covers_region(scheme.region_code)
 
 
+def organises(principal: Principal, scheme: ProficiencyScheme) -> bool:
+    """Whether ``principal`` reads ``scheme`` as its organiser does: every result, and who is
+    behind each participant code (the scheme's region and those above it)."""
+    return principal.covers_region(scheme.region_code)
+
+
+def visible_results(
+    db: Session, principal: Principal, scheme: ProficiencyScheme
+) -> list[ProficiencyResult]:
+    """The results ``principal`` reads: all of them as its organiser; otherwise those within
+    its scope (an institution's own, a region's institutions')."""
+    stmt = select(ProficiencyResult).where(ProficiencyResult.scheme_id == scheme.id)
+    if not organises(principal, scheme):
+        stmt = stmt.where(scope_clause(ProficiencyResult, principal))
+    return list(
+        db.scalars(stmt.order_by(ProficiencyResult.participant_id, ProficiencyResult.sample))
+    )
+
+
 def participants(db: Session, scheme: ProficiencyScheme) -> list[ProficiencyParticipant]:
     return list(
         db.scalars(
@@ -379,13 +398,8 @@ def scheme_read(db: Session, principal: Principal, scheme: ProficiencyScheme) ->
     """A scheme as the API gives it: every result to its organiser, a participant its own."""
     people = participants(db, scheme)
     codes = {p.id: p.code for p in people}
-    organiser = manages(principal, scheme) or principal.covers_region(scheme.region_code)
-    shown = [
-        r
-        for r in results(db, scheme)
-        if organiser
-        or (principal.institution_id is not None and r.institution_id == principal.institution_id)
-    ]
+    organiser = organises(principal, scheme)
+    shown = visible_results(db, principal, scheme)
     return SchemeRead(
         id=scheme.id,
         code=scheme.code,
