@@ -19,6 +19,7 @@ from jcjg.exchange.lists import CLIENTS
 from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
+from jcjg.proficiency.lists import SCHEMES
 from jcjg.projects.lists import PROJECTS, TRAININGS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
@@ -28,6 +29,7 @@ from jcjg.video.lists import CAMERAS
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
+from tests.proficiency.conftest import make_scheme
 
 HTML = {"accept": "text/html"}
 
@@ -53,13 +55,16 @@ LISTS: list[tuple[str, ListView]] = [
     ("/experts?available=", EXPERTS),
     ("/panels?kind=", PANELS),
     ("/my/reviews?status=", REVIEWS),
+    ("/proficiency/schemes?status=", SCHEMES),
 ]
 IDS = [view.name for _, view in LISTS]
 
 
 @pytest.fixture
 def world(db, factory) -> World:
-    return build_world(db, factory)
+    built = build_world(db, factory)
+    make_scheme(factory, labs=3, samples=1)  # the proficiency list's row of 九江
+    return built
 
 
 def _count(page) -> int:

@@ -94,8 +94,8 @@ def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
 
 def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, violations: float):
     from jcjg.demo.simulator import alerts as cases
+    from jcjg.demo.simulator import proficiency, video
     from jcjg.demo.simulator import sampling as simulation
-    from jcjg.demo.simulator import video
 
     with exchange.sessions() as db:
         sims = sim.prepare(
@@ -121,6 +121,13 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
     with exchange.sessions() as db:  # the labs' cameras; with violations, each lab's machine
         labs = [(s.code, violations > 0) for s in sims]  # of its first test without one
         summary.planted.update(video.film(db, exchange.settings, labs))
+    # the region's proficiency test, the labs' results sent by their LIMS
+    planted, failures = proficiency.run(
+        exchange.sessions, [(s, violations > 0) for s in sims], region="360400",
+        url=exchange.url, seed=3,
+    )  # fmt: skip
+    summary.planted.update(planted)
+    summary.failures.extend(failures)
     return projects, summary
 
 
@@ -147,7 +154,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late",
-        *REPORTS_PLANTED, "video_missing", "coverage_incomplete",
+        *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
     assert {"test_record", "test_revision"} <= set(summary.sent)
@@ -245,8 +252,9 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
 
             rules = {
                 *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
-        *TESTS_PLANTED, "onsite_plan_late",
+                *TESTS_PLANTED, "onsite_plan_late",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
+                "proficiency_unsatisfactory",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site

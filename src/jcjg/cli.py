@@ -891,9 +891,9 @@ def _simulate(
     quiet: bool = False,
 ) -> None:
     from jcjg.demo.simulator import alerts as cases
+    from jcjg.demo.simulator import proficiency, video
     from jcjg.demo.simulator import region as sim
     from jcjg.demo.simulator import sampling as sites
-    from jcjg.demo.simulator import video
 
     _refuse_in_production("simulate")  # it registers its institutions in this database
     settings = get_settings()
@@ -955,6 +955,12 @@ def _simulate(
             sites.tamper(session, summary.tamper)
     with _cli_session() as session:  # the labs' cameras and what they recorded
         summary.planted.update(video.film(session, settings, [(s.code, s.violator) for s in sims]))
+    # the region's proficiency test: the labs' LIMS send their results, the scheme is evaluated
+    planted, failures = proficiency.run(
+        _cli_session, [(s, s.violator) for s in sims], region=region, url=target, seed=seed
+    )
+    summary.planted.update(planted)
+    summary.failures.extend(failures)
     for line in summary.lines():
         click.echo(line)
     if summary.failures:

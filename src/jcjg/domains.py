@@ -22,6 +22,7 @@ from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
+from jcjg.proficiency.domain import DOMAIN as proficiency
 from jcjg.projects.domain import DOMAIN as projects
 from jcjg.rectification.domain import DOMAIN as rectification
 from jcjg.regions.domain import DOMAIN as regions
@@ -55,6 +56,7 @@ DOMAINS: tuple[Domain, ...] = (
     archives,
     video,
     experts,
+    proficiency,
 )
 
 

@@ -30,6 +30,7 @@ from jcjg.core.workdays import beijing_date
 from jcjg.demo import alerts as alerts_demo
 from jcjg.demo import exchange as exchange_demo
 from jcjg.demo import experts as experts_demo
+from jcjg.demo import proficiency as proficiency_demo
 from jcjg.demo import rectification as rectification_demo
 from jcjg.demo import registry as registry_demo
 from jcjg.demo import reports as reports_demo
@@ -119,6 +120,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     exchange_demo.load(db, by_key, utcnow())
     video_demo.load(db, settings, by_key)
     experts_demo.load(db, settings, by_key)
+    proficiency_demo.load(db, settings, by_key)
     return created
 
 

@@ -1,0 +1,442 @@
+"""Proficiency schemes: who sees which, creating one with its participants, submitting results
+(page, API and exchange alike) and the evaluation (statistics and scores, ISO 13528:2022)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.scopes import Principal, restrict, scope_clause
+from jcjg.catalogue import service as catalogue
+from jcjg.catalogue.models import Parameter
+from jcjg.core.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
+from jcjg.core.workdays import beijing_date
+from jcjg.proficiency import statistics as stats
+from jcjg.proficiency.choices import SAMPLES, AssignedMode, SchemeStatus, Source
+from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
+from jcjg.proficiency.schemas import ResultIn, ResultRead, ResultsIn, SchemeIn, SchemeRead
+from jcjg.tenancy.models import Institution
+
+
+def _refuse(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(errors=[FieldError(field, message)])
+
+
+def parse(model: type[Any], raw: Any) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+
+
+# --- who sees which --------------------------------------------------------------------------
+
+
+def schemes_stmt(*, principal: Principal, status: str = "", q: str = "") -> Select[Any]:
+    """The schemes ``principal`` may read: those of their region, and those their institution
+    takes part in."""
+    principal.require("proficiency:read")
+    taking_part = select(ProficiencyParticipant.scheme_id).where(
+        scope_clause(ProficiencyParticipant, principal)
+    )
+    stmt = select(ProficiencyScheme).where(
+        or_(
+            scope_clause(ProficiencyScheme, principal),
+            ProficiencyScheme.id.in_(taking_part),
+        )
+    )
+    if status:
+        stmt = stmt.where(ProficiencyScheme.status == status)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(
+            or_(ProficiencyScheme.code.like(like), ProficiencyScheme.title.like(like))
+        )
+    return stmt
+
+
+def get_scheme(db: Session, principal: Principal, scheme_id: int) -> ProficiencyScheme:
+    scheme: ProficiencyScheme | None = db.scalars(
+        schemes_stmt(principal=principal).where(ProficiencyScheme.id == scheme_id)
+    ).first()
+    if scheme is None:
+        raise NotFound()
+    return scheme
+
+
+def manages(principal: Principal, scheme: ProficiencyScheme) -> bool:
+    """Whether ``principal`` organises ``scheme`` (its region's authority or station)."""
+    return principal.can("proficiency:manage") and principal.covers_region(scheme.region_code)
+
+
+def organises(principal: Principal, scheme: ProficiencyScheme) -> bool:
+    """Whether ``principal`` reads ``scheme`` as its organiser does: every result, and who is
+    behind each participant code (the scheme's region and those above it)."""
+    return principal.covers_region(scheme.region_code)
+
+
+def visible_results(
+    db: Session, principal: Principal, scheme: ProficiencyScheme
+) -> list[ProficiencyResult]:
+    """The results ``principal`` reads: all of them as its organiser; otherwise those within
+    its scope (an institution's own, a region's institutions')."""
+    stmt = select(ProficiencyResult).where(ProficiencyResult.scheme_id == scheme.id)
+    if not organises(principal, scheme):
+        stmt = stmt.where(scope_clause(ProficiencyResult, principal))
+    return list(
+        db.scalars(stmt.order_by(ProficiencyResult.participant_id, ProficiencyResult.sample))
+    )
+
+
+def participants(db: Session, scheme: ProficiencyScheme) -> list[ProficiencyParticipant]:
+    return list(
+        db.scalars(
+            select(ProficiencyParticipant)
+            .where(ProficiencyParticipant.scheme_id == scheme.id)
+            .order_by(ProficiencyParticipant.code)
+        )
+    )
+
+
+def results(db: Session, scheme: ProficiencyScheme) -> list[ProficiencyResult]:
+    return list(
+        db.scalars(
+            select(ProficiencyResult)
+            .where(ProficiencyResult.scheme_id == scheme.id)
+            .order_by(ProficiencyResult.participant_id, ProficiencyResult.sample)
+        )
+    )
+
+
+def participant_of(
+    db: Session, scheme: ProficiencyScheme, institution_id: int | None
+) -> ProficiencyParticipant | None:
+    if institution_id is None:
+        return None
+    return db.scalars(
+        select(ProficiencyParticipant).where(
+            ProficiencyParticipant.scheme_id == scheme.id,
+            ProficiencyParticipant.institution_id == institution_id,
+        )
+    ).first()
+
+
+def institution_names(db: Session, ids: Sequence[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
+    return {i: n for i, n in rows}
+
+
+def samples_of(scheme: ProficiencyScheme) -> tuple[str, ...]:
+    return SAMPLES[: scheme.sample_count]
+
+
+# --- a new scheme ---------------------------------------------------------------------------------
+
+
+def _parameter(db: Session, code: str) -> Parameter:
+    found = catalogue.by_code(db=db, model=Parameter, codes=[code]).get(code)
+    if found is None:
+        raise _refuse("parameter_code", "资质目录中没有这个检测参数代码")
+    return found
+
+
+def _invited(db: Session, principal: Principal, ids: Sequence[int]) -> list[Institution]:
+    stmt = restrict(select(Institution).where(Institution.id.in_(ids)), principal, "read")
+    found = {i.id: i for i in db.scalars(stmt)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise _refuse("institution_ids", f"检测机构 {missing[:5]} 不存在或不在您的管辖范围内")
+    return [found[i] for i in ids]
+
+
+def create_scheme(
+    *, db: Session, principal: Principal, data: SchemeIn, region_code: str | None = None
+) -> ProficiencyScheme:
+    """A scheme of ``principal``'s region (a platform administrator names the region) with the
+    institutions invited, each given a participant code P01, P02 … in the order given."""
+    principal.require("proficiency:manage")
+    region = principal.region_code or region_code
+    if not region:
+        raise _refuse("region_code", "请指定组织能力验证的行政区域")
+    if db.scalar(select(ProficiencyScheme.id).where(ProficiencyScheme.code == data.code)):
+        raise _refuse("code", "试验编号已存在")
+    parameter = _parameter(db, data.parameter_code)
+    invited = _invited(db, principal, data.institution_ids)
+    scheme = ProficiencyScheme(
+        code=data.code,
+        title=data.title,
+        region_code=region,
+        item_code=parameter.test_item.code,
+        parameter_code=parameter.code,
+        unit=data.unit or parameter.unit or "",
+        sample_count=data.sample_count,
+        samples_sent_on=data.samples_sent_on,
+        deadline=data.deadline,
+        assigned_mode=data.assigned_mode.value,
+        assigned_value=data.assigned_value,
+        assigned_uncertainty=data.assigned_uncertainty,
+        sigma_pt=data.sigma_pt,
+        score=data.score.value,
+        status=SchemeStatus.OPEN.value,
+        notes=data.notes,
+    )
+    db.add(scheme)
+    db.flush()
+    for n, institution in enumerate(invited, start=1):
+        db.add(
+            ProficiencyParticipant(
+                scheme_id=scheme.id,
+                institution_id=institution.id,
+                region_code=scheme.region_code,
+                code=f"P{n:02d}",
+            )
+        )
+    db.flush()
+    return scheme
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    participant: ProficiencyParticipant
+    created: int
+    updated: int
+
+
+def submit(
+    *,
+    db: Session,
+    scheme: ProficiencyScheme,
+    institution_id: int,
+    data: ResultsIn,
+    now: dt.datetime,
+    source: Source,
+    message_id: str | None = None,
+    field_prefix: str = "",
+) -> Submitted:
+    """Write an invited institution's results on a scheme still collecting them, by its
+    deadline (Beijing date); a result sent again replaces the one before."""
+    participant = participant_of(db, scheme, institution_id)
+    if participant is None:
+        raise _refuse(f"{field_prefix}scheme", "本机构未受邀参加该能力验证")
+    if scheme.status != SchemeStatus.OPEN.value:
+        raise Conflict("该能力验证已完成统计评价，不再接收结果")
+    if beijing_date(now) > scheme.deadline:
+        raise _refuse(f"{field_prefix}scheme", f"已过结果提交截止日期（{scheme.deadline}）")
+    allowed = samples_of(scheme)
+    seen: set[str] = set()
+    for at, result in enumerate(data.results):
+        where = f"{field_prefix}results.{at}.sample"
+        if result.sample not in allowed:
+            raise _refuse(where, f"该能力验证只发放了样品 {'、'.join(allowed)}")
+        if result.sample in seen:
+            raise _refuse(where, "同一样品的结果重复")
+        seen.add(result.sample)
+    existing = {
+        r.sample: r
+        for r in db.scalars(
+            select(ProficiencyResult).where(ProficiencyResult.participant_id == participant.id)
+        )
+    }
+    created = updated = 0
+    for result in data.results:
+        row = existing.get(result.sample)
+        if row is None:
+            row = ProficiencyResult(
+                scheme_id=scheme.id,
+                participant_id=participant.id,
+                institution_id=institution_id,
+                region_code=scheme.region_code,
+                sample=result.sample,
+            )
+            db.add(row)
+            created += 1
+        else:
+            updated += 1
+        _fill(row, result, now, source, message_id)
+    db.flush()
+    return Submitted(participant, created, updated)
+
+
+def _fill(
+    row: ProficiencyResult,
+    result: ResultIn,
+    now: dt.datetime,
+    source: Source,
+    message_id: str | None,
+) -> None:
+    row.value = result.value
+    row.expanded_uncertainty = result.expanded_uncertainty
+    row.coverage_factor = result.coverage_factor
+    row.method = result.method
+    row.submitted_at = now
+    row.source = source.value
+    row.message_id = message_id
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+def assigned_for(
+    scheme: ProficiencyScheme, values: Sequence[float]
+) -> tuple[stats.Assigned, dict[str, Any]]:
+    """The assigned value, its uncertainty and sigma_pt of one sample, and the figures to keep:
+    known beforehand, or the robust mean of ``values`` (Algorithm A; u(x*) = 1.25 s*/sqrt(p))."""
+    facts: dict[str, Any] = {"p": len(values)}
+    if scheme.assigned_mode == AssignedMode.KNOWN.value:
+        x_pt, sigma = scheme.assigned_value or 0.0, scheme.sigma_pt or 0.0
+        expanded = scheme.assigned_uncertainty or 0.0
+        assigned = stats.Assigned(x_pt, expanded / 2, sigma, expanded)
+        if len(values) >= stats.MIN_RESULTS:
+            robust = stats.algorithm_a(values)
+            facts.update(x_star=robust.x_star, s_star=robust.s_star, iterations=robust.iterations)
+    else:
+        if len(values) < stats.MIN_RESULTS:
+            raise _refuse(
+                "results", f"参加者结果少于 {stats.MIN_RESULTS} 个，不能用稳健统计确定指定值"
+            )
+        robust = stats.algorithm_a(values)
+        facts.update(x_star=robust.x_star, s_star=robust.s_star, iterations=robust.iterations)
+        sigma = scheme.sigma_pt or robust.s_star
+        if sigma <= 0:
+            raise _refuse("results", "参加者结果完全相同，稳健标准差为 0，请指定能力评定标准差")
+        assigned = stats.Assigned(robust.x_star, robust.u_x_star, sigma)
+    facts.update(
+        x_pt=assigned.x_pt,
+        u_x_pt=assigned.u_x_pt,
+        U_x_pt=assigned.U_x_pt,
+        sigma_pt=assigned.sigma_pt,
+        u_small=assigned.u_x_pt <= 0.3 * assigned.sigma_pt,  # ISO 13528 9.2.1
+    )
+    return assigned, facts
+
+
+def evaluate(
+    *, db: Session, principal: Principal, scheme: ProficiencyScheme, now: dt.datetime
+) -> None:
+    """The organiser's evaluation (403 without ``proficiency:manage``, 404 for another
+    region's scheme): see :func:`score_scheme`."""
+    if not manages(principal, scheme):
+        principal.require("proficiency:manage")
+        raise NotFound()
+    score_scheme(db=db, scheme=scheme, now=now)
+
+
+def score_scheme(*, db: Session, scheme: ProficiencyScheme, now: dt.datetime) -> None:
+    """Statistics and scores of every sample, the signal of the scheme's score on each result;
+    the scheme becomes evaluated (again, when evaluated before). 422 with no result, or too
+    few for a consensus value."""
+    rows = results(db, scheme)
+    if not rows:
+        raise _refuse("results", "尚无参加者提交结果")
+    score = stats.Score(scheme.score)
+    figures: dict[str, Any] = {}
+    for sample in samples_of(scheme):
+        mine = [r for r in rows if r.sample == sample]
+        if not mine:
+            continue
+        assigned, facts = assigned_for(scheme, [r.value for r in mine])
+        figures[sample] = facts
+        for row in mine:
+            found = stats.scores(row.value, assigned, row.expanded_uncertainty, row.coverage_factor)
+            row.z, row.z_prime, row.zeta, row.en = found.z, found.z_prime, found.zeta, found.en
+            judged = stats.signal(score, found.get(score))
+            row.signal = judged.value if judged else None
+    scheme.statistics = figures
+    scheme.status = SchemeStatus.EVALUATED.value
+    scheme.evaluated_at = now
+    db.flush()
+
+
+def counts(db: Session, scheme_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per scheme: participants, those who submitted, and action signals."""
+    out: dict[int, dict[str, int]] = {
+        i: {"invited": 0, "submitted": 0, "action": 0} for i in scheme_ids
+    }
+    if not scheme_ids:
+        return out
+    for scheme_id, n in db.execute(
+        select(ProficiencyParticipant.scheme_id, func.count())
+        .where(ProficiencyParticipant.scheme_id.in_(scheme_ids))
+        .group_by(ProficiencyParticipant.scheme_id)
+    ):
+        out[scheme_id]["invited"] = n
+    for scheme_id, n in db.execute(
+        select(
+            ProficiencyResult.scheme_id, func.count(func.distinct(ProficiencyResult.participant_id))
+        )
+        .where(ProficiencyResult.scheme_id.in_(scheme_ids))
+        .group_by(ProficiencyResult.scheme_id)
+    ):
+        out[scheme_id]["submitted"] = n
+    for scheme_id, n in db.execute(
+        select(ProficiencyResult.scheme_id, func.count())
+        .where(ProficiencyResult.scheme_id.in_(scheme_ids), ProficiencyResult.signal == "action")
+        .group_by(ProficiencyResult.scheme_id)
+    ):
+        out[scheme_id]["action"] = n
+    return out
+
+
+def scheme_read(db: Session, principal: Principal, scheme: ProficiencyScheme) -> SchemeRead:
+    """A scheme as the API gives it: every result to its organiser, a participant its own."""
+    people = participants(db, scheme)
+    codes = {p.id: p.code for p in people}
+    organiser = organises(principal, scheme)
+    shown = visible_results(db, principal, scheme)
+    return SchemeRead(
+        id=scheme.id,
+        code=scheme.code,
+        title=scheme.title,
+        region_code=scheme.region_code,
+        item_code=scheme.item_code,
+        parameter_code=scheme.parameter_code,
+        unit=scheme.unit,
+        sample_count=scheme.sample_count,
+        samples_sent_on=scheme.samples_sent_on,
+        deadline=scheme.deadline,
+        assigned_mode=scheme.assigned_mode,
+        assigned_value=scheme.assigned_value,
+        assigned_uncertainty=scheme.assigned_uncertainty,
+        sigma_pt=scheme.sigma_pt,
+        score=scheme.score,
+        status=scheme.status,
+        evaluated_at=scheme.evaluated_at,
+        participants=len(people),
+        statistics=scheme.statistics or {},
+        results=[
+            ResultRead(
+                participant_code=codes.get(r.participant_id, ""),
+                institution_id=r.institution_id if organiser else None,
+                sample=r.sample,
+                value=r.value,
+                expanded_uncertainty=r.expanded_uncertainty,
+                coverage_factor=r.coverage_factor,
+                method=r.method,
+                submitted_at=r.submitted_at,
+                source=r.source,
+                z=r.z,
+                z_prime=r.z_prime,
+                zeta=r.zeta,
+                en=r.en,
+                signal=r.signal,
+            )
+            for r in shown
+        ],
+    )
