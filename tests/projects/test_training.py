@@ -15,6 +15,7 @@ from jcjg.alerts.models import Alert
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
+from jcjg.core.blobs import digest_of as blob_digest
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.projects.models import MemberTraining, ProjectMember, SpotCheck
@@ -359,3 +360,39 @@ def test_a_persons_history_and_who_sees_it(browser_client, chain: Chain, db, fac
         login(browser_client, outsider.username)
         answer = browser_client.get(f"/projects/people/{chain.witness.id}", headers=HTML)
         assert answer.status_code == 404, outsider.role
+
+
+def test_a_registered_photo_must_show_a_face(station, chain: Chain, db, factory):
+    """The photo the identity checks compare with is refused when no face is found in it, before
+    anything is stored; a portrait is taken and its descriptor kept."""
+    from jcjg.demo import faces
+
+    newcomer = factory.user(Role.SAMPLER, username="new_sampler2", commit=False)
+    give_pass(db, newcomer, "sampler", valid_until=dt.date(2027, 6, 1))
+    db.commit()
+    token = page_csrf(station, f"/projects/{chain.project.id}")
+    data = {"username": newcomer.username, "role": "sampler", "starts_on": "2026-12-01",
+            "csrf_token": token}  # fmt: skip
+    before = count(db, ProjectMember)
+    plain = photo(11)  # a generated picture with no face in it
+    refused = station.post(
+        f"/projects/{chain.project.id}/members", data=data, headers=HTML,
+        files={"photo": ("p.jpg", plain, "image/jpeg")}, follow_redirects=False,
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert "照片中未检测到人脸" in refused.text
+    assert count(db, ProjectMember) == before
+    assert not blob_store(chain.settings).exists(blob_digest(plain))
+    broken = station.post(
+        f"/projects/{chain.project.id}/members", data=data, headers=HTML,
+        files={"photo": ("p.jpg", b"not an image", "image/jpeg")}, follow_redirects=False,
+    )  # fmt: skip
+    assert broken.status_code == 422
+    assert count(db, ProjectMember) == before
+    taken = station.post(
+        f"/projects/{chain.project.id}/members", data=data, headers=HTML,
+        files={"photo": ("p.jpg", faces.collins(), "image/jpeg")}, follow_redirects=False,
+    )  # fmt: skip
+    assert taken.status_code == 303
+    member = db.scalars(select(ProjectMember).where(ProjectMember.user_id == newcomer.id)).one()
+    assert member.photo_sha256 == blob_digest(faces.collins())

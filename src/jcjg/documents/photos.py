@@ -58,18 +58,30 @@ def hamming(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
-def store_photo(settings: Settings, data: bytes) -> StoredPhoto:
-    """Check and store one photo; raises :class:`PhotoProblem` with a Chinese reason."""
+def _checked(settings: Settings, data: bytes) -> Image.Image:
     if not data:
         raise PhotoProblem("照片为空")
     if len(data) > settings.sampling_photo_max_bytes:
         limit = settings.sampling_photo_max_bytes // (1024 * 1024)
         raise PhotoProblem(f"照片超过 {limit} MB")
-    image = _open(data)
+    return _open(data)
+
+
+def store_photo(settings: Settings, data: bytes) -> StoredPhoto:
+    """Check and store one photo; raises :class:`PhotoProblem` with a Chinese reason."""
+    image = _checked(settings, data)
     phash = str(imagehash.dhash(image, hash_size=8))
     digest = blob_store(settings).put(data)
     assert digest == digest_of(data)
     return StoredPhoto(sha256=digest, phash=phash, width=image.width, height=image.height)
+
+
+def check_photo(settings: Settings, data: bytes, field_name: str) -> None:
+    """Check a photo as :func:`take_photo` does, without storing it."""
+    try:
+        _checked(settings, data)
+    except PhotoProblem as exc:
+        raise ValidationFailed(errors=[FieldError(field_name, str(exc), "invalid")]) from exc
 
 
 def take_photo(settings: Settings, data: bytes | None, field_name: str) -> StoredPhoto:

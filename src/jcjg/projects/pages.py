@@ -15,16 +15,18 @@ from sqlalchemy.orm import Session
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.config import Settings
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import ValidationFailed, errors_by_field
+from jcjg.core.domains import hooks
+from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Column, Panel, contributions, redirect, render, render_panels
 from jcjg.core.text import text_fields
-from jcjg.documents.photos import take_photo
+from jcjg.documents.photos import check_photo, take_photo
 from jcjg.projects import service
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.lists import PROJECTS
@@ -42,6 +44,8 @@ Assigner = Annotated[Principal, Depends(requires("project:assign"))]
 # principal, project ids) and answers columns of the project list.
 PROJECT_PANELS = "projects.panels"
 PROJECT_COLUMNS = "projects.columns"
+# (settings, photo bytes) -> a Chinese reason the photo cannot register a witness or sampler
+MEMBER_PHOTO_PROBLEM = "projects.member_photo_problem"
 _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in ProjectStatus},
     "member_roles": {r.value: r for r in MemberRole},
@@ -214,6 +218,15 @@ def project_update(
     return redirect(f"/projects/{project_id}?done=updated")
 
 
+def _check_member_photo(settings: Settings, photo: bytes) -> None:
+    """Refuse a registered photo the identity checks could not use, before it is stored."""
+    check_photo(settings, photo, "photo")
+    for check in hooks(MEMBER_PHOTO_PROBLEM):
+        problem = check(settings, photo)
+        if problem:
+            raise ValidationFailed(errors=[FieldError("photo", problem, "invalid")])
+
+
 @router.post("/projects/{project_id}/members", response_class=HTMLResponse)
 def member_add(
     request: Request,
@@ -227,6 +240,8 @@ def member_add(
     values = form.values()
     try:
         photo = form.file("photo")
+        if photo:
+            _check_member_photo(settings, photo)
         photo_sha256 = take_photo(settings, photo, "photo").sha256 if photo else None
         raw = {k: v for k, v in values.items() if v != ""}
         service.add_member(

@@ -7,8 +7,8 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
-from jcjg.projects.pages import PROJECT_COLUMNS, PROJECT_PANELS
-from jcjg.sampling import evidence, messages, models, pages, project_pages, rules
+from jcjg.projects.pages import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
+from jcjg.sampling import evidence, identity, messages, models, pages, project_pages, rules
 
 _GROUP = "工程与检测"
 
@@ -87,5 +87,6 @@ DOMAIN = Domain(
         EVIDENCE: evidence.source,
         PROJECT_PANELS: project_pages.project_panels,
         PROJECT_COLUMNS: project_pages.project_columns,
+        MEMBER_PHOTO_PROBLEM: identity.registered_photo_problem,
     },
 )

@@ -160,6 +160,11 @@ class DlibMatcher:
             shape = models.landmarks(pixels, face)
             return np.array(models.encoder.compute_face_descriptor(pixels, shape))
 
+    def finds_face(self, data: bytes) -> bool:
+        """Whether a photo to be registered shows a face the matcher can compare with (its
+        descriptor is kept for the checks to come)."""
+        return self.enrolled(data) is not None
+
     def compare(self, live: bytes, reference: bytes | None, *, threshold: float) -> MatchResult:
         import numpy as np
 
@@ -188,6 +193,16 @@ def load_matcher(spec: str | None) -> FaceMatcher:
     target = getattr(importlib.import_module(module_name), attr)
     matcher: FaceMatcher = target() if isinstance(target, type) else target
     return matcher
+
+
+def registered_photo_problem(settings: Settings, data: bytes) -> str | None:
+    """Why a photo uploaded to register a witness or sampler cannot serve the identity checks
+    (no face the matcher finds), or None; a deployment's own matcher without ``finds_face``
+    is not asked (hook ``projects.member_photo_problem``)."""
+    finds_face = getattr(load_matcher(settings.identity_matcher), "finds_face", None)
+    if finds_face is None or finds_face(data):
+        return None
+    return "照片中未检测到人脸：请上传本人近期正面免冠照片（现场身份核验以此照片为准）"
 
 
 def threshold_for(settings: Settings, region_code: str) -> float:
