@@ -19,6 +19,7 @@ from jcjg.core.errors import ValidationFailed
 from jcjg.core.workdays import beijing_date
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
 from jcjg.rectification import service as rectification
+from tests.documents.test_documents import text_of, write
 from tests.factories import login, page_csrf
 from tests.proficiency.conftest import evaluate, submit_all
 
@@ -128,7 +129,7 @@ def test_a_lab_submits_on_its_page_and_sees_only_its_own(browser_client, db, fac
     assert "PT-" not in browser_client.get("/proficiency/schemes").text.split("<main")[1]
 
 
-def test_evaluation_page_charts_and_report(browser_client, db, factory, pt):
+def test_evaluation_page_charts_and_report(browser_client, db, factory, pt, tmp_path):
     submit_all(factory, pt)
     login(browser_client, pt.organiser.username)
     token = page_csrf(browser_client, f"/proficiency/schemes/{pt.scheme.id}")
@@ -149,6 +150,11 @@ def test_evaluation_page_charts_and_report(browser_client, db, factory, pt):
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert len(pdf.content) > 20_000  # figures drawn in
+    text = re.sub(r"\s+", "", text_of(write(tmp_path / "report.pdf", pdf.content)))
+    assert "各参加者的结果与评价" in text
+    assert "U（k）" in text  # the results as a table, under its header row
+    assert "行动信号（不满意）" in text
+    assert "参加者代码对照（仅组织方留存）" in text  # the organiser's copy names the labs
 
 
 def test_report_before_evaluation_and_evaluation_with_too_few(browser_client, factory, pt):

@@ -351,12 +351,24 @@ def _set_metadata(canvas: Any, *, title: str, subject: str) -> None:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """A titled table with a header row (repeated on each page) and rows of text cells;
+    ``widths`` are the columns' shares of the page width (equal when empty)."""
+
+    title: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    widths: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
 class RecordDocument:
     """A record: header, a field table, titled sections, photos, and an optional QR link.
 
     ``fields`` and each section's rows are (label, value) pairs; values wrap (long hashes and
-    signatures too). ``images`` are (caption, JPEG/PNG bytes); one that cannot be decoded shows
-    a placeholder. The QR of ``qr_url`` with ``qr_caption`` goes to the top right.
+    signatures too); ``grids`` (tables with a header row) follow the sections. ``images`` are
+    (caption, JPEG/PNG bytes); one that cannot be decoded shows a placeholder. The QR of
+    ``qr_url`` with ``qr_caption`` goes to the top right.
     """
 
     title: str
@@ -368,6 +380,7 @@ class RecordDocument:
     qr_caption: str = "扫码查验"
     footer: str = ""
     images_title: str = "现场照片"
+    grids: Sequence[Grid] = ()
 
 
 PAGE_MARGIN = 18 * mm
@@ -436,6 +449,30 @@ def _rows_table(
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
                 ("LEFTPADDING", (0, 0), (-1, -1), 5),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 5),
+            ]
+        )
+    )
+    return table
+
+
+def _grid_table(grid: Grid, styles: _Styles, fonts: Fonts, width: float) -> Any:
+    shares = list(grid.widths) or [1.0] * len(grid.header)
+    total = sum(shares)
+    data = [
+        [Paragraph(_text(h), styles.label) for h in grid.header],
+        *([_value_paragraph(cell, styles, fonts) for cell in row] for row in grid.rows),
+    ]
+    table = Table(data, colWidths=[width * w / total for w in shares], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.4, RULE_GREY),
+                ("BACKGROUND", (0, 0), (-1, 0), LABEL_BG),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 4),
             ]
         )
     )
@@ -636,5 +673,9 @@ def record_pdf(doc: RecordDocument) -> bytes:
         story.append(Paragraph(_text(heading), styles.heading))
         if rows:
             story.append(_rows_table(rows, styles, fonts, width))
+    for grid in doc.grids:
+        story.append(Paragraph(_text(grid.title), styles.heading))
+        if grid.rows:
+            story.append(_grid_table(grid, styles, fonts, width))
     template.build(story, canvasmaker=_numbered_canvas(fonts, doc.footer))
     return buffer.getvalue()

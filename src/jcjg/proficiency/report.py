@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from jcjg.documents.pdf import CJK_FONT_FILES, RecordDocument, record_pdf
+from jcjg.documents.pdf import CJK_FONT_FILES, Grid, RecordDocument, record_pdf
 from jcjg.proficiency import statistics as stats
 from jcjg.proficiency.choices import AssignedMode, SchemeStatus
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
@@ -169,29 +169,36 @@ def _statistics_rows(
     return rows
 
 
-def _result_rows(
+def _result_grid(
     scheme: ProficiencyScheme,
     results: Sequence[ProficiencyResult],
     codes: dict[int, str],
     digits: int,
-) -> list[tuple[str, str]]:
+) -> Grid:
     rows = []
     for r in sorted(results, key=lambda r: (r.sample, codes.get(r.participant_id, ""))):
-        signal = stats.Signal(r.signal).label if r.signal else "—"
-        uncertainty = (
-            f"，U = {r.expanded_uncertainty:g}（k = {r.coverage_factor:g}）"
-            if r.expanded_uncertainty
-            else ""
-        )
         rows.append(
-            (
-                f"{codes.get(r.participant_id, '')} 样品 {r.sample}",
-                f"{r.value:.{digits}f} {scheme.unit}{uncertainty}；"
-                f"z = {fmt(r.z)}，z′ = {fmt(r.z_prime)}，ζ = {fmt(r.zeta)}，En = {fmt(r.en)}；"
-                f"评价：{signal}",
-            )
+            [
+                codes.get(r.participant_id, ""),
+                r.sample,
+                f"{r.value:.{digits}f}",
+                f"{r.expanded_uncertainty:g}（{r.coverage_factor:g}）"
+                if r.expanded_uncertainty
+                else "—",
+                fmt(r.z),
+                fmt(r.z_prime),
+                fmt(r.zeta),
+                fmt(r.en),
+                stats.Signal(r.signal).label if r.signal else "—",
+            ]
         )
-    return rows
+    unit = f"（{scheme.unit}）" if scheme.unit else ""
+    return Grid(
+        "各参加者的结果与评价",
+        ["参加者", "样品", f"结果{unit}", "U（k）", "z", "z′", "ζ", "En", "评价"],
+        rows,
+        (1.1, 0.8, 1.4, 1.3, 1, 1, 1, 1, 2.2),
+    )
 
 
 def evaluation_pdf(
@@ -275,12 +282,14 @@ def evaluation_pdf(
                     youden_chart([c for c, _ in pairs], [p for _, p in pairs], "Youden"),
                 )
             )
-    sections.append(("各参加者的结果与评价", _result_rows(scheme, results, codes, digits)))
+    grids = [_result_grid(scheme, results, codes, digits)]
     if names:
-        sections.append(
-            (
+        grids.append(
+            Grid(
                 "参加者代码对照（仅组织方留存）",
-                [(p.code, names.get(p.institution_id, "")) for p in participants],
+                ["参加者代码", "检测机构"],
+                [[p.code, names.get(p.institution_id, "")] for p in participants],
+                (1, 4),
             )
         )
     return record_pdf(
@@ -291,6 +300,7 @@ def evaluation_pdf(
             images=images,
             images_title="图示",
             sections=sections,
+            grids=grids,
             footer=f"{platform_name} 依据 ISO 13528:2022 自动生成",
         )
     )
