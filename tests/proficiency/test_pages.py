@@ -17,6 +17,7 @@ from jcjg.auth.sessions import principal_for
 from jcjg.core.db import utcnow
 from jcjg.core.errors import ValidationFailed
 from jcjg.core.workdays import beijing_date
+from jcjg.ledger import service as ledger
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
 from jcjg.rectification import service as rectification
 from tests.documents.test_documents import text_of, write
@@ -155,6 +156,20 @@ def test_evaluation_page_charts_and_report(browser_client, db, factory, pt, tmp_
     assert "U（k）" in text  # the results as a table, under its header row
     assert "行动信号（不满意）" in text
     assert "参加者代码对照（仅组织方留存）" in text  # the organiser's copy names the labs
+    # the evaluation is notarised: the ledger's entry holds the scores by code, not the names
+    db.refresh(pt.scheme)
+    index = pt.scheme.evaluation_index
+    assert index is not None
+    assert f'href="/ledger/entries/{index}"' in page.text
+    while ledger.integrate(db):
+        pass
+    db.commit()
+    entry = browser_client.get(f"/ledger/entries/{index}").json()
+    assert entry["entry_type"] == "proficiency_scheme:evaluate"
+    body = json.dumps(entry, ensure_ascii=False)
+    assert pt.scheme.code in body
+    assert '"participant": "P01"' in body
+    assert "测试检测机构" not in body
 
 
 def test_report_before_evaluation_and_evaluation_with_too_few(browser_client, factory, pt):

@@ -44,6 +44,8 @@ class ProficiencyScheme(ChangeLogged, IdMixin, TimestampMixin, Base):
     score: Mapped[str] = mapped_column(String(8), default="z")  # statistics.Score judged
     status: Mapped[str] = mapped_column(String(12), default="open", index=True)  # SchemeStatus
     evaluated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # the ledger leaf of the latest evaluation (proficiency_scheme:evaluate)
+    evaluation_index: Mapped[int | None] = mapped_column(Integer, default=None)
     # per sample ("A", "B"): x_pt, u_x_pt, U_x_pt, sigma_pt, x_star, s_star, p, iterations
     statistics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -235,6 +235,10 @@ def evaluation_pdf(
         ),
         ("状态", SchemeStatus(scheme.status).label),
     ]
+    if scheme.evaluation_index is not None:
+        fields.append(
+            ("存证", f"评价结果已记入存证日志第 {scheme.evaluation_index} 条（可按条目号查验）")
+        )
     sections: list[tuple[str, Sequence[tuple[str, str]]]] = []
     images: list[tuple[str, bytes]] = []
     by_sample: dict[str, list[ProficiencyResult]] = {}

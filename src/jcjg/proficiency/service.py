@@ -23,6 +23,7 @@ from jcjg.core.errors import (
     field_errors_from_pydantic,
 )
 from jcjg.core.workdays import beijing_date
+from jcjg.ledger import service as ledger
 from jcjg.proficiency import statistics as stats
 from jcjg.proficiency.choices import SAMPLES, AssignedMode, SchemeStatus, Source
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
@@ -362,6 +363,48 @@ def score_scheme(*, db: Session, scheme: ProficiencyScheme, now: dt.datetime) ->
     scheme.status = SchemeStatus.EVALUATED.value
     scheme.evaluated_at = now
     db.flush()
+    scheme.evaluation_index = ledger.notarise(db, EVALUATE_TYPE, evaluation_entry(db, scheme)).index
+
+
+EVALUATE_TYPE = "proficiency_scheme:evaluate"
+
+
+def evaluation_entry(db: Session, scheme: ProficiencyScheme) -> dict[str, Any]:
+    """What the ledger keeps of an evaluation: the scheme, its statistics and every result with
+    its scores by participant code (the codes, not the institutions: participants stay
+    anonymous to each other; the organiser holds the key). Anyone given the report can check
+    its figures against this entry."""
+    codes = {
+        p.id: p.code
+        for p in db.scalars(
+            select(ProficiencyParticipant).where(ProficiencyParticipant.scheme_id == scheme.id)
+        )
+    }
+    return {
+        "scheme": scheme.code,
+        "parameter": scheme.parameter_code,
+        "unit": scheme.unit,
+        "score": scheme.score,
+        "assigned_mode": scheme.assigned_mode,
+        "statistics": scheme.statistics,
+        "results": [
+            {
+                "participant": codes.get(r.participant_id, ""),
+                "sample": r.sample,
+                "value": r.value,
+                "U": r.expanded_uncertainty,
+                "k": r.coverage_factor,
+                "z": r.z,
+                "z_prime": r.z_prime,
+                "zeta": r.zeta,
+                "En": r.en,
+                "signal": r.signal,
+            }
+            for r in sorted(
+                results(db, scheme), key=lambda r: (codes.get(r.participant_id, ""), r.sample)
+            )
+        ],
+    }
 
 
 def counts(db: Session, scheme_ids: Sequence[int]) -> dict[int, dict[str, int]]:

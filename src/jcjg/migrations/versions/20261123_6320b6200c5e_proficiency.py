@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("score", sa.String(length=8), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("evaluated_at", jcjg.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("evaluation_index", sa.Integer(), nullable=True),
         sa.Column("statistics", sa.JSON(), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
