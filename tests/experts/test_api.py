@@ -165,3 +165,12 @@ def test_the_office_links_an_account_by_name_not_by_number(browser_client, facto
     assert 'type="number"' not in page.text.split('name="user_id"')[0][-200:]
     other = factory.user(Role.EXPERT, region_code="440000")  # another province's expert
     assert other.username not in browser_client.get("/experts/new").text
+
+
+def test_an_expert_account_not_yet_linked_is_told_so(browser_client, factory):
+    login(browser_client, factory.user(Role.EXPERT, region_code="360000").username)
+    page = browser_client.get("/my/expert", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "尚未关联专家库中的专家信息" in page.text
+    assert 'data-testid="expert-form"' not in page.text
+    assert browser_client.get("/my/reviews").status_code == 200

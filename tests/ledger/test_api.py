@@ -305,11 +305,12 @@ def test_cli_ledger_commands(tmp_path, monkeypatch):
         integrated = runner.invoke(main, ["ledger", "integrate"])
         found = re.search(r"整合 (\d+) 条", integrated.output)
         assert found is not None
-        size = int(found.group(1))
-        assert size > 3
         cp = runner.invoke(main, ["ledger", "checkpoint"])
         assert cp.exit_code == 0
-        assert f"\n{size}\n" in cp.output
+        # the demo integrates some itself (a panel draw waits for a checkpoint): the checkpoint
+        # covers those and the ones integrated now
+        size = int(cp.output.splitlines()[1])
+        assert size >= int(found.group(1)) > 3
         assert (tmp_path / "data/ledger/signing.key").stat().st_mode & 0o777 == 0o600
         proved = runner.invoke(main, ["ledger", "prove", "1"])
         bundle = json.loads(proved.output)

@@ -17,7 +17,7 @@ from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import ValidationFailed, errors_by_field
+from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
@@ -599,7 +599,10 @@ def my_expert(
     principal: Self,
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    expert = service.own_expert(db, principal)
+    try:
+        expert = service.own_expert(db, principal)
+    except NotFound as missing:  # an expert account the province has not linked yet
+        return render(request, "experts/unlinked.html", {"detail": missing.detail})
     return _expert_form(
         request,
         db,
