@@ -396,3 +396,26 @@ def test_a_registered_photo_must_show_a_face(station, chain: Chain, db, factory)
     assert taken.status_code == 303
     member = db.scalars(select(ProjectMember).where(ProjectMember.user_id == newcomer.id)).one()
     assert member.photo_sha256 == blob_digest(faces.collins())
+
+
+def test_a_station_records_trainings_only_for_accounts_of_its_region(chain: Chain, db, factory):
+    from jcjg.auth.scopes import Principal
+    from jcjg.core.errors import ValidationFailed
+    from jcjg.projects import training
+
+    far = factory.user(Role.SAMPLER, username="far_sampler", region_code="360402", commit=False)
+    nanchang = Principal(user_id=chain.station.id, role=Role.STATION, region_code="360100",
+                         permissions=frozenset({"project:train"}))  # fmt: skip
+    raw = {"username": far.username, "role": "sampler", "course": "上岗培训",
+           "start_date": "2025-01-01", "passed": True}  # fmt: skip
+    before = count(db, MemberTraining)
+    with pytest.raises(ValidationFailed) as refused:
+        training.add_training(db=db, principal=nanchang, raw=raw)
+    assert "本辖区没有该账号" in refused.value.errors[0].message
+    with pytest.raises(ValidationFailed) as unknown:  # the same answer as for no such account
+        training.add_training(db=db, principal=nanchang, raw=raw | {"username": "nobody"})
+    assert unknown.value.errors[0].message == refused.value.errors[0].message
+    assert count(db, MemberTraining) == before
+    jiujiang = Principal(user_id=chain.station.id, role=Role.STATION, region_code="360400",
+                         permissions=frozenset({"project:train"}))  # fmt: skip
+    assert training.add_training(db=db, principal=jiujiang, raw=raw).region_code == "360400"

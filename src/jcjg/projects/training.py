@@ -58,12 +58,16 @@ class TrainingIn(TextModel):
     valid_until: dt.date | None = None
 
 
-def _account(db: Session, username: str, role: MemberRole) -> User:
+def _account(db: Session, principal: Principal, username: str, role: MemberRole) -> User:
+    """The witness's or sampler's account, in the recording station's region: one answer for
+    an account that does not exist, has another role or belongs to another region."""
     user = db.scalars(select(User).where(User.username == username)).first()
-    if user is None or user.role != role.value:
+    if user is None or user.role != role.value or not principal.covers_region(user.region_code):
         raise ValidationFailed(
             errors=[
-                FieldError("username", f"没有该账号，或该账号的角色不是{role.label}", "invalid")
+                FieldError(
+                    "username", f"本辖区没有该账号，或该账号的角色不是{role.label}", "invalid"
+                )
             ]
         )
     return user
@@ -79,7 +83,7 @@ def add_training(*, db: Session, principal: Principal, raw: dict[str, Any]) -> M
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
     if data.valid_until and data.valid_until < data.start_date:
         raise ValidationFailed(errors=[FieldError("valid_until", "有效期不能早于培训日期")])
-    user = _account(db, data.username, data.role)
+    user = _account(db, principal, data.username, data.role)
     region = principal.region_code or user.region_code
     if not region:
         raise ValidationFailed(errors=[FieldError("username", "该账号没有所属行政区划")])
