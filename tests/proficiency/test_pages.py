@@ -228,3 +228,27 @@ def test_participants_keep_their_codes(db, factory, pt):
         .order_by(ProficiencyParticipant.code)
     ).all()
     assert codes == [f"P0{n}" for n in range(1, 9)]
+
+
+def test_a_zeta_scheme_needs_each_results_uncertainty(db, factory):
+    from jcjg.proficiency import service
+    from jcjg.proficiency.choices import Source
+    from jcjg.proficiency.schemas import ResultsIn
+    from tests.proficiency.conftest import make_scheme
+
+    pt = make_scheme(factory, labs=3, samples=1, score="zeta")
+    lab = pt.labs[0]
+    bare = ResultsIn.model_validate({"results": [{"sample": "A", "value": 999.0}]})
+    with pytest.raises(ValidationFailed) as refused:
+        service.submit(db=db, scheme=pt.scheme, institution_id=lab.id, data=bare,
+                       now=utcnow(), source=Source.PAGE)  # fmt: skip
+    assert refused.value.errors[0].field == "results.0.expanded_uncertainty"
+    assert "须报告扩展不确定度" in refused.value.errors[0].message
+    db.rollback()
+    assert db.scalars(select(ProficiencyResult)).all() == []
+    given = ResultsIn.model_validate(
+        {"results": [{"sample": "A", "value": 999.0, "expanded_uncertainty": 6.0}]}
+    )
+    done = service.submit(db=db, scheme=pt.scheme, institution_id=lab.id, data=given,
+                          now=utcnow(), source=Source.PAGE)  # fmt: skip
+    assert done.created == 1

@@ -214,3 +214,12 @@ def test_sig3_worst_and_histogram() -> None:
     assert bins[-1][1] == 10.0
     assert histogram([]) == []
     assert sum(c for _, _, c in histogram([4.0, 4.0])) == 2
+
+
+def test_a_vanishing_spread_gives_no_score_rather_than_infinity() -> None:
+
+    found = scores(451.0, Assigned(x_pt=450.0, u_x_pt=0.0, sigma_pt=1e-320), 6.0)
+    assert found.z is None
+    assert found.z_prime is None
+    assert found.pa is None
+    assert found.zeta is not None  # the uncertainties still judge it

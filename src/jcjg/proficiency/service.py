@@ -220,6 +220,10 @@ class Submitted:
     updated: int
 
 
+# zeta and En need the participant's uncertainty: a result without it could not be judged
+NEEDS_UNCERTAINTY = frozenset({stats.Score.ZETA.value, stats.Score.EN.value})
+
+
 def submit(
     *,
     db: Session,
@@ -249,6 +253,11 @@ def submit(
         if result.sample in seen:
             raise _refuse(where, "同一样品的结果重复")
         seen.add(result.sample)
+        if scheme.score in NEEDS_UNCERTAINTY and result.expanded_uncertainty is None:
+            raise _refuse(
+                f"{field_prefix}results.{at}.expanded_uncertainty",
+                f"该能力验证以{stats.Score(scheme.score).label}评定，须报告扩展不确定度 U",
+            )
     existing = {
         r.sample: r
         for r in db.scalars(

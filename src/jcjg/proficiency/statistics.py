@@ -162,7 +162,11 @@ class Scores:
 
 
 def _ratio(top: float, bottom: float) -> float | None:
-    return top / bottom if bottom > 0 else None
+    """``top / bottom``; None when it is not a finite number (a zero or vanishing spread)."""
+    if not bottom > 0:
+        return None
+    value = top / bottom
+    return value if math.isfinite(value) else None
 
 
 def scores(x: float, assigned: Assigned, U_x: float | None = None, k: float = 2.0) -> Scores:
