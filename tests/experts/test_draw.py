@@ -94,6 +94,12 @@ def test_tampered_inputs_are_refused(client, db, factory, pool, tmp_path):
                 result | {"data": result["data"] | {"drawn": result["data"]["drawn"][::-1]}}
             )
         ),
+        # a drawn pseudonym that is not the named expert's (a padded candidate list)
+        "stand-in": lambda d: d["drawn_experts"][0].update(
+            expert_id=d["drawn_experts"][0]["expert_id"] + 1000
+        ),
+        "unnamed": lambda d: d.pop("drawn_experts"),
+        "result before request": lambda d: d["result"].update(index=d["request"]["index"]),
     }
     for name, spoil in cases.items():
         spoiled = json.loads(json.dumps(inputs))
@@ -160,3 +166,52 @@ def test_a_decline_is_replaced_by_a_new_draw(client, db, factory, pool):
     assert replacement[0]["expert_id"] != member["expert_id"]
     full = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers)
     assert full.status_code == 409  # the panel is full again
+
+
+def test_with_a_parent_platform_the_first_cosigned_checkpoint_gives_the_randomness(
+    client, db, factory, pool, tmp_path
+):
+    """The parent cosigns whichever checkpoint it finds latest: a draw takes the first
+    cosigned one including its request, and does not wait for ever on an earlier one."""
+    from jcjg.ledger.note import Signer, Verifier, generate_signer, signature_line
+
+    skey, vkey = generate_signer("province.example/ledger")
+    log = ledger.log_identity()
+    object.__setattr__(log, "witnesses", (Verifier(vkey),))
+    try:
+        headers = auth(factory, pool.officer)
+        panel = client.post("/api/v1/panels", json=panel_body(pool), headers=headers).json()
+        draw = client.post(f"/api/v1/panels/{panel['id']}/draws", headers=headers).json()
+        ledger.integrate(db)  # the first checkpoint including the request: never cosigned
+        ledger.notarise(db, "report:issue", {"report_number": "JJ-2026-7777"})
+        ledger.integrate(db)
+        db.commit()
+        url = f"/api/v1/panel-draws/{draw['id']}/complete"
+        assert client.post(url, headers=headers).json()["status"] == "requested"
+        note = ledger.latest_checkpoint(db).note
+        line = signature_line(note.split("\n\n")[0] + "\n", Signer(skey))
+        ledger.add_cosignatures(db, int(note.splitlines()[1]), line)
+        db.commit()
+        assert client.post(url, headers=headers).json()["status"] == "completed"
+        inputs = client.get(f"/api/v1/panel-draws/{draw['id']}/inputs", headers=headers).json()
+        assert inputs["randomness"]["size"] == int(note.splitlines()[1])
+        assert "province.example/ledger" in inputs["randomness"]["checkpoint"]
+        path = tmp_path / "inputs.json"
+        path.write_text(json.dumps(inputs), encoding="utf-8")
+        assert _verify(path).returncode == 0
+    finally:
+        object.__setattr__(log, "witnesses", ())
+
+
+def test_an_expert_finds_their_pseudonym_on_their_review_page(
+    browser_client, client, db, factory, pool
+):
+    panel = drawn_panel(client, db, factory, pool)
+    member = next(m for m in panel["members"] if m["expert_id"] in pool.accounts)
+    row = db.get(PanelDraw, panel["draws"][0]["id"])
+    request = json.loads(db.get(LedgerLeaf, row.request_index).entry)["data"]
+    expected = algorithm.pseudonym(bytes.fromhex(request["salt"]), row.code, member["expert_id"])
+    login(browser_client, pool.accounts[member["expert_id"]].username)
+    page = browser_client.get(f"/my/reviews/{member['id']}", headers={"accept": "text/html"})
+    assert f'data-testid="pseudonym">{expected}<' in page.text
+    assert expected in {c["pseudonym"] for c in request["candidates"]}

@@ -25,7 +25,14 @@ What it checks, each a line of its report (exit 0 when every check holds, 1 when
 3. the checkpoint's text names the log, the size and the root given, and the request leaf is
    included in that tree (RFC 9162 inclusion proof), so the root was fixed after the request;
 4. seed = SHA-256(request leaf hash || SHA-256(secret || root)), as the result states;
-5. the selection recomputed from the request's candidates and the seed equals the result's.
+5. the selection recomputed from the request's candidates and the seed equals the result's
+   (the request's lists well formed: no pseudonym twice, known reasons, positive counts; the
+   result names the checkpoint given, notarised after the request and not inside that tree);
+6. each drawn pseudonym is HMAC(salt, draw, id) of the expert id the inputs name for it
+   (``drawn_experts``), so no candidate was listed twice under other names.
+
+Not checked by this file alone: that the checkpoint is the first (or, with a parent platform,
+the first cosigned) one including the request; docs/experts.md says how that shows.
 
 The checkpoint's signature is the log's: check it with ``jcjg-verify`` and the log's key (the
 tool of the ledger), or on the platform's ``/ledger`` pages. ``--expert ID`` also prints the
@@ -49,6 +56,8 @@ FORMAT = "jcjg-panel-draw/1"
 COMMIT_TYPE = "panel_draw:commit"
 REQUEST_TYPE = "panel_draw:request"
 RESULT_TYPE = "panel_draw:result"
+# the reasons a request may give for an excluded candidate (docs/experts.md, Exclusions)
+EXCLUSIONS = frozenset({"employer", "relation", "recent", "unavailable", "region", "on_panel"})
 
 
 class Invalid(Exception):
@@ -199,6 +208,41 @@ def _randomness(inputs: Mapping[str, Any], request: Mapping[str, Any], req_hash:
     return randomness(secret, root)
 
 
+def _well_formed(request: Mapping[str, Any]) -> None:
+    """The request's lists as the algorithm expects them: no pseudonym twice, known reasons,
+    positive counts."""
+    candidates = request.get("candidates")
+    requirements = request.get("requirements")
+    if not isinstance(candidates, list) or not isinstance(requirements, list):
+        raise Invalid("the request has no candidate or requirement list")
+    names = [c.get("pseudonym") for c in candidates]
+    if len(set(names)) != len(names):
+        raise Invalid("a pseudonym appears twice among the candidates")
+    for c in candidates:
+        if c.get("excluded") is not None and c.get("excluded") not in EXCLUSIONS:
+            raise Invalid(f"unknown exclusion reason {c.get('excluded')!r}")
+    for r in requirements:
+        count = r.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise Invalid("a requirement's count is not a positive integer")
+
+
+def _drawn_are_who_they_say(inputs: Mapping[str, Any], request: Mapping[str, Any]) -> int:
+    """Check 6: each drawn pseudonym is HMAC(salt, draw, id) of the expert id the inputs name
+    for it, so no candidate stands in for another (a padded list would show here)."""
+    salt = _hex(request.get("salt"), "salt", None)
+    named = inputs.get("drawn_experts")
+    if not isinstance(named, list):
+        raise Invalid("the inputs do not name the drawn experts")
+    for item in named:
+        expert_id = item.get("expert_id")
+        if not isinstance(expert_id, int) or isinstance(expert_id, bool):
+            raise Invalid("a drawn expert's id is not an integer")
+        if pseudonym(salt, str(request["draw"]), expert_id) != item.get("pseudonym"):
+            raise Invalid(f"expert {expert_id} is not the pseudonym the inputs give for them")
+    return len(named)
+
+
 def verify(inputs: Mapping[str, Any]) -> list[str]:
     """Every check of the module's doc; returns the report's lines, raises Invalid."""
     if inputs.get("format") != FORMAT:
@@ -213,8 +257,18 @@ def verify(inputs: Mapping[str, Any]) -> list[str]:
         raise Invalid("the commitment was not notarised before the request")
     if commit.get("commitment") != request.get("commitment"):
         raise Invalid("the request names another commitment")
+    if int(inputs["result"]["index"]) <= int(inputs["request"]["index"]):
+        raise Invalid("the result was not notarised after the request")
+    _well_formed(request)
     report = [f"ok   entries hash to their leaves (draw {code})", "ok   commitment before request"]
     value = _randomness(inputs, request, req_hash)
+    rnd = inputs["randomness"]
+    if result.get("checkpoint_size") != rnd.get("size") or result.get("checkpoint_root") != rnd.get(
+        "root_hash"
+    ):
+        raise Invalid("the result names another checkpoint than the one given")
+    if int(rnd["size"]) > int(inputs["result"]["index"]):
+        raise Invalid("the checkpoint already includes the result: it was not the one drawn with")
     report.append("ok   secret matches commitment; request included in the checkpoint's tree")
     seed_hex = seed(req_hash, value)
     if result.get("request_leaf_hash") != req_hash.hex() or result.get("seed") != seed_hex:
@@ -226,6 +280,12 @@ def verify(inputs: Mapping[str, Any]) -> list[str]:
     report.append(
         f"ok   {len(drawn)} drawn, recomputed from {len(request['candidates'])} candidates"
     )
+    named = _drawn_are_who_they_say(inputs, request)
+    if sorted(d["pseudonym"] for d in inputs["drawn_experts"]) != sorted(
+        d["pseudonym"] for d in drawn
+    ):
+        raise Invalid("the drawn experts named differ from the pseudonyms drawn")
+    report.append(f"ok   {named} drawn experts match their pseudonyms")
     return report
 
 

@@ -517,8 +517,14 @@ def _review_page(
 ) -> Response:
     panel = db.get_one(Panel, member.panel_id)
     institution = db.get(Institution, panel.institution_id) if panel.institution_id else None
+    drawn_in = db.get(PanelDraw, member.draw_id) if member.draw_id else None
+    pseudonym = next(
+        (p for p, i in (drawn_in.candidates if drawn_in else {}).items() if i == member.expert_id),
+        "",
+    )
     context = {
         "member": member,
+        "pseudonym": pseudonym,
         "panel": panel,
         "institution": institution,
         "values": values or {},

@@ -452,21 +452,19 @@ def request_draw(*, db: Session, principal: Principal, panel: Panel) -> PanelDra
     return row
 
 
-def _cosigned(note: str) -> bool:
-    """Whether a checkpoint note carries a signature besides the log's own."""
-    return note.count("\n\u2014 ") >= 2
-
-
 def randomness_checkpoint(db: Session, draw_row: PanelDraw) -> LedgerCheckpoint | None:
-    """The first checkpoint whose tree includes the request (cosigned by the parent platform
-    when the log has cosigners configured), or None while there is none."""
-    stmt = select(LedgerCheckpoint).where(LedgerCheckpoint.size > draw_row.request_index)
-    first = db.scalars(stmt.order_by(LedgerCheckpoint.size).limit(1)).first()
-    if first is None:
-        return None
-    if ledger.log_identity().witnesses and not _cosigned(first.note):
-        return None
-    return first
+    """The first checkpoint whose tree includes the request, or None while there is none.
+    When the log has cosigners configured (the parent platform), the first such checkpoint
+    the parent has cosigned: the parent cosigns what it finds latest, so the first checkpoint
+    after the request may never be cosigned, and waiting for it would block the panel."""
+    stmt = (
+        select(LedgerCheckpoint)
+        .where(LedgerCheckpoint.size > draw_row.request_index)
+        .order_by(LedgerCheckpoint.size)
+    )
+    if ledger.log_identity().witnesses:  # two signature lines at least: the log's and another
+        stmt = stmt.where(LedgerCheckpoint.note.like("%\n\u2014 %\n\u2014 %"))
+    return db.scalars(stmt.limit(1)).first()
 
 
 def complete(*, db: Session, draw_row: PanelDraw) -> bool:
@@ -582,6 +580,11 @@ def published_inputs(db: Session, draw_row: PanelDraw) -> dict[str, Any]:
             "inclusion": proof["hashes"],
         },
         "result": _entry(db, int(draw_row.result_index or 0)),
+        # who the drawn pseudonyms are: anyone recomputes HMAC(salt, draw, id) for each
+        "drawn_experts": [
+            {"pseudonym": d["pseudonym"], "expert_id": draw_row.candidates[d["pseudonym"]]}
+            for d in draw_row.drawn or []
+        ],
     }
 
 
