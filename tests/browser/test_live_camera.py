@@ -53,7 +53,7 @@ def _fill(page, code: str, seed: int) -> None:
 
 def test_the_face_photo_comes_from_the_pages_camera(live_server, launch_chromium, tmp_path):
     out = shots(tmp_path)
-    project_id, own, other, _ = _project(live_server.factory)
+    project_id, own, _, _ = _project(live_server.factory)
     url = live_server.url
     video = write_face_y4m(tmp_path / "face.y4m", collins(3))
     browser = launch_chromium(

@@ -174,3 +174,19 @@ def test_an_expert_account_not_yet_linked_is_told_so(browser_client, factory):
     assert "尚未关联专家库中的专家信息" in page.text
     assert 'data-testid="expert-form"' not in page.text
     assert browser_client.get("/my/reviews").status_code == 200
+
+
+def test_an_experts_history_shows_only_the_panels_the_office_may_read(
+    browser_client, client, db, factory, pool
+):
+    panel = drawn_panel(client, db, factory, pool)
+    expert_id = panel["members"][0]["expert_id"]
+    login(browser_client, pool.officer.username)
+    page = browser_client.get(f"/experts/{expert_id}", headers={"accept": "text/html"})
+    assert panel["code"] in page.text
+    browser_client.cookies.clear()
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360100")  # the expert's own city
+    login(browser_client, city.username)
+    page = browser_client.get(f"/experts/{expert_id}", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert panel["code"] not in page.text  # the province's review is not the city's to read

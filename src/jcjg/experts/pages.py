@@ -263,10 +263,12 @@ def expert_detail(
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
     expert = get_scoped(db, Expert, expert_id, principal, "read")
+    # the panels of this expert that the office may read (another region's reviews stay there)
+    visible = restrict(select(Panel.id), principal, "read")
     history = db.execute(
         select(PanelMember, Panel)
         .join(Panel, Panel.id == PanelMember.panel_id)
-        .where(PanelMember.expert_id == expert.id)
+        .where(PanelMember.expert_id == expert.id, Panel.id.in_(visible))
         .order_by(PanelMember.id.desc())
     ).all()
     context = {

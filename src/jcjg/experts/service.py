@@ -399,6 +399,7 @@ def candidates(
 def request_draw(*, db: Session, principal: Principal, panel: Panel) -> PanelDraw:
     """Notarise a commitment to a fresh secret, then the request (candidates, exclusions,
     requirements still unmet); the randomness and the result come with :func:`complete`."""
+    db.refresh(panel, with_for_update=True)  # two clicks at once: one draw, the other 409
     if db.scalar(
         select(PanelDraw.id).where(
             PanelDraw.panel_id == panel.id, PanelDraw.status == DrawStatus.REQUESTED
@@ -470,6 +471,10 @@ def randomness_checkpoint(db: Session, draw_row: PanelDraw) -> LedgerCheckpoint 
 def complete(*, db: Session, draw_row: PanelDraw) -> bool:
     """Take the randomness, select, notarise the result, invite the drawn; False while the
     checkpoint that gives the randomness is not there yet."""
+    if draw_row.status != DrawStatus.REQUESTED:
+        return True
+    # the officer's click and the minute's job at once: the second waits, then finds it done
+    db.refresh(draw_row, with_for_update=True)
     if draw_row.status != DrawStatus.REQUESTED:
         return True
     checkpoint = randomness_checkpoint(db, draw_row)
