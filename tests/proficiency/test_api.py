@@ -318,6 +318,11 @@ def test_bad_exchange_messages(client, db, settings, factory, pt):
     refused = stranger.post(client, "proficiency_result", _message(code, stranger.institution.code))
     assert refused.status_code == 422
     assert "未受邀" in refused.body["errors"][0]["message"]
+    unknown = stranger.post(
+        client, "proficiency_result", _message("PT-NONE", stranger.institution.code)
+    )
+    # no scheme and a scheme of others answer alike: test numbers cannot be probed
+    assert unknown.body["errors"][0]["message"] == refused.body["errors"][0]["message"]
     # another institution's data from this lab's client
     other = lims.post(client, "proficiency_result", _message(code, pt.labs[1].code))
     assert other.status_code == 403

@@ -38,6 +38,9 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+NOT_INVITED = "本机构未受邀参加该能力验证"
+
+
 @message_type(
     "proficiency_result",
     title="能力验证结果",
@@ -52,8 +55,8 @@ def handle_proficiency_result(
     scheme = ctx.db.scalars(
         select(ProficiencyScheme).where(ProficiencyScheme.code == message.scheme_code)
     ).first()
-    if scheme is None:
-        raise ValidationFailed(errors=[FieldError("scheme_code", "平台没有这个能力验证试验编号")])
+    if scheme is None:  # the same answer as for a scheme the lab is not in: codes are not probed
+        raise ValidationFailed(errors=[FieldError("scheme_code", NOT_INVITED)])
     try:
         done = service.submit(
             db=ctx.db,
