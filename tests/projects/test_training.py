@@ -419,3 +419,15 @@ def test_a_station_records_trainings_only_for_accounts_of_its_region(chain: Chai
     jiujiang = Principal(user_id=chain.station.id, role=Role.STATION, region_code="360400",
                          permissions=frozenset({"project:train"}))  # fmt: skip
     assert training.add_training(db=db, principal=jiujiang, raw=raw).region_code == "360400"
+
+
+def test_the_project_page_marks_members_without_a_registered_photo(station, chain: Chain, db):
+    members = db.scalars(
+        select(ProjectMember).where(ProjectMember.project_id == chain.project.id)
+    ).all()
+    members[0].photo_sha256 = None
+    db.commit()
+    missing = sum(1 for m in members if not m.photo_sha256)
+    page = station.get(f"/projects/{chain.project.id}", headers=HTML).text
+    assert page.count('data-testid="no-photo"') == missing >= 1
+    assert "未登记照片" in page
