@@ -63,7 +63,7 @@
       form.latitude.value = c.latitude; form.longitude.value = c.longitude; form.accuracy.value = c.accuracy;
       if (status) status.textContent = "已定位（精度约 " + Math.round(c.accuracy) + " 米）";
     } else if (status) {
-      status.textContent = "未能定位：请允许浏览器使用位置信息（未定位的封样将被预警）";
+      status.textContent = "未能定位：请允许浏览器使用位置信息（现场位置是核验取样、封样的依据，没有位置的封样将被预警）";
     }
   }
 
