@@ -369,3 +369,43 @@ def test_a_city_reads_its_own_labs_results_in_a_provincial_scheme(client, db, fa
         f"/api/v1/proficiency/schemes/{scheme_id}", headers=_auth(factory, province)
     )
     assert len(everything.json()["results"]) == 3
+
+
+def test_the_organiser_invites_more_labs_while_results_are_collected(client, db, factory, pt):
+    url = f"/api/v1/proficiency/schemes/{pt.scheme.id}/participants"
+    headers = _auth(factory, pt.organiser)
+    late = factory.institution(region_code="360403")
+    far = factory.institution(region_code="360102")  # 南昌: not the organiser's to invite
+    for body, status in (
+        ({"institution_ids": []}, 422),
+        ({"institution_ids": [late.id, late.id]}, 422),
+        ({"institution_ids": [far.id]}, 422),
+        ({"institution_ids": [pt.labs[0].id]}, 422),  # already invited
+        ({"institution_ids": ["1"]}, 422),
+        ({"institution_ids": [2**31]}, 422),
+        ({"institution_ids": [late.id], "extra": 1}, 422),
+    ):
+        answer = client.post(url, json=body, headers=headers)
+        assert answer.status_code == status, (body, answer.text)
+    lab_staff = factory.user(Role.INSTITUTION_STAFF, institution=pt.labs[0])
+    assert (
+        client.post(
+            url, json={"institution_ids": [late.id]}, headers=_auth(factory, lab_staff)
+        ).status_code
+        == 403
+    )
+    done = client.post(url, json={"institution_ids": [late.id]}, headers=headers)
+    assert done.status_code == 200, done.text
+    assert done.json()["participants"] == len(pt.labs) + 1
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=late)
+    sent = client.post(
+        f"/api/v1/proficiency/schemes/{pt.scheme.id}/results",
+        json={"results": [{"sample": "A", "value": 452.0}, {"sample": "B", "value": 460.0}]},
+        headers=_auth(factory, staff),
+    )
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["participant_code"] == f"P{len(pt.labs) + 1:02d}"
+    submit_all(factory, pt)
+    evaluate(factory, pt)
+    closed = client.post(url, json={"institution_ids": [far.id]}, headers=headers)
+    assert closed.status_code == 409

@@ -252,3 +252,28 @@ def test_a_zeta_scheme_needs_each_results_uncertainty(db, factory):
     done = service.submit(db=db, scheme=pt.scheme, institution_id=lab.id, data=given,
                           now=utcnow(), source=Source.PAGE)  # fmt: skip
     assert done.created == 1
+
+
+def test_the_organiser_invites_a_lab_on_the_schemes_page(browser_client, db, factory, pt):
+    late = factory.institution(region_code="360403", name="九江后邀检测有限公司")
+    login(browser_client, pt.organiser.username)
+    page = browser_client.get(f"/proficiency/schemes/{pt.scheme.id}", headers=HTML)
+    assert 'data-testid="invite-form"' in page.text
+    assert "九江后邀检测有限公司" in page.text
+    token = page_csrf(browser_client, f"/proficiency/schemes/{pt.scheme.id}")
+    url = f"/proficiency/schemes/{pt.scheme.id}/participants"
+    empty = browser_client.post(url, data={"csrf_token": token}, headers=HTML)
+    assert empty.status_code == 422
+    assert "请选择要邀请的检测机构" in empty.text
+    bad = browser_client.post(
+        url, data={"csrf_token": token, "institution_ids": "9" * 30}, headers=HTML
+    )
+    assert bad.status_code == 422
+    done = browser_client.post(
+        url, data={"csrf_token": token, "institution_ids": str(late.id)}, headers=HTML,
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303
+    page = browser_client.get(done.headers["location"], headers=HTML)
+    assert "已追加邀请" in page.text
+    assert f"P{len(pt.labs) + 1:02d}" in page.text

@@ -17,7 +17,7 @@ from jcjg.core.pagination import Page, PageParams, count_rows, page_params
 from jcjg.proficiency import service
 from jcjg.proficiency.choices import SchemeStatus, Source
 from jcjg.proficiency.models import ProficiencyScheme
-from jcjg.proficiency.schemas import ResultsIn, SchemeIn, SchemeRead, SubmittedRead
+from jcjg.proficiency.schemas import InviteIn, ResultsIn, SchemeIn, SchemeRead, SubmittedRead
 
 router = APIRouter(prefix="/api/v1/proficiency", tags=["能力验证"], route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("proficiency:read"))]
@@ -58,6 +58,19 @@ def get_scheme(scheme_id: Id, db: SessionDep, principal: Reader) -> SchemeRead:
 )
 def create_scheme(data: SchemeIn, db: SessionDep, principal: Manager) -> SchemeRead:
     scheme = service.create_scheme(db=db, principal=principal, data=data)
+    return service.scheme_read(db, principal, scheme)
+
+
+@router.post(
+    "/schemes/{scheme_id}/participants",
+    summary="追加邀请参加机构（提交截止前、统计评价前）",
+    response_model=SchemeRead,
+)
+def invite_participants(
+    scheme_id: Id, data: InviteIn, db: SessionDep, principal: Manager
+) -> SchemeRead:
+    scheme = service.get_scheme(db, principal, scheme_id)
+    service.invite(db=db, principal=principal, scheme=scheme, institution_ids=data.institution_ids)
     return service.scheme_read(db, principal, scheme)
 
 

@@ -17,7 +17,7 @@ from jcjg.catalogue.models import Parameter
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import PermissionDenied, ValidationFailed, errors_by_field
+from jcjg.core.errors import FieldError, PermissionDenied, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
@@ -47,6 +47,7 @@ DONE = {
     "created": "能力验证已创建，已邀请参加机构。",
     "submitted": "结果已提交。截止日期前可以修改。",
     "evaluated": "统计评价已完成。",
+    "invited": "已追加邀请。",
 }
 
 
@@ -206,6 +207,8 @@ def _detail_context(db: Session, principal: Principal, scheme: ProficiencyScheme
     mine = service.participant_of(db, scheme, principal.institution_id)
     shown = service.visible_results(db, principal, scheme)
     submitted = {r.participant_id for r in all_rows}
+    may_invite = service.manages(principal, scheme) and scheme.status == SchemeStatus.OPEN.value
+    invited = {p.institution_id for p in people}
     return {
         "scheme": scheme,
         "participants": people,
@@ -227,6 +230,10 @@ def _detail_context(db: Session, principal: Principal, scheme: ProficiencyScheme
         "samples": service.samples_of(scheme),
         "digits": report.figure_digits([r.value for r in all_rows]) if all_rows else 2,
         "fmt": report.fmt,
+        "may_invite": may_invite,
+        "candidates": [i for i in _institutions(db, principal) if i.id not in invited]
+        if may_invite
+        else [],
         **_CHOICES,
     }
 
@@ -259,6 +266,27 @@ def scheme_evaluate(
         context["error"] = "；".join(e.message for e in error.errors) or error.detail
         return render(request, "proficiency/detail.html", context, status_code=422)
     return redirect(f"/proficiency/schemes/{scheme_id}?done=evaluated")
+
+
+@router.post("/proficiency/schemes/{scheme_id}/participants", response_class=HTMLResponse)
+def scheme_invite(
+    request: Request, db: SessionDep, principal: Manager, scheme_id: Id, form: PostedForm
+) -> Response:
+    scheme = service.get_scheme(db, principal, scheme_id)
+    try:
+        ids = [form_id(v) for v in form.getlist("institution_ids")]
+        if any(i is None for i in ids):
+            raise ValidationFailed(errors=[FieldError("institution_ids", "检测机构无效")])
+        service.invite(
+            db=db, principal=principal, scheme=scheme, institution_ids=[i for i in ids if i]
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        scheme = service.get_scheme(db, principal, scheme_id)
+        context = _detail_context(db, principal, scheme)
+        context["invite_error"] = "；".join(e.message for e in error.errors) or error.detail
+        return render(request, "proficiency/detail.html", context, status_code=422)
+    return redirect(f"/proficiency/schemes/{scheme_id}?done=invited")
 
 
 @router.get("/proficiency/schemes/{scheme_id}/report.pdf")

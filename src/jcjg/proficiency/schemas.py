@@ -104,6 +104,14 @@ class ResultRead(BaseModel):
     signal: str | None = Field(description="评定比分数的信号：satisfactory、warning、action")
 
 
+class InviteIn(TextModel):
+    """More institutions invited to a scheme still collecting results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    institution_ids: list[Id] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
+
+
 class SchemeRead(BaseModel):
     id: int
     code: str

@@ -210,6 +210,42 @@ def create_scheme(
     return scheme
 
 
+def invite(
+    *, db: Session, principal: Principal, scheme: ProficiencyScheme, institution_ids: Sequence[int]
+) -> list[ProficiencyParticipant]:
+    """Invite more institutions to a scheme still collecting results (the organiser; 403
+    without ``proficiency:manage``, 404 for another region's scheme); their codes continue
+    after the last one given."""
+    if not manages(principal, scheme):
+        principal.require("proficiency:manage")
+        raise NotFound()
+    if scheme.status != SchemeStatus.OPEN.value:
+        raise Conflict("该能力验证已完成统计评价，不能再邀请")
+    if not institution_ids:
+        raise _refuse("institution_ids", "请选择要邀请的检测机构")
+    if len(set(institution_ids)) != len(institution_ids):
+        raise _refuse("institution_ids", "同一检测机构重复")
+    invited = _invited(db, principal, institution_ids)
+    present = participants(db, scheme)
+    already = {p.institution_id for p in present}
+    again = [i.name for i in invited if i.id in already]
+    if again:
+        raise _refuse("institution_ids", f"已受邀：{'、'.join(again[:5])}")
+    last = max((int(p.code[1:]) for p in present if p.code[1:].isdigit()), default=0)
+    added = []
+    for n, institution in enumerate(invited, start=last + 1):
+        row = ProficiencyParticipant(
+            scheme_id=scheme.id,
+            institution_id=institution.id,
+            region_code=scheme.region_code,
+            code=f"P{n:02d}",
+        )
+        db.add(row)
+        added.append(row)
+    db.flush()
+    return added
+
+
 # --- results --------------------------------------------------------------------------------------
 
 
