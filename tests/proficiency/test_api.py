@@ -409,3 +409,31 @@ def test_the_organiser_invites_more_labs_while_results_are_collected(client, db,
     evaluate(factory, pt)
     closed = client.post(url, json={"institution_ids": [far.id]}, headers=headers)
     assert closed.status_code == 409
+
+
+def test_invited_institutions_administrators_are_told(db, factory):
+    from jcjg.notify.models import Notification
+
+    labs = [factory.institution(region_code="360403") for _ in range(2)]
+    admins = [factory.user(Role.INSTITUTION_ADMIN, institution=lab) for lab in labs]
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=labs[0])
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    from jcjg.auth.sessions import principal_for
+    from jcjg.proficiency import service
+    from jcjg.proficiency.schemas import SchemeIn
+
+    principal = principal_for(db=db, user=city, settings=factory.settings)
+    pt = service.create_scheme(
+        db=db, principal=principal,
+        data=SchemeIn.model_validate(_new(institution_ids=[labs[0].id])),
+    )  # fmt: skip
+    service.invite(db=db, principal=principal, scheme=pt, institution_ids=[labs[1].id])
+    db.commit()
+    told = {
+        n.user_id: n
+        for n in db.scalars(select(Notification).where(Notification.kind == "proficiency"))
+    }
+    assert set(told) == {a.id for a in admins}  # each lab's administrator, not its staff
+    assert staff.id not in told
+    assert told[admins[0].id].link == f"/proficiency/schemes/{pt.id}"
+    assert "受邀参加能力验证" in told[admins[1].id].title

@@ -33,6 +33,7 @@ KIND_LABELS = {
     "escalation": "升级督办",
     "nonconformity": "不合格结果",
     "expert": "专家评审",
+    "proficiency": "能力验证",
 }
 
 

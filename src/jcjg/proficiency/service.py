@@ -12,9 +12,12 @@ from pydantic import ValidationError
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.choices import Role
+from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict, scope_clause
 from jcjg.catalogue import service as catalogue
 from jcjg.catalogue.models import Parameter
+from jcjg.core.db import utcnow
 from jcjg.core.errors import (
     Conflict,
     FieldError,
@@ -24,6 +27,7 @@ from jcjg.core.errors import (
 )
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
+from jcjg.notify.service import notify
 from jcjg.proficiency import statistics as stats
 from jcjg.proficiency.choices import SAMPLES, AssignedMode, SchemeStatus, Source
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
@@ -197,16 +201,18 @@ def create_scheme(
     )
     db.add(scheme)
     db.flush()
-    for n, institution in enumerate(invited, start=1):
-        db.add(
-            ProficiencyParticipant(
-                scheme_id=scheme.id,
-                institution_id=institution.id,
-                region_code=scheme.region_code,
-                code=f"P{n:02d}",
-            )
+    rows = [
+        ProficiencyParticipant(
+            scheme_id=scheme.id,
+            institution_id=institution.id,
+            region_code=scheme.region_code,
+            code=f"P{n:02d}",
         )
+        for n, institution in enumerate(invited, start=1)
+    ]
+    db.add_all(rows)
     db.flush()
+    _tell_invited(db, scheme, rows)
     return scheme
 
 
@@ -243,7 +249,30 @@ def invite(
         db.add(row)
         added.append(row)
     db.flush()
+    _tell_invited(db, scheme, added)
     return added
+
+
+def _tell_invited(
+    db: Session, scheme: ProficiencyScheme, invited: Sequence[ProficiencyParticipant]
+) -> None:
+    """The administrators of each invited institution are told (inbox, and their digests)."""
+    ids = [p.institution_id for p in invited]
+    if not ids:
+        return
+    admins = db.scalars(
+        select(User).where(User.institution_id.in_(ids), User.role == Role.INSTITUTION_ADMIN.value)
+    ).all()
+    notify(
+        db,
+        admins,
+        kind="proficiency",
+        title=f"受邀参加能力验证：{scheme.title}",
+        body=f"试验编号 {scheme.code}，结果提交截止 {scheme.deadline}。",
+        link=f"/proficiency/schemes/{scheme.id}",
+        severity="info",
+        now=utcnow(),
+    )
 
 
 # --- results --------------------------------------------------------------------------------------
