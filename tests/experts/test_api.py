@@ -8,6 +8,8 @@ from jcjg.auth.choices import Role
 from tests.experts.conftest import auth, drawn_panel, panel_body
 from tests.factories import login
 
+HTML_ACCEPT = {"accept": "text/html"}
+
 EXPERT = {
     "code": "ZJ-API-1",
     "name": "王工",
@@ -190,3 +192,13 @@ def test_an_experts_history_shows_only_the_panels_the_office_may_read(
     page = browser_client.get(f"/experts/{expert_id}", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert panel["code"] not in page.text  # the province's review is not the city's to read
+
+
+def test_a_form_with_mistakes_says_how_many_in_words(browser_client, pool):
+    login(browser_client, pool.officer.username)
+    token = browser_client.get("/experts/new").text.split('name="csrf_token" value="')[1]
+    token = token.split('"')[0]
+    page = browser_client.post("/experts", data={"csrf_token": token}, headers=HTML_ACCEPT)
+    assert page.status_code == 422
+    assert "处需要修改" in page.text
+    assert "errors" not in page.text.split("<main")[1].split("</main>")[0]  # no API wording

@@ -398,7 +398,7 @@ def user_create(
     except (ValidationFailed, Conflict) as error:
         db.rollback()
         context = _user_form_context(
-            db, principal, values=values, errors=errors_by_field(error.errors), error=error.detail
+            db, principal, values=values, errors=errors_by_field(error.errors), error=error.on_page
         )
         return render(request, "auth/user_form.html", context, status_code=error.status)
     return render(request, "auth/user_created.html", {"user": user, "password": generated})

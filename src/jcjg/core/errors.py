@@ -110,6 +110,14 @@ class AppError(Exception):
     def status(self) -> int:
         return self.kind.status
 
+    @property
+    def on_page(self) -> str:
+        """The detail as a form page says it: the API's "see errors" becomes a count of the
+        fields marked beside them."""
+        if self.errors and self.detail == VALIDATION.description:
+            return f"有 {len(self.errors)} 处需要修改，请按下方标红的提示改正后再提交。"
+        return self.detail
+
     def body(self, instance: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "type": self.kind.uri,

@@ -7,9 +7,9 @@ and a received sample whose recorded photo hash someone with database access cha
 its seal (seal_invalid), and a sample registered by someone who is not the registered sampler
 (identity_mismatch), so each sampling rule shows on first start.
 
-The sampler and the witness are registered with a public-domain portrait
-(:mod:`jcjg.demo.faces`), and take photos of the same face on site, which the identity check
-passes; the impostor is another person's portrait.
+The sampler (Collins) and the witness (Hopper) are registered with public-domain portraits
+(:mod:`jcjg.demo.faces`) and take photos of their own faces on site, which the identity check
+passes; the impostor who registers a sample with the sampler's phone shows the witness's face.
 
 Photos are drawn here: :func:`specimen_photo` gives a distinct picture per ``seed`` and, for
 ``variant`` > 0, the same specimen photographed again (light and position changed a little):
@@ -118,7 +118,7 @@ def _seal(
         principal=witness,
         code=code,
         key_id=key_id,
-        photos={"seal": specimen_photo(seed, 1), "witness": faces.collins(seed)},
+        photos={"seal": specimen_photo(seed, 1), "witness": faces.hopper(seed)},
         latitude=position[0] if position else None,
         longitude=position[1] if position else None,
         accuracy_m=8.0 if position else None,
@@ -149,7 +149,11 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     today = beijing_date(now)
     main = projects[0]
-    portrait = blob_store(settings).put(faces.collins())  # what the station registered
+    # what the station registered: the sampler's face and the witness's, two people
+    portraits = {
+        MemberRole.SAMPLER: blob_store(settings).put(faces.collins()),
+        MemberRole.WITNESS: blob_store(settings).put(faces.hopper()),
+    }
     for project in projects:
         for username, role, unit in (
             ("witness", MemberRole.WITNESS, project.supervisor_unit),
@@ -165,7 +169,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
                     name=user.display_name,
                     unit_name=unit,
                     certificate_no=f"JX-{role.value[:1].upper()}-2026-{user.id:04d}",
-                    photo_sha256=portrait,
+                    photo_sha256=portraits[role],
                     starts_on=today - dt.timedelta(days=60),
                     reported_at=now - dt.timedelta(days=65),
                     is_initial=True,

@@ -79,7 +79,7 @@ def load(db: Session, settings: Settings) -> bool:
     project = db.scalars(select(Project).where(Project.code == PROJECTS[0]["code"])).one()
     appointed = on_duty(db, project.id, MemberRole.WITNESS, today)
     for hours, name, matches in ((2, witness.display_name, True), (0, "王某（非聘任人员）", False)):
-        photo = store_photo(settings, faces.collins(7) if matches else faces.hopper()).sha256
+        photo = store_photo(settings, faces.hopper(7) if matches else faces.collins(7)).sha256
         db.add(
             SpotCheck(
                 project_id=project.id,

@@ -456,21 +456,26 @@ def _rows_table(
 
 
 def _grid_table(grid: Grid, styles: _Styles, fonts: Fonts, width: float) -> Any:
+    """The grid with its title as the first row and its header as the second, both repeated
+    on each page: a title is never left alone at the foot of a page."""
     shares = list(grid.widths) or [1.0] * len(grid.header)
     total = sum(shares)
+    columns = len(grid.header)
     data = [
+        [Paragraph(_text(grid.title), styles.heading), *([""] * (columns - 1))],
         [Paragraph(_text(h), styles.label) for h in grid.header],
         *([_value_paragraph(cell, styles, fonts) for cell in row] for row in grid.rows),
     ]
-    table = Table(data, colWidths=[width * w / total for w in shares], repeatRows=1)
+    table = Table(data, colWidths=[width * w / total for w in shares], repeatRows=2)
     table.setStyle(
         TableStyle(
             [
-                ("GRID", (0, 0), (-1, -1), 0.4, RULE_GREY),
-                ("BACKGROUND", (0, 0), (-1, 0), LABEL_BG),
+                ("SPAN", (0, 0), (-1, 0)),
+                ("GRID", (0, 1), (-1, -1), 0.4, RULE_GREY),
+                ("BACKGROUND", (0, 1), (-1, 1), LABEL_BG),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 3),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                ("TOPPADDING", (0, 1), (-1, -1), 3),
+                ("BOTTOMPADDING", (0, 1), (-1, -1), 4),
                 ("LEFTPADDING", (0, 0), (-1, -1), 4),
                 ("RIGHTPADDING", (0, 0), (-1, -1), 4),
             ]
@@ -674,8 +679,9 @@ def record_pdf(doc: RecordDocument) -> bytes:
         if rows:
             story.append(_rows_table(rows, styles, fonts, width))
     for grid in doc.grids:
-        story.append(Paragraph(_text(grid.title), styles.heading))
         if grid.rows:
             story.append(_grid_table(grid, styles, fonts, width))
+        else:
+            story.append(Paragraph(_text(grid.title), styles.heading))
     template.build(story, canvasmaker=_numbered_canvas(fonts, doc.footer))
     return buffer.getvalue()

@@ -36,6 +36,7 @@ from jcjg.experts.choices import (
 from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS, institution_names, specialty_names
 from jcjg.experts.models import Expert, Panel, PanelDraw, PanelMember
 from jcjg.experts.schemas import SCORE_PARTS, AnswerIn, ExpertIn, OpinionIn, PanelIn, ProfileIn
+from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -219,7 +220,7 @@ def _expert_form(
     context = {
         "values": values,
         "errors": errors,
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "done": DONE.get(done, ""),
         "expert": expert,
         "action": action,
@@ -273,6 +274,7 @@ def expert_detail(
     ).all()
     context = {
         "expert": expert,
+        "region_name": regions.display_name(db=db, code=expert.region_code),
         "relations": service.relations(db, expert.id),
         "history": history,
         "specialties": specialty_names(db),
@@ -360,7 +362,7 @@ def _panel_form(
     context = {
         "values": values,
         "errors": errors,
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "institutions": institutions,
         "specialties": specialty_names(db),
         "rows": range(4),
@@ -531,7 +533,7 @@ def _review_page(
         "institution": institution,
         "values": values or {},
         "errors": errors_by_field(error.errors) if error else {},
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "done": DONE.get(done, ""),
         "specialties": specialty_names(db),
         **_WORDS,

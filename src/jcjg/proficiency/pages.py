@@ -112,7 +112,7 @@ def _form(
         "chosen": chosen,
         "errors": errors,
         "other_errors": [m for k, m in errors.items() if k not in _SHOWN],
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "institutions": _institutions(db, principal),
         "needs_region": principal.region_code is None,
         **_CHOICES,

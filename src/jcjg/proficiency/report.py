@@ -137,12 +137,18 @@ def youden_chart(codes: Sequence[str], pairs: Sequence[tuple[float, float]], tit
         )
     draw.line((x(-top), canvas.y(0), x(top), canvas.y(0)), fill=GREY)
     draw.line((x(0), canvas.y(-top), x(0), canvas.y(top)), fill=GREY)
+    for tick in range(-int(top), int(top) + 1):  # the axes' ticks, labelled
+        if tick:
+            draw.line((x(tick), canvas.y(0) - 5, x(tick), canvas.y(0) + 5), fill=GREY)
+            draw.line((x(0) - 5, canvas.y(tick), x(0) + 5, canvas.y(tick)), fill=GREY)
+            draw.text((x(tick) - 8, canvas.y(0) + 8), f"{tick:d}", fill=GREY, font=small)
+            draw.text((x(0) - 30, canvas.y(tick) - 10), f"{tick:d}", fill=GREY, font=small)
     for code, (a, b) in zip(codes, pairs, strict=True):
         cx, cy = x(a), canvas.y(b)
         draw.ellipse((cx - 7, cy - 7, cx + 7, cy + 7), fill=BLUE)
         draw.text((cx + 9, cy - 9), code, fill="black", font=small)
-    draw.text((x(top) + 10, canvas.y(0) - 10), "z(A)", fill="black", font=small)
-    draw.text((x(0) + 6, MARGIN - 30), "z(B)", fill="black", font=small)
+    draw.text((x(top) + 10, canvas.y(0) - 10), "样品 A 的 z", fill="black", font=small)
+    draw.text((x(0) + 6, MARGIN - 30), "样品 B 的 z", fill="black", font=small)
     return _png(image)
 
 
@@ -263,9 +269,11 @@ def evaluation_pdf(
             if shown:
                 images.append(
                     (
-                        f"样品 {sample} 的{score.label}",
+                        f"样品 {sample} 的 {score.label}",
                         z_chart(
-                            [c for c, _ in shown], [v for _, v in shown], f"{sample}: {score.value}"
+                            [c for c, _ in shown],
+                            [v for _, v in shown],
+                            f"样品 {sample}：{score.label}",
                         ),
                     )
                 )
@@ -273,7 +281,10 @@ def evaluation_pdf(
                 (
                     f"样品 {sample} 的结果分布",
                     histogram_chart(
-                        [r.value for r in rows], facts["x_pt"], f"{sample}", scheme.unit
+                        [r.value for r in rows],
+                        facts["x_pt"],
+                        f"样品 {sample}：结果分布（{scheme.unit or '结果'}）",
+                        scheme.unit,
                     ),
                 )
             )
@@ -283,7 +294,7 @@ def evaluation_pdf(
             images.append(
                 (
                     "尧登图（样品 A、B 的 z 比分数）",
-                    youden_chart([c for c, _ in pairs], [p for _, p in pairs], "Youden"),
+                    youden_chart([c for c, _ in pairs], [p for _, p in pairs], "尧登图"),
                 )
             )
     grids = [_result_grid(scheme, results, codes, digits)]

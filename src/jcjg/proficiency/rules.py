@@ -11,6 +11,7 @@ from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.proficiency.choices import SchemeStatus
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
 from jcjg.proficiency.statistics import Score, Signal
+from jcjg.tenancy.models import Institution
 
 
 def _value(number: float | None) -> str:
@@ -30,15 +31,18 @@ def _value(number: float | None) -> str:
 )
 def proficiency_unsatisfactory(ctx: RuleContext) -> Iterator[Finding]:
     stmt = (
-        select(ProficiencyResult, ProficiencyScheme, ProficiencyParticipant)
+        select(
+            ProficiencyResult, ProficiencyScheme, ProficiencyParticipant, Institution.region_code
+        )
         .join(ProficiencyScheme, ProficiencyScheme.id == ProficiencyResult.scheme_id)
+        .join(Institution, Institution.id == ProficiencyResult.institution_id)
         .join(ProficiencyParticipant, ProficiencyParticipant.id == ProficiencyResult.participant_id)
         .where(
             ProficiencyScheme.status == SchemeStatus.EVALUATED.value,
             ProficiencyResult.signal == Signal.ACTION.value,
         )
     )
-    for result, scheme, participant in ctx.db.execute(
+    for result, scheme, participant, lab_region in ctx.db.execute(
         ctx.narrow(stmt, ProficiencyResult.institution_id)
     ):
         score = Score(scheme.score)
@@ -46,10 +50,11 @@ def proficiency_unsatisfactory(ctx: RuleContext) -> Iterator[Finding]:
             key=f"proficiency_result:{result.id}",
             subject_type="proficiency_scheme",
             subject_id=str(scheme.id),
-            subject_repr=f"{scheme.code} {scheme.title}",
+            subject_repr=f"{scheme.code} {scheme.title} · {participant.code} 样品 {result.sample}",
             subject_number=scheme.code,
             institution_id=result.institution_id,
-            region_code=scheme.region_code,
+            # the lab's region: its city and station see it, and the organiser's region above
+            region_code=lab_region,
             facts={
                 "试验编号": scheme.code,
                 "能力验证": scheme.title,

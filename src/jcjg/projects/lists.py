@@ -95,7 +95,7 @@ def _training_cells(db: Session, rows: Sequence[MemberTraining]) -> list[list[st
             "" if r.exam_score is None else str(r.exam_score),
             training_state(r, today),
             r.certificate_no or "",
-            r.valid_until.isoformat() if r.valid_until else "长期",
+            ("" if not r.passed else r.valid_until.isoformat() if r.valid_until else "长期"),
         ]
         for r in rows
     ]

@@ -96,7 +96,7 @@ def _form(
     context = {
         "values": values,
         "errors": errors_by_field(error.errors) if error else {},
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "project": project,
         **_CHOICES,
     }
@@ -172,6 +172,7 @@ def _project_context(
     ).all()
     return {
         "project": project,
+        "region_name": regions.display_name(db=db, code=project.region_code),
         "members": members,
         "panels": render_panels(request, panels),
         "alerts": alerts if principal.can("alert:read") else [],
@@ -256,7 +257,7 @@ def member_add(
                 "done": "",
                 "member_values": values,
                 "member_errors": errors_by_field(error.errors),
-                "member_error": error.detail,
+                "member_error": error.on_page,
             }
         )
         return render(request, "projects/detail.html", context, status_code=422)

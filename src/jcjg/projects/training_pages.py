@@ -86,7 +86,7 @@ def _training_form(
     context = {
         "values": values,
         "errors": errors_by_field(error.errors) if error else {},
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "roles": ROLES,
     }
     return render(
@@ -162,7 +162,7 @@ def _spot_form(
     context = {
         "project": project, "values": values, "roles": ROLES, "on_duty": on_duty,
         "errors": errors_by_field(error.errors) if error else {},
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "checks": training.spot_checks(db, principal, project.id), "saved": saved,
     }  # fmt: skip
     return render(request, "projects/spot_check.html", context, status_code=422 if error else 200)

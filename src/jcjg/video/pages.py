@@ -155,7 +155,7 @@ def _form(
         "values": values,
         "errors": errors,
         "other_errors": [m for k, m in errors.items() if k not in _SHOWN],
-        "error": error.detail if error else "",
+        "error": error.on_page if error else "",
         "camera": camera,
         "needs_institution": camera is None and principal.institution_id is None,
         **_options(db, institution_id),

@@ -1,7 +1,7 @@
 """Two public-domain portraits for the identity check's demo, simulator and tests (README.md
-beside this file gives their sources): Eileen Collins (NASA) as every honest demo person, Grace
-Hopper (US Navy) as someone else. :func:`collins` with ``variant`` > 0 is a second photo of the
-same face, taken another time: cropped, scaled, turned a little and lit differently."""
+beside this file gives their sources): Eileen Collins (NASA) and Grace Hopper (US Navy).
+:func:`collins` and :func:`hopper` with ``variant`` > 0 give a second photo of the same face,
+taken another time: cropped, scaled, turned a little and lit differently."""
 
 from __future__ import annotations
 
@@ -20,9 +20,28 @@ def _read(name: str) -> bytes:
     return (_HERE / name).read_bytes()
 
 
-def hopper() -> bytes:
-    """Grace Hopper's portrait, as a JPEG."""
-    return _read("hopper.jpg")
+def hopper(variant: int = 0) -> bytes:
+    """Grace Hopper's portrait as a JPEG; ``variant`` > 0 a photo of her taken again (a crop of
+    85-95 % of the picture, scaled, turned a little, lit differently)."""
+    if not variant:
+        return _read("hopper.jpg")
+    rng = random.Random(variant)
+    with Image.open(io.BytesIO(_read("hopper.jpg"))) as original:
+        image = original.convert("RGB")
+    keep = rng.uniform(0.85, 0.95)
+    width, height = round(image.width * keep), round(image.height * keep)
+    left = rng.randint(0, image.width - width)
+    top = rng.randint(0, image.height - height)
+    image = image.crop((left, top, left + width, top + height))
+    scale = rng.uniform(0.8, 1.2)
+    image = image.resize((round(width * scale), round(height * scale)), Image.Resampling.BICUBIC)
+    image = image.rotate(
+        rng.uniform(-6, 6), resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128)
+    )
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.2))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def collins(variant: int = 0) -> bytes:
