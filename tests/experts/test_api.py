@@ -202,3 +202,10 @@ def test_a_form_with_mistakes_says_how_many_in_words(browser_client, pool):
     assert page.status_code == 422
     assert "处需要修改" in page.text
     assert "errors" not in page.text.split("<main")[1].split("</main>")[0]  # no API wording
+
+
+def test_the_pool_is_chosen_by_name(browser_client, pool):
+    login(browser_client, pool.officer.username)
+    page = browser_client.get("/experts/new", headers=HTML_ACCEPT).text
+    assert '<option value="360000" selected>江西省</option>' in page
+    assert '<option value="360100" >江西省南昌市</option>' in page

@@ -193,6 +193,18 @@ def _form_values(form: PostedForm) -> dict[str, Any]:
     return values
 
 
+def _pool_regions(db: Session, principal: Principal, current: str) -> dict[str, str]:
+    """The pools an office keeps: its own region's and its cities' (a platform administrator:
+    the provinces'), by name; the expert's current one kept when it is elsewhere."""
+    root = principal.region_code
+    rows = [regions.get(db=db, code=root)] if root else []
+    rows += regions.children(db=db, code=root)
+    out = {r.code: regions.full_name(db=db, code=r.code) for r in rows}
+    if current and current not in out:
+        out[current] = regions.display_name(db=db, code=current)
+    return out
+
+
 def _expert_accounts(db: Session, principal: Principal) -> dict[str, str]:
     """The expert-role accounts the office may link, by display name and login name."""
     stmt = select(User).where(User.role == Role.EXPERT.value, User.is_active.is_(True))
@@ -227,6 +239,9 @@ def _expert_form(
         "admin": admin,
         "specialties": specialty_names(db),
         "accounts": _expert_accounts(db, principal) if admin else {},
+        "pools": _pool_regions(db, principal, str(values.get("region_code") or ""))
+        if admin
+        else {},
         "rows": range(RELATION_ROWS),
         **_WORDS,
     }
