@@ -133,8 +133,9 @@ def test_sampler_fills_the_code_from_the_camera(live_server, launch_chromium, tm
     page.goto(f"{url}/m/projects/{project_id}")
     page.click("[data-testid=scan-button]")
     status = page.locator("[data-testid=scanner-status]")
-    status.filter(has_text="摄像头").wait_for(timeout=10_000)
-    assert "摄像头权限被拒绝" in status.inner_text()
+    # "正在打开摄像头…" comes first: wait for the refusal itself, not any camera message
+    status.filter(has_text="摄像头权限被拒绝").wait_for(timeout=15_000)
+    assert "正在打开" not in status.inner_text()
     page.screenshot(path=str(out / "camera-scan-denied-390.png"), full_page=True)
     page.fill("#f-sample_code", code)
     assert page.input_value("#f-sample_code") == code
