@@ -22,6 +22,7 @@ from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
+from jcjg.overview.domain import DOMAIN as overview
 from jcjg.proficiency.domain import DOMAIN as proficiency
 from jcjg.projects.domain import DOMAIN as projects
 from jcjg.rectification.domain import DOMAIN as rectification
@@ -57,6 +58,7 @@ DOMAINS: tuple[Domain, ...] = (
     video,
     experts,
     proficiency,
+    overview,
 )
 
 

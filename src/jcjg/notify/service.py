@@ -34,6 +34,7 @@ KIND_LABELS = {
     "nonconformity": "不合格结果",
     "expert": "专家评审",
     "proficiency": "能力验证",
+    "supervision_report": "监管情况报告",
 }
 
 
