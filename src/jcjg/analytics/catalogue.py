@@ -294,7 +294,7 @@ def _nc_month() -> Any:
 NONCONFORMITIES = Dataset(
     key="nonconformities",
     label="不合格台账",
-    entity="nonconformity",
+    entity="test_record",  # the register is read with test_record:read
     model=Nonconformity,
     month=_nc_month,
     dimensions=_dims(
