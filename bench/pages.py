@@ -19,6 +19,11 @@ connections and workers, is a bare FastAPI GET on the same paths (bench/_bare_ap
     # <page>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms       (each page, then the baseline)
     BENCH pages_p99 <ms> ms ratio=<÷ bare GET p99> baseline=bare_get
     BENCH pages_throughput <req/s> req/s ratio=<÷ bare GET req/s> baseline=bare_get
+    # analysis <name>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms   (each saved analysis, baseline)
+    BENCH analytics_p99 <ms> ms ratio=<÷ bare GET p99 of the same paths> baseline=bare_get
+
+Then the same account runs six typical saved analyses (``ANALYSES``: the decision-analysis
+workbench's ``/api/v1/analyses/<id>/result``) the same way; goal (issue 24) p99 <= 1,000 ms.
 
 Goals (issue 19, kept by later issues that change these pages): p99 <= 200 ms and throughput
 ratio >= 0.10. ``--short`` (the test suite's run) uses small sizes, 4 connections and four
@@ -59,6 +64,22 @@ KINDS = [  # (test kind, its test item, the register's material label)
     ("rebar_tensile", "0201", "钢筋拉伸"),
     ("other", "0301", "其他"),
 ]
+# Typical saved analyses (the workbench, /api/v1/analyses/<id>/result), asked by the same city
+# authority after the pages: counts and rates from the tally, percentiles by the database.
+ANALYSES = [
+    ("nc_rate_city_month", {"dataset": "test_records", "dimensions": ["city", "month"],
+                            "measures": ["records", "nonconforming", "nonconforming_rate"]}),
+    ("counts_institution_item", {"dataset": "test_records", "dimensions": ["institution", "item"],
+                                 "measures": ["records", "manual_rate"]}),
+    ("duration_p95_item", {"dataset": "test_records", "dimensions": ["item"],
+                           "measures": ["duration_p50", "duration_p95"]}),
+    ("upload_p90_quarter", {"dataset": "test_records", "dimensions": ["quarter"],
+                            "measures": ["upload_delay_avg", "upload_delay_p90"]}),
+    ("alerts_rule_month", {"dataset": "alerts", "dimensions": ["rule", "month"],
+                           "measures": ["alerts", "open_rate"]}),
+    ("nc_closed_county", {"dataset": "nonconformities", "dimensions": ["county"],
+                          "measures": ["entries", "closed_rate", "days_to_close_p95"]}),
+]  # fmt: skip
 KEPT_BY_JOBS = ("testing.tally",)  # the jobs whose tables the pages read
 RULES = ["loading_rate", "result_curve_mismatch", "manual_override", "judgement_mismatch",
          "equipment_invalid", "curve_reuse"]  # fmt: skip
@@ -302,6 +323,31 @@ def city_session(url: str, city: str) -> str:
     return token
 
 
+def save_analyses(url: str) -> list[tuple[str, str, str]]:
+    """The bench's saved analyses, the city authority's own: their result pages to load."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from jcjg.analytics.models import Analysis
+    from jcjg.analytics.schemas import Definition
+    from jcjg.auth.models import User
+
+    engine = create_engine(url)
+    out = []
+    with Session(engine) as db:
+        user = db.scalars(select(User).where(User.username == "bench_city")).one()
+        for name, definition in ANALYSES:
+            checked = Definition.model_validate(definition).model_dump()
+            row = Analysis(name=name, owner_id=user.id, region_code=user.region_code,
+                           shared=False, definition=checked, schedule="")  # fmt: skip
+            db.add(row)
+            db.flush()
+            out.append((name, f"/api/v1/analyses/{row.id}/result", '"header"'))
+        db.commit()
+    engine.dispose()
+    return out
+
+
 # --- load ---------------------------------------------------------------------------------------
 
 
@@ -409,10 +455,15 @@ def _database(admin_url: str, name: str, drop: bool = False) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
+Served = tuple[dict[str, list[float]], list[str], str]
+
+
 def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str], log: Path,
-           cookie: str) -> tuple[dict[str, list[float]], list[str], str]:  # fmt: skip
+           cookie: str, analyses: list[tuple[str, str, str]]) -> tuple[Served, Served]:  # fmt: skip
+    """The pages' load, then the saved analyses' load, on one server."""
     bare = app == ["bench._bare_app:app"]
     pages = [(name, path, '"ok":true' if bare else marker) for name, path, marker in PAGES]
+    asked = [(name, path, '"ok":true' if bare else marker) for name, path, marker in analyses]
     server = ex.Server(app, args.workers, env, log)
     server.start()
     try:
@@ -420,10 +471,16 @@ def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str
         found, failures = asyncio.run(
             _load(server.port, cookie, args.connections, args.warmup, args.seconds, pages)
         )
+        a_found, a_failures = asyncio.run(
+            _load(server.port, cookie, args.connections, args.warmup, args.seconds, asked)
+        )
     finally:
         server.stop()
     said = [line for line in server.tail(400).splitlines() if "Error" in line][-3:]
-    return found, failures, f"# the server said {said}" if failures else ""
+    return (
+        (found, failures, f"# the server said {said}" if failures else ""),
+        (a_found, a_failures, f"# the server said {said}" if a_failures else ""),
+    )
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -440,21 +497,25 @@ def main(argv: list[str] | None = None) -> list[str]:
         city = generate(url, args.institutions, args.records, args.alerts, args.reports)
         made = time.perf_counter() - started
         cookie = city_session(url, city)
+        analyses = save_analyses(url)
         with tempfile.TemporaryDirectory(prefix="jcjg-bench-pages-") as tmp:
             env = ex.server_env(url, Path(tmp) / "data")
             env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR.parent), env.get("PYTHONPATH", "")])
-            bare = _serve(ex, ["bench._bare_app:app"], args, env, Path(tmp) / "bare.log", cookie)
-            pages = _serve(ex, ["--factory", "jcjg.main:create_app"], args, env,
-                           Path(tmp) / "pages.log", cookie)  # fmt: skip
+            bare, bare_a = _serve(ex, ["bench._bare_app:app"], args, env, Path(tmp) / "bare.log",
+                                  cookie, analyses)  # fmt: skip
+            pages, pages_a = _serve(ex, ["--factory", "jcjg.main:create_app"], args, env,
+                                    Path(tmp) / "pages.log", cookie, analyses)  # fmt: skip
     finally:
         if args.keep:
             print(f"# kept {url}", flush=True)
         else:
             _database(args.postgres_url, name, drop=True)
     lines += _report(args, city, made, bare, pages)
+    lines += _report_analytics(args, bare_a, pages_a)
     for line in lines:
         print(line, flush=True)
-    if bare[1] or pages[1] or not any(line.startswith("BENCH ") for line in lines):
+    failed = bare[1] or pages[1] or bare_a[1] or pages_a[1]
+    if failed or not any(line.startswith("BENCH ") for line in lines):
         raise SystemExit(1)
     return lines
 
@@ -486,6 +547,27 @@ def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: 
         f"BENCH pages_p99 {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get",
         f"BENCH pages_throughput {rate:.1f} req/s ratio={rate / bare_rate:.3f} baseline=bare_get",
     ]
+    return lines
+
+
+def _report_analytics(args: argparse.Namespace, bare: Any, asked: Any) -> list[str]:
+    """Each saved analysis's figures, then ``BENCH analytics_p99`` against the bare GET p99
+    of the same paths."""
+    lines = []
+    for label, (found, _, _) in (("analysis", asked), ("bare", bare)):
+        for name, lat in found.items():
+            lines.append(f"# {label} {name}: {len(lat) / args.seconds:.1f} req/s, "
+                         f"p50 {_p(lat, 0.5):.1f} ms, p99 {_p(lat, 0.99):.1f} ms")  # fmt: skip
+    for _, failures, said in (bare, asked):
+        if failures:
+            lines += [f"# failed answers: {len(failures)}, e.g. {failures[0]}", said]
+    every = sorted(x for lat in asked[0].values() for x in lat)
+    bare_all = sorted(x for lat in bare[0].values() for x in lat)
+    if not every or not bare_all:
+        lines.append("# failed answers: no analysis was answered within the timed phase")
+        return lines
+    p99, bare_p99 = _p(every, 0.99), _p(bare_all, 0.99)
+    lines.append(f"BENCH analytics_p99 {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get")
     return lines
 
 

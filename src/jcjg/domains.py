@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from jcjg.accounts.domain import DOMAIN as accounts
 from jcjg.alerts.domain import DOMAIN as alerts
+from jcjg.analytics.domain import DOMAIN as analytics
 from jcjg.archives.domain import DOMAIN as archives
 from jcjg.audit.domain import DOMAIN as audit
 from jcjg.auth.domain import DOMAIN as auth
@@ -59,6 +60,7 @@ DOMAINS: tuple[Domain, ...] = (
     experts,
     proficiency,
     overview,
+    analytics,
 )
 
 

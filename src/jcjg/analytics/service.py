@@ -1,0 +1,186 @@
+"""Saved analyses: who sees them (the owner; when shared, the readers of the owner's region and
+of regions above it), saving, changing, deleting (the owner only), running, exporting."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from jcjg.analytics import engine
+from jcjg.analytics.catalogue import CHARTS
+from jcjg.analytics.models import Analysis
+from jcjg.analytics.schemas import AnalysisIn, AnalysisPatch, AnalysisRead, Definition
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal, scope_clause
+from jcjg.core.errors import NotFound, PermissionDenied
+from jcjg.core.text import printable
+from jcjg.documents.pdf import Grid, RecordDocument, record_pdf
+
+
+def visible(principal: Principal) -> Any:
+    """Mine, or shared and within my scope (my region and those below it)."""
+    principal.require("analysis:read")
+    mine = Analysis.owner_id == principal.user_id
+    return or_(mine, and_(Analysis.shared.is_(True), scope_clause(Analysis, principal)))
+
+
+def analyses_stmt(principal: Principal, q: str = "", mine_only: bool = False) -> Select[Any]:
+    stmt = select(Analysis).where(visible(principal))
+    if mine_only:
+        stmt = stmt.where(Analysis.owner_id == principal.user_id)
+    if q:
+        stmt = stmt.where(Analysis.name.contains(q, autoescape=True))
+    return stmt
+
+
+def get(db: Session, principal: Principal, analysis_id: int) -> Analysis:
+    found = db.scalars(select(Analysis).where(Analysis.id == analysis_id, visible(principal)))
+    row = found.first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _own(principal: Principal, row: Analysis) -> None:
+    if row.owner_id != principal.user_id:
+        raise PermissionDenied("只有保存该分析的账号可以修改或删除它。")
+
+
+def create(db: Session, principal: Principal, data: AnalysisIn) -> Analysis:
+    principal.require("analysis:manage")
+    assert principal.user_id is not None
+    row = Analysis(
+        name=data.name,
+        owner_id=principal.user_id,
+        region_code=principal.region_code,
+        institution_id=principal.institution_id,
+        shared=data.shared,
+        definition=data.definition.model_dump(),
+        schedule=data.schedule.value,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def update(db: Session, principal: Principal, row: Analysis, data: AnalysisPatch) -> Analysis:
+    principal.require("analysis:manage")
+    _own(principal, row)
+    if data.name is not None:
+        row.name = data.name
+    if data.definition is not None:
+        row.definition = data.definition.model_dump()
+    if data.shared is not None:
+        row.shared = data.shared
+    if data.schedule is not None:
+        row.schedule = data.schedule.value
+    db.flush()
+    return row
+
+
+def delete(db: Session, principal: Principal, row: Analysis) -> None:
+    principal.require("analysis:manage")
+    _own(principal, row)
+    db.delete(row)
+    db.flush()
+
+
+def definition_of(row: Analysis) -> Definition:
+    return Definition.model_validate(row.definition)
+
+
+def read(db: Session, principal: Principal, row: Analysis) -> AnalysisRead:
+    owner = db.get(User, row.owner_id)
+    return AnalysisRead(
+        id=row.id, name=row.name, owner=owner.display_name if owner else "", shared=row.shared,
+        mine=row.owner_id == principal.user_id, schedule=row.schedule,
+        definition=row.definition, created_at=row.created_at, updated_at=row.updated_at,
+        last_run_at=row.last_run_at,
+    )  # fmt: skip
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """Numbers stay numbers; text is printable and never a formula."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return value
+    shown = printable(str(value))
+    return "'" + shown if shown.startswith(("=", "+", "-", "@", "\t", "\r")) else shown
+
+
+def describe(result: engine.Result, d: Definition) -> list[tuple[str, str]]:
+    """The definition in words (the export's first lines, the PDF's fields)."""
+    ds = result.dataset
+    filters = [f"{ds.filters[k].label}={v}" for k, v in d.filters.items()]
+    period = f"{d.since or '最早'} 至 {d.until or '最新'}"
+    counted = (
+        f"汇总表（{result.tallied_at:%Y-%m-%d %H:%M} UTC 汇总）"
+        if result.tallied_at
+        else "即时统计"
+    )
+    return [
+        ("数据集", ds.label),
+        ("分组维度", "、".join(x.label for x in result.dimensions) or "（不分组）"),
+        ("统计指标", "、".join(x.label for x in result.measures)),
+        ("统计期间（月）", period),
+        ("筛选条件", "；".join(filters) or "无"),
+        ("统计方式", counted),
+        ("说明", ds.note),
+    ]
+
+
+def xlsx(result: engine.Result, d: Definition, title: str) -> bytes:
+    """Sheet 1: the header row and one row per group, figures as numbers (rates in percent);
+    sheet 2: the definition."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "结果"
+    for line in result.table():
+        sheet.append([_cell(c) for c in line])
+    about = book.create_sheet("说明")
+    about.append(["名称", _cell(title)])
+    for k, v in describe(result, d):
+        about.append([k, _cell(v)])
+    if result.truncated:
+        about.append(["提示", f"结果超过 {engine.MAX_ROWS} 行，只导出前 {engine.MAX_ROWS} 行"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def pdf(result: engine.Result, d: Definition, title: str, platform: str) -> bytes:
+    """The analysis as a document: the definition, a chart (bar or line as chosen; a table
+    only when so chosen or nothing to draw) and the table."""
+    from jcjg.analytics.report import chart_png
+
+    images = []
+    if d.chart != "table" and result.values:
+        images.append((CHARTS[d.chart], chart_png(result, d.chart, title)))
+    n = len(result.header)
+    grid = Grid("统计结果", result.header, result.shown(), tuple([1.0] * n))
+    return record_pdf(
+        RecordDocument(
+            title="统计分析",
+            subtitle=title,
+            fields=describe(result, d),
+            images=images,
+            images_title="图示",
+            grids=[grid],
+            footer=f"{platform} 决策分析",
+        )
+    )
+
+
+def filename(title: str, suffix: str) -> str:
+    safe = re.sub(r"[\\/:*?\"<>|\s]+", "_", title).strip("_") or "统计分析"
+    return f"{safe[:60]}.{suffix}"

@@ -1,0 +1,247 @@
+"""The analysis workbench: a saved analysis exported to xlsx matches independent SQL written
+by hand against the tables (on SQLite and PostgreSQL), from the rows and from the tally; bad
+definitions refused; saved analyses seen by their owner and, shared, within the region only;
+results always within the reader's scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from jcjg.auth.choices import Role
+from jcjg.testing.models import TestRecord
+from jcjg.testing.stats import refresh_tally
+from tests.factories import Factory, login, page_csrf
+
+UTC = dt.UTC
+
+
+def _records(f: Factory) -> dict[str, Any]:
+    """Three labs: two of 九江 (counties 360403, 360402), one of 南昌; records over three months
+    with various durations and some nonconforming."""
+    labs = [f.institution("360403"), f.institution("360402"), f.institution("360102")]
+    n = 0
+    for lab_i, lab in enumerate(labs):
+        for month in (8, 9, 10):
+            for k in range(5 + lab_i + month % 3):
+                n += 1
+                end = dt.datetime(2026, month, 3 + k, 6, 0, tzinfo=UTC)
+                f.db.add(TestRecord(
+                    institution_id=lab.id, region_code=lab.region_code, number=f"JL-A-{n}",
+                    kind="concrete_compression" if k % 2 else "rebar_tensile",
+                    item_code="0108" if k % 2 else "0201",
+                    started_at=end - dt.timedelta(minutes=3 + (k * 7 + lab_i) % 11),
+                    ended_at=end, received_at=end + dt.timedelta(minutes=10),
+                    acquisition="auto", lab_judgement="conforming",
+                    nonconforming_by="lab" if (k + month) % 4 == 0 else "",
+                ))  # fmt: skip
+    f.db.flush()
+    return {"labs": labs}
+
+
+def _get(client: Any, token: str, path: str, **kw: Any) -> Any:
+    return client.get(path, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+
+def _post(client: Any, token: str, path: str, body: Any) -> Any:
+    return client.post(path, headers={"Authorization": f"Bearer {token}"}, json=body)
+
+
+RATE_BY_COUNTY_MONTH = {
+    "dataset": "test_records", "dimensions": ["county", "month"],
+    "measures": ["records", "nonconforming", "nonconforming_rate"],
+    "since": "2026-08", "until": "2026-10", "chart": "line",
+}  # fmt: skip
+P95_BY_ITEM = {"dataset": "test_records", "dimensions": ["item"],
+               "measures": ["records", "duration_p50", "duration_p95"], "chart": "bar"}  # fmt: skip
+
+
+def _sheet(data: bytes) -> list[list[Any]]:
+    book = load_workbook(io.BytesIO(data))
+    return [list(r) for r in book["结果"].iter_rows(values_only=True)]
+
+
+def _month_sql(db: Session) -> str:
+    if db.get_bind().dialect.name == "postgresql":
+        return "to_char(ended_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+    return "strftime('%Y-%m', ended_at, '+8 hours')"
+
+
+def _independent_rates(db: Session) -> dict[tuple[str, str], tuple[int, int, float]]:
+    """By hand: 九江's records (region codes 3604xx) by county and Beijing month."""
+    month = _month_sql(db)
+    rows = db.execute(text(
+        f"SELECT region_code, {month} AS m, count(*), "
+        "sum(CASE WHEN nonconforming_by <> '' THEN 1 ELSE 0 END) FROM test_record "
+        "WHERE region_code >= '360400' AND region_code < '360500' "
+        f"AND {month} BETWEEN '2026-08' AND '2026-10' GROUP BY region_code, {month}"
+    ))  # fmt: skip
+    return {(r, m): (n, bad, round(100.0 * bad / n, 2)) for r, m, n, bad in rows}
+
+
+def _independent_p95(db: Session, q: float) -> dict[str, float]:
+    """By hand, in Python over the raw durations: the nearest rank ⌈q·n⌉ of each item's."""
+    out: dict[str, list[float]] = {}
+    for item, start, end in db.execute(text(
+        "SELECT item_code, started_at, ended_at FROM test_record "
+        "WHERE region_code >= '360400' AND region_code < '360500'"
+    )):  # fmt: skip
+        s = start if isinstance(start, dt.datetime) else dt.datetime.fromisoformat(start)
+        e = end if isinstance(end, dt.datetime) else dt.datetime.fromisoformat(end)
+        out.setdefault(item, []).append((e - s).total_seconds() / 60)
+    found = {}
+    for item, values in out.items():
+        values.sort()
+        rank = max(1, -(-round(q * 100) * len(values) // 100))
+        found[item] = round(values[rank - 1], 1)
+    return found
+
+
+@pytest.mark.parametrize("tallied", [False, True], ids=["rows", "tally"])
+def test_saved_analysis_xlsx_matches_independent_sql(
+    factory: Factory, client: Any, tallied: bool
+) -> None:
+    _records(factory)
+    if tallied:
+        refresh_tally(factory.db)
+    user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    token = factory.token(user)
+    made = _post(
+        client,
+        token,
+        "/api/v1/analyses",
+        {"name": "九江各县不合格率（月）", "definition": RATE_BY_COUNTY_MONTH},
+    )
+    assert made.status_code == 201, made.text
+    answer = _get(
+        client, token, f"/api/v1/analyses/{made.json()['id']}/export", params={"format": "xlsx"}
+    )
+    assert answer.status_code == 200
+    sheet = _sheet(answer.content)
+    assert sheet[0] == ["县（区）", "月份", "记录数", "不合格数", "不合格率（%）"]
+    names = {"浔阳区": "360403", "濂溪区": "360402"}
+    got = {(names[c], m): (n, bad, rate) for c, m, n, bad, rate in sheet[1:]}
+    assert got == _independent_rates(factory.db)
+    assert len(got) == 6  # two counties of 九江 × three months; 南昌 never in it
+
+
+def test_percentiles_match_independent_computation(factory: Factory, client: Any) -> None:
+    _records(factory)
+    user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    token = factory.token(user)
+    answer = _post(client, token, "/api/v1/analyses/run", P95_BY_ITEM)
+    assert answer.status_code == 200, answer.text
+    rows = {r[0]: r for r in answer.json()["rows"]}
+    p50, p95 = _independent_p95(factory.db, 0.5), _independent_p95(factory.db, 0.95)
+    assert {k: r[3] for k, r in rows.items()} == {_item(factory.db, k): v for k, v in p95.items()}
+    assert {k: r[2] for k, r in rows.items()} == {_item(factory.db, k): v for k, v in p50.items()}
+
+
+def _item(db: Session, code: str) -> str:
+    return str(
+        db.execute(text("SELECT name FROM test_item WHERE code = :c LIMIT 1"), {"c": code}).scalar()
+    )
+
+
+@pytest.mark.parametrize("bad", [
+    {"dataset": "users", "measures": ["records"]},
+    {"dataset": "test_records", "measures": []},
+    {"dataset": "test_records", "measures": ["records"], "dimensions": ["password"]},
+    {"dataset": "test_records", "measures": ["records"], "since": "2026-13"},
+    {"dataset": "test_records", "measures": ["records"], "since": "2026-10", "until": "2026-01"},
+    {"dataset": "test_records", "measures": ["records"], "filters": {"institution": "1 OR 1=1"}},
+    {"dataset": "test_records", "measures": ["records"], "filters": {"sql": "x"}},
+    {"dataset": "test_records", "measures": ["records"], "chart": "radar"},
+    {"dataset": "test_records", "measures": ["records"], "extra": 1},
+])  # fmt: skip
+def test_bad_definitions_are_refused(factory: Factory, client: Any, bad: dict[str, Any]) -> None:
+    token = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    answer = _post(client, token, "/api/v1/analyses/run", bad)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    made = _post(client, token, "/api/v1/analyses", {"name": "坏", "definition": bad})
+    assert made.status_code == 422
+    assert _get(client, token, "/api/v1/analyses").json()["total"] == 0
+
+
+def test_sharing_within_the_region_and_owner_only_changes(factory: Factory, client: Any) -> None:
+    _records(factory)
+    owner = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    colleague = factory.token(factory.user(Role.STATION, region_code="360400"))
+    nanchang = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360100"))
+    made = _post(
+        client, owner, "/api/v1/analyses", {"name": "月度", "definition": RATE_BY_COUNTY_MONTH}
+    )
+    path = f"/api/v1/analyses/{made.json()['id']}"
+    assert _get(client, colleague, path).status_code == 404  # not shared yet
+    client.patch(path, headers={"Authorization": f"Bearer {owner}"}, json={"shared": True})
+    assert _get(client, colleague, path).status_code == 200
+    assert _get(client, nanchang, path).status_code == 404  # another city
+    refused = client.delete(path, headers={"Authorization": f"Bearer {colleague}"})
+    assert refused.status_code == 403
+    # 南昌 running the same definition sees only 南昌's records
+    rows = _post(client, nanchang, "/api/v1/analyses/run", RATE_BY_COUNTY_MONTH).json()["rows"]
+    assert {r[0] for r in rows} == {"东湖区"}
+
+
+def test_workbench_page_and_exports(factory: Factory, client: Any) -> None:
+    _records(factory)
+    user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    login(client, user.username)
+    query = ("dataset=test_records&dim=city&dim=month&measure=records&measure=nonconforming_rate"
+             "&chart=bar&since=2026-08")  # fmt: skip
+    page = client.get(f"/analytics?{query}")
+    assert page.status_code == 200
+    assert "九江市" in page.text
+    assert "不合格率" in page.text
+    bad = client.get("/analytics?dataset=test_records&measure=nope")
+    assert bad.status_code == 422
+    assert "该数据集没有指标" in bad.text
+    pdf = client.get(f"/analytics/export?{query}&format=pdf")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    csrf = page_csrf(client, f"/analytics?{query}")
+    saved = client.post("/analytics/saved", data={"csrf_token": csrf, "name": "九江月度",
+                        "query": query, "shared": "1", "schedule": "monthly"},
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    again = client.get(saved.headers["location"])
+    assert again.status_code == 200
+    assert "九江月度" in again.text
+    sheet = _sheet(
+        client.get(
+            f"/analytics/export?{saved.headers['location'].split('?')[1]}&format=xlsx"
+        ).content
+    )
+    assert sheet[0] == ["市", "月份", "记录数", "不合格率（%）"]
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_scheduled_analysis_runs_when_due_and_tells_its_owner(
+    factory: Factory, client: Any
+) -> None:
+    import logging
+
+    from jcjg.analytics.jobs import scheduled
+    from jcjg.notify.models import Notification
+
+    _records(factory)
+    user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    token = factory.token(user)
+    body = {"name": "每周", "schedule": "weekly", "definition": RATE_BY_COUNTY_MONTH}
+    made = _post(client, token, "/api/v1/analyses", body)
+    assert made.status_code == 201
+    factory.db.expire_all()
+    scheduled(factory.db, logging.getLogger("test"))
+    scheduled(factory.db, logging.getLogger("test"))  # not due again within the week
+    sent = factory.db.query(Notification).filter_by(user_id=user.id, kind="analysis").all()
+    assert len(sent) == 1
+    assert "每周" in sent[0].title
+    assert sent[0].link.endswith(f"saved={made.json()['id']}&format=xlsx")
