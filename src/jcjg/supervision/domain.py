@@ -61,6 +61,9 @@ DOMAIN = Domain(
         "check_status": choices.CheckStatus,
         "item_result": choices.ItemResult,
         "log_kind": choices.LogKind,
+        # the log's column ``kind`` as the audit pages show it (core.labels.shown)
+        "kind": {k.value: k.label for k in choices.LogKind},
+        "result": {r.value: r.label for r in choices.ItemResult},
         "entity": {
             "supervision_plan": "双随机抽查计划",
             "supervision_draw": "双随机抽取",
