@@ -24,6 +24,8 @@ from jcjg.projects.lists import PROJECTS, TRAININGS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
+from jcjg.supervision.lists import LOG as SUPERVISION_LOG
+from jcjg.supervision.lists import PLANS as SUPERVISION_PLANS
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
 from jcjg.video.lists import CAMERAS
 from tests.factories import login
@@ -54,6 +56,8 @@ LISTS: list[tuple[str, ListView]] = [
     ("/video/cameras?place_kind=", CAMERAS),
     ("/experts?available=", EXPERTS),
     ("/panels?kind=", PANELS),
+    ("/supervision/plans?status=", SUPERVISION_PLANS),
+    ("/supervision/log?kind=", SUPERVISION_LOG),
     ("/my/reviews?status=", REVIEWS),
     ("/proficiency/schemes?status=", SCHEMES),
 ]

@@ -31,6 +31,7 @@ from jcjg.regions.domain import DOMAIN as regions
 from jcjg.registry.domain import DOMAIN as institutions
 from jcjg.reports.domain import DOMAIN as reports
 from jcjg.sampling.domain import DOMAIN as sampling
+from jcjg.supervision.domain import DOMAIN as supervision
 from jcjg.tenancy.domain import DOMAIN as tenancy
 from jcjg.testing.domain import DOMAIN as testing
 from jcjg.video.domain import DOMAIN as video
@@ -61,6 +62,7 @@ DOMAINS: tuple[Domain, ...] = (
     proficiency,
     overview,
     analytics,
+    supervision,
 )
 
 

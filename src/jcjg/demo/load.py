@@ -36,6 +36,7 @@ from jcjg.demo import rectification as rectification_demo
 from jcjg.demo import registry as registry_demo
 from jcjg.demo import reports as reports_demo
 from jcjg.demo import sampling as sampling_demo
+from jcjg.demo import supervision as supervision_demo
 from jcjg.demo import testing as testing_demo
 from jcjg.demo import training as training_demo
 from jcjg.demo import video as video_demo
@@ -122,6 +123,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     video_demo.load(db, settings, by_key)
     experts_demo.load(db, settings, by_key)
     proficiency_demo.load(db, settings, by_key)
+    supervision_demo.load(db, settings, by_key)
     return created
 
 

@@ -31,6 +31,11 @@ What it checks, each a line of its report (exit 0 when every check holds, 1 when
 6. each drawn pseudonym is HMAC(salt, draw, id) of the expert id the inputs name for it
    (``drawn_experts``), so no candidate was listed twice under other names.
 
+The same file verifies a supervision spot-check draw (``format`` ``jcjg-supervision-draw/1``,
+offered on a plan's page, docs/supervision.md): checks 1 to 4 alike, then the institutions and
+officers recomputed by :func:`assign`, and each drawn pseudonym checked against the institution
+or account id the inputs name for it (``drawn_institutions``, ``drawn_officers``).
+
 Not checked by this file alone: that the checkpoint is the first (or, with a parent platform,
 the first cosigned) one including the request; docs/experts.md says how that shows.
 
@@ -120,6 +125,41 @@ def select(
             taken.add(name)
             drawn.append({"specialty": specialty, "place": place, "pseudonym": name})
     return drawn
+
+
+SUPERVISION_FORMAT = "jcjg-supervision-draw/1"
+SUPERVISION_COMMIT_TYPE = "supervision_draw:commit"
+SUPERVISION_REQUEST_TYPE = "supervision_draw:request"
+SUPERVISION_RESULT_TYPE = "supervision_draw:result"
+SUPERVISION_EXCLUSIONS = frozenset({"recent"})  # checked within the plan's recent months
+INSTITUTION_TAG = "/institution"  # pseudonym(salt, draw + tag, id): an institution's name
+OFFICER_TAG = "/officer"  # and an officer's (an account id), never the same for both
+
+
+def assign(
+    seed_hex: str,
+    institution_count: int,
+    officers_per_check: int,
+    institutions: Iterable[Mapping[str, Any]],
+    officers: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The spot-check draw ("双随机"): the ``institution_count`` institutions not excluded with
+    the smallest ``rank(seed, "institution", pseudonym)``; then, for each drawn institution in
+    that order, the ``officers_per_check`` officers without a declared conflict with it, by
+    (checks already given in this draw, ``rank(seed, institution pseudonym, officer
+    pseudonym)``, pseudonym) ascending, so the work spreads evenly; fewer when fewer are left."""
+    pool = [str(i["pseudonym"]) for i in institutions if not i.get("excluded")]
+    ordered = sorted(pool, key=lambda p: (rank(seed_hex, "institution", p), p))
+    load = {str(o["pseudonym"]): 0 for o in officers}
+    checks: list[dict[str, Any]] = []
+    for place, name in enumerate(ordered[:institution_count], start=1):
+        free = [str(o["pseudonym"]) for o in officers if name not in o.get("conflicts", ())]
+        free.sort(key=lambda p: (load[p], rank(seed_hex, name, p), p))
+        chosen = free[:officers_per_check]
+        for person in chosen:
+            load[person] += 1
+        checks.append({"place": place, "institution": name, "officers": chosen})
+    return checks
 
 
 # --- checking the published inputs -------------------------------------------------------------
@@ -243,13 +283,14 @@ def _drawn_are_who_they_say(inputs: Mapping[str, Any], request: Mapping[str, Any
     return len(named)
 
 
-def verify(inputs: Mapping[str, Any]) -> list[str]:
-    """Every check of the module's doc; returns the report's lines, raises Invalid."""
-    if inputs.get("format") != FORMAT:
-        raise Invalid(f"not a {FORMAT} document")
-    _, commit = entry(inputs["commitment"], COMMIT_TYPE, "commitment")
-    req_hash, request = entry(inputs["request"], REQUEST_TYPE, "request")
-    _, result = entry(inputs["result"], RESULT_TYPE, "result")
+def _verify_notarised(
+    inputs: Mapping[str, Any], types: tuple[str, str, str]
+) -> tuple[bytes, dict[str, Any], dict[str, Any], str, list[str]]:
+    """Checks 1 to 4, the same for every kind of draw: (request leaf hash, request, result,
+    seed, the report's lines so far)."""
+    _, commit = entry(inputs["commitment"], types[0], "commitment")
+    req_hash, request = entry(inputs["request"], types[1], "request")
+    _, result = entry(inputs["result"], types[2], "result")
     code = request.get("draw")
     if commit.get("draw") != code or result.get("draw") != code:
         raise Invalid("the commitment, request and result are of different draws")
@@ -259,7 +300,10 @@ def verify(inputs: Mapping[str, Any]) -> list[str]:
         raise Invalid("the request names another commitment")
     if int(inputs["result"]["index"]) <= int(inputs["request"]["index"]):
         raise Invalid("the result was not notarised after the request")
-    _well_formed(request)
+    if types[1] == REQUEST_TYPE:
+        _well_formed(request)
+    else:
+        _supervision_well_formed(request)
     report = [f"ok   entries hash to their leaves (draw {code})", "ok   commitment before request"]
     value = _randomness(inputs, request, req_hash)
     rnd = inputs["randomness"]
@@ -274,6 +318,18 @@ def verify(inputs: Mapping[str, Any]) -> list[str]:
     if result.get("request_leaf_hash") != req_hash.hex() or result.get("seed") != seed_hex:
         raise Invalid("the result's seed is not SHA-256(request leaf || randomness)")
     report.append(f"ok   seed {seed_hex}")
+    return req_hash, request, result, seed_hex, report
+
+
+def verify(inputs: Mapping[str, Any]) -> list[str]:
+    """Every check of the module's doc; returns the report's lines, raises Invalid."""
+    if inputs.get("format") == SUPERVISION_FORMAT:
+        return verify_supervision(inputs)
+    if inputs.get("format") != FORMAT:
+        raise Invalid(f"not a {FORMAT} or {SUPERVISION_FORMAT} document")
+    _, request, result, seed_hex, report = _verify_notarised(
+        inputs, (COMMIT_TYPE, REQUEST_TYPE, RESULT_TYPE)
+    )
     drawn = select(seed_hex, request.get("requirements", []), request.get("candidates", []))
     if drawn != result.get("drawn"):
         raise Invalid("the drawn experts differ from those recomputed from the inputs")
@@ -286,6 +342,85 @@ def verify(inputs: Mapping[str, Any]) -> list[str]:
     ):
         raise Invalid("the drawn experts named differ from the pseudonyms drawn")
     report.append(f"ok   {named} drawn experts match their pseudonyms")
+    return report
+
+
+# --- the supervision spot-check draw ("双随机": institutions and officers) ----------------------
+
+
+def _supervision_well_formed(request: Mapping[str, Any]) -> None:
+    """A spot-check request's lists: no pseudonym twice, known reasons, conflicts naming listed
+    institutions, positive counts (at least two officers a check)."""
+    institutions = request.get("institutions")
+    officers = request.get("officers")
+    if not isinstance(institutions, list) or not isinstance(officers, list):
+        raise Invalid("the request has no institution or officer list")
+    names = [i.get("pseudonym") for i in institutions]
+    if len(set(names)) != len(names):
+        raise Invalid("a pseudonym appears twice among the institutions")
+    people = [o.get("pseudonym") for o in officers]
+    if len(set(people)) != len(people):
+        raise Invalid("a pseudonym appears twice among the officers")
+    for i in institutions:
+        if i.get("excluded") is not None and i.get("excluded") not in SUPERVISION_EXCLUSIONS:
+            raise Invalid(f"unknown exclusion reason {i.get('excluded')!r}")
+    known = set(names)
+    for o in officers:
+        conflicts = o.get("conflicts")
+        if not isinstance(conflicts, list) or not set(conflicts) <= known:
+            raise Invalid("an officer's conflicts name no listed institution")
+    for key, least in (("institution_count", 1), ("officers_per_check", 2)):
+        count = request.get(key)
+        if not isinstance(count, int) or isinstance(count, bool) or count < least:
+            raise Invalid(f"the request's {key} is not an integer of at least {least}")
+
+
+def _named(
+    inputs: Mapping[str, Any], key: str, id_key: str, salt: bytes, code: str, drawn: set[str]
+) -> int:
+    """Each drawn pseudonym is HMAC(salt, code, id) of the id the inputs name for it, and the
+    inputs name exactly the drawn."""
+    named = inputs.get(key)
+    if not isinstance(named, list):
+        raise Invalid(f"the inputs do not name the drawn ({key})")
+    for item in named:
+        ident = item.get(id_key)
+        if not isinstance(ident, int) or isinstance(ident, bool):
+            raise Invalid(f"a drawn {id_key} is not an integer")
+        if pseudonym(salt, code, ident) != item.get("pseudonym"):
+            raise Invalid(f"{id_key} {ident} is not the pseudonym the inputs give for it")
+    if {str(item.get("pseudonym")) for item in named} != drawn or len(named) != len(drawn):
+        raise Invalid(f"the drawn named in {key} differ from the pseudonyms drawn")
+    return len(named)
+
+
+def verify_supervision(inputs: Mapping[str, Any]) -> list[str]:
+    """A spot-check draw (``jcjg-supervision-draw/1``): checks 1 to 4 as for a panel, then the
+    institutions and officers recomputed by :func:`assign` and each drawn pseudonym checked
+    against the institution id or account id the inputs name for it."""
+    _, request, result, seed_hex, report = _verify_notarised(
+        inputs, (SUPERVISION_COMMIT_TYPE, SUPERVISION_REQUEST_TYPE, SUPERVISION_RESULT_TYPE)
+    )
+    checks = assign(
+        seed_hex,
+        request["institution_count"],
+        request["officers_per_check"],
+        request["institutions"],
+        request["officers"],
+    )
+    if checks != result.get("checks"):
+        raise Invalid("the drawn institutions or officers differ from those recomputed")
+    report.append(
+        f"ok   {len(checks)} institutions drawn from {len(request['institutions'])}, "
+        f"officers from {len(request['officers'])}, recomputed"
+    )
+    salt = _hex(request.get("salt"), "salt", None)
+    code = str(request["draw"])
+    places = {c["institution"] for c in checks}
+    people = {o for c in checks for o in c["officers"]}
+    n = _named(inputs, "drawn_institutions", "institution_id", salt, code + INSTITUTION_TAG, places)
+    m = _named(inputs, "drawn_officers", "user_id", salt, code + OFFICER_TAG, people)
+    report.append(f"ok   {n} institutions and {m} officers match their pseudonyms")
     return report
 
 
@@ -312,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NOT VERIFIED: {exc}")
         return 1
     print("\n".join(report))
-    if args.expert is not None:
+    if args.expert is not None and inputs.get("format") == FORMAT:
         _, request = entry(inputs["request"], REQUEST_TYPE, "request")
         salt = _hex(request.get("salt"), "salt", None)
         print(f"expert {args.expert}: pseudonym {pseudonym(salt, request['draw'], args.expert)}")

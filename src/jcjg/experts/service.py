@@ -453,19 +453,25 @@ def request_draw(*, db: Session, principal: Principal, panel: Panel) -> PanelDra
     return row
 
 
-def randomness_checkpoint(db: Session, draw_row: PanelDraw) -> LedgerCheckpoint | None:
-    """The first checkpoint whose tree includes the request, or None while there is none.
-    When the log has cosigners configured (the parent platform), the first such checkpoint
-    the parent has cosigned: the parent cosigns what it finds latest, so the first checkpoint
-    after the request may never be cosigned, and waiting for it would block the panel."""
+def first_checkpoint(db: Session, request_index: int) -> LedgerCheckpoint | None:
+    """The first checkpoint whose tree includes the leaf ``request_index``, or None while there
+    is none. When the log has cosigners configured (the parent platform), the first such
+    checkpoint the parent has cosigned: the parent cosigns what it finds latest, so the first
+    checkpoint after the request may never be cosigned, and waiting for it would block the draw.
+    Every notarised draw (panels, supervision spot checks) takes its randomness from it."""
     stmt = (
         select(LedgerCheckpoint)
-        .where(LedgerCheckpoint.size > draw_row.request_index)
+        .where(LedgerCheckpoint.size > request_index)
         .order_by(LedgerCheckpoint.size)
     )
     if ledger.log_identity().witnesses:  # two signature lines at least: the log's and another
         stmt = stmt.where(LedgerCheckpoint.note.like("%\n\u2014 %\n\u2014 %"))
     return db.scalars(stmt.limit(1)).first()
+
+
+def randomness_checkpoint(db: Session, draw_row: PanelDraw) -> LedgerCheckpoint | None:
+    """The checkpoint that gives a panel draw its randomness (:func:`first_checkpoint`)."""
+    return first_checkpoint(db, draw_row.request_index)
 
 
 def complete(*, db: Session, draw_row: PanelDraw) -> bool:
@@ -555,7 +561,8 @@ def complete_waiting(db: Session) -> int:
 # --- published inputs --------------------------------------------------------------------------
 
 
-def _entry(db: Session, index: int) -> dict[str, Any]:
+def notarised_entry(db: Session, index: int) -> dict[str, Any]:
+    """A leaf as published inputs give it: index, leaf hash, the exact text hashed."""
     leaf = db.get_one(LedgerLeaf, index)
     return {
         "index": index,
@@ -564,27 +571,37 @@ def _entry(db: Session, index: int) -> dict[str, Any]:
     }
 
 
+def revealed_randomness(
+    db: Session, secret: str, request_index: int, checkpoint_size: int
+) -> dict[str, Any]:
+    """The ``randomness`` part of a draw's published inputs: the secret, the checkpoint note,
+    its size and root, and the request's inclusion proof in its tree."""
+    checkpoint = db.get_one(LedgerCheckpoint, checkpoint_size)
+    proof = ledger.inclusion(db, request_index, checkpoint.size)
+    return {
+        "secret": secret,
+        "checkpoint": checkpoint.note,
+        "size": checkpoint.size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "inclusion": proof["hashes"],
+    }
+
+
 def published_inputs(db: Session, draw_row: PanelDraw) -> dict[str, Any]:
     """Everything anyone needs to recompute the draw (``jcjg-verify-draw``): the three notarised
     entries, the revealed secret, the checkpoint and the request's inclusion in its tree."""
     if draw_row.status != DrawStatus.COMPLETED or draw_row.checkpoint_size is None:
         raise Conflict("抽取尚未完成，完成后才公布全部输入。")
-    checkpoint = db.get_one(LedgerCheckpoint, draw_row.checkpoint_size)
-    proof = ledger.inclusion(db, draw_row.request_index, checkpoint.size)
     return {
         "format": draw.FORMAT,
         "origin": ledger.log_identity().origin,
         "key": ledger.log_identity().vkey,
-        "commitment": _entry(db, draw_row.commit_index),
-        "request": _entry(db, draw_row.request_index),
-        "randomness": {
-            "secret": draw_row.secret,
-            "checkpoint": checkpoint.note,
-            "size": checkpoint.size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "inclusion": proof["hashes"],
-        },
-        "result": _entry(db, int(draw_row.result_index or 0)),
+        "commitment": notarised_entry(db, draw_row.commit_index),
+        "request": notarised_entry(db, draw_row.request_index),
+        "randomness": revealed_randomness(
+            db, draw_row.secret, draw_row.request_index, draw_row.checkpoint_size
+        ),
+        "result": notarised_entry(db, int(draw_row.result_index or 0)),
         # who the drawn pseudonyms are: anyone recomputes HMAC(salt, draw, id) for each
         "drawn_experts": [
             {"pseudonym": d["pseudonym"], "expert_id": draw_row.candidates[d["pseudonym"]]}

@@ -1,0 +1,89 @@
+"""The plan list's and the supervision log's columns and exports (``core.listing``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from jcjg.core.listing import Column, ListView
+from jcjg.core.pagination import Key, Order
+from jcjg.registry.service import institution_names
+from jcjg.supervision.choices import LogKind, PlanStatus
+from jcjg.supervision.models import SupervisionLog, SupervisionPlan
+
+_NOW = dt.datetime.now(dt.UTC)
+
+
+def _plan_cells(db: Session, rows: Sequence[SupervisionPlan]) -> list[list[str]]:
+    return [
+        [
+            p.code,
+            p.title,
+            p.region_code,
+            f"{p.period_start} 至 {p.period_end}",
+            str(p.institution_count),
+            PlanStatus(p.status).label,
+        ]
+        for p in rows
+    ]
+
+
+PLANS = ListView(
+    name="supervision_plan",
+    title="双随机抽查计划",
+    columns=(
+        Column("code", "计划编号", SupervisionPlan.code),
+        Column("title", "计划名称", SupervisionPlan.title),
+        Column("region", "抽查地区", SupervisionPlan.region_code),
+        Column("period", "检查期间", SupervisionPlan.period_start),
+        Column("count", "抽取机构数", SupervisionPlan.institution_count),
+        Column("status", "状态", SupervisionPlan.status),
+    ),
+    order=Order(
+        (
+            Key(SupervisionPlan.created_at, lambda p: p.created_at),
+            Key(SupervisionPlan.id, lambda p: p.id),
+        ),
+        (_NOW, 0),
+    ),
+    cells=_plan_cells,
+)
+
+
+def _log_cells(db: Session, rows: Sequence[SupervisionLog]) -> list[list[str]]:
+    names = institution_names(db, {r.institution_id for r in rows if r.institution_id})
+    return [
+        [
+            e.entry_date.isoformat(),
+            LogKind(e.kind).label,
+            names.get(e.institution_id, "") if e.institution_id else "",
+            e.participants,
+            e.summary,
+            e.follow_up,
+        ]
+        for e in rows
+    ]
+
+
+LOG = ListView(
+    name="supervision_log",
+    title="监管台账",
+    columns=(
+        Column("entry_date", "日期", SupervisionLog.entry_date),
+        Column("kind", "工作类别", SupervisionLog.kind),
+        Column("institution", "检测机构"),
+        Column("participants", "参加人员"),
+        Column("summary", "工作内容"),
+        Column("follow_up", "后续处理"),
+    ),
+    order=Order(
+        (
+            Key(SupervisionLog.entry_date, lambda e: e.entry_date),
+            Key(SupervisionLog.id, lambda e: e.id),
+        ),
+        (dt.date(9999, 12, 31), 0),
+    ),
+    cells=_log_cells,
+)

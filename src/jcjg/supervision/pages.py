@@ -1,0 +1,420 @@
+"""Pages of supervision work: plans (list, form, the plan with its draw and checks), a check on
+a phone (findings per item with photos and position, sign-off), the supervision log, and the
+public results (``/public/spot-checks``, no login, no personal data)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.deps import requires
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.catalogue.regulations import citer
+from jcjg.core import listing
+from jcjg.core.db import utcnow
+from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
+from jcjg.core.evidence import Upload
+from jcjg.core.evidence import check as check_files
+from jcjg.core.evidence import serve as serve_files
+from jcjg.core.evidence import store as store_files
+from jcjg.core.forms import Id, PostedForm, form_id
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
+from jcjg.core.ratelimit import rate_limit
+from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
+from jcjg.core.workdays import beijing_date
+from jcjg.documents.photos import take_photo
+from jcjg.regions import service as regions
+from jcjg.registry.service import institution_names
+from jcjg.supervision import service
+from jcjg.supervision.choices import CheckStatus, Conclusion, ItemResult, LogKind, PlanStatus
+from jcjg.supervision.lists import LOG, PLANS
+from jcjg.supervision.models import SupervisionCheck, SupervisionPlan
+from jcjg.supervision.schemas import FindingIn, LogIn, PlanIn, SignIn
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+public_router = APIRouter(
+    include_in_schema=False,
+    route_class=TransactionalRoute,
+    dependencies=[Depends(rate_limit("verify"))],
+)
+Reader = Annotated[Principal, Depends(requires("supervision:read"))]
+Writer = Annotated[Principal, Depends(requires("supervision:write"))]
+LogReader = Annotated[Principal, Depends(requires("supervision_log:read"))]
+LogWriter = Annotated[Principal, Depends(requires("supervision_log:write"))]
+Public = Annotated[Principal, Depends(requires(None))]
+Paging = Annotated[PageParams, Depends(page_params)]
+Params = Annotated[ListParams, Depends(list_params)]
+_WORDS: dict[str, Any] = {
+    "plan_statuses": PlanStatus,
+    "check_statuses": CheckStatus,
+    "results": ItemResult,
+    "conclusions": Conclusion,
+    "log_kinds": LogKind,
+}
+DONE = {
+    "created": "抽查计划已建立，请发起抽取。",
+    "requested": "抽取请求已存证，待存证日志签发包含它的检查点后即可完成抽取。",
+    "completed": "抽取已完成，结果已存证，检查任务已分派给抽中的执法人员。",
+    "waiting": "存证日志尚未签发包含本次请求的检查点，请稍后再完成抽取。",
+    "published": "抽查结果已公开。",
+    "saved": "已保存。",
+    "signed": "已签字确认。",
+}
+
+
+def _list_context(
+    request: Request, db: Session, stmt: Any, view: Any, paging: PageParams, params: ListParams
+) -> dict[str, Any]:
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, view.order_for(params))
+    return {
+        "rows": list(paged.rows),
+        "total": total,
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, view, params),
+        **_WORDS,
+    }
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+@router.get("/supervision/plans", response_class=HTMLResponse)
+def plan_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Paging,
+    params: Params,
+    q: Annotated[str, Query(max_length=64)] = "",
+    status: Annotated[str, Query(pattern=r"^(|draft|drawing|drawn|published)$")] = "",
+) -> Response:
+    stmt = service.plans_stmt(principal=principal, q=q, status=status)
+    if params.exporting:
+        return listing.export(request, db, PLANS, stmt, params, user_id=principal.user_id)
+    context = _list_context(request, db, stmt, PLANS, paging, params)
+    codes = {p.region_code for p in context["rows"]}
+    context.update(
+        filters={"q": q, "status": status},
+        region_names=regions.display_names(db=db, codes=codes),
+    )
+    return render(request, "supervision/plans.html", context)
+
+
+def _plan_form(
+    request: Request, db: Session, principal: Principal, values: dict[str, Any],
+    error: ValidationFailed | None = None,
+) -> Response:  # fmt: skip
+    root = principal.region_code
+    pools = [regions.get(db=db, code=root)] if root else []
+    pools += regions.children(db=db, code=root)
+    context = {
+        "values": values,
+        "errors": errors_by_field(error.errors) if error else {},
+        "error": error.on_page if error else "",
+        "region_choices": {r.code: regions.full_name(db=db, code=r.code) for r in pools},
+        "cite": citer(db),
+        **_WORDS,
+    }
+    return render(request, "supervision/plan_form.html", context, status_code=422 if error else 200)
+
+
+@router.get("/supervision/plans/new", response_class=HTMLResponse)
+def plan_new(request: Request, db: SessionDep, principal: Writer) -> Response:
+    today = beijing_date(utcnow())
+    values = {
+        "region_code": principal.region_code or "", "basis": "002 第十六条",
+        "officers_per_check": "2", "recent_months": "12", "institution_count": "1",
+        "period_start": today.isoformat(),
+        "period_end": (today + dt.timedelta(days=30)).isoformat(),
+    }  # fmt: skip
+    return _plan_form(request, db, principal, values)
+
+
+@router.post("/supervision/plans", response_class=HTMLResponse)
+@text_fields(multiline=("note",))
+def plan_create(request: Request, db: SessionDep, principal: Writer, form: PostedForm) -> Response:
+    values = dict(form.values())
+    raw = {k: v for k, v in values.items() if k != "csrf_token" and v != ""}
+    try:
+        plan = service.create_plan(db=db, principal=principal, data=service.parse(PlanIn, raw))
+    except ValidationFailed as error:
+        db.rollback()
+        return _plan_form(request, db, principal, values, error)
+    return redirect(f"/supervision/plans/{plan.id}?done=created")
+
+
+def _officer_names(db: Session, checks: list[SupervisionCheck]) -> dict[int, str]:
+    ids = {o["user_id"] for c in checks for o in c.officers}
+    rows = db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()
+    return {i: n for i, n in rows}
+
+
+@router.get("/supervision/plans/{plan_id}", response_class=HTMLResponse)
+def plan_detail(
+    request: Request, db: SessionDep, principal: Reader, plan_id: Id,
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> Response:  # fmt: skip
+    plan = get_scoped(db, SupervisionPlan, plan_id, principal, "read")
+    checks = service.checks_of(db, plan.id)
+    context = {
+        "plan": plan,
+        "draw": service.draw_of(db, plan.id),
+        "checks": checks,
+        "names": institution_names(db, {c.institution_id for c in checks}),
+        "officers": _officer_names(db, checks),
+        "region_name": regions.display_name(db=db, code=plan.region_code),
+        "population": len(
+            list(db.scalars(service.population_stmt(plan.region_code, plan.specialty)))
+        ),
+        "pool": len(list(db.scalars(service.officers_stmt(plan.region_code)))),
+        "cite": citer(db),
+        "done": DONE.get(done, ""),
+        **_WORDS,
+    }
+    return render(request, "supervision/plan.html", context)
+
+
+@router.post("/supervision/plans/{plan_id}/draw", response_class=HTMLResponse)
+def plan_draw(db: SessionDep, principal: Writer, plan_id: Id) -> Response:
+    plan = get_scoped(db, SupervisionPlan, plan_id, principal, "write")
+    row = service.draw_of(db, plan.id)
+    if row is None:
+        service.request_draw(db=db, principal=principal, plan=plan)
+        return redirect(f"/supervision/plans/{plan.id}?done=requested")
+    done = service.complete(db=db, draw_row=row)
+    return redirect(f"/supervision/plans/{plan.id}?done={'completed' if done else 'waiting'}")
+
+
+@router.post("/supervision/plans/{plan_id}/publish", response_class=HTMLResponse)
+def plan_publish(db: SessionDep, principal: Writer, plan_id: Id) -> Response:
+    plan = get_scoped(db, SupervisionPlan, plan_id, principal, "write")
+    service.publish(db=db, plan=plan)
+    return redirect(f"/supervision/plans/{plan.id}?done=published")
+
+
+@router.get("/supervision/plans/{plan_id}/draw/inputs.json")
+def plan_inputs(db: SessionDep, principal: Reader, plan_id: Id) -> Response:
+    plan = get_scoped(db, SupervisionPlan, plan_id, principal, "read")
+    row = service.draw_of(db, plan.id)
+    if row is None:
+        raise NotFound("本计划尚未发起抽取")
+    return JSONResponse(
+        service.published_inputs(db, row),
+        headers={"Content-Disposition": f'attachment; filename="{row.code}-inputs.json"'},
+    )
+
+
+# --- a check on a phone ------------------------------------------------------------------------
+
+
+def _check_page(
+    request: Request, db: Session, principal: Principal, check: SupervisionCheck,
+    error: ValidationFailed | None = None, done: str = "",
+) -> Response:  # fmt: skip
+    plan = db.get_one(SupervisionPlan, check.plan_id)
+    context = {
+        "check": check,
+        "plan": plan,
+        "institution": institution_names(db, {check.institution_id}).get(check.institution_id, ""),
+        "items": service.items_for(db, check.check_type),
+        "found": service.findings_of(db, check.id),
+        "officers": _officer_names(db, [check]),
+        "mine": service.is_officer(check, principal),
+        "errors": errors_by_field(error.errors) if error else {},
+        "error": error.on_page if error else "",
+        "done": DONE.get(done, ""),
+        **_WORDS,
+    }
+    return render(request, "supervision/check.html", context, status_code=422 if error else 200)
+
+
+@router.get("/supervision/checks/{check_id}", response_class=HTMLResponse)
+def check_detail(
+    request: Request, db: SessionDep, principal: Reader, check_id: Id,
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> Response:  # fmt: skip
+    return _check_page(
+        request, db, principal, service.get_check(db, principal, check_id), done=done
+    )
+
+
+@router.post("/supervision/checks/{check_id}/findings", response_class=HTMLResponse)
+@text_fields(multiline=("finding",))
+def check_finding(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Writer, check_id: Id,
+    form: PostedForm,
+) -> Response:  # fmt: skip
+    check = service.get_check(db, principal, check_id)
+    values = form.values()
+    raw = {
+        "item_id": form_id(values.get("item_id", "")) or 0,
+        "result": values.get("result", ""),
+        "finding": values.get("finding", ""),
+        "latitude": values.get("latitude") or None,
+        "longitude": values.get("longitude") or None,
+    }
+    try:
+        data = service.parse(FindingIn, raw)
+        photo = form.file("photo")
+        photos = [take_photo(settings, photo, "photo").sha256] if photo else []
+        service.record_finding(db=db, principal=principal, check=check, data=data, photos=photos)
+    except ValidationFailed as error:
+        db.rollback()
+        return _check_page(request, db, principal, check, error)
+    return redirect(f"/supervision/checks/{check.id}?done=saved#item-{data.item_id}")
+
+
+@router.post("/supervision/checks/{check_id}/sign", response_class=HTMLResponse)
+@text_fields(multiline=("summary",))
+def check_sign(
+    request: Request, db: SessionDep, principal: Writer, check_id: Id, form: PostedForm
+) -> Response:
+    check = service.get_check(db, principal, check_id)
+    values = form.values()
+    try:
+        data = service.parse(
+            SignIn,
+            {"conclusion": values.get("conclusion", ""), "summary": values.get("summary", "")},
+        )
+        service.sign(db=db, principal=principal, check=check, data=data)
+    except ValidationFailed as error:
+        db.rollback()
+        return _check_page(request, db, principal, check, error)
+    return redirect(f"/supervision/checks/{check.id}?done=signed")
+
+
+@router.get("/supervision/photos/{check_id}/{sha256}")
+def check_photo(
+    db: SessionDep, settings: SettingsDep, principal: Reader, check_id: Id,
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+) -> Response:  # fmt: skip
+    check = service.get_check(db, principal, check_id)
+    files = [
+        {"sha256": p, "name": f"{p[:12]}.jpg", "media_type": "image/jpeg"}
+        for f in service.findings_of(db, check.id).values()
+        for p in f.photos
+    ]
+    return serve_files(settings, files, sha256)
+
+
+# --- the supervision log -----------------------------------------------------------------------
+
+
+def _log_page(
+    request: Request, db: Session, principal: Principal, paging: PageParams, params: ListParams,
+    filters: dict[str, Any], values: dict[str, Any] | None = None,
+    error: ValidationFailed | None = None,
+) -> Response:  # fmt: skip
+    stmt = service.log_stmt(
+        principal=principal, kind=filters["kind"],
+        since=filters["since"] or None, until=filters["until"] or None,
+    )  # fmt: skip
+    if params.exporting:
+        return listing.export(request, db, LOG, stmt, params, user_id=principal.user_id)
+    context = _list_context(request, db, stmt, LOG, paging, params)
+    context.update(
+        filters=filters,
+        names=institution_names(
+            db, {e.institution_id for e in context["rows"] if e.institution_id}
+        ),
+        institutions=dict(
+            (i.id, i.name)
+            for i in db.scalars(service.population_stmt(principal.region_code or "360000"))
+        )
+        if principal.region_code
+        else {},
+        values=values or {"entry_date": beijing_date(utcnow()).isoformat()},
+        errors=errors_by_field(error.errors) if error else {},
+        error=error.on_page if error else "",
+    )
+    return render(request, "supervision/log.html", context, status_code=422 if error else 200)
+
+
+@router.get("/supervision/log", response_class=HTMLResponse)
+def log_list(
+    request: Request, db: SessionDep, principal: LogReader, paging: Paging, params: Params,
+    kind: Annotated[str, Query(pattern=r"^(|" + "|".join(LogKind) + ")$")] = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> Response:  # fmt: skip
+    filters = {"kind": kind, "since": since, "until": until}
+    return _log_page(request, db, principal, paging, params, filters)
+
+
+@router.post("/supervision/log", response_class=HTMLResponse)
+@text_fields(multiline=("summary", "follow_up"))
+def log_add(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: LogWriter,
+    paging: Paging, params: Params, form: PostedForm,
+) -> Response:  # fmt: skip
+    values = dict(form.values())
+    inst = values.get("institution_id", "")
+    raw = {
+        "kind": values.get("kind", ""), "entry_date": values.get("entry_date", ""),
+        "institution_id": (form_id(inst) or 0) if inst else None,
+        "participants": values.get("participants", ""), "summary": values.get("summary", ""),
+        "follow_up": values.get("follow_up", ""),
+    }  # fmt: skip
+    uploads = [Upload(name=f.filename or "附件", data=f.data) for f in form.files_of("attachments")]
+    try:
+        problems = check_files(uploads, "attachments")
+        if problems:
+            raise ValidationFailed(errors=problems)
+        data = service.parse(LogIn, raw)
+        service.add_log(
+            db=db, principal=principal, data=data, attachments=store_files(settings, uploads)
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        filters = {"kind": "", "since": None, "until": None}
+        return _log_page(request, db, principal, paging, params, filters, values, error)
+    return redirect("/supervision/log")
+
+
+# --- public (一公开) ---------------------------------------------------------------------------
+
+
+def _public_rows(db: Session, plans: list[SupervisionPlan]) -> list[dict[str, Any]]:
+    out = []
+    for plan in plans:
+        checks = service.checks_of(db, plan.id)
+        names = institution_names(db, {c.institution_id for c in checks})
+        out.append({"plan": plan, "checks": checks, "names": names})
+    return out
+
+
+@public_router.get("/public/spot-checks", response_class=HTMLResponse)
+def public_plans(
+    request: Request, db: ReadSessionDep, principal: Public, paging: Paging
+) -> Response:
+    """The published plans and their results: institution, date, conclusion, summary; never an
+    officer's name."""
+    stmt = service.public_plans_stmt().order_by(SupervisionPlan.published_at.desc())
+    plans = list(db.scalars(stmt.offset(paging.offset).limit(paging.limit)))
+    context = {"rows": _public_rows(db, plans), "single": False, "cite": citer(db), **_WORDS}
+    return render(request, "supervision/public.html", context)
+
+
+@public_router.get("/public/spot-checks/{code}", response_class=HTMLResponse)
+def public_plan(
+    request: Request, db: ReadSessionDep, principal: Public,
+    code: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")],
+) -> Response:  # fmt: skip
+    plan = db.scalars(
+        service.public_plans_stmt().where(SupervisionPlan.code == code.upper())
+    ).first()
+    if plan is None:
+        raise NotFound("没有公开这个编号的抽查计划")
+    context = {"rows": _public_rows(db, [plan]), "single": True, "cite": citer(db), **_WORDS}
+    return render(request, "supervision/public.html", context)
