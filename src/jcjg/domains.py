@@ -16,12 +16,14 @@ from jcjg.catalogue.domain import DOMAIN as catalogue
 from jcjg.contracts.domain import DOMAIN as contracts
 from jcjg.core import domains as registry
 from jcjg.core.domains import Domain
+from jcjg.credit.domain import DOMAIN as credit
 from jcjg.exchange.domain import DOMAIN as exchange
 from jcjg.experts.domain import DOMAIN as experts
 from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
+from jcjg.penalties.domain import DOMAIN as penalties
 from jcjg.proficiency.domain import DOMAIN as proficiency
 from jcjg.projects.domain import DOMAIN as projects
 from jcjg.rectification.domain import DOMAIN as rectification
@@ -57,6 +59,8 @@ DOMAINS: tuple[Domain, ...] = (
     video,
     experts,
     proficiency,
+    penalties,
+    credit,
 )
 
 

@@ -34,6 +34,8 @@ KIND_LABELS = {
     "nonconformity": "不合格结果",
     "expert": "专家评审",
     "proficiency": "能力验证",
+    "penalty": "行政处罚",
+    "credit": "信用评价",
 }
 
 
