@@ -15,10 +15,13 @@ from jcjg.audit.lists import AUDIT
 from jcjg.audit.models import AuditLog
 from jcjg.contracts.lists import CONTRACTS
 from jcjg.core.listing import ListView
+from jcjg.credit import service as credit_service
+from jcjg.credit.lists import SCORES
 from jcjg.exchange.lists import CLIENTS
 from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
+from jcjg.penalties.lists import PENALTIES
 from jcjg.proficiency.lists import SCHEMES
 from jcjg.projects.lists import PROJECTS, TRAININGS
 from jcjg.rectification.lists import ORDERS
@@ -26,11 +29,13 @@ from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
 from jcjg.supervision.lists import LOG as SUPERVISION_LOG
 from jcjg.supervision.lists import PLANS as SUPERVISION_PLANS
+from jcjg.tenancy.models import Institution
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
 from jcjg.video.lists import CAMERAS
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
+from tests.penalties.helpers import make_penalty
 from tests.proficiency.conftest import make_scheme
 
 HTML = {"accept": "text/html"}
@@ -60,6 +65,8 @@ LISTS: list[tuple[str, ListView]] = [
     ("/supervision/log?kind=", SUPERVISION_LOG),
     ("/my/reviews?status=", REVIEWS),
     ("/proficiency/schemes?status=", SCHEMES),
+    ("/penalties?kind=", PENALTIES),
+    ("/credit?period=", SCORES),
 ]
 IDS = [view.name for _, view in LISTS]
 
@@ -68,6 +75,10 @@ IDS = [view.name for _, view in LISTS]
 def world(db, factory) -> World:
     built = build_world(db, factory)
     make_scheme(factory, labs=3, samples=1)  # the proficiency list's row of 九江
+    lab = db.query(Institution).filter_by(region_code="360403").first()
+    make_penalty(factory, lab)  # the penalty list's row
+    credit_service.compute_institution(db, lab, "2026Q3", reason="测试")  # the credit list's
+    db.commit()
     return built
 
 

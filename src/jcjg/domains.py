@@ -17,6 +17,7 @@ from jcjg.catalogue.domain import DOMAIN as catalogue
 from jcjg.contracts.domain import DOMAIN as contracts
 from jcjg.core import domains as registry
 from jcjg.core.domains import Domain
+from jcjg.credit.domain import DOMAIN as credit
 from jcjg.exchange.domain import DOMAIN as exchange
 from jcjg.experts.domain import DOMAIN as experts
 from jcjg.home.domain import DOMAIN as home
@@ -24,6 +25,7 @@ from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
 from jcjg.overview.domain import DOMAIN as overview
+from jcjg.penalties.domain import DOMAIN as penalties
 from jcjg.proficiency.domain import DOMAIN as proficiency
 from jcjg.projects.domain import DOMAIN as projects
 from jcjg.rectification.domain import DOMAIN as rectification
@@ -63,6 +65,8 @@ DOMAINS: tuple[Domain, ...] = (
     overview,
     analytics,
     supervision,
+    penalties,
+    credit,
 )
 
 

@@ -35,6 +35,8 @@ KIND_LABELS = {
     "expert": "专家评审",
     "proficiency": "能力验证",
     "supervision_report": "监管情况报告",
+    "penalty": "行政处罚",
+    "credit": "信用评价",
 }
 
 

@@ -1,0 +1,300 @@
+"""Credit pages: the list of institutions' scores (compute, publish), an institution's history
+with the explanation, evaluations and appeals, the evaluation form, the model and its versions."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, restrict
+from jcjg.core import listing
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import AppError, FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.forms import Id, PostedForm, form_id
+from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagination import PageParams, count_total, page_params, paginate
+from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
+from jcjg.core.workdays import beijing_date
+from jcjg.credit import scoring, service
+from jcjg.credit.choices import AppealStatus, FactKind, ScoreStatus, Source
+from jcjg.credit.lists import SCORES, names
+from jcjg.credit.models import CreditModel
+from jcjg.projects.models import Project
+from jcjg.registry.models import Person
+from jcjg.tenancy.models import Institution
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+Reader = Annotated[Principal, Depends(requires("credit:read"))]
+Manager = Annotated[Principal, Depends(requires("credit:manage"))]
+Evaluator = Annotated[Principal, Depends(requires("credit:evaluate"))]
+Appellant = Annotated[Principal, Depends(requires("credit:appeal"))]
+Modeller = Annotated[Principal, Depends(requires("credit:model"))]
+CHOICES: dict[str, Any] = {
+    "statuses": {s.value: s for s in ScoreStatus},
+    "sources": {s.value: s for s in Source},
+    "facts": {k.value: k for k in FactKind},
+    "appeal_statuses": {s.value: s for s in AppealStatus},
+}
+DONE = {
+    "computed": "已计算。",
+    "published": "已公布，已通知各检测机构。",
+    "evaluated": "评价已保存，下次计算时计入。",
+    "appealed": "申诉已提交，主管部门处理后会通知您。",
+    "decided": "申诉已处理，已通知该检测机构。",
+    "model": "已保存为新版本；以前的得分仍按原版本。",
+}
+
+
+def _period_now() -> str:
+    return scoring.period_of(beijing_date(utcnow()))
+
+
+@router.get("/credit", response_class=HTMLResponse)
+def score_list(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
+    q: Annotated[str, Query(max_length=64)] = "",
+    period: Annotated[str, Query(pattern=r"^(|20[0-9]{2}(Q[1-4])?)$")] = "",
+    grade: Annotated[str, Query(max_length=8)] = "",
+    status: Annotated[str, Query(pattern="^(|draft|published)$")] = "",
+    done: Annotated[str, Query(max_length=20)] = "",
+    n: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    """Current institution scores in reach; ``?format=xlsx`` exports them."""
+    stmt = service.scores_stmt(principal=principal, period=period, grade=grade, q=q,
+                               status=status)  # fmt: skip
+    if params.exporting:
+        return listing.export(request, db, SCORES, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, SCORES.order_for(params))
+    rows = list(paged.rows)
+    model = service.current_model(db, principal.region_code or "360000")
+    context = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, SCORES, params),
+        "filters": {"q": q, "period": period, "grade": grade, "status": status},
+        "names": names(db, [r.institution_id for r in rows]),
+        "grades": [b[0] for b in model.config["bands"]],
+        "period_now": _period_now(),
+        "done": DONE.get(done, "").replace("已计算。", f"已计算 {n} 家检测机构。"),
+        **CHOICES,
+    }
+    return render(request, "credit/list.html", context)
+
+
+def _period(form: PostedForm) -> str:
+    return service.check_period((form.get("period") or "").strip())
+
+
+@router.post("/credit/compute", response_class=HTMLResponse)
+def compute(request: Request, db: SessionDep, principal: Manager, form: PostedForm) -> Response:
+    n = service.compute_on_demand(db=db, principal=principal, period=_period(form))
+    return redirect(f"/credit?done=computed&n={n}")
+
+
+@router.post("/credit/publish", response_class=HTMLResponse)
+def publish(request: Request, db: SessionDep, principal: Manager, form: PostedForm) -> Response:
+    period = _period(form)
+    service.publish(db=db, principal=principal, period=period)
+    return redirect(f"/credit?done=published&period={period}")
+
+
+# --- an institution --------------------------------------------------------------------------
+
+
+def _institution(db: Session, principal: Principal, institution_id: int) -> Institution:
+    found = db.scalars(
+        restrict(select(Institution), principal, "read").where(Institution.id == institution_id)
+    ).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+@router.get("/credit/institutions/{institution_id}", response_class=HTMLResponse)
+def institution_page(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    institution_id: Id,
+    done: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    inst = _institution(db, principal, institution_id)
+    rows = service.history(db, principal, inst.id)
+    mine = [r for r in rows if r.person_id is None]
+    current = next((r for r in mine if r.is_current), None)
+    people = {p.id: p for p in db.scalars(select(Person).where(Person.institution_id == inst.id))}
+    context = {
+        "inst": inst,
+        "current": current,
+        "history": mine,
+        "persons": [r for r in rows if r.person_id is not None and r.is_current],
+        "people": people,
+        "evaluations": service.evaluations(db, inst.id, current.period) if current else [],
+        "appeals": service.appeals_of(db, principal, inst.id),
+        "model": db.get(CreditModel, current.model_id) if current else None,
+        "may_appeal": principal.can("credit:appeal") and principal.institution_id == inst.id,
+        "may_decide": principal.can("credit:manage"),
+        "done": DONE.get(done, ""),
+        **CHOICES,
+    }
+    return render(request, "credit/institution.html", context)
+
+
+@router.post("/credit/scores/{score_id}/appeal", response_class=HTMLResponse)
+@text_fields(multiline=("reason",))
+def file_appeal(
+    request: Request, db: SessionDep, principal: Appellant, score_id: Id, form: PostedForm
+) -> Response:
+    score = service.get_score(db, principal, score_id)
+    service.appeal(db=db, principal=principal, score=score, fact=form.get("fact") or "",
+                   reason=form.get("reason") or "")  # fmt: skip
+    return redirect(f"/credit/institutions/{score.institution_id}?done=appealed")
+
+
+@router.post("/credit/appeals/{appeal_id}/decide", response_class=HTMLResponse)
+@text_fields(multiline=("decision",))
+def decide_appeal(
+    request: Request, db: SessionDep, principal: Manager, appeal_id: Id, form: PostedForm
+) -> Response:
+    row = service.decide(db=db, principal=principal, appeal_id=appeal_id,
+                         corrected=form.get("outcome") == "corrected",
+                         decision=form.get("decision") or "")  # fmt: skip
+    return redirect(f"/credit/institutions/{row.institution_id}?done=decided")
+
+
+# --- evaluating ------------------------------------------------------------------------------
+
+
+def _evaluation_form(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    values: dict[str, Any],
+    error: AppError | None = None,
+) -> Response:
+    errors = errors_by_field(error.errors) if error else {}
+    source = service.source_of(principal)
+    projects = (
+        list(db.scalars(select(Project).where(Project.id.in_(sorted(principal.project_ids)))))
+        if source is Source.PARTY
+        else []
+    )
+    context = {
+        "values": values,
+        "errors": errors,
+        "error": error.on_page if error else "",
+        "source": source,
+        "institutions": service.evaluable(db, principal),
+        "projects": projects,
+    }
+    return render(
+        request, "credit/evaluate.html", context, status_code=error.status if error else 200
+    )
+
+
+@router.get("/credit/evaluate", response_class=HTMLResponse)
+def evaluation_new(request: Request, db: SessionDep, principal: Evaluator) -> Response:
+    return _evaluation_form(request, db, principal, {"period": _period_now()})
+
+
+@router.post("/credit/evaluate", response_class=HTMLResponse)
+@text_fields(multiline=("comment",))
+def evaluation_save(
+    request: Request, db: SessionDep, principal: Evaluator, form: PostedForm
+) -> Response:
+    values = form.values()
+    try:
+        inst_id = form_id(values.get("institution_id", ""))
+        if inst_id is None:
+            raise ValidationFailed(errors=[FieldError("institution_id", "请选择检测机构")])
+        try:
+            score = Decimal(values.get("score", "")).quantize(Decimal("0.01"))
+        except InvalidOperation as exc:
+            raise ValidationFailed(errors=[FieldError("score", "请填写 0 到 100 的分数")]) from exc
+        row = service.evaluate(
+            db=db, principal=principal, institution_id=inst_id,
+            period=values.get("period", ""), score=score, comment=values.get("comment", ""),
+            project_id=form_id(values.get("project_id", "")),
+        )  # fmt: skip
+    except ValidationFailed as error:
+        db.rollback()
+        return _evaluation_form(request, db, principal, values, error)
+    if principal.can("credit:read"):
+        return redirect(f"/credit/institutions/{row.institution_id}?done=evaluated")
+    return redirect("/credit/evaluate?done=evaluated")
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+@router.get("/credit/models", response_class=HTMLResponse)
+def model_page(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    done: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    current = service.current_model(db, principal.region_code or "360000")
+    return _model_page(request, db, principal, current, json.dumps(
+        current.config, ensure_ascii=False, indent=2), done=DONE.get(done, ""))  # fmt: skip
+
+
+def _model_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    current: CreditModel,
+    text: str,
+    *,
+    done: str = "",
+    error: AppError | None = None,
+) -> Response:
+    context = {
+        "current": current,
+        "versions": service.models_of(db, current.region_code),
+        "text": text,
+        "done": done,
+        "error": error.on_page if error else "",
+        "errors": [e.message for e in error.errors] if error else [],
+        "may_edit": principal.can("credit:model"),
+        **CHOICES,
+    }
+    return render(
+        request, "credit/models.html", context, status_code=error.status if error else 200
+    )
+
+
+@router.post("/credit/models", response_class=HTMLResponse)
+@text_fields(multiline=("config", "note"))
+def model_save(request: Request, db: SessionDep, principal: Modeller, form: PostedForm) -> Response:
+    text = form.get("config") or ""
+    try:
+        try:
+            config = json.loads(text)
+        except ValueError as exc:
+            raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON")]) from exc
+        if not isinstance(config, dict):
+            raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON 对象")])
+        service.new_version(db=db, principal=principal, config=config,
+                            note=form.get("note") or "")  # fmt: skip
+    except ValidationFailed as error:
+        db.rollback()
+        current = service.current_model(db, principal.region_code or "360000")
+        return _model_page(request, db, principal, current, text, error=error)
+    return redirect("/credit/models?done=model")
