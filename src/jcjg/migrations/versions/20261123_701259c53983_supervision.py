@@ -4,7 +4,7 @@ seeded here), officers' declared relations (officer_relation), the supervision l
 (supervision_log)
 
 Revision ID: 701259c53983
-Revises: 6320b6200c5e
+Revises: a7c3e5d19b42
 Create Date: 2026-11-23 15:21:22.483875
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import jcjg.core.db
 
 revision: str = "701259c53983"
-down_revision: str | None = "6320b6200c5e"
+down_revision: str | None = "a7c3e5d19b42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """analytics: saved analyses of the decision-analysis workbench (issue 24).
 
 Revision ID: a7c3e5d19b42
-Revises: 6320b6200c5e
+Revises: 7c94b822bdc1
 Create Date: 2026-11-23 15:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import jcjg.core.db
 
 revision: str = "a7c3e5d19b42"
-down_revision: str | None = "6320b6200c5e"
+down_revision: str | None = "7c94b822bdc1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 the regulations penalties are decided under (rows of the regulation table)
 
 Revision ID: bcbe63da03d6
-Revises: 6320b6200c5e
+Revises: 701259c53983
 Create Date: 2026-11-23 15:20:58.878741
 """
 
@@ -23,7 +23,7 @@ REGULATIONS = [
 ]  # fmt: skip
 
 revision: str = "bcbe63da03d6"
-down_revision: str | None = "6320b6200c5e"
+down_revision: str | None = "701259c53983"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
