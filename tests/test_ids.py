@@ -30,7 +30,7 @@ NOT_IDS = {
 }
 # Integer query parameters that are not ids: paging, periods, sizes, positions in the log.
 NOT_ID_QUERIES = {"offset", "limit", "page", "hours", "scale", "expired", "first", "second"}
-NOT_ID_QUERIES |= {"index", "size"}
+NOT_ID_QUERIES |= {"index", "size", "count"}
 BAD = ("2147483648", "0", "-1", "99999999999999999999", "abc")
 ROUTES = merged("routes")
 GRANTS = merged("grants")

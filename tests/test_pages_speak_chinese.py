@@ -20,7 +20,8 @@ NOT_PAGES = ("/static", "/logout", "/api", "/exchange/v1", "/v/")
 
 
 def _visible(page: str) -> str:
-    page = re.sub(r"(?is)<(script|style|template)[^>]*>.*?</\1>", " ", page)
+    # a textarea's text is the value being edited, like an input's value attribute
+    page = re.sub(r"(?is)<(script|style|template|textarea)[^>]*>.*?</\1>", " ", page)
     return html.unescape(re.sub(r"(?s)<[^>]+>", " ", page))
 
 

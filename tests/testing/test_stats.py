@@ -10,7 +10,7 @@ import logging
 import re
 
 import pytest
-from sqlalchemy import delete, literal, select, text
+from sqlalchemy import delete, func, literal, select, text
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import UTCDateTime, beijing_month
@@ -184,9 +184,13 @@ def test_the_page_adds_up_the_tally_until_its_job_counts_again(
     db.expire_all()
     stale = _table(browser_client.get("/testing/stats", headers=HTML).text)
     assert stale[key][0] == _sql_counts(db, "institution_id")[key][0] - 1  # not yet counted
-    # narrowed to days, the page counts the records themselves: the new one is there
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
-    live = browser_client.get(f"/testing/stats?since={today}", headers=HTML).text
+    # narrowed to days, the page counts the records themselves: the new one is there (from the
+    # Beijing day of the first record on, so that just after Beijing midnight it still holds)
+    first = db.scalar(select(func.min(TestRecord.ended_at)))
+    assert first is not None
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    since = first.replace(tzinfo=first.tzinfo or dt.UTC).astimezone(beijing).date().isoformat()
+    live = browser_client.get(f"/testing/stats?since={since}", headers=HTML).text
     assert 'data-testid="counted-at"' not in live
     assert _table(live)[key][0] == stale[key][0] + 1
     tally(db, logging.getLogger("test"))

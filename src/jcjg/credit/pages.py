@@ -70,7 +70,7 @@ def score_list(
     grade: Annotated[str, Query(max_length=8)] = "",
     status: Annotated[str, Query(pattern="^(|draft|published)$")] = "",
     done: Annotated[str, Query(max_length=20)] = "",
-    n: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    count: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     """Current institution scores in reach; ``?format=xlsx`` exports them."""
     stmt = service.scores_stmt(principal=principal, period=period, grade=grade, q=q,
@@ -91,7 +91,7 @@ def score_list(
         "names": names(db, [r.institution_id for r in rows]),
         "grades": [b[0] for b in model.config["bands"]],
         "period_now": _period_now(),
-        "done": DONE.get(done, "").replace("已计算。", f"已计算 {n} 家检测机构。"),
+        "done": DONE.get(done, "").replace("已计算。", f"已计算 {count} 家检测机构。"),
         **CHOICES,
     }
     return render(request, "credit/list.html", context)
@@ -104,7 +104,7 @@ def _period(form: PostedForm) -> str:
 @router.post("/credit/compute", response_class=HTMLResponse)
 def compute(request: Request, db: SessionDep, principal: Manager, form: PostedForm) -> Response:
     n = service.compute_on_demand(db=db, principal=principal, period=_period(form))
-    return redirect(f"/credit?done=computed&n={n}")
+    return redirect(f"/credit?done=computed&count={n}")
 
 
 @router.post("/credit/publish", response_class=HTMLResponse)

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from jcjg.core import labels
 from jcjg.core.db import Base, UTCDateTime
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
 
@@ -150,7 +151,7 @@ class CheckFinding(ChangeLogged, IdMixin, TimestampMixin, Base):
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
 
     def audit_repr(self) -> str:
-        return f"{self.check_id}/{self.item_id} {self.result}"
+        return f"{self.check_id}/{self.item_id} {labels.shown('result', self.result)}"
 
 
 class SupervisionLog(ChangeLogged, IdMixin, TimestampMixin, Base):
@@ -178,7 +179,7 @@ class SupervisionLog(ChangeLogged, IdMixin, TimestampMixin, Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
 
     def audit_repr(self) -> str:
-        return f"{self.entry_date} {self.kind}"
+        return f"{self.entry_date} {labels.shown('kind', self.kind)}"
 
 
 class OfficerRelation(ChangeLogged, IdMixin, TimestampMixin, Base):
