@@ -43,7 +43,7 @@ WRITES: dict[type, tuple[Make, Change]] = {
 }
 
 ROUTES: Routes = {
-    ("POST", "/api/v1/analyses/run"): "analysis:read",
+    ("POST", "/api/v1/analysis-runs"): "analysis:read",
     ("GET", "/api/v1/analyses"): "analysis:read",
     ("POST", "/api/v1/analyses"): "analysis:manage",
     ("GET", "/api/v1/analyses/{analysis_id}"): "analysis:read",

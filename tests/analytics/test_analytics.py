@@ -135,7 +135,7 @@ def test_percentiles_match_independent_computation(factory: Factory, client: Any
     _records(factory)
     user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
     token = factory.token(user)
-    answer = _post(client, token, "/api/v1/analyses/run", P95_BY_ITEM)
+    answer = _post(client, token, "/api/v1/analysis-runs", P95_BY_ITEM)
     assert answer.status_code == 200, answer.text
     rows = {r[0]: r for r in answer.json()["rows"]}
     p50, p95 = _independent_p95(factory.db, 0.5), _independent_p95(factory.db, 0.95)
@@ -162,7 +162,7 @@ def _item(db: Session, code: str) -> str:
 ])  # fmt: skip
 def test_bad_definitions_are_refused(factory: Factory, client: Any, bad: dict[str, Any]) -> None:
     token = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
-    answer = _post(client, token, "/api/v1/analyses/run", bad)
+    answer = _post(client, token, "/api/v1/analysis-runs", bad)
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
     made = _post(client, token, "/api/v1/analyses", {"name": "坏", "definition": bad})
@@ -186,7 +186,7 @@ def test_sharing_within_the_region_and_owner_only_changes(factory: Factory, clie
     refused = client.delete(path, headers={"Authorization": f"Bearer {colleague}"})
     assert refused.status_code == 403
     # 南昌 running the same definition sees only 南昌's records
-    rows = _post(client, nanchang, "/api/v1/analyses/run", RATE_BY_COUNTY_MONTH).json()["rows"]
+    rows = _post(client, nanchang, "/api/v1/analysis-runs", RATE_BY_COUNTY_MONTH).json()["rows"]
     assert {r[0] for r in rows} == {"东湖区"}
 
 

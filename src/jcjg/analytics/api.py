@@ -20,6 +20,8 @@ from jcjg.core.listing import download
 from jcjg.core.pagination import Page, PageParams, count_rows, page_params
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["决策分析"], route_class=TransactionalRoute)
+# running a definition without saving it: a path of its own, not one ``/{analysis_id}`` takes
+runs = APIRouter(prefix="/api/v1/analysis-runs", tags=["决策分析"], route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("analysis:read"))]
 Manager = Annotated[Principal, Depends(requires("analysis:manage"))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -30,7 +32,7 @@ def result_read(result: engine.Result) -> ResultRead:
                       tallied_at=result.tallied_at, truncated=result.truncated)  # fmt: skip
 
 
-@router.post("/run", summary="即时运行一个分析（不保存）", response_model=ResultRead)
+@runs.post("", summary="即时运行一个分析（不保存）", response_model=ResultRead)
 def run(data: Definition, db: SessionDep, principal: Reader) -> ResultRead:
     return result_read(engine.run(db, principal, data))
 

@@ -11,7 +11,7 @@ DOMAIN = Domain(
     name="analytics",
     title="决策分析",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=(api.runs, api.router, pages.router),
     jobs=collect(jobs, Job),
     permissions={
         "analysis:read": "运行统计分析、查看保存的分析（结果只含本人数据范围内的数据）",
