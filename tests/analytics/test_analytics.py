@@ -245,3 +245,48 @@ def test_scheduled_analysis_runs_when_due_and_tells_its_owner(
     assert len(sent) == 1
     assert "每周" in sent[0].title
     assert sent[0].link.endswith(f"saved={made.json()['id']}&format=xlsx")
+
+
+def test_filters_and_dimensions_by_region_institution_or_none(
+    factory: Factory, client: Any
+) -> None:
+    labs = _records(factory)["labs"]
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    token = factory.token(province)
+    by_lab = _post(client, token, "/api/v1/analysis-runs", {
+        "dataset": "test_records", "dimensions": ["institution"], "measures": ["records"],
+        "filters": {"region": "360400"}, "chart": "pie"})  # fmt: skip
+    assert by_lab.status_code == 200, by_lab.text
+    counted = {
+        lab.name: factory.db.query(TestRecord).filter_by(institution_id=lab.id).count()
+        for lab in labs[:2]
+    }
+    assert {r[0]: r[1] for r in by_lab.json()["rows"]} == counted  # 南昌's lab filtered out
+    total = _post(client, token, "/api/v1/analysis-runs", {
+        "dataset": "test_records", "measures": ["records", "duration_p50"],
+        "filters": {"institution": labs[2].id}, "chart": "bar"})  # fmt: skip
+    assert total.status_code == 200, total.text
+    only = total.json()["rows"]
+    assert len(only) == 1
+    assert only[0][0] == factory.db.query(TestRecord).filter_by(institution_id=labs[2].id).count()
+    by_city = _post(client, token, "/api/v1/analysis-runs", {
+        "dataset": "test_records", "dimensions": ["city", "kind"],
+        "measures": ["records"], "chart": "bar"})  # fmt: skip
+    assert by_city.status_code == 200, by_city.text
+    cities = {r[0] for r in by_city.json()["rows"]}
+    assert cities == {"九江市", "南昌市"}
+    from jcjg.analytics import engine
+    from jcjg.analytics.schemas import Definition
+    from jcjg.auth.sessions import principal_for
+
+    who = principal_for(db=factory.db, user=province, settings=factory.settings)
+    two = engine.run(
+        factory.db,
+        who,
+        Definition(dataset="test_records", dimensions=["city", "kind"], measures=["records"]),
+    )
+    chart = two.chart("bar")
+    assert chart["categories"] == sorted(cities, key=chart["categories"].index)
+    assert len(chart["series"]) == 2  # one series per test kind
+    flat = engine.run(factory.db, who, Definition(dataset="test_records", measures=["records"]))
+    assert flat.chart("pie")["categories"] == ["合计"]

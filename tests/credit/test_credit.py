@@ -4,6 +4,7 @@ appeals and corrections, and the public lookup (published only, no names out of 
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -117,3 +118,156 @@ def test_credit_pages_answer(browser_client, db, factory, settings):
     for url in ("/credit", f"/credit/institutions/{inst.id}", "/credit/evaluate",
                 "/credit/models", "/penalties", "/penalties/new"):  # fmt: skip
         assert browser_client.get(url).status_code == 200, url
+
+
+def test_the_credit_workflow_through_the_pages(browser_client, app, db, factory, settings):
+    from fastapi.testclient import TestClient
+
+    from jcjg.credit.models import CreditAppeal, CreditEvaluation
+    from tests.factories import page_csrf
+
+    inst = factory.institution(region_code="360403")
+    alert = factory.alert(inst)
+    db.add(Case(alert_id=alert.id, status="confirmed", region_code=inst.region_code,
+                institution_id=inst.id, opened_at=utcnow(), updated_at=utcnow()))  # fmt: skip
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    admin = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    db.commit()
+    period = _period()
+    page = login(browser_client, city.username)
+    token = page_csrf(page, "/credit")
+
+    no_lab = page.post(
+        "/credit/evaluate", data={"csrf_token": token, "period": period, "score": "80"}
+    )
+    assert no_lab.status_code == 422 and "请选择检测机构" in no_lab.text
+    no_score = page.post(
+        "/credit/evaluate",
+        data={
+            "csrf_token": token,
+            "period": period,
+            "institution_id": str(inst.id),
+            "score": "八十",
+        },
+    )
+    assert no_score.status_code == 422 and "请填写 0 到 100 的分数" in no_score.text
+    assert db.query(CreditEvaluation).count() == 0
+    rated = page.post("/credit/evaluate", data={
+        "csrf_token": token, "period": period, "institution_id": str(inst.id), "score": "80",
+        "comment": "日常检查情况良好"})  # fmt: skip
+    assert rated.status_code == 303
+    assert rated.headers["location"] == f"/credit/institutions/{inst.id}?done=evaluated"
+
+    computed = page.post("/credit/compute", data={"csrf_token": token, "period": period})
+    assert computed.status_code == 303 and "done=computed" in computed.headers["location"]
+    score = db.query(CreditScore).filter_by(institution_id=inst.id, is_current=True).one()
+    assert score.score == Decimal("78.00")  # the authority's 80, a confirmed alert's 2
+    published = page.post("/credit/publish", data={"csrf_token": token, "period": period})
+    assert published.headers["location"] == f"/credit?done=published&period={period}"
+    bad_period = page.post("/credit/publish", data={"csrf_token": token, "period": "2026Q9"})
+    assert bad_period.status_code == 422
+
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as lab:
+        login(lab, admin.username)
+        mark = page_csrf(lab, f"/credit/institutions/{inst.id}")
+        filed = lab.post(f"/credit/scores/{score.id}/appeal", data={
+            "csrf_token": mark, "fact": f"alert_confirmed:{alert.id}",
+            "reason": "该预警系设备时钟偏差所致，已附校准记录。"})  # fmt: skip
+        assert filed.status_code == 303, filed.text[:300]
+        assert filed.headers["location"].endswith("done=appealed")
+    appeal = db.query(CreditAppeal).filter_by(score_id=score.id).one()
+    decided = page.post(f"/credit/appeals/{appeal.id}/decide", data={
+        "csrf_token": token, "outcome": "corrected", "decision": "核实属实，予以更正。"})  # fmt: skip
+    assert decided.status_code == 303
+    db.expire_all()
+    current = db.query(CreditScore).filter_by(institution_id=inst.id, is_current=True).one()
+    assert current.score == Decimal("80.00")
+
+
+def test_the_model_page_takes_a_new_version_and_refuses_bad_json(browser_client, db, factory):
+    import json
+
+    from jcjg.credit.models import CreditModel
+    from tests.factories import page_csrf
+
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    db.commit()
+    modeller = login(browser_client, province.username)
+    mark = page_csrf(modeller, "/credit/models")
+    versions = db.query(CreditModel).count()
+    for text, words in (("{不是 JSON", "模型配置须为 JSON"), ("[1, 2]", "模型配置须为 JSON 对象")):
+        bad = modeller.post("/credit/models", data={"csrf_token": mark, "config": text})
+        assert bad.status_code == 422 and words in bad.text
+    config = {**scoring.DEFAULT_CONFIG, "baseline": 85}
+    saved = modeller.post("/credit/models", data={
+        "csrf_token": mark, "config": json.dumps(config), "note": "基准分调整为 85"})  # fmt: skip
+    assert saved.status_code == 303 and saved.headers["location"] == "/credit/models?done=model"
+    assert db.query(CreditModel).count() == versions + 1
+
+
+@contextlib.contextmanager
+def _refused(words: str):
+    with pytest.raises(ValidationFailed) as caught:
+        yield
+    assert any(words in e.message for e in caught.value.errors), caught.value.errors
+
+
+def test_appeals_decisions_and_lists_refuse_what_they_must(db, factory, settings):
+    import datetime as dt
+
+    from jcjg.core.errors import NotFound
+
+    inst = factory.institution(region_code="360403", name="申诉检测有限公司")
+    other = factory.institution(region_code="360403")
+    alert = factory.alert(inst)
+    db.add(Case(alert_id=alert.id, status="confirmed", region_code=inst.region_code,
+                institution_id=inst.id, opened_at=utcnow(), updated_at=utcnow()))  # fmt: skip
+    city = _p(db, settings, factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    admin = _p(db, settings, factory.user(Role.INSTITUTION_ADMIN, institution=inst))
+    stranger = _p(db, settings, factory.user(Role.INSTITUTION_ADMIN, institution=other))
+    period = _period()
+    with pytest.raises(ValidationFailed):
+        service.evaluate(db=db, principal=city, institution_id=inst.id, period=period,
+                         score=Decimal("101"), comment="")  # fmt: skip
+    score = service.compute_institution(db, inst, period, reason="测试")
+    fact = f"alert_confirmed:{alert.id}"
+    with pytest.raises(NotFound):
+        service.appeal(db=db, principal=stranger, score=score, fact="", reason="不是我的评价")
+    with _refused("不在该评价结果中"):
+        service.appeal(db=db, principal=admin, score=score, fact="penalty:999", reason="没有处罚")
+    with _refused("申诉理由"):
+        service.appeal(db=db, principal=admin, score=score, fact=fact, reason="不服")
+    filed = service.appeal(db=db, principal=admin, score=score, fact=fact, reason="预警系误报。")
+    with _refused("处理意见"):
+        service.decide(db=db, principal=city, appeal_id=filed.id, corrected=False, decision="")
+    kept = service.decide(db=db, principal=city, appeal_id=filed.id, corrected=False,
+                          decision="经核实，预警属实，维持。")  # fmt: skip
+    assert kept.status == "upheld" and kept.new_score_id is None
+    with _refused("已处理"):
+        service.decide(db=db, principal=city, appeal_id=filed.id, corrected=True, decision="改判")
+    with pytest.raises(NotFound):
+        service.decide(db=db, principal=city, appeal_id=filed.id + 999, corrected=True,
+                       decision="不存在的申诉")  # fmt: skip
+    score.computed_at = utcnow() - dt.timedelta(days=40)
+    db.flush()
+    with _refused("申诉期限"):
+        service.appeal(db=db, principal=admin, score=score, fact="", reason="逾期的申诉理由")
+
+    service.compute_institution(db, other, period, reason="测试")
+    assert service.publish(db=db, principal=city, period=period) == 2
+    with _refused("没有待公布"):
+        service.publish(db=db, principal=city, period=period)
+    assert service.compute_on_demand(db=db, principal=city, period=period) == 0  # all published
+
+    def ids(**filters) -> set[int]:
+        stmt = service.scores_stmt(principal=city, **filters)
+        return {s.institution_id for s in db.scalars(stmt)}
+
+    assert ids(period=period) == {inst.id, other.id}
+    assert ids(q="申诉检测") == {inst.id}
+    assert ids(status="draft") == set()
+    assert ids(grade=score.grade, period=period) >= {inst.id}
+    assert ids(period="2001Q1") == set()
+    with pytest.raises(ValidationFailed):
+        service.new_version(db=db, principal=_p(db, settings, factory.user(
+            Role.PROVINCIAL_AUTHORITY, region_code="360000")), config={"bands": 5}, note="")  # fmt: skip

@@ -5,8 +5,9 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.overview import jobs, models, pages
+from jcjg.overview import business, jobs, models, pages
 from jcjg.overview.periods import PeriodKind
+from jcjg.overview.sections import OVERVIEW_REPORT_SECTIONS, OVERVIEW_SECTIONS
 
 DOMAIN = Domain(
     name="overview",
@@ -14,6 +15,10 @@ DOMAIN = Domain(
     models=(models,),
     routers=(pages.router, pages.public_router),
     jobs=collect(jobs, Job),
+    hooks={
+        OVERVIEW_SECTIONS: business.page_sections,
+        OVERVIEW_REPORT_SECTIONS: business.report_sections,
+    },
     permissions={
         "overview:read": "查看本地区的行业概况（机构、人员、设备、报告、不合格项、预警）",
         "supervision_report:read": "查看本地区的监管情况报告",

@@ -1,0 +1,170 @@
+# ruff: noqa: PT018  (a page shows several things at once; one assert per page read)
+"""The supervision pages as an officer uses them: a plan made through the form (a bad one
+refused with its fields kept), the draw requested and completed from the plan page, the
+published inputs, a check filled in on the phone page (a finding with a photo, a bad finding
+refused), signed by both drawn officers, published; the log kept through its form."""
+
+from __future__ import annotations
+
+import re
+
+from jcjg.ledger import service as ledger
+from jcjg.supervision import service
+from jcjg.supervision.models import CheckFinding, SupervisionCheck, SupervisionLog
+from tests.factories import login, page_csrf, photo
+from tests.supervision.conftest import plan_body
+
+
+def _form(values: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items()}
+
+
+def test_a_plan_is_made_drawn_checked_signed_and_published_through_the_pages(
+    app, browser_client, db, factory, city
+):
+    page = login(browser_client, city.officer.username)
+    blank = page.get("/supervision/plans/new")
+    assert blank.status_code == 200 and "建立计划" in blank.text
+    token = page_csrf(page, "/supervision/plans/new")
+    bad = page.post(
+        "/supervision/plans",
+        data=_form(plan_body(officers_per_check=1, institution_count=2)) | {"csrf_token": token},
+    )
+    assert bad.status_code == 422
+    assert "2026 年第四季度检测机构双随机抽查" in bad.text  # the officer's typing is kept
+    made = page.post(
+        "/supervision/plans",
+        data=_form(plan_body(institution_count=2)) | {"csrf_token": token},
+    )
+    assert made.status_code == 303, made.text[:300]
+    where = made.headers["location"]
+    plan_id = int(re.search(r"/supervision/plans/(\d+)", where).group(1))
+    shown = page.get(where)
+    assert "抽查计划已建立" in shown.text
+    assert page.get(f"/supervision/plans/{plan_id}/draw/inputs.json").status_code == 404
+
+    asked = page.post(f"/supervision/plans/{plan_id}/draw", data={"csrf_token": token})
+    assert asked.headers["location"].endswith("done=requested")
+    early = page.post(f"/supervision/plans/{plan_id}/draw", data={"csrf_token": token})
+    assert early.headers["location"].endswith("done=waiting")  # no checkpoint holds it yet
+    ledger.integrate(db)
+    db.commit()
+    done = page.post(f"/supervision/plans/{plan_id}/draw", data={"csrf_token": token})
+    assert done.headers["location"].endswith("done=completed")
+    inputs = page.get(f"/supervision/plans/{plan_id}/draw/inputs.json")
+    assert inputs.status_code == 200
+    assert inputs.json()["format"] == "jcjg-supervision-draw/1"
+    assert "attachment" in inputs.headers["content-disposition"]
+
+    db.expire_all()
+    checks = db.query(SupervisionCheck).filter_by(plan_id=plan_id).order_by("id").all()
+    assert len(checks) == 2
+    check = checks[0]
+    users = {u.id: u for u in city.officers}
+    first, second = (users[o["user_id"]] for o in check.officers)
+    items = service.items_for(db, check.check_type)
+
+    _fill_and_sign(app, db, check, first, second, items)
+    db.expire_all()
+    assert db.get(SupervisionCheck, check.id).status == "signed"
+    assert (
+        db.query(SupervisionLog)
+        .filter_by(kind="spot_check", institution_id=check.institution_id)
+        .count()
+        == 1
+    )
+    refused = page.post(f"/supervision/plans/{plan_id}/publish", data={"csrf_token": token})
+    assert refused.status_code == 409  # the second check is not signed
+
+
+def _fill_and_sign(app, db, check, first, second, items) -> None:
+    """The first officer fills the check on the phone page (a bad finding refused, one with a
+    photo kept), then both sign."""
+    with factory_client(app) as phone:
+        login(phone, first.username)
+        form = phone.get(f"/supervision/checks/{check.id}")
+        assert form.status_code == 200 and items[0].title in form.text
+        csrf = page_csrf(phone, f"/supervision/checks/{check.id}")
+        refused = phone.post(
+            f"/supervision/checks/{check.id}/findings",
+            data={"csrf_token": csrf, "item_id": str(items[1].id), "result": "nonconforming"},
+        )
+        assert refused.status_code == 422  # a nonconforming item says what was found
+        assert db.query(CheckFinding).filter_by(check_id=check.id).count() == 0
+        saved = phone.post(
+            f"/supervision/checks/{check.id}/findings",
+            data={
+                "csrf_token": csrf, "item_id": str(items[1].id), "result": "nonconforming",
+                "finding": "两台压力机检定证书过期", "latitude": "29.70", "longitude": "116.00",
+            },
+            files={"photo": ("site.jpg", photo(7), "image/jpeg")},
+        )  # fmt: skip
+        assert saved.status_code == 303, saved.text[:300]
+        assert saved.headers["location"].endswith(f"#item-{items[1].id}")
+        for item in items:
+            if item.id != items[1].id:
+                ok = phone.post(
+                    f"/supervision/checks/{check.id}/findings",
+                    data={"csrf_token": csrf, "item_id": str(item.id), "result": "conforming"},
+                )
+                assert ok.status_code == 303
+        after = phone.get(f"/supervision/checks/{check.id}")
+        assert "两台压力机检定证书过期" in after.text
+        db.expire_all()
+        finding = db.query(CheckFinding).filter_by(check_id=check.id, item_id=items[1].id)
+        sha = finding.one().photos[0]
+        picture = phone.get(f"/supervision/photos/{check.id}/{sha}")
+        assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+        assert phone.get(f"/supervision/photos/{check.id}/{'0' * 64}").status_code == 404
+        unsigned = phone.post(
+            f"/supervision/checks/{check.id}/sign", data={"csrf_token": csrf, "summary": "x"}
+        )
+        assert unsigned.status_code == 422  # no conclusion chosen
+        for who in (first, second):
+            with factory_client(app) as officer:
+                login(officer, who.username)
+                mark = page_csrf(officer, f"/supervision/checks/{check.id}")
+                signed = officer.post(
+                    f"/supervision/checks/{check.id}/sign",
+                    data={
+                        "csrf_token": mark, "conclusion": "nonconforming",
+                        "summary": "设备检定过期，责令整改",
+                    },
+                )  # fmt: skip
+                assert signed.status_code == 303, signed.text[:300]
+
+
+def factory_client(app):
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, headers={"accept": "text/html"}, follow_redirects=False)
+
+
+def test_the_log_form_keeps_entries_and_shows_the_errors(browser_client, db, factory, city):
+    page = login(browser_client, city.officer.username)
+    listed = page.get("/supervision/log")
+    assert listed.status_code == 200
+    assert city.institutions[0].name in listed.text  # offered in the form's choice
+    token = page_csrf(page, "/supervision/log")
+    bad = page.post(
+        "/supervision/log",
+        data={"csrf_token": token, "kind": "interview", "entry_date": "2026-11-20", "summary": ""},
+    )
+    assert bad.status_code == 422
+    assert db.query(SupervisionLog).count() == 0
+    good = page.post(
+        "/supervision/log",
+        data={
+            "csrf_token": token, "kind": "visit", "entry_date": "2026-11-20",
+            "institution_id": str(city.institutions[1].id), "participants": "王五",
+            "summary": "走访机构，核对人员到岗情况", "follow_up": "下月复查",
+        },
+        files={"attachments": ("记录.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+    )  # fmt: skip
+    assert good.status_code == 303, good.text[:300]
+    entry = db.query(SupervisionLog).one()
+    assert entry.kind == "visit" and entry.institution_id == city.institutions[1].id
+    filtered = page.get("/supervision/log?kind=visit&since=2026-11-01&until=2026-11-30")
+    assert "走访机构，核对人员到岗情况" in filtered.text
+    other = page.get("/supervision/log?kind=interview")
+    assert "走访机构，核对人员到岗情况" not in other.text
