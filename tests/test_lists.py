@@ -13,6 +13,7 @@ from jcjg.accounts.lists import USERS
 from jcjg.alerts.lists import ALERTS
 from jcjg.audit.lists import AUDIT
 from jcjg.audit.models import AuditLog
+from jcjg.catalogue.lists import REGULATIONS
 from jcjg.contracts.lists import CONTRACTS
 from jcjg.core.listing import ListView
 from jcjg.credit import service as credit_service
@@ -21,6 +22,9 @@ from jcjg.exchange.lists import CLIENTS
 from jcjg.experts.lists import EXPERTS, PANELS, REVIEWS
 from jcjg.nonconformity.lists import REGISTER
 from jcjg.notify.lists import DELIVERIES, INBOX
+from jcjg.overview import periods
+from jcjg.overview import service as overview
+from jcjg.overview.lists import REPORTS as SUPERVISION_REPORTS
 from jcjg.penalties.lists import PENALTIES
 from jcjg.proficiency.lists import SCHEMES
 from jcjg.projects.lists import PROJECTS, TRAININGS
@@ -67,17 +71,20 @@ LISTS: list[tuple[str, ListView]] = [
     ("/proficiency/schemes?status=", SCHEMES),
     ("/penalties?kind=", PENALTIES),
     ("/credit?period=", SCORES),
+    ("/overview/reports?kind=month", SUPERVISION_REPORTS),
+    ("/regulations?level=national_standard", REGULATIONS),
 ]
 IDS = [view.name for _, view in LISTS]
 
 
 @pytest.fixture
-def world(db, factory) -> World:
+def world(db, factory, settings) -> World:
     built = build_world(db, factory)
     make_scheme(factory, labs=3, samples=1)  # the proficiency list's row of 九江
     lab = db.query(Institution).filter_by(region_code="360403").first()
     make_penalty(factory, lab)  # the penalty list's row
     credit_service.compute_institution(db, lab, "2026Q3", reason="测试")  # the credit list's
+    overview.make_report(db, settings, region_code="360400", period=periods.month(2026, 10))
     db.commit()
     return built
 

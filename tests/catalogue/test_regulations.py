@@ -43,8 +43,17 @@ def test_the_rules_page_cites_regulations_by_title(
     factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", username="regs")
     login(browser_client, "regs")
     page = browser_client.get("/alerts/rules").text
-    assert "依据《建设工程检测监管信息服务平台技术标准》" in page
-    assert "《建设工程质量检测管理办法》（住房和城乡建设部令第57号）第二十八条" in page
+    rows = {r.code: r for r in factory.db.scalars(select(Regulation))}
+    assert (
+        f'依据<a href="/regulations/{rows["000"].id}">《建设工程检测监管信息服务平台技术标准》'
+        in page
+    )
+    assert (
+        f'<a href="/regulations/{rows["jz57"].id}">《建设工程质量检测管理办法》'
+        "（住房和城乡建设部令第57号）</a>第二十八条" in page
+    )
+    # a standard cited by its number links to the entry in force
+    assert f'<a href="/regulations/{rows["GB/T 50081-2019"].id}">GB/T 50081</a>' in page
     assert not re.search(r"依据 ?0\d\d ", page)
 
 

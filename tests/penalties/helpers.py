@@ -21,7 +21,7 @@ def make_penalty(
     row = Penalty(
         number=number or f"浔建罚字〔2026〕第 {f._next():03d} 号", institution_id=inst.id,
         region_code=inst.region_code, issuer_region_code="360400", issuer="九江市住建局",
-        person_ids=[], person_names=["张三"], basis_code="JCGL57", basis_article="第三十条",
+        person_ids=[], person_names=["张三"], basis_code="jz57", basis_article="第三十条",
         facts="出具虚假检测报告。", kind="fine", amount=Decimal("20000.00"),
         decided_on=start, public_from=start, public_until=start + dt.timedelta(days=180),
     )  # fmt: skip

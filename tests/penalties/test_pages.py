@@ -20,7 +20,7 @@ def _form(inst, person, token, **extra) -> dict:
     today = beijing_date(utcnow())
     return {
         "csrf_token": token, "number": "浔建罚字〔2026〕第 201 号",
-        "institution_id": str(inst.id), "person_ids": [str(person.id)], "basis_code": "JCGL57",
+        "institution_id": str(inst.id), "person_ids": [str(person.id)], "basis_code": "jz57",
         "basis_article": "第三十条", "facts": "出具虚假检测报告。", "kind": "fine",
         "amount": "30000.00", "decided_on": today.isoformat(), "public_from": today.isoformat(),
         "public_until": (today + dt.timedelta(days=90)).isoformat(), "issuer": "九江市住建局",

@@ -24,7 +24,7 @@ def _auth(factory, user) -> dict[str, str]:
 def _body(inst, **extra) -> dict:
     today = beijing_date(utcnow())
     return {
-        "number": "浔建罚字〔2026〕第 101 号", "institution_id": inst.id, "basis_code": "JCGL57",
+        "number": "浔建罚字〔2026〕第 101 号", "institution_id": inst.id, "basis_code": "jz57",
         "basis_article": "第三十条", "facts": "出具虚假检测报告。", "kind": "fine",
         "amount": "30000.00", "decided_on": today.isoformat(), "public_from": today.isoformat(),
         "public_until": (today + dt.timedelta(days=90)).isoformat(),

@@ -242,7 +242,7 @@ def _rules_context(
         principal.can("rule:configure") and region is not None and principal.covers_region(region)
     )
     context: dict[str, Any] = {
-        "cite": citer(db),
+        "cite": citer(db, links=True),
         "views": service.rule_views(db=db, region_code=region),
         "region": region,
         "region_name": regions.display_name(db=db, code=region),
@@ -307,7 +307,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
     return {
         "alert": alert,
         "rule": rule,
-        "cite": citer(db),
+        "cite": citer(db, links=True),
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,
         "region_name": regions.display_name(db=db, code=alert.region_code),

@@ -1,8 +1,9 @@
 """The catalogue domain: the qualification catalogue (specialty, test item, parameter)."""
 
 from jcjg.auth.choices import Role
-from jcjg.auth.permissions import EVERY_ROLE, by_permission
-from jcjg.catalogue import models, regulations, views
+from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
+from jcjg.catalogue import library, models, regulations, views
+from jcjg.catalogue.regulations import RegulationLevel, RegulationStatus
 from jcjg.core import editions
 from jcjg.core.domains import Domain, NavEntry
 
@@ -18,13 +19,18 @@ DOMAIN = Domain(
     name="catalogue",
     title="资质目录",
     models=(editions, models, regulations),  # its reference data: editions, rows, regulations
-    routers=(views.pages, views.api),
+    routers=(views.pages, views.api, library.router),
     permissions={
         "catalogue:read": "查看资质目录（专项、检测项目、参数）",
         "catalogue:update": "维护资质目录",
+        "regulation:manage": "维护法规库中本辖区发布的法规、规范性文件和标准",
     },
     grants=by_permission(
-        {"catalogue:read": EVERY_ROLE, "catalogue:update": (Role.PROVINCIAL_AUTHORITY,)}
+        {
+            "catalogue:read": EVERY_ROLE,
+            "catalogue:update": (Role.PROVINCIAL_AUTHORITY,),
+            "regulation:manage": AUTHORITIES,
+        }
     ),
     nav=(
         NavEntry(
@@ -35,6 +41,18 @@ DOMAIN = Domain(
             order=20,
             text="检测专项、检测项目、参数及人员设备场所最低要求",
         ),
+        NavEntry(
+            title="法规库",
+            href="/regulations",
+            group="行业管理",
+            permission="catalogue:read",
+            order=90,
+            text="法律、法规、规章、规范性文件和标准：效力层级、状态、全文与检索",
+        ),
     ),
-    labels={"entity": ENTITIES},
+    labels={
+        "entity": ENTITIES,
+        "regulation_level": RegulationLevel,
+        "regulation_status": RegulationStatus,
+    },
 )

@@ -1,14 +1,17 @@
-"""The regulations the platform cites (法规与标准): one row each, with its full title, issuer,
-number (文号 or 标准号) and status, keyed by the short code the rules cite it by ("002 第十七条";
-the documents of ``docs/`` and the seeds are numbered the same). The rows come with the schema
-(their migration), as reference data, not with the demo; a later issue grows the table into the
-public regulation library.
+"""The regulation library (法规库, 000 4.2.2 "法律法规库"): laws, administrative regulations,
+rules, normative documents and standards, national and local, one row each with its level,
+issuer, number (文号 or 标准号), issuing region, dates, status (in force, draft, repealed,
+replaced by another entry), full text or a file. The rows the platform's rules cite come with
+the schema (their migrations) as reference data; authorities add their own (docs/regulations.md).
 
-:func:`cite` turns a rule's clause ("000 4.1.1 第 7 项；002 第十七条") into what a reader can
-look up: "《建设工程检测监管信息服务平台技术标准》（T/CECS ×××-202X，征求意见稿）4.1.1 第 7 项；
-《广西壮族自治区建设工程质量检测信息管理办法》（广西壮族自治区住房和城乡建设厅）第十七条".
-A part whose code no
-row has (a national standard cited by its own number, "GB/T 50081") is kept as written.
+A row is keyed by the short code clauses cite it by ("002 第十七条"; the documents of ``docs/``
+and the seeds are numbered the same). :func:`cite` turns a rule's clause ("000 4.1.1 第 7 项；
+002 第十七条") into what a reader can look up: "《建设工程检测监管信息服务平台技术标准》
+（T/CECS ×××-202X，征求意见稿）4.1.1 第 7 项；《广西壮族自治区建设工程质量检测信息管理办法》
+（广西壮族自治区住房和城乡建设厅）第十七条". A part whose code no row has is kept as written; a
+standard cited by its own number ("GB/T 50081") is kept as written too, and on a page
+(:func:`citer` with ``links=True``) both become links to their library entries: a standard's to
+the entry in force whose number it begins.
 """
 
 from __future__ import annotations
@@ -16,18 +19,84 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 
-from sqlalchemy import Date, String, select
+from markupsafe import Markup, escape
+from sqlalchemy import Date, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from jcjg.core.db import Base
-from jcjg.core.mixins import IdMixin
+from jcjg.core.mixins import ChangeLogged, IdMixin
 
 _PART = re.compile(r"\s*([；;]\s*)")
+# a standard's number as clauses and pages write it: GB/T 50081, JGJ/T 23-2011, DB 6103/T ...
+STANDARD_NUMBER = re.compile(
+    r"\b(?:GB|JGJ|JG|CJJ|CJ|JC|YB|DB ?\d{2,6}|T/[A-Z]{2,8})(?:/T)? ?\d+(?:\.\d+)?(?:-\d{4})?"
+)
 
 
-class Regulation(IdMixin, Base):
-    """A regulation, standard or notice the platform's rules enforce."""
+class RegulationLevel(StrEnum):
+    LAW = "law"
+    ADMINISTRATIVE_REGULATION = "administrative_regulation"
+    DEPARTMENTAL_RULE = "departmental_rule"
+    LOCAL_REGULATION = "local_regulation"
+    LOCAL_RULE = "local_rule"
+    NORMATIVE_DOCUMENT = "normative_document"
+    NATIONAL_STANDARD = "national_standard"
+    INDUSTRY_STANDARD = "industry_standard"
+    LOCAL_STANDARD = "local_standard"
+    GROUP_STANDARD = "group_standard"
+
+    @property
+    def label(self) -> str:
+        return _LEVELS[self.value]
+
+    @property
+    def is_standard(self) -> bool:
+        return self.value.endswith("_standard")
+
+
+_LEVELS = {
+    "law": "法律",
+    "administrative_regulation": "行政法规",
+    "departmental_rule": "部门规章",
+    "local_regulation": "地方性法规",
+    "local_rule": "地方政府规章",
+    "normative_document": "规范性文件",
+    "national_standard": "国家标准",
+    "industry_standard": "行业标准",
+    "local_standard": "地方标准",
+    "group_standard": "团体标准",
+}
+
+
+class RegulationStatus(StrEnum):
+    IN_FORCE = "in_force"
+    DRAFT = "draft"
+    REPEALED = "repealed"
+    REPLACED = "replaced"
+
+    @property
+    def label(self) -> str:
+        return _STATUSES[self.value]
+
+    @property
+    def badge(self) -> str:
+        return {"in_force": "ok", "draft": "warn"}.get(self.value, "muted")
+
+
+_STATUSES = {
+    "in_force": "现行有效",
+    "draft": "征求意见稿",
+    "repealed": "已废止",
+    "replaced": "已被替代",
+}
+# what a citation adds after the number: only what a reader must be warned of
+_CITED_STATUS = {"draft": "征求意见稿", "repealed": "已废止", "replaced": "已被替代"}
+
+
+class Regulation(ChangeLogged, IdMixin, Base):
+    """A law, regulation, rule, normative document or standard in the library."""
 
     __tablename__ = "regulation"
 
@@ -35,14 +104,33 @@ class Regulation(IdMixin, Base):
     title: Mapped[str] = mapped_column(String(200))  # without the book-title marks
     issuer: Mapped[str] = mapped_column(String(200))
     number: Mapped[str] = mapped_column(String(100), default="")  # 文号 / 标准号
-    status: Mapped[str] = mapped_column(String(32), default="")  # 现行, 征求意见稿 ...
+    status: Mapped[str] = mapped_column(String(32), default="in_force")  # RegulationStatus
     issued_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    level: Mapped[str] = mapped_column(String(32), default="normative_document", index=True)
+    # the issuing region (GB/T 2260); "" national
+    region_code: Mapped[str] = mapped_column(String(6), default="", index=True)
+    effective_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    repealed_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("regulation.id"), default=None)
+    full_text: Mapped[str] = mapped_column(Text, default="")
+    file_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __audit_exclude__ = frozenset({"full_text"})  # long: the change log says it changed
 
     @property
     def citation(self) -> str:
-        """《title》（number） as documents cite it (the issuer when it has no number)."""
-        extra = "，".join(x for x in (self.number or self.issuer, self.status) if x)
+        """《title》（number） as documents cite it (the issuer when it has no number; a draft,
+        repealed or replaced one says so)."""
+        extra = "，".join(
+            x for x in (self.number or self.issuer, _CITED_STATUS.get(self.status, "")) if x
+        )
         return f"《{self.title}》" + (f"（{extra}）" if extra else "")
+
+    @property
+    def href(self) -> str:
+        return f"/regulations/{self.id}"
 
 
 def by_code(db: Session) -> dict[str, Regulation]:
@@ -59,7 +147,53 @@ def cite(clause: str, known: Mapping[str, Regulation]) -> str:
     return "".join(out)
 
 
-def citer(db: Session) -> Callable[[str], str]:
-    """A ``cite`` bound to the regulations in ``db`` (read once), for a page's template."""
+def standard_entry(number: str, known: Mapping[str, Regulation]) -> Regulation | None:
+    """The library's entry for a standard cited by ``number`` ("GB/T 50081" or with its year):
+    the one in force whose number begins with it, else the latest that does."""
+    wanted = number.replace(" ", "")
+    found = [
+        r
+        for r in known.values()
+        if r.number
+        and r.number.replace(" ", "").startswith(wanted)
+        and r.number.replace(" ", "")[len(wanted) : len(wanted) + 1] in ("", "-")
+    ]
+    found.sort(key=lambda r: (r.status == RegulationStatus.IN_FORCE, r.number), reverse=True)
+    return found[0] if found else None
+
+
+def _linked_text(text: str, known: Mapping[str, Regulation]) -> Markup:
+    """``text`` escaped, the standard numbers in it linked to their entries."""
+    out, last = Markup(""), 0
+    for match in STANDARD_NUMBER.finditer(text):
+        entry = standard_entry(match.group(0), known)
+        if entry is None:
+            continue
+        out += escape(text[last : match.start()])
+        out += Markup('<a href="{}">{}</a>').format(entry.href, match.group(0))
+        last = match.end()
+    return out + escape(text[last:])
+
+
+def cite_links(clause: str, known: Mapping[str, Regulation]) -> Markup:
+    """:func:`cite` for a page: each citation a link to its library entry, and standards
+    cited by number linked to theirs."""
+    out = Markup("")
+    for part in _PART.split(clause.strip()):
+        code, _, article = part.partition(" ")
+        regulation = known.get(code)
+        if regulation is None:
+            out += _linked_text(part, known)
+        else:
+            link = Markup('<a href="{}">{}</a>').format(regulation.href, regulation.citation)
+            out += link + _linked_text(article.strip(), known)
+    return out
+
+
+def citer(db: Session, *, links: bool = False) -> Callable[[str], str]:
+    """A ``cite`` bound to the regulations in ``db`` (read once), for a page's template; with
+    ``links`` the citations link to the library (HTML, safe to print)."""
     known = by_code(db)
+    if links:
+        return lambda clause: cite_links(clause, known)
     return lambda clause: cite(clause, known)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def mask_id_number(value: str) -> str:
     """``110101199003071234`` -> ``110101********1234``: region kept, birth date hidden.
@@ -25,6 +27,15 @@ def mask_phone(value: str) -> str:
     if len(value) >= 8:
         return "*" * (len(value) - 4) + value[-4:]
     return "*" * len(value)
+
+
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+def mask_phones(text: str) -> str:
+    """``text`` with every mainland mobile number in it masked like :func:`mask_phone` (a
+    published document may name an official's mobile; a page shows it masked)."""
+    return _MOBILE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 def mask_email(value: str) -> str:

@@ -61,14 +61,14 @@ def _penalties(db: Session, city: Principal, today: dt.date) -> None:
     decided = today - dt.timedelta(days=20)
     penalties.create(db=db, principal=city, data=PenaltyIn(
         number=FINE, institution_id=hengxin.id,
-        person_ids=[director.id] if director else [], basis_code="JCGL57",
+        person_ids=[director.id] if director else [], basis_code="jz57",
         basis_article="第三十条", kind=PenaltyKind.FINE, amount=Decimal("30000.00"),
         facts="出具的钢筋力学性能检测报告数据与原始记录不符，未按规定对检测数据进行复核。",
         decided_on=decided, public_from=decided, public_until=decided + dt.timedelta(days=365),
     ))  # fmt: skip
     old = today.replace(year=today.year - 1, month=3, day=10)
     penalties.create(db=db, principal=city, data=PenaltyIn(
-        number=WARNING, institution_id=center.id, basis_code="JCGL57",
+        number=WARNING, institution_id=center.id, basis_code="jz57",
         basis_article="第三十一条", kind=PenaltyKind.WARNING,
         facts="未按规定上传检测数据，逾期 3 个工作日。",
         decided_on=old, public_from=old, public_until=old + dt.timedelta(days=180),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.catalogue.regulations import Regulation, by_code
+from jcjg.catalogue.regulations import Regulation, by_code, cite_links
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
@@ -181,7 +181,7 @@ def penalty_detail(
         "p": penalty,
         "institution": db.get(Institution, penalty.institution_id),
         "persons": service.shown_persons(penalty, principal, today),
-        "basis": service.basis_text(penalty, by_code(db)),
+        "basis": cite_links(f"{penalty.basis_code} {penalty.basis_article}".strip(), by_code(db)),
         "kind": PenaltyKind(penalty.kind),
         "is_public": penalty.is_public(today),
         "may_correct": service.corrects(principal, penalty),

@@ -98,7 +98,7 @@ def orders_page(
         "may_issue": principal.can(service.HANDLE),
         "today": today,
         **_CHOICES,
-        "cite": citer(db),
+        "cite": citer(db, links=True),
     }
     return render(request, "rectification/list.html", context)
 
@@ -129,7 +129,7 @@ def _form_context(
         "today": beijing_date(utcnow()),
         "default_deadline": service.default_deadline(utcnow()),
         **_CHOICES,
-        "cite": citer(db),
+        "cite": citer(db, links=True),
     }
 
 
@@ -214,7 +214,7 @@ def _detail(db: Session, principal: Principal, order: RectificationOrder) -> dic
         "form": {},
         "errors": {},
         **_CHOICES,
-        "cite": citer(db),
+        "cite": citer(db, links=True),
     }
 
 
@@ -283,7 +283,7 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
         "regions": {c: regions.display_name(db=db, code=c) for c in sorted(codes)},
         "today": beijing_date(utcnow()),
         **_CHOICES,
-        "cite": citer(db),
+        "cite": citer(db, links=True),
     }
 
 

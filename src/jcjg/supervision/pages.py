@@ -123,7 +123,7 @@ def _plan_form(
         "errors": errors_by_field(error.errors) if error else {},
         "error": error.on_page if error else "",
         "region_choices": {r.code: regions.full_name(db=db, code=r.code) for r in pools},
-        "cite": citer(db),
+        "cite": citer(db, links=True),
         **_WORDS,
     }
     return render(request, "supervision/plan_form.html", context, status_code=422 if error else 200)
@@ -178,7 +178,7 @@ def plan_detail(
             list(db.scalars(service.population_stmt(plan.region_code, plan.specialty)))
         ),
         "pool": len(list(db.scalars(service.officers_stmt(plan.region_code)))),
-        "cite": citer(db),
+        "cite": citer(db, links=True),
         "done": DONE.get(done, ""),
         **_WORDS,
     }
@@ -402,7 +402,12 @@ def public_plans(
     officer's name."""
     stmt = service.public_plans_stmt().order_by(SupervisionPlan.published_at.desc())
     plans = list(db.scalars(stmt.offset(paging.offset).limit(paging.limit)))
-    context = {"rows": _public_rows(db, plans), "single": False, "cite": citer(db), **_WORDS}
+    context = {
+        "rows": _public_rows(db, plans),
+        "single": False,
+        "cite": citer(db, links=True),
+        **_WORDS,
+    }
     return render(request, "supervision/public.html", context)
 
 
@@ -416,5 +421,10 @@ def public_plan(
     ).first()
     if plan is None:
         raise NotFound("没有公开这个编号的抽查计划")
-    context = {"rows": _public_rows(db, [plan]), "single": True, "cite": citer(db), **_WORDS}
+    context = {
+        "rows": _public_rows(db, [plan]),
+        "single": True,
+        "cite": citer(db, links=True),
+        **_WORDS,
+    }
     return render(request, "supervision/public.html", context)

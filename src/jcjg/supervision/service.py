@@ -11,7 +11,7 @@ import secrets
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
@@ -28,6 +28,7 @@ from jcjg.core.errors import (
     field_errors_from_pydantic,
 )
 from jcjg.core.regioncodes import scope_prefix
+from jcjg.core.workdays import beijing_midnight
 from jcjg.experts import draw
 from jcjg.experts.service import first_checkpoint, notarised_entry, revealed_randomness
 from jcjg.ledger import service as ledger
@@ -498,16 +499,21 @@ def add_log(
 # --- the figures of a period (the periodic supervision report) --------------------------------
 
 
+def _within(column: Any, region_prefix: str) -> Any:
+    return in_prefix(column, region_prefix) if region_prefix else true()
+
+
 def summary(db: Session, region_prefix: str, since: dt.date, until: dt.date) -> dict[str, Any]:
-    """Supervision work in the regions whose code starts with ``region_prefix`` ("36", "3604")
-    with dates from ``since`` to ``until`` inclusive: ``checks_done`` (checks signed),
-    ``institutions_checked`` (distinct), ``nonconforming_checks``, ``findings_by_item``
+    """Supervision work in the regions whose code starts with ``region_prefix`` ("36", "3604";
+    ``""`` everywhere) with dates from ``since`` to ``until`` inclusive: ``checks_done`` (checks
+    signed), ``institutions_checked`` (distinct), ``nonconforming_checks``, ``findings_by_item``
     (``{item title: {"conforming": n, "nonconforming": n, "not_applicable": n}}`` over the
-    signed checks), ``log_by_kind`` (``{LogKind value: n}``), ``plans_published``."""
+    signed checks), ``log_by_kind`` (``{LogKind value: n}``), ``plans_published`` (results
+    published in those Beijing days)."""
     checks = list(
         db.scalars(
             select(SupervisionCheck).where(
-                in_prefix(SupervisionCheck.region_code, region_prefix),
+                _within(SupervisionCheck.region_code, region_prefix),
                 SupervisionCheck.status == CheckStatus.SIGNED.value,
                 SupervisionCheck.check_date >= since,
                 SupervisionCheck.check_date <= until,
@@ -528,7 +534,7 @@ def summary(db: Session, region_prefix: str, since: dt.date, until: dt.date) -> 
     kinds = db.execute(
         select(SupervisionLog.kind, func.count(SupervisionLog.id))
         .where(
-            in_prefix(SupervisionLog.region_code, region_prefix),
+            _within(SupervisionLog.region_code, region_prefix),
             SupervisionLog.entry_date >= since,
             SupervisionLog.entry_date <= until,
         )
@@ -536,8 +542,10 @@ def summary(db: Session, region_prefix: str, since: dt.date, until: dt.date) -> 
     ).all()
     published = db.scalar(
         select(func.count(SupervisionPlan.id)).where(
-            in_prefix(SupervisionPlan.region_code, region_prefix),
+            _within(SupervisionPlan.region_code, region_prefix),
             SupervisionPlan.status == PlanStatus.PUBLISHED.value,
+            SupervisionPlan.published_at >= beijing_midnight(since),
+            SupervisionPlan.published_at < beijing_midnight(until + dt.timedelta(days=1)),
         )
     )
     return {
