@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import case
 from sqlalchemy.orm import Session
 
 from jcjg.catalogue.regulations import Regulation, RegulationLevel, RegulationStatus
@@ -11,13 +12,15 @@ from jcjg.core.listing import Column, ListView, label, when
 from jcjg.core.pagination import Key, Order
 from jcjg.regions import service as regions
 
+# laws first, then down the hierarchy to the standards; within a level, as entered
+RANK = {level.value: n for n, level in enumerate(RegulationLevel)}
+LEVEL_RANK = case(RANK, value=Regulation.level, else_=len(RANK))
 REGULATION_ORDER = Order(
     (
-        Key(Regulation.level, lambda r: r.level),
-        Key(Regulation.code, lambda r: r.code),
-        Key(Regulation.id, lambda r: r.id),
+        Key(LEVEL_RANK, lambda r: RANK.get(r.level, len(RANK)), descending=False),
+        Key(Regulation.id, lambda r: r.id, descending=False),
     ),
-    ("", "", 0),
+    (0, 0),
 )
 
 
