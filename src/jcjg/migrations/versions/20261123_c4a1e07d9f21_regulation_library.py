@@ -149,14 +149,6 @@ def downgrade() -> None:
     bind.execute(TABLE.update().values(replaced_by_id=None))
     op.execute(sa.text("DELETE FROM regulation WHERE code IN :codes").bindparams(
         sa.bindparam("codes", expanding=True, value=codes)))  # fmt: skip
-    op.bulk_insert(
-        sa.table("regulation", sa.column("code", sa.String), sa.column("title", sa.String),
-                 sa.column("issuer", sa.String), sa.column("number", sa.String),
-                 sa.column("status", sa.String), sa.column("issued_date", sa.Date)),
-        [{"code": "JCGL57", "title": "建设工程质量检测管理办法", "issuer": "住房和城乡建设部",
-          "number": "住房和城乡建设部令第57号", "status": "现行",
-          "issued_date": D(2022, 12, 29)}],
-    )  # fmt: skip
     bind.execute(sa.text("UPDATE regulation SET status = '' WHERE status = 'in_force'"))
     bind.execute(sa.text("UPDATE regulation SET status = '征求意见稿' WHERE status = 'draft'"))
     with op.batch_alter_table("regulation", schema=None) as batch_op:
@@ -168,3 +160,11 @@ def downgrade() -> None:
         for name in ("note", "file_name", "file_sha256", "full_text", "replaced_by_id",
                      "repealed_date", "effective_date", "region_code", "level"):  # fmt: skip
             batch_op.drop_column(name)
+    op.bulk_insert(
+        sa.table("regulation", sa.column("code", sa.String), sa.column("title", sa.String),
+                 sa.column("issuer", sa.String), sa.column("number", sa.String),
+                 sa.column("status", sa.String), sa.column("issued_date", sa.Date)),
+        [{"code": "JCGL57", "title": "建设工程质量检测管理办法", "issuer": "住房和城乡建设部",
+          "number": "住房和城乡建设部令第57号", "status": "现行",
+          "issued_date": D(2022, 12, 29)}],
+    )  # fmt: skip
