@@ -219,7 +219,7 @@ def catalogue(db: Session, code: str = "99") -> tuple[object, object, object]:
     return specialty, item, parameter
 
 
-def registry_row(factory: Factory, kind: str, institution: Institution) -> object:
+def registry_row(factory: Factory, kind: str, institution: Institution) -> object:  # noqa: PLR0912
     """A valid record of a registry kind for ``institution`` (through the model, flushed)."""
     import datetime as dt
 
@@ -238,6 +238,12 @@ def registry_row(factory: Factory, kind: str, institution: Institution) -> objec
     elif kind == "capabilities":
         lab = registry_row(factory, "labs", institution)
         obj = m.Capability(lab_id=lab.id, parameter_id=parameter.id, **base)
+    elif kind == "filings":
+        obj = m.InstitutionFiling(
+            filing_number=f"BA-{n}-{secrets.token_hex(2)}", filed_region_code="330100",
+            valid_from=dt.date(2025, 1, 1), valid_until=dt.date(2099, 1, 1), status="filed",
+            **base,
+        )  # fmt: skip
     elif kind == "certificates":
         obj = m.QualificationCertificate(
             number=f"CERT-{n}-{secrets.token_hex(2)}",

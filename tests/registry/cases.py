@@ -40,7 +40,7 @@ def _registry_case(kind: str) -> ScopeCase:
 
 def _touch(obj: object) -> None:
     """Change one ordinary column of a registry row."""
-    for name in ("name", "course", "method", "position", "number"):
+    for name in ("name", "course", "method", "position", "number", "local_office"):
         if hasattr(obj, name):
             setattr(obj, name, f"改过的{name}")
             return

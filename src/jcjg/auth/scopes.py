@@ -14,6 +14,7 @@ A model takes part by naming its permission entity and the columns each scope ki
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,8 +26,10 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.core import labels
+from jcjg.core.db import utcnow
 from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.core.regioncodes import in_subtree, prefix_bounds, scope_prefix
+from jcjg.core.workdays import beijing_date
 
 T = TypeVar("T")
 # any SELECT, whatever its columns (SQLAlchemy 2.1 types a Select by its columns' types)
@@ -124,8 +127,36 @@ def _referenced(model: Any, kind: str) -> tuple[Any, Any] | None:
     return None
 
 
+def filed_here(model: Any, principal: Principal, on: dt.date | None = None) -> Select[Any] | None:
+    """:func:`filed_in` the principal's region."""
+    return filed_in(model, principal.region_code, on)
+
+
+def filed_in(model: Any, code: str | None, on: dt.date | None = None) -> Select[Any] | None:
+    """The ids of ``model`` rows (institutions) filed to work in region ``code`` with a filing
+    in force on ``on`` (today, Beijing): filed in the region or below it, or in a region above
+    it (a province's filing covers its cities). None when the model declares no filings
+    (``__scope_filings__``) or there is no region."""
+    spec = getattr(model, "__scope_filings__", None)
+    if not spec or not code:
+        return None
+    table = model.metadata.tables.get(spec["table"])
+    if table is None:
+        return None
+    day = on or beijing_date(utcnow())
+    region = table.c[spec["region"]]
+    above = sorted({f"{code[:2]}0000", f"{code[:4]}00"} - {code})
+    return select(table.c[spec["institution"]]).where(
+        or_(in_prefix(region, scope_prefix(code)), region.in_(above)),
+        table.c[spec["status"]] == spec["in_force"],
+        table.c[spec["from"]] <= day,
+        table.c[spec["until"]] >= day,
+    )
+
+
 def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
-    """A region's principal also sees rows whose institution or project lies in its region."""
+    """A region's principal also sees rows whose institution or project lies in its region, or
+    whose institution is filed to work there."""
     out: list[ColumnElement[bool]] = []
     for kind in _FOLLOWED:
         found = _referenced(model, kind)
@@ -137,6 +168,9 @@ def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
             pk = target.__mapper__.primary_key[0]
             in_region = in_prefix(region, scope_prefix(principal.region_code))
             out.append(InSelect(col, select(pk).where(in_region)))
+        filed = filed_here(target, principal)
+        if filed is not None:
+            out.append(InSelect(col, filed))
     return out
 
 
@@ -190,6 +224,9 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
         if col is not None:
             clauses.append(in_prefix(col, scope_prefix(principal.region_code)))
         clauses += _followed(model, principal)
+        filed = filed_here(model, principal)
+        if filed is not None:  # an institution filed to work here
+            clauses.append(InSelect(model.__mapper__.primary_key[0], filed))
     elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
         col = _column(model, "institution")
         if col is not None:

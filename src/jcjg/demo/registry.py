@@ -351,3 +351,23 @@ def _plant(
         if sig is not None:
             sig.specialties = [*sig.specialties, specialties["03"]]
     db.flush()
+
+
+def load_filing(db: Session, by_key: dict[str, Institution], today: dt.date) -> None:
+    """The 南昌 institution filed to work in 九江 for a year (004 一): the city's authority and
+    station see it as their own while the filing is in force."""
+    from jcjg.registry.models import InstitutionFiling
+
+    lab = by_key.get("nc-jianke")
+    if lab is None or db.scalar(select(InstitutionFiling.id).limit(1)) is not None:
+        return
+    db.add(
+        InstitutionFiling(
+            institution_id=lab.id, region_code=lab.region_code,
+            filing_number=f"九住建检备〔{today.year}〕3号", filed_region_code="360400",
+            valid_from=today - dt.timedelta(days=60), valid_until=today + dt.timedelta(days=305),
+            status="filed", local_office="九江市濂溪区十里大道 88 号（项目部试验室）",
+            scope_note="九江市八里湖新区学校项目的主体结构检测（见证取样、钢筋、混凝土）",
+        )
+    )  # fmt: skip
+    db.flush()

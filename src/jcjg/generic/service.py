@@ -281,9 +281,17 @@ def create_row(
         _check_unique(db, spec, values, None)
         obj = spec.model(institution_id=inst.id, region_code=inst.region_code)
         _apply(obj, values)
+        _check_row(spec, obj)
     db.add(obj)
     _flush(db)
     return obj
+
+
+def _check_row(spec: EntitySpec, obj: Any) -> None:
+    """The spec's checks across fields, on the row as it would be written."""
+    problems = spec.check(obj) if spec.check else []
+    if problems:
+        raise ValidationFailed(errors=problems)
 
 
 def _unique_credit_code(db: Session, code: str | None, own_id: int | None) -> None:
@@ -317,6 +325,7 @@ def update_row(
         values = _resolve(db, spec, values, obj.institution_id, obj)
         _check_unique(db, spec, values, obj.id)
     _apply(obj, values)
+    _check_row(spec, obj)
     _flush(db)
     return obj
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from jcjg.core import domains, forms, text
+from jcjg.core.errors import FieldError
 from jcjg.core.forms import form_id
 from jcjg.core.masking import mask_value
 
@@ -280,6 +281,8 @@ class EntitySpec:
     is_institution: bool = False  # the Institution itself (create/status are special)
     order_by: str = "id"
     description: str = ""
+    # checks across fields of a row about to be written (its values applied): field errors
+    check: Callable[[Any], list[FieldError]] | None = None
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)

@@ -40,6 +40,11 @@ class CertificateStatus(LabelledEnum):
     REVOKED = "revoked"
 
 
+class FilingStatus(LabelledEnum):
+    FILED = "filed"
+    WITHDRAWN = "withdrawn"
+
+
 class ELicenceKind(LabelledEnum):
     CERTIFICATE = "certificate"
     CAPABILITY_ANNEX = "capability_annex"
@@ -71,6 +76,8 @@ LABELS: dict[StrEnum, str] = {
     CertificateStatus.VALID: "有效",
     CertificateStatus.SUSPENDED: "暂停",
     CertificateStatus.REVOKED: "撤销",
+    FilingStatus.FILED: "已备案",
+    FilingStatus.WITHDRAWN: "已注销",
     ELicenceKind.CERTIFICATE: "资质证书",
     ELicenceKind.CAPABILITY_ANNEX: "检测能力附表",
     ELicenceKind.SIGNATORY_ANNEX: "报告批准人附表",

@@ -296,3 +296,22 @@ class SigningCertificate(InstitutionRow, Base):
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class InstitutionFiling(InstitutionRow, Base):
+    """An institution's filing (备案) to work in a region other than its own (004 一: out-of-
+    province institutions filed and supervised like local ones). While it is in force (status
+    ``filed``, ``valid_from`` <= today <= ``valid_until``, Beijing days) the authorities of the
+    filed region and the regions below it see the institution and its rows as their own
+    (``Institution.__scope_filings__``, read by ``auth.scopes``); a province's filing covers
+    its cities and counties."""
+
+    __tablename__ = "institution_filing"
+
+    filing_number: Mapped[str] = mapped_column(String(64), unique=True)  # 备案编号
+    filed_region_code: Mapped[str] = mapped_column(String(6), index=True)  # where it works
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="filed")  # FilingStatus
+    local_office: Mapped[str | None] = mapped_column(String(200), default=None)
+    scope_note: Mapped[str | None] = mapped_column(Text, default=None)  # the work filed

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from jcjg.core.errors import FieldError
 from jcjg.core.patterns import EMAIL, MOBILE, PHONE
-from jcjg.core.regioncodes import is_valid_code
+from jcjg.core.regioncodes import in_subtree, is_valid_code
 from jcjg.generic.spec import (
     BOOL,
     CHOICE,
@@ -23,6 +24,7 @@ from jcjg.registry.choices import (
     CertificateStatus,
     ELicenceKind,
     EquipmentStatus,
+    FilingStatus,
     Gender,
     KeyRole,
     Title,
@@ -297,4 +299,56 @@ E_LICENCE_FIELDS = (
     F("kind", "证照类型", CHOICE, choices=ELicenceKind, required=True),
     F("number", "证照编号", required=True, max_length=64),
     F("valid_until", "有效期至", DATE),
+)
+
+
+def _filing_problems(row: m.InstitutionFiling) -> list[FieldError]:
+    """A filing's period runs forwards, and its region is not the institution's own (nor one
+    above or below it, which its own authorities already supervise)."""
+    out = []
+    if row.valid_until < row.valid_from:
+        out.append(FieldError("valid_until", "备案有效期的截止日期不能早于起始日期"))
+    home, filed = row.region_code, row.filed_region_code
+    if home and filed and (in_subtree(filed, home) or in_subtree(home, filed)):
+        out.append(FieldError("filed_region_code", "备案地区须为机构所在地以外的地区"))
+    return out
+
+
+FILING = EntitySpec(
+    kind="filings",
+    model=m.InstitutionFiling,
+    label="外地机构备案",
+    title_field="filing_number",
+    searchable=("filing_number", "local_office"),
+    order_by="valid_from",
+    description=(
+        "004 一：外地检测机构在本地开展检测前备案。备案在有效期内时，"
+        "备案地区（省级备案含其下各市县）的主管部门和监督站像监管本地机构一样看到并监管它的数据。"
+    ),
+    check=_filing_problems,
+    fields=(
+        F("filing_number", "备案编号", required=True, max_length=64, in_list=True, unique=True),
+        F(
+            "filed_region_code",
+            "备案地区（行政区划代码）",
+            required=True,
+            max_length=6,
+            validate=_region,
+            in_list=True,
+            help="如 440300；省级备案填省的代码",
+        ),
+        F("valid_from", "备案有效期自", DATE, required=True, in_list=True),
+        F("valid_until", "备案有效期至", DATE, required=True, in_list=True),
+        F(
+            "status",
+            "备案状态",
+            CHOICE,
+            choices=FilingStatus,
+            required=True,
+            in_list=True,
+            default="filed",
+        ),
+        F("local_office", "在备案地的办公或检测地址", max_length=200),
+        F("scope_note", "备案的检测范围", LONGTEXT),
+    ),
 )

@@ -11,12 +11,12 @@ import secrets
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, exists, func, select, true
+from sqlalchemy import Select, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
-from jcjg.auth.scopes import Principal, in_prefix, restrict
+from jcjg.auth.scopes import Principal, filed_in, in_prefix, restrict
 from jcjg.catalogue.models import Specialty
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
@@ -66,12 +66,14 @@ def _refuse(field: str, message: str) -> ValidationFailed:
 
 
 def population_stmt(region_code: str, specialty: str | None = None) -> Select[Any]:
-    """The institutions a plan of ``region_code`` draws from: active, of the region's subtree,
-    holding a valid qualification certificate of ``specialty`` when one is given. The one
-    place that says who may be drawn (institutions filed here from another province join
-    here when filing lands)."""
+    """The institutions a plan of ``region_code`` draws from: active, of the region's subtree
+    or filed to work in it with a filing in force today (``auth.scopes.filed_in``), holding a
+    valid qualification certificate of ``specialty`` when one is given. The one place that
+    says who may be drawn."""
+    here = in_prefix(Institution.region_code, scope_prefix(region_code))
+    filed = filed_in(Institution, region_code)
     stmt = select(Institution).where(
-        in_prefix(Institution.region_code, scope_prefix(region_code)),
+        or_(here, Institution.id.in_(filed)) if filed is not None else here,
         Institution.status == "active",
     )
     if specialty:

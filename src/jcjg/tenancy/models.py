@@ -24,6 +24,13 @@ class Institution(ChangeLogged, IdMixin, TimestampMixin, Base):
     __tablename__ = "institution"
     __permission_entity__: ClassVar[str] = "institution"
     __scope_columns__: ClassVar[dict[str, str]] = {"region": "region_code", "institution": "id"}
+    # Filings to work elsewhere (jcjg.registry.models.InstitutionFiling): while one is in force
+    # the filed region's principals see the institution and its rows (auth.scopes).
+    __scope_filings__: ClassVar[dict[str, str]] = {
+        "table": "institution_filing", "institution": "institution_id",
+        "region": "filed_region_code", "from": "valid_from", "until": "valid_until",
+        "status": "status", "in_force": "filed",
+    }  # fmt: skip
 
     code: Mapped[str] = mapped_column(String(32), unique=True)  # platform-assigned (003 III(5))
     name: Mapped[str] = mapped_column(String(200))
