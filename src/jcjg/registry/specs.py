@@ -322,7 +322,7 @@ FILING = EntitySpec(
     searchable=("filing_number", "local_office"),
     order_by="valid_from",
     description=(
-        "004 一：外地检测机构在本地开展检测前备案。备案在有效期内时，"
+        "外地检测机构在本地开展检测前备案。备案在有效期内时，"
         "备案地区（省级备案含其下各市县）的主管部门和监督站像监管本地机构一样看到并监管它的数据。"
     ),
     check=_filing_problems,
