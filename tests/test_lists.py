@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from jcjg.accounts.lists import USERS
 from jcjg.alerts.lists import ALERTS
+from jcjg.analytics.lists import ANALYSES
 from jcjg.audit.lists import AUDIT
 from jcjg.audit.models import AuditLog
 from jcjg.catalogue.lists import REGULATIONS
@@ -36,6 +37,7 @@ from jcjg.supervision.lists import PLANS as SUPERVISION_PLANS
 from jcjg.tenancy.models import Institution
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
 from jcjg.video.lists import CAMERAS
+from tests.analytics.cases import _analysis as analysis
 from tests.factories import login
 from tests.home.conftest import World, build_world
 from tests.lists import sheet
@@ -73,6 +75,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/credit?period=", SCORES),
     ("/overview/reports?kind=month", SUPERVISION_REPORTS),
     ("/regulations?level=national_standard", REGULATIONS),
+    ("/analytics/saved?dataset=test_records", ANALYSES),
 ]
 IDS = [view.name for _, view in LISTS]
 
@@ -85,6 +88,7 @@ def world(db, factory, settings) -> World:
     make_penalty(factory, lab)  # the penalty list's row
     credit_service.compute_institution(db, lab, "2026Q3", reason="测试")  # the credit list's
     overview.make_report(db, settings, region_code="360400", period=periods.month(2026, 10))
+    analysis(factory)  # a shared analysis of 九江 (the saved analyses' list)
     db.commit()
     return built
 

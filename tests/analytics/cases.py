@@ -53,6 +53,7 @@ ROUTES: Routes = {
     ("GET", "/api/v1/analyses/{analysis_id}/export"): "analysis:read",
     ("GET", "/analytics"): "analysis:read",
     ("GET", "/analytics/export"): "analysis:read",
+    ("GET", "/analytics/saved"): "analysis:read",
     ("POST", "/analytics/saved"): "analysis:manage",
     ("POST", "/analytics/saved/{analysis_id}/delete"): "analysis:manage",
 }

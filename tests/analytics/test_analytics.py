@@ -290,3 +290,41 @@ def test_filters_and_dimensions_by_region_institution_or_none(
     assert len(chart["series"]) == 2  # one series per test kind
     flat = engine.run(factory.db, who, Definition(dataset="test_records", measures=["records"]))
     assert flat.chart("pie")["categories"] == ["合计"]
+
+
+def test_the_saved_list_filters_counts_and_exports(factory: Factory, client: Any) -> None:
+    from jcjg.analytics.models import Analysis
+    from tests.lists import sheet
+
+    me = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    colleague = factory.user(Role.STATION, region_code="360400")
+    stranger = factory.user(Role.CITY_AUTHORITY, region_code="360100")
+    rows = [
+        (me, "本人记录月报", "test_records", False, "monthly"),
+        (me, "本人预警分析", "alerts", False, ""),
+        (colleague, "同事共享的报告统计", "reports", True, "weekly"),
+        (colleague, "同事未共享的分析", "test_records", False, ""),
+        (stranger, "南昌共享的分析", "test_records", True, ""),
+    ]
+    for owner, name, dataset, shared, schedule in rows:
+        factory.db.add(Analysis(
+            name=name, owner_id=owner.id, region_code=owner.region_code, shared=shared,
+            schedule=schedule, definition={"dataset": dataset, "measures": ["records"]},
+        ))  # fmt: skip
+    factory.db.commit()
+    page = login(client, me.username)
+
+    def names(query: str) -> set[str]:
+        answer = page.get(f"/analytics/saved?{query}", headers={"accept": "text/html"})
+        assert answer.status_code == 200, answer.text[:300]
+        return {r[0] for r in sheet(page.get(f"/analytics/saved?{query}&format=xlsx"))[1:]}
+
+    assert names("") == {"本人记录月报", "本人预警分析", "同事共享的报告统计"}
+    assert names("owner=mine") == {"本人记录月报", "本人预警分析"}
+    assert names("dataset=alerts") == {"本人预警分析"}
+    assert names("schedule=none") == {"本人预警分析"}
+    assert names("schedule=weekly") == {"同事共享的报告统计"}
+    assert names("q=月报") == {"本人记录月报"}
+    assert page.get("/analytics/saved?dataset=nonsense").status_code in (400, 422)
+    bench = page.get("/analytics", headers={"accept": "text/html"}).text
+    assert "全部保存的分析（3 个）" in bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -14,14 +14,17 @@ from jcjg.analytics import engine, service
 from jcjg.analytics.api import XLSX
 from jcjg.analytics.catalogue import CHARTS, DATASETS
 from jcjg.analytics.choices import Schedule
+from jcjg.analytics.lists import ANALYSES, dataset_label, owner_names
 from jcjg.analytics.models import Analysis
 from jcjg.analytics.schemas import AnalysisIn, Definition
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
+from jcjg.core import listing
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed
 from jcjg.core.forms import Id, PostedForm
-from jcjg.core.listing import download
+from jcjg.core.listing import Listing, ListParams, download, list_params
+from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -60,8 +63,11 @@ def _messages(error: ValidationError) -> list[str]:
     return [str(e["msg"]).removeprefix("Value error, ") for e in error.errors()]
 
 
+RECENT = 10  # saved analyses the workbench shows; the rest on /analytics/saved
+
+
 def _saved(db: Session, principal: Principal) -> list[Analysis]:
-    stmt = service.analyses_stmt(principal).order_by(Analysis.id.desc()).limit(100)
+    stmt = service.analyses_stmt(principal).order_by(Analysis.id.desc()).limit(RECENT)
     return list(db.scalars(stmt))
 
 
@@ -94,6 +100,7 @@ def workbench(
         "description": service.describe(result, d) if result and d else [],
         "saved": row,
         "analyses": _saved(db, principal),
+        "saved_total": count_rows(db, service.analyses_stmt(principal)),
         "query": query,
         "can_manage": principal.can("analysis:manage"),
     }
@@ -115,6 +122,41 @@ def export(request: Request, db: SessionDep, principal: Reader, settings: Settin
         data = service.pdf(found, d, title, settings.platform_name)
         return download(data, service.filename(title, "pdf"), "application/pdf")
     return download(service.xlsx(found, d, title), service.filename(title, "xlsx"), XLSX)
+
+
+@router.get("/analytics/saved", response_class=HTMLResponse)
+def saved_list(
+    request: Request, db: SessionDep, principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
+    q: Annotated[str, Query(max_length=64)] = "",
+    dataset: Annotated[str, Query(pattern=r"^(|" + "|".join(DATASETS) + ")$")] = "",
+    owner: Annotated[str, Query(pattern=r"^(|mine)$")] = "",
+    schedule: Annotated[str, Query(pattern=r"^(|any|none|daily|weekly|monthly)$")] = "",
+) -> Response:  # fmt: skip
+    """Every saved analysis the reader sees (its own, and those shared in its region):
+    filters, count, pages, xlsx; cards on a phone."""
+    chosen = {"": None, "any": None, "none": ""}.get(schedule, schedule)
+    stmt = service.analyses_stmt(principal, q.strip(), owner == "mine", dataset, chosen)
+    if params.exporting:
+        return listing.export(request, db, ANALYSES, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, ANALYSES.order_for(params))
+    rows = list(paged.rows)
+    context = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, ANALYSES, params),
+        "filters": {"q": q, "dataset": dataset, "owner": owner, "schedule": schedule},
+        "owners": owner_names(db, rows),
+        "dataset_label": dataset_label,
+        "datasets": DATASETS,
+        "schedules": list(Schedule),
+        "can_manage": principal.can("analysis:manage"),
+    }
+    return render(request, "analytics/saved.html", context)
 
 
 @router.post("/analytics/saved")

@@ -29,12 +29,21 @@ def visible(principal: Principal) -> Any:
     return or_(mine, and_(Analysis.shared.is_(True), scope_clause(Analysis, principal)))
 
 
-def analyses_stmt(principal: Principal, q: str = "", mine_only: bool = False) -> Select[Any]:
+def analyses_stmt(
+    principal: Principal, q: str = "", mine_only: bool = False, dataset: str = "",
+    schedule: str | None = None,
+) -> Select[Any]:  # fmt: skip
+    """The saved analyses ``principal`` sees: by name, mine only, data set, schedule (``""``
+    unscheduled; None any)."""
     stmt = select(Analysis).where(visible(principal))
     if mine_only:
         stmt = stmt.where(Analysis.owner_id == principal.user_id)
     if q:
         stmt = stmt.where(Analysis.name.contains(q, autoescape=True))
+    if dataset:
+        stmt = stmt.where(Analysis.definition["dataset"].as_string() == dataset)
+    if schedule is not None:
+        stmt = stmt.where(Analysis.schedule == schedule)
     return stmt
 
 
