@@ -271,3 +271,14 @@ def test_appeals_decisions_and_lists_refuse_what_they_must(db, factory, settings
     with pytest.raises(ValidationFailed):
         service.new_version(db=db, principal=_p(db, settings, factory.user(
             Role.PROVINCIAL_AUTHORITY, region_code="360000")), config={"bands": 5}, note="")  # fmt: skip
+
+
+def test_a_reader_of_global_scope_sees_the_busiest_or_the_asked_province(db, factory, settings):
+    factory.institution(region_code="360403")
+    factory.institution(region_code="360102")
+    factory.institution(region_code="440303")
+    admin = _p(db, settings, factory.user(Role.PLATFORM_ADMIN))
+    city = _p(db, settings, factory.user(Role.CITY_AUTHORITY, region_code="440300"))
+    assert service.home_province(db, admin) == "360000"  # two of the three institutions
+    assert service.home_province(db, admin, "440000") == "440000"
+    assert service.home_province(db, city, "360000") == "440000"  # a region's reader: its own

@@ -80,7 +80,7 @@ def score_list(
     total = count_total(db, stmt)
     paged = paginate(db, stmt, paging, SCORES.order_for(params))
     rows = list(paged.rows)
-    model = service.current_model(db, principal.region_code or "360000")
+    model = service.current_model(db, service.home_province(db, principal))
     context = {
         "rows": rows,
         "total": total,
@@ -249,8 +249,10 @@ def model_page(
     db: SessionDep,
     principal: Reader,
     done: Annotated[str, Query(max_length=20)] = "",
+    province: Annotated[str, Query(pattern=r"^([1-9]\d0000)?$")] = "",
 ) -> Response:
-    current = service.current_model(db, principal.region_code or "360000")
+    """The province's model (the reader's own; ``?province=`` for a reader of global scope)."""
+    current = service.current_model(db, service.home_province(db, principal, province))
     return _model_page(request, db, principal, current, json.dumps(
         current.config, ensure_ascii=False, indent=2), done=DONE.get(done, ""))  # fmt: skip
 
@@ -295,6 +297,6 @@ def model_save(request: Request, db: SessionDep, principal: Modeller, form: Post
                             note=form.get("note") or "")  # fmt: skip
     except ValidationFailed as error:
         db.rollback()
-        current = service.current_model(db, principal.region_code or "360000")
+        current = service.current_model(db, service.home_province(db, principal))
         return _model_page(request, db, principal, current, text, error=error)
     return redirect("/credit/models?done=model")

@@ -27,6 +27,7 @@ from jcjg.credit.choices import AppealStatus, FactKind, ScoreStatus, Source, Sub
 from jcjg.credit.models import CreditAppeal, CreditEvaluation, CreditModel, CreditScore
 from jcjg.ledger import service as ledger
 from jcjg.notify.service import notify
+from jcjg.regions.models import Region
 from jcjg.registry.models import Person
 from jcjg.tenancy.models import Institution
 
@@ -40,6 +41,28 @@ def _refuse(field: str, message: str) -> ValidationFailed:
 
 def province_of(code: str) -> str:
     return code[:2] + "0000"
+
+
+def home_province(db: Session, principal: Principal, asked: str = "") -> str:
+    """The province whose model a page shows: the reader's own; for a reader of global scope
+    (the platform administrator, the auditor) the one asked for, else the province holding most
+    institutions."""
+    if principal.region_code:
+        return province_of(principal.region_code)
+    if asked:
+        return province_of(asked)
+    busiest = db.execute(
+        select(func.substr(Institution.region_code, 1, 2), func.count())
+        .group_by(func.substr(Institution.region_code, 1, 2))
+        .order_by(func.count().desc(), func.substr(Institution.region_code, 1, 2))
+        .limit(1)
+    ).first()
+    if busiest is not None:
+        return f"{busiest[0]}0000"
+    first = db.scalar(
+        select(Region.code).where(Region.code.like("__0000")).order_by(Region.code).limit(1)
+    )
+    return first or "110000"
 
 
 def check_period(period: str) -> str:

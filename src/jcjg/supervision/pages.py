@@ -311,6 +311,13 @@ def check_photo(
 # --- the supervision log -----------------------------------------------------------------------
 
 
+def _log_institutions(db: Session, region_code: str | None) -> dict[int, str]:
+    """The institutions a log entry may name: the region's and those filed in it."""
+    if not region_code:
+        return {}
+    return {i.id: i.name for i in db.scalars(service.population_stmt(region_code))}
+
+
 def _log_page(
     request: Request, db: Session, principal: Principal, paging: PageParams, params: ListParams,
     filters: dict[str, Any], values: dict[str, Any] | None = None,
@@ -328,12 +335,7 @@ def _log_page(
         names=institution_names(
             db, {e.institution_id for e in context["rows"] if e.institution_id}
         ),
-        institutions=dict(
-            (i.id, i.name)
-            for i in db.scalars(service.population_stmt(principal.region_code or "360000"))
-        )
-        if principal.region_code
-        else {},
+        institutions=_log_institutions(db, principal.region_code),
         values=values or {"entry_date": beijing_date(utcnow()).isoformat()},
         errors=errors_by_field(error.errors) if error else {},
         error=error.on_page if error else "",
