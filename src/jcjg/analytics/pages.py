@@ -23,8 +23,8 @@ from jcjg.core import listing
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed
 from jcjg.core.forms import Id, PostedForm
-from jcjg.core.listing import Listing, ListParams, download, list_params
-from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
+from jcjg.core.listing import ListParams, download, list_params
+from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import redirect, render
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -140,15 +140,9 @@ def saved_list(
     stmt = service.analyses_stmt(principal, q.strip(), owner == "mine", dataset, chosen)
     if params.exporting:
         return listing.export(request, db, ANALYSES, stmt, params, user_id=principal.user_id)
-    total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, ANALYSES.order_for(params))
-    rows = list(paged.rows)
-    context = {
-        "rows": rows,
-        "total": total,
-        "paging": paging,
-        "paged": paged,
-        "listing": Listing.of(request, ANALYSES, params),
+    context = listing.page_context(request, db, ANALYSES, stmt, paging, params)
+    rows = context["rows"]
+    context |= {
         "filters": {"q": q, "dataset": dataset, "owner": owner, "schedule": schedule},
         "owners": owner_names(db, rows),
         "dataset_label": dataset_label,

@@ -45,9 +45,9 @@ from jcjg.core.evidence import check as check_files
 from jcjg.core.evidence import serve as serve_files
 from jcjg.core.evidence import store as store_files
 from jcjg.core.forms import Id, PostedForm, form_id
-from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.listing import ListParams, list_params
 from jcjg.core.masking import mask_phones
-from jcjg.core.pagination import PageParams, count_total, page_params, paginate
+from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import MultiLine, TextModel, text_fields
@@ -186,15 +186,9 @@ def library(
     stmt = library_stmt(q=q.strip(), level=level, status=status, region=region)
     if params.exporting:
         return listing.export(request, db, REGULATIONS, stmt, params, user_id=principal.user_id)
-    total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, REGULATIONS.order_for(params))
-    rows = list(paged.rows)
-    context = {
-        "rows": rows,
-        "total": total,
-        "paging": paging,
-        "paged": paged,
-        "listing": Listing.of(request, REGULATIONS, params),
+    context = listing.page_context(request, db, REGULATIONS, stmt, paging, params)
+    rows = context["rows"]
+    context |= {
         "filters": {"q": q, "level": level, "status": status, "region": region},
         "region_names": regions.display_names(db=db, codes={r.region_code for r in rows}),
         "may_manage": principal.can("regulation:manage"),

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.core.errors import BadRequest
-from jcjg.core.pagination import Key, Order, count_rows
+from jcjg.core.pagination import Key, Order, PageParams, count_rows, count_total, paginate
 from jcjg.core.text import printable
 
 log = logging.getLogger("jcjg.exports")
@@ -191,6 +191,22 @@ class Listing:
     @property
     def export_href(self) -> str:
         return self._href(self.sorting | {"format": "xlsx"})
+
+
+def page_context(
+    request: Request, db: Session, view: ListView, stmt: Select[Any], paging: PageParams,
+    params: ListParams,
+) -> dict[str, Any]:  # fmt: skip
+    """What a list page's template takes for the rows of ``stmt`` (filtered and scoped): the
+    page's ``rows``, the ``total``, ``paging`` and ``paged`` for the pager, the ``listing``."""
+    paged = paginate(db, stmt, paging, view.order_for(params))
+    return {
+        "rows": list(paged.rows),
+        "total": count_total(db, stmt),
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, view, params),
+    }
 
 
 # --- export --------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from jcjg.core.evidence import check as check_files
 from jcjg.core.evidence import serve as serve_files
 from jcjg.core.evidence import store as store_files
 from jcjg.core.forms import Id, PostedForm, form_id
-from jcjg.core.listing import Listing, ListParams, list_params
-from jcjg.core.pagination import PageParams, count_total, page_params, paginate
+from jcjg.core.listing import ListParams, list_params
+from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
@@ -74,16 +74,7 @@ DONE = {
 def _list_context(
     request: Request, db: Session, stmt: Any, view: Any, paging: PageParams, params: ListParams
 ) -> dict[str, Any]:
-    total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, view.order_for(params))
-    return {
-        "rows": list(paged.rows),
-        "total": total,
-        "paging": paging,
-        "paged": paged,
-        "listing": Listing.of(request, view, params),
-        **_WORDS,
-    }
+    return {**listing.page_context(request, db, view, stmt, paging, params), **_WORDS}
 
 
 # --- plans -------------------------------------------------------------------------------------
