@@ -28,6 +28,7 @@ from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo import alerts as alerts_demo
+from jcjg.demo import analytics as analytics_demo
 from jcjg.demo import credit as credit_demo
 from jcjg.demo import exchange as exchange_demo
 from jcjg.demo import experts as experts_demo
@@ -153,6 +154,7 @@ def run(db: Session, settings: Settings) -> Outcome:
     db.commit()
     overview_demo.load(db, settings)  # the tally and the closed periods' reports
     credit_demo.load(db, settings)  # after the alerts and orders it counts
+    analytics_demo.load(db)  # the city authority's saved analyses
     db.commit()
     raised = sum(r.raised for r in swept.results.values())
     return Outcome(created=created, raised=raised, handled=handled, orders=orders)
