@@ -328,3 +328,25 @@ def test_the_saved_list_filters_counts_and_exports(factory: Factory, client: Any
     assert page.get("/analytics/saved?dataset=nonsense").status_code in (400, 422)
     bench = page.get("/analytics", headers={"accept": "text/html"}).text
     assert "全部保存的分析（3 个）" in bench
+
+
+def test_filters_are_picked_from_the_readers_scope(factory: Factory, client: Any) -> None:
+    labs = _records(factory)["labs"]
+    user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    factory.db.commit()
+    page = login(client, user.username)
+    html = page.get("/analytics?dataset=test_records&measure=records&dim=institution",
+                    headers={"accept": "text/html"}).text  # fmt: skip
+    institution = html.split('id="a-f-institution"')[1].split("</select>")[0]
+    assert labs[0].name in institution
+    assert labs[1].name in institution
+    assert labs[2].name not in institution  # 南昌's lab: not the reader's
+    region = html.split('id="a-f-region"')[1].split("</select>")[0]
+    assert 'value="360403"' in region
+    assert 'value="360102"' not in region
+    kinds = html.split('id="a-f-kind"')[1].split("</select>")[0]
+    assert "混凝土" in kinds or "钢筋" in kinds
+    picked = page.get(f"/analytics?dataset=test_records&measure=records&f_institution={labs[0].id}",
+                      headers={"accept": "text/html"})  # fmt: skip
+    assert picked.status_code == 200
+    assert f'<option value="{labs[0].id}" selected>' in picked.text

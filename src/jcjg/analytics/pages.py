@@ -98,6 +98,7 @@ def workbench(
         "result": result,
         "chart": result.chart(d.chart) if result and d else None,
         "description": service.describe(result, d) if result and d else [],
+        "picks": service.filter_choices(db, principal, str(raw.get("dataset", ""))),
         "saved": row,
         "analyses": _saved(db, principal),
         "saved_total": count_rows(db, service.analyses_stmt(principal)),

@@ -12,14 +12,18 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from jcjg.analytics import engine
-from jcjg.analytics.catalogue import CHARTS
+from jcjg.analytics.catalogue import CHARTS, DATASETS
 from jcjg.analytics.models import Analysis
 from jcjg.analytics.schemas import AnalysisIn, AnalysisPatch, AnalysisRead, Definition
 from jcjg.auth.models import User
-from jcjg.auth.scopes import Principal, scope_clause
+from jcjg.auth.scopes import Principal, restrict, scope_clause
+from jcjg.catalogue.models import TestItem
+from jcjg.core.domains import rule_titles
 from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.core.text import printable
 from jcjg.documents.pdf import Grid, RecordDocument, record_pdf
+from jcjg.regions import service as regions
+from jcjg.tenancy.models import Institution
 
 
 def visible(principal: Principal) -> Any:
@@ -193,3 +197,38 @@ def pdf(result: engine.Result, d: Definition, title: str, platform: str) -> byte
 def filename(title: str, suffix: str) -> str:
     safe = re.sub(r"[\\/:*?\"<>|\s]+", "_", title).strip("_") or "统计分析"
     return f"{safe[:60]}.{suffix}"
+
+
+MAX_CHOICES = 500  # institutions offered in a filter's list
+
+
+def filter_choices(db: Session, principal: Principal, dataset: str) -> dict[str, list[Any]]:
+    """For each filter of ``dataset`` that names something, the (value, label) pairs to pick
+    from within the reader's scope: regions holding its institutions (with their cities and
+    provinces), its institutions, test items, rules, the choices of a kind. A filter of free
+    text has none (the page keeps a text box)."""
+    ds = DATASETS.get(dataset)
+    if ds is None:
+        return {}
+    out: dict[str, list[Any]] = {}
+    registry = principal.can("institution:read")
+    for key, f in ds.filters.items():
+        if f.names in ("region", "institution") and not registry:
+            continue
+        if f.names == "region":
+            codes = set(db.scalars(restrict(select(Institution.region_code).distinct(),
+                                            principal, "read")))  # fmt: skip
+            codes |= {f"{c[:4]}00" for c in codes} | {f"{c[:2]}0000" for c in codes}
+            names = regions.display_names(db=db, codes=codes)
+            out[key] = sorted((c, names.get(c, c)) for c in codes)
+        elif f.names == "institution":
+            stmt = restrict(select(Institution), principal, "read").order_by(Institution.name)
+            out[key] = [(str(i.id), i.name) for i in db.scalars(stmt.limit(MAX_CHOICES))]
+        elif f.names == "item":
+            rows = db.execute(select(TestItem.code, TestItem.name).order_by(TestItem.code))
+            out[key] = list({c: (c, f"{c} {n}") for c, n in rows}.values())
+        elif f.names == "rule":
+            out[key] = sorted(rule_titles().items(), key=lambda pair: pair[1])
+        elif f.names in engine.CHOICES:
+            out[key] = [(e.value, e.label) for e in engine.CHOICES[f.names]]
+    return out
