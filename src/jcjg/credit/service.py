@@ -51,14 +51,14 @@ def home_province(db: Session, principal: Principal, asked: str = "") -> str:
         return province_of(principal.region_code)
     if asked:
         return province_of(asked)
-    busiest = db.execute(
-        select(func.substr(Institution.region_code, 1, 2), func.count())
-        .group_by(func.substr(Institution.region_code, 1, 2))
-        .order_by(func.count().desc(), func.substr(Institution.region_code, 1, 2))
-        .limit(1)
-    ).first()
-    if busiest is not None:
-        return f"{busiest[0]}0000"
+    per_province: dict[str, int] = {}
+    for code, n in db.execute(
+        select(Institution.region_code, func.count()).group_by(Institution.region_code)
+    ):
+        per_province[code[:2]] = per_province.get(code[:2], 0) + int(n)
+    if per_province:
+        busiest = min(per_province, key=lambda p: (-per_province[p], p))
+        return f"{busiest}0000"
     first = db.scalar(
         select(Region.code).where(Region.code.like("__0000")).order_by(Region.code).limit(1)
     )
