@@ -153,7 +153,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
 
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
-        *TESTS_PLANTED, "onsite_plan_late",
+        *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
@@ -231,7 +231,11 @@ def _handled_and_escalated(exchange, summary) -> None:
         escalated = escalate_overdue(db, after + dt.timedelta(hours=12))
         db.commit()
         assert sorted(c.id for c in escalated) == sorted(c.id for c in waiting)
-        assert {c.escalated_to for c in escalated} == {"360400"}  # from the county to the city
+        # from the county to the city; a case on work over the province's border (a project in
+        # Huangmei, unfiled_out_of_province) goes up the project's region, to Huanggang
+        assert {c.escalated_to for c in escalated} <= {"360400", "421100"}
+        assert {c.escalated_to for c in escalated if c.region_code.startswith("36")} == {"360400"}
+        assert all(c.escalated_to == "421100" for c in escalated if c.region_code == "421127")
         assert all(c.escalation_level == 1 for c in escalated)
 
 
@@ -252,7 +256,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
 
             rules = {
                 *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
-                *TESTS_PLANTED, "onsite_plan_late",
+                *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory",
             }  # fmt: skip

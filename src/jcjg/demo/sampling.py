@@ -27,7 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image, ImageDraw
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.models import User, UserProject
@@ -362,3 +362,46 @@ def _deliver(
         )
     # every sample of it refused: the lab sends the commission back
     refused_commission.status = CommissionStatus.REJECTED.value
+
+
+ACROSS_THE_RIVER: dict[str, Any] = {
+    "code": "XM421127-2026-015",
+    "name": "黄梅县小池镇滨江安置小区 6# 楼",
+    "region_code": "421127",  # 湖北省黄冈市黄梅县, across the Yangtze from Jiujiang
+    "address": "黄梅县小池镇滨江大道 18 号",
+    "site_latitude": 29.7668,
+    "site_longitude": 115.9713,
+    "site_radius_m": 300,
+    "owner_unit": "黄梅县城市建设投资有限公司",
+    "contractor_unit": "湖北黄梅建工集团有限公司",
+    "supervisor_unit": "黄冈正信工程监理有限公司",
+    "station": "黄梅县建设工程质量监督站",
+}
+
+
+def load_out_of_province(db: Session, by_key: dict[str, Institution], today: dt.date) -> None:
+    """A Jiujiang lab testing a project across the river in Hubei without filing there: two
+    commissions that ``unfiled_out_of_province`` finds (004 一), seen by Jiujiang's authority
+    (its lab) and by Huangmei's (the project's county)."""
+    lab = by_key.get("jj-hengxin")
+    if lab is None or db.scalar(select(Project.id).where(Project.code == ACROSS_THE_RIVER["code"])):
+        return
+    project = Project(**ACROSS_THE_RIVER)
+    db.add(project)
+    db.flush()
+    last = db.scalar(
+        select(func.max(Commission.seq)).where(
+            Commission.institution_id == lab.id, Commission.year == today.year
+        )
+    )
+    for seq, days_ago in ((last or 0) + 1, 12), ((last or 0) + 2, 3):
+        db.add(
+            Commission(
+                institution_id=lab.id, region_code=project.region_code, project_id=project.id,
+                number=f"HX-WT-{today.year}-{seq:04d}", year=today.year, seq=seq,
+                commissioned_on=today - dt.timedelta(days=days_ago),
+                client_unit=project.owner_unit, items=["0101"], deliverer_name="李送样",
+                status=CommissionStatus.REGISTERED.value, message_id=str(uuid.uuid4()),
+            )
+        )  # fmt: skip
+    db.flush()

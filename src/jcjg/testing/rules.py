@@ -10,14 +10,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
 from jcjg.catalogue.models import Specialty
 from jcjg.catalogue.service import item_specialties
+from jcjg.contracts.models import Contract
+from jcjg.core.regioncodes import in_subtree
 from jcjg.core.workdays import beijing_date, working_days_between
-from jcjg.registry.models import Equipment, Lab, Person, QualificationCertificate
+from jcjg.projects.models import Project
+from jcjg.regions.service import display_names
+from jcjg.registry.choices import FilingStatus
+from jcjg.registry.models import (
+    Equipment,
+    InstitutionFiling,
+    Lab,
+    Person,
+    QualificationCertificate,
+)
+from jcjg.sampling.models import Commission
+from jcjg.tenancy.models import Institution
 from jcjg.testing import judgement, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
@@ -613,3 +626,133 @@ def _lead_problems(ctx: RuleContext, plan: OnSitePlan, start: dt.datetime) -> li
         if lead < hours:
             problems.append(f"提前 {lead:.1f} 小时（应 {hours:g} 小时）")
     return problems
+
+
+# --- out-of-province work without a filing (004 一) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One piece of work an institution did on a project: a contract, a commission, an on-site
+    record, or a test record with no commission."""
+
+    institution_id: int
+    institution_region: str
+    project_id: int
+    project_code: str
+    project_name: str
+    project_region: str
+    day: dt.date
+    subject_type: str
+    subject_id: int
+    number: str
+    what: str
+
+
+def _out_of_province_work(ctx: RuleContext) -> list[_Work]:
+    """The run's work on projects in another province than the institution's registered one
+    (the comparison is made by the database: out-of-province work is rare, so few rows come
+    back whatever the volume)."""
+    elsewhere = func.substr(Project.region_code, 1, 2) != func.substr(Institution.region_code, 1, 2)
+    out: list[_Work] = []
+    sources: list[tuple[Any, Any, str, str]] = [
+        (Contract, Contract.signed_on, "contract", "检测合同"),
+        (Commission, Commission.commissioned_on, "commission", "委托"),
+        (OnSiteRecord, OnSiteRecord.started_at, "onsite_record", "现场检测记录"),
+        (TestRecord, TestRecord.started_at, "test_record", "原始记录"),
+    ]
+    for model, when, subject_type, what in sources:
+        stmt = (
+            select(
+                model.institution_id, Institution.region_code, model.project_id, Project.code,
+                Project.name, Project.region_code, when, model.id, model.number,
+            )
+            .join(Project, Project.id == model.project_id)
+            .join(Institution, Institution.id == model.institution_id)
+            .where(elsewhere)
+        )  # fmt: skip
+        if model is TestRecord:  # a record under a commission is the commission's work
+            stmt = stmt.where(TestRecord.commission_id.is_(None))
+        for inst, inst_region, pid, code, name, region, at, row_id, number in ctx.db.execute(
+            ctx.narrow(stmt, model.institution_id)
+        ):
+            day = beijing_date(at) if isinstance(at, dt.datetime) else at  # a date as signed
+            out.append(
+                _Work(
+                    inst, inst_region, pid, code, name, region, day, subject_type, row_id,
+                    number, what,
+                )
+            )  # fmt: skip
+    return out
+
+
+@rule(
+    "unfiled_out_of_province",
+    title="外省检测机构未备案在本地开展检测",
+    clause="004 一（外省检测机构进入本地开展检测业务应备案，与本地机构同等监管）",
+    severity=Severity.WARNING,
+    subject_type="commission",
+    triggers=(Contract, Commission, OnSiteRecord, InstitutionFiling),
+    description="检测机构在注册地以外省份的工程项目上签订检测合同、承接委托、开展现场检测或上传检测记录，而在委托"
+    "或检测当天没有覆盖该项目所在地的有效备案（备案地区为项目所在的县、市或省，状态为已备案且在有效期"
+    "内）。按机构和项目各一条预警，列出未备案期间的合同、委托和记录；办理备案后复核即关闭。没有委托的检测"
+    "记录在每日全量核查时判断。",
+)
+def unfiled_out_of_province(ctx: RuleContext) -> Iterator[Finding]:
+    work = _out_of_province_work(ctx)
+    if not work:
+        return
+    filings: dict[int, list[InstitutionFiling]] = {}
+    stmt = select(InstitutionFiling).where(
+        InstitutionFiling.institution_id.in_(sorted({w.institution_id for w in work})),
+        InstitutionFiling.status == FilingStatus.FILED.value,
+    )
+    for filing in ctx.db.scalars(stmt):
+        filings.setdefault(filing.institution_id, []).append(filing)
+
+    def covered(w: _Work) -> bool:
+        return any(
+            in_subtree(w.project_region, f.filed_region_code)
+            and f.valid_from <= w.day <= f.valid_until
+            for f in filings.get(w.institution_id, [])
+        )
+
+    grouped: dict[tuple[int, int], list[_Work]] = {}
+    for w in sorted(work, key=lambda w: (w.day, w.subject_type, w.subject_id)):
+        if not covered(w):
+            grouped.setdefault((w.institution_id, w.project_id), []).append(w)
+    names = display_names(
+        db=ctx.db, codes={c for w in work for c in (w.project_region, w.institution_region)}
+    )
+    names.update(
+        display_names(db=ctx.db, codes={f.filed_region_code for fs in filings.values() for f in fs})
+    )
+    for (inst, pid), items in grouped.items():
+        first = items[0]
+        held = [
+            f"{names.get(f.filed_region_code, f.filed_region_code)} {f.filing_number}"
+            f"（{f.valid_from.isoformat()} 至 {f.valid_until.isoformat()}）"
+            for f in filings.get(inst, [])
+        ]
+        yield Finding(
+            key=f"institution:{inst}:project:{pid}",
+            subject_type=first.subject_type,
+            subject_id=str(first.subject_id),
+            subject_repr=f"{first.what} {first.number}（{first.project_name}）",
+            subject_number=first.number,
+            institution_id=inst,
+            region_code=first.project_region,
+            project_id=pid,
+            facts={
+                "工程项目": f"{first.project_name}（{first.project_code}）",
+                "项目所在地": names.get(first.project_region, first.project_region),
+                "机构注册地": names.get(first.institution_region, first.institution_region),
+                "未备案期间的合同、委托和记录": [
+                    f"{w.what} {w.number}（{w.day.isoformat()}）" for w in items[:20]
+                ],
+                "件数": len(items),
+                "最早": first.day.isoformat(),
+                "最近": items[-1].day.isoformat(),
+                "该机构的有效备案": held or ["无"],
+            },
+        )

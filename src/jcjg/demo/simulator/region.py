@@ -681,6 +681,12 @@ def _sampling_day(
                 message,
                 violations,
             )
+            if project.across and not reporting.planted["unfiled_out_of_province"]:
+                # a contract for a project over the province's border, with no filing there
+                lims.append(
+                    reports_sim.contract_plan(reporting, project.across, rng, message, False)
+                )
+                reporting.planted["unfiled_out_of_province"] += 1
             summary.planted.update(reporting.planted - before_reports)
         if day % 2 == 0:  # an on-site test of the structure to plan every other day
             position = (project.latitude, project.longitude)

@@ -151,6 +151,9 @@ class SimProject:
     commission_seq: int  # of the project's latest commission
     violator: bool
     witness_name: str = ""
+    # a project in another province this project's lab contracts without a filing there
+    # (``unfiled_out_of_province``, planted once per violating lab)
+    across: str = ""
     stand_in_name: str = ""
     plant_next: int = 0  # violating samples take the rules of PLANTED in turn
     # the lab's annual commission numbering, shared by the projects it tests for
@@ -350,6 +353,7 @@ def prepare(
                 codes=unused,
                 commission_seq=seq,
                 violator=violator,
+                across=across_the_border(db, region, seed) if violator else "",
                 witness_name=people["witness"].display_name,
                 stand_in_name=standin.display_name,
                 plant_next=3 * n,
@@ -544,6 +548,34 @@ def _spot_check(project: SimProject, url: str, result: DayResult) -> None:
             result.planted["untrained_on_duty"] += 1
     except (RuntimeError, httpx.HTTPError) as error:
         result.failures.append(str(error))
+
+
+def across_the_border(db: Session, region: str, seed: int) -> str:
+    """The code of a project just over the province's border (a Hubei county for Jiangxi,
+    otherwise the first county of another province), registered there as its station would;
+    made once per seed."""
+    code = f"SIM-XS-{region}-{seed}"
+    if db.scalar(select(Project.id).where(Project.code == code)) is not None:
+        return code
+    county = db.get(Region, "421127") if region.startswith("36") else None
+    if county is None:
+        county = db.scalars(
+            select(Region)
+            .where(Region.level == "county", Region.valid_to_id.is_(None))
+            .where(~Region.code.startswith(region[:2]))
+            .order_by(Region.code)
+        ).first()
+    assert county is not None, "行政区划中没有外省的县"
+    db.add(
+        Project(
+            code=code, name=f"{county.name}滨江安置小区 6# 楼（模拟）", region_code=county.code,
+            address=f"{county.name}滨江大道 18 号", owner_unit=f"{county.name}城市建设投资有限公司",
+            contractor_unit="模拟外省建工集团有限公司", supervisor_unit="模拟外省监理有限公司",
+            station=f"{county.name}建设工程质量监督站",
+        )
+    )  # fmt: skip
+    db.flush()
+    return code
 
 
 def commission_number(project: SimProject) -> str:
