@@ -143,6 +143,44 @@ def test_percentiles_match_independent_computation(factory: Factory, client: Any
     assert {k: r[2] for k, r in rows.items()} == {_item(factory.db, k): v for k, v in p50.items()}
 
 
+def test_quarters_are_beijing_ones_and_percentiles_come_with_averages(
+    factory: Factory, client: Any
+) -> None:
+    """A Beijing quarter starts at 00:00 Beijing (16:00 UTC the day before): 23:30 on 30
+    September is the third quarter, 00:30 on 1 October the fourth. The average and the
+    percentile of one analysis (one query on PostgreSQL, two on SQLite) agree with Python."""
+    lab = factory.institution("360403")
+    delays = {"2026-Q3": [4, 9, 30, 61], "2026-Q4": [2, 5, 7]}
+    ends = {
+        "2026-Q3": dt.datetime(2026, 9, 30, 15, 30, tzinfo=UTC),
+        "2026-Q4": dt.datetime(2026, 9, 30, 16, 30, tzinfo=UTC),
+    }
+    for quarter, minutes in delays.items():
+        for i, m in enumerate(minutes):
+            end = ends[quarter] - dt.timedelta(seconds=i)
+            factory.db.add(TestRecord(
+                institution_id=lab.id, region_code=lab.region_code, number=f"JL-Q-{quarter}-{i}",
+                kind="rebar_tensile", item_code="0201", started_at=end - dt.timedelta(minutes=5),
+                ended_at=end, received_at=end + dt.timedelta(minutes=m), acquisition="auto",
+            ))  # fmt: skip
+    factory.db.flush()
+    token = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    definition = {
+        "dataset": "test_records", "dimensions": ["quarter"],
+        "measures": ["records", "upload_delay_avg", "upload_delay_p90"], "chart": "bar",
+    }  # fmt: skip
+    answer = _post(client, token, "/api/v1/analysis-runs", definition)
+    assert answer.status_code == 200, answer.text
+    rows = {r[0]: r[1:] for r in answer.json()["rows"]}
+    expected = {}
+    for quarter, minutes in delays.items():
+        ordered = sorted(minutes)
+        rank = -(-90 * len(ordered) // 100)  # nearest rank, ⌈0.9·n⌉
+        expected[quarter] = [len(minutes), round(sum(minutes) / len(minutes), 1),
+                             float(ordered[rank - 1])]  # fmt: skip
+    assert rows == expected
+
+
 def _item(db: Session, code: str) -> str:
     return str(
         db.execute(text("SELECT name FROM test_item WHERE code = :c LIMIT 1"), {"c": code}).scalar()

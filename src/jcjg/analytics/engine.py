@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.choices import AlertStatus, Severity
@@ -30,6 +30,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 
 MAX_ROWS = 1000
+WORK_MEM = "64MB"  # a province-year's sort of one measure fits (PostgreSQL)
 CHOICES: dict[str, Any] = {
     "choice:test_kind": TestKind,
     "choice:acquisition": Acquisition,
@@ -162,9 +163,16 @@ def run(db: Session, principal: Principal, d: Definition) -> Result:
     result = Result(dataset, dims, measures)
     tallied_at = _tallied_at(db, dataset) if can_tally(dataset, d) else None
     result.tallied_at = tallied_at
-    figures = _counts(db, principal, dataset, d, tallied=tallied_at is not None)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    if postgres:  # the sorts of percentiles and groups in memory, not in temporary files
+        db.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    # PostgreSQL answers the percentiles in the same pass as the counts (ordered-set
+    # aggregates); SQLite ranks each one with window functions, a query each
+    together = postgres and tallied_at is None
+    figures = _counts(db, principal, dataset, d, tallied=tallied_at is not None,
+                      percentiles=together)  # fmt: skip
     for m in measures:
-        if m.kind == "percentile":
+        if m.kind == "percentile" and not together:
             _merge(figures, m.key, _percentile(db, principal, dataset, d, m))
     keys = sorted(figures, key=lambda k: _order(k, dims, figures, measures))
     result.truncated = len(keys) > MAX_ROWS
@@ -204,8 +212,10 @@ def _value(row: dict[str, Any], m: Measure) -> float | int | None:
 
 
 def _counts(db: Session, principal: Principal, dataset: Dataset, d: Definition,
-            tallied: bool) -> dict[Any, dict[str, Any]]:  # fmt: skip
-    """The aggregates (counts, sums, averages; the parts of rates) per group."""
+            tallied: bool, percentiles: bool = False) -> dict[Any, dict[str, Any]]:  # fmt: skip
+    """The aggregates (counts, sums, averages; the parts of rates) per group; with
+    ``percentiles`` (PostgreSQL, on the rows) the percentiles too, each over its non-null
+    values (``percentile_disc ... FILTER``), as :func:`_percentile` computes them."""
     model = dataset.tally if tallied else dataset.model
     dims = [dataset.dimensions[k] for k in d.dimensions]
     exprs = [(dim.tallied() if tallied and dim.tallied else dim.raw()).label(f"d{i}")
@@ -220,6 +230,13 @@ def _counts(db: Session, principal: Principal, dataset: Dataset, d: Definition,
         for name, m in wanted.items()
         if m.kind in ("count", "average")
     ]
+    if percentiles:
+        for name, m in wanted.items():
+            if m.kind == "percentile":
+                assert m.value is not None
+                value = m.value()
+                agg = func.percentile_disc(m.q).within_group(value)
+                aggs.append(agg.filter(value.is_not(None)).label(name))
     if not aggs:  # only percentiles: the groups come from them
         return {}
     stmt = select(*exprs, *aggs).select_from(model)

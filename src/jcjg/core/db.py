@@ -150,6 +150,29 @@ def _beijing_month_postgresql(element: beijing_month, compiler: Any, **kw: Any) 
     return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
 
 
+class beijing_quarter(FunctionElement[str]):
+    """The Beijing calendar quarter (``"2026-Q4"``) of a :class:`UTCDateTime` column, in SQL:
+    one conversion a row where deriving it from :class:`beijing_month` text takes three."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(beijing_quarter, "sqlite")
+def _beijing_quarter_sqlite(element: beijing_quarter, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return (
+        f"strftime('%Y', {column}, '+8 hours') || '-Q' || "
+        f"((CAST(strftime('%m', {column}, '+8 hours') AS INTEGER) + 2) / 3)"
+    )
+
+
+@compiles(beijing_quarter, "postgresql")
+def _beijing_quarter_postgresql(element: beijing_quarter, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-\"Q\"Q')"
+
+
 class beijing_day(FunctionElement[str]):
     """The Beijing calendar day (``"2026-11-20"``) of a :class:`UTCDateTime` column, in SQL, for
     counts by day (a day runs from 00:00 to 24:00 Beijing time, UTC+8 all year)."""
