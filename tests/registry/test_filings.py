@@ -72,8 +72,20 @@ def test_a_filing_in_force_opens_the_lab_to_the_filed_region(client, db, factory
     assert inst.id not in {i.id for i in db.scalars(supervision.population_stmt("330200"))}
 
     filing = db.scalars(select(InstitutionFiling)).one()
-    withdrawn = client.patch(f"/api/v1/registry/filings/{filing.id}", json={"status": "withdrawn"},
-                             headers=_auth(factory, admin))  # fmt: skip
+    path = f"/api/v1/registry/filings/{filing.id}"
+    # the lab cannot end the filed region's view itself: withdraw, shorten, move or delete
+    for change in ({"status": "withdrawn"}, {"valid_until": beijing_date(utcnow()).isoformat()},
+                   {"filed_region_code": "330200"}):  # fmt: skip
+        refused = client.patch(path, json=change, headers=_auth(factory, admin))
+        assert refused.status_code == 403, change
+        assert "备案地主管部门" in refused.json()["detail"]
+    assert client.delete(path, headers=_auth(factory, admin)).status_code == 403
+    assert _sees(client, factory, hangzhou, inst)
+    longer = (beijing_date(utcnow()) + dt.timedelta(days=400)).isoformat()
+    extended = client.patch(path, json={"valid_until": longer, "local_office": "杭州市滨江区 9 号"},
+                            headers=_auth(factory, admin))  # fmt: skip
+    assert extended.status_code == 200, extended.text
+    withdrawn = client.patch(path, json={"status": "withdrawn"}, headers=_auth(factory, hangzhou))
     assert withdrawn.status_code == 200, withdrawn.text
     assert not _sees(client, factory, hangzhou, inst)
     assert db.get(Equipment, machine.id) is not None
@@ -100,3 +112,36 @@ def test_an_expired_or_future_filing_opens_nothing(client, db, factory):
     # a province's filing: its cities see the institution too
     assert _sees(client, factory, hangzhou, inst)
     assert _sees(client, factory, province, inst)
+
+
+def test_the_filed_region_reads_the_registry_and_keeps_only_the_filing(client, db, factory):
+    """A filing lets the filed region see the lab's registry, not keep it: its rows stay its
+    own region's to correct; the filing's own row the filed region may withdraw."""
+    inst = factory.institution(region_code="360403", name="九江外出检测有限公司")
+    machine = registry_row(factory, "equipment", inst)
+    hangzhou = factory.user(Role.CITY_AUTHORITY, region_code="330100")
+    jiujiang = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    today = beijing_date(utcnow())
+    filing = InstitutionFiling(
+        institution_id=inst.id, region_code=inst.region_code, filing_number="浙备 1 号",
+        filed_region_code="330100", valid_from=today, valid_until=today + dt.timedelta(days=9),
+        status="filed",
+    )  # fmt: skip
+    db.add(filing)
+    db.commit()
+    equipment = f"/api/v1/registry/equipment/{machine.id}"
+    assert client.get(equipment, headers=_auth(factory, hangzhou)).status_code == 200
+    for user, allowed in ((hangzhou, False), (jiujiang, True)):
+        patched = client.patch(equipment, json={"name": "压力试验机（改）"},
+                               headers=_auth(factory, user))  # fmt: skip
+        assert (patched.status_code == 200) is allowed, (user.region_code, patched.text)
+        body = {"institution_id": inst.id, "name": "回弹仪", "status": "in_use"}
+        made = client.post("/api/v1/registry/equipment", headers=_auth(factory, user), json=body)
+        assert (made.status_code == 201) is allowed, (user.region_code, made.text)
+    assert client.delete(equipment, headers=_auth(factory, hangzhou)).status_code == 404
+    assert db.get(Equipment, machine.id) is not None
+    # the home city may not shorten it either; the filed city may
+    shorter = {"valid_until": today.isoformat()}
+    path = f"/api/v1/registry/filings/{filing.id}"
+    assert client.patch(path, json=shorter, headers=_auth(factory, jiujiang)).status_code == 403
+    assert client.patch(path, json=shorter, headers=_auth(factory, hangzhou)).status_code == 200

@@ -154,9 +154,9 @@ def filed_in(model: Any, code: str | None, on: dt.date | None = None) -> Select[
     )
 
 
-def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
+def _followed(model: Any, principal: Principal, filed: bool = True) -> list[ColumnElement[bool]]:
     """A region's principal also sees rows whose institution or project lies in its region, or
-    whose institution is filed to work there."""
+    (``filed``) whose institution is filed to work there."""
     out: list[ColumnElement[bool]] = []
     for kind in _FOLLOWED:
         found = _referenced(model, kind)
@@ -168,9 +168,9 @@ def _followed(model: Any, principal: Principal) -> list[ColumnElement[bool]]:
             pk = target.__mapper__.primary_key[0]
             in_region = in_prefix(region, scope_prefix(principal.region_code))
             out.append(InSelect(col, select(pk).where(in_region)))
-        filed = filed_here(target, principal)
-        if filed is not None:
-            out.append(InSelect(col, filed))
+        ids = filed_here(target, principal) if filed else None
+        if ids is not None:
+            out.append(InSelect(col, ids))
     return out
 
 
@@ -212,9 +212,11 @@ def _in_select_postgresql(element: InSelect, compiler: SQLCompiler, **kw: Any) -
     return f"{column} = ANY(ARRAY{compiler.process(element.ids.scalar_subquery(), **kw)})"
 
 
-def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
+def scope_clause(model: Any, principal: Principal, filed: bool = True) -> ColumnElement[bool]:
     """The WHERE clause limiting ``model`` rows to ``principal``'s scope: every scope a row
-    belongs to grants it, its own columns' and those of the institution and project it names."""
+    belongs to grants it, its own columns' and those of the institution and project it names.
+    Without ``filed``, a region's principal loses what only a filing in force there gives it
+    (the registry of an institution filed there: read, not kept)."""
     kind = principal.scope_kind
     if kind is ScopeKind.GLOBAL:
         return true()
@@ -223,10 +225,10 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
         col = _column(model, "region")
         if col is not None:
             clauses.append(in_prefix(col, scope_prefix(principal.region_code)))
-        clauses += _followed(model, principal)
-        filed = filed_here(model, principal)
-        if filed is not None:  # an institution filed to work here
-            clauses.append(InSelect(model.__mapper__.primary_key[0], filed))
+        clauses += _followed(model, principal, filed)
+        ids = filed_here(model, principal) if filed else None
+        if ids is not None:  # an institution filed to work here
+            clauses.append(InSelect(model.__mapper__.primary_key[0], ids))
     elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
         col = _column(model, "institution")
         if col is not None:
@@ -244,8 +246,9 @@ def scope_clause(model: Any, principal: Principal) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def restrict(stmt: AnySelect, principal: Principal, action: str) -> AnySelect:
-    """Apply the permission check and the data scope of ``principal`` to ``stmt``.
+def restrict(stmt: AnySelect, principal: Principal, action: str, filed: bool = True) -> AnySelect:
+    """Apply the permission check and the data scope of ``principal`` to ``stmt``
+    (``filed``: see :func:`scope_clause`).
 
     ``stmt`` selects a scoped model (its first entity). Raises :class:`PermissionDenied` when
     ``<entity>:<action>`` is not granted.
@@ -255,13 +258,15 @@ def restrict(stmt: AnySelect, principal: Principal, action: str) -> AnySelect:
     if entity is None:
         raise TypeError(f"{model!r} is not a scoped model")
     principal.require(f"{entity}:{action}")
-    return stmt.where(scope_clause(model, principal))
+    return stmt.where(scope_clause(model, principal, filed))
 
 
-def get_scoped(db: Session, model: type[T], ident: Any, principal: Principal, action: str) -> T:
+def get_scoped(
+    db: Session, model: type[T], ident: Any, principal: Principal, action: str, filed: bool = True
+) -> T:
     """One object by primary key, within scope; :class:`NotFound` (404) otherwise."""
     pk = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    stmt = restrict(select(model).where(pk == ident), principal, action)
+    stmt = restrict(select(model).where(pk == ident), principal, action, filed)
     obj: T | None = db.scalars(stmt).first()
     if obj is None:
         raise NotFound()

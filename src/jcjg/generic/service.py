@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core import domains, text
-from jcjg.core.errors import Conflict, FieldError, ValidationFailed
+from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.pagination import count_rows
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
@@ -115,7 +115,10 @@ def all_rows(*, db: Session, principal: Principal, spec: EntitySpec, **kw: Any) 
 def get_row(
     *, db: Session, principal: Principal, spec: EntitySpec, row_id: int, action: str = "read"
 ) -> Any:
-    return get_scoped(db, spec.model, row_id, principal, action)
+    # a region sees the registry of an institution filed to work there, and keeps its own
+    # institutions' (a filing's own row excepted: the filed region withdraws or shortens it)
+    filed = action == "read" or spec.filed_writes
+    return get_scoped(db, spec.model, row_id, principal, action, filed)
 
 
 def institution_for(
@@ -133,6 +136,7 @@ def institution_for(
                 select(Institution).where(Institution.code == institution_code.strip()),
                 principal,
                 "update",
+                filed=False,
             )
         ).first()
         if inst is None:
@@ -150,7 +154,9 @@ def institution_for(
         raise ValidationFailed(
             errors=[FieldError("institution_id", "请选择所属检测机构", "missing")]
         ) from None
-    stmt = restrict(select(Institution).where(Institution.id == ident), principal, "update")
+    stmt = restrict(
+        select(Institution).where(Institution.id == ident), principal, "update", filed=False
+    )
     inst = db.scalars(stmt).first()
     if inst is None:
         raise ValidationFailed(
@@ -287,6 +293,15 @@ def create_row(
     return obj
 
 
+def _guard(
+    spec: EntitySpec, principal: Principal, obj: Any, values: Mapping[str, Any] | None
+) -> None:
+    """The spec's say on who may make this change (``values``; None: delete), a 403."""
+    reason = spec.guard(principal, obj, values) if spec.guard else None
+    if reason:
+        raise PermissionDenied(reason)
+
+
 def _check_row(spec: EntitySpec, obj: Any) -> None:
     """The spec's checks across fields, on the row as it would be written."""
     problems = spec.check(obj) if spec.check else []
@@ -315,6 +330,7 @@ def update_row(
             errors=[FieldError("institution_id", "不能把记录移到其他检测机构", "invalid")]
         )
     values = parse(spec, {k: v for k, v in raw.items() if k != "institution_id"}, partial=True)
+    _guard(spec, principal, obj, values)
     if spec.is_institution:
         if "region_code" in values and values["region_code"] != obj.region_code:
             raise ValidationFailed(
@@ -334,6 +350,7 @@ def delete_row(*, db: Session, principal: Principal, spec: EntitySpec, row_id: i
     if spec.is_institution:
         raise ValidationFailed("检测机构不能删除；如需停业请暂停或撤销")
     obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="update")
+    _guard(spec, principal, obj, None)
     db.delete(obj)
     try:
         with db.begin_nested():
@@ -363,7 +380,8 @@ def institutions_in_scope(
 ) -> Sequence[Institution]:
     if not principal.can(f"institution:{action}"):
         return []
-    stmt = restrict(select(Institution), principal, action).order_by(Institution.code)
+    stmt = restrict(select(Institution), principal, action, filed=action == "read")
+    stmt = stmt.order_by(Institution.code)
     return db.scalars(stmt).all()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -34,6 +34,9 @@ class FieldProblem(ValueError):
     """A value that does not fit its field; the message is Chinese and shown to the user."""
 
 
+REGION_REF = "region"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One editable field of an entity."""
@@ -46,7 +49,9 @@ class FieldSpec:
     minimum: float | None = None
     maximum: float | None = None
     choices: type[StrEnum] | None = None
-    ref: str | None = None  # REF/MULTI: which entity or catalogue list the ids point to
+    # REF/MULTI: which entity or catalogue list the ids point to; a TEXT field holding a region
+    # code: REGION_REF (pages show the region's name beside the code)
+    ref: str | None = None
     mask: str | None = None  # masking kind ("id_number", "phone", ...) for personal data
     validate: Callable[[Any], str | None] | None = None  # extra check -> Chinese problem or None
     in_list: bool = False
@@ -283,6 +288,12 @@ class EntitySpec:
     description: str = ""
     # checks across fields of a row about to be written (its values applied): field errors
     check: Callable[[Any], list[FieldError]] | None = None
+    # who may change or delete a row (principal, the row before the change, the parsed values
+    # or None for a delete): a Chinese reason to refuse (403), or None
+    guard: Callable[[Any, Any, Mapping[str, Any] | None], str | None] | None = None
+    # whether the region an institution is filed to work in may keep rows of this kind (not
+    # the registry: the filed region reads it; a filing itself: it withdraws or shortens it)
+    filed_writes: bool = False
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)

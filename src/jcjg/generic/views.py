@@ -29,8 +29,9 @@ from jcjg.core.pagination import Page, PageParams, count_total, page_params, pag
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
 from jcjg.generic import service, tabular
-from jcjg.generic.spec import MULTI, REF, EntitySpec, specs
+from jcjg.generic.spec import MULTI, REF, REGION_REF, EntitySpec, specs
 from jcjg.regions.models import Region
+from jcjg.regions.service import display_names
 from jcjg.tenancy.choices import InstitutionStatus
 from jcjg.tenancy.models import Institution
 
@@ -79,15 +80,20 @@ def as_json(spec: EntitySpec, obj: Any, *, unmasked: bool = False) -> dict[str, 
     return data
 
 
-def _labels(db: SessionDep, spec: EntitySpec, objs: list[Any]) -> dict[tuple[str, int], str]:
-    """Names for the REF ids shown on a page (labs, people, catalogue entries)."""
+def _labels(db: SessionDep, spec: EntitySpec, objs: list[Any]) -> dict[tuple[str, Any], str]:
+    """Names for the REF ids shown on a page (labs, people, catalogue entries), and for the
+    region codes of fields that name a region (``ref="region"``)."""
     wanted: dict[str, set[int]] = {}
+    out: dict[tuple[str, Any], str] = {}
     for f in spec.fields:
-        if f.kind == REF and f.ref:
+        if f.ref == REGION_REF:
+            codes = {getattr(o, f.name) for o in objs}
+            for code, name in display_names(db=db, codes=codes).items():
+                out[(REGION_REF, code)] = f"{name}（{code}）" if name != code else code
+        elif f.kind == REF and f.ref:
             wanted.setdefault(f.ref, set()).update(
                 getattr(o, f.name) for o in objs if getattr(o, f.name) is not None
             )
-    out: dict[tuple[str, int], str] = {}
     for ref, ids in wanted.items():
         target, _ = service.targets()[ref]
         for row in db.scalars(select(target).where(target.id.in_(ids))):
@@ -96,9 +102,11 @@ def _labels(db: SessionDep, spec: EntitySpec, objs: list[Any]) -> dict[tuple[str
     return out
 
 
-def cell(spec: EntitySpec, obj: Any, name: str, labels: dict[tuple[str, int], str]) -> str:
+def cell(spec: EntitySpec, obj: Any, name: str, labels: dict[tuple[str, Any], str]) -> str:
     f = spec.field(name)
     value = getattr(obj, name)
+    if f.ref == REGION_REF and value:
+        return labels.get((REGION_REF, value), str(value))
     if f.kind == MULTI:
         return "、".join(getattr(o, "name", str(o.id)) for o in value) or ""
     if f.kind == REF and value is not None and f.ref:

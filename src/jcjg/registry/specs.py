@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from jcjg.auth.choices import ScopeKind
 from jcjg.core.errors import FieldError
 from jcjg.core.patterns import EMAIL, MOBILE, PHONE
 from jcjg.core.regioncodes import in_subtree, is_valid_code
@@ -15,6 +19,7 @@ from jcjg.generic.spec import (
     MULTI,
     PAIRS,
     REF,
+    REGION_REF,
     EntitySpec,
     FieldSpec,
 )
@@ -72,6 +77,7 @@ INSTITUTION = EntitySpec(
             max_length=6,
             validate=_region,
             in_list=True,
+            ref=REGION_REF,
         ),
         F("founded_date", "成立日期", DATE),
         F("registered_address", "登记地址", max_length=200),
@@ -314,6 +320,25 @@ def _filing_problems(row: m.InstitutionFiling) -> list[FieldError]:
     return out
 
 
+def _filing_guard(
+    principal: Any, row: m.InstitutionFiling, values: Mapping[str, Any] | None
+) -> str | None:
+    """A filing gives the filed region its view of the institution: only that region's
+    authorities (or the platform's) end it early, withdraw it, move it or delete it; the
+    institution and its own authorities may extend it and correct the rest."""
+    if principal.scope_kind is ScopeKind.GLOBAL or principal.covers_region(row.filed_region_code):
+        return None
+    if values is None:
+        return "备案只能由备案地主管部门注销，不能删除"
+    ends = values.get("valid_until", row.valid_until)
+    starts = values.get("valid_from", row.valid_from)
+    withdrawn = row.status == FilingStatus.FILED and values.get("status", row.status) != row.status
+    moved = values.get("filed_region_code", row.filed_region_code) != row.filed_region_code
+    if withdrawn or moved or ends < row.valid_until or starts > row.valid_from:
+        return "注销、缩短或变更备案须由备案地主管部门办理"
+    return None
+
+
 FILING = EntitySpec(
     kind="filings",
     model=m.InstitutionFiling,
@@ -326,6 +351,8 @@ FILING = EntitySpec(
         "备案地区（省级备案含其下各市县）的主管部门和监督站像监管本地机构一样看到并监管它的数据。"
     ),
     check=_filing_problems,
+    guard=_filing_guard,
+    filed_writes=True,
     fields=(
         F("filing_number", "备案编号", required=True, max_length=64, in_list=True, unique=True),
         F(
@@ -335,6 +362,7 @@ FILING = EntitySpec(
             max_length=6,
             validate=_region,
             in_list=True,
+            ref=REGION_REF,
             help="如 440300；省级备案填省的代码",
         ),
         F("valid_from", "备案有效期自", DATE, required=True, in_list=True),
