@@ -145,3 +145,21 @@ def test_the_filed_region_reads_the_registry_and_keeps_only_the_filing(client, d
     path = f"/api/v1/registry/filings/{filing.id}"
     assert client.patch(path, json=shorter, headers=_auth(factory, jiujiang)).status_code == 403
     assert client.patch(path, json=shorter, headers=_auth(factory, hangzhou)).status_code == 200
+
+
+def test_the_filings_page_names_the_filed_region(browser_client, db, factory):
+    from tests.factories import login
+
+    inst = factory.institution(region_code="360403", name="九江外出检测有限公司")
+    admin = factory.user(Role.INSTITUTION_ADMIN, institution=inst)
+    today = beijing_date(utcnow())
+    db.add(InstitutionFiling(
+        institution_id=inst.id, region_code=inst.region_code, filing_number="浙备 2 号",
+        filed_region_code="330100", valid_from=today, valid_until=today, status="filed",
+    ))  # fmt: skip
+    db.commit()
+    login(browser_client, admin.username)
+    page = browser_client.get("/registry/filings", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "浙江省杭州市（330100）" in page.text
+    assert "浙备 2 号" in page.text
