@@ -167,12 +167,12 @@ def run(db: Session, principal: Principal, d: Definition) -> Result:
     if postgres:  # the sorts of percentiles and groups in memory, not in temporary files
         db.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     # PostgreSQL answers the percentiles in the same pass as the counts (ordered-set
-    # aggregates); SQLite ranks each one with window functions, a query each
-    together = postgres and tallied_at is None
+    # aggregates); SQLite ranks each one with window functions, a query each. (Percentiles
+    # need the rows: never from the tally.)
     figures = _counts(db, principal, dataset, d, tallied=tallied_at is not None,
-                      percentiles=together)  # fmt: skip
+                      percentiles=postgres)  # fmt: skip
     for m in measures:
-        if m.kind == "percentile" and not together:
+        if m.kind == "percentile" and not postgres:
             _merge(figures, m.key, _percentile(db, principal, dataset, d, m))
     keys = sorted(figures, key=lambda k: _order(k, dims, figures, measures))
     result.truncated = len(keys) > MAX_ROWS
@@ -259,7 +259,8 @@ def _aggregate(m: Measure, tallied: bool) -> Any:
 
 def _percentile(db: Session, principal: Principal, dataset: Dataset, d: Definition,
                 m: Measure) -> dict[Any, Any]:  # fmt: skip
-    """The nearest-rank percentile ``m.q`` of ``m.value`` per group, by the database."""
+    """The nearest-rank percentile ``m.q`` of ``m.value`` per group, by window functions (SQLite:
+    PostgreSQL answers it with the counts, ``percentile_disc``, in :func:`_counts`)."""
     assert m.value is not None
     model = dataset.model
     dims = [dataset.dimensions[k].raw() for k in d.dimensions]
@@ -267,21 +268,15 @@ def _percentile(db: Session, principal: Principal, dataset: Dataset, d: Definiti
     where = and_(scope_clause(model, principal), value.is_not(None),
                  *_filter_clauses(dataset, d, tallied=False))  # fmt: skip
     labelled = [e.label(f"d{i}") for i, e in enumerate(dims)]
-    if db.get_bind().dialect.name == "postgresql":
-        agg = func.percentile_disc(m.q).within_group(value)
-        stmt = select(*labelled, agg).select_from(model).where(where)
-        if labelled:
-            stmt = stmt.group_by(*labelled)
-    else:
-        rank = func.row_number().over(partition_by=dims or None, order_by=value)
-        n = func.count().over(partition_by=dims or None)
-        inner = select(*labelled, value.label("v"), rank.label("rn"), n.label("n"))
-        inner_q = inner.select_from(model).where(where).subquery()
-        percent = round(m.q * 100)
-        wanted = (percent * inner_q.c.n + 99) // 100  # ⌈q·n⌉ in integers
-        stmt = select(*(inner_q.c[f"d{i}"] for i in range(len(dims))), inner_q.c.v).where(
-            inner_q.c.rn == wanted
-        )
+    rank = func.row_number().over(partition_by=dims or None, order_by=value)
+    n = func.count().over(partition_by=dims or None)
+    inner = select(*labelled, value.label("v"), rank.label("rn"), n.label("n"))
+    inner_q = inner.select_from(model).where(where).subquery()
+    percent = round(m.q * 100)
+    wanted = (percent * inner_q.c.n + 99) // 100  # ⌈q·n⌉ in integers
+    stmt = select(*(inner_q.c[f"d{i}"] for i in range(len(dims))), inner_q.c.v).where(
+        inner_q.c.rn == wanted
+    )
     return {tuple(row[:-1]): row[-1] for row in db.execute(stmt)}
 
 

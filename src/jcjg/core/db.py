@@ -131,6 +131,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+# Beijing time in PostgreSQL as a fixed offset: China has kept UTC+8 all year since 1991, and an
+# interval needs no lookup in the time-zone database for each row ('Asia/Shanghai' does:
+# a quarter of the time of a grouping by month over a province-year)
+_BEIJING_PG = "INTERVAL '+08:00'"
+
+
 class beijing_month(FunctionElement[str]):
     """The Beijing calendar month (``"2026-11"``) of a :class:`UTCDateTime` column, in SQL, for
     counts by month (statutory periods are Beijing ones: UTC+8 all year)."""
@@ -147,7 +153,7 @@ def _beijing_month_sqlite(element: beijing_month, compiler: Any, **kw: Any) -> s
 @compiles(beijing_month, "postgresql")
 def _beijing_month_postgresql(element: beijing_month, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+    return f"to_char({column} AT TIME ZONE {_BEIJING_PG}, 'YYYY-MM')"
 
 
 class beijing_quarter(FunctionElement[str]):
@@ -170,7 +176,7 @@ def _beijing_quarter_sqlite(element: beijing_quarter, compiler: Any, **kw: Any) 
 @compiles(beijing_quarter, "postgresql")
 def _beijing_quarter_postgresql(element: beijing_quarter, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-\"Q\"Q')"
+    return f"to_char({column} AT TIME ZONE {_BEIJING_PG}, 'YYYY-\"Q\"Q')"
 
 
 class beijing_day(FunctionElement[str]):
@@ -189,7 +195,7 @@ def _beijing_day_sqlite(element: beijing_day, compiler: Any, **kw: Any) -> str:
 @compiles(beijing_day, "postgresql")
 def _beijing_day_postgresql(element: beijing_day, compiler: Any, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')"
+    return f"to_char({column} AT TIME ZONE {_BEIJING_PG}, 'YYYY-MM-DD')"
 
 
 def insert_ignoring_conflicts(db: Session, model: type[Any] | Table) -> Insert:
