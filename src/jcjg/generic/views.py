@@ -88,8 +88,8 @@ def _labels(db: SessionDep, spec: EntitySpec, objs: list[Any]) -> dict[tuple[str
     for f in spec.fields:
         if f.ref == REGION_REF:
             codes = {getattr(o, f.name) for o in objs}
-            for code, name in display_names(db=db, codes=codes).items():
-                out[(REGION_REF, code)] = f"{name}（{code}）" if name != code else code
+            for region, name in display_names(db=db, codes=codes).items():
+                out[(REGION_REF, region)] = f"{name}（{region}）" if name != region else region
         elif f.kind == REF and f.ref:
             wanted.setdefault(f.ref, set()).update(
                 getattr(o, f.name) for o in objs if getattr(o, f.name) is not None
