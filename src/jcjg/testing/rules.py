@@ -688,8 +688,8 @@ def _out_of_province_work(ctx: RuleContext) -> list[_Work]:
 
 @rule(
     "unfiled_out_of_province",
-    title="外省检测机构未备案在本地开展检测",
-    clause="004 一（外省检测机构进入本地开展检测业务应备案，与本地机构同等监管）",
+    title="跨省检测未在项目所在地备案",
+    clause="004 一（在本省备案并从事检测活动的外省检测机构纳入平台，与本省机构同等管理）",
     severity=Severity.WARNING,
     subject_type="commission",
     triggers=(Contract, Commission, OnSiteRecord, InstitutionFiling),
