@@ -99,6 +99,8 @@ def test_demo_shows_every_rule_firing(db, settings):
             "number_gap",
             # no recorder runs in the demo: its recorded camera has none since its recording
             "camera_offline",
+            # its rebar report also signed by an inspector of the Nanchang lab
+            "report_signed_by_outsider",
         }
     )
 

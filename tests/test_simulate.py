@@ -154,6 +154,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
+        "report_signed_by_outsider",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
@@ -257,6 +258,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             rules = {
                 *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
                 *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
+                "report_signed_by_outsider",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory",
             }  # fmt: skip

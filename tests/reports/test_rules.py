@@ -108,3 +108,32 @@ def test_raw_record_numbers_join_the_continuity_rules(client, db, lab):
     run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
     db.commit()
     assert _open(db, "number_gap")[f"{year} 年原始记录编号"]["缺号"] == "3、4"
+
+
+def test_report_signed_by_outsider(client, db, lab, factory):
+    """A signatory's ID number registered with another lab (employed there on the issue day)
+    and not with this one: the report was signed by an outsider. A number registered with
+    both is lending (another rule); one who left the other lab, or an unknown number, is not."""
+    from tests.factories import registry_row
+
+    other = factory.institution(region_code="360402", name="九江另一检测有限公司")
+    outsider = registry_row(factory, "people", other)
+    both = registry_row(factory, "people", other)
+    lent = registry_row(factory, "people", lab.institution)
+    lent.id_number = both.id_number
+    gone = registry_row(factory, "people", other)
+    gone.employed_until = dt.date(2020, 1, 1)
+    db.commit()
+    signed = [{"name": lent.name, "id_number": both.id_number},
+              {"name": gone.name, "id_number": gone.id_number},
+              {"name": "无名氏", "id_number": "11010519491231002X"}]  # fmt: skip
+    _report(client, lab, "BG-2026-0001", signatories=signed)
+    assert _open(db, "report_signed_by_outsider") == {}
+    signed.append({"name": outsider.name, "id_number": outsider.id_number.lower()})
+    _report(client, lab, "BG-2026-0002", signatories=signed)
+    found = _open(db, "report_signed_by_outsider")
+    assert list(found) == ["检测报告 BG-2026-0002"]
+    [who] = found["检测报告 BG-2026-0002"]["其他机构的签字人员"]
+    assert outsider.name in who
+    assert "九江另一检测有限公司" in who
+    assert outsider.id_number not in who  # masked

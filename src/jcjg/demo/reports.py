@@ -94,7 +94,10 @@ def load(
         "results": {"strength_mpa": 36.1},
     })  # fmt: skip
     bars = records["JZ-GJ-2026-0001"]
-    _issue(db, lab, bars.received_at + dt.timedelta(hours=2), signed, {
+    # the rebar report also signed by an inspector of the Nanchang lab, who did the test there:
+    # report_signed_by_outsider (违法分包)
+    outsider = _outsider(db, institutions.get("nc-jianke"))
+    _issue(db, lab, bars.received_at + dt.timedelta(hours=2), signed + outsider, {
         "number": f"JZ-BG-GJ-{year}-0001", "sequence": 1, "year": year,
         "title": "钢筋拉伸性能检测报告", "test_record_numbers": [bars.number], "items": ["0102"],
         "conclusion": "所检钢筋的屈服强度、抗拉强度和断后伸长率符合 HRB400E 的要求。",
@@ -148,6 +151,18 @@ def _contract(
 def _project_code(db: Session, record: TestRecord) -> str | None:
     project = db.get(Project, record.project_id) if record.project_id else None
     return project.code if project else None
+
+
+def _outsider(db: Session, other: Institution | None) -> list[dict[str, str]]:
+    """An inspector of ``other`` as a report's signatory (name and ID number), or nobody."""
+    if other is None:
+        return []
+    person = db.scalars(
+        select(Person)
+        .where(Person.institution_id == other.id, Person.employed_until.is_(None))
+        .order_by(Person.id)
+    ).first()
+    return [{"name": person.name, "id_number": person.id_number}] if person else []
 
 
 def _issue(

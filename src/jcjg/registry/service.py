@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
@@ -33,3 +34,24 @@ def registered_person_ids(
     )
     people = {number: int(person_id) for number, person_id in rows}
     return [people[n] for n in wanted if n in people]
+
+
+def people_elsewhere(
+    db: Session, institution_id: int, id_numbers: Sequence[str | None], on: dt.date
+) -> list[int]:
+    """The ids of people registered with another institution and employed there on ``on``,
+    among these ID numbers, when the number is not registered with ``institution_id`` itself
+    (registered with both is certificate lending, the registry's rule): a report signed by
+    someone of another lab (违法分包转包 evidence, 000 7.2.2(1))."""
+    wanted = sorted({n.strip().upper() for n in id_numbers if n and n.strip()})
+    if not wanted:
+        return []
+    rows = db.execute(
+        select(Person.id, Person.institution_id, Person.id_number).where(
+            Person.id_number.in_(wanted),
+            (Person.employed_from.is_(None)) | (Person.employed_from <= on),
+            (Person.employed_until.is_(None)) | (Person.employed_until >= on),
+        )
+    ).all()
+    own = {number for _, inst, number in rows if inst == institution_id}
+    return sorted(pid for pid, inst, number in rows if inst != institution_id and number not in own)

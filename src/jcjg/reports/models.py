@@ -61,6 +61,11 @@ class Report(IdMixin, Base):
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # key results stated
     signatories: Mapped[list[str]] = mapped_column(JSON, default=list)  # names
     signatory_person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # signatories registered with another institution, not this one (the rule
+    # report_signed_by_outsider); read from the ID numbers of the message, which are not kept
+    signatory_outsider_ids: Mapped[list[int]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     issued_on: Mapped[dt.date] = mapped_column(Date, index=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), default="issued", index=True)

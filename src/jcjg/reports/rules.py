@@ -6,13 +6,15 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.contracts.models import Contract
+from jcjg.core.masking import mask_value
 from jcjg.core.workdays import beijing_date
 from jcjg.regions.models import Region
+from jcjg.registry.models import Person
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import CodeScan, Report, ReportRecord
@@ -371,3 +373,46 @@ def number_reused(ctx: RuleContext) -> Iterator[Finding]:
                     ]
                 },
             )
+
+
+@rule(
+    "report_signed_by_outsider",
+    title="检测报告由其他检测机构的人员签字（疑似违法分包、转包）",
+    clause="000 7.2.2（1）（违法分包转包分析）；001 4.1.11",
+    severity=Severity.CRITICAL,
+    subject_type="report",
+    triggers=(Report,),
+    description="报告上报的签字人员中，有人在报告签发当天是另一家检测机构登记在岗的人员，而不是本机构"
+    "登记的人员：检测可能由其他机构完成，本机构只是出具报告（身份证号只用于比对，不保存，预警中脱敏"
+    "显示）。同时登记在两家机构的人员由“证书挂靠”规则处理。",
+)
+def report_signed_by_outsider(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(Report).where(cast(Report.signatory_outsider_ids, String) != "[]")
+    reports = [r for r in ctx.db.scalars(ctx.narrow(stmt, Report.institution_id))]
+    ids = {i for r in reports for i in r.signatory_outsider_ids}
+    if not ids:
+        return
+    people = {p.id: p for p in ctx.db.scalars(select(Person).where(Person.id.in_(sorted(ids))))}
+    names = dict(
+        ctx.db.execute(
+            select(Institution.id, Institution.name).where(
+                Institution.id.in_(sorted({p.institution_id for p in people.values()}))
+            )
+        ).all()
+    )
+    for report in reports:
+        found = [people[i] for i in report.signatory_outsider_ids if i in people]
+        if not found:
+            continue
+        yield _report_finding(
+            report,
+            {
+                "其他机构的签字人员": [
+                    f"{p.name}（{mask_value('id_number', p.id_number)}，"
+                    f"{names.get(p.institution_id, '')}）"
+                    for p in found
+                ],
+                "签发日期": report.issued_on.isoformat(),
+                "监管码": report.supervision_code,
+            },
+        )

@@ -21,7 +21,7 @@ from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
 from jcjg.projects.service import project_by_code
 from jcjg.regions.models import Region
-from jcjg.registry.service import registered_person_ids
+from jcjg.registry.service import people_elsewhere, registered_person_ids
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, new_token, verify_url
 from jcjg.reports.models import CodeScan, Report, ReportRecord
@@ -82,6 +82,9 @@ def issue_report(
         signatories=[s.name for s in data.signatories],
         signatory_person_ids=registered_person_ids(
             db, institution.id, [s.id_number for s in data.signatories]
+        ),
+        signatory_outsider_ids=people_elsewhere(
+            db, institution.id, [s.id_number for s in data.signatories], data.issued_on
         ),
         issued_on=data.issued_on,
         received_at=received_at,

@@ -612,6 +612,19 @@ def _settle(lims: Any, sent: list[str], summary: Summary, lock: threading.Lock) 
             summary.failures.append(f"{len(waiting)} 条消息在 {SETTLE_SECONDS:.0f} 秒内未处理完")
 
 
+def _outsider(sims: list[SimInstitution], lab: SimInstitution) -> tuple[str, str] | None:
+    """An inspector still employed by the next simulated institution after ``lab``: who signs
+    one of ``lab``'s reports when it plants report_signed_by_outsider."""
+    others = [s for s in sims if s.code != lab.code]
+    if not others:
+        return None
+    other = others[sims.index(lab) % len(others)] if lab in sims else others[0]
+    for id_number, person in sorted(other.people.items()):
+        if person.get("is_inspector") and not person.get("employed_until"):
+            return person["name"], id_number
+    return None
+
+
 def _sampling_day(
     sims: list[SimInstitution],
     projects: list[SimProject],
@@ -670,6 +683,8 @@ def _sampling_day(
                 lab.code,
                 reports_sim.LabReports(lab.code, signer=lab.signer, plant_next=len(lab_reports)),
             )
+            if day > 0 and reporting.outsider is None:  # the other labs' staff registered
+                reporting.outsider = _outsider(sims, lab)
             before_reports = reporting.planted.copy()
             records = [payload for kind, payload, *_ in lims if kind == "test_record"]
             lims += reports_sim.report_plans(

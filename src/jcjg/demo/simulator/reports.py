@@ -73,6 +73,9 @@ class LabReports:
     last_url: str = ""  # a genuine report's QR, for the copied-QR forgery
     plant_next: int = 0
     planted: Counter[str] = field(default_factory=Counter)
+    # an inspector of another simulated lab (name, ID number), who signs one of this lab's
+    # reports when it breaks a rule for the first time (report_signed_by_outsider)
+    outsider: tuple[str, str] | None = None
 
     def next_violation(self, applicable: list[str]) -> str:
         """The rule the lab has broken least of those this report can break; the rare chances
@@ -163,6 +166,11 @@ def report_plans(
                                   rng, message))  # fmt: skip
     if planted:
         lab.planted[planted] += 1
+        if lab.outsider and not lab.planted["report_signed_by_outsider"]:
+            name, id_number = lab.outsider
+            report = next(p for p in plans if p[0] == "report")[1]
+            report["signatories"] = [*report["signatories"], {"name": name, "id_number": id_number}]
+            lab.planted["report_signed_by_outsider"] += 1
     return plans
 
 
