@@ -58,6 +58,8 @@ ROUTES: Routes = {
     ("GET", "/regulations"): PUBLIC,
     ("GET", "/regulations/{regulation_id}"): PUBLIC,
     ("GET", "/regulations/{regulation_id}/file"): PUBLIC,
+    ("GET", "/api/v1/regulations"): "catalogue:read",
+    ("GET", "/api/v1/regulations/{regulation_id}"): "catalogue:read",
     ("GET", "/regulations/new"): "regulation:manage",
     ("POST", "/regulations"): "regulation:manage",
     ("GET", "/regulations/{regulation_id}/edit"): "regulation:manage",

@@ -153,3 +153,51 @@ def test_labs_and_visitors_cannot_write(browser_client, client, db, factory):
     token = page_csrf(page, "/regulations")
     assert page.post("/regulations", data=_form(token)).status_code == 403
     assert db.scalars(select(Regulation).where(Regulation.code == "JJ-2026-1")).all() == []
+
+
+def test_the_api_searches_and_gives_an_entry_with_its_text_and_rules(client, db, factory):
+    """The library as JSON for any account (a lab's token here): the same filters as the page,
+    paged; an entry
+    with its full text (mobile numbers masked), what it replaced and the rules citing it; bad
+    filters 400 (a malformed address: problem+json, Chinese), unknown ids 404."""
+    rows = _rows(db)
+    assert client.get("/api/v1/regulations").status_code == 401
+    lab = factory.user(Role.INSTITUTION_STAFF, institution=factory.institution())
+    db.commit()
+    client.headers["Authorization"] = f"Bearer {factory.token(lab)}"
+    everything = client.get("/api/v1/regulations", params={"limit": 100})
+    assert everything.status_code == 200
+    assert everything.json()["total"] == len(rows)
+    standards = client.get("/api/v1/regulations", params={"level": "national_standard"}).json()
+    assert standards["total"] >= 1
+    assert {i["level"] for i in standards["items"]} == {"national_standard"}
+    assert all(i["level_label"] == "国家标准" for i in standards["items"])
+    replaced = client.get("/api/v1/regulations", params={"status": "replaced"}).json()
+    assert replaced["total"] == 3
+    found = client.get("/api/v1/regulations", params={"q": "八里湖新区"}).json()
+    assert [i["code"] for i in found["items"]] == ["003"]
+    assert found["items"][0]["region_name"].startswith("江西省九江市")
+    national = client.get("/api/v1/regulations", params={"region": "national"}).json()
+    assert all(i["region_code"] == "" for i in national["items"])
+    paged = client.get("/api/v1/regulations", params={"limit": 2, "offset": 2}).json()
+    assert len(paged["items"]) == 2
+    assert paged["total"] == len(rows)
+    notice = client.get(f"/api/v1/regulations/{rows['003'].id}").json()
+    assert "八里湖新区" in notice["full_text"]
+    assert "15273407162" not in notice["full_text"]
+    assert "152****7162" in notice["full_text"]
+    assert notice["rules"]
+    assert all(r["id"] and r["title"] and "003" in r["clause"] for r in notice["rules"])
+    old = client.get(f"/api/v1/regulations/{rows['jz141'].id}").json()
+    assert old["replaced_by_id"] == rows["jz57"].id
+    assert old["status"] == "replaced"
+    new = client.get(f"/api/v1/regulations/{rows['jz57'].id}").json()
+    assert new["replaces"] == [rows["jz141"].id]
+    for bad in ({"level": "law2"}, {"status": "x"}, {"region": "3604"}, {"q": "x" * 65},
+                {"limit": "many"}):  # fmt: skip
+        refused = client.get("/api/v1/regulations", params=bad)
+        assert refused.status_code == 400, bad
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert re.search(r"[\u4e00-\u9fff]", refused.json()["detail"] + refused.text)
+    assert client.get("/api/v1/regulations/999999999").status_code == 404
+    assert client.get("/api/v1/regulations/99999999999999999999").status_code == 404

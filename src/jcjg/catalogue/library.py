@@ -138,16 +138,16 @@ def library_stmt(
     return stmt
 
 
-def citing_rules(db: Session, entry: Regulation) -> list[tuple[str, Any]]:
+def citing(entry: Regulation) -> list[tuple[str, str, str]]:
     """The platform's alert rules whose clause cites ``entry`` (by its code, or a standard by
-    its number), each with its clause as links."""
-    known = by_code(db)
+    its number): (rule id, title, clause), by title."""
     out = []
     for domain in domains.installed():
         for rule in domain.rules:
             clause = getattr(rule, "clause", None)
             title = getattr(rule, "title", None)
-            if not clause or not title or not getattr(rule, "id", None):
+            rule_id = getattr(rule, "id", None)
+            if not clause or not title or not rule_id:
                 continue
             codes = {part.strip().split(" ")[0] for part in clause.replace(";", "；").split("；")}
             numbers = {m.group(0) for m in STANDARD_NUMBER.finditer(clause)}
@@ -155,11 +155,17 @@ def citing_rules(db: Session, entry: Regulation) -> list[tuple[str, Any]]:
                 entry.number.replace(" ", "").startswith(n.replace(" ", "")) for n in numbers
             ) if entry.number else False  # fmt: skip
             if entry.code in codes or by_number:
-                out.append((title, cite_links(clause, known)))
-    return sorted(out, key=lambda pair: pair[0])
+                out.append((rule_id, title, clause))
+    return sorted(out, key=lambda found: found[1])
 
 
-def _get(db: Session, regulation_id: int) -> Regulation:
+def citing_rules(db: Session, entry: Regulation) -> list[tuple[str, Any]]:
+    """:func:`citing`, each rule's title with its clause as links."""
+    known = by_code(db)
+    return [(title, cite_links(clause, known)) for _, title, clause in citing(entry)]
+
+
+def entry_or_404(db: Session, regulation_id: int) -> Regulation:
     entry = db.get(Regulation, regulation_id)
     if entry is None:
         raise NotFound("法规库中没有这份文件")
@@ -209,7 +215,7 @@ def entry_page(
     request: Request, db: SessionDep, principal: Public, regulation_id: Id,
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:  # fmt: skip
-    entry = _get(db, regulation_id)
+    entry = entry_or_404(db, regulation_id)
     replaced = list(
         db.scalars(
             select(Regulation).where(Regulation.replaced_by_id == entry.id).order_by(Regulation.id)
@@ -234,7 +240,7 @@ def entry_page(
 
 @router.get("/regulations/{regulation_id}/file")
 def entry_file(request: Request, db: SessionDep, principal: Public, regulation_id: Id) -> Response:
-    entry = _get(db, regulation_id)
+    entry = entry_or_404(db, regulation_id)
     if not entry.file_sha256:
         raise NotFound("这份文件没有上传原件")
     settings = request.app.state.settings
@@ -373,7 +379,7 @@ def entry_create(
 
 @router.get("/regulations/{regulation_id}/edit", response_class=HTMLResponse)
 def entry_edit(request: Request, db: SessionDep, principal: Manager, regulation_id: Id) -> Response:
-    entry = _get(db, regulation_id)
+    entry = entry_or_404(db, regulation_id)
     if not may_edit(principal, entry.region_code):
         raise PermissionDenied("只能维护本辖区发布的文件")
     values = {k: getattr(entry, k) for k in _FIELDS}
@@ -386,7 +392,7 @@ def entry_edit(request: Request, db: SessionDep, principal: Manager, regulation_
 def entry_save(
     request: Request, db: SessionDep, principal: Manager, regulation_id: Id, form: PostedForm
 ) -> Response:
-    entry = _get(db, regulation_id)
+    entry = entry_or_404(db, regulation_id)
     values = form.values()
     files = form.files_of("file")
     upload = Upload(name=files[0].filename or "原件.pdf", data=files[0].data) if files else None
@@ -395,5 +401,5 @@ def entry_save(
              settings=request.app.state.settings)  # fmt: skip
     except (ValidationFailed, Conflict) as error:
         db.rollback()
-        return _form(request, db, principal, values, _get(db, regulation_id), error=error)
+        return _form(request, db, principal, values, entry_or_404(db, regulation_id), error=error)
     return redirect(f"/regulations/{regulation_id}?done=saved")
