@@ -90,6 +90,9 @@ WRITES: dict[type, tuple[Make, Change]] = {
 
 ROUTES: Routes = {
     ("GET", "/credit"): "credit:read",
+    ("GET", "/api/v1/credit/scores"): "credit:read",
+    ("GET", "/api/v1/credit/scores/{score_id}"): "credit:read",
+    ("GET", "/api/v1/credit/institutions/{institution_id}/scores"): "credit:read",
     ("POST", "/credit/compute"): "credit:manage",
     ("POST", "/credit/publish"): "credit:manage",
     ("GET", "/credit/institutions/{institution_id}"): "credit:read",

@@ -282,3 +282,43 @@ def test_a_reader_of_global_scope_sees_the_busiest_or_the_asked_province(db, fac
     assert service.home_province(db, admin) == "360000"  # two of the three institutions
     assert service.home_province(db, admin, "440000") == "440000"
     assert service.home_province(db, city, "360000") == "440000"  # a region's reader: its own
+
+
+def test_the_api_gives_scores_in_reach_with_their_facts(client, db, factory, settings):
+    """The read API: the current scores in reach (filters, paging), one score with the facts
+    that moved it, an institution's history with its superseded rows; another region's
+    institution or score 404, bad filters 400, no login 401."""
+    inst = factory.institution(region_code="360403")
+    elsewhere = factory.institution(region_code="360102")
+    alert = factory.alert(inst)
+    db.add(Case(alert_id=alert.id, status="confirmed", region_code=inst.region_code,
+                institution_id=inst.id, opened_at=utcnow(), updated_at=utcnow()))  # fmt: skip
+    period = _period()
+    first = service.compute_institution(db, inst, period, reason="测试")
+    second = service.compute_institution(db, inst, period, reason="重算")
+    other = service.compute_institution(db, elsewhere, period, reason="测试")
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    db.commit()
+    assert client.get("/api/v1/credit/scores").status_code == 401
+    client.headers["Authorization"] = f"Bearer {factory.token(city)}"
+    listed = client.get("/api/v1/credit/scores", params={"period": period}).json()
+    assert listed["total"] == 1
+    [item] = listed["items"]
+    assert item["id"] == second.id
+    assert item["institution_name"] == inst.name
+    assert item["is_current"] is True
+    assert item["grade"] == second.grade
+    assert Decimal(item["score"]) == second.score
+    assert item["model_version"] >= 1
+    detail = client.get(f"/api/v1/credit/scores/{second.id}").json()
+    assert {f["kind"] for f in detail["explanation"]["facts"]} == {"alert_confirmed"}
+    history = client.get(f"/api/v1/credit/institutions/{inst.id}/scores").json()
+    assert [h["id"] for h in history] == [second.id, first.id]
+    assert [h["is_current"] for h in history] == [True, False]
+    assert client.get(f"/api/v1/credit/scores/{other.id}").status_code == 404
+    assert client.get(f"/api/v1/credit/institutions/{elsewhere.id}/scores").status_code == 404
+    assert client.get("/api/v1/credit/scores/99999999999999999999").status_code == 404
+    for bad in ({"period": "26"}, {"status": "x"}, {"q": "x" * 65}):
+        assert client.get("/api/v1/credit/scores", params=bad).status_code == 400, bad
+    none = client.get("/api/v1/credit/scores", params={"grade": "Z"}).json()
+    assert none["total"] == 0

@@ -7,13 +7,13 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.credit import choices, jobs, models, pages, public
+from jcjg.credit import api, choices, jobs, models, pages, public
 
 DOMAIN = Domain(
     name="credit",
     title="信用评价",
     models=(models,),
-    routers=(pages.router, public.router),
+    routers=(pages.router, public.router, api.api),
     jobs=collect(jobs, Job),
     permissions={
         "credit:read": "查看信用评价（主管部门：本辖区；检测机构：本机构）",

@@ -437,6 +437,12 @@ def history(db: Session, principal: Principal, institution_id: int) -> list[Cred
     )
 
 
+def institution_in_reach(db: Session, principal: Principal, institution_id: int) -> bool:
+    """Whether the principal may read the institution (an empty history is then an answer)."""
+    stmt = restrict(select(Institution.id), principal, "read")
+    return db.scalar(stmt.where(Institution.id == institution_id)) is not None
+
+
 def get_score(db: Session, principal: Principal, score_id: int) -> CreditScore:
     found: CreditScore | None = db.scalars(
         restrict(select(CreditScore), principal, "read").where(CreditScore.id == score_id)
