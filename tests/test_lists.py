@@ -34,6 +34,7 @@ from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
 from jcjg.supervision.lists import LOG as SUPERVISION_LOG
 from jcjg.supervision.lists import PLANS as SUPERVISION_PLANS
+from jcjg.supervision.lists import RELATIONS as OFFICER_RELATIONS
 from jcjg.tenancy.models import Institution
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS
 from jcjg.video.lists import CAMERAS
@@ -69,6 +70,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/panels?kind=", PANELS),
     ("/supervision/plans?status=", SUPERVISION_PLANS),
     ("/supervision/log?kind=", SUPERVISION_LOG),
+    ("/supervision/relations", OFFICER_RELATIONS),
     ("/my/reviews?status=", REVIEWS),
     ("/proficiency/schemes?status=", SCHEMES),
     ("/penalties?kind=", PENALTIES),
@@ -89,6 +91,10 @@ def world(db, factory, settings) -> World:
     credit_service.compute_institution(db, lab, "2026Q3", reason="测试")  # the credit list's
     overview.make_report(db, settings, region_code="360400", period=periods.month(2026, 10))
     analysis(factory)  # a shared analysis of 九江 (the saved analyses' list)
+    from jcjg.supervision.models import OfficerRelation
+
+    db.add(OfficerRelation(user_id=built.users["city"].id, institution_id=lab.id,
+                           region_code="360400", note="曾在该机构任职"))  # fmt: skip
     db.commit()
     return built
 

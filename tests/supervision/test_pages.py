@@ -168,3 +168,43 @@ def test_the_log_form_keeps_entries_and_shows_the_errors(browser_client, db, fac
     assert "走访机构，核对人员到岗情况" in filtered.text
     other = page.get("/supervision/log?kind=interview")
     assert "走访机构，核对人员到岗情况" not in other.text
+
+
+def test_officers_declare_and_withdraw_their_relations(browser_client, db, factory, city):
+    """回避申报: an officer declares a relation with an institution of the region (never
+    drawn to check it), once; another city's institution is refused; withdraws only their own."""
+    from sqlalchemy import select
+
+    from jcjg.supervision.models import OfficerRelation
+
+    officer = city.officers[2]
+    page = login(browser_client, officer.username)
+    listed = page.get("/supervision/relations")
+    assert listed.status_code == 200
+    related, _ = city.related
+    assert related.display_name in listed.text and "配偶在该机构工作" in listed.text
+    theirs = db.scalars(select(OfficerRelation).where(OfficerRelation.user_id == related.id)).one()
+    assert f'data-testid="withdraw-{theirs.id}"' not in listed.text  # not one's own
+    token = page_csrf(page, "/supervision/relations")
+    target = city.institutions[1]
+    for bad, status in (({}, 422), ({"institution_id": "abc"}, 422),
+                        ({"institution_id": str(city.institutions[0].id + 99)}, 422)):  # fmt: skip
+        refused = page.post("/supervision/relations", data={"csrf_token": token, **bad})
+        assert refused.status_code == status, bad
+        assert 'data-testid="form-error"' in refused.text or "请选择" in refused.text
+    body = {"csrf_token": token, "institution_id": str(target.id), "note": "2019 年前在该机构任职"}
+    made = page.post("/supervision/relations", data=body)
+    assert made.status_code == 303, made.text[:300]
+    mine = db.scalars(select(OfficerRelation).where(OfficerRelation.user_id == officer.id)).one()
+    assert mine.institution_id == target.id
+    again = page.post("/supervision/relations", data=body)
+    assert again.status_code == 409
+    assert "已申报过" in again.text
+    assert page.post(f"/supervision/relations/{theirs.id}/withdraw",
+                     data={"csrf_token": token}).status_code == 404  # fmt: skip
+    mine_id, theirs_id = mine.id, theirs.id
+    gone = page.post(f"/supervision/relations/{mine_id}/withdraw", data={"csrf_token": token})
+    assert gone.status_code == 303
+    db.expire_all()
+    assert db.scalar(select(OfficerRelation.id).where(OfficerRelation.id == mine_id)) is None
+    assert db.scalar(select(OfficerRelation.id).where(OfficerRelation.id == theirs_id))

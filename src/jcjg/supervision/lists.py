@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.core.listing import Column, ListView
+from jcjg.auth.models import User
+from jcjg.core.listing import Column, ListView, when
 from jcjg.core.pagination import Key, Order
 from jcjg.registry.service import institution_names
 from jcjg.supervision.choices import LogKind, PlanStatus
-from jcjg.supervision.models import SupervisionLog, SupervisionPlan
+from jcjg.supervision.models import OfficerRelation, SupervisionLog, SupervisionPlan
 
 _NOW = dt.datetime.now(dt.UTC)
 
@@ -86,4 +88,45 @@ LOG = ListView(
         (dt.date(9999, 12, 31), 0),
     ),
     cells=_log_cells,
+)
+
+
+def officer_names(db: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = db.execute(select(User.id, User.display_name).where(User.id.in_(sorted(ids))))
+    return {i: n for i, n in rows}
+
+
+def _relation_cells(db: Session, rows: Sequence[OfficerRelation]) -> list[list[str]]:
+    officers = officer_names(db, {r.user_id for r in rows})
+    names = institution_names(db, {r.institution_id for r in rows})
+    return [
+        [
+            officers.get(r.user_id, ""),
+            names.get(r.institution_id, ""),
+            r.note,
+            when(r.created_at),
+        ]
+        for r in rows
+    ]
+
+
+RELATIONS = ListView(
+    name="officer_relation",
+    title="回避申报",
+    columns=(
+        Column("officer", "申报人员"),
+        Column("institution", "检测机构"),
+        Column("note", "关系说明"),
+        Column("created_at", "申报时间", OfficerRelation.created_at),
+    ),
+    order=Order(
+        (
+            Key(OfficerRelation.created_at, lambda r: r.created_at),
+            Key(OfficerRelation.id, lambda r: r.id),
+        ),
+        (_NOW, 0),
+    ),
+    cells=_relation_cells,
 )

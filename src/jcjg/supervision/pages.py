@@ -19,7 +19,14 @@ from jcjg.catalogue.regulations import citer
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
+from jcjg.core.errors import (
+    AppError,
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    errors_by_field,
+)
 from jcjg.core.evidence import Upload
 from jcjg.core.evidence import check as check_files
 from jcjg.core.evidence import serve as serve_files
@@ -36,7 +43,7 @@ from jcjg.regions import service as regions
 from jcjg.registry.service import institution_names
 from jcjg.supervision import service
 from jcjg.supervision.choices import CheckStatus, Conclusion, ItemResult, LogKind, PlanStatus
-from jcjg.supervision.lists import LOG, PLANS
+from jcjg.supervision.lists import LOG, PLANS, RELATIONS, officer_names
 from jcjg.supervision.models import SupervisionCheck, SupervisionPlan
 from jcjg.supervision.schemas import FindingIn, LogIn, PlanIn, SignIn
 
@@ -68,6 +75,8 @@ DONE = {
     "published": "抽查结果已公开。",
     "saved": "已保存。",
     "signed": "已签字确认。",
+    "declared": "已申报：今后的抽取不会选派您检查该机构。",
+    "withdrawn": "已撤回申报。",
 }
 
 
@@ -421,3 +430,66 @@ def public_plan(
         **_WORDS,
     }
     return render(request, "supervision/public.html", context)
+
+
+# --- declared relations (回避申报) ----------------------------------------------------------------
+
+
+def _relations_page(
+    request: Request, db: Session, principal: Principal, paging: PageParams, params: ListParams,
+    values: dict[str, Any] | None = None, error: AppError | None = None,
+) -> Response:  # fmt: skip
+    stmt = service.relations_stmt(principal=principal)
+    if params.exporting:
+        return listing.export(request, db, RELATIONS, stmt, params, user_id=principal.user_id)
+    context = _list_context(request, db, stmt, RELATIONS, paging, params)
+    rows = context["rows"]
+    context.update(
+        officers=officer_names(db, {r.user_id for r in rows}),
+        names=institution_names(db, {r.institution_id for r in rows}),
+        institutions=_log_institutions(db, principal.region_code),
+        values=values or {},
+        errors=errors_by_field(error.errors) if error else {},
+        error=error.on_page if error else "",
+        done=DONE.get(request.query_params.get("done", ""), ""),
+    )
+    status = error.status if error else 200
+    return render(request, "supervision/relations.html", context, status_code=status)
+
+
+@router.get("/supervision/relations", response_class=HTMLResponse)
+def relation_list(
+    request: Request, db: SessionDep, principal: Reader, paging: Paging, params: Params
+) -> Response:
+    """The region's officers' declared relations with institutions: never drawn to check them;
+    an officer declares and withdraws their own."""
+    return _relations_page(request, db, principal, paging, params)
+
+
+@router.post("/supervision/relations", response_class=HTMLResponse)
+def relation_add(
+    request: Request, db: SessionDep, principal: Writer, paging: Paging, params: Params,
+    form: PostedForm,
+) -> Response:  # fmt: skip
+    values = {k: (v if isinstance(v, str) else "") for k, v in form.values().items()}
+    try:
+        chosen = values.get("institution_id", "")
+        institution_id = form_id(chosen) if chosen else None
+        if institution_id is None:
+            raise ValidationFailed(errors=[FieldError("institution_id", "请选择检测机构")])
+        service.add_relation(
+            db=db, principal=principal, institution_id=institution_id,
+            note=values.get("note", "").strip(),
+        )  # fmt: skip
+    except (ValidationFailed, Conflict) as error:
+        db.rollback()
+        return _relations_page(request, db, principal, paging, params, values, error)
+    return redirect("/supervision/relations?done=declared")
+
+
+@router.post("/supervision/relations/{relation_id}/withdraw", response_class=HTMLResponse)
+def relation_withdraw(
+    request: Request, db: SessionDep, principal: Writer, relation_id: Id
+) -> Response:
+    service.withdraw_relation(db=db, principal=principal, relation_id=relation_id)
+    return redirect("/supervision/relations?done=withdrawn")

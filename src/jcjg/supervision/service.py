@@ -441,20 +441,52 @@ def public_plans_stmt() -> Select[Any]:
     return select(SupervisionPlan).where(SupervisionPlan.status == PlanStatus.PUBLISHED.value)
 
 
+def relations_stmt(*, principal: Principal, institution_id: int | None = None) -> Select[Any]:
+    """The declared relations (回避申报) of the principal's region's officers."""
+    stmt = restrict(select(OfficerRelation), principal, "read")
+    if institution_id is not None:
+        stmt = stmt.where(OfficerRelation.institution_id == institution_id)
+    return stmt
+
+
 def add_relation(
     *, db: Session, principal: Principal, institution_id: int, note: str
 ) -> OfficerRelation:
-    """An officer declares a relation with an institution: never drawn to check it."""
-    inst = db.get(Institution, institution_id)
-    if inst is None or principal.user_id is None:
-        raise _refuse("institution_id", "检测机构不存在")
+    """An officer declares a relation with an institution of the region's population (its own
+    and those filed to work there): never drawn to check it. Once per institution (409)."""
+    if principal.user_id is None or not principal.region_code:
+        raise PermissionDenied("只有本地区的执法人员可以申报回避")
+    population = population_stmt(principal.region_code).where(Institution.id == institution_id)
+    inst = db.scalars(population).first()
+    if inst is None:
+        raise _refuse("institution_id", "请选择本辖区（或在本辖区备案）的检测机构")
+    if len(note) > 200:
+        raise _refuse("note", "关系说明不能超过 200 字")
+    known = select(OfficerRelation.id).where(
+        OfficerRelation.user_id == principal.user_id, OfficerRelation.institution_id == inst.id
+    )
+    if db.scalar(known) is not None:
+        raise Conflict(
+            "您已申报过与该检测机构的关系",
+            errors=[FieldError("institution_id", "已申报过", "duplicate")],
+        )
     row = OfficerRelation(
         user_id=principal.user_id, institution_id=inst.id,
-        region_code=principal.region_code or inst.region_code, note=note,
+        region_code=principal.region_code, note=note,
     )  # fmt: skip
     db.add(row)
     db.flush()
     return row
+
+
+def withdraw_relation(*, db: Session, principal: Principal, relation_id: int) -> None:
+    """An officer withdraws a declaration of their own (another's: 404)."""
+    stmt = restrict(select(OfficerRelation), principal, "write")
+    row = db.scalars(stmt.where(OfficerRelation.id == relation_id)).first()
+    if row is None or row.user_id != principal.user_id:
+        raise NotFound("没有这条回避申报")
+    db.delete(row)
+    db.flush()
 
 
 # --- the supervision log -----------------------------------------------------------------------
