@@ -126,6 +126,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     experts_demo.load(db, settings, by_key)
     proficiency_demo.load(db, settings, by_key)
     supervision_demo.load(db, settings, by_key)
+    supervision_demo.load_relation(db, settings, by_key)
     registry_demo.load_filing(db, by_key, beijing_date(utcnow()))  # after the spot-check draw
     sampling_demo.load_out_of_province(db, by_key, beijing_date(utcnow()))
     return created

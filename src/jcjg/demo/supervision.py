@@ -86,3 +86,18 @@ def load(db: Session, settings: Settings, by_key: dict[str, Institution]) -> Non
         )
         service.add_log(db=db, principal=station, data=entry, attachments=[])
     db.flush()
+
+
+def load_relation(db: Session, settings: Settings, by_key: dict[str, Institution]) -> None:
+    """The Jiujiang station's officer declares a relation with 九江恒信 (回避申报) after this
+    year's draw: later draws never send them to check it."""
+    from jcjg.supervision.models import OfficerRelation
+
+    user = db.scalars(select(User).where(User.username == "jj_station")).first()
+    lab = by_key.get("jj-hengxin")
+    if user is None or lab is None or db.scalar(select(OfficerRelation.id).limit(1)):
+        return
+    station = principal_for(db=db, user=user, settings=settings)
+    service.add_relation(
+        db=db, principal=station, institution_id=lab.id, note="配偶在该机构任技术负责人"
+    )
