@@ -154,7 +154,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
-        "report_signed_by_outsider",
+        "report_signed_by_outsider", "group_transfer",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
@@ -172,9 +172,11 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
         assert db.scalar(select(func.count()).select_from(WitnessRecord)) == sealed
         assert db.scalar(select(func.count()).select_from(SampleReceipt)) == sealed
-        assert (
-            db.scalar(select(func.count()).select_from(Commission)) == 2 * 4
-        )  # a commission per project and day
+        # a commission per project and day, and each violating project's sister lab's (taken
+        # without a contract: group_transfer)
+        transfers = summary.planted["group_transfer"]
+        assert 1 <= transfers <= 2
+        assert db.scalar(select(func.count()).select_from(Commission)) == 2 * 4 + transfers
         changes = select(func.count()).select_from(ProjectMember)
         assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
         fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
@@ -258,7 +260,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             rules = {
                 *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
                 *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
-                "report_signed_by_outsider",
+                "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory",
             }  # fmt: skip

@@ -129,6 +129,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     supervision_demo.load_relation(db, settings, by_key)
     registry_demo.load_filing(db, by_key, beijing_date(utcnow()))  # after the spot-check draw
     sampling_demo.load_out_of_province(db, by_key, beijing_date(utcnow()))
+    reports_demo.load_group_transfer(db, settings, by_key, utcnow())
     return created
 
 

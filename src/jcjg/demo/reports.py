@@ -21,7 +21,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -37,6 +37,7 @@ from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportIn
 from jcjg.reports.service import issue_report, log_scans, scan
+from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
@@ -182,3 +183,76 @@ def _issue(
         }
     )
     return issue_report(db=db, institution=lab, data=data, received_at=at)
+
+
+GROUP_INVESTOR = "江西恒建投资集团有限公司"
+GROUP_PROJECT: dict[str, Any] = {
+    "code": "XM360402-2026-027",
+    "name": "九江市濂溪区十里河综合整治工程 2# 泵站",
+    "region_code": "360402",
+    "address": "九江市濂溪区十里大道 502 号",
+    "site_latitude": 29.6921,
+    "site_longitude": 116.0158,
+    "site_radius_m": 300,
+    "owner_unit": "九江市濂溪区城市建设投资有限公司",
+    "contractor_unit": "江西九建建设集团有限公司",
+    "supervisor_unit": "九江诚信工程监理有限公司",
+    "station": "九江市建设工程质量安全监督站",
+}
+
+
+def load_group_transfer(
+    db: Session, settings: Settings, institutions: dict[str, Institution], now: dt.datetime
+) -> None:
+    """A project the Nanchang lab contracted (it is filed in Jiujiang) whose concrete
+    commissions went to 九江恒信, controlled by the same investor and holding no contract for
+    it: ``group_transfer`` (000 7.2.2(1)). Idempotent: nothing is done when the project exists."""
+    holder, taker = institutions.get("nc-jianke"), institutions.get("jj-hengxin")
+    if holder is None or taker is None:
+        return
+    if db.scalar(select(Project.id).where(Project.code == GROUP_PROJECT["code"])):
+        return
+    for inst, share, other in (
+        (holder, 51.0, "南昌建科管理团队"),
+        (taker, 60.0, "九江恒信职工持股平台"),
+    ):
+        inst.investors = [
+            {"name": GROUP_INVESTOR, "share": share},
+            {"name": other, "share": 100.0 - share},
+        ]
+    project = Project(**GROUP_PROJECT)
+    db.add(project)
+    db.flush()
+    today = beijing_date(now)
+    signed = today - dt.timedelta(days=30)
+    number = f"NCJK-HT-{signed.year}-0001"
+    text = page_pdf("建设工程质量检测合同", (
+        f"合同编号 {number}", f"工程名称 {project.name}",
+        f"委托方 {project.owner_unit}", f"检测机构 {holder.name}",
+    ))  # fmt: skip
+    data = ContractIn.model_validate({
+        "message_id": str(uuid.uuid4()), "institution_code": holder.code, "number": number,
+        "sequence": 1, "project_code": project.code, "client_unit": project.owner_unit,
+        "signed_on": signed.isoformat(), "items": ["0101", "0108"], "amount_yuan": "128000.00",
+        "pdf_sha256": blob_store(settings).put(text),
+    })  # fmt: skip
+    store_contract(
+        db=db, settings=settings, institution=holder, data=data,
+        received_at=now - dt.timedelta(days=29),
+    )  # fmt: skip
+    last = db.scalar(
+        select(func.max(Commission.seq)).where(
+            Commission.institution_id == taker.id, Commission.year == today.year
+        )
+    )
+    for seq, days_ago in ((last or 0) + 1, 20), ((last or 0) + 2, 6):
+        db.add(
+            Commission(
+                institution_id=taker.id, region_code=project.region_code, project_id=project.id,
+                number=f"HX-WT-{today.year}-{seq:04d}", year=today.year, seq=seq,
+                commissioned_on=today - dt.timedelta(days=days_ago),
+                client_unit=project.owner_unit, items=["0101"], deliverer_name="陈送样",
+                status=CommissionStatus.REGISTERED.value, message_id=str(uuid.uuid4()),
+            )
+        )  # fmt: skip
+    db.flush()

@@ -86,6 +86,9 @@ class SimInstitution:
     labs: list[str] = field(default_factory=list)
     report_signer: str = ""  # id number of the signatory who signs the reports' PDFs
     signer: Any = None  # that person's (key, certificate), registered with the signatories
+    # its commission numbering when it has no project of its own (a commission it takes on
+    # its group sister's project: group_transfer)
+    commission_seq: list[int] = field(default_factory=lambda: [0])
 
 
 @dataclass
@@ -252,6 +255,12 @@ def prepare(
             ).first()
             if cert_scope is not None:
                 scope = sorted(s.code for s in cert_scope.specialties)
+        if not inst.investors:
+            # labs 2k and 2k+1 are controlled by one investor (their group: group_transfer)
+            inst.investors = [
+                {"name": f"模拟控股集团{seed}-{n // 2 + 1}有限公司", "share": 60.0},
+                {"name": f"{brand}{suffix}职工持股平台（模拟）", "share": 40.0},
+            ]
         key, fresh = _load_or_make_key(key_dir, inst.code)
         public = key.public_key().public_bytes_raw()
         client = db.scalar(
@@ -625,6 +634,14 @@ def _outsider(sims: list[SimInstitution], lab: SimInstitution) -> tuple[str, str
     return None
 
 
+def _sister(sims: list[SimInstitution], lab: SimInstitution) -> SimInstitution | None:
+    """The simulated lab controlled by the same investor as ``lab`` (labs 2k and 2k+1)."""
+    if lab not in sims:
+        return None
+    other = sims.index(lab) ^ 1
+    return sims[other] if other < len(sims) else None
+
+
 def _sampling_day(
     sims: list[SimInstitution],
     projects: list[SimProject],
@@ -696,6 +713,27 @@ def _sampling_day(
                 message,
                 violations,
             )
+            sister = _sister(sims, lab)
+            if (
+                project.violator
+                and project.code in reporting.contracted
+                and sister is not None
+                and not reporting.planted["group_transfer"]
+            ):
+                # the project's concrete commissioned to the lab of the same investor, which
+                # holds no contract for it
+                counter = next((p.lab_seq for p in projects if p.lab == sister.code), None)
+                counter = counter if counter is not None else sister.commission_seq
+                counter[0] += 1
+                today = beijing_date(utcnow())
+                commission = _message(
+                    sister, number=f"SIM-{sister.code}-ZB-{today.year}-{counter[0]:06d}",
+                    sequence=counter[0], commissioned_on=today.isoformat(),
+                    project_code=project.code, client_unit="模拟建设单位", items=["0108"],
+                    status="registered",
+                )  # fmt: skip
+                plans.setdefault(sister.code, []).append(Planned("commission", commission, {}))
+                reporting.planted["group_transfer"] += 1
             if project.across and not reporting.planted["unfiled_out_of_province"]:
                 # a contract for a project over the province's border, with no filing there
                 lims.append(

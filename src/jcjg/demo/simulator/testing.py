@@ -8,8 +8,9 @@ the one it has broken least among those the test can break: loaded too fast
 judged conforming (``judgement_mismatch``), uploaded hours after the test (``late_upload``), an
 automatically acquired value corrected by hand afterwards (``manual_override``, a
 ``test_revision`` message), a machine not in the lab's register (``equipment_invalid``), one
-machine running two tests at once (``impossible_timing``). Cubes break any of these; rebar and
-cement the last four; tests entered by hand only ``late_upload``.
+machine running two tests at once (``impossible_timing``), a test declared done in less time
+than its curves last (``capacity_exceeded``). Cubes break any of these; rebar and cement the last
+five; tests entered by hand only ``late_upload``.
 
 Machine tests run on the lab's registered testing machines with a valid calibration (the
 pressure machine for cubes and mortar, the universal machine for rebar), each room's tests by
@@ -41,6 +42,7 @@ PLANTED = (
     "manual_override",
     "equipment_invalid",
     "impossible_timing",
+    "capacity_exceeded",
 )
 # the registry's names of the machines that draw force-time curves, by what they do
 TESTING_MACHINES = {"compression": "全自动压力试验机", "tension": "微机控制电液伺服万能试验机"}
@@ -111,7 +113,13 @@ Plan = tuple[str, dict[str, Any], dict[str, bytes]]
 _APPLICABLE = {
     "cube": PLANTED,
     # rebar and cement: planted these ways
-    "machine": ("late_upload", "manual_override", "equipment_invalid", "impossible_timing"),
+    "machine": (
+        "late_upload",
+        "manual_override",
+        "equipment_invalid",
+        "impossible_timing",
+        "capacity_exceeded",
+    ),
     "manual": ("late_upload",),
 }
 
@@ -231,7 +239,7 @@ def _when(
     )
     if booked is not None:
         return booked
-    if test.planted in ("equipment_invalid", "impossible_timing"):
+    if test.planted in ("equipment_invalid", "impossible_timing", "capacity_exceeded"):
         test.planted = ""
     if test.planted == "late_upload":  # auto data are due in 30 minutes, manual in 24 hours
         ended = now - dt.timedelta(hours=rng.uniform(30, 40) if manual else rng.uniform(3, 8))
@@ -353,6 +361,8 @@ def _book(
         started = ended - duration
         if _free(lab.busy.get(asset, []), started, ended):
             lab.busy.setdefault(asset, []).append((started, ended))
+            if planted == "capacity_exceeded":  # declared done in 40 % of the curves' time
+                return asset, room, ended - duration * 0.4, ended
             return asset, room, started, ended
     return None
 

@@ -1,0 +1,152 @@
+"""The analysis models of illegal subcontracting (000 7.2.2(1)): ``group_transfer`` (a
+project's testing contracted to one lab, commissioned to a lab of the same investor without a
+contract) and ``capacity_exceeded`` (force tests the machine or the inspector could not have done
+in the time declared). Each fires on planted data and stays quiet just inside."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from jcjg.alerts.engine import run_rule
+from jcjg.alerts.models import Alert
+from jcjg.contracts.models import Contract
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
+from jcjg.sampling.models import Commission
+from jcjg.testing.analysis import owner_groups
+from tests.testing.conftest import concrete_record
+from tests.testing.test_rules import flagged, send
+
+GROUP = "江西恒建投资集团有限公司"
+
+
+def _owned(inst, *investors: tuple[str, float]) -> None:
+    inst.investors = [{"name": n, "share": s} for n, s in investors]
+
+
+def _contract(db, inst, project, number: str, signed: dt.date, items=("0108",)) -> Contract:
+    row = Contract(
+        institution_id=inst.id, region_code=project.region_code, project_id=project.id,
+        number=number, year=signed.year, sequence=int(number[-2:]), client_unit="建设单位",
+        signed_on=signed, items=list(items), pdf_sha256="0" * 64,
+    )  # fmt: skip
+    db.add(row)
+    db.flush()
+    return row
+
+
+def _commission(db, inst, project, number: str, day: dt.date, items=("0108",), status="registered"):
+    db.add(
+        Commission(
+            institution_id=inst.id, region_code=project.region_code, project_id=project.id,
+            number=number, year=day.year, seq=int(number[-2:]), commissioned_on=day,
+            items=list(items), status=status,
+        )
+    )  # fmt: skip
+    db.flush()
+
+
+def _open(db, rule_id: str) -> list[Alert]:
+    db.expire_all()
+    stmt = select(Alert).where(Alert.rule_id == rule_id, Alert.status == "open")
+    return list(db.scalars(stmt))
+
+
+def test_owner_groups_fold_names_and_need_the_share():
+    class Inst:
+        def __init__(self, id_, investors):
+            self.id, self.investors = id_, investors
+
+    groups = owner_groups(
+        [
+            Inst(1, [{"name": "江西 恒建（集团）", "share": 60}, {"name": "甲", "share": 40}]),
+            Inst(2, [{"name": "江西恒建(集团)", "share": "30"}]),
+            Inst(3, [{"name": "江西恒建（集团）", "share": 10}, {"name": None, "share": 90}]),
+            Inst(4, ["not a pair", {"name": "乙", "share": "半数"}]),
+        ],
+        min_share=30,
+    )
+    assert groups == {1: {"江西恒建(集团)", "甲"}, 2: {"江西恒建(集团)"}}
+
+
+def test_group_transfer_fires_on_a_sister_lab_taking_the_contracted_work(db, factory):
+    holder = factory.institution(name="南昌建科检测有限公司")
+    taker = factory.institution(name="九江恒信检测有限公司")
+    stranger = factory.institution(name="九江另一检测有限公司")
+    _owned(holder, (GROUP, 51), ("管理团队", 49))
+    _owned(taker, (GROUP.replace("有限公司", " 有限公司"), 60))  # a blank: the same investor
+    _owned(stranger, ("另一投资人", 100))
+    project = factory.project()
+    today = beijing_date(utcnow())
+    _contract(db, holder, project, "HT-01", today - dt.timedelta(days=30))
+    _commission(db, taker, project, "WT-01", today - dt.timedelta(days=20))
+    _commission(db, taker, project, "WT-02", today - dt.timedelta(days=2), items=())  # any item
+    _commission(db, taker, project, "WT-03", today, status="rejected")  # sent back: not work
+    _commission(db, stranger, project, "WT-04", today)  # no common investor
+    _commission(db, holder, project, "WT-05", today)  # the holder's own commission
+    run_rule(db, "group_transfer")
+    [alert] = _open(db, "group_transfer")
+    assert (alert.institution_id, alert.project_id) == (holder.id, project.id)
+    assert alert.subject_type == "contract"
+    assert alert.region_code == project.region_code
+    assert alert.facts["承接机构"] == "九江恒信检测有限公司"
+    assert alert.facts["委托件数"] == 2
+    assert alert.facts["共同投资人"] == [GROUP]
+    # the sister signs its own contract for the items: no longer a transfer
+    _contract(db, taker, project, "HT-02", today - dt.timedelta(days=25))
+    run_rule(db, "group_transfer")
+    assert _open(db, "group_transfer") == []
+
+
+def test_group_transfer_stays_quiet_just_inside(db, factory):
+    holder = factory.institution()
+    minor = factory.institution()
+    other_items = factory.institution()
+    early = factory.institution()
+    _owned(holder, (GROUP, 30))  # exactly the default share: controlling
+    _owned(minor, (GROUP, 29.9))  # below it: not the group
+    _owned(other_items, (GROUP, 80))
+    _owned(early, (GROUP, 80))
+    project = factory.project()
+    today = beijing_date(utcnow())
+    _contract(db, holder, project, "HT-01", today - dt.timedelta(days=10), items=("0108",))
+    _commission(db, minor, project, "WT-01", today)
+    _commission(db, other_items, project, "WT-02", today, items=("0102",))  # not contracted
+    _commission(db, early, project, "WT-03", today - dt.timedelta(days=11))  # before the contract
+    run_rule(db, "group_transfer")
+    assert _open(db, "group_transfer") == []
+
+
+def _shortened(payload, minutes: float) -> None:
+    ended = dt.datetime.fromisoformat(payload["ended_at"])
+    payload["started_at"] = (ended - dt.timedelta(minutes=minutes)).isoformat()
+
+
+def test_capacity_exceeded_by_a_machine_and_by_an_inspector(client, db, lab):
+    inspector = [{"name": "王检测"}]
+
+    def record(number: str, *, minutes_ago: float, asset: str, minutes: float, seed: int):
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=[asset], lab_name="力学室", inspectors=inspector)
+        _shortened(payload, minutes)
+        send(client, lab, payload)
+
+    # three cubes at 0.6 MPa/s: about a minute of curve each, and 20 s to place each
+    record("CAP-OK", minutes_ago=60, asset="SB-001", minutes=5, seed=1)
+    record("CAP-FAST", minutes_ago=50, asset="SB-001", minutes=1.5, seed=2)
+    assert flagged(db, "capacity_exceeded") == {"CAP-FAST"}
+    [alert] = _open(db, "capacity_exceeded")
+    [reason] = alert.facts["做不完的原因"]
+    assert reason.startswith("设备 SB-001：本条至少需要 ")
+    assert reason.endswith("申报时段只有 1.5 分钟")
+    assert alert.facts["试件数"] == 3
+    # one inspector starting ten cube tests on ten machines in the same minute: a minute of
+    # handling each, so the eighth and later cannot be done by their declared end (6 minutes
+    # and one of clock slack)
+    for n in range(10):
+        record(f"CAP-P{n}", minutes_ago=30, asset=f"SB-1{n:02d}", minutes=6, seed=10 + n)
+    assert flagged(db, "capacity_exceeded") == {"CAP-FAST", "CAP-P7", "CAP-P8", "CAP-P9"}
+    reasons = [r for a in _open(db, "capacity_exceeded") for r in a.facts["做不完的原因"]]
+    assert any(r.startswith("检测人员 王检测：本条至少需要 1.0 分钟，开始时仍被") for r in reasons)
