@@ -163,3 +163,31 @@ def test_the_filings_page_names_the_filed_region(browser_client, db, factory):
     assert page.status_code == 200
     assert "浙江省杭州市（330100）" in page.text
     assert "浙备 2 号" in page.text
+
+
+def test_the_detail_page_offers_editing_only_to_who_may_edit(browser_client, db, factory):
+    """The filed region reads a lab's equipment page without 编辑 (following it would 404); the
+    home region sees it, and the filed region sees it on the filing itself."""
+    from tests.factories import login
+
+    inst = factory.institution(region_code="360403", name="九江外出检测有限公司")
+    machine = registry_row(factory, "equipment", inst)
+    hangzhou = factory.user(Role.CITY_AUTHORITY, region_code="330100")
+    jiujiang = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    today = beijing_date(utcnow())
+    filing = InstitutionFiling(
+        institution_id=inst.id, region_code=inst.region_code, filing_number="浙备 3 号",
+        filed_region_code="330100", valid_from=today, valid_until=today, status="filed",
+    )  # fmt: skip
+    db.add(filing)
+    db.commit()
+    edit = f'href="/registry/equipment/{machine.id}/edit"'
+    for user, offered in ((hangzhou, False), (jiujiang, True)):
+        login(browser_client, user.username)
+        page = browser_client.get(f"/registry/equipment/{machine.id}")
+        assert page.status_code == 200
+        assert (edit in page.text) is offered, user.region_code
+        browser_client.cookies.clear()
+    login(browser_client, hangzhou.username)
+    page = browser_client.get(f"/registry/filings/{filing.id}")
+    assert f'href="/registry/filings/{filing.id}/edit"' in page.text

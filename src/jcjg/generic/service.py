@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core import domains, text
-from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
+from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.pagination import count_rows
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
@@ -119,6 +119,16 @@ def get_row(
     # institutions' (a filing's own row excepted: the filed region withdraws or shortens it)
     filed = action == "read" or spec.filed_writes
     return get_scoped(db, spec.model, row_id, principal, action, filed)
+
+
+def can_update(*, db: Session, principal: Principal, spec: EntitySpec, obj: Any) -> bool:
+    """Whether ``principal`` may edit ``obj`` (a filed region reads a lab's registry and does
+    not keep it): what the detail page asks before it offers 编辑."""
+    try:
+        get_row(db=db, principal=principal, spec=spec, row_id=obj.id, action="update")
+    except (NotFound, PermissionDenied):
+        return False
+    return True
 
 
 def institution_for(

@@ -301,6 +301,7 @@ def _detail(
         "unmasked": unmasked,
         "statuses": list(InstitutionStatus),
         "has_personal": any(f.mask for f in spec.fields),
+        "editable": service.can_update(db=db, principal=principal, spec=spec, obj=obj),
     }
     return render(request, "generic/detail.html", context)
 
