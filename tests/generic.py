@@ -45,6 +45,7 @@ SIGNED_PREFIX = "/exchange/v1/"
 P, A, C, S = Role.PLATFORM_ADMIN, Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.STATION
 IA, IS_, PU, W = Role.INSTITUTION_ADMIN, Role.INSTITUTION_STAFF, Role.PARTY_UNIT, Role.WITNESS
 SA, E, AU = Role.SAMPLER, Role.EXPERT, Role.AUDITOR
+AS = Role.ASSOCIATION
 EVERYONE = frozenset(Role)
 
 Routes = dict[tuple[str, str], str]

@@ -10,6 +10,7 @@ from jcjg.credit import service
 from jcjg.credit.models import CreditAppeal, CreditEvaluation, CreditModel, CreditScore
 from tests.factories import Factory
 from tests.generic import (
+    AS,
     AU,
     IA,
     IS_,
@@ -107,8 +108,8 @@ ROUTES: Routes = {
 }
 
 GRANTS = {
-    "credit:read": frozenset({P, A, C, S, IA, IS_, AU}),
-    "credit:evaluate": frozenset({P, A, C, IA, PU}),
+    "credit:read": frozenset({P, A, C, S, IA, IS_, AU, AS}),
+    "credit:evaluate": frozenset({P, A, C, IA, PU, AS}),
     "credit:manage": frozenset({P, A, C}),
     "credit:appeal": frozenset({P, IA}),
     "credit:model": frozenset({P, A}),

@@ -69,6 +69,32 @@ def test_a_party_evaluates_only_labs_of_its_projects(db, factory, settings):
                          period=_period(), score=Decimal("90"), comment="")  # fmt: skip
 
 
+def test_the_association_evaluates_the_institutions_of_its_region(db, factory, settings):
+    """The fourth source (000 4.2.2 item 7): an association's account evaluates the labs of
+    its region, once per lab and period (a second time replaces it), weighted 0.2; a lab
+    elsewhere is refused; it neither computes nor publishes."""
+    inst = factory.institution(region_code="360403")
+    elsewhere = factory.institution(region_code="440305")
+    association = _p(db, settings, factory.user(Role.ASSOCIATION, region_code="360000"))
+    city = _p(db, settings, factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    period = _period()
+    assert service.source_of(association).value == "association"
+    assert inst.id in {i.id for i in service.evaluable(db, association)}
+    for score in ("70", "60"):
+        row = service.evaluate(db=db, principal=association, institution_id=inst.id,
+                               period=period, score=Decimal(score), comment="会员评议")  # fmt: skip
+    assert (row.source, row.score) == ("association", Decimal("60"))
+    with pytest.raises(ValidationFailed):
+        service.evaluate(db=db, principal=association, institution_id=elsewhere.id,
+                         period=period, score=Decimal("90"), comment="")  # fmt: skip
+    service.evaluate(db=db, principal=city, institution_id=inst.id, period=period,
+                     score=Decimal("90"), comment="")  # fmt: skip
+    computed = service.compute_institution(db, inst, period, reason="测试")
+    assert computed.base == Decimal("80.00")  # (0.2*60 + 0.4*90) / 0.6
+    assert not association.can("credit:manage")
+    assert association.can("credit:read") and association.can("institution:read")
+
+
 def test_a_new_version_leaves_past_scores_and_bad_configs_are_refused(db, factory, settings):
     inst = factory.institution(region_code="360403")
     first = service.compute_institution(db, inst, _period(), reason="测试")

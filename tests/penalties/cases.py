@@ -7,7 +7,21 @@ from typing import Any
 from jcjg.auth.choices import Role
 from jcjg.penalties.models import Penalty
 from tests.factories import Factory
-from tests.generic import AU, IA, IS_, A, C, Change, Make, P, Routes, S, ScopeCase, region_outsiders
+from tests.generic import (
+    AS,
+    AU,
+    IA,
+    IS_,
+    A,
+    C,
+    Change,
+    Make,
+    P,
+    Routes,
+    S,
+    ScopeCase,
+    region_outsiders,
+)
 from tests.penalties.helpers import make_penalty
 
 
@@ -41,6 +55,6 @@ ROUTES: Routes = {
 }
 
 GRANTS = {
-    "penalty:read": frozenset({P, A, C, S, IA, IS_, AU}),
+    "penalty:read": frozenset({P, A, C, S, IA, IS_, AU, AS}),
     "penalty:manage": frozenset({P, A, C}),
 }

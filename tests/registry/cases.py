@@ -11,7 +11,21 @@ from jcjg.generic.spec import specs
 from jcjg.registry.models import ELicence, SigningCertificate
 from jcjg.tenancy.models import Institution
 from tests.factories import Factory, catalogue, registry_row
-from tests.generic import AU, IA, IS_, A, C, Change, Make, P, Routes, S, ScopeCase, region_outsiders
+from tests.generic import (
+    AS,
+    AU,
+    IA,
+    IS_,
+    A,
+    C,
+    Change,
+    Make,
+    P,
+    Routes,
+    S,
+    ScopeCase,
+    region_outsiders,
+)
 
 
 def _registry_case(kind: str) -> ScopeCase:
@@ -160,7 +174,7 @@ ROUTES: Routes = {
 
 # Who holds each permission by default: the product decision, spelled out.
 GRANTS: dict[str, frozenset[Role]] = {
-    "institution:read": frozenset({P, A, C, S, IA, IS_, AU}),
+    "institution:read": frozenset({P, A, C, S, IA, IS_, AU, AS}),
     "institution:create": frozenset({P, A, C}),
     "institution:update": frozenset({P, A, C, IA}),
     "institution:status": frozenset({P, A, C}),

@@ -28,6 +28,7 @@ class Role(StrEnum):
     SAMPLER = "sampler"
     EXPERT = "expert"
     AUDITOR = "auditor"
+    ASSOCIATION = "association"
 
     @property
     def label(self) -> str:
@@ -60,6 +61,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.SAMPLER: "取样人员",
     Role.EXPERT: "专家",
     Role.AUDITOR: "审计员（只读）",
+    Role.ASSOCIATION: "行业协会",
 }
 
 ROLE_SCOPES: dict[Role, ScopeKind] = {
@@ -74,4 +76,5 @@ ROLE_SCOPES: dict[Role, ScopeKind] = {
     Role.SAMPLER: ScopeKind.PROJECT,
     Role.EXPERT: ScopeKind.SELF,
     Role.AUDITOR: ScopeKind.REGION,
+    Role.ASSOCIATION: ScopeKind.REGION,
 }

@@ -81,6 +81,7 @@ ASSIGNABLE_ROLES: dict[Role, frozenset[Role]] = {
             Role.SAMPLER,
             Role.EXPERT,
             Role.AUDITOR,
+            Role.ASSOCIATION,
         }
     ),
     Role.CITY_AUTHORITY: frozenset(

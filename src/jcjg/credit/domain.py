@@ -24,8 +24,19 @@ DOMAIN = Domain(
     },
     grants=by_permission(
         {
-            "credit:read": (*AUTHORITIES, Role.STATION, *INSTITUTION, Role.AUDITOR),
-            "credit:evaluate": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.PARTY_UNIT),
+            "credit:read": (
+                *AUTHORITIES,
+                Role.STATION,
+                *INSTITUTION,
+                Role.AUDITOR,
+                Role.ASSOCIATION,
+            ),
+            "credit:evaluate": (
+                *AUTHORITIES,
+                Role.INSTITUTION_ADMIN,
+                Role.PARTY_UNIT,
+                Role.ASSOCIATION,
+            ),
             "credit:manage": AUTHORITIES,
             "credit:appeal": (Role.INSTITUTION_ADMIN,),
             "credit:model": (Role.PROVINCIAL_AUTHORITY,),

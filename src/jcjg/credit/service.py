@@ -137,6 +137,8 @@ def source_of(principal: Principal) -> Source:
         return Source.PARTY
     if principal.role in (Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.PLATFORM_ADMIN):
         return Source.AUTHORITY
+    if principal.role is Role.ASSOCIATION:
+        return Source.ASSOCIATION
     raise PermissionDenied("当前账号不能填写信用评价")
 
 

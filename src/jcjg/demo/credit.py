@@ -91,6 +91,10 @@ def _evaluations(db: Session, settings: Settings, city: Principal, period: str) 
     for inst, score in ((_institution(db, "检测中心"), "92"), (_institution(db, "恒信"), "70")):
         credit.evaluate(db=db, principal=city, institution_id=inst.id, period=period,
                         score=Decimal(score), comment="日常监督检查评价。")  # fmt: skip
+    association = _as(db, settings, "association")
+    for inst, score in ((_institution(db, "检测中心"), "90"), (_institution(db, "恒信"), "75")):
+        credit.evaluate(db=db, principal=association, institution_id=inst.id, period=period,
+                        score=Decimal(score), comment="行业自律检查及会员评议。")  # fmt: skip
 
 
 def _model_v2(db: Session, province: Principal) -> None:

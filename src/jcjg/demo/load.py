@@ -75,6 +75,7 @@ USERS = [
     DemoUser("sampler", "施工取样员", Role.SAMPLER, "360400"),
     DemoUser("expert", "省库专家", Role.EXPERT, "360000"),
     DemoUser("auditor", "省厅审计员", Role.AUDITOR, "360000"),
+    DemoUser("association", "江西省建设工程质量检测协会", Role.ASSOCIATION, "360000"),
 ]
 
 

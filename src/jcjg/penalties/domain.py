@@ -18,7 +18,13 @@ DOMAIN = Domain(
     },
     grants=by_permission(
         {
-            "penalty:read": (*AUTHORITIES, Role.STATION, *INSTITUTION, Role.AUDITOR),
+            "penalty:read": (
+                *AUTHORITIES,
+                Role.STATION,
+                *INSTITUTION,
+                Role.AUDITOR,
+                Role.ASSOCIATION,
+            ),
             "penalty:manage": AUTHORITIES,
         }
     ),

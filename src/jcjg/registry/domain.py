@@ -51,7 +51,13 @@ DOMAIN = Domain(
     },
     grants=by_permission(
         {
-            "institution:read": (*AUTHORITIES, Role.STATION, *INSTITUTION, Role.AUDITOR),
+            "institution:read": (
+                *AUTHORITIES,
+                Role.STATION,
+                *INSTITUTION,
+                Role.AUDITOR,
+                Role.ASSOCIATION,
+            ),
             "institution:create": AUTHORITIES,
             "institution:update": (*AUTHORITIES, Role.INSTITUTION_ADMIN),
             "institution:status": AUTHORITIES,
