@@ -32,6 +32,7 @@ from jcjg.projects.lists import PROJECTS, TRAININGS
 from jcjg.rectification.lists import ORDERS
 from jcjg.reports.lists import REPORTS
 from jcjg.sampling.lists import SAMPLES
+from jcjg.supervision.lists import CHECK_ITEMS
 from jcjg.supervision.lists import LOG as SUPERVISION_LOG
 from jcjg.supervision.lists import PLANS as SUPERVISION_PLANS
 from jcjg.supervision.lists import RELATIONS as OFFICER_RELATIONS
@@ -71,6 +72,7 @@ LISTS: list[tuple[str, ListView]] = [
     ("/supervision/plans?status=", SUPERVISION_PLANS),
     ("/supervision/log?kind=", SUPERVISION_LOG),
     ("/supervision/relations", OFFICER_RELATIONS),
+    ("/supervision/items?status=", CHECK_ITEMS),
     ("/my/reviews?status=", REVIEWS),
     ("/proficiency/schemes?status=", SCHEMES),
     ("/penalties?kind=", PENALTIES),

@@ -166,6 +166,9 @@ ROUTES: Routes = {
     ("GET", "/supervision/relations"): R,
     ("POST", "/supervision/relations"): W,
     ("POST", "/supervision/relations/{relation_id}/withdraw"): W,
+    ("GET", "/supervision/items"): R,
+    ("POST", "/supervision/items"): "check_item:manage",
+    ("POST", "/supervision/items/{item_id}"): "check_item:manage",
     ("POST", "/supervision/log"): "supervision_log:write",
     ("GET", "/public/spot-checks"): PUBLIC,
     ("GET", "/public/spot-checks/{code}"): PUBLIC,
@@ -176,4 +179,5 @@ GRANTS: dict[str, frozenset[Role]] = {
     "supervision:write": frozenset({P, A, C, S}),
     "supervision_log:read": frozenset({P, A, C, S, AU}),
     "supervision_log:write": frozenset({P, A, C, S}),
+    "check_item:manage": frozenset({P}),
 }

@@ -6,6 +6,7 @@ refused), signed by both drawn officers, published; the log kept through its for
 
 from __future__ import annotations
 
+import html
 import re
 
 from jcjg.ledger import service as ledger
@@ -67,6 +68,15 @@ def test_a_plan_is_made_drawn_checked_signed_and_published_through_the_pages(
     _fill_and_sign(app, db, check, first, second, items)
     db.expire_all()
     assert db.get(SupervisionCheck, check.id).status == "signed"
+    # signed with problems found: the authority issues a rectification order from it, the
+    # institution chosen and the nonconforming item written in
+    shown = page.get(f"/supervision/checks/{check.id}")
+    link = re.search(r'href="([^"]+)" data-testid="order-from-check"', shown.text)
+    assert link is not None
+    order_form = page.get(html.unescape(link.group(1)))
+    assert order_form.status_code == 200
+    assert "两台压力机检定证书过期" in order_form.text
+    assert f'name="institution_id" value="{check.institution_id}"' in order_form.text
     assert (
         db.query(SupervisionLog)
         .filter_by(kind="spot_check", institution_id=check.institution_id)
@@ -208,3 +218,52 @@ def test_officers_declare_and_withdraw_their_relations(browser_client, db, facto
     db.expire_all()
     assert db.scalar(select(OfficerRelation.id).where(OfficerRelation.id == mine_id)) is None
     assert db.scalar(select(OfficerRelation.id).where(OfficerRelation.id == theirs_id))
+
+
+def test_the_administrator_keeps_the_checklist(browser_client, db, factory, city):
+    """The check items: read by the officers, kept by the administrator (added, reworded,
+    retired: a retired item is on no new check); a duplicate code or a bad field refused with
+    the typing kept; an officer may not change them."""
+    from jcjg.auth.choices import Role
+    from jcjg.supervision.models import CheckItem
+
+    items = service.items_for(db, "institution")
+    officer = login(browser_client, city.officer.username)
+    listed = officer.get("/supervision/items")
+    assert listed.status_code == 200 and items[0].title in listed.text
+    assert 'data-testid="item-form"' not in listed.text
+    token = page_csrf(officer, "/supervision/items")
+    body = {"csrf_token": token, "check_type": "institution", "code": "X01", "title": "新增项"}
+    assert officer.post("/supervision/items", data=body).status_code == 403
+    browser_client.cookies.clear()
+    admin = login(browser_client, factory.user(Role.PLATFORM_ADMIN).username)
+    token = page_csrf(admin, "/supervision/items")
+    body = {"csrf_token": token, "check_type": "institution", "code": "I99",
+            "title": "检测报告归档", "guidance": "抽查近三个月报告的归档", "sort": "99",
+            "is_active": "1"}  # fmt: skip
+    added = admin.post("/supervision/items", data=body)
+    assert added.status_code == 303, added.text[:300]
+    new = db.query(CheckItem).filter_by(code="I99").one()
+    assert new in service.items_for(db, "institution")
+    again = admin.post("/supervision/items", data=body | {"title": "重复编号"})
+    assert again.status_code == 409 and "重复编号" in again.text
+    bad = admin.post("/supervision/items", data=body | {"code": "坏 编号", "sort": "x"})
+    assert bad.status_code == 422 and "坏 编号" in bad.text
+    retired = admin.post(
+        f"/supervision/items/{new.id}",
+        data={"csrf_token": token, "check_type": "institution", "code": "I99",
+              "title": "检测报告归档（停用）", "guidance": "", "sort": "5"},
+    )  # fmt: skip
+    assert retired.status_code == 303, retired.text[:300]
+    db.expire_all()
+    new = db.get(CheckItem, new.id)
+    assert (new.title, new.sort, new.is_active) == ("检测报告归档（停用）", 5, False)
+    assert new not in service.items_for(db, "institution")
+    moved = admin.post(
+        f"/supervision/items/{new.id}",
+        data={"csrf_token": token, "check_type": "institution", "code": "I98", "title": "改编号"},
+    )
+    assert moved.status_code == 422 and "不能修改" in moved.text
+    assert admin.post(f"/supervision/items/{10**9}", data=body).status_code == 404
+    inactive = admin.get("/supervision/items?status=inactive")
+    assert "检测报告归档（停用）" in inactive.text and items[0].title not in inactive.text

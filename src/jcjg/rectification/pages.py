@@ -140,10 +140,14 @@ def new_order_page(
     principal: Issuer,
     institution_id: Id | None = None,
     alert_id: Id | None = None,
+    findings: Annotated[str, Query(max_length=2000)] = "",
 ) -> Response:
     """The issuing form: first the institution, then the rest; from an alert's page the
-    institution and the alert come chosen."""
+    institution and the alert come chosen; from a spot check's page the institution and the
+    problems found (``findings``, to edit before issuing)."""
     form: dict[str, Any] = {"grounds": (), "alert_ids": (), "nonconformity_ids": ()}
+    if findings:
+        form["findings"] = findings
     institution = None
     if alert_id is not None:
         alert = get_scoped(db, Alert, alert_id, principal, "read")

@@ -22,6 +22,7 @@ DOMAIN = Domain(
         "supervision:write": "制定抽查计划、发起抽取、记录检查并签字、公开结果",
         "supervision_log:read": "查看本辖区监管台账",
         "supervision_log:write": "记录监管台账",
+        "check_item:manage": "维护监督检查项（各类检查的检查表，全国通用；默认仅平台管理员）",
     },
     grants=by_permission(
         {

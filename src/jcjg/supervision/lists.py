@@ -12,8 +12,8 @@ from jcjg.auth.models import User
 from jcjg.core.listing import Column, ListView, when
 from jcjg.core.pagination import Key, Order
 from jcjg.registry.service import institution_names
-from jcjg.supervision.choices import LogKind, PlanStatus
-from jcjg.supervision.models import OfficerRelation, SupervisionLog, SupervisionPlan
+from jcjg.supervision.choices import CheckType, LogKind, PlanStatus
+from jcjg.supervision.models import CheckItem, OfficerRelation, SupervisionLog, SupervisionPlan
 
 _NOW = dt.datetime.now(dt.UTC)
 
@@ -129,4 +129,41 @@ RELATIONS = ListView(
         (_NOW, 0),
     ),
     cells=_relation_cells,
+)
+
+
+def _item_cells(db: Session, rows: Sequence[CheckItem]) -> list[list[str]]:
+    return [
+        [
+            CheckType(i.check_type).label,
+            i.code,
+            i.title,
+            i.guidance,
+            str(i.sort),
+            "启用" if i.is_active else "停用",
+        ]
+        for i in rows
+    ]
+
+
+CHECK_ITEMS = ListView(
+    name="check_item",
+    title="监督检查项",
+    columns=(
+        Column("check_type", "检查类别"),
+        Column("code", "编号", CheckItem.code),
+        Column("title", "检查项", CheckItem.title),
+        Column("guidance", "检查要点"),
+        Column("sort", "排序", CheckItem.sort),
+        Column("is_active", "状态"),
+    ),
+    order=Order(
+        (
+            Key(CheckItem.check_type, lambda i: i.check_type),
+            Key(CheckItem.sort, lambda i: i.sort),
+            Key(CheckItem.id, lambda i: i.id),
+        ),
+        ("", 0, 0),
+    ),
+    cells=_item_cells,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -42,10 +43,17 @@ from jcjg.documents.photos import take_photo
 from jcjg.regions import service as regions
 from jcjg.registry.service import institution_names
 from jcjg.supervision import service
-from jcjg.supervision.choices import CheckStatus, Conclusion, ItemResult, LogKind, PlanStatus
-from jcjg.supervision.lists import LOG, PLANS, RELATIONS, officer_names
-from jcjg.supervision.models import SupervisionCheck, SupervisionPlan
-from jcjg.supervision.schemas import FindingIn, LogIn, PlanIn, SignIn
+from jcjg.supervision.choices import (
+    CheckStatus,
+    CheckType,
+    Conclusion,
+    ItemResult,
+    LogKind,
+    PlanStatus,
+)
+from jcjg.supervision.lists import CHECK_ITEMS, LOG, PLANS, RELATIONS, officer_names
+from jcjg.supervision.models import CheckItem, SupervisionCheck, SupervisionPlan
+from jcjg.supervision.schemas import CheckItemIn, FindingIn, LogIn, PlanIn, SignIn
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 public_router = APIRouter(
@@ -57,6 +65,7 @@ Reader = Annotated[Principal, Depends(requires("supervision:read"))]
 Writer = Annotated[Principal, Depends(requires("supervision:write"))]
 LogReader = Annotated[Principal, Depends(requires("supervision_log:read"))]
 LogWriter = Annotated[Principal, Depends(requires("supervision_log:write"))]
+ItemKeeper = Annotated[Principal, Depends(requires("check_item:manage"))]
 Public = Annotated[Principal, Depends(requires(None))]
 Paging = Annotated[PageParams, Depends(page_params)]
 Params = Annotated[ListParams, Depends(list_params)]
@@ -77,6 +86,8 @@ DONE = {
     "signed": "已签字确认。",
     "declared": "已申报：今后的抽取不会选派您检查该机构。",
     "withdrawn": "已撤回申报。",
+    "item_added": "检查项已添加，此后抽取的检查都包含它。",
+    "item_saved": "检查项已保存。",
 }
 
 
@@ -218,17 +229,43 @@ def plan_inputs(db: SessionDep, principal: Reader, plan_id: Id) -> Response:
 # --- a check on a phone ------------------------------------------------------------------------
 
 
+def _order_link(
+    db: Session, principal: Principal, check: SupervisionCheck, plan: SupervisionPlan
+) -> str:
+    """For an authority, once a check is signed with problems found: the rectification order's
+    form with the institution chosen and the nonconforming items written in (edited there
+    before it is issued)."""
+    if check.status != CheckStatus.SIGNED or check.conclusion != Conclusion.NONCONFORMING:
+        return ""
+    if not principal.can("case:handle"):
+        return ""
+    # one line: a query string carries no line breaks (controls are refused)
+    lines: list[str] = []
+    titles = {i.id: i.title for i in db.scalars(select(CheckItem))}
+    for f in service.findings_of(db, check.id).values():
+        if f.result == ItemResult.NONCONFORMING:
+            lines.append(f"{titles.get(f.item_id, '')}：{' '.join(f.finding.split())}")
+    lead = f"{plan.title}（{plan.code}）{check.check_date or ''} 现场检查发现："
+    text = (lead + "；".join(lines))[:1900]
+    return "/rectification-orders/new?" + urlencode(
+        {"institution_id": check.institution_id, "findings": text}
+    )
+
+
 def _check_page(
     request: Request, db: Session, principal: Principal, check: SupervisionCheck,
     error: ValidationFailed | None = None, done: str = "",
 ) -> Response:  # fmt: skip
     plan = db.get_one(SupervisionPlan, check.plan_id)
+    items = service.items_for(db, check.check_type)
+    found = service.findings_of(db, check.id)
     context = {
+        "order_link": _order_link(db, principal, check, plan),
         "check": check,
         "plan": plan,
         "institution": institution_names(db, {check.institution_id}).get(check.institution_id, ""),
-        "items": service.items_for(db, check.check_type),
-        "found": service.findings_of(db, check.id),
+        "items": items,
+        "found": found,
         "officers": _officer_names(db, [check]),
         "mine": service.is_officer(check, principal),
         "errors": errors_by_field(error.errors) if error else {},
@@ -493,3 +530,98 @@ def relation_withdraw(
 ) -> Response:
     service.withdraw_relation(db=db, principal=principal, relation_id=relation_id)
     return redirect("/supervision/relations?done=withdrawn")
+
+
+# --- check items (the checklists) ----------------------------------------------------------------
+
+
+def _items_page(
+    request: Request, db: Session, principal: Principal, paging: PageParams, params: ListParams,
+    filters: dict[str, str], values: dict[str, Any] | None = None, error: AppError | None = None,
+    editing: int | None = None,
+) -> Response:  # fmt: skip
+    stmt = service.check_items_stmt(**filters)
+    if params.exporting:
+        return listing.export(request, db, CHECK_ITEMS, stmt, params, user_id=principal.user_id)
+    context = _list_context(request, db, stmt, CHECK_ITEMS, paging, params)
+    context.update(
+        filters=filters,
+        check_types=CheckType,
+        values=values or {},
+        editing=editing,
+        errors=errors_by_field(error.errors) if error else {},
+        error=error.on_page if error else "",
+        done=DONE.get(request.query_params.get("done", ""), ""),
+        manage=principal.can("check_item:manage"),
+    )
+    status = error.status if error else 200
+    return render(request, "supervision/items.html", context, status_code=status)
+
+
+@router.get("/supervision/items", response_class=HTMLResponse)
+def item_list(
+    request: Request, db: SessionDep, principal: Reader, paging: Paging, params: Params,
+    q: Annotated[str, Query(max_length=64)] = "",
+    check_type: Annotated[str, Query(pattern=r"^(|institution)$")] = "",
+    status: Annotated[str, Query(pattern=r"^(|active|inactive)$")] = "",
+) -> Response:  # fmt: skip
+    """The checklists the officers fill on their phones: each check type's items with what to
+    look at; the administrator adds, rewords, reorders and retires them."""
+    filters = {"q": q, "check_type": check_type, "status": status}
+    return _items_page(request, db, principal, paging, params, filters)
+
+
+def _item_values(form: PostedForm) -> dict[str, Any]:
+    values = {k: (v if isinstance(v, str) else "") for k, v in form.values().items()}
+    values["is_active"] = "1" if values.get("is_active") else ""
+    return values
+
+
+def _item_in(values: dict[str, Any]) -> CheckItemIn:
+    sort = values.get("sort", "").strip() or "0"
+    return service.parse(
+        CheckItemIn,
+        {
+            "check_type": values.get("check_type") or CheckType.INSTITUTION.value,
+            "code": values.get("code", ""),
+            "title": values.get("title", ""),
+            "guidance": values.get("guidance", ""),
+            "sort": sort,
+            "is_active": bool(values.get("is_active")),
+        },
+    )
+
+
+_NO_FILTERS = {"q": "", "check_type": "", "status": ""}
+
+
+@router.post("/supervision/items", response_class=HTMLResponse)
+@text_fields(multiline=("guidance",))
+def item_add(
+    request: Request, db: SessionDep, principal: ItemKeeper, paging: Paging, params: Params,
+    form: PostedForm,
+) -> Response:  # fmt: skip
+    values = _item_values(form)
+    try:
+        service.save_check_item(db=db, principal=principal, data=_item_in(values))
+    except (ValidationFailed, Conflict) as error:
+        db.rollback()
+        return _items_page(request, db, principal, paging, params, _NO_FILTERS, values, error)
+    return redirect("/supervision/items?done=item_added")
+
+
+@router.post("/supervision/items/{item_id}", response_class=HTMLResponse)
+@text_fields(multiline=("guidance",))
+def item_save(
+    request: Request, db: SessionDep, principal: ItemKeeper, paging: Paging, params: Params,
+    item_id: Id, form: PostedForm,
+) -> Response:  # fmt: skip
+    values = _item_values(form)
+    try:
+        service.save_check_item(db=db, principal=principal, data=_item_in(values), item_id=item_id)
+    except ValidationFailed as error:
+        db.rollback()
+        return _items_page(
+            request, db, principal, paging, params, _NO_FILTERS, values, error, editing=item_id
+        )
+    return redirect(f"/supervision/items?done=item_saved#item-{item_id}")

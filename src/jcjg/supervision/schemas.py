@@ -38,6 +38,20 @@ class PlanIn(TextModel):
         return self
 
 
+class CheckItemIn(TextModel):
+    """A check item as the administrator writes it; ``check_type`` and ``code`` only when it
+    is new (findings point at the item: its code never changes)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    check_type: CheckType = Field(default=CheckType.INSTITUTION, description="检查类别")
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,15}$", description="检查项编号")
+    title: str = Field(min_length=1, max_length=100, description="检查项名称")
+    guidance: MultiLine = Field(default="", max_length=2000, description="检查要点")
+    sort: int = Field(default=0, ge=0, le=9999, description="排序")
+    is_active: bool = Field(default=True, description="启用")
+
+
 class FindingIn(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -44,7 +44,7 @@ from jcjg.supervision.models import (
     SupervisionLog,
     SupervisionPlan,
 )
-from jcjg.supervision.schemas import FindingIn, LogIn, PlanIn, SignIn
+from jcjg.supervision.schemas import CheckItemIn, FindingIn, LogIn, PlanIn, SignIn
 from jcjg.tenancy.models import Institution
 
 OFFICER_ROLES = (Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.STATION)
@@ -335,6 +335,53 @@ def checks_of(db: Session, plan_id: int) -> list[SupervisionCheck]:
 def items_for(db: Session, check_type: str) -> list[CheckItem]:
     stmt = select(CheckItem).where(CheckItem.check_type == check_type, CheckItem.is_active)
     return list(db.scalars(stmt.order_by(CheckItem.sort, CheckItem.code)))
+
+
+def check_items_stmt(*, check_type: str = "", status: str = "", q: str = "") -> Select[Any]:
+    """The check items (every type's template), filtered: ``status`` active / inactive."""
+    stmt = select(CheckItem)
+    if check_type:
+        stmt = stmt.where(CheckItem.check_type == check_type)
+    if status:
+        stmt = stmt.where(CheckItem.is_active.is_(status == "active"))
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(
+            CheckItem.code.like(like) | CheckItem.title.like(like) | CheckItem.guidance.like(like)
+        )
+    return stmt
+
+
+def save_check_item(
+    *, db: Session, principal: Principal, data: CheckItemIn, item_id: int | None = None
+) -> CheckItem:
+    """Add an item to a check type's template, or change one (its type and code stay: the
+    findings recorded against it keep their meaning). An inactive item is put on no new check
+    and no longer needed to sign one. 409 on a code the type already has."""
+    principal.require("check_item:manage")
+    if item_id is None:
+        taken = db.scalars(
+            select(CheckItem.id).where(
+                CheckItem.check_type == data.check_type.value, CheckItem.code == data.code
+            )
+        ).first()
+        if taken is not None:
+            raise Conflict(
+                f"检查项编号 {data.code} 已存在", errors=[FieldError("code", "编号已存在")]
+            )
+        item = CheckItem(check_type=data.check_type.value, code=data.code)
+        db.add(item)
+    else:
+        found = db.get(CheckItem, item_id)
+        if found is None:
+            raise NotFound()
+        item = found
+        if (item.check_type, item.code) != (data.check_type.value, data.code):
+            raise _refuse("code", "检查项的类别和编号不能修改：已记录的检查结果指向它")
+    item.title, item.guidance, item.sort = data.title, data.guidance, data.sort
+    item.is_active = data.is_active
+    db.flush()
+    return item
 
 
 def findings_of(db: Session, check_id: int) -> dict[int, CheckFinding]:
