@@ -17,7 +17,7 @@ DOMAIN = Domain(
     jobs=collect(jobs, Job),
     permissions={
         "credit:read": "查看信用评价（主管部门：本辖区；检测机构：本机构）",
-        "credit:evaluate": "填写信用评价（机构自评、参建单位评价、主管部门评价）",
+        "credit:evaluate": "填写信用评价（机构自评、参建单位评价、行业协会评价、主管部门评价）",
         "credit:manage": "计算、公布信用评价，处理申诉",
         "credit:appeal": "对本机构的信用评价提出申诉",
         "credit:model": "修改本省的信用评价模型（新版本）",
@@ -57,7 +57,7 @@ DOMAIN = Domain(
             group="行业管理",
             permission="credit:evaluate",
             order=41,
-            text="机构自评、参建单位评价、主管部门评价",
+            text="机构自评、参建单位评价、行业协会评价、主管部门评价",
         ),
         NavEntry(
             title="信用评价模型",

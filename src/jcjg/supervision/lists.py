@@ -159,11 +159,10 @@ CHECK_ITEMS = ListView(
     ),
     order=Order(
         (
-            Key(CheckItem.check_type, lambda i: i.check_type),
-            Key(CheckItem.sort, lambda i: i.sort),
-            Key(CheckItem.id, lambda i: i.id),
+            Key(CheckItem.sort, lambda i: i.sort, descending=False),
+            Key(CheckItem.id, lambda i: i.id, descending=False),
         ),
-        ("", 0, 0),
+        (0, 0),
     ),
     cells=_item_cells,
 )

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.contracts.models import Contract
+from jcjg.core.workdays import BEIJING
 from jcjg.projects.models import Project
 from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission
@@ -64,7 +65,7 @@ def _covers(items: list[str], wanted: list[str]) -> bool:
 @rule(
     "group_transfer",
     title="签约项目的检测转由同一投资人控制的其他检测机构承接",
-    clause="000 7.2.2（一）违法分包转包分析模型；《建设工程质量检测管理办法》第二十二条",
+    clause="000 7.2.2（一）违法分包转包分析模型",
     severity=Severity.WARNING,
     subject_type="contract",
     defaults={"min_share": 30},
@@ -257,6 +258,13 @@ def _tests(ctx: RuleContext) -> list[_Test]:
     return sorted(tests.values(), key=lambda t: (t.started_at, t.id))
 
 
+def _window(started: dt.datetime, ended: dt.datetime) -> str:
+    """The declared window in Beijing time: ``2026-11-23 19:11:06 至 19:16:06``."""
+    start, end = started.astimezone(BEIJING), ended.astimezone(BEIJING)
+    tail = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{start:%Y-%m-%d %H:%M:%S} 至 {end.strftime(tail)}"
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} 分钟"
 
@@ -320,7 +328,7 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
     for record_id, problems in late.items():
         t = by_id[record_id]
         facts: dict[str, Any] = {
-            "申报时段": f"{t.started_at.isoformat()} 至 {t.ended_at.isoformat()}",
+            "申报时段": _window(t.started_at, t.ended_at),
             "试件数": t.specimens,
             "力值曲线总时长": _minutes(t.curve_seconds),
             "做不完的原因": problems,
