@@ -380,6 +380,25 @@ def test_jobs_run_one_on_demand_and_list_them(migrated: Path, engine: Engine) ->
     assert "auth.purge_sessions" in unknown.output
 
 
+def test_jobs_run_in_a_fresh_process(migrated: Path, engine: Engine) -> None:
+    """The command as an operator types it: a new interpreter, where nothing installed the
+    domains before the command asks for their jobs (a crash once)."""
+    import subprocess
+    import sys
+
+    from jcjg.core.jobs import JobRun
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from jcjg.cli import main; main()", "jobs", "run",
+         "auth.purge_sessions"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.rstrip().endswith("auth.purge_sessions: succeeded")
+    with Session(engine) as db:
+        assert db.scalars(select(JobRun.status)).all() == ["succeeded"]
+
+
 def test_calendar_lists_holidays_and_weekend_workdays(fresh: Path) -> None:
     shown = run("calendar", "2026")
     assert shown.exit_code == 0, shown.output

@@ -557,11 +557,12 @@ def jobs_run(name: str) -> None:
     """立即运行定时任务 NAME（如 alerts.sweep），打印其日志；失败时退出码为 1。"""
     from jcjg.core.jobs import registered, run_job
 
+    factory = _factory()  # installs the domains, whose jobs these are
     found = registered().get(name)
     if found is None:
+        factory.kw["bind"].dispose()
         names = "、".join(sorted(registered()))
         raise click.ClickException(f"没有名为 {name} 的定时任务。现有：{names}")
-    factory = _factory()
     try:
         run = run_job(factory, found, get_settings())
     finally:
