@@ -24,6 +24,11 @@ connections and workers, is a bare FastAPI GET on the same paths (bench/_bare_ap
 
 Then the same account runs six typical saved analyses (``ANALYSES``: the decision-analysis
 workbench's ``/api/v1/analyses/<id>/result``) the same way; goal (issue 24) p99 <= 1,000 ms.
+The server keeps a result per scope and definition for ``JCJG_ANALYSIS_RESULTS_SECONDS`` (30 s,
+as deployed); a third server with 0 keeps none, every answer computed by the database:
+
+    # cold analysis <name>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms
+    BENCH analytics_cold_p99 <ms> ms ratio=<÷ bare GET p99 of the same paths> baseline=bare_get
 
 Goals (issue 19, kept by later issues that change these pages): p99 <= 200 ms and throughput
 ratio >= 0.10. ``--short`` (the test suite's run) uses small sizes, 4 connections and four
@@ -458,6 +463,24 @@ def _database(admin_url: str, name: str, drop: bool = False) -> str:
 Served = tuple[dict[str, list[float]], list[str], str]
 
 
+def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Path, cookie: str,
+                analyses: list[tuple[str, str, str]]) -> Served:  # fmt: skip
+    """The saved analyses' load on a server that keeps no result (JCJG_ANALYSIS_RESULTS_SECONDS
+    0): every answer computed by the database."""
+    cold = dict(env, JCJG_ANALYSIS_RESULTS_SECONDS="0")
+    server = ex.Server(["--factory", "jcjg.main:create_app"], args.workers, cold, log)
+    server.start()
+    try:
+        server.wait_ready()
+        found, failures = asyncio.run(
+            _load(server.port, cookie, args.connections, args.warmup, args.seconds, analyses)
+        )
+    finally:
+        server.stop()
+    said = [line for line in server.tail(400).splitlines() if "Error" in line][-3:]
+    return found, failures, f"# the server said {said}" if failures else ""
+
+
 def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str], log: Path,
            cookie: str, analyses: list[tuple[str, str, str]]) -> tuple[Served, Served]:  # fmt: skip
     """The pages' load, then the saved analyses' load, on one server."""
@@ -505,6 +528,7 @@ def main(argv: list[str] | None = None) -> list[str]:
                                   cookie, analyses)  # fmt: skip
             pages, pages_a = _serve(ex, ["--factory", "jcjg.main:create_app"], args, env,
                                     Path(tmp) / "pages.log", cookie, analyses)  # fmt: skip
+            cold_a = _serve_cold(ex, args, env, Path(tmp) / "cold.log", cookie, analyses)
     finally:
         if args.keep:
             print(f"# kept {url}", flush=True)
@@ -512,9 +536,10 @@ def main(argv: list[str] | None = None) -> list[str]:
             _database(args.postgres_url, name, drop=True)
     lines += _report(args, city, made, bare, pages)
     lines += _report_analytics(args, bare_a, pages_a)
+    lines += _report_analytics(args, bare_a, cold_a, cold=True)
     for line in lines:
         print(line, flush=True)
-    failed = bare[1] or pages[1] or bare_a[1] or pages_a[1]
+    failed = bare[1] or pages[1] or bare_a[1] or pages_a[1] or cold_a[1]
     if failed or not any(line.startswith("BENCH ") for line in lines):
         raise SystemExit(1)
     return lines
@@ -550,11 +575,14 @@ def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: 
     return lines
 
 
-def _report_analytics(args: argparse.Namespace, bare: Any, asked: Any) -> list[str]:
-    """Each saved analysis's figures, then ``BENCH analytics_p99`` against the bare GET p99
-    of the same paths."""
+def _report_analytics(
+    args: argparse.Namespace, bare: Any, asked: Any, cold: bool = False
+) -> list[str]:
+    """Each saved analysis's figures, then ``BENCH analytics_p99`` (``analytics_cold_p99``:
+    no result kept) against the bare GET p99 of the same paths."""
     lines = []
-    for label, (found, _, _) in (("analysis", asked), ("bare", bare)):
+    labels = (("cold analysis", asked),) if cold else (("analysis", asked), ("bare", bare))
+    for label, (found, _, _) in labels:
         for name, lat in found.items():
             lines.append(f"# {label} {name}: {len(lat) / args.seconds:.1f} req/s, "
                          f"p50 {_p(lat, 0.5):.1f} ms, p99 {_p(lat, 0.99):.1f} ms")  # fmt: skip
@@ -567,7 +595,8 @@ def _report_analytics(args: argparse.Namespace, bare: Any, asked: Any) -> list[s
         lines.append("# failed answers: no analysis was answered within the timed phase")
         return lines
     p99, bare_p99 = _p(every, 0.99), _p(bare_all, 0.99)
-    lines.append(f"BENCH analytics_p99 {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get")
+    name = "analytics_cold_p99" if cold else "analytics_p99"
+    lines.append(f"BENCH {name} {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get")
     return lines
 
 

@@ -251,6 +251,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         verify_page_cache_seconds=3600,
         # a page's figures are counted on every visit: tests change data between two visits
         page_figures_seconds=0,
+        analysis_results_seconds=0,  # likewise an analysis's result
         # accepted messages are stored in their request and applied when the test says so
         # (tests.exchange.conftest.apply_waiting): the writer and the apply workers would
         # share the test's one connection

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     # processes stored every ``exchange_apply_poll_seconds``.
     # figures a page shows of a whole scope (an authority's home) are counted at most this
     # often per process and scope (the page says when); 0: on every visit
+    # an analysis's result (the decision-analysis workbench, its API and exports) is counted at
+    # most this often per process, reader's scope and definition; the answer says when; 0: always
+    analysis_results_seconds: float = Field(default=30.0, ge=0, le=3600)
     page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
     exchange_group_commit: bool = True
     # a list's export (?format=xlsx) beyond this many rows runs in the background (a thread;

@@ -388,3 +388,50 @@ def test_filters_are_picked_from_the_readers_scope(factory: Factory, client: Any
                       headers={"accept": "text/html"})  # fmt: skip
     assert picked.status_code == 200
     assert f'<option value="{labs[0].id}" selected>' in picked.text
+
+
+def test_a_result_is_kept_a_while_per_scope_and_says_when_counted(
+    factory: Factory, client: Any
+) -> None:
+    """With JCJG_ANALYSIS_RESULTS_SECONDS, one scope's answer to one definition is counted once
+    in that time (its counted_at says when; a record added meanwhile shows only once it is
+    counted again); another scope or another definition is counted for itself."""
+    from jcjg.core.memo import TimedMemo
+
+    _records(factory)
+    jiujiang = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    province = factory.token(factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000"))
+    factory.db.commit()
+    by_city = {"dataset": "test_records", "dimensions": ["city"], "measures": ["records"]}
+
+    def ask(token: str, definition: dict[str, Any]) -> tuple[dict[str, int], str]:
+        answer = _post(client, token, "/api/v1/analysis-runs", definition)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return {row[0]: row[1] for row in body["rows"]}, body["counted_at"]
+
+    client.app.state.analyses = TimedMemo(60)
+    try:
+        first, at = ask(jiujiang, by_city)
+        assert at
+        assert set(first) == {"九江市"}
+        lab = factory.institution("360403")
+        end = dt.datetime(2026, 9, 9, 6, 0, tzinfo=UTC)
+        factory.db.add(TestRecord(
+            institution_id=lab.id, region_code="360403", number="JL-NEW", kind="other",
+            item_code="0108", started_at=end - dt.timedelta(minutes=5), ended_at=end,
+            received_at=end, acquisition="manual", lab_judgement="conforming",
+        ))  # fmt: skip
+        factory.db.commit()
+        assert ask(jiujiang, by_city) == (first, at)  # kept: the same figures, the same time
+        wider, _ = ask(province, by_city)  # another scope: counted now
+        assert wider["九江市"] == first["九江市"] + 1
+        assert "南昌市" in wider
+        other, _ = ask(jiujiang, by_city | {"since": "2026-01"})  # another definition
+        assert other["九江市"] == first["九江市"] + 1
+        client.app.state.analyses.clear()
+        again, later = ask(jiujiang, by_city)
+        assert again["九江市"] == first["九江市"] + 1
+        assert later >= at
+    finally:
+        client.app.state.analyses = TimedMemo(0)

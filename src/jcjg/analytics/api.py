@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from jcjg.analytics import engine, service
@@ -29,12 +29,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def result_read(result: engine.Result) -> ResultRead:
     return ResultRead(header=result.header, rows=result.table()[1:],
-                      tallied_at=result.tallied_at, truncated=result.truncated)  # fmt: skip
+                      tallied_at=result.tallied_at, truncated=result.truncated,
+                      counted_at=result.counted_at)  # fmt: skip
 
 
 @runs.post("", summary="即时运行一个分析（不保存）", response_model=ResultRead)
-def run(data: Definition, db: SessionDep, principal: Reader) -> ResultRead:
-    return result_read(engine.run(db, principal, data))
+def run(data: Definition, request: Request, db: SessionDep, principal: Reader) -> ResultRead:
+    return result_read(service.counted(request.app.state, db, principal, data))
 
 
 @router.get("", summary="保存的分析（本人的与本地区共享的）", response_model=Page[AnalysisRead])
@@ -75,14 +76,17 @@ def delete(analysis_id: Id, db: SessionDep, principal: Manager) -> Response:
 
 @router.get("/{analysis_id}/result", summary="运行保存的分析（读者本人的数据范围）",
             response_model=ResultRead)  # fmt: skip
-def result(analysis_id: Id, db: SessionDep, principal: Reader) -> ResultRead:
+def result(analysis_id: Id, request: Request, db: SessionDep, principal: Reader) -> ResultRead:
     row = service.get(db, principal, analysis_id)
-    return result_read(engine.run(db, principal, service.definition_of(row)))
+    return result_read(
+        service.counted(request.app.state, db, principal, service.definition_of(row))
+    )
 
 
 @router.get("/{analysis_id}/export", summary="导出保存的分析（xlsx 或 pdf）")
 def export(
     analysis_id: Id,
+    request: Request,
     db: SessionDep,
     principal: Reader,
     settings: SettingsDep,
@@ -90,7 +94,7 @@ def export(
 ) -> Response:
     row = service.get(db, principal, analysis_id)
     d = service.definition_of(row)
-    found = engine.run(db, principal, d)
+    found = service.counted(request.app.state, db, principal, d)
     if principal.user_id == row.owner_id:
         row.last_run_at = utcnow()
     if format == "pdf":

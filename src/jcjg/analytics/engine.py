@@ -56,6 +56,7 @@ class Result:
     values: list[list[float | int | None]] = field(default_factory=list)
     tallied_at: dt.datetime | None = None  # counted from the tally refreshed then
     truncated: bool = False
+    counted_at: dt.datetime | None = None  # when (service.counted: kept a while per scope)
 
     @property
     def header(self) -> list[str]:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from jcjg.analytics import engine, service
+from jcjg.analytics import service
 from jcjg.analytics.api import XLSX
 from jcjg.analytics.catalogue import CHARTS, DATASETS
 from jcjg.analytics.choices import Schedule
@@ -86,7 +86,7 @@ def workbench(
     row = service.get(db, principal, saved) if saved else None
     raw = row.definition if row else _definition(request.query_params)
     d, errors = _build(db, principal, raw)
-    result = engine.run(db, principal, d) if d else None
+    result = service.counted(request.app.state, db, principal, d) if d else None
     query = request.url.query if not row else ""
     context = {
         "datasets": DATASETS,
@@ -104,6 +104,7 @@ def workbench(
         "saved_total": count_rows(db, service.analyses_stmt(principal)),
         "query": query,
         "can_manage": principal.can("analysis:manage"),
+        "every": request.app.state.settings.analysis_results_seconds,
     }
     return render(request, "analytics/workbench.html", context, status_code=422 if errors else 200)
 
@@ -118,7 +119,7 @@ def export(request: Request, db: SessionDep, principal: Reader, settings: Settin
     if d is None:
         raise ValidationFailed("分析的定义有误：" + "；".join(errors))
     title = row.name if row else "统计分析"
-    found = engine.run(db, principal, d)
+    found = service.counted(request.app.state, db, principal, d)
     if request.query_params.get("format") == "pdf":
         data = service.pdf(found, d, title, settings.platform_name)
         return download(data, service.filename(title, "pdf"), "application/pdf")

@@ -110,3 +110,8 @@ class ResultRead(BaseModel):
     rows: list[list[Any]]
     tallied_at: dt.datetime | None = Field(description="由汇总表统计时：汇总时间；即时统计为空")
     truncated: bool
+    counted_at: dt.datetime | None = Field(
+        default=None,
+        description="统计时间：同一数据范围、同一定义的结果在 "
+        "JCJG_ANALYSIS_RESULTS_SECONDS 秒内复用",
+    )

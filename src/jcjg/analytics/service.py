@@ -3,6 +3,7 @@ of regions above it), saving, changing, deleting (the owner only), running, expo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from typing import Any
@@ -20,10 +21,26 @@ from jcjg.auth.scopes import Principal, restrict, scope_clause
 from jcjg.catalogue.models import TestItem
 from jcjg.core.domains import rule_titles
 from jcjg.core.errors import NotFound, PermissionDenied
+from jcjg.core.memo import TimedMemo
 from jcjg.core.text import printable
+from jcjg.core.workdays import BEIJING
 from jcjg.documents.pdf import Grid, RecordDocument, record_pdf
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
+
+
+def counted(state: Any, db: Session, principal: Principal, d: Definition) -> engine.Result:
+    """``engine.run``'s answer, computed at most every ``JCJG_ANALYSIS_RESULTS_SECONDS`` per
+    process for the reader's scope and the definition (``core.memo``; concurrent askers wait
+    for one computation), with ``counted_at``: the page and the API say when it was counted.
+    ``state`` is the app's (``request.app.state``); the memo is made on first use."""
+    memo = getattr(state, "analyses", None)
+    if memo is None:
+        seconds = state.settings.analysis_results_seconds
+        memo = state.analyses = TimedMemo(seconds, max_entries=500)
+    key = ("analysis", principal.scope_key, d.model_dump_json())
+    result, at = memo.get(key, lambda: engine.run(db, principal, d))
+    return dataclasses.replace(result, counted_at=at)
 
 
 def visible(principal: Principal) -> Any:
@@ -136,10 +153,12 @@ def describe(result: engine.Result, d: Definition) -> list[tuple[str, str]]:
     filters = [f"{ds.filters[k].label}={v}" for k, v in d.filters.items()]
     period = f"{d.since or '最早'} 至 {d.until or '最新'}"
     counted = (
-        f"汇总表（{result.tallied_at:%Y-%m-%d %H:%M} UTC 汇总）"
+        f"汇总表（北京时间 {result.tallied_at.astimezone(BEIJING):%Y-%m-%d %H:%M} 汇总）"
         if result.tallied_at
         else "即时统计"
     )
+    at = result.counted_at
+    when = f"北京时间 {at.astimezone(BEIJING):%Y-%m-%d %H:%M:%S}" if at else ""
     return [
         ("数据集", ds.label),
         ("分组维度", "、".join(x.label for x in result.dimensions) or "（不分组）"),
@@ -147,6 +166,7 @@ def describe(result: engine.Result, d: Definition) -> list[tuple[str, str]]:
         ("统计期间（月）", period),
         ("筛选条件", "；".join(filters) or "无"),
         ("统计方式", counted),
+        ("统计时间", when),
         ("说明", ds.note),
     ]
 
