@@ -231,6 +231,45 @@ def test_the_model_page_takes_a_new_version_and_refuses_bad_json(browser_client,
     assert db.query(CreditModel).count() == versions + 1
 
 
+def test_the_model_form_writes_a_version_field_by_field(browser_client, db, factory):
+    """The model as a form (no JSON to type): the current version's values filled in; a new
+    version from the fields, equal to the config they describe; a bad number or a misordered
+    grade refused beside its field, the typing kept."""
+    from jcjg.credit.models import CreditModel
+    from jcjg.credit.pages import _model_values
+    from tests.factories import page_csrf
+
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    db.commit()
+    modeller = login(browser_client, province.username)
+    page = modeller.get("/credit/models")
+    assert 'name="weight_association" type="number"' in page.text
+    # inside the page's layout, after the formula it edits
+    assert page.text.index("计算方法") < page.text.index('data-testid="credit-model-form"')
+    mark = page_csrf(modeller, "/credit/models")
+    fields = _model_values(scoring.DEFAULT_CONFIG) | {"baseline": "88", "weight_party": "0.25",
+                                                      "points_penalty": "12", "grade_4": "",
+                                                      "min_4": "", "min_3": "0"}  # fmt: skip
+    bad = modeller.post("/credit/models", data=fields | {"csrf_token": mark,
+                                                        "weight_self": "许多"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "机构自评的权重须为不小于 0 的数" in bad.text and 'value="许多"' in bad.text
+    misordered = modeller.post("/credit/models", data=fields | {"csrf_token": mark, "min_1": "95"})
+    assert misordered.status_code == 422 and "等级须从高到低排列" in misordered.text
+    versions = db.query(CreditModel).count()
+    saved = modeller.post("/credit/models", data=fields | {"csrf_token": mark, "note": "表单"})
+    assert saved.status_code == 303, saved.text[:500]
+    assert db.query(CreditModel).count() == versions + 1
+    row = db.query(CreditModel).order_by(CreditModel.id.desc()).first()
+    expected = {**scoring.DEFAULT_CONFIG, "baseline": 88,
+                "weights": {**scoring.DEFAULT_CONFIG["weights"], "party": 0.25},
+                "deductions": {**scoring.DEFAULT_CONFIG["deductions"],
+                               "penalty": {"points": 12, "cap": 40}},
+                "bands": [["AAA", 90], ["AA", 80], ["A", 70], ["B", 0]]}  # fmt: skip
+    assert row.config == expected
+    assert row.note == "表单"
+
+
 @contextlib.contextmanager
 def _refused(words: str):
     with pytest.raises(ValidationFailed) as caught:

@@ -254,7 +254,8 @@ def model_page(
     """The province's model (the reader's own; ``?province=`` for a reader of global scope)."""
     current = service.current_model(db, service.home_province(db, principal, province))
     return _model_page(request, db, principal, current, json.dumps(
-        current.config, ensure_ascii=False, indent=2), done=DONE.get(done, ""))  # fmt: skip
+        current.config, ensure_ascii=False, indent=2), done=DONE.get(done, ""),
+        values=_model_values(current.config))  # fmt: skip
 
 
 def _model_page(
@@ -266,11 +267,15 @@ def _model_page(
     *,
     done: str = "",
     error: AppError | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
     context = {
         "current": current,
         "versions": service.models_of(db, current.region_code),
         "text": text,
+        "values": values or _model_values(current.config),
+        "field_errors": errors_by_field(error.errors) if error else {},
+        "band_rows": range(BAND_ROWS),
         "done": done,
         "error": error.on_page if error else "",
         "errors": [e.message for e in error.errors] if error else [],
@@ -282,21 +287,108 @@ def _model_page(
     )
 
 
+BAND_ROWS = 7  # grade lines on the form (the default model has five)
+
+
+def _plain_number(value: Any) -> str:
+    number = Decimal(str(value))
+    return str(number.to_integral()) if number == number.to_integral() else str(number)
+
+
+def _model_values(config: dict[str, Any]) -> dict[str, str]:
+    """A model's config as the form's fields (``weight_self``, ``points_penalty``, ...)."""
+    out = {"baseline": _plain_number(config.get("baseline", 0)),
+           "appeal_days": str(config.get("appeal_days", 15))}  # fmt: skip
+    for source in Source:
+        out[f"weight_{source.value}"] = _plain_number(
+            config.get("weights", {}).get(source.value, 0)
+        )
+    for kind in FactKind:
+        rule = config.get("deductions", {}).get(kind.value, {})
+        out[f"points_{kind.value}"] = _plain_number(rule.get("points", 0))
+        out[f"cap_{kind.value}"] = _plain_number(rule.get("cap", 0))
+    for i, (grade, minimum) in enumerate(config.get("bands", [])[:BAND_ROWS]):
+        out[f"grade_{i}"], out[f"min_{i}"] = str(grade), _plain_number(minimum)
+    person = config.get("person", {})
+    penalty = person.get("deductions", {}).get("penalty", {})
+    out["person_baseline"] = _plain_number(person.get("baseline", 100))
+    out["person_points"] = _plain_number(penalty.get("points", 0))
+    out["person_cap"] = _plain_number(penalty.get("cap", 0))
+    return out
+
+
+def _form_config(values: dict[str, str]) -> dict[str, Any]:
+    """The form's fields as a model's config; each bad field named (422)."""
+    errors: list[FieldError] = []
+
+    def number(name: str, label: str, top: int | None = None) -> float | int:
+        raw = values.get(name, "").strip()
+        try:
+            found = Decimal(raw)
+        except InvalidOperation:
+            found = Decimal("NaN")
+        if not found.is_finite() or found < 0 or (top is not None and found > top):
+            bound = f"0 到 {top} 之间的数" if top is not None else "不小于 0 的数"
+            errors.append(FieldError(name, f"{label}须为{bound}"))
+            return 0
+        return int(found) if found == found.to_integral() else float(found)
+
+    config: dict[str, Any] = {
+        "baseline": number("baseline", "基准分", 100),
+        "weights": {s.value: number(f"weight_{s.value}", f"{s.label}的权重") for s in Source},
+        "deductions": {
+            k.value: {
+                "points": number(f"points_{k.value}", f"{k.label}的每次扣分", 100),
+                "cap": number(f"cap_{k.value}", f"{k.label}的上限", 100),
+            }
+            for k in FactKind
+        },  # fmt: skip
+        "bands": [],
+        "person": {
+            "baseline": number("person_baseline", "关键岗位人员的基准分", 100),
+            "deductions": {
+                "penalty": {
+                    "points": number("person_points", "人员行政处罚的每次扣分", 100),
+                    "cap": number("person_cap", "人员行政处罚的上限", 100),
+                }
+            },
+        },  # fmt: skip
+        "appeal_days": number("appeal_days", "申诉期限", 90),
+    }
+    for i in range(BAND_ROWS):
+        grade = values.get(f"grade_{i}", "").strip()
+        if not grade and not values.get(f"min_{i}", "").strip():
+            continue
+        if not grade or len(grade) > 8:
+            errors.append(FieldError(f"grade_{i}", "等级名称须为 1～8 个字"))
+        config["bands"].append([grade, number(f"min_{i}", f"等级 {grade} 的得分下限", 100)])
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return config
+
+
 @router.post("/credit/models", response_class=HTMLResponse)
 @text_fields(multiline=("config", "note"))
 def model_save(request: Request, db: SessionDep, principal: Modeller, form: PostedForm) -> Response:
+    """A new version from the form's fields, or (``config``: 以 JSON 编辑) from its JSON."""
     text = form.get("config") or ""
+    values = {k: v for k, v in form.values().items() if isinstance(v, str)}
     try:
-        try:
-            config = json.loads(text)
-        except ValueError as exc:
-            raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON")]) from exc
-        if not isinstance(config, dict):
-            raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON 对象")])
+        if "config" in values:
+            try:
+                config = json.loads(text)
+            except ValueError as exc:
+                raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON")]) from exc
+            if not isinstance(config, dict):
+                raise ValidationFailed(errors=[FieldError("config", "模型配置须为 JSON 对象")])
+        else:
+            config = _form_config(values)
         service.new_version(db=db, principal=principal, config=config,
                             note=form.get("note") or "")  # fmt: skip
     except ValidationFailed as error:
         db.rollback()
         current = service.current_model(db, service.home_province(db, principal))
-        return _model_page(request, db, principal, current, text, error=error)
+        shown = text or json.dumps(current.config, ensure_ascii=False, indent=2)
+        kept = None if "config" in values else values
+        return _model_page(request, db, principal, current, shown, error=error, values=kept)
     return redirect("/credit/models?done=model")
