@@ -342,7 +342,7 @@ def _form_config(values: dict[str, str]) -> dict[str, Any]:
                 "cap": number(f"cap_{k.value}", f"{k.label}的上限", 100),
             }
             for k in FactKind
-        },  # fmt: skip
+        },
         "bands": [],
         "person": {
             "baseline": number("person_baseline", "关键岗位人员的基准分", 100),
@@ -352,7 +352,7 @@ def _form_config(values: dict[str, str]) -> dict[str, Any]:
                     "cap": number("person_cap", "人员行政处罚的上限", 100),
                 }
             },
-        },  # fmt: skip
+        },
         "appeal_days": number("appeal_days", "申诉期限", 90),
     }
     for i in range(BAND_ROWS):
