@@ -60,6 +60,8 @@ ROUTES: Routes = {
     ("GET", "/regulations/{regulation_id}/file"): PUBLIC,
     ("GET", "/api/v1/regulations"): "catalogue:read",
     ("GET", "/api/v1/regulations/{regulation_id}"): "catalogue:read",
+    ("POST", "/api/v1/regulations"): "regulation:manage",
+    ("PUT", "/api/v1/regulations/{regulation_id}"): "regulation:manage",
     ("GET", "/regulations/new"): "regulation:manage",
     ("POST", "/regulations"): "regulation:manage",
     ("GET", "/regulations/{regulation_id}/edit"): "regulation:manage",

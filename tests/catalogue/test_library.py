@@ -201,3 +201,53 @@ def test_the_api_searches_and_gives_an_entry_with_its_text_and_rules(client, db,
         assert re.search(r"[\u4e00-\u9fff]", refused.json()["detail"] + refused.text)
     assert client.get("/api/v1/regulations/999999999").status_code == 404
     assert client.get("/api/v1/regulations/99999999999999999999").status_code == 404
+
+
+def test_authorities_keep_their_entries_through_the_api(client, db, factory):
+    """POST and PUT for regulation:manage: an authority adds its region's entry (201, with its
+    detail), corrects it (the whole entry), is refused another region's or a national one
+    (422 / 403), a duplicate code (409), a bad body (422, Chinese, nothing written); a lab may
+    not write (403)."""
+    jiujiang = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360400"))
+    nanchang = factory.token(factory.user(Role.CITY_AUTHORITY, region_code="360100"))
+    lab = factory.token(
+        factory.user(Role.INSTITUTION_ADMIN, institution=factory.institution("360403"))
+    )
+    db.commit()
+    before = len(_rows(db))
+    body = {"code": "jj-2026-9", "title": "九江市建设工程检测见证取样管理细则", "issuer": "九江市住房和城乡建设局",
+            "number": "九建字〔2026〕9号", "level": "normative_document", "region_code": "360400",
+            "status": "in_force", "issued_date": "2026-03-01", "effective_date": "2026-04-01",
+            "full_text": "第一条 为规范见证取样……联系电话 13907921234。"}  # fmt: skip
+
+    def call(method: str, path: str, token: str, json: dict) -> object:
+        return client.request(method, path, json=json, headers={"Authorization": f"Bearer {token}"})
+
+    assert call("POST", "/api/v1/regulations", lab, body).status_code == 403
+    made = call("POST", "/api/v1/regulations", jiujiang, body)
+    assert made.status_code == 201, made.text
+    entry = made.json()
+    assert entry["region_name"].startswith("江西省九江市")
+    assert "139****1234" in entry["full_text"]
+    again = call("POST", "/api/v1/regulations", jiujiang, body)
+    assert again.status_code == 409
+    elsewhere = call(
+        "POST", "/api/v1/regulations", jiujiang, body | {"code": "nc-1", "region_code": "360100"}
+    )
+    assert elsewhere.status_code == 422
+    assert "本辖区" in elsewhere.json()["errors"][0]["message"]
+    for bad in ({"level": "law2"}, {"effective_date": "2026-01-01"}, {"title": "\x00"},
+                {"status": "replaced"}, {"replaced_by_id": 10**12}):  # fmt: skip
+        refused = call("POST", "/api/v1/regulations", jiujiang, body | {"code": "x-1"} | bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    path = f"/api/v1/regulations/{entry['id']}"
+    corrected = call(
+        "PUT", path, jiujiang, body | {"status": "repealed", "repealed_date": "2026-10-01"}
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["status_label"] == "已废止"
+    assert call("PUT", path, nanchang, body).status_code == 403
+    assert call("PUT", "/api/v1/regulations/999999", jiujiang, body).status_code == 404
+    db.expire_all()
+    assert len(_rows(db)) == before + 1

@@ -83,7 +83,7 @@ class RegulationIn(TextModel):
     issued_date: dt.date | None = Field(default=None, description="发布日期")
     effective_date: dt.date | None = Field(default=None, description="施行日期")
     repealed_date: dt.date | None = Field(default=None, description="废止日期")
-    replaced_by_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="替代文件")
+    replaced_by_id: Id | None = Field(default=None, description="替代文件")
     full_text: MultiLine = Field(default="", max_length=MAX_TEXT, description="全文")
     note: MultiLine = Field(default="", max_length=2000, description="说明")
 

@@ -1,8 +1,9 @@
 """JSON API of the regulation library (法规库): the entries matching a search, a level, a status
 and a region, and one entry with its full text (mobile numbers masked), what it replaced and
 the platform's rules that cite it. For any account (a token or the session, like every
-``/api/v1`` operation); the same entries are public on the pages (``/regulations``). Entries
-are kept on the pages (``/regulations/new``, ``/regulations/{id}/edit``)."""
+``/api/v1`` operation); the same entries are public on the pages (``/regulations``). Authorities
+with ``regulation:manage`` add and correct their region's entries here as on the pages
+(``/regulations/new``, ``/regulations/{id}/edit``, where the original PDF is uploaded)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
-from jcjg.catalogue.library import citing, entry_or_404, library_stmt
+from jcjg.catalogue.library import RegulationIn, citing, entry_or_404, library_stmt, save
 from jcjg.catalogue.lists import LEVEL_RANK
 from jcjg.catalogue.regulations import Regulation, RegulationLevel, RegulationStatus
-from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.forms import Id
 from jcjg.core.masking import mask_phones
 from jcjg.core.pagination import Page, PageParams, count_rows, page_params
@@ -27,6 +28,7 @@ from jcjg.regions import service as regions
 
 api = APIRouter(prefix="/api/v1/regulations", tags=["法规库"], route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("catalogue:read"))]
+Manager = Annotated[Principal, Depends(requires("regulation:manage"))]
 
 
 class RegulationRead(BaseModel):
@@ -112,7 +114,36 @@ def list_regulations(
 
 @api.get("/{regulation_id}", summary="法规库：一份文件（含全文）", response_model=RegulationDetail)
 def get_regulation(db: SessionDep, principal: Reader, regulation_id: Id) -> RegulationDetail:
+    return _detail(db, entry_or_404(db, regulation_id))
+
+
+@api.post(
+    "", summary="法规库：新增本辖区发布的文件", status_code=201, response_model=RegulationDetail
+)
+def create_regulation(
+    data: RegulationIn, db: SessionDep, principal: Manager, settings: SettingsDep
+) -> RegulationDetail:
+    """An authority adds an entry of its region (a national one: the platform administrator);
+    a code already used: 409. The original (PDF) is uploaded on the entry's page."""
+    entry = save(db=db, principal=principal, data=data, entry=None, upload=None, settings=settings)
+    return _detail(db, entry)
+
+
+@api.put(
+    "/{regulation_id}", summary="法规库：更正一份文件（整条替换）", response_model=RegulationDetail
+)
+def replace_regulation(
+    regulation_id: Id, data: RegulationIn, db: SessionDep, principal: Manager,
+    settings: SettingsDep,
+) -> RegulationDetail:  # fmt: skip
+    """The entry's fields as given (the stored file kept); only its region's authority (403)."""
     entry = entry_or_404(db, regulation_id)
+    saved = save(db=db, principal=principal, data=data, entry=entry, upload=None,
+                 settings=settings)  # fmt: skip
+    return _detail(db, saved)
+
+
+def _detail(db: Session, entry: Regulation) -> RegulationDetail:
     replaces = db.scalars(
         select(Regulation.id).where(Regulation.replaced_by_id == entry.id).order_by(Regulation.id)
     ).all()

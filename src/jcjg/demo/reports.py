@@ -21,7 +21,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -29,6 +29,7 @@ from jcjg.contracts.schemas import ContractIn
 from jcjg.contracts.service import store_contract
 from jcjg.core.blobs import blob_store
 from jcjg.core.workdays import beijing_date
+from jcjg.demo.sampling import add_commissions
 from jcjg.demo.testing import FAILED, FIRST
 from jcjg.documents.pdf import page_pdf
 from jcjg.projects.models import Project
@@ -37,7 +38,6 @@ from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report
 from jcjg.reports.schemas import ReportIn
 from jcjg.reports.service import issue_report, log_scans, scan
-from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
@@ -240,19 +240,4 @@ def load_group_transfer(
         db=db, settings=settings, institution=holder, data=data,
         received_at=now - dt.timedelta(days=29),
     )  # fmt: skip
-    last = db.scalar(
-        select(func.max(Commission.seq)).where(
-            Commission.institution_id == taker.id, Commission.year == today.year
-        )
-    )
-    for seq, days_ago in ((last or 0) + 1, 20), ((last or 0) + 2, 6):
-        db.add(
-            Commission(
-                institution_id=taker.id, region_code=project.region_code, project_id=project.id,
-                number=f"HX-WT-{today.year}-{seq:04d}", year=today.year, seq=seq,
-                commissioned_on=today - dt.timedelta(days=days_ago),
-                client_unit=project.owner_unit, items=["0101"], deliverer_name="陈送样",
-                status=CommissionStatus.REGISTERED.value, message_id=str(uuid.uuid4()),
-            )
-        )  # fmt: skip
-    db.flush()
+    add_commissions(db, taker, project, today, (20, 6), "陈送样")

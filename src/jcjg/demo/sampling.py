@@ -389,18 +389,27 @@ def load_out_of_province(db: Session, by_key: dict[str, Institution], today: dt.
     project = Project(**ACROSS_THE_RIVER)
     db.add(project)
     db.flush()
+    add_commissions(db, lab, project, today, (12, 3), "李送样")
+
+
+def add_commissions(
+    db: Session, lab: Institution, project: Project, today: dt.date, days_ago: tuple[int, ...],
+    deliverer: str,
+) -> None:  # fmt: skip
+    """Registered commissions of ``lab`` for ``project`` (item 0101), one per entry of
+    ``days_ago``, numbered on from the lab's last of the year (``HX-WT-<year>-<seq>``)."""
     last = db.scalar(
         select(func.max(Commission.seq)).where(
             Commission.institution_id == lab.id, Commission.year == today.year
         )
     )
-    for seq, days_ago in ((last or 0) + 1, 12), ((last or 0) + 2, 3):
+    for seq, ago in enumerate(days_ago, start=(last or 0) + 1):
         db.add(
             Commission(
                 institution_id=lab.id, region_code=project.region_code, project_id=project.id,
                 number=f"HX-WT-{today.year}-{seq:04d}", year=today.year, seq=seq,
-                commissioned_on=today - dt.timedelta(days=days_ago),
-                client_unit=project.owner_unit, items=["0101"], deliverer_name="李送样",
+                commissioned_on=today - dt.timedelta(days=ago),
+                client_unit=project.owner_unit, items=["0101"], deliverer_name=deliverer,
                 status=CommissionStatus.REGISTERED.value, message_id=str(uuid.uuid4()),
             )
         )  # fmt: skip
