@@ -215,7 +215,8 @@ def test_authorities_keep_their_entries_through_the_api(client, db, factory):
     )
     db.commit()
     before = len(_rows(db))
-    body = {"code": "jj-2026-9", "title": "九江市建设工程检测见证取样管理细则", "issuer": "九江市住房和城乡建设局",
+    body = {"code": "jj-2026-9", "title": "九江市建设工程检测见证取样管理细则",
+            "issuer": "九江市住房和城乡建设局",
             "number": "九建字〔2026〕9号", "level": "normative_document", "region_code": "360400",
             "status": "in_force", "issued_date": "2026-03-01", "effective_date": "2026-04-01",
             "full_text": "第一条 为规范见证取样……联系电话 13907921234。"}  # fmt: skip
