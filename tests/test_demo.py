@@ -144,3 +144,21 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     assert [(o.status, o.is_public) for o in orders] == [("issued", False), ("closed", True)]
     assert orders[0].alert_ids == [late.alert_id]
     assert rectification_demo.load(db, settings) == 0
+
+
+def test_a_load_across_the_hour_still_shows_the_lims_error_spike(db, settings, monkeypatch):
+    """The LIMS's error spike is counted in the hour the load began; a sweep in the next hour
+    no longer sees it (the rule's window is the current hour), so ``run`` judges it at the
+    load's time: a CI run at 01:59 once lost the alert."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from jcjg.alerts.models import Alert
+    from jcjg.demo import load as demo
+
+    an_hour_ago = utcnow() - dt.timedelta(hours=1)
+    monkeypatch.setattr(demo, "utcnow", lambda: an_hour_ago)  # the load began last hour
+    demo.run(db, settings)
+    opened = select(Alert.rule_id).where(Alert.status == "open")
+    assert "client_error_spike" in set(db.scalars(opened))

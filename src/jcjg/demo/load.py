@@ -14,6 +14,7 @@ accounts it creates are printed once, never stored in clear). Refused in product
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -79,8 +80,11 @@ USERS = [
 ]
 
 
-def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, str]]:
-    """Load what is missing; returns (username, role label, password) of accounts created."""
+def load(
+    db: Session, settings: Settings | None = None, now: dt.datetime | None = None
+) -> list[tuple[str, str, str]]:
+    """Load what is missing; returns (username, role label, password) of accounts created.
+    ``now``: the moment the exchange's hourly counts are planted in (default: the present)."""
     settings = settings or get_settings()
     refuse_in_production(settings, "demo load")
     if db.get(Region, "360000") is None or db.scalar(select(Specialty.id).limit(1)) is None:
@@ -122,7 +126,7 @@ def load(db: Session, settings: Settings | None = None) -> list[tuple[str, str, 
     training_demo.load(db, settings)
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
-    exchange_demo.load(db, by_key, utcnow())
+    exchange_demo.load(db, by_key, now or utcnow())
     video_demo.load(db, settings, by_key)
     experts_demo.load(db, settings, by_key)
     proficiency_demo.load(db, settings, by_key)
@@ -148,9 +152,13 @@ def run(db: Session, settings: Settings) -> Outcome:
     """The whole demo, committed in steps: the data, the sweep that shows the planted problems
     as alerts, the station's handling of some of them and its rectification orders."""
     refuse_in_production(settings, "demo load")
-    created = load(db, settings)
+    began = utcnow()
+    created = load(db, settings, began)
     db.commit()
     swept = sweep(db)
+    # the LIMS's error spike is planted in the hour the load began: judged in that hour even
+    # when the sweep ran in the next (a load across a full hour once lost it)
+    run_rule(db, "client_error_spike", now=began)
     db.commit()
     handled = alerts_demo.load(db, settings)
     orders = rectification_demo.load(db, settings)
