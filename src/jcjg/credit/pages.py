@@ -372,7 +372,7 @@ def _form_config(values: dict[str, str]) -> dict[str, Any]:
 def model_save(request: Request, db: SessionDep, principal: Modeller, form: PostedForm) -> Response:
     """A new version from the form's fields, or (``config``: 以 JSON 编辑) from its JSON."""
     text = form.get("config") or ""
-    values = {k: v for k, v in form.values().items() if isinstance(v, str)}
+    values = form.values()
     try:
         if "config" in values:
             try:

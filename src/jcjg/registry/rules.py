@@ -32,18 +32,12 @@ from jcjg.registry.models import (
     QualificationCertificate,
     Signatory,
 )
+from jcjg.registry.service import employed_on
 from jcjg.tenancy.models import Institution
 
 
 def _today(ctx: RuleContext) -> dt.date:
     return beijing_date(ctx.now)
-
-
-def employed_on(day: dt.date) -> Any:
-    """People employed on ``day``: started (or no start given) and not yet left."""
-    return ((Person.employed_from.is_(None)) | (Person.employed_from <= day)) & (
-        (Person.employed_until.is_(None)) | (Person.employed_until >= day)
-    )
 
 
 def _active_people(ctx: RuleContext, today: dt.date) -> list[Person]:

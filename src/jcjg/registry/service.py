@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,13 @@ def registered_person_ids(
     return [people[n] for n in wanted if n in people]
 
 
+def employed_on(day: dt.date) -> Any:
+    """People employed on ``day``: started (or no start given) and not yet left."""
+    return ((Person.employed_from.is_(None)) | (Person.employed_from <= day)) & (
+        (Person.employed_until.is_(None)) | (Person.employed_until >= day)
+    )
+
+
 def people_elsewhere(
     db: Session, institution_id: int, id_numbers: Sequence[str | None], on: dt.date
 ) -> list[int]:
@@ -48,9 +56,7 @@ def people_elsewhere(
         return []
     rows = db.execute(
         select(Person.id, Person.institution_id, Person.id_number).where(
-            Person.id_number.in_(wanted),
-            (Person.employed_from.is_(None)) | (Person.employed_from <= on),
-            (Person.employed_until.is_(None)) | (Person.employed_until >= on),
+            Person.id_number.in_(wanted), employed_on(on)
         )
     ).all()
     own = {number for _, inst, number in rows if inst == institution_id}

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
-from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.catalogue.regulations import citer
 from jcjg.core import listing
@@ -52,7 +51,7 @@ from jcjg.supervision.choices import (
     PlanStatus,
 )
 from jcjg.supervision.lists import CHECK_ITEMS, LOG, PLANS, RELATIONS, officer_names
-from jcjg.supervision.models import CheckItem, SupervisionCheck, SupervisionPlan
+from jcjg.supervision.models import CheckFinding, CheckItem, SupervisionCheck, SupervisionPlan
 from jcjg.supervision.schemas import CheckItemIn, FindingIn, LogIn, PlanIn, SignIn
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -166,9 +165,7 @@ def plan_create(request: Request, db: SessionDep, principal: Writer, form: Poste
 
 
 def _officer_names(db: Session, checks: list[SupervisionCheck]) -> dict[int, str]:
-    ids = {o["user_id"] for c in checks for o in c.officers}
-    rows = db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()
-    return {i: n for i, n in rows}
+    return officer_names(db, {o["user_id"] for c in checks for o in c.officers})
 
 
 @router.get("/supervision/plans/{plan_id}", response_class=HTMLResponse)
@@ -230,8 +227,9 @@ def plan_inputs(db: SessionDep, principal: Reader, plan_id: Id) -> Response:
 
 
 def _order_link(
-    db: Session, principal: Principal, check: SupervisionCheck, plan: SupervisionPlan
-) -> str:
+    db: Session, principal: Principal, check: SupervisionCheck, plan: SupervisionPlan,
+    found: dict[int, CheckFinding],
+) -> str:  # fmt: skip
     """For an authority, once a check is signed with problems found: the rectification order's
     form with the institution chosen and the nonconforming items written in (edited there
     before it is issued)."""
@@ -240,11 +238,10 @@ def _order_link(
     if not principal.can("case:handle"):
         return ""
     # one line: a query string carries no line breaks (controls are refused)
-    lines: list[str] = []
-    titles = {i.id: i.title for i in db.scalars(select(CheckItem))}
-    for f in service.findings_of(db, check.id).values():
-        if f.result == ItemResult.NONCONFORMING:
-            lines.append(f"{titles.get(f.item_id, '')}：{' '.join(f.finding.split())}")
+    bad = [f for f in found.values() if f.result == ItemResult.NONCONFORMING]
+    wanted = select(CheckItem.id, CheckItem.title).where(CheckItem.id.in_([f.item_id for f in bad]))
+    titles = dict(db.execute(wanted).all())  # retired items' titles too
+    lines = [f"{titles.get(f.item_id, '')}：{' '.join(f.finding.split())}" for f in bad]
     lead = f"{plan.title}（{plan.code}）{check.check_date or ''} 现场检查发现："
     text = (lead + "；".join(lines))[:1900]
     return "/rectification-orders/new?" + urlencode(
@@ -260,7 +257,7 @@ def _check_page(
     items = service.items_for(db, check.check_type)
     found = service.findings_of(db, check.id)
     context = {
-        "order_link": _order_link(db, principal, check, plan),
+        "order_link": _order_link(db, principal, check, plan, found),
         "check": check,
         "plan": plan,
         "institution": institution_names(db, {check.institution_id}).get(check.institution_id, ""),
@@ -508,7 +505,7 @@ def relation_add(
     request: Request, db: SessionDep, principal: Writer, paging: Paging, params: Params,
     form: PostedForm,
 ) -> Response:  # fmt: skip
-    values = {k: (v if isinstance(v, str) else "") for k, v in form.values().items()}
+    values = form.values()
     try:
         chosen = values.get("institution_id", "")
         institution_id = form_id(chosen) if chosen else None
@@ -516,7 +513,7 @@ def relation_add(
             raise ValidationFailed(errors=[FieldError("institution_id", "请选择检测机构")])
         service.add_relation(
             db=db, principal=principal, institution_id=institution_id,
-            note=values.get("note", "").strip(),
+            note=values.get("note", ""),
         )  # fmt: skip
     except (ValidationFailed, Conflict) as error:
         db.rollback()
@@ -572,13 +569,13 @@ def item_list(
 
 
 def _item_values(form: PostedForm) -> dict[str, Any]:
-    values = {k: (v if isinstance(v, str) else "") for k, v in form.values().items()}
+    values: dict[str, Any] = form.values()
     values["is_active"] = "1" if values.get("is_active") else ""
     return values
 
 
 def _item_in(values: dict[str, Any]) -> CheckItemIn:
-    sort = values.get("sort", "").strip() or "0"
+    sort = values.get("sort") or "0"
     return service.parse(
         CheckItemIn,
         {

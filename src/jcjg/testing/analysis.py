@@ -109,8 +109,9 @@ def group_transfer(ctx: RuleContext) -> Iterator[Finding]:
             )
         )
     )
-    names = {i.id: i.name for i in institutions}
     grouped = _transfers(contracts, commissions, controlling)
+    if not grouped:
+        return
     projects = {
         p.id: p
         for p in ctx.db.scalars(
@@ -132,9 +133,9 @@ def group_transfer(ctx: RuleContext) -> Iterator[Finding]:
             project_id=project_id,
             facts={
                 "工程项目": f"{project.name}（{project.code}）" if project else str(project_id),
-                "签约机构": names.get(holder, str(holder)),
+                "签约机构": by_id[holder].name,
                 "合同": f"{contract.number}（{contract.signed_on.isoformat()} 签订）",
-                "承接机构": names.get(taker, str(taker)),
+                "承接机构": by_id[taker].name,
                 "承接的委托": [
                     f"{c.number}（{c.commissioned_on.isoformat()}）" for c in taken[:20]
                 ],
