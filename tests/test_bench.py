@@ -109,14 +109,35 @@ def test_exchange_bench_short(capsys):
 def test_curves_bench_short(capsys):
     lines = _load("curves").main(["--short"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    assert set(figures) == {"curve_ingest", "curve_reuse_query_20000", "curve_reuse_recall"}
+    assert set(figures) == {"curve_ingest", "curve_reuse_query_20000", "curve_reuse_index_recall"}
     assert figures["curve_ingest"].group(3) == "records/s"
     assert figures["curve_ingest"].group(5) == "bare_exchange"
     assert figures["curve_reuse_query_20000"].group(3) == "ms"
-    assert figures["curve_reuse_recall"].group(3) == "recall"
-    assert float(figures["curve_reuse_recall"].group(2)) >= 0.9
+    assert figures["curve_reuse_index_recall"].group(3) == "recall"
+    assert float(figures["curve_reuse_index_recall"].group(2)) >= 0.9
     assert all(float(m.group(2)) > 0 for m in figures.values())
     assert "BENCH curve_ingest" in capsys.readouterr().out
+
+
+@pytest.mark.once
+def test_curve_reuse_bench_short(capsys):
+    lines = _load("curve_reuse").main(["--short", "--workers", "1"])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    kinds = ("exact", "shifted", "rescaled", "resampled", "noise_added", "truncated", "spliced")
+    assert set(figures) == {
+        "curve_reuse_false_alarms",
+        "curve_reuse_recall",
+        *(f"curve_reuse_recall_{k}" for k in kinds),
+    }
+    assert figures["curve_reuse_false_alarms"].group(3) == "per_million_pairs"
+    assert figures["curve_reuse_false_alarms"].group(5) == "shape_only"
+    assert float(figures["curve_reuse_false_alarms"].group(2)) == 0
+    assert all(figures[f"curve_reuse_recall_{k}"].group(3) == "recall" for k in kinds)
+    assert float(figures["curve_reuse_recall"].group(2)) >= 0.9
+    assert figures["curve_reuse_recall"].group(2) == min(
+        figures[f"curve_reuse_recall_{k}"].group(2) for k in kinds
+    )
+    assert "candidate pairs yielded" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from jcjg import __version__, domains
 from jcjg.config import Settings, get_settings
 from jcjg.core import health
 from jcjg.core.db import make_engine, make_sessionmaker
-from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware
+from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware, SettingsMiddleware
 from jcjg.core.domains import AppSetup, Domain
 from jcjg.core.handlers import ServerErrors, install_error_handlers
 from jcjg.core.jobs import worker_loop
@@ -103,6 +103,7 @@ def create_app(
     if settings.embedded_worker:
         setup.thread("jcjg-worker", _embedded_worker(session_factory, settings))
     app.router.lifespan_context = _lifespan(setup)
+    app.add_middleware(SettingsMiddleware, settings=settings)  # get_settings() in a request
     app.add_middleware(MethodsMiddleware)  # OPTIONS and HEAD for every address
     app.add_middleware(AddressTextMiddleware)  # no controls in a path or query, anywhere
     app.add_middleware(ServerErrors)  # a 500 is an answer, the connection kept

@@ -119,3 +119,48 @@ def test_other_labs_and_strangers_do_not_see_records(client, browser_client, db,
     witness = factory.user(Role.WITNESS)
     login(browser_client, witness.username)
     assert browser_client.get("/testing/records", headers=HTML).status_code == 403
+
+
+def test_a_reused_curve_shows_its_evidence_drawn(client, browser_client, db, factory, lab):
+    import random
+
+    from jcjg.alerts.models import Alert
+    from jcjg.demo import synthetic
+    from tests.exchange.conftest import make_lims
+
+    original, drawn = concrete_record(lab, number="PG-ORIG", seed=31)
+    _send(client, lab, original)
+    other_lab = make_lims(db, client.app.state.settings, factory)
+    noisy = [synthetic.copy_of(random.Random(2), c, shift_s=6.0, noise_kn=1.0) for c in drawn]
+    _send(client, other_lab, concrete_record(other_lab, number="PG-COPY", curves_of=noisy)[0])
+    alert = db.scalars(select(Alert).where(Alert.rule_id == "curve_reuse")).first()
+    assert alert is not None
+    assert alert.subject_number == "PG-COPY"
+    figure = alert.facts["figure"]
+
+    regulator = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, regulator.username)
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    assert f'<img src="{figure}"' in page
+    assert "残差相关系数" in page
+    assert "figure" not in page.split('data-testid="facts-table"')[1].split("</table>")[0]
+    drawing = browser_client.get(figure)
+    assert drawing.status_code == 200
+    assert drawing.headers["content-type"].startswith("image/svg+xml")
+    assert drawing.text.count("<path") == 4  # both curves and both residuals
+    assert "相关系数 0." in drawing.text
+
+    # the copying lab sees its own curve drawn, not the other institution's
+    browser_client.cookies.clear()
+    copier = factory.user(Role.INSTITUTION_STAFF, institution=other_lab.institution)
+    login(browser_client, copier.username)
+    assert f'<img src="{figure}"' in browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
+    own = browser_client.get(figure)
+    assert own.status_code == 200
+    assert own.text.count("<path") == 2
+    assert "仅监管人员可见" in own.text
+    # a stranger sees nothing of it
+    browser_client.cookies.clear()
+    stranger = factory.user(Role.INSTITUTION_STAFF)
+    login(browser_client, stranger.username)
+    assert browser_client.get(figure).status_code == 404

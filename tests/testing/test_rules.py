@@ -93,7 +93,7 @@ def test_result_curve_mismatch(client, db, lab):
     assert flagged(db, "result_curve_mismatch") == {"RC-HIGH"}
 
 
-def test_curve_reuse_catches_exact_shifted_and_noisy_copies(client, db, settings, factory, lab):
+def test_curve_reuse_proves_copies_and_spares_other_specimens(client, db, settings, factory, lab):
     from tests.exchange.conftest import make_lims
 
     original, drawn = concrete_record(lab, number="CU-ORIG", seed=21)
@@ -102,14 +102,28 @@ def test_curve_reuse_catches_exact_shifted_and_noisy_copies(client, db, settings
     exact, _ = concrete_record(lab, number="CU-EXACT", curves_of=drawn)
     shifted = [synthetic.copy_of(rng, c, shift_s=17.3) for c in drawn]
     noisy = [synthetic.copy_of(rng, c, shift_s=4.0, noise_kn=0.0015 * 800) for c in drawn]
+    scaled = [synthetic.forge(rng, c, "rescaled", noise_kn=0, donor=c) for c in drawn]
     send(client, lab, exact)
     send(client, lab, concrete_record(lab, number="CU-SHIFT", curves_of=shifted)[0])
+    send(client, lab, concrete_record(lab, number="CU-SCALED", curves_of=scaled)[0])
     other_lab = make_lims(db, settings, factory)  # another lab re-using the same test
     send(client, other_lab, concrete_record(other_lab, number="CU-NOISY", curves_of=noisy)[0])
     # genuinely different specimens of the same grade, machine and rate
     send(client, lab, concrete_record(lab, number="CU-NEW1", seed=22)[0])
     send(client, lab, concrete_record(lab, number="CU-NEW2", seed=23)[0])
-    assert flagged(db, "curve_reuse") == {"CU-EXACT", "CU-SHIFT", "CU-NOISY"}
+    assert flagged(db, "curve_reuse") == {"CU-EXACT", "CU-SHIFT", "CU-SCALED", "CU-NOISY"}
+    alerts = {
+        a.subject_number: a for a in db.scalars(select(Alert).where(Alert.rule_id == "curve_reuse"))
+    }
+    exact_facts, noisy_facts = alerts["CU-EXACT"].facts, alerts["CU-NOISY"].facts
+    assert exact_facts["最长连续相同点数"] >= 100
+    assert exact_facts["残差相关系数"] > 0.99
+    assert 0.5 < noisy_facts["残差相关系数"] < 0.99  # the noise dilutes, it does not hide
+    assert noisy_facts["完全相同的数据点"] < 10
+    assert noisy_facts["相同曲线的机构"] == lab.institution.name
+    assert abs(alerts["CU-SCALED"].facts["力值比例"] - 1) >= 0.03
+    assert alerts["CU-SHIFT"].facts["时间平移（秒）"] == pytest.approx(-17.3, abs=0.002)
+    assert exact_facts["figure"].startswith("/testing/curves/")
 
 
 def test_late_upload_auto_minutes_and_manual_hours(client, db, lab):

@@ -37,6 +37,10 @@ from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+# a fact drawn, not listed: the path of an image of the evidence (a re-used curve's overlay),
+# shown to who may read test records
+FIGURE = "figure"
+FIGURE_READ = "test_record:read"
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
 RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]
 SEVERITY_PATTERN = "^(" + "|".join(s.value for s in Severity) + ")?$"
@@ -302,7 +306,11 @@ def thresholds_form(
 def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str, Any]:
     rule = rule_of(alert.rule_id)
     institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
-    facts = [(rule.label(k) if rule else k, k, v) for k, v in (alert.facts or {}).items()]
+    raw = alert.facts or {}
+    facts = [(rule.label(k) if rule else k, k, v) for k, v in raw.items() if k != FIGURE]
+    figure = raw.get(FIGURE)
+    if not (isinstance(figure, str) and figure.startswith("/") and principal.can(FIGURE_READ)):
+        figure = None
     case = cases.case_of(db, alert)
     return {
         "alert": alert,
@@ -312,6 +320,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "institution": institution,
         "region_name": regions.display_name(db=db, code=alert.region_code),
         "facts": facts,
+        "figure": figure,
         "evidence": evidence.links(db, alert),
         "case": case,
         "case_status": cases.status_of(case),

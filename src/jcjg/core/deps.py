@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jcjg.config import Settings
+from jcjg.config import Settings, settings_in_use
 from jcjg.core import text
 from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import READ_ONLY
@@ -132,6 +132,20 @@ CSP = (
     b"media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; "
     b"frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
+
+
+class SettingsMiddleware:
+    """The app's settings are what :func:`jcjg.config.get_settings` gives while a request is
+    answered (a rule judging what the request wrote reads curves from the app's blob store,
+    not the environment's)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with settings_in_use(self.settings):
+            await self.app(scope, receive, send)
 
 
 class RequestIdMiddleware:

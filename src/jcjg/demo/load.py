@@ -25,7 +25,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.passwords import generate_password, hash_password
 from jcjg.catalogue.models import Specialty
-from jcjg.config import Settings, get_settings
+from jcjg.config import Settings, get_settings, settings_in_use
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo import alerts as alerts_demo
@@ -87,6 +87,11 @@ def load(
     ``now``: the moment the exchange's hourly counts are planted in (default: the present)."""
     settings = settings or get_settings()
     refuse_in_production(settings, "demo load")
+    with settings_in_use(settings):  # the rules read curves from these settings' blob store
+        return _load(db, settings, now)
+
+
+def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tuple[str, str, str]]:
     if db.get(Region, "360000") is None or db.scalar(select(Specialty.id).limit(1)) is None:
         raise ReferenceDataMissing(
             "数据库中没有行政区划或资质目录：请先运行 jcjg db upgrade（迁移并加载参考数据）"
@@ -152,6 +157,11 @@ def run(db: Session, settings: Settings) -> Outcome:
     """The whole demo, committed in steps: the data, the sweep that shows the planted problems
     as alerts, the station's handling of some of them and its rectification orders."""
     refuse_in_production(settings, "demo load")
+    with settings_in_use(settings):
+        return _run(db, settings)
+
+
+def _run(db: Session, settings: Settings) -> Outcome:
     began = utcnow()
     created = load(db, settings, began)
     db.commit()

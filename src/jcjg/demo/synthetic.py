@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,10 @@ def concrete(
     hz: float = 20.0,
     start_s: float = 0.0,
     noise: float = 0.002,
+    wobble: float = 0.004,
 ) -> Curve:
-    """A cube compression test (or a mortar prism: give its peak and rate)."""
+    """A cube compression test (or a mortar prism: give its peak and rate); ``noise`` and
+    ``wobble`` as shares of the peak."""
     rise = peak_kn / rate_kn_s
     toe = rng.uniform(1.0, 3.0)
     after = rng.uniform(2.0, 5.0)
@@ -55,8 +58,8 @@ def concrete(
     load = peak_kn * (x - 0.06 * x**3) / 0.94
     load = np.where(t < toe, 0.02 * peak_kn * (t / toe) ** 2, load + 0.02 * peak_kn)
     peak_at = int(np.argmax(load >= peak_kn)) if (load >= peak_kn).any() else len(t) - 1
-    wobble = _wobble(rng, t, 0.004 * peak_kn)
-    force = np.minimum(load, peak_kn) + wobble * (t > toe)
+    swing = _wobble(rng, t, wobble * peak_kn)
+    force = np.minimum(load, peak_kn) + swing * (t > toe)
     broken = t > t[peak_at]
     drop = np.exp(-(t - t[peak_at]) / rng.uniform(0.3, 0.8))
     force = np.where(broken, force[peak_at] * (0.25 + 0.75 * drop), force)
@@ -106,6 +109,119 @@ def copy_of(
     """The fraud: one good test uploaded again, shifted and with a little noise added."""
     force = curve.force + _noise(rng, noise_kn, curve.n)
     return Curve(curve.t + shift_s, np.maximum(force, 0.0), curve.displacement)
+
+
+# --- a population of machines and specimens, and the ways a test is forged (the benchmark) -----
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A compression machine's habits: its sampling rate, the noise of its load cell (white,
+    and slow drift of the servo as an AR(1) process), its display resolution, a mains hum on
+    some, a PC clock's wobble on some, the loading rate its operators set (MPa/s) and how much
+    its servo swings."""
+
+    hz: float
+    white: float  # load-cell noise, as a share of the peak
+    drift: float  # AR(1) coefficient of the servo's drift
+    drift_share: float  # its size against the white noise
+    quantum_kn: float
+    hum: float  # the hum's size against the white noise (0: none)
+    hum_hz: float
+    jitter_s: float  # the sampling intervals' wobble (0: a steady clock)
+    rate_mpa_s: float
+    servo: float  # the servo's and the material's slow swing, as a share of the peak
+    lag: float  # the load falling behind the set rate before the break, share of the peak
+    lag_s: float  # over how long (the press's and the concrete's, the same on every cube)
+
+
+def machine(rng: random.Random) -> Machine:
+    return Machine(
+        hz=rng.choice((10.0, 20.0, 50.0)),
+        white=rng.uniform(0.0005, 0.003),
+        drift=rng.uniform(0.5, 0.95),
+        drift_share=rng.uniform(0.0, 1.0),
+        quantum_kn=rng.choice((0.001, 0.01, 0.1)),
+        hum=rng.uniform(0.5, 2.0) if rng.random() < 0.3 else 0.0,
+        hum_hz=rng.uniform(0.5, 4.0),
+        jitter_s=rng.uniform(0.0005, 0.003) if rng.random() < 0.3 else 0.0,
+        rate_mpa_s=rng.choice((0.5, 0.6, 0.8)),
+        # a well-tuned servo on three in ten: their curves differ only by their noise
+        servo=0.0002 if rng.random() < 0.3 else rng.uniform(0.001, 0.004),
+        lag=rng.uniform(0.005, 0.03),
+        lag_s=rng.uniform(3.0, 15.0),
+    )
+
+
+def _stored(t: np.ndarray, force: np.ndarray) -> Curve:
+    """As the platform keeps it: the millisecond and the newton, time strictly increasing."""
+    t = np.round(t, 3)
+    keep = np.concatenate(([True], np.diff(t) > 0))
+    return Curve(t[keep], np.round(np.maximum(force[keep], 0.0), 3), None)
+
+
+def cube_on(rng: random.Random, m: Machine, grade_mpa: float) -> Curve:
+    """A 150 mm cube of the grade (strength 1.05-1.35 times it) broken on machine ``m``."""
+    peak = grade_mpa * rng.uniform(1.05, 1.35) * CUBE_KN_PER_MPA
+    rate = m.rate_mpa_s * CUBE_KN_PER_MPA * rng.uniform(0.97, 1.03)
+    curve = concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=m.hz, noise=0.0, wobble=m.servo)
+    gen = np.random.default_rng(rng.getrandbits(64))
+    n, sigma = curve.n, m.white * peak
+    broke = float(curve.t[int(np.argmax(curve.force))])
+    behind = m.lag * peak * np.exp(-np.abs(broke - curve.t) / m.lag_s) * (curve.t <= broke)
+    drift = np.convolve(
+        gen.normal(0.0, sigma * m.drift_share * math.sqrt(1 - m.drift**2), n),
+        m.drift ** np.arange(min(n, 200)),
+    )[:n]
+    phase = rng.uniform(0, 2 * math.pi)
+    hum = m.hum * sigma * np.sin(2 * math.pi * m.hum_hz * curve.t + phase)
+    noise = gen.normal(0.0, sigma, n) + drift + hum
+    force = curve.force - behind + noise * (curve.force > 0.02 * peak)
+    force = np.round(force / m.quantum_kn) * m.quantum_kn
+    t = curve.t
+    if m.jitter_s:
+        t = np.sort(t + gen.normal(0.0, m.jitter_s, n))
+        t -= t[0]
+    return _stored(t, force)
+
+
+COPY_KINDS = ("exact", "shifted", "rescaled", "resampled", "noise_added", "truncated", "spliced")
+
+
+def forge(rng: random.Random, curve: Curve, kind: str, *, noise_kn: float, donor: Curve) -> Curve:
+    """One good test passed off as another: ``exact``; ``shifted`` in time (0.5-60 s);
+    ``rescaled`` forces (3-15 % up or down); ``resampled`` at another rate (0.6-0.9 or 1.1-1.6
+    times the interval); ``noise_added`` (a quarter to all of ``noise_kn``, the machine's own);
+    ``truncated`` (the toe cut at 2-8 % of the peak, the record ended 0.5-3 s after it);
+    ``spliced`` (``donor``'s toe up to 4-8 % of the peak, then this test's load and break)."""
+    t, f = curve.t, curve.force
+    peak, at = float(f.max()), int(np.argmax(f))
+    if kind == "exact":
+        return Curve(t.copy(), f.copy(), None)
+    if kind == "shifted":
+        return _stored(t + rng.uniform(0.5, 60.0), f)
+    if kind == "rescaled":
+        return _stored(t, f * rng.choice((rng.uniform(0.85, 0.97), rng.uniform(1.03, 1.15))))
+    if kind == "resampled":
+        ratio = rng.choice((rng.uniform(0.6, 0.9), rng.uniform(1.1, 1.6)))
+        step = float(np.median(np.diff(t))) * ratio
+        grid = np.arange(t[0] + rng.uniform(0, step), t[-1], step)
+        return _stored(grid - grid[0], np.interp(grid, t, f))
+    if kind == "noise_added":
+        return _stored(t, f + _noise(rng, rng.uniform(0.25, 1.0) * noise_kn, curve.n))
+    if kind == "truncated":
+        first = int(np.argmax(f >= rng.uniform(0.02, 0.08) * peak))
+        last = min(curve.n, int(np.searchsorted(t, t[at] + rng.uniform(0.5, 3.0))) + 1)
+        return _stored(t[first:last] - t[first], f[first:last])
+    if kind == "spliced":
+        level = rng.uniform(0.04, 0.08) * peak
+        mine = int(np.argmax(f >= level))
+        scale = peak / float(donor.force.max())
+        theirs = max(2, int(np.argmax(donor.force * scale >= level)))
+        head_t, head_f = donor.t[:theirs], donor.force[:theirs] * scale
+        tail_t = t[mine:] - t[mine] + head_t[-1] + float(np.median(np.diff(t)))
+        return _stored(np.concatenate((head_t, tail_t)), np.concatenate((head_f, f[mine:])))
+    raise ValueError(kind)
 
 
 # --- specimens as a lab's system sends them (the demo, the simulator) ---------------------------

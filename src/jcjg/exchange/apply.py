@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
-from jcjg.config import Settings
+from jcjg.config import Settings, settings_in_use
 from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.exchange.choices import MessageStatus
@@ -254,7 +254,8 @@ def _apply_batch(db: Session, settings: Settings, lane: str, holder: str, limit:
         ]  # fmt: skip
     triggered = _triggered_ids(done)
     if triggered:
-        alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
+        with settings_in_use(settings):  # a rule may read what the blob store keeps
+            alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
     finished = utcnow()
     warnings = _rule_warnings(db, done)
     for outcome in done:

@@ -6,19 +6,18 @@ the micrometre. Each column is delta-coded (time twice: at a steady sampling rat
 differences are all zero), stored in the narrowest integer type that holds it, and the whole
 compressed with zlib. A 3,000-point machine curve takes one to two bytes per point.
 
-**Fingerprint.** A re-used curve is the same test uploaded again, perhaps shifted in time and
-with a little noise added. Genuinely different specimens of one grade, loaded by one machine at
-one rate, have nearly the same smooth shape, so the shape alone cannot tell them apart; what
-differs is each specimen's own small wobble around that shape. The fingerprint is the rising
-branch from 10 % to 90 % of the (smoothed) peak (a rebar's to 60 %: its yield plateau and
-hardening are shapes every bar shares), where the crossings are sharp and a time shift or noise
-cannot move them, averaged into 64 time bins (averaging damps added noise), minus its
-best fifth-degree polynomial (the shape every specimen shares), scaled to unit length: two
-curves match when these residuals point the same way (cosine >= 0.8) *and* their peak force
-and rise time agree within 2 %. Copies with added noise up to about 0.2 % of the peak
-are caught; more noise than that would make the copy visibly noisier than the machine. Curves
-are bucketed by peak force (2 % bins) so a new curve is compared with the curves near its peak,
-not with all of them.
+**Fingerprint.** It only finds candidates; whether a candidate is the same test is decided on
+the samples themselves (:mod:`jcjg.testing.reuse`). Genuinely different specimens of one grade,
+loaded by one machine at one rate, have nearly the same smooth shape, so the shape alone cannot
+tell them apart; what differs is each specimen's own wobble around it. The fingerprint is the
+rising branch from 10 % to 90 % of the (smoothed) peak (a rebar's to 60 %: its yield plateau
+and hardening are shapes every bar shares), where the crossings are sharp and a time shift or
+noise cannot move them, averaged into 66 time bins (averaging damps added noise), each bin minus
+the line through its neighbours (the shape every specimen shares is gone), scaled to unit
+length: 64 numbers. The copy of a test points the same way (cosine near 1, about 0.8 with
+noise of the machine's size added); two tests point in unrelated directions (cosine about 0,
+± 0.13). Curves are filed by the time the load took from 10 % to 90 % of the peak (2 % bins):
+a copy keeps it even when its forces are scaled.
 """
 
 from __future__ import annotations
@@ -37,12 +36,17 @@ MAX_POINTS = 200_000
 SCALES = (1000.0, 1000.0, 1000.0)  # t: ms, force: N (kN x 1000), displacement: um (mm x 1000)
 MAGIC = b"JCV1"
 BINARY_MAGIC = b"JCJGCURV"  # the upload format: see docs/testing.md
-FINGERPRINT_BINS = 64
-BUCKET_STEP = 0.02  # peak force buckets: 2 % wide (log scale)
+FINGERPRINT_BINS = 64  # the fingerprint's length (from 66 bins)
+BUCKET_STEP = 0.02  # rise-time buckets: 2 % wide (log scale)
 ONSET_SHARE = 0.05  # load counts from 5 % of the peak
-DETREND_DEGREE = 5  # the smooth shape all specimens share
-MIN_SIMILARITY = 0.8  # cosine of two fingerprints of one test (copies with up to 0.2 % noise)
-TOLERANCE = 0.02  # peak force and rise time of two fingerprints of one test
+MIN_SIMILARITY = 0.5  # cosine from which a candidate is compared sample by sample
+TOLERANCE = 0.02  # rise times of two fingerprints of one test
+# A copy with noise of the machine's own size added to a curve that has little else of its own
+# (a well-tuned servo) keeps only half its fingerprint; it keeps its peak and its rise time.
+# The curves nearest in both, within these shares, are compared too (at most MAX_TWINS).
+TWIN_PEAK = 0.003
+TWIN_RISE = 0.005
+MAX_TWINS = 8
 
 Array = npt.NDArray[np.float64]
 
@@ -250,13 +254,14 @@ class Fingerprint:
     rise_s: float
 
 
-def _smoothed(force: Array) -> Array:
-    width = max(5, force.size // 200)
-    kernel = np.ones(width) / width
-    padded = np.concatenate(
-        (np.full(width // 2, force[0]), force, np.full(width - 1 - width // 2, force[-1]))
-    )
-    return np.convolve(padded, kernel, mode="valid")
+def smoothed(t: Array, force: Array) -> Array:
+    """The running mean over a hundredth of the duration, in time (the integral of the curve
+    over the window): the same for a copy sampled at another rate."""
+    width = max(float(t[-1] - t[0]) / 100, 1e-6)
+    area = np.concatenate(([0.0], np.cumsum((force[1:] + force[:-1]) / 2 * np.diff(t))))
+    lo = np.maximum(t - width / 2, t[0])
+    hi = np.minimum(t + width / 2, t[-1])
+    return np.asarray((np.interp(hi, t, area) - np.interp(lo, t, area)) / (hi - lo))
 
 
 def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
@@ -265,7 +270,7 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     branch has too few points (fewer than 2 per bin) or is too smooth to have anything of its
     own."""
     t, f = curve.t, curve.force
-    smooth = _smoothed(f)
+    smooth = smoothed(t, f)
     peak = float(smooth.max())
     if peak <= 0:
         return None
@@ -273,28 +278,45 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     rising = smooth[: peak_at + 1]
     start = int(np.argmax(rising >= 0.1 * peak))
     end = int(np.argmax(rising >= top * peak))
-    if end <= start:
+    if end <= start or start == 0:
         return None
-    tt, ff = t[start : end + 1], f[start : end + 1]
-    if tt.size < 2 * FINGERPRINT_BINS:
+    bins_n = FINGERPRINT_BINS + 2
+    if end - start < 2 * bins_n:
         return None
-    position = (tt - tt[0]) / (tt[-1] - tt[0])
-    bins = np.minimum((position * FINGERPRINT_BINS).astype(int), FINGERPRINT_BINS - 1)
-    counts = np.bincount(bins, minlength=FINGERPRINT_BINS)
-    if (counts == 0).any():
-        return None
-    means = np.bincount(bins, weights=ff, minlength=FINGERPRINT_BINS) / counts
-    x = np.linspace(-1, 1, FINGERPRINT_BINS)
-    residual = means - np.polyval(np.polyfit(x, means, DETREND_DEGREE), x)
+    # the crossings between samples (a resampled copy's fall elsewhere among its samples)
+    t10, t_top = _crossing(t, rising, start, 0.1 * peak), _crossing(t, rising, end, top * peak)
+    tt, ff = t[start - 1 : end + 1], f[start - 1 : end + 1]
+    # each bin's mean over time (the integral of the curve between its edges over its width):
+    # a resampled copy keeps it, where a mean of samples would change with the samples
+    area = np.concatenate(([0.0], np.cumsum((ff[1:] + ff[:-1]) / 2 * np.diff(tt))))
+    edges = np.linspace(t10, t_top, bins_n + 1)
+    means = np.diff(np.interp(edges, tt, area)) / np.diff(edges)
+    residual = means[1:-1] - (means[:-2] + means[2:]) / 2
+    residual -= residual.mean()
     norm = float(np.linalg.norm(residual))
     if norm < 1e-6 * peak:
         return None
-    return Fingerprint((residual / norm).astype(np.float32), peak, float(tt[-1] - tt[0]))
+    return Fingerprint((residual / norm).astype(np.float32), peak, t_top - t10)
 
 
-def bucket(peak_kn: float) -> int:
-    """The peak-force bucket (2 % wide, log scale) a fingerprint is filed under."""
-    return math.floor(math.log(max(peak_kn, 1e-3)) / math.log1p(BUCKET_STEP))
+def _crossing(t: Array, rising: Array, at: int, level: float) -> float:
+    """When the smoothed load reached ``level``, between samples ``at - 1`` and ``at``."""
+    below, above = float(rising[at - 1]), float(rising[at])
+    share = (level - below) / (above - below) if above > below else 1.0
+    return float(t[at - 1] + share * (t[at] - t[at - 1]))
+
+
+def bucket(rise_s: float) -> int:
+    """The rise-time bucket (2 % wide, log scale) a fingerprint is filed under."""
+    return math.floor(math.log(max(rise_s, 1e-3)) / math.log1p(BUCKET_STEP))
+
+
+def twin_distance(a: Fingerprint, peak_kn: Any, rise_s: Any) -> Any:
+    """How far (in tolerance units, < 1 inside) stored peaks and rise times are from ``a``'s."""
+    return np.maximum(
+        np.abs(np.asarray(peak_kn) / a.peak_kn - 1) / TWIN_PEAK,
+        np.abs(np.asarray(rise_s) / a.rise_s - 1) / TWIN_RISE,
+    )
 
 
 @dataclass(frozen=True)
@@ -311,14 +333,12 @@ def matches(
     min_similarity: float = MIN_SIMILARITY,
     tolerance: float = TOLERANCE,
 ) -> Match | None:
-    """Whether two fingerprinted curves are one test (None if not)."""
+    """Whether two fingerprinted curves are worth comparing sample by sample (None if not):
+    similar enough, and their loads took the same time (the peaks may differ: a copy's forces
+    may be scaled)."""
     similarity = float(np.dot(a.vector, b.vector))
     peak_ratio = a.peak_kn / b.peak_kn if b.peak_kn else math.inf
     time_ratio = a.rise_s / b.rise_s if b.rise_s else math.inf
-    if (
-        similarity >= min_similarity
-        and abs(peak_ratio - 1) <= tolerance
-        and abs(time_ratio - 1) <= tolerance
-    ):
+    if similarity >= min_similarity and abs(time_ratio - 1) <= tolerance:
         return Match(similarity, peak_ratio, time_ratio)
     return None

@@ -1,14 +1,15 @@
 """Finding a re-used curve among a million quickly: locality-sensitive hashing of fingerprints.
 
-Each fingerprint (:func:`jcjg.testing.curves.fingerprint`) gets 16 band keys: its peak-force
+Each fingerprint (:func:`jcjg.testing.curves.fingerprint`) gets 16 band keys: its rise-time
 bucket (2 % wide) and 8 bits of a random-hyperplane hash (SimHash) of its residual vector, one
 band of hyperplanes per key. Two fingerprints of one test point nearly the same way, so each
-hyperplane puts them on the same side with probability 1 - angle/180°; at cosine 0.83 (a copy
-with 0.2 % noise added) a band agrees with probability ~0.19 and at least one of 16 bands with
-~0.96; two unrelated specimens agree on a band one time in 256. A query looks up its 16 keys in
-its peak bucket and the neighbouring ones, and verifies the few candidates exactly with
-:func:`jcjg.testing.curves.matches`. The hyperplanes come from a fixed seed, so keys are the same
-in every process and release (changing them means re-keying stored fingerprints).
+hyperplane puts them on the same side with probability 1 - angle/180°; at cosine 0.8 (a copy
+with the machine's own noise added again) a band agrees with probability ~0.17 and at least one
+of 16 bands with ~0.95, at 0.9 with ~0.995; two unrelated specimens agree on a band one time in
+256. A query looks up its 16 keys in its rise bucket and the neighbouring ones and keeps the
+candidates :func:`jcjg.testing.curves.matches` finds worth comparing, most similar first; the
+samples decide (:mod:`jcjg.testing.reuse`). The hyperplanes come from a fixed seed, so keys are
+the same in every process and release (changing them means re-keying stored fingerprints).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def band_values(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
 def keys(
     bucket: int | npt.NDArray[np.int64], bands: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
-    """The band keys: (peak bucket, band number, band value) in one integer per band."""
+    """The band keys: (rise bucket, band number, band value) in one integer per band."""
     base = (np.asarray(bucket, dtype=np.int64) + _BUCKET_OFFSET) << 12
     out: npt.NDArray[np.int64] = (
         np.asarray(base).reshape(-1, 1) + (np.arange(BANDS, dtype=np.int64) << 8) + bands
@@ -65,6 +66,7 @@ class FingerprintIndex:
     rises: npt.NDArray[np.float64]
     sorted_keys: list[npt.NDArray[np.int64]]
     sorted_rows: list[npt.NDArray[np.int64]]
+    _by_peak: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def build(
@@ -74,7 +76,7 @@ class FingerprintIndex:
         peaks: npt.NDArray[np.float64],
         rises: npt.NDArray[np.float64],
     ) -> FingerprintIndex:
-        buckets = np.floor(np.log(np.maximum(peaks, 1e-3)) / math.log1p(curves.BUCKET_STEP))
+        buckets = np.floor(np.log(np.maximum(rises, 1e-3)) / math.log1p(curves.BUCKET_STEP))
         all_keys = keys(buckets.astype(np.int64), band_values(vectors))
         sorted_keys, sorted_rows = [], []
         for band in range(BANDS):
@@ -84,9 +86,9 @@ class FingerprintIndex:
         return cls(ids, vectors, peaks, rises, sorted_keys, sorted_rows)
 
     def candidates(self, fp: curves.Fingerprint, tolerance: float) -> npt.NDArray[np.int64]:
-        """Rows sharing a band key with ``fp`` in its peak bucket or a neighbour."""
+        """Rows sharing a band key with ``fp`` in its rise bucket or a neighbour."""
         reach = spread(tolerance)
-        buckets = curves.bucket(fp.peak_kn) + np.arange(-reach, reach + 1)
+        buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
         wanted = keys(buckets, band_values(fp.vector))  # buckets x bands
         found = []
         for band in range(BANDS):
@@ -107,9 +109,24 @@ class FingerprintIndex:
         min_similarity: float = curves.MIN_SIMILARITY,
         tolerance: float = curves.TOLERANCE,
     ) -> list[int]:
-        """The ids of stored fingerprints that are the same test as ``fp``."""
+        """The ids of stored fingerprints worth comparing with ``fp``, most similar first."""
         rows = self.candidates(fp, tolerance)
         return self._verify(rows, fp, min_similarity, tolerance)
+
+    def twins(self, fp: curves.Fingerprint) -> list[int]:
+        """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
+        :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`), nearest first."""
+        if self._by_peak is None:
+            self._by_peak = np.argsort(self.peaks, kind="stable")
+        ordered = self.peaks[self._by_peak]
+        lo = np.searchsorted(ordered, fp.peak_kn * (1 - curves.TWIN_PEAK))
+        hi = np.searchsorted(ordered, fp.peak_kn * (1 + curves.TWIN_PEAK), side="right")
+        rows = self._by_peak[lo:hi]
+        distance = curves.twin_distance(fp, self.peaks[rows], self.rises[rows])
+        inside = distance <= 1
+        rows, distance = rows[inside], distance[inside]
+        order = np.argsort(distance, kind="stable")[: curves.MAX_TWINS]
+        return [int(i) for i in self.ids[rows[order]]]
 
     def brute_force(
         self,
@@ -119,11 +136,10 @@ class FingerprintIndex:
         tolerance: float = curves.TOLERANCE,
     ) -> list[int]:
         """The same answer by comparing with every stored fingerprint (the baseline)."""
-        similar = self.vectors @ fp.vector >= min_similarity
-        near = (np.abs(fp.peak_kn / self.peaks - 1) <= tolerance) & (
-            np.abs(fp.rise_s / self.rises - 1) <= tolerance
-        )
-        return [int(i) for i in self.ids[similar & near]]
+        cosines = self.vectors @ fp.vector
+        near = np.abs(fp.rise_s / self.rises - 1) <= tolerance
+        rows = np.nonzero((cosines >= min_similarity) & near)[0]
+        return [int(i) for i in self.ids[rows[np.argsort(-cosines[rows], kind="stable")]]]
 
     def _verify(
         self,
@@ -134,12 +150,8 @@ class FingerprintIndex:
     ) -> list[int]:
         if rows.size == 0:
             return []
-        peaks, rises = self.peaks[rows], self.rises[rows]
-        near = (np.abs(fp.peak_kn / peaks - 1) <= tolerance) & (
-            np.abs(fp.rise_s / rises - 1) <= tolerance
-        )
-        rows = rows[near]
-        if rows.size == 0:
-            return []
-        similar = self.vectors[rows] @ fp.vector >= min_similarity
-        return [int(i) for i in self.ids[rows[similar]]]
+        rows = rows[np.abs(fp.rise_s / self.rises[rows] - 1) <= tolerance]
+        cosines = self.vectors[rows] @ fp.vector
+        keep = cosines >= min_similarity
+        rows, cosines = rows[keep], cosines[keep]
+        return [int(i) for i in self.ids[rows[np.argsort(-cosines, kind="stable")]]]

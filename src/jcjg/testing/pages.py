@@ -39,7 +39,7 @@ from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.tenancy.models import Institution
-from jcjg.testing import service, stats
+from jcjg.testing import reuse, service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
@@ -290,6 +290,92 @@ def curve_points(
     row = get_scoped(db, Curve, curve_id, principal, "read")
     body = service.curve_json(settings, row)
     return JSONResponse(body, headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/testing/curves/{curve_id}/compare/{other_id}")
+def curve_comparison(
+    db: SessionDep, settings: SettingsDep, principal: Reader, curve_id: Id, other_id: Id
+) -> Response:
+    """The evidence of a re-used curve drawn (SVG): the new curve's loading branch with the
+    earlier curve shifted and scaled onto it, and below them the two residuals. The earlier
+    curve is drawn only for a reader who may see it."""
+    row = get_scoped(db, Curve, curve_id, principal, "read")
+    try:
+        other: Curve | None = get_scoped(db, Curve, other_id, principal, "read")
+    except NotFound:
+        other = None
+    record = db.get(TestRecord, row.test_record_id)
+    top = TestKind(record.kind).fingerprint_top if record else 0.9
+    new = service.load_curve(settings, row)
+    # without the other curve, the new one is drawn alone: the other's data stay theirs
+    earlier = new if other is None else service.load_curve(settings, other)
+    evidence = reuse.compare(new, earlier, top)
+    drawn = reuse.overlay(new, earlier, evidence, top)
+    body = overlay_svg(drawn, evidence, with_earlier=other is not None)
+    return Response(
+        body, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+def _path(xs: Sequence[float], ys: Sequence[float], box: tuple[float, float, float, float],
+          x_range: tuple[float, float], y_range: tuple[float, float]) -> str:  # fmt: skip
+    left, top, width, height = box
+    (x0, x1), (y0, y1) = x_range, y_range
+    sx = width / ((x1 - x0) or 1.0)
+    sy = height / ((y1 - y0) or 1.0)
+    points = " ".join(
+        f"{left + (x - x0) * sx:.1f},{top + height - (y - y0) * sy:.1f}"
+        for x, y in zip(xs, ys, strict=True)
+    )
+    return f"M{points}" if points else ""
+
+
+def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier: bool) -> str:
+    """Two panels, 720 x 460: forces (kN) over time (s), then the residuals (kN)."""
+    blue, orange = "#1f5fa8", "#d9730d"
+    t = drawn.t or [0.0, 1.0]
+    x_range = (min(t), max(t))
+    forces = drawn.new + (drawn.earlier if with_earlier else [])
+    residuals = drawn.new_residual + (drawn.earlier_residual if with_earlier else [])
+    f_range = (min(forces, default=0.0), max(forces, default=1.0))
+    r_peak = max((abs(v) for v in residuals), default=1.0) or 1.0
+    top_box, low_box = (60.0, 40.0, 640.0, 200.0), (60.0, 290.0, 640.0, 130.0)
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 460" role="img" '
+        'font-family="sans-serif" font-size="13">',
+        "<title>两条曲线对齐后的叠加与残差比对</title>",
+        '<rect width="720" height="460" fill="#fff"/>',
+        f'<text x="60" y="24">力值（kN）— 本曲线（蓝）{"与对齐后的另一曲线（橙，虚线）" if with_earlier else ""}</text>',  # noqa: E501
+        f'<text x="60" y="278">残差（kN）：相关系数 {evidence.correlation:.3f}，'
+        f"比对 {evidence.points} 点，时间平移 {evidence.lag_s:.3f} 秒</text>",
+        f'<text x="60" y="452">时间（秒，本曲线）{x_range[0]:.1f} — {x_range[1]:.1f}</text>',
+        f'<text x="8" y="{40 + 12}">{f_range[1]:.0f}</text>',
+        f'<text x="8" y="240">{f_range[0]:.0f}</text>',
+    ]
+    for box in (top_box, low_box):
+        parts.append(
+            f'<rect x="{box[0]}" y="{box[1]}" width="{box[2]}" height="{box[3]}" '
+            'fill="none" stroke="#bbb"/>'
+        )
+    series = [(drawn.new, drawn.new_residual, blue, "")]
+    if with_earlier:
+        series.append((drawn.earlier, drawn.earlier_residual, orange, ' stroke-dasharray="6 4"'))
+    for force, residual, colour, dash in series:
+        parts.append(
+            f'<path d="{_path(t, force, top_box, x_range, f_range)}" fill="none" '
+            f'stroke="{colour}" stroke-width="1.5"{dash}/>'
+        )
+        parts.append(
+            f'<path d="{_path(t, residual, low_box, x_range, (-r_peak, r_peak))}" fill="none" '
+            f'stroke="{colour}" stroke-width="1"{dash}/>'
+        )
+    if not with_earlier:
+        parts.append(
+            '<text x="360" y="140" text-anchor="middle" fill="#666">另一条曲线属于其他机构或辖区，'
+            "仅监管人员可见</text>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
 
 
 # --- on-site tests -------------------------------------------------------------------------------

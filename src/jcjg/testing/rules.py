@@ -31,7 +31,7 @@ from jcjg.registry.models import (
 )
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
-from jcjg.testing import judgement, service
+from jcjg.testing import curves, judgement, reuse, service
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
     Curve,
@@ -236,38 +236,51 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule(
     "curve_reuse",
-    title="力值曲线与其他试件的曲线几乎相同（疑似重复使用）",
+    title="力值曲线与其他试件的曲线出自同一次试验（重复使用）",
     clause="001 4.1.7、5.4.7.1；002 第十七条（一）（二）",
     severity=Severity.CRITICAL,
     subject_type="test_record",
-    defaults={"min_similarity": 0.8, "tolerance_percent": 2.0},
+    defaults={
+        "min_correlation": reuse.MIN_CORRELATION,
+        "min_points": reuse.MIN_POINTS,
+        "min_similarity": curves.MIN_SIMILARITY,
+        "tolerance_percent": 2.0,
+    },
     labels={
-        "min_similarity": "指纹相似度下限（余弦）",
-        "tolerance_percent": "峰值与加荷时长允许偏差（%）",
+        "min_correlation": "残差相关系数下限",
+        "min_points": "最少比对点数",
+        "min_similarity": "候选曲线的指纹相似度下限（余弦）",
+        "tolerance_percent": "候选曲线 10%～90% 加荷时长允许偏差（%）",
     },
     triggers=(Curve,),
-    description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：去掉所有试件共有的形状后，"
-    "剩下的细小波动方向一致，且峰值力与 10%～90% 加荷时长相同（平移时间、叠加少量噪声也能识别）。",
+    description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：两条曲线对齐后，"
+    "逐点去掉光滑形状剩下的噪声高度相关（两次真实试验的噪声互不相关），或有成段完全相同的数据点，"
+    "或采样间隔的抖动逐点一致。平移时间、缩放力值、重新采样、截头去尾、拼接、叠加噪声都能识别；"
+    "形状相似只用来挑选比对的候选，不作为判断依据。",
 )
 def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(Curve).where(Curve.fp_vector.is_not(None))
     for curve in ctx.db.scalars(ctx.narrow(stmt, Curve.institution_id)):
         limits = ctx.thresholds(curve.region_code)
-        found = service.similar_curves(
-            ctx.db,
-            curve,
-            min_similarity=float(limits["min_similarity"]),
-            tolerance=float(limits["tolerance_percent"]) / 100,
-        )
-        if not found:
-            continue
         record = ctx.db.get(TestRecord, curve.test_record_id)
         specimen = ctx.db.get(Specimen, curve.specimen_id)
         if record is None or specimen is None:
             continue
-        other, match = found[0]
+        found = service.similar_curves(
+            ctx.db,
+            curve,
+            top=TestKind(record.kind).fingerprint_top,
+            min_similarity=float(limits["min_similarity"]),
+            tolerance=float(limits["tolerance_percent"]) / 100,
+            min_correlation=float(limits["min_correlation"]),
+            min_points=int(limits["min_points"]),
+        )
+        if not found:
+            continue
+        other, evidence = found[0]
         earlier = ctx.db.get(TestRecord, other.test_record_id)
         earlier_specimen = ctx.db.get(Specimen, other.specimen_id)
+        source = ctx.db.get(Institution, other.institution_id)
         yield _finding(
             f"curve:{curve.id}",
             record,
@@ -275,10 +288,10 @@ def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
                 "试件": specimen.position,
                 "相同的曲线": f"原始记录 {earlier.number if earlier else other.test_record_id}"
                 f" 第 {earlier_specimen.position if earlier_specimen else '?'} 个试件",
-                "相同曲线的机构": other.institution_id,
-                "相似度": round(match.similarity, 3),
-                "峰值比": round(match.peak_ratio, 4),
+                "相同曲线的机构": source.name if source else "",
+                **evidence.facts(),
                 "相同曲线数": len(found),
+                "figure": f"/testing/curves/{curve.id}/compare/{other.id}",
             },
             f" 第 {specimen.position} 个试件",
         )

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.config import Settings
+from jcjg.config import Settings, get_settings
 from jcjg.core import domains
 from jcjg.core.blobs import BlobStore, blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
@@ -20,7 +20,7 @@ from jcjg.registry.models import Person
 from jcjg.registry.service import registered_person_ids
 from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
-from jcjg.testing import curves, fpindex, judgement
+from jcjg.testing import curves, fpindex, judgement, reuse
 from jcjg.testing.choices import Acquisition, Judgement, TestKind
 from jcjg.testing.models import (
     Curve,
@@ -308,7 +308,7 @@ def _store_curve(
     db.add(row)
     if print_ is not None:
         db.flush()
-        bands = fpindex.keys(curves.bucket(print_.peak_kn), fpindex.band_values(print_.vector))
+        bands = fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector))
         db.add_all(CurveKey(curve_id=row.id, key=int(k)) for k in bands.ravel())
 
 
@@ -347,26 +347,48 @@ def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
     return curves.Fingerprint(vector, row.fp_peak_kn, row.fp_rise_s)
 
 
+MAX_COMPARED = 20  # candidates compared sample by sample for one curve, most similar first
+
+
 def similar_curves(
-    db: Session, row: Curve, *, min_similarity: float, tolerance: float
-) -> list[tuple[Curve, curves.Match]]:
-    """Earlier curves (any institution) that are the same test as ``row``: the ones sharing a
-    band key in its peak bucket or a neighbour (:mod:`jcjg.testing.fpindex`), verified."""
+    db: Session,
+    row: Curve,
+    *,
+    top: float,
+    min_similarity: float,
+    tolerance: float,
+    min_correlation: float = reuse.MIN_CORRELATION,
+    min_points: int = reuse.MIN_POINTS,
+) -> list[tuple[Curve, reuse.Evidence]]:
+    """Earlier curves (any institution) that are the same test as ``row``: the candidates
+    sharing a band key in its rise bucket or a neighbour (:mod:`jcjg.testing.fpindex`) worth
+    comparing, the most similar :data:`MAX_COMPARED`, each compared sample by sample
+    (:mod:`jcjg.testing.reuse`)."""
     mine = fingerprint_of(row)
     if mine is None:
         return []
     reach = fpindex.spread(tolerance)
-    buckets = curves.bucket(mine.peak_kn) + np.arange(-reach, reach + 1)
+    buckets = curves.bucket(mine.rise_s) + np.arange(-reach, reach + 1)
     wanted = [int(k) for k in fpindex.keys(buckets, fpindex.band_values(mine.vector)).ravel()]
     ids = select(CurveKey.curve_id).where(CurveKey.key.in_(wanted), CurveKey.curve_id < row.id)
-    out = []
+    ranked = []
     for other in db.scalars(select(Curve).where(Curve.id.in_(ids)).order_by(Curve.id)):
         theirs = fingerprint_of(other)
         if theirs is None:
             continue
         match = curves.matches(mine, theirs, min_similarity=min_similarity, tolerance=tolerance)
         if match is not None:
-            out.append((other, match))
+            ranked.append((match.similarity, other))
+    ranked.sort(key=lambda pair: -pair[0])
+    if not ranked:
+        return []
+    settings = get_settings()
+    new = load_curve(settings, row)
+    out = []
+    for _, other in ranked[:MAX_COMPARED]:
+        evidence = reuse.compare(new, load_curve(settings, other), top)
+        if evidence.is_copy(min_correlation, min_points):
+            out.append((other, evidence))
     return out
 
 

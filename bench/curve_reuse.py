@@ -1,0 +1,283 @@
+"""Benchmark of the curve re-use verdict (issue 25): false alarms among every candidate pair
+the index yields on a population of genuine tests, and recall on labelled copies of each kind.
+
+**Population.** ``--specimens`` (100,000) 150 mm cubes of C25 to C50, strengths 1.05-1.35 times
+the grade, broken on ``--machines`` (400) machines drawn by :func:`jcjg.demo.synthetic.machine`
+(10, 20 or 50 Hz; load-cell noise 0.05-0.3 % of the peak; servo drift; display resolution 1 N
+to 0.1 kN; a mains hum on three in ten; a wobbling PC clock on three in ten; 0.5, 0.6 or
+0.8 MPa/s): so thousands of specimens share a grade, a machine and a rate. Each specimen's
+fingerprint goes into the index (:mod:`jcjg.testing.fpindex`); then each asks the index for
+candidates among the specimens filed before it. **Every pair the index yields is counted**; the
+ones the fingerprints find worth comparing (:func:`jcjg.testing.curves.matches`, at most
+:data:`jcjg.testing.service.MAX_COMPARED` a query, most similar first) are compared sample by
+sample (:func:`jcjg.testing.reuse.compare`); a verdict of "one test" is a false alarm.
+
+**Copies.** ``--copies`` (300) of each kind of :data:`jcjg.demo.synthetic.COPY_KINDS`, each
+forged from a random specimen (the splice's toe from another specimen of its machine), ask the
+whole index the same way: found when a verdict names the original. Their pairs with the other
+specimens count towards the false alarms too.
+
+    BENCH curve_reuse_false_alarms <n> per_million_pairs ratio=<÷ resemblance> baseline=shape_only
+    BENCH curve_reuse_recall <r> recall ratio=<÷ direct> baseline=direct_comparison
+    BENCH curve_reuse_recall_<kind> <r> recall ratio=<÷ direct> baseline=direct_comparison
+
+``shape_only`` is what resemblance alone would have accused on the same pairs (the old rule:
+the branch's 64 bin means minus a fifth-degree polynomial, cosine >= 0.8, peaks and rise times
+within 2 %); ``direct_comparison`` compares each copy
+with its original without the index (what the index loses). The overall recall is the lowest of
+the kinds'. Goals: <= 1 false alarm per million pairs, recall >= 0.99 for every kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jcjg.demo import synthetic
+from jcjg.testing import curves, fpindex, reuse, service
+
+GRADES = (25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
+SHAPE_ONLY = 0.8  # the old rule's cosine
+
+
+class Population:
+    """Specimen ``i`` is drawn again from its own seed whenever its samples are needed."""
+
+    def __init__(self, seed: int, machines: int) -> None:
+        rng = random.Random(seed)
+        self.seed = seed
+        self.machines = [synthetic.machine(rng) for _ in range(machines)]
+
+    def machine_of(self, i: int) -> synthetic.Machine:
+        return self.machines[i % len(self.machines)]
+
+    def specimen(self, i: int) -> curves.Curve:
+        rng = random.Random(self.seed * 10_000_019 + i)
+        return synthetic.cube_on(rng, self.machine_of(i), rng.choice(GRADES))
+
+
+_POPULATION: Population | None = None
+
+
+def _init(seed: int, machines: int) -> None:
+    global _POPULATION
+    _POPULATION = Population(seed, machines)
+
+
+def resemblance(curve: curves.Curve) -> np.ndarray | None:
+    """The old rule's fingerprint: the branch's 64 bin means minus their best fifth-degree
+    polynomial, unit length (two tests matched when cosine >= 0.8 and peak and rise time
+    agreed within 2 %)."""
+    part = reuse.branch(curve)
+    t, f = curve.t[part], curve.force[part]
+    if t.size < 128:
+        return None
+    bins = np.minimum(((t - t[0]) / (t[-1] - t[0]) * 64).astype(int), 63)
+    counts = np.bincount(bins, minlength=64)
+    if (counts == 0).any():
+        return None
+    means = np.bincount(bins, weights=f, minlength=64) / counts
+    x = np.linspace(-1, 1, 64)
+    residual = means - np.polyval(np.polyfit(x, means, 5), x)
+    norm = float(np.linalg.norm(residual))
+    return residual / norm if norm else None
+
+
+def _prints(chunk: range) -> list[tuple[int, bytes, float, float, bytes]]:
+    assert _POPULATION is not None
+    out = []
+    for i in chunk:
+        curve = _POPULATION.specimen(i)
+        fp = curves.fingerprint(curve)
+        old = resemblance(curve)
+        if fp is not None:
+            shape = (old if old is not None else np.zeros(64)).astype(np.float32).tobytes()
+            out.append((i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape))
+    return out
+
+
+def _judge(work: tuple[int, list[int]]) -> list[tuple[int, int]]:
+    """The pairs (i, j) among the given ones the samples say are one test (false alarms)."""
+    assert _POPULATION is not None
+    i, others = work
+    mine = _POPULATION.specimen(i)
+    return [(i, j) for j in others if reuse.compare(mine, _POPULATION.specimen(j)).is_copy()]
+
+
+class _InProcess:
+    """One worker: this process (the test loads this file under a name a pool cannot
+    import)."""
+
+    def __init__(self, seed: int, machines: int) -> None:
+        _init(seed, machines)
+
+    def imap(self, func: Any, items: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+        return map(func, items)
+
+    def __enter__(self) -> _InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _pool(workers: int, seed: int, machines: int) -> Any:
+    if workers <= 1:
+        return _InProcess(seed, machines)
+    ctx = multiprocessing.get_context("fork")
+    return ctx.Pool(workers, initializer=_init, initargs=(seed, machines))
+
+
+def _chunks(total: int, size: int) -> Iterator[range]:
+    for start in range(0, total, size):
+        yield range(start, min(total, start + size))
+
+
+def _compared(index: fpindex.FingerprintIndex, fp: curves.Fingerprint, below: int) -> list[int]:
+    """What the rule compares: the most similar candidates, then the nearest twins."""
+    rows = [r for r in index.query(fp) if r < below][: service.MAX_COMPARED]
+    return rows + [r for r in index.twins(fp) if r < below and r not in rows]
+
+
+@dataclass
+class _Tally:
+    yielded: int = 0  # candidate pairs the index yielded
+    compared: int = 0  # of them, compared sample by sample
+    false: int = 0  # judged one test, but two
+    shape_only: int = 0  # what resemblance alone would have accused
+    found: dict[str, list[int]] = field(default_factory=dict)  # per kind, through the index
+    direct: dict[str, list[int]] = field(default_factory=dict)  # per kind, without it
+
+
+def _genuine_pairs(
+    pool: Any, index: fpindex.FingerprintIndex, shapes: np.ndarray, tally: _Tally
+) -> None:
+    """Every pair the index yields among the population, each once (the later specimen asks)."""
+    work = []
+    for row, i in enumerate(index.ids):
+        fp = curves.Fingerprint(index.vectors[row], float(index.peaks[row]), index.rises[row])
+        candidates = index.candidates(fp, curves.TOLERANCE)
+        candidates = candidates[index.ids[candidates] < i]
+        twins = {j for j in index.twins(fp) if j < i}
+        tally.yielded += int(candidates.size) + len(twins - set(index.ids[candidates].tolist()))
+        near = (np.abs(index.rises[candidates] / fp.rise_s - 1) <= curves.TOLERANCE) & (
+            np.abs(index.peaks[candidates] / fp.peak_kn - 1) <= curves.TOLERANCE
+        )
+        tally.shape_only += int(((shapes[candidates] @ shapes[row] >= SHAPE_ONLY) & near).sum())
+        compared = _compared(index, fp, int(i))
+        if compared:
+            work.append((int(i), compared))
+    tally.compared += sum(len(w) for w in work)
+    tally.false += sum(len(part) for part in pool.imap(_judge, work, 64))
+
+
+def _copies(
+    population: Population, index: fpindex.FingerprintIndex, copies: int, seed: int, tally: _Tally
+) -> None:
+    """Copies of each kind ask the whole index; found when a verdict names the original."""
+    rng = random.Random(seed + 1)
+    specimens = int(index.ids.max()) + 1
+    for kind in synthetic.COPY_KINDS:
+        for _ in range(copies):
+            original = rng.randrange(specimens)
+            source = population.specimen(original)
+            noise = population.machine_of(original).white * float(source.force.max())
+            donor = population.specimen(original + len(population.machines))
+            copy = synthetic.forge(rng, source, kind, noise_kn=noise, donor=donor)
+            tally.direct.setdefault(kind, []).append(int(reuse.compare(copy, source).is_copy()))
+            fp = curves.fingerprint(copy)
+            found = False
+            if fp is not None:
+                rows = index.candidates(fp, curves.TOLERANCE)
+                twins = set(index.twins(fp)) - set(index.ids[rows].tolist())
+                tally.yielded += int(rows.size) + len(twins)
+                for j in _compared(index, fp, specimens):
+                    tally.compared += 1
+                    if reuse.compare(copy, population.specimen(j)).is_copy():
+                        found = found or j == original
+                        tally.false += j != original
+            tally.found.setdefault(kind, []).append(int(found))
+
+
+def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> dict[str, float]:
+    started = time.perf_counter()
+    tally = _Tally()
+    with _pool(workers, seed, machines) as pool:
+        rows = [r for part in pool.imap(_prints, _chunks(specimens, 500)) for r in part]
+        index = fpindex.FingerprintIndex.build(
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([np.frombuffer(r[1], dtype=np.float32) for r in rows]),
+            np.array([r[2] for r in rows]),
+            np.array([r[3] for r in rows]),
+        )
+        drawn_s = time.perf_counter() - started
+        shapes = np.array([np.frombuffer(r[4], dtype=np.float32) for r in rows])
+        _genuine_pairs(pool, index, shapes, tally)
+    _copies(Population(seed, machines), index, copies, seed, tally)
+    figures: dict[str, float] = {
+        "seconds": time.perf_counter() - started,
+        "drawn_s": drawn_s,
+        "yielded": tally.yielded,
+        "compared": tally.compared,
+        "false": tally.false,
+        "per_million": tally.false / max(tally.yielded, 1) * 1e6,
+        "shape_per_million": tally.shape_only / max(tally.yielded, 1) * 1e6,
+    }
+    for kind in synthetic.COPY_KINDS:
+        figures[f"recall_{kind}"] = float(np.mean(tally.found[kind]))
+        figures[f"direct_{kind}"] = float(np.mean(tally.direct[kind]))
+    return figures
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.3f}" if base else "0"
+
+
+def main(argv: list[str] | None = None) -> list[str]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--specimens", type=int, default=100_000)
+    parser.add_argument("--machines", type=int, default=400)
+    parser.add_argument("--copies", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--workers", type=int, default=max(1, multiprocessing.cpu_count()))
+    parser.add_argument("--short", action="store_true", help="a small population (tests)")
+    args = parser.parse_args(argv)
+    if args.short:
+        args.specimens, args.machines, args.copies = 3_000, 40, 12
+    f = run(args.specimens, args.machines, args.copies, args.seed, args.workers)
+    print(
+        f"{args.specimens} specimens on {args.machines} machines drawn and indexed in "
+        f"{f['drawn_s']:.0f} s; {f['yielded']:.0f} candidate pairs yielded, "
+        f"{f['compared']:.0f} compared sample by sample, {f['false']:.0f} false alarms; "
+        f"resemblance alone would accuse {f['shape_per_million']:.1f} per million; "
+        f"{f['seconds']:.0f} s in all"
+    )
+    lines = [
+        f"BENCH curve_reuse_false_alarms {f['per_million']:.3f} per_million_pairs "
+        f"ratio={_ratio(f['per_million'], f['shape_per_million'])} baseline=shape_only"
+    ]
+    recalls = {k: f[f"recall_{k}"] for k in synthetic.COPY_KINDS}
+    worst = min(recalls, key=lambda k: recalls[k])
+    lines.append(
+        f"BENCH curve_reuse_recall {recalls[worst]:.3f} recall "
+        f"ratio={_ratio(recalls[worst], f[f'direct_{worst}'])} baseline=direct_comparison"
+    )
+    for kind, value in recalls.items():
+        lines.append(
+            f"BENCH curve_reuse_recall_{kind} {value:.3f} recall "
+            f"ratio={_ratio(value, f[f'direct_{kind}'])} baseline=direct_comparison"
+        )
+    for line in lines:
+        print(line)
+    return lines
+
+
+if __name__ == "__main__":
+    main()
