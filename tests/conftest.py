@@ -252,6 +252,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         # a page's figures are counted on every visit: tests change data between two visits
         page_figures_seconds=0,
         analysis_results_seconds=0,  # likewise an analysis's result
+        # a registry sent over the exchange is judged at every message (the sync tests set it)
+        registry_quiet_seconds=0,
         # accepted messages are stored in their request and applied when the test says so
         # (tests.exchange.conftest.apply_waiting): the writer and the apply workers would
         # share the test's one connection

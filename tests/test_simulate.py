@@ -54,6 +54,7 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
             "registry.equipment",
             "registry.capabilities",
             "registry.signatories",
+            "registry.sync",
         }
         assert summary.files > 0  # calibration certificates went up as files
         # Every institution breaks a rule (violations=1.0) and the receipts said so.

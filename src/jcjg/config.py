@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     # an analysis's result (the decision-analysis workbench, its API and exports) is counted at
     # most this often per process, reader's scope and definition; the answer says when; 0: always
     analysis_results_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # an institution's registry sent over the exchange is judged as a whole (staffing against
+    # the standard ...) once its system says the sync is complete (registry.sync) or no
+    # registry message came for this long; 0: at every message
+    registry_quiet_seconds: float = Field(default=600.0, ge=0, le=86400)
     page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
     exchange_group_commit: bool = True
     # a list's export (?format=xlsx) beyond this many rows runs in the background (a thread;

@@ -33,6 +33,9 @@ _SEVERITY_RANKS = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 class AlertStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+    # closed soon after it opened while a registry was still arriving: not a finding (lists and
+    # counts leave it out; the alert page still says what happened)
+    WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
@@ -43,8 +46,12 @@ class AlertStatus(StrEnum):
         return _STATUS_BADGES[self]
 
 
-_STATUS_LABELS = {AlertStatus.OPEN: "未处理", AlertStatus.CLOSED: "已消除"}
-_STATUS_BADGES = {AlertStatus.OPEN: "warn", AlertStatus.CLOSED: "ok"}
+_STATUS_LABELS = {
+    AlertStatus.OPEN: "未处理",
+    AlertStatus.CLOSED: "已消除",
+    AlertStatus.WITHDRAWN: "已撤回（报送未完成时短暂出现）",
+}
+_STATUS_BADGES = {AlertStatus.OPEN: "warn", AlertStatus.CLOSED: "ok", AlertStatus.WITHDRAWN: ""}
 
 
 class CaseStatus(StrEnum):

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError, NoInspectionAvailable, SQLAlchemyErro
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from jcjg.alerts.choices import AlertStatus, Severity
-from jcjg.alerts.models import Alert, RuleThreshold
+from jcjg.alerts.models import Alert, Case, RuleThreshold
 from jcjg.core import domains
 from jcjg.core import labels as words
 from jcjg.core.db import utcnow
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("jcjg.alerts")
 
 CLOSE_REASON_GONE = "条件已消除"
+CLOSE_REASON_BRIEF = "登记信息尚未报送完整时出现、随后消除，不作为发现"
 SEEN_GRANULARITY = dt.timedelta(minutes=1)  # last_seen_at is kept to the minute
 ON_WRITE_KEY = "alerts.on_write"
 _PENDING_KEY = "alerts.pending"
@@ -111,6 +112,9 @@ class Rule:
     # What a write narrows a run to: the written rows' institutions, or their projects (rules on
     # the sampling chain, whose samples reach an institution only at delivery).
     scope: str = "institution"
+    # A rule that judges a whole registry waits until an institution's registry is settled
+    # (see Settling); None: it judges at every write.
+    settles: Settling | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -137,6 +141,19 @@ class Rule:
 
 
 SCOPES = ("institution", "project")
+
+
+@dataclass(frozen=True)
+class Settling:
+    """How a rule that judges a whole registry (staffing against the standard, say) waits for
+    it to settle: ``unsettled(db, institution_ids, now)`` names the institutions, among those
+    given (None: all), whose registry is still arriving; for them a run neither opens nor closes
+    alerts (their open alerts stay as they are), and whoever settles them runs the rule again.
+    ``quiet()`` is the quiet period: an alert of the rule closed sooner than that after it was
+    first seen is withdrawn, not closed (it is not shown as a finding)."""
+
+    unsettled: Callable[[Session, frozenset[int] | None, dt.datetime], set[int]]
+    quiet: Callable[[], dt.timedelta]
 
 
 @dataclass(frozen=True)
@@ -177,6 +194,7 @@ def rule(
     description: str = "",
     labels: Mapping[str, str] | None = None,
     scope: str = "institution",
+    settles: Settling | None = None,
 ) -> Callable[[Check], Rule]:
     """Make the decorated check function rule ``id``; it runs once its domain lists it in
     ``DOMAIN.rules`` (``collect(rules, Rule, RuleExtension)``)."""
@@ -194,6 +212,7 @@ def rule(
             description=description or (check.__doc__ or "").strip(),
             labels=dict(labels or {}),
             scope=scope,
+            settles=settles,
         )
 
     return make
@@ -475,6 +494,13 @@ def run_rule(
             if ctx.covers_finding(finding):
                 found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
     open_in_scope, open_elsewhere = _open_alerts(ctx, found)
+    quiet = dt.timedelta(0)
+    if rule_.settles is not None:
+        held = rule_.settles.unsettled(db, institutions, now)
+        if held:  # still arriving: judged when settled
+            found = {k: f for k, f in found.items() if f.institution_id not in held}
+            open_in_scope = {k: a for k, a in open_in_scope.items() if a.institution_id not in held}
+        quiet = rule_.settles.quiet()
     refreshed = closed = 0
     new: list[Finding] = []
     for key, finding in found.items():
@@ -486,13 +512,19 @@ def run_rule(
         refreshed += 1
     for key, alert in open_in_scope.items():
         if key not in found:
-            alert.status = AlertStatus.CLOSED.value
+            brief = quiet and now - alert.first_seen_at < quiet and not _handled(db, alert)
+            alert.status = (AlertStatus.WITHDRAWN if brief else AlertStatus.CLOSED).value
             alert.closed_at = now
-            alert.close_reason = CLOSE_REASON_GONE
+            alert.close_reason = CLOSE_REASON_BRIEF if brief else CLOSE_REASON_GONE
             closed += 1
     db.flush()
     opened, raced = _insert(db, rule_, new, now)
     return RunResult(raised=opened, refreshed=refreshed + raced, closed=closed)
+
+
+def _handled(db: Session, alert: Alert) -> bool:
+    """Whether anyone has handled the alert (a case opened): then it stays a finding."""
+    return db.scalar(select(Case.id).where(Case.alert_id == alert.id).limit(1)) is not None
 
 
 def _open_alerts(

@@ -96,8 +96,9 @@ def search_stmt(
         _, days, older = AGES[age]
         cutoff = now - dt.timedelta(days=days)
         stmt = stmt.where(Alert.first_seen_at < cutoff if older else Alert.first_seen_at >= cutoff)
-    if status != "all":
-        stmt = stmt.where(Alert.status == status)
+    # "all" is every finding: a withdrawn alert never was one
+    every = Alert.status != AlertStatus.WITHDRAWN.value
+    stmt = stmt.where(Alert.status == status if status != "all" else every)
     if region_code:
         stmt = stmt.where(Alert.region_code.startswith(scope_prefix(region_code)))
     if institution_id is not None:

@@ -225,7 +225,7 @@ def alerts(db: Session, region_code: str, period: Period) -> dict[str, Any]:
         select(Alert.rule_id, func.count(), func.count(case((Alert.status == "open", 1))),
                func.count(case((confirmed, 1))))
         .outerjoin(Case, Case.alert_id == Alert.id)
-        .where(_in(Alert.region_code, region_code),
+        .where(_in(Alert.region_code, region_code), Alert.status != "withdrawn",
                Alert.first_seen_at >= period.since, Alert.first_seen_at < period.until)
         .group_by(Alert.rule_id)
     ).all()  # fmt: skip

@@ -8,10 +8,11 @@ from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry import evidence, messages, models, pages, photos, rules, specs
+from jcjg.registry import evidence, messages, models, pages, photos, rules, specs, sync
 
 
 def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
@@ -76,6 +77,7 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
+    jobs=collect(sync, Job),
     specs=collect(specs, EntitySpec),
     labels={"entity": ENTITIES},
     hooks={EVIDENCE: evidence.source, "generic.ref_targets": _ref_targets},

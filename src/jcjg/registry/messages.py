@@ -35,6 +35,7 @@ from jcjg.exchange.types import (
     MessageBase,
     message_type,
 )
+from jcjg.registry import sync
 from jcjg.registry.codes import id_number_problem
 from jcjg.registry.models import (
     Capability,
@@ -318,6 +319,7 @@ _STAFF_EXAMPLE = {
 def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
     """机构人员（技术负责人、质量负责人、检测人员等）的基本信息、职称、证书、专项与在职情况
     （000 4.1.1 第 2 项）。按身份证号匹配：已有则更新，没有则新增；离职填写 employed_until。"""
+    sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
     _unique(message.people, "id_number", "people")
     specialties = _by_code(
         ctx.db, Specialty, (c for p in message.people for c in p.specialties), "people.specialties"
@@ -380,6 +382,7 @@ def _equipment_files(message: EquipmentMessage) -> list[str]:
 def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str, Any]:
     """仪器设备的名称、型号、量程、准确度、检定/校准单位与有效期（可附证书文件）、状态、
     适用检测项目（000 4.1.1 第 4 项）。按设备编号匹配。"""
+    sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
     _unique(message.equipment, "asset_number", "equipment")
     items = _by_code(
         ctx.db,
@@ -426,6 +429,7 @@ _LAB_EXAMPLE = {
 @message_type("registry.labs", title="检测场所同步", schema=LabMessage, example=_LAB_EXAMPLE)
 def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
     """检测场所（试验室）的名称、地址、面积与所涉专项（000 4.1.1 第 3 项）。按名称匹配。"""
+    sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
     _unique(message.labs, "name", "labs")
     specialties = _by_code(
         ctx.db, Specialty, (c for lab in message.labs for c in lab.specialties), "labs.specialties"
@@ -464,6 +468,7 @@ _CAPABILITY_EXAMPLE = {
 )
 def handle_capabilities(ctx: HandlerContext, message: CapabilityMessage) -> dict[str, Any]:
     """一个场所可检测的全部参数（000 4.1.1 第 6 项）。整体替换：消息中没有的参数即删除。"""
+    sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
     lab = _labs(ctx, [message.lab_name], "lab_name")[message.lab_name]
     params = _by_code(ctx.db, Parameter, message.parameters, "parameters")
     current = {
@@ -507,6 +512,7 @@ _SIGNATORY_EXAMPLE = {
 def handle_signatories(ctx: HandlerContext, message: SignatoryMessage) -> dict[str, Any]:
     """报告批准人（授权签字人）及其签字范围（000 4.1.1 第 7 项）。按人员身份证号匹配，人员须
     先经 registry.staff 报送；active 为 false 即撤销。"""
+    sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
     _unique(message.signatories, "id_number", "signatories")
     specialties = _by_code(
         ctx.db,
@@ -602,3 +608,28 @@ def _certificates(ctx: HandlerContext, person: Person, pems: list[str]) -> int:
         )
         added += 1
     return added
+
+
+class SyncMessage(MessageBase):
+    complete: bool = Field(
+        description="true：本次登记信息（人员、设备、场所、能力、签字人）已全部报送，平台随即整体核查；"
+        "false：开始一次同步（此后至报送完成前不作整体核查）"
+    )
+
+
+_SYNC_EXAMPLE = {
+    "message_id": "5a1f0c3e-7b2d-4c8e-9f6a-1b2c3d4e5f60",
+    "institution_code": "JG450100001",
+    "complete": True,
+}
+
+
+@message_type(
+    "registry.sync", title="登记信息同步开始或完成", schema=SyncMessage, example=_SYNC_EXAMPLE
+)
+def handle_sync(ctx: HandlerContext, message: SyncMessage) -> dict[str, Any]:
+    """登记信息同步的开始（complete 为 false）或完成（complete 为 true）。整体核查人员、设备、
+    场所是否达到资质标准等规则，在机构报送完成后（或连续一段时间（默认 10 分钟）没有新的登记
+    信息后）才核查，不在报送中途得出结论。"""
+    sync.announced(ctx.db, ctx.institution.id, ctx.received_at, complete=message.complete)
+    return {"complete": message.complete}

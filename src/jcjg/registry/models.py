@@ -315,3 +315,18 @@ class InstitutionFiling(InstitutionRow, Base):
     status: Mapped[str] = mapped_column(String(16), default="filed")  # FilingStatus
     local_office: Mapped[str | None] = mapped_column(String(200), default=None)
     scope_note: Mapped[str | None] = mapped_column(Text, default=None)  # the work filed
+
+
+class RegistrySync(Base):
+    """Where an institution's system stands in sending its registry over the exchange: when a
+    registry message last changed it, when the system last said its sync was complete
+    (``registry.sync``), and when the rules that judge a whole registry last judged it. A
+    registry is *settled* when it was said complete after its last change, or when no registry
+    message came for the quiet period (``JCJG_REGISTRY_QUIET_SECONDS``)."""
+
+    __tablename__ = "registry_sync"
+
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    complete_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    judged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -30,9 +30,11 @@ from jcjg.registry.models import (
     Lab,
     Person,
     QualificationCertificate,
+    RegistrySync,
     Signatory,
 )
 from jcjg.registry.service import employed_on
+from jcjg.registry.sync import SETTLING
 from jcjg.tenancy.models import Institution
 
 
@@ -273,9 +275,11 @@ def out_of_scope(ctx: RuleContext) -> Iterator[Finding]:
     subject_type="institution",
     defaults={"ratio": 1.0},
     labels={"ratio": "达标比例（1 为完全达到标准）"},
-    triggers=(Person, Equipment, Lab, QualificationCertificate),
+    triggers=(Person, Equipment, Lab, QualificationCertificate, RegistrySync),
     description="对机构持有的每个检测专项，比较在职检测人员、中级及以上职称、高级职称、注册人员、在用设备台套和"
-    "检测场所面积与资质目录规定的最低要求（可按地区设置比例，如 0.9 表示允许低于标准 10%）。",
+    "检测场所面积与资质目录规定的最低要求（可按地区设置比例，如 0.9 表示允许低于标准 10%）。"
+    "经数据接口报送的登记信息在报送完成后（或连续 10 分钟没有新的登记信息后）才整体核查。",
+    settles=SETTLING,
 )
 def staffing_below_standard(ctx: RuleContext) -> Iterator[Finding]:
     today = _today(ctx)

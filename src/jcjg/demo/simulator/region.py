@@ -383,7 +383,8 @@ def _first_contact(
 ) -> list[Planned]:
     """The whole registry: labs, staff, equipment with their certificates, each lab's
     capabilities, and the signatories."""
-    plans: list[Planned] = []
+    # the sync announced (registry.sync): the registry is judged as a whole when it is complete
+    plans: list[Planned] = [Planned("registry.sync", _message(sim, complete=False))]
     sim.labs = rng.sample(LAB_NAMES, k=rng.randint(2, 4))
     labs = [
         {
@@ -413,6 +414,7 @@ def _first_contact(
             Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
         )
     plans.append(_signatories(sim, rng))
+    plans.append(Planned("registry.sync", _message(sim, complete=True)))
     return plans
 
 
@@ -471,6 +473,7 @@ def _later_day(
         sim.equipment[asset] = record
         renewed.append(record)
     plans.append(Planned("registry.equipment", _message(sim, equipment=renewed), files))
+    plans.append(Planned("registry.sync", _message(sim, complete=True)))
     return plans
 
 
