@@ -331,26 +331,32 @@ def _path(xs: Sequence[float], ys: Sequence[float], box: tuple[float, float, flo
 
 
 def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier: bool) -> str:
-    """Two panels, 720 x 460: forces (kN) over time (s), then the residuals (kN)."""
+    """Two panels, 720 x 560, large enough to read on a phone: the loading branches (kN over
+    the new curve's seconds), then the residuals sample by sample over a stretch in the middle."""
     blue, orange = "#1f5fa8", "#d9730d"
     t = drawn.t or [0.0, 1.0]
-    x_range = (min(t), max(t))
+    rt = drawn.rt or [0.0, 1.0]
     forces = drawn.new + (drawn.earlier if with_earlier else [])
     residuals = drawn.new_residual + (drawn.earlier_residual if with_earlier else [])
     f_range = (min(forces, default=0.0), max(forces, default=1.0))
     r_peak = max((abs(v) for v in residuals), default=1.0) or 1.0
-    top_box, low_box = (60.0, 40.0, 640.0, 200.0), (60.0, 290.0, 640.0, 130.0)
+    top_box, low_box = (70.0, 60.0, 630.0, 180.0), (70.0, 340.0, 630.0, 150.0)
+    legend = "蓝：本曲线" + ("　橙虚线：另一曲线（已对齐）" if with_earlier else "")
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 460" role="img" '
-        'font-family="sans-serif" font-size="13">',
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 560" role="img" '
+        'font-family="sans-serif" font-size="20">',
         "<title>两条曲线对齐后的叠加与残差比对</title>",
-        '<rect width="720" height="460" fill="#fff"/>',
-        f'<text x="60" y="24">力值（kN）— 本曲线（蓝）{"与对齐后的另一曲线（橙，虚线）" if with_earlier else ""}</text>',  # noqa: E501
-        f'<text x="60" y="278">残差（kN）：相关系数 {evidence.correlation:.3f}，'
-        f"比对 {evidence.points} 点，时间平移 {evidence.lag_s:.3f} 秒</text>",
-        f'<text x="60" y="452">时间（秒，本曲线）{x_range[0]:.1f} — {x_range[1]:.1f}</text>',
-        f'<text x="8" y="{40 + 12}">{f_range[1]:.0f}</text>',
-        f'<text x="8" y="240">{f_range[0]:.0f}</text>',
+        '<rect width="720" height="560" fill="#fff"/>',
+        f'<text x="10" y="26">力值（kN），{legend}</text>',
+        f'<text x="10" y="{top_box[1] + 16}" font-size="16">{f_range[1]:.0f}</text>',
+        f'<text x="10" y="{top_box[1] + top_box[3]}" font-size="16">{f_range[0]:.0f}</text>',
+        f'<text x="70" y="266" font-size="16">{t[0]:.1f} 秒</text>',
+        f'<text x="700" y="266" font-size="16" text-anchor="end">{t[-1]:.1f} 秒</text>',
+        f'<text x="10" y="300">残差（中段 {len(drawn.rt)} 点，逐点）</text>',
+        f'<text x="10" y="326" font-size="18">相关系数 {evidence.correlation:.3f}，'
+        f"比对 {evidence.points} 点，平移 {evidence.lag_s:.2f} 秒</text>",
+        f'<text x="70" y="516" font-size="16">{rt[0]:.1f} 秒</text>',
+        f'<text x="700" y="516" font-size="16" text-anchor="end">{rt[-1]:.1f} 秒</text>',
     ]
     for box in (top_box, low_box):
         parts.append(
@@ -362,16 +368,16 @@ def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier:
         series.append((drawn.earlier, drawn.earlier_residual, orange, ' stroke-dasharray="6 4"'))
     for force, residual, colour, dash in series:
         parts.append(
-            f'<path d="{_path(t, force, top_box, x_range, f_range)}" fill="none" '
-            f'stroke="{colour}" stroke-width="1.5"{dash}/>'
+            f'<path d="{_path(t, force, top_box, (t[0], t[-1]), f_range)}" fill="none" '
+            f'stroke="{colour}" stroke-width="2"{dash}/>'
         )
         parts.append(
-            f'<path d="{_path(t, residual, low_box, x_range, (-r_peak, r_peak))}" fill="none" '
-            f'stroke="{colour}" stroke-width="1"{dash}/>'
+            f'<path d="{_path(rt, residual, low_box, (rt[0], rt[-1]), (-r_peak, r_peak))}" '
+            f'fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
         )
     if not with_earlier:
         parts.append(
-            '<text x="360" y="140" text-anchor="middle" fill="#666">另一条曲线属于其他机构或辖区，'
+            '<text x="385" y="430" text-anchor="middle" fill="#666">另一条曲线属于其他机构，'
             "仅监管人员可见</text>"
         )
     parts.append("</svg>")

@@ -319,26 +319,36 @@ def compare(a: Curve, b: Curve, top: float = 0.9) -> Evidence:
 
 @dataclass(frozen=True)
 class Overlay:
-    """The two loading branches on the new curve's time axis, the earlier one shifted and
-    scaled onto it, and their residuals: what the alert page draws."""
+    """What the alert page draws: the two loading branches on the new curve's time axis, the
+    earlier one shifted and scaled onto it (``t``, ``new``, ``earlier``: at most
+    :data:`OVERLAY_POINTS` points), and the two residuals sample by sample over a stretch of
+    :data:`RESIDUAL_POINTS` in the middle (``rt``: their times), where a copy's noise can be
+    seen to coincide."""
 
     t: list[float]
     new: list[float]
     earlier: list[float]
+    rt: list[float]
     new_residual: list[float]
     earlier_residual: list[float]
+
+
+RESIDUAL_POINTS = 120
 
 
 def overlay(a: Curve, b: Curve, evidence: Evidence, top: float = 0.9) -> Overlay:
     part = branch(a, top)
     t, x, y = _paired(a, part, b, evidence.lag_s, _step(a) >= _step(b))
     y = y * evidence.scale
+    pick = np.unique(np.linspace(0, max(t.size - 1, 0), min(OVERLAY_POINTS, t.size), dtype=int))
     rx, ry = residual(t, x), residual(t, y)
-    pick = np.unique(np.linspace(0, max(t.size - 3, 0), min(OVERLAY_POINTS, t.size), dtype=int))
+    middle = max(0, (rx.size - RESIDUAL_POINTS) // 2)
+    window = slice(middle, middle + RESIDUAL_POINTS)
     return Overlay(
-        t=[round(float(v), 3) for v in t[1:-1][pick]],
-        new=[round(float(v), 3) for v in x[1:-1][pick]],
-        earlier=[round(float(v), 3) for v in y[1:-1][pick]],
-        new_residual=[round(float(v), 4) for v in rx[pick]],
-        earlier_residual=[round(float(v), 4) for v in ry[pick]],
+        t=[round(float(v), 3) for v in t[pick]],
+        new=[round(float(v), 3) for v in x[pick]],
+        earlier=[round(float(v), 3) for v in y[pick]],
+        rt=[round(float(v), 3) for v in t[1:-1][window]],
+        new_residual=[round(float(v), 4) for v in rx[window]],
+        earlier_residual=[round(float(v), 4) for v in ry[window]],
     )
