@@ -286,3 +286,30 @@ def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):
     # the clerk is no inspector; the inspector holds 01, not the 02 of SC-OUT's item
     assert flagged(db, "unlicensed_work") == {"SC-CLERK", "SC-OUT"}
     assert other.code == "02"
+
+
+def test_curve_reuse_compares_the_nearest_twins_and_skips_an_unreadable_curve(
+    client, db, settings, lab
+):
+    from jcjg.alerts.models import RuleThreshold
+    from jcjg.core.blobs import blob_store
+    from jcjg.testing.models import Curve
+
+    # no candidate by the fingerprint's cosine: only the twins in peak and rise time are left
+    db.add(RuleThreshold(rule_id="curve_reuse", region_code=lab.institution.region_code,
+                         key="min_similarity", value=1.01))  # fmt: skip
+    db.commit()
+    original, drawn = concrete_record(lab, number="TW-ORIG", seed=41)
+    send(client, lab, original)
+    rng = random.Random(8)
+    noisy = [synthetic.copy_of(rng, c, shift_s=3.0, noise_kn=1.0) for c in drawn]
+    send(client, lab, concrete_record(lab, number="TW-COPY", curves_of=noisy)[0])
+    assert flagged(db, "curve_reuse") == {"TW-COPY"}
+    # an earlier curve whose stored points are gone is not compared; the rule still runs
+    first = db.scalars(select(Curve).order_by(Curve.id)).first()
+    path = blob_store(settings)._path(first.blob_digest)
+    assert path.exists()
+    path.unlink()
+    again = [synthetic.copy_of(rng, c, shift_s=5.0, noise_kn=1.0) for c in drawn]
+    send(client, lab, concrete_record(lab, number="TW-AGAIN", curves_of=again)[0])
+    assert "TW-AGAIN" in flagged(db, "curve_reuse")  # the other curves it copies are still there

@@ -126,7 +126,7 @@ class Curve(IdMixin, Base):
     has_displacement: Mapped[bool] = mapped_column(Boolean, default=False)
     # the re-use fingerprint (jcjg.testing.curves): 64 float32; its band keys in CurveKey
     fp_vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
-    fp_peak_kn: Mapped[float | None] = mapped_column(Float, default=None)
+    fp_peak_kn: Mapped[float | None] = mapped_column(Float, default=None, index=True)
     fp_rise_s: Mapped[float | None] = mapped_column(Float, default=None)
 
 

@@ -4,15 +4,16 @@ recomputed; revisions kept beside the original values. Keyword-only functions; n
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings
 from jcjg.core import domains
-from jcjg.core.blobs import BlobStore, blob_store
+from jcjg.core.blobs import BlobCorrupted, BlobNotFound, BlobStore, blob_store
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
@@ -347,6 +348,8 @@ def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
     return curves.Fingerprint(vector, row.fp_peak_kn, row.fp_rise_s)
 
 
+log = logging.getLogger(__name__)
+
 MAX_COMPARED = 20  # candidates compared sample by sample for one curve, most similar first
 
 
@@ -380,16 +383,42 @@ def similar_curves(
         if match is not None:
             ranked.append((match.similarity, other))
     ranked.sort(key=lambda pair: -pair[0])
-    if not ranked:
+    chosen = [other for _, other in ranked[:MAX_COMPARED]]
+    chosen += [other for other in _twins(db, row, mine) if other not in chosen]
+    if not chosen:
         return []
-    settings = get_settings()
-    new = load_curve(settings, row)
+    store = blob_store(get_settings())
+    new = curves.decode(store.get(row.blob_digest))
     out = []
-    for _, other in ranked[:MAX_COMPARED]:
-        evidence = reuse.compare(new, load_curve(settings, other), top)
+    for other in chosen:
+        try:
+            earlier = curves.decode(store.get(other.blob_digest))
+        except (BlobNotFound, BlobCorrupted, curves.CurveError):
+            log.warning("curve %s: its stored points cannot be read; not compared", other.id)
+            continue
+        evidence = reuse.compare(new, earlier, top)
         if evidence.is_copy(min_correlation, min_points):
             out.append((other, evidence))
     return out
+
+
+def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
+    """The earlier curves nearest ``mine`` in peak and rise time (within
+    :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`), at most :data:`curves.MAX_TWINS`:
+    a noise-added copy of a curve with little of its own but noise keeps those two."""
+    stmt = select(Curve).where(
+        Curve.id < row.id,
+        Curve.fp_peak_kn.between(
+            mine.peak_kn * (1 - curves.TWIN_PEAK), mine.peak_kn * (1 + curves.TWIN_PEAK)
+        ),
+        Curve.fp_rise_s.between(
+            mine.rise_s * (1 - curves.TWIN_RISE), mine.rise_s * (1 + curves.TWIN_RISE)
+        ),
+    )
+    nearest_peak = func.abs(Curve.fp_peak_kn - mine.peak_kn)
+    near = list(db.scalars(stmt.order_by(nearest_peak, Curve.id).limit(200)))
+    near.sort(key=lambda c: float(curves.twin_distance(mine, c.fp_peak_kn, c.fp_rise_s)))
+    return near[: curves.MAX_TWINS]
 
 
 def store_revision(

@@ -1,5 +1,6 @@
 """Testing: the re-used curve's fingerprint recomputed (issue 25): each bin's mean over time
-minus the line through its neighbours, filed by rise time instead of peak force. The stored
+minus the line through its neighbours, filed by rise time instead of peak force; peaks indexed
+(the nearest twins in peak and rise time are compared too). The stored
 curves are read back from the blob store; a curve whose blob cannot be read loses its
 fingerprint (it is then never a candidate, and never found as a copy).
 
@@ -25,6 +26,9 @@ def upgrade() -> None:
     from jcjg.testing import curves, fpindex
     from jcjg.testing.choices import TestKind
 
+    # the nearest twins in peak and rise time are looked up by peak
+    with op.batch_alter_table("force_curve", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_force_curve_fp_peak_kn"), ["fp_peak_kn"], unique=False)
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
@@ -63,6 +67,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("force_curve", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_force_curve_fp_peak_kn"))
     # the old fingerprints cannot be told from the new by their columns: a downgrade leaves the
     # new ones (the old rule would compare them as its own, and find fewer copies)
     pass
