@@ -264,21 +264,26 @@ def smoothed(t: Array, force: Array) -> Array:
     return np.asarray((np.interp(hi, t, area) - np.interp(lo, t, area)) / (hi - lo))
 
 
+def loading_branch(curve: Curve, top: float = 0.9) -> tuple[Array, float, int, int]:
+    """The smoothed load up to its peak, the peak, and the first samples at or above 10 % and
+    ``top`` of it: the branch the fingerprint and the re-use evidence read."""
+    smooth = smoothed(curve.t, curve.force)
+    peak_at = int(np.argmax(smooth))
+    peak = float(smooth[peak_at])
+    rising = smooth[: peak_at + 1]
+    start = int(np.argmax(rising >= 0.1 * peak))
+    end = int(np.argmax(rising >= top * peak)) if top < 1 else peak_at
+    return rising, peak, start, end
+
+
 def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     """See the module docstring; ``top`` ends the rising branch at that share of the peak (a
     rebar's at 0.6, before the yield plateau and hardening every bar shares). None when the
     branch has too few points (fewer than 2 per bin) or is too smooth to have anything of its
     own."""
     t, f = curve.t, curve.force
-    smooth = smoothed(t, f)
-    peak = float(smooth.max())
-    if peak <= 0:
-        return None
-    peak_at = int(np.argmax(smooth))
-    rising = smooth[: peak_at + 1]
-    start = int(np.argmax(rising >= 0.1 * peak))
-    end = int(np.argmax(rising >= top * peak))
-    if end <= start or start == 0:
+    rising, peak, start, end = loading_branch(curve, top)
+    if peak <= 0 or end <= start or start == 0:
         return None
     bins_n = FINGERPRINT_BINS + 2
     if end - start < 2 * bins_n:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from jcjg.testing.curves import Curve, smoothed
+from jcjg.testing.curves import Curve, loading_branch
 
 Array = npt.NDArray[np.float64]
 
@@ -107,12 +107,7 @@ class Evidence:
 
 def branch(curve: Curve, top: float = 0.9) -> slice:
     """The loading branch: from 10 % of the (smoothed) peak to ``top`` of it."""
-    smooth = smoothed(curve.t, curve.force)
-    peak_at = int(np.argmax(smooth))
-    peak = float(smooth[peak_at])
-    rising = smooth[: peak_at + 1]
-    start = int(np.argmax(rising >= 0.1 * peak))
-    end = int(np.argmax(rising >= top * peak)) if top < 1 else peak_at
+    _, _, start, end = loading_branch(curve, top)
     return slice(start, max(start, end) + 1)
 
 

@@ -387,12 +387,12 @@ def similar_curves(
     chosen += [other for other in _twins(db, row, mine) if other not in chosen]
     if not chosen:
         return []
-    store = blob_store(get_settings())
-    new = curves.decode(store.get(row.blob_digest))
+    settings = get_settings()
+    new = load_curve(settings, row)
     out = []
     for other in chosen:
         try:
-            earlier = curves.decode(store.get(other.blob_digest))
+            earlier = load_curve(settings, other)
         except (BlobNotFound, BlobCorrupted, curves.CurveError):
             log.warning("curve %s: its stored points cannot be read; not compared", other.id)
             continue
