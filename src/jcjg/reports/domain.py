@@ -8,7 +8,7 @@ from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.ratelimit import RateLimiter
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
-from jcjg.reports import evidence, messages, models, pages, public, rules
+from jcjg.reports import curing, evidence, messages, models, pages, public, rules
 from jcjg.reports.chain import ChainCache
 from jcjg.reports.fastpath import AnswerCache, VerifyFastPath, check_loop
 from jcjg.reports.scanlog import ScanLog
@@ -69,7 +69,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    rules=collect(rules, Rule, RuleExtension),
+    rules=(*collect(rules, Rule, RuleExtension), *collect(curing, Rule)),
     labels={"entity": ENTITIES, "page": PAGES},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
     setup_app=_setup,

@@ -8,7 +8,7 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
-from jcjg.testing import analysis, evidence, jobs, messages, models, pages, rules
+from jcjg.testing import analysis, evidence, fraud, jobs, messages, models, pages, rules
 from jcjg.testing.labels import FIELDS
 
 _GROUP = "工程与检测"
@@ -65,7 +65,11 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    rules=(*collect(rules, Rule, RuleExtension), *collect(analysis, Rule)),
+    rules=(
+        *collect(rules, Rule, RuleExtension),
+        *collect(analysis, Rule),
+        *collect(fraud, Rule),
+    ),
     jobs=collect(jobs, Job),
     labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},

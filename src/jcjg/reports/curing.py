@@ -1,0 +1,136 @@
+"""``curing_age_short``: concrete cubes tested, or their report issued, before the curing age
+the record declares could have passed since the cubes were cast (issue 25 item 4).
+
+The cast is the sample's ``prepared_at`` (制样时间, registered on site within 30 minutes of it,
+001 7.1.2, and witnessed); the age is the record's ``age_days`` (28 for the acceptance test).
+GB/T 50081-2019 allows the test a tolerance around the age (``TOLERANCE_HOURS``); a test begun
+earlier, or a report signed on a day before the age ends, is a result that cannot be what it
+says (a test at 7 days reported as 28, or a report written before the cubes were broken).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+
+from jcjg.alerts.choices import Severity
+from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.core.workdays import BEIJING, beijing_date
+from jcjg.reports.models import Report, ReportRecord
+from jcjg.sampling.models import Sample
+from jcjg.testing.choices import TestKind
+from jcjg.testing.models import Specimen, TestRecord
+
+# GB/T 50081-2019: the test age's tolerance (hours) by age (days); longer ages 48 hours
+TOLERANCE_HOURS = {1: 0.5, 3: 2.0, 7: 6.0, 28: 20.0, 56: 24.0, 60: 24.0}
+CAST_KINDS = (TestKind.CONCRETE_COMPRESSION.value,)
+
+
+def tolerance_hours(age_days: int) -> float:
+    """The tolerance GB/T 50081-2019 allows a test at ``age_days``."""
+    if age_days in TOLERANCE_HOURS:
+        return TOLERANCE_HOURS[age_days]
+    if age_days >= 84:
+        return 48.0
+    below = [a for a in TOLERANCE_HOURS if a <= age_days]
+    return TOLERANCE_HOURS[max(below)] if below else 0.5
+
+
+def _days(delta: dt.timedelta) -> str:
+    hours = round(delta.total_seconds() / 3600)
+    return f"{hours // 24} 天 {hours % 24} 小时"
+
+
+def _local(at: dt.datetime) -> str:
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
+@rule(
+    "curing_age_short",
+    title="试验或报告早于龄期",
+    clause="GB/T 50081-2019 龄期允许偏差；002 第十七条（一）（二）；001 7.1.2",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    defaults={"extra_hours": 0},
+    labels={"extra_hours": "在标准允许偏差之外再放宽的小时数"},
+    triggers=(TestRecord, Specimen, Sample, Report),
+    description="混凝土立方体试件的检测记录申报了龄期（如 28 天），而试验开始时距样品登记的制样时间"
+    "还不到这个龄期（减去 GB/T 50081 规定的允许偏差，28 天为 20 小时）；或依据这条记录的检测报告"
+    "签发日期早于龄期届满的日期：试验不可能是申报的龄期，或报告写在试件压完之前。预警列出制样时间、"
+    "申报龄期、实际龄期和报告。",
+)
+def curing_age_short(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = (
+        select(TestRecord, Sample.prepared_at, Sample.sample_code)
+        .join(Specimen, Specimen.test_record_id == TestRecord.id)
+        .join(Sample, Sample.sample_code == Specimen.sample_code)
+        .where(TestRecord.kind.in_(CAST_KINDS), TestRecord.age_days.is_not(None))
+    )
+    cast_at: dict[int, tuple[TestRecord, dt.datetime, str]] = {}
+    for record, prepared, code in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
+        earliest = cast_at.get(record.id)
+        # the latest cast of the record's samples bounds the age
+        if earliest is None or prepared > earliest[1]:
+            cast_at[record.id] = (record, prepared, code)
+    if not cast_at:
+        return
+    reports: dict[int, list[Report]] = {}
+    linked = (
+        select(ReportRecord.test_record_id, Report)
+        .join(Report, Report.id == ReportRecord.report_id)
+        .where(ReportRecord.test_record_id.in_(sorted(cast_at)))
+    )
+    for record_id, report in ctx.db.execute(linked):
+        reports.setdefault(record_id, []).append(report)
+    for record, prepared, code in cast_at.values():
+        facts = _short(ctx, record, prepared, code, reports.get(record.id, []))
+        if facts is not None:
+            yield Finding(
+                key=f"record:{record.id}",
+                subject_type="test_record",
+                subject_id=str(record.id),
+                subject_repr=f"原始记录 {record.number}",
+                subject_number=record.number,
+                institution_id=record.institution_id,
+                region_code=record.region_code,
+                project_id=record.project_id,
+                facts=facts,
+            )
+
+
+def _short(
+    ctx: RuleContext,
+    record: TestRecord,
+    prepared: dt.datetime,
+    code: str,
+    reports: list[Report],
+) -> dict[str, Any] | None:
+    age = int(record.age_days or 0)
+    allowed = tolerance_hours(age) + float(ctx.thresholds(record.region_code)["extra_hours"])
+    due = prepared + dt.timedelta(days=age) - dt.timedelta(hours=allowed)
+    problems = []
+    if record.started_at < due:
+        problems.append(
+            f"试验开始时实际龄期 {_days(record.started_at - prepared)}，"
+            f"不足申报的 {age} 天（允许提前 {allowed:g} 小时）"
+        )
+    # a report is signed on a day: it cannot be signed before the day the age ends
+    early = [r for r in reports if r.issued_on < beijing_date(due)]
+    problems.extend(
+        f"检测报告 {r.number} 签发于 {r.issued_on.isoformat()}，"
+        f"早于龄期届满的 {beijing_date(due).isoformat()}"
+        for r in early
+    )
+    if not problems:
+        return None
+    return {
+        "样品": code,
+        "制样时间": _local(prepared),
+        "申报龄期": f"{age} 天",
+        "试验开始": _local(record.started_at),
+        "龄期最早届满": _local(due),
+        "问题": problems,
+    }

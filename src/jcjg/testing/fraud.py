@@ -1,0 +1,417 @@
+"""Fraud that no single rule of the standards names, found in the pattern of many records:
+
+- ``results_above_line``: a lab's results of one kind of test that pile up just above the line
+  they must pass (the design grade of concrete, a rebar grade's yield minimum, a cement grade's
+  strengths) and are missing just below it, beyond what the lab's own distribution and its
+  peers' predict: failing results nudged over the line;
+- ``clash_across_institutions``: one inspector (the same ID number registered with two
+  institutions) or one machine (the same calibration certificate registered by two
+  institutions) named in tests of two institutions at the same time.
+
+Each alert carries its evidence; the false-alarm rate of the statistical one on clean simulated
+labs is measured by ``bench/fraud.py`` (docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from jcjg.alerts.choices import Severity
+from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.core.workdays import BEIJING, beijing_date
+from jcjg.registry.models import Equipment, Person
+from jcjg.tenancy.models import Institution
+from jcjg.testing import judgement
+from jcjg.testing.choices import TestKind
+from jcjg.testing.models import TestRecord
+
+# --- results_above_line -------------------------------------------------------------------------
+
+JUDGED_KINDS = (
+    TestKind.CONCRETE_COMPRESSION.value,
+    TestKind.REBAR_TENSILE.value,
+    TestKind.MORTAR_STRENGTH.value,
+)
+
+
+def margin(kind: str, grade: str, age_days: int | None, recomputed: dict[str, Any]) -> float | None:
+    """A group's result as a percentage of the line it must pass (100: exactly on it), from
+    the platform's recomputation; None when there is no line (void group, unknown grade).
+    Concrete: the representative strength over the design grade; rebar: the weakest bar's
+    lower yield strength over the grade's minimum; cement: the lesser of compressive and
+    flexural strength over the grade's minimums at its age."""
+    values = recomputed.get("values") or {}
+    if recomputed.get("void"):
+        return None
+    if kind == TestKind.CONCRETE_COMPRESSION.value:
+        found = values.get("percent_of_design")
+        return float(found) if isinstance(found, int | float) else None
+    if kind == TestKind.REBAR_TENSILE.value:
+        spec = judgement.REBAR_GRADES.get(grade.strip().upper())
+        yields = [float(v) for k, v in values.items() if k.endswith(".yield_mpa") and v]
+        if spec is None or not yields:
+            return None
+        return min(yields) / spec.yield_min * 100
+    if kind == TestKind.MORTAR_STRENGTH.value:
+        key = grade.strip().split()[-1].upper() if grade.strip() else ""
+        minimum = judgement.CEMENT_GRADES.get(key, {}).get(age_days or 0)
+        compressive, flexural = values.get("compressive_mpa"), values.get("flexural_mpa")
+        if minimum is None or not compressive or not flexural:
+            return None
+        return min(float(compressive) / minimum[0], float(flexural) / minimum[1]) * 100
+    return None
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed exactly in logarithms."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    total = 0.0
+    for i in range(k, n + 1):
+        log = (
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+            + i * math.log(p) + (n - i) * math.log1p(-p)
+        )  # fmt: skip
+        total += math.exp(log)
+    return min(total, 1.0)
+
+
+def wilson_upper(successes: int, trials: int, z: float = 1.96) -> float:
+    """The upper end of the Wilson score interval of a binomial proportion."""
+    if trials <= 0:
+        return 1.0
+    p = successes / trials
+    centre = p + z * z / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return min((centre + spread) / (1 + z * z / trials), 1.0)
+
+
+@dataclass(frozen=True)
+class Pile:
+    """What the margins of a lab's groups in one window show around the line."""
+
+    groups: int  # all groups judged in the window
+    above: int  # within ``band`` % above the line
+    below: int  # within ``band`` % below it
+    side_low: int  # in the band's width below that, and above it: the shape near the line
+    side_high: int
+    expected_share: float  # of the band's groups above the line, as predicted
+    own_share: float | None  # as the lab's own results beside the band predict (None: too few)
+    peer_share: float | None  # as the peers' results show (None: too few)
+    probability: float  # of at least ``above`` of ``above + below`` by chance
+
+    @property
+    def band_groups(self) -> int:
+        return self.above + self.below
+
+
+def near_line(margins: Iterable[float], band: float) -> tuple[int, int, int, int]:
+    """Groups in [100-2b, 100-b), [100-b, 100), [100, 100+b), [100+b, 100+2b)."""
+    out = [0, 0, 0, 0]
+    for m in margins:
+        slot = math.floor((m - 100) / band) + 2
+        if 0 <= slot < 4:
+            out[slot] += 1
+    return out[0], out[1], out[2], out[3]
+
+
+def pile_above(
+    own: Sequence[float],
+    peers: tuple[int, int],
+    *,
+    band: float,
+    min_side: int = 10,
+    min_peers: int = 30,
+) -> Pile:
+    """How unlikely the lab's split of its groups near the line is (``band`` % either side),
+    against the share above the line that the lab's own results *beside* the band predict.
+
+    Nudged results leave the band's neighbours alone: a group moved from 97 % to 101 % changes
+    the counts just below and just above the line, not those a band further out. Where the
+    density's logarithm is smooth (a quadratic: a normal, and near enough any unimodal shape
+    over a few percent), the ratio of the counts above to below the line is the cube root of
+    the ratio of the neighbours' counts (their centres are three times as far apart). That
+    ratio is taken at the upper end of its 95 % Wilson interval (the benefit of the doubt
+    goes to the lab); when the neighbours hold fewer than ``min_side`` groups the peers' own
+    split near the line stands in (``peers``: their groups in the band below and above)."""
+    side_low, below, above, side_high = near_line(own, band)
+    own_share = None
+    if side_low + side_high >= min_side:
+        upper = wilson_upper(side_high, side_low + side_high)
+        ratio = upper / (1 - upper) if upper < 1 else math.inf
+        own_share = 1.0 if math.isinf(ratio) else ratio ** (1 / 3) / (1 + ratio ** (1 / 3))
+    peer_share = None
+    peer_below, peer_above = peers
+    if peer_above + peer_below >= min_peers:
+        peer_share = wilson_upper(peer_above, peer_above + peer_below)
+    expected = own_share if own_share is not None else peer_share
+    if expected is None:
+        expected = 1.0
+    probability = binomial_tail(above, above + below, expected)
+    return Pile(
+        len(own), above, below, side_low, side_high, expected, own_share, peer_share,
+        probability,
+    )  # fmt: skip
+
+
+def _month(at: dt.datetime) -> tuple[int, int]:
+    local = at.astimezone(BEIJING)
+    return local.year, local.month
+
+
+def _months_back(now: dt.datetime, months: int) -> dt.datetime:
+    """The start (Beijing midnight, the 1st) of the month ``months - 1`` before ``now``'s."""
+    year, month = _month(now)
+    index = year * 12 + (month - 1) - (months - 1)
+    return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=BEIJING)
+
+
+def _bands(margins: Iterable[float], band: float) -> list[str]:
+    """The groups near the line, 1 % by 1 %: ``99%～100%：3 组``."""
+    counts: dict[int, int] = {}
+    for m in margins:
+        if 100 - band <= m < 100 + band:
+            counts[math.floor(m)] = counts.get(math.floor(m), 0) + 1
+    return [
+        f"{p}%～{p + 1}%：{counts.get(p, 0)} 组" for p in range(int(100 - band), int(100 + band))
+    ]
+
+
+@rule(
+    "results_above_line",
+    title="检测结果异常集中在合格线以上",
+    clause="002 第十七条（一）（二）；001 4.1.7",
+    severity=Severity.WARNING,
+    subject_type="institution",
+    defaults={"months": 6, "band_percent": 5, "min_band_groups": 8, "max_probability": 0.01},
+    labels={
+        "months": "统计的月数",
+        "band_percent": "合格线上下的区间（%）",
+        "min_band_groups": "区间内最少组数",
+        "max_probability": "偶然出现的概率上限",
+    },
+    triggers=(),
+    description="按检测机构和检测类别（混凝土抗压、钢筋拉伸、水泥胶砂），统计近几个月平台复算结果"
+    "与合格线之比：合格线以上一个区间内的组数与以下同样区间内的组数之比，远超该机构自身结果分布"
+    "（按中位数和四分位距拟合的正态分布）和同省其他机构的结果所预期的比例，偶然出现的概率低于上限"
+    "（二项分布）：不合格的结果被改成了刚好合格。每日全量核查时判断，预警列出各 1% 区间的组数、"
+    "预期比例和概率。",
+)
+def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
+    limits0 = ctx.thresholds(None)
+    since = _months_back(ctx.now, max(int(limits0["months"]), 1))
+    stmt = select(
+        TestRecord.institution_id, TestRecord.region_code, TestRecord.kind, TestRecord.grade,
+        TestRecord.age_days, TestRecord.recomputed,
+    ).where(
+        TestRecord.kind.in_(JUDGED_KINDS),
+        TestRecord.started_at >= since,
+        TestRecord.started_at <= ctx.now,
+    )  # fmt: skip
+    # the whole platform's results: the peers of the institutions in the run
+    by_lab: dict[tuple[int, str], list[float]] = {}
+    regions: dict[int, str] = {}
+    for inst, region, kind, grade, age, recomputed in ctx.db.execute(stmt):
+        found = margin(kind, grade or "", age, recomputed or {})
+        if found is not None:
+            by_lab.setdefault((inst, kind), []).append(found)
+            regions[inst] = region
+    for (inst, kind), own in sorted(by_lab.items()):
+        if not ctx.covers(inst):
+            continue
+        limits = ctx.thresholds(regions[inst])
+        band = float(limits["band_percent"])
+        province = regions[inst][:2]
+        peer_below = peer_above = 0
+        for (other, other_kind), theirs in by_lab.items():
+            if other != inst and other_kind == kind and regions[other][:2] == province:
+                _, low, high, _ = near_line(theirs, band)
+                peer_below, peer_above = peer_below + low, peer_above + high
+        pile = pile_above(own, (peer_below, peer_above), band=band)
+        if pile.band_groups < int(limits["min_band_groups"]):
+            continue
+        if pile.probability >= float(limits["max_probability"]):
+            continue
+        institution = ctx.db.get(Institution, inst)
+        yield Finding(
+            key=f"institution:{inst}:kind:{kind}",
+            subject_type="institution",
+            subject_id=str(inst),
+            subject_repr=f"{institution.name if institution else inst} {TestKind(kind).label}",
+            institution_id=inst,
+            region_code=regions[inst],
+            facts=_pile_facts(pile, own, band, since),
+        )
+
+
+def _pile_facts(
+    pile: Pile, own: Sequence[float], band: float, since: dt.datetime
+) -> dict[str, Any]:
+    def share(value: float | None) -> str:
+        return "数据不足" if value is None else f"{value * 100:.0f}%"
+
+    return {
+        "统计期": f"{since.date().isoformat()} 起",
+        "复算结果组数": pile.groups,
+        f"合格线以上 {band:g}% 内的组数": pile.above,
+        f"合格线以下 {band:g}% 内的组数": pile.below,
+        "线上组数占比": share(pile.above / pile.band_groups if pile.band_groups else None),
+        "按本机构结果分布预计的占比": share(pile.own_share),
+        "同省其他机构的占比": share(pile.peer_share),
+        "偶然出现的概率": f"{pile.probability:.1e}",
+        "合格线附近各区间的组数": _bands(own, band),
+    }
+
+
+# --- clash_across_institutions ------------------------------------------------------------------
+
+
+def _window(started: dt.datetime, ended: dt.datetime) -> str:
+    start, end = started.astimezone(BEIJING), ended.astimezone(BEIJING)
+    tail = "%H:%M" if start.date() == end.date() else "%Y-%m-%d %H:%M"
+    return f"{start:%Y-%m-%d %H:%M} 至 {end.strftime(tail)}"
+
+
+def _masked(id_number: str) -> str:
+    return id_number[:4] + "*" * max(len(id_number) - 8, 0) + id_number[-4:]
+
+
+@rule(
+    "clash_across_institutions",
+    title="同一检测人员或设备同时出现在两家检测机构的检测中",
+    clause="002 第十七条（一）（二）；000 4.1.1 第 5 项；001 4.1.6、4.1.7",
+    severity=Severity.CRITICAL,
+    subject_type="test_record",
+    defaults={"overlap_seconds": 60},
+    labels={"overlap_seconds": "允许的重叠（秒）"},
+    triggers=(TestRecord, Person, Equipment),
+    description="两家检测机构的检测记录时间重叠，而记录中的检测人员是同一个人（两家登记的身份证号"
+    "相同），或所用设备是同一台（两家登记的检定/校准证书文件相同）：一人不能同时在两处检测，"
+    "一台设备不能同时做两项试验；记录是借用人员或设备编造的。后开始的记录一方预警，列出对方机构的"
+    "记录和时段。",
+)
+def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
+    subjects = [
+        r
+        for r in ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id))
+        if r.inspector_person_ids or r.equipment
+    ]
+    if not subjects:
+        return
+    insts = sorted({r.institution_id for r in subjects})
+    # who and what the run's records name, by identity: ID number, certificate file
+    person_ids = sorted({p for r in subjects for p in r.inspector_person_ids})
+    persons = {p.id: p for p in ctx.db.scalars(select(Person).where(Person.id.in_(person_ids)))}
+    numbers = sorted({p.id_number for p in persons.values() if p.id_number})
+    same_people = list(ctx.db.scalars(select(Person).where(Person.id_number.in_(numbers))))
+    machines = {
+        (e.institution_id, e.asset_number): e
+        for e in ctx.db.scalars(select(Equipment).where(Equipment.institution_id.in_(insts)))
+        if e.asset_number and e.calibration_certificate_sha256
+    }
+    digests = sorted({e.calibration_certificate_sha256 or "" for e in machines.values()})
+    same_machines = list(
+        ctx.db.scalars(
+            select(Equipment).where(Equipment.calibration_certificate_sha256.in_(digests))
+        )
+    )
+    twins_of_person = _twins((p.id_number, p.institution_id, p.id) for p in same_people)
+    twins_of_machine = _twins(
+        (e.calibration_certificate_sha256 or "", e.institution_id, e.asset_number or "")
+        for e in same_machines
+        if e.asset_number
+    )
+    if not twins_of_person and not twins_of_machine:
+        return
+    others = {i for v in (*twins_of_person.values(), *twins_of_machine.values()) for i, _ in v}
+    earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
+    latest = max(r.ended_at for r in subjects) + dt.timedelta(days=1)
+    pool = list(
+        ctx.db.scalars(
+            select(TestRecord).where(
+                TestRecord.institution_id.in_(sorted(others)),
+                TestRecord.ended_at >= earliest,
+                TestRecord.started_at <= latest,
+            )
+        )
+    )
+    names = dict(
+        ctx.db.execute(
+            select(Institution.id, Institution.name).where(Institution.id.in_(others))
+        ).all()
+    )
+    for record in subjects:
+        allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
+        clashes: list[str] = []
+        for other in pool:
+            if other.institution_id == record.institution_id:
+                continue
+            overlap = min(record.ended_at, other.ended_at) - max(
+                record.started_at, other.started_at
+            )
+            if overlap <= allowed or (other.started_at, other.id) > (
+                record.started_at,
+                record.id,
+            ):
+                continue
+            where = f"{names.get(other.institution_id, '')}的原始记录 {other.number}"
+            when = _window(other.started_at, other.ended_at)
+            clashes.extend(
+                f"检测人员 {person.name}（身份证号 {_masked(person.id_number)}）"
+                f"同时出现在{where}（{when}）"
+                for person in (persons[p] for p in record.inspector_person_ids if p in persons)
+                if _theirs(twins_of_person, person.id_number, other.institution_id)
+                & set(other.inspector_person_ids)
+            )
+            for asset in record.equipment:
+                machine = machines.get((record.institution_id, asset))
+                digest = (machine.calibration_certificate_sha256 or "") if machine else ""
+                shared = _theirs(twins_of_machine, digest, other.institution_id) & set(
+                    other.equipment
+                )
+                if shared:
+                    clashes.append(
+                        f"设备 {asset}（与对方设备 {'、'.join(sorted(shared))} 的检定/校准证书"
+                        f"相同，证书文件 {digest[:12]}）同时用于{where}（{when}）"
+                    )
+        if clashes:
+            yield Finding(
+                key=f"record:{record.id}",
+                subject_type="test_record",
+                subject_id=str(record.id),
+                subject_repr=f"原始记录 {record.number}",
+                subject_number=record.number,
+                institution_id=record.institution_id,
+                region_code=record.region_code,
+                project_id=record.project_id,
+                facts={
+                    "本记录的时段": _window(record.started_at, record.ended_at),
+                    "冲突": clashes,
+                    "试验日期": beijing_date(record.started_at).isoformat(),
+                },
+            )
+
+
+def _theirs(twins: dict[str, set[tuple[int, Any]]], identity: str, inst: int) -> set[Any]:
+    """The local ids (person ids, asset numbers) ``inst`` registered ``identity`` under."""
+    return {local for owner, local in twins.get(identity, set()) if owner == inst}
+
+
+def _twins(rows: Iterable[tuple[str, int, Any]]) -> dict[str, set[tuple[int, Any]]]:
+    """(identity, institution, local id) grouped by identity: an identity with more than one
+    institution is shared."""
+    out: dict[str, set[tuple[int, Any]]] = {}
+    for identity, inst, local in rows:
+        if identity:
+            out.setdefault(identity, set()).add((inst, local))
+    return {k: v for k, v in out.items() if len({i for i, _ in v}) > 1}
