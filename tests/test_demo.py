@@ -101,6 +101,8 @@ def test_demo_shows_every_rule_firing(db, settings):
             "camera_offline",
             # its rebar report also signed by an inspector of the Nanchang lab
             "report_signed_by_outsider",
+            # five months of cube results piled just above the grade line
+            "results_above_line",
         }
     )
 

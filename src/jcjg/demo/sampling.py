@@ -201,7 +201,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         for name in ("jj_station", "sampler", "witness")
     )
     batch = service.issue_codes(
-        db=db, principal=station, project_id=main.id, count=24, now=now - dt.timedelta(days=2)
+        db=db, principal=station, project_id=main.id, count=24, now=now - dt.timedelta(days=32)
     )
     codes = [c.code for c in service.batch_codes(db, batch.id)]
     key = Ed25519PrivateKey.generate()
@@ -226,8 +226,11 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         {"material": "混凝土试块", "spec": "C30", "part": "6 层梁板", "late": 0, "off": False},
     ]
     samples = []
+    # cast and witnessed thirty days ago, delivered the next day and cured in the lab: tested
+    # at 28 days (demo/testing.py), when curing_age_short finds nothing to say
+    cast = now - dt.timedelta(days=30)
     for i, item in enumerate(plan):
-        at = now - dt.timedelta(hours=30 - i)
+        at = cast + dt.timedelta(hours=i)
         sample = service.register_sample(
             db=db,
             settings=settings,
@@ -290,7 +293,8 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         ),
         now=now - dt.timedelta(minutes=5),
     )
-    _deliver(db, settings, institutions["jj-center"], main, users, samples, now)
+    delivered = cast + dt.timedelta(days=1, hours=4)
+    _deliver(db, settings, institutions["jj-center"], main, users, samples, delivered)
     # an insider's edit of the C35 cubes' recorded perceptual hash after receipt: seal_invalid
     tampered = samples[1]
     if tampered.sample_phash:

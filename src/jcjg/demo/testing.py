@@ -3,7 +3,9 @@ most of them sound, and one of each kind the rules flag: a cube loaded too fast,
 compressed too fast, a curve re-used from another test (shifted and with noise), reported peaks
 above the curves, a judgement the raw values do not support, data uploaded hours late, and an
 automatically acquired yield force corrected by hand; and six weeks ago a cube test that failed,
-entered on the nonconformity register and never handled since. Curves are drawn by
+entered on the nonconformity register and never handled since; five months of cube tests whose
+near misses were all reported just over the line; an inspector named at two institutions' tests
+at the same hour; 28-day results of cubes cast this morning. Curves are drawn by
 :mod:`jcjg.demo.synthetic`; records go in through the same service the exchange uses."""
 
 from __future__ import annotations
@@ -269,6 +271,81 @@ def _failed_weeks_ago(day: _Lab) -> None:
                judgement="nonconforming", **CONCRETE)  # fmt: skip
 
 
+PILED = 64  # the demo lab's cube tests of the last five months
+
+
+def _piled_above_the_line(day: _Lab) -> None:
+    """Five months of C30 cube tests (entered from the forms, 64 groups about 104 % of the
+    grade, spread 8 %): the near misses, within 5 % under the line, were all reported just
+    over it, where groups pile up that the lab's own spread does not explain
+    (results_above_line). Those further below stay nonconforming."""
+    rng = random.Random(104)
+    project = _project_of(day)
+    on = {"project_code": project.code} if project else {}
+    for n in range(PILED):
+        percent, lift = rng.gauss(104, 8), rng.uniform(0, 2.5)
+        if 95 <= percent < 100:
+            percent = 100 + lift
+        strength = percent / 100 * 30
+        peak = strength * 22.5  # kN on a 150 mm cube
+        ended = (day.now - dt.timedelta(days=150 - n * 2.2)).replace(hour=2, minute=30)
+        specimens = [
+            {"position": k + 1, "values": {"peak_kn": round(peak * f, 1)}}
+            for k, f in enumerate((0.99, 1.0, 1.01))
+        ]
+        day.record(f"JZ-HNT-2026-{1001 + n}", ended, ended + dt.timedelta(minutes=10),
+                   of_commission=False, acquisition="manual", equipment=[],
+                   specimens=specimens, results={"strength_mpa": round(strength, 1)},
+                   judgement="conforming" if percent >= 100 else "nonconforming",
+                   **on, **CONCRETE)  # fmt: skip
+
+
+def _one_inspector_in_two_labs(day: _Lab) -> None:
+    """周建国, on the staff of the centre and of 恒信 (certificate_lending), named on a test at
+    each at the same hour (clash_across_institutions)."""
+    db = day.db
+    lent = db.scalars(
+        select(Person).where(Person.institution_id == day.lab.id, Person.name == "周建国")
+    ).first()
+    other = db.scalars(
+        select(Institution)
+        .join(Person, Person.institution_id == Institution.id)
+        .where(
+            Person.id_number == (lent.id_number if lent else ""),
+            Institution.id != day.lab.id,
+        )
+    ).first()
+    if lent is None or other is None:
+        return
+    inspector = [{"name": lent.name, "id_number": lent.id_number}]
+    specimens, _ = day.cubes((826.0, 812.0, 818.0), 0.6)
+    ended, received = day.at(3)
+    day.record("JZ-HNT-2026-0012", ended, received, of_commission=False, specimens=specimens,
+               results={"strength_mpa": 36.3}, judgement="conforming", inspectors=inspector,
+               **CONCRETE)  # fmt: skip
+    elsewhere = _Lab(db, day.settings, other, ("主检测场所", {}), None, [], day.rng, day.now)
+    specimens, _ = elsewhere.cubes((790.0, 801.0, 795.0), 0.6)
+    shifted = ended + dt.timedelta(minutes=2)
+    elsewhere.record("HX-HNT-2026-0031", shifted, shifted + dt.timedelta(minutes=3),
+                     of_commission=False, specimens=specimens, results={"strength_mpa": 35.3},
+                     judgement="conforming", inspectors=inspector, **CONCRETE)  # fmt: skip
+
+
+def _before_the_age(day: _Lab) -> None:
+    """28-day results of cubes cast this morning (the sample still waiting for its witness):
+    curing_age_short."""
+    waiting = day.db.scalars(
+        select(Sample).where(Sample.status == "sampled").order_by(Sample.id.desc())
+    ).first()
+    if waiting is None:
+        return
+    drawn = synthetic.cubes(day.rng, (842.0, 835.0, 851.0), 0.6)
+    day.record("JZ-HNT-2026-0013", *day.at(0.05), of_commission=False, minutes=3,
+               specimens=synthetic.cube_specimens(drawn, waiting.sample_code),
+               results={"strength_mpa": 37.5}, judgement="conforming",
+               **CONCRETE)  # fmt: skip
+
+
 def _project_of(day: _Lab) -> Project | None:
     """The project of the lab's first commission."""
     return day.db.get(Project, day.commission.project_id) if day.commission else None
@@ -284,6 +361,9 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     _outside_the_registry(day)
     _cement_and_rebar(day)
     _failed_weeks_ago(day)
+    _piled_above_the_line(day)
+    _one_inspector_in_two_labs(day)
+    _before_the_age(day)
     _onsite(db, lab, day.commission, day.now)
     db.flush()
     return True

@@ -265,6 +265,8 @@ def _pile_facts(
         "复算结果组数": pile.groups,
         f"合格线以上 {band:g}% 内的组数": pile.above,
         f"合格线以下 {band:g}% 内的组数": pile.below,
+        f"{100 - 2 * band:g}%～{100 - band:g}% 的组数": pile.side_low,
+        f"{100 + band:g}%～{100 + 2 * band:g}% 的组数": pile.side_high,
         "线上组数占比": share(pile.above / pile.band_groups if pile.band_groups else None),
         "按本机构结果分布预计的占比": share(pile.own_share),
         "同省其他机构的占比": share(pile.peer_share),
