@@ -205,3 +205,20 @@ def test_video_bench_short(tmp_path):
     assert found.group(5) == "ffmpeg_copy"
     assert float(found.group(2)) > 0
     assert float(found.group(4)) > 0
+
+
+@pytest.mark.once
+def test_results_above_line_bench_short(capsys):
+    lines = _load("fraud").main(["--short"])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert set(figures) == {"results_above_line_false_alarms", "results_above_line_recall"}
+    alarms, recall = (
+        figures["results_above_line_false_alarms"],
+        figures["results_above_line_recall"],
+    )
+    assert alarms.group(3) == "per_100_lab_months"
+    assert float(alarms.group(2)) <= 1.0
+    assert recall.group(3) == "recall"
+    assert float(recall.group(2)) > 0
+    assert alarms.group(5) == recall.group(5) == "flat_line"
+    assert "clean lab-months judged" in capsys.readouterr().out

@@ -9,8 +9,13 @@ judged conforming (``judgement_mismatch``), uploaded hours after the test (``lat
 automatically acquired value corrected by hand afterwards (``manual_override``, a
 ``test_revision`` message), a machine not in the lab's register (``equipment_invalid``), one
 machine running two tests at once (``impossible_timing``), a test declared done in less time
-than its curves last (``capacity_exceeded``). Cubes break any of these; rebar and cement the last
-five; tests entered by hand only ``late_upload``.
+than its curves last (``capacity_exceeded``), 28-day results of cubes cast minutes before
+(``curing_age_short``: simulated days are minutes long, so sound cube records declare no age).
+Cubes break any of these; rebar and cement the five machine ones; tests entered by hand only
+``late_upload``. Besides, once per violating lab (:data:`HISTORY_PLANTED`): a day of
+hand-entered cube results whose near misses all sit just over the line (:func:`piled_plans`,
+``results_above_line``), and an inspector the lab borrowed from another lab named at a test of
+each at the same hour (:func:`clash_plans`, ``clash_across_institutions``).
 
 Machine tests run on the lab's registered testing machines with a valid calibration (the
 pressure machine for cubes and mortar, the universal machine for rebar), each room's tests by
@@ -43,7 +48,12 @@ PLANTED = (
     "equipment_invalid",
     "impossible_timing",
     "capacity_exceeded",
+    "curing_age_short",
 )
+# planted once per violating lab, besides the records of its samples (region.py sends them
+# after the day's reports): a backlog of hand-entered cube results piled just over the line,
+# and an inspector the lab borrowed named at the lender's test at the same hour
+HISTORY_PLANTED = ("results_above_line", "clash_across_institutions")
 # the registry's names of the machines that draw force-time curves, by what they do
 TESTING_MACHINES = {"compression": "全自动压力试验机", "tension": "微机控制电液伺服万能试验机"}
 HANDLING_S = 30.0  # placing and removing a specimen
@@ -200,7 +210,11 @@ def _concrete(
     inflate = 1.06 if planted == "result_curve_mismatch" else 1.0
     specimens = synthetic.cube_specimens(drawn, code, inflate)
     fields = {"kind": "concrete_compression", "item_code": "0108", "grade": grade,
-              "age_days": 28, "specimen_size_mm": 150}  # fmt: skip
+              "specimen_size_mm": 150}  # fmt: skip
+    if planted == "curing_age_short":
+        # simulated days are minutes long: the cubes are tested as soon as they arrive, so a
+        # sound record declares no curing age; this one claims 28 days of cubes cast today
+        fields["age_days"] = 28
     revision = ("specimens[2].peak_kn", specimens[1]["values"]["peak_kn"])
     return _Test(specimens, fields, revision=revision, planted=planted)
 
@@ -420,4 +434,72 @@ def onsite_plans(
             },
         )
         plans.append(("onsite_record", record, {}))
+    return plans
+
+
+PILED = 64  # the hand-entered cube groups of a piling lab's day
+
+
+def piled_plans(lab: LabTests, rng: random.Random, message: Message) -> list[Plan]:
+    """A day of C30 cube groups entered by hand from the forms (``results_above_line``),
+    64 groups about 104 % of the grade with a spread of 8 %, the near misses (within 5 % under
+    the line) reported just over it; those further below stay nonconforming. Spread over the
+    last 20 hours, uploaded now (within the 24 hours manual entries are allowed), by the
+    lab's first room's inspector."""
+    now = utcnow()
+    room, inspector = next(iter(lab.bench.inspectors.items()), ("力学室", {"name": "模拟检测员"}))
+    plans: list[Plan] = []
+    for n in range(PILED):
+        percent, lift = rng.gauss(104, 8), rng.uniform(0, 2.5)
+        if 95 <= percent < 100:
+            percent = 100 + lift
+        peak = percent / 100 * 30 * synthetic.CUBE_KN_PER_MPA
+        ended = now - dt.timedelta(hours=20) + dt.timedelta(hours=19 * n / PILED)
+        lab.serial += 1
+        specimens = [
+            {"position": k + 1, "values": {"peak_kn": round(peak * f, 1)}}
+            for k, f in enumerate((0.99, 1.0, 1.01))
+        ]
+        record = message(
+            number=f"SIM-{lab.code}-{now.year}-{lab.serial:06d}", sequence=lab.serial,
+            kind="concrete_compression", item_code="0108", grade="C30", specimen_size_mm=150,
+            lab_name=room, equipment=[], inspectors=[inspector],
+            started_at=(ended - dt.timedelta(minutes=6)).isoformat(), ended_at=ended.isoformat(),
+            acquisition="manual", specimens=specimens,
+            judgement="conforming" if percent >= 100 else "nonconforming",
+        )  # fmt: skip
+        plans.append(("test_record", record, {}))
+    lab.planted["results_above_line"] += 1
+    return plans
+
+
+def clash_plans(
+    lab: LabTests,
+    lender: LabTests,
+    person: dict[str, Any],
+    rng: random.Random,
+    message: Message,
+    lender_message: Message,
+) -> tuple[list[Plan], list[Plan]]:
+    """``person``, on the staff of ``lender`` and registered by ``lab`` too, named at a test
+    of each at the same hour (``clash_across_institutions``): (lab's plans, lender's plans),
+    rebound readings entered by hand an hour ago, 20 minutes each, 5 minutes apart."""
+    now = utcnow()
+    inspector = {"name": person["name"], "id_number": person["id_number"]}
+    plans: tuple[list[Plan], list[Plan]] = ([], [])
+    for side, (tests, send) in enumerate(((lender, lender_message), (lab, message))):
+        started = now - dt.timedelta(minutes=70 - 5 * side)
+        tests.serial += 1
+        record = send(
+            number=f"SIM-{tests.code}-{now.year}-{tests.serial:06d}", sequence=tests.serial,
+            kind="other", item_code="0111", grade="M10",
+            lab_name=next(iter(tests.bench.inspectors), ""),
+            equipment=[], inspectors=[inspector], started_at=started.isoformat(),
+            ended_at=(started + dt.timedelta(minutes=20)).isoformat(), acquisition="manual",
+            specimens=[{"position": n, "values": {"peak_kn": round(rng.uniform(30, 45), 2)}}
+                       for n in (1, 2, 3)],
+            judgement="none",
+        )  # fmt: skip
+        plans[1 - side].append(("test_record", record, {}))
+    lab.planted["clash_across_institutions"] += 1
     return plans
