@@ -6,9 +6,12 @@ and gets an approved LIMS client whose Ed25519 private key stays in a file of th
 LIMS sends what a lab's system sends through :mod:`jcjg.client`, over HTTP to ``--url``: its
 labs, its staff, its equipment with calibration certificates (uploaded files), its capabilities
 and signatories; later days bring new staff, leavers and recalibrations. ``--violations`` is
-the share of institutions that, on some day, break a rule the way real labs do: a calibration
-left to expire, a borrowed certificate holder (certificate lending), a signatory or capability
-beyond the qualification. The platform's rules find them, and the receipts say so.
+the share of institutions that, on some day, break two of the rules of :data:`PLANTED` the way
+real labs do, each violating lab taking the next two in turn: a calibration left to expire
+(``calibration_expired``), a borrowed certificate holder (``certificate_lending``), a signatory
+(``signatory_out_of_scope``) or a capability (``out_of_scope``) beyond the qualification; and
+its qualification certificate, issued by the province, runs out within the reminder's 60 days
+(``licence_expiring``). The platform's rules find them, and the receipts say so.
 
 Projects and the witnessed-sampling chain come from :mod:`jcjg.demo.simulator.sampling`: the sites'
 phones register and seal samples through the phone pages, and the labs' LIMS send commissions
@@ -68,6 +71,15 @@ BRANDS = (
 )  # fmt: skip
 LAB_NAMES = ["力学室", "化学分析室", "水泥室", "混凝土室", "土工室", "钢筋室"]
 MATERIALS_SPECIALTY = "01"
+# what a violating lab's registry breaks: two of these on its day of violations, by turns
+KINDS = {
+    "calibration": "calibration_expired",
+    "lending": "certificate_lending",
+    "signatory": "signatory_out_of_scope",
+    "capability": "out_of_scope",
+}
+PLANTED = (*KINDS.values(), "licence_expiring")
+LICENCE_DAYS_LEFT = (20, 50)  # a violating lab's certificate: within licence_expiring's 60
 
 
 @dataclass
@@ -89,6 +101,9 @@ class SimInstitution:
     # its commission numbering when it has no project of its own (a commission it takes on
     # its group sister's project: group_transfer)
     commission_seq: list[int] = field(default_factory=lambda: [0])
+    capabilities: dict[str, list[str]] = field(default_factory=dict)  # parameters by lab
+    turn: int = 0  # its place among the simulated institutions: which violations it takes
+    planted: Counter[str] = field(default_factory=Counter)  # its registry's violations
 
 
 @dataclass
@@ -190,6 +205,25 @@ def _load_or_make_key(folder: Path, code: str) -> tuple[Ed25519PrivateKey, bool]
     return key, True
 
 
+def _qualification(
+    db: Session, inst: Institution, scope: list[str], rng: random.Random, today: dt.date
+) -> QualificationCertificate:
+    """The institution's qualification certificate, as the province issued it (added)."""
+    cert = QualificationCertificate(
+        institution_id=inst.id,
+        region_code=inst.region_code,
+        number=f"SIM{inst.code}",
+        issued_by="江西省住房和城乡建设厅",
+        issue_date=today - dt.timedelta(days=rng.randint(200, 1500)),
+        valid_until=today + dt.timedelta(days=rng.randint(200, 1500)),
+    )
+    cert.specialties = list(
+        db.scalars(select(Specialty).where(Specialty.code.in_(scope), valid_in(Specialty)))
+    )
+    db.add(cert)
+    return cert
+
+
 def prepare(
     db: Session,
     settings: Settings,
@@ -222,6 +256,7 @@ def prepare(
         extra = rng.sample(others, k=min(len(others), rng.randint(0, 2)))
         scope = [MATERIALS_SPECIALTY, *sorted(extra)]
         violator = rng.random() < violations
+        planted: Counter[str] = Counter()
         inst = db.scalar(select(Institution).where(Institution.name == name))
         if inst is None:
             inst = Institution(
@@ -235,18 +270,11 @@ def prepare(
             )
             db.add(inst)
             db.flush()
-            cert = QualificationCertificate(
-                institution_id=inst.id,
-                region_code=inst.region_code,
-                number=f"SIM{inst.code}",
-                issued_by="江西省住房和城乡建设厅",
-                issue_date=today - dt.timedelta(days=rng.randint(200, 1500)),
-                valid_until=today + dt.timedelta(days=rng.randint(200, 1500)),
-            )
-            cert.specialties = list(
-                db.scalars(select(Specialty).where(Specialty.code.in_(scope), valid_in(Specialty)))
-            )
-            db.add(cert)
+            cert = _qualification(db, inst, scope, rng, today)
+            if violator:  # left to run out: licence_expiring reminds it
+                left = random.Random(f"{seed}:{n}:licence").randint(*LICENCE_DAYS_LEFT)
+                cert.valid_until = today + dt.timedelta(days=left)
+                planted["licence_expiring"] += 1
         else:
             cert_scope = db.scalars(
                 select(QualificationCertificate).where(
@@ -286,9 +314,9 @@ def prepare(
             key_id = issued.key.key_id
         else:
             key_id = usable[0].key_id
-        out.append(
-            SimInstitution(inst.code, inst.name, inst.region_code, key_id, key, scope, violator)
-        )
+        sim = SimInstitution(inst.code, inst.name, inst.region_code, key_id, key, scope, violator)
+        sim.turn, sim.planted = n, planted
+        out.append(sim)
     db.commit()
     return out
 
@@ -374,7 +402,8 @@ def plan_day(
         return _first_contact(sim, rng, catalogue, today)
     plans = _later_day(sim, day, days, rng, today)
     if sim.violator and day == max(1, days // 2):
-        plans.extend(_violations(sim, rng, catalogue, today, lender))
+        # within the day's sync, before the message that closes it
+        plans[-1:-1] = _violations(sim, rng, catalogue, today, lender)
     return plans
 
 
@@ -410,6 +439,7 @@ def _first_contact(
     for lab in sim.labs:
         params = [p for s in sim.specialties for p in catalogue.get(s, [])]
         chosen = sorted(rng.sample(params, k=min(len(params), rng.randint(10, 40))))
+        sim.capabilities[lab] = chosen
         plans.append(
             Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=chosen))
         )
@@ -484,46 +514,57 @@ def _violations(
     today: dt.date,
     lender: dict[str, Any] | None,
 ) -> list[Planned]:
-    """The ways real labs go wrong, one or two at a time."""
-    kinds = ["calibration", "lending", "scope"]
+    """The ways real labs go wrong: two of :data:`KINDS`, the next two in turn for each
+    violating lab (the first takes the first two), recorded in ``sim.planted``."""
+    kinds = list(KINDS)
     plans: list[Planned] = []
-    for kind in rng.sample(kinds, k=rng.randint(1, 2)):
-        if kind == "calibration":
-            asset = rng.choice(sorted(sim.equipment))
-            record = dict(sim.equipment[asset])
-            record["calibration_valid_until"] = (
-                today - dt.timedelta(days=rng.randint(5, 60))
-            ).isoformat()
-            record.pop("calibration_certificate_sha256", None)
-            sim.equipment[asset] = record
-            plans.append(Planned("registry.equipment", _message(sim, equipment=[record])))
-        elif kind == "lending" and lender is not None:
-            borrowed = {**lender, "lab_name": sim.labs[0], "specialties": [sim.specialties[0]]}
-            borrowed.pop("employed_until", None)
-            sim.people[borrowed["id_number"]] = borrowed
-            plans.append(Planned("registry.staff", _message(sim, people=[borrowed])))
-        else:
-            outside = sorted(set(catalogue) - set(sim.specialties))
-            if not outside:
-                continue
-            specialty = rng.choice(outside)
-            signer = rng.choice(sorted(set(sim.people) - {sim.report_signer}))
-            plans.append(
-                Planned(
-                    "registry.signatories",
-                    _message(
-                        sim,
-                        signatories=[
-                            {
-                                "id_number": signer,
-                                "position": "授权签字人",
-                                "specialties": [specialty],
-                            }
-                        ],
-                    ),
-                )
-            )
+    for kind in (kinds[(2 * sim.turn + k) % len(kinds)] for k in range(2)):
+        planned = _violation(sim, kind, rng, catalogue, today, lender)
+        if planned is not None:
+            plans.append(planned)
+            sim.planted[KINDS[kind]] += 1
     return plans
+
+
+def _violation(
+    sim: SimInstitution,
+    kind: str,
+    rng: random.Random,
+    catalogue: dict[str, list[str]],
+    today: dt.date,
+    lender: dict[str, Any] | None,
+) -> Planned | None:
+    """One violation of the registry, as the lab's LIMS sends it (None: it cannot here)."""
+    outside = sorted(set(catalogue) - set(sim.specialties))
+    if kind == "calibration":
+        asset = rng.choice(sorted(sim.equipment))
+        record = dict(sim.equipment[asset])
+        record["calibration_valid_until"] = (
+            today - dt.timedelta(days=rng.randint(5, 60))
+        ).isoformat()
+        record.pop("calibration_certificate_sha256", None)
+        sim.equipment[asset] = record
+        return Planned("registry.equipment", _message(sim, equipment=[record]))
+    if kind == "lending" and lender is not None:
+        borrowed = {**lender, "lab_name": sim.labs[0], "specialties": [sim.specialties[0]]}
+        borrowed.pop("employed_until", None)
+        sim.people[borrowed["id_number"]] = borrowed
+        return Planned("registry.staff", _message(sim, people=[borrowed]))
+    if kind == "signatory" and outside:
+        specialty = rng.choice(outside)
+        signer = rng.choice(sorted(set(sim.people) - {sim.report_signer}))
+        signatory = {"id_number": signer, "position": "授权签字人", "specialties": [specialty]}
+        return Planned("registry.signatories", _message(sim, signatories=[signatory]))
+    beyond = [p for s in outside for p in catalogue.get(s, [])]
+    if kind == "capability" and beyond and sim.labs:
+        # a lab declares parameters of a specialty the qualification does not hold
+        lab = sim.labs[0]
+        params = sorted(
+            {*sim.capabilities.get(lab, []), *rng.sample(beyond, k=min(3, len(beyond)))}
+        )
+        sim.capabilities[lab] = params
+        return Planned("registry.capabilities", _message(sim, lab_name=lab, parameters=params))
+    return None
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -819,6 +860,8 @@ def run(
                     future.result()
             if handlers is not None:
                 _handling_day(handlers, url, random.Random(f"{seed}:handling:{day}"), summary)
+    for sim in sims:
+        summary.planted.update(sim.planted)
     summary.seconds = time.perf_counter() - started
     return summary
 
