@@ -9,9 +9,12 @@ ones it has broken least: signed by a key the lab never registered
 on it (``report_qr_mismatch``), a result that differs from the test records
 (``report_data_mismatch``), a contract sent weeks after signing (``contract_late``); and a
 party scanning a code that was never issued, as on a forged report (``unknown_code_scanned``).
-The signature's two forgeries take turns. The first time a lab plants one of these it also
+The signature's two forgeries take turns. Besides, the first time a lab plants one of these it
 skips a report number (``number_gap``, which waits 3 days for late numbers: run it with a later
-``now`` to see it within a simulated run).
+``now`` to see it within a simulated run); the next time it gives the number of the report before
+to another report (``number_reused``); and the first time it plants one whose report's PDF does
+not matter, it never uploads the signed PDF of that report (``report_late``, due 24 hours after
+the code: run it with a later ``now``).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ ROTATION = (
     "contract_late",
     "unknown_code_scanned",
 )
-# and, besides, the first time a lab plants anything, a report number it skips
-PLANTED = (*ROTATION, "number_gap")
+# and, besides, a report number it skips, one it gives twice, a signed PDF never uploaded
+PLANTED = (*ROTATION, "number_gap", "number_reused", "report_late")
 Message = Callable[..., dict[str, Any]]
 # (message type, payload, files by SHA-256, what to send once its receipt's results are known)
 Plan = tuple[str, dict[str, Any], dict[str, bytes], Callable[[Any], list[Any]] | None]
@@ -154,6 +157,10 @@ def report_plans(
         plans.append(contract_plan(lab, project_code, rng, message, planted == "contract_late"))
     # a report number drawn and never reported (001 9.1.2): number_gap, once the later
     # number has waited its delay (3 days)
+    # a report number given to two reports (001 9.1.2): number_reused, the time after
+    reuse = bool(planted) and lab.planted["number_gap"] > 0 and not lab.planted["number_reused"]
+    if reuse:
+        lab.planted["number_reused"] += 1
     skip = bool(planted) and not lab.planted["number_gap"]
     if skip:
         lab.planted["number_gap"] += 1
@@ -162,8 +169,14 @@ def report_plans(
     target = "concrete_compression" if planted == "report_data_mismatch" else next(iter(groups))
     for kind, group in groups.items():
         here = planted if kind == target and planted != "contract_late" else ""
+        # a report whose PDF no planted rule needs: its signed PDF never uploaded (report_late)
+        withheld = bool(planted) and here in ("", "report_data_mismatch")
+        withheld = withheld and not lab.planted["report_late"]
+        if withheld:
+            lab.planted["report_late"] += 1
         plans.append(_report_plan(lab, kind, group, commission_number, project_code, here,
-                                  rng, message))  # fmt: skip
+                                  rng, message, reuse=reuse, withheld=withheld))  # fmt: skip
+        reuse = False
     if planted:
         lab.planted[planted] += 1
         if lab.outsider and not lab.planted["report_signed_by_outsider"]:
@@ -183,10 +196,15 @@ def _report_plan(
     planted: str,
     rng: random.Random,
     message: Message,
+    *,
+    reuse: bool = False,
+    withheld: bool = False,
 ) -> Plan:
-    """The report of one kind of test's ``records``."""
-    lab.sequence += 1
-    number = f"SIM-{lab.code}-BG-{utcnow().year}-{lab.sequence:06d}"
+    """The report of one kind of test's ``records``: numbered on (with ``reuse``, under the
+    sequence of the report before, another number), its signed PDF uploaded once the code
+    comes back (never, when ``withheld``)."""
+    lab.sequence += 0 if reuse else 1
+    number = f"SIM-{lab.code}-BG-{utcnow().year}-{lab.sequence:06d}{'-1' if reuse else ''}"
     title, line = KINDS.get(kind, OTHER_KIND)
     results: dict[str, Any] = {}
     if kind == "concrete_compression" and len(records) == 1:
@@ -213,6 +231,8 @@ def _report_plan(
     # the two forgeries of a signature in turn: a PDF altered after signing, then one signed
     # by a key never registered
     altered = planted == "report_signature_invalid" and lab.planted[planted] % 2 == 0
+    if withheld:
+        return ("report", payload, {}, None)
     follow = _file(lab, number, planted, altered, rng, message, (line,))
     return ("report", payload, {}, follow)
 
