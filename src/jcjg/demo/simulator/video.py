@@ -11,7 +11,10 @@ entered without files.
 
 A violating lab (``--violations``) left the machine of its first filmed test without a camera:
 ``coverage_incomplete`` names it, and its tests there have no recording (``video_missing``,
-judged by the daily sweep once the recording's grace has passed).
+judged by the daily sweep once the recording's grace has passed). And someone with access to its
+recordings replaced a minute of one camera's recording (the segment's stored hash changed, as
+when a file is swapped and its row made to match): the integrity check (``video.verify``) finds
+the chain broken and the file not the one recorded, and ``video_gap`` says so.
 
 Cameras and segments are entered in the database, as the tampering of
 :func:`jcjg.demo.simulator.sampling.tamper` is: no LIMS message registers cameras yet.
@@ -20,6 +23,7 @@ Cameras and segments are entered in the database, as the tampering of
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -38,7 +42,7 @@ from jcjg.testing.models import OnSiteRecord, TestRecord
 from jcjg.video import segments
 from jcjg.video.choices import PlaceKind
 from jcjg.video.coverage import considered
-from jcjg.video.models import Camera
+from jcjg.video.models import Camera, Segment
 from jcjg.video.places import Places
 
 PIECE_SECONDS = 60
@@ -91,6 +95,7 @@ def film(db: Session, settings: Settings, labs: Iterable[tuple[str, bool]]) -> d
         if skipped:
             planted["coverage_incomplete"] += 1
             planted["video_missing"] += _uncovered(db, lab)
+            planted["video_gap"] += _swap_a_segment(db, lab)
     db.commit()
     return {k: v for k, v in planted.items() if v}
 
@@ -204,6 +209,26 @@ def _ingest(db: Session, camera: Camera, start: dt.datetime, end: dt.datetime,
                         started_at=start + dt.timedelta(seconds=piece.offset),
                         duration_s=piece.duration, sha256=digest, size_bytes=size)  # fmt: skip
     camera.status = "online"
+
+
+def _swap_a_segment(db: Session, lab: LabVideo) -> int:
+    """A minute in the middle of the lab's longest recording replaced: the segment's stored
+    SHA-256 changed after it was chained (found by ``video.verify``). 1 when done."""
+    counts = {
+        camera.id: db.scalar(select(func.count()).where(Segment.camera_id == camera.id)) or 0
+        for camera in lab.cameras
+    }
+    camera_id = max(counts, key=lambda c: counts[c], default=None)
+    if camera_id is None or counts[camera_id] < 3:
+        return 0
+    middle = db.scalars(
+        select(Segment).where(
+            Segment.camera_id == camera_id, Segment.sequence == counts[camera_id] // 2 + 1
+        )
+    ).one()
+    middle.sha256 = hashlib.sha256(f"替换的录像 {middle.id}".encode()).hexdigest()
+    db.flush()
+    return 1
 
 
 def _uncovered(db: Session, lab: LabVideo) -> int:
