@@ -57,12 +57,20 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
             "registry.sync",
         }
         assert summary.files > 0  # calibration certificates went up as files
-        # Every institution breaks a rule (violations=1.0) and the receipts said so.
+        # Every institution breaks two rules of its registry (violations=1.0), the two taking
+        # all four in turn, and lets its certificate near its end; the receipts said so, and
+        # each opened its alert.
         assert {"calibration_expired", "certificate_lending"} & set(summary.warnings)
+        assert set(summary.planted) == set(sim.PLANTED)
+        assert summary.planted["licence_expiring"] == 2
         assert seen[-1][0] == 1
         assert seen[-1][1] == seen[-1][2]
         assert any(line.startswith("机构 2 家") for line in summary.lines())
         with exchange.sessions() as db:
+            from jcjg.alerts.models import Alert
+
+            opened = select(Alert.rule_id).where(Alert.status == "open")
+            assert set(sim.PLANTED) <= set(db.scalars(opened))
             assert db.scalar(select(func.count()).select_from(Message)) == total
             assert db.scalar(select(func.count()).select_from(Person)) > 15
             assert db.scalar(select(func.count()).select_from(Equipment)) > 15
@@ -101,7 +109,7 @@ def _sampling_run(tmp_path: Path, exchange, *, institutions: int, days: int, vio
     with exchange.sessions() as db:
         sims = sim.prepare(
             db, exchange.settings, institutions=institutions, region="360400", seed=3,
-            violations=0.0, key_dir=tmp_path / "keys",
+            violations=violations, key_dir=tmp_path / "keys",
         )  # fmt: skip
         projects = simulation.prepare(
             db, exchange.settings, labs=[(s.code, s.region) for s in sims], region="360400",
@@ -155,8 +163,9 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
-        "report_signed_by_outsider", "group_transfer",
-        *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "proficiency_unsatisfactory",
+        "report_signed_by_outsider", "group_transfer", *sim.PLANTED,
+        *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
+        "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
     assert {"test_record", "test_revision"} <= set(summary.sent)
@@ -168,6 +177,9 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
         # the sweep judges recordings once they have had time to arrive
         run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
+        # a report's signed PDF is due 24 hours after its code
+        run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
+        _verify_video(db, exchange.settings)
         db.commit()
         assert db.scalar(select(func.count()).select_from(Sample)) == sealed
         assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
@@ -187,6 +199,16 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         planted_refusals += summary.planted["receipt_refused"]
         assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
     _handled_and_escalated(exchange, summary)
+
+
+def _verify_video(db, settings) -> None:
+    """The ``video.verify`` job's work: each camera's recording checked, then ``video_gap``."""
+    from jcjg.video import integrity
+    from jcjg.video.models import Camera
+
+    for camera in db.scalars(select(Camera).order_by(Camera.id)).all():
+        integrity.check(db, settings, camera, utcnow())
+    run_rule(db, "video_gap")
 
 
 def _lab_ids(db) -> list[int]:
@@ -263,13 +285,16 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
-                "proficiency_unsatisfactory",
+                "proficiency_unsatisfactory", *sim.PLANTED, "video_gap",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
-            # filmed test recorded, by a camera on its machine or at its site
+            # filmed test recorded, by a camera on its machine or at its site, every recording
+            # whole; every report's PDF uploaded in time
             run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
             run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
             run_rule(db, "coverage_incomplete")
+            run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
+            _verify_video(db, exchange.settings)
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
             # (the labs had no cameras until the end of the run: open no longer)
             video = {"video_missing", "coverage_incomplete"}
