@@ -70,7 +70,9 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
             from jcjg.alerts.models import Alert
 
             opened = select(Alert.rule_id).where(Alert.status == "open")
-            assert set(sim.PLANTED) <= set(db.scalars(opened))
+            # (the exchange's monitoring: judged in tests/test_simulate.py planted_rules_fire)
+            monitored = {"client_silent", "client_error_spike"}
+            assert set(sim.PLANTED) - monitored <= set(db.scalars(opened))
             assert db.scalar(select(func.count()).select_from(Message)) == total
             assert db.scalar(select(func.count()).select_from(Person)) > 15
             assert db.scalar(select(func.count()).select_from(Equipment)) > 15
@@ -86,7 +88,9 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
             )
             assert [s.key_id for s in again] == [s.key_id for s in sims]
             assert db.scalar(select(func.count()).select_from(Institution)) == 2
-            assert db.scalar(select(func.count()).select_from(Client)) == 2
+            assert db.scalar(select(func.count()).where(Client.name == sim.CLIENT_NAME)) == 2
+            # and each violating lab's second system, never connected, once
+            assert db.scalar(select(func.count()).where(Client.name == sim.SPARE_CLIENT)) == 2
 
 
 def test_prepare_explains_a_missing_region(tmp_path: Path) -> None:
@@ -163,7 +167,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
-        "report_signed_by_outsider", "group_transfer", *sim.PLANTED,
+        "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
         "proficiency_unsatisfactory",
     }  # fmt: skip
@@ -179,7 +183,10 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
         # a report's signed PDF is due 24 hours after its code
         run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
+        # a nonconforming result is to be handled within 15 working days
+        run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
         _verify_video(db, exchange.settings)
+        refused = _monitor_exchange(exchange, db)
         db.commit()
         assert db.scalar(select(func.count()).select_from(Sample)) == sealed
         assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
@@ -193,7 +200,9 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         changes = select(func.count()).select_from(ProjectMember)
         assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
         fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
-        assert planted <= fired
+        assert planted - {"client_error_spike"} <= fired
+        # each lab whose clock ran behind, in the hour its messages were refused
+        assert len(refused) == summary.planted["client_error_spike"] == 4
         refused = select(func.count()).select_from(SampleReceipt)
         planted_refusals = summary.planted["sample_photo_mismatch"]
         planted_refusals += summary.planted["receipt_refused"]
@@ -209,6 +218,24 @@ def _verify_video(db, settings) -> None:
     for camera in db.scalars(select(Camera).order_by(Camera.id)).all():
         integrity.check(db, settings, camera, utcnow())
     run_rule(db, "video_gap")
+
+
+def _monitor_exchange(exchange, db) -> set[str]:
+    """The hourly ``exchange.monitor`` job's rules once the request tally is written: now,
+    and at the end of each hour in which messages were refused as stale (``client_error_spike``
+    judges the hour it runs in). The clients ``client_error_spike`` raised an alert on."""
+    from jcjg.alerts.models import Alert
+    from jcjg.exchange.models import ClientStat
+
+    db.commit()  # what was read so far was read before the tally: read afresh after it
+    exchange.flush_counters()
+    run_rule(db, "client_silent")
+    stale = select(ClientStat.hour).where(ClientStat.outcome == "exchange-signature-stale")
+    run_rule(db, "client_error_spike")
+    for hour in sorted(set(db.scalars(stale))):
+        run_rule(db, "client_error_spike", now=hour + dt.timedelta(minutes=59))
+    raised = select(Alert.subject_id).where(Alert.rule_id == "client_error_spike")
+    return set(db.scalars(raised))
 
 
 def _lab_ids(db) -> list[int]:
@@ -285,7 +312,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
-                "proficiency_unsatisfactory", *sim.PLANTED, "video_gap",
+                "proficiency_unsatisfactory", *sim.PLANTED, "video_gap", "nonconformity_unhandled",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site, every recording
@@ -294,7 +321,9 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
             run_rule(db, "coverage_incomplete")
             run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
+            run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
             _verify_video(db, exchange.settings)
+            assert _monitor_exchange(exchange, db) == set()
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
             # (the labs had no cameras until the end of the run: open no longer)
             video = {"video_missing", "coverage_incomplete"}

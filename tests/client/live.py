@@ -79,6 +79,12 @@ class LiveExchange:
     sessions: sessionmaker[Session]
     counter: list[int] = field(default_factory=lambda: [0])
     """Shared by every Factory, so that institutions get distinct credit codes."""
+    app: Any = None
+    """The served app (its exchange counters are flushed hourly: a test flushes them itself)."""
+
+    def flush_counters(self) -> None:
+        """Write the exchange's request tally (and last-seen times) to the database now."""
+        self.app.state.exchange_recorder.flush(self.sessions)
 
     def lab(self, alg: str = "ed25519") -> Lab:
         """A new institution and approved client with a key of ``alg`` (committed at once, so
@@ -140,7 +146,7 @@ def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
     app = create_app(settings, engine=engine, session_factory=sessions)
     try:
         with serving(app, sock) as base_url:
-            yield LiveExchange(base_url, settings, sessions)
+            yield LiveExchange(base_url, settings, sessions, app=app)
     finally:
         engine.dispose()
         drop()

@@ -11,7 +11,10 @@ real labs do, each violating lab taking the next two in turn: a calibration left
 (``calibration_expired``), a borrowed certificate holder (``certificate_lending``), a signatory
 (``signatory_out_of_scope``) or a capability (``out_of_scope``) beyond the qualification; and
 its qualification certificate, issued by the province, runs out within the reminder's 60 days
-(``licence_expiring``). The platform's rules find them, and the receipts say so.
+(``licence_expiring``); a second system approved for it a month ago never connected
+(``client_silent``); and on that day its LIMS's clock runs an hour behind for a while, every
+message it signs refused as stale (``client_error_spike``). The platform's rules find them, and
+the receipts say so.
 
 Projects and the witnessed-sampling chain come from :mod:`jcjg.demo.simulator.sampling`: the sites'
 phones register and seal samples through the phone pages, and the labs' LIMS send commissions
@@ -24,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import random
 import tempfile
 import threading
@@ -78,8 +82,12 @@ KINDS = {
     "signatory": "signatory_out_of_scope",
     "capability": "out_of_scope",
 }
-PLANTED = (*KINDS.values(), "licence_expiring")
+PLANTED = (*KINDS.values(), "licence_expiring", "client_silent", "client_error_spike")
 LICENCE_DAYS_LEFT = (20, 50)  # a violating lab's certificate: within licence_expiring's 60
+SPARE_CLIENT = "现场检测数据采集系统（模拟）"  # a violating lab's second system, never connected
+SPARE_APPROVED_DAYS_AGO = 30
+CLOCK_BEHIND = dt.timedelta(hours=1)  # a violating lab's LIMS clock for a while
+STALE_SENDS = 40  # refused as stale (client_error_spike: 20 in an hour, even split by one)
 
 
 @dataclass
@@ -224,6 +232,39 @@ def _qualification(
     return cert
 
 
+def _prepared_violations(
+    db: Session, inst: Institution, cert: QualificationCertificate | None, seed: str
+) -> Counter[str]:
+    """What a violating institution brings to the run: a new certificate left to run out
+    (``licence_expiring`` reminds it) and a second system never connected."""
+    planted = _spare_client(db, inst)
+    if cert is not None:
+        left = random.Random(f"{seed}:licence").randint(*LICENCE_DAYS_LEFT)
+        cert.valid_until = utcnow().date() + dt.timedelta(days=left)
+        planted["licence_expiring"] += 1
+    return planted
+
+
+def _spare_client(db: Session, inst: Institution) -> Counter[str]:
+    """A violating lab's second system, approved a month before the run and never connected:
+    ``client_silent`` (its working hours without data count from its approval). Made once."""
+    found = db.scalar(
+        select(ClientRow).where(ClientRow.institution_id == inst.id, ClientRow.name == SPARE_CLIENT)
+    )
+    if found is not None:
+        return Counter()
+    spare = client_service.create_client(
+        db,
+        name=SPARE_CLIENT,
+        institution=inst,
+        status=ClientStatus.ACTIVE,
+        vendor="JCJG",
+        purpose="区域模拟：现场检测数据采集（开通后从未接入）",
+    )
+    spare.created_at = spare.decided_at = utcnow() - dt.timedelta(days=SPARE_APPROVED_DAYS_AGO)
+    return Counter({"client_silent": 1})
+
+
 def prepare(
     db: Session,
     settings: Settings,
@@ -256,7 +297,7 @@ def prepare(
         extra = rng.sample(others, k=min(len(others), rng.randint(0, 2)))
         scope = [MATERIALS_SPECIALTY, *sorted(extra)]
         violator = rng.random() < violations
-        planted: Counter[str] = Counter()
+        cert: QualificationCertificate | None = None
         inst = db.scalar(select(Institution).where(Institution.name == name))
         if inst is None:
             inst = Institution(
@@ -271,10 +312,6 @@ def prepare(
             db.add(inst)
             db.flush()
             cert = _qualification(db, inst, scope, rng, today)
-            if violator:  # left to run out: licence_expiring reminds it
-                left = random.Random(f"{seed}:{n}:licence").randint(*LICENCE_DAYS_LEFT)
-                cert.valid_until = today + dt.timedelta(days=left)
-                planted["licence_expiring"] += 1
         else:
             cert_scope = db.scalars(
                 select(QualificationCertificate).where(
@@ -283,6 +320,7 @@ def prepare(
             ).first()
             if cert_scope is not None:
                 scope = sorted(s.code for s in cert_scope.specialties)
+        planted = _prepared_violations(db, inst, cert, f"{seed}:{n}") if violator else Counter()
         if not inst.investors:
             # labs 2k and 2k+1 are controlled by one investor (their group: group_transfer)
             inst.investors = [
@@ -686,6 +724,15 @@ def _sister(sims: list[SimInstitution], lab: SimInstitution) -> SimInstitution |
     return sims[other] if other < len(sims) else None
 
 
+def _count_tests(summary: Summary, planted: Counter[str]) -> None:
+    """The violations of a lab's day of test records. A weak result judged conforming also
+    enters the nonconformity register (the platform judges it again), where nobody handles it:
+    ``nonconformity_unhandled`` once its 15 working days have passed."""
+    summary.planted.update(planted)
+    if planted["judgement_mismatch"]:
+        summary.planted["nonconformity_unhandled"] += planted["judgement_mismatch"]
+
+
 def _sampling_day(
     sims: list[SimInstitution],
     projects: list[SimProject],
@@ -788,7 +835,7 @@ def _sampling_day(
         if day % 2 == 0:  # an on-site test of the structure to plan every other day
             position = (project.latitude, project.longitude)
             lims += tests.onsite_plans(lab_tests, project.code, position, rng, message, violations)
-        summary.planted.update(lab_tests.planted - before)
+        _count_tests(summary, lab_tests.planted - before)
         for kind, payload, files, *follow in lims:
             plans.setdefault(lab.code, []).append(Planned(kind, payload, files, *follow))
     return plans
@@ -858,12 +905,36 @@ def run(
                 ]
                 for future in futures:
                     future.result()
+            for sim in sims:
+                if sim.violator and day == max(1, days // 2) and _clock_behind(sim, url):
+                    sim.planted["client_error_spike"] += 1
             if handlers is not None:
                 _handling_day(handlers, url, random.Random(f"{seed}:handling:{day}"), summary)
     for sim in sims:
         summary.planted.update(sim.planted)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _clock_behind(sim: SimInstitution, url: str) -> bool:
+    """A violating lab's LIMS with its clock an hour behind: the message it signs is refused
+    as stale, and it tries again, :data:`STALE_SENDS` times within the hour (a real LIMS keeps
+    retrying until someone sets its clock). Whether every one was refused."""
+    from jcjg.client.signing import load_key, signed_headers
+
+    key = load_key("ed25519", sim.key)
+    body = json.dumps(_message(sim, complete=True), ensure_ascii=False).encode()
+    path = "/exchange/v1/messages/registry.sync"
+    refused = 0
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for _ in range(STALE_SENDS):
+            created = int(time.time() - CLOCK_BEHIND.total_seconds())
+            headers = signed_headers(
+                "POST", url + path, key_id=sim.key_id, key=key, body=body,
+                content_type="application/json", created=created,
+            )  # fmt: skip
+            refused += http.post(path, content=body, headers=headers).status_code == 401
+    return refused == STALE_SENDS
 
 
 def _handling_day(handlers: Handlers, url: str, rng: random.Random, summary: Summary) -> None:
