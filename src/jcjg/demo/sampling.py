@@ -5,7 +5,9 @@ lab: most accepted, one refused for a swapped photo, one for a damaged tag, plus
 registered late, a seal made off site, a commission naming a code the platform never issued,
 and a received sample whose recorded photo hash someone with database access changed after
 its seal (seal_invalid), and a sample registered by someone who is not the registered sampler
-(identity_mismatch), so each sampling rule shows on first start.
+(identity_mismatch), and one registered this morning with the photo of another sample's cubes
+shrunk and saved again (photo_reuse), so each sampling rule shows on first start. The
+witnessed cubes were cast a month ago and tested at 28 days.
 
 The sampler (Collins) and the witness (Hopper) are registered with public-domain portraits
 (:mod:`jcjg.demo.faces`) and take photos of their own faces on site, which the identity check
@@ -76,6 +78,15 @@ PROJECTS: list[dict[str, Any]] = [
         "station": "九江市建设工程质量安全监督站",
     },
 ]
+
+
+def recompressed(photo: bytes, scale: float = 0.8, quality: int = 70) -> bytes:
+    """``photo`` shrunk and saved again: another file, the same picture to a perceptual hash."""
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    smaller = image.resize((int(image.width * scale), int(image.height * scale)))
+    out = io.BytesIO()
+    smaller.save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 def specimen_photo(seed: int, variant: int = 0, size: tuple[int, int] = (640, 480)) -> bytes:
@@ -270,7 +281,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
             position,
         )
         samples.append(sample)
-    # one registered this morning and still waiting for its witness
+    # one registered this morning and still waiting for its witness, its photo re-used
     service.register_sample(
         db=db,
         settings=settings,
@@ -286,7 +297,9 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
             latitude=site[0],
             longitude=site[1],
             photos={
-                "sample": specimen_photo(150),
+                # not a photo of these cubes: the C35 cubes' of a month ago, shrunk and saved
+                # again (photo_reuse)
+                "sample": recompressed(specimen_photo(101)),
                 "tag": specimen_photo(250),
                 "sampler": faces.collins(50),
             },

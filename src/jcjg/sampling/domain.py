@@ -8,7 +8,16 @@ from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
-from jcjg.sampling import evidence, identity, messages, models, pages, project_pages, rules
+from jcjg.sampling import (
+    evidence,
+    identity,
+    messages,
+    models,
+    pages,
+    project_pages,
+    reuse,
+    rules,
+)
 
 _GROUP = "工程与检测"
 
@@ -81,7 +90,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    rules=collect(rules, Rule, RuleExtension),
+    rules=(*collect(rules, Rule, RuleExtension), *collect(reuse, Rule)),
     labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: evidence.source,

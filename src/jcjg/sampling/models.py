@@ -274,3 +274,31 @@ class SampleReceipt(IdMixin, Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)
     notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class PhotoPrint(IdMixin, Base):
+    """One photo of the sampling chain or of an on-site record, by content (SHA-256) and, for
+    the specimen photos, by perceptual hash (dHash) cut into four 16-bit bands: the index
+    ``photo_reuse`` looks a new photo up in (two photos within 3 bits share a band; see
+    :mod:`jcjg.sampling.reuse`). Written with the photo's sample, seal, receipt or record."""
+
+    __tablename__ = "photo_print"
+
+    kind: Mapped[str] = mapped_column(String(16))  # reuse.KINDS: sample, tag, seal, ...
+    subject_type: Mapped[str] = mapped_column(String(24))  # sample, onsite_record
+    subject_id: Mapped[int] = mapped_column(Integer)
+    subject_label: Mapped[str] = mapped_column(String(64))  # the sample code or record number
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("project.id"), index=True, default=None
+    )
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id"), index=True, default=None
+    )
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    phash: Mapped[str | None] = mapped_column(String(16), default=None)
+    band0: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    band1: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    band2: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    band3: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

@@ -32,7 +32,7 @@ from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
-from jcjg.sampling import codes, identity, seal
+from jcjg.sampling import codes, identity, reuse, seal
 from jcjg.sampling.choices import (
     CommissionStatus,
     RefusalReason,
@@ -309,6 +309,13 @@ def register_sample(
             db.flush()
     except Exception as exc:
         raise _fail("sample_code", "该样品编码已被使用", "unique") from exc
+    reuse.add_prints(
+        db, subject_type="sample", subject_id=sample.id, label=sample.sample_code,
+        region_code=sample.region_code, project_id=sample.project_id, taken_at=now,
+        photos=[("sample", photos["sample"].sha256, photos["sample"].phash),
+                ("tag", photos["tag"].sha256, None),
+                ("sampler", photos["sampler"].sha256, None)],
+    )  # fmt: skip
     check_identity(
         db=db,
         settings=settings,
@@ -542,6 +549,12 @@ def seal_sample(
             db.flush()
     except Exception as exc:
         raise Conflict("该样品已封样") from exc
+    reuse.add_prints(
+        db, subject_type="sample", subject_id=sample.id, label=sample.sample_code,
+        region_code=sample.region_code, project_id=sample.project_id,
+        institution_id=sample.institution_id, taken_at=sealed_at,
+        photos=[("seal", photos["seal"], None), ("witness", photos["witness"], None)],
+    )  # fmt: skip
     _check_witness_identity(db, settings, principal, sample, project, row)
     receipt = ledger.notarise(
         db,
@@ -821,6 +834,13 @@ def check_receipt(
     db.add(receipt)
     if sample is not None:
         _mark_received_or_refused(db, sample, commission, data.institution, accepted)
+    if sample is not None and photo is not None:
+        reuse.add_prints(
+            db, subject_type="sample", subject_id=sample.id, label=sample.sample_code,
+            region_code=sample.region_code, project_id=sample.project_id,
+            institution_id=data.institution.id, taken_at=now,
+            photos=[("receipt", photo.sha256, photo.phash)],
+        )  # fmt: skip
     db.flush()
     ledger.notarise(
         db,

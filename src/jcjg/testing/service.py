@@ -19,6 +19,7 @@ from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.registry.models import Person
 from jcjg.registry.service import registered_person_ids
+from jcjg.sampling.reuse import add_prints
 from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex, judgement, reuse
@@ -617,4 +618,10 @@ def store_onsite_record(
     )
     db.add(record)
     db.flush()
+    add_prints(
+        db, subject_type="onsite_record", subject_id=record.id, label=record.number,
+        region_code=record.region_code, project_id=record.project_id,
+        institution_id=record.institution_id, taken_at=record.started_at,
+        photos=[("onsite", sha, None) for sha in dict.fromkeys(record.photos)],
+    )  # fmt: skip
     return record

@@ -1,0 +1,100 @@
+"""``photo_reuse``: a photo taken for one sample uploaded again for another, as the same file or
+the same picture saved again, is found through the photo index; photos of other specimens, a
+sample's own photos (its receipt photo shows its own cubes) and portraits of different roles
+are not."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from jcjg.alerts.engine import run_rule
+from jcjg.alerts.models import Alert
+from jcjg.demo.sampling import recompressed
+from jcjg.sampling import reuse
+from jcjg.sampling.models import PhotoPrint
+from tests.factories import photo
+from tests.sampling.conftest import NOW
+
+
+def _open(db) -> dict[str, Alert]:
+    db.expire_all()
+    stmt = select(Alert).where(Alert.rule_id == "photo_reuse", Alert.status == "open")
+    return {a.subject_number or "": a for a in db.scalars(stmt)}
+
+
+def test_bands_split_the_hash_and_near_copies_share_one():
+    assert reuse.bands("0123456789abcdef") == (0xCDEF, 0x89AB, 0x4567, 0x0123)
+    assert reuse.bands(None) == (None, None, None, None)
+    # three bits apart in three bands: the fourth band is the same
+    a, b = "0123456789abcdef", f"{0x0123456789ABCDEF ^ 0x0001000100010000:016x}"
+    assert sum(x == y for x, y in zip(reuse.bands(a), reuse.bands(b), strict=True)) == 1
+
+
+def test_a_sample_photo_saved_again_for_another_sample_is_found(chain):
+    db = chain.db
+    first = chain.register(seed=11)
+    chain.seal(first)
+    # the next sample's own photos: quiet
+    own = chain.register(seed=12, at=NOW + dt.timedelta(hours=1))
+    # the first sample's photo, shrunk and saved again: a near copy
+    copied = chain.register(
+        seed=13,
+        at=NOW + dt.timedelta(hours=2),
+        photos={"sample": recompressed(photo(11)), "tag": photo(513), "sampler": photo(1001)},
+    )
+    db.commit()
+    prints = db.scalars(select(PhotoPrint).where(PhotoPrint.subject_id == copied.id)).all()
+    assert {p.kind for p in prints} == {"sample", "tag", "sampler"}
+    assert all(p.project_id == chain.project.id for p in prints)
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=3))
+    db.commit()
+    alerts = _open(db)
+    # the sampler's portrait (the same file at every sample in these fixtures) counts too
+    assert copied.sample_code in alerts
+    facts = alerts[copied.sample_code].facts["相同的照片"]
+    assert any(
+        f"样品 {first.sample_code} 的样品照片" in line and "文件不同" in line for line in facts
+    )
+    assert not any(f"样品 {own.sample_code} 的样品照片" in line for line in facts)
+
+
+def test_the_same_file_is_reuse_and_other_specimens_are_not(chain):
+    db = chain.db
+    samples = [
+        chain.register(
+            seed=20 + n,
+            at=NOW + dt.timedelta(minutes=30 * n),
+            photos={"sample": photo(20 + n), "tag": photo(520 + n), "sampler": photo(1100 + n)},
+        )
+        for n in range(4)
+    ]
+    again = chain.register(
+        seed=30,
+        at=NOW + dt.timedelta(hours=3),
+        photos={"sample": photo(21), "tag": photo(530), "sampler": photo(1200)},
+    )
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=4))
+    db.commit()
+    alerts = _open(db)
+    assert set(alerts) == {again.sample_code}
+    (line,) = alerts[again.sample_code].facts["相同的照片"]
+    assert f"样品 {samples[1].sample_code} 的样品照片" in line
+    assert "文件完全相同" in line
+    assert alerts[again.sample_code].subject_type == "sample"
+    assert alerts[again.sample_code].project_id == chain.project.id
+
+
+def test_a_portrait_is_compared_with_its_own_role_only(chain):
+    db = chain.db
+    first = chain.register(
+        seed=40, photos={"sample": photo(40), "tag": photo(540), "sampler": photo(1300)}
+    )
+    # the witness's portrait at the seal is the same file as the sampler's: another role
+    chain.seal(first, witness_photo=photo(1300))
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=1))
+    db.commit()
+    assert _open(db) == {}
