@@ -150,3 +150,38 @@ def test_capacity_exceeded_by_a_machine_and_by_an_inspector(client, db, lab):
     assert flagged(db, "capacity_exceeded") == {"CAP-FAST", "CAP-P7", "CAP-P8", "CAP-P9"}
     reasons = [r for a in _open(db, "capacity_exceeded") for r in a.facts["做不完的原因"]]
     assert any(r.startswith("检测人员 王检测：本条至少需要 1.0 分钟，开始时仍被") for r in reasons)
+
+
+def test_capacity_exceeded_by_an_inspector_day_beyond_its_hours(db, factory):
+    """An inspector's declared windows of one Beijing day, merged: 14 hours pass; the record
+    that passes them and the later ones are flagged, not the overlapping ones before."""
+    from jcjg.testing.models import TestRecord
+
+    lab, other = factory.institution(), factory.institution()
+    day = dt.datetime(2026, 11, 10, 0, 0, tzinfo=dt.UTC)  # 08:00 in Beijing
+
+    def record(inst, number: str, hour: float, hours: float) -> None:
+        start = day + dt.timedelta(hours=hour)
+        db.add(
+            TestRecord(
+                institution_id=inst.id, region_code=inst.region_code, number=number,
+                kind="concrete_compression", item_code="0108", inspectors=["赵检测"],
+                started_at=start, ended_at=start + dt.timedelta(hours=hours),
+                received_at=start + dt.timedelta(hours=hours, minutes=5), acquisition="manual",
+            )
+        )  # fmt: skip
+
+    # 08:00-12:00 and 10:00-14:00 overlap: 6 hours merged; then 15:00-21:00 (12) and
+    # 21:00-23:30 (14.5 > 14): flagged, and 23:30-23:50 after it
+    for n, (hour, hours) in enumerate(((0, 4), (2, 4), (7, 6), (13, 2.5), (15.5, 1 / 3))):
+        record(lab, f"DAY-{n}", hour, hours)
+    # another inspector of the same name at another institution: its own day
+    record(other, "DAY-X", 0, 13.5)
+    db.commit()
+    run_rule(db, "capacity_exceeded", now=day + dt.timedelta(days=1))
+    db.commit()
+    assert flagged(db, "capacity_exceeded") == {"DAY-3", "DAY-4"}
+    reasons = {r for a in _open(db, "capacity_exceeded") for r in a.facts["做不完的原因"]}
+    assert (
+        "检测人员 赵检测：2026-11-10 申报的检测时段合计已达 14.5 小时，超过一天 14 小时" in reasons
+    )

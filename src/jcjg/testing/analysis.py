@@ -187,6 +187,35 @@ def _names(inst: Institution) -> list[str]:
 
 # --- capacity_exceeded -------------------------------------------------------------------------
 
+
+def _long_days(
+    ctx: RuleContext,
+    tests: list[_Test],
+    labels: dict[tuple[int, str], str],
+    late: dict[int, list[str]],
+) -> None:
+    """An inspector's declared windows of one Beijing day, merged, beyond the day's hours: the
+    record that passes the limit and those after it (records cover for a day no one works)."""
+    days: dict[tuple[int, str, dt.date], list[_Test]] = {}
+    for t in tests:
+        for key, _name in t.people:
+            day = t.started_at.astimezone(BEIJING).date()
+            days.setdefault((t.institution_id, key, day), []).append(t)
+    for (inst, key, day), queue in days.items():
+        limit = float(ctx.thresholds(queue[0].region_code)["inspector_day_hours"]) * 3600
+        covered = 0.0
+        reach: dt.datetime | None = None
+        for t in sorted(queue, key=lambda t: (t.started_at, t.id)):
+            start = t.started_at if reach is None else max(t.started_at, reach)
+            covered += max((t.ended_at - start).total_seconds(), 0.0)
+            reach = t.ended_at if reach is None else max(reach, t.ended_at)
+            if covered > limit:
+                late.setdefault(t.id, []).append(
+                    f"检测人员 {labels[(inst, key)]}：{day.isoformat()} 申报的检测时段合计已达"
+                    f" {covered / 3600:.1f} 小时，超过一天 {limit / 3600:g} 小时"
+                )
+
+
 FORCE_KINDS = (
     TestKind.CONCRETE_COMPRESSION.value,
     TestKind.MORTAR_STRENGTH.value,
@@ -276,17 +305,24 @@ def _minutes(seconds: float) -> str:
     clause="000 7.2.2（一）违法分包转包分析模型；001 4.1.7",
     severity=Severity.WARNING,
     subject_type="test_record",
-    defaults={"handling_seconds": 20, "minutes_per_specimen": 1, "slack_seconds": 60},
+    defaults={
+        "handling_seconds": 20,
+        "minutes_per_specimen": 1,
+        "slack_seconds": 60,
+        "inspector_day_hours": 14,
+    },
     labels={
         "handling_seconds": "每个试件放取的最少时间（秒）",
         "minutes_per_specimen": "无曲线的试件每个最少加载时间（分钟）",
         "slack_seconds": "允许的时钟误差（秒）",
+        "inspector_day_hours": "一名检测人员一天的检测时段合计上限（小时）",
     },
     triggers=(TestRecord, Specimen, Curve),
     description="力学检测（混凝土、水泥胶砂、钢筋）按上传的力值曲线计算每条记录最少需要的机时（每个试件的"
     "曲线时长或无曲线时的最少加载时间，加上放取试件的时间）和检测人员的操作时间（每个试件放取的时间）。"
     "同一台设备按开始时间依次排队：一条记录在申报的结束时间前做不完（之前的试验还占着设备，或本身时长"
-    "短于曲线）即预警；同一检测人员在几台设备间依次放取试件也按同样方法计算。预警列出设备或人员、申报"
+    "短于曲线）即预警；同一检测人员在几台设备间依次放取试件也按同样方法计算；一名检测人员一天（北京时间）"
+    "申报的检测时段合并后超过上限的，当天使合计超限的记录及其后的记录预警。预警列出设备或人员、申报"
     "时段、需要的时间和之前的占用。",
 )
 def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
@@ -325,6 +361,7 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
                 free = max(t.ended_at, free or t.ended_at)  # the next judged as declared
             else:
                 free = finish
+    _long_days(ctx, tests, labels, late)
     by_id = {t.id: t for t in tests}
     for record_id, problems in late.items():
         t = by_id[record_id]
