@@ -25,6 +25,8 @@ they happen on real sites:
 - ``identity_mismatch``: someone else registers the sample with the sampler's phone (another
   person's face in the live photo; the sampler and the witness are registered with, and take
   photos of, a public-domain portrait: :mod:`jcjg.demo.faces`);
+- ``photo_reuse``: the project's previous sample's photos uploaded again for a new code, the
+  specimen photo shrunk and saved again (another file, the same picture);
 - ``assignment_change_late``: on the first day, the station records a new sampler starting
   tomorrow;
 - ``untrained_on_duty`` and ``on_duty_mismatch``: on a violating project the sampler's training
@@ -60,7 +62,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import BEIJING
 from jcjg.demo import faces
-from jcjg.demo.sampling import specimen_photo
+from jcjg.demo.sampling import recompressed, specimen_photo
 from jcjg.demo.simulator import training as sim_training
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
@@ -78,6 +80,7 @@ PLANTED = (
     "receipt_refused",
     "seal_invalid",
     "identity_mismatch",
+    "photo_reuse",
 )
 MATERIALS = (
     ("混凝土试块", "C30", "150×150×150 mm", 3),
@@ -156,6 +159,7 @@ class SimProject:
     across: str = ""
     stand_in_name: str = ""
     plant_next: int = 0  # violating samples take the rules of PLANTED in turn
+    last_seed: int = 0  # the photos of the project's latest sample (photo_reuse re-uses them)
     # the lab's annual commission numbering, shared by the projects it tests for
     lab_seq: list[int] = field(default_factory=lambda: [0])
 
@@ -440,6 +444,7 @@ def phone_day(
             code = project.codes.pop(0)
             seed = rng.randrange(1, 10**6)
             planted = project.next_violation() if rng.random() < violations else ""
+            seed, planted, sample_photo = _photos_of(project, seed, planted)
             material, spec, size, count = rng.choices(MATERIALS, weights=MATERIAL_WEIGHTS)[0]
             made = now - dt.timedelta(minutes=50 if planted == "sampling_window" else 12)
             lat, lon = _near(rng, project.latitude, project.longitude, 60)
@@ -462,7 +467,7 @@ def phone_day(
                             "accuracy": "8",
                         },
                         files={
-                            "photo_sample": _jpeg("sample.jpg", specimen_photo(seed)),
+                            "photo_sample": _jpeg("sample.jpg", sample_photo),
                             "photo_tag": _jpeg("tag.jpg", specimen_photo(seed + 500)),
                             "photo_sampler": _jpeg(
                                 "me.jpg",
@@ -525,6 +530,19 @@ def phone_day(
                 result.tamper.append(code)
             result.sealed.append(Sealed(code, seed, planted, material, spec))
     return result
+
+
+def _photos_of(project: SimProject, seed: int, planted: str) -> tuple[int, str, bytes]:
+    """(seed of the sample's photos, the rule it plants, its specimen photo): planting
+    ``photo_reuse``, the project's latest sample's photos uploaded again, its specimen photo
+    shrunk and saved again (the cubes in the bag are those of the photos); nothing to re-use
+    yet, a sound sample after all."""
+    if planted == "photo_reuse":
+        if project.last_seed:
+            return project.last_seed, planted, recompressed(specimen_photo(project.last_seed))
+        planted = ""
+    project.last_seed = seed
+    return seed, planted, specimen_photo(seed)
 
 
 def _spot_check(project: SimProject, url: str, result: DayResult) -> None:
