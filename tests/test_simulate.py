@@ -168,6 +168,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
         "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
+        "rectification_order_overdue",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
         "proficiency_unsatisfactory",
     }  # fmt: skip
@@ -187,6 +188,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
         _verify_video(db, exchange.settings)
         refused = _monitor_exchange(exchange, db)
+        overdue = _orders_overdue(db)
         db.commit()
         assert db.scalar(select(func.count()).select_from(Sample)) == sealed
         assert db.scalar(select(func.count()).select_from(SampleSeal)) == sealed
@@ -203,6 +205,9 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         assert planted - {"client_error_spike"} <= fired
         # each lab whose clock ran behind, in the hour its messages were refused
         assert len(refused) == summary.planted["client_error_spike"] == 4
+        # the slow labs never answered their written orders (the second and the fourth)
+        assert len(overdue) == summary.planted["rectification_order_overdue"] >= 1
+        assert overdue <= set(_lab_ids(db)[1::2])
         refused = select(func.count()).select_from(SampleReceipt)
         planted_refusals = summary.planted["sample_photo_mismatch"]
         planted_refusals += summary.planted["receipt_refused"]
@@ -236,6 +241,22 @@ def _monitor_exchange(exchange, db) -> set[str]:
         run_rule(db, "client_error_spike", now=hour + dt.timedelta(minutes=59))
     raised = select(Alert.subject_id).where(Alert.rule_id == "client_error_spike")
     return set(db.scalars(raised))
+
+
+def _orders_overdue(db) -> set[int]:
+    """``rectification_order_overdue`` the day after the last written order's deadline, at
+    Beijing noon: the institutions of the orders it finds waiting for their answer."""
+    from jcjg.alerts.models import Alert
+    from jcjg.rectification.models import RectificationOrder
+
+    deadlines = list(db.scalars(select(RectificationOrder.deadline)))
+    if deadlines:
+        after = beijing_midnight(max(deadlines) + dt.timedelta(days=1))
+        run_rule(db, "rectification_order_overdue", now=after + dt.timedelta(hours=12))
+    found = select(Alert.institution_id).where(
+        Alert.rule_id == "rectification_order_overdue", Alert.status == "open"
+    )
+    return set(db.scalars(found))
 
 
 def _lab_ids(db) -> list[int]:
@@ -303,6 +324,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.failures == []
         assert summary.planted == {}
         assert summary.actions["见证封样"] >= 2
+        # the lab answered the written order the station gave it
+        assert summary.handling["整改通知答复"] == summary.handling["下达整改通知"] == 1
         with exchange.sessions() as db:
             from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
             from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
@@ -313,6 +336,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory", *sim.PLANTED, "video_gap", "nonconformity_unhandled",
+                "rectification_order_overdue",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site, every recording
@@ -324,6 +348,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
             _verify_video(db, exchange.settings)
             assert _monitor_exchange(exchange, db) == set()
+            assert _orders_overdue(db) == set()
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))
             # (the labs had no cameras until the end of the run: open no longer)
             video = {"video_missing", "coverage_incomplete"}

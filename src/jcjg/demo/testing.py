@@ -340,7 +340,7 @@ def _before_the_age(day: _Lab) -> None:
     if waiting is None:
         return
     drawn = synthetic.cubes(day.rng, (842.0, 835.0, 851.0), 0.6)
-    day.record("JZ-HNT-2026-0013", *day.at(0.05), of_commission=False, minutes=3,
+    day.record("JZ-HNT-2026-0013", *day.at(0.05), of_commission=False,
                specimens=synthetic.cube_specimens(drawn, waiting.sample_code),
                results={"strength_mpa": 37.5}, judgement="conforming",
                **CONCRETE)  # fmt: skip

@@ -10,9 +10,14 @@ labs' administrators answer the rectifications asked of them with a PDF of evide
   Their deadlines pass, and the hourly ``alerts.escalate`` job moves those cases up a level
   (a test runs it with a clock days on).
 - The station closes most answered cases and returns one in five (a new deadline, a reason).
+- The first alert the station confirms of each lab also gets a written rectification order
+  (整改通知, ``/rectification-orders/new``, citing it, due in two working days). The labs that
+  answer answer it the same evening with a PDF; the slow labs never do, and
+  ``rectification_order_overdue`` fires once its deadline has passed (a test runs it with a
+  clock days on): planted, counted in ``Handlers.planted``.
 
-Every step goes through ``POST /alerts/{id}/case`` with the station's or the lab's session:
-checked, audited and notarised as any other.
+Every step goes through ``POST /alerts/{id}/case`` (and ``/rectification-orders/...``) with the
+station's or the lab's session: checked, audited and notarised as any other.
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ class Handlers:
     station: Phone
     labs: dict[int, tuple[Phone, str]]  # institution id -> (its administrator's phone, name)
     slow: set[int] = field(default_factory=set)  # institution ids that never answer
+    orders: dict[int, int] = field(default_factory=dict)  # institution id -> its order's id
+    answered: set[int] = field(default_factory=set)  # orders answered
+    planted: Counter[str] = field(default_factory=Counter)  # orders left unanswered
 
 
 def prepare(
@@ -89,6 +97,47 @@ def _step(http: httpx.Client, alert_id: int, action: str, files: Any = None, **f
         raise RuntimeError(f"预警 #{alert_id} {action} 失败：HTTP {response.status_code}")
 
 
+def _order(handlers: Handlers, station: httpx.Client, alert: dict[str, Any], deadline: str) -> int:
+    """The lab's written rectification order, citing ``alert``, when it has none yet: 1 if
+    issued. A slow lab's will never be answered (``rectification_order_overdue``)."""
+    institution_id = alert["institution_id"]
+    if institution_id in handlers.orders:
+        return 0
+    response = station.post(
+        "/rectification-orders/new",
+        data={"institution_id": str(institution_id), "grounds": ["not_uploaded"],
+              "findings": f"预警：{alert['rule_title']} · {alert['subject_repr']}",
+              "requirement": "查明原因，完成整改，并提交整改报告。", "deadline": deadline,
+              "alert_ids": [str(alert["id"])]},
+        follow_redirects=False,
+    )  # fmt: skip
+    if response.status_code != 303:
+        raise RuntimeError(f"下达整改通知失败：HTTP {response.status_code}")
+    order_id = int(response.headers["location"].split("?")[0].rsplit("/", 1)[1])
+    handlers.orders[institution_id] = order_id
+    if institution_id in handlers.slow:
+        handlers.planted["rectification_order_overdue"] += 1
+    return 1
+
+
+def _answer_order(handlers: Handlers, http: httpx.Client, institution_id: int, name: str) -> int:
+    """The lab's answer to its rectification order, with its report as a PDF: 1 if answered."""
+    order_id = handlers.orders.get(institution_id)
+    if order_id is None or order_id in handlers.answered:
+        return 0
+    pdf = page_pdf(f"{name} 整改报告", ("已查明原因、完成整改，并建立相关制度。",))
+    response = http.post(
+        f"/rectification-orders/{order_id}",
+        data={"action": "answer", "note": "已完成整改，整改报告见附件"},
+        files=[("evidence", ("整改报告.pdf", pdf, "application/pdf"))],
+        follow_redirects=False,
+    )
+    if response.status_code != 303:
+        raise RuntimeError(f"整改通知 #{order_id} 答复失败：HTTP {response.status_code}")
+    handlers.answered.add(order_id)
+    return 1
+
+
 def work_day(handlers: Handlers, url: str, rng: random.Random) -> Counter[str]:
     """The day's handling (see the module's description); what was done, by step."""
     done: Counter[str] = Counter()
@@ -109,10 +158,12 @@ def work_day(handlers: Handlers, url: str, rng: random.Random) -> Counter[str]:
                 _step(station, alert["id"], "require", deadline=deadline, responsible=lab[1],
                       note=f"请于 {deadline} 前完成整改并上传证明材料")  # fmt: skip
                 done["责令整改"] += 1
+                done["下达整改通知"] += _order(handlers, station, alert, deadline)
     for institution_id, (phone, name) in sorted(handlers.labs.items()):
         if institution_id in handlers.slow:
             continue
         with closing(phone.client(url)) as http:
+            done["整改通知答复"] += _answer_order(handlers, http, institution_id, name)
             for alert in _alerts(http, "rectifying"):
                 pdf = page_pdf(f"{name} 整改报告", (
                     f"预警：{alert['rule_title']} · {alert['subject_repr']}",

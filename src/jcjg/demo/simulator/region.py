@@ -912,6 +912,8 @@ def run(
                 _handling_day(handlers, url, random.Random(f"{seed}:handling:{day}"), summary)
     for sim in sims:
         summary.planted.update(sim.planted)
+    if handlers is not None:
+        summary.planted.update(handlers.planted)
     summary.seconds = time.perf_counter() - started
     return summary
 
