@@ -168,7 +168,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
         "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
-        "rectification_order_overdue",
+        "rectification_order_overdue", "unlicensed_work",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
         "proficiency_unsatisfactory",
     }  # fmt: skip
@@ -324,8 +324,10 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.failures == []
         assert summary.planted == {}
         assert summary.actions["见证封样"] >= 2
-        # the lab answered the written order the station gave it
+        # the lab answered the written order the station gave it, and put a materials
+        # inspector on the materials tests
         assert summary.handling["整改通知答复"] == summary.handling["下达整改通知"] == 1
+        assert summary.actions["岗位安排"] == 1
         with exchange.sessions() as db:
             from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
             from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
@@ -336,7 +338,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory", *sim.PLANTED, "video_gap", "nonconformity_unhandled",
-                "rectification_order_overdue",
+                "rectification_order_overdue", "unlicensed_work",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site, every recording

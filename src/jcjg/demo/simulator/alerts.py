@@ -55,6 +55,7 @@ class Handlers:
     station: Phone
     labs: dict[int, tuple[Phone, str]]  # institution id -> (its administrator's phone, name)
     slow: set[int] = field(default_factory=set)  # institution ids that never answer
+    codes: dict[str, int] = field(default_factory=dict)  # institution code -> id
     orders: dict[int, int] = field(default_factory=dict)  # institution id -> its order's id
     answered: set[int] = field(default_factory=set)  # orders answered
     planted: Counter[str] = field(default_factory=Counter)  # orders left unanswered
@@ -68,6 +69,7 @@ def prepare(
     in order of registration), so that labs with projects, which come first, are of both kinds.
     The caller commits."""
     labs: dict[int, tuple[Phone, str]] = {}
+    ids: dict[str, int] = {}
     for code in sorted(institution_codes):
         inst = db.scalars(select(Institution).where(Institution.code == code)).one()
         user = sim_user(db, f"sim_{code.lower()}_admin", Role.INSTITUTION_ADMIN,
@@ -75,8 +77,9 @@ def prepare(
         phone = sim_phone(user)
         phone.home = "/alerts"
         labs[inst.id] = (phone, inst.name)
+        ids[code] = inst.id
     slow = set(sorted(labs)[1::2][: math.ceil(len(labs) * violations / 2)])
-    return Handlers(station=station, labs=labs, slow=slow)
+    return Handlers(station=station, labs=labs, slow=slow, codes=ids)
 
 
 def _alerts(http: httpx.Client, handling: str) -> list[dict[str, Any]]:

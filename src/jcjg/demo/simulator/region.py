@@ -36,6 +36,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -908,6 +909,8 @@ def run(
             for sim in sims:
                 if sim.violator and day == max(1, days // 2) and _clock_behind(sim, url):
                     sim.planted["client_error_spike"] += 1
+            if handlers is not None and day == days - 1:
+                _assignments(handlers, sims, url, summary)
             if handlers is not None:
                 _handling_day(handlers, url, random.Random(f"{seed}:handling:{day}"), summary)
     for sim in sims:
@@ -937,6 +940,57 @@ def _clock_behind(sim: SimInstitution, url: str) -> bool:
             )  # fmt: skip
             refused += http.post(path, content=body, headers=headers).status_code == 401
     return refused == STALE_SENDS
+
+
+def _assignments(
+    handlers: Handlers, sims: list[SimInstitution], url: str, summary: Summary
+) -> None:
+    """On the last day each lab's administrator records a post (岗位安排) on the registry's
+    API: an inspector of the materials specialty to the materials tests; a violating lab also
+    puts an inspector on a specialty he is not qualified for (``unlicensed_work``)."""
+    for lab in sims:
+        institution_id = handlers.codes.get(lab.code)
+        if institution_id is None:
+            continue
+        phone, _name = handlers.labs[institution_id]
+        try:
+            with closing(phone.client(url)) as http:
+                posted = _posts(http, institution_id, lab.violator)
+        except (httpx.HTTPError, RuntimeError) as error:
+            summary.failures.append(f"岗位安排：{error}")
+            continue
+        summary.actions["岗位安排"] += posted
+        if lab.violator and posted == 2:
+            summary.planted["unlicensed_work"] += 1
+
+
+def _posts(http: httpx.Client, institution_id: int, violator: bool) -> int:
+    """The posts one lab's administrator records (see :func:`_assignments`): how many."""
+    catalogue = http.get("/api/v1/catalogue/specialties")
+    people = http.get("/api/v1/registry/people", params={"limit": 100})
+    if catalogue.status_code != 200 or people.status_code != 200:
+        raise RuntimeError(f"读取人员或资质目录失败：HTTP {people.status_code}")
+    by_code = {s["code"]: s["id"] for s in catalogue.json()}
+    materials = by_code[MATERIALS_SPECIALTY]
+    staff = [p for p in people.json()["items"] if p["is_inspector"] and not p.get("employed_until")]
+    qualified = next((p for p in staff if materials in p["specialties"]), None)
+    other = next((p for p in staff if materials not in p["specialties"]), None)
+    wanted = [(qualified, materials)] if qualified else []
+    if violator:  # materials to one who holds another specialty, or another to one who has not
+        odd = next((i for c, i in sorted(by_code.items()) if c != MATERIALS_SPECIALTY), None)
+        wanted += [(other, materials)] if other else [(qualified, odd)] if odd else []
+    today = beijing_date(utcnow()).isoformat()
+    posted = 0
+    for person, specialty in wanted:
+        if person is None or specialty is None:
+            continue
+        body = {"institution_id": institution_id, "person_id": person["id"],
+                "specialty_id": specialty, "start_date": today}  # fmt: skip
+        answer = http.post("/api/v1/registry/assignments", json=body)
+        if answer.status_code != 201:
+            raise RuntimeError(f"岗位安排失败：HTTP {answer.status_code} {answer.text[:200]}")
+        posted += 1
+    return posted
 
 
 def _handling_day(handlers: Handlers, url: str, rng: random.Random, summary: Summary) -> None:
