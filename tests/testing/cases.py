@@ -171,6 +171,7 @@ ROUTES: Routes = {
     ("GET", "/testing/records/{record_id}"): "test_record:read",
     ("GET", "/testing/curves/{curve_id}.json"): "test_record:read",
     ("GET", "/testing/curves/{curve_id}/compare/{other_id}"): "test_record:read",
+    ("GET", "/testing/institutions/{institution_id}/near-line"): "test_record:read",
     ("GET", "/testing/stats"): "test_record:read",
     ("GET", "/testing/onsite"): "test_record:read",
     ("GET", "/testing/onsite/plans/{plan_id}"): "test_record:read",

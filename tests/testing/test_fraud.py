@@ -8,6 +8,7 @@ import datetime as dt
 import random
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
@@ -19,6 +20,7 @@ from jcjg.sampling.models import Sample
 from jcjg.testing import fraud
 from jcjg.testing.models import TestRecord
 from tests.exchange.conftest import make_lims
+from tests.factories import login
 from tests.testing.conftest import concrete_record
 
 
@@ -96,7 +98,7 @@ def _record(db, inst, number: str, percent: float, at: dt.datetime) -> None:
     )  # fmt: skip
 
 
-def test_results_above_line_flags_the_lab_that_nudges(db, factory):
+def _nudged_region(db, factory):
     honest, nudging = factory.institution(), factory.institution()
     rng = random.Random(3)
     now = utcnow()
@@ -115,6 +117,33 @@ def test_results_above_line_flags_the_lab_that_nudges(db, factory):
     assert float(facts["偶然出现的概率"]) < 0.01
     assert "99%～100%：0 组" in facts["合格线附近各区间的组数"]
     assert "混凝土立方体抗压强度" in alerts[0].subject_repr
+    return honest, nudging, alerts[0]
+
+
+def test_results_above_line_flags_the_lab_that_nudges(db, factory):
+    _nudged_region(db, factory)
+
+
+def test_the_pile_is_drawn_for_those_who_may_read_the_records(app, browser_client, db, factory):
+    honest, nudging, alert = _nudged_region(db, factory)
+    figure = alert.facts["figure"]
+    assert figure.startswith(f"/testing/institutions/{nudging.id}/near-line?kind=")
+    authority = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    login(browser_client, authority.username)
+    drawn = browser_client.get(figure)
+    assert drawn.status_code == 200
+    assert drawn.headers["content-type"].startswith("image/svg+xml")
+    assert "合格线" in drawn.text
+    assert "线下 5% 内 0 组" in drawn.text
+    assert drawn.text.count("<rect") == 1 + 20  # the background and a bar per 1 %
+    page = browser_client.get(f"/alerts/{alert.id}", headers={"accept": "text/html"})
+    assert figure.replace("&", "&amp;") in page.text
+    # the honest lab's own staff may not see the other lab's records drawn
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=honest)
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as other:
+        login(other, staff.username)
+        assert other.get(figure).status_code == 404
+    assert browser_client.get(figure.replace("band=5", "band=50")).status_code in (400, 422)
 
 
 # --- clash_across_institutions -------------------------------------------------------------------

@@ -202,10 +202,10 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
     },
     triggers=(),
     description="按检测机构和检测类别（混凝土抗压、钢筋拉伸、水泥胶砂），统计近几个月平台复算结果"
-    "与合格线之比：合格线以上一个区间内的组数与以下同样区间内的组数之比，远超该机构自身结果分布"
-    "（按中位数和四分位距拟合的正态分布）和同省其他机构的结果所预期的比例，偶然出现的概率低于上限"
-    "（二项分布）：不合格的结果被改成了刚好合格。每日全量核查时判断，预警列出各 1% 区间的组数、"
-    "预期比例和概率。",
+    "与合格线之比：合格线以上一个区间内的组数远多于以下同样区间内的组数，超出该机构自己在这两个区间"
+    "之外（再往下、再往上一个区间）的结果所预期的比例（该比例取置信上限；结果太少时用同省其他机构的"
+    "比例），偶然出现的概率低于上限（二项分布）：差一点不合格的结果被改成了刚好合格。每日全量核查时"
+    "判断，预警列出各区间和各 1% 的组数、预期比例、概率，并画出合格线附近的分布。",
 )
 def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
     limits0 = ctx.thresholds(None)
@@ -250,7 +250,11 @@ def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
             subject_repr=f"{institution.name if institution else inst} {TestKind(kind).label}",
             institution_id=inst,
             region_code=regions[inst],
-            facts=_pile_facts(pile, own, band, since),
+            facts={
+                **_pile_facts(pile, own, band, since),
+                "figure": f"/testing/institutions/{inst}/near-line?kind={kind}"
+                f"&since={since.date().isoformat()}&band={band:g}",
+            },
         )
 
 

@@ -33,13 +33,13 @@ from jcjg.core.pagination import (
     paginate,
 )
 from jcjg.core.templating import Panel, contributions, render, render_list, render_panels
-from jcjg.core.workdays import beijing_date, working_days_between
+from jcjg.core.workdays import BEIJING, beijing_date, working_days_between
 from jcjg.generic.tabular import XLSX, to_xlsx
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.tenancy.models import Institution
-from jcjg.testing import reuse, service, stats
+from jcjg.testing import figures, fraud, reuse, service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
@@ -382,6 +382,44 @@ def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier:
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+@router.get("/testing/institutions/{institution_id}/near-line")
+def near_line(
+    db: SessionDep,
+    principal: Reader,
+    institution_id: Id,
+    kind: Annotated[
+        Literal["concrete_compression", "rebar_tensile", "mortar_strength"], Query()
+    ] = "concrete_compression",
+    since: Annotated[dt.date | None, Query()] = None,
+    band: Annotated[float, Query(ge=1, le=20)] = 5,
+) -> Response:
+    """The evidence of ``results_above_line`` drawn (SVG): the institution's groups of one kind
+    since ``since`` (six months back by default), 1 % by 1 % around the line; only the records
+    the reader may read count, none at all is 404."""
+    start = since or (utcnow() - dt.timedelta(days=183)).date()
+    stmt = restrict(
+        select(TestRecord.grade, TestRecord.age_days, TestRecord.recomputed).where(
+            TestRecord.institution_id == institution_id,
+            TestRecord.kind == kind,
+            TestRecord.started_at >= dt.datetime.combine(start, dt.time(), BEIJING),
+        ),
+        principal,
+        "read",
+    )
+    rows = db.execute(stmt).all()
+    if not rows:
+        raise NotFound("没有可查看的检测记录")
+    margins = [
+        m for grade, age, recomputed in rows
+        if (m := fraud.margin(kind, grade or "", age, recomputed or {})) is not None
+    ]  # fmt: skip
+    pile = fraud.pile_above(margins, (0, 0), band=band)
+    institution = db.get(Institution, institution_id)
+    title = f"{institution.name if institution else ''} {TestKind(kind).label}".strip()
+    body = figures.near_line_svg(margins, pile, band, title)
+    return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "private"})
 
 
 # --- on-site tests -------------------------------------------------------------------------------
