@@ -321,6 +321,8 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "region_name": regions.display_name(db=db, code=alert.region_code),
         "facts": facts,
         "figure": figure,
+        # the rule's own words for its drawing (its label of the ``figure`` fact)
+        "figure_caption": (rule.labels.get(FIGURE, "") if rule else "") or "证据图",
         "evidence": evidence.links(db, alert),
         "case": case,
         "case_status": cases.status_of(case),

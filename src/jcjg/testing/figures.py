@@ -24,9 +24,9 @@ def near_line_svg(margins: Sequence[float], pile: Pile, band: float, title: str)
     parts = [
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720 480" role="img" '
         'font-family="sans-serif" font-size="20">',
-        f"<title>{title}：合格线附近各 1% 区间的组数</title>",
+        f"<title>{title}：合格线附近每 1% 的组数</title>",
         '<rect width="720" height="480" fill="#fff"/>',
-        f'<text x="10" y="28">{title}：合格线附近各 1% 区间的组数</text>',
+        f'<text x="10" y="28">{title}：合格线附近每 1% 的组数</text>',
         f'<text x="10" y="58" font-size="18">线下 {band:g}% 内 {pile.below} 组，'
         f"线上 {band:g}% 内 {pile.above} 组"
         + (
@@ -55,7 +55,8 @@ def near_line_svg(margins: Sequence[float], pile: Pile, band: float, title: str)
     parts += [
         f'<line x1="{line:.1f}" y1="{top - 10}" x2="{line:.1f}" y2="{top + height}" '
         'stroke="#c00" stroke-width="3"/>',
-        f'<text x="{line + 6:.1f}" y="{top + 8}" font-size="16" fill="#c00">合格线</text>',
+        f'<text x="{line - 6:.1f}" y="{top + 8}" font-size="16" fill="#c00" '
+        'text-anchor="end">合格线</text>',
         f'<text x="360" y="{top + height + 56}" text-anchor="middle" font-size="16">'
         "复算结果与合格线之比（橙：线下，蓝：线上）</text>",
         "</svg>",

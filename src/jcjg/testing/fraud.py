@@ -199,6 +199,8 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
         "band_percent": "合格线上下的区间（%）",
         "min_band_groups": "区间内最少组数",
         "max_probability": "偶然出现的概率上限",
+        "figure": "本机构统计期内的复算结果，按与合格线之比每 1% 一格计组数（橙：线下，蓝：线上）。"
+        "真实的结果在合格线两侧连续变化；线下一侧缺了、线上一侧多出来的，是被改成刚好合格的结果。",
     },
     triggers=(),
     description="按检测机构和检测类别（混凝土抗压、钢筋拉伸、水泥胶砂），统计近几个月平台复算结果"

@@ -416,9 +416,7 @@ def near_line(
         if (m := fraud.margin(kind, grade or "", age, recomputed or {})) is not None
     ]  # fmt: skip
     pile = fraud.pile_above(margins, (0, 0), band=band)
-    institution = db.get(Institution, institution_id)
-    title = f"{institution.name if institution else ''} {TestKind(kind).label}".strip()
-    body = figures.near_line_svg(margins, pile, band, title)
+    body = figures.near_line_svg(margins, pile, band, TestKind(kind).label)
     return Response(body, media_type="image/svg+xml", headers={"Cache-Control": "private"})
 
 

@@ -251,6 +251,9 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         "min_points": "最少比对点数",
         "min_similarity": "候选曲线的指纹相似度下限（余弦）",
         "tolerance_percent": "候选曲线 10%～90% 加荷时长允许偏差（%）",
+        "figure": "上：本曲线与另一曲线对齐叠加（力值）；"
+        "下：两条曲线去掉光滑形状后剩下的噪声（残差）。"
+        "两次真实试验的残差互不相关，同一次试验的残差逐点重合。",
     },
     triggers=(Curve,),
     description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：两条曲线对齐后，"
