@@ -313,3 +313,34 @@ def test_curve_reuse_compares_the_nearest_twins_and_skips_an_unreadable_curve(
     again = [synthetic.copy_of(rng, c, shift_s=5.0, noise_kn=1.0) for c in drawn]
     send(client, lab, concrete_record(lab, number="TW-AGAIN", curves_of=again)[0])
     assert "TW-AGAIN" in flagged(db, "curve_reuse")  # the other curves it copies are still there
+
+
+def test_environment_out_of_range_per_method(client, db, lab):
+    def record(number: str, seed: int, environment: dict[str, float] | None) -> None:
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=60 - seed * 8)
+        if environment is not None:
+            payload["environment"] = environment
+        send(client, lab, payload)
+
+    record("ENV-OK", 1, {"temperature_c": 20.0, "humidity_percent": 55})
+    record("ENV-EDGE", 2, {"temperature_c": 25.0, "humidity_percent": 50})  # just inside
+    record("ENV-HOT", 3, {"temperature_c": 27.5, "humidity_percent": 60})
+    record("ENV-DRY", 4, {"temperature_c": 21.0, "humidity_percent": 42})
+    record("ENV-NONE", 5, None)  # nothing stated: not judged
+    # the cement room is narrower (20 ± 2 ℃): 23 ℃ is outside
+    cement = mortar_payload(lab, "ENV-CEM", compressive_n_s=2400, flexural_n_s=50, seed=6)
+    cement["environment"] = {"temperature_c": 23.0, "humidity_percent": 60}
+    send(client, lab, cement)
+    # rebar only asks for 10-35 ℃
+    bars = rebar_payload(lab, "ENV-BAR", stress_rate=20, seed=7)
+    bars["environment"] = {"temperature_c": 30.0, "humidity_percent": 20}
+    send(client, lab, bars)
+    assert flagged(db, "environment_out_of_range") == {"ENV-HOT", "ENV-DRY", "ENV-CEM"}
+    problems = {
+        p
+        for a in db.scalars(select(Alert).where(Alert.rule_id == "environment_out_of_range"))
+        for p in a.facts["问题"]
+    }
+    assert "试验温度 27.5 ℃，GB/T 50081-2019 要求 15～25 ℃" in problems
+    assert "相对湿度 42%，GB/T 50081-2019 要求不低于 50%" in problems
+    assert "试验温度 23 ℃，GB/T 17671-2021 要求 18～22 ℃" in problems

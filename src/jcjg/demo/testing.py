@@ -89,6 +89,7 @@ class _Lab:
                 "started_at": (ended - dt.timedelta(minutes=minutes)).isoformat(),
                 "ended_at": ended.isoformat(),
                 "acquisition": "auto",
+                "environment": {"temperature_c": 20.4, "humidity_percent": 62},
                 **fields,
             }
         )
@@ -216,14 +217,17 @@ def _outside_the_registry(day: _Lab) -> None:
 
 
 def _cement_and_rebar(day: _Lab) -> None:
-    """Mortar prisms (one compressed too fast: loading_rate; the same one declared done in
+    """Mortar prisms (one broken in a room too warm and dry: environment_out_of_range; one
+    compressed too fast: loading_rate; the same one declared done in
     5 minutes though its nine curves alone last longer: capacity_exceeded), and bars whose
     yield force was re-read from the curve by hand (manual_override)."""
     mortar: dict[str, Any] = {"kind": "mortar_strength", "item_code": "0101", "grade": "P·O 42.5",
               "age_days": 28, "standard": "GB/T 17671-2021", "judgement": "conforming",
               "of_commission": False}  # fmt: skip
     prisms = synthetic.mortar_specimens(day.rng, compressive_n_s=2400)
-    day.record("JZ-SJ-2026-0001", *day.at(16), specimens=prisms, minutes=15, **mortar)
+    # in a test room at 24.6 ℃ and 41 % on a summer afternoon: environment_out_of_range
+    day.record("JZ-SJ-2026-0001", *day.at(16), specimens=prisms, minutes=15,
+               environment={"temperature_c": 24.6, "humidity_percent": 41}, **mortar)  # fmt: skip
     # compressed at 3,100 N/s: loading_rate (the cement branch)
     prisms = synthetic.mortar_specimens(day.rng, compressive_n_s=3100)
     day.record("JZ-SJ-2026-0002", *day.at(14), specimens=prisms, minutes=5, **mortar)

@@ -202,6 +202,84 @@ def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
             yield _finding(f"curve:{curve.id}", record, facts, f" 第 {specimen.position} 个试件")
 
 
+# The test room each method asks for: (standard, lowest and highest temperature, least humidity)
+# by kind, as threshold names (per region); None: the method sets no limit.
+ENVIRONMENT = {
+    TestKind.CONCRETE_COMPRESSION: ("GB/T 50081-2019", "concrete_min_c", "concrete_max_c",
+                                    "concrete_min_rh"),
+    TestKind.MORTAR_STRENGTH: ("GB/T 17671-2021", "cement_min_c", "cement_max_c",
+                               "cement_min_rh"),
+    TestKind.REBAR_TENSILE: ("GB/T 228.1-2021", "rebar_min_c", "rebar_max_c", None),
+}  # fmt: skip
+
+
+def environment_problems(record: TestRecord, limits: dict[str, Any]) -> list[str]:
+    """What of the record's stated test room is outside its method's range (nothing when the
+    method sets none or the record states none)."""
+    method = next((m for k, m in ENVIRONMENT.items() if k.value == record.kind), None)
+    env = record.environment or {}
+    if method is None:
+        return []
+    standard, low, high, humid = method
+    problems = []
+    temperature, humidity = env.get("temperature_c"), env.get("humidity_percent")
+    if isinstance(temperature, int | float) and not (
+        float(limits[low]) <= temperature <= float(limits[high])
+    ):
+        problems.append(
+            f"试验温度 {temperature:g} ℃，{standard} 要求 {float(limits[low]):g}～"
+            f"{float(limits[high]):g} ℃"
+        )
+    if humid and isinstance(humidity, int | float) and humidity < float(limits[humid]):
+        problems.append(f"相对湿度 {humidity:g}%，{standard} 要求不低于 {float(limits[humid]):g}%")
+    return problems
+
+
+@rule(
+    "environment_out_of_range",
+    title="试验环境温湿度不符合检测方法的要求",
+    clause="002 第三条（环境原始数据）；003 三（四）；"
+    "GB/T 50081-2019、GB/T 17671-2021、GB/T 228.1-2021",
+    severity=Severity.WARNING,
+    subject_type="test_record",
+    defaults={
+        "concrete_min_c": 15,
+        "concrete_max_c": 25,
+        "concrete_min_rh": 50,
+        "cement_min_c": 18,
+        "cement_max_c": 22,
+        "cement_min_rh": 50,
+        "rebar_min_c": 10,
+        "rebar_max_c": 35,
+    },
+    labels={
+        "concrete_min_c": "混凝土抗压试验温度下限（℃）",
+        "concrete_max_c": "混凝土抗压试验温度上限（℃）",
+        "concrete_min_rh": "混凝土抗压试验相对湿度下限（%）",
+        "cement_min_c": "水泥胶砂试验室温度下限（℃）",
+        "cement_max_c": "水泥胶砂试验室温度上限（℃）",
+        "cement_min_rh": "水泥胶砂试验室相对湿度下限（%）",
+        "rebar_min_c": "钢筋拉伸试验温度下限（℃）",
+        "rebar_max_c": "钢筋拉伸试验温度上限（℃）",
+    },
+    triggers=(TestRecord,),
+    description="检测记录上报的试验环境（温度、相对湿度）超出该检测方法规定的范围：混凝土立方体抗压"
+    "（GB/T 50081-2019：20±5 ℃，相对湿度不宜小于 50%）、水泥胶砂（GB/T 17671-2021：试验室 20±2 ℃，"
+    "相对湿度不低于 50%）、钢筋拉伸（GB/T 228.1-2021：室温 10～35 ℃）。没有上报环境的记录不判断。",
+)
+def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
+    kinds = [k.value for k in ENVIRONMENT]
+    stmt = select(TestRecord).where(TestRecord.kind.in_(kinds))
+    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+        problems = environment_problems(record, ctx.thresholds(record.region_code))
+        if problems:
+            yield _finding(
+                f"record:{record.id}",
+                record,
+                {"材料": TestKind(record.kind).label, "问题": problems},
+            )
+
+
 @rule(
     "result_curve_mismatch",
     title="上报的力值与曲线不符",

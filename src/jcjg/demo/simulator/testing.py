@@ -10,7 +10,8 @@ automatically acquired value corrected by hand afterwards (``manual_override``, 
 ``test_revision`` message), a machine not in the lab's register (``equipment_invalid``), one
 machine running two tests at once (``impossible_timing``), a test declared done in less time
 than its curves last (``capacity_exceeded``), 28-day results of cubes cast minutes before
-(``curing_age_short``: simulated days are minutes long, so sound cube records declare no age).
+(``curing_age_short``: simulated days are minutes long, so sound cube records declare no age),
+a test room at 29.5 ℃ and 38 % (``environment_out_of_range``).
 Cubes break any of these; rebar and cement the five machine ones; tests entered by hand only
 ``late_upload``. Besides, once per violating lab (:data:`HISTORY_PLANTED`): a day of
 hand-entered cube results whose near misses all sit just over the line (:func:`piled_plans`,
@@ -49,6 +50,7 @@ PLANTED = (
     "impossible_timing",
     "capacity_exceeded",
     "curing_age_short",
+    "environment_out_of_range",
 )
 # planted once per violating lab, besides the records of its samples (region.py sends them
 # after the day's reports): a backlog of hand-entered cube results piled just over the line,
@@ -312,6 +314,8 @@ def record_plans(
             "acquisition": "manual" if manual else "auto",
             "environment": {"temperature_c": round(rng.uniform(18, 22), 1), "humidity_percent": 55},
         }
+        if test.planted == "environment_out_of_range":  # the air conditioning broke down
+            common["environment"] = {"temperature_c": 29.5, "humidity_percent": 38}
         if test.planted:
             lab.planted[test.planted] += 1
         record = message(
