@@ -13,8 +13,10 @@ real labs do, each violating lab taking the next two in turn: a calibration left
 its qualification certificate, issued by the province, runs out within the reminder's 60 days
 (``licence_expiring``); a second system approved for it a month ago never connected
 (``client_silent``); and on that day its LIMS's clock runs an hour behind for a while, every
-message it signs refused as stale (``client_error_spike``). The platform's rules find them, and
-the receipts say so.
+message it signs refused as stale (``client_error_spike``). On the last day, with the alert
+handlers of :mod:`jcjg.demo.simulator.alerts`, each lab's administrator records a post on the
+registry's API, a violating lab's also one its inspector is not qualified for
+(``unlicensed_work``). The platform's rules find them, and the receipts say so.
 
 Projects and the witnessed-sampling chain come from :mod:`jcjg.demo.simulator.sampling`: the sites'
 phones register and seal samples through the phone pages, and the labs' LIMS send commissions
