@@ -310,3 +310,59 @@ def bar_specimens(
             }
         )
     return out
+
+
+def masonry_specimens(
+    rng: random.Random,
+    strength_mpa: float,
+    sample_code: str | None = None,
+    rate_kn_s: float = 0.8,
+) -> list[dict[str, Any]]:
+    """Three 70.7 mm mortar cubes about ``strength_mpa`` (f = 1.35 N / A, JGJ/T 70-2009)
+    broken at ``rate_kn_s``."""
+    area = 70.7 * 70.7
+    out = []
+    for n in (1, 2, 3):
+        peak = strength_mpa * rng.uniform(0.95, 1.05) * area / 1.35 / 1000
+        curve = concrete(rng, peak_kn=peak, rate_kn_s=rate_kn_s)
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": {"peak_kn": round(float(curve.force.max()), 2)},
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def splice_specimens(
+    rng: random.Random,
+    joint: str,
+    fractures: Sequence[str],
+    tensile_mpa: Sequence[float],
+    sample_code: str | None = None,
+    stress_rate_mpa_s: float = 20.0,
+) -> list[dict[str, Any]]:
+    """Splice specimens of 20 mm HRB400 bars pulled to ``tensile_mpa`` each, broken where
+    ``fractures`` say (JGJ 18 / JGJ 107)."""
+    out = []
+    for n, (fracture, rm) in enumerate(zip(fractures, tensile_mpa, strict=True), start=1):
+        curve = rebar(
+            rng, diameter_mm=20, yield_mpa=rm * 0.75, tensile_mpa=rm,
+            stress_rate_mpa_s=stress_rate_mpa_s,
+        )  # fmt: skip
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": {
+                    "joint": joint,
+                    "diameter_mm": 20,
+                    "max_kn": round(float(curve.force.max()), 2),
+                    "fracture": fracture,
+                },
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out

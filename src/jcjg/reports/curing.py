@@ -26,7 +26,8 @@ from jcjg.testing.models import Specimen, TestRecord
 
 # GB/T 50081-2019: the test age's tolerance (hours) by age (days); longer ages 48 hours
 TOLERANCE_HOURS = {1: 0.5, 3: 2.0, 7: 6.0, 28: 20.0, 56: 24.0, 60: 24.0}
-CAST_KINDS = (TestKind.CONCRETE_COMPRESSION.value,)
+# cubes cast on site when sampled: concrete, and masonry mortar (the same tolerances applied)
+CAST_KINDS = (TestKind.CONCRETE_COMPRESSION.value, TestKind.MASONRY_MORTAR.value)
 
 
 def tolerance_hours(age_days: int) -> float:
@@ -57,8 +58,9 @@ def _local(at: dt.datetime) -> str:
     defaults={"extra_hours": 0},
     labels={"extra_hours": "在标准允许偏差之外再放宽的小时数"},
     triggers=(TestRecord, Specimen, Sample, Report),
-    description="混凝土立方体试件的检测记录申报了龄期（如 28 天），而试验开始时距样品登记的制样时间"
-    "还不到这个龄期（减去 GB/T 50081 规定的允许偏差，28 天为 20 小时）；或依据这条记录的检测报告"
+    description="混凝土、砂浆立方体试件的检测记录申报了龄期（如 28 天），"
+    "而试验开始时距样品登记的制样时间还不到这个龄期"
+    "（减去 GB/T 50081 规定的允许偏差，28 天为 20 小时）；或依据这条记录的检测报告"
     "签发日期早于龄期届满的日期：试验不可能是申报的龄期，或报告写在试件压完之前。预警列出制样时间、"
     "申报龄期、实际龄期和报告。",
 )

@@ -220,6 +220,8 @@ FORCE_KINDS = (
     TestKind.CONCRETE_COMPRESSION.value,
     TestKind.MORTAR_STRENGTH.value,
     TestKind.REBAR_TENSILE.value,
+    TestKind.MASONRY_MORTAR.value,
+    TestKind.REBAR_SPLICE.value,
 )
 
 

@@ -14,6 +14,8 @@ class TestKind(StrEnum):
     CONCRETE_COMPRESSION = "concrete_compression"
     MORTAR_STRENGTH = "mortar_strength"
     REBAR_TENSILE = "rebar_tensile"
+    MASONRY_MORTAR = "masonry_mortar"  # 砌筑（抹灰）砂浆立方体抗压强度, JGJ/T 70-2009
+    REBAR_SPLICE = "rebar_splice"  # 钢筋焊接、机械连接接头拉伸, JGJ 18-2012, JGJ 107-2016
     OTHER = "other"
 
     @property
@@ -22,18 +24,54 @@ class TestKind(StrEnum):
             "concrete_compression": "混凝土立方体抗压强度",
             "mortar_strength": "水泥胶砂强度（抗折、抗压）",
             "rebar_tensile": "钢筋拉伸",
+            "masonry_mortar": "砂浆立方体抗压强度",
+            "rebar_splice": "钢筋焊接及机械连接接头拉伸",
             "other": "其他检测",
         }[self.value]
 
     @property
     def fingerprint_top(self) -> float:
         """Where the fingerprinted rising branch ends, as a share of the peak."""
-        return 0.6 if self is TestKind.REBAR_TENSILE else 0.9
+        return 0.6 if self.is_steel else 0.9
+
+    @property
+    def is_steel(self) -> bool:
+        """Bars and their splices: pulled, loaded by stress over the bar's nominal area."""
+        return self in (TestKind.REBAR_TENSILE, TestKind.REBAR_SPLICE)
 
     @property
     def rate_window(self) -> tuple[float, float]:
         """The loading-rate window as shares of the peak force (rebar: its elastic range)."""
-        return (0.1, 0.4) if self is TestKind.REBAR_TENSILE else (0.1, 0.8)
+        return (0.1, 0.4) if self.is_steel else (0.1, 0.8)
+
+
+class Fracture(StrEnum):
+    """Where a splice specimen broke (JGJ 18-2012 5.1.7, JGJ 107-2016 3.0.5)."""
+
+    BASE = "base"  # in the bar, ductile (or in the heat-affected zone, ductile)
+    WELD = "weld"  # in the weld or the heat-affected zone, brittle
+    JOINT = "joint"  # in the mechanical coupler or the threaded end
+
+    @property
+    def label(self) -> str:
+        return {"base": "断于钢筋母材（延性断裂）", "weld": "断于焊缝或热影响区（脆性断裂）",
+                "joint": "断于接头连接件"}[self.value]  # fmt: skip
+
+
+class Joint(StrEnum):
+    """The kind of splice: welded (JGJ 18), or a mechanical joint of grade I, II or III
+    (JGJ 107)."""
+
+    WELDED = "welded"
+    GRADE_I = "mechanical_i"
+    GRADE_II = "mechanical_ii"
+    GRADE_III = "mechanical_iii"
+
+    @property
+    def label(self) -> str:
+        return {"welded": "焊接接头", "mechanical_i": "Ⅰ级机械连接接头",
+                "mechanical_ii": "Ⅱ级机械连接接头",
+                "mechanical_iii": "Ⅲ级机械连接接头"}[self.value]  # fmt: skip
 
 
 class Acquisition(StrEnum):

@@ -37,6 +37,8 @@ JUDGED_KINDS = (
     TestKind.CONCRETE_COMPRESSION.value,
     TestKind.REBAR_TENSILE.value,
     TestKind.MORTAR_STRENGTH.value,
+    TestKind.MASONRY_MORTAR.value,
+    TestKind.REBAR_SPLICE.value,
 )
 
 
@@ -49,8 +51,11 @@ def margin(kind: str, grade: str, age_days: int | None, recomputed: dict[str, An
     values = recomputed.get("values") or {}
     if recomputed.get("void"):
         return None
-    if kind == TestKind.CONCRETE_COMPRESSION.value:
+    if kind in (TestKind.CONCRETE_COMPRESSION.value, TestKind.MASONRY_MORTAR.value):
         found = values.get("percent_of_design")
+        return float(found) if isinstance(found, int | float) else None
+    if kind == TestKind.REBAR_SPLICE.value:
+        found = values.get("percent_of_standard")
         return float(found) if isinstance(found, int | float) else None
     if kind == TestKind.REBAR_TENSILE.value:
         spec = judgement.REBAR_GRADES.get(grade.strip().upper())
@@ -203,8 +208,8 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
         "真实的结果在合格线两侧连续变化；线下一侧缺了、线上一侧多出来的，是被改成刚好合格的结果。",
     },
     triggers=(),
-    description="按检测机构和检测类别（混凝土抗压、钢筋拉伸、水泥胶砂），统计近几个月平台复算结果"
-    "与合格线之比：合格线以上一个区间内的组数远多于以下同样区间内的组数，超出该机构自己在这两个区间"
+    description="按检测机构和检测类别（混凝土、砂浆立方体抗压，钢筋及其接头拉伸，水泥胶砂），"
+    "统计近几个月平台复算结果与合格线之比：合格线以上一个区间内的组数远多于以下同样区间内的组数，超出该机构自己在这两个区间"
     "之外（再往下、再往上一个区间）的结果所预期的比例（该比例取置信上限；结果太少时用同省其他机构的"
     "比例），偶然出现的概率低于上限（二项分布）：差一点不合格的结果被改成了刚好合格。每日全量核查时"
     "判断，预警列出各区间和各 1% 的组数、预期比例、概率，并画出合格线附近的分布。",

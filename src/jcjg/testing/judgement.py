@@ -14,6 +14,15 @@ judgement can be checked (002 17(1)(2)).
 - Rebar (GB/T 1499.1-2024, GB/T 1499.2-2024; GB/T 228.1): ReL = FeL / S0, Rm = Fm / S0 with the
   nominal area, elongation after fracture A = (Lu - L0) / L0; each bar must meet its grade's
   minimums, and E grades also Rm/ReL >= 1.25, ReL/ReL,k <= 1.30 and Agt >= 9 %.
+- Masonry and plastering mortar (JGJ/T 70-2009 9): three 70.7 mm cubes, f = 1.35 N / A, the
+  group's value as concrete's (15 % of the middle value), against the design grade (M10).
+- Rebar splices: three specimens, Rm = Fm / S0 with the bar's nominal area. Welded (JGJ 18-2012
+  5.1.7): conforming when every bar-fractured specimen reaches the grade's Rm and at most one
+  broke brittle in the weld, itself reaching it; a bar-fractured specimen below it fails the
+  batch; two brittle weld fractures, or one below Rm, or three reaching it, call for a re-test;
+  three in the weld with one below fail. Mechanical (JGJ 107-2016 3.0.5, 7.0.7): grade I
+  Rm >= f_stk broken in the bar or >= 1.10 f_stk broken in the joint, grade II >= f_stk, grade
+  III >= 1.25 f_yk; all three: conforming; one short: re-test with six; two or more: failed.
 """
 
 from __future__ import annotations
@@ -209,3 +218,116 @@ def rebar(bars: Sequence[Bar], grade: str) -> Outcome:
         verdicts.append(not problems)
     outcome.conforming = all(verdicts) if spec is not None else None
     return outcome
+
+
+# --- masonry and plastering mortar cubes (JGJ/T 70-2009 9) ---------------------------------------
+
+MASONRY_CUBE_MM = 70.7
+MASONRY_FACTOR = 1.35  # K: the cube's strength to the mortar's
+
+
+def masonry_mortar(loads_kn: Sequence[float], grade: str) -> Outcome:
+    """Three 70.7 mm cubes: f = K N / A (K 1.35), the group's value taken as concrete's (the
+    mean, the middle value when one extreme is more than 15 % from it, void when both are);
+    judged against the design grade (M10: 10 MPa)."""
+    if len(loads_kn) != 3:
+        raise ValueError("一组砂浆立方体试件应为 3 个")
+    area = MASONRY_CUBE_MM * MASONRY_CUBE_MM
+    strengths = [MASONRY_FACTOR * load * 1000 / area for load in loads_kn]
+    value, how = three_cube(strengths)
+    outcome = Outcome({"strength_mpa": value}, notes=[how])
+    required = design_strength(grade)
+    if value is None:
+        outcome.void = True
+    elif required is not None:
+        outcome.conforming = value >= required
+        outcome.values["percent_of_design"] = value / required * 100
+    return outcome
+
+
+# --- rebar splices (JGJ 18-2012 5.1.7 welded; JGJ 107-2016 3.0.5, 7.0.7 mechanical) -------------
+
+
+@dataclass(frozen=True)
+class Splice:
+    diameter_mm: float
+    max_kn: float
+    fracture: str  # Fracture value
+
+
+def splices(specimens: Sequence[Splice], grade: str, joint: str) -> Outcome:
+    """Three splice specimens pulled to break, judged by the bar's grade: welded by where each
+    broke (JGJ 18), mechanical by the joint grade's strength (JGJ 107). A result the standard
+    sends to a re-test is neither conforming nor void (its notes say so)."""
+    spec = REBAR_GRADES.get(grade.strip().upper())
+    if len(specimens) != 3:
+        raise ValueError("一组接头试件应为 3 个")
+    outcome = Outcome()
+    strengths = []
+    for n, s in enumerate(specimens, start=1):
+        rm = s.max_kn * 1000 / nominal_area(s.diameter_mm)
+        outcome.values[f"{n}.tensile_mpa"] = rm
+        strengths.append(rm)
+    if spec is None:
+        return outcome
+    outcome.values["percent_of_standard"] = min(strengths) / spec.tensile_min * 100
+    if joint == "welded":
+        _welded(outcome, specimens, strengths, spec)
+    else:
+        _mechanical(outcome, specimens, strengths, spec, joint)
+    return outcome
+
+
+def _welded(
+    outcome: Outcome, specimens: Sequence[Splice], strengths: list[float], spec: RebarGrade
+) -> None:
+    fstk = spec.tensile_min
+    brittle = [rm for s, rm in zip(specimens, strengths, strict=True) if s.fracture == "weld"]
+    ductile = [rm for s, rm in zip(specimens, strengths, strict=True) if s.fracture != "weld"]
+    if any(rm < fstk for rm in ductile):
+        outcome.conforming = False
+        outcome.notes.append(f"有试件断于钢筋母材且抗拉强度低于 {fstk:.0f} MPa，不合格")
+    elif len(brittle) == 3:
+        if any(rm < fstk for rm in brittle):
+            outcome.conforming = False
+            outcome.notes.append(f"3 个试件均断于焊缝，有试件抗拉强度低于 {fstk:.0f} MPa，不合格")
+        else:
+            outcome.notes.append("3 个试件均断于焊缝，呈脆性断裂，应进行复验")
+    elif len(brittle) == 2:
+        outcome.notes.append("2 个试件断于焊缝或热影响区，呈脆性断裂，应进行复验")
+    elif len(brittle) == 1 and brittle[0] < fstk:
+        outcome.notes.append(f"1 个试件断于焊缝且抗拉强度低于 {fstk:.0f} MPa 的 1.0 倍，应进行复验")
+    else:
+        outcome.conforming = True
+        outcome.notes.append(
+            f"3 个试件抗拉强度均不低于 {fstk:.0f} MPa，断于焊缝的不超过 1 个，合格"
+        )
+
+
+def _mechanical(
+    outcome: Outcome,
+    specimens: Sequence[Splice],
+    strengths: list[float],
+    spec: RebarGrade,
+    joint: str,
+) -> None:
+    fstk, fyk = spec.tensile_min, spec.yield_min
+    failed = []
+    for n, (s, rm) in enumerate(zip(specimens, strengths, strict=True), start=1):
+        if joint == "mechanical_i":
+            need = fstk if s.fracture == "base" else 1.10 * fstk
+        elif joint == "mechanical_ii":
+            need = fstk
+        else:
+            need = 1.25 * fyk
+        if rm < need:
+            failed.append(f"第 {n} 个试件极限抗拉强度 {rm:.0f} MPa 低于 {need:.0f} MPa")
+    outcome.notes.extend(failed)
+    if not failed:
+        outcome.conforming = True
+        outcome.notes.append("3 个试件的极限抗拉强度均符合接头等级的要求，合格")
+    elif len(failed) == 1:
+        outcome.notes.append("仅 1 个试件不符合要求，应再取 6 个试件复检")
+    else:
+        outcome.conforming = False
+        outcome.notes.append("2 个及以上试件不符合要求，不合格")

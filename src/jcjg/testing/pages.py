@@ -390,7 +390,14 @@ def near_line(
     principal: Reader,
     institution_id: Id,
     kind: Annotated[
-        Literal["concrete_compression", "rebar_tensile", "mortar_strength"], Query()
+        Literal[
+            "concrete_compression",
+            "rebar_tensile",
+            "mortar_strength",
+            "masonry_mortar",
+            "rebar_splice",
+        ],
+        Query(),
     ] = "concrete_compression",
     since: Annotated[dt.date | None, Query()] = None,
     band: Annotated[float, Query(ge=1, le=20)] = 5,

@@ -146,7 +146,10 @@ def loading_rate_of(
         else:
             return None
         band = (centre - spread, centre + spread)
-    elif kind is TestKind.REBAR_TENSILE:
+    elif kind is TestKind.MASONRY_MORTAR:
+        rate, unit = curve.rate_kn_s, "kN/s"
+        band = (float(limits["masonry_min_kn_s"]), float(limits["masonry_max_kn_s"]))
+    elif kind.is_steel:
         diameter = specimen.values.get("diameter_mm")
         if not isinstance(diameter, int | float) or diameter <= 0:
             return None
@@ -160,7 +163,7 @@ def loading_rate_of(
 @rule(
     "loading_rate",
     title="加荷速度不符合标准",
-    clause="001 6.2.3.3；GB/T 50081、GB/T 17671、GB/T 228.1",
+    clause="001 6.2.3.3；GB/T 50081、GB/T 17671、GB/T 228.1、JGJ/T 70",
     severity=Severity.WARNING,
     subject_type="test_record",
     defaults={
@@ -176,6 +179,8 @@ def loading_rate_of(
         "mortar_flexural_tolerance": 10,
         "rebar_min_mpa_s": 6,
         "rebar_max_mpa_s": 60,
+        "masonry_min_kn_s": 0.25,
+        "masonry_max_kn_s": 1.5,
     },
     labels={
         "concrete_below_c30_min": "混凝土 <C30 下限（MPa/s）",
@@ -190,10 +195,12 @@ def loading_rate_of(
         "mortar_flexural_tolerance": "水泥胶砂抗折允许偏差（N/s）",
         "rebar_min_mpa_s": "钢筋弹性阶段应力速率下限（MPa/s）",
         "rebar_max_mpa_s": "钢筋弹性阶段应力速率上限（MPa/s）",
+        "masonry_min_kn_s": "砂浆立方体加荷速度下限（kN/s）",
+        "masonry_max_kn_s": "砂浆立方体加荷速度上限（kN/s）",
     },
     triggers=(Curve,),
-    description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂为峰值的 10%～80%，钢筋为弹性段 "
-    "10%～40%）算出的平均加荷速度超出标准规定的范围。",
+    description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂、砂浆立方体为峰值的 10%～80%，"
+    "钢筋及其焊接、机械连接接头为弹性段 10%～40%）算出的平均加荷速度超出标准规定的范围。",
 )
 def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
     for curve, specimen, record in _curves(ctx):
@@ -294,7 +301,7 @@ def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
 def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     for curve, specimen, record in _curves(ctx):
         tolerance = float(ctx.thresholds(record.region_code)["tolerance_percent"]) / 100
-        name = "max_kn" if record.kind == TestKind.REBAR_TENSILE else "peak_kn"
+        name = "max_kn" if TestKind(record.kind).is_steel else "peak_kn"
         reported = specimen.values.get(name)
         if not isinstance(reported, int | float) or curve.peak_kn <= 0:
             continue
@@ -445,12 +452,13 @@ def manual_override(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "judgement_mismatch",
     title="检测机构的判定与平台按原始数据复算的结果不一致",
-    clause="002 第十七条（一）（二）；GB/T 50081、GB/T 17671、GB/T 1499",
+    clause="002 第十七条（一）（二）；GB/T 50081、GB/T 17671、GB/T 1499、JGJ/T 70、JGJ 18、JGJ 107",
     severity=Severity.CRITICAL,
     subject_type="test_record",
     triggers=(TestRecord,),
-    description="平台按标准由原始数值复算（混凝土三个试件取值规则、水泥胶砂 10% 规则、"
-    "钢筋牌号最低值），得出的合格、不合格或无效与检测机构的判定不同。",
+    description="平台按标准由原始数值复算（混凝土、砂浆立方体三个试件取值规则、水泥胶砂 10% 规则、"
+    "钢筋牌号最低值、焊接接头按断裂位置、机械连接接头按接头等级），得出的合格、不合格或无效与检测机构"
+    "的判定不同。",
 )
 def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     judged = {Judgement.CONFORMING.value, Judgement.NONCONFORMING.value, Judgement.VOID.value}

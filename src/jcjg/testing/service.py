@@ -23,7 +23,7 @@ from jcjg.sampling.reuse import add_prints
 from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
 from jcjg.testing import curves, fpindex, judgement, reuse
-from jcjg.testing.choices import Acquisition, Judgement, TestKind
+from jcjg.testing.choices import Acquisition, Fracture, Joint, Judgement, TestKind
 from jcjg.testing.models import (
     Curve,
     CurveKey,
@@ -47,7 +47,15 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
     TestKind.CONCRETE_COMPRESSION: ("peak_kn",),
     TestKind.MORTAR_STRENGTH: ("mode", "peak_kn"),
     TestKind.REBAR_TENSILE: ("diameter_mm", "yield_kn", "max_kn", "gauge_mm"),
+    TestKind.MASONRY_MORTAR: ("peak_kn",),
+    TestKind.REBAR_SPLICE: ("joint", "diameter_mm", "max_kn", "fracture"),
     TestKind.OTHER: (),
+}
+# the raw values given as words, and the words each takes
+WORDS: dict[str, tuple[str, ...]] = {
+    "mode": ("flexural", "compressive"),
+    "fracture": tuple(f.value for f in Fracture),
+    "joint": tuple(j.value for j in Joint),
 }
 
 # The hook a nonconforming record is announced on (``hook(db, record, received_at)``): the
@@ -70,13 +78,12 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             raise _fail(
                 f"specimens[{index}].values.{name}", f"{kind.label}须给出 {name}", "missing"
             )
-    if kind is TestKind.MORTAR_STRENGTH and specimen.values.get("mode") not in (
-        "flexural",
-        "compressive",
-    ):
-        raise _fail(f"specimens[{index}].values.mode", "mode 应为 flexural 或 compressive")
     for name, value in specimen.values.items():
-        if name != "mode" and name != "break_location" and not isinstance(value, int | float):
+        if name in WORDS and name in REQUIRED_VALUES[kind] and value not in WORDS[name]:
+            raise _fail(
+                f"specimens[{index}].values.{name}", f"{name} 应为 {' 或 '.join(WORDS[name])}"
+            )
+        if name not in WORDS and name != "break_location" and not isinstance(value, int | float):
             raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
 
 
@@ -133,6 +140,16 @@ def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcom
                 for v in values
             ]
             return judgement.rebar(bars, record.grade)
+        if kind is TestKind.MASONRY_MORTAR and len(values) == 3:
+            return judgement.masonry_mortar([float(v["peak_kn"]) for v in values], record.grade)
+        if kind is TestKind.REBAR_SPLICE and len(values) == 3:
+            pulled = [
+                judgement.Splice(float(v["diameter_mm"]), float(v["max_kn"]), str(v["fracture"]))
+                for v in values
+            ]
+            joints = {str(v["joint"]) for v in values}
+            if len(joints) == 1:
+                return judgement.splices(pulled, record.grade, joints.pop())
     except (ValueError, KeyError, TypeError):
         return None
     return None

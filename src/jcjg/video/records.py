@@ -20,6 +20,8 @@ PLACE_OF_KIND = {
     "concrete_compression": PlaceKind.MECHANICAL,
     "mortar_strength": PlaceKind.MECHANICAL,
     "rebar_tensile": PlaceKind.MECHANICAL,
+    "masonry_mortar": PlaceKind.MECHANICAL,
+    "rebar_splice": PlaceKind.MECHANICAL,
 }
 
 
