@@ -128,6 +128,8 @@ def _lab_of(db: Session, settings: Settings, lab: Institution) -> _Lab:
             ("concrete_compression", press),
             ("mortar_strength", press),
             ("rebar_tensile", universal),
+            ("masonry_mortar", press),
+            ("rebar_splice", universal),
         )
     }
     where = (place.name if place else "", used)
@@ -235,6 +237,23 @@ def _cement_and_rebar(day: _Lab) -> None:
     day.record("JZ-GJ-2026-0001", *day.at(12), specimens=bars, judgement="conforming",
                of_commission=False, kind="rebar_tensile", item_code="0102", grade="HRB400E",
                standard="GB/T 228.1-2021")  # fmt: skip
+    # masonry mortar cubes of M10 (JGJ/T 70), and the columns' welded and coupled bars: a
+    # coupler group with one specimen short of grade I's 1.10 f_stk, judged 合格 by the lab
+    # though JGJ 107 asks for six more (the platform says a re-test is due)
+    cubes = synthetic.masonry_specimens(day.rng, 11.8, rate_kn_s=0.7)
+    day.record("JZ-SJK-2026-0001", *day.at(13.5), specimens=cubes, of_commission=False,
+               kind="masonry_mortar", item_code="0111", grade="M10", age_days=28,
+               standard="JGJ/T 70-2009", judgement="conforming")  # fmt: skip
+    welded = synthetic.splice_specimens(day.rng, "welded", ("base", "base", "weld"),
+                                        (598.0, 606.0, 571.0))  # fmt: skip
+    day.record("JZ-JT-2026-0001", *day.at(13), specimens=welded, of_commission=False,
+               kind="rebar_splice", item_code="0104", grade="HRB400E", standard="JGJ 18-2012",
+               judgement="conforming")  # fmt: skip
+    coupled = synthetic.splice_specimens(day.rng, "mechanical_i", ("joint", "base", "joint"),
+                                         (612.0, 580.0, 586.0))  # fmt: skip
+    day.record("JZ-JT-2026-0002", *day.at(12.5), specimens=coupled, of_commission=False,
+               kind="rebar_splice", item_code="0103", grade="HRB400E", standard="JGJ 107-2016",
+               judgement="conforming")  # fmt: skip
     # the yield point re-read from the curve by hand (001 6.2.4): manual_override
     before = bars[1]["values"]["yield_kn"]
     revised = day.now - dt.timedelta(hours=11)
