@@ -12,7 +12,8 @@ machine running two tests at once (``impossible_timing``), a test declared done 
 than its curves last (``capacity_exceeded``), 28-day results of cubes cast minutes before
 (``curing_age_short``: simulated days are minutes long, so sound cube records declare no age),
 a test room at 29.5 ℃ and 38 % (``environment_out_of_range``).
-Cubes break any of these; rebar and cement the five machine ones; tests entered by hand only
+Cubes break any of these; rebar, cement and mortar cubes (JGJ/T 70, on the press) the five
+machine ones; tests entered by hand (bricks, any material without a machine) only
 ``late_upload``. Besides, once per violating lab (:data:`HISTORY_PLANTED`): a day of
 hand-entered cube results whose near misses all sit just over the line (:func:`piled_plans`,
 ``results_above_line``), and an inspector the lab borrowed from another lab named at a test of
@@ -139,7 +140,7 @@ _APPLICABLE = {
 def _family(material: str) -> str:
     if material.startswith("混凝土"):
         return "cube"
-    return "machine" if material.startswith(("钢筋", "水泥")) else "manual"
+    return "machine" if material.startswith(("钢筋", "水泥", "砂浆")) else "manual"
 
 
 def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
@@ -221,13 +222,26 @@ def _concrete(
     return _Test(specimens, fields, revision=revision, planted=planted)
 
 
+def _masonry(rng: random.Random, code: str, specification: str) -> _Test:
+    """Mortar cubes of the specified grade (JGJ/T 70), broken on the press at 0.5-1.0 kN/s."""
+    grade = specification if specification.startswith("M") else "M10"
+    design = float(grade[1:])
+    specimens = synthetic.masonry_specimens(
+        rng, design * rng.uniform(1.1, 1.3), code, rate_kn_s=rng.uniform(0.5, 1.0)
+    )
+    fields = {"kind": "masonry_mortar", "item_code": "0111", "grade": grade}
+    return _Test(
+        specimens, fields, revision=("specimens[1].peak_kn", specimens[0]["values"]["peak_kn"])
+    )
+
+
 def _by_hand(rng: random.Random, code: str, specification: str) -> _Test:
-    """Mortar cubes and the like: entered by hand from the original form."""
+    """Bricks and the like: entered by hand from the original form."""
     specimens = [
         {"position": n, "sample_code": code, "values": {"peak_kn": round(rng.uniform(30, 45), 2)}}
         for n in (1, 2, 3)
     ]
-    return _Test(specimens, {"kind": "other", "item_code": "0111", "grade": specification}, "none")
+    return _Test(specimens, {"kind": "other", "item_code": "0107", "grade": specification}, "none")
 
 
 def _draw(lab: LabTests, rng: random.Random, sample: tuple[str, str, str], planted: str) -> _Test:
@@ -238,6 +252,8 @@ def _draw(lab: LabTests, rng: random.Random, sample: tuple[str, str, str], plant
         test = _cement(rng, code)
     elif material.startswith("混凝土"):
         return _concrete(lab, rng, code, specification, planted)
+    elif material.startswith("砂浆"):
+        test = _masonry(rng, code, specification)
     else:
         test = _by_hand(rng, code, specification)
     test.planted = planted
@@ -496,7 +512,7 @@ def clash_plans(
         tests.serial += 1
         record = send(
             number=f"SIM-{tests.code}-{now.year}-{tests.serial:06d}", sequence=tests.serial,
-            kind="other", item_code="0111", grade="M10",
+            kind="other", item_code="0107", grade="MU10",
             lab_name=next(iter(tests.bench.inspectors), ""),
             equipment=[], inspectors=[inspector], started_at=started.isoformat(),
             ended_at=(started + dt.timedelta(minutes=20)).isoformat(), acquisition="manual",
