@@ -57,9 +57,9 @@ def test_a_simulated_region_reports_through_the_api(tmp_path: Path) -> None:
             "registry.sync",
         }
         assert summary.files > 0  # calibration certificates went up as files
-        # Every institution breaks two rules of its registry (violations=1.0), the two taking
-        # all four in turn, and lets its certificate near its end; the receipts said so, and
-        # each opened its alert.
+        # Every institution breaks three rules of its registry (violations=1.0), the two
+        # taking all five in turn, and lets its certificate near its end; the receipts said
+        # so, and each opened its alert.
         assert {"calibration_expired", "certificate_lending"} & set(summary.warnings)
         assert set(summary.planted) == set(sim.PLANTED)
         assert summary.planted["licence_expiring"] == 2
@@ -291,7 +291,7 @@ def _handled_and_escalated(exchange, summary) -> None:
         waiting = db.scalars(select(Case).where(Case.status == "rectifying")).all()
         # ceil(4 * 1.0 / 2) labs never answer: the second and the fourth. The first, which has
         # a project, answered (and may wait on a last evening's return); so may the third, in
-        # whose registry the rules find fault against the full catalogue.
+        # whose registry the rules find the violations it planted.
         first, second, _third, fourth = _lab_ids(db)
         assert second in {c.institution_id for c in waiting}
         answering = {e.case_id for e in db.scalars(select(CaseEvent).where(

@@ -6,10 +6,12 @@ and gets an approved LIMS client whose Ed25519 private key stays in a file of th
 LIMS sends what a lab's system sends through :mod:`jcjg.client`, over HTTP to ``--url``: its
 labs, its staff, its equipment with calibration certificates (uploaded files), its capabilities
 and signatories; later days bring new staff, leavers and recalibrations. ``--violations`` is
-the share of institutions that, on some day, break two of the rules of :data:`PLANTED` the way
-real labs do, each violating lab taking the next two in turn: a calibration left to expire
+the share of institutions that, on some day, break three of the rules of :data:`KINDS` the way
+real labs do, each violating lab taking the next three in turn: a calibration left to expire
 (``calibration_expired``), a borrowed certificate holder (``certificate_lending``), a signatory
-(``signatory_out_of_scope``) or a capability (``out_of_scope``) beyond the qualification; and
+(``signatory_out_of_scope``) or a capability (``out_of_scope``) beyond the qualification, its
+tools and aids sold off (``staffing_below_standard``: every simulated registry meets the
+catalogue's minimums of people, titles, equipment sets and area until then); and
 its qualification certificate, issued by the province, runs out within the reminder's 60 days
 (``licence_expiring``); a second system approved for it a month ago never connected
 (``client_silent``); and on that day its LIMS's clock runs an hour behind for a while, every
@@ -30,6 +32,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import random
 import tempfile
 import threading
@@ -52,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.catalogue import service as catalogue
 from jcjg.catalogue.models import Specialty
-from jcjg.catalogue.service import valid_in
+from jcjg.catalogue.service import REQUIREMENT_FIELDS, valid_in
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
@@ -78,17 +81,23 @@ BRANDS = (
 )  # fmt: skip
 LAB_NAMES = ["力学室", "化学分析室", "水泥室", "混凝土室", "土工室", "钢筋室"]
 MATERIALS_SPECIALTY = "01"
-# what a violating lab's registry breaks: two of these on its day of violations, by turns
+# what a violating lab's registry breaks: KINDS_EACH of these on its day of violations, by turns
 KINDS = {
     "calibration": "calibration_expired",
     "lending": "certificate_lending",
     "signatory": "signatory_out_of_scope",
     "capability": "out_of_scope",
+    "sell_off": "staffing_below_standard",
 }
+KINDS_EACH = 3  # how many of them each violating lab takes
 PLANTED = (*KINDS.values(), "licence_expiring", "client_silent", "client_error_spike")
 LICENCE_DAYS_LEFT = (20, 50)  # a violating lab's certificate: within licence_expiring's 60
 SPARE_CLIENT = "现场检测数据采集系统（模拟）"  # a violating lab's second system, never connected
 SPARE_APPROVED_DAYS_AGO = 30
+# the tools and aids beside the testing machines that bring a registry up to the catalogue's
+# equipment sets, calibrated, their certificates kept at the lab
+AUXILIARY = ("标准养护箱", "电子天平", "游标卡尺", "坍落度筒", "混凝土振动台", "钢直尺", "温湿度计")
+STAFF_MARGIN = 4  # inspectors beyond the catalogue's minimum (people leave during a run)
 CLOCK_BEHIND = dt.timedelta(hours=1)  # a violating lab's LIMS clock for a while
 STALE_SENDS = 40  # refused as stale (client_error_spike: 20 in an hour, even split by one)
 
@@ -114,6 +123,8 @@ class SimInstitution:
     commission_seq: list[int] = field(default_factory=lambda: [0])
     capabilities: dict[str, list[str]] = field(default_factory=dict)  # parameters by lab
     turn: int = 0  # its place among the simulated institutions: which violations it takes
+    # the most the catalogue asks of any specialty it holds (catalogue.REQUIREMENT_FIELDS)
+    standard: dict[str, float] = field(default_factory=dict)
     planted: Counter[str] = field(default_factory=Counter)  # its registry's violations
 
 
@@ -233,6 +244,17 @@ def _qualification(
     )
     db.add(cert)
     return cert
+
+
+def _standard(db: Session, scope: list[str]) -> dict[str, float]:
+    """The most the catalogue asks of any specialty in ``scope``: people, titles, registered
+    engineers, equipment sets, testing area."""
+    rows = db.scalars(select(Specialty).where(Specialty.code.in_(scope), valid_in(Specialty)))
+    out = dict.fromkeys(REQUIREMENT_FIELDS, 0.0)
+    for specialty in rows:
+        for key in out:
+            out[key] = max(out[key], float(getattr(specialty, key) or 0))
+    return out
 
 
 def _prepared_violations(
@@ -356,7 +378,7 @@ def prepare(
         else:
             key_id = usable[0].key_id
         sim = SimInstitution(inst.code, inst.name, inst.region_code, key_id, key, scope, violator)
-        sim.turn, sim.planted = n, planted
+        sim.turn, sim.planted, sim.standard = n, planted, _standard(db, scope)
         out.append(sim)
     db.commit()
     return out
@@ -390,6 +412,35 @@ def _person(rng: random.Random, sim: SimInstitution, serial: int) -> dict[str, A
         # impossible_timing)
         person["specialties"] = [MATERIALS_SPECIALTY]
     return person
+
+
+def _qualified(person: dict[str, Any], sim: SimInstitution, serial: int) -> dict[str, Any]:
+    """The first of the staff carry the titles and registrations the catalogue asks for, one
+    more of each than it asks (people leave during a run)."""
+    standard = sim.standard
+    senior = int(standard.get("min_senior_titles", 0)) + 1
+    if serial < senior:
+        person["title"] = "senior"
+    elif serial < senior + int(standard.get("min_intermediate_titles", 0)) + 1:
+        person["title"] = "intermediate"
+    if serial < int(standard.get("min_registered_engineers", 0)) + 1:
+        person["registered_certificate_no"] = f"SIM-ZC-{sim.code}-{serial:03d}"
+    return person
+
+
+def _auxiliary(
+    rng: random.Random, sim: SimInstitution, serial: int, today: dt.date
+) -> dict[str, Any]:
+    """A tool or aid of the lab (no force-time curves), calibrated, its certificate kept at the
+    lab rather than uploaded."""
+    return {
+        "asset_number": f"{sim.code[-4:]}-FZ-{serial:03d}",
+        "name": AUXILIARY[serial % len(AUXILIARY)],
+        "calibration_body": "江西省计量测试研究院",
+        "calibration_valid_until": (today + dt.timedelta(days=rng.randint(120, 360))).isoformat(),
+        "status": "in_use",
+        "lab_name": rng.choice(sim.labs),
+    }
 
 
 def _certificate(sim: SimInstitution, asset: str, until: dt.date) -> bytes:
@@ -456,18 +507,21 @@ def _first_contact(
     # the sync announced (registry.sync): the registry is judged as a whole when it is complete
     plans: list[Planned] = [Planned("registry.sync", _message(sim, complete=False))]
     sim.labs = rng.sample(LAB_NAMES, k=rng.randint(2, 4))
+    # the catalogue's testing area, shared among the labs
+    area = math.ceil(sim.standard.get("min_testing_area_m2", 0) / len(sim.labs)) + 50
     labs = [
         {
             "name": lab,
             "address": f"{sim.name[:6]}检测基地 {i + 1} 号楼",
-            "area_m2": f"{rng.randint(80, 600)}.00",
+            "area_m2": f"{max(rng.randint(80, 600), area):.2f}",
             "specialties": sim.specialties,
         }
         for i, lab in enumerate(sim.labs)
     ]
     plans.append(Planned("registry.labs", _message(sim, labs=labs)))
-    for serial in range(rng.randint(10, 24)):
-        person = _person(rng, sim, serial)
+    staff = max(rng.randint(10, 24), int(sim.standard.get("min_inspectors", 0)) + STAFF_MARGIN)
+    for serial in range(staff):
+        person = _qualified(_person(rng, sim, serial), sim, serial)
         sim.people[person["id_number"]] = person
     plans.append(Planned("registry.staff", _message(sim, people=list(sim.people.values()))))
     files: dict[str, bytes] = {}
@@ -475,6 +529,9 @@ def _first_contact(
         record, certificates = _machine(rng, sim, serial, today)
         sim.equipment[record["asset_number"]] = record
         files |= certificates
+    for serial in range(int(sim.standard.get("min_equipment_sets", 0)) + 2 - len(sim.equipment)):
+        record = _auxiliary(rng, sim, serial, today)
+        sim.equipment[record["asset_number"]] = record
     equipment = list(sim.equipment.values())
     plans.append(Planned("registry.equipment", _message(sim, equipment=equipment), files))
     for lab in sim.labs:
@@ -555,11 +612,11 @@ def _violations(
     today: dt.date,
     lender: dict[str, Any] | None,
 ) -> list[Planned]:
-    """The ways real labs go wrong: two of :data:`KINDS`, the next two in turn for each
-    violating lab (the first takes the first two), recorded in ``sim.planted``."""
+    """The ways real labs go wrong: :data:`KINDS_EACH` of :data:`KINDS`, each violating lab
+    taking the next ones in turn (the first the first ones), recorded in ``sim.planted``."""
     kinds = list(KINDS)
     plans: list[Planned] = []
-    for kind in (kinds[(2 * sim.turn + k) % len(kinds)] for k in range(2)):
+    for kind in (kinds[(KINDS_EACH * sim.turn + k) % len(kinds)] for k in range(KINDS_EACH)):
         planned = _violation(sim, kind, rng, catalogue, today, lender)
         if planned is not None:
             plans.append(planned)
@@ -596,6 +653,11 @@ def _violation(
         signer = rng.choice(sorted(set(sim.people) - {sim.report_signer}))
         signatory = {"id_number": signer, "position": "授权签字人", "specialties": [specialty]}
         return Planned("registry.signatories", _message(sim, signatories=[signatory]))
+    aids = [a for a in sorted(sim.equipment) if "-FZ-" in a]
+    if kind == "sell_off" and aids:
+        # the tools and aids sold off, the qualification kept: below the catalogue's sets
+        sold = [{**sim.equipment.pop(a), "status": "retired"} for a in aids]
+        return Planned("registry.equipment", _message(sim, equipment=sold))
     beyond = [p for s in outside for p in catalogue.get(s, [])]
     if kind == "capability" and beyond and sim.labs:
         # a lab declares parameters of a specialty the qualification does not hold
