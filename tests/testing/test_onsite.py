@@ -267,3 +267,21 @@ def test_work_started_before_the_plan_allows(client, db, factory, lab):
     on_time = lab.post(client, "onsite_record", record(lab, project, "JL-ON-TIME", "FA-FAR"))
     assert on_time.status_code == 200
     assert flagged(db) == set()  # the plan had its lead time after all: both records are fine
+
+
+def test_onsite_late_upload_after_the_hours_allowed(client, lab, db, factory):
+    project = factory.project(region_code=lab.institution.region_code)
+    db.commit()
+    now = dt.datetime.now(dt.UTC)
+    for number, hours_ago in (("XC-ONTIME", 23.5), ("XC-LATE", 30)):
+        ended = now - dt.timedelta(hours=hours_ago)
+        body = record(lab, project, number, None, started_at=(ended - dt.timedelta(hours=2))
+                      .isoformat(), ended_at=ended.isoformat())  # fmt: skip
+        assert lab.post(client, "onsite_record", body).status_code == 200
+    db.expire_all()
+    late = db.scalars(
+        select(Alert).where(Alert.rule_id == "onsite_late_upload", Alert.status == "open")
+    ).all()
+    assert [a.subject_number for a in late] == ["XC-LATE"]
+    assert late[0].facts["late"] == "6.0 小时"
+    assert late[0].subject_type == "onsite_record"

@@ -393,7 +393,8 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
 
 
 def _onsite(db: Session, lab: Institution, commission: Commission | None, now: dt.datetime) -> None:
-    """A rebound test planned in time and done, and a plan sent the day before: onsite_plan_late."""
+    """A rebound test planned in time and done; a plan sent the day before (onsite_plan_late); a
+    test done in time whose record came three days after it (onsite_late_upload)."""
     project = db.get(Project, commission.project_id) if commission else None
     if project is None:
         return
@@ -401,9 +402,11 @@ def _onsite(db: Session, lab: Institution, commission: Commission | None, now: d
     local = now.astimezone(BEIJING)
     done = (local - dt.timedelta(days=5)).replace(hour=9, minute=0, second=0, microsecond=0)
     tomorrow = (local + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    earlier = (local - dt.timedelta(days=9)).replace(hour=9, minute=0, second=0, microsecond=0)
     for number, start, sent in (
         ("JZ-XCFA-2026-0001", done, now - dt.timedelta(days=12)),
         ("JZ-XCFA-2026-0002", tomorrow, now),
+        ("JZ-XCFA-2026-0003", earlier, now - dt.timedelta(days=16)),
     ):
         service.store_plan(
             db=db,
@@ -440,4 +443,24 @@ def _onsite(db: Session, lab: Institution, commission: Commission | None, now: d
             }
         ),
         received_at=done + dt.timedelta(hours=6, minutes=10),
+    )
+    # the core drilling of nine days ago, its readings uploaded three days after: onsite_late_upload
+    service.store_onsite_record(
+        db=db,
+        institution=lab,
+        data=OnSiteRecordIn.model_validate(
+            {
+                **common,
+                "message_id": str(uuid.uuid4()),
+                "number": "JZ-XCJL-2026-0002",
+                "plan_number": "JZ-XCFA-2026-0003",
+                "started_at": (earlier + dt.timedelta(minutes=20)).isoformat(),
+                "ended_at": (earlier + dt.timedelta(hours=5)).isoformat(),
+                "latitude": project.site_latitude,
+                "longitude": project.site_longitude,
+                "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
+                "data": {"测区数": 96, "推定强度_MPa": 33.1},
+            }
+        ),
+        received_at=earlier + dt.timedelta(days=3, hours=2),
     )

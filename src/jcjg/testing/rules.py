@@ -653,6 +653,40 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule(
+    "onsite_late_upload",
+    title="现场检测数据未按时上传",
+    clause="001 6.3.4（实时上传）；003 三（四）（试验结束后立即录入）；002 第七条（三）",
+    severity=Severity.WARNING,
+    subject_type="onsite_record",
+    defaults={"hours": 24},
+    labels={"hours": "现场检测结束后上传的时限（小时）", "late": "超时"},
+    triggers=(OnSiteRecord,),
+    description="现场检测记录（数据、位置、关键照片和视频）在检测结束后超过规定小时数才上传平台。",
+)
+def onsite_late_upload(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = select(OnSiteRecord)
+    for record in ctx.db.scalars(ctx.narrow(stmt, OnSiteRecord.institution_id)):
+        allowed = float(ctx.thresholds(record.region_code)["hours"]) * 3600
+        waited = (record.received_at - record.ended_at).total_seconds()
+        if waited > allowed:
+            yield Finding(
+                key=f"onsite_record:{record.id}",
+                subject_type="onsite_record",
+                subject_id=str(record.id),
+                subject_repr=f"现场检测记录 {record.number}",
+                subject_number=record.number,
+                institution_id=record.institution_id,
+                region_code=record.region_code,
+                project_id=record.project_id,
+                facts={
+                    "检测结束": record.ended_at.isoformat(),
+                    "平台收到": record.received_at.isoformat(),
+                    "late": f"{waited / 3600 - allowed / 3600:.1f} 小时",
+                },
+            )
+
+
+@rule(
     "onsite_plan_late",
     title="现场检测方案未按时上传",
     clause="002 第十条（提前 24 小时）；003 三（三）（提前 3 个工作日）",

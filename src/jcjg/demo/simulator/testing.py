@@ -411,12 +411,17 @@ def onsite_plans(
 ) -> list[Plan]:
     """A rebound test of a project's slabs: its plan sent 4 to 6 working days ahead; or,
     planted (a share ``violations``), the plan sent with the record after the work was done
-    (``onsite_plan_late``)."""
+    (``onsite_plan_late``), the second time of a lab more than a day after
+    (``onsite_late_upload`` too)."""
     now = utcnow()
     lab.onsite_serial += 1
     number = f"SIM-{lab.code}-XCFA-{lab.onsite_serial:04d}"
     late = rng.random() < violations
-    if late:
+    # the second time, the record itself also comes more than a day after the work
+    overdue = late and lab.planted["onsite_plan_late"] > 0 and not lab.planted["onsite_late_upload"]
+    if overdue:
+        start = now - dt.timedelta(hours=rng.uniform(30, 32))
+    elif late:
         start = now - dt.timedelta(hours=rng.uniform(3, 5))
     else:
         local = now.astimezone(BEIJING)
@@ -436,6 +441,7 @@ def onsite_plans(
     plans: list[Plan] = [("onsite_plan", plan, {})]
     if late:
         lab.planted["onsite_plan_late"] += 1
+        lab.planted["onsite_late_upload"] += int(overdue)
         inspectors = list(lab.bench.inspectors.values())[:2] or [{"name": "模拟检测员"}]
         record = message(
             number=f"SIM-{lab.code}-XCJL-{lab.onsite_serial:04d}",
