@@ -162,11 +162,13 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     # every sample broke one rule, each project taking the rules in turn; every test record
     # of an accepted sample one of the test-data rules
     from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
+    from jcjg.demo.simulator.testing import HISTORY_PLANTED
     from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
-        *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
+        *TESTS_PLANTED, *HISTORY_PLANTED, "onsite_plan_late", "onsite_late_upload",
+        "unfiled_out_of_province",
         "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
         "rectification_order_overdue", "unlicensed_work",
         *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
@@ -330,11 +332,13 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
         assert summary.actions["岗位安排"] == 1
         with exchange.sessions() as db:
             from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
+            from jcjg.demo.simulator.testing import HISTORY_PLANTED
             from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
             rules = {
                 *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
-                *TESTS_PLANTED, "onsite_plan_late", "unfiled_out_of_province",
+                *TESTS_PLANTED, *HISTORY_PLANTED, "onsite_plan_late", "onsite_late_upload",
+                "unfiled_out_of_province",
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory", *sim.PLANTED, "video_gap", "nonconformity_unhandled",

@@ -798,6 +798,52 @@ def _count_tests(summary: Summary, planted: Counter[str]) -> None:
         summary.planted["nonconformity_unhandled"] += planted["judgement_mismatch"]
 
 
+def _history(
+    sims: list[SimInstitution],
+    lab: SimInstitution,
+    day: int,
+    lab_tests: Any,
+    labs: dict[str, Any],
+    rng: random.Random,
+    message: Callable[..., dict[str, Any]],
+    plans: dict[str, list[Planned]],
+    violator: bool,
+) -> list[tuple[Any, ...]]:
+    """What a violating project's lab plants once beside its day's tests (``HISTORY_PLANTED`` of
+    :mod:`jcjg.demo.simulator.testing`): a day of hand-entered cube results piled just over
+    the line; and, once it has registered another lab's inspector (certificate_lending), that
+    inspector named at a test of each at the same hour: the lender's record sent that day, the
+    lab's held for a later day, so that it is the later one."""
+    from jcjg.demo.simulator import testing as tests
+
+    out: list[tuple[Any, ...]] = []
+    if not violator:
+        return out
+    if lab_tests.pending and day > lab_tests.pending_day:
+        out += lab_tests.pending
+        lab_tests.pending.clear()
+        lab_tests.planted["clash_across_institutions"] += 1
+    if not lab_tests.planted["results_above_line"]:
+        out += tests.piled_plans(lab_tests, rng, message)
+    if lab_tests.planted["clash_across_institutions"] or lab_tests.pending:
+        return out
+    for other in sims:
+        shared = sorted(set(lab.people) & set(other.people)) if other.code != lab.code else []
+        if not shared:
+            continue
+        lender = labs.setdefault(other.code, tests.LabTests(other.code))
+        mine, theirs = tests.clash_plans(
+            lab_tests, lender, other.people[shared[0]], rng, message,
+            functools.partial(_message, other),
+        )  # fmt: skip
+        lab_tests.pending.extend(mine)
+        lab_tests.pending_day = day
+        for kind, payload, files in theirs:
+            plans.setdefault(other.code, []).append(Planned(kind, payload, files))
+        break
+    return out
+
+
 def _sampling_day(
     sims: list[SimInstitution],
     projects: list[SimProject],
@@ -897,6 +943,7 @@ def _sampling_day(
                 )
                 reporting.planted["unfiled_out_of_province"] += 1
             summary.planted.update(reporting.planted - before_reports)
+        lims += _history(sims, lab, day, lab_tests, labs, rng, message, plans, project.violator)
         if day % 2 == 0:  # an on-site test of the structure to plan every other day
             position = (project.latitude, project.longitude)
             lims += tests.onsite_plans(lab_tests, project.code, position, rng, message, violations)
