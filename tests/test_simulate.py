@@ -182,6 +182,8 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     with exchange.sessions() as db:
         # a skipped report number is a gap once the later number has waited 3 days
         run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+        # a lab's results over months are judged in the daily sweep
+        run_rule(db, "results_above_line")
         # the sweep judges recordings once they have had time to arrive
         run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
         # a report's signed PDF is due 24 hours after its code
@@ -350,6 +352,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
             run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
             run_rule(db, "coverage_incomplete")
+            run_rule(db, "results_above_line")
             run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
             run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
             _verify_video(db, exchange.settings)
