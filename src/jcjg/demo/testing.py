@@ -304,7 +304,7 @@ def _piled_above_the_line(day: _Lab) -> None:
     (results_above_line). Those further below stay nonconforming."""
     rng = random.Random(104)
     project = _project_of(day)
-    on = {"project_code": project.code} if project else {}
+    on: dict[str, Any] = {"project_code": project.code} if project else {}
     for n in range(PILED):
         percent, lift = rng.gauss(104, 8), rng.uniform(0, 2.5)
         if 95 <= percent < 100:
@@ -425,42 +425,33 @@ def _onsite(db: Session, lab: Institution, commission: Commission | None, now: d
             ),
             received_at=sent,
         )
-    service.store_onsite_record(
-        db=db,
-        institution=lab,
-        data=OnSiteRecordIn.model_validate(
-            {
-                **common,
-                "message_id": str(uuid.uuid4()),
-                "number": "JZ-XCJL-2026-0001",
-                "plan_number": "JZ-XCFA-2026-0001",
-                "started_at": (done + dt.timedelta(minutes=15)).isoformat(),
-                "ended_at": (done + dt.timedelta(hours=6)).isoformat(),
-                "latitude": project.site_latitude,
-                "longitude": project.site_longitude,
-                "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
-                "data": {"测区数": 120, "推定强度_MPa": 34.2},
-            }
-        ),
-        received_at=done + dt.timedelta(hours=6, minutes=10),
-    )
+
+    def done_record(number: str, plan: str, start: dt.datetime, hours: float,
+                    sent: dt.datetime, data: dict[str, float]) -> None:  # fmt: skip
+        service.store_onsite_record(
+            db=db,
+            institution=lab,
+            data=OnSiteRecordIn.model_validate(
+                {
+                    **common,
+                    "message_id": str(uuid.uuid4()),
+                    "number": number,
+                    "plan_number": plan,
+                    "started_at": start.isoformat(),
+                    "ended_at": (start + dt.timedelta(hours=hours)).isoformat(),
+                    "latitude": project.site_latitude,
+                    "longitude": project.site_longitude,
+                    "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
+                    "data": data,
+                }
+            ),
+            received_at=sent,
+        )
+
+    done_record("JZ-XCJL-2026-0001", "JZ-XCFA-2026-0001", done + dt.timedelta(minutes=15), 5.75,
+                done + dt.timedelta(hours=6, minutes=10),
+                {"测区数": 120, "推定强度_MPa": 34.2})  # fmt: skip
     # the core drilling of nine days ago, its readings uploaded three days after: onsite_late_upload
-    service.store_onsite_record(
-        db=db,
-        institution=lab,
-        data=OnSiteRecordIn.model_validate(
-            {
-                **common,
-                "message_id": str(uuid.uuid4()),
-                "number": "JZ-XCJL-2026-0002",
-                "plan_number": "JZ-XCFA-2026-0003",
-                "started_at": (earlier + dt.timedelta(minutes=20)).isoformat(),
-                "ended_at": (earlier + dt.timedelta(hours=5)).isoformat(),
-                "latitude": project.site_latitude,
-                "longitude": project.site_longitude,
-                "inspectors": [{"name": "李检测"}, {"name": "张复核"}],
-                "data": {"测区数": 96, "推定强度_MPa": 33.1},
-            }
-        ),
-        received_at=earlier + dt.timedelta(days=3, hours=2),
-    )
+    done_record("JZ-XCJL-2026-0002", "JZ-XCFA-2026-0003", earlier + dt.timedelta(minutes=20),
+                4.67, earlier + dt.timedelta(days=3, hours=2),
+                {"测区数": 96, "推定强度_MPa": 33.1})  # fmt: skip

@@ -669,21 +669,28 @@ def onsite_late_upload(ctx: RuleContext) -> Iterator[Finding]:
         allowed = float(ctx.thresholds(record.region_code)["hours"]) * 3600
         waited = (record.received_at - record.ended_at).total_seconds()
         if waited > allowed:
-            yield Finding(
-                key=f"onsite_record:{record.id}",
-                subject_type="onsite_record",
-                subject_id=str(record.id),
-                subject_repr=f"现场检测记录 {record.number}",
-                subject_number=record.number,
-                institution_id=record.institution_id,
-                region_code=record.region_code,
-                project_id=record.project_id,
-                facts={
+            yield _onsite_finding(
+                record,
+                {
                     "检测结束": record.ended_at.isoformat(),
                     "平台收到": record.received_at.isoformat(),
                     "late": f"{waited / 3600 - allowed / 3600:.1f} 小时",
                 },
             )
+
+
+def _onsite_finding(record: OnSiteRecord, facts: dict[str, Any]) -> Finding:
+    return Finding(
+        key=f"onsite_record:{record.id}",
+        subject_type="onsite_record",
+        subject_id=str(record.id),
+        subject_repr=f"现场检测记录 {record.number}",
+        subject_number=record.number,
+        institution_id=record.institution_id,
+        region_code=record.region_code,
+        project_id=record.project_id,
+        facts=facts,
+    )
 
 
 @rule(
@@ -733,16 +740,8 @@ def onsite_plan_late(ctx: RuleContext) -> Iterator[Finding]:
         else:
             problems = []
         if problems:
-            yield Finding(
-                key=f"onsite_record:{record.id}",
-                subject_type="onsite_record",
-                subject_id=str(record.id),
-                subject_repr=f"现场检测记录 {record.number}",
-                subject_number=record.number,
-                institution_id=record.institution_id,
-                region_code=record.region_code,
-                project_id=record.project_id,
-                facts={"问题": problems, "开始时间": record.started_at.isoformat()},
+            yield _onsite_finding(
+                record, {"问题": problems, "开始时间": record.started_at.isoformat()}
             )
 
 
