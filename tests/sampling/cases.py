@@ -194,6 +194,7 @@ ROUTES: Routes = {
     ("GET", "/samples"): "sample:read",
     ("GET", "/samples/{code}"): "sample:read",
     ("GET", "/samples/{code}/photos/{role}"): "sample:read",
+    ("GET", "/photo-prints/{print_id}/compare/{other_id}"): "sample:read",
     ("GET", "/samples/{code}/witness-record.pdf"): "sample:read",
     ("GET", "/samples/{code}/witness-record.json"): "sample:read",
     ("GET", "/commissions"): "sample:read",

@@ -6,6 +6,7 @@ are not."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 from sqlalchemy import select
 
@@ -98,3 +99,51 @@ def test_a_portrait_is_compared_with_its_own_role_only(chain):
     run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=1))
     db.commit()
     assert _open(db) == {}
+
+
+def test_the_two_photos_are_drawn_side_by_side_for_those_who_may_see_them(
+    chain, app, browser_client
+):
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from jcjg.auth.choices import Role
+    from tests.factories import login
+
+    db = chain.db
+    first = chain.register(seed=51)
+    copied = chain.register(
+        seed=52,
+        at=NOW + dt.timedelta(hours=1),
+        photos={"sample": recompressed(photo(51)), "tag": photo(552), "sampler": photo(1401)},
+    )
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=2))
+    db.commit()
+    alert = _open(db)[copied.sample_code]
+    figure = alert.facts["figure"]
+    mine = db.scalars(
+        select(PhotoPrint).where(PhotoPrint.subject_id == copied.id, PhotoPrint.kind == "sample")
+    ).one()
+    theirs = db.scalars(
+        select(PhotoPrint).where(PhotoPrint.subject_id == first.id, PhotoPrint.kind == "sample")
+    ).one()
+    assert figure == f"/photo-prints/{mine.id}/compare/{theirs.id}"
+    login(browser_client, chain.station.username)
+    drawn = browser_client.get(figure)
+    assert drawn.status_code == 200
+    assert drawn.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(drawn.content))
+    assert image.height == reuse.PANEL_HEIGHT
+    assert image.width > 2 * reuse.PANEL_HEIGHT  # two panels and the gap
+    page = browser_client.get(f"/alerts/{alert.id}", headers={"accept": "text/html"})
+    assert figure in page.text
+    # portraits are never drawn; a stranger sees nothing
+    portrait = db.scalars(
+        select(PhotoPrint).where(PhotoPrint.subject_id == copied.id, PhotoPrint.kind == "sampler")
+    ).one()
+    assert browser_client.get(f"/photo-prints/{portrait.id}/compare/{theirs.id}").status_code == 404
+    elsewhere = chain.factory.user(Role.STATION, region_code="360100")
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as other:
+        login(other, elsewhere.username)
+        assert other.get(figure).status_code == 404

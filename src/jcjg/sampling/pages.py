@@ -44,13 +44,14 @@ from jcjg.documents.photos import PhotoProblem, store_photo
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
-from jcjg.sampling import codes, records, service
+from jcjg.sampling import codes, records, reuse, service
 from jcjg.sampling.choices import CommissionStatus, IdentityResult, SampleStatus
 from jcjg.sampling.lists import SAMPLES, project_names
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
     IdentityCheck,
+    PhotoPrint,
     Sample,
     SampleCode,
     SampleReceipt,
@@ -255,6 +256,43 @@ def sample_photo(
         )
         cache = "private, no-store"
     return Response(data, media_type=image_type(data), headers={"Cache-Control": cache})
+
+
+@router.get("/photo-prints/{print_id}/compare/{other_id}")
+def photo_comparison(
+    db: SessionDep, settings: SettingsDep, principal: Reader, print_id: Id, other_id: Id
+) -> Response:
+    """The evidence of ``photo_reuse`` drawn: the photo on the left, the one it was found to be
+    on the right (JPEG), each shrunk to the same height. Only photos of things, never of people
+    (those are personal data); the other photo only for a reader who may see its sample or
+    record (otherwise a grey panel)."""
+    mine = _readable_print(db, principal, print_id)
+    if mine is None or reuse.family(mine.kind) in ("sampler", "witness"):
+        raise NotFound()
+    other = _readable_print(db, principal, other_id)
+    if other is not None and reuse.family(other.kind) != reuse.family(mine.kind):
+        other = None
+    store = blob_store(settings)
+    try:
+        left = store.get(mine.sha256)
+        right = store.get(other.sha256) if other is not None else None
+    except (BlobNotFound, BlobCorrupted) as error:
+        raise NotFound() from error
+    body = reuse.side_by_side(left, right)
+    return Response(body, media_type="image/jpeg", headers={"Cache-Control": "private"})
+
+
+def _readable_print(db: Session, principal: Principal, print_id: int) -> PhotoPrint | None:
+    """A sample photo's index entry when the reader may see its sample (an on-site record's
+    photos are shown on the record's page)."""
+    row = db.get(PhotoPrint, print_id)
+    if row is None or row.subject_type != "sample":
+        return None
+    try:
+        get_scoped(db, Sample, row.subject_id, principal, "read")
+    except NotFound:
+        return None
+    return row
 
 
 def image_type(data: bytes) -> str:

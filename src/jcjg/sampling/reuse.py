@@ -17,9 +17,11 @@ portrait is taken anew at each sample, so the same file twice means the person w
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from PIL import Image, ImageOps
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -122,6 +124,28 @@ def same_picture(a: PhotoPrint, b: PhotoPrint, max_distance: int) -> int | None:
     return None
 
 
+PANEL_HEIGHT = 360
+
+
+def side_by_side(left: bytes, right: bytes | None) -> bytes:
+    """Two photos next to each other at one height, a white gap between (JPEG); without the
+    right one, a grey panel of the left's size in its place."""
+    first = ImageOps.exif_transpose(Image.open(io.BytesIO(left))).convert("RGB")
+    first = first.resize((max(1, first.width * PANEL_HEIGHT // first.height), PANEL_HEIGHT))
+    if right is not None:
+        second = ImageOps.exif_transpose(Image.open(io.BytesIO(right))).convert("RGB")
+        second = second.resize((max(1, second.width * PANEL_HEIGHT // second.height), PANEL_HEIGHT))
+    else:
+        second = Image.new("RGB", first.size, (200, 200, 200))
+    gap = 12
+    canvas = Image.new("RGB", (first.width + gap + second.width, PANEL_HEIGHT), (255, 255, 255))
+    canvas.paste(first, (0, 0))
+    canvas.paste(second, (first.width + gap, 0))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 def _when(at: dt.datetime) -> str:
     return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
@@ -136,6 +160,8 @@ def _when(at: dt.datetime) -> str:
     labels={
         "max_distance": "视为同一张照片的感知哈希最大差异（位，共 64 位）",
         "window_days": "比对最近多少天的照片（天）",
+        "figure": "左：本样品的照片；右：另一样品的同一张照片"
+        "（另一样品不在您的查看范围内时显示为灰色）。",
     },
     triggers=(PhotoPrint,),
     scope="project",
@@ -198,8 +224,20 @@ def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
             facts={
                 "相同的照片": [_line(mine, other, d) for mine, other, d in found[:20]],
                 "相同照片数": len(found),
+                **_figure(found),
             },
         )
+
+
+def _figure(found: list[tuple[PhotoPrint, PhotoPrint, int]]) -> dict[str, str]:
+    """The first pair of a sample's photos of things, drawn side by side (portraits never)."""
+    for mine, other, _ in found:
+        if mine.subject_type == other.subject_type == "sample" and family(mine.kind) not in (
+            "sampler",
+            "witness",
+        ):
+            return {"figure": f"/photo-prints/{mine.id}/compare/{other.id}"}
+    return {}
 
 
 def _line(mine: PhotoPrint, other: PhotoPrint, distance: int) -> str:
