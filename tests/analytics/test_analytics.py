@@ -435,3 +435,26 @@ def test_a_result_is_kept_a_while_per_scope_and_says_when_counted(
         assert later >= at
     finally:
         client.app.state.analyses = TimedMemo(0)
+
+
+def test_withdrawn_alerts_are_not_counted(factory: Factory) -> None:
+    """An alert withdrawn because it lived only inside a registry sync is not a finding: the
+    预警 data set leaves it out, as the lists and the period reports do."""
+    from jcjg.analytics import engine
+    from jcjg.analytics.schemas import Definition
+    from jcjg.auth.sessions import principal_for
+
+    lab = factory.institution()
+    factory.alert(lab)
+    factory.alert(lab, status="closed")
+    factory.alert(lab, status="withdrawn", rule_id="staffing_below_standard")
+    factory.db.commit()
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    who = principal_for(db=factory.db, user=city, settings=factory.settings)
+    found = engine.run(
+        factory.db,
+        who,
+        Definition(dataset="alerts", dimensions=["status"], measures=["alerts", "open"]),
+    )
+    assert sorted(k[0] for k in found.keys) == ["closed", "open"]
+    assert sorted(found.values) == [[1, 0], [1, 1]]  # 已关闭 and 未处理, no 已撤回 row

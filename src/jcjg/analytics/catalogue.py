@@ -14,6 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Float
 
+from jcjg.alerts.choices import AlertStatus
 from jcjg.alerts.models import Alert
 from jcjg.core.db import beijing_month, beijing_quarter
 from jcjg.nonconformity.models import Nonconformity
@@ -119,6 +120,8 @@ class Dataset:
     filters: dict[str, Filter] = field(default_factory=dict)
     note: str = ""
     tally: Any = None  # the aggregate table that can answer counts, when there is one
+    # the rows the data set counts at all (None: every row in the reader's scope)
+    rows: Callable[[], Any] | None = None
 
 
 def _dims(*dims: Dimension) -> dict[str, Dimension]:
@@ -293,7 +296,8 @@ ALERTS = Dataset(
         *_common_filters(Alert),
         Filter("rule", "预警规则", lambda: Alert.rule_id, None, "rule"),
     ),
-    note="按预警首次发现时间（北京时间）归月。",
+    note="按预警首次发现时间（北京时间）归月；已撤回的预警（登记同步中途的瞬时结果）不计。",
+    rows=lambda: Alert.status != AlertStatus.WITHDRAWN.value,
 )
 
 

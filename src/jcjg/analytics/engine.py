@@ -125,6 +125,8 @@ def _month_bounds(dataset: Dataset, d: Definition, tallied: bool) -> list[Any]:
 
 def _filter_clauses(dataset: Dataset, d: Definition, tallied: bool) -> list[Any]:
     out = _month_bounds(dataset, d, tallied)
+    if dataset.rows is not None and not tallied:
+        out.append(dataset.rows())
     for key, value in d.filters.items():
         f = dataset.filters[key]
         column = f.tallied() if tallied and f.tallied else f.raw()
@@ -138,7 +140,7 @@ def _filter_clauses(dataset: Dataset, d: Definition, tallied: bool) -> list[Any]
 def can_tally(dataset: Dataset, d: Definition) -> bool:
     """Whether the tally answers: every dimension, filter and (counted) measure has its form
     on the tally, and no measure needs the rows (averages, percentiles)."""
-    if dataset.tally is None:
+    if dataset.tally is None or dataset.rows is not None:  # the tally keeps every row
         return False
     measures = [dataset.measures[k] for k in d.measures]
     counted = {p for m in measures if m.kind == "rate" for p in (m.part, m.whole)}
