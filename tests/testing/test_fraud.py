@@ -188,7 +188,7 @@ def test_one_inspector_or_machine_in_two_institutions_at_once(client, db, settin
     alerts = _open(db, "clash_across_institutions")
     assert [a.subject_number for a in alerts] == ["CL-B"]
     clashes = alerts[0].facts["冲突"]
-    assert any("王检测（身份证号 3604**********0011）" in c and "CL-A" in c for c in clashes)
+    assert any("王检测（身份证号 360402********0011）" in c and "CL-A" in c for c in clashes)
     assert any("设备 SB-001" in c and "检定/校准证书相同" in c for c in clashes)
     assert alerts[0].institution_id == other.institution.id
 

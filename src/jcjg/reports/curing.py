@@ -23,6 +23,7 @@ from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling.models import Sample
 from jcjg.testing.choices import TestKind
 from jcjg.testing.models import Specimen, TestRecord
+from jcjg.testing.rules import record_finding
 
 # GB/T 50081-2019: the test age's tolerance (hours) by age (days); longer ages 48 hours
 TOLERANCE_HOURS = {1: 0.5, 3: 2.0, 7: 6.0, 28: 20.0, 56: 24.0, 60: 24.0}
@@ -90,17 +91,7 @@ def curing_age_short(ctx: RuleContext) -> Iterator[Finding]:
     for record, prepared, code in cast_at.values():
         facts = _short(ctx, record, prepared, code, reports.get(record.id, []))
         if facts is not None:
-            yield Finding(
-                key=f"record:{record.id}",
-                subject_type="test_record",
-                subject_id=str(record.id),
-                subject_repr=f"原始记录 {record.number}",
-                subject_number=record.number,
-                institution_id=record.institution_id,
-                region_code=record.region_code,
-                project_id=record.project_id,
-                facts=facts,
-            )
+            yield record_finding(f"record:{record.id}", record, facts)
 
 
 def _short(

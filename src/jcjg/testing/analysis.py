@@ -290,7 +290,7 @@ def _tests(ctx: RuleContext) -> list[_Test]:
     return sorted(tests.values(), key=lambda t: (t.started_at, t.id))
 
 
-def _window(started: dt.datetime, ended: dt.datetime) -> str:
+def window_text(started: dt.datetime, ended: dt.datetime) -> str:
     """The declared window in Beijing time: ``2026-11-23 19:11:06 至 19:16:06``."""
     start, end = started.astimezone(BEIJING), ended.astimezone(BEIJING)
     tail = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
@@ -368,7 +368,7 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
     for record_id, problems in late.items():
         t = by_id[record_id]
         facts: dict[str, Any] = {
-            "申报时段": _window(t.started_at, t.ended_at),
+            "申报时段": window_text(t.started_at, t.ended_at),
             "试件数": t.specimens,
             "力值曲线总时长": _minutes(t.curve_seconds),
             "做不完的原因": problems,

@@ -24,12 +24,15 @@ from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.core.masking import mask_id_number
 from jcjg.core.workdays import BEIJING, beijing_date
 from jcjg.registry.models import Equipment, Person
 from jcjg.tenancy.models import Institution
 from jcjg.testing import judgement
+from jcjg.testing.analysis import window_text
 from jcjg.testing.choices import TestKind
 from jcjg.testing.models import TestRecord
+from jcjg.testing.rules import record_finding
 
 # --- results_above_line -------------------------------------------------------------------------
 
@@ -289,16 +292,6 @@ def _pile_facts(
 # --- clash_across_institutions ------------------------------------------------------------------
 
 
-def _window(started: dt.datetime, ended: dt.datetime) -> str:
-    start, end = started.astimezone(BEIJING), ended.astimezone(BEIJING)
-    tail = "%H:%M" if start.date() == end.date() else "%Y-%m-%d %H:%M"
-    return f"{start:%Y-%m-%d %H:%M} 至 {end.strftime(tail)}"
-
-
-def _masked(id_number: str) -> str:
-    return id_number[:4] + "*" * max(len(id_number) - 8, 0) + id_number[-4:]
-
-
 @rule(
     "clash_across_institutions",
     title="同一检测人员或设备同时出现在两家检测机构的检测中",
@@ -378,9 +371,9 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
             ):
                 continue
             where = f"{names.get(other.institution_id, '')}的原始记录 {other.number}"
-            when = _window(other.started_at, other.ended_at)
+            when = window_text(other.started_at, other.ended_at)
             clashes.extend(
-                f"检测人员 {person.name}（身份证号 {_masked(person.id_number)}）"
+                f"检测人员 {person.name}（身份证号 {mask_id_number(person.id_number)}）"
                 f"同时出现在{where}（{when}）"
                 for person in (persons[p] for p in record.inspector_person_ids if p in persons)
                 if _theirs(twins_of_person, person.id_number, other.institution_id)
@@ -398,17 +391,11 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
                         f"相同，证书文件 {digest[:12]}）同时用于{where}（{when}）"
                     )
         if clashes:
-            yield Finding(
-                key=f"record:{record.id}",
-                subject_type="test_record",
-                subject_id=str(record.id),
-                subject_repr=f"原始记录 {record.number}",
-                subject_number=record.number,
-                institution_id=record.institution_id,
-                region_code=record.region_code,
-                project_id=record.project_id,
-                facts={
-                    "本记录的时段": _window(record.started_at, record.ended_at),
+            yield record_finding(
+                f"record:{record.id}",
+                record,
+                {
+                    "本记录的时段": window_text(record.started_at, record.ended_at),
                     "冲突": clashes,
                     "试验日期": beijing_date(record.started_at).isoformat(),
                 },

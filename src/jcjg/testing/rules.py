@@ -43,7 +43,8 @@ from jcjg.testing.models import (
 )
 
 
-def _finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
+def record_finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
+    """A finding on a test record (``what`` adds to its name, e.g. the specimen)."""
     return Finding(
         key=key,
         subject_type="test_record",
@@ -206,7 +207,9 @@ def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
     for curve, specimen, record in _curves(ctx):
         facts = loading_rate_check(record, specimen, curve, ctx.thresholds(record.region_code))
         if facts is not None:
-            yield _finding(f"curve:{curve.id}", record, facts, f" 第 {specimen.position} 个试件")
+            yield record_finding(
+                f"curve:{curve.id}", record, facts, f" 第 {specimen.position} 个试件"
+            )
 
 
 # The test room each method asks for: (standard, lowest and highest temperature, least humidity)
@@ -280,7 +283,7 @@ def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
     for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
         problems = environment_problems(record, ctx.thresholds(record.region_code))
         if problems:
-            yield _finding(
+            yield record_finding(
                 f"record:{record.id}",
                 record,
                 {"材料": TestKind(record.kind).label, "问题": problems},
@@ -306,7 +309,7 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         if not isinstance(reported, int | float) or curve.peak_kn <= 0:
             continue
         if abs(reported - curve.peak_kn) > tolerance * curve.peak_kn:
-            yield _finding(
+            yield record_finding(
                 f"curve:{curve.id}",
                 record,
                 {
@@ -369,7 +372,7 @@ def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
         earlier = ctx.db.get(TestRecord, other.test_record_id)
         earlier_specimen = ctx.db.get(Specimen, other.specimen_id)
         source = ctx.db.get(Institution, other.institution_id)
-        yield _finding(
+        yield record_finding(
             f"curve:{curve.id}",
             record,
             {
@@ -410,7 +413,7 @@ def late_upload(ctx: RuleContext) -> Iterator[Finding]:
         else:
             allowed = float(limits["manual_hours"]) * 3600
         if waited > allowed:
-            yield _finding(
+            yield record_finding(
                 f"record:{record.id}",
                 record,
                 {
@@ -436,7 +439,7 @@ def manual_override(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(Revision, TestRecord).join(TestRecord, TestRecord.id == Revision.test_record_id)
     stmt = stmt.where(Revision.auto_acquired.is_(True))
     for revision, record in ctx.db.execute(ctx.narrow(stmt, Revision.institution_id)):
-        yield _finding(
+        yield record_finding(
             f"revision:{revision.id}",
             record,
             {
@@ -467,7 +470,7 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     )
     for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
         if record.lab_judgement != record.platform_judgement:
-            yield _finding(
+            yield record_finding(
                 f"record:{record.id}",
                 record,
                 {
@@ -527,7 +530,7 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
             if machine.status != "in_use":
                 problems.append(f"{asset}：设备状态不是在用")
         if problems:
-            yield _finding(
+            yield record_finding(
                 f"record:{record.id}", record, {"设备问题": problems, "试验日期": day.isoformat()}
             )
 
@@ -580,7 +583,7 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
                     f"{'、'.join(names)} 同时在{other.lab_name}做原始记录 {other.number}"
                 )
         if clashes:
-            yield _finding(f"record:{record.id}", record, {"冲突": clashes})
+            yield record_finding(f"record:{record.id}", record, {"冲突": clashes})
 
 
 # --- the registry's rules, evaluated on each test record -----------------------------------------
@@ -617,7 +620,7 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
             for cert in certificates.get(record.institution_id, [])
         )
         if not covered:
-            yield _finding(
+            yield record_finding(
                 f"test_record:{record.id}",
                 record,
                 {"专项": specialty.name, "检测项目": record.item_code, "试验日期": day.isoformat()},
@@ -645,7 +648,7 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
             if not (p.is_inspector and specialty.code in {s.code for s in p.specialties})
         ]
         if wrong:
-            yield _finding(
+            yield record_finding(
                 f"test_record:{record.id}",
                 record,
                 {"人员": wrong, "检测专项": specialty.name},
