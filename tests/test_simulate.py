@@ -164,6 +164,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     from jcjg.demo.simulator.reports import PLANTED as REPORTS_PLANTED
     from jcjg.demo.simulator.testing import HISTORY_PLANTED
     from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
+    from jcjg.demo.simulator.video import PLANTED as VIDEO_PLANTED
 
     planted = {
         *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
@@ -171,8 +172,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         "unfiled_out_of_province",
         "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
         "rectification_order_overdue", "unlicensed_work",
-        *REPORTS_PLANTED, "video_missing", "coverage_incomplete", "video_gap",
-        "proficiency_unsatisfactory",
+        *REPORTS_PLANTED, *VIDEO_PLANTED, "proficiency_unsatisfactory",
     }  # fmt: skip
     assert set(summary.planted) == planted
     assert {"test_record", "test_revision"} <= set(summary.sent)
@@ -191,6 +191,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         # a nonconforming result is to be handled within 15 working days
         run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
         _verify_video(db, exchange.settings)
+        _cameras_offline(db, summary)
         refused = _monitor_exchange(exchange, db)
         overdue = _orders_overdue(db)
         db.commit()
@@ -227,6 +228,31 @@ def _verify_video(db, settings) -> None:
     for camera in db.scalars(select(Camera).order_by(Camera.id)).all():
         integrity.check(db, settings, camera, utcnow())
     run_rule(db, "video_gap")
+
+
+def _cameras_offline(db, summary) -> None:
+    """``camera_offline`` at the simulation's clock: each violating lab's camera whose stream
+    stopped answering in working hours, and none of the cameras the simulated recorder holds
+    and records."""
+    from jcjg.alerts.models import Alert
+
+    run_rule(db, "camera_offline", now=_simulation_clock(db))
+    offline = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).all()
+    assert len(offline) == summary.planted["camera_offline"]
+    assert summary.planted["camera_offline"] == summary.planted["coverage_incomplete"]
+    assert {a.facts["原因"] for a in offline} == {"连接摄像机超时"}
+
+
+def _simulation_clock(db) -> dt.datetime:
+    """The end of the run: when the simulated recorder last renewed its leases, one on each
+    simulated camera."""
+    from jcjg.demo.simulator.video import HOLDER
+    from jcjg.video.models import Camera, CameraLease
+
+    leases = db.scalars(select(CameraLease)).all()
+    assert len(leases) == db.scalar(select(func.count()).select_from(Camera)) > 0
+    assert {lease.holder for lease in leases} == {HOLDER}
+    return max(lease.heartbeat_at for lease in leases)
 
 
 def _monitor_exchange(exchange, db) -> set[str]:
@@ -344,7 +370,7 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
                 "report_signed_by_outsider", "group_transfer",
                 *REPORTS_PLANTED, "report_late", "number_gap", "number_reused",
                 "proficiency_unsatisfactory", *sim.PLANTED, "video_gap", "nonconformity_unhandled",
-                "rectification_order_overdue", "unlicensed_work",
+                "rectification_order_overdue", "unlicensed_work", "camera_offline",
             }  # fmt: skip
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site, every recording
@@ -356,6 +382,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
             run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
             _verify_video(db, exchange.settings)
+            # every camera held by the simulated recorder, none offline at the simulation's clock
+            run_rule(db, "camera_offline", now=_simulation_clock(db))
             assert _monitor_exchange(exchange, db) == set()
             assert _orders_overdue(db) == set()
             assert not set(db.scalars(select(Alert.rule_id).where(Alert.rule_id.in_(rules))))

@@ -85,6 +85,28 @@ def set_status(db: Session, camera: Camera, status: CameraStatus, now: dt.dateti
     camera.status_since = now  # through the session: the write re-runs the camera's rules
 
 
+def open_outage(
+    db: Session, camera: Camera, since: dt.datetime, why: str, now: dt.datetime
+) -> None:
+    """A camera that stopped sending segments: an outage from ``since`` (unless one is open
+    already), closed when segments come again; the camera offline."""
+    ongoing = db.scalars(
+        select(Outage.id).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
+    ).first()
+    if ongoing is None:
+        db.add(
+            Outage(
+                camera_id=camera.id,
+                institution_id=camera.institution_id,
+                region_code=camera.region_code,
+                project_id=camera.project_id,
+                started_at=since,
+                reason=why[:200],
+            )
+        )
+    set_status(db, camera, CameraStatus.OFFLINE, now)
+
+
 class Recorder:
     """Records the cameras it holds leases on; drive it with :meth:`tick` or :meth:`run`."""
 
@@ -338,20 +360,7 @@ class Recorder:
             camera = db.get(Camera, watch.camera_id)
             if camera is None or camera.status == CameraStatus.RETIRED.value:
                 return  # a retired camera's lease goes on the next heartbeat
-            ongoing = db.scalars(
-                select(Outage.id).where(Outage.camera_id == camera.id, Outage.ended_at.is_(None))
-            ).first()
-            if ongoing is None:
-                db.add(
-                    Outage(
-                        camera_id=camera.id,
-                        institution_id=camera.institution_id,
-                        region_code=camera.region_code,
-                        project_id=camera.project_id,
-                        started_at=watch.last_end or camera.last_segment_at or watch.since,
-                        reason=(watch.why or "长时间未收到视频片段")[:200],
-                    )
-                )
-            set_status(db, camera, CameraStatus.OFFLINE, now)
+            since = watch.last_end or camera.last_segment_at or watch.since
+            open_outage(db, camera, since, watch.why or "长时间未收到视频片段", now)
             db.commit()
         log.info("camera %d: offline (%s)", watch.camera_id, watch.why or "no segment")

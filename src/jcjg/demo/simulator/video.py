@@ -16,6 +16,14 @@ recordings replaced a minute of one camera's recording (the segment's stored has
 when a file is swapped and its row made to match): the integrity check (``video.verify``) finds
 the chain broken and the file not the one recorded, and ``video_gap`` says so.
 
+The simulated cameras are held by a simulated recorder (:data:`HOLDER`): a lease on each, last
+renewed when the run ends, as :mod:`jcjg.video.recorder` keeps its own (``camera_offline`` is
+quiet for them until the lease has been expired for its working minutes: the simulator is gone
+then, and no recorder has taken over). A violating lab's camera stopped answering during
+working hours, long enough before the end of the run for ``camera_offline``: its recorder
+opened an outage that nothing closed (``video_gap`` reports the hole as well), and nothing was
+recorded on it since.
+
 Cameras and segments are entered in the database, as the tampering of
 :func:`jcjg.demo.simulator.sampling.tamper` is: no LIMS message registers cameras yet.
 """
@@ -34,20 +42,28 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.engine import load_overrides, resolve_thresholds
 from jcjg.config import Settings
+from jcjg.core.db import utcnow
 from jcjg.demo.video import Piece, cut_clip, make_clip
 from jcjg.registry.models import Equipment
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import OnSiteRecord, TestRecord
 from jcjg.video import segments
+from jcjg.video.capture import reason
 from jcjg.video.choices import PlaceKind
 from jcjg.video.coverage import considered
-from jcjg.video.models import Camera, Segment
+from jcjg.video.models import Camera, CameraLease, Segment
 from jcjg.video.places import Places
+from jcjg.video.recorder import open_outage
+from jcjg.video.rules import camera_offline, working_seconds
 
 PIECE_SECONDS = 60
 MARGIN = dt.timedelta(seconds=15)
 FOLDER = "simulated"  # under the media folder: the shared segment files
+HOLDER = "jcjg-simulate:recorder"  # the simulated recorder holding the simulated cameras
+OFFLINE_FOR = 2  # a violating lab's camera offline for twice camera_offline's working minutes
+PLANTED = ("coverage_incomplete", "video_missing", "video_gap", "camera_offline")
 
 
 @dataclass(frozen=True)
@@ -76,8 +92,10 @@ def film(db: Session, settings: Settings, labs: Iterable[tuple[str, bool]]) -> d
     """Cameras and recordings for the simulated labs, (code, violator) each; the violations
     planted, by rule. Commits."""
     planted: dict[str, int] = defaultdict(int)
+    now = utcnow()
     plans = [_plan(db, code, violator) for code, violator in labs]
     every = [p for p, _ in (x for x in plans if x is not None)]
+    stopped = [_stops(db, lab, now) for lab, skipped in (x for x in plans if x) if skipped]
     longest = max(
         (b - a for lab in every for spans in lab.windows.values() for a, b in spans),
         default=dt.timedelta(0),
@@ -88,6 +106,13 @@ def film(db: Session, settings: Settings, labs: Iterable[tuple[str, bool]]) -> d
             for camera in lab.cameras:
                 for start, end in lab.windows.get(camera.id, []):
                     _ingest(db, camera, start, end, pieces)
+    _hold(db, settings, every, now)
+    for camera, since in (x for x in stopped if x is not None):
+        # the recorder's verdict when ffmpeg's last words were a timeout: offline since the
+        # end of the last segment
+        why = reason("Connection to tcp://camera:554 failed: Connection timed out", 1)
+        open_outage(db, camera, max(since, camera.last_segment_at or since), why, now)
+        planted["camera_offline"] += 1
     for found in plans:
         if found is None:
             continue
@@ -157,6 +182,41 @@ def _filmed(db: Session, inst: Institution) -> list[Filmed]:
         out.append(Filmed(o.number, o.started_at, o.ended_at, frozenset({PlaceKind.ONSITE}), (),
                           o.project_id))  # fmt: skip
     return out
+
+
+def _hold(db: Session, settings: Settings, labs: list[LabVideo], now: dt.datetime) -> None:
+    """The simulated recorder's leases on every simulated camera: held since the lab's first
+    recording, last renewed ``now`` (expiring a lease's length later, as a recorder's do)."""
+    expires = now + dt.timedelta(seconds=settings.video_lease_seconds)
+    for lab in labs:
+        since = min((r.start - MARGIN for r in lab.records), default=now)
+        for camera in lab.cameras:
+            db.add(CameraLease(camera_id=camera.id, holder=HOLDER, acquired_at=min(since, now),
+                               heartbeat_at=now, expires_at=expires))  # fmt: skip
+    db.flush()
+
+
+def _stops(db: Session, lab: LabVideo, now: dt.datetime) -> tuple[Camera, dt.datetime] | None:
+    """A violating lab's camera whose stream stops answering during working hours, twice
+    ``camera_offline``'s working minutes before ``now``: the one that recorded the least
+    lately (what it would have recorded since is not: its windows are cut there). The camera
+    and when it stopped."""
+    recorded = [c for c in lab.cameras if lab.windows.get(c.id)]
+    if not recorded:
+        return None
+    camera = min(recorded, key=lambda c: lab.windows[c.id][-1][1])
+    overrides = load_overrides(db, camera_offline.id)
+    limits = resolve_thresholds(camera_offline, overrides, camera.region_code)
+    wanted = OFFLINE_FOR * float(limits["minutes"]) * 60
+    early, late = now - dt.timedelta(days=31), now  # a month holds that many working minutes
+    while late - early > dt.timedelta(seconds=1):  # the latest moment that far from now
+        middle = early + (late - early) / 2
+        if working_seconds(middle, now, limits) >= wanted:
+            early = middle
+        else:
+            late = middle
+    lab.windows[camera.id] = [(a, min(b, early)) for a, b in lab.windows[camera.id] if a < early]
+    return camera, early
 
 
 def _camera(db: Session, inst: Institution, n: int, name: str, place: PlaceKind,
