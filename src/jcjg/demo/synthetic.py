@@ -61,7 +61,8 @@ def concrete(
     swing = _wobble(rng, t, wobble * peak_kn)
     force = np.minimum(load, peak_kn) + swing * (t > toe)
     broken = t > t[peak_at]
-    drop = np.exp(-(t - t[peak_at]) / rng.uniform(0.3, 0.8))
+    # only after the peak (long rises would overflow before it)
+    drop = np.exp(-np.clip(t - t[peak_at], 0.0, None) / rng.uniform(0.3, 0.8))
     force = np.where(broken, force[peak_at] * (0.25 + 0.75 * drop), force)
     force += _noise(rng, noise * peak_kn, t.size)
     return Curve(t + start_s, np.maximum(force, 0.0), None)
@@ -362,6 +363,84 @@ def splice_specimens(
                     "max_kn": round(float(curve.force.max()), 2),
                     "fracture": fracture,
                 },
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def _faces(
+    rng: random.Random,
+    strengths_mpa: Sequence[float],
+    face_mm: tuple[float, float],
+    rate_kn_s: float,
+    sample_code: str | None,
+) -> list[dict[str, Any]]:
+    """Specimens of bricks or blocks, each crushed at ``rate_kn_s`` to its strength over a
+    bearing face of about ``face_mm`` (measured to 0.5 mm)."""
+    out = []
+    for n, strength in enumerate(strengths_mpa, start=1):
+        length = round(face_mm[0] * rng.uniform(0.99, 1.01) * 2) / 2
+        width = round(face_mm[1] * rng.uniform(0.99, 1.01) * 2) / 2
+        curve = concrete(rng, peak_kn=strength * length * width / 1000, rate_kn_s=rate_kn_s)
+        values = {"length_mm": length, "width_mm": width,
+                  "peak_kn": round(float(curve.force.max()), 2)}  # fmt: skip
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": values,
+                "curve": {"points": to_points(curve, 3)},
+            }
+        )
+    return out
+
+
+def brick_specimens(
+    rng: random.Random,
+    strengths_mpa: Sequence[float],
+    sample_code: str | None = None,
+    rate_kn_s: float = 4.0,
+) -> list[dict[str, Any]]:
+    """Fired bricks (GB/T 2542-2012: two halves stacked, a bearing face of about 110 mm ×
+    115 mm), one per strength (ten to a group), crushed at ``rate_kn_s``."""
+    return _faces(rng, strengths_mpa, (110.0, 115.0), rate_kn_s, sample_code)
+
+
+def block_specimens(
+    rng: random.Random,
+    strengths_mpa: Sequence[float],
+    sample_code: str | None = None,
+    rate_kn_s: float = 5.0,
+) -> list[dict[str, Any]]:
+    """Hollow concrete blocks 390 mm × 190 mm on their gross bearing face (GB/T 4111-2013),
+    one per strength (five to a group), crushed at ``rate_kn_s``."""
+    return _faces(rng, strengths_mpa, (390.0, 190.0), rate_kn_s, sample_code)
+
+
+def rock_specimens(
+    rng: random.Random,
+    strengths_mpa: Sequence[float],
+    sample_code: str | None = None,
+    stress_rate_mpa_s: float = 0.7,
+) -> list[dict[str, Any]]:
+    """Rock cores of about Φ50 mm × 100 mm (GB 50007-2011 J.0.2), one per strength (six to a
+    group), crushed at ``stress_rate_mpa_s`` over the core's section."""
+    out = []
+    for n, strength in enumerate(strengths_mpa, start=1):
+        diameter = round(rng.uniform(49.5, 50.5), 1)
+        height = round(diameter * rng.uniform(2.0, 2.1), 1)
+        area = nominal_area(diameter)
+        curve = concrete(
+            rng, peak_kn=strength * area / 1000, rate_kn_s=stress_rate_mpa_s * area / 1000
+        )
+        values = {"diameter_mm": diameter, "height_mm": height,
+                  "peak_kn": round(float(curve.force.max()), 2)}  # fmt: skip
+        out.append(
+            {
+                "position": n,
+                "sample_code": sample_code,
+                "values": values,
                 "curve": {"points": to_points(curve, 3)},
             }
         )

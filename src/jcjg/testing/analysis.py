@@ -222,6 +222,9 @@ FORCE_KINDS = (
     TestKind.REBAR_TENSILE.value,
     TestKind.MASONRY_MORTAR.value,
     TestKind.REBAR_SPLICE.value,
+    TestKind.BRICK_COMPRESSION.value,
+    TestKind.BLOCK_COMPRESSION.value,
+    TestKind.ROCK_COMPRESSION.value,
 )
 
 

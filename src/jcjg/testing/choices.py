@@ -16,6 +16,9 @@ class TestKind(StrEnum):
     REBAR_TENSILE = "rebar_tensile"
     MASONRY_MORTAR = "masonry_mortar"  # 砌筑（抹灰）砂浆立方体抗压强度, JGJ/T 70-2009
     REBAR_SPLICE = "rebar_splice"  # 钢筋焊接、机械连接接头拉伸, JGJ 18-2012, JGJ 107-2016
+    BRICK_COMPRESSION = "brick_compression"  # 砌墙砖抗压强度, GB/T 2542-2012, GB/T 5101-2017
+    BLOCK_COMPRESSION = "block_compression"  # 混凝土砌块抗压强度, GB/T 4111-2013, GB/T 8239-2014
+    ROCK_COMPRESSION = "rock_compression"  # 岩石单轴抗压强度, GB/T 50266-2013, GB 50007-2011 附录 J
     OTHER = "other"
 
     @property
@@ -26,6 +29,9 @@ class TestKind(StrEnum):
             "rebar_tensile": "钢筋拉伸",
             "masonry_mortar": "砂浆立方体抗压强度",
             "rebar_splice": "钢筋焊接及机械连接接头拉伸",
+            "brick_compression": "砌墙砖抗压强度",
+            "block_compression": "混凝土砌块抗压强度",
+            "rock_compression": "岩石单轴抗压强度",
             "other": "其他检测",
         }[self.value]
 

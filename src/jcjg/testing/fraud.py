@@ -42,7 +42,19 @@ JUDGED_KINDS = (
     TestKind.MORTAR_STRENGTH.value,
     TestKind.MASONRY_MORTAR.value,
     TestKind.REBAR_SPLICE.value,
+    TestKind.BRICK_COMPRESSION.value,
+    TestKind.BLOCK_COMPRESSION.value,
+    TestKind.ROCK_COMPRESSION.value,
 )
+# kinds whose recomputation states the margin itself, and under which key
+STATED_MARGIN = {
+    TestKind.CONCRETE_COMPRESSION.value: "percent_of_design",
+    TestKind.MASONRY_MORTAR.value: "percent_of_design",
+    TestKind.ROCK_COMPRESSION.value: "percent_of_design",
+    TestKind.REBAR_SPLICE.value: "percent_of_standard",
+    TestKind.BRICK_COMPRESSION.value: "percent_of_standard",
+    TestKind.BLOCK_COMPRESSION.value: "percent_of_standard",
+}
 
 
 def margin(kind: str, grade: str, age_days: int | None, recomputed: dict[str, Any]) -> float | None:
@@ -50,15 +62,14 @@ def margin(kind: str, grade: str, age_days: int | None, recomputed: dict[str, An
     the platform's recomputation; None when there is no line (void group, unknown grade).
     Concrete: the representative strength over the design grade; rebar: the weakest bar's
     lower yield strength over the grade's minimum; cement: the lesser of compressive and
-    flexural strength over the grade's minimums at its age."""
+    flexural strength over the grade's minimums at its age; bricks and blocks: the lesser of
+    their two criteria over the grade's minimums; rock: the standard value over the design
+    value."""
     values = recomputed.get("values") or {}
     if recomputed.get("void"):
         return None
-    if kind in (TestKind.CONCRETE_COMPRESSION.value, TestKind.MASONRY_MORTAR.value):
-        found = values.get("percent_of_design")
-        return float(found) if isinstance(found, int | float) else None
-    if kind == TestKind.REBAR_SPLICE.value:
-        found = values.get("percent_of_standard")
+    if kind in STATED_MARGIN:
+        found = values.get(STATED_MARGIN[kind])
         return float(found) if isinstance(found, int | float) else None
     if kind == TestKind.REBAR_TENSILE.value:
         spec = judgement.REBAR_GRADES.get(grade.strip().upper())
@@ -211,11 +222,11 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
         "真实的结果在合格线两侧连续变化；线下一侧缺了、线上一侧多出来的，是被改成刚好合格的结果。",
     },
     triggers=(),
-    description="按检测机构和检测类别（混凝土、砂浆立方体抗压，钢筋及其接头拉伸，水泥胶砂），"
-    "统计近几个月平台复算结果与合格线之比：合格线以上一个区间内的组数远多于以下同样区间内的组数，超出该机构自己在这两个区间"
-    "之外（再往下、再往上一个区间）的结果所预期的比例（该比例取置信上限；结果太少时用同省其他机构的"
-    "比例），偶然出现的概率低于上限（二项分布）：差一点不合格的结果被改成了刚好合格。每日全量核查时"
-    "判断，预警列出各区间和各 1% 的组数、预期比例、概率，并画出合格线附近的分布。",
+    description="按检测机构和检测类别（混凝土、砂浆立方体、砌墙砖、混凝土砌块、岩石抗压，钢筋及其接头"
+    "拉伸，水泥胶砂），统计近几个月平台复算结果与合格线之比：合格线以上一个区间内的组数远多于以下同样"
+    "区间内的组数，超出该机构自己在这两个区间之外（再往下、再往上一个区间）的结果所预期的比例"
+    "（该比例取置信上限；结果太少时用同省其他机构的比例），偶然出现的概率低于上限（二项分布）："
+    "差一点不合格的结果被改成了刚好合格。每日全量核查时判断，预警列出各区间和各 1% 的组数、预期比例、概率，并画出合格线附近的分布。",
 )
 def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
     limits0 = ctx.thresholds(None)

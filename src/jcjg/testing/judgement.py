@@ -23,11 +23,22 @@ judgement can be checked (002 17(1)(2)).
   three in the weld with one below fail. Mechanical (JGJ 107-2016 3.0.5, 7.0.7): grade I
   Rm >= f_stk broken in the bar or >= 1.10 f_stk broken in the joint, grade II >= f_stk, grade
   III >= 1.25 f_yk; all three: conforming; one short: re-test with six; two or more: failed.
+- Wall bricks (GB/T 2542-2012 7, grades of GB/T 5101-2017 烧结普通砖): ten specimens,
+  f = P / (L B) over the bearing face; the mean f̄, the standard deviation s (n - 1) and the
+  standard value f_k = f̄ - 1.83 s; conforming when f̄ and f_k reach the grade's two minimums.
+- Concrete blocks (GB/T 4111-2013 5, grades of GB/T 8239-2014 普通混凝土小型砌块): five blocks,
+  f = P / (L B) over the gross bearing face; conforming when the mean reaches the grade and the
+  least block 0.8 of it.
+- Bedrock cores (GB/T 50266-2013 2.7; GB 50007-2011 附录 J): R = P / A over the core's section;
+  from at least six specimens the standard value f_rk = ψ f_rm with
+  ψ = 1 - (1.704 / √n + 4.678 / n²) δ (J.0.4); judged against a design value given in MPa.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -331,3 +342,171 @@ def _mechanical(
     else:
         outcome.conforming = False
         outcome.notes.append("2 个及以上试件不符合要求，不合格")
+
+
+# --- wall bricks (GB/T 2542-2012 7; GB/T 5101-2017) and concrete blocks (GB/T 4111-2013 5;
+# GB/T 8239-2014) --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Face:
+    """A brick's or block's bearing face (mm) and the load that broke it (kN)."""
+
+    length_mm: float
+    width_mm: float
+    load_kn: float
+
+    @property
+    def strength_mpa(self) -> float:
+        if self.length_mm <= 0 or self.width_mm <= 0:
+            raise ValueError("受压面的长度和宽度应大于 0")
+        return self.load_kn * 1000 / (self.length_mm * self.width_mm)
+
+
+BRICKS = 10  # specimens of a group (GB/T 5101-2017)
+BRICK_K = 1.83  # f_k = mean - 1.83 s (GB/T 2542-2012 7)
+# GB/T 5101-2017 烧结普通砖, 强度等级: MU30 ... MU10 -> the least standard value f_k (MPa); the
+# mean must reach the grade itself
+BRICK_GRADES: dict[float, float] = {30.0: 22.0, 25.0: 18.0, 20.0: 14.0, 15.0: 10.0, 10.0: 6.5}
+BLOCKS = 5  # specimens of a group (GB/T 8239-2014)
+BLOCK_LEAST = 0.8  # the least block against the grade (GB/T 8239-2014: MU10 mean 10.0, least 8.0)
+BLOCK_GRADES = (5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0)  # MU5.0 ... MU40
+_MU = re.compile(r"MU\s*([0-9]+(?:\.[0-9]+)?)")
+
+
+def masonry_unit_grade(grade: str) -> float | None:
+    """MU10 -> 10.0, MU7.5 -> 7.5 (a brick's or block's strength grade); None otherwise."""
+    found = _MU.fullmatch(grade.strip().upper())
+    return float(found.group(1)) if found else None
+
+
+def _strengths(outcome: Outcome, faces: Sequence[Face]) -> list[float]:
+    strengths = [f.strength_mpa for f in faces]
+    if statistics.fmean(strengths) <= 0:
+        raise ValueError("破坏荷载应大于 0")
+    for n, value in enumerate(strengths, start=1):
+        outcome.values[f"{n}.compressive_mpa"] = value
+    return strengths
+
+
+def bricks(faces: Sequence[Face], grade: str) -> Outcome:
+    """Ten bricks: the mean, the standard deviation and f_k = mean - 1.83 s; conforming when the
+    mean and f_k reach the grade's minimums (GB/T 5101-2017: MU10 10.0 and 6.5 MPa)."""
+    if len(faces) != BRICKS:
+        raise ValueError(f"一组砌墙砖抗压强度试样应为 {BRICKS} 块")
+    outcome = Outcome()
+    strengths = _strengths(outcome, faces)
+    mean = statistics.fmean(strengths)
+    deviation = statistics.stdev(strengths)
+    standard = mean - BRICK_K * deviation
+    outcome.values["mean_mpa"] = mean
+    outcome.values["std_mpa"] = deviation
+    outcome.values["cv_percent"] = deviation / mean * 100
+    outcome.values["standard_mpa"] = standard
+    outcome.notes.append(f"强度标准值 f_k = 平均值 - {BRICK_K} × 标准差 = {standard:.1f} MPa")
+    level = masonry_unit_grade(grade)
+    least_standard = BRICK_GRADES.get(level) if level is not None else None
+    if level is None or least_standard is None:
+        return outcome
+    least_mean = level
+    outcome.values["percent_of_standard"] = min(mean / least_mean, standard / least_standard) * 100
+    outcome.conforming = mean >= least_mean and standard >= least_standard
+    if mean < least_mean:
+        outcome.notes.append(f"抗压强度平均值 {mean:.1f} MPa 低于 {least_mean:g} MPa")
+    if standard < least_standard:
+        outcome.notes.append(f"强度标准值 {standard:.1f} MPa 低于 {least_standard:g} MPa")
+    if outcome.conforming:
+        outcome.notes.append(f"平均值和强度标准值均达到 {grade.strip().upper()} 的要求，合格")
+    return outcome
+
+
+def blocks(faces: Sequence[Face], grade: str) -> Outcome:
+    """Five blocks: conforming when the mean reaches the grade and the least block 0.8 of it
+    (GB/T 8239-2014: MU10 10.0 and 8.0 MPa)."""
+    if len(faces) != BLOCKS:
+        raise ValueError(f"一组混凝土砌块抗压强度试样应为 {BLOCKS} 块")
+    outcome = Outcome()
+    strengths = _strengths(outcome, faces)
+    mean, least = statistics.fmean(strengths), min(strengths)
+    outcome.values.update({"mean_mpa": mean, "min_mpa": least})
+    level = masonry_unit_grade(grade)
+    if level is None or level not in BLOCK_GRADES:
+        return outcome
+    floor = BLOCK_LEAST * level
+    outcome.values["percent_of_standard"] = min(mean / level, least / floor) * 100
+    outcome.conforming = mean >= level and least >= floor
+    if mean < level:
+        outcome.notes.append(f"抗压强度平均值 {mean:.1f} MPa 低于 {level:g} MPa")
+    if least < floor:
+        outcome.notes.append(f"单块最小值 {least:.1f} MPa 低于 {floor:g} MPa")
+    if outcome.conforming:
+        outcome.notes.append(f"平均值和单块最小值均达到 {grade.strip().upper()} 的要求，合格")
+    return outcome
+
+
+# --- bedrock cores (GB/T 50266-2013 2.7; GB 50007-2011 附录 J) --------------------------------
+
+ROCK_LEAST = 3  # GB/T 50266-2013: three specimens a group at least
+ROCK_STATISTICAL = 6  # GB 50007-2011 J.0.2: no fewer than six for the standard value
+ROCK_SLENDERNESS = (2.0, 2.5)  # height / diameter (GB/T 50266-2013 2.7; J.0.2: Φ50 × 100)
+_DESIGN = re.compile(r"(?:F_?RK\s*)?(?:≥|>=)?\s*([0-9]+(?:\.[0-9]+)?)\s*(?:MPA)?")
+
+
+@dataclass(frozen=True)
+class Core:
+    diameter_mm: float
+    height_mm: float
+    load_kn: float
+
+
+def rock_design_strength(grade: str) -> float | None:
+    """The design's least standard value of the rock's strength, given in MPa: ``30``,
+    ``30 MPa``, ``≥30MPa``, ``frk≥30``; None for anything else (a rock's name, say)."""
+    found = _DESIGN.fullmatch(grade.strip().upper())
+    return float(found.group(1)) if found else None
+
+
+def statistical_factor(n: int, cv: float) -> float:
+    """ψ = 1 - (1.704 / √n + 4.678 / n²) δ (GB 50007-2011 J.0.4-2)."""
+    return 1 - (1.704 / math.sqrt(n) + 4.678 / n**2) * cv
+
+
+def rock(cores: Sequence[Core], grade: str) -> Outcome:
+    """Cores crushed along their axis: R = P / A each; the mean f_rm, δ, and from six specimens
+    the standard value f_rk = ψ f_rm, judged against the design value when ``grade`` gives one
+    (f_rk >= it). A core outside 2.0-2.5 diameters high is noted."""
+    if len(cores) < ROCK_LEAST:
+        raise ValueError(f"一组岩石试件至少 {ROCK_LEAST} 个")
+    outcome = Outcome()
+    strengths = []
+    for n, core in enumerate(cores, start=1):
+        if core.diameter_mm <= 0 or core.height_mm <= 0:
+            raise ValueError("岩石试件的直径和高度应大于 0")
+        strengths.append(core.load_kn * 1000 / nominal_area(core.diameter_mm))
+        outcome.values[f"{n}.compressive_mpa"] = strengths[-1]
+        slenderness = core.height_mm / core.diameter_mm
+        if not ROCK_SLENDERNESS[0] <= slenderness <= ROCK_SLENDERNESS[1]:
+            outcome.notes.append(f"第 {n} 个试件高径比 {slenderness:.2f}，不在 2.0～2.5 之内")
+    mean = statistics.fmean(strengths)
+    if mean <= 0:
+        raise ValueError("破坏荷载应大于 0")
+    cv = statistics.stdev(strengths) / mean
+    outcome.values.update({"mean_mpa": mean, "cv_percent": cv * 100})
+    if len(cores) < ROCK_STATISTICAL:
+        outcome.notes.append(f"试件少于 {ROCK_STATISTICAL} 个，不计算强度标准值，不判定")
+        return outcome
+    psi = statistical_factor(len(cores), cv)
+    standard = psi * mean
+    outcome.values.update({"psi": psi, "standard_mpa": standard})
+    outcome.notes.append(
+        f"强度标准值 f_rk = ψ × 平均值 = {psi:.3f} × {mean:.1f} = {standard:.1f} MPa"
+    )
+    design = rock_design_strength(grade)
+    if design is None or design <= 0:
+        return outcome
+    outcome.values["percent_of_design"] = standard / design * 100
+    outcome.conforming = standard >= design
+    verdict = "合格" if outcome.conforming else "不合格"
+    sign = "不低于" if outcome.conforming else "低于"
+    outcome.notes.append(f"强度标准值{sign}设计要求的 {design:g} MPa，{verdict}")
+    return outcome

@@ -116,13 +116,27 @@ def loading_rate_check(
     }
 
 
+# the kinds loaded at a force rate (kN/s), and the thresholds of their range: mortar cubes
+# 0.25-1.5 kN/s (JGJ/T 70-2009 9.0.4); wall bricks "2 kN/s～6 kN/s 为宜" (GB/T 2542-2012 7);
+# concrete blocks 4-6 kN/s (GB/T 4111-2013 5: a force rate, not a stress rate; on a
+# 390 mm × 190 mm block it is about 0.05-0.08 MPa/s)
+UNIT_RATES = {
+    TestKind.MASONRY_MORTAR: ("masonry_min_kn_s", "masonry_max_kn_s"),
+    TestKind.BRICK_COMPRESSION: ("brick_min_kn_s", "brick_max_kn_s"),
+    TestKind.BLOCK_COMPRESSION: ("block_min_kn_s", "block_max_kn_s"),
+}
+# rock cores: a stress rate over the core's section, like the bars' over their nominal area
+ROCK_RATE = ("rock_min_mpa_s", "rock_max_mpa_s")
+
+
 def loading_rate_of(
     record: TestRecord, specimen: Specimen, curve: Curve, limits: dict[str, Any]
 ) -> LoadingRate | None:
     """A specimen's loading rate and its standard's range, or None when the record does not
     say enough (no curve, no grade, no size). Each material has its own branch (and unit):
-    concrete MPa/s over the cube's face, cement mortar N/s by compression or flexure, rebar
-    MPa/s over the bar's nominal area in the elastic range."""
+    concrete MPa/s over the cube's face, cement mortar N/s by compression or flexure, mortar
+    cubes, bricks and blocks kN/s, rebar MPa/s over the bar's nominal area in the elastic
+    range, rock cores MPa/s over the core's section."""
     if curve.rate_kn_s is None:
         return None
     kind = TestKind(record.kind)
@@ -147,15 +161,17 @@ def loading_rate_of(
         else:
             return None
         band = (centre - spread, centre + spread)
-    elif kind is TestKind.MASONRY_MORTAR:
+    elif kind in UNIT_RATES:
         rate, unit = curve.rate_kn_s, "kN/s"
-        band = (float(limits["masonry_min_kn_s"]), float(limits["masonry_max_kn_s"]))
-    elif kind.is_steel:
+        low, high = UNIT_RATES[kind]
+        band = (float(limits[low]), float(limits[high]))
+    elif kind.is_steel or kind is TestKind.ROCK_COMPRESSION:
         diameter = specimen.values.get("diameter_mm")
         if not isinstance(diameter, int | float) or diameter <= 0:
             return None
         rate, unit = curve.rate_kn_s * 1000 / judgement.nominal_area(float(diameter)), "MPa/s"
-        band = (float(limits["rebar_min_mpa_s"]), float(limits["rebar_max_mpa_s"]))
+        low, high = ("rebar_min_mpa_s", "rebar_max_mpa_s") if kind.is_steel else ROCK_RATE
+        band = (float(limits[low]), float(limits[high]))
     else:
         return None
     return LoadingRate(rate, unit, band[0], band[1])
@@ -164,7 +180,8 @@ def loading_rate_of(
 @rule(
     "loading_rate",
     title="加荷速度不符合标准",
-    clause="001 6.2.3.3；GB/T 50081、GB/T 17671、GB/T 228.1、JGJ/T 70",
+    clause="001 6.2.3.3；GB/T 50081、GB/T 17671、GB/T 228.1、JGJ/T 70、GB/T 2542、GB/T 4111、"
+    "GB/T 50266",
     severity=Severity.WARNING,
     subject_type="test_record",
     defaults={
@@ -182,6 +199,13 @@ def loading_rate_of(
         "rebar_max_mpa_s": 60,
         "masonry_min_kn_s": 0.25,
         "masonry_max_kn_s": 1.5,
+        "brick_min_kn_s": 2,
+        "brick_max_kn_s": 6,
+        "block_min_kn_s": 4,
+        "block_max_kn_s": 6,
+        # GB/T 50266-2013 2.7: 0.5-1.0 MPa/s (GB 50007-2011 J.0.3 asks 0.5-0.8 for its f_rk)
+        "rock_min_mpa_s": 0.5,
+        "rock_max_mpa_s": 1.0,
     },
     labels={
         "concrete_below_c30_min": "混凝土 <C30 下限（MPa/s）",
@@ -198,10 +222,17 @@ def loading_rate_of(
         "rebar_max_mpa_s": "钢筋弹性阶段应力速率上限（MPa/s）",
         "masonry_min_kn_s": "砂浆立方体加荷速度下限（kN/s）",
         "masonry_max_kn_s": "砂浆立方体加荷速度上限（kN/s）",
+        "brick_min_kn_s": "砌墙砖抗压加荷速度下限（kN/s）",
+        "brick_max_kn_s": "砌墙砖抗压加荷速度上限（kN/s）",
+        "block_min_kn_s": "混凝土砌块抗压加荷速度下限（kN/s）",
+        "block_max_kn_s": "混凝土砌块抗压加荷速度上限（kN/s）",
+        "rock_min_mpa_s": "岩石单轴抗压加荷速度下限（MPa/s）",
+        "rock_max_mpa_s": "岩石单轴抗压加荷速度上限（MPa/s）",
     },
     triggers=(Curve,),
-    description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂、砂浆立方体为峰值的 10%～80%，"
-    "钢筋及其焊接、机械连接接头为弹性段 10%～40%）算出的平均加荷速度超出标准规定的范围。",
+    description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂、砂浆立方体、砌墙砖、混凝土砌块、"
+    "岩石为峰值的 10%～80%，钢筋及其焊接、机械连接接头为弹性段 10%～40%）算出的平均加荷速度超出标准"
+    "规定的范围。",
 )
 def loading_rate(ctx: RuleContext) -> Iterator[Finding]:
     for curve, specimen, record in _curves(ctx):
@@ -455,13 +486,14 @@ def manual_override(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "judgement_mismatch",
     title="检测机构的判定与平台按原始数据复算的结果不一致",
-    clause="002 第十七条（一）（二）；GB/T 50081、GB/T 17671、GB/T 1499、JGJ/T 70、JGJ 18、JGJ 107",
+    clause="002 第十七条（一）（二）；GB/T 50081、GB/T 17671、GB/T 1499、JGJ/T 70、JGJ 18、"
+    "JGJ 107、GB/T 5101、GB/T 8239、GB 50007",
     severity=Severity.CRITICAL,
     subject_type="test_record",
     triggers=(TestRecord,),
     description="平台按标准由原始数值复算（混凝土、砂浆立方体三个试件取值规则、水泥胶砂 10% 规则、"
-    "钢筋牌号最低值、焊接接头按断裂位置、机械连接接头按接头等级），得出的合格、不合格或无效与检测机构"
-    "的判定不同。",
+    "钢筋牌号最低值、焊接接头按断裂位置、机械连接接头按接头等级、砌墙砖平均值和强度标准值、混凝土砌块"
+    "平均值和单块最小值、岩石强度标准值），得出的合格、不合格或无效与检测机构的判定不同。",
 )
 def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     judged = {Judgement.CONFORMING.value, Judgement.NONCONFORMING.value, Judgement.VOID.value}

@@ -49,8 +49,13 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
     TestKind.REBAR_TENSILE: ("diameter_mm", "yield_kn", "max_kn", "gauge_mm"),
     TestKind.MASONRY_MORTAR: ("peak_kn",),
     TestKind.REBAR_SPLICE: ("joint", "diameter_mm", "max_kn", "fracture"),
+    TestKind.BRICK_COMPRESSION: ("length_mm", "width_mm", "peak_kn"),
+    TestKind.BLOCK_COMPRESSION: ("length_mm", "width_mm", "peak_kn"),
+    TestKind.ROCK_COMPRESSION: ("diameter_mm", "height_mm", "peak_kn"),
     TestKind.OTHER: (),
 }
+# kinds whose raw values are all measured sizes and loads, so none of them can be 0 or less
+POSITIVE = (TestKind.BRICK_COMPRESSION, TestKind.BLOCK_COMPRESSION, TestKind.ROCK_COMPRESSION)
 # the raw values given as words, and the words each takes
 WORDS: dict[str, tuple[str, ...]] = {
     "mode": ("flexural", "compressive"),
@@ -85,6 +90,8 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             )
         if name not in WORDS and name != "break_location" and not isinstance(value, int | float):
             raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
+        if kind in POSITIVE and name in REQUIRED_VALUES[kind] and float(value or 0) <= 0:
+            raise _fail(f"specimens[{index}].values.{name}", f"{name} 应大于 0")
 
 
 def _curve_of(settings: Settings, index: int, specimen: SpecimenIn) -> curves.Curve | None:
@@ -150,6 +157,19 @@ def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcom
             joints = {str(v["joint"]) for v in values}
             if len(joints) == 1:
                 return judgement.splices(pulled, record.grade, joints.pop())
+        if kind in (TestKind.BRICK_COMPRESSION, TestKind.BLOCK_COMPRESSION):
+            faces = [
+                judgement.Face(float(v["length_mm"]), float(v["width_mm"]), float(v["peak_kn"]))
+                for v in values
+            ]
+            judge = judgement.bricks if kind is TestKind.BRICK_COMPRESSION else judgement.blocks
+            return judge(faces, record.grade)
+        if kind is TestKind.ROCK_COMPRESSION:
+            cores = [
+                judgement.Core(float(v["diameter_mm"]), float(v["height_mm"]), float(v["peak_kn"]))
+                for v in values
+            ]
+            return judgement.rock(cores, record.grade)
     except (ValueError, KeyError, TypeError):
         return None
     return None

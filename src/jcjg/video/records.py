@@ -22,6 +22,9 @@ PLACE_OF_KIND = {
     "rebar_tensile": PlaceKind.MECHANICAL,
     "masonry_mortar": PlaceKind.MECHANICAL,
     "rebar_splice": PlaceKind.MECHANICAL,
+    "brick_compression": PlaceKind.MECHANICAL,
+    "block_compression": PlaceKind.MECHANICAL,
+    "rock_compression": PlaceKind.MECHANICAL,
 }
 
 
