@@ -12,6 +12,7 @@ from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import service as sampling_service
 from jcjg.sampling.models import (
     Commission,
+    ConcretePour,
     IdentityCheck,
     Sample,
     SampleCode,
@@ -97,6 +98,7 @@ def chain_case(model: type) -> ScopeCase:
             ).first(),
             Commission: commission,
             SampleReceipt: receipt,
+            ConcretePour: _pour(f, chain.project, chain.sampler.id),
         }
         f.db.commit()
         return objects[model].id, {"witness": chain.witness}
@@ -143,6 +145,21 @@ def _bare_sample(f: Factory) -> Sample:
     return sample
 
 
+def _pour(f: Factory, project: Project, user_id: int) -> ConcretePour:
+    at = dt.datetime(2026, 11, 18, tzinfo=dt.UTC)
+    pour = ConcretePour(project_id=project.id, region_code=project.region_code,
+                        structure_part="3 层梁板", grade="C30", volume_m3=120.0, started_at=at,
+                        ended_at=at + dt.timedelta(hours=3), recorded_by=user_id)  # fmt: skip
+    f.db.add(pour)
+    f.db.flush()
+    return pour
+
+
+def _bare_pour(f: Factory) -> ConcretePour:
+    project = f.project()
+    return _pour(f, project, f.user(Role.SAMPLER, project_ids=(project.id,), commit=False).id)
+
+
 def _bare_key(f: Factory) -> WitnessKey:
     user = f.user(Role.WITNESS, commit=False)
     key = WitnessKey(user_id=user.id, key_id=f"{f._next():064d}", public_key=b"k" * 32)
@@ -177,6 +194,7 @@ SCOPED: dict[type, ScopeCase] = {
         IdentityCheck,
         Commission,
         SampleReceipt,
+        ConcretePour,
     )
 }
 
@@ -185,6 +203,7 @@ WRITES: dict[type, tuple[Make, Change]] = {
     Sample: (_bare_sample, lambda s: setattr(s, "structure_part", "2 层柱")),
     WitnessKey: (_bare_key, lambda k: setattr(k, "device", "新手机")),
     Commission: (_bare_commission, lambda c: setattr(c, "client_unit", "新委托单位")),
+    ConcretePour: (_bare_pour, lambda p: setattr(p, "volume_m3", 150.0)),
 }
 
 
@@ -204,6 +223,8 @@ ROUTES: Routes = {
     ("GET", "/m"): "project:read",
     ("GET", "/m/projects/{project_id}"): "project:read",
     ("POST", "/m/projects/{project_id}/samples"): "sample:register",
+    ("POST", "/m/projects/{project_id}/pours"): "sample:register",
+    ("GET", "/pours/{pour_id}"): "sample:read",
     ("GET", "/m/keys"): "sample:seal",
     ("GET", "/m/kept-photos/{token}"): "sample:register",
     ("POST", "/m/keys"): "sample:seal",

@@ -242,3 +242,46 @@ def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab):
     assert sorted(a.subject_number for a in alerts) == ["AGE-EARLY", "AGE-OK"]
     ok = next(a for a in alerts if a.subject_number == "AGE-OK")
     assert any("检测报告 BG-2026-0101 签发于" in p for p in ok.facts["问题"])
+
+
+# --- standard_curing_offsite ---------------------------------------------------------------------
+
+
+def test_standard_cubes_received_long_before_their_age_were_cured_off_site(
+    db, factory, lab, client
+):
+    from jcjg.sampling.models import SampleReceipt
+
+    now = utcnow()
+    cast = now - dt.timedelta(days=28, hours=1)
+    for code, curing, received_after in (
+        ("360403260000201A", "standard", dt.timedelta(days=2)),  # at the lab from day 2
+        ("360403260000202B", "standard", dt.timedelta(days=26)),  # sent two days before
+        ("360403260000203C", "same_condition", dt.timedelta(days=2)),  # cured beside it: fine
+    ):
+        _sample(db, factory, code, cast)
+        sample = db.scalars(select(Sample).where(Sample.sample_code == code)).one()
+        sample.curing = curing
+        receipt = SampleReceipt(
+            sample_code=code, sample_id=sample.id, project_id=sample.project_id,
+            institution_id=lab.institution.id, region_code=sample.region_code, accepted=True,
+            checked_at=cast + received_after, via="page",
+        )  # fmt: skip
+        db.add(receipt)
+    db.commit()
+    for number, code, seed in (
+        ("CUR-LAB", "360403260000201A", 11),
+        ("CUR-SITE", "360403260000202B", 12),
+        ("CUR-SAME", "360403260000203C", 13),
+    ):
+        payload, _ = concrete_record(lab, number=number, seed=seed)
+        for specimen in payload["specimens"]:
+            specimen["sample_code"] = code
+        response = lab.post(client, "test_record", payload)
+        assert response.status_code == 200, response.text
+    alerts = _open(db, "standard_curing_offsite")
+    assert [a.subject_id for a in alerts] == ["360403260000201A"]
+    facts = alerts[0].facts
+    assert facts["检测记录"] == "CUR-LAB"
+    assert facts["收样时距养护结束"].startswith("26 天")
+    assert alerts[0].institution_id == lab.institution.id

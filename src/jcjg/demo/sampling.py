@@ -41,7 +41,7 @@ from jcjg.core.workdays import beijing_date
 from jcjg.demo import faces
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
-from jcjg.sampling import service
+from jcjg.sampling import pours, service
 from jcjg.sampling.choices import CommissionStatus
 from jcjg.sampling.models import Commission, Sample
 from jcjg.tenancy.models import Institution
@@ -60,6 +60,9 @@ PROJECTS: list[dict[str, Any]] = [
         "supervisor_unit": "九江诚信工程监理有限公司",
         "station": "九江市建设工程质量安全监督站",
         "permit_number": "360402202604150101",
+        "curing_room": "3# 楼东侧标准养护室（20±2 ℃、湿度 95% 以上，自动温控加湿）",
+        # three molds for the cubes of two sets cast within the hour: molds_short
+        "cube_molds": 3,
     },
     {
         "code": "XM360403-2026-002",
@@ -221,9 +224,52 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         db=db, principal=witness, public_key_b64=base64.b64encode(raw).decode(), device="演示手机"
     ).key_id
     site = (main.site_latitude or 0.0, main.site_longitude or 0.0)
+    cast = now - dt.timedelta(days=30)
+    # the pours the cubes were cast from: the beams' pour has its standard set (cured in the lab
+    # from the next day: standard_curing_offsite), the columns' has same-condition cubes only
+    # (specimen_sets_short); this morning's is not judged until a day after it ended
+    poured = {}
+    for name, part, grade, volume, start, hours in (
+        ("beams", "3 层梁板", "C30", 95.0, cast - dt.timedelta(hours=1), 3),
+        ("columns", "4 层柱", "C35", 260.0, cast - dt.timedelta(hours=1), 5),
+        ("today", "7 层柱", "C40", 45.0, now - dt.timedelta(hours=3), 2),
+    ):
+        end = start + dt.timedelta(hours=hours)
+        form = pours.PourForm(
+            structure_part=part, grade=grade, volume_m3=volume, started_at=start, ended_at=end
+        )
+        poured[name] = pours.record_pour(
+            db=db, principal=sampler, project_id=main.id, form=form, now=end
+        )
+    # the school's raft, waterproof concrete poured this morning, on a site with no standard
+    # curing room recorded: site_curing_missing
+    start = now - dt.timedelta(hours=8)
+    pours.record_pour(
+        db=db, principal=sampler, project_id=projects[1].id,
+        form=pours.PourForm(structure_part="基础筏板", grade="C30", impermeability="P6",
+                            volume_m3=480.0, started_at=start,
+                            ended_at=start + dt.timedelta(hours=6)),
+        now=now,
+    )  # fmt: skip
     plan: list[dict[str, Any]] = [
-        {"material": "混凝土试块", "spec": "C30", "part": "3 层梁板", "late": 0, "off": False},
-        {"material": "混凝土试块", "spec": "C35", "part": "4 层柱", "late": 0, "off": False},
+        {
+            "material": "混凝土试块",
+            "spec": "C30",
+            "part": "3 层梁板",
+            "late": 0,
+            "off": False,
+            "curing": "standard",
+            "pour": "beams",
+        },
+        {
+            "material": "混凝土试块",
+            "spec": "C35",
+            "part": "4 层柱",
+            "late": 0,
+            "off": False,
+            "curing": "same_condition",
+            "pour": "columns",
+        },
         {  # registered by someone else with the sampler's phone: identity_mismatch
             "material": "热轧带肋钢筋",
             "spec": "HRB400E Φ20",
@@ -239,7 +285,6 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     samples = []
     # cast and witnessed thirty days ago, delivered the next day and cured in the lab: tested
     # at 28 days (demo/testing.py), when curing_age_short finds nothing to say
-    cast = now - dt.timedelta(days=30)
     for i, item in enumerate(plan):
         at = cast + dt.timedelta(hours=i)
         sample = service.register_sample(
@@ -265,6 +310,8 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
                     "tag": specimen_photo(200 + i),
                     "sampler": faces.hopper() if item.get("impostor") else faces.collins(1 + i),
                 },
+                curing=item.get("curing", ""),
+                pour_id=poured[item["pour"]].id if "pour" in item else None,
             ),
             now=at,
         )
@@ -303,6 +350,8 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
                 "tag": specimen_photo(250),
                 "sampler": faces.collins(50),
             },
+            curing="standard",
+            pour_id=poured["today"].id,
         ),
         now=now - dt.timedelta(minutes=5),
     )

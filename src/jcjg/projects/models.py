@@ -45,6 +45,9 @@ class Project(ChangeLogged, IdMixin, TimestampMixin, Base):
     supervisor_unit: Mapped[str] = mapped_column(String(200), default="")
     station: Mapped[str] = mapped_column(String(200), default="")  # supervising station
     permit_number: Mapped[str] = mapped_column(String(64), default="")  # 施工许可证号
+    # the site's standard curing room (003 I(3)): where and what ("" none) and its cube molds
+    curing_room: Mapped[str] = mapped_column(String(200), default="")
+    cube_molds: Mapped[int] = mapped_column(Integer, default=0)  # 0: not declared
     status: Mapped[str] = mapped_column(String(24), default="under_construction")
     # Where the record came from: "" for this platform, else the sending platform's region code.
     origin: Mapped[str] = mapped_column(String(16), default="")

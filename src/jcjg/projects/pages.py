@@ -64,6 +64,8 @@ FORM_FIELDS = (
     "supervisor_unit",
     "station",
     "permit_number",
+    "curing_room",
+    "cube_molds",
     "status",
     "notes",
 )

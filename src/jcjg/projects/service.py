@@ -64,6 +64,15 @@ class ProjectFields(TextModel):
     supervisor_unit: str = Field(default="", max_length=200, description="监理单位")
     station: str = Field(default="", max_length=200, description="监督机构（质量监督站）")
     permit_number: str = Field(default="", max_length=64, description="施工许可证号")
+    curing_room: str = Field(
+        default="",
+        max_length=200,
+        description="施工现场标准养护室（位置与设施，如“2 号楼东侧，温湿度自动控制”；"
+        "空表示未设置）",
+    )
+    cube_molds: int = Field(
+        default=0, ge=0, le=10_000, description="现场混凝土试模数量（个；0 表示未申报）"
+    )
     status: ProjectStatus = ProjectStatus.UNDER_CONSTRUCTION
     notes: MultiLine = Field(default="", max_length=2000)
 

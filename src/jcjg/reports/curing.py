@@ -6,6 +6,11 @@ The cast is the sample's ``prepared_at`` (制样时间, registered on site withi
 GB/T 50081-2019 allows the test a tolerance around the age (``TOLERANCE_HOURS``); a test begun
 earlier, or a report signed on a day before the age ends, is a result that cannot be what it
 says (a test at 7 days reported as 28, or a report written before the cubes were broken).
+
+``standard_curing_offsite``: standard-cured specimens are cured in the site's own curing room
+until they are sent for their test (003 I(3)); specimens the lab received with more than a few
+days of their curing still to run (to their age, or to their test when it came earlier) were
+cured off the site, at the lab or elsewhere.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.core.workdays import BEIJING, beijing_date
 from jcjg.reports.models import Report, ReportRecord
-from jcjg.sampling.models import Sample
+from jcjg.sampling.choices import Curing
+from jcjg.sampling.models import Sample, SampleReceipt
 from jcjg.testing.choices import TestKind
 from jcjg.testing.models import Specimen, TestRecord
 from jcjg.testing.rules import record_finding
@@ -127,3 +133,59 @@ def _short(
         "龄期最早届满": _local(due),
         "问题": problems,
     }
+
+
+@rule(
+    "standard_curing_offsite",
+    title="标准养护试件未在施工现场养护",
+    clause="003 一（三）",
+    severity=Severity.WARNING,
+    subject_type="sample",
+    defaults={"days": 3},
+    labels={"days": "收样时距养护结束多于（天）"},
+    triggers=(TestRecord, Specimen, SampleReceipt, Sample),
+    description="现场登记为标准养护（含抗渗）的试件，检测机构收样时距养护结束（检测记录申报的龄期"
+    "届满，未申报按 28 天；试验更早的，到试验开始）还有超过阈值的天数：试件在养护期内离开了"
+    "施工现场的标准养护室，在现场外养护。"
+    "预警列出制样、收样、试验时间和龄期。",
+)
+def standard_curing_offsite(ctx: RuleContext) -> Iterator[Finding]:
+    cured = (Curing.STANDARD.value, Curing.IMPERMEABILITY.value)
+    stmt = (
+        select(TestRecord, Sample, SampleReceipt.checked_at)
+        .join(Specimen, Specimen.test_record_id == TestRecord.id)
+        .join(Sample, Sample.sample_code == Specimen.sample_code)
+        .join(SampleReceipt, SampleReceipt.sample_id == Sample.id)
+        .where(Sample.curing.in_(cured), SampleReceipt.accepted.is_(True))
+    )
+    seen: set[tuple[int, int]] = set()
+    for record, sample, received in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
+        if (record.id, sample.id) in seen:
+            continue
+        seen.add((record.id, sample.id))
+        age = int(record.age_days or 28)
+        # the curing ends at the age, or at the test when it came first (an early test)
+        due = min(sample.prepared_at + dt.timedelta(days=age), record.started_at)
+        days = float(ctx.thresholds(record.region_code)["days"])
+        if due - received <= dt.timedelta(days=days):
+            continue
+        yield Finding(
+            key=f"sample:{sample.id}",
+            subject_type="sample",
+            subject_id=sample.sample_code,
+            subject_repr=f"样品 {sample.sample_code}"
+            f"（{sample.material}，{Curing(sample.curing).label}）",
+            subject_number=sample.sample_code,
+            institution_id=record.institution_id,
+            region_code=record.region_code,
+            project_id=sample.project_id,
+            facts={
+                "制样时间": _local(sample.prepared_at),
+                "检测机构收样": _local(received),
+                "龄期": f"{age} 天",
+                "养护应至": _local(due),
+                "收样时距养护结束": _days(due - received),
+                "检测记录": record.number,
+                "试验开始": _local(record.started_at),
+            },
+        )

@@ -147,3 +147,29 @@ class RefusalReason(StrEnum):
             "data_mismatch": "样品信息与封样信息不一致",
             "too_late": "超过送检期限",
         }[self.value]
+
+
+class Curing(StrEnum):
+    """How a set of concrete (or mortar) specimens is cured, and so what it proves (003 I(2)):
+    the acceptance strength (standard curing, GB 50204-2015 7.4.1), the structure's strength
+    (same-condition curing, GB 50204-2015 appendix C), when the bottom forms may come off
+    (same-condition, GB 50666-2011 4.5.2) or the impermeability (GB 50208-2011)."""
+
+    STANDARD = "standard"
+    SAME_CONDITION = "same_condition"
+    FORM_REMOVAL = "form_removal"
+    IMPERMEABILITY = "impermeability"
+
+    @property
+    def label(self) -> str:
+        return {
+            "standard": "标准养护",
+            "same_condition": "同条件养护",
+            "form_removal": "拆模（同条件养护）",
+            "impermeability": "抗渗（标准养护）",
+        }[self.value]
+
+    @property
+    def group_size(self) -> int:
+        """Specimens in one group (组): three cubes; six impermeability cones."""
+        return 6 if self is Curing.IMPERMEABILITY else 3

@@ -14,6 +14,7 @@ from jcjg.sampling import (
     messages,
     models,
     pages,
+    pours,
     project_pages,
     reuse,
     rules,
@@ -25,6 +26,7 @@ _GROUP = "工程与检测"
 ENTITIES = {
     "commission": "委托",
     "commission_sample": "委托样品",
+    "concrete_pour": "混凝土浇筑",
     "identity_check": "身份核验",
     "sample": "样品",
     "sample_code": "样品标识码",
@@ -36,7 +38,7 @@ ENTITIES = {
 }
 
 # Where one object of a kind is shown, by id (core.labels.page_of).
-PAGES = {"commission": "/commissions/{}"}
+PAGES = {"commission": "/commissions/{}", "concrete_pour": "/pours/{}"}
 
 DOMAIN = Domain(
     name="sampling",
@@ -90,7 +92,7 @@ DOMAIN = Domain(
         ),
     ),
     message_types=collect(messages, MessageType),
-    rules=(*collect(rules, Rule, RuleExtension), *collect(reuse, Rule)),
+    rules=(*collect(rules, Rule, RuleExtension), *collect(reuse, Rule), *collect(pours, Rule)),
     labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: evidence.source,

@@ -102,9 +102,43 @@ class Sample(ChangeLogged, IdMixin, TimestampMixin, Base):
     photo_person_sha256: Mapped[str] = mapped_column(String(64))
     sample_phash: Mapped[str] = mapped_column(String(16))  # dHash of the sample photo, hex
     status: Mapped[str] = mapped_column(String(16), index=True, default="sampled")
+    # concrete and mortar specimens: how they are cured (choices.Curing; "" not declared) and
+    # the pour they were cast from (003 I(2))
+    curing: Mapped[str] = mapped_column(String(16), default="")
+    pour_id: Mapped[int | None] = mapped_column(
+        ForeignKey("concrete_pour.id"), index=True, default=None
+    )
 
     def audit_repr(self) -> str:
         return self.sample_code
+
+
+class ConcretePour(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """One pour of concrete (混凝土浇筑) on a project, as the site's sampler records it on the
+    phone: where, which mix, how much and when. The specimen sets it needs per curing kind
+    follow from it (jcjg.sampling.pours, 003 I(2)); the samples cast from it name it."""
+
+    __tablename__ = "concrete_pour"
+    __permission_entity__: ClassVar[str] = "sample"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "project": "project_id",
+    }
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    structure_part: Mapped[str] = mapped_column(String(200))  # 浇筑部位
+    grade: Mapped[str] = mapped_column(String(16))  # strength grade, C30
+    impermeability: Mapped[str] = mapped_column(String(8), default="")  # P6 ... ("" none)
+    volume_m3: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    # the bottom forms come off by the strength of same-condition cubes (slabs, beams)
+    bottom_forms: Mapped[bool] = mapped_column(Boolean, default=False)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+
+    def audit_repr(self) -> str:
+        return f"{self.structure_part} {self.grade} {self.volume_m3:g} m³"
 
 
 class WitnessKey(ChangeLogged, IdMixin, Base):

@@ -38,14 +38,14 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_f
 from jcjg.core.forms import Id, JsonBody, Posted, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
-from jcjg.core.templating import Column, contributions, render
+from jcjg.core.templating import Column, contributions, redirect, render
 from jcjg.core.text import TextModel
 from jcjg.documents.photos import PhotoProblem, store_photo
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
-from jcjg.sampling import codes, records, reuse, service
-from jcjg.sampling.choices import CommissionStatus, IdentityResult, SampleStatus
+from jcjg.sampling import codes, pours, records, reuse, service
+from jcjg.sampling.choices import CommissionStatus, Curing, IdentityResult, SampleStatus
 from jcjg.sampling.lists import SAMPLES, project_names
 from jcjg.sampling.models import (
     Commission,
@@ -80,6 +80,7 @@ PHOTO_ROLES = {"sample", "tag", "sampler", "seal", "witness", "receipt", "refere
 # identity_mismatch); a lab's accounts never open the photos of the parties' people.
 PERSON_PHOTOS = {"sampler": "取样人员", "witness": "见证人员", "reference": "登记人员"}
 _CHOICES: dict[str, Any] = {
+    "curings": {c.value: c for c in Curing},
     "sample_statuses": {s.value: s for s in SampleStatus},
     "commission_statuses": {s.value: s for s in CommissionStatus},
     "identity_results": {r.value: r for r in IdentityResult},
@@ -529,6 +530,7 @@ def mobile_project(
     principal: ProjectReader,
     project_id: Id,
     code: Annotated[str, Query(max_length=200)] = "",
+    done: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     project = get_scoped(db, Project, project_id, principal, "read")
     pending = db.scalars(
@@ -561,12 +563,23 @@ def mobile_project(
             "error": "",
             "names": _names(db, {s.sampler_user_id for s in pending}),
             "now": now,
+            "pours": pours.recent_pours(db, project.id),
+            "pour_title": pours.pour_title,
+            "pour_done": done == "pour",
             **_CHOICES,
         },
     )
 
 
 REGISTER_PHOTOS = ("sample", "tag", "sampler")
+
+
+def _pour_id(raw: str) -> int | None:
+    """The pour the form names (None: none; -1: not one, refused by the service)."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    return int(raw) if raw.isdigit() and len(raw) <= 12 else -1
 
 
 def kept_photo_token(settings: Settings, user_id: int, digest: str) -> str:
@@ -692,6 +705,8 @@ def mobile_register(
                 longitude=_float(values.get("longitude")),
                 accuracy_m=_float(values.get("accuracy")),
                 photos=photos,
+                curing=values.get("curing", ""),
+                pour_id=_pour_id(values.get("pour_id", "")),
             ),
             now=utcnow(),
         )
@@ -712,6 +727,8 @@ def mobile_register(
                 "kept": _keep_photos(settings, principal, photos, errors),
                 "names": {},
                 "now": utcnow(),
+                "pours": pours.recent_pours(db, project.id),
+                "pour_title": pours.pour_title,
                 **_CHOICES,
             },
             status_code=422,
@@ -726,6 +743,70 @@ def mobile_register(
         "m/registered.html",
         {"sample": sample, "project": project, "check": check, **_CHOICES},
     )
+
+
+def _local_time(raw: str, settings: Settings) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.tz)
+    return moment
+
+
+@router.post("/m/projects/{project_id}/pours", response_class=HTMLResponse)
+def mobile_pour(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Sampler,
+    project_id: Id,
+    form: PostedForm,
+) -> Response:
+    """The site's sampler records a concrete pour (003 I(2))."""
+    project = get_scoped(db, Project, project_id, principal, "read")
+    values = form.values()
+    try:
+        pours.record_pour(
+            db=db,
+            principal=principal,
+            project_id=project.id,
+            form=pours.PourForm(
+                structure_part=values.get("part", ""),
+                grade=values.get("grade", ""),
+                impermeability=values.get("impermeability", ""),
+                volume_m3=_float(values.get("volume_m3")),
+                started_at=_local_time(values.get("started_at", ""), settings),
+                ended_at=_local_time(values.get("ended_at", ""), settings),
+                bottom_forms=bool(values.get("bottom_forms")),
+            ),
+            now=utcnow(),
+        )
+    except ValidationFailed as error:
+        db.rollback()
+        project = get_scoped(db, Project, project_id, principal, "read")
+        return render(
+            request,
+            "m/project.html",
+            {
+                "project": project,
+                "pending": [],
+                "recent": [],
+                "values": {},
+                "errors": {},
+                "error": "",
+                "pour_values": values,
+                "pour_errors": errors_by_field(error.errors),
+                "names": {},
+                "now": utcnow(),
+                "pours": pours.recent_pours(db, project.id),
+                "pour_title": pours.pour_title,
+                **_CHOICES,
+            },
+            status_code=422,
+        )
+    return redirect(f"/m/projects/{project.id}?done=pour#pour")
 
 
 @router.get("/m/keys", response_class=HTMLResponse)

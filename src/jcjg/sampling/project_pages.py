@@ -7,28 +7,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
+from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id, PostedForm
-from jcjg.core.templating import Column, Panel, redirect
+from jcjg.core.templating import Column, Panel, redirect, render
 from jcjg.documents.pdf import Label, label_sheet_pdf
 from jcjg.projects.models import Project
 from jcjg.sampling import codes as sample_codes
+from jcjg.sampling import pours
 from jcjg.sampling import service as sampling
-from jcjg.sampling.choices import CommissionStatus, SampleStatus
-from jcjg.sampling.models import Commission, Sample, SampleCode, SampleCodeBatch
+from jcjg.sampling.choices import CommissionStatus, Curing, SampleStatus
+from jcjg.sampling.models import Commission, ConcretePour, Sample, SampleCode, SampleCodeBatch
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Issuer = Annotated[Principal, Depends(requires("sample:issue_codes"))]
+Reader = Annotated[Principal, Depends(requires("sample:read"))]
 # a sample is sealed from the witness's seal on, whatever happened to it after
 _SEALED = ("sealed", "delivered", "received", "testing", "tested")
 
@@ -81,6 +84,32 @@ def codes_pdf(
     )
 
 
+@router.get("/pours/{pour_id}", response_class=HTMLResponse)
+def pour_page(request: Request, db: SessionDep, principal: Reader, pour_id: Id) -> Response:
+    """One concrete pour: its specimen sets by curing kind against what it needs."""
+    pour = get_scoped(db, ConcretePour, pour_id, principal, "read")
+    project = db.get(Project, pour.project_id)
+    if project is None:
+        raise NotFound()
+    samples = pours.pour_samples(db, [pour.id])[pour.id]
+    shift = pours.shift_hours(db, pour.region_code)
+    recorder = db.get(User, pour.recorded_by)
+    return render(
+        request,
+        "sampling/pour.html",
+        {
+            "pour": pour,
+            "project": project,
+            "samples": samples,
+            "sets": pours.shortfall(pour, samples, shift),
+            "recorder": recorder.display_name if recorder is not None else "",
+            "curings": {c.value: c for c in Curing},
+            "sample_statuses": {s.value: s for s in SampleStatus},
+            "display": sample_codes.display,
+        },
+    )
+
+
 def project_panels(db: Session, principal: Principal, project: Project) -> Iterable[Panel]:
     """The project page's sections of the sampling chain: codes, samples, commissions."""
     batches = db.scalars(
@@ -111,6 +140,13 @@ def project_panels(db: Session, principal: Principal, project: Project) -> Itera
         {"samples": samples, "sample_statuses": {s.value: s for s in SampleStatus}},
         order=30,
     )
+    project_pours = pours.recent_pours(db, project.id, limit=50)
+    if project_pours:
+        cast = pours.pour_samples(db, [p.id for p in project_pours])
+        shift = pours.shift_hours(db, project.region_code)
+        sets = {p.id: pours.shortfall(p, cast[p.id], shift) for p in project_pours}
+        yield Panel("sampling/project_pours.html", {"pours": project_pours, "sets": sets},
+                    order=25)  # fmt: skip
     yield Panel(
         "sampling/project_commissions.html",
         {"commissions": commissions,

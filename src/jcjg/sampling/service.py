@@ -32,9 +32,10 @@ from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
-from jcjg.sampling import codes, identity, reuse, seal
+from jcjg.sampling import codes, identity, pours, reuse, seal
 from jcjg.sampling.choices import (
     CommissionStatus,
+    Curing,
     RefusalReason,
     SampleStatus,
     commission_transition_problem,
@@ -202,6 +203,8 @@ class SampleForm:
     longitude: float | None = None
     accuracy_m: float | None = None
     photos: dict[str, bytes | None] = field(default_factory=dict)
+    curing: str = ""  # choices.Curing, concrete and mortar specimens
+    pour_id: int | None = None  # the project's pour they were cast from
 
 
 def _text(value: str, name: str, label: str, limit: int, required: bool = False) -> str:
@@ -263,6 +266,11 @@ def register_sample(
         )
     }
     prepared_at = checked(_prepared_at, form.prepared_at, now)
+    pour = checked(pours.pour_for_sample, db, project.id, form.pour_id)
+    if form.curing and form.curing not in Curing.__members__.values():
+        errors.append(FieldError("curing", "请选择养护方式"))
+    elif pour is not None and not form.curing:
+        errors.append(FieldError("curing", "从浇筑取样的试件请选择养护方式", "missing"))
     if not 1 <= form.specimen_count <= 100:
         errors.append(FieldError("specimen_count", "试件数量应为 1 至 100"))
     position = checked(_position, form.latitude, form.longitude, form.accuracy_m)
@@ -301,6 +309,8 @@ def register_sample(
         photo_person_sha256=photos["sampler"].sha256,
         sample_phash=photos["sample"].phash,
         status=SampleStatus.SAMPLED.value,
+        curing=form.curing,
+        pour_id=pour.id if pour is not None else None,
     )
     db.add(sample)
     issued.used_at = now
@@ -338,6 +348,7 @@ def register_sample(
             "prepared_at": iso(prepared_at),
             "photos": {role: p.sha256 for role, p in photos.items()},
             "sample_phash": sample.sample_phash,
+            "curing": sample.curing,
         },
     )
     return sample
