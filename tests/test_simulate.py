@@ -151,7 +151,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     test of the simulator's reports (tests/browser/test_simulated_reports.py) makes that run
     once and checks both: the simulation is the suite's costliest single step."""
     from jcjg.alerts.models import Alert
-    from jcjg.demo.simulator.sampling import PLANTED
+    from jcjg.demo.simulator.sampling import PLANTED, SITE_PLANTED
     from jcjg.projects.models import ProjectMember
     from jcjg.sampling.models import Commission, Sample, SampleReceipt, SampleSeal, WitnessRecord
 
@@ -167,7 +167,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     from jcjg.demo.simulator.video import PLANTED as VIDEO_PLANTED
 
     planted = {
-        *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
+        *PLANTED, *SITE_PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
         *TESTS_PLANTED, *HISTORY_PLANTED, "onsite_plan_late", "onsite_late_upload",
         "unfiled_out_of_province",
         "report_signed_by_outsider", "group_transfer", *sim.PLANTED, "nonconformity_unhandled",
@@ -180,16 +180,7 @@ def planted_rules_fire(exchange, projects, summary) -> None:
     assert summary.actions["取样登记"] == sealed >= 8
     assert any(line.startswith("埋设的违规：") for line in summary.lines())
     with exchange.sessions() as db:
-        # a skipped report number is a gap once the later number has waited 3 days
-        run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
-        # a lab's results over months are judged in the daily sweep
-        run_rule(db, "results_above_line")
-        # the sweep judges recordings once they have had time to arrive
-        run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
-        # a report's signed PDF is due 24 hours after its code
-        run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
-        # a nonconforming result is to be handled within 15 working days
-        run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
+        _sweeps_to_come(db)
         _verify_video(db, exchange.settings)
         _cameras_offline(db, summary)
         refused = _monitor_exchange(exchange, db)
@@ -218,6 +209,23 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         planted_refusals += summary.planted["receipt_refused"]
         assert db.scalar(refused.where(SampleReceipt.accepted.is_(False))) == planted_refusals
     _handled_and_escalated(exchange, summary)
+
+
+def _sweeps_to_come(db) -> None:
+    """The time-driven rules as the sweeps to come judge them, with their clocks moved."""
+    # a skipped report number is a gap once the later number has waited 3 days
+    run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+    # a lab's results over months are judged in the daily sweep
+    run_rule(db, "results_above_line")
+    # the sweep judges recordings once they have had time to arrive
+    run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
+    # a report's signed PDF is due 24 hours after its code
+    run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
+    # a nonconforming result is to be handled within 15 working days
+    run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
+    # a pour's sets are judged a day after it; cubes kept at the lab, days on
+    run_rule(db, "specimen_sets_short", now=utcnow() + dt.timedelta(hours=25))
+    run_rule(db, "standard_curing_offsite", now=utcnow() + dt.timedelta(days=4))
 
 
 def _verify_video(db, settings) -> None:
@@ -345,7 +353,7 @@ def _handled_and_escalated(exchange, summary) -> None:
 
 def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
     from jcjg.alerts.models import Alert
-    from jcjg.demo.simulator.sampling import PLANTED
+    from jcjg.demo.simulator.sampling import PLANTED, SITE_PLANTED
     from jcjg.sampling.models import SampleReceipt
     from jcjg.testing.models import TestRecord
 
@@ -364,7 +372,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             from jcjg.demo.simulator.testing import PLANTED as TESTS_PLANTED
 
             rules = {
-                *PLANTED, "assignment_change_late", "untrained_on_duty", "on_duty_mismatch",
+                *PLANTED, *SITE_PLANTED, "assignment_change_late", "untrained_on_duty",
+                "on_duty_mismatch",
                 *TESTS_PLANTED, *HISTORY_PLANTED, "onsite_plan_late", "onsite_late_upload",
                 "unfiled_out_of_province",
                 "report_signed_by_outsider", "group_transfer",
@@ -375,12 +384,8 @@ def test_simulated_sites_without_violations_stay_quiet(tmp_path: Path) -> None:
             # every sequence continuous, even once late numbers have had their time; every
             # filmed test recorded, by a camera on its machine or at its site, every recording
             # whole; every report's PDF uploaded in time
-            run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
-            run_rule(db, "video_missing", now=utcnow() + dt.timedelta(hours=2))
+            _sweeps_to_come(db)
             run_rule(db, "coverage_incomplete")
-            run_rule(db, "results_above_line")
-            run_rule(db, "report_late", now=utcnow() + dt.timedelta(hours=25))
-            run_rule(db, "nonconformity_unhandled", now=utcnow() + dt.timedelta(days=30))
             _verify_video(db, exchange.settings)
             # every camera held by the simulated recorder, none offline at the simulation's clock
             run_rule(db, "camera_offline", now=_simulation_clock(db))

@@ -285,3 +285,26 @@ def test_standard_cubes_received_long_before_their_age_were_cured_off_site(
     assert facts["检测记录"] == "CUR-LAB"
     assert facts["收样时距养护结束"].startswith("26 天")
     assert alerts[0].institution_id == lab.institution.id
+
+
+def test_standard_cubes_held_untested_at_the_lab_are_judged_by_the_sweep(db, factory, lab):
+    from jcjg.sampling.models import SampleReceipt
+
+    now = utcnow()
+    _sample(db, factory, "360403260000211A", now - dt.timedelta(days=1))
+    sample = db.scalars(select(Sample).where(Sample.sample_code == "360403260000211A")).one()
+    sample.curing = "standard"
+    receipt = SampleReceipt(
+        sample_code=sample.sample_code, sample_id=sample.id, project_id=sample.project_id,
+        institution_id=lab.institution.id, region_code=sample.region_code, accepted=True,
+        checked_at=now, via="page",
+    )  # fmt: skip
+    db.add(receipt)
+    db.commit()
+    run_rule(db, "standard_curing_offsite", now=now + dt.timedelta(days=2))
+    assert _open(db, "standard_curing_offsite") == []  # two days at the lab: not yet
+    run_rule(db, "standard_curing_offsite", now=now + dt.timedelta(days=5))
+    alerts = _open(db, "standard_curing_offsite")
+    assert [a.subject_id for a in alerts] == [sample.sample_code]
+    assert alerts[0].facts["检测记录"] == "尚未检测"
+    assert alerts[0].institution_id == lab.institution.id

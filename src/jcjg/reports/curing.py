@@ -145,29 +145,36 @@ def _short(
     labels={"days": "收样时距养护结束多于（天）"},
     triggers=(TestRecord, Specimen, SampleReceipt, Sample),
     description="现场登记为标准养护（含抗渗）的试件，检测机构收样时距养护结束（检测记录申报的龄期"
-    "届满，未申报按 28 天；试验更早的，到试验开始）还有超过阈值的天数：试件在养护期内离开了"
-    "施工现场的标准养护室，在现场外养护。"
+    "届满，未申报按 28 天；试验更早的，到试验开始；尚未检测的，到现在）还有超过阈值的天数："
+    "试件在养护期内离开了施工现场的标准养护室，在现场外养护。"
     "预警列出制样、收样、试验时间和龄期。",
 )
 def standard_curing_offsite(ctx: RuleContext) -> Iterator[Finding]:
     cured = (Curing.STANDARD.value, Curing.IMPERMEABILITY.value)
     stmt = (
-        select(TestRecord, Sample, SampleReceipt.checked_at)
-        .join(Specimen, Specimen.test_record_id == TestRecord.id)
-        .join(Sample, Sample.sample_code == Specimen.sample_code)
+        select(Sample, SampleReceipt)
         .join(SampleReceipt, SampleReceipt.sample_id == Sample.id)
         .where(Sample.curing.in_(cured), SampleReceipt.accepted.is_(True))
+        .order_by(SampleReceipt.checked_at)
     )
-    seen: set[tuple[int, int]] = set()
-    for record, sample, received in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
-        if (record.id, sample.id) in seen:
-            continue
-        seen.add((record.id, sample.id))
-        age = int(record.age_days or 28)
-        # the curing ends at the age, or at the test when it came first (an early test)
-        due = min(sample.prepared_at + dt.timedelta(days=age), record.started_at)
-        days = float(ctx.thresholds(record.region_code)["days"])
-        if due - received <= dt.timedelta(days=days):
+    received: dict[int, tuple[Sample, SampleReceipt]] = {}
+    for sample, receipt in ctx.db.execute(ctx.narrow(stmt, SampleReceipt.institution_id)):
+        received.setdefault(sample.id, (sample, receipt))  # the first accepted receipt
+    if not received:
+        return
+    codes = {sample.sample_code: sample.id for sample, _ in received.values()}
+    tested: dict[int, TestRecord] = {}
+    for record, code in ctx.db.execute(
+        select(TestRecord, Specimen.sample_code)
+        .join(Specimen, Specimen.test_record_id == TestRecord.id)
+        .where(Specimen.sample_code.in_(sorted(codes)))
+        .order_by(TestRecord.started_at)
+    ):
+        if code in codes:
+            tested.setdefault(codes[code], record)  # the first test of the sample
+    for sample_id, (sample, receipt) in received.items():
+        facts = _offsite(ctx, sample, receipt, tested.get(sample_id))
+        if facts is None:
             continue
         yield Finding(
             key=f"sample:{sample.id}",
@@ -176,16 +183,31 @@ def standard_curing_offsite(ctx: RuleContext) -> Iterator[Finding]:
             subject_repr=f"样品 {sample.sample_code}"
             f"（{sample.material}，{Curing(sample.curing).label}）",
             subject_number=sample.sample_code,
-            institution_id=record.institution_id,
-            region_code=record.region_code,
+            institution_id=receipt.institution_id,
+            region_code=sample.region_code,
             project_id=sample.project_id,
-            facts={
-                "制样时间": _local(sample.prepared_at),
-                "检测机构收样": _local(received),
-                "龄期": f"{age} 天",
-                "养护应至": _local(due),
-                "收样时距养护结束": _days(due - received),
-                "检测记录": record.number,
-                "试验开始": _local(record.started_at),
-            },
+            facts=facts,
         )
+
+
+def _offsite(
+    ctx: RuleContext, sample: Sample, receipt: SampleReceipt, record: TestRecord | None
+) -> dict[str, Any] | None:
+    """What shows ``sample`` cured off the site, or None. Its curing ends at its age (the
+    record's, else 28 days) or at its test when that came first; not yet tested, at its age or
+    now."""
+    age = int(record.age_days or 28) if record is not None else 28
+    end = record.started_at if record is not None else ctx.now
+    due = min(sample.prepared_at + dt.timedelta(days=age), end)
+    days = float(ctx.thresholds(sample.region_code)["days"])
+    if due - receipt.checked_at <= dt.timedelta(days=days):
+        return None
+    return {
+        "制样时间": _local(sample.prepared_at),
+        "检测机构收样": _local(receipt.checked_at),
+        "龄期": f"{age} 天",
+        "养护应至": _local(due),
+        "收样时距养护结束": _days(due - receipt.checked_at),
+        "检测记录": record.number if record is not None else "尚未检测",
+        "试验开始": _local(record.started_at) if record is not None else "—",
+    }

@@ -880,7 +880,11 @@ def _sampling_day(
         lims: list[tuple[Any, ...]] = list(
             simulation.lims_plans(project, result.sealed, rng, message)
         )
-        accepted = [(s.code, s.material, s.specification) for s in result.sealed if not s.refused]
+        accepted = [
+            (s.code, s.material, s.specification)
+            for s in result.sealed
+            if not s.refused and not s.held
+        ]
         lab_tests = labs.setdefault(lab.code, tests.LabTests(lab.code, plant_next=3 * len(labs)))
         lab_tests.bench = tests.bench_of(
             lab.equipment, lab.people, beijing_date(utcnow()), MATERIALS_SPECIALTY

@@ -31,7 +31,16 @@ they happen on real sites:
   tomorrow;
 - ``untrained_on_duty`` and ``on_duty_mismatch``: on a violating project the sampler's training
   certificate ran out yesterday, and the station's spot check on the first day finds the
-  stand-in doing the witness's work (:mod:`jcjg.demo.simulator.training`).
+  stand-in doing the witness's work (:mod:`jcjg.demo.simulator.training`);
+- ``standard_curing_offsite``: the lab takes standard-cured cubes in and keeps them to cure
+  (tested another day: judged with a clock days on).
+
+Each day with concrete cubes the sampler records the day's pour on the phone first, and the
+cubes name it and their curing (standard). A clean site's pour is small enough for its cubes
+and the site has a curing room and molds to spare; a violating site (:data:`SITE_PLANTED`) has
+no curing room recorded (``site_curing_missing``), three molds for more cubes than that
+(``molds_short``), and its first pour is larger than its cubes cover (``specimen_sets_short``,
+judged a day after the pour).
 """
 
 from __future__ import annotations
@@ -81,16 +90,24 @@ PLANTED = (
     "seal_invalid",
     "identity_mismatch",
     "photo_reuse",
+    "standard_curing_offsite",
 )
+# what a violating site plants once (see the module's docstring)
+SITE_PLANTED = ("site_curing_missing", "molds_short", "specimen_sets_short")
+CURING_ROOM = "工地标准养护室（20±2 ℃，湿度 95% 以上）"
+SITE_MOLDS = 60  # a clean site's cube molds: far more than a day's cubes
+VIOLATOR_MOLDS = 3
 MATERIALS = (
     ("混凝土试块", "C30", "150×150×150 mm", 3),
     ("混凝土试块", "C40", "150×150×150 mm", 3),
     ("钢筋", "HRB400E Φ20", "500 mm", 2),
     ("水泥", "P·O 42.5", "12 kg", 1),
     ("砂浆试块", "M10", "70.7×70.7×70.7 mm", 3),
+    ("烧结普通砖", "MU10", "240×115×53 mm", 10),
+    ("混凝土小型空心砌块", "MU10", "390×190×190 mm", 5),
 )
-# concrete cubes are most of the witnessed samples; then rebar, cement, mortar
-MATERIAL_WEIGHTS = (4, 2, 2, 1, 1)
+# concrete cubes are most of the witnessed samples; then rebar, cement, mortar, bricks, blocks
+MATERIAL_WEIGHTS = (4, 2, 2, 1, 1, 1, 1)
 PARTS = ("基础承台", "1 层柱", "2 层梁板", "3 层梁板", "屋面板", "剪力墙")
 
 
@@ -160,6 +177,8 @@ class SimProject:
     stand_in_name: str = ""
     plant_next: int = 0  # violating samples take the rules of PLANTED in turn
     last_seed: int = 0  # the photos of the project's latest sample (photo_reuse re-uses them)
+    cubes: int = 0  # concrete specimens cast so far (a violating site has 3 molds)
+    pours: int = 0  # pours recorded so far
     # the lab's annual commission numbering, shared by the projects it tests for
     lab_seq: list[int] = field(default_factory=lambda: [0])
 
@@ -183,6 +202,11 @@ class Sealed:
     def refused(self) -> bool:
         """The lab will refuse it (another specimen, or a broken tag)."""
         return self.planted in ("sample_photo_mismatch", "receipt_refused")
+
+    @property
+    def held(self) -> bool:
+        """The lab takes it in and keeps it to cure: not tested today."""
+        return self.planted == "standard_curing_offsite"
 
 
 @dataclass
@@ -341,6 +365,10 @@ def prepare(
         violator = rng.random() < violations
         if violator:
             sim_training.expire(db, people["sampler"], project.id, today)
+        # the station's record of the site's curing room and molds (none, and three, on a
+        # violating site)
+        project.curing_room = "" if violator else CURING_ROOM
+        project.cube_molds = VIOLATOR_MOLDS if violator else SITE_MOLDS
         out.append(
             SimProject(
                 id=project.id,
@@ -438,14 +466,17 @@ def phone_day(
                 result.failures.append(str(error))
         if day == 0:
             _spot_check(project, url, result)
-        for _ in range(rng.randint(2, 4)):
+        day_plan = _day_plan(project, rng, violations)
+        cubes = sum(1 for _, drawn in day_plan if drawn[0] == "混凝土试块")
+        pour = _record_pour(sampler, project, cubes, rng, now, result) if cubes else ""
+        for planted, drawn in day_plan:
             if not project.codes:
                 break
             code = project.codes.pop(0)
             seed = rng.randrange(1, 10**6)
-            planted = project.next_violation() if rng.random() < violations else ""
             seed, planted, sample_photo = _photos_of(project, seed, planted)
-            material, spec, size, count = rng.choices(MATERIALS, weights=MATERIAL_WEIGHTS)[0]
+            material, spec, size, count = drawn
+            concrete = material == "混凝土试块"
             made = now - dt.timedelta(minutes=50 if planted == "sampling_window" else 12)
             lat, lon = _near(rng, project.latitude, project.longitude, 60)
             try:
@@ -465,6 +496,8 @@ def phone_day(
                             "latitude": f"{lat:.6f}",
                             "longitude": f"{lon:.6f}",
                             "accuracy": "8",
+                            "curing": "standard" if concrete else "",
+                            "pour_id": pour if concrete else "",
                         },
                         files={
                             "photo_sample": _jpeg("sample.jpg", sample_photo),
@@ -526,10 +559,78 @@ def phone_day(
                 continue
             if planted:
                 result.planted[planted] += 1
+            if concrete:
+                _cast(project, count, result)
             if planted == "seal_invalid":
                 result.tamper.append(code)
             result.sealed.append(Sealed(code, seed, planted, material, spec))
     return result
+
+
+def _day_plan(
+    project: SimProject, rng: random.Random, violations: float
+) -> list[tuple[str, tuple[str, str, str, int]]]:
+    """The day's samples: what each breaks ("" nothing) and its material."""
+    plan = []
+    for _ in range(rng.randint(2, 4)):
+        planted = project.next_violation() if rng.random() < violations else ""
+        drawn = rng.choices(MATERIALS, weights=MATERIAL_WEIGHTS)[0]
+        if planted == "standard_curing_offsite":
+            drawn = MATERIALS[0]  # standard-cured concrete cubes
+        plan.append((planted, drawn))
+    return plan
+
+
+def _record_pour(
+    sampler: httpx.Client,
+    project: SimProject,
+    cubes: int,
+    rng: random.Random,
+    now: dt.datetime,
+    result: DayResult,
+) -> str:
+    """The sampler records the day's pour before casting its ``cubes`` sets; the pour's id
+    (from the phone page's list of pours), "" when it failed. A clean pour needs no more
+    standard sets than that (one per 100 m³); a violating site's first pour is larger."""
+    short = project.violator and project.pours == 0
+    volume = 100 * cubes + 150 if short else round(100 * cubes * rng.uniform(0.5, 0.95), 1)
+    project.pours += 1
+    part = f"{rng.choice(PARTS)}（第 {project.pours} 次浇筑）"
+    start = now - dt.timedelta(hours=3)
+
+    def local(at: dt.datetime) -> str:
+        return at.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
+
+    try:
+        page = sampler.post(
+            f"/m/projects/{project.id}/pours",
+            data={"part": part, "grade": "C30", "volume_m3": f"{volume}",
+                  "started_at": local(start), "ended_at": local(now - dt.timedelta(minutes=20))},
+        )  # fmt: skip
+        if page.status_code != 200:
+            raise RuntimeError(f"浇筑登记失败（HTTP {page.status_code}）")
+        found = re.search(rf'<option value="(\d+)"[^>]*>[^<]*{re.escape(part)}', page.text)
+        if found is None:
+            raise RuntimeError(f"浇筑登记后找不到“{part}”")
+    except (RuntimeError, httpx.HTTPError) as error:
+        result.failures.append(str(error))
+        return ""
+    result.actions["浇筑登记"] += 1
+    if short:
+        result.planted["specimen_sets_short"] += 1
+    return found[1]
+
+
+def _cast(project: SimProject, count: int, result: DayResult) -> None:
+    """``count`` more standard-cured cubes cast on ``project``'s site: a violating site's are
+    cured without a curing room on record, and soon outnumber its three molds."""
+    before, project.cubes = project.cubes, project.cubes + count
+    if not project.violator:
+        return
+    if before == 0:
+        result.planted["site_curing_missing"] += 1
+    if before <= VIOLATOR_MOLDS < project.cubes:
+        result.planted["molds_short"] += 1
 
 
 def _photos_of(project: SimProject, seed: int, planted: str) -> tuple[int, str, bytes]:
