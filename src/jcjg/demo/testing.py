@@ -130,6 +130,9 @@ def _lab_of(db: Session, settings: Settings, lab: Institution) -> _Lab:
             ("rebar_tensile", universal),
             ("masonry_mortar", press),
             ("rebar_splice", universal),
+            ("brick_compression", press),
+            ("block_compression", press),
+            ("rock_compression", press),
         )
     }
     where = (place.name if place else "", used)
@@ -277,6 +280,40 @@ def _cement_and_rebar(day: _Lab) -> None:
     )
 
 
+def _bricks_blocks_and_rock(day: _Lab) -> None:
+    """For the walls, fired bricks of MU10 (GB/T 2542) and hollow concrete blocks of MU10
+    (GB/T 4111), and for the foundation, bedrock cores against a design f_rk of 30 MPa (GB 50007
+    附录 J), crushed on the press: one sound group of each, and one that fails, judged so by the
+    lab: bricks whose mean passes but whose spread pulls f_k under 6.5 MPa, blocks with one
+    under 8.0 MPa, cores whose f_rk falls short. The centre holds no 地基基础 certificate, so
+    its cores also show out_of_scope."""
+    own: dict[str, Any] = {"of_commission": False, "minutes": 25}
+    bricks: dict[str, Any] = {"kind": "brick_compression", "item_code": "0107", "grade": "MU10",
+                              "standard": "GB/T 2542-2012", **own}  # fmt: skip
+    sound = synthetic.brick_specimens(day.rng, [12.4, 11.8, 13.1, 12.0, 11.5, 12.9, 12.2,
+                                                11.9, 12.6, 12.3], rate_kn_s=4.0)  # fmt: skip
+    day.record("JZ-ZQ-2026-0001", *day.at(11.5), specimens=sound, judgement="conforming",
+               **bricks)  # fmt: skip
+    spread = synthetic.brick_specimens(day.rng, [4.2, 16.8, 6.1, 15.2, 8.0, 13.1, 9.2, 12.3,
+                                                 7.0, 14.1], rate_kn_s=4.0)  # fmt: skip
+    day.record("JZ-ZQ-2026-0002", *day.at(11), specimens=spread, judgement="nonconforming",
+               **bricks)  # fmt: skip
+    blocks: dict[str, Any] = {"kind": "block_compression", "item_code": "0107", "grade": "MU10",
+                              "standard": "GB/T 4111-2013", **own}  # fmt: skip
+    sound = synthetic.block_specimens(day.rng, [11.2, 10.9, 11.6, 10.7, 11.3], rate_kn_s=5.0)
+    day.record("JZ-QK-2026-0001", *day.at(10.5), specimens=sound, judgement="conforming",
+               **blocks)  # fmt: skip
+    weak = synthetic.block_specimens(day.rng, [11.4, 10.8, 7.4, 10.9, 11.1], rate_kn_s=5.0)
+    day.record("JZ-QK-2026-0002", *day.at(10), specimens=weak, judgement="nonconforming",
+               **blocks)  # fmt: skip
+    rock: dict[str, Any] = {"kind": "rock_compression", "item_code": "0401", "grade": "30 MPa",
+                            "standard": "GB/T 50266-2013", **own}  # fmt: skip
+    cores = synthetic.rock_specimens(day.rng, [41.5, 38.2, 44.0, 39.6, 42.8, 40.3])
+    day.record("JZ-YS-2026-0001", *day.at(9.5), specimens=cores, judgement="conforming", **rock)
+    cores = synthetic.rock_specimens(day.rng, [31.0, 24.5, 36.2, 27.8, 33.4, 22.9])
+    day.record("JZ-YS-2026-0002", *day.at(9), specimens=cores, judgement="nonconforming", **rock)
+
+
 UNHANDLED_DAYS = 42  # past the register's 15 working days, even across the Spring Festival
 
 
@@ -383,6 +420,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
     _concrete(day)
     _outside_the_registry(day)
     _cement_and_rebar(day)
+    _bricks_blocks_and_rock(day)
     _failed_weeks_ago(day)
     _piled_above_the_line(day)
     _one_inspector_in_two_labs(day)

@@ -403,7 +403,7 @@ def bricks(faces: Sequence[Face], grade: str) -> Outcome:
     outcome.values["std_mpa"] = deviation
     outcome.values["cv_percent"] = deviation / mean * 100
     outcome.values["standard_mpa"] = standard
-    outcome.notes.append(f"强度标准值 f_k = 平均值 - {BRICK_K} × 标准差 = {standard:.1f} MPa")
+    outcome.notes.append(f"强度标准值 = 平均值 − {BRICK_K} × 标准差 = {standard:.1f} MPa")
     level = masonry_unit_grade(grade)
     least_standard = BRICK_GRADES.get(level) if level is not None else None
     if level is None or least_standard is None:
@@ -498,9 +498,7 @@ def rock(cores: Sequence[Core], grade: str) -> Outcome:
     psi = statistical_factor(len(cores), cv)
     standard = psi * mean
     outcome.values.update({"psi": psi, "standard_mpa": standard})
-    outcome.notes.append(
-        f"强度标准值 f_rk = ψ × 平均值 = {psi:.3f} × {mean:.1f} = {standard:.1f} MPa"
-    )
+    outcome.notes.append(f"强度标准值 = ψ × 平均值 = {psi:.3f} × {mean:.1f} = {standard:.1f} MPa")
     design = rock_design_strength(grade)
     if design is None or design <= 0:
         return outcome
