@@ -250,3 +250,31 @@ def test_bad_values_are_refused_with_the_field_named(client, db, lab, kind, name
     assert "specimens[2]" in error["field"]
     assert message in error["message"]
     assert db.scalars(select(TestRecord).where(TestRecord.number == "BAD-1")).first() is None
+
+
+def test_simulated_labs_crush_bricks_and_blocks_on_the_press():
+    """The simulator's LIMS sends a witnessed brick or block sample as a machine-tested record
+    of its kind, on the lab's press, with a curve per specimen, and sound ones conform."""
+    from jcjg.demo.simulator import testing as simulated
+
+    lab = simulated.LabTests("L1")
+    lab.bench.machines["compression"] = [("YJ-01", "力学室")]
+    lab.bench.inspectors["力学室"] = {"name": "模拟检测员", "id_number": ""}
+    samples = [("S-1", "烧结普通砖", "MU10"), ("S-2", "混凝土小型空心砌块", "MU15")]
+    plans = simulated.record_plans(lab, samples, "WT-1", random.Random(3), dict, violations=0.0)
+    records = {p["kind"]: p for kind, p, _ in plans if kind == "test_record"}
+    assert set(records) == {"brick_compression", "block_compression"}
+    for record, judge, count in (
+        (records["brick_compression"], judgement.bricks, 10),
+        (records["block_compression"], judgement.blocks, 5),
+    ):
+        assert record["equipment"] == ["YJ-01"]
+        assert record["acquisition"] == "auto"
+        assert record["item_code"] == "0107"
+        assert len(record["specimens"]) == count
+        assert all(s["curve"]["points"] for s in record["specimens"])
+        faces = [
+            judgement.Face(v["length_mm"], v["width_mm"], v["peak_kn"])
+            for v in (s["values"] for s in record["specimens"])
+        ]
+        assert judge(faces, record["grade"]).conforming is True

@@ -1,29 +1,30 @@
 """Test records in ``jcjg simulate``: each sample a lab accepted is tested the next hours and its
-LIMS uploads the record with machine-like curves (concrete cubes, cement mortar, rebar).
+LIMS uploads the record with machine-like curves (concrete cubes, cement mortar, rebar, mortar
+cubes, bricks and blocks).
 
-``violations`` is the share of records that break one of :data:`PLANTED`, each lab breaking
-the one it has broken least among those the test can break: loaded too fast
-(``loading_rate``), one good test's curves uploaded again, shifted and with noise
-(``curve_reuse``), peaks reported above the curves (``result_curve_mismatch``), weak results
-judged conforming (``judgement_mismatch``), uploaded hours after the test (``late_upload``), an
-automatically acquired value corrected by hand afterwards (``manual_override``, a
-``test_revision`` message), a machine not in the lab's register (``equipment_invalid``), one
-machine running two tests at once (``impossible_timing``), a test declared done in less time
-than its curves last (``capacity_exceeded``), 28-day results of cubes cast minutes before
-(``curing_age_short``: simulated days are minutes long, so sound cube records declare no age),
-a test room at 29.5 ℃ and 38 % (``environment_out_of_range``).
-Cubes break any of these; rebar, cement and mortar cubes (JGJ/T 70, on the press) the five
-machine ones; tests entered by hand (bricks, any material without a machine) only
+``violations`` is the share of records that break one of :data:`PLANTED`, each lab breaking the
+one it has broken least among those the test can break: loaded too fast (``loading_rate``), one
+good test's curves uploaded again, shifted and with noise (``curve_reuse``), peaks reported
+above the curves (``result_curve_mismatch``), weak results judged conforming
+(``judgement_mismatch``), uploaded hours after the test (``late_upload``), an automatically
+acquired value corrected by hand afterwards (``manual_override``, a ``test_revision`` message),
+a machine not in the lab's register (``equipment_invalid``), one machine running two tests at
+once (``impossible_timing``), a test declared done in less time than its curves last
+(``capacity_exceeded``), 28-day results of cubes cast minutes before (``curing_age_short``:
+simulated days are minutes long, so sound cube records declare no age), a test room at 29.5 ℃
+and 38 % (``environment_out_of_range``). Cubes break any of these; rebar, cement, mortar cubes
+(JGJ/T 70), fired bricks (GB/T 2542) and concrete blocks (GB/T 4111), all but rebar on the
+press, the five machine ones; tests entered by hand (any material without a machine) only
 ``late_upload``. Besides, once per violating lab (:data:`HISTORY_PLANTED`): a day of
 hand-entered cube results whose near misses all sit just over the line (:func:`piled_plans`,
 ``results_above_line``), and an inspector the lab borrowed from another lab named at a test of
 each at the same hour (:func:`clash_plans`, ``clash_across_institutions``).
 
 Machine tests run on the lab's registered testing machines with a valid calibration (the
-pressure machine for cubes and mortar, the universal machine for rebar), each room's tests by
-that room's inspector; a machine is never booked for two tests at once unless that is the
-violation. On-site tests: plans sent ahead of the work (:func:`onsite_plans`), and, planted,
-a plan sent with the record after the work was done (``onsite_plan_late``).
+pressure machine for cubes, mortar, bricks and blocks, the universal machine for rebar), each
+room's tests by that room's inspector; a machine is never booked for two tests at once unless
+that is the violation. On-site tests: plans sent ahead of the work (:func:`onsite_plans`), and,
+planted, a plan sent with the record after the work was done (``onsite_plan_late``).
 """
 
 from __future__ import annotations
@@ -142,10 +143,14 @@ _APPLICABLE = {
 }
 
 
+# the wall materials crushed on the press, by the start of the sample's material
+WALL = ("烧结普通砖", "混凝土小型空心砌块")
+
+
 def _family(material: str) -> str:
-    if material.startswith("混凝土"):
+    if material.startswith("混凝土") and not material.startswith(WALL):
         return "cube"
-    return "machine" if material.startswith(("钢筋", "水泥", "砂浆")) else "manual"
+    return "machine" if material.startswith(("钢筋", "水泥", "砂浆", *WALL)) else "manual"
 
 
 # the families the simulated sites' samples fall in (no material of theirs is entered by hand):
@@ -245,8 +250,26 @@ def _masonry(rng: random.Random, code: str, specification: str) -> _Test:
     )
 
 
+def _wall(rng: random.Random, code: str, material: str, specification: str) -> _Test:
+    """Fired bricks (ten, GB/T 2542, at 3-5 kN/s) or hollow concrete blocks (five, GB/T 4111,
+    at 4.5-5.5 kN/s) of the specified grade, crushed on the press."""
+    grade = specification if specification.startswith("MU") else "MU10"
+    design = float(grade[2:])
+    if material.startswith(WALL[0]):
+        strengths = [design * rng.uniform(1.15, 1.35) for _ in range(10)]
+        specimens = synthetic.brick_specimens(rng, strengths, code, rng.uniform(3.0, 5.0))
+        fields = {"kind": "brick_compression", "item_code": "0107", "grade": grade}
+    else:
+        strengths = [design * rng.uniform(1.05, 1.25) for _ in range(5)]
+        specimens = synthetic.block_specimens(rng, strengths, code, rng.uniform(4.5, 5.5))
+        fields = {"kind": "block_compression", "item_code": "0107", "grade": grade}
+    return _Test(
+        specimens, fields, revision=("specimens[1].peak_kn", specimens[0]["values"]["peak_kn"])
+    )
+
+
 def _by_hand(rng: random.Random, code: str, specification: str) -> _Test:
-    """Bricks and the like: entered by hand from the original form."""
+    """Anything without a machine: entered by hand from the original form."""
     specimens = [
         {"position": n, "sample_code": code, "values": {"peak_kn": round(rng.uniform(30, 45), 2)}}
         for n in (1, 2, 3)
@@ -260,6 +283,8 @@ def _draw(lab: LabTests, rng: random.Random, sample: tuple[str, str, str], plant
         test = _rebar(rng, code)
     elif material.startswith("水泥"):
         test = _cement(rng, code)
+    elif material.startswith(WALL):
+        test = _wall(rng, code, material, specification)
     elif material.startswith("混凝土"):
         return _concrete(lab, rng, code, specification, planted)
     elif material.startswith("砂浆"):
