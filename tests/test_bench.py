@@ -211,14 +211,20 @@ def test_video_bench_short(tmp_path):
 def test_results_above_line_bench_short(capsys):
     lines = _load("fraud").main(["--short"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    assert set(figures) == {"results_above_line_false_alarms", "results_above_line_recall"}
-    alarms, recall = (
+    assert set(figures) == {
+        "results_above_line_false_alarms",
+        "results_above_line_recall",
+        "results_above_line_recall_all_failures",
+    }
+    alarms, recall, every = (
         figures["results_above_line_false_alarms"],
         figures["results_above_line_recall"],
+        figures["results_above_line_recall_all_failures"],
     )
     assert alarms.group(3) == "per_100_lab_months"
     assert float(alarms.group(2)) <= 1.0
-    assert recall.group(3) == "recall"
+    assert recall.group(3) == every.group(3) == "recall"
     assert float(recall.group(2)) > 0
-    assert alarms.group(5) == recall.group(5) == "flat_line"
+    assert float(every.group(2)) > 0
+    assert alarms.group(5) == recall.group(5) == every.group(5) == "flat_line"
     assert "clean lab-months judged" in capsys.readouterr().out

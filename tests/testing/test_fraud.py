@@ -85,6 +85,49 @@ def test_a_nudged_lab_is_improbable_and_a_clean_one_is_not():
     assert sparse.expected_share == pytest.approx(fraud.wilson_upper(60, 100))
 
 
+def test_vanished_failures_against_the_labs_past_and_its_peers():
+    rng = random.Random(11)
+    past = [rng.gauss(110, 8) for _ in range(400)]  # about 11 % below the line
+    honest = [rng.gauss(110, 8) for _ in range(200)]
+    passing = [100 + rng.uniform(0, 2.5) if m < 100 else m for m in honest]
+    peers = (2000, 220)
+    assert fraud.failures_vanished(honest, past, peers).probability > 0.05
+    gone = fraud.failures_vanished(passing, past, peers)
+    assert gone.failures == 0
+    assert gone.probability < 1e-4
+    # a lab always this good, or among peers this good, is not accused for it
+    strong = [rng.gauss(130, 8) for _ in range(400)]
+    assert fraud.failures_vanished(passing, strong, peers).probability > 0.05
+    assert fraud.failures_vanished(passing, past, (2000, 2)).probability > 0.05
+    # too little to compare with: no judgement
+    assert fraud.failures_vanished(passing, past[:30], peers) is None
+    assert fraud.failures_vanished(passing, past, (150, 20)) is None
+    assert fraud.binomial_head(0, 10, 0.5) == pytest.approx(0.5**10)
+    assert fraud.wilson_lower(0, 50) == 0.0
+
+
+def test_results_above_line_flags_the_lab_whose_failures_vanished(db, factory):
+    cheat, *peers = (factory.institution() for _ in range(3))
+    rng = random.Random(5)
+    now = utcnow()
+    for inst in (cheat, *peers):
+        for n in range(360):  # a year before the window, then the window's six months
+            value = rng.gauss(110, 8)
+            days = 1 + n % 170 if n < 160 else 200 + n % 300
+            if inst is cheat and days < 170 and value < 100:
+                value = 100 + rng.uniform(0, 2.5)  # every failure, however far below
+            _record(db, inst, f"{inst.id}-v{n}", value, now - dt.timedelta(days=days))
+    db.commit()
+    run_rule(db, "results_above_line")
+    db.commit()
+    alerts = _open(db, "results_above_line")
+    assert [a.institution_id for a in alerts] == [cheat.id]
+    facts = alerts[0].facts
+    assert facts["统计期内不合格"].startswith("0/")
+    assert float(facts["不合格如此之少的概率"]) < 0.01
+    assert facts["合格线以下 5% 内的组数"] == 0
+
+
 def _record(db, inst, number: str, percent: float, at: dt.datetime) -> None:
     db.add(
         TestRecord(

@@ -115,6 +115,63 @@ def wilson_upper(successes: int, trials: int, z: float = 1.96) -> float:
     return min((centre + spread) / (1 + z * z / trials), 1.0)
 
 
+def wilson_lower(successes: int, trials: int, z: float = 1.96) -> float:
+    """The lower end of the Wilson score interval of a binomial proportion."""
+    if trials <= 0:
+        return 0.0
+    return 1.0 - wilson_upper(trials - successes, trials, z)
+
+
+def binomial_head(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    if k >= n:
+        return 1.0
+    return 1.0 - binomial_tail(k + 1, n, p)
+
+
+@dataclass(frozen=True)
+class Vanished:
+    """A lab's failures in the window against its own earlier rate and its peers' rate."""
+
+    groups: int
+    failures: int
+    history_groups: int
+    history_failures: int
+    peer_groups: int
+    peer_failures: int
+    expected_rate: float  # the lower of the two rates' lower 95 % bounds
+    probability: float  # of ``failures`` or fewer by chance at that rate
+
+
+def failures_vanished(
+    own: Sequence[float],
+    history: Sequence[float],
+    peers: tuple[int, int],
+    *,
+    min_history: int = 60,
+    min_peers: int = 200,
+) -> Vanished | None:
+    """How unlikely so few failures are in the window (``own``), when the lab's own months
+    before it (``history``) and the peers in the window (``peers``: their groups, failures)
+    both failed more often: a lab that begins to move *every* failing result over the line,
+    those far below it too, empties both sides below the line and leaves :func:`pile_above`
+    nothing to compare; its failures vanish instead. The expected rate is the lower of the two
+    rates' lower 95 % bounds, so a lab better than its past or than its peers is not accused
+    for that alone; None when either has too few groups to say."""
+    peer_groups, peer_failures = peers
+    if len(history) < min_history or peer_groups < min_peers:
+        return None
+    history_failures = sum(1 for m in history if m < 100)
+    failures = sum(1 for m in own if m < 100)
+    rate = min(
+        wilson_lower(history_failures, len(history)), wilson_lower(peer_failures, peer_groups)
+    )
+    return Vanished(
+        len(own), failures, len(history), history_failures, peer_groups, peer_failures, rate,
+        binomial_head(failures, len(own), rate),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Pile:
     """What the margins of a lab's groups in one window show around the line."""
@@ -212,9 +269,16 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
     clause="002 第十七条（一）（二）；001 4.1.7",
     severity=Severity.WARNING,
     subject_type="institution",
-    defaults={"months": 6, "band_percent": 5, "min_band_groups": 8, "max_probability": 0.01},
+    defaults={
+        "months": 6,
+        "band_percent": 5,
+        "min_band_groups": 8,
+        "max_probability": 0.01,
+        "history_months": 12,
+    },
     labels={
         "months": "统计的月数",
+        "history_months": "与此前多少个月的不合格率比较",
         "band_percent": "合格线上下的区间（%）",
         "min_band_groups": "区间内最少组数",
         "max_probability": "偶然出现的概率上限",
@@ -226,27 +290,32 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
     "拉伸，水泥胶砂），统计近几个月平台复算结果与合格线之比：合格线以上一个区间内的组数远多于以下同样"
     "区间内的组数，超出该机构自己在这两个区间之外（再往下、再往上一个区间）的结果所预期的比例"
     "（该比例取置信上限；结果太少时用同省其他机构的比例），偶然出现的概率低于上限（二项分布）："
-    "差一点不合格的结果被改成了刚好合格。每日全量核查时判断，预警列出各区间和各 1% 的组数、"
-    "预期比例、概率，并画出合格线附近的分布。",
+    "差一点不合格的结果被改成了刚好合格。或者：统计期内不合格的组数远少于该机构此前一年的不合格率和"
+    "同省其他机构同期的不合格率（均取置信下限，取两者中较低者）所预期的，偶然出现的概率低于上限："
+    "所有不合格结果（包括离合格线较远的）都被改成了刚好合格。每日全量核查时判断，预警列出各区间和"
+    "各 1% 的组数、预期比例、不合格率、概率，并画出合格线附近的分布。",
 )
 def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
     limits0 = ctx.thresholds(None)
-    since = _months_back(ctx.now, max(int(limits0["months"]), 1))
+    months = max(int(limits0["months"]), 1)
+    since = _months_back(ctx.now, months)
+    history_since = _months_back(ctx.now, months + max(int(limits0["history_months"]), 0))
     stmt = select(
         TestRecord.institution_id, TestRecord.region_code, TestRecord.kind, TestRecord.grade,
-        TestRecord.age_days, TestRecord.recomputed,
+        TestRecord.age_days, TestRecord.recomputed, TestRecord.started_at,
     ).where(
         TestRecord.kind.in_(JUDGED_KINDS),
-        TestRecord.started_at >= since,
+        TestRecord.started_at >= history_since,
         TestRecord.started_at <= ctx.now,
     )  # fmt: skip
     # the whole platform's results: the peers of the institutions in the run
     by_lab: dict[tuple[int, str], list[float]] = {}
+    before: dict[tuple[int, str], list[float]] = {}  # the lab's months before the window
     regions: dict[int, str] = {}
-    for inst, region, kind, grade, age, recomputed in ctx.db.execute(stmt):
+    for inst, region, kind, grade, age, recomputed, started in ctx.db.execute(stmt):
         found = margin(kind, grade or "", age, recomputed or {})
         if found is not None:
-            by_lab.setdefault((inst, kind), []).append(found)
+            (by_lab if started >= since else before).setdefault((inst, kind), []).append(found)
             regions[inst] = region
     for (inst, kind), own in sorted(by_lab.items()):
         if not ctx.covers(inst):
@@ -254,15 +323,21 @@ def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
         limits = ctx.thresholds(regions[inst])
         band = float(limits["band_percent"])
         province = regions[inst][:2]
-        peer_below = peer_above = 0
+        peer_below = peer_above = peer_groups = peer_failures = 0
         for (other, other_kind), theirs in by_lab.items():
             if other != inst and other_kind == kind and regions[other][:2] == province:
                 _, low, high, _ = near_line(theirs, band)
                 peer_below, peer_above = peer_below + low, peer_above + high
+                peer_groups += len(theirs)
+                peer_failures += sum(1 for m in theirs if m < 100)
         pile = pile_above(own, (peer_below, peer_above), band=band)
         if pile.band_groups < int(limits["min_band_groups"]):
             continue
-        if pile.probability >= float(limits["max_probability"]):
+        vanished = failures_vanished(
+            own, before.get((inst, kind), []), (peer_groups, peer_failures)
+        )
+        most = float(limits["max_probability"])
+        if pile.probability >= most and (vanished is None or vanished.probability >= most):
             continue
         institution = ctx.db.get(Institution, inst)
         yield Finding(
@@ -274,6 +349,7 @@ def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
             region_code=regions[inst],
             facts={
                 **_pile_facts(pile, own, band, since),
+                **_vanished_facts(vanished),
                 "figure": f"/testing/institutions/{inst}/near-line?kind={kind}"
                 f"&since={since.date().isoformat()}&band={band:g}",
             },
@@ -298,6 +374,22 @@ def _pile_facts(
         "同省其他机构的占比": share(pile.peer_share),
         "偶然出现的概率": f"{pile.probability:.1e}",
         "合格线附近各区间的组数": _bands(own, band),
+    }
+
+
+def _vanished_facts(vanished: Vanished | None) -> dict[str, Any]:
+    if vanished is None:
+        return {"不合格率比较": "此前或同省的结果不足，未比较"}
+
+    def rate(failures: int, groups: int) -> str:
+        return f"{failures}/{groups}（{failures / groups * 100:.1f}%）" if groups else "—"
+
+    return {
+        "统计期内不合格": rate(vanished.failures, vanished.groups),
+        "此前的不合格": rate(vanished.history_failures, vanished.history_groups),
+        "同省其他机构同期的不合格": rate(vanished.peer_failures, vanished.peer_groups),
+        "预计不合格率（置信下限）": f"{vanished.expected_rate * 100:.1f}%",
+        "不合格如此之少的概率": f"{vanished.probability:.1e}",
     }
 
 
