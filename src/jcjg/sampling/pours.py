@@ -37,6 +37,7 @@ from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule, rule_of
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.core.forms import MAX_ID
 from jcjg.core.workdays import BEIJING
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
@@ -233,7 +234,7 @@ def pour_for_sample(db: Session, project_id: int, pour_id: int | None) -> Concre
     """The pour a sample names, which must be its project's."""
     if pour_id is None:
         return None
-    pour = db.get(ConcretePour, pour_id)
+    pour = db.get(ConcretePour, pour_id) if 0 < pour_id <= MAX_ID else None
     if pour is None or pour.project_id != project_id:
         raise ValidationFailed(errors=[FieldError("pour_id", "请选择本项目登记的浇筑")])
     return pour

@@ -13,7 +13,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "e5a2c9d41b07"
 down_revision: str | None = "d4f19b7a3c58"
 branch_labels: str | Sequence[str] | None = None
