@@ -174,6 +174,7 @@ ROUTES: Routes = {
     ("GET", "/testing/institutions/{institution_id}/near-line"): "test_record:read",
     ("GET", "/testing/stats"): "test_record:read",
     ("GET", "/testing/onsite"): "test_record:read",
+    ("GET", "/testing/onsite/stats"): "test_record:read",
     ("GET", "/testing/onsite/plans/{plan_id}"): "test_record:read",
     ("GET", "/testing/onsite/records/{record_id}"): "test_record:read",
     ("GET", "/testing/onsite/records/{record_id}/media/{digest}"): "test_record:read",

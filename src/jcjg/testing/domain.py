@@ -63,6 +63,14 @@ DOMAIN = Domain(
             order=40,
             text="按检测机构统计检测数量、合格率与不合格率，可导出",
         ),
+        NavEntry(
+            title="现场检测统计",
+            href="/testing/onsite/stats",
+            group=_GROUP,
+            permission="test_record:read",
+            order=41,
+            text="按检测机构、项目或月份统计现场检测的方案、上传时限与检测位置，可导出",
+        ),
     ),
     message_types=collect(messages, MessageType),
     rules=(

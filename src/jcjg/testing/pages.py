@@ -23,7 +23,7 @@ from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import NotFound
+from jcjg.core.errors import BadRequest, NotFound
 from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import (
@@ -37,9 +37,10 @@ from jcjg.core.workdays import BEIJING, beijing_date, working_days_between
 from jcjg.generic.tabular import XLSX, to_xlsx
 from jcjg.projects.models import Project
 from jcjg.projects.service import names_of
+from jcjg.regions import service as regions
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.tenancy.models import Institution
-from jcjg.testing import figures, fraud, reuse, service, stats
+from jcjg.testing import figures, fraud, onsite_stats, reuse, service, stats
 from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
@@ -216,6 +217,98 @@ def record_statistics(
             **_CHOICES,
         },
     )
+
+
+def onsite_query(
+    region: Annotated[str, Query(max_length=64)] = "",
+    institution: Annotated[str, Query(max_length=64)] = "",
+    project: Annotated[str, Query(max_length=64)] = "",
+    item: Annotated[str, Query(max_length=64)] = "",
+    since: Annotated[str, Query(max_length=64)] = "",
+    until: Annotated[str, Query(max_length=64)] = "",
+) -> dict[str, str]:
+    """The on-site filters as sent (checked by ``onsite_stats.parse_filters``, which says in
+    Chinese what is wrong)."""
+    return {"region": region, "institution": institution, "project": project, "item": item,
+            "since": since, "until": until}  # fmt: skip
+
+
+@router.get("/testing/onsite/stats", response_class=HTMLResponse)
+def onsite_statistics(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    raw: Annotated[dict[str, str], Depends(onsite_query)],
+    by: Annotated[str, Query(max_length=32)] = "institution",
+    format: Annotated[str, Query(max_length=8)] = "html",
+) -> Response:
+    """On-site test records counted by institution, project, item or month, within scope;
+    ``?format=xlsx`` the same figures as a sheet (audited)."""
+    filters = onsite_stats.parse_filters(principal, raw)
+    if format not in ("html", "xlsx"):
+        raise BadRequest(f"导出格式“{format}”不正确：可选 Excel（xlsx）")
+    rows = onsite_stats.onsite_stats(db, principal, onsite_stats.parse_group(by), filters)
+    if format == "xlsx":
+        sheet = onsite_stats.table(rows, by)
+        detail = f"导出现场检测统计（按{stats.GROUPS[by]}，{len(rows)} 行）"
+        if request.url.query:
+            detail += "：" + request.url.query
+        record_event(db, AuditAction.EXPORT, object_type="onsite_record", detail=detail[:1000])
+        today = beijing_date(utcnow()).isoformat()
+        name = quote(f"现场检测统计-{today}.xlsx")
+        return Response(
+            to_xlsx(sheet, "现场检测统计"),
+            media_type=XLSX,
+            headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+        )
+    listed = "/testing/onsite?"
+    base = {"show": "records"} | filters.query()
+    return render(
+        request,
+        "testing/onsite_stats.html",
+        {
+            "rows": rows,
+            "total_row": onsite_stats.total(rows),
+            "by": by,
+            "groups": stats.GROUPS,
+            "columns": onsite_stats.COLUMNS,
+            "filters": filters,
+            "choices": onsite_stats.choices(db, principal),
+            "narrowed": _onsite_narrowed(db, filters, {}),
+            "chart": onsite_stats.chart(rows, by),
+            "xlsx_link": "/testing/onsite/stats?"
+            + urlencode(filters.query() | {"by": by, "format": "xlsx"}),
+            "link": lambda row, column="": (
+                listed
+                + urlencode({"show": "records"} | row.link(by, filters) | _column_query(column))
+            ),
+            "all_link": lambda column="": listed + urlencode(base | _column_query(column)),
+        },
+    )
+
+
+def _column_query(column: str) -> dict[str, str]:
+    """The on-site record list's filter for the records a column counts."""
+    if not column:
+        return {}
+    _label, name, value = onsite_stats.COLUMNS[column]
+    return {name: value}
+
+
+def _onsite_narrowed(
+    db: Session, filters: onsite_stats.OnSiteFilters, marks: dict[str, str]
+) -> list[str]:
+    """What the on-site filters narrow to, in words (to show, and undo)."""
+    out = []
+    if filters.region:
+        out.append(f"行政区划：{regions.display_name(db=db, code=filters.region)}")
+    out += _narrowed(db, Filters(institution=filters.institution, project=filters.project,
+                                 item=filters.item), "")  # fmt: skip
+    if filters.since or filters.until:
+        out.append(f"检测开始：{filters.since or '…'} 至 {filters.until or '…'}")
+    labels = {(name, value): label for label, name, value in onsite_stats.COLUMNS.values()}
+    out += [labels[mark] for mark in marks.items() if mark in labels]
+    return out
 
 
 @router.get("/testing/records/{record_id}", response_class=HTMLResponse)
@@ -440,11 +533,17 @@ def onsite_list(
     principal: Reader,
     paging: Annotated[PageParams, Depends(page_params)],
     params: Annotated[ListParams, Depends(list_params)],
+    raw: Annotated[dict[str, str], Depends(onsite_query)],
     show: Annotated[Literal["plans", "records"], Query()] = "plans",
     q: Annotated[str, Query(max_length=64)] = "",
     flagged: Annotated[bool, Query()] = False,
+    plan: Annotated[Literal["", "with", "without"], Query()] = "",
+    late: Annotated[bool, Query()] = False,
+    outside: Annotated[bool, Query()] = False,
+    unlocated: Annotated[bool, Query()] = False,
 ) -> Response:
-    """On-site plans (with how far ahead each came and its records) or on-site records."""
+    """On-site plans (with how far ahead each came and its records) or on-site records; the
+    records narrowed as the on-site statistics' numbers link to them."""
     model: type[OnSitePlan] | type[OnSiteRecord] = OnSitePlan if show == "plans" else OnSiteRecord
     stmt = restrict(select(model), principal, "read")
     if q:
@@ -452,6 +551,16 @@ def onsite_list(
     if flagged:
         found = stats.alerted_ids(model.__tablename__, open_only=True)
         stmt = stmt.where(cast(model.id, String).in_(found))
+    narrowed: list[str] = []
+    kept: dict[str, str] = {}
+    if show == "records":
+        filters = onsite_stats.parse_filters(principal, raw)
+        stmt = _onsite_marked(filters.apply(stmt), plan, late, outside, unlocated)
+        marks = {"plan": plan, "late": "true" if late else "", "outside": "true" if outside else "",
+                 "unlocated": "true" if unlocated else ""}  # fmt: skip
+        marks = {k: v for k, v in marks.items() if v}
+        narrowed = _onsite_narrowed(db, filters, marks)
+        kept = filters.query() | marks
     view = ONSITE_PLANS if show == "plans" else ONSITE_RECORDS
     if params.exporting:
         return listing.export(request, db, view, stmt, params, user_id=principal.user_id)
@@ -483,8 +592,25 @@ def onsite_list(
             "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
             "records_per_plan": records_per_plan,
             "rule_title": rule_title,
+            "narrowed": narrowed,
+            "kept": kept,
         },
     )
+
+
+def _onsite_marked(stmt: Any, plan: str, late: bool, outside: bool, unlocated: bool) -> Any:
+    """On-site records narrowed to those a column of the statistics counts."""
+    if plan:
+        has_plan = OnSiteRecord.plan_id.is_not(None)
+        stmt = stmt.where(has_plan if plan == "with" else OnSiteRecord.plan_id.is_(None))
+    if late:
+        found = stats.alerted_ids("onsite_record", rule_id=onsite_stats.LATE_RULE)
+        stmt = stmt.where(cast(OnSiteRecord.id, String).in_(found))
+    if outside:
+        stmt = stmt.where(OnSiteRecord.distance_m > 0)
+    if unlocated:
+        stmt = stmt.where(OnSiteRecord.distance_m.is_(None))
+    return stmt
 
 
 def _lead(plan: OnSitePlan) -> tuple[int, float]:

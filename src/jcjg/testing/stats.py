@@ -101,16 +101,23 @@ class Row:
 
     def link(self, by: str, filters: Filters) -> dict[str, str]:
         """The list's filters for this row's records."""
-        query = filters.query()
-        if by == "month":
-            first = dt.date.fromisoformat(self.key + "-01")
-            last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-            since = max(first, filters.since) if filters.since else first
-            until = min(last, filters.until) if filters.until else last
-            query.update(since=since.isoformat(), until=until.isoformat())
-        elif self.key:
-            query[by] = self.key
-        return query
+        return group_query(filters.query(), by, self.key, filters.since, filters.until)
+
+
+def group_query(
+    query: dict[str, str], by: str, key: str, since: dt.date | None, until: dt.date | None
+) -> dict[str, str]:
+    """A list's ``query`` narrowed to one row of a statistics page: its group's value, or for
+    a month (``key`` "2026-11") its days within ``since`` and ``until``."""
+    query = dict(query)
+    if by == "month":
+        first = dt.date.fromisoformat(key + "-01")
+        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        query.update(since=max(first, since or first).isoformat(),
+                     until=min(last, until or last).isoformat())  # fmt: skip
+    elif key:
+        query[by] = key
+    return query
 
 
 def alerted_ids(subject_type: str, *, rule_id: str = "", open_only: bool = False) -> Any:
@@ -144,7 +151,7 @@ def record_stats(db: Session, principal: Principal, by: str, filters: Filters) -
         counts = db.execute(filters.apply(_tallied(by), RecordTally).where(
             scope_clause(RecordTally, principal)))  # fmt: skip
     found = counts.all()
-    labels = _labels(db, by, [c[0] for c in found])
+    labels = labels_of(db, by, [c[0] for c in found])
     rows = [
         Row(
             key="" if value is None else str(value),
@@ -278,7 +285,8 @@ def refresh_tally(db: Session) -> int:
     return int(db.scalar(select(func.count()).select_from(RecordTally)) or 0)
 
 
-def _labels(db: Session, by: str, values: list[Any]) -> dict[Any, str]:
+def labels_of(db: Session, by: str, values: list[Any]) -> dict[Any, str]:
+    """The names of a statistics page's groups (institutions, projects, items) by value."""
     present = [v for v in values if v is not None]
     if not present or by == "month":
         return {}
