@@ -84,6 +84,18 @@ def test_loading_rate_rebar_elastic_range(client, db, lab):
     assert flagged(db, "loading_rate") == {"R-FAST"}
 
 
+@pytest.mark.parametrize(("name", "value"), [("diameter_mm", 0), ("gauge_mm", -5)])
+def test_a_bar_of_no_size_is_refused_not_divided_by(client, db, lab, name, value):
+    payload = rebar_payload(lab, "R-ZERO", stress_rate=20, seed=3)
+    payload["specimens"][1]["values"][name] = value
+    response = lab.post(client, "test_record", payload)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    [error] = response.json()["errors"]
+    assert error["field"] == f"specimens[1].values.{name}"
+    assert error["message"] == f"{name} 应大于 0"
+
+
 def test_result_curve_mismatch(client, db, lab):
     send(client, lab, concrete_record(lab, number="RC-OK")[0])
     inflated, drawn = concrete_record(lab, number="RC-HIGH", seed=9)

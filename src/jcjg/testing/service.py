@@ -56,6 +56,8 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
 }
 # kinds whose raw values are all measured sizes and loads, so none of them can be 0 or less
 POSITIVE = (TestKind.BRICK_COMPRESSION, TestKind.BLOCK_COMPRESSION, TestKind.ROCK_COMPRESSION)
+# sizes the platform divides by, of any kind: never 0 or less
+SIZES = ("diameter_mm", "gauge_mm", "length_mm", "width_mm", "height_mm")
 # the raw values given as words, and the words each takes
 WORDS: dict[str, tuple[str, ...]] = {
     "mode": ("flexural", "compressive"),
@@ -90,7 +92,8 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             )
         if name not in WORDS and name != "break_location" and not isinstance(value, int | float):
             raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
-        if kind in POSITIVE and name in REQUIRED_VALUES[kind] and float(value or 0) <= 0:
+        sized = name in SIZES or (kind in POSITIVE and name in REQUIRED_VALUES[kind])
+        if sized and name in REQUIRED_VALUES[kind] and float(value or 0) <= 0:
             raise _fail(f"specimens[{index}].values.{name}", f"{name} 应大于 0")
 
 
@@ -170,7 +173,7 @@ def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcom
                 for v in values
             ]
             return judgement.rock(cores, record.grade)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
     return None
 
