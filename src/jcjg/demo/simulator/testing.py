@@ -87,7 +87,8 @@ def bench_of(
     bench = Bench()
     for asset, machine in sorted(equipment.items()):
         kind = next((k for k, n in TESTING_MACHINES.items() if machine["name"] == n), None)
-        valid = dt.date.fromisoformat(machine["calibration_valid_until"]) >= today
+        until = machine.get("calibration_valid_until")
+        valid = bool(until) and dt.date.fromisoformat(str(until)) >= today
         certified = bool(machine.get("calibration_certificate_sha256"))
         if kind and valid and certified and machine.get("status") == "in_use":
             bench.machines.setdefault(kind, []).append((asset, machine["lab_name"]))
