@@ -713,26 +713,11 @@ def mobile_register(
     except ValidationFailed as error:
         db.rollback()
         errors = errors_by_field(found + error.errors)
-        project = get_scoped(db, Project, project_id, principal, "read")
-        return render(
-            request,
-            "m/project.html",
-            {
-                "project": project,
-                "pending": [],
-                "recent": [],
-                "values": values,
-                "errors": errors,
-                "error": error.detail,
-                "kept": _keep_photos(settings, principal, photos, errors),
-                "names": {},
-                "now": utcnow(),
-                "pours": pours.recent_pours(db, project.id),
-                "pour_title": pours.pour_title,
-                **_CHOICES,
-            },
-            status_code=422,
-        )
+        kept = _keep_photos(settings, principal, photos, errors)
+        return _refused(
+            request, db, principal, project_id,
+            {"values": values, "errors": errors, "error": error.detail, "kept": kept},
+        )  # fmt: skip
     check = db.scalars(
         select(IdentityCheck).where(
             IdentityCheck.sample_id == sample.id, IdentityCheck.action == "sample:register"
@@ -743,6 +728,19 @@ def mobile_register(
         "m/registered.html",
         {"sample": sample, "project": project, "check": check, **_CHOICES},
     )
+
+
+def _refused(
+    request: Request, db: Session, principal: Principal, project_id: int, more: dict[str, Any]
+) -> Response:
+    """The phone's project page again after a refused form (422), its errors in ``more``."""
+    project = get_scoped(db, Project, project_id, principal, "read")
+    context: dict[str, Any] = {
+        "project": project, "pending": [], "recent": [], "values": {}, "errors": {},
+        "error": "", "names": {}, "now": utcnow(), "pours": pours.recent_pours(db, project.id),
+        "pour_title": pours.pour_title, **_CHOICES,
+    }  # fmt: skip
+    return render(request, "m/project.html", context | more, status_code=422)
 
 
 def _local_time(raw: str, settings: Settings) -> dt.datetime | None:
@@ -785,27 +783,10 @@ def mobile_pour(
         )
     except ValidationFailed as error:
         db.rollback()
-        project = get_scoped(db, Project, project_id, principal, "read")
-        return render(
-            request,
-            "m/project.html",
-            {
-                "project": project,
-                "pending": [],
-                "recent": [],
-                "values": {},
-                "errors": {},
-                "error": "",
-                "pour_values": values,
-                "pour_errors": errors_by_field(error.errors),
-                "names": {},
-                "now": utcnow(),
-                "pours": pours.recent_pours(db, project.id),
-                "pour_title": pours.pour_title,
-                **_CHOICES,
-            },
-            status_code=422,
-        )
+        return _refused(
+            request, db, principal, project_id,
+            {"pour_values": values, "pour_errors": errors_by_field(error.errors)},
+        )  # fmt: skip
     return redirect(f"/m/projects/{project.id}?done=pour#pour")
 
 
