@@ -290,28 +290,32 @@ def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab):
 # --- standard_curing_offsite ---------------------------------------------------------------------
 
 
+def _received(db, factory, lab, code: str, cast: dt.datetime, curing: str, at: dt.datetime):
+    """A sample of ``curing`` cast at ``cast``, accepted at ``lab`` at ``at``."""
+    from jcjg.sampling.models import SampleReceipt
+
+    _sample(db, factory, code, cast)
+    sample = db.scalars(select(Sample).where(Sample.sample_code == code)).one()
+    sample.curing = curing
+    receipt = SampleReceipt(
+        sample_code=code, sample_id=sample.id, project_id=sample.project_id,
+        institution_id=lab.institution.id, region_code=sample.region_code, accepted=True,
+        checked_at=at, via="page",
+    )  # fmt: skip
+    db.add(receipt)
+    db.commit()
+
+
 def test_standard_cubes_received_long_before_their_age_were_cured_off_site(
     db, factory, lab, client
 ):
-    from jcjg.sampling.models import SampleReceipt
-
-    now = utcnow()
-    cast = now - dt.timedelta(days=28, hours=1)
+    cast = utcnow() - dt.timedelta(days=28, hours=1)
     for code, curing, received_after in (
         ("360403260000201A", "standard", dt.timedelta(days=2)),  # at the lab from day 2
         ("360403260000202B", "standard", dt.timedelta(days=26)),  # sent two days before
         ("360403260000203C", "same_condition", dt.timedelta(days=2)),  # cured beside it: fine
     ):
-        _sample(db, factory, code, cast)
-        sample = db.scalars(select(Sample).where(Sample.sample_code == code)).one()
-        sample.curing = curing
-        receipt = SampleReceipt(
-            sample_code=code, sample_id=sample.id, project_id=sample.project_id,
-            institution_id=lab.institution.id, region_code=sample.region_code, accepted=True,
-            checked_at=cast + received_after, via="page",
-        )  # fmt: skip
-        db.add(receipt)
-    db.commit()
+        _received(db, factory, lab, code, cast, curing, cast + received_after)
     for number, code, seed in (
         ("CUR-LAB", "360403260000201A", 11),
         ("CUR-SITE", "360403260000202B", 12),
@@ -331,23 +335,13 @@ def test_standard_cubes_received_long_before_their_age_were_cured_off_site(
 
 
 def test_standard_cubes_held_untested_at_the_lab_are_judged_by_the_sweep(db, factory, lab):
-    from jcjg.sampling.models import SampleReceipt
-
     now = utcnow()
-    _sample(db, factory, "360403260000211A", now - dt.timedelta(days=1))
-    sample = db.scalars(select(Sample).where(Sample.sample_code == "360403260000211A")).one()
-    sample.curing = "standard"
-    receipt = SampleReceipt(
-        sample_code=sample.sample_code, sample_id=sample.id, project_id=sample.project_id,
-        institution_id=lab.institution.id, region_code=sample.region_code, accepted=True,
-        checked_at=now, via="page",
-    )  # fmt: skip
-    db.add(receipt)
-    db.commit()
+    code = "360403260000211A"
+    _received(db, factory, lab, code, now - dt.timedelta(days=1), "standard", now)
     run_rule(db, "standard_curing_offsite", now=now + dt.timedelta(days=2))
     assert _open(db, "standard_curing_offsite") == []  # two days at the lab: not yet
     run_rule(db, "standard_curing_offsite", now=now + dt.timedelta(days=5))
     alerts = _open(db, "standard_curing_offsite")
-    assert [a.subject_id for a in alerts] == [sample.sample_code]
+    assert [a.subject_id for a in alerts] == [code]
     assert alerts[0].facts["检测记录"] == "尚未检测"
     assert alerts[0].institution_id == lab.institution.id
