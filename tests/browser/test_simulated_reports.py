@@ -22,7 +22,8 @@ from jcjg.core.blobs import blob_store
 from jcjg.documents.scan import pdf_qr_codes
 from jcjg.ledger import jobs
 from jcjg.reports.codes import SUPERVISION
-from jcjg.reports.models import Report
+from jcjg.reports.models import Report, ReportRecord
+from jcjg.testing.models import Specimen
 from tests.browser.test_sampling_flow import pc, shots
 from tests.browser.waiting import wait_for
 from tests.client.live import running_exchange
@@ -90,9 +91,20 @@ def _reports_and_their_alerts(db) -> dict[str, Any]:
     def problems(report: Report, kind: str) -> list[str]:
         return list((report.pdf_checks or {}).get(kind) or [])
 
+    # the samples behind each report, and those whose seal no longer verifies (seal_invalid)
+    sampled: dict[int, set[str]] = {}
+    for report_id, code in db.execute(
+        select(ReportRecord.report_id, Specimen.sample_code)
+        .join(Specimen, Specimen.test_record_id == ReportRecord.test_record_id)
+        .where(Specimen.sample_code.is_not(None))
+    ):
+        sampled.setdefault(report_id, set()).add(code)
+    broken = {subject for rule, subject in alerts if rule == "seal_invalid"}
+
     def flagged(report: Report) -> bool:
-        return any(rule.startswith("report_") and subject == str(report.id)
-                   for rule, subject in alerts)  # fmt: skip
+        return bool(sampled.get(report.id, set()) & broken) or any(
+            rule.startswith("report_") and subject == str(report.id) for rule, subject in alerts
+        )
 
     clean = [
         r for r in reports
