@@ -181,3 +181,24 @@ def test_a_project_held_elsewhere_is_not_overwritten(
     body = problem(peer.post(client, "project", moved), 422, "validation")
     assert body["errors"][0]["field"] == "region_code"
     assert counts(db)[0] == before[0] + 1
+
+
+def test_the_sites_curing_room_is_kept_unless_the_sender_states_it(
+    client: TestClient, db: Session, peer: Peer
+) -> None:
+    response = peer.post(client, "project", peer.project())
+    assert response.status_code == 200, response.text
+    project = db.scalars(select(Project).where(Project.code == "XM360402-2026-017")).one()
+    assert (project.curing_room, project.cube_molds) == ("", 0)
+    project.curing_room, project.cube_molds = "2 号楼东侧标准养护室", 36  # the station's record
+    db.commit()
+    # a platform that knows nothing of the room updates the project: the room stays
+    response = peer.post(client, "project", peer.project(status="suspended"))
+    assert response.json()["results"]["changed"] == ["status"]
+    db.expire_all()
+    assert (project.curing_room, project.cube_molds) == ("2 号楼东侧标准养护室", 36)
+    # one that states them sets them
+    response = peer.post(client, "project", peer.project(curing_room="", cube_molds=12))
+    assert response.json()["results"]["changed"] == ["cube_molds", "curing_room", "status"]
+    db.expire_all()
+    assert (project.curing_room, project.cube_molds) == ("", 12)

@@ -47,6 +47,12 @@ def _pour(chain: Chain, volume: float = 250.0, hours: float = 5.0, **kw: object)
     )
 
 
+def _sealed(chain: Chain, **kw: object) -> Sample:
+    sample = chain.register(**kw)
+    chain.seal(sample)
+    return sample
+
+
 def _open(chain: Chain, rule_id: str) -> list[Alert]:
     chain.db.expire_all()
     stmt = select(Alert).where(Alert.rule_id == rule_id, Alert.status == "open")
@@ -92,15 +98,24 @@ def test_other_kinds_follow_the_pour() -> None:
     assert _needs(4100, hours=30)["same_condition"] == 2
 
 
-def test_groups_are_whole_groups_of_the_kind() -> None:
+def test_a_shift_of_no_hours_is_taken_as_an_hour() -> None:
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    pour = ConcretePour(volume_m3=50, started_at=start, ended_at=start + dt.timedelta(hours=3))
+    assert [n.groups for n in pours.needs(pour, shift_hours=0)] == [3]
+
+
+def test_a_witnessed_sample_is_one_group() -> None:
     samples = [
-        Sample(curing="standard", specimen_count=3),
-        Sample(curing="standard", specimen_count=5),  # one whole group and two spare
-        Sample(curing="impermeability", specimen_count=6),
-        Sample(curing="impermeability", specimen_count=3),  # half a group: none
-        Sample(curing="", specimen_count=3),  # not declared: not counted
+        Sample(curing="standard", specimen_count=3, status="sealed"),
+        Sample(curing="standard", specimen_count=5, status="tested"),  # one group, two spare
+        Sample(curing="standard", specimen_count=30, status="received"),  # one tag: one group
+        Sample(curing="impermeability", specimen_count=6, status="sealed"),
+        Sample(curing="impermeability", specimen_count=3, status="sealed"),  # half a group
+        Sample(curing="", specimen_count=3, status="sealed"),  # not declared
+        Sample(curing="standard", specimen_count=3, status="sampled"),  # never witnessed
+        Sample(curing="standard", specimen_count=3, status="refused"),  # refused at the lab
     ]
-    assert pours.groups_of(samples) == {"standard": 2, "impermeability": 1}
+    assert pours.groups_of(samples) == {"standard": 3, "impermeability": 1}
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -127,7 +142,7 @@ def test_recording_checks_every_field(chain: Chain) -> None:
         "part": "请填写浇筑部位",
         "grade": "强度等级应为 C10 至 C100，如 C30",
         "impermeability": "抗渗等级应为 P4、P6、P8、P10 或 P12",
-        "volume_m3": "浇筑方量应为大于 0、不超过 100000 的立方米数",
+        "volume_m3": "浇筑方量应为 0.1 至 100000 立方米",
         "ended_at": "结束时间不能早于开始时间",
     }
     assert chain.db.scalars(select(ConcretePour)).first() is None
@@ -137,6 +152,7 @@ def test_recording_checks_every_field(chain: Chain) -> None:
     ("volume", "start", "hours", "field"),
     [
         (0.0, -2, 1, "volume_m3"),
+        (0.04, -2, 1, "volume_m3"),  # would be stored as 0.0
         (1e9, -2, 1, "volume_m3"),
         (100.0, -24 * 40, 1, "ended_at"),  # ended 40 days ago
         (100.0, -2, 24 * 8, "ended_at"),  # a week and a day
@@ -189,6 +205,21 @@ def test_a_sample_names_its_projects_pour_and_its_curing(chain: Chain) -> None:
         ({"pour_id": 10**15, "curing": "standard"}, "pour_id", "请选择本项目登记的浇筑"),
         ({"pour_id": pour.id}, "curing", "从浇筑取样的试件请选择养护方式"),
         ({"curing": "steam\x00"}, "curing", "请选择养护方式"),
+        (
+            {"curing": "standard", "material": "热轧带肋钢筋"},
+            "curing",
+            "只有混凝土、砂浆试件填写养护方式",
+        ),
+        # cast two hours after the pour ended (an hour's slack allowed)
+        (
+            {
+                "pour_id": pour.id,
+                "curing": "standard",
+                "at": NOW + dt.timedelta(hours=1, minutes=20),
+            },
+            "pour_id",
+            "制样时间不在这次浇筑的时间内（前后各 1 小时）",
+        ),
     ):
         with pytest.raises(ValidationFailed) as failed:
             chain.register(**kw)
@@ -200,11 +231,12 @@ def test_a_sample_names_its_projects_pour_and_its_curing(chain: Chain) -> None:
 
 def test_specimen_sets_short_fires_a_day_after_a_short_pour(chain: Chain) -> None:
     enough = _pour(chain, volume=180, part="2 层柱")  # two standard groups
-    chain.register(curing="standard", pour_id=enough.id)
-    chain.register(curing="standard", pour_id=enough.id, specimen_count=3)
+    _sealed(chain, curing="standard", pour_id=enough.id)
+    _sealed(chain, curing="standard", pour_id=enough.id, specimen_count=3)
     short = _pour(chain, volume=300, bottom_forms=True, impermeability="P6")
-    chain.register(curing="standard", pour_id=short.id)
-    chain.register(curing="impermeability", pour_id=short.id, specimen_count=6)
+    _sealed(chain, curing="standard", pour_id=short.id)
+    _sealed(chain, curing="impermeability", pour_id=short.id, specimen_count=6)
+    chain.register(curing="standard", pour_id=short.id)  # never witnessed: not counted
     # the day after the pour ended is not over yet: nothing judged
     run_rule(chain.db, "specimen_sets_short", now=NOW + dt.timedelta(hours=12))
     assert _open(chain, "specimen_sets_short") == []
@@ -219,9 +251,9 @@ def test_specimen_sets_short_fires_a_day_after_a_short_pour(chain: Chain) -> Non
     )
     impermeable = "抗渗（标准养护）：应留置 1 组，实有 1 组（每 500 m³ 一组（每组 6 个））"
     assert impermeable in facts["留置"]
-    # the missing groups arrive (registered late, as the next day's samples): the alert closes
-    chain.register(curing="standard", pour_id=short.id, specimen_count=6)
-    chain.register(curing="form_removal", pour_id=short.id)
+    # the missing groups are witnessed (late): the alert closes
+    for curing in ("standard", "standard", "form_removal"):
+        _sealed(chain, curing=curing, pour_id=short.id)
     run_rule(chain.db, "specimen_sets_short", now=NOW + dt.timedelta(hours=31))
     assert _open(chain, "specimen_sets_short") == []
 
@@ -248,6 +280,9 @@ def test_molds_short(chain: Chain) -> None:
     chain.register(curing="standard", at=at)
     chain.register(curing="same_condition", at=at, specimen_count=6)
     chain.register(curing="standard", at=NOW)  # a day later: the first molds are free again
+    # impermeability cones and mortar cubes are not cast in the cube molds
+    chain.register(curing="impermeability", at=NOW, specimen_count=6)
+    chain.register(curing="standard", at=NOW, material="砂浆试块", specimen_count=6)
     run_rule(chain.db, "molds_short", now=NOW)
     assert _open(chain, "molds_short") == []
     chain.register(curing="standard", at=NOW + dt.timedelta(hours=2), specimen_count=9)
@@ -283,7 +318,7 @@ def test_phone_records_a_pour_and_the_project_page_counts_its_sets(
     assert bad.status_code == 422
     assert _error(bad.text, "part") == "请填写浇筑部位"
     assert _error(bad.text, "volume_m3")
-    assert _error(bad.text, "ended_at") == "请填写浇筑开始和结束时间"
+    assert _error(bad.text, "ended_at") == "时间格式不正确"
     assert chain.db.scalars(select(ConcretePour)).first() is None
     good = http.post(
         f"{path}/pours",
@@ -299,7 +334,8 @@ def test_phone_records_a_pour_and_the_project_page_counts_its_sets(
     pour = chain.db.scalars(select(ConcretePour)).one()
     assert (pour.grade, pour.volume_m3, pour.bottom_forms) == ("C35", 150.0, True)
     assert f'<option value="{pour.id}"' in good.text  # the sample form offers it
-    chain.register(curing=Curing.STANDARD.value, pour_id=pour.id, at=utcnow())
+    sample = chain.register(curing=Curing.STANDARD.value, pour_id=pour.id, at=utcnow())
+    chain.seal(sample)
     chain.db.commit()
     browser_client.cookies.clear()
     station = login(browser_client, chain.station.username)

@@ -224,9 +224,12 @@ def test_loading_rate_bounds_of_blocks(client, db, lab):
     ("kind", "name", "value", "message"),
     [
         ("brick_compression", "length_mm", None, "须给出 length_mm"),
-        ("brick_compression", "width_mm", 0, "width_mm 应大于 0"),
+        ("brick_compression", "width_mm", 0, "width_mm 应为 1 至 2000 毫米"),
         ("block_compression", "peak_kn", "七百", "原始数值应为数字"),
-        ("rock_compression", "height_mm", -100, "height_mm 应大于 0"),
+        ("rock_compression", "height_mm", -100, "height_mm 应为 1 至 2000 毫米"),
+        ("brick_compression", "peak_kn", 0, "peak_kn 应大于 0"),
+        ("rock_compression", "diameter_mm", 1e-160, "diameter_mm 应为 1 至 2000 毫米"),
+        ("block_compression", "peak_kn", 1e9, "peak_kn 不应超过 100000 kN"),
         ("rock_compression", "diameter_mm", None, "须给出 diameter_mm"),
     ],
 )
@@ -278,3 +281,15 @@ def test_simulated_labs_crush_bricks_and_blocks_on_the_press():
             for v in (s["values"] for s in record["specimens"])
         ]
         assert judge(faces, record["grade"]).conforming is True
+
+
+def test_bricks_and_blocks_are_judged_to_the_reported_tenth():
+    from jcjg.testing import judgement
+
+    # ten bricks of 9.96 MPa on average (reported 10.0): MU10's mean is met
+    faces = [judgement.Face(240, 115, 9.96 * 240 * 115 / 1000)] * 10
+    assert judgement.bricks(faces, "MU10").conforming is True
+    low = [judgement.Face(240, 115, 9.94 * 240 * 115 / 1000)] * 10  # reported 9.9
+    assert judgement.bricks(low, "MU10").conforming is False
+    blocks = [judgement.Face(390, 190, s * 390 * 190 / 1000) for s in (11, 11, 11, 11, 7.96)]
+    assert judgement.blocks(blocks, "MU10").conforming is True  # the least reported 8.0

@@ -103,6 +103,8 @@ def test_vanished_failures_against_the_labs_past_and_its_peers():
     assert fraud.failures_vanished(passing, past[:30], peers) is None
     assert fraud.failures_vanished(passing, past, (150, 20)) is None
     assert fraud.binomial_head(0, 10, 0.5) == pytest.approx(0.5**10)
+    assert fraud.binomial_head(0, 400, 0.1) == pytest.approx(0.9**400)  # ~5e-19, not 0
+    assert fraud.binomial_head(3, 10, 0.3) + fraud.binomial_tail(4, 10, 0.3) == pytest.approx(1)
     assert fraud.wilson_lower(0, 50) == 0.0
 
 

@@ -183,6 +183,8 @@ def test_a_lab_counts_only_its_own_and_bad_filters_are_refused_in_chinese(
         ("by=lab", "统计分组“lab”不正确"),
         ("since=yesterday", "开始日期“yesterday”不是日期"),
         ("until=2026-13-01", "截止日期“2026-13-01”不是日期"),
+        ("until=9999-12-31", "截止日期 9999-12-31 应在 2000 至 2100 年之间"),
+        ("since=0001-01-01", "开始日期 0001-01-01 应在 2000 至 2100 年之间"),
         ("since=2026-11-02&until=2026-11-01", "开始日期晚于截止日期"),
         ("institution=x", "检测机构“x”不存在"),
         ("institution=0", "检测机构“0”不存在"),

@@ -93,7 +93,7 @@ def test_a_bar_of_no_size_is_refused_not_divided_by(client, db, lab, name, value
     assert response.headers["content-type"].startswith("application/problem+json")
     [error] = response.json()["errors"]
     assert error["field"] == f"specimens[1].values.{name}"
-    assert error["message"] == f"{name} 应大于 0"
+    assert error["message"] == f"{name} 应为 1 至 2000 毫米"
 
 
 def test_result_curve_mismatch(client, db, lab):

@@ -133,8 +133,12 @@ def test_a_lab_counts_only_its_own_and_bad_parameters_are_refused(
     login(browser_client, staff.username)
     table = _table(browser_client.get("/testing/stats", headers=HTML).text)
     assert set(table) == {str(other.institution.id), "total"}
-    for bad in ("by=lab", "since=yesterday", "institution=0", "institution=x", "kind=" + "x" * 30):
+    for bad in ("by=lab", "since=yesterday", "institution=0", "institution=x", "kind=" + "x" * 30,
+                "until=9999-12-31", "since=0001-01-01"):  # fmt: skip
         assert browser_client.get(f"/testing/stats?{bad}", headers=HTML).status_code == 400, bad
+    far = browser_client.get("/testing/records?until=9999-12-31", headers=HTML)
+    assert far.status_code == 400
+    assert "应在 2000 至 2100 年之间" in far.text
     browser_client.cookies.clear()
     login(browser_client, factory.user(Role.WITNESS).username)
     assert browser_client.get("/testing/stats", headers=HTML).status_code == 403

@@ -38,6 +38,9 @@ _EXAMPLE = {
 }
 
 
+SITE_FACILITIES = ("curing_room", "cube_molds")
+
+
 @message_type(
     "project",
     title="工程项目信息同步",
@@ -51,6 +54,11 @@ def handle_project(ctx: HandlerContext, message: ProjectMessage) -> dict[str, An
     本平台监督站录入的或其他平台报送的项目，不能由另一来源覆盖。"""
     check_centre(message)
     fields = message.model_dump(mode="json", exclude={"message_id", "region_code"})
+    # the site's curing room and molds only when the sender states them: a platform that does
+    # not know them leaves what the station recorded
+    for name in SITE_FACILITIES:
+        if name not in message.model_fields_set:
+            fields.pop(name)
     source = ctx.client.region_code
     project = ctx.db.scalars(select(Project).where(Project.code == message.code)).first()
     created = project is None

@@ -37,6 +37,9 @@ TOLERANCE_HOURS = {1: 0.5, 3: 2.0, 7: 6.0, 28: 20.0, 56: 24.0, 60: 24.0}
 CAST_KINDS = (TestKind.CONCRETE_COMPRESSION.value, TestKind.MASONRY_MORTAR.value)
 
 
+RECEIPT_DAYS = 120  # how far back standard_curing_offsite looks at receipts
+
+
 def tolerance_hours(age_days: int) -> float:
     """The tolerance GB/T 50081-2019 allows a test at ``age_days``."""
     if age_days in TOLERANCE_HOURS:
@@ -154,7 +157,12 @@ def standard_curing_offsite(ctx: RuleContext) -> Iterator[Finding]:
     stmt = (
         select(Sample, SampleReceipt)
         .join(SampleReceipt, SampleReceipt.sample_id == Sample.id)
-        .where(Sample.curing.in_(cured), SampleReceipt.accepted.is_(True))
+        .where(
+            Sample.curing.in_(cured),
+            SampleReceipt.accepted.is_(True),
+            # curing lasts at most the longest age (90 days): older receipts are settled
+            SampleReceipt.checked_at >= ctx.now - dt.timedelta(days=RECEIPT_DAYS),
+        )
         .order_by(SampleReceipt.checked_at)
     )
     received: dict[int, tuple[Sample, SampleReceipt]] = {}

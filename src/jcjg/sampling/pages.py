@@ -35,7 +35,7 @@ from jcjg.core.blobs import BlobCorrupted, BlobNotFound, blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
-from jcjg.core.forms import Id, JsonBody, Posted, PostedForm
+from jcjg.core.forms import Id, JsonBody, Posted, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_rows, count_total, page_params, paginate
 from jcjg.core.templating import Column, contributions, redirect, render
@@ -576,10 +576,10 @@ REGISTER_PHOTOS = ("sample", "tag", "sampler")
 
 def _pour_id(raw: str) -> int | None:
     """The pour the form names (None: none; -1: not one, refused by the service)."""
-    raw = raw.strip()
-    if not raw:
+    if not raw.strip():
         return None
-    return int(raw) if raw.isdigit() and len(raw) <= 12 else -1
+    found = form_id(raw)
+    return -1 if found is None else found
 
 
 def kept_photo_token(settings: Settings, user_id: int, digest: str) -> str:
@@ -765,6 +765,12 @@ def mobile_pour(
     """The site's sampler records a concrete pour (003 I(2))."""
     project = get_scoped(db, Project, project_id, principal, "read")
     values = form.values()
+    # a time the page cannot read, said as such (the service sees it as missing)
+    found = [
+        FieldError(name, "时间格式不正确")
+        for name in ("started_at", "ended_at")
+        if values.get(name) and _local_time(values[name], settings) is None
+    ]
     try:
         pours.record_pour(
             db=db,
@@ -777,7 +783,7 @@ def mobile_pour(
                 volume_m3=_float(values.get("volume_m3")),
                 started_at=_local_time(values.get("started_at", ""), settings),
                 ended_at=_local_time(values.get("ended_at", ""), settings),
-                bottom_forms=bool(values.get("bottom_forms")),
+                bottom_forms=values.get("bottom_forms", "") in ("1", "on", "true"),
             ),
             now=utcnow(),
         )
@@ -785,7 +791,7 @@ def mobile_pour(
         db.rollback()
         return _refused(
             request, db, principal, project_id,
-            {"pour_values": values, "pour_errors": errors_by_field(error.errors)},
+            {"pour_values": values, "pour_errors": errors_by_field(found + error.errors)},
         )  # fmt: skip
     return redirect(f"/m/projects/{project.id}?done=pour#pour")
 

@@ -50,6 +50,12 @@ IMPERMEABILITY = re.compile(r"P(4|6|8|10|12)")
 MAX_VOLUME_M3 = 100_000.0
 MAX_POUR_HOURS = 7 * 24
 MAX_POUR_AGE = dt.timedelta(days=30)  # a pour ended longer ago is not recorded any more
+CAST_SLACK = dt.timedelta(hours=1)  # specimens cast from a pour: within its time, give or take
+# a sample counts toward its pour's sets once witnessed, unless the lab refused it
+WITNESSED = ("sealed", "delivered", "received", "testing", "tested")
+# what specimens are cast from (the materials that take a curing kind)
+CAST_MATERIALS = ("混凝土", "砂浆")
+CUBE_CURINGS = (Curing.STANDARD.value, Curing.SAME_CONDITION.value, Curing.FORM_REMOVAL.value)
 
 
 # --- what a pour needs -------------------------------------------------------------------------
@@ -68,7 +74,7 @@ def needs(pour: ConcretePour, shift_hours: float = 8.0) -> list[Need]:
     """The groups of each curing kind ``pour`` needs (kinds it needs none of left out)."""
     volume = pour.volume_m3
     hours = max((pour.ended_at - pour.started_at).total_seconds() / 3600, 0.0)
-    shifts = max(1, math.ceil(hours / shift_hours - 1e-9))
+    shifts = max(1, math.ceil(hours / max(shift_hours, 1.0) - 1e-9))
     if volume > 1000:
         by_volume, basis = math.ceil(volume / 200), "连续浇筑超过 1000 m³，每 200 m³ 一组"
     else:
@@ -88,12 +94,15 @@ def needs(pour: ConcretePour, shift_hours: float = 8.0) -> list[Need]:
 
 
 def groups_of(samples: Sequence[Sample]) -> dict[str, int]:
-    """Whole groups per curing kind among ``samples`` (a sample of 4 cubes is one group)."""
+    """Groups per curing kind among ``samples``: a witnessed sample (sealed, and not refused at
+    the lab) of a whole group or more is one group (one tag, one seal, one group; a sample of
+    4 cubes is one group, of 2 none)."""
     counted: dict[str, int] = {}
     for sample in samples:
-        if sample.curing in Curing.__members__.values():
-            size = Curing(sample.curing).group_size
-            counted[sample.curing] = counted.get(sample.curing, 0) + sample.specimen_count // size
+        if sample.curing not in Curing.__members__.values() or sample.status not in WITNESSED:
+            continue
+        if sample.specimen_count >= Curing(sample.curing).group_size:
+            counted[sample.curing] = counted.get(sample.curing, 0) + 1
     return counted
 
 
@@ -166,8 +175,8 @@ def _check(form: PourForm, now: dt.datetime) -> list[FieldError]:
     if form.impermeability and not IMPERMEABILITY.fullmatch(form.impermeability.strip().upper()):
         errors.append(FieldError("impermeability", "抗渗等级应为 P4、P6、P8、P10 或 P12"))
     volume = form.volume_m3
-    if volume is None or not math.isfinite(volume) or not 0 < volume <= MAX_VOLUME_M3:
-        errors.append(FieldError("volume_m3", "浇筑方量应为大于 0、不超过 100000 的立方米数"))
+    if volume is None or not math.isfinite(volume) or not 0.1 <= volume <= MAX_VOLUME_M3:
+        errors.append(FieldError("volume_m3", "浇筑方量应为 0.1 至 100000 立方米"))
     errors.extend(_check_times(form.started_at, form.ended_at, now))
     return errors
 
@@ -230,14 +239,36 @@ def record_pour(
     return pour
 
 
-def pour_for_sample(db: Session, project_id: int, pour_id: int | None) -> ConcretePour | None:
-    """The pour a sample names, which must be its project's."""
+def pour_for_sample(
+    db: Session, project_id: int, pour_id: int | None, prepared_at: dt.datetime | None
+) -> ConcretePour | None:
+    """The pour a sample names: the project's, and one its specimens were cast during (an
+    hour's slack either side)."""
     if pour_id is None:
         return None
     pour = db.get(ConcretePour, pour_id) if 0 < pour_id <= MAX_ID else None
     if pour is None or pour.project_id != project_id:
         raise ValidationFailed(errors=[FieldError("pour_id", "请选择本项目登记的浇筑")])
+    if prepared_at is not None and not (
+        pour.started_at - CAST_SLACK <= prepared_at <= pour.ended_at + CAST_SLACK
+    ):
+        raise ValidationFailed(
+            errors=[FieldError("pour_id", "制样时间不在这次浇筑的时间内（前后各 1 小时）")]
+        )
     return pour
+
+
+def check_curing(curing: str, material: str, pour: ConcretePour | None) -> None:
+    """A curing kind is one of :class:`Curing`, for cast specimens (concrete, mortar) only, and
+    required of specimens cast from a pour."""
+    if curing and curing not in Curing.__members__.values():
+        raise ValidationFailed(errors=[FieldError("curing", "请选择养护方式")])
+    if curing and not any(word in material for word in CAST_MATERIALS):
+        raise ValidationFailed(errors=[FieldError("curing", "只有混凝土、砂浆试件填写养护方式")])
+    if pour is not None and not curing:
+        raise ValidationFailed(
+            errors=[FieldError("curing", "从浇筑取样的试件请选择养护方式", "missing")]
+        )
 
 
 def recent_pours(db: Session, project_id: int, limit: int = 20) -> Sequence[ConcretePour]:
@@ -393,13 +424,14 @@ def molds_short(ctx: RuleContext) -> Iterator[Finding]:
     by_project: dict[int, list[Sample]] = {}
     for sample in ctx.db.scalars(
         select(Sample)
-        .where(Sample.project_id.in_(sorted(declared)), Sample.curing != "")
+        .where(Sample.project_id.in_(sorted(declared)), Sample.curing.in_(CUBE_CURINGS))
         .order_by(Sample.prepared_at, Sample.id)
     ):
-        by_project.setdefault(sample.project_id, []).append(sample)
+        if "混凝土" in sample.material:  # cube molds: not mortar's, not impermeability cones
+            by_project.setdefault(sample.project_id, []).append(sample)
     for project_id, samples in by_project.items():
         project = declared[project_id]
-        hours = float(ctx.thresholds(project.region_code)["mold_hours"])
+        hours = max(float(ctx.thresholds(project.region_code)["mold_hours"]), 1 / 60)
         worst = _busiest(samples, dt.timedelta(hours=hours))
         count = sum(s.specimen_count for s in worst)
         if count > project.cube_molds:
@@ -422,7 +454,7 @@ def _busiest(samples: list[Sample], span: dt.timedelta) -> list[Sample]:
     best_count, start, running = -1, 0, 0
     for end, sample in enumerate(samples):
         running += sample.specimen_count
-        while samples[end].prepared_at - samples[start].prepared_at >= span:
+        while start < end and samples[end].prepared_at - samples[start].prepared_at >= span:
             running -= samples[start].specimen_count
             start += 1
         if running > best_count:

@@ -35,7 +35,6 @@ from jcjg.regions.models import Region
 from jcjg.sampling import codes, identity, pours, reuse, seal
 from jcjg.sampling.choices import (
     CommissionStatus,
-    Curing,
     RefusalReason,
     SampleStatus,
     commission_transition_problem,
@@ -266,11 +265,8 @@ def register_sample(
         )
     }
     prepared_at = checked(_prepared_at, form.prepared_at, now)
-    pour = checked(pours.pour_for_sample, db, project.id, form.pour_id)
-    if form.curing and form.curing not in Curing.__members__.values():
-        errors.append(FieldError("curing", "请选择养护方式"))
-    elif pour is not None and not form.curing:
-        errors.append(FieldError("curing", "从浇筑取样的试件请选择养护方式", "missing"))
+    pour = checked(pours.pour_for_sample, db, project.id, form.pour_id, prepared_at)
+    checked(pours.check_curing, form.curing, form.material, pour)
     if not 1 <= form.specimen_count <= 100:
         errors.append(FieldError("specimen_count", "试件数量应为 1 至 100"))
     position = checked(_position, form.latitude, form.longitude, form.accuracy_m)

@@ -123,10 +123,21 @@ def wilson_lower(successes: int, trials: int, z: float = 1.96) -> float:
 
 
 def binomial_head(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p)."""
-    if k >= n:
+    """P(X <= k) for X ~ Binomial(n, p), summed exactly in logarithms (small values kept)."""
+    if k >= n or p <= 0:
         return 1.0
-    return 1.0 - binomial_tail(k + 1, n, p)
+    if k < 0:
+        return 0.0
+    if p >= 1:
+        return 0.0
+    total = 0.0
+    for i in range(k + 1):
+        log = (
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+            + i * math.log(p) + (n - i) * math.log1p(-p)
+        )  # fmt: skip
+        total += math.exp(log)
+    return min(total, 1.0)
 
 
 @dataclass(frozen=True)
@@ -297,9 +308,12 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
 )
 def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
     limits0 = ctx.thresholds(None)
-    months = max(int(limits0["months"]), 1)
+    months = min(max(int(limits0["months"]), 1), 120)
     since = _months_back(ctx.now, months)
-    history_since = _months_back(ctx.now, months + max(int(limits0["history_months"]), 0))
+    # the window and the history are the platform's (a lab and its peers over the same
+    # months), not a region's
+    history = min(max(int(limits0["history_months"]), 0), 60)
+    history_since = _months_back(ctx.now, months + history)
     stmt = select(
         TestRecord.institution_id, TestRecord.region_code, TestRecord.kind, TestRecord.grade,
         TestRecord.age_days, TestRecord.recomputed, TestRecord.started_at,

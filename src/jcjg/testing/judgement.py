@@ -410,10 +410,11 @@ def bricks(faces: Sequence[Face], grade: str) -> Outcome:
         return outcome
     least_mean = level
     outcome.values["percent_of_standard"] = min(mean / least_mean, standard / least_standard) * 100
-    outcome.conforming = mean >= least_mean and standard >= least_standard
-    if mean < least_mean:
+    # judged on the results as reported, to 0.1 MPa (GB/T 2542-2012; GB/T 8170 rounding)
+    outcome.conforming = round(mean, 1) >= least_mean and round(standard, 1) >= least_standard
+    if round(mean, 1) < least_mean:
         outcome.notes.append(f"抗压强度平均值 {mean:.1f} MPa 低于 {least_mean:g} MPa")
-    if standard < least_standard:
+    if round(standard, 1) < least_standard:
         outcome.notes.append(f"强度标准值 {standard:.1f} MPa 低于 {least_standard:g} MPa")
     if outcome.conforming:
         outcome.notes.append(f"平均值和强度标准值均达到 {grade.strip().upper()} 的要求，合格")
@@ -434,10 +435,11 @@ def blocks(faces: Sequence[Face], grade: str) -> Outcome:
         return outcome
     floor = BLOCK_LEAST * level
     outcome.values["percent_of_standard"] = min(mean / level, least / floor) * 100
-    outcome.conforming = mean >= level and least >= floor
-    if mean < level:
+    # judged on the results as reported, to 0.1 MPa (GB/T 4111-2013)
+    outcome.conforming = round(mean, 1) >= level and round(least, 1) >= round(floor, 1)
+    if round(mean, 1) < level:
         outcome.notes.append(f"抗压强度平均值 {mean:.1f} MPa 低于 {level:g} MPa")
-    if least < floor:
+    if round(least, 1) < round(floor, 1):
         outcome.notes.append(f"单块最小值 {least:.1f} MPa 低于 {floor:g} MPa")
     if outcome.conforming:
         outcome.notes.append(f"平均值和单块最小值均达到 {grade.strip().upper()} 的要求，合格")

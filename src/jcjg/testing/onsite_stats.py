@@ -101,10 +101,14 @@ def parse_filters(principal: Principal, raw: dict[str, str]) -> OnSiteFilters:
         if not value:
             return None
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             problems.append(f"{label}“{value[:20]}”不是日期（应如 2026-11-01）")
             return None
+        if not 2000 <= day.year <= 2100:
+            problems.append(f"{label} {day.isoformat()} 应在 2000 至 2100 年之间")
+            return None
+        return day
 
     region = raw.get("region", "").strip()
     if region and not is_valid_code(region):

@@ -58,6 +58,9 @@ REQUIRED_VALUES: dict[TestKind, tuple[str, ...]] = {
 POSITIVE = (TestKind.BRICK_COMPRESSION, TestKind.BLOCK_COMPRESSION, TestKind.ROCK_COMPRESSION)
 # sizes the platform divides by, of any kind: never 0 or less
 SIZES = ("diameter_mm", "gauge_mm", "length_mm", "width_mm", "height_mm")
+MIN_SIZE_MM, MAX_SIZE_MM = 1.0, 2000.0
+LOADS = ("peak_kn", "max_kn", "yield_kn")  # no press or frame the platform knows reaches
+MAX_LOAD_KN = 100_000.0
 # the raw values given as words, and the words each takes
 WORDS: dict[str, tuple[str, ...]] = {
     "mode": ("flexural", "compressive"),
@@ -92,9 +95,18 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             )
         if name not in WORDS and name != "break_location" and not isinstance(value, int | float):
             raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
-        sized = name in SIZES or (kind in POSITIVE and name in REQUIRED_VALUES[kind])
-        if sized and name in REQUIRED_VALUES[kind] and float(value or 0) <= 0:
+        if name in WORDS or name == "break_location":
+            continue
+        number = float(value)
+        if name in SIZES and not MIN_SIZE_MM <= number <= MAX_SIZE_MM:
+            raise _fail(
+                f"specimens[{index}].values.{name}",
+                f"{name} 应为 {MIN_SIZE_MM:g} 至 {MAX_SIZE_MM:g} 毫米",
+            )
+        if kind in POSITIVE and name in REQUIRED_VALUES[kind] and number <= 0:
             raise _fail(f"specimens[{index}].values.{name}", f"{name} 应大于 0")
+        if name in LOADS and number > MAX_LOAD_KN:
+            raise _fail(f"specimens[{index}].values.{name}", f"{name} 不应超过 {MAX_LOAD_KN:g} kN")
 
 
 def _curve_of(settings: Settings, index: int, specimen: SpecimenIn) -> curves.Curve | None:
@@ -173,7 +185,7 @@ def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcom
                 for v in values
             ]
             return judgement.rock(cores, record.grade)
-    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+    except (ValueError, KeyError, TypeError, ArithmeticError):
         return None
     return None
 
