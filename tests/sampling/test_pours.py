@@ -362,3 +362,21 @@ def test_pour_page_is_scoped(browser_client: TestClient, chain: Chain) -> None:
     http = login(browser_client, chain.station.username)
     assert http.get(f"/pours/{pour.id}", headers=HTML).status_code == 200
     assert http.get(f"/pours/{10**15}", headers=HTML).status_code in (404, 422)
+
+
+@pytest.mark.parametrize("raw", ["²", "①", "12abc", "99999999999999999999", "-3", "\u0663"])
+def test_the_sample_form_refuses_a_pour_that_is_not_an_id(
+    browser_client: TestClient, chain: Chain, raw: str
+) -> None:
+    chain.db.commit()
+    http = login(browser_client, chain.sampler.username)
+    path = f"/m/projects/{chain.project.id}"
+    response = http.post(
+        f"{path}/samples",
+        data={"csrf_token": page_csrf(http, path), "sample_code": chain.next_code(),
+              "material": "混凝土试块", "specimen_count": "3", "curing": "standard",
+              "pour_id": raw},
+        headers=HTML,
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert _error(response.text, "pour_id") == "请选择本项目登记的浇筑"
