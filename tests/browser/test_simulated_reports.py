@@ -93,8 +93,9 @@ def _reports_and_their_alerts(db) -> dict[str, Any]:
     def problems(report: Report, kind: str) -> list[str]:
         return list((report.pdf_checks or {}).get(kind) or [])
 
-    # the samples behind each report, and those whose seal no longer verifies (an insider's
-    # edit, seal_invalid: judged by the checks, the alert perhaps not yet raised)
+    # the samples the report's page shows (its records' and its commission's, as
+    # reports.chain does), and those whose seal no longer verifies (an insider's edit,
+    # seal_invalid: judged by the check itself, the alert perhaps not yet raised)
     sampled: dict[int, set[str]] = {}
     for report_id, code in db.execute(
         select(ReportRecord.report_id, Specimen.sample_code)
@@ -102,6 +103,12 @@ def _reports_and_their_alerts(db) -> dict[str, Any]:
         .where(Specimen.sample_code.is_not(None))
     ):
         sampled.setdefault(report_id, set()).add(code)
+    for report in reports:
+        if report.commission_id is not None:
+            sampled.setdefault(report.id, set()).update(
+                db.scalars(select(Sample.sample_code).where(
+                    Sample.commission_id == report.commission_id))
+            )  # fmt: skip
     broken = {
         sample.sample_code
         for row, sample in db.execute(
