@@ -93,10 +93,10 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             raise _fail(
                 f"specimens[{index}].values.{name}", f"{name} 应为 {' 或 '.join(WORDS[name])}"
             )
-        if name not in WORDS and name != "break_location" and not isinstance(value, int | float):
-            raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
         if name in WORDS or name == "break_location":
             continue
+        if not isinstance(value, int | float):
+            raise _fail(f"specimens[{index}].values.{name}", "原始数值应为数字")
         number = float(value)
         if name in SIZES and not MIN_SIZE_MM <= number <= MAX_SIZE_MM:
             raise _fail(
