@@ -198,8 +198,11 @@ def test_on_site_pages(client, browser_client, db, factory, lab):
     late_only = browser_client.get("/testing/onsite?flagged=true", headers=html).text
     assert "FA-LATE" in late_only
     assert "FA-PAGE" not in late_only
+    assert "钢筋及保护层厚度" in plans.text  # the item by its name, not its code
     records = browser_client.get("/testing/onsite?show=records", headers=html).text
     assert "JL-PAGE" in records
+    assert "钢筋及保护层厚度" in records
+    assert "项目 0203" not in records
     assert "无方案" in records
     assert "场外" in records  # JL-NOPLAN is 10 km north of the site
 

@@ -19,6 +19,8 @@ from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.catalogue.models import TestItem
+from jcjg.catalogue.service import by_code
 from jcjg.core import listing
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
@@ -592,6 +594,13 @@ def onsite_list(
             "flagged": flagged,
             "flags": subject_flags(db, model.__tablename__, [r.id for r in rows]),
             "names": names_of(db, rows),
+            # the test items by name (the code is the catalogue's, not the reader's)
+            "items": {
+                code: item.name
+                for code, item in by_code(
+                    db=db, model=TestItem, codes={r.item_code for r in rows}
+                ).items()
+            },
             "lead": {r.id: _lead(r) for r in rows} if show == "plans" else {},
             "records_per_plan": records_per_plan,
             "rule_title": rule_title,
