@@ -235,6 +235,18 @@ def cubes(rng: random.Random, peaks: Sequence[float], mpa_s: float) -> list[Curv
     return [concrete(rng, peak_kn=p, rate_kn_s=mpa_s * CUBE_KN_PER_MPA) for p in peaks]
 
 
+def _specimen(
+    position: int, sample_code: str | None, values: dict[str, Any], curve: Curve
+) -> dict[str, Any]:
+    """One specimen as a LIMS sends it: its raw values and its force-time curve."""
+    return {
+        "position": position,
+        "sample_code": sample_code,
+        "values": values,
+        "curve": {"points": to_points(curve, 3)},
+    }
+
+
 def cube_specimens(
     drawn: Sequence[Curve], sample_code: str | None = None, inflate: float = 1.0
 ) -> list[dict[str, Any]]:
@@ -243,12 +255,12 @@ def cube_specimens(
     for n, curve in enumerate(drawn, start=1):
         peak = round(float(curve.force.max()) * inflate, 2)
         out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": {"peak_kn": peak, "strength_mpa": round(peak / CUBE_KN_PER_MPA, 1)},
-                "curve": {"points": to_points(curve, 3)},
-            }
+            _specimen(
+                n,
+                sample_code,
+                {"peak_kn": peak, "strength_mpa": round(peak / CUBE_KN_PER_MPA, 1)},
+                curve,
+            )
         )
     return out
 
@@ -267,15 +279,15 @@ def mortar_specimens(
         rate = (flexural_n_s if flexural else compressive_n_s) / 1000
         curve = concrete(rng, peak_kn=peak, rate_kn_s=rate, hz=20 if flexural else 50)
         out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": {
+            _specimen(
+                n,
+                sample_code,
+                {
                     "mode": "flexural" if flexural else "compressive",
                     "peak_kn": round(float(curve.force.max()), 3),
                 },
-                "curve": {"points": to_points(curve, 3)},
-            }
+                curve,
+            )
         )
     return out
 
@@ -295,10 +307,10 @@ def bar_specimens(
             stress_rate_mpa_s=stress_rate_mpa_s,
         )
         out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": {
+            _specimen(
+                n,
+                sample_code,
+                {
                     "diameter_mm": 20,
                     "yield_kn": round(yield_mpa * nominal_area(20) / 1000, 2),
                     "max_kn": round(float(curve.force.max()), 2),
@@ -307,8 +319,8 @@ def bar_specimens(
                     "agt_percent": round(rng.uniform(11, 14), 1),
                     "break_location": "标距内",
                 },
-                "curve": {"points": to_points(curve, 3)},
-            }
+                curve,
+            )
         )
     return out
 
@@ -327,12 +339,7 @@ def masonry_specimens(
         peak = strength_mpa * rng.uniform(0.95, 1.05) * area / 1.35 / 1000
         curve = concrete(rng, peak_kn=peak, rate_kn_s=rate_kn_s)
         out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": {"peak_kn": round(float(curve.force.max()), 2)},
-                "curve": {"points": to_points(curve, 3)},
-            }
+            _specimen(n, sample_code, {"peak_kn": round(float(curve.force.max()), 2)}, curve)
         )
     return out
 
@@ -354,17 +361,17 @@ def splice_specimens(
             stress_rate_mpa_s=stress_rate_mpa_s,
         )  # fmt: skip
         out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": {
+            _specimen(
+                n,
+                sample_code,
+                {
                     "joint": joint,
                     "diameter_mm": 20,
                     "max_kn": round(float(curve.force.max()), 2),
                     "fracture": fracture,
                 },
-                "curve": {"points": to_points(curve, 3)},
-            }
+                curve,
+            )
         )
     return out
 
@@ -385,14 +392,7 @@ def _faces(
         curve = concrete(rng, peak_kn=strength * length * width / 1000, rate_kn_s=rate_kn_s)
         values = {"length_mm": length, "width_mm": width,
                   "peak_kn": round(float(curve.force.max()), 2)}  # fmt: skip
-        out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": values,
-                "curve": {"points": to_points(curve, 3)},
-            }
-        )
+        out.append(_specimen(n, sample_code, values, curve))
     return out
 
 
@@ -436,12 +436,5 @@ def rock_specimens(
         )
         values = {"diameter_mm": diameter, "height_mm": height,
                   "peak_kn": round(float(curve.force.max()), 2)}  # fmt: skip
-        out.append(
-            {
-                "position": n,
-                "sample_code": sample_code,
-                "values": values,
-                "curve": {"points": to_points(curve, 3)},
-            }
-        )
+        out.append(_specimen(n, sample_code, values, curve))
     return out
