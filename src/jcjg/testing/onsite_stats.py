@@ -27,7 +27,7 @@ from jcjg.regions import service as regions
 from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import OnSiteRecord
-from jcjg.testing.stats import GROUPS, alerted_ids, group_query, labels_of
+from jcjg.testing.stats import GROUPS, alerted_ids, day_problem, group_query, labels_of
 
 LATE_RULE = "onsite_late_upload"
 # what each column counts, as the on-site record list's filter that lists those records
@@ -105,8 +105,9 @@ def parse_filters(principal: Principal, raw: dict[str, str]) -> OnSiteFilters:
         except ValueError:
             problems.append(f"{label}“{value[:20]}”不是日期（应如 2026-11-01）")
             return None
-        if not 2000 <= day.year <= 2100:
-            problems.append(f"{label} {day.isoformat()} 应在 2000 至 2100 年之间")
+        problem = day_problem(day, label)
+        if problem:
+            problems.append(problem)
             return None
         return day
 

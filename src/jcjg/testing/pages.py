@@ -82,8 +82,9 @@ def list_filters(
     until: Annotated[dt.date | None, Query()] = None,
 ) -> Filters:
     for day, label in ((since, "开始日期"), (until, "截止日期")):
-        if day is not None and not 2000 <= day.year <= 2100:
-            raise BadRequest(f"筛选条件不正确：{label} {day.isoformat()} 应在 2000 至 2100 年之间")
+        problem = stats.day_problem(day, label)
+        if problem:
+            raise BadRequest(f"筛选条件不正确：{problem}")
     return Filters(kind, institution, project, item, since, until)
 
 

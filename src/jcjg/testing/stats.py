@@ -32,6 +32,14 @@ from jcjg.testing.models import RecordTally, TestRecord
 GROUPS = {"institution": "检测机构", "project": "工程项目", "item": "检测项目", "month": "月份"}
 
 
+def day_problem(day: dt.date | None, label: str) -> str | None:
+    """Why a filter's day cannot be used (None: it can): the platform's records lie between
+    2000 and 2100, and days far beyond overflow a day's arithmetic."""
+    if day is not None and not 2000 <= day.year <= 2100:
+        return f"{label} {day.isoformat()} 应在 2000 至 2100 年之间"
+    return None
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the list and the statistics both filter by (all optional)."""
