@@ -380,3 +380,16 @@ def test_the_sample_form_refuses_a_pour_that_is_not_an_id(
     )  # fmt: skip
     assert response.status_code == 422
     assert _error(response.text, "pour_id") == "请选择本项目登记的浇筑"
+
+
+def test_the_pages_count_shifts_as_the_region_sets_them(chain: Chain) -> None:
+    from jcjg.alerts.models import RuleThreshold
+
+    pour = _pour(chain, volume=50, hours=5)
+    assert pours.shift_hours(chain.db, chain.project.region_code) == 8.0
+    chain.db.add(RuleThreshold(rule_id="specimen_sets_short", region_code="360400",
+                               key="shift_hours", value=4))  # fmt: skip
+    chain.db.flush()
+    shift = pours.shift_hours(chain.db, chain.project.region_code)  # the city's, for its county
+    assert shift == 4.0
+    assert pours.shortfall(pour, [], shift)[0]["needed"] == 2

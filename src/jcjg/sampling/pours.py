@@ -34,7 +34,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule, rule_of
+from jcjg.alerts.engine import (
+    Finding,
+    RuleContext,
+    load_overrides,
+    resolve_thresholds,
+    rule,
+    rule_of,
+)
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.forms import MAX_ID
@@ -129,8 +136,8 @@ def shift_hours(db: Session, region_code: str) -> float:
     found = rule_of("specimen_sets_short")
     if found is None:
         return 8.0
-    ctx = RuleContext(db=db, rule=found, now=dt.datetime.now(dt.UTC))
-    return float(ctx.thresholds(region_code)["shift_hours"])
+    limits = resolve_thresholds(found, load_overrides(db, found.id), region_code)
+    return float(limits["shift_hours"])
 
 
 def pour_samples(db: Session, pour_ids: Sequence[int]) -> dict[int, list[Sample]]:
