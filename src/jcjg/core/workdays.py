@@ -26,6 +26,11 @@ def beijing_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(BEIJING).date()
 
 
+def beijing_minute(moment: dt.datetime) -> str:
+    """An aware moment as findings and notes say it: Beijing time to the minute."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
 def beijing_midnight(day: dt.date) -> dt.datetime:
     """The moment Beijing day ``day`` begins (aware): ``[midnight(d), midnight(d + 1))`` is
     the day, for comparing stored UTC times with Beijing days."""

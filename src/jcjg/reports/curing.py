@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
-from jcjg.core.workdays import BEIJING, beijing_date
+from jcjg.core.workdays import beijing_date, beijing_minute
 from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling.choices import Curing
 from jcjg.sampling.models import Sample, SampleReceipt
@@ -53,10 +53,6 @@ def tolerance_hours(age_days: int) -> float:
 def _days(delta: dt.timedelta) -> str:
     hours = round(delta.total_seconds() / 3600)
     return f"{hours // 24} 天 {hours % 24} 小时"
-
-
-def _local(at: dt.datetime) -> str:
-    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 @rule(
@@ -130,10 +126,10 @@ def _short(
         return None
     return {
         "样品": code,
-        "制样时间": _local(prepared),
+        "制样时间": beijing_minute(prepared),
         "申报龄期": f"{age} 天",
-        "试验开始": _local(record.started_at),
-        "龄期最早届满": _local(due),
+        "试验开始": beijing_minute(record.started_at),
+        "龄期最早届满": beijing_minute(due),
         "问题": problems,
     }
 
@@ -211,11 +207,11 @@ def _offsite(
     if due - receipt.checked_at <= dt.timedelta(days=days):
         return None
     return {
-        "制样时间": _local(sample.prepared_at),
-        "检测机构收样": _local(receipt.checked_at),
+        "制样时间": beijing_minute(sample.prepared_at),
+        "检测机构收样": beijing_minute(receipt.checked_at),
         "龄期": f"{age} 天",
-        "养护应至": _local(due),
+        "养护应至": beijing_minute(due),
         "收样时距养护结束": _days(due - receipt.checked_at),
         "检测记录": record.number if record is not None else "尚未检测",
-        "试验开始": _local(record.started_at) if record is not None else "—",
+        "试验开始": beijing_minute(record.started_at) if record is not None else "—",
     }

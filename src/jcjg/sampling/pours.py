@@ -45,7 +45,7 @@ from jcjg.alerts.engine import (
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.forms import MAX_ID
-from jcjg.core.workdays import BEIJING
+from jcjg.core.workdays import BEIJING, beijing_minute
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
@@ -290,10 +290,6 @@ def recent_pours(db: Session, project_id: int, limit: int = 20) -> Sequence[Conc
 # --- rules -------------------------------------------------------------------------------------
 
 
-def _local(moment: dt.datetime) -> str:
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
-
-
 def _project_finding(key: str, project: Project, facts: dict[str, Any]) -> Finding:
     return Finding(
         key=key,
@@ -355,7 +351,8 @@ def specimen_sets_short(ctx: RuleContext) -> Iterator[Finding]:
             project_id=pour.project_id,
             facts={
                 "浇筑": f"{pour.structure_part}，{pour.grade}{pour.impermeability}，"
-                f"{pour.volume_m3:g} m³，{_local(pour.started_at)} 至 {_local(pour.ended_at)}",
+                f"{pour.volume_m3:g} m³，{beijing_minute(pour.started_at)} 至 "
+                f"{beijing_minute(pour.ended_at)}",
                 "留置": [
                     f"{r['label']}：应留置 {r['needed']} 组，实有 {r['found']} 组（{r['basis']}）"
                     for r in rows
@@ -403,7 +400,7 @@ def site_curing_missing(ctx: RuleContext) -> Iterator[Finding]:
         if project_id in first:
             sample = first[project_id]
             facts["最早的标准养护试件"] = (
-                f"{sample.sample_code}（制样 {_local(sample.prepared_at)}）"
+                f"{sample.sample_code}（制样 {beijing_minute(sample.prepared_at)}）"
             )
         if project_id in poured:
             facts["已登记浇筑"] = "是"
@@ -448,8 +445,8 @@ def molds_short(ctx: RuleContext) -> Iterator[Finding]:
                 {
                     "cube_molds": project.cube_molds,
                     "同时带模的试件": count,
-                    "制样时间": f"{_local(worst[0].prepared_at)} 至 "
-                    f"{_local(worst[-1].prepared_at)}",
+                    "制样时间": f"{beijing_minute(worst[0].prepared_at)} 至 "
+                    f"{beijing_minute(worst[-1].prepared_at)}",
                     "样品": [f"{s.sample_code}（{s.specimen_count} 个）" for s in worst],
                 },
             )
