@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import BaseRoute
 
 from jcjg import __version__, domains
 from jcjg.config import Settings, get_settings
@@ -111,16 +112,38 @@ def create_app(
 
     static_dir = resources.files("jcjg") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir), check_dir=False), name="static")
-    app.include_router(health.router)
-    for domain in installed:
-        for router in domain.routers:
-            app.include_router(router)
+    app.router.routes.extend(
+        included_routes((health.router, *(r for d in installed for r in d.routers)))
+    )
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
         return HTMLResponse(API_DOCS_PAGE)
 
     return app
+
+
+# The inclusions of each set of routers made in this process (see included_routes).
+_INCLUDED: dict[tuple[int, ...], tuple[tuple[APIRouter, ...], list[BaseRoute]]] = {}
+
+
+def included_routes(routers: tuple[APIRouter, ...]) -> list[BaseRoute]:
+    """``routers`` as an app includes them, made once per process and shared by every app the
+    process builds. FastAPI builds an included route's dependencies, parameters and response
+    models at the first request that passes it, once per inclusion: an app of its own
+    inclusions spent most of a second of CPU on its first request (every test's app did),
+    shared ones pay it once. What they hold comes from the routers alone, which are module
+    objects every app shares anyway (nothing of an app's settings: those come with the
+    request)."""
+    key = tuple(map(id, routers))  # routers compare by value, and cannot be hashed
+    if key not in _INCLUDED:
+        holder = APIRouter()
+        for router in routers:
+            assert not router.on_startup, "a router with events"
+            assert not router.on_shutdown, "a router with events"
+            holder.include_router(router)
+        _INCLUDED[key] = (routers, list(holder.routes))  # the routers kept: their ids stay
+    return _INCLUDED[key][1]
 
 
 def _embedded_worker(
