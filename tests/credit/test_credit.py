@@ -387,3 +387,14 @@ def test_the_api_gives_scores_in_reach_with_their_facts(client, db, factory, set
         assert client.get("/api/v1/credit/scores", params=bad).status_code == 400, bad
     none = client.get("/api/v1/credit/scores", params={"grade": "Z"}).json()
     assert none["total"] == 0
+
+
+def test_appeal_is_named_in_words_in_the_audit_log() -> None:
+    """The audit log's pages show what an appeal is about, not the stored ``kind:subject``."""
+    from jcjg.credit.models import CreditAppeal
+
+    assert CreditAppeal(period="2026Q4", fact=None).audit_repr() == "2026Q4 评价结果"
+    on_order = CreditAppeal(period="2026Q4", fact="rectification_order:2").audit_repr()
+    assert on_order == "2026Q4 整改通知 2"
+    unknown = CreditAppeal(period="2026Q4", fact="retired_kind:7").audit_repr()
+    assert unknown == "2026Q4 评价事项 7"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+from jcjg.credit.choices import FactKind
 
 _SCOPE = {"region": "region_code", "institution": "institution_id"}
 
@@ -127,4 +128,10 @@ class CreditAppeal(ChangeLogged, IdMixin, TimestampMixin, Base):
     new_score_id: Mapped[int | None] = mapped_column(ForeignKey("credit_score.id"), default=None)
 
     def audit_repr(self) -> str:
-        return f"{self.period} {self.fact or '评价结果'}"
+        """The period and what is appealed, in words: "2026Q4 整改通知 2" (the audit log's
+        pages show it; the stored ``kind:subject`` is an identifier)."""
+        if not self.fact:
+            return f"{self.period} 评价结果"
+        kind, _, subject = self.fact.partition(":")
+        label = FactKind(kind).label if kind in FactKind._value2member_map_ else "评价事项"
+        return f"{self.period} {label} {subject}".rstrip()
