@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.main import create_app
-from tests.conftest import require, upgraded_database_url
+from tests.conftest import Template, require, upgraded_database_url
 from tests.factories import Factory
 from tests.servers import listening_socket, port_of, serving
 
@@ -62,17 +62,26 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @contextmanager
-def serve(tmp_path: Path, **overrides: object) -> Iterator[LiveServer]:
-    """A live server whose settings take ``overrides`` (an SMTP server, say)."""
-    url, drop = upgraded_database_url(tmp_path)
+def serve(
+    tmp_path: Path, template: Template | None = None, **overrides: object
+) -> Iterator[LiveServer]:
+    """A live server on a copy of the run's upgraded database, or of ``template`` with its
+    files and secret key (``demo_template()``: the demo region), whose settings take
+    ``overrides`` (an SMTP server, say)."""
+    if template is None:
+        url, drop = upgraded_database_url(tmp_path)
+        data_dir, secret_key = tmp_path / "data", "browser-test-secret-key-0123456789"
+    else:
+        url, data_dir, drop = template.copy(tmp_path)
+        secret_key = template.secret_key
     engine = make_engine(url)
     factory_ = make_sessionmaker(engine)
     sock = listening_socket()
     settings = Settings(
         env="test",
-        secret_key="browser-test-secret-key-0123456789",
+        secret_key=secret_key,
         database_url=url,
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         base_url=f"http://127.0.0.1:{port_of(sock)}",
         embedded_worker=False,
         **overrides,
@@ -154,6 +163,30 @@ _CHROMIUM = _Chromium()
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     if nextitem is None or nextitem.get_closest_marker("browser") is None:
         _CHROMIUM.stop()
+
+
+# Screenshots are for looking at pages (STYLE: look at your pages): a run that sets
+# JCJG_SCREENSHOT_DIR keeps them there, and `make e2e` (JCJG_E2E=1) takes every one. Elsewhere
+# (`make test`) a screenshot saved to a file is not taken: a full page costs Chromium a second
+# of CPU and asserts nothing. A screenshot a test reads (no path: its bytes) is always taken.
+SCREENSHOTS = require("JCJG_E2E") or bool(os.environ.get("JCJG_SCREENSHOT_DIR"))
+
+
+@pytest.fixture(autouse=True)
+def _screenshots_kept_where_looked_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    if SCREENSHOTS:
+        return
+    from playwright.sync_api import ElementHandle, Locator, Page
+
+    for kind in (Page, Locator, ElementHandle):
+        original = kind.screenshot
+
+        def screenshot(self: object, *args: object, _original=original, **kwargs: object) -> bytes:
+            if kwargs.get("path") is not None:
+                return b""
+            return _original(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(kind, "screenshot", screenshot)
 
 
 @pytest.fixture

@@ -2,8 +2,12 @@
 as a new user would (issue 20; the record pages they link to are read without a browser by
 tests/test_pages_speak_chinese.py): each page answers 200, shows no internal identifier (a rule id,
 a permission, a problem type, a field key: anything shaped like ``[a-z]+_[a-z0-9_]+``), and on
-the phone neither the page nor any table is wider than the screen. One screenshot per page and
-size is saved (JCJG_SCREENSHOT_DIR to keep them).
+the phone neither the page nor any table is wider than the screen.
+
+In ``make test`` each page is visited once per size, by the first role (in the order of
+``jcjg.demo.load.USERS``) whose menu has it, and every role's landing page by that role;
+``make e2e`` (JCJG_E2E=1) has every role visit every page of its menu and saves a screenshot
+of each (JCJG_SCREENSHOT_DIR to keep them, as in any run that sets it).
 
 Text people typed or that is an identifier by nature (user names, key ids, file names, hashes,
 codes) is shown in ``<code>``, ``<kbd>`` or ``<samp>``, or marked ``data-verbatim``: the check
@@ -12,24 +16,25 @@ skips those, and form controls. The API's own documentation pages are exempt.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
 
-from jcjg.auth.models import User
-from jcjg.auth.passwords import hash_password
-from jcjg.core.db import utcnow
 from jcjg.core.domains import nav_for
-from jcjg.demo.load import USERS, load
-from tests.browser.conftest import _CHROMIUM, LiveServer, serve
+from jcjg.demo.load import USERS
+from tests.browser.conftest import LiveServer, serve
 from tests.browser.test_sampling_flow import PHONE, log_in, shots
-from tests.factories import PASSWORD
+from tests.conftest import demo_template
+from tests.factories import demo_passwords
 
 pytestmark = pytest.mark.browser
+
+# make e2e: every role on every page of its menu, and a screenshot of each
+FULL = os.environ.get("JCJG_E2E") == "1"
 
 PC = {"width": 1366, "height": 768}
 IDENTIFIER = re.compile(r"\b[a-z]+_[a-z0-9_]+\b")
@@ -69,24 +74,16 @@ class Findings:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The demo region on a live server, every demo account's password known to the test."""
-    # Playwright's sync API keeps an event loop running in this thread while its browser is
-    # open (an earlier browser test's): loading the demo needs the thread's own.
-    _CHROMIUM.stop()
-    with serve(tmp_path_factory.mktemp("tour")) as server:
-        db = server.factory.db
-        load(db, server.factory.settings)
-        db.execute(
-            update(User)
-            .where(User.username.in_([u.username for u in USERS]))
-            .values(
-                password_hash=hash_password(PASSWORD),
-                password_changed_at=utcnow(),
-                must_change_password=False,
-            )
-        )
-        db.commit()
+    """The demo region (a copy of the run's) on a live server, every demo account's password
+    known to the test."""
+    with serve(tmp_path_factory.mktemp("tour"), template=demo_template()) as server:
+        demo_passwords(server.factory.db)
+        server.factory.db.commit()
         yield server
+
+
+# The pages visited so far in this module, per size (make test visits each once).
+VISITED: dict[str, set[str]] = {"pc": set(), "phone": set()}
 
 
 def menu_of(page, url: str) -> list[str]:
@@ -120,7 +117,7 @@ def visit(page, url: str, path: str, size: str, out: Path, who: str, found: Find
         if seen["wide"]:
             found.add(where, "tables wider than the screen: " + "; ".join(seen["wide"]))
     name = f"tour-{who}-{size}-{path.strip('/').replace('/', '_') or 'home'}.png"
-    page.screenshot(path=str(out / name), full_page=True)
+    page.screenshot(path=str(out / name), full_page=True)  # kept where looked at (conftest)
 
 
 def one_account_per_role() -> list[str]:
@@ -148,7 +145,9 @@ def test_every_role_finds_every_menu_page_in_chinese(
             paths = [landing] + [p for p in menu_of(page, url) if p != landing]
             assert len(paths) >= 2, f"{who} has no menu"
             for path in paths:
-                visit(page, url, path, size, out, who, found)
+                if FULL or path == landing or path not in VISITED[size]:
+                    visit(page, url, path, size, out, who, found)
+                    VISITED[size].add(path)
         finally:
             context.close()
     assert not found.problems, f"{len(found.problems)} of {found.pages} pages:\n" + "\n".join(
