@@ -8,6 +8,7 @@ without changing ``GRANTS`` fails ``test_grants_are_as_decided``.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -101,11 +102,46 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{code\}", "360400", re.sub(r"\{(\w+)\}", "999999", path))
 
 
+# `make e2e` (JCJG_E2E=1) calls every route as every role; `make test` as a granted and a
+# refused role, taken in turn route after route so that each role is tried both ways on dozens
+# of routes (a tenth of the requests).
+EVERY_ROLE = os.environ.get("JCJG_E2E") == "1"
+
+
+def _callers_of(index: int, permission: str) -> list[Role]:
+    """The roles that call route ``index`` (of permission ``permission``)."""
+    if EVERY_ROLE:
+        return list(Role)
+    granted = [role for role in Role if role in GRANTS[permission]]
+    refused = [role for role in Role if role not in GRANTS[permission]]
+    return [group[index % len(group)] for group in (granted, refused) if group]
+
+
+def _as_role(client, caller, role: Role, allowed: bool, method: str, path: str, url: str):
+    """Call ``url`` as ``role`` (a bearer token on the API, else its logged-in session and
+    CSRF token); what went wrong, if anything."""
+    token, browser, csrf = caller
+    if path.startswith("/api/") and (method, path) not in SESSION_ONLY:
+        response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
+    else:
+        response = browser.request(
+            method, url, headers={"X-CSRF-Token": csrf}, follow_redirects=False
+        )
+    if allowed and response.status_code in (401, 403):
+        return (role.value, method, path, response.status_code, response.text[:200])
+    if not allowed and (
+        response.status_code != 403 or response.json()["type"] != "/problems/forbidden"
+    ):
+        return (role.value, method, path, response.status_code)
+    return None
+
+
 @pytest.mark.once  # who may call what is the app's decision, the same on both databases
 def test_roles_on_every_route(app, client, factory):
-    """Every role is let through (anything but 401/403) or refused (403) as granted, on every
-    route; the anonymous public gets 401. The JSON API is called with a bearer token, pages
-    with a logged-in browser session and its CSRF token. Failures are collected."""
+    """A role is let through (anything but 401/403) or refused (403) as granted, on every
+    route (every role on every route in `make e2e`); the anonymous public gets 401. The JSON
+    API is called with a bearer token, pages with a logged-in browser session and its CSRF
+    token. Failures are collected."""
     callers = {}
     for role in Role:
         user = factory.user(role)
@@ -115,7 +151,8 @@ def test_roles_on_every_route(app, client, factory):
     failures = []
     # logging out ends the session the later page checks use: it goes last
     order = sorted(ROUTES.items(), key=lambda item: item[0] == ("POST", "/logout"))
-    for (method, path), permission in order:
+    tried: dict[tuple[Role, bool], int] = {}
+    for index, ((method, path), permission) in enumerate(order):
         if permission in (NO_AUTH, PUBLIC, SIGNED):
             continue
         url = _concrete(path)
@@ -124,22 +161,12 @@ def test_roles_on_every_route(app, client, factory):
             "application/problem+json"
         ):
             failures.append(("anonymous", method, path, anonymous.status_code))
-        for role, (token, browser, csrf) in callers.items():
-            if path.startswith("/api/") and (method, path) not in SESSION_ONLY:
-                response = client.request(method, url, headers={"Authorization": f"Bearer {token}"})
-            else:
-                response = browser.request(
-                    method, url, headers={"X-CSRF-Token": csrf}, follow_redirects=False
-                )
+        for role in _callers_of(index, permission):
             allowed = role in GRANTS[permission]
-            if allowed and response.status_code in (401, 403):
-                failures.append(
-                    (role.value, method, path, response.status_code, response.text[:200])
-                )
-            if not allowed and (
-                response.status_code != 403 or response.json()["type"] != "/problems/forbidden"
-            ):
-                failures.append((role.value, method, path, response.status_code))
+            tried[role, allowed] = tried.get((role, allowed), 0) + 1
+            failure = _as_role(client, callers[role], role, allowed, method, path, url)
+            if failure:
+                failures.append(failure)
         if (method, path) in SESSION_ONLY or not path.startswith("/api/"):
             # a bearer token never opens a page nor mints a token
             token = callers[Role.PLATFORM_ADMIN][0]
@@ -149,6 +176,11 @@ def test_roles_on_every_route(app, client, factory):
     for _, browser, _ in callers.values():
         browser.close()
     assert not failures, "\n".join(map(str, failures))
+    # every role was let through somewhere and refused somewhere (the platform's admin and
+    # the auditor, who hold nearly every permission, at least let through)
+    for role in Role:
+        assert tried.get((role, True), 0) >= 3, role
+    assert sum(1 for role in Role if tried.get((role, False), 0) >= 3) >= len(Role) - 2
 
 
 @pytest.mark.parametrize(
