@@ -11,24 +11,35 @@ export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
 # share one group, so they run one after another on one worker while the others take the rest.
 WORKERS ?= auto
+PYTEST_BARE := $(PY) -m pytest -n $(WORKERS) --dist loadgroup  # without coverage
 PYTEST := $(VENV)/bin/coverage run -m pytest -n $(WORKERS) --dist loadgroup
 # Whether the PostgreSQL run happens: mandatory under JCJG_REQUIRE_POSTGRES=1, else when one answers.
 POSTGRES_UP = [ "$${JCJG_REQUIRE_POSTGRES:-0}" = 1 ] || $(PY) -c "import psycopg,sys; psycopg.connect('$${JCJG_TEST_POSTGRES_DSN:-host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3}').close()" 2>/dev/null
-# The database run that runs the tests marked `once` (the browser tours, the simulator, the
-# backend-independent modules): empty, each run runs them; `make test` gives them to the
-# PostgreSQL run when there is one (CI makes it mandatory), else to the SQLite run.
-ONCE_IN ?=
-test: ONCE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
+# The database run that runs the whole suite: empty, each run runs it all; `make test` gives
+# it to the PostgreSQL run when there is one (CI makes it mandatory), and the SQLite run then
+# runs the tests marked `sqlite` or `sqlite_only` (the embedded default: CONTRIBUTING.md).
+WHOLE_SUITE_IN ?=
+test test-profile: WHOLE_SUITE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
 
-.PHONY: help run test lint format fix db demo serve sysdeps assets install bench fuzz test-sqlite test-postgres db-check coverage coverage-erase clean
+.PHONY: help run test test-profile lint format fix db demo serve sysdeps assets install bench fuzz e2e test-sqlite test-postgres db-check coverage coverage-erase clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 run: sysdeps install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
-test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on SQLite and PostgreSQL in parallel, with one coverage total
+test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
+
+# Where the suite's time goes: both database runs as `make test` makes them (coverage included),
+# each test's set-up, call and tear-down recorded (tests/profiling.py), then one table: the 30
+# slowest tests and set-ups, and the time per folder and per database. Pass or fail, the run is
+# profiled.
+test-profile: install assets sysdeps ## The 30 slowest tests and set-ups, and the time per folder and database, of `make test`'s two runs
+	@rm -rf var/profile
+	JCJG_TEST_DATABASE=sqlite JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) --profile-suite=var/profile/sqlite.json -q $(PYTEST_ARGS) >/dev/null || true
+	@if $(POSTGRES_UP); then JCJG_TEST_DATABASE=postgresql JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) --profile-suite=var/profile/postgresql.json -q $(PYTEST_ARGS) >/dev/null || true; fi
+	$(PY) -m tests.profiling var/profile/sqlite.json var/profile/postgresql.json
 
 # uv installs what pip would, ten times faster (a minute of every fresh `make test`); pip
 # when uv cannot be had
@@ -89,12 +100,12 @@ db-check: install ## Migrate a scratch SQLite database and run alembic check (mo
 	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db check
 	@rm -f var/check.db*
 
-test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with its own database file)
-	JCJG_TEST_DATABASE=sqlite JCJG_ONCE_IN=$(ONCE_IN) $(PYTEST) $(PYTEST_ARGS)
+test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with its own copy of the run's database file)
+	JCJG_TEST_DATABASE=sqlite JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) $(PYTEST_ARGS)
 
-test-postgres: install assets ## The suite on PostgreSQL (a fresh database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
+test-postgres: install assets ## The suite on PostgreSQL (a copy of the run's database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
 	@if $(POSTGRES_UP); then \
-	  JCJG_TEST_DATABASE=postgresql JCJG_ONCE_IN=$(ONCE_IN) $(PYTEST) $(PYTEST_ARGS); \
+	  JCJG_TEST_DATABASE=postgresql JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) $(PYTEST_ARGS); \
 	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; mkdir -p var/coverage; touch var/coverage/postgres-skipped; fi
 
 coverage-erase: install ## Forget the coverage data of earlier runs
@@ -118,6 +129,13 @@ FUZZ_EXAMPLES ?= 120
 fuzz: install assets ## Fuzz the JSON API (schemathesis: stateless and stateful, as a region administrator and a lab staff member) and the signed exchange (every message type) on PostgreSQL; prints `FUZZ requests=… server_errors=… schema_violations=…`; any 5xx or schema violation fails
 	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 	  $(PY) -m pytest -p no:cacheprovider -n 0 -q tests/fuzz $(PYTEST_ARGS)
+
+# The end-to-end tests in full (`make test` runs short versions): every demo role on every page
+# of its menu on a PC and a phone with a screenshot of each (JCJG_SCREENSHOT_DIR keeps them),
+# every other browser test with its screenshots, and every role on every route, on PostgreSQL.
+e2e: install assets sysdeps ## The browser tests and the route matrix in full (every role on every page and route, screenshots) on PostgreSQL
+	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_REQUIRE_BROWSER=1 JCJG_E2E=1 \
+	  $(PYTEST_BARE) -q tests/browser tests/test_route_matrix.py $(PYTEST_ARGS)
 
 clean: ## Remove the virtual environment, npm packages, generated assets and the local database
 	rm -rf $(VENV) node_modules src/jcjg/static/vendor var .pytest_cache .mypy_cache .ruff_cache

@@ -9,27 +9,35 @@ own besides (live servers) get copies of one this process built (``upgraded_data
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import secrets
+import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command as alembic_command
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import domains
 from jcjg.auth import passwords, sessions
 from jcjg.config import Settings, get_settings
 from jcjg.core import memo, pagination
-from jcjg.core.db import make_engine
+from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
@@ -45,6 +53,8 @@ POSTGRES_URL = os.environ.get(
 
 
 domains.install()  # the platform's domains, as the app and the CLI install them
+
+pytest_plugins = ["tests.profiling", "pytester"]  # --profile-suite (make test-profile)
 
 
 @pytest.fixture(autouse=True)
@@ -63,22 +73,43 @@ def require(flag: str) -> bool:
     return os.environ.get(flag, "") in {"1", "true", "yes"}
 
 
-# The database run that runs the tests marked ``once`` and the browser tests (``make test`` sets
-# it: the PostgreSQL run when there is one); unset, every run runs them.
-ONCE_IN = os.environ.get("JCJG_ONCE_IN", "")
+# Which database run runs the whole suite (``make test`` sets it: the PostgreSQL run when one
+# answers, else the SQLite run). The other runs the tests that exercise the embedded SQLite
+# default (marked ``sqlite``, or ``sqlite_only``), none marked ``once`` and no browser test
+# (CONTRIBUTING.md, "Tests"). Unset, a run runs everything.
+WHOLE_SUITE_IN = os.environ.get("JCJG_WHOLE_SUITE_IN", "")
+
+
+def in_this_run(item: pytest.Item) -> bool:
+    """Whether this database run runs ``item`` (see ``WHOLE_SUITE_IN``)."""
+    if not WHOLE_SUITE_IN or WHOLE_SUITE_IN == BACKEND:
+        return True
+    marked = item.get_closest_marker
+    embedded = marked("sqlite") is not None or marked("sqlite_only") is not None
+    return embedded and marked("once") is None and marked("browser") is None
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` the browser tests form one group: one worker runs
-    them one after another (one Chromium at a time) while the others share the rest. The
-    browser tours and the tests marked ``once`` run in one of the two database runs."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """This run's tests (``in_this_run``); a test marked ``sqlite_only`` skips on PostgreSQL,
+    one marked ``postgres_only`` on SQLite.
+    Under ``pytest -n N --dist loadgroup`` the browser tests are dealt by module into as many
+    groups as there are workers: each group runs on one worker, one test after another, with
+    one Chromium, while the other workers take the rest."""
+    deselected = [item for item in items if not in_this_run(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if in_this_run(item)]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    modules: dict[str, int] = {}
     for item in items:
-        browser = item.get_closest_marker("browser") is not None
-        if browser:
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        if (browser or item.get_closest_marker("once")) and ONCE_IN and ONCE_IN != BACKEND:
-            item.add_marker(pytest.mark.skip(reason=f"runs once, in the {ONCE_IN} run"))
+        if item.get_closest_marker("sqlite_only") and BACKEND != "sqlite":
+            item.add_marker(pytest.mark.skip(reason="runs on SQLite only, in the SQLite run"))
+        if item.get_closest_marker("postgres_only") and BACKEND != "postgresql":
+            item.add_marker(pytest.mark.skip(reason="runs on PostgreSQL only"))
+        if item.get_closest_marker("browser") is not None:
+            group = modules.setdefault(item.nodeid.split("::")[0], len(modules) % workers)
+            item.add_marker(pytest.mark.xdist_group(f"browser-{group}"))
 
 
 def _postgres_admin() -> Engine:
@@ -87,9 +118,12 @@ def _postgres_admin() -> Engine:
     )
 
 
-def fresh_database_url(tmp_dir: Path, template: str | None = None) -> tuple[str, Any]:
+def fresh_database_url(
+    tmp_dir: Path, template: str | None = None, *, kept: bool = False
+) -> tuple[str, Any]:
     """A new database of the backend under test, empty or a copy of ``template`` (a URL this
-    function returned, no longer in use), and a function that removes it."""
+    function returned, no longer in use), and a function that removes it. ``kept``: the run
+    drops it at its end (a template of the run's, see :func:`built_once`)."""
     if BACKEND == "sqlite":
         path = tmp_dir / f"jcjg-{secrets.token_hex(4)}.db"
         if template is not None:
@@ -104,21 +138,40 @@ def fresh_database_url(tmp_dir: Path, template: str | None = None) -> tuple[str,
         create += f' TEMPLATE "{make_url(template).database}"'
     admin = _postgres_admin()
     try:
-        with admin.connect() as conn:
-            conn.execute(text(create))
+        _create_database(admin, create)
     except Exception as exc:
-        admin.dispose()
         if require("JCJG_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL required but unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
+    finally:
+        admin.dispose()
+    if kept:
+        with (_run_folder() / "databases").open("a") as names:
+            names.write(name + "\n")
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
     def drop() -> None:
+        admin = _postgres_admin()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
     return url, drop
+
+
+def _create_database(admin: Engine, create: str) -> None:
+    """``CREATE DATABASE``, again while the template is in use: another worker copying it, or
+    autovacuum visiting it, holds it for a moment."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(create))
+            return
+        except OperationalError as exc:
+            if "is being accessed by other users" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def command_line_on(
@@ -153,31 +206,179 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-# This process's database as `jcjg db upgrade` builds it, to copy, with the function that
-# removes it; in a folder of the test session (set before any test runs).
-_template: list[tuple[str, Any]] = []
-_template_dir: list[Path] = []
+# --- databases: built once a run, copied where needed -------------------------------------------
+#
+# A run builds each kind of database once: the schema by the migrations with the reference data
+# (what `jcjg db upgrade` leaves), and the demo region on top of it (what `jcjg demo load`
+# leaves, with the files its rows name). The first process of the run that needs one builds it,
+# under a lock in a folder every pytest-xdist worker of the run shares; every worker's own
+# database, and every live server's, is a copy (PostgreSQL `CREATE DATABASE ... TEMPLATE`,
+# SQLite's backup API): a fraction of a second where the upgrade takes seconds and the demo tens.
+# The run's last step drops what it built. A test of the migrations themselves, and only such a
+# test (`pytest.mark.migrations`), migrates a database of its own (`_no_schema_of_its_own`).
+
+_RUN_FOLDER: list[Path] = []
+
+
+def _run_folder() -> Path:
+    return _RUN_FOLDER[0]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A database the run built once, and the folder of the files its rows name (blob store,
+    the log's key), copied with it; ``secret_key``: what its secrets are sealed with."""
+
+    url: str
+    data_dir: Path
+    secret_key: str
+
+    def copy(self, tmp_dir: Path) -> tuple[str, Path, Any]:
+        """A database and a data folder of their own, as this one; the function that removes
+        the database."""
+        url, drop = fresh_database_url(tmp_dir, template=self.url)
+        data_dir = tmp_dir / f"data-{secrets.token_hex(3)}"
+        if self.data_dir.exists():
+            shutil.copytree(self.data_dir, data_dir)
+        return url, data_dir, drop
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def built_once(
+    kind: str, build: Callable[[str, Settings], None], base: Template | None = None
+) -> Template:
+    """The run's database of ``kind``: built by ``build(url, settings)``, on an empty database or
+    a copy of ``base``, by the first process of the run that asks."""
+    folder = _run_folder()
+    record = folder / f"template-{kind}.json"
+    with _locked(folder / f"template-{kind}.lock"):
+        if not record.exists():
+            url, _ = fresh_database_url(folder, template=base and base.url, kept=True)
+            data_dir = folder / f"template-{kind}-data"
+            if base is not None and base.data_dir.exists():
+                shutil.copytree(base.data_dir, data_dir)
+            secret_key = base.secret_key if base else f"template-{secrets.token_hex(16)}"
+            # in a thread of its own: no event loop of this one's (Playwright's, a browser
+            # test's) in the way of what the build runs (pyHanko's asyncio.run)
+            with ThreadPoolExecutor(1) as builder:
+                builder.submit(build, url, _template_settings(url, data_dir, secret_key)).result()
+            fields = {"url": url, "data_dir": str(data_dir), "secret_key": secret_key}
+            record.write_text(json.dumps(fields))
+        fields = json.loads(record.read_text())
+    return Template(fields["url"], Path(fields["data_dir"]), fields["secret_key"])
+
+
+def _template_settings(url: str, data_dir: Path, secret_key: str) -> Settings:
+    return Settings(
+        env="test",
+        secret_key=secret_key,
+        database_url=url,
+        data_dir=data_dir,
+        embedded_worker=False,
+    )
+
+
+def _build_schema(url: str, settings: Settings) -> None:
+    upgrade(url)  # the schema and the reference data, as `jcjg db upgrade` builds them
+
+
+def _build_demo(url: str, settings: Settings) -> None:
+    """The demo region as `jcjg demo load` leaves it; its log signs with a key in its own data
+    folder (copied with it), as a platform's would."""
+    from jcjg.core.context import context_of
+    from jcjg.demo.load import run
+    from jcjg.main import configure_domains
+
+    engine = make_engine(url)
+    kept = ledger_service.log_identity()
+    try:
+        configure_domains(settings)  # as the command does: the log's key, the rules
+        with make_sessionmaker(engine)() as db:
+            context_of(db).username, context_of(db).ip = "cli", "local"
+            run(db, settings)
+    finally:
+        ledger_service._identity = kept
+        engine.dispose()
+
+
+def schema_template() -> Template:
+    """The run's database as `jcjg db upgrade` builds it."""
+    return built_once("schema", _build_schema)
+
+
+def demo_template() -> Template:
+    """The run's demo region, as `jcjg demo load` builds it on an upgraded database."""
+    return built_once("demo", _build_demo, base=schema_template())
 
 
 def upgraded_database_url(tmp_dir: Path) -> tuple[str, Any]:
     """A new database as ``jcjg db upgrade`` builds it (the schema by the migrations, and the
-    reference data), and a function that removes it: a copy of one that this process built the
-    first time it was asked (a copy takes a fraction of a second, the upgrade seconds). A test
-    of the upgrade itself upgrades a :func:`fresh_database_url` instead."""
-    if not _template:
-        url, drop = fresh_database_url(_template_dir[0])
-        upgrade(url)
-        _template.append((url, drop))
-    return fresh_database_url(tmp_dir, template=_template[0][0])
+    reference data), and a function that removes it: a copy of the run's. A test of the
+    upgrade itself upgrades a :func:`fresh_database_url` instead."""
+    return fresh_database_url(tmp_dir, template=schema_template().url)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    _template_dir.append(tmp_path_factory.mktemp("template"))
+def _run_databases(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.getbasetemp()
+    _RUN_FOLDER.append(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's last process drops the databases the run built (the controller under
+    pytest-xdist, after its workers)."""
+    if hasattr(session.config, "workerinput") or BACKEND != "postgresql":
+        return
+    names = session.config._tmp_path_factory.getbasetemp() / "databases"  # type: ignore[attr-defined]
+    if not names.exists():
+        return
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        for name in names.read_text().split():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    names.unlink()
+
+
+_UPGRADES: list[str] = []  # the revisions alembic was asked to upgrade to in this process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _upgrades_counted() -> Iterator[None]:
+    original = alembic_command.upgrade
+
+    def counted(config: Any, revision: str, *args: Any, **kwargs: Any) -> None:
+        _UPGRADES.append(revision)
+        original(config, revision, *args, **kwargs)
+
+    alembic_command.upgrade = counted
     yield
-    while _template:
-        _, drop = _template.pop()
-        drop()
+    alembic_command.upgrade = original
+
+
+@pytest.fixture(autouse=True)
+def _no_schema_of_its_own(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that builds a schema by migrating, instead of copying the run's, fails: it costs
+    seconds each time, and it is what the copies are for (``upgraded_database_url``,
+    ``schema_template``, ``demo_template``). The tests of the migrations and of `jcjg db
+    upgrade` are marked ``migrations``."""
+    before = len(_UPGRADES)
+    yield
+    if len(_UPGRADES) > before and request.node.get_closest_marker("migrations") is None:
+        pytest.fail(
+            "this test migrated a database of its own: copy the run's with "
+            "tests.conftest.upgraded_database_url() (or the demo's, pytest.mark.demo), or mark "
+            "a test of the migrations themselves pytest.mark.migrations"
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -199,8 +400,8 @@ def _ledger_identity(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url, drop = fresh_database_url(tmp_path_factory.mktemp("db"))
-    upgrade(url)  # the schema and the reference data, as `jcjg db upgrade` builds them
+    """This worker's database: a copy of the run's upgraded one."""
+    url, drop = upgraded_database_url(tmp_path_factory.mktemp("db"))
     yield url
     drop()
 
@@ -212,10 +413,41 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@dataclass(frozen=True)
+class DemoRegion:
+    """This worker's copy of the run's demo region: its database, engine, data folder and
+    secret key."""
+
+    url: str
+    engine: Engine
+    data_dir: Path
+    secret_key: str
+
+
+@pytest.fixture(scope="session")
+def demo_region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRegion]:
+    template = demo_template()
+    url, data_dir, drop = template.copy(tmp_path_factory.mktemp("demo"))
+    engine = make_engine(url)
+    yield DemoRegion(url, engine, data_dir, template.secret_key)
+    engine.dispose()
+    drop()
+
+
+def _demo(request: pytest.FixtureRequest) -> DemoRegion | None:
+    """This worker's demo region when the test reads it (``pytest.mark.demo``)."""
+    if request.node.get_closest_marker("demo") is None:
+        return None
+    region: DemoRegion = request.getfixturevalue("demo_region")
+    return region
+
+
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    """One outer transaction per test, rolled back at the end: tests never see each other."""
-    conn = engine.connect()
+def connection(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Connection]:
+    """One outer transaction per test, rolled back at the end: tests never see each other. A
+    test marked ``demo`` is in this worker's copy of the demo region."""
+    demo = _demo(request)
+    conn = (demo.engine if demo else engine).connect()
     trans = conn.begin()
     yield conn
     trans.rollback()
@@ -236,12 +468,13 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    demo = _demo(request)  # the demo region's files and secrets are its copy's
     return Settings(
         env="test",
-        secret_key="test-" + secrets.token_hex(16),
-        database_url=database_url,
-        data_dir=tmp_path / "data",
+        secret_key=demo.secret_key if demo else "test-" + secrets.token_hex(16),
+        database_url=demo.url if demo else database_url,
+        data_dir=demo.data_dir if demo else tmp_path / "data",
         base_url="http://testserver",
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,  # the tests flush the exchange counters themselves

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from fastapi.testclient import TestClient
 from PIL import Image, ImageChops
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
@@ -165,6 +166,19 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> TestCl
     )
     assert response.status_code == 303, response.text[:500]
     return client
+
+
+def demo_passwords(db: Session) -> None:
+    """Every demo account logs in with :data:`PASSWORD` (``jcjg demo load`` prints the
+    passwords it makes once, and the run's demo region was loaded before the test began)."""
+    from jcjg.demo.load import USERS
+
+    db.execute(
+        update(User)
+        .where(User.username.in_([u.username for u in USERS]))
+        .values(password_hash=hash_password(PASSWORD))
+    )
+    db.flush()
 
 
 def page_csrf(client: TestClient, path: str = "/") -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -12,7 +11,10 @@ import pytest
 from sqlalchemy import text
 
 from jcjg.ledger import service
-from tests.conftest import BACKEND, POSTGRES_URL, _postgres_admin, require
+from tests.conftest import POSTGRES_URL, _postgres_admin, require
+
+# each benchmark builds its databases as `make bench` does, by migrating them
+pytestmark = pytest.mark.migrations
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 LINE = re.compile(r"^BENCH (\w+) ([0-9.]+|nan) (\S+) ratio=([0-9.]+|nan) baseline=(\w+)$")
@@ -29,10 +31,7 @@ def _load(name: str):
     return module
 
 
-@pytest.mark.skipif(
-    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
-    reason="the benchmark measures the embedded SQLite database; run once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # the benchmark measures the embedded SQLite database
 def test_ledger_bench_short(capsys):
     saved = service.log_identity()
     try:
@@ -61,13 +60,8 @@ def _require_postgres() -> None:
         admin.dispose()
 
 
-@pytest.mark.postgres_only
+@pytest.mark.postgres_only  # the benchmark runs servers on a PostgreSQL database of its own
 @pytest.mark.slow
-@pytest.mark.skipif(
-    BACKEND != "postgresql",
-    reason="the benchmark runs servers on a PostgreSQL database of its own; run once, in the "
-    "PostgreSQL run",
-)
 def test_exchange_bench_short(capsys):
     _require_postgres()
     lines = _load("exchange").main(["--short", "--postgres-url", POSTGRES_URL])
@@ -102,10 +96,7 @@ def test_exchange_bench_short(capsys):
     assert "BENCH exchange_2workers" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(
-    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
-    reason="the benchmark measures the embedded SQLite database; run once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # the benchmark measures the embedded SQLite database
 def test_curves_bench_short(capsys):
     lines = _load("curves").main(["--short"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
@@ -141,10 +132,7 @@ def test_curve_reuse_bench_short(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
-    reason="the benchmark measures the embedded SQLite database; run once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # the benchmark measures the embedded SQLite database
 def test_verify_bench_short(capsys):
     lines = _load("verify").main(["--short", "--seconds", "1", "--warmup", "0.3"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
@@ -156,12 +144,8 @@ def test_verify_bench_short(capsys):
     assert not any(line.startswith("# failed") for line in lines)
 
 
-@pytest.mark.postgres_only
+@pytest.mark.postgres_only  # the benchmark fills a PostgreSQL database of its own
 @pytest.mark.slow
-@pytest.mark.skipif(
-    BACKEND != "postgresql",
-    reason="the benchmark fills a PostgreSQL database of its own; run once, in the PostgreSQL run",
-)
 def test_pages_bench_short(capsys):
     _require_postgres()
     lines = _load("pages").main(["--short", "--postgres-url", POSTGRES_URL])
@@ -183,10 +167,7 @@ def test_pages_bench_short(capsys):
     assert "BENCH pages_throughput" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(
-    os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite",
-    reason="the benchmark records into its own SQLite database; run once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # the benchmark records into its own SQLite database
 def test_video_bench_short(tmp_path):
     from tests.video.rtsp import available
 

@@ -1,15 +1,16 @@
 """The ``jcjg`` command line, run in-process against its own SQLite file.
 
 The CLI builds its own engine from ``JCJG_DATABASE_URL``, so these tests do not use the shared
-test database; they run on SQLite only. Two template databases (migrated; migrated with the demo
-data) are built once per module and copied with SQLite's backup API for each test.
+test database; they run on SQLite only. A test starts from an empty file, or from a copy of the
+run's upgraded database or of its demo region (tests.conftest: ``schema_template``,
+``demo_template``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -19,6 +20,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from jcjg.audit.models import AuditLog
@@ -28,17 +30,10 @@ from jcjg.cli import main
 from jcjg.config import get_settings
 from jcjg.core.db import make_engine, utcnow
 from jcjg.demo.load import USERS
-from tests.conftest import command_line_on
+from tests.conftest import Template, command_line_on, demo_template, schema_template
 
-if os.environ.get("JCJG_TEST_DATABASE", "sqlite") != "sqlite":
-    pytest.skip(
-        "the CLI builds its own SQLite engine; it is tested once, in the SQLite run",
-        allow_module_level=True,
-    )
-
-# One pytest-xdist worker runs the whole module, so its two template databases (below) are
-# migrated and filled with the demo once, not once per worker.
-pytestmark = pytest.mark.xdist_group("cli")
+# The CLI builds its own SQLite engine: tested once, in the SQLite run.
+pytestmark = pytest.mark.sqlite_only
 
 COMMANDS = {"serve", "db", "demo", "users", "worker", "clients", "jobs", "calendar"}
 PASSWORD_IN_OUTPUT = re.compile(r"初始密码：(\S+)（首次登录须修改）")
@@ -61,20 +56,6 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("cli-templates")
-    migrated, demo = folder / "migrated.db", folder / "demo.db"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _use_database(monkeypatch, migrated)
-        assert run("db", "upgrade").exit_code == 0
-        _copy(migrated, demo)
-        _use_database(monkeypatch, demo)
-        assert run("demo", "load").exit_code == 0
-    get_settings.cache_clear()
-    return {"migrated": migrated, "demo": demo}
-
-
 @pytest.fixture
 def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty database file, not yet migrated."""
@@ -84,15 +65,27 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
 
 
+def _template_file(template: Template) -> Path:
+    return Path(make_url(template.url).database or "")
+
+
 @pytest.fixture
-def migrated(fresh: Path, templates: dict[str, Path]) -> Path:
-    _copy(templates["migrated"], fresh)
+def migrated(fresh: Path) -> Path:
+    """The database ``jcjg db upgrade`` leaves (a copy of the run's)."""
+    _copy(_template_file(schema_template()), fresh)
     return fresh
 
 
 @pytest.fixture
-def demo(fresh: Path, templates: dict[str, Path]) -> Path:
-    _copy(templates["demo"], fresh)
+def demo(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The database ``jcjg demo load`` leaves after ``jcjg db upgrade`` (a copy of the run's),
+    with the files of its data folder and the key its secrets are sealed with."""
+    template = demo_template()
+    _copy(_template_file(template), fresh)
+    shutil.copytree(template.data_dir, fresh.parent / "data")
+    command_line_on(
+        monkeypatch, f"sqlite:///{fresh}", fresh.parent / "data", secret_key=template.secret_key
+    )
     return fresh
 
 
@@ -162,6 +155,7 @@ def test_unknown_command_fails(fresh: Path) -> None:
 # --- db ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.migrations
 def test_db_upgrade_then_check(fresh: Path) -> None:
     upgraded = run("db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
@@ -171,6 +165,7 @@ def test_db_upgrade_then_check(fresh: Path) -> None:
     assert "数据库为最新版本，模型与迁移一致" in checked.output
 
 
+@pytest.mark.migrations
 def test_db_upgrade_again_changes_nothing(migrated: Path) -> None:
     assert run("db", "upgrade").exit_code == 0
     assert run("db", "check").exit_code == 0

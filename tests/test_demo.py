@@ -1,24 +1,31 @@
-"""The demo data `make run` loads: every demo role can log in and sees only its own data."""
+"""The demo data `make run` loads: every demo role can log in and sees only its own data.
+
+Most tests read the run's demo region (``pytest.mark.demo``: ``jcjg demo load`` on an upgraded
+database, once a run); the load itself is timed in the last (and the accounts it prints in
+tests/test_cli.py)."""
 
 from __future__ import annotations
+
+import pytest
 
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo.load import USERS, load
-from tests.factories import login
+from tests.factories import demo_passwords, login
+
+pytestmark = pytest.mark.sqlite  # what `make run` loads into the embedded database
 
 
-def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, settings, browser_client, client):
-    created = load(db, settings)
+@pytest.mark.demo
+def test_demo_load_is_idempotent_and_every_role_logs_in(db, settings, browser_client):
+    assert load(db, settings) == []  # a second run: nothing new, no password printed
+    demo_passwords(db)
     db.commit()
-    assert {u for u, _, _ in created} == {u.username for u in USERS}
-    assert load(db, settings) == []  # second run: nothing new, no password printed
-    passwords = {u: p for u, _, p in created}
 
     seen_users: dict[str, int] = {}
     for demo in USERS:
         browser_client.cookies.clear()
-        login(browser_client, demo.username, passwords[demo.username])
+        login(browser_client, demo.username)
         home = browser_client.get("/")
         assert home.status_code == 200, demo.username
         assert demo.role.label in home.text
@@ -40,7 +47,8 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(app, db, settings, brows
 LIVE_ONLY = frozenset({"report_qr_mismatch", "report_signature_invalid", "witness_not_assigned"})
 
 
-def test_demo_shows_every_rule_firing(db, settings):
+@pytest.mark.demo
+def test_demo_shows_every_rule_firing(db):
     """Every rule the domains register has an open alert after ``jcjg demo load`` (what
     ``make run`` does before it serves), but the few a running region shows. A new rule
     without demo data fails here."""
@@ -48,13 +56,11 @@ def test_demo_shows_every_rule_firing(db, settings):
 
     from jcjg.alerts.engine import rules
     from jcjg.alerts.models import Alert
-    from jcjg.demo.load import run
     from jcjg.demo.simulator import reports as simulated_reports
     from jcjg.demo.simulator import sampling as simulated_sampling
     from jcjg.tenancy.models import Institution
 
-    outcome = run(db, settings)  # the data, the sweep, the station's cases and orders
-    assert outcome.raised
+    # the data, the sweep, the station's cases and orders, as `jcjg demo load` left them
     firing = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
     registered = set(rules())
     assert firing == registered - LIVE_ONLY, (
@@ -107,20 +113,16 @@ def test_demo_shows_every_rule_firing(db, settings):
     )
 
 
+@pytest.mark.demo
 def test_demo_cases_show_every_step_of_handling(db, settings):
     """The station's demo cases: dismissed, confirmed, rectifying, answered with a PDF, closed,
     and one overdue escalated to the city; all notarised; a second load adds none."""
     from sqlalchemy import func, select
 
-    from jcjg.alerts.engine import sweep
     from jcjg.alerts.models import Case, CaseEvent
     from jcjg.demo import alerts as alerts_demo
     from jcjg.ledger.models import LedgerLeaf
 
-    load(db, settings)
-    sweep(db)
-    assert alerts_demo.load(db, settings) == 6
-    db.commit()
     made = db.scalars(select(Case).order_by(Case.id)).all()
     assert sorted(c.status for c in made) == sorted(
         ["dismissed", "confirmed", "rectifying", "rectified", "closed", "rectifying"]
@@ -140,8 +142,6 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     from jcjg.demo import rectification as rectification_demo
     from jcjg.rectification.models import RectificationOrder
 
-    assert rectification_demo.load(db, settings) == 2
-    db.commit()
     orders = db.scalars(select(RectificationOrder).order_by(RectificationOrder.id)).all()
     assert [(o.status, o.is_public) for o in orders] == [("issued", False), ("closed", True)]
     assert orders[0].alert_ids == [late.alert_id]

@@ -25,6 +25,8 @@ from jcjg.core.mixins import ChangeLogged
 from tests.factories import all_routes, login
 from tests.generic import cases, merged, models_of
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 SCOPED = merged("scoped")
 WRITES = merged("writes")
 

@@ -22,6 +22,8 @@ from jcjg.core.pagination import page_params
 from tests.factories import all_routes, login, page_csrf
 from tests.generic import NO_AUTH, PUBLIC, SIGNED, cases, merged
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 # Integer path parameters that are not ids: positions in the log (a BIGINT, 0-based), checked
 # by the ledger's own bounds and answering 400 (docs/ledger.md).
 NOT_IDS = {

@@ -9,8 +9,12 @@ import html
 import re
 from collections import defaultdict
 
-from jcjg.demo.load import USERS, load
-from tests.factories import login
+import pytest
+
+from jcjg.demo.load import USERS
+from tests.factories import demo_passwords, login
+
+pytestmark = [pytest.mark.demo, pytest.mark.sqlite]  # the region `make run` serves
 
 SNAKE = re.compile(r"[a-z]+_[a-z0-9_]+")
 LINK = re.compile(r'<a[^>]+href="(/[^"#]*)"')
@@ -37,15 +41,14 @@ def _pages_of(browser_client) -> list[str]:
     return ["/", *menu, *records.values()]
 
 
-def test_no_page_of_the_demo_shows_an_identifier(db, settings, browser_client):
-    created = load(db, settings)
+def test_no_page_of_the_demo_shows_an_identifier(db, browser_client):
+    demo_passwords(db)
     db.commit()
-    passwords = {u: p for u, _, p in created}
     names = {u.username for u in USERS}
     found: dict[str, set[str]] = defaultdict(set)
     for username in ROLES:
         browser_client.cookies.clear()
-        login(browser_client, username, passwords[username])
+        login(browser_client, username)
         for path in _pages_of(browser_client):
             page = browser_client.get(path)
             if page.status_code != 200:  # a link the page offers that its reader cannot follow

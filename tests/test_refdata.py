@@ -22,6 +22,9 @@ from tests.catalogue.test_editions import later as later_catalogue
 from tests.conftest import command_line_on, fresh_database_url, row_counts
 from tests.regions.test_editions import later_edition as later_regions
 
+# `jcjg db upgrade` on an empty database is what these test: the `make run` path
+pytestmark = [pytest.mark.migrations, pytest.mark.sqlite]
+
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from jcjg.core.migrate import upgrade
-from tests.conftest import BACKEND
 
 CONTRACT = """INSERT INTO contract (id, institution_id, region_code, project_id, number, year,
     sequence, client_unit, signed_on, items, pdf_sha256, received_at) VALUES (5, 1, '360403', 1,
@@ -17,10 +16,8 @@ ALERT = """INSERT INTO alert (id, rule_id, key, severity, subject_type, subject_
     :kind, :subject, '合同', '{}', '2026-11-02 00:00:00', '2026-11-02 00:00:00', 'open')"""
 
 
-@pytest.mark.skipif(
-    BACKEND != "sqlite",
-    reason="migrates a SQLite file of its own whatever the backend: once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
+@pytest.mark.migrations
 def test_earlier_alerts_get_their_subjects_number(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "85f2067790c0")

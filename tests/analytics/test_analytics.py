@@ -19,6 +19,8 @@ from jcjg.testing.models import TestRecord
 from jcjg.testing.stats import refresh_tally
 from tests.factories import Factory, login, page_csrf
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 UTC = dt.UTC
 
 

@@ -21,6 +21,8 @@ from tests.conftest import upgraded_database_url
 from tests.factories import csrf_from, login
 from tests.lists import sheet
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 MINUTE = dt.datetime(2026, 11, 23, 9, 30, 12, tzinfo=dt.UTC)
 
 

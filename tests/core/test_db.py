@@ -20,6 +20,8 @@ from jcjg.core.jobs import JobSchedule
 from jcjg.core.migrate import check, current_revision, head_revision, is_current
 from jcjg.main import create_app
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

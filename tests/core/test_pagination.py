@@ -21,6 +21,8 @@ from jcjg.core.pagination import Key, Order, PageParams, count_total, paginate
 from tests.conftest import BACKEND
 from tests.factories import login
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 HTML = {"accept": "text/html"}
 BY_TIME = Order(
     (Key(Alert.last_seen_at, lambda a: a.last_seen_at), Key(Alert.id, lambda a: a.id)),

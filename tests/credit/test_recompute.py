@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
 from sqlalchemy import text
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -92,13 +93,10 @@ def _recompute(config: dict, means: dict[str, Decimal], counts: dict[str, int]) 
     return _cent(min(Decimal(100), max(Decimal(0), base - deducted)))
 
 
+@pytest.mark.demo  # as `jcjg demo load` left it
 def test_a_demo_institutions_score_is_recomputed_from_its_facts(db, settings):
     import json
 
-    from jcjg.demo.load import run
-
-    run(db, settings)
-    db.commit()
     rows = db.execute(
         text("SELECT s.institution_id, s.period, s.score, s.grade, s.computed_at, m.config "
              "FROM credit_score s JOIN credit_model m ON m.id = s.model_id JOIN institution i "

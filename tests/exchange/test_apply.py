@@ -35,6 +35,8 @@ from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import Lims, apply_waiting, make_lims
 from tests.factories import Factory, catalogue
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 LAB = {
     "name": "力学室",
     "address": "九江市长虹大道 1 号",

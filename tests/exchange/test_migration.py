@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from jcjg.core.migrate import upgrade
-from tests.conftest import BACKEND
 
 CLIENT = """INSERT INTO exchange_client (id, name, kind, institution_id, region_code, status,
     created_at, updated_at) VALUES (1, 'LIMS', 'lims', NULL, '360403', 'active',
@@ -22,10 +21,8 @@ MESSAGE = """INSERT INTO exchange_message (id, client_id, key_id, institution_id
     X'7B7D', :sha, '', '', '2026-11-02 00:00:00', :receipt, :index)"""
 
 
-@pytest.mark.skipif(
-    BACKEND != "sqlite",
-    reason="migrates a SQLite file of its own whatever the backend: once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
+@pytest.mark.migrations
 def test_earlier_messages_become_applied_with_their_receipts_outcome(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "162d688ed1cb")

@@ -22,6 +22,8 @@ from jcjg.core.workdays import beijing_date, beijing_midnight
 from tests.factories import login
 from tests.home.conftest import World, add_alert
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 HTML = {"accept": "text/html"}
 DAY = dt.timedelta(days=1)
 SEVERITIES = ["critical", "warning", "info"]

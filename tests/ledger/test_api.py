@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from jcjg.ledger import merkle, service, standalone
 from jcjg.ledger.note import Verifier, open_checkpoint
-from tests.conftest import BACKEND
+from tests.conftest import demo_template
 
 
 @pytest.fixture
@@ -282,26 +282,22 @@ def test_a_forged_log_does_not_fool_the_verifier(db, filled, tmp_path):
 # --- the CLI -----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    BACKEND != "sqlite",
-    reason="the CLI runs on a SQLite file of its own whatever the backend: once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # the CLI runs on a SQLite file of its own whatever the backend
 def test_cli_ledger_commands(tmp_path, monkeypatch):
     from jcjg.cli import main
     from jcjg.config import get_settings
     from jcjg.core.db import make_engine
 
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    # the demo region (`jcjg db upgrade`, then `jcjg demo load`: it notarised 3 institutions
+    # and the sampling chain's facts), with the files of its data folder (the log's key)
+    url, data_dir, _ = demo_template().copy(tmp_path)
     monkeypatch.setenv("JCJG_DATABASE_URL", url)
-    monkeypatch.setenv("JCJG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JCJG_DATA_DIR", str(data_dir))
     monkeypatch.setenv("JCJG_ENV", "dev")
     get_settings.cache_clear()
     saved = service.log_identity()
     try:
         runner = CliRunner()
-        assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
-        # notarises 3 institutions and the sampling chain's facts
-        assert runner.invoke(main, ["demo", "load"]).exit_code == 0
         integrated = runner.invoke(main, ["ledger", "integrate"])
         found = re.search(r"整合 (\d+) 条", integrated.output)
         assert found is not None
@@ -311,7 +307,7 @@ def test_cli_ledger_commands(tmp_path, monkeypatch):
         # covers those and the ones integrated now
         size = int(cp.output.splitlines()[1])
         assert size >= int(found.group(1)) > 3
-        assert (tmp_path / "data/ledger/signing.key").stat().st_mode & 0o777 == 0o600
+        assert (data_dir / "ledger/signing.key").stat().st_mode & 0o777 == 0o600
         proved = runner.invoke(main, ["ledger", "prove", "1"])
         bundle = json.loads(proved.output)
         assert standalone.verify_bundle(bundle, bundle["key"])["index"] == 1

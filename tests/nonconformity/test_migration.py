@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from jcjg.core.migrate import upgrade
-from tests.conftest import BACKEND
 
 PROJECT = """INSERT INTO project (id, code, name, region_code, address, site_radius_m, owner_unit,
     contractor_unit, supervisor_unit, station, permit_number, status, origin, notes, created_at,
@@ -18,10 +17,8 @@ ENTRY = """INSERT INTO nonconformity (id, institution_id, region_code, project_i
     '混凝土', '0108', '', 'C30', '{}', '2026-11-02 00:00:00', '2026-11-20', 'open', '', '', 0)"""
 
 
-@pytest.mark.skipif(
-    BACKEND != "sqlite",
-    reason="migrates a SQLite file of its own whatever the backend: once, in the SQLite run",
-)
+@pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
+@pytest.mark.migrations
 def test_earlier_entries_move_to_their_projects_region(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "b25a8c5727ce")

@@ -20,6 +20,8 @@ from tests.exchange.conftest import make_lims
 from tests.factories import login
 from tests.testing.test_onsite import _start_in, plan, record
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 HTML = {"accept": "text/html"}
 OFF_SITE = {"latitude": 29.80, "longitude": 116.0022}  # 10 km north of the factory's site
 

@@ -20,6 +20,8 @@ from jcjg.testing.service import nonconforming_by
 from tests.factories import login
 from tests.testing.conftest import concrete_record
 
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
+
 HTML = {"accept": "text/html"}
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import re
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -16,6 +17,8 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from tests.factories import login
 from tests.testing.test_stats import HTML, _table
+
+pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
 
 
 def _rates(html: str, key: str) -> tuple[str, str]:

@@ -29,9 +29,9 @@ def has_ffmpeg() -> bool:
     return shutil.which("ffmpeg") is not None
 
 
+@pytest.mark.demo  # as `jcjg demo load` left it, its recordings among its files
 def test_demo_records_a_camera_over_a_test_and_plants_each_video_problem(db, settings,
                                                                          has_ffmpeg):  # fmt: skip
-    run(db, settings)
     first = db.scalars(select(TestRecord).where(TestRecord.number == FIRST)).one()
     center = cameras(db, "JZ-CAM-")
     press = center["JZ-CAM-01"]
