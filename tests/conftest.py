@@ -218,6 +218,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
 # test (`pytest.mark.migrations`), migrates a database of its own (`_no_schema_of_its_own`).
 
 _RUN_FOLDER: list[Path] = []
+_UPGRADES: list[str] = []  # the revisions alembic was asked to upgrade to in this process
 
 
 def _run_folder() -> Path:
@@ -349,9 +350,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
     names.unlink()
-
-
-_UPGRADES: list[str] = []  # the revisions alembic was asked to upgrade to in this process
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -82,8 +82,10 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
 
 
-# The pages visited so far in this module, per size (make test visits each once).
-VISITED: dict[str, set[str]] = {"pc": set(), "phone": set()}
+@pytest.fixture(scope="module")
+def visited() -> dict[str, set[str]]:
+    """The pages visited so far in this module, per size (make test visits each once)."""
+    return {"pc": set(), "phone": set()}
 
 
 def menu_of(page, url: str) -> list[str]:
@@ -129,7 +131,7 @@ def one_account_per_role() -> list[str]:
 
 @pytest.mark.parametrize("who", one_account_per_role())
 def test_every_role_finds_every_menu_page_in_chinese(
-    who: str, demo_server: LiveServer, browser, tmp_path: Path
+    who: str, demo_server: LiveServer, visited: dict[str, set[str]], browser, tmp_path: Path
 ) -> None:
     url, out, found = demo_server.url, shots(tmp_path), Findings()
     for size, viewport in (("pc", PC), ("phone", PHONE)):
@@ -145,9 +147,9 @@ def test_every_role_finds_every_menu_page_in_chinese(
             paths = [landing] + [p for p in menu_of(page, url) if p != landing]
             assert len(paths) >= 2, f"{who} has no menu"
             for path in paths:
-                if FULL or path == landing or path not in VISITED[size]:
+                if FULL or path == landing or path not in visited[size]:
                     visit(page, url, path, size, out, who, found)
-                    VISITED[size].add(path)
+                    visited[size].add(path)
         finally:
             context.close()
     assert not found.problems, f"{len(found.problems)} of {found.pages} pages:\n" + "\n".join(
