@@ -132,10 +132,12 @@ fuzz: install assets ## Fuzz the JSON API (schemathesis: stateless and stateful,
 
 # The end-to-end tests in full (`make test` runs short versions): every demo role on every page
 # of its menu on a PC and a phone with a screenshot of each (JCJG_SCREENSHOT_DIR keeps them),
-# every other browser test with its screenshots, and every role on every route, on PostgreSQL.
-e2e: install assets sysdeps ## The browser tests and the route matrix in full (every role on every page and route, screenshots) on PostgreSQL
+# every other browser test with its screenshots, every role on every route, on PostgreSQL, and
+# the property tests with all their examples.
+e2e: install assets sysdeps ## The browser tests, the route matrix and the property tests in full (every role on every page and route, screenshots, every example) on PostgreSQL
 	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_REQUIRE_BROWSER=1 JCJG_E2E=1 \
 	  $(PYTEST_BARE) -q tests/browser tests/test_route_matrix.py $(PYTEST_ARGS)
+	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_E2E=1 $(PYTEST_BARE) -q -m property tests $(PYTEST_ARGS)
 
 clean: ## Remove the virtual environment, npm packages, generated assets and the local database
 	rm -rf $(VENV) node_modules src/jcjg/static/vendor var .pytest_cache .mypy_cache .ruff_cache

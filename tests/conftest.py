@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from alembic import command as alembic_command
 from argon2 import PasswordHasher
@@ -71,6 +72,21 @@ def _nothing_kept_in_memory() -> None:
 
 def require(flag: str) -> bool:
     return os.environ.get(flag, "") in {"1", "true", "yes"}
+
+
+# Property tests (hypothesis, marked ``property``): `make e2e` (JCJG_E2E=1) tries as many
+# examples as each names, `make test` a fifth of them (at least 10): there they were a
+# minute of the suite for the rare input the later examples find, which the long run finds.
+FULL_PROPERTIES = require("JCJG_E2E")
+
+
+def examples(full: int) -> int:
+    """How many examples a property test whose full run tries ``full`` tries in this run."""
+    return full if FULL_PROPERTIES else max(10, full // 5)
+
+
+hypothesis.settings.register_profile("jcjg", max_examples=examples(100))
+hypothesis.settings.load_profile("jcjg")  # the tests that name no count (hypothesis's 100)
 
 
 # Which database run runs the whole suite (``make test`` sets it: the PostgreSQL run when one
@@ -470,11 +486,21 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     demo = _demo(request)  # the demo region's files and secrets are its copy's
-    return Settings(
-        env="test",
+    return settings_for_tests(
         secret_key=demo.secret_key if demo else "test-" + secrets.token_hex(16),
         database_url=demo.url if demo else database_url,
         data_dir=demo.data_dir if demo else tmp_path / "data",
+    )
+
+
+def settings_for_tests(*, secret_key: str, database_url: str, data_dir: Path) -> Settings:
+    """A test's settings (the ``settings`` fixture's): what runs in a background thread runs
+    in the request or when the test says, on the test's one connection."""
+    return Settings(
+        env="test",
+        secret_key=secret_key,
+        database_url=database_url,
+        data_dir=data_dir,
         base_url="http://testserver",
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,  # the tests flush the exchange counters themselves

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from jcjg.core.masking import mask_email, mask_id_number, mask_name, mask_phone, mask_value
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 digits = st.text(alphabet="0123456789", max_size=30)
 

@@ -19,8 +19,10 @@ from jcjg.exchange.digest import (
     parse_content_digest,
     verify_content_digest,
 )
+from tests.conftest import examples
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 # RFC 9530 (and RFC 9421's messages) via httpwg/http-extensions @ b1b1c72f; see the file's
 # "source" field and /work/shared/testdata/README.md, "rfc9421_vectors.json".
@@ -39,7 +41,7 @@ FIELD_NAME = {
 }
 ACTIVE = [v for v in DIGESTS if v["algorithm"] in ("sha256", "sha512") and v["match"]]
 DEPRECATED = [v for v in DIGESTS if v["algorithm"] not in ("sha256", "sha512")]
-SETTINGS = settings(max_examples=80, deadline=None, database=None)
+SETTINGS = settings(max_examples=examples(80), deadline=None, database=None)
 
 HELLO = b'{"hello": "world"}'
 HELLO_SHA256 = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"

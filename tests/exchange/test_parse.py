@@ -15,7 +15,8 @@ from jcjg.exchange.service import parse_json
 from jcjg.ledger.canonical import canonical_json
 from tests.ledger.test_canonical import SAFE_FLOAT, SETTINGS, TEXT, _json
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 ANY_INT = st.integers(min_value=-(2**60), max_value=2**60)
 ASTRAL = st.text(st.characters(min_codepoint=0x10000, max_codepoint=0x1FFFF), max_size=3)

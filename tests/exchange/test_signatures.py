@@ -68,8 +68,10 @@ from jcjg.exchange.signatures import (
     verify_request,
     verifying_key,
 )
+from tests.conftest import examples
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 # RFC 9421 via httpwg/http-extensions @ b1b1c72f (draft-19 = RFC 9421) and two cases from
 # pyauth/http-message-signatures; see the file's "source" field and
@@ -112,7 +114,7 @@ NOT_IMPLEMENTED = {
     "pyauth test_http_message_signatures_B24 (older-draft response digest)": '"@status"',
 }
 
-SETTINGS = settings(max_examples=100, deadline=None, database=None)
+SETTINGS = settings(max_examples=examples(100), deadline=None, database=None)
 
 
 # ---------------------------------------------------------------------------------------------

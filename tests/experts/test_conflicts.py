@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,10 @@ from jcjg.experts import draw
 from jcjg.experts.models import Expert, ExpertRelation, Panel
 from jcjg.experts.service import exclusion
 from jcjg.tenancy.models import Institution
+from tests.conftest import examples
+
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 TODAY = dt.date(2026, 11, 23)
 REVIEWED = Institution(
@@ -79,7 +84,7 @@ def _conflicted(expert: Expert, facts: dict, policy: str) -> bool:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     pool=st.lists(expert_facts, min_size=1, max_size=25),
     policy=st.sampled_from(["within", "other_city", "any"]),

@@ -20,10 +20,12 @@ from jcjg.ledger.canonical import (
     _es_number,
     canonical_json,
 )
+from tests.conftest import examples
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
-SETTINGS = settings(max_examples=150, deadline=None, database=None)
+SETTINGS = settings(max_examples=examples(150), deadline=None, database=None)
 
 # RFC 8785 Appendix B: IEEE 754 bit patterns and their ECMAScript serialization.
 APPENDIX_B = [

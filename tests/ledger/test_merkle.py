@@ -34,8 +34,10 @@ from jcjg.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.conftest import examples
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 # Source: transparency-dev/merkle @ 417fb0c3 (see the file's "source" field and
 # /work/shared/testdata/README.md).
@@ -48,7 +50,7 @@ LEAF_HASHES = [H(x) for x in VECTORS["leaf_hashes_hex"]]
 ROOTS = {int(n): H(r) for n, r in VECTORS["roots_by_tree_size"].items()}
 NODE_TABLE = [[H(x) for x in row] for row in VECTORS["node_hashes_by_level"]]
 
-SETTINGS = settings(max_examples=60, deadline=None, database=None)
+SETTINGS = settings(max_examples=examples(60), deadline=None, database=None)
 
 
 def _hashes(n: int, seed: str = "leaf") -> list[bytes]:

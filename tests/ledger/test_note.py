@@ -35,8 +35,10 @@ from jcjg.ledger.note import (
     signature_line,
     verifier_key,
 )
+from tests.conftest import examples
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 # Known answers from golang.org/x/mod/sumdb/note, note_test.go (TestNewVerifier, TestNewSigner,
 # TestSign, TestOpen). Ed25519 is deterministic, so signing must reproduce them byte for byte.
@@ -63,7 +65,7 @@ C2SP_CHECKPOINT = (
     "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 )
 
-SETTINGS = settings(max_examples=40, deadline=None, database=None)
+SETTINGS = settings(max_examples=examples(40), deadline=None, database=None)
 
 
 @pytest.fixture(scope="module")

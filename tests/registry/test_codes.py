@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from jcjg.registry.codes import check_character, is_valid_credit_code
 
-pytestmark = pytest.mark.once  # no database: the same on both databases
+# no database: the same on both databases; hypothesis's examples (tests/conftest.py examples)
+pytestmark = [pytest.mark.once, pytest.mark.property]
 
 # Written out again from GB 32100-2015 clause 5.2, independently of the code under test.
 GB_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import random
 from typing import Any
 
@@ -13,7 +12,6 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.demo import synthetic
 from jcjg.testing import curves
-from jcjg.testing.jobs import tally
 from tests.exchange.conftest import Lims, make_lims
 
 CUBE_AREA = 150 * 150
@@ -84,33 +82,7 @@ def concrete_record(
     return payload, drawn
 
 
-# the statistics' two labs (tests/testing/test_stats.py, test_stats_figures.py)
+# the statistics' reader (tests/testing/statistics)
 @pytest.fixture
 def authority(factory):
     return factory.user(Role.CITY_AUTHORITY, region_code="360400")
-
-
-@pytest.fixture
-def region(client, db, settings, factory, lab):
-    """Two labs' records: on time, late, too fast, judged nonconforming by the lab, one on a
-    project, one from October (Beijing) ended in the last UTC hours of the month."""
-    other = make_lims(db, settings, factory)
-    project = factory.project(region_code="360403")
-    db.commit()
-    sends = [
-        (lab, concrete_record(lab, number="ST-OK")[0] | {"project_code": project.code}),
-        (lab, concrete_record(lab, number="ST-LATE", minutes_ago=180, seed=2)[0]),
-        (lab, concrete_record(lab, number="ST-FAST", rate_mpa_s=1.5, seed=3)[0]),
-        (lab, concrete_record(lab, number="ST-BAD", seed=4, judgement="nonconforming")[0]),
-        (other, concrete_record(other, number="ST-B1", minutes_ago=200, seed=5)[0]),
-    ]
-    october, _ = concrete_record(other, number="ST-OCT", seed=6)
-    october["ended_at"] = "2025-10-31T17:30:00+00:00"  # 1 November in Beijing
-    october["started_at"] = "2025-10-31T17:20:00+00:00"
-    sends.append((other, october))
-    for lims, payload in sends:
-        response = lims.post(client, "test_record", payload)
-        assert response.status_code == 200, response.text
-    db.expire_all()
-    tally(db, logging.getLogger("test"))  # the job the page's numbers come from
-    return lab, other, project

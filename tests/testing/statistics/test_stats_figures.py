@@ -16,7 +16,7 @@ from sqlalchemy import select
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from tests.factories import login
-from tests.testing.test_stats import HTML, _table
+from tests.testing.statistics.test_stats import HTML, _table
 
 pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
 
