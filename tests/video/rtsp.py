@@ -76,12 +76,6 @@ def make_clip(
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RtspCamera:
     """gst-rtsp-server serving ``clip`` on ``mounts`` mounts (``/cam0`` …) of one port."""
 
@@ -92,7 +86,7 @@ class RtspCamera:
         self.mounts = mounts
         self.user = user
         self.password = password
-        self.port = port or free_port()
+        self.port = port  # 0: the server's choice, known once it started
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, mount: int = 0) -> str:
@@ -114,6 +108,7 @@ class RtspCamera:
         if not line.startswith("READY"):
             self.stop()
             raise RuntimeError(f"RTSP test camera did not start: {line!r}")
+        self.port = int(line.split()[1])  # again on this port when started again
         self._wait_listening(deadline)
         return self
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import sys
 
 import gi
@@ -23,12 +22,6 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> None:
@@ -40,10 +33,11 @@ def main() -> None:
     parser.add_argument("--password", default="")
     args = parser.parse_args()
     Gst.init(None)
-    port = args.port or free_port()
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
-    server.set_service(str(port))
+    # port 0: the server binds a free one itself and says which (a port picked here and bound
+    # later could be taken in between by another process, whose answers are no RTSP)
+    server.set_service(str(args.port))
     # the clip plays once per connection (make it longer than the recording it feeds)
     launch = (
         f'( filesrc location="{args.clip}" ! qtdemux ! h264parse '
@@ -70,7 +64,10 @@ def main() -> None:
             )
             factory.set_permissions(permissions)
         mounts.add_factory(f"/cam{n}", factory)
-    server.attach(None)
+    if server.attach(None) == 0:
+        print(f"FAILED to listen on 127.0.0.1:{args.port}", flush=True)
+        sys.exit(1)
+    port = server.get_bound_port()
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
