@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from jcjg.core.errors import NotFound
@@ -161,6 +161,29 @@ def test_loaded_tree_links_parents(db: Session) -> None:
     assert service.count_in_subtree(db=db, code="360400") == 1 + len(
         service.children(db=db, code="360400")
     )
+
+
+def test_display_names_read_a_query_per_level(db: Session) -> None:
+    """A filter's or a list's regions are named together: the codes, then the regions above
+    them, a query each, not two queries per code; the names as one code at a time gives."""
+    codes = ["360402", "360403", "360102", "360400", "369999", "36x", None]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        named = service.display_names(db=db, codes=codes)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    selects = [s for s in statements if s.startswith("SELECT")]
+    assert len(selects) <= 3 + 1  # counties, cities, the province; the unknown 369999 looked up
+    db.expunge_all()
+    assert named == {c: service.display_name(db=db, code=c) for c in codes if c}
+    assert named["360102"] == "江西省南昌市东湖区"
+    assert named["36x"] == "36x"  # unknown: the code as given
 
 
 @pytest.mark.parametrize("code", ["360499", "abc", "990000", ""])

@@ -183,8 +183,9 @@ def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str,
     codes = {c for c in found if c and is_valid_code(c)}
     above = {a for c in codes for a in (c[:4] + "00", c[:2] + "0000")} - codes
     covered = [a for a in above if principal.covers_region(a)]
+    names = regions.display_names(db=db, codes=codes | set(covered))  # read together
     shown = codes | {a for a in covered if db.get(Region, a) is not None}
-    return [(c, regions.display_name(db=db, code=c)) for c in sorted(shown)]
+    return [(c, names[c]) for c in sorted(shown)]
 
 
 def handling_counts(*, db: Session, principal: Principal, today: dt.date) -> dict[str, int]:

@@ -284,7 +284,7 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
         "rows": rows,
         "names": institution_names(db, {r.institution_id for r in rows}),
         "accounts": service.public_accounts(db, rows),
-        "regions": {c: regions.display_name(db=db, code=c) for c in sorted(codes)},
+        "regions": dict(sorted(regions.display_names(db=db, codes=codes).items())),
         "today": beijing_date(utcnow()),
         **_CHOICES,
         "cite": citer(db, links=True),

@@ -122,8 +122,16 @@ def display_name(*, db: Session, code: str | None) -> str:
 
 
 def display_names(*, db: Session, codes: Iterable[str | None]) -> dict[str, str]:
-    """:func:`display_name` of each code (a list's rows: each code once)."""
-    return {c: display_name(db=db, code=c) for c in set(codes) if c}
+    """:func:`display_name` of each code (a list's rows, a filter's choices: each code once),
+    the regions and those above them read in a query per level, not two queries per code."""
+    wanted = {c for c in codes if c}
+    level = {c for c in wanted if is_valid_code(c)}
+    held: list[Region] = []  # the session's identity map holds only what is referenced
+    while level:  # the codes, their parents, theirs: into the session's identity map
+        found = list(db.scalars(select(Region).where(Region.code.in_(sorted(level)))))
+        held += found
+        level = {r.parent_code for r in found if r.parent_code is not None} - {r.code for r in held}
+    return {c: display_name(db=db, code=c) for c in wanted}
 
 
 def history(*, db: Session, code: str) -> list[tuple[RegionChange, ReferenceEdition]]:
