@@ -22,7 +22,6 @@ from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_row
 from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import is_valid_code, scope_prefix
 from jcjg.regions import service as regions
-from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
 
 _SEVERITY_RANK = case(
@@ -183,8 +182,8 @@ def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str,
     codes = {c for c in found if c and is_valid_code(c)}
     above = {a for c in codes for a in (c[:4] + "00", c[:2] + "0000")} - codes
     covered = [a for a in above if principal.covers_region(a)]
-    names = regions.display_names(db=db, codes=codes | set(covered))  # read together
-    shown = codes | {a for a in covered if db.get(Region, a) is not None}
+    names = regions.display_names(db=db, codes=codes | set(covered))
+    shown = codes | {a for a in covered if names[a] != a}  # an unknown code is named itself
     return [(c, names[c]) for c in sorted(shown)]
 
 

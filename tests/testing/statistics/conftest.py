@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.config import Settings
 from jcjg.main import create_app
@@ -61,7 +61,7 @@ def statistics_region(
 
 
 def _send(
-    client: TestClient, db, settings: Settings, factory: Factory
+    client: TestClient, db: Session, settings: Settings, factory: Factory
 ) -> tuple[Lims, Lims, Project]:
     """Two labs' records: on time, late, too fast, judged nonconforming by the lab, one on a
     project, one from October (Beijing) ended in the last UTC hours of the month."""
