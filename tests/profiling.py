@@ -55,6 +55,9 @@ class _Recorder:
             report.nodeid, {"setup": 0.0, "call": 0.0, "teardown": 0.0, "outcome": "passed"}
         )
         row[report.when] = round(report.duration, 4)
+        node = getattr(report, "node", None)  # pytest-xdist: the worker that ran it
+        row["worker"] = getattr(getattr(node, "gateway", None), "id", "main")
+        row["ended"] = round(time.monotonic() - self.started, 2)
         if report.outcome != "passed" and row["outcome"] == "passed":
             row["outcome"] = report.outcome
 
@@ -119,6 +122,23 @@ def report(runs: Iterable[dict[str, Any]], out: TextIO | Any = sys.stdout) -> No
         f"{'wall clock':24}"
         + "".join(f"{run['wall']:14.1f}{str(run['workers']) + ' wk':>8}" for run in runs)
     )
+    line()
+    line("Per worker: tests' time, the first report (after start-up and collection) and the")
+    line("last (the worker idles from then to the end of the run), seconds into the run:")
+    for run in runs:
+        workers: dict[str, list[float]] = defaultdict(lambda: [0.0, float("inf"), 0.0])
+        for row in run["tests"].values():
+            if "ended" not in row:
+                continue
+            cell = workers[row["worker"]]
+            cell[0] += total(row)
+            cell[1] = min(cell[1], row["ended"] - total(row))
+            cell[2] = max(cell[2], row["ended"])
+        for name, (busy, first, last) in sorted(workers.items()):
+            line(
+                f"  {run['database']:10} {name:6} busy {busy:8.1f}  first {first:6.1f}"
+                f"  last {last:8.1f}  idle at the end {run['wall'] - last:6.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ on their reports, sign the PDFs with their registered signatories' keys and uplo
 phone-sized Chromium opens the URL zbar reads off one of those PDFs and sees "genuine", the
 chain behind the report and the log's inclusion proof verified in the browser; the forgeries
 the simulator planted (a PDF altered after signing, a copied QR, a never-issued code scanned)
-are each caught and alerted, and the station sees them. The same run (4 labs, 4 days, every
+are each caught and alerted, and the station sees them. The same run (4 labs, 3 days, every
 rule planted) is the one whose every planted rule tests/test_simulate.py checks fired: it is
 made once, here."""
 
@@ -49,7 +49,7 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
     out = shots(tmp_path)
     with running_exchange(tmp_path) as exchange:
         projects, summary = _sampling_run(
-            tmp_path, exchange, institutions=4, days=4, violations=1.0
+            tmp_path, exchange, institutions=4, days=3, violations=1.0
         )
         assert summary.failures == []
         planted = {"report_signature_invalid", "report_qr_mismatch", "unknown_code_scanned"}

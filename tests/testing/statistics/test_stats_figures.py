@@ -114,7 +114,9 @@ def test_the_same_figures_as_xlsx_audited(browser_client, db, factory, region, a
     )
     assert narrowed[0][0] == "月份"
     assert [r[:2] for r in narrowed[1:]] == [["2025-11", "1"], ["合计", "1"]]
-    logged = db.scalars(select(AuditLog).where(AuditLog.action == "export")).all()
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+    ).all()
     assert len(logged) == 2
     assert "导出检测数据统计（按月份，1 行）" in logged[-1].detail
     assert "since=2025-11-01" in logged[-1].detail

@@ -898,6 +898,7 @@ def _sampling_day(
                 rng,
                 message,
                 violations,
+                region=sum((t.planted for t in labs.values()), Counter()),
             )
         if lab_reports is not None and lab.signer is not None:
             from jcjg.demo.simulator import reports as reports_sim
@@ -918,6 +919,7 @@ def _sampling_day(
                 rng,
                 message,
                 violations,
+                region=sum((r.planted for r in lab_reports.values()), Counter()),
             )
             sister = _sister(sims, lab)
             if (

@@ -80,13 +80,16 @@ class LabReports:
     # reports when it breaks a rule for the first time (report_signed_by_outsider)
     outsider: tuple[str, str] | None = None
 
-    def next_violation(self, applicable: list[str]) -> str:
-        """The rule the lab has broken least of those this report can break; the rare chances
-        (a project's first contract, a cube's stated result) first, then the lab's order."""
+    def next_violation(self, applicable: list[str], region: Counter[str] | None = None) -> str:
+        """The rule the region's labs (``region``: what they planted so far) and then this lab
+        have broken least of those this report can break; the rare chances (a project's first
+        contract, a cube's stated result) first, then the lab's order. A short run plants each
+        rule once before any twice."""
         rare = {"contract_late": 0, "report_data_mismatch": 1}
         return min(
             applicable,
             key=lambda r: (
+                (region or Counter())[r],
                 self.planted[r],
                 rare.get(r, 2),
                 (ROTATION.index(r) - self.plant_next) % len(ROTATION),
@@ -147,10 +150,11 @@ def report_plans(
     rng: random.Random,
     message: Message,
     violations: float,
+    region: Counter[str] | None = None,
 ) -> list[Plan]:
     """The reports of ``records`` (test_record payloads of one commission), one per kind of
     test, each with its signed PDF after the code comes back; and the project's contract the
-    first time."""
+    first time. ``region``: what the region's labs planted so far (see ``next_violation``)."""
     if lab.signer is None or not records:
         return []
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -161,7 +165,7 @@ def report_plans(
     applicable = ["report_signature_invalid", "report_qr_mismatch", "unknown_code_scanned"]
     applicable += ["contract_late"] if first else []
     applicable += ["report_data_mismatch"] if len(cubes) == 1 else []
-    planted = lab.next_violation(applicable) if rng.random() < violations else ""
+    planted = lab.next_violation(applicable, region) if rng.random() < violations else ""
     plans: list[Plan] = []
     if first:
         lab.contracted.add(project_code)

@@ -159,10 +159,11 @@ def _family(material: str) -> str:
 _FAMILIES = tuple(dict.fromkeys(_family(m[0]) for m in MATERIALS))
 
 
-def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
-    """The rule this kind of test can break that the lab has broken least so far; of those, the
-    one fewest kinds of test can break (cubes take the cube-only rules), then the lab's own
-    order: so every rule comes round soon."""
+def _next_violation(lab: LabTests, applicable: tuple[str, ...], region: Counter[str]) -> str:
+    """The rule this kind of test can break that the region's labs (``region``: what they
+    planted so far), then this lab, have broken least; of those, the one fewest kinds of test
+    can break (cubes take the cube-only rules), then the lab's own order: so every rule comes
+    round soon, even in a short run."""
 
     def breadth(rule_id: str) -> int:
         return sum(rule_id in _APPLICABLE[f] for f in _FAMILIES)
@@ -170,6 +171,7 @@ def _next_violation(lab: LabTests, applicable: tuple[str, ...]) -> str:
     return min(
         applicable,
         key=lambda r: (
+            region[r],
             lab.planted[r],
             breadth(r),
             (PLANTED.index(r) - lab.plant_next) % len(PLANTED),
@@ -341,14 +343,21 @@ def record_plans(
     rng: random.Random,
     message: Message,
     violations: float,
+    region: Counter[str] | None = None,
 ) -> list[Plan]:
     """The LIMS messages for the tests of ``samples`` ((code, material, specification) of the
-    samples the lab accepted), under ``commission_number``."""
+    samples the lab accepted), under ``commission_number``; ``region``: what the region's labs
+    planted so far (see ``_next_violation``)."""
+    region = Counter() if region is None else region
     plans: list[Plan] = []
     now = utcnow()
     for sample in samples:
         family = _family(sample[1])
-        planted = _next_violation(lab, _APPLICABLE[family]) if rng.random() < violations else ""
+        # a curve to re-use only once the lab has drawn sound ones
+        applicable = tuple(
+            r for r in _APPLICABLE[family] if r != "curve_reuse" or lab.last_cubes
+        )
+        planted = _next_violation(lab, applicable, region) if rng.random() < violations else ""
         lab.serial += 1
         test = _draw(lab, rng, sample, planted)
         manual = family == "manual"
@@ -370,6 +379,7 @@ def record_plans(
             common["environment"] = {"temperature_c": 29.5, "humidity_percent": 38}
         if test.planted:
             lab.planted[test.planted] += 1
+            region[test.planted] += 1
         record = message(
             **common, **test.fields, specimens=test.specimens, judgement=test.judgement
         )
