@@ -354,9 +354,7 @@ def record_plans(
     for sample in samples:
         family = _family(sample[1])
         # a curve to re-use only once the lab has drawn sound ones
-        applicable = tuple(
-            r for r in _APPLICABLE[family] if r != "curve_reuse" or lab.last_cubes
-        )
+        applicable = tuple(r for r in _APPLICABLE[family] if r != "curve_reuse" or lab.last_cubes)
         planted = _next_violation(lab, applicable, region) if rng.random() < violations else ""
         lab.serial += 1
         test = _draw(lab, rng, sample, planted)
