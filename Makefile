@@ -29,7 +29,7 @@ help: ## List the targets
 run: sysdeps install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
-test: install assets sysdeps lint db-check coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
+test: install assets sysdeps lint coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
 
 # Where the suite's time goes: both database runs as `make test` makes them (coverage included),
 # each test's set-up, call and tear-down recorded (tests/profiling.py), then one table: the 30
@@ -94,7 +94,7 @@ format: install ## Format the code and fix what ruff can
 	$(VENV)/bin/ruff format src tests bench scripts
 	$(VENV)/bin/ruff check --fix src tests bench scripts
 
-db-check: install ## Migrate a scratch SQLite database and run alembic check (models = migrations)
+db-check: install ## Migrate a scratch SQLite database and run alembic check (models = migrations; `make test` proves the same in tests/test_cli.py)
 	@rm -f var/check.db; mkdir -p var
 	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db upgrade
 	JCJG_DATABASE_URL=sqlite:///var/check.db $(JCJG) db check
