@@ -74,7 +74,16 @@ def bare(url: str, cameras: int, seconds: float, workdir: Path) -> tuple[float, 
             )
         )
         log.close()
-    time.sleep(seconds)  # the measured recording time (nothing to poll for: ffmpeg records)
+    # each ffmpeg first connects and probes the stream; stopped before it writes a segment (a
+    # busy machine can take seconds), it records nothing: the time measured runs from the
+    # start, as the recorder's does, and lasts until every one has written one at least
+    spawned = time.monotonic()
+    deadline = spawned + 60
+    while not all(any((workdir / f"bare{n}").glob("*.ts")) for n in range(cameras)):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            break  # reported below, with ffmpeg's own words
+        time.sleep(0.1)
+    time.sleep(max(0.0, spawned + seconds - time.monotonic()))  # the rest of the time measured
     for proc in procs:
         proc.send_signal(signal.SIGINT)
     for proc in procs:

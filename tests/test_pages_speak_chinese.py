@@ -9,6 +9,7 @@ import html
 import re
 from collections import defaultdict
 
+import httpx
 import pytest
 
 from jcjg.demo.load import USERS
@@ -29,16 +30,22 @@ def _visible(page: str) -> str:
     return html.unescape(re.sub(r"(?s)<[^>]+>", " ", page))
 
 
-def _pages_of(browser_client) -> list[str]:
-    """The home, the menu's pages, and the first record page of each kind they link to."""
+def _pages_of(browser_client) -> dict[str, httpx.Response]:
+    """The home, the menu's pages, and the first record page of each kind they link to, each
+    with its response (each page read once)."""
     home = browser_client.get("/")
     menu = [h for h in dict.fromkeys(LINK.findall(home.text)) if not h.startswith(NOT_PAGES)]
+    pages = {"/": home}
     records: dict[str, str] = {}
     for path in menu:
-        for link in LINK.findall(browser_client.get(path).text):
+        pages[path] = page = browser_client.get(path)
+        for link in LINK.findall(page.text):
             if RECORD_PAGE.match(link):
                 records.setdefault(re.sub(r"\d+$", "", link), link)
-    return ["/", *menu, *records.values()]
+    for link in records.values():
+        if link not in pages:
+            pages[link] = browser_client.get(link)
+    return pages
 
 
 def test_no_page_of_the_demo_shows_an_identifier(db, browser_client):
@@ -49,8 +56,7 @@ def test_no_page_of_the_demo_shows_an_identifier(db, browser_client):
     for username in ROLES:
         browser_client.cookies.clear()
         login(browser_client, username)
-        for path in _pages_of(browser_client):
-            page = browser_client.get(path)
+        for path, page in _pages_of(browser_client).items():
             if page.status_code != 200:  # a link the page offers that its reader cannot follow
                 found[f"HTTP {page.status_code}"].add(f"{username} {path}")
                 continue
