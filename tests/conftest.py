@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,12 @@ POSTGRES_URL = os.environ.get(
 
 
 domains.install()  # the platform's domains, as the app and the CLI install them
+
+# pytest rewrites each test module's asserts and keeps the result beside it, unless bytecode is
+# not to be written: PYTHONDONTWRITEBYTECODE is set on these machines, and every worker of
+# every run rewrote the suite's 300 modules again (8 s of CPU each, half of its collection).
+# The modules it keeps are written atomically, so the workers may race to write them.
+sys.dont_write_bytecode = False
 
 pytest_plugins = ["tests.profiling", "pytester"]  # --profile-suite (make test-profile)
 
