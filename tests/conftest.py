@@ -133,6 +133,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("browser") is not None:
             group = modules.setdefault(item.nodeid.split("::")[0], len(modules) % workers)
             item.add_marker(pytest.mark.xdist_group(f"browser-{group}"))
+    if getattr(config.option, "loadgroup", False):
+        _groups_in_node_ids(items)
+
+
+def _groups_in_node_ids(items: list[pytest.Item]) -> None:
+    """pytest-xdist's ``loadgroup`` reads an item's group from the ``@group`` its worker
+    appends to the node id, by setting ``_nodeid``; since pytest 9.2 the id is read from
+    ``_id``, so the groups were lost and grouped tests were dealt one by one (a module's
+    fixture, the demo's live server, built on both workers). The suffix is set here, where
+    pytest reads it (``tests/test_suite.py`` holds the run to it)."""
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})  # fmt: skip
+        if names and "@" not in item.nodeid.rsplit("]", 1)[-1] and hasattr(item, "_id"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
 
 
 def _postgres_admin() -> Engine:

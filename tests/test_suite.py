@@ -59,3 +59,17 @@ def test_a_test_that_migrates_its_own_database_fails(pytester: pytest.Pytester) 
         ledger_service._identity = kept
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*test_forgets_the_template*", "*upgraded_database_url*"])
+
+
+def test_grouped_tests_are_dealt_as_one(request: pytest.FixtureRequest) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (make test), the tests of one ``xdist_group`` (the
+    browser tests' per-worker groups, the face models', the recorders') carry their group in
+    their node id, where pytest-xdist reads it: without it each was dealt on its own."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not run by pytest-xdist with --dist loadgroup")
+    grouped = [i for i in request.session.items if any(i.iter_markers("xdist_group"))]
+    if not grouped:
+        pytest.skip("no grouped test in this run")
+    for item in grouped:
+        (group,) = {str(m.args[0]) for m in item.iter_markers("xdist_group")}
+        assert item.nodeid.endswith(f"@{group}"), item.nodeid
