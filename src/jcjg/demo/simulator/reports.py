@@ -80,7 +80,7 @@ class LabReports:
     # reports when it breaks a rule for the first time (report_signed_by_outsider)
     outsider: tuple[str, str] | None = None
 
-    def next_violation(self, applicable: list[str], region: Counter[str] | None = None) -> str:
+    def next_violation(self, applicable: list[str], region: Counter[str]) -> str:
         """The rule the region's labs (``region``: what they planted so far) and then this lab
         have broken least of those this report can break; the rare chances (a project's first
         contract, a cube's stated result) first, then the lab's order. A short run plants each
@@ -89,7 +89,7 @@ class LabReports:
         return min(
             applicable,
             key=lambda r: (
-                (region or Counter())[r],
+                region[r],
                 self.planted[r],
                 rare.get(r, 2),
                 (ROTATION.index(r) - self.plant_next) % len(ROTATION),
@@ -157,6 +157,7 @@ def report_plans(
     first time. ``region``: what the region's labs planted so far (see ``next_violation``)."""
     if lab.signer is None or not records:
         return []
+    region = Counter() if region is None else region
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["kind"], []).append(record)
