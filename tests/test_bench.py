@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.ledger import service
 from tests.conftest import POSTGRES_URL, _postgres_admin, require
 
@@ -209,3 +210,31 @@ def test_results_above_line_bench_short(capsys):
     assert float(every.group(2)) > 0
     assert alarms.group(5) == recall.group(5) == every.group(5) == "flat_line"
     assert "clean lab-months judged" in capsys.readouterr().out
+
+
+@pytest.mark.sqlite_only  # the embedded default, as `make run` serves it
+def test_office_bench_short(tmp_path):
+    """Issue 47: the demo platform with its simulator sending, a session of every demo role
+    walking its menu at once: no answer but 200, no 5xx among them."""
+    from tests.conftest import demo_template
+    from tests.factories import PASSWORD, demo_passwords
+
+    template = demo_template()
+    url, data_dir, drop = template.copy(tmp_path)
+    try:
+        engine = make_engine(url)
+        with make_sessionmaker(engine)() as db:
+            demo_passwords(db)
+            db.commit()
+        engine.dispose()
+        lines = _load("office").main(
+            ["--short", "--prepared", url, str(data_dir), template.secret_key, PASSWORD]
+        )
+    finally:
+        drop()
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert set(figures) == {"office_p99", "office_errors"}, lines
+    assert float(figures["office_errors"].group(2)) == 0, lines
+    assert float(figures["office_p99"].group(2)) > 0
+    walked = next(line for line in lines if line.startswith("# load:"))
+    assert " 12 sessions" in walked, walked

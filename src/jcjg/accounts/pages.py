@@ -95,8 +95,11 @@ def login(
 ) -> Response:
     _check_anonymous_csrf(request, csrf_token)
     target = safe_next(next)
+    checked = service.check_password(request.app.state.sessionmaker, username, password)
     try:
-        user = service.authenticate(db=db, settings=settings, username=username, password=password)
+        user = service.authenticate(
+            db=db, settings=settings, username=username, password=password, checked=checked
+        )
     except AppError as error:
         # The failure count and its audit row are kept: this response commits.
         context = {"error": error.detail, "username": username, "next": target}

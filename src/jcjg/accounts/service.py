@@ -11,10 +11,11 @@ import hmac
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pyotp
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
@@ -48,6 +49,7 @@ from jcjg.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from jcjg.core.later import reading_session
 from jcjg.core.pagination import count_rows
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
@@ -81,8 +83,38 @@ def set_grant(*, db: Session, role: Role, permission: str, granted: bool) -> Non
 # --- authentication ----------------------------------------------------------------------------
 
 
-def authenticate(*, db: Session, settings: Settings, username: str, password: str) -> User:
-    """Check a username and password under the lockout policy.
+def check_password(factory: sessionmaker[Session], username: str, password: str) -> Checked:
+    """The slow part of logging in, before its transaction: the account's password hash read
+    (in a session that only reads) and the password checked against it, or against a dummy
+    hash when there is no such account (the same work). :func:`authenticate` then holds the
+    write lock only for its bookkeeping (on SQLite the lock is the database's; argon2 takes
+    about 100 ms)."""
+    name = text.nfc(username.strip())
+    found = None
+    if text.problem(name) is None and text.problem(password) is None:
+        with reading_session(factory) as db:
+            found = db.scalar(select(User.password_hash).where(User.username == name))
+    return Checked(found, verify_password(found or _DUMMY_HASH, password))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A password checked against the hash an account had (None: no such account)."""
+
+    password_hash: str | None
+    matches: bool
+
+
+def authenticate(
+    *,
+    db: Session,
+    settings: Settings,
+    username: str,
+    password: str,
+    checked: Checked | None = None,
+) -> User:
+    """Check a username and password under the lockout policy (``checked``: the password
+    already checked by :func:`check_password`, used while the account's hash is the same).
 
     Every failure (unknown name, wrong password, locked or disabled account) gets the same
     answer after the same work, so the answer tells nothing about which accounts exist or are
@@ -90,26 +122,35 @@ def authenticate(*, db: Session, settings: Settings, username: str, password: st
     caller's transaction, which the login page commits even though the login failed.
     """
     now = utcnow()
+
+    def same_work() -> None:  # what a failure costs, unless it was spent before
+        if checked is None:
+            verify_password(_DUMMY_HASH, password)
+
     # A name or password holding a character the text boundary refuses (NUL, controls ...) is
     # no account's: the same failure as an unknown name, and never a query with NUL in it.
     name = text.nfc(username.strip())
     if text.problem(name) is not None or text.problem(password) is not None:
-        verify_password(_DUMMY_HASH, "-")  # the same work as any failure
+        same_work()
         shown = text.printable(username)[:64]
         detail = f"用户名或密码含有不允许的字符（用户名 {shown}）"
         record_event(db, AuditAction.LOGIN_FAILED, detail=detail)
         raise Unauthenticated(BAD_CREDENTIALS)
     user = db.scalars(select(User).where(User.username == name)).first()
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        same_work()
         record_event(db, AuditAction.LOGIN_FAILED, detail=f"未知用户名 {username[:64]}")
         raise Unauthenticated(BAD_CREDENTIALS)
     if is_locked(user, now) or not user.is_active:
-        verify_password(_DUMMY_HASH, password)
+        same_work()
         reason = "账号已停用" if not user.is_active else "账号锁定期间尝试登录"
         record_event(db, AuditAction.LOGIN_FAILED, obj=user, detail=reason)
         raise Unauthenticated(BAD_CREDENTIALS)
-    if not verify_password(user.password_hash, password):
+    if checked is not None and checked.password_hash == user.password_hash:
+        matches = checked.matches
+    else:
+        matches = verify_password(user.password_hash, password)
+    if not matches:
         user.failed_logins += 1
         record_event(
             db, AuditAction.LOGIN_FAILED, obj=user, detail=f"第 {user.failed_logins} 次密码错误"

@@ -13,7 +13,6 @@ from jcjg.analytics.models import Analysis
 from jcjg.analytics.schemas import AnalysisIn, AnalysisPatch, AnalysisRead, Definition, ResultRead
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
-from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.forms import Id
 from jcjg.core.listing import download
@@ -95,8 +94,6 @@ def export(
     row = service.get(db, principal, analysis_id)
     d = service.definition_of(row)
     found = service.counted(request.app.state, db, principal, d)
-    if principal.user_id == row.owner_id:
-        row.last_run_at = utcnow()
     if format == "pdf":
         data = service.pdf(found, d, row.name, settings.platform_name)
         return download(data, service.filename(row.name, "pdf"), "application/pdf")

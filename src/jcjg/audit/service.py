@@ -11,6 +11,7 @@ principal, route and minute with the repeats counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, event, insert, select, update
@@ -22,6 +23,7 @@ from jcjg.audit.models import AuditLog, DenialCount
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import insert_or_update, utcnow
+from jcjg.core.later import write_later
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
 from jcjg.core.pagination import count_rows
@@ -130,7 +132,9 @@ def record_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Record an event (or a change the flush listener cannot see) in ``db``'s transaction."""
+    """Record an event (or a change the flush listener cannot see) in ``db``'s transaction;
+    in a request that only reads (the unmasked read of a page), once its reads are over, before
+    its answer leaves (:func:`jcjg.core.later.write_later`)."""
     row = _row(
         context or context_of(db),
         action,
@@ -142,6 +146,10 @@ def record_event(
         object_id=object_id,
         object_repr=object_repr,
     )
+    write_later(db, partial(_add_event, row=row))
+
+
+def _add_event(db: Session, *, row: dict[str, Any]) -> None:
     db.add(AuditLog(**row))
     db.flush()
 

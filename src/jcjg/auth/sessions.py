@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from functools import partial
 
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -24,6 +25,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
+from jcjg.core.later import write_later
 from jcjg.core.memo import TimedMemo
 
 
@@ -159,34 +161,33 @@ def load_session(*, db: Session, settings: Settings, token: str) -> UserSession 
     idle = dt.timedelta(minutes=settings.session_idle_minutes)
     max_age = dt.timedelta(hours=settings.session_max_hours)
     if now - row.last_seen_at > idle or now - row.created_at > max_age:
-        db.delete(row)
-        db.flush()
+        ended = row.id
+        write_later(db, lambda w: end_session(db=w, session_id=ended), required=False)
         return None
     if now - row.last_seen_at > TOUCH_AFTER:
-        _touch(db, row, now)
+        write_later(db, partial(_touch, row_id=row.id, now=now), required=False)
+        set_committed_value(row, "last_seen_at", now)
     return row
 
 
 TOUCH_AFTER = dt.timedelta(seconds=30)  # how stale a session's last_seen_at may be
 
 
-def _touch(db: Session, row: UserSession, now: dt.datetime) -> None:
+def _touch(db: Session, *, row_id: int, now: dt.datetime) -> None:
     """Mark the session seen now, unless another request of it is doing so: the row stays
     locked until that request ends, and every other request of the session (a page's htmx
     requests, other tabs) would wait for it (PostgreSQL; SQLite has no row locks)."""
     free = (
         select(UserSession.id)
-        .where(UserSession.id == row.id, UserSession.last_seen_at < now - TOUCH_AFTER)
+        .where(UserSession.id == row_id, UserSession.last_seen_at < now - TOUCH_AFTER)
         .with_for_update(skip_locked=True)
     )
-    touched = db.execute(
+    db.execute(
         update(UserSession)
         .where(UserSession.id.in_(free))
         .values(last_seen_at=now)
         .execution_options(synchronize_session=False)
     )
-    if touched.rowcount:  # type: ignore[attr-defined]
-        set_committed_value(row, "last_seen_at", now)
 
 
 def end_session(*, db: Session, session_id: int) -> None:
@@ -223,8 +224,13 @@ def load_api_token(*, db: Session, token: str) -> ApiToken | None:
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        row.last_used_at = now
+        write_later(db, partial(_token_used, token_id=row.id, now=now), required=False)
+        set_committed_value(row, "last_used_at", now)
     return row
+
+
+def _token_used(db: Session, *, token_id: int, now: dt.datetime) -> None:
+    db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
 def revoke_all_tokens(*, db: Session, user_id: int) -> None:

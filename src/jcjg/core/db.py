@@ -7,6 +7,12 @@ in UTC (DESIGN.md decision 5); a naive datetime is refused rather than guessed.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
+import sqlite3
+import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,34 +76,177 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
     # Let SQLAlchemy, not the sqlite3 module, begin transactions: SAVEPOINTs then work and
-    # every transaction starts with BEGIN IMMEDIATE (below).
+    # a writing transaction starts with BEGIN IMMEDIATE (below).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cursor.close()
 
 
 # Execution option of a connection that only reads (``engine.execution_options(**{READ_ONLY:
-# True})``): on SQLite its transactions begin DEFERRED and never wait for the write lock.
+# True})``): on SQLite its transactions begin DEFERRED and never wait for the write lock; a
+# statement that writes through it is refused (:class:`WriteWhileReading`).
 READ_ONLY = "jcjg_read_only"
+# How long a writer waits for SQLite's write lock (the process's queue, then SQLite's own
+# busy handler) before "database is locked".
+BUSY_SECONDS = 10.0
+# A write transaction holding SQLite's write lock longer than this is logged (jcjg.db): every
+# other writer, and every page that must write, waits that long behind it.
+SLOW_WRITE_SECONDS = 0.1
+_WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+log = logging.getLogger("jcjg.db")
+
+
+class WriteWhileReading(RuntimeError):
+    """A statement that writes on a connection that only reads (:data:`READ_ONLY`): what a
+    request answering GET must write goes through :func:`write_later`."""
+
+
+def _refuse_writes(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if conn.get_execution_options().get(READ_ONLY) and _WRITES.match(statement):
+        raise WriteWhileReading(f"write on a read-only connection: {statement[:120]}")
+
+
+class WriteGate:
+    """The order in which this process's writers take SQLite's one write lock: first come,
+    first served. SQLite's busy handler polls (sleeping up to 100 ms between tries), so a
+    writer that commits and begins again at once (an apply worker's next batch) keeps the lock
+    from one that waits: pages waited 10 s and failed. Here a writer queues behind the ones
+    before it and gets the lock when the one holding it commits; writers of other processes
+    still meet it through the busy handler. A ticket, not a thread's lock: a transaction may
+    end in another thread than the one that began it (a request's commit)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next = 0  # the next ticket given
+        self._serving = 0  # the ticket that may hold the lock
+        self._abandoned: set[int] = set()  # tickets whose writers stopped waiting
+        self.longest = (0.0, "")  # (seconds, where) of the longest hold so far
+
+    def acquire(self, timeout: float) -> int:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            if not self._cond.wait_for(lambda: self._serving == ticket, timeout):
+                # give the turn up: the writers behind must not wait for one that left
+                self._abandoned.add(ticket)
+                raise sqlite3.OperationalError("database is locked")
+            return ticket
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            while self._serving in self._abandoned:
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
+_GATES: dict[str, WriteGate] = {}
+_GATES_LOCK = threading.Lock()
+_HELD = "jcjg_write_gate"  # in a pool connection's info while it holds its gate: (began, where)
+
+
+def _gate_for(path: str) -> WriteGate:
+    with _GATES_LOCK:
+        gate = _GATES.get(path)
+        if gate is None:
+            gate = _GATES[path] = WriteGate()
+        return gate
+
+
+def _writer() -> str:
+    """Who is beginning a write transaction: the thread and the innermost function of ours."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("jcjg.") and module != __name__:
+            where = f"{module}.{frame.f_code.co_name}"
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    else:
+        where = "?"
+    return f"{where} ({threading.current_thread().name})"
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes can
-    # never fail half-way with "database is locked" because another writer got in between.
-    # SQLite serialises writers anyway; readers of the embedded default wait (busy_timeout),
-    # except the read-only ones (WAL lets them read beside the writer).
+    # A writing transaction takes the write lock up front (IMMEDIATE), in the process's order
+    # (WriteGate): it can never fail half-way with "database is locked" because another
+    # writer got in between. A read-only one begins DEFERRED and reads beside the writer (WAL).
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    gate = conn.engine.dialect.jcjg_gate
+    record = conn.connection._connection_record
+    started = time.monotonic()
+    gate.acquire(BUSY_SECONDS)
+    record.info[_HELD] = (time.monotonic(), _writer())
+    try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release(gate, record)
+        raise
+    waited = time.monotonic() - started
+    if waited > SLOW_WRITE_SECONDS:
+        log.info("waited %d ms for the write lock", waited * 1000)
+
+
+def _release(gate: WriteGate, record: Any) -> None:
+    held = record.info.pop(_HELD, None) if record is not None else None
+    if held is None:
+        return
+    gate.release()
+    took = time.monotonic() - held[0]
+    if took > gate.longest[0]:
+        gate.longest = (took, held[1])
+    if took > SLOW_WRITE_SECONDS:
+        log.warning("write lock held %d ms by %s", took * 1000, held[1])
+
+
+def _gated(engine: Engine, path: str) -> None:
+    """Writers of ``engine`` take SQLite's write lock in the order of the process's gate for
+    the database file at ``path``, and give it back when their COMMIT or ROLLBACK is done."""
+    dialect = engine.dialect
+    gate = _gate_for(path)
+    dialect.jcjg_gate = gate  # type: ignore[attr-defined]
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            _release(gate, _record_of(dbapi_connection))
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _release(gate, _record_of(dbapi_connection))
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    def gone(dbapi_connection: Any, record: Any, *args: Any) -> None:
+        _release(gate, record)  # closed or invalidated while it wrote
+
+    event.listen(engine.pool, "close", gone)
+    event.listen(engine.pool, "invalidate", gone)
+    event.listen(engine.pool, "checkin", gone)
+
+
+def _record_of(dbapi_connection: Any) -> Any:
+    # the pool's fairy (a checked-out connection) knows its record; a raw DBAPI one does not
+    return getattr(dbapi_connection, "_connection_record", None)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; SQLite gets its folder, foreign keys and WAL mode."""
+    """Create an engine for ``url``; SQLite gets its folder, foreign keys, WAL mode and its
+    writers' order (:class:`WriteGate`)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -107,9 +256,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _refuse_writes)
+        _gated(engine, str(Path(path).resolve()) if path and path != ":memory:" else url)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_writes)
+    return engine
+
+
+# PostgreSQL's SQLSTATEs of a transaction that lost to another: lock_not_available (lock_timeout),
+# deadlock_detected, serialization_failure
+_PG_BUSY = frozenset({"55P03", "40P01", "40001"})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not take this write now (SQLite's "database
+    is locked" after the wait, a PostgreSQL lock timeout, deadlock or serialization failure):
+    worth another try later, not a fault of the request."""
+    orig = getattr(error, "orig", None) or error
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig)
+        return "locked" in message or "busy" in message
+    return getattr(orig, "sqlstate", None) in _PG_BUSY
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

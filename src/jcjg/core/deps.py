@@ -8,6 +8,7 @@ and nothing is half-written on error (DESIGN.md decision 8).
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Coroutine
@@ -23,10 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jcjg.config import Settings, settings_in_use
 from jcjg.core import text
 from jcjg.core.context import AuditContext, context_of
-from jcjg.core.db import READ_ONLY
-from jcjg.core.errors import FieldError
+from jcjg.core.db import WriteWhileReading, is_busy
+from jcjg.core.errors import Busy, FieldError
 from jcjg.core.handlers import app_error_response
+from jcjg.core.later import reading, reading_session, write_pending
 
+log = logging.getLogger("jcjg")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
 
 
@@ -43,11 +46,20 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_db(request: Request) -> Session:
-    """The request's session; its audit context carries the request id and client address."""
+    """The request's session; its audit context carries the request id and client address.
+    A request that asks (GET, HEAD, OPTIONS) gets one that only reads (:mod:`jcjg.core.later`),
+    unless it is being answered again as a writer (:class:`TransactionalRoute`)."""
     db: Session | None = getattr(request.state, "db", None)
     if db is None:
-        db = request.app.state.sessionmaker()
+        factory = request.app.state.sessionmaker
+        if request.method in SAFE_METHODS and not getattr(request.state, "writes", False):
+            db = reading_session(factory)
+        else:
+            db = factory()
         assert db is not None
         ctx = context_of(db)
         ctx.request_id = getattr(request.state, "request_id", None)
@@ -55,6 +67,16 @@ async def get_db(request: Request) -> Session:
         request.state.db = db
         request.state.audit_context = ctx
     return db
+
+
+async def writes(request: Request) -> None:
+    """Route dependency (before the session's): a request of this route that asks (GET, HEAD)
+    still writes in its one transaction, as a request that changes data does (a signed request
+    of the exchange records its nonce, against replay, before it is answered)."""
+    request.state.writes = True
+
+
+Writes = Depends(writes)
 
 
 def audit_context(request: Request) -> AuditContext:
@@ -67,21 +89,7 @@ def audit_context(request: Request) -> AuditContext:
     )
 
 
-async def get_read_db(request: Request) -> Session:
-    """A session for a request that only reads (the public pages under load): on SQLite its
-    transaction does not take the write lock. Writes go through a session of their own. When
-    the request already has its session (a dependency wrote), that one."""
-    db: Session | None = getattr(request.state, "db", None)
-    if db is None:
-        factory = request.app.state.sessionmaker
-        engine = factory.kw["bind"]
-        db = factory(bind=engine.execution_options(**{READ_ONLY: True}))
-        request.state.db = db
-    return db
-
-
 SessionDep = Annotated[Session, Depends(get_db)]
-ReadSessionDep = Annotated[Session, Depends(get_read_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
@@ -102,27 +110,57 @@ class TransactionalRoute(APIRoute):
 
         async def transactional(request: Request) -> Response:
             try:
-                response = await handler(request)
-            except BaseException:
-                db = getattr(request.state, "db", None)
-                if db is not None:
-                    await run_in_threadpool(db.rollback)
-                raise
-            else:
-                db = getattr(request.state, "db", None)
-                if db is not None:
-                    await run_in_threadpool(db.commit)
-                return response
+                return await _answer(request, handler)
             finally:
                 # Uploads parsed for the CSRF check of a request refused before its endpoint
                 # read them (404, 403) would otherwise leave their temporary files open.
                 await request.close()
-                db = getattr(request.state, "db", None)
-                if db is not None:
-                    request.state.db = None
-                    await run_in_threadpool(db.close)
+                await _close_db(request)
 
         return transactional
+
+
+async def _answer(
+    request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
+) -> Response:
+    """The endpoint's answer once its transaction committed, and what a reading request must
+    write written (:func:`jcjg.core.later.write_pending`). A reading request whose write met a
+    writer (a statement of its own that writes, on SQLite) is answered once more as a writer;
+    a database too busy to take a write gives 503 (:class:`jcjg.core.errors.Busy`)."""
+    while True:
+        try:
+            response = await handler(request)
+            db = getattr(request.state, "db", None)
+            if db is not None:
+                await run_in_threadpool(db.commit)
+                if reading(db):
+                    factory = request.app.state.sessionmaker
+                    await run_in_threadpool(write_pending, db, factory)
+            return response
+        except BaseException as error:
+            db = getattr(request.state, "db", None)
+            if db is not None:
+                await run_in_threadpool(db.rollback)
+            wrote = isinstance(error, WriteWhileReading)
+            if wrote and request.app.state.settings.env == "test":
+                raise  # the suite finds the pages that write while they read
+            if not isinstance(error, Exception) or not (wrote or is_busy(error)):
+                raise
+            if reading(db) and not getattr(request.state, "writes", False):
+                if wrote:
+                    log.error("%s %s wrote while reading: answered again as a writer",
+                              request.method, request.url.path)  # fmt: skip
+                await _close_db(request)
+                request.state.writes = True
+                continue
+            raise Busy() from error
+
+
+async def _close_db(request: Request) -> None:
+    db = getattr(request.state, "db", None)
+    if db is not None:
+        request.state.db = None
+        await run_in_threadpool(db.close)
 
 
 # The Content-Security-Policy of every answer: nothing from elsewhere, no inline script or

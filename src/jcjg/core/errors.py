@@ -73,6 +73,13 @@ INTERNAL = problem_type(
     "internal", 500, "服务器内部错误", "服务器处理请求时出错，已记录，请稍后重试。"
 )
 
+BUSY = problem_type(
+    "busy",
+    503,
+    "系统繁忙",
+    "系统正忙，这次请求没有完成，也没有改动任何数据，请稍等几秒后重试。",
+)
+
 
 @dataclass
 class FieldError:
@@ -158,6 +165,16 @@ class Conflict(AppError):
 
 class CsrfFailed(AppError):
     kind = CSRF
+
+
+class Busy(AppError):
+    """The database could not take this request's writes in time (another writer held it):
+    nothing was written; try again after ``Retry-After``."""
+
+    kind = BUSY
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
 
 
 class PasswordExpired(AppError):

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jcjg.core.db import is_busy
 from jcjg.core.errors import (
     BAD_REQUEST,
     CONFLICT,
@@ -30,6 +31,7 @@ from jcjg.core.errors import (
     UNSUPPORTED_MEDIA,
     AppError,
     BadRequest,
+    Busy,
     NotFound,
     ProblemType,
     ValidationFailed,
@@ -107,6 +109,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
+    if is_busy(exc):  # a write that waited its turn in vain, outside a transactional route
+        log.warning("database busy on %s: %s", request.url.path, exc)
+        return problem_response(request, Busy())
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     error = AppError(kind=INTERNAL)
     try:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from jcjg.core.later import reading_session
 from jcjg.core.migrate import is_current
 
 router = APIRouter(include_in_schema=False)
@@ -21,7 +22,7 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the migrations' head."""
     checks: dict[str, str] = {}
-    with request.app.state.sessionmaker() as db:
+    with reading_session(request.app.state.sessionmaker) as db:  # no wait for the writers
         try:
             conn = db.connection()
             conn.execute(text("SELECT 1"))

@@ -16,7 +16,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.catalogue.regulations import by_code
 from jcjg.core.db import utcnow
-from jcjg.core.deps import ReadSessionDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id
 from jcjg.core.pagination import PageParams, count_rows, page_params
@@ -42,7 +42,7 @@ Public = Annotated[Principal, Depends(requires(None))]
 @router.get("/public/institutions", response_class=HTMLResponse)
 def lookup(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     principal: Public,
     paging: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str, Query(max_length=64)] = "",
@@ -66,7 +66,7 @@ def lookup(
 
 @router.get("/public/institutions/{institution_id}", response_class=HTMLResponse)
 def institution(
-    request: Request, db: ReadSessionDep, principal: Public, institution_id: Id
+    request: Request, db: SessionDep, principal: Public, institution_id: Id
 ) -> Response:
     inst = db.get(Institution, institution_id)
     if inst is None:

@@ -8,6 +8,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -19,6 +20,7 @@ from jcjg.auth.scopes import Principal, in_prefix, restrict
 from jcjg.contracts.models import Contract
 from jcjg.core.db import utcnow
 from jcjg.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.core.later import reading, write_later
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.workdays import beijing_date
 from jcjg.credit import facts as known
@@ -87,13 +89,17 @@ def models_of(db: Session, province: str) -> list[CreditModel]:
 
 
 def current_model(db: Session, region_code: str) -> CreditModel:
-    """The province's newest version; version 1 (the default config) when it has none."""
+    """The province's newest version; version 1 (the default config) when it has none, stored
+    and notarised (by a request that only reads, after its reads: :func:`write_later`)."""
     province = province_of(region_code)
     found = models_of(db, province)
     if found:
         return found[0]
     row = CreditModel(region_code=province, version=1, config=scoring.DEFAULT_CONFIG,
                       note="平台默认模型")  # fmt: skip
+    if reading(db):
+        write_later(db, partial(current_model, region_code=region_code), required=False)
+        return row
     db.add(row)
     db.flush()
     row.ledger_index = ledger.notarise(db, MODEL_TYPE, _model_entry(row)).index

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
-from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, Writes
 from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, NotFound
 from jcjg.core.handlers import app_error_response
 from jcjg.core.openapi import answers
@@ -253,6 +253,7 @@ class MessagePath:
     "/messages/{message_type}/{message_id}",
     summary="查询一条消息的处理状态",
     openapi_extra=SIGNED,
+    dependencies=[Writes],
     responses={
         **SIGNED_ANSWERS,
         200: {"description": "状态：accepted（待处理）、applied（已处理）或 rejected（未通过）"},
@@ -377,6 +378,7 @@ def store_file(
     "/blobs/{sha256}",
     summary="查询文件是否已上传",
     openapi_extra=SIGNED,
+    dependencies=[Writes],
     responses={**SIGNED_ANSWERS, 404: {"description": "本系统没有上传过这个文件"}},
 )
 async def head_blob(

@@ -59,6 +59,10 @@ LEASE = dt.timedelta(seconds=30)
 # lease then lapses within LEASE)
 RETRY_OTHERS = 5.0
 BATCH = 200
+# On SQLite a batch stops taking messages once it has worked this long: its transaction holds
+# the database's one write lock, which every page that writes and every other writer waits for
+# (issue 47); the lane's next messages are the next batch's
+SQLITE_BATCH_SECONDS = 0.05
 
 
 def holder_id() -> str:
@@ -219,11 +223,16 @@ def apply_batch(
 ) -> int:
     """Apply up to ``limit`` accepted messages of ``lane`` in one transaction and commit.
     Returns how many were applied or rejected (0 when none waited or the lease was lost)."""
-    return _apply_batch(db, settings, lane, holder, limit) or 0
+    applied = _apply_batch(db, settings, lane, holder, limit)
+    return applied[0] if applied is not None else 0
 
 
-def _apply_batch(db: Session, settings: Settings, lane: str, holder: str, limit: int) -> int | None:
-    """:func:`apply_batch`, telling a lost lease (None) from a lane with nothing waiting (0)."""
+def _apply_batch(
+    db: Session, settings: Settings, lane: str, holder: str, limit: int
+) -> tuple[int, bool] | None:
+    """:func:`apply_batch`: how many, and whether the lane is drained (none left waiting); None
+    when the lease was lost. On SQLite the batch stops taking messages after
+    :data:`SQLITE_BATCH_SECONDS` of work; those left wait for the next batch."""
     now = utcnow()
     renewed = db.execute(
         update(Lane).where(Lane.lane == lane, Lane.holder == holder).values(lease_until=now + LEASE)
@@ -239,19 +248,24 @@ def _apply_batch(db: Session, settings: Settings, lane: str, holder: str, limit:
     ).all()
     if not rows:
         db.commit()
-        return 0
+        return 0, True
     # a lane is one institution's (or one region's): its institution and senders read once
     owner = db.get(Institution, rows[0].institution_id) if rows[0].institution_id else None
     senders = {
         c.id: c
         for c in db.scalars(select(Client).where(Client.id.in_({r.client_id for r in rows})))
     }
+    budget = SQLITE_BATCH_SECONDS if db.get_bind().dialect.name == "sqlite" else None
+    cut = time.monotonic() + budget if budget is not None else None
+    done: list[Applied] = []
     with remembering(db):  # reference data (the catalogue) read once for the batch
-        done = [
-            apply_one(db, settings, row, senders[row.client_id],
-                      owner if row.institution_id == (owner.id if owner else None) else None)
-            for row in rows
-        ]  # fmt: skip
+        for row in rows:
+            mine = owner if row.institution_id == (owner.id if owner else None) else None
+            done.append(apply_one(db, settings, row, senders[row.client_id], mine))
+            if cut is not None and time.monotonic() > cut:
+                break
+    drained = len(done) == len(rows) and len(rows) < limit
+    rows = [outcome.row for outcome in done]
     triggered = _triggered_ids(done)
     if triggered:
         with settings_in_use(settings):  # a rule may read what the blob store keeps
@@ -270,7 +284,7 @@ def _apply_batch(db: Session, settings: Settings, lane: str, holder: str, limit:
             row.warnings = outcome.warnings + warnings.get(row.id, [])
     db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
     db.commit()
-    return len(rows)
+    return len(rows), drained
 
 
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
@@ -303,13 +317,13 @@ def apply_lane(
                 held.add(lane)
         try:
             while stop is None or not stop.is_set():
-                done = _apply_batch(db, settings, lane, holder, BATCH)
-                if done is None:  # another worker took the lane over (our lease had lapsed)
+                applied = _apply_batch(db, settings, lane, holder, BATCH)
+                if applied is None:  # another worker took the lane over (our lease had lapsed)
                     if held is not None:
                         held.discard(lane)
                     break
-                total += done
-                if done < BATCH:  # drained: what arrives later waits for the next pass
+                total += applied[0]
+                if applied[1]:  # drained: what arrives later waits for the next pass
                     break
         except Exception:
             db.rollback()  # the lease stays ours until it lapses: this worker may retake it

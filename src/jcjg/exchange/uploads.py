@@ -36,7 +36,7 @@ from jcjg.config import Settings
 from jcjg.core import text
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
-from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, Writes
 from jcjg.core.errors import (
     BAD_REQUEST,
     NOT_FOUND,
@@ -62,7 +62,12 @@ from jcjg.exchange.auth import (
 from jcjg.exchange.models import Upload
 from jcjg.exchange.problems import ExchangeError
 
-router = APIRouter(prefix="/exchange/v1/uploads", tags=["数据交换"], route_class=TransactionalRoute)
+router = APIRouter(
+    prefix="/exchange/v1/uploads",
+    tags=["数据交换"],
+    route_class=TransactionalRoute,
+    dependencies=[Writes],  # every request is signed: its nonce is recorded
+)
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,checksum,termination,expiration"

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings
 from jcjg.core.db import utcnow
+from jcjg.core.later import reading, write_later
 from jcjg.ledger import merkle
 from jcjg.ledger.canonical import canonical_json
 from jcjg.ledger.keys import LogIdentity, identity
@@ -369,18 +370,28 @@ def integrate(db: Session, *, batch: int = 50_000) -> int:
 
 
 def _sign_checkpoint(db: Session, size: int, root: bytes) -> LedgerCheckpoint:
-    log = log_identity()
-    text = format_checkpoint(log.origin, size, root)
-    row = LedgerCheckpoint(size=size, root_hash=root, note=sign_note(text, log.signer).decode())
+    row = _signed(size, root)
     db.add(row)
     db.flush()
     return row
 
 
+def _signed(size: int, root: bytes) -> LedgerCheckpoint:
+    """The log's checkpoint of ``size`` and ``root``, signed (not stored)."""
+    log = log_identity()
+    text = format_checkpoint(log.origin, size, root)
+    return LedgerCheckpoint(size=size, root_hash=root, note=sign_note(text, log.signer).decode())
+
+
 def ensure_checkpoint(db: Session) -> LedgerCheckpoint:
-    """The checkpoint of the integrated head, signing it if it has none yet."""
+    """The checkpoint of the integrated head, signing it if it has none yet. A request that
+    only reads signs it for its answer and has it stored after (:func:`write_later`: the same
+    note, Ed25519 signatures being deterministic)."""
     current = head(db)
     row = db.get(LedgerCheckpoint, current.size)
+    if row is None and reading(db):
+        write_later(db, ensure_checkpoint, required=False)
+        return _signed(current.size, current.root_hash)
     if row is None:
         try:
             with db.begin_nested():  # a concurrent first reader may sign the same size

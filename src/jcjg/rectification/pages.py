@@ -18,7 +18,7 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.catalogue.regulations import citer
 from jcjg.core import listing
 from jcjg.core.db import utcnow
-from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.evidence import ACCEPT, Upload
 from jcjg.core.evidence import serve as serve_evidence
@@ -294,7 +294,7 @@ def _public_context(db: Session, rows: list[RectificationOrder]) -> dict[str, An
 @public_router.get("/public/rectification-orders", response_class=HTMLResponse)
 def public_orders(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     principal: Public,
     paging: Annotated[PageParams, Depends(page_params)],
 ) -> Response:
@@ -310,7 +310,7 @@ def public_orders(
 @public_router.get("/public/rectification-orders/{number}", response_class=HTMLResponse)
 def public_order(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     principal: Public,
     number: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")],
 ) -> Response:

@@ -6,6 +6,7 @@ it exists and who issued it. Every look-up is logged; unknown and revoked codes 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -19,9 +20,10 @@ from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.codes import normalise
 from jcjg.core.db import utcnow
-from jcjg.core.deps import ReadSessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id
+from jcjg.core.later import write_later
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import render, render_shared
@@ -63,9 +65,8 @@ def _scan(
     batched = settings.verify_scan_flush_seconds > 0
     if batched and found.outcome not in (ScanOutcome.UNKNOWN, ScanOutcome.REVOKED):
         request.app.state.scan_log.add(found.row)
-    else:  # in a transaction of its own: the page's only reads
-        with request.app.state.sessionmaker() as writer, writer.begin():
-            service.log_scans(writer, [found.row])
+    else:  # in a transaction of its own once the page has read (its only write)
+        write_later(db, partial(service.log_scans, rows=[found.row]))
     return found
 
 
@@ -103,7 +104,7 @@ def _summary(found: service.Scan, institution: Institution | None) -> dict[str, 
 @router.get("/v/{code}.json")
 def verify_json(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -163,7 +164,7 @@ def scan_page(
 @router.get("/v/{code}", response_class=HTMLResponse)
 def verify_page(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -198,7 +199,7 @@ def verify_page(
     return response
 
 
-def _genuine(db: ReadSessionDep, code: str, token: str | None) -> Report:
+def _genuine(db: SessionDep, code: str, token: str | None) -> Report:
     """The report of ``code`` when ``token`` opens it (files behind a report are the token's
     only; nothing is logged for them, the page was)."""
     report = db.scalars(select(Report).where(Report.supervision_code == normalise(code))).first()
@@ -211,7 +212,7 @@ def _genuine(db: ReadSessionDep, code: str, token: str | None) -> Report:
 
 @router.get("/v/{code}/curves/{curve_id}.json")
 def verify_curve(
-    db: ReadSessionDep,
+    db: SessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -229,7 +230,7 @@ def verify_curve(
 @router.get("/v/{code}/samples/{sample_code}/{role}")
 def verify_photo(
     request: Request,
-    db: ReadSessionDep,
+    db: SessionDep,
     settings: SettingsDep,
     principal: Public,
     code: Code,
@@ -251,7 +252,7 @@ def verify_photo(
 
 @router.get("/v/{code}/report.pdf")
 def verify_pdf_file(
-    db: ReadSessionDep, settings: SettingsDep, principal: Public, code: Code, token: Token = None
+    db: SessionDep, settings: SettingsDep, principal: Public, code: Code, token: Token = None
 ) -> Response:
     """The report's signed PDF, with the token (as the QR carries it)."""
     report = _genuine(db, code, token)

@@ -18,7 +18,7 @@ from jcjg.auth.scopes import Principal, get_scoped
 from jcjg.catalogue.regulations import citer
 from jcjg.core import listing
 from jcjg.core.db import utcnow
-from jcjg.core.deps import ReadSessionDep, SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import (
     AppError,
     Conflict,
@@ -431,9 +431,7 @@ def _public_rows(db: Session, plans: list[SupervisionPlan]) -> list[dict[str, An
 
 
 @public_router.get("/public/spot-checks", response_class=HTMLResponse)
-def public_plans(
-    request: Request, db: ReadSessionDep, principal: Public, paging: Paging
-) -> Response:
+def public_plans(request: Request, db: SessionDep, principal: Public, paging: Paging) -> Response:
     """The published plans and their results: institution, date, conclusion, summary; never an
     officer's name."""
     stmt = service.public_plans_stmt().order_by(SupervisionPlan.published_at.desc())
@@ -449,7 +447,7 @@ def public_plans(
 
 @public_router.get("/public/spot-checks/{code}", response_class=HTMLResponse)
 def public_plan(
-    request: Request, db: ReadSessionDep, principal: Public,
+    request: Request, db: SessionDep, principal: Public,
     code: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z\-]+$")],
 ) -> Response:  # fmt: skip
     plan = db.scalars(

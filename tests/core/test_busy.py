@@ -1,0 +1,172 @@
+"""Issue 47: pages read beside the writers, writers take SQLite's write lock in turn, and a
+database too busy to take a write answers 503 with the page's frame, never a 500.
+
+These tests run on a database file of their own (``upgraded_database_url``), not on the
+test's one connection: the locks are the point."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
+
+from jcjg.audit.models import AuditLog
+from jcjg.auth.choices import Role
+from jcjg.core import db as core_db
+from jcjg.core.db import WriteGate, WriteWhileReading, is_busy, make_engine, make_sessionmaker
+from jcjg.core.later import reading_session, write_later, write_pending
+from jcjg.main import create_app
+from tests.conftest import settings_for_tests, upgraded_database_url
+from tests.factories import Factory, login, page_csrf
+
+
+@pytest.fixture
+def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
+    """An app on a database file of its own, writers waiting at most 0.5 s, an admin logged
+    in (cookie) and its bearer token."""
+    monkeypatch.setattr(core_db, "BUSY_SECONDS", 0.5)
+    url, drop = upgraded_database_url(tmp_path)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    settings = settings_for_tests(
+        secret_key="busy-test-secret-key-0123456789", database_url=url, data_dir=tmp_path / "d"
+    )
+    app = create_app(settings.model_copy(update={"env": "dev"}), engine=engine,
+                     session_factory=factory)  # fmt: skip
+    try:
+        with factory() as db:
+            make = Factory(db, settings)
+            admin = make.user(Role.PLATFORM_ADMIN, username="busy_admin")
+            token = make.token(admin)
+        with TestClient(app, headers={"accept": "text/html"}) as client:
+            login(client, "busy_admin")
+            yield SimpleNamespace(url=url, factory=factory, client=client, token=token)
+    finally:
+        engine.dispose()
+        drop()
+
+
+@pytest.mark.sqlite_only
+def test_pages_read_while_another_process_writes_and_writes_get_503_with_the_frame(office):
+    url, factory, client, token = office.url, office.factory, office.client, office.token
+    # the principal is known (kept): the frame of a refused page has the menu
+    csrf = page_csrf(client, "/account/tokens")
+    other = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)  # another process
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        began = time.monotonic()
+        assert client.get("/audit").status_code == 200  # reads beside the writer (WAL)
+        assert client.get("/regions").status_code == 200
+        assert time.monotonic() - began < 5
+
+        page = client.post(
+            "/account/tokens", data={"csrf_token": csrf, "name": "等不到的令牌", "days": "30"}
+        )
+        assert page.status_code == 503
+        assert page.headers["retry-after"] == "5"
+        assert "系统繁忙" in page.text
+        assert "没有改动任何数据" in page.text
+        assert 'data-testid="sidenav"' in page.text  # the menu is kept
+        assert "服务器内部错误" not in page.text
+
+        created = client.post(
+            "/api/v1/users",
+            headers={"authorization": f"Bearer {token}", "accept": "application/json"},
+            json={"username": "waits_in_vain", "display_name": "等待者", "role": "auditor"},
+        )
+        assert created.status_code == 503
+        assert created.headers["content-type"].startswith("application/problem+json")
+        assert created.json()["type"] == "/problems/busy"
+        assert created.headers["retry-after"] == "5"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with factory() as db:  # the refused request wrote nothing
+        made = "SELECT count(*) FROM user_account WHERE username = 'waits_in_vain'"
+        assert db.scalar(text(made)) == 0
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.sqlite_only
+def test_a_page_that_must_write_writes_after_its_reads(office):
+    """The unmasked read of a page is audited in a short transaction after the page read, in
+    the request's audit context; a session that only reads refuses a write of its own."""
+    factory = office.factory
+    with reading_session(factory) as db:
+        with pytest.raises(WriteWhileReading):
+            db.execute(text("DELETE FROM audit_log"))
+        db.rollback()
+        from jcjg.audit.choices import AuditAction
+        from jcjg.audit.service import record_event
+
+        before = db.scalar(select(func.count()).select_from(AuditLog))
+        record_event(db, AuditAction.LOGIN, detail="读后写入")
+        assert db.scalar(select(func.count()).select_from(AuditLog)) == before  # not yet
+        db.commit()
+        write_pending(db, factory)
+    with factory() as db:
+        assert db.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.detail == "读后写入")) == 1  # fmt: skip
+
+
+@pytest.mark.sqlite_only
+def test_a_write_that_cannot_wait_is_dropped_only_when_not_required(office):
+    url, factory = office.url, office.factory
+    other = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with reading_session(factory) as db:
+            write_later(db, lambda w: w.execute(text("DELETE FROM user_session")), required=False)
+            write_pending(db, factory)  # logged and dropped
+            write_later(db, lambda w: w.execute(text("DELETE FROM user_session")))
+            with pytest.raises(OperationalError) as raised:
+                write_pending(db, factory)
+            assert is_busy(raised.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_writers_take_the_lock_in_the_order_they_came() -> None:
+    gate = WriteGate()
+    gate.acquire(1.0)  # held
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        gate.acquire(5.0)
+        order.append(n)
+        gate.release()
+
+    threads = []
+    for n in range(5):
+        thread = threading.Thread(target=writer, args=(n,))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.05)  # each queued before the next
+    gate.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_a_writer_that_gave_up_is_skipped() -> None:
+    gate = WriteGate()
+    gate.acquire(1.0)
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        gate.acquire(0.05)  # gives up its turn
+    assert is_busy(raised.value)
+    got: list[bool] = []
+    thread = threading.Thread(target=lambda: got.append(gate.acquire(5.0) >= 0))
+    thread.start()
+    time.sleep(0.05)
+    gate.release()  # the next in line is the one still waiting, not the one that left
+    thread.join(5)
+    assert got == [True]
