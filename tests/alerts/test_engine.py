@@ -300,9 +300,11 @@ def test_the_sweep_job_runs_every_rule_for_the_whole_platform(
 def test_sweep_reports_each_rule(quiet, factory, only_rules):
     only_rules(SUSPENDED, BROKEN)
     _suspend(quiet, factory.institution())
-    result = sweep(quiet, now=NOW)
+    after: list[str] = []  # the daily job commits there: one rule's writes a transaction
+    result = sweep(quiet, now=NOW, each=after.append)
     assert result.results == {"test_suspended": RunResult(raised=1)}
     assert list(result.failed) == ["test_broken"]
+    assert after == ["test_broken", "test_suspended"]  # the failed one too
 
 
 # --- registering rules -------------------------------------------------------------------------

@@ -514,3 +514,63 @@ def test_a_message_whose_type_is_gone_is_rejected(
     assert status["status"] == "rejected"
     assert "test.half" in status["problem"]["detail"]
     assert db.scalars(select(Lab)).all() == []
+
+
+def test_on_sqlite_a_batch_stops_after_its_time_and_the_lane_still_drains(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 47: a batch's transaction holds SQLite's one write lock, so it stops taking
+    messages once it has worked SQLITE_BATCH_SECONDS; the lane's next batch takes the rest."""
+    (lims,) = region.lims()
+    sends = [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"室{n}"}]))
+             for n in range(3)]  # fmt: skip
+    _accept_all(region, sends)
+    lane = f"i{lims.institution.id}"
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 0.0)
+    with region.sessions() as db:
+        assert apply.claim(db, lane, "a", utcnow())
+        sqlite = db.get_bind().dialect.name == "sqlite"
+        assert apply.apply_batch(db, region.settings, lane, "a") == (1 if sqlite else 3)
+    assert apply.apply_lane(region.sessions, region.settings, lane, "a") == (2 if sqlite else 0)
+    with region.sessions() as db:
+        statuses = db.scalars(select(Message.status)).all()
+        assert statuses == ["applied"] * 3
+
+
+PREPARED: list[tuple[str, bool]] = []
+
+
+def _note_prepared(message: Half, settings: Settings) -> None:
+    if message.fail == "prepare":
+        raise RuntimeError("cannot be prepared")
+    PREPARED.append((message.labs[0]["name"], isinstance(settings, Settings)))
+
+
+@message_type("test.ahead", title="先准备", schema=Half, example={}, prepare=_note_prepared)
+def _ahead(ctx: HandlerContext, message: Half) -> dict[str, Any]:
+    """Prepared before its batch's transaction (a message that cannot be is still applied)."""
+    return {"labs": len(message.labs)}
+
+
+AHEAD = Domain(name="ahead", title="先准备", message_types=(_ahead,))
+
+
+def test_a_lanes_next_messages_are_prepared_before_its_batch(region: Region) -> None:
+    """MessageType.prepare runs, outside the batch's transaction, for the lane's accepted
+    messages of its type, oldest first; one that fails to prepare is left to its handler."""
+    (lims,) = region.lims()
+    PREPARED.clear()
+    with installed_with(AHEAD):
+        sends = [(lims, "test.ahead", lims.message(labs=[{"name": name}], fail=fail))
+                 for name, fail in (("甲", "no"), ("乙", "prepare"), ("丙", "no"))]  # fmt: skip
+        sends.append((lims, "registry.labs", lims.message(labs=[LAB])))  # no prepare: skipped
+        _accept_all(region, sends)
+        lane = f"i{lims.institution.id}"
+        apply.prepare(region.sessions, region.settings, lane)
+        assert PREPARED == [("甲", True), ("丙", True)]
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 4
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status)).all() == ["applied"] * 4
+    PREPARED.clear()
+    apply.prepare(region.sessions, region.settings, lane)  # nothing waits: nothing prepared
+    assert PREPARED == []

@@ -556,9 +556,12 @@ class SweepResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def sweep(db: Session, now: dt.datetime | None = None) -> SweepResult:
+def sweep(
+    db: Session, now: dt.datetime | None = None, *, each: Callable[[str], None] | None = None
+) -> SweepResult:
     """Run every rule for the whole platform, each in a savepoint: a failing rule is logged
-    and reported, the others still run. Flushes, never commits."""
+    and reported, the others still run. Flushes, never commits; ``each(rule_id)`` is called
+    after each rule (the daily job commits there: one rule's writes a transaction)."""
     now = now or utcnow()
     result = SweepResult()
     for rule_id in sorted(_current().rules):
@@ -568,6 +571,8 @@ def sweep(db: Session, now: dt.datetime | None = None) -> SweepResult:
         except Exception as exc:
             log.exception("rule %s failed in the sweep", rule_id)
             result.failed[rule_id] = f"{type(exc).__name__}: {exc}"
+        if each is not None:
+            each(rule_id)
     return result
 
 

@@ -13,8 +13,10 @@ from jcjg.core.jobs import job
 
 @job("alerts.sweep", title="预警规则全量核查", every=dt.timedelta(days=1))
 def sweep(db: Session, log: logging.Logger) -> None:
-    """Run every rule; what succeeded is kept even when a rule fails (the run is then failed)."""
-    result = engine.sweep(db)
+    """Run every rule, committing after each (on SQLite the sweep would otherwise hold the
+    database's one write lock from the first rule to the last); what succeeded is kept even
+    when a rule fails (the run is then failed)."""
+    result = engine.sweep(db, each=lambda _: db.commit())
     for rule_id, run in sorted(result.results.items()):
         log.info(
             "%s: %d new, %d still present, %d closed",

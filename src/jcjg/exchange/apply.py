@@ -46,6 +46,7 @@ from jcjg.alerts.models import Alert
 from jcjg.config import Settings, settings_in_use
 from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.later import reading_session
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
 from jcjg.exchange.service import STATUS_PATH
@@ -63,6 +64,7 @@ BATCH = 200
 # the database's one write lock, which every page that writes and every other writer waits for
 # (issue 47); the lane's next messages are the next batch's
 SQLITE_BATCH_SECONDS = 0.05
+PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
 
 
 def holder_id() -> str:
@@ -287,6 +289,34 @@ def _apply_batch(
     return len(rows), drained
 
 
+def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
+    """Before a batch's transaction, the work its messages' handlers will do that needs no
+    database (:attr:`MessageType.prepare`), read in a session that takes no write lock. A
+    message that cannot be prepared is left to its handler (which refuses it)."""
+    kinds = {name: kind for name, kind in message_types().items() if kind.prepare is not None}
+    if not kinds:
+        return
+    with reading_session(factory) as db:
+        rows = db.execute(
+            select(Message.message_type, Message.body)
+            .where(
+                Message.lane == lane,
+                Message.status == MessageStatus.ACCEPTED,
+                Message.message_type.in_(sorted(kinds)),
+            )
+            .order_by(Message.id)
+            .limit(PREPARED)
+        ).all()
+    for name, body in rows:
+        kind = kinds[name]
+        assert kind.prepare is not None
+        try:
+            with settings_in_use(settings):
+                kind.prepare(kind.schema.model_validate(json.loads(body)), settings)
+        except Exception:  # the handler meets it again and answers for it
+            log.debug("preparing a %s message failed", name, exc_info=True)
+
+
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
     merged: dict[str, set[int]] = {}
     for outcome in done:
@@ -317,6 +347,7 @@ def apply_lane(
                 held.add(lane)
         try:
             while stop is None or not stop.is_set():
+                prepare(factory, settings, lane)
                 applied = _apply_batch(db, settings, lane, holder, BATCH)
                 if applied is None:  # another worker took the lane over (our lease had lapsed)
                     if held is not None:

@@ -209,6 +209,10 @@ class MessageType(Generic[M]):
     description: str = ""
     files: Callable[[M], Iterable[str]] = field(default=lambda _message: ())
     senders: frozenset[str] = ALL_SENDERS
+    # work the handler will do that needs no database (decoding the QR codes of a report's
+    # PDF), done before the apply transaction and kept for the handler by the function it
+    # calls: on SQLite that transaction holds the database's one write lock
+    prepare: Callable[[M, Settings], None] | None = None
 
     @property
     def per_institution(self) -> bool:
@@ -223,11 +227,13 @@ def message_type(
     example: dict[str, Any],
     files: Callable[[M], Iterable[str]] | None = None,
     senders: Iterable[str] = ALL_SENDERS,
+    prepare: Callable[[M, Settings], None] | None = None,
 ) -> Callable[[Handler], MessageType[M]]:
     """Make the decorated handler message type ``name`` (``<domain>.<thing>``, or one
     snake_case word such as ``commission``); it is accepted once its domain lists it in
     ``DOMAIN.message_types``. ``senders`` limits which kinds of client may send it; a region
-    message (:class:`RegionMessageBase`) is for other platforms only."""
+    message (:class:`RegionMessageBase`) is for other platforms only. ``prepare``: see
+    :attr:`MessageType.prepare`."""
     if not _NAME.fullmatch(name) or len(name) > 56:
         raise ValueError(f"message type names look like 'registry.staff' or 'commission': {name!r}")
     allowed = frozenset(senders)
@@ -246,6 +252,7 @@ def message_type(
             description=(handler.__doc__ or "").strip(),
             files=files or (lambda _message: ()),
             senders=allowed,
+            prepare=prepare,
         )
 
     return make

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
+from jcjg.documents.scan import ScanUnavailable, pdf_qr_codes
 from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.reports import service
 from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
@@ -77,12 +81,22 @@ _FILE_EXAMPLE = {
 }
 
 
+def _decode_ahead(message: ReportFileIn, settings: Settings) -> None:
+    """The QR codes of the report's PDF decoded before the apply transaction (the slow part
+    of checking it: rendering its pages), kept by :func:`jcjg.documents.scan.pdf_qr_codes`."""
+    content = blob_store(settings).get(message.pdf_sha256)
+    if content.startswith(b"%PDF-") and len(content) <= service.MAX_PDF_BYTES:
+        with contextlib.suppress(ScanUnavailable):
+            pdf_qr_codes(content)
+
+
 @message_type(
     "report_file",
     title="检测报告文件（签章 PDF）",
     schema=ReportFileIn,
     example=_FILE_EXAMPLE,
     files=lambda m: [m.pdf_sha256],
+    prepare=_decode_ahead,
 )
 def handle_file(ctx: HandlerContext, message: ReportFileIn) -> dict[str, Any]:
     """已申领监管码的检测报告的最终文件：经签字人电子签名（PAdES / PDF 签名）、印有本报告监管码

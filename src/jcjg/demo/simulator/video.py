@@ -100,6 +100,7 @@ def film(db: Session, settings: Settings, labs: Iterable[tuple[str, bool]]) -> d
         (b - a for lab in every for spans in lab.windows.values() for a, b in spans),
         default=dt.timedelta(0),
     )
+    db.commit()  # the cameras: ffmpeg makes the footage without holding the write lock
     with tempfile.TemporaryDirectory(prefix="jcjg-sim-video-") as work:
         pieces = _pieces(settings, Path(work), longest.total_seconds())
         for lab in every:
