@@ -23,7 +23,7 @@ transaction of the server held SQLite's write lock (the server logs each one ove
     BENCH office_errors <n> requests ratio=<÷ requests> baseline=requests
 
 Goals (issue 47): 0 errors, p99 <= 1 s on 2 cores. ``--short`` (the test suite's run) walks for
-15 seconds with one session per role, after a baseline of each menu's first five pages;
+10 seconds with one session per role, after a baseline of each menu's first three pages;
 ``--prepared URL DIR KEY PASSWORD`` serves a demo database made beforehand (the suite's copy of
 its demo region) instead of making one.
 """
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument(
         "--short", action="store_true",
-        help="15 s, one session per role, a baseline of each menu's first five pages",
+        help="10 s, one session per role, a baseline of each menu's first three pages",
     )  # fmt: skip
     parser.add_argument("--log", type=Path, help="keep the server's log in this file")
     parser.add_argument(
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
     baseline_pages = None
     if args.short:
-        args.seconds, args.per_role, baseline_pages = 15.0, 1, 5
+        args.seconds, args.per_role, baseline_pages = 10.0, 1, 3
 
     with tempfile.TemporaryDirectory(prefix="jcjg-office-") as tmp:
         env = dict(os.environ)

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
@@ -22,6 +23,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.core import db as core_db
 from jcjg.core.db import WriteGate, WriteWhileReading, is_busy, make_engine, make_sessionmaker
+from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.later import reading_session, write_later, write_pending
 from jcjg.main import create_app
 from tests.conftest import settings_for_tests, upgraded_database_url
@@ -170,3 +172,40 @@ def test_a_writer_that_gave_up_is_skipped() -> None:
     gate.release()  # the next in line is the one still waiting, not the one that left
     thread.join(5)
     assert got == [True]
+
+
+WRITES_WHILE_READING = APIRouter(route_class=TransactionalRoute)
+
+
+@WRITES_WHILE_READING.get("/test/writes-while-reading")
+def _writes(db: SessionDep) -> dict[str, int]:
+    db.execute(text("UPDATE user_account SET failed_logins = failed_logins WHERE id < 0"))
+    return {"ok": 1}
+
+
+@pytest.mark.sqlite_only
+def test_a_page_that_writes_while_reading_is_answered_again_as_a_writer(office, caplog):
+    """Outside the suite (whose settings make it fail), a GET whose endpoint writes through
+    its reading session is answered once more with a session that writes: logged, not lost."""
+    office.client.app.include_router(WRITES_WHILE_READING)
+    answer = office.client.get("/test/writes-while-reading", headers={"accept": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"ok": 1}
+    assert "wrote while reading: answered again as a writer" in caplog.text
+
+
+def test_every_route_that_opens_the_requests_session_commits_it(app) -> None:
+    """A route's request session is committed, and what it must write after its reads is
+    written, by TransactionalRoute: a route using the session outside it would lose both."""
+    from fastapi.routing import APIRoute
+
+    from jcjg.core.deps import get_db
+    from tests.factories import all_routes
+
+    def uses_db(dependant) -> bool:
+        return any(d.call is get_db or uses_db(d) for d in dependant.dependencies)
+
+    routes = [r for r in all_routes(app.routes) if isinstance(r, APIRoute)]
+    opening = [r for r in routes if uses_db(r.dependant)]
+    assert len(opening) > 100  # (the check finds them)
+    assert [r.path for r in opening if not isinstance(r, TransactionalRoute)] == []
