@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from jcjg.alerts import cases
 from jcjg.alerts.choices import CaseAction
@@ -87,6 +87,39 @@ def test_steps_reach_the_right_inboxes(db, settings, world):
     assert [t.split("：")[0] for t in _inbox(db, staff)][-1] == escalated
     assert escalated not in {t.split("：")[0] for t in _inbox(db, county)}  # not its region
     assert _inbox(db, world["elsewhere"]) == []
+
+
+def test_the_job_sends_with_no_transaction_open(db, mail_settings, world):
+    """The digest is stored (due now) and committed before the mail server is asked: no
+    database transaction, on SQLite no write lock, waits for the network (issue 47)."""
+    now = utcnow()
+    for n in range(2):
+        service.notify(db, [world["staff"]], kind="rectification", title=f"整改要求 {n}",
+                       body="整改期限 2026-12-01", link="/alerts", now=now)  # fmt: skip
+    db.commit()
+    open_: list[bool] = [False]
+    event.listen(db, "after_begin", lambda *_: open_.__setitem__(0, True))  # a connection's
+    event.listen(db, "after_commit", lambda *_: open_.__setitem__(0, False))
+    seen: list[bool] = []
+
+    class Sender:
+        def send(self, to: str, subject: str, body: str) -> str:
+            seen.append(open_[0])
+            return "<sent@test>"
+
+    result = service.deliver(db, mail_settings, now, email=Sender(), sms=None,
+                             before_sending=db.commit)  # fmt: skip
+    db.commit()
+    assert result.sent == 1
+    assert seen == [False]
+    delivery = db.scalars(select(Delivery)).one()
+    assert (delivery.status, delivery.next_attempt_at) == ("sent", None)
+    without: list[bool] = []
+    Sender.send = lambda self, *a: without.append(open_[0]) or "<x>"  # type: ignore[method-assign]
+    service.notify(db, [world["staff"]], kind="rectification", title="又一条", body="b",
+                   link="/alerts", now=now + dt.timedelta(hours=1))  # fmt: skip
+    service.deliver(db, mail_settings, now + dt.timedelta(hours=1), email=Sender(), sms=None)
+    assert without == [True]  # (the check sees a transaction when there is one)
 
 
 def test_one_digest_email_per_period(db, mail_settings, smtp, world):

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
+from jcjg.video import snapshots as video_snapshots
 from jcjg.video.models import Snapshot
 from jcjg.video.snapshots import snapshots, take_pending
 from tests.factories import login
@@ -26,7 +27,14 @@ def test_start_and_break_photos(browser_client, db, settings, site, recorder, pi
     far = make_record(db, settings, site, start - dt.timedelta(hours=1), number="JL-FAR")
     db.commit()
     monkeypatch.setattr("jcjg.video.snapshots.get_settings", lambda: settings)
+    open_, cut_while = [False], []  # ffmpeg cuts with no transaction open (issue 47)
+    event.listen(db, "after_begin", lambda *_: open_.__setitem__(0, True))
+    event.listen(db, "after_commit", lambda *_: open_.__setitem__(0, False))
+    extract = video_snapshots.extract_frame
+    monkeypatch.setattr(video_snapshots, "extract_frame",
+                        lambda *a: cut_while.append(open_[0]) or extract(*a))  # fmt: skip
     snapshots.func(db, logging.getLogger("test"))
+    assert cut_while == [False, False]
     rows = db.scalars(select(Snapshot).order_by(Snapshot.moment.desc())).all()
     assert [(r.test_record_id, r.moment) for r in rows] == [
         (record.id, "start"),

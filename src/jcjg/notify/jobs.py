@@ -20,6 +20,7 @@ def deliver(db: Session, log: logging.Logger) -> None:
     result = service.deliver(
         db, settings, utcnow(),
         email=channels.email_sender(settings), sms=channels.sms_gateway(settings),
+        before_sending=db.commit,  # no transaction (no lock on SQLite) waits for the network
     )  # fmt: skip
     log.info("%d sent, %d failed, %d waiting", result.sent, result.failed, result.waiting)
     db.commit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -201,17 +201,27 @@ def deliver(
     *,
     email: EmailSender | None,
     sms: SmsGateway | None,
+    before_sending: Callable[[], object] | None = None,
 ) -> DeliverResult:
     """Retry what failed and is due, then send each user's new notifications as one digest
-    per channel. Flushes; the caller commits."""
+    per channel. Flushes; the caller commits. ``before_sending`` is called before each message
+    leaves (the job commits there: a digest is stored, due now, before the mail server or the
+    SMS gateway is asked, and no transaction waits for them; a run stopped in between leaves
+    it for the next run's retries)."""
     result = DeliverResult()
+
+    def send(delivery: Delivery) -> bool:
+        if before_sending is not None:
+            before_sending()
+        return _send(delivery, email, sms, now)
+
     retry = db.scalars(
         select(Delivery).where(
             Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_attempt_at <= now
         )
     ).all()
     for delivery in retry:
-        ok = _send(delivery, email, sms, now)
+        ok = send(delivery)
         result.sent += ok
         result.failed += not ok
     period = dt.timedelta(minutes=settings.notify_digest_minutes)
@@ -250,13 +260,13 @@ def deliver(
             delivery = Delivery(
                 user_id=user_id, channel=channel.value, address=address, subject=subject,
                 body=body, notification_ids=[n.id for n in wanted],
-                status=DeliveryStatus.PENDING.value, created_at=now,
+                status=DeliveryStatus.PENDING.value, created_at=now, next_attempt_at=now,
             )  # fmt: skip
             db.add(delivery)
             db.flush()
             for n in wanted:
                 _mark(n, channel, now)
-            ok = _send(delivery, email, sms, now)
+            ok = send(delivery)
             result.sent += ok
             result.failed += not ok
             result.by_channel[channel.value] += 1

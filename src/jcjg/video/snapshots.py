@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import subprocess
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import exists, select
@@ -87,21 +88,53 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 
 def take(db: Session, settings: Settings, record: TestRecord, camera: Camera) -> list[Snapshot]:
     """Take the record's missing photos from ``camera``'s recording."""
+    return store(db, settings, cut(settings, plan(db, record, camera)))
+
+
+@dataclass(frozen=True)
+class Shot:
+    """A photo to take: of ``record`` at ``moment`` (``when``), from ``segment`` of ``camera``;
+    ``data`` once cut (None: not taken yet, or the recording gave no frame)."""
+
+    record: TestRecord
+    camera: Camera
+    segment: Segment
+    moment: str
+    when: dt.datetime
+    data: bytes | None = None
+
+
+def plan(db: Session, record: TestRecord, camera: Camera) -> list[Shot]:
+    """The record's photos not taken yet whose moment ``camera`` recorded (reads only)."""
     have = set(db.scalars(select(Snapshot.moment).where(Snapshot.test_record_id == record.id)))
-    taken: list[Snapshot] = []
+    shots = []
     for moment, when in moments_of(db, record).items():
         segment = at(db, camera.id, when)
         if moment in have or segment is None or segment.removed_at is not None:
             continue
-        data = extract_frame(settings, segment, when)
-        if data is None:
+        shots.append(Shot(record, camera, segment, moment, when))
+    return shots
+
+
+def cut(settings: Settings, shots: list[Shot]) -> list[Shot]:
+    """Each photo cut from its recording by ffmpeg (no database: the job cuts them with no
+    transaction open, so no writer waits for ffmpeg)."""
+    return [replace(s, data=extract_frame(settings, s.segment, s.when)) for s in shots]
+
+
+def store(db: Session, settings: Settings, shots: list[Shot]) -> list[Snapshot]:
+    """The photos cut, stored (blob and row); flushed."""
+    taken: list[Snapshot] = []
+    for shot in shots:
+        if shot.data is None:
             continue
-        digest = blob_store(settings).put(data)
-        width, height = jpeg_size(data)
+        digest = blob_store(settings).put(shot.data)
+        width, height = jpeg_size(shot.data)
+        record = shot.record
         row = Snapshot(
-            test_record_id=record.id, camera_id=camera.id, segment_id=segment.id,
+            test_record_id=record.id, camera_id=shot.camera.id, segment_id=shot.segment.id,
             institution_id=record.institution_id, region_code=record.region_code,
-            project_id=record.project_id, moment=moment, taken_at=when,
+            project_id=record.project_id, moment=shot.moment, taken_at=shot.when,
             blob_digest=digest, width=width, height=height,
         )  # fmt: skip
         db.add(row)
@@ -129,12 +162,15 @@ def pending(db: Session, now: dt.datetime, limit: int = BATCH) -> list[TestRecor
 
 
 def take_pending(db: Session, settings: Settings, now: dt.datetime) -> int:
-    count = 0
+    """The photos of the recent records that have none: planned, then ``db``'s transaction
+    ends (commit) while ffmpeg cuts them, then stored (flushed; the caller commits)."""
+    shots: list[Shot] = []
     for record in pending(db, now):
         camera = record_camera(db, record)
         if camera is not None:
-            count += len(take(db, settings, record, camera))
-    return count
+            shots += plan(db, record, camera)
+    db.commit()
+    return len(store(db, settings, cut(settings, shots)))
 
 
 @job("video.snapshots", title="从录像截取试验开始与破型照片", every=dt.timedelta(minutes=5))
