@@ -9,6 +9,8 @@ from sqlalchemy import select
 from jcjg.alerts.lists import ALERTS
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
+from jcjg.core import listing
+from jcjg.core.later import reading_session as reading
 from tests.alerts.test_api import world  # noqa: F401 - the fixture
 from tests.factories import login
 from tests.lists import column, sheet
@@ -95,11 +97,20 @@ def test_headers_sort_and_keep_the_filters(browser_client, factory, world):  # n
     assert "南昌检测" in second.text.split('data-testid="alerts-table"')[1]
 
 
-def test_a_large_export_runs_in_the_background(browser_client, factory, world, app):  # noqa: F811
+def test_a_large_export_runs_in_the_background(
+    browser_client,
+    factory,
+    world,  # noqa: F811
+    app,
+    monkeypatch,
+):
     app.state.settings.list_export_background_above = 1
     province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
     login(browser_client, province.username)
+    sessions = []  # it only reads: no write lock held for the whole export (issue 47)
+    monkeypatch.setattr(listing, "reading_session", lambda f: sessions.append(1) or reading(f))
     answer = browser_client.get("/alerts?status=all&format=xlsx")
+    assert sessions == [1]
     assert answer.status_code == 303
     progress_url = answer.headers["location"]
     assert progress_url.startswith("/exports/")

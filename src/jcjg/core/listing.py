@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.core.errors import BadRequest
+from jcjg.core.later import reading_session
 from jcjg.core.pagination import Key, Order, PageParams, count_rows, count_total, paginate
 from jcjg.core.text import printable
 
@@ -419,7 +420,9 @@ def _run_background(
 ) -> None:
     target = file_of(settings, token)
     try:
-        with factory() as db:
+        # reads only: on SQLite a session that may write would hold the one write lock for
+        # the whole export (minutes for a province's list)
+        with reading_session(factory) as db:
             if use_csv:
                 _write_csv(db, stmt, view, target, settings, token, state)
             else:
