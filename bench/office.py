@@ -286,23 +286,30 @@ def serve_and_walk(
             [str(VENV_BIN / "jcjg"), "serve", "--simulate", "--port", str(port)],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    began = time.monotonic()
     try:
         wait_up(base, server, log)
+        up = time.monotonic() - began
         time.sleep(3)  # the simulator's labs register and begin sending
         one = asyncio.run(baseline(base, accounts, baseline_pages))
         start = time.time()
         many = asyncio.run(load(base, accounts, args.per_role, args.seconds))
         end = time.time()
     finally:
+        stopping = time.monotonic()
         server.send_signal(signal.SIGINT)
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
+            print("# the server did not stop within 30 s of SIGINT: killed", file=sys.stderr)
             server.kill()
+            server.wait()
+    stopped = time.monotonic() - stopping
     sent = messages_between(url, start, end)
     if args.log:
         args.log.write_bytes(log.read_bytes())
-    return report(one, many, len(accounts) * args.per_role, log, sent)
+    lines = report(one, many, len(accounts) * args.per_role, log, sent)
+    return [f"# server: answering {up:.1f} s after it started, stopped in {stopped:.1f} s", *lines]
 
 
 def _postgres_database() -> tuple[str, object]:

@@ -60,28 +60,32 @@ def children_cpu() -> float:
 def bare(url: str, cameras: int, seconds: float, workdir: Path) -> tuple[float, int]:
     """CPU seconds of ``cameras`` bare ffmpeg copies over ``seconds``; segments written."""
     before = children_cpu()
-    procs = []
-    for n in range(cameras):
+
+    def start(n: int) -> subprocess.Popen[bytes]:
         out = workdir / f"bare{n}"
-        out.mkdir(parents=True)
-        log = (workdir / f"bare{n}.log").open("wb")
-        procs.append(
-            subprocess.Popen(  # noqa: S603 (ffmpeg, our arguments)
+        out.mkdir(parents=True, exist_ok=True)
+        with (workdir / f"bare{n}.log").open("ab") as log:
+            return subprocess.Popen(  # noqa: S603 (ffmpeg, our arguments)
                 capture.command("ffmpeg", url, out, SEGMENT_SECONDS),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        )
-        log.close()
+
+    procs = [start(n) for n in range(cameras)]
     # each ffmpeg first connects and probes the stream; stopped before it writes a segment (a
     # busy machine can take seconds), it records nothing: the time measured runs from the
-    # start, as the recorder's does, and lasts until every one has written one at least
+    # start, as the recorder's does, and lasts until every one has written one at least. One
+    # that gave up while probing (no key frame yet on a busy machine: "unspecified size") is
+    # started again, as the recorder would start it again (its CPU counts)
     spawned = time.monotonic()
     deadline = spawned + 60
     while not all(any((workdir / f"bare{n}").glob("*.ts")) for n in range(cameras)):
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+        if time.monotonic() > deadline:
             break  # reported below, with ffmpeg's own words
+        for n, proc in enumerate(procs):
+            if proc.poll() is not None and not any((workdir / f"bare{n}").glob("*.ts")):
+                procs[n] = start(n)
         time.sleep(0.1)
     time.sleep(max(0.0, spawned + seconds - time.monotonic()))  # the rest of the time measured
     for proc in procs:

@@ -168,6 +168,12 @@ def test_pages_bench_short(capsys):
     assert "BENCH pages_throughput" in capsys.readouterr().out
 
 
+# the two benches that load both cores run one after the other (their figures, and ffmpeg's
+# probing of a stream, suffered when they overlapped)
+HEAVY = pytest.mark.xdist_group("heavy-benches")
+
+
+@HEAVY
 @pytest.mark.sqlite_only  # the benchmark records into its own SQLite database
 def test_video_bench_short(tmp_path):
     from tests.video.rtsp import available
@@ -212,6 +218,7 @@ def test_results_above_line_bench_short(capsys):
     assert "clean lab-months judged" in capsys.readouterr().out
 
 
+@HEAVY
 @pytest.mark.sqlite_only  # the embedded default, as `make run` serves it
 def test_office_bench_short(tmp_path):
     """Issue 47: the demo platform with its simulator sending, a session of every demo role
@@ -238,3 +245,6 @@ def test_office_bench_short(tmp_path):
     assert float(figures["office_p99"].group(2)) > 0
     walked = next(line for line in lines if line.startswith("# load:"))
     assert " 12 sessions" in walked, walked
+    server = next(line for line in lines if line.startswith("# server:"))
+    # the simulation still sending, `jcjg serve --simulate` stops at once on SIGINT
+    assert float(server.split("stopped in ")[1].split(" s")[0]) < 15, server

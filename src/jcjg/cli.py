@@ -71,11 +71,13 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
     settings = get_settings()
     if simulate:
         _refuse_in_production("serve --simulate")  # before the database is opened
+    simulation = None
     if simulate and _first_start():
         url = f"http://{host or settings.host}:{port or settings.port}"
-        threading.Thread(
+        simulation = threading.Thread(
             target=_simulate_when_up, args=(url,), name="jcjg-simulate", daemon=True
-        ).start()
+        )
+        simulation.start()
     uvicorn.run(
         "jcjg.main:create_app",
         factory=True,
@@ -84,6 +86,13 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
         reload=reload,
         proxy_headers=True,
     )
+    if simulation is not None and simulation.is_alive():
+        # the simulated labs' sending threads would keep the process alive, retrying a server
+        # that is gone (the interpreter waits for a thread pool's threads at exit): stop now
+        click.echo("服务已停止，模拟未完成（可运行 jcjg simulate 再模拟）", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _refuse_in_production(command: str) -> None:
