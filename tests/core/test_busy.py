@@ -48,9 +48,13 @@ def office(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNa
             make = Factory(db, settings)
             admin = make.user(Role.PLATFORM_ADMIN, username="busy_admin")
             token = make.token(admin)
+            institution = make.institution()
+            lab = make.token(make.user(Role.INSTITUTION_ADMIN, institution=institution))
+            city = make.token(make.user(Role.CITY_AUTHORITY, region_code="360400"))
         with TestClient(app, headers={"accept": "text/html"}) as client:
             login(client, "busy_admin")
-            yield SimpleNamespace(url=url, factory=factory, client=client, token=token)
+            yield SimpleNamespace(url=url, factory=factory, client=client, token=token,
+                                  institution_id=institution.id, lab=lab, city=city)  # fmt: skip
     finally:
         engine.dispose()
         drop()
@@ -209,3 +213,37 @@ def test_every_route_that_opens_the_requests_session_commits_it(app) -> None:
     opening = [r for r in routes if uses_db(r.dependant)]
     assert len(opening) > 100  # (the check finds them)
     assert [r.path for r in opening if not isinstance(r, TransactionalRoute)] == []
+
+
+@pytest.mark.sqlite_only
+def test_personal_data_is_not_shown_when_reading_it_cannot_be_audited(office):
+    """The audit row of an unmasked read is written after the page's reads; when the lock
+    cannot be had for it, the answer is 503 and the personal data does not leave."""
+    lab = {"authorization": f"Bearer {office.lab}", "accept": "application/json"}
+    api = {"authorization": f"Bearer {office.city}", "accept": "application/json"}
+    person = {
+        "institution_id": office.institution_id,
+        "name": "李一",
+        "title": "intermediate",
+        "id_number": "11010519491231002X",
+        "years_in_testing": 5,
+        "mobile": "13912345678",
+    }
+    created = office.client.post("/api/v1/registry/people", json=person, headers=lab)
+    assert created.status_code == 201, created.text
+    address = f"/api/v1/registry/people/{created.json()['id']}/personal-data"
+    other = sqlite3.connect(office.url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        refused = office.client.get(address, headers=api)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused.status_code == 503
+    assert refused.json()["type"] == "/problems/busy"
+    assert "13912345678" not in refused.text
+    shown = office.client.get(address, headers=api)
+    assert shown.json()["mobile"] == "13912345678"
+    with office.factory() as db:
+        unmasks = select(func.count()).select_from(AuditLog).where(AuditLog.action == "unmask")
+        assert db.scalar(unmasks) == 1  # the refused read left no row, the shown one its own

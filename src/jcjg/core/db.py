@@ -96,6 +96,7 @@ BUSY_SECONDS = 10.0
 # A write transaction holding SQLite's write lock longer than this is logged (jcjg.db): every
 # other writer, and every page that must write, waits that long behind it.
 SLOW_WRITE_SECONDS = 0.1
+SLOW_WAIT_SECONDS = 1.0  # a writer that waited longer for the lock is logged (jcjg.db)
 _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 log = logging.getLogger("jcjg.db")
 
@@ -126,7 +127,6 @@ class WriteGate:
         self._next = 0  # the next ticket given
         self._serving = 0  # the ticket that may hold the lock
         self._abandoned: set[int] = set()  # tickets whose writers stopped waiting
-        self.longest = (0.0, "")  # (seconds, where) of the longest hold so far
 
     def acquire(self, timeout: float) -> int:
         with self._cond:
@@ -192,8 +192,8 @@ def _sqlite_begin(conn: Any) -> None:
         _release(gate, record)
         raise
     waited = time.monotonic() - started
-    if waited > SLOW_WRITE_SECONDS:
-        log.info("waited %d ms for the write lock", waited * 1000)
+    if waited > SLOW_WAIT_SECONDS:  # writers queue behind each other: the database is full
+        log.warning("waited %d ms for the write lock", waited * 1000)
 
 
 def _release(gate: WriteGate, record: Any) -> None:
@@ -202,8 +202,6 @@ def _release(gate: WriteGate, record: Any) -> None:
         return
     gate.release()
     took = time.monotonic() - held[0]
-    if took > gate.longest[0]:
-        gate.longest = (took, held[1])
     if took > SLOW_WRITE_SECONDS:
         log.warning("write lock held %d ms by %s", took * 1000, held[1])
 

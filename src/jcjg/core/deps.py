@@ -124,9 +124,9 @@ async def _answer(
     request: Request, handler: Callable[[Request], Coroutine[Any, Any, Response]]
 ) -> Response:
     """The endpoint's answer once its transaction committed, and what a reading request must
-    write written (:func:`jcjg.core.later.write_pending`). A reading request whose write met a
-    writer (a statement of its own that writes, on SQLite) is answered once more as a writer;
-    a database too busy to take a write gives 503 (:class:`jcjg.core.errors.Busy`)."""
+    write written (:func:`jcjg.core.later.write_pending`). A reading request whose endpoint
+    wrote through its session (refused, or on SQLite met a writer) is answered once more as a
+    writer; a database too busy to take a write gives 503 (:class:`jcjg.core.errors.Busy`)."""
     while True:
         try:
             response = await handler(request)
@@ -134,8 +134,7 @@ async def _answer(
             if db is not None:
                 await run_in_threadpool(db.commit)
                 if reading(db):
-                    factory = request.app.state.sessionmaker
-                    await run_in_threadpool(write_pending, db, factory)
+                    await _write_pending(request, db)
             return response
         except BaseException as error:
             db = getattr(request.state, "db", None)
@@ -154,6 +153,17 @@ async def _answer(
                 request.state.writes = True
                 continue
             raise Busy() from error
+
+
+async def _write_pending(request: Request, db: Session) -> None:
+    """What the reading request must write; 503 when the lock could not be had for it (the
+    endpoint's answer would not change by running it again)."""
+    try:
+        await run_in_threadpool(write_pending, db, request.app.state.sessionmaker)
+    except Exception as error:
+        if is_busy(error):
+            raise Busy() from error
+        raise
 
 
 async def _close_db(request: Request) -> None:
