@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jcjg.main import create_app
+from tests.factories import login
 from tests.servers import listening_socket, serving
 
 HSTS = "strict-transport-security"
@@ -22,6 +23,30 @@ def test_every_answer_carries_the_security_headers(client) -> None:
         assert headers["x-frame-options"] == "DENY", path
         assert "frame-ancestors 'none'" in headers["content-security-policy"], path
         assert HSTS not in headers, path  # plain http
+        assert headers["cross-origin-opener-policy"] == "same-origin", path
+        policy = headers["permissions-policy"]
+        assert "camera=(self)" in policy, path  # scanning a code, a sample's photos
+        assert "geolocation=(self)" in policy, path  # a witness's place
+        assert "microphone=()" in policy, path
+        assert "no-store" not in headers.get("cache-control", ""), path  # nobody's answer
+
+
+def test_an_accounts_answers_are_not_stored(client, db, factory) -> None:
+    """Issue 40: a page or answer for one account goes into no shared cache (and the browser's
+    back button after logging out shows no copy); static files are still cached."""
+    user = factory.user()
+    token = factory.token(user)
+    api = client.get("/api/v1/users", headers={"authorization": f"Bearer {token}"})
+    assert api.status_code == 200
+    assert api.headers["cache-control"] == "no-store"
+    login(client, user.username)
+    for path in ("/", "/account/tokens"):
+        page = client.get(path, headers={"accept": "text/html"})
+        assert page.status_code == 200, path
+        assert page.headers["cache-control"] == "no-store", path
+    static = client.get("/static/js/jcjg.js")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("cache-control", "")
 
 
 def test_hsts_over_https(app) -> None:

@@ -220,7 +220,13 @@ class RequestIdMiddleware:
             b"referrer-policy": b"same-origin",
             b"x-frame-options": b"DENY",
             b"content-security-policy": CSP,
+            b"permissions-policy": PERMISSIONS,
+            b"cross-origin-opener-policy": b"same-origin",
         }
+        if _authenticated(scope) and not scope.get("path", "").startswith("/static/"):
+            # a page or answer for one account: no shared cache, no back-forward copy after
+            # logging out (an answer that says how it may be kept keeps its own)
+            extra[b"cache-control"] = b"no-store"
         if scope.get("scheme") == "https":
             hsts = _hsts(scope)
             if hsts:
@@ -270,6 +276,27 @@ def address_problems(scope: Scope) -> list[FieldError]:
             elif (reason := text.problem(value)) is not None:
                 errors.append(FieldError(f"query.{name}", reason, text.CODE))
     return errors
+
+
+# What a page may use of the device: the camera (scanning a code, a sample's photos) and the
+# position (a witness's place) from our own pages only; nothing else
+PERMISSIONS = (
+    b"camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), serial=(), "
+    b"bluetooth=(), hid=(), midi=(), display-capture=(), browsing-topics=()"
+)
+
+
+def _authenticated(scope: Scope) -> bool:
+    """Whether the request carries an account's credentials (a session cookie or a token)."""
+    app = scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    cookie = settings.session_cookie if isinstance(settings, Settings) else "jcjg_session"
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization" or (
+            name == b"cookie" and f"{cookie}=".encode("latin-1") in value
+        ):
+            return True
+    return False
 
 
 def _hsts(scope: Scope) -> bytes:

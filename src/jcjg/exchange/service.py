@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
+from jcjg.core import text
 from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.regioncodes import scope_prefix
@@ -91,6 +92,25 @@ class _Numbers:
         return value
 
 
+class _KeyTwice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every key appears once (``json.loads`` would keep the last: the
+    stored body would then say what was not applied)."""
+    made = dict(pairs)
+    if len(made) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _KeyTwice(key)
+            seen.add(key)
+    return made
+
+
 # an escaped surrogate (half of a character beyond U+FFFF, or a lone one)
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -121,7 +141,20 @@ def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:
             parse_constant=_reject_constant,
             parse_float=numbers.float,
             parse_int=numbers.int,
+            object_pairs_hook=_once,
         )
+    except _KeyTwice as twice:
+        shown = text.printable(twice.key)[:64]
+        raise ValidationFailed(
+            f"JSON 对象中的键“{shown}”出现了不止一次",
+            errors=[
+                FieldError(
+                    "body",
+                    f"键“{shown}”在同一个对象中出现多次：每个键只能出现一次",
+                    "duplicate_key",
+                )
+            ],
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ExchangeError(problems.INVALID_JSON, f"请求体不是合法的 JSON：{exc}"[:300]) from exc
     if not isinstance(data, dict):
