@@ -147,3 +147,34 @@ def test_old_background_exports_are_removed(browser_client, factory, world, app)
     assert listing.remove_old_exports(settings, utcnow()) == 1
     assert browser_client.get(old).status_code == 404  # gone, said plainly
     assert browser_client.get(new).status_code == 200  # a recent one stays
+
+
+def test_withdrawn_alerts_are_listed_when_asked_for_and_never_as_findings(
+    browser_client,
+    client,
+    factory,
+    world,  # noqa: F811
+    db,
+):
+    """Issue 40: an alert withdrawn while a registry was still arriving is not a finding (not
+    in ``all``), but an auditor finds it under its own status, on the page and the API."""
+    reason = "登记信息尚未报送完整时出现、随后消除，不作为发现"
+    withdrawn = factory.alert(world["jj"], subject="撤回的预警", status="withdrawn",
+                              close_reason=reason)  # fmt: skip
+    db.commit()
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    page = browser_client.get("/alerts?status=withdrawn")
+    assert page.status_code == 200
+    results = page.text.split('data-testid="list-count"')[1]
+    assert "共 1 条" in results
+    assert "撤回的预警" in results
+    assert "已撤回" in results
+    assert "撤回的预警" not in browser_client.get("/alerts?status=all").text
+    rows = sheet(browser_client.get("/alerts?status=withdrawn&format=xlsx"))
+    assert column(rows, "状态") == ["已撤回"]
+    headers = {"Authorization": f"Bearer {factory.token(province)}"}
+    listed = client.get("/api/v1/alerts", params={"status": "withdrawn"}, headers=headers)
+    assert [a["id"] for a in listed.json()["items"]] == [withdrawn.id]
+    every = client.get("/api/v1/alerts", params={"status": "all"}, headers=headers).json()
+    assert withdrawn.id not in {a["id"] for a in every["items"]}

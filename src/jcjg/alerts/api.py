@@ -37,7 +37,12 @@ def list_alerts(
     paging: Annotated[PageParams, Depends(page_params)],
     rule_id: Annotated[str | None, Query(max_length=64, description="规则编号")] = None,
     status: Annotated[
-        str, Query(pattern=r"^(open|closed|all)$", description="open 未处理 / closed 已消除 / all")
+        str,
+        Query(
+            pattern=r"^(open|closed|withdrawn|all)$",
+            description="open 未处理 / closed 已消除 / withdrawn 已撤回（报送未完成时短暂出现，"
+            "不算发现）/ all 全部发现（不含已撤回）",
+        ),
     ] = "open",
     region_code: RegionCode = None,
     institution_id: Annotated[Id | None, Query(description="检测机构 id")] = None,

@@ -20,12 +20,15 @@ from jcjg.tenancy.models import Institution
 
 def status(alert: Alert, case: Case | None) -> tuple[str, str]:
     """The alert's one status for lists, with its badge: the handling where someone has handled
-    it; otherwise 待确认 while its condition lasts, 已自动消除 once it has gone by itself."""
+    it; otherwise 待确认 while its condition lasts, 已自动消除 once it has gone by itself, 已撤回
+    when it was withdrawn (never a finding)."""
     if case is not None and case.status != CaseStatus.NEW.value:
         handled = CaseStatus(case.status)
         return handled.label, handled.badge
     if alert.status == AlertStatus.CLOSED.value:
         return "已自动消除", "ok"
+    if alert.status == AlertStatus.WITHDRAWN.value:
+        return "已撤回", "muted"
     return CaseStatus.NEW.label, CaseStatus.NEW.badge
 
 

@@ -61,7 +61,7 @@ def alerts_page(
     paging: Annotated[PageParams, Depends(page_params)],
     params: Annotated[ListParams, Depends(list_params)],
     rule_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[str, Query(pattern=r"^(open|closed|all)$")] = "open",
+    status: Annotated[str, Query(pattern=r"^(open|closed|withdrawn|all)$")] = "open",
     region_code: Annotated[str | None, Query(max_length=16)] = None,
     institution_id: Annotated[str | None, Query(max_length=12)] = None,
     handling: Annotated[str | None, Query(pattern=service.HANDLING_PATTERN)] = None,

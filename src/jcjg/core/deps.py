@@ -282,7 +282,7 @@ def address_problems(scope: Scope) -> list[FieldError]:
 # position (a witness's place) from our own pages only; nothing else
 PERMISSIONS = (
     b"camera=(self), geolocation=(self), microphone=(), payment=(), usb=(), serial=(), "
-    b"bluetooth=(), hid=(), midi=(), display-capture=(), browsing-topics=()"
+    b"hid=(), midi=(), display-capture=()"
 )
 
 
