@@ -247,3 +247,20 @@ def test_personal_data_is_not_shown_when_reading_it_cannot_be_audited(office):
     with office.factory() as db:
         unmasks = select(func.count()).select_from(AuditLog).where(AuditLog.action == "unmask")
         assert db.scalar(unmasks) == 1  # the refused read left no row, the shown one its own
+
+
+def test_a_busy_database_outside_a_transactional_route_is_503_too(app) -> None:
+    """Where no TransactionalRoute answers for it (a middleware's own session), a write that
+    waited its turn in vain still gives 503 /problems/busy, not 500."""
+
+    def locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    app.add_api_route("/test/locked", locked)
+    with TestClient(app) as client:
+        answer = client.get("/test/locked", headers={"accept": "application/json"})
+        page = client.get("/test/locked", headers={"accept": "text/html"})
+    assert answer.status_code == 503
+    assert answer.json()["type"] == "/problems/busy"
+    assert page.status_code == 503
+    assert "系统繁忙" in page.text

@@ -20,7 +20,7 @@ from jcjg.auth.sessions import (
     token_digest,
 )
 from jcjg.config import Settings
-from jcjg.core.deps import get_db, get_settings_dep
+from jcjg.core.deps import SAFE_METHODS, get_db, get_settings_dep
 from jcjg.core.errors import (
     CSRF,
     FORBIDDEN,
@@ -34,7 +34,6 @@ from jcjg.core.errors import (
 from jcjg.core.forms import CSRF_FIELD as CSRF_FIELD  # re-exported for the pages
 from jcjg.core.openapi import Contract
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 # The names of the security schemes of the OpenAPI document (security_schemes below)
 BEARER = "bearerToken"

@@ -290,9 +290,10 @@ def _apply_batch(
 
 
 def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
-    """Before a batch's transaction, the work its messages' handlers will do that needs no
-    database (:attr:`MessageType.prepare`), read in a session that takes no write lock. A
-    message that cannot be prepared is left to its handler (which refuses it)."""
+    """Before a batch's transaction (on SQLite, whose one write lock it holds), the work its
+    messages' handlers will do that needs no database (:attr:`MessageType.prepare`), read in a
+    session that takes no write lock. A message that cannot be prepared is left to its handler
+    (which refuses it)."""
     kinds = {name: kind for name, kind in message_types().items() if kind.prepare is not None}
     if not kinds:
         return
@@ -345,9 +346,11 @@ def apply_lane(
                 return 0
             if held is not None:
                 held.add(lane)
+        sqlite = db.get_bind().dialect.name == "sqlite"
         try:
             while stop is None or not stop.is_set():
-                prepare(factory, settings, lane)
+                if sqlite:  # PostgreSQL has no one write lock to keep short
+                    prepare(factory, settings, lane)
                 applied = _apply_batch(db, settings, lane, holder, BATCH)
                 if applied is None:  # another worker took the lane over (our lease had lapsed)
                     if held is not None:
