@@ -45,10 +45,17 @@ class Settings(BaseSettings):
     # Password policy (001 8.3.3: length, change interval, stored hashed).
     password_min_length: int = Field(default=8, ge=6)
     password_min_classes: int = Field(default=3, ge=1, le=4)
+    # zxcvbn's score (0-4) a password must reach: 3 refuses the common passwords and their
+    # variants (Password1!, Admin@123, P@ssw0rd); 0 turns the check off
+    password_min_strength: int = Field(default=3, ge=0, le=4)
     password_max_age_days: int = Field(default=90, ge=0)  # 0 disables expiry
     password_history: int = Field(default=5, ge=0)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    # failed logins from one network address, over every account, that stop its logins for
+    # the window (password spraying: one guess at many accounts never locks any of them)
+    login_address_failures: int = Field(default=20, ge=1)
+    login_address_window_minutes: int = Field(default=15, ge=1)
 
     # Sessions and tokens.
     session_idle_minutes: int = Field(default=30, ge=1)

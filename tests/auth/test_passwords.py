@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from jcjg.accounts.service import set_password
+from jcjg.accounts.service import address_wait, set_password
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.auth.passwords import (
@@ -36,7 +36,36 @@ from tests.factories import PASSWORD, csrf_from, login, page_csrf
     ],
 )
 def test_strength_rules(settings, password, ok):
-    assert (policy_problems(password, settings) == []) is ok
+    classes_only = settings.model_copy(update={"password_min_strength": 0})
+    assert (policy_problems(password, classes_only) == []) is ok
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Password1!", "P@ssw0rd", "Admin@123", "Qwerty123!", "1qaz@WSX", "Welcome1!", "Jiangxi@2026"],
+)
+def test_common_passwords_and_their_variants_are_refused(settings, password):
+    """Each has 8 characters and 3 classes: only the common-password list refuses them."""
+    classes_only = settings.model_copy(update={"password_min_strength": 0})
+    assert policy_problems(password, classes_only) == []
+    assert policy_problems(password, settings) == [
+        "密码过于常见或容易猜到（如 Password1!、Admin@123 及其变形），请换一个"
+    ]
+
+
+@pytest.mark.parametrize(
+    "password", ["Brand-new-2026", "Jcjg-test-2026", "Kx7#mq2Lw9", "检测中心2026Ab!"]
+)
+def test_uncommon_passwords_pass(settings, password):
+    assert policy_problems(password, settings) == []
+
+
+def test_the_guessability_check_reads_a_long_password_quickly(settings):
+    import time
+
+    started = time.perf_counter()
+    assert policy_problems("k9#Qz" * 25, settings) == []  # 125 characters
+    assert time.perf_counter() - started < 1.0  # zxcvbn on all 125: about a second
 
 
 def test_policy_messages_are_chinese_and_name_the_rule(settings):
@@ -78,7 +107,7 @@ def test_last_five_passwords_cannot_be_reused(db, settings, factory):
     user = factory.user()
     history = [PASSWORD]
     for n in range(5):
-        new = f"Newpass-{n}-x"
+        new = f"Rotate-{n}-Kq7w"
         set_password(db=db, settings=settings, user=user, new_password=new)
         history.append(new)
     # the current one and the four before it are refused ...
@@ -194,5 +223,48 @@ def test_password_change_form_errors(browser_client, factory):
     weak = change(PASSWORD, "weakweak", "weakweak")
     assert weak.status_code == 422
     assert "至少 3 类" in weak.text
+    common = change(PASSWORD, "Password1!", "Password1!")
+    assert common.status_code == 422
+    assert "密码过于常见或容易猜到" in common.text
     assert "不能与原密码相同" in change(PASSWORD, PASSWORD, PASSWORD).text
     assert change(PASSWORD, "Brand-new-2026", "Brand-new-2026").status_code == 303
+
+
+def test_failures_from_one_address_over_many_accounts_stop_its_logins(
+    client, db, factory, settings
+):
+    """Password spraying: one guess at each of many accounts locks none of them; the address
+    is stopped after ``login_address_failures`` failures in the window, even with a right
+    password, and the refusal is audited once a minute."""
+    users = [factory.user() for _ in range(settings.login_address_failures)]
+    for user in users:
+        assert _post_login(client, user.username, "Spray-guess-2026").status_code == 401
+    db.expire_all()
+    assert all(u.locked_until is None and u.failed_logins == 1 for u in users)
+    other = factory.user()
+    for _ in range(2):
+        refused = _post_login(client, other.username, PASSWORD)
+        assert refused.status_code == 429
+        assert "该网络地址登录失败次数过多，请 15 分钟后再试" in refused.text
+        assert 800 < int(refused.headers["retry-after"]) <= 900
+    db.expire_all()
+    assert other.failed_logins == 0  # the right password was not even checked
+    throttled = db.scalars(select(AuditLog).where(AuditLog.action == "login_throttled")).all()
+    assert len(throttled) == 1 and other.username in (throttled[0].detail or "")
+    # another address is not stopped
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app, client=("203.0.113.9", 50000)) as elsewhere:
+        assert _post_login(elsewhere, other.username, PASSWORD).status_code == 303
+    # the window passes: the address may try again
+    window = dt.timedelta(minutes=settings.login_address_window_minutes)
+    later = utcnow() + window + dt.timedelta(seconds=1)
+    assert address_wait(db=db, settings=settings, ip="testclient", now=utcnow()) > 800
+    assert address_wait(db=db, settings=settings, ip="testclient", now=later) == 0
+
+
+def test_fewer_failures_than_the_limit_do_not_stop_an_address(client, factory, settings):
+    users = [factory.user() for _ in range(settings.login_address_failures - 1)]
+    for user in users:
+        assert _post_login(client, user.username, "Spray-guess-2026").status_code == 401
+    assert _post_login(client, users[0].username, PASSWORD).status_code == 303

@@ -16,15 +16,15 @@ from jcjg.accounts import service
 from jcjg.accounts.lists import USERS
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.service import record_event
+from jcjg.audit.service import record_denial, record_event
 from jcjg.auth import sessions
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.core import listing
-from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, client_ip
+from jcjg.core import listing, text
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, audit_context, client_ip
 from jcjg.core.domains import landing_for
 from jcjg.core.errors import (
     AppError,
@@ -95,11 +95,26 @@ def login(
 ) -> Response:
     _check_anonymous_csrf(request, csrf_token)
     target = safe_next(next)
-    checked = service.check_password(request.app.state.sessionmaker, username, password)
+    factory = request.app.state.sessionmaker
+    checked = service.check_password(
+        factory, username, password, settings=settings, ip=client_ip(request)
+    )
     try:
         user = service.authenticate(
             db=db, settings=settings, username=username, password=password, checked=checked
         )
+    except service.LoginThrottled as error:  # audited once a minute per address, then counted
+        record_denial(
+            factory,
+            AuditAction.LOGIN_THROTTLED,
+            context=audit_context(request),
+            route="POST /login",
+            detail=f"{error.detail}（用户名 {text.printable(username)[:64]}）",
+        )
+        context = {"error": error.detail, "username": username, "next": target}
+        response = render(request, "auth/login.html", context, status_code=error.status)
+        response.headers.update(error.headers)
+        return response
     except AppError as error:
         # The failure count and its audit row are kept: this response commits.
         context = {"error": error.detail, "username": username, "next": target}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
-from jcjg.audit.service import record_event
+from jcjg.audit.service import recent_moments, record_event
 from jcjg.auth.choices import Role, ScopeKind
 from jcjg.auth.models import ApiToken, PasswordHistory, RoleGrant, User, UserProject
 from jcjg.auth.passwords import (
@@ -41,6 +42,7 @@ from jcjg.core import text
 from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
+    AppError,
     BadRequest,
     Conflict,
     FieldError,
@@ -51,6 +53,7 @@ from jcjg.core.errors import (
 )
 from jcjg.core.later import reading_session
 from jcjg.core.pagination import count_rows
+from jcjg.core.ratelimit import TOO_MANY
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
@@ -83,26 +86,68 @@ def set_grant(*, db: Session, role: Role, permission: str, granted: bool) -> Non
 # --- authentication ----------------------------------------------------------------------------
 
 
-def check_password(factory: sessionmaker[Session], username: str, password: str) -> Checked:
+def check_password(
+    factory: sessionmaker[Session],
+    username: str,
+    password: str,
+    *,
+    settings: Settings | None = None,
+    ip: str | None = None,
+) -> Checked:
     """The slow part of logging in, before its transaction: the account's password hash read
     (in a session that only reads) and the password checked against it, or against a dummy
     hash when there is no such account (the same work). :func:`authenticate` then holds the
     write lock only for its bookkeeping (on SQLite the lock is the database's; argon2 takes
-    about 100 ms)."""
+    about 100 ms). An address that failed too often (``settings``, ``ip``) spends nothing:
+    the password is not checked."""
     name = text.nfc(username.strip())
-    found = None
-    if text.problem(name) is None and text.problem(password) is None:
-        with reading_session(factory) as db:
+    found, wait = None, 0
+    with reading_session(factory) as db:
+        if settings is not None:
+            wait = address_wait(db=db, settings=settings, ip=ip, now=utcnow())
+        if not wait and text.problem(name) is None and text.problem(password) is None:
             found = db.scalar(select(User.password_hash).where(User.username == name))
+    if wait:
+        return Checked(None, False, wait)
     return Checked(found, verify_password(found or _DUMMY_HASH, password))
 
 
 @dataclass(frozen=True)
 class Checked:
-    """A password checked against the hash an account had (None: no such account)."""
+    """A password checked against the hash an account had (None: no such account), or not
+    checked because the address must wait ``wait`` seconds."""
 
     password_hash: str | None
     matches: bool
+    wait: int = 0
+
+
+class LoginThrottled(AppError):
+    """Too many failed logins from one network address, whichever accounts they named."""
+
+    kind = TOO_MANY
+
+    def __init__(self, wait: int) -> None:
+        minutes = max(1, math.ceil(wait / 60))
+        super().__init__(
+            f"该网络地址登录失败次数过多，请 {minutes} 分钟后再试",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def address_wait(*, db: Session, settings: Settings, ip: str | None, now: dt.datetime) -> int:
+    """Seconds before address ``ip`` may try to log in again: 0 unless it failed
+    ``login_address_failures`` times within the window, over any accounts (password spraying
+    tries one password at many accounts, each failure too few to lock one). Counted from the
+    audit log, so every process of the platform sees the same count."""
+    if not ip:
+        return 0
+    window = dt.timedelta(minutes=settings.login_address_window_minutes)
+    limit = settings.login_address_failures
+    moments = recent_moments(db, AuditAction.LOGIN_FAILED, ip=ip, since=now - window, limit=limit)
+    if len(moments) < limit:
+        return 0
+    return max(1, math.ceil((moments[-1] + window - now).total_seconds()))
 
 
 def authenticate(
@@ -122,6 +167,12 @@ def authenticate(
     caller's transaction, which the login page commits even though the login failed.
     """
     now = utcnow()
+    if checked is not None:
+        wait = checked.wait
+    else:
+        wait = address_wait(db=db, settings=settings, ip=context_of(db).ip, now=now)
+    if wait:  # refused before any work: not a failure of any account, and not counted
+        raise LoginThrottled(wait)
 
     def same_work() -> None:  # what a failure costs, unless it was spent before
         if checked is None:

@@ -13,6 +13,7 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
     LOCKED = "locked"
+    LOGIN_THROTTLED = "login_throttled"
     DENIED = "denied"
     CSRF_FAILED = "csrf_failed"
     UNMASK = "unmask"
@@ -33,6 +34,7 @@ _LABELS = {
     AuditAction.LOGIN_FAILED: "登录失败",
     AuditAction.LOGOUT: "退出",
     AuditAction.LOCKED: "账号锁定",
+    AuditAction.LOGIN_THROTTLED: "登录受限（该地址失败过多）",
     AuditAction.DENIED: "越权被拒",
     AuditAction.CSRF_FAILED: "表单令牌无效",
     AuditAction.UNMASK: "查看未脱敏信息",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -16,6 +16,8 @@ class AuditLog(IdMixin, Base):
     """One audited fact: a create / update / delete of an object, or a security event."""
 
     __tablename__ = "audit_log"
+    # the login's throttle counts an address's recent failures (accounts.service)
+    __table_args__ = (Index("ix_audit_log_ip_at", "ip", "at"),)
     __permission_entity__: ClassVar[str] = "audit"
     __scope_columns__: ClassVar[dict[str, str]] = {
         "region": "region_code",

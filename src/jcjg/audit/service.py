@@ -10,6 +10,7 @@ principal, route and minute with the repeats counted.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -208,6 +209,20 @@ def record_denial(
                 update(DenialCount).where(DenialCount.id == ident).values(log_id=row.id)
             )
         session.commit()
+
+
+def recent_moments(
+    db: Session, action: AuditAction, *, ip: str, since: dt.datetime, limit: int
+) -> list[dt.datetime]:
+    """When the last ``limit`` events of ``action`` from address ``ip`` since ``since`` were
+    recorded, newest first (the index by address and time answers it)."""
+    stmt = (
+        select(AuditLog.at)
+        .where(AuditLog.ip == ip, AuditLog.at >= since, AuditLog.action == action.value)
+        .order_by(AuditLog.at.desc())
+        .limit(limit)
+    )
+    return list(db.scalars(stmt))
 
 
 def repeats(db: Session, log_ids: Sequence[int]) -> dict[int, int]:

@@ -8,9 +8,18 @@ import string
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from jcjg.config import Settings
 from jcjg.core.errors import FieldError, ValidationFailed
+
+# zxcvbn's matching grows with the square of the length (a 128-character password costs a
+# second of CPU): the guessability check reads the first 32 characters, which decide it (a
+# password is at least as hard to guess as its beginning)
+GUESS_PREFIX = 32
+# words every account of this platform is likely to be near (zxcvbn's own dictionaries are
+# English): its name, the regulator's pinyin, the province
+PLATFORM_WORDS = ("jcjg", "jiance", "jianguan", "jianshe", "gongcheng", "jiangxi", "admin")
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -59,7 +68,18 @@ def policy_problems(password: str, settings: Settings, *, username: str | None =
         )
     if username and username.lower() in password.lower():
         problems.append("密码不能包含用户名")
+    elif not problems and guessability(password, username) < settings.password_min_strength:
+        problems.append("密码过于常见或容易猜到（如 Password1!、Admin@123 及其变形），请换一个")
     return problems
+
+
+def guessability(password: str, username: str | None = None) -> int:
+    """zxcvbn's score of ``password``: 0 (among the most common passwords) to 4 (very hard to
+    guess), the common-password list with its capitalised, l33t and digit-suffixed variants,
+    keyboard walks, repeats, sequences and dates counted as the few guesses they are."""
+    words = [*PLATFORM_WORDS, *([username] if username else [])]
+    result = zxcvbn(password[:GUESS_PREFIX], user_inputs=words, max_length=GUESS_PREFIX)
+    return int(result["score"])
 
 
 def check_policy(
@@ -85,5 +105,5 @@ def generate_password(length: int = 14) -> str:
     alphabet = string.ascii_letters + string.digits + "!#%+-=?@"
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        if character_classes(candidate) >= 4:
+        if character_classes(candidate) >= 4 and guessability(candidate) >= 4:
             return candidate
