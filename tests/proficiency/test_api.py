@@ -30,6 +30,45 @@ def _new(**extra) -> dict:
     } | extra
 
 
+def test_a_platform_administrator_names_the_organising_region(client, factory):
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    lab = factory.institution(region_code="360403")
+    body = _new(institution_ids=[lab.id])
+    missing = client.post("/api/v1/proficiency/schemes", json=body, headers=_auth(factory, admin))
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "region_code"
+    unknown = client.post(
+        "/api/v1/proficiency/schemes", json=body | {"region_code": "369999"},
+        headers=_auth(factory, admin),
+    )  # fmt: skip
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["message"] == "行政区划代码不存在"
+    created = client.post(
+        "/api/v1/proficiency/schemes", json=body | {"region_code": "360400"},
+        headers=_auth(factory, admin),
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    assert created.json()["region_code"] == "360400"
+
+
+def test_a_regional_organiser_names_only_a_region_of_its_own(client, factory):
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    lab = factory.institution(region_code="360403")
+    body = _new(institution_ids=[lab.id])
+    elsewhere = client.post(
+        "/api/v1/proficiency/schemes", json=body | {"region_code": "360100"},
+        headers=_auth(factory, city),
+    )  # fmt: skip
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["errors"][0]["message"] == "只能组织本辖区内的能力验证"
+    county = client.post(
+        "/api/v1/proficiency/schemes", json=body | {"region_code": "360403"},
+        headers=_auth(factory, city),
+    )  # fmt: skip
+    assert county.status_code == 201, county.text
+    assert county.json()["region_code"] == "360403"
+
+
 def test_organiser_creates_a_scheme_and_labs_submit_by_api(client, db, factory):
     city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
     labs = [factory.institution(region_code="360403") for _ in range(4)]

@@ -185,3 +185,24 @@ def test_capacity_exceeded_by_an_inspector_day_beyond_its_hours(db, factory):
     assert (
         "检测人员 赵检测：2026-11-10 申报的检测时段合计已达 14.5 小时，超过一天 14 小时" in reasons
     )
+
+
+def test_a_machine_booked_twice_is_impossible_timing_not_capacity_exceeded(client, db, lab):
+    """docs/testing.md: overlaps on one machine are impossible_timing's; capacity_exceeded
+    judges the second record from its own declared start (and still flags it when it is
+    itself faster than its curves)."""
+    inspector = [{"name": "王检测"}]
+
+    def record(number: str, *, minutes_ago: float, minutes: float, seed: int, asset="SB-001"):
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=[asset], lab_name="力学室", inspectors=inspector)
+        _shortened(payload, minutes)
+        send(client, lab, payload)
+
+    record("TWICE-A", minutes_ago=60, minutes=5, seed=1)  # 55-60 minutes ago
+    record("TWICE-B", minutes_ago=59, minutes=5, seed=2)  # 54-59: four minutes inside A
+    assert flagged(db, "impossible_timing") == {"TWICE-B"}
+    assert flagged(db, "capacity_exceeded") == set()
+    # a third record on the machine right after B is judged behind B as usual
+    record("TWICE-C", minutes_ago=53.5, minutes=1.5, seed=3)
+    assert flagged(db, "capacity_exceeded") == {"TWICE-C"}

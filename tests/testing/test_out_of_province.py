@@ -78,7 +78,10 @@ def test_a_filing_covering_the_work_closes_it_and_one_elsewhere_does_not(db, fac
     )
     run_rule(db, RULE)
     [alert] = _open(db)  # Nanchang's filing, an expired one and a withdrawn one cover nothing
-    assert len(alert.facts["该机构的有效备案"]) == 2  # the two filed ones are listed
+    [valid] = alert.facts["该机构的有效备案"]  # in force today: Nanchang's, not the expired one
+    assert valid.startswith("江西省南昌市 B360100")
+    [expired] = alert.facts["该机构已过期或未生效的备案"]
+    assert expired.startswith("江西省九江市 B360400")
     _filing(db, hubei, "360000", today - dt.timedelta(days=1), today + dt.timedelta(days=300))
     run_rule(db, RULE, institution_ids=[hubei.id])  # the province's filing covers its counties
     assert _open(db) == []
@@ -155,3 +158,31 @@ def test_a_contract_signed_for_a_project_in_another_province_counts(db, factory)
     [alert] = _open(db)
     assert alert.subject_type == "contract"
     assert alert.subject_number == "WH-HT-001"
+
+
+def test_the_labs_home_region_finds_its_alert_on_a_project_elsewhere(client, db, factory):
+    """A Jiujiang lab unfiled on a project in Hubei: the alert's region is the project's, and
+    Jiujiang's authority finds it in its list filtered by its own region (page and API), as
+    well as Huangmei's region's filter does."""
+    from jcjg.auth.choices import Role
+
+    lab = factory.institution(region_code="360403", name="九江某检测有限公司")
+    project = factory.project(region_code="421127")
+    _commission(db, lab, project, "JJ-WT-001", beijing_date(utcnow()))
+    run_rule(db, RULE)
+    [alert] = _open(db)
+    assert alert.region_code == "421127"
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    headers = {"Authorization": f"Bearer {factory.token(province)}"}
+    for region, found in (("360400", [alert.id]), ("421127", [alert.id]), ("360100", [])):
+        answer = client.get(f"/api/v1/alerts?region_code={region}&rule_id={RULE}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert [a["id"] for a in answer.json()["items"]] == found
+    from tests.factories import login
+
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    login(client, city.username)
+    page = client.get("/alerts?region_code=360400", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "JJ-WT-001" in page.text
+    assert "不在当前账号的数据范围内" not in page.text

@@ -15,7 +15,7 @@ from jcjg.alerts import engine, evidence
 from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleThreshold
-from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
@@ -98,8 +98,8 @@ def search_stmt(
     # "all" is every finding: a withdrawn alert never was one
     every = Alert.status != AlertStatus.WITHDRAWN.value
     stmt = stmt.where(Alert.status == status if status != "all" else every)
-    if region_code:
-        stmt = stmt.where(Alert.region_code.startswith(scope_prefix(region_code)))
+    if region_code:  # the alert's region, its institution's or its project's
+        stmt = stmt.where(region_clause(Alert, region_code))
     if institution_id is not None:
         stmt = stmt.where(Alert.institution_id == institution_id)
     if handling:
@@ -172,14 +172,21 @@ def page(
 
 def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str, str]]:
     """(code, full name) of the regions the list's region filter offers: those of the alerts
-    within scope and the cities and provinces above them that the scope covers."""
+    within scope and of their institutions (an out-of-province project's alert is found by
+    the lab's home region too), and the cities and provinces above them that the scope
+    covers."""
+    within = restrict(select(Alert), principal, "read")
     found = db.scalars(
-        restrict(select(Alert), principal, "read")
-        .with_only_columns(Alert.region_code, maintain_column_froms=True)
+        within.with_only_columns(Alert.region_code, maintain_column_froms=True)
         .where(Alert.region_code.is_not(None))
         .distinct()
     )
-    codes = {c for c in found if c and is_valid_code(c)}
+    homes = db.scalars(
+        select(Institution.region_code)
+        .where(Institution.id.in_(within.with_only_columns(Alert.institution_id)))
+        .distinct()
+    )
+    codes = {c for c in [*found, *homes] if c and is_valid_code(c)}
     above = {a for c in codes for a in (c[:4] + "00", c[:2] + "0000")} - codes
     covered = [a for a in above if principal.covers_region(a)]
     names = regions.display_names(db=db, codes=codes | set(covered))

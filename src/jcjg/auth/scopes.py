@@ -154,6 +154,28 @@ def filed_in(model: Any, code: str | None, on: dt.date | None = None) -> Select[
     )
 
 
+def region_clause(model: Any, code: str) -> ColumnElement[bool]:
+    """``model`` rows that belong to region ``code``'s subtree by their own region, or by the
+    region of the institution or project they name: what a filter by region means on a list
+    (an out-of-province project's alert belongs to the lab's home region as well as the
+    project's). Filings are not followed: a filter names where things are."""
+    prefix = scope_prefix(code)
+    clauses: list[ColumnElement[bool]] = []
+    col = _column(model, "region")
+    if col is not None:
+        clauses.append(in_prefix(col, prefix))
+    for kind in _FOLLOWED:
+        found = _referenced(model, kind)
+        if found is None:
+            continue
+        ref, target = found
+        region = _column(target, "region")
+        if region is not None:
+            pk = target.__mapper__.primary_key[0]
+            clauses.append(InSelect(ref, select(pk).where(in_prefix(region, prefix))))
+    return or_(*clauses) if clauses else false()
+
+
 def _followed(model: Any, principal: Principal, filed: bool = True) -> list[ColumnElement[bool]]:
     """A region's principal also sees rows whose institution or project lies in its region, or
     (``filed``) whose institution is filed to work there."""

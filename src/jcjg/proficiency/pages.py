@@ -123,6 +123,7 @@ def _form(
 _FIELDS = (
     "code",
     "title",
+    "region_code",
     "parameter_code",
     "unit",
     "sample_count",
@@ -160,9 +161,7 @@ def scheme_create(
     raw, chosen = _raw(form)
     try:
         data = service.parse(SchemeIn, raw)
-        scheme = service.create_scheme(
-            db=db, principal=principal, data=data, region_code=form.get("region_code") or None
-        )
+        scheme = service.create_scheme(db=db, principal=principal, data=data)
     except ValidationFailed as error:
         db.rollback()
         return _form(request, db, principal, form.values(), chosen, error)

@@ -51,6 +51,12 @@ class SchemeIn(TextModel):
 
     code: str = Field(pattern=CODE_PATTERN, description="试验编号（平台内唯一）")
     title: str = Field(min_length=2, max_length=100, description="名称")
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{6}$",
+        description="组织能力验证的行政区划代码：平台管理员必填；区域账号省略时为本区域，"
+        "也可填本区域以下的区划",
+    )
     parameter_code: str = Field(pattern=r"^[0-9]{6}$", description="检测参数代码（资质目录）")
     unit: str = Field(default="", max_length=32, description="单位（默认取参数的单位）")
     sample_count: int = Field(default=1, ge=1, le=2, description="每家发放样品数：1 或 2（成对）")

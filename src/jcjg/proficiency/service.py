@@ -32,6 +32,7 @@ from jcjg.proficiency import statistics as stats
 from jcjg.proficiency.choices import SAMPLES, AssignedMode, SchemeStatus, Source
 from jcjg.proficiency.models import ProficiencyParticipant, ProficiencyResult, ProficiencyScheme
 from jcjg.proficiency.schemas import ResultIn, ResultRead, ResultsIn, SchemeIn, SchemeRead
+from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
 
@@ -168,15 +169,17 @@ def _invited(db: Session, principal: Principal, ids: Sequence[int]) -> list[Inst
     return [found[i] for i in ids]
 
 
-def create_scheme(
-    *, db: Session, principal: Principal, data: SchemeIn, region_code: str | None = None
-) -> ProficiencyScheme:
-    """A scheme of ``principal``'s region (a platform administrator names the region) with the
-    institutions invited, each given a participant code P01, P02 … in the order given."""
+def create_scheme(*, db: Session, principal: Principal, data: SchemeIn) -> ProficiencyScheme:
+    """A scheme of ``data.region_code`` (``principal``'s region when not given; a platform
+    administrator names it) with the institutions invited, each given a participant code P01,
+    P02 … in the order given."""
     principal.require("proficiency:manage")
-    region = principal.region_code or region_code
+    region = data.region_code or principal.region_code
     if not region:
         raise _refuse("region_code", "请指定组织能力验证的行政区域")
+    regions.current(db=db, code=region)
+    if not principal.covers_region(region):
+        raise _refuse("region_code", "只能组织本辖区内的能力验证")
     if db.scalar(select(ProficiencyScheme.id).where(ProficiencyScheme.code == data.code)):
         raise _refuse("code", "试验编号已存在")
     parameter = _parameter(db, data.parameter_code)

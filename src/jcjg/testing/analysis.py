@@ -342,6 +342,7 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
     labels = {(t.institution_id, key): name for t in tests for key, name in t.people}
     for (kind, inst, key), queue in queues.items():
         free: dt.datetime | None = None
+        declared: dt.datetime | None = None  # the latest declared end on this machine so far
         for t in queue:
             limits = ctx.thresholds(t.region_code)
             handling = float(limits["handling_seconds"]) * t.specimens
@@ -352,9 +353,19 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
                 need = loading + handling
             else:  # the people named share the handling
                 need = handling / max(len(t.people), 1)
-            start = t.started_at if free is None or free <= t.started_at else free
-            finish = start + dt.timedelta(seconds=need)
             slack = dt.timedelta(seconds=float(limits["slack_seconds"]))
+            # a machine booked for two records at once is impossible_timing's finding: this one
+            # is judged from its own declared start, not behind the record it overlaps
+            booked_twice = (
+                kind == "machine" and declared is not None and declared - slack > t.started_at
+            )
+            if kind == "machine":
+                declared = max(declared or t.ended_at, t.ended_at)
+            if free is None or free <= t.started_at or booked_twice:
+                start = t.started_at
+            else:
+                start = free
+            finish = start + dt.timedelta(seconds=need)
             if need > 0 and finish > t.ended_at + slack:
                 busy = (start - t.started_at).total_seconds()
                 who = f"设备 {key}" if kind == "machine" else f"检测人员 {labels[(inst, key)]}"
@@ -365,7 +376,7 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
                 )
                 free = max(t.ended_at, free or t.ended_at)  # the next judged as declared
             else:
-                free = finish
+                free = max(finish, free or finish)
     _long_days(ctx, tests, labels, late)
     by_id = {t.id: t for t in tests}
     for record_id, problems in late.items():

@@ -899,11 +899,13 @@ def unfiled_out_of_province(ctx: RuleContext) -> Iterator[Finding]:
     )
     for (inst, pid), items in grouped.items():
         first = items[0]
-        held = [
-            f"{names.get(f.filed_region_code, f.filed_region_code)} {f.filing_number}"
-            f"（{f.valid_from.isoformat()} 至 {f.valid_until.isoformat()}）"
-            for f in filings.get(inst, [])
-        ]
+        today = beijing_date(ctx.now)
+        held: dict[bool, list[str]] = {True: [], False: []}  # in force today, or not
+        for f in filings.get(inst, []):
+            held[f.valid_from <= today <= f.valid_until].append(
+                f"{names.get(f.filed_region_code, f.filed_region_code)} {f.filing_number}"
+                f"（{f.valid_from.isoformat()} 至 {f.valid_until.isoformat()}）"
+            )
         yield Finding(
             key=f"institution:{inst}:project:{pid}",
             subject_type=first.subject_type,
@@ -923,6 +925,7 @@ def unfiled_out_of_province(ctx: RuleContext) -> Iterator[Finding]:
                 "件数": len(items),
                 "最早": first.day.isoformat(),
                 "最近": items[-1].day.isoformat(),
-                "该机构的有效备案": held or ["无"],
+                "该机构的有效备案": held[True] or ["无"],
+                **({"该机构已过期或未生效的备案": held[False]} if held[False] else {}),
             },
         )
