@@ -250,7 +250,8 @@ def test_failures_from_one_address_over_many_accounts_stop_its_logins(
     db.expire_all()
     assert other.failed_logins == 0  # the right password was not even checked
     throttled = db.scalars(select(AuditLog).where(AuditLog.action == "login_throttled")).all()
-    assert len(throttled) == 1 and other.username in (throttled[0].detail or "")
+    assert len(throttled) == 1
+    assert other.username in (throttled[0].detail or "")
     # another address is not stopped
     from fastapi.testclient import TestClient
 

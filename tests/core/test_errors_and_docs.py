@@ -94,3 +94,29 @@ def test_home_shows_only_real_counts_in_scope(browser_client, factory):
     assert f"本检测机构（{inst.name}）" in page
     assert "用户管理" not in page  # not granted to staff
     assert '<strong>1</strong><span class="muted">家</span>' in page  # its own institution only
+
+
+def test_a_day_filter_takes_only_a_day(client, browser_client, factory):
+    """``?until=0`` was 1970-01-01 (pydantic reads a number as a Unix time); every since/until
+    filter now takes YYYY-MM-DD between 1900 and 2100, else 400 naming the parameter."""
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = {"Authorization": f"Bearer {factory.token(city)}"}
+    for bad in ("0", "1700000000", "2026-1-5", "0001-01-01", "2026-02-30", "today"):
+        answer = client.get(f"/api/v1/penalties?until={bad}", headers=headers)
+        assert answer.status_code == 400, bad
+        assert answer.json()["errors"][0]["field"] == "query.until"
+        assert "YYYY-MM-DD" in answer.json()["errors"][0]["message"]
+    assert client.get("/api/v1/penalties?until=2026-11-25", headers=headers).status_code == 200
+    login(browser_client, city.username)
+    for path in ("/penalties", "/testing/records", "/nonconformities", "/supervision/log"):
+        assert browser_client.get(f"{path}?since=0").status_code == 400, path
+        assert browser_client.get(f"{path}?since=2026-11-01").status_code == 200, path
+
+
+def test_the_analysis_export_declares_its_media_types(client):
+    spec = client.get("/api/v1/openapi.json").json()
+    answer = spec["paths"]["/api/v1/analyses/{analysis_id}/export"]["get"]["responses"]["200"]
+    assert set(answer["content"]) == {
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/pdf",
+    }

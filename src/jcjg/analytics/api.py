@@ -15,7 +15,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.forms import Id
-from jcjg.core.listing import download
+from jcjg.core.listing import XLSX, download
 from jcjg.core.pagination import Page, PageParams, count_rows, page_params
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["决策分析"], route_class=TransactionalRoute)
@@ -23,7 +23,6 @@ router = APIRouter(prefix="/api/v1/analyses", tags=["决策分析"], route_class
 runs = APIRouter(prefix="/api/v1/analysis-runs", tags=["决策分析"], route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("analysis:read"))]
 Manager = Annotated[Principal, Depends(requires("analysis:manage"))]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def result_read(result: engine.Result) -> ResultRead:
@@ -82,7 +81,21 @@ def result(analysis_id: Id, request: Request, db: SessionDep, principal: Reader)
     )
 
 
-@router.get("/{analysis_id}/export", summary="导出保存的分析（xlsx 或 pdf）")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/{analysis_id}/export",
+    summary="导出保存的分析（xlsx 或 pdf）",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "分析结果文件（Content-Disposition 给出文件名）：format=xlsx 为 Excel "
+            "工作簿，format=pdf 为 PDF",
+            "content": {XLSX: _BINARY, "application/pdf": _BINARY},
+        }
+    },
+)
 def export(
     analysis_id: Id,
     request: Request,

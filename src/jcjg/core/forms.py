@@ -10,7 +10,9 @@ async dependency, first: ``form: PostedForm`` or ``body: JsonBody``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -56,6 +58,30 @@ Id = Annotated[int, Interval(ge=1, le=MAX_ID), ID_CHECK]
 """The one type of an id in a path, a query, a form or a JSON body: beyond the column's range
 (and for 0, negatives and non-numbers) a path answers 404 (``core.handlers``), a query 400 and
 a body 422 naming the field. ``Id | None`` for an optional one."""
+
+EARLIEST_DAY, LATEST_DAY = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _checked_day(raw: object) -> dt.date:
+    """A day as ``YYYY-MM-DD`` (pydantic alone would take ``0`` as 1970-01-01, a Unix time)
+    between 1900 and 2100."""
+    day: dt.date | None = None
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        day = raw
+    elif isinstance(raw, str) and _DAY.fullmatch(raw.strip()):
+        try:
+            day = dt.date.fromisoformat(raw.strip())
+        except ValueError:
+            day = None
+    if day is None or not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise PydanticCustomError("date_format", "应为 1900 至 2100 年间 YYYY-MM-DD 格式的日期")
+    return day
+
+
+Day = Annotated[dt.date, BeforeValidator(_checked_day)]
+"""A day in a query filter: ``YYYY-MM-DD`` between 1900 and 2100, else 400 naming the
+parameter (``?until=0`` is no day)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ institution, material and month), and each item's page with its handling."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,7 @@ from jcjg.core import labels, listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
-from jcjg.core.forms import Id, PostedForm
+from jcjg.core.forms import Day, Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
@@ -76,7 +75,7 @@ def register_page(
     institution_id: Id | None = None,
     region_code: Annotated[str | None, Query(pattern=r"^([1-9][0-9]{5})?$")] = None,
     project_id: Id | None = None,
-    since: dt.date | None = None,
+    since: Day | None = None,
 ) -> Response:
     today = beijing_date(utcnow())
     narrowed: dict[str, Any] = {"institution_id": institution_id,

@@ -3,7 +3,6 @@ correcting one (problem+json errors)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +11,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import CONFLICT
-from jcjg.core.forms import Id
+from jcjg.core.forms import Day, Id
 from jcjg.core.openapi import answers
 from jcjg.core.pagination import Page, PageParams, count_rows, page_params
 from jcjg.penalties import service
@@ -32,8 +31,8 @@ def list_penalties(
     paging: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str, Query(max_length=64, description="文号或机构名称")] = "",
     kind: PenaltyKind | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
     institution_id: Id | None = None,
 ) -> Page[PenaltyRead]:
     filters = service.Filters(

@@ -18,7 +18,7 @@ from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import AppError, Conflict, ValidationFailed, errors_by_field
-from jcjg.core.forms import Id, PostedForm, form_id
+from jcjg.core.forms import Day, Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
@@ -52,8 +52,8 @@ def penalty_list(
     params: Annotated[ListParams, Depends(list_params)],
     q: Annotated[str, Query(max_length=64)] = "",
     kind: Annotated[str, Query(max_length=16)] = "",
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
     public: Annotated[str, Query(pattern="^(|yes|no)$")] = "",
 ) -> Response:
     """The decisions in reach, filtered and sorted; ``?format=xlsx`` exports them."""

@@ -11,8 +11,9 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import PermissionDenied
+from jcjg.core.errors import CONFLICT, PermissionDenied
 from jcjg.core.forms import Id
+from jcjg.core.openapi import answers
 from jcjg.core.pagination import Page, PageParams, count_rows, page_params
 from jcjg.proficiency import service
 from jcjg.proficiency.choices import SchemeStatus, Source
@@ -23,6 +24,10 @@ router = APIRouter(prefix="/api/v1/proficiency", tags=["能力验证"], route_cl
 Reader = Annotated[Principal, Depends(requires("proficiency:read"))]
 Manager = Annotated[Principal, Depends(requires("proficiency:manage"))]
 Submitter = Annotated[Principal, Depends(requires("proficiency:submit"))]
+
+
+# 409: the scheme was evaluated; it takes no more participants or results
+EVALUATED = answers({409: (CONFLICT,)})
 
 
 @router.get("/schemes", summary="能力验证列表（按数据范围）", response_model=Page[SchemeRead])
@@ -65,6 +70,7 @@ def create_scheme(data: SchemeIn, db: SessionDep, principal: Manager) -> SchemeR
     "/schemes/{scheme_id}/participants",
     summary="追加邀请参加机构（提交截止前、统计评价前）",
     response_model=SchemeRead,
+    responses=EVALUATED,
 )
 def invite_participants(
     scheme_id: Id, data: InviteIn, db: SessionDep, principal: Manager
@@ -75,7 +81,10 @@ def invite_participants(
 
 
 @router.post(
-    "/schemes/{scheme_id}/results", summary="提交本机构的能力验证结果", response_model=SubmittedRead
+    "/schemes/{scheme_id}/results",
+    summary="提交本机构的能力验证结果",
+    response_model=SubmittedRead,
+    responses=EVALUATED,
 )
 def submit_results(
     scheme_id: Id, data: ResultsIn, db: SessionDep, principal: Submitter

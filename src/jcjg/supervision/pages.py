@@ -31,7 +31,7 @@ from jcjg.core.evidence import Upload
 from jcjg.core.evidence import check as check_files
 from jcjg.core.evidence import serve as serve_files
 from jcjg.core.evidence import store as store_files
-from jcjg.core.forms import Id, PostedForm, form_id
+from jcjg.core.forms import Day, Id, PostedForm, form_id
 from jcjg.core.listing import ListParams, list_params
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.ratelimit import rate_limit
@@ -381,8 +381,8 @@ def _log_page(
 def log_list(
     request: Request, db: SessionDep, principal: LogReader, paging: Paging, params: Params,
     kind: Annotated[str, Query(pattern=r"^(|" + "|".join(LogKind) + ")$")] = "",
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> Response:  # fmt: skip
     filters = {"kind": kind, "since": since, "until": until}
     return _log_page(request, db, principal, paging, params, filters)

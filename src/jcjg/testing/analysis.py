@@ -304,6 +304,47 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} 分钟"
 
 
+def _judge_queue(
+    ctx: RuleContext, kind: str, who: str, queue: list[_Test], late: dict[int, list[str]]
+) -> None:
+    """Queue one machine's records (``kind`` "machine") or one inspector's by start: each
+    starts when its declared start and the earlier work allow; one that cannot finish by its
+    declared end (and the slack) gets a reason in ``late``."""
+    free: dt.datetime | None = None
+    declared: dt.datetime | None = None  # the latest declared end on this machine so far
+    for t in queue:
+        limits = ctx.thresholds(t.region_code)
+        handling = float(limits["handling_seconds"]) * t.specimens
+        if kind == "machine":
+            loading = t.curve_seconds + max(t.specimens - t.curves, 0) * 60 * float(
+                limits["minutes_per_specimen"]
+            )
+            need = loading + handling
+        else:  # the people named share the handling
+            need = handling / max(len(t.people), 1)
+        slack = dt.timedelta(seconds=float(limits["slack_seconds"]))
+        # a machine booked for two records at once is impossible_timing's finding: this one is
+        # judged from its own declared start, not behind the record it overlaps
+        booked_twice = (
+            kind == "machine" and declared is not None and declared - slack > t.started_at
+        )
+        if kind == "machine":
+            declared = max(declared or t.ended_at, t.ended_at)
+        behind = free is not None and free > t.started_at and not booked_twice
+        start = free if behind and free is not None else t.started_at
+        finish = start + dt.timedelta(seconds=need)
+        if need > 0 and finish > t.ended_at + slack:
+            busy = (start - t.started_at).total_seconds()
+            late.setdefault(t.id, []).append(
+                f"{who}：本条至少需要 {_minutes(need)}"
+                + (f"，开始时仍被之前的记录占用 {_minutes(busy)}" if busy > 0 else "")
+                + f"，申报时段只有 {_minutes((t.ended_at - t.started_at).total_seconds())}"
+            )
+            free = max(t.ended_at, free or t.ended_at)  # the next judged as declared
+        else:
+            free = max(finish, free or finish)
+
+
 @rule(
     "capacity_exceeded",
     title="检测量超出设备和人员的能力",
@@ -341,42 +382,8 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
             queues.setdefault(("person", t.institution_id, key), []).append(t)
     labels = {(t.institution_id, key): name for t in tests for key, name in t.people}
     for (kind, inst, key), queue in queues.items():
-        free: dt.datetime | None = None
-        declared: dt.datetime | None = None  # the latest declared end on this machine so far
-        for t in queue:
-            limits = ctx.thresholds(t.region_code)
-            handling = float(limits["handling_seconds"]) * t.specimens
-            if kind == "machine":
-                loading = t.curve_seconds + max(t.specimens - t.curves, 0) * 60 * float(
-                    limits["minutes_per_specimen"]
-                )
-                need = loading + handling
-            else:  # the people named share the handling
-                need = handling / max(len(t.people), 1)
-            slack = dt.timedelta(seconds=float(limits["slack_seconds"]))
-            # a machine booked for two records at once is impossible_timing's finding: this one
-            # is judged from its own declared start, not behind the record it overlaps
-            booked_twice = (
-                kind == "machine" and declared is not None and declared - slack > t.started_at
-            )
-            if kind == "machine":
-                declared = max(declared or t.ended_at, t.ended_at)
-            if free is None or free <= t.started_at or booked_twice:
-                start = t.started_at
-            else:
-                start = free
-            finish = start + dt.timedelta(seconds=need)
-            if need > 0 and finish > t.ended_at + slack:
-                busy = (start - t.started_at).total_seconds()
-                who = f"设备 {key}" if kind == "machine" else f"检测人员 {labels[(inst, key)]}"
-                late.setdefault(t.id, []).append(
-                    f"{who}：本条至少需要 {_minutes(need)}"
-                    + (f"，开始时仍被之前的记录占用 {_minutes(busy)}" if busy > 0 else "")
-                    + f"，申报时段只有 {_minutes((t.ended_at - t.started_at).total_seconds())}"
-                )
-                free = max(t.ended_at, free or t.ended_at)  # the next judged as declared
-            else:
-                free = max(finish, free or finish)
+        who = f"设备 {key}" if kind == "machine" else f"检测人员 {labels[(inst, key)]}"
+        _judge_queue(ctx, kind, who, queue, late)
     _long_days(ctx, tests, labels, late)
     by_id = {t.id: t for t in tests}
     for record_id, problems in late.items():

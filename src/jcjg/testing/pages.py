@@ -26,7 +26,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import BadRequest, NotFound
-from jcjg.core.forms import Id
+from jcjg.core.forms import Day, Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import (
     PageParams,
@@ -78,8 +78,8 @@ def list_filters(
     institution: Id | None = None,
     project: Id | None = None,
     item: Annotated[str, Query(max_length=12)] = "",
-    since: Annotated[dt.date | None, Query()] = None,
-    until: Annotated[dt.date | None, Query()] = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> Filters:
     for day, label in ((since, "开始日期"), (until, "截止日期")):
         problem = stats.day_problem(day, label)
@@ -501,7 +501,7 @@ def near_line(
         ],
         Query(),
     ] = "concrete_compression",
-    since: Annotated[dt.date | None, Query()] = None,
+    since: Day | None = None,
     band: Annotated[float, Query(ge=1, le=20)] = 5,
 ) -> Response:
     """The evidence of ``results_above_line`` drawn (SVG): the institution's groups of one kind
