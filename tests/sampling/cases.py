@@ -234,6 +234,16 @@ ROUTES: Routes = {
     ("GET", "/s/{code}"): PUBLIC,
     ("GET", "/w/{token}"): PUBLIC,
     ("GET", "/witness-keys/{key_id}"): PUBLIC,
+    # the same chain by API (a vendor's site app, a witness app)
+    ("GET", "/api/v1/sampling/projects"): "project:read",
+    ("GET", "/api/v1/projects/{project_id}/pours"): "project:read",
+    ("POST", "/api/v1/projects/{project_id}/pours"): "sample:register",
+    ("POST", "/api/v1/projects/{project_id}/samples"): "sample:register",
+    ("GET", "/api/v1/samples/{code}"): "sample:read",
+    ("GET", "/api/v1/witness-keys"): "sample:seal",
+    ("POST", "/api/v1/witness-keys"): "sample:seal",
+    ("POST", "/api/v1/samples/{code}/seal/statement"): "sample:seal",
+    ("POST", "/api/v1/samples/{code}/seal"): "sample:seal",
 }
 
 # Who holds each permission by default: the product decision, spelled out.

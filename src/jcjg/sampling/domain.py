@@ -9,6 +9,7 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
 from jcjg.sampling import (
+    api,
     evidence,
     identity,
     messages,
@@ -44,7 +45,7 @@ DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
     models=(models,),
-    routers=(pages.router, project_pages.router),
+    routers=(api.router, pages.router, project_pages.router),
     permissions={
         "sample:read": "查看样品、封志、见证记录、委托和收样记录",
         "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
