@@ -256,3 +256,53 @@ def test_the_api_is_documented(client):
     assert "409" in spec["paths"]["/api/v1/samples/{code}/seal"]["post"]["responses"]
     for path in ("/api/v1/witness-keys", "/api/v1/projects/{project_id}/pours"):
         assert "post" in spec["paths"][path]
+
+
+def test_the_rules_fire_on_what_an_app_sends(client, db, chain):
+    """A registration 45 minutes after making (sampling_window) and a seal 6 km from the site
+    (witness_off_site), both sent by API, are found as the phone's would be; an on-time one
+    sealed on site is not."""
+    from jcjg.alerts.engine import run_rule
+    from jcjg.alerts.models import Alert
+
+    sampler, witness = _auth(chain.factory, chain.sampler), _auth(chain.factory, chain.witness)
+    url = f"/api/v1/projects/{chain.project.id}/samples"
+    late_at = (utcnow() - dt.timedelta(minutes=45)).isoformat()
+    on_time, late = chain.next_code(), chain.next_code()
+    soon_at = (utcnow() - dt.timedelta(minutes=5)).isoformat()
+    for code, seed, made in ((on_time, 61, soon_at), (late, 62, late_at)):
+        fields = _sample_fields(code) | {"prepared_at": made}
+        answer = client.post(url, data=fields, files=_photos(seed), headers=sampler)
+        assert answer.status_code == 201, answer.text
+    for code, where in ((on_time, ("29.7112", "116.0021")), (late, ("29.76", "116.05"))):
+        prepared = client.post(
+            f"/api/v1/samples/{code}/seal/statement",
+            data={"key_id": chain.key_id, "latitude": where[0], "longitude": where[1]},
+            files={
+                "photo_seal": ("s.jpg", photo(90 + len(code), 1), "image/jpeg"),
+                "photo_witness": ("w.jpg", photo(1002), "image/jpeg"),
+            },
+            headers=witness,
+        ).json()
+        signature = chain.key.sign(base64.b64decode(prepared["statement"]))
+        sealed = client.post(
+            f"/api/v1/samples/{code}/seal",
+            json={
+                "statement": prepared["statement"],
+                "signature": base64.b64encode(signature).decode(),
+            },
+            headers=witness,
+        )
+        assert sealed.status_code == 200, sealed.text
+    for rule in ("sampling_window", "witness_off_site"):
+        run_rule(db, rule, project_ids=[chain.project.id])
+    db.expire_all()
+    found = {
+        (a.rule_id, a.subject_id)
+        for a in db.scalars(select(Alert).where(Alert.status == "open"))
+        if a.rule_id in ("sampling_window", "witness_off_site")
+    }
+    assert ("witness_off_site", late) in found
+    assert ("witness_off_site", on_time) not in found
+    assert ("sampling_window", late) in found
+    assert ("sampling_window", on_time) not in found
