@@ -27,7 +27,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.passwords import verify_password
 from jcjg.cli import main
-from jcjg.config import get_settings
+from jcjg.config import get_settings, reread_settings
 from jcjg.core.db import make_engine, utcnow
 from jcjg.demo.load import USERS
 from tests.conftest import Template, command_line_on, demo_template, schema_template
@@ -521,3 +521,69 @@ def test_clients_create_refuses_unknown_institution_and_needs_one_target(demo: P
     assert "NOPE" in unknown.output
     neither = CliRunner().invoke(main, ["clients", "create", "--alg", "hmac-sha256"])
     assert neither.exit_code != 0
+
+
+def test_a_time_driven_job_runs_as_of_another_time(migrated: Path, engine: Engine) -> None:
+    """A vendor's test of a deadline needs no waiting: ``--as-of`` runs a job that judges time
+    as of the moment given (test deployments only); the run's log says so."""
+    from jcjg.core.jobs import JobRun
+
+    ran = run("jobs", "run", "alerts.escalate", "--as-of", "2027-01-04T09:00+08:00")
+    assert ran.exit_code == 0, ran.output
+    assert "按指定时刻 2027-01-04T01:00:00+00:00 运行（as-of）" in ran.output
+    with Session(engine) as db:
+        [logged] = db.scalars(select(JobRun.log).where(JobRun.name == "alerts.escalate")).all()
+    assert "as-of" in logged
+    refused = {
+        ("auth.purge_sessions", "2027-01-04T09:00+08:00"): "不按时刻判断，不能用 --as-of",
+        ("alerts.sweep", "2027-01-04T09:00"): "须带时区",
+        ("alerts.sweep", "next monday"): "应为带时区的时间",
+    }
+    for (name, moment), said in refused.items():
+        answer = CliRunner().invoke(main, ["jobs", "run", name, "--as-of", moment])
+        assert answer.exit_code == 1, answer.output
+        assert said in answer.output
+        assert "alerts.sweep" in answer.output or "时区" in answer.output
+
+
+def test_as_of_is_refused_in_production(migrated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JCJG_ENV", "prod")
+    monkeypatch.setenv("JCJG_SECRET_KEY", "a-production-secret-of-enough-length-0123456789")
+    reread_settings()
+    try:
+        answer = CliRunner().invoke(
+            main, ["jobs", "run", "alerts.sweep", "--as-of", "2027-01-04T09:00+08:00"]
+        )
+    finally:
+        monkeypatch.undo()
+        reread_settings()
+    assert answer.exit_code == 1
+    assert "只用于测试环境" in answer.output
+
+
+def test_a_job_reads_its_as_of_time(migrated: Path) -> None:
+    import datetime as dt_
+
+    from jcjg.cli import _factory
+    from jcjg.core import jobs
+
+    seen: list[dt_.datetime] = []
+    timed = jobs.Job(
+        "test.timed",
+        "按时刻",
+        dt_.timedelta(hours=1),
+        lambda db, log: seen.append(jobs.now()),
+        as_of=True,
+    )
+    untimed = jobs.Job("test.untimed", "不按时刻", dt_.timedelta(hours=1), lambda db, log: None)
+    factory = _factory()
+    moment = dt_.datetime(2027, 1, 4, 1, 0, tzinfo=dt_.UTC)
+    try:
+        jobs.run_job(factory, timed, as_of=moment)
+        jobs.run_job(factory, timed)
+        with pytest.raises(ValueError, match="不能指定 as-of"):
+            jobs.run_job(factory, untimed, as_of=moment)
+    finally:
+        factory.kw["bind"].dispose()
+    assert seen[0] == moment
+    assert abs((seen[1] - utcnow()).total_seconds()) < 60  # now again after the run

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from jcjg.config import get_settings, reread_settings
+from jcjg.config import Settings, get_settings, reread_settings
 
 if TYPE_CHECKING:
     from jcjg.core.errors import AppError
@@ -562,18 +562,31 @@ def jobs_list() -> None:
 
 @jobs.command("run")
 @click.argument("name")
-def jobs_run(name: str) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="按指定时刻判断期限（仅测试环境，JCJG_ENV 不为 prod）：带时区的时间，如 "
+    "2026-12-10T09:00+08:00；只用于按时刻判断的任务（alerts.sweep、alerts.escalate、"
+    "exchange.monitor）",
+)
+def jobs_run(name: str, as_of: str | None) -> None:
     """立即运行定时任务 NAME（如 alerts.sweep），打印其日志；失败时退出码为 1。"""
     from jcjg.core.jobs import registered, run_job
 
+    settings = get_settings()
+    moment = _as_of(as_of, settings) if as_of else None
     factory = _factory()  # installs the domains, whose jobs these are
     found = registered().get(name)
-    if found is None:
+    if found is None or (moment is not None and not found.as_of):
         factory.kw["bind"].dispose()
-        names = "、".join(sorted(registered()))
-        raise click.ClickException(f"没有名为 {name} 的定时任务。现有：{names}")
+        if found is None:
+            names = "、".join(sorted(registered()))
+            raise click.ClickException(f"没有名为 {name} 的定时任务。现有：{names}")
+        timed = "、".join(sorted(n for n, j in registered().items() if j.as_of))
+        raise click.ClickException(f"定时任务 {name} 不按时刻判断，不能用 --as-of。可用：{timed}")
     try:
-        run = run_job(factory, found, get_settings())
+        run = run_job(factory, found, settings, as_of=moment)
     finally:
         factory.kw["bind"].dispose()
     if run.log:
@@ -581,6 +594,23 @@ def jobs_run(name: str) -> None:
     click.echo(f"{name}: {run.status}")
     if run.status != "succeeded":
         sys.exit(1)
+
+
+def _as_of(raw: str, settings: Settings) -> dt.datetime:
+    """The moment ``--as-of`` names (with its offset), on a deployment that is not production."""
+    if settings.env == "prod":
+        raise click.ClickException(
+            "--as-of 只用于测试环境：生产环境（JCJG_ENV=prod）不能按其他时刻运行任务"
+        )
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.ClickException(
+            f"--as-of 应为带时区的时间，如 2026-12-10T09:00+08:00：{raw}"
+        ) from None
+    if moment.tzinfo is None:
+        raise click.ClickException("--as-of 须带时区，如 2026-12-10T09:00+08:00")
+    return moment.astimezone(dt.UTC)
 
 
 @main.group()

@@ -14,6 +14,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, String, Text, or_, select, update
@@ -51,26 +52,42 @@ class JobRun(IdMixin, Base):
     log: Mapped[str] = mapped_column(Text, default="")
 
 
+# The moment a job run judges by when an operator runs it "as of" another time (a test of a
+# deadline on a test deployment: ``jcjg jobs run alerts.escalate --as-of 2026-12-10T09:00+08:00``)
+_AS_OF: ContextVar[dt.datetime | None] = ContextVar("jcjg_job_as_of", default=None)
+
+
+def now() -> dt.datetime:
+    """The time a job judges deadlines and windows by: its run's as-of time, else now. Jobs
+    that judge time (``job(..., as_of=True)``) read it instead of ``utcnow()``."""
+    return _AS_OF.get() or utcnow()
+
+
 @dataclass(frozen=True)
 class Job:
     """A periodic job: its name (``<domain>.<name>``), Chinese title, interval and function.
-    A domain lists its jobs in its ``DOMAIN`` (``jobs=(...)``); calling the job runs it."""
+    A domain lists its jobs in its ``DOMAIN`` (``jobs=(...)``); calling the job runs it.
+    ``as_of``: the job judges time by :func:`now`, so it can be run as of another time."""
 
     name: str
     title: str
     every: dt.timedelta
     func: JobFunc
+    as_of: bool = False
 
     def __call__(self, db: Session, logger: logging.Logger) -> None:
         self.func(db, logger)
 
 
-def job(name: str, *, title: str, every: dt.timedelta) -> Callable[[JobFunc], Job]:
+def job(
+    name: str, *, title: str, every: dt.timedelta, as_of: bool = False
+) -> Callable[[JobFunc], Job]:
     """Make ``func`` the periodic job ``name`` (Chinese ``title`` for the jobs page); it runs
-    once its domain lists it in ``DOMAIN.jobs``."""
+    once its domain lists it in ``DOMAIN.jobs``. ``as_of``: it reads the time from
+    :func:`now` (and so may be run as of another time)."""
 
     def make(func: JobFunc) -> Job:
-        return Job(name, title, every, func)
+        return Job(name, title, every, func, as_of)
 
     return make
 
@@ -116,9 +133,17 @@ def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def run_job(factory: sessionmaker[Session], job_: Job, settings: Settings | None = None) -> JobRun:
+def run_job(
+    factory: sessionmaker[Session],
+    job_: Job,
+    settings: Settings | None = None,
+    as_of: dt.datetime | None = None,
+) -> JobRun:
     """Run ``job_`` now in its own transaction and record the run; with ``settings``, the job
-    reads those (an app's) rather than the environment's."""
+    reads those (an app's) rather than the environment's; with ``as_of`` (a job declared
+    ``as_of=True`` only), it judges time as of that moment (:func:`now`)."""
+    if as_of is not None and not job_.as_of:
+        raise ValueError(f"定时任务 {job_.name} 不按时刻判断，不能指定 as-of 时间")
     with factory() as db:
         if db.get(JobSchedule, job_.name) is None:  # never scheduled yet: the run needs its row
             db.add(JobSchedule(name=job_.name, next_run_at=utcnow()))
@@ -134,6 +159,9 @@ def run_job(factory: sessionmaker[Session], job_: Job, settings: Settings | None
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     status = "succeeded"
+    clock = _AS_OF.set(as_of)
+    if as_of is not None:
+        logger.warning("按指定时刻 %s 运行（as-of），而非当前时间", as_of.isoformat())
     try:
         with factory() as db, settings_in_use(settings):
             job_.func(db, logger)
@@ -143,6 +171,7 @@ def run_job(factory: sessionmaker[Session], job_: Job, settings: Settings | None
         buffer.write(traceback.format_exc())
         log.exception("job %s failed", job_.name)
     finally:
+        _AS_OF.reset(clock)
         logger.removeHandler(handler)
     with factory() as db:
         run = db.get_one(JobRun, run_id)

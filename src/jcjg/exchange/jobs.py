@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
 from jcjg.config import get_settings
+from jcjg.core import jobs
 from jcjg.core.db import utcnow
 from jcjg.core.jobs import job
 from jcjg.exchange.models import SeenNonce
@@ -28,10 +29,10 @@ def cleanup(db: Session, log: logging.Logger) -> None:
     log.info("forgot %d nonces, removed %d expired uploads", nonces, uploads)
 
 
-@job("exchange.monitor", title="数据交换：接入监控预警", every=dt.timedelta(hours=1))
+@job("exchange.monitor", title="数据交换：接入监控预警", every=dt.timedelta(hours=1), as_of=True)
 def monitor(db: Session, log: logging.Logger) -> None:
     for rule_id in ("client_silent", "client_error_spike"):
-        result = engine.run_rule(db, rule_id)
+        result = engine.run_rule(db, rule_id, now=jobs.now())
         log.info("%s: %d new, %d still present, %d closed", rule_id, *result_tuple(result))
     db.commit()
 
