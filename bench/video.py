@@ -111,6 +111,7 @@ def ours(url: str, cameras: int, seconds: float, workdir: Path) -> tuple[float, 
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         video_segment_seconds=SEGMENT_SECONDS,
         video_recorder_capacity=cameras,
+        video_allowed_networks="127.0.0.1/32",  # the bench's RTSP sources serve on the loopback
     )
     workdir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import sqlite3
 import sys
 import time
@@ -45,6 +46,7 @@ from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
 from jcjg.refdata import upgrade
 from jcjg.regions import service as regions_service
+from jcjg.video import addresses as video_addresses
 from tests.factories import Factory
 from tests.servers import closed_port
 
@@ -75,6 +77,7 @@ def _nothing_kept_in_memory() -> None:
     sessions.PRINCIPALS.clear()
     memo.forget_names()
     regions_service.FULL_NAMES.clear()
+    video_addresses.forget()  # the camera addresses' names resolved, the platform's own
 
 
 def require(flag: str) -> bool:
@@ -430,6 +433,22 @@ def _fast_password_hashing() -> Iterator[None]:
     passwords._hasher = original
 
 
+def _numeric_only(host: str) -> list[str]:
+    found = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    return [str(info[4][0]) for info in found]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_name_lookups() -> Iterator[None]:
+    """No camera address's host name is resolved on the network (no network beyond the
+    loopback): an address is itself, a name does not resolve; a test that needs names sets
+    its own ``jcjg.video.addresses.resolve_host``."""
+    original = video_addresses.resolve_host
+    video_addresses.resolve_host = _numeric_only
+    yield
+    video_addresses.resolve_host = original
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _ledger_identity(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The log signs with a key of the test run, never one under the repository's var/."""
@@ -544,6 +563,8 @@ def settings_for_tests(*, secret_key: str, database_url: str, data_dir: Path) ->
         exchange_apply_workers=0,
         # a background export runs in its request: a thread would share the one connection
         list_export_threads=False,
+        # the recorder's tests record a test camera served on this machine's loopback
+        video_allowed_networks="127.0.0.1/32",
     )
 
 

@@ -10,6 +10,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -121,6 +122,17 @@ class Settings(BaseSettings):
     # Run a recorder (jcjg.video.recorder) as a thread of `jcjg worker` too (a small
     # deployment); otherwise `jcjg video record` runs on its own.
     video_record_in_worker: bool = False
+    # Networks a camera's stream address may be in although they are private, loopback or
+    # otherwise refused (jcjg.video.addresses): CIDRs separated by commas, e.g.
+    # "192.168.10.0/24,10.20.0.0/16" where the cameras sit on the video network; empty: only
+    # addresses on the internet. The platform's own addresses stay refused.
+    video_allowed_networks: str = ""
+    # Clip exports (jcjg.video.clip_limits): per account and per institution (its accounts
+    # together) per day of the platform's time zone, and at once per institution (an account
+    # of no institution: per account).
+    video_clip_exports_per_day_account: int = Field(default=20, ge=1)
+    video_clip_exports_per_day_institution: int = Field(default=100, ge=1)
+    video_clip_exports_concurrent: int = Field(default=2, ge=1)
     # Scans of valid codes are logged in batches, this often (unknown ones at once); 0: each
     # scan written in its request.
     verify_scan_flush_seconds: float = Field(default=2.0, ge=0)
@@ -222,6 +234,21 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _video_networks_readable(self) -> Settings:
+        try:
+            _networks(self.video_allowed_networks)
+        except ValueError as exc:
+            raise ValueError(
+                f"JCJG_VIDEO_ALLOWED_NETWORKS 应为逗号分隔的网段（CIDR），如 192.168.10.0/24: {exc}"
+            ) from exc
+        return self
+
+    @property
+    def video_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``video_allowed_networks`` read: the networks a stream address may be in."""
+        return _networks(self.video_allowed_networks)
+
+    @model_validator(mode="after")
     def _identity_threshold_range(self) -> Settings:
         wrong = {k: v for k, v in self.identity_threshold.items() if not 0 < v <= 2}
         if wrong:
@@ -249,6 +276,12 @@ class Settings(BaseSettings):
     def upload_dir(self) -> Path:
         """Where tus uploads in progress keep their bytes."""
         return self.data_dir / "uploads"
+
+
+@functools.cache
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """CIDRs (or single addresses) separated by commas; ValueError on one that is not."""
+    return tuple(ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
 
 
 _IN_USE: ContextVar[Settings | None] = ContextVar("jcjg_settings", default=None)

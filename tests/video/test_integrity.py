@@ -428,19 +428,41 @@ def test_leases_one_holder_at_a_time(db: Session, factory: Factory) -> None:
     assert db.get(CameraLease, next(iter(won_a))) is None
 
 
-def test_reasons_are_readable_and_carry_no_credentials() -> None:
+def test_reasons_do_not_tell_an_open_port_from_a_closed_one() -> None:
+    """Until an address delivered video, whatever ffmpeg met reads the same on the camera's
+    page (a port scan through the recorder learns nothing); ffmpeg's words go to the log."""
+    tails = (
+        "rtsp://u:secret@10.0.0.5/x: Connection refused",
+        "rtsp://u:secret@10.0.0.5/x: Connection timed out",
+        "rtsp://u:secret@10.0.0.5/x: No route to host",
+        "[rtsp @ 0x1] method DESCRIBE failed: 401 Unauthorized",
+        "[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found",
+        "rtsp://u:secret@10.0.0.5/x: Invalid data found when processing input",
+        "rtsp://u:secret@10.0.0.5/x: End of file",
+        "something odd",
+        "",
+    )
+    for tail in tails:
+        for code in (1, 69, None):
+            assert capture.reason(tail, code) == capture.CANNOT_CONNECT, (tail, code)
+    logged = capture.detail("rtsp://u:secret@10.0.0.5/x: Connection refused", 1)
+    assert logged == "exit 1: rtsp://10.0.0.5/x: Connection refused"
+    assert capture.detail("", None) == "stalled"
+
+
+def test_reasons_of_a_stream_that_delivered_video_say_what_went_wrong() -> None:
     tail = (
         "[rtsp @ 0x1] method DESCRIBE failed: 401 Unauthorized\n"
         "rtsp://u:secret@10.0.0.5/x: Server returned 401"
     )
-    assert capture.reason(tail, 1) == "用户名或密码错误"
+    assert capture.reason(tail, 1, proven=True) == "用户名或密码错误"
     assert (
-        capture.reason("rtsp://u:secret@h/x: Connection refused", 1)
+        capture.reason("rtsp://u:secret@h/x: Connection refused", 1, proven=True)
         == "无法连接摄像机（连接被拒绝）"
     )
-    assert capture.reason("", None) == "视频流停滞（长时间未生成新片段）"
-    odd = capture.reason("rtsp://u:secret@h/x: something odd", 69)
-    assert odd == "录像进程退出（代码 69）：rtsp://h/x: something odd"
+    assert capture.reason("", None, proven=True) == "视频流停滞（长时间未生成新片段）"
+    odd = capture.reason("rtsp://u:secret@h/x: something odd", 69, proven=True)
+    assert odd == "视频流中断（录像进程退出，代码 69）"
     assert redact("open rtsp://user:p%40ss@10.0.0.5:554/live failed") == (
         "open rtsp://10.0.0.5:554/live failed"
     )

@@ -171,6 +171,14 @@ class Capture:
         return redact("\n".join(deque(text.splitlines(), maxlen=lines)))
 
 
+# What a camera's page says when ffmpeg ends or stalls. Until an address has delivered video
+# (``proven``), every failure is the one neutral text: "connection refused", a timeout, "no route"
+# or a protocol error (a 401 or 404 from whatever answers, "invalid data") would tell a lab what
+# listens where the recorder reaches, a port scan through the platform. The server's log keeps
+# ffmpeg's own words (:func:`detail`).
+CANNOT_CONNECT = "无法连接摄像机视频流"
+NOT_STARTED = "录像服务无法启动录像程序"
+STALLED = "视频流停滞（长时间未生成新片段）"
 _REASONS = (
     ("401", "用户名或密码错误"),
     ("Unauthorized", "用户名或密码错误"),
@@ -179,20 +187,29 @@ _REASONS = (
     ("No route to host", "无法连接摄像机（网络不可达）"),
     ("Network is unreachable", "无法连接摄像机（网络不可达）"),
     ("timed out", "连接摄像机超时"),
-    ("Connection timed out", "连接摄像机超时"),
     ("End of file", "视频流中断"),
     ("Invalid data", "视频流数据无效"),
-    ("No such file", "录像程序或目录不存在"),
 )
 
 
-def reason(tail: str, returncode: int | None) -> str:
-    """A reason a person can read from ffmpeg's last words (Chinese, at most 200 chars)."""
+def reason(tail: str, returncode: int | None, *, proven: bool = False) -> str:
+    """What the camera's page says of why ffmpeg ended (``returncode``) or stalled (None):
+    :data:`CANNOT_CONNECT` unless the address it connected to delivered video before in this
+    recorder (``proven``: telling a closed port from an open one then tells nothing new);
+    then ffmpeg's last words (``tail``) read into a reason a person can act on (Chinese, at
+    most 200 characters)."""
+    if not proven:
+        return CANNOT_CONNECT
     for needle, words in _REASONS:
         if needle in tail:
             return words
     if returncode is None:
-        return "视频流停滞（长时间未生成新片段）"
+        return STALLED
+    return f"视频流中断（录像进程退出，代码 {returncode}）"
+
+
+def detail(tail: str, returncode: int | None) -> str:
+    """ffmpeg's last line (credentials removed) and how it ended, for the server's log only."""
     last = redact(tail.strip().splitlines()[-1]) if tail.strip() else ""
-    text = f"录像进程退出（代码 {returncode}）" + (f"：{last}" if last else "")
-    return text[:200]
+    ended = "stalled" if returncode is None else f"exit {returncode}"
+    return f"{ended}: {last}"[:300] if last else ended

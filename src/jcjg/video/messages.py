@@ -8,11 +8,12 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import select
 
+from jcjg.config import Settings
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.exchange.types import HandlerContext, MessageBase, message_type
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab
-from jcjg.video import service
+from jcjg.video import addresses, service
 from jcjg.video.choices import CameraStatus
 from jcjg.video.models import Camera
 from jcjg.video.schemas import CameraFields
@@ -119,10 +120,24 @@ def _apply(ctx: HandlerContext, record: CameraRecord, at: int, counts: dict[str,
     counts[key] += 1
 
 
-@message_type("video.camera", title="监控摄像机同步", schema=CameraMessage, example=_EXAMPLE)
+def _resolve_ahead(message: CameraMessage, settings: Settings) -> None:
+    """The stream addresses' host names resolved before the apply transaction (on SQLite it
+    holds the one write lock); the handler's check finds them remembered."""
+    for record in message.cameras:
+        addresses.refusal(settings, record.stream_url)
+
+
+@message_type(
+    "video.camera",
+    title="监控摄像机同步",
+    schema=CameraMessage,
+    example=_EXAMPLE,
+    prepare=_resolve_ahead,
+)
 def handle_cameras(ctx: HandlerContext, message: CameraMessage) -> dict[str, Any]:
     """监控摄像机（000 4.3.4（7）；003 二）：机构的摄像机登记，按编号匹配，新增或更新；
-    ``retired: true`` 停用。密码加密保存，不回显。"""
+    ``retired: true`` 停用。密码加密保存，不回显。新的或改动的视频流地址不得指向本机、内网
+    （平台允许的网段除外）、链路本地、保留或平台自身的地址（``address_refused``）。"""
     codes = [r.code for r in message.cameras]
     if len(set(codes)) != len(codes):
         raise _refuse("cameras", "同一消息中摄像机编号重复")

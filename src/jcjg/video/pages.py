@@ -31,7 +31,7 @@ from jcjg.registry.models import Equipment, Lab
 from jcjg.sampling.models import SampleReceipt
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import Curve, TestRecord
-from jcjg.video import clips, playback, service
+from jcjg.video import clip_limits, clips, playback, service
 from jcjg.video.choices import CameraForm, CameraStatus, PlaceKind
 from jcjg.video.lists import CAMERAS, names
 from jcjg.video.models import Camera, Clip, Segment, Snapshot
@@ -437,13 +437,17 @@ def clip_create(
     camera_id: Id,
     form: PostedForm,
 ) -> Response:
-    """Export the clip of ``start``–``end`` (at most 30 minutes)."""
+    """Export the clip of ``start``–``end`` (at most 30 minutes), within the day's exports of
+    the account and its institution and the exports running at once (429 beyond them)."""
     camera = get_scoped(db, Camera, camera_id, principal, "export")
     start = parse_time(settings, form.get("start") or "", "start")
     end = parse_time(settings, form.get("end") or "", "end")
-    clip = clips.export_clip(
-        db, settings, camera=camera, start=start, end=end, user_id=principal.user_id
-    )
+    clips.check_range(start, end)
+    clip_limits.check_quota(db, settings, principal)
+    with clip_limits.export_slot(settings, principal):
+        clip = clips.export_clip(
+            db, settings, camera=camera, start=start, end=end, user_id=principal.user_id
+        )
     service.audit_clip(
         db,
         camera,

@@ -7,6 +7,12 @@ entered with :func:`jcjg.video.segments.ingest`), restarts ffmpeg with backoff w
 or stalled, and opens an :class:`~jcjg.video.models.Outage` (camera offline) after
 ``video_offline_after_seconds`` without a segment, closed when segments come again.
 Never logs a stream address with its password.
+
+Before each start the stream's host is resolved and every address checked
+(:func:`jcjg.video.addresses.connect_target`); ffmpeg gets the checked address in place of the
+name, so a name resolving elsewhere the second time (DNS rebinding) reaches nothing unchecked.
+What the camera's page says of a failure does not tell an open port from a closed one
+(:func:`jcjg.video.capture.reason`); ffmpeg's own words go to the log.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.alerts.engine import ON_WRITE_KEY
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.video import leases, segments
-from jcjg.video.capture import Capture, Finished, reason
+from jcjg.video import addresses, leases, segments
+from jcjg.video.capture import CANNOT_CONNECT, NOT_STARTED, Capture, Finished, detail, reason
 from jcjg.video.choices import CameraStatus
 from jcjg.video.credentials import stream_address
 from jcjg.video.models import Camera, Outage
@@ -69,6 +75,8 @@ class Watch:
     offline: bool = False
     why: str = ""
     known: set[str] = field(default_factory=set)
+    target: str = ""  # the address (and port) this ffmpeg run connects to
+    proven: str = ""  # the address that last delivered video
 
 
 def set_status(db: Session, camera: Camera, status: CameraStatus, now: dt.datetime) -> None:
@@ -227,10 +235,19 @@ class Recorder:
             watch.progress_at = now
         if not capture.running():
             found += capture.finished()
-            self._failed(watch, now, reason(capture.stderr_tail(), capture.process.returncode))
+            self._ended(watch, now, capture, capture.process.returncode, bool(found))
         elif self._stalled(watch, now):
-            self._failed(watch, now, reason(capture.stderr_tail(), None))
+            self._ended(watch, now, capture, None, bool(found))
         return [(watch, f) for f in found]
+
+    def _ended(
+        self, watch: Watch, now: dt.datetime, capture: Capture, code: int | None, found: bool
+    ) -> None:
+        """ffmpeg ended (``code``) or stalled (None): the reason the page shows, ffmpeg's own
+        words to the log. Video from this address (now or before) proves it."""
+        proven = bool(watch.target) and (found or watch.proven == watch.target)
+        tail = capture.stderr_tail()
+        self._failed(watch, now, reason(tail, code, proven=proven), detail(tail, code))
 
     def _stalled(self, watch: Watch, now: dt.datetime) -> bool:
         last = watch.progress_at or watch.started_at
@@ -243,15 +260,22 @@ class Recorder:
                 return  # a retired camera's lease goes on the next heartbeat
             address = stream_address(self.settings, camera)
             code = camera.code
+        try:  # resolved and checked now, outside the session: ffmpeg connects to what passed
+            target = addresses.connect_target(self.settings, address)
+        except addresses.Refused as refused:
+            log.warning("camera %s: stream address refused: %s", code, refused.detail)
+            self._failed(watch, now, refused.shown, refused.detail)
+            return
         workdir = self.workroot / str(watch.camera_id)
         try:
             watch.capture = Capture(
-                self.settings.video_ffmpeg, address, workdir, self.segment_seconds
+                self.settings.video_ffmpeg, target.url, workdir, self.segment_seconds
             )
         except OSError as exc:
             log.warning("camera %s: ffmpeg could not start: %s", code, exc.strerror)
-            self._failed(watch, now, reason(str(exc), -1))
+            self._failed(watch, now, NOT_STARTED, f"ffmpeg could not start: {exc.strerror}")
             return
+        watch.target = target.key
         watch.started_at = now
         watch.progress_at = None
         log.info("camera %s: recording (ffmpeg pid %d)", code, watch.capture.pid)
@@ -267,14 +291,15 @@ class Recorder:
         capture.kill()
         return []
 
-    def _failed(self, watch: Watch, now: dt.datetime, why: str) -> None:
-        """ffmpeg ended or stalled: note why, start again after a backoff."""
+    def _failed(self, watch: Watch, now: dt.datetime, why: str, details: str) -> None:
+        """ffmpeg ended, stalled or was not started: note why (``why`` for the camera's page,
+        ``details`` for the log only), start again after a backoff."""
         self._end_capture(watch, graceful=False)
         watch.failures += 1
         watch.why = why
         delay = min(2.0 ** (watch.failures - 1), MAX_BACKOFF_S)
         watch.next_start = now + dt.timedelta(seconds=delay)
-        log.info("camera %d: %s; again in %.0f s", watch.camera_id, why, delay)
+        log.info("camera %d: %s (%s); again in %.0f s", watch.camera_id, why, details, delay)
 
     def _take_in(self, arrived: list[tuple[Watch, Finished]], now: dt.datetime) -> None:
         """Enter the segments finished in one pass, in one transaction (cameras cut their
@@ -337,7 +362,17 @@ class Recorder:
             self._back_online(db, camera, segment.started_at, now)
         watch.progress_at = now
         watch.last_end = segment.ended_at
+        watch.proven = watch.target
         return target
+
+    @staticmethod
+    def _silent(watch: Watch) -> str:
+        """Why a camera whose ffmpeg has not failed yet sends nothing: said neutrally unless
+        its address delivered video before (an address that accepts and stays silent must
+        read as one that refuses)."""
+        if watch.target and watch.proven == watch.target:
+            return "长时间未收到视频片段"
+        return CANNOT_CONNECT
 
     def _back_online(
         self, db: Session, camera: Camera, started: dt.datetime, now: dt.datetime
@@ -361,6 +396,6 @@ class Recorder:
             if camera is None or camera.status == CameraStatus.RETIRED.value:
                 return  # a retired camera's lease goes on the next heartbeat
             since = watch.last_end or camera.last_segment_at or watch.since
-            open_outage(db, camera, since, watch.why or "长时间未收到视频片段", now)
+            open_outage(db, camera, since, watch.why or self._silent(watch), now)
             db.commit()
         log.info("camera %d: offline (%s)", watch.camera_id, watch.why or "no segment")

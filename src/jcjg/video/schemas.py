@@ -63,7 +63,11 @@ class CameraFields(TextModel):
     stream_url: str = Field(
         min_length=8,
         max_length=500,
-        description="视频流地址（rtsp:// 或 rtsps://，不含用户名和密码）",
+        description=(
+            "视频流地址（rtsp:// 或 rtsps://，不含用户名和密码）；不得指向本机回环、未指定、"
+            "链路本地、组播、保留、内网（平台允许的网段除外）或平台自身的地址，"
+            "主机名按解析到的每个地址判断"
+        ),
     )
     username: str = Field(default="", max_length=64, description="视频流用户名")
     onvif_address: str = Field(default="", max_length=200, description="ONVIF 设备地址")

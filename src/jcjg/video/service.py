@@ -22,6 +22,7 @@ from jcjg.core.pagination import count_rows
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab
 from jcjg.tenancy.models import Institution
+from jcjg.video import addresses
 from jcjg.video.choices import CameraStatus, PlaceKind
 from jcjg.video.credentials import seal_password, unseal_password
 from jcjg.video.models import Camera, Outage
@@ -95,6 +96,20 @@ def check_refs(db: Session, institution: Institution, refs: Refs, place_kind: st
     return Refs(lab_id, refs.equipment_id, refs.project_id)
 
 
+ADDRESS_REFUSED = "address_refused"  # the code of a stream address refused for where it points
+
+
+def check_address(settings: Settings, camera: Camera | None, stream_url: str) -> None:
+    """A new camera's stream address, or a changed one, must point where the recorder may
+    connect (:mod:`jcjg.video.addresses`): refused with a 422 naming ``stream_url``. One kept
+    as it was is left to the recorder, which checks it at every connection."""
+    if camera is not None and camera.stream_url == stream_url:
+        return
+    why = addresses.refusal(settings, stream_url)
+    if why is not None:
+        raise ValidationFailed(errors=[FieldError("stream_url", why, ADDRESS_REFUSED)])
+
+
 def _code_taken(db: Session, institution_id: int, code: str, camera: Camera | None) -> bool:
     found = db.scalar(
         select(Camera.id).where(Camera.institution_id == institution_id, Camera.code == code)
@@ -114,6 +129,7 @@ def write_camera(
 ) -> tuple[Camera, bool]:
     """Create or change a camera of ``institution``; ``password`` None keeps the one sealed.
     Answers the camera and whether anything changed."""
+    check_address(settings, camera, fields.stream_url)
     refs = check_refs(db, institution, refs, fields.place_kind)
     if _code_taken(db, institution.id, fields.code, camera):
         raise _refuse("code", "本机构已有这个摄像机编号")
