@@ -441,3 +441,21 @@ def test_e_licence_upload_and_download(browser_client, db, factory):
     )
     assert wrong.status_code == 422
     assert "只接受 PDF" in wrong.text
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2101-01-01", "9999-12-31"])
+def test_implausible_days_are_refused_with_the_range_named(client, db, factory, day):
+    """Issue 40: a person employed from 0001-01-01 is a typing or conversion error."""
+    inst = factory.institution()
+    headers = _auth(factory, factory.user(Role.INSTITUTION_ADMIN, institution=inst))
+    body = _person_body(inst, employed_from=day)
+    refused = client.post("/api/v1/registry/people", json=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    fields = {e["field"]: e["message"] for e in refused.json()["errors"]}
+    assert fields == {"employed_from": "日期应在 1900-01-01 至 2100-12-31 之间"}
+    edge = client.post(
+        "/api/v1/registry/people",
+        json=_person_body(inst, employed_from="1900-01-01"),
+        headers=headers,
+    )
+    assert edge.status_code == 201, edge.text

@@ -112,9 +112,9 @@ def login(
             detail=f"{error.detail}（用户名 {text.printable(username)[:64]}）",
         )
         context = {"error": error.detail, "username": username, "next": target}
-        response = render(request, "auth/login.html", context, status_code=error.status)
-        response.headers.update(error.headers)
-        return response
+        refused = render(request, "auth/login.html", context, status_code=error.status)
+        refused.headers.update(error.headers)
+        return refused
     except AppError as error:
         # The failure count and its audit row are kept: this response commits.
         context = {"error": error.detail, "username": username, "next": target}

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from jcjg.analytics import service
-from jcjg.analytics.api import XLSX
 from jcjg.analytics.catalogue import CHARTS, DATASETS
 from jcjg.analytics.choices import Schedule
 from jcjg.analytics.lists import ANALYSES, dataset_label, owner_names
@@ -23,7 +22,7 @@ from jcjg.core import listing
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed
 from jcjg.core.forms import Id, PostedForm
-from jcjg.core.listing import ListParams, download, list_params
+from jcjg.core.listing import XLSX, ListParams, download, list_params
 from jcjg.core.pagination import PageParams, count_rows, page_params
 from jcjg.core.templating import redirect, render
 

@@ -78,11 +78,20 @@ class RegulationIn(TextModel):
     issuer: str = Field(min_length=1, max_length=200, description="发布机关")
     number: str = Field(default="", max_length=100, description="文号或标准号")
     level: RegulationLevel = Field(description="效力层级")
-    region_code: str = Field(default="", pattern=REGION, description="发布地区")
-    status: RegulationStatus = Field(default=RegulationStatus.IN_FORCE, description="状态")
+    region_code: str = Field(
+        default="",
+        pattern=REGION,
+        description="发布地区；空为全国性文件，只有平台管理员能录入，区域账号须填本辖区",
+    )
+    status: RegulationStatus = Field(
+        default=RegulationStatus.IN_FORCE,
+        description="状态；现行或征求意见稿不能有废止日期或替代文件，已被替代须填替代文件",
+    )
     issued_date: dt.date | None = Field(default=None, description="发布日期")
-    effective_date: dt.date | None = Field(default=None, description="施行日期")
-    repealed_date: dt.date | None = Field(default=None, description="废止日期")
+    effective_date: dt.date | None = Field(default=None, description="施行日期（不能早于发布日期）")
+    repealed_date: dt.date | None = Field(
+        default=None, description="废止日期（不能早于施行日期，无施行日期时不早于发布日期）"
+    )
     replaced_by_id: Id | None = Field(default=None, description="替代文件")
     full_text: MultiLine = Field(default="", max_length=MAX_TEXT, description="全文")
     note: MultiLine = Field(default="", max_length=2000, description="说明")

@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 
 from jcjg.core import text
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.core.plausible import EARLIEST_DAY, LATEST_DAY
 
 CSRF_FIELD = "csrf_token"
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
@@ -59,7 +60,6 @@ Id = Annotated[int, Interval(ge=1, le=MAX_ID), ID_CHECK]
 (and for 0, negatives and non-numbers) a path answers 404 (``core.handlers``), a query 400 and
 a body 422 naming the field. ``Id | None`` for an optional one."""
 
-EARLIEST_DAY, LATEST_DAY = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -75,7 +75,7 @@ def _checked_day(raw: object) -> dt.date:
         except ValueError:
             day = None
     if day is None or not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise PydanticCustomError("date_format", "应为 1900 至 2100 年间 YYYY-MM-DD 格式的日期")
+        raise PydanticCustomError("day", "应为 1900 至 2100 年间 YYYY-MM-DD 格式的日期")
     return day
 
 

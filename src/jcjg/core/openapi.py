@@ -37,6 +37,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from jcjg.config import Settings
 from jcjg.core.domains import hooks
 from jcjg.core.errors import BAD_REQUEST, NOT_FOUND, PROBLEM_JSON, VALIDATION, ProblemType
+from jcjg.core.text import SINGLE_LINE_PATTERN, mark_text
 
 SECURITY_SCHEMES_HOOK = "openapi.security_schemes"
 PROBLEM = "ProblemDetails"
@@ -178,6 +179,11 @@ def complete(spec: dict[str, Any], routes: Sequence[Any], settings: Settings) ->
             operation = paths.get(route.path_format or "", {}).get(method.lower())
             if operation is not None:
                 complete_operation(operation, route, method)
+    for item in paths.values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", ()) if isinstance(operation, dict) else ():
+                if parameter.get("in") in {"path", "query"} and "schema" in parameter:
+                    mark_text(parameter["schema"], SINGLE_LINE_PATTERN)
     components = spec.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     schemas.update(PROBLEM_SCHEMAS)

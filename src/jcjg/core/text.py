@@ -43,12 +43,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from fastapi import params
-from pydantic import BaseModel, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from jcjg.core import labels
+from jcjg.core import labels, plausible
 from jcjg.core.errors import FieldError, ValidationFailed
 
 # --- the characters --------------------------------------------------------------------------
@@ -64,6 +65,24 @@ FORBIDDEN = re.compile(f"[{_CONTROL}{_BIDI}{_ZERO_WIDTH}{_INVALID}]")
 LINE_BREAKS = re.compile(f"[{_BREAKS}]")
 """Accepted only in a multi-line field."""
 _NOT_PRINTABLE = re.compile(f"[{_CONTROL}{_BIDI}{_ZERO_WIDTH}{_INVALID}\u2028\u2029]")
+
+# The same rules as JSON Schema patterns (ECMA-262, also read by Python's ``re`` and Rust's
+# ``regex``), for the documents the platform publishes: a vendor's validator refuses what the
+# platform would. Lone surrogates are left out (a pattern cannot name them alike in every
+# dialect; only JSON's ``\\ud800`` can carry one, and the field descriptions say so).
+_SCHEMA_FORBIDDEN = (
+    r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e"
+    r"\u2066-\u2069\u200b-\u200d\u2060\ufeff\ufffe\uffff"
+)
+_SCHEMA_BREAKS = r"\u0009\u000a\u000d\u2028\u2029"
+# what str.strip() removes around a value and the platform accepts there
+_SCHEMA_SPACE = r"\u0009\u000a\u000d\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+MULTILINE_PATTERN = f"^[^{_SCHEMA_FORBIDDEN}]*$"
+"""A multi-line field's text, as a JSON Schema pattern."""
+SINGLE_LINE_PATTERN = f"^[^{_SCHEMA_FORBIDDEN}{_SCHEMA_BREAKS}]*$"
+"""A single-line field's text (and a key, a query parameter, the path) as a pattern."""
+TRIMMED_PATTERN = f"^[{_SCHEMA_SPACE}]*[^{_SCHEMA_FORBIDDEN}{_SCHEMA_BREAKS}]*[{_SCHEMA_SPACE}]*$"
+"""A single-line field whose surrounding spaces and line breaks are removed, as a pattern."""
 
 CODE = "forbidden_character"
 """The ``code`` of a field error this module reports (and pydantic's error type)."""
@@ -236,6 +255,34 @@ class TextModel(BaseModel):
     normalised to NFC before the field's own validation. Models that only describe output do
     not inherit it (what is stored is not refused on the way out)."""
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The model's JSON Schema with the boundary's rule as a ``pattern`` on each string
+        (and ``propertyNames`` on each object of text) that has no pattern, format or list of
+        values of its own: what a schema-valid value may hold is what the platform takes."""
+        json_schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        target = handler.resolve_ref_schema(json_schema)
+        properties = target.get("properties", {})
+        for name, info in cls.model_fields.items():
+            plan = plan_of(cls, name)
+            node = properties.get(info.alias or name)
+            if plan.holds_text and isinstance(node, dict):
+                mark_text(node, pattern_for(plan))
+            if isinstance(node, dict):
+                mark_days(node)
+        return json_schema
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible(cls, value: Any) -> Any:
+        """Every day between 1900 and 2100 and no subnormal number (:mod:`core.plausible`),
+        in the field's value and the lists and dicts it holds."""
+        for where, code, reason in plausible.problems(value):
+            raise PydanticCustomError(code, f"{where}：{reason}" if where else reason)
+        return value
+
     @field_validator("*", mode="before")
     @classmethod
     def _boundary(cls, value: Any, info: ValidationInfo) -> Any:
@@ -243,6 +290,55 @@ class TextModel(BaseModel):
             return value
         plan = plan_of(cls, info.field_name)
         return _checked(value, plan) if plan.holds_text else value
+
+
+def pattern_for(plan: FieldPlan) -> str:
+    """The JSON Schema pattern of a field's text (:data:`MULTILINE_PATTERN` …)."""
+    if plan.multiline:
+        return MULTILINE_PATTERN
+    return TRIMMED_PATTERN if plan.trimmed else SINGLE_LINE_PATTERN
+
+
+_OWN_RULE = ("pattern", "format", "enum", "const", "$ref")
+
+
+def mark_text(node: dict[str, Any], pattern: str) -> None:
+    """Put ``pattern`` on each string of a JSON Schema ``node`` (in ``anyOf``, items, the
+    values of an object) that states no rule of its own, and the rule for keys on objects."""
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for inner in node.get(key, ()):
+            if isinstance(inner, dict):
+                mark_text(inner, pattern)
+    if any(key in node for key in _OWN_RULE):
+        return
+    kinds = node.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "string" in kinds:
+        node["pattern"] = pattern
+    if isinstance(node.get("items"), dict):
+        mark_text(node["items"], pattern)
+    if "object" in kinds:
+        node.setdefault("propertyNames", {"pattern": SINGLE_LINE_PATTERN})
+        if isinstance(node.get("additionalProperties"), dict):
+            mark_text(node["additionalProperties"], pattern)
+
+
+def mark_days(node: dict[str, Any]) -> None:
+    """The plausible days on each date and date-time of a JSON Schema ``node``
+    (``formatMinimum`` / ``formatMaximum``, the keywords of ajv-formats; words too)."""
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for inner in node.get(key, ()):
+            if isinstance(inner, dict):
+                mark_days(inner)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            mark_days(node[key])
+    if node.get("format") == "date":
+        node.setdefault("formatMinimum", plausible.EARLIEST_DAY.isoformat())
+        node.setdefault("formatMaximum", plausible.LATEST_DAY.isoformat())
+    elif node.get("format") == "date-time":
+        node.setdefault("formatMinimum", f"{plausible.EARLIEST_DAY.isoformat()}T00:00:00Z")
+        node.setdefault("formatMaximum", f"{plausible.LATEST_DAY.isoformat()}T23:59:59Z")
 
 
 def _checked(value: Any, plan: FieldPlan) -> Any:

@@ -37,10 +37,12 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
 )
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 from sqlalchemy.orm import Session
 
@@ -105,7 +107,35 @@ def _decimal_text(value: Any, info: ValidationInfo) -> Any:
         raise PydanticCustomError("decimal_parsing", "Input should be a valid decimal") from None
 
 
-DecimalText = BeforeValidator(_decimal_text)
+class _DecimalText(BeforeValidator):
+    """:data:`DecimalText`: the validator, and in the JSON Schema the text's form (digits, at
+    most the field's decimal places) and the decimal places in words."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        places = _decimal_places(schema)
+        fraction = "" if places == 0 else rf"(\.[0-9]{{1,{places}}})?" if places else r"(\.[0-9]+)?"
+        words = f"至多 {places} 位小数" if places else "整数" if places == 0 else ""
+        for branch in json_schema.get("anyOf", ()):
+            if branch.get("type") == "string":
+                branch["pattern"] = rf"^[+-]?[0-9]+{fraction}$"
+            if words and branch.get("type") in ("string", "number"):
+                branch["description"] = words  # beside the field's own (an anyOf stays flat)
+        return json_schema
+
+
+def _decimal_places(schema: Any) -> int | None:
+    """The decimal places a core schema allows (its decimal schema's, wherever it sits)."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "decimal":
+        return cast(int | None, schema.get("decimal_places"))
+    return _decimal_places(schema.get("schema"))
+
+
+DecimalText = _DecimalText(_decimal_text)
 """Marks a message's decimal, after its constraints: ``Annotated[Decimal, Field(ge=0,
 decimal_places=2), DecimalText]`` takes a JSON number or its text (``120.5``, ``"120.50"``).
 The constraints go inside the ``Annotated``, before it, so that they stay in its schema."""
@@ -276,9 +306,39 @@ def message_types() -> dict[str, MessageType[Any]]:
     return _cache[1]
 
 
+MAX_SAFE_INTEGER = 2**53 - 1
+"""A message's numbers lie within ±(2^53−1) (the ledger's canonical JSON writes no other)."""
+_SUBSCHEMAS = ("properties", "$defs", "patternProperties")
+_SUBSCHEMA = ("items", "additionalProperties", "not", "contains")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+def bounded(node: Any) -> None:
+    """Every number of a JSON Schema ``node`` (in place) bounded by ±(2^53−1), as the request's
+    check bounds every number of a message (values, curves and results too)."""
+    if not isinstance(node, dict):
+        return
+    kinds = node.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "number" in kinds or "integer" in kinds:
+        if "exclusiveMinimum" not in node:
+            node["minimum"] = max(node.get("minimum", -MAX_SAFE_INTEGER), -MAX_SAFE_INTEGER)
+        if "exclusiveMaximum" not in node:
+            node["maximum"] = min(node.get("maximum", MAX_SAFE_INTEGER), MAX_SAFE_INTEGER)
+    for key in _SUBSCHEMAS:
+        for inner in (node.get(key) or {}).values():
+            bounded(inner)
+    for key in _SUBSCHEMA:
+        bounded(node.get(key))
+    for key in _SUBSCHEMA_LISTS:
+        for inner in node.get(key) or ():
+            bounded(inner)
+
+
 def json_schema(kind: MessageType[Any], base_url: str) -> dict[str, Any]:
     """The JSON Schema (2020-12) of a message type, with its id, title and example."""
     schema: dict[str, Any] = kind.schema.model_json_schema()
+    bounded(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"{base_url.rstrip('/')}/exchange/v1/schemas/{kind.name}"
     schema["title"] = kind.title

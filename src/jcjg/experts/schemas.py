@@ -83,7 +83,9 @@ class PanelIn(TextModel):
 
     title: str = Field(min_length=1, max_length=200, description="评审事项")
     kind: ReviewKind = Field(description="评审类别")
-    region_code: str = Field(pattern=r"^[0-9]{6}$", description="组织评审的行政区划")
+    region_code: str = Field(
+        pattern=r"^[0-9]{6}$", description="组织评审的行政区划（须在本账号辖区内）"
+    )
     institution_id: Id | None = Field(default=None, description="被评审检测机构")
     region_policy: RegionPolicy = Field(default=RegionPolicy.WITHIN, description="地区要求")
     requirements: list[Requirement] = Field(min_length=1, max_length=10, description="专业与人数")

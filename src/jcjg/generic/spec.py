@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from jcjg.core import domains, forms, text
+from jcjg.core import domains, forms, plausible, text
 from jcjg.core.errors import FieldError
 from jcjg.core.forms import form_id
 from jcjg.core.masking import mask_value
@@ -167,14 +167,19 @@ def _decimal(spec: FieldSpec, raw: Any) -> Decimal:
 
 def _date(spec: FieldSpec, raw: Any) -> dt.date:
     if isinstance(raw, dt.datetime):
-        return raw.date()
-    if isinstance(raw, dt.date):
-        return raw
-    text = str(raw).replace("/", "-").replace(".", "-")
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise FieldProblem("日期格式不正确（应为 YYYY-MM-DD）") from None
+        day = raw.date()
+    elif isinstance(raw, dt.date):
+        day = raw
+    else:
+        text = str(raw).replace("/", "-").replace(".", "-")
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise FieldProblem("日期格式不正确（应为 YYYY-MM-DD）") from None
+    problem = plausible.day_problem(day)
+    if problem:
+        raise FieldProblem(problem)
+    return day
 
 
 def _bool(spec: FieldSpec, raw: Any) -> bool:

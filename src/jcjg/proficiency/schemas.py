@@ -60,9 +60,15 @@ class SchemeIn(TextModel):
     parameter_code: str = Field(pattern=r"^[0-9]{6}$", description="检测参数代码（资质目录）")
     unit: str = Field(default="", max_length=32, description="单位（默认取参数的单位）")
     sample_count: int = Field(default=1, ge=1, le=2, description="每家发放样品数：1 或 2（成对）")
-    samples_sent_on: dt.date | None = Field(default=None, description="样品发放日期")
+    samples_sent_on: dt.date | None = Field(
+        default=None, description="样品发放日期（不能晚于结果提交截止日期 deadline）"
+    )
     deadline: dt.date = Field(description="结果提交截止日期")
-    assigned_mode: AssignedMode = Field(default=AssignedMode.CONSENSUS, description="指定值")
+    assigned_mode: AssignedMode = Field(
+        default=AssignedMode.CONSENSUS,
+        description="指定值的来源；known（已知参考值）时 assigned_value、assigned_uncertainty、"
+        "sigma_pt 三项必填",
+    )
     assigned_value: float | None = Field(
         default=None, allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE, description="指定值 x_pt"
     )
@@ -73,7 +79,12 @@ class SchemeIn(TextModel):
         default=None, gt=0, le=MAX_VALUE, allow_inf_nan=False, description="能力评定标准差"
     )
     score: Score = Field(default=Score.Z, description="评定所用的比分数")
-    institution_ids: list[Id] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
+    institution_ids: list[Id] = Field(
+        min_length=1,
+        max_length=MAX_PARTICIPANTS,
+        description="受邀参加的机构（不得重复）",
+        json_schema_extra={"uniqueItems": True},
+    )
     notes: MultiLine = Field(default="", max_length=2000)
 
     @model_validator(mode="after")
@@ -115,7 +126,12 @@ class InviteIn(TextModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    institution_ids: list[Id] = Field(min_length=1, max_length=MAX_PARTICIPANTS)
+    institution_ids: list[Id] = Field(
+        min_length=1,
+        max_length=MAX_PARTICIPANTS,
+        description="再邀请的机构（不得重复）",
+        json_schema_extra={"uniqueItems": True},
+    )
 
 
 class SchemeRead(BaseModel):

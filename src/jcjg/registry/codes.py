@@ -35,6 +35,15 @@ def id_check_character(first17: str) -> str:
     return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
+ID_NUMBER_PATTERN = (
+    r"^[0-9]{6}(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]$"
+)
+"""The form of a resident ID number, for JSON Schemas (:func:`id_number_problem` decides)."""
+ID_NUMBER_RULE = (
+    "出生日期须真实存在、不早于 1900 年且不晚于今天，第 18 位须为 GB 11643 校验码（x 按 X）"
+)
+
+
 def id_number_problem(value: str) -> str | None:
     """Why ``value`` is not a valid 18-character resident ID number, in Chinese; None if it is."""
     value = value.strip().upper()

@@ -36,7 +36,7 @@ from jcjg.exchange.types import (
     message_type,
 )
 from jcjg.registry import sync
-from jcjg.registry.codes import id_number_problem
+from jcjg.registry.codes import ID_NUMBER_PATTERN, ID_NUMBER_RULE, id_number_problem
 from jcjg.registry.models import (
     Capability,
     Equipment,
@@ -58,7 +58,10 @@ class _Record(TextModel):
 
 
 class StaffRecord(_Record):
-    id_number: str = Field(description="居民身份证号（18 位，平台只显示脱敏后的号码）")
+    id_number: str = Field(
+        description=f"居民身份证号（18 位，平台只显示脱敏后的号码）；{ID_NUMBER_RULE}",
+        json_schema_extra={"pattern": ID_NUMBER_PATTERN},
+    )
     name: Name
     gender: Literal["male", "female"] | None = None
     birth_date: IsoDate | None = None
@@ -135,7 +138,10 @@ class CapabilityMessage(MessageBase):
 
 
 class SignatoryRecord(_Record):
-    id_number: str = Field(description="签字人的身份证号（须先在人员信息中报送）")
+    id_number: str = Field(
+        description=f"签字人的身份证号（须先在人员信息中报送）；{ID_NUMBER_RULE}",
+        json_schema_extra={"pattern": ID_NUMBER_PATTERN},
+    )
     position: str | None = Field(default=None, max_length=64)
     title: str | None = Field(default=None, max_length=16)
     lab_name: str | None = Field(default=None, max_length=100)

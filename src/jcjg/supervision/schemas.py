@@ -20,7 +20,7 @@ class PlanIn(TextModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(min_length=1, max_length=200, description="计划名称")
-    region_code: str = Field(pattern=REGION, description="抽查地区")
+    region_code: str = Field(pattern=REGION, description="抽查地区（须在本账号辖区内）")
     period_start: dt.date = Field(description="检查开始日期")
     period_end: dt.date = Field(description="检查结束日期")
     basis: str = Field(min_length=1, max_length=64, description="抽查依据")
@@ -57,7 +57,9 @@ class FindingIn(TextModel):
 
     item_id: Id = Field(description="检查项")
     result: ItemResult = Field(description="检查结果")
-    finding: MultiLine = Field(default="", max_length=2000, description="检查情况")
+    finding: MultiLine = Field(
+        default="", max_length=2000, description="检查情况（检查结果为不符合时必填）"
+    )
     latitude: float | None = Field(default=None, ge=-90, le=90, description="纬度")
     longitude: float | None = Field(default=None, ge=-180, le=180, description="经度")
 

@@ -22,7 +22,7 @@ from jcjg.registry.service import registered_person_ids
 from jcjg.sampling.reuse import add_prints
 from jcjg.sampling.service import commission_by_number
 from jcjg.tenancy.models import Institution
-from jcjg.testing import curves, fpindex, judgement, reuse
+from jcjg.testing import curves, fpindex, judgement, labels, reuse
 from jcjg.testing.choices import Acquisition, Fracture, Joint, Judgement, TestKind
 from jcjg.testing.models import (
     Curve,
@@ -105,6 +105,9 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             )
         if kind in POSITIVE and name in REQUIRED_VALUES[kind] and number <= 0:
             raise _fail(f"specimens[{index}].values.{name}", f"{name} 应大于 0")
+        if name in LOADS and number <= 0:  # no specimen breaks or yields under no force
+            label = labels.FIELDS.get(name, name)
+            raise _fail(f"specimens[{index}].values.{name}", f"{name}（{label}）应大于 0")
         if name in LOADS and number > MAX_LOAD_KN:
             raise _fail(f"specimens[{index}].values.{name}", f"{name} 不应超过 {MAX_LOAD_KN:g} kN")
 

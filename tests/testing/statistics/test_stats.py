@@ -140,7 +140,10 @@ def test_a_lab_counts_only_its_own_and_bad_parameters_are_refused(
         assert browser_client.get(f"/testing/stats?{bad}", headers=HTML).status_code == 400, bad
     far = browser_client.get("/testing/records?until=9999-12-31", headers=HTML)
     assert far.status_code == 400
-    assert "应在 2000 至 2100 年之间" in far.text
+    assert "应为 1900 至 2100 年间 YYYY-MM-DD 格式的日期" in far.text
+    early = browser_client.get("/testing/records?until=1950-01-01", headers=HTML)
+    assert early.status_code == 400
+    assert "应在 2000 至 2100 年之间" in early.text
     browser_client.cookies.clear()
     login(browser_client, factory.user(Role.WITNESS).username)
     assert browser_client.get("/testing/stats", headers=HTML).status_code == 403
