@@ -587,3 +587,19 @@ def test_a_job_reads_its_as_of_time(migrated: Path) -> None:
         factory.kw["bind"].dispose()
     assert seen[0] == moment
     assert abs((seen[1] - utcnow()).total_seconds()) < 60  # now again after the run
+
+
+def test_conformance_report_says_what_is_wrong_with_its_arguments(migrated: Path) -> None:
+    unknown_type = CliRunner().invoke(
+        main, ["conformance", "report", "--key-id", "k", "--log", "x.jsonl", "--types", "project"]
+    )
+    assert unknown_type.exit_code == 2
+    assert "不是检测机构可报送的消息类型：project" in unknown_type.output
+    no_key = CliRunner().invoke(
+        main, ["conformance", "report", "--key-id", "k", "--log", "x.jsonl"]
+    )
+    assert no_key.exit_code == 1
+    assert "没有密钥 k" in no_key.output
+    no_log = CliRunner().invoke(main, ["conformance", "report", "--key-id", "k"])
+    assert no_log.exit_code == 2
+    assert "JCJG_EXCHANGE_CONFORMANCE_LOG" in no_log.output

@@ -614,6 +614,119 @@ def _as_of(raw: str, settings: Settings) -> dt.datetime:
 
 
 @main.group()
+def conformance() -> None:
+    """数据交换合规测试：检测机构业务系统（LIMS）厂商在沙箱平台上测试自己的客户端，得出通过/未通过报告。"""
+
+
+@conformance.command("sandbox")
+@click.argument("folder", type=click.Path(file_okay=False), default="jcjg-conformance")
+@click.option(
+    "--institution",
+    "institution_code",
+    default=None,
+    help="测试用的检测机构编号（默认演示地区的检测中心）",
+)
+@click.option("--port", default=8765, show_default=True, type=int, help="沙箱平台的端口")
+@click.option("--serve/--no-serve", default=True, help="准备好后是否启动沙箱平台")
+def conformance_sandbox(folder: str, institution_code: str | None, port: int, serve: bool) -> None:
+    """在 FOLDER 中准备沙箱平台（SQLite 数据库、演示地区的数据、测试机构的接入密钥），然后启动它；
+    厂商的客户端向它报送，结束后运行 jcjg conformance report。"""
+    from pathlib import Path
+
+    from jcjg.exchange.conformance import prepare_sandbox
+
+    root = Path(folder).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        JCJG_DATABASE_URL=f"sqlite:///{root / 'sandbox.sqlite3'}",
+        JCJG_DATA_DIR=str(root / "data"),
+        JCJG_EXCHANGE_CONFORMANCE_LOG=str(root / "traffic.jsonl"),
+        JCJG_PORT=str(port),
+        JCJG_ENV=os.environ.get("JCJG_ENV", "dev"),
+    )
+    reread_settings()
+    settings = get_settings()
+    _refuse_in_production("conformance sandbox")
+    from jcjg.refdata import upgrade
+
+    upgrade(settings.database_url, "head")
+    factory = _factory()
+    with factory() as session:
+        from jcjg.demo.load import run as load_demo
+
+        load_demo(session, settings)  # the demo region: institutions, projects, people ...
+    try:
+        guide = prepare_sandbox(factory, settings, root, institution_code, _projects_near)
+    except LookupError as missing:
+        raise click.ClickException(str(missing)) from None
+    click.echo(guide)
+    if serve:
+        import uvicorn
+
+        uvicorn.run(
+            "jcjg.main:create_app", factory=True, host=settings.host, port=port, proxy_headers=True
+        )
+
+
+def _projects_near(session: Session, region_code: str) -> list[str]:
+    """Codes of up to five projects in ``region_code``'s city (for the sandbox's guide)."""
+    from sqlalchemy import select
+
+    from jcjg.projects.models import Project
+
+    stmt = select(Project.code).where(Project.region_code.startswith(region_code[:4]))
+    return list(session.scalars(stmt.order_by(Project.id).limit(5)))
+
+
+@conformance.command("report")
+@click.option("--key-id", "key_id", required=True, help="被测客户端的密钥编号")
+@click.option(
+    "--log",
+    "log",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="沙箱的请求记录（默认 JCJG_EXCHANGE_CONFORMANCE_LOG）",
+)
+@click.option(
+    "--types", default="", help="该产品报送的消息类型（逗号分隔；默认检测机构可报送的全部类型）"
+)
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def conformance_report(key_id: str, log: str | None, types: str, as_json: bool) -> None:
+    """按沙箱的请求记录和平台保存的数据判定被测客户端，逐项输出通过/未通过；
+    全部必需项通过时退出码为 0。"""
+    from pathlib import Path
+
+    from jcjg.exchange.conformance import lims_types, report
+
+    settings = get_settings()
+    path = Path(log) if log else settings.exchange_conformance_log
+    if path is None:
+        raise click.UsageError(
+            "请用 --log 指定沙箱的请求记录，或设置 JCJG_EXCHANGE_CONFORMANCE_LOG"
+        )
+    factory = _factory()
+    wanted = [t.strip() for t in types.split(",") if t.strip()] or None
+    unknown = sorted(set(wanted or ()) - set(lims_types()))
+    if unknown:
+        factory.kw["bind"].dispose()
+        raise click.UsageError(f"不是检测机构可报送的消息类型：{'、'.join(unknown)}")
+    from jcjg.core.later import reading_session
+
+    try:
+        with reading_session(factory) as db:
+            found = report(db, path, key_id, wanted)
+    except LookupError as missing:
+        raise click.ClickException(str(missing)) from None
+    finally:
+        factory.kw["bind"].dispose()
+    if as_json:
+        _echo_json(found.as_dict())
+    else:
+        click.echo(found.text())
+    sys.exit(0 if found.passed else 1)
+
+
+@main.group()
 def video() -> None:
     """视频监控：录像服务（见 docs/video.md）。"""
 

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     video_ffmpeg: str = "ffmpeg"
     video_recorder_capacity: int = Field(default=64, ge=1)
     video_retention_months: dict[str, int] = Field(default_factory=dict)
+    # The conformance kit's sandbox (jcjg.exchange.conformance, docs/exchange-api/
+    # conformance.md): a file where every exchange and ledger request is recorded and lost
+    # answers are injected. Never on a real deployment.
+    exchange_conformance_log: Path | None = None
     # Run a recorder (jcjg.video.recorder) as a thread of `jcjg worker` too (a small
     # deployment); otherwise `jcjg video record` runs on its own.
     video_record_in_worker: bool = False
@@ -224,6 +228,15 @@ class Settings(BaseSettings):
             )
         if self.env == "prod" and len(self.secret_key) < 32:
             raise ValueError("JCJG_SECRET_KEY 至少 32 个字符 (secret key too short)")
+        return self
+
+    @model_validator(mode="after")
+    def _no_sandbox_in_production(self) -> Settings:
+        if self.env == "prod" and self.exchange_conformance_log is not None:
+            raise ValueError(
+                "JCJG_EXCHANGE_CONFORMANCE_LOG 只用于合规测试环境：生产环境会丢弃应答 "
+                "(the conformance sandbox is refused under JCJG_ENV=prod)"
+            )
         return self
 
     @model_validator(mode="after")

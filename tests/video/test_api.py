@@ -125,10 +125,10 @@ def test_camera_message(client, db, settings, factory, site):
         (record | {"equipment_asset_number": "NONE"}, "cameras.0.equipment_asset_number"),
         (record | {"lab_name": "无此室"}, "cameras.0.lab_name"),
         (record | {"project_code": "NONE"}, "cameras.0.project_code"),
-        (record | {"stream_url": "rtsp://a:b@192.0.2.30/x"}, "stream_url"),
+        (record | {"stream_url": "rtsp://a:b@192.0.2.30/x"}, "cameras.0.stream_url"),
     ):
         answer = lims.post(client, "video.camera", lims.message(cameras=[bad]))
         assert answer.status_code == 422, answer.body
-        assert any(field in e["field"] for e in answer.body["errors"]), answer.body
+        assert [e["field"] for e in answer.body["errors"]] == [field], answer.body
     twice = lims.post(client, "video.camera", lims.message(cameras=[record, record]))
     assert twice.status_code == 422

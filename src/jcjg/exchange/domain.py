@@ -13,6 +13,7 @@ from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
 from jcjg.exchange.apply import Wakeup, apply_loop
 from jcjg.exchange.auth import security_schemes
 from jcjg.exchange.commit import GroupCommitter
+from jcjg.exchange.conformance import Probe
 from jcjg.exchange.monitor import Recorder, flush_loop
 
 
@@ -21,6 +22,8 @@ def _setup(setup: AppSetup) -> None:
     settings = setup.settings
     cache.configure(settings.exchange_cache_seconds)
     setup.app.add_middleware(api.MessagePath)
+    if settings.exchange_conformance_log is not None:  # the conformance sandbox only
+        setup.app.add_middleware(Probe, log=settings.exchange_conformance_log)
     state.rate_limiters["exchange"] = RateLimiter(settings.exchange_rate_limit_per_minute)
     wakeup = state.exchange_wakeup = Wakeup()
     if settings.exchange_group_commit:

@@ -98,10 +98,11 @@ def _apply(ctx: HandlerContext, record: CameraRecord, at: int, counts: dict[str,
         )
     ).first()
     fields = CameraFields.model_validate(record.model_dump(include=set(service.FIELDS)))
+    refs = _refs(ctx, record, at)  # its errors name their camera already
     try:
         camera_row, changed = service.write_camera(
             ctx.db, ctx.settings, institution=ctx.institution, camera=camera,
-            fields=fields, refs=_refs(ctx, record, at), password=record.password,
+            fields=fields, refs=refs, password=record.password,
         )  # fmt: skip
     except ValidationFailed as error:
         raise ValidationFailed(
