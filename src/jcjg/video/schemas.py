@@ -15,6 +15,9 @@ from jcjg.video.choices import CameraForm, PlaceKind
 
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z\-_.]{0,63}$"
 RESOLUTION_PATTERN = r"^([0-9]{3,5}x[0-9]{3,5})?$"
+# what the schema can say of the addresses (the validators below say the rest)
+STREAM_URL_PATTERN = r"^[Rr][Tt][Ss][Pp][Ss]?://[^@/?#\s]+([/?#][^\s]*)?$"
+ONVIF_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://[^\s]+)?$"
 USERINFO_REFUSED = "地址中不能包含用户名或密码，请分别填写在“用户名”“密码”栏"
 
 
@@ -63,6 +66,7 @@ class CameraFields(TextModel):
     stream_url: str = Field(
         min_length=8,
         max_length=500,
+        json_schema_extra={"pattern": STREAM_URL_PATTERN},  # the validator says why not
         description=(
             "视频流地址（rtsp:// 或 rtsps://，不含用户名和密码）；不得指向本机回环、未指定、"
             "链路本地、组播、保留、内网（平台允许的网段除外）或平台自身的地址，"
@@ -70,7 +74,12 @@ class CameraFields(TextModel):
         ),
     )
     username: str = Field(default="", max_length=64, description="视频流用户名")
-    onvif_address: str = Field(default="", max_length=200, description="ONVIF 设备地址")
+    onvif_address: str = Field(
+        default="",
+        max_length=200,
+        json_schema_extra={"pattern": ONVIF_PATTERN},
+        description="ONVIF 设备地址（http:// 或 https://）",
+    )
 
     @field_validator("stream_url")
     @classmethod
