@@ -42,9 +42,10 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(db, settings, browser_cl
     assert seen_users["nc_city"] < seen_users["jj_city"]
 
 
-# Rules only a running region shows: they need a lab's system signing and printing PDFs, or a
-# second witness on its phone (``make run``'s simulator plants them: tests/test_simulate.py).
-LIVE_ONLY = frozenset({"report_qr_mismatch", "report_signature_invalid", "witness_not_assigned"})
+# Rules only a running region shows: they need a lab's system signing and printing its reports'
+# PDFs (``make run``'s simulator plants them: tests/test_simulate.py). Every other rule fires in
+# the demo, a stand-in sealing in the assigned witness's place (witness_not_assigned) too.
+LIVE_ONLY = frozenset({"report_qr_mismatch", "report_signature_invalid"})
 
 
 @pytest.mark.demo
@@ -56,6 +57,8 @@ def test_demo_shows_every_rule_firing(db):
 
     from jcjg.alerts.engine import rules
     from jcjg.alerts.models import Alert
+    from jcjg.auth.models import User
+    from jcjg.demo.sampling import STAND_IN
     from jcjg.demo.simulator import reports as simulated_reports
     from jcjg.demo.simulator import sampling as simulated_sampling
     from jcjg.tenancy.models import Institution
@@ -68,6 +71,12 @@ def test_demo_shows_every_rule_firing(db):
         sorted(firing & LIVE_ONLY),
     )
     assert set(simulated_reports.PLANTED) | set(simulated_sampling.PLANTED) >= LIVE_ONLY
+    # the seal of the supervisor's stand-in, who has the project but was never its witness
+    stand_in = db.scalar(select(User.id).where(User.username == STAND_IN["username"]))
+    not_assigned = db.scalars(
+        select(Alert).where(Alert.status == "open", Alert.rule_id == "witness_not_assigned")
+    ).all()
+    assert [a.facts["witness_user_id"] for a in not_assigned] == [stand_in]
     # and the registry's rules on the demo lab's test records
     on_records = set(
         db.scalars(

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.main import create_app
-from tests.conftest import Template, require, upgraded_database_url
-from tests.factories import Factory
+from tests.conftest import Template, demo_template, require, upgraded_database_url
+from tests.factories import Factory, demo_passwords
 from tests.servers import listening_socket, port_of, serving
 
 CHROMIUM_FLAGS = [
@@ -58,6 +58,16 @@ class LiveServer:
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     with serve(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo region (a copy of the run's) on a live server for a module's tests, every demo
+    account's password known to them (:data:`tests.factories.PASSWORD`)."""
+    with serve(tmp_path_factory.mktemp("demo"), template=demo_template()) as server:
+        demo_passwords(server.factory.db)
+        server.factory.db.commit()
         yield server
 
 

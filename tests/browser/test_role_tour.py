@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +25,8 @@ import pytest
 
 from jcjg.core.domains import nav_for
 from jcjg.demo.load import USERS
-from tests.browser.conftest import LiveServer, serve
+from tests.browser.conftest import LiveServer
 from tests.browser.test_sampling_flow import PHONE, log_in, shots
-from tests.conftest import demo_template
-from tests.factories import demo_passwords
 
 pytestmark = pytest.mark.browser
 
@@ -70,16 +67,6 @@ class Findings:
 
     def add(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The demo region (a copy of the run's) on a live server, every demo account's password
-    known to the test."""
-    with serve(tmp_path_factory.mktemp("tour"), template=demo_template()) as server:
-        demo_passwords(server.factory.db)
-        server.factory.db.commit()
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,11 @@ registered late, a seal made off site, a commission naming a code the platform n
 and a received sample whose recorded photo hash someone with database access changed after
 its seal (seal_invalid), and a sample registered by someone who is not the registered sampler
 (identity_mismatch), and one registered this morning with the photo of another sample's cubes
-shrunk and saved again (photo_reuse), so each sampling rule shows on first start. The
-witnessed cubes were cast a month ago and tested at 28 days.
+shrunk and saved again (photo_reuse), and one sealed in the last hour by the supervisor's
+stand-in (:data:`STAND_IN`: an account with the project but no assignment, whom the station's
+spot check then finds doing the witness's work, :mod:`jcjg.demo.training`) instead of the
+assigned witness (witness_not_assigned), so each sampling rule shows on first start. The witnessed
+cubes were cast a month ago and tested at 28 days.
 
 The sampler (Collins) and the witness (Hopper) are registered with public-domain portraits
 (:mod:`jcjg.demo.faces`) and take photos of their own faces on site, which the identity check
@@ -32,6 +35,9 @@ from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jcjg.accounts import service as accounts
+from jcjg.accounts.schemas import UserCreate
+from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal
 from jcjg.auth.sessions import principal_for
@@ -83,6 +89,12 @@ PROJECTS: list[dict[str, Any]] = [
 ]
 
 
+# the supervisor's stand-in who seals in the assigned witness's place: an account the city
+# made for him with the project, never reported as the project's witness; no password is
+# printed (nobody logs in as him in the demo)
+STAND_IN = {"username": "wangjianjun", "display_name": "王建军"}
+
+
 def recompressed(photo: bytes, scale: float = 0.8, quality: int = 70) -> bytes:
     """``photo`` shrunk and saved again: another file, the same picture to a perceptual hash."""
     image = Image.open(io.BytesIO(photo)).convert("RGB")
@@ -125,14 +137,17 @@ def _seal(
     seed: int,
     at: dt.datetime,
     position: tuple[float, float] | None,
+    face: bytes | None = None,
 ) -> None:
+    """``witness`` seals ``code`` with ``key`` at ``at``: a photo of the specimens and one of
+    the witness (``face``, by default the demo witness's own)."""
     statement = service.prepare_seal(
         db=db,
         settings=settings,
         principal=witness,
         code=code,
         key_id=key_id,
-        photos={"seal": specimen_photo(seed, 1), "witness": faces.hopper(seed)},
+        photos={"seal": specimen_photo(seed, 1), "witness": face or faces.hopper(seed)},
         latitude=position[0] if position else None,
         longitude=position[1] if position else None,
         accuracy_m=8.0 if position else None,
@@ -355,6 +370,7 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         ),
         now=now - dt.timedelta(minutes=5),
     )
+    _stand_in_seals(db, settings, users, sampler, main, codes[len(plan) + 1], now)
     delivered = cast + dt.timedelta(days=1, hours=4)
     _deliver(db, settings, institutions["jj-center"], main, users, samples, delivered)
     # an insider's edit of the C35 cubes' recorded perceptual hash after receipt: seal_invalid
@@ -363,6 +379,71 @@ def load(db: Session, settings: Settings, institutions: dict[str, Institution]) 
         tampered.sample_phash = f"{int(tampered.sample_phash, 16) ^ 0xFFFF0000FFFF:016x}"
     db.flush()
     return True
+
+
+def _stand_in_seals(
+    db: Session,
+    settings: Settings,
+    users: dict[str, User],
+    sampler: Principal,
+    project: Project,
+    code: str,
+    now: dt.datetime,
+) -> None:
+    """Rebar registered by the sampler 50 minutes ago and sealed 10 minutes later by the
+    supervisor's stand-in instead of the assigned witness, with a key on his own phone
+    (witness_not_assigned)."""
+    city = principal_for(db=db, user=users["jj_city"], settings=settings)
+    user, _ = accounts.create_user(
+        db=db,
+        settings=settings,
+        principal=city,
+        data=UserCreate(
+            username=STAND_IN["username"],
+            display_name=STAND_IN["display_name"],
+            role=Role.WITNESS,
+            region_code="360400",
+            project_ids=[project.id],
+        ),
+    )
+    stand_in = principal_for(db=db, user=user, settings=settings)
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key_id = service.register_key(
+        db=db, principal=stand_in, public_key_b64=base64.b64encode(raw).decode(), device="代班手机"
+    ).key_id
+    at = now - dt.timedelta(minutes=50)
+    site = (project.site_latitude or 0.0, project.site_longitude or 0.0)
+    seed = 300
+    service.register_sample(
+        db=db,
+        settings=settings,
+        principal=sampler,
+        project_id=project.id,
+        form=service.SampleForm(
+            sample_code=code,
+            material="热轧带肋钢筋",
+            specification="HRB400E Φ25",
+            batch_number="P2026-008",
+            quantity="60 t",
+            structure_part="7 层柱",
+            specimen_count=3,
+            prepared_at=at - dt.timedelta(minutes=10),
+            latitude=site[0] + 0.0002,
+            longitude=site[1] + 0.0001,
+            accuracy_m=6.0,
+            photos={
+                "sample": specimen_photo(seed),
+                "tag": specimen_photo(seed + 1),
+                "sampler": faces.collins(51),
+            },
+        ),
+        now=at,
+    )
+    _seal(
+        db, settings, stand_in, key, key_id, code, seed, at + dt.timedelta(minutes=10), site,
+        face=faces.collins(8),  # the man the station's spot check photographs (demo.training)
+    )  # fmt: skip
 
 
 def _deliver(

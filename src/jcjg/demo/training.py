@@ -5,7 +5,9 @@ docs/registry.md "Training, exams and certificates").
 - 施工取样员 (``sampler``): passed two years ago; the certificate expired yesterday while he is on
   duty at both demo projects (``untrained_on_duty``); a retake last week was failed.
 - The station's spot checks at the first demo project: the witness on duty this morning was the
-  appointed one; this afternoon someone else did the witness's work (``on_duty_mismatch``).
+  appointed one; this afternoon the supervisor's stand-in did the witness's work
+  (``on_duty_mismatch``; he had sealed a sample too: ``witness_not_assigned``,
+  :mod:`jcjg.demo.sampling`).
 - Key people of the demo institutions have (generated) photos.
 """
 
@@ -25,7 +27,7 @@ from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo import faces
-from jcjg.demo.sampling import PROJECTS
+from jcjg.demo.sampling import PROJECTS, STAND_IN
 from jcjg.documents.photos import store_photo
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import MemberTraining, Project, SpotCheck
@@ -78,7 +80,8 @@ def load(db: Session, settings: Settings) -> bool:
     )  # fmt: skip
     project = db.scalars(select(Project).where(Project.code == PROJECTS[0]["code"])).one()
     appointed = on_duty(db, project.id, MemberRole.WITNESS, today)
-    for hours, name, matches in ((2, witness.display_name, True), (0, "王某（非聘任人员）", False)):
+    stand_in = f"{STAND_IN['display_name']}（非聘任人员）"  # he had sealed a sample within the hour
+    for hours, name, matches in ((2, witness.display_name, True), (0, stand_in, False)):
         photo = store_photo(settings, faces.hopper(7) if matches else faces.collins(7)).sha256
         db.add(
             SpotCheck(
