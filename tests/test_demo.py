@@ -77,6 +77,7 @@ def test_demo_shows_every_rule_firing(db):
         select(Alert).where(Alert.status == "open", Alert.rule_id == "witness_not_assigned")
     ).all()
     assert [a.facts["witness_user_id"] for a in not_assigned] == [stand_in]
+    assert [a.facts["witness"] for a in not_assigned] == [STAND_IN["display_name"]]
     # and the registry's rules on the demo lab's test records
     on_records = set(
         db.scalars(

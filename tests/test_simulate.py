@@ -252,7 +252,10 @@ def _cameras_offline(db, summary) -> None:
     offline = db.scalars(select(Alert).where(Alert.rule_id == "camera_offline")).all()
     assert len(offline) == summary.planted["camera_offline"]
     assert summary.planted["camera_offline"] == summary.planted["coverage_incomplete"]
-    assert {a.facts["原因"] for a in offline} == {"连接摄像机超时"}
+    # the neutral text until the address delivered video to this recorder, then the timeout
+    reasons = {a.facts["原因"] for a in offline}
+    assert reasons
+    assert reasons <= {"无法连接摄像机视频流", "连接摄像机超时"}
 
 
 def _simulation_clock(db) -> dt.datetime:

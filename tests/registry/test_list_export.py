@@ -61,3 +61,28 @@ def test_a_registry_list_exports_its_filtered_rows(browser_client, db, factory):
     assert column(sheet(browser_client.get("/registry/people?format=xlsx")), "姓名") == [
         theirs.name
     ]
+
+
+def test_every_registry_list_sorts_each_sortable_column_and_refuses_the_rest(
+    browser_client, db, factory
+):
+    """A list of references (specialties) has no order: its sort link was a 500."""
+    from jcjg.generic.tabular import list_view
+
+    inst = factory.institution()
+    registry_row(factory, "people", inst)
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    db.commit()
+    login(browser_client, province.username)
+    for kind, spec in specs().items():
+        view = list_view(spec)
+        for column_ in view.columns:
+            for order in ("asc", "desc"):
+                url = f"/registry/{kind}?sort={column_.key}&order={order}"
+                answer = browser_client.get(url, headers=HTML)
+                assert answer.status_code == (200 if column_.sort is not None else 400), url
+        multi = [f.name for f in spec.fields if f.kind == "multi"]
+        for name in multi:
+            assert (
+                browser_client.get(f"/registry/{kind}?sort={name}", headers=HTML).status_code == 400
+            )

@@ -36,7 +36,8 @@ FINDINGS = {
     "region": "行政区划", "report": "检测报告", "returned": "退回", "revoked": "已撤销",
     "sealed_on": "封样日期", "specialty": "检测专项", "stage": "阶段", "status": "状态",
     "structure_part": "部位", "suspended": "暂停", "test_record": "检测记录",
-    "witness_user_id": "见证人", "parameters": "参数", "material": "材料", "number": "编号",
+    "witness": "封样的见证人员", "witness_user_id": "见证人员账号编号", "parameters": "参数",
+    "material": "材料", "number": "编号",
     "contract": "检测合同", "commission": "委托", "reported_working_days": "报告的工作日数",
 }  # fmt: skip
 

@@ -71,9 +71,10 @@ def export_rows(
 def list_view(spec: EntitySpec) -> ListView:
     """The registry list of ``spec`` as a list (``core.listing``): the export's columns are
     those of the import (so an export can be edited and imported again), personal data masked;
-    the fields shown in the list sort (not those masked)."""
+    the fields shown in the list sort (not those masked, nor lists of references)."""
     model = spec.model
-    listed = {f.name for f in spec.list_fields if not f.mask}  # masked: their order would tell
+    # masked: their order would tell; a list of references (specialties) has no order
+    listed = {f.name for f in spec.list_fields if not f.mask and f.kind != "multi"}
     columns = [Column(f.name, f.label, getattr(model, f.name) if f.name in listed else None)
                for f in spec.fields]  # fmt: skip
     if not spec.is_institution:

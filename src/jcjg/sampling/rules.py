@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.auth.models import User
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project, ProjectMember
@@ -189,16 +190,22 @@ def witness_not_assigned(ctx: RuleContext) -> Iterator[Finding]:
         )
     ):
         members.setdefault((m.project_id, m.user_id), []).append(m)
+    found = []
     for row, sample in rows:
         day = beijing_date(row.sealed_at)
         if not any(
             m.active_on(day) for m in members.get((row.project_id, row.witness_user_id), [])
         ):
-            yield _sample_finding(
-                f"seal:{row.id}",
-                sample,
-                {"sealed_on": day.isoformat(), "witness_user_id": row.witness_user_id},
-            )
+            found.append((row, sample, day))
+    ids = sorted({row.witness_user_id for row, _, _ in found})
+    names = dict(ctx.db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+    for row, sample, day in found:
+        facts = {
+            "sealed_on": day.isoformat(),
+            "witness": names.get(row.witness_user_id, ""),  # who sealed, by name
+            "witness_user_id": row.witness_user_id,
+        }
+        yield _sample_finding(f"seal:{row.id}", sample, facts)
 
 
 @rule(
