@@ -159,26 +159,17 @@ def region_clause(model: Any, code: str) -> ColumnElement[bool]:
     region of the institution or project they name: what a filter by region means on a list
     (an out-of-province project's alert belongs to the lab's home region as well as the
     project's). Filings are not followed: a filter names where things are."""
-    prefix = scope_prefix(code)
     clauses: list[ColumnElement[bool]] = []
     col = _column(model, "region")
     if col is not None:
-        clauses.append(in_prefix(col, prefix))
-    for kind in _FOLLOWED:
-        found = _referenced(model, kind)
-        if found is None:
-            continue
-        ref, target = found
-        region = _column(target, "region")
-        if region is not None:
-            pk = target.__mapper__.primary_key[0]
-            clauses.append(InSelect(ref, select(pk).where(in_prefix(region, prefix))))
+        clauses.append(in_prefix(col, scope_prefix(code)))
+    clauses += _followed(model, code, None)
     return or_(*clauses) if clauses else false()
 
 
-def _followed(model: Any, principal: Principal, filed: bool = True) -> list[ColumnElement[bool]]:
-    """A region's principal also sees rows whose institution or project lies in its region, or
-    (``filed``) whose institution is filed to work there."""
+def _followed(model: Any, code: str | None, filed: Principal | None) -> list[ColumnElement[bool]]:
+    """Rows whose institution or project lies in region ``code``, or (``filed``: that
+    principal's) whose institution is filed to work there."""
     out: list[ColumnElement[bool]] = []
     for kind in _FOLLOWED:
         found = _referenced(model, kind)
@@ -186,11 +177,10 @@ def _followed(model: Any, principal: Principal, filed: bool = True) -> list[Colu
             continue
         col, target = found
         region = _column(target, "region")
-        if region is not None and principal.region_code:
+        if region is not None and code:
             pk = target.__mapper__.primary_key[0]
-            in_region = in_prefix(region, scope_prefix(principal.region_code))
-            out.append(InSelect(col, select(pk).where(in_region)))
-        ids = filed_here(target, principal) if filed else None
+            out.append(InSelect(col, select(pk).where(in_prefix(region, scope_prefix(code)))))
+        ids = filed_here(target, filed) if filed is not None else None
         if ids is not None:
             out.append(InSelect(col, ids))
     return out
@@ -247,7 +237,7 @@ def scope_clause(model: Any, principal: Principal, filed: bool = True) -> Column
         col = _column(model, "region")
         if col is not None:
             clauses.append(in_prefix(col, scope_prefix(principal.region_code)))
-        clauses += _followed(model, principal, filed)
+        clauses += _followed(model, principal.region_code, principal if filed else None)
         ids = filed_here(model, principal) if filed else None
         if ids is not None:  # an institution filed to work here
             clauses.append(InSelect(model.__mapper__.primary_key[0], ids))
