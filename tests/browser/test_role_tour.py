@@ -26,6 +26,7 @@ import pytest
 from jcjg.core.domains import nav_for
 from jcjg.demo.load import USERS
 from tests.browser.conftest import LiveServer
+from tests.browser.phone_walk import walk_the_phone_pages
 from tests.browser.test_sampling_flow import PHONE, log_in, shots
 
 pytestmark = pytest.mark.browser
@@ -142,3 +143,11 @@ def test_every_role_finds_every_menu_page_in_chinese(
     assert not found.problems, f"{len(found.problems)} of {found.pages} pages:\n" + "\n".join(
         found.problems
     )
+
+
+def test_field_and_public_pages_fit_a_390_px_phone(
+    demo_server: LiveServer, browser, tmp_path: Path
+) -> None:
+    """Issue 40: the 390 px walk of every field and public page (tests/browser/phone_walk.py),
+    here to share this module's demo server (building one costs 15 s)."""
+    walk_the_phone_pages(demo_server, browser, tmp_path)

@@ -21,15 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from jcjg.reports.models import Report
 from jcjg.sampling.models import Sample, WitnessRecord
 from tests.browser.conftest import LiveServer
 from tests.browser.test_sampling_flow import PHONE, log_in, shots
-
-pytestmark = pytest.mark.browser
 
 FIELD_ACCOUNTS = ("witness", "sampler", "lab_staff")
 PUBLIC_ENTRIES = (
@@ -176,9 +173,8 @@ def what_codes_open(server: LiveServer) -> list[str]:
     return [f"/v/{report}", f"/s/{sample}", f"/w/{record}"]
 
 
-def test_field_and_public_pages_fit_a_390_px_phone(
-    demo_server: LiveServer, browser, tmp_path: Path
-) -> None:
+def walk_the_phone_pages(demo_server: LiveServer, browser, tmp_path: Path) -> None:
+    """The walk (``tests/browser/test_role_tour.py`` runs it on its module's demo server)."""
     url = demo_server.url
     context = browser.new_context(
         locale="zh-CN", viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True
