@@ -36,9 +36,8 @@ from jcjg.core.forms import Id, PostedForm
 from jcjg.core.openapi import answers
 from jcjg.core.text import TextModel
 from jcjg.exchange.types import IsoAwareDateTime
-from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
-from jcjg.projects.models import Project
+from jcjg.projects.models import Project, ProjectMember
 from jcjg.sampling import pours, records, service
 from jcjg.sampling.choices import SampleStatus
 from jcjg.sampling.models import (
@@ -125,28 +124,26 @@ class AssignedProject(BaseModel):
 def assigned_projects(db: SessionDep, principal: ProjectReader) -> list[AssignedProject]:
     today = utcnow().date()
     rows = db.scalars(restrict(select(Project), principal, "read").order_by(Project.name)).all()
-    out: list[AssignedProject] = []
-    for project in rows:
-        roles = [
-            role.value
-            for role in (MemberRole.SAMPLER, MemberRole.WITNESS)
-            if projects.active_member(
-                db, project_id=project.id, user_id=principal.user_id or 0, role=role, day=today
-            )
-            is not None
-        ]
-        out.append(
-            AssignedProject(
-                id=project.id,
-                code=project.code,
-                name=project.name,
-                region_code=project.region_code,
-                roles=roles,
-                curing_room=project.curing_room or "",
-                cube_molds=project.cube_molds or 0,
-            )
+    roles: dict[int, list[str]] = {}
+    memberships = select(ProjectMember).where(
+        ProjectMember.user_id == (principal.user_id or 0),
+        ProjectMember.role.in_([MemberRole.SAMPLER.value, MemberRole.WITNESS.value]),
+    )
+    for member in db.scalars(memberships.order_by(ProjectMember.role)):  # sampler, witness
+        if member.active_on(today) and member.role not in roles.get(member.project_id, []):
+            roles.setdefault(member.project_id, []).append(member.role)
+    return [
+        AssignedProject(
+            id=project.id,
+            code=project.code,
+            name=project.name,
+            region_code=project.region_code,
+            roles=roles.get(project.id, []),
+            curing_room=project.curing_room or "",
+            cube_molds=project.cube_molds or 0,
         )
-    return out
+        for project in rows
+    ]
 
 
 # --- pours ----------------------------------------------------------------------------------------
@@ -199,8 +196,8 @@ class PourRead(BaseModel):
     needs: list[NeedRead] = Field(description="各养护方式应留置与已留置的试件组数")
 
 
-def _pour_read(db: Any, pour: ConcretePour, samples: list[Sample]) -> PourRead:
-    hours = pours.shift_hours(db, pour.region_code)
+def _pour_read(pour: ConcretePour, samples: list[Sample], hours: float) -> PourRead:
+    """``pour`` with the groups it needs (``hours``: the region's working shift)."""
     return PourRead(
         id=pour.id,
         project_id=pour.project_id,
@@ -241,7 +238,7 @@ def record_pour(project_id: Id, data: PourIn, db: SessionDep, principal: Sampler
         )
     except ValidationFailed as error:
         raise _renamed(error, {"part": "structure_part"}) from error
-    return _pour_read(db, pour, [])
+    return _pour_read(pour, [], pours.shift_hours(db, pour.region_code))
 
 
 @router.get(
@@ -253,7 +250,8 @@ def list_pours(project_id: Id, db: SessionDep, principal: ProjectReader) -> list
     project = get_scoped(db, Project, project_id, principal, "read")
     rows = pours.recent_pours(db, project.id, limit=50)
     samples = pours.pour_samples(db, [p.id for p in rows])
-    return [_pour_read(db, p, samples.get(p.id, [])) for p in rows]
+    hours = pours.shift_hours(db, project.region_code)  # one region: read once
+    return [_pour_read(p, samples.get(p.id, []), hours) for p in rows]
 
 
 # --- samples --------------------------------------------------------------------------------------
