@@ -101,7 +101,13 @@ def test_demo_shows_every_rule_firing(db):
     others = {a.institution_id for a in healthy if a.institution_id != center}
     assert len(others - {None}) == 1
     # of no institution: the scan of a forged report's code, in the demo lab's county
-    assert {a.rule_id for a in healthy if a.institution_id is None} == {"unknown_code_scanned"}
+    # and the three city platforms below the province (jcjg.demo.networking)
+    assert {a.rule_id for a in healthy if a.institution_id is None} == {
+        "unknown_code_scanned",
+        "child_platform_silent",
+        "child_forward_lag",
+        "child_log_inconsistent",
+    }
     # beside its tests, the demo lab's systems on the exchange, report numbers and overdue order
     # (number_gap only when six weeks ago was in this Beijing year)
     own = {a.rule_id for a in healthy if a.institution_id == center}

@@ -515,6 +515,11 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
         threads.append(
             threading.Thread(target=recorder.run, args=(stop,), name="jcjg-video-recorder")
         )
+    from jcjg.networking.forward import configured, forward_loop
+
+    if configured(settings) and settings.upstream_forwarder:  # one forwarder holds the cursor
+        forwarder = forward_loop(factory, settings)
+        threads.append(threading.Thread(target=forwarder, args=(stop,), name="jcjg-forwarder"))
     for thread in threads:
         thread.start()
     try:
@@ -1118,3 +1123,118 @@ def _simulate(
         click.echo(line)
     if summary.failures:
         raise SystemExit(1)
+
+
+@main.group()
+def network() -> None:
+    """平台互联（docs/networking.md）：登记下级平台、向上级平台转发、核验下级平台的日志。"""
+
+
+@network.command("add-child")
+@click.option("--name", required=True, help="下级平台名称")
+@click.option("--region", "region_code", required=True, help="其所辖行政区划代码，如 360100")
+@click.option("--url", "base_url", required=True, help="其访问地址，如 https://jcjg.nc.example.cn")
+@click.option("--log-key", "log_key", required=True, help="其存证日志公钥（其 /ledger/key 的内容）")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="其转发签名的 Ed25519 公钥文件（PEM）；不给则签发 HMAC 共享密钥",
+)
+def network_add_child(
+    name: str, region_code: str, base_url: str, log_key: str, public_key: str | None
+) -> None:
+    """登记下级平台，签发其转发密钥（HMAC 密钥只显示这一次）。"""
+    from pathlib import Path
+
+    from jcjg.core.errors import AppError
+    from jcjg.networking.service import register_child
+
+    settings = get_settings()
+    with _cli_session() as db:
+        try:
+            made = register_child(
+                db,
+                settings,
+                name=name,
+                region_code=region_code,
+                base_url=base_url,
+                log_key=log_key,
+                public_key=Path(public_key).read_bytes() if public_key else None,
+            )
+        except AppError as error:
+            db.rollback()
+            raise click.ClickException(_problem_text(error)) from None
+        db.commit()
+        shown = made.key.as_dict()
+        click.echo(f"下级平台 {made.child.name}（日志 {made.child.log_origin}）已登记")
+        click.echo(f"JCJG_UPSTREAM_KEY_ID={shown['key_id']}")
+        if shown["secret"]:
+            click.echo(f"JCJG_UPSTREAM_KEY={shown['secret']}")
+
+
+def _problem_text(error: Any) -> str:
+    details = [f"{e.field}：{e.message}" for e in getattr(error, "errors", None) or ()]
+    return "；".join(details) or str(error.detail)
+
+
+@network.command("forward")
+@click.option("--once", is_flag=True, help="转发到没有可转发的条目为止，然后退出")
+def network_forward(once: bool) -> None:
+    """把本平台的存证日志按序转发给上级平台（JCJG_UPSTREAM_*）；平时由应用进程或 jcjg worker
+    在后台转发，这里供运维人员补发或排查。"""
+    from jcjg.networking.forward import configured, forward_loop, forward_once, upstream_client
+
+    settings = get_settings()
+    if not configured(settings):
+        raise click.ClickException(
+            "未配置上级平台：请设置 JCJG_UPSTREAM_URL、JCJG_UPSTREAM_KEY_ID 和 JCJG_UPSTREAM_KEY"
+        )
+    factory = _factory()
+    try:
+        if not once:
+            import signal
+
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stopped: the lease given back
+            try:
+                forward_loop(factory, settings)(stop)
+            except KeyboardInterrupt:
+                stop.set()
+            return
+        total = 0
+        with upstream_client(settings) as client:
+            while True:
+                done = forward_once(factory, settings, client)
+                if done.error:
+                    raise click.ClickException(f"转发失败：{done.error}")
+                total += done.forwarded
+                if done.idle:
+                    break
+        click.echo(f"已转发 {total} 条")
+    finally:
+        factory.kw["bind"].dispose()
+
+
+@network.command("resume")
+@click.argument("name")
+@click.option("--forget-log", is_flag=True, help="忘记先前核验的检查点（其日志已从备份重建）")
+def network_resume(name: str, forget_log: bool) -> None:
+    """恢复因日志不一致而暂停的下级平台 NAME。"""
+    from sqlalchemy import select
+
+    from jcjg.core.errors import AppError
+    from jcjg.networking.models import Child
+    from jcjg.networking.service import resume_child
+
+    with _cli_session() as db:
+        child = db.scalar(select(Child).where(Child.name == name))
+        if child is None:
+            raise click.ClickException(f"没有名为“{name}”的下级平台")
+        try:
+            resume_child(db, child, forget_log=forget_log)
+        except AppError as error:
+            raise click.ClickException(str(error.detail)) from None
+        db.commit()
+        click.echo(f"已恢复接收 {name} 的转发")

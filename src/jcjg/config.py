@@ -187,6 +187,29 @@ class Settings(BaseSettings):
     exchange_apply_workers: int = Field(default=1, ge=0, le=64)
     exchange_apply_poll_seconds: float = Field(default=0.5, gt=0, le=60)
 
+    # Three-level networking (jcjg.networking, docs/networking.md). A platform with an upstream
+    # (a city under its province, a province under the nation) forwards its log there: the
+    # parent's base URL, the key id and key the parent issued to this platform (an Ed25519
+    # private key as PEM or base64 seed, or an HMAC secret's base64; alg inferred unless
+    # given), and the parent's ledger verifier key (what GET /ledger/key answers there), with
+    # which the parent's forward receipts and cosignatures are checked.
+    upstream_url: str = ""
+    upstream_key_id: str = ""
+    upstream_key: SecretStr | None = None
+    upstream_key_alg: str = Field(default="", pattern=r"^(|ed25519|hmac-sha256)$")
+    upstream_log_key: str = ""
+    # entries a forward carries at most (and bytes, bodies included), how often an idle
+    # forwarder looks for new ones, and whether this process runs a forwarder (the one that
+    # holds the cursor's lease forwards; any number may try)
+    upstream_batch: int = Field(default=200, ge=1, le=2000)
+    upstream_batch_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
+    upstream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    upstream_forwarder: bool = True
+    # As a parent: the largest forward accepted, and whether a child's lab messages must carry
+    # their lab's own signature (Ed25519) rather than only the child's attestation (HMAC labs)
+    network_forward_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    network_require_lab_signature: bool = False
+
     # Platform documents (witness records, later reports' covers) are PDF files signed (PAdES)
     # by the platform's document certificate: PEM files when given, otherwise a key and a
     # self-signed certificate generated under data_dir/documents on first use.

@@ -22,6 +22,7 @@ from jcjg.exchange.domain import DOMAIN as exchange
 from jcjg.experts.domain import DOMAIN as experts
 from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
+from jcjg.networking.domain import DOMAIN as networking
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
 from jcjg.overview.domain import DOMAIN as overview
@@ -40,6 +41,7 @@ from jcjg.video.domain import DOMAIN as video
 
 DOMAINS: tuple[Domain, ...] = (
     exchange,
+    networking,
     home,
     auth,
     accounts,

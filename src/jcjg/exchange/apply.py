@@ -159,6 +159,7 @@ def apply_one(
             region_code=row.region_code,
             received_at=row.received_at,
             message_id=row.message_id,
+            origin=row.origin,
         )
         with db.begin_nested():
             outcome.results = kind.handler(ctx, message)

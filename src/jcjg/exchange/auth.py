@@ -117,6 +117,14 @@ class Caller:
     body: bytes
     signature_input: str
     signature: str
+    # the covered header fields as received (the signature's other inputs: method and URL)
+    method: str = "POST"
+    url: str = ""
+    covered: tuple[tuple[str, str], ...] = ()
+
+    def request_record(self) -> dict[str, Any]:
+        """What a forwarded copy needs to verify the signature again (Message.request)."""
+        return {"method": self.method, "url": self.url, "headers": [list(h) for h in self.covered]}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -289,6 +297,13 @@ def authenticate_headers(
         body=b"",
         signature_input=", ".join(sreq.field_values("signature-input")),
         signature=", ".join(sreq.field_values("signature")),
+        method=sreq.method,
+        url=sreq.url,
+        covered=tuple(
+            (name, ", ".join(sreq.field_values(name)))
+            for name in verified.covered
+            if not name.startswith("@") and sreq.field_values(name)
+        ),
     )
     return caller, sreq
 

@@ -155,8 +155,16 @@ class Message(IdMixin, Base):
     content_sha256: Mapped[str] = mapped_column(String(64))  # of the canonical JSON (RFC 8785)
     signature_input: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(Text)
+    # what else the signature covers, as received: {"method", "url", "headers": [[name,
+    # value], ...]} (the covered header fields), so that a parent platform can verify the
+    # lab's signature itself (jcjg.networking)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # a message forwarded by a child platform: where it was first accepted (platform, ledger
+    # index and leaf hash there), how it is attested (the lab's own signature, verified here,
+    # or only the child's), and what the child answered (its supervision code ...)
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))  # its ledger leaf
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)  # its ledger leaf
     receipt: Mapped[dict[str, Any]] = mapped_column(JSON)  # receipt v2, as answered
     status: Mapped[str] = mapped_column(String(16), default="accepted")  # MessageStatus
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

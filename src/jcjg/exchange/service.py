@@ -386,6 +386,7 @@ def accept(
         "content_sha256": sha256,
         "signature_input": caller.signature_input,
         "signature": caller.signature,
+        "request": caller.request_record(),
         "received_at": now,
         "leaf_hash": promise.leaf_hash,
         "receipt": receipt,

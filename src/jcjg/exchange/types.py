@@ -214,6 +214,10 @@ class HandlerContext:
     received_at: dt.datetime
     message_id: str
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # a message a child platform forwarded (jcjg.networking): where it was first accepted and
+    # what that platform answered; a handler that issues platform facts (a supervision code)
+    # keeps the child's instead of issuing its own
+    origin: dict[str, Any] | None = None
 
     @property
     def institution(self) -> Institution:

@@ -64,6 +64,12 @@ def identity(settings: Settings) -> LogIdentity:
     return LogIdentity(
         origin=origin,
         signer=load_or_create_signer(settings, origin),
-        witnesses=tuple(Verifier(v) for v in settings.ledger_witness_keys),
+        # the cosigners: those configured, and the upstream platform (docs/networking.md)
+        witnesses=tuple(
+            Verifier(v)
+            for v in dict.fromkeys(
+                [*settings.ledger_witness_keys, *filter(None, [settings.upstream_log_key])]
+            )
+        ),
         max_delay_seconds=settings.ledger_max_delay_seconds,
     )

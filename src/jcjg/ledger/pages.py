@@ -37,6 +37,7 @@ def explorer(
     checkpoint = service.latest_checkpoint(db)
     context: dict[str, object] = {
         "checkpoint": checkpoint,
+        "cosigned": service.latest_cosigned(db),
         "vkey": service.log_identity().vkey,
         "counts": service.counts_by_type(db),
         "entries": service.recent(db, limit=20, entry_type=entry_type or None),

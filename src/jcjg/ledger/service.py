@@ -434,6 +434,34 @@ def add_cosignatures(db: Session, size: int, lines: str) -> LedgerCheckpoint:
     return row
 
 
+@dataclass(frozen=True)
+class Cosigned:
+    """The newest checkpoint a configured cosigner (the upstream platform, a witness) signed."""
+
+    checkpoint: LedgerCheckpoint
+    cosigners: tuple[str, ...]  # their key names (a log's origin)
+
+
+def latest_cosigned(db: Session, *, look_back: int = 2000) -> Cosigned | None:
+    """The newest of the last ``look_back`` checkpoints that carries a configured cosigner's
+    signature line (cosigners sign every minute or so, checkpoints come every few seconds);
+    None when there is none or no cosigner is configured."""
+    witnesses = {v.name for v in log_identity().witnesses}
+    if not witnesses:
+        return None
+    rows = db.scalars(
+        select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(look_back)
+    )
+    for row in rows:
+        signers = [
+            line[2:].split(" ", 1)[0] for line in row.note.splitlines() if line.startswith("— ")
+        ]
+        found = tuple(dict.fromkeys(n for n in signers if n in witnesses))
+        if found:
+            return Cosigned(row, found)
+    return None
+
+
 # --- reading entries and proofs ----------------------------------------------------------------
 
 

@@ -46,8 +46,18 @@ def handle_report(ctx: HandlerContext, message: ReportIn) -> dict[str, Any]:
         data=message,
         received_at=ctx.received_at,
         message_id=ctx.message_id,
+        adopted=_adopted(ctx.origin),
     )
     return {"report_number": report.number, **service.receipt_results(ctx.settings, report)}
+
+
+def _adopted(origin: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The code and token the child platform issued, for a report it forwarded."""
+    answer = (origin or {}).get("results") or {}
+    code, token = answer.get("supervision_code"), answer.get("token")
+    if isinstance(code, str) and isinstance(token, str):
+        return code, token
+    return None
 
 
 _WITHDRAWAL_EXAMPLE = {

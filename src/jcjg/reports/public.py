@@ -27,6 +27,7 @@ from jcjg.core.later import write_later
 from jcjg.core.masking import mask_name
 from jcjg.core.ratelimit import rate_limit
 from jcjg.core.templating import render, render_shared
+from jcjg.ledger import service as ledger
 from jcjg.reports import chain, service
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION
@@ -185,6 +186,7 @@ def verify_page(
         context["institution"] = db.get(Institution, report.institution_id)
         if found.outcome is ScanOutcome.GENUINE:
             context["chain"] = request.app.state.chain_cache.get(db, report)
+            context["cosigned"] = ledger.latest_cosigned(db)
         elif found.outcome is ScanOutcome.REVOKED:
             context["replaced_by"] = db.scalars(
                 select(Report).where(Report.replaces_id == report.id)

@@ -43,9 +43,12 @@ def issue_report(
     data: ReportIn,
     received_at: dt.datetime,
     message_id: str | None = None,
+    adopted: tuple[str, str] | None = None,
 ) -> Report:
     """A report declared by its lab gets its supervision code and token; a replacement marks
-    the report it replaces. Notarised (``report:issue``) without personal data."""
+    the report it replaces. Notarised (``report:issue``) without personal data. ``adopted``:
+    the code and token a child platform issued for this report (a forwarded message,
+    docs/networking.md), kept instead of a new one: a code is issued once in the province."""
     if data.issued_on > beijing_date(received_at):
         raise _fail("issued_on", "签发日期不能晚于今天")
     taken = select(Report.id).where(
@@ -61,7 +64,11 @@ def issue_report(
         if project_id and record.project_id and record.project_id != project_id:
             raise _fail("test_record_numbers", f"原始记录 {record.number} 属于另一个工程项目")
     replaced = _replaced(db, institution, data)
-    serial, year = _next_serial(db, institution.region_code, received_at)
+    if adopted is not None:
+        code, token, serial, year = _adopted(db, institution, *adopted)
+    else:
+        serial, year = _next_serial(db, institution.region_code, received_at)
+        code, token = SUPERVISION.make(institution.region_code, year, serial), new_token()
     report = Report(
         institution_id=institution.id,
         region_code=institution.region_code,
@@ -70,10 +77,10 @@ def issue_report(
         number=data.number,
         year=data.year or data.issued_on.year,
         sequence=data.sequence,
-        supervision_code=SUPERVISION.make(institution.region_code, year, serial),
+        supervision_code=code,
         code_serial=serial,
         code_year=year,
-        token=new_token(),
+        token=token,
         title=data.title,
         items=list(data.items),
         conclusion=data.conclusion,
@@ -190,6 +197,23 @@ def _next_serial(db: Session, region_code: str, now: dt.datetime) -> tuple[int, 
     if serial > SUPERVISION.max_serial:
         raise Conflict("本地区本年度的监管码已用完")
     return serial, year
+
+
+def _adopted(
+    db: Session, institution: Institution, code: str, token: str
+) -> tuple[str, str, int, int]:
+    """A child platform's code for this report, checked: well formed, of the institution's
+    region, and not another report's here. Its serial and year count as issued here too, so a
+    code this platform issues later for the region never repeats it."""
+    problem = SUPERVISION.problem(code)
+    if problem is not None or not code.startswith(institution.region_code):
+        why = problem or "地区代码与检测机构不符"
+        raise _fail("supervision_code", f"下级平台发放的监管码“{code[:32]}”不合规：{why}")
+    if db.scalar(select(Report.id).where(Report.supervision_code == code)) is not None:
+        raise Conflict(f"监管码 {code} 已是本平台另一份报告的监管码")
+    if not 16 <= len(token) <= 32:
+        raise _fail("token", "下级平台发放的访问令牌不合规")
+    return code, token, int(code[8:-1]), 2000 + int(code[6:8])
 
 
 def _set_status(report: Report, status: ReportStatus, reason: str, now: dt.datetime) -> None:

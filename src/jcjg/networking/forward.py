@@ -1,0 +1,426 @@
+"""The child's side: forward this platform's log to its upstream, in order and resumably.
+
+The cursor (:class:`~jcjg.networking.models.ForwardCursor`) is the next leaf index of this
+platform's log to forward. The log is the one ordered record of everything accepted and
+issued here: its committed leaves form a gap-free prefix (:mod:`jcjg.ledger.service`), so a
+cursor over leaf indices skips nothing, whatever order transactions committed in, and it is
+safe with several processes (one holds the cursor's lease at a time). Each pass:
+
+1. sequences what was promised (exchange messages accepted since: their leaves get indices);
+2. reads the leaves from the cursor on; a leaf of a lab's message goes with the message (raw
+   body, signature and what else it signed, the lab's key, the outcome here) once it has been
+   applied or rejected here, so that the parent gets the supervision code this platform issued:
+   a message still waiting stops the batch there;
+3. uploads the files those messages refer to (``PUT``/tus, as the lab client does);
+4. posts the forward, signed with this platform's key (:class:`jcjg.client.api.Client`: the
+   lab client's signing, with its retry classification), and moves the cursor to the parent's
+   ``next_index`` once it answered. A forward sent again after a crash is answered as
+   duplicates; a parent that lost leaves (restored from a backup) answers 409 with the index it
+   expects and the cursor goes back there.
+
+Failures back off exponentially with full jitter (:func:`jcjg.client.outbox.backoff_delay`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from jcjg.client.api import Client as ExchangeClient
+from jcjg.client.api import error_for
+from jcjg.client.errors import ClientError, FilesMissing, PermanentError, TransientError
+from jcjg.client.outbox import backoff_delay
+from jcjg.config import Settings
+from jcjg.core.blobs import blob_store
+from jcjg.core.db import insert_ignoring_conflicts, utcnow
+from jcjg.exchange.apply import holder_id
+from jcjg.exchange.choices import MessageStatus
+from jcjg.exchange.models import Client as ExchangeClientRow
+from jcjg.exchange.models import ClientKey, Message
+from jcjg.exchange.service import ENTRY_PREFIX
+from jcjg.exchange.types import message_types
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.networking import problems
+from jcjg.networking.models import ForwardCursor, LabKey
+from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, kept_results
+from jcjg.tenancy.models import Institution
+
+log = logging.getLogger("jcjg.networking.forward")
+
+# a forwarder that died (killed, its machine gone) holds the cursor this long at most; one that
+# stops gives it back at once
+LEASE = dt.timedelta(seconds=10)
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+CURSOR_ID = 1
+
+
+def configured(settings: Settings) -> bool:
+    return bool(settings.upstream_url and settings.upstream_key_id and settings.upstream_key)
+
+
+def upstream_client(settings: Settings, **options: Any) -> ExchangeClient:
+    """The signing client for the upstream, from the settings."""
+    assert settings.upstream_key is not None
+    return ExchangeClient(
+        settings.upstream_url,
+        settings.upstream_key_id,
+        settings.upstream_key.get_secret_value(),
+        alg=settings.upstream_key_alg or None,
+        log_key=settings.upstream_log_key or None,
+        **options,
+    )
+
+
+def cursor(db: Session) -> ForwardCursor:
+    """The cursor's row (made on first use)."""
+    row = db.get(ForwardCursor, CURSOR_ID)
+    if row is None:
+        db.execute(insert_ignoring_conflicts(db, ForwardCursor).values(id=CURSOR_ID, position=0))
+        db.flush()
+        row = db.get_one(ForwardCursor, CURSOR_ID)
+    return row
+
+
+def claim(db: Session, holder: str, now: dt.datetime) -> bool:
+    """Take (or keep) the cursor's lease and commit; False when another forwarder holds it."""
+    cursor(db)
+    taken = db.execute(
+        update(ForwardCursor)
+        .where(
+            ForwardCursor.id == CURSOR_ID,
+            (ForwardCursor.holder.is_(None))
+            | (ForwardCursor.holder == holder)
+            | (ForwardCursor.lease_until < now),
+        )
+        .values(holder=holder, lease_until=now + LEASE)
+    )
+    db.commit()
+    return bool(getattr(taken, "rowcount", 0) == 1)
+
+
+def release(db: Session, holder: str) -> None:
+    """Give the cursor's lease back (a forwarder stopping)."""
+    db.execute(
+        update(ForwardCursor)
+        .where(ForwardCursor.id == CURSOR_ID, ForwardCursor.holder == holder)
+        .values(holder=None, lease_until=None)
+    )
+    db.commit()
+
+
+@dataclass
+class Batch:
+    """The next leaves to forward: the forward's body, and the files its messages need."""
+
+    first: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    backlog: int = 0
+    oldest_waiting_at: dt.datetime | None = None
+
+    def body(self, origin: str) -> dict[str, Any]:
+        return {
+            "forward_version": VERSION,
+            "origin": origin,
+            "first": self.first,
+            "items": self.items,
+            "backlog": self.backlog,
+            "oldest_waiting_at": ledger.timestamp(self.oldest_waiting_at)
+            if self.oldest_waiting_at
+            else None,
+        }
+
+
+def next_batch(db: Session, settings: Settings, position: int) -> Batch:
+    """The leaves from ``position`` on, up to the batch's limits, stopping before a message
+    that has not been applied yet."""
+    batch = Batch(first=position)
+    leaves = db.scalars(
+        select(LedgerLeaf)
+        .where(LedgerLeaf.leaf_index >= position)
+        .order_by(LedgerLeaf.leaf_index)
+        .limit(settings.upstream_batch)
+    ).all()
+    hashes = [leaf.leaf_hash for leaf in leaves if leaf.entry_type.startswith(ENTRY_PREFIX)]
+    messages = (
+        {m.leaf_hash: m for m in db.scalars(select(Message).where(Message.leaf_hash.in_(hashes)))}
+        if hashes
+        else {}
+    )
+    keys = _keys(db, {m.key_id for m in messages.values()})
+    size = 0
+    expected = position
+    for leaf in leaves:
+        if leaf.leaf_index != expected:  # not yet committed below it: wait for the gap
+            break
+        item: dict[str, Any] = {
+            "index": leaf.leaf_index,
+            "leaf_hash": leaf.leaf_hash.hex(),
+            "entry": b64(leaf.entry),
+            "message": None,
+        }
+        if leaf.entry_type.startswith(ENTRY_PREFIX):
+            message = messages.get(leaf.leaf_hash)
+            if message is None or message.status == MessageStatus.ACCEPTED:
+                break  # not applied here yet: its outcome (a code) goes with it
+            item["message"] = _message(message, keys.get(message.key_id))
+            if message.status == MessageStatus.APPLIED:
+                batch.files.extend(_files(message))
+        size += len(item["entry"]) + len((item["message"] or {}).get("body", ""))
+        if batch.items and size > settings.upstream_batch_bytes:
+            break
+        batch.items.append(item)
+        expected += 1
+    end = db.scalar(select(func.max(LedgerLeaf.leaf_index)))
+    batch.backlog = max(0, (end if end is not None else -1) + 1 - expected)
+    if batch.backlog:
+        batch.oldest_waiting_at = db.scalar(
+            select(LedgerLeaf.created_at).where(LedgerLeaf.leaf_index == expected)
+        )
+    return batch
+
+
+def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The labs' keys by key id: algorithm, public key (Ed25519), institution code."""
+    if not key_ids:
+        return {}
+    rows = db.execute(
+        select(ClientKey.key_id, ClientKey.alg, ClientKey.key_material, Institution.code)
+        .join(ExchangeClientRow, ExchangeClientRow.id == ClientKey.client_id)
+        .outerjoin(Institution, Institution.id == ExchangeClientRow.institution_id)
+        .where(ClientKey.key_id.in_(sorted(key_ids)))
+    ).all()
+    found = {
+        key_id: {
+            "key_id": key_id,
+            "alg": alg,
+            "public_key": b64(material) if alg == "ed25519" else None,
+            "institution_code": code,
+        }
+        for key_id, alg, material, code in rows
+    }
+    # keys of labs below a child of ours, pinned when their messages came up
+    for pinned in db.scalars(select(LabKey).where(LabKey.key_id.in_(sorted(key_ids - set(found))))):
+        found[pinned.key_id] = {
+            "key_id": pinned.key_id,
+            "alg": pinned.alg,
+            "public_key": b64(pinned.public_key),
+            "institution_code": pinned.institution_code,
+        }
+    return found
+
+
+def _message(message: Message, key: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "body": b64(message.body),
+        "request": message.request,
+        "signature_input": message.signature_input,
+        "signature": message.signature,
+        # a message forwarded to us by a child names its lab's key, which we do not hold:
+        # what the child told us goes on
+        "key": key or _forwarded_key(message),
+        "status": "applied" if message.status == MessageStatus.APPLIED else "rejected",
+        "results": kept_results(message.results)
+        if message.status == MessageStatus.APPLIED
+        else None,
+    }
+
+
+def _forwarded_key(message: Message) -> dict[str, Any]:
+    return {
+        "key_id": message.key_id,
+        "alg": "hmac-sha256",
+        "public_key": None,
+        "institution_code": None,
+    }
+
+
+def _files(message: Message) -> list[str]:
+    kind = message_types().get(message.message_type)
+    if kind is None:
+        return []
+    try:
+        return list(kind.files(kind.schema.model_validate(json.loads(message.body))))
+    except ValueError:
+        return []
+
+
+@dataclass
+class Pass:
+    """What one forwarding pass did."""
+
+    forwarded: int = 0
+    refused: int = 0
+    uploaded: int = 0
+    error: str | None = None
+    idle: bool = True
+
+
+def forward_once(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    client: ExchangeClient,
+    *,
+    holder: str | None = None,
+    origin: str | None = None,
+) -> Pass:
+    """One batch: read, upload its files, post it, move the cursor. Nothing to do (or another
+    forwarder holds the cursor, or a backoff is running) gives an idle pass."""
+    holder = holder or holder_id()
+    origin = origin or ledger.log_identity().origin
+    done = Pass()
+    with factory() as db:
+        ledger.sequence(db)
+        db.commit()
+        now = utcnow()
+        if not claim(db, holder, now):
+            return done
+        row = cursor(db)
+        if row.next_attempt_at is not None and row.next_attempt_at > now:
+            db.rollback()
+            return done
+        batch = next_batch(db, settings, row.position)
+        db.rollback()
+    if not batch.items:
+        return done
+    done.idle = False
+    body = json.dumps(batch.body(origin), separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        answer = _post(client, settings, body, batch, done)
+    except ClientError as exc:
+        done.error = str(exc)[:500]
+        _failed(factory, exc)
+        return done
+    with factory() as db:
+        db.execute(
+            update(ForwardCursor)
+            .where(ForwardCursor.id == CURSOR_ID)
+            .values(
+                position=answer["next_index"],
+                forwarded=ForwardCursor.forwarded + len(batch.items),
+                refused=ForwardCursor.refused + len(answer.get("refused") or ()),
+                last_forward_at=utcnow(),
+                failures=0,
+                next_attempt_at=None,
+                last_error=None,
+                upstream=settings.upstream_url[:200],
+            )
+        )
+        db.commit()
+    done.forwarded = len(batch.items)
+    done.refused = len(answer.get("refused") or ())
+    for refused in answer.get("refused") or ():
+        log.warning("upstream refused leaf %s: %s", refused.get("index"), refused.get("detail"))
+    return done
+
+
+def _post(
+    client: ExchangeClient, settings: Settings, body: bytes, batch: Batch, done: Pass
+) -> dict[str, Any]:
+    """Post the forward; upload what it is missing and post again (twice at most)."""
+    for attempt in range(3):
+        if attempt == 0:
+            _upload(client, settings, batch.files, done, check=True)
+        response = client.request("POST", FORWARDS_PATH, body=body, content_type="application/json")
+        if response.is_success:
+            answer: dict[str, Any] = response.json()
+            if not isinstance(answer.get("next_index"), int):
+                raise PermanentError("the upstream's answer has no next_index")
+            return answer
+        error = error_for(response)
+        if isinstance(error, FilesMissing):
+            _upload(client, settings, error.missing, done, check=False)
+            continue
+        problem = error.problem or {}
+        if response.status_code == 409 and problem.get("type", "").endswith(
+            problems.FORWARD_GAP.slug
+        ):
+            expected = problem.get("expected")
+            if isinstance(expected, int) and expected >= 0:
+                return {"next_index": expected, "refused": []}
+        raise error
+    raise TransientError("the upstream kept asking for files")
+
+
+def _upload(
+    client: ExchangeClient, settings: Settings, hashes: list[str], done: Pass, *, check: bool
+) -> None:
+    store = blob_store(settings)
+    for sha256 in dict.fromkeys(hashes):
+        if check and client.has_file(sha256):
+            continue
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / sha256
+            path.write_bytes(store.get(sha256))
+            client.put_file(path, expected_sha256=sha256)
+        done.uploaded += 1
+
+
+def _failed(factory: sessionmaker[Session], error: ClientError) -> None:
+    with factory() as db:
+        row = cursor(db)
+        row.failures += 1
+        wait = backoff_delay(row.failures, base=BACKOFF_BASE, cap=BACKOFF_CAP)
+        if isinstance(error, TransientError) and error.retry_after:
+            wait = max(wait, error.retry_after)
+        row.next_attempt_at = utcnow() + dt.timedelta(seconds=wait)
+        row.last_error = str(error)[:500]
+        db.commit()
+    log.warning("forwarding to the upstream failed: %s", error)
+
+
+def forward_loop(
+    factory: sessionmaker[Session], settings: Settings
+) -> Callable[[threading.Event], None]:
+    """A thread's body: forward batch after batch, waiting ``upstream_poll_seconds`` when idle."""
+
+    def run(stop: threading.Event) -> None:
+        holder = holder_id()
+        with upstream_client(settings) as client:
+            while not stop.is_set():
+                try:
+                    done = forward_once(factory, settings, client, holder=holder)
+                except Exception:
+                    log.exception("forwarding failed; trying again")
+                    stop.wait(5.0)
+                    continue
+                if done.idle or done.error:
+                    stop.wait(settings.upstream_poll_seconds)
+        try:
+            with factory() as db:
+                release(db, holder)
+        except Exception:  # the lease lapses by itself
+            log.warning("could not give the forward cursor's lease back")
+
+    return run
+
+
+def status(db: Session) -> dict[str, Any]:
+    """Where forwarding stands, for the page: position, backlog, last forward, last error."""
+    row = db.get(ForwardCursor, CURSOR_ID)
+    end = db.scalar(select(func.max(LedgerLeaf.leaf_index)))
+    size = (end if end is not None else -1) + 1
+    position = row.position if row else 0
+    return {
+        "position": position,
+        "size": size,
+        "backlog": max(0, size - position),
+        "forwarded": row.forwarded if row else 0,
+        "refused": row.refused if row else 0,
+        "last_forward_at": row.last_forward_at if row else None,
+        "last_error": row.last_error if row else None,
+        "next_attempt_at": row.next_attempt_at if row else None,
+        "cosigned": ledger.latest_cosigned(db),
+    }

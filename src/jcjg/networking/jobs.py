@@ -1,0 +1,37 @@
+"""Periodic work of the levels: check and cosign the children's logs and judge how they run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.orm import Session
+
+from jcjg.alerts import engine
+from jcjg.core import jobs
+from jcjg.core.jobs import job
+from jcjg.networking import logs
+
+RULES = ("child_log_inconsistent", "child_platform_silent", "child_forward_lag")
+
+
+@job(
+    "networking.children",
+    title="平台互联：核验并联署下级平台的存证日志，监测其转发",
+    every=dt.timedelta(minutes=1),
+    as_of=True,
+)
+def children(db: Session, log: logging.Logger) -> None:
+    for checked in logs.check_all(db):
+        if checked.error:
+            log.warning("%s: %s", checked.child, checked.error)
+        else:
+            log.info("%s: size %d, cosigned %s", checked.child, checked.size, checked.cosigned)
+    for rule_id in RULES:
+        result = engine.run_rule(db, rule_id, now=jobs.now())
+        log.info("%s: %d new, %d still present, %d closed", rule_id, *_counts(result))
+    db.commit()
+
+
+def _counts(result: engine.RunResult) -> tuple[int, int, int]:
+    return result.raised, result.refreshed, result.closed

@@ -1,0 +1,234 @@
+"""Pages of the levels: ``/network`` (this platform's upstream and its children, with how each
+child forwards and how its log checks), one child's page, registering a child and resuming a
+halted one. ``network_child:read`` sees them within scope; ``network_child:manage`` registers
+and resumes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.models import Alert
+from jcjg.alerts.service import rule_title
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.core import listing
+from jcjg.core.db import utcnow
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.errors import Conflict, FieldError, ValidationFailed, errors_by_field
+from jcjg.core.forms import Id, PostedForm
+from jcjg.core.listing import Column, Listing, ListParams, ListView, label, list_params, when
+from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
+from jcjg.core.regioncodes import is_valid_code
+from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
+from jcjg.ledger import service as ledger
+from jcjg.networking import forward, service
+from jcjg.networking.choices import Attestation, ChildStatus, Outcome
+from jcjg.networking.models import Child
+from jcjg.networking.rules import SUBJECT
+from jcjg.regions import service as regions
+
+router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+Reader = Annotated[Principal, Depends(requires("network_child:read"))]
+Manager = Annotated[Principal, Depends(requires("network_child:manage"))]
+MAX_PUBLIC_KEY_BYTES = 16 * 1024
+
+
+def _cells(db: Session, rows: Sequence[Child]) -> list[list[str]]:
+    places = regions.display_names(db=db, codes=(c.region_code for c in rows))
+    now = utcnow()
+    return [
+        [
+            c.name,
+            places.get(c.region_code, c.region_code),
+            label(ChildStatus, c.status),
+            when(c.last_forward_at),
+            str(c.forwarded),
+            str(c.refused),
+            str(c.backlog),
+            f"{service.lag_seconds(c, now) / 60:.0f}",
+            str(c.checked_size),
+            when(c.cosigned_at),
+        ]
+        for c in rows
+    ]
+
+
+CHILDREN = ListView(
+    name="network_child",
+    title="下级平台",
+    columns=(
+        Column("name", "下级平台", Child.name),
+        Column("region", "行政区划", Child.region_code),
+        Column("status", "状态", Child.status),
+        Column("last_forward_at", "最后一次转发", Child.last_forward_at),
+        Column("forwarded", "已转发条数", Child.forwarded),
+        Column("refused", "拒收条数", Child.refused),
+        Column("backlog", "积压条数", Child.backlog),
+        Column("lag", "滞后（分钟）"),
+        Column("checked_size", "已核验日志大小", Child.checked_size),
+        Column("cosigned_at", "最后联署", Child.cosigned_at),
+    ),
+    order=Order((Key(Child.id, lambda c: c.id),), (0,)),
+    cells=_cells,
+)
+
+
+def _open_alerts(db: Session, principal: Principal, ids: list[int]) -> dict[int, list[Alert]]:
+    if not ids:
+        return {}
+    found: dict[int, list[Alert]] = {}
+    stmt = restrict(
+        select(Alert).where(
+            Alert.status == "open",
+            Alert.subject_type == SUBJECT,
+            Alert.subject_id.in_([str(i) for i in ids]),
+        ),
+        principal,
+        "read",
+    )
+    for alert in db.scalars(stmt):
+        found.setdefault(int(alert.subject_id or 0), []).append(alert)
+    return found
+
+
+@router.get("/network", response_class=HTMLResponse)
+def network_page(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
+    status: Annotated[str, Query(pattern=r"^(active|halted)?$")] = "",
+) -> Response:
+    """The upstream (when this platform has one) and the children within scope; ``?format=
+    xlsx`` exports the children."""
+    stmt = restrict(select(Child), principal, "read")
+    if status:
+        stmt = stmt.where(Child.status == status)
+    if params.exporting:
+        return listing.export(request, db, CHILDREN, stmt, params, user_id=principal.user_id)
+    total = count_total(db, stmt)
+    paged = paginate(db, stmt, paging, CHILDREN.order_for(params))
+    rows = list(paged.rows)
+    now = utcnow()
+    context = {
+        "rows": rows,
+        "total": total,
+        "paging": paging,
+        "paged": paged,
+        "listing": Listing.of(request, CHILDREN, params),
+        "status": status,
+        "statuses": {s.value: s for s in ChildStatus},
+        "places": regions.display_names(db=db, codes=(c.region_code for c in rows)),
+        "lags": {c.id: service.lag_seconds(c, now) for c in rows},
+        "alerts": _open_alerts(db, principal, [c.id for c in rows]),
+        "upstream": _upstream(db, settings) if forward.configured(settings) else None,
+        "origin": ledger.log_identity().origin,
+    }
+    return render(request, "networking/network.html", context)
+
+
+def _upstream(db: Session, settings: Any) -> dict[str, Any]:
+    state = forward.status(db)
+    return {**state, "url": settings.upstream_url, "key_id": settings.upstream_key_id}
+
+
+@router.get("/network/children/register", response_class=HTMLResponse)
+def register_form(request: Request, principal: Manager) -> Response:
+    return render(request, "networking/register.html", {"values": {}, "errors": {}})
+
+
+@router.post("/network/children/register", response_class=HTMLResponse)
+@text_fields(multiline=("log_key", "public_key"))
+def register(
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Manager, form: PostedForm
+) -> Response:
+    values = {
+        k: str(form.get(k) or "").strip()
+        for k in ("name", "region_code", "base_url", "log_key", "public_key")
+    }
+    try:
+        problem = _region_problem(db, principal, values["region_code"])
+        if problem is not None:
+            raise ValidationFailed(errors=[problem])
+        public = values["public_key"].encode()
+        if len(public) > MAX_PUBLIC_KEY_BYTES:
+            raise ValidationFailed(errors=[_field("public_key", "公钥过长")])
+        made = service.register_child(
+            db,
+            settings,
+            name=values["name"],
+            region_code=values["region_code"],
+            base_url=values["base_url"],
+            log_key=values["log_key"],
+            public_key=public or None,
+            user_id=principal.user_id,
+        )
+    except (ValidationFailed, Conflict) as error:
+        db.rollback()
+        errors = errors_by_field(error.errors) if isinstance(error, ValidationFailed) else {}
+        context = {"values": values, "errors": errors, "error": error.detail}
+        return render(request, "networking/register.html", context, status_code=error.status)
+    shown = made.key.as_dict()
+    response = render(
+        request,
+        "networking/registered.html",
+        {"child": made.child, "key": made.key.key, "secret": shown["secret"]},
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _field(name: str, message: str) -> FieldError:
+    return FieldError(name, message)
+
+
+def _region_problem(db: Session, principal: Principal, code: str) -> FieldError | None:
+    """Why a child may not be registered for region ``code``: a current region below the
+    account's own."""
+    if not is_valid_code(code):
+        return FieldError("region_code", "请填写 6 位行政区划代码，如 360100")
+    if problem := regions.problem(db=db, code=code):
+        return problem
+    if not principal.covers_region(code):
+        return FieldError("region_code", "只能登记本账号辖区内的下级平台")
+    return None
+
+
+@router.get("/network/children/{child_id}", response_class=HTMLResponse)
+def child_page(request: Request, child_id: Id, db: SessionDep, principal: Reader) -> Response:
+    child = get_scoped(db, Child, child_id, principal, "read")
+    now = utcnow()
+    counts = service.outcomes(db, [child.id])[child.id]
+    context = {
+        "child": child,
+        "status": ChildStatus(child.status),
+        "place": regions.display_names(db=db, codes=[child.region_code]).get(child.region_code, ""),
+        "lag": service.lag_seconds(child, now),
+        "counts": [(o, counts.get(o.value, 0)) for o in Outcome],
+        "here": service.applied_here(db, child),
+        "refused": service.refused(db, child),
+        "attestations": {a.value: a for a in Attestation},
+        "alerts": _open_alerts(db, principal, [child.id]).get(child.id, []),
+        "rule_title": rule_title,
+        "stale": child.checked_at is not None and now - child.checked_at > dt.timedelta(minutes=10),
+    }
+    return render(request, "networking/child.html", context)
+
+
+@router.post("/network/children/{child_id}/resume", response_class=HTMLResponse)
+def resume(
+    request: Request, child_id: Id, db: SessionDep, principal: Manager, form: PostedForm
+) -> Response:
+    child = get_scoped(db, Child, child_id, principal, "manage")
+    service.resume_child(db, child, forget_log=form.get("forget_log") == "1")
+    return redirect(f"/network/children/{child.id}?done=resumed")

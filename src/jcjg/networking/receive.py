@@ -1,0 +1,463 @@
+"""The parent's side of a forward: check each leaf a child sends and keep it once.
+
+For every item, in order: the entry's leaf hash is recomputed (the child cannot send one entry
+and claim another leaf); a lab's message must be the one its entry notarised (type, key, the
+SHA-256 of its canonical JSON), and when the lab signs with Ed25519 its signature and
+Content-Digest are verified here with the lab's own key, its ``created`` judged against the
+acceptance time the child notarised, not this platform's clock. So a compromised child cannot
+forge an Ed25519 lab's data; an HMAC lab's message carries only the child's word
+(``attestation`` ``platform``), refused altogether under ``JCJG_NETWORK_REQUIRE_LAB_SIGNATURE``.
+
+A message that passes becomes a row of this platform's ``exchange_message`` (``accepted``, in
+its institution's lane, with its ``origin``) and is applied here like any other; a message this
+platform already has from the same institution (sent to it directly, or through another
+child) is kept as ``duplicate``. A fact of the child's is recorded. Nothing is written for a
+forward that fails as a whole (409 gap, 403 not a child ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.regioncodes import scope_prefix
+from jcjg.exchange import cache
+from jcjg.exchange import problems as exchange_problems
+from jcjg.exchange.auth import REQUIRED_WITH_BODY, Caller
+from jcjg.exchange.digest import verify_content_digest
+from jcjg.exchange.models import Message
+from jcjg.exchange.problems import ExchangeError
+from jcjg.exchange.service import (
+    ENTRY_PREFIX,
+    RECEIPT_VERSION,
+    STATUS_PATH,
+    lane_of,
+    ledger_entry,
+    missing_files,
+    parse_json,
+)
+from jcjg.exchange.signatures import (
+    Ed25519VerifyingKey,
+    SignatureError,
+    check_policy,
+    verify_request,
+)
+from jcjg.exchange.signatures import Request as SignedRequest
+from jcjg.exchange.types import MessageBase, MessageType, message_types
+from jcjg.ledger import merkle
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerQueued
+from jcjg.networking import problems
+from jcjg.networking.choices import Attestation, ChildStatus, Outcome
+from jcjg.networking.models import Child, Forwarded, LabKey
+from jcjg.networking.wire import Forward, ForwardedMessage, Item, parse_time, unb64
+
+
+class Refused(Exception):
+    """One item refused: its problem (the forward goes on with the next)."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
+@dataclass
+class Answer:
+    next_index: int
+    counts: dict[str, int] = field(default_factory=dict)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    stored: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"next_index": self.next_index, "outcomes": self.counts, "refused": self.refused}
+
+
+def child_of(db: Session, caller: Caller) -> Child:
+    """The registered child platform that signed the request (403 otherwise)."""
+    child = db.scalar(select(Child).where(Child.client_id == caller.client.id))
+    if child is None:
+        raise ExchangeError(problems.NOT_A_CHILD)
+    return child
+
+
+def parse(body: bytes) -> Forward:
+    try:
+        return Forward.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+
+
+def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Answer:
+    """Check and keep one forward in ``db``'s transaction (the caller commits)."""
+    child = db.scalar(
+        select(Child).where(Child.client_id == caller.client.id).with_for_update()
+    )  # one forward of a child at a time: they must follow one another
+    if child is None:
+        raise ExchangeError(problems.NOT_A_CHILD)
+    if child.status == ChildStatus.HALTED:
+        raise ExchangeError(problems.CHILD_HALTED, child.halted_reason or None)
+    forward = parse(body)
+    if forward.origin != child.log_origin:
+        raise ExchangeError(problems.ORIGIN_MISMATCH, f"登记的日志标识是“{child.log_origin}”")
+    expected = child.next_index
+    if forward.first > expected:
+        raise ExchangeError(
+            problems.FORWARD_GAP, f"本平台期待从序号 {expected} 起转发", expected=expected
+        )
+    items = forward.items
+    for offset, item in enumerate(items):
+        if item.index != forward.first + offset:
+            raise ValidationFailed(
+                f"items[{offset}].index 应为 {forward.first + offset}：须逐条连续"
+            )
+    fresh = [item for item in items if item.index >= expected]
+    answer = Answer(next_index=expected)
+    answer.counts[Outcome.DUPLICATE] = len(items) - len(fresh)
+    _need_files(db, child, fresh)
+    now = utcnow()
+    receiver = _Receiver(db, settings, child, now)
+    for item in fresh:
+        outcome = receiver.take(item)
+        answer.counts[outcome.outcome] = answer.counts.get(outcome.outcome, 0) + 1
+        if outcome.problem is not None:
+            answer.refused.append({"index": item.index, **outcome.problem})
+    receiver.flush()
+    if fresh:
+        answer.next_index = fresh[-1].index + 1
+    answer.stored = receiver.stored
+    db.execute(
+        update(Child)
+        .where(Child.id == child.id)
+        .values(
+            next_index=answer.next_index,
+            forwarded=Child.forwarded + len(fresh),
+            refused=Child.refused + answer.counts.get(Outcome.REFUSED, 0),
+            last_forward_at=now,
+            backlog=forward.backlog,
+            oldest_waiting_at=parse_time(forward.oldest_waiting_at),
+        )
+    )
+    return answer
+
+
+def _need_files(db: Session, child: Child, items: list[Item]) -> None:
+    """422 with ``missing`` when a forwarded message refers to files the child has not sent
+    yet (it uploads them first, as a lab does)."""
+    wanted: list[str] = []
+    for item in items:
+        if item.message is None or item.message.status != "applied":
+            continue
+        kind, message = _typed(item)
+        if kind is not None and message is not None:
+            wanted.extend(kind.files(message))
+    missing = missing_files(db, child.client_id, wanted)
+    if missing:
+        raise ExchangeError(
+            exchange_problems.FILES_MISSING, f"有 {len(missing)} 个文件尚未上传", missing=missing
+        )
+
+
+def _typed(item: Item) -> tuple[MessageType[Any] | None, Any]:
+    """The message type and parsed message of a forwarded message, when they can be read."""
+    assert item.message is not None
+    try:
+        envelope = json.loads(unb64(item.entry))
+        name = str(envelope["entry_type"]).removeprefix(ENTRY_PREFIX)
+        kind = message_types().get(name)
+        if kind is None:
+            return None, None
+        return kind, kind.schema.model_validate_json(unb64(item.message.body), strict=True)
+    except (ValueError, KeyError, TypeError, ValidationError):
+        return None, None
+
+
+@dataclass
+class _Taken:
+    outcome: str
+    problem: dict[str, Any] | None = None
+
+
+class _Receiver:
+    """Takes the items of one forward, keeping what they need (pinned keys) for the batch."""
+
+    def __init__(self, db: Session, settings: Settings, child: Child, now: dt.datetime) -> None:
+        self.db = db
+        self.settings = settings
+        self.child = child
+        self.now = now
+        self.stored = 0
+        self.rows: list[Forwarded] = []
+
+    def flush(self) -> None:
+        self.db.add_all(self.rows)
+        self.db.flush()
+
+    def take(self, item: Item) -> _Taken:
+        entry = unb64(item.entry)
+        row = Forwarded(
+            child_id=self.child.id,
+            region_code=self.child.region_code,
+            origin_index=item.index,
+            leaf_hash=bytes.fromhex(item.leaf_hash),
+            entry_type="",
+            entry=entry,
+            notarised_at=self.now,
+            outcome=Outcome.REFUSED,
+            received_at=self.now,
+        )
+        self.rows.append(row)
+        try:
+            envelope = _envelope(entry, item.leaf_hash)
+            row.entry_type = envelope["entry_type"]
+            row.notarised_at = envelope["notarised_at"]
+            if item.message is None:
+                if row.entry_type.startswith(ENTRY_PREFIX):
+                    raise Refused(
+                        ExchangeError(problems.CONTENT_MISMATCH, "消息的存证叶没有附带消息本身")
+                    )
+                row.outcome = Outcome.RECORDED
+                return _Taken(row.outcome)
+            return self._message(row, envelope, item.message)
+        except Refused as refused:
+            row.problem = refused.error.body()
+            return _Taken(Outcome.REFUSED, row.problem)
+
+    def _message(self, row: Forwarded, envelope: dict[str, Any], sent: ForwardedMessage) -> _Taken:
+        data = envelope["data"]
+        if not row.entry_type.startswith(ENTRY_PREFIX) or not isinstance(data, dict):
+            raise Refused(ExchangeError(problems.CONTENT_MISMATCH, "该叶不是一条报送消息的存证"))
+        name = row.entry_type.removeprefix(ENTRY_PREFIX)
+        kind = message_types().get(name)
+        if kind is None:
+            raise Refused(ExchangeError(exchange_problems.UNKNOWN_TYPE, f"消息类型“{name}”不存在"))
+        body = unb64(sent.body)
+        try:
+            _parsed, canonical = parse_json(body)
+        except AppError as exc:
+            raise Refused(exc) from exc
+        if hashlib.sha256(canonical).hexdigest() != data.get("sha256"):
+            raise Refused(ExchangeError(problems.CONTENT_MISMATCH, "消息正文的哈希与存证不符"))
+        if sent.key.key_id != data.get("key_id"):
+            raise Refused(ExchangeError(problems.CONTENT_MISMATCH, "签名密钥编号与存证不符"))
+        # a leaf of a message forwarded to the child: judged against when it was first
+        # accepted, which the child's entry names
+        first = data.get("origin")
+        given = first.get("notarised_at") if isinstance(first, dict) else None
+        accepted_at = parse_time(given if isinstance(given, str) else None) or row.notarised_at
+        row.attestation = self._attest(sent, body, accepted_at)
+        if sent.status == "rejected":
+            row.outcome = Outcome.ORIGIN_REJECTED
+            return _Taken(row.outcome)
+        try:
+            message = kind.schema.model_validate_json(body, strict=True)
+        except ValidationError as exc:
+            raise Refused(
+                ValidationFailed(errors=field_errors_from_pydantic(exc.errors()))
+            ) from exc
+        institution_id, region_code = self._owner(kind, message)
+        message_id = str(message.message_id)
+        existing = self._existing(institution_id, region_code, message_id)
+        if existing is not None:
+            row.message_id = existing
+            row.outcome = Outcome.DUPLICATE
+            return _Taken(row.outcome)
+        origin = {
+            "platform": self.child.log_origin,
+            "child_id": self.child.id,
+            "index": row.origin_index,
+            "leaf_hash": row.leaf_hash.hex(),
+            "notarised_at": ledger.timestamp(accepted_at),
+            "attestation": row.attestation,
+            "results": sent.results,
+        }
+        entry = {
+            **ledger_entry(
+                kind.name,
+                message_id,
+                sent.key.key_id,
+                getattr(message, "institution_code", None),
+                data["sha256"],
+                region_code=region_code,
+            ),
+            "origin": {
+                **{k: origin[k] for k in ("platform", "index", "leaf_hash", "attestation")},
+                "notarised_at": ledger.timestamp(accepted_at),
+            },
+        }
+        promise = ledger.promise(ENTRY_PREFIX + kind.name, entry, self.now)
+        receipt = {
+            "receipt_version": RECEIPT_VERSION,
+            "message_id": message_id,
+            "message_type": kind.name,
+            "status": "accepted",
+            "received_at": ledger.timestamp(self.now),
+            "entry_type": promise.entry_type,
+            "entry": entry,
+            "notarised_at": ledger.timestamp(promise.notarised_at),
+            "leaf_hash": promise.leaf_hash.hex(),
+            "max_delay_seconds": promise.max_delay_seconds,
+            "promise": promise.note,
+            "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
+        }
+        stored = Message(
+            client_id=self.child.client_id,
+            key_id=sent.key.key_id,
+            institution_id=institution_id,
+            region_code=region_code,
+            lane=lane_of(institution_id, region_code),
+            message_type=kind.name,
+            message_id=message_id,
+            body=body,
+            content_sha256=data["sha256"],
+            signature_input=sent.signature_input,
+            signature=sent.signature,
+            request=sent.request.model_dump() if sent.request is not None else None,
+            origin=origin,
+            received_at=self.now,
+            leaf_hash=promise.leaf_hash,
+            receipt=receipt,
+            status="accepted",
+        )
+        self.db.add(stored)
+        self.db.add(LedgerQueued(**promise.queued_row()))
+        self.db.flush()
+        row.message_id = stored.id
+        row.outcome = Outcome.STORED
+        self.stored += 1
+        return _Taken(row.outcome)
+
+    def _attest(self, sent: ForwardedMessage, body: bytes, notarised_at: dt.datetime) -> str:
+        """``lab_signature`` when the lab's own Ed25519 signature verifies here, ``platform``
+        for an HMAC lab (only the child vouches for it); Refused otherwise."""
+        if sent.key.alg != "ed25519":
+            if self.settings.network_require_lab_signature:
+                raise Refused(ExchangeError(problems.LAB_SIGNATURE_REQUIRED))
+            return Attestation.PLATFORM
+        public = self._pinned(sent)
+        if sent.request is None:
+            raise Refused(
+                ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带签名所覆盖的请求组成部分")
+            )
+        headers = [(name, value) for name, value in sent.request.headers]
+        headers += [("signature-input", sent.signature_input), ("signature", sent.signature)]
+        key = Ed25519VerifyingKey(public)
+        try:
+            request = SignedRequest(
+                method=sent.request.method, url=sent.request.url, headers=headers
+            )
+            verified = verify_request(
+                request, resolve_key=lambda kid: key if kid == sent.key.key_id else None
+            )
+            check_policy(
+                verified,
+                required=REQUIRED_WITH_BODY,
+                now=int(notarised_at.timestamp()),
+                max_skew=self.settings.exchange_max_skew_seconds,
+            )
+            digest = request.component_value("content-digest")
+        except SignatureError as exc:
+            raise Refused(
+                ExchangeError(
+                    problems.LAB_SIGNATURE_INVALID, f"检测机构签名核验未通过：{exc}"[:300]
+                )
+            ) from exc
+        if not verify_content_digest(digest, body):
+            raise Refused(
+                ExchangeError(
+                    problems.LAB_SIGNATURE_INVALID, "正文与检测机构签名的 Content-Digest 不符"
+                )
+            )
+        return Attestation.LAB_SIGNATURE
+
+    def _pinned(self, sent: ForwardedMessage) -> bytes:
+        """The lab's public key: the one pinned for its key id, or this one, pinned now."""
+        try:
+            public = unb64(sent.key.public_key or "")
+            Ed25519VerifyingKey(public)
+        except ValueError as exc:
+            raise Refused(
+                ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带检测机构的 Ed25519 公钥")
+            ) from exc
+        pinned = self.db.scalar(
+            select(LabKey).where(LabKey.child_id == self.child.id, LabKey.key_id == sent.key.key_id)
+        )
+        if pinned is None:
+            self.db.add(
+                LabKey(
+                    child_id=self.child.id,
+                    key_id=sent.key.key_id,
+                    alg=sent.key.alg,
+                    public_key=public,
+                    institution_code=sent.key.institution_code,
+                    first_seen_at=self.now,
+                )
+            )
+            self.db.flush()
+        elif pinned.public_key != public:
+            raise Refused(ExchangeError(problems.LAB_KEY_CHANGED))
+        return public
+
+    def _owner(self, kind: MessageType[Any], message: Any) -> tuple[int | None, str]:
+        """The message's institution (id, region) or region here, within the child's region."""
+        within = scope_prefix(self.child.region_code)
+        if isinstance(message, MessageBase):
+            found = cache.institution(self.db, message.institution_code)
+            if found is None or not found[1].startswith(within):
+                raise Refused(
+                    ExchangeError(
+                        problems.OUT_OF_REGION,
+                        f"机构“{message.institution_code}”在本平台不存在或不在该下级平台辖区内",
+                    )
+                )
+            return found
+        region = str(getattr(message, "region_code", ""))
+        if not cache.region_exists(self.db, region) or not region.startswith(within):
+            raise Refused(ExchangeError(problems.OUT_OF_REGION, f"行政区划“{region}”不在辖区内"))
+        return None, region
+
+    def _existing(
+        self, institution_id: int | None, region_code: str, message_id: str
+    ) -> int | None:
+        """This platform's row of the same message (the same institution's, or region's, same
+        id), by whatever path it came; 409 when the child forwarded the id for another."""
+        rows = self.db.execute(
+            select(
+                Message.id, Message.institution_id, Message.region_code, Message.client_id
+            ).where(Message.message_id == message_id)
+        ).all()
+        for row_id, inst, region, client_id in rows:
+            if inst == institution_id and (inst is not None or region == region_code):
+                return int(row_id)
+            if client_id == self.child.client_id:
+                raise Refused(ExchangeError(problems.MESSAGE_TAKEN))
+        return None
+
+
+def _envelope(entry: bytes, leaf_hash: str) -> dict[str, Any]:
+    """The leaf's envelope, checked against its hash: entry_type, notarised_at, data."""
+    if merkle.leaf_hash(entry).hex() != leaf_hash:
+        raise Refused(ExchangeError(problems.ENTRY_MISMATCH))
+    try:
+        envelope = json.loads(entry)
+        entry_type = envelope["entry_type"]
+        notarised_at = parse_time(envelope["notarised_at"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Refused(ExchangeError(problems.ENTRY_MISMATCH)) from exc
+    if (
+        not isinstance(entry_type, str)
+        or not entry_type
+        or len(entry_type) > 64
+        or notarised_at is None
+    ):
+        raise Refused(ExchangeError(problems.ENTRY_MISMATCH))
+    return {"entry_type": entry_type, "notarised_at": notarised_at, "data": envelope.get("data")}

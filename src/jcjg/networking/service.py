@@ -1,0 +1,161 @@
+"""Registering child platforms and resuming them; what the pages show of children and of the
+upstream. Services flush, never commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg.config import Settings
+from jcjg.core.errors import Conflict, FieldError, ValidationFailed
+from jcjg.exchange.choices import ClientKind, ClientStatus
+from jcjg.exchange.clients import IssuedKey, create_client, issue_key, parse_public_key
+from jcjg.exchange.models import Message
+from jcjg.ledger.note import NoteError, Verifier
+from jcjg.networking.choices import ChildStatus, Outcome
+from jcjg.networking.models import Child, Forwarded
+from jcjg.regions.models import Region
+
+
+def _fail(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(errors=[FieldError(field, message)])
+
+
+def check_base_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise _fail("base_url", "平台地址应为 http(s)://主机[:端口][/路径]，不带查询参数")
+    return value.strip().rstrip("/")
+
+
+def log_origin(log_key: str) -> str:
+    """The origin of the log a verifier key belongs to (its key name)."""
+    try:
+        return Verifier(log_key.strip()).name
+    except NoteError as exc:
+        raise _fail("log_key", "日志公钥格式不正确：应为对方 GET /ledger/key 的内容") from exc
+
+
+@dataclass(frozen=True)
+class Registered:
+    child: Child
+    key: IssuedKey
+
+
+def register_child(
+    db: Session,
+    settings: Settings,
+    *,
+    name: str,
+    region_code: str,
+    base_url: str,
+    log_key: str,
+    public_key: bytes | None = None,
+    user_id: int | None = None,
+) -> Registered:
+    """A child platform, with the exchange client and key it forwards with (Ed25519 when its
+    public key is given, else an HMAC secret shown once)."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise _fail("name", "平台名称须为 1 至 100 个字符")
+    if db.get(Region, region_code) is None:
+        raise _fail("region_code", f"行政区划“{region_code[:12]}”不存在")
+    base_url = check_base_url(base_url)
+    origin = log_origin(log_key)
+    if db.scalar(select(Child.id).where(Child.log_origin == origin)) is not None:
+        raise Conflict(f"日志“{origin}”已登记为下级平台")
+    raw = parse_public_key(public_key) if public_key else None
+    client = create_client(
+        db,
+        name=name,
+        institution=None,
+        region_code=region_code,
+        kind=ClientKind.PLATFORM,
+        status=ClientStatus.ACTIVE,
+        applied_by_id=user_id,
+        purpose="下级平台转发其存证日志",
+    )
+    key = issue_key(db, client, settings, alg="ed25519" if raw else "hmac-sha256", public_key=raw)
+    child = Child(
+        client_id=client.id,
+        name=name,
+        region_code=region_code,
+        base_url=base_url,
+        log_origin=origin,
+        log_key=log_key.strip(),
+    )
+    db.add(child)
+    db.flush()
+    return Registered(child, key)
+
+
+def resume_child(db: Session, child: Child, *, forget_log: bool = False) -> None:
+    """An operator resumes a halted child once its log is explained; with ``forget_log`` the
+    checked checkpoint is forgotten (a child restored from backup starts a new history)."""
+    if child.status != ChildStatus.HALTED:
+        raise Conflict("该下级平台未暂停")
+    child.status = ChildStatus.ACTIVE.value
+    child.halted_reason = None
+    if forget_log:
+        child.checked_size = 0
+        child.checked_root = None
+        child.checked_note = None
+    db.flush()
+
+
+def lag_seconds(child: Child, now: dt.datetime) -> float:
+    """How far behind the child's forwarding is: the age of the oldest leaf it still holds
+    back, as its last forward said."""
+    if not child.backlog or child.oldest_waiting_at is None:
+        return 0.0
+    return max(0.0, (now - child.oldest_waiting_at).total_seconds())
+
+
+def outcomes(db: Session, child_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Forwarded leaves per child and outcome."""
+    found: dict[int, dict[str, int]] = {i: {} for i in child_ids}
+    if not child_ids:
+        return found
+    rows = db.execute(
+        select(Forwarded.child_id, Forwarded.outcome, func.count())
+        .where(Forwarded.child_id.in_(child_ids))
+        .group_by(Forwarded.child_id, Forwarded.outcome)
+    ).all()
+    for child_id, outcome, count in rows:
+        found[child_id][outcome] = int(count)
+    return found
+
+
+def applied_here(db: Session, child: Child) -> dict[str, int]:
+    """The child's forwarded messages by their status here (accepted, applied, rejected)."""
+    rows = db.execute(
+        select(Message.status, func.count())
+        .where(Message.client_id == child.client_id)
+        .group_by(Message.status)
+    ).all()
+    return {status: int(count) for status, count in rows}
+
+
+def refused(db: Session, child: Child, limit: int = 50) -> list[Forwarded]:
+    return list(
+        db.scalars(
+            select(Forwarded)
+            .where(Forwarded.child_id == child.id, Forwarded.outcome == Outcome.REFUSED.value)
+            .order_by(Forwarded.origin_index.desc())
+            .limit(limit)
+        )
+    )
+
+
+def summary(child: Child, counts: dict[str, int], now: dt.datetime) -> dict[str, Any]:
+    return {
+        "child": child,
+        "status": ChildStatus(child.status),
+        "lag": lag_seconds(child, now),
+        "counts": {Outcome(k): v for k, v in counts.items()},
+    }

@@ -1,0 +1,113 @@
+"""What a child platform sends its parent: a *forward*, the next leaves of its log in order.
+
+``POST /exchange/v1/forwards`` (signed by the child's platform key, RFC 9421, like any exchange
+request) carries a JSON object::
+
+    {"forward_version": 1, "origin": "<the child's log origin>", "first": 120,
+     "items": [{"index": 120, "leaf_hash": "<hex>", "entry": "<base64 of the leaf's bytes>",
+                "message": null | {...}}, ...],
+     "backlog": 0, "oldest_waiting_at": null}
+
+Each item is one leaf: ``entry`` the canonical bytes the child's log hashed (so the parent
+recomputes the leaf hash itself), and for a lab's message (entry type ``message:<type>``) the
+message as the lab sent it: the raw body, the signature with the other signed request
+components, the lab's key, and the child's outcome (``applied`` with the supervision code it
+issued, or ``rejected``). docs/networking.md describes every field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FORWARDS_PATH = "/exchange/v1/forwards"
+VERSION = 1
+
+_HEX64 = r"^[0-9a-f]{64}$"
+MAX_ITEMS = 2000
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LabKey(_Strict):
+    key_id: str = Field(min_length=1, max_length=64)
+    alg: Literal["ed25519", "hmac-sha256"]
+    # Ed25519: base64 of the raw 32-byte public key; an HMAC secret never travels
+    public_key: str | None = Field(default=None, max_length=64)
+    institution_code: str | None = Field(default=None, max_length=32)
+
+
+class SignedRequest(_Strict):
+    method: str = Field(min_length=1, max_length=16)
+    url: str = Field(min_length=1, max_length=2048)
+    headers: list[
+        Annotated[list[Annotated[str, Field(max_length=4096)]], Field(min_length=2, max_length=2)]
+    ] = Field(max_length=32)
+
+
+class ForwardedMessage(_Strict):
+    body: str = Field(min_length=1)  # base64 of the body byte for byte
+    request: SignedRequest | None = None  # None for messages accepted before it was kept
+    signature_input: str = Field(min_length=1, max_length=4096)
+    signature: str = Field(min_length=1, max_length=4096)
+    key: LabKey
+    status: Literal["applied", "rejected"]
+    results: dict[str, str] | None = None  # what the child issued: supervision_code, token
+
+
+class Item(_Strict):
+    index: int = Field(ge=0, le=2**63 - 1)
+    leaf_hash: str = Field(pattern=_HEX64)
+    entry: str = Field(min_length=1)
+    message: ForwardedMessage | None = None
+
+    @field_validator("entry")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            unb64(value)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("entry must be base64") from exc
+        return value
+
+
+class Forward(_Strict):
+    forward_version: Literal[1]
+    origin: str = Field(min_length=1, max_length=200)
+    first: int = Field(ge=0, le=2**63 - 1)
+    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+    backlog: int = Field(default=0, ge=0, le=2**63 - 1)
+    oldest_waiting_at: str | None = Field(default=None, max_length=40)
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def kept_results(results: dict[str, Any] | None) -> dict[str, str] | None:
+    """What of a child's answer to a message the parent needs: the code and token it issued
+    (a report's), nothing heavier (no QR images)."""
+    if not results:
+        return None
+    kept = {k: results[k] for k in ("supervision_code", "token") if isinstance(results.get(k), str)}
+    return kept or None

@@ -1,0 +1,129 @@
+"""A child platform made by hand for the parent's tests: its log (leaves built as the ledger
+builds them), its labs' signed messages, and the forwards it would send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from jcjg.client.signing import load_key, signed_headers
+from jcjg.core.db import utcnow
+from jcjg.exchange.service import ENTRY_PREFIX, ledger_entry, parse_json
+from jcjg.ledger import merkle
+from jcjg.ledger import service as ledger
+from jcjg.ledger.note import Signer, generate_signer
+from jcjg.networking.wire import FORWARDS_PATH, b64
+
+CITY = "http://city.test"
+ORIGIN = "city.test/ledger"
+
+
+@dataclass
+class ChildLog:
+    """A child's log: leaves appended in order, with their entries' canonical bytes."""
+
+    origin: str = ORIGIN
+    signer: Signer = field(default_factory=lambda: Signer(generate_signer(ORIGIN)[0]))
+    entries: list[bytes] = field(default_factory=list)
+
+    @property
+    def vkey(self) -> str:
+        return self.signer.vkey
+
+    def append(
+        self, entry_type: str, data: Any, moment: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        entry = ledger.envelope(entry_type, data, moment or utcnow())
+        self.entries.append(entry)
+        return {
+            "index": len(self.entries) - 1,
+            "leaf_hash": merkle.leaf_hash(entry).hex(),
+            "entry": b64(entry),
+            "message": None,
+        }
+
+    def root(self, size: int | None = None) -> bytes:
+        size = len(self.entries) if size is None else size
+        return merkle.root_hash([merkle.leaf_hash(e) for e in self.entries[:size]])
+
+    def checkpoint(self, size: int | None = None) -> str:
+        from jcjg.ledger.note import format_checkpoint, sign_note
+
+        size = len(self.entries) if size is None else size
+        return sign_note(
+            format_checkpoint(self.origin, size, self.root(size)), self.signer
+        ).decode()
+
+
+@dataclass
+class CityLab:
+    """A lab of the child platform, signing with Ed25519 (or HMAC) what it sends the child."""
+
+    institution_code: str
+    key_id: str = field(default_factory=lambda: f"c9-{uuid.uuid4().hex[:12]}")
+    alg: str = "ed25519"
+    private: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+    def signed(
+        self, log: ChildLog, message_type: str, fields: dict[str, Any], *, status: str = "applied",
+        results: dict[str, str] | None = None, created: int | None = None,
+        message_id: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The leaf of a message the lab sent the child, as the child forwards it."""
+        payload = {
+            "message_id": message_id or str(uuid.uuid4()),
+            "institution_code": self.institution_code,
+        }
+        body = json.dumps(payload | fields, ensure_ascii=False).encode()
+        url = f"{CITY}/exchange/v1/messages/{message_type}"
+        key = load_key(self.alg, self.private if self.alg == "ed25519" else b"s" * 32)
+        headers = signed_headers("POST", url, key_id=self.key_id, key=key, body=body,
+                                 content_type="application/json", created=created)  # fmt: skip
+        _data, canonical = parse_json(body)
+        sha256 = hashlib.sha256(canonical).hexdigest()
+        entry = ledger_entry(
+            message_type, payload["message_id"], self.key_id, self.institution_code, sha256
+        )
+        item = log.append(ENTRY_PREFIX + message_type, entry)
+        covered = [
+            [k.lower(), v]
+            for k, v in headers.items()
+            if k.lower() in ("content-digest", "content-type")
+        ]
+        item["message"] = {
+            "body": b64(body),
+            "request": {"method": "POST", "url": url, "headers": covered},
+            "signature_input": headers["Signature-Input"],
+            "signature": headers["Signature"],
+            "key": {
+                "key_id": self.key_id,
+                "alg": self.alg,
+                "public_key": b64(self.private.public_key().public_bytes_raw())
+                if self.alg == "ed25519"
+                else None,
+                "institution_code": self.institution_code,
+            },
+            "status": status,
+            "results": results,
+        }
+        return item
+
+
+def forward(log: ChildLog, items: list[dict[str, Any]], **extra: Any) -> bytes:
+    return json.dumps(
+        {"forward_version": 1, "origin": log.origin, "first": items[0]["index"], "items": items}
+        | extra,
+        ensure_ascii=False,
+    ).encode()
+
+
+def post_forward(http: Any, key_id: str, key: Any, body: bytes) -> Any:
+    headers = signed_headers("POST", "http://testserver" + FORWARDS_PATH, key_id=key_id, key=key,
+                             body=body, content_type="application/json")  # fmt: skip
+    return http.post(FORWARDS_PATH, content=body, headers=headers)

@@ -1,0 +1,178 @@
+"""The child's side: the forwarder follows this platform's log, in order, resumably."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from jcjg.client.api import Client as ExchangeClient
+from jcjg.core.db import utcnow
+from jcjg.ledger import service as ledger
+from jcjg.networking import forward
+from jcjg.networking.models import ForwardCursor
+from tests.exchange.conftest import apply_waiting
+from tests.networking.test_forwards import LABS
+
+UPSTREAM = "http://province.test"
+
+
+class Upstream:
+    """A parent that records each forward and answers as told."""
+
+    def __init__(self) -> None:
+        self.forwards: list[dict[str, Any]] = []
+        self.blobs: set[str] = set()
+        self.answers: list[httpx.Response] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert "signature" in request.headers
+        if request.url.path.startswith("/exchange/v1/blobs/"):
+            sha = request.url.path.rsplit("/", 1)[-1]
+            if request.method == "HEAD":
+                return httpx.Response(200 if sha in self.blobs else 404)
+            self.blobs.add(sha)
+            return httpx.Response(201, json={"sha256": sha, "status": "stored"})
+        body = json.loads(request.content)
+        self.forwards.append(body)
+        if self.answers:
+            return self.answers.pop(0)
+        last = body["items"][-1]["index"]
+        return httpx.Response(200, json={"next_index": last + 1, "outcomes": {}, "refused": []})
+
+    def client(self) -> ExchangeClient:
+        return ExchangeClient(UPSTREAM, "c1-parent", Ed25519PrivateKey.generate(), alg="ed25519",
+                              transport=httpx.MockTransport(self))  # fmt: skip
+
+
+def _pass(http, upstream: Upstream) -> forward.Pass:
+    state = http.app.state
+    with upstream.client() as client:
+        return forward.forward_once(state.sessionmaker, state.settings, client, holder="t")
+
+
+def _position(db) -> int:
+    db.expire_all()
+    return db.get(ForwardCursor, forward.CURSOR_ID).position
+
+
+@pytest.mark.sqlite
+def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client, db, lims):
+    ledger.notarise(db, "institution:register", {"n": 1})
+    db.commit()
+    first = lims.message(**LABS)
+    assert lims.post(client, "registry.labs", first).status_code == 200
+    upstream = Upstream()
+    done = _pass(client, upstream)
+    assert (done.forwarded, done.error) == (2, None)
+    (sent,) = upstream.forwards
+    assert sent["origin"] == ledger.log_identity().origin
+    assert [i["index"] for i in sent["items"]] == [0, 1]
+    assert sent["items"][0]["message"] is None
+    message = sent["items"][1]["message"]
+    assert json.loads(base64.b64decode(message["body"]))["message_id"] == first["message_id"]
+    assert message["status"] == "applied"
+    assert message["key"]["key_id"] == lims.key_id
+    assert message["key"]["alg"] == "ed25519"
+    assert message["request"]["url"].endswith("/exchange/v1/messages/registry.labs")
+    assert {name for name, _ in message["request"]["headers"]} == {
+        "content-digest",
+        "content-type",
+    }
+    assert "keyid=" in message["signature_input"]
+    assert _position(db) == 2
+    # nothing new: an idle pass
+    assert _pass(client, upstream).idle
+    assert len(upstream.forwards) == 1
+
+
+def test_a_message_not_yet_applied_waits_and_its_code_goes_with_it(client, db, lims):
+    from tests.reports.test_reports import report_message
+
+    response = lims.post_raw(client, "report", report_message(lims, test_record_numbers=[]))
+    assert response.status_code == 202
+    upstream = Upstream()
+    _pass(client, upstream)
+    assert upstream.forwards == [] or all(
+        i["message"] is None for f in upstream.forwards for i in f["items"]
+    )
+    apply_waiting(client)
+    _pass(client, upstream)
+    items = [i for f in upstream.forwards for i in f["items"] if i["message"]]
+    (report,) = items
+    results = report["message"]["results"]
+    assert set(results) == {"supervision_code", "token"}  # no QR images
+
+
+def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims):
+    for n in range(3):
+        ledger.notarise(db, "institution:register", {"n": n})
+    db.commit()
+    upstream = Upstream()
+    # the parent was restored from a backup: it expects leaf 1 again
+    upstream.answers.append(
+        httpx.Response(
+            409,
+            json={"type": "/problems/network-forward-gap", "status": 409, "expected": 1},
+            headers={"content-type": "application/problem+json"},
+        )
+    )
+    _pass(client, upstream)
+    assert _position(db) == 1
+    upstream.answers.append(httpx.Response(503, json={"title": "维护中"}))
+    failed = _pass(client, upstream)
+    assert failed.error is not None
+    assert "503" in failed.error
+    db.expire_all()
+    row = db.get(ForwardCursor, forward.CURSOR_ID)
+    assert (row.position, row.failures) == (1, 1)
+    assert row.next_attempt_at is not None
+    assert row.last_error
+    # backing off: no request until next_attempt_at
+    sent = len(upstream.forwards)
+    assert _pass(client, upstream).idle
+    assert len(upstream.forwards) == sent
+    row.next_attempt_at = None
+    db.commit()
+    _pass(client, upstream)
+    assert _position(db) == 3
+    assert forward.status(db)["backlog"] == 0
+
+
+def test_a_second_forwarder_waits_for_the_lease(client, db):
+    ledger.notarise(db, "institution:register", {"n": 1})
+    db.commit()
+    state = client.app.state
+    with state.sessionmaker() as other:
+        assert forward.claim(other, "someone-else", utcnow())
+    upstream = Upstream()
+    assert _pass(client, upstream).idle
+    assert upstream.forwards == []
+
+
+def test_the_files_a_message_names_go_first(client, db, lims, settings):
+    from jcjg.core.blobs import blob_store
+
+    pdf = b"%PDF-1.7 not really\n"
+    sha = blob_store(settings).put(pdf)
+    put = client.put(f"/exchange/v1/blobs/{sha}", content=pdf,
+                     headers=lims.headers("PUT", f"/exchange/v1/blobs/{sha}", pdf,
+                                          content_type="application/pdf"))  # fmt: skip
+    assert put.status_code == 201, put.text
+    from tests.reports.test_reports import report_message
+
+    lims.post(client, "report", report_message(lims, test_record_numbers=[]))
+    lims.post(client, "report_file", lims.message(number="BG-2026-0001", pdf_sha256=sha))
+    upstream = Upstream()
+    done = _pass(client, upstream)
+    assert done.uploaded == 1
+    assert upstream.blobs == {sha}
+    assert [
+        json.loads(base64.b64decode(i["message"]["body"]))["number"]
+        for i in upstream.forwards[0]["items"]
+        if i["message"]
+    ] == ["BG-2026-0001", "BG-2026-0001"]
