@@ -603,3 +603,55 @@ def test_conformance_report_says_what_is_wrong_with_its_arguments(migrated: Path
     no_log = CliRunner().invoke(main, ["conformance", "report", "--key-id", "k"])
     assert no_log.exit_code == 2
     assert "JCJG_EXCHANGE_CONFORMANCE_LOG" in no_log.output
+
+
+def test_import_legacy_reports(migrated: Path, engine: Engine, tmp_path: Path) -> None:
+    """``jcjg import legacy-reports``: the count, or every problem and nothing imported."""
+    from jcjg.reports.models import LegacyReport
+
+    head = "监管码,报告编号,检测机构,签发日期\n"
+    good = tmp_path / "old.csv"
+    good.write_text(head + "CMD00001,BG-1,甲检测,2020-01-01\n", encoding="utf-8")
+    result = run("import", "legacy-reports", str(good), "--source", "旧平台")
+    assert result.exit_code == 0, result.output
+    assert "已导入 1 份" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(head + "X,BG-1,甲检测,2020-01-01\nCMD00002,BG-2,乙检测,2020-01-01\n")
+    refused = CliRunner().invoke(main, ["import", "legacy-reports", str(bad), "--source", "旧"])
+    assert refused.exit_code == 1
+    assert "第 2 行 监管码" in refused.output
+    assert "一份也没有导入" in refused.output
+    with Session(engine) as db:
+        assert [r.code for r in db.scalars(select(LegacyReport))] == ["CMD00001"]
+
+
+def test_network_add_child_and_resume(migrated: Path, engine: Engine) -> None:
+    from jcjg.ledger.note import generate_signer
+    from jcjg.networking.models import Child
+
+    _skey, vkey = generate_signer("jcjg.nc.example.cn/ledger")
+    result = run("network", "add-child", "--name", "南昌市平台", "--region", "360100",
+                 "--url", "https://jcjg.nc.example.cn", "--log-key", vkey)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "JCJG_UPSTREAM_KEY_ID=c" in result.output
+    assert "JCJG_UPSTREAM_KEY=" in result.output  # the HMAC secret, once
+    again = CliRunner().invoke(main, ["network", "add-child", "--name", "又一个",
+                                      "--region", "360100", "--url", "https://x.example.cn",
+                                      "--log-key", vkey])  # fmt: skip
+    assert again.exit_code == 1
+    assert "已登记为下级平台" in again.output
+    bad = CliRunner().invoke(main, ["network", "add-child", "--name", "坏", "--region", "999999",
+                                    "--url", "ftp://x", "--log-key", "nonsense"])  # fmt: skip
+    assert bad.exit_code == 1
+    not_halted = CliRunner().invoke(main, ["network", "resume", "南昌市平台"])
+    assert "未暂停" in not_halted.output
+    with Session(engine) as db:
+        child = db.scalars(select(Child)).one()
+        child.status = "halted"
+        db.commit()
+    assert run("network", "resume", "南昌市平台").exit_code == 0
+    with Session(engine) as db:
+        assert db.scalars(select(Child)).one().status == "active"
+    unconfigured = CliRunner().invoke(main, ["network", "forward", "--once"])
+    assert unconfigured.exit_code == 1
+    assert "未配置上级平台" in unconfigured.output

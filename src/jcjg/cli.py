@@ -1238,3 +1238,54 @@ def network_resume(name: str, forget_log: bool) -> None:
             raise click.ClickException(str(error.detail)) from None
         db.commit()
         click.echo(f"已恢复接收 {name} 的转发")
+
+
+@main.group("import")
+def import_() -> None:
+    """导入数据（接管原有平台时）。"""
+
+
+@import_.command("legacy-reports")
+@click.argument("table", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--source", required=True, help="签发这些报告的原平台名称，如 江西省建设工程检测监管平台（旧）"
+)
+def import_legacy_reports(table: str, source: str) -> None:
+    """导入原平台签发的报告（CSV 或 xlsx：监管码、报告编号、检测机构、机构编号、签发日期、
+    报告文件哈希或报告文件），使已印制的监管码和二维码在 /v/ 继续可查；有一行不合规则全部不导入。"""
+    import hashlib
+    from pathlib import Path
+
+    from jcjg.core.blobs import blob_store
+    from jcjg.core.errors import AppError
+    from jcjg.generic.tabular import read_table
+    from jcjg.reports.legacy import Refused, import_table
+
+    settings = get_settings()
+    path = Path(table)
+    data = path.read_bytes()
+    try:
+        rows = read_table(data, path.name)
+    except AppError as error:
+        raise click.ClickException(str(error.detail)) from None
+    with _cli_session() as db:
+        try:
+            done = import_table(
+                db,
+                rows,
+                source=source,
+                file_sha256=hashlib.sha256(data).hexdigest(),
+                folder=path.parent,
+                keep_file=blob_store(settings).put,
+            )
+        except Refused as refused:
+            db.rollback()
+            for problem in refused.problems[:50]:
+                click.echo(str(problem), err=True)
+            more = len(refused.problems) - 50
+            unlisted = f"（另有 {more} 处未列出）" if more > 0 else ""
+            raise click.ClickException(
+                f"有 {len(refused.problems)} 处不合规{unlisted}，一份也没有导入"
+            ) from None
+        db.commit()
+    click.echo(f"已导入 {done.count} 份原平台报告（存证日志第 {done.ledger_index} 条）")

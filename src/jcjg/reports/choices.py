@@ -25,6 +25,7 @@ class ScanOutcome(StrEnum):
     REVOKED = "revoked"  # withdrawn or replaced
     UNKNOWN = "unknown"  # well-formed code the platform never issued: a possible forgery
     MALFORMED = "malformed"  # not a supervision code at all (wrong length or check character)
+    LEGACY = "legacy"  # issued by the platform this one replaced, imported (no chain, no proof)
 
     @property
     def label(self) -> str:
@@ -34,4 +35,5 @@ class ScanOutcome(StrEnum):
             "revoked": "报告已撤回或替换",
             "unknown": "监管码不存在",
             "malformed": "不是有效的监管码",
+            "legacy": "原平台签发的报告（迁移时导入）",
         }[self.value]

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -104,3 +105,26 @@ class CodeScan(IdMixin, Base):
     client_hash: Mapped[str] = mapped_column(String(16), default="")  # of the address, salted
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     scanned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LegacyReport(IdMixin, Base):
+    """A report another platform issued before this one took over (``jcjg import
+    legacy-reports``): its code, as printed on the paper and in its QR code, still answers on
+    ``/v/<code>``, as an imported report (no chain, no proof of this platform's). One import
+    is one leaf of the log (``report:legacy_import``), naming the file it came from."""
+
+    __tablename__ = "report_legacy"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)  # normalised as a scan is
+    report_number: Mapped[str] = mapped_column(String(64))
+    institution_name: Mapped[str] = mapped_column(String(200))
+    institution_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id"), index=True, default=None
+    )
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    source: Mapped[str] = mapped_column(String(200))  # the platform it came from
+    file_sha256: Mapped[str] = mapped_column(String(64))  # of the imported table
+    ledger_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -80,6 +80,16 @@ def _summary(found: service.Scan, institution: Institution | None) -> dict[str, 
     report = found.report
     if found.problem:
         out["problem"] = found.problem
+    if found.legacy is not None:
+        old = found.legacy
+        out |= {
+            "report_number": old.report_number,
+            "institution": old.institution_name,
+            "issued_on": old.issued_on.isoformat(),
+            "pdf_sha256": old.pdf_sha256,
+            "imported": {"source": old.source, "at": old.imported_at.isoformat()},
+            "ledger": {"index": old.ledger_index},
+        }
     if report is None:
         return out
     out |= {

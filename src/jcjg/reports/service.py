@@ -22,9 +22,10 @@ from jcjg.ledger import service as ledger
 from jcjg.projects.service import project_by_code
 from jcjg.regions.models import Region
 from jcjg.registry.service import people_elsewhere, registered_person_ids
+from jcjg.reports import legacy
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.codes import SUPERVISION, new_token, verify_url
-from jcjg.reports.models import CodeScan, Report, ReportRecord
+from jcjg.reports.models import CodeScan, LegacyReport, Report, ReportRecord
 from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
 from jcjg.sampling.models import Commission
 from jcjg.sampling.service import commission_by_number
@@ -273,6 +274,7 @@ class Scan:
     report: Report | None
     problem: str | None = None  # why a code is malformed
     row: dict[str, Any] = field(default_factory=dict)  # what the scan log keeps of it
+    legacy: LegacyReport | None = None  # a report of the former platform, imported
 
 
 def scan(*, db: Session, raw_code: str, token: str | None, client: str = "",
@@ -295,10 +297,15 @@ def scan(*, db: Session, raw_code: str, token: str | None, client: str = "",
             outcome = ScanOutcome.GENUINE
         else:
             outcome = ScanOutcome.EXISTS
+    imported = None
+    if report is None:  # a code of the platform this one replaced answers as what it is
+        imported = legacy.find(db, code)
+        if imported is not None:
+            outcome, problem = ScanOutcome.LEGACY, None
     row = scan_row(code=code, report_id=report.id if report else None, outcome=outcome,
                    token_given=bool(token), client=client, user_agent=user_agent, salt=salt,
                    now=now)  # fmt: skip
-    return Scan(code, outcome, report, problem, row)
+    return Scan(code, outcome, report, problem, row, imported)
 
 
 def scan_row(
