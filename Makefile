@@ -122,9 +122,10 @@ coverage: install ## Combine the coverage data of the runs so far, print the tot
 	if [ -e var/coverage/postgres-skipped ]; then echo "PostgreSQL run skipped: the total is not held to fail_under"; \
 	elif [ $$held != 0 ]; then echo "coverage below fail_under in pyproject.toml"; exit 2; fi
 
-bench: install ## Run every benchmark under bench/ (full sizes) and the full fault test
+bench: install ## Run every benchmark under bench/ (full sizes), the full fault test and the full three-level networking test
 	@set -e; for b in bench/*.py; do [ -e "$$b" ] || continue; case "$${b##*/}" in _*) continue;; esac; echo "== $$b"; $(PY) $$b; done
 	JCJG_TEST_DATABASE=postgresql JCJG_FAULT_MESSAGES=3000 $(PY) -m pytest -q -m slow tests/exchange/test_fault.py
+	JCJG_TEST_DATABASE=postgresql JCJG_NETWORK_MESSAGES=400 $(PY) -m pytest -q -m slow tests/networking/test_three_levels.py
 
 # The long fuzzing run (docs/development/fuzzing.md): the same modules as the short one in
 # `make test`, FUZZ_EXAMPLES examples per operation, role and message type (over 20,000

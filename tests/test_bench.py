@@ -97,6 +97,23 @@ def test_exchange_bench_short(capsys):
     assert "BENCH exchange_2workers" in capsys.readouterr().out
 
 
+@pytest.mark.postgres_only  # the benchmark runs two platforms on PostgreSQL databases of its own
+@pytest.mark.slow
+def test_forward_bench_short(capsys):
+    _require_postgres()
+    lines = _load("forward").main(["--short", "--postgres-url", POSTGRES_URL])
+    figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
+    assert list(figures) == ["forward_rate", "forward_lag_p99"]
+    assert figures["forward_rate"].group(3) == "msg/s"
+    assert figures["forward_rate"].group(5) == "exchange_accept"
+    assert figures["forward_lag_p99"].group(3) == "s"
+    assert figures["forward_lag_p99"].group(5) == "city_apply_lag"
+    assert all(float(m.group(2)) > 0 for m in figures.values())
+    assert "# failed answers: 0" in lines, "\n".join(lines)
+    assert any("refused by the province: 0" in line for line in lines), lines
+    assert "BENCH forward_rate" in capsys.readouterr().out
+
+
 @pytest.mark.sqlite_only  # the benchmark measures the embedded SQLite database
 def test_curves_bench_short(capsys):
     lines = _load("curves").main(["--short"])

@@ -21,10 +21,10 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -123,9 +123,10 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     fresh = [item for item in items if item.index >= expected]
     answer = Answer(next_index=expected)
     answer.counts[Outcome.DUPLICATE] = len(items) - len(fresh)
-    _need_files(db, child, fresh)
+    typed: Typed = {item.index: _typed(item) for item in fresh if item.message is not None}
+    _need_files(db, child, fresh, typed)
     now = utcnow()
-    receiver = _Receiver(db, settings, child, now)
+    receiver = _Receiver(db, settings, child, now, typed)
     for item in fresh:
         outcome = receiver.take(item)
         answer.counts[outcome.outcome] = answer.counts.get(outcome.outcome, 0) + 1
@@ -134,7 +135,7 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     receiver.flush()
     if fresh:
         answer.next_index = fresh[-1].index + 1
-    answer.stored = receiver.stored
+    answer.stored = len(receiver.messages)
     db.execute(
         update(Child)
         .where(Child.id == child.id)
@@ -150,14 +151,19 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     return answer
 
 
-def _need_files(db: Session, child: Child, items: list[Item]) -> None:
+Typed = dict[int, tuple["MessageType[Any] | None", Any]]
+"""The forward's messages by leaf index: their type and the message read strictly (None for
+either when it cannot be read: the leaf is then refused with the reason)."""
+
+
+def _need_files(db: Session, child: Child, items: list[Item], typed: Typed) -> None:
     """422 with ``missing`` when a forwarded message refers to files the child has not sent
     yet (it uploads them first, as a lab does)."""
     wanted: list[str] = []
     for item in items:
         if item.message is None or item.message.status != "applied":
             continue
-        kind, message = _typed(item)
+        kind, message = typed[item.index]
         if kind is not None and message is not None:
             wanted.extend(kind.files(message))
     missing = missing_files(db, child.client_id, wanted)
@@ -187,18 +193,57 @@ class _Taken:
     problem: dict[str, Any] | None = None
 
 
-class _Receiver:
-    """Takes the items of one forward, keeping what they need (pinned keys) for the batch."""
+# (institution id, region code, client id, row id) of a message; a row id below 0 is one stored
+# earlier in the same forward: -(its position) - 1
+Known = tuple[int | None, str, int, int]
 
-    def __init__(self, db: Session, settings: Settings, child: Child, now: dt.datetime) -> None:
+
+class _Receiver:
+    """Takes the items of one forward. What the whole forward needs is read once (the rows of
+    its messages' ids by any path, its labs' pinned keys) and what it writes is written once at
+    its end (the messages, their leaves, the forwarded rows)."""
+
+    def __init__(
+        self, db: Session, settings: Settings, child: Child, now: dt.datetime, typed: Typed
+    ) -> None:
         self.db = db
         self.settings = settings
         self.child = child
         self.now = now
-        self.stored = 0
+        self.typed = typed
         self.rows: list[Forwarded] = []
+        self.messages: list[dict[str, Any]] = []
+        self.queued: list[dict[str, Any]] = []
+        self.waiting: list[tuple[Forwarded, int]] = []  # rows naming a message yet to insert
+        ids = sorted({str(m.message_id) for _kind, m in typed.values() if m is not None})
+        self.known: dict[str, list[Known]] = {}
+        found = select(
+            Message.id, Message.message_id, Message.institution_id, Message.region_code,
+            Message.client_id,
+        ).where(Message.message_id.in_(ids))  # fmt: skip
+        for row_id, message_id, inst, region, client_id in db.execute(found) if ids else ():
+            self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
+        self.pinned: dict[str, bytes] = {}
+        for key_id, public in db.execute(
+            select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
+        ):
+            self.pinned[key_id] = public
 
     def flush(self) -> None:
+        """Write the forward: its messages (their ids back in order), their leaves, its rows."""
+        if self.messages:
+            table = cast(Table, Message.__table__)
+            ids = (
+                self.db.execute(
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                    self.messages,
+                )
+                .scalars()
+                .all()
+            )
+            self.db.execute(insert(cast(Table, LedgerQueued.__table__)), self.queued)
+            for row, position in self.waiting:
+                row.message_id = ids[position]
         self.db.add_all(self.rows)
         self.db.flush()
 
@@ -258,19 +303,35 @@ class _Receiver:
         if sent.status == "rejected":
             row.outcome = Outcome.ORIGIN_REJECTED
             return _Taken(row.outcome)
-        try:
-            message = kind.schema.model_validate_json(body, strict=True)
-        except ValidationError as exc:
-            raise Refused(
-                ValidationFailed(errors=field_errors_from_pydantic(exc.errors()))
-            ) from exc
-        institution_id, region_code = self._owner(kind, message)
+        message = self.typed[row.origin_index][1]
+        if message is None or self.typed[row.origin_index][0] is not kind:
+            try:
+                message = kind.schema.model_validate_json(body, strict=True)
+            except ValidationError as exc:
+                errors = field_errors_from_pydantic(exc.errors())
+                raise Refused(ValidationFailed(errors=errors)) from exc
+        institution_id, region_code = self._owner(message)
         message_id = str(message.message_id)
         existing = self._existing(institution_id, region_code, message_id)
         if existing is not None:
-            row.message_id = existing
+            if existing < 0:  # stored earlier in this forward
+                self.waiting.append((row, -existing - 1))
+            else:
+                row.message_id = existing
             row.outcome = Outcome.DUPLICATE
             return _Taken(row.outcome)
+        self._store(row, kind, message, sent, body, data, accepted_at, institution_id, region_code)
+        row.outcome = Outcome.STORED
+        return _Taken(row.outcome)
+
+    def _store(
+        self, row: Forwarded, kind: MessageType[Any], message: Any, sent: ForwardedMessage,
+        body: bytes, data: dict[str, Any], accepted_at: dt.datetime,
+        institution_id: int | None, region_code: str,
+    ) -> None:  # fmt: skip
+        """The message kept as this platform's own accepted message, with its origin and its
+        leaf promised in this platform's log (written at the forward's end)."""
+        message_id = str(message.message_id)
         origin = {
             "platform": self.child.log_origin,
             "child_id": self.child.id,
@@ -309,32 +370,33 @@ class _Receiver:
             "promise": promise.note,
             "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
         }
-        stored = Message(
-            client_id=self.child.client_id,
-            key_id=sent.key.key_id,
-            institution_id=institution_id,
-            region_code=region_code,
-            lane=lane_of(institution_id, region_code),
-            message_type=kind.name,
-            message_id=message_id,
-            body=body,
-            content_sha256=data["sha256"],
-            signature_input=sent.signature_input,
-            signature=sent.signature,
-            request=sent.request.model_dump() if sent.request is not None else None,
-            origin=origin,
-            received_at=self.now,
-            leaf_hash=promise.leaf_hash,
-            receipt=receipt,
-            status="accepted",
+        position = len(self.messages)
+        self.messages.append(
+            {
+                "client_id": self.child.client_id,
+                "key_id": sent.key.key_id,
+                "institution_id": institution_id,
+                "region_code": region_code,
+                "lane": lane_of(institution_id, region_code),
+                "message_type": kind.name,
+                "message_id": message_id,
+                "body": body,
+                "content_sha256": data["sha256"],
+                "signature_input": sent.signature_input,
+                "signature": sent.signature,
+                "request": sent.request.model_dump() if sent.request is not None else None,
+                "origin": origin,
+                "received_at": self.now,
+                "leaf_hash": promise.leaf_hash,
+                "receipt": receipt,
+                "status": "accepted",
+            }
         )
-        self.db.add(stored)
-        self.db.add(LedgerQueued(**promise.queued_row()))
-        self.db.flush()
-        row.message_id = stored.id
-        row.outcome = Outcome.STORED
-        self.stored += 1
-        return _Taken(row.outcome)
+        self.queued.append(promise.queued_row())
+        self.waiting.append((row, position))
+        self.known.setdefault(message_id, []).append(
+            (institution_id, region_code, self.child.client_id, -position - 1)
+        )
 
     def _attest(self, sent: ForwardedMessage, body: bytes, notarised_at: dt.datetime) -> str:
         """``lab_signature`` when the lab's own Ed25519 signature verifies here, ``platform``
@@ -388,10 +450,9 @@ class _Receiver:
             raise Refused(
                 ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带检测机构的 Ed25519 公钥")
             ) from exc
-        pinned = self.db.scalar(
-            select(LabKey).where(LabKey.child_id == self.child.id, LabKey.key_id == sent.key.key_id)
-        )
+        pinned = self.pinned.get(sent.key.key_id)
         if pinned is None:
+            self.pinned[sent.key.key_id] = public
             self.db.add(
                 LabKey(
                     child_id=self.child.id,
@@ -402,12 +463,11 @@ class _Receiver:
                     first_seen_at=self.now,
                 )
             )
-            self.db.flush()
-        elif pinned.public_key != public:
+        elif pinned != public:
             raise Refused(ExchangeError(problems.LAB_KEY_CHANGED))
         return public
 
-    def _owner(self, kind: MessageType[Any], message: Any) -> tuple[int | None, str]:
+    def _owner(self, message: Any) -> tuple[int | None, str]:
         """The message's institution (id, region) or region here, within the child's region."""
         within = scope_prefix(self.child.region_code)
         if isinstance(message, MessageBase):
@@ -429,15 +489,11 @@ class _Receiver:
         self, institution_id: int | None, region_code: str, message_id: str
     ) -> int | None:
         """This platform's row of the same message (the same institution's, or region's, same
-        id), by whatever path it came; 409 when the child forwarded the id for another."""
-        rows = self.db.execute(
-            select(
-                Message.id, Message.institution_id, Message.region_code, Message.client_id
-            ).where(Message.message_id == message_id)
-        ).all()
-        for row_id, inst, region, client_id in rows:
+        id) by whatever path it came (below 0: stored earlier in this forward, see Known);
+        409 when the child forwarded the id for another."""
+        for inst, region, client_id, row_id in self.known.get(message_id, ()):
             if inst == institution_id and (inst is not None or region == region_code):
-                return int(row_id)
+                return row_id
             if client_id == self.child.client_id:
                 raise Refused(ExchangeError(problems.MESSAGE_TAKEN))
         return None
