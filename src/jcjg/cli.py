@@ -1030,12 +1030,57 @@ def clients_revoke(key_id: str, reason: str) -> None:
 )
 @click.option("--url", default=None, help="平台地址（缺省 JCJG_BASE_URL）")
 @click.option("--region", default="360400", show_default=True, help="所模拟的地市或省的区划代码")
+@click.option(
+    "--city",
+    "cities",
+    multiple=True,
+    help="模拟一个省及其城市平台（可重复）：区划代码,城市平台地址,其数据库地址；本命令的数据库与"
+    "--url 为省平台。各城市平台须已登记为省平台的下级平台并在转发（docs/networking.md）",
+)
+@click.option("--wait", "wait_seconds", default=120.0, show_default=True, help="等待转发到齐的秒数")
 def simulate(
-    institutions: int, days: int, seed: int, violations: float, url: str | None, region: str
-) -> None:
+    institutions: int, days: int, seed: int, violations: float, url: str | None, region: str,
+    cities: tuple[str, ...], wait_seconds: float,
+) -> None:  # fmt: skip
     """模拟一个地区：各检测机构的业务系统经真实接口、用真实客户端报送数据；各工地的取样、见证
-    人员用手机页面登记、封样，检测机构的业务系统同步委托、收样验封。生产环境（JCJG_ENV=prod）拒绝运行。"""
+    人员用手机页面登记、封样，检测机构的业务系统同步委托、收样验封。带 --city 时模拟一个省：各城市
+    的检测机构向其城市平台报送，城市平台转发给省平台，最后逐个城市核对省平台是否收齐。
+    生产环境（JCJG_ENV=prod）拒绝运行。"""
+    if cities:
+        _simulate_province(institutions, days, seed, violations, cities, wait_seconds)
+        return
     _simulate(institutions, days, seed, violations, url, region)
+
+
+def _simulate_province(
+    institutions: int,
+    days: int,
+    seed: int,
+    violations: float,
+    cities: tuple[str, ...],
+    wait_seconds: float,
+) -> None:
+    """``jcjg simulate --city …``: the province is this command's database and platform."""
+    from jcjg.demo.simulator import network
+
+    _refuse_in_production("simulate")
+    try:
+        parsed = [network.City.parse(text) for text in cities]
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        done = network.play(
+            _cli_session, get_settings(), parsed, institutions=institutions, days=days,
+            seed=seed, violations=violations, wait=wait_seconds, echo=click.echo,
+        )  # fmt: skip
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    for arrival in done:
+        click.echo(arrival.line())
+        for failure in arrival.failures[:10]:
+            click.echo(f"  {failure}")
+    if any(a.failures for a in done) or not all(a.complete for a in done):
+        raise SystemExit(1)
 
 
 def _simulate(

@@ -258,10 +258,13 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
     nation = Platform("nation", nation_db, tmp_path / "nation")
     province = Platform("province", province_db, tmp_path / "province")
     city = Platform("city", f"sqlite:///{tmp_path / 'city.db'}", tmp_path / "city")
-    levels = [nation, province, city]
-    _lab_everywhere(levels)
+    city2_db, drop_city2 = upgraded_database_url(tmp_path)
+    city2 = Platform("city2", city2_db, tmp_path / "city2")  # forwards from its app process
+    levels = [nation, province, city, city2]
+    _lab_everywhere(levels[:3])
     nation.adopt(province, "360000")
     province.adopt(city, "360400")
+    province.adopt(city2, "360100")
     lab_key = Ed25519PrivateKey.generate()
     key_id = _lims(city, lab_key)
     try:
@@ -273,6 +276,7 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
         _until(_applied(nation, len(sent)), message="every message at the nation")
         _once_in_order_verified(city, province, nation, sent)
         _codes_verify_upstream(city, province, nation)
+        _a_province_with_two_cities(province, city, city2)
         _cosigned(city, province)
         _an_altered_message_is_refused(city, province, key_id, lab_key)
         _a_rewritten_log_halts_the_city(city, province)
@@ -282,6 +286,7 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
             platform.engine.dispose()
         drop_nation()
         drop_province()
+        drop_city2()
 
 
 def _through_a_city_restart(
@@ -334,11 +339,26 @@ def _codes_verify_upstream(city: Platform, province: Platform, nation: Platform)
         assert found["report_number"] == "BG-2026-0001"
 
 
+def _a_province_with_two_cities(province: Platform, city: Platform, city2: Platform) -> None:
+    """``jcjg simulate --city …`` against the running platforms: each city's labs send to their
+    city, and the province (the command's database) has everything each city accepted."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("jcjg")), "simulate", "--institutions", "1",
+         "--days", "1", "--violations", "0", "--wait", "60",
+         "--city", f"360400,{city.base},{city.url}", "--city", f"360100,{city2.base},{city2.url}"],
+        env=province.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if "省平台已收到" in line]
+    assert len(lines) == 2, done.stdout
+    assert all("拒收 0 条" in line for line in lines), lines
+
+
 def _cosigned(city: Platform, province: Platform) -> None:
     city.integrate()
     province.check_children()
     with province.sessions() as db:
-        child = db.scalars(select(Child)).one()
+        child = db.scalars(select(Child).where(Child.log_origin == city.origin)).one()
         assert child.status == "active", child.last_check_error
         assert child.cosigned_at is not None, child.last_check_error
         size = child.checked_size
@@ -367,14 +387,19 @@ def _an_altered_message_is_refused(
         db.commit()
     city.forward()
     with province.sessions() as db:
-        known = db.scalar(select(func.max(Forwarded.origin_index))) or 0
+        child_id = db.scalar(select(Child.id).where(Child.log_origin == city.origin))
+        known = db.scalar(
+            select(func.max(Forwarded.origin_index)).where(Forwarded.child_id == child_id)
+        )
 
     def refused() -> bool:
         with province.sessions() as db:
             return (
                 db.scalars(
                     select(Forwarded).where(
-                        Forwarded.origin_index > known, Forwarded.outcome == "refused"
+                        Forwarded.child_id == child_id,
+                        Forwarded.origin_index > (known or 0),
+                        Forwarded.outcome == "refused",
                     )
                 ).first()
                 is not None
@@ -407,7 +432,7 @@ def _a_rewritten_log_halts_the_city(city: Platform, province: Platform) -> None:
     city.integrate()
     province.check_children()
     with province.sessions() as db:
-        child = db.scalars(select(Child)).one()
+        child = db.scalars(select(Child).where(Child.log_origin == city.origin)).one()
         assert child.status == "halted"
         from jcjg.alerts.models import Alert
 
