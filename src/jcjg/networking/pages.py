@@ -6,7 +6,8 @@ and resumes."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,15 +24,19 @@ from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
+from jcjg.core.labels import label as label_of
 from jcjg.core.listing import Column, Listing, ListParams, ListView, label, list_params, when
 from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
+from jcjg.exchange.clients import parse_public_key
+from jcjg.exchange.service import ENTRY_PREFIX
+from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
 from jcjg.networking import forward, service
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
-from jcjg.networking.models import Child
+from jcjg.networking.models import Child, Forwarded
 from jcjg.networking.rules import SUBJECT
 from jcjg.regions import service as regions
 
@@ -39,6 +44,8 @@ router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("network_child:read"))]
 Manager = Annotated[Principal, Depends(requires("network_child:manage"))]
 MAX_PUBLIC_KEY_BYTES = 16 * 1024
+# what the columns of network_child keep (models.Child: base_url, log_key, log_origin)
+MAX_BASE_URL, MAX_LOG_KEY, MAX_LOG_ORIGIN = 200, 300, 200
 
 
 def _cells(db: Session, rows: Sequence[Child]) -> list[list[str]]:
@@ -157,12 +164,10 @@ def register(
         for k in ("name", "region_code", "base_url", "log_key", "public_key")
     }
     try:
-        problem = _region_problem(db, principal, values["region_code"])
-        if problem is not None:
-            raise ValidationFailed(errors=[problem])
+        problems = _problems(db, principal, values)
+        if problems:
+            raise ValidationFailed(errors=problems)
         public = values["public_key"].encode()
-        if len(public) > MAX_PUBLIC_KEY_BYTES:
-            raise ValidationFailed(errors=[_field("public_key", "公钥过长")])
         made = service.register_child(
             db,
             settings,
@@ -176,7 +181,7 @@ def register(
     except (ValidationFailed, Conflict) as error:
         db.rollback()
         errors = errors_by_field(error.errors) if isinstance(error, ValidationFailed) else {}
-        context = {"values": values, "errors": errors, "error": error.detail}
+        context = {"values": values, "errors": errors, "error": error.on_page}
         return render(request, "networking/register.html", context, status_code=error.status)
     shown = made.key.as_dict()
     response = render(
@@ -188,8 +193,44 @@ def register(
     return response
 
 
-def _field(name: str, message: str) -> FieldError:
-    return FieldError(name, message)
+def _problems(db: Session, principal: Principal, values: dict[str, str]) -> list[FieldError]:
+    """Every field's problem at once, one a field, before anything is written: the region within
+    the account's scope; the address and the keys well-formed and no longer than what is kept
+    of them (else a database error). The service checks the form again."""
+    problems = []
+    if (region := _region_problem(db, principal, values["region_code"])) is not None:
+        problems.append(region)
+    base_url, log_key, public = values["base_url"], values["log_key"], values["public_key"]
+    if len(base_url) > MAX_BASE_URL:
+        problems.append(FieldError("base_url", f"平台访问地址不能超过 {MAX_BASE_URL} 个字符"))
+    else:
+        problems += _caught(lambda: service.check_base_url(base_url))
+    if len(log_key) > MAX_LOG_KEY:
+        problems.append(FieldError("log_key", f"存证日志公钥不能超过 {MAX_LOG_KEY} 个字符"))
+    else:
+        try:
+            origin = service.log_origin(log_key)
+        except ValidationFailed as error:
+            problems += error.errors
+        else:
+            if len(origin) > MAX_LOG_ORIGIN:
+                message = f"存证日志的名称（公钥中第一个“+”之前）不能超过 {MAX_LOG_ORIGIN} 个字符"
+                problems.append(FieldError("log_key", message))
+    if len(public.encode()) > MAX_PUBLIC_KEY_BYTES:
+        message = f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节"
+        problems.append(FieldError("public_key", message))
+    elif public:
+        problems += _caught(lambda: parse_public_key(public.encode()))
+    return problems
+
+
+def _caught(check: Callable[[], object]) -> list[FieldError]:
+    """The field errors ``check`` raises (none when it passes)."""
+    try:
+        check()
+    except ValidationFailed as error:
+        return list(error.errors)
+    return []
 
 
 def _region_problem(db: Session, principal: Principal, code: str) -> FieldError | None:
@@ -201,7 +242,55 @@ def _region_problem(db: Session, principal: Principal, code: str) -> FieldError 
         return problem
     if not principal.covers_region(code):
         return FieldError("region_code", "只能登记本账号辖区内的下级平台")
+    if code == principal.region_code:
+        return FieldError("region_code", "下级平台的辖区须在本辖区之下，不能是本辖区本身")
     return None
+
+
+def entry_label(entry_type: str) -> str:
+    """How a page names the type of a child's leaf: a lab's message by its type's title, a fact
+    of the child's by its tag's label."""
+    if entry_type.startswith(ENTRY_PREFIX):
+        kind = message_types().get(entry_type.removeprefix(ENTRY_PREFIX))
+        return f"报送消息：{kind.title}" if kind is not None else "报送消息（本平台没有该类型）"
+    return label_of("tag", entry_type)
+
+
+# a run of English words: what a detail quotes of a library's exception text
+_ENGLISH = re.compile(r"[A-Za-z]{2,}[\s'\"]+[A-Za-z]{2,}")
+
+
+def refusal(problem: dict[str, Any] | None) -> str:
+    """Why a leaf was refused, as the page says it: the problem's title, then its fields'
+    messages when it has them (the API's detail only points to them), else its detail, cut
+    before what it quotes of a library's English (a signature's exception text)."""
+    if not problem:
+        return "拒收"
+    title = str(problem.get("title") or "拒收")
+    fields = [
+        str(e["message"])
+        for e in problem.get("errors") or []
+        if isinstance(e, dict) and e.get("message")
+    ]
+    if fields:
+        return f"{title}：{'；'.join(fields)}"
+    detail = str(problem.get("detail") or "")
+    head, colon, tail = detail.partition("：")
+    if colon and _ENGLISH.search(tail):
+        detail = head
+    return f"{title}：{detail}" if detail and detail != title else title
+
+
+def _refused_rows(rows: Sequence[Forwarded]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": r.origin_index,
+            "type": entry_label(r.entry_type) if r.entry_type else "—",
+            "reason": refusal(r.problem),
+            "received_at": r.received_at,
+        }
+        for r in rows
+    ]
 
 
 @router.get("/network/children/{child_id}", response_class=HTMLResponse)
@@ -216,11 +305,14 @@ def child_page(request: Request, child_id: Id, db: SessionDep, principal: Reader
         "lag": service.lag_seconds(child, now),
         "counts": [(o, counts.get(o.value, 0)) for o in Outcome],
         "here": service.applied_here(db, child),
-        "refused": service.refused(db, child),
+        "refused": _refused_rows(service.refused(db, child)),
         "attestations": {a.value: a for a in Attestation},
         "alerts": _open_alerts(db, principal, [child.id]).get(child.id, []),
         "rule_title": rule_title,
-        "stale": child.checked_at is not None and now - child.checked_at > dt.timedelta(minutes=10),
+        # only an active child's log is checked every minute (a halted one waits for its resume)
+        "stale": child.status == ChildStatus.ACTIVE
+        and child.checked_at is not None
+        and now - child.checked_at > dt.timedelta(minutes=10),
     }
     return render(request, "networking/child.html", context)
 

@@ -47,8 +47,15 @@ from jcjg.exchange.service import (
     parse_json,
 )
 from jcjg.exchange.signatures import (
+    BadSignature,
+    CreatedOutOfWindow,
     Ed25519VerifyingKey,
+    Expired,
+    MissingComponent,
+    MissingParameter,
+    NotYetValid,
     SignatureError,
+    UnknownKey,
     check_policy,
     verify_request,
 )
@@ -428,15 +435,11 @@ class _Receiver:
             )
             digest = request.component_value("content-digest")
         except SignatureError as exc:
-            raise Refused(
-                ExchangeError(
-                    problems.LAB_SIGNATURE_INVALID, f"检测机构签名核验未通过：{exc}"[:300]
-                )
-            ) from exc
+            raise Refused(ExchangeError(problems.LAB_SIGNATURE_INVALID, _why(exc))) from exc
         if not verify_content_digest(digest, body):
             raise Refused(
                 ExchangeError(
-                    problems.LAB_SIGNATURE_INVALID, "正文与检测机构签名的 Content-Digest 不符"
+                    problems.LAB_SIGNATURE_INVALID, "消息正文与检测机构签名所覆盖的正文摘要不符"
                 )
             )
         return Attestation.LAB_SIGNATURE
@@ -497,6 +500,21 @@ class _Receiver:
             if client_id == self.child.client_id:
                 raise Refused(ExchangeError(problems.MESSAGE_TAKEN))
         return None
+
+
+def _why(exc: SignatureError) -> str:
+    """Why a lab's signature did not verify here, in words (never the library's English)."""
+    if isinstance(exc, BadSignature):
+        return "按检测机构的公钥核验，签名不符：消息在检测机构签名之后被改动过"
+    if isinstance(exc, UnknownKey):
+        return "签名所称的密钥编号与所附的检测机构公钥不符"
+    if isinstance(exc, CreatedOutOfWindow | NotYetValid):
+        return "签名时间与下级平台受理的时间相差超过允许的秒数"
+    if isinstance(exc, Expired):
+        return "签名在下级平台受理时已过期"
+    if isinstance(exc, MissingComponent | MissingParameter):
+        return "签名覆盖不全：须覆盖方法、地址、正文摘要与内容类型，并带签名时间、密钥编号与随机数"
+    return "签名或其所覆盖的请求组成部分格式不正确"
 
 
 def _envelope(entry: bytes, leaf_hash: str) -> dict[str, Any]:

@@ -26,7 +26,14 @@ def _fail(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(errors=[FieldError(field, message)])
 
 
+# what network_child keeps of them (models.Child)
+MAX_BASE_URL, MAX_LOG_KEY, MAX_LOG_ORIGIN = 200, 300, 200
+MAX_PUBLIC_KEY_BYTES = 16 * 1024
+
+
 def check_base_url(value: str) -> str:
+    if len(value.strip()) > MAX_BASE_URL:
+        raise _fail("base_url", f"平台访问地址不能超过 {MAX_BASE_URL} 个字符")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise _fail("base_url", "平台地址应为 http(s)://主机[:端口][/路径]，不带查询参数")
@@ -35,10 +42,15 @@ def check_base_url(value: str) -> str:
 
 def log_origin(log_key: str) -> str:
     """The origin of the log a verifier key belongs to (its key name)."""
+    if len(log_key.strip()) > MAX_LOG_KEY:
+        raise _fail("log_key", f"存证日志公钥不能超过 {MAX_LOG_KEY} 个字符")
     try:
-        return Verifier(log_key.strip()).name
+        name = Verifier(log_key.strip()).name
     except NoteError as exc:
         raise _fail("log_key", "日志公钥格式不正确：应为对方 GET /ledger/key 的内容") from exc
+    if len(name) > MAX_LOG_ORIGIN:
+        raise _fail("log_key", f"存证日志的名称不能超过 {MAX_LOG_ORIGIN} 个字符")
+    return name
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,8 @@ def register_child(
     origin = log_origin(log_key)
     if db.scalar(select(Child.id).where(Child.log_origin == origin)) is not None:
         raise Conflict(f"日志“{origin}”已登记为下级平台")
+    if public_key is not None and len(public_key) > MAX_PUBLIC_KEY_BYTES:
+        raise _fail("public_key", f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节")
     raw = parse_public_key(public_key) if public_key else None
     client = create_client(
         db,
