@@ -22,7 +22,7 @@ WHOLE_SUITE_IN ?=
 # `make coverage` writes the HTML report (var/coverage/html) unless COVERAGE_HTML=0 (.ci/run:
 # nobody reads a clean clone's, and it costs 10 s)
 COVERAGE_HTML ?= 1
-test test-profile: WHOLE_SUITE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
+test-profile: WHOLE_SUITE_IN = $$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi)
 
 .PHONY: help run test test-profile lint format fix db demo serve sysdeps assets install bench fuzz e2e test-sqlite test-postgres db-check coverage coverage-erase clean
 
@@ -32,7 +32,13 @@ help: ## List the targets
 run: sysdeps install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
 	$(JCJG) serve --simulate
 
-test: install assets sysdeps lint coverage-erase test-sqlite test-postgres coverage ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
+# The two database runs at once: each waits much of its time (servers, subprocesses, the
+# browser), so together they finish sooner than one after the other (each run's output is
+# printed when it ends).
+test: install assets sysdeps lint coverage-erase ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
+	@whole=$$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi); \
+	$(MAKE) --no-print-directory -j2 --output-sync=target WHOLE_SUITE_IN=$$whole test-sqlite test-postgres
+	@$(MAKE) --no-print-directory coverage
 
 # Where the suite's time goes: both database runs as `make test` makes them (coverage included),
 # each test's set-up, call and tear-down recorded (tests/profiling.py), then one table: the 30

@@ -255,7 +255,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     short = args.short
     args.seconds = args.seconds or (1.5 if short else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if short else 2.0)
-    args.clients = args.clients or (4 if short else 16)
+    args.clients = args.clients or (2 if short else 16)
     args.lag_seconds = args.lag_seconds or (2.0 if short else 20.0)
     args.lag_rate = args.lag_rate or (20.0 if short else 200.0)
     if short:

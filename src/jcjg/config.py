@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     exchange_commit_max_batch: int = Field(default=500, ge=1, le=10_000)
     exchange_apply_workers: int = Field(default=1, ge=0, le=64)
     exchange_apply_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # how long an apply worker holds a lane without renewing it: a worker that died (killed, its
+    # machine gone) keeps the lane's messages waiting this long at most
+    exchange_apply_lease_seconds: float = Field(default=30.0, ge=1, le=600)
 
     # Three-level networking (jcjg.networking, docs/networking.md). A platform with an upstream
     # (a city under its province, a province under the nation) forwards its log there: the
@@ -205,6 +208,8 @@ class Settings(BaseSettings):
     upstream_batch_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     upstream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     upstream_forwarder: bool = True
+    # how long a forwarder holds the cursor without renewing it (one that died: the wait)
+    upstream_lease_seconds: float = Field(default=10.0, ge=1, le=600)
     # As a parent: the largest forward accepted, and whether a child's lab messages must carry
     # their lab's own signature (Ed25519) rather than only the child's attestation (HMAC labs)
     network_forward_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)

@@ -105,6 +105,8 @@ class Server:
             "JCJG_BASE_URL": self.base,
             "JCJG_EMBEDDED_WORKER": "false",
             "JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE": "1000000",
+            # a killed server's lanes are taken over by the next one after this long
+            "JCJG_EXCHANGE_APPLY_LEASE_SECONDS": "3",
         }
         self.process: subprocess.Popen[bytes] | None = None
 

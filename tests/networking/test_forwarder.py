@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
 
 from jcjg.client.api import Client as ExchangeClient
 from jcjg.core.db import utcnow
 from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf
 from jcjg.networking import forward
 from jcjg.networking.models import ForwardCursor
 from tests.exchange.conftest import apply_waiting
@@ -60,8 +62,20 @@ def _position(db) -> int:
     return db.get(ForwardCursor, forward.CURSOR_ID).position
 
 
+@pytest.fixture(autouse=True)
+def base(db) -> int:
+    """Where this test's leaves start: the shared database may hold leaves of servers other
+    tests ran (committed outside their transaction); the cursor starts past them."""
+    ledger.sequence(db)
+    end = db.scalar(select(func.max(LedgerLeaf.leaf_index)))
+    start = 0 if end is None else end + 1
+    forward.cursor(db).position = start
+    db.commit()
+    return start
+
+
 @pytest.mark.sqlite
-def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client, db, lims):
+def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client, db, lims, base):
     ledger.notarise(db, "institution:register", {"n": 1})
     db.commit()
     first = lims.message(**LABS)
@@ -71,7 +85,7 @@ def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client,
     assert (done.forwarded, done.error) == (2, None)
     (sent,) = upstream.forwards
     assert sent["origin"] == ledger.log_identity().origin
-    assert [i["index"] for i in sent["items"]] == [0, 1]
+    assert [i["index"] for i in sent["items"]] == [base, base + 1]
     assert sent["items"][0]["message"] is None
     message = sent["items"][1]["message"]
     assert json.loads(base64.b64decode(message["body"]))["message_id"] == first["message_id"]
@@ -84,7 +98,7 @@ def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client,
         "content-type",
     }
     assert "keyid=" in message["signature_input"]
-    assert _position(db) == 2
+    assert _position(db) == base + 2
     # nothing new: an idle pass
     assert _pass(client, upstream).idle
     assert len(upstream.forwards) == 1
@@ -108,7 +122,7 @@ def test_a_message_not_yet_applied_waits_and_its_code_goes_with_it(client, db, l
     assert set(results) == {"supervision_code", "token"}  # no QR images
 
 
-def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims):
+def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims, base):
     for n in range(3):
         ledger.notarise(db, "institution:register", {"n": n})
     db.commit()
@@ -117,19 +131,19 @@ def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims):
     upstream.answers.append(
         httpx.Response(
             409,
-            json={"type": "/problems/network-forward-gap", "status": 409, "expected": 1},
+            json={"type": "/problems/network-forward-gap", "status": 409, "expected": base + 1},
             headers={"content-type": "application/problem+json"},
         )
     )
     _pass(client, upstream)
-    assert _position(db) == 1
+    assert _position(db) == base + 1
     upstream.answers.append(httpx.Response(503, json={"title": "维护中"}))
     failed = _pass(client, upstream)
     assert failed.error is not None
     assert "503" in failed.error
     db.expire_all()
     row = db.get(ForwardCursor, forward.CURSOR_ID)
-    assert (row.position, row.failures) == (1, 1)
+    assert (row.position, row.failures) == (base + 1, 1)
     assert row.next_attempt_at is not None
     assert row.last_error
     # backing off: no request until next_attempt_at
@@ -139,7 +153,7 @@ def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims):
     row.next_attempt_at = None
     db.commit()
     _pass(client, upstream)
-    assert _position(db) == 3
+    assert _position(db) == base + 3
     assert forward.status(db)["backlog"] == 0
 
 

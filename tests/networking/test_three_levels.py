@@ -92,6 +92,9 @@ class Platform:
             "JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE": "1000000",
             "JCJG_EXCHANGE_APPLY_POLL_SECONDS": "0.1",
             "JCJG_UPSTREAM_POLL_SECONDS": "0.1",
+            # a killed process's lanes and cursor are taken over after this long
+            "JCJG_EXCHANGE_APPLY_LEASE_SECONDS": "3",
+            "JCJG_UPSTREAM_LEASE_SECONDS": "3",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.forwarder: subprocess.Popen[bytes] | None = None

@@ -84,9 +84,11 @@ def waiting_lanes(db: Session, limit: int = 100) -> list[str]:
     return [lane for (lane,) in rows]
 
 
-def claim(db: Session, lane: str, holder: str, now: dt.datetime) -> bool:
-    """Take the lease on ``lane`` (free, lapsed or already ours) and commit; False when another
-    worker holds it."""
+def claim(
+    db: Session, lane: str, holder: str, now: dt.datetime, lease: dt.timedelta = LEASE
+) -> bool:
+    """Take the lease on ``lane`` (free, lapsed or already ours) for ``lease`` and commit;
+    False when another worker holds it."""
     db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
     taken = db.execute(
         update(Lane)
@@ -94,7 +96,7 @@ def claim(db: Session, lane: str, holder: str, now: dt.datetime) -> bool:
             Lane.lane == lane,
             (Lane.holder.is_(None)) | (Lane.holder == holder) | (Lane.lease_until < now),
         )
-        .values(holder=holder, lease_until=now + LEASE)
+        .values(holder=holder, lease_until=now + lease)
     )
     db.commit()
     return bool(getattr(taken, "rowcount", 0) == 1)
@@ -238,7 +240,9 @@ def _apply_batch(
     :data:`SQLITE_BATCH_SECONDS` of work; those left wait for the next batch."""
     now = utcnow()
     renewed = db.execute(
-        update(Lane).where(Lane.lane == lane, Lane.holder == holder).values(lease_until=now + LEASE)
+        update(Lane)
+        .where(Lane.lane == lane, Lane.holder == holder)
+        .values(lease_until=now + dt.timedelta(seconds=settings.exchange_apply_lease_seconds))
     )
     if getattr(renewed, "rowcount", 0) != 1:
         db.rollback()
@@ -343,7 +347,8 @@ def apply_lane(
     total = 0
     with factory() as db:
         if held is None or lane not in held:
-            if not claim(db, lane, holder, utcnow()):
+            lease = dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
+            if not claim(db, lane, holder, utcnow(), lease):
                 return 0
             if held is not None:
                 held.add(lane)

@@ -358,21 +358,7 @@ def accept(
     entry = ledger_entry(
         kind.name, message_id, caller.key.key_id, institution_code, sha256, region_code=region_code
     )
-    promise = ledger.promise(ENTRY_PREFIX + kind.name, entry, now)
-    receipt = {
-        "receipt_version": RECEIPT_VERSION,
-        "message_id": message_id,
-        "message_type": kind.name,
-        "status": "accepted",
-        "received_at": ledger.timestamp(now),
-        "entry_type": promise.entry_type,
-        "entry": entry,
-        "notarised_at": ledger.timestamp(promise.notarised_at),
-        "leaf_hash": promise.leaf_hash.hex(),
-        "max_delay_seconds": promise.max_delay_seconds,
-        "promise": promise.note,
-        "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
-    }
+    promise, receipt = promised(kind.name, message_id, entry, now)
     institution_id = institution[0] if institution else None
     row = {
         "client_id": client_id,
@@ -394,6 +380,28 @@ def accept(
     }
     nonce = {"key_id": caller.key.key_id, "nonce": caller.verified.nonce or "", "seen_at": now}
     return Accepted(row, nonce, promise.queued_row(), receipt)
+
+
+def promised(
+    message_type: str, message_id: str, entry: dict[str, Any], now: dt.datetime
+) -> tuple[ledger.Promise, dict[str, Any]]:
+    """The log's promise of a message's leaf (``entry``), and the receipt (v2) answering it."""
+    promise = ledger.promise(ENTRY_PREFIX + message_type, entry, now)
+    receipt = {
+        "receipt_version": RECEIPT_VERSION,
+        "message_id": message_id,
+        "message_type": message_type,
+        "status": "accepted",
+        "received_at": ledger.timestamp(now),
+        "entry_type": promise.entry_type,
+        "entry": entry,
+        "notarised_at": ledger.timestamp(promise.notarised_at),
+        "leaf_hash": promise.leaf_hash.hex(),
+        "max_delay_seconds": promise.max_delay_seconds,
+        "promise": promise.note,
+        "status_url": STATUS_PATH.format(message_type=message_type, message_id=message_id),
+    }
+    return promise, receipt
 
 
 def store(db: Session, batch: list[Accepted]) -> None:

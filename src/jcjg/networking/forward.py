@@ -93,7 +93,7 @@ def cursor(db: Session) -> ForwardCursor:
     return row
 
 
-def claim(db: Session, holder: str, now: dt.datetime) -> bool:
+def claim(db: Session, holder: str, now: dt.datetime, lease: dt.timedelta = LEASE) -> bool:
     """Take (or keep) the cursor's lease and commit; False when another forwarder holds it."""
     cursor(db)
     taken = db.execute(
@@ -104,7 +104,7 @@ def claim(db: Session, holder: str, now: dt.datetime) -> bool:
             | (ForwardCursor.holder == holder)
             | (ForwardCursor.lease_until < now),
         )
-        .values(holder=holder, lease_until=now + LEASE)
+        .values(holder=holder, lease_until=now + lease)
     )
     db.commit()
     return bool(getattr(taken, "rowcount", 0) == 1)
@@ -285,7 +285,7 @@ def forward_once(
         ledger.sequence(db)
         db.commit()
         now = utcnow()
-        if not claim(db, holder, now):
+        if not claim(db, holder, now, dt.timedelta(seconds=settings.upstream_lease_seconds)):
             return done
         row = cursor(db)
         if row.next_attempt_at is not None and row.next_attempt_at > now:

@@ -39,12 +39,11 @@ from jcjg.exchange.models import Message
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import (
     ENTRY_PREFIX,
-    RECEIPT_VERSION,
-    STATUS_PATH,
     lane_of,
     ledger_entry,
     missing_files,
     parse_json,
+    promised,
 )
 from jcjg.exchange.signatures import (
     BadSignature,
@@ -362,21 +361,7 @@ class _Receiver:
                 "notarised_at": ledger.timestamp(accepted_at),
             },
         }
-        promise = ledger.promise(ENTRY_PREFIX + kind.name, entry, self.now)
-        receipt = {
-            "receipt_version": RECEIPT_VERSION,
-            "message_id": message_id,
-            "message_type": kind.name,
-            "status": "accepted",
-            "received_at": ledger.timestamp(self.now),
-            "entry_type": promise.entry_type,
-            "entry": entry,
-            "notarised_at": ledger.timestamp(promise.notarised_at),
-            "leaf_hash": promise.leaf_hash.hex(),
-            "max_delay_seconds": promise.max_delay_seconds,
-            "promise": promise.note,
-            "status_url": STATUS_PATH.format(message_type=kind.name, message_id=message_id),
-        }
+        promise, receipt = promised(kind.name, message_id, entry, self.now)
         position = len(self.messages)
         self.messages.append(
             {
