@@ -44,7 +44,7 @@ from tests.factories import Factory, registry_row
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXAMPLES = int(os.environ.get("JCJG_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("JCJG_FUZZ_EXAMPLES", "2"))
 SEED = int(os.environ.get("JCJG_FUZZ_SEED", "21"))
 
 # The classes of failure found before by name (issue 21's hostile run; all fixed): a run that
