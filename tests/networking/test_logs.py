@@ -173,3 +173,49 @@ def test_an_unreachable_child_is_noted_not_halted(db, child):
     db.expire_all()
     assert db.get(Child, row.id).status == "active"
     assert "无法核验" in db.get(Child, row.id).last_check_error
+
+
+def test_the_parents_cosignature_is_shown_with_the_log(client, db, tmp_path):
+    """A child keeps its parent's cosignature with its checkpoint (the endpoint that takes it
+    accepts the upstream's log key) and shows it on /ledger."""
+    from jcjg.config import Settings
+    from jcjg.ledger.note import Signer, generate_signer, signature_line
+
+    parent_skey, parent_vkey = generate_signer("province.test/ledger")
+    saved = ledger.log_identity()
+    ledger.configure(
+        Settings(env="test", secret_key="x" * 32, data_dir=tmp_path, upstream_log_key=parent_vkey)
+    )
+    try:
+        ledger.notarise(db, "institution:register", {"n": 1})
+        while ledger.integrate(db):
+            pass
+        checkpoint = ledger.ensure_checkpoint(db)
+        db.commit()
+        assert ledger.latest_cosigned(db) is None
+        text = checkpoint.note.split("\n\n", 1)[0] + "\n"
+        line = signature_line(text, Signer(parent_skey))
+        answer = client.post(
+            f"/ledger/checkpoint/{checkpoint.size}/cosignatures",
+            content=line.encode(),
+            headers={"content-type": "text/plain"},
+        )
+        assert answer.status_code == 200, answer.text
+        db.expire_all()
+        found = ledger.latest_cosigned(db)
+        assert found is not None
+        assert found.cosigners == ("province.test/ledger",)
+        assert found.checkpoint.size == checkpoint.size
+        page = client.get("/ledger", headers={"accept": "text/html"})
+        assert 'data-testid="cosigned"' in page.text
+        assert "province.test/ledger" in page.text
+        # a line signed by a key the child does not know is refused
+        stranger = signature_line(text, Signer(generate_signer("other.test/ledger")[0]))
+        refused = client.post(
+            f"/ledger/checkpoint/{checkpoint.size}/cosignatures",
+            content=stranger.encode(),
+            headers={"content-type": "text/plain"},
+        )
+        assert refused.status_code == 400
+    finally:
+        ledger._identity = saved

@@ -435,10 +435,19 @@ def add_cosignatures(db: Session, size: int, lines: str) -> LedgerCheckpoint:
 
 
 @dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint's size, signed note and time, detached from any session (kept in memory)."""
+
+    size: int
+    note: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Cosigned:
     """The newest checkpoint a configured cosigner (the upstream platform, a witness) signed."""
 
-    checkpoint: LedgerCheckpoint
+    checkpoint: SignedCheckpoint
     cosigners: tuple[str, ...]  # their key names (a log's origin)
 
 
@@ -458,7 +467,7 @@ def latest_cosigned(db: Session, *, look_back: int = 2000) -> Cosigned | None:
         ]
         found = tuple(dict.fromkeys(n for n in signers if n in witnesses))
         if found:
-            return Cosigned(row, found)
+            return Cosigned(SignedCheckpoint(row.size, row.note, row.created_at), found)
     return None
 
 
