@@ -99,9 +99,13 @@ def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client,
     }
     assert "keyid=" in message["signature_input"]
     assert _position(db) == base + 2
-    # nothing new: an idle pass
+    # nothing new: an idle pass, which writes nothing (not even the lease)
+    db.expire_all()
+    lease = db.get(ForwardCursor, forward.CURSOR_ID).lease_until
     assert _pass(client, upstream).idle
     assert len(upstream.forwards) == 1
+    db.expire_all()
+    assert db.get(ForwardCursor, forward.CURSOR_ID).lease_until == lease
 
 
 def test_a_message_not_yet_applied_waits_and_its_code_goes_with_it(client, db, lims):

@@ -50,7 +50,7 @@ from jcjg.exchange.models import ClientKey, Message
 from jcjg.exchange.service import ENTRY_PREFIX
 from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
-from jcjg.ledger.models import LedgerLeaf
+from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.networking import problems
 from jcjg.networking.models import ForwardCursor, LabKey
 from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, kept_results
@@ -282,8 +282,16 @@ def forward_once(
     origin = origin or ledger.log_identity().origin
     done = Pass()
     with factory() as db:
-        ledger.sequence(db)
-        db.commit()
+        # an idle pass writes nothing (on SQLite a write takes the database's one lock):
+        # promised leaves are sequenced, and the cursor's lease taken, only when there are some
+        if db.scalar(select(LedgerQueued.id).limit(1)) is not None:
+            ledger.sequence(db)
+            db.commit()
+        position = db.scalar(select(ForwardCursor.position).where(ForwardCursor.id == CURSOR_ID))
+        waiting = select(LedgerLeaf.leaf_index).where(LedgerLeaf.leaf_index == (position or 0))
+        if db.scalar(waiting) is None:
+            db.rollback()
+            return done
         now = utcnow()
         if not claim(db, holder, now, dt.timedelta(seconds=settings.upstream_lease_seconds)):
             return done

@@ -54,7 +54,7 @@ def check_child(db: Session, child: Child, http: httpx.Client) -> Checked:
             note, [Verifier(child.log_key)], origin=child.log_origin
         )
         result.size = checkpoint.size
-        _consistent(db, child, http, checkpoint.size, checkpoint.root)
+        _consistent(child, http, checkpoint.size, checkpoint.root)
         _holds_forwarded(db, child, http, checkpoint.size, checkpoint.root)
     except Inconsistent as exc:
         child.status = ChildStatus.HALTED.value
@@ -107,7 +107,7 @@ def _cosigned_by_us(note: str) -> bool:
     return any(line.startswith(f"\u2014 {me.name} ") for line in note.splitlines())
 
 
-def _consistent(db: Session, child: Child, http: httpx.Client, size: int, root: bytes) -> None:
+def _consistent(child: Child, http: httpx.Client, size: int, root: bytes) -> None:
     old, old_root = child.checked_size, child.checked_root
     if not old or old_root is None:
         return

@@ -30,7 +30,6 @@ from jcjg.core.pagination import Key, Order, PageParams, count_total, page_param
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
-from jcjg.exchange.clients import parse_public_key
 from jcjg.exchange.service import ENTRY_PREFIX
 from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
@@ -43,9 +42,6 @@ from jcjg.regions import service as regions
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("network_child:read"))]
 Manager = Annotated[Principal, Depends(requires("network_child:manage"))]
-MAX_PUBLIC_KEY_BYTES = 16 * 1024
-# what the columns of network_child keep (models.Child: base_url, log_key, log_origin)
-MAX_BASE_URL, MAX_LOG_KEY, MAX_LOG_ORIGIN = 200, 300, 200
 
 
 def _cells(db: Session, rows: Sequence[Child]) -> list[list[str]]:
@@ -194,33 +190,15 @@ def register(
 
 
 def _problems(db: Session, principal: Principal, values: dict[str, str]) -> list[FieldError]:
-    """Every field's problem at once, one a field, before anything is written: the region within
-    the account's scope; the address and the keys well-formed and no longer than what is kept
-    of them (else a database error). The service checks the form again."""
+    """Every field's problem at once, before anything is written: the region within the
+    account's scope, and the service's own checks of the address and the keys (their forms and
+    lengths), each asked for on its own."""
     problems = []
     if (region := _region_problem(db, principal, values["region_code"])) is not None:
         problems.append(region)
-    base_url, log_key, public = values["base_url"], values["log_key"], values["public_key"]
-    if len(base_url) > MAX_BASE_URL:
-        problems.append(FieldError("base_url", f"平台访问地址不能超过 {MAX_BASE_URL} 个字符"))
-    else:
-        problems += _caught(lambda: service.check_base_url(base_url))
-    if len(log_key) > MAX_LOG_KEY:
-        problems.append(FieldError("log_key", f"存证日志公钥不能超过 {MAX_LOG_KEY} 个字符"))
-    else:
-        try:
-            origin = service.log_origin(log_key)
-        except ValidationFailed as error:
-            problems += error.errors
-        else:
-            if len(origin) > MAX_LOG_ORIGIN:
-                message = f"存证日志的名称（公钥中第一个“+”之前）不能超过 {MAX_LOG_ORIGIN} 个字符"
-                problems.append(FieldError("log_key", message))
-    if len(public.encode()) > MAX_PUBLIC_KEY_BYTES:
-        message = f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节"
-        problems.append(FieldError("public_key", message))
-    elif public:
-        problems += _caught(lambda: parse_public_key(public.encode()))
+    problems += _caught(lambda: service.check_base_url(values["base_url"]))
+    problems += _caught(lambda: service.log_origin(values["log_key"]))
+    problems += _caught(lambda: service.check_public_key(values["public_key"].encode()))
     return problems
 
 

@@ -82,7 +82,6 @@ class Answer:
     next_index: int
     counts: dict[str, int] = field(default_factory=dict)
     refused: list[dict[str, Any]] = field(default_factory=list)
-    stored: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"next_index": self.next_index, "outcomes": self.counts, "refused": self.refused}
@@ -141,7 +140,6 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     receiver.flush()
     if fresh:
         answer.next_index = fresh[-1].index + 1
-    answer.stored = len(receiver.messages)
     db.execute(
         update(Child)
         .where(Child.id == child.id)

@@ -4,6 +4,7 @@ log contradicts itself."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 from sqlalchemy import select
@@ -33,8 +34,6 @@ def _finding(child: Child, **facts: object) -> Finding:
 
 
 def _when(moment: object) -> str:
-    import datetime as dt
-
     if isinstance(moment, dt.datetime):
         return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
     return "从未"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -40,6 +39,15 @@ def check_base_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def check_public_key(data: bytes | None) -> bytes | None:
+    """The child's Ed25519 public key as raw bytes (None when none is given)."""
+    if not data:
+        return None
+    if len(data) > MAX_PUBLIC_KEY_BYTES:
+        raise _fail("public_key", f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节")
+    return parse_public_key(data)
+
+
 def log_origin(log_key: str) -> str:
     """The origin of the log a verifier key belongs to (its key name)."""
     if len(log_key.strip()) > MAX_LOG_KEY:
@@ -49,7 +57,8 @@ def log_origin(log_key: str) -> str:
     except NoteError as exc:
         raise _fail("log_key", "日志公钥格式不正确：应为对方 GET /ledger/key 的内容") from exc
     if len(name) > MAX_LOG_ORIGIN:
-        raise _fail("log_key", f"存证日志的名称不能超过 {MAX_LOG_ORIGIN} 个字符")
+        why = f"存证日志的名称（公钥中第一个“+”之前）不能超过 {MAX_LOG_ORIGIN} 个字符"
+        raise _fail("log_key", why)
     return name
 
 
@@ -81,9 +90,7 @@ def register_child(
     origin = log_origin(log_key)
     if db.scalar(select(Child.id).where(Child.log_origin == origin)) is not None:
         raise Conflict(f"日志“{origin}”已登记为下级平台")
-    if public_key is not None and len(public_key) > MAX_PUBLIC_KEY_BYTES:
-        raise _fail("public_key", f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节")
-    raw = parse_public_key(public_key) if public_key else None
+    raw = check_public_key(public_key)
     client = create_client(
         db,
         name=name,
@@ -164,12 +171,3 @@ def refused(db: Session, child: Child, limit: int = 50) -> list[Forwarded]:
             .limit(limit)
         )
     )
-
-
-def summary(child: Child, counts: dict[str, int], now: dt.datetime) -> dict[str, Any]:
-    return {
-        "child": child,
-        "status": ChildStatus(child.status),
-        "lag": lag_seconds(child, now),
-        "counts": {Outcome(k): v for k, v in counts.items()},
-    }
