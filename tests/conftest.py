@@ -107,10 +107,14 @@ WHOLE_SUITE_IN = os.environ.get("JCJG_WHOLE_SUITE_IN", "")
 
 
 def in_this_run(item: pytest.Item) -> bool:
-    """Whether this database run runs ``item`` (see ``WHOLE_SUITE_IN``)."""
+    """Whether this database run runs ``item`` (see ``WHOLE_SUITE_IN``). A test marked
+    ``sqlite_run`` does not use the run's database (a benchmark on databases of its own, or
+    none): it runs in the SQLite run, the shorter of the two ``make test`` runs at once."""
+    marked = item.get_closest_marker
+    if WHOLE_SUITE_IN and marked("sqlite_run") is not None:
+        return BACKEND == "sqlite"
     if not WHOLE_SUITE_IN or WHOLE_SUITE_IN == BACKEND:
         return True
-    marked = item.get_closest_marker
     embedded = marked("sqlite") is not None or marked("sqlite_only") is not None
     return embedded and marked("once") is None and marked("browser") is None
 

@@ -61,7 +61,7 @@ def _require_postgres() -> None:
         admin.dispose()
 
 
-@pytest.mark.postgres_only  # the benchmark runs servers on a PostgreSQL database of its own
+@pytest.mark.sqlite_run  # the benchmark runs servers on a PostgreSQL database of its own
 @pytest.mark.slow
 def test_exchange_bench_short(capsys):
     _require_postgres()
@@ -97,7 +97,7 @@ def test_exchange_bench_short(capsys):
     assert "BENCH exchange_2workers" in capsys.readouterr().out
 
 
-@pytest.mark.postgres_only  # the benchmark runs two platforms on PostgreSQL databases of its own
+@pytest.mark.sqlite_run  # it runs two platforms on PostgreSQL databases of its own
 @pytest.mark.slow
 def test_forward_bench_short(capsys):
     _require_postgres()
@@ -128,7 +128,7 @@ def test_curves_bench_short(capsys):
     assert "BENCH curve_ingest" in capsys.readouterr().out
 
 
-@pytest.mark.once
+@pytest.mark.sqlite_run  # no database
 def test_curve_reuse_bench_short(capsys):
     lines = _load("curve_reuse").main(["--short", "--workers", "1"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
@@ -162,7 +162,7 @@ def test_verify_bench_short(capsys):
     assert not any(line.startswith("# failed") for line in lines)
 
 
-@pytest.mark.postgres_only  # the benchmark fills a PostgreSQL database of its own
+@pytest.mark.sqlite_run  # the benchmark fills a PostgreSQL database of its own
 @pytest.mark.slow
 def test_pages_bench_short(capsys):
     _require_postgres()
