@@ -564,8 +564,8 @@ def test_as_of_is_refused_in_production(migrated: Path, monkeypatch: pytest.Monk
 def test_a_job_reads_its_as_of_time(migrated: Path) -> None:
     import datetime as dt_
 
-    from jcjg.cli import _factory
     from jcjg.core import jobs
+    from jcjg.core.commands import session_factory
 
     seen: list[dt_.datetime] = []
     timed = jobs.Job(
@@ -576,7 +576,7 @@ def test_a_job_reads_its_as_of_time(migrated: Path) -> None:
         as_of=True,
     )
     untimed = jobs.Job("test.untimed", "不按时刻", dt_.timedelta(hours=1), lambda db, log: None)
-    factory = _factory()
+    factory = session_factory()
     moment = dt_.datetime(2027, 1, 4, 1, 0, tzinfo=dt_.UTC)
     try:
         jobs.run_job(factory, timed, as_of=moment)

@@ -6,45 +6,40 @@ import datetime as dt
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings, reread_settings
+from jcjg.core.commands import cli_session, session_factory
 
 if TYPE_CHECKING:
     from jcjg.core.errors import AppError
     from jcjg.exchange.models import Client
 
 
-def _factory(**engine_options: Any) -> sessionmaker[Session]:
-    """Sessions on the configured database, with the platform's domains installed and
-    configured (every mapper known, the ledger's key, the rules)."""
-    from jcjg.core.db import make_engine, make_sessionmaker
-    from jcjg.main import configure_domains
+class _Main(click.Group):
+    """The process-level commands here; a domain's own (``Domain.commands``) found by name."""
 
-    settings = get_settings()
-    configure_domains(settings)
-    return make_sessionmaker(make_engine(settings.database_url, **engine_options))
+    def _domain_commands(self) -> dict[str, click.Command]:
+        from jcjg.domains import install
 
+        return {c.name: c for d in install() for c in d.commands if c.name}
 
-def _cli_session() -> Session:
-    from sqlalchemy.pool import NullPool
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._domain_commands()})
 
-    from jcjg.core.context import context_of
-
-    # a one-shot command: its connection closes with the session, no pool left behind
-    db = _factory(poolclass=NullPool)()
-    ctx = context_of(db)
-    ctx.username = "cli"
-    ctx.ip = "local"
-    return db
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._domain_commands().get(cmd_name)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """建设工程检测监管信息服务平台 (JCJG) 命令行。"""
+    from jcjg.domains import install
+
+    install()  # every command works on the platform's domains (sessions configure them)
 
 
 @main.command()
@@ -111,7 +106,7 @@ def _first_start() -> bool:
 
     from jcjg.exchange.models import Message
 
-    with _cli_session() as session:
+    with cli_session() as session:
         return session.scalar(select(Message.id).limit(1)) is None
 
 
@@ -166,7 +161,7 @@ def _load_edition(kind: str, path: str) -> None:
     from jcjg.core.editions import EditionError
     from jcjg.refdata import load_file
 
-    with _cli_session() as session:
+    with cli_session() as session:
         try:
             line = load_file(session, kind, Path(path))
         except EditionError as error:
@@ -199,7 +194,7 @@ def db_editions() -> None:
     from jcjg.core import editions
     from jcjg.refdata import KINDS, LABELS
 
-    with _cli_session() as session:
+    with cli_session() as session:
         for kind in KINDS:
             rows = editions.editions(session, kind)
             if not rows:
@@ -241,7 +236,7 @@ def demo_load() -> None:
 
     _refuse_in_production("demo load")  # before the database is opened
     try:
-        with _cli_session() as session:
+        with cli_session() as session:
             outcome = run(session, get_settings())
     except ReferenceDataMissing as missing:
         raise click.ClickException(str(missing)) from None
@@ -299,7 +294,7 @@ def users_create(
         role=Role.PLATFORM_ADMIN,
         permissions=frozenset({"user:create", "institution:read"}),
     )
-    with _cli_session() as session:
+    with cli_session() as session:
         institution_id = None
         if institution_code:
             institution = session.scalars(
@@ -343,7 +338,7 @@ def users_passwd(username: str) -> None:
     from jcjg.auth.sessions import end_all_sessions
     from jcjg.core.errors import AppError
 
-    with _cli_session() as session:
+    with cli_session() as session:
         try:
             user = find_user(db=session, username=username)
             password = generate_password()
@@ -369,7 +364,7 @@ def _set_lock(username: str, locked: bool) -> None:
     from jcjg.core.db import utcnow
     from jcjg.core.errors import AppError
 
-    with _cli_session() as session:
+    with cli_session() as session:
         try:
             user = find_user(db=session, username=username)
         except AppError as error:
@@ -408,7 +403,7 @@ def _ledger_session() -> Session:
     from jcjg.ledger import service
 
     service.configure(get_settings())
-    return _cli_session()
+    return cli_session()
 
 
 @ledger.command("integrate")
@@ -487,7 +482,7 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
     from jcjg.core.jobs import run_due, worker_loop
     from jcjg.exchange.apply import apply_loop, drain
 
-    factory = _factory()
+    factory = session_factory()
     settings = get_settings()
     if once:
         try:
@@ -543,7 +538,7 @@ def jobs_list() -> None:
     from jcjg.core.jobs import JobRun, JobSchedule, registered
     from jcjg.core.workdays import BEIJING
 
-    with _cli_session() as session:
+    with cli_session() as session:
         schedules = {s.name: s for s in session.scalars(select(JobSchedule))}
         for name, job_ in sorted(registered().items()):
             last = session.scalars(
@@ -581,7 +576,7 @@ def jobs_run(name: str, as_of: str | None) -> None:
 
     settings = get_settings()
     moment = _as_of(as_of, settings) if as_of else None
-    factory = _factory()  # installs the domains, whose jobs these are
+    factory = session_factory()  # installs the domains, whose jobs these are
     found = registered().get(name)
     if found is None or (moment is not None and not found.as_of):
         factory.kw["bind"].dispose()
@@ -655,7 +650,7 @@ def conformance_sandbox(folder: str, institution_code: str | None, port: int, se
     from jcjg.refdata import upgrade
 
     upgrade(settings.database_url, "head")
-    factory = _factory()
+    factory = session_factory()
     with factory() as session:
         from jcjg.demo.load import run as load_demo
 
@@ -709,7 +704,7 @@ def conformance_report(key_id: str, log: str | None, types: str, as_json: bool) 
         raise click.UsageError(
             "请用 --log 指定沙箱的请求记录，或设置 JCJG_EXCHANGE_CONFORMANCE_LOG"
         )
-    factory = _factory()
+    factory = session_factory()
     wanted = [t.strip() for t in types.split(",") if t.strip()] or None
     unknown = sorted(set(wanted or ()) - set(lims_types()))
     if unknown:
@@ -758,7 +753,7 @@ def video_record(holder: str | None, capacity: int | None, seconds: float, poll:
     from jcjg.video.recorder import Recorder
 
     settings = get_settings()
-    factory = _factory()
+    factory = session_factory()
     recorder = Recorder(settings, factory, holder=holder, capacity=capacity)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -815,7 +810,7 @@ def exchange_replay(since: dt.datetime, apply: bool) -> None:
     from jcjg.core.workdays import BEIJING
     from jcjg.exchange.apply import drain, replay
 
-    factory = _factory()
+    factory = session_factory()
     moment = since.replace(tzinfo=BEIJING).astimezone(dt.UTC)
     try:
         with factory() as session:
@@ -896,7 +891,7 @@ def clients_create(
         raise click.UsageError("请给出 --institution（机构业务系统）或 --region（其他平台）之一")
     key_bytes = Path(public_key).read_bytes() if public_key else None
     settings = get_settings()
-    with _cli_session() as session:
+    with cli_session() as session:
         try:
             institution = None
             if institution_code is not None:
@@ -929,7 +924,7 @@ def clients_list() -> None:
     from jcjg.exchange.models import Client
 
     now = utcnow()
-    with _cli_session() as session:
+    with cli_session() as session:
         rows = []
         for client in session.scalars(select(Client).order_by(Client.id)):
             rows.append(
@@ -973,7 +968,7 @@ def clients_rotate(
     from jcjg.exchange import clients as service
 
     key_bytes = Path(public_key).read_bytes() if public_key else None
-    with _cli_session() as session:
+    with cli_session() as session:
         found = _client_or_fail(session, client)
         try:
             issued = service.rotate(
@@ -1001,7 +996,7 @@ def clients_revoke(key_id: str, reason: str) -> None:
     from jcjg.exchange import clients as service
     from jcjg.exchange.models import ClientKey
 
-    with _cli_session() as session:
+    with cli_session() as session:
         key = session.scalar(select(ClientKey).where(ClientKey.key_id == key_id))
         if key is None:
             raise click.ClickException(f"没有密钥 {key_id}")
@@ -1070,7 +1065,7 @@ def _simulate_province(
         raise click.UsageError(str(error)) from None
     try:
         done = network.play(
-            _cli_session, get_settings(), parsed, institutions=institutions, days=days,
+            cli_session, get_settings(), parsed, institutions=institutions, days=days,
             seed=seed, violations=violations, wait=wait_seconds, echo=click.echo,
         )  # fmt: skip
     except ValueError as error:
@@ -1100,7 +1095,7 @@ def _simulate(
 
     _refuse_in_production("simulate")  # it registers its institutions in this database
     settings = get_settings()
-    with _cli_session() as session:
+    with cli_session() as session:
         try:
             sims = sim.prepare(
                 session,
@@ -1154,13 +1149,13 @@ def _simulate(
         handlers=handlers,
     )
     if summary.tamper:
-        with _cli_session() as session:
+        with cli_session() as session:
             sites.tamper(session, summary.tamper)
-    with _cli_session() as session:  # the labs' cameras and what they recorded
+    with cli_session() as session:  # the labs' cameras and what they recorded
         summary.planted.update(video.film(session, settings, [(s.code, s.violator) for s in sims]))
     # the region's proficiency test: the labs' LIMS send their results, the scheme is evaluated
     planted, failures = proficiency.run(
-        _cli_session, [(s, s.violator) for s in sims], region=region, url=target, seed=seed
+        cli_session, [(s, s.violator) for s in sims], region=region, url=target, seed=seed
     )
     summary.planted.update(planted)
     summary.failures.extend(failures)
@@ -1168,121 +1163,6 @@ def _simulate(
         click.echo(line)
     if summary.failures:
         raise SystemExit(1)
-
-
-@main.group()
-def network() -> None:
-    """平台互联（docs/networking.md）：登记下级平台、向上级平台转发、核验下级平台的日志。"""
-
-
-@network.command("add-child")
-@click.option("--name", required=True, help="下级平台名称")
-@click.option("--region", "region_code", required=True, help="其所辖行政区划代码，如 360100")
-@click.option("--url", "base_url", required=True, help="其访问地址，如 https://jcjg.nc.example.cn")
-@click.option("--log-key", "log_key", required=True, help="其存证日志公钥（其 /ledger/key 的内容）")
-@click.option(
-    "--public-key",
-    "public_key",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="其转发签名的 Ed25519 公钥文件（PEM）；不给则签发 HMAC 共享密钥",
-)
-def network_add_child(
-    name: str, region_code: str, base_url: str, log_key: str, public_key: str | None
-) -> None:
-    """登记下级平台，签发其转发密钥（HMAC 密钥只显示这一次）。"""
-    from pathlib import Path
-
-    from jcjg.core.errors import AppError
-    from jcjg.networking.service import register_child
-
-    settings = get_settings()
-    with _cli_session() as db:
-        try:
-            made = register_child(
-                db,
-                settings,
-                name=name,
-                region_code=region_code,
-                base_url=base_url,
-                log_key=log_key,
-                public_key=Path(public_key).read_bytes() if public_key else None,
-            )
-        except AppError as error:
-            db.rollback()
-            raise click.ClickException(_problem_text(error)) from None
-        db.commit()
-        shown = made.key.as_dict()
-        click.echo(f"下级平台 {made.child.name}（日志 {made.child.log_origin}）已登记")
-        click.echo(f"JCJG_UPSTREAM_KEY_ID={shown['key_id']}")
-        if shown["secret"]:
-            click.echo(f"JCJG_UPSTREAM_KEY={shown['secret']}")
-
-
-def _problem_text(error: Any) -> str:
-    details = [f"{e.field}：{e.message}" for e in getattr(error, "errors", None) or ()]
-    return "；".join(details) or str(error.detail)
-
-
-@network.command("forward")
-@click.option("--once", is_flag=True, help="转发到没有可转发的条目为止，然后退出")
-def network_forward(once: bool) -> None:
-    """把本平台的存证日志按序转发给上级平台（JCJG_UPSTREAM_*）；平时由应用进程或 jcjg worker
-    在后台转发，这里供运维人员补发或排查。"""
-    from jcjg.networking.forward import configured, forward_loop, forward_once, upstream_client
-
-    settings = get_settings()
-    if not configured(settings):
-        raise click.ClickException(
-            "未配置上级平台：请设置 JCJG_UPSTREAM_URL、JCJG_UPSTREAM_KEY_ID 和 JCJG_UPSTREAM_KEY"
-        )
-    factory = _factory()
-    try:
-        if not once:
-            import signal
-
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # stopped: the lease given back
-            try:
-                forward_loop(factory, settings)(stop)
-            except KeyboardInterrupt:
-                stop.set()
-            return
-        total = 0
-        with upstream_client(settings) as client:
-            while True:
-                done = forward_once(factory, settings, client)
-                if done.error:
-                    raise click.ClickException(f"转发失败：{done.error}")
-                total += done.forwarded
-                if done.idle:
-                    break
-        click.echo(f"已转发 {total} 条")
-    finally:
-        factory.kw["bind"].dispose()
-
-
-@network.command("resume")
-@click.argument("name")
-@click.option("--forget-log", is_flag=True, help="忘记先前核验的检查点（其日志已从备份重建）")
-def network_resume(name: str, forget_log: bool) -> None:
-    """恢复因日志不一致而暂停的下级平台 NAME。"""
-    from sqlalchemy import select
-
-    from jcjg.core.errors import AppError
-    from jcjg.networking.models import Child
-    from jcjg.networking.service import resume_child
-
-    with _cli_session() as db:
-        child = db.scalar(select(Child).where(Child.name == name))
-        if child is None:
-            raise click.ClickException(f"没有名为“{name}”的下级平台")
-        try:
-            resume_child(db, child, forget_log=forget_log)
-        except AppError as error:
-            raise click.ClickException(str(error.detail)) from None
-        db.commit()
-        click.echo(f"已恢复接收 {name} 的转发")
 
 
 @main.group("import")
@@ -1313,7 +1193,7 @@ def import_legacy_reports(table: str, source: str) -> None:
         rows = read_table(data, path.name)
     except AppError as error:
         raise click.ClickException(str(error.detail)) from None
-    with _cli_session() as db:
+    with cli_session() as db:
         try:
             done = import_table(
                 db,

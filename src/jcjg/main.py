@@ -21,7 +21,7 @@ from jcjg.config import Settings, get_settings
 from jcjg.core import health
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware, SettingsMiddleware
-from jcjg.core.domains import AppSetup, Domain
+from jcjg.core.domains import AppSetup, Domain, configure_installed
 from jcjg.core.handlers import ServerErrors, install_error_handlers
 from jcjg.core.jobs import worker_loop
 from jcjg.core.memo import TimedMemo
@@ -60,11 +60,8 @@ API_DOCS_PAGE = """<!doctype html>
 
 def configure_domains(settings: Settings) -> tuple[Domain, ...]:
     """The installed domains, each configured with ``settings`` (ledger key, rule switch ...)."""
-    installed = domains.install()
-    for domain in installed:
-        if domain.configure is not None:
-            domain.configure(settings)
-    return installed
+    domains.install()
+    return configure_installed(settings)
 
 
 def create_app(

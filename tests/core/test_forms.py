@@ -24,6 +24,7 @@ ASYNC_ALLOWED = {
     "/exchange/v1/status",
     "/exchange/v1/blobs/{sha256}",
     "/exchange/v1/forwards",
+    "/exchange/v1/platform-applications",
     "/exchange/v1/uploads/",
     "/exchange/v1/uploads/{token}",
     "/registry/{kind}/import",

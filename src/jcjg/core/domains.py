@@ -149,6 +149,8 @@ class Domain:
     hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     configure: Callable[[Settings], None] | None = None  # once per process, with the settings
     setup_app: Callable[[AppSetup], None] | None = None  # once per app built
+    # its ``jcjg`` commands (click groups or commands, named uniquely across domains)
+    commands: Sequence[Any] = ()
 
 
 class DomainsNotInstalled(RuntimeError):
@@ -186,6 +188,15 @@ def installed() -> tuple[Domain, ...]:
 
 def is_installed() -> bool:
     return _installed is not None
+
+
+def configure_installed(settings: Settings) -> tuple[Domain, ...]:
+    """The installed domains, each configured with ``settings`` (ledger key, rule switch ...)."""
+    found = installed()
+    for domain in found:
+        if domain.configure is not None:
+            domain.configure(settings)
+    return found
 
 
 def generation() -> int:
@@ -293,6 +304,7 @@ def check(domains: Sequence[Domain]) -> None:
     _unique("domain", [d.name for d in domains])
     _unique("permission", [p for d in domains for p in d.permissions])
     _unique("job", [j.name for d in domains for j in d.jobs])
+    _unique("command", [c.name for d in domains for c in d.commands])
     _unique("message type", [m.name for d in domains for m in d.message_types])
     _unique("rule", [r.id for d in domains for r in d.rules if _is_rule(r)])
     _check_labels(domains)

@@ -7,9 +7,12 @@ one kind of trouble the province watches for (004 二):
 - 上饶: its log was found rewritten when last checked, and its forwards are refused until an
   operator resumes it (child_log_inconsistent).
 
+A fourth, 景德镇, has applied online to join (000 6.0.7) and waits on 接入申请 for the
+province's decision.
+
 Their addresses are the demo's (nothing answers there): the minute's check notes each as
-unreachable, which is what the page shows beside the planted states. Idempotent: a child that
-exists (by name) is left as it is."""
+unreachable, which is what the page shows beside the planted states. Idempotent: a child or an
+application that exists (by name) is left as it is."""
 
 from __future__ import annotations
 
@@ -21,12 +24,13 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.ledger.note import generate_signer
 from jcjg.networking.choices import ChildStatus
-from jcjg.networking.models import Child
+from jcjg.networking.models import Application, Child
 from jcjg.networking.service import register_child
 
 SILENT = ("南昌市建设工程检测监管平台", "360100", "jcjg.nc.example.invalid")
 LAGGING = ("赣州市建设工程检测监管平台", "360700", "jcjg.gz.example.invalid")
 REWRITTEN = ("上饶市建设工程检测监管平台", "361100", "jcjg.sr.example.invalid")
+APPLYING = ("景德镇市建设工程检测监管平台", "360200", "jcjg.jdz.example.invalid")
 
 
 def load(db: Session, settings: Settings, now: dt.datetime) -> int:
@@ -58,5 +62,30 @@ def load(db: Session, settings: Settings, now: dt.datetime) -> int:
             child.status = ChildStatus.HALTED.value
             child.halted_reason = "日志被改写：大小 48236 的树不以先前核验的大小 48100 的树为前缀"
         made += 1
+    made += _application(db, now)
     db.flush()
     return made
+
+
+def _application(db: Session, now: dt.datetime) -> int:
+    """景德镇's pending application, as ``POST /exchange/v1/platform-applications`` keeps it."""
+    import secrets
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    name, region, host = APPLYING
+    if db.scalar(select(Application.id).where(Application.name == name)) is not None:
+        return 0
+    _skey, vkey = generate_signer(f"{host}/ledger")
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    row = Application(
+        reference=secrets.token_urlsafe(18), name=name, region_code=region,
+        base_url=f"https://{host}", log_key=vkey, log_origin=f"{host}/ledger",
+        public_key=public, contact_name="王建国", contact_phone="13907981234",
+        contact_email="jcjg@jdz.example.invalid",
+        note="景德镇市住建局检测监管平台申请接入省平台，已完成网络安全等级保护测评",
+    )  # fmt: skip
+    row.created_at = now - dt.timedelta(hours=5)
+    db.add(row)
+    return 1

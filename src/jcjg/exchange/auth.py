@@ -148,7 +148,7 @@ def signed_request(request: Request) -> SignedRequest:
     return SignedRequest(method=request.method, url=str(request.url), headers=headers)
 
 
-def _refuse(exc: SignatureError) -> ExchangeError:
+def refusal(exc: SignatureError) -> ExchangeError:
     detail = str(exc)
     if isinstance(exc, MissingSignature):
         return ExchangeError(problems.SIGNATURE_MISSING)
@@ -283,7 +283,7 @@ def authenticate_headers(
             max_skew=settings.exchange_max_skew_seconds,
         )
     except SignatureError as exc:
-        raise _refuse(exc) from exc
+        raise refusal(exc) from exc
     nonce = verified.nonce or ""
     if len(nonce) > 128:
         raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")

@@ -49,3 +49,19 @@ class Attestation(StrEnum):
             Attestation.LAB_SIGNATURE: "检测机构签名（本平台已核验）",
             Attestation.PLATFORM: "仅下级平台证明（共享密钥签名）",
         }[self]
+
+
+class ApplicationStatus(StrEnum):
+    """Where a platform's application for access stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {
+            ApplicationStatus.PENDING: "待审批",
+            ApplicationStatus.APPROVED: "已批准",
+            ApplicationStatus.REJECTED: "未批准",
+        }[self]

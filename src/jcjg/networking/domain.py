@@ -6,13 +6,17 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.networking import api, jobs, models, pages, rules
-from jcjg.networking.choices import Attestation, ChildStatus, Outcome
+from jcjg.core.ratelimit import RateLimiter
+from jcjg.networking import api, application_pages, commands, jobs, models, pages, rules
+from jcjg.networking.choices import ApplicationStatus, Attestation, ChildStatus, Outcome
 from jcjg.networking.forward import configured, forward_loop
 
 
 def _setup(setup: AppSetup) -> None:
     settings = setup.settings
+    setup.app.state.rate_limiters["network_application"] = RateLimiter(
+        settings.network_application_rate_per_minute
+    )
     if configured(settings) and settings.upstream_forwarder:
         setup.thread("jcjg-forwarder", forward_loop(setup.session_factory, settings))
 
@@ -21,7 +25,7 @@ DOMAIN = Domain(
     name="networking",
     title="平台互联",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=(api.router, pages.router, application_pages.router),
     jobs=collect(jobs, Job),
     permissions={
         "network_child:read": "查看上级平台转发状态与下级平台的转发、日志核验情况",
@@ -45,11 +49,13 @@ DOMAIN = Domain(
     ),
     rules=collect(rules, Rule, RuleExtension),
     setup_app=_setup,
+    commands=(commands.network,),
     labels={
-        "entity": {"network_child": "下级平台"},
+        "entity": {"network_child": "下级平台", "network_application": "接入申请"},
         "page": {"network_child": "/network/children/{}"},
         "child_status": ChildStatus,
         "forward_outcome": Outcome,
         "attestation": Attestation,
+        "application_status": ApplicationStatus,
     },
 )

@@ -153,3 +153,37 @@ class LabKey(IdMixin, Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     institution_code: Mapped[str | None] = mapped_column(String(32), default=None)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Application(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A platform's application for access to this one as its child (000 6.0.7: its address,
+    how it authenticates, its keys), sent online (``POST /exchange/v1/platform-applications``,
+    signed with the Ed25519 key it will forward with) and approved or rejected here by the
+    province's operators; approving registers the child (:class:`Child`) with that key.
+    ``reference`` is what the applicant asks its status by."""
+
+    __tablename__ = "network_application"
+    __permission_entity__: ClassVar[str] = "network_child"
+    __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
+
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    base_url: Mapped[str] = mapped_column(String(200))
+    log_key: Mapped[str] = mapped_column(String(300))
+    log_origin: Mapped[str] = mapped_column(String(200), index=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # raw Ed25519
+    contact_name: Mapped[str] = mapped_column(String(50))
+    contact_phone: Mapped[str] = mapped_column(String(20))
+    contact_email: Mapped[str | None] = mapped_column(String(100), default=None)
+    note: Mapped[str | None] = mapped_column(String(500), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # ApplicationStatus
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    address_check: Mapped[str | None] = mapped_column(String(300), default=None)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("network_child.id"), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    def audit_repr(self) -> str:
+        return self.name

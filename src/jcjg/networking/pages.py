@@ -34,8 +34,8 @@ from jcjg.exchange.service import ENTRY_PREFIX
 from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
 from jcjg.networking import forward, service
-from jcjg.networking.choices import Attestation, ChildStatus, Outcome
-from jcjg.networking.models import Child, Forwarded
+from jcjg.networking.choices import ApplicationStatus, Attestation, ChildStatus, Outcome
+from jcjg.networking.models import Application, Child, Forwarded
 from jcjg.networking.rules import SUBJECT
 from jcjg.regions import service as regions
 
@@ -136,6 +136,12 @@ def network_page(
         "alerts": _open_alerts(db, principal, [c.id for c in rows]),
         "upstream": _upstream(db, settings) if forward.configured(settings) else None,
         "origin": ledger.log_identity().origin,
+        "pending": count_total(
+            db,
+            restrict(select(Application), principal, "read").where(
+                Application.status == ApplicationStatus.PENDING
+            ),
+        ),
     }
     return render(request, "networking/network.html", context)
 

@@ -78,6 +78,25 @@ MESSAGE_TAKEN = problem_type(
     "消息编号已被占用",
     "该下级平台转发过另一家检测机构的同一消息编号。",
 )
+APPLICATION_NOT_FOUND = problem_type(
+    "network-application-not-found",
+    404,
+    "没有这份接入申请",
+    "申请编号不存在，或查询所用的签名密钥不是提交该申请时的密钥。",
+)
+APPLICATION_KEY_MISMATCH = problem_type(
+    "network-application-key-mismatch",
+    401,
+    "申请签名密钥不符",
+    "接入申请须用申请中所附的 Ed25519 公钥对应的私钥签名，keyid 为该公钥的指纹"
+    "（apply- 加公钥 SHA-256 的前 32 位十六进制）。",
+)
+APPLICATION_EXISTS = problem_type(
+    "network-application-exists",
+    409,
+    "已有同一日志的接入申请或登记",
+    "该存证日志已登记为下级平台，或已有一份待审批的申请（以另一把密钥提交）。",
+)
 
 ALL = (
     NOT_A_CHILD,
@@ -91,4 +110,7 @@ ALL = (
     LAB_KEY_CHANGED,
     OUT_OF_REGION,
     MESSAGE_TAKEN,
+    APPLICATION_NOT_FOUND,
+    APPLICATION_KEY_MISMATCH,
+    APPLICATION_EXISTS,
 )

@@ -1,0 +1,106 @@
+"""The applicant's side of an application for access (000 6.0.7): the key it will forward with,
+the signed application, and asking how it stands (``jcjg network apply`` / ``application``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from jcjg.client.api import problem_of
+from jcjg.client.signing import load_key, signed_headers
+from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for
+
+TIMEOUT = 15.0
+
+
+class ApplyError(Exception):
+    """The parent refused or could not be reached: why, in words."""
+
+
+def key_from(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key in ``path`` (PEM), made there (mode 0600) when absent."""
+    if path.exists():
+        key = load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ApplyError(f"{path} 中不是 Ed25519 私钥")
+        return key
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+    return key
+
+
+def public_pem(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _key_id(key: Ed25519PrivateKey) -> str:
+    return key_id_for(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code in (200, 201):
+        data = response.json()
+        if isinstance(data, dict):
+            return data
+    problem = problem_of(response)
+    details = [f"{e.get('field')}：{e.get('message')}" for e in problem.get("errors") or []]
+    why = "；".join(details) or str(problem.get("detail") or problem.get("title") or "")
+    raise ApplyError(f"上级平台拒绝（HTTP {response.status_code}）：{why}")
+
+
+def _request(http: httpx.Client | None, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        if http is not None:
+            return _answer(http.request(method, url, **kwargs))
+        with httpx.Client(timeout=TIMEOUT) as own:
+            return _answer(own.request(method, url, **kwargs))
+    except httpx.TimeoutException as exc:
+        raise ApplyError(f"连接上级平台 {url} 超时") from exc
+    except httpx.HTTPError as exc:
+        raise ApplyError(f"无法连接上级平台 {url}（{type(exc).__name__}）") from exc
+
+
+def send(
+    parent_url: str,
+    key: Ed25519PrivateKey,
+    fields: dict[str, Any],
+    http: httpx.Client | None = None,
+) -> dict[str, Any]:
+    """Send the application (``fields``: name, region_code, base_url, log_key, contact_name,
+    contact_phone, contact_email, note) signed with ``key``; the parent's answer."""
+    url = parent_url.rstrip("/") + APPLICATIONS_PATH
+    body = json.dumps({**fields, "public_key": public_pem(key)}, ensure_ascii=False).encode()
+    headers = signed_headers(
+        "POST",
+        url,
+        key_id=_key_id(key),
+        key=load_key("ed25519", key),
+        body=body,
+        content_type="application/json",
+    )
+    return _request(http, "POST", url, content=body, headers=headers)
+
+
+def status(
+    parent_url: str, reference: str, key: Ed25519PrivateKey, http: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Where the application ``reference`` stands, asked with the key it was sent with."""
+    url = f"{parent_url.rstrip('/')}{APPLICATIONS_PATH}/{reference}"
+    headers = signed_headers("GET", url, key_id=_key_id(key), key=load_key("ed25519", key))
+    return _request(http, "GET", url, headers=headers)
