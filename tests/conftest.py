@@ -558,6 +558,7 @@ def settings_for_tests(*, secret_key: str, database_url: str, data_dir: Path) ->
         # a page's figures are counted on every visit: tests change data between two visits
         page_figures_seconds=0,
         analysis_results_seconds=0,  # likewise an analysis's result
+        metrics_cache_seconds=0,  # and the database's figures on /metrics
         # a registry sent over the exchange is judged at every message (the sync tests set it)
         registry_quiet_seconds=0,
         # accepted messages are stored in their request and applied when the test says so

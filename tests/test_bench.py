@@ -18,6 +18,9 @@ from tests.conftest import POSTGRES_URL, _postgres_admin, require
 pytestmark = pytest.mark.migrations
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+# the benches that load both cores run one after the other (their figures, and ffmpeg's
+# probing of a stream, suffered when they overlapped)
+HEAVY = pytest.mark.xdist_group("heavy-benches")
 LINE = re.compile(r"^BENCH (\w+) ([0-9.]+|nan) (\S+) ratio=([0-9.]+|nan) baseline=(\w+)$")
 
 
@@ -61,6 +64,7 @@ def _require_postgres() -> None:
         admin.dispose()
 
 
+@HEAVY
 @pytest.mark.sqlite_run  # the benchmark runs servers on a PostgreSQL database of its own
 @pytest.mark.slow
 def test_exchange_bench_short(capsys):
@@ -97,6 +101,7 @@ def test_exchange_bench_short(capsys):
     assert "BENCH exchange_2workers" in capsys.readouterr().out
 
 
+@HEAVY
 @pytest.mark.sqlite_run  # it runs two platforms on PostgreSQL databases of its own
 @pytest.mark.slow
 def test_forward_bench_short(capsys):
@@ -162,6 +167,7 @@ def test_verify_bench_short(capsys):
     assert not any(line.startswith("# failed") for line in lines)
 
 
+@HEAVY
 @pytest.mark.sqlite_run  # the benchmark fills a PostgreSQL database of its own
 @pytest.mark.slow
 def test_pages_bench_short(capsys):
@@ -183,11 +189,6 @@ def test_pages_bench_short(capsys):
     assert sum(line.startswith("# analysis ") for line in lines) == 6
     assert sum(line.startswith("# cold analysis ") for line in lines) == 6
     assert "BENCH pages_throughput" in capsys.readouterr().out
-
-
-# the two benches that load both cores run one after the other (their figures, and ffmpeg's
-# probing of a stream, suffered when they overlapped)
-HEAVY = pytest.mark.xdist_group("heavy-benches")
 
 
 @HEAVY

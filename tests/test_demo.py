@@ -101,12 +101,17 @@ def test_demo_shows_every_rule_firing(db):
     others = {a.institution_id for a in healthy if a.institution_id != center}
     assert len(others - {None}) == 1
     # of no institution: the scan of a forged report's code, in the demo lab's county
-    # and the three city platforms below the province (jcjg.demo.networking)
+    # and the three city platforms below the province (jcjg.demo.networking), and the
+    # platform's own operations (jcjg.demo.operations)
     assert {a.rule_id for a in healthy if a.institution_id is None} == {
         "unknown_code_scanned",
         "child_platform_silent",
         "child_forward_lag",
         "child_log_inconsistent",
+        "ops_apply_lag",
+        "ops_backup_stale",
+        "ops_disk_low",
+        "ops_job_failing",
     }
     # beside its tests, the demo lab's systems on the exchange, report numbers and overdue order
     # (number_gap only when six weeks ago was in this Beijing year)

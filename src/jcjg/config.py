@@ -218,6 +218,19 @@ class Settings(BaseSettings):
     # anyone may send one): requests per minute per client address
     network_application_rate_per_minute: int = Field(default=20, ge=1, le=10_000)
 
+    # Operations (jcjg.operations, docs/operations/monitoring.md): /metrics answers a platform
+    # administrator's token or session, and requests from these networks (CIDRs separated by
+    # commas, e.g. the Prometheus server's "10.0.5.20/32"; empty: none). Behind a proxy the
+    # address is the client's only when uvicorn trusts the proxy (--forwarded-allow-ips).
+    metrics_allow: str = ""
+    # how old the database's figures on /metrics may be (seconds; 0 reads them at each scrape)
+    metrics_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Backups (docs/operations/backups.md): where they go (the job operations.backup makes one
+    # a day only when this is set; `jcjg backup` defaults to data_dir/backups) and how many are
+    # kept (the oldest beyond go)
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1, le=1000)
+
     # Platform documents (witness records, later reports' covers) are PDF files signed (PAdES)
     # by the platform's document certificate: PEM files when given, otherwise a key and a
     # self-signed certificate generated under data_dir/documents on first use.
@@ -279,13 +292,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _video_networks_readable(self) -> Settings:
-        try:
-            _networks(self.video_allowed_networks)
-        except ValueError as exc:
-            raise ValueError(
-                f"JCJG_VIDEO_ALLOWED_NETWORKS 应为逗号分隔的网段（CIDR），如 192.168.10.0/24: {exc}"
-            ) from exc
+        for name, value in (
+            ("JCJG_VIDEO_ALLOWED_NETWORKS", self.video_allowed_networks),
+            ("JCJG_METRICS_ALLOW", self.metrics_allow),
+        ):
+            try:
+                _networks(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name} 应为逗号分隔的网段（CIDR），如 192.168.10.0/24: {exc}"
+                ) from exc
         return self
+
+    @property
+    def metrics_allow_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``metrics_allow`` read: where a scrape of /metrics may come from without a token."""
+        return _networks(self.metrics_allow)
 
     @property
     def video_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

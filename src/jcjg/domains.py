@@ -25,6 +25,7 @@ from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.networking.domain import DOMAIN as networking
 from jcjg.nonconformity.domain import DOMAIN as nonconformity
 from jcjg.notify.domain import DOMAIN as notify
+from jcjg.operations.domain import DOMAIN as operations
 from jcjg.overview.domain import DOMAIN as overview
 from jcjg.penalties.domain import DOMAIN as penalties
 from jcjg.proficiency.domain import DOMAIN as proficiency
@@ -69,6 +70,7 @@ DOMAINS: tuple[Domain, ...] = (
     supervision,
     penalties,
     credit,
+    operations,
 )
 
 

@@ -26,6 +26,7 @@ from jcjg.core.handlers import ServerErrors, install_error_handlers
 from jcjg.core.jobs import worker_loop
 from jcjg.core.memo import TimedMemo
 from jcjg.core.methods import MethodsMiddleware
+from jcjg.core.metrics import RequestMetrics
 from jcjg.core.openapi import install_openapi
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
@@ -105,6 +106,7 @@ def create_app(
     app.add_middleware(MethodsMiddleware)  # OPTIONS and HEAD for every address
     app.add_middleware(AddressTextMiddleware)  # no controls in a path or query, anywhere
     app.add_middleware(ServerErrors)  # a 500 is an answer, the connection kept
+    app.add_middleware(RequestMetrics)  # counted and timed as the client gets it
     app.add_middleware(RequestIdMiddleware)  # outermost: its headers on every answer
 
     static_dir = resources.files("jcjg") / "static"

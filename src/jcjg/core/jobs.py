@@ -21,7 +21,7 @@ from sqlalchemy import ForeignKey, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from jcjg.config import Settings, settings_in_use
-from jcjg.core import domains
+from jcjg.core import domains, metrics
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import IdMixin
 
@@ -173,6 +173,7 @@ def run_job(
     finally:
         _AS_OF.reset(clock)
         logger.removeHandler(handler)
+    metrics.JOB_RUNS.labels(job_.name, status).inc()
     with factory() as db:
         run = db.get_one(JobRun, run_id)
         run.status = status

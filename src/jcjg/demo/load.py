@@ -34,6 +34,7 @@ from jcjg.demo import credit as credit_demo
 from jcjg.demo import exchange as exchange_demo
 from jcjg.demo import experts as experts_demo
 from jcjg.demo import networking as networking_demo
+from jcjg.demo import operations as operations_demo
 from jcjg.demo import overview as overview_demo
 from jcjg.demo import proficiency as proficiency_demo
 from jcjg.demo import rectification as rectification_demo
@@ -134,6 +135,7 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, by_key, now or utcnow())
     networking_demo.load(db, settings, now or utcnow())
+    operations_demo.load(db, now or utcnow())
     video_demo.load(db, settings, by_key)
     experts_demo.load(db, settings, by_key)
     proficiency_demo.load(db, settings, by_key)

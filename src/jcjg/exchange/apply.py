@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
 from jcjg.config import Settings, settings_in_use
+from jcjg.core import metrics
 from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
@@ -291,6 +292,9 @@ def _apply_batch(
             row.warnings = outcome.warnings + warnings.get(row.id, [])
     db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
     db.commit()
+    rejected = sum(outcome.problem is not None for outcome in done)
+    metrics.EXCHANGE_APPLIED.labels("rejected").inc(rejected)
+    metrics.EXCHANGE_APPLIED.labels("applied").inc(len(done) - rejected)
     return len(rows), drained
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from jcjg.core import metrics
 from jcjg.core.db import utcnow
 from jcjg.exchange.models import Client, ClientStat
 
@@ -38,6 +39,17 @@ NOT_REJECTED = SUCCESS | {"chunk", "upload_created", AWAITING_FILES}
 def is_rejection(outcome: str) -> bool:
     """Whether a request with ``outcome`` was really refused (files still to upload is not)."""
     return outcome not in NOT_REJECTED
+
+
+def _kind(outcome: str) -> str:
+    """The few kinds of outcome a metric's label takes (the problem slugs are many)."""
+    if outcome in SUCCESS:
+        return "duplicate" if outcome == DUPLICATE else "accepted"
+    if outcome == AWAITING_FILES:
+        return "awaiting_files"
+    if outcome in NOT_REJECTED:
+        return "upload"
+    return "rejected"
 
 
 @dataclass
@@ -73,6 +85,7 @@ class Recorder:
         now: dt.datetime | None = None,
     ) -> None:
         now = now or utcnow()
+        metrics.EXCHANGE_REQUESTS.labels(_kind(outcome)).inc()
         key = (client_id, hour_of(now), message_type[:64], outcome[:64])
         with self._lock:
             tally = self._tallies[key]

@@ -37,6 +37,7 @@ KIND_LABELS = {
     "supervision_report": "监管情况报告",
     "penalty": "行政处罚",
     "credit": "信用评价",
+    "ops": "运维预警",
 }
 
 
