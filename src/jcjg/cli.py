@@ -144,7 +144,7 @@ def db_upgrade(revision: str) -> None:
     （GB/T 2260 行政区划、资质目录）。可重复运行。"""
     from jcjg.refdata import upgrade
 
-    url = get_settings().database_url
+    url = get_settings().migration_url
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
@@ -205,13 +205,36 @@ def db_editions() -> None:
                 click.echo(f"  {KINDS[kind].describe(e.code, e.summary)}")
 
 
+@db.command("grant")
+@click.argument("role")
+def db_grant(role: str) -> None:
+    """授予应用程序所用的数据库角色 ROLE 读写各表的权限，但不能改写审计日志、存证日志的叶和节点、
+    报送的原始消息（只能更新其处理状态）。以迁移角色（JCJG_MIGRATION_DATABASE_URL）在每次 jcjg db
+    upgrade 后运行。仅 PostgreSQL。"""
+    from jcjg.core.db import make_engine
+    from jcjg.core.privileges import PrivilegeError, grant
+    from jcjg.domains import install
+
+    protected = {t: c for d in install() for t, c in d.protected.items()}
+    engine = make_engine(get_settings().migration_url)
+    try:
+        count = grant(engine, role, protected)
+    except PrivilegeError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"已授予角色 {role} 对 {count} 张表的权限；受保护的表：{'、'.join(sorted(protected))}"
+    )
+
+
 @db.command("check")
 def db_check() -> None:
     """检查数据库是否为最新版本，且模型与迁移一致（alembic check）。"""
     from jcjg.core.db import make_engine
     from jcjg.core.migrate import check, is_current
 
-    url = get_settings().database_url
+    url = get_settings().migration_url
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = "sqlite:///var/jcjg.db"
+    # PostgreSQL in production: the schema's owner, for `jcjg db upgrade|check|grant` only; the
+    # processes then connect as an application role granted by `jcjg db grant` (database_url)
+    # that cannot rewrite the audit trail, the ledger or the raw messages (security.md)
+    migration_database_url: str = ""
     # Connections each process may hold: more than the 40 threads that run sync endpoints, so
     # a busy process never waits for a connection held by a request waiting for a thread.
     database_pool_size: int = Field(default=10, ge=1)
@@ -303,6 +307,12 @@ class Settings(BaseSettings):
                     f"{name} 应为逗号分隔的网段（CIDR），如 192.168.10.0/24: {exc}"
                 ) from exc
         return self
+
+    @property
+    def migration_url(self) -> str:
+        """Where ``jcjg db upgrade|check|grant`` connect: the schema's owner (the migration
+        role), else the one database URL."""
+        return self.migration_database_url or self.database_url
 
     @property
     def metrics_allow_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

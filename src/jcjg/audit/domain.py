@@ -57,4 +57,5 @@ DOMAIN = Domain(
     labels={"entity": ENTITIES, "action": AuditAction},
     setup_app=_setup,
     hooks={"list.exported": exports.record_export},
+    protected={"audit_log": ()},  # the trail: append-only, in the role too
 )

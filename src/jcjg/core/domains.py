@@ -151,6 +151,9 @@ class Domain:
     setup_app: Callable[[AppSetup], None] | None = None  # once per app built
     # its ``jcjg`` commands (click groups or commands, named uniquely across domains)
     commands: Sequence[Any] = ()
+    # tables the application's database role may not rewrite (``jcjg db grant``): each with the
+    # columns it may still update; none: append-only (no UPDATE, DELETE or TRUNCATE)
+    protected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class DomainsNotInstalled(RuntimeError):

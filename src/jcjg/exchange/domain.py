@@ -109,4 +109,8 @@ DOMAIN = Domain(
         ),
         SECURITY_SCHEMES_HOOK: security_schemes,
     },
+    # the raw messages as signed and received: only where each stands may change
+    protected={
+        "exchange_message": ("status", "applied_at", "results", "warnings", "problem"),
+    },
 )
