@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jcjg.auth.choices import Role
-from jcjg.ledger.note import generate_signer
+from jcjg.ledger.note import Signer, generate_signer
 from jcjg.networking import applying
 from tests.browser.test_sampling_flow import pc, shots
 
@@ -28,17 +28,18 @@ def test_a_city_applies_and_the_province_approves_on_pc_and_phone(
     out = shots(tmp_path)
     base = live_server.url
     key = Ed25519PrivateKey.generate()
+    log_skey, log_key = generate_signer("jcjg.jdz.example.invalid/ledger")
     fields = {
         "name": "景德镇市建设工程检测监管平台",
         "region_code": "360200",
         "base_url": "https://jcjg.jdz.example.invalid",
-        "log_key": generate_signer("jcjg.jdz.example.invalid/ledger")[1],
+        "log_key": log_key,
         "contact_name": "王工",
         "contact_phone": "13907981234",
         "note": "景德镇市住建局检测监管平台申请接入省平台",
     }
     with httpx.Client(timeout=10) as http:
-        sent = applying.send(base, key, fields, http=http)
+        sent = applying.send(base, key, fields, Signer(log_skey), http=http)
     assert sent["status"] == "pending"
     username = live_server.factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username
     live_server.factory.db.commit()

@@ -25,15 +25,21 @@ from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.exchange.models import ClientKey
 from jcjg.ledger import service as ledger
-from jcjg.ledger.note import generate_signer
+from jcjg.ledger.note import Signer, generate_signer, sign_note
 from jcjg.networking import applications, applying
-from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for
+from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for, proof_text
 from jcjg.networking.models import Application, Child
 from tests.factories import Factory, login, page_csrf
 from tests.lists import sheet
 
 URL = "http://testserver" + APPLICATIONS_PATH
-LOG_KEY = generate_signer("jcjg.jdz.example.cn/ledger")[1]
+_SKEY, LOG_KEY = generate_signer("jcjg.jdz.example.cn/ledger")
+LOG_SIGNER = Signer(_SKEY)  # the applicant's log key: it signs the proof
+
+
+def _proof(key: Ed25519PrivateKey, signer: Signer = LOG_SIGNER) -> str:
+    text = proof_text(ledger.log_identity().origin, key_id_for(_raw(key)))
+    return sign_note(text, signer).decode()
 
 
 def _raw(key: Ed25519PrivateKey) -> bytes:
@@ -65,7 +71,10 @@ def _post(
     """Post an application with ``key``'s public key in it, signed by ``signer`` (``key``)."""
     if body is None:
         pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        body = json.dumps((data or _fields()) | {"public_key": pem.decode()}).encode()
+        given = data or _fields()
+        body = json.dumps(
+            {"log_proof": _proof(key)} | given | {"public_key": pem.decode()}
+        ).encode()
     signing = signer or key
     headers = signed_headers(
         "POST",
@@ -150,7 +159,7 @@ def test_bad_applications_are_refused_in_chinese_and_nothing_is_kept(
              "network-application-key-mismatch")  # fmt: skip
     # the body altered after signing
     pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    body = json.dumps(_fields() | {"public_key": pem}).encode()
+    body = json.dumps(_fields() | {"public_key": pem, "log_proof": _proof(key)}).encode()
     headers = signed_headers("POST", URL, key_id=key_id_for(_raw(key)),
                              key=load_key("ed25519", key), body=body,
                              content_type="application/json")  # fmt: skip
@@ -172,7 +181,7 @@ def test_bad_applications_are_refused_in_chinese_and_nothing_is_kept(
     ):
         problem = _problem(_post(client, key, _fields(**changes)), 422)
         assert any(e["field"].endswith(field) for e in problem["errors"]), (field, problem)
-    not_a_key = json.dumps(_fields(public_key="not a key")).encode()
+    not_a_key = json.dumps(_fields(public_key="not a key", log_proof=_proof(key))).encode()
     problem = _problem(_post(client, key, body=not_a_key), 422)
     assert problem["errors"][0]["field"].endswith("public_key")
     huge = json.dumps(_fields(note="长" * 40_000)).encode()
@@ -184,6 +193,15 @@ def test_bad_applications_are_refused_in_chinese_and_nothing_is_kept(
         422,
     )
     assert {e["field"] for e in problem["errors"]} == {"region_code", "base_url", "log_key"}
+    # a real platform's public log key and address, without its log's private key: refused
+    stranger = generate_signer("jcjg.jdz.example.cn/ledger")[0]
+    for proof in (
+        _proof(key, Signer(stranger)),
+        "not a note",
+        _proof(Ed25519PrivateKey.generate()),
+    ):
+        problem = _problem(_post(client, key, _fields(log_proof=proof)), 422)
+        assert [e["field"] for e in problem["errors"]] == ["log_proof"], proof
     assert _count(db) == 0
 
 
@@ -196,15 +214,17 @@ def test_a_log_already_a_child_or_already_applied_for_is_refused(
     problem = _problem(_post(client, Ed25519PrivateKey.generate()), 409,
                        "network-application-exists")  # fmt: skip
     assert "待审批" in problem["detail"]
-    other = _fields(log_key=generate_signer("jcjg.px.example.cn/ledger")[1], region_code="360300")
+    px_skey, px_key = generate_signer("jcjg.px.example.cn/ledger")
+    other = _fields(log_key=px_key, region_code="360300", log_proof=_proof(first, Signer(px_skey)))
     _problem(_post(client, first, other), 409)  # one key, one application
     from jcjg.networking.service import register_child
 
     register_child(db, settings, name="萍乡市检测监管平台", region_code="360300",
                    base_url="https://jcjg.px.example.cn", log_key=other["log_key"])  # fmt: skip
     db.commit()
-    problem = _problem(_post(client, Ed25519PrivateKey.generate(), other), 409,
-                       "network-application-exists")  # fmt: skip
+    third = Ed25519PrivateKey.generate()
+    other["log_proof"] = _proof(third, Signer(px_skey))
+    problem = _problem(_post(client, third, other), 409, "network-application-exists")
     assert "已登记为下级平台" in problem["detail"]
     assert _count(db) == 1
 

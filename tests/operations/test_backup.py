@@ -90,14 +90,15 @@ def test_backup_verify_and_restore(platform, tmp_path: Path) -> None:
 
     target, drop = fresh_database_url(tmp_path)
     try:
+        key = ledger.log_identity().vkey
         restored = run("restore", str(path), "--database-url", target, "--data-dir",
-                       str(tmp_path / "restored"))  # fmt: skip
+                       str(tmp_path / "restored"), "--log-key", key)  # fmt: skip
         assert restored.exit_code == 0, restored.output
         assert _leaves(target) == _leaves(url)
         blob = next((tmp_path / "restored" / "blobs").rglob("*"))
         assert blob.exists()
         again = run("restore", str(path), "--database-url", target, "--data-dir",
-                    str(tmp_path / "elsewhere"))  # fmt: skip
+                    str(tmp_path / "elsewhere"), "--log-key", key)  # fmt: skip
         assert again.exit_code == 1
         assert "只能恢复到新" in again.output
     finally:
@@ -164,9 +165,72 @@ def test_a_failed_backup_is_recorded_and_the_daily_job_backs_up_when_told_where(
         assert db.scalar(select(func.count()).select_from(Backup)) == 1
     monkeypatch.setenv("JCJG_BACKUP_DIR", str(tmp_path / "daily"))
     get_settings.cache_clear()
-    assert jobs.run_job(factory, daily_backup).status == "succeeded"
-    with factory() as db:
-        statuses = db.scalars(select(Backup.status).order_by(Backup.id)).all()
-    assert statuses == ["failed", "succeeded"]
-    assert len(list((tmp_path / "daily").iterdir())) == 1
+    assert jobs.run_job(factory, daily_backup).status == "succeeded"  # the backup started
+    deadline = time.monotonic() + 90
+    while True:  # a process of its own: the other jobs go on meanwhile
+        with factory() as db:
+            statuses = db.scalars(select(Backup.status).order_by(Backup.id)).all()
+        if (statuses[-1] != "failed" and statuses[-1] != "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert statuses == ["failed", "succeeded"], (tmp_path / "daily" / "backup.log").read_text()
+    from jcjg.operations.jobs import _STARTED
+
+    for process in _STARTED:
+        process.wait(timeout=30)
+    _STARTED.clear()
+    assert len([p for p in (tmp_path / "daily").iterdir() if p.name.startswith("jcjg-")]) == 1
     engine.dispose()
+
+
+def _resign(backup: Path, manifest: dict) -> None:
+    """Write ``manifest`` into ``backup`` signed with the log's key, as someone holding a
+    backup (whose files hold that key) could."""
+    from jcjg.operations.backup import _sign
+
+    body = json.dumps(manifest, ensure_ascii=False, indent=1).encode() + b"\n"
+    (backup / "manifest.json").write_bytes(body)
+    (backup / "manifest.sig").write_bytes(_sign(body, ledger.log_identity().signer))
+
+
+def test_a_manifest_cannot_place_files_outside_the_restore(platform, tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    assert run("backup", "--dir", str(backups)).exit_code == 0
+    (path,) = sorted(backups.iterdir())
+    manifest = json.loads((path / "manifest.json").read_text())
+    for bad in ("files/../../outside.txt", "/etc/passwd", "other/x", "files"):
+        crafted = tmp_path / f"crafted-{abs(hash(bad))}"
+        shutil.copytree(path, crafted)
+        entry = dict(manifest["files"][0], path=bad)
+        _resign(crafted, {**manifest, "files": [*manifest["files"], entry]})
+        refused = run("backup", "verify", str(crafted))
+        assert refused.exit_code == 1, bad
+        assert "路径不合规" in refused.output, (bad, refused.output)
+    renamed = tmp_path / "renamed"
+    shutil.copytree(path, renamed)
+    _resign(renamed, {**manifest, "database": {**manifest["database"], "file": "../x"}})
+    refused = run("backup", "verify", str(renamed))
+    assert refused.exit_code == 1
+    assert "数据库文件名不合规" in refused.output
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_leaf_altered_in_the_dump_is_found(platform, tmp_path: Path) -> None:
+    """verify recomputes the root from the leaves' entries, not from the stored tree."""
+    if not platform[0].startswith("sqlite"):
+        pytest.skip("the dump is altered as a SQLite file here")
+    import hashlib
+    import sqlite3
+
+    backups = tmp_path / "backups"
+    assert run("backup", "--dir", str(backups)).exit_code == 0
+    (path,) = sorted(backups.iterdir())
+    dump = path / "database.sqlite3"
+    with sqlite3.connect(dump) as conn:
+        conn.execute("UPDATE ledger_leaf SET entry = CAST('{}' AS BLOB) WHERE leaf_index = 1")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["database"]["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
+    _resign(path, manifest)
+    refused = run("backup", "verify", str(path))
+    assert refused.exit_code == 1
+    assert "第 1 条与其叶哈希不符" in refused.output

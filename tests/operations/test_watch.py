@@ -198,3 +198,29 @@ def test_the_operations_page_shows_the_parts_and_sets_the_thresholds(
     http.cookies.clear()
     login(http, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
     assert http.get("/ops").status_code == 403
+
+
+def test_an_alert_the_daily_sweep_opened_is_told_by_the_next_watch(
+    db: Session, settings: Settings, factory: Factory
+) -> None:
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    now = utcnow()
+    run_rule(db, "ops_backup_stale", now=now - dt.timedelta(minutes=3))  # as alerts.sweep would
+    (raised,) = watch.run(db, settings, now)
+    assert raised.rule_id == "ops_backup_stale"
+    told = db.scalars(select(Notification).where(Notification.kind == "ops")).all()
+    assert [(n.user_id, n.link) for n in told] == [(admin.id, f"/alerts/{raised.id}")]
+    assert watch.run(db, settings, now + dt.timedelta(minutes=1)) == []
+
+
+def test_a_disk_no_longer_watched_is_forgotten(db: Session, settings: Settings) -> None:
+    host = watch.host_name()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db.add(Reading(host=host, name=f"{DISK}/mnt/old-backups", label="备份目录", value=1.0,
+                   total=100.0, read_at=utcnow()))  # fmt: skip
+    db.flush()
+    watch.run(db, settings, utcnow())
+    names = db.scalars(select(Reading.name).where(Reading.host == host)).all()
+    assert f"{DISK}/mnt/old-backups" not in names
+    assert any(name.startswith(DISK) for name in names)  # the data folder's disk
+    assert all("/mnt/old-backups" not in a.subject_repr for a in _open(db, "ops_disk_low"))

@@ -121,6 +121,7 @@ def _upstream_url(request: Request, settings: Settings) -> str:
 )
 async def post_application(request: Request, db: SessionDep, settings: SettingsDep) -> JSONResponse:
     """Keep an application for access (signed with the key it applies with)."""
+    applications.require_signature(request)  # unsigned: 401 before the body is read
     require_json(request)
     body = await read_body(request, applications.MAX_BODY)
     made = await run_in_threadpool(applications.submit, db, settings, request, body)

@@ -4,9 +4,11 @@
 The applicant sends its address, its log's verifier key, the Ed25519 public key it will forward
 with and a contact (``POST /exchange/v1/platform-applications``), signed (RFC 9421) with that
 very key: ``keyid`` ``apply-`` and the first 32 hex digits of the key's SHA-256, so whoever
-applies holds the private key. It asks how its application stands with the same key (``GET
-/exchange/v1/platform-applications/{reference}``). Approving checks that the address serves the
-log key the application names (the applicant controls the address), then registers the child
+applies holds the private key; and a note signed with its log's own key over this parent's log
+and that key id (``log_proof``), so whoever applies holds the log (a log key and an address are
+public: anyone could name another platform's). It asks how its application stands with the same
+key (``GET /exchange/v1/platform-applications/{reference}``). Approving checks that the address
+serves the log key the application names (the log is reached there), then registers the child
 (:func:`service.register_child`) with the applicant's key: the answer then carries the key id
 to forward with and this platform's own log key. docs/networking.md, 申请接入.
 """
@@ -17,13 +19,14 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Request
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal
@@ -37,6 +40,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
+from jcjg.core.ratelimit import TOO_MANY
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange import problems as exchange_problems
 from jcjg.exchange.auth import REQUIRED, REQUIRED_WITH_BODY, check_digest, refusal, signed_request
@@ -49,6 +53,7 @@ from jcjg.exchange.signatures import (
     verify_request,
 )
 from jcjg.ledger import service as ledger
+from jcjg.ledger.note import NoteError, Verifier, open_note
 from jcjg.networking import problems, service
 from jcjg.networking.choices import ApplicationStatus
 from jcjg.networking.models import Application, Child
@@ -76,12 +81,38 @@ class ApplicationIn(TextModel):
         max_length=4096,
         description="转发签名的 Ed25519 公钥：PEM，或原始 32 字节的 base64",
     )
+    log_proof: MultiLine = Field(
+        min_length=1,
+        max_length=2000,
+        description="以存证日志的签名密钥对“jcjg-platform-application、本平台日志名称、keyid”签名的"
+        "签名便笺（C2SP signed note）：证明申请者掌握该日志",
+    )
     contact_name: _Text = Field(min_length=1, max_length=50, description="联系人")
     contact_phone: str = Field(pattern=rf"^({patterns.MOBILE}|{patterns.PHONE})$")
     contact_email: str | None = Field(
         default=None, max_length=100, pattern=rf"^{patterns.EMAIL}$", description="电子邮箱"
     )
     note: MultiLine | None = Field(default=None, max_length=500, description="说明")
+
+
+MAX_PENDING = 100  # applications waiting at once: beyond, new ones wait for decisions
+
+
+def proof_text(parent_origin: str, key_id: str) -> str:
+    """What the applicant's log key signs: this application, to this parent, with this key."""
+    return f"jcjg-platform-application\n{parent_origin}\n{key_id}\n"
+
+
+def _check_proof(proof: str, log_key: str, key_id: str) -> FieldError | None:
+    """The applicant holds its log's private key: ``proof`` is a note signed by ``log_key``
+    over :func:`proof_text` for this platform's log and the applying key."""
+    try:
+        note = open_note(proof.encode(), [Verifier(log_key.strip())])
+    except NoteError:
+        return FieldError("log_proof", "日志签名证明无法用申请中的存证日志公钥核验")
+    if note.text != proof_text(ledger.log_identity().origin, key_id):
+        return FieldError("log_proof", "日志签名证明不是对本平台、本次申请密钥的签名")
+    return None
 
 
 def key_id_for(public_key: bytes) -> str:
@@ -136,6 +167,45 @@ class Submitted:
     created: bool  # False: the same key's application was sent again
 
 
+def _checked_fields(db: Session, data: ApplicationIn, raw: bytes) -> tuple[str, str]:
+    """The address and the log's origin, every field's problem refused at once: the region
+    exists, the address and the log key are well formed, the log key signed the proof."""
+    errors: list[FieldError] = []
+    found = {"base_url": "", "log_key": ""}
+    if db.get(Region, data.region_code) is None:
+        errors.append(FieldError("region_code", f"行政区划“{data.region_code}”不存在"))
+    for name, check in (("base_url", service.check_base_url), ("log_key", service.log_origin)):
+        try:
+            found[name] = check(getattr(data, name))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if found["log_key"] and (
+        problem := _check_proof(data.log_proof, data.log_key, key_id_for(raw))
+    ):
+        errors.append(problem)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return found["base_url"], found["log_key"]
+
+
+def _refuse_another(db: Session, origin: str) -> None:
+    """A log already a child, or already waiting under another key; or too many waiting."""
+    if db.scalar(select(Child.id).where(Child.log_origin == origin)) is not None:
+        raise ExchangeError(problems.APPLICATION_EXISTS, f"日志“{origin}”已登记为下级平台")
+    pending = select(Application.id).where(
+        Application.log_origin == origin, Application.status == ApplicationStatus.PENDING
+    )
+    if db.scalar(pending) is not None:
+        raise ExchangeError(problems.APPLICATION_EXISTS, f"日志“{origin}”已有待审批的接入申请")
+    waiting = select(func.count()).where(Application.status == ApplicationStatus.PENDING)
+    if (db.scalar(waiting) or 0) >= MAX_PENDING:
+        raise AppError(
+            f"待审批的接入申请已有 {MAX_PENDING} 份，请稍后再申请或联系上级平台运维人员",
+            kind=TOO_MANY,
+            headers={"Retry-After": "3600"},
+        )
+
+
 def submit(db: Session, settings: Settings, request: Request, body: bytes) -> Submitted:
     """Check, verify and keep an application; the same key sending again gets its own back."""
     require_signature(request)
@@ -146,34 +216,13 @@ def submit(db: Session, settings: Settings, request: Request, body: bytes) -> Su
         raise ValidationFailed(errors=[FieldError("public_key", str(exc.detail))]) from exc
     assert raw is not None
     _verify(settings, request, body, raw)
-    errors: list[FieldError] = []
-    base_url = origin = ""
-    if db.get(Region, data.region_code) is None:
-        errors.append(FieldError("region_code", f"行政区划“{data.region_code}”不存在"))
-    for name, check in (("base_url", service.check_base_url), ("log_key", service.log_origin)):
-        try:
-            value = check(getattr(data, name))
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
-            continue
-        if name == "base_url":
-            base_url = value
-        else:
-            origin = value
-    if errors:
-        raise ValidationFailed(errors=errors)
+    base_url, origin = _checked_fields(db, data, raw)
     same_key = db.scalar(select(Application).where(Application.public_key == raw))
     if same_key is not None:
         if same_key.log_origin != origin:
             raise Conflict("该公钥已用于另一份接入申请：每把密钥只能用于一处")
         return Submitted(same_key, created=False)
-    if db.scalar(select(Child.id).where(Child.log_origin == origin)) is not None:
-        raise ExchangeError(problems.APPLICATION_EXISTS, f"日志“{origin}”已登记为下级平台")
-    pending = select(Application.id).where(
-        Application.log_origin == origin, Application.status == ApplicationStatus.PENDING
-    )
-    if db.scalar(pending) is not None:
-        raise ExchangeError(problems.APPLICATION_EXISTS, f"日志“{origin}”已有待审批的接入申请")
+    _refuse_another(db, origin)
     row = Application(
         reference=secrets.token_urlsafe(18),
         name=data.name,
@@ -230,18 +279,31 @@ def answer(db: Session, row: Application, request_base: str) -> dict[str, Any]:
     return found
 
 
+MAX_KEY_BYTES = 1024  # a verifier key is about 100 bytes: more is not one
+
+
 def check_address(base_url: str, log_key: str, timeout: float = ADDRESS_TIMEOUT) -> str | None:
-    """None when ``base_url``/ledger/key serves ``log_key``; else why not, in words."""
+    """None when ``base_url``/ledger/key serves ``log_key``; else why not, in words. At most
+    ``MAX_KEY_BYTES`` are read, within ``timeout`` seconds in all, no redirect followed."""
+    url = f"{base_url}/ledger/key"
+    deadline = time.monotonic() + timeout
     try:
-        got = httpx.get(f"{base_url}/ledger/key", timeout=timeout, follow_redirects=False)
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=False) as got:
+            if got.status_code != 200:
+                return f"{url} 回答 HTTP {got.status_code}"
+            data = b""
+            for chunk in got.iter_bytes():
+                data += chunk
+                if len(data) > MAX_KEY_BYTES:
+                    return f"{url} 的回答过长，不是日志公钥"
+                if time.monotonic() > deadline:
+                    return f"访问 {url} 超时（{timeout:g} 秒）"
     except httpx.TimeoutException:
-        return f"访问 {base_url}/ledger/key 超时（{timeout:g} 秒）"
+        return f"访问 {url} 超时（{timeout:g} 秒）"
     except httpx.HTTPError:
-        return f"无法连接 {base_url}/ledger/key（地址不存在、拒绝连接或证书不受信任）"
-    if got.status_code != 200:
-        return f"{base_url}/ledger/key 回答 HTTP {got.status_code}"
-    if got.text.strip() != log_key.strip():
-        return f"{base_url}/ledger/key 提供的日志公钥与申请中的不同"
+        return f"无法连接 {url}（地址不存在、拒绝连接或证书不受信任）"
+    if data.decode("utf-8", "replace").strip() != log_key.strip():
+        return f"{url} 提供的日志公钥与申请中的不同"
     return None
 
 

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import (
 
 from jcjg.client.api import problem_of
 from jcjg.client.signing import load_key, signed_headers
-from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for
+from jcjg.ledger.note import NoteError, Signer, Verifier, sign_note
+from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for, proof_text
 
 TIMEOUT = 15.0
 
@@ -76,16 +77,39 @@ def _request(http: httpx.Client | None, method: str, url: str, **kwargs: Any) ->
         raise ApplyError(f"无法连接上级平台 {url}（{type(exc).__name__}）") from exc
 
 
+def parent_origin(parent_url: str, http: httpx.Client | None = None) -> str:
+    """The parent's log origin, from its verifier key (``GET /ledger/key``)."""
+    url = parent_url.rstrip("/") + "/ledger/key"
+    try:
+        if http is not None:
+            got = http.get(url)
+        else:
+            with httpx.Client(timeout=TIMEOUT) as own:
+                got = own.get(url)
+    except httpx.HTTPError as exc:
+        raise ApplyError(f"无法连接上级平台 {url}（{type(exc).__name__}）") from exc
+    try:
+        got.raise_for_status()
+        return Verifier(got.text.strip()).name
+    except (httpx.HTTPError, NoteError) as exc:
+        raise ApplyError(f"{url} 没有回答上级平台的日志公钥") from exc
+
+
 def send(
     parent_url: str,
     key: Ed25519PrivateKey,
     fields: dict[str, Any],
+    log_signer: Signer,
     http: httpx.Client | None = None,
 ) -> dict[str, Any]:
     """Send the application (``fields``: name, region_code, base_url, log_key, contact_name,
-    contact_phone, contact_email, note) signed with ``key``; the parent's answer."""
+    contact_phone, contact_email, note) signed with ``key``, with the proof that this platform
+    holds its log (``log_signer``, its ledger's key); the parent's answer."""
     url = parent_url.rstrip("/") + APPLICATIONS_PATH
-    body = json.dumps({**fields, "public_key": public_pem(key)}, ensure_ascii=False).encode()
+    proof = sign_note(proof_text(parent_origin(parent_url, http), _key_id(key)), log_signer)
+    body = json.dumps(
+        {**fields, "public_key": public_pem(key), "log_proof": proof.decode()}, ensure_ascii=False
+    ).encode()
     headers = signed_headers(
         "POST",
         url,

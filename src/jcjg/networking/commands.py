@@ -198,7 +198,7 @@ def network_apply(
     }
     try:
         signer = applying.key_from(path)
-        answer = applying.send(parent_url, signer, fields)
+        answer = applying.send(parent_url, signer, fields, ledger.log_identity().signer)
     except applying.ApplyError as exc:
         raise click.ClickException(str(exc)) from None
     _state_path(path).write_text(

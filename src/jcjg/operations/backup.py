@@ -42,9 +42,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg import __version__
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, utcnow
+from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
-from jcjg.ledger.models import LedgerCheckpoint
-from jcjg.ledger.note import Signer, Verifier, open_note, sign_note
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.ledger.note import Signer, Verifier, open_note, parse_checkpoint, sign_note
 from jcjg.operations.models import Backup
 
 MANIFEST = "manifest.json"
@@ -85,11 +86,10 @@ def _pg_env(url: URL) -> dict[str, str]:
     return env
 
 
-def _pg_args(url: URL) -> list[str]:
-    args = ["--host", url.host or "127.0.0.1", "--username", url.username or "postgres"]
-    if url.port:
-        args += ["--port", str(url.port)]
-    return args
+def _pg_dsn(url: URL) -> str:
+    """The libpq URI of ``url`` without its password (given in ``PGPASSWORD``): host, port,
+    socket and query parameters (``sslmode`` …) kept as configured."""
+    return url.set(password=None).render_as_string(hide_password=False)
 
 
 def _run(args: list[str], env: dict[str, str]) -> None:
@@ -115,14 +115,15 @@ def _dump(url: str, target: Path) -> Path:
             copy = sqlite3.connect(out)
             with copy:
                 source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside
             copy.close()
         finally:
             source.close()
         return out
     pg = _pg_url(url)
     out = target / "database.dump"
-    _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", *_pg_args(pg),
-          "--file", str(out), str(pg.database)], _pg_env(pg))  # fmt: skip
+    _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(out),
+          "--dbname", _pg_dsn(pg)], _pg_env(pg))  # fmt: skip
     return out
 
 
@@ -284,6 +285,39 @@ class Checked:
     root: str
 
 
+DUMP_FILES = ("database.dump", "database.sqlite3")
+
+
+def _inside(base: Path, relative: str, prefix: str = "") -> Path:
+    """``base / relative`` for a relative path made of plain names (no ``..``, not absolute,
+    starting with ``prefix``), refused otherwise: a manifest names its files, never places."""
+    parts = Path(relative).parts
+    if (
+        not relative
+        or Path(relative).is_absolute()
+        or "\\" in relative
+        or any(p in ("", ".", "..") for p in parts)
+        or (prefix and (not parts or parts[0] != prefix or len(parts) < 2))
+    ):
+        raise BackupError(f"备份清单中的文件路径不合规：{relative[:200]}")
+    target = base / Path(*parts)
+    if target.is_symlink():
+        raise BackupError(f"备份中的 {relative[:200]} 是符号链接")
+    return target
+
+
+def _copy_checked(source: Path, target: Path, sha: str) -> None:
+    """Copy ``source`` to ``target`` hashing what is written: the copy is what was checked."""
+    h = hashlib.sha256()
+    with source.open("rb") as src, target.open("wb") as out:
+        while chunk := src.read(_CHUNK):
+            h.update(chunk)
+            out.write(chunk)
+    if h.hexdigest() != sha:
+        target.unlink(missing_ok=True)
+        raise BackupError(f"备份中的文件 {source.name} 与清单中的哈希不符")
+
+
 def read_manifest(path: Path, log_key: str) -> dict[str, Any]:
     """The manifest of the backup at ``path``, its signature checked with ``log_key`` (the
     log's verifier key, ``GET /ledger/key``) and every file's hash."""
@@ -300,11 +334,13 @@ def read_manifest(path: Path, log_key: str) -> dict[str, Any]:
         raise BackupError("备份清单与其签名不符：清单被改动过")
     manifest: dict[str, Any] = json.loads(body)
     database = manifest["database"]
-    wanted = [(database["file"], database["sha256"]), *((f["path"], f["sha256"])
-                                                        for f in manifest["files"])]  # fmt: skip
-    for relative, sha in wanted:
-        file = path / relative
-        if not file.is_file():
+    if database.get("file") not in DUMP_FILES:
+        raise BackupError("备份清单中的数据库文件名不合规")
+    wanted = [(path / database["file"], database["file"], database["sha256"])]
+    for entry in manifest["files"]:
+        wanted.append((_inside(path, entry["path"], "files"), entry["path"], entry["sha256"]))
+    for file, relative, sha in wanted:
+        if file.is_symlink() or not file.is_file():
             raise BackupError(f"备份缺少文件 {relative}")
         if _sha256(file) != sha:
             raise BackupError(f"备份中的文件 {relative} 与清单中的哈希不符")
@@ -312,7 +348,15 @@ def read_manifest(path: Path, log_key: str) -> dict[str, Any]:
 
 
 def _restore_database(path: Path, manifest: dict[str, Any], url: str) -> None:
-    dumped = path / manifest["database"]["file"]
+    """Restore the dump, from a private copy hashed as it is made (what is restored is what
+    was checked, whatever happens to the backup folder meanwhile)."""
+    with tempfile.TemporaryDirectory(prefix="jcjg-restore-") as folder:
+        dumped = Path(folder) / manifest["database"]["file"]
+        _copy_checked(path / manifest["database"]["file"], dumped, manifest["database"]["sha256"])
+        _restore_dump(dumped, manifest, url)
+
+
+def _restore_dump(dumped: Path, manifest: dict[str, Any], url: str) -> None:
     if manifest["database"]["kind"] != ("sqlite" if url.startswith("sqlite") else "postgresql"):
         raise BackupError(
             "备份的数据库类型与目标数据库不同（SQLite 与 PostgreSQL 之间不能直接恢复）"
@@ -324,8 +368,8 @@ def _restore_database(path: Path, manifest: dict[str, Any], url: str) -> None:
         shutil.copyfile(dumped, target)
         return
     pg = _pg_url(url)
-    _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", *_pg_args(pg),
-          "--dbname", str(pg.database), str(dumped)], _pg_env(pg))  # fmt: skip
+    _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+          "--dbname", _pg_dsn(pg), str(dumped)], _pg_env(pg))  # fmt: skip
 
 
 def _require_empty(url: str) -> None:
@@ -344,35 +388,61 @@ def _require_empty(url: str) -> None:
         raise BackupError("目标数据库不是空的：只能恢复到新建的空数据库")
 
 
+def _leaf_root(db: Session, size: int) -> bytes:
+    """The Merkle root of the first ``size`` leaves, each leaf's hash recomputed from its
+    entry's bytes (not read from the stored tree)."""
+    hashes: list[bytes] = []
+    rows = db.execute(
+        select(LedgerLeaf.leaf_index, LedgerLeaf.entry, LedgerLeaf.leaf_hash)
+        .where(LedgerLeaf.leaf_index < size)
+        .order_by(LedgerLeaf.leaf_index)
+        .execution_options(yield_per=5_000)
+    )
+    for index, entry, stored in rows:
+        computed = merkle.leaf_hash(entry)
+        if index != len(hashes) or computed != stored:
+            raise BackupError(f"恢复后的存证日志第 {index} 条与其叶哈希不符或有缺漏")
+        hashes.append(computed)
+    if len(hashes) != size:
+        raise BackupError(f"恢复后的存证日志只有 {len(hashes)} 条，少于备份时的 {size} 条")
+    return merkle.root_hash(hashes)
+
+
 def _check_ledger(url: str, manifest: dict[str, Any], log_key: str) -> str:
-    """The restored database's ledger: its root at the manifest's size (recomputed from the
-    leaves), equal to the manifest's, and the checkpoint signed by the log's key."""
+    """The restored database's ledger: the root of its first ``size`` leaves recomputed from
+    their entries, equal to the manifest's, to its stored tree's and to the checkpoint the
+    log's key signed at backup time."""
     size = int(manifest["ledger"]["size"])
+    try:
+        note = open_note(manifest["ledger"]["checkpoint"], [Verifier(log_key)])
+        checkpoint = parse_checkpoint(note.text)
+    except Exception as exc:
+        raise BackupError("备份时的检查点无法用本平台日志公钥核验") from exc
+    if checkpoint.size != size or checkpoint.root.hex() != manifest["ledger"]["root"]:
+        raise BackupError("备份清单中的存证日志大小或根哈希与签名检查点不符")
     engine = make_engine(url)
     try:
         with Session(engine) as db:
-            root = ledger.root_at(db, size).hex() if size else hashlib.sha256(b"").hexdigest()
-            kept = db.scalar(select(LedgerCheckpoint).where(LedgerCheckpoint.size == size))
+            root = _leaf_root(db, size).hex()
+            tree = ledger.root_at(db, size).hex() if size else root
     finally:
         engine.dispose()
-    if root != manifest["ledger"]["root"]:
+    if root != manifest["ledger"]["root"] or tree != root:
         raise BackupError(f"恢复后的存证日志在大小 {size} 处的根哈希与备份时不同")
-    if kept is None or kept.root_hash.hex() != root:
-        raise BackupError(f"恢复后的数据库中没有大小 {size} 的签名检查点")
-    try:
-        open_note(manifest["ledger"]["checkpoint"], [Verifier(log_key)])
-    except Exception as exc:
-        raise BackupError("备份时的检查点无法用本平台日志公钥核验") from exc
     return root
 
 
 def _copy_files(path: Path, manifest: dict[str, Any], data_dir: Path) -> int:
     if data_dir.exists() and any(data_dir.iterdir()):
         raise BackupError(f"目标数据目录 {data_dir} 不是空的：只能恢复到新的目录")
+    root = data_dir.resolve()
     for entry in manifest["files"]:
-        target = data_dir / Path(entry["path"]).relative_to("files")
+        source = _inside(path, entry["path"], "files")
+        target = _inside(data_dir, entry["path"].split("/", 1)[1])
+        if not target.resolve().is_relative_to(root):
+            raise BackupError(f"备份清单中的文件路径不合规：{entry['path'][:200]}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path / entry["path"], target)
+        _copy_checked(source, target, entry["sha256"])
     return len(manifest["files"])
 
 

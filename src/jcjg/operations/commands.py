@@ -33,7 +33,12 @@ def _log_key(given: str | None) -> str:
     default=None,
     help="备份目录（默认 JCJG_BACKUP_DIR，或数据目录下的 backups）",
 )
-@click.option("--keep", type=int, default=None, help="保留最近几份（默认 JCJG_BACKUP_KEEP，7）")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=None,
+    help="保留最近几份（默认 JCJG_BACKUP_KEEP，7）",
+)
 @click.pass_context
 def backup(ctx: click.Context, directory: str | None, keep: int | None) -> None:
     """备份数据库、文件与密钥，附签名清单与备份时的存证检查点；超出保留份数的最早备份删除。"""
@@ -83,14 +88,18 @@ def backup_list(directory: str | None) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.option("--database-url", required=True, help="要恢复到的新数据库（须为空）")
 @click.option("--data-dir", required=True, help="要恢复到的新数据目录（须为空或不存在）")
-@click.option("--log-key", default=None, help="存证日志公钥（/ledger/key 的内容；默认本平台的）")
-def restore(path: str, database_url: str, data_dir: str, log_key: str | None) -> None:
+@click.option(
+    "--log-key",
+    required=True,
+    help="存证日志公钥（平台公布的 /ledger/key 的内容，不要取自备份本身）",
+)
+def restore(path: str, database_url: str, data_dir: str, log_key: str) -> None:
     """把备份 PATH 恢复到新的空数据库和新的数据目录（先核验，后恢复，再核验存证日志）。"""
     from jcjg.operations.backup import BackupError
     from jcjg.operations.backup import restore as restore_backup
 
     try:
-        checked = restore_backup(Path(path), _log_key(log_key), database_url, Path(data_dir))
+        checked = restore_backup(Path(path), log_key.strip(), database_url, Path(data_dir))
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"已恢复：数据库与 {checked.files} 个文件；存证日志前 {checked.ledger_size} 条"

@@ -22,6 +22,7 @@ _CLAUSE = "000 8.2.4（平台运行监控：运行、存储、数据交换与备
 APPLY_LAG = "exchange:apply_lag"
 BACKLOG = "exchange:backlog"
 DISK = "disk:"
+STALE = dt.timedelta(hours=24)
 
 
 def limits(ctx: RuleContext) -> dict[str, float]:
@@ -140,7 +141,9 @@ def ops_job_failing(ctx: RuleContext) -> Iterator[Finding]:
 )
 def ops_disk_low(ctx: RuleContext) -> Iterator[Finding]:
     floor = limits(ctx)["free_percent"]
-    for reading in ctx.db.scalars(select(Reading).where(Reading.name.startswith(DISK))):
+    fresh = ctx.now - STALE  # a host that stopped reporting is not judged on an old reading
+    disks = select(Reading).where(Reading.name.startswith(DISK), Reading.read_at >= fresh)
+    for reading in ctx.db.scalars(disks):
         if not reading.total:
             continue
         free = reading.value / reading.total * 100

@@ -9,7 +9,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
@@ -21,6 +21,7 @@ from jcjg.config import Settings
 from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Message
+from jcjg.notify.models import Notification
 from jcjg.notify.service import notify
 from jcjg.operations.models import Reading
 from jcjg.operations.rules import APPLY_LAG, BACKLOG, DISK
@@ -61,11 +62,19 @@ def disks(settings: Settings) -> list[tuple[str, Path]]:
 
 
 def read_this_host(db: Session, settings: Settings, now: dt.datetime) -> None:
-    """This host's disks, and the platform's apply lag and backlog."""
+    """This host's disks (those no longer watched forgotten), and the platform's apply lag
+    and backlog."""
     host = host_name()
+    watched = []
     for label, path in disks(settings):
         usage = shutil.disk_usage(path)
         record(db, host, f"{DISK}{path}", label, float(usage.free), float(usage.total), now)
+        watched.append(f"{DISK}{path}")
+    db.execute(
+        delete(Reading).where(
+            Reading.host == host, Reading.name.startswith(DISK), Reading.name.not_in(watched)
+        )
+    )
     accepted = Message.status == MessageStatus.ACCEPTED
     backlog = db.scalar(select(func.count()).where(accepted)) or 0
     oldest = db.scalar(select(func.min(Message.received_at)).where(accepted))
@@ -81,14 +90,19 @@ def operators(db: Session) -> list[User]:
 
 
 def run(db: Session, settings: Settings, now: dt.datetime | None = None) -> list[Alert]:
-    """Read, judge, tell: the operator alerts raised in this run."""
+    """Read, judge, tell: the open operator alerts the administrators had not been told of
+    (raised now, or by the daily sweep of every rule)."""
     now = now or utcnow()
     read_this_host(db, settings, now)
     for rule_id in RULES:
         engine.run_rule(db, rule_id, now=now)
-    raised = list(db.scalars(
-        select(Alert).where(Alert.rule_id.in_(RULES), Alert.first_seen_at == now)
-        .order_by(Alert.id)))  # fmt: skip
+    open_ = list(db.scalars(
+        select(Alert).where(Alert.rule_id.in_(RULES), Alert.status == "open").order_by(Alert.id)
+    ))  # fmt: skip
+    links = {f"/alerts/{a.id}": a for a in open_}
+    told = set(db.scalars(select(Notification.link).where(
+        Notification.kind == "ops", Notification.link.in_(sorted(links)))))  # fmt: skip
+    raised = [a for link, a in links.items() if link not in told]
     admins = operators(db)
     for alert in raised:
         facts = "；".join(f"{k}：{v}" for k, v in (alert.facts or {}).items())
