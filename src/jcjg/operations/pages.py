@@ -29,7 +29,7 @@ from jcjg.networking.forward import configured
 from jcjg.operations.backup import last_success
 from jcjg.operations.figures import read
 from jcjg.operations.models import Backup, Reading, Threshold
-from jcjg.operations.rules import APPLY_LAG, BACKLOG, DISK
+from jcjg.operations.rules import APPLY_LAG, BACKLOG, DEFAULTS, DISK
 from jcjg.operations.watch import RULES
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
@@ -71,7 +71,7 @@ def _thresholds(db: Session) -> list[dict[str, Any]]:
         found.append({
             "id": rule_id, "title": rule.title,
             "fields": [(key, rule.label(key), saved.get((rule_id, key), default))
-                       for key, default in rule.defaults.items()],
+                       for key, default in DEFAULTS[rule_id].items()],
         })  # fmt: skip
     return found
 
@@ -148,7 +148,7 @@ def save_thresholds(
         rule = rule_of(rule_id)
         if rule is None:
             continue
-        for key in rule.defaults:
+        for key in DEFAULTS[rule_id]:
             field = f"{rule_id}.{key}"
             raw = str(form.get(field) or "").strip()
             try:

@@ -25,9 +25,19 @@ DISK = "disk:"
 STALE = dt.timedelta(hours=24)
 
 
+# The operator rules' thresholds and their defaults: platform-wide, set on the operations page
+# (ops_threshold), not per region on 预警规则 (the platform's disks are nobody's region).
+DEFAULTS: dict[str, dict[str, float]] = {
+    "ops_apply_lag": {"minutes": 5},
+    "ops_job_failing": {"failures": 3, "hours": 24},
+    "ops_disk_low": {"free_percent": 10},
+    "ops_backup_stale": {"hours": 26},
+}
+
+
 def limits(ctx: RuleContext) -> dict[str, float]:
     """The rule's thresholds: its defaults, over which the platform's own (ops_threshold)."""
-    values: dict[str, float] = dict(ctx.rule.defaults)
+    values: dict[str, float] = dict(DEFAULTS[ctx.rule.id])
     rows = ctx.db.execute(
         select(Threshold.key, Threshold.value).where(Threshold.rule_id == ctx.rule.id)
     )
@@ -67,10 +77,10 @@ def _size(value: float) -> str:
     clause=_CLAUSE,
     severity=Severity.WARNING,
     subject_type=SUBJECT,
-    defaults={"minutes": 5},
     labels={"minutes": "最早一条待处理消息已等待的分钟数上限"},
     description="检测机构报送、平台已受理的消息，最早一条等待处理（入库、预警判断、存证）的时间"
-    "超过上限（默认 5 分钟）：处理进程停止或跟不上，受理回执已发出而数据迟迟未入库。",
+    "超过上限（默认 5 分钟，在运行监控页面设置）：处理进程停止或跟不上，受理回执已发出而数据"
+    "迟迟未入库。",
 )
 def ops_apply_lag(ctx: RuleContext) -> Iterator[Finding]:
     limit = limits(ctx)["minutes"] * 60
@@ -95,7 +105,6 @@ def ops_apply_lag(ctx: RuleContext) -> Iterator[Finding]:
     clause=_CLAUSE,
     severity=Severity.WARNING,
     subject_type=SUBJECT,
-    defaults={"failures": 3, "hours": 24},
     labels={"failures": "失败次数下限", "hours": "统计的小时数"},
     description="同一定时任务在最近若干小时（默认 24 小时）内运行失败达到若干次（默认 3 次）："
     "通知、预警巡检、存证、备份等后台工作没有完成。",
@@ -134,7 +143,6 @@ def ops_job_failing(ctx: RuleContext) -> Iterator[Finding]:
     clause=_CLAUSE,
     severity=Severity.CRITICAL,
     subject_type=SUBJECT,
-    defaults={"free_percent": 10},
     labels={"free_percent": "可用空间百分比下限"},
     description="存放平台数据、视频录像或备份的磁盘，可用空间低于总容量的若干百分比（默认 10%）："
     "写满后报送、录像和备份都会失败。",
@@ -165,7 +173,6 @@ def ops_disk_low(ctx: RuleContext) -> Iterator[Finding]:
     clause="000 7.1.6、8.2.3（定期备份与灾难恢复）；" + _CLAUSE,
     severity=Severity.CRITICAL,
     subject_type=SUBJECT,
-    defaults={"hours": 26},
     labels={"hours": "距最近一次成功备份的小时数上限"},
     description="最近一次成功的备份早于若干小时前（默认 26 小时，每日备份留有余量），或从未成功"
     "备份：一旦数据库或磁盘损坏，将无法恢复到近期状态。",
