@@ -18,8 +18,8 @@ from tests.conftest import POSTGRES_URL, _postgres_admin, require
 pytestmark = pytest.mark.migrations
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-# the benches that load both cores run one after the other (their figures, and ffmpeg's
-# probing of a stream, suffered when they overlapped)
+# the two benches of the SQLite run that load both cores run one after the other (their
+# figures, and ffmpeg's probing of a stream, suffered when they overlapped)
 HEAVY = pytest.mark.xdist_group("heavy-benches")
 LINE = re.compile(r"^BENCH (\w+) ([0-9.]+|nan) (\S+) ratio=([0-9.]+|nan) baseline=(\w+)$")
 
@@ -64,8 +64,7 @@ def _require_postgres() -> None:
         admin.dispose()
 
 
-@HEAVY
-@pytest.mark.sqlite_run  # the benchmark runs servers on a PostgreSQL database of its own
+@pytest.mark.postgres_only  # the benchmark runs servers on a PostgreSQL database of its own
 @pytest.mark.slow
 def test_exchange_bench_short(capsys):
     _require_postgres()
@@ -101,8 +100,7 @@ def test_exchange_bench_short(capsys):
     assert "BENCH exchange_2workers" in capsys.readouterr().out
 
 
-@HEAVY
-@pytest.mark.sqlite_run  # it runs two platforms on PostgreSQL databases of its own
+@pytest.mark.postgres_only  # it runs two platforms on PostgreSQL databases of its own
 @pytest.mark.slow
 def test_forward_bench_short(capsys):
     _require_postgres()
@@ -167,8 +165,7 @@ def test_verify_bench_short(capsys):
     assert not any(line.startswith("# failed") for line in lines)
 
 
-@HEAVY
-@pytest.mark.sqlite_run  # the benchmark fills a PostgreSQL database of its own
+@pytest.mark.postgres_only  # the benchmark fills a PostgreSQL database of its own
 @pytest.mark.slow
 def test_pages_bench_short(capsys):
     _require_postgres()

@@ -134,13 +134,20 @@ def test_an_altered_backup_or_another_logs_key_is_refused(platform, tmp_path: Pa
 
 
 def test_the_oldest_backups_beyond_the_kept_number_go(platform, tmp_path: Path) -> None:
+    from jcjg.operations.backup import prune
+
     backups = tmp_path / "backups"
-    for _ in range(3):
-        assert run("backup", "--dir", str(backups), "--keep", "2").exit_code == 0
-        time.sleep(1.05)  # one backup per second: its name is its time
+    assert run("backup", "--dir", str(backups), "--keep", "2").exit_code == 0
+    (made,) = backups.iterdir()
+    for older in ("jcjg-20261101T010000Z", "jcjg-20261102T010000Z"):  # earlier days' backups
+        shutil.copytree(made, backups / older)
+    assert [p.name for p in prune(backups, 2)] == ["jcjg-20261101T010000Z"]
     kept = run("backup", "list", "--dir", str(backups))
     assert kept.exit_code == 0
-    assert len(kept.output.split()) == 2
+    assert [Path(line).name for line in kept.output.split()] == [
+        "jcjg-20261102T010000Z", made.name,
+    ]  # fmt: skip
+    assert run("backup", "--dir", str(backups), "--keep", "0").exit_code == 2  # at least 1
 
 
 def test_a_failed_backup_is_recorded_and_the_daily_job_backs_up_when_told_where(
