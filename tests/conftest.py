@@ -109,7 +109,7 @@ WHOLE_SUITE_IN = os.environ.get("JCJG_WHOLE_SUITE_IN", "")
 def in_this_run(item: pytest.Item) -> bool:
     """Whether this database run runs ``item`` (see ``WHOLE_SUITE_IN``). A test marked
     ``sqlite_run`` does not use the run's database (none, or a copy served by processes of its
-    none): it runs in the SQLite run, the shorter of the two ``make test`` runs at once."""
+    own): it runs once, in the SQLite run."""
     marked = item.get_closest_marker
     if WHOLE_SUITE_IN and marked("sqlite_run") is not None:
         return BACKEND == "sqlite"
