@@ -151,6 +151,7 @@ def test_the_figures_show_the_backlog_the_apply_lag_and_a_failing_job(
 
 
 @pytest.mark.sqlite_run  # its own server processes, on a copy of the run's database
+@pytest.mark.xdist_group("heavy-benches")  # not beside the benches that load both cores
 def test_two_processes_are_counted_in_one_scrape(tmp_path: Path) -> None:
     """uvicorn with two workers in multiprocess mode: whichever worker answers a scrape, it
     counts every request either of them answered."""
@@ -179,19 +180,23 @@ def test_two_processes_are_counted_in_one_scrape(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
         labels = {"method": "GET", "route": "/healthz", "status": "200"}
-        start = _value(httpx.get(f"{base}/metrics").text, "jcjg_http_requests_total", **labels)
+        start = _value(
+            httpx.get(f"{base}/metrics", timeout=30).text, "jcjg_http_requests_total", **labels
+        )
         sent = 0
         with ThreadPoolExecutor(8) as pool:  # a new connection each, until both workers answered
             for _ in range(50):
                 codes = list(
-                    pool.map(lambda _: httpx.get(f"{base}/healthz").status_code, range(20))
+                    pool.map(
+                        lambda _: httpx.get(f"{base}/healthz", timeout=30).status_code, range(20)
+                    )
                 )
                 assert codes == [200] * 20
                 sent += 20
@@ -200,7 +205,9 @@ def test_two_processes_are_counted_in_one_scrape(tmp_path: Path) -> None:
         pids = {p.stem.rsplit("_", 1)[-1] for p in folder.glob("counter_*.db")}
         assert len(pids) == 2, pids  # both workers counted into the shared folder
         seen = {
-            _value(httpx.get(f"{base}/metrics").text, "jcjg_http_requests_total", **labels)
+            _value(
+                httpx.get(f"{base}/metrics", timeout=30).text, "jcjg_http_requests_total", **labels
+            )
             for _ in range(6)
         }
         assert seen == {(start or 0) + sent}  # whichever worker answers the scrape
