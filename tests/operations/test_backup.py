@@ -105,6 +105,7 @@ def test_backup_verify_and_restore(platform, tmp_path: Path) -> None:
         drop()
 
 
+@pytest.mark.sqlite_run  # the manifest's and the folder's checks, whatever the database
 def test_an_altered_backup_or_another_logs_key_is_refused(platform, tmp_path: Path) -> None:
     backups = tmp_path / "backups"
     assert run("backup", "--dir", str(backups)).exit_code == 0
@@ -133,6 +134,7 @@ def test_an_altered_backup_or_another_logs_key_is_refused(platform, tmp_path: Pa
     assert "无法用本平台日志公钥核验" in refused.output
 
 
+@pytest.mark.sqlite_run  # the manifest's and the folder's checks, whatever the database
 def test_the_oldest_backups_beyond_the_kept_number_go(platform, tmp_path: Path) -> None:
     from jcjg.operations.backup import prune
 
@@ -150,6 +152,7 @@ def test_the_oldest_backups_beyond_the_kept_number_go(platform, tmp_path: Path) 
     assert run("backup", "--dir", str(backups), "--keep", "0").exit_code == 2  # at least 1
 
 
+@pytest.mark.sqlite_run  # the manifest's and the folder's checks, whatever the database
 def test_a_failed_backup_is_recorded_and_the_daily_job_backs_up_when_told_where(
     platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,6 +203,7 @@ def _resign(backup: Path, manifest: dict) -> None:
     (backup / "manifest.sig").write_bytes(_sign(body, ledger.log_identity().signer))
 
 
+@pytest.mark.sqlite_run  # the manifest's and the folder's checks, whatever the database
 def test_a_manifest_cannot_place_files_outside_the_restore(platform, tmp_path: Path) -> None:
     backups = tmp_path / "backups"
     assert run("backup", "--dir", str(backups)).exit_code == 0
@@ -222,6 +226,7 @@ def test_a_manifest_cannot_place_files_outside_the_restore(platform, tmp_path: P
     assert not (tmp_path / "outside.txt").exists()
 
 
+@pytest.mark.sqlite_run  # the dump is altered as a SQLite file
 def test_a_leaf_altered_in_the_dump_is_found(platform, tmp_path: Path) -> None:
     """verify recomputes the root from the leaves' entries, not from the stored tree."""
     if not platform[0].startswith("sqlite"):
