@@ -159,9 +159,30 @@ def equipment_body(cred: Credential, seq: int) -> bytes:
 # --- setup -------------------------------------------------------------------------------------
 
 
-def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
-    """Migrate the database, load one province and the catalogue, and ``n_clients`` institutions
-    with a lab and an approved client each (alternately Ed25519 and HMAC), one key each."""
+def create_database(admin: Any, name: str, template: str | None = None) -> None:
+    """``CREATE DATABASE name``, or a copy of ``template`` (a database ``jcjg db upgrade``
+    built, with no one connected: the test suite's short runs pass the suite's schema
+    template, which saves each run its migrations), again while another copy holds it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(sql))
+            return
+        except OperationalError as exc:
+            if "is being accessed by other users" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def prepare(url: str, data_dir: Path, n_clients: int, *, migrate: bool = True) -> list[Credential]:
+    """Migrate the database (unless it is a copy of an upgraded one), load one province and
+    the catalogue, and ``n_clients`` institutions with a lab and an approved client each
+    (alternately Ed25519 and HMAC), one key each."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from sqlalchemy.orm import Session
 
@@ -173,7 +194,12 @@ def prepare(url: str, data_dir: Path, n_clients: int) -> list[Credential]:
     from jcjg.registry.models import Lab
     from jcjg.tenancy.models import Institution
 
-    upgrade(url)
+    if migrate:
+        upgrade(url)
+    else:
+        from jcjg.domains import DOMAINS
+
+        assert DOMAINS  # every domain's models imported, as the migrations import them
     settings = Settings(env="test", secret_key=SECRET_KEY, database_url=url, data_dir=data_dir)
     engine = make_engine(url)
     creds: list[Credential] = []
@@ -237,21 +263,19 @@ def make_ledger_key(data_dir: Path) -> None:
 class Database:
     """A fresh PostgreSQL database, dropped (connections and all) by :meth:`drop`."""
 
-    def __init__(self, admin_url: str) -> None:
+    def __init__(self, admin_url: str, template: str | None = None) -> None:
         from sqlalchemy import create_engine
         from sqlalchemy.engine import make_url
 
         self.name = f"jcjg_bench_{secrets.token_hex(4)}"
+        self.template = template  # an upgraded database to copy instead of migrating
         self.admin = create_engine(
             admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
         )
         self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
 
     def create(self) -> None:
-        from sqlalchemy import text
-
-        with self.admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        create_database(self.admin, self.name, self.template)
 
     def backends(self) -> set[int]:
         """The process ids of the PostgreSQL backends connected to the database."""
@@ -742,7 +766,7 @@ def run_all(
     try:
         for server in servers:
             server.start()
-        creds = prepare(db.url, workdir / "data", args.clients)
+        creds = prepare(db.url, workdir / "data", args.clients, migrate=not db.template)
         progress(f"database ready: {args.clients} clients")
         for server in servers:
             server.wait_ready()
@@ -987,6 +1011,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--max-rate", type=float, default=1000, help="msg/s to pre-sign for (more: signed live)"
     )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="an admin URL")
+    parser.add_argument(
+        "--template", help="an upgraded database to copy, not migrate (the test suite's own)"
+    )
     parser.add_argument("--short", action="store_true", help="a quick run for the test suite")
     parser.add_argument(
         "--stock-uvicorn",
@@ -1030,7 +1057,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         run_loader(args.loader)
         return []
     load_before = os.getloadavg()[0]
-    db = Database(args.postgres_url)
+    db = Database(args.postgres_url, args.template)
     with tempfile.TemporaryDirectory(prefix="jcjg-bench-exchange-") as tmp:
         workdir = Path(tmp)
         db.create()

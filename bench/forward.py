@@ -61,11 +61,11 @@ def _percentile(values: list[float], q: float) -> float:
 class Level:
     """One platform of the bench: its database, data folder, log key and server."""
 
-    def __init__(self, name: str, admin_url: str, workdir: Path) -> None:
+    def __init__(self, name: str, admin_url: str, workdir: Path, template: str | None) -> None:
         from jcjg.ledger.note import generate_signer
 
         self.name = name
-        self.db = ex.Database(admin_url)
+        self.db = ex.Database(admin_url, template)
         self.data = workdir / name
         self.origin = f"{name}.bench/ledger"
         self.skey, self.vkey = generate_signer(self.origin)
@@ -85,7 +85,7 @@ class Level:
         from sqlalchemy import create_engine
 
         self.db.create()
-        creds = ex.prepare(self.db.url, self.data, clients)
+        creds = ex.prepare(self.db.url, self.data, clients, migrate=not self.db.template)
         self.engine = create_engine(self.db.url, pool_size=2)
         return creds
 
@@ -149,8 +149,8 @@ LAB_MESSAGES = "SELECT count(*) FROM exchange_message WHERE institution_id IS NO
 
 
 def run(args: argparse.Namespace, workdir: Path) -> list[str]:
-    city = Level("city", args.postgres_url, workdir)
-    province = Level("province", args.postgres_url, workdir)
+    city = Level("city", args.postgres_url, workdir, args.template)
+    province = Level("province", args.postgres_url, workdir, args.template)
     forwarder: subprocess.Popen[bytes] | None = None
     loaders: list[ex.Loaders] = []
     try:
@@ -255,6 +255,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lag-seconds", type=float, help="the lag run (default 20)")
     parser.add_argument("--lag-rate", type=float, help="its highest offered rate (default 200)")
     parser.add_argument("--postgres-url", default=ex.DEFAULT_POSTGRES_URL, help="an admin URL")
+    parser.add_argument(
+        "--template", help="an upgraded database to copy, not migrate (the test suite's own)"
+    )
     parser.add_argument("--short", action="store_true", help="a quick run for the test suite")
     args = parser.parse_args(argv)
     short = args.short

@@ -421,6 +421,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
                         help="an administrative database URL on the server to use")  # fmt: skip
+    parser.add_argument(
+        "--template", help="an upgraded database to copy, not migrate (the test suite's own)"
+    )
     parser.add_argument("--short", action="store_true", help="a quick run for the test suite")
     parser.add_argument("--institutions", type=int, help="default 200 (20 with --short)")
     parser.add_argument("--records", type=int, help="default 1,000,000 (20,000 with --short)")
@@ -444,17 +447,17 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _database(admin_url: str, name: str, drop: bool = False) -> str:
+def _database(admin_url: str, name: str, drop: bool = False, template: str | None = None) -> str:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            if drop:
+        if drop:
+            with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            else:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            _exchange_bench().create_database(admin, name, template)
     finally:
         admin.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
@@ -512,10 +515,11 @@ def main(argv: list[str] | None = None) -> list[str]:
 
     ex = _exchange_bench()
     name = f"jcjg_bench_{secrets.token_hex(4)}"
-    url = _database(args.postgres_url, name)
+    url = _database(args.postgres_url, name, template=args.template)
     lines: list[str] = []
     try:
-        upgrade(url)
+        if not args.template:
+            upgrade(url)
         started = time.perf_counter()
         city = generate(url, args.institutions, args.records, args.alerts, args.reports)
         made = time.perf_counter() - started

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.ledger import service
-from tests.conftest import POSTGRES_URL, _postgres_admin, require
+from tests.conftest import POSTGRES_URL, _postgres_admin, require, schema_template
 
-# each benchmark builds its databases as `make bench` does, by migrating them
+# each benchmark builds its databases as `make bench` does, by migrating them (those on
+# PostgreSQL copy the run's upgraded database instead: 15 s of migrations each, see _on_postgres)
 pytestmark = pytest.mark.migrations
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -64,11 +66,19 @@ def _require_postgres() -> None:
         admin.dispose()
 
 
+def _on_postgres() -> list[str]:
+    """A short run's arguments: its databases copies of the run's upgraded one (`--template`),
+    as `jcjg db upgrade` builds it; the migrations themselves are tested elsewhere."""
+    template = make_url(schema_template().url).database
+    assert template
+    return ["--short", "--postgres-url", POSTGRES_URL, "--template", template]
+
+
 @pytest.mark.postgres_only  # the benchmark runs servers on a PostgreSQL database of its own
 @pytest.mark.slow
 def test_exchange_bench_short(capsys):
     _require_postgres()
-    lines = _load("exchange").main(["--short", "--postgres-url", POSTGRES_URL])
+    lines = _load("exchange").main(_on_postgres())
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
     assert list(figures) == [
         "exchange_1worker",
@@ -104,7 +114,7 @@ def test_exchange_bench_short(capsys):
 @pytest.mark.slow
 def test_forward_bench_short(capsys):
     _require_postgres()
-    lines = _load("forward").main(["--short", "--postgres-url", POSTGRES_URL])
+    lines = _load("forward").main(_on_postgres())
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
     assert list(figures) == ["forward_rate", "forward_lag_p99"]
     assert figures["forward_rate"].group(3) == "msg/s"
@@ -169,7 +179,7 @@ def test_verify_bench_short(capsys):
 @pytest.mark.slow
 def test_pages_bench_short(capsys):
     _require_postgres()
-    lines = _load("pages").main(["--short", "--postgres-url", POSTGRES_URL])
+    lines = _load("pages").main(_on_postgres())
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
     assert list(figures) == ["pages_p99", "pages_throughput", "analytics_p99", "analytics_cold_p99"]
     assert [line for line in lines if line.startswith("BENCH ")] == [

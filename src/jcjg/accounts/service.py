@@ -7,6 +7,7 @@ Keyword-only functions taking ``db``; they flush but never commit (the request c
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import math
 import secrets
@@ -109,7 +110,7 @@ def check_password(
             found = db.scalar(select(User.password_hash).where(User.username == name))
     if wait:
         return Checked(None, False, wait)
-    return Checked(found, verify_password(found or _DUMMY_HASH, password))
+    return Checked(found, verify_password(found or _dummy_hash(), password))
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def authenticate(
 
     def same_work() -> None:  # what a failure costs, unless it was spent before
         if checked is None:
-            verify_password(_DUMMY_HASH, password)
+            verify_password(_dummy_hash(), password)
 
     # A name or password holding a character the text boundary refuses (NUL, controls ...) is
     # no account's: the same failure as an unknown name, and never a query with NUL in it.
@@ -229,7 +230,12 @@ def lock_user_after_failures(*, db: Session, settings: Settings, user: User) -> 
     db.flush()
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of no account's password, checked when the name is unknown so that a failure
+    costs the same either way; made on the first login (argon2: 0.1-0.2 s that every process
+    start, the CLI's and the workers' included, would otherwise pay)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def revoke_api_token(*, db: Session, principal: Principal, token_id: int) -> ApiToken:
