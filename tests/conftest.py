@@ -570,6 +570,9 @@ def settings_for_tests(*, secret_key: str, database_url: str, data_dir: Path) ->
         list_export_threads=False,
         # the recorder's tests record a test camera served on this machine's loopback
         video_allowed_networks="127.0.0.1/32",
+        # the rate limits' buckets in this process: a shared store's rows would outlive the
+        # test's rolled-back transaction (tests/core/test_ratelimit.py tests the stores)
+        rate_limit_store="memory",
     )
 
 

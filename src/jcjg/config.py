@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
     # Public report verification (/v/...): per client address, against code guessing.
     verify_rate_limit_per_minute: int = Field(default=300, ge=1)
+    # Where the rate limits' buckets are kept (jcjg.core.ratelimit): auto is redis when
+    # redis_url is set, the database on PostgreSQL, this process on SQLite.
+    rate_limit_store: Literal["auto", "memory", "database", "redis"] = "auto"
+    redis_url: str = ""
+    redis_prefix: str = Field(default="jcjg", min_length=1, max_length=40)
     # Retention of test archives in years by test item or specialty code prefix, over the
     # defaults of jcjg.archives.retention (6 years; 20 for structural safety).
     archive_retention_years: dict[str, int] = Field(default_factory=dict)

@@ -1,30 +1,74 @@
-"""A per-client rate limit for public endpoints (token bucket, kept in this process).
+"""Per-client rate limits for public and exchange endpoints (token buckets), kept where every
+process that answers sees them (000 8.1.3: several app processes behind one proxy).
 
-Several app processes each keep their own buckets; a shared Redis limiter can replace
-:class:`RateLimiter` behind the same ``check`` call when the platform scales out.
+Where the buckets are kept (``JCJG_RATE_LIMIT_STORE``, docs/operations/configuration.md):
+
+- ``memory``: in this process. The embedded default (SQLite: one process serves).
+- ``database``: one row per limiter and client in ``rate_limit_bucket``, taken by one
+  ``INSERT … ON CONFLICT DO UPDATE`` (atomic on PostgreSQL and SQLite alike): every process
+  on the database shares it. The default on PostgreSQL without Redis.
+- ``redis``: a hash per limiter and client on the Redis at ``JCJG_REDIS_URL``, taken by one
+  Lua script (atomic, Redis's clock). The default when ``JCJG_REDIS_URL`` is set.
+
+A shared store that fails (Redis down, the database refusing) does not refuse the request and
+does not drop the limit: this process's own bucket judges it until the store answers again
+(logged at most once a minute, counted in ``jcjg_rate_limit_fallback_total``).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
+import anyio
 from fastapi import Request
+from sqlalchemy import Float, String, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
 
+from jcjg.core.db import Base
 from jcjg.core.errors import AppError, problem_type
 from jcjg.core.openapi import Contract
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from jcjg.config import Settings
+    from jcjg.core.domains import AppSetup
+
+log = logging.getLogger("jcjg.ratelimit")
 
 TOO_MANY = problem_type(
     "too-many-requests", 429, "请求过于频繁", "请求过于频繁，请稍后再试（见 Retry-After 头）。"
 )
+STORES = ("memory", "database", "redis")
+FALLBACK_LOG_SECONDS = 60.0
+# after a failure the store is asked again this much later (no request waits for its timeout)
+RETRY_STORE_SECONDS = 5.0
+
+
+class Limiter(Protocol):
+    """What a route asks of a limiter: ``await wait(key)`` takes one request's token for
+    ``key`` and returns 0, or the seconds to wait when none is left."""
+
+    store: str
+    per_minute: int
+
+    async def wait(self, key: str) -> float: ...
 
 
 class RateLimiter:
-    """``per_minute`` requests per key, with bursts up to the same number."""
+    """``per_minute`` requests per key, with bursts up to the same number, in this process."""
+
+    store = "memory"
 
     def __init__(self, per_minute: int, max_keys: int = 100_000) -> None:
+        self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
         self.max_keys = max_keys
@@ -47,23 +91,226 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
             return wait
 
+    async def wait(self, key: str) -> float:
+        return self.check(key)
+
+
+class RateBucket(Base):
+    """A client's bucket under one limiter, shared by every process on the database: its
+    ``tokens`` at ``at`` (seconds since the epoch, the taking process's clock); ``refused``:
+    whether the last request found none."""
+
+    __tablename__ = "rate_limit_bucket"
+
+    limiter: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bucket_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)
+    refused: Mapped[bool] = mapped_column(default=False)
+
+
+def _refill(rate: str, capacity: str) -> str:
+    """The bucket's tokens now (SQL over the row's old values): refilled since ``at``, at most
+    the capacity; a clock behind the row's refills nothing."""
+    elapsed = "(CASE WHEN :now > rate_limit_bucket.at THEN :now - rate_limit_bucket.at ELSE 0 END)"
+    grown = f"(rate_limit_bucket.tokens + {elapsed} * {rate})"
+    return f"(CASE WHEN {grown} > {capacity} THEN {capacity} ELSE {grown} END)"
+
+
+_REFILLED = _refill(":rate", ":capacity")
+# no value in the text: the refill's SQL over bound parameters
+_TAKE_SQL = text(
+    "INSERT INTO rate_limit_bucket (limiter, bucket_key, tokens, at, refused) "  # noqa: S608
+    "VALUES (:limiter, :bucket_key, :capacity - 1, :now, :no) "
+    "ON CONFLICT (limiter, bucket_key) DO UPDATE SET "
+    f"tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END, "
+    f"refused = ({_REFILLED} < 1), "
+    "at = CASE WHEN :now > rate_limit_bucket.at THEN :now ELSE rate_limit_bucket.at END "
+    "RETURNING tokens, refused"
+)
+
+# KEYS[1] the bucket; ARGV rate per second, capacity, seconds the idle bucket is kept
+_REDIS_TAKE = """
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(bucket[1])
+local at = tonumber(bucket[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+  at = now
+end
+if now > at then
+  tokens = math.min(capacity, tokens + (now - at) * rate)
+  at = now
+end
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return tostring(wait)
+"""
+
+
+class _Shared:
+    """A shared store's limiter: the local bucket judges while the store fails."""
+
+    store = ""
+
+    def __init__(self, name: str, per_minute: int) -> None:
+        self.name = name
+        self.per_minute = per_minute
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.local = RateLimiter(per_minute)
+        self._logged = -math.inf
+        self._down_until = -math.inf
+
+    async def wait(self, key: str) -> float:
+        if time.monotonic() < self._down_until:
+            return self._here(key)
+        try:
+            return await self._take(key)
+        except Exception as exc:  # the store is down: judged here, never refused for it
+            if not isinstance(exc, self._failures()):
+                raise
+            self._down_until = time.monotonic() + RETRY_STORE_SECONDS
+            self._fell_back(exc)
+            return self._here(key)
+
+    def _here(self, key: str) -> float:
+        from jcjg.core.metrics import RATE_LIMIT_FALLBACK
+
+        RATE_LIMIT_FALLBACK.labels(limiter=self.name, store=self.store).inc()
+        return self.local.check(key)
+
+    async def _take(self, key: str) -> float:
+        raise NotImplementedError
+
+    def _failures(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    def _fell_back(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._logged >= FALLBACK_LOG_SECONDS:
+            self._logged = now
+            log.warning(
+                "rate limit %s: the %s store failed (%s); this process's own buckets judge "
+                "until it answers",
+                self.name, self.store, str(exc)[:200],
+            )  # fmt: skip
+
+
+class DatabaseRateLimiter(_Shared):
+    """The buckets in the database (``rate_limit_bucket``), one statement per request."""
+
+    store = "database"
+
+    def __init__(self, name: str, per_minute: int, engine: Engine) -> None:
+        super().__init__(name, per_minute)
+        self.engine = engine
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Take one token for ``key`` in the database; 0 or the seconds to wait."""
+        values = {
+            "limiter": self.name, "bucket_key": key[:200], "capacity": self.capacity,
+            "rate": self.rate, "now": time.time() if now is None else now, "no": False,
+        }  # fmt: skip
+        with self.engine.begin() as conn:
+            tokens, refused = conn.execute(_TAKE_SQL, values).one()
+        return (1 - float(tokens)) / self.rate if refused else 0.0
+
+    async def _take(self, key: str) -> float:
+        return await anyio.to_thread.run_sync(self.take, key)
+
+    def _failures(self) -> tuple[type[BaseException], ...]:
+        return (SQLAlchemyError, OSError)
+
+
+class RedisRateLimiter(_Shared):
+    """The buckets on Redis: ``<prefix>:rate:<limiter>:<key>``, one script call per request
+    (from a worker thread: the client's pool serves every thread and event loop)."""
+
+    store = "redis"
+
+    def __init__(self, name: str, per_minute: int, url: str, prefix: str = "jcjg") -> None:
+        import redis
+
+        super().__init__(name, per_minute)
+        self.prefix = prefix
+        self.keep_seconds = 120  # a bucket is full again after a minute: then as if absent
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.script = self.client.register_script(_REDIS_TAKE)
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}:rate:{self.name}:{key[:200]}"
+
+    def take(self, key: str) -> float:
+        """Take one token for ``key`` on Redis; 0 or the seconds to wait."""
+        answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity,
+                                                          self.keep_seconds])  # fmt: skip
+        return float(answer)
+
+    async def _take(self, key: str) -> float:
+        return await anyio.to_thread.run_sync(self.take, key)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _failures(self) -> tuple[type[BaseException], ...]:
+        import redis
+
+        return (redis.RedisError, OSError)
+
+
+def store_of(settings: Settings) -> str:
+    """The store ``JCJG_RATE_LIMIT_STORE`` names; ``auto``: redis when ``JCJG_REDIS_URL`` is
+    set, the database on PostgreSQL, this process on SQLite."""
+    if settings.rate_limit_store != "auto":
+        return settings.rate_limit_store
+    if settings.redis_url:
+        return "redis"
+    return "memory" if settings.database_url.startswith("sqlite") else "database"
+
+
+def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
+    """The app's limiter ``name`` (``per_minute`` per client) in the configured store."""
+    settings = setup.settings
+    store = store_of(settings)
+    if store == "redis":
+        shared = RedisRateLimiter(name, per_minute, settings.redis_url, settings.redis_prefix)
+        setup.on_shutdown(shared.close)
+        return shared
+    if store == "database":
+        return DatabaseRateLimiter(name, per_minute, setup.engine)
+    return RateLimiter(per_minute)
+
+
+def limited(wait: float) -> None:
+    """429 with ``Retry-After`` when ``wait`` (a limiter's answer) is not 0."""
+    if wait > 0:
+        raise AppError(kind=TOO_MANY, headers={"Retry-After": str(int(wait) + 1)})
+
 
 class RateLimit:
-    """A route dependency limiting each client address under the app's limiter ``name`` (in
-    memory: async, so it runs on the event loop, not in the thread pool)."""
+    """A route dependency limiting each client address under the app's limiter ``name``."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     async def __call__(self, request: Request) -> None:
-        limiters: dict[str, RateLimiter] = request.app.state.rate_limiters
+        limiters: dict[str, Limiter] = request.app.state.rate_limiters
         limiter = limiters.get(self.name)
         if limiter is None:
             return
         client = request.client.host if request.client else "unknown"
-        wait = limiter.check(client)
-        if wait > 0:
-            raise AppError(kind=TOO_MANY, headers={"Retry-After": str(int(wait) + 1)})
+        limited(await limiter.wait(client))
 
     def openapi_contract(self, method: str, path: str) -> Contract:
         return Contract(statuses={429: (TOO_MANY,)})

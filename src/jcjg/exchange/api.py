@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
@@ -31,7 +32,7 @@ from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, Writes
 from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, NotFound
 from jcjg.core.handlers import app_error_response
 from jcjg.core.openapi import answers
-from jcjg.core.ratelimit import TOO_MANY, RateLimiter
+from jcjg.core.ratelimit import Limiter, limited
 from jcjg.exchange import problems
 from jcjg.exchange.auth import SIGNED, SIGNED_ANSWERS, Caller, authenticate, read_body
 from jcjg.exchange.cache import NeedDatabase
@@ -97,15 +98,13 @@ def record(request: Request, message_type: str, outcome: str, size: int, started
     recorder.record(key.client_id, message_type, outcome, size, latency_ms)
 
 
-def check_rate(request: Request, caller: Caller) -> None:
-    """429 with Retry-After when this client sends faster than its limit."""
-    limiters: dict[str, RateLimiter] = request.app.state.rate_limiters
+async def check_rate(request: Request, caller: Caller) -> None:
+    """429 with Retry-After when this client sends faster than its limit (in the store every
+    process shares: jcjg.core.ratelimit)."""
+    limiters: dict[str, Limiter] = request.app.state.rate_limiters
     limiter = limiters.get("exchange")
-    if limiter is None:
-        return
-    wait = limiter.check(f"client:{caller.client.id}")
-    if wait > 0:
-        raise AppError(kind=TOO_MANY, headers={"Retry-After": str(int(wait) + 1)})
+    if limiter is not None:
+        limited(await limiter.wait(f"client:{caller.client.id}"))
 
 
 def require_json(request: Request) -> None:
@@ -164,7 +163,7 @@ async def accept_message(
         return authenticate(db, settings, request, body, remember_nonce=False)
 
     caller = await _in_memory_or_database(request, signed_by)
-    check_rate(request, caller)
+    await check_rate(request, caller)
     if kind is None:
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
     message_kind = kind
@@ -266,7 +265,7 @@ def get_message(
     """Where one message of this client stands: its receipt, its final status with results,
     warnings or the problem, and once integrated its ledger inclusion proof."""
     caller = authenticate(db, settings, request, b"")
-    check_rate(request, caller)
+    anyio.from_thread.run(check_rate, request, caller)  # this endpoint runs in a thread
     found = statuses(db, caller.client.id, [message_id], message_type=message_type)
     if not found:
         raise ExchangeError(problems.MESSAGE_UNKNOWN)
@@ -288,7 +287,7 @@ async def post_status(request: Request, db: SessionDep, settings: SettingsDep) -
     require_json(request)
     body = await read_body(request, 64 * 1024)
     caller = await run_in_threadpool(authenticate, db, settings, request, body)
-    check_rate(request, caller)
+    await check_rate(request, caller)
     wanted = status_request(body)
     found = await run_in_threadpool(statuses, db, caller.client.id, wanted)
     known = {doc["message_id"] for doc in found}
@@ -317,7 +316,7 @@ async def put_blob(
         body = await read_body(request, settings.exchange_max_blob_bytes)
         size = len(body)
         caller = await run_in_threadpool(authenticate, db, settings, request, body)
-        check_rate(request, caller)
+        await check_rate(request, caller)
         if hashlib.sha256(body).hexdigest() != sha256:
             raise ExchangeError(problems.BLOB_MISMATCH)
         content_type = request.headers.get("content-type", "")[:100] or None
@@ -387,7 +386,7 @@ async def head_blob(
     """200 when this client has uploaded the file, 404 otherwise (signed, no body)."""
     check_sha256(sha256)
     caller = await run_in_threadpool(authenticate, db, settings, request, b"")
-    check_rate(request, caller)
+    await check_rate(request, caller)
     have = await run_in_threadpool(
         db.scalar,
         select(ExchangeFile.size).where(

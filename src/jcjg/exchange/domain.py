@@ -8,7 +8,7 @@ from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
-from jcjg.core.ratelimit import RateLimiter
+from jcjg.core.ratelimit import make_limiter
 from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
 from jcjg.exchange.apply import Wakeup, apply_loop
 from jcjg.exchange.auth import security_schemes
@@ -24,7 +24,9 @@ def _setup(setup: AppSetup) -> None:
     setup.app.add_middleware(api.MessagePath)
     if settings.exchange_conformance_log is not None:  # the conformance sandbox only
         setup.app.add_middleware(Probe, log=settings.exchange_conformance_log)
-    state.rate_limiters["exchange"] = RateLimiter(settings.exchange_rate_limit_per_minute)
+    state.rate_limiters["exchange"] = make_limiter(
+        setup, "exchange", settings.exchange_rate_limit_per_minute
+    )
     wakeup = state.exchange_wakeup = Wakeup()
     if settings.exchange_group_commit:
         committer = state.exchange_committer = GroupCommitter(

@@ -235,7 +235,7 @@ async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Res
         caller = await run_in_threadpool(
             authenticate, db, settings, request, b"", also_required=signed
         )
-        check_rate(request, caller)
+        await check_rate(request, caller)
         await run_in_threadpool(_check_quota, db, settings, caller)
         if length > settings.exchange_max_upload_bytes:
             raise AppError(
@@ -281,7 +281,7 @@ async def create(request: Request, db: SessionDep, settings: SettingsDep) -> Res
 async def head(request: Request, token: str, db: SessionDep, settings: SettingsDep) -> Response:
     _check_version(request)
     caller = await run_in_threadpool(authenticate, db, settings, request, b"")
-    check_rate(request, caller)
+    await check_rate(request, caller)
     upload = await run_in_threadpool(_get, db, caller, token)
     headers = _tus_headers(
         **{
@@ -425,7 +425,7 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
         caller, sreq = await run_in_threadpool(
             authenticate_headers, db, settings, request, has_body=True, also_required=signed
         )
-        check_rate(request, caller)
+        await check_rate(request, caller)
         upload = await run_in_threadpool(_get, db, caller, token)
         if offset != upload.offset:
             raise _offset_conflict(offset, upload.offset)
@@ -470,7 +470,7 @@ async def terminate(
 ) -> Response:
     _check_version(request)
     caller = await run_in_threadpool(authenticate, db, settings, request, b"")
-    check_rate(request, caller)
+    await check_rate(request, caller)
     upload = await run_in_threadpool(_get, db, caller, token, lock=True)
     _path(settings, upload).unlink(missing_ok=True)
     await run_in_threadpool(db.delete, upload)

@@ -3,13 +3,13 @@
 from jcjg.config import Settings
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.core.ratelimit import RateLimiter
+from jcjg.core.ratelimit import make_limiter
 from jcjg.ledger import api, jobs, models, pages, service
 
 
 def _setup(setup: AppSetup) -> None:
-    setup.app.state.rate_limiters["ledger"] = RateLimiter(
-        setup.settings.ledger_rate_limit_per_minute
+    setup.app.state.rate_limiters["ledger"] = make_limiter(
+        setup, "ledger", setup.settings.ledger_rate_limit_per_minute
     )
 
 

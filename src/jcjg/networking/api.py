@@ -60,7 +60,7 @@ async def post_forward(request: Request, db: SessionDep, settings: SettingsDep) 
     require_json(request)
     body = await read_body(request, settings.network_forward_max_bytes)
     caller = await run_in_threadpool(authenticate, db, settings, request, body)
-    check_rate(request, caller)
+    await check_rate(request, caller)
     if caller.client.kind != ClientKind.PLATFORM:
         raise ExchangeError(problems.NOT_A_CHILD)
     answer = await run_in_threadpool(receive, db, settings, caller, body)

@@ -6,7 +6,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.core.ratelimit import RateLimiter
+from jcjg.core.ratelimit import make_limiter
 from jcjg.networking import api, application_pages, commands, jobs, models, pages, rules
 from jcjg.networking.choices import ApplicationStatus, Attestation, ChildStatus, Outcome
 from jcjg.networking.forward import configured, forward_loop
@@ -14,8 +14,8 @@ from jcjg.networking.forward import configured, forward_loop
 
 def _setup(setup: AppSetup) -> None:
     settings = setup.settings
-    setup.app.state.rate_limiters["network_application"] = RateLimiter(
-        settings.network_application_rate_per_minute
+    setup.app.state.rate_limiters["network_application"] = make_limiter(
+        setup, "network_application", settings.network_application_rate_per_minute
     )
     if configured(settings) and settings.upstream_forwarder:
         setup.thread("jcjg-forwarder", forward_loop(setup.session_factory, settings))

@@ -5,7 +5,7 @@ from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
-from jcjg.core.ratelimit import RateLimiter
+from jcjg.core.ratelimit import make_limiter
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 from jcjg.reports import curing, evidence, messages, models, pages, public, rules
@@ -17,7 +17,9 @@ from jcjg.reports.scanlog import flush_loop as scan_flush_loop
 
 def _setup(setup: AppSetup) -> None:
     settings, factory, state = setup.settings, setup.session_factory, setup.app.state
-    state.rate_limiters["verify"] = RateLimiter(settings.verify_rate_limit_per_minute)
+    state.rate_limiters["verify"] = make_limiter(
+        setup, "verify", settings.verify_rate_limit_per_minute
+    )
     scan_log = state.scan_log = ScanLog(setup.engine.dialect)
     state.chain_cache = ChainCache()
     answers = state.verify_answers = AnswerCache(settings.verify_page_cache_seconds)

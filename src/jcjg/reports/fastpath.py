@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jcjg.core.db import utcnow
-from jcjg.core.ratelimit import RateLimiter
+from jcjg.core.ratelimit import Limiter
 from jcjg.reports.chain import ChainCache
 from jcjg.reports.choices import ReportStatus, ScanOutcome
 from jcjg.reports.models import Report
@@ -219,7 +219,7 @@ def _drop_changed_reports(session: Session) -> None:
 
 
 class VerifyFastPath:
-    def __init__(self, app: ASGIApp, *, answers: AnswerCache, limiters: dict[str, RateLimiter],
+    def __init__(self, app: ASGIApp, *, answers: AnswerCache, limiters: dict[str, Limiter],
                  scan_log: ScanLog, factory: sessionmaker[Session], salt: str,
                  session_cookie: str, write_at_once: bool) -> None:  # fmt: skip
         self.app = app
@@ -258,7 +258,7 @@ class VerifyFastPath:
                 user_agent = value.decode("latin-1")
         client = scope["client"][0] if scope.get("client") else ""
         limiter = self.limiters.get("verify")
-        if limiter is not None and limiter.check(client or "unknown") > 0:
+        if limiter is not None and await limiter.wait(client or "unknown") > 0:
             return False  # the route answers 429
         self.answers.hits += 1
         from jcjg.reports.service import scan_row

@@ -1,0 +1,189 @@
+"""Rate limits that hold whatever process answers (issue 42 item 7, jcjg.core.ratelimit): the
+buckets in the database (both backends) or on Redis (the one this machine runs), shared by
+two apps as by two processes; a store that fails judged by the process's own buckets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from sqlalchemy import create_engine, func, select
+
+from jcjg.config import Settings
+from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.ratelimit import (
+    DatabaseRateLimiter,
+    RateBucket,
+    RateLimiter,
+    RedisRateLimiter,
+    store_of,
+)
+from jcjg.main import create_app
+from tests.conftest import require, upgraded_database_url
+
+pytestmark = pytest.mark.sqlite  # the embedded default's SQL too
+REDIS_URL = os.environ.get("JCJG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis() -> str:
+    """This machine's Redis (database 15), or skip (fail with JCJG_REQUIRE_REDIS=1)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if require("JCJG_REQUIRE_REDIS"):
+            pytest.fail(f"Redis required but unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return REDIS_URL
+
+
+def _fallbacks(limiter: str, store: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "jcjg_rate_limit_fallback_total", {"limiter": limiter, "store": store}
+    )
+    return value or 0.0
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    url, drop = upgraded_database_url(tmp_path)
+    yield url
+    drop()
+
+
+def test_the_store_follows_the_settings() -> None:
+    def store(**given: str) -> str:
+        return store_of(Settings(env="test", secret_key="k" * 32, **given))
+
+    assert store(database_url="sqlite:///x.db") == "memory"  # the embedded default: one process
+    assert store(database_url="postgresql+psycopg://u@h/d") == "database"
+    assert store(database_url="sqlite:///x.db", redis_url="redis://h:6379/0") == "redis"
+    assert store(database_url="postgresql+psycopg://u@h/d", rate_limit_store="memory") == "memory"
+    with pytest.raises(ValueError, match="rate_limit_store"):
+        store(rate_limit_store="etcd")
+
+
+def test_two_processes_share_one_bucket_in_the_database(database: str) -> None:
+    engine = make_engine(database)
+    try:
+        first, second = (DatabaseRateLimiter("verify", 3, engine) for _ in range(2))
+        start = time.time()
+        assert first.take("10.0.0.1", now=start) == 0
+        assert second.take("10.0.0.1", now=start) == 0
+        assert first.take("10.0.0.1", now=start) == 0
+        wait = second.take("10.0.0.1", now=start)  # the third token was the first's
+        assert wait == pytest.approx(20.0)  # 3 a minute: one every 20 s
+        assert first.take("10.0.0.2", now=start) == 0  # another client's own bucket
+        # a refusal takes nothing: 20 s on, one request passes again, and only one
+        assert first.take("10.0.0.1", now=start + 20) == 0
+        assert second.take("10.0.0.1", now=start + 20) == pytest.approx(20.0)
+        # a process whose clock is behind refills nothing and moves no one's clock back
+        assert first.take("10.0.0.1", now=start - 600) == pytest.approx(20.0)
+        assert second.take("10.0.0.1", now=start + 40) == 0
+        # another limiter's bucket for the same client is its own
+        assert DatabaseRateLimiter("ledger", 3, engine).take("10.0.0.1", now=start) == 0
+        with make_sessionmaker(engine)() as db:
+            rows = db.scalar(select(func.count()).select_from(RateBucket))
+        assert rows == 3
+        # an address longer than a key keeps within the column
+        assert first.take("x" * 1000, now=start) == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_failing_database_store_falls_back_to_the_process(tmp_path: Path) -> None:
+    # a database without the table: every statement fails
+    engine = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    limiter = DatabaseRateLimiter("ledger", 2, engine)
+    before = _fallbacks("ledger", "database")
+    waits = [asyncio.run(limiter.wait("10.0.0.9")) for _ in range(3)]
+    assert waits[:2] == [0, 0]
+    assert waits[2] > 0  # the limit holds in this process meanwhile
+    assert _fallbacks("ledger", "database") - before == 3
+    engine.dispose()
+
+
+def test_two_processes_share_one_bucket_on_redis() -> None:
+    url = _redis()
+    prefix = f"jcjg-test-{secrets.token_hex(4)}"
+    first, second = (RedisRateLimiter("verify", 3, url, prefix) for _ in range(2))
+
+    waits = [
+        first.take("10.0.0.1"), second.take("10.0.0.1"), first.take("10.0.0.1"),
+        second.take("10.0.0.1"), first.take("10.0.0.2"),
+    ]  # fmt: skip
+    assert waits[:3] == [0, 0, 0]
+    assert 19.0 < waits[3] <= 20.0
+    assert waits[4] == 0
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = sorted(k.decode() for k in client.scan_iter(f"{prefix}:*"))
+        assert keys == [f"{prefix}:rate:verify:10.0.0.1", f"{prefix}:rate:verify:10.0.0.2"]
+        assert 0 < client.ttl(keys[0]) <= 120  # an idle bucket goes
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+        first.close()
+        second.close()
+
+
+def test_redis_down_is_judged_here_and_asked_again_later(refused_port: int) -> None:
+    limiter = RedisRateLimiter("exchange", 2, f"redis://127.0.0.1:{refused_port}/0", "t")
+    before = _fallbacks("exchange", "redis")
+
+    async def run() -> tuple[list[float], float]:
+        started = time.monotonic()
+        waits = [await limiter.wait("client:1") for _ in range(3)]
+        return waits, time.monotonic() - started
+
+    waits, took = asyncio.run(run())
+    assert waits[:2] == [0, 0]
+    assert waits[2] > 0
+    assert _fallbacks("exchange", "redis") - before == 3
+    assert took < 2.0  # one failed connection, then not asked again for a while
+    limiter.close()
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_a_limit_holds_whichever_app_answers(store: str, database: str, tmp_path: Path) -> None:
+    """Two apps (two processes behind one proxy) on one database: the ledger's 4 a minute
+    per address hold across both; kept in each process, 8 would pass."""
+    given = (
+        {"redis_url": _redis(), "redis_prefix": f"jcjg-test-{secrets.token_hex(4)}"}
+        if store == "redis"
+        else {}
+    )
+    settings = Settings(
+        env="test", secret_key="k" * 32, database_url=database, data_dir=tmp_path / "data",
+        ledger_rate_limit_per_minute=4, embedded_worker=False, rate_limit_store=store,
+        **given,
+    )  # fmt: skip
+    apps = [create_app(settings) for _ in range(2)]
+    assert {type(app.state.rate_limiters["ledger"]).__name__ for app in apps} == {
+        "DatabaseRateLimiter" if store == "database" else "RedisRateLimiter"
+    }
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        answers = [(one, two)[n % 2].get("/ledger/key").status_code for n in range(6)]
+        assert answers == [200, 200, 200, 200, 429, 429]
+        refused = two.get("/ledger/key")
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "请求过于频繁" in refused.json()["title"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 16
+
+
+def test_the_memory_store_is_each_processs_own() -> None:
+    limiter = RateLimiter(2)
+    assert [limiter.check("a", now=0), limiter.check("a", now=0)] == [0, 0]
+    assert limiter.check("a", now=0) == pytest.approx(30.0)
+    assert limiter.check("a", now=30) == 0
