@@ -76,25 +76,55 @@ def test_two_processes_share_one_bucket_in_the_database(database: str) -> None:
     try:
         first, second = (DatabaseRateLimiter("verify", 3, engine) for _ in range(2))
         start = time.time()
-        assert first.take("10.0.0.1", now=start) == 0
-        assert second.take("10.0.0.1", now=start) == 0
-        assert first.take("10.0.0.1", now=start) == 0
-        wait = second.take("10.0.0.1", now=start)  # the third token was the first's
+        assert first.take("10.0.0.1", now=start) == (1, 0)
+        assert second.take("10.0.0.1", now=start) == (1, 0)
+        assert first.take("10.0.0.1", now=start) == (1, 0)
+        granted, wait = second.take("10.0.0.1", now=start)  # the third token was the first's
+        assert granted == 0
         assert wait == pytest.approx(20.0)  # 3 a minute: one every 20 s
-        assert first.take("10.0.0.2", now=start) == 0  # another client's own bucket
+        assert first.take("10.0.0.2", now=start) == (1, 0)  # another client's own bucket
         # a refusal takes nothing: 20 s on, one request passes again, and only one
-        assert first.take("10.0.0.1", now=start + 20) == 0
-        assert second.take("10.0.0.1", now=start + 20) == pytest.approx(20.0)
+        assert first.take("10.0.0.1", now=start + 20) == (1, 0)
+        assert second.take("10.0.0.1", now=start + 20)[0] == 0
         # a process whose clock is behind refills nothing and moves no one's clock back
-        assert first.take("10.0.0.1", now=start - 600) == pytest.approx(20.0)
-        assert second.take("10.0.0.1", now=start + 40) == 0
+        assert first.take("10.0.0.1", now=start - 600)[0] == 0
+        assert second.take("10.0.0.1", now=start + 40) == (1, 0)
         # another limiter's bucket for the same client is its own
-        assert DatabaseRateLimiter("ledger", 3, engine).take("10.0.0.1", now=start) == 0
+        assert DatabaseRateLimiter("ledger", 3, engine).take("10.0.0.1", now=start) == (1, 0)
         with make_sessionmaker(engine)() as db:
             rows = db.scalar(select(func.count()).select_from(RateBucket))
         assert rows == 3
         # an address longer than a key keeps within the column
-        assert first.take("x" * 1000, now=start) == 0
+        assert first.take("x" * 1000, now=start) == (1, 0)
+    finally:
+        engine.dispose()
+
+
+def test_a_process_takes_a_seconds_worth_at_a_time(database: str) -> None:
+    """1,200 a minute: 20 tokens per taking, spent here before the database is asked again;
+    the last ones one by one, and none given twice."""
+    engine = make_engine(database)
+    try:
+        first, second = (DatabaseRateLimiter("exchange", 1200, engine) for _ in range(2))
+        assert first.batch == 20
+        start = time.time()
+        assert first.take("client:1", now=start) == (20, 0)
+        for _ in range(58):  # 1,200 - 20 = 1,180 left: 59 takings of 20 by the other
+            assert second.take("client:1", now=start) == (20, 0)
+        assert second.take("client:1", now=start) == (20, 0)
+        assert first.take("client:1", now=start)[0] == 0  # 0 left
+        assert second.take("client:1", now=start + 0.11) == (1, 0)  # 2.2 refilled: one by one
+        assert second.take("client:1", now=start + 0.11) == (1, 0)
+        assert second.take("client:1", now=start + 0.11)[0] == 0
+
+        async def requests(n: int) -> list[float]:
+            return [await first.wait("client:2") for _ in range(n)]
+
+        calls = []
+        take = first.take
+        first.take = lambda key, now=None: calls.append(key) or take(key, now)  # type: ignore[method-assign]
+        assert asyncio.run(requests(45)) == [0.0] * 45
+        assert len(calls) == 3  # 20 + 20 + 5 of the third taking
     finally:
         engine.dispose()
 
@@ -116,20 +146,29 @@ def test_two_processes_share_one_bucket_on_redis() -> None:
     prefix = f"jcjg-test-{secrets.token_hex(4)}"
     first, second = (RedisRateLimiter("verify", 3, url, prefix) for _ in range(2))
 
-    waits = [
+    answers = [
         first.take("10.0.0.1"), second.take("10.0.0.1"), first.take("10.0.0.1"),
         second.take("10.0.0.1"), first.take("10.0.0.2"),
     ]  # fmt: skip
-    assert waits[:3] == [0, 0, 0]
-    assert 19.0 < waits[3] <= 20.0
-    assert waits[4] == 0
+    assert answers[:3] == [(1, 0), (1, 0), (1, 0)]
+    assert answers[3][0] == 0
+    assert 19.0 < answers[3][1] <= 20.0
+    assert answers[4] == (1, 0)
+    batched = RedisRateLimiter("exchange", 1200, url, prefix)
+    assert [batched.take("client:1")[0] for _ in range(60)] == [20] * 60
+    assert batched.take("client:1")[0] <= 1  # what refilled meanwhile, one by one
+    batched.close()
     import redis
 
     client = redis.Redis.from_url(url)
     try:
         keys = sorted(k.decode() for k in client.scan_iter(f"{prefix}:*"))
-        assert keys == [f"{prefix}:rate:verify:10.0.0.1", f"{prefix}:rate:verify:10.0.0.2"]
-        assert 0 < client.ttl(keys[0]) <= 120  # an idle bucket goes
+        assert keys == [
+            f"{prefix}:rate:exchange:client:1",
+            f"{prefix}:rate:verify:10.0.0.1",
+            f"{prefix}:rate:verify:10.0.0.2",
+        ]
+        assert 0 < client.ttl(keys[1]) <= 120  # an idle bucket goes
     finally:
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)

@@ -50,6 +50,8 @@ STORES = ("memory", "database", "redis")
 FALLBACK_LOG_SECONDS = 60.0
 # after a failure the store is asked again this much later (no request waits for its timeout)
 RETRY_STORE_SECONDS = 5.0
+# how long a process may spend the tokens it took ahead (see _Shared)
+HOLD_SECONDS = 1.0
 
 
 class Limiter(Protocol):
@@ -97,8 +99,8 @@ class RateLimiter:
 
 class RateBucket(Base):
     """A client's bucket under one limiter, shared by every process on the database: its
-    ``tokens`` at ``at`` (seconds since the epoch, the taking process's clock); ``refused``:
-    whether the last request found none."""
+    ``tokens`` at ``at`` (seconds since the epoch, the taking process's clock); ``granted``:
+    how many the last taking process got (0: refused)."""
 
     __tablename__ = "rate_limit_bucket"
 
@@ -106,33 +108,31 @@ class RateBucket(Base):
     bucket_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     at: Mapped[float] = mapped_column(Float)
-    refused: Mapped[bool] = mapped_column(default=False)
+    granted: Mapped[int] = mapped_column(default=0)
 
 
-def _refill(rate: str, capacity: str) -> str:
-    """The bucket's tokens now (SQL over the row's old values): refilled since ``at``, at most
-    the capacity; a clock behind the row's refills nothing."""
-    elapsed = "(CASE WHEN :now > rate_limit_bucket.at THEN :now - rate_limit_bucket.at ELSE 0 END)"
-    grown = f"(rate_limit_bucket.tokens + {elapsed} * {rate})"
-    return f"(CASE WHEN {grown} > {capacity} THEN {capacity} ELSE {grown} END)"
-
-
-_REFILLED = _refill(":rate", ":capacity")
-# no value in the text: the refill's SQL over bound parameters
+# The SQL of one taking, over the row's old values: the tokens refilled since ``at`` (a clock
+# behind the row's refills nothing), at most the capacity; then as many as asked when there are
+# that many, else one when there is one, else none. No value in the text: bound parameters.
+_ELAPSED = "(CASE WHEN :now > rate_limit_bucket.at THEN :now - rate_limit_bucket.at ELSE 0 END)"
+_GROWN = f"(rate_limit_bucket.tokens + {_ELAPSED} * :rate)"
+_REFILLED = f"(CASE WHEN {_GROWN} > :capacity THEN :capacity ELSE {_GROWN} END)"
+_GRANTED = f"(CASE WHEN {_REFILLED} >= :n THEN :n WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END)"
 _TAKE_SQL = text(
-    "INSERT INTO rate_limit_bucket (limiter, bucket_key, tokens, at, refused) "  # noqa: S608
-    "VALUES (:limiter, :bucket_key, :capacity - 1, :now, :no) "
+    "INSERT INTO rate_limit_bucket (limiter, bucket_key, tokens, at, granted) "  # noqa: S608
+    "VALUES (:limiter, :bucket_key, :capacity - :n, :now, :n) "
     "ON CONFLICT (limiter, bucket_key) DO UPDATE SET "
-    f"tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END, "
-    f"refused = ({_REFILLED} < 1), "
+    f"tokens = {_REFILLED} - {_GRANTED}, granted = {_GRANTED}, "
     "at = CASE WHEN :now > rate_limit_bucket.at THEN :now ELSE rate_limit_bucket.at END "
-    "RETURNING tokens, refused"
+    "RETURNING tokens, granted"
 )
 
-# KEYS[1] the bucket; ARGV rate per second, capacity, seconds the idle bucket is kept
+# KEYS[1] the bucket; ARGV rate per second, capacity, tokens asked, seconds an idle bucket is
+# kept. Returns "<granted> <seconds to wait>".
 _REDIS_TAKE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
+local asked = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -146,43 +146,68 @@ if now > at then
   tokens = math.min(capacity, tokens + (now - at) * rate)
   at = now
 end
+local granted = 0
+if tokens >= asked then
+  granted = asked
+elseif tokens >= 1 then
+  granted = 1
+end
+tokens = tokens - granted
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
+if granted == 0 then
   wait = (1 - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return tostring(wait)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return tostring(granted) .. ' ' .. tostring(wait)
 """
 
 
 class _Shared:
-    """A shared store's limiter: the local bucket judges while the store fails."""
+    """A shared store's limiter. A process takes a second's worth of a client's tokens at a
+    time (``batch``: one for limits up to 60 a minute, 20 for 1,200) and spends them for at
+    most :data:`HOLD_SECONDS` before asking again: one store call per ``batch`` requests, and
+    the limit never exceeded (tokens held and not spent are lost, never given twice). While
+    the store fails, this process's own bucket judges."""
 
     store = ""
 
-    def __init__(self, name: str, per_minute: int) -> None:
+    def __init__(self, name: str, per_minute: int, max_keys: int = 100_000) -> None:
         self.name = name
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
+        self.batch = max(1, per_minute // 60)
         self.local = RateLimiter(per_minute)
+        self.max_keys = max_keys
+        self._held: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._logged = -math.inf
         self._down_until = -math.inf
 
     async def wait(self, key: str) -> float:
-        if time.monotonic() < self._down_until:
+        now = time.monotonic()
+        held, until = self._held.pop(key, (0, now))
+        if held > 0 and now < until:
+            self._keep(key, held - 1, until)
+            return 0.0
+        if now < self._down_until:
             return self._here(key)
         try:
-            return await self._take(key)
+            granted, wait = await self._take(key)
         except Exception as exc:  # the store is down: judged here, never refused for it
             if not isinstance(exc, self._failures()):
                 raise
             self._down_until = time.monotonic() + RETRY_STORE_SECONDS
             self._fell_back(exc)
             return self._here(key)
+        if granted > 1:
+            self._keep(key, granted - 1, now + HOLD_SECONDS)
+        return 0.0 if granted else wait
+
+    def _keep(self, key: str, held: int, until: float) -> None:
+        self._held[key] = (held, until)
+        while len(self._held) > self.max_keys:
+            self._held.popitem(last=False)
 
     def _here(self, key: str) -> float:
         from jcjg.core.metrics import RATE_LIMIT_FALLBACK
@@ -190,7 +215,7 @@ class _Shared:
         RATE_LIMIT_FALLBACK.labels(limiter=self.name, store=self.store).inc()
         return self.local.check(key)
 
-    async def _take(self, key: str) -> float:
+    async def _take(self, key: str) -> tuple[int, float]:
         raise NotImplementedError
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -208,7 +233,7 @@ class _Shared:
 
 
 class DatabaseRateLimiter(_Shared):
-    """The buckets in the database (``rate_limit_bucket``), one statement per request."""
+    """The buckets in the database (``rate_limit_bucket``), one statement per taking."""
 
     store = "database"
 
@@ -216,17 +241,18 @@ class DatabaseRateLimiter(_Shared):
         super().__init__(name, per_minute)
         self.engine = engine
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Take one token for ``key`` in the database; 0 or the seconds to wait."""
+    def take(self, key: str, now: float | None = None) -> tuple[int, float]:
+        """Take up to ``batch`` tokens for ``key``: how many were given, and when none, the
+        seconds to wait for one."""
         values = {
             "limiter": self.name, "bucket_key": key[:200], "capacity": self.capacity,
-            "rate": self.rate, "now": time.time() if now is None else now, "no": False,
+            "rate": self.rate, "now": time.time() if now is None else now, "n": self.batch,
         }  # fmt: skip
         with self.engine.begin() as conn:
-            tokens, refused = conn.execute(_TAKE_SQL, values).one()
-        return (1 - float(tokens)) / self.rate if refused else 0.0
+            tokens, granted = conn.execute(_TAKE_SQL, values).one()
+        return int(granted), 0.0 if granted else (1 - float(tokens)) / self.rate
 
-    async def _take(self, key: str) -> float:
+    async def _take(self, key: str) -> tuple[int, float]:
         return await anyio.to_thread.run_sync(self.take, key)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -234,7 +260,7 @@ class DatabaseRateLimiter(_Shared):
 
 
 class RedisRateLimiter(_Shared):
-    """The buckets on Redis: ``<prefix>:rate:<limiter>:<key>``, one script call per request
+    """The buckets on Redis: ``<prefix>:rate:<limiter>:<key>``, one script call per taking
     (from a worker thread: the client's pool serves every thread and event loop)."""
 
     store = "redis"
@@ -251,13 +277,14 @@ class RedisRateLimiter(_Shared):
     def key(self, key: str) -> str:
         return f"{self.prefix}:rate:{self.name}:{key[:200]}"
 
-    def take(self, key: str) -> float:
-        """Take one token for ``key`` on Redis; 0 or the seconds to wait."""
-        answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity,
+    def take(self, key: str) -> tuple[int, float]:
+        """Take up to ``batch`` tokens for ``key`` on Redis (see DatabaseRateLimiter.take)."""
+        answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity, self.batch,
                                                           self.keep_seconds])  # fmt: skip
-        return float(answer)
+        granted, wait = answer.split()
+        return int(granted), float(wait)
 
-    async def _take(self, key: str) -> float:
+    async def _take(self, key: str) -> tuple[int, float]:
         return await anyio.to_thread.run_sync(self.take, key)
 
     def close(self) -> None:

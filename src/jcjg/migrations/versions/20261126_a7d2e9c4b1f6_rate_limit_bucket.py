@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("bucket_key", sa.String(length=200), nullable=False),
         sa.Column("tokens", sa.Float(), nullable=False),
         sa.Column("at", sa.Float(), nullable=False),
-        sa.Column("refused", sa.Boolean(), nullable=False),
+        sa.Column("granted", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("limiter", "bucket_key", name=op.f("pk_rate_limit_bucket")),
     )
 
