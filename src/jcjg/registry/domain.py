@@ -12,7 +12,7 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry import evidence, messages, models, pages, photos, rules, specs, sync
+from jcjg.registry import commands, evidence, messages, models, pages, photos, rules, specs, sync
 
 
 def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
@@ -43,6 +43,7 @@ DOMAIN = Domain(
     models=(models,),
     # the registry's own pages first: they are more specific than the generic /registry/{kind}
     routers=(pages.router, photos.router, generic_views.pages, generic_views.api),
+    commands=(commands.institutions,),
     permissions={
         "institution:read": "查看检测机构及其人员、设备、场所、资质",
         "institution:create": "登记检测机构",
