@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-APT_PACKAGES := chromium postgresql-client fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
+APT_PACKAGES := chromium postgresql-client nginx fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
 # share one group, so they run one after another on one worker while the others take the rest.
@@ -145,10 +145,12 @@ fuzz: install assets ## Fuzz the JSON API (schemathesis: stateless and stateful,
 # of its menu on a PC and a phone with a screenshot of each (JCJG_SCREENSHOT_DIR keeps them),
 # every other browser test with its screenshots, every role on every route, on PostgreSQL, and
 # the property tests with all their examples.
-e2e: install assets sysdeps ## The browser tests, the route matrix and the property tests in full (every role on every page and route, screenshots, every example) on PostgreSQL
+e2e: install assets sysdeps ## The browser tests, the route matrix, the property tests and the scale-out layout in full (every role on every page and route, screenshots, every example, 1,000 messages through nginx) on PostgreSQL
 	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_REQUIRE_BROWSER=1 JCJG_E2E=1 \
 	  $(PYTEST_BARE) -q tests/browser tests/test_route_matrix.py $(PYTEST_ARGS)
 	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_E2E=1 $(PYTEST_BARE) -q -m property tests $(PYTEST_ARGS)
+	JCJG_TEST_DATABASE=postgresql JCJG_REQUIRE_POSTGRES=1 JCJG_REQUIRE_REDIS=1 JCJG_SCALE_MESSAGES=500 \
+	  $(PYTEST_BARE) -q tests/operations/test_scale_out.py $(PYTEST_ARGS)
 
 clean: ## Remove the virtual environment, npm packages, generated assets and the local database
 	rm -rf $(VENV) node_modules src/jcjg/static/vendor var .pytest_cache .mypy_cache .ruff_cache
