@@ -397,8 +397,9 @@ def untraced_env() -> dict[str, str]:
 
 
 def server_env(url: str, data_dir: Path, rate_limit_store: str = "auto") -> dict[str, str]:
-    """A server's environment: the rate limit out of the way, but still taken per request in
-    its store (``auto``: the database on PostgreSQL, as deployed without Redis)."""
+    """A server's environment: the rate limit out of the way (each client sends beyond the
+    default 1,200 a minute), in its store (``auto``: the database on PostgreSQL, as deployed
+    without Redis), which each process then asks about once a second per client."""
     env = {k: v for k, v in untraced_env().items() if not k.startswith("JCJG_")}
     env.update(
         JCJG_ENV="test",

@@ -284,6 +284,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _rate_limit_store(self) -> Settings:
+        if self.rate_limit_store == "redis" and not self.redis_url:
+            raise ValueError("JCJG_RATE_LIMIT_STORE=redis 需要 JCJG_REDIS_URL")
+        if self.rate_limit_store == "database" and self.database_url.startswith("sqlite"):
+            raise ValueError("JCJG_RATE_LIMIT_STORE=database 需要 PostgreSQL（SQLite 上用 memory）")
+        return self
+
+    @model_validator(mode="after")
     def _no_sandbox_in_production(self) -> Settings:
         if self.env == "prod" and self.exchange_conformance_log is not None:
             raise ValueError(

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -52,6 +53,8 @@ FALLBACK_LOG_SECONDS = 60.0
 RETRY_STORE_SECONDS = 5.0
 # how long a process may spend the tokens it took ahead (see _Shared)
 HOLD_SECONDS = 1.0
+# a row stamped further ahead of a taker's clock is taken as stamped now (see _TAKE_SQL)
+CLOCK_AHEAD_SECONDS = 2
 
 
 class Limiter(Protocol):
@@ -111,9 +114,12 @@ class RateBucket(Base):
     granted: Mapped[int] = mapped_column(default=0)
 
 
-# The SQL of one taking, over the row's old values: the tokens refilled since ``at`` (a clock
-# behind the row's refills nothing), at most the capacity; then as many as asked when there are
-# that many, else one when there is one, else none. No value in the text: bound parameters.
+# The SQL of one taking, over the row's old values: the tokens refilled since ``at``, at most
+# the capacity; then as many as asked when there are that many, else one when there is one,
+# else none. A process whose clock is behind the row's refills nothing; a row stamped more than
+# CLOCK_AHEAD_SECONDS ahead of the taker's clock (a host whose clock jumped forward) is taken as
+# stamped now, so that one bad clock cannot stop everyone's refills. No value in the text.
+_AHEAD = f"(rate_limit_bucket.at > :now + {CLOCK_AHEAD_SECONDS})"
 _ELAPSED = "(CASE WHEN :now > rate_limit_bucket.at THEN :now - rate_limit_bucket.at ELSE 0 END)"
 _GROWN = f"(rate_limit_bucket.tokens + {_ELAPSED} * :rate)"
 _REFILLED = f"(CASE WHEN {_GROWN} > :capacity THEN :capacity ELSE {_GROWN} END)"
@@ -123,12 +129,16 @@ _TAKE_SQL = text(
     "VALUES (:limiter, :bucket_key, :capacity - :n, :now, :n) "
     "ON CONFLICT (limiter, bucket_key) DO UPDATE SET "
     f"tokens = {_REFILLED} - {_GRANTED}, granted = {_GRANTED}, "
-    "at = CASE WHEN :now > rate_limit_bucket.at THEN :now ELSE rate_limit_bucket.at END "
+    f"at = CASE WHEN :now > rate_limit_bucket.at OR {_AHEAD} THEN :now "
+    "ELSE rate_limit_bucket.at END "
     "RETURNING tokens, granted"
 )
+# a bucket untouched for two minutes is full again: as good as absent
+_FORGET_SQL = text("DELETE FROM rate_limit_bucket WHERE at < :before")
+FORGET_SECONDS = 120.0
 
 # KEYS[1] the bucket; ARGV rate per second, capacity, tokens asked, seconds an idle bucket is
-# kept. Returns "<granted> <seconds to wait>".
+# kept. Returns "<granted> <seconds to wait>". Redis's own clock: one for every process.
 _REDIS_TAKE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -163,12 +173,23 @@ return tostring(granted) .. ' ' .. tostring(wait)
 """
 
 
+@dataclass
+class _Held:
+    """A client's tokens this process took ahead: ``tokens`` to spend before ``until``, and
+    how many to ask for next time (doubled while they are all spent in time, halved when some
+    expire: a client that sends little takes one at a time and loses nothing)."""
+
+    tokens: int = 0
+    until: float = 0.0
+    batch: int = 1
+
+
 class _Shared:
-    """A shared store's limiter. A process takes a second's worth of a client's tokens at a
-    time (``batch``: one for limits up to 60 a minute, 20 for 1,200) and spends them for at
-    most :data:`HOLD_SECONDS` before asking again: one store call per ``batch`` requests, and
-    the limit never exceeded (tokens held and not spent are lost, never given twice). While
-    the store fails, this process's own bucket judges."""
+    """A shared store's limiter. A process may take several of a client's tokens at once and
+    spend them for at most :data:`HOLD_SECONDS`: one store call per that many requests under
+    load, and the limit never exceeded (tokens held and not spent are lost, never given twice;
+    a client that sends little takes one at a time, so its bursts are whole). While the store
+    fails, this process's own bucket judges."""
 
     store = ""
 
@@ -177,37 +198,41 @@ class _Shared:
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
-        self.batch = max(1, per_minute // 60)
+        self.max_batch = max(1, per_minute // 60)  # a second's worth at most
         self.local = RateLimiter(per_minute)
         self.max_keys = max_keys
-        self._held: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._held: OrderedDict[str, _Held] = OrderedDict()
         self._logged = -math.inf
         self._down_until = -math.inf
 
     async def wait(self, key: str) -> float:
         now = time.monotonic()
-        held, until = self._held.pop(key, (0, now))
-        if held > 0 and now < until:
-            self._keep(key, held - 1, until)
+        held = self._held.pop(key, None) or _Held()
+        self._held[key] = held  # the most recent last; the oldest forgotten first
+        while len(self._held) > self.max_keys:
+            self._held.popitem(last=False)
+        if held.tokens > 0 and now < held.until:
+            held.tokens -= 1
             return 0.0
+        if held.tokens > 0:  # some expired unspent: ask for fewer
+            held.batch = max(1, held.batch // 2)
+        elif now < held.until:  # all spent in time: ask for more
+            held.batch = min(self.max_batch, held.batch * 2)
+        held.tokens = 0
         if now < self._down_until:
             return self._here(key)
         try:
-            granted, wait = await self._take(key)
+            granted, wait = await self._take(key, held.batch)
         except Exception as exc:  # the store is down: judged here, never refused for it
             if not isinstance(exc, self._failures()):
                 raise
             self._down_until = time.monotonic() + RETRY_STORE_SECONDS
             self._fell_back(exc)
             return self._here(key)
-        if granted > 1:
-            self._keep(key, granted - 1, now + HOLD_SECONDS)
+        held.until = now + HOLD_SECONDS
+        if granted > 1:  # added to what requests of this client took meanwhile
+            held.tokens += granted - 1
         return 0.0 if granted else wait
-
-    def _keep(self, key: str, held: int, until: float) -> None:
-        self._held[key] = (held, until)
-        while len(self._held) > self.max_keys:
-            self._held.popitem(last=False)
 
     def _here(self, key: str) -> float:
         from jcjg.core.metrics import RATE_LIMIT_FALLBACK
@@ -215,7 +240,7 @@ class _Shared:
         RATE_LIMIT_FALLBACK.labels(limiter=self.name, store=self.store).inc()
         return self.local.check(key)
 
-    async def _take(self, key: str) -> tuple[int, float]:
+    async def _take(self, key: str, n: int) -> tuple[int, float]:
         raise NotImplementedError
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -232,31 +257,53 @@ class _Shared:
             )  # fmt: skip
 
 
+def limiter_engine(url: str) -> Engine:
+    """The database store's own small pool: a request waiting for its limit never waits for
+    a connection of the requests' pool, and a database that does not answer within a second
+    fails over to the process's buckets instead of holding the request."""
+    from jcjg.core.db import make_engine
+
+    if url.startswith("sqlite"):  # the tests' (settings refuse this store on SQLite)
+        return make_engine(url, pool_timeout=0.5)
+    return make_engine(
+        url, pool_size=2, max_overflow=6, pool_timeout=0.5,
+        connect_args={"connect_timeout": 2, "options": "-c statement_timeout=1000"},
+    )  # fmt: skip
+
+
 class DatabaseRateLimiter(_Shared):
-    """The buckets in the database (``rate_limit_bucket``), one statement per taking."""
+    """The buckets in the database (``rate_limit_bucket``), one statement per taking; rows
+    untouched for :data:`FORGET_SECONDS` deleted at most once a minute per process."""
 
     store = "database"
 
     def __init__(self, name: str, per_minute: int, engine: Engine) -> None:
         super().__init__(name, per_minute)
         self.engine = engine
+        self._forgot = time.monotonic()
 
-    def take(self, key: str, now: float | None = None) -> tuple[int, float]:
-        """Take up to ``batch`` tokens for ``key``: how many were given, and when none, the
-        seconds to wait for one."""
+    def take(self, key: str, n: int = 1, now: float | None = None) -> tuple[int, float]:
+        """Take up to ``n`` tokens for ``key`` (at most the capacity): how many were given,
+        and when none, the seconds to wait for one."""
+        at = time.time() if now is None else now
         values = {
             "limiter": self.name, "bucket_key": key[:200], "capacity": self.capacity,
-            "rate": self.rate, "now": time.time() if now is None else now, "n": self.batch,
+            "rate": self.rate, "now": at, "n": max(1, min(n, self.per_minute)),
         }  # fmt: skip
         with self.engine.begin() as conn:
             tokens, granted = conn.execute(_TAKE_SQL, values).one()
+            if time.monotonic() - self._forgot > 60:
+                self._forgot = time.monotonic()
+                conn.execute(_FORGET_SQL, {"before": at - FORGET_SECONDS})
         return int(granted), 0.0 if granted else (1 - float(tokens)) / self.rate
 
-    async def _take(self, key: str) -> tuple[int, float]:
-        return await anyio.to_thread.run_sync(self.take, key)
+    async def _take(self, key: str, n: int) -> tuple[int, float]:
+        return await anyio.to_thread.run_sync(self.take, key, n)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
-        return (SQLAlchemyError, OSError)
+        import sqlite3
+
+        return (SQLAlchemyError, OSError, sqlite3.Error)
 
 
 class RedisRateLimiter(_Shared):
@@ -277,15 +324,16 @@ class RedisRateLimiter(_Shared):
     def key(self, key: str) -> str:
         return f"{self.prefix}:rate:{self.name}:{key[:200]}"
 
-    def take(self, key: str) -> tuple[int, float]:
-        """Take up to ``batch`` tokens for ``key`` on Redis (see DatabaseRateLimiter.take)."""
-        answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity, self.batch,
+    def take(self, key: str, n: int = 1) -> tuple[int, float]:
+        """Take up to ``n`` tokens for ``key`` on Redis (see DatabaseRateLimiter.take)."""
+        asked = max(1, min(n, self.per_minute))
+        answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity, asked,
                                                           self.keep_seconds])  # fmt: skip
         granted, wait = answer.split()
         return int(granted), float(wait)
 
-    async def _take(self, key: str) -> tuple[int, float]:
-        return await anyio.to_thread.run_sync(self.take, key)
+    async def _take(self, key: str, n: int) -> tuple[int, float]:
+        return await anyio.to_thread.run_sync(self.take, key, n)
 
     def close(self) -> None:
         self.client.close()
@@ -315,7 +363,11 @@ def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
         setup.on_shutdown(shared.close)
         return shared
     if store == "database":
-        return DatabaseRateLimiter(name, per_minute, setup.engine)
+        engine = getattr(setup.app.state, "rate_limit_engine", None)
+        if engine is None:  # one small pool for the app's limiters
+            engine = setup.app.state.rate_limit_engine = limiter_engine(settings.database_url)
+            setup.on_shutdown(engine.dispose)
+        return DatabaseRateLimiter(name, per_minute, engine)
     return RateLimiter(per_minute)
 
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
@@ -259,14 +258,16 @@ class MessagePath:
         404: {"description": "没有这条消息"},
     },
 )
-def get_message(
+async def get_message(
     request: Request, message_type: str, message_id: str, db: SessionDep, settings: SettingsDep
 ) -> JSONResponse:
     """Where one message of this client stands: its receipt, its final status with results,
     warnings or the problem, and once integrated its ledger inclusion proof."""
-    caller = authenticate(db, settings, request, b"")
-    anyio.from_thread.run(check_rate, request, caller)  # this endpoint runs in a thread
-    found = statuses(db, caller.client.id, [message_id], message_type=message_type)
+    caller = await run_in_threadpool(authenticate, db, settings, request, b"")
+    await check_rate(request, caller)
+    found = await run_in_threadpool(
+        statuses, db, caller.client.id, [message_id], message_type=message_type
+    )
     if not found:
         raise ExchangeError(problems.MESSAGE_UNKNOWN)
     return JSONResponse(found[0])
