@@ -206,6 +206,21 @@ def fresh_database_url(
     return url, drop
 
 
+def redis_url() -> str:
+    """This machine's Redis for tests (database 15, or ``JCJG_TEST_REDIS_URL``), or skip
+    (fail with ``JCJG_REQUIRE_REDIS=1``, as CI sets)."""
+    import redis
+
+    url = os.environ.get("JCJG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        if require("JCJG_REQUIRE_REDIS"):
+            pytest.fail(f"Redis required but unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
+
+
 def _create_database(admin: Engine, create: str) -> None:
     """``CREATE DATABASE``, again while the template is in use: another worker copying it, or
     autovacuum visiting it, holds it for a moment."""

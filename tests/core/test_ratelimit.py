@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -27,23 +26,9 @@ from jcjg.core.ratelimit import (
     store_of,
 )
 from jcjg.main import create_app
-from tests.conftest import require, upgraded_database_url
+from tests.conftest import redis_url, upgraded_database_url
 
 pytestmark = pytest.mark.sqlite  # the embedded default's SQL too
-REDIS_URL = os.environ.get("JCJG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _redis() -> str:
-    """This machine's Redis (database 15), or skip (fail with JCJG_REQUIRE_REDIS=1)."""
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if require("JCJG_REQUIRE_REDIS"):
-            pytest.fail(f"Redis required but unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    return REDIS_URL
 
 
 def _fallbacks(limiter: str, store: str) -> float:
@@ -195,8 +180,8 @@ def test_a_failing_database_store_falls_back_to_the_process(tmp_path: Path) -> N
     engine.dispose()
 
 
-def test_two_processes_share_one_bucket_on_redis() -> None:
-    url = _redis()
+def test_two_processes_share_one_bucket_onredis_url() -> None:
+    url = redis_url()
     prefix = f"jcjg-test-{secrets.token_hex(4)}"
     first, second = (RedisRateLimiter("verify", 3, url, prefix) for _ in range(2))
 
@@ -255,7 +240,7 @@ def test_a_limit_holds_whichever_app_answers(store: str, database: str, tmp_path
     if store == "database" and database.startswith("sqlite"):
         pytest.skip("the database store is PostgreSQL's (refused on SQLite by the settings)")
     given = (
-        {"redis_url": _redis(), "redis_prefix": f"jcjg-test-{secrets.token_hex(4)}"}
+        {"redis_url": redis_url(), "redis_prefix": f"jcjg-test-{secrets.token_hex(4)}"}
         if store == "redis"
         else {}
     )

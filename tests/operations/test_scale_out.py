@@ -49,7 +49,7 @@ from jcjg.core.db import make_engine
 from jcjg.exchange.models import Message
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
-from tests.conftest import BACKEND, command_line_on, upgraded_database_url
+from tests.conftest import BACKEND, command_line_on, redis_url, upgraded_database_url
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
@@ -222,21 +222,6 @@ def s3() -> Iterator[str]:
     server.stop()
 
 
-def _redis() -> str:
-    import redis
-
-    url = os.environ.get("JCJG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        from tests.conftest import require
-
-        if require("JCJG_REQUIRE_REDIS"):
-            pytest.fail(f"Redis required but unreachable: {exc}")
-        pytest.skip(f"Redis unreachable: {exc}")
-    return url
-
-
 def _redis_keys(url: str, prefix: str) -> list[str]:
     import redis
 
@@ -339,14 +324,14 @@ def test_the_documented_layout_loses_and_doubles_nothing_when_processes_die(
         pytest.fail("nginx is not installed (make sysdeps installs it)")
     import boto3
 
-    redis_url = _redis()
+    redis_at = redis_url()
     database, drop = upgraded_database_url(tmp_path)
     s3_client = boto3.client(
         "s3", endpoint_url=s3, region_name="us-east-1",
         aws_access_key_id="testing", aws_secret_access_key="testing",
     )  # fmt: skip
     s3_client.create_bucket(Bucket="jcjg-scale")  # the operator's step
-    layout = Layout(tmp_path, database, s3, redis_url)
+    layout = Layout(tmp_path, database, s3, redis_at)
     engine = make_engine(database)
     try:
         labs = _provision(layout, monkeypatch)
@@ -354,7 +339,7 @@ def test_the_documented_layout_loses_and_doubles_nothing_when_processes_die(
         # the ledger's 5 a minute per address hold whichever app nginx picks
         answers = [layout.get("/ledger/key").status_code for _ in range(8)]
         assert answers == [200] * 5 + [429] * 3, answers
-        assert _redis_keys(redis_url, layout.env["JCJG_REDIS_PREFIX"]) == [
+        assert _redis_keys(redis_at, layout.env["JCJG_REDIS_PREFIX"]) == [
             f"{layout.env['JCJG_REDIS_PREFIX']}:rate:ledger:127.0.0.1"
         ]  # kept on Redis, as configured
         count = _messages()
