@@ -120,11 +120,16 @@ async def log_in(base: str, username: str, password: str) -> tuple[httpx.AsyncCl
     form = await client.get("/login")
     token = CSRF.search(form.text)
     assert token, "login page has no CSRF field"
-    answer = await client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": token.group(1)},
-    )
+    for _ in range(5):  # a busy server (503 with Retry-After) is asked again, as a user would
+        answer = await client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token.group(1)},
+        )
+        if answer.status_code != 503:
+            break
+        await asyncio.sleep(min(5.0, float(answer.headers.get("retry-after") or 1)))
     if answer.status_code != 303:
+        await client.aclose()
         raise SystemExit(f"{username} could not log in: {answer.status_code}")
     home = await client.get(answer.headers["location"])
     menu = MENU.search(home.text)
