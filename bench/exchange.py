@@ -159,26 +159,6 @@ def equipment_body(cred: Credential, seq: int) -> bytes:
 # --- setup -------------------------------------------------------------------------------------
 
 
-def create_database(admin: Any, name: str, template: str | None = None) -> None:
-    """``CREATE DATABASE name``, or a copy of ``template`` (a database ``jcjg db upgrade``
-    built, with no one connected: the test suite's short runs pass the suite's schema
-    template, which saves each run its migrations), again while another copy holds it."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import OperationalError
-
-    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(sql))
-            return
-        except OperationalError as exc:
-            if "is being accessed by other users" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def prepare(url: str, data_dir: Path, n_clients: int, *, migrate: bool = True) -> list[Credential]:
     """Migrate the database (unless it is a copy of an upgraded one), load one province and
     the catalogue, and ``n_clients`` institutions with a lab and an approved client each
@@ -275,6 +255,8 @@ class Database:
         self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
 
     def create(self) -> None:
+        from jcjg.core.db import create_database
+
         create_database(self.admin, self.name, self.template)
 
     def backends(self) -> set[int]:

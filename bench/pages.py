@@ -451,13 +451,15 @@ def _database(admin_url: str, name: str, drop: bool = False, template: str | Non
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
+    from jcjg.core.db import create_database
+
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         if drop:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         else:
-            _exchange_bench().create_database(admin, name, template)
+            create_database(admin, name, template)
     finally:
         admin.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)

@@ -17,7 +17,6 @@ import shutil
 import socket
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -33,14 +32,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import domains
 from jcjg.auth import passwords, sessions
 from jcjg.config import Settings, get_settings
 from jcjg.core import memo, pagination
-from jcjg.core.db import make_engine, make_sessionmaker
+from jcjg.core.db import create_database, make_engine, make_sessionmaker
 from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
@@ -180,12 +178,9 @@ def fresh_database_url(
                 src.backup(dst)
         return f"sqlite:///{path}", lambda: None
     name = f"jcjg_test_{os.getpid()}_{secrets.token_hex(4)}"
-    create = f'CREATE DATABASE "{name}"'
-    if template is not None:
-        create += f' TEMPLATE "{make_url(template).database}"'
     admin = _postgres_admin()
     try:
-        _create_database(admin, create)
+        create_database(admin, name, make_url(template).database if template else None)
     except Exception as exc:
         if require("JCJG_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL required but unreachable: {exc}")
@@ -219,21 +214,6 @@ def redis_url() -> str:
             pytest.fail(f"Redis required but unreachable: {exc}")
         pytest.skip(f"Redis unreachable: {exc}")
     return url
-
-
-def _create_database(admin: Engine, create: str) -> None:
-    """``CREATE DATABASE``, again while the template is in use: another worker copying it, or
-    autovacuum visiting it, holds it for a moment."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(create))
-            return
-        except OperationalError as exc:
-            if "is being accessed by other users" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def command_line_on(

@@ -23,6 +23,7 @@ from jcjg.core.ratelimit import (
     RateBucket,
     RateLimiter,
     RedisRateLimiter,
+    redis_client,
     store_of,
 )
 from jcjg.main import create_app
@@ -186,7 +187,8 @@ def test_a_failing_database_store_falls_back_to_the_process(tmp_path: Path) -> N
 def test_two_processes_share_one_bucket_onredis_url() -> None:
     url = redis_url()
     prefix = f"jcjg-test-{secrets.token_hex(4)}"
-    first, second = (RedisRateLimiter("verify", 3, url, prefix) for _ in range(2))
+    clients = [redis_client(url) for _ in range(2)]  # two processes' own
+    first, second = (RedisRateLimiter("verify", 3, c, prefix) for c in clients)
 
     answers = [
         first.take("10.0.0.1"), second.take("10.0.0.1"), first.take("10.0.0.1"),
@@ -196,10 +198,9 @@ def test_two_processes_share_one_bucket_onredis_url() -> None:
     assert answers[3][0] == 0
     assert 19.0 < answers[3][1] <= 20.0
     assert answers[4] == (1, 0)
-    batched = RedisRateLimiter("exchange", 1200, url, prefix)
+    batched = RedisRateLimiter("exchange", 1200, clients[0], prefix)
     assert [batched.take("client:1", 20)[0] for _ in range(60)] == [20] * 60
     assert batched.take("client:1", 20)[0] <= 1  # what refilled meanwhile, one by one
-    batched.close()
     import redis
 
     client = redis.Redis.from_url(url)
@@ -215,12 +216,13 @@ def test_two_processes_share_one_bucket_onredis_url() -> None:
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)
         client.close()
-        first.close()
-        second.close()
+        for each in clients:
+            each.close()
 
 
 def test_redis_down_is_judged_here_and_asked_again_later(refused_port: int) -> None:
-    limiter = RedisRateLimiter("exchange", 2, f"redis://127.0.0.1:{refused_port}/0", "t")
+    down = redis_client(f"redis://127.0.0.1:{refused_port}/0")
+    limiter = RedisRateLimiter("exchange", 2, down, "t")
     before = _fallbacks("exchange", "redis")
 
     async def run() -> tuple[list[float], float]:
@@ -233,7 +235,7 @@ def test_redis_down_is_judged_here_and_asked_again_later(refused_port: int) -> N
     assert waits[2] > 0
     assert _fallbacks("exchange", "redis") - before == 3
     assert took < 2.0  # one failed connection, then not asked again for a while
-    limiter.close()
+    down.close()
 
 
 @pytest.mark.parametrize("store", ["database", "redis"])

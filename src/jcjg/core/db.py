@@ -263,6 +263,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def create_database(admin: Engine, name: str, template: str | None = None) -> None:
+    """``CREATE DATABASE name`` on PostgreSQL (``admin``: an AUTOCOMMIT engine on another
+    database), or a copy of ``template``; again for up to 30 s while the template is held
+    (another copy being made, autovacuum visiting it)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(sql))
+            return
+        except OperationalError as exc:
+            if "is being accessed by other users" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 # PostgreSQL's SQLSTATEs of a transaction that lost to another: lock_not_available (lock_timeout),
 # deadlock_detected, serialization_failure
 _PG_BUSY = frozenset({"55P03", "40P01", "40001"})

@@ -4,8 +4,8 @@ process that answers sees them (000 8.1.3: several app processes behind one prox
 Where the buckets are kept (``JCJG_RATE_LIMIT_STORE``, docs/operations/configuration.md):
 
 - ``memory``: in this process. The embedded default (SQLite: one process serves).
-- ``database``: one row per limiter and client in ``rate_limit_bucket``, taken by one
-  ``INSERT … ON CONFLICT DO UPDATE`` (atomic on PostgreSQL and SQLite alike): every process
+- ``database`` (PostgreSQL): one row per limiter and client in ``rate_limit_bucket``, taken by
+  one ``INSERT … ON CONFLICT DO UPDATE`` (portable SQL, tested on SQLite too): every process
   on the database shares it. The default on PostgreSQL without Redis.
 - ``redis``: a hash per limiter and client on the Redis at ``JCJG_REDIS_URL``, taken by one
   Lua script (atomic, Redis's clock). The default when ``JCJG_REDIS_URL`` is set.
@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from fastapi import Request
@@ -47,7 +47,6 @@ log = logging.getLogger("jcjg.ratelimit")
 TOO_MANY = problem_type(
     "too-many-requests", 429, "请求过于频繁", "请求过于频繁，请稍后再试（见 Retry-After 头）。"
 )
-STORES = ("memory", "database", "redis")
 FALLBACK_LOG_SECONDS = 60.0
 # after a failure the store is asked again this much later (no request waits for its timeout)
 RETRY_STORE_SECONDS = 5.0
@@ -61,16 +60,11 @@ class Limiter(Protocol):
     """What a route asks of a limiter: ``await wait(key)`` takes one request's token for
     ``key`` and returns 0, or the seconds to wait when none is left."""
 
-    store: str
-    per_minute: int
-
     async def wait(self, key: str) -> float: ...
 
 
 class RateLimiter:
     """``per_minute`` requests per key, with bursts up to the same number, in this process."""
-
-    store = "memory"
 
     def __init__(self, per_minute: int, max_keys: int = 100_000) -> None:
         self.per_minute = per_minute
@@ -263,8 +257,6 @@ def limiter_engine(url: str) -> Engine:
     fails over to the process's buckets instead of holding the request."""
     from jcjg.core.db import make_engine
 
-    if url.startswith("sqlite"):  # the tests' (settings refuse this store on SQLite)
-        return make_engine(url, pool_timeout=0.5)
     return make_engine(
         url, pool_size=2, max_overflow=6, pool_timeout=0.5,
         connect_args={"connect_timeout": 2, "options": "-c statement_timeout=1000"},
@@ -306,20 +298,25 @@ class DatabaseRateLimiter(_Shared):
         return (SQLAlchemyError, OSError, sqlite3.Error)
 
 
+def redis_client(url: str) -> Any:
+    """A Redis client for the limiters (its pool serves every thread): half a second to
+    connect or answer, then the process's own buckets judge."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
 class RedisRateLimiter(_Shared):
     """The buckets on Redis: ``<prefix>:rate:<limiter>:<key>``, one script call per taking
-    (from a worker thread: the client's pool serves every thread and event loop)."""
+    (from a worker thread), through ``client`` (:func:`redis_client`)."""
 
     store = "redis"
 
-    def __init__(self, name: str, per_minute: int, url: str, prefix: str = "jcjg") -> None:
-        import redis
-
+    def __init__(self, name: str, per_minute: int, client: Any, prefix: str = "jcjg") -> None:
         super().__init__(name, per_minute)
         self.prefix = prefix
         self.keep_seconds = 120  # a bucket is full again after a minute: then as if absent
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.script = self.client.register_script(_REDIS_TAKE)
+        self.script = client.register_script(_REDIS_TAKE)
 
     def key(self, key: str) -> str:
         return f"{self.prefix}:rate:{self.name}:{key[:200]}"
@@ -334,9 +331,6 @@ class RedisRateLimiter(_Shared):
 
     async def _take(self, key: str, n: int) -> tuple[int, float]:
         return await anyio.to_thread.run_sync(self.take, key, n)
-
-    def close(self) -> None:
-        self.client.close()
 
     def _failures(self) -> tuple[type[BaseException], ...]:
         import redis
@@ -359,9 +353,11 @@ def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
     settings = setup.settings
     store = store_of(settings)
     if store == "redis":
-        shared = RedisRateLimiter(name, per_minute, settings.redis_url, settings.redis_prefix)
-        setup.on_shutdown(shared.close)
-        return shared
+        client = getattr(setup.app.state, "rate_limit_redis", None)
+        if client is None:  # one client (and pool) for the app's limiters
+            client = setup.app.state.rate_limit_redis = redis_client(settings.redis_url)
+            setup.on_shutdown(client.close)
+        return RedisRateLimiter(name, per_minute, client, settings.redis_prefix)
     if store == "database":
         engine = getattr(setup.app.state, "rate_limit_engine", None)
         if engine is None:  # one small pool for the app's limiters

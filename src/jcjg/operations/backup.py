@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg import __version__
 from jcjg.config import Settings
-from jcjg.core.db import make_engine, utcnow
+from jcjg.core.db import create_database, make_engine, utcnow
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
@@ -469,8 +469,7 @@ def _scratch(settings: Settings) -> Iterator[str]:
     name = f"jcjg_verify_{secrets.token_hex(6)}"
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        create_database(admin, name)
         try:
             yield base.set(database=name).render_as_string(hide_password=False)
         finally:
