@@ -264,7 +264,9 @@ def test_a_limit_holds_whichever_app_answers(store: str, database: str, tmp_path
         refused = two.get("/ledger/key")
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert "请求过于频繁" in refused.json()["title"]
-        assert 1 <= int(refused.headers["Retry-After"]) <= 16
+        seconds = int(refused.headers["Retry-After"])
+        assert 1 <= seconds <= 16
+        assert refused.json()["detail"] == f"请求过于频繁，请 {seconds} 秒后再试。"
 
 
 def test_the_memory_store_is_each_processs_own() -> None:

@@ -44,9 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jcjg.ratelimit")
 
-TOO_MANY = problem_type(
-    "too-many-requests", 429, "请求过于频繁", "请求过于频繁，请稍后再试（见 Retry-After 头）。"
-)
+TOO_MANY = problem_type("too-many-requests", 429, "请求过于频繁", "请求过于频繁，请稍后再试。")
 FALLBACK_LOG_SECONDS = 60.0
 # after a failure the store is asked again this much later (no request waits for its timeout)
 RETRY_STORE_SECONDS = 5.0
@@ -368,9 +366,15 @@ def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
 
 
 def limited(wait: float) -> None:
-    """429 with ``Retry-After`` when ``wait`` (a limiter's answer) is not 0."""
+    """429 with ``Retry-After`` when ``wait`` (a limiter's answer) is not 0; the page or the
+    problem says the seconds too (a visitor reads no headers)."""
     if wait > 0:
-        raise AppError(kind=TOO_MANY, headers={"Retry-After": str(int(wait) + 1)})
+        seconds = int(wait) + 1
+        raise AppError(
+            f"请求过于频繁，请 {seconds} 秒后再试。",
+            kind=TOO_MANY,
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 class RateLimit:
