@@ -7,6 +7,13 @@ baseline measured in the same run: the time of one SHA-256 node hash.
     BENCH integrate <leaves/s> leaves/s ratio=<÷ node hashes/s> baseline=sha256_node
     BENCH inclusion_proof <ms> ms ratio=<÷ one node hash> baseline=sha256_node
     BENCH consistency_proof <ms> ms ratio=<÷ one node hash> baseline=sha256_node
+    BENCH integrate_sm3 <leaves/s> leaves/s ratio=<÷ integrate> baseline=integrate_sha256
+    BENCH sm2_sign <µs> us ratio=<÷ Ed25519 signing> baseline=ed25519_sign
+    BENCH sm2_verify <µs> us ratio=<÷ Ed25519 verifying> baseline=ed25519_verify
+
+The SM3 log (``JCJG_CRYPTO=sm``) is the same tree over the same leaves with SM3 hashes and an
+SM2-signed checkpoint; its proofs are checked with SM3. The SM2 figures are per signature
+(receipts, checkpoints, a lab's request), each beside Ed25519's measured in the same run.
 
 Goals: integration >= 20,000 leaves/s, proofs < 1 ms at 1M leaves.
 """
@@ -20,8 +27,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-
-from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker
@@ -41,10 +46,14 @@ def node_hash_seconds(samples: int = 200_000) -> float:
     return best
 
 
-def run(leaves: int, workdir: Path, proofs: int = 300) -> dict[str, float]:
+def run(
+    leaves: int, workdir: Path, proofs: int = 300, crypto: str = "standard"
+) -> dict[str, float]:
     url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade(url)
-    service.configure(Settings(env="test", secret_key="b" * 32, data_dir=workdir))
+    log = service.configure(
+        Settings(env="test", secret_key="b" * 32, data_dir=workdir, crypto=crypto)  # type: ignore[arg-type]
+    )
     factory = make_sessionmaker(make_engine(url))
     chunk = 50_000
     with factory() as db:
@@ -71,13 +80,13 @@ def run(leaves: int, workdir: Path, proofs: int = 300) -> dict[str, float]:
             inclusion.append(time.perf_counter() - t0)
             leaf = bytes.fromhex(proof["leaf_hash"])
             hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-            assert merkle.verify_inclusion(leaf, index, leaves, hashes, root)
+            assert merkle.verify_inclusion(leaf, index, leaves, hashes, root, hasher=log.hasher)
         for _ in range(proofs):
             first = rng.randrange(1, leaves)
             t0 = time.perf_counter()
             proof = service.consistency(db, first, leaves)
             consistency.append(time.perf_counter() - t0)
-        _check_consistency(db, proof)
+        _check_consistency(proof, log.hasher)
     return {
         "integrate_leaves_per_s": leaves / integrate_s,
         "inclusion_s": statistics.median(inclusion),
@@ -85,7 +94,7 @@ def run(leaves: int, workdir: Path, proofs: int = 300) -> dict[str, float]:
     }
 
 
-def _check_consistency(db: Session, proof: dict[str, object]) -> None:
+def _check_consistency(proof: dict[str, object], hasher: merkle.Hasher) -> None:
     hashes = [bytes.fromhex(h) for h in proof["hashes"]]  # type: ignore[attr-defined]
     assert merkle.verify_consistency(
         int(proof["first"]),  # type: ignore[call-overload]
@@ -93,7 +102,37 @@ def _check_consistency(db: Session, proof: dict[str, object]) -> None:
         hashes,
         bytes.fromhex(str(proof["first_root"])),
         bytes.fromhex(str(proof["second_root"])),
+        hasher=hasher,
     )
+
+
+def signature_seconds(rounds: int = 300) -> dict[str, float]:
+    """Median seconds of one signature and one verification, SM2 (Tongsuo) and Ed25519."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from jcjg.exchange.signatures import SM2SigningKey
+
+    message = b"jcjg-ledger-promise/v1\nexample/ledger/sm\n" + bytes(64)
+    sm2 = SM2SigningKey.generate()
+    sm2_public = sm2.verifying_key()
+    ed = Ed25519PrivateKey.generate()
+    ed_public = ed.public_key()
+    out: dict[str, list[float]] = {
+        k: [] for k in ("sm2_sign", "sm2_verify", "ed_sign", "ed_verify")
+    }
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        signature = sm2.sign(message)
+        t1 = time.perf_counter()
+        assert sm2_public.verify(message, signature)
+        t2 = time.perf_counter()
+        ed_signature = ed.sign(message)
+        t3 = time.perf_counter()
+        ed_public.verify(ed_signature, message)
+        t4 = time.perf_counter()
+        for key, value in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            out[key].append(value)
+    return {key: statistics.median(values) for key, values in out.items()}
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -103,6 +142,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     node_s = node_hash_seconds()
     with tempfile.TemporaryDirectory(prefix="jcjg-bench-") as tmp:
         figures = run(args.leaves, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="jcjg-bench-sm-") as tmp:
+        sm = run(args.leaves, Path(tmp), crypto="sm")
+    signing = signature_seconds()
     rate = figures["integrate_leaves_per_s"]
     inc_ms = figures["inclusion_s"] * 1000
     con_ms = figures["consistency_s"] * 1000
@@ -113,6 +155,12 @@ def main(argv: list[str] | None = None) -> list[str]:
         "baseline=sha256_node",
         f"BENCH consistency_proof {con_ms:.3f} ms ratio={figures['consistency_s'] / node_s:.0f} "
         "baseline=sha256_node",
+        f"BENCH integrate_sm3 {sm['integrate_leaves_per_s']:.0f} leaves/s "
+        f"ratio={sm['integrate_leaves_per_s'] / rate:.3f} baseline=integrate_sha256",
+        f"BENCH sm2_sign {signing['sm2_sign'] * 1e6:.0f} us "
+        f"ratio={signing['sm2_sign'] / signing['ed_sign']:.2f} baseline=ed25519_sign",
+        f"BENCH sm2_verify {signing['sm2_verify'] * 1e6:.0f} us "
+        f"ratio={signing['sm2_verify'] / signing['ed_verify']:.2f} baseline=ed25519_verify",
     ]
     for line in lines:
         print(line)

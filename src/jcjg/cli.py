@@ -883,14 +883,17 @@ def _refusal(error: AppError) -> click.ClickException:
     "--region", default=None, help="其他平台所辖的行政区划代码（与 --institution 二选一）"
 )
 @click.option(
-    "--alg", type=click.Choice(["ed25519", "hmac-sha256"]), default="ed25519", show_default=True
+    "--alg",
+    type=click.Choice(["ed25519", "sm2-sm3", "hmac-sha256"]),
+    default="ed25519",
+    show_default=True,
 )
 @click.option(
     "--public-key",
     "public_key",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Ed25519 公钥文件（PEM，或 32 字节原始公钥的 Base64）",
+    help="Ed25519 或 SM2 公钥文件（PEM，或原始公钥的 Base64）",
 )
 @click.option("--name", default=None, help="接入名称（缺省按机构名生成）")
 def clients_create(
@@ -978,7 +981,7 @@ def clients_list() -> None:
 
 @clients.command("rotate")
 @click.argument("client")
-@click.option("--alg", type=click.Choice(["ed25519", "hmac-sha256"]), default=None)
+@click.option("--alg", type=click.Choice(["ed25519", "sm2-sm3", "hmac-sha256"]), default=None)
 @click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False))
 @click.option("--overlap-days", type=int, default=None, help="旧密钥继续有效的天数")
 def clients_rotate(

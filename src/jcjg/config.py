@@ -7,6 +7,7 @@ a forgotten secret is how peers ended up with hard-coded MD5 keys.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,11 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - refused outside dev
+
+
+def _sm2_installed() -> bool:
+    """Whether the ``sm`` extra (tongsuopy, for SM2) is installed (jcjg.ledger.sm uses it)."""
+    return importlib.util.find_spec("tongsuopy") is not None
 
 
 class Settings(BaseSettings):
@@ -88,6 +94,10 @@ class Settings(BaseSettings):
     # Ed25519 note signer key (default: generated under data_dir/ledger), the cosigners whose
     # signatures it accepts on its checkpoints, and the promised maximum integration delay.
     ledger_origin: str | None = None
+    # The national algorithms (GB/T 39786; docs/operations/cryptography.md): ``sm`` makes the
+    # log an SM3 tree signed with SM2 (its own origin, ``<host>/ledger/sm``), seals secrets with
+    # SM4 and lets labs sign with ``sm2-sm3``. Needs the ``sm`` extra (tongsuopy).
+    crypto: Literal["standard", "sm"] = "standard"
     ledger_signing_key: SecretStr | None = None
     ledger_witness_keys: list[str] = Field(default_factory=list)
     ledger_max_delay_seconds: int = Field(default=60, ge=1)
@@ -281,6 +291,12 @@ class Settings(BaseSettings):
             )
         if self.env == "prod" and len(self.secret_key) < 32:
             raise ValueError("JCJG_SECRET_KEY 至少 32 个字符 (secret key too short)")
+        return self
+
+    @model_validator(mode="after")
+    def _crypto_available(self) -> Settings:
+        if self.crypto == "sm" and not _sm2_installed():
+            raise ValueError("JCJG_CRYPTO=sm 需要 SM2 库 tongsuopy：pip install 'jcjg[sm]'")
         return self
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile
+from jcjg.exchange.signatures import SM2SigningKey
 from jcjg.ledger.note import Signer, generate_signer, sign_note
 from jcjg.main import create_app
 from tests.conftest import upgraded_database_url
@@ -44,7 +45,7 @@ class Lab:
     client_id: int
     key_id: str
     alg: str
-    material: Ed25519PrivateKey | str
+    material: Ed25519PrivateKey | str | bytes
 
     def client(self, url: str, **kwargs: Any) -> Client:
         return Client(url, self.key_id, self.material, alg=kwargs.pop("alg", None), **kwargs)
@@ -98,8 +99,13 @@ class LiveExchange:
                 institution=institution,
                 status=ClientStatus.ACTIVE,
             )
-            material: Ed25519PrivateKey | str
-            if alg == "ed25519":
+            material: Ed25519PrivateKey | str | bytes
+            if alg == "sm2-sm3":
+                sm2 = SM2SigningKey.generate()
+                public = sm2.verifying_key().public_pem()
+                issued = clients.issue_key(db, client, self.settings, alg=alg, public_key=public)
+                material = sm2.private_pem()
+            elif alg == "ed25519":
                 private = Ed25519PrivateKey.generate()
                 public = base64.b64encode(private.public_key().public_bytes_raw())
                 issued = clients.issue_key(db, client, self.settings, alg=alg, public_key=public)
@@ -124,9 +130,10 @@ class LiveExchange:
 
 
 @contextmanager
-def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
+def running_exchange(tmp_path: Path, **overrides: Any) -> Iterator[LiveExchange]:
     """A platform served by uvicorn in a thread, on a fresh database of the backend under
-    test, with the catalogue specialty ``01`` the messages refer to."""
+    test, with the catalogue specialty ``01`` the messages refer to (``overrides``: more
+    settings)."""
     url, drop = upgraded_database_url(tmp_path)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
@@ -142,6 +149,7 @@ def running_exchange(tmp_path: Path) -> Iterator[LiveExchange]:
         base_url=f"http://127.0.0.1:{port_of(sock)}",
         embedded_worker=False,
         exchange_stats_flush_seconds=3600,
+        **overrides,
     )
     app = create_app(settings, engine=engine, session_factory=sessions)
     try:

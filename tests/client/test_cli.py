@@ -171,3 +171,25 @@ def test_usage_errors(
     with pytest.raises(SystemExit) as caught:
         main(["frobnicate"])
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "sm2-sm3"])
+def test_keygen_writes_a_private_key_only_its_owner_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], alg: str
+) -> None:
+    from jcjg.client.signing import infer_alg, load_key
+    from jcjg.exchange.clients import parse_public_key, parse_sm2_public_key
+
+    path = tmp_path / "lab.pem"
+    assert main(["keygen", "--alg", alg, str(path)]) == 0
+    public = capsys.readouterr().out
+    assert public.startswith("-----BEGIN PUBLIC KEY-----")
+    assert path.stat().st_mode & 0o777 == 0o600
+    private = path.read_bytes()
+    assert infer_alg(private) == alg
+    key = load_key(alg, private)
+    parse = parse_sm2_public_key if alg == "sm2-sm3" else parse_public_key
+    raw = parse(public.encode())
+    assert raw == (key.verifying_key().public_bytes)  # type: ignore[attr-defined]
+    assert main(["keygen", "--alg", alg, str(path)]) == 2  # never overwrites a key
+    assert path.read_bytes() == private

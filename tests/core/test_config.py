@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from jcjg.config import DEFAULT_SECRET_KEY, Settings
 
@@ -174,3 +174,33 @@ def test_the_logs_origin_does_not_follow_the_port_served() -> None:
     given = Settings(base_url="https://jcjg.example.cn/")
     assert default_origin(given) == "jcjg.example.cn/ledger"
     assert default_origin(given.model_copy(update={"port": 9000})) == "jcjg.example.cn/ledger"
+
+
+def test_the_national_profile_is_another_log_with_an_sm2_key(tmp_path: Path) -> None:
+    from jcjg.ledger.keys import default_origin, identity
+    from jcjg.ledger.note import generate_signer
+
+    sm = Settings(crypto="sm", data_dir=tmp_path, base_url="https://jcjg.example.cn")
+    assert default_origin(sm) == "jcjg.example.cn/ledger/sm"
+    log = identity(sm)
+    assert log.signer.is_sm2
+    assert log.hasher(b"abc").hexdigest().startswith("66c7f0f4")  # SM3 of "abc"
+    assert (tmp_path / "ledger" / "signing-sm2.key").stat().st_mode & 0o777 == 0o600
+    assert identity(sm).vkey == log.vkey  # the key file is read again, not replaced
+    standard = identity(sm.model_copy(update={"crypto": "standard"}))
+    assert not standard.signer.is_sm2  # its own key file: the two logs never share a key
+    assert standard.origin == "jcjg.example.cn/ledger"
+    ed_skey, _ = generate_signer("jcjg.example.cn/ledger/sm")
+    wrong = sm.model_copy(update={"ledger_signing_key": SecretStr(ed_skey)})
+    with pytest.raises(ValueError, match="应为 SM2 密钥"):
+        identity(wrong)
+
+
+def test_the_national_profile_needs_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jcjg.config
+
+    monkeypatch.setattr(jcjg.config, "_sm2_installed", lambda: False)
+    with pytest.raises(ValidationError, match=r"jcjg\[sm\]"):
+        Settings(crypto="sm")
+    with pytest.raises(ValidationError):
+        Settings(crypto="gm")  # type: ignore[arg-type]

@@ -978,14 +978,20 @@ def test_check_policy() -> None:
 
 
 def test_modules_import_only_stdlib_and_cryptography() -> None:
-    # jcjg.client will reuse these with only httpx and cryptography installed.
+    # jcjg.client will reuse these with only httpx and cryptography installed, and the `sm`
+    # extra (tongsuopy, for SM2) when the lab signs with sm2-sm3: that extra, and nothing else,
+    # and only inside functions, so that the client imports without it.
     package = Path(jcjg.exchange.__file__).parent
     allowed = set(sys.stdlib_module_names) | {"cryptography", "__future__"}
     modules = [package / "__init__.py", package / "digest.py"]
     modules += sorted((package / "signatures").glob("*.py"))
+    modules.append(package.parent / "ledger" / "sm.py")  # SM2 and SM3, for sm2-sm3
     assert len(modules) > 3, "the signatures package is where it was"
+    extra = []
     for path in modules:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -993,9 +999,14 @@ def test_modules_import_only_stdlib_and_cryptography() -> None:
             else:
                 continue
             for name in names:
+                if name.split(".")[0] == "tongsuopy":
+                    assert id(node) not in top_level, f"{path.name} imports {name} at load"
+                    extra.append(path.name)
+                    continue
                 assert name.split(".")[0] in allowed or name.startswith(
-                    "jcjg.exchange.signatures"
+                    ("jcjg.exchange.signatures", "jcjg.ledger.sm")
                 ), f"{path.name} imports {name}"
+    assert set(extra) == {"sm.py"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,12 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-id", help="平台签发的密钥编号（或 JCJG_CLIENT_KEY_ID）")
     parser.add_argument(
         "--key-file",
-        help="私钥文件：Ed25519 私钥 PEM，或 HMAC 密钥的 Base64 文本（或 JCJG_CLIENT_KEY_FILE）",
+        help="私钥文件：Ed25519 或 SM2 私钥 PEM，或 HMAC 密钥的 Base64（或 JCJG_CLIENT_KEY_FILE）",
     )
     parser.add_argument(
         "--alg",
-        choices=("ed25519", "hmac-sha256"),
-        help="签名算法（默认按密钥文件推断：PEM 为 ed25519，其余为 hmac-sha256）",
+        choices=("ed25519", "sm2-sm3", "hmac-sha256"),
+        help="签名算法（默认按密钥文件推断：PEM 为 ed25519 或 sm2-sm3，其余为 hmac-sha256）",
     )
     parser.add_argument(
         "--outbox",
@@ -105,6 +105,18 @@ def _parser() -> argparse.ArgumentParser:
 
     put = sub.add_parser("put", help="上传一个文件并输出其 SHA-256")
     put.add_argument("path", metavar="FILE")
+
+    keygen = sub.add_parser(
+        "keygen", help="生成签名密钥对：私钥写入文件（仅本人可读），公钥 PEM 输出到标准输出"
+    )
+    keygen.add_argument("path", metavar="PRIVATE_KEY_FILE")
+    keygen.add_argument(
+        "--alg",
+        dest="keygen_alg",
+        choices=("ed25519", "sm2-sm3"),
+        default="ed25519",
+        help="算法（默认 ed25519；sm2-sm3 需安装 jcjg[sm]）",
+    )
 
     cameras = sub.add_parser(
         "cameras",
@@ -320,6 +332,41 @@ def _probe_target(text: str) -> tuple[str, int]:
         raise UsageError(f"--probe 应为 主机[:端口]：{text}") from exc
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    """A new key pair: the private key (PKCS #8 PEM) in a new file of mode 0600, never
+    overwritten; the public key's PEM printed, to register with the platform."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from jcjg.exchange.signatures import SM2SigningKey
+    from jcjg.ledger.sm import SMUnavailable
+
+    try:
+        if args.keygen_alg == "sm2-sm3":
+            sm2 = SM2SigningKey.generate()
+            private, public = sm2.private_pem(), sm2.verifying_key().public_pem()
+        else:
+            ed = Ed25519PrivateKey.generate()
+            private = ed.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            public = ed.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+    except SMUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        fd = os.open(args.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"无法新建私钥文件 {args.path}（已存在的文件不会被覆盖）: {exc}") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private)
+    sys.stdout.write(public.decode("ascii"))
+    return EXIT_OK
+
+
 def _cameras(args: argparse.Namespace) -> int:
     targets = [_probe_target(t) for t in args.probe] or [onvif.MULTICAST]
     password = os.environ.get(args.password_env, "")
@@ -346,6 +393,7 @@ COMMANDS = {
     "retry": _retry,
     "run": _run,
     "put": _put,
+    "keygen": _keygen,
     "cameras": _cameras,
 }
 

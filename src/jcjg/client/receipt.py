@@ -25,8 +25,9 @@ from typing import Any
 
 from jcjg.client.errors import ReceiptMismatch
 from jcjg.ledger.canonical import CanonicalJSONError, canonical_json
-from jcjg.ledger.merkle import leaf_hash, verify_inclusion
+from jcjg.ledger.merkle import Hasher, leaf_hash, verify_inclusion
 from jcjg.ledger.note import NoteError, Verifier, open_note, parse_checkpoint
+from jcjg.ledger.sm import new_sm3
 
 ENTRY_PREFIX = "message:"
 PROMISE_HEADER = "jcjg-ledger-promise/v1"
@@ -61,10 +62,26 @@ def expected_entry(message_type: str, payload: Mapping[str, Any], key_id: str) -
     }
 
 
-def envelope_leaf_hash(entry_type: str, notarised_at: str, entry: Mapping[str, Any]) -> str:
-    """The hex leaf hash of ``entry`` notarised under ``entry_type`` at ``notarised_at``."""
+def envelope_leaf_hash(
+    entry_type: str,
+    notarised_at: str,
+    entry: Mapping[str, Any],
+    *,
+    hasher: Hasher = hashlib.sha256,
+) -> str:
+    """The hex leaf hash of ``entry`` notarised under ``entry_type`` at ``notarised_at``
+    (``hasher``: SHA-256, or SM3 for a log of the national profile)."""
     data = canonical_json({"entry_type": entry_type, "notarised_at": notarised_at, "data": entry})
-    return leaf_hash(data).hex()
+    return leaf_hash(data, hasher=hasher).hex()
+
+
+def log_hashers(log_key: str | None) -> tuple[Hasher, ...]:
+    """The tree hash of the log whose verifier key is ``log_key``: SM3 for an SM2 key
+    (``JCJG_CRYPTO=sm``), SHA-256 otherwise; without the key, either (both bind the content:
+    the leaf hash given must be one of them)."""
+    if log_key is None:
+        return (hashlib.sha256, new_sm3)
+    return (new_sm3,) if Verifier(log_key).is_sm2 else (hashlib.sha256,)
 
 
 def _str(data: Mapping[str, Any], name: str) -> str:
@@ -179,7 +196,13 @@ class Receipt:
             raise self._mismatch(f"entry_type is {self.entry_type!r}, not {ENTRY_PREFIX + kind!r}")
         if self.status not in ("accepted", "duplicate"):
             raise self._mismatch(f"unknown status {self.status!r}")
-        recomputed = envelope_leaf_hash(self.entry_type, self.notarised_at, expected)
+        candidates = [
+            envelope_leaf_hash(self.entry_type, self.notarised_at, expected, hasher=h)
+            for h in log_hashers(log_key)
+        ]
+        recomputed = (
+            self.leaf_hash.lower() if self.leaf_hash.lower() in candidates else candidates[0]
+        )
         if recomputed != self.leaf_hash.lower():
             raise self._mismatch(f"leaf_hash is {self.leaf_hash}, the entry hashes to {recomputed}")
         self._check_promise(recomputed, log_key)
@@ -286,12 +309,16 @@ class Status:
             raise self.receipt._mismatch(f"the checkpoint does not verify: {exc}") from exc
         if checkpoint.size != found.size:
             raise self.receipt._mismatch("the proof is for another tree size")
-        ok = verify_inclusion(
-            bytes.fromhex(self.receipt.leaf_hash),
-            found.index,
-            found.size,
-            [bytes.fromhex(h) for h in found.hashes],
-            checkpoint.root,
+        ok = any(
+            verify_inclusion(
+                bytes.fromhex(self.receipt.leaf_hash),
+                found.index,
+                found.size,
+                [bytes.fromhex(h) for h in found.hashes],
+                checkpoint.root,
+                hasher=hasher,
+            )
+            for hasher in log_hashers(log_key)
         )
         if not ok:
             raise self.receipt._mismatch("the inclusion proof does not lead to the checkpoint")

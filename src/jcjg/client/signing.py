@@ -20,10 +20,12 @@ from jcjg.exchange.digest import content_digest
 from jcjg.exchange.signatures import (
     ALG_ED25519,
     ALG_HMAC_SHA256,
+    ALG_SM2_SM3,
     Ed25519SigningKey,
     HmacSha256Key,
     Request,
     SigningKey,
+    SM2SigningKey,
     sign_request,
 )
 
@@ -37,7 +39,9 @@ SIGNED_UPLOAD_HEADERS = frozenset(
 def load_key(alg: str, material: str | bytes | Ed25519PrivateKey) -> SigningKey:
     """A signing key from what the platform issued: for ``hmac-sha256`` the secret (bytes, or
     its base64 text as printed by ``jcjg clients create``); for ``ed25519`` the private key
-    (a key object, PEM bytes/text, or the raw 32-byte seed or its base64)."""
+    (a key object, PEM bytes/text, or the raw 32-byte seed or its base64); for ``sm2-sm3``
+    (the ``sm`` extra: ``pip install 'jcjg[sm]'``) the SM2 private key as PKCS #8 PEM, or its
+    32-byte scalar or that scalar's base64."""
     if alg == ALG_HMAC_SHA256:
         secret = material if isinstance(material, bytes) else None
         if isinstance(material, str):
@@ -59,13 +63,21 @@ def load_key(alg: str, material: str | bytes | Ed25519PrivateKey) -> SigningKey:
         if len(data) == 32:
             return Ed25519SigningKey(data)
         return Ed25519SigningKey(base64.b64decode(data.strip(), validate=True))
-    raise ValueError(f"unsupported algorithm {alg!r}; use ed25519 or hmac-sha256")
+    if alg == ALG_SM2_SM3:
+        if isinstance(material, Ed25519PrivateKey):
+            raise TypeError("an sm2-sm3 key is SM2, not Ed25519")
+        data = material.encode() if isinstance(material, str) else material
+        if data.lstrip().startswith(b"-----BEGIN") or len(data) == 32:
+            return SM2SigningKey(data)
+        return SM2SigningKey(base64.b64decode(data.strip(), validate=True))
+    raise ValueError(f"unsupported algorithm {alg!r}; use ed25519, sm2-sm3 or hmac-sha256")
 
 
 def infer_alg(material: str | bytes | Ed25519PrivateKey) -> str:
     """The algorithm a key's material implies, for callers who do not name it.
 
-    An ``Ed25519PrivateKey`` or PEM text is ``ed25519``; other text (the base64 secret that
+    An ``Ed25519PrivateKey`` or PEM text is ``ed25519`` (``sm2-sm3`` when the PEM holds an SM2
+    key); other text (the base64 secret that
     ``jcjg clients create`` prints) and bytes longer than 32 are an ``hmac-sha256`` secret.
     Exactly 32 raw bytes are ambiguous, since both an Ed25519 seed and the platform's HMAC
     secrets are 32 bytes long, so they raise: a wrong guess would only surface as a 401 from
@@ -76,7 +88,7 @@ def infer_alg(material: str | bytes | Ed25519PrivateKey) -> str:
         return ALG_ED25519
     data = material.encode() if isinstance(material, str) else material
     if data.lstrip().startswith(b"-----BEGIN"):
-        return ALG_ED25519
+        return ALG_SM2_SM3 if _is_sm2_pem(data) else ALG_ED25519
     if isinstance(material, str):
         return ALG_HMAC_SHA256
     if len(data) == 32:
@@ -85,6 +97,18 @@ def infer_alg(material: str | bytes | Ed25519PrivateKey) -> str:
             "name the algorithm (alg='ed25519' or alg='hmac-sha256')"
         )
     return ALG_HMAC_SHA256
+
+
+def _is_sm2_pem(data: bytes) -> bool:
+    """Whether PEM private key text holds an SM2 key (its curve's OID 1.2.156.10197.1.301)."""
+    import re
+
+    body = b"".join(re.findall(rb"^[A-Za-z0-9+/=]+$", data, flags=re.MULTILINE))
+    try:
+        der = base64.b64decode(body)
+    except ValueError:
+        return False
+    return bytes.fromhex("06082a811ccf5501822d") in der
 
 
 def signed_headers(

@@ -24,13 +24,18 @@ from jcjg.exchange.models import Client, ClientKey
 from jcjg.exchange.signatures import (
     ALG_ED25519,
     ALG_HMAC_SHA256,
+    ALG_SM2_SM3,
     Ed25519VerifyingKey,
     HmacSha256Key,
+    SM2VerifyingKey,
     VerifyingKey,
 )
+from jcjg.ledger.sm import SMUnavailable
 from jcjg.tenancy.models import Institution
 
-ALGORITHMS = (ALG_ED25519, ALG_HMAC_SHA256)
+ALGORITHMS = (ALG_ED25519, ALG_HMAC_SHA256, ALG_SM2_SM3)
+PUBLIC_KEY_ALGORITHMS = (ALG_ED25519, ALG_SM2_SM3)
+"""The lab makes the key pair and uploads only its public key."""
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,35 @@ class IssuedKey:
             "valid_until": _iso(key.valid_until),
             "secret": base64.b64encode(self.secret).decode() if self.secret else None,
             "public_key": (
-                base64.b64encode(key.key_material).decode() if key.alg == ALG_ED25519 else None
+                base64.b64encode(key.key_material).decode()
+                if key.alg in PUBLIC_KEY_ALGORITHMS
+                else None
             ),
         }
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def parse_sm2_public_key(data: bytes) -> bytes:
+    """An SM2 public key as its 65-byte uncompressed point, from PEM, raw bytes or base64."""
+    try:
+        text = data if len(data) == 65 else data.strip()
+        if not text.startswith(b"-----BEGIN") and len(text) != 65:
+            text = base64.b64decode(text, validate=True)
+        return SM2VerifyingKey(text).public_bytes
+    except SMUnavailable as exc:
+        raise AppError(str(exc)) from exc
+    except ValueError as exc:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "public_key",
+                    "公钥格式不正确：请提供 SM2 公钥（PEM 格式，或 65 字节未压缩点的 Base64）",
+                )
+            ]
+        ) from exc
 
 
 def parse_public_key(data: bytes) -> bytes:
@@ -171,7 +198,9 @@ def issue_key(
     """Issue a key. ``ed25519`` needs the client's public key (its private key never leaves
     the lab); ``hmac-sha256`` gets a fresh 32-byte secret, returned once."""
     if alg not in ALGORITHMS:
-        raise ValidationFailed(errors=[FieldError("alg", "签名算法只能是 ed25519 或 hmac-sha256")])
+        raise ValidationFailed(
+            errors=[FieldError("alg", "签名算法只能是 ed25519、sm2-sm3 或 hmac-sha256")]
+        )
     if client.status != ClientStatus.ACTIVE:
         raise Conflict("接入申请尚未批准或已停用，不能签发密钥")
     now = utcnow()
@@ -181,14 +210,15 @@ def issue_key(
         raise ValidationFailed(errors=[FieldError("valid_until", "失效时间须晚于生效时间")])
     key_id = new_key_id(client)
     secret: bytes | None = None
-    if alg == ALG_ED25519:
+    if alg in PUBLIC_KEY_ALGORITHMS:
         if public_key is None:
-            raise ValidationFailed(errors=[FieldError("public_key", "Ed25519 须上传机构的公钥")])
-        material = parse_public_key(public_key)
+            name = "Ed25519" if alg == ALG_ED25519 else "SM2"
+            raise ValidationFailed(errors=[FieldError("public_key", f"{name} 须上传机构的公钥")])
+        material = (
+            parse_public_key(public_key) if alg == ALG_ED25519 else parse_sm2_public_key(public_key)
+        )
         taken = db.scalar(
-            select(ClientKey.id).where(
-                ClientKey.key_material == material, ClientKey.alg == ALG_ED25519
-            )
+            select(ClientKey.id).where(ClientKey.key_material == material, ClientKey.alg == alg)
         )
         if taken is not None:
             raise Conflict("该公钥已登记过：每把密钥只能用于一处")
@@ -196,7 +226,7 @@ def issue_key(
         if public_key is not None:
             raise ValidationFailed(errors=[FieldError("public_key", "HMAC 密钥由平台生成，不上传")])
         secret = keystore.new_secret()
-        material = keystore.seal(settings.secret_key, secret, key_id)
+        material = keystore.seal(settings.secret_key, secret, key_id, sm4=settings.crypto == "sm")
     key = ClientKey(
         client_id=client.id,
         institution_id=client.institution_id,
@@ -251,6 +281,8 @@ def verifier_of(settings: Settings, alg: str, key_id: str, material: bytes) -> V
     """The verifier of a key stored as ``alg`` and ``material`` (an HMAC secret is unsealed)."""
     if alg == ALG_ED25519:
         return Ed25519VerifyingKey(material)
+    if alg == ALG_SM2_SM3:
+        return SM2VerifyingKey(material)
     try:
         return HmacSha256Key(keystore.unseal(settings.secret_key, material, key_id))
     except Exception as exc:  # InvalidTag: the platform secret changed under the sealed key

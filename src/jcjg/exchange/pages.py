@@ -55,7 +55,7 @@ from jcjg.exchange.choices import KEY_STATE_LABELS, ClientKind, ClientStatus
 from jcjg.exchange.lists import CLIENTS, institution_names
 from jcjg.exchange.models import Client, ClientKey, ClientStat
 from jcjg.exchange.monitor import AWAITING_FILES, hour_of, is_rejection
-from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256
+from jcjg.exchange.signatures import ALG_ED25519, ALG_HMAC_SHA256, ALG_SM2_SM3, SM2VerifyingKey
 from jcjg.exchange.types import message_types
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
@@ -77,6 +77,7 @@ OUTCOME_LABELS = {
 }
 ALG_LABELS = {
     ALG_ED25519: "Ed25519（机构生成密钥对，只上传公钥）",
+    ALG_SM2_SM3: "SM2（国密，机构生成密钥对，只上传公钥）",
     ALG_HMAC_SHA256: "HMAC-SHA256（平台生成共享密钥）",
 }
 EXCHANGE_RULES = ("client_silent", "client_error_spike")
@@ -692,10 +693,13 @@ def _scoped_key(db: Session, principal: Principal, key_id: str, action: str) -> 
 
 
 def _public_key_view(key: ClientKey) -> dict[str, str] | None:
-    if key.alg != ALG_ED25519:
+    if key.alg == ALG_SM2_SM3:
+        pem = SM2VerifyingKey(key.key_material).public_pem().decode()
+    elif key.alg == ALG_ED25519:
+        public = Ed25519PublicKey.from_public_bytes(key.key_material)
+        pem = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    else:
         return None
-    public = Ed25519PublicKey.from_public_bytes(key.key_material)
-    pem = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
     return {
         "pem": pem,
         "raw": base64.b64encode(key.key_material).decode(),

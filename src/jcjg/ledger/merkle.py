@@ -33,18 +33,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias, TypeGuard
+from typing import Any, TypeAlias, TypeGuard
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CompactRange",
     "GetNode",
+    "Hasher",
     "Node",
     "NodeHash",
     "consistency_nodes",
     "consistency_proof",
     "consistency_proof_from",
+    "empty_root",
     "fold",
     "inclusion_nodes",
     "inclusion_proof",
@@ -62,6 +64,18 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
+
+Hasher: TypeAlias = Callable[[bytes], Any]
+"""A hash constructor with hashlib's shape, ``hasher(data).digest()``: ``hashlib.sha256`` (the
+default, RFC 9162) or ``jcjg.ledger.sm.new_sm3`` (the log profile of
+``JCJG_CRYPTO=sm``). Every function that hashes takes it as its keyword ``hasher``; the tree's
+structure, node addresses and proofs are the same in both profiles."""
+
+
+def empty_root(hasher: Hasher = _sha256) -> bytes:
+    """The root of the empty tree: the hash of the empty string."""
+    root: bytes = hasher(b"").digest()
+    return root
 
 
 # Frozen dataclasses rather than NamedTuples: a tuple field called "index" would shadow
@@ -87,17 +101,19 @@ GetNode: TypeAlias = Callable[[int, int], bytes]
 """Callback returning the stored hash of the perfect subtree at (level, index)."""
 
 
-def leaf_hash(data: bytes) -> bytes:
+def leaf_hash(data: bytes, *, hasher: Hasher = _sha256) -> bytes:
     """Return the RFC 6962 leaf hash SHA-256(0x00 || data)."""
-    return _sha256(b"\x00" + data).digest()
+    digest: bytes = hasher(b"\x00" + data).digest()
+    return digest
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
+def node_hash(left: bytes, right: bytes, *, hasher: Hasher = _sha256) -> bytes:
     """Return the RFC 6962 interior node hash SHA-256(0x01 || left || right)."""
-    return _sha256(b"\x01" + left + right).digest()
+    digest: bytes = hasher(b"\x01" + left + right).digest()
+    return digest
 
 
-def fold(hashes: Sequence[bytes]) -> bytes:
+def fold(hashes: Sequence[bytes], *, hasher: Hasher = _sha256) -> bytes:
     """Fold the hashes of consecutive perfect subtrees, left to right, into one subtree hash.
 
     The subtrees must be the decomposition of an aligned range (as returned by `root_nodes` or
@@ -105,10 +121,10 @@ def fold(hashes: Sequence[bytes]) -> bytes:
     An empty sequence folds to the empty-tree root.
     """
     if not hashes:
-        return EMPTY_ROOT
+        return empty_root(hasher)
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
-        acc = _sha256(b"\x01" + h + acc).digest()
+        acc = hasher(b"\x01" + h + acc).digest()
     return acc
 
 
@@ -196,10 +212,10 @@ def consistency_nodes(size1: int, size2: int) -> list[tuple[Node, ...]]:
 # Node-based (storage) computation.
 
 
-def _fold_nodes(get_node: GetNode, nodes: Sequence[Node]) -> bytes:
+def _fold_nodes(get_node: GetNode, nodes: Sequence[Node], hasher: Hasher) -> bytes:
     acc = _checked(get_node, nodes[-1])
     for i in range(len(nodes) - 2, -1, -1):
-        acc = _sha256(b"\x01" + _checked(get_node, nodes[i]) + acc).digest()
+        acc = hasher(b"\x01" + _checked(get_node, nodes[i]) + acc).digest()
     return acc
 
 
@@ -208,22 +224,26 @@ def _checked(get_node: GetNode, node: Node) -> bytes:
     return _require_hash(get_node(node.level, node.index), f"get_node({node.level}, {node.index})")
 
 
-def root_from(get_node: GetNode, size: int) -> bytes:
+def root_from(get_node: GetNode, size: int, *, hasher: Hasher = _sha256) -> bytes:
     """Return the root of a tree of `size` leaves from stored perfect-subtree hashes."""
     nodes = root_nodes(size)
     if not nodes:
-        return EMPTY_ROOT
-    return _fold_nodes(get_node, nodes)
+        return empty_root(hasher)
+    return _fold_nodes(get_node, nodes, hasher)
 
 
-def inclusion_proof_from(get_node: GetNode, index: int, size: int) -> list[bytes]:
+def inclusion_proof_from(
+    get_node: GetNode, index: int, size: int, *, hasher: Hasher = _sha256
+) -> list[bytes]:
     """Return the inclusion proof of leaf `index` in a tree of `size` leaves, O(log n) reads."""
-    return [_fold_nodes(get_node, item) for item in inclusion_nodes(index, size)]
+    return [_fold_nodes(get_node, item, hasher) for item in inclusion_nodes(index, size)]
 
 
-def consistency_proof_from(get_node: GetNode, size1: int, size2: int) -> list[bytes]:
+def consistency_proof_from(
+    get_node: GetNode, size1: int, size2: int, *, hasher: Hasher = _sha256
+) -> list[bytes]:
     """Return the consistency proof from `size1` to `size2`, O(log n) reads."""
-    return [_fold_nodes(get_node, item) for item in consistency_nodes(size1, size2)]
+    return [_fold_nodes(get_node, item, hasher) for item in consistency_nodes(size1, size2)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,36 +262,38 @@ def _prefix(leaf_hashes: Sequence[bytes], size: int) -> list[bytes]:
     return [_require_hash(leaf_hashes[i], "leaf hash") for i in range(size)]
 
 
-def _next_level(row: list[bytes]) -> list[bytes]:
+def _next_level(row: list[bytes], hasher: Hasher) -> list[bytes]:
     # A trailing odd node is promoted unchanged: RFC 6962's split at the largest power of two
     # yields exactly this level-by-level shape.
-    nxt = [_sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+    nxt = [hasher(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
     if len(row) & 1:
         nxt.append(row[-1])
     return nxt
 
 
-def root_hash(leaf_hashes: Sequence[bytes]) -> bytes:
+def root_hash(leaf_hashes: Sequence[bytes], *, hasher: Hasher = _sha256) -> bytes:
     """Return the Merkle tree hash (root) of all `leaf_hashes`; SHA-256("") when empty."""
-    cr = CompactRange()
+    cr = CompactRange(hasher=hasher)
     for h in leaf_hashes:
         cr.append(h, include_leaves=False)
     return cr.root()
 
 
-def _path(row: list[bytes], level: int, index: int) -> list[bytes]:
+def _path(row: list[bytes], level: int, index: int, hasher: Hasher) -> list[bytes]:
     """Climb from (level, index), whose level row is `row`, collecting siblings bottom-up."""
     proof: list[bytes] = []
     while len(row) > 1:
         sibling = index ^ 1
         if sibling < len(row):
             proof.append(row[sibling])
-        row = _next_level(row)
+        row = _next_level(row, hasher)
         index >>= 1
     return proof
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
+def inclusion_proof(
+    leaf_hashes: Sequence[bytes], index: int, size: int, *, hasher: Hasher = _sha256
+) -> list[bytes]:
     """Return the RFC 9162 inclusion proof (audit path) of leaf `index` in the first `size` leaves.
 
     Raises ValueError unless 0 <= index < size <= len(leaf_hashes).
@@ -279,10 +301,12 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
     row = _prefix(leaf_hashes, size)
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} out of range for tree size {size}")
-    return _path(row, 0, index)
+    return _path(row, 0, index, hasher)
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
+def consistency_proof(
+    leaf_hashes: Sequence[bytes], size1: int, size2: int, *, hasher: Hasher = _sha256
+) -> list[bytes]:
     """Return the RFC 9162 consistency proof between the first `size1` and `size2` leaves.
 
     Raises ValueError unless 1 <= size1 <= size2 <= len(leaf_hashes).
@@ -295,10 +319,10 @@ def consistency_proof(leaf_hashes: Sequence[bytes], size1: int, size2: int) -> l
     level = (size1 & -size1).bit_length() - 1
     index = (size1 - 1) >> level
     for _ in range(level):
-        row = _next_level(row)
+        row = _next_level(row, hasher)
     # row[index] covers [size1 - 2**level, size1), inside the tree, so it is a perfect node.
     head = [row[index]] if index else []
-    return head + _path(row, level, index)
+    return head + _path(row, level, index, hasher)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,20 +354,26 @@ def _as_hashes(proof: object) -> list[bytes] | None:
 
 
 def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+    leaf_hash: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    root: bytes,
+    *,
+    hasher: Hasher = _sha256,
 ) -> bool:
     """Return True iff `proof` shows `leaf_hash` is leaf `index` of the tree (`size`, `root`).
 
     Never raises: malformed input of any kind verifies as False.
     """
     try:
-        return _verify_inclusion(leaf_hash, index, size, proof, root)
+        return _verify_inclusion(leaf_hash, index, size, proof, root, hasher)
     except Exception:  # the contract is a boolean, whatever the caller passed
         return False
 
 
 def _verify_inclusion(
-    leaf: object, index: object, size: object, proof: object, root: object
+    leaf: object, index: object, size: object, proof: object, root: object, hasher: Hasher
 ) -> bool:
     if not (_is_size(index) and _is_size(size)) or index >= size:
         return False
@@ -357,20 +387,26 @@ def _verify_inclusion(
         if sn == 0:
             return False  # proof longer than the path to the root
         if fn & 1 or fn == sn:
-            r = _sha256(b"\x01" + p + r).digest()
+            r = hasher(b"\x01" + p + r).digest()
             # Skip the levels where this node was promoted without a right sibling.
             while fn and not fn & 1:
                 fn >>= 1
                 sn >>= 1
         else:
-            r = _sha256(b"\x01" + r + p).digest()
+            r = hasher(b"\x01" + r + p).digest()
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == want
 
 
 def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+    size1: int,
+    size2: int,
+    proof: Sequence[bytes],
+    root1: bytes,
+    root2: bytes,
+    *,
+    hasher: Hasher = _sha256,
 ) -> bool:
     """Return True iff `proof` shows tree (`size1`, `root1`) is a prefix of (`size2`, `root2`).
 
@@ -378,13 +414,13 @@ def verify_consistency(
     equal. Never raises: malformed input of any kind verifies as False.
     """
     try:
-        return _verify_consistency(size1, size2, proof, root1, root2)
+        return _verify_consistency(size1, size2, proof, root1, root2, hasher)
     except Exception:  # the contract is a boolean, whatever the caller passed
         return False
 
 
 def _verify_consistency(
-    size1: object, size2: object, proof: object, root1: object, root2: object
+    size1: object, size2: object, proof: object, root1: object, root2: object, hasher: Hasher
 ) -> bool:
     if not (_is_size(size1) and _is_size(size2)) or size1 > size2 or size1 == 0:
         return False
@@ -397,7 +433,7 @@ def _verify_consistency(
     want2 = _as_hash(root2)
     if want1 is None or want2 is None or not path:
         return False
-    return _walk_consistency(size1, size2, path, want1, want2)
+    return _walk_consistency(size1, size2, path, want1, want2, hasher)
 
 
 def _same_tree(path: list[bytes], root1: object, root2: object) -> bool:
@@ -411,7 +447,7 @@ def _same_tree(path: list[bytes], root1: object, root2: object) -> bool:
 
 
 def _walk_consistency(
-    size1: int, size2: int, path: list[bytes], want1: bytes, want2: bytes
+    size1: int, size2: int, path: list[bytes], want1: bytes, want2: bytes, hasher: Hasher
 ) -> bool:
     """RFC 9162 2.1.4.2 for ``0 < size1 < size2`` and a non-empty proof: rebuild both roots
     from the proof and compare them with the ones wanted."""
@@ -426,13 +462,13 @@ def _walk_consistency(
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            fr = _sha256(b"\x01" + c + fr).digest()
-            sr = _sha256(b"\x01" + c + sr).digest()
+            fr = hasher(b"\x01" + c + fr).digest()
+            sr = hasher(b"\x01" + c + sr).digest()
             while fn and not fn & 1:
                 fn >>= 1
                 sn >>= 1
         else:
-            sr = _sha256(b"\x01" + sr + c).digest()
+            sr = hasher(b"\x01" + sr + c).digest()
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == want1 and sr == want2
@@ -454,9 +490,11 @@ class CompactRange:
     Load a frontier from storage with ``CompactRange.from_nodes(get_node, size)``.
     """
 
-    __slots__ = ("_hashes", "_size")
+    __slots__ = ("_hasher", "_hashes", "_size")
 
-    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self, size: int = 0, hashes: Sequence[bytes] = (), *, hasher: Hasher = _sha256
+    ) -> None:
         """Start from the frontier of a tree of `size` leaves (`root_nodes(size)` hashes)."""
         if size < 0:
             raise ValueError(f"tree size must be >= 0, got {size}")
@@ -466,11 +504,12 @@ class CompactRange:
             )
         self._size = size
         self._hashes = [_require_hash(h, "frontier hash") for h in hashes]
+        self._hasher = hasher
 
     @classmethod
-    def from_nodes(cls, get_node: GetNode, size: int) -> CompactRange:
+    def from_nodes(cls, get_node: GetNode, size: int, *, hasher: Hasher = _sha256) -> CompactRange:
         """Load the frontier of a tree of `size` leaves from stored perfect-subtree hashes."""
-        return cls(size, [_checked(get_node, n) for n in root_nodes(size)])
+        return cls(size, [_checked(get_node, n) for n in root_nodes(size)], hasher=hasher)
 
     @property
     def size(self) -> int:
@@ -484,7 +523,7 @@ class CompactRange:
 
     def root(self) -> bytes:
         """Return the root hash of the tree so far."""
-        return fold(self._hashes)
+        return fold(self._hashes, hasher=self._hasher)
 
     def append(self, leaf_hash: bytes, *, include_leaves: bool = True) -> list[NodeHash]:
         """Append one leaf hash; return the perfect nodes it completed, lowest level first.
@@ -498,9 +537,10 @@ class CompactRange:
         h = leaf_hash
         level = 0
         hashes = self._hashes
+        hasher = self._hasher
         # Each set low bit of the old size is a frontier subtree of the same level to merge.
         while index & 1:
-            h = _sha256(b"\x01" + hashes.pop() + h).digest()
+            h = hasher(b"\x01" + hashes.pop() + h).digest()
             index >>= 1
             level += 1
             out.append(NodeHash(level, index, h))

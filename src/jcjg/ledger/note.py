@@ -9,11 +9,13 @@ note must not contain ASCII control characters other than newline. The text may 
 lines: it ends at the last blank line of the note. Signatures cover the text including its final
 newline.
 
-Keys (Ed25519 only, signature type 0x01):
+Keys: Ed25519 (signature type 0x01) and, for ``JCJG_CRYPTO=sm``, SM2 with SM3 (signature type
+0xff followed by the identifier ``jcjg-sm2-sm3``, `TYPE_SM2`; 65-byte public point, 32-byte
+private scalar, 64-byte r || s signatures). With ``type`` that prefix:
 
-- key id = first 4 bytes, big-endian, of SHA-256(name || "\\n" || 0x01 || 32-byte public key);
-- verifier key ``<name>+<8 hex key id>+<base64(0x01 || public key)>``;
-- signer key ``PRIVATE+KEY+<name>+<8 hex key id>+<base64(0x01 || 32-byte seed)>``;
+- key id = first 4 bytes, big-endian, of SHA-256(name || "\\n" || type || public key);
+- verifier key ``<name>+<8 hex key id>+<base64(type || public key)>``;
+- signer key ``PRIVATE+KEY+<name>+<8 hex key id>+<base64(type || private key)>``;
 - a key name is non-empty and has no Unicode white space and no ``+``. We also refuse ASCII
   control characters in names, which could never appear in a valid note anyway.
 
@@ -36,13 +38,18 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from jcjg.ledger.sm import SM2SigningKey, SM2VerifyingKey
+
 __all__ = [
     "ALG_ED25519",
     "MAX_SIGNATURES",
+    "TYPE_ED25519",
+    "TYPE_SM2",
     "AmbiguousKeyError",
     "Checkpoint",
     "CheckpointError",
@@ -69,6 +76,13 @@ __all__ = [
 ]
 
 ALG_ED25519 = 0x01
+TYPE_ED25519 = bytes([ALG_ED25519])
+TYPE_SM2 = b"\xffjcjg-sm2-sm3"
+"""SM2 with SM3 (GB/T 32918.2, default identifier): C2SP's signature type 0xff ("without an
+identifier byte assigned by this specification") followed by our identifier, ``jcjg-sm2-sm3``.
+Public key: the 65-byte uncompressed point; private key: the 32-byte scalar; signature: r || s."""
+_PUBLIC_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 65}
+_PRIVATE_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 32}
 MAX_SIGNATURES = 100
 """Most signature lines a note may carry; Go's note.Open rejects more."""
 
@@ -153,32 +167,41 @@ def is_valid_key_name(name: str) -> bool:
     return True
 
 
-def key_id(name: str, public_key: bytes) -> int:
-    """Return the key id of an Ed25519 key: SHA-256(name || LF || 0x01 || key)[:4] as uint32."""
-    digest = hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key
-    ).digest()
+def key_id(name: str, public_key: bytes, key_type: bytes = TYPE_ED25519) -> int:
+    """Return a key's id: SHA-256(name || LF || signature type || key)[:4] as uint32."""
+    digest = hashlib.sha256(name.encode("utf-8") + b"\n" + key_type + public_key).digest()
     return int.from_bytes(digest[:4], "big")
 
 
-def verifier_key(name: str, public_key: bytes) -> str:
-    """Return the verifier key string ``<name>+<hex id>+<base64(0x01 || key)>``."""
+def verifier_key(name: str, public_key: bytes, key_type: bytes = TYPE_ED25519) -> str:
+    """Return the verifier key string ``<name>+<hex id>+<base64(type || key)>``."""
     if not is_valid_key_name(name):
         raise KeyFormatError(f"invalid key name {name!r}")
-    if not isinstance(public_key, bytes) or len(public_key) != 32:
-        raise KeyFormatError("an Ed25519 public key is 32 bytes")
-    encoded = base64.b64encode(bytes([ALG_ED25519]) + public_key).decode("ascii")
-    return f"{name}+{key_id(name, public_key):08x}+{encoded}"
+    if key_type not in _PUBLIC_BYTES:
+        raise KeyFormatError("unknown signature type")
+    if not isinstance(public_key, bytes) or len(public_key) != _PUBLIC_BYTES[key_type]:
+        raise KeyFormatError(f"the public key is {_PUBLIC_BYTES[key_type]} bytes")
+    encoded = base64.b64encode(key_type + public_key).decode("ascii")
+    return f"{name}+{key_id(name, public_key, key_type):08x}+{encoded}"
 
 
-def generate_signer(name: str) -> tuple[str, str]:
-    """Generate a new Ed25519 key named `name`; return (signer key, verifier key) strings."""
+def generate_signer(name: str, algorithm: str = "ed25519") -> tuple[str, str]:
+    """Generate a new key named `name` (``ed25519``, or ``sm2`` for ``JCJG_CRYPTO=sm``);
+    return (signer key, verifier key) strings."""
     if not is_valid_key_name(name):
         raise KeyFormatError(f"invalid key name {name!r}")
-    private = Ed25519PrivateKey.generate()
-    public = private.public_key().public_bytes_raw()
-    seed = base64.b64encode(bytes([ALG_ED25519]) + private.private_bytes_raw()).decode("ascii")
-    return f"PRIVATE+KEY+{name}+{key_id(name, public):08x}+{seed}", verifier_key(name, public)
+    if algorithm == "sm2":
+        key = SM2SigningKey.generate()
+        key_type, public, secret = TYPE_SM2, key.public_bytes, key.private_bytes_raw()
+    elif algorithm == "ed25519":
+        private = Ed25519PrivateKey.generate()
+        key_type = TYPE_ED25519
+        public, secret = private.public_key().public_bytes_raw(), private.private_bytes_raw()
+    else:
+        raise KeyFormatError(f"unknown algorithm {algorithm!r}")
+    encoded = base64.b64encode(key_type + secret).decode("ascii")
+    kid = key_id(name, public, key_type)
+    return f"PRIVATE+KEY+{name}+{kid:08x}+{encoded}", verifier_key(name, public, key_type)
 
 
 def _b64decode(text: str) -> bytes | None:
@@ -189,8 +212,8 @@ def _b64decode(text: str) -> bytes | None:
         return None
 
 
-def _parse_key(fields: list[str]) -> tuple[str, int, bytes]:
-    """Parse name, hex key id and base64(0x01 || 32 bytes); return (name, id, 32 bytes)."""
+def _parse_key(fields: list[str], sizes: dict[bytes, int]) -> tuple[str, int, bytes, bytes]:
+    """Parse name, hex key id and base64(type || key); return (name, id, type, key)."""
     if len(fields) != 3:
         raise KeyFormatError("malformed key")
     name, hex_id, encoded = fields
@@ -204,11 +227,13 @@ def _parse_key(fields: list[str]) -> tuple[str, int, bytes]:
         or base64.b64encode(raw).decode("ascii") != encoded
     ):
         raise KeyFormatError("malformed key")
-    if raw[0] != ALG_ED25519:
+    key_type = TYPE_SM2 if raw.startswith(TYPE_SM2) else raw[:1]
+    if key_type not in sizes:
         raise KeyFormatError(f"unknown key algorithm {raw[0]:#04x}")
-    if len(raw) != 33:
-        raise KeyFormatError("an Ed25519 key is 32 bytes")
-    return name, int(hex_id, 16), raw[1:]
+    key = raw[len(key_type) :]
+    if len(key) != sizes[key_type]:
+        raise KeyFormatError(f"the key is {sizes[key_type]} bytes")
+    return name, int(hex_id, 16), key_type, key
 
 
 def _split_key(text: str, parts: int) -> list[str]:
@@ -218,30 +243,49 @@ def _split_key(text: str, parts: int) -> list[str]:
     return text.split("+", parts - 1)
 
 
-class Verifier:
-    """An Ed25519 note verifier, built from a verifier key string."""
+def _smkey(make: type[Any], data: bytes) -> Any:
+    try:
+        return make(data)
+    except ValueError as exc:
+        raise KeyFormatError(str(exc)) from exc
 
-    __slots__ = ("_key", "key_id", "name", "public_key")
+
+class Verifier:
+    """A note verifier (Ed25519, or SM2 for ``JCJG_CRYPTO=sm``), from a verifier key string."""
+
+    __slots__ = ("_key", "key_id", "key_type", "name", "public_key")
 
     def __init__(self, vkey: str) -> None:
-        """Parse ``<name>+<hex id>+<base64(0x01 || public key)>``; raise KeyFormatError."""
-        name, kid, public = _parse_key(_split_key(vkey, 3))
-        if kid != key_id(name, public):
+        """Parse ``<name>+<hex id>+<base64(type || public key)>``; raise KeyFormatError."""
+        name, kid, key_type, public = _parse_key(_split_key(vkey, 3), _PUBLIC_BYTES)
+        if kid != key_id(name, public, key_type):
             raise KeyFormatError("verifier key id does not match the key")
         self.name = name
         self.key_id = kid
+        self.key_type = key_type
         self.public_key = public
-        self._key = Ed25519PublicKey.from_public_bytes(public)
+        self._key: Any = (
+            _smkey(SM2VerifyingKey, public)
+            if key_type == TYPE_SM2
+            else Ed25519PublicKey.from_public_bytes(public)
+        )
+
+    @property
+    def is_sm2(self) -> bool:
+        """Whether this is an SM2 key: its log hashes with SM3 (``JCJG_CRYPTO=sm``)."""
+        return self.key_type == TYPE_SM2
 
     @property
     def vkey(self) -> str:
         """The verifier key string."""
-        return verifier_key(self.name, self.public_key)
+        return verifier_key(self.name, self.public_key, self.key_type)
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
-        """Return True iff `sig` is this key's Ed25519 signature of `msg`."""
+        """Return True iff `sig` is this key's signature of `msg`."""
         if len(sig) != 64:
             return False
+        if self.key_type == TYPE_SM2:
+            return bool(self._key.verify(msg, sig))
         try:
             self._key.verify(sig, msg)
         except InvalidSignature:
@@ -253,37 +297,49 @@ class Verifier:
 
 
 class Signer:
-    """An Ed25519 note signer, built from a signer key string (keep it secret)."""
+    """A note signer (Ed25519, or SM2), from a signer key string (keep it secret)."""
 
-    __slots__ = ("_key", "key_id", "name", "public_key")
+    __slots__ = ("_key", "key_id", "key_type", "name", "public_key")
 
     def __init__(self, skey: str) -> None:
-        """Parse ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>``; raise KeyFormatError."""
+        """Parse ``PRIVATE+KEY+<name>+<hex id>+<base64(type || private key)>``; raise
+        KeyFormatError."""
         fields = _split_key(skey, 5)
         if fields[:2] != ["PRIVATE", "KEY"]:
             raise KeyFormatError("malformed signer key")
-        name, kid, seed = _parse_key(fields[2:])
-        key = Ed25519PrivateKey.from_private_bytes(seed)
-        public = key.public_key().public_bytes_raw()
-        if kid != key_id(name, public):
+        name, kid, key_type, secret = _parse_key(fields[2:], _PRIVATE_BYTES)
+        key: Any
+        if key_type == TYPE_SM2:
+            key = _smkey(SM2SigningKey, secret)
+            public = key.public_bytes
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(secret)
+            public = key.public_key().public_bytes_raw()
+        if kid != key_id(name, public, key_type):
             raise KeyFormatError("signer key id does not match the key")
         self.name = name
         self.key_id = kid
+        self.key_type = key_type
         self.public_key = public
         self._key = key
 
     @property
+    def is_sm2(self) -> bool:
+        return self.key_type == TYPE_SM2
+
+    @property
     def vkey(self) -> str:
         """The matching verifier key string, to publish."""
-        return verifier_key(self.name, self.public_key)
+        return verifier_key(self.name, self.public_key, self.key_type)
 
     def verifier(self) -> Verifier:
         """Return the matching `Verifier`."""
         return Verifier(self.vkey)
 
     def sign(self, msg: bytes) -> bytes:
-        """Return the 64-byte Ed25519 signature of `msg`."""
-        return self._key.sign(msg)
+        """Return the 64-byte signature of `msg` (Ed25519; SM2: r || s)."""
+        signature: bytes = self._key.sign(msg)
+        return signature
 
     def __repr__(self) -> str:
         # Never print the seed.

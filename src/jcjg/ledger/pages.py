@@ -59,6 +59,7 @@ def explorer(
                     proof["size"],
                     [bytes.fromhex(h) for h in proof["hashes"]],
                     service.root_at(db, proof["size"]),
+                    hasher=service.log_identity().hasher,
                 )
                 context["lookup"] = {"proof": proof, "entry": service.entry_json(leaf), "ok": ok}
             except LedgerError as exc:
@@ -72,6 +73,7 @@ def explorer(
                 [bytes.fromhex(h) for h in proof["hashes"]],
                 bytes.fromhex(proof["first_root"]),
                 bytes.fromhex(proof["second_root"]),
+                hasher=service.log_identity().hasher,
             )
             context["consistency"] = {"proof": proof, "ok": ok}
         except LedgerError as exc:

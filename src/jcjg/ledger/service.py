@@ -118,7 +118,7 @@ def _leaf(entry_type: str, entry: Any, moment: dt.datetime) -> tuple[bytes, byte
     if not entry_type or len(entry_type) > 64 or ":" not in entry_type:
         raise ValueError("entry_type must look like '<entity>:<action>'")
     data = envelope(entry_type, entry, moment)
-    return data, merkle.leaf_hash(data)
+    return data, merkle.leaf_hash(data, hasher=log_identity().hasher)
 
 
 def notarise(db: Session, entry_type: str, entry: Any) -> Receipt:
@@ -246,13 +246,14 @@ def append_many(db: Session, entry_type: str, entries: Sequence[Any]) -> range:
         .returning(LedgerCounter.next_index)
     ).scalar_one()
     start = end - len(entries)
+    hasher = log_identity().hasher
     rows = []
     for offset, entry in enumerate(entries):
         data = envelope(entry_type, entry, moment)
         rows.append(
             {
                 "leaf_index": start + offset,
-                "leaf_hash": merkle.leaf_hash(data),
+                "leaf_hash": merkle.leaf_hash(data, hasher=hasher),
                 "entry_type": entry_type,
                 "entry": data,
                 "created_at": moment,
@@ -314,9 +315,10 @@ def _flatten(plan: Sequence[tuple[merkle.Node, ...]]) -> list[merkle.Node]:
 
 
 def root_at(db: Session, size: int) -> bytes:
+    hasher = log_identity().hasher
     if size == 0:
-        return merkle.EMPTY_ROOT
-    return merkle.root_from(_getter(fetch_nodes(db, merkle.root_nodes(size))), size)
+        return merkle.empty_root(hasher)
+    return merkle.root_from(_getter(fetch_nodes(db, merkle.root_nodes(size))), size, hasher=hasher)
 
 
 # --- integration -------------------------------------------------------------------------------
@@ -346,7 +348,7 @@ def integrate(db: Session, *, batch: int = 50_000) -> int:
     if rows[0][0] != size or rows[-1][0] != size + len(rows) - 1:
         raise LedgerError(f"leaf indices are not contiguous after {size}")
     frontier = fetch_nodes(db, merkle.root_nodes(size))
-    compact = merkle.CompactRange.from_nodes(_getter(frontier), size)
+    compact = merkle.CompactRange.from_nodes(_getter(frontier), size, hasher=log_identity().hasher)
     new_nodes = compact.extend((h for _, h in rows), include_leaves=False)
     new_size = compact.size
     root = compact.root()
@@ -511,7 +513,10 @@ def inclusion(db: Session, index: int, size: int | None = None) -> dict[str, Any
         raise LedgerError(f"序号 {index} 不在大小为 {size} 的树中")
     plan = merkle.inclusion_nodes(index, size)
     found = fetch_nodes(db, [*_flatten(plan), merkle.Node(0, index)])
-    hashes = [merkle.fold([found[(n.level, n.index)] for n in group]) for group in plan]
+    hasher = log_identity().hasher
+    hashes = [
+        merkle.fold([found[(n.level, n.index)] for n in group], hasher=hasher) for group in plan
+    ]
     return {
         "index": index,
         "size": size,
@@ -543,13 +548,16 @@ def consistency(db: Session, first: int, second: int | None = None) -> dict[str,
         db, [*_flatten(plan), *merkle.root_nodes(first), *merkle.root_nodes(second)]
     )
     get = _getter(found)
-    hashes = [merkle.fold([found[(n.level, n.index)] for n in group]) for group in plan]
+    hasher = log_identity().hasher
+    hashes = [
+        merkle.fold([found[(n.level, n.index)] for n in group], hasher=hasher) for group in plan
+    ]
     return {
         "first": first,
         "second": second,
         "hashes": [h.hex() for h in hashes],
-        "first_root": merkle.root_from(get, first).hex(),
-        "second_root": merkle.root_from(get, second).hex(),
+        "first_root": merkle.root_from(get, first, hasher=hasher).hex(),
+        "second_root": merkle.root_from(get, second, hasher=hasher).hex(),
     }
 
 
@@ -612,7 +620,7 @@ def verify_all(
     verifier = verifier or log.verifier
     problems: list[str] = []
     current = head(db)
-    compact = merkle.CompactRange()
+    compact = merkle.CompactRange(hasher=log.hasher)
     expected_nodes: dict[tuple[int, int], bytes] = {}
     last = -1
     while True:
@@ -628,7 +636,7 @@ def verify_all(
             if index != last + 1:
                 problems.append(f"序号 {last + 1} 处缺少条目（跳到了 {index}）")
             last = index
-            recomputed = merkle.leaf_hash(entry)
+            recomputed = merkle.leaf_hash(entry, hasher=log.hasher)
             if recomputed != stored_hash:
                 problems.append(f"序号 {index} 的条目内容与其叶哈希不符（条目被篡改）")
             for node in compact.append(stored_hash, include_leaves=False):

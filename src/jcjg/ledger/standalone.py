@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """jcjg-verify: check, without the platform, that an entry is in the JCJG log.
 
-A single file that needs only Python 3.11+ and the ``cryptography`` package (for Ed25519); it
-imports nothing of the platform, so a court expert or any member of the public can read and run
+A single file that needs only Python 3.11+ and the ``cryptography`` package (for Ed25519; for
+a log of the national profile, ``JCJG_CRYPTO=sm``, also ``tongsuopy`` for SM2); it imports
+nothing of the platform, so a court expert or any member of the public can read and run
 it. Input is a proof bundle, as ``jcjg ledger prove INDEX`` prints it::
 
     {"entry_canonical": "<the exact canonical JSON text that was hashed>",
@@ -15,8 +16,8 @@ form here, which supports strings, integers, booleans, null, arrays and objects.
 The log's key is never taken from the bundle: you give it with ``--key``, as you obtained it
 through a channel you trust (the authority's notice, an upstream platform, a cosigner). The tool
 checks that the checkpoint is signed by that key and names that log, that the entry's leaf hash
-SHA-256(0x00 || entry) is included at ``index`` in the tree whose size and root the checkpoint
-states (RFC 9162 section 2.1.3.2), and says yes or no. Run:
+SHA-256(0x00 || entry) (SM3 when the key is an SM2 key) is included at ``index`` in the tree
+whose size and root the checkpoint states (RFC 9162 section 2.1.3.2), and says yes or no. Run:
 
     python standalone.py --key '<name>+<id>+<key>' bundle.json     (or: jcjg-verify ...)
 
@@ -33,22 +34,43 @@ import sys
 from typing import Any
 
 SIG_PREFIX = "\u2014 "  # "— " starts every signature line of a signed note
+ED25519 = b"\x01"
+SM2 = b"\xffjcjg-sm2-sm3"  # C2SP signature type 0xff and the platform's identifier
+SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 
 
 class Invalid(Exception):
     """The bundle does not verify; the message says why."""
 
 
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+def sm3(data: bytes) -> bytes:
+    """SM3 (GB/T 32905): from hashlib when its OpenSSL has it, else from cryptography."""
+    try:
+        return hashlib.new("sm3", data).digest()
+    except ValueError:
+        from cryptography.hazmat.primitives import hashes
+
+        h = hashes.Hash(hashes.SM3())
+        h.update(data)
+        return h.finalize()
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 section 2.1.3.2."""
+def leaf_hash(data: bytes, h: Any = sha256) -> bytes:
+    return bytes(h(b"\x00" + data))
+
+
+def node_hash(left: bytes, right: bytes, h: Any = sha256) -> bytes:
+    return bytes(h(b"\x01" + left + right))
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes, h: Any = sha256
+) -> bool:
+    """RFC 9162 section 2.1.3.2 (``h``: SHA-256, or SM3 for the national profile)."""
     if not 0 <= index < size or any(len(p) != 32 for p in proof) or len(root) != 32:
         return False
     fn, sn, r = index, size - 1, leaf
@@ -56,13 +78,13 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], roo
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = node_hash(p, r, h)
             if not fn & 1:
                 while fn & 1 == 0 and fn != 0:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = node_hash(r, p, h)
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
@@ -85,26 +107,55 @@ def canonical(value: Any) -> str:
 
 
 def parse_key(vkey: str) -> tuple[str, bytes, bytes]:
-    """``<name>+<hex key id>+<base64(0x01 || 32-byte Ed25519 key)>`` -> (name, id, public key)."""
+    """``<name>+<hex key id>+<base64(type || public key)>`` -> (name, id, type || public key),
+    the type 0x01 (Ed25519, 32-byte key) or 0xff "jcjg-sm2-sm3" (SM2, 65-byte point)."""
     try:
         name, hex_id, b64 = vkey.strip().split("+", 2)
         raw = base64.b64decode(b64, validate=True)
         key_id = bytes.fromhex(hex_id)
     except ValueError as exc:
         raise Invalid(f"malformed verifier key: {exc}") from exc
-    if len(raw) != 33 or raw[0] != 1 or len(key_id) != 4:
-        raise Invalid("verifier key is not an Ed25519 note key")
+    ed25519 = len(raw) == 33 and raw[:1] == ED25519
+    sm2 = len(raw) == len(SM2) + 65 and raw.startswith(SM2)
+    if not (ed25519 or sm2) or len(key_id) != 4:
+        raise Invalid("verifier key is not an Ed25519 or SM2 note key")
     expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
     if expected != key_id:
         raise Invalid("verifier key id does not match its name and key")
-    return name, key_id, raw[1:]
+    return name, key_id, raw
+
+
+def _signature_ok(typed_key: bytes, signature: bytes, text: bytes) -> bool:
+    if typed_key.startswith(SM2):
+        try:
+            from tongsuopy.crypto import hashes
+            from tongsuopy.crypto.asymciphers import ec
+            from tongsuopy.crypto.exceptions import InvalidSignature as SM2Invalid
+        except ImportError as exc:
+            raise Invalid("an SM2 log key needs tongsuopy: pip install tongsuopy") from exc
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        if not (0 < r < SM2_ORDER and 0 < s < SM2_ORDER):
+            return False
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SM2(), typed_key[len(SM2) :])
+        try:
+            key.verify(encode_dss_signature(r, s), text, ec.ECDSA(hashes.SM3()))
+        except SM2Invalid:
+            return False
+        return True
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(typed_key[1:]).verify(signature, text)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def verify_note(note: str, vkey: str) -> str:
     """Return the note's text when one of its signatures is by ``vkey``'s key."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     name, key_id, public = parse_key(vkey)
     if "\n\n" not in note:
         raise Invalid("checkpoint is not a signed note (no blank line before signatures)")
@@ -120,10 +171,8 @@ def verify_note(note: str, vkey: str) -> str:
             continue
         if sig_name != name or blob[:4] != key_id or len(blob) != 68:
             continue
-        try:
-            Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], text.encode())
-        except InvalidSignature as exc:
-            raise Invalid("the log's signature on the checkpoint is invalid") from exc
+        if not _signature_ok(public, blob[4:], text.encode()):
+            raise Invalid("the log's signature on the checkpoint is invalid")
         return text
     raise Invalid(f"the checkpoint carries no signature by {name}")
 
@@ -132,7 +181,7 @@ def verify_bundle(bundle: dict[str, Any], key: str) -> dict[str, Any]:
     """Verify a proof bundle against the log key ``key``; return what was proven, or raise
     :class:`Invalid`."""
     key = key.strip()
-    name, key_id, _ = parse_key(key)
+    name, key_id, typed_key = parse_key(key)
     if "key" in bundle and str(bundle["key"]).strip() != key:
         raise Invalid("the bundle names another log key than the one you trust")
     text = verify_note(str(bundle["checkpoint"]), key)
@@ -152,7 +201,8 @@ def verify_bundle(bundle: dict[str, Any], key: str) -> dict[str, Any]:
         data = canonical(entry).encode()
     proof = [bytes.fromhex(h) for h in bundle["hashes"]]
     index = int(bundle["index"])
-    if not verify_inclusion(leaf_hash(data), index, size, proof, root):
+    h = sm3 if typed_key.startswith(SM2) else sha256
+    if not verify_inclusion(leaf_hash(data, h), index, size, proof, root, h):
         raise Invalid("the entry is NOT in the tree of this checkpoint (inclusion proof fails)")
     return {"origin": origin, "size": size, "index": index, "entry": entry, "key_id": key_id.hex()}
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from jcjg.core.db import utcnow
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
+from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.note import NoteError, Verifier, open_checkpoint, signature_line
 from jcjg.networking.choices import ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded
@@ -121,7 +122,8 @@ def _consistent(child: Child, http: httpx.Client, size: int, root: bytes) -> Non
         http, f"{child.base_url.rstrip('/')}/ledger/proof/consistency?first={old}&second={size}"
     ).json()
     hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-    if not merkle.verify_consistency(old, size, hashes, old_root, root):
+    hasher = hasher_for(Verifier(child.log_key))
+    if not merkle.verify_consistency(old, size, hashes, old_root, root, hasher=hasher):
         raise Inconsistent(f"日志被改写：大小 {size} 的树不以先前核验的大小 {old} 的树为前缀")
 
 
@@ -144,7 +146,8 @@ def _holds_forwarded(db: Session, child: Child, http: httpx.Client, size: int, r
         http, f"{child.base_url.rstrip('/')}/ledger/proof/inclusion?index={index}&size={size}"
     ).json()
     hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-    if not merkle.verify_inclusion(leaf_hash, index, size, hashes, root):
+    hasher = hasher_for(Verifier(child.log_key))
+    if not merkle.verify_inclusion(leaf_hash, index, size, hashes, root, hasher=hasher):
         raise Inconsistent(f"其转发的第 {index} 条不在其日志中：日志被改写或转发了伪造的条目")
 
 

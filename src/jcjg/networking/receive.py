@@ -62,7 +62,9 @@ from jcjg.exchange.signatures import Request as SignedRequest
 from jcjg.exchange.types import MessageBase, MessageType, message_types
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
+from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.models import LedgerQueued
+from jcjg.ledger.note import Verifier
 from jcjg.networking import problems
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded, LabKey
@@ -215,6 +217,7 @@ class _Receiver:
         self.child = child
         self.now = now
         self.typed = typed
+        self.hasher = hasher_for(Verifier(child.log_key))
         self.rows: list[Forwarded] = []
         self.messages: list[dict[str, Any]] = []
         self.queued: list[dict[str, Any]] = []
@@ -266,7 +269,7 @@ class _Receiver:
         )
         self.rows.append(row)
         try:
-            envelope = _envelope(entry, item.leaf_hash)
+            envelope = _envelope(entry, item.leaf_hash, self.hasher)
             row.entry_type = envelope["entry_type"]
             row.notarised_at = envelope["notarised_at"]
             if item.message is None:
@@ -500,9 +503,10 @@ def _why(exc: SignatureError) -> str:
     return "签名或其所覆盖的请求组成部分格式不正确"
 
 
-def _envelope(entry: bytes, leaf_hash: str) -> dict[str, Any]:
-    """The leaf's envelope, checked against its hash: entry_type, notarised_at, data."""
-    if merkle.leaf_hash(entry).hex() != leaf_hash:
+def _envelope(entry: bytes, leaf_hash: str, hasher: merkle.Hasher) -> dict[str, Any]:
+    """The leaf's envelope, checked against its hash (in the child's log profile):
+    entry_type, notarised_at, data."""
+    if merkle.leaf_hash(entry, hasher=hasher).hex() != leaf_hash:
         raise Refused(ExchangeError(problems.ENTRY_MISMATCH))
     try:
         envelope = json.loads(entry)

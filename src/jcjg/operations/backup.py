@@ -44,6 +44,7 @@ from jcjg.config import Settings
 from jcjg.core.db import create_database, make_engine, utcnow
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
+from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.ledger.note import Signer, Verifier, open_note, parse_checkpoint, sign_note
 from jcjg.operations.models import Backup
@@ -388,7 +389,7 @@ def _require_empty(url: str) -> None:
         raise BackupError("目标数据库不是空的：只能恢复到新建的空数据库")
 
 
-def _leaf_root(db: Session, size: int) -> bytes:
+def _leaf_root(db: Session, size: int, hasher: merkle.Hasher) -> bytes:
     """The Merkle root of the first ``size`` leaves, each leaf's hash recomputed from its
     entry's bytes (not read from the stored tree)."""
     hashes: list[bytes] = []
@@ -399,13 +400,13 @@ def _leaf_root(db: Session, size: int) -> bytes:
         .execution_options(yield_per=5_000)
     )
     for index, entry, stored in rows:
-        computed = merkle.leaf_hash(entry)
+        computed = merkle.leaf_hash(entry, hasher=hasher)
         if index != len(hashes) or computed != stored:
             raise BackupError(f"恢复后的存证日志第 {index} 条与其叶哈希不符或有缺漏")
         hashes.append(computed)
     if len(hashes) != size:
         raise BackupError(f"恢复后的存证日志只有 {len(hashes)} 条，少于备份时的 {size} 条")
-    return merkle.root_hash(hashes)
+    return merkle.root_hash(hashes, hasher=hasher)
 
 
 def _check_ledger(url: str, manifest: dict[str, Any], log_key: str) -> str:
@@ -414,7 +415,8 @@ def _check_ledger(url: str, manifest: dict[str, Any], log_key: str) -> str:
     log's key signed at backup time."""
     size = int(manifest["ledger"]["size"])
     try:
-        note = open_note(manifest["ledger"]["checkpoint"], [Verifier(log_key)])
+        verifier = Verifier(log_key)
+        note = open_note(manifest["ledger"]["checkpoint"], [verifier])
         checkpoint = parse_checkpoint(note.text)
     except Exception as exc:
         raise BackupError("备份时的检查点无法用本平台日志公钥核验") from exc
@@ -423,7 +425,7 @@ def _check_ledger(url: str, manifest: dict[str, Any], log_key: str) -> str:
     engine = make_engine(url)
     try:
         with Session(engine) as db:
-            root = _leaf_root(db, size).hex()
+            root = _leaf_root(db, size, hasher_for(verifier)).hex()
             tree = ledger.root_at(db, size).hex() if size else root
     finally:
         engine.dispose()

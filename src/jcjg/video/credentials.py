@@ -24,7 +24,9 @@ def seal_password(settings: Settings, camera: Camera, password: str) -> None:
     if not password:
         camera.password_sealed = None
         return
-    camera.password_sealed = seal(settings.secret_key, password.encode("utf-8"), key_id(camera))
+    camera.password_sealed = seal(
+        settings.secret_key, password.encode("utf-8"), key_id(camera), sm4=settings.crypto == "sm"
+    )
 
 
 def unseal_password(settings: Settings, camera: Camera) -> str:

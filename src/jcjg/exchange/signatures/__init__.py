@@ -11,6 +11,8 @@ One module per part of the RFC:
 - `components`: the request as signatures see it (`Request`) and its component values;
 - `base`: the signature parameters (`SignatureParams`) and the signature base;
 - `keys`: `Ed25519SigningKey`, `Ed25519VerifyingKey`, `HmacSha256Key` and the key protocols;
+- `sm`: SM3 and the ``sm2-sm3`` keys (`SM2SigningKey`, `SM2VerifyingKey`), through the
+  optional ``tongsuopy`` (``JCJG_CRYPTO=sm``);
 - `sign`: `sign_request`, which returns the ``Signature-Input`` and ``Signature`` values;
 - `verify`: `verify_request` and the verifier's policy, `check_policy`;
 - `errors`: every failure is a `SignatureError`, one subclass per cause, so that a server can
@@ -71,10 +73,12 @@ from jcjg.exchange.signatures.structured import (
     serialize_list,
 )
 from jcjg.exchange.signatures.verify import Verified, check_policy, verify_request
+from jcjg.ledger.sm import ALG_SM2_SM3, SM2SigningKey, SM2VerifyingKey
 
 __all__ = [
     "ALG_ED25519",
     "ALG_HMAC_SHA256",
+    "ALG_SM2_SM3",
     "DERIVED_COMPONENTS",
     "BadSignature",
     "BareItem",
@@ -93,6 +97,8 @@ __all__ = [
     "MissingSignature",
     "NotYetValid",
     "Request",
+    "SM2SigningKey",
+    "SM2VerifyingKey",
     "SignatureError",
     "SignatureParams",
     "SigningKey",

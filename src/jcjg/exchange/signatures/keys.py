@@ -1,5 +1,6 @@
-"""Keys: what signing and verifying need of one (`SigningKey`, `VerifyingKey`), and the two
-algorithms the platform issues, ``ed25519`` and ``hmac-sha256``. Any other object with the
+"""Keys: what signing and verifying need of one (`SigningKey`, `VerifyingKey`), and the
+algorithms the platform issues, ``ed25519``, ``hmac-sha256`` and ``sm2-sm3`` (the national
+algorithm, `jcjg.ledger.sm`). Any other object with the
 `VerifyingKey` shape works too (the tests verify the RFC's RSA and ECDSA examples that way)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from jcjg.exchange.signatures.errors import UnsupportedAlgorithm
+from jcjg.ledger.sm import ALG_SM2_SM3, SM2SigningKey, SM2VerifyingKey
 
 ALG_ED25519 = "ed25519"
 ALG_HMAC_SHA256 = "hmac-sha256"
@@ -137,6 +139,8 @@ def signing_key(alg: str, key: Ed25519PrivateKey | bytes) -> SigningKey:
     """A signing key for `alg` from a key object or raw bytes (HMAC: the secret)."""
     if alg == ALG_ED25519:
         return Ed25519SigningKey(key)
+    if alg == ALG_SM2_SM3:
+        return SM2SigningKey(key)
     if alg == ALG_HMAC_SHA256:
         if not isinstance(key, bytes):
             raise TypeError("an hmac-sha256 key is the secret's bytes")
@@ -148,6 +152,10 @@ def verifying_key(alg: str, key: Ed25519PublicKey | bytes) -> VerifyingKey:
     """A verifying key for `alg` from a key object or raw bytes (HMAC: the secret)."""
     if alg == ALG_ED25519:
         return Ed25519VerifyingKey(key)
+    if alg == ALG_SM2_SM3:
+        if not isinstance(key, bytes):
+            raise TypeError("an sm2-sm3 key is its 65-byte point")
+        return SM2VerifyingKey(key)
     if alg == ALG_HMAC_SHA256:
         if not isinstance(key, bytes):
             raise TypeError("an hmac-sha256 key is the secret's bytes")
