@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jcjg.client.signing import load_key, signed_headers
 from jcjg.core.db import utcnow
 from jcjg.exchange.service import ENTRY_PREFIX, ledger_entry, parse_json
+from jcjg.exchange.signatures import SigningKey, SM2SigningKey
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
+from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.note import Signer, generate_signer
 from jcjg.networking.wire import FORWARDS_PATH, b64
 
@@ -36,6 +38,17 @@ class ChildLog:
     def vkey(self) -> str:
         return self.signer.vkey
 
+    @property
+    def hasher(self) -> merkle.Hasher:
+        """SM3 for a child of the national profile (an SM2 log key), else SHA-256."""
+        return hasher_for(self.signer.verifier())
+
+    @classmethod
+    def national(cls) -> ChildLog:
+        """A child running ``JCJG_CRYPTO=sm``: its log an SM3 tree signed with SM2."""
+        origin = ORIGIN + "/sm"
+        return cls(origin, Signer(generate_signer(origin, "sm2")[0]))
+
     def append(
         self, entry_type: str, data: Any, moment: dt.datetime | None = None
     ) -> dict[str, Any]:
@@ -43,14 +56,15 @@ class ChildLog:
         self.entries.append(entry)
         return {
             "index": len(self.entries) - 1,
-            "leaf_hash": merkle.leaf_hash(entry).hex(),
+            "leaf_hash": merkle.leaf_hash(entry, hasher=self.hasher).hex(),
             "entry": b64(entry),
             "message": None,
         }
 
     def root(self, size: int | None = None) -> bytes:
         size = len(self.entries) if size is None else size
-        return merkle.root_hash([merkle.leaf_hash(e) for e in self.entries[:size]])
+        leaves = [merkle.leaf_hash(e, hasher=self.hasher) for e in self.entries[:size]]
+        return merkle.root_hash(leaves, hasher=self.hasher)
 
     def checkpoint(self, size: int | None = None) -> str:
         from jcjg.ledger.note import format_checkpoint, sign_note
@@ -63,12 +77,24 @@ class ChildLog:
 
 @dataclass
 class CityLab:
-    """A lab of the child platform, signing with Ed25519 (or HMAC) what it sends the child."""
+    """A lab of the child platform, signing with Ed25519 (SM2 with ``alg="sm2-sm3"``, or HMAC)
+    what it sends the child."""
 
     institution_code: str
     key_id: str = field(default_factory=lambda: f"c9-{uuid.uuid4().hex[:12]}")
     alg: str = "ed25519"
     private: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    sm2: SM2SigningKey = field(default_factory=SM2SigningKey.generate)
+
+    def _key(self) -> tuple[SigningKey, str | None]:
+        """The signing key and the base64 of the public key that travels with the message."""
+        if self.alg == "sm2-sm3":
+            return self.sm2, b64(self.sm2.public_bytes)
+        if self.alg == "ed25519":
+            return load_key("ed25519", self.private), b64(
+                self.private.public_key().public_bytes_raw()
+            )
+        return load_key(self.alg, b"s" * 32), None
 
     def signed(
         self, log: ChildLog, message_type: str, fields: dict[str, Any], *, status: str = "applied",
@@ -82,7 +108,7 @@ class CityLab:
         }
         body = json.dumps(payload | fields, ensure_ascii=False).encode()
         url = f"{CITY}/exchange/v1/messages/{message_type}"
-        key = load_key(self.alg, self.private if self.alg == "ed25519" else b"s" * 32)
+        key, public = self._key()
         headers = signed_headers("POST", url, key_id=self.key_id, key=key, body=body,
                                  content_type="application/json", created=created)  # fmt: skip
         _data, canonical = parse_json(body)
@@ -104,9 +130,7 @@ class CityLab:
             "key": {
                 "key_id": self.key_id,
                 "alg": self.alg,
-                "public_key": b64(self.private.public_key().public_bytes_raw())
-                if self.alg == "ed25519"
-                else None,
+                "public_key": public,
                 "institution_code": self.institution_code,
             },
             "status": status,

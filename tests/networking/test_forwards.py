@@ -29,8 +29,8 @@ LABS = {"labs": [{"name": "力学室", "address": "九江市长虹大道 1 号",
 
 
 class Setup:
-    def __init__(self, db, settings, factory) -> None:
-        self.log = ChildLog()
+    def __init__(self, db, settings, factory, log: ChildLog | None = None) -> None:
+        self.log = log or ChildLog()
         self.private = Ed25519PrivateKey.generate()
         made = register_child(
             db,
@@ -112,6 +112,36 @@ def test_a_forward_is_checked_kept_and_applied_with_the_childs_code(client, db, 
     assert int(own.json()["results"]["supervision_code"][8:-1]) == 42
 
 
+def test_a_child_of_the_national_profile_and_its_sm2_lab_are_checked_end_to_end(
+    client, db, settings, factory
+):
+    """A city running JCJG_CRYPTO=sm (an SM3 log signed with SM2) forwards an SM2 lab's message
+    to a province of the standard profile: the leaf is checked in SM3, the lab's SM2 signature
+    here, and a message the city altered is refused."""
+    city = Setup(db, settings, factory, ChildLog.national())
+    lab = CityLab(city.institution.code, alg="sm2-sm3")
+    good = lab.signed(city.log, "registry.labs", LABS)
+    forged = lab.signed(city.log, "registry.labs", LABS)
+    body = json.loads(base64.b64decode(forged["message"]["body"]))
+    body["labs"][0]["area_m2"] = "900.00"
+    _swap_body(city.log, forged, json.dumps(body, ensure_ascii=False).encode())
+    answer = city.post(client, [good, forged])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcomes"] == {"duplicate": 0, "refused": 1, "stored": 1}
+    assert apply_waiting(client) == 1
+    db.expire_all()
+    kept = db.scalars(select(Message).where(Message.client_id == city.child.client_id)).one()
+    assert kept.origin["attestation"] == "lab_signature"
+    pinned = db.scalars(select(LabKey)).one()
+    assert (pinned.alg, pinned.public_key) == ("sm2-sm3", lab.sm2.public_bytes)
+    # a leaf hashed in SHA-256 by a child whose log is SM3 is not its log's leaf
+    wrong = city.log.append("institution:register", {"code": city.institution.code})
+    wrong["leaf_hash"] = merkle.leaf_hash(base64.b64decode(wrong["entry"])).hex()
+    refused = city.post(client, [wrong]).json()
+    assert refused["outcomes"]["refused"] == 1
+    assert refused["refused"][0]["index"] == wrong["index"]
+
+
 def test_a_gap_is_refused_with_the_index_expected(client, db, city):
     city.log.append("institution:register", {"n": 1})
     second = city.log.append("institution:register", {"n": 2})
@@ -159,7 +189,7 @@ def _swap_body(log: ChildLog, item: dict[str, Any], body: bytes) -> None:
     entry = canonical_json(envelope)
     log.entries[item["index"]] = entry
     item["entry"] = b64(entry)
-    item["leaf_hash"] = merkle.leaf_hash(entry).hex()
+    item["leaf_hash"] = merkle.leaf_hash(entry, hasher=log.hasher).hex()
     item["message"]["body"] = b64(body)
 
 

@@ -45,6 +45,7 @@ from jcjg.core.blobs import blob_store
 from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.exchange.apply import holder_id
 from jcjg.exchange.choices import MessageStatus
+from jcjg.exchange.clients import PUBLIC_KEY_ALGORITHMS
 from jcjg.exchange.models import Client as ExchangeClientRow
 from jcjg.exchange.models import ClientKey, Message
 from jcjg.exchange.service import ENTRY_PREFIX
@@ -193,7 +194,7 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
 
 
 def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """The labs' keys by key id: algorithm, public key (Ed25519), institution code."""
+    """The labs' keys by key id: algorithm, public key (Ed25519, SM2), institution code."""
     if not key_ids:
         return {}
     rows = db.execute(
@@ -206,7 +207,7 @@ def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:
         key_id: {
             "key_id": key_id,
             "alg": alg,
-            "public_key": b64(material) if alg == "ed25519" else None,
+            "public_key": b64(material) if alg in PUBLIC_KEY_ALGORITHMS else None,
             "institution_code": code,
         }
         for key_id, alg, material, code in rows

@@ -141,8 +141,9 @@ class Forwarded(IdMixin, Base):
 
 
 class LabKey(IdMixin, Base):
-    """A lab's Ed25519 public key as a child forwarded it (with the first message it signed):
-    pinned, so that the child cannot later swap the key under a key id it once forwarded."""
+    """A lab's public key (Ed25519 or SM2) as a child forwarded it (with the first message it
+    signed): pinned, so that the child cannot later swap the key under a key id it once
+    forwarded."""
 
     __tablename__ = "network_lab_key"
     __table_args__ = (UniqueConstraint("child_id", "key_id"),)
@@ -150,7 +151,7 @@ class LabKey(IdMixin, Base):
     child_id: Mapped[int] = mapped_column(ForeignKey("network_child.id"))
     key_id: Mapped[str] = mapped_column(String(64))
     alg: Mapped[str] = mapped_column(String(16))
-    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(65))
     institution_code: Mapped[str | None] = mapped_column(String(32), default=None)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -34,6 +34,7 @@ from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
 from jcjg.exchange import problems as exchange_problems
 from jcjg.exchange.auth import REQUIRED_WITH_BODY, Caller
+from jcjg.exchange.clients import PUBLIC_KEY_ALGORITHMS
 from jcjg.exchange.digest import verify_content_digest
 from jcjg.exchange.models import Message
 from jcjg.exchange.problems import ExchangeError
@@ -48,7 +49,6 @@ from jcjg.exchange.service import (
 from jcjg.exchange.signatures import (
     BadSignature,
     CreatedOutOfWindow,
-    Ed25519VerifyingKey,
     Expired,
     MissingComponent,
     MissingParameter,
@@ -57,6 +57,7 @@ from jcjg.exchange.signatures import (
     UnknownKey,
     check_policy,
     verify_request,
+    verifying_key,
 )
 from jcjg.exchange.signatures import Request as SignedRequest
 from jcjg.exchange.types import MessageBase, MessageType, message_types
@@ -392,9 +393,9 @@ class _Receiver:
         )
 
     def _attest(self, sent: ForwardedMessage, body: bytes, notarised_at: dt.datetime) -> str:
-        """``lab_signature`` when the lab's own Ed25519 signature verifies here, ``platform``
-        for an HMAC lab (only the child vouches for it); Refused otherwise."""
-        if sent.key.alg != "ed25519":
+        """``lab_signature`` when the lab's own signature (Ed25519 or SM2) verifies here,
+        ``platform`` for an HMAC lab (only the child vouches for it); Refused otherwise."""
+        if sent.key.alg not in PUBLIC_KEY_ALGORITHMS:
             if self.settings.network_require_lab_signature:
                 raise Refused(ExchangeError(problems.LAB_SIGNATURE_REQUIRED))
             return Attestation.PLATFORM
@@ -405,7 +406,7 @@ class _Receiver:
             )
         headers = [(name, value) for name, value in sent.request.headers]
         headers += [("signature-input", sent.signature_input), ("signature", sent.signature)]
-        key = Ed25519VerifyingKey(public)
+        key = verifying_key(sent.key.alg, public)
         try:
             request = SignedRequest(
                 method=sent.request.method, url=sent.request.url, headers=headers
@@ -434,10 +435,10 @@ class _Receiver:
         """The lab's public key: the one pinned for its key id, or this one, pinned now."""
         try:
             public = unb64(sent.key.public_key or "")
-            Ed25519VerifyingKey(public)
+            verifying_key(sent.key.alg, public)
         except ValueError as exc:
             raise Refused(
-                ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带检测机构的 Ed25519 公钥")
+                ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带检测机构的签名公钥")
             ) from exc
         pinned = self.pinned.get(sent.key.key_id)
         if pinned is None:

@@ -45,9 +45,10 @@ class _Strict(BaseModel):
 
 class LabKey(_Strict):
     key_id: str = Field(min_length=1, max_length=64)
-    alg: Literal["ed25519", "hmac-sha256"]
-    # Ed25519: base64 of the raw 32-byte public key; an HMAC secret never travels
-    public_key: str | None = Field(default=None, max_length=64)
+    alg: Literal["ed25519", "sm2-sm3", "hmac-sha256"]
+    # base64 of the raw public key (Ed25519: 32 bytes; SM2: the 65-byte point 04 || x || y);
+    # an HMAC secret never travels
+    public_key: str | None = Field(default=None, max_length=100)
     institution_code: str | None = Field(default=None, max_length=32)
 
 
