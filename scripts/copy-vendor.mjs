@@ -16,6 +16,10 @@ const files = {
   "@zxing/browser/umd/zxing-browser.min.js": "zxing/zxing-browser.min.js",
   // Live preview and replay of camera recordings (HLS in a <video> element; jcjg.video).
   "hls.js/dist/hls.min.js": "hls/hls.min.js",
+  // SM2 signatures and SM3 hashes for checking a log of the national profile (JCJG_CRYPTO=sm)
+  // in the browser (WebCrypto has neither): UMD files defining window.sm2 and window.sm3.
+  "sm-crypto/dist/sm2.js": "sm-crypto/sm2.js",
+  "sm-crypto/dist/sm3.js": "sm-crypto/sm3.js",
 };
 for (const [from, to] of Object.entries(files)) {
   const src = join(root, "node_modules", from);

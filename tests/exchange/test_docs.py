@@ -616,3 +616,29 @@ def test_every_exchange_setting_is_in_the_configuration_page() -> None:
     for name in Settings.model_fields:
         if name.startswith("exchange_"):
             assert f"`JCJG_{name.upper()}`" in page, name
+
+
+def test_the_sm2_example_verifies_and_its_key_is_the_standards() -> None:
+    """signing.md's SM2 example: the base is Example 1's under another key id, the signature
+    verifies with the public key, and the private key is GB/T 32918.5 Annex A's."""
+    from jcjg.exchange.signatures import SM2SigningKey, SM2VerifyingKey
+
+    text = (DOCS / "signing.md").read_text("utf-8")
+    blocks = dict(
+        re.findall(r"^<!-- sm2-example:(\S+) -->\n```[^\n]*\n(.*?)\n```$", text, re.M | re.S)
+    )
+    public = SM2VerifyingKey(blocks["public-key-pem"].encode())
+    private = SM2SigningKey(blocks["private-key-pem"].encode())
+    assert private.public_bytes == public.public_bytes
+    assert private.private_bytes_raw().hex().upper() == (
+        "3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8"
+    )
+    base = blocks["signature-base"].encode("ascii")
+    assert base == example("ed25519").part("signature-base").replace(
+        'keyid="c12-5b0e4f7a9c21"', 'keyid="c14-3f2a6b9d0e17"'
+    ).encode("ascii")
+    field = blocks["signature"]
+    signature = base64.b64decode(field[len("sig1=:") : -1], validate=True)
+    assert public.verify(base, signature)
+    assert not public.verify(base + b" ", signature)
+    assert public.verify(base, private.sign(base))

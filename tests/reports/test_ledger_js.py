@@ -14,6 +14,7 @@ import pytest
 
 from jcjg.ledger import merkle
 from jcjg.ledger.note import Signer, generate_signer, sign_note
+from jcjg.ledger.sm import new_sm3
 
 SCRIPT = Path(__file__).parents[2] / "src" / "jcjg" / "static" / "js" / "ledger-verify.js"
 VECTORS = Path(__file__).parents[1] / "ledger" / "data" / "rfc6962_vectors.json"
@@ -29,7 +30,8 @@ process.stdin.on("end", async () => {
     try {
       const leaf = api.unhex(c.leaf_hash);
       const proof = c.proof.map(api.unhex);
-      ok = await api.verifyInclusion(c.leaf_index, c.tree_size, leaf, proof, api.unhex(c.root));
+      const root = api.unhex(c.root);
+      ok = await api.verifyInclusion(c.leaf_index, c.tree_size, leaf, proof, root, c.kind);
     } catch (e) { ok = false; }  // not even hex: not a proof
     out.inclusion.push(ok);
   }
@@ -49,6 +51,7 @@ def _node(inclusion: list[dict], notes: list[dict] | None = None) -> dict:
         pytest.skip("node is not installed (make install brings it)")
     result = subprocess.run(
         [node, "-e", RUNNER, str(SCRIPT)],
+        cwd=SCRIPT.parents[4],  # require("sm-crypto") from the repository's node_modules
         input=json.dumps({"inclusion": inclusion, "notes": notes or []}),
         capture_output=True,
         text=True,
@@ -110,3 +113,34 @@ def test_checks_a_signed_checkpoint():
         {"text": text, "vkey": other_vkey},
     ]
     assert _node([], notes)["notes"] == [True, False, False, False]
+
+
+def test_a_log_of_the_national_profile_sm2_notes_and_sm3_trees():
+    """JCJG_CRYPTO=sm: the browser checks the SM2 checkpoint and the SM3 proofs (sm-crypto),
+    and agrees with the Python verifier; an SM3 proof is no SHA-256 proof."""
+    skey, vkey = generate_signer("jcjg.test/ledger/sm", "sm2")
+    body = "jcjg.test/ledger/sm\n42\n" + "A" * 43 + "=\n"
+    text = sign_note(body, Signer(skey)).decode()
+    other_skey, other_vkey = generate_signer("jcjg.test/ledger/sm", "sm2")
+    forged = sign_note(body, Signer(other_skey)).decode()
+    notes = [
+        {"text": text, "vkey": vkey},
+        {"text": text.replace("\n42\n", "\n43\n"), "vkey": vkey},
+        {"text": forged, "vkey": vkey},
+        {"text": text, "vkey": other_vkey},
+    ]
+    rng = random.Random(11)
+    cases, expected = [], []
+    for size in (1, 2, 5, 9, 33):
+        leaves = [merkle.leaf_hash(rng.randbytes(12), hasher=new_sm3) for _ in range(size)]
+        root = merkle.root_hash(leaves, hasher=new_sm3)
+        for index in sorted({0, size - 1, rng.randrange(size)}):
+            proof = merkle.inclusion_proof(leaves, index, size, hasher=new_sm3)
+            for kind in ("sm2", "ed25519"):  # the right hash, and SHA-256 on an SM3 tree
+                cases.append({"leaf_index": index, "tree_size": size, "kind": kind,
+                              "leaf_hash": leaves[index].hex(), "root": root.hex(),
+                              "proof": [h.hex() for h in proof]})  # fmt: skip
+                expected.append(kind == "sm2" or size == 1)
+    got = _node(cases, notes)
+    assert got["notes"] == [True, False, False, False]
+    assert got["inclusion"] == expected
