@@ -8,6 +8,7 @@ run's upgraded database or of its demo region (tests.conftest: ``schema_template
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import shutil
@@ -517,6 +518,41 @@ def test_clients_create_ed25519_rotate_and_revoke(
     assert keys[first["key_id"]]["state"] == "revoked"
     again = CliRunner().invoke(main, ["clients", "revoke", first["key_id"], "--reason", "x"])
     assert again.exit_code != 0
+
+
+def test_clients_create_sm2_and_a_key_of_the_other_kind_refused(
+    demo: Path, engine: Engine, tmp_path: Path
+) -> None:
+    """An SM2 public key issues an sm2-sm3 key; an Ed25519 PEM given as SM2, or an SM2 PEM
+    given as Ed25519, is refused in Chinese (not a crash)."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from jcjg.exchange.signatures import SM2SigningKey
+
+    code = _first_institution(engine)
+    sm2 = tmp_path / "sm2.pem"
+    sm2.write_bytes(SM2SigningKey.generate().verifying_key().public_pem())
+    ed = tmp_path / "ed.pem"
+    ed.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    made = json.loads(
+        run(
+            "clients", "create", "--institution", code, "--alg", "sm2-sm3", "--public-key", str(sm2)
+        ).output
+    )
+    assert made["alg"] == "sm2-sm3"
+    assert len(base64.b64decode(made["public_key"])) == 65
+    for alg, path in (("sm2-sm3", ed), ("ed25519", sm2)):
+        args = ["clients", "create", "--institution", code, "--alg", alg, "--public-key", str(path)]
+        refused = CliRunner().invoke(main, args)
+        assert refused.exit_code == 1, refused.output
+        assert "公钥格式不正确" in refused.output
 
 
 def test_clients_create_refuses_unknown_institution_and_needs_one_target(demo: Path) -> None:

@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     upstream_url: str = ""
     upstream_key_id: str = ""
     upstream_key: SecretStr | None = None
-    upstream_key_alg: str = Field(default="", pattern=r"^(|ed25519|hmac-sha256)$")
+    upstream_key_alg: str = Field(default="", pattern=r"^(|ed25519|sm2-sm3|hmac-sha256)$")
     upstream_log_key: str = ""
     # entries a forward carries at most (and bytes, bodies included), how often an idle
     # forwarder looks for new ones, and whether this process runs a forwarder (the one that

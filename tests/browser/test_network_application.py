@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jcjg.auth.choices import Role
+from jcjg.client.signing import load_key
 from jcjg.ledger.note import Signer, generate_signer
 from jcjg.networking import applying
 from tests.browser.test_sampling_flow import pc, shots
@@ -39,7 +40,7 @@ def test_a_city_applies_and_the_province_approves_on_pc_and_phone(
         "note": "景德镇市住建局检测监管平台申请接入省平台",
     }
     with httpx.Client(timeout=10) as http:
-        sent = applying.send(base, key, fields, Signer(log_skey), http=http)
+        sent = applying.send(base, load_key("ed25519", key), fields, Signer(log_skey), http=http)
     assert sent["status"] == "pending"
     username = live_server.factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username
     live_server.factory.db.commit()

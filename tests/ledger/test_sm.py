@@ -271,3 +271,20 @@ def test_sm3_without_hashlibs_openssl_comes_from_cryptography(
     h = factory(bytes.fromhex(case["input_hex"])[:10])
     h.update(bytes.fromhex(case["input_hex"])[10:])
     assert h.digest().hex() == case["digest_hex"]
+
+
+def test_a_pem_of_another_kind_is_no_sm2_key() -> None:
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    for private in (ed25519.Ed25519PrivateKey.generate(), ec.generate_private_key(ec.SECP256R1())):
+        public = private.public_key().public_bytes(
+            s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo
+        )
+        pem = private.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
+        with pytest.raises(ValueError, match="SM2 public key"):
+            SM2VerifyingKey(public)
+        with pytest.raises(ValueError, match="SM2 private key"):
+            SM2SigningKey(pem)
+    with pytest.raises(ValueError, match="SM2 public key"):
+        SM2VerifyingKey(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")

@@ -25,7 +25,7 @@ from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.exchange.models import ClientKey
 from jcjg.ledger import service as ledger
-from jcjg.ledger.note import Signer, generate_signer, sign_note
+from jcjg.ledger.note import Signer, Verifier, generate_signer, sign_note
 from jcjg.networking import applications, applying
 from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for, proof_text
 from jcjg.networking.models import Application, Child
@@ -376,6 +376,7 @@ def test_applications_are_seen_and_decided_within_scope(
 
 
 @pytest.mark.sqlite
+@pytest.mark.parametrize(("crypto", "alg"), [("standard", "ed25519"), ("sm", "sm2-sm3")])
 def test_jcjg_network_apply_and_application(
     client: TestClient,
     db: Session,
@@ -383,7 +384,11 @@ def test_jcjg_network_apply_and_application(
     factory: Factory,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    crypto: str,
+    alg: str,
 ) -> None:
+    """A child applies with the key its profile signs with: Ed25519, or SM2 (and an SM2 log
+    key and proof) under the national profile; the parent verifies either."""
     from jcjg.cli import main
 
     monkeypatch.setattr(ledger, "_identity", ledger.log_identity())  # kept for the next tests
@@ -393,12 +398,14 @@ def test_jcjg_network_apply_and_application(
                         functools.partial(applying.status, http=client))  # fmt: skip
     monkeypatch.setenv("JCJG_BASE_URL", "https://jcjg.jdz.example.cn")
     monkeypatch.setenv("JCJG_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("JCJG_CRYPTO", crypto)
     from jcjg.config import reread_settings
 
     reread_settings()
     key = tmp_path / "upstream-key.pem"
     runner = CliRunner()
-    args = ["network", "apply", "--parent", "http://testserver", "--name", "景德镇市检测监管平台",
+    name = f"景德镇市检测监管平台{'（国密）' if crypto == 'sm' else ''}"
+    args = ["network", "apply", "--parent", "http://testserver", "--name", name,
             "--region", "360200", "--contact-name", "王工", "--contact-phone", "13907981234",
             "--key", str(key)]  # fmt: skip
     result = runner.invoke(main, args)
@@ -407,8 +414,9 @@ def test_jcjg_network_apply_and_application(
     assert result.exit_code == 0, result.output
     assert "待审批" in result.output
     assert key.stat().st_mode & 0o077 == 0  # the private key is the owner's alone
-    row = db.scalar(select(Application).where(Application.name == "景德镇市检测监管平台"))
+    row = db.scalar(select(Application).where(Application.name == name))
     assert row is not None
+    assert Verifier(row.log_key).is_sm2 == (crypto == "sm")
     assert row.base_url == "https://jcjg.jdz.example.cn"
 
     user = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
@@ -419,6 +427,10 @@ def test_jcjg_network_apply_and_application(
     assert shown.exit_code == 0, shown.output
     assert f"JCJG_UPSTREAM_KEY_ID={row.key_id}" in shown.output
     assert "JCJG_UPSTREAM_URL=http://testserver" in shown.output
+    assert f"JCJG_UPSTREAM_KEY_ALG={alg}" in shown.output
+    issued = db.scalar(select(ClientKey).where(ClientKey.key_id == row.key_id))
+    assert issued is not None
+    assert issued.alg == alg
     assert "PRIVATE KEY" not in shown.output  # the key stays in its file
 
     again = runner.invoke(main, [*args[:-2], "--key", str(tmp_path / "other.pem")])

@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import select
@@ -105,12 +106,37 @@ def parse_public_key(data: bytes) -> bytes:
             raw = base64.b64decode(text, validate=True)
         Ed25519PublicKey.from_public_bytes(raw)
         return raw
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:  # e.g. a PEM of another curve (SM2)
         raise ValidationFailed(
             errors=[
                 FieldError(
                     "public_key",
                     "公钥格式不正确：请提供 Ed25519 公钥（PEM 格式，或 32 字节原始公钥的 Base64）",
+                )
+            ]
+        ) from exc
+
+
+def public_key_alg(raw: bytes) -> str:
+    """The algorithm of a raw public key: 32 bytes are Ed25519, a 65-byte point is SM2."""
+    return ALG_SM2_SM3 if len(raw) == 65 else ALG_ED25519
+
+
+def parse_any_public_key(data: bytes) -> bytes:
+    """An Ed25519 or SM2 public key (PEM, raw, or base64 of raw) as raw bytes; which one
+    `public_key_alg` tells. Raises ValidationFailed in Chinese."""
+    try:
+        return parse_public_key(data)
+    except ValidationFailed:
+        pass
+    try:
+        return parse_sm2_public_key(data)
+    except ValidationFailed as exc:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "public_key",
+                    "公钥格式不正确：请提供 Ed25519 或 SM2 公钥（PEM 格式，或原始公钥的 Base64）",
                 )
             ]
         ) from exc

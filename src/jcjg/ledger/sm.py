@@ -107,6 +107,19 @@ def _raw(der: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
+def _load_pem(load: Any, data: bytes, kind: str) -> Any:
+    """An SM2 key from PEM; ValueError for anything else (another curve, Ed25519, RSA, junk),
+    which Tongsuo reports with exceptions of its own."""
+    ec = _backend()[0]
+    try:
+        key = load(data) if kind == "public" else load(data, password=None)
+    except Exception as exc:  # tongsuopy's UnsupportedAlgorithm is no ValueError
+        raise ValueError(f"the PEM file does not hold an SM2 {kind} key") from exc
+    if not isinstance(getattr(key, "curve", None), ec.SM2):
+        raise ValueError(f"the PEM file does not hold an SM2 {kind} key")
+    return key
+
+
 class SM2VerifyingKey:
     """An SM2 public key (``sm2-sm3``), from its 65-byte uncompressed point or PEM."""
 
@@ -118,9 +131,7 @@ class SM2VerifyingKey:
         if not isinstance(data, bytes):
             raise TypeError("an SM2 public key is its 65-byte point or PEM")
         if data.lstrip().startswith(b"-----BEGIN"):
-            loaded = serialization.load_pem_public_key(data)
-            if not isinstance(loaded.curve, ec.SM2):
-                raise ValueError("the PEM file does not hold an SM2 public key")
+            loaded = _load_pem(serialization.load_pem_public_key, data, "public")
             data = loaded.public_bytes(
                 serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
             )
@@ -172,9 +183,7 @@ class SM2SigningKey:
         if isinstance(key, str):
             key = key.encode("ascii")
         if isinstance(key, bytes) and key.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(key, password=None)
-            if not isinstance(key.curve, ec.SM2):
-                raise ValueError("the PEM file does not hold an SM2 private key")
+            key = _load_pem(serialization.load_pem_private_key, key, "private")
         elif isinstance(key, bytes):
             if len(key) != PRIVATE_KEY_BYTES:
                 raise ValueError("a raw SM2 private key is 32 bytes")

@@ -44,13 +44,14 @@ from jcjg.core.ratelimit import TOO_MANY
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange import problems as exchange_problems
 from jcjg.exchange.auth import REQUIRED, REQUIRED_WITH_BODY, check_digest, refusal, signed_request
+from jcjg.exchange.clients import public_key_alg
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.signatures import (
-    Ed25519VerifyingKey,
     SignatureError,
     UnknownKey,
     check_policy,
     verify_request,
+    verifying_key,
 )
 from jcjg.ledger import service as ledger
 from jcjg.ledger.note import NoteError, Verifier, open_note
@@ -79,7 +80,7 @@ class ApplicationIn(TextModel):
     public_key: MultiLine = Field(
         min_length=1,
         max_length=4096,
-        description="转发签名的 Ed25519 公钥：PEM，或原始 32 字节的 base64",
+        description="转发签名的公钥（Ed25519，或国密 SM2）：PEM，或原始公钥的 base64",
     )
     log_proof: MultiLine = Field(
         min_length=1,
@@ -127,7 +128,9 @@ def _verify(settings: Settings, request: Request, body: bytes, public_key: bytes
     try:
         verified = verify_request(
             sreq,
-            resolve_key=lambda kid: Ed25519VerifyingKey(public_key) if kid == wanted else None,
+            resolve_key=lambda kid: (
+                verifying_key(public_key_alg(public_key), public_key) if kid == wanted else None
+            ),
         )
         check_policy(
             verified,

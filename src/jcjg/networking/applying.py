@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
     PrivateFormat,
     PublicFormat,
-    load_pem_private_key,
 )
 
 from jcjg.client.api import problem_of
-from jcjg.client.signing import load_key, signed_headers
+from jcjg.client.signing import infer_alg, load_key, signed_headers
+from jcjg.exchange.signatures import ALG_ED25519, ALG_SM2_SM3, SigningKey, SM2SigningKey
 from jcjg.ledger.note import NoteError, Signer, Verifier, sign_note
 from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for, proof_text
 
@@ -30,28 +30,44 @@ class ApplyError(Exception):
     """The parent refused or could not be reached: why, in words."""
 
 
-def key_from(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 private key in ``path`` (PEM), made there (mode 0600) when absent."""
+def key_from(path: Path, alg: str = ALG_ED25519) -> SigningKey:
+    """The private key in ``path`` (PEM: Ed25519, or SM2), made there (mode 0600) when absent,
+    of ``alg`` (``sm2-sm3`` on a platform of the national profile)."""
     if path.exists():
-        key = load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ApplyError(f"{path} 中不是 Ed25519 私钥")
-        return key
-    key = Ed25519PrivateKey.generate()
+        pem = path.read_bytes()
+        try:
+            return load_key(infer_alg(pem), pem)
+        except (ValueError, TypeError) as exc:
+            raise ApplyError(f"{path} 中不是 Ed25519 或 SM2 私钥") from exc
+    if alg == ALG_SM2_SM3:
+        sm2 = SM2SigningKey.generate()
+        key: SigningKey = sm2
+        pem = sm2.private_pem()
+    else:
+        ed = Ed25519PrivateKey.generate()
+        key = load_key(ALG_ED25519, ed)
+        pem = ed.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
     return key
 
 
-def public_pem(key: Ed25519PrivateKey) -> str:
-    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+def _public(key: SigningKey) -> Any:
+    return key.verifying_key()  # type: ignore[attr-defined]
 
 
-def _key_id(key: Ed25519PrivateKey) -> str:
-    return key_id_for(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+def public_pem(key: SigningKey) -> str:
+    public = _public(key)
+    if isinstance(key, SM2SigningKey):
+        return str(public.public_pem().decode())
+    raw = Ed25519PublicKey.from_public_bytes(public.public_bytes)
+    return raw.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _key_id(key: SigningKey) -> str:
+    return key_id_for(_public(key).public_bytes)
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
@@ -97,7 +113,7 @@ def parent_origin(parent_url: str, http: httpx.Client | None = None) -> str:
 
 def send(
     parent_url: str,
-    key: Ed25519PrivateKey,
+    key: SigningKey,
     fields: dict[str, Any],
     log_signer: Signer,
     http: httpx.Client | None = None,
@@ -114,7 +130,7 @@ def send(
         "POST",
         url,
         key_id=_key_id(key),
-        key=load_key("ed25519", key),
+        key=key,
         body=body,
         content_type="application/json",
     )
@@ -122,9 +138,9 @@ def send(
 
 
 def status(
-    parent_url: str, reference: str, key: Ed25519PrivateKey, http: httpx.Client | None = None
+    parent_url: str, reference: str, key: SigningKey, http: httpx.Client | None = None
 ) -> dict[str, Any]:
     """Where the application ``reference`` stands, asked with the key it was sent with."""
     url = f"{parent_url.rstrip('/')}{APPLICATIONS_PATH}/{reference}"
-    headers = signed_headers("GET", url, key_id=_key_id(key), key=load_key("ed25519", key))
+    headers = signed_headers("GET", url, key_id=_key_id(key), key=key)
     return _request(http, "GET", url, headers=headers)

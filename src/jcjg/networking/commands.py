@@ -132,7 +132,7 @@ def _state_path(key: Path) -> Path:
     return key.with_name(key.name + ".application.json")
 
 
-def _print_answer(answer: dict[str, Any], key: Path) -> None:
+def _print_answer(answer: dict[str, Any], key: Path, alg: str) -> None:
     labels = {"pending": "待审批", "approved": "已批准", "rejected": "未批准"}
     click.echo(
         f"申请编号 {answer.get('reference')}：{labels.get(str(answer.get('status')), '未知')}"
@@ -143,7 +143,7 @@ def _print_answer(answer: dict[str, Any], key: Path) -> None:
         click.echo("请为本平台设置（然后重启；转发由应用进程或 jcjg worker 在后台进行）：")
         click.echo(f"JCJG_UPSTREAM_URL={answer.get('upstream_url')}")
         click.echo(f"JCJG_UPSTREAM_KEY_ID={answer.get('key_id')}")
-        click.echo("JCJG_UPSTREAM_KEY_ALG=ed25519")
+        click.echo(f"JCJG_UPSTREAM_KEY_ALG={alg}")
         click.echo(f'JCJG_UPSTREAM_KEY="$(cat {key})"')
         click.echo(f"JCJG_UPSTREAM_LOG_KEY={str(answer.get('upstream_log_key') or '').strip()}")
 
@@ -197,7 +197,7 @@ def network_apply(
         "note": note,
     }
     try:
-        signer = applying.key_from(path)
+        signer = applying.key_from(path, "sm2-sm3" if settings.crypto == "sm" else "ed25519")
         answer = applying.send(parent_url, signer, fields, ledger.log_identity().signer)
     except applying.ApplyError as exc:
         raise click.ClickException(str(exc)) from None
@@ -205,7 +205,7 @@ def network_apply(
         json.dumps({"parent": parent_url, "reference": answer.get("reference")}) + "\n"
     )
     click.echo(f"转发签名私钥：{path}（妥善保管，不要发给任何人）")
-    _print_answer(answer, path)
+    _print_answer(answer, path, signer.alg)
 
 
 @network.command("application")
@@ -222,7 +222,8 @@ def network_application(key: str | None) -> None:
         )
     saved = json.loads(state.read_text())
     try:
-        answer = applying.status(saved["parent"], saved["reference"], applying.key_from(path))
+        signer = applying.key_from(path)
+        answer = applying.status(saved["parent"], saved["reference"], signer)
     except applying.ApplyError as exc:
         raise click.ClickException(str(exc)) from None
-    _print_answer(answer, path)
+    _print_answer(answer, path, signer.alg)

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.exchange.choices import ClientKind, ClientStatus
-from jcjg.exchange.clients import IssuedKey, create_client, issue_key, parse_public_key
+from jcjg.exchange.clients import (
+    IssuedKey,
+    create_client,
+    issue_key,
+    parse_any_public_key,
+    public_key_alg,
+)
 from jcjg.exchange.models import Message
 from jcjg.ledger.note import NoteError, Verifier
 from jcjg.networking.choices import ChildStatus, Outcome
@@ -40,12 +46,13 @@ def check_base_url(value: str) -> str:
 
 
 def check_public_key(data: bytes | None) -> bytes | None:
-    """The child's Ed25519 public key as raw bytes (None when none is given)."""
+    """The child's public key (Ed25519, or SM2 under the national profile) as raw bytes (None
+    when none is given); `public_key_alg` tells which."""
     if not data:
         return None
     if len(data) > MAX_PUBLIC_KEY_BYTES:
         raise _fail("public_key", f"转发签名公钥过长：不能超过 {MAX_PUBLIC_KEY_BYTES} 字节")
-    return parse_public_key(data)
+    return parse_any_public_key(data)
 
 
 def log_origin(log_key: str) -> str:
@@ -101,7 +108,8 @@ def register_child(
         applied_by_id=user_id,
         purpose="下级平台转发其存证日志",
     )
-    key = issue_key(db, client, settings, alg="ed25519" if raw else "hmac-sha256", public_key=raw)
+    alg = public_key_alg(raw) if raw else "hmac-sha256"
+    key = issue_key(db, client, settings, alg=alg, public_key=raw)
     child = Child(
         client_id=client.id,
         name=name,
