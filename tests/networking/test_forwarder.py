@@ -198,3 +198,35 @@ def test_the_files_a_message_names_go_first(client, db, lims, settings):
         for i in upstream.forwards[0]["items"]
         if i["message"]
     ] == ["BG-2026-0001", "BG-2026-0001"]
+
+
+def test_a_child_of_the_national_profile_forwards_signing_with_sm2(settings) -> None:
+    """JCJG_UPSTREAM_KEY_ALG=sm2-sm3: the forwarder's requests carry SM2 signatures that the
+    parent verifies with the public key it registered."""
+    from pydantic import SecretStr
+
+    from jcjg.exchange.signatures import Request as SignedRequest
+    from jcjg.exchange.signatures import SM2SigningKey, verify_request
+
+    key = SM2SigningKey.generate()
+    seen: list[httpx.Request] = []
+
+    def parent(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"next_index": 1, "outcomes": {}, "refused": []})
+
+    configured = settings.model_copy(
+        update={
+            "upstream_url": UPSTREAM,
+            "upstream_key_id": "c7-sm2child",
+            "upstream_key": SecretStr(key.private_pem().decode()),
+            "upstream_key_alg": "sm2-sm3",
+        }
+    )
+    with forward.upstream_client(configured, transport=httpx.MockTransport(parent)) as client:
+        assert client.alg == "sm2-sm3"
+        client.request("POST", "/exchange/v1/forwards", body=b"{}", content_type="application/json")
+    (sent,) = seen
+    request = SignedRequest(sent.method, str(sent.url), sent.headers.multi_items())
+    public = key.verifying_key()
+    assert verify_request(request, resolve_key={"c7-sm2child": public}.get).keyid == "c7-sm2child"
