@@ -28,7 +28,7 @@ def test_a_city_applies_and_the_province_approves_on_pc_and_phone(
 ) -> None:
     out = shots(tmp_path)
     base = live_server.url
-    key = Ed25519PrivateKey.generate()
+    key = load_key("ed25519", Ed25519PrivateKey.generate())
     log_skey, log_key = generate_signer("jcjg.jdz.example.invalid/ledger")
     fields = {
         "name": "景德镇市建设工程检测监管平台",
@@ -40,7 +40,7 @@ def test_a_city_applies_and_the_province_approves_on_pc_and_phone(
         "note": "景德镇市住建局检测监管平台申请接入省平台",
     }
     with httpx.Client(timeout=10) as http:
-        sent = applying.send(base, load_key("ed25519", key), fields, Signer(log_skey), http=http)
+        sent = applying.send(base, key, fields, Signer(log_skey), http=http)
     assert sent["status"] == "pending"
     username = live_server.factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username
     live_server.factory.db.commit()
