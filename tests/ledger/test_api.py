@@ -329,3 +329,29 @@ def test_cli_ledger_commands(tmp_path, monkeypatch):
     finally:
         get_settings.cache_clear()
         service._identity = saved  # the run's own key again
+
+
+def test_a_parent_configured_by_its_log_key_cosigns_in_the_c2sp_format(client, filled, settings):
+    """JCJG_UPSTREAM_LOG_KEY is the parent's log key (type 0x01); its cosignature/v1 line (type
+    0x04, the same Ed25519 key) is accepted, shown, and counted as the parent's."""
+    from jcjg.ledger.keys import identity
+    from jcjg.ledger.note import Signer, generate_signer, signature_line
+
+    skey, vkey = generate_signer("province.example/ledger")
+    cosigner = Signer(skey).cosigner()
+    assert cosigner is not None
+    witnesses = identity(settings.model_copy(update={"upstream_log_key": vkey})).witnesses
+    assert {w.key_type for w in witnesses} == {b"\x01", b"\x04"}
+    note = client.get("/ledger/checkpoint").text
+    size = int(note.splitlines()[1])
+    line = signature_line(note.split("\n\n")[0] + "\n", cosigner)
+    log = service.log_identity()
+    object.__setattr__(log, "witnesses", witnesses)
+    try:
+        ok = client.post(f"/ledger/checkpoint/{size}/cosignatures", content=line)
+        assert ok.status_code == 200, ok.text
+        assert line.strip() in client.get("/ledger/checkpoint").text
+        page = client.get("/ledger", headers={"accept": "text/html"})
+        assert "province.example/ledger" in page.text
+    finally:
+        object.__setattr__(log, "witnesses", ())

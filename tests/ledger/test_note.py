@@ -530,3 +530,44 @@ def test_property_sign_open_round_trip_and_tamper(
     # which cannot happen for a byte inside the text.
     assert pos >= body_len
     assert opened.text == text
+
+
+def test_cosignature_v1_is_c2sps_timestamped_ed25519() -> None:
+    """c2sp.org/tlog-cosignature: key id over type 0x04, an 8-byte time, Ed25519 over
+    ``cosignature/v1``, ``time <t>`` and the checkpoint; the same seed's log key is another key."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from jcjg.ledger.note import TYPE_COSIGNATURE_V1, signature_line
+
+    log_skey, _ = generate_signer("province.example/ledger")
+    log = Signer(log_skey)
+    cosigner = log.cosigner()
+    assert cosigner is not None
+    assert cosigner.key_type == TYPE_COSIGNATURE_V1
+    assert cosigner.key_id != log.key_id
+    expected = hashlib.sha256(b"province.example/ledger\n\x04" + log.public_key).digest()[:4]
+    assert cosigner.key_id == int.from_bytes(expected, "big")
+    assert cosigner.vkey == log.verifier().cosignature_verifier().vkey  # type: ignore[union-attr]
+    text = "city.example/ledger\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    line = signature_line(text, cosigner)
+    raw = base64.b64decode(line.split(" ")[-1])
+    assert len(raw) == 4 + 8 + 64
+    moment = int.from_bytes(raw[4:12], "big")
+    message = f"cosignature/v1\ntime {moment}\n{text}".encode()
+    Ed25519PublicKey.from_public_bytes(log.public_key).verify(raw[12:], message)
+    verifier = cosigner.verifier()
+    assert verifier.verify(text.encode(), raw[4:])
+    later = (moment + 1).to_bytes(8, "big") + raw[12:]
+    assert not verifier.verify(text.encode(), later)  # the time is signed
+    assert not verifier.verify(text.encode(), (2**63).to_bytes(8, "big") + raw[12:])
+    assert not verifier.verify(text.encode(), raw[12:])  # no time: not a cosignature
+    assert not log.verifier().verify(text.encode(), raw[4:])  # not a plain note signature
+    fixed = cosigner.sign(text.encode(), timestamp=1679315147)
+    assert fixed[:8] == (1679315147).to_bytes(8, "big")
+    with pytest.raises(NoteError):
+        cosigner.sign(text.encode(), timestamp=-1)
+    sm_skey, _ = generate_signer("sm.example/ledger/sm", "sm2")
+    assert Signer(sm_skey).cosigner() is None  # cosignature/v1 is Ed25519's

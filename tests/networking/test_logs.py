@@ -3,9 +3,13 @@ rolled-back log halts the child and raises ``child_log_inconsistent``."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
+
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
@@ -48,7 +52,7 @@ class ChildServer:
             at = int(path.split("/")[-2])
             note = self.cosigned.get(at) or self.log.checkpoint(at)
             updated = add_signatures(note.encode(), [request.content.decode()], verifiers=[
-                ledger.log_identity().verifier])  # fmt: skip
+                ledger.log_identity().cosigner.verifier()])  # fmt: skip
             self.cosigned[at] = updated.decode()
             return httpx.Response(200, text=self.cosigned[at])
         return httpx.Response(404)
@@ -77,8 +81,20 @@ def test_a_consistent_log_is_checked_and_cosigned(db, child):
     (checked,) = _check(db, server)
     assert (checked.size, checked.cosigned, checked.error) == (5, True, None)
     note = server.cosigned[5]
-    opened = open_note(note, [Verifier(log.vkey), ledger.log_identity().verifier])
+    cosigner = ledger.log_identity().verifier.cosignature_verifier()
+    assert cosigner is not None
+    opened = open_note(note, [Verifier(log.vkey), cosigner])
     assert len(opened.sigs) == 2  # the child's and ours
+    # ours is a c2sp.org/tlog-cosignature v1: type 0x04, the time, Ed25519 over the message
+    ours = base64.b64decode(opened.sigs[1].base64)
+    assert (
+        ours[:4]
+        == hashlib.sha256(cosigner.name.encode() + b"\n\x04" + cosigner.public_key).digest()[:4]
+    )
+    moment = int.from_bytes(ours[4:12], "big")
+    assert abs(moment - time.time()) < 60
+    message = f"cosignature/v1\ntime {moment}\n{opened.text}".encode()
+    Ed25519PublicKey.from_public_bytes(cosigner.public_key).verify(ours[12:], message)
     for n in range(5, 9):
         log.append("institution:register", {"n": n})
     (checked,) = _check(db, server)

@@ -36,6 +36,13 @@ class LogIdentity:
         return self.signer.vkey
 
     @property
+    def cosigner(self) -> Signer:
+        """What this platform cosigns other logs with (a child's, as its parent): the log's
+        Ed25519 key as a c2sp.org/tlog-cosignature v1 signer; under ``JCJG_CRYPTO=sm`` the SM2
+        key itself, as a plain note signature (cosignature/v1 is Ed25519's)."""
+        return self.signer.cosigner() or self.signer
+
+    @property
     def hasher(self) -> Hasher:
         """The tree's hash: SM3 for an SM2-signed log, SHA-256 otherwise."""
         return hasher_for(self.signer.verifier())
@@ -83,17 +90,27 @@ def load_or_create_signer(settings: Settings, origin: str) -> Signer:
     return Signer(skey)
 
 
+def _witnesses(keys: list[str]) -> tuple[Verifier, ...]:
+    """The cosigners' keys as given, and each Ed25519 key's cosignature/v1 form too: a parent
+    or witness configured by its log key cosigns in the C2SP cosignature format."""
+    found: list[Verifier] = []
+    for vkey in dict.fromkeys(keys):
+        verifier = Verifier(vkey)
+        found.append(verifier)
+        cosigning = verifier.cosignature_verifier()
+        if cosigning is not None:
+            found.append(cosigning)
+    return tuple(found)
+
+
 def identity(settings: Settings) -> LogIdentity:
     origin = settings.ledger_origin or default_origin(settings)
     return LogIdentity(
         origin=origin,
         signer=load_or_create_signer(settings, origin),
         # the cosigners: those configured, and the upstream platform (docs/networking.md)
-        witnesses=tuple(
-            Verifier(v)
-            for v in dict.fromkeys(
-                [*settings.ledger_witness_keys, *filter(None, [settings.upstream_log_key])]
-            )
+        witnesses=_witnesses(
+            [*settings.ledger_witness_keys, *filter(None, [settings.upstream_log_key])]
         ),
         max_delay_seconds=settings.ledger_max_delay_seconds,
     )

@@ -36,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ from jcjg.ledger.sm import SM2SigningKey, SM2VerifyingKey
 __all__ = [
     "ALG_ED25519",
     "MAX_SIGNATURES",
+    "TYPE_COSIGNATURE_V1",
     "TYPE_ED25519",
     "TYPE_SM2",
     "AmbiguousKeyError",
@@ -81,8 +83,20 @@ TYPE_SM2 = b"\xffjcjg-sm2-sm3"
 """SM2 with SM3 (GB/T 32918.2, default identifier): C2SP's signature type 0xff ("without an
 identifier byte assigned by this specification") followed by our identifier, ``jcjg-sm2-sm3``.
 Public key: the 65-byte uncompressed point; private key: the 32-byte scalar; signature: r || s."""
-_PUBLIC_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 65}
-_PRIVATE_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 32}
+TYPE_COSIGNATURE_V1 = b"\x04"
+"""c2sp.org/tlog-cosignature: a timestamped Ed25519 cosignature. The signature is an 8-byte
+big-endian POSIX time then the Ed25519 signature of ``cosignature/v1\ntime <t>\n`` followed by
+the checkpoint's text; the key id hashes the type byte 0x04 (the same Ed25519 key as a type-0x01
+key has another id)."""
+COSIGNATURE_HEADER = b"cosignature/v1\n"
+_PUBLIC_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 65, TYPE_COSIGNATURE_V1: 32}
+_PRIVATE_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 32, TYPE_COSIGNATURE_V1: 32}
+_MAX_TIMESTAMP = 2**63 - 1
+
+
+def cosigned_message(timestamp: int, text: bytes) -> bytes:
+    """What a cosignature/v1 signs: the header, the time line, the checkpoint's text."""
+    return COSIGNATURE_HEADER + b"time %d\n" % timestamp + text
 MAX_SIGNATURES = 100
 """Most signature lines a note may carry; Go's note.Open rejects more."""
 
@@ -280,8 +294,22 @@ class Verifier:
         """The verifier key string."""
         return verifier_key(self.name, self.public_key, self.key_type)
 
+    def cosignature_verifier(self) -> Verifier | None:
+        """The cosignature/v1 form (type 0x04) of this Ed25519 key, None for another kind."""
+        if self.key_type != TYPE_ED25519:
+            return None
+        return Verifier(verifier_key(self.name, self.public_key, TYPE_COSIGNATURE_V1))
+
     def verify(self, msg: bytes, sig: bytes) -> bool:
-        """Return True iff `sig` is this key's signature of `msg`."""
+        """Return True iff `sig` is this key's signature of `msg` (a cosignature/v1 key: the
+        timestamped signature of the cosigned message)."""
+        if self.key_type == TYPE_COSIGNATURE_V1:
+            if len(sig) != 72:
+                return False
+            timestamp = int.from_bytes(sig[:8], "big")
+            if timestamp > _MAX_TIMESTAMP:
+                return False
+            msg, sig = cosigned_message(timestamp, msg), sig[8:]
         if len(sig) != 64:
             return False
         if self.key_type == TYPE_SM2:
@@ -336,8 +364,25 @@ class Signer:
         """Return the matching `Verifier`."""
         return Verifier(self.vkey)
 
-    def sign(self, msg: bytes) -> bytes:
-        """Return the 64-byte signature of `msg` (Ed25519; SM2: r || s)."""
+    def cosigner(self) -> Signer | None:
+        """This Ed25519 key as a cosignature/v1 signer (type 0x04; its messages start with
+        ``cosignature/v1``, which no note this key signs as a log does); None for SM2."""
+        if self.key_type != TYPE_ED25519:
+            return None
+        seed = self._key.private_bytes_raw()
+        kid = key_id(self.name, self.public_key, TYPE_COSIGNATURE_V1)
+        encoded = base64.b64encode(TYPE_COSIGNATURE_V1 + seed).decode("ascii")
+        return Signer(f"PRIVATE+KEY+{self.name}+{kid:08x}+{encoded}")
+
+    def sign(self, msg: bytes, *, timestamp: int | None = None) -> bytes:
+        """Return the signature of `msg`: 64 bytes (Ed25519; SM2: r || s), or for a
+        cosignature/v1 key the 8-byte time (now, or ``timestamp``) and the 64 bytes."""
+        if self.key_type == TYPE_COSIGNATURE_V1:
+            moment = int(time.time()) if timestamp is None else timestamp
+            if not 0 <= moment <= _MAX_TIMESTAMP:
+                raise NoteError("a cosignature's time is a POSIX time below 2**63")
+            signed: bytes = self._key.sign(cosigned_message(moment, msg))
+            return moment.to_bytes(8, "big") + signed
         signature: bytes = self._key.sign(msg)
         return signature
 

@@ -5,7 +5,9 @@ the child's registered log key; prove it consistent with the last checkpoint che
 (``GET /ledger/proof/consistency``: the same size must have the same root, a smaller size is a
 rollback); prove that the last leaf the child forwarded below it is in it
 (``GET /ledger/proof/inclusion``: the child forwarded what its log holds); then sign the
-checkpoint's text with this platform's log key and post the signature line to the child
+checkpoint as a c2sp.org/tlog-cosignature v1 cosigner (this platform's log key, type 0x04: the
+time and the Ed25519 signature of ``cosignature/v1``, the time line and the checkpoint's text;
+under ``JCJG_CRYPTO=sm`` a plain SM2 note signature) and post the signature line to the child
 (``POST /ledger/checkpoint/{size}/cosignatures``), which shows it on its ``/ledger`` and in public
 verification. An inconsistency halts the child (its forwards are refused) and raises
 ``child_log_inconsistent`` until an operator resumes it.
@@ -76,7 +78,7 @@ def check_child(db: Session, child: Child, http: httpx.Client) -> Checked:
     child.checked_at = utcnow()
     child.last_check_error = None
     if checkpoint.size and not _cosigned_by_us(note):
-        line = signature_line(opened.text, ledger.log_identity().signer)
+        line = signature_line(opened.text, ledger.log_identity().cosigner)
         try:
             answer = http.post(
                 f"{base}/ledger/checkpoint/{checkpoint.size}/cosignatures",
