@@ -40,6 +40,8 @@ def test_a_message_round_trip_under_the_national_profile(
     sm_exchange: LiveExchange, tmp_path: Path
 ) -> None:
     log_key = httpx.get(sm_exchange.url + "/ledger/key").text.strip()
+    page = httpx.get(sm_exchange.url + "/ledger", headers={"accept": "text/html"}).text
+    assert "哈希为 SM3" in page  # the explorer says which algorithms this log uses
     log = Verifier(log_key)
     assert log.is_sm2
     assert log.name.endswith("/ledger/sm")  # another log than the standard profile's

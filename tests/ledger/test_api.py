@@ -145,6 +145,7 @@ def test_explorer_page(client, filled):
     page = client.get("/ledger", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert "透明日志" in page.text
+    assert "哈希为 SM3" not in page.text  # the standard profile's log: SHA-256 and Ed25519
     assert "检测报告签发" in page.text  # the entry type by its label
     receipt = filled[2]
     found = client.get(
