@@ -570,4 +570,6 @@ def test_cosignature_v1_is_c2sps_timestamped_ed25519() -> None:
     with pytest.raises(NoteError):
         cosigner.sign(text.encode(), timestamp=-1)
     sm_skey, _ = generate_signer("sm.example/ledger/sm", "sm2")
-    assert Signer(sm_skey).cosigner() is None  # cosignature/v1 is Ed25519's
+    sm_cosigner = Signer(sm_skey).cosigner()  # cosignature/v1 is Ed25519's: SM2 has its own
+    assert sm_cosigner is not None
+    assert sm_cosigner.key_type != TYPE_COSIGNATURE_V1

@@ -44,9 +44,8 @@ from jcjg.ledger.note import (
 )
 from jcjg.ledger.sm import new_sm3, sm3
 
-VECTORS = json.loads(
-    (Path(__file__).parents[3] / "shared" / "testdata" / "sm_vectors.json").read_text("utf-8")
-)
+# ../shared/testdata/sm_vectors.json, copied (the repository must test on its own)
+VECTORS = json.loads((Path(__file__).parent / "data" / "sm_vectors.json").read_text("utf-8"))
 SM2P256V1 = "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF"
 RECOMMENDED = next(v for v in VECTORS["sm2_sign"] if v["curve"]["p"] == SM2P256V1)
 TEST_CURVE = next(v for v in VECTORS["sm2_sign"] if v["curve"]["p"] != SM2P256V1)["curve"]
@@ -288,3 +287,84 @@ def test_a_pem_of_another_kind_is_no_sm2_key() -> None:
             SM2SigningKey(pem)
     with pytest.raises(ValueError, match="SM2 public key"):
         SM2VerifyingKey(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+
+
+def test_an_sm2_log_key_cosigns_under_its_own_type() -> None:
+    """Under the national profile the parent cosigns with its SM2 key, but under the SM2
+    analogue of cosignature/v1: its log's own verifier refuses that line, and a plain SM2 note
+    line is no cosignature."""
+    from jcjg.ledger.note import TYPE_SM2_COSIGNATURE, signature_line
+
+    skey, vkey = generate_signer("province.example/ledger/sm", "sm2")
+    log = Signer(skey)
+    cosigner = log.cosigner()
+    assert cosigner is not None
+    assert cosigner.key_type == TYPE_SM2_COSIGNATURE
+    assert cosigner.cosigner() is None  # a cosigner's key is no log key
+    form = Verifier(vkey).cosignature_verifier()
+    assert form is not None
+    assert form.vkey == cosigner.vkey
+    assert not form.is_log_key
+    assert not form.is_sm2  # its hash is not what this key says: it is no log's key
+    text = "city.example/ledger/sm\n7\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    raw = base64.b64decode(signature_line(text, cosigner).split(" ")[-1])[4:]
+    assert len(raw) == 72
+    assert form.verify(text.encode(), raw)
+    assert not Verifier(vkey).verify(text.encode(), raw)
+    assert not Verifier(vkey).verify(text.encode(), raw[8:])  # the log key signed nothing
+    plain = base64.b64decode(signature_line(text, log).split(" ")[-1])[4:]
+    assert not form.verify(text.encode(), plain)
+
+
+def test_an_sm2_key_without_tongsuopy_is_a_key_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jcjg.ledger import sm
+
+    _, vkey = generate_signer("x.example/ledger/sm", "sm2")
+
+    def missing() -> None:
+        raise sm.SMUnavailable
+
+    monkeypatch.setattr(sm, "_backend", missing)
+    with pytest.raises(KeyFormatError, match="tongsuopy"):
+        Verifier(vkey)
+
+
+def test_a_log_of_the_other_profile_is_not_continued(tmp_path: Path) -> None:
+    """A database whose log was built with SHA-256 is not extended (nor signed) by a process
+    running JCJG_CRYPTO=sm, and the other way round; a fresh log of the national profile signs
+    SM3("") as the empty tree's root."""
+    from jcjg.config import Settings
+    from jcjg.core.db import make_engine, make_sessionmaker
+    from jcjg.ledger import service
+    from tests.conftest import upgraded_database_url
+
+    url, drop = upgraded_database_url(tmp_path)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    before = service.log_identity()
+    try:
+        sm_log = service.configure(
+            Settings(env="test", secret_key="s" * 32, data_dir=tmp_path / "sm", crypto="sm")
+        )
+        with sessions() as db:
+            empty = service.ensure_checkpoint(db)
+            assert (empty.size, empty.root_hash) == (0, sm3(b""))
+            assert open_note(empty.note, [sm_log.verifier]).text.startswith("localhost/ledger/sm")
+            db.commit()
+        service.configure(Settings(env="test", secret_key="s" * 32, data_dir=tmp_path / "std"))
+        with sessions() as db:
+            service.notarise(db, "institution:register", {"n": 1})
+            assert service.integrate(db) == 1
+            db.commit()
+        service.configure(
+            Settings(env="test", secret_key="s" * 32, data_dir=tmp_path / "sm", crypto="sm")
+        )
+        with sessions() as db:
+            service.notarise(db, "institution:register", {"n": 2})
+            with pytest.raises(service.LedgerError, match="另一种密码算法"):
+                service.integrate(db)
+            db.rollback()
+    finally:
+        service._identity = before
+        engine.dispose()
+        drop()

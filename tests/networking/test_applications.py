@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from jcjg.exchange.models import ClientKey
 from jcjg.ledger import service as ledger
 from jcjg.ledger.note import Signer, Verifier, generate_signer, sign_note
 from jcjg.networking import applications, applying
+from jcjg.networking import service as networking_service
 from jcjg.networking.applications import APPLICATIONS_PATH, key_id_for, proof_text
 from jcjg.networking.models import Application, Child
 from tests.factories import Factory, login, page_csrf
@@ -392,6 +394,12 @@ def test_jcjg_network_apply_and_application(
     from jcjg.cli import main
 
     monkeypatch.setattr(ledger, "_identity", ledger.log_identity())  # kept for the next tests
+    # one process plays both platforms: `network apply` configures the applicant's log, the
+    # parent's checks must still see the parent's own
+    parent_log = ledger.log_identity()
+    monkeypatch.setattr(
+        networking_service, "ledger", types.SimpleNamespace(log_identity=lambda: parent_log)
+    )
     # the commands talk to this app
     monkeypatch.setattr(applying, "send", functools.partial(applying.send, http=client))
     monkeypatch.setattr(applying, "status",
@@ -474,3 +482,20 @@ def test_the_address_check_reads_the_applicants_log_key() -> None:
     closed = applications.check_address(base, LOG_KEY, timeout=2)
     assert closed is not None
     assert "无法连接" in closed
+
+
+def test_a_child_log_is_never_this_platforms_own_nor_a_cosigner_key() -> None:
+    """This platform cosigns its children's checkpoints: a child registered under this log's
+    own name could have it sign that name's checkpoints; a cosigner's key is no log key."""
+    from jcjg.core.errors import ValidationFailed
+    from jcjg.networking.service import log_origin
+
+    own = ledger.log_identity()
+    with pytest.raises(ValidationFailed) as same:
+        log_origin(own.vkey)
+    assert "同名" in same.value.errors[0].message
+    with pytest.raises(ValidationFailed) as cosigning:
+        log_origin(own.cosigner.vkey)
+    assert "副署密钥" in cosigning.value.errors[0].message
+    _, other = generate_signer("jcjg.jdz.example.cn/ledger")
+    assert log_origin(other) == "jcjg.jdz.example.cn/ledger"

@@ -38,14 +38,16 @@ class LogIdentity:
     @property
     def cosigner(self) -> Signer:
         """What this platform cosigns other logs with (a child's, as its parent): the log's
-        Ed25519 key as a c2sp.org/tlog-cosignature v1 signer; under ``JCJG_CRYPTO=sm`` the SM2
-        key itself, as a plain note signature (cosignature/v1 is Ed25519's)."""
-        return self.signer.cosigner() or self.signer
+        Ed25519 key as a c2sp.org/tlog-cosignature v1 signer; under ``JCJG_CRYPTO=sm`` its SM2
+        key under the SM2 analogue (`note.TYPE_SM2_COSIGNATURE`)."""
+        cosigner = self.signer.cosigner()
+        assert cosigner is not None  # a log's key is Ed25519 or SM2
+        return cosigner
 
     @property
     def hasher(self) -> Hasher:
         """The tree's hash: SM3 for an SM2-signed log, SHA-256 otherwise."""
-        return hasher_for(self.signer.verifier())
+        return new_sm3 if self.signer.is_sm2 else hashlib.sha256
 
 
 def hasher_for(key: Verifier) -> Hasher:
@@ -70,6 +72,8 @@ def _key_file(settings: Settings) -> Path:
 
 
 def _checked(settings: Settings, signer: Signer) -> Signer:
+    if signer.cosigner() is None:
+        raise ValueError("日志签名密钥应为 Ed25519 或 SM2 的日志密钥，而不是副署密钥")
     if signer.is_sm2 != (settings.crypto == "sm"):
         wanted = "SM2" if settings.crypto == "sm" else "Ed25519"
         raise ValueError(f"日志签名密钥的算法与 JCJG_CRYPTO 不符：应为 {wanted} 密钥")
@@ -91,8 +95,9 @@ def load_or_create_signer(settings: Settings, origin: str) -> Signer:
 
 
 def _witnesses(keys: list[str]) -> tuple[Verifier, ...]:
-    """The cosigners' keys as given, and each Ed25519 key's cosignature/v1 form too: a parent
-    or witness configured by its log key cosigns in the C2SP cosignature format."""
+    """The cosigners' keys as given, and each log key's cosigner form too (Ed25519: C2SP
+    cosignature/v1; SM2: its analogue): a parent or witness configured by its log key cosigns
+    in that format."""
     found: list[Verifier] = []
     for vkey in dict.fromkeys(keys):
         verifier = Verifier(vkey)

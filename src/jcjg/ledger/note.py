@@ -44,7 +44,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from jcjg.ledger.sm import SM2SigningKey, SM2VerifyingKey
+from jcjg.ledger.sm import SM2SigningKey, SM2VerifyingKey, SMUnavailable
 
 __all__ = [
     "ALG_ED25519",
@@ -52,6 +52,7 @@ __all__ = [
     "TYPE_COSIGNATURE_V1",
     "TYPE_ED25519",
     "TYPE_SM2",
+    "TYPE_SM2_COSIGNATURE",
     "AmbiguousKeyError",
     "Checkpoint",
     "CheckpointError",
@@ -88,15 +89,23 @@ TYPE_COSIGNATURE_V1 = b"\x04"
 big-endian POSIX time then the Ed25519 signature of ``cosignature/v1\ntime <t>\n`` followed by
 the checkpoint's text; the key id hashes the type byte 0x04 (the same Ed25519 key as a type-0x01
 key has another id)."""
+TYPE_SM2_COSIGNATURE = b"\xffjcjg-sm2-cosignature/v1"
+"""The SM2 analogue of cosignature/v1 (``JCJG_CRYPTO=sm``, whose keys are SM2): the same
+timestamped signature of the same message, by an SM2 key under this type, so that a log's key
+never signs as a cosigner a text that could pass for one of its own notes."""
 COSIGNATURE_HEADER = b"cosignature/v1\n"
-_PUBLIC_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 65, TYPE_COSIGNATURE_V1: 32}
-_PRIVATE_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 32, TYPE_COSIGNATURE_V1: 32}
+_SM2_TYPES = (TYPE_SM2, TYPE_SM2_COSIGNATURE)
+_COSIGNATURE_TYPES = (TYPE_COSIGNATURE_V1, TYPE_SM2_COSIGNATURE)
+_PUBLIC_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 65, TYPE_COSIGNATURE_V1: 32, TYPE_SM2_COSIGNATURE: 65}
+_PRIVATE_BYTES = {TYPE_ED25519: 32, TYPE_SM2: 32, TYPE_COSIGNATURE_V1: 32, TYPE_SM2_COSIGNATURE: 32}
 _MAX_TIMESTAMP = 2**63 - 1
 
 
 def cosigned_message(timestamp: int, text: bytes) -> bytes:
     """What a cosignature/v1 signs: the header, the time line, the checkpoint's text."""
     return COSIGNATURE_HEADER + b"time %d\n" % timestamp + text
+
+
 MAX_SIGNATURES = 100
 """Most signature lines a note may carry; Go's note.Open rejects more."""
 
@@ -241,7 +250,7 @@ def _parse_key(fields: list[str], sizes: dict[bytes, int]) -> tuple[str, int, by
         or base64.b64encode(raw).decode("ascii") != encoded
     ):
         raise KeyFormatError("malformed key")
-    key_type = TYPE_SM2 if raw.startswith(TYPE_SM2) else raw[:1]
+    key_type = next((t for t in _SM2_TYPES if raw.startswith(t)), raw[:1])
     if key_type not in sizes:
         raise KeyFormatError(f"unknown key algorithm {raw[0]:#04x}")
     key = raw[len(key_type) :]
@@ -260,7 +269,7 @@ def _split_key(text: str, parts: int) -> list[str]:
 def _smkey(make: type[Any], data: bytes) -> Any:
     try:
         return make(data)
-    except ValueError as exc:
+    except (ValueError, SMUnavailable) as exc:  # no tongsuopy here: an SM2 key is unusable
         raise KeyFormatError(str(exc)) from exc
 
 
@@ -280,7 +289,7 @@ class Verifier:
         self.public_key = public
         self._key: Any = (
             _smkey(SM2VerifyingKey, public)
-            if key_type == TYPE_SM2
+            if key_type in _SM2_TYPES
             else Ed25519PublicKey.from_public_bytes(public)
         )
 
@@ -290,20 +299,27 @@ class Verifier:
         return self.key_type == TYPE_SM2
 
     @property
+    def is_log_key(self) -> bool:
+        """Whether a log may sign with this key (Ed25519 or SM2), not a cosigner's form."""
+        return self.key_type in (TYPE_ED25519, TYPE_SM2)
+
+    @property
     def vkey(self) -> str:
         """The verifier key string."""
         return verifier_key(self.name, self.public_key, self.key_type)
 
     def cosignature_verifier(self) -> Verifier | None:
-        """The cosignature/v1 form (type 0x04) of this Ed25519 key, None for another kind."""
-        if self.key_type != TYPE_ED25519:
+        """The cosigner form of this log key (Ed25519: cosignature/v1, type 0x04; SM2:
+        `TYPE_SM2_COSIGNATURE`), None for a key that is no log key."""
+        kind = {TYPE_ED25519: TYPE_COSIGNATURE_V1, TYPE_SM2: TYPE_SM2_COSIGNATURE}
+        if self.key_type not in kind:
             return None
-        return Verifier(verifier_key(self.name, self.public_key, TYPE_COSIGNATURE_V1))
+        return Verifier(verifier_key(self.name, self.public_key, kind[self.key_type]))
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
-        """Return True iff `sig` is this key's signature of `msg` (a cosignature/v1 key: the
+        """Return True iff `sig` is this key's signature of `msg` (a cosigner's key: the
         timestamped signature of the cosigned message)."""
-        if self.key_type == TYPE_COSIGNATURE_V1:
+        if self.key_type in _COSIGNATURE_TYPES:
             if len(sig) != 72:
                 return False
             timestamp = int.from_bytes(sig[:8], "big")
@@ -312,7 +328,7 @@ class Verifier:
             msg, sig = cosigned_message(timestamp, msg), sig[8:]
         if len(sig) != 64:
             return False
-        if self.key_type == TYPE_SM2:
+        if self.key_type in _SM2_TYPES:
             return bool(self._key.verify(msg, sig))
         try:
             self._key.verify(sig, msg)
@@ -337,7 +353,7 @@ class Signer:
             raise KeyFormatError("malformed signer key")
         name, kid, key_type, secret = _parse_key(fields[2:], _PRIVATE_BYTES)
         key: Any
-        if key_type == TYPE_SM2:
+        if key_type in _SM2_TYPES:
             key = _smkey(SM2SigningKey, secret)
             public = key.public_bytes
         else:
@@ -365,19 +381,21 @@ class Signer:
         return Verifier(self.vkey)
 
     def cosigner(self) -> Signer | None:
-        """This Ed25519 key as a cosignature/v1 signer (type 0x04; its messages start with
-        ``cosignature/v1``, which no note this key signs as a log does); None for SM2."""
-        if self.key_type != TYPE_ED25519:
+        """This log key as a cosigner: Ed25519 as a cosignature/v1 signer (type 0x04), SM2
+        under `TYPE_SM2_COSIGNATURE`; its messages start with ``cosignature/v1``, which no note
+        this key signs as a log does. None for a key that is no log key."""
+        kind = {TYPE_ED25519: TYPE_COSIGNATURE_V1, TYPE_SM2: TYPE_SM2_COSIGNATURE}
+        if self.key_type not in kind:
             return None
-        seed = self._key.private_bytes_raw()
-        kid = key_id(self.name, self.public_key, TYPE_COSIGNATURE_V1)
-        encoded = base64.b64encode(TYPE_COSIGNATURE_V1 + seed).decode("ascii")
+        secret = self._key.private_bytes_raw()  # the Ed25519 seed, or the SM2 scalar
+        kid = key_id(self.name, self.public_key, kind[self.key_type])
+        encoded = base64.b64encode(kind[self.key_type] + secret).decode("ascii")
         return Signer(f"PRIVATE+KEY+{self.name}+{kid:08x}+{encoded}")
 
     def sign(self, msg: bytes, *, timestamp: int | None = None) -> bytes:
         """Return the signature of `msg`: 64 bytes (Ed25519; SM2: r || s), or for a
-        cosignature/v1 key the 8-byte time (now, or ``timestamp``) and the 64 bytes."""
-        if self.key_type == TYPE_COSIGNATURE_V1:
+        cosigner's key the 8-byte time (now, or ``timestamp``) and the 64 bytes."""
+        if self.key_type in _COSIGNATURE_TYPES:
             moment = int(time.time()) if timestamp is None else timestamp
             if not 0 <= moment <= _MAX_TIMESTAMP:
                 raise NoteError("a cosignature's time is a POSIX time below 2**63")

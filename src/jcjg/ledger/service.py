@@ -314,8 +314,9 @@ def _flatten(plan: Sequence[tuple[merkle.Node, ...]]) -> list[merkle.Node]:
     return [n for group in plan for n in group]
 
 
-def root_at(db: Session, size: int) -> bytes:
-    hasher = log_identity().hasher
+def root_at(db: Session, size: int, hasher: merkle.Hasher | None = None) -> bytes:
+    """The root of the stored tree of ``size`` (in this log's hash, or ``hasher``'s)."""
+    hasher = hasher or log_identity().hasher
     if size == 0:
         return merkle.empty_root(hasher)
     return merkle.root_from(_getter(fetch_nodes(db, merkle.root_nodes(size))), size, hasher=hasher)
@@ -336,6 +337,7 @@ def integrate(db: Session, *, batch: int = 50_000) -> int:
         db.flush()
     current = head(db)
     size = current.size
+    _check_profile(db, size)
     rows = db.execute(
         select(LedgerLeaf.leaf_index, LedgerLeaf.leaf_hash)
         .where(LedgerLeaf.leaf_index >= size)
@@ -385,19 +387,39 @@ def _signed(size: int, root: bytes) -> LedgerCheckpoint:
     return LedgerCheckpoint(size=size, root_hash=root, note=sign_note(text, log.signer).decode())
 
 
+def _check_profile(db: Session, size: int) -> None:
+    """The log in the database was built with this process's hash: its last integrated leaf
+    hashes to its stored hash. Refuses (LedgerError) to extend or sign a log of the other
+    profile: switching ``JCJG_CRYPTO`` needs a new log (docs/operations/cryptography.md)."""
+    if size == 0:
+        return
+    last = db.get(LedgerLeaf, size - 1)
+    if last is not None and merkle.leaf_hash(last.entry, hasher=log_identity().hasher) != bytes(
+        last.leaf_hash
+    ):
+        raise LedgerError(
+            "数据库中的存证日志是用另一种密码算法建立的（JCJG_CRYPTO 与建立时不同）："
+            "不能在同一个日志中延续，见 docs/operations/cryptography.md"
+        )
+
+
 def ensure_checkpoint(db: Session) -> LedgerCheckpoint:
     """The checkpoint of the integrated head, signing it if it has none yet. A request that
-    only reads signs it for its answer and has it stored after (:func:`write_later`: the same
-    note, Ed25519 signatures being deterministic)."""
+    only reads signs it for its answer and has it stored after (:func:`write_later`: the note
+    stored then is signed again, an equal one for Ed25519, another valid one for SM2)."""
     current = head(db)
+    # the empty tree's root is the profile's hash of nothing (the migration seeds SHA-256's)
+    root = current.root_hash if current.size else merkle.empty_root(log_identity().hasher)
     row = db.get(LedgerCheckpoint, current.size)
+    if row is None:
+        _check_profile(db, current.size)
     if row is None and reading(db):
         write_later(db, ensure_checkpoint, required=False)
-        return _signed(current.size, current.root_hash)
+        return _signed(current.size, root)
     if row is None:
         try:
             with db.begin_nested():  # a concurrent first reader may sign the same size
-                row = _sign_checkpoint(db, current.size, current.root_hash)
+                row = _sign_checkpoint(db, current.size, root)
         except IntegrityError:
             row = db.get_one(LedgerCheckpoint, current.size)
     return row
@@ -620,7 +642,8 @@ def verify_all(
     verifier = verifier or log.verifier
     problems: list[str] = []
     current = head(db)
-    compact = merkle.CompactRange(hasher=log.hasher)
+    hasher = log.hasher
+    compact = merkle.CompactRange(hasher=hasher)
     expected_nodes: dict[tuple[int, int], bytes] = {}
     last = -1
     while True:
@@ -636,7 +659,7 @@ def verify_all(
             if index != last + 1:
                 problems.append(f"序号 {last + 1} 处缺少条目（跳到了 {index}）")
             last = index
-            recomputed = merkle.leaf_hash(entry, hasher=log.hasher)
+            recomputed = merkle.leaf_hash(entry, hasher=hasher)
             if recomputed != stored_hash:
                 problems.append(f"序号 {index} 的条目内容与其叶哈希不符（条目被篡改）")
             for node in compact.append(stored_hash, include_leaves=False):

@@ -66,6 +66,7 @@ from jcjg.ledger import service as ledger
 from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.models import LedgerQueued
 from jcjg.ledger.note import Verifier
+from jcjg.ledger.sm import SMUnavailable
 from jcjg.networking import problems
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded, LabKey
@@ -436,7 +437,7 @@ class _Receiver:
         try:
             public = unb64(sent.key.public_key or "")
             verifying_key(sent.key.alg, public)
-        except ValueError as exc:
+        except (ValueError, SMUnavailable) as exc:  # SMUnavailable: an SM2 key, no tongsuopy
             raise Refused(
                 ExchangeError(problems.LAB_SIGNATURE_INVALID, "没有附带检测机构的签名公钥")
             ) from exc

@@ -21,6 +21,7 @@ from jcjg.exchange.clients import (
     public_key_alg,
 )
 from jcjg.exchange.models import Message
+from jcjg.ledger import service as ledger
 from jcjg.ledger.note import NoteError, Verifier
 from jcjg.networking.choices import ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded
@@ -60,12 +61,18 @@ def log_origin(log_key: str) -> str:
     if len(log_key.strip()) > MAX_LOG_KEY:
         raise _fail("log_key", f"存证日志公钥不能超过 {MAX_LOG_KEY} 个字符")
     try:
-        name = Verifier(log_key.strip()).name
+        verifier = Verifier(log_key.strip())
     except NoteError as exc:
         raise _fail("log_key", "日志公钥格式不正确：应为对方 GET /ledger/key 的内容") from exc
+    if not verifier.is_log_key:
+        raise _fail("log_key", "这是副署密钥，不是日志公钥：应为对方 GET /ledger/key 的内容")
+    name = verifier.name
     if len(name) > MAX_LOG_ORIGIN:
         why = f"存证日志的名称（公钥中第一个“+”之前）不能超过 {MAX_LOG_ORIGIN} 个字符"
         raise _fail("log_key", why)
+    if name == ledger.log_identity().origin:
+        # this platform cosigns its children's checkpoints: never one that names its own log
+        raise _fail("log_key", "下级平台的日志不能与本平台的日志同名")
     return name
 
 

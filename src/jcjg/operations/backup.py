@@ -425,8 +425,9 @@ def _check_ledger(url: str, manifest: dict[str, Any], log_key: str) -> str:
     engine = make_engine(url)
     try:
         with Session(engine) as db:
-            root = _leaf_root(db, size, hasher_for(verifier)).hex()
-            tree = ledger.root_at(db, size).hex() if size else root
+            hasher = hasher_for(verifier)  # the backed-up log's, whatever this process runs
+            root = _leaf_root(db, size, hasher).hex()
+            tree = ledger.root_at(db, size, hasher).hex() if size else root
     finally:
         engine.dispose()
     if root != manifest["ledger"]["root"] or tree != root:
