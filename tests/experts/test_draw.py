@@ -215,3 +215,32 @@ def test_an_expert_finds_their_pseudonym_on_their_review_page(
     page = browser_client.get(f"/my/reviews/{member['id']}", headers={"accept": "text/html"})
     assert f'data-testid="pseudonym">{expected}<' in page.text
     assert expected in {c["pseudonym"] for c in request["candidates"]}
+
+
+def test_the_draw_checker_takes_the_logs_hash_from_its_key() -> None:
+    """Inputs of a platform of the national profile (an SM2 log key) are checked in SM3: the
+    leaves and the inclusion proof; SHA-256 leaves are refused there, and the other way round."""
+    import pytest
+
+    from jcjg.experts import draw as checker
+    from jcjg.ledger import merkle
+    from jcjg.ledger.note import generate_signer
+    from jcjg.ledger.sm import new_sm3, sm3
+
+    _, sm_key = generate_signer("jcjg.example.cn/ledger/sm", "sm2")
+    _, ed_key = generate_signer("jcjg.example.cn/ledger")
+    h = checker.log_hash({"key": sm_key})
+    assert h is checker.sm3
+    assert checker.log_hash({"key": ed_key}) is checker.sha256
+    assert checker.log_hash({}) is checker.sha256  # older inputs carry no key: SHA-256
+    text = json.dumps({"entry_type": "panel_draw:commit", "data": {"draw": "D1"}})
+    sm_leaf = sm3(b"\x00" + text.encode())
+    part = {"entry_canonical": text, "leaf_hash": sm_leaf.hex()}
+    assert checker.entry(part, "panel_draw:commit", "commitment", h)[0] == sm_leaf
+    with pytest.raises(checker.Invalid, match="SHA-256"):
+        checker.entry(part, "panel_draw:commit", "commitment")
+    leaves = [merkle.leaf_hash(bytes([n]), hasher=new_sm3) for n in range(6)] + [sm_leaf]
+    proof = merkle.inclusion_proof(leaves, 6, 7, hasher=new_sm3)
+    root = merkle.root_hash(leaves, hasher=new_sm3)
+    assert checker.verify_inclusion(sm_leaf, 6, 7, proof, root, h)
+    assert not checker.verify_inclusion(sm_leaf, 6, 7, proof, root)

@@ -114,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         "--alg",
         dest="keygen_alg",
         choices=("ed25519", "sm2-sm3"),
-        default="ed25519",
-        help="算法（默认 ed25519；sm2-sm3 需安装 jcjg[sm]）",
+        default=None,
+        help="算法（默认同 --alg，否则 ed25519；sm2-sm3 需安装 jcjg[sm]）",
     )
 
     cameras = sub.add_parser(
@@ -342,7 +342,7 @@ def _keygen(args: argparse.Namespace) -> int:
     from jcjg.ledger.sm import SMUnavailable
 
     try:
-        if args.keygen_alg == "sm2-sm3":
+        if (args.keygen_alg or args.alg) == "sm2-sm3":
             sm2 = SM2SigningKey.generate()
             private, public = sm2.private_pem(), sm2.verifying_key().public_pem()
         else:

@@ -103,7 +103,7 @@ def _is_sm2_pem(data: bytes) -> bool:
     """Whether PEM private key text holds an SM2 key (its curve's OID 1.2.156.10197.1.301)."""
     import re
 
-    body = b"".join(re.findall(rb"^[A-Za-z0-9+/=]+$", data, flags=re.MULTILINE))
+    body = b"".join(re.findall(rb"^([A-Za-z0-9+/=]+)\r?$", data, flags=re.MULTILINE))
     try:
         der = base64.b64decode(body)
     except ValueError:

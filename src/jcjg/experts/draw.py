@@ -18,8 +18,9 @@ page, ``format`` ``jcjg-panel-draw/1``)::
 What it checks, each a line of its report (exit 0 when every check holds, 1 when one fails,
 2 when the input is unusable):
 
-1. each entry's leaf hash is SHA-256(0x00 || entry_canonical), its type is the expected one and
-   the three belong to the same draw;
+1. each entry's leaf hash is SHA-256(0x00 || entry_canonical) (SM3 when the inputs' log ``key``
+   is an SM2 key: the national profile), its type is the expected one and the three belong to
+   the same draw;
 2. the commitment was notarised before the request (a smaller index) and is SHA-256 of the
    revealed secret;
 3. the checkpoint's text names the log, the size and the root given, and the request leaf is
@@ -165,16 +166,47 @@ def assign(
 # --- checking the published inputs -------------------------------------------------------------
 
 
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+SM2_KEY = b"\xffjcjg-sm2-sm3"  # a log key of the national profile (JCJG_CRYPTO=sm)
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
-    """RFC 9162 section 2.1.3.2 (as jcjg-verify does)."""
+def sm3(data: bytes) -> bytes:
+    """SM3 (GB/T 32905), from hashlib's OpenSSL or, failing that, cryptography's."""
+    try:
+        return hashlib.new("sm3", data).digest()
+    except ValueError:
+        from cryptography.hazmat.primitives import hashes
+
+        h = hashes.Hash(hashes.SM3())
+        h.update(data)
+        return h.finalize()
+
+
+def log_hash(inputs: Mapping[str, Any]) -> Any:
+    """The log's tree hash: SM3 when the inputs' log key (``key``) is an SM2 key (the national
+    profile, docs/operations/cryptography.md), SHA-256 otherwise."""
+    try:
+        raw = base64.b64decode(str(inputs.get("key", "")).split("+", 2)[2], validate=True)
+    except (IndexError, ValueError):
+        return sha256
+    return sm3 if raw.startswith(SM2_KEY) else sha256
+
+
+def leaf_hash(data: bytes, h: Any = sha256) -> bytes:
+    return bytes(h(b"\x00" + data))
+
+
+def node_hash(left: bytes, right: bytes, h: Any = sha256) -> bytes:
+    return bytes(h(b"\x01" + left + right))
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: list[bytes], root: bytes, h: Any = sha256
+) -> bool:
+    """RFC 9162 section 2.1.3.2 (as jcjg-verify does; ``h`` SHA-256, or SM3)."""
     if not 0 <= index < size or any(len(p) != 32 for p in proof) or len(root) != 32:
         return False
     fn, sn, r = index, size - 1, leaf
@@ -182,13 +214,13 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], roo
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = node_hash(p, r, h)
             if not fn & 1:
                 while fn & 1 == 0 and fn != 0:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = node_hash(r, p, h)
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
@@ -204,14 +236,17 @@ def _hex(value: Any, what: str, size: int | None = 32) -> bytes:
     return raw
 
 
-def entry(part: Mapping[str, Any], entry_type: str, what: str) -> tuple[bytes, dict[str, Any]]:
+def entry(
+    part: Mapping[str, Any], entry_type: str, what: str, h: Any = sha256
+) -> tuple[bytes, dict[str, Any]]:
     """One notarised entry: its leaf hash checked against its canonical text; (hash, data)."""
     text = part.get("entry_canonical")
     if not isinstance(text, str):
         raise Invalid(f"{what}: entry_canonical missing")
-    digest = leaf_hash(text.encode())
+    digest = leaf_hash(text.encode(), h)
     if digest != _hex(part.get("leaf_hash"), f"{what} leaf_hash"):
-        raise Invalid(f"{what}: leaf hash is not SHA-256(0x00 || entry_canonical)")
+        name = "SM3" if h is sm3 else "SHA-256"
+        raise Invalid(f"{what}: leaf hash is not {name}(0x00 || entry_canonical)")
     envelope = json.loads(text)
     if envelope.get("entry_type") != entry_type:
         raise Invalid(f"{what}: entry type is {envelope.get('entry_type')!r}, not {entry_type}")
@@ -243,7 +278,7 @@ def _randomness(inputs: Mapping[str, Any], request: Mapping[str, Any], req_hash:
         raise Invalid("the checkpoint's size or root differs from the one given")
     proof = [_hex(h, "inclusion hash") for h in rnd.get("inclusion") or []]
     index = int(inputs["request"]["index"])
-    if not verify_inclusion(req_hash, index, size, proof, root):
+    if not verify_inclusion(req_hash, index, size, proof, root, log_hash(inputs)):
         raise Invalid("the request is not included in the checkpoint's tree")
     return randomness(secret, root)
 
@@ -288,9 +323,10 @@ def _verify_notarised(
 ) -> tuple[bytes, dict[str, Any], dict[str, Any], str, list[str]]:
     """Checks 1 to 4, the same for every kind of draw: (request leaf hash, request, result,
     seed, the report's lines so far)."""
-    _, commit = entry(inputs["commitment"], types[0], "commitment")
-    req_hash, request = entry(inputs["request"], types[1], "request")
-    _, result = entry(inputs["result"], types[2], "result")
+    h = log_hash(inputs)
+    _, commit = entry(inputs["commitment"], types[0], "commitment", h)
+    req_hash, request = entry(inputs["request"], types[1], "request", h)
+    _, result = entry(inputs["result"], types[2], "result", h)
     code = request.get("draw")
     if commit.get("draw") != code or result.get("draw") != code:
         raise Invalid("the commitment, request and result are of different draws")

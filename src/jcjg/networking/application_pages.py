@@ -23,6 +23,7 @@ from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
+from jcjg.exchange.clients import public_key_alg
 from jcjg.networking import applications
 from jcjg.networking.choices import ApplicationStatus
 from jcjg.networking.models import Application
@@ -116,6 +117,7 @@ def _detail(
         "phone": mask_phone(row.contact_phone),
         "email": mask_email(row.contact_email) if row.contact_email else None,
         "key_id": applications.key_id_for(row.public_key),
+        "key_alg": public_key_alg(row.public_key),
         "errors": errors or {},
         "error": error,
     }

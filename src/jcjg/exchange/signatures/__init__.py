@@ -11,8 +11,8 @@ One module per part of the RFC:
 - `components`: the request as signatures see it (`Request`) and its component values;
 - `base`: the signature parameters (`SignatureParams`) and the signature base;
 - `keys`: `Ed25519SigningKey`, `Ed25519VerifyingKey`, `HmacSha256Key` and the key protocols;
-- `sm`: SM3 and the ``sm2-sm3`` keys (`SM2SigningKey`, `SM2VerifyingKey`), through the
-  optional ``tongsuopy`` (``JCJG_CRYPTO=sm``);
+- ``sm2-sm3`` keys (`SM2SigningKey`, `SM2VerifyingKey`) come from `jcjg.ledger.sm`, through
+  the optional ``tongsuopy`` (the national profile, ``JCJG_CRYPTO=sm``);
 - `sign`: `sign_request`, which returns the ``Signature-Input`` and ``Signature`` values;
 - `verify`: `verify_request` and the verifier's policy, `check_policy`;
 - `errors`: every failure is a `SignatureError`, one subclass per cause, so that a server can
