@@ -131,7 +131,7 @@ def parse_any_public_key(data: bytes) -> bytes:
         pass
     try:
         return parse_sm2_public_key(data)
-    except ValidationFailed as exc:
+    except (ValidationFailed, AppError) as exc:  # AppError: no SM2 here (the sm extra)
         raise ValidationFailed(
             errors=[
                 FieldError(
