@@ -45,9 +45,15 @@ def test_ledger_bench_short(capsys):
     finally:
         service._identity = saved  # the bench configures its own log
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    assert set(figures) == {"integrate", "inclusion_proof", "consistency_proof"}
+    assert set(figures) == {
+        "integrate", "inclusion_proof", "consistency_proof",
+        "integrate_sm3", "sm2_sign", "sm2_verify",
+    }  # fmt: skip
     assert figures["integrate"].group(3) == "leaves/s"
+    assert figures["integrate_sm3"].group(3) == "leaves/s"
     assert figures["inclusion_proof"].group(3) == "ms"
+    assert figures["sm2_verify"].group(3) == "us"
+    assert "baseline=integrate_sha256" in figures["integrate_sm3"].group(0)
     assert all(float(m.group(2)) > 0 for m in figures.values())
     assert "BENCH integrate" in capsys.readouterr().out
 
