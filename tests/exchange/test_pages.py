@@ -78,6 +78,8 @@ def test_apply_approve_issue_rotate_revoke(
     )
     csrf = _the_authority_revokes(http, db, ed_key, authority)
     _suspend_and_resume(http, db, client_id, csrf)
+    csrf = _as(http, lab_admin)
+    _an_sm2_key_where_the_platform_runs_the_national_profile(http, db, client_id, csrf)
 
 
 def _the_institution_applies(http: TestClient, db: Session, inst, lab_admin: User) -> int:
@@ -205,6 +207,49 @@ def _an_hmac_secret_shown_once(
     assert "有效" in _text(http.get(f"/exchange/clients/{client_id}").text)
 
     return hmac_key
+
+
+def _an_sm2_key_where_the_platform_runs_the_national_profile(
+    http: TestClient, db: Session, client_id: int, csrf: str
+) -> None:
+    """The form recommends Ed25519, or SM2 (chosen by default) under JCJG_CRYPTO=sm; an SM2
+    public key issues an sm2-sm3 key, shown as SM2 with its PEM; an Ed25519 PEM as SM2 is a
+    form error."""
+    from jcjg.exchange.signatures import SM2SigningKey
+
+    page = http.get(f"/exchange/clients/{client_id}")
+    assert "推荐 Ed25519" in page.text
+    assert re.search(r'value="ed25519"\s+checked', page.text)
+    app_settings = http.app.state.settings  # type: ignore[attr-defined]
+    http.app.state.settings = app_settings.model_copy(update={"crypto": "sm"})  # type: ignore[attr-defined]
+    try:
+        page = http.get(f"/exchange/clients/{client_id}")
+        assert "推荐 SM2" in page.text
+        assert re.search(r'value="sm2-sm3"\s+checked', page.text)
+    finally:
+        http.app.state.settings = app_settings  # type: ignore[attr-defined]
+    wrong = http.post(
+        f"/exchange/clients/{client_id}/keys",
+        data={"csrf_token": csrf, "alg": "sm2-sm3"},
+        files={"public_key_file": ("lab.pem", _pem(Ed25519PrivateKey.generate()), "text/plain")},
+    )
+    assert wrong.status_code == 422
+    assert "SM2 公钥" in wrong.text
+    lab_key = SM2SigningKey.generate()
+    issued = http.post(
+        f"/exchange/clients/{client_id}/keys",
+        data={"csrf_token": csrf, "alg": "sm2-sm3"},
+        files={"public_key_file": ("lab.pem", lab_key.verifying_key().public_pem(), "text/plain")},
+    )
+    assert issued.status_code == 200, issued.text
+    db.expire_all()
+    sm_key = db.scalars(
+        select(ClientKey).where(ClientKey.client_id == client_id, ClientKey.alg == "sm2-sm3")
+    ).one()
+    assert sm_key.key_material == lab_key.public_bytes
+    assert "SM2（国密）" in http.get(f"/exchange/clients/{client_id}").text
+    key_page = http.get(f"/exchange/keys/{sm_key.key_id}")
+    assert "BEGIN PUBLIC KEY" in key_page.text
 
 
 def _an_ed25519_key_from_a_pem_file(
