@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,27 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 # figures, and ffmpeg's probing of a stream, suffered when they overlapped)
 HEAVY = pytest.mark.xdist_group("heavy-benches")
 LINE = re.compile(r"^BENCH (\w+) ([0-9.]+|nan) (\S+) ratio=([0-9.]+|nan) baseline=(\w+)$")
+
+
+@pytest.fixture(autouse=True)
+def _untraced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A benchmark runs unmeasured by coverage, and so do the processes it starts: what it runs
+    the feature tests measure, and tracing its loops tripled its time (and distorted its
+    ratios) in `make test`, where these short runs only prove that each benchmark runs and
+    prints its figures."""
+    import coverage
+
+    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+    monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
+    measuring = coverage.Coverage.current()
+    if measuring is None:
+        yield
+        return
+    measuring.stop()
+    try:
+        yield
+    finally:
+        measuring.start()
 
 
 def _load(name: str):
