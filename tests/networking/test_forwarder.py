@@ -77,7 +77,7 @@ def base(db) -> int:
 
 @pytest.mark.sqlite
 def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client, db, lims, base):
-    ledger.notarise(db, "institution:register", {"n": 1})
+    ledger.notarise(db, "sample:seal", {"n": 1})
     db.commit()
     first = lims.message(**LABS)
     assert lims.post(client, "registry.labs", first).status_code == 200
@@ -129,7 +129,7 @@ def test_a_message_not_yet_applied_waits_and_its_code_goes_with_it(client, db, l
 
 def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims, base):
     for n in range(3):
-        ledger.notarise(db, "institution:register", {"n": n})
+        ledger.notarise(db, "sample:seal", {"n": n})
     db.commit()
     upstream = Upstream()
     # the parent was restored from a backup: it expects leaf 1 again
@@ -166,7 +166,7 @@ def test_the_cursor_follows_the_parent_and_failures_back_off(client, db, lims, b
 
 
 def test_a_second_forwarder_waits_for_the_lease(client, db):
-    ledger.notarise(db, "institution:register", {"n": 1})
+    ledger.notarise(db, "sample:seal", {"n": 1})
     db.commit()
     state = client.app.state
     with state.sessionmaker() as other:

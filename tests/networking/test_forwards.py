@@ -70,7 +70,7 @@ def _report(code: str, token: str) -> dict[str, Any]:
 
 @pytest.mark.sqlite
 def test_a_forward_is_checked_kept_and_applied_with_the_childs_code(client, db, city):
-    fact = city.log.append("institution:register", {"code": city.institution.code})
+    fact = city.log.append("sample:seal", {"sample_code": "YP-0001"})
     labs = city.lab.signed(city.log, "registry.labs", LABS)
     code = SUPERVISION.make(city.institution.region_code, 2026, 41)
     fields, results = _report(code, "t" * 20)
@@ -135,7 +135,7 @@ def test_a_child_of_the_national_profile_and_its_sm2_lab_are_checked_end_to_end(
     pinned = db.scalars(select(LabKey)).one()
     assert (pinned.alg, pinned.public_key) == ("sm2-sm3", lab.sm2.public_bytes)
     # a leaf hashed in SHA-256 by a child whose log is SM3 is not its log's leaf
-    wrong = city.log.append("institution:register", {"code": city.institution.code})
+    wrong = city.log.append("sample:seal", {"sample_code": "YP-0001"})
     wrong["leaf_hash"] = merkle.leaf_hash(base64.b64decode(wrong["entry"])).hex()
     refused = city.post(client, [wrong]).json()
     assert refused["outcomes"]["refused"] == 1
@@ -143,8 +143,8 @@ def test_a_child_of_the_national_profile_and_its_sm2_lab_are_checked_end_to_end(
 
 
 def test_a_gap_is_refused_with_the_index_expected(client, db, city):
-    city.log.append("institution:register", {"n": 1})
-    second = city.log.append("institution:register", {"n": 2})
+    city.log.append("sample:seal", {"n": 1})
+    second = city.log.append("sample:seal", {"n": 2})
     answer = city.post(client, [second])
     assert answer.status_code == 409
     assert answer.json()["type"].endswith("network-forward-gap")
@@ -243,7 +243,7 @@ def test_a_message_that_came_by_another_path_is_a_duplicate(client, db, settings
 
 
 def test_what_is_not_a_childs_forward(client, db, settings, factory, city):
-    fact = city.log.append("institution:register", {"n": 1})
+    fact = city.log.append("sample:seal", {"n": 1})
     body = forward(city.log, [fact])
     # a lab's system is no child platform
     lims = make_lims(db, settings, factory)

@@ -62,7 +62,7 @@ class ChildServer:
 def child(db, settings) -> tuple[Child, ChildLog, ChildServer]:
     log = ChildLog()
     for n in range(5):
-        log.append("institution:register", {"n": n})
+        log.append("sample:seal", {"n": n})
     made = register_child(
         db, settings, name="九江市检测监管平台", region_code="360400", base_url=CITY,
         log_key=log.vkey,
@@ -96,7 +96,7 @@ def test_a_consistent_log_is_checked_and_cosigned(db, child):
     message = f"cosignature/v1\ntime {moment}\n{opened.text}".encode()
     Ed25519PublicKey.from_public_bytes(cosigner.public_key).verify(ours[12:], message)
     for n in range(5, 9):
-        log.append("institution:register", {"n": n})
+        log.append("sample:seal", {"n": n})
     (checked,) = _check(db, server)
     assert (checked.size, checked.cosigned) == (9, True)
     db.expire_all()
@@ -113,7 +113,7 @@ def test_a_rewritten_log_halts_the_child_and_raises_the_alert(client, db, child)
     # truncated to 3 and re-appended: 6 leaves, its first 5 not those checked
     del log.entries[3:]
     for n in range(3):
-        log.append("institution:register", {"rewritten": n})
+        log.append("sample:seal", {"rewritten": n})
     (checked,) = _check(db, server)
     assert checked.inconsistent
     db.expire_all()
@@ -151,7 +151,7 @@ def test_a_rolled_back_or_forked_log_is_inconsistent(db, child):
     resume_child(db, db.get(Child, row.id))
     db.commit()
     server.size = None
-    log.entries[4] = ledger.envelope("institution:register", {"forked": True}, utcnow())
+    log.entries[4] = ledger.envelope("sample:seal", {"forked": True}, utcnow())
     server.cosigned.clear()  # its new checkpoint of the same size
     (checked,) = _check(db, server)  # the same size, another root
     assert checked.inconsistent
@@ -167,11 +167,11 @@ def test_a_forwarded_leaf_missing_from_the_childs_log_is_inconsistent(client, db
         log_key=log.vkey, public_key=b64(private.public_key().public_bytes_raw()).encode(),
     )  # fmt: skip
     db.commit()
-    sent = [log.append("institution:register", {"n": n}) for n in range(3)]
+    sent = [log.append("sample:seal", {"n": n}) for n in range(3)]
     answer = post_forward(client, made.key.key.key_id, load_key("ed25519", private),
                           forward(log, sent))  # fmt: skip
     assert answer.status_code == 200, answer.text
-    log.entries[2] = ledger.envelope("institution:register", {"other": 1}, utcnow())
+    log.entries[2] = ledger.envelope("sample:seal", {"other": 1}, utcnow())
     (checked,) = _check(db, ChildServer(log))
     assert checked.inconsistent
     assert "不在其日志中" in checked.error
@@ -203,7 +203,7 @@ def test_the_parents_cosignature_is_shown_with_the_log(client, db, tmp_path):
         Settings(env="test", secret_key="x" * 32, data_dir=tmp_path, upstream_log_key=parent_vkey)
     )
     try:
-        ledger.notarise(db, "institution:register", {"n": 1})
+        ledger.notarise(db, "sample:seal", {"n": 1})
         while ledger.integrate(db):
             pass
         checkpoint = ledger.ensure_checkpoint(db)

@@ -544,7 +544,7 @@ def test_the_upstream_shows_how_far_forwarding_is(
     settings.upstream_url = "https://jcjg.jx.example.cn"
     settings.upstream_key_id = "c7-3f09a1b2c4d5"
     settings.upstream_key = SecretStr("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=")
-    size = ledger.append_many(db, "institution:register", [{"n": n} for n in range(5)]).stop
+    size = ledger.append_many(db, "sample:seal", [{"n": n} for n in range(5)]).stop
     now = utcnow()
     db.add(
         ForwardCursor(

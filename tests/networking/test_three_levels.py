@@ -427,9 +427,9 @@ def _a_rewritten_log_halts_the_city(city: Platform, province: Platform) -> None:
         db.execute(delete(LedgerCheckpoint))
         db.execute(update(LedgerHead).values(size=0, root_hash=merkle.root_hash([])))
         for n in range(4):
-            entry = ledger.envelope("institution:register", {"rewritten": n}, utcnow())
+            entry = ledger.envelope("sample:seal", {"rewritten": n}, utcnow())
             db.add(LedgerLeaf(leaf_index=keep + n, leaf_hash=merkle.leaf_hash(entry),
-                              entry_type="institution:register", entry=entry))  # fmt: skip
+                              entry_type="sample:seal", entry=entry))  # fmt: skip
         db.execute(update(LedgerCounter).values(next_index=keep + 4))
         db.commit()
     city.integrate()

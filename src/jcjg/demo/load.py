@@ -46,8 +46,8 @@ from jcjg.demo import testing as testing_demo
 from jcjg.demo import training as training_demo
 from jcjg.demo import video as video_demo
 from jcjg.demo.guard import refuse_in_production
-from jcjg.ledger.service import notarise
 from jcjg.regions.models import Region
+from jcjg.tenancy.facts import notarise_registered
 from jcjg.tenancy.models import Institution
 
 
@@ -103,13 +103,7 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     by_key = registry_demo.load(db, today)
     for inst in by_key.values():
         if inst.name not in known:  # a registration is a platform fact: notarised once
-            record = {
-                "code": inst.code,
-                "name": inst.name,
-                "credit_code": inst.credit_code,
-                "region_code": inst.region_code,
-            }
-            notarise(db, "institution:register", record)
+            notarise_registered(db, inst)
     db.flush()
     existing = set(db.scalars(select(User.username)))
     created: list[tuple[str, str, str]] = []

@@ -17,6 +17,7 @@ from jcjg.core.pagination import count_rows
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.generic.spec import MULTI, REF, EntitySpec, FieldProblem, parse_id
 from jcjg.regions import service as regions
+from jcjg.tenancy import facts
 from jcjg.tenancy.models import Institution
 
 # What a REF or MULTI field's ids point to, and whether the target belongs to the institution:
@@ -300,6 +301,8 @@ def create_row(
         _check_row(spec, obj)
     db.add(obj)
     _flush(db)
+    if spec.is_institution:
+        facts.notarise_registered(db, obj)  # a parent platform registers it from this
     return obj
 
 
@@ -341,6 +344,7 @@ def update_row(
         )
     values = parse(spec, {k: v for k, v in raw.items() if k != "institution_id"}, partial=True)
     _guard(spec, principal, obj, values)
+    before = (obj.name, obj.credit_code) if spec.is_institution else None
     if spec.is_institution:
         if "region_code" in values and values["region_code"] != obj.region_code:
             raise ValidationFailed(
@@ -353,6 +357,8 @@ def update_row(
     _apply(obj, values)
     _check_row(spec, obj)
     _flush(db)
+    if before is not None and (obj.name, obj.credit_code) != before:
+        facts.notarise_updated(db, obj)  # a parent platform renames its copy
     return obj
 
 
@@ -378,10 +384,13 @@ def set_status(
 
     obj = get_row(db=db, principal=principal, spec=spec, row_id=row_id, action="status")
     try:
-        obj.status = InstitutionStatus(status).value
+        new = InstitutionStatus(status).value
     except ValueError:
         raise ValidationFailed(errors=[FieldError("status", "不是允许的状态")]) from None
-    db.flush()
+    if new != obj.status:
+        obj.status = new
+        db.flush()
+        facts.notarise_status(db, obj)  # a parent platform suspends its copy too
     return obj
 
 

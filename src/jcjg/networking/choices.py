@@ -19,6 +19,7 @@ class Outcome(StrEnum):
 
     STORED = "stored"
     RECORDED = "recorded"
+    REBUILT = "rebuilt"
     DUPLICATE = "duplicate"
     REFUSED = "refused"
     ORIGIN_REJECTED = "origin_rejected"
@@ -31,6 +32,7 @@ class Outcome(StrEnum):
 _OUTCOMES = {
     Outcome.STORED: "已接收，本平台处理",
     Outcome.RECORDED: "已记录（平台事实）",
+    Outcome.REBUILT: "已在本平台登记（平台事实）",
     Outcome.DUPLICATE: "重复（已由其他途径收到）",
     Outcome.REFUSED: "拒收",
     Outcome.ORIGIN_REJECTED: "下级平台已拒收",

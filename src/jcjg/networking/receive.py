@@ -28,8 +28,10 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.facts import FORWARDED_FACTS, FactApplier, ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
 from jcjg.exchange import problems as exchange_problems
@@ -279,12 +281,35 @@ class _Receiver:
                     raise Refused(
                         ExchangeError(problems.CONTENT_MISMATCH, "消息的存证叶没有附带消息本身")
                     )
-                row.outcome = Outcome.RECORDED
+                row.outcome = self._fact(row, envelope)
                 return _Taken(row.outcome)
             return self._message(row, envelope, item.message)
         except Refused as refused:
             row.problem = refused.error.body()
             return _Taken(Outcome.REFUSED, row.problem)
+
+    def _fact(self, row: Forwarded, envelope: dict[str, Any]) -> str:
+        """A fact of the child's: rebuilt into this platform's rows when a domain declares
+        how (``core.facts``), else recorded as the child's notarised entry."""
+        applier = fact_appliers().get(row.entry_type)
+        if applier is None:
+            return Outcome.RECORDED
+        data = envelope["data"]
+        if not isinstance(data, dict):
+            raise Refused(ValidationFailed("平台事实的内容应为 JSON 对象"))
+        fact = ForwardedFact(
+            platform=self.child.name,
+            region_code=self.child.region_code,
+            index=row.origin_index,
+            data=data,
+            notarised_at=row.notarised_at,
+        )
+        try:
+            with self.db.begin_nested():  # a refused fact leaves nothing behind
+                applier(self.db, fact)
+        except AppError as exc:
+            raise Refused(exc) from None
+        return Outcome.REBUILT
 
     def _message(self, row: Forwarded, envelope: dict[str, Any], sent: ForwardedMessage) -> _Taken:
         data = envelope["data"]
@@ -503,6 +528,14 @@ def _why(exc: SignatureError) -> str:
     if isinstance(exc, MissingComponent | MissingParameter):
         return "签名覆盖不全：须覆盖方法、地址、正文摘要与内容类型，并带签名时间、密钥编号与随机数"
     return "签名或其所覆盖的请求组成部分格式不正确"
+
+
+def fact_appliers() -> dict[str, FactApplier]:
+    """Every installed domain's appliers of a child's facts, by entry type."""
+    found: dict[str, FactApplier] = {}
+    for declared in domains.hooks(FORWARDED_FACTS):
+        found.update(declared())
+    return found
 
 
 def _envelope(entry: bytes, leaf_hash: str, hasher: merkle.Hasher) -> dict[str, Any]:

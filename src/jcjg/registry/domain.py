@@ -8,11 +8,23 @@ from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.facts import FORWARDED_FACTS
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
-from jcjg.registry import commands, evidence, messages, models, pages, photos, rules, specs, sync
+from jcjg.registry import (
+    commands,
+    evidence,
+    facts,
+    messages,
+    models,
+    pages,
+    photos,
+    rules,
+    specs,
+    sync,
+)
 
 
 def _ref_targets() -> dict[str, tuple[type[Any], bool]]:
@@ -81,5 +93,9 @@ DOMAIN = Domain(
     jobs=collect(sync, Job),
     specs=collect(specs, EntitySpec),
     labels={"entity": ENTITIES},
-    hooks={EVIDENCE: evidence.source, "generic.ref_targets": _ref_targets},
+    hooks={
+        EVIDENCE: evidence.source,
+        "generic.ref_targets": _ref_targets,
+        FORWARDED_FACTS: facts.appliers,  # a child platform's institutions, rebuilt here
+    },
 )
