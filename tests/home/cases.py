@@ -9,6 +9,7 @@ from tests.generic import AU, EVERYONE, PUBLIC, P, Routes
 ROUTES: Routes = {
     ("GET", "/problems/{slug}"): PUBLIC,
     ("GET", "/"): "home:view",
+    ("GET", "/public"): PUBLIC,
     ("GET", "/admin/jobs"): "job:read",
     ("GET", "/regions/overview"): "project:read",
 }

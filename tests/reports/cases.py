@@ -65,6 +65,7 @@ ROUTES: Routes = {
     ("GET", "/reports/{report_id}/report.pdf"): "report:read",
     ("GET", "/v/{code}"): PUBLIC,
     ("GET", "/m/scan"): PUBLIC,
+    ("GET", "/verify"): PUBLIC,
     ("GET", "/v/{code}.json"): PUBLIC,
     ("GET", "/v/{code}/curves/{curve_id}.json"): PUBLIC,
     ("GET", "/v/{code}/samples/{sample_code}/{role}"): PUBLIC,

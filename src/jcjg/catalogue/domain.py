@@ -5,7 +5,7 @@ from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
 from jcjg.catalogue import library, library_api, models, regulations, views
 from jcjg.catalogue.regulations import RegulationLevel, RegulationStatus
 from jcjg.core import editions
-from jcjg.core.domains import Domain, NavEntry
+from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {
@@ -54,5 +54,15 @@ DOMAIN = Domain(
         "entity": ENTITIES,
         "regulation_level": RegulationLevel,
         "regulation_status": RegulationStatus,
+    },
+    hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "政策法规",
+                "/regulations",
+                "建设工程质量检测的法律、法规、规章、规范性文件与标准",
+                order=60,
+            )
+        ]
     },
 )

@@ -102,6 +102,29 @@ NAV_GROUPS: tuple[str, ...] = (
 )
 
 
+# A domain's hook: () -> the PortalEntry of each of its pages the public may open
+PORTAL = "portal.services"
+# the public portal's address: where "/" sends a visitor who is not logged in
+PUBLIC_HOME = "/public"
+
+
+@dataclass(frozen=True)
+class PortalEntry:
+    """A page anyone may open, listed on the public portal (公众服务, ``/public``): its Chinese
+    ``title``, where it leads and one line of what a member of the public finds there."""
+
+    title: str
+    href: str
+    text: str
+    order: int = 100  # smaller first
+
+
+def portal_entries() -> list[PortalEntry]:
+    """Every installed domain's public pages, in order."""
+    found = [entry for declared in hooks(PORTAL) for entry in declared()]
+    return sorted(found, key=lambda e: (e.order, e.href))
+
+
 @dataclass
 class AppSetup:
     """What a domain may add to an app being built: state, middleware, background threads.

@@ -245,6 +245,11 @@ def render_error(request: Request, error: AppError) -> Response:
     otherwise a friendly Chinese error page with the right status."""
     if isinstance(error, Unauthenticated) and request.method == "GET":
         target = request.url.path
+        settings = getattr(request.app.state, "settings", None)
+        cookie = getattr(settings, "session_cookie", "jcjg_session")
+        if target == "/" and not request.url.query and cookie not in request.cookies:
+            # a visitor (no session, not one that lapsed) is met by the public portal
+            return RedirectResponse(domains.PUBLIC_HOME, status_code=303)
         if request.url.query:
             target += "?" + request.url.query
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)

@@ -5,7 +5,7 @@ with their explanation, appeals, publication, and the public lookup of instituti
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.credit import api, choices, jobs, models, pages, public
 
@@ -79,5 +79,15 @@ DOMAIN = Domain(
             "credit_score": "信用评价结果",
             "credit_appeal": "信用评价申诉",
         },
+    },
+    hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "检测机构查询",
+                "/public/institutions",
+                "检测机构的资质、信用等级与行政处罚公示",
+                order=20,
+            )
+        ]
     },
 )

@@ -1,7 +1,7 @@
 """The ledger domain: the tamper-evident log (RFC 9162, C2SP checkpoints) and its public pages."""
 
 from jcjg.config import Settings
-from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, AppSetup, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.ratelimit import make_limiter
 from jcjg.ledger import api, jobs, models, pages, service
@@ -72,4 +72,11 @@ DOMAIN = Domain(
     labels={"entity": ENTITIES, "verb": VERBS},
     # the log's leaves and tree nodes are written once; counters, heads, checkpoints move on
     protected={"ledger_leaf": (), "ledger_node": ()},
+    hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "数据存证", "/ledger", "平台存证日志：任何人可核验报告与数据未被篡改", order=70
+            )
+        ]
+    },
 )

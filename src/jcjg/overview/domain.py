@@ -3,7 +3,7 @@ docs/overview.md."""
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.overview import business, jobs, models, pages
 from jcjg.overview.periods import PeriodKind
@@ -16,6 +16,14 @@ DOMAIN = Domain(
     routers=(pages.router, pages.public_router),
     jobs=collect(jobs, Job),
     hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "行业概况",
+                "/public/overview",
+                "本地区检测机构、检测报告与不合格结果的统计",
+                order=50,
+            )
+        ],
         OVERVIEW_SECTIONS: business.page_sections,
         OVERVIEW_REPORT_SECTIONS: business.report_sections,
     },

@@ -2,7 +2,7 @@
 
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE, page_source
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.rectification import models, pages, rules
 
 _GROUP = "监督执法"
@@ -42,6 +42,14 @@ DOMAIN = Domain(
         "page": PAGES,
     },
     hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "整改公示",
+                "/public/rectification-orders",
+                "主管部门已公布的整改通知及整改结果",
+                order=30,
+            )
+        ],
         EVIDENCE: lambda: page_source(
             "rectification_order",
             "整改通知",
@@ -49,6 +57,6 @@ DOMAIN = Domain(
             models.RectificationOrder,
             "number",
             "ledger_index",
-        )
+        ),
     },
 )

@@ -4,7 +4,7 @@
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
-from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, AppSetup, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.ratelimit import make_limiter
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
@@ -73,6 +73,12 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     rules=(*collect(rules, Rule, RuleExtension), *collect(curing, Rule)),
     labels={"entity": ENTITIES, "page": PAGES},
-    hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
+    hooks={
+        PORTAL: lambda: [
+            PortalEntry("扫码查验", "/m/scan", "用手机摄像头扫描报告上的二维码查验真伪", order=10)
+        ],
+        EVIDENCE: evidence.source,
+        PROJECT_PANELS: pages.project_panels,
+    },
     setup_app=_setup,
 )

@@ -148,6 +148,29 @@ def _keep(
         )
 
 
+@router.get("/verify", response_class=HTMLResponse)
+def verify_entry(
+    request: Request,
+    principal: Public,
+    code: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """报告查验 by typing the 监管码 (the public portal's box, or this page alone): a code of
+    the right form opens its verification page; anything else is answered here, in Chinese."""
+    problem = ""
+    if code.strip():
+        typed = normalise(code)
+        problem = SUPERVISION.problem(typed) or ""
+        if not problem:
+            return RedirectResponse(f"/v/{typed}", 303)
+        problem = f"{problem}：请核对报告上的防伪监管码（17 位，含末位校验码）后重新输入。"
+    return render(
+        request,
+        "reports/verify_entry.html",
+        {"code": code, "problem": problem},
+        status_code=422 if problem else 200,
+    )
+
+
 @router.get("/m/scan", response_class=HTMLResponse)
 def scan_page(
     request: Request,

@@ -4,7 +4,7 @@ verifiable draw, checks on a phone, published results, and the supervision log (
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.supervision import api, choices, jobs, models, pages
 
@@ -83,5 +83,12 @@ DOMAIN = Domain(
             "supervision_draw:request": "双随机抽取请求存证",
             "supervision_draw:result": "双随机抽取结果存证",
         },
+    },
+    hooks={
+        PORTAL: lambda: [
+            PortalEntry(
+                "抽查结果公示", "/public/spot-checks", "“双随机、一公开”抽查的对象与结果", order=40
+            )
+        ]
     },
 )
