@@ -30,6 +30,9 @@ from tests.browser.test_sampling_flow import PHONE, log_in, shots
 
 FIELD_ACCOUNTS = ("witness", "sampler", "lab_staff")
 PUBLIC_ENTRIES = (
+    "/",  # a visitor: the public portal
+    "/public",
+    "/verify?code=3604",  # a code mistyped: answered on the page
     "/login",
     "/public/overview",
     "/public/spot-checks",
