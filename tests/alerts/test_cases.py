@@ -321,3 +321,29 @@ def test_bulk_confirm_and_dismiss_all_or_nothing(browser_client, db, factory, al
     assert 'data-testid="bulk-form"' not in browser_client.get("/alerts", headers=HTML).text
     token = page_csrf(browser_client, "/alerts")
     assert bulk([more[0].id], action="dismiss", note="x").status_code == 403
+
+
+def test_no_step_is_chosen_for_the_handler(browser_client, db, factory, alert):
+    """Issue 48 item 3: the page preselects no step (not even on a confirmed alert, where the
+    first would be 排除); a step sent without one is answered on the page and changes nothing;
+    each field says which steps it is for, and 责令整改 is told apart from 整改通知."""
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+    page = browser_client.get(f"/alerts/{alert.id}").text
+    assert 'name="action" value="confirm" required>' in page
+    assert " checked" not in page.split('data-testid="case-form"')[1].split("</form>")[0]
+    assert 'data-shown-for="require"' in page  # 整改责任单位
+    assert 'data-testid="require-or-order"' in page
+    assert "下达整改通知" in page
+    missing = _post(browser_client, alert, note="未选择操作")
+    assert missing.status_code == 422
+    assert "请选择处理操作" in missing.text
+    assert _status(db, alert) == "new"
+    assert _post(browser_client, alert, action="confirm").status_code == 303
+    confirmed = browser_client.get(f"/alerts/{alert.id}").text
+    form = confirmed.split('data-testid="case-form"')[1].split("</form>")[0]
+    assert 'value="dismiss"' in form
+    assert " checked" not in form
+    assert 'data-shown-for="rectify"' not in form  # the station does not answer for the lab
+    unknown = _post(browser_client, alert, action="approve")
+    assert unknown.status_code == 422
+    assert _status(db, alert) == "confirmed"

@@ -74,8 +74,15 @@ def _station_confirms_and_orders(page, stale, url: str, alert_id: int, out) -> N
     page.goto(f"{url}/alerts/{alert_id}")
     stale.goto(f"{url}/alerts/{alert_id}")
     assert page.locator("[data-testid=case-status]").get_attribute("data-status") == "new"
+    # no step chosen for the handler: the step's own fields show once one is
+    assert page.locator("input[name=action]:checked").count() == 0
+    assert not page.locator("input[name=deadline]").is_visible()
+    _act(page, "require")
+    assert page.locator("input[name=deadline]").is_visible()
+    assert page.locator("input[name=responsible]").is_visible()
     page.evaluate("window.__sameDocument = true")
     _act(page, "dismiss")
+    assert not page.locator("input[name=deadline]").is_visible()
     page.click("[data-testid=case-form] button[type=submit]")
     error = page.locator("[data-testid=case-form] small.error")
     error.wait_for()

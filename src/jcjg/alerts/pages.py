@@ -364,6 +364,10 @@ def alert_case_action(
     """One step of the alert's handling, from the alert's page (PC or phone)."""
     alert = service.get_alert(db=db, principal=principal, alert_id=alert_id)
     values = form.values()
+    if not values.get("action"):  # no action is preselected: the form says what is missing
+        context = _detail_context(db, principal, alert)
+        context |= {"form": values, "errors": {"action": "请选择处理操作"}}
+        return render(request, "alerts/detail.html", context, status_code=422)
     try:
         action = CaseAction(values.get("action", ""))
     except ValueError:

@@ -91,6 +91,24 @@ document.addEventListener("change", (event) => {
   }
 });
 
+// A form's parts marked data-shown-for="a b" show only while the form's checked choice named
+// by data-shown-by (default "action") is one of them (a case step's deadline, its evidence):
+// without JavaScript every part shows; with it, a form where nothing is chosen yet shows none.
+function showChosen(root) {
+  root.querySelectorAll("form").forEach((form) => {
+    form.querySelectorAll("[data-shown-for]").forEach((part) => {
+      const name = part.dataset.shownBy || "action";
+      const chosen = form.querySelector(`input[name="${name}"]:checked`);
+      part.hidden = !chosen || !part.dataset.shownFor.split(" ").includes(chosen.value);
+    });
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.form && event.target.type === "radio") showChosen(event.target.form.parentNode);
+});
+document.addEventListener("DOMContentLoaded", () => showChosen(document));
+document.addEventListener("htmx:afterSwap", (event) => showChosen(event.detail.target));
+
 // Below 600 px a `table.list-cards` shows each row as a card, every cell as "label: value"
 // (static/css/lists.css). Lists written with core.listing give each cell its data-label; other
 // tables (the job list, the role matrix, the monitor's) get it here from their column headers,
