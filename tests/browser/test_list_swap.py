@@ -47,6 +47,12 @@ def _filter_by_institution(page, url: str, south_id: int) -> None:
     page.goto(f"{url}/alerts")
     assert "压力试验机" in _rows(page)
     _mark(page)
+    # on a phone the filters wait closed behind 筛选条件 (the alerts first), on a PC open
+    box = page.locator("[data-testid=alert-filter-box]")
+    phone = page.viewport_size["width"] < 600
+    assert (box.get_attribute("open") is None) == phone
+    if phone:
+        box.locator("summary").click()
     page.select_option("#f-institution_id", str(south_id))
     page.click("[data-testid=alert-filters] button[type=submit]")
     page.wait_for_url(f"**/alerts?*institution_id={south_id}*")
@@ -65,6 +71,17 @@ def test_filters_and_pages_swap_the_alert_results_on_a_pc(live_server, browser, 
     context, page = pc(browser, url, username, viewport=PC)
     _filter_by_institution(page, url, south_id)
     page.screenshot(path=str(out / "alerts-filtered-pc.png"), full_page=True)
+    # the desk: one line per alert, the whole text in the cell's title
+    page.goto(f"{url}/alerts")
+    lines = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=alerts-table] tbody tr')].map(
+             (row) => row.getBoundingClientRect().height
+               / parseFloat(getComputedStyle(row.cells[2]).lineHeight))"""
+    )
+    assert lines, "no alert rows"
+    assert max(lines) <= 2.5, lines
+    rule = page.locator("[data-testid=alerts-table] tbody td[data-label=规则]").first
+    assert rule.get_attribute("title") == rule.inner_text()
 
     # two a page: the pager swaps the results too, and the address follows
     page.goto(f"{url}/alerts?institution_id={north_id}&limit=2")

@@ -107,6 +107,14 @@ document.addEventListener("change", (event) => {
   if (event.target.form && event.target.type === "radio") showChosen(event.target.form.parentNode);
 });
 document.addEventListener("DOMContentLoaded", () => showChosen(document));
+
+// <details data-closed-below="600" open> starts closed on a screen narrower than that (a list's
+// filters on a phone: the list first).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("details[data-closed-below]").forEach((box) => {
+    if (window.innerWidth < Number(box.dataset.closedBelow)) box.open = false;
+  });
+});
 document.addEventListener("htmx:afterSwap", (event) => showChosen(event.detail.target));
 
 // Below 600 px a `table.list-cards` shows each row as a card, every cell as "label: value"
