@@ -13,7 +13,9 @@ pytestmark = pytest.mark.browser
 def test_login_home_password_logout(live_server, browser, tmp_path):
     user = live_server.factory.user(Role.CITY_AUTHORITY, region_code="360400", username="jj_city_b")
     page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 800})
-    page.goto(live_server.url + "/")
+    page.goto(live_server.url + "/")  # a visitor: the public portal, staff's login linked
+    assert page.url == live_server.url + "/public"
+    page.click("[data-testid=portal-login]")
     assert page.url.startswith(live_server.url + "/login")
     assert page.locator("h2").inner_text() == "登录"
 
@@ -46,14 +48,16 @@ def test_login_home_password_logout(live_server, browser, tmp_path):
     page.click("[data-testid=logout]")
     page.wait_for_url("**/login?logged_out=1")
     assert "您已安全退出" in page.content()
-    page.goto(live_server.url + "/")
+    page.goto(live_server.url + "/")  # logged out: a visitor again
+    assert page.url == live_server.url + "/public"
+    page.goto(live_server.url + "/account/tokens")  # an account's page asks for the login
     assert "/login" in page.url
 
     # the new password is the one that works now
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", "Changed-in-2026")
     page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(live_server.url + "/account/tokens")  # back where it asked
 
 
 def test_phone_layout(live_server, browser, tmp_path):
