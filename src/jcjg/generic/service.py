@@ -284,7 +284,7 @@ def create_row(
             raise ValidationFailed(
                 errors=[FieldError("region_code", "只能在本辖区内登记检测机构", "scope")]
             )
-        _unique_credit_code(db, values.get("credit_code"), None)
+        unique_credit_code(db, values.get("credit_code"), None)
         obj = spec.model(code=next_institution_code(db, region), status="active")
         _apply(obj, values)
     else:
@@ -322,7 +322,7 @@ def _check_row(spec: EntitySpec, obj: Any) -> None:
         raise ValidationFailed(errors=problems)
 
 
-def _unique_credit_code(db: Session, code: str | None, own_id: int | None) -> None:
+def unique_credit_code(db: Session, code: str | None, own_id: int | None) -> None:
     if not code:
         return
     other = db.scalar(select(Institution.id).where(Institution.credit_code == code))
@@ -350,7 +350,7 @@ def update_row(
             raise ValidationFailed(
                 errors=[FieldError("region_code", "检测机构的行政区划不能修改", "invalid")]
             )
-        _unique_credit_code(db, values.get("credit_code"), obj.id)
+        unique_credit_code(db, values.get("credit_code"), obj.id)
     else:
         values = _resolve(db, spec, values, obj.institution_id, obj)
         _check_unique(db, spec, values, obj.id)

@@ -234,6 +234,7 @@ class _Receiver:
         ).where(Message.message_id.in_(ids))  # fmt: skip
         for row_id, message_id, inst, region, client_id in db.execute(found) if ids else ():
             self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
+        self.appliers = fact_appliers()  # the domains' rebuilders of a child's facts
         self.pinned: dict[str, bytes] = {}
         for key_id, public in db.execute(
             select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
@@ -291,7 +292,7 @@ class _Receiver:
     def _fact(self, row: Forwarded, envelope: dict[str, Any]) -> str:
         """A fact of the child's: rebuilt into this platform's rows when a domain declares
         how (``core.facts``), else recorded as the child's notarised entry."""
-        applier = fact_appliers().get(row.entry_type)
+        applier = self.appliers.get(row.entry_type)
         if applier is None:
             return Outcome.RECORDED
         data = envelope["data"]

@@ -19,6 +19,7 @@ from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from jcjg.core.facts import FactApplier, ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
+from jcjg.generic.service import unique_credit_code
 from jcjg.regions.models import Region
 from jcjg.registry.codes import is_valid_credit_code
 from jcjg.tenancy import facts
@@ -51,7 +52,7 @@ def register(db: Session, fact: ForwardedFact) -> None:
             )
         _rename(db, same, name, credit)
         return
-    _credit_code_free(db, credit, None)
+    unique_credit_code(db, credit, None)
     db.add(Institution(code=code, name=name, credit_code=credit, region_code=region))
     db.flush()
     cache.INSTITUTIONS.forget(lambda k, _: k == code)  # remembered unknown in this transaction
@@ -72,7 +73,7 @@ def update(db: Session, fact: ForwardedFact) -> None:
 
 
 def _rename(db: Session, inst: Institution, name: str, credit: str | None) -> None:
-    _credit_code_free(db, credit, inst.id)
+    unique_credit_code(db, credit, inst.id)
     if (inst.name, inst.credit_code) != (name, credit):
         inst.name, inst.credit_code = name, credit
         db.flush()
@@ -113,17 +114,6 @@ def _credit_code(data: Mapping[str, Any]) -> str | None:
     if credit is not None and not is_valid_credit_code(credit):
         raise ValidationFailed(errors=[FieldError("credit_code", "统一社会信用代码无效")])
     return credit.upper() if credit else None
-
-
-def _credit_code_free(db: Session, credit: str | None, own_id: int | None) -> None:
-    if credit is None:
-        return
-    other = db.scalar(select(Institution).where(Institution.credit_code == credit))
-    if other is not None and other.id != own_id:
-        raise Conflict(
-            f"统一社会信用代码已被本平台的另一家检测机构（{other.code} {other.name}）使用",
-            errors=[FieldError("credit_code", "已被其他检测机构使用", "duplicate")],
-        )
 
 
 def _text(data: Mapping[str, Any], key: str, limit: int, required: bool = True) -> str | None:
