@@ -382,3 +382,23 @@ def test_a_uuid_object_is_sent_as_its_text() -> None:
     with _mock_client(_forged) as client:
         receipt = client.send("registry.labs", {"message_id": message_id, "institution_code": "X1"})
     assert receipt.message_id == str(message_id)
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    """Every client of a process trusts what httpx would trust (certificates and host names
+    checked), through one context built once: not the bundle read again per client."""
+    import ssl
+
+    from jcjg.client.api import tls_context
+
+    context = tls_context()
+    assert context is tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0  # the roots are loaded
+    key = Ed25519PrivateKey.generate()
+    with (
+        Client("https://lab.example", "k1", key) as one,
+        Client("https://x.example", "k2", key) as two,
+    ):
+        assert one._http._transport._pool._ssl_context is context
+        assert two._http._transport._pool._ssl_context is context

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from jcjg.client.api import problem_of
+from jcjg.client.api import problem_of, tls_context
 from jcjg.client.signing import infer_alg, load_key, signed_headers
 from jcjg.exchange.signatures import ALG_ED25519, ALG_SM2_SM3, SigningKey, SM2SigningKey
 from jcjg.ledger.note import NoteError, Signer, Verifier, sign_note
@@ -85,7 +85,7 @@ def _request(http: httpx.Client | None, method: str, url: str, **kwargs: Any) ->
     try:
         if http is not None:
             return _answer(http.request(method, url, **kwargs))
-        with httpx.Client(timeout=TIMEOUT) as own:
+        with httpx.Client(timeout=TIMEOUT, verify=tls_context()) as own:
             return _answer(own.request(method, url, **kwargs))
     except httpx.TimeoutException as exc:
         raise ApplyError(f"连接上级平台 {url} 超时") from exc
@@ -100,7 +100,7 @@ def parent_origin(parent_url: str, http: httpx.Client | None = None) -> str:
         if http is not None:
             got = http.get(url)
         else:
-            with httpx.Client(timeout=TIMEOUT) as own:
+            with httpx.Client(timeout=TIMEOUT, verify=tls_context()) as own:
                 got = own.get(url)
     except httpx.HTTPError as exc:
         raise ApplyError(f"无法连接上级平台 {url}（{type(exc).__name__}）") from exc

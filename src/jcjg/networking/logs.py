@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.client.api import tls_context
 from jcjg.core.db import utcnow
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
@@ -159,7 +160,7 @@ def check_all(db: Session, *, transport: httpx.BaseTransport | None = None) -> l
     children = db.scalars(
         select(Child).where(Child.status == ChildStatus.ACTIVE.value).order_by(Child.id)
     ).all()
-    with httpx.Client(timeout=TIMEOUT, transport=transport) as http:
+    with httpx.Client(timeout=TIMEOUT, transport=transport, verify=tls_context()) as http:
         for child in children:
             results.append(check_child(db, child, http))
             db.commit()

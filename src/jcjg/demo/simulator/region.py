@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from jcjg.catalogue import service as catalogue
 from jcjg.catalogue.models import Specialty
 from jcjg.catalogue.service import REQUIREMENT_FIELDS, valid_in
+from jcjg.client.api import tls_context
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
@@ -1048,7 +1049,7 @@ def _clock_behind(sim: SimInstitution, url: str) -> bool:
     body = json.dumps(_message(sim, complete=True), ensure_ascii=False).encode()
     path = "/exchange/v1/messages/registry.sync"
     refused = 0
-    with httpx.Client(base_url=url, timeout=30) as http:
+    with httpx.Client(base_url=url, timeout=30, verify=tls_context()) as http:
         for _ in range(STALE_SENDS):
             created = int(time.time() - CLOCK_BEHIND.total_seconds())
             headers = signed_headers(

@@ -66,6 +66,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.passwords import hash_password
 from jcjg.auth.sessions import principal_for
+from jcjg.client.api import tls_context
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import utcnow
@@ -125,7 +126,7 @@ class Phone:
     def client(self, url: str) -> httpx.Client:
         """A browser session: logged in through the login form, the page's CSRF token sent with
         every form and fetch, as the phone pages' scripts do."""
-        http = httpx.Client(base_url=url, timeout=60, follow_redirects=True)
+        http = httpx.Client(base_url=url, timeout=60, follow_redirects=True, verify=tls_context())
         try:
             page = http.get("/login")
             http.post(
