@@ -32,7 +32,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 run: sysdeps install assets db demo ## Install what is missing, migrate the SQLite database with its reference data, load demo data, serve on :8000 (a simulated region of LIMS starts sending on first start)
-	$(JCJG) serve --simulate
+	JCJG_REGION_CODE=$${JCJG_REGION_CODE-360000} $(JCJG) serve --simulate
 
 # The two database runs at once: each waits much of its time (servers, subprocesses, the
 # browser), so together they finish sooner than one after the other (each run's output is

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     display_timezone: str = "Asia/Shanghai"
     platform_name: str = "建设工程检测监管信息服务平台"
+    # The region this platform serves (GB/T 2260: "360000" a province's platform, "360400" a
+    # city's; "" the nation's). Rules, orders and publications cite the national basis and the
+    # documents of this region, of the regions above it and of those under it, never another
+    # region's (jcjg.catalogue.regulations, docs/regulations.md).
+    region_code: str = Field(default="", pattern=r"^(|[1-9]\d{5})$")
 
     # Password policy (001 8.3.3: length, change interval, stored hashed).
     password_min_length: int = Field(default=8, ge=6)

@@ -272,7 +272,7 @@ def test_the_alerts_page_lists_counts_and_filters_within_scope(browser_client, f
     assert detail.status_code == 200
     assert "宽限天数" in detail.text  # facts with the rule's Chinese labels
     assert (
-        "依据《建设工程检测监管信息服务平台技术标准》（T/CECS ×××-202X，征求意见稿）4.1.3"
+        "依据《建设工程检测监管信息服务平台技术标准》（中国工程建设标准化协会，征求意见稿）4.1.3"
         in re.sub(r"<[^>]+>", "", detail.text)  # citations are links
     )
     assert "九江检测" in detail.text

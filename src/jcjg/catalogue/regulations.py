@@ -7,11 +7,17 @@ the schema (their migrations) as reference data; authorities add their own (docs
 A row is keyed by the short code clauses cite it by ("002 第十七条"; the documents of ``docs/``
 and the seeds are numbered the same). :func:`cite` turns a rule's clause ("000 4.1.1 第 7 项；
 002 第十七条") into what a reader can look up: "《建设工程检测监管信息服务平台技术标准》
-（T/CECS ×××-202X，征求意见稿）4.1.1 第 7 项；《广西壮族自治区建设工程质量检测信息管理办法》
+（中国工程建设标准化协会，征求意见稿）4.1.1 第 7 项；《广西壮族自治区建设工程质量检测信息管理办法》
 （广西壮族自治区住房和城乡建设厅）第十七条". A part whose code no row has is kept as written; a
 standard cited by its own number ("GB/T 50081") is kept as written too, and on a page
 (:func:`citer` with ``links=True``) both become links to their library entries: a standard's to
 the entry in force whose number it begins.
+
+A platform cites only what applies where it serves (``JCJG_REGION_CODE``, :func:`applies_in`):
+national documents, and the documents of its own region, of the regions above it and of those
+under it. A part citing another province's or city's document is left out; every rule's clause
+carries a national basis, so one remains. A draft's place-holding number ("T/CECS ×××-202X") is
+not printed: the draft is cited by its issuer.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Date, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from jcjg.config import get_settings
 from jcjg.core.db import Base
 from jcjg.core.mixins import ChangeLogged, IdMixin
 
@@ -91,6 +98,8 @@ _STATUSES = {
     "repealed": "已废止",
     "replaced": "已被替代",
 }
+# a number a draft holds a place with ("T/CECS ×××-202X", "DB 6103/T"): cited by its issuer
+_INCOMPLETE = re.compile(r"×|\d[Xx]\b|/T$")
 # what a citation adds after the number: only what a reader must be warned of
 _CITED_STATUS = {"draft": "征求意见稿", "repealed": "已废止", "replaced": "已被替代"}
 
@@ -123,8 +132,9 @@ class Regulation(ChangeLogged, IdMixin, Base):
     def citation(self) -> str:
         """《title》（number） as documents cite it (the issuer when it has no number; a draft,
         repealed or replaced one says so)."""
+        number = "" if _INCOMPLETE.search(self.number) else self.number
         extra = "，".join(
-            x for x in (self.number or self.issuer, _CITED_STATUS.get(self.status, "")) if x
+            x for x in (number or self.issuer, _CITED_STATUS.get(self.status, "")) if x
         )
         return f"《{self.title}》" + (f"（{extra}）" if extra else "")
 
@@ -137,14 +147,53 @@ def by_code(db: Session) -> dict[str, Regulation]:
     return {r.code: r for r in db.scalars(select(Regulation))}
 
 
-def cite(clause: str, known: Mapping[str, Regulation]) -> str:
-    """``clause`` with each part's leading code replaced by the regulation's citation."""
-    out: list[str] = []
-    for part in _PART.split(clause.strip()):
+def region_prefix(code: str) -> str:
+    """A GB/T 2260 code without its trailing pairs of zeros ("360000" "36", "360400" "3604"):
+    what the codes of the regions under it begin with."""
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def applies_in(regulation: Regulation, region: str) -> bool:
+    """Whether ``regulation`` may be cited on a platform serving ``region`` ("" the nation's):
+    a national one everywhere; a local one in its own region, in the regions above it (a
+    province's platform cites its cities' documents for their institutions) and in those
+    under it, never in another province or city."""
+    if not regulation.region_code or not region:
+        return True
+    own, served = region_prefix(regulation.region_code), region_prefix(region)
+    return own.startswith(served) or served.startswith(own)
+
+
+# what a clause cites when none of its documents may be cited in the region
+NO_BASIS = "（本地区尚未指定依据）"
+
+
+def _parts(
+    clause: str, known: Mapping[str, Regulation], region: str
+) -> list[tuple[str, Regulation | None, str]]:
+    """The parts of ``clause`` that may be cited in ``region``: (the part as written, its
+    regulation or None, the article after the code)."""
+    out: list[tuple[str, Regulation | None, str]] = []
+    for part in _PART.split(clause.strip())[0::2]:  # the separators are the odd pieces
+        if not part:
+            continue
         code, _, article = part.partition(" ")
         regulation = known.get(code)
-        out.append(regulation.citation + article.strip() if regulation else part)
-    return "".join(out)
+        if regulation is not None and not applies_in(regulation, region):
+            continue
+        out.append((part, regulation, article.strip()))
+    return out
+
+
+def cite(clause: str, known: Mapping[str, Regulation], region: str = "") -> str:
+    """``clause`` with each part's leading code replaced by the regulation's citation, the
+    parts citing documents of regions other than ``region`` left out (:func:`applies_in`)."""
+    parts = _parts(clause, known, region)
+    if clause.strip() and not parts:
+        return NO_BASIS
+    return "；".join(reg.citation + article if reg else part for part, reg, article in parts)
 
 
 def standard_entry(number: str, known: Mapping[str, Regulation]) -> Regulation | None:
@@ -175,25 +224,30 @@ def _linked_text(text: str, known: Mapping[str, Regulation]) -> Markup:
     return out + escape(text[last:])
 
 
-def cite_links(clause: str, known: Mapping[str, Regulation]) -> Markup:
+def cite_links(clause: str, known: Mapping[str, Regulation], region: str = "") -> Markup:
     """:func:`cite` for a page: each citation a link to its library entry, and standards
     cited by number linked to theirs."""
+    parts = _parts(clause, known, region)
+    if clause.strip() and not parts:
+        return escape(NO_BASIS)
     out = Markup("")
-    for part in _PART.split(clause.strip()):
-        code, _, article = part.partition(" ")
-        regulation = known.get(code)
+    for i, (part, regulation, article) in enumerate(parts):
+        if i:
+            out += "；"
         if regulation is None:
             out += _linked_text(part, known)
         else:
             link = Markup('<a href="{}">{}</a>').format(regulation.href, regulation.citation)
-            out += link + _linked_text(article.strip(), known)
+            out += link + _linked_text(article, known)
     return out
 
 
-def citer(db: Session, *, links: bool = False) -> Callable[[str], str]:
-    """A ``cite`` bound to the regulations in ``db`` (read once), for a page's template; with
+def citer(db: Session, *, links: bool = False, region: str | None = None) -> Callable[[str], str]:
+    """A ``cite`` bound to the regulations in ``db`` (read once) and to ``region`` (by default
+    the region the platform serves, ``JCJG_REGION_CODE``), for a page's template; with
     ``links`` the citations link to the library (HTML, safe to print)."""
     known = by_code(db)
+    served = get_settings().region_code if region is None else region
     if links:
-        return lambda clause: cite_links(clause, known)
-    return lambda clause: cite(clause, known)
+        return lambda clause: cite_links(clause, known, served)
+    return lambda clause: cite(clause, known, served)

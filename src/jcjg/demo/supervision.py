@@ -42,7 +42,7 @@ def load(db: Session, settings: Settings, by_key: dict[str, Institution]) -> Non
             region_code="360400",
             period_start=today - dt.timedelta(days=14),
             period_end=today + dt.timedelta(days=14),
-            basis="002 第十六条",
+            basis="jz57 第三十三条",
             institution_count=2,
             officers_per_check=2,
             recent_months=12,

@@ -31,7 +31,7 @@ def _member_finding(member: ProjectMember, facts: dict[str, object]) -> Finding:
 @rule(
     "untrained_on_duty",
     title="见证或取样人员未经培训考核合格上岗",
-    clause="003 四（三）（见证、取样人员上岗前须通过培训和考核）",
+    clause="jz57 第十八条；003 四（三）（见证、取样人员上岗前须通过培训和考核）",
     severity=Severity.WARNING,
     subject_type="project_member",
     labels={"last_valid_until": "最近一次合格证书有效期至", "starts_on": "到岗日期"},
@@ -73,7 +73,7 @@ def untrained_on_duty(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "on_duty_mismatch",
     title="现场履职人员与聘任人员不一致",
-    clause="003 四（三）（现场实际履职人员须和岗位聘任人员一致）",
+    clause="jz57 第十八条；003 四（三）（现场实际履职人员须和岗位聘任人员一致）",
     severity=Severity.CRITICAL,
     subject_type="spot_check",
     labels={"found_name": "现场履职人员", "appointed_name": "聘任人员", "checked_at": "抽查时间"},

@@ -1,4 +1,5 @@
-"""The grounds of a rectification order (002 article 17), its statuses and its steps."""
+"""The grounds of a rectification order (the six of 002 article 17, each with its national
+basis), its statuses and its steps."""
 
 from __future__ import annotations
 
@@ -21,10 +22,25 @@ class Ground(StrEnum):
 
     @property
     def clause(self) -> str:
-        return f"002 第十七条第（{_NUMERALS[list(Ground).index(self)]}）项"
+        """Its basis: the national one first, then the local documents that name it (each
+        cited only where it applies: jcjg.catalogue.regulations.applies_in)."""
+        numeral = _NUMERALS[list(Ground).index(self)]
+        return f"{_NATIONAL[self]}；{_LOCAL.get(self, '')}002 第十七条第（{numeral}）项"
 
 
 _NUMERALS = "一二三四五六"
+# 住房和城乡建设部令第57号: data and reports true and kept (22), archives (26), samples (19),
+# the authorities' supervision information system (32)
+_NATIONAL = {
+    "data_entry_path": "jz57 第二十二条",
+    "unauthorised_change": "jz57 第二十二条",
+    "records_not_kept": "jz57 第二十二条、第二十六条",
+    "not_uploaded": "jz57 第三十二条",
+    "report_mismatch": "jz57 第二十二条",
+    "sample_tag": "jz57 第十九条",
+}
+# the Jiujiang notice (003): automatic upload (三（四）), unique QR tags and seals (一（四）)
+_LOCAL = {"not_uploaded": "003 三（四）；", "sample_tag": "003 一（四）；"}
 _GROUND_LABELS = {
     Ground.DATA_ENTRY_PATH: "采取非法手段改变原始数据录入途径",
     Ground.UNAUTHORISED_CHANGE: "不按规定程序更改检测信息",

@@ -25,7 +25,7 @@ DOMAIN = Domain(
             group=_GROUP,
             permission="alert:read",
             order=20,
-            text="责令检测机构整改（第十七条情形）、整改答复与复核办结，整改记录在网站公布",
+            text="责令检测机构整改、整改答复与复核办结，整改记录在网站公布",
         ),
         NavEntry(
             title="整改公示",

@@ -18,7 +18,7 @@ from jcjg.rectification.models import RectificationOrder
 @rule(
     "rectification_order_overdue",
     title="整改通知逾期未答复",
-    clause="002 第十七条",
+    clause="jz57 第三十三条；002 第十七条",
     severity=Severity.CRITICAL,
     subject_type="rectification_order",
     defaults={"grace_days": 0},

@@ -189,9 +189,9 @@ def issue(
     known = {g.value for g in Ground}
     grounds = [g.value for g in Ground if g.value in set(draft.grounds)]
     if not grounds:
-        errors.append(FieldError("grounds", "请至少选择一项整改情形（第十七条）", "required"))
+        errors.append(FieldError("grounds", "请至少选择一项整改情形", "required"))
     elif set(draft.grounds) - known:
-        errors.append(FieldError("grounds", "整改情形不在第十七条所列之内", "invalid"))
+        errors.append(FieldError("grounds", "整改情形不在可选的情形之内", "invalid"))
     findings = _text(draft.findings, "findings", "请写明查实的问题", errors)
     requirement = _text(draft.requirement, "requirement", "请写明整改要求", errors)
     deadline = parse_deadline(draft.deadline, beijing_date(now), errors)

@@ -137,7 +137,7 @@ def _short(
 @rule(
     "standard_curing_offsite",
     title="标准养护试件未在施工现场养护",
-    clause="003 一（三）",
+    clause="jz57 第十九条；003 一（三）",
     severity=Severity.WARNING,
     subject_type="sample",
     defaults={"days": 3},

@@ -154,7 +154,7 @@ def _close(a: float, b: float, tolerance: float) -> bool:
 @rule(
     "report_data_mismatch",
     title="检测报告与上传的检测数据不符",
-    clause="002 第十七条（五）",
+    clause="jz57 第二十二条；002 第十七条（五）",
     severity=Severity.CRITICAL,
     subject_type="report",
     defaults={"tolerance_percent": 1.0},
@@ -303,7 +303,7 @@ def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
 @rule(
     "number_gap",
     title="编号不连续：年度流水号有缺号",
-    clause="001 9.1.2",
+    clause="jz57 第二十六条（按年度统一编号，编号应当连续）；001 9.1.2",
     severity=Severity.WARNING,
     subject_type="institution",
     defaults={"delay_days": 3},
@@ -343,7 +343,7 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "number_reused",
     title="编号重复：同一年度流水号用于两份不同的合同、委托或报告",
-    clause="001 9.1.2",
+    clause="jz57 第二十六条（按年度统一编号，编号应当连续）；001 9.1.2",
     severity=Severity.CRITICAL,
     subject_type="institution",
     triggers=(Report, Commission, Contract, TestRecord),

@@ -366,7 +366,7 @@ def specimen_sets_short(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "site_curing_missing",
     title="施工现场未设置标准养护室",
-    clause="003 一（三）",
+    clause="jz57 第十九条；003 一（三）",
     severity=Severity.WARNING,
     subject_type="project",
     triggers=(Sample, Project, ConcretePour),

@@ -153,7 +153,7 @@ def _when(at: dt.datetime) -> str:
 @rule(
     "photo_reuse",
     title="同一张照片用于不同的样品或检测记录",
-    clause="001 7.1.2（取样、见证现场拍照上传）；002 第十七条（一）；003 三（四）",
+    clause="jz57 第十八条；001 7.1.2（取样、见证现场拍照上传）；002 第十七条（一）；003 三（四）",
     severity=Severity.CRITICAL,
     subject_type="sample",
     defaults={"max_distance": 3, "window_days": 365},

@@ -96,7 +96,7 @@ def seal_invalid(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "sampling_window",
     title="取样或见证超出时限",
-    clause="001 7.1.2（制样完成后 30 分钟内登记，登记后 30 分钟内见证）",
+    clause="jz57 第十八条、第十九条；001 7.1.2（制样完成后 30 分钟内登记，登记后 30 分钟内见证）",
     severity=Severity.WARNING,
     subject_type="sample",
     defaults={"sampler_minutes": 30, "witness_minutes": 30},
@@ -211,7 +211,7 @@ def witness_not_assigned(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "assignment_change_late",
     title="更换见证或取样人员未提前报告",
-    clause="003 四（三）（更换见证、取样人员须提前 3 个工作日报告）",
+    clause="jz57 第十八条；003 四（三）（更换见证、取样人员须提前 3 个工作日报告）",
     severity=Severity.WARNING,
     subject_type="project_member",
     defaults={"working_days": 3},
@@ -275,7 +275,7 @@ def sample_photo_mismatch(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "receipt_refused",
     title="检测机构拒收样品",
-    clause="001 7.1.2（标识破损或信息不一致的不予收样）；003 一（六）",
+    clause="jz57 第十九条、第二十条；001 7.1.2（标识破损或信息不一致的不予收样）；003 一（六）",
     severity=Severity.WARNING,
     subject_type="sample",
     triggers=(SampleReceipt,),

@@ -143,7 +143,7 @@ def _plan_form(
 def plan_new(request: Request, db: SessionDep, principal: Writer) -> Response:
     today = beijing_date(utcnow())
     values = {
-        "region_code": principal.region_code or "", "basis": "002 第十六条",
+        "region_code": principal.region_code or "", "basis": "jz57 第三十三条",
         "officers_per_check": "2", "recent_months": "12", "institution_count": "1",
         "period_start": today.isoformat(),
         "period_end": (today + dt.timedelta(days=30)).isoformat(),

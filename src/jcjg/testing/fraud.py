@@ -277,7 +277,7 @@ def _bands(margins: Iterable[float], band: float) -> list[str]:
 @rule(
     "results_above_line",
     title="检测结果异常集中在合格线以上",
-    clause="002 第十七条（一）（二）；001 4.1.7",
+    clause="jz57 第二十二条；000 7.2.2；002 第十七条（一）（二）；001 4.1.7",
     severity=Severity.WARNING,
     subject_type="institution",
     defaults={

@@ -324,7 +324,7 @@ def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "result_curve_mismatch",
     title="上报的力值与曲线不符",
-    clause="001 4.1.7、6.1.3；002 第十七条（二）",
+    clause="jz57 第二十二条；000 7.2.3；001 4.1.7、6.1.3；002 第十七条（二）",
     severity=Severity.CRITICAL,
     subject_type="test_record",
     defaults={"tolerance_percent": 1.0},
@@ -356,7 +356,7 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "curve_reuse",
     title="力值曲线与其他试件的曲线出自同一次试验（重复使用）",
-    clause="001 4.1.7、5.4.7.1；002 第十七条（一）（二）",
+    clause="jz57 第二十二条；000 7.2.2；001 4.1.7、5.4.7.1；002 第十七条（一）（二）",
     severity=Severity.CRITICAL,
     subject_type="test_record",
     defaults={
@@ -422,7 +422,7 @@ def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "late_upload",
     title="检测数据未按时上传",
-    clause="001 6.1.2、6.3.4（实时上传）；002 第七条（三）",
+    clause="jz57 第二十二条；001 6.1.2、6.3.4（实时上传）；002 第七条（三）",
     severity=Severity.WARNING,
     subject_type="test_record",
     defaults={"auto_minutes": 30, "manual_hours": 24},
@@ -459,7 +459,10 @@ def late_upload(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "manual_override",
     title="人工修改自动采集的数据",
-    clause="001 4.2.2.2、5.4.4、6.1.2（拒绝二次操作采集数据）；002 第十三条",
+    clause=(
+        "jz57 第二十二条；000 7.2.3；001 4.2.2.2、5.4.4、6.1.2（拒绝二次操作采集数据）；"
+        "002 第十三条"
+    ),
     severity=Severity.WARNING,
     subject_type="test_record",
     triggers=(Revision,),
@@ -570,7 +573,7 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "impossible_timing",
     title="时间冲突：一台设备同时做两项试验，或一名检测人员同时在两处",
-    clause="001 4.1.7；002 第十七条（一）（二）",
+    clause="jz57 第二十二条；000 7.2.2；001 4.1.7；002 第十七条（一）（二）",
     severity=Severity.CRITICAL,
     subject_type="test_record",
     defaults={"overlap_seconds": 60},
@@ -690,7 +693,10 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
 @rule(
     "onsite_late_upload",
     title="现场检测数据未按时上传",
-    clause="001 6.3.4（实时上传）；003 三（四）（试验结束后立即录入）；002 第七条（三）",
+    clause=(
+        "jz57 第二十二条；001 6.3.4（实时上传）；003 三（四）（试验结束后立即录入）；"
+        "002 第七条（三）"
+    ),
     severity=Severity.WARNING,
     subject_type="onsite_record",
     defaults={"hours": 24},
@@ -731,7 +737,7 @@ def _onsite_finding(record: OnSiteRecord, facts: dict[str, Any]) -> Finding:
 @rule(
     "onsite_plan_late",
     title="现场检测方案未按时上传",
-    clause="002 第十条（提前 24 小时）；003 三（三）（提前 3 个工作日）",
+    clause="jz57 第三十二条；002 第十条（提前 24 小时）；003 三（三）（提前 3 个工作日）",
     severity=Severity.WARNING,
     subject_type="onsite_plan",
     defaults={"working_days": 3, "hours": 0},
@@ -859,7 +865,10 @@ def _out_of_province_work(ctx: RuleContext) -> list[_Work]:
 @rule(
     "unfiled_out_of_province",
     title="跨省检测未在项目所在地备案",
-    clause="004 一（在本省备案并从事检测活动的外省检测机构纳入平台，与本省机构同等管理）",
+    clause=(
+        "jz57 第三十二条；000 4.1.1；"
+        "004 一（在本省备案并从事检测活动的外省检测机构纳入平台，与本省机构同等管理）"
+    ),
     severity=Severity.WARNING,
     subject_type="commission",
     triggers=(Contract, Commission, OnSiteRecord, InstitutionFiling),

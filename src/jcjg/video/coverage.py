@@ -285,7 +285,7 @@ def watched(machine: Equipment, cameras: Sequence[Camera]) -> bool:
 @rule(
     "coverage_incomplete",
     title="检测场所未配置视频监控",
-    clause="003 二（二）、（三）；001 4.2.1.1；002 第七条（九）",
+    clause="jz57 第二十二条（检测影像资料）；003 二（二）、（三）；001 4.2.1.1；002 第七条（九）",
     severity=Severity.WARNING,
     subject_type="institution",
     defaults={"days": 30},

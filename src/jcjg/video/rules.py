@@ -141,7 +141,7 @@ _PROBLEM_WORDS = {
 @rule(
     "video_gap",
     title="录像缺失或被改动",
-    clause="001 4.2.1；003 二（不得剪辑，保持时间信息完整）",
+    clause="jz57 第二十二条（检测影像资料）；001 4.2.1；003 二（不得剪辑，保持时间信息完整）",
     severity=Severity.CRITICAL,
     subject_type="camera",
     defaults={"gap_seconds": 60, "keep_hours": 24, **_HOURS},
