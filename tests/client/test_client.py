@@ -393,7 +393,8 @@ def test_clients_share_one_verifying_tls_context() -> None:
 
     context = tls_context()
     assert context is tls_context()
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0  # the roots are loaded
     key = Ed25519PrivateKey.generate()
     with (
