@@ -9,7 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
-from jcjg.catalogue.regulations import NO_BASIS, Regulation, applies_in, by_code, cite
+from jcjg.catalogue.regulations import (
+    NO_BASIS,
+    Regulation,
+    applies_in,
+    by_code,
+    cite,
+    cite_inline,
+    without_references,
+)
 from jcjg.config import Settings
 from jcjg.core import domains
 from tests.factories import Factory, login
@@ -140,3 +148,49 @@ def test_a_platform_of_jiangxi_cites_no_other_provinces_documents(
             assert "住房和城乡建设部令第57号" in answer.text, (region, path)
             seen += answer.text
         assert cited in seen
+
+
+def test_a_pages_explanation_names_its_basis_by_title_never_by_code(
+    factory: Factory, browser_client: TestClient, settings: Settings
+) -> None:
+    """The sentences under a page's title cite their basis as a reader can look it up (the
+    title, linked to the library), never as a bare code of the requirement documents."""
+    settings.region_code = "360000"
+    factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", username="basis")
+    login(browser_client, "basis")
+    rows = {r.code: r for r in factory.db.scalars(select(Regulation))}
+    for path, code in (
+        ("/projects", "003"),
+        ("/registry", "000"),
+        ("/commissions", "jz57"),
+        ("/exchange/clients", "000"),
+        ("/registry/institutions", "003"),  # its description, written with codes
+        ("/alerts/rules", "jz57"),
+    ):
+        page = browser_client.get(path)
+        assert page.status_code == 200, path
+        assert f'<a href="/regulations/{rows[code].id}">{rows[code].citation}</a>' in page.text
+        assert not re.search(r"（(00\d|jz57) ", page.text), path
+        assert "宝鸡" not in page.text, path  # 001 9.1.2 is Baoji's draft: not in Jiangxi
+
+
+def test_a_description_reads_its_references_by_title(db: Session) -> None:
+    known = by_code(db)
+    text = "000 4.1.1 第 1 项：机构基本信息。机构编号由平台统一分配（003 三（五））。"
+    cited = str(cite_inline(text, known, "360000"))
+    assert cited.startswith(f'<a href="/regulations/{known["000"].id}">《建设工程检测监管')
+    assert "</a>4.1.1 第 1 项：机构基本信息。" in cited
+    assert "九住建质安字〔2024〕80号）</a>三（五））。" in cited
+    # a reference that does not apply here goes with its brackets; markup is escaped
+    assert str(cite_inline("须上传曲线（001 6.3.2.1）。<b>", known, "360000")) == (
+        "须上传曲线。&lt;b&gt;"
+    )
+    assert "宝鸡" in str(cite_inline("须上传曲线（001 6.3.2.1）。", known, "610300"))
+    two = str(cite_inline("（jz57 第二十六条、001 9.1.2-9.1.3）", known, ""))
+    assert "第57号）</a>第二十六条；" in two
+    assert "</a>9.1.2-9.1.3）" in two
+    assert without_references(text) == "机构基本信息。机构编号由平台统一分配。"
+    assert (
+        without_references("检测人员的培训与考核（000 4.2.4）：培训")
+        == "检测人员的培训与考核：培训"
+    )

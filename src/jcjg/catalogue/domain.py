@@ -1,9 +1,19 @@
 """The catalogue domain: the qualification catalogue (specialty, test item, parameter)."""
 
+from typing import Any
+
+from fastapi import Request
+
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
 from jcjg.catalogue import library, library_api, models, regulations, views
-from jcjg.catalogue.regulations import RegulationLevel, RegulationStatus
+from jcjg.catalogue.regulations import (
+    RegulationLevel,
+    RegulationStatus,
+    basis_for,
+    basis_in_for,
+    without_references,
+)
 from jcjg.core import editions
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry
 
@@ -14,6 +24,19 @@ ENTITIES = {
     "test_item": "检测项目",
     "parameter": "检测参数",
 }
+
+
+def page_context(request: Request | None) -> dict[str, Any]:
+    """``basis(clause)`` on every page: a sentence's basis cited by title ("依据{{ basis('003
+    四（三）') }}"), never a bare code, and only where it applies (docs/regulations.md);
+    ``basis_in(text)``: a description's references cited so."""
+    sessions = getattr(request.app.state, "sessionmaker", None) if request is not None else None
+    return {
+        "basis": basis_for(sessions),
+        "basis_in": basis_in_for(sessions),
+        "without_references": without_references,
+    }
+
 
 DOMAIN = Domain(
     name="catalogue",
@@ -56,6 +79,7 @@ DOMAIN = Domain(
         "regulation_status": RegulationStatus,
     },
     hooks={
+        "templates.context": page_context,
         PORTAL: lambda: [
             PortalEntry(
                 "政策法规",
@@ -63,6 +87,6 @@ DOMAIN = Domain(
                 "建设工程质量检测的法律、法规、规章、规范性文件与标准",
                 order=60,
             )
-        ]
+        ],
     },
 )

@@ -29,10 +29,11 @@ from enum import StrEnum
 
 from markupsafe import Markup, escape
 from sqlalchemy import Date, ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from jcjg.config import get_settings
 from jcjg.core.db import Base
+from jcjg.core.memo import TimedMemo
 from jcjg.core.mixins import ChangeLogged, IdMixin
 
 _PART = re.compile(r"\s*([；;]\s*)")
@@ -251,3 +252,91 @@ def citer(db: Session, *, links: bool = False, region: str | None = None) -> Cal
     if links:
         return lambda clause: cite_links(clause, known, served)
     return lambda clause: cite(clause, known, served)
+
+
+# the library as the explanatory sentences of pages cite it (:func:`basis_for`): read at most
+# once a minute per process and database (an entry's new title shows there within the minute)
+_LIBRARY = TimedMemo(60.0, max_entries=16)
+
+
+def library(sessions: sessionmaker[Session]) -> Mapping[str, Regulation]:
+    """The library's entries by code (detached from their session), kept a minute."""
+
+    def read() -> dict[str, Regulation]:
+        with sessions() as db:
+            rows = by_code(db)
+            db.expunge_all()
+        return rows
+
+    bind = sessions.kw.get("bind")
+    return _LIBRARY.get((id(sessions), str(getattr(bind, "url", ""))), read)[0]
+
+
+# a reference to a requirement document inside a sentence ("000 4.1.1 第 1 项", "003 四（三）",
+# "jz57 第二十二条", "001 9.1.2-9.1.3"), and the same in brackets ("（003 三（五））")
+_ARTICLE = (
+    r"(?:\d+(?:\.\d+)+(?:[–-]\d+(?:\.\d+)*)?(?:、\d+(?:\.\d+)+)*(?: 第 [\d–-]+ 项)?"
+    r"|第[一二三四五六七八九十百]+条(?:（[一二三四五六七八九十]+）)*(?:、第[一二三四五六七八九十百]+条)*"
+    r"|[一二三四五六七八九十]+(?:（[一二三四五六七八九十]+）)+(?:、（[一二三四五六七八九十]+）)*)"
+)
+_REFERENCE = rf"(?:00[0-4]|jz57) {_ARTICLE}"
+_BRACKETED = re.compile(rf"[（(]({_REFERENCE}(?:[；、]{_REFERENCE})*)[）)]")
+_NEXT_CODE = re.compile(r"、(?=(?:00[0-4]|jz57) )")
+_INLINE = re.compile(rf"(?<![\w/.]){_REFERENCE}")
+
+
+def cite_inline(text: str, known: Mapping[str, Regulation], region: str = "") -> Markup:
+    """``text`` (a description, a help text) escaped, each reference to a requirement document
+    in it cited by title with a link (:func:`cite_links`); a bracketed reference to documents
+    that do not apply in ``region`` is left out with its brackets."""
+    out, last = Markup(""), 0
+    for match in _BRACKETED.finditer(text):
+        out += _inline(text[last : match.start()], known, region)
+        clause = _NEXT_CODE.sub("；", match.group(1))
+        cited = cite_links(clause, known, region)
+        if str(cited) != str(escape(NO_BASIS)):
+            out += Markup("（{}）").format(cited)
+        last = match.end()
+    return out + _inline(text[last:], known, region)
+
+
+def without_references(text: str | None) -> str:
+    """``text`` without its references to the requirement documents (a card's short line)."""
+    if not text:
+        return ""
+    return _INLINE.sub("", _BRACKETED.sub("", text)).strip().lstrip("：:").strip()
+
+
+def _inline(text: str, known: Mapping[str, Regulation], region: str) -> Markup:
+    out, last = Markup(""), 0
+    for match in _INLINE.finditer(text):
+        cited = cite_links(match.group(0), known, region)
+        out += escape(text[last : match.start()])
+        out += cited if str(cited) != str(escape(NO_BASIS)) else Markup("")
+        last = match.end()
+    return out + escape(text[last:])
+
+
+def basis_for(sessions: sessionmaker[Session] | None) -> Callable[[str], Markup]:
+    """``basis(clause)`` for any page's template (the catalogue's ``templates.context``): the
+    clause cited by title with links, as :func:`cite_links` in the platform's region; without
+    a database (a page the same for every visitor) the clause as written."""
+
+    def basis(clause: str) -> Markup:
+        known = library(sessions) if sessions is not None else {}
+        return cite_links(clause, known, get_settings().region_code)
+
+    return basis
+
+
+def basis_in_for(sessions: sessionmaker[Session] | None) -> Callable[[str | None], Markup]:
+    """``basis_in(text)`` for any page's template: :func:`cite_inline` in the platform's
+    region (a description written with the documents' codes, read with their titles)."""
+
+    def basis_in(text: str | None) -> Markup:
+        if not text:
+            return Markup("")
+        known = library(sessions) if sessions is not None else {}
+        return cite_inline(text, known, get_settings().region_code)
+
+    return basis_in
