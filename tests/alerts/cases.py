@@ -3,7 +3,7 @@ change-logged models)."""
 
 from __future__ import annotations
 
-from jcjg.alerts.models import Alert, Case, RuleThreshold
+from jcjg.alerts.models import Alert, Case, RuleBasis, RuleThreshold
 from jcjg.auth.choices import Role
 from tests.factories import Factory
 from tests.generic import (
@@ -71,8 +71,17 @@ SCOPED: dict[type, ScopeCase] = {
     ),
 }
 
+
+def _basis(f: Factory) -> RuleBasis:
+    row = RuleBasis(rule_id="test_rule", region_code="360400", clause="003 四（三）")
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
 WRITES: dict[type, tuple[Make, Change]] = {
     RuleThreshold: (lambda f: _threshold(f), lambda t: setattr(t, "value", 45.0)),
+    RuleBasis: (lambda f: _basis(f), lambda b: setattr(b, "clause", "003 四（二）")),
 }
 
 
@@ -84,10 +93,12 @@ ROUTES: Routes = {
     ("POST", "/alerts/bulk"): "alert:read",  # and case:handle
     ("GET", "/alerts/{alert_id}/case/evidence/{sha256}"): "alert:read",
     ("POST", "/alerts/rules/{rule_id}/thresholds"): "rule:configure",
+    ("POST", "/alerts/rules/{rule_id}/basis"): "rule:configure",
     ("GET", "/api/v1/alerts"): "alert:read",
     ("GET", "/api/v1/alerts/{alert_id}"): "alert:read",
     ("GET", "/api/v1/rules"): "alert:read",
     ("PUT", "/api/v1/rules/{rule_id}/thresholds/{region_code}"): "rule:configure",
+    ("PUT", "/api/v1/rules/{rule_id}/basis/{region_code}"): "rule:configure",
 }
 
 # Who holds each permission by default: the product decision, spelled out.

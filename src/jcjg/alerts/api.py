@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import service
-from jcjg.alerts.schemas import AlertRead, RuleRead
+from jcjg.alerts.schemas import AlertRead, BasisBody, RuleRead
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.catalogue.regulations import citer
@@ -143,5 +143,22 @@ def put_thresholds(
     the parent region or the default; ``{}`` removes them all."""
     view = service.set_thresholds(
         db=db, principal=principal, rule_id=rule_id, region_code=region_code, values=values
+    )
+    return RuleRead.of(view, citer(db))
+
+
+@router.put(
+    "/rules/{rule_id}/basis/{region_code}",
+    summary="设置规则在某地区补充的依据",
+    response_model=RuleRead,
+)
+def put_basis(
+    rule_id: str, region_code: str, body: BasisBody, db: SessionDep, principal: RuleConfigurer
+) -> RuleRead:
+    """The region's own basis for the rule, cited after the rule's national basis there and in
+    the regions under it: each part "代号 条款" citing a library entry that applies in the
+    region (422 naming the part otherwise); ``""`` removes it."""
+    view = service.set_basis(
+        db=db, principal=principal, rule_id=rule_id, region_code=region_code, clause=body.clause
     )
     return RuleRead.of(view, citer(db))

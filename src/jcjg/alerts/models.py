@@ -91,6 +91,22 @@ class RuleThreshold(ChangeLogged, IdMixin, TimestampMixin, Base):
         return f"{self.rule_id} {self.region_code} {self.key}"
 
 
+class RuleBasis(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A region's own basis for a rule: articles of documents in the regulation library that
+    apply there, cited after the rule's national basis by the platforms of that region and of
+    the regions under it (docs/regulations.md)."""
+
+    __tablename__ = "rule_basis"
+    __table_args__ = (UniqueConstraint("rule_id", "region_code"),)
+
+    rule_id: Mapped[str] = mapped_column(String(64))
+    region_code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    clause: Mapped[str] = mapped_column(String(500))  # "jx01 第十条；003 四（三）"
+
+    def audit_repr(self) -> str:
+        return f"{self.rule_id} {self.region_code}"
+
+
 class Case(IdMixin, Base):
     """The handling of one alert (督办, 整改; 000 4.1.6, 002 17-18): confirmed or dismissed by
     an authority, rectification ordered with a deadline and a responsible party, answered with

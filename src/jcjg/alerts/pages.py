@@ -252,6 +252,7 @@ def _rules_context(
         "region_name": regions.display_name(db=db, code=region),
         "can_configure": can_configure,
         "failed_rule": None,
+        "failed_basis": None,
         "values": {},
         "errors": {},
         "error": None,
@@ -303,6 +304,36 @@ def thresholds_form(
     return redirect(f"/alerts/rules?region_code={region}&saved={rule.id}#rule-{rule.id}")
 
 
+@router.post("/alerts/rules/{rule_id}/basis", response_class=HTMLResponse)
+def basis_form(
+    request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer, form: PostedForm
+) -> Response:
+    """A region's own basis for a rule (its documents' articles, cited after the national)."""
+    rule = service.get_rule(rule_id)
+    raw = form.values()
+    region = raw.get("region_code", "")
+    if not is_valid_code(region):
+        raise NotFound(f"行政区划 {region} 不存在")
+    try:
+        service.set_basis(
+            db=db, principal=principal, rule_id=rule.id, region_code=region,
+            clause=raw.get("clause", ""),
+        )  # fmt: skip
+    except ValidationFailed as error:
+        db.rollback()
+        context = _rules_context(
+            db,
+            principal,
+            service.viewing_region(db=db, principal=principal, region_code=region),
+            failed_rule=rule.id,
+            failed_basis=raw.get("clause", ""),
+            errors=errors_by_field(error.errors),
+            error=error.detail,
+        )
+        return render(request, "alerts/rules.html", context, status_code=422)
+    return redirect(f"/alerts/rules?region_code={region}&based={rule.id}#rule-{rule.id}")
+
+
 def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str, Any]:
     rule = rule_of(alert.rule_id)
     institution = db.get(Institution, alert.institution_id) if alert.institution_id else None
@@ -315,6 +346,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
     return {
         "alert": alert,
         "rule": rule,
+        "rule_clause": service.rule_clause(db, rule, alert.region_code) if rule else "",
         "cite": citer(db, links=True),
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from jcjg.alerts.models import Alert
-from jcjg.alerts.service import RuleView, rule_title, severity_of, status_label
+from jcjg.alerts.service import BASIS_MAX, RuleView, rule_title, severity_of, status_label
 from jcjg.core import labels
 from jcjg.tenancy.models import Institution
 
@@ -82,11 +82,30 @@ class ThresholdOverride(BaseModel):
     value: float | int
 
 
+class BasisBody(BaseModel):
+    clause: str = Field(
+        max_length=BASIS_MAX,
+        description="该地区补充的依据：法规库引用代号与条款，多条以“；”分隔；空字符串删除",
+        examples=["003 四（三）"],
+    )
+
+
+class LocalBasis(BaseModel):
+    region_code: str
+    clause: str = Field(description="该地区补充的依据：法规库引用代号与条款，以“；”分隔")
+
+
 class RuleRead(BaseModel):
     id: str
     title: str
-    clause: str
-    citation: str = Field(description="依据：法规、标准的全称、文号与条款")
+    clause: str = Field(description="规则自身的依据（国家依据在前）")
+    citation: str = Field(
+        description="依据：法规、标准的全称、文号与条款（规则自身的依据与本地区补充的依据，"
+        "只含本平台所在地区适用的文件）"
+    )
+    local_basis: list[LocalBasis] = Field(
+        default_factory=list, description="省、市、县补充的依据，由上至下"
+    )
     severity: str
     severity_label: str
     subject_type: str
@@ -105,7 +124,8 @@ class RuleRead(BaseModel):
             id=rule.id,
             title=rule.title,
             clause=rule.clause,
-            citation=cite(rule.clause),
+            citation=cite(view.clause),
+            local_basis=[LocalBasis(region_code=c, clause=t) for c, t in view.local],
             severity=rule.severity.value,
             severity_label=rule.severity.label,
             subject_type=rule.subject_type,

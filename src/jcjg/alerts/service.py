@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session
 from jcjg.alerts import engine, evidence
 from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
-from jcjg.alerts.models import Alert, Case, RuleThreshold
+from jcjg.alerts.models import Alert, Case, RuleBasis, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
+from jcjg.catalogue.regulations import applies_in, by_code
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
@@ -306,6 +308,17 @@ class RuleView:
     region_code: str | None
     thresholds: Thresholds
     overrides: list[Override]
+    # the regions' own bases (province, city, the region itself): (region code, clause)
+    local: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def clause(self) -> str:
+        """What the rule cites in the region: its own clause, then the regions' bases."""
+        return "；".join([self.rule.clause, *(clause for _, clause in self.local)])
+
+    def own_basis(self) -> str:
+        """The basis the viewed region itself set ("" none)."""
+        return next((c for code, c in self.local if code == self.region_code), "")
 
 
 def get_rule(rule_id: str) -> Rule:
@@ -344,7 +357,91 @@ def rule_view(*, db: Session, rule_: Rule, region_code: str | None) -> RuleView:
         if key in rule_.defaults
     ]
     thresholds = engine.resolve_thresholds(rule_, overrides, region_code)
-    return RuleView(rule_, region_code, thresholds, listed)
+    return RuleView(rule_, region_code, thresholds, listed, local_bases(db, rule_.id, chain))
+
+
+def local_bases(db: Session, rule_id: str, chain: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The bases the regions of ``chain`` set for the rule, in the chain's order."""
+    if not chain:
+        return ()
+    found = {
+        row.region_code: row.clause
+        for row in db.scalars(
+            select(RuleBasis).where(RuleBasis.rule_id == rule_id, RuleBasis.region_code.in_(chain))
+        )
+    }
+    return tuple((code, found[code]) for code in chain if code in found)
+
+
+def rule_clause(db: Session, rule_: Rule, region_code: str | None) -> str:
+    """What ``rule_`` cites for a subject of ``region_code``: its clause, then the bases its
+    province, city and the region itself set."""
+    local = local_bases(db, rule_.id, engine.region_chain(region_code))
+    return "；".join([rule_.clause, *(clause for _, clause in local)])
+
+
+BASIS_MAX = 500
+_PARTS = re.compile(r"\s*[；;]\s*")
+
+
+def clean_basis(db: Session, clause: Any, region_code: str) -> str:
+    """A region's basis as it will be kept: parts "代号 条款" separated by "；", each citing an
+    entry of the regulation library that applies in the region. Raises
+    :class:`ValidationFailed` naming what is wrong."""
+    field = "body.clause"
+    if not isinstance(clause, str):
+        raise ValidationFailed("依据有误", errors=[FieldError(field, "应为文本", "string_type")])
+    text = clause.strip()
+    if len(text) > BASIS_MAX:
+        raise ValidationFailed(
+            "依据有误", errors=[FieldError(field, f"不能超过 {BASIS_MAX} 个字符", "too_long")]
+        )
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValidationFailed(
+            "依据有误", errors=[FieldError(field, "不能含换行或控制字符", "control_character")]
+        )
+    known = by_code(db)
+    region_name = regions.display_name(db=db, code=region_code) or region_code
+    parts: list[str] = []
+    for part in (p for p in _PARTS.split(text) if p):
+        code, _, article = part.partition(" ")
+        regulation = known.get(code)
+        if regulation is None:
+            why = f"“{code}”不是法规库中法规的引用代号（写作“代号 条款”，如 jz57 第二十二条）"
+        elif not article.strip():
+            why = f"请写明《{regulation.title}》的条款（如 {code} 第十条）"
+        elif not applies_in(regulation, region_code):
+            why = f"《{regulation.title}》不适用于{region_name}"
+        else:
+            parts.append(f"{code} {article.strip()}")
+            continue
+        raise ValidationFailed("依据有误", errors=[FieldError(field, why, "invalid")])
+    return "；".join(parts)
+
+
+def set_basis(
+    *, db: Session, principal: Principal, rule_id: str, region_code: str, clause: Any
+) -> RuleView:
+    """Make ``clause`` the region's own basis for rule ``rule_id`` (empty: none), cited after
+    the rule's national basis for the region and those under it."""
+    principal.require("rule:configure")
+    rule_ = get_rule(rule_id)
+    region = regions.get(db=db, code=region_code) if is_valid_code(region_code) else None
+    if region is None or not principal.covers_region(region.code):
+        raise NotFound(f"行政区划 {region_code} 不存在或不在当前账号的数据范围内")
+    text = clean_basis(db, clause, region.code)
+    row = db.scalar(
+        select(RuleBasis).where(RuleBasis.rule_id == rule_.id, RuleBasis.region_code == region.code)
+    )
+    if not text:
+        if row is not None:
+            db.delete(row)
+    elif row is None:
+        db.add(RuleBasis(rule_id=rule_.id, region_code=region.code, clause=text))
+    elif row.clause != text:
+        row.clause = text
+    db.flush()
+    return rule_view(db=db, rule_=rule_, region_code=region.code)
 
 
 def rule_views(*, db: Session, region_code: str | None) -> list[RuleView]:
