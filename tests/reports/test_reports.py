@@ -104,6 +104,12 @@ def test_the_public_page_with_and_without_the_token(client, db, issued):
     assert "王**" in full.text  # names masked
     assert "王检测" not in full.text
     assert "data-ledger-proof" in full.text
+    # the verdict in words; the log's index and hashes only behind 技术详情
+    verdict_and_facts, _, rest = full.text.partition('data-testid="ledger-tech"')
+    assert rest
+    assert "叶哈希" not in verdict_and_facts
+    assert "叶哈希" in rest.split("</details>")[0]
+    assert "RFC" not in full.text
     assert full.headers["cache-control"] == "no-store"
     bare = client.get(f"/v/{code}", headers=HTML)
     assert 'data-outcome="exists"' in bare.text
