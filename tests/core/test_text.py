@@ -250,3 +250,15 @@ def test_line_breaks_around_a_value_count_only_where_the_field_keeps_them() -> N
         _Form.model_validate({"name": "张\n三"})
     with pytest.raises(ValidationError):
         _Form.model_validate({"name": "张三", "label": "张三\n"})
+
+
+def test_a_figure_is_written_as_people_write_it() -> None:
+    from jcjg.core.text import figure
+
+    assert figure(3170.4) == "3170"  # a mortar prism's loading rate in N/s, not 3.17e+03
+    assert figure(0.5123) == "0.512"
+    assert figure(12.345) == "12.3"
+    assert figure(0.0004567) == "0.000457"
+    assert figure(999.6) == "1000"
+    assert figure(0) == "0"
+    assert "e" not in figure(123456789.0)

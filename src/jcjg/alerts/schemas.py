@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from jcjg.alerts.models import Alert
 from jcjg.alerts.service import BASIS_MAX, RuleView, rule_title, severity_of, status_label
 from jcjg.core import labels
+from jcjg.core.text import TextModel
 from jcjg.tenancy.models import Institution
 
 
@@ -82,7 +83,7 @@ class ThresholdOverride(BaseModel):
     value: float | int
 
 
-class BasisBody(BaseModel):
+class BasisBody(TextModel):
     clause: str = Field(
         max_length=BASIS_MAX,
         description="该地区补充的依据：法规库引用代号与条款，多条以“；”分隔；空字符串删除",

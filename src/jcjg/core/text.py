@@ -36,6 +36,7 @@ platform would not take in: rows stored before this boundary existed cannot brea
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -525,3 +526,12 @@ async def check_body(request: Request) -> None:
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";")[0].strip().lower()
     return not media or media == "application/json" or media.endswith("+json")
+
+
+def figure(value: float, digits: int = 3) -> str:
+    """A measured figure as people write it: ``digits`` significant digits, never in
+    scientific notation (3170.4 "3170", 0.5123 "0.512", 12.345 "12.3")."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{round(value, places):.{places}f}"

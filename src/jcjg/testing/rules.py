@@ -18,6 +18,7 @@ from jcjg.catalogue.models import Specialty
 from jcjg.catalogue.service import item_specialties
 from jcjg.contracts.models import Contract
 from jcjg.core.regioncodes import in_subtree
+from jcjg.core.text import figure
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.models import Project
 from jcjg.regions.service import display_names
@@ -98,7 +99,7 @@ class LoadingRate:
 
     @property
     def rate_text(self) -> str:
-        return f"{self.rate:.3g} {self.unit}"
+        return f"{figure(self.rate)} {self.unit}"
 
 
 def loading_rate_check(
