@@ -40,3 +40,23 @@ def test_rates_show_the_range_and_mark_those_outside(client, browser_client, db,
     assert 'class="out-of-range"' in cell
     assert "超出范围" in cell
     assert "标准范围 0.5～0.8 MPa/s" in cell
+
+
+def test_a_cement_records_page_speaks_in_words_and_plain_figures(
+    client, browser_client, db, factory, lab
+):
+    """Raw values given as words read in Chinese (抗压, 抗折), and a rate of thousands of N/s
+    is written out, never in scientific notation."""
+    from tests.testing.test_rules import mortar_payload
+
+    send(
+        client, lab, mortar_payload(lab, "CEM-WORDS", compressive_n_s=3200, flexural_n_s=50, seed=9)
+    )
+    factory.user(Role.PLATFORM_ADMIN, username="words")
+    login(browser_client, "words")
+    page = _page(browser_client, db, "CEM-WORDS")
+    assert "<td>抗压</td>" in page
+    assert "<td>抗折</td>" in page
+    assert "compressive" not in page.split("<main", 1)[1]
+    assert "e+0" not in page
+    assert any(f"{n} N/s" in page for n in range(3000, 3400))

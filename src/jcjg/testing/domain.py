@@ -9,6 +9,7 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import PROJECT_PANELS
 from jcjg.testing import analysis, evidence, fraud, jobs, messages, models, pages, rules
+from jcjg.testing.choices import Fracture, Joint
 from jcjg.testing.labels import FIELDS
 
 _GROUP = "工程与检测"
@@ -28,6 +29,14 @@ PAGES = {
     "test_record": "/testing/records/{}",
     "onsite_plan": "/testing/onsite/plans/{}",
     "onsite_record": "/testing/onsite/records/{}",
+}
+
+# the raw values a LIMS gives as words (service.WORDS), as a page shows them
+RAW_WORDS = {
+    "compressive": "抗压",
+    "flexural": "抗折",
+    **{f.value: f.label for f in Fracture},
+    **{j.value: j.label for j in Joint},
 }
 
 DOMAIN = Domain(
@@ -79,6 +88,6 @@ DOMAIN = Domain(
         *collect(fraud, Rule),
     ),
     jobs=collect(jobs, Job),
-    labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS},
+    labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS, "raw_word": RAW_WORDS},
     hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
 )

@@ -355,6 +355,7 @@ def record_detail(request: Request, db: SessionDep, principal: Reader, record_id
             "rates": rates,
             "revisions": revisions,
             "revised": service.current_values(db, record),
+            "words": service.WORDS,  # raw values given as words: shown in Chinese
             "alerts": alerts if principal.can("alert:read") else [],
             "samples": samples,
             "sealed": sealed,
