@@ -261,4 +261,14 @@ def test_a_figure_is_written_as_people_write_it() -> None:
     assert figure(0.0004567) == "0.000457"
     assert figure(999.6) == "1000"
     assert figure(0) == "0"
+    assert figure(2.0) == "2"
+    assert figure(1e-05, 4) == "0.00001"
     assert "e" not in figure(123456789.0)
+
+
+def test_a_chance_is_written_as_people_read_it() -> None:
+    from jcjg.core.text import chance
+
+    assert chance(5.1e-05) == "0.0051%（约 1/20000）"
+    assert chance(0.25) == "25%"
+    assert chance(3e-9) == "不到百万分之一"

@@ -46,6 +46,7 @@ def templates() -> Jinja2Templates:
         env.globals["page_of"] = labels.page_of
         env.filters["shown"] = _shown
         env.filters["field_word"] = text.field_word  # a failing field as a page names it
+        env.filters["figure"] = text.figure  # 3170 and 0.00001, never 3.17e+03 or 1e-05
         env.globals["now"] = utcnow
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"

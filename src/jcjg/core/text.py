@@ -529,9 +529,21 @@ def _is_json(content_type: str) -> bool:
 
 
 def figure(value: float, digits: int = 3) -> str:
-    """A measured figure as people write it: ``digits`` significant digits, never in
-    scientific notation (3170.4 "3170", 0.5123 "0.512", 12.345 "12.3")."""
+    """A measured figure as people write it: at most ``digits`` significant digits, no
+    trailing zeros, never in scientific notation (3170.4 "3170", 0.5123 "0.512", 12.345
+    "12.3", 1e-05 "0.00001", 2.0 "2")."""
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"
-    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{round(value, places):.{places}f}"
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    written = f"{round(value, places):.{max(0, places)}f}"
+    return written.rstrip("0").rstrip(".") if "." in written else written
+
+
+def chance(probability: float) -> str:
+    """A small probability as people read it: "0.0051%（约 1/20000）"; under one in a million,
+    "不到百万分之一"."""
+    if probability >= 0.01:
+        return f"{figure(probability * 100, 2)}%"
+    if probability < 1e-6:
+        return "不到百万分之一"
+    return f"{figure(probability * 100, 2)}%（约 1/{figure(1 / probability, 2)}）"

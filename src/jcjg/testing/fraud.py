@@ -25,6 +25,7 @@ from sqlalchemy import select
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.core.masking import mask_id_number
+from jcjg.core.text import chance
 from jcjg.core.workdays import BEIJING, beijing_date
 from jcjg.registry.models import Equipment, Person
 from jcjg.tenancy.models import Institution
@@ -386,7 +387,7 @@ def _pile_facts(
         "线上组数占比": share(pile.above / pile.band_groups if pile.band_groups else None),
         "按本机构结果分布预计的占比": share(pile.own_share),
         "同省其他机构的占比": share(pile.peer_share),
-        "偶然出现的概率": f"{pile.probability:.1e}",
+        "偶然出现的概率": chance(pile.probability),
         "合格线附近各区间的组数": _bands(own, band),
     }
 
@@ -403,7 +404,7 @@ def _vanished_facts(vanished: Vanished | None) -> dict[str, Any]:
         "此前的不合格": rate(vanished.history_failures, vanished.history_groups),
         "同省其他机构同期的不合格": rate(vanished.peer_failures, vanished.peer_groups),
         "预计不合格率（置信下限）": f"{vanished.expected_rate * 100:.1f}%",
-        "不合格如此之少的概率": f"{vanished.probability:.1e}",
+        "不合格如此之少的概率": chance(vanished.probability),
     }
 
 
