@@ -41,6 +41,17 @@ def test_request_id_is_echoed_or_made(client):
     assert bad.headers["x-content-type-options"] == "nosniff"
 
 
+def test_a_page_shows_its_request_id_only_when_something_went_wrong(client):
+    """A reader needs the request's id to report a problem, not on every page's footer."""
+    html = {"accept": "text/html"}
+    fine = client.get("/public", headers=html)
+    assert fine.status_code == 200
+    assert "请求编号" not in fine.text
+    missing = client.get("/v/no-such-code/nothing", headers={**html, "X-Request-ID": "ask-0042"})
+    assert missing.status_code == 404
+    assert "请求编号 <code>ask-0042</code>" in missing.text
+
+
 def test_openapi_lists_the_api_only(client):
     spec = client.get("/api/v1/openapi.json").json()
     assert spec["info"]["title"].startswith("建设工程检测监管信息服务平台")
