@@ -91,6 +91,15 @@ DOMAIN = Domain(
             text="样品唯一性编码、现场取样、见证封样、委托与收样记录",
             phone=6,
         ),
+        NavEntry(
+            title="收样验封",
+            href="/receipt",
+            group=_GROUP,
+            permission="sample:receive",
+            roles=frozenset(r.value for r in INSTITUTION),  # a lab receives its own samples
+            order=21,
+            text="扫描样品标识，核验编码、委托、电子封志与照片后收样",
+        ),
     ),
     message_types=collect(messages, MessageType),
     rules=(*collect(rules, Rule, RuleExtension), *collect(reuse, Rule), *collect(pours, Rule)),
