@@ -68,3 +68,34 @@ def test_audit_api_is_scoped(client, factory):
     ids = {item["object_id"] for item in page["items"]}
     assert str(jj_inst.id) in ids
     assert str(nc_inst.id) not in ids
+
+
+def test_the_audit_page_filters_by_days_and_by_a_kind_of_object(browser_client, db, factory):
+    import datetime as dt
+
+    from jcjg.core.workdays import beijing_date
+
+    admin = factory.user(Role.PLATFORM_ADMIN)
+    db.add_all([
+        AuditLog(action="update", username="old", object_type="institution", object_repr="旧的",
+                 at=dt.datetime(2025, 3, 1, 15, 59, tzinfo=dt.UTC)),  # 23:59 on 1 March, Beijing
+        AuditLog(action="update", username="new", object_type="institution", object_repr="新的",
+                 at=dt.datetime(2025, 3, 1, 16, 0, tzinfo=dt.UTC)),  # 00:00 on 2 March
+    ])  # fmt: skip
+    db.commit()
+    login(browser_client, admin.username)
+    page = browser_client.get("/audit?object_type=institution&since=2025-03-02&until=2025-03-02")
+    assert page.status_code == 200
+    assert "新的" in page.text
+    assert "旧的" not in page.text
+    assert '<option value="institution" selected>检测机构</option>' in page.text
+    assert 'name="since" value="2025-03-02"' in page.text
+    first = browser_client.get("/audit?object_type=institution&until=2025-03-01").text
+    assert "旧的" in first
+    assert "新的" not in first
+    today = beijing_date(dt.datetime.now(dt.UTC)).isoformat()
+    assert browser_client.get(f"/audit?since={today}").status_code == 200
+    for bad in ("since=2025-13-01", "until=0", "since=2025-03-02&until=2025-03-01"):
+        answer = browser_client.get(f"/audit?{bad}")
+        assert answer.status_code == 400, bad
+        assert "日期" in answer.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,9 +14,10 @@ from jcjg.audit.lists import AUDIT
 from jcjg.audit.models import AuditLog
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, get_scoped, restrict
-from jcjg.core import listing
+from jcjg.core import labels, listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.forms import Id
+from jcjg.core.errors import BadRequest
+from jcjg.core.forms import Day, Id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import render
@@ -35,10 +37,14 @@ def audit_page(
     username: Annotated[str | None, Query(max_length=64)] = None,
     object_type: Annotated[str | None, Query(max_length=64)] = None,
     text: Annotated[str | None, Query(max_length=64)] = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> Response:
     """The audit rows within scope, filtered and sorted; ``?format=xlsx`` exports them."""
+    if since and until and until < since:
+        raise BadRequest("筛选条件不正确：截止日期早于起始日期")
     filters = {"action": action, "username": username, "object_type": object_type, "text": text}
-    stmt = restrict(service.search_stmt(**filters), principal, "read")
+    stmt = restrict(service.search_stmt(**filters, since=since, until=until), principal, "read")
     if params.exporting:
         return listing.export(request, db, AUDIT, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
@@ -50,10 +56,23 @@ def audit_page(
         "paging": paging,
         "paged": paged,
         "listing": Listing.of(request, AUDIT, params),
-        "filters": {k: v or "" for k, v in filters.items()},
+        "filters": {k: v or "" for k, v in filters.items()}
+        | {
+            "since": since.isoformat() if since else "",
+            "until": until.isoformat() if until else "",
+        },
         "actions": list(AuditAction),
+        # the kinds of object the log names, by their Chinese names
+        "object_types": sorted(labels.tables().get("entity", {}).items(), key=lambda kv: kv[1]),
     }
     return render(request, "audit/list.html", context)
+
+
+def _days(since: dt.date | None, until: dt.date | None) -> dict[str, str]:
+    return {
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
 
 
 @router.get("/audit/{log_id}", response_class=HTMLResponse)

@@ -28,6 +28,7 @@ from jcjg.core.later import write_later
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
 from jcjg.core.pagination import count_rows
+from jcjg.core.workdays import beijing_midnight
 
 _NEVER_DIFFED = frozenset({"updated_at"})
 
@@ -244,9 +245,16 @@ def search_stmt(
     object_id: str | None = None,
     request_id: str | None = None,
     text: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
 ) -> Select[AuditLog]:
-    """The audit rows matching the filters, newest first (unscoped: callers ``restrict``)."""
+    """The audit rows matching the filters, newest first (unscoped: callers ``restrict``);
+    ``since`` and ``until``: Beijing days, both included."""
     stmt = select(AuditLog).order_by(AuditLog.id.desc())
+    if since:
+        stmt = stmt.where(AuditLog.at >= beijing_midnight(since))
+    if until:
+        stmt = stmt.where(AuditLog.at < beijing_midnight(until + dt.timedelta(days=1)))
     if action:
         stmt = stmt.where(AuditLog.action == action)
     if username:
@@ -264,9 +272,14 @@ def search_stmt(
 
 
 def search(
-    *, db: Session, principal: Principal, offset: int = 0, limit: int = 20, **filters: str | None
+    *,
+    db: Session,
+    principal: Principal,
+    offset: int = 0,
+    limit: int = 20,
+    **filters: str | dt.date | None,
 ) -> tuple[Sequence[AuditLog], int]:
     """Audit rows within ``principal``'s scope matching ``filters``, newest first, and the total."""
-    stmt = restrict(search_stmt(**filters), principal, "read")
+    stmt = restrict(search_stmt(**filters), principal, "read")  # type: ignore[arg-type]
     total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total
