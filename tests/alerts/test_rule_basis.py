@@ -126,6 +126,9 @@ def test_on_the_rules_page_and_on_an_alert(
     login(browser_client, "prov")
     page = browser_client.get("/alerts/rules")
     assert "设置 江西省 的本地区依据" in page.text
+    # a contents above the rules: one link to each
+    contents = page.text.split('data-testid="rule-contents"')[1].split("</details>")[0]
+    assert contents.count('<a href="#rule-') == page.text.count('<article id="rule-') > 40
     token = csrf_from(page.text)
     bad = browser_client.post(
         f"/alerts/rules/{RULE}/basis",
