@@ -144,6 +144,16 @@ def test_credit_pages_answer(browser_client, db, factory, settings):
     for url in ("/credit", f"/credit/institutions/{inst.id}", "/credit/evaluate",
                 "/credit/models", "/penalties", "/penalties/new"):  # fmt: skip
         assert browser_client.get(url).status_code == 200, url
+    # a draft says when the job computes it again, and that later facts count from then
+    page = browser_client.get(f"/credit/institutions/{inst.id}").text
+    shown = page.split('data-testid="next-run">')[1].split("</span>")[0]
+    assert "平台每 6 小时重新计算一次，下次约在 " in shown
+    assert "此后确认的预警" in shown
+    service.publish(db=db, principal=_p(db, settings, city), period=_period())
+    db.commit()
+    assert (
+        'data-testid="next-run"' not in browser_client.get(f"/credit/institutions/{inst.id}").text
+    )
 
 
 def test_the_credit_workflow_through_the_pages(browser_client, app, db, factory, settings):

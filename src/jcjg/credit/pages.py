@@ -24,7 +24,7 @@ from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
 from jcjg.core.workdays import beijing_date
-from jcjg.credit import scoring, service
+from jcjg.credit import jobs, scoring, service
 from jcjg.credit.choices import AppealStatus, FactKind, ScoreStatus, Source
 from jcjg.credit.lists import SCORES, names
 from jcjg.credit.models import CreditModel
@@ -148,6 +148,14 @@ def institution_page(
         "evaluations": service.evaluations(db, inst.id, current.period) if current else [],
         "appeals": service.appeals_of(db, principal, inst.id),
         "model": db.get(CreditModel, current.model_id) if current else None,
+        # a draft is computed again by the job: when, so that a fact since is not taken for
+        # one that does not count
+        "next_run": (
+            current.computed_at + jobs.compute.every
+            if current is not None and current.status == ScoreStatus.DRAFT.value
+            else None
+        ),
+        "jobs_every_hours": f"{jobs.compute.every.total_seconds() / 3600:g}",
         "may_appeal": principal.can("credit:appeal") and principal.institution_id == inst.id,
         "may_decide": principal.can("credit:manage"),
         "done": DONE.get(done, ""),
