@@ -95,6 +95,7 @@ def _live(page, url, site, recorder, pieces, now, f) -> None:
     clock = page.locator("[data-testid=video-clock]").inner_text()
     shown = dt.datetime.strptime(clock, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
     assert abs((shown - now).total_seconds()) < 30, clock  # Beijing time, near the live edge
+    assert page.locator("[data-testid=video-age]").inner_text() == "实时画面"
 
 
 def _replay(page, url, record) -> None:

@@ -44,8 +44,18 @@
     return frags.length ? frags[0].start : 0;
   }
 
+  // How old the live picture is, in words: a preview minutes behind is no live picture.
+  function ageText(seconds) {
+    if (seconds < 60) return "实时画面";
+    const behind = seconds < 3600 ? Math.round(seconds / 60) + " 分钟"
+      : seconds < 86400 ? (seconds / 3600).toFixed(1).replace(/\.0$/, "") + " 小时"
+        : Math.floor(seconds / 86400) + " 天";
+    return behind + "前的画面：摄像机离线或录像尚未上传";
+  }
+
   function setup(box) {
     const video = box.querySelector("[data-video]");
+    const age = box.querySelector("[data-age]");
     const clock = box.querySelector("[data-clock]");
     const state = box.querySelector("[data-state]");
     const seek = box.dataset.seek ? Date.parse(box.dataset.seek) : null;
@@ -79,6 +89,7 @@
       const date = playingDate(hls, video);
       if (!date) return;
       clock.textContent = clockText(date);
+      if (box.dataset.mode === "live" && age) age.textContent = ageText((Date.now() - date) / 1000);
       box.dataset.playing = "1";
       listeners.forEach((fn) => fn(date));
     });
