@@ -161,8 +161,12 @@ def test_bad_steps_are_refused_and_leave_nothing(browser_client, db, factory, al
     assert db.scalar(select(func.count()).select_from(Case)) == 0
     assert db.scalar(select(func.count()).select_from(CaseEvent)) == 0
     deadline = (beijing_date(utcnow()) + dt.timedelta(days=5)).isoformat()
+    stranger = _post(browser_client, alert, action="require", deadline=deadline,
+                     responsible="检测站")  # fmt: skip
+    assert stranger.status_code == 422
+    assert "责任单位须为本预警的检测机构或工程参建单位" in stranger.text
     assert _post(browser_client, alert, action="require", deadline=deadline,
-                 responsible="检测站").status_code == 303  # fmt: skip
+                 responsible="九江督办测试检测站").status_code == 303  # fmt: skip
     browser_client.cookies.clear()
     lab = db.get(Institution, alert.institution_id)
     login(browser_client, _user(factory, Role.INSTITUTION_STAFF, institution=lab))
@@ -204,7 +208,7 @@ def _order(db, factory, alert: Alert, deadline: dt.date, now: dt.datetime) -> Ca
     principal = principal_for(db=db, user=station, settings=factory.settings)
     return cases.act(db=db, settings=factory.settings, principal=principal, alert=alert,
                      action=CaseAction.REQUIRE, now=now, deadline=deadline,
-                     responsible="检测站")  # fmt: skip
+                     responsible=cases.responsible_choices(db, alert)[0])  # fmt: skip
 
 
 def test_overdue_cases_go_up_a_level_once_a_day(db, factory, alert, session_factory):
@@ -347,3 +351,31 @@ def test_no_step_is_chosen_for_the_handler(browser_client, db, factory, alert):
     unknown = _post(browser_client, alert, action="approve")
     assert unknown.status_code == 422
     assert _status(db, alert) == "confirmed"
+
+
+def test_the_responsible_party_is_picked_from_the_registry_and_the_project(
+    browser_client, db, factory
+):
+    """整改责任单位 is one of the alert's institution (its registered name) and the project's
+    parties, offered as a choice; another name is refused."""
+    lab = factory.institution(region_code="360403", name="九江责任测试检测站")
+    project = factory.project(region_code="360403", owner_unit="九江某房地产开发有限公司")
+    row = factory.alert(lab, project_id=project.id)
+    db.commit()
+    assert cases.responsible_choices(db, row) == [
+        "九江责任测试检测站", "九江某房地产开发有限公司", "测试施工单位", "测试监理单位",
+    ]  # fmt: skip
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+    assert _post(browser_client, row, action="confirm", note="已核实").status_code == 303
+    page = browser_client.get(f"/alerts/{row.id}", headers=HTML).text
+    picker = page.split('data-testid="responsible"')[1].split("</select>")[0]
+    assert '<option value="九江责任测试检测站" selected>' in picker
+    assert '<option value="测试施工单位">' in picker
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=5)).isoformat()
+    ordered = _post(browser_client, row, action="require", deadline=deadline,
+                    responsible="测试施工单位", note="施工单位补做试块")  # fmt: skip
+    assert ordered.status_code == 303
+    db.expire_all()
+    assert db.scalars(select(Case).where(Case.alert_id == row.id)).one().responsible == (
+        "测试施工单位"
+    )

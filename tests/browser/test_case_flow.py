@@ -79,7 +79,7 @@ def _station_confirms_and_orders(page, stale, url: str, alert_id: int, out) -> N
     assert not page.locator("input[name=deadline]").is_visible()
     _act(page, "require")
     assert page.locator("input[name=deadline]").is_visible()
-    assert page.locator("input[name=responsible]").is_visible()
+    assert page.locator("select[name=responsible]").is_visible()
     page.evaluate("window.__sameDocument = true")
     _act(page, "dismiss")
     assert not page.locator("input[name=deadline]").is_visible()

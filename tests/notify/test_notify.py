@@ -67,7 +67,8 @@ def test_steps_reach_the_right_inboxes(db, settings, world):
         world["county"],
     )
     _act(db, settings, station, alert, CaseAction.REQUIRE, now,
-         deadline=beijing_date(now) + dt.timedelta(days=5), responsible="检测站")  # fmt: skip
+         deadline=beijing_date(now) + dt.timedelta(days=5),
+         responsible=cases.responsible_choices(db, alert)[0])  # fmt: skip
     (told,) = _inbox(db, staff)
     assert told.startswith("整改要求：")
     assert "压力试验机 YAW-2000" in told

@@ -12,6 +12,7 @@ hashes; no names).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from jcjg.audit.service import record_event
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
+from jcjg.core import domains
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.evidence import Upload as Upload  # re-exported: the pages and tests make them
 from jcjg.core.evidence import check as check_evidence
@@ -31,6 +33,7 @@ from jcjg.core.evidence import store as store_evidence
 from jcjg.core.workdays import add_working_days, beijing_date
 from jcjg.ledger import service as ledger
 from jcjg.regions.models import Region
+from jcjg.tenancy.models import Institution
 
 HANDLE = "case:handle"  # authorities: confirm, dismiss, order, return, close, reopen
 ANSWER = "case:answer"  # the institution: answer an order with evidence
@@ -124,6 +127,7 @@ def _clean(
     responsible: str,
     evidence: list[Upload],
     today: dt.date,
+    choices: Sequence[str] = (),
 ) -> dt.date | None:
     """Check the step's fields (422 with every error); the deadline it sets, if any."""
     errors: list[FieldError] = []
@@ -137,6 +141,14 @@ def _clean(
         errors.append(FieldError("responsible", "请写明整改责任单位", "required"))
     if len(responsible) > 200:
         errors.append(FieldError("responsible", "责任单位不超过 200 字", "too_long"))
+    elif action is A.REQUIRE and responsible.strip() and responsible.strip() not in choices:
+        errors.append(
+            FieldError(
+                "responsible",
+                "责任单位须为本预警的检测机构或工程参建单位（按登记的名称选择）",
+                "invalid",
+            )
+        )
     if action is A.RECTIFY and not evidence:
         errors.append(FieldError("evidence", "请上传整改证明材料（PDF 或照片）", "required"))
     errors += check_evidence(evidence)
@@ -173,8 +185,9 @@ def act(
     if status not in sources:
         raise Conflict(f"预警处理状态为“{status.label}”，不能{action.label}")
     today = beijing_date(now)
+    choices = responsible_choices(db, alert) if action is A.REQUIRE else []
     day = _clean(action, note=note, deadline=deadline, responsible=responsible,
-                 evidence=evidence, today=today)  # fmt: skip
+                 evidence=evidence, today=today, choices=choices)  # fmt: skip
     stored = store_evidence(settings, evidence)
     if case is None:
         case = Case(
@@ -199,6 +212,26 @@ def act(
     db.flush()
     return _event(db, case, alert, action, status, principal.user_id, principal.display_name,
                   now, note=note.strip(), deadline=day, evidence=stored)  # fmt: skip
+
+
+# The hook a project's domain answers with the parties of a project (``hook(db, project_id)``:
+# their registered names): who may be made responsible for an alert's rectification beside the
+# alert's institution.
+PROJECT_PARTIES = "alerts.project_parties"
+
+
+def responsible_choices(db: Session, alert: Alert) -> list[str]:
+    """Whom a rectification may be required of: the alert's institution by its registered
+    name, and its project's parties (建设、施工、监理单位) as the project records them."""
+    names: list[str] = []
+    if alert.institution_id:
+        inst = db.get(Institution, alert.institution_id)
+        if inst is not None:
+            names.append(inst.name)
+    if alert.project_id:
+        for hook in domains.hooks(PROJECT_PARTIES):
+            names += hook(db, alert.project_id)
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def _event(db: Session, case: Case, alert: Alert, action: CaseAction, before: CaseStatus,

@@ -347,6 +347,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "alert": alert,
         "rule": rule,
         "rule_clause": service.rule_clause(db, rule, alert.region_code) if rule else "",
+        "responsible_choices": cases.responsible_choices(db, alert),
         "cite": citer(db, links=True),
         "rule_title": service.rule_title(alert.rule_id),
         "institution": institution,

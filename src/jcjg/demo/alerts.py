@@ -94,7 +94,8 @@ def load(db: Session, settings: Settings) -> int:
             who = lab if action is A.RECTIFY else station
             cases.act(
                 db=db, settings=settings, principal=who, alert=alert, action=action, now=when,
-                note=_NOTES[action], deadline=deadline, responsible="九江市建设工程检测中心",
+                note=_NOTES[action], deadline=deadline,
+                responsible=cases.responsible_choices(db, alert)[0],
                 evidence=[_evidence(alert)] if action is A.RECTIFY else [],
             )  # fmt: skip
         if late:  # (after the actions, which read the alert afresh)

@@ -1,5 +1,8 @@
 """The projects domain: construction projects, their witnesses and samplers (003 IV(2)-(3))."""
 
+from sqlalchemy.orm import Session
+
+from jcjg.alerts.cases import PROJECT_PARTIES
 from jcjg.alerts.engine import Rule
 from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.auth.choices import Role
@@ -20,6 +23,15 @@ ENTITIES = {
 
 # Where one object of a kind is shown, by id (core.labels.page_of).
 PAGES = {"project": "/projects/{}"}  # a training shows on its person's page, by user id
+
+
+def _parties(db: Session, project_id: int) -> list[str]:
+    """The project's 建设、施工、监理单位 as it records them (an alert's responsible party)."""
+    project = db.get(models.Project, project_id)
+    if project is None:
+        return []
+    return [project.owner_unit, project.contractor_unit, project.supervisor_unit]
+
 
 DOMAIN = Domain(
     name="projects",
@@ -69,6 +81,9 @@ DOMAIN = Domain(
     rules=collect(rules, Rule),
     labels={"entity": ENTITIES, "page": PAGES},
     hooks={
-        EVIDENCE: lambda: page_source("project", "工程项目", "/projects/{}", models.Project, "name")
+        EVIDENCE: lambda: page_source(
+            "project", "工程项目", "/projects/{}", models.Project, "name"
+        ),
+        PROJECT_PARTIES: _parties,
     },
 )
