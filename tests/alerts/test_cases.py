@@ -379,3 +379,22 @@ def test_the_responsible_party_is_picked_from_the_registry_and_the_project(
     assert db.scalars(select(Case).where(Case.alert_id == row.id)).one().responsible == (
         "测试施工单位"
     )
+
+
+def test_an_alert_of_no_institution_or_project_takes_its_responsible_party_written_out(
+    browser_client, db, factory
+):
+    """An alert on a child platform or on the platform's operation has no registered party to
+    choose: the handler writes it out."""
+    row = factory.alert(factory.institution(region_code="360403"), institution_id=None,
+                        region_code="360400")  # fmt: skip
+    db.commit()
+    assert cases.responsible_choices(db, row) == []
+    login(browser_client, _user(factory, Role.STATION, region_code="360400"))
+    assert _post(browser_client, row, action="confirm", note="已核实").status_code == 303
+    page = browser_client.get(f"/alerts/{row.id}", headers=HTML).text
+    assert '<input name="responsible"' in page
+    deadline = (beijing_date(utcnow()) + dt.timedelta(days=5)).isoformat()
+    ordered = _post(browser_client, row, action="require", deadline=deadline,
+                    responsible="九江市数据中心运维组", note="恢复转发")  # fmt: skip
+    assert ordered.status_code == 303

@@ -36,31 +36,35 @@ def test_a_province_adds_its_articles_and_its_cities_cite_them(
 ) -> None:
     province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
     answer = _put(
-        client, factory, province, "360000", {"clause": " jz57 第二十八条 ; 003 四（三） "}
+        client, factory, province, "360000", {"clause": " jz57 第二十八条 ; jz57 第三十三条 "}
     )
     assert answer.status_code == 200, answer.text
     rule = answer.json()
     assert rule["local_basis"] == [
-        {"region_code": "360000", "clause": "jz57 第二十八条；003 四（三）"}
+        {"region_code": "360000", "clause": "jz57 第二十八条；jz57 第三十三条"}
     ]
     assert rule["clause"].startswith("jz57 第十八条")  # the rule's own, unchanged
-    assert rule["citation"].endswith("（住房和城乡建设部令第57号）第二十八条；"
-                                     "《关于加强全市建设工程质量检测数据监管的通知》"
-                                     "（九住建质安字〔2024〕80号）四（三）")  # fmt: skip
+    assert rule["citation"].endswith(
+        "（住房和城乡建设部令第57号）第二十八条；"
+        "《建设工程质量检测管理办法》（住房和城乡建设部令第57号）第三十三条"
+    )
     # Jiujiang's platform (a region under Jiangxi) cites it too; Guangxi's does not see it
     assert _rule(client, factory, province, "360400")["local_basis"][0]["region_code"] == "360000"
     assert rule_clause(db, _rule_obj(), "450100") == _rule_obj().clause
-    assert rule_clause(db, _rule_obj(), "360402").endswith("；jz57 第二十八条；003 四（三）")
+    assert rule_clause(db, _rule_obj(), "360402").endswith("；jz57 第二十八条；jz57 第三十三条")
     change = db.scalars(select(AuditLog).where(AuditLog.object_type == "rule_basis")).all()
     assert [(c.action, c.region_code) for c in change] == [("create", "360000")]
 
-    city = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", username="p2")
-    assert _put(client, factory, city, "360400", {"clause": "003 四（二）"}).status_code == 200
+    # Jiujiang's notice is Jiujiang's basis, cited for Jiujiang and its counties only
+    also = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000", username="p2")
+    assert _put(client, factory, also, "360400", {"clause": "003 四（二）"}).status_code == 200
     both = _rule(client, factory, province, "360400")["local_basis"]
     assert [b["region_code"] for b in both] == ["360000", "360400"]  # province first
+    assert rule_clause(db, _rule_obj(), "360402").endswith("；003 四（二）")
+    assert "003 四（二）" not in rule_clause(db, _rule_obj(), "360100")  # Nanchang
     cleared = _put(client, factory, province, "360000", {"clause": ""})
     assert cleared.json()["local_basis"] == []
-    assert db.scalar(select(func.count()).select_from(RuleBasis)) == 1  # the city's stays
+    assert db.scalar(select(func.count()).select_from(RuleBasis)) == 1  # Jiujiang's stays
 
 
 def _rule_obj():
@@ -75,6 +79,7 @@ BAD = [
     ({"clause": "jx99 第一条"}, "“jx99”不是法规库中法规的引用代号"),
     ({"clause": "002 第十七条"}, "不适用于江西省"),
     ({"clause": "001 7.1.2"}, "不适用于江西省"),
+    ({"clause": "003 四（三）"}, "不适用于江西省全境"),  # Jiujiang's: not for Nanchang
     ({"clause": "003"}, "请写明《关于加强全市建设工程质量检测数据监管的通知》的条款"),
     ({"clause": "003 四（三）\x00"}, "控制字符"),
     ({"clause": "003 四（三）\n"}, "换行"),
@@ -126,6 +131,7 @@ def test_on_the_rules_page_and_on_an_alert(
     login(browser_client, "prov")
     page = browser_client.get("/alerts/rules")
     assert "设置 江西省 的本地区依据" in page.text
+    assert "请求编号" not in page.text  # a page whose context carries error=None: no id
     # a contents above the rules: one link to each
     contents = page.text.split('data-testid="rule-contents"')[1].split("</details>")[0]
     assert contents.count('<a href="#rule-') == page.text.count('<article id="rule-') > 40

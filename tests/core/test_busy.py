@@ -264,3 +264,21 @@ def test_a_busy_database_outside_a_transactional_route_is_503_too(app) -> None:
     assert answer.json()["type"] == "/problems/busy"
     assert page.status_code == 503
     assert "系统繁忙" in page.text
+
+
+def test_a_refused_form_cites_the_library_without_waiting_for_its_own_write_lock(office):
+    """A form shown again with its error (a write transaction begun again on SQLite) cites the
+    regulation library through a session that only reads: no lock waited for, no 503, even
+    when the app's copy of the library has lapsed."""
+    page = office.client.get("/alerts/rules?region_code=360000")
+    assert page.status_code == 200
+    office.client.app.state.regulation_library = None  # lapsed: the form's answer reads it
+    began = time.monotonic()
+    refused = office.client.post(
+        "/alerts/rules/untrained_on_duty/basis",
+        data={"csrf_token": page_csrf(office.client, "/alerts/rules"), "region_code": "360000",
+              "clause": "002 第十七条"},
+    )  # fmt: skip
+    assert refused.status_code == 422, refused.text[:300]
+    assert "不适用于江西省" in refused.text
+    assert time.monotonic() - began < 0.5 + 2  # not BUSY_SECONDS spent waiting on itself

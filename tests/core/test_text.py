@@ -263,7 +263,12 @@ def test_a_figure_is_written_as_people_write_it() -> None:
     assert figure(0) == "0"
     assert figure(2.0) == "2"
     assert figure(1e-05, 4) == "0.00001"
-    assert "e" not in figure(123456789.0)
+    assert figure(123456789.0) == "123000000"
+    assert figure(1.23456e22) == "12300000000000000000000"  # no binary noise after rounding
+    assert figure(-0.0) == "0"
+    assert figure(-2.5) == "-2.5"
+    assert figure(float("nan")) == "—"
+    assert figure(float("inf")) == "—"
 
 
 def test_a_chance_is_written_as_people_read_it() -> None:
@@ -272,3 +277,5 @@ def test_a_chance_is_written_as_people_read_it() -> None:
     assert chance(5.1e-05) == "0.0051%（约 1/20000）"
     assert chance(0.25) == "25%"
     assert chance(3e-9) == "不到百万分之一"
+    assert chance(0.009999) == "1%"  # rounds to a whole percent: no "1/100" beside it
+    assert chance(float("nan")) == "—"

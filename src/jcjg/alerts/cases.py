@@ -141,7 +141,7 @@ def _clean(
         errors.append(FieldError("responsible", "请写明整改责任单位", "required"))
     if len(responsible) > 200:
         errors.append(FieldError("responsible", "责任单位不超过 200 字", "too_long"))
-    elif action is A.REQUIRE and responsible.strip() and responsible.strip() not in choices:
+    elif action is A.REQUIRE and choices and responsible.strip() not in choices:
         errors.append(
             FieldError(
                 "responsible",
@@ -222,7 +222,8 @@ PROJECT_PARTIES = "alerts.project_parties"
 
 def responsible_choices(db: Session, alert: Alert) -> list[str]:
     """Whom a rectification may be required of: the alert's institution by its registered
-    name, and its project's parties (建设、施工、监理单位) as the project records them."""
+    name, and its project's parties (建设、施工、监理单位) as the project records them. None
+    (an alert on a platform or the platform's own operation): the party is written out."""
     names: list[str] = []
     if alert.institution_id:
         inst = db.get(Institution, alert.institution_id)

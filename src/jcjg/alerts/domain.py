@@ -21,6 +21,7 @@ ENTITIES = {
     "alert_case": "预警处理（督办）",
     "alert_case_event": "督办记录",
     "rule_threshold": "预警阈值",
+    "rule_basis": "预警规则的本地区依据",
 }
 
 # Where one object of a kind is shown, by id (core.labels.page_of).

@@ -17,7 +17,7 @@ from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleBasis, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
-from jcjg.catalogue.regulations import applies_in, by_code
+from jcjg.catalogue.regulations import by_code, region_prefix
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
@@ -339,7 +339,15 @@ def viewing_region(*, db: Session, principal: Principal, region_code: str | None
     return region.code
 
 
-def rule_view(*, db: Session, rule_: Rule, region_code: str | None) -> RuleView:
+def rule_view(
+    *,
+    db: Session,
+    rule_: Rule,
+    region_code: str | None,
+    bases: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
+) -> RuleView:
+    """The rule as seen from ``region_code``; ``bases``: every rule's local bases there, when
+    the caller read them at once (:func:`rule_views`)."""
     chain = engine.region_chain(region_code)
     overrides: dict[str, dict[str, float]] = {}
     if chain:
@@ -357,7 +365,8 @@ def rule_view(*, db: Session, rule_: Rule, region_code: str | None) -> RuleView:
         if key in rule_.defaults
     ]
     thresholds = engine.resolve_thresholds(rule_, overrides, region_code)
-    return RuleView(rule_, region_code, thresholds, listed, local_bases(db, rule_.id, chain))
+    local = bases.get(rule_.id, ()) if bases is not None else local_bases(db, rule_.id, chain)
+    return RuleView(rule_, region_code, thresholds, listed, local)
 
 
 def local_bases(db: Session, rule_id: str, chain: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -410,13 +419,21 @@ def clean_basis(db: Session, clause: Any, region_code: str) -> str:
             why = f"“{code}”不是法规库中法规的引用代号（写作“代号 条款”，如 jz57 第二十二条）"
         elif not article.strip():
             why = f"请写明《{regulation.title}》的条款（如 {code} 第十条）"
-        elif not applies_in(regulation, region_code):
-            why = f"《{regulation.title}》不适用于{region_name}"
+        elif not _covers(regulation.region_code, region_code):
+            why = f"《{regulation.title}》不适用于{region_name}全境（只能引用本地区及上级的文件）"
         else:
             parts.append(f"{code} {article.strip()}")
             continue
         raise ValidationFailed("依据有误", errors=[FieldError(field, why, "invalid")])
     return "；".join(parts)
+
+
+def _covers(document_region: str, region_code: str) -> bool:
+    """Whether a document issued for ``document_region`` ("" national) applies in the whole of
+    ``region_code``: it is national, the region's own or its province's or city's."""
+    return not document_region or region_prefix(region_code).startswith(
+        region_prefix(document_region)
+    )
 
 
 def set_basis(
@@ -446,7 +463,19 @@ def set_basis(
 
 def rule_views(*, db: Session, region_code: str | None) -> list[RuleView]:
     known = rules()
-    return [rule_view(db=db, rule_=known[i], region_code=region_code) for i in sorted(known)]
+    chain = engine.region_chain(region_code)
+    found: dict[str, dict[str, str]] = {}
+    if chain:
+        for row in db.scalars(select(RuleBasis).where(RuleBasis.region_code.in_(chain))):
+            found.setdefault(row.rule_id, {})[row.region_code] = row.clause
+    bases = {
+        rule_id: tuple((code, by_region[code]) for code in chain if code in by_region)
+        for rule_id, by_region in found.items()
+    }
+    return [
+        rule_view(db=db, rule_=known[i], region_code=region_code, bases=bases)
+        for i in sorted(known)
+    ]
 
 
 def _typed(rule_: Rule, key: str, value: float) -> float | int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -66,13 +65,6 @@ def audit_page(
         "object_types": sorted(labels.tables().get("entity", {}).items(), key=lambda kv: kv[1]),
     }
     return render(request, "audit/list.html", context)
-
-
-def _days(since: dt.date | None, until: dt.date | None) -> dict[str, str]:
-    return {
-        "since": since.isoformat() if since else "",
-        "until": until.isoformat() if until else "",
-    }
 
 
 @router.get("/audit/{log_id}", response_class=HTMLResponse)

@@ -30,10 +30,10 @@ def page_context(request: Request | None) -> dict[str, Any]:
     """``basis(clause)`` on every page: a sentence's basis cited by title ("依据{{ basis('003
     四（三）') }}"), never a bare code, and only where it applies (docs/regulations.md);
     ``basis_in(text)``: a description's references cited so."""
-    sessions = getattr(request.app.state, "sessionmaker", None) if request is not None else None
+    state = request.app.state if request is not None else None
     return {
-        "basis": basis_for(sessions),
-        "basis_in": basis_in_for(sessions),
+        "basis": basis_for(state),
+        "basis_in": basis_in_for(state),
         "without_references": without_references,
     }
 

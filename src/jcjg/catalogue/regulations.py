@@ -26,13 +26,15 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import Date, ForeignKey, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, defer, mapped_column
 
 from jcjg.config import get_settings
 from jcjg.core.db import Base
+from jcjg.core.later import reading_session
 from jcjg.core.memo import TimedMemo
 from jcjg.core.mixins import ChangeLogged, IdMixin
 
@@ -255,21 +257,29 @@ def citer(db: Session, *, links: bool = False, region: str | None = None) -> Cal
 
 
 # the library as the explanatory sentences of pages cite it (:func:`basis_for`): read at most
-# once a minute per process and database (an entry's new title shows there within the minute)
-_LIBRARY = TimedMemo(60.0, max_entries=16)
+# once a minute per app (an entry's new title shows there within the minute)
+LIBRARY_SECONDS = 60.0
 
 
-def library(sessions: sessionmaker[Session]) -> Mapping[str, Regulation]:
-    """The library's entries by code (detached from their session), kept a minute."""
+def library(state: Any) -> Mapping[str, Regulation]:
+    """The library's entries by code (detached from their session), kept a minute in the app's
+    ``state``: read by a session that only reads (no write lock waited for, even while the
+    request that asks holds one), its full texts not loaded."""
+    memo = getattr(state, "regulation_library", None)
+    if memo is None:
+        memo = state.regulation_library = TimedMemo(LIBRARY_SECONDS, max_entries=1)
 
     def read() -> dict[str, Regulation]:
-        with sessions() as db:
-            rows = by_code(db)
+        with reading_session(state.sessionmaker) as db:
+            rows = {
+                r.code: r
+                for r in db.scalars(select(Regulation).options(defer(Regulation.full_text)))
+            }
             db.expunge_all()
         return rows
 
-    bind = sessions.kw.get("bind")
-    return _LIBRARY.get((id(sessions), str(getattr(bind, "url", ""))), read)[0]
+    found: Mapping[str, Regulation] = memo.get("library", read)[0]
+    return found
 
 
 # a reference to a requirement document inside a sentence ("000 4.1.1 第 1 项", "003 四（三）",
@@ -317,26 +327,27 @@ def _inline(text: str, known: Mapping[str, Regulation], region: str) -> Markup:
     return out + escape(text[last:])
 
 
-def basis_for(sessions: sessionmaker[Session] | None) -> Callable[[str], Markup]:
-    """``basis(clause)`` for any page's template (the catalogue's ``templates.context``): the
-    clause cited by title with links, as :func:`cite_links` in the platform's region; without
-    a database (a page the same for every visitor) the clause as written."""
+def basis_for(state: Any | None) -> Callable[[str], Markup]:
+    """``basis(clause)`` for any page's template (the catalogue's ``templates.context``, with
+    the app's ``state``): the clause cited by title with links, as :func:`cite_links` in the
+    platform's region; without an app (a page the same for every visitor) the clause as
+    written."""
 
     def basis(clause: str) -> Markup:
-        known = library(sessions) if sessions is not None else {}
+        known = library(state) if state is not None else {}
         return cite_links(clause, known, get_settings().region_code)
 
     return basis
 
 
-def basis_in_for(sessions: sessionmaker[Session] | None) -> Callable[[str | None], Markup]:
+def basis_in_for(state: Any | None) -> Callable[[str | None], Markup]:
     """``basis_in(text)`` for any page's template: :func:`cite_inline` in the platform's
     region (a description written with the documents' codes, read with their titles)."""
 
     def basis_in(text: str | None) -> Markup:
         if not text:
             return Markup("")
-        known = library(sessions) if sessions is not None else {}
+        known = library(state) if state is not None else {}
         return cite_inline(text, known, get_settings().region_code)
 
     return basis_in

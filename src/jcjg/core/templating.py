@@ -256,7 +256,8 @@ def render_error(request: Request, error: AppError) -> Response:
         return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
     if isinstance(error, PasswordExpired) and request.method == "GET":
         return RedirectResponse("/account/password?expired=1", status_code=303)
-    return render(request, "error.html", {"error": error}, status_code=error.status)
+    context = {"error": error, "show_request_id": True}  # what a reader reports the problem by
+    return render(request, "error.html", context, status_code=error.status)
 
 
 def _quote(value: str) -> str:

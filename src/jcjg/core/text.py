@@ -41,6 +41,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from fastapi import params
@@ -531,19 +532,26 @@ def _is_json(content_type: str) -> bool:
 def figure(value: float, digits: int = 3) -> str:
     """A measured figure as people write it: at most ``digits`` significant digits, no
     trailing zeros, never in scientific notation (3170.4 "3170", 0.5123 "0.512", 12.345
-    "12.3", 1e-05 "0.00001", 2.0 "2")."""
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    places = digits - 1 - math.floor(math.log10(abs(value)))
-    written = f"{round(value, places):.{max(0, places)}f}"
-    return written.rstrip("0").rstrip(".") if "." in written else written
+    "12.3", 1e-05 "0.00001", 2.0 "2"); not a number: "—"."""
+    if not math.isfinite(value):
+        return "—"
+    if value == 0:
+        return "0"
+    rounded = Decimal(repr(value)).quantize(
+        Decimal(1).scaleb(math.floor(math.log10(abs(value))) - digits + 1), ROUND_HALF_EVEN
+    )
+    written = f"{rounded.normalize():f}"
+    return "0" if written in ("-0", "0") else written
 
 
 def chance(probability: float) -> str:
     """A small probability as people read it: "0.0051%（约 1/20000）"; under one in a million,
-    "不到百万分之一"."""
-    if probability >= 0.01:
-        return f"{figure(probability * 100, 2)}%"
+    "不到百万分之一"; not a number: "—"."""
+    if not math.isfinite(probability) or probability < 0:
+        return "—"
     if probability < 1e-6:
         return "不到百万分之一"
-    return f"{figure(probability * 100, 2)}%（约 1/{figure(1 / probability, 2)}）"
+    percent = figure(probability * 100, 2)
+    if probability >= 0.01 or Decimal(percent) >= 1:
+        return f"{percent}%"
+    return f"{percent}%（约 1/{figure(1 / probability, 2)}）"
