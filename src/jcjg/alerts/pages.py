@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from jcjg.alerts import cases, evidence, service
 from jcjg.alerts import lists as alert_lists
 from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
-from jcjg.alerts.engine import rule_of, rules
+from jcjg.alerts.engine import Rule, rule_of, rules
 from jcjg.alerts.lists import ALERTS
 from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
@@ -262,15 +262,39 @@ def _rules_context(
     return context
 
 
-@router.post("/alerts/rules/{rule_id}/thresholds", response_class=HTMLResponse)
-def thresholds_form(
-    request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer, form: PostedForm
-) -> Response:
+def _rule_form(rule_id: str, form: Any) -> tuple[Rule, dict[str, str], str]:
+    """A rule form's rule, its fields and the region it sets (an unknown one: not found)."""
     rule = service.get_rule(rule_id)
     raw = form.values()
     region = raw.get("region_code", "")
     if not is_valid_code(region):
         raise NotFound(f"行政区划 {region} 不存在")
+    return rule, raw, region
+
+
+def _refused(
+    request: Request, db: Session, principal: Principal, region: str, rule: Rule,
+    error: ValidationFailed, **extra: Any,
+) -> Response:  # fmt: skip
+    """The rules page again, the refused form open with its errors (nothing written)."""
+    db.rollback()
+    context = _rules_context(
+        db,
+        principal,
+        service.viewing_region(db=db, principal=principal, region_code=region),
+        failed_rule=rule.id,
+        errors=errors_by_field(error.errors),
+        error=error.detail,
+        **extra,
+    )
+    return render(request, "alerts/rules.html", context, status_code=422)
+
+
+@router.post("/alerts/rules/{rule_id}/thresholds", response_class=HTMLResponse)
+def thresholds_form(
+    request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer, form: PostedForm
+) -> Response:
+    rule, raw, region = _rule_form(rule_id, form)
     values: dict[str, float] = {}
     errors: list[FieldError] = []
     for key in rule.defaults:
@@ -288,19 +312,8 @@ def thresholds_form(
             db=db, principal=principal, rule_id=rule.id, region_code=region, values=values
         )
     except ValidationFailed as error:
-        db.rollback()
-        field_errors = errors_by_field(error.errors)
         submitted = {k: raw.get(f"t_{k}", "") for k in rule.defaults}
-        context = _rules_context(
-            db,
-            principal,
-            service.viewing_region(db=db, principal=principal, region_code=region),
-            failed_rule=rule.id,
-            values=submitted,
-            errors=field_errors,
-            error=error.detail,
-        )
-        return render(request, "alerts/rules.html", context, status_code=422)
+        return _refused(request, db, principal, region, rule, error, values=submitted)
     return redirect(f"/alerts/rules?region_code={region}&saved={rule.id}#rule-{rule.id}")
 
 
@@ -309,28 +322,14 @@ def basis_form(
     request: Request, rule_id: str, db: SessionDep, principal: RuleConfigurer, form: PostedForm
 ) -> Response:
     """A region's own basis for a rule (its documents' articles, cited after the national)."""
-    rule = service.get_rule(rule_id)
-    raw = form.values()
-    region = raw.get("region_code", "")
-    if not is_valid_code(region):
-        raise NotFound(f"行政区划 {region} 不存在")
+    rule, raw, region = _rule_form(rule_id, form)
+    clause = raw.get("clause", "")
     try:
         service.set_basis(
-            db=db, principal=principal, rule_id=rule.id, region_code=region,
-            clause=raw.get("clause", ""),
-        )  # fmt: skip
-    except ValidationFailed as error:
-        db.rollback()
-        context = _rules_context(
-            db,
-            principal,
-            service.viewing_region(db=db, principal=principal, region_code=region),
-            failed_rule=rule.id,
-            failed_basis=raw.get("clause", ""),
-            errors=errors_by_field(error.errors),
-            error=error.detail,
+            db=db, principal=principal, rule_id=rule.id, region_code=region, clause=clause
         )
-        return render(request, "alerts/rules.html", context, status_code=422)
+    except ValidationFailed as error:
+        return _refused(request, db, principal, region, rule, error, failed_basis=clause)
     return redirect(f"/alerts/rules?region_code={region}&based={rule.id}#rule-{rule.id}")
 
 
