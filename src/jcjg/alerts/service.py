@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +16,12 @@ from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleBasis, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
-from jcjg.catalogue.regulations import by_code, region_prefix
+from jcjg.catalogue.regulations import by_code, clause_parts
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
 from jcjg.core.pagination import paginate as paginate_rows
-from jcjg.core.regioncodes import is_valid_code, scope_prefix
+from jcjg.core.regioncodes import in_subtree, is_valid_code, scope_prefix
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
 
@@ -314,7 +313,7 @@ class RuleView:
     @property
     def clause(self) -> str:
         """What the rule cites in the region: its own clause, then the regions' bases."""
-        return "；".join([self.rule.clause, *(clause for _, clause in self.local)])
+        return _with_bases(self.rule, self.local)
 
     def own_basis(self) -> str:
         """The basis the viewed region itself set ("" none)."""
@@ -365,54 +364,58 @@ def rule_view(
         if key in rule_.defaults
     ]
     thresholds = engine.resolve_thresholds(rule_, overrides, region_code)
-    local = bases.get(rule_.id, ()) if bases is not None else local_bases(db, rule_.id, chain)
-    return RuleView(rule_, region_code, thresholds, listed, local)
+    if bases is None:
+        bases = local_bases(db, chain, rule_.id)
+    return RuleView(rule_, region_code, thresholds, listed, bases.get(rule_.id, ()))
 
 
-def local_bases(db: Session, rule_id: str, chain: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """The bases the regions of ``chain`` set for the rule, in the chain's order."""
+def local_bases(
+    db: Session, chain: Sequence[str], rule_id: str | None = None
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The bases the regions of ``chain`` set, by rule (``rule_id``'s only, when given), each
+    as (region code, clause) in the chain's order: province, city, the region itself."""
     if not chain:
-        return ()
-    found = {
-        row.region_code: row.clause
-        for row in db.scalars(
-            select(RuleBasis).where(RuleBasis.rule_id == rule_id, RuleBasis.region_code.in_(chain))
-        )
+        return {}
+    stmt = select(RuleBasis).where(RuleBasis.region_code.in_(chain))
+    if rule_id is not None:
+        stmt = stmt.where(RuleBasis.rule_id == rule_id)
+    found: dict[str, dict[str, str]] = {}
+    for row in db.scalars(stmt):
+        found.setdefault(row.rule_id, {})[row.region_code] = row.clause
+    return {
+        rule: tuple((code, by_region[code]) for code in chain if code in by_region)
+        for rule, by_region in found.items()
     }
-    return tuple((code, found[code]) for code in chain if code in found)
+
+
+def _with_bases(rule_: Rule, local: Sequence[tuple[str, str]]) -> str:
+    return "；".join([rule_.clause, *(clause for _, clause in local)])
 
 
 def rule_clause(db: Session, rule_: Rule, region_code: str | None) -> str:
     """What ``rule_`` cites for a subject of ``region_code``: its clause, then the bases its
     province, city and the region itself set."""
-    local = local_bases(db, rule_.id, engine.region_chain(region_code))
-    return "；".join([rule_.clause, *(clause for _, clause in local)])
+    local = local_bases(db, engine.region_chain(region_code), rule_.id)
+    return _with_bases(rule_, local.get(rule_.id, ()))
 
 
 BASIS_MAX = 500
-_PARTS = re.compile(r"\s*[；;]\s*")
 
 
-def clean_basis(db: Session, clause: Any, region_code: str) -> str:
+def clean_basis(db: Session, clause: str, region_code: str) -> str:
     """A region's basis as it will be kept: parts "代号 条款" separated by "；", each citing an
-    entry of the regulation library that applies in the region. Raises
-    :class:`ValidationFailed` naming what is wrong."""
+    entry of the regulation library that applies in the whole region (its characters were
+    checked at the boundary). Raises :class:`ValidationFailed` naming what is wrong."""
     field = "body.clause"
-    if not isinstance(clause, str):
-        raise ValidationFailed("依据有误", errors=[FieldError(field, "应为文本", "string_type")])
     text = clause.strip()
     if len(text) > BASIS_MAX:
         raise ValidationFailed(
             "依据有误", errors=[FieldError(field, f"不能超过 {BASIS_MAX} 个字符", "too_long")]
         )
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        raise ValidationFailed(
-            "依据有误", errors=[FieldError(field, "不能含换行或控制字符", "control_character")]
-        )
     known = by_code(db)
     region_name = regions.display_name(db=db, code=region_code) or region_code
     parts: list[str] = []
-    for part in (p for p in _PARTS.split(text) if p):
+    for part in clause_parts(text):
         code, _, article = part.partition(" ")
         regulation = known.get(code)
         if regulation is None:
@@ -431,13 +434,11 @@ def clean_basis(db: Session, clause: Any, region_code: str) -> str:
 def _covers(document_region: str, region_code: str) -> bool:
     """Whether a document issued for ``document_region`` ("" national) applies in the whole of
     ``region_code``: it is national, the region's own or its province's or city's."""
-    return not document_region or region_prefix(region_code).startswith(
-        region_prefix(document_region)
-    )
+    return not document_region or in_subtree(region_code, document_region)
 
 
 def set_basis(
-    *, db: Session, principal: Principal, rule_id: str, region_code: str, clause: Any
+    *, db: Session, principal: Principal, rule_id: str, region_code: str, clause: str
 ) -> RuleView:
     """Make ``clause`` the region's own basis for rule ``rule_id`` (empty: none), cited after
     the rule's national basis for the region and those under it."""
@@ -463,15 +464,7 @@ def set_basis(
 
 def rule_views(*, db: Session, region_code: str | None) -> list[RuleView]:
     known = rules()
-    chain = engine.region_chain(region_code)
-    found: dict[str, dict[str, str]] = {}
-    if chain:
-        for row in db.scalars(select(RuleBasis).where(RuleBasis.region_code.in_(chain))):
-            found.setdefault(row.rule_id, {})[row.region_code] = row.clause
-    bases = {
-        rule_id: tuple((code, by_region[code]) for code in chain if code in by_region)
-        for rule_id, by_region in found.items()
-    }
+    bases = local_bases(db, engine.region_chain(region_code))  # every rule's, in one query
     return [
         rule_view(db=db, rule_=known[i], region_code=region_code, bases=bases)
         for i in sorted(known)

@@ -43,7 +43,8 @@ def audit_page(
     if since and until and until < since:
         raise BadRequest("筛选条件不正确：截止日期早于起始日期")
     filters = {"action": action, "username": username, "object_type": object_type, "text": text}
-    stmt = restrict(service.search_stmt(**filters, since=since, until=until), principal, "read")
+    found = service.within_days(service.search_stmt(**filters), since, until)
+    stmt = restrict(found, principal, "read")
     if params.exporting:
         return listing.export(request, db, AUDIT, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)

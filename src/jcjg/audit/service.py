@@ -245,16 +245,9 @@ def search_stmt(
     object_id: str | None = None,
     request_id: str | None = None,
     text: str | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
 ) -> Select[AuditLog]:
-    """The audit rows matching the filters, newest first (unscoped: callers ``restrict``);
-    ``since`` and ``until``: Beijing days, both included."""
+    """The audit rows matching the filters, newest first (unscoped: callers ``restrict``)."""
     stmt = select(AuditLog).order_by(AuditLog.id.desc())
-    if since:
-        stmt = stmt.where(AuditLog.at >= beijing_midnight(since))
-    if until:
-        stmt = stmt.where(AuditLog.at < beijing_midnight(until + dt.timedelta(days=1)))
     if action:
         stmt = stmt.where(AuditLog.action == action)
     if username:
@@ -271,15 +264,21 @@ def search_stmt(
     return stmt
 
 
+def within_days(
+    stmt: Select[AuditLog], since: dt.date | None, until: dt.date | None
+) -> Select[AuditLog]:
+    """``stmt``'s rows from Beijing day ``since`` to ``until``, both included."""
+    if since:
+        stmt = stmt.where(AuditLog.at >= beijing_midnight(since))
+    if until:
+        stmt = stmt.where(AuditLog.at < beijing_midnight(until + dt.timedelta(days=1)))
+    return stmt
+
+
 def search(
-    *,
-    db: Session,
-    principal: Principal,
-    offset: int = 0,
-    limit: int = 20,
-    **filters: str | dt.date | None,
+    *, db: Session, principal: Principal, offset: int = 0, limit: int = 20, **filters: str | None
 ) -> tuple[Sequence[AuditLog], int]:
     """Audit rows within ``principal``'s scope matching ``filters``, newest first, and the total."""
-    stmt = restrict(search_stmt(**filters), principal, "read")  # type: ignore[arg-type]
+    stmt = restrict(search_stmt(**filters), principal, "read")
     total = count_rows(db, stmt)
     return db.scalars(stmt.offset(offset).limit(limit)).all(), total

@@ -7,13 +7,7 @@ from fastapi import Request
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
 from jcjg.catalogue import library, library_api, models, regulations, views
-from jcjg.catalogue.regulations import (
-    RegulationLevel,
-    RegulationStatus,
-    basis_for,
-    basis_in_for,
-    without_references,
-)
+from jcjg.catalogue.regulations import RegulationLevel, RegulationStatus, page_citers
 from jcjg.core import editions
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry
 
@@ -27,15 +21,9 @@ ENTITIES = {
 
 
 def page_context(request: Request | None) -> dict[str, Any]:
-    """``basis(clause)`` on every page: a sentence's basis cited by title ("依据{{ basis('003
-    四（三）') }}"), never a bare code, and only where it applies (docs/regulations.md);
-    ``basis_in(text)``: a description's references cited so."""
-    state = request.app.state if request is not None else None
-    return {
-        "basis": basis_for(state),
-        "basis_in": basis_in_for(state),
-        "without_references": without_references,
-    }
+    """``basis``, ``basis_in`` and ``without_references`` on every page (a sentence's basis and
+    a description's references cited by title, only where they apply: docs/regulations.md)."""
+    return page_citers(request.app.state if request is not None else None)
 
 
 DOMAIN = Domain(

@@ -37,6 +37,7 @@ from jcjg.core.db import Base
 from jcjg.core.later import reading_session
 from jcjg.core.memo import TimedMemo
 from jcjg.core.mixins import ChangeLogged, IdMixin
+from jcjg.core.regioncodes import in_subtree
 
 _PART = re.compile(r"\s*([；;]\s*)")
 # a standard's number as clauses and pages write it: GB/T 50081, JGJ/T 23-2011, DB 6103/T ...
@@ -150,23 +151,18 @@ def by_code(db: Session) -> dict[str, Regulation]:
     return {r.code: r for r in db.scalars(select(Regulation))}
 
 
-def region_prefix(code: str) -> str:
-    """A GB/T 2260 code without its trailing pairs of zeros ("360000" "36", "360400" "3604"):
-    what the codes of the regions under it begin with."""
-    while len(code) > 2 and code.endswith("00"):
-        code = code[:-2]
-    return code
-
-
 def applies_in(regulation: Regulation, region: str) -> bool:
     """Whether ``regulation`` may be cited on a platform serving ``region`` ("" the nation's):
     a national one everywhere; a local one in its own region, in the regions above it (a
     province's platform cites its cities' documents for their institutions) and in those
     under it, never in another province or city."""
-    if not regulation.region_code or not region:
-        return True
-    own, served = region_prefix(regulation.region_code), region_prefix(region)
-    return own.startswith(served) or served.startswith(own)
+    own = regulation.region_code
+    return not own or not region or in_subtree(own, region) or in_subtree(region, own)
+
+
+def clause_parts(clause: str) -> list[str]:
+    """The parts of a clause ("jz57 第二十二条；003 四（三）"), each "代号 条款"."""
+    return [p for p in _PART.split(clause.strip())[0::2] if p]  # separators: the odd pieces
 
 
 # what a clause cites when none of its documents may be cited in the region
@@ -179,9 +175,7 @@ def _parts(
     """The parts of ``clause`` that may be cited in ``region``: (the part as written, its
     regulation or None, the article after the code)."""
     out: list[tuple[str, Regulation | None, str]] = []
-    for part in _PART.split(clause.strip())[0::2]:  # the separators are the odd pieces
-        if not part:
-            continue
+    for part in clause_parts(clause):
         code, _, article = part.partition(" ")
         regulation = known.get(code)
         if regulation is not None and not applies_in(regulation, region):
@@ -233,6 +227,12 @@ def cite_links(clause: str, known: Mapping[str, Regulation], region: str = "") -
     parts = _parts(clause, known, region)
     if clause.strip() and not parts:
         return escape(NO_BASIS)
+    return _linked_parts(parts, known)
+
+
+def _linked_parts(
+    parts: list[tuple[str, Regulation | None, str]], known: Mapping[str, Regulation]
+) -> Markup:
     out = Markup("")
     for i, (part, regulation, article) in enumerate(parts):
         if i:
@@ -297,15 +297,14 @@ _INLINE = re.compile(rf"(?<![\w/.]){_REFERENCE}")
 
 def cite_inline(text: str, known: Mapping[str, Regulation], region: str = "") -> Markup:
     """``text`` (a description, a help text) escaped, each reference to a requirement document
-    in it cited by title with a link (:func:`cite_links`); a bracketed reference to documents
-    that do not apply in ``region`` is left out with its brackets."""
+    in it cited by title with a link (:func:`cite_links`); a reference to documents that do
+    not apply in ``region`` is left out (a bracketed one with its brackets)."""
     out, last = Markup(""), 0
     for match in _BRACKETED.finditer(text):
         out += _inline(text[last : match.start()], known, region)
-        clause = _NEXT_CODE.sub("；", match.group(1))
-        cited = cite_links(clause, known, region)
-        if str(cited) != str(escape(NO_BASIS)):
-            out += Markup("（{}）").format(cited)
+        parts = _parts(_NEXT_CODE.sub("；", match.group(1)), known, region)
+        if parts:
+            out += Markup("（{}）").format(_linked_parts(parts, known))
         last = match.end()
     return out + _inline(text[last:], known, region)
 
@@ -320,34 +319,26 @@ def without_references(text: str | None) -> str:
 def _inline(text: str, known: Mapping[str, Regulation], region: str) -> Markup:
     out, last = Markup(""), 0
     for match in _INLINE.finditer(text):
-        cited = cite_links(match.group(0), known, region)
         out += escape(text[last : match.start()])
-        out += cited if str(cited) != str(escape(NO_BASIS)) else Markup("")
+        out += _linked_parts(_parts(match.group(0), known, region), known)
         last = match.end()
     return out + escape(text[last:])
 
 
-def basis_for(state: Any | None) -> Callable[[str], Markup]:
-    """``basis(clause)`` for any page's template (the catalogue's ``templates.context``, with
-    the app's ``state``): the clause cited by title with links, as :func:`cite_links` in the
-    platform's region; without an app (a page the same for every visitor) the clause as
-    written."""
+def page_citers(state: Any | None) -> dict[str, Callable[..., Any]]:
+    """What every page's template cites with (the catalogue's ``templates.context``, given the
+    app's ``state``; none for a page the same for every visitor: clauses as written), in the
+    platform's region: ``basis(clause)``, a sentence's basis cited by title with links
+    (:func:`cite_links`); ``basis_in(text)``, a description written with the documents' codes
+    read with their titles (:func:`cite_inline`); ``without_references(text)``."""
+
+    def known() -> Mapping[str, Regulation]:
+        return library(state) if state is not None else {}
 
     def basis(clause: str) -> Markup:
-        known = library(state) if state is not None else {}
-        return cite_links(clause, known, get_settings().region_code)
-
-    return basis
-
-
-def basis_in_for(state: Any | None) -> Callable[[str | None], Markup]:
-    """``basis_in(text)`` for any page's template: :func:`cite_inline` in the platform's
-    region (a description written with the documents' codes, read with their titles)."""
+        return cite_links(clause, known(), get_settings().region_code)
 
     def basis_in(text: str | None) -> Markup:
-        if not text:
-            return Markup("")
-        known = library(state) if state is not None else {}
-        return cite_inline(text, known, get_settings().region_code)
+        return cite_inline(text, known(), get_settings().region_code) if text else Markup("")
 
-    return basis_in
+    return {"basis": basis, "basis_in": basis_in, "without_references": without_references}
