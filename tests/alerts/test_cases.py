@@ -360,7 +360,9 @@ def test_the_responsible_party_is_picked_from_the_registry_and_the_project(
     parties, offered as a choice; another name is refused."""
     lab = factory.institution(region_code="360403", name="九江责任测试检测站")
     project = factory.project(region_code="360403", owner_unit="九江某房地产开发有限公司")
-    row = factory.alert(lab, project_id=project.id)
+    row = factory.alert(
+        lab, project_id=project.id, facts={"上传": "2026-11-02T15:40:56.829765+00:00"}
+    )
     db.commit()
     assert cases.responsible_choices(db, row) == [
         "九江责任测试检测站", "九江某房地产开发有限公司", "测试施工单位", "测试监理单位",
@@ -368,6 +370,8 @@ def test_the_responsible_party_is_picked_from_the_registry_and_the_project(
     login(browser_client, _user(factory, Role.STATION, region_code="360400"))
     assert _post(browser_client, row, action="confirm", note="已核实").status_code == 303
     page = browser_client.get(f"/alerts/{row.id}", headers=HTML).text
+    assert "2026-11-02 23:40:56" in page  # a fact's time in Beijing time, as people read it
+    assert "+00:00" not in page
     picker = page.split('data-testid="responsible"')[1].split("</select>")[0]
     assert '<option value="九江责任测试检测站" selected>' in picker
     assert '<option value="测试施工单位">' in picker
