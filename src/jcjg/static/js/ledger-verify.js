@@ -181,7 +181,11 @@
       const valid = await verifyInclusion(index, note.size, leaf, proof.hashes.map(unhex), note.rootHash, kind);
       if (!valid) return say("包含证明验证未通过。", "bad");
       box.dataset.size = String(note.size);
-      say("已在本机验证：第 " + index + " 条存证在大小为 " + note.size + " 的日志树中，根哈希与平台签名的检查点一致（" + note.origin + "）。", "ok");
+      // in words for the reader; the figures checked for whoever opens the technical details
+      const detail = box.querySelector("[data-outcome-detail]");
+      const figures = "第 " + index + " 条存证在大小为 " + note.size + " 的日志树中，根哈希与平台签名的检查点一致（" + note.origin + "）。";
+      if (detail) detail.textContent = "本机核验：" + figures;
+      say(detail ? "已在本机验证：这条存证自写入以来没有被改动，与平台公开签名的日志一致。" : "已在本机验证：" + figures, "ok");
     } catch (e) {
       say("无法完成验证：" + e.message, "bad");
     }
