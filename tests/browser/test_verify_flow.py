@@ -210,7 +210,8 @@ def _a_phone_sees_it_genuine(page, base: str, url: str, signed: bytes, out) -> N
     assert "已在本机验证" in proof.inner_text()
     # the figures checked behind 技术详情, the verdict in words before it
     figures = page.locator("[data-testid=ledger-figures]").text_content()
-    assert figures.startswith("本机核验：第 ") and "根哈希与平台签名的检查点一致" in figures
+    assert figures.startswith("本机核验：第 ")
+    assert "根哈希与平台签名的检查点一致" in figures
     assert "日志树" not in proof.locator("p.proof-outcome").inner_text()
     box = page.locator("[data-playback]").first
     wait_for(
