@@ -25,7 +25,7 @@
         const all = data.t.map((t, i) => [t, data.f[i]]);
         chart.setOption({
           animation: false,
-          grid: { left: 56, right: 16, top: 24, bottom: 40 },
+          grid: { left: 56, right: 16, top: 34, bottom: 40 },  // room for the axis name above
           tooltip: { trigger: "axis", renderMode: "richText", valueFormatter: (v) => (typeof v === "number" ? v.toFixed(2) : v) },
           xAxis: { type: "value", name: "时间 s", nameLocation: "middle", nameGap: 26, min: data.t[0], max: data.t[data.t.length - 1] },
           yAxis: { type: "value", name: "力值 kN" },

@@ -107,7 +107,7 @@
         data = json;
         chart.setOption({
           animation: false,
-          grid: { left: 56, right: 16, top: 24, bottom: 40 },
+          grid: { left: 56, right: 16, top: 34, bottom: 40 },  // room for the axis name above
           xAxis: { type: "value", name: "时间 s", nameLocation: "middle", nameGap: 26, min: data.t[0], max: data.t[data.t.length - 1] },
           yAxis: { type: "value", name: "力值 kN" },
           series: [
