@@ -15,10 +15,15 @@ from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.registry import models as m
 from tests.factories import id_number, login, page_csrf, registry_row
 
-TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+def _today() -> dt.date:
+    """Today in Beijing, when the test runs (a run may cross midnight after collection)."""
+    return beijing_date(utcnow())
 
 
 def _auth(factory, user):
@@ -222,10 +227,11 @@ def test_lending_is_seen_from_both_sides_on_write(client, db, factory):
 def test_a_transfer_is_not_lending(db, factory):
     a, b = factory.institution(), factory.institution()
     leaving = registry_row(factory, "people", a)
-    leaving.employed_until = TODAY + dt.timedelta(days=10)
+    leaving.employed_until = _today() + dt.timedelta(days=10)
     arriving = m.Person(
         name=leaving.name, id_number=leaving.id_number, title="junior",
-        employed_from=TODAY + dt.timedelta(days=11), institution_id=b.id, region_code=b.region_code,
+        employed_from=_today() + dt.timedelta(days=11), institution_id=b.id,
+        region_code=b.region_code,
     )  # fmt: skip
     db.add(arriving)
     db.flush()

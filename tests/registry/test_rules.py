@@ -8,10 +8,16 @@ from sqlalchemy import select
 
 from jcjg.alerts.engine import rules, run_rule
 from jcjg.alerts.models import Alert
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.registry import models as m
 from tests.factories import catalogue, id_number, registry_row
 
-TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+def _today() -> dt.date:
+    """Today in Beijing, when the test runs (a run may cross midnight after collection: the
+    rules count days from their own now)."""
+    return beijing_date(utcnow())
 
 
 def _open(db, rule_id: str, institution_id: int) -> list[Alert]:
@@ -45,9 +51,9 @@ def test_all_registry_rules_are_registered():
 def test_calibration_expired(db, factory):
     inst = factory.institution()
     eq = registry_row(factory, "equipment", inst)
-    eq.calibration_valid_until = TODAY + dt.timedelta(days=10)
+    eq.calibration_valid_until = _today() + dt.timedelta(days=10)
     assert _open(db, "calibration_expired", inst.id) == []
-    eq.calibration_valid_until = TODAY - dt.timedelta(days=3)
+    eq.calibration_valid_until = _today() - dt.timedelta(days=3)
     first = _open(db, "calibration_expired", inst.id)
     assert len(first) == 1
     assert first[0].facts["已过期天数"] == 3
@@ -75,7 +81,7 @@ def test_certificate_lending_by_id_number_and_registered_certificate(db, factory
     assert person.id_number not in str(alerts_a[0].facts)  # masked in the facts
     assert person.id_number not in alerts_a[0].key  # hashed in the key
     assert b.name in alerts_a[0].facts["同时登记于"]
-    copy.employed_until = TODAY - dt.timedelta(days=1)  # left b: no longer lending
+    copy.employed_until = _today() - dt.timedelta(days=1)  # left b: no longer lending
     assert _open(db, "certificate_lending", a.id) == []
 
     engineer_a = registry_row(factory, "people", a)
@@ -97,14 +103,14 @@ def test_unlicensed_work(db, factory):
     person.specialties = [specialty]
     db.add(
         m.Assignment(
-            person_id=person.id, specialty_id=specialty.id, start_date=TODAY,
+            person_id=person.id, specialty_id=specialty.id, start_date=_today(),
             institution_id=inst.id, region_code=inst.region_code,
         )
     )  # fmt: skip
     db.flush()
     assert _open(db, "unlicensed_work", inst.id) == []
     wrong = m.Assignment(
-        person_id=person.id, specialty_id=other.id, start_date=TODAY - dt.timedelta(days=2),
+        person_id=person.id, specialty_id=other.id, start_date=_today() - dt.timedelta(days=2),
         institution_id=inst.id, region_code=inst.region_code,
     )  # fmt: skip
     db.add(wrong)
@@ -112,7 +118,7 @@ def test_unlicensed_work(db, factory):
     found = _open(db, "unlicensed_work", inst.id)
     assert len(found) == 1
     assert found[0].facts["安排的专项"] == other.name
-    wrong.end_date = TODAY - dt.timedelta(days=1)  # the assignment is over
+    wrong.end_date = _today() - dt.timedelta(days=1)  # the assignment is over
     assert _open(db, "unlicensed_work", inst.id) == []
 
 
@@ -177,14 +183,14 @@ def test_signatory_out_of_scope(db, factory):
 def test_licence_expiring(db, factory):
     inst = factory.institution()
     held, _, _ = catalogue(db)
-    cert = _certificate(factory, inst, [held], valid_until=TODAY + dt.timedelta(days=90))
+    cert = _certificate(factory, inst, [held], valid_until=_today() + dt.timedelta(days=90))
     assert _open(db, "licence_expiring", inst.id) == []
-    cert.valid_until = TODAY + dt.timedelta(days=45)
+    cert.valid_until = _today() + dt.timedelta(days=45)
     db.flush()
     found = _open(db, "licence_expiring", inst.id)
     assert found[0].facts["剩余天数"] == 45
     lic = registry_row(factory, "licences", inst)
-    lic.valid_until = TODAY + dt.timedelta(days=5)
+    lic.valid_until = _today() + dt.timedelta(days=5)
     db.flush()
     assert len(_open(db, "licence_expiring", inst.id)) == 2
 
@@ -200,7 +206,7 @@ def test_a_write_runs_the_rules_for_that_institution(app, client, factory):
         "institution_id": inst.id,
         "name": "回弹仪",
         "status": "in_use",
-        "calibration_valid_until": (TODAY - dt.timedelta(days=1)).isoformat(),
+        "calibration_valid_until": (_today() - dt.timedelta(days=1)).isoformat(),
     }
     assert client.post("/api/v1/registry/equipment", json=body, headers=headers).status_code == 201
     alerts = client.get("/api/v1/alerts?rule_id=calibration_expired", headers=headers).json()

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import CodeScan, Report
@@ -25,7 +27,11 @@ from tests.factories import login
 from tests.testing.conftest import concrete_record
 
 HTML = {"accept": "text/html"}
-TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+
+def _today() -> dt.date:
+    """Today in Beijing, when the test runs (a run may cross midnight after collection)."""
+    return beijing_date(utcnow())
 
 
 def report_message(lab: Lims, number: str = "BG-2026-0001", **extra):
@@ -39,7 +45,7 @@ def report_message(lab: Lims, number: str = "BG-2026-0001", **extra):
         "judgement": "conforming",
         "results": {"strength_mpa": 36.0},
         "signatories": [{"name": "王检测"}, {"name": "张批准"}],
-        "issued_on": TODAY.isoformat(),
+        "issued_on": _today().isoformat(),
     }
     return lab.message(**(fields | extra))
 
@@ -188,7 +194,7 @@ def test_withdrawn_and_replaced_reports(client, db, issued, lab):
     [
         ({"number": "BG-2026-0001"}, "number"),  # taken
         ({"test_record_numbers": ["JL-NONE"]}, "test_record_numbers"),
-        ({"issued_on": (TODAY + dt.timedelta(days=3)).isoformat()}, "issued_on"),
+        ({"issued_on": (_today() + dt.timedelta(days=3)).isoformat()}, "issued_on"),
         ({"replaces": {"number": "BG-NONE", "reason": "更正"}}, "replaces.number"),
         ({"commission_number": "WT-NONE"}, "commission_number"),
         ({"project_code": "XM-NONE"}, "project_code"),
