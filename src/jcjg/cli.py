@@ -188,6 +188,14 @@ def db_load_catalogue(path: str) -> None:
     _load_edition("catalogue", path)
 
 
+@db.command("load-boundaries")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def db_load_boundaries(path: str) -> None:
+    """加载一版行政区划边界（GeoJSON，格式见 docs/maps.md），区域分布页据此画地图。应使用经审核、
+    带审图号的标准地图数据；未注明审图号的版本只作内部示意。已加载的版本再次加载不作改动。"""
+    _load_edition("boundaries", path)
+
+
 @db.command("editions")
 def db_editions() -> None:
     """列出数据库中已加载的参考数据版本（行政区划、资质目录）及每版的改动。"""
@@ -198,7 +206,8 @@ def db_editions() -> None:
         for kind in KINDS:
             rows = editions.editions(session, kind)
             if not rows:
-                click.echo(f"{LABELS[kind]}：尚未加载（请运行 jcjg db upgrade）")
+                how = "jcjg db load-boundaries" if kind == "boundaries" else "jcjg db upgrade"
+                click.echo(f"{LABELS[kind]}：尚未加载（请运行 {how}）")
             for e in rows:
                 published = f"，发布于 {e.published_date}" if e.published_date else ""
                 click.echo(f"{e.title}{published}，{e.loaded_at:%Y-%m-%d %H:%M} 加载")

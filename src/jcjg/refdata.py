@@ -19,14 +19,20 @@ from jcjg.catalogue import editions as catalogue_editions
 from jcjg.core import editions
 from jcjg.core.db import make_engine
 from jcjg.core.migrate import upgrade as migrate
+from jcjg.regions import boundaries as boundary_editions
 from jcjg.regions import editions as region_editions
 
 # the kinds of reference data, in the order they load (regions know nothing of the catalogue)
 KINDS: dict[str, ModuleType] = {
     region_editions.KIND: region_editions,
     catalogue_editions.KIND: catalogue_editions,
+    boundary_editions.KIND: boundary_editions,  # none shipped: the deployment's approved ones
 }
-LABELS = {region_editions.KIND: "行政区划", catalogue_editions.KIND: "资质目录"}
+LABELS = {
+    region_editions.KIND: "行政区划",
+    catalogue_editions.KIND: "资质目录",
+    boundary_editions.KIND: "行政区划边界",
+}
 
 
 def load_shipped(db: Session) -> list[str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 
+from sqlalchemy import select
+
 from jcjg.auth.choices import Role
 from tests.factories import login
 
@@ -92,3 +94,101 @@ def test_the_region_view_is_in_the_regulators_menu_only(browser_client, factory)
     browser_client.cookies.clear()
     login(browser_client, factory.user(Role.INSTITUTION_STAFF).username)
     assert browser_client.get("/regions/overview").status_code == 403
+
+
+# --- the map (issue 48 item 5) --------------------------------------------------------------
+
+
+def _boundaries(factory, approval: str = "") -> None:
+    """The demo's schematic Jiangxi, as ``jcjg demo load`` loads it; with ``approval``, the
+    same shapes as an approved edition."""
+    from jcjg.regions import boundaries
+    from tests.regions.test_boundaries import demo_body
+
+    body = demo_body()
+    if approval:
+        body["edition"] |= {"code": "approved", "approval": approval}
+    boundaries.load(factory.db, boundaries.parse(json.dumps(body)))
+    factory.db.commit()
+
+
+def test_the_map_counts_each_city_as_the_table_does(browser_client, factory):
+    from jcjg.alerts.models import Alert
+
+    here = _world(factory)
+    _boundaries(factory)
+    lab = factory.institution(region_code="360402")
+    factory.alert(lab, project_id=here.id)  # drawn at its project's site
+    factory.alert(factory.institution(region_code="360102"))
+    factory.alert(lab, status="closed")  # not open: not counted
+    factory.db.commit()
+    login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+    html = browser_client.get("/regions/overview").text
+    drawn = _data(html)["map"]
+    areas = {a["name"]: a for a in drawn["areas"]}
+    assert len(areas) == 11
+    assert len(drawn["geojson"]["features"]) == 11
+    assert (areas["九江市"]["institutions"], areas["九江市"]["projects"]) == (4, 2)
+    assert (areas["南昌市"]["institutions"], areas["南昌市"]["projects"]) == (2, 1)
+    opened = factory.db.scalars(
+        select(Alert).where(Alert.status == "open", Alert.region_code.like("36%"))
+    ).all()
+    assert areas["九江市"]["alerts"] + areas["南昌市"]["alerts"] == len(opened) == 2
+    assert areas["赣州市"] == areas["赣州市"] | {"institutions": 0, "projects": 0, "alerts": 0}
+    assert areas["九江市"]["href"] == "/regions/overview?code=360400"
+    assert [s[3] for s in drawn["spots"]] == [f"/alerts/{a.id}" for a in opened if a.project_id]
+    assert [m[1] for m in drawn["measures"]] == ["检测机构", "工程项目", "未处理预警"]
+    assert "示意图：边界数据未注明审图号" in html
+    assert 'data-plot="map"' in html
+    assert 'data-plot="sites"' not in html
+
+
+def test_an_approved_edition_prints_its_number(browser_client, factory):
+    _world(factory)
+    _boundaries(factory, approval="赣S(2026)001号")
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    html = browser_client.get("/regions/overview").text
+    assert "审图号：赣S(2026)001号" in html
+    assert "示意图" not in html
+    counties = {a["name"] for a in _data(html)["map"]["areas"]}
+    assert {"濂溪区", "浔阳区", "柴桑区", "庐山市"} <= counties
+
+
+def test_going_down_counts_that_region_only(browser_client, factory):
+    _world(factory)
+    _boundaries(factory)
+    login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+    html = browser_client.get("/regions/overview?code=360400").text
+    assert re.search(r'data-testid="total-institutions">3<', html)
+    assert re.search(r'data-testid="total-projects">2<', html)
+    assert "南昌" not in html
+    trail = re.search(r'data-testid="region-trail">(.*?)</p>', html, re.S).group(1)
+    assert '<a href="/regions/overview?code=360000">江西省</a>' in trail
+    assert "<strong>九江市</strong>" in trail
+    county = browser_client.get("/regions/overview?code=360402").text  # nothing below to draw
+    assert re.search(r'data-testid="total-institutions">2<', county)
+    assert 'data-plot="map"' not in county
+    assert 'data-plot="sites"' in county
+
+
+def test_a_region_outside_the_scope_or_malformed_is_refused(browser_client, factory):
+    _world(factory)
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    assert browser_client.get("/regions/overview?code=360100").status_code == 404  # 南昌
+    assert browser_client.get("/regions/overview?code=369999").status_code == 404
+    for bad in ("abc", "3604000", "36040%00", "99999999999999999999"):
+        refused = browser_client.get(f"/regions/overview?code={bad}")
+        # a malformed query (400), a NUL refused by the address check before it (422)
+        assert refused.status_code in (400, 422), bad
+        assert "江西省" not in refused.text, bad
+    assert browser_client.get("/regions/overview?code=360400").status_code == 200
+
+
+def test_the_nation_gets_no_map_of_one_province(browser_client, factory):
+    _world(factory)
+    _boundaries(factory)
+    login(browser_client, factory.user(Role.PLATFORM_ADMIN, region_code=None).username)
+    html = browser_client.get("/regions/overview").text
+    assert "map" not in _data(html)  # 1 of 34 provinces drawn: the plain plot instead
+    assert 'data-plot="sites"' in html
+    assert 'data-plot="map"' in browser_client.get("/regions/overview?code=360000").text

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from importlib import resources
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,6 +47,7 @@ from jcjg.demo import testing as testing_demo
 from jcjg.demo import training as training_demo
 from jcjg.demo import video as video_demo
 from jcjg.demo.guard import refuse_in_production
+from jcjg.regions import boundaries
 from jcjg.regions.models import Region
 from jcjg.tenancy.facts import notarise_registered
 from jcjg.tenancy.models import Institution
@@ -63,6 +65,8 @@ class DemoUser:
     region_code: str | None
     institution_code: str | None = None  # a key of jcjg.demo.registry
 
+
+DEMO_BOUNDARIES = "boundaries-360000.geojson"  # in jcjg/demo/data
 
 USERS = [
     DemoUser("admin", "平台管理员", Role.PLATFORM_ADMIN, None),
@@ -93,11 +97,19 @@ def load(
         return _load(db, settings, now)
 
 
+def _boundaries(db: Session) -> None:
+    """The demo's schematic boundaries of Jiangxi (scripts/gen_boundaries.py): the region
+    view draws its map on them. A deployment loads its approved edition instead."""
+    shipped = resources.files("jcjg.demo").joinpath("data", DEMO_BOUNDARIES)
+    boundaries.load(db, boundaries.parse(shipped.read_text("utf-8"), source=DEMO_BOUNDARIES))
+
+
 def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tuple[str, str, str]]:
     if db.get(Region, "360000") is None or db.scalar(select(Specialty.id).limit(1)) is None:
         raise ReferenceDataMissing(
             "数据库中没有行政区划或资质目录：请先运行 jcjg db upgrade（迁移并加载参考数据）"
         )
+    _boundaries(db)
     today = beijing_date(utcnow())
     known = set(db.scalars(select(Institution.name)))
     by_key = registry_demo.load(db, today)

@@ -1,25 +1,34 @@
-"""The region view of a regulator's scope (/regions/overview): institutions and projects counted
-by city and county, drawn as a treemap, and the projects' sites on a plain longitude/latitude
-plot. No boundary map: maps published in China must follow the approved standard map (审图号)
-and no approved source ships with the platform (docs/maps.md). Nothing is loaded from outside.
+"""The region view of a regulator's scope (/regions/overview, ``?code=`` a region within it):
+institutions, projects and open alerts counted by city and county, drawn as treemaps and, where
+the region's boundaries are loaded (``regions.boundaries``), as a map of the next level down
+with the projects' sites and the alerts on them; a click on an area goes down to it. Without
+boundaries, the sites are drawn on a plain longitude/latitude plot. The map says which
+boundary edition it is drawn on and its approval number (审图号), or that it is schematic
+(docs/maps.md). Nothing is loaded from outside.
 
 Every count goes through ``restrict``: a reader sees only the regions of its scope."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.alerts.choices import AlertStatus
+from jcjg.alerts.models import Alert
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.deps import SessionDep, TransactionalRoute
+from jcjg.core.errors import NotFound
+from jcjg.core.regioncodes import in_subtree
 from jcjg.core.templating import render
 from jcjg.projects.models import Project
+from jcjg.regions import boundaries
 from jcjg.regions import service as regions
 from jcjg.regions.models import Region
 from jcjg.tenancy.models import Institution
@@ -27,6 +36,7 @@ from jcjg.tenancy.models import Institution
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 
 OWN = "本级"  # what is registered at the code of the area above it
+CODE_PATTERN = r"^[0-9]{6}$"
 
 
 @dataclass
@@ -57,6 +67,16 @@ class Site:
     latitude: float
 
 
+@dataclass(frozen=True)
+class Spot:
+    """An open alert drawn at its project's site."""
+
+    alert_id: int
+    title: str
+    longitude: float
+    latitude: float
+
+
 @dataclass
 class Overview:
     root: Area
@@ -64,6 +84,10 @@ class Overview:
     sites: list[Site]
     without_site: int  # projects with no coordinates recorded
     counts_institutions: bool
+    trail: list[tuple[str, str]] = field(default_factory=list)  # (code, name) from the top
+    alerts: Counter[str] = field(default_factory=Counter)  # open alerts by region code
+    spots: list[Spot] = field(default_factory=list)
+    counts_alerts: bool = False
 
 
 def _path(code: str, top: str) -> list[str]:
@@ -76,29 +100,50 @@ def _path(code: str, top: str) -> list[str]:
     return below[:2] or [code]
 
 
-def overview(*, db: Session, principal: Principal) -> Overview:
-    top = (principal.region_code or "").rstrip("0")
-    if len(top) % 2:
-        top += "0"  # 360400 -> "3604"; a province 360000 -> "36"
-    root = Area(code=principal.region_code or "", name="")
+def _prefix(code: str) -> str:
+    top = code.rstrip("0")
+    return top + "0" if len(top) % 2 else top  # 360400 -> "3604"; a province 360000 -> "36"
+
+
+def area_of(db: Session, principal: Principal, code: str | None) -> str:
+    """The region the page is about: ``code`` when it lies within the reader's scope (404
+    otherwise, as for a record of another region), else the reader's own ("" the nation)."""
+    own = principal.region_code or ""
+    if not code or code == own:
+        return own
+    if (own and not in_subtree(code, own)) or db.get(Region, code) is None:
+        raise NotFound("没有这个行政区划，或它不在本账号的数据范围内")
+    return code
+
+
+def overview(*, db: Session, principal: Principal, code: str = "") -> Overview:
+    """The counts of ``code``'s area (the reader's own region when empty) within the
+    reader's scope."""
+    top = _prefix(code)
+    inside = (lambda c: c.startswith(top)) if top else (lambda c: True)
+    root = Area(code=code, name="")
     counts_institutions = principal.can("institution:read")
     found: list[tuple[str, str]] = []  # (region code, measure)
     if counts_institutions:
         stmt = restrict(select(Institution.region_code), principal, "read")
-        found += [(c, "institutions") for c in db.scalars(stmt)]
-    projects = db.execute(
-        restrict(
-            select(Project.id, Project.name, Project.region_code, Project.site_longitude,
-                   Project.site_latitude),
-            principal,
-            "read",
-        )
-    ).all()  # fmt: skip
+        found += [(c, "institutions") for c in db.scalars(stmt) if inside(c)]
+    projects = [
+        p
+        for p in db.execute(
+            restrict(
+                select(Project.id, Project.name, Project.region_code, Project.site_longitude,
+                       Project.site_latitude),
+                principal,
+                "read",
+            )
+        ).all()
+        if inside(p.region_code)
+    ]  # fmt: skip
     found += [(p.region_code, "projects") for p in projects]
-    for code, measure in found:
+    for region_code, measure in found:
         area = root
         setattr(area, measure, getattr(area, measure) + 1)
-        for step in _path(code, top):
+        for step in _path(region_code, top):
             area = area.children.setdefault(step, Area(code=step, name=""))
             setattr(area, measure, getattr(area, measure) + 1)
     names = _names(db, root)
@@ -111,7 +156,44 @@ def overview(*, db: Session, principal: Principal) -> Overview:
         for p in projects
         if p.site_longitude is not None and p.site_latitude is not None
     ]  # fmt: skip
-    return Overview(root, leaves, sites, len(projects) - len(sites), counts_institutions)
+    found_overview = Overview(
+        root, leaves, sites, len(projects) - len(sites), counts_institutions,
+        trail=_trail(db, principal, code),
+    )  # fmt: skip
+    if principal.can("alert:read"):
+        _open_alerts(db, principal, found_overview, inside, {s.project_id: s for s in sites})
+    return found_overview
+
+
+def _open_alerts(
+    db: Session, principal: Principal, found: Overview, inside: Any, sites: dict[int, Site]
+) -> None:
+    """The reader's open alerts by region, and at their project's site where it has one."""
+    found.counts_alerts = True
+    rows = db.execute(
+        restrict(select(Alert.id, Alert.region_code, Alert.project_id, Alert.subject_repr),
+                 principal, "read")
+        .where(Alert.status == AlertStatus.OPEN.value, Alert.region_code.is_not(None))
+    ).all()  # fmt: skip
+    for row in rows:
+        if not inside(row.region_code):
+            continue
+        found.alerts[row.region_code] += 1
+        site = sites.get(row.project_id) if row.project_id is not None else None
+        if site is not None and len(found.spots) < 500:
+            found.spots.append(Spot(row.id, row.subject_repr, site.longitude, site.latitude))
+
+
+def _trail(db: Session, principal: Principal, code: str) -> list[tuple[str, str]]:
+    """The regions from the reader's own down to ``code``, for the links back up."""
+    own = principal.region_code or ""
+    chain = [c for c in dict.fromkeys([code[:2] + "0000", code[:4] + "00", code]) if code]
+    chain = [c for c in chain if not own or (in_subtree(c, own) and c != own)]
+    found = [c for c in chain if db.get(Region, c) is not None]
+    rows = db.execute(select(Region.code, Region.name).where(Region.code.in_([own, *found])))
+    names: dict[str, str] = {code: name for code, name in rows}
+    top = [(own, names.get(own, own))] if own else [("", "全国")]
+    return top + [(c, names[c]) for c in found]
 
 
 def _names(db: Session, root: Area) -> dict[str, str]:
@@ -140,9 +222,74 @@ def _leaves(area: Area, path: list[str]) -> list[tuple[str, Area]]:
     return out
 
 
-def charts(found: Overview) -> dict[str, Any]:
-    """What static/js/regions.js draws: two treemaps and the sites' scatter plot."""
-    return {
+@dataclass(frozen=True)
+class MapArea:
+    code: str
+    name: str
+    institutions: int
+    projects: int
+    alerts: int
+    drawn: bool  # whether its shape is loaded
+
+
+@dataclass
+class Map:
+    """The next level down of the page's region, as shapes with their counts."""
+
+    areas: list[MapArea]
+    geojson: dict[str, Any]
+    approvals: tuple[str, ...]
+    titles: tuple[str, ...]
+
+    @property
+    def approved(self) -> bool:
+        return all(self.approvals)
+
+    @property
+    def missing(self) -> list[str]:
+        """The areas with something in them that the map cannot draw (no shape loaded)."""
+        return [
+            a.name for a in self.areas if not a.drawn and (a.institutions or a.projects or a.alerts)
+        ]
+
+
+def _count_below(found: Overview, code: str, measure: str) -> int:
+    if measure == "alerts":
+        return sum(n for c, n in found.alerts.items() if in_subtree(c, code))
+    area = found.root.children.get(code)
+    return getattr(area, measure) if area is not None else 0
+
+
+def area_map(db: Session, found: Overview) -> Map | None:
+    """The map of ``found``'s region one level down, or None when fewer than half of that
+    level's shapes are loaded (or the region is a county: nothing below it to draw)."""
+    code = found.root.code
+    if code and not code.endswith("00"):
+        return None  # a county
+    below = regions.children(db=db, code=code or None)
+    drawn = boundaries.latest_shapes(db, [r.code for r in below])
+    if 2 * len(drawn.shapes) < len(below) or not drawn.shapes:
+        return None  # a map of a few areas of many (one province of the nation) misleads
+    areas = [
+        MapArea(r.code, r.name, _count_below(found, r.code, "institutions"),
+                _count_below(found, r.code, "projects"), _count_below(found, r.code, "alerts"),
+                r.code in drawn.shapes)
+        for r in below
+    ]  # fmt: skip
+    features = [
+        {"type": "Feature", "id": a.code,
+         "properties": {"name": a.name, "code": a.code},
+         "geometry": drawn.shapes[a.code].geometry}
+        for a in areas
+        if a.drawn
+    ]  # fmt: skip
+    return Map(areas, {"type": "FeatureCollection", "features": features}, drawn.approvals,
+               drawn.titles)  # fmt: skip
+
+
+def charts(found: Overview, drawn: Map | None = None) -> dict[str, Any]:
+    """What static/js/regions.js draws: two treemaps, the map (or the sites' scatter plot)."""
+    out: dict[str, Any] = {
         "institutions": found.root.tree("institutions")["children"]
         if found.root.institutions
         else [],
@@ -151,6 +298,29 @@ def charts(found: Overview) -> dict[str, Any]:
             [s.longitude, s.latitude, s.name, f"/projects/{s.project_id}"] for s in found.sites
         ],
     }
+    if drawn is not None:
+        out["map"] = {
+            "name": f"area-{found.root.code or 'nation'}",
+            "geojson": drawn.geojson,
+            "areas": [
+                {"code": a.code, "name": a.name, "institutions": a.institutions,
+                 "projects": a.projects, "alerts": a.alerts,
+                 "href": f"/regions/overview?code={a.code}"}
+                for a in drawn.areas
+                if a.drawn
+            ],
+            # [key, label] in the buttons' order (a JSON object's keys would come sorted)
+            "measures": [
+                m
+                for m in (["institutions", "检测机构"], ["projects", "工程项目"],
+                          ["alerts", "未处理预警"])
+                if (m[0] != "institutions" or found.counts_institutions)
+                and (m[0] != "alerts" or found.counts_alerts)
+            ],
+            "spots": [[s.longitude, s.latitude, s.title, f"/alerts/{s.alert_id}"]
+                      for s in found.spots],
+        }  # fmt: skip
+    return out
 
 
 @router.get("/regions/overview", response_class=HTMLResponse)
@@ -158,6 +328,10 @@ def regions_overview(
     request: Request,
     db: SessionDep,
     principal: Annotated[Principal, Depends(requires("project:read"))],
+    code: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
 ) -> Response:
-    found = overview(db=db, principal=principal)
-    return render(request, "home/regions.html", {"found": found, "charts": charts(found)})
+    area = area_of(db, principal, code)
+    found = overview(db=db, principal=principal, code=area)
+    drawn = area_map(db, found)
+    context = {"found": found, "map": drawn, "charts": charts(found, drawn)}
+    return render(request, "home/regions.html", context)

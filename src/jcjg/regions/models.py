@@ -3,7 +3,9 @@ it is valid in; and what each later edition changed."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, String
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base
@@ -52,3 +54,18 @@ class RegionChange(IdMixin, Base):
     name_before: Mapped[str | None] = mapped_column(String(64), default=None)
     name_after: Mapped[str | None] = mapped_column(String(64), default=None)
     replaced_by: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class RegionBoundary(IdMixin, Base):
+    """The shape of one region in one boundary edition (``regions.boundaries``): a GeoJSON
+    Polygon or MultiPolygon in WGS-84 degrees, and the point its label and its institutions
+    are drawn at. A later edition's shape of the same code supersedes it on the map."""
+
+    __tablename__ = "region_boundary"
+    __table_args__ = (UniqueConstraint("edition_id", "code"),)
+
+    edition_id: Mapped[int] = mapped_column(ForeignKey("reference_edition.id"))
+    code: Mapped[str] = mapped_column(ForeignKey("region.code"), index=True)
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    label_lon: Mapped[float] = mapped_column(Float)
+    label_lat: Mapped[float] = mapped_column(Float)
