@@ -145,6 +145,7 @@ ROUTES: Routes = {
     ("GET", "/registry/{kind}/{row_id:int}/history"): "institution:read",
     ("GET", "/registry/{kind}/export"): "institution:read",
     ("GET", "/registry/institutions/{institution_id}/licences"): "institution:read",
+    ("GET", "/institutions/{institution_id}"): "institution:read",
     ("GET", "/registry/licences/{licence_id}/file"): "institution:read",
     ("GET", "/api/v1/registry/{kind}"): "institution:read",
     ("GET", "/api/v1/registry/{kind}/fields"): "institution:read",

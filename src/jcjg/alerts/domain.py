@@ -1,10 +1,11 @@
 """The alerts domain: the rules engine, alerts, their handling (cases) and escalation."""
 
-from jcjg.alerts import api, engine, jobs, models, pages
+from jcjg.alerts import api, dossier, engine, jobs, models, pages
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.config import Settings
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.dossier import DOSSIER
 from jcjg.core.jobs import Job
 
 
@@ -84,4 +85,5 @@ DOMAIN = Domain(
     ),
     configure=_configure,
     labels={"finding": FINDINGS, "entity": ENTITIES, "page": PAGES},
+    hooks={DOSSIER: dossier.sections},
 )

@@ -6,8 +6,9 @@ with their explanation, appeals, publication, and the public lookup of instituti
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
+from jcjg.core.dossier import DOSSIER
 from jcjg.core.jobs import Job
-from jcjg.credit import api, choices, jobs, models, pages, public
+from jcjg.credit import api, choices, dossier, jobs, models, pages, public
 
 DOMAIN = Domain(
     name="credit",
@@ -81,6 +82,7 @@ DOMAIN = Domain(
         },
     },
     hooks={
+        DOSSIER: dossier.sections,
         PORTAL: lambda: [
             PortalEntry(
                 "检测机构查询",
@@ -88,6 +90,6 @@ DOMAIN = Domain(
                 "检测机构的资质、信用等级与行政处罚公示",
                 order=20,
             )
-        ]
+        ],
     },
 )

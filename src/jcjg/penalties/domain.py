@@ -5,7 +5,8 @@ decisions against institutions and their people, public within their publicity p
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry
-from jcjg.penalties import api, choices, models, pages
+from jcjg.core.dossier import DOSSIER
+from jcjg.penalties import api, choices, dossier, models, pages
 
 DOMAIN = Domain(
     name="penalties",
@@ -43,4 +44,5 @@ DOMAIN = Domain(
         "entity": {"penalty": "行政处罚"},
         "page": {"penalty": "/penalties/{}"},
     },
+    hooks={DOSSIER: dossier.sections},
 )

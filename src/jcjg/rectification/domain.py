@@ -3,7 +3,8 @@
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
-from jcjg.rectification import models, pages, rules
+from jcjg.core.dossier import DOSSIER
+from jcjg.rectification import dossier, models, pages, rules
 
 _GROUP = "监督执法"
 
@@ -42,6 +43,7 @@ DOMAIN = Domain(
         "page": PAGES,
     },
     hooks={
+        DOSSIER: dossier.sections,
         PORTAL: lambda: [
             PortalEntry(
                 "整改公示",

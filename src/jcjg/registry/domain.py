@@ -15,6 +15,7 @@ from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
 from jcjg.registry import (
     commands,
+    dossier,
     evidence,
     facts,
     messages,
@@ -54,7 +55,7 @@ DOMAIN = Domain(
     title="检测机构登记",
     models=(models,),
     # the registry's own pages first: they are more specific than the generic /registry/{kind}
-    routers=(pages.router, photos.router, generic_views.pages, generic_views.api),
+    routers=(pages.router, dossier.router, photos.router, generic_views.pages, generic_views.api),
     commands=(commands.institutions,),
     permissions={
         "institution:read": "查看检测机构及其人员、设备、场所、资质",

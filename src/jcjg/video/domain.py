@@ -5,11 +5,23 @@ from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.dossier import DOSSIER
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
 from jcjg.sampling.pages import RECEIPT_COLUMNS
 from jcjg.testing.pages import RECORD_ACTIONS
-from jcjg.video import api, choices, coverage, jobs, messages, models, pages, rules, snapshots
+from jcjg.video import (
+    api,
+    choices,
+    coverage,
+    dossier,
+    jobs,
+    messages,
+    models,
+    pages,
+    rules,
+    snapshots,
+)
 
 ENTITIES = {
     "camera": "监控摄像机",
@@ -54,6 +66,7 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     jobs=(*collect(jobs, Job), *collect(snapshots, Job)),
     hooks={
+        DOSSIER: dossier.sections,
         RECORD_ACTIONS: pages.record_actions,
         RECEIPT_COLUMNS: pages.receipt_column,
     },

@@ -39,7 +39,6 @@ def upgrade() -> None:
     op.create_index(op.f("ix_region_boundary_code"), "region_boundary", ["code"])
 
 
-
 def downgrade() -> None:
     op.drop_index(op.f("ix_region_boundary_code"), table_name="region_boundary")
     op.drop_table("region_boundary")

@@ -1,0 +1,48 @@
+"""The credit part of an institution's dossier (``registry.dossier``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.scopes import Principal, restrict
+from jcjg.core.dossier import Figure, Section
+from jcjg.credit.choices import ScoreStatus
+from jcjg.credit.models import CreditScore
+from jcjg.tenancy.models import Institution
+
+
+def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[Section]:
+    if not principal.can("credit:read"):
+        return
+    current = db.scalars(
+        restrict(select(CreditScore), principal, "read")
+        .where(
+            CreditScore.institution_id == inst.id,
+            CreditScore.person_id.is_(None),
+            CreditScore.is_current.is_(True),
+        )
+        .order_by(CreditScore.period.desc())
+        .limit(1)
+    ).first()
+    href = f"/credit/institutions/{inst.id}"
+    if current is None:
+        yield Section(
+            "信用评价", 30, more=("信用评价", href), note="尚未计算信用得分。", anchor="credit"
+        )
+        return
+    yield Section(
+        "信用评价",
+        30,
+        figures=(
+            Figure("信用等级", current.grade, href),
+            Figure("得分", f"{current.score:.2f}", href),
+            Figure("扣分", f"{current.deducted:.2f}", href, tone="bad" if current.deducted else ""),
+            Figure("状态", ScoreStatus(current.status).label),
+        ),
+        note=f"{current.period} 期，{current.computed_at:%Y-%m-%d %H:%M} 计算。",
+        more=("信用评价详情与扣分事实", href),
+        anchor="credit",
+    )

@@ -1,0 +1,91 @@
+"""The institution's dossier (机构档案, issue 48 item 5): one page with its qualifications,
+people and equipment, credit, open alerts and cases, rectification orders, penalties and
+cameras, each figure the count its own table holds; only for readers whose scope holds the
+institution, each section only for a reader who may read it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from jcjg.alerts.models import Alert
+from jcjg.auth.choices import Role
+from tests.factories import login
+
+pytestmark = pytest.mark.sqlite
+
+
+def _figures(html: str) -> dict[str, str]:
+    found = re.findall(
+        r'data-figure="([^"]+)"><span class="muted">[^<]*</span><strong>([^<]*)<', html
+    )
+    return dict(found)
+
+
+def _parts(html: str) -> list[str]:
+    return re.findall(r'data-part="([^"]+)"', html)
+
+
+def test_a_city_reads_every_part_of_its_lab(browser_client, factory):
+    lab = factory.institution(region_code="360402", name="濂溪检测站")
+    other = factory.institution(region_code="360402", name="另一家")
+    for _ in range(3):
+        factory.alert(lab)
+    factory.alert(lab, severity="warning")
+    factory.alert(lab, status="closed")  # not open: not counted
+    factory.alert(other)  # another institution's
+    factory.db.commit()
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    page = browser_client.get(f"/institutions/{lab.id}")
+    assert page.status_code == 200
+    html = page.text
+    assert '<h1 data-testid="dossier-name">濂溪检测站</h1>' in html
+    assert _parts(html) == ["资质证书", "人员与设备", "信用评价", "预警与案件", "整改通知",
+                            "行政处罚", "视频监控"]  # fmt: skip
+    figures = _figures(html)
+    opened = factory.db.scalar(
+        select(func.count()).where(Alert.institution_id == lab.id, Alert.status == "open")
+    )
+    assert figures["未处理预警"] == str(opened) == "4"
+    assert figures["严重"] == "3"
+    assert figures["有效资质证书"] == "0"
+    assert figures["摄像机"] == "0"
+    assert f'href="/alerts?institution_id={lab.id}"' in html
+    assert "尚未计算信用得分" in html
+    assert "另一家" not in html
+
+
+def test_the_list_and_the_record_lead_to_the_dossier(browser_client, factory):
+    lab = factory.institution(region_code="360402", name="濂溪检测站")
+    factory.db.commit()
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    assert f'href="/institutions/{lab.id}"' in browser_client.get("/registry/institutions").text
+    record = browser_client.get(f"/registry/institutions/{lab.id}").text
+    assert f'<a href="/institutions/{lab.id}" data-testid="dossier-link">机构档案</a>' in record
+
+
+def test_another_region_and_another_lab_get_nothing(browser_client, factory):
+    lab = factory.institution(region_code="360402")
+    mine = factory.institution(region_code="360102")
+    factory.db.commit()
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360100").username)
+    assert browser_client.get(f"/institutions/{lab.id}").status_code == 404
+    assert browser_client.get(f"/institutions/{mine.id}").status_code == 200
+    browser_client.cookies.clear()
+    staff = factory.user(Role.INSTITUTION_ADMIN, institution=mine)
+    login(browser_client, staff.username)
+    assert browser_client.get(f"/institutions/{lab.id}").status_code == 404
+    own = browser_client.get(f"/institutions/{mine.id}")
+    assert own.status_code == 200
+    assert "预警与案件" in _parts(own.text)  # its own alerts, as its alert list shows them
+    browser_client.cookies.clear()
+    login(browser_client, factory.user(Role.WITNESS).username)
+    assert browser_client.get(f"/institutions/{mine.id}").status_code == 403
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "99999999999999999999", "2147483648"])
+def test_malformed_and_huge_ids_are_refused(browser_client, factory, bad):
+    login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+    assert browser_client.get(f"/institutions/{bad}").status_code in (404, 422)
