@@ -146,6 +146,7 @@ ROUTES: Routes = {
     ("GET", "/registry/{kind}/export"): "institution:read",
     ("GET", "/registry/institutions/{institution_id}/licences"): "institution:read",
     ("GET", "/institutions/{institution_id}"): "institution:read",
+    ("GET", "/institutions"): "institution:read",
     ("GET", "/registry/licences/{licence_id}/file"): "institution:read",
     ("GET", "/api/v1/registry/{kind}"): "institution:read",
     ("GET", "/api/v1/registry/{kind}/fields"): "institution:read",

@@ -89,3 +89,102 @@ def test_another_region_and_another_lab_get_nothing(browser_client, factory):
 def test_malformed_and_huge_ids_are_refused(browser_client, factory, bad):
     login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
     assert browser_client.get(f"/institutions/{bad}").status_code in (404, 422)
+
+
+# --- the list (/institutions) ----------------------------------------------------------------
+
+
+def _graded(factory, inst, grade: str, *, current: bool = True) -> None:
+    from decimal import Decimal
+
+    from jcjg.credit.models import CreditScore
+    from jcjg.credit.service import current_model
+
+    model = current_model(factory.db, inst.region_code)
+    factory.db.add(
+        CreditScore(institution_id=inst.id, region_code=inst.region_code, period="2026Q4",
+                    model_id=model.id, base=Decimal(80), deducted=Decimal(0),
+                    score=Decimal(80), grade=grade, is_current=current)
+    )  # fmt: skip
+    factory.db.flush()
+
+
+def _listed(html: str) -> list[str]:
+    return re.findall(
+        r'<td class="wrap" data-label="检测机构"><a href="/institutions/\d+">([^<]+)<', html
+    )
+
+
+def test_the_list_filters_by_place_grade_and_open_alerts(browser_client, factory):
+    a = factory.institution(region_code="360402", name="甲检测")
+    b = factory.institution(region_code="360403", name="乙检测")
+    c = factory.institution(region_code="360102", name="丙检测")
+    factory.alert(a)
+    factory.alert(a)
+    factory.alert(b, status="closed")
+    _graded(factory, a, "B")
+    _graded(factory, b, "AAA")
+    _graded(factory, b, "C", current=False)  # an earlier score: not the grade now
+    factory.db.commit()
+    login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+
+    def names(query: str) -> list[str]:
+        page = browser_client.get(f"/institutions?{query}")
+        assert page.status_code == 200, query
+        return sorted(_listed(page.text))
+
+    assert names("") == sorted(["甲检测", "乙检测", "丙检测"])
+    assert names("region=360400") == sorted(["甲检测", "乙检测"])
+    assert names("region=360402") == ["甲检测"]
+    assert names("alerts=yes") == ["甲检测"]
+    assert names("alerts=no") == sorted(["乙检测", "丙检测"])
+    assert names("grade=AAA") == ["乙检测"]
+    assert names("grade=C") == []
+    assert names("grade=B&alerts=yes&region=360400") == ["甲检测"]
+    assert names("q=丙") == ["丙检测"]
+    row = re.search(
+        rf'data-institution="{a.id}">(.*?)</tr>', browser_client.get("/institutions").text, re.S
+    )
+    assert 'data-facet="grade">B<' in row.group(1)
+    assert 'data-facet="alerts">2<' in row.group(1)
+    assert c.id
+
+
+def test_bad_filters_are_refused_in_chinese(browser_client, factory):
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    for query in ("grade=Z", "alerts=maybe", "region=360102", "region=abc", "status=gone"):
+        refused = browser_client.get(f"/institutions?{query}")
+        assert refused.status_code == 400, query
+        assert "筛选条件" in refused.text, query
+    assert browser_client.get("/institutions?q=" + "x" * 101).status_code in (400, 422)
+
+
+def test_the_export_has_the_same_rows_and_columns(browser_client, factory):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    a = factory.institution(region_code="360402", name="甲检测")
+    factory.institution(region_code="360102", name="南昌的")  # outside the city's scope
+    factory.alert(a)
+    factory.db.commit()
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    answer = browser_client.get("/institutions?alerts=yes&format=xlsx")
+    assert answer.status_code == 200
+    sheet = load_workbook(BytesIO(answer.content)).active
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    assert rows[0][:4] == ["检测机构", "机构编号", "所在地", "状态"]
+    assert "未处理预警" in rows[0]
+    assert [r[0] for r in rows[1:]] == ["甲检测"]
+    assert rows[1][rows[0].index("未处理预警")] == "1"
+
+
+def test_the_list_is_in_the_overseers_menu(browser_client, factory):
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    assert 'href="/institutions"' in browser_client.get("/inbox").text
+    browser_client.cookies.clear()
+    inst = factory.institution()
+    login(browser_client, factory.user(Role.INSTITUTION_ADMIN, institution=inst).username)
+    assert 'href="/institutions"' not in browser_client.get("/inbox").text
+    own = browser_client.get("/institutions")  # its own, should it ask
+    assert _listed(own.text) == [inst.name]

@@ -5,7 +5,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.config import Settings
 from jcjg.core.domains import Domain, NavEntry, collect
-from jcjg.core.dossier import DOSSIER
+from jcjg.core.dossier import DOSSIER, FACETS
 from jcjg.core.jobs import Job
 
 
@@ -85,5 +85,5 @@ DOMAIN = Domain(
     ),
     configure=_configure,
     labels={"finding": FINDINGS, "entity": ENTITIES, "page": PAGES},
-    hooks={DOSSIER: dossier.sections},
+    hooks={DOSSIER: dossier.sections, FACETS: dossier.facets},
 )

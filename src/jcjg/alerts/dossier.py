@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.models import Alert, Case
 from jcjg.alerts.service import rule_title
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.core.dossier import Figure, Row, Section
+from jcjg.core.dossier import Facet, Figure, Row, Section
 from jcjg.core.workdays import beijing_minute
 from jcjg.tenancy.models import Institution
 
@@ -68,3 +69,28 @@ def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[S
         empty="没有未处理的预警。",
         anchor="alerts",
     )
+
+
+def facets(db: Session, principal: Principal) -> Iterator[Facet]:
+    """未处理预警 on the institution list: whether the institution has open alerts the reader
+    may read, and how many."""
+    if not principal.can("alert:read"):
+        return
+    opened = restrict(select(Alert.institution_id), principal, "read").where(
+        Alert.status == AlertStatus.OPEN.value, Alert.institution_id.is_not(None)
+    )
+
+    def where(value: str) -> Any:
+        held = Institution.id.in_(opened)
+        return held if value == "yes" else ~held
+
+    def cells(db: Session, ids: Sequence[int]) -> dict[int, str]:
+        rows = db.execute(
+            opened.with_only_columns(Alert.institution_id, func.count())
+            .where(Alert.institution_id.in_(ids))
+            .group_by(Alert.institution_id)
+        ).all()
+        return {i: str(n) for i, n in rows if i is not None}
+
+    choices = [("yes", "有未处理预警"), ("no", "没有未处理预警")]
+    yield Facet("alerts", "未处理预警", choices, where, cells, order=50)

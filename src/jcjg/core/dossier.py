@@ -5,8 +5,12 @@ without importing the registry."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # (db, principal, institution) -> Iterable[Section]
 DOSSIER = "registry.dossier"
@@ -41,3 +45,23 @@ class Section:
     empty: str = "没有记录。"
     note: str = ""
     anchor: str = field(default="")
+
+
+# (db, principal) -> Iterable[Facet]: the other domains' filters and columns of the list
+FACETS = "registry.institution_facets"
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A filter and a column another domain adds to the institution list (/institutions):
+    ``?<key>=<value>`` keeps the institutions for which ``where(value)`` holds (a condition
+    on ``institution.id``; the value is one of ``choices``), and ``cells(db, ids)`` is the
+    column's text for each institution of a page or an export batch (missing: "—"). Both
+    already limited to what the reader may see of that domain."""
+
+    key: str
+    label: str
+    choices: Sequence[tuple[str, str]]  # (value, label)
+    where: Callable[[str], Any]
+    cells: Callable[[Session, Sequence[int]], Mapping[int, str]]
+    order: int = 100

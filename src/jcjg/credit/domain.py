@@ -6,7 +6,7 @@ with their explanation, appeals, publication, and the public lookup of instituti
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
-from jcjg.core.dossier import DOSSIER
+from jcjg.core.dossier import DOSSIER, FACETS
 from jcjg.core.jobs import Job
 from jcjg.credit import api, choices, dossier, jobs, models, pages, public
 
@@ -83,6 +83,7 @@ DOMAIN = Domain(
     },
     hooks={
         DOSSIER: dossier.sections,
+        FACETS: dossier.facets,
         PORTAL: lambda: [
             PortalEntry(
                 "检测机构查询",

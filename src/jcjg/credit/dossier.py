@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.core.dossier import Figure, Section
+from jcjg.core.dossier import Facet, Figure, Section
 from jcjg.credit.choices import ScoreStatus
 from jcjg.credit.models import CreditScore
 from jcjg.tenancy.models import Institution
@@ -46,3 +47,29 @@ def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[S
         more=("信用评价详情与扣分事实", href),
         anchor="credit",
     )
+
+
+GRADES = ("AAA", "AA", "A", "B", "C")
+
+
+def facets(db: Session, principal: Principal) -> Iterator[Facet]:
+    """信用等级 on the institution list: the current grade of the reader's readable scores."""
+    if not principal.can("credit:read"):
+        return
+    current = restrict(select(CreditScore), principal, "read").where(
+        CreditScore.person_id.is_(None), CreditScore.is_current.is_(True)
+    )
+
+    def where(grade: str) -> Any:
+        graded = current.where(CreditScore.grade == grade)
+        return Institution.id.in_(graded.with_only_columns(CreditScore.institution_id))
+
+    def cells(db: Session, ids: Sequence[int]) -> dict[int, str]:
+        rows = db.execute(
+            current.with_only_columns(CreditScore.institution_id, CreditScore.grade)
+            .where(CreditScore.institution_id.in_(ids))
+            .order_by(CreditScore.period)
+        ).all()
+        return {i: grade for i, grade in rows}  # the latest period's last
+
+    yield Facet("grade", "信用等级", [(g, g) for g in GRADES], where, cells, order=40)

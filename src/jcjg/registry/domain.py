@@ -50,6 +50,12 @@ ENTITIES = {
     "training": "培训记录",
 }
 
+# who oversees institutions (an institution's own people have its record instead)
+_OVERSEERS = frozenset(
+    r.value
+    for r in (*AUTHORITIES, Role.STATION, Role.PLATFORM_ADMIN, Role.AUDITOR, Role.ASSOCIATION)
+)
+
 DOMAIN = Domain(
     name="registry",
     title="检测机构登记",
@@ -87,6 +93,15 @@ DOMAIN = Domain(
             permission="institution:read",
             order=10,
             text="检测机构、人员、设备、场所、能力、资质证书与报告批准人",
+        ),
+        NavEntry(
+            title="机构档案",
+            href="/institutions",
+            group="检测机构",
+            permission="institution:read",
+            roles=_OVERSEERS,
+            order=5,
+            text="按所在地、资质、信用等级和预警查找检测机构，打开一家机构的全部档案",
         ),
     ),
     message_types=collect(messages, MessageType),

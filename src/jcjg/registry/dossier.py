@@ -9,26 +9,37 @@ only the sections it may read, of an institution in its scope (404 otherwise).""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Annotated
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal, get_scoped
+from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.catalogue.models import Specialty
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.domains import hooks
-from jcjg.core.dossier import DOSSIER, Figure, Row, Section
+from jcjg.core.dossier import DOSSIER, FACETS, Facet, Figure, Row, Section
+from jcjg.core.errors import BadRequest
 from jcjg.core.forms import Id
+from jcjg.core.listing import Column, ListParams, ListView, export, list_params, page_context
+from jcjg.core.pagination import Key, Order, PageParams, page_params
+from jcjg.core.regioncodes import prefix_bounds, scope_prefix
 from jcjg.core.templating import render
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
+from jcjg.regions.models import Region
 from jcjg.registry.choices import CertificateStatus
-from jcjg.registry.models import Equipment, Person, QualificationCertificate
+from jcjg.registry.models import (
+    Equipment,
+    Person,
+    QualificationCertificate,
+    certificate_specialty,
+)
 from jcjg.tenancy.choices import InstitutionStatus
 from jcjg.tenancy.models import Institution
 
@@ -121,3 +132,167 @@ def dossier_page(
         "may_edit": principal.can("institution:update"),
     }
     return render(request, "registry/dossier.html", context)
+
+
+# --- the list of dossiers (/institutions) -------------------------------------------------
+
+ORDER = Order((Key(Institution.id, lambda i: i.id, descending=False),), (0,))
+STATUS_CHOICES = tuple((s.value, s.label) for s in InstitutionStatus)
+
+
+def _regions_within(db: Session, principal: Principal) -> list[tuple[str, str]]:
+    """The cities and counties of the reader's scope, as the region filter offers them."""
+    own = principal.region_code or ""
+    stmt = select(Region.code, Region.name, Region.parent_code).where(
+        Region.valid_to_id.is_(None), Region.parent_code.is_not(None)
+    )
+    if own:
+        low, high = prefix_bounds(scope_prefix(own))
+        stmt = stmt.where(Region.code >= low, Region.code < high, Region.code != own)
+    rows = db.execute(stmt.order_by(Region.code)).all()
+    names = {code: name for code, name, _ in rows}
+    return [
+        (code, f"{names[parent]} › {name}" if parent in names else name)
+        for code, name, parent in rows
+    ]
+
+
+def _in_region(code: str) -> Any:
+    low, high = prefix_bounds(scope_prefix(code))
+    return (Institution.region_code >= low) & (Institution.region_code < high)
+
+
+def _specialties(db: Session) -> list[tuple[str, str]]:
+    rows = db.execute(
+        select(Specialty.code, Specialty.name)
+        .where(Specialty.valid_to_id.is_(None))
+        .order_by(Specialty.sort, Specialty.code)
+    ).all()
+    return [(code, name) for code, name in rows]
+
+
+def _qualified(code: str) -> Any:
+    """The institutions holding a valid certificate whose scope has specialty ``code``."""
+    today = beijing_date(utcnow())
+    return Institution.id.in_(
+        select(QualificationCertificate.institution_id)
+        .join(certificate_specialty)
+        .join(Specialty, Specialty.id == certificate_specialty.c.specialty_id)
+        .where(
+            Specialty.code == code,
+            QualificationCertificate.status == "valid",
+            QualificationCertificate.valid_until >= today,
+        )
+    )
+
+
+def _qualifications(db: Session, ids: Sequence[int]) -> dict[int, str]:
+    today = beijing_date(utcnow())
+    certificates = db.scalars(
+        select(QualificationCertificate).where(
+            QualificationCertificate.institution_id.in_(ids),
+            QualificationCertificate.status == "valid",
+            QualificationCertificate.valid_until >= today,
+        )
+    )
+    found: dict[int, list[str]] = {}
+    for c in certificates:
+        found.setdefault(c.institution_id, []).extend(s.name for s in c.specialties)
+    return {i: "、".join(dict.fromkeys(names)) for i, names in found.items()}
+
+
+def facets(db: Session, principal: Principal) -> list[Facet]:
+    """The list's filters and their columns: this domain's, then every domain's answer."""
+    own = [
+        Facet("region", "所在地", _regions_within(db, principal), _in_region,
+              lambda db, ids: {}, order=10),
+        Facet("specialty", "资质专项", _specialties(db), _qualified, _qualifications, order=20),
+        Facet("status", "状态", STATUS_CHOICES, lambda v: Institution.status == v,
+              lambda db, ids: {}, order=30),
+    ]  # fmt: skip
+    found = own + [f for answer in hooks(FACETS) for f in answer(db, principal)]
+    return sorted(found, key=lambda f: f.order)
+
+
+def _chosen(request: Request, found: list[Facet]) -> dict[str, str]:
+    """The filters asked for, each checked against its choices (400 otherwise)."""
+    chosen = {}
+    for facet in found:
+        value = request.query_params.get(facet.key, "")
+        if not value:
+            continue
+        if value not in {v for v, _ in facet.choices}:
+            raise BadRequest(f"筛选条件“{facet.label}”的取值无效")
+        chosen[facet.key] = value
+    return chosen
+
+
+def _view(found: list[Facet]) -> ListView:
+    shown = [f for f in found if f.key not in {"region", "status"}]
+
+    def cells(db: Session, rows: Sequence[Institution]) -> list[list[str]]:
+        ids = [r.id for r in rows]
+        places = regions.display_names(db=db, codes=(r.region_code for r in rows))
+        extra = [f.cells(db, ids) for f in shown]
+        return [
+            [r.name, r.code, places.get(r.region_code, r.region_code),
+             InstitutionStatus(r.status).label, *(e.get(r.id, "—") for e in extra)]
+            for r in rows
+        ]  # fmt: skip
+
+    return ListView(
+        name="institution",
+        title="检测机构档案",
+        columns=(
+            Column("name", "检测机构", Institution.name),
+            Column("code", "机构编号", Institution.code),
+            Column("region", "所在地", Institution.region_code),
+            Column("status", "状态", Institution.status),
+            *(Column(f.key, f.label) for f in shown),
+        ),
+        order=ORDER,
+        cells=cells,
+    )
+
+
+@router.get("/institutions", response_class=HTMLResponse)
+def dossier_list(
+    request: Request,
+    db: SessionDep,
+    principal: Annotated[Principal, Depends(requires("institution:read"))],
+    paging: Annotated[PageParams, Depends(page_params)],
+    params: Annotated[ListParams, Depends(list_params)],
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """The institutions within scope, filtered by place, qualification, status and what the
+    other domains add (credit grade, open alerts); ``?format=xlsx`` exports them."""
+    found = facets(db, principal)
+    chosen = _chosen(request, found)
+    stmt = restrict(select(Institution), principal, "read")
+    if q.strip():
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(
+            Institution.name.like(like) | Institution.code.like(like)
+            | Institution.credit_code.like(like)
+        )  # fmt: skip
+    for facet in found:
+        if facet.key in chosen:
+            stmt = stmt.where(facet.where(chosen[facet.key]))
+    view = _view(found)
+    if params.exporting:
+        return export(request, db, view, stmt, params, user_id=principal.user_id)
+    context = page_context(request, db, view, stmt, paging, params)
+    ids = [r.id for r in context["rows"]]
+    shown = [f for f in found if f.key not in {"region", "status"}]
+    context.update(
+        {
+            "q": q,
+            "facets": found,
+            "chosen": chosen,
+            "shown": shown,
+            "cells": {f.key: f.cells(db, ids) for f in shown},
+            "places": regions.display_names(db=db, codes=(r.region_code for r in context["rows"])),
+            "statuses": dict(STATUS_CHOICES),
+        }
+    )
+    return render(request, "registry/institutions.html", context)
