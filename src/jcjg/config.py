@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # the window (password spraying: one guess at many accounts never locks any of them)
     login_address_failures: int = Field(default=20, ge=1)
     login_address_window_minutes: int = Field(default=15, ge=1)
+    # failures from one address within that window before the login asks a captcha (0: never)
+    login_captcha_after: int = Field(default=5, ge=0)
 
     # Sessions and tokens.
     session_idle_minutes: int = Field(default=30, ge=1)

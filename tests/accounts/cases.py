@@ -9,6 +9,7 @@ from tests.generic import AU, EVERYONE, IA, PUBLIC, A, C, P, Routes, S
 ROUTES: Routes = {
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
+    ("GET", "/login/captcha"): PUBLIC,
     ("GET", "/login/totp"): PUBLIC,
     ("POST", "/login/totp"): PUBLIC,
     ("POST", "/logout"): "home:view",

@@ -131,6 +131,7 @@ def _post_login(client, username, password):
 
 
 def test_five_failures_lock_the_account(client, db, factory, settings):
+    settings.login_captcha_after = 0  # the account's lockout alone (captcha: test_captcha.py)
     user = factory.user()
     answers = set()
     for _ in range(5):
@@ -236,6 +237,7 @@ def test_failures_from_one_address_over_many_accounts_stop_its_logins(
     """Password spraying: one guess at each of many accounts locks none of them; the address
     is stopped after ``login_address_failures`` failures in the window, even with a right
     password, and the refusal is audited once a minute."""
+    settings.login_captcha_after = 0  # the address throttle alone (captcha: test_captcha.py)
     users = [factory.user() for _ in range(settings.login_address_failures)]
     for user in users:
         assert _post_login(client, user.username, "Spray-guess-2026").status_code == 401
@@ -265,6 +267,7 @@ def test_failures_from_one_address_over_many_accounts_stop_its_logins(
 
 
 def test_fewer_failures_than_the_limit_do_not_stop_an_address(client, factory, settings):
+    settings.login_captcha_after = 0  # the address throttle alone (captcha: test_captcha.py)
     users = [factory.user() for _ in range(settings.login_address_failures - 1)]
     for user in users:
         assert _post_login(client, user.username, "Spray-guess-2026").status_code == 401

@@ -77,6 +77,7 @@ def test_enrolling_again_does_not_turn_the_factor_off(browser_client, db, factor
 
 
 def test_guessing_codes_locks_even_across_password_logins(browser_client, db, factory, settings):
+    settings.login_captcha_after = 0  # the account's lockout alone (captcha: test_captcha.py)
     user = factory.user(Role.STATION)
     login(browser_client, user.username)
     _enrol(browser_client)

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from jcjg.accounts import service
+from jcjg.accounts import captcha, service
 from jcjg.accounts.lists import USERS
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
@@ -23,7 +24,9 @@ from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
 from jcjg.auth.scopes import Principal, restrict
+from jcjg.config import Settings
 from jcjg.core import listing, text
+from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, audit_context, client_ip
 from jcjg.core.domains import landing_for
 from jcjg.core.errors import (
@@ -32,6 +35,7 @@ from jcjg.core.errors import (
     Conflict,
     CsrfFailed,
     FieldError,
+    NotFound,
     Unauthenticated,
     ValidationFailed,
     errors_by_field,
@@ -74,11 +78,38 @@ def _set_session_cookie(response: Response, request: Request, token: str) -> Non
 # --- login and logout --------------------------------------------------------------------------
 
 
+def _captcha(request: Request, db: Session, settings: Settings) -> dict[str, str]:
+    """The login form's captcha, when this address must answer one (``accounts.captcha``)."""
+    if not captcha.required(db, settings, client_ip(request), utcnow()):
+        return {}
+    return {"captcha_token": captcha.issue(settings)}
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, principal: Public, next: str | None = None) -> Response:
+def login_form(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
     if not principal.is_anonymous:
         return redirect(safe_next(next))
-    return render(request, "auth/login.html", {"next": safe_next(next)})
+    context = {"next": safe_next(next), **_captcha(request, db, settings)}
+    return render(request, "auth/login.html", context)
+
+
+@router.get("/login/captcha")
+def captcha_picture(
+    settings: SettingsDep,
+    principal: Public,
+    t: Annotated[str, Query(max_length=captcha.TOKEN_MAX)] = "",
+) -> Response:
+    """The picture of a login captcha (PNG, never cached); 404 for an expired or forged one."""
+    png = captcha.picture(settings, t)
+    if png is None:
+        raise NotFound("验证码已失效，请刷新登录页")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -92,10 +123,20 @@ def login(
     password: Annotated[str, Form(max_length=128)] = "",
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
+    captcha_token: Annotated[str, Form(max_length=captcha.TOKEN_MAX)] = "",
+    answer: Annotated[str, Form(alias="captcha", max_length=16)] = "",
 ) -> Response:
     _check_anonymous_csrf(request, csrf_token)
     target = safe_next(next)
     factory = request.app.state.sessionmaker
+    if captcha.required(db, settings, client_ip(request), utcnow()) and not captcha.passes(
+        db, settings, captcha_token, answer
+    ):  # refused before the password is looked at: a failure of the address, not an account's
+        detail = f"验证码错误或已失效（用户名 {text.printable(username)[:64]}）"
+        record_event(db, AuditAction.LOGIN_FAILED, detail=detail)
+        context = {"error": "验证码不正确或已失效，请按图片重新输入。", "username": username,
+                   "next": target, **_captcha(request, db, settings)}  # fmt: skip
+        return render(request, "auth/login.html", context, status_code=422)
     checked = service.check_password(
         factory, username, password, settings=settings, ip=client_ip(request)
     )
@@ -117,7 +158,8 @@ def login(
         return refused
     except AppError as error:
         # The failure count and its audit row are kept: this response commits.
-        context = {"error": error.detail, "username": username, "next": target}
+        context = {"error": error.detail, "username": username, "next": target,
+                   **_captcha(request, db, settings)}  # fmt: skip
         return render(request, "auth/login.html", context, status_code=error.status)
     landing = landing_for(user.role)
     if target == "/" and landing is not None:  # nothing asked for: the role's own work

@@ -139,3 +139,13 @@ class RoleGrant(ChangeLogged, IdMixin, Base):
 
     def audit_repr(self) -> str:
         return f"{self.role} {self.permission}"
+
+
+class UsedCaptcha(Base):
+    """A login captcha already answered (``accounts.captcha``): each is good for one try.
+    Rows older than a captcha's lifetime are deleted as new ones come."""
+
+    __tablename__ = "used_captcha"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the token
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
