@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.accounts import captcha, service
+from jcjg.accounts import captcha, logincode, service
 from jcjg.accounts.lists import USERS
 from jcjg.accounts.schemas import UserCreate, UserUpdate
 from jcjg.audit.choices import AuditAction
@@ -43,6 +44,7 @@ from jcjg.core.errors import (
 )
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render, safe_next
 from jcjg.core.text import text_fields
@@ -164,15 +166,24 @@ def login(
     landing = landing_for(user.role)
     if target == "/" and landing is not None:  # nothing asked for: the role's own work
         target = landing.href
-    token, _ = sessions.create_session(
+    by_code = not user.totp_enabled and bool(user.login_code_channel)
+    token, session = sessions.create_session(
         db=db,
         user=user,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
-        pending_totp=user.totp_enabled,
+        pending_totp=user.totp_enabled or by_code,
     )
     if user.totp_enabled:
         response = redirect(f"/login/totp?next={target}")
+    elif by_code:
+        try:
+            logincode.send(db, settings, session, user)
+        except logincode.NotSent as error:  # no way in without the code: the session ends
+            sessions.end_session(db=db, session_id=session.id)
+            context = {"error": str(error), "username": username, "next": target}
+            return render(request, "auth/login.html", context, status_code=503)
+        response = redirect(f"/login/code?next={quote(target)}")
     else:
         sessions.principal_for(db=db, user=user, settings=settings)
         record_event(db, AuditAction.LOGIN, obj=user, detail="密码登录")
@@ -237,6 +248,96 @@ def totp_login(
     return redirect(safe_next(next))
 
 
+def _code_page(
+    request: Request,
+    user: User,
+    session: UserSession,
+    next: str,
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    context = {
+        "next": safe_next(next),
+        "error": error,
+        "to": logincode.shown_address(user),
+        "channel": logincode.CHANNELS.get(user.login_code_channel or "", ""),
+        "wait": logincode.wait_before_resend(session),
+    }
+    return render(request, "auth/login_code.html", context, status_code=status)
+
+
+def _pending_for_code(
+    request: Request, db: Session, settings: Settings
+) -> tuple[UserSession, User]:
+    session = _pending_session(request, db, settings)
+    user = db.get(User, session.user_id)
+    if user is None or user.totp_enabled or not user.login_code_channel:
+        raise Unauthenticated("登录已失效，请重新输入用户名和密码")
+    return session, user
+
+
+@router.get("/login/code", response_class=HTMLResponse)
+def code_form(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    session, user = _pending_for_code(request, db, settings)
+    return _code_page(request, user, session, next or "/")
+
+
+@router.post("/login/code", response_class=HTMLResponse)
+@text_fields(own=("code",))  # any code that is not the right one is a wrong code
+def code_login(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    code: Annotated[str, Form(max_length=16)] = "",
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    _check_anonymous_csrf(request, csrf_token)
+    session, user = _pending_for_code(request, db, settings)
+    if not logincode.check(db, settings, session, user, code):
+        if sessions.is_locked(user):
+            sessions.end_session(db=db, session_id=session.id)
+            context = {"error": "验证码错误次数过多，账号已锁定"}
+            return render(request, "auth/login.html", context, status_code=423)
+        error = "验证码不正确或已过期，可重新发送"
+        return _code_page(request, user, session, next, error=error, status=401)
+    session.pending_totp = False
+    sessions.principal_for(db=db, user=user, settings=settings)
+    channel = logincode.CHANNELS[user.login_code_channel or "sms"]
+    record_event(db, AuditAction.LOGIN, obj=user, detail=f"密码 + {channel}验证码登录")
+    return redirect(safe_next(next))
+
+
+@router.post("/login/code/resend", response_class=HTMLResponse)
+def code_resend(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Public,
+    csrf_token: Annotated[str, Form(alias=CSRF_FIELD, max_length=128)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    _check_anonymous_csrf(request, csrf_token)
+    session, user = _pending_for_code(request, db, settings)
+    wait = logincode.wait_before_resend(session)
+    if wait:
+        return _code_page(
+            request, user, session, next, error=f"请 {wait} 秒后再重新发送", status=429
+        )
+    try:
+        logincode.send(db, settings, session, user)
+    except logincode.NotSent as error:
+        return _code_page(request, user, session, next, error=str(error), status=503)
+    return redirect(f"/login/code?next={quote(safe_next(next))}&sent=1")
+
+
 @router.post("/logout")
 def logout(
     request: Request,
@@ -295,10 +396,47 @@ def password_change(
     return redirect("/?password_changed=1")
 
 
+def _code_context(user: User | None) -> dict[str, Any]:
+    """The login code's part of /account/totp: whether the account may choose it, and where
+    each channel would send (masked)."""
+    if user is None or not logincode.eligible(user):
+        return {"code_eligible": False}
+    return {
+        "code_eligible": True,
+        "code_channels": logincode.CHANNELS,
+        "code_to": {
+            "sms": mask_phone(user.phone) if user.phone else "",
+            "email": mask_email(user.email) if user.email else "",
+        },
+    }
+
+
 @router.get("/account/totp", response_class=HTMLResponse)
 def totp_page(request: Request, db: SessionDep, principal: AccountUser) -> Response:
     user = db.get(User, principal.user_id)
-    return render(request, "auth/totp.html", {"user": user})
+    return render(request, "auth/totp.html", {"user": user, **_code_context(user)})
+
+
+@router.post("/account/login-code", response_class=HTMLResponse)
+@text_fields(own=("password",))
+def login_code_choose(
+    request: Request,
+    db: SessionDep,
+    principal: AccountUser,
+    channel: Annotated[str, Form(max_length=8)] = "",
+    password: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    user = db.get(User, principal.user_id)
+    assert user is not None
+    try:
+        logincode.choose(db, user, channel, password)
+    except ValidationFailed as error:
+        db.rollback()
+        user = db.get(User, principal.user_id)
+        said = "；".join(e.message for e in error.errors) or error.on_page
+        context = {"user": user, "code_error": said, **_code_context(user)}
+        return render(request, "auth/totp.html", context, status_code=422)
+    return redirect("/account/totp?code=" + ("on" if channel else "off"))
 
 
 @router.post("/account/totp/begin", response_class=HTMLResponse)

@@ -56,6 +56,10 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
     # step of the last accepted code (a code is accepted once).
     totp_failures: Mapped[int] = mapped_column(Integer, default=0)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The other second factor, for authority accounts: a one-time code sent by "sms" or
+    # "email" at each login (accounts.logincode); None: none. Its wrong codes count in
+    # totp_failures as the app's do.
+    login_code_channel: Mapped[str | None] = mapped_column(String(8), default=None)
 
     projects: Mapped[list[UserProject]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -104,6 +108,9 @@ class UserSession(IdMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(String(255), default=None)
     # A session that has passed the password but not yet the second factor.
     pending_totp: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The code sent to this session's login (its salted SHA-256) and when it was sent.
+    login_code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    login_code_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class ApiToken(ChangeLogged, IdMixin, Base):
