@@ -373,3 +373,36 @@ def test_edit_form_never_shows_contact_data_in_clear(client, db, factory):
         "13912345678",
         "li.si@example.com",
     )
+
+
+def test_an_officer_s_enforcement_card(client, db, factory):
+    """Only officers' roles hold a 行政执法证号, one account per card; null clears it (issue 48:
+    the spot-check draw takes card holders only)."""
+    city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    headers = _auth(factory, city)
+    body = {"username": "jj_officer_9", "display_name": "张执法", "role": "station",
+            "region_code": "360400", "enforcement_card": "赣执36040099"}  # fmt: skip
+    made = client.post("/api/v1/users", json=body, headers=headers)
+    assert made.status_code == 201, made.text
+    assert made.json()["enforcement_card"] == "赣执36040099"
+    before = _count_users(db)
+    twice = client.post("/api/v1/users", headers=headers,
+                        json={**body, "username": "jj_officer_10"})  # fmt: skip
+    assert twice.status_code == 422
+    assert "已登记在另一个账号上" in twice.text
+    lab = client.post("/api/v1/users", headers=headers, json={
+        **body, "username": "lab_9", "role": "institution_staff",
+        "institution_id": factory.institution(region_code="360402").id,
+        "enforcement_card": "赣执36040098"})  # fmt: skip
+    assert lab.status_code == 422
+    assert "只有主管部门和监督机构的执法人员" in lab.text
+    for bad in ("赣执", "x" * 33, "赣执 3604", "赣执\x00"):
+        sent = {**body, "username": "jj_bad", "enforcement_card": bad}
+        refused = client.post("/api/v1/users", headers=headers, json=sent)
+        assert refused.status_code in (400, 422), bad
+    assert _count_users(db) == before
+    officer = made.json()["id"]
+    cleared = client.patch(f"/api/v1/users/{officer}", json={"enforcement_card": None},
+                           headers=headers)  # fmt: skip
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["enforcement_card"] is None

@@ -3,6 +3,7 @@ institution, and a helper to draw a plan through the API."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 import pytest
@@ -25,12 +26,19 @@ class City:
 
 
 def build_city(f: Factory) -> City:
-    city = City(f.user(Role.CITY_AUTHORITY, region_code="360400", commit=False))
+    cards = iter(f"赣执T{secrets.token_hex(4)}" for _ in range(4))
+    city = City(f.user(Role.CITY_AUTHORITY, region_code="360400", commit=False,
+                       enforcement_card=next(cards)))  # fmt: skip
     city.officers.append(city.officer)
     for i in range(4):
         city.institutions.append(f.institution(region_code="360403" if i % 2 else "360402"))
     for _ in range(3):
-        city.officers.append(f.user(Role.STATION, region_code="360400", commit=False))
+        officer = f.user(
+            Role.STATION, region_code="360400", commit=False, enforcement_card=next(cards)
+        )
+        city.officers.append(officer)
+    # the station's own account, an office without a card: never drawn
+    f.user(Role.STATION, region_code="360400", commit=False).display_name = "九江市监督站"
     related = city.officers[1]
     f.db.add(
         OfficerRelation(

@@ -69,6 +69,9 @@ def test_a_spot_check_draw_is_recomputed_from_its_published_inputs(
     plan = drawn_plan(client, db, factory, city)
     assert len(plan["checks"]) == 4
     assert all(len(c["officers"]) == 2 for c in plan["checks"])
+    # people with enforcement cards only: the station's own account is never drawn
+    drawn = {o["user_id"] for c in plan["checks"] for o in c["officers"]}
+    assert drawn <= {o.id for o in city.officers}
     related, institution = city.related
     for c in plan["checks"]:
         ids = {o["user_id"] for o in c["officers"]}

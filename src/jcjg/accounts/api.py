@@ -46,6 +46,7 @@ def user_read(user: User) -> UserRead:
         institution_id=user.institution_id,
         phone=mask_value("phone", user.phone) if user.phone else None,
         email=mask_value("email", user.email) if user.email else None,
+        enforcement_card=user.enforcement_card,
         is_active=user.is_active,
         is_locked=sessions.is_locked(user),
         must_change_password=user.must_change_password,

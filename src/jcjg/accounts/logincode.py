@@ -23,10 +23,9 @@ from sqlalchemy.orm import Session
 from jcjg.accounts.service import lock_user_after_failures
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
-from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserSession
 from jcjg.auth.passwords import verify_password
-from jcjg.auth.permissions import AUTHORITIES
+from jcjg.auth.permissions import OFFICERS
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import FieldError, ValidationFailed
@@ -34,7 +33,7 @@ from jcjg.core.masking import mask_email, mask_phone
 from jcjg.notify.channels import DeliveryError, email_sender, sms_gateway
 
 CHANNELS = {"sms": "短信", "email": "电子邮件"}
-ELIGIBLE = frozenset({*(r.value for r in AUTHORITIES), Role.STATION.value})
+ELIGIBLE = frozenset(r.value for r in OFFICERS)
 LIFETIME = dt.timedelta(minutes=5)
 RESEND_AFTER = dt.timedelta(seconds=60)
 

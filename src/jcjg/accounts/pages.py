@@ -23,7 +23,7 @@ from jcjg.auth import sessions
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import CSRF_FIELD, requires
 from jcjg.auth.models import User, UserSession
-from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, OFFICERS, default_grants, permissions
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import Settings
 from jcjg.core import listing, text
@@ -679,6 +679,8 @@ def user_update(
     for field in ("phone", "email"):  # empty: unchanged (the form never shows them in clear)
         if values.get(field):
             raw[field] = values[field]
+    if Role(user.role) in OFFICERS:  # shown in clear: empty clears it
+        raw["enforcement_card"] = values.get("enforcement_card") or None
     if Role(user.role).scope_kind.value == "project":
         ids = values.get("project_ids", "").replace("，", ",")
         raw["project_ids"] = [p for p in ids.split(",") if p.strip()]

@@ -24,6 +24,14 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^1[0-9]{10}$")]
+# 行政执法证号: letters, digits, Chinese characters (the issuing province), brackets and dashes
+Card = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=4, max_length=32,
+        pattern=r"^[0-9A-Za-z\u4e00-\u9fff()（）\-]+$",
+    ),
+]  # fmt: skip
 
 
 class UserBase(TextModel):
@@ -32,6 +40,7 @@ class UserBase(TextModel):
     display_name: DisplayName
     phone: Phone | None = None
     email: Email | None = None
+    enforcement_card: Card | None = Field(default=None, description="行政执法证号（执法人员）")
 
 
 class UserCreate(UserBase):
@@ -56,6 +65,8 @@ class UserUpdate(TextModel):
     display_name: DisplayName | None = None
     phone: Phone | None = None
     email: Email | None = None
+    # null clears it (an officer who no longer holds a card is no longer drawn)
+    enforcement_card: Card | None = None
     is_active: bool | None = None
     project_ids: list[Id] | None = Field(default=None, max_length=1000)
 
@@ -74,6 +85,7 @@ class UserRead(BaseModel):
     institution_id: int | None
     phone: str | None
     email: str | None
+    enforcement_card: str | None
     is_active: bool
     is_locked: bool
     must_change_password: bool

@@ -31,7 +31,7 @@ from jcjg.auth.passwords import (
     needs_rehash,
     verify_password,
 )
-from jcjg.auth.permissions import ASSIGNABLE_ROLES, default_grants, permissions
+from jcjg.auth.permissions import ASSIGNABLE_ROLES, OFFICERS, default_grants, permissions
 from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.auth.sessions import (
     end_all_sessions,
@@ -379,6 +379,7 @@ def create_user(
     if password is None:
         password = generated = generate_password()
     check_policy(password, settings, username=data.username)
+    _check_card(db, data.role.value, data.enforcement_card)
     user = User(
         username=data.username,
         display_name=data.display_name,
@@ -387,6 +388,7 @@ def create_user(
         institution_id=data.institution_id,
         phone=data.phone,
         email=data.email,
+        enforcement_card=data.enforcement_card,
         password_hash=hash_password(password),
         must_change_password=True,
     )
@@ -394,6 +396,21 @@ def create_user(
     db.add(user)
     db.flush()
     return user, generated
+
+
+def _check_card(db: Session, role: str, card: str | None, user_id: int | None = None) -> None:
+    """An enforcement card only for an officer's role, and one account per card."""
+    if not card:
+        return
+    if role not in {r.value for r in OFFICERS}:
+        message = "只有主管部门和监督机构的执法人员登记行政执法证号"
+        raise ValidationFailed(errors=[FieldError("enforcement_card", message, "role")])
+    held = db.scalars(
+        select(User.id).where(User.enforcement_card == card, User.id != (user_id or 0))
+    ).first()
+    if held is not None:
+        message = "该行政执法证号已登记在另一个账号上"
+        raise ValidationFailed(errors=[FieldError("enforcement_card", message, "duplicate")])
 
 
 def get_user(*, db: Session, principal: Principal, user_id: int, action: str = "read") -> User:
@@ -478,6 +495,8 @@ def update_user(*, db: Session, principal: Principal, user_id: int, data: UserUp
         for key, value in data.model_dump(exclude_unset=True).items()
         if value is not None or key not in REQUIRED_ON_UPDATE
     }
+    if changes.get("enforcement_card"):
+        _check_card(db, user.role, changes["enforcement_card"], user.id)
     project_ids = changes.pop("project_ids", None)
     if project_ids is not None:
         if Role(user.role).scope_kind is not ScopeKind.PROJECT:

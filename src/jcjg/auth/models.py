@@ -60,6 +60,9 @@ class User(ChangeLogged, IdMixin, TimestampMixin, Base):
     # "email" at each login (accounts.logincode); None: none. Its wrong codes count in
     # totp_failures as the app's do.
     login_code_channel: Mapped[str | None] = mapped_column(String(8), default=None)
+    # An officer's administrative enforcement card number (行政执法证号): only accounts with
+    # one are drawn to check institutions (supervision, 双随机); an office's account has none.
+    enforcement_card: Mapped[str | None] = mapped_column(String(32), default=None)
 
     projects: Mapped[list[UserProject]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

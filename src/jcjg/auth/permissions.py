@@ -19,6 +19,8 @@ from jcjg.core import domains
 EVERY_ROLE: tuple[Role, ...] = tuple(r for r in Role if r is not Role.PLATFORM_ADMIN)
 AUTHORITIES: tuple[Role, ...] = (Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY)
 INSTITUTION: tuple[Role, ...] = (Role.INSTITUTION_ADMIN, Role.INSTITUTION_STAFF)
+# Who may hold an administrative enforcement card (行政执法证) and be drawn to check (双随机).
+OFFICERS: tuple[Role, ...] = (*AUTHORITIES, Role.STATION)
 # Who reads the test data and what is made of it (records, reports, contracts).
 TEST_READERS: tuple[Role, ...] = (
     *AUTHORITIES,

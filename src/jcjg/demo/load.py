@@ -64,6 +64,7 @@ class DemoUser:
     role: Role
     region_code: str | None
     institution_code: str | None = None  # a key of jcjg.demo.registry
+    enforcement_card: str | None = None  # an officer's 行政执法证号: drawn to check (双随机)
 
 
 DEMO_BOUNDARIES = "boundaries-360000.geojson"  # in jcjg/demo/data
@@ -74,6 +75,12 @@ USERS = [
     DemoUser("jj_city", "九江市住建局", Role.CITY_AUTHORITY, "360400"),
     DemoUser("nc_city", "南昌市住建局", Role.CITY_AUTHORITY, "360100"),
     DemoUser("jj_station", "九江市建设工程质量安全监督站", Role.STATION, "360400"),
+    # the officers the city's spot checks draw: people with enforcement cards, not offices
+    DemoUser(
+        "jj_officer1", "陈立新", Role.CITY_AUTHORITY, "360400", enforcement_card="赣执36040001"
+    ),
+    DemoUser("jj_officer2", "王敏", Role.STATION, "360400", enforcement_card="赣执36040002"),
+    DemoUser("jj_officer3", "刘洋", Role.STATION, "360400", enforcement_card="赣执36040003"),
     DemoUser("lab_admin", "检测中心管理员", Role.INSTITUTION_ADMIN, "360403", "jj-center"),
     DemoUser("lab_staff", "检测中心检测员", Role.INSTITUTION_STAFF, "360403", "jj-center"),
     DemoUser("lab2_admin", "恒信检测管理员", Role.INSTITUTION_ADMIN, "360402", "jj-hengxin"),
@@ -130,6 +137,7 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
             role=demo.role.value,
             region_code=demo.region_code,
             institution_id=institution.id if institution else None,
+            enforcement_card=demo.enforcement_card,
             password_hash=hash_password(password),
         )
         db.add(user)

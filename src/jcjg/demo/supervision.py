@@ -89,11 +89,11 @@ def load(db: Session, settings: Settings, by_key: dict[str, Institution]) -> Non
 
 
 def load_relation(db: Session, settings: Settings, by_key: dict[str, Institution]) -> None:
-    """The Jiujiang station's officer declares a relation with 九江恒信 (回避申报) after this
-    year's draw: later draws never send them to check it."""
+    """A Jiujiang station officer (王敏) declares a relation with 九江恒信 (回避申报) after
+    this year's draw: later draws never send her to check it."""
     from jcjg.supervision.models import OfficerRelation
 
-    user = db.scalars(select(User).where(User.username == "jj_station")).first()
+    user = db.scalars(select(User).where(User.username == "jj_officer2")).first()
     lab = by_key.get("jj-hengxin")
     if user is None or lab is None or db.scalar(select(OfficerRelation.id).limit(1)):
         return

@@ -94,8 +94,10 @@ LOG = ListView(
 def officer_names(db: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = db.execute(select(User.id, User.display_name).where(User.id.in_(sorted(ids))))
-    return {i: n for i, n in rows}
+    rows = db.execute(
+        select(User.id, User.display_name, User.enforcement_card).where(User.id.in_(sorted(ids)))
+    )
+    return {i: f"{n}（执法证 {card}）" if card else n for i, n, card in rows}
 
 
 def _relation_cells(db: Session, rows: Sequence[OfficerRelation]) -> list[list[str]]:

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from jcjg.auth.choices import Role
 from jcjg.auth.models import User
+from jcjg.auth.permissions import OFFICERS
 from jcjg.auth.scopes import Principal, filed_in, in_prefix, restrict
 from jcjg.catalogue.models import Specialty
 from jcjg.core.db import utcnow
@@ -47,7 +47,7 @@ from jcjg.supervision.models import (
 from jcjg.supervision.schemas import CheckItemIn, FindingIn, LogIn, PlanIn, SignIn
 from jcjg.tenancy.models import Institution
 
-OFFICER_ROLES = (Role.PROVINCIAL_AUTHORITY, Role.CITY_AUTHORITY, Role.STATION)
+OFFICER_ROLES = OFFICERS
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -96,12 +96,13 @@ def population_stmt(region_code: str, specialty: str | None = None) -> Select[An
 
 def officers_stmt(region_code: str) -> Select[Any]:
     """The officers' pool: active accounts of the authorities and stations of the region's
-    subtree."""
+    subtree that hold an enforcement card (行政执法证号): people, not an office's account."""
     return (
         select(User)
         .where(
             User.role.in_([r.value for r in OFFICER_ROLES]),
             User.is_active.is_(True),
+            User.enforcement_card.is_not(None),  # officers hold a card, offices do not
             User.region_code.is_not(None),
             in_prefix(User.region_code, scope_prefix(region_code)),
         )
