@@ -90,6 +90,8 @@ def test_the_audit_page_filters_by_days_and_by_a_kind_of_object(browser_client, 
     assert "旧的" not in page.text
     assert '<option value="institution" selected>检测机构</option>' in page.text
     assert 'name="since" value="2025-03-02"' in page.text
+    assert "筛选条件（已选 3 项）" in page.text  # folded on a phone, the summary still says
+    assert "已选" not in browser_client.get("/audit").text
     first = browser_client.get("/audit?object_type=institution&until=2025-03-01").text
     assert "旧的" in first
     assert "新的" not in first
