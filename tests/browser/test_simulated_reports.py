@@ -10,6 +10,7 @@ made once, here."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.blobs import blob_store
 from jcjg.documents.scan import pdf_qr_codes
+from jcjg.documents.signing import verify_signatures
 from jcjg.ledger import jobs
 from jcjg.reports.codes import SUPERVISION
 from jcjg.reports.models import Report, ReportRecord
@@ -58,6 +60,16 @@ def test_the_simulators_reports_verify_on_a_phone(browser, tmp_path: Path) -> No
             jobs.integrate(db, logging.getLogger("test"))  # the log's next checkpoint
             made = _reports_and_their_alerts(db)
             pdf = blob_store(exchange.settings).get(made["genuine"].pdf_sha256)
+            # the report's signatory is who its PDF's signature names (issue 48, one truth)
+            with ThreadPoolExecutor(1) as beside:  # pyHanko runs its own event loop
+                checks = beside.submit(verify_signatures, pdf, trust=[]).result()
+            assert checks
+            assert all(c.valid for c in checks)
+            assert made["genuine"].signatories
+            assert all(
+                any(f"CN={name}" in c.signer_subject for c in checks)
+                for name in made["genuine"].signatories
+            ), (made["genuine"].signatories, [c.signer_subject for c in checks])
             code, number = made["genuine"].supervision_code, made["genuine"].number
             station = Factory(db, exchange.settings).user(
                 Role.STATION, region_code=made["genuine"].region_code[:4] + "00",

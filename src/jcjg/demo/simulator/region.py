@@ -906,7 +906,15 @@ def _sampling_day(
 
             reporting = lab_reports.setdefault(
                 lab.code,
-                reports_sim.LabReports(lab.code, signer=lab.signer, plant_next=len(lab_reports)),
+                reports_sim.LabReports(
+                    lab.code,
+                    signer=lab.signer,
+                    plant_next=len(lab_reports),
+                    signatory={
+                        "name": lab.people[lab.report_signer]["name"],
+                        "id_number": lab.report_signer,
+                    },
+                ),
             )
             if day > 0 and reporting.outsider is None:  # the other labs' staff registered
                 reporting.outsider = _outsider(sims, lab)

@@ -70,6 +70,8 @@ class LabReports:
 
     code: str
     signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None
+    # who that key is (name, ID number): the report's signatory, as its PDF's signature says
+    signatory: dict[str, str] | None = None
     sequence: int = 0
     contract_sequence: int = 0
     contracted: set[str] = field(default_factory=set)  # project codes
@@ -241,7 +243,7 @@ def _report_plan(
         conclusion="所检项目符合标准及设计要求。",
         judgement="conforming",
         results=results,
-        signatories=[{"name": "模拟检测员"}, {"name": "模拟批准人"}],
+        signatories=[lab.signatory] if lab.signatory else [],
         issued_on=utcnow().astimezone(BEIJING).date().isoformat(),
     )
     # the two forgeries of a signature in turn: a PDF altered after signing, then one signed
