@@ -138,6 +138,11 @@ def test_the_map_counts_each_city_as_the_table_does(browser_client, factory):
     assert areas["九江市"]["href"] == "/regions/overview?code=360400"
     assert [s[3] for s in drawn["spots"]] == [f"/alerts/{a.id}" for a in opened if a.project_id]
     assert [m[1] for m in drawn["measures"]] == ["检测机构", "工程项目", "未处理预警"]
+    # each institution marked at its county's label point, two of one county on a small ring
+    marks = {m[3]: m for m in drawn["labs"]}
+    assert f"/institutions/{lab.id}" in marks
+    assert len(drawn["labs"]) == 6  # _world's four, ``lab`` and Nanchang's second
+    assert all(115.0 < m[0] < 117.5 and 28.0 < m[1] < 30.5 for m in drawn["labs"])
     assert "示意图：边界数据未注明审图号" in html
     assert 'data-plot="map"' in html
     assert 'data-plot="sites"' not in html

@@ -10,6 +10,7 @@ Every count goes through ``restrict``: a reader sees only the regions of its sco
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -88,6 +89,8 @@ class Overview:
     alerts: Counter[str] = field(default_factory=Counter)  # open alerts by region code
     spots: list[Spot] = field(default_factory=list)
     counts_alerts: bool = False
+    # (id, name, region code) of the institutions counted, for their marks on the map
+    labs: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _path(code: str, top: str) -> list[str]:
@@ -125,8 +128,12 @@ def overview(*, db: Session, principal: Principal, code: str = "") -> Overview:
     counts_institutions = principal.can("institution:read")
     found: list[tuple[str, str]] = []  # (region code, measure)
     if counts_institutions:
-        stmt = restrict(select(Institution.region_code), principal, "read")
-        found += [(c, "institutions") for c in db.scalars(stmt) if inside(c)]
+        stmt = restrict(select(Institution.id, Institution.name, Institution.region_code),
+                        principal, "read")  # fmt: skip
+        labs = [(i, n, c) for i, n, c in db.execute(stmt) if inside(c)]
+        found += [(c, "institutions") for _, _, c in labs]
+    else:
+        labs = []
     projects = [
         p
         for p in db.execute(
@@ -158,7 +165,7 @@ def overview(*, db: Session, principal: Principal, code: str = "") -> Overview:
     ]  # fmt: skip
     found_overview = Overview(
         root, leaves, sites, len(projects) - len(sites), counts_institutions,
-        trail=_trail(db, principal, code),
+        trail=_trail(db, principal, code), labs=labs,
     )  # fmt: skip
     if principal.can("alert:read"):
         _open_alerts(db, principal, found_overview, inside, {s.project_id: s for s in sites})
@@ -240,6 +247,7 @@ class Map:
     geojson: dict[str, Any]
     approvals: tuple[str, ...]
     titles: tuple[str, ...]
+    marks: list[list[Any]] = field(default_factory=list)  # the institutions: lon, lat, name, href
 
     @property
     def approved(self) -> bool:
@@ -284,7 +292,31 @@ def area_map(db: Session, found: Overview) -> Map | None:
         if a.drawn
     ]  # fmt: skip
     return Map(areas, {"type": "FeatureCollection", "features": features}, drawn.approvals,
-               drawn.titles)  # fmt: skip
+               drawn.titles, _marks(db, found))  # fmt: skip
+
+
+MARK_RING = 0.03  # degrees: institutions of one county drawn on a small ring round its label
+
+
+def _marks(db: Session, found: Overview) -> list[list[Any]]:
+    """Each institution at its county's label point (its city's where the county has no
+    shape), several of one place spread on a small ring: [lon, lat, name, dossier]."""
+    codes = {c for _, _, c in found.labs} | {c[:4] + "00" for _, _, c in found.labs}
+    shapes = boundaries.latest_shapes(db, sorted(codes)).shapes
+    by_place: dict[str, list[tuple[int, str]]] = {}
+    for inst_id, name, code in sorted(found.labs):
+        place = code if code in shapes else code[:4] + "00"
+        if place in shapes:
+            by_place.setdefault(place, []).append((inst_id, name))
+    marks: list[list[Any]] = []
+    for place, labs in by_place.items():
+        lon, lat = shapes[place].label_lon, shapes[place].label_lat
+        for k, (inst_id, name) in enumerate(labs):
+            turn = 2 * math.pi * k / len(labs)
+            ring = MARK_RING if len(labs) > 1 else 0.0
+            x, y = lon + ring * math.cos(turn), lat + ring * math.sin(turn)
+            marks.append([round(x, 4), round(y, 4), name, f"/institutions/{inst_id}"])
+    return marks
 
 
 def charts(found: Overview, drawn: Map | None = None) -> dict[str, Any]:
@@ -319,6 +351,7 @@ def charts(found: Overview, drawn: Map | None = None) -> dict[str, Any]:
             ],
             "spots": [[s.longitude, s.latitude, s.title, f"/alerts/{s.alert_id}"]
                       for s in found.spots],
+            "labs": drawn.marks,
         }  # fmt: skip
     return out
 

@@ -72,6 +72,7 @@
         { type: "map", geoIndex: 0, data: m.areas.map((a) => ({ name: a.name, value: a[measure] })) },
         { type: "scatter", coordinateSystem: "geo", data: m.sites, symbolSize: 7, itemStyle: { color: "#0f766e", opacity: 0.8 }, z: 3 },
         { type: "scatter", coordinateSystem: "geo", data: m.spots, symbolSize: 10, itemStyle: { color: "#dc2626" }, z: 4 },
+        { type: "scatter", coordinateSystem: "geo", data: m.labs || [], symbol: "rect", symbolSize: 9, itemStyle: { color: "#7c3aed", borderColor: "#fff", borderWidth: 1 }, z: 5 },
       ],
     };
   }
