@@ -4,6 +4,7 @@ administration of users and roles."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -227,24 +228,37 @@ def totp_login(
     session = _pending_session(request, db, settings)
     user = db.get(User, session.user_id)
     assert user is not None
-    if not service.totp_login(db=db, settings=settings, user=user, code=code):
+    passed = service.totp_login(db=db, settings=settings, user=user, code=code)
+    return _second_step(
+        request, db, settings, session, user, passed, next, "密码 + 动态验证码登录",
+        retry=lambda: render(request, "auth/login_totp.html",
+                             {"error": "动态验证码不正确", "next": safe_next(next)},
+                             status_code=401),
+    )  # fmt: skip
+
+
+def _second_step(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    session: UserSession,
+    user: User,
+    passed: bool,
+    next: str,
+    detail: str,
+    retry: Callable[[], Response],
+) -> Response:
+    """The end of a login's second step (the app's code or the sent one): logged in when the
+    code ``passed``; else the account locked (the session ended) or ``retry`` shown."""
+    if not passed:
         if sessions.is_locked(user):
             sessions.end_session(db=db, session_id=session.id)
-            return render(
-                request,
-                "auth/login.html",
-                {"error": "验证码错误次数过多，账号已锁定"},
-                status_code=423,
-            )
-        return render(
-            request,
-            "auth/login_totp.html",
-            {"error": "动态验证码不正确", "next": safe_next(next)},
-            status_code=401,
-        )
+            context = {"error": "验证码错误次数过多，账号已锁定"}
+            return render(request, "auth/login.html", context, status_code=423)
+        return retry()
     session.pending_totp = False
     sessions.principal_for(db=db, user=user, settings=settings)
-    record_event(db, AuditAction.LOGIN, obj=user, detail="密码 + 动态验证码登录")
+    record_event(db, AuditAction.LOGIN, obj=user, detail=detail)
     return redirect(safe_next(next))
 
 
@@ -301,18 +315,20 @@ def code_login(
 ) -> Response:
     _check_anonymous_csrf(request, csrf_token)
     session, user = _pending_for_code(request, db, settings)
-    if not logincode.check(db, settings, session, user, code):
-        if sessions.is_locked(user):
-            sessions.end_session(db=db, session_id=session.id)
-            context = {"error": "验证码错误次数过多，账号已锁定"}
-            return render(request, "auth/login.html", context, status_code=423)
-        error = "验证码不正确或已过期，可重新发送"
-        return _code_page(request, user, session, next, error=error, status=401)
-    session.pending_totp = False
-    sessions.principal_for(db=db, user=user, settings=settings)
+    passed = logincode.check(db, settings, session, user, code)
     channel = logincode.CHANNELS[user.login_code_channel or "sms"]
-    record_event(db, AuditAction.LOGIN, obj=user, detail=f"密码 + {channel}验证码登录")
-    return redirect(safe_next(next))
+    error = "验证码不正确或已过期，可重新发送"
+    return _second_step(
+        request,
+        db,
+        settings,
+        session,
+        user,
+        passed,
+        next,
+        f"密码 + {channel}验证码登录",
+        retry=lambda: _code_page(request, user, session, next, error=error, status=401),
+    )
 
 
 @router.post("/login/code/resend", response_class=HTMLResponse)
