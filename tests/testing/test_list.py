@@ -53,3 +53,31 @@ def test_the_record_list_exports_its_filtered_rows(client, browser_client, db, f
     browser_client.cookies.clear()
     login(browser_client, other.username)
     assert len(sheet(browser_client.get("/testing/records?format=xlsx"))) == 1
+
+
+def test_a_city_picks_an_institution_and_reads_whole_dates(client, browser_client, factory, lab):
+    """Issue 48: the list offers the scope's institutions and projects to pick, and its dates
+    carry the year; a lab's own staff has nothing to pick (one institution)."""
+    import re
+
+    payload, _ = concrete_record(lab, number="PICK-1")
+    assert lab.post(client, "test_record", payload).status_code == 200
+    other = factory.institution(region_code=lab.institution.region_code, name="另一家检测站")
+    factory.institution(region_code="360102", name="南昌的检测站")  # outside the city
+    factory.db.commit()
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    page = browser_client.get("/testing/records", headers=HTML).text
+    picker = re.search(r'<select id="f-institution" name="institution">(.*?)</select>', page, re.S)
+    assert picker is not None
+    offered = re.findall(r"<option value=\"(\d+)\"[^>]*>([^<]+)<", picker.group(1))
+    assert {n for _, n in offered} >= {lab.institution.name, "另一家检测站"}
+    assert "南昌的检测站" not in picker.group(1)
+    assert re.search(r'data-label="试验结束 · 采集">20\d\d-\d\d-\d\d \d\d:\d\d', page)
+    picked = browser_client.get(f"/testing/records?institution={other.id}", headers=HTML).text
+    assert f'<option value="{other.id}" selected>' in picked
+    assert "PICK-1" not in picked.split('data-testid="records-table"')[1]
+    browser_client.cookies.clear()
+    login(
+        browser_client, factory.user(Role.INSTITUTION_STAFF, institution=lab.institution).username
+    )
+    assert 'id="f-institution"' not in browser_client.get("/testing/records", headers=HTML).text

@@ -129,6 +129,7 @@ def record_list(
     query |= {"flagged": "true"} if flagged else {}
     query |= {"nonconforming": "true"} if nonconforming else {}
     query = {k: v for k, v in query.items() if v}
+    choices = _pickers(db, principal)
     return render_list(
         request,
         "testing/list.html",
@@ -143,8 +144,14 @@ def record_list(
             "rule": rule,
             "nonconforming": nonconforming,
             "narrowed": _narrowed(db, filters, rule),
+            **choices,
+            # what the form does not offer travels hidden (from a statistics page's link)
             "hidden": {
-                k: v for k, v in query.items() if k in ("institution", "project", "item", "rule")
+                k: v
+                for k, v in query.items()
+                if k in ("item", "rule")
+                or (k == "institution" and not choices["institution_choices"])
+                or (k == "project" and not choices["project_choices"])
             },
             "page_url": "/testing/records?" + urlencode(query) + ("&" if query else ""),
             "flags": record_flags,
@@ -155,6 +162,33 @@ def record_list(
         results="testing/_results.html",
         filters="testing/_filters.html",
     )
+
+
+PICKER_MAX = 300  # choices a select offers; beyond, the filter comes only from links
+
+
+def _pickers(db: Session, principal: Principal) -> dict[str, list[tuple[int, str]]]:
+    """The institutions and projects of the reader's scope, for the list's selects (none
+    when there are more than :data:`PICKER_MAX`, or just one: nothing to choose)."""
+    labs: Sequence[Any] = []
+    sites: Sequence[Any] = []
+    if principal.can("institution:read"):
+        labs = db.execute(
+            restrict(select(Institution.id, Institution.name), principal, "read")
+            .order_by(Institution.name)
+            .limit(PICKER_MAX + 1)
+        ).all()
+    if principal.can("project:read"):
+        sites = db.execute(
+            restrict(select(Project.id, Project.name), principal, "read")
+            .order_by(Project.name)
+            .limit(PICKER_MAX + 1)
+        ).all()
+
+    def offered(rows: Sequence[Any]) -> list[tuple[int, str]]:
+        return [(i, n) for i, n in rows] if 1 < len(rows) <= PICKER_MAX else []
+
+    return {"institution_choices": offered(labs), "project_choices": offered(sites)}
 
 
 def _narrowed(db: Session, filters: Filters, rule: str) -> list[str]:
