@@ -185,3 +185,24 @@ def test_a_load_across_the_hour_still_shows_the_lims_error_spike(db, settings, m
     demo.run(db, settings)
     opened = select(Alert.rule_id).where(Alert.status == "open")
     assert "client_error_spike" in set(db.scalars(opened))
+
+
+@pytest.mark.demo
+def test_the_demo_s_alerts_are_dated_from_their_data_s_arrival(db):
+    """Issue 48: found as each planted record arrived, not all at the load, so the home's
+    30-day chart shows weeks, not one bar; standing states of the registry keep the load's."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from jcjg.alerts.models import Alert
+    from jcjg.demo.alerts import STANDING
+
+    opened = db.scalars(select(Alert).where(Alert.status == "open")).all()
+    month = utcnow() - dt.timedelta(days=30)
+    days = {beijing_date(a.first_seen_at) for a in opened if a.first_seen_at >= month}
+    assert len(days) >= 8, sorted(days)
+    assert all(a.first_seen_at <= a.last_seen_at for a in opened)
+    standing = [a for a in opened if a.subject_type in STANDING]
+    assert standing
+    assert all(utcnow() - a.first_seen_at < dt.timedelta(days=22) for a in standing)

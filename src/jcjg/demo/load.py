@@ -187,6 +187,7 @@ def _run(db: Session, settings: Settings) -> Outcome:
     # the LIMS's error spike is planted in the hour the load began: judged in that hour even
     # when the sweep ran in the next (a load across a full hour once lost it)
     run_rule(db, "client_error_spike", now=began)
+    alerts_demo.date_by_arrival(db)
     db.commit()
     handled = alerts_demo.load(db, settings)
     orders = rectification_demo.load(db, settings)
