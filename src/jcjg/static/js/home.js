@@ -1,7 +1,8 @@
 // The home page's charts (ECharts): each [data-chart] box draws the part of #home-charts it
 // names, at the height its data-height asks (pixels). The same numbers are in the table behind
 // the box's 数据表 toggle. Clicking a bar opens the list behind it, as the table's links do.
-// Category labels wrap onto a second line rather than being cut (a phone has ~7 characters).
+// Category labels wrap onto a second line, a longer one cut there with … (a phone has ~9
+// characters a line); the tooltip names it whole.
 (() => {
   const SEVERITY = { critical: "#dc2626", warning: "#f59e0b", info: "#94a3b8" };
   const BLUE = "#3b82f6";
@@ -9,6 +10,11 @@
   const GREY = "#64748b";
   const narrow = () => window.matchMedia("(max-width: 600px)").matches;
   const labelWidth = () => (narrow() ? 112 : 200);
+  // characters that fit two lines of a label (12 px a character)
+  const twoLines = (name) => {
+    const most = 2 * Math.floor(labelWidth() / 12);
+    return name.length > most ? `${name.slice(0, most - 1)}…` : name;
+  };
 
   // Horizontal bars, the largest on top: one or more stacked series over category labels.
   function bars(labels, series, stacked = true) {
@@ -21,7 +27,8 @@
         type: "category",
         inverse: true,
         data: labels,
-        axisLabel: { width: labelWidth(), overflow: "breakAll", lineHeight: 14 },
+        // at most two lines (a bar's row is 34 px): a longer name cut with …, whole in the tooltip
+        axisLabel: { width: labelWidth(), overflow: "breakAll", lineHeight: 14, formatter: twoLines },
       },
       series: series.map((s) => ({
         name: s.name,
