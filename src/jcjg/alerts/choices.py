@@ -74,6 +74,9 @@ class CaseStatus(StrEnum):
         return _CASE_BADGES[self]
 
 
+# the cases being handled: confirmed and not yet closed (an institution's "办理中的案件")
+OPEN_CASES = (CaseStatus.CONFIRMED.value, CaseStatus.RECTIFYING.value, CaseStatus.RECTIFIED.value)
+
 _CASE_LABELS = {
     CaseStatus.NEW: "待确认",
     CaseStatus.CONFIRMED: "已确认",

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
+from jcjg.alerts.choices import OPEN_CASES, AlertStatus, Severity
 from jcjg.alerts.models import Alert, Case
 from jcjg.alerts.service import rule_title
 from jcjg.auth.scopes import Principal, restrict
@@ -27,15 +27,12 @@ def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[S
     )
     counts = dict(
         db.execute(
-            select(Alert.severity, func.count())
-            .where(Alert.id.in_(mine.with_only_columns(Alert.id).scalar_subquery()))
-            .group_by(Alert.severity)
+            mine.with_only_columns(Alert.severity, func.count()).group_by(Alert.severity)
         ).all()
     )
     rows = db.scalars(mine.order_by(Alert.last_seen_at.desc(), Alert.id.desc()).limit(SHOWN)).all()
-    handling = (CaseStatus.CONFIRMED, CaseStatus.RECTIFYING, CaseStatus.RECTIFIED)
     open_cases = restrict(select(Case.id), principal, "read").where(
-        Case.institution_id == inst.id, Case.status.in_([c.value for c in handling])
+        Case.institution_id == inst.id, Case.status.in_(OPEN_CASES)
     )
     cases = db.scalar(select(func.count()).select_from(open_cases.subquery()))
     listed = f"/alerts?institution_id={inst.id}"

@@ -55,13 +55,14 @@ FACETS = "registry.institution_facets"
 class Facet:
     """A filter and a column another domain adds to the institution list (/institutions):
     ``?<key>=<value>`` keeps the institutions for which ``where(value)`` holds (a condition
-    on ``institution.id``; the value is one of ``choices``), and ``cells(db, ids)`` is the
-    column's text for each institution of a page or an export batch (missing: "—"). Both
-    already limited to what the reader may see of that domain."""
+    on ``institution.id``; the value is one of ``choices``), and ``cells(db, ids)``, when
+    given, is the column's text for each institution of a page or an export batch (missing:
+    "—"; ``None``: a filter without a column of its own). Both already limited to what the
+    reader may see of that domain."""
 
     key: str
     label: str
     choices: Sequence[tuple[str, str]]  # (value, label)
     where: Callable[[str], Any]
-    cells: Callable[[Session, Sequence[int]], Mapping[int, str]]
+    cells: Callable[[Session, Sequence[int]], Mapping[int, str]] | None = None
     order: int = 100

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -122,12 +122,20 @@ class Column:
     order: int = 100
 
 
-Contribution = TypeVar("Contribution", Panel, Column)
+class Ordered(Protocol):
+    """What a hook answers with: anything that says where it goes among the others."""
+
+    @property
+    def order(self) -> int: ...
+
+
+Contribution = TypeVar("Contribution", bound=Ordered)
 
 
 def contributions(hook: str, kind: type[Contribution], *args: Any) -> list[Contribution]:
-    """What the installed domains add under ``hook`` (each returns an iterable of ``kind``),
-    in order: ``contributions("projects.panels", Panel, db, principal, project)``."""
+    """What the installed domains add under ``hook`` (each returns an iterable of ``kind``: a
+    panel, a column, a dossier's part ...), in order:
+    ``contributions("projects.panels", Panel, db, principal, project)``."""
     found = [item for fn in domains.hooks(hook) for item in fn(*args)]
     for item in found:
         if not isinstance(item, kind):

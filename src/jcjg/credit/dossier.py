@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.auth.scopes import Principal, restrict
+from jcjg.auth.scopes import Principal
 from jcjg.core.dossier import Facet, Figure, Section
+from jcjg.credit import service
 from jcjg.credit.choices import ScoreStatus
 from jcjg.credit.models import CreditScore
 from jcjg.tenancy.models import Institution
@@ -19,12 +19,8 @@ def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[S
     if not principal.can("credit:read"):
         return
     current = db.scalars(
-        restrict(select(CreditScore), principal, "read")
-        .where(
-            CreditScore.institution_id == inst.id,
-            CreditScore.person_id.is_(None),
-            CreditScore.is_current.is_(True),
-        )
+        service.scores_stmt(principal=principal)
+        .where(CreditScore.institution_id == inst.id)
         .order_by(CreditScore.period.desc())
         .limit(1)
     ).first()
@@ -49,16 +45,11 @@ def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[S
     )
 
 
-GRADES = ("AAA", "AA", "A", "B", "C")
-
-
 def facets(db: Session, principal: Principal) -> Iterator[Facet]:
     """信用等级 on the institution list: the current grade of the reader's readable scores."""
     if not principal.can("credit:read"):
         return
-    current = restrict(select(CreditScore), principal, "read").where(
-        CreditScore.person_id.is_(None), CreditScore.is_current.is_(True)
-    )
+    current = service.scores_stmt(principal=principal)
 
     def where(grade: str) -> Any:
         graded = current.where(CreditScore.grade == grade)
@@ -72,4 +63,7 @@ def facets(db: Session, principal: Principal) -> Iterator[Facet]:
         ).all()
         return {i: grade for i, grade in rows}  # the latest period's last
 
-    yield Facet("grade", "信用等级", [(g, g) for g in GRADES], where, cells, order=40)
+    # the grades of the reader's province's model, as the credit list offers them
+    model = service.current_model(db, service.home_province(db, principal))
+    grades = [(str(band[0]), str(band[0])) for band in model.config["bands"]]
+    yield Facet("grade", "信用等级", grades, where, cells, order=40)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import service as alerts
-from jcjg.alerts.choices import CaseStatus, Severity
+from jcjg.alerts.choices import OPEN_CASES, CaseStatus, Severity
 from jcjg.alerts.models import Alert, Case
 from jcjg.auth.choices import ScopeKind
 from jcjg.auth.scopes import Principal, restrict
@@ -45,7 +45,6 @@ FINDINGS_DAYS = 90  # nonconformities counted for the institutions with most fin
 RECENT_DAYS = 30  # nonconformities found lately
 TOP_INSTITUTIONS = 10
 LISTED = 50  # rows of a home page's own tables (cases, nonconformities); the rest via the link
-OPEN_CASES = (CaseStatus.CONFIRMED.value, CaseStatus.RECTIFYING.value, CaseStatus.RECTIFIED.value)
 
 
 def _link(path: str, **query: Any) -> str:

@@ -9,7 +9,7 @@ only the sections it may read, of an institution in its scope (404 otherwise).""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,18 +18,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal, get_scoped, restrict
+from jcjg.auth.scopes import Principal, get_scoped, in_prefix, restrict
 from jcjg.catalogue.models import Specialty
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.domains import hooks
 from jcjg.core.dossier import DOSSIER, FACETS, Facet, Figure, Row, Section
 from jcjg.core.errors import BadRequest
 from jcjg.core.forms import Id
 from jcjg.core.listing import Column, ListParams, ListView, export, list_params, page_context
 from jcjg.core.pagination import Key, Order, PageParams, page_params
-from jcjg.core.regioncodes import prefix_bounds, scope_prefix
-from jcjg.core.templating import render
+from jcjg.core.regioncodes import scope_prefix
+from jcjg.core.templating import contributions, render
 from jcjg.core.workdays import beijing_date
 from jcjg.regions import service as regions
 from jcjg.regions.models import Region
@@ -44,6 +43,7 @@ from jcjg.tenancy.choices import InstitutionStatus
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
+Cells = Callable[[Session, Sequence[int]], Mapping[int, str]]
 
 
 def _date(value: dt.date | None) -> str:
@@ -57,7 +57,11 @@ def _own_sections(db: Session, principal: Principal, inst: Institution) -> Itera
         .where(QualificationCertificate.institution_id == inst.id)
         .order_by(QualificationCertificate.valid_until.desc())
     ).all()
-    valid = [c for c in certificates if c.status == "valid" and c.valid_until >= today]
+    valid = [
+        c
+        for c in certificates
+        if c.status == CertificateStatus.VALID.value and c.valid_until >= today
+    ]
     yield Section(
         "资质证书",
         10,
@@ -105,13 +109,9 @@ def _own_sections(db: Session, principal: Principal, inst: Institution) -> Itera
 
 
 def sections(db: Session, principal: Principal, inst: Institution) -> list[Section]:
-    """The dossier's sections in order: this domain's, then every domain's answer."""
-    found = list(_own_sections(db, principal, inst))
-    for answer in hooks(DOSSIER):
-        found += list(answer(db, principal, inst))
-    for item in found:
-        if not isinstance(item, Section):
-            raise TypeError(f"hook {DOSSIER!r} answered {item!r}, not a Section")
+    """The dossier's sections in order: this domain's and every domain's answer."""
+    found = [*_own_sections(db, principal, inst),
+             *contributions(DOSSIER, Section, db, principal, inst)]  # fmt: skip
     return sorted(found, key=lambda s: s.order)
 
 
@@ -147,19 +147,13 @@ def _regions_within(db: Session, principal: Principal) -> list[tuple[str, str]]:
         Region.valid_to_id.is_(None), Region.parent_code.is_not(None)
     )
     if own:
-        low, high = prefix_bounds(scope_prefix(own))
-        stmt = stmt.where(Region.code >= low, Region.code < high, Region.code != own)
+        stmt = stmt.where(in_prefix(Region.code, scope_prefix(own)), Region.code != own)
     rows = db.execute(stmt.order_by(Region.code)).all()
     names = {code: name for code, name, _ in rows}
     return [
         (code, f"{names[parent]} › {name}" if parent in names else name)
         for code, name, parent in rows
     ]
-
-
-def _in_region(code: str) -> Any:
-    low, high = prefix_bounds(scope_prefix(code))
-    return (Institution.region_code >= low) & (Institution.region_code < high)
 
 
 def _specialties(db: Session) -> list[tuple[str, str]]:
@@ -171,28 +165,27 @@ def _specialties(db: Session) -> list[tuple[str, str]]:
     return [(code, name) for code, name in rows]
 
 
+def _in_force() -> Any:
+    """A certificate valid today (Beijing): in status valid and not expired."""
+    return (QualificationCertificate.status == CertificateStatus.VALID.value) & (
+        QualificationCertificate.valid_until >= beijing_date(utcnow())
+    )
+
+
 def _qualified(code: str) -> Any:
     """The institutions holding a valid certificate whose scope has specialty ``code``."""
-    today = beijing_date(utcnow())
     return Institution.id.in_(
         select(QualificationCertificate.institution_id)
         .join(certificate_specialty)
         .join(Specialty, Specialty.id == certificate_specialty.c.specialty_id)
-        .where(
-            Specialty.code == code,
-            QualificationCertificate.status == "valid",
-            QualificationCertificate.valid_until >= today,
-        )
+        .where(Specialty.code == code, _in_force())
     )
 
 
 def _qualifications(db: Session, ids: Sequence[int]) -> dict[int, str]:
-    today = beijing_date(utcnow())
     certificates = db.scalars(
         select(QualificationCertificate).where(
-            QualificationCertificate.institution_id.in_(ids),
-            QualificationCertificate.status == "valid",
-            QualificationCertificate.valid_until >= today,
+            QualificationCertificate.institution_id.in_(ids), _in_force()
         )
     )
     found: dict[int, list[str]] = {}
@@ -204,14 +197,13 @@ def _qualifications(db: Session, ids: Sequence[int]) -> dict[int, str]:
 def facets(db: Session, principal: Principal) -> list[Facet]:
     """The list's filters and their columns: this domain's, then every domain's answer."""
     own = [
-        Facet("region", "所在地", _regions_within(db, principal), _in_region,
-              lambda db, ids: {}, order=10),
+        # place and status are columns of the list itself
+        Facet("region", "所在地", _regions_within(db, principal),
+              lambda code: in_prefix(Institution.region_code, scope_prefix(code)), order=10),
         Facet("specialty", "资质专项", _specialties(db), _qualified, _qualifications, order=20),
-        Facet("status", "状态", STATUS_CHOICES, lambda v: Institution.status == v,
-              lambda db, ids: {}, order=30),
+        Facet("status", "状态", STATUS_CHOICES, lambda v: Institution.status == v, order=30),
     ]  # fmt: skip
-    found = own + [f for answer in hooks(FACETS) for f in answer(db, principal)]
-    return sorted(found, key=lambda f: f.order)
+    return sorted([*own, *contributions(FACETS, Facet, db, principal)], key=lambda f: f.order)
 
 
 def _chosen(request: Request, found: list[Facet]) -> dict[str, str]:
@@ -227,13 +219,18 @@ def _chosen(request: Request, found: list[Facet]) -> dict[str, str]:
     return chosen
 
 
+def _columns(found: list[Facet]) -> list[tuple[Facet, Cells]]:
+    """The facets with a column, each with its cells."""
+    return [(f, f.cells) for f in found if f.cells is not None]
+
+
 def _view(found: list[Facet]) -> ListView:
-    shown = [f for f in found if f.key not in {"region", "status"}]
+    shown = _columns(found)
 
     def cells(db: Session, rows: Sequence[Institution]) -> list[list[str]]:
         ids = [r.id for r in rows]
         places = regions.display_names(db=db, codes=(r.region_code for r in rows))
-        extra = [f.cells(db, ids) for f in shown]
+        extra = [column(db, ids) for _, column in shown]
         return [
             [r.name, r.code, places.get(r.region_code, r.region_code),
              InstitutionStatus(r.status).label, *(e.get(r.id, "—") for e in extra)]
@@ -248,7 +245,7 @@ def _view(found: list[Facet]) -> ListView:
             Column("code", "机构编号", Institution.code),
             Column("region", "所在地", Institution.region_code),
             Column("status", "状态", Institution.status),
-            *(Column(f.key, f.label) for f in shown),
+            *(Column(f.key, f.label) for f, _ in shown),
         ),
         order=ORDER,
         cells=cells,
@@ -283,14 +280,14 @@ def dossier_list(
         return export(request, db, view, stmt, params, user_id=principal.user_id)
     context = page_context(request, db, view, stmt, paging, params)
     ids = [r.id for r in context["rows"]]
-    shown = [f for f in found if f.key not in {"region", "status"}]
+    shown = _columns(found)
     context.update(
         {
             "q": q,
             "facets": found,
             "chosen": chosen,
-            "shown": shown,
-            "cells": {f.key: f.cells(db, ids) for f in shown},
+            "shown": [f for f, _ in shown],
+            "cells": {f.key: column(db, ids) for f, column in shown},
             "places": regions.display_names(db=db, codes=(r.region_code for r in context["rows"])),
             "statuses": dict(STATUS_CHOICES),
         }

@@ -17,14 +17,10 @@ from jcjg.video.models import Camera
 def sections(db: Session, principal: Principal, inst: Institution) -> Iterator[Section]:
     if not principal.can("camera:read"):
         return
-    mine = restrict(select(Camera.id), principal, "read").where(Camera.institution_id == inst.id)
-    counts = dict(
-        db.execute(
-            select(Camera.status, func.count())
-            .where(Camera.id.in_(mine.scalar_subquery()))
-            .group_by(Camera.status)
-        ).all()
+    mine = restrict(select(Camera.status, func.count()), principal, "read").where(
+        Camera.institution_id == inst.id
     )
+    counts = dict(db.execute(mine.group_by(Camera.status)).all())
     listed = f"/video/cameras?institution={inst.id}"
     yield Section(
         "视频监控",
