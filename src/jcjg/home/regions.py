@@ -26,7 +26,7 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import NotFound
-from jcjg.core.regioncodes import in_subtree
+from jcjg.core.regioncodes import RegionLevel, in_subtree, level_of, scope_prefix
 from jcjg.core.templating import render
 from jcjg.projects.models import Project
 from jcjg.regions import boundaries
@@ -103,11 +103,6 @@ def _path(code: str, top: str) -> list[str]:
     return below[:2] or [code]
 
 
-def _prefix(code: str) -> str:
-    top = code.rstrip("0")
-    return top + "0" if len(top) % 2 else top  # 360400 -> "3604"; a province 360000 -> "36"
-
-
 def area_of(db: Session, principal: Principal, code: str | None) -> str:
     """The region the page is about: ``code`` when it lies within the reader's scope (404
     otherwise, as for a record of another region), else the reader's own ("" the nation)."""
@@ -122,7 +117,7 @@ def area_of(db: Session, principal: Principal, code: str | None) -> str:
 def overview(*, db: Session, principal: Principal, code: str = "") -> Overview:
     """The counts of ``code``'s area (the reader's own region when empty) within the
     reader's scope."""
-    top = _prefix(code)
+    top = scope_prefix(code) if code else ""  # 360400 -> "3604"; the nation: every code
     inside = (lambda c: c.startswith(top)) if top else (lambda c: True)
     root = Area(code=code, name="")
     counts_institutions = principal.can("institution:read")
@@ -241,17 +236,13 @@ class MapArea:
 
 @dataclass
 class Map:
-    """The next level down of the page's region, as shapes with their counts."""
+    """The next level down of the page's region, as shapes with their counts; ``drawn``: the
+    shapes and the editions (approval numbers, titles) they come from."""
 
     areas: list[MapArea]
     geojson: dict[str, Any]
-    approvals: tuple[str, ...]
-    titles: tuple[str, ...]
+    drawn: boundaries.Drawn
     marks: list[list[Any]] = field(default_factory=list)  # the institutions: lon, lat, name, href
-
-    @property
-    def approved(self) -> bool:
-        return all(self.approvals)
 
     @property
     def missing(self) -> list[str]:
@@ -272,8 +263,8 @@ def area_map(db: Session, found: Overview) -> Map | None:
     """The map of ``found``'s region one level down, or None when fewer than half of that
     level's shapes are loaded (or the region is a county: nothing below it to draw)."""
     code = found.root.code
-    if code and not code.endswith("00"):
-        return None  # a county
+    if code and level_of(code) is RegionLevel.COUNTY:
+        return None
     below = regions.children(db=db, code=code or None)
     drawn = boundaries.latest_shapes(db, [r.code for r in below])
     if 2 * len(drawn.shapes) < len(below) or not drawn.shapes:
@@ -291,8 +282,8 @@ def area_map(db: Session, found: Overview) -> Map | None:
         for a in areas
         if a.drawn
     ]  # fmt: skip
-    return Map(areas, {"type": "FeatureCollection", "features": features}, drawn.approvals,
-               drawn.titles, _marks(db, found))  # fmt: skip
+    geojson = {"type": "FeatureCollection", "features": features}
+    return Map(areas, geojson, drawn, _marks(db, found))
 
 
 MARK_RING = 0.03  # degrees: institutions of one county drawn on a small ring round its label
@@ -302,15 +293,15 @@ def _marks(db: Session, found: Overview) -> list[list[Any]]:
     """Each institution at its county's label point (its city's where the county has no
     shape), several of one place spread on a small ring: [lon, lat, name, dossier]."""
     codes = {c for _, _, c in found.labs} | {c[:4] + "00" for _, _, c in found.labs}
-    shapes = boundaries.latest_shapes(db, sorted(codes)).shapes
+    points = boundaries.label_points(db, sorted(codes))
     by_place: dict[str, list[tuple[int, str]]] = {}
     for inst_id, name, code in sorted(found.labs):
-        place = code if code in shapes else code[:4] + "00"
-        if place in shapes:
+        place = code if code in points else code[:4] + "00"
+        if place in points:
             by_place.setdefault(place, []).append((inst_id, name))
     marks: list[list[Any]] = []
     for place, labs in by_place.items():
-        lon, lat = shapes[place].label_lon, shapes[place].label_lat
+        lon, lat = points[place]
         for k, (inst_id, name) in enumerate(labs):
             turn = 2 * math.pi * k / len(labs)
             ring = MARK_RING if len(labs) > 1 else 0.0

@@ -279,3 +279,17 @@ def latest_shapes(db: Session, codes: list[str]) -> Drawn:
         tuple(str(e.summary.get("approval") or "") for e in found),
         tuple(e.title for e in found),
     )
+
+
+def label_points(db: Session, codes: list[str]) -> dict[str, tuple[float, float]]:
+    """Each of ``codes``' label point (longitude, latitude) in the latest edition that has its
+    shape; the shapes themselves are not read."""
+    rows = db.execute(
+        select(RegionBoundary.code, RegionBoundary.label_lon, RegionBoundary.label_lat)
+        .where(RegionBoundary.code.in_(codes))
+        .order_by(RegionBoundary.edition_id.desc())
+    )
+    points: dict[str, tuple[float, float]] = {}
+    for code, lon, lat in rows:
+        points.setdefault(code, (lon, lat))
+    return points
