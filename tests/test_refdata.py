@@ -20,6 +20,7 @@ from jcjg.config import get_settings
 from jcjg.core.db import make_engine
 from tests.catalogue.test_editions import later as later_catalogue
 from tests.conftest import command_line_on, fresh_database_url, row_counts
+from tests.regions.test_boundaries import demo_body
 from tests.regions.test_editions import later_edition as later_regions
 
 # `jcjg db upgrade` on an empty database is what these test: the `make run` path
@@ -92,12 +93,37 @@ def test_set_up_loads_reference_data_and_later_editions_once(fresh: Engine, tmp_
     assert "早于已加载的 2099 版" in refused.output
     assert row_counts(fresh) == both
 
+    _boundaries_load_once(fresh, tmp_path)
+
     listed = run("db", "editions")
     assert listed.exit_code == 0, listed.output
-    for line in ("行政区划 2099 版：3210 个代码", "资质目录 2023 版", "资质目录 2099 版"):
+    for line in ("行政区划 2099 版：3210 个代码", "资质目录 2023 版", "资质目录 2099 版",
+                 "行政区划边界 demo-360000-2026 版"):  # fmt: skip
         assert line in listed.output
     checked = run("db", "check")
     assert checked.exit_code == 0, checked.output
+
+
+def _boundaries_load_once(fresh: Engine, tmp_path: Path) -> None:
+    """Boundaries: none shipped; the deployment's file, loaded once; a bad one refused whole."""
+    unloaded = run("db", "editions")
+    assert "行政区划边界：尚未加载（请运行 jcjg db load-boundaries）" in unloaded.output
+    shapes = tmp_path / "boundaries.geojson"
+    shapes.write_text(json.dumps(demo_body(), ensure_ascii=False), encoding="utf-8")
+    drawn = run("db", "load-boundaries", str(shapes))
+    assert drawn.exit_code == 0, drawn.output
+    assert (
+        "行政区划边界 demo-360000-2026 版：111 个区划（未注明审图号，仅作内部示意）" in drawn.output
+    )
+    assert run("db", "load-boundaries", str(shapes)).output.count("此前已加载") == 1
+    with_shapes = row_counts(fresh)
+    assert with_shapes["region_boundary"] == 111
+    broken = tmp_path / "broken.geojson"
+    broken.write_text('{"type": "FeatureCollection", "features": []}', encoding="utf-8")
+    refused = run("db", "load-boundaries", str(broken))
+    assert refused.exit_code == 1
+    assert "缺少版本" in refused.output
+    assert row_counts(fresh) == with_shapes
 
 
 OLD_ROWS = [

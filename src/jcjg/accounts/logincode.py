@@ -50,10 +50,14 @@ def address(user: User, channel: str) -> str | None:
     return user.phone if channel == "sms" else user.email if channel == "email" else None
 
 
-def shown_address(user: User) -> str:
-    """Where the code went, masked: ``138****5678``, ``z***@example.com``."""
-    to = address(user, user.login_code_channel or "") or ""
-    return mask_phone(to) if user.login_code_channel == "sms" else mask_email(to)
+def shown_address(user: User, channel: str | None = None) -> str:
+    """Where a code goes by ``channel`` (the account's own by default), masked:
+    ``138****5678``, ``z***@example.com``; "" where the account has no such address."""
+    channel = channel or user.login_code_channel or ""
+    to = address(user, channel)
+    if not to:
+        return ""
+    return mask_phone(to) if channel == "sms" else mask_email(to)
 
 
 def _digest(settings: Settings, session: UserSession, code: str) -> str:

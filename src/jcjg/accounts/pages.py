@@ -45,7 +45,6 @@ from jcjg.core.errors import (
 )
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
-from jcjg.core.masking import mask_email, mask_phone
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render, safe_next
 from jcjg.core.text import text_fields
@@ -420,10 +419,7 @@ def _code_context(user: User | None) -> dict[str, Any]:
     return {
         "code_eligible": True,
         "code_channels": logincode.CHANNELS,
-        "code_to": {
-            "sms": mask_phone(user.phone) if user.phone else "",
-            "email": mask_email(user.email) if user.email else "",
-        },
+        "code_to": {c: logincode.shown_address(user, c) for c in logincode.CHANNELS},
     }
 
 
