@@ -67,7 +67,9 @@ def test_after_failures_only_the_right_characters_let_a_password_in(client, db, 
             "username": user.username, "password": PASSWORD, "csrf_token": csrf,
             "captcha_token": token, "captcha": typed})  # fmt: skip
         assert refused.status_code == 422
-        assert "验证码不正确或已失效" in refused.text
+        beside = re.search(r'data-testid="captcha-error">([^<]+)<', refused.text)
+        assert beside is not None  # the message beside the field it is about
+        assert "验证码不正确或已失效" in beside.group(1)
         assert 'name="captcha_token"' in refused.text
     db.expire_all()
     assert user.failed_logins == 0  # the password was never looked at

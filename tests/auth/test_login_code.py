@@ -159,9 +159,11 @@ def test_choosing_a_channel_needs_the_role_the_address_and_the_password(
                                          "csrf_token": token})  # fmt: skip
 
     assert choose("sms", "wrong-Password-9").status_code == 422
+    wrong = choose("sms", "wrong-Password-9")
+    assert re.search(r'id="e-password" class="error">密码不正确<', wrong.text)
     refused = choose("email")  # no e-mail registered
     assert refused.status_code == 422
-    assert "账号未登记电子邮箱" in refused.text
+    assert re.search(r'id="e-channel" class="error">账号未登记电子邮箱', refused.text)
     assert choose("fax").status_code == 422
     assert choose("sms").status_code == 303
     db.expire_all()

@@ -136,8 +136,12 @@ def login(
     ):  # refused before the password is looked at: a failure of the address, not an account's
         detail = f"验证码错误或已失效（用户名 {text.printable(username)[:64]}）"
         record_event(db, AuditAction.LOGIN_FAILED, detail=detail)
-        context = {"error": "验证码不正确或已失效，请按图片重新输入。", "username": username,
-                   "next": target, **_captcha(request, db, settings)}  # fmt: skip
+        context = {
+            "captcha_error": "验证码不正确或已失效，请按图片重新输入。",
+            "username": username,
+            "next": target,
+            **_captcha(request, db, settings),
+        }
         return render(request, "auth/login.html", context, status_code=422)
     checked = service.check_password(
         factory, username, password, settings=settings, ip=client_ip(request)
@@ -415,9 +419,10 @@ def _code_context(user: User | None) -> dict[str, Any]:
     """The login code's part of /account/totp: whether the account may choose it, and where
     each channel would send (masked)."""
     if user is None or not logincode.eligible(user):
-        return {"code_eligible": False}
+        return {"code_eligible": False, "code_errors": {}}
     return {
         "code_eligible": True,
+        "code_errors": {},
         "code_channels": logincode.CHANNELS,
         "code_to": {c: logincode.shown_address(user, c) for c in logincode.CHANNELS},
     }
@@ -445,8 +450,8 @@ def login_code_choose(
     except ValidationFailed as error:
         db.rollback()
         user = db.get(User, principal.user_id)
-        said = "；".join(e.message for e in error.errors) or error.on_page
-        context = {"user": user, "code_error": said, **_code_context(user)}
+        context = {**_code_context(user), "user": user,
+                   "code_errors": errors_by_field(error.errors)}  # fmt: skip
         return render(request, "auth/totp.html", context, status_code=422)
     return redirect("/account/totp?code=" + ("on" if channel else "off"))
 
