@@ -12,9 +12,9 @@ Baseline: one session at a time, one of each demo role in turn, opens every page
 every demo role log in and walk their menus, each opening a page a second (the next one a second
 after the last began, or as soon as it answered) for ``--seconds`` (120). An error is an answer
 that is not 200 or a request that failed (30 s timeout); a request whose kept-alive connection
-the server closed as it went out is asked again once, as a browser does, and listed. Then the longest time any write
-transaction of the server held SQLite's write lock (the server logs each one over 100 ms:
-``jcjg.core.db.SLOW_WRITE_SECONDS``).
+the server closed as it went out is asked again once, as a browser does, and listed. Then the
+longest time any write transaction of the server held SQLite's write lock (the server logs each
+one over 100 ms: ``jcjg.core.db.SLOW_WRITE_SECONDS``).
 
     # baseline: <n> pages, p50 <s> s, p99 <s> s
     # load: <sessions> sessions, <n> pages, p50 <s> s, p99 <s> s, <m> messages accepted meanwhile

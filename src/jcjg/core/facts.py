@@ -5,7 +5,14 @@ its status changed ...). The parent applies the messages itself; a fact whose en
 declares under the :data:`FORWARDED_FACTS` hook (``{entry_type: applier}``) is rebuilt into that
 domain's rows on the parent by its applier, in the forward's transaction. An applier raises an
 :class:`~jcjg.core.errors.AppError` to refuse the fact (the leaf is then refused with that
-problem, and nothing of it is written)."""
+problem, and nothing of it is written).
+
+Some entries hold only digests of what they notarise (a penalty's facts and the names of the
+people it names: the log is public and forever, those are public only for a while). A domain
+that wants such a fact rebuilt declares under :data:`FACT_CONTENTS` (``{entry_type: content}``)
+how the child reads the content back for an entry; the forward carries it beside the leaf (as a
+lab's message travels beside its leaf), and the applier checks it against the entry's digests
+before it keeps it."""
 
 from __future__ import annotations
 
@@ -16,8 +23,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from jcjg.core import domains
+
 # A domain's hook: () -> {entry_type: applier}
 FORWARDED_FACTS = "network.forwarded_facts"
+# A domain's hook: () -> {entry_type: content}; the child's side of a fact with digests
+FACT_CONTENTS = "network.fact_contents"
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,29 @@ class ForwardedFact:
     index: int  # the leaf's index in the child's log
     data: Mapping[str, Any]  # the entry's data, as the child notarised it
     notarised_at: dt.datetime
+    # what the entry holds only as digests, as the child read it back (FACT_CONTENTS); None
+    # when the child sent none (it no longer matched the entry: corrected since)
+    content: Mapping[str, Any] | None = None
 
 
 FactApplier = Callable[[Session, ForwardedFact], None]
+FactContent = Callable[[Session, Mapping[str, Any]], dict[str, Any] | None]
+"""The child's side: the content behind an entry's digests (given the entry's ``data``), or
+None when what it holds now no longer matches the entry (a later entry carries it)."""
+
+
+def appliers() -> dict[str, FactApplier]:
+    """Every installed domain's appliers of a child's facts, by entry type (the parent)."""
+    return _declared(FORWARDED_FACTS)
+
+
+def contents() -> dict[str, FactContent]:
+    """Every installed domain's readers of a fact's content, by entry type (the child)."""
+    return _declared(FACT_CONTENTS)
+
+
+def _declared(hook: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for declared in domains.hooks(hook):
+        found.update(declared())
+    return found

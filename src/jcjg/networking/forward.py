@@ -41,6 +41,7 @@ from jcjg.client.api import error_for
 from jcjg.client.errors import ClientError, FilesMissing, PermanentError, TransientError
 from jcjg.client.outbox import backoff_delay
 from jcjg.config import Settings
+from jcjg.core import facts
 from jcjg.core.blobs import blob_store
 from jcjg.core.db import insert_ignoring_conflicts, utcnow
 from jcjg.exchange.apply import holder_id
@@ -161,6 +162,7 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
         else {}
     )
     keys = _keys(db, {m.key_id for m in messages.values()})
+    contents = facts.contents()  # the domains' readers of what an entry holds as digests
     size = 0
     expected = position
     for leaf in leaves:
@@ -179,6 +181,11 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
             item["message"] = _message(message, keys.get(message.key_id))
             if message.status == MessageStatus.APPLIED:
                 batch.files.extend(_files(message))
+        elif leaf.entry_type in contents:
+            content = contents[leaf.entry_type](db, json.loads(leaf.entry)["data"])
+            if content is not None:
+                item["content"] = content
+                size += len(json.dumps(content, ensure_ascii=False))
         size += len(item["entry"]) + len((item["message"] or {}).get("body", ""))
         if batch.items and size > settings.upstream_batch_bytes:
             break

@@ -28,10 +28,10 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
-from jcjg.core import domains
+from jcjg.core import facts
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
-from jcjg.core.facts import FORWARDED_FACTS, FactApplier, ForwardedFact
+from jcjg.core.facts import ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
 from jcjg.exchange import problems as exchange_problems
@@ -234,7 +234,7 @@ class _Receiver:
         ).where(Message.message_id.in_(ids))  # fmt: skip
         for row_id, message_id, inst, region, client_id in db.execute(found) if ids else ():
             self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
-        self.appliers = fact_appliers()  # the domains' rebuilders of a child's facts
+        self.appliers = facts.appliers()  # the domains' rebuilders of a child's facts
         self.pinned: dict[str, bytes] = {}
         for key_id, public in db.execute(
             select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
@@ -282,16 +282,19 @@ class _Receiver:
                     raise Refused(
                         ExchangeError(problems.CONTENT_MISMATCH, "消息的存证叶没有附带消息本身")
                     )
-                row.outcome = self._fact(row, envelope)
+                row.outcome = self._fact(row, envelope, item.content)
                 return _Taken(row.outcome)
             return self._message(row, envelope, item.message)
         except Refused as refused:
             row.problem = refused.error.body()
             return _Taken(Outcome.REFUSED, row.problem)
 
-    def _fact(self, row: Forwarded, envelope: dict[str, Any]) -> str:
+    def _fact(
+        self, row: Forwarded, envelope: dict[str, Any], content: dict[str, Any] | None
+    ) -> str:
         """A fact of the child's: rebuilt into this platform's rows when a domain declares
-        how (``core.facts``), else recorded as the child's notarised entry."""
+        how (``core.facts``; with the content behind its digests, when the child sent it),
+        else recorded as the child's notarised entry."""
         applier = self.appliers.get(row.entry_type)
         if applier is None:
             return Outcome.RECORDED
@@ -304,6 +307,7 @@ class _Receiver:
             index=row.origin_index,
             data=data,
             notarised_at=row.notarised_at,
+            content=content,
         )
         try:
             with self.db.begin_nested():  # a refused fact leaves nothing behind
@@ -529,14 +533,6 @@ def _why(exc: SignatureError) -> str:
     if isinstance(exc, MissingComponent | MissingParameter):
         return "签名覆盖不全：须覆盖方法、地址、正文摘要与内容类型，并带签名时间、密钥编号与随机数"
     return "签名或其所覆盖的请求组成部分格式不正确"
-
-
-def fact_appliers() -> dict[str, FactApplier]:
-    """Every installed domain's appliers of a child's facts, by entry type."""
-    found: dict[str, FactApplier] = {}
-    for declared in domains.hooks(FORWARDED_FACTS):
-        found.update(declared())
-    return found
 
 
 def _envelope(entry: bytes, leaf_hash: str, hasher: merkle.Hasher) -> dict[str, Any]:

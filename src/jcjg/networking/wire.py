@@ -5,14 +5,15 @@ request) carries a JSON object::
 
     {"forward_version": 1, "origin": "<the child's log origin>", "first": 120,
      "items": [{"index": 120, "leaf_hash": "<hex>", "entry": "<base64 of the leaf's bytes>",
-                "message": null | {...}}, ...],
+                "message": null | {...}, "content": {...}}, ...],
      "backlog": 0, "oldest_waiting_at": null}
 
 Each item is one leaf: ``entry`` the canonical bytes the child's log hashed (so the parent
 recomputes the leaf hash itself), and for a lab's message (entry type ``message:<type>``) the
 message as the lab sent it: the raw body, the signature with the other signed request
 components, the lab's key, and the child's outcome (``applied`` with the supervision code it
-issued, or ``rejected``). docs/networking.md describes every field.
+issued, or ``rejected``); for a fact whose entry holds digests only (a penalty's facts),
+``content``: what the digests cover. docs/networking.md describes every field.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class Item(_Strict):
     leaf_hash: str = Field(pattern=_HEX64)
     entry: str = Field(min_length=1)
     message: ForwardedMessage | None = None
+    # a fact's content the entry holds only as digests (core.facts.FACT_CONTENTS): present
+    # only for such a fact, checked by the parent against the entry
+    content: dict[str, Any] | None = None
 
     @field_validator("entry")
     @classmethod

@@ -6,7 +6,8 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry
 from jcjg.core.dossier import DOSSIER
-from jcjg.penalties import api, choices, dossier, models, pages
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
+from jcjg.penalties import api, choices, dossier, facts, models, pages
 
 DOMAIN = Domain(
     name="penalties",
@@ -44,5 +45,9 @@ DOMAIN = Domain(
         "entity": {"penalty": "行政处罚"},
         "page": {"penalty": "/penalties/{}"},
     },
-    hooks={DOSSIER: dossier.sections},
+    hooks={
+        DOSSIER: dossier.sections,
+        FORWARDED_FACTS: facts.appliers,
+        FACT_CONTENTS: facts.contents,
+    },
 )

@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import ClassVar
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base
@@ -19,7 +19,8 @@ class Penalty(ChangeLogged, IdMixin, TimestampMixin, Base):
     """An administrative penalty decision (行政处罚决定). ``region_code`` is the institution's
     region (the data scope: its city and province see it); ``issuer_region_code`` the issuing
     authority's. ``person_ids`` name registry people (``person``) the decision names;
-    ``person_names`` keeps their names as decided (shown to the public only while public)."""
+    ``person_names`` keeps their names as decided (shown to the public only while public).
+    ``origin`` names the child platform a decision came from (docs/networking.md)."""
 
     __tablename__ = "penalty"
     __permission_entity__: ClassVar[str] = "penalty"
@@ -46,6 +47,10 @@ class Penalty(ChangeLogged, IdMixin, TimestampMixin, Base):
     public_until: Mapped[dt.date] = mapped_column(Date, index=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)  # latest entry's
+    # a decision a child platform recorded and forwarded (penalties.facts): the child's name
+    # here, and the index of its latest entry in the child's log; only the child corrects it
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     def audit_repr(self) -> str:
         return self.number

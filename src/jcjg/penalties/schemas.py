@@ -95,3 +95,4 @@ class PenaltyRead(BaseModel):
     public_until: dt.date
     is_public: bool
     ledger_index: int | None
+    origin: str | None = None  # the child platform that recorded it (docs/networking.md)

@@ -104,8 +104,13 @@ def get_penalty(db: Session, principal: Principal, penalty_id: int) -> Penalty:
 
 
 def corrects(principal: Principal, penalty: Penalty) -> bool:
-    """Whether ``principal`` may correct ``penalty``: an authority over its issuer's region."""
-    return principal.can("penalty:manage") and principal.covers_region(penalty.issuer_region_code)
+    """Whether ``principal`` may correct ``penalty``: an authority over its issuer's region, on
+    the platform that recorded it (a child platform's decision is corrected there)."""
+    return (
+        penalty.origin is None
+        and principal.can("penalty:manage")
+        and principal.covers_region(penalty.issuer_region_code)
+    )
 
 
 def public_stmt(today: dt.date) -> Select[Any]:
@@ -240,6 +245,8 @@ def correct(*, db: Session, principal: Principal, penalty: Penalty, data: Penalt
     and after, the ledger the corrected entry with the reason)."""
     if not corrects(principal, penalty):
         principal.require("penalty:manage")
+        if penalty.origin is not None:
+            raise PermissionDenied(f"该决定由下级平台“{penalty.origin}”报送，只能在该平台更正")
         raise PermissionDenied("只有作出处罚决定的主管部门可以更正")
     given = data.model_dump(exclude_unset=True)
     if "basis_code" in given and given["basis_code"] is not None:
@@ -309,7 +316,7 @@ def read(db: Session, principal: Principal, penalty: Penalty) -> PenaltyRead:
         kind=PenaltyKind(penalty.kind), kind_label=PenaltyKind(penalty.kind).label,
         amount=penalty.amount, decided_on=penalty.decided_on, public_from=penalty.public_from,
         public_until=penalty.public_until, is_public=penalty.is_public(today),
-        ledger_index=penalty.ledger_index,
+        ledger_index=penalty.ledger_index, origin=penalty.origin,
     )  # fmt: skip
 
 
