@@ -237,5 +237,6 @@ def test_the_city_sends_the_content_beside_its_entries_only_while_they_match(
     db.expire_all()
     penalty = db.get(Penalty, penalty_id)
     assert (
-        penalty_facts.content(db, service.ledger_entry(db, penalty) | {"number": "无此号"}) is None
+        penalty_facts.content(db, 0, service.ledger_entry(db, penalty) | {"number": "无此号"})
+        is None
     )

@@ -46,9 +46,21 @@ class ForwardedFact:
 
 
 FactApplier = Callable[[Session, ForwardedFact], None]
-FactContent = Callable[[Session, Mapping[str, Any]], dict[str, Any] | None]
-"""The child's side: the content behind an entry's digests (given the entry's ``data``), or
-None when what it holds now no longer matches the entry (a later entry carries it)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What the child sends beside a fact's leaf: its ``content``, and the SHA-256 of the files
+    it names (evidence in the blob store), uploaded before the forward as a message's are."""
+
+    content: dict[str, Any]
+    files: tuple[str, ...] = ()
+
+
+FactContent = Callable[[Session, int, Mapping[str, Any]], Exported | None]
+"""The child's side: given the leaf's index in its log and the entry's ``data``, the content
+behind the entry (what it holds only as digests or ids of the child's own rows), or None when
+what the child holds now no longer matches the entry (a later entry carries it)."""
 
 
 def appliers() -> dict[str, FactApplier]:

@@ -182,10 +182,12 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
             if message.status == MessageStatus.APPLIED:
                 batch.files.extend(_files(message))
         elif leaf.entry_type in contents:
-            content = contents[leaf.entry_type](db, json.loads(leaf.entry)["data"])
-            if content is not None:
-                item["content"] = content
-                size += len(json.dumps(content, ensure_ascii=False))
+            data = json.loads(leaf.entry)["data"]
+            exported = contents[leaf.entry_type](db, leaf.leaf_index, data)
+            if exported is not None:
+                item["content"] = exported.content
+                batch.files.extend(exported.files)
+                size += len(json.dumps(exported.content, ensure_ascii=False))
         size += len(item["entry"]) + len((item["message"] or {}).get("body", ""))
         if batch.items and size > settings.upstream_batch_bytes:
             break

@@ -33,7 +33,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
-from jcjg.core.facts import FactApplier, FactContent, ForwardedFact
+from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.penalties.choices import PenaltyKind
@@ -81,7 +81,7 @@ def contents() -> dict[str, FactContent]:
     return {DECIDE_TYPE: content, CORRECT_TYPE: content}
 
 
-def content(db: Session, data: Mapping[str, Any]) -> dict[str, Any] | None:
+def content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
     """The decision's facts, people and issuer, if they are still what ``data`` notarised."""
     penalty = db.scalar(select(Penalty).where(Penalty.number == data.get("number")))
     if penalty is None or _digests(penalty.facts, penalty.person_names) != (
@@ -89,7 +89,9 @@ def content(db: Session, data: Mapping[str, Any]) -> dict[str, Any] | None:
         data.get("persons_sha256"),
     ):
         return None
-    return {"facts": penalty.facts, "persons": list(penalty.person_names), "issuer": penalty.issuer}
+    return Exported(
+        {"facts": penalty.facts, "persons": list(penalty.person_names), "issuer": penalty.issuer}
+    )
 
 
 def _digests(facts: str, persons: list[str]) -> tuple[str, str]:

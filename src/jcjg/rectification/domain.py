@@ -4,7 +4,8 @@ from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.dossier import DOSSIER
-from jcjg.rectification import dossier, models, pages, rules
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
+from jcjg.rectification import dossier, facts, models, pages, rules
 
 _GROUP = "监督执法"
 
@@ -44,6 +45,8 @@ DOMAIN = Domain(
     },
     hooks={
         DOSSIER: dossier.sections,
+        FORWARDED_FACTS: facts.appliers,
+        FACT_CONTENTS: facts.contents,
         PORTAL: lambda: [
             PortalEntry(
                 "整改公示",

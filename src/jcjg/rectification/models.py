@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -46,6 +46,10 @@ class RectificationOrder(IdMixin, Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)  # the issue's
+    # an order a child platform issued and forwarded (rectification.facts): the child's name
+    # here, and the index of its latest step in the child's log; only the child acts on it
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class RectificationEvent(IdMixin, Base):

@@ -34,7 +34,10 @@ from jcjg.rectification.models import RectificationOrder
 )
 def rectification_order_overdue(ctx: RuleContext) -> Iterator[Finding]:
     today = beijing_date(ctx.now)
-    stmt = select(RectificationOrder).where(RectificationOrder.status == OrderStatus.ISSUED.value)
+    stmt = select(RectificationOrder).where(
+        RectificationOrder.status == OrderStatus.ISSUED.value,
+        RectificationOrder.origin.is_(None),  # a child platform's order: its own rule watches
+    )
     for order in ctx.db.scalars(ctx.narrow(stmt, RectificationOrder.institution_id)):
         grace = int(ctx.thresholds(order.region_code)["grace_days"])
         if today > order.deadline + dt.timedelta(days=grace):

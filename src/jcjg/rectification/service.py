@@ -108,7 +108,10 @@ def _in_state(order: RectificationOrder, action: OrderAction) -> bool:
 
 
 def allowed_actions(principal: Principal, order: RectificationOrder) -> list[OrderAction]:
-    """What ``principal`` may do with the order now (in the form's order)."""
+    """What ``principal`` may do with the order now (in the form's order): nothing with a child
+    platform's order (it is acted on there)."""
+    if order.origin is not None:
+        return []
     return [a for a in STEPS if _in_state(order, a) and _may(principal, order, a)]
 
 
@@ -247,6 +250,8 @@ def act(
     db.refresh(order, with_for_update=True)
     if action is A.ISSUE or not _may(principal, order, action):
         raise PermissionDenied("您不能对这份整改通知执行此操作")
+    if order.origin is not None:
+        raise PermissionDenied(f"这份整改通知由下级平台“{order.origin}”报送，只能在该平台办理")
     if not _in_state(order, action):
         raise _wrong_state(order, action)
     note = note.strip()
