@@ -2,11 +2,13 @@
 
 Each city platform already forwards to the province (registered on the province with ``jcjg
 network add-child``, configured with ``JCJG_UPSTREAM_*``: docs/networking.md). For each city,
-the simulated institutions are registered in the city's database (its region's counties) and
-in the province's (the province keeps every city's institutions), then their LIMS send their
-days of registry data to the city through the real API; the city applies and forwards, the
-province checks and applies. At the end the province is asked, city by city, whether everything
-the city accepted has arrived: what was forwarded, stored, refused, and how late.
+the simulated institutions are registered in the city's database (its region's counties), each
+registration notarised as the registry's pages do, so the city's forward registers them in the
+province too (docs/networking.md, "A child's facts"); then their LIMS send their days of
+registry data to the city through the real API; the city applies and forwards, the province
+rebuilds the institutions, checks and applies the messages. At the end the province is asked,
+city by city, whether everything the city accepted has arrived: what was forwarded, stored,
+refused, and how late.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
@@ -27,7 +29,6 @@ from jcjg.exchange.models import Message
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.ledger.note import Verifier
 from jcjg.networking.models import Child, Forwarded
-from jcjg.tenancy.models import Institution
 
 
 @dataclass(frozen=True)
@@ -94,21 +95,6 @@ def child_of(province: Session, origin: str) -> Child:
             f"日志为“{origin}”的城市平台未在省平台登记为下级平台（jcjg network add-child）"
         )
     return child
-
-
-def mirror(province: Session, city: Session, codes: list[str]) -> int:
-    """The city's institutions ``codes`` registered in the province too (as the province keeps
-    every city's institutions); how many were new there."""
-    have = set(province.scalars(select(Institution.code).where(Institution.code.in_(codes))))
-    made = 0
-    columns = [c.key for c in inspect(Institution).column_attrs if c.key != "id"]
-    for inst in city.scalars(select(Institution).where(Institution.code.in_(codes))):
-        if inst.code in have:
-            continue
-        province.add(Institution(**{name: getattr(inst, name) for name in columns}))
-        made += 1
-    province.flush()
-    return made
 
 
 def arrival_of(province: Session, city: Session, found: Arrival) -> Arrival:
@@ -180,9 +166,10 @@ def play(
     wait: float,
     echo: Callable[[str], Any] = print,
 ) -> list[Arrival]:
-    """Each city in turn: its institutions registered (in its database and the province's),
-    their days sent to the city; then the province asked until everything arrived (or ``wait``
-    seconds passed). ValueError: a city that does not answer or is not the province's child."""
+    """Each city in turn: its institutions registered in its database (the forward registers
+    them in the province), their days sent to the city; then the province asked until
+    everything arrived (or ``wait`` seconds passed). ValueError: a city that does not answer or
+    is not the province's child."""
     found: list[Arrival] = []
     engines = {city: make_engine(city.database) for city in cities}
     try:
@@ -223,9 +210,6 @@ def _send(
         )  # fmt: skip
         city_db.commit()
         catalogue = sim.catalogue_parameters(city_db)
-        with province_session() as province:
-            mirror(province, city_db, [s.code for s in sims])
-            province.commit()
     arrival.institutions = len(sims)
     echo(f"{city.region}：{len(sims)} 家机构，{days} 天，发往 {city.url}")
     summary = sim.run(sims, url=city.url, days=days, seed=seed, catalogue=catalogue,

@@ -69,6 +69,7 @@ from jcjg.generic.service import next_institution_code
 from jcjg.regions.models import Region
 from jcjg.registry.codes import check_character, id_check_character
 from jcjg.registry.models import QualificationCertificate
+from jcjg.tenancy.facts import notarise_registered
 from jcjg.tenancy.models import Institution
 
 if TYPE_CHECKING:
@@ -337,6 +338,7 @@ def prepare(
             )
             db.add(inst)
             db.flush()
+            notarise_registered(db, inst)  # as the registry's pages do: a parent rebuilds it
             cert = _qualification(db, inst, scope, rng, today)
         else:
             cert_scope = db.scalars(
