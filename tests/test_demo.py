@@ -7,7 +7,9 @@ tests/test_cli.py)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from jcjg.auth.models import User
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.demo.load import USERS, load
@@ -40,6 +42,10 @@ def test_demo_load_is_idempotent_and_every_role_logs_in(db, settings, browser_cl
     assert seen_users["admin"] >= seen_users["jx_province"] > seen_users["jj_city"]
     assert seen_users["jj_city"] > seen_users["lab_admin"] >= 2
     assert seen_users["nc_city"] < seen_users["jj_city"]
+    # the officers the spot checks draw can be sent a login code (accounts.logincode)
+    officers = db.scalars(select(User).where(User.enforcement_card.is_not(None))).all()
+    assert len(officers) == 3
+    assert all(o.phone and o.email for o in officers)
 
 
 # Rules only a running region shows: they need a lab's system signing and printing its reports'

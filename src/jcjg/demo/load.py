@@ -65,6 +65,8 @@ class DemoUser:
     region_code: str | None
     institution_code: str | None = None  # a key of jcjg.demo.registry
     enforcement_card: str | None = None  # an officer's 行政执法证号: drawn to check (双随机)
+    phone: str | None = None  # where a login code may be sent (accounts.logincode)
+    email: str | None = None
 
 
 DEMO_BOUNDARIES = "boundaries-360000.geojson"  # in jcjg/demo/data
@@ -77,10 +79,32 @@ USERS = [
     DemoUser("jj_station", "九江市建设工程质量安全监督站", Role.STATION, "360400"),
     # the officers the city's spot checks draw: people with enforcement cards, not offices
     DemoUser(
-        "jj_officer1", "陈立新", Role.CITY_AUTHORITY, "360400", enforcement_card="赣执36040001"
+        "jj_officer1",
+        "陈立新",
+        Role.CITY_AUTHORITY,
+        "360400",
+        enforcement_card="赣执36040001",
+        phone="13907920001",
+        email="chenlixin@jjzjj.example.cn",
     ),
-    DemoUser("jj_officer2", "王敏", Role.STATION, "360400", enforcement_card="赣执36040002"),
-    DemoUser("jj_officer3", "刘洋", Role.STATION, "360400", enforcement_card="赣执36040003"),
+    DemoUser(
+        "jj_officer2",
+        "王敏",
+        Role.STATION,
+        "360400",
+        enforcement_card="赣执36040002",
+        phone="13907920002",
+        email="wangmin@jjzjz.example.cn",
+    ),
+    DemoUser(
+        "jj_officer3",
+        "刘洋",
+        Role.STATION,
+        "360400",
+        enforcement_card="赣执36040003",
+        phone="13907920003",
+        email="liuyang@jjzjz.example.cn",
+    ),
     DemoUser("lab_admin", "检测中心管理员", Role.INSTITUTION_ADMIN, "360403", "jj-center"),
     DemoUser("lab_staff", "检测中心检测员", Role.INSTITUTION_STAFF, "360403", "jj-center"),
     DemoUser("lab2_admin", "恒信检测管理员", Role.INSTITUTION_ADMIN, "360402", "jj-hengxin"),
@@ -138,6 +162,8 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
             region_code=demo.region_code,
             institution_id=institution.id if institution else None,
             enforcement_card=demo.enforcement_card,
+            phone=demo.phone,
+            email=demo.email,
             password_hash=hash_password(password),
         )
         db.add(user)
