@@ -138,12 +138,13 @@ def build(db: Session, report: Report) -> Chain:
             )
         )
     commission = db.get(Commission, report.commission_id) if report.commission_id else None
+    # the samples the report's specimens were cut from; only when no specimen names its sample
+    # (a record sent without the codes), the commission's: a commission may hold cubes, mortar
+    # and blocks, and a mortar report lists the mortar's samples, not the cubes'
     codes = {s.sample_code for s in specimens if s.sample_code}
     stmt = select(Sample).where(Sample.sample_code.in_(codes))
-    if commission is not None:
-        stmt = select(Sample).where(
-            (Sample.sample_code.in_(codes)) | (Sample.commission_id == commission.id)
-        )
+    if not codes and commission is not None:
+        stmt = select(Sample).where(Sample.commission_id == commission.id)
     samples = list(db.scalars(stmt.order_by(Sample.sample_code)))
     seals = {
         s.sample_id: s
