@@ -38,6 +38,9 @@ def test_a_decision_is_recorded_shown_and_corrected_through_the_pages(browser_cl
     page = login(browser_client, city.username)
     blank = page.get("/penalties/new")
     assert blank.status_code == 200 and inst.name in blank.text and "李四" in blank.text
+    # the bases offered: what applies in Jiangxi, never Guangxi's 办法 nor a draft
+    assert 'value="jz57"' in blank.text
+    assert 'value="002"' not in blank.text and 'value="000"' not in blank.text
     token = page_csrf(page, "/penalties/new")
 
     twice = page.post(

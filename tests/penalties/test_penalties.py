@@ -64,6 +64,8 @@ def test_bad_decisions_are_refused_naming_the_field(client, db, factory):
     headers = _auth(factory, city)
     cases = [
         (_body(inst, basis_code="NOPE"), "basis_code"),
+        (_body(inst, basis_code="002"), "basis_code"),  # Guangxi's: not cited in Jiangxi
+        (_body(inst, basis_code="000"), "basis_code"),  # a draft grounds no decision
         (_body(elsewhere), "institution_id"),
         (_body(inst, amount=None), "body"),
         (_body(inst, public_until="2000-01-01"), "body"),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, restrict
-from jcjg.catalogue.regulations import Regulation, by_code, cite_links
+from jcjg.catalogue.regulations import by_code, cite_links
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
@@ -103,7 +103,7 @@ def _choices(db: Session, principal: Principal) -> dict[str, Any]:
         "institutions": institutions,
         "people": people,
         "names": {i.id: i.name for i in institutions},
-        "regulations": list(db.scalars(select(Regulation).order_by(Regulation.code))),
+        "regulations": service.bases(db, principal),
         "kinds": KINDS,
     }
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, in_prefix, restrict
-from jcjg.catalogue.regulations import Regulation, by_code, cite
+from jcjg.catalogue.regulations import Regulation, applies_in, by_code, cite
+from jcjg.config import get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
     Conflict,
@@ -142,10 +143,22 @@ def _persons(db: Session, institution: Institution, ids: Sequence[int]) -> list[
     return sorted(rows, key=lambda p: order[p.id])
 
 
-def _regulation(db: Session, code: str) -> Regulation:
-    found = db.scalars(select(Regulation).where(Regulation.code == code)).first()
+def bases(db: Session, principal: Principal) -> list[Regulation]:
+    """What may ground a decision of ``principal``'s authority: the library's documents that
+    apply in its region (national ones, its own region's, those above and below it; never
+    another province's: ``catalogue.regulations.applies_in``), drafts excepted."""
+    region = principal.region_code or get_settings().region_code
+    return [
+        r
+        for r in db.scalars(select(Regulation).order_by(Regulation.code))
+        if r.status != "draft" and applies_in(r, region)
+    ]
+
+
+def _regulation(db: Session, principal: Principal, code: str) -> Regulation:
+    found = next((r for r in bases(db, principal) if r.code == code), None)
     if found is None:
-        raise _refuse("basis_code", "处罚依据须为法规库中的法规")
+        raise _refuse("basis_code", "处罚依据须为法规库中本地区适用的现行法规")
     return found
 
 
@@ -210,7 +223,7 @@ def create(*, db: Session, principal: Principal, data: PenaltyIn) -> Penalty:
     principal.require("penalty:manage")
     inst = _institution(db, principal, data.institution_id)
     persons = _persons(db, inst, data.person_ids)
-    _regulation(db, data.basis_code)
+    _regulation(db, principal, data.basis_code)
     if db.scalars(select(Penalty.id).where(Penalty.number == data.number)).first():
         raise Conflict(f"处罚决定书文号 {data.number} 已登记")
     issuer_region, issuer = _issuer(db, principal, inst, data.issuer)
@@ -250,7 +263,7 @@ def correct(*, db: Session, principal: Principal, penalty: Penalty, data: Penalt
         raise PermissionDenied("只有作出处罚决定的主管部门可以更正")
     given = data.model_dump(exclude_unset=True)
     if "basis_code" in given and given["basis_code"] is not None:
-        _regulation(db, given["basis_code"])
+        _regulation(db, principal, given["basis_code"])
     kind = PenaltyKind(given.get("kind") or penalty.kind)
     amount = given.get("amount", penalty.amount)
     try:
