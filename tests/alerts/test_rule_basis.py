@@ -159,3 +159,21 @@ def test_on_the_rules_page_and_on_an_alert(
     db.commit()
     detail = browser_client.get(f"/alerts/{alert.id}").text
     assert "第57号）</a>第二十八条" in detail
+
+
+def test_the_library_page_lists_the_rules_a_region_grounds_on_the_document(
+    client: TestClient, db: Session, factory: Factory
+) -> None:
+    from jcjg.catalogue.regulations import Regulation
+
+    notice = db.scalars(select(Regulation).where(Regulation.code == "003")).one()
+    page = client.get(f"/regulations/{notice.id}", headers={"accept": "text/html"}).text
+    section = page.split('data-testid="regulation-rules"', 1)[1].split("</section>", 1)[0]
+    assert "（九江市设定的依据）" not in section
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    assert _put(client, factory, province, "360400", {"clause": "003 四（二）"}).status_code == 200
+    page = client.get(f"/regulations/{notice.id}", headers={"accept": "text/html"}).text
+    section = page.split('data-testid="regulation-rules"', 1)[1].split("</section>", 1)[0]
+    title = _rule_obj().title
+    assert f"{title}（江西省九江市设定的依据）" in section
+    assert f'<a href="/regulations/{notice.id}">' in section

@@ -1,8 +1,9 @@
 """The alerts domain: the rules engine, alerts, their handling (cases) and escalation."""
 
-from jcjg.alerts import api, dossier, engine, jobs, models, pages
+from jcjg.alerts import api, dossier, engine, jobs, models, pages, service
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
+from jcjg.catalogue.regulations import CITING
 from jcjg.config import Settings
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.dossier import DOSSIER, FACETS
@@ -85,5 +86,9 @@ DOMAIN = Domain(
     ),
     configure=_configure,
     labels={"finding": FINDINGS, "entity": ENTITIES, "page": PAGES},
-    hooks={DOSSIER: dossier.sections, FACETS: dossier.facets},
+    hooks={
+        DOSSIER: dossier.sections,
+        FACETS: dossier.facets,
+        CITING: service.citing_bases,
+    },
 )

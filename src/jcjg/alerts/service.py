@@ -16,7 +16,7 @@ from jcjg.alerts.choices import AlertStatus, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, Thresholds, rule_of, rules
 from jcjg.alerts.models import Alert, Case, RuleBasis, RuleThreshold
 from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
-from jcjg.catalogue.regulations import by_code, clause_parts
+from jcjg.catalogue.regulations import Regulation, by_code, cites, clause_parts
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
@@ -386,6 +386,20 @@ def local_bases(
         rule: tuple((code, by_region[code]) for code in chain if code in by_region)
         for rule, by_region in found.items()
     }
+
+
+def citing_bases(db: Session, regulation: Regulation) -> list[tuple[str, str]]:
+    """The local bases that cite ``regulation`` (``catalogue.citing``): (the rule's title and
+    the region that set it, the clause), by title."""
+    rows = [r for r in db.scalars(select(RuleBasis)) if cites(r.clause, regulation)]
+    names = regions.display_names(db=db, codes={r.region_code for r in rows})
+    found = []
+    for row in rows:
+        rule_ = engine.rule_of(row.rule_id)
+        if rule_ is not None:
+            region = names.get(row.region_code, row.region_code)
+            found.append((f"{rule_.title}（{region}设定的依据）", row.clause))
+    return sorted(found)
 
 
 def _with_bases(rule_: Rule, local: Sequence[tuple[str, str]]) -> str:

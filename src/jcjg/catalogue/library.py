@@ -21,12 +21,13 @@ from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal
 from jcjg.catalogue.lists import REGULATIONS
 from jcjg.catalogue.regulations import (
-    STANDARD_NUMBER,
+    CITING,
     Regulation,
     RegulationLevel,
     RegulationStatus,
     by_code,
     cite_links,
+    cites,
 )
 from jcjg.core import domains, listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
@@ -156,22 +157,19 @@ def citing(entry: Regulation) -> list[tuple[str, str, str]]:
             clause = getattr(rule, "clause", None)
             title = getattr(rule, "title", None)
             rule_id = getattr(rule, "id", None)
-            if not clause or not title or not rule_id:
-                continue
-            codes = {part.strip().split(" ")[0] for part in clause.replace(";", "；").split("；")}
-            numbers = {m.group(0) for m in STANDARD_NUMBER.finditer(clause)}
-            by_number = any(
-                entry.number.replace(" ", "").startswith(n.replace(" ", "")) for n in numbers
-            ) if entry.number else False  # fmt: skip
-            if entry.code in codes or by_number:
+            if clause and title and rule_id and cites(clause, entry):
                 out.append((rule_id, title, clause))
     return sorted(out, key=lambda found: found[1])
 
 
 def citing_rules(db: Session, entry: Regulation) -> list[tuple[str, Any]]:
-    """:func:`citing`, each rule's title with its clause as links."""
+    """:func:`citing` and what the domains add (``CITING``: the rules' local bases), each title
+    with its clause as links."""
     known = by_code(db)
-    return [(title, cite_links(clause, known)) for _, title, clause in citing(entry)]
+    found = [(title, clause) for _, title, clause in citing(entry)]
+    for declared in domains.hooks(CITING):
+        found += declared(db, entry)
+    return [(title, cite_links(clause, known)) for title, clause in found]
 
 
 def entry_or_404(db: Session, regulation_id: int) -> Regulation:

@@ -147,6 +147,25 @@ class Regulation(ChangeLogged, IdMixin, Base):
         return f"/regulations/{self.id}"
 
 
+def cites(clause: str, regulation: Regulation) -> bool:
+    """Whether ``clause`` ("jz57 第三十条；GB/T 50081-2019 7.0.4") cites ``regulation``: by its
+    code, or a standard by its number."""
+    codes = {part.strip().split(" ")[0] for part in clause.replace(";", "；").split("；")}
+    if regulation.code in codes:
+        return True
+    if not regulation.number:
+        return False
+    number = regulation.number.replace(" ", "")
+    return any(
+        number.startswith(m.group(0).replace(" ", "")) for m in STANDARD_NUMBER.finditer(clause)
+    )
+
+
+# A domain's hook: (db, regulation) -> [(title, clause)]: what else on the platform cites the
+# document (the alert rules' local bases a region set), beside the rules' own clauses
+CITING = "catalogue.citing"
+
+
 def by_code(db: Session) -> dict[str, Regulation]:
     return {r.code: r for r in db.scalars(select(Regulation))}
 
