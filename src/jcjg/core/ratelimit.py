@@ -365,6 +365,26 @@ def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
     return RateLimiter(per_minute)
 
 
+class ByRate:
+    """Limiters of one kind at several rates, each made when first asked for (a client with a
+    limit of its own is limited by the one of its rate; clients of one rate share it, each with
+    its own buckets). Made at ``make(per_minute)``, in the app's store."""
+
+    def __init__(self, make: Callable[[int], Limiter]) -> None:
+        self._make = make
+        self._made: dict[int, Limiter] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, per_minute: int) -> Limiter:
+        found = self._made.get(per_minute)
+        if found is None:
+            with self._lock:
+                found = self._made.get(per_minute)
+                if found is None:
+                    found = self._made[per_minute] = self._make(per_minute)
+        return found
+
+
 def limited(wait: float) -> None:
     """429 with ``Retry-After`` when ``wait`` (a limiter's answer) is not 0; the page or the
     problem says the seconds too (a visitor reads no headers)."""

@@ -98,10 +98,13 @@ def record(request: Request, message_type: str, outcome: str, size: int, started
 
 
 async def check_rate(request: Request, caller: Caller) -> None:
-    """429 with Retry-After when this client sends faster than its limit (in the store every
-    process shares: jcjg.core.ratelimit)."""
+    """429 with Retry-After when this client sends faster than its limit (its own, else the
+    platform's; in the store every process shares: jcjg.core.ratelimit)."""
     limiters: dict[str, Limiter] = request.app.state.rate_limiters
     limiter = limiters.get("exchange")
+    own = caller.client.rate_limit_per_minute
+    if limiter is not None and own is not None:  # its own limit, set by an approver
+        limiter = request.app.state.exchange_own_limits(own)
     if limiter is not None:
         limited(await limiter.wait(f"client:{caller.client.id}"))
 

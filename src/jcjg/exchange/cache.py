@@ -47,6 +47,7 @@ class ClientInfo:
     institution_code: str | None
     institution_region: str | None
     region_code: str
+    rate_limit_per_minute: int | None = None  # its own limit; None: the platform's
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ def load_key(
             Client.region_code,
             Institution.code,
             Institution.region_code,
+            Client.rate_limit_per_minute,
         )
         .join(Client, Client.id == ClientKey.client_id)
         .outerjoin(Institution, Institution.id == Client.institution_id)
@@ -153,7 +155,8 @@ def load_key(
         KEYS.put(key_id, None)
         return None
     (kid, alg, material, valid_from, valid_until, revoked_at, client_id, kind, status,
-     institution_id, region_code, institution_code, institution_region) = row  # fmt: skip
+     institution_id, region_code, institution_code, institution_region,
+     per_minute) = row  # fmt: skip
     client = ClientInfo(
         id=client_id,
         kind=kind,
@@ -162,6 +165,7 @@ def load_key(
         institution_code=institution_code,
         institution_region=institution_region,
         region_code=region_code,
+        rate_limit_per_minute=per_minute,
     )
     key = KeyInfo(
         key_id=kid,

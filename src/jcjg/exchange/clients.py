@@ -198,6 +198,23 @@ def decide(
     db.flush()
 
 
+MAX_RATE_LIMIT = 600_000  # ten thousand a second: beyond what one platform process answers
+
+
+def set_rate_limit(db: Session, client: Client, text: str) -> None:
+    """The client's own limit of requests a minute from a form's text: a whole number of 1 to
+    :data:`MAX_RATE_LIMIT`; blank: the platform's default again (422 naming the field)."""
+    text = text.strip()
+    if not text:
+        client.rate_limit_per_minute = None
+    elif not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_RATE_LIMIT:
+        says = f"请填写 1 到 {MAX_RATE_LIMIT} 之间的整数，或留空使用平台默认值"
+        raise ValidationFailed(errors=[FieldError("rate_limit_per_minute", says)])
+    else:
+        client.rate_limit_per_minute = int(text)
+    db.flush()
+
+
 def set_suspended(db: Session, client: Client, suspended: bool) -> None:
     """Suspend an active client (all its requests refused) or resume it."""
     wanted, current = (

@@ -8,7 +8,7 @@ from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
-from jcjg.core.ratelimit import make_limiter
+from jcjg.core.ratelimit import ByRate, make_limiter
 from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
 from jcjg.exchange.apply import Wakeup, apply_loop
 from jcjg.exchange.auth import security_schemes
@@ -27,6 +27,8 @@ def _setup(setup: AppSetup) -> None:
     state.rate_limiters["exchange"] = make_limiter(
         setup, "exchange", settings.exchange_rate_limit_per_minute
     )
+    # clients with a limit of their own (Client.rate_limit_per_minute): a limiter per rate
+    state.exchange_own_limits = ByRate(lambda n: make_limiter(setup, f"exchange-{n}", n))
     wakeup = state.exchange_wakeup = Wakeup()
     if settings.exchange_group_commit:
         committer = state.exchange_committer = GroupCommitter(

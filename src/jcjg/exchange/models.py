@@ -53,6 +53,9 @@ class Client(ChangeLogged, IdMixin, TimestampMixin, Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     decision_note: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Its own limit of requests a minute (a lab's bulk sync, a platform's forwards), set by an
+    # approver; None: the platform's JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
     # Bookkeeping, refreshed from the monitor's counters.
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 

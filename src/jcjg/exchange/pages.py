@@ -88,6 +88,7 @@ DONE = {
     "rejected": "已驳回接入申请。",
     "suspended": "已停用该接入方：其请求将一律被拒绝。",
     "resumed": "已恢复该接入方。",
+    "rate": "已保存该接入方的请求上限。",
     "revoked": "密钥已吊销，使用该密钥签名的请求将被拒绝。",
 }
 _CHOICES: dict[str, Any] = {
@@ -499,6 +500,8 @@ def _detail(
         "can_resume": approver and client.status == ClientStatus.SUSPENDED.value,
         "can_issue": principal.can("exchange_client:apply") and active,
         "can_revoke": approver,
+        "can_limit": approver and client.status != ClientStatus.REJECTED.value,
+        "default_rate": request.app.state.settings.exchange_rate_limit_per_minute,
         "done": DONE.get(request.query_params.get("done", "")),
         "failed": None,
         "values": {},
@@ -575,6 +578,23 @@ def _set_suspended(
         db.rollback()
         return _detail(request, db, principal, client, status_code=409, error=error.detail)
     return redirect(f"/exchange/clients/{client.id}?done={'suspended' if suspended else 'resumed'}")
+
+
+@router.post("/exchange/clients/{client_id}/rate-limit", response_class=HTMLResponse)
+def set_rate_limit(
+    request: Request, client_id: Id, db: SessionDep, principal: Approver, form: PostedForm
+) -> Response:
+    """The client's own limit of requests a minute (blank: the platform's)."""
+    client = get_scoped(db, Client, client_id, principal, "approve")
+    values = form.values()
+    try:
+        service.set_rate_limit(db, client, values.get("rate_limit_per_minute", ""))
+    except ValidationFailed as error:
+        db.rollback()
+        return _detail(request, db, principal, client, status_code=422, failed="rate",
+                       values=values, errors=errors_by_field(error.errors),
+                       error=error.errors[0].message)  # fmt: skip
+    return redirect(f"/exchange/clients/{client.id}?done=rate")
 
 
 @router.post("/exchange/clients/{client_id}/suspend", response_class=HTMLResponse)
