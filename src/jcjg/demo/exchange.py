@@ -6,16 +6,20 @@ approved systems on the data exchange, both in trouble, as the monitor (000 6.0.
 - the tablets of its on-site testing team, which uploaded for a week after approval and have
   sent nothing for a month since (client_silent).
 
-The counters are those the monitor keeps per client, hour, message type and outcome.
+The counters are those the monitor keeps per client, hour, message type and outcome. Each
+system has the Ed25519 key it signs with (its public key registered at approval; the private
+key is the lab's and is not kept here).
 Idempotent: a client that exists (by name) is left as it is."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.config import Settings
 from jcjg.exchange import clients as client_service
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Client, ClientStat
@@ -27,7 +31,9 @@ SILENT = "检测中心现场检测平板"
 STALE = "exchange-signature-stale"  # the problem a drifted clock's signatures meet
 
 
-def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) -> int:
+def load(
+    db: Session, settings: Settings, institutions: dict[str, Institution], now: dt.datetime
+) -> int:
     """The two clients described above; how many were created."""
     lab = institutions.get("jj-center")
     if lab is None:
@@ -35,8 +41,9 @@ def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) ->
     made = 0
     if _client(db, lab, DRIFTING) is None:
         client = _approved(
-            db, lab, DRIFTING, "检测数据、委托与报告的实时上传", now - dt.timedelta(days=90)
-        )
+            db, settings, lab, DRIFTING, "检测数据、委托与报告的实时上传",
+            now - dt.timedelta(days=90),
+        )  # fmt: skip
         client.last_seen_at = now
         this_hour = hour_of(now)
         _count(db, client, this_hour - dt.timedelta(hours=1), "test_record", "accepted", 31)
@@ -46,7 +53,7 @@ def load(db: Session, institutions: dict[str, Institution], now: dt.datetime) ->
         made += 1
     if _client(db, lab, SILENT) is None:
         approved = now - dt.timedelta(days=38)
-        client = _approved(db, lab, SILENT, "现场检测方案与记录的上传", approved)
+        client = _approved(db, settings, lab, SILENT, "现场检测方案与记录的上传", approved)
         last = approved + dt.timedelta(days=7, hours=3)
         client.last_seen_at = last
         _count(db, client, hour_of(last), "onsite_record", "accepted", 2)
@@ -61,7 +68,12 @@ def _client(db: Session, lab: Institution, name: str) -> Client | None:
 
 
 def _approved(
-    db: Session, lab: Institution, name: str, purpose: str, decided_at: dt.datetime
+    db: Session,
+    settings: Settings,
+    lab: Institution,
+    name: str,
+    purpose: str,
+    decided_at: dt.datetime,
 ) -> Client:
     client = client_service.create_client(
         db,
@@ -75,6 +87,11 @@ def _approved(
     client.created_at = decided_at - dt.timedelta(days=2)  # applied, then approved
     client.decided_at = decided_at
     client.decision_note = "材料齐全，同意接入"
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()  # the lab keeps its own
+    client_service.issue_key(
+        db, client, settings, alg="ed25519", public_key=public,
+        valid_from=decided_at + dt.timedelta(hours=1),
+    )  # fmt: skip
     return client
 
 

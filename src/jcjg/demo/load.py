@@ -173,7 +173,7 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     training_demo.load(db, settings)
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
-    exchange_demo.load(db, by_key, now or utcnow())
+    exchange_demo.load(db, settings, by_key, now or utcnow())
     networking_demo.load(db, settings, now or utcnow())
     operations_demo.load(db, now or utcnow())
     video_demo.load(db, settings, by_key)
