@@ -324,3 +324,13 @@ def test_a_page_form_keeps_line_breaks_in_its_textarea_and_refuses_them_elsewher
     assert step(action="confirm", note=note).status_code == 303
     db.expire_all()
     assert db.scalars(select(CaseEvent.note)).all() == [note]
+
+
+def test_the_audit_search_box_is_named_in_its_422(
+    browser_client: TestClient, factory: Factory
+) -> None:
+    login(browser_client, factory.user(Role.PLATFORM_ADMIN).username)
+    refused = browser_client.get("/audit", params={"text": "a\x00"})
+    assert refused.status_code == 422
+    assert "“关键词”含有不允许的字符" in refused.text
+    assert "提交的内容" not in refused.text

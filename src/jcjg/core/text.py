@@ -476,6 +476,7 @@ def form_problems(items: Iterable[tuple[str, Any]], rules: TextFields) -> list[F
 # Words for the fields and parameters most often named here that no domain labels.
 _WORDS = {
     "q": "关键词",
+    "text": "关键词",
     "name": "名称",
     "username": "用户名",
     "password": "密码",
