@@ -19,11 +19,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from jcjg.core import domains
+from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
+
+M = TypeVar("M", bound=BaseModel)
 
 # A domain's hook: () -> {entry_type: applier}
 FORWARDED_FACTS = "network.forwarded_facts"
@@ -61,6 +65,18 @@ FactContent = Callable[[Session, int, Mapping[str, Any]], Exported | None]
 """The child's side: given the leaf's index in its log and the entry's ``data``, the content
 behind the entry (what it holds only as digests or ids of the child's own rows), or None when
 what the child holds now no longer matches the entry (a later entry carries it)."""
+
+
+def parsed_content(model: type[M], raw: Mapping[str, Any]) -> M:
+    """A fact's ``content`` as ``model`` (a pydantic model), or a 422 naming each failing field
+    under ``content``."""
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        errors = field_errors_from_pydantic(exc.errors())
+        raise ValidationFailed(
+            errors=[FieldError(f"content.{e.field}", e.message, e.code) for e in errors]
+        ) from exc
 
 
 def appliers() -> dict[str, FactApplier]:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -31,9 +31,8 @@ from jcjg.core.errors import (
     FieldError,
     NotFound,
     ValidationFailed,
-    field_errors_from_pydantic,
 )
-from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact
+from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.penalties.choices import PenaltyKind
@@ -189,7 +188,7 @@ def _fill(
     penalty.origin_index = fact.index
     if fact.content is None:  # corrected at the child since: the correction brings it
         return
-    given = _content(fact.content)
+    given = parsed_content(Content, fact.content)
     if _digests(given.facts, given.persons) != (decided.facts_sha256, decided.persons_sha256):
         raise ValidationFailed(
             "随决定报送的违法事实或人员与存证的摘要不符",
@@ -198,17 +197,6 @@ def _fill(
     penalty.facts, penalty.issuer = given.facts, given.issuer
     penalty.person_names = given.persons
     penalty.person_ids = _person_ids(db, inst, given.persons)
-
-
-def _content(raw: Mapping[str, Any]) -> Content:
-    """The content, its fields named under ``content`` in a refusal."""
-    try:
-        return Content.model_validate(dict(raw))
-    except ValidationError as exc:
-        errors = field_errors_from_pydantic(exc.errors())
-        raise ValidationFailed(
-            errors=[FieldError(f"content.{e.field}", e.message, e.code) for e in errors]
-        ) from exc
 
 
 def _person_ids(db: Session, inst: Institution, names: list[str]) -> list[int]:

@@ -33,7 +33,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
-from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact
+from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
@@ -231,13 +231,7 @@ def _parsed(fact: ForwardedFact) -> tuple[Stepped, Content]:
         )
     if fact.content is None:
         raise ValidationFailed(errors=[FieldError("content", "缺少整改通知的内容")])
-    try:
-        given = Content.model_validate(dict(fact.content))
-    except ValidationError as exc:
-        errors = field_errors_from_pydantic(exc.errors())
-        raise ValidationFailed(
-            errors=[FieldError(f"content.{e.field}", e.message, e.code) for e in errors]
-        ) from exc
+    given = parsed_content(Content, fact.content)
     if [f.sha256 for f in given.evidence] != step.evidence:
         raise ValidationFailed(
             "随整改答复报送的证明材料与存证不符",
