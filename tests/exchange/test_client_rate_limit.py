@@ -50,7 +50,7 @@ def test_an_approver_sets_a_client_s_own_limit_and_bad_figures_are_refused(
     assert "每分钟 6000 次（本接入方专用）" in http.get(f"/exchange/clients/{lims.client.id}").text
     change = db.scalars(select(AuditLog).where(AuditLog.object_type == "exchange_client")).all()
     assert any("rate_limit_per_minute" in str(c.after) for c in change)
-    for bad in ("abc", "0", "-5", "600001", "1.5", "１２", "9" * 40):
+    for bad in ("abc", "0", "-5", "600001", "1.5", "１２", "9" * 40, "1" * 5000):
         refused = _post(http, lims.client.id, csrf, bad)
         assert refused.status_code == 422, bad
         assert 'id="e-rate" class="error">请填写 1 到 600000 之间的整数' in refused.text, bad

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from jcjg.auth.choices import Role
+from jcjg.exchange.models import ExchangeFile
 from jcjg.networking.models import Forwarded
 from jcjg.rectification.models import RectificationEvent, RectificationOrder
 from tests.factories import login, page_csrf
@@ -48,8 +49,32 @@ def _city_takes_every_step(client, db, world: World) -> tuple[RectificationOrder
     return _order(db), steps
 
 
+def _uploaded(db, city: Setup, *hashes: str) -> None:
+    """The files as the child uploaded them to the province (its exchange client's)."""
+    for sha in hashes:
+        db.add(ExchangeFile(sha256=sha, size=10, client_id=city.child.client_id,
+                            region_code=city.child.region_code))  # fmt: skip
+    db.commit()
+
+
 def _envelope(item: dict[str, Any]) -> dict[str, Any]:
     return json.loads(base64.b64decode(item["entry"]))
+
+
+def _waits_for_its_files(http, db, city: Setup, steps: list[dict], sha: str) -> None:
+    """The evidence not uploaded by this child: the whole forward waits for it (422, missing);
+    the child then sends the same leaves again, once uploaded."""
+    envelope = _envelope(steps[0])
+    early = [city.log.append(envelope["entry_type"], envelope["data"]) | {
+        "content": steps[0]["content"]}]  # fmt: skip
+    answered = _envelope(steps[1])
+    early.append(city.log.append(answered["entry_type"], answered["data"]) | {
+        "content": steps[1]["content"]})  # fmt: skip
+    waiting = city.post(http, early)
+    assert waiting.status_code == 422, waiting.text
+    assert waiting.json()["missing"] == [sha]
+    assert db.scalar(select(func.count()).select_from(RectificationOrder)) == 0
+    city.log.entries.clear()
 
 
 @pytest.mark.sqlite
@@ -71,6 +96,8 @@ def test_the_citys_order_and_its_steps_are_the_provinces_too(
     db.commit()
     city = Setup(db, settings, factory)
     items = []
+    _waits_for_its_files(browser_client, db, city, steps, order.answer_evidence[0]["sha256"])
+    _uploaded(db, city, order.answer_evidence[0]["sha256"])
     for step in steps:
         envelope = _envelope(step)
         item = city.log.append(envelope["entry_type"], envelope["data"])
@@ -157,6 +184,8 @@ def _bad(world: World) -> list[tuple[str, str, Any, Any, str]]:
          content | {"evidence": [pdf | {"sha256": "b" * 64}]}, "与存证的文件摘要不符"),
         ("evidence of another type", answer, answered,
          content | {"evidence": [pdf | {"media_type": "text/html"}]}, "content.evidence"),
+        ("evidence name with a control character", answer, answered,
+         content | {"evidence": [pdf | {"name": "a\x00.pdf"}]}, "content.evidence"),
         ("step of an order not sent", answer, answered, content | {"evidence": [pdf]},
          "未由该下级平台报送"),
         ("not an object", issue, ["ZG36040020260099"], content, "JSON 对象"),
@@ -168,6 +197,7 @@ def test_a_step_the_province_cannot_take_is_refused_and_leaves_nothing(
     client, db, settings, factory, world
 ):
     city = Setup(db, settings, factory)
+    _uploaded(db, city, "a" * 64, "b" * 64)
     for name, entry_type, data, content, says in _bad(world):
         item = city.log.append(entry_type, data)
         if content is not None:

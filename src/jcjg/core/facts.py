@@ -12,7 +12,9 @@ people it names: the log is public and forever, those are public only for a whil
 that wants such a fact rebuilt declares under :data:`FACT_CONTENTS` (``{entry_type: content}``)
 how the child reads the content back for an entry; the forward carries it beside the leaf (as a
 lab's message travels beside its leaf), and the applier checks it against the entry's digests
-before it keeps it."""
+before it keeps it. A content names the files it refers to under ``evidence`` (a list of
+objects with ``sha256``): the parent refuses the forward (422, ``missing``) until this child
+has uploaded them."""
 
 from __future__ import annotations
 

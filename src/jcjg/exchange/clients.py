@@ -207,7 +207,12 @@ def set_rate_limit(db: Session, client: Client, text: str) -> None:
     text = text.strip()
     if not text:
         client.rate_limit_per_minute = None
-    elif not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_RATE_LIMIT:
+    elif (
+        len(text) > len(str(MAX_RATE_LIMIT))
+        or not text.isascii()
+        or not text.isdigit()
+        or not 1 <= int(text) <= MAX_RATE_LIMIT
+    ):
         says = f"请填写 1 到 {MAX_RATE_LIMIT} 之间的整数，或留空使用平台默认值"
         raise ValidationFailed(errors=[FieldError("rate_limit_per_minute", says)])
     else:

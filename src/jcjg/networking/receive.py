@@ -167,10 +167,13 @@ either when it cannot be read: the leaf is then refused with the reason)."""
 
 
 def _need_files(db: Session, child: Child, items: list[Item], typed: Typed) -> None:
-    """422 with ``missing`` when a forwarded message refers to files the child has not sent
-    yet (it uploads them first, as a lab does)."""
+    """422 with ``missing`` when a forwarded message, or a fact's content (its ``evidence``,
+    each file by ``sha256``), refers to files the child has not sent yet (it uploads them
+    first, as a lab does): a fact cannot name a file this child never uploaded."""
     wanted: list[str] = []
     for item in items:
+        if item.content is not None:
+            wanted.extend(_evidence_files(item.content))
         if item.message is None or item.message.status != "applied":
             continue
         kind, message = typed[item.index]
@@ -181,6 +184,15 @@ def _need_files(db: Session, child: Child, items: list[Item], typed: Typed) -> N
         raise ExchangeError(
             exchange_problems.FILES_MISSING, f"有 {len(missing)} 个文件尚未上传", missing=missing
         )
+
+
+def _evidence_files(content: dict[str, Any]) -> list[str]:
+    """The SHA-256 of the files a fact's content names (``evidence: [{"sha256": …}]``); what
+    is not such a list is left to the applier to refuse."""
+    listed = content.get("evidence")
+    if not isinstance(listed, list):
+        return []
+    return [f["sha256"] for f in listed if isinstance(f, dict) and isinstance(f.get("sha256"), str)]
 
 
 def _typed(item: Item) -> tuple[MessageType[Any] | None, Any]:

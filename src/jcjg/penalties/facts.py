@@ -6,7 +6,8 @@ notices hold every city's decisions without anyone typing them in again.
 
 The entry holds the facts and the people's names only as SHA-256 digests (the log is public
 and forever; names are public only within the publicity period). The city sends what they
-cover beside the entry (``contents``); the province keeps it only if it matches the digests.
+cover beside the entry (``contents``); the province keeps them only if they match the digests
+(the issuer's name, which the entry does not digest, rests on the city's signed word).
 A decision whose content the city no longer holds as notarised (it was corrected before it
 was forwarded) comes without it and the correction's entry, next in the log, brings it.
 
@@ -20,7 +21,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 from sqlalchemy import or_, select
@@ -53,7 +54,7 @@ class Decided(TextModel):
     number: str = Field(min_length=4, max_length=64)
     institution: str = Field(min_length=1, max_length=32)  # credit code, else the code
     persons_sha256: str = Field(pattern=_HEX64)
-    basis: str = Field(min_length=1, max_length=81)  # "<regulation code> <article>"
+    basis: str = Field(pattern=r"^\S{1,16}( .{0,64})?$")  # "<regulation code> <article>"
     facts_sha256: str = Field(pattern=_HEX64)
     kind: PenaltyKind
     amount: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=2)
@@ -69,7 +70,9 @@ class Content(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     facts: MultiLine = Field(min_length=1, max_length=4000)
-    persons: list[str] = Field(default_factory=list, max_length=20)
+    persons: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20
+    )
     issuer: str = Field(min_length=1, max_length=100)
 
 
@@ -131,7 +134,7 @@ def correct(db: Session, fact: ForwardedFact) -> None:
     penalty = db.scalar(
         select(Penalty).where(Penalty.number == decided.number, Penalty.origin == fact.platform)
     )
-    if penalty is None:
+    if penalty is None or not penalty.issuer_region_code.startswith(scope_prefix(fact.region_code)):
         raise NotFound(f"处罚决定书文号 {decided.number} 未由该下级平台报送，无从更正")
     inst = db.get(Institution, penalty.institution_id)
     assert inst is not None
@@ -180,7 +183,7 @@ def _fill(
     basis_code, _, article = decided.basis.partition(" ")
     penalty.region_code = inst.region_code
     penalty.issuer_region_code = decided.issuer_region
-    penalty.basis_code, penalty.basis_article = basis_code[:16], article.strip()
+    penalty.basis_code, penalty.basis_article = basis_code, article.strip()
     penalty.kind = decided.kind.value
     penalty.amount = decided.amount
     penalty.decided_on = decided.decided_on

@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -60,7 +60,7 @@ class Stepped(TextModel):
     at: dt.datetime
 
 
-class File(BaseModel):
+class File(TextModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
@@ -167,7 +167,7 @@ def _step(
             RectificationOrder.number == step.number, RectificationOrder.origin == fact.platform
         )
     )
-    if order is None:
+    if order is None or not order.region_code.startswith(scope_prefix(fact.region_code)):
         raise NotFound(f"整改通知 {step.number} 未由该下级平台报送，无从{action.label}")
     taken = db.scalar(
         select(RectificationEvent.id).where(

@@ -68,4 +68,5 @@ class RectificationEvent(IdMixin, Base):
     deadline: Mapped[dt.date | None] = mapped_column(Date, default=None)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    # read back by the forwarder for each step it sends (rectification.facts.content)
+    ledger_index: Mapped[int | None] = mapped_column(Integer, default=None, index=True)

@@ -19,9 +19,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("rectification_order", sa.Column("origin", sa.String(100), nullable=True))
     op.add_column("rectification_order", sa.Column("origin_index", sa.BigInteger(), nullable=True))
+    op.create_index("ix_rectification_event_ledger_index", "rectification_event", ["ledger_index"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rectification_event_ledger_index", table_name="rectification_event")
     with op.batch_alter_table("rectification_order", schema=None) as batch_op:
         batch_op.drop_column("origin_index")
         batch_op.drop_column("origin")
