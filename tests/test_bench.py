@@ -173,12 +173,17 @@ def test_curves_bench_short(capsys):
 def test_curve_reuse_bench_short(capsys):
     lines = _load("curve_reuse").main(["--short", "--workers", "1"])
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    kinds = ("exact", "shifted", "rescaled", "resampled", "noise_added", "truncated", "spliced")
+    kinds = ("exact", "shifted", "rescaled", "resampled", "noise_added", "truncated", "spliced",
+             "time_scaled", "time_stretched", "noise_2x", "requantised", "loading_branch",
+             "decimated")  # fmt: skip
     assert set(figures) == {
         "curve_reuse_false_alarms",
         "curve_reuse_recall",
+        "curve_reuse_rate",
         *(f"curve_reuse_recall_{k}" for k in kinds),
     }
+    assert figures["curve_reuse_rate"].group(3) == "specimens/s"
+    assert float(figures["curve_reuse_rate"].group(2)) > 0
     assert figures["curve_reuse_false_alarms"].group(3) == "per_million_pairs"
     assert figures["curve_reuse_false_alarms"].group(5) == "shape_only"
     assert float(figures["curve_reuse_false_alarms"].group(2)) == 0

@@ -119,8 +119,10 @@ def copy_of(
 class Machine:
     """A compression machine's habits: its sampling rate, the noise of its load cell (white,
     and slow drift of the servo as an AR(1) process), its display resolution, a mains hum on
-    some, a PC clock's wobble on some, the loading rate its operators set (MPa/s) and how much
-    its servo swings."""
+    some, a hydraulic pump's ripple (a fundamental and its second harmonic) on some, a PC
+    clock's wobble on some, the loading rate its operators set (MPa/s) and how much its servo
+    swings. Hum and ripple keep their frequency and size on every test of the machine; their
+    phase is each test's (the pump and the mains run on when no test does)."""
 
     hz: float
     white: float  # load-cell noise, as a share of the peak
@@ -134,6 +136,8 @@ class Machine:
     servo: float  # the servo's and the material's slow swing, as a share of the peak
     lag: float  # the load falling behind the set rate before the break, share of the peak
     lag_s: float  # over how long (the press's and the concrete's, the same on every cube)
+    ripple: float = 0.0  # the pump ripple's size against the white noise (0: none)
+    ripple_hz: float = 0.0
 
 
 def machine(rng: random.Random) -> Machine:
@@ -151,6 +155,8 @@ def machine(rng: random.Random) -> Machine:
         servo=0.0002 if rng.random() < 0.3 else rng.uniform(0.001, 0.004),
         lag=rng.uniform(0.005, 0.03),
         lag_s=rng.uniform(3.0, 15.0),
+        ripple=rng.uniform(0.5, 3.0) if rng.random() < 0.5 else 0.0,
+        ripple_hz=rng.uniform(0.3, 2.5),
     )
 
 
@@ -176,6 +182,9 @@ def cube_on(rng: random.Random, m: Machine, grade_mpa: float) -> Curve:
     )[:n]
     phase = rng.uniform(0, 2 * math.pi)
     hum = m.hum * sigma * np.sin(2 * math.pi * m.hum_hz * curve.t + phase)
+    if m.ripple:
+        turn = 2 * math.pi * m.ripple_hz * curve.t + rng.uniform(0, 2 * math.pi)
+        hum = hum + m.ripple * sigma * (np.sin(turn) + 0.5 * np.sin(2 * turn + 1.0))
     noise = gen.normal(0.0, sigma, n) + drift + hum
     force = curve.force - behind + noise * (curve.force > 0.02 * peak)
     force = np.round(force / m.quantum_kn) * m.quantum_kn
@@ -186,7 +195,66 @@ def cube_on(rng: random.Random, m: Machine, grade_mpa: float) -> Curve:
     return _stored(t, force)
 
 
-COPY_KINDS = ("exact", "shifted", "rescaled", "resampled", "noise_added", "truncated", "spliced")
+COPY_KINDS = (
+    "exact",
+    "shifted",
+    "rescaled",
+    "resampled",
+    "noise_added",
+    "truncated",
+    "spliced",
+    "time_scaled",
+    "time_stretched",
+    "noise_2x",
+    "requantised",
+    "loading_branch",
+    "decimated",
+)
+
+
+def _apart(rng: random.Random, lo: float, hi: float) -> float:
+    """A factor between ``lo`` and ``hi`` at least 3 % away from 1 (below or above it)."""
+    return rng.choice((rng.uniform(lo, 0.97), rng.uniform(1.03, hi)))
+
+
+def _time_scaled(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    factor = _apart(rng, 0.85, 1.15)
+    return _stored(t * factor, f * factor)
+
+
+def _time_stretched(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    return _stored(t * _apart(rng, 0.90, 1.10), f)
+
+
+def _noise_2x(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    return _stored(t, f + _noise(rng, rng.uniform(1.0, 2.0) * noise_kn, t.size))
+
+
+def _requantised(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    quantum = rng.choice((0.1, 0.5))
+    return _stored(t, np.round(f / quantum) * quantum)
+
+
+def _loading_branch(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    at = int(np.argmax(f))
+    first = int(np.argmax(f >= rng.uniform(0.05, 0.12) * float(f[at])))
+    return _stored(t[first : at + 1] - t[first], f[first : at + 1])
+
+
+def _decimated(rng: random.Random, t: np.ndarray, f: np.ndarray, noise_kn: float) -> Curve:
+    keep = slice(rng.randrange(2), None, 2)
+    return _stored(t[keep] - t[keep][0], f[keep])
+
+
+# the disguises a forger who knows the method would add (issue 46)
+_DISGUISES = {
+    "time_scaled": _time_scaled,
+    "time_stretched": _time_stretched,
+    "noise_2x": _noise_2x,
+    "requantised": _requantised,
+    "loading_branch": _loading_branch,
+    "decimated": _decimated,
+}
 
 
 def forge(rng: random.Random, curve: Curve, kind: str, *, noise_kn: float, donor: Curve) -> Curve:
@@ -194,7 +262,12 @@ def forge(rng: random.Random, curve: Curve, kind: str, *, noise_kn: float, donor
     ``rescaled`` forces (3-15 % up or down); ``resampled`` at another rate (0.6-0.9 or 1.1-1.6
     times the interval); ``noise_added`` (a quarter to all of ``noise_kn``, the machine's own);
     ``truncated`` (the toe cut at 2-8 % of the peak, the record ended 0.5-3 s after it);
-    ``spliced`` (``donor``'s toe up to 4-8 % of the peak, then this test's load and break)."""
+    ``spliced`` (``donor``'s toe up to 4-8 % of the peak, then this test's load and break);
+    ``time_scaled`` (time and force multiplied by one factor, 0.85-0.97 or 1.03-1.15: the load
+    rate kept); ``time_stretched`` (time alone, 0.90-0.97 or 1.03-1.10); ``noise_2x`` (one to
+    two times ``noise_kn`` added); ``requantised`` (forces rounded again to 0.1 or 0.5 kN);
+    ``loading_branch`` (the toe cut at 5-12 % of the peak, the record ended at the peak: the
+    break removed); ``decimated`` (every second point dropped)."""
     t, f = curve.t, curve.force
     peak, at = float(f.max()), int(np.argmax(f))
     if kind == "exact":
@@ -214,6 +287,8 @@ def forge(rng: random.Random, curve: Curve, kind: str, *, noise_kn: float, donor
         first = int(np.argmax(f >= rng.uniform(0.02, 0.08) * peak))
         last = min(curve.n, int(np.searchsorted(t, t[at] + rng.uniform(0.5, 3.0))) + 1)
         return _stored(t[first:last] - t[first], f[first:last])
+    if kind in _DISGUISES:
+        return _DISGUISES[kind](rng, t, f, noise_kn)
     if kind == "spliced":
         level = rng.uniform(0.04, 0.08) * peak
         mine = int(np.argmax(f >= level))

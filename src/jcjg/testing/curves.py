@@ -16,8 +16,12 @@ noise cannot move them, averaged into 66 time bins (averaging damps added noise)
 the line through its neighbours (the shape every specimen shares is gone), scaled to unit
 length: 64 numbers. The copy of a test points the same way (cosine near 1, about 0.8 with
 noise of the machine's size added); two tests point in unrelated directions (cosine about 0,
-± 0.13). Curves are filed by the time the load took from 10 % to 90 % of the peak (2 % bins):
-a copy keeps it even when its forces are scaled.
+± 0.13). The bins divide the branch's own time: a copy whose time axis is scaled (by 0.85-1.15,
+its forces with it or not) keeps its fingerprint. Curves are filed by the time the load took
+from 10 % to 90 % of the peak (2 % bins); the candidates are looked up in every bucket within
+:data:`TOLERANCE` (16 %: the time scale a copy may have), and the rise time is a filter of
+that width, not a key. A record starting above 10 % of its peak (its toe cut off) gets the
+branch's start from the line through its first stretch.
 """
 
 from __future__ import annotations
@@ -40,13 +44,19 @@ FINGERPRINT_BINS = 64  # the fingerprint's length (from 66 bins)
 BUCKET_STEP = 0.02  # rise-time buckets: 2 % wide (log scale)
 ONSET_SHARE = 0.05  # load counts from 5 % of the peak
 MIN_SIMILARITY = 0.5  # cosine from which a candidate is compared sample by sample
-TOLERANCE = 0.02  # rise times of two fingerprints of one test
+# rise times of two fingerprints of one test: a copy's time axis may be scaled by 0.85-1.15
+# (the fingerprint, on the branch's own time from 10 % to 90 %, does not change with it)
+TOLERANCE = 0.16
 # A copy with noise of the machine's own size added to a curve that has little else of its own
 # (a well-tuned servo) keeps only half its fingerprint; it keeps its peak and its rise time.
 # The curves nearest in both, within these shares, are compared too (at most MAX_TWINS).
-TWIN_PEAK = 0.003
-TWIN_RISE = 0.005
+LATE_START = 0.2  # a record starting above this share of its peak has no fingerprint
+TWIN_PEAK = 0.01
+TWIN_RISE = 0.015
 MAX_TWINS = 8
+# a twin is compared only when its fingerprint still points somewhat the same way (a copy with
+# twice the machine's noise added keeps a cosine of about 0.4; two tests about 0 +- 0.13)
+TWIN_SIMILARITY = 0.25
 
 Array = npt.NDArray[np.float64]
 
@@ -283,14 +293,28 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     own."""
     t, f = curve.t, curve.force
     rising, peak, start, end = loading_branch(curve, top)
-    if peak <= 0 or end <= start or start == 0:
+    if peak <= 0 or end <= start:
         return None
     bins_n = FINGERPRINT_BINS + 2
     if end - start < 2 * bins_n:
         return None
-    # the crossings between samples (a resampled copy's fall elsewhere among its samples)
-    t10, t_top = _crossing(t, rising, start, 0.1 * peak), _crossing(t, rising, end, top * peak)
-    tt, ff = t[start - 1 : end + 1], f[start - 1 : end + 1]
+    t_top = _crossing(t, rising, end, top * peak)
+    if start > 0:
+        # the crossings between samples (a resampled copy's fall elsewhere among its samples)
+        t10 = _crossing(t, rising, start, 0.1 * peak)
+        tt, ff = t[start - 1 : end + 1], f[start - 1 : end + 1]
+    else:
+        # a record that starts above 10 % of its peak (its toe cut off): the branch's start
+        # found on the line through its first stretch, and the line standing in for the load
+        # before the record's first sample
+        t10_or_none = _extrapolated(t, rising, peak)
+        if t10_or_none is None:
+            return None
+        t10 = t10_or_none
+        tt, ff = t[: end + 1], f[: end + 1]
+        if t10 < float(t[0]):
+            tt = np.concatenate(([t10], tt))
+            ff = np.concatenate(([0.1 * peak], ff))
     # each bin's mean over time (the integral of the curve between its edges over its width):
     # a resampled copy keeps it, where a mean of samples would change with the samples
     area = np.concatenate(([0.0], np.cumsum((ff[1:] + ff[:-1]) / 2 * np.diff(tt))))
@@ -302,6 +326,30 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     if norm < 1e-6 * peak:
         return None
     return Fingerprint((residual / norm).astype(np.float32), peak, t_top - t10)
+
+
+def rise_time(curve: Curve, top: float = 0.9) -> float | None:
+    """The time the smoothed load took from 10 % to ``top`` of its peak (None without a
+    branch): a time-scaled copy's is its original's times the scale."""
+    rising, peak, start, end = loading_branch(curve, top)
+    if peak <= 0 or start == 0 or end <= start:
+        return None
+    t10 = _crossing(curve.t, rising, start, 0.1 * peak)
+    return _crossing(curve.t, rising, end, top * peak) - t10
+
+
+def _extrapolated(t: Array, rising: Array, peak: float) -> float | None:
+    """When the smoothed load of a record starting above 10 % of its peak (but below
+    :data:`LATE_START`) would have passed 10 %: on the line fitted to it from half a smoothing
+    window after the record's start (before that the window is cut short) up to 30 %."""
+    if rising[0] > LATE_START * peak:
+        return None
+    width = float(t[-1] - t[0]) / 100
+    chosen = (t >= t[0] + width / 2)[: rising.size] & (rising <= 0.3 * peak)
+    if chosen.sum() < 3 or np.ptp(rising[chosen]) <= 0:
+        return None
+    slope, intercept = np.polyfit(rising[chosen], t[: rising.size][chosen], 1)
+    return float(slope * 0.1 * peak + intercept)
 
 
 def _crossing(t: Array, rising: Array, at: int, level: float) -> float:

@@ -6,7 +6,8 @@ band of hyperplanes per key. Two fingerprints of one test point nearly the same 
 hyperplane puts them on the same side with probability 1 - angle/180°; at cosine 0.8 (a copy
 with the machine's own noise added again) a band agrees with probability ~0.17 and at least one
 of 16 bands with ~0.95, at 0.9 with ~0.995; two unrelated specimens agree on a band one time in
-256. A query looks up its 16 keys in its rise bucket and the neighbouring ones and keeps the
+256. A query looks up its 16 keys in its rise bucket and every bucket within the rise-time
+tolerance (16 %: a copy's time axis may be scaled, its fingerprint does not change) and keeps the
 candidates :func:`jcjg.testing.curves.matches` finds worth comparing, most similar first; the
 samples decide (:mod:`jcjg.testing.reuse`). The hyperplanes come from a fixed seed, so keys are
 the same in every process and release (changing them means re-keying stored fingerprints).
@@ -115,7 +116,8 @@ class FingerprintIndex:
 
     def twins(self, fp: curves.Fingerprint) -> list[int]:
         """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
-        :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`), nearest first."""
+        :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose cosine with it reaches
+        :data:`curves.TWIN_SIMILARITY`, nearest first."""
         if self._by_peak is None:
             self._by_peak = np.argsort(self.peaks, kind="stable")
         ordered = self.peaks[self._by_peak]
@@ -123,7 +125,7 @@ class FingerprintIndex:
         hi = np.searchsorted(ordered, fp.peak_kn * (1 + curves.TWIN_PEAK), side="right")
         rows = self._by_peak[lo:hi]
         distance = curves.twin_distance(fp, self.peaks[rows], self.rises[rows])
-        inside = distance <= 1
+        inside = (distance <= 1) & (self.vectors[rows] @ fp.vector >= curves.TWIN_SIMILARITY)
         rows, distance = rows[inside], distance[inside]
         order = np.argsort(distance, kind="stable")[: curves.MAX_TWINS]
         return [int(i) for i in self.ids[rows[order]]]

@@ -364,7 +364,7 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         "min_correlation": reuse.MIN_CORRELATION,
         "min_points": reuse.MIN_POINTS,
         "min_similarity": curves.MIN_SIMILARITY,
-        "tolerance_percent": 2.0,
+        "tolerance_percent": curves.TOLERANCE * 100,
     },
     labels={
         "min_correlation": "残差相关系数下限",
@@ -376,9 +376,11 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         "两次真实试验的残差互不相关，同一次试验的残差逐点重合。",
     },
     triggers=(Curve,),
-    description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：两条曲线对齐后，"
-    "逐点去掉光滑形状剩下的噪声高度相关（两次真实试验的噪声互不相关），或有成段完全相同的数据点，"
-    "或采样间隔的抖动逐点一致。平移时间、缩放力值、重新采样、截头去尾、拼接、叠加噪声都能识别；"
+    description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：两条曲线按时间比例和平移对齐后，"
+    "逐点去掉光滑形状和机器共有的周期成分（泵的脉动、电源干扰）剩下的噪声显著相关"
+    "（按比对点数计算的显著性，并明显高于其他对齐位置；两次真实试验的噪声互不相关），"
+    "或有成段完全相同的数据点，或采样间隔的抖动逐点一致。平移时间、缩放时间轴、缩放力值、"
+    "重新采样、隔点抽取、截头去尾、只留加荷段、拼接、叠加噪声、重新取整都能识别；"
     "形状相似只用来挑选比对的候选，不作为判断依据。",
 )
 def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:

@@ -460,7 +460,8 @@ def similar_curves(
 
 def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     """The earlier curves nearest ``mine`` in peak and rise time (within
-    :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`), at most :data:`curves.MAX_TWINS`:
+    :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose shape is at least
+    :data:`curves.TWIN_SIMILARITY` like it, at most :data:`curves.MAX_TWINS`:
     a noise-added copy of a curve with little of its own but noise keeps those two."""
     stmt = select(Curve).where(
         Curve.id < row.id,
@@ -472,7 +473,12 @@ def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
         ),
     )
     nearest_peak = func.abs(Curve.fp_peak_kn - mine.peak_kn)
-    near = list(db.scalars(stmt.order_by(nearest_peak, Curve.id).limit(200)))
+    near = [
+        c
+        for c in db.scalars(stmt.order_by(nearest_peak, Curve.id).limit(200))
+        if (fp := fingerprint_of(c)) is not None
+        and float(fp.vector @ mine.vector) >= curves.TWIN_SIMILARITY  # as fpindex.twins
+    ]
     near.sort(key=lambda c: float(curves.twin_distance(mine, c.fp_peak_kn, c.fp_rise_s)))
     return near[: curves.MAX_TWINS]
 
