@@ -216,6 +216,7 @@ ROUTES: Routes = {
     ("GET", "/exchange/clients/register"): "exchange_client:approve",
     ("POST", "/exchange/clients/register"): "exchange_client:approve",
     ("POST", "/exchange/clients/{client_id}/decision"): "exchange_client:approve",
+    ("POST", "/exchange/clients/{client_id}/rate-limit"): "exchange_client:approve",
     ("POST", "/exchange/clients/{client_id}/suspend"): "exchange_client:approve",
     ("POST", "/exchange/clients/{client_id}/resume"): "exchange_client:approve",
     ("POST", "/exchange/keys/{key_id}/revoke"): "exchange_client:approve",
