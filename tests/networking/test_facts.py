@@ -114,7 +114,7 @@ def test_a_registration_this_platform_cannot_take_is_refused_and_leaves_nothing(
         }  # fmt: skip
     before = db.scalar(select(func.count()).select_from(Institution))
     fact = city.log.append(facts.REGISTER, data)
-    after = city.log.append("sample:seal", {"sample_code": "YP-0001"})
+    after = city.log.append("video_clip:export", {"clip": "YP-0001"})
     answer = city.post(client, [fact, after])
     assert answer.status_code == 200, answer.text
     body = answer.json()

@@ -70,7 +70,7 @@ def _report(code: str, token: str) -> dict[str, Any]:
 
 @pytest.mark.sqlite
 def test_a_forward_is_checked_kept_and_applied_with_the_childs_code(client, db, city):
-    fact = city.log.append("sample:seal", {"sample_code": "YP-0001"})
+    fact = city.log.append("video_clip:export", {"clip": "YP-0001"})
     labs = city.lab.signed(city.log, "registry.labs", LABS)
     code = SUPERVISION.make(city.institution.region_code, 2026, 41)
     fields, results = _report(code, "t" * 20)

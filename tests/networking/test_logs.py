@@ -167,11 +167,11 @@ def test_a_forwarded_leaf_missing_from_the_childs_log_is_inconsistent(client, db
         log_key=log.vkey, public_key=b64(private.public_key().public_bytes_raw()).encode(),
     )  # fmt: skip
     db.commit()
-    sent = [log.append("sample:seal", {"n": n}) for n in range(3)]
+    sent = [log.append("video_clip:export", {"n": n}) for n in range(3)]
     answer = post_forward(client, made.key.key.key_id, load_key("ed25519", private),
                           forward(log, sent))  # fmt: skip
     assert answer.status_code == 200, answer.text
-    log.entries[2] = ledger.envelope("sample:seal", {"other": 1}, utcnow())
+    log.entries[2] = ledger.envelope("video_clip:export", {"other": 1}, utcnow())
     (checked,) = _check(db, ChildServer(log))
     assert checked.inconsistent
     assert "不在其日志中" in checked.error

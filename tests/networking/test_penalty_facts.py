@@ -170,7 +170,7 @@ def test_a_decision_the_province_cannot_take_is_refused_and_leaves_nothing(
     db.commit()
     for name, entry_type, data, content, says in _bad(db, city, other):
         item = fact(city, entry_type, data, content)
-        after = city.log.append("sample:seal", {"sample_code": "YP-0001"})
+        after = city.log.append("video_clip:export", {"clip": "YP-0001"})
         answer = city.post(client, [item, after])
         assert answer.status_code == 200, (name, answer.text)
         body = answer.json()

@@ -202,7 +202,7 @@ def test_a_step_the_province_cannot_take_is_refused_and_leaves_nothing(
         item = city.log.append(entry_type, data)
         if content is not None:
             item["content"] = content
-        after = city.log.append("sample:seal", {"sample_code": "YP-0001"})
+        after = city.log.append("video_clip:export", {"clip": "YP-0001"})
         answer = city.post(client, [item, after])
         assert answer.status_code == 200, (name, answer.text)
         body = answer.json()

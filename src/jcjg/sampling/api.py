@@ -338,6 +338,9 @@ class SampleRead(BaseModel):
     registration_identity: IdentityRead | None = Field(description="登记时取样人员的身份核验")
     seal: SealRead | None
     receipts: list[ReceiptRead] = Field(description="检测机构的收样验封记录")
+    origin: str | None = Field(
+        default=None, description="下级平台报送的样品：该平台的名称（只能在该平台办理）"
+    )
 
 
 def _identity(db: Any, sample: Sample, action: str) -> IdentityRead | None:
@@ -398,6 +401,7 @@ def _sample_read(db: Any, settings: Settings, sample: Sample) -> SampleRead:
             )
             for r in receipts
         ],
+        origin=sample.origin,
     )
 
 

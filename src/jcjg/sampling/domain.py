@@ -6,11 +6,13 @@ from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
 from jcjg.projects.pages import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
 from jcjg.sampling import (
     api,
     evidence,
+    facts,
     identity,
     messages,
     models,
@@ -109,5 +111,7 @@ DOMAIN = Domain(
         PROJECT_PANELS: project_pages.project_panels,
         PROJECT_COLUMNS: project_pages.project_columns,
         MEMBER_PHOTO_PROBLEM: identity.registered_photo_problem,
+        FORWARDED_FACTS: facts.appliers,  # a child platform's samples, seals, witness records
+        FACT_CONTENTS: facts.contents,
     },
 )

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -91,7 +92,11 @@ class Sample(ChangeLogged, IdMixin, TimestampMixin, Base):
     specimen_count: Mapped[int] = mapped_column(Integer, default=1)
     specimen_size: Mapped[str] = mapped_column(String(64), default="")
     prepared_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # made / cast
-    sampler_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # None on a child platform's sample rebuilt here (``origin``): its sampler is the child's
+    # user, named by the child's word in ``sampler_name``
+    sampler_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True, default=None
+    )
     sampled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)  # server time
     latitude: Mapped[float | None] = mapped_column(Float, default=None)
     longitude: Mapped[float | None] = mapped_column(Float, default=None)
@@ -108,6 +113,11 @@ class Sample(ChangeLogged, IdMixin, TimestampMixin, Base):
     pour_id: Mapped[int | None] = mapped_column(
         ForeignKey("concrete_pour.id"), index=True, default=None
     )
+    # a child platform's sample rebuilt here (jcjg.sampling.facts): the child's name, the leaf
+    # of its log, and its sampler's name as the child gave it; only the child changes it
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    sampler_name: Mapped[str] = mapped_column(String(64), default="")
 
     def audit_repr(self) -> str:
         return self.sample_code
@@ -149,12 +159,17 @@ class WitnessKey(ChangeLogged, IdMixin, Base):
     __permission_entity__: ClassVar[str] = "sample"
     __scope_columns__: ClassVar[dict[str, str]] = {"self": "user_id"}
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # None for a child platform's witness's key, kept here to verify its seals (``origin``):
+    # no account here holds it, so nobody here seals with it
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True, default=None
+    )
     key_id: Mapped[str] = mapped_column(String(64), unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     device: Mapped[str] = mapped_column(String(200), default="")
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
 
     def audit_repr(self) -> str:
         return f"封志密钥 {self.key_id[:16]}"
@@ -174,7 +189,11 @@ class SampleSeal(IdMixin, Base):
     institution_id: Mapped[int | None] = mapped_column(
         ForeignKey("institution.id"), index=True, default=None
     )
-    witness_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # None on a child platform's seal rebuilt here (``origin``): the witness is the child's
+    # user, named in ``witness_name`` as the statement the witness signed names them
+    witness_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True, default=None
+    )
     witness_key_id: Mapped[int] = mapped_column(ForeignKey("witness_key.id"))
     statement: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes signed
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
@@ -187,6 +206,9 @@ class SampleSeal(IdMixin, Base):
     photo_person_sha256: Mapped[str] = mapped_column(String(64))  # the witness
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
     leaf_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    witness_name: Mapped[str] = mapped_column(String(64), default="")
 
 
 class WitnessRecord(IdMixin, Base):
@@ -208,6 +230,8 @@ class WitnessRecord(IdMixin, Base):
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class IdentityCheck(IdMixin, Base):

@@ -244,7 +244,10 @@ def sample_photo(
         digest = _photo_of(db, sample, role)
     if not digest:
         raise NotFound()
-    data = blob_store(settings).get(digest)
+    try:
+        data = blob_store(settings).get(digest)
+    except KeyError:  # a child platform's portraits stay with it (jcjg.sampling.facts)
+        raise NotFound("照片未报送到本平台") from None
     cache = "private, max-age=3600"
     if role in PERSON_PHOTOS:
         record_event(
@@ -833,7 +836,7 @@ def mobile_seal_page(request: Request, db: SessionDep, principal: Witness, code:
             "sample": sample,
             "project": project,
             "assigned": member is not None,
-            "sampler": _names(db, {sample.sampler_user_id}).get(sample.sampler_user_id, ""),
+            "sampler": _names(db, {sample.sampler_user_id}).get(sample.sampler_user_id or 0, ""),
             **_CHOICES,
         },
     )

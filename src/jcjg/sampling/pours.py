@@ -384,6 +384,7 @@ def site_curing_missing(ctx: RuleContext) -> Iterator[Finding]:
     for sample in ctx.db.scalars(
         select(Sample)
         .where(Sample.project_id.in_(sorted(bare)), Sample.curing.in_(cured))
+        .where(Sample.origin.is_(None))  # a child platform's samples: its own rules
         .order_by(Sample.prepared_at)
     ):
         first.setdefault(sample.project_id, sample)
@@ -429,6 +430,7 @@ def molds_short(ctx: RuleContext) -> Iterator[Finding]:
     for sample in ctx.db.scalars(
         select(Sample)
         .where(Sample.project_id.in_(sorted(declared)), Sample.curing.in_(CUBE_CURINGS))
+        .where(Sample.origin.is_(None))
         .order_by(Sample.prepared_at, Sample.id)
     ):
         if "混凝土" in sample.material:  # cube molds: not mortar's, not impermeability cones

@@ -113,6 +113,7 @@ def seal_invalid(ctx: RuleContext) -> Iterator[Finding]:
 )
 def sampling_window(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(Sample, SampleSeal).outerjoin(SampleSeal, SampleSeal.sample_id == Sample.id)
+    stmt = stmt.where(Sample.origin.is_(None))  # a child platform's samples: its own rules
     for sample, row in ctx.db.execute(ctx.narrow_projects(stmt, Sample.project_id)):
         limits = ctx.thresholds(sample.region_code)
         sampler_late = (sample.sampled_at - sample.prepared_at).total_seconds() / 60 - float(
@@ -157,6 +158,7 @@ def sampling_window(ctx: RuleContext) -> Iterator[Finding]:
 def witness_off_site(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(SampleSeal, Sample, Project).join(Sample, Sample.id == SampleSeal.sample_id)
     stmt = stmt.join(Project, Project.id == SampleSeal.project_id)
+    stmt = stmt.where(SampleSeal.origin.is_(None))
     for row, sample, project in ctx.db.execute(ctx.narrow_projects(stmt, SampleSeal.project_id)):
         tolerance = float(ctx.thresholds(row.region_code)["tolerance_m"])
         has_fence = project.site_polygon or project.site_latitude is not None
@@ -178,11 +180,12 @@ def witness_off_site(ctx: RuleContext) -> Iterator[Finding]:
 )
 def witness_not_assigned(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(SampleSeal, Sample).join(Sample, Sample.id == SampleSeal.sample_id)
+    stmt = stmt.where(SampleSeal.origin.is_(None))  # the child's witnesses: its assignments
     rows = list(ctx.db.execute(ctx.narrow_projects(stmt, SampleSeal.project_id)))
     if not rows:
         return
     project_ids = {row.project_id for row, _ in rows}
-    members: dict[tuple[int, int], list[ProjectMember]] = {}
+    members: dict[tuple[int, int | None], list[ProjectMember]] = {}
     for m in ctx.db.scalars(
         select(ProjectMember).where(
             ProjectMember.project_id.in_(sorted(project_ids)),
@@ -197,10 +200,12 @@ def witness_not_assigned(ctx: RuleContext) -> Iterator[Finding]:
             m.active_on(day) for m in members.get((row.project_id, row.witness_user_id), [])
         ):
             found.append((row, sample, day))
-    ids = sorted({row.witness_user_id for row, _, _ in found})
-    names = dict(ctx.db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+    ids = sorted({row.witness_user_id for row, _, _ in found if row.witness_user_id})
+    names: dict[int | None, str] = dict(
+        ctx.db.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()
+    )
     for row, sample, day in found:
-        facts = {
+        facts: dict[str, object] = {
             "sealed_on": day.isoformat(),
             "witness": names.get(row.witness_user_id, ""),  # who sealed, by name
             "witness_user_id": row.witness_user_id,

@@ -435,6 +435,8 @@ def _project_sample_for_witness(
 ) -> tuple[Sample, Project]:
     principal.require("sample:seal")
     sample = sample_by_code(db, principal, parse_code(code))
+    if sample.origin is not None:  # a child platform's sample (jcjg.sampling.facts)
+        raise PermissionDenied(f"该样品由下级平台“{sample.origin}”报送，只能在该平台办理见证封样")
     project = db.get(Project, sample.project_id)
     assert project is not None
     return sample, project

@@ -1,0 +1,607 @@
+"""A city's witnessed-sampling chain rebuilt on its province (``core.facts``; docs/networking.md,
+"A child's facts"): a sample the city's sampler registers (``sample:register``), the seal its
+witness signs (``sample:seal``) and the witness record the city makes of it
+(``witness_record:create``) become the province's sample, seal and witness record too, so the
+province's report chain and its ``/v/<code>`` show the city's report's samples as witnessed and
+sealed, and ``/w/<token>`` answers for the city's witness record.
+
+The entries hold digests and the city's user ids, not the texts. So the city sends beside each
+leaf what the province needs (``content``), and the province keeps only what the entry's
+digests cover or what can be checked without the city:
+
+- a registration: the sample's particulars (material, specification, ..., where it was taken)
+  and the sampler's name rest on the city's word (its forward is signed); the sample and tag
+  photos travel as files and must be the ones the entry notarised;
+- a seal: the statement the witness signed and the witness's public key. The statement's
+  SHA-256, the key id (the key's SHA-256) and the signature are the entry's, and the signature
+  must verify: the seal rests on the witness's signature, not on the city. The witness's name,
+  the time and the place are the statement's; the seal photo travels as a file;
+- a witness record: the record itself (its canonical JSON's SHA-256 is the entry's) and its
+  signed PDF, a file whose SHA-256 is the entry's.
+
+The photos of people (the sampler's and the witness's live portraits) do not go up: the
+province keeps their SHA-256 (in the statement and the record) and shows the sample, tag and
+seal photos. The city's samplers and witnesses hold no account on the province: their names are
+kept as text (``Sample.sampler_name``, ``SampleSeal.witness_name``), the witness's key as a key
+of no account (``WitnessKey.user_id`` None), which nobody here can seal with.
+
+The province keeps the rows as the city's (``origin``, ``origin_index``): only the city changes
+them (sealing such a sample here is refused), the sampling rules that judge the people on site
+leave them to the city, and the identity checks and photo index stay the city's."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jcjg.auth.models import User
+from jcjg.core.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
+from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
+from jcjg.core.regioncodes import scope_prefix
+from jcjg.core.text import TextModel
+from jcjg.ledger.canonical import canonical_json
+from jcjg.projects import service as projects
+from jcjg.projects.models import Project
+from jcjg.sampling import codes, seal
+from jcjg.sampling.choices import Curing, SampleStatus
+from jcjg.sampling.models import (
+    Commission,
+    CommissionSample,
+    Sample,
+    SampleSeal,
+    WitnessKey,
+    WitnessRecord,
+)
+
+REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
+_HEX64 = r"^[0-9a-f]{64}$"
+_HASH = Field(pattern=_HEX64)
+_RECORD_PATH = r"/w/([0-9a-f]{32})$"
+MAX_STATEMENT = 8192  # bytes; a statement is about 1 KB
+
+
+# --- what the entries notarised -------------------------------------------------------------
+
+
+class _Entry(TextModel):
+    model_config = ConfigDict(extra="ignore")  # what a later log adds
+
+    sample_code: str = Field(min_length=codes.CODE_LENGTH, max_length=codes.CODE_LENGTH)
+
+
+E = TypeVar("E", bound=_Entry)
+
+
+class _Photos(TextModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sample: str = _HASH
+    tag: str = _HASH
+    sampler: str = _HASH
+
+
+class Registered(_Entry):
+    """``sample:register`` (``service.register_sample``)."""
+
+    project_code: str = Field(min_length=1, max_length=32)
+    sampled_at: dt.datetime
+    prepared_at: dt.datetime
+    photos: _Photos
+    sample_phash: str = Field(pattern=r"^[0-9a-f]{16}$")
+    curing: Curing | Literal[""] = ""
+
+
+class Sealed(_Entry):
+    """``sample:seal`` (``service.seal_sample``)."""
+
+    key_id: str = _HASH
+    statement_sha256: str = _HASH
+    signature: str = Field(min_length=1, max_length=100)
+
+
+class Recorded(_Entry):
+    """``witness_record:create`` (``records.create_witness_record``)."""
+
+    record_sha256: str = _HASH
+    pdf_sha256: str = _HASH
+
+
+# --- what the child sends beside them ---------------------------------------------------------
+
+
+class File(TextModel):
+    """A file the content names, uploaded before the forward (``core.facts``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: Literal["sample", "tag", "seal", "pdf"]
+    sha256: str = _HASH
+
+
+class RegisterContent(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    material: str = Field(min_length=1, max_length=64)
+    specification: str = Field(default="", max_length=100)
+    batch_number: str = Field(default="", max_length=64)
+    quantity: str = Field(default="", max_length=64)
+    structure_part: str = Field(default="", max_length=200)
+    specimen_count: int = Field(ge=1, le=100, strict=True)
+    specimen_size: str = Field(default="", max_length=64)
+    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
+    sampler: str = Field(min_length=1, max_length=64)  # the sampler's name
+    evidence: list[File] = Field(min_length=2, max_length=2)
+
+
+class SealContent(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=MAX_STATEMENT * 4 // 3 + 4)  # base64
+    public_key: str = Field(min_length=1, max_length=64)  # base64 of the 32 raw bytes
+    evidence: list[File] = Field(min_length=1, max_length=1)
+
+
+class _Party(TextModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: int | None = None
+    name: str = Field(min_length=1, max_length=64)
+
+
+class _Location(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    accuracy_m: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class _StatementPhotos(_Photos):
+    seal: str = _HASH
+    witness: str = _HASH
+
+
+class Statement(TextModel):
+    """The seal's statement (``service.prepare_seal``), as the witness signed it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["jcjg.sample-seal/v1"]
+    sample_code: str = Field(max_length=codes.CODE_LENGTH)
+    project_code: str = Field(max_length=32)
+    material: str = Field(max_length=64)
+    specification: str = Field(max_length=100)
+    specimen_count: int = Field(ge=1, le=100, strict=True)
+    prepared_at: str = Field(max_length=40)
+    sampled_at: str = Field(max_length=40)
+    sampler: _Party
+    witness: _Party
+    key_id: str = _HASH
+    sealed_at: dt.datetime
+    location: _Location | None
+    photos: _StatementPhotos
+    sample_phash: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+
+class _RecordSample(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample_code: str = Field(max_length=codes.CODE_LENGTH)
+    material: str = Field(max_length=64)
+    specification: str = Field(max_length=100)
+    batch_number: str = Field(max_length=64)
+    quantity: str = Field(max_length=64)
+    structure_part: str = Field(max_length=200)
+    specimen_count: int = Field(ge=1, le=100, strict=True)
+    specimen_size: str = Field(max_length=64)
+    prepared_at: str = Field(max_length=40)
+    sampled_at: str = Field(max_length=40)
+
+
+class _RecordProject(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    address: str = Field(max_length=200)
+
+
+class _RecordPerson(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    unit: str = Field(max_length=200)
+
+
+class _RecordLocation(_Location):
+    distance_outside_site_m: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class _RecordSeal(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str = _HASH
+    public_key: str = Field(max_length=64)
+    statement: str = Field(max_length=MAX_STATEMENT * 4 // 3 + 4)
+    signature: str = Field(max_length=100)
+    algorithm: Literal["Ed25519"]
+
+
+class _RecordLedger(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0, strict=True)
+    leaf_hash: str = _HASH
+    entry_type: str = Field(max_length=64)
+    notarised_at: str = Field(max_length=40)
+
+
+class Record(TextModel):
+    """The witness record (``records.create_witness_record``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["jcjg.witness-record/v1"]
+    sample: _RecordSample
+    project: _RecordProject
+    sampler: _RecordPerson
+    witness: _RecordPerson
+    sealed_at: str = Field(max_length=40)
+    location: _RecordLocation | None
+    photos: _StatementPhotos
+    seal: _RecordSeal
+    ledger: _RecordLedger
+    public_url: str = Field(max_length=300, pattern=r"^https?://\S+" + _RECORD_PATH)
+
+
+class RecordContent(TextModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record: dict[str, Any]
+    evidence: list[File] = Field(min_length=1, max_length=1)
+
+
+# --- the child: what the entries do not hold ----------------------------------------------------
+
+
+def contents() -> dict[str, FactContent]:
+    return {REGISTER: register_content, SEAL: seal_content, RECORD: record_content}
+
+
+def _own_sample(db: Session, data: Mapping[str, Any]) -> Sample | None:
+    return db.scalar(select(Sample).where(Sample.sample_code == data.get("sample_code")))
+
+
+def register_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """The sample's particulars and the sampler's name; its sample and tag photos."""
+    sample = _own_sample(db, data)
+    photos = data.get("photos") or {}
+    if (
+        sample is None
+        or not isinstance(photos, dict)
+        or (sample.photo_sample_sha256, sample.photo_tag_sha256, sample.sample_phash)
+        != (photos.get("sample"), photos.get("tag"), data.get("sample_phash"))
+    ):
+        return None
+    given: dict[str, Any] = {
+        "material": sample.material, "specification": sample.specification,
+        "batch_number": sample.batch_number, "quantity": sample.quantity,
+        "structure_part": sample.structure_part, "specimen_count": sample.specimen_count,
+        "specimen_size": sample.specimen_size, "latitude": sample.latitude,
+        "longitude": sample.longitude, "accuracy_m": sample.accuracy_m,
+        "sampler": _sampler_name(db, sample),
+        "evidence": [{"role": "sample", "sha256": sample.photo_sample_sha256},
+                     {"role": "tag", "sha256": sample.photo_tag_sha256}],
+    }  # fmt: skip
+    return Exported(given, (sample.photo_sample_sha256, sample.photo_tag_sha256))
+
+
+def _sampler_name(db: Session, sample: Sample) -> str:
+    user = db.get(User, sample.sampler_user_id) if sample.sampler_user_id else None
+    return user.display_name if user is not None else sample.sampler_name
+
+
+def seal_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """The statement the witness signed and the witness's public key; the seal photo."""
+    sample = _own_sample(db, data)
+    row = db.scalar(select(SampleSeal).where(SampleSeal.sample_id == sample.id)) if sample else None
+    key = db.get(WitnessKey, row.witness_key_id) if row else None
+    if row is None or key is None or _sha(row.statement) != data.get("statement_sha256"):
+        return None
+    given = {
+        "statement": _b64(row.statement), "public_key": _b64(key.public_key),
+        "evidence": [{"role": "seal", "sha256": row.photo_seal_sha256}],
+    }  # fmt: skip
+    return Exported(given, (row.photo_seal_sha256,))
+
+
+def record_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """The witness record and its signed PDF."""
+    sample = _own_sample(db, data)
+    row = (
+        db.scalar(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id))
+        if sample
+        else None
+    )
+    if (
+        row is None
+        or row.pdf_sha256 != data.get("pdf_sha256")
+        or _sha(canonical_json(row.record)) != data.get("record_sha256")
+    ):
+        return None
+    given = {"record": row.record, "evidence": [{"role": "pdf", "sha256": row.pdf_sha256}]}
+    return Exported(given, (row.pdf_sha256,))
+
+
+# --- the parent: the chain rebuilt ----------------------------------------------------------
+
+
+def appliers() -> dict[str, FactApplier]:
+    return {REGISTER: register, SEAL: sealed, RECORD: recorded}
+
+
+def register(db: Session, fact: ForwardedFact) -> None:
+    """The city's sample, registered here as the city's on the province's copy of its
+    project; the same sent again: nothing."""
+    entry = _entry(Registered, fact)
+    for name in ("sampled_at", "prepared_at"):
+        if getattr(entry, name).tzinfo is None:
+            raise ValidationFailed(errors=[FieldError(name, "时间须带时区")])
+    given = parsed_content(RegisterContent, _content(fact, "取样登记"))
+    _files(given.evidence, {"sample": entry.photos.sample, "tag": entry.photos.tag})
+    same = db.scalar(select(Sample).where(Sample.sample_code == entry.sample_code))
+    if same is not None:
+        if same.origin == fact.platform:
+            return  # sent again: the forward is at-least-once
+        raise Conflict(
+            f"样品编码 {entry.sample_code} 在本平台已登记为另一个样品",
+            errors=[FieldError("sample_code", "已登记", "duplicate")],
+        )
+    project = db.scalar(
+        select(Project).where(
+            Project.code == entry.project_code,
+            Project.region_code.startswith(scope_prefix(fact.region_code), autoescape=True),
+        )
+    )
+    if project is None:
+        raise NotFound(f"工程项目“{entry.project_code}”在本平台不存在或不在该下级平台辖区内")
+    sample = Sample(
+        sample_code=entry.sample_code, project_id=project.id, region_code=project.region_code,
+        material=given.material, specification=given.specification,
+        batch_number=given.batch_number, quantity=given.quantity,
+        structure_part=given.structure_part, specimen_count=given.specimen_count,
+        specimen_size=given.specimen_size, prepared_at=entry.prepared_at,
+        sampler_user_id=None, sampler_name=given.sampler, sampled_at=entry.sampled_at,
+        latitude=given.latitude, longitude=given.longitude, accuracy_m=given.accuracy_m,
+        distance_m=projects.site_distance(project, given.latitude, given.longitude),
+        photo_sample_sha256=entry.photos.sample, photo_tag_sha256=entry.photos.tag,
+        photo_person_sha256=entry.photos.sampler, sample_phash=entry.sample_phash,
+        status=SampleStatus.SAMPLED.value, curing=entry.curing,
+        origin=fact.platform, origin_index=fact.index,
+    )  # fmt: skip
+    db.add(sample)
+    db.flush()
+    # a commission the lab sent before the sample came names it already
+    for named in db.scalars(
+        select(CommissionSample).where(
+            CommissionSample.sample_code == sample.sample_code,
+            CommissionSample.sample_id.is_(None),
+        )
+    ):
+        named.sample_id = sample.id
+        commission = db.get(Commission, named.commission_id)
+        if commission is not None and commission.project_id == sample.project_id:
+            sample.commission_id = sample.commission_id or commission.id
+            sample.institution_id = sample.institution_id or commission.institution_id
+    db.flush()
+
+
+def sealed(db: Session, fact: ForwardedFact) -> None:
+    """The witness's seal of the city's sample, kept here when the statement is the entry's
+    and its signature verifies with the key the entry names."""
+    entry = _entry(Sealed, fact)
+    given = parsed_content(SealContent, _content(fact, "封志"))
+    statement = _unb64(given.statement, "content.statement")
+    public_key = _unb64(given.public_key, "content.public_key")
+    signature = _unb64(entry.signature, "signature")
+    if len(statement) > MAX_STATEMENT:
+        raise _mismatch("content.statement", "封志声明过长")
+    if _sha(statement) != entry.statement_sha256:
+        raise _mismatch("content.statement", "与存证的封志声明摘要不符")
+    if seal.key_id(public_key) != entry.key_id or seal.public_key_problem(public_key):
+        raise _mismatch("content.public_key", "与存证的封志公钥不符")
+    if not seal.verify(public_key, statement, signature):
+        raise _mismatch("signature", "电子封志签名验证失败")
+    said = _statement(statement)
+    _files(given.evidence, {"seal": said.photos.seal})
+    sample = _childs_sample(db, fact, entry.sample_code, "封样")
+    if (
+        said.sample_code != sample.sample_code
+        or said.key_id != entry.key_id
+        or said.sample_phash != sample.sample_phash
+        or (said.photos.sample, said.photos.tag, said.photos.sampler)
+        != (sample.photo_sample_sha256, sample.photo_tag_sha256, sample.photo_person_sha256)
+    ):
+        raise _mismatch("content.statement", "封志声明与该下级平台报送的样品信息不一致")
+    if said.sealed_at.tzinfo is None:
+        raise ValidationFailed(errors=[FieldError("content.statement", "封样时间须带时区")])
+    same = db.scalar(select(SampleSeal).where(SampleSeal.sample_id == sample.id))
+    if same is not None:
+        if same.statement == statement and same.origin == fact.platform:
+            return  # sent again
+        raise Conflict(f"样品 {sample.sample_code} 在本平台已有另一份封志")
+    key = _key(db, fact, entry.key_id, public_key)
+    project = db.get(Project, sample.project_id)
+    place = said.location
+    lat, lon = (place.latitude, place.longitude) if place else (None, None)
+    row = SampleSeal(
+        sample_id=sample.id, project_id=sample.project_id, region_code=sample.region_code,
+        institution_id=sample.institution_id, witness_user_id=None,
+        witness_name=said.witness.name, witness_key_id=key.id, statement=statement,
+        signature=signature, sealed_at=said.sealed_at, latitude=lat, longitude=lon,
+        accuracy_m=place.accuracy_m if place else None,
+        distance_m=projects.site_distance(project, lat, lon) if project else None,
+        photo_seal_sha256=said.photos.seal, photo_person_sha256=said.photos.witness,
+        origin=fact.platform, origin_index=fact.index,
+    )  # fmt: skip
+    db.add(row)
+    if sample.status == SampleStatus.SAMPLED.value:
+        sample.status = SampleStatus.SEALED.value
+    sample.sampler_name = said.sampler.name  # the witness signed it
+    db.flush()
+
+
+def recorded(db: Session, fact: ForwardedFact) -> None:
+    """The city's witness record of a seal it sent, with its signed PDF; ``/w/<token>`` here
+    answers for it under the city's token."""
+    entry = _entry(Recorded, fact)
+    given = parsed_content(RecordContent, _content(fact, "见证记录"))
+    if _sha(canonical_json(given.record)) != entry.record_sha256:
+        raise _mismatch("content.record", "与存证的见证记录摘要不符")
+    _files(given.evidence, {"pdf": entry.pdf_sha256})
+    try:
+        record = Record.model_validate(given.record)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            errors=[
+                FieldError(f"content.record.{e.field}", e.message, e.code)
+                for e in field_errors_from_pydantic(exc.errors())
+            ]
+        ) from exc
+    if record.sample.sample_code != entry.sample_code:
+        raise _mismatch("content.record", "见证记录的样品编码与存证不符")
+    sample = _childs_sample(db, fact, entry.sample_code, "出具见证记录")
+    row = db.scalar(select(SampleSeal).where(SampleSeal.sample_id == sample.id))
+    if row is None or row.origin != fact.platform:
+        raise NotFound(f"样品 {sample.sample_code} 的封志未由该下级平台报送，无从出具见证记录")
+    if record.seal.statement != _b64(row.statement) or record.seal.key_id != _key_id(db, row):
+        raise _mismatch("content.record", "见证记录的封志与该下级平台报送的封志不一致")
+    token = _token(record.public_url)
+    same = db.scalar(select(WitnessRecord).where(WitnessRecord.sample_id == sample.id))
+    if same is not None:
+        if same.origin == fact.platform and same.pdf_sha256 == entry.pdf_sha256:
+            return  # sent again
+        raise Conflict(f"样品 {sample.sample_code} 在本平台已有另一份见证记录")
+    if db.scalar(select(WitnessRecord.id).where(WitnessRecord.token == token)) is not None:
+        raise Conflict("见证记录的查验码在本平台已用于另一份见证记录")
+    kept = WitnessRecord(
+        sample_id=sample.id, seal_id=row.id, project_id=sample.project_id,
+        region_code=sample.region_code, institution_id=sample.institution_id, token=token,
+        record=dict(given.record), pdf_sha256=entry.pdf_sha256,
+        origin=fact.platform, origin_index=fact.index,
+    )  # fmt: skip
+    db.add(kept)
+    db.flush()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _entry(model: type[E], fact: ForwardedFact) -> E:
+    try:
+        entry = model.model_validate(dict(fact.data))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    problem = codes.code_problem(entry.sample_code)
+    if problem:
+        raise ValidationFailed(errors=[FieldError("sample_code", problem)])
+    if not entry.sample_code.startswith(scope_prefix(fact.region_code)):
+        raise ValidationFailed(
+            f"样品编码 {entry.sample_code} 的行政区划不在下级平台“{fact.platform}”的辖区内",
+            errors=[FieldError("sample_code", "不在该下级平台辖区内", "scope")],
+        )
+    return entry
+
+
+def _content(fact: ForwardedFact, what: str) -> Mapping[str, Any]:
+    if fact.content is None:
+        raise ValidationFailed(errors=[FieldError("content", f"缺少{what}的内容")])
+    return fact.content
+
+
+def _files(given: list[File], wanted: dict[str, str]) -> None:
+    """The content's files must be the entry's, role by role."""
+    if {f.role: f.sha256 for f in given} != wanted or len(given) != len(wanted):
+        raise _mismatch("content.evidence", "与存证的文件摘要不符")
+
+
+def _childs_sample(db: Session, fact: ForwardedFact, code: str, doing: str) -> Sample:
+    sample = db.scalar(
+        select(Sample).where(Sample.sample_code == code, Sample.origin == fact.platform)
+    )
+    if sample is None or not sample.region_code.startswith(scope_prefix(fact.region_code)):
+        raise NotFound(f"样品 {code} 未由该下级平台报送，无从{doing}")
+    return sample
+
+
+def _key(db: Session, fact: ForwardedFact, key_id: str, public_key: bytes) -> WitnessKey:
+    """The witness's key: the one this platform holds under that id (a key id is the key's
+    SHA-256: the same key), else kept as the child's, of no account here."""
+    key = db.scalar(select(WitnessKey).where(WitnessKey.key_id == key_id))
+    if key is None:
+        key = WitnessKey(user_id=None, key_id=key_id, public_key=public_key, origin=fact.platform)
+        db.add(key)
+        db.flush()
+    return key
+
+
+def _key_id(db: Session, row: SampleSeal) -> str | None:
+    key = db.get(WitnessKey, row.witness_key_id)
+    return key.key_id if key else None
+
+
+def _statement(data: bytes) -> Statement:
+    try:
+        parsed = seal.parse_statement(data)
+        return Statement.model_validate(parsed)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise _mismatch("content.statement", _first_problem(exc)) from exc
+
+
+def _first_problem(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        errors = field_errors_from_pydantic(exc.errors())
+        return f"封志声明的 {errors[0].field}：{errors[0].message}" if errors else "封志声明无效"
+    return str(exc)
+
+
+def _token(public_url: str) -> str:
+    found = re.search(_RECORD_PATH, public_url)
+    assert found is not None  # the model's pattern
+    return found.group(1)
+
+
+def _mismatch(field_name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[FieldError(field_name, message, "mismatch")])
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str, field_name: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationFailed(errors=[FieldError(field_name, "应为 base64 编码")]) from exc
