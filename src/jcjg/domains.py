@@ -20,6 +20,7 @@ from jcjg.core.domains import Domain
 from jcjg.credit.domain import DOMAIN as credit
 from jcjg.exchange.domain import DOMAIN as exchange
 from jcjg.experts.domain import DOMAIN as experts
+from jcjg.governance.domain import DOMAIN as governance
 from jcjg.home.domain import DOMAIN as home
 from jcjg.ledger.domain import DOMAIN as ledger
 from jcjg.networking.domain import DOMAIN as networking
@@ -71,6 +72,7 @@ DOMAINS: tuple[Domain, ...] = (
     penalties,
     credit,
     operations,
+    governance,
 )
 
 

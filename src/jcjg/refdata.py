@@ -4,8 +4,11 @@ They come with the schema, not with the demo: :func:`upgrade` (``jcjg db upgrade
 the database, then loads the editions shipped with the package that it does not hold yet
 (``jcjg/regions/data/gb2260*.tsv``, ``jcjg/catalogue/data/*.json``); an operator loads a newer
 edition from a file with ``jcjg db load-regions`` / ``jcjg db load-catalogue``
-(docs/operations/reference-data.md). Reference data is not a platform fact: none of it is
-notarised in the ledger, and loading writes no audit rows (each edition is one recorded row).
+(docs/operations/reference-data.md). The data standard's baseline
+(``jcjg/governance/data/baseline.json``) loads with them: version 1 of a new database, a draft
+for review when a release changes it (docs/governance.md). Reference data is not a platform
+fact: none of it is notarised in the ledger, and loading writes no audit rows (each edition is
+one recorded row).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from jcjg.catalogue import editions as catalogue_editions
 from jcjg.core import editions
 from jcjg.core.db import make_engine
 from jcjg.core.migrate import upgrade as migrate
+from jcjg.governance import service as data_standard
 from jcjg.regions import boundaries as boundary_editions
 from jcjg.regions import editions as region_editions
 
@@ -55,6 +59,7 @@ def load_shipped(db: Session) -> list[str]:
                 )
                 continue
             lines.append(module.load(db, file).text)
+    lines.append(data_standard.load_shipped(db))
     return lines
 
 

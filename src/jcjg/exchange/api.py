@@ -12,12 +12,13 @@ promise of its ledger leaf and answered 202 with receipt v2, and applied behind
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,8 +28,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
+from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, Writes
-from jcjg.core.errors import TOO_LARGE, UNSUPPORTED_MEDIA, AppError, NotFound
+from jcjg.core.errors import (
+    TOO_LARGE,
+    UNSUPPORTED_MEDIA,
+    AppError,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
 from jcjg.core.handlers import app_error_response
 from jcjg.core.openapi import answers
 from jcjg.core.ratelimit import Limiter, limited
@@ -41,7 +50,7 @@ from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import Accepted, accept, store
 from jcjg.exchange.status import status_request, statuses
-from jcjg.exchange.types import MessageType, json_schema, message_types
+from jcjg.exchange.types import MessageType, message_types, standard_schema
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -419,9 +428,26 @@ class SchemaResponse(JSONResponse):
     response_class=SchemaResponse,
     responses={404: {"description": "消息类型不存在"}},
 )
-def schema(request: Request, message_type: str) -> JSONResponse:
+def schema(
+    request: Request,
+    db: SessionDep,
+    message_type: str,
+    at: Annotated[
+        dt.datetime | None,
+        Query(description="按此时刻生效的数据标准版本给出（ISO 8601，带时区）；缺省为现在"),
+    ] = None,
+) -> JSONResponse:
+    """The type's JSON Schema as the data standard in force now (or at ``at``) states it: a
+    version's narrower value domains from its effective time on (docs/governance.md); the
+    version's number in ``x-data-standard-version``."""
     kind = message_types().get(message_type)
     if kind is None:
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
-    data: dict[str, Any] = json_schema(kind, str(request.base_url))
+    if at is not None and at.tzinfo is None:
+        raise ValidationFailed(
+            errors=[FieldError("query.at", "时刻须带时区（如 +08:00 或 Z）", "timezone_aware")]
+        )
+    moment = at or utcnow()
+    base = str(request.base_url)
+    data: dict[str, Any] = standard_schema(db, kind, base, moment)
     return SchemaResponse(data)

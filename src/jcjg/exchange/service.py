@@ -42,7 +42,13 @@ from jcjg.exchange.cache import NeedDatabase
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.types import BaseMessage, MessageBase, MessageType, RegionMessageBase
+from jcjg.exchange.types import (
+    BaseMessage,
+    MessageBase,
+    MessageType,
+    RegionMessageBase,
+    value_domain_check,
+)
 from jcjg.ledger import service as ledger
 from jcjg.ledger.canonical import MAX_SAFE_INTEGER, CanonicalJSONError, canonical_json
 from jcjg.ledger.models import LedgerQueued
@@ -293,9 +299,12 @@ class Accepted:
         return self.message["client_id"], self.message["message_id"]
 
 
-def validate(caller: Caller, kind: MessageType[Any]) -> tuple[BaseMessage, str]:
-    """The message parsed and checked against its type's schema, and its content's SHA-256."""
-    _data, canonical = parse_json(caller.body)
+def validate(
+    caller: Caller, kind: MessageType[Any], db: Session | None = None
+) -> tuple[BaseMessage, str]:
+    """The message parsed and checked against its type's schema and the data standard in force
+    when it was signed, and its content's SHA-256."""
+    data, canonical = parse_json(caller.body)
     try:
         # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
         # body is read twice (json.loads above for the canonical bytes, pydantic's parser
@@ -304,6 +313,13 @@ def validate(caller: Caller, kind: MessageType[Any]) -> tuple[BaseMessage, str]:
         message = kind.schema.model_validate_json(caller.body, strict=True)
     except ValidationError as exc:
         raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    created = caller.verified.created
+    signed_at = dt.datetime.fromtimestamp(created, dt.UTC) if created is not None else utcnow()
+    check = value_domain_check(db, kind.name, signed_at)
+    if check is not None:
+        errors = check(data)
+        if errors:
+            raise ValidationFailed(errors=errors)
     if caller.client.kind not in kind.senders:
         raise ExchangeError(
             problems.WRONG_SENDER,
@@ -329,7 +345,7 @@ def accept(
     to files always needs the database. Without the database the duplicate check is left to
     :func:`store` (a copy then meets the stored row at the unique index)."""
     now = now or utcnow()
-    message, sha256 = validate(caller, kind)
+    message, sha256 = validate(caller, kind, db)
     message_id = str(message.message_id)
     institution: tuple[int, str] | None
     if isinstance(message, MessageBase):

@@ -310,6 +310,26 @@ def message_types() -> dict[str, MessageType[Any]]:
     return _cache[1]
 
 
+# A higher domain's hooks (the data standard, jcjg.governance): the check a published version's
+# narrower value domains add to a message type from its effective time on,
+# ``(db | None, message_type, signed_at) -> check | None`` (``check(parsed JSON)`` answers the
+# failing fields; with ``db`` None it raises ``cache.NeedDatabase`` when it must read); and the
+# JSON Schema as that version states it, ``(db | None, message_type, schema, at) -> schema``.
+VALUE_DOMAINS = "exchange.value_domains"
+SCHEMA_DOMAINS = "exchange.schema_domains"
+
+
+def value_domain_check(
+    db: Session | None, message_type: str, signed_at: dt.datetime
+) -> Callable[[Any], list[Any]] | None:
+    """The data standard's check of a message of ``message_type`` signed at ``signed_at``."""
+    for provider in domains.hooks(VALUE_DOMAINS):
+        check = provider(db, message_type, signed_at)
+        if check is not None:
+            return cast(Callable[[Any], list[Any]], check)
+    return None
+
+
 MAX_SAFE_INTEGER = 2**53 - 1
 """A message's numbers lie within ±(2^53−1) (the ledger's canonical JSON writes no other)."""
 _SUBSCHEMAS = ("properties", "$defs", "patternProperties")
@@ -349,4 +369,14 @@ def json_schema(kind: MessageType[Any], base_url: str) -> dict[str, Any]:
     if kind.description:
         schema["description"] = kind.description
     schema["examples"] = [kind.example]
+    return schema
+
+
+def standard_schema(
+    db: Session | None, kind: MessageType[Any], base_url: str, at: dt.datetime
+) -> dict[str, Any]:
+    """:func:`json_schema` as the data standard in force at ``at`` states it."""
+    schema = json_schema(kind, base_url)
+    for provider in domains.hooks(SCHEMA_DOMAINS):
+        schema = provider(db, kind.name, schema, at)
     return schema

@@ -62,7 +62,7 @@ from jcjg.exchange.signatures import (
     verifying_key,
 )
 from jcjg.exchange.signatures import Request as SignedRequest
-from jcjg.exchange.types import MessageBase, MessageType, message_types
+from jcjg.exchange.types import MessageBase, MessageType, message_types, value_domain_check
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.keys import hasher_for
@@ -328,6 +328,25 @@ class _Receiver:
             raise Refused(exc) from None
         return Outcome.REBUILT
 
+    def _validated(
+        self, row: Forwarded, kind: MessageType[Any], body: bytes, accepted_at: dt.datetime
+    ) -> Any:
+        """The message checked against the parent's schema of its type and its data standard
+        as in force when the child accepted it (docs/governance.md)."""
+        message = self.typed[row.origin_index][1]
+        if message is None or self.typed[row.origin_index][0] is not kind:
+            try:
+                message = kind.schema.model_validate_json(body, strict=True)
+            except ValidationError as exc:
+                errors = field_errors_from_pydantic(exc.errors())
+                raise Refused(ValidationFailed(errors=errors)) from exc
+        check = value_domain_check(self.db, kind.name, accepted_at)
+        if check is not None:
+            errors = check(json.loads(body))
+            if errors:
+                raise Refused(ValidationFailed(errors=errors))
+        return message
+
     def _message(self, row: Forwarded, envelope: dict[str, Any], sent: ForwardedMessage) -> _Taken:
         data = envelope["data"]
         if not row.entry_type.startswith(ENTRY_PREFIX) or not isinstance(data, dict):
@@ -354,13 +373,7 @@ class _Receiver:
         if sent.status == "rejected":
             row.outcome = Outcome.ORIGIN_REJECTED
             return _Taken(row.outcome)
-        message = self.typed[row.origin_index][1]
-        if message is None or self.typed[row.origin_index][0] is not kind:
-            try:
-                message = kind.schema.model_validate_json(body, strict=True)
-            except ValidationError as exc:
-                errors = field_errors_from_pydantic(exc.errors())
-                raise Refused(ValidationFailed(errors=errors)) from exc
+        message = self._validated(row, kind, body, accepted_at)
         institution_id, region_code = self._owner(message)
         message_id = str(message.message_id)
         existing = self._existing(institution_id, region_code, message_id)

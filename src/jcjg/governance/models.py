@@ -1,0 +1,110 @@
+"""The data standard's versions and what each holds: data elements (数据元), code lists (数据字典)
+and models (数据模型), row by row so that pages filter, page and export them (docs/governance.md).
+
+A version is written once: a draft copies the version it revises and is edited element by
+element; once published its rows never change (the content's SHA-256 is notarised)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jcjg.core.db import Base, UTCDateTime
+from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
+
+
+class DataStandard(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """One version of the data standard: drafted, submitted, reviewed (by another person) and
+    published with the time it takes effect."""
+
+    __tablename__ = "data_standard"
+    __permission_entity__: ClassVar[str] = "data_standard"
+
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # StandardStatus
+    note: Mapped[str] = mapped_column(Text, default="")  # what changes and why
+    base_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)  # the code's baseline
+    effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    content_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    ledger_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+    def audit_repr(self) -> str:
+        return f"数据标准第 {self.version} 版"
+
+
+class DataElement(ChangeLogged, IdMixin, Base):
+    """A data element of a version: its name, definition, type, unit, source clause and value
+    domain (within the code's envelope)."""
+
+    __tablename__ = "data_element"
+    __table_args__ = (UniqueConstraint("standard_id", "element_id"),)
+    __permission_entity__: ClassVar[str] = "data_standard"
+
+    standard_id: Mapped[int] = mapped_column(
+        ForeignKey("data_standard.id", ondelete="CASCADE"), index=True
+    )
+    element_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(80))
+    definition: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(16))  # DataType
+    unit: Mapped[str] = mapped_column(String(32), default="")
+    clause: Mapped[str] = mapped_column(String(200), default="")
+    code_list: Mapped[str | None] = mapped_column(String(80), default=None)
+    domain: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # differs from the version it revises (name, definition, unit, clause or domain)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def audit_repr(self) -> str:
+        return f"{self.element_id} {self.name}"
+
+
+class CodeList(IdMixin, Base):
+    """A code list (数据字典) of a version: the codes an enumerated element may take, with
+    their labels."""
+
+    __tablename__ = "code_list"
+    __table_args__ = (UniqueConstraint("standard_id", "list_id"),)
+
+    standard_id: Mapped[int] = mapped_column(
+        ForeignKey("data_standard.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(80))
+    codes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+
+class DataModel(IdMixin, Base):
+    """A model (数据模型) of a version: the elements a message type is made of, each at its
+    path, required or not."""
+
+    __tablename__ = "data_model"
+    __table_args__ = (UniqueConstraint("standard_id", "model_id"),)
+
+    standard_id: Mapped[int] = mapped_column(
+        ForeignKey("data_standard.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
