@@ -70,6 +70,11 @@ class Population:
 
 
 _POPULATION: Population | None = None
+# what the judging workers read (set before they are forked, shared with them): the index, the
+# old rule's shapes and every specimen's samples as the platform stores them
+_INDEX: fpindex.FingerprintIndex | None = None
+_SHAPES: np.ndarray | None = None
+_STORED: list[bytes] = []
 
 
 def _init(seed: int, machines: int) -> None:
@@ -96,25 +101,131 @@ def resemblance(curve: curves.Curve) -> np.ndarray | None:
     return residual / norm if norm else None
 
 
-def _prints(chunk: range) -> list[tuple[int, bytes, float, float, bytes]]:
+Drawn = tuple[int, bytes | None, float, float, bytes, bytes]
+
+
+def _prints(chunk: range) -> list[Drawn]:
+    """Each specimen drawn once: its fingerprint (None: none), the old rule's shape and its
+    samples (:func:`_packed`)."""
     assert _POPULATION is not None
     out = []
     for i in chunk:
         curve = _POPULATION.specimen(i)
         fp = curves.fingerprint(curve)
         old = resemblance(curve)
-        if fp is not None:
-            shape = (old if old is not None else np.zeros(64)).astype(np.float32).tobytes()
-            out.append((i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape))
+        shape = (old if old is not None else np.zeros(64)).astype(np.float32).tobytes()
+        if fp is None:
+            out.append((i, None, 0.0, 0.0, shape, _packed(curve)))
+        else:
+            out.append((i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape, _packed(curve)))
     return out
 
 
-def _judge(work: tuple[int, list[int]]) -> list[tuple[int, int]]:
-    """The pairs (i, j) among the given ones the samples say are one test (false alarms)."""
+def _packed(curve: curves.Curve) -> bytes:
+    """The samples to the millisecond and the newton, as the platform keeps them (without
+    :func:`jcjg.testing.curves.encode`'s compression, which would cost a third of the drawing:
+    100,000 specimens take 1.8 GB)."""
+    ints = np.round(np.concatenate((curve.t, curve.force)) * 1000).astype(np.int32)
+    return ints.tobytes()
+
+
+def _stored(i: int) -> curves.Curve:
+    """Specimen ``i``'s samples read back."""
+    ints = np.frombuffer(_STORED[i], dtype=np.int32)
+    n = ints.size // 2
+    return curves.Curve(ints[:n] / 1000.0, ints[n:] / 1000.0, None)
+
+
+@dataclass
+class _Tally:
+    yielded: int = 0  # candidate pairs the index yielded
+    compared: int = 0  # of them, compared sample by sample
+    false: int = 0  # judged one test, but two
+    accused: list[tuple[int, int]] = field(default_factory=list)  # those genuine pairs
+    shape_only: int = 0  # what resemblance alone would have accused
+    found: dict[str, list[int]] = field(default_factory=dict)  # per kind, through the index
+    direct: dict[str, list[int]] = field(default_factory=dict)  # per kind, without it
+
+    def add(self, other: _Tally) -> None:
+        self.yielded += other.yielded
+        self.compared += other.compared
+        self.false += other.false
+        self.accused.extend(other.accused)
+        self.shape_only += other.shape_only
+        for kind, values in other.found.items():
+            self.found.setdefault(kind, []).extend(values)
+        for kind, values in other.direct.items():
+            self.direct.setdefault(kind, []).extend(values)
+
+
+def _compared(index: fpindex.FingerprintIndex, fp: curves.Fingerprint, below: int) -> list[int]:
+    """What the rule compares: the most similar candidates, then the nearest twins."""
+    rows = [r for r in index.query(fp) if r < below][: service.MAX_COMPARED]
+    return rows + [r for r in index.twins(fp) if r < below and r not in rows]
+
+
+def _genuine(rows: range) -> _Tally:
+    """Every pair the index yields for the specimens of ``rows`` among those filed before them
+    (each pair once: the later specimen asks), judged on the samples."""
+    index, shapes = _INDEX, _SHAPES
+    assert index is not None
+    assert shapes is not None
+    tally = _Tally()
+    for row in rows:
+        i = int(index.ids[row])
+        fp = curves.Fingerprint(index.vectors[row], float(index.peaks[row]), index.rises[row])
+        candidates = index.candidates(fp, curves.TOLERANCE)
+        candidates = candidates[index.ids[candidates] < i]
+        twins = [j for j in index.twins(fp) if j < i]
+        others = set(twins) - set(index.ids[candidates].tolist())
+        tally.yielded += int(candidates.size) + len(others)
+        near = (np.abs(index.rises[candidates] / fp.rise_s - 1) <= SHAPE_TOLERANCE) & (
+            np.abs(index.peaks[candidates] / fp.peak_kn - 1) <= SHAPE_TOLERANCE
+        )
+        old = (shapes[candidates] @ shapes[row] >= SHAPE_ONLY) & near
+        tally.shape_only += int(old.sum())
+        # what the rule compares (as _compared, from the same look-ups)
+        compared = index.verify(candidates, fp)[: service.MAX_COMPARED]
+        compared += [j for j in twins if j not in compared]
+        if not compared:
+            continue
+        tally.compared += len(compared)
+        mine = reuse.prepare(_stored(i))  # prepared once for all its candidates
+        for j in compared:
+            if reuse.compare(mine, _stored(j)).is_copy():
+                tally.false += 1
+                tally.accused.append((i, j))
+    return tally
+
+
+def _copy(work: tuple[str, int, int]) -> _Tally:
+    """One labelled copy of a kind, forged from a random specimen (its own seed), asks the
+    whole index; found when a verdict names the original."""
     assert _POPULATION is not None
-    i, others = work
-    mine = _POPULATION.specimen(i)
-    return [(i, j) for j in others if reuse.compare(mine, _POPULATION.specimen(j)).is_copy()]
+    assert _INDEX is not None
+    kind, number, seed = work
+    population, index = _POPULATION, _INDEX
+    rng = random.Random(f"{seed}:{kind}:{number}")
+    specimens = len(_STORED)
+    original = rng.randrange(specimens)
+    source = _stored(original)
+    noise = population.machine_of(original).white * float(source.force.max())
+    donor = _stored((original + len(population.machines)) % specimens)
+    copy = reuse.prepare(synthetic.forge(rng, source, kind, noise_kn=noise, donor=donor))
+    tally = _Tally(direct={kind: [int(reuse.compare(copy, source).is_copy())]})
+    fp = curves.fingerprint(copy.curve)
+    found = False
+    if fp is not None:
+        rows = index.candidates(fp, curves.TOLERANCE)
+        twins = set(index.twins(fp)) - set(index.ids[rows].tolist())
+        tally.yielded += int(rows.size) + len(twins)
+        for j in _compared(index, fp, specimens):
+            tally.compared += 1
+            if reuse.compare(copy, _stored(j)).is_copy():
+                found = found or j == original
+                tally.false += j != original
+    tally.found[kind] = [int(found)]
+    return tally
 
 
 class _InProcess:
@@ -125,6 +236,9 @@ class _InProcess:
         _init(seed, machines)
 
     def imap(self, func: Any, items: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
+        return map(func, items)
+
+    def imap_unordered(self, func: Any, items: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
         return map(func, items)
 
     def __enter__(self) -> _InProcess:
@@ -146,97 +260,33 @@ def _chunks(total: int, size: int) -> Iterator[range]:
         yield range(start, min(total, start + size))
 
 
-def _compared(index: fpindex.FingerprintIndex, fp: curves.Fingerprint, below: int) -> list[int]:
-    """What the rule compares: the most similar candidates, then the nearest twins."""
-    rows = [r for r in index.query(fp) if r < below][: service.MAX_COMPARED]
-    return rows + [r for r in index.twins(fp) if r < below and r not in rows]
-
-
-@dataclass
-class _Tally:
-    yielded: int = 0  # candidate pairs the index yielded
-    compared: int = 0  # of them, compared sample by sample
-    false: int = 0  # judged one test, but two
-    accused: list[tuple[int, int]] = field(default_factory=list)  # those genuine pairs
-    shape_only: int = 0  # what resemblance alone would have accused
-    found: dict[str, list[int]] = field(default_factory=dict)  # per kind, through the index
-    direct: dict[str, list[int]] = field(default_factory=dict)  # per kind, without it
-
-
-def _genuine_pairs(
-    pool: Any, index: fpindex.FingerprintIndex, shapes: np.ndarray, tally: _Tally
-) -> None:
-    """Every pair the index yields among the population, each once (the later specimen asks).
-    The queries are asked while the workers judge the earlier ones' candidates."""
-
-    def work() -> Iterator[tuple[int, list[int]]]:
-        for row, i in enumerate(index.ids):
-            fp = curves.Fingerprint(index.vectors[row], float(index.peaks[row]), index.rises[row])
-            candidates = index.candidates(fp, curves.TOLERANCE)
-            candidates = candidates[index.ids[candidates] < i]
-            twins = {j for j in index.twins(fp) if j < i}
-            tally.yielded += int(candidates.size) + len(twins - set(index.ids[candidates].tolist()))
-            near = (np.abs(index.rises[candidates] / fp.rise_s - 1) <= SHAPE_TOLERANCE) & (
-                np.abs(index.peaks[candidates] / fp.peak_kn - 1) <= SHAPE_TOLERANCE
-            )
-            old = (shapes[candidates] @ shapes[row] >= SHAPE_ONLY) & near
-            tally.shape_only += int(old.sum())
-            compared = _compared(index, fp, int(i))
-            if compared:
-                tally.compared += len(compared)
-                yield int(i), compared
-
-    for part in pool.imap(_judge, work(), 64):
-        tally.false += len(part)
-        tally.accused.extend(part)
-
-
-def _copies(
-    population: Population, index: fpindex.FingerprintIndex, copies: int, seed: int, tally: _Tally
-) -> None:
-    """Copies of each kind ask the whole index; found when a verdict names the original."""
-    rng = random.Random(seed + 1)
-    specimens = int(index.ids.max()) + 1
-    for kind in synthetic.COPY_KINDS:
-        for _ in range(copies):
-            original = rng.randrange(specimens)
-            source = population.specimen(original)
-            noise = population.machine_of(original).white * float(source.force.max())
-            donor = population.specimen(original + len(population.machines))
-            copy = synthetic.forge(rng, source, kind, noise_kn=noise, donor=donor)
-            tally.direct.setdefault(kind, []).append(int(reuse.compare(copy, source).is_copy()))
-            fp = curves.fingerprint(copy)
-            found = False
-            if fp is not None:
-                rows = index.candidates(fp, curves.TOLERANCE)
-                twins = set(index.twins(fp)) - set(index.ids[rows].tolist())
-                tally.yielded += int(rows.size) + len(twins)
-                for j in _compared(index, fp, specimens):
-                    tally.compared += 1
-                    if reuse.compare(copy, population.specimen(j)).is_copy():
-                        found = found or j == original
-                        tally.false += j != original
-            tally.found.setdefault(kind, []).append(int(found))
-
-
 def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> dict[str, float]:
+    global _INDEX, _SHAPES, _STORED
     started = time.perf_counter()
     tally = _Tally()
     with _pool(workers, seed, machines) as pool:
-        rows = [r for part in pool.imap(_prints, _chunks(specimens, 500)) for r in part]
-        index = fpindex.FingerprintIndex.build(
-            np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([np.frombuffer(r[1], dtype=np.float32) for r in rows]),
-            np.array([r[2] for r in rows]),
-            np.array([r[3] for r in rows]),
-        )
-        drawn_s = time.perf_counter() - started
-        shapes = np.array([np.frombuffer(r[4], dtype=np.float32) for r in rows])
-        _genuine_pairs(pool, index, shapes, tally)
-    judged_s = time.perf_counter() - started
-    for i, j in tally.accused:
-        print(f"# genuine pair judged one test: specimens {i} and {j}")
-    _copies(Population(seed, machines), index, copies, seed, tally)
+        drawn = [r for part in pool.imap(_prints, _chunks(specimens, 500)) for r in part]
+    _STORED = [r[5] for r in drawn]
+    rows = [r for r in drawn if r[1] is not None]
+    _INDEX = fpindex.FingerprintIndex.build(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([np.frombuffer(r[1] or b"", dtype=np.float32) for r in rows]),
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows]),
+    )
+    _SHAPES = np.array([np.frombuffer(r[4], dtype=np.float32) for r in rows])
+    del drawn, rows
+    drawn_s = time.perf_counter() - started
+    # the judging workers are forked now: they share the index and the stored samples
+    with _pool(workers, seed, machines) as pool:
+        for part in pool.imap_unordered(_genuine, _chunks(_INDEX.ids.size, 50)):
+            tally.add(part)
+        judged_s = time.perf_counter() - started
+        for i, j in tally.accused:
+            print(f"# genuine pair judged one test: specimens {i} and {j}")
+        work = [(kind, n, seed) for kind in synthetic.COPY_KINDS for n in range(copies)]
+        for part in pool.imap_unordered(_copy, work, 8):
+            tally.add(part)
     figures: dict[str, float] = {
         "seconds": time.perf_counter() - started,
         "drawn_s": drawn_s,

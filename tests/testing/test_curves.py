@@ -269,6 +269,16 @@ def test_the_evidence_gives_the_time_scale_and_the_overlay_aligns_both_scales():
     drawn = reuse.overlay(copy, original, evidence)
     assert np.allclose(drawn.new, drawn.earlier, atol=0.05 * float(f.max()) * 0.01 + 0.02)
     assert np.corrcoef(drawn.new_residual, drawn.earlier_residual)[0, 1] > 0.95
+    # the station's drawing says the time scale beside the shift, and only when it is not 1
+    from jcjg.testing.pages import overlay_svg
+
+    caption = overlay_svg(drawn, evidence, with_earlier=True)
+    assert f"时间比例 {facts['时间比例']:.4f}" in caption
+    shifted = curves.Curve(t + 5.0, f, None)
+    same = reuse.compare(shifted, original)
+    assert "时间比例" not in overlay_svg(
+        reuse.overlay(shifted, original, same), same, with_earlier=True
+    )
 
 
 def test_the_index_yields_copies_whose_time_axis_is_scaled():

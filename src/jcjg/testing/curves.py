@@ -47,6 +47,12 @@ MIN_SIMILARITY = 0.5  # cosine from which a candidate is compared sample by samp
 # rise times of two fingerprints of one test: a copy's time axis may be scaled by 0.85-1.15
 # (the fingerprint, on the branch's own time from 10 % to 90 %, does not change with it)
 TOLERANCE = 0.16
+# ... but a pair whose rise times differ by more than SAME_RISE is worth comparing only when its
+# shapes agree to SCALED_SIMILARITY: a copy whose time axis was scaled keeps its fingerprint
+# (cosine 0.99 and more); two tests of one grade at one rate on two machines of a populous
+# region reach 0.5 every few pairs, and the 16 % window holds a third of the region's tests
+SAME_RISE = 0.02
+SCALED_SIMILARITY = 0.8
 # A copy with noise of the machine's own size added to a curve that has little else of its own
 # (a well-tuned servo) keeps only half its fingerprint; it keeps its peak and its rise time.
 # The curves nearest in both, within these shares, are compared too (at most MAX_TWINS).
@@ -331,11 +337,18 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
 def rise_time(curve: Curve, top: float = 0.9) -> float | None:
     """The time the smoothed load took from 10 % to ``top`` of its peak (None without a
     branch): a time-scaled copy's is its original's times the scale."""
+    return branch_rise_time(curve, top)[1]
+
+
+def branch_rise_time(curve: Curve, top: float = 0.9) -> tuple[slice, float | None]:
+    """The loading branch's samples (from 10 % to ``top`` of the smoothed peak) and its rise
+    time (:func:`rise_time`), from one smoothing."""
     rising, peak, start, end = loading_branch(curve, top)
+    part = slice(start, max(start, end) + 1)
     if peak <= 0 or start == 0 or end <= start:
-        return None
+        return part, None
     t10 = _crossing(curve.t, rising, start, 0.1 * peak)
-    return _crossing(curve.t, rising, end, top * peak) - t10
+    return part, _crossing(curve.t, rising, end, top * peak) - t10
 
 
 def _extrapolated(t: Array, rising: Array, peak: float) -> float | None:
@@ -392,6 +405,18 @@ def matches(
     similarity = float(np.dot(a.vector, b.vector))
     peak_ratio = a.peak_kn / b.peak_kn if b.peak_kn else math.inf
     time_ratio = a.rise_s / b.rise_s if b.rise_s else math.inf
-    if similarity >= min_similarity and abs(time_ratio - 1) <= tolerance:
+    if (
+        similarity >= similarity_needed(abs(time_ratio - 1), min_similarity)
+        and abs(time_ratio - 1) <= tolerance
+    ):
         return Match(similarity, peak_ratio, time_ratio)
     return None
+
+
+def similarity_needed(apart: Any, min_similarity: float = MIN_SIMILARITY) -> Any:
+    """The cosine two fingerprints whose rise times differ by the share ``apart`` need to be
+    compared: ``min_similarity``, or :data:`SCALED_SIMILARITY` (when higher) beyond
+    :data:`SAME_RISE`."""
+    return np.where(
+        np.asarray(apart) > SAME_RISE, max(min_similarity, SCALED_SIMILARITY), min_similarity
+    )

@@ -59,14 +59,14 @@ def spread(tolerance: float) -> int:
 
 @dataclass
 class FingerprintIndex:
-    """Fingerprints in memory, with the band keys sorted per band for binary search."""
+    """Fingerprints in memory, with their band keys in one sorted array for binary search."""
 
     ids: npt.NDArray[np.int64]
     vectors: npt.NDArray[np.float32]
     peaks: npt.NDArray[np.float64]
     rises: npt.NDArray[np.float64]
-    sorted_keys: list[npt.NDArray[np.int64]]
-    sorted_rows: list[npt.NDArray[np.int64]]
+    sorted_keys: npt.NDArray[np.int64]  # every band key of every row (the band is in the key)
+    sorted_rows: npt.NDArray[np.int64]  # the row of each
     _by_peak: npt.NDArray[np.int64] | None = None
 
     @classmethod
@@ -78,30 +78,26 @@ class FingerprintIndex:
         rises: npt.NDArray[np.float64],
     ) -> FingerprintIndex:
         buckets = np.floor(np.log(np.maximum(rises, 1e-3)) / math.log1p(curves.BUCKET_STEP))
-        all_keys = keys(buckets.astype(np.int64), band_values(vectors))
-        sorted_keys, sorted_rows = [], []
-        for band in range(BANDS):
-            order = np.argsort(all_keys[:, band], kind="stable")
-            sorted_keys.append(all_keys[order, band])
-            sorted_rows.append(order.astype(np.int64))
-        return cls(ids, vectors, peaks, rises, sorted_keys, sorted_rows)
+        all_keys = keys(buckets.astype(np.int64), band_values(vectors)).ravel()
+        order = np.argsort(all_keys, kind="stable")
+        rows = (order // BANDS).astype(np.int64)
+        return cls(ids, vectors, peaks, rises, all_keys[order], rows)
 
     def candidates(self, fp: curves.Fingerprint, tolerance: float) -> npt.NDArray[np.int64]:
         """Rows sharing a band key with ``fp`` in its rise bucket or a neighbour."""
         reach = spread(tolerance)
         buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
-        wanted = keys(buckets, band_values(fp.vector))  # buckets x bands
-        found = []
-        for band in range(BANDS):
-            column = self.sorted_keys[band]
-            lo = np.searchsorted(column, wanted[:, band], side="left")
-            hi = np.searchsorted(column, wanted[:, band], side="right")
-            for a, b in zip(lo, hi, strict=True):
-                if b > a:
-                    found.append(self.sorted_rows[band][a:b])
-        if not found:
+        wanted = keys(buckets, band_values(fp.vector)).ravel()  # buckets x bands
+        lo = np.searchsorted(self.sorted_keys, wanted, side="left")
+        hi = np.searchsorted(self.sorted_keys, wanted, side="right")
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if total == 0:
             return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(found))
+        # every position of every run lo..hi, in one array
+        ends = np.cumsum(lengths)
+        at = np.arange(total) - np.repeat(ends - lengths, lengths) + np.repeat(lo, lengths)
+        return np.unique(self.sorted_rows[at])
 
     def query(
         self,
@@ -112,7 +108,7 @@ class FingerprintIndex:
     ) -> list[int]:
         """The ids of stored fingerprints worth comparing with ``fp``, most similar first."""
         rows = self.candidates(fp, tolerance)
-        return self._verify(rows, fp, min_similarity, tolerance)
+        return self.verify(rows, fp, min_similarity=min_similarity, tolerance=tolerance)
 
     def twins(self, fp: curves.Fingerprint) -> list[int]:
         """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
@@ -139,21 +135,26 @@ class FingerprintIndex:
     ) -> list[int]:
         """The same answer by comparing with every stored fingerprint (the baseline)."""
         cosines = self.vectors @ fp.vector
-        near = np.abs(fp.rise_s / self.rises - 1) <= tolerance
-        rows = np.nonzero((cosines >= min_similarity) & near)[0]
+        apart = np.abs(fp.rise_s / self.rises - 1)
+        needed = curves.similarity_needed(apart, min_similarity)
+        rows = np.nonzero((cosines >= needed) & (apart <= tolerance))[0]
         return [int(i) for i in self.ids[rows[np.argsort(-cosines[rows], kind="stable")]]]
 
-    def _verify(
+    def verify(
         self,
         rows: npt.NDArray[np.int64],
         fp: curves.Fingerprint,
-        min_similarity: float,
-        tolerance: float,
+        *,
+        min_similarity: float = curves.MIN_SIMILARITY,
+        tolerance: float = curves.TOLERANCE,
     ) -> list[int]:
+        """The ids of the candidate ``rows`` worth comparing with ``fp``, most similar
+        first."""
         if rows.size == 0:
             return []
-        rows = rows[np.abs(fp.rise_s / self.rises[rows] - 1) <= tolerance]
+        apart = np.abs(fp.rise_s / self.rises[rows] - 1)
+        rows, apart = rows[apart <= tolerance], apart[apart <= tolerance]
         cosines = self.vectors[rows] @ fp.vector
-        keep = cosines >= min_similarity
+        keep = cosines >= curves.similarity_needed(apart, min_similarity)
         rows, cosines = rows[keep], cosines[keep]
         return [int(i) for i in self.ids[rows[np.argsort(-cosines, kind="stable")]]]

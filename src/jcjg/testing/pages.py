@@ -464,6 +464,13 @@ def _path(xs: Sequence[float], ys: Sequence[float], box: tuple[float, float, flo
     return f"M{points}" if points else ""
 
 
+def _time_scale(evidence: reuse.Evidence) -> str:
+    """The time scale the earlier curve was aligned by, when it is not 1 (as the facts round
+    it)."""
+    scale = round(evidence.time_scale, 4)
+    return "" if scale == 1 else f"，时间比例 {scale:.4f}"
+
+
 def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier: bool) -> str:
     """Two panels, 720 x 560, large enough to read on a phone: the loading branches (kN over
     the new curve's seconds), then the residuals sample by sample over a stretch in the middle."""
@@ -488,7 +495,7 @@ def overlay_svg(drawn: reuse.Overlay, evidence: reuse.Evidence, *, with_earlier:
         f'<text x="700" y="266" font-size="16" text-anchor="end">{t[-1]:.1f} 秒</text>',
         f'<text x="10" y="300">残差（中段 {len(drawn.rt)} 点，逐点）</text>',
         f'<text x="10" y="326" font-size="18">相关系数 {evidence.correlation:.3f}，'
-        f"比对 {evidence.points} 点，平移 {evidence.lag_s:.2f} 秒</text>",
+        f"比对 {evidence.points} 点，平移 {evidence.lag_s:.2f} 秒{_time_scale(evidence)}</text>",
         f'<text x="70" y="516" font-size="16">{rt[0]:.1f} 秒</text>',
         f'<text x="700" y="516" font-size="16" text-anchor="end">{rt[-1]:.1f} 秒</text>',
     ]

@@ -14,13 +14,17 @@ of the peak to ``top`` of it, where every test has hundreds of samples):
   hum, a pump's ripple and its harmonics, the same frequencies on every test of a machine:
   :func:`without_lines`), whitened (its spectrum divided by its own smoothed magnitude, and
   what is slower than the running mean dropped: :func:`whitened`). The two residual series are
-  aligned over **time scale and lag**: the scales tried are 1 and the ratio of the two rise
-  times (a copy's time axis may be scaled, its forces with it or not); at each, the earlier
-  curve's times multiplied by the scale, cross-correlation over every lag (on a common uniform
-  grid tried at three offsets within a step); at the best, the lag refined to a tenth of a
-  sample and the scale refined like it, and the correlation computed on the sparser curve's
-  own sample times (the other interpolated onto them: a resampled copy is then compared with
-  itself). Two physical tests give about 0 (the best of thousands of lags about 0.1); a copy
+  aligned over **time scale and lag**: the scales tried are the ratio of the two rise times
+  and 1 (a copy's time axis may be scaled, its forces with it or not; 1 only while the rise
+  times are within :data:`NOT_SAME_SCALE`); at each, the earlier curve's times multiplied by
+  the scale, cross-correlation over every lag on a common uniform grid, and half-way between
+  its points (:data:`FRACTIONS`: the cross-spectrum turned by the half step's phase; one grid
+  and one transform of each curve serve both, and a new curve's are kept for all its
+  candidates: :func:`prepare`). A pair whose best reaches :data:`REFINE_Z` standard errors
+  has the lag refined to a tenth of a sample and the scale refined like it, and the
+  correlation computed on the sparser curve's own sample times (the other interpolated onto
+  them: a resampled copy is then compared with itself); below that the grid's correlation
+  stands. Two physical tests give about 0 (the best of thousands of lags about 0.1); a copy
   gives about 1, a copy with noise of the machine's own size added about 0.7, with twice that
   about 0.45. The decision is on significance: the correlation must reach
   :data:`SIGNIFICANCE` standard errors (1/√n: the search over every lag and both scales does
@@ -43,12 +47,13 @@ samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from jcjg.testing.curves import Curve, loading_branch, rise_time
+from jcjg.testing.curves import Curve, branch_rise_time, loading_branch
 
 Array = npt.NDArray[np.float64]
 
@@ -56,13 +61,17 @@ MIN_CORRELATION = 0.3  # a floor: the decision is on significance (SIGNIFICANCE,
 MIN_POINTS = 100
 RUNNING_MEAN = 31  # points: the slow part taken off the residual
 REFINE_FROM = 0.15  # a coarse correlation below this is not refined (half the floor)
-REFINE_Z = 4.0  # nor one below this many standard errors (half the significance)
+# nor one below this many standard errors: a copy's coarse alignment reaches 7 and more
+# (twice the machine's noise added, the least), two tests' 5.5 at the most (see docs/testing.md)
+REFINE_Z = 6.0
 # the correlation must reach this many standard errors (1/sqrt(n)), and beat the best other
 # alignment by MARGIN of them: calibrated on genuine pairs (same machine, same grade, shared
 # hum and pump ripple, wobbling clocks): see docs/testing.md
 SIGNIFICANCE = 8.5
 MARGIN = 6.0
-GRID_PHASES = 3  # offsets of the earlier curve's grid tried in the coarse alignment
+# lags between grid points tried in the coarse alignment (in steps; the cross-spectrum turned
+# by the phase of the fraction: a copy resampled half a step off meets its original there)
+FRACTIONS = (0.0, 0.5)
 DISTINCT_LAGS = 3  # samples: how far another lag must be to count as another alignment
 FORCE_RESOLUTION = 0.0005  # kN: half the stored newton
 TIME_RESOLUTION = 0.0005  # s: half the stored millisecond
@@ -75,6 +84,9 @@ MAX_LINES = 6  # lines taken out of one residual
 OVERLAY_POINTS = 400  # points of each curve in the overlay drawn for the station
 MAX_TIME_SCALE = 0.15  # a copy's time axis may be scaled by 0.85-1.15
 SAME_SCALE = 0.002  # rise times this near are one time scale (1)
+# rise times further apart than this are not one time scale: 1 is not tried (the rise times of
+# a copy whose time axis was not scaled differ by 1.7 % at the most: a loading branch alone)
+NOT_SAME_SCALE = 0.04
 
 
 @dataclass(frozen=True)
@@ -247,47 +259,141 @@ def _without_lines(r: Array, spectrum: npt.NDArray[np.complex128]) -> npt.NDArra
     return np.fft.rfft(out)
 
 
+@dataclass(eq=False)
+class Prepared:
+    """What a comparison reads of one curve, computed once however many curves it is compared
+    with: its loading branch (``top``), rise time and sampling step, and the whitened residuals
+    on the uniform grids the comparisons asked for."""
+
+    curve: Curve
+    top: float
+    part: slice
+    rise: float | None
+    step: float
+    grids: dict[tuple[str, float, float], tuple[float, Array]] = field(
+        default_factory=dict, repr=False
+    )
+    spectra: dict[tuple[tuple[str, float, float], int], npt.NDArray[np.complex128]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def branch_grid(self, step: float) -> tuple[float, Array]:
+        """The branch on a grid of ``step`` from its first sample: its start and whitened
+        residual."""
+        key = ("branch", round(step, 9), 0.0)
+        if key not in self.grids:
+            c, part = self.curve, self.part
+            self.grids[key] = _grid(c, float(c.t[part.start]), float(c.t[part.stop - 1]), step)
+        return self.grids[key]
+
+    def spectrum(self, grid: tuple[str, float, float], size: int) -> npt.NDArray[np.complex128]:
+        """The transform of length ``size`` of a grid asked for before."""
+        key = (grid[0], round(grid[1], 9), round(grid[2], 9))
+        if (key, size) not in self.spectra:
+            self.spectra[key, size] = np.fft.rfft(self.grids[key][1], size)
+        return self.spectra[key, size]
+
+    def whole_grid(self, step: float, offset: float) -> tuple[float, Array]:
+        """The whole curve on a grid of ``step`` (its own seconds) from ``offset`` after its
+        first sample."""
+        key = ("whole", round(step, 9), round(offset, 9))
+        if key not in self.grids:
+            c = self.curve
+            self.grids[key] = _grid(c, float(c.t[0]) + offset, float(c.t[-1]), step)
+        return self.grids[key]
+
+
+def prepare(curve: Curve | Prepared, top: float = 0.9) -> Prepared:
+    """The curve ready to be compared (a curve prepared for another ``top`` prepared again)."""
+    if isinstance(curve, Prepared):
+        if curve.top == top:
+            return curve
+        curve = curve.curve
+    part, rise = branch_rise_time(curve, top)
+    return Prepared(curve, top, part, rise, _step(curve))
+
+
+def _grid(curve: Curve, lo: float, hi: float, step: float) -> tuple[float, Array]:
+    t0, values = _uniform(curve, lo, hi, step)
+    return t0, whitened(residual(np.arange(values.size, dtype=np.float64) * step, values))
+
+
 def _uniform(curve: Curve, lo: float, hi: float, step: float) -> tuple[float, Array]:
     grid = np.arange(lo, hi, step)
     return float(grid[0]) if grid.size else lo, np.interp(grid, curve.t, curve.force)
 
 
+def _offsets(own: float, step: float) -> list[float]:
+    """Where the earlier curve's grid starts after its first sample: there, and when the grid's
+    step is near a whole number k > 1 of the curve's own (a copy keeping every k-th sample:
+    which of them it kept is unknown), at each of its first k samples."""
+    ratio = own / step
+    k = round(ratio)
+    if k >= 2 and abs(ratio - k) <= 0.02 * k:
+        return [m * step for m in range(k)]
+    return [0.0]
+
+
+@functools.lru_cache(maxsize=32)
+def _turns(size: int) -> list[npt.NDArray[np.complex128]]:
+    """The phase turns that move a cross-correlation of transform length ``size`` by each of
+    :data:`FRACTIONS` of a step."""
+    bins = np.arange(size // 2 + 1) * (2j * np.pi / size)
+    return [np.exp(bins * fraction) for fraction in FRACTIONS]
+
+
 def _coarse_lag(
-    a: Curve, part: slice, b: Curve, step: float
-) -> tuple[float, float, float, float] | None:
-    """The lag (s) at which the residuals correlate best on a uniform grid, sliding the new
-    curve's branch along the whole earlier curve, and the best correlation at any lag at least
-    :data:`DISTINCT_LAGS` steps from it, and the best correlation. The earlier curve's grid is
-    tried at :data:`GRID_PHASES` offsets within a step (a copy resampled half a step off would
+    a: Prepared, b: Prepared, time_scale: float
+) -> tuple[float, float, float, float, int] | None:
+    """The lag (s) at which the residuals correlate best on a uniform grid (the coarser of the
+    two curves' steps), sliding the new curve's branch along the whole earlier curve (its times
+    multiplied by ``time_scale``); the best correlation at any lag at least
+    :data:`DISTINCT_LAGS` steps from it; the best correlation; the spread of the others; and
+    the samples compared. Between grid points the lags of :data:`FRACTIONS` are tried too,
+    from the cross-spectrum turned by their phase (a copy resampled half a step off would
     otherwise meet no grid point of its original: at the highest frequencies the two would not
-    correlate)."""
-    t0, ua = _uniform(a, float(a.t[part.start]), float(a.t[part.stop - 1]), step)
-    ra = whitened(residual(np.arange(ua.size, dtype=np.float64) * step, ua))
-    found: tuple[float, float, float, float] | None = None
-    for phase in range(GRID_PHASES):
-        s0, ub = _uniform(b, float(b.t[0]) + phase * step / GRID_PHASES, float(b.t[-1]), step)
-        rb = whitened(residual(np.arange(ub.size, dtype=np.float64) * step, ub))
+    correlate): one grid and one transform of each curve serve every fraction."""
+    step = max(a.step, b.step * time_scale)
+    t0, ra = a.branch_grid(step)
+    own = step / time_scale  # the grid's step on the earlier curve's own time
+    found: tuple[float, float, float, float, int] | None = None
+    for offset in _offsets(own, b.step):
+        start, rb = b.whole_grid(own, offset)
+        s0 = start * time_scale
         if ra.size < 8 or rb.size < 8:
             return None
         flip = rb.size < ra.size  # slide the shorter along the longer
         short, long_ = (rb, ra) if flip else (ra, rb)
         n = short.size
         size = 1 << int(np.ceil(np.log2(long_.size + n)))
-        cross = np.fft.irfft(np.fft.rfft(long_, size) * np.conj(np.fft.rfft(short, size)), size)
-        cross = cross[: long_.size - n + 1]
+        theirs = b.spectrum(("whole", own, offset), size)
+        mine = a.spectrum(("branch", step, 0.0), size)
+        spectrum = (mine * np.conj(theirs)) if flip else (theirs * np.conj(mine))
         energy = np.concatenate(([0.0], np.cumsum(long_**2)))
         window = energy[n:] - energy[:-n]
-        score = cross / np.sqrt(np.maximum(window, 1e-18) * max(float(short @ short), 1e-18))
-        best = int(np.argmax(score))
-        if found is not None and score[best] <= found[2]:
-            continue
-        far = np.abs(np.arange(score.size) - best) >= DISTINCT_LAGS
-        runner_up = float(score[far].max()) if far.any() else 0.0
-        spread = float(score[far].std()) if far.sum() >= 2 else 1.0
-        # long_[k + i] meets short[i]: the new curve's t0 + i step is the earlier's s0 + (k + i)
-        # steps
-        lag = s0 + best * step - t0 if not flip else s0 - t0 - best * step
-        found = (lag, runner_up, float(score[best]), spread)
+        own_energy = max(float(short @ short), 1e-18)
+        norm = np.sqrt(np.maximum(window, 1e-18) * own_energy)
+        # between grid points the energy of the stretch is taken as the largest of the
+        # stretches within two steps (a lag between them reads both; the break's large
+        # residuals beside a quiet stretch would otherwise make it look correlated)
+        padded = np.concatenate((np.full(2, window[0]), window, np.full(2, window[-1])))
+        near = np.maximum.reduce([padded[k : k + window.size] for k in range(5)])
+        between = np.sqrt(np.maximum(near, 1e-18) * own_energy)
+        for fraction, turn in zip(FRACTIONS, _turns(size), strict=True):
+            turned = spectrum * turn if fraction else spectrum
+            score = np.fft.irfft(turned, size)[: long_.size - n + 1]
+            score /= between if fraction else norm
+            best = int(np.argmax(score))
+            if found is not None and score[best] <= found[2]:
+                continue
+            far = np.abs(np.arange(score.size) - best) >= DISTINCT_LAGS
+            runner_up = float(score[far].max()) if far.any() else 0.0
+            spread = float(score[far].std()) if far.sum() >= 2 else 1.0
+            # long_[k + i] meets short[i]: the new curve's t0 + i step is the earlier's
+            # s0 + (k + i) steps
+            at = (best + fraction) * step
+            lag = s0 + at - t0 if not flip else s0 - t0 - at
+            found = (lag, runner_up, float(score[best]), spread, n)
     return found
 
 
@@ -332,48 +438,62 @@ def _runs(same: npt.NDArray[np.bool_]) -> int:
     return int((np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]).max())
 
 
-def _identical(a: Curve, part: slice, b: Curve, lag: float) -> tuple[int, int]:
-    """Identical points (count, longest run): samples of the new curve's branch that fall on
-    a sample of the earlier curve after the shift, with the same force."""
+def _identical(a: Curve, part: slice, b: Curve, lags: Array) -> tuple[int, int, float]:
+    """Identical points (count, longest run) at the best of ``lags``, and that lag: samples of
+    the new curve's branch that fall on a sample of the earlier curve after the shift, with the
+    same force."""
     ta, fa = a.t[part], a.force[part]
-    where = np.clip(np.searchsorted(b.t, ta + lag), 1, b.n - 1)
-    nearer = np.where(
-        np.abs(b.t[where - 1] - (ta + lag)) <= np.abs(b.t[where] - (ta + lag)), where - 1, where
+    # only samples whose force the earlier curve has at all (to the newton, or one beside it)
+    # can be identical: the others are not looked up
+    theirs = np.sort(b.force)
+    at = np.clip(np.searchsorted(theirs, fa), 1, theirs.size - 1)
+    gap = np.minimum(np.abs(theirs[at - 1] - fa), np.abs(theirs[at] - fa))
+    kept = np.nonzero(gap <= FORCE_RESOLUTION)[0]
+    moved = ta[kept][None, :] + lags[:, None]
+    where = np.clip(np.searchsorted(b.t, moved), 1, b.n - 1)
+    before, after = b.t[where - 1], b.t[where]
+    nearer = np.where(np.abs(before - moved) <= np.abs(after - moved), where - 1, where)
+    same = np.zeros((lags.size, ta.size), dtype=bool)
+    same[:, kept] = (np.abs(b.t[nearer] - moved) <= TIME_RESOLUTION) & (
+        np.abs(b.force[nearer] - fa[kept][None, :]) <= FORCE_RESOLUTION
     )
-    same = (np.abs(b.t[nearer] - (ta + lag)) <= TIME_RESOLUTION) & (
-        np.abs(b.force[nearer] - fa) <= FORCE_RESOLUTION
-    )
-    return int(same.sum()), _runs(same)
+    counts = same.sum(axis=1)
+    return max((int(counts[row]), _runs(same[row]) if counts[row] else 0, float(lags[row]))
+               for row in range(lags.size))  # fmt: skip
 
 
-def _jitter(a: Curve, part: slice, b: Curve, lag: float) -> float | None:
+def _jitter(
+    a: Curve, part: slice, b: Curve, lag: float, steps: tuple[float, float]
+) -> float | None:
     """The correlation of the two runs' sampling intervals, sample for sample after the shift,
-    when both sample at one rate and both rates wobble (None otherwise)."""
-    da, db = np.diff(a.t), np.diff(b.t)
-    step = float(np.median(da))
-    if abs(float(np.median(db)) / step - 1) > 0.01:
+    when both sample at one rate and both rates wobble (None otherwise); ``steps``: the two
+    curves' median intervals."""
+    step = steps[0]
+    if abs(steps[1] / step - 1) > 0.01:
         return None
     first = int(np.searchsorted(b.t, float(a.t[part.start]) + lag - step / 2))
-    length = min(part.stop - 1 - part.start, db.size - first)
+    length = min(part.stop - 1 - part.start, b.n - 1 - first)
     if length < 3 or first < 0:
         return None
-    x, y = da[part.start : part.start + length], db[first : first + length]
-    x, y = x - np.median(x), y - np.median(y)
+    x = np.diff(a.t[part.start : part.start + length + 1])
+    y = np.diff(b.t[first : first + length + 1])
+    # the spread and the correlation do not depend on the intervals' median
     if x.std() < MIN_JITTER or y.std() < MIN_JITTER:
         return None
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def time_scales(a: Curve, b: Curve) -> list[float]:
-    """The time scales (``a``'s seconds over ``b``'s) the comparison tries: 1, and the ratio
-    of the two rise times when it is another within :data:`MAX_TIME_SCALE`."""
-    ra, rb = rise_time(a), rise_time(b)
+def time_scales(a: Curve | Prepared, b: Curve | Prepared) -> list[float]:
+    """The time scales (``a``'s seconds over ``b``'s) the comparison tries: the ratio of the
+    two rise times when it is another within :data:`MAX_TIME_SCALE`, and 1 unless the rise
+    times are further apart than :data:`NOT_SAME_SCALE`."""
+    ra, rb = prepare(a).rise, prepare(b).rise
     if ra is None or rb is None or rb <= 0:
         return [1.0]
     ratio = ra / rb
     if abs(ratio - 1) <= SAME_SCALE or abs(ratio - 1) > MAX_TIME_SCALE:
         return [1.0]
-    return [1.0, ratio]
+    return [1.0, ratio] if abs(ratio - 1) <= NOT_SAME_SCALE else [ratio]
 
 
 def _scaled(b: Curve, time_scale: float) -> Curve:
@@ -402,25 +522,31 @@ def _refined(
     return best
 
 
-def compare(a: Curve, b: Curve, top: float = 0.9) -> Evidence:
+def _spread_kn(t: Array, x: Array, y: Array) -> float:
+    """The smaller of the two residuals' spread (kN), as :func:`_correlation` gives it."""
+    rx, ry = residual(t, x), residual(t, y)
+    return float(min(rx.std(), ry.std())) if rx.size >= 3 else 0.0
+
+
+def compare(a: Curve | Prepared, b: Curve | Prepared, top: float = 0.9) -> Evidence:
     """The evidence that the new curve ``a`` is the earlier curve ``b`` again (see the module
-    docstring)."""
-    part = branch(a, top)
+    docstring). Either may be given :func:`prepare`\\ d (a new curve compared with many
+    candidates is prepared once)."""
+    pa, pb = prepare(a, top), prepare(b, top)
+    a, b, part = pa.curve, pb.curve, pa.part
     if part.stop - part.start < 8 or b.n < 8:
         return Evidence(0, 0.0, 0.0, 0.0, 1.0, 0, 0, None, 0.0)
-    step_a, step_b = _step(a), _step(b)
-    found: tuple[float, float, float, float, float] | None = None
-    for time_scale in time_scales(a, b):
-        step = max(step_a, step_b * time_scale)
-        lagged = _coarse_lag(a, part, _scaled(b, time_scale), step)
+    found: tuple[float, float, float, float, float, int] | None = None
+    for time_scale in time_scales(pa, pb):
+        lagged = _coarse_lag(pa, pb, time_scale)
         if lagged is not None and (found is None or lagged[2] > found[3]):
             found = (time_scale, *lagged)
     if found is None:
         return Evidence(0, 0.0, 0.0, 0.0, 1.0, 0, 0, None, 0.0)
-    time_scale, coarse, runner_up, score, spread = found
-    step = max(step_a, step_b * time_scale)
-    sparser = step_a >= step_b * time_scale
-    if score >= REFINE_FROM and score * np.sqrt(part.stop - part.start) >= REFINE_Z:
+    time_scale, coarse, runner_up, score, spread, coarse_n = found
+    step = max(pa.step, pb.step * time_scale)
+    sparser = pa.step >= pb.step * time_scale
+    if score >= REFINE_FROM and score * np.sqrt(coarse_n) >= REFINE_Z:
         rho, lag, noise = _refined(a, part, b, time_scale, coarse, step, sparser)
         # the time scale refined like the lag: turned about the middle of the branch, by
         # steps that move the branch's ends by a quarter of a sample
@@ -438,22 +564,22 @@ def compare(a: Curve, b: Curve, top: float = 0.9) -> Evidence:
             time_scale = turned
             rho, lag, noise = _refined(a, part, b, time_scale, lag, step / 5, sparser)
     else:
-        t, x, y = _paired(a, part, _scaled(b, time_scale), coarse, sparser)
-        rho, noise = _correlation(t, x, y) if t.size >= 8 else (-2.0, 0.0)
-        lag = coarse
+        # below REFINE_Z standard errors on the grid, far below SIGNIFICANCE: the grid's
+        # correlation stands (no refinement brings two tests, or a copy, across that gap)
+        rho, lag, noise = score, coarse, -1.0
     scaled = _scaled(b, time_scale)
     # identical points: at the stored millisecond nearest the alignment, or one or two beside
     # it (a wobbling clock moves the best alignment a little); or where the two branches start
     # (a curve without noise has nothing else to align it by)
-    crossing = float(scaled.t[branch(b, top).start] - a.t[part.start])
-    (identical, run), at = max(
-        (_identical(a, part, scaled, round(start, 3) + k * 0.001), round(start, 3) + k * 0.001)
-        for start in (lag, crossing)
-        for k in (0, -1, 1, -2, 2)
-    )
+    crossing = float(scaled.t[pb.part.start] - a.t[part.start])
+    lags = np.array([round(start, 3) + k * 0.001 for start in (lag, crossing)
+                     for k in (0, -1, 1, -2, 2)])  # fmt: skip
+    identical, run, at = _identical(a, part, scaled, lags)
     if run and rho < MIN_CORRELATION:
         lag = at  # drawn where the identical points meet
     t, x, y = _paired(a, part, scaled, lag, sparser)
+    if noise < 0:
+        noise = _spread_kn(t, x, y)
     big = y > 0.1 * max(float(y.max()), 1e-9) if y.size else y.astype(bool)
     scale = float(np.median(x[big] / y[big])) if big.any() else 1.0
     return Evidence(
@@ -464,7 +590,7 @@ def compare(a: Curve, b: Curve, top: float = 0.9) -> Evidence:
         scale=scale,
         identical_run=run,
         identical=identical,
-        jitter=_jitter(a, part, scaled, lag),
+        jitter=_jitter(a, part, scaled, lag, (pa.step, pb.step * time_scale)),
         noise_kn=noise,
         time_scale=time_scale,
         spread=spread,
