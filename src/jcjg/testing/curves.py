@@ -59,7 +59,11 @@ SCALED_SIMILARITY = 0.8
 LATE_START = 0.2  # a record starting above this share of its peak has no fingerprint
 TWIN_PEAK = 0.01
 TWIN_RISE = 0.015
-MAX_TWINS = 8
+# the twins compared are the MAX_TWINS first by their distance in tolerance units (0 to 1) less
+# TWIN_COSINE times their cosine: a copy is near and keeps much of its shape, a stranger within
+# the window is as near but keeps little (in a region of 100,000 cubes the window holds dozens)
+MAX_TWINS = 4
+TWIN_COSINE = 2.0
 # a twin is compared only when its fingerprint still points somewhat the same way (a copy with
 # twice the machine's noise added keeps a cosine of about 0.4; two tests about 0 +- 0.13)
 TWIN_SIMILARITY = 0.25
@@ -383,6 +387,11 @@ def twin_distance(a: Fingerprint, peak_kn: Any, rise_s: Any) -> Any:
         np.abs(np.asarray(peak_kn) / a.peak_kn - 1) / TWIN_PEAK,
         np.abs(np.asarray(rise_s) / a.rise_s - 1) / TWIN_RISE,
     )
+
+
+def twin_rank(distance: Any, cosine: Any) -> Any:
+    """The order twins are compared in (lowest first; see :data:`TWIN_COSINE`)."""
+    return np.asarray(distance) - TWIN_COSINE * np.asarray(cosine)
 
 
 @dataclass(frozen=True)

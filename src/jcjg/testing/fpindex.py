@@ -113,7 +113,8 @@ class FingerprintIndex:
     def twins(self, fp: curves.Fingerprint) -> list[int]:
         """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
         :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose cosine with it reaches
-        :data:`curves.TWIN_SIMILARITY`, nearest first."""
+        :data:`curves.TWIN_SIMILARITY`, at most :data:`curves.MAX_TWINS`, the nearest and most
+        alike first (:func:`curves.twin_rank`)."""
         if self._by_peak is None:
             self._by_peak = np.argsort(self.peaks, kind="stable")
         ordered = self.peaks[self._by_peak]
@@ -121,9 +122,11 @@ class FingerprintIndex:
         hi = np.searchsorted(ordered, fp.peak_kn * (1 + curves.TWIN_PEAK), side="right")
         rows = self._by_peak[lo:hi]
         distance = curves.twin_distance(fp, self.peaks[rows], self.rises[rows])
-        inside = (distance <= 1) & (self.vectors[rows] @ fp.vector >= curves.TWIN_SIMILARITY)
-        rows, distance = rows[inside], distance[inside]
-        order = np.argsort(distance, kind="stable")[: curves.MAX_TWINS]
+        cosine = self.vectors[rows] @ fp.vector
+        inside = (distance <= 1) & (cosine >= curves.TWIN_SIMILARITY)
+        rank = curves.twin_rank(distance[inside], cosine[inside])
+        rows = rows[inside]
+        order = np.argsort(rank, kind="stable")[: curves.MAX_TWINS]
         return [int(i) for i in self.ids[rows[order]]]
 
     def brute_force(

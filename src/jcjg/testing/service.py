@@ -444,7 +444,7 @@ def similar_curves(
     if not chosen:
         return []
     settings = get_settings()
-    new = load_curve(settings, row)
+    new = reuse.prepare(load_curve(settings, row), top)  # once for all its candidates
     out = []
     for other in chosen:
         try:
@@ -461,8 +461,9 @@ def similar_curves(
 def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     """The earlier curves nearest ``mine`` in peak and rise time (within
     :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose shape is at least
-    :data:`curves.TWIN_SIMILARITY` like it, at most :data:`curves.MAX_TWINS`:
-    a noise-added copy of a curve with little of its own but noise keeps those two."""
+    :data:`curves.TWIN_SIMILARITY` like it, at most :data:`curves.MAX_TWINS`, the nearest and
+    most alike first (:func:`curves.twin_rank`, as ``fpindex.twins``): a noise-added copy of a
+    curve with little of its own but noise keeps those two."""
     stmt = select(Curve).where(
         Curve.id < row.id,
         Curve.fp_peak_kn.between(
@@ -474,13 +475,13 @@ def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     )
     nearest_peak = func.abs(Curve.fp_peak_kn - mine.peak_kn)
     near = [
-        c
+        (float(curves.twin_rank(curves.twin_distance(mine, c.fp_peak_kn, c.fp_rise_s), cos)), c)
         for c in db.scalars(stmt.order_by(nearest_peak, Curve.id).limit(200))
         if (fp := fingerprint_of(c)) is not None
-        and float(fp.vector @ mine.vector) >= curves.TWIN_SIMILARITY  # as fpindex.twins
+        and (cos := float(fp.vector @ mine.vector)) >= curves.TWIN_SIMILARITY  # as fpindex.twins
     ]
-    near.sort(key=lambda c: float(curves.twin_distance(mine, c.fp_peak_kn, c.fp_rise_s)))
-    return near[: curves.MAX_TWINS]
+    near.sort(key=lambda pair: pair[0])
+    return [c for _, c in near[: curves.MAX_TWINS]]
 
 
 def store_revision(
