@@ -22,6 +22,7 @@ from jcjg.catalogue import editions as catalogue_editions
 from jcjg.core import editions
 from jcjg.core.db import make_engine
 from jcjg.core.migrate import upgrade as migrate
+from jcjg.governance import rulebook as quality_rules
 from jcjg.governance import service as data_standard
 from jcjg.regions import boundaries as boundary_editions
 from jcjg.regions import editions as region_editions
@@ -60,6 +61,7 @@ def load_shipped(db: Session) -> list[str]:
                 continue
             lines.append(module.load(db, file).text)
     lines.append(data_standard.load_shipped(db))
+    lines.append(quality_rules.load_defaults(db))
     return lines
 
 

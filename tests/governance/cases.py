@@ -4,9 +4,9 @@ models)."""
 from __future__ import annotations
 
 from jcjg.auth.choices import Role
-from jcjg.governance.models import DataElement, DataStandard
+from jcjg.governance.models import DataElement, DataStandard, QualityCheck, QualityRule
 from tests.factories import Factory
-from tests.generic import EVERYONE, A, P, Routes
+from tests.generic import AU, EVERYONE, IA, IS_, A, C, P, Routes, S, ScopeCase, region_outsiders
 
 READ = "data_standard:read"
 ROUTES: Routes = {
@@ -22,12 +22,27 @@ ROUTES: Routes = {
     ("POST", "/governance/versions/{version}/submit"): "data_standard:edit",
     ("POST", "/governance/versions/{version}/discard"): "data_standard:edit",
     ("POST", "/governance/versions/{version}/review"): "data_standard:review",
+    ("GET", "/api/v1/governance/quality"): "data_quality:read",
+    ("GET", "/governance/quality"): "data_quality:read",
+    ("GET", "/governance/quality/institutions/{institution_id}"): "data_quality:read",
+    (
+        "GET",
+        "/governance/quality/institutions/{institution_id}/checks/{check_id}",
+    ): "data_quality:read",
+    ("GET", "/governance/quality/rules"): "data_quality:read",
+    ("POST", "/governance/quality/rules"): "quality_rule:manage",
+    ("GET", "/governance/quality/rules/{rule_id}"): "data_quality:read",
+    ("POST", "/governance/quality/rules/{rule_id}"): "quality_rule:manage",
+    ("GET", "/governance/quality/runs"): "data_quality:read",
+    ("POST", "/governance/quality/runs"): "quality_rule:manage",
 }
 
 GRANTS: dict[str, frozenset[Role]] = {
     READ: EVERYONE,
     "data_standard:edit": frozenset({P, A}),
     "data_standard:review": frozenset({P, A}),
+    "data_quality:read": frozenset({P, A, C, S, AU, IA, IS_}),
+    "quality_rule:manage": frozenset({P, A}),
 }
 
 
@@ -45,7 +60,54 @@ def _element(f: Factory) -> DataElement:
     return row
 
 
+def _rule(f: Factory) -> QualityRule:
+    row = QualityRule(
+        name="检测记录应注明检测依据的标准",
+        kind="completeness",
+        message_type="test_record",
+        path="standard",
+    )
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
 WRITES = {
     DataStandard: (_standard, lambda s: setattr(s, "note", "修订说明")),
     DataElement: (_element, lambda e: setattr(e, "name", "强度等级")),
+    QualityRule: (_rule, lambda r: setattr(r, "enabled", False)),
+}
+
+
+def _check_obj(f: Factory) -> tuple[int, dict]:
+    import datetime as dt
+
+    from tests.exchange.cases import _message_obj
+
+    message_id, info = _message_obj(f)
+    inst = info["inst"]
+    row = QualityCheck(
+        message_row_id=message_id,
+        institution_id=inst.id,
+        region_code=inst.region_code,
+        message_type="registry.staff",
+        month="2026-01",
+        received_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        checked_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        total=2,
+        failed=1,
+        failures=[{"rule": 1, "name": "规则", "field": "people.0.mobile", "why": "未填写"}],
+    )
+    f.db.add(row)
+    f.db.commit()
+    return row.id, info
+
+
+SCOPED: dict[type, ScopeCase] = {
+    QualityCheck: ScopeCase(
+        _check_obj,
+        None,
+        region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+    ),
 }

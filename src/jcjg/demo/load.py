@@ -34,6 +34,7 @@ from jcjg.demo import analytics as analytics_demo
 from jcjg.demo import credit as credit_demo
 from jcjg.demo import exchange as exchange_demo
 from jcjg.demo import experts as experts_demo
+from jcjg.demo import governance as governance_demo
 from jcjg.demo import networking as networking_demo
 from jcjg.demo import operations as operations_demo
 from jcjg.demo import overview as overview_demo
@@ -174,6 +175,7 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, settings, by_key, now or utcnow())
+    governance_demo.load(db, settings, by_key, now or utcnow())
     networking_demo.load(db, settings, now or utcnow())
     operations_demo.load(db, now or utcnow())
     video_demo.load(db, settings, by_key)

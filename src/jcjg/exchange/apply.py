@@ -15,7 +15,8 @@ transaction:
    with the problem; any other error in a handler ends it ``rejected`` with an internal
    problem (logged), while a lost database connection aborts the whole batch, to be applied
    again;
-3. the alert rules the batch's writes triggered run once for the batch;
+3. what other domains do with each batch's applied messages runs (``BATCH_APPLIED``: the
+   data quality checks), then the alert rules the batch's writes triggered run once for it;
 4. each message ends ``applied`` with its results and warnings (the open alerts of the rules
    its writes triggered, and its handler's own remarks), and the batch commits.
 
@@ -44,14 +45,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
 from jcjg.config import Settings, settings_in_use
-from jcjg.core import metrics
+from jcjg.core import domains, metrics
 from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
 from jcjg.exchange.service import STATUS_PATH
-from jcjg.exchange.types import HandlerContext, MessageType, message_types
+from jcjg.exchange.types import BATCH_APPLIED, HandlerContext, MessageType, message_types
 from jcjg.tenancy.models import Institution
 
 log = logging.getLogger("jcjg.exchange.apply")
@@ -274,7 +275,12 @@ def _apply_batch(
                 break
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
+    applied = [outcome.row for outcome in done if outcome.problem is None]
+    for hook in domains.hooks(BATCH_APPLIED):
+        hook(db, applied)
     triggered = _triggered_ids(done)
+    for rule_id, ids in alerts_engine.take_pending(db).items():  # what the hooks wrote
+        triggered.setdefault(rule_id, set()).update(ids)
     if triggered:
         with settings_in_use(settings):  # a rule may read what the blob store keeps
             alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import func, select
 
 from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal
+from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id
 from jcjg.governance import service
 from jcjg.governance.choices import StandardStatus
-from jcjg.governance.models import DataStandard
+from jcjg.governance.models import DataStandard, QualityCheck
+from jcjg.governance.quality import score
 from jcjg.ledger.service import timestamp
+from jcjg.tenancy.models import Institution
 
 router = APIRouter(prefix="/api/v1", tags=["数据标准"], route_class=TransactionalRoute)
 Reader = Annotated[Principal, Depends(requires("data_standard:read"))]
@@ -63,3 +65,47 @@ def standard_content(db: SessionDep, principal: Reader, version: Id) -> dict[str
     ):
         raise NotFound(f"数据标准第 {version} 版不存在")
     return {**_read(row, utcnow()), "content": service.content_of(db, row)}
+
+
+QualityReader = Annotated[Principal, Depends(requires("data_quality:read"))]
+
+
+@router.get("/governance/quality", summary="各检测机构某月的数据质量得分")
+def quality_scores(
+    db: SessionDep,
+    principal: QualityReader,
+    month: Annotated[str, Query(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+) -> dict[str, Any]:
+    """The month's scores of the institutions within the caller's scope: messages checked,
+    rules applied (checks), failed, and the score (per cent of checks passed)."""
+    inner = (
+        restrict(select(QualityCheck), principal, "read")
+        .where(QualityCheck.month == month)
+        .subquery()
+    )
+    rows = db.execute(
+        select(
+            Institution.code,
+            Institution.name,
+            func.count(),
+            func.sum(inner.c.total),
+            func.sum(inner.c.failed),
+        )
+        .join(Institution, Institution.id == inner.c.institution_id)
+        .group_by(Institution.code, Institution.name)
+        .order_by(Institution.code)
+    ).all()
+    return {
+        "month": month,
+        "items": [
+            {
+                "institution_code": code,
+                "institution_name": name,
+                "messages": int(n),
+                "checks": int(t or 0),
+                "failed": int(f or 0),
+                "score": score(int(t or 0), int(f or 0)),
+            }
+            for code, name, n, t, f in rows
+        ],
+    }

@@ -45,3 +45,34 @@ class DataType(StrEnum):
             "uuid": "唯一标识（UUID）",
             "object": "结构型（键值）",
         }[self.value]
+
+
+class QualityKind(StrEnum):
+    COMPLETENESS = "completeness"
+    FORMAT = "format"
+    VALUE_DOMAIN = "value_domain"
+    CONSISTENCY = "consistency"
+    TIMELINESS = "timeliness"
+
+    @property
+    def label(self) -> str:
+        return {
+            "completeness": "完整性",
+            "format": "格式",
+            "value_domain": "值域",
+            "consistency": "一致性",
+            "timeliness": "及时性",
+        }[self.value]
+
+
+class Comparison(StrEnum):
+    LE = "le"
+    LT = "lt"
+    EQ = "eq"
+    NE = "ne"
+
+    @property
+    def label(self) -> str:
+        return {"le": "不晚于（不大于）", "lt": "早于（小于）", "eq": "等于", "ne": "不等于"}[
+            self.value
+        ]

@@ -2,27 +2,46 @@
 reviewed and published with an effective date, applied by the exchange from that date on
 (000 7.1.2, 7.1.4; docs/governance.md)."""
 
+from jcjg.alerts.engine import Rule
 from jcjg.auth.choices import Role
-from jcjg.auth.permissions import EVERY_ROLE, by_permission
-from jcjg.core.domains import Domain, NavEntry
-from jcjg.exchange.types import SCHEMA_DOMAINS, VALUE_DOMAINS
-from jcjg.governance import api, checks, choices, commands, models, pages
+from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, INSTITUTION, by_permission
+from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.jobs import Job
+from jcjg.exchange.types import BATCH_APPLIED, SCHEMA_DOMAINS, VALUE_DOMAINS
+from jcjg.governance import (
+    api,
+    checks,
+    choices,
+    commands,
+    jobs,
+    models,
+    pages,
+    quality,
+    quality_pages,
+    rules,
+)
 
 DOMAIN = Domain(
     name="governance",
     title="数据治理",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=(api.router, pages.router, quality_pages.router),
+    jobs=collect(jobs, Job),
+    rules=collect(rules, Rule),
     permissions={
         "data_standard:read": "查看数据标准（数据元、数据字典、数据模型）及其版本",
         "data_standard:edit": "起草数据标准的修订：修改数据元的名称、定义与值域",
         "data_standard:review": "审核并发布数据标准的修订，确定生效时间",
+        "data_quality:read": "查看数据质量得分、未通过检验的数据与质量规则",
+        "quality_rule:manage": "维护数据质量规则，发起离线检验",
     },
     grants=by_permission(
         {
             "data_standard:read": EVERY_ROLE,
             "data_standard:edit": (Role.PROVINCIAL_AUTHORITY,),
             "data_standard:review": (Role.PROVINCIAL_AUTHORITY,),
+            "data_quality:read": (*AUTHORITIES, Role.STATION, Role.AUDITOR, *INSTITUTION),
+            "quality_rule:manage": (Role.PROVINCIAL_AUTHORITY,),
         }
     ),
     nav=(
@@ -34,19 +53,37 @@ DOMAIN = Domain(
             order=60,
             text="数据元、数据字典与数据模型的版本，修订的审核与发布",
         ),
+        NavEntry(
+            title="数据质量",
+            href="/governance/quality",
+            group="系统管理",
+            permission="data_quality:read",
+            order=61,
+            text="报送数据按完整性、格式、值域、一致性、及时性检验的得分与问题数据",
+        ),
     ),
     labels={
         "standard_status": choices.StandardStatus,
         "data_type": choices.DataType,
+        "quality_kind": choices.QualityKind,
+        "comparison": choices.Comparison,
         "entity": {
             "data_standard": "数据标准版本",
             "data_element": "数据元",
             "code_list": "数据字典",
             "data_model": "数据模型",
+            "quality_rule": "数据质量规则",
+            "quality_check": "数据质量检验结果",
+            "quality_run": "数据质量离线检验",
+            "data_quality": "数据质量得分",
         },
         "tag": {"data_standard:publish": "数据标准发布存证"},
         "page": {"data_standard": "/governance"},
     },
-    hooks={VALUE_DOMAINS: checks.value_domains, SCHEMA_DOMAINS: checks.schema_for},
+    hooks={
+        VALUE_DOMAINS: checks.value_domains,
+        SCHEMA_DOMAINS: checks.schema_for,
+        BATCH_APPLIED: quality.on_batch,
+    },
     commands=(commands.governance,),
 )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -108,3 +109,69 @@ class DataModel(IdMixin, Base):
     model_id: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class QualityRule(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A data quality rule (数据质量规则), as data: what a message type's field must satisfy
+    (present, of a format, within a value domain, consistent with another field, in time)."""
+
+    __tablename__ = "quality_rule"
+    __permission_entity__: ClassVar[str] = "quality_rule"
+
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # QualityKind
+    message_type: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(200))  # records[].grade
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    clause: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+
+    def audit_repr(self) -> str:
+        return self.name
+
+
+class QualityCheck(IdMixin, Base):
+    """The quality rules run on one applied message: how many applied, which failed (the
+    field and why). One row a message; checked again by an offline run, it is replaced."""
+
+    __tablename__ = "quality_check"
+    __table_args__ = (
+        UniqueConstraint("message_row_id"),
+        Index("ix_quality_check_institution_month", "institution_id", "month"),
+    )
+    __permission_entity__: ClassVar[str] = "data_quality"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+    }
+
+    message_row_id: Mapped[int] = mapped_column(
+        ForeignKey("exchange_message.id", ondelete="CASCADE")
+    )
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), default=None)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    message_type: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))  # "2026-11", received, in the platform's zone
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class QualityRun(IdMixin, Base):
+    """One offline run of the quality rules over the messages of a period (its log)."""
+
+    __tablename__ = "quality_run"
+
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule, page, command
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    rules: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, failed
+    note: Mapped[str] = mapped_column(Text, default="")

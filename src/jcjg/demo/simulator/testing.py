@@ -17,8 +17,10 @@ and 38 % (``environment_out_of_range``). Cubes break any of these; rebar, cement
 press, the five machine ones; tests entered by hand (any material without a machine) only
 ``late_upload``. Besides, once per violating lab (:data:`HISTORY_PLANTED`): a day of
 hand-entered cube results whose near misses all sit just over the line (:func:`piled_plans`,
-``results_above_line``), and an inspector the lab borrowed from another lab named at a test of
-each at the same hour (:func:`clash_plans`, ``clash_across_institutions``).
+``results_above_line``; copied from forms without the test room's conditions, so the lab's
+data quality score falls too: ``data_quality_low``), and an inspector the lab borrowed from
+another lab named at a test of each at the same hour (:func:`clash_plans`,
+``clash_across_institutions``).
 
 Machine tests run on the lab's registered testing machines with a valid calibration (the
 pressure machine for cubes, mortar, bricks and blocks, the universal machine for rebar), each
@@ -59,7 +61,7 @@ PLANTED = (
 # planted once per violating lab, besides the records of its samples (region.py sends them
 # after the day's reports): a backlog of hand-entered cube results piled just over the line,
 # and an inspector the lab borrowed named at the lender's test at the same hour
-HISTORY_PLANTED = ("results_above_line", "clash_across_institutions")
+HISTORY_PLANTED = ("results_above_line", "clash_across_institutions", "data_quality_low")
 # the registry's names of the machines that draw force-time curves, by what they do
 TESTING_MACHINES = {"compression": "全自动压力试验机", "tension": "微机控制电液伺服万能试验机"}
 HANDLING_S = 30.0  # placing and removing a specimen
@@ -516,7 +518,9 @@ def piled_plans(lab: LabTests, rng: random.Random, message: Message) -> list[Pla
     quantiles, so that the day always looks the same), the near misses (within 5 % under the
     line) reported just over it; those further below stay nonconforming. Spread over the
     last 20 hours, uploaded now (within the 24 hours manual entries are allowed), by the
-    lab's first room's inspector."""
+    lab's first room's inspector. Copied from paper forms that have no line for the test room's
+    conditions, they carry no environment: the data quality rule 检测记录应有试验环境温度 fails
+    on each, and the lab's score falls under the line (``data_quality_low``)."""
     now = utcnow()
     room, inspector = next(iter(lab.bench.inspectors.items()), ("力学室", {"name": "模拟检测员"}))
     spread = statistics.NormalDist(103, 7)
@@ -542,6 +546,7 @@ def piled_plans(lab: LabTests, rng: random.Random, message: Message) -> list[Pla
         )  # fmt: skip
         plans.append(("test_record", record, {}))
     lab.planted["results_above_line"] += 1
+    lab.planted["data_quality_low"] += 1
     return plans
 
 

@@ -1,0 +1,221 @@
+"""The data quality lists: institutions' scores, failing messages, rules, runs
+(``core.listing``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jcjg.core.listing import Column, ListView, label, when
+from jcjg.core.pagination import Key, Order
+from jcjg.exchange.types import message_types
+from jcjg.governance.choices import QualityKind
+from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
+from jcjg.governance.quality import score
+from jcjg.tenancy.models import Institution
+
+_LATEST = (dt.datetime.now(dt.UTC), 0)
+
+
+def type_title(name: str) -> str:
+    """A message type's Chinese title (its name when no longer installed)."""
+    kind = message_types().get(name)
+    return kind.title if kind else name
+
+
+def figures(db: Session, ids: set[int], month: str) -> dict[int, tuple[int, int, int]]:
+    """``{institution: (messages, checks, failed)}`` of ``month`` for ``ids``."""
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(
+            QualityCheck.institution_id,
+            func.count(),
+            func.sum(QualityCheck.total),
+            func.sum(QualityCheck.failed),
+        )
+        .where(QualityCheck.institution_id.in_(ids), QualityCheck.month == month)
+        .group_by(QualityCheck.institution_id)
+    ).all()
+    return {int(i): (int(n), int(t or 0), int(f or 0)) for i, n, t, f in rows if i is not None}
+
+
+def _score_cells(db: Session, rows: Sequence[Institution], month: str) -> list[list[str]]:
+    found = figures(db, {r.id for r in rows}, month)
+    out = []
+    for r in rows:
+        messages, total, failed = found.get(r.id, (0, 0, 0))
+        value = score(total, failed)
+        out.append(
+            [
+                r.code,
+                r.name,
+                month,
+                str(messages),
+                str(total),
+                str(failed),
+                "" if value is None else f"{value}",
+            ]
+        )
+    return out
+
+
+def scores_view(month: str) -> ListView:
+    return ListView(
+        name="data_quality",
+        title="数据质量得分",
+        columns=(
+            Column("code", "机构编号", Institution.code),
+            Column("name", "机构名称", Institution.name),
+            Column("month", "月份"),
+            Column("messages", "检验的消息数"),
+            Column("checks", "检验次数"),
+            Column("failed", "未通过"),
+            Column("score", "得分（%）"),
+        ),
+        order=Order(
+            (
+                Key(Institution.code, lambda i: i.code, False),
+                Key(Institution.id, lambda i: i.id, False),
+            ),
+            ("", 0),
+        ),
+        cells=lambda db, rows: _score_cells(db, rows, month),
+    )
+
+
+def failure_words(failures: list[dict[str, Any]]) -> str:
+    return "；".join(
+        f"{f.get('name', '')}：{f.get('field', '')} {f.get('why', '')}" for f in failures
+    )
+
+
+def _failure_cells(db: Session, rows: Sequence[QualityCheck]) -> list[list[str]]:
+    return [
+        [
+            when(r.received_at),
+            type_title(r.message_type),
+            str(r.total),
+            str(r.failed),
+            failure_words(r.failures),
+        ]
+        for r in rows
+    ]
+
+
+FAILURES = ListView(
+    name="quality_check",
+    title="未通过数据质量检验的数据",
+    columns=(
+        Column("received_at", "接收时间", QualityCheck.received_at),
+        Column("message_type", "消息类型", QualityCheck.message_type),
+        Column("total", "检验次数"),
+        Column("failed", "未通过", QualityCheck.failed),
+        Column("failures", "问题"),
+    ),
+    order=Order(
+        (
+            Key(QualityCheck.received_at, lambda c: c.received_at),
+            Key(QualityCheck.id, lambda c: c.id),
+        ),
+        _LATEST,
+    ),
+    cells=_failure_cells,
+)
+
+
+def rule_words(rule: QualityRule) -> str:
+    p = rule.params
+    if rule.kind == QualityKind.FORMAT:
+        return f"格式 {p.get('pattern', '')}"
+    if rule.kind == QualityKind.VALUE_DOMAIN:
+        parts = []
+        if p.get("codes"):
+            parts.append("可取 " + "、".join(p["codes"]))
+        if p.get("minimum") is not None or p.get("maximum") is not None:
+            parts.append(f"{p.get('minimum', '-∞')}–{p.get('maximum', '+∞')}")
+        return "；".join(parts)
+    if rule.kind == QualityKind.CONSISTENCY:
+        from jcjg.governance.choices import Comparison
+
+        return f"{Comparison(p.get('op', 'le')).label}同一记录的另一字段"
+    if rule.kind == QualityKind.TIMELINESS:
+        return f"{p.get('hours', 24):g} 小时内上传"
+    return "须填写"
+
+
+def _rule_cells(db: Session, rows: Sequence[QualityRule]) -> list[list[str]]:
+    return [
+        [
+            r.name,
+            label(QualityKind, r.kind),
+            type_title(r.message_type),
+            r.path,
+            rule_words(r),
+            r.clause,
+            "启用" if r.enabled else "停用",
+        ]
+        for r in rows
+    ]
+
+
+RULES = ListView(
+    name="quality_rule",
+    title="数据质量规则",
+    columns=(
+        Column("name", "规则", QualityRule.name),
+        Column("kind", "类别", QualityRule.kind),
+        Column("message_type", "消息类型", QualityRule.message_type),
+        Column("path", "字段"),
+        Column("requirement", "要求"),
+        Column("clause", "依据"),
+        Column("enabled", "状态", QualityRule.enabled),
+    ),
+    order=Order((Key(QualityRule.id, lambda r: r.id, False),), (0,)),
+    cells=_rule_cells,
+)
+
+
+def _run_cells(db: Session, rows: Sequence[QualityRun]) -> list[list[str]]:
+    trigger = {"schedule": "定时", "page": "手动", "command": "命令"}
+    status = {"running": "进行中", "done": "完成", "failed": "失败"}
+    return [
+        [
+            when(r.started_at),
+            when(r.finished_at),
+            trigger.get(r.trigger, r.trigger),
+            when(r.since),
+            str(r.rules),
+            str(r.messages),
+            str(r.checks),
+            str(r.failures),
+            status.get(r.status, r.status),
+        ]
+        for r in rows
+    ]
+
+
+RUNS = ListView(
+    name="quality_run",
+    title="数据质量离线检验记录",
+    columns=(
+        Column("started_at", "开始", QualityRun.started_at),
+        Column("finished_at", "结束"),
+        Column("trigger", "方式"),
+        Column("since", "检验自"),
+        Column("rules", "规则数"),
+        Column("messages", "消息数"),
+        Column("checks", "检验次数"),
+        Column("failures", "未通过"),
+        Column("status", "状态"),
+    ),
+    order=Order(
+        (Key(QualityRun.started_at, lambda r: r.started_at), Key(QualityRun.id, lambda r: r.id)),
+        _LATEST,
+    ),
+    cells=_run_cells,
+)
