@@ -6,17 +6,20 @@ the grade, broken on ``--machines`` (400) machines drawn by :func:`jcjg.demo.syn
 (10, 20 or 50 Hz; load-cell noise 0.05-0.3 % of the peak; servo drift; display resolution 1 N
 to 0.1 kN; a mains hum on three in ten; a pump's ripple on half, hum and ripple the same
 frequency on every test of the machine; a wobbling PC clock on three in ten; 0.5, 0.6 or
-0.8 MPa/s): so thousands of specimens share a grade, a machine and a rate. Each specimen's
-fingerprint goes into the index (:mod:`jcjg.testing.fpindex`); then each asks the index for
-candidates among the specimens filed before it. **Every pair the index yields is counted**; the
-ones the fingerprints find worth comparing (:func:`jcjg.testing.curves.matches`, at most
-:data:`jcjg.testing.service.MAX_COMPARED` a query, most similar first) are compared sample by
-sample (:func:`jcjg.testing.reuse.compare`); a verdict of "one test" is a false alarm.
+0.8 MPa/s): so thousands of specimens share a grade, a machine and a rate. Each specimen is
+drawn once (its samples kept to the millisecond and the newton, read back for each comparison)
+and its fingerprint goes into the index (:mod:`jcjg.testing.fpindex`); then each asks the index
+for candidates among the specimens filed before it (the workers, forked once the index is
+built, share it and the samples, and do the look-ups as well as the comparisons). **Every pair
+the index yields is counted**; the ones the fingerprints find worth comparing
+(:func:`jcjg.testing.curves.matches`, at most :data:`jcjg.testing.service.MAX_COMPARED` a
+query, most similar first, and the twins) are compared sample by sample
+(:func:`jcjg.testing.reuse.compare`); a verdict of "one test" is a false alarm.
 
 **Copies.** ``--copies`` (300) of each kind of :data:`jcjg.demo.synthetic.COPY_KINDS`, each
-forged from a random specimen (the splice's toe from another specimen of its machine), ask the
-whole index the same way: found when a verdict names the original. Their pairs with the other
-specimens count towards the false alarms too.
+forged from a random specimen (drawn from the copy's own seed; the splice's toe from another
+specimen of its machine), ask the whole index the same way: found when a verdict names the
+original. Their pairs with the other specimens count towards the false alarms too.
 
     BENCH curve_reuse_false_alarms <n> per_million_pairs ratio=<÷ resemblance> baseline=shape_only
     BENCH curve_reuse_recall <r> recall ratio=<÷ direct> baseline=direct_comparison

@@ -20,8 +20,10 @@ noise of the machine's size added); two tests point in unrelated directions (cos
 its forces with it or not) keeps its fingerprint. Curves are filed by the time the load took
 from 10 % to 90 % of the peak (2 % bins); the candidates are looked up in every bucket within
 :data:`TOLERANCE` (16 %: the time scale a copy may have), and the rise time is a filter of
-that width, not a key. A record starting above 10 % of its peak (its toe cut off) gets the
-branch's start from the line through its first stretch.
+that width, not a key; beyond :data:`SAME_RISE` (2 %) the shapes must agree to
+:data:`SCALED_SIMILARITY` (a time-scaled copy keeps its fingerprint whole). A record starting
+above 10 % of its peak (its toe cut off) gets the branch's start from the line through its
+first stretch.
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ with the machine's own noise added again) a band agrees with probability ~0.17 a
 of 16 bands with ~0.95, at 0.9 with ~0.995; two unrelated specimens agree on a band one time in
 256. A query looks up its 16 keys in its rise bucket and every bucket within the rise-time
 tolerance (16 %: a copy's time axis may be scaled, its fingerprint does not change) and keeps the
-candidates :func:`jcjg.testing.curves.matches` finds worth comparing, most similar first; the
-samples decide (:mod:`jcjg.testing.reuse`). The hyperplanes come from a fixed seed, so keys are
-the same in every process and release (changing them means re-keying stored fingerprints).
+candidates :func:`jcjg.testing.curves.matches` finds worth comparing (cosine 0.5, or 0.8 beyond
+2 % of rise time), most similar first; the samples decide (:mod:`jcjg.testing.reuse`). The
+hyperplanes come from a fixed seed, so keys are the same in every process and release (changing
+them means re-keying stored fingerprints).
 """
 
 from __future__ import annotations
