@@ -123,6 +123,7 @@ class Applied:
     # the rules its writes triggered, each with the institutions (or projects) to run it for
     pending: dict[str, set[int]] = field(default_factory=dict)
     problem: dict[str, Any] | None = None
+    data: Any = None  # the body as parsed once for the handler (the batch's hooks read it)
 
 
 def _problem(row: Message, error: AppError) -> dict[str, Any]:
@@ -150,7 +151,8 @@ def apply_one(
         if kind is None:
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
         try:
-            message = kind.schema.model_validate(json.loads(row.body))
+            outcome.data = json.loads(row.body)
+            message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
         if owner is None and row.institution_id:
@@ -275,7 +277,7 @@ def _apply_batch(
                 break
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
-    applied = [outcome.row for outcome in done if outcome.problem is None]
+    applied = [(outcome.row, outcome.data) for outcome in done if outcome.problem is None]
     for hook in domains.hooks(BATCH_APPLIED):
         hook(db, applied)
     triggered = _triggered_ids(done)

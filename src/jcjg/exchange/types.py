@@ -317,8 +317,9 @@ def message_types() -> dict[str, MessageType[Any]]:
 # JSON Schema as that version states it, ``(db | None, message_type, schema, at) -> schema``.
 VALUE_DOMAINS = "exchange.value_domains"
 # ... and what runs on each batch of applied messages, in its transaction, before its rules:
-# ``(db, rows)`` with the batch's applied ``Message`` rows (data quality checks, whose writes
-# may trigger rules of their own)
+# ``(db, applied)`` with the batch's applied ``Message`` rows and each one's body as parsed
+# once for its handler, ``[(row, data)]`` (data quality checks, whose writes may trigger rules
+# of their own)
 BATCH_APPLIED = "exchange.batch_applied"
 SCHEMA_DOMAINS = "exchange.schema_domains"
 

@@ -239,10 +239,14 @@ def month_of(moment: dt.datetime, tz: dt.tzinfo) -> str:
 
 
 def check_rows(
-    db: Session, rows: Sequence[Message], rules: Mapping[str, list[Compiled]] | None = None
+    db: Session,
+    rows: Sequence[Message],
+    rules: Mapping[str, list[Compiled]] | None = None,
+    parsed: Mapping[int, Any] | None = None,
 ) -> int:
     """Check ``rows`` (applied messages) against the rules of their types and keep one
-    :class:`QualityCheck` each, replacing an earlier one. Returns how many were checked."""
+    :class:`QualityCheck` each, replacing an earlier one (``parsed``: bodies already parsed,
+    by row id). Returns how many were checked."""
     if rules is None:
         rules = rules_by_type(db, {r.message_type for r in rows})
     wanted = [r for r in rows if rules.get(r.message_type)]
@@ -253,10 +257,12 @@ def check_rows(
     db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_([r.id for r in wanted])))
     checks = []
     for row in wanted:
-        try:
-            data = json.loads(row.body)
-        except ValueError:
-            continue
+        data = (parsed or {}).get(row.id)
+        if data is None:
+            try:
+                data = json.loads(row.body)
+            except ValueError:
+                continue
         total, failed, failures = evaluate(rules[row.message_type], data, row.received_at, tz)
         checks.append(
             QualityCheck(
@@ -277,10 +283,13 @@ def check_rows(
     return len(checks)
 
 
-def on_batch(db: Session, rows: Sequence[Message]) -> None:
+def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
     """The exchange's hook (``exchange.types.BATCH_APPLIED``): the batch's applied messages
-    checked in its transaction."""
-    check_rows(db, rows)
+    checked in its transaction, with the bodies their handlers parsed."""
+    if not applied:
+        return
+    rows = [row for row, _data in applied]
+    check_rows(db, rows, parsed={row.id: data for row, data in applied if data is not None})
 
 
 def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
