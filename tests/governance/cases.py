@@ -4,9 +4,30 @@ models)."""
 from __future__ import annotations
 
 from jcjg.auth.choices import Role
-from jcjg.governance.models import DataElement, DataStandard, QualityCheck, QualityRule
+from jcjg.governance.models import (
+    Consumer,
+    DataElement,
+    DataSet,
+    DataStandard,
+    QualityCheck,
+    QualityRule,
+    Subscription,
+)
 from tests.factories import Factory
-from tests.generic import AU, EVERYONE, IA, IS_, A, C, P, Routes, S, ScopeCase, region_outsiders
+from tests.generic import (
+    AU,
+    EVERYONE,
+    IA,
+    IS_,
+    NO_AUTH,
+    A,
+    C,
+    P,
+    Routes,
+    S,
+    ScopeCase,
+    region_outsiders,
+)
 
 READ = "data_standard:read"
 ROUTES: Routes = {
@@ -35,6 +56,16 @@ ROUTES: Routes = {
     ("POST", "/governance/quality/rules/{rule_id}"): "quality_rule:manage",
     ("GET", "/governance/quality/runs"): "data_quality:read",
     ("POST", "/governance/quality/runs"): "quality_rule:manage",
+    ("GET", "/api/v1/governance/sharing/key"): NO_AUTH,
+    ("GET", "/governance/sharing"): "sharing:read",
+    ("POST", "/governance/sharing/data-sets"): "sharing:manage",
+    ("POST", "/governance/sharing/data-sets/{data_set_id}/publish"): "sharing:approve",
+    ("GET", "/governance/sharing/consumers"): "sharing:read",
+    ("POST", "/governance/sharing/consumers"): "sharing:manage",
+    ("GET", "/governance/sharing/consumers/{consumer_id}"): "sharing:read",
+    ("POST", "/governance/sharing/consumers/{consumer_id}/subscriptions"): "sharing:manage",
+    ("POST", "/governance/sharing/subscriptions/{subscription_id}/decision"): "sharing:approve",
+    ("POST", "/governance/sharing/consumers/{consumer_id}/replay"): "sharing:manage",
 }
 
 GRANTS: dict[str, frozenset[Role]] = {
@@ -43,6 +74,9 @@ GRANTS: dict[str, frozenset[Role]] = {
     "data_standard:review": frozenset({P, A}),
     "data_quality:read": frozenset({P, A, C, S, AU, IA, IS_}),
     "quality_rule:manage": frozenset({P, A}),
+    "sharing:read": frozenset({P, A, C}),
+    "sharing:manage": frozenset({P, A}),
+    "sharing:approve": frozenset({P, A}),
 }
 
 
@@ -72,10 +106,38 @@ def _rule(f: Factory) -> QualityRule:
     return row
 
 
+def _data_set(f: Factory) -> DataSet:
+    row = DataSet(
+        code=f"reports_{f._next()}", name="检测报告", message_type="report", grade="public"
+    )
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _consumer(f: Factory) -> Consumer:
+    row = Consumer(name="某银行", kind="bank", endpoint="https://bank.example.cn/jcjg")
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
+def _subscription(f: Factory) -> Subscription:
+    row = Subscription(
+        consumer_id=_consumer(f).id, data_set_id=_data_set(f).id, masking={}, status="active"
+    )
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
 WRITES = {
     DataStandard: (_standard, lambda s: setattr(s, "note", "修订说明")),
     DataElement: (_element, lambda e: setattr(e, "name", "强度等级")),
     QualityRule: (_rule, lambda r: setattr(r, "enabled", False)),
+    DataSet: (_data_set, lambda d: setattr(d, "name", "检测报告（公开）")),
+    Consumer: (_consumer, lambda c: setattr(c, "contact", "王经理")),
+    Subscription: (_subscription, lambda s: setattr(s, "status", "stopped")),
 }
 
 

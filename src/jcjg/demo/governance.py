@@ -1,4 +1,5 @@
-"""Data quality in the demo region (docs/governance.md): the province asks every machine's
+"""Data quality and sharing in the demo region (docs/governance.md, docs/sharing.md): three data
+sets published, the city archive subscribed to the equipment; the province asks every machine's
 calibration date; the 检测中心's LIMS reports the machines
 it scrapped, one message each, without their calibration dates, through the exchange's own
 acceptance and apply steps (as the rest of the demo writes through the services: the request's
@@ -25,11 +26,63 @@ from jcjg.exchange.clients import verifier_of
 from jcjg.exchange.models import Client, ClientKey
 from jcjg.exchange.signatures.verify import Verified
 from jcjg.exchange.types import message_types
-from jcjg.governance.models import QualityRule
+from jcjg.governance.models import Consumer, DataSet, QualityRule, Subscription
 from jcjg.registry.models import Equipment, Lab
 from jcjg.tenancy.models import Institution
 
 SCRAPPED = 24  # enough checks for the rule to judge (at least 20 in 30 days)
+
+
+def _sharing(db: Session) -> None:
+    """The catalogue's first data sets and the city archive subscribed to the equipment (its
+    receiving system is not reachable from the demo: its deliveries wait and are retried)."""
+    now = utcnow()
+    sets = [
+        DataSet(
+            code="reports",
+            name="检测报告",
+            category="检测报告",
+            message_type="report",
+            grade="public",
+            description="报告编号、结论与防伪监督码，供工程验收核验",
+        ),
+        DataSet(
+            code="equipment",
+            name="仪器设备",
+            category="检测机构",
+            message_type="registry.equipment",
+            grade="public",
+            description="检测机构的仪器设备及检定校准",
+        ),
+        DataSet(
+            code="staff",
+            name="检测人员",
+            category="检测机构",
+            message_type="registry.staff",
+            grade="conditional",
+            description="检测人员及其证书，含个人信息，审核后开放",
+        ),
+    ]
+    for row in sets:
+        row.status, row.published_at = "published", now
+    db.add_all(sets)
+    consumer = Consumer(
+        name="九江市城市建设档案馆",
+        kind="department",
+        contact="档案接收科",
+        endpoint="http://127.0.0.1:9/jcjg/deliveries",
+    )
+    db.add(consumer)
+    db.flush()
+    db.add(
+        Subscription(
+            consumer_id=consumer.id,
+            data_set_id=sets[1].id,
+            status="active",
+            masking={"equipment[].calibration_body": "generalise"},
+        )
+    )
+    db.flush()
 
 
 def load(
@@ -62,6 +115,7 @@ def load(
         .where(QualityRule.path == "equipment[].calibration_valid_until")
         .values(enabled=True)
     )
+    _sharing(db)
     info = cache.load_key(db, key.key_id, functools.partial(verifier_of, settings))
     assert info is not None
     kind = message_types()["registry.equipment"]

@@ -76,3 +76,65 @@ class Comparison(StrEnum):
         return {"le": "不晚于（不大于）", "lt": "早于（小于）", "eq": "等于", "ne": "不等于"}[
             self.value
         ]
+
+
+class DataGrade(StrEnum):
+    PUBLIC = "public"
+    CONDITIONAL = "conditional"
+    RESTRICTED = "restricted"
+
+    @property
+    def label(self) -> str:
+        return {"public": "公开", "conditional": "有条件共享", "restricted": "不予共享"}[self.value]
+
+
+class ConsumerKind(StrEnum):
+    DEPARTMENT = "department"
+    BANK = "bank"
+    PUBLIC = "public"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "department": "政府部门",
+            "bank": "金融机构",
+            "public": "社会公众",
+            "other": "其他",
+        }[self.value]
+
+
+class Masking(StrEnum):
+    MASK = "mask"
+    HASH = "hash"
+    GENERALISE = "generalise"
+    DROP = "drop"
+
+    @property
+    def label(self) -> str:
+        return {"mask": "遮盖", "hash": "带密钥哈希", "generalise": "泛化", "drop": "删除"}[
+            self.value
+        ]
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    STOPPED = "stopped"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "待审核", "active": "生效", "rejected": "未批准", "stopped": "已停止"}[
+            self.value
+        ]
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "待推送", "delivered": "已送达", "dead": "推送失败"}[self.value]

@@ -2,11 +2,18 @@
 reviewed and published with an effective date, applied by the exchange from that date on
 (000 7.1.2, 7.1.4; docs/governance.md)."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
 from jcjg.alerts.engine import Rule
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, INSTITUTION, by_permission
+from jcjg.config import get_settings
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
+from jcjg.exchange.models import Message
 from jcjg.exchange.types import BATCH_APPLIED, SCHEMA_DOMAINS, VALUE_DOMAINS
 from jcjg.governance import (
     api,
@@ -19,13 +26,23 @@ from jcjg.governance import (
     quality,
     quality_pages,
     rules,
+    sharing,
+    sharing_pages,
 )
+
+
+def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
+    """The exchange's hook (``exchange.types.BATCH_APPLIED``): a batch's applied messages
+    checked for quality and queued for their subscribers, in its transaction."""
+    quality.on_batch(db, applied)
+    sharing.enqueue(db, get_settings(), applied)
+
 
 DOMAIN = Domain(
     name="governance",
     title="数据治理",
     models=(models,),
-    routers=(api.router, pages.router, quality_pages.router),
+    routers=(api.router, pages.router, quality_pages.router, sharing_pages.router),
     jobs=collect(jobs, Job),
     rules=collect(rules, Rule),
     permissions={
@@ -34,6 +51,9 @@ DOMAIN = Domain(
         "data_standard:review": "审核并发布数据标准的修订，确定生效时间",
         "data_quality:read": "查看数据质量得分、未通过检验的数据与质量规则",
         "quality_rule:manage": "维护数据质量规则，发起离线检验",
+        "sharing:read": "查看数据目录、共享对象、订阅与推送记录",
+        "sharing:manage": "编制数据集，登记共享对象，订阅与脱敏策略，重新推送",
+        "sharing:approve": "审核发布数据集，审核有条件共享的订阅",
     },
     grants=by_permission(
         {
@@ -42,6 +62,9 @@ DOMAIN = Domain(
             "data_standard:review": (Role.PROVINCIAL_AUTHORITY,),
             "data_quality:read": (*AUTHORITIES, Role.STATION, Role.AUDITOR, *INSTITUTION),
             "quality_rule:manage": (Role.PROVINCIAL_AUTHORITY,),
+            "sharing:read": AUTHORITIES,
+            "sharing:manage": (Role.PROVINCIAL_AUTHORITY,),
+            "sharing:approve": (Role.PROVINCIAL_AUTHORITY,),
         }
     ),
     nav=(
@@ -61,12 +84,25 @@ DOMAIN = Domain(
             order=61,
             text="报送数据按完整性、格式、值域、一致性、及时性检验的得分与问题数据",
         ),
+        NavEntry(
+            title="数据共享",
+            href="/governance/sharing",
+            group="系统管理",
+            permission="sharing:read",
+            order=62,
+            text="数据目录的分级与发布，共享对象的订阅、脱敏与签名推送",
+        ),
     ),
     labels={
         "standard_status": choices.StandardStatus,
         "data_type": choices.DataType,
         "quality_kind": choices.QualityKind,
         "comparison": choices.Comparison,
+        "data_grade": choices.DataGrade,
+        "consumer_kind": choices.ConsumerKind,
+        "masking": choices.Masking,
+        "subscription_status": choices.SubscriptionStatus,
+        "delivery_status": choices.DeliveryStatus,
         "entity": {
             "data_standard": "数据标准版本",
             "data_element": "数据元",
@@ -76,6 +112,10 @@ DOMAIN = Domain(
             "quality_check": "数据质量检验结果",
             "quality_run": "数据质量离线检验",
             "data_quality": "数据质量得分",
+            "data_set": "数据集",
+            "share_consumer": "共享对象",
+            "share_subscription": "数据共享订阅",
+            "share_delivery": "数据推送",
         },
         "tag": {"data_standard:publish": "数据标准发布存证"},
         "page": {"data_standard": "/governance"},
@@ -83,7 +123,7 @@ DOMAIN = Domain(
     hooks={
         VALUE_DOMAINS: checks.value_domains,
         SCHEMA_DOMAINS: checks.schema_for,
-        BATCH_APPLIED: quality.on_batch,
+        BATCH_APPLIED: on_batch,
     },
     commands=(commands.governance,),
 )

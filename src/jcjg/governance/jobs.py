@@ -8,9 +8,10 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from jcjg.config import get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.jobs import job
-from jcjg.governance import quality
+from jcjg.governance import quality, sharing
 
 SCAN_DAYS = 35  # the month and the days before it that a late message still counts in
 
@@ -25,3 +26,15 @@ def quality_scan(db: Session, log: logging.Logger) -> None:
     run = quality.scan(db, since=utcnow() - dt.timedelta(days=SCAN_DAYS), trigger="schedule")
     db.commit()
     log.info("%d messages checked, %d of %d checks failed", run.messages, run.failures, run.checks)
+
+
+@job(
+    "governance.deliver",
+    title="推送共享数据（到期的推送与重试）",
+    every=dt.timedelta(seconds=10),
+)
+def deliver(db: Session, log: logging.Logger) -> None:
+    """Post the deliveries that are due to their consumers."""
+    delivered, failed = sharing.deliver_due(db, get_settings())
+    if delivered or failed:
+        log.info("%d delivered, %d failed (to be tried again)", delivered, failed)

@@ -175,3 +175,85 @@ class QualityRun(IdMixin, Base):
     rules: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, failed
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DataSet(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A data set of the catalogue (数据目录): what a message type's applied data is shared as,
+    classified and graded (public, conditional, restricted), compiled and published."""
+
+    __tablename__ = "data_set"
+    __permission_entity__: ClassVar[str] = "data_set"
+
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(40), default="")  # 分类: 检测报告、人员 …
+    message_type: Mapped[str] = mapped_column(String(64))
+    grade: Mapped[str] = mapped_column(String(16))  # DataGrade
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, published
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def audit_repr(self) -> str:
+        return self.name
+
+
+class Consumer(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """Who receives shared data (共享对象): another department, a bank checking reports …,
+    with the address its deliveries are posted to."""
+
+    __tablename__ = "share_consumer"
+    __permission_entity__: ClassVar[str] = "share_consumer"
+
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # ConsumerKind
+    contact: Mapped[str] = mapped_column(String(100), default="")
+    endpoint: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, suspended
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+
+    def audit_repr(self) -> str:
+        return self.name
+
+
+class Subscription(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A consumer's subscription to a data set, with its masking policy (path -> method); a
+    conditional data set's waits for approval by another person."""
+
+    __tablename__ = "share_subscription"
+    __table_args__ = (UniqueConstraint("consumer_id", "data_set_id"),)
+    __permission_entity__: ClassVar[str] = "share_subscription"
+
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("share_consumer.id"), index=True)
+    data_set_id: Mapped[int] = mapped_column(ForeignKey("data_set.id"), index=True)
+    masking: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))  # pending, active, rejected, stopped
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Delivery(IdMixin, Base):
+    """One message of a subscribed data set, masked for its consumer and posted to it: at
+    least once, retried with backoff, dead after the last attempt (replayable)."""
+
+    __tablename__ = "share_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "message_row_id"),
+        Index("ix_share_delivery_due", "status", "next_at"),
+    )
+
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("share_subscription.id"), index=True)
+    message_row_id: Mapped[int] = mapped_column(
+        ForeignKey("exchange_message.id", ondelete="CASCADE")
+    )
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)  # the consumer's dedup key
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

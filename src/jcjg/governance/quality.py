@@ -284,8 +284,8 @@ def check_rows(
 
 
 def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
-    """The exchange's hook (``exchange.types.BATCH_APPLIED``): the batch's applied messages
-    checked in its transaction, with the bodies their handlers parsed."""
+    """The batch's applied messages checked in its transaction, with the bodies their
+    handlers parsed."""
     if not applied:
         return
     rows = [row for row, _data in applied]

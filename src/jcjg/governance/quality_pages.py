@@ -207,7 +207,7 @@ def _rule_context(db: Session, message_type: str) -> dict[str, Any]:
         "kinds": QualityKind,
         "comparisons": Comparison,
         "types": kinds,
-        "fields": sorted(rulebook.fields_of(db, message_type)) if message_type else [],
+        "fields": rulebook.field_names(db, message_type) if message_type else {},
         "rule_words": rule_words,
         "type_title": type_title,
     }
@@ -239,8 +239,10 @@ def rule_list(
     if params.exporting:
         return listing.export(request, db, RULES, stmt, params, user_id=principal.user_id)
     context = page_context(request, db, RULES, stmt, paging, params)
+    names = {t: rulebook.field_names(db, t) for t in {r.message_type for r in context["rows"]}}
     context.update(
         _rule_context(db, message_type),
+        field_names={r.id: names[r.message_type].get(r.path, "") for r in context["rows"]},
         filters={"kind": kind, "message_type": message_type, "enabled": enabled},
         form={"message_type": message_type},
         errors={},

@@ -40,6 +40,12 @@ def fields_of(db: Session, message_type: str) -> dict[str, DataElement]:
     return {f["path"]: elements[f["element"]] for f in model.fields if f["element"] in elements}
 
 
+def field_names(db: Session, message_type: str) -> dict[str, str]:
+    """A message type's fields, path -> the Chinese name of its element (the standard in
+    force), for pages."""
+    return {path: element.name for path, element in fields_of(db, message_type).items()}
+
+
 def _number(raw: Any, field: str, errors: list[FieldError]) -> float | None:
     text = str(raw or "").strip()
     if not text:

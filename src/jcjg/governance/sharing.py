@@ -1,0 +1,476 @@
+"""Sharing published data sets with their consumers (000 7.1.5; docs/sharing.md).
+
+A province compiles the catalogue's data sets (a message type's applied data, graded public,
+conditional or restricted) and registers consumers (another department, a bank …) with the
+address their deliveries go to. A subscription names a consumer, a data set and a masking
+policy (``{path: mask | hash | generalise | drop}``); one to a conditional data set waits for
+another person's approval, a restricted one is never shared.
+
+Every applied message of a subscribed data set becomes a **delivery**, masked when it is made
+(in the apply step's batch): a JSON document POSTed to the consumer, signed by the platform
+(RFC 9421, Ed25519: ``@method``, ``@target-uri``, ``content-digest``, ``content-type``; the
+key at ``GET /api/v1/governance/sharing/key``), at least once: a failed post is tried again
+after 10 s, 20 s, 40 s … (at most an hour apart), and after :data:`MAX_ATTEMPTS` the delivery
+is dead, listed on the consumer's page until replayed. The consumer deduplicates by
+``delivery_id`` and checks the message against the log by its ``leaf_hash``."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from jcjg.auth.scopes import Principal
+from jcjg.client.signing import load_key, signed_headers
+from jcjg.config import Settings
+from jcjg.core.db import utcnow
+from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.core.masking import mask_value
+from jcjg.exchange.models import Message
+from jcjg.exchange.types import message_types
+from jcjg.governance import rulebook
+from jcjg.governance.choices import (
+    ConsumerKind,
+    DataGrade,
+    DeliveryStatus,
+    Masking,
+    SubscriptionStatus,
+)
+from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
+from jcjg.tenancy.models import Institution
+
+MAX_ATTEMPTS = 8
+FIRST_WAIT = dt.timedelta(seconds=10)
+LONGEST_WAIT = dt.timedelta(hours=1)
+TIMEOUT_SECONDS = 5.0
+BATCH = 50
+KEY_FILE = "sharing-ed25519.pem"
+_URL = re.compile(r"^https?://[^\s/@?#]+(:[0-9]{1,5})?(/[^\s#]*)?$")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+# --- the platform's signing key -------------------------------------------------------------
+
+
+def signing_key(settings: Settings) -> tuple[str, Ed25519PrivateKey]:
+    """The platform's Ed25519 key for its deliveries (made once, under the data folder), and
+    its key id (``jcjg-share-`` and the first 12 hex digits of the public key's SHA-256)."""
+    folder = Path(settings.data_dir) / "keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / KEY_FILE
+    if not path.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:  # several processes may start at once: the first file wins
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
+        except FileExistsError:
+            pass
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    raw = key.public_key().public_bytes_raw()
+    return f"jcjg-share-{hashlib.sha256(raw).hexdigest()[:12]}", key
+
+
+def public_key(settings: Settings) -> dict[str, str]:
+    key_id, key = signing_key(settings)
+    raw = key.public_key().public_bytes_raw()
+    return {"key_id": key_id, "alg": "ed25519", "public_key": base64.b64encode(raw).decode()}
+
+
+# --- masking --------------------------------------------------------------------------------
+
+
+def _generalised(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return round(float(value), -1) if abs(value) >= 10 else round(float(value))
+    text = str(value)
+    if re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        return text[:7]  # a date or time: its month
+    return text[:1] + "…" if text else text
+
+
+def masked_value(method: str, key: str, value: Any, secret: bytes) -> Any:
+    if value is None:
+        return None
+    if method == Masking.MASK:
+        return mask_value(key, str(value))
+    if method == Masking.HASH:
+        return hmac.new(secret, str(value).encode(), hashlib.sha256).hexdigest()
+    return _generalised(value)
+
+
+def _apply(data: Any, parts: list[str], method: str, secret: bytes) -> None:
+    if not isinstance(data, dict) or not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    key = head.removesuffix("[]")
+    if key not in data:
+        return
+    if not rest:
+        if method == Masking.DROP:
+            del data[key]
+        elif head.endswith("[]") and isinstance(data[key], list):
+            data[key] = [masked_value(method, key, v, secret) for v in data[key]]
+        else:
+            data[key] = masked_value(method, key, data[key], secret)
+        return
+    inner = data[key]
+    for item in inner if head.endswith("[]") and isinstance(inner, list) else [inner]:
+        _apply(item, rest, method, secret)
+
+
+def mask(data: Any, policy: Mapping[str, str], secret: bytes) -> Any:
+    """A copy of ``data`` with each path of ``policy`` masked by its method."""
+    out = json.loads(json.dumps(data))
+    for path, method in sorted(policy.items()):
+        _apply(out, path.split("."), method, secret)
+    return out
+
+
+def hash_secret(settings: Settings, consumer_id: int) -> bytes:
+    """The keyed hash's key for one consumer: the same value hashes alike for it, never
+    across consumers."""
+    return hmac.new(
+        settings.secret_key.encode(), f"share:{consumer_id}".encode(), hashlib.sha256
+    ).digest()
+
+
+# --- the catalogue and consumers ------------------------------------------------------------
+
+
+def _text(
+    values: Mapping[str, Any], key: str, limit: int, errors: list[FieldError], required: bool = True
+) -> str:
+    value = str(values.get(key) or "").strip()
+    if required and not value:
+        errors.append(FieldError(key, "必填", "missing"))
+    elif len(value) > limit:
+        errors.append(FieldError(key, f"不得超过 {limit} 个字符", "string_too_long"))
+    return value
+
+
+def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) -> DataSet:
+    """Compile a data set (a draft): ``code``, ``name``, ``category``, ``description``,
+    ``message_type``, ``grade``."""
+    errors: list[FieldError] = []
+    code = _text(values, "code", 40, errors)
+    if code and not _CODE.match(code):
+        errors.append(
+            FieldError("code", "由小写字母、数字和下划线组成，以字母开头（2–40 个字符）", "pattern")
+        )
+    name = _text(values, "name", 100, errors)
+    category = _text(values, "category", 40, errors, required=False)
+    description = _text(values, "description", 2000, errors, required=False)
+    message_type = str(values.get("message_type") or "")
+    if message_type not in message_types():
+        errors.append(FieldError("message_type", "没有这种消息类型", "message_type"))
+    grade = str(values.get("grade") or "")
+    if grade not in {g.value for g in DataGrade}:
+        errors.append(FieldError("grade", "请选择共享级别", "grade"))
+    if code and db.scalar(select(DataSet.id).where(DataSet.code == code)) is not None:
+        errors.append(FieldError("code", "已有这个编号的数据集", "duplicate"))
+    if errors:
+        raise ValidationFailed("请改正标出的项目", errors=errors)
+    row = DataSet(
+        code=code,
+        name=name,
+        category=category,
+        description=description,
+        message_type=message_type,
+        grade=grade,
+        status="draft",
+        created_by_id=principal.user_id,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def publish_data_set(db: Session, principal: Principal, data_set: DataSet) -> None:
+    """Publish a compiled data set: reviewed by someone other than who compiled it."""
+    if data_set.status == "published":
+        raise Conflict("数据集已发布")
+    if principal.user_id == data_set.created_by_id:
+        raise PermissionDenied("数据集须由编制人以外的人审核发布")
+    data_set.status = "published"
+    data_set.published_by_id = principal.user_id
+    data_set.published_at = utcnow()
+    db.flush()
+
+
+def save_consumer(db: Session, principal: Principal, values: Mapping[str, Any]) -> Consumer:
+    errors: list[FieldError] = []
+    name = _text(values, "name", 100, errors)
+    contact = _text(values, "contact", 100, errors, required=False)
+    endpoint = _text(values, "endpoint", 500, errors)
+    if endpoint and not _URL.match(endpoint):
+        errors.append(FieldError("endpoint", "须为 http(s) 地址，不含用户名和密码", "url"))
+    kind = str(values.get("kind") or "")
+    if kind not in {k.value for k in ConsumerKind}:
+        errors.append(FieldError("kind", "请选择共享对象类别", "kind"))
+    if errors:
+        raise ValidationFailed("请改正标出的项目", errors=errors)
+    row = Consumer(
+        name=name, contact=contact, endpoint=endpoint, kind=kind, created_by_id=principal.user_id
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def subscribe(
+    db: Session, principal: Principal, consumer: Consumer, values: Mapping[str, Any]
+) -> Subscription:
+    """Subscribe ``consumer`` to a published data set with a masking policy (``masking``:
+    ``{path: method}``, each path a field of the data set's message type): active at once for
+    a public set, pending approval for a conditional one; a restricted set is never shared."""
+    errors: list[FieldError] = []
+    chosen = values.get("data_set_id")
+    data_set = db.get(DataSet, chosen) if isinstance(chosen, int) else None
+    if data_set is None or data_set.status != "published":
+        raise ValidationFailed(
+            errors=[FieldError("data_set_id", "请选择已发布的数据集", "data_set")]
+        )
+    if data_set.grade == DataGrade.RESTRICTED:
+        raise ValidationFailed(errors=[FieldError("data_set_id", "该数据集不予共享", "restricted")])
+    fields = rulebook.fields_of(db, data_set.message_type)
+    policy: dict[str, str] = {}
+    for path, method in dict(values.get("masking") or {}).items():
+        if path not in fields:
+            errors.append(FieldError(f"masking.{path}"[:80], "数据集没有这个字段", "path"))
+        elif method not in {m.value for m in Masking}:
+            errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
+        else:
+            policy[path] = method
+    if errors:
+        raise ValidationFailed("请改正标出的项目", errors=errors)
+    if db.scalar(
+        select(Subscription.id).where(
+            Subscription.consumer_id == consumer.id, Subscription.data_set_id == data_set.id
+        )
+    ):
+        raise Conflict("该共享对象已订阅这个数据集")
+    pending = data_set.grade == DataGrade.CONDITIONAL
+    row = Subscription(
+        consumer_id=consumer.id,
+        data_set_id=data_set.id,
+        masking=policy,
+        status=SubscriptionStatus.PENDING.value if pending else SubscriptionStatus.ACTIVE.value,
+        requested_by_id=principal.user_id,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def decide(
+    db: Session, principal: Principal, subscription: Subscription, *, approve: bool, note: str
+) -> None:
+    """Approve or refuse a pending subscription (a conditional data set): never by who asked."""
+    if subscription.status != SubscriptionStatus.PENDING:
+        raise Conflict("该订阅不在待审核状态")
+    if principal.user_id == subscription.requested_by_id:
+        raise PermissionDenied("有条件共享的订阅须由申请人以外的人审核")
+    if not approve and not note.strip():
+        raise ValidationFailed(errors=[FieldError("note", "不批准时请写明理由", "missing")])
+    if len(note) > 2000:
+        raise ValidationFailed(
+            errors=[FieldError("note", "不得超过 2000 个字符", "string_too_long")]
+        )
+    subscription.status = (
+        SubscriptionStatus.ACTIVE if approve else SubscriptionStatus.REJECTED
+    ).value
+    subscription.decided_by_id, subscription.decided_at = principal.user_id, utcnow()
+    subscription.decision_note = note.strip()
+    db.flush()
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, Any]]) -> int:
+    """The deliveries of a batch's applied messages to the active subscriptions of their
+    types' published data sets, masked now. Returns how many."""
+    types = {row.message_type for row, _ in applied}
+    if not types:
+        return 0
+    wanted = db.execute(
+        select(Subscription, DataSet)
+        .join(DataSet, DataSet.id == Subscription.data_set_id)
+        .join(Consumer, Consumer.id == Subscription.consumer_id)
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE.value,
+            DataSet.status == "published",
+            DataSet.message_type.in_(sorted(types)),
+            Consumer.status == "active",
+        )
+    ).all()
+    if not wanted:
+        return 0
+    codes = dict(
+        db.execute(
+            select(Institution.id, Institution.code).where(
+                Institution.id.in_({r.institution_id for r, _ in applied if r.institution_id})
+            )
+        ).all()
+    )
+    now = utcnow()
+    made = 0
+    for row, data in applied:
+        for subscription, data_set in wanted:
+            if data_set.message_type != row.message_type:
+                continue
+            body = data if data is not None else json.loads(row.body)
+            delivery_id = str(uuid.uuid4())
+            payload = {
+                "delivery_id": delivery_id,
+                "data_set": data_set.code,
+                "message_type": row.message_type,
+                "message_id": row.message_id,
+                "institution_code": codes.get(row.institution_id or 0),
+                "region_code": row.region_code,
+                "received_at": row.received_at.isoformat(),
+                "ledger": {
+                    "entry_type": f"message:{row.message_type}",
+                    "leaf_hash": row.leaf_hash.hex(),
+                },
+                "data": mask(
+                    body, subscription.masking, hash_secret(settings, subscription.consumer_id)
+                ),
+            }
+            db.add(
+                Delivery(
+                    subscription_id=subscription.id,
+                    message_row_id=row.id,
+                    delivery_id=delivery_id,
+                    payload=payload,
+                    status="pending",
+                    next_at=now,
+                    created_at=now,
+                )
+            )
+            made += 1
+    db.flush()
+    return made
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    wait: dt.timedelta = FIRST_WAIT * (2 ** max(attempts - 1, 0))
+    return min(wait, LONGEST_WAIT)
+
+
+def _post(
+    client: httpx.Client, settings: Settings, endpoint: str, payload: Mapping[str, Any]
+) -> str | None:
+    """POST one delivery, signed; None when the consumer took it (2xx), else why not."""
+    key_id, key = signing_key(settings)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = signed_headers(
+        "POST",
+        endpoint,
+        key_id=key_id,
+        key=load_key("ed25519", key),
+        body=body,
+        content_type="application/json",
+    )
+    try:
+        answer = client.post(endpoint, content=body, headers=headers)
+    except httpx.TimeoutException:
+        return f"对方 {TIMEOUT_SECONDS:g} 秒内未答复"
+    except httpx.ConnectError:
+        return "无法连接接收地址"
+    except httpx.HTTPError:
+        return "网络错误，未能送达"
+    if 200 <= answer.status_code < 300:
+        return None
+    return f"对方答复 HTTP {answer.status_code}"
+
+
+def deliver_due(
+    db: Session, settings: Settings, now: dt.datetime | None = None, limit: int = BATCH
+) -> tuple[int, int]:
+    """Post the deliveries that are due (outside any write transaction: read, commit, post,
+    then write each outcome) and return ``(delivered, failed)``."""
+    now = now or utcnow()
+    due = db.execute(
+        select(Delivery.id, Delivery.payload, Consumer.endpoint, Delivery.attempts)
+        .join(Subscription, Subscription.id == Delivery.subscription_id)
+        .join(Consumer, Consumer.id == Subscription.consumer_id)
+        .where(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_at <= now)
+        .order_by(Delivery.next_at, Delivery.id)
+        .limit(limit)
+    ).all()
+    db.commit()
+    if not due:
+        return 0, 0
+    outcomes = []
+    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        for delivery_id, payload, endpoint, attempts in due:
+            outcomes.append((delivery_id, attempts + 1, _post(client, settings, endpoint, payload)))
+    done = utcnow()
+    delivered = failed = 0
+    for delivery_id, attempts, error in outcomes:
+        if error is None:
+            values: dict[str, Any] = {
+                "status": DeliveryStatus.DELIVERED.value,
+                "attempts": attempts,
+                "delivered_at": done,
+                "last_error": "",
+            }
+            delivered += 1
+        else:
+            dead = attempts >= MAX_ATTEMPTS
+            values = {
+                "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
+                "attempts": attempts,
+                "last_error": error,
+                "next_at": done + backoff(attempts),
+            }
+            failed += 1
+        db.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+    db.commit()
+    return delivered, failed
+
+
+def replay(db: Session, deliveries: Iterable[Delivery]) -> int:
+    """Put dead deliveries back in the queue, due now."""
+    count = 0
+    for delivery in deliveries:
+        if delivery.status != DeliveryStatus.DEAD:
+            continue
+        delivery.status, delivery.attempts, delivery.next_at = (
+            DeliveryStatus.PENDING.value,
+            0,
+            utcnow(),
+        )
+        count += 1
+    db.flush()
+    return count
+
+
+def get(db: Session, model: Any, ident: int, what: str) -> Any:
+    found = db.get(model, ident)
+    if found is None:
+        raise NotFound(f"{what}不存在")
+    return found

@@ -1,0 +1,112 @@
+"""The sharing lists: data sets, consumers, a consumer's deliveries (``core.listing``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from jcjg.core.listing import Column, ListView, label, when
+from jcjg.core.pagination import Key, Order
+from jcjg.governance.choices import ConsumerKind, DataGrade, DeliveryStatus
+from jcjg.governance.models import Consumer, DataSet, Delivery
+from jcjg.governance.quality_lists import type_title
+
+
+def _set_cells(db: Session, rows: Sequence[DataSet]) -> list[list[str]]:
+    return [
+        [
+            r.code,
+            r.name,
+            r.category,
+            type_title(r.message_type),
+            label(DataGrade, r.grade),
+            "已发布" if r.status == "published" else "编制中",
+            when(r.published_at),
+        ]
+        for r in rows
+    ]
+
+
+DATA_SETS = ListView(
+    name="data_set",
+    title="数据目录",
+    columns=(
+        Column("code", "编号", DataSet.code),
+        Column("name", "名称", DataSet.name),
+        Column("category", "分类", DataSet.category),
+        Column("message_type", "来源"),
+        Column("grade", "共享级别", DataSet.grade),
+        Column("status", "状态", DataSet.status),
+        Column("published_at", "发布时间", DataSet.published_at),
+    ),
+    order=Order(
+        (Key(DataSet.code, lambda r: r.code, False), Key(DataSet.id, lambda r: r.id, False)),
+        ("", 0),
+    ),
+    cells=_set_cells,
+)
+
+
+def _consumer_cells(db: Session, rows: Sequence[Consumer]) -> list[list[str]]:
+    return [
+        [
+            r.name,
+            label(ConsumerKind, r.kind),
+            r.contact,
+            r.endpoint,
+            "正常" if r.status == "active" else "暂停",
+        ]
+        for r in rows
+    ]
+
+
+CONSUMERS = ListView(
+    name="share_consumer",
+    title="共享对象",
+    columns=(
+        Column("name", "名称", Consumer.name),
+        Column("kind", "类别", Consumer.kind),
+        Column("contact", "联系人"),
+        Column("endpoint", "接收地址"),
+        Column("status", "状态", Consumer.status),
+    ),
+    order=Order((Key(Consumer.id, lambda r: r.id, False),), (0,)),
+    cells=_consumer_cells,
+)
+
+
+def _delivery_cells(db: Session, rows: Sequence[Delivery]) -> list[list[str]]:
+    return [
+        [
+            r.delivery_id,
+            str(r.payload.get("data_set", "")),
+            when(r.created_at),
+            label(DeliveryStatus, r.status),
+            str(r.attempts),
+            when(r.delivered_at),
+            r.last_error,
+        ]
+        for r in rows
+    ]
+
+
+DELIVERIES = ListView(
+    name="share_delivery",
+    title="数据推送记录",
+    columns=(
+        Column("delivery_id", "推送编号"),
+        Column("data_set", "数据集"),
+        Column("created_at", "生成时间", Delivery.created_at),
+        Column("status", "状态", Delivery.status),
+        Column("attempts", "尝试次数", Delivery.attempts),
+        Column("delivered_at", "送达时间"),
+        Column("last_error", "最近一次失败原因"),
+    ),
+    order=Order(
+        (Key(Delivery.created_at, lambda r: r.created_at), Key(Delivery.id, lambda r: r.id)),
+        (dt.datetime.now(dt.UTC), 0),
+    ),
+    cells=_delivery_cells,
+)

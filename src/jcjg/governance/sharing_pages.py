@@ -1,0 +1,251 @@
+"""Pages of data sharing (数据共享): the catalogue's data sets, the consumers, a consumer's
+subscriptions (with masking and approval) and deliveries (dead ones replayed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from jcjg.auth.deps import requires
+from jcjg.auth.scopes import Principal
+from jcjg.config import Settings
+from jcjg.core import listing
+from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.forms import Id, PostedForm, form_id
+from jcjg.core.listing import ListParams, list_params, page_context
+from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.templating import redirect, render
+from jcjg.core.text import text_fields
+from jcjg.exchange.types import message_types
+from jcjg.governance import rulebook, sharing
+from jcjg.governance.choices import (
+    ConsumerKind,
+    DataGrade,
+    DeliveryStatus,
+    Masking,
+    SubscriptionStatus,
+)
+from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
+from jcjg.governance.quality_lists import type_title
+from jcjg.governance.sharing_lists import CONSUMERS, DATA_SETS, DELIVERIES
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+Reader = Annotated[Principal, Depends(requires("sharing:read"))]
+Manager = Annotated[Principal, Depends(requires("sharing:manage"))]
+Approver = Annotated[Principal, Depends(requires("sharing:approve"))]
+Paging = Annotated[PageParams, Depends(page_params)]
+Params = Annotated[ListParams, Depends(list_params)]
+MASK_ROWS = 5
+DONE = {
+    "saved": "已保存。",
+    "published": "数据集已发布，可供订阅。",
+    "subscribed": "已订阅：生效后，新入库的数据即脱敏推送。",
+    "decided": "已审核。",
+    "replayed": "失败的推送已重新排队。",
+}
+_WORDS: dict[str, Any] = {
+    "grades": DataGrade,
+    "kinds": ConsumerKind,
+    "maskings": Masking,
+    "subscription_statuses": SubscriptionStatus,
+    "delivery_statuses": DeliveryStatus,
+    "type_title": type_title,
+}
+
+
+@router.get("/governance/sharing", response_class=HTMLResponse)
+def data_sets(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Paging,
+    params: Params,
+    grade: Annotated[str, Query(pattern=r"^(|public|conditional|restricted)$")] = "",
+    q: Annotated[str, Query(max_length=64)] = "",
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    """The catalogue: data sets by grade and words; ``?format=xlsx`` exports it."""
+    stmt = select(DataSet)
+    if grade:
+        stmt = stmt.where(DataSet.grade == grade)
+    if q:
+        stmt = stmt.where(
+            DataSet.name.contains(q)
+            | DataSet.category.contains(q)
+            | DataSet.description.contains(q)
+        )
+    if params.exporting:
+        return listing.export(request, db, DATA_SETS, stmt, params, user_id=principal.user_id)
+    context = page_context(request, db, DATA_SETS, stmt, paging, params)
+    context.update(
+        _WORDS,
+        filters={"grade": grade, "q": q},
+        done=DONE.get(done, ""),
+        types={k: v.title for k, v in sorted(message_types().items())},
+        form={},
+        errors={},
+    )
+    return render(request, "governance/sharing_sets.html", context)
+
+
+@router.post("/governance/sharing/data-sets", response_class=HTMLResponse)
+@text_fields(multiline=("description",))
+def data_set_create(
+    request: Request, db: SessionDep, principal: Manager, form: PostedForm
+) -> Response:
+    values = {
+        k: form.get(k) or ""
+        for k in ("code", "name", "category", "description", "message_type", "grade")
+    }
+    sharing.save_data_set(db, principal, values)  # a refusal: the error page names each field
+    return redirect("/governance/sharing?done=saved")
+
+
+@router.post("/governance/sharing/data-sets/{data_set_id}/publish", response_class=HTMLResponse)
+def data_set_publish(db: SessionDep, principal: Approver, data_set_id: Id) -> Response:
+    sharing.publish_data_set(db, principal, sharing.get(db, DataSet, data_set_id, "数据集"))
+    return redirect("/governance/sharing?done=published")
+
+
+@router.get("/governance/sharing/consumers", response_class=HTMLResponse)
+def consumers(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Paging,
+    params: Params,
+    kind: Annotated[str, Query(pattern=r"^(|department|bank|public|other)$")] = "",
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    """The consumers; ``?format=xlsx`` exports them."""
+    stmt = select(Consumer)
+    if kind:
+        stmt = stmt.where(Consumer.kind == kind)
+    if params.exporting:
+        return listing.export(request, db, CONSUMERS, stmt, params, user_id=principal.user_id)
+    context = page_context(request, db, CONSUMERS, stmt, paging, params)
+    context.update(_WORDS, filters={"kind": kind}, done=DONE.get(done, ""))
+    return render(request, "governance/sharing_consumers.html", context)
+
+
+@router.post("/governance/sharing/consumers", response_class=HTMLResponse)
+def consumer_create(
+    request: Request, db: SessionDep, principal: Manager, form: PostedForm
+) -> Response:
+    values = {k: form.get(k) or "" for k in ("name", "kind", "contact", "endpoint")}
+    consumer = sharing.save_consumer(db, principal, values)
+    return redirect(f"/governance/sharing/consumers/{consumer.id}?done=saved")
+
+
+def _consumer_page(
+    request: Request,
+    db: Any,
+    principal: Principal,
+    consumer: Consumer,
+    paging: PageParams,
+    params: ListParams,
+    status: str,
+    done: str,
+    settings: Settings,
+) -> Response:
+    subscriptions = db.execute(
+        select(Subscription, DataSet)
+        .join(DataSet, DataSet.id == Subscription.data_set_id)
+        .where(Subscription.consumer_id == consumer.id)
+        .order_by(Subscription.id)
+    ).all()
+    stmt = select(Delivery).where(
+        Delivery.subscription_id.in_([s.id for s, _ in subscriptions] or [0])
+    )
+    if status:
+        stmt = stmt.where(Delivery.status == status)
+    if params.exporting:
+        return listing.export(request, db, DELIVERIES, stmt, params, user_id=principal.user_id)
+    context = page_context(request, db, DELIVERIES, stmt, paging, params)
+    published = db.scalars(
+        select(DataSet)
+        .where(DataSet.status == "published", DataSet.grade != "restricted")
+        .order_by(DataSet.code)
+    ).all()
+    fields = {d.id: rulebook.field_names(db, d.message_type) for d in published}
+    names = {d.id: rulebook.field_names(db, d.message_type) for _s, d in subscriptions}
+    context.update(
+        _WORDS,
+        consumer=consumer,
+        subscriptions=subscriptions,
+        published=published,
+        fields=fields,
+        names=names,
+        mask_rows=range(MASK_ROWS),
+        filters={"status": status},
+        done=DONE.get(done, ""),
+        key=sharing.public_key(settings),
+    )
+    return render(request, "governance/sharing_consumer.html", context)
+
+
+@router.get("/governance/sharing/consumers/{consumer_id}", response_class=HTMLResponse)
+def consumer_detail(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Reader,
+    consumer_id: Id,
+    paging: Paging,
+    params: Params,
+    status: Annotated[str, Query(pattern=r"^(|pending|delivered|dead)$")] = "",
+    done: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    """A consumer: its subscriptions and their masking, its deliveries (by status;
+    ``?format=xlsx`` exports them)."""
+    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    return _consumer_page(request, db, principal, consumer, paging, params, status, done, settings)
+
+
+@router.post(
+    "/governance/sharing/consumers/{consumer_id}/subscriptions", response_class=HTMLResponse
+)
+def subscription_create(
+    request: Request, db: SessionDep, principal: Manager, consumer_id: Id, form: PostedForm
+) -> Response:
+    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    masking = {}
+    for i in range(MASK_ROWS):
+        path, method = form.get(f"path_{i}") or "", form.get(f"method_{i}") or ""
+        if path:
+            masking[path] = method
+    chosen = form_id(form.get("data_set_id"))
+    sharing.subscribe(db, principal, consumer, {"data_set_id": chosen, "masking": masking})
+    return redirect(f"/governance/sharing/consumers/{consumer_id}?done=subscribed")
+
+
+@router.post(
+    "/governance/sharing/subscriptions/{subscription_id}/decision", response_class=HTMLResponse
+)
+@text_fields(multiline=("note",))
+def subscription_decide(
+    db: SessionDep, principal: Approver, subscription_id: Id, form: PostedForm
+) -> Response:
+    subscription = sharing.get(db, Subscription, subscription_id, "订阅")
+    sharing.decide(
+        db,
+        principal,
+        subscription,
+        approve=form.get("decision") == "approve",
+        note=form.get("note") or "",
+    )
+    return redirect(f"/governance/sharing/consumers/{subscription.consumer_id}?done=decided")
+
+
+@router.post("/governance/sharing/consumers/{consumer_id}/replay", response_class=HTMLResponse)
+def deliveries_replay(db: SessionDep, principal: Manager, consumer_id: Id) -> Response:
+    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    ids = select(Subscription.id).where(Subscription.consumer_id == consumer.id)
+    dead = db.scalars(
+        select(Delivery).where(Delivery.subscription_id.in_(ids), Delivery.status == "dead")
+    ).all()
+    sharing.replay(db, dead)
+    return redirect(f"/governance/sharing/consumers/{consumer_id}?done=replayed")
