@@ -305,3 +305,22 @@ def test_the_index_yields_copies_whose_time_axis_is_scaled():
                 assert curves.matches(fp, prints[i]) is not None
                 assert i in index.query(fp)
                 assert abs(fp.rise_s / prints[i].rise_s - 1) >= 0.03
+
+
+def test_a_copy_resampled_at_a_coarser_step_is_proved_wherever_its_samples_fall():
+    # two copies the default benchmark forged (10 Hz originals resampled at 1.49 and 1.55 times
+    # the step): the earlier curve, the denser, put on the copy's grid from its first sample
+    # only, met the copy's samples half a step off and was not proved (4.8 and 5.1 standard
+    # errors); tried from thirds of the step it is
+    from jcjg.testing import reuse
+
+    seed, grades = 20261124, (25.0, 30.0, 35.0, 40.0, 45.0, 50.0)
+    draw = random.Random(seed)
+    machines = [synthetic.machine(draw) for _ in range(400)]
+    for number in (10, 41):
+        rng = random.Random(f"{seed}:resampled:{number}")
+        i = rng.randrange(100_000)
+        own = random.Random(seed * 10_000_019 + i)
+        original = synthetic.cube_on(own, machines[i % 400], own.choice(grades))
+        copy = synthetic.forge(rng, original, "resampled", noise_kn=0.0, donor=original)
+        assert reuse.compare(copy, original).is_copy(), number
