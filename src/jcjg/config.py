@@ -240,6 +240,9 @@ class Settings(BaseSettings):
     # their lab's own signature (Ed25519) rather than only the child's attestation (HMAC labs)
     network_forward_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     network_require_lab_signature: bool = False
+    # Data sharing (docs/sharing.md): deliveries may go to loopback, private and link-local
+    # addresses only when this is set (a consumer inside the deployment's own network)
+    sharing_private_endpoints: bool = False
     # Applications for access from platforms below (POST /exchange/v1/platform-applications,
     # anyone may send one): requests per minute per client address
     network_application_rate_per_minute: int = Field(default=20, ge=1, le=10_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 from typing import Any
 
@@ -186,7 +187,12 @@ def test_scores_match_an_independent_computation_and_the_rule_fires(  # noqa: PL
     shown = client.get(
         f"/governance/quality/institutions/{poor.institution.id}/checks/{check.id}", headers=HTML
     )
-    assert shown.status_code == 200, shown.text[:300]
+    assert shown.status_code == 200, (
+        check.id,
+        check.institution_id,
+        poor.institution.id,
+        [(c.id, c.institution_id) for c in db.scalars(select(QualityCheck))][:5],
+    )
     assert "（未填写）" in shown.text, re.sub(r"(?s).*<h2>未通过的规则</h2>", "", shown.text)[:1500]
     assert "retired" in shown.text
     other = client.get(
@@ -241,6 +247,16 @@ def test_an_offline_run_checks_again_with_todays_rules(client, db, settings, fac
         "/governance/quality/runs", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
     )
     assert ran.status_code == 303
+    # the page asks the worker for the job at its next turn; the worker runs it
+    from jcjg.core.jobs import JobSchedule
+    from jcjg.governance import jobs as governance_jobs
+
+    db.expire_all()
+    scheduled = db.get(JobSchedule, "governance.quality_scan")
+    assert scheduled.next_run_at <= dt.datetime.now(dt.UTC)
+    governance_jobs.quality_scan.func(db, logging.getLogger("test"))
+    run = db.scalars(select(QualityRun).order_by(QualityRun.id.desc())).first()
+    assert run.trigger == "schedule"
     db.expire_all()
     after = db.scalars(
         select(QualityCheck).where(QualityCheck.institution_id == lims.institution.id)
@@ -248,7 +264,6 @@ def test_an_offline_run_checks_again_with_todays_rules(client, db, settings, fac
     assert [(c.total, c.failed) for c in after] == [(1, 1)] * 3
     run = db.scalars(select(QualityRun).order_by(QualityRun.id.desc())).first()
     assert run.status == "done"
-    assert run.trigger == "page"
     assert run.messages >= 3
     assert "完成" in client.get("/governance/quality/runs", headers=HTML).text
 
@@ -419,3 +434,15 @@ def test_a_late_upload_and_an_inconsistent_record_fail_their_rules():
     assert evaluate([whole], {"environment": {"temperature_c": 20}}, received, tz)[1] == 0
     listed = Compiled(5, "设备", "completeness", (), "equipment[]", {})
     assert evaluate([listed], {"equipment": []}, received, tz)[1] == 1
+
+
+def test_a_value_no_rule_can_compare_fails_its_rule_and_stops_nothing():
+    from jcjg.governance.quality import Compiled, evaluate
+
+    tz = dt.timezone(dt.timedelta(hours=8))
+    received = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    order = Compiled(1, "先后", "consistency", (), "a", {"other": "b", "op": "le"})
+    for bad in ("NaN", "sNaN", "Infinity", "-Infinity"):
+        assert evaluate([order], {"a": bad, "b": "1"}, received, tz)[1] in (0, 1)
+    ranged = Compiled(2, "范围", "value_domain", (), "a", {"minimum": 0, "maximum": 10})
+    assert evaluate([ranged], {"a": "NaN"}, received, tz)[1] == 1

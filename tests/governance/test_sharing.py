@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from jcjg.auth.choices import Role
 from jcjg.exchange.models import Message
@@ -106,6 +106,7 @@ def _post(client, path: str, csrf: str, **form: Any):
 
 
 def _set_up(client, db, factory, endpoint: str, *, grade: str = "public") -> tuple[Consumer, Any]:
+    client.app.state.settings.sharing_private_endpoints = True  # the consumer is on loopback
     author, reviewer = _province(client, factory)
     login(client, author.username)
     csrf = page_csrf(client, "/governance/sharing")
@@ -201,10 +202,11 @@ def test_a_consumer_gets_masked_signed_deliveries_and_is_retried(client, db, set
         assert re.fullmatch(r"[0-9a-f]{64}", person["name"])
         assert person["birth_date"] == "1990-01"
         assert person["title"] == "senior"
-        # the message it came from, and its leaf in the log
+        # the message it came from; a masked delivery carries no ledger reference (the leaf's
+        # entry holds the whole message's hash, a test of guesses at what was masked)
         message = db.scalar(select(Message).where(Message.message_type == "registry.staff"))
-        assert doc["ledger"]["leaf_hash"] == message.leaf_hash.hex()
         assert doc["message_id"] == message.message_id
+        assert "ledger" not in doc
         # a body altered on the way no longer verifies
         forged = body.replace(b"senior", b"junior")
         with pytest.raises(AssertionError):
@@ -252,6 +254,12 @@ def test_a_dead_delivery_is_replayed(client, db, settings, factory):
         )
         exported = client.get(f"/governance/sharing/consumers/{consumer.id}?format=xlsx")
         assert exported.status_code == 200
+        # a stopped subscription's deliveries wait: nothing is posted for it
+        db.execute(update(Subscription).values(status="stopped"))
+        db.commit()
+        sent = len(endpoint.received)
+        assert sharing.deliver_due(db, settings, now=moment + dt.timedelta(days=1)) == (0, 0)
+        assert len(endpoint.received) == sent
     finally:
         endpoint.close()
 
@@ -302,6 +310,28 @@ def test_conditional_sets_wait_for_approval_and_restricted_ones_are_never_shared
     )
     db.expire_all()
     assert db.get(Subscription, subscription.id).status == "active"
+    # personal data never leaves unmasked: a subscription leaving the identity number bare
+    other = _post(
+        client,
+        "/governance/sharing/consumers",
+        csrf,
+        name="某区住建局",
+        kind="department",
+        endpoint="http://127.0.0.1:9/x",
+    )
+    assert other.status_code == 303
+    second = db.scalar(select(Consumer).where(Consumer.name == "某区住建局"))
+    data_set = db.get(DataSet, subscription.data_set_id)
+    bare = _post(
+        client,
+        f"/governance/sharing/consumers/{second.id}/subscriptions",
+        csrf,
+        data_set_id=str(data_set.id),
+        path_0="people[].mobile",
+        method_0="drop",
+    )
+    assert bare.status_code == 422
+    assert "身份证" in bare.text or "个人信息" in bare.text
     # restricted: compiled and published, never subscribed
     made = _post(
         client,
@@ -350,6 +380,13 @@ def test_bad_sharing_input_is_refused(client, db, factory):
         {"name": "x", "kind": "spy", "endpoint": "https://example.cn/x"},
         {"name": "", "kind": "bank", "endpoint": "https://example.cn/x"},
         {"name": "x", "kind": "bank", "endpoint": "https://example.cn/" + "a" * 600},
+        {"name": "x", "kind": "bank", "endpoint": "http://127.0.0.1:8080/x"},
+        {"name": "x", "kind": "bank", "endpoint": "http://169.254.169.254/latest"},
+        {"name": "x", "kind": "bank", "endpoint": "http://10.0.0.8/x"},
+        {"name": "x", "kind": "bank", "endpoint": "http://localhost/x"},
+        {"name": "x", "kind": "bank", "endpoint": "http://[::1]/x"},
+        {"name": "x", "kind": "bank", "endpoint": "http://a:b:c/"},
+        {"name": "x", "kind": "bank", "endpoint": "http://[::1/"},
     ]
     for form in bad_consumers:
         assert _post(client, "/governance/sharing/consumers", csrf, **form).status_code == 422, form

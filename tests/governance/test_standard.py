@@ -146,17 +146,25 @@ def _publish(client, factory, *, effective_at: dt.datetime) -> int:
     return version
 
 
-def test_a_published_revision_narrows_the_exchange_from_its_effective_time(
+def test_a_published_revision_narrows_the_exchange_from_its_effective_time(  # noqa: PLR0915
     client, db, settings, factory
 ):
     checks.MEMORY.forget()
     now = int(time.time())
-    effective = dt.datetime.fromtimestamp(now + 60, dt.UTC)
-    version = _publish(client, factory, effective_at=effective)
+    # a version takes effect at the soonest after the labs' allowed clock skew (300 s) and
+    # the processes' reading of it: published for 20 minutes from now …
+    published_for = dt.datetime.fromtimestamp(now + 1200, dt.UTC)
+    version = _publish(client, factory, effective_at=published_for)
     row = service.get(db, version)
     db.refresh(row)
     assert row.status == "published"
-    assert row.effective_at == effective
+    assert row.effective_at == published_for
+    # … and, for the test, moved to a minute from now, so that a signature after it still
+    # lies within the allowed skew
+    effective = dt.datetime.fromtimestamp(now + 60, dt.UTC)
+    row.effective_at = effective
+    db.commit()
+    checks.MEMORY.forget()
     entry = db.get(LedgerLeaf, row.ledger_index)
     assert entry is not None
     assert entry.entry_type == "data_standard:publish"
@@ -379,7 +387,7 @@ def _published_now(db, settings, factory, element_id: str, values: dict[str, Any
     draft = service.new_draft(db, principal, title="收紧场所面积", note="")
     service.edit_element(db, principal, version=draft, element_id=element_id, values=values)
     service.submit(db, principal, version=draft)
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     service.review(
         db,
         _principal(db, settings, reviewer),
@@ -414,3 +422,25 @@ def test_a_parent_judges_a_forwarded_message_by_its_own_standard(client, db, set
     assert refused["errors"][0]["code"] == "value_domain"
     assert f"第 {version} 版" in refused["errors"][0]["message"]
     checks.MEMORY.forget()
+
+
+def test_a_draft_is_shown_only_to_who_edits_or_reviews_it(client, db, factory):
+    officer = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    draft = service.new_draft(
+        db,
+        principal_for(db=db, user=officer, settings=get_settings()),
+        title="未发布的修订",
+        note="",
+    )
+    db.commit()
+    lab = factory.user(Role.INSTITUTION_ADMIN, institution=factory.institution())
+    login(client, lab.username)
+    for path in ("", "/elements", "/elements/gender", "/data-standard.md"):
+        assert (
+            client.get(f"/governance/versions/{draft.version}{path}", headers=HTML).status_code
+            == 404
+        )
+    assert "未发布的修订" not in client.get("/governance", headers=HTML).text
+    client.cookies.clear()
+    login(client, officer.username)
+    assert client.get(f"/governance/versions/{draft.version}", headers=HTML).status_code == 200

@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -168,26 +167,24 @@ def load(db: Session) -> list[InForce]:
 
 
 class _Memory:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.loaded_at = -1e18
-        self.versions: list[InForce] = []
-        self.times: list[dt.datetime] = []
+    """The published versions and their effective times, one snapshot replaced whole."""
 
-    def get(self, db: Session | None) -> list[InForce]:
+    def __init__(self) -> None:
+        self.loaded_at = -1e18
+        self.snapshot: tuple[list[InForce], list[dt.datetime]] = ([], [])
+
+    def get(self, db: Session | None) -> tuple[list[InForce], list[dt.datetime]]:
         if time.monotonic() - self.loaded_at < TTL_SECONDS:
-            return self.versions
+            return self.snapshot
         if db is None:
             raise NeedDatabase
         versions = load(db)
-        with self.lock:
-            self.versions, self.loaded_at = versions, time.monotonic()
-            self.times = [v.effective_at for v in versions]
-        return versions
+        snapshot = (versions, [v.effective_at for v in versions])
+        self.snapshot, self.loaded_at = snapshot, time.monotonic()
+        return snapshot
 
     def forget(self) -> None:
-        with self.lock:
-            self.loaded_at = -1e18
+        self.loaded_at = -1e18
 
 
 MEMORY = _Memory()
@@ -195,8 +192,8 @@ MEMORY = _Memory()
 
 def in_force(db: Session | None, at: dt.datetime) -> InForce | None:
     """The published version in force at ``at`` (None: none published yet, the code alone)."""
-    versions = MEMORY.get(db)
-    position = bisect.bisect_right(MEMORY.times, at)
+    versions, times = MEMORY.get(db)
+    position = bisect.bisect_right(times, at)
     return versions[position - 1] if position else None
 
 

@@ -16,7 +16,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.config import get_settings
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import FieldError, ValidationFailed, errors_by_field
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import ListParams, list_params, page_context
 from jcjg.core.pagination import PageParams, page_params
@@ -51,6 +51,15 @@ _WORDS: dict[str, Any] = {
 }
 
 
+def _readable(principal: Principal, version: DataStandard) -> DataStandard:
+    """A version the reader may see: published ones, drafts only to who edits or reviews."""
+    if version.status != StandardStatus.PUBLISHED and not (
+        principal.can("data_standard:edit") or principal.can("data_standard:review")
+    ):
+        raise NotFound(f"数据标准第 {version.version} 版不存在")
+    return version
+
+
 def _local(moment: dt.datetime | None) -> str:
     if moment is None:
         return ""
@@ -70,6 +79,9 @@ def standard_home(
     """The versions of the data standard, the one in force and those to come; ``?format=xlsx``
     exports the list."""
     stmt = select(DataStandard)
+    drafting = principal.can("data_standard:edit") or principal.can("data_standard:review")
+    if not drafting:  # labs and the others see what is published
+        stmt = stmt.where(DataStandard.status == StandardStatus.PUBLISHED.value)
     if status:
         stmt = stmt.where(DataStandard.status == status)
     if params.exporting:
@@ -80,7 +92,9 @@ def standard_home(
         filters={"status": status},
         current=service.in_force(db),
         upcoming=service.upcoming(db),
-        open_one=db.scalar(select(DataStandard).where(DataStandard.status.in_(service.OPEN))),
+        open_one=db.scalar(select(DataStandard).where(DataStandard.status.in_(service.OPEN)))
+        if drafting
+        else None,
         local=_local,
         done=DONE.get(done, ""),
     )
@@ -134,7 +148,7 @@ def version_detail(
     version: Id,
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    row = service.get(db, version)
+    row = _readable(principal, service.get(db, version))
     context = {
         **_WORDS,
         **_version_context(db, row),
@@ -150,7 +164,7 @@ def version_detail(
 @router.get("/governance/versions/{version}/data-standard.md")
 def version_markdown(db: SessionDep, principal: Reader, version: Id) -> Response:
     """The version as the exchange docs' data standard page (Markdown)."""
-    row = service.get(db, version)
+    row = _readable(principal, service.get(db, version))
     effective = _local(row.effective_at) if row.effective_at else "未发布"
     text = docs.markdown(
         service.content_of(db, row), version=row.version, title=row.title, effective=effective
@@ -179,7 +193,7 @@ def element_list(
 ) -> Response:
     """A version's data elements: by words, type, message type, changed in this version;
     ``?format=xlsx`` exports them."""
-    row = service.get(db, version)
+    row = _readable(principal, service.get(db, version))
     stmt = select(DataElement).where(DataElement.standard_id == row.id)
     if q:
         pattern = f"%{q}%"
@@ -261,7 +275,7 @@ def element_detail(
     element_id: ElementId,
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    row = service.get(db, version)
+    row = _readable(principal, service.get(db, version))
     return _element_page(
         request, db, principal, row, service.element(db, row, element_id), done=done
     )
@@ -323,7 +337,12 @@ def _moment(raw: str) -> dt.datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=get_settings().tz)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            errors=[FieldError("effective_at", "生效时间超出范围", "datetime_range")]
+        ) from None
 
 
 @router.post("/governance/versions/{version}/review", response_class=HTMLResponse)
@@ -337,7 +356,13 @@ def version_review(
     try:
         moment = _moment(values["effective_at"]) if approve else None
         service.review(
-            db, principal, version=row, approve=approve, effective_at=moment, note=values["note"]
+            db,
+            principal,
+            version=row,
+            approve=approve,
+            effective_at=moment,
+            note=values["note"],
+            skew_seconds=get_settings().exchange_max_skew_seconds,
         )
     except ValidationFailed as error:
         db.rollback()

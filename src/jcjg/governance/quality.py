@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from jcjg.exchange.models import Message
 from jcjg.governance.choices import Comparison, QualityKind
 from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
 
+log = logging.getLogger("jcjg.governance.quality")
 MAX_FAILURES = 20  # kept per message: the first ones, enough to see what is wrong
 SCAN_CHUNK = 500
 
@@ -125,9 +127,10 @@ def _comparable(value: Any, tz: dt.tzinfo) -> Any:
     if isinstance(value, bool):
         return str(value)
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return str(value)
+    return number if number.is_finite() else str(value)  # "NaN", "Infinity": text
 
 
 _OPS = {
@@ -179,7 +182,7 @@ def judge(
             left, right = _comparable(a, tz), _comparable(b, tz)
             try:
                 holds = _OPS[Comparison(rule.params.get("op", "le"))](left, right)
-            except TypeError:
+            except (TypeError, ArithmeticError):
                 holds = False
             if not holds:
                 name = f"{where}.{rule.leaf}" if where else rule.leaf
@@ -263,7 +266,11 @@ def check_rows(
                 data = json.loads(row.body)
             except ValueError:
                 continue
-        total, failed, failures = evaluate(rules[row.message_type], data, row.received_at, tz)
+        try:
+            total, failed, failures = evaluate(rules[row.message_type], data, row.received_at, tz)
+        except Exception:  # a rule that cannot judge a message must not stop the lane
+            log.exception("quality rules failed on message %s", row.id)
+            continue
         checks.append(
             QualityCheck(
                 message_row_id=row.id,
@@ -294,12 +301,17 @@ def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
 
 def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
     """Check again every message applied since ``since`` with today's rules (after a rule
-    changed), in chunks, and log the run. Flushed; the caller commits."""
+    changed), a chunk per transaction (committed: ingestion's apply steps write between
+    them), drop the results of messages whose type has no rule any more, and log the run."""
     run = QualityRun(started_at=utcnow(), since=since, trigger=trigger, status="running")
     db.add(run)
-    db.flush()
+    db.commit()
     rules = rules_by_type(db)
     run.rules = sum(len(v) for v in rules.values())
+    ruled = Message.message_type.in_(sorted(rules)) if rules else Message.id < 0
+    stale = select(Message.id).where(Message.received_at >= since, ~ruled)
+    db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_(stale)))
+    db.commit()
     last = 0
     while True:
         rows = db.scalars(
@@ -308,7 +320,7 @@ def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
                 Message.status == MessageStatus.APPLIED,
                 Message.received_at >= since,
                 Message.id > last,
-                Message.message_type.in_(sorted(rules)) if rules else Message.id < 0,
+                ruled,
             )
             .order_by(Message.id)
             .limit(SCAN_CHUNK)
@@ -317,6 +329,7 @@ def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
             break
         last = rows[-1].id
         run.messages += check_rows(db, rows, rules)
+        db.commit()
     ids = select(Message.id).where(Message.received_at >= since)
     totals = db.execute(
         select(
@@ -327,7 +340,7 @@ def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
     run.checks, run.failures = int(totals[0]), int(totals[1])
     run.finished_at = utcnow()
     run.status = "done"
-    db.flush()
+    db.commit()
     return run
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import cast
 
 from sqlalchemy import func, select
 
@@ -12,6 +13,17 @@ from jcjg.alerts.engine import Finding, RuleContext, rule
 from jcjg.governance.models import QualityCheck
 from jcjg.governance.quality import score
 from jcjg.tenancy.models import Institution
+
+
+def _within(ctx: RuleContext, institution_id: int, since: dt.datetime) -> tuple[int, int, int]:
+    total, failed, messages = ctx.db.execute(
+        select(
+            func.coalesce(func.sum(QualityCheck.total), 0),
+            func.coalesce(func.sum(QualityCheck.failed), 0),
+            func.count(),
+        ).where(QualityCheck.institution_id == institution_id, QualityCheck.received_at >= since)
+    ).one()
+    return int(total), int(failed), int(messages)
 
 
 @rule(
@@ -31,7 +43,10 @@ from jcjg.tenancy.models import Institution
     "值域、一致性、及时性）检验，通过的比例低于下限（默认 90%）；检验次数不足的不判断。",
 )
 def data_quality_low(ctx: RuleContext) -> Iterator[Finding]:
-    longest = int(ctx.thresholds(None)["days"])
+    regions = ctx.db.scalars(
+        ctx.narrow(select(Institution.region_code).distinct(), Institution.id)
+    ).all()
+    longest = max([int(ctx.thresholds(r)["days"]) for r in regions] or [1])
     since = ctx.now - dt.timedelta(days=max(longest, 1))
     rows = ctx.db.execute(
         ctx.narrow(
@@ -50,14 +65,18 @@ def data_quality_low(ctx: RuleContext) -> Iterator[Finding]:
             QualityCheck.institution_id,
         )
     )
-    for inst_id, name, region, total, failed, messages, _first in rows:
+    for inst_id, name, region, summed, failures, count, _first in rows:
         limits = ctx.thresholds(region)
-        total, failed = int(total or 0), int(failed or 0)
+        window = ctx.now - dt.timedelta(days=max(int(limits["days"]), 1))
+        if window > since:  # this region looks back less far: its own window only
+            total, failed, messages = _within(ctx, cast(int, inst_id), window)
+        else:
+            total, failed, messages = int(summed or 0), int(failures or 0), int(count)
         if total < int(limits["min_checks"]):
             continue
-        found = score(total, failed)
-        if found is None or found >= float(limits["min_score"]):
+        if (total - failed) * 100 >= float(limits["min_score"]) * total:  # unrounded
             continue
+        found = score(total, failed)
         yield Finding(
             key=f"quality:{inst_id}",
             subject_type="institution",
@@ -69,7 +88,7 @@ def data_quality_low(ctx: RuleContext) -> Iterator[Finding]:
                 "质量得分（%）": found,
                 "检验的规则次数": total,
                 "未通过": failed,
-                "检验的消息数": int(messages),
+                "检验的消息数": messages,
                 "统计天数": int(limits["days"]),
             },
         )

@@ -416,6 +416,7 @@ def review(
     approve: bool,
     effective_at: dt.datetime | None,
     note: str,
+    skew_seconds: int = 300,
 ) -> None:
     """Publish a submitted revision from ``effective_at`` on (notarised), or return it with
     the reviewer's note. The reviewer is neither its author nor who submitted it."""
@@ -444,12 +445,17 @@ def review(
             DataStandard.status == StandardStatus.PUBLISHED.value
         )
     )
-    if effective_at < now or (latest is not None and effective_at <= latest):
+    # never retroactive, and late enough that no process still judges by the version before
+    # it (each reads the list again within checks.TTL_SECONDS) and no lab's clock ahead by the
+    # allowed skew signs past it before it is published
+    earliest = now + dt.timedelta(seconds=skew_seconds + checks.TTL_SECONDS + 5)
+    if effective_at < earliest or (latest is not None and effective_at <= latest):
         raise ValidationFailed(
             errors=[
                 FieldError(
                     "effective_at",
-                    "生效时间须晚于现在和已发布版本的生效时间（不追溯）",
+                    f"生效时间须在 {int((earliest - now).total_seconds() // 60) + 1} 分钟之后，"
+                    "且晚于已发布版本的生效时间（不追溯）",
                     "too_early",
                 )
             ]

@@ -20,7 +20,9 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import os
 import re
 import uuid
@@ -53,13 +55,16 @@ from jcjg.governance.choices import (
 from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
 from jcjg.tenancy.models import Institution
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12  # 10 s, 20 s … then hourly: about 3.5 hours in all
+PER_CONSUMER = 10  # deliveries to one consumer in one run
 FIRST_WAIT = dt.timedelta(seconds=10)
 LONGEST_WAIT = dt.timedelta(hours=1)
 TIMEOUT_SECONDS = 5.0
 BATCH = 50
 KEY_FILE = "sharing-ed25519.pem"
+log = logging.getLogger("jcjg.governance.sharing")
 _URL = re.compile(r"^https?://[^\s/@?#]+(:[0-9]{1,5})?(/[^\s#]*)?$")
+PERSONAL = frozenset({"id_number", "mobile", "phone", "email", "revised_by_id_number"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
@@ -219,13 +224,50 @@ def publish_data_set(db: Session, principal: Principal, data_set: DataSet) -> No
     db.flush()
 
 
-def save_consumer(db: Session, principal: Principal, values: Mapping[str, Any]) -> Consumer:
+def endpoint_problem(endpoint: str, settings: Settings) -> str | None:
+    """Why deliveries may not go to ``endpoint`` (Chinese), or None: an http(s) address
+    without user or password that httpx can send to; not a loopback, private, link-local or
+    reserved address unless ``JCJG_SHARING_PRIVATE_ENDPOINTS`` allows it (a literal address;
+    a name is resolved by the deployment's resolver, so its firewall decides)."""
+    if not _URL.match(endpoint):
+        return "须为 http(s) 地址，不含用户名和密码"
+    try:
+        url = httpx.URL(endpoint)
+    except (httpx.InvalidURL, ValueError):
+        return "地址格式不正确"
+    host = url.host
+    if not host:
+        return "地址格式不正确"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    internal = host.lower() in ("localhost", "localhost.localdomain") or (
+        address is not None
+        and (
+            address.is_loopback
+            or address.is_private
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        )
+    )
+    if internal and not settings.sharing_private_endpoints:
+        return "不能推送到本机、内网或保留地址"
+    return None
+
+
+def save_consumer(
+    db: Session, principal: Principal, values: Mapping[str, Any], settings: Settings
+) -> Consumer:
     errors: list[FieldError] = []
     name = _text(values, "name", 100, errors)
     contact = _text(values, "contact", 100, errors, required=False)
     endpoint = _text(values, "endpoint", 500, errors)
-    if endpoint and not _URL.match(endpoint):
-        errors.append(FieldError("endpoint", "须为 http(s) 地址，不含用户名和密码", "url"))
+    why = endpoint_problem(endpoint, settings) if endpoint else None
+    if why:
+        errors.append(FieldError("endpoint", why, "url"))
     kind = str(values.get("kind") or "")
     if kind not in {k.value for k in ConsumerKind}:
         errors.append(FieldError("kind", "请选择共享对象类别", "kind"))
@@ -263,6 +305,11 @@ def subscribe(
             errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
         else:
             policy[path] = method
+    bare = sorted(
+        p for p in fields if p.removesuffix("[]").rsplit(".", 1)[-1] in PERSONAL and p not in policy
+    )
+    for path in bare:  # personal data never leaves unmasked
+        errors.append(FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal"))
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
     if db.scalar(
@@ -351,14 +398,18 @@ def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, An
                 "institution_code": codes.get(row.institution_id or 0),
                 "region_code": row.region_code,
                 "received_at": row.received_at.isoformat(),
-                "ledger": {
-                    "entry_type": f"message:{row.message_type}",
-                    "leaf_hash": row.leaf_hash.hex(),
-                },
                 "data": mask(
                     body, subscription.masking, hash_secret(settings, subscription.consumer_id)
                 ),
             }
+            if not subscription.masking:
+                # the message's leaf in the public log: its entry holds the hash of the whole
+                # message, so a masked delivery goes without it (the hash would let a consumer
+                # test guesses of what was masked)
+                payload["ledger"] = {
+                    "entry_type": f"message:{row.message_type}",
+                    "leaf_hash": row.leaf_hash.hex(),
+                }
             db.add(
                 Delivery(
                     subscription_id=subscription.id,
@@ -383,73 +434,88 @@ def backoff(attempts: int) -> dt.timedelta:
 def _post(
     client: httpx.Client, settings: Settings, endpoint: str, payload: Mapping[str, Any]
 ) -> str | None:
-    """POST one delivery, signed; None when the consumer took it (2xx), else why not."""
+    """POST one delivery, signed; None when the consumer took it (2xx), else why not (its
+    answer's body is never read)."""
+    why = endpoint_problem(endpoint, settings)
+    if why:
+        return why
     key_id, key = signing_key(settings)
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = signed_headers(
-        "POST",
-        endpoint,
-        key_id=key_id,
-        key=load_key("ed25519", key),
-        body=body,
-        content_type="application/json",
-    )
     try:
-        answer = client.post(endpoint, content=body, headers=headers)
+        headers = signed_headers(
+            "POST",
+            endpoint,
+            key_id=key_id,
+            key=load_key("ed25519", key),
+            body=body,
+            content_type="application/json",
+        )
+        with client.stream("POST", endpoint, content=body, headers=headers) as answer:
+            status = answer.status_code
     except httpx.TimeoutException:
         return f"对方 {TIMEOUT_SECONDS:g} 秒内未答复"
     except httpx.ConnectError:
         return "无法连接接收地址"
-    except httpx.HTTPError:
+    except Exception:
+        log.warning("delivery to %s failed", endpoint, exc_info=True)
         return "网络错误，未能送达"
-    if 200 <= answer.status_code < 300:
+    if 200 <= status < 300:
         return None
-    return f"对方答复 HTTP {answer.status_code}"
+    return f"对方答复 HTTP {status}"
 
 
 def deliver_due(
     db: Session, settings: Settings, now: dt.datetime | None = None, limit: int = BATCH
 ) -> tuple[int, int]:
-    """Post the deliveries that are due (outside any write transaction: read, commit, post,
-    then write each outcome) and return ``(delivered, failed)``."""
+    """Post the deliveries that are due, of active subscriptions of active consumers, at most
+    :data:`PER_CONSUMER` each per run (a slow consumer does not hold the others up), outside
+    any write transaction: read, commit, then each post and its outcome written at once.
+    Returns ``(delivered, failed)``."""
     now = now or utcnow()
     due = db.execute(
-        select(Delivery.id, Delivery.payload, Consumer.endpoint, Delivery.attempts)
+        select(Delivery.id, Delivery.payload, Consumer.endpoint, Delivery.attempts, Consumer.id)
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .join(Consumer, Consumer.id == Subscription.consumer_id)
-        .where(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_at <= now)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            Delivery.next_at <= now,
+            Subscription.status == SubscriptionStatus.ACTIVE.value,
+            Consumer.status == "active",
+        )
         .order_by(Delivery.next_at, Delivery.id)
-        .limit(limit)
+        .limit(limit * 4)
     ).all()
     db.commit()
-    if not due:
-        return 0, 0
-    outcomes = []
-    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        for delivery_id, payload, endpoint, attempts in due:
-            outcomes.append((delivery_id, attempts + 1, _post(client, settings, endpoint, payload)))
-    done = utcnow()
+    taken: dict[int, int] = {}
+    chosen: list[Any] = []
+    for row in due:
+        if taken.get(row[4], 0) < PER_CONSUMER and len(chosen) < limit:
+            taken[row[4]] = taken.get(row[4], 0) + 1
+            chosen.append(row)
     delivered = failed = 0
-    for delivery_id, attempts, error in outcomes:
-        if error is None:
-            values: dict[str, Any] = {
-                "status": DeliveryStatus.DELIVERED.value,
-                "attempts": attempts,
-                "delivered_at": done,
-                "last_error": "",
-            }
-            delivered += 1
-        else:
-            dead = attempts >= MAX_ATTEMPTS
-            values = {
-                "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
-                "attempts": attempts,
-                "last_error": error,
-                "next_at": done + backoff(attempts),
-            }
-            failed += 1
-        db.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
-    db.commit()
+    with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        for delivery_id, payload, endpoint, attempts, _consumer in chosen:
+            error = _post(client, settings, endpoint, payload)
+            done = utcnow()
+            if error is None:
+                values: dict[str, Any] = {
+                    "status": DeliveryStatus.DELIVERED.value,
+                    "attempts": attempts + 1,
+                    "delivered_at": done,
+                    "last_error": "",
+                }
+                delivered += 1
+            else:
+                dead = attempts + 1 >= MAX_ATTEMPTS
+                values = {
+                    "status": (DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING).value,
+                    "attempts": attempts + 1,
+                    "last_error": error,
+                    "next_at": done + backoff(attempts + 1),
+                }
+                failed += 1
+            db.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+            db.commit()
     return delivered, failed
 
 

@@ -133,10 +133,10 @@ def consumers(
 
 @router.post("/governance/sharing/consumers", response_class=HTMLResponse)
 def consumer_create(
-    request: Request, db: SessionDep, principal: Manager, form: PostedForm
+    request: Request, db: SessionDep, settings: SettingsDep, principal: Manager, form: PostedForm
 ) -> Response:
     values = {k: form.get(k) or "" for k in ("name", "kind", "contact", "endpoint")}
-    consumer = sharing.save_consumer(db, principal, values)
+    consumer = sharing.save_consumer(db, principal, values, settings)
     return redirect(f"/governance/sharing/consumers/{consumer.id}?done=saved")
 
 
