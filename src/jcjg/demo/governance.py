@@ -35,7 +35,8 @@ SCRAPPED = 24  # enough checks for the rule to judge (at least 20 in 30 days)
 
 def _sharing(db: Session) -> None:
     """The catalogue's first data sets and the city archive subscribed to the equipment (its
-    receiving system is not reachable from the demo: its deliveries wait and are retried)."""
+    receiving system, an example address, cannot be reached from the demo: its deliveries wait
+    and are retried, then listed as failed)."""
     now = utcnow()
     sets = [
         DataSet(
@@ -70,7 +71,7 @@ def _sharing(db: Session) -> None:
         name="九江市城市建设档案馆",
         kind="department",
         contact="档案接收科",
-        endpoint="http://127.0.0.1:9/jcjg/deliveries",
+        endpoint="https://archives.jiujiang.example.cn/jcjg/deliveries",
     )
     db.add(consumer)
     db.flush()
