@@ -43,7 +43,7 @@ PUBLIC_ENTRIES = (
 # not pages: files, feeds, downloads, the API and its documentation, leaving
 NOT_PAGES = re.compile(
     r"^/(api|static|logout|docs|witness-keys)\b"
-    r"|\.(pdf|zip|xlsx|json|jpg|png|mp4|m3u8|ts|svg)$"
+    r"|\.(pdf|zip|xlsx|json|jpg|png|mp4|m3u8|ts|svg|md)$"
     r"|/(file|photos|template|kept-photos)(/|$)"
 )
 # Kinds of page the walk must have seen, lest a broken link or a changed menu shorten it unseen.

@@ -56,7 +56,7 @@ ROUTES: Routes = {
     ("POST", "/governance/quality/rules/{rule_id}"): "quality_rule:manage",
     ("GET", "/governance/quality/runs"): "data_quality:read",
     ("POST", "/governance/quality/runs"): "quality_rule:manage",
-    ("GET", "/api/v1/governance/sharing/key"): NO_AUTH,
+    ("GET", "/governance/sharing/key"): NO_AUTH,
     ("GET", "/governance/sharing"): "sharing:read",
     ("POST", "/governance/sharing/data-sets"): "sharing:manage",
     ("POST", "/governance/sharing/data-sets/{data_set_id}/publish"): "sharing:approve",

@@ -191,7 +191,7 @@ def test_a_consumer_gets_masked_signed_deliveries_and_is_retried(client, db, set
         assert db.get(Delivery, delivery.id).status == "delivered"
         assert len(endpoint.received) == 2
         # the consumer: the platform's key from its public address, the signature, the masking
-        key = client.get("/api/v1/governance/sharing/key").json()
+        key = client.get("/governance/sharing/key").json()
         _path, headers, body = endpoint.received[-1]
         doc = verify(key, endpoint.url, headers, body)
         assert doc["delivery_id"] == delivery.delivery_id
@@ -416,7 +416,7 @@ def test_the_worked_consumer_of_the_docs_verifies_a_real_delivery(client, db, se
         assert lims.post(client, "registry.staff", lims.message(**STAFF)).status_code == 200
         apply_waiting(client)
         assert sharing.deliver_due(db, settings) == (1, 0)
-        key = client.get("/api/v1/governance/sharing/key").json()
+        key = client.get("/governance/sharing/key").json()
         _path, headers, body = endpoint.received[0]
         doc = scope["verify_delivery"](key, endpoint.url, headers, body)
         assert doc["data"]["people"][0]["id_number"] == "360403********1232"

@@ -121,7 +121,7 @@ def load(
     assert info is not None
     kind = message_types()["registry.equipment"]
     for n in range(SCRAPPED):
-        received = now - dt.timedelta(days=20) + dt.timedelta(hours=n * 6)
+        received = now - dt.timedelta(minutes=5 * (SCRAPPED - n))  # the last two hours
         item = {"asset_number": f"BF-{n + 1:03d}", "name": "混凝土回弹仪", "status": "retired"}
         if room:
             item["lab_name"] = room

@@ -175,7 +175,6 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     testing_demo.load(db, settings, by_key)
     reports_demo.load(db, settings, by_key, utcnow())
     exchange_demo.load(db, settings, by_key, now or utcnow())
-    governance_demo.load(db, settings, by_key, now or utcnow())
     networking_demo.load(db, settings, now or utcnow())
     operations_demo.load(db, now or utcnow())
     video_demo.load(db, settings, by_key)
@@ -186,6 +185,8 @@ def _load(db: Session, settings: Settings, now: dt.datetime | None) -> list[tupl
     registry_demo.load_filing(db, by_key, beijing_date(utcnow()))  # after the spot-check draw
     sampling_demo.load_out_of_province(db, by_key, beijing_date(utcnow()))
     reports_demo.load_group_transfer(db, settings, by_key, utcnow())
+    # last: its messages are applied, and the rules they trigger judge the whole demo region
+    governance_demo.load(db, settings, by_key, now or utcnow())
     return created
 
 

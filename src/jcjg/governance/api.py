@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from jcjg.auth.deps import requires
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.db import utcnow
-from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
+from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id
-from jcjg.governance import service, sharing
+from jcjg.governance import service
 from jcjg.governance.choices import StandardStatus
 from jcjg.governance.models import DataStandard, QualityCheck
 from jcjg.governance.quality import score
@@ -109,13 +109,3 @@ def quality_scores(
             for code, name, n, t, f in rows
         ],
     }
-
-
-@router.get(
-    "/governance/sharing/key",
-    summary="平台推送数据时签名所用的公钥（Ed25519）",
-)
-def sharing_key(settings: SettingsDep) -> dict[str, str]:
-    """The key id and public key (base64 of its 32 raw bytes) a consumer verifies the
-    platform's deliveries with (RFC 9421 ``keyid``, ``alg`` ``ed25519``); public."""
-    return sharing.public_key(settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 
 from jcjg.auth.deps import requires
@@ -249,3 +249,11 @@ def deliveries_replay(db: SessionDep, principal: Manager, consumer_id: Id) -> Re
     ).all()
     sharing.replay(db, dead)
     return redirect(f"/governance/sharing/consumers/{consumer_id}?done=replayed")
+
+
+@router.get("/governance/sharing/key")
+def sharing_key(settings: SettingsDep) -> JSONResponse:
+    """The key id and public key (base64 of its 32 raw bytes) a consumer verifies the
+    platform's deliveries with (RFC 9421 ``keyid``, ``alg`` ``ed25519``); public, as the log's
+    key is (``/ledger/key``)."""
+    return JSONResponse(sharing.public_key(settings))
