@@ -443,6 +443,8 @@ def test_a_value_no_rule_can_compare_fails_its_rule_and_stops_nothing():
     received = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
     order = Compiled(1, "先后", "consistency", (), "a", {"other": "b", "op": "le"})
     for bad in ("NaN", "sNaN", "Infinity", "-Infinity"):
-        assert evaluate([order], {"a": bad, "b": "1"}, received, tz)[1] in (0, 1)
+        total, failed, failures = evaluate([order], {"a": bad, "b": "1"}, received, tz)
+        assert (total, failed) == (1, 1), bad  # compared as text with a number: fails
+        assert failures[0]["field"] == "a"
     ranged = Compiled(2, "范围", "value_domain", (), "a", {"minimum": 0, "maximum": 10})
     assert evaluate([ranged], {"a": "NaN"}, received, tz)[1] == 1
