@@ -77,6 +77,8 @@ def events_of(db: Session, case: Case | None) -> list[CaseEvent]:
 
 
 def _may(principal: Principal, alert: Alert, action: CaseAction) -> bool:
+    if alert.origin is not None:
+        return False  # a child platform's alert (alerts.facts): handled there
     if action is A.RECTIFY:
         return principal.can(ANSWER) and (
             alert.institution_id is not None and principal.institution_id == alert.institution_id
@@ -179,6 +181,8 @@ def act(
     db.refresh(alert, with_for_update=True)
     case = case_of(db, alert)
     status = status_of(case)
+    if alert.origin is not None:
+        raise PermissionDenied(f"这条预警由下级平台“{alert.origin}”报送，只能在该平台处理")
     if not _may(principal, alert, action):
         raise PermissionDenied("您不能对这条预警执行此操作")
     sources, target = TRANSITIONS[action]
@@ -341,7 +345,10 @@ def escalate_overdue(db: Session, now: dt.datetime) -> list[Case]:
     overdue until the province has it."""
     today = beijing_date(now)
     overdue = db.scalars(
-        select(Case).where(Case.status == S.RECTIFYING.value, Case.deadline < today)
+        select(Case)
+        .join(Alert, Alert.id == Case.alert_id)
+        .where(Case.status == S.RECTIFYING.value, Case.deadline < today)
+        .where(Alert.origin.is_(None))  # a child's case: the child escalates it (alerts.facts)
     ).all()
     done = []
     for case in overdue:

@@ -1,12 +1,13 @@
 """The alerts domain: the rules engine, alerts, their handling (cases) and escalation."""
 
-from jcjg.alerts import api, dossier, engine, jobs, models, pages, service
+from jcjg.alerts import api, dossier, engine, facts, jobs, models, pages, service
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.catalogue.regulations import CITING
 from jcjg.config import Settings
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.dossier import DOSSIER, FACETS
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.core.jobs import Job
 
 
@@ -90,5 +91,7 @@ DOMAIN = Domain(
         DOSSIER: dossier.sections,
         FACETS: dossier.facets,
         CITING: service.citing_bases,
+        FORWARDED_FACTS: facts.appliers,
+        FACT_CONTENTS: facts.contents,
     },
 )

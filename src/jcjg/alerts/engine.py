@@ -532,7 +532,11 @@ def _open_alerts(
 ) -> tuple[dict[str, Alert], dict[str, Alert]]:
     """The rule's open alerts within the run's scope, and those of this run's findings open
     outside it (a subject that moved to one of these institutions keeps its open alert)."""
-    stmt = select(Alert).where(Alert.rule_id == ctx.rule.id, Alert.status == AlertStatus.OPEN.value)
+    stmt = select(Alert).where(
+        Alert.rule_id == ctx.rule.id,
+        Alert.status == AlertStatus.OPEN.value,
+        Alert.origin.is_(None),  # a child's alert (alerts.facts) is the child's rules' to judge
+    )
     if ctx.project_ids is not None:
         narrowed = ctx.narrow_projects(stmt, Alert.project_id)
     else:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     Float,
     ForeignKey,
@@ -73,6 +74,11 @@ class Alert(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # AlertStatus
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     close_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    # an alert a child platform raised and handled, rebuilt here with its case (alerts.facts):
+    # the child's name here and the index of its latest step in the child's log. The rules
+    # here leave it alone and only the child handles it.
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class RuleThreshold(ChangeLogged, IdMixin, TimestampMixin, Base):
@@ -158,4 +164,5 @@ class CaseEvent(IdMixin, Base):
     responsible: Mapped[str] = mapped_column(String(200), default="")
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    # indexed: a child's forwarder looks a step up by its leaf (alerts.facts)
+    ledger_index: Mapped[int | None] = mapped_column(Integer, index=True, default=None)

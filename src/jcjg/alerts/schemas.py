@@ -44,6 +44,9 @@ class AlertRead(BaseModel):
     status_label: str
     closed_at: dt.datetime | None
     close_reason: str | None
+    origin: str | None = Field(
+        default=None, description="下级平台发现并处理的预警：该平台的名称（只能在该平台处理）"
+    )
 
     @classmethod
     def of(cls, alert: Alert, institution: Institution | None = None) -> AlertRead:
@@ -74,6 +77,7 @@ class AlertRead(BaseModel):
             status_label=status_label(alert.status),
             closed_at=alert.closed_at,
             close_reason=alert.close_reason,
+            origin=alert.origin,
         )
 
 

@@ -11,10 +11,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi.responses import Response
+from pydantic import ConfigDict, Field
 
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store
 from jcjg.core.errors import FieldError, NotFound
+from jcjg.core.text import TextModel
 
 MAX_FILES = 10
 MAX_BYTES = 20 * 1024 * 1024
@@ -24,6 +26,18 @@ TYPES = {  # what may be uploaded: documents and photos, by their first bytes
     b"\xff\xd8\xff": "image/jpeg",
 }
 ACCEPT = "application/pdf,image/jpeg,image/png"  # the file input's ``accept``
+
+
+class Stored(TextModel):
+    """What a step records of a stored file (:func:`store`), as a child platform sends it
+    beside the step's entry (``core.facts``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0, le=MAX_BYTES)
+    media_type: str = Field(pattern="^(" + "|".join(TYPES.values()) + ")$")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
-from jcjg.nonconformity import evidence, messages, models, pages, rules, service
+from jcjg.nonconformity import evidence, facts, messages, models, pages, rules, service
 from jcjg.testing.service import NONCONFORMING_RECORD
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
@@ -32,5 +33,10 @@ DOMAIN = Domain(
     message_types=collect(messages, MessageType),
     rules=collect(rules, Rule, RuleExtension),
     labels={"entity": ENTITIES, "page": PAGES},
-    hooks={EVIDENCE: evidence.source, NONCONFORMING_RECORD: service.register},
+    hooks={
+        EVIDENCE: evidence.source,
+        NONCONFORMING_RECORD: service.register,
+        FORWARDED_FACTS: facts.appliers,
+        FACT_CONTENTS: facts.contents,
+    },
 )

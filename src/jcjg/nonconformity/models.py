@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime, utcnow
@@ -58,6 +68,11 @@ class Nonconformity(IdMixin, Base):
     handling_note: Mapped[str] = mapped_column(Text, default="")
     handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # handling a child platform recorded on its own entry of the same result and forwarded
+    # (nonconformity.facts): the child's name here and the index of its step in the child's
+    # log; only the child handles the entry from then on
+    handling_origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    handling_origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
     notified: Mapped[int] = mapped_column(Integer, default=0)  # users told when it was found
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
     # what the lab reported (message ``nonconformity``)

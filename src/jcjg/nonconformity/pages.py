@@ -157,7 +157,9 @@ def _detail(db: Session, principal: Principal, item: Nonconformity) -> dict[str,
         "project": db.get(Project, item.project_id) if item.project_id else None,
         "today": beijing_date(utcnow()),
         "may_record": item.status != NcStatus.CLOSED.value and service.may_record(principal, item),
-        "may_close": item.status != NcStatus.CLOSED.value and principal.can("case:handle"),
+        "may_close": item.status != NcStatus.CLOSED.value
+        and principal.can("case:handle")
+        and item.handling_origin is None,
         "form": {},
         "errors": {},
         **_CHOICES,

@@ -410,6 +410,8 @@ def _report_result(
 
 
 def may_record(principal: Principal, item: Nonconformity) -> bool:
+    if item.handling_origin is not None:
+        return False  # a child platform handles it (nonconformity.facts)
     return principal.can("case:handle") or (
         principal.can("case:answer") and principal.institution_id == item.institution_id
     )
@@ -421,6 +423,10 @@ def record_handling(
 ) -> Nonconformity:  # fmt: skip
     """Record how the item was handled (the institution or an authority) and, for an
     authority, close it."""
+    if item.handling_origin is not None:
+        raise PermissionDenied(
+            f"这条不合格结果由下级平台“{item.handling_origin}”处理，只能在该平台处理"
+        )
     if item.status == NcStatus.CLOSED.value:
         raise Conflict("该不合格结果已闭环")
     if close and not principal.can("case:handle"):

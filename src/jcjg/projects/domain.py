@@ -1,10 +1,12 @@
 """The projects domain: construction projects, their witnesses and samplers (003 IV(2)-(3))."""
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.cases import PROJECT_PARTIES
 from jcjg.alerts.engine import Rule
 from jcjg.alerts.evidence import EVIDENCE, page_source
+from jcjg.alerts.facts import PROJECT_CODES, ProjectCodes
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
@@ -31,6 +33,21 @@ def _parties(db: Session, project_id: int) -> list[str]:
     if project is None:
         return []
     return [project.owner_unit, project.contractor_unit, project.supervisor_unit]
+
+
+def _code_of(db: Session, project_id: int) -> str | None:
+    project = db.get(models.Project, project_id)
+    return project.code if project is not None else None
+
+
+def _id_of(db: Session, code: str, within: str) -> int | None:
+    """The project of that code within the region prefix ``within``, if held here."""
+    return db.scalar(
+        select(models.Project.id).where(
+            models.Project.code == code,
+            models.Project.region_code.startswith(within, autoescape=True),
+        )
+    )
 
 
 DOMAIN = Domain(
@@ -85,5 +102,6 @@ DOMAIN = Domain(
             "project", "工程项目", "/projects/{}", models.Project, "name"
         ),
         PROJECT_PARTIES: _parties,
+        PROJECT_CODES: lambda: ProjectCodes(_code_of, _id_of),
     },
 )

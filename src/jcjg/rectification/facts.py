@@ -33,6 +33,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
+from jcjg.core.evidence import Stored
 from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
@@ -42,7 +43,6 @@ from jcjg.rectification.service import MAX_TEXT
 from jcjg.tenancy.models import Institution
 
 PREFIX = "rectification_order:"
-_HEX64 = r"^[0-9a-f]{64}$"
 
 
 class Stepped(TextModel):
@@ -60,15 +60,6 @@ class Stepped(TextModel):
     at: dt.datetime
 
 
-class File(TextModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: str = Field(min_length=1, max_length=200)
-    sha256: str = Field(pattern=_HEX64)
-    size: int = Field(ge=0, le=20 * 1024 * 1024)
-    media_type: str = Field(pattern=r"^(application/pdf|image/jpeg|image/png)$")
-
-
 class Content(TextModel):
     """What the province needs of the step beyond its entry."""
 
@@ -79,7 +70,7 @@ class Content(TextModel):
     note: MultiLine = Field(default="", max_length=MAX_TEXT)
     findings: MultiLine = Field(default="", max_length=MAX_TEXT)
     requirement: MultiLine = Field(default="", max_length=MAX_TEXT)
-    evidence: list[File] = Field(default_factory=list, max_length=10)
+    evidence: list[Stored] = Field(default_factory=list, max_length=10)
 
 
 # --- the child: what the entry does not hold ------------------------------------------------------
