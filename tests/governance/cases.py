@@ -20,6 +20,7 @@ from tests.generic import (
     IA,
     IS_,
     NO_AUTH,
+    SIGNED,
     A,
     C,
     P,
@@ -66,7 +67,24 @@ ROUTES: Routes = {
     ("POST", "/governance/sharing/consumers/{consumer_id}/subscriptions"): "sharing:manage",
     ("POST", "/governance/sharing/subscriptions/{subscription_id}/decision"): "sharing:approve",
     ("POST", "/governance/sharing/consumers/{consumer_id}/replay"): "sharing:manage",
+    ("POST", "/governance/sharing/consumers/{consumer_id}/key"): "sharing:manage",
+    ("GET", "/governance/sharing/accesses"): "sharing:read",
+    ("GET", "/exchange/v1/sharing/data-sets"): SIGNED,
+    ("GET", "/exchange/v1/sharing/data-sets/{code}/records"): SIGNED,
+    ("GET", "/exchange/v1/sharing/data-sets/{code}/package"): SIGNED,
 }
+
+
+def SIGNED_REQUESTS(factory: Factory) -> dict[tuple[str, str], tuple[str, dict[str, str], bytes]]:
+    """The consumers' signed API, each request unsigned (nothing is checked before the
+    signature: a bad filter is 422 only for a consumer whose key signed it)."""
+    base = "/exchange/v1/sharing/data-sets"
+    return {
+        ("GET", base): (base, {}, b""),
+        ("GET", base + "/{code}/records"): (f"{base}/staff/records?limit=1000", {}, b""),
+        ("GET", base + "/{code}/package"): (f"{base}/staff/package", {}, b""),
+    }
+
 
 GRANTS: dict[str, frozenset[Role]] = {
     READ: EVERYONE,

@@ -138,3 +138,12 @@ class DeliveryStatus(StrEnum):
     @property
     def label(self) -> str:
         return {"pending": "待推送", "delivered": "已送达", "dead": "推送失败"}[self.value]
+
+
+class AccessKind(StrEnum):
+    QUERY = "query"
+    PACKAGE = "package"
+
+    @property
+    def label(self) -> str:
+        return {"query": "查询", "package": "数据包"}[self.value]

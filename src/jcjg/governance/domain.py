@@ -27,6 +27,7 @@ from jcjg.governance import (
     quality_pages,
     rules,
     sharing,
+    sharing_api,
     sharing_pages,
 )
 
@@ -42,7 +43,13 @@ DOMAIN = Domain(
     name="governance",
     title="数据治理",
     models=(models,),
-    routers=(api.router, pages.router, quality_pages.router, sharing_pages.router),
+    routers=(
+        api.router,
+        pages.router,
+        quality_pages.router,
+        sharing_pages.router,
+        sharing_api.router,
+    ),
     jobs=collect(jobs, Job),
     rules=collect(rules, Rule),
     permissions={
@@ -51,8 +58,8 @@ DOMAIN = Domain(
         "data_standard:review": "审核并发布数据标准的修订，确定生效时间",
         "data_quality:read": "查看数据质量得分、未通过检验的数据与质量规则",
         "quality_rule:manage": "维护数据质量规则，发起离线检验",
-        "sharing:read": "查看数据目录、共享对象、订阅与推送记录",
-        "sharing:manage": "编制数据集，登记共享对象，订阅与脱敏策略，重新推送",
+        "sharing:read": "查看数据目录、共享对象、订阅、推送与访问记录",
+        "sharing:manage": "编制数据集，登记共享对象及其公钥，订阅与脱敏策略，重新推送",
         "sharing:approve": "审核发布数据集，审核有条件共享的订阅",
     },
     grants=by_permission(
@@ -103,6 +110,7 @@ DOMAIN = Domain(
         "masking": choices.Masking,
         "subscription_status": choices.SubscriptionStatus,
         "delivery_status": choices.DeliveryStatus,
+        "access_kind": choices.AccessKind,
         "entity": {
             "data_standard": "数据标准版本",
             "data_element": "数据元",
@@ -116,8 +124,12 @@ DOMAIN = Domain(
             "share_consumer": "共享对象",
             "share_subscription": "数据共享订阅",
             "share_delivery": "数据推送",
+            "share_access": "数据共享访问记录",
         },
-        "tag": {"data_standard:publish": "数据标准发布存证"},
+        "tag": {
+            "data_standard:publish": "数据标准发布存证",
+            "share_package:issue": "数据共享数据包存证",
+        },
         "page": {"data_standard": "/governance"},
     },
     hooks={

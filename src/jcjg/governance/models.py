@@ -201,7 +201,9 @@ class DataSet(ChangeLogged, IdMixin, TimestampMixin, Base):
 
 class Consumer(ChangeLogged, IdMixin, TimestampMixin, Base):
     """Who receives shared data (共享对象): another department, a bank checking reports …,
-    with the address its deliveries are posted to."""
+    with the address its deliveries are posted to (blank: it only queries), and the Ed25519
+    public key it signs its queries with (``key_id``: ``share-`` and 24 hex digits of the
+    key's SHA-256)."""
 
     __tablename__ = "share_consumer"
     __permission_entity__: ClassVar[str] = "share_consumer"
@@ -212,6 +214,9 @@ class Consumer(ChangeLogged, IdMixin, TimestampMixin, Base):
     endpoint: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active, suspended
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    key_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    public_key: Mapped[str] = mapped_column(String(64), default="")  # base64 of 32 raw bytes
+    key_registered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
     def audit_repr(self) -> str:
         return self.name
@@ -228,6 +233,8 @@ class Subscription(ChangeLogged, IdMixin, TimestampMixin, Base):
     consumer_id: Mapped[int] = mapped_column(ForeignKey("share_consumer.id"), index=True)
     data_set_id: Mapped[int] = mapped_column(ForeignKey("data_set.id"), index=True)
     masking: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # words replaced in free text ({"sensitive": [...], "safe": [...]}; docs/sharing.md)
+    words: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))  # pending, active, rejected, stopped
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
@@ -257,3 +264,22 @@ class Delivery(IdMixin, Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Access(IdMixin, Base):
+    """One answered request of a consumer's (查询 or 数据包): who, which data set, with what
+    filters, how many rows; a package's manifest digest and its leaf in the log. Written in
+    the request's transaction, never changed."""
+
+    __tablename__ = "share_access"
+    __table_args__ = (Index("ix_share_access_consumer_at", "consumer_id", "at"),)
+
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("share_consumer.id"))
+    data_set_id: Mapped[int] = mapped_column(ForeignKey("data_set.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # AccessKind
+    key_id: Mapped[str] = mapped_column(String(64))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    ledger_index: Mapped[int | None] = mapped_column(BigInteger, default=None)

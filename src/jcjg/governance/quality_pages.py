@@ -27,7 +27,7 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import message_types
-from jcjg.governance import jobs, quality, rulebook
+from jcjg.governance import forms, jobs, quality, rulebook
 from jcjg.governance.choices import Comparison, QualityKind
 from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
 from jcjg.governance.quality_lists import (
@@ -49,8 +49,6 @@ Paging = Annotated[PageParams, Depends(page_params)]
 Params = Annotated[ListParams, Depends(list_params)]
 Month = Annotated[str, Query(pattern=r"^(|20[0-9]{2}-(0[1-9]|1[0-2]))$")]
 TREND_MONTHS = 12
-# fields whose values are personal data: shown masked (names keep the family name)
-PERSONAL = frozenset({"id_number", "mobile", "phone", "email", "revised_by_id_number"})
 DONE = {
     "saved": "规则已保存，新接收的数据即按此检验；近期数据在下一次离线检验时重新检验。",
     "ran": "已安排离线检验，后台任务稍后执行，完成后列在下面。",
@@ -376,7 +374,7 @@ def quality_check(
         shown = "（未填写）" if value in (None, "", []) else json.dumps(value, ensure_ascii=False)
         key = str(failure.get("field", "")).rsplit(".", 1)[-1]
         text = shown.strip('"')
-        personal = key in PERSONAL or key.endswith("_name") or key == "name"
+        personal = key in forms.PERSONAL or key.endswith("_name") or key == "name"
         found.append({**failure, "value": mask_value(key, text) if personal else text})
     context = {
         "institution": institution,

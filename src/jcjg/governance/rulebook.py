@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
-from jcjg.governance import service
+from jcjg.governance import forms, service
 from jcjg.governance.choices import Comparison, DataType, QualityKind
 from jcjg.governance.models import DataElement, DataModel, QualityRule
 
@@ -46,21 +46,6 @@ def field_names(db: Session, message_type: str) -> dict[str, str]:
     return {path: element.name for path, element in fields_of(db, message_type).items()}
 
 
-def _number(raw: Any, field: str, errors: list[FieldError]) -> float | None:
-    text = str(raw or "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        errors.append(FieldError(field, "须为数值", "number_parsing"))
-        return None
-    if value != value or abs(value) > 1e15:
-        errors.append(FieldError(field, "数值超出范围", "number_too_large"))
-        return None
-    return value
-
-
 def _format(
     raw: Mapping[str, Any], element: DataElement, errors: list[FieldError]
 ) -> dict[str, Any]:
@@ -85,8 +70,8 @@ def _domain(
     params: dict[str, Any] = {}
     text = str(raw.get("codes") or "").replace("，", ",")
     codes = [c.strip() for c in text.split(",") if c.strip()]
-    low = _number(raw.get("minimum"), "minimum", errors)
-    high = _number(raw.get("maximum"), "maximum", errors)
+    low = forms.number(raw.get("minimum"), "minimum", errors)
+    high = forms.number(raw.get("maximum"), "maximum", errors)
     if codes:
         params["codes"] = codes[:200]
     if low is not None:
@@ -130,7 +115,7 @@ def _consistency(
 def _timeliness(
     raw: Mapping[str, Any], element: DataElement, errors: list[FieldError]
 ) -> dict[str, Any]:
-    hours = _number(raw.get("hours"), "hours", errors)
+    hours = forms.number(raw.get("hours"), "hours", errors)
     params: dict[str, Any] = {}
     if hours is None or hours <= 0 or hours > 24 * 366:
         errors.append(FieldError("hours", "时限须为 0–8784 之间的小时数", "range"))

@@ -5,7 +5,6 @@ and published with the time it takes effect (notarised). Keyword-only, never com
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal
 from jcjg.core.db import utcnow
 from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
-from jcjg.governance import checks, standard
+from jcjg.governance import checks, forms, standard
 from jcjg.governance.choices import DataType, StandardStatus
 from jcjg.governance.models import CodeList, DataElement, DataModel, DataStandard
 from jcjg.ledger import service as ledger
@@ -162,10 +161,8 @@ def load_shipped(db: Session) -> str:
 
 
 def get(db: Session, version: int) -> DataStandard:
-    found = db.scalar(select(DataStandard).where(DataStandard.version == version))
-    if found is None:
-        raise NotFound(f"数据标准第 {version} 版不存在")
-    return found
+    row = db.scalar(select(DataStandard).where(DataStandard.version == version))
+    return forms.found(row, f"数据标准第 {version} 版")
 
 
 def in_force(db: Session, at: dt.datetime | None = None) -> DataStandard | None:
@@ -250,7 +247,7 @@ def new_draft(db: Session, principal: Principal, *, title: str, note: str) -> Da
     )
     if base is None:
         raise Conflict("尚无已发布的数据标准：请先运行 jcjg db upgrade 载入随附基线")
-    _texts({"title": title, "note": note}, {"title": 200, "note": 2000}, required=("title",))
+    forms.texts({"title": title, "note": note}, {"title": 200, "note": 2000}, required=("title",))
     draft = DataStandard(
         version=_next_version(db),
         title=title.strip(),
@@ -263,37 +260,6 @@ def new_draft(db: Session, principal: Principal, *, title: str, note: str) -> Da
     db.flush()
     write_content(db, draft, content_of(db, base))
     return draft
-
-
-def _texts(
-    values: Mapping[str, str], limits: Mapping[str, int], required: tuple[str, ...] = ()
-) -> None:
-    errors = []
-    for key, limit in limits.items():
-        value = (values.get(key) or "").strip()
-        if key in required and not value:
-            errors.append(FieldError(key, "必填", "missing"))
-        elif len(value) > limit:
-            errors.append(FieldError(key, f"不得超过 {limit} 个字符", "string_too_long"))
-    if errors:
-        raise ValidationFailed("请改正标出的项目", errors=errors)
-
-
-def _number(raw: str, field: str, integer: bool, errors: list[FieldError]) -> float | int | None:
-    text = raw.strip()
-    if not text:
-        return None
-    try:
-        value = int(text) if integer else float(text)
-    except ValueError:
-        errors.append(FieldError(field, "须为整数" if integer else "须为数值", "number_parsing"))
-        return None
-    if not math.isfinite(value) or abs(value) > 2**53 - 1:
-        errors.append(FieldError(field, "数值超出范围", "number_too_large"))
-        return None
-    if not integer and float(value).is_integer():
-        return int(value)
-    return value
 
 
 def _bounds(
@@ -309,7 +275,7 @@ def _bounds(
     ``limits``; a blank bound keeps the envelope's."""
     floor, ceiling = limits
     shown = f"{'-∞' if floor is None else floor}–{'+∞' if ceiling is None else ceiling}"
-    values = [_number(str(raw.get(key) or ""), key, integer, errors) for key in keys]
+    values = [forms.number(raw.get(key), key, errors, integer=integer) for key in keys]
     for key, value in zip(keys, values, strict=True):
         if value is None:
             if key in envelope:
@@ -380,7 +346,7 @@ def edit_element(
     if version.status not in EDITABLE:
         raise Conflict(f"第 {version.version} 版{StandardStatus(version.status).label}，不能修改")
     row = element(db, version, element_id)
-    _texts(values, TEXT_LIMITS, required=("name",))
+    forms.texts(values, TEXT_LIMITS, required=("name",))
     domain, errors = domain_from(row, values)
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
@@ -426,7 +392,7 @@ def review(
         )
     if principal.user_id in (version.created_by_id, version.submitted_by_id):
         raise PermissionDenied("数据标准的修订须由起草和提交以外的人审核")
-    _texts({"note": note}, {"note": 2000}, required=() if approve else ("note",))
+    forms.texts({"note": note}, {"note": 2000}, required=() if approve else ("note",))
     now = utcnow()
     version.reviewed_by_id, version.reviewed_at = principal.user_id, now
     version.review_note = note.strip()

@@ -40,8 +40,9 @@ from jcjg.auth.scopes import Principal
 from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.masking import mask_value
+from jcjg.exchange.clients import parse_public_key
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import message_types
 from jcjg.governance import rulebook
@@ -52,6 +53,7 @@ from jcjg.governance.choices import (
     Masking,
     SubscriptionStatus,
 )
+from jcjg.governance.forms import PERSONAL, text
 from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
 from jcjg.tenancy.models import Institution
 
@@ -64,8 +66,11 @@ BATCH = 50
 KEY_FILE = "sharing-ed25519.pem"
 log = logging.getLogger("jcjg.governance.sharing")
 _URL = re.compile(r"^https?://[^\s/@?#]+(:[0-9]{1,5})?(/[^\s#]*)?$")
-PERSONAL = frozenset({"id_number", "mobile", "phone", "email", "revised_by_id_number"})
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+KEY_ID_PREFIX = "share-"
+MAX_WORDS = 200  # sensitive or safe words in one policy
+WORD_LIMIT = 20  # characters in one word
+_SEPARATORS = re.compile(r"[\s,，、;；]+")
 
 
 # --- the platform's signing key -------------------------------------------------------------
@@ -145,11 +150,82 @@ def _apply(data: Any, parts: list[str], method: str, secret: bytes) -> None:
         _apply(item, rest, method, secret)
 
 
-def mask(data: Any, policy: Mapping[str, str], secret: bytes) -> Any:
-    """A copy of ``data`` with each path of ``policy`` masked by its method."""
+def scrub(value: str, sensitive: Sequence[str], safe: Sequence[str] = ()) -> str:
+    """``value`` with each sensitive word replaced by as many ``*``, except where it lies
+    within a safe word (安全词: ``安全`` sensitive, ``安全帽`` safe, keeps ``安全帽``)."""
+    if not sensitive:
+        return value
+    kept = [False] * len(value)
+    for word in safe:
+        for found in re.finditer(re.escape(word), value):
+            kept[found.start() : found.end()] = [True] * (found.end() - found.start())
+    out = list(value)
+    for word in sorted(sensitive, key=len, reverse=True):
+        for found in re.finditer(re.escape(word), value):
+            if not any(kept[found.start() : found.end()]):
+                out[found.start() : found.end()] = ["*"] * (found.end() - found.start())
+    return "".join(out)
+
+
+def _scrub_all(data: Any, sensitive: Sequence[str], safe: Sequence[str]) -> Any:
+    if isinstance(data, str):
+        return scrub(data, sensitive, safe)
+    if isinstance(data, list):
+        return [_scrub_all(v, sensitive, safe) for v in data]
+    if isinstance(data, dict):
+        return {k: _scrub_all(v, sensitive, safe) for k, v in data.items()}
+    return data
+
+
+def mask(
+    data: Any,
+    policy: Mapping[str, str],
+    secret: bytes,
+    words: Mapping[str, Sequence[str]] | None = None,
+) -> Any:
+    """A copy of ``data`` with the sensitive ``words`` replaced in its text (but within safe
+    words), then each path of ``policy`` masked by its method."""
     out = json.loads(json.dumps(data))
+    if words and words.get("sensitive"):
+        out = _scrub_all(out, words["sensitive"], words.get("safe") or ())
     for path, method in sorted(policy.items()):
         _apply(out, path.split("."), method, secret)
+    return out
+
+
+def record(
+    settings: Settings,
+    subscription: Subscription,
+    data_set: DataSet,
+    row: Message,
+    institution_code: str | None,
+    data: Any = None,
+) -> dict[str, Any]:
+    """One applied message as a consumer gets it, masked by its subscription's policy: the
+    same for a delivery, a query's item and a package's line (docs/sharing.md)."""
+    body = data if data is not None else json.loads(row.body)
+    out: dict[str, Any] = {
+        "data_set": data_set.code,
+        "message_type": row.message_type,
+        "message_id": row.message_id,
+        "institution_code": institution_code,
+        "region_code": row.region_code,
+        "received_at": row.received_at.isoformat(),
+        "data": mask(
+            body,
+            subscription.masking,
+            hash_secret(settings, subscription.consumer_id),
+            subscription.words,
+        ),
+    }
+    if not subscription.masking and not (subscription.words or {}).get("sensitive"):
+        # the message's leaf in the public log: its entry holds the hash of the whole
+        # message, so a masked record goes without it (the hash would let a consumer test
+        # guesses of what was masked)
+        out["ledger"] = {
+            "entry_type": f"message:{row.message_type}",
+            "leaf_hash": row.leaf_hash.hex(),
+        }
     return out
 
 
@@ -164,29 +240,18 @@ def hash_secret(settings: Settings, consumer_id: int) -> bytes:
 # --- the catalogue and consumers ------------------------------------------------------------
 
 
-def _text(
-    values: Mapping[str, Any], key: str, limit: int, errors: list[FieldError], required: bool = True
-) -> str:
-    value = str(values.get(key) or "").strip()
-    if required and not value:
-        errors.append(FieldError(key, "必填", "missing"))
-    elif len(value) > limit:
-        errors.append(FieldError(key, f"不得超过 {limit} 个字符", "string_too_long"))
-    return value
-
-
 def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) -> DataSet:
     """Compile a data set (a draft): ``code``, ``name``, ``category``, ``description``,
     ``message_type``, ``grade``."""
     errors: list[FieldError] = []
-    code = _text(values, "code", 40, errors)
+    code = text(values, "code", 40, errors)
     if code and not _CODE.match(code):
         errors.append(
             FieldError("code", "由小写字母、数字和下划线组成，以字母开头（2–40 个字符）", "pattern")
         )
-    name = _text(values, "name", 100, errors)
-    category = _text(values, "category", 40, errors, required=False)
-    description = _text(values, "description", 2000, errors, required=False)
+    name = text(values, "name", 100, errors)
+    category = text(values, "category", 40, errors, required=False)
+    description = text(values, "description", 2000, errors, required=False)
     message_type = str(values.get("message_type") or "")
     if message_type not in message_types():
         errors.append(FieldError("message_type", "没有这种消息类型", "message_type"))
@@ -262,9 +327,9 @@ def save_consumer(
     db: Session, principal: Principal, values: Mapping[str, Any], settings: Settings
 ) -> Consumer:
     errors: list[FieldError] = []
-    name = _text(values, "name", 100, errors)
-    contact = _text(values, "contact", 100, errors, required=False)
-    endpoint = _text(values, "endpoint", 500, errors)
+    name = text(values, "name", 100, errors)
+    contact = text(values, "contact", 100, errors, required=False)
+    endpoint = text(values, "endpoint", 500, errors, required=False)
     why = endpoint_problem(endpoint, settings) if endpoint else None
     if why:
         errors.append(FieldError("endpoint", why, "url"))
@@ -279,6 +344,47 @@ def save_consumer(
     db.add(row)
     db.flush()
     return row
+
+
+def word_list(raw: Any, field: str, errors: list[FieldError]) -> list[str]:
+    """Words typed one a line (or between commas, 、 or spaces): each at most
+    :data:`WORD_LIMIT` characters, at most :data:`MAX_WORDS`, kept once, in order."""
+    if isinstance(raw, list | tuple):
+        raw = "\n".join(str(w) for w in raw)
+    words = list(dict.fromkeys(w for w in _SEPARATORS.split(str(raw or "")) if w))
+    if len(words) > MAX_WORDS:
+        errors.append(FieldError(field, f"至多 {MAX_WORDS} 个词", "too_many"))
+    elif any(len(w) > WORD_LIMIT for w in words):
+        errors.append(FieldError(field, f"每个词不得超过 {WORD_LIMIT} 个字符", "string_too_long"))
+    return words
+
+
+def key_id_of(raw: bytes) -> str:
+    """A consumer's key id: ``share-`` and the first 24 hex digits of its key's SHA-256."""
+    return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()[:24]
+
+
+def register_key(db: Session, consumer: Consumer, public_key: str) -> str:
+    """Register the Ed25519 public key ``consumer`` signs its queries with (PEM, or the base64
+    of its 32 raw bytes), replacing the one it had; returns its key id."""
+    if not public_key.strip():
+        raise ValidationFailed(errors=[FieldError("public_key", "必填", "missing")])
+    if len(public_key) > 1000:
+        raise ValidationFailed(
+            errors=[FieldError("public_key", "不得超过 1000 个字符", "string_too_long")]
+        )
+    raw = parse_public_key(public_key.encode())
+    key_id = key_id_of(raw)
+    holder = db.scalar(select(Consumer.id).where(Consumer.key_id == key_id))
+    if holder is not None and holder != consumer.id:
+        raise ValidationFailed(
+            errors=[FieldError("public_key", "这把公钥已登记给其他共享对象", "duplicate")]
+        )
+    consumer.key_id = key_id
+    consumer.public_key = base64.b64encode(raw).decode()
+    consumer.key_registered_at = utcnow()
+    db.flush()
+    return key_id
 
 
 def subscribe(
@@ -310,6 +416,10 @@ def subscribe(
     )
     for path in bare:  # personal data never leaves unmasked
         errors.append(FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal"))
+    words = {
+        kind: word_list(values.get(f"{kind}_words"), f"{kind}_words", errors)
+        for kind in ("sensitive", "safe")
+    }
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
     if db.scalar(
@@ -323,6 +433,7 @@ def subscribe(
         consumer_id=consumer.id,
         data_set_id=data_set.id,
         masking=policy,
+        words={k: v for k, v in words.items() if v},
         status=SubscriptionStatus.PENDING.value if pending else SubscriptionStatus.ACTIVE.value,
         requested_by_id=principal.user_id,
     )
@@ -371,6 +482,7 @@ def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, An
             DataSet.status == "published",
             DataSet.message_type.in_(sorted(types)),
             Consumer.status == "active",
+            Consumer.endpoint != "",  # a consumer without an address only queries
         )
     ).all()
     if not wanted:
@@ -388,28 +500,18 @@ def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, An
         for subscription, data_set in wanted:
             if data_set.message_type != row.message_type:
                 continue
-            body = data if data is not None else json.loads(row.body)
             delivery_id = str(uuid.uuid4())
             payload = {
                 "delivery_id": delivery_id,
-                "data_set": data_set.code,
-                "message_type": row.message_type,
-                "message_id": row.message_id,
-                "institution_code": codes.get(row.institution_id or 0),
-                "region_code": row.region_code,
-                "received_at": row.received_at.isoformat(),
-                "data": mask(
-                    body, subscription.masking, hash_secret(settings, subscription.consumer_id)
+                **record(
+                    settings,
+                    subscription,
+                    data_set,
+                    row,
+                    codes.get(row.institution_id or 0),
+                    data,
                 ),
             }
-            if not subscription.masking:
-                # the message's leaf in the public log: its entry holds the hash of the whole
-                # message, so a masked delivery goes without it (the hash would let a consumer
-                # test guesses of what was masked)
-                payload["ledger"] = {
-                    "entry_type": f"message:{row.message_type}",
-                    "leaf_hash": row.leaf_hash.hex(),
-                }
             db.add(
                 Delivery(
                     subscription_id=subscription.id,
@@ -481,6 +583,7 @@ def deliver_due(
             Delivery.next_at <= now,
             Subscription.status == SubscriptionStatus.ACTIVE.value,
             Consumer.status == "active",
+            Consumer.endpoint != "",
         )
         .order_by(Delivery.next_at, Delivery.id)
         .limit(limit * 4)
@@ -533,10 +636,3 @@ def replay(db: Session, deliveries: Iterable[Delivery]) -> int:
         count += 1
     db.flush()
     return count
-
-
-def get(db: Session, model: Any, ident: int, what: str) -> Any:
-    found = db.get(model, ident)
-    if found is None:
-        raise NotFound(f"{what}不存在")
-    return found

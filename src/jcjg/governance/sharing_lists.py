@@ -1,16 +1,18 @@
-"""The sharing lists: data sets, consumers, a consumer's deliveries (``core.listing``)."""
+"""The sharing lists: data sets, consumers, a consumer's deliveries, the consumers' accesses
+(``core.listing``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.core.listing import Column, ListView, label, when
 from jcjg.core.pagination import Key, Order
-from jcjg.governance.choices import ConsumerKind, DataGrade, DeliveryStatus
-from jcjg.governance.models import Consumer, DataSet, Delivery
+from jcjg.governance.choices import AccessKind, ConsumerKind, DataGrade, DeliveryStatus
+from jcjg.governance.models import Access, Consumer, DataSet, Delivery
 from jcjg.governance.quality_lists import type_title
 
 
@@ -55,7 +57,8 @@ def _consumer_cells(db: Session, rows: Sequence[Consumer]) -> list[list[str]]:
             r.name,
             label(ConsumerKind, r.kind),
             r.contact,
-            r.endpoint,
+            r.endpoint or "（只查询）",
+            r.key_id or "未登记",
             "正常" if r.status == "active" else "暂停",
         ]
         for r in rows
@@ -70,6 +73,7 @@ CONSUMERS = ListView(
         Column("kind", "类别", Consumer.kind),
         Column("contact", "联系人"),
         Column("endpoint", "接收地址"),
+        Column("key_id", "查询密钥"),
         Column("status", "状态", Consumer.status),
     ),
     order=Order((Key(Consumer.id, lambda r: r.id, False),), (0,)),
@@ -109,4 +113,73 @@ DELIVERIES = ListView(
         (dt.datetime.now(dt.UTC), 0),
     ),
     cells=_delivery_cells,
+)
+
+
+# the words of a query's filters, as an access record shows them
+FILTER_LABELS = {
+    "institution_code": "检测机构",
+    "region_code": "行政区划",
+    "received_from": "接收日期起",
+    "received_to": "接收日期止",
+    "limit": "每页",
+    "after": "翻页位置",
+}
+
+
+def filters_text(filters: dict[str, object]) -> str:
+    """``{"region_code": "3604", "limit": 20}`` -> ``行政区划 3604；每页 20``."""
+    return "；".join(f"{FILTER_LABELS.get(k, k)} {v}" for k, v in filters.items()) or "—"
+
+
+def names(db: Session, rows: Sequence[Access]) -> tuple[dict[int, str], dict[int, str]]:
+    """The consumers' and the data sets' names of ``rows``."""
+    consumers = dict(
+        db.execute(
+            select(Consumer.id, Consumer.name).where(Consumer.id.in_({r.consumer_id for r in rows}))
+        ).all()
+    )
+    sets = dict(
+        db.execute(
+            select(DataSet.id, DataSet.name).where(DataSet.id.in_({r.data_set_id for r in rows}))
+        ).all()
+    )
+    return consumers, sets
+
+
+def _access_cells(db: Session, rows: Sequence[Access]) -> list[list[str]]:
+    consumers, sets = names(db, rows)
+    return [
+        [
+            when(r.at),
+            consumers.get(r.consumer_id, ""),
+            sets.get(r.data_set_id, ""),
+            label(AccessKind, r.kind),
+            filters_text(r.filters),
+            str(r.rows),
+            r.key_id,
+            "" if r.ledger_index is None else str(r.ledger_index),
+        ]
+        for r in rows
+    ]
+
+
+ACCESSES = ListView(
+    name="share_access",
+    title="数据共享访问记录",
+    columns=(
+        Column("at", "时间", Access.at),
+        Column("consumer", "共享对象"),
+        Column("data_set", "数据集"),
+        Column("kind", "方式", Access.kind),
+        Column("filters", "查询条件"),
+        Column("rows", "条数", Access.rows),
+        Column("key_id", "密钥"),
+        Column("ledger_index", "存证序号"),
+    ),
+    order=Order(
+        (Key(Access.at, lambda r: r.at), Key(Access.id, lambda r: r.id)),
+        (dt.datetime.now(dt.UTC), 0),
+    ),
+    cells=_access_cells,
 )

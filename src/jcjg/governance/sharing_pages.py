@@ -1,5 +1,6 @@
-"""Pages of data sharing (数据共享): the catalogue's data sets, the consumers, a consumer's
-subscriptions (with masking and approval) and deliveries (dead ones replayed)."""
+"""Pages of data sharing (数据共享): the catalogue's data sets, the consumers (with the key
+each signs its queries with), a consumer's subscriptions (with masking and approval) and
+deliveries (dead ones replayed), and every consumer's accesses (queries and packages)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,26 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
 from jcjg.exchange.types import message_types
-from jcjg.governance import rulebook, sharing
+from jcjg.governance import forms, rulebook, sharing
 from jcjg.governance.choices import (
+    AccessKind,
     ConsumerKind,
     DataGrade,
     DeliveryStatus,
     Masking,
     SubscriptionStatus,
 )
-from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
+from jcjg.governance.models import Access, Consumer, DataSet, Delivery, Subscription
 from jcjg.governance.quality_lists import type_title
-from jcjg.governance.sharing_lists import CONSUMERS, DATA_SETS, DELIVERIES
+from jcjg.governance.sharing_access import PREFIX
+from jcjg.governance.sharing_lists import (
+    ACCESSES,
+    CONSUMERS,
+    DATA_SETS,
+    DELIVERIES,
+    filters_text,
+    names,
+)
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 Reader = Annotated[Principal, Depends(requires("sharing:read"))]
@@ -45,6 +55,7 @@ DONE = {
     "subscribed": "已订阅：生效后，新入库的数据即脱敏推送。",
     "decided": "已审核。",
     "replayed": "失败的推送已重新排队。",
+    "key": "公钥已登记：共享对象用对应的私钥签名查询与下载请求。",
 }
 _WORDS: dict[str, Any] = {
     "grades": DataGrade,
@@ -52,7 +63,10 @@ _WORDS: dict[str, Any] = {
     "maskings": Masking,
     "subscription_statuses": SubscriptionStatus,
     "delivery_statuses": DeliveryStatus,
+    "access_kinds": AccessKind,
     "type_title": type_title,
+    "filters_text": filters_text,
+    "api_prefix": PREFIX,
 }
 
 
@@ -106,7 +120,7 @@ def data_set_create(
 
 @router.post("/governance/sharing/data-sets/{data_set_id}/publish", response_class=HTMLResponse)
 def data_set_publish(db: SessionDep, principal: Approver, data_set_id: Id) -> Response:
-    sharing.publish_data_set(db, principal, sharing.get(db, DataSet, data_set_id, "数据集"))
+    sharing.publish_data_set(db, principal, forms.get(db, DataSet, data_set_id, "数据集"))
     return redirect("/governance/sharing?done=published")
 
 
@@ -201,25 +215,76 @@ def consumer_detail(
 ) -> Response:
     """A consumer: its subscriptions and their masking, its deliveries (by status;
     ``?format=xlsx`` exports them)."""
-    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    consumer = forms.get(db, Consumer, consumer_id, "共享对象")
     return _consumer_page(request, db, principal, consumer, paging, params, status, done, settings)
 
 
 @router.post(
     "/governance/sharing/consumers/{consumer_id}/subscriptions", response_class=HTMLResponse
 )
+@text_fields(multiline=("sensitive_words", "safe_words"))
 def subscription_create(
     request: Request, db: SessionDep, principal: Manager, consumer_id: Id, form: PostedForm
 ) -> Response:
-    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    consumer = forms.get(db, Consumer, consumer_id, "共享对象")
     masking = {}
     for i in range(MASK_ROWS):
         path, method = form.get(f"path_{i}") or "", form.get(f"method_{i}") or ""
         if path:
             masking[path] = method
     chosen = form_id(form.get("data_set_id"))
-    sharing.subscribe(db, principal, consumer, {"data_set_id": chosen, "masking": masking})
+    values = {
+        "data_set_id": chosen,
+        "masking": masking,
+        "sensitive_words": form.get("sensitive_words") or "",
+        "safe_words": form.get("safe_words") or "",
+    }
+    sharing.subscribe(db, principal, consumer, values)
     return redirect(f"/governance/sharing/consumers/{consumer_id}?done=subscribed")
+
+
+@router.post("/governance/sharing/consumers/{consumer_id}/key", response_class=HTMLResponse)
+@text_fields(multiline=("public_key",))
+def consumer_key(db: SessionDep, principal: Manager, consumer_id: Id, form: PostedForm) -> Response:
+    """Register the Ed25519 public key the consumer signs its queries with."""
+    consumer = forms.get(db, Consumer, consumer_id, "共享对象")
+    sharing.register_key(db, consumer, form.get("public_key") or "")
+    return redirect(f"/governance/sharing/consumers/{consumer_id}?done=key")
+
+
+@router.get("/governance/sharing/accesses", response_class=HTMLResponse)
+def accesses(
+    request: Request,
+    db: SessionDep,
+    principal: Reader,
+    paging: Paging,
+    params: Params,
+    consumer_id: Id | None = None,
+    data_set_id: Id | None = None,
+    kind: Annotated[str, Query(pattern=r"^(|query|package)$")] = "",
+) -> Response:
+    """Every answered query and package: who, which data set, the filters, how many rows
+    (by consumer, data set and kind; ``?format=xlsx`` exports them)."""
+    stmt = select(Access)
+    if consumer_id:
+        stmt = stmt.where(Access.consumer_id == consumer_id)
+    if data_set_id:
+        stmt = stmt.where(Access.data_set_id == data_set_id)
+    if kind:
+        stmt = stmt.where(Access.kind == kind)
+    if params.exporting:
+        return listing.export(request, db, ACCESSES, stmt, params, user_id=principal.user_id)
+    context = page_context(request, db, ACCESSES, stmt, paging, params)
+    consumer_names, set_names = names(db, context["rows"])
+    context.update(
+        _WORDS,
+        filters={"consumer_id": consumer_id, "data_set_id": data_set_id, "kind": kind},
+        consumers=db.execute(select(Consumer.id, Consumer.name).order_by(Consumer.name)).all(),
+        data_sets=db.execute(select(DataSet.id, DataSet.name).order_by(DataSet.code)).all(),
+        consumer_names=consumer_names,
+        set_names=set_names,
+    )
+    return render(request, "governance/sharing_accesses.html", context)
 
 
 @router.post(
@@ -229,7 +294,7 @@ def subscription_create(
 def subscription_decide(
     db: SessionDep, principal: Approver, subscription_id: Id, form: PostedForm
 ) -> Response:
-    subscription = sharing.get(db, Subscription, subscription_id, "订阅")
+    subscription = forms.get(db, Subscription, subscription_id, "订阅")
     sharing.decide(
         db,
         principal,
@@ -242,7 +307,7 @@ def subscription_decide(
 
 @router.post("/governance/sharing/consumers/{consumer_id}/replay", response_class=HTMLResponse)
 def deliveries_replay(db: SessionDep, principal: Manager, consumer_id: Id) -> Response:
-    consumer = sharing.get(db, Consumer, consumer_id, "共享对象")
+    consumer = forms.get(db, Consumer, consumer_id, "共享对象")
     ids = select(Subscription.id).where(Subscription.consumer_id == consumer.id)
     dead = db.scalars(
         select(Delivery).where(Delivery.subscription_id.in_(ids), Delivery.status == "dead")

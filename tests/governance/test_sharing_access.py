@@ -1,0 +1,286 @@
+"""Sharing's query services and bulk packages (issue 43 item 4): a consumer signs its requests
+with its own key, reads the data sets it is granted masked exactly as its deliveries are,
+page by page; conditional sets only after approval, restricted ones never; every refusal a
+Chinese problem; every access kept; a package signed, notarised and verified by the docs'
+own code; sensitive and safe words in free text. On both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from jcjg.auth.choices import Role
+from jcjg.config import settings_in_use
+from jcjg.governance import sharing
+from jcjg.governance.models import Access, Consumer, DataSet, Delivery, Subscription
+from jcjg.ledger import service as ledger
+from tests.exchange.conftest import apply_waiting, make_lims
+from tests.factories import login, page_csrf
+from tests.governance.test_sharing import HTML, STAFF, _post, _set_up
+
+PLATFORM = "http://testserver"
+BASE = "/exchange/v1/sharing/data-sets"
+
+
+def _docs(name: str) -> dict[str, Any]:
+    """The docs/sharing.md code block defining ``name``, run as written."""
+    text = (Path(__file__).parents[2] / "docs" / "sharing.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    code = next(b for b in blocks if f"def {name}(" in b)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "docs/sharing.md", "exec"), scope)  # noqa: S102 - the docs' own example
+    return scope
+
+
+def _key(client, consumer: Consumer) -> tuple[str, Ed25519PrivateKey]:
+    """A key pair made as a consumer makes it, its public half registered on the page."""
+    private = Ed25519PrivateKey.generate()
+    pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    made = _post(client, f"/governance/sharing/consumers/{consumer.id}/key", csrf, public_key=pem)
+    assert made.status_code == 303, made.text[:300]
+    page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
+    key_id = re.search(r"<code>(share-[0-9a-f]{24})</code>", page.text).group(1)
+    return key_id, private
+
+
+def _staff(client, db, settings, factory, count: int) -> None:
+    lims = make_lims(db, settings, factory, institution=factory.institution(region_code="360403"))
+    # the apply step's hooks read get_settings(): the app's here, as its embedded worker's are
+    # (the keyed hash's key comes from the platform's secret)
+    with settings_in_use(client.app.state.settings):
+        for _ in range(count):
+            assert lims.post(client, "registry.staff", lims.message(**STAFF)).status_code == 200
+        apply_waiting(client)
+
+
+def _problem(answer, status: int, kind: str) -> dict[str, Any]:
+    assert answer.status_code == status, (answer.status_code, answer.text[:300])
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    body = answer.json()
+    assert body["type"] == kind, body
+    assert re.search(r"[\u4e00-\u9fff]", body["title"]), body
+    return body
+
+
+def test_the_worked_consumer_queries_page_by_page_masked_as_its_deliveries(
+    client, db, settings, factory
+):
+    consumer, _ = _set_up(client, db, factory, "http://127.0.0.1:9/unused")
+    key_id, private = _key(client, consumer)
+    _staff(client, db, settings, factory, 3)
+    # the docs' consumer, run as written: two pages of two, then one
+    records = _docs("records")["records"]
+    items = records(client, PLATFORM, key_id, private, "staff", region_code="360400", limit=2)
+    assert len(items) == 3
+    person = items[0]["data"]["people"][0]
+    assert person["id_number"] == "360403********1232"
+    assert "mobile" not in person
+    assert person["birth_date"] == "1990-01"
+    assert "ledger" not in items[0]
+    # one code path: each item is exactly the delivery made of the same message, but its id
+    deliveries = {d.payload["message_id"]: d.payload for d in db.scalars(select(Delivery))}
+    for item in items:
+        delivered = dict(deliveries[item["message_id"]])
+        del delivered["delivery_id"]
+        assert item == delivered
+    # each page kept: who, which set, the filters, how many rows
+    kept = db.scalars(select(Access).order_by(Access.id)).all()
+    assert [(a.kind, a.rows, a.key_id) for a in kept] == [
+        ("query", 2, key_id),
+        ("query", 1, key_id),
+    ]
+    assert kept[0].filters == {"region_code": "3604", "limit": 2}
+    assert kept[1].filters["after"] > 0
+    # another region's filter selects nothing; the catalogue says what is open
+    assert records(client, PLATFORM, key_id, private, "staff", region_code="3601") == []
+    signed_get = _docs("signed_get")["signed_get"]
+    url = f"{PLATFORM}{BASE}"
+    catalogue = client.get(url, headers=signed_get(key_id, private, url)).json()
+    assert [(i["code"], i["access"]) for i in catalogue["items"]] == [("staff", "granted")]
+    page = client.get("/governance/sharing/accesses?kind=query", headers=HTML)
+    assert page.status_code == 200
+    assert "行政区划 3604" in page.text
+    assert client.get("/governance/sharing/accesses?format=xlsx").status_code == 200
+
+
+def test_refusals_are_chinese_problems_and_leave_nothing(client, db, settings, factory):
+    consumer, reviewer = _set_up(client, db, factory, "", grade="conditional")
+    key_id, private = _key(client, consumer)
+    signed_get = _docs("signed_get")["signed_get"]
+
+    def get(path: str, key: str = key_id, signer: Ed25519PrivateKey = private):
+        url = PLATFORM + path
+        return client.get(url, headers=signed_get(key, signer, url))
+
+    records = f"{BASE}/staff/records"
+    _problem(client.get(PLATFORM + records), 401, "/problems/exchange-signature-missing")
+    stranger = Ed25519PrivateKey.generate()
+    _problem(get(records, signer=stranger), 401, "/problems/exchange-signature-invalid")
+    _problem(get(records, key="share-" + "0" * 24), 401, "/problems/exchange-key-unknown")
+    headers = signed_get(key_id, private, PLATFORM + records + "?limit=5")
+    _problem(
+        client.get(PLATFORM + records, headers=headers), 401, "/problems/exchange-signature-invalid"
+    )
+    # a conditional set: 403 until another officer approves
+    body = _problem(get(records), 403, "/problems/sharing-pending")
+    assert "审核" in body["detail"]
+    subscription = db.scalar(select(Subscription))
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    client.cookies.clear()
+    third = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(client, third.username)
+    csrf = page_csrf(client, "/governance/sharing")
+    decided = _post(
+        client,
+        f"/governance/sharing/subscriptions/{subscription.id}/decision",
+        csrf,
+        decision="approve",
+        note="按规定审核同意",
+    )
+    assert decided.status_code == 303
+    assert get(records).status_code == 200
+    # bad filters, a huge page, an unknown set, each in Chinese with the fields named
+    body = _problem(
+        get(records + "?limit=1000&received_from=2026-13-01&colour=red"),
+        422,
+        "/problems/validation",
+    )
+    assert {e["field"] for e in body["errors"]} == {"limit", "received_from", "colour"}
+    _problem(get(f"{BASE}/no_such_set/records"), 404, "/problems/not-found")
+    # the same signed request again: a replay
+    url = PLATFORM + records + "?limit=3"
+    headers = signed_get(key_id, private, url)
+    assert client.get(url, headers=headers).status_code == 200
+    _problem(client.get(url, headers=headers), 401, "/problems/exchange-nonce-replayed")
+    # another consumer's grant opens nothing for a consumer without its own
+    other = _post(
+        client, "/governance/sharing/consumers", csrf, name="某区住建局", kind="department"
+    )
+    assert other.status_code == 303
+    second = db.scalar(select(Consumer).where(Consumer.name == "某区住建局"))
+    second_key, second_private = _key(client, second)
+    _problem(get(records, second_key, second_private), 403, "/problems/sharing-not-granted")
+    # the same public key is one consumer's only
+    pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    twice = _post(client, f"/governance/sharing/consumers/{second.id}/key", csrf, public_key=pem)
+    assert twice.status_code == 422
+    assert (
+        _post(
+            client, f"/governance/sharing/consumers/{second.id}/key", csrf, public_key="abc"
+        ).status_code
+        == 422
+    )
+    # a restricted set is never served
+    restricted = _post(
+        client,
+        "/governance/sharing/data-sets",
+        csrf,
+        code="secret_staff",
+        name="人员全量",
+        message_type="registry.staff",
+        grade="restricted",
+    )
+    assert restricted.status_code == 303
+    made = db.scalar(select(DataSet).where(DataSet.code == "secret_staff"))
+    client.cookies.clear()
+    login(client, reviewer.username)
+    csrf = page_csrf(client, "/governance/sharing")
+    assert (
+        _post(client, f"/governance/sharing/data-sets/{made.id}/publish", csrf).status_code == 303
+    )
+    _problem(get(f"{BASE}/secret_staff/records"), 403, "/problems/sharing-restricted")
+    # only the two answered requests are kept
+    assert db.scalar(select(func.count()).select_from(Access)) == 2
+
+
+def test_a_package_is_signed_notarised_and_verified_by_the_docs_code(client, db, settings, factory):
+    consumer, _ = _set_up(client, db, factory, "")
+    key_id, private = _key(client, consumer)
+    _staff(client, db, settings, factory, 2)
+    signed_get = _docs("signed_get")["signed_get"]
+    verify_package = _docs("verify_package")["verify_package"]
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    since = today - dt.timedelta(days=1)
+    url = f"{PLATFORM}{BASE}/staff/package?received_from={since}&received_to={today}"
+    answer = client.get(url, headers=signed_get(key_id, private, url))
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.headers["content-type"] == "application/zip"
+    assert (
+        f"staff-{today - dt.timedelta(days=1):%Y%m%d}-{today:%Y%m%d}.zip"
+        in answer.headers["content-disposition"]
+    )
+    index = int(answer.headers["x-ledger-index"])
+    key = client.get("/governance/sharing/key").json()
+    while ledger.integrate(db):  # as the log's job does
+        pass
+    db.commit()
+    entry = client.get(f"/ledger/entries/{index}").json()
+    assert entry["entry_type"] == "share_package:issue"
+    lines = verify_package(key, answer.content, entry)
+    assert len(lines) == 2
+    assert lines[0]["data"]["people"][0]["id_number"] == "360403********1232"
+    # a package altered on the way, or another package's log entry, fails
+    import io
+    import zipfile
+
+    altered = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(answer.content)) as source,
+        zipfile.ZipFile(altered, "w") as out,
+    ):
+        for name in source.namelist():
+            data = source.read(name)
+            out.writestr(
+                name, data.replace(b"senior", b"junior") if name == "records.jsonl" else data
+            )
+    with pytest.raises(ValueError, match="not the file described"):
+        verify_package(key, altered.getvalue(), entry)
+    forged = {"entry": {"data": {"manifest_sha256": "0" * 64}}}
+    with pytest.raises(ValueError, match="another manifest"):
+        verify_package(key, answer.content, forged)
+    kept = db.scalar(select(Access).where(Access.kind == "package"))
+    assert (kept.rows, kept.ledger_index) == (2, index)
+    assert kept.manifest_sha256 == answer.headers["x-manifest-sha256"]
+    # a package needs its period, at most a year
+    bare = f"{PLATFORM}{BASE}/staff/package"
+    _problem(
+        client.get(bare, headers=signed_get(key_id, private, bare)), 422, "/problems/validation"
+    )
+    long = f"{bare}?received_from=2025-01-01&received_to=2026-06-30"
+    body = _problem(
+        client.get(long, headers=signed_get(key_id, private, long)), 422, "/problems/validation"
+    )
+    assert "366" in body["errors"][0]["message"]
+
+
+def test_sensitive_words_are_replaced_in_free_text_but_within_safe_words(client, db, factory):
+    words = {"sensitive": ["安全", "王检测"], "safe": ["安全帽"]}
+    data = {"note": "安全帽佩戴不规范，存在安全隐患", "people": [{"remark": "王检测签字"}], "n": 3}
+    masked = sharing.mask(data, {}, b"k", words)
+    assert masked == {
+        "note": "安全帽佩戴不规范，存在**隐患",
+        "people": [{"remark": "***签字"}],
+        "n": 3,
+    }
+    assert data["note"].startswith("安全帽")  # the original is left alone
+    errors: list = []
+    assert sharing.word_list("安全\n安全，隐患、安全", "sensitive_words", errors) == [
+        "安全",
+        "隐患",
+    ]
+    sharing.word_list("长" * 21, "sensitive_words", errors)
+    assert errors[0].message.startswith("每个词不得超过")
