@@ -24,7 +24,7 @@ from jcjg.core.errors import PermissionDenied
 from jcjg.exchange.models import ExchangeFile
 from jcjg.ledger.canonical import canonical_json
 from jcjg.networking.models import Forwarded
-from jcjg.sampling import codes
+from jcjg.sampling import codes, service
 from jcjg.sampling import facts as sampling_facts
 from jcjg.sampling.models import (
     Commission,
@@ -32,6 +32,7 @@ from jcjg.sampling.models import (
     IdentityCheck,
     PhotoPrint,
     Sample,
+    SampleReceipt,
     SampleSeal,
     WitnessKey,
     WitnessRecord,
@@ -457,6 +458,80 @@ def test_a_code_the_province_holds_for_its_own_sample_is_refused(
     assert db.get(Sample, own.id).origin is None
 
 
+# --- the lab's receipt check ---------------------------------------------------------------
+
+
+@pytest.mark.sqlite
+def test_the_labs_receipt_check_on_the_citys_page_is_the_provinces_too(
+    client, db, settings, factory, chain
+):
+    """A receipt check made on the lab's page at the city goes up with its photo and what its
+    entry does not hold, and is kept on the city's sample here as the city's; one made from
+    the lab's message (the province checks that message itself) is only recorded."""
+    sample = chain.register()
+    chain.seal(sample)
+    lab = factory.institution(region_code="360403")
+    db.commit()
+    checked = service.check_receipt(db=db, settings=settings, now=sample.sampled_at + dt.timedelta(
+        hours=2), data=service.ReceiptInput(sample.sample_code, lab, photo=photo(1, 1),
+                                            notes="封志完好"))  # fmt: skip
+    assert checked.accepted, checked.reasons
+    db.commit()
+    upstream = Upstream()
+    _pass(client, upstream)
+    items = [i for f in upstream.forwards for i in f["items"]
+             if _envelope(i)["entry_type"] in (*TYPES, sampling_facts.RECEIPT)]  # fmt: skip
+    receipt = items[-1]
+    assert _envelope(receipt)["entry_type"] == sampling_facts.RECEIPT
+    assert receipt["content"] == {
+        "via": "page", "commission_number": None, "tag_intact": True,
+        "phash_distance": checked.phash_distance, "notes": "封志完好",
+        "evidence": [{"role": "receipt", "sha256": checked.photo_sha256}],
+    }  # fmt: skip
+    assert checked.photo_sha256 in upstream.blobs
+    code = sample.sample_code
+    db.execute(delete(SampleReceipt).where(SampleReceipt.id == checked.id))
+    db.commit()
+    _city_rows_go(db, code)
+    city = Setup(db, settings, factory)
+    _uploaded(db, city, items)
+    # what the province refuses of it, leaving nothing
+    envelope = _envelope(receipt)
+    cases = [
+        ("no content", envelope["data"], None, "缺少收样的内容", 422),
+        ("photo not the entry's", envelope["data"], receipt["content"] | {"evidence": []},
+         "与存证的文件摘要不符", 422),
+        ("accepted with reasons", envelope["data"] | {"reasons": ["tag_damaged"]},
+         receipt["content"], "不符", 422),
+        ("sample not sent", envelope["data"], receipt["content"], "未由该下级平台报送", 404),
+    ]  # fmt: skip
+    for name, data, content, says, status in cases:
+        case = {"type": sampling_facts.RECEIPT, "data": data, "content": content}
+        refused = _refused(client, db, city, case, name)
+        assert says in json.dumps(refused, ensure_ascii=False), (name, refused)
+        assert refused["status"] == status, (name, refused)
+        assert db.scalar(select(func.count()).select_from(SampleReceipt)) == 0, name
+    answer = city.post(client, _again(city, items))
+    assert answer.json()["outcomes"] == {"duplicate": 0, "rebuilt": 4}, answer.text
+    db.expire_all()
+    got = db.scalar(select(SampleReceipt).where(SampleReceipt.sample_code == code))
+    assert (got.origin, got.institution_id, got.accepted, got.via, got.notes) == (
+        CITY, lab.id, True, "page", "封志完好",
+    )  # fmt: skip
+    assert db.scalar(select(Sample.status).where(Sample.sample_code == code)) == "received"
+    # sent again: nothing doubles; a check made from the lab's message: only recorded
+    resent = _again(city, [receipt])
+    by_message = city.log.append(sampling_facts.RECEIPT, envelope["data"])
+    by_message["content"] = {"via": "exchange"}
+    again = city.post(client, [*resent, by_message]).json()
+    assert again["outcomes"] == {"duplicate": 0, "rebuilt": 1, "recorded": 1}, again
+    assert db.scalar(select(func.count()).select_from(SampleReceipt)) == 1
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(client, province.username)
+    desk = client.get(f"/samples/{code}", headers=HTML).text
+    assert f"由下级平台“{CITY}”报送" in desk.split('data-testid="receipts-table"')[1]
+
+
 # --- the city's side ------------------------------------------------------------------------
 
 
@@ -465,7 +540,8 @@ def test_the_city_sends_content_only_while_its_rows_match_the_entries(db, chain)
     sample = chain.register()
     row = chain.seal(sample)
     db.flush()
-    assert set(sampling_facts.contents()) == set(sampling_facts.appliers()) == set(TYPES)
+    assert set(sampling_facts.contents()) == set(sampling_facts.appliers()) == {
+        *TYPES, sampling_facts.RECEIPT}  # fmt: skip
     photos = {"sample": sample.photo_sample_sha256, "tag": sample.photo_tag_sha256}
     entry = {"sample_code": sample.sample_code, "photos": photos,
              "sample_phash": sample.sample_phash}  # fmt: skip

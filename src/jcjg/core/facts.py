@@ -5,7 +5,8 @@ its status changed ...). The parent applies the messages itself; a fact whose en
 declares under the :data:`FORWARDED_FACTS` hook (``{entry_type: applier}``) is rebuilt into that
 domain's rows on the parent by its applier, in the forward's transaction. An applier raises an
 :class:`~jcjg.core.errors.AppError` to refuse the fact (the leaf is then refused with that
-problem, and nothing of it is written).
+problem, and nothing of it is written); one that answers ``False`` had nothing to rebuild
+(the fact is then recorded, as one no domain declares).
 
 Some entries hold only digests of what they notarise (a penalty's facts and the names of the
 people it names: the log is public and forever, those are public only for a while). A domain
@@ -51,7 +52,10 @@ class ForwardedFact:
     content: Mapping[str, Any] | None = None
 
 
-FactApplier = Callable[[Session, ForwardedFact], None]
+FactApplier = Callable[[Session, ForwardedFact], bool | None]
+"""The parent's side: rebuild the fact into the domain's rows, or raise an AppError to refuse
+it. ``False``: nothing to rebuild, the fact is only recorded (a lab's receipt check the parent
+makes itself from the lab's forwarded message)."""
 
 
 @dataclass(frozen=True)

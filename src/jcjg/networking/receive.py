@@ -323,10 +323,10 @@ class _Receiver:
         )
         try:
             with self.db.begin_nested():  # a refused fact leaves nothing behind
-                applier(self.db, fact)
+                rebuilt = applier(self.db, fact)
         except AppError as exc:
             raise Refused(exc) from None
-        return Outcome.REBUILT
+        return Outcome.RECORDED if rebuilt is False else Outcome.REBUILT
 
     def _validated(
         self, row: Forwarded, kind: MessageType[Any], body: bytes, accepted_at: dt.datetime

@@ -53,24 +53,29 @@ from jcjg.core.errors import (
 )
 from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
 from jcjg.core.regioncodes import scope_prefix
-from jcjg.core.text import TextModel
+from jcjg.core.text import MultiLine, TextModel
 from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.sampling import codes, seal
-from jcjg.sampling.choices import Curing, SampleStatus
+from jcjg.sampling.choices import Curing, RefusalReason, SampleStatus
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
     Sample,
+    SampleReceipt,
     SampleSeal,
     WitnessKey,
     WitnessRecord,
 )
+from jcjg.sampling.service import mark_received_or_refused
+from jcjg.tenancy.models import Institution
 
 REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
+RECEIPT = "sample:receipt"
 _HEX64 = r"^[0-9a-f]{64}$"
 _HASH = Field(pattern=_HEX64)
+_HASH_OR_NONE = Field(default=None, pattern=_HEX64)
 _RECORD_PATH = r"/w/([0-9a-f]{32})$"
 MAX_STATEMENT = 8192  # bytes; a statement is about 1 KB
 
@@ -121,6 +126,19 @@ class Recorded(_Entry):
     pdf_sha256: str = _HASH
 
 
+class Received(TextModel):
+    """``sample:receipt`` (``service.check_receipt``): its code may be any the lab scanned."""
+
+    model_config = ConfigDict(extra="ignore")  # what a later log adds
+
+    sample_code: str = Field(min_length=1, max_length=64)
+    institution_code: str = Field(min_length=1, max_length=32)
+    accepted: bool = Field(strict=True)
+    reasons: list[RefusalReason] = Field(max_length=len(RefusalReason))
+    photo_sha256: str | None = _HASH_OR_NONE
+    checked_at: dt.datetime
+
+
 # --- what the child sends beside them ---------------------------------------------------------
 
 
@@ -129,7 +147,7 @@ class File(TextModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    role: Literal["sample", "tag", "seal", "pdf"]
+    role: Literal["sample", "tag", "seal", "pdf", "receipt"]
     sha256: str = _HASH
 
 
@@ -278,11 +296,28 @@ class RecordContent(TextModel):
     evidence: list[File] = Field(min_length=1, max_length=1)
 
 
+class ReceiptContent(TextModel):
+    """A receipt check made on the lab's page at the child (``via`` ``page``); of one made
+    from the lab's message (``exchange``) only ``via``: the parent checks that message itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    via: Literal["page", "exchange"]
+    commission_number: str | None = Field(default=None, min_length=1, max_length=64)
+    tag_intact: bool = Field(default=True, strict=True)
+    phash_distance: int | None = Field(default=None, ge=0, le=64, strict=True)
+    notes: MultiLine = Field(default="", max_length=2000)
+    evidence: list[File] = Field(default_factory=list, max_length=1)
+
+
 # --- the child: what the entries do not hold ----------------------------------------------------
 
 
 def contents() -> dict[str, FactContent]:
-    return {REGISTER: register_content, SEAL: seal_content, RECORD: record_content}
+    return {
+        REGISTER: register_content, SEAL: seal_content, RECORD: record_content,
+        RECEIPT: receipt_content,
+    }  # fmt: skip
 
 
 def _own_sample(db: Session, data: Mapping[str, Any]) -> Sample | None:
@@ -353,8 +388,40 @@ def record_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported
 # --- the parent: the chain rebuilt ----------------------------------------------------------
 
 
+def receipt_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """How the lab's receipt check was made and, made on its page, what the entry does not
+    hold (the commission's number, the tag's state, the photo's distance, the notes) and its
+    receipt photo."""
+    row = db.scalar(
+        select(SampleReceipt).where(
+            SampleReceipt.sample_code == data.get("sample_code"),
+            SampleReceipt.checked_at == _parsed_time(data.get("checked_at")),
+            SampleReceipt.origin.is_(None),  # a grandchild's: not ours to send
+        )
+    )
+    if row is None or row.photo_sha256 != data.get("photo_sha256"):
+        return None
+    if row.via != "page":
+        return Exported({"via": row.via})
+    commission = db.get(Commission, row.commission_id) if row.commission_id else None
+    photo = [{"role": "receipt", "sha256": row.photo_sha256}] if row.photo_sha256 else []
+    given = {
+        "via": row.via, "commission_number": commission.number if commission else None,
+        "tag_intact": row.tag_intact, "phash_distance": row.phash_distance, "notes": row.notes,
+        "evidence": photo,
+    }  # fmt: skip
+    return Exported(given, tuple(f["sha256"] for f in photo))
+
+
+def _parsed_time(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def appliers() -> dict[str, FactApplier]:
-    return {REGISTER: register, SEAL: sealed, RECORD: recorded}
+    return {REGISTER: register, SEAL: sealed, RECORD: recorded, RECEIPT: received}
 
 
 def register(db: Session, fact: ForwardedFact) -> None:
@@ -512,6 +579,69 @@ def recorded(db: Session, fact: ForwardedFact) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def received(db: Session, fact: ForwardedFact) -> bool | None:
+    """The lab's receipt check made on its page at the city, kept here as the city's on the
+    city's sample: the sample is received (or refused) here as there. One made from the lab's
+    message (the province checks that message itself) or of a code the city did not know is
+    only recorded (False)."""
+    try:
+        entry = Received.model_validate(dict(fact.data))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if entry.checked_at.tzinfo is None:
+        raise ValidationFailed(errors=[FieldError("checked_at", "时间须带时区")])
+    given = parsed_content(ReceiptContent, _content(fact, "收样"))
+    if given.via == "exchange" or RefusalReason.UNKNOWN_CODE in entry.reasons:
+        return False
+    wanted = {"receipt": entry.photo_sha256} if entry.photo_sha256 else {}
+    _files(given.evidence, wanted)
+    if entry.accepted == bool(entry.reasons):
+        raise ValidationFailed(errors=[FieldError("reasons", "收样的结论与拒收原因不符")])
+    sample = _childs_sample(db, fact, entry.sample_code, "收样")
+    within = scope_prefix(fact.region_code)
+    inst = db.scalar(
+        select(Institution).where(
+            Institution.code == entry.institution_code,
+            Institution.region_code.startswith(within, autoescape=True),
+        )
+    )
+    if inst is None:
+        raise NotFound(f"检测机构“{entry.institution_code}”在本平台不存在或不在该下级平台辖区内")
+    same = db.scalar(
+        select(SampleReceipt.id).where(
+            SampleReceipt.sample_id == sample.id,
+            SampleReceipt.checked_at == entry.checked_at,
+            SampleReceipt.origin == fact.platform,
+        )
+    )
+    if same is not None:
+        return None  # sent again: the forward is at-least-once
+    commission = None
+    if given.commission_number is not None:  # when the province holds it (the lab's message)
+        commission = db.scalar(
+            select(Commission).where(
+                Commission.institution_id == inst.id,
+                Commission.number == given.commission_number,
+            )
+        )
+    db.add(
+        SampleReceipt(
+            sample_code=sample.sample_code, sample_id=sample.id,
+            commission_id=commission.id if commission else sample.commission_id,
+            project_id=sample.project_id, institution_id=inst.id,
+            region_code=inst.region_code, accepted=entry.accepted,
+            reasons=[{"code": r.value, "message": r.label} for r in entry.reasons],
+            photo_sha256=entry.photo_sha256, photo_phash=None,
+            phash_distance=given.phash_distance, tag_intact=given.tag_intact,
+            checked_at=entry.checked_at, via="page", user_id=None, message_id=None,
+            notes=given.notes, origin=fact.platform, origin_index=fact.index,
+        )
+    )  # fmt: skip
+    mark_received_or_refused(db, sample, commission, inst, entry.accepted)
+    db.flush()
+    return None
 
 
 def _entry(model: type[E], fact: ForwardedFact) -> E:

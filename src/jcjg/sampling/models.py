@@ -332,6 +332,10 @@ class SampleReceipt(IdMixin, Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     message_id: Mapped[str | None] = mapped_column(String(36), default=None)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # a check made on the lab's page at a child platform, rebuilt here on the child's sample
+    # (sampling.facts): the child's name here and the index of its entry in the child's log
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class PhotoPrint(IdMixin, Base):

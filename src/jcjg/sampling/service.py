@@ -842,7 +842,7 @@ def check_receipt(
     )
     db.add(receipt)
     if sample is not None:
-        _mark_received_or_refused(db, sample, commission, data.institution, accepted)
+        mark_received_or_refused(db, sample, commission, data.institution, accepted)
     if sample is not None and photo is not None:
         reuse.add_prints(
             db, subject_type="sample", subject_id=sample.id, label=sample.sample_code,
@@ -922,7 +922,7 @@ def _sample_refusals(
     return reasons
 
 
-def _mark_received_or_refused(
+def mark_received_or_refused(
     db: Session,
     sample: Sample,
     commission: Commission | None,
