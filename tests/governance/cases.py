@@ -72,6 +72,7 @@ ROUTES: Routes = {
     ("GET", "/exchange/v1/sharing/data-sets"): SIGNED,
     ("GET", "/exchange/v1/sharing/data-sets/{code}/records"): SIGNED,
     ("GET", "/exchange/v1/sharing/data-sets/{code}/package"): SIGNED,
+    ("POST", "/exchange/v1/sharing/data-sets/{code}/applications"): SIGNED,
 }
 
 
@@ -83,6 +84,11 @@ def SIGNED_REQUESTS(factory: Factory) -> dict[tuple[str, str], tuple[str, dict[s
         ("GET", base): (base, {}, b""),
         ("GET", base + "/{code}/records"): (f"{base}/staff/records?limit=1000", {}, b""),
         ("GET", base + "/{code}/package"): (f"{base}/staff/package", {}, b""),
+        ("POST", base + "/{code}/applications"): (
+            f"{base}/staff/applications",
+            {"content-type": "application/json"},
+            '{"purpose": "保函审核"}'.encode(),
+        ),
     }
 
 

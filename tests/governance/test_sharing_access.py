@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx2  # the test client's (starlette's TestClient is an httpx2.Client)
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -284,3 +285,48 @@ def test_sensitive_words_are_replaced_in_free_text_but_within_safe_words(client,
     ]
     sharing.word_list("长" * 21, "sensitive_words", errors)
     assert errors[0].message.startswith("每个词不得超过")
+
+
+def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings, factory):
+    _consumer, _reviewer = _set_up(client, db, factory, "", grade="conditional")
+    csrf = page_csrf(client, "/governance/sharing/consumers")
+    made = _post(
+        client, "/governance/sharing/consumers", csrf, name="某区住建局", kind="department"
+    )
+    assert made.status_code == 303
+    consumer = db.scalar(select(Consumer).where(Consumer.name == "某区住建局"))
+    key_id, private = _key(client, consumer)
+    docs = _docs("apply_for")
+    apply_for, signed_get = docs["apply_for"], docs["signed_get"]
+    with pytest.raises(httpx2.HTTPStatusError) as refused:
+        apply_for(client, PLATFORM, key_id, private, "staff", "  ")
+    _problem(refused.value.response, 422, "/problems/validation")
+    assert db.scalar(select(Subscription).where(Subscription.consumer_id == consumer.id)) is None
+    answer = apply_for(client, PLATFORM, key_id, private, "staff", "核验检测人员资格，用于保函审核")
+    assert answer["status"] == "pending"
+    assert answer["masking"]["people[].id_number"] == "mask"  # every personal field masked
+    with pytest.raises(httpx2.HTTPStatusError) as again:
+        apply_for(client, PLATFORM, key_id, private, "staff", "再次申请")
+    _problem(again.value.response, 409, "/problems/conflict")
+    url = f"{PLATFORM}{BASE}/staff/records"
+    _problem(
+        client.get(url, headers=signed_get(key_id, private, url)), 403, "/problems/sharing-pending"
+    )
+    # the officer reads the purpose on the consumer's page and approves (the consumer asked)
+    page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
+    assert "核验检测人员资格，用于保函审核" in page.text
+    subscription = db.scalar(select(Subscription).where(Subscription.consumer_id == consumer.id))
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    decided = _post(
+        client,
+        f"/governance/sharing/subscriptions/{subscription.id}/decision",
+        csrf,
+        decision="approve",
+        note="同意",
+    )
+    assert decided.status_code == 303
+    assert client.get(url, headers=signed_get(key_id, private, url)).status_code == 200
+    kinds = db.scalars(
+        select(Access.kind).where(Access.consumer_id == consumer.id).order_by(Access.id)
+    ).all()
+    assert kinds == ["apply", "query"]

@@ -143,7 +143,8 @@ class DeliveryStatus(StrEnum):
 class AccessKind(StrEnum):
     QUERY = "query"
     PACKAGE = "package"
+    APPLY = "apply"
 
     @property
     def label(self) -> str:
-        return {"query": "查询", "package": "数据包"}[self.value]
+        return {"query": "查询", "package": "数据包", "apply": "申请"}[self.value]

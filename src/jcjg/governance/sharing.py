@@ -346,6 +346,17 @@ def save_consumer(
     return row
 
 
+def personal_fields(db: Session, message_type: str) -> list[str]:
+    """The paths of ``message_type``'s personal fields (each needs a masking method)."""
+    fields = rulebook.fields_of(db, message_type)
+    return sorted(p for p in fields if p.removesuffix("[]").rsplit(".", 1)[-1] in PERSONAL)
+
+
+def personal_policy(db: Session, message_type: str) -> dict[str, str]:
+    """The policy a consumer's own application gets: every personal field masked."""
+    return dict.fromkeys(personal_fields(db, message_type), Masking.MASK.value)
+
+
 def word_list(raw: Any, field: str, errors: list[FieldError]) -> list[str]:
     """Words typed one a line (or between commas, 、 or spaces): each at most
     :data:`WORD_LIMIT` characters, at most :data:`MAX_WORDS`, kept once, in order."""
@@ -411,9 +422,7 @@ def subscribe(
             errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
         else:
             policy[path] = method
-    bare = sorted(
-        p for p in fields if p.removesuffix("[]").rsplit(".", 1)[-1] in PERSONAL and p not in policy
-    )
+    bare = [p for p in personal_fields(db, data_set.message_type) if p not in policy]
     for path in bare:  # personal data never leaves unmasked
         errors.append(FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal"))
     words = {

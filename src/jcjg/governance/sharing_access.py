@@ -29,9 +29,23 @@ from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
-from jcjg.core.errors import AppError, FieldError, NotFound, ValidationFailed, problem_type
+from jcjg.core.errors import (
+    AppError,
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    problem_type,
+)
 from jcjg.exchange import problems as exchange_problems
-from jcjg.exchange.auth import REQUIRED, _remember_nonce, check_digest, refusal, signed_request
+from jcjg.exchange.auth import (
+    REQUIRED,
+    REQUIRED_WITH_BODY,
+    _remember_nonce,
+    check_digest,
+    refusal,
+    signed_request,
+)
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Message
 from jcjg.exchange.problems import ExchangeError
@@ -90,10 +104,11 @@ class Caller:
     key_id: str
 
 
-def authenticate(db: Session, settings: Settings, request: Request) -> Caller:
+def authenticate(db: Session, settings: Settings, request: Request, body: bytes = b"") -> Caller:
     """The consumer whose registered key signed ``request`` (RFC 9421: ``@method`` and
-    ``@target-uri`` covered, ``created`` within the exchange's window, ``keyid``, a fresh
-    ``nonce``), or the exchange's 401 problem for each refusal."""
+    ``@target-uri`` covered, with a body also ``content-digest`` and ``content-type``;
+    ``created`` within the exchange's window, ``keyid``, a fresh ``nonce``), or the
+    exchange's 401 problem for each refusal."""
     found: dict[str, Consumer] = {}
 
     def resolve(key_id: str) -> VerifyingKey | None:
@@ -111,13 +126,13 @@ def authenticate(db: Session, settings: Settings, request: Request) -> Caller:
         verified = verify_request(sreq, resolve_key=resolve)
         check_policy(
             verified,
-            required=REQUIRED,
+            required=REQUIRED_WITH_BODY if body else REQUIRED,
             now=int(now.timestamp()),
             max_skew=settings.exchange_max_skew_seconds,
         )
     except SignatureError as exc:
         raise refusal(exc) from exc
-    check_digest(sreq, b"", False)  # a GET has no body; a Content-Digest sent must fit none
+    check_digest(sreq, body, bool(body))  # a Content-Digest sent must fit the body
     consumer = found["consumer"]
     if consumer.status != "active":
         raise AppError(kind=CONSUMER_SUSPENDED)
@@ -358,6 +373,77 @@ def catalogue(db: Session, caller: Caller) -> dict[str, Any]:
             }
         )
     return {"consumer": caller.consumer.name, "items": items}
+
+
+# --- applying online -----------------------------------------------------------------------
+
+PURPOSE_LIMIT = 500
+
+
+def _purpose(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailed("请求体不是合法的 JSON") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("请求体须为 JSON 对象")
+    errors = [FieldError(k[:40], "没有这一项", "unknown") for k in data if k != "purpose"]
+    purpose = data.get("purpose")
+    if not isinstance(purpose, str) or not purpose.strip():
+        errors.append(FieldError("purpose", "请写明使用数据的用途", "missing"))
+    elif len(purpose) > PURPOSE_LIMIT or any(ord(c) < 32 and c not in "\n\t" for c in purpose):
+        errors.append(
+            FieldError("purpose", f"用途须为不超过 {PURPOSE_LIMIT} 个字符的文字", "string")
+        )
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return str(purpose).strip()
+
+
+def apply(db: Session, caller: Caller, code: str, body: bytes) -> dict[str, Any]:
+    """The consumer asks for a data set itself (``{"purpose": …}``): a subscription whose
+    policy masks every personal field, active at once for a public set, waiting for an
+    officer's approval for a conditional one; a restricted set is never shared (403), a set
+    asked for again is 409. The purpose is kept with the access record the reviewer reads."""
+    purpose = _purpose(body)
+    data_set = db.scalar(
+        select(DataSet).where(DataSet.code == code[:40], DataSet.status == "published")
+    )
+    if data_set is None:
+        raise NotFound(f"没有已发布的数据集“{code[:40]}”")
+    if data_set.grade == DataGrade.RESTRICTED:
+        raise AppError(kind=RESTRICTED)
+    taken = db.scalar(
+        select(Subscription.status).where(
+            Subscription.consumer_id == caller.consumer.id,
+            Subscription.data_set_id == data_set.id,
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"已有该数据集的订阅或申请（{SubscriptionStatus(taken).label}）")
+    pending = data_set.grade == DataGrade.CONDITIONAL
+    row = Subscription(
+        consumer_id=caller.consumer.id,
+        data_set_id=data_set.id,
+        masking=sharing.personal_policy(db, data_set.message_type),
+        words={},
+        status=(SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE).value,
+        requested_by_id=None,  # the consumer itself: any approver may decide
+    )
+    db.add(row)
+    db.flush()
+    _audit(db, caller, data_set, AccessKind.APPLY, {"purpose": purpose}, 0)
+    return {"data_set": data_set.code, "status": row.status, "masking": row.masking}
+
+
+def purposes(db: Session, consumer_id: int) -> dict[int, str]:
+    """The purpose of each data set ``consumer_id`` applied for online (the latest)."""
+    rows = db.execute(
+        select(Access.data_set_id, Access.filters)
+        .where(Access.consumer_id == consumer_id, Access.kind == AccessKind.APPLY.value)
+        .order_by(Access.id)
+    ).all()
+    return {data_set_id: str(filters.get("purpose", "")) for data_set_id, filters in rows}
 
 
 # --- bulk packages --------------------------------------------------------------------------

@@ -8,13 +8,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute, Writes
-from jcjg.core.errors import NOT_FOUND, VALIDATION
+from jcjg.core.errors import CONFLICT, NOT_FOUND, TOO_LARGE, UNSUPPORTED_MEDIA, VALIDATION
 from jcjg.core.openapi import answers
 from jcjg.core.ratelimit import rate_limit
-from jcjg.exchange.auth import SIGNED, SIGNED_ANSWERS
+from jcjg.exchange.api import require_json
+from jcjg.exchange.auth import SIGNED, SIGNED_ANSWERS, read_body
 from jcjg.governance import sharing_access
 from jcjg.governance.sharing_access import (
     CONSUMER_SUSPENDED,
@@ -129,3 +131,62 @@ def package(request: Request, db: SessionDep, settings: SettingsDep, code: Code)
             "X-Ledger-Index": str(made.ledger_index),
         },
     )
+
+
+_APPLICATION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["purpose"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "purpose": {
+                            "type": "string",
+                            "maxLength": sharing_access.PURPOSE_LIMIT,
+                            "description": "使用数据的用途（供审核）",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    f"{PREFIX}/data-sets/{{code}}/applications",
+    summary="共享对象在线申请使用数据集（有条件共享的须经审核）",
+    openapi_extra={**SIGNED, **_APPLICATION_BODY},
+    dependencies=_LIMITED,
+    status_code=201,
+    responses={
+        **SIGNED_ANSWERS,
+        **answers(
+            {
+                403: (RESTRICTED, CONSUMER_SUSPENDED),
+                404: (NOT_FOUND,),
+                409: (CONFLICT,),
+                413: (TOO_LARGE,),
+                415: (UNSUPPORTED_MEDIA,),
+                422: (VALIDATION,),
+            }
+        ),
+        201: {
+            "description": "申请已登记：status 为 active（公开数据集，即可使用）"
+            "或 pending（待审核）"
+        },
+    },
+)
+async def application(
+    request: Request, db: SessionDep, settings: SettingsDep, code: Code
+) -> JSONResponse:
+    """Ask for a data set with its purpose: a public set is open at once, a conditional one
+    once another officer approved it; every personal field is masked."""
+    body = await read_body(request, 8 * 1024)  # small: read before the signature is checked
+    caller = await run_in_threadpool(sharing_access.authenticate, db, settings, request, body)
+    require_json(request)
+    made = await run_in_threadpool(sharing_access.apply, db, caller, code, body)
+    return JSONResponse(made, status_code=201)

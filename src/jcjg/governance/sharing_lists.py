@@ -124,6 +124,7 @@ FILTER_LABELS = {
     "received_to": "接收日期止",
     "limit": "每页",
     "after": "翻页位置",
+    "purpose": "申请用途",
 }
 
 

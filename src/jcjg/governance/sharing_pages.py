@@ -21,7 +21,7 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
 from jcjg.exchange.types import message_types
-from jcjg.governance import forms, rulebook, sharing
+from jcjg.governance import forms, rulebook, sharing, sharing_access
 from jcjg.governance.choices import (
     AccessKind,
     ConsumerKind,
@@ -197,6 +197,7 @@ def _consumer_page(
         filters={"status": status},
         done=DONE.get(done, ""),
         key=sharing.public_key(settings),
+        purposes=sharing_access.purposes(db, consumer.id),
     )
     return render(request, "governance/sharing_consumer.html", context)
 
@@ -261,7 +262,7 @@ def accesses(
     params: Params,
     consumer_id: Id | None = None,
     data_set_id: Id | None = None,
-    kind: Annotated[str, Query(pattern=r"^(|query|package)$")] = "",
+    kind: Annotated[str, Query(pattern=r"^(|query|package|apply)$")] = "",
 ) -> Response:
     """Every answered query and package: who, which data set, the filters, how many rows
     (by consumer, data set and kind; ``?format=xlsx`` exports them)."""
