@@ -330,3 +330,36 @@ def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings,
         select(Access.kind).where(Access.consumer_id == consumer.id).order_by(Access.id)
     ).all()
     assert kinds == ["apply", "query"]
+
+
+def test_words_are_kept_with_the_subscription_and_bad_ones_refused(client, db, factory):
+    author = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    data_set = DataSet(code="staff", name="检测人员", message_type="registry.staff", grade="public")
+    data_set.status = "published"
+    consumer = Consumer(name="某银行", kind="bank", endpoint="")
+    db.add_all([data_set, consumer])
+    db.commit()
+    login(client, author.username)
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    form = {
+        "data_set_id": str(data_set.id),
+        "path_0": "people[].id_number",
+        "method_0": "mask",
+        "path_1": "people[].mobile",
+        "method_1": "drop",
+    }
+    path = f"/governance/sharing/consumers/{consumer.id}/subscriptions"
+    too_long = _post(client, path, csrf, **form, sensitive_words="长" * 21)
+    assert too_long.status_code == 422
+    assert db.scalar(select(Subscription)) is None
+    made = _post(
+        client, path, csrf, **form, sensitive_words="安全\n隐患、安全", safe_words="安全帽"
+    )
+    assert made.status_code == 303, made.text[:300]
+    db.expire_all()
+    assert db.scalar(select(Subscription)).words == {
+        "sensitive": ["安全", "隐患"],
+        "safe": ["安全帽"],
+    }
+    page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
+    assert "敏感词：安全、隐患" in page.text
