@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import httpx2  # the test client's (starlette's TestClient is an httpx2.Client)
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +26,7 @@ from jcjg.ledger import service as ledger
 from tests.exchange.conftest import apply_waiting, make_lims
 from tests.factories import login, page_csrf
 from tests.governance.test_sharing import HTML, STAFF, _post, _set_up
+from tests.servers import listening_socket, serving
 
 PLATFORM = "http://testserver"
 BASE = "/exchange/v1/sharing/data-sets"
@@ -81,9 +83,10 @@ def test_the_worked_consumer_queries_page_by_page_masked_as_its_deliveries(
     consumer, _ = _set_up(client, db, factory, "http://127.0.0.1:9/unused")
     key_id, private = _key(client, consumer)
     _staff(client, db, settings, factory, 3)
-    # the docs' consumer, run as written: two pages of two, then one
+    # the docs' consumer, run as written over real HTTP: two pages of two, then one
     records = _docs("records")["records"]
-    items = records(client, PLATFORM, key_id, private, "staff", region_code="360400", limit=2)
+    with serving(client.app, listening_socket()) as platform, httpx.Client() as http:
+        items = records(http, platform, key_id, private, "staff", region_code="360400", limit=2)
     assert len(items) == 3
     person = items[0]["data"]["people"][0]
     assert person["id_number"] == "360403********1232"
