@@ -13,7 +13,6 @@ from alembic import op
 
 import jcjg.core.db
 
-
 revision: str = "275661ee4df5"
 down_revision: str | None = "3a7c9e51d2b8"
 branch_labels: str | Sequence[str] | None = None
