@@ -32,14 +32,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--profile-suite",
         metavar="PATH",
         default=None,
-        help="write every test's set-up, call and tear-down times to PATH (JSON) and print "
-        "the slowest tests and set-ups and the time per folder",
+        help="write every test's set-up, call and tear-down times to PATH (JSON; {database} in "
+        "it names the run's database) and print the slowest tests and set-ups and the time per "
+        "folder",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--profile-suite")
     if path and not hasattr(config, "workerinput"):  # the controller sees every report
+        # "{database}" in PATH names the run's database, so `make test PYTEST_ARGS=...` can
+        # profile both of its runs at once
+        path = path.replace("{database}", os.environ.get("JCJG_TEST_DATABASE", "sqlite"))
         config.pluginmanager.register(_Recorder(Path(path), config), "jcjg-profile")
 
 
