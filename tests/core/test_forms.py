@@ -29,6 +29,9 @@ ASYNC_ALLOWED = {
     "/exchange/v1/platform-applications",
     "/exchange/v1/uploads/",
     "/exchange/v1/uploads/{token}",
+    # a consumer's signed application: its body read before the signature is checked, the
+    # database work in a thread
+    "/exchange/v1/sharing/data-sets/{code}/applications",
     "/registry/{kind}/import",
 }
 

@@ -278,13 +278,15 @@ def _apply_batch(
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
     applied = [(outcome.row, outcome.data) for outcome in done if outcome.problem is None]
-    for hook in domains.hooks(BATCH_APPLIED):
-        hook(db, applied)
     triggered = _triggered_ids(done)
-    for rule_id, ids in alerts_engine.take_pending(db).items():  # what the hooks wrote
-        triggered.setdefault(rule_id, set()).update(ids)
-    if triggered:
-        with settings_in_use(settings):  # a rule may read what the blob store keeps
+    # the hooks and rules run with this app's settings (a hook hashes with its secret key, a
+    # rule may read what the blob store keeps), not the environment's
+    with settings_in_use(settings):
+        for hook in domains.hooks(BATCH_APPLIED):
+            hook(db, applied)
+        for rule_id, ids in alerts_engine.take_pending(db).items():  # what the hooks wrote
+            triggered.setdefault(rule_id, set()).update(ids)
+        if triggered:
             alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
     finished = utcnow()
     warnings = _rule_warnings(db, done)

@@ -289,7 +289,7 @@ def authenticate_headers(
         raise ExchangeError(problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
     if remember_nonce:
         assert db is not None
-        _remember_nonce(db, key.key_id, nonce, now)
+        record_nonce(db, key.key_id, nonce, now)
     caller = Caller(
         client=key.client,
         key=key,
@@ -324,7 +324,7 @@ def check_digest(sreq: SignedRequest, body: bytes | BodyHash, has_body: bool) ->
         raise ExchangeError(problems.DIGEST_MISMATCH)
 
 
-def _remember_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> None:
+def record_nonce(db: Session, key_id: str, nonce: str, now: dt.datetime) -> None:
     try:
         with db.begin_nested():
             db.execute(insert(SeenNonce).values(key_id=key_id, nonce=nonce, seen_at=now))

@@ -41,8 +41,8 @@ from jcjg.exchange import problems as exchange_problems
 from jcjg.exchange.auth import (
     REQUIRED,
     REQUIRED_WITH_BODY,
-    _remember_nonce,
     check_digest,
+    record_nonce,
     refusal,
     signed_request,
 )
@@ -139,7 +139,7 @@ def authenticate(db: Session, settings: Settings, request: Request, body: bytes 
     nonce = verified.nonce or ""
     if len(nonce) > 128:
         raise ExchangeError(exchange_problems.SIGNATURE_MALFORMED, "nonce 不得超过 128 个字符")
-    _remember_nonce(db, str(verified.keyid), nonce, now)  # the same signed request twice: 401
+    record_nonce(db, str(verified.keyid), nonce, now)  # the same signed request twice: 401
     return Caller(consumer, str(verified.keyid))
 
 

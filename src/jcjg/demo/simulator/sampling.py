@@ -112,6 +112,21 @@ MATERIAL_WEIGHTS = (4, 2, 2, 1, 1, 1, 1)
 PARTS = ("基础承台", "1 层柱", "2 层梁板", "3 层梁板", "屋面板", "剪力墙")
 
 
+class AskAgain(httpx.HTTPTransport):
+    """A browser's way with a kept-alive connection the server closed as the request went out
+    (uvicorn closes one idle for 5 s; a busy simulator leaves its phones idle longer): the
+    request, which the server never read, is sent once more on a new connection. Any other
+    failure, or a second one, is the simulator's failure to report."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.RemoteProtocolError as error:
+            if "without sending a response" not in str(error):
+                raise
+            return super().handle_request(request)
+
+
 @dataclass
 class Phone:
     """A simulated phone: its user's login and, for a witness, the seal key it made (held only
@@ -126,7 +141,12 @@ class Phone:
     def client(self, url: str) -> httpx.Client:
         """A browser session: logged in through the login form, the page's CSRF token sent with
         every form and fetch, as the phone pages' scripts do."""
-        http = httpx.Client(base_url=url, timeout=60, follow_redirects=True, verify=tls_context())
+        http = httpx.Client(
+            base_url=url,
+            timeout=60,
+            follow_redirects=True,
+            transport=AskAgain(verify=tls_context()),
+        )
         try:
             page = http.get("/login")
             http.post(
