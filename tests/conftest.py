@@ -21,9 +21,9 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypothesis
 import pytest
@@ -48,6 +48,9 @@ from jcjg.regions import service as regions_service
 from jcjg.video import addresses as video_addresses
 from tests.factories import Factory
 from tests.servers import closed_port
+
+if TYPE_CHECKING:
+    from jcjg.demo.load import Outcome
 
 BACKEND = os.environ.get("JCJG_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get(
@@ -350,10 +353,25 @@ def _build_demo(url: str, settings: Settings) -> None:
         configure_domains(settings)  # as the command does: the log's key, the rules
         with make_sessionmaker(engine)() as db:
             context_of(db).username, context_of(db).ip = "cli", "local"
-            run(db, settings)
+            outcome = run(db, settings)
+        # what the load reported (the accounts' passwords among it): tests/test_cli.py checks
+        # what `jcjg demo load` prints of it without a second load of its own
+        _demo_outcome_file(Path(settings.data_dir)).write_text(json.dumps(asdict(outcome)))
     finally:
         ledger_service._identity = kept
         engine.dispose()
+
+
+def _demo_outcome_file(data_dir: Path) -> Path:
+    return data_dir.parent / "template-demo-outcome.json"
+
+
+def demo_outcome() -> Outcome:
+    """What the run's demo load reported (``jcjg.demo.load.Outcome``)."""
+    from jcjg.demo.load import Outcome
+
+    fields = json.loads(_demo_outcome_file(demo_template().data_dir).read_text())
+    return Outcome(**{**fields, "created": [tuple(row) for row in fields["created"]]})
 
 
 def schema_template() -> Template:

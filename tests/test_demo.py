@@ -177,24 +177,6 @@ def test_demo_cases_show_every_step_of_handling(db, settings):
     assert rectification_demo.load(db, settings) == 0
 
 
-def test_a_load_across_the_hour_still_shows_the_lims_error_spike(db, settings, monkeypatch):
-    """The LIMS's error spike is counted in the hour the load began; a sweep in the next hour
-    no longer sees it (the rule's window is the current hour), so ``run`` judges it at the
-    load's time: a CI run at 01:59 once lost the alert."""
-    import datetime as dt
-
-    from sqlalchemy import select
-
-    from jcjg.alerts.models import Alert
-    from jcjg.demo import load as demo
-
-    an_hour_ago = utcnow() - dt.timedelta(hours=1)
-    monkeypatch.setattr(demo, "utcnow", lambda: an_hour_ago)  # the load began last hour
-    demo.run(db, settings)
-    opened = select(Alert.rule_id).where(Alert.status == "open")
-    assert "client_error_spike" in set(db.scalars(opened))
-
-
 @pytest.mark.demo
 def test_the_demo_s_alerts_are_dated_from_their_data_s_arrival(db):
     """Issue 48: found as each planted record arrived, not all at the load, so the home's

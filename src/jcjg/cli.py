@@ -16,6 +16,7 @@ from jcjg.core.commands import cli_session, session_factory
 
 if TYPE_CHECKING:
     from jcjg.core.errors import AppError
+    from jcjg.demo.load import Outcome
     from jcjg.exchange.models import Client
 
 
@@ -272,18 +273,27 @@ def demo_load() -> None:
             outcome = run(session, get_settings())
     except ReferenceDataMissing as missing:
         raise click.ClickException(str(missing)) from None
+    for line in demo_load_lines(outcome):
+        click.echo(line)
+
+
+def demo_load_lines(outcome: Outcome) -> list[str]:
+    """What `jcjg demo load` prints of what it did: new accounts' passwords only once."""
+    lines = []
     if outcome.raised:
-        click.echo(f"预警规则扫描：新增 {outcome.raised} 条预警")
+        lines.append(f"预警规则扫描：新增 {outcome.raised} 条预警")
     if outcome.handled:
-        click.echo(f"监督站已处理 {outcome.handled} 条预警（确认、排除、整改、办结、逾期升级）")
+        lines.append(f"监督站已处理 {outcome.handled} 条预警（确认、排除、整改、办结、逾期升级）")
     if outcome.orders:
-        click.echo(f"监督站已下达 {outcome.orders} 份整改通知（其一已办结并公示）")
+        lines.append(f"监督站已下达 {outcome.orders} 份整改通知（其一已办结并公示）")
     if not outcome.created:
-        click.echo("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
-        return
-    click.echo("已创建演示账号（密码只显示这一次，请妥善保存）：")
-    for username, role, password in outcome.created:
-        click.echo(f"  {username:<12} {password:<16} {role}")
+        lines.append("演示数据已存在，无新增。忘记密码可用：jcjg users passwd <用户名>")
+        return lines
+    lines.append("已创建演示账号（密码只显示这一次，请妥善保存）：")
+    lines += [
+        f"  {username:<12} {password:<16} {role}" for username, role, password in outcome.created
+    ]
+    return lines
 
 
 @main.group()
