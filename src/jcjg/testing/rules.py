@@ -675,15 +675,21 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
         if r.inspector_person_ids
     ]
     specialties = _specialties(ctx, records)
+    # everyone named, with their specialties, in one read (not two queries per record)
+    named = {pid for r in records if r.item_code in specialties for pid in r.inspector_person_ids}
+    qualified = {
+        p.id: (p.name, p.is_inspector, {s.code for s in p.specialties})
+        for p in ctx.db.scalars(select(Person).where(Person.id.in_(sorted(named))))
+    } if named else {}  # fmt: skip
     for record in records:
         specialty = specialties.get(record.item_code)
         if specialty is None:
             continue
-        people = ctx.db.scalars(select(Person).where(Person.id.in_(record.inspector_person_ids)))
+        people = [qualified[pid] for pid in record.inspector_person_ids if pid in qualified]
         wrong = [
-            p.name
-            for p in people
-            if not (p.is_inspector and specialty.code in {s.code for s in p.specialties})
+            name
+            for name, inspector, codes in people
+            if not (inspector and specialty.code in codes)
         ]
         if wrong:
             yield record_finding(
