@@ -66,6 +66,7 @@ ROUTES: Routes = {
     ("GET", "/governance/sharing/consumers/{consumer_id}"): "sharing:read",
     ("POST", "/governance/sharing/consumers/{consumer_id}/subscriptions"): "sharing:manage",
     ("POST", "/governance/sharing/subscriptions/{subscription_id}/decision"): "sharing:approve",
+    ("POST", "/governance/sharing/subscriptions/{subscription_id}/stop"): "sharing:approve",
     ("POST", "/governance/sharing/consumers/{consumer_id}/replay"): "sharing:manage",
     ("POST", "/governance/sharing/consumers/{consumer_id}/key"): "sharing:manage",
     ("GET", "/governance/sharing/accesses"): "sharing:read",

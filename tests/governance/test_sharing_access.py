@@ -327,10 +327,29 @@ def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings,
     )
     assert decided.status_code == 303
     assert client.get(url, headers=signed_get(key_id, private, url)).status_code == 200
+    # stopped by an officer (a reason is required): nothing more is served; asked for again,
+    # it waits for an officer, and is served once approved
+    stop = f"/governance/sharing/subscriptions/{subscription.id}/stop"
+    assert _post(client, stop, csrf, note=" ").status_code == 422
+    db.refresh(subscription)
+    assert subscription.status == "active"
+    assert _post(client, stop, csrf, note="核验已完成").status_code == 303
+    assert _post(client, stop, csrf, note="再停一次").status_code == 409
+    _problem(
+        client.get(url, headers=signed_get(key_id, private, url)), 403, "/problems/sharing-pending"
+    )
+    again = apply_for(client, PLATFORM, key_id, private, "staff", "年度复核")
+    assert again["status"] == "pending"
+    db.refresh(subscription)
+    assert (subscription.status, subscription.decided_by_id) == ("pending", None)
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    decision = f"/governance/sharing/subscriptions/{subscription.id}/decision"
+    assert _post(client, decision, csrf, decision="approve", note="").status_code == 303
+    assert client.get(url, headers=signed_get(key_id, private, url)).status_code == 200
     kinds = db.scalars(
         select(Access.kind).where(Access.consumer_id == consumer.id).order_by(Access.id)
     ).all()
-    assert kinds == ["apply", "query"]
+    assert kinds == ["apply", "query", "apply", "query"]
 
 
 def test_words_are_kept_with_the_subscription_and_bad_ones_refused(client, db, factory):

@@ -431,22 +431,47 @@ def subscribe(
     }
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
-    if db.scalar(
-        select(Subscription.id).where(
-            Subscription.consumer_id == consumer.id, Subscription.data_set_id == data_set.id
-        )
-    ):
-        raise Conflict("该共享对象已订阅这个数据集")
-    pending = data_set.grade == DataGrade.CONDITIONAL
-    row = Subscription(
-        consumer_id=consumer.id,
-        data_set_id=data_set.id,
+    return place(
+        db,
+        consumer,
+        data_set,
         masking=policy,
         words={k: v for k, v in words.items() if v},
-        status=SubscriptionStatus.PENDING.value if pending else SubscriptionStatus.ACTIVE.value,
+        pending=data_set.grade == DataGrade.CONDITIONAL,
         requested_by_id=principal.user_id,
     )
-    db.add(row)
+
+
+def place(
+    db: Session,
+    consumer: Consumer,
+    data_set: DataSet,
+    *,
+    masking: dict[str, str],
+    words: dict[str, list[str]] | None,
+    pending: bool,
+    requested_by_id: int | None,
+) -> Subscription:
+    """``consumer``'s subscription to ``data_set``, new or asked for again: one that was refused
+    or stopped is opened anew on this request (its earlier decision forgotten, the set's
+    deliveries resumed from now on); one pending or in force is 409. ``words`` None keeps the
+    words an officer set before."""
+    row = db.scalar(
+        select(Subscription).where(
+            Subscription.consumer_id == consumer.id, Subscription.data_set_id == data_set.id
+        )
+    )
+    if row is not None and row.status in (SubscriptionStatus.PENDING, SubscriptionStatus.ACTIVE):
+        raise Conflict(f"已有该数据集的订阅或申请（{SubscriptionStatus(row.status).label}）")
+    if row is None:
+        row = Subscription(consumer_id=consumer.id, data_set_id=data_set.id, words={})
+        db.add(row)
+    row.masking = masking
+    if words is not None:
+        row.words = words
+    row.status = (SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE).value
+    row.requested_by_id = requested_by_id
+    row.decided_by_id, row.decided_at, row.decision_note = None, None, ""
     db.flush()
     return row
 
@@ -469,6 +494,23 @@ def decide(
         SubscriptionStatus.ACTIVE if approve else SubscriptionStatus.REJECTED
     ).value
     subscription.decided_by_id, subscription.decided_at = principal.user_id, utcnow()
+    subscription.decision_note = note.strip()
+    db.flush()
+
+
+def stop(db: Session, subscription: Subscription, *, note: str) -> None:
+    """Stop a subscription in force or pending (its purpose served, the consumer's conduct):
+    nothing more is delivered, queried or packaged for it (deliveries waiting stay until it is
+    in force again); the consumer may ask again, and an officer decides."""
+    if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING):
+        raise Conflict("该订阅已不在生效或待审核状态")
+    if not note.strip():
+        raise ValidationFailed(errors=[FieldError("note", "请写明停止的理由", "missing")])
+    if len(note) > 2000:
+        raise ValidationFailed(
+            errors=[FieldError("note", "不得超过 2000 个字符", "string_too_long")]
+        )
+    subscription.status = SubscriptionStatus.STOPPED.value
     subscription.decision_note = note.strip()
     db.flush()
 

@@ -31,7 +31,6 @@ from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
     AppError,
-    Conflict,
     FieldError,
     NotFound,
     ValidationFailed,
@@ -404,7 +403,8 @@ def apply(db: Session, caller: Caller, code: str, body: bytes) -> dict[str, Any]
     """The consumer asks for a data set itself (``{"purpose": …}``): a subscription whose
     policy masks every personal field, active at once for a public set, waiting for an
     officer's approval for a conditional one; a restricted set is never shared (403), a set
-    asked for again is 409. The purpose is kept with the access record the reviewer reads."""
+    pending or in force is 409, one refused or stopped before waits for an officer again.
+    The purpose is kept with the access record the reviewer reads."""
     purpose = _purpose(body)
     data_set = db.scalar(
         select(DataSet).where(DataSet.code == code[:40], DataSet.status == "published")
@@ -413,25 +413,22 @@ def apply(db: Session, caller: Caller, code: str, body: bytes) -> dict[str, Any]
         raise NotFound(f"没有已发布的数据集“{code[:40]}”")
     if data_set.grade == DataGrade.RESTRICTED:
         raise AppError(kind=RESTRICTED)
-    taken = db.scalar(
+    before = db.scalar(
         select(Subscription.status).where(
             Subscription.consumer_id == caller.consumer.id,
             Subscription.data_set_id == data_set.id,
         )
     )
-    if taken is not None:
-        raise Conflict(f"已有该数据集的订阅或申请（{SubscriptionStatus(taken).label}）")
-    pending = data_set.grade == DataGrade.CONDITIONAL
-    row = Subscription(
-        consumer_id=caller.consumer.id,
-        data_set_id=data_set.id,
+    row = sharing.place(
+        db,
+        caller.consumer,
+        data_set,
         masking=sharing.personal_policy(db, data_set.message_type),
-        words={},
-        status=(SubscriptionStatus.PENDING if pending else SubscriptionStatus.ACTIVE).value,
+        words=None,
+        # asked for again after a refusal or a stop: an officer decides, whatever the grade
+        pending=data_set.grade == DataGrade.CONDITIONAL or before is not None,
         requested_by_id=None,  # the consumer itself: any approver may decide
     )
-    db.add(row)
-    db.flush()
     _audit(db, caller, data_set, AccessKind.APPLY, {"purpose": purpose}, 0)
     return {"data_set": data_set.code, "status": row.status, "masking": row.masking}
 

@@ -54,6 +54,7 @@ DONE = {
     "published": "数据集已发布，可供订阅。",
     "subscribed": "已订阅：生效后，新入库的数据即脱敏推送。",
     "decided": "已审核。",
+    "stopped": "订阅已停止：不再推送、查询或下载；共享对象可重新申请，须经审核。",
     "replayed": "失败的推送已重新排队。",
     "key": "公钥已登记：共享对象用对应的私钥签名查询与下载请求。",
 }
@@ -304,6 +305,18 @@ def subscription_decide(
         note=form.get("note") or "",
     )
     return redirect(f"/governance/sharing/consumers/{subscription.consumer_id}?done=decided")
+
+
+@router.post(
+    "/governance/sharing/subscriptions/{subscription_id}/stop", response_class=HTMLResponse
+)
+@text_fields(multiline=("note",))
+def subscription_stop(
+    db: SessionDep, principal: Approver, subscription_id: Id, form: PostedForm
+) -> Response:
+    subscription = forms.get(db, Subscription, subscription_id, "订阅")
+    sharing.stop(db, subscription, note=form.get("note") or "")
+    return redirect(f"/governance/sharing/consumers/{subscription.consumer_id}?done=stopped")
 
 
 @router.post("/governance/sharing/consumers/{consumer_id}/replay", response_class=HTMLResponse)
