@@ -687,9 +687,7 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
             continue
         people = [qualified[pid] for pid in record.inspector_person_ids if pid in qualified]
         wrong = [
-            name
-            for name, inspector, codes in people
-            if not (inspector and specialty.code in codes)
+            name for name, inspector, codes in people if not (inspector and specialty.code in codes)
         ]
         if wrong:
             yield record_finding(
