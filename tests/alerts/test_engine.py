@@ -14,6 +14,7 @@ from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import (
     ON_WRITE_KEY,
     Finding,
+    Rows,
     RuleContext,
     RunResult,
     hashed_key,
@@ -227,6 +228,73 @@ def test_the_setting_switches_write_triggers_off(db, factory, suspended, monkeyp
     inst.name = "再次保存"
     db.commit()
     assert len(_alerts(db)) == 1
+
+
+def _rows_rule(seen: list[int]) -> engine.Rule:
+    """Suspended institutions judged row by row (as curve_reuse judges curves): each row the
+    check looks at is noted in ``seen``."""
+
+    def check(ctx):
+        stmt = select(Institution).where(Institution.status == "suspended")
+        for inst in ctx.db.scalars(
+            ctx.narrow_rows(ctx.narrow(stmt, Institution.id), Institution.id)
+        ):
+            seen.append(inst.id)
+            yield Finding(f"institution:{inst.id}", "institution", str(inst.id), inst.name,
+                          inst.id, inst.region_code)  # fmt: skip
+
+    return engine.Rule(
+        id="test_rows", title="测试：逐行判断", clause="—", severity=Severity.INFO,
+        subject_type="institution", check=check, triggers=(Institution,),
+        rows=Rows(Institution, "institution"),
+    )  # fmt: skip
+
+
+def test_a_rule_judged_by_rows_judges_only_the_written_rows_on_write(db, factory, only_rules):
+    seen: list[int] = []
+    only_rules(_rows_rule(seen))
+    a, b, c = factory.institution(), factory.institution(), factory.institution()
+    a.status = b.status = "suspended"
+    db.commit()
+    assert sorted(seen) == sorted([a.id, b.id])
+    assert {x.key: x.status for x in _alerts(db, "test_rows")} == {
+        f"institution:{a.id}": "open", f"institution:{b.id}": "open"
+    }  # fmt: skip
+
+    seen.clear()
+    a.name = "改名"  # one row written: only it is judged; b's alert is left as it is
+    db.commit()
+    assert seen == [a.id]
+    alerts = {x.key: x for x in _alerts(db, "test_rows")}
+    assert alerts[f"institution:{a.id}"].subject_repr == "改名"
+    assert alerts[f"institution:{b.id}"].status == "open"
+
+    seen.clear()
+    a.status = "active"  # the written row no longer found: its alert closes, b's stays
+    c.name = "无关"  # written, not suspended: judged, nothing found, nothing closed
+    db.commit()
+    assert seen == []
+    assert {x.key: x.status for x in _alerts(db, "test_rows")} == {
+        f"institution:{a.id}": "closed", f"institution:{b.id}": "open"
+    }  # fmt: skip
+
+    seen.clear()
+    db.info[ON_WRITE_KEY] = False
+    assert run_rule(db, "test_rows", now=utcnow()) == RunResult(refreshed=1)  # the sweep: all
+    assert seen == [b.id]
+
+
+def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):
+    with pytest.raises(ValueError, match="not judged by rows"):
+        run_rule(quiet, "test_suspended", row_ids=[1], now=NOW)
+    with pytest.raises(ValueError, match="one of them"):
+        run_rule(quiet, "test_suspended", institution_ids=[1], project_ids=[1], now=NOW)
+    with pytest.raises(ValueError, match="triggered by its rows only"):
+        engine.Rule(
+            id="test_bad_rows", title="测试", clause="—", severity=Severity.INFO,
+            subject_type="institution", check=lambda ctx: [],
+            triggers=(Institution, RuleThreshold), rows=Rows(Institution, "institution"),
+        )  # fmt: skip
 
 
 def test_a_failing_rule_does_not_refuse_the_write(db, factory, only_rules, caplog):

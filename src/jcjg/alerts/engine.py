@@ -93,6 +93,21 @@ class Finding:
 Check = Callable[["RuleContext"], Iterable[Finding]]
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A rule judged row by row: its finding on a row of ``model`` (keyed
+    ``f"{prefix}:{id}"``) depends on that row and on rows written before it, never on later
+    ones (a curve is compared with earlier curves only). A write then re-judges only the
+    written rows, not the institution's every row (ingestion stays linear); the sweep, and a
+    change of thresholds, judge them all."""
+
+    model: type
+    prefix: str
+
+    def key(self, row_id: int) -> str:
+        return f"{self.prefix}:{row_id}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """A rule: stable id, Chinese title, the clause it enforces, severity, the kind of subject,
@@ -115,10 +130,17 @@ class Rule:
     # A rule that judges a whole registry waits until an institution's registry is settled
     # (see Settling); None: it judges at every write.
     settles: Settling | None = None
+    # A rule judged row by row on write (see Rows); None: by institution (or project)
+    rows: Rows | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"rule scope must be one of {SCOPES}: {self.scope!r}")
+        if self.rows is not None and (
+            self.scope != "institution"
+            or not all(issubclass(t, self.rows.model) for t in self.triggers)
+        ):
+            raise ValueError(f"rule {self.id!r} judged by rows is triggered by its rows only")
         if not _RULE_ID.fullmatch(self.id):
             raise ValueError(f"rule id must be snake_case ASCII: {self.id!r}")
         for key, value in self.defaults.items():
@@ -195,6 +217,7 @@ def rule(
     labels: Mapping[str, str] | None = None,
     scope: str = "institution",
     settles: Settling | None = None,
+    rows: Rows | None = None,
 ) -> Callable[[Check], Rule]:
     """Make the decorated check function rule ``id``; it runs once its domain lists it in
     ``DOMAIN.rules`` (``collect(rules, Rule, RuleExtension)``)."""
@@ -213,6 +236,7 @@ def rule(
             labels=dict(labels or {}),
             scope=scope,
             settles=settles,
+            rows=rows,
         )
 
     return make
@@ -324,6 +348,7 @@ class RuleContext:
     now: dt.datetime
     institution_ids: frozenset[int] | None = None
     project_ids: frozenset[int] | None = None
+    row_ids: frozenset[int] | None = None  # a rule judged by rows (Rule.rows), on write
     _overrides: dict[str, dict[str, float]] | None = field(default=None, repr=False)
     _cache: dict[str | None, Thresholds] = field(default_factory=dict, repr=False)
 
@@ -350,12 +375,28 @@ class RuleContext:
         narrowed: S = stmt.where(project_column.in_(sorted(self.project_ids)))
         return narrowed
 
+    def narrow_rows(self, stmt: S, id_column: Any) -> S:
+        """``stmt`` limited to the written rows of a run by rows (unchanged otherwise)."""
+        if self.row_ids is None:
+            return stmt
+        narrowed: S = stmt.where(id_column.in_(sorted(self.row_ids)))
+        return narrowed
+
+    def row_keys(self) -> frozenset[str] | None:
+        """The finding keys of a run by rows' rows (None for any other run)."""
+        if self.row_ids is None or self.rule.rows is None:
+            return None
+        return frozenset(self.rule.rows.key(i) for i in self.row_ids)
+
     def covers(self, institution_id: int | None) -> bool:
         """Whether a finding for ``institution_id`` belongs to this run."""
         return self.institution_ids is None or institution_id in self.institution_ids
 
     def covers_finding(self, finding: Finding) -> bool:
-        """Whether ``finding`` belongs to this run (by institution, or by project)."""
+        """Whether ``finding`` belongs to this run (by institution, project, or row)."""
+        keys = self.row_keys()
+        if keys is not None:
+            return finding.key in keys
         if self.project_ids is not None:
             return finding.project_id in self.project_ids
         return self.covers(finding.institution_id)
@@ -471,23 +512,20 @@ def run_rule(
     *,
     institution_ids: Iterable[int] | None = None,
     project_ids: Iterable[int] | None = None,
+    row_ids: Iterable[int] | None = None,
     now: dt.datetime | None = None,
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
-    ``institution_ids`` (or ``project_ids``: not both). Idempotent; flushes, never commits."""
+    ``institution_ids`` (or ``project_ids``, or for a rule judged by rows ``row_ids``: one of
+    them). Idempotent; flushes, never commits."""
     rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    if institution_ids is not None and project_ids is not None:
-        raise ValueError("narrow a run by institutions or by projects, not both")
-    institutions = None if institution_ids is None else frozenset(institution_ids)
-    projects = None if project_ids is None else frozenset(project_ids)
-    if institutions == frozenset() or projects == frozenset():
+    ctx = _context(db, rule_, now, institution_ids, project_ids, row_ids)
+    if ctx is None:
         return RunResult()
-    ctx = RuleContext(
-        db=db, rule=rule_, now=now, institution_ids=institutions, project_ids=projects
-    )
+    institutions = ctx.institution_ids
     found: dict[str, Finding] = {}
     for check in checks_of(rule_):
         for finding in check(ctx):
@@ -522,6 +560,34 @@ def run_rule(
     return RunResult(raised=opened, refreshed=refreshed + raced, closed=closed)
 
 
+def _context(
+    db: Session,
+    rule_: Rule,
+    now: dt.datetime,
+    institution_ids: Iterable[int] | None,
+    project_ids: Iterable[int] | None,
+    row_ids: Iterable[int] | None,
+) -> RuleContext | None:
+    """:func:`run_rule`'s context; None when it is narrowed to nothing."""
+    if sum(ids is not None for ids in (institution_ids, project_ids, row_ids)) > 1:
+        raise ValueError("narrow a run by institutions, projects or rows: one of them")
+    if row_ids is not None and rule_.rows is None:
+        raise ValueError(f"rule {rule_.id!r} is not judged by rows")
+    institutions = None if institution_ids is None else frozenset(institution_ids)
+    projects = None if project_ids is None else frozenset(project_ids)
+    rows = None if row_ids is None else frozenset(row_ids)
+    if frozenset() in (institutions, projects, rows):
+        return None
+    return RuleContext(
+        db=db,
+        rule=rule_,
+        now=now,
+        institution_ids=institutions,
+        project_ids=projects,
+        row_ids=rows,
+    )
+
+
 def _handled(db: Session, alert: Alert) -> bool:
     """Whether anyone has handled the alert (a case opened): then it stays a finding."""
     return db.scalar(select(Case.id).where(Case.alert_id == alert.id).limit(1)) is not None
@@ -537,6 +603,14 @@ def _open_alerts(
         Alert.status == AlertStatus.OPEN.value,
         Alert.origin.is_(None),  # a child's alert (alerts.facts) is the child's rules' to judge
     )
+    keys = ctx.row_keys()
+    if keys is not None:  # the written rows' findings, wherever they are
+        open_in_scope = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            rows = ctx.db.scalars(stmt.where(Alert.key.in_(ordered[start : start + 500])))
+            open_in_scope.update({a.key: a for a in rows})
+        return open_in_scope, {}
     if ctx.project_ids is not None:
         narrowed = ctx.narrow_projects(stmt, Alert.project_id)
     else:
@@ -666,8 +740,15 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
         rule_ids = [rule_id for rule_id, triggers in watched if isinstance(obj, triggers)]
         if not rule_ids:
             continue
+        pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
         by_scope: dict[str, set[int]] = {}
         for rule_id in rule_ids:
+            rows = current.rules[rule_id].rows
+            if rows is not None:  # judged by rows: the written row itself
+                row_id = getattr(obj, "id", None) if isinstance(obj, rows.model) else None
+                if isinstance(row_id, int):
+                    pending.setdefault(rule_id, set()).add(row_id)
+                continue
             kind = current.rules[rule_id].scope
             if kind not in by_scope:
                 by_scope[kind] = (
@@ -675,7 +756,6 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
                 )
             ids = by_scope[kind]
             if ids:
-                pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
                 pending.setdefault(rule_id, set()).update(ids)
 
 
@@ -715,9 +795,9 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
 def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
-    """Run each rule for its institutions (its projects, for a project-scoped rule), each in a
-    savepoint. A failing rule is logged and skipped: a broken rule must not refuse the write
-    (the sweep reports it)."""
+    """Run each rule for its institutions (its projects, for a project-scoped rule; its rows,
+    for a rule judged by rows), each in a savepoint. A failing rule is logged and skipped: a
+    broken rule must not refuse the write (the sweep reports it)."""
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
     known = _current().rules
@@ -728,7 +808,9 @@ def run_triggered(
             ids = frozenset(pending[rule_id])
             try:
                 with db.begin_nested():
-                    if known[rule_id].scope == "project":
+                    if known[rule_id].rows is not None:
+                        results[rule_id] = run_rule(db, rule_id, row_ids=ids, now=now)
+                    elif known[rule_id].scope == "project":
                         results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
                     else:
                         results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, extend_rule, rule
+from jcjg.alerts.engine import Finding, Rows, RuleContext, extend_rule, rule
 from jcjg.catalogue.models import Specialty
 from jcjg.catalogue.service import item_specialties
 from jcjg.contracts.models import Contract
@@ -376,6 +376,8 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         "两次真实试验的残差互不相关，同一次试验的残差逐点重合。",
     },
     triggers=(Curve,),
+    # a curve is compared with earlier ones only: a write judges the curves written
+    rows=Rows(Curve, "curve"),
     description="一条曲线与此前任一机构上传的另一试件曲线是同一次试验：两条曲线按时间比例和平移对齐后，"
     "逐点去掉光滑形状和机器共有的周期成分（泵的脉动、电源干扰）剩下的噪声显著相关"
     "（按比对点数计算的显著性，并明显高于其他对齐位置；两次真实试验的噪声互不相关），"
@@ -385,7 +387,7 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
 )
 def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(Curve).where(Curve.fp_vector.is_not(None))
-    for curve in ctx.db.scalars(ctx.narrow(stmt, Curve.institution_id)):
+    for curve in ctx.db.scalars(ctx.narrow_rows(ctx.narrow(stmt, Curve.institution_id), Curve.id)):
         limits = ctx.thresholds(curve.region_code)
         record = ctx.db.get(TestRecord, curve.test_record_id)
         specimen = ctx.db.get(Specimen, curve.specimen_id)
