@@ -22,6 +22,7 @@ from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
 from jcjg.core.errors import PermissionDenied
 from jcjg.exchange.models import ExchangeFile
+from jcjg.ledger import service as ledger_service
 from jcjg.ledger.canonical import canonical_json
 from jcjg.networking.models import Forwarded
 from jcjg.sampling import codes, service
@@ -43,7 +44,7 @@ from tests.networking.test_forwarder import base as base  # the cursor's start
 from tests.networking.test_forwards import Setup
 from tests.reports.conftest import lab as lab  # the lab whose report names the sample
 from tests.reports.test_reports import report_message
-from tests.sampling.conftest import Chain
+from tests.sampling.conftest import Chain, principal_of
 from tests.sampling.conftest import chain as chain  # the city's project, sampler, witness
 from tests.sampling.test_api import _auth, _photos, _sample_fields
 from tests.testing.conftest import concrete_record
@@ -540,8 +541,9 @@ def test_the_city_sends_content_only_while_its_rows_match_the_entries(db, chain)
     sample = chain.register()
     row = chain.seal(sample)
     db.flush()
-    assert set(sampling_facts.contents()) == set(sampling_facts.appliers()) == {
-        *TYPES, sampling_facts.RECEIPT}  # fmt: skip
+    assert set(sampling_facts.contents()) == {*TYPES, sampling_facts.RECEIPT}
+    # a revocation's entry holds all the parent needs (the key is public): no content
+    assert set(sampling_facts.appliers()) == {*TYPES, sampling_facts.RECEIPT, sampling_facts.REVOKE}
     photos = {"sample": sample.photo_sample_sha256, "tag": sample.photo_tag_sha256}
     entry = {"sample_code": sample.sample_code, "photos": photos,
              "sample_phash": sample.sample_phash}  # fmt: skip
@@ -560,3 +562,59 @@ def test_the_city_sends_content_only_while_its_rows_match_the_entries(db, chain)
              "record_sha256": digest}  # fmt: skip
     assert sampling_facts.record_content(db, 0, noted).files == (record.pdf_sha256,)
     assert sampling_facts.record_content(db, 0, noted | {"pdf_sha256": "0" * 64}) is None
+
+
+# --- a witness key the city revokes ---------------------------------------------------------
+
+
+@pytest.mark.sqlite
+def test_a_key_the_city_revokes_is_revoked_on_the_province(client, db, settings, factory, sent):
+    """The revocation goes up with the key (public) and its time: the province's copy is
+    revoked as of then, so the city's seal by it made after that, arriving later, is judged
+    invalid here; a back-dated revocation, another key or another platform's key is refused,
+    leaving nothing; sent again: nothing changes."""
+    chain, (registered, sealed, _recorded), _code = sent
+    city = Setup(db, settings, factory)
+    _uploaded(db, city, [registered, sealed])
+    key_id, public_key = _envelope(sealed)["data"]["key_id"], sealed["content"]["public_key"]
+    said = json.loads(base64.b64decode(sealed["content"]["statement"]))
+    before = dt.datetime.fromisoformat(said["sealed_at"]) - dt.timedelta(minutes=1)
+    revoke = {"key_id": key_id, "public_key": public_key}
+    now = {"revoked_at": ledger_service.timestamp(dt.datetime.now(dt.UTC))}
+    own = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    held = service.register_key(db=db, principal=principal_of(chain.witness),
+                                public_key_b64=_b64(own), device="本平台")  # fmt: skip
+    db.commit()
+    keys = db.scalar(select(func.count()).select_from(WitnessKey))
+    for name, data, says, status in [
+        ("key not the entry's", revoke | now | {"key_id": "0" * 64}, "封志密钥编号不符", 422),
+        ("time without zone", revoke | {"revoked_at": "2026-11-18T02:00:00"}, "时区", 422),
+        ("back-dated", revoke | {"revoked_at": ledger_service.timestamp(before)}, "吊销时间", 422),
+        ("the province's own key", {"key_id": held.key_id, "public_key": _b64(own)} | now,
+         "不是该下级平台的", 404),
+    ]:  # fmt: skip
+        case = {"type": sampling_facts.REVOKE, "data": data, "content": None}
+        refused = _refused(client, db, city, case, name)
+        assert says in json.dumps(refused, ensure_ascii=False), (name, refused)
+        assert refused["status"] == status, (name, refused)
+        assert db.scalar(select(func.count()).select_from(WitnessKey)) == keys, name
+    assert db.get(WitnessKey, held.id).revoked_at is None
+
+    # revoked at the city before the seal it sent later: a key of no account, revoked
+    items = _again(city, [registered])
+    items.append(city.log.append(sampling_facts.REVOKE, revoke | {
+        "revoked_at": ledger_service.timestamp(before)}, before))  # fmt: skip
+    answer = city.post(client, items)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcomes"] == {"duplicate": 0, "rebuilt": 2}, answer.text
+    assert city.post(client, _again(city, [sealed])).json()["outcomes"]["rebuilt"] == 1
+    db.expire_all()
+    key = db.scalar(select(WitnessKey).where(WitnessKey.key_id == key_id))
+    assert (key.user_id, key.origin, key.revoked_at) == (None, CITY, before)
+    row = db.scalar(select(SampleSeal).where(SampleSeal.witness_key_id == key.id))
+    assert service.verify_seal(db, row) == ["封样时密钥已吊销"]
+    # sent again: nothing changes
+    again = city.log.append(sampling_facts.REVOKE, revoke | now)
+    assert city.post(client, [again]).json()["outcomes"]["rebuilt"] == 1
+    db.expire_all()
+    assert db.get(WitnessKey, key.id).revoked_at == before

@@ -228,6 +228,9 @@ ROUTES: Routes = {
     ("GET", "/m/keys"): "sample:seal",
     ("GET", "/m/kept-photos/{token}"): "sample:register",
     ("POST", "/m/keys"): "sample:seal",
+    ("POST", "/m/keys/{key_id}/revoke"): "sample:seal",
+    ("GET", "/witnesses/{user_id}/keys"): "sample:revoke_key",
+    ("POST", "/witnesses/{user_id}/keys/{key_id}/revoke"): "sample:revoke_key",
     ("GET", "/m/samples/{code}/seal"): "sample:seal",
     ("POST", "/m/samples/{code}/seal/prepare"): "sample:seal",
     ("POST", "/m/samples/{code}/seal"): "sample:seal",
@@ -253,4 +256,5 @@ GRANTS: dict[str, frozenset[Role]] = {
     "sample:register": frozenset({P, SA}),
     "sample:seal": frozenset({P, W}),
     "sample:receive": frozenset({P, IA, IS_}),
+    "sample:revoke_key": frozenset({P, A, C, S}),
 }

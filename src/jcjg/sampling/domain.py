@@ -4,7 +4,7 @@ receipt at the lab (003 I-II), on the phone pages of samplers and witnesses."""
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
-from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
+from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, OFFICERS, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
@@ -54,6 +54,7 @@ DOMAIN = Domain(
         "sample:register": "现场取样登记（取样人员）",
         "sample:seal": "见证封样（见证人员，电子封志）",
         "sample:receive": "收样验封（检测机构）",
+        "sample:revoke_key": "吊销见证人员的封志密钥（手机遗失等）",
     },
     grants=by_permission(
         {
@@ -70,6 +71,7 @@ DOMAIN = Domain(
             "sample:register": (Role.SAMPLER,),
             "sample:seal": (Role.WITNESS,),
             "sample:receive": INSTITUTION,
+            "sample:revoke_key": OFFICERS,
         }
     ),
     nav=(
@@ -111,7 +113,7 @@ DOMAIN = Domain(
         PROJECT_PANELS: project_pages.project_panels,
         PROJECT_COLUMNS: project_pages.project_columns,
         MEMBER_PHOTO_PROBLEM: identity.registered_photo_problem,
-        FORWARDED_FACTS: facts.appliers,  # a child platform's samples, seals, witness records
+        FORWARDED_FACTS: facts.appliers,  # a child's samples, seals, records, key revocations
         FACT_CONTENTS: facts.contents,
     },
 )

@@ -25,6 +25,10 @@ seal photos. The city's samplers and witnesses hold no account on the province: 
 kept as text (``Sample.sampler_name``, ``SampleSeal.witness_name``), the witness's key as a key
 of no account (``WitnessKey.user_id`` None), which nobody here can seal with.
 
+A witness key the city revokes (``witness_key:revoke``: the key, public, and the time) is
+revoked on the province's copy as of the same time, so a seal by it made after the revocation is
+judged invalid on the province too (``service.verify_seal``) and older seals stay valid.
+
 The province keeps the rows as the city's (``origin``, ``origin_index``): only the city changes
 them (sealing such a sample here is refused), the sampling rules that judge the people on site
 leave them to the city, and the identity checks and photo index stay the city's."""
@@ -73,6 +77,10 @@ from jcjg.tenancy.models import Institution
 
 REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
 RECEIPT = "sample:receipt"
+REVOKE = "witness_key:revoke"
+# A revocation is made and notarised in one transaction: its time lies just before the leaf's.
+# Earlier than this before it, the child would be back-dating it (and voiding seals made before).
+MAX_REVOCATION_LAG = dt.timedelta(minutes=10)
 _HEX64 = r"^[0-9a-f]{64}$"
 _HASH = Field(pattern=_HEX64)
 _HASH_OR_NONE = Field(default=None, pattern=_HEX64)
@@ -124,6 +132,16 @@ class Recorded(_Entry):
 
     record_sha256: str = _HASH
     pdf_sha256: str = _HASH
+
+
+class Revoked(TextModel):
+    """``witness_key:revoke`` (``service.revoke_key``): the key (public) and when."""
+
+    model_config = ConfigDict(extra="ignore")  # what a later log adds
+
+    key_id: str = _HASH
+    public_key: str = Field(min_length=1, max_length=64)  # base64 of the 32 raw bytes
+    revoked_at: dt.datetime
 
 
 class Received(TextModel):
@@ -421,7 +439,9 @@ def _parsed_time(value: Any) -> dt.datetime | None:
 
 
 def appliers() -> dict[str, FactApplier]:
-    return {REGISTER: register, SEAL: sealed, RECORD: recorded, RECEIPT: received}
+    return {
+        REGISTER: register, SEAL: sealed, RECORD: recorded, RECEIPT: received, REVOKE: revoked,
+    }  # fmt: skip
 
 
 def register(db: Session, fact: ForwardedFact) -> None:
@@ -576,6 +596,40 @@ def recorded(db: Session, fact: ForwardedFact) -> None:
     )  # fmt: skip
     db.add(kept)
     db.flush()
+
+
+def revoked(db: Session, fact: ForwardedFact) -> None:
+    """A witness's key the city revoked: its copy here is revoked as of the same time, so a
+    seal by it made later (arriving later) is judged invalid here as there, and earlier ones
+    stay valid. A key the province does not hold yet (never used for a seal sent up) is kept as
+    the city's, revoked: a seal by it that comes later is judged against it. Sent again:
+    nothing."""
+    try:
+        entry = Revoked.model_validate(dict(fact.data))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if entry.revoked_at.tzinfo is None:
+        raise ValidationFailed(errors=[FieldError("revoked_at", "时间须带时区")])
+    notarised = fact.notarised_at
+    if notarised.tzinfo is None:
+        notarised = notarised.replace(tzinfo=dt.UTC)
+    if not notarised - MAX_REVOCATION_LAG <= entry.revoked_at <= notarised:
+        raise _mismatch("revoked_at", "吊销时间与下级平台存证的时间不符")
+    public_key = _unb64(entry.public_key, "public_key")
+    if seal.public_key_problem(public_key) or seal.key_id(public_key) != entry.key_id:
+        raise _mismatch("public_key", "与存证的封志密钥编号不符")
+    key = db.scalar(select(WitnessKey).where(WitnessKey.key_id == entry.key_id))
+    if key is None:
+        key = WitnessKey(
+            user_id=None, key_id=entry.key_id, public_key=public_key, origin=fact.platform,
+            revoked_at=entry.revoked_at,
+        )  # fmt: skip
+        db.add(key)
+    elif key.origin != fact.platform:
+        raise NotFound(f"封志密钥 {entry.key_id[:16]}… 不是该下级平台的，无从吊销")
+    elif key.revoked_at is None:
+        key.revoked_at = entry.revoked_at
+    db.flush()  # revoked before: sent again, nothing changes
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ Witness = Annotated[Principal, Depends(requires("sample:seal"))]
 Receiver = Annotated[Principal, Depends(requires("sample:receive"))]
 Public = Annotated[Principal, Depends(requires(None))]
 Code = Annotated[str, Path(min_length=1, max_length=64)]
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+KeyRevoker = Annotated[Principal, Depends(requires("sample:revoke_key"))]
 PHOTO_ROLES = {"sample", "tag", "sampler", "seal", "witness", "receipt", "reference"}
 # Photos of people are personal data (identity checks compare them): pages show them masked,
 # and each read of one is audited and needs personal_data:unmask (authorities) or, for those who
@@ -191,6 +193,30 @@ def sample_detail(request: Request, db: SessionDep, principal: Reader, code: Cod
     )
     context["unmask_people"] = may_see_people(principal)
     return render(request, "sampling/detail.html", context)
+
+
+@router.get("/witnesses/{user_id}/keys", response_class=HTMLResponse)
+def witness_keys(
+    request: Request,
+    db: SessionDep,
+    principal: KeyRevoker,
+    user_id: Id,
+    revoked: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """A witness's seal keys, for an officer of the scope, who may revoke one."""
+    witness = service.witness_in_scope(db, principal, user_id)
+    context = {"witness": witness, "keys": service.witness_keys(db, witness.id),
+               "revoked": revoked[:16]}  # fmt: skip
+    return render(request, "sampling/witness_keys.html", context)
+
+
+@router.post("/witnesses/{user_id}/keys/{key_id}/revoke")
+def witness_key_revoke(
+    db: SessionDep, principal: KeyRevoker, user_id: Id, key_id: KeyId
+) -> Response:
+    """An officer revokes a witness's key (the witness reported the phone lost)."""
+    service.revoke_key(db=db, principal=principal, key_id=key_id, now=utcnow(), user_id=user_id)
+    return redirect(f"/witnesses/{user_id}/keys?revoked={key_id[:16]}")
 
 
 def _photo_of(db: Session, sample: Sample, role: str) -> str | None:
@@ -800,8 +826,21 @@ def mobile_pour(
 
 
 @router.get("/m/keys", response_class=HTMLResponse)
-def mobile_keys(request: Request, db: SessionDep, principal: Witness) -> Response:
-    return render(request, "m/keys.html", {"keys": service.active_keys(db, principal.user_id or 0)})
+def mobile_keys(
+    request: Request,
+    db: SessionDep,
+    principal: Witness,
+    revoked: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    keys = service.active_keys(db, principal.user_id or 0)
+    return render(request, "m/keys.html", {"keys": keys, "revoked": revoked[:16]})
+
+
+@router.post("/m/keys/{key_id}/revoke")
+def mobile_key_revoke(db: SessionDep, principal: Witness, key_id: KeyId) -> Response:
+    """The witness revokes one of their own keys (a lost or replaced phone)."""
+    service.revoke_key(db=db, principal=principal, key_id=key_id, now=utcnow())
+    return redirect(f"/m/keys?revoked={key_id[:16]}")
 
 
 @router.post("/m/keys")
@@ -986,7 +1025,7 @@ def public_record(
 def public_key(
     db: SessionDep,
     principal: Public,
-    key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    key_id: KeyId,
 ) -> Response:
     key = db.scalars(select(WitnessKey).where(WitnessKey.key_id == key_id)).first()
     if key is None:

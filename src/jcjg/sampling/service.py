@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.choices import Role
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import Settings
@@ -29,6 +30,7 @@ from jcjg.documents.photos import (
 )
 from jcjg.ledger import service as ledger
 from jcjg.projects import service as projects
+from jcjg.projects import training
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.regions.models import Region
@@ -56,6 +58,7 @@ from jcjg.tenancy.models import Institution
 MAX_BATCH = 500
 MAX_PREPARED_AGE = dt.timedelta(days=7)  # a sample registered later than this is refused
 RECEIPT_PHASH_MAX_DISTANCE = 12  # bits of 64: over this the receipt photo is another specimen
+REVOKE_KEY = "witness_key:revoke"
 
 
 _T = TypeVar("_T")
@@ -428,6 +431,57 @@ def active_keys(db: Session, user_id: int) -> Sequence[WitnessKey]:
         .where(WitnessKey.user_id == user_id, WitnessKey.revoked_at.is_(None))
         .order_by(WitnessKey.id.desc())
     ).all()
+
+
+def witness_keys(db: Session, user_id: int) -> Sequence[WitnessKey]:
+    """All of a witness's keys, the newest first, revoked ones too."""
+    return db.scalars(
+        select(WitnessKey).where(WitnessKey.user_id == user_id).order_by(WitnessKey.id.desc())
+    ).all()
+
+
+def witness_in_scope(db: Session, principal: Principal, user_id: int) -> User:
+    """A witness whose keys the principal may revoke (``sample:revoke_key``): one assigned to,
+    or trained for, a project within its scope, as the person's page finds them (404 else)."""
+    principal.require("sample:revoke_key")
+    user = training.person(db, principal, user_id)
+    if user.role != Role.WITNESS.value:
+        raise NotFound()
+    return user
+
+
+def revoke_key(
+    *, db: Session, principal: Principal, key_id: str, now: dt.datetime, user_id: int | None = None
+) -> WitnessKey:
+    """Revoke a witness's seal key: the witness's own (a lost phone; ``user_id`` None), or, by
+    an officer of the scope (``sample:revoke_key``), the key of witness ``user_id``. Seals made
+    with it from ``now`` on are refused and judged invalid (:func:`verify_seal`); older ones
+    stay valid. Notarised as ``witness_key:revoke``, which goes up to the parent platform (its
+    key and the time, so the parent marks its copy revoked: ``jcjg.sampling.facts``)."""
+    if user_id is None:
+        principal.require("sample:seal")
+        owner = principal.user_id
+    else:
+        owner = witness_in_scope(db, principal, user_id).id
+    key = db.scalar(
+        select(WitnessKey).where(WitnessKey.key_id == key_id, WitnessKey.user_id == owner)
+    )
+    if key is None or owner is None:
+        raise NotFound("没有这个封志密钥")
+    if key.revoked_at is not None:
+        raise Conflict("该封志密钥已吊销")
+    key.revoked_at = now
+    db.flush()
+    ledger.notarise(
+        db,
+        REVOKE_KEY,
+        {
+            "key_id": key.key_id,
+            "public_key": base64.b64encode(key.public_key).decode(),
+            "revoked_at": iso(now),
+        },
+    )
+    return key
 
 
 def _project_sample_for_witness(
