@@ -66,7 +66,8 @@ def _curves(ctx: RuleContext) -> list[tuple[Curve, Specimen, TestRecord]]:
         .join(Specimen, Specimen.id == Curve.specimen_id)
         .join(TestRecord, TestRecord.id == Curve.test_record_id)
     )
-    return [(c, s, r) for c, s, r in ctx.db.execute(ctx.narrow(stmt, Curve.institution_id))]
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, Curve.institution_id), Curve.id)
+    return [(c, s, r) for c, s, r in ctx.db.execute(stmt)]
 
 
 def _concrete_band(grade: str, limits: dict[str, Any]) -> tuple[float, float] | None:
@@ -231,6 +232,7 @@ def loading_rate_of(
         "rock_max_mpa_s": "岩石单轴抗压加荷速度上限（MPa/s）",
     },
     triggers=(Curve,),
+    rows=Rows(Curve, "curve"),  # each curve judged on itself: a write judges the curves written
     description="由力值-时间曲线按标准的区间（混凝土、水泥胶砂、砂浆立方体、砌墙砖、混凝土砌块、"
     "岩石为峰值的 10%～80%，钢筋及其焊接、机械连接接头为弹性段 10%～40%）算出的平均加荷速度超出标准"
     "规定的范围。",
@@ -331,6 +333,7 @@ def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
     defaults={"tolerance_percent": 1.0},
     labels={"tolerance_percent": "允许偏差（%）"},
     triggers=(Curve,),
+    rows=Rows(Curve, "curve"),  # each curve judged on itself and its specimen
     description="试件上报的峰值力（或由它算出的强度）与同一试件力值-时间曲线的峰值相差超过允许偏差。",
 )
 def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
