@@ -19,7 +19,10 @@ query, most similar first, and the twins) are compared sample by sample
 **Copies.** ``--copies`` (300) of each kind of :data:`jcjg.demo.synthetic.COPY_KINDS`, each
 forged from a random specimen (drawn from the copy's own seed; the splice's toe from another
 specimen of its machine), ask the whole index the same way: found when a verdict names the
-original. Their pairs with the other specimens count towards the false alarms too.
+original; a copy that ends at its peak asks with its branch read against a few peaks around
+its own too (:func:`jcjg.testing.curves.query_prints`; no specimen of the population ends at
+its peak, so the genuine pairs ask with their own fingerprint alone, as the rule would). Their
+pairs with the other specimens count towards the false alarms too.
 
     BENCH curve_reuse_false_alarms <n> per_million_pairs ratio=<÷ resemblance> baseline=shape_only
     BENCH curve_reuse_recall <r> recall ratio=<÷ direct> baseline=direct_comparison
@@ -161,12 +164,6 @@ class _Tally:
             self.direct.setdefault(kind, []).extend(values)
 
 
-def _compared(index: fpindex.FingerprintIndex, fp: curves.Fingerprint, below: int) -> list[int]:
-    """What the rule compares: the most similar candidates, then the nearest twins."""
-    rows = [r for r in index.query(fp) if r < below][: service.MAX_COMPARED]
-    return rows + [r for r in index.twins(fp) if r < below and r not in rows]
-
-
 def _genuine(rows: range) -> _Tally:
     """Every pair the index yields for the specimens of ``rows`` among those filed before them
     (each pair once: the later specimen asks), judged on the samples."""
@@ -187,7 +184,7 @@ def _genuine(rows: range) -> _Tally:
         )
         old = (shapes[candidates] @ shapes[row] >= SHAPE_ONLY) & near
         tally.shape_only += int(old.sum())
-        # what the rule compares (as _compared, from the same look-ups)
+        # what the rule compares (as index.ask, from the same look-ups)
         compared = index.verify(candidates, fp)[: service.MAX_COMPARED]
         compared += [j for j in twins if j not in compared]
         if not compared:
@@ -216,13 +213,15 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
     donor = _stored((original + len(population.machines)) % specimens)
     copy = reuse.prepare(synthetic.forge(rng, source, kind, noise_kn=noise, donor=donor))
     tally = _Tally(direct={kind: [int(reuse.compare(copy, source).is_copy())]})
-    fp = curves.fingerprint(copy.curve)
+    prints = curves.query_prints(copy.curve)
     found = False
-    if fp is not None:
-        rows = index.candidates(fp, curves.TOLERANCE)
-        twins = set(index.twins(fp)) - set(index.ids[rows].tolist())
-        tally.yielded += int(rows.size) + len(twins)
-        for j in _compared(index, fp, specimens):
+    if prints:
+        yielded: set[int] = set()
+        for fp in prints:
+            yielded.update(index.ids[index.candidates(fp, curves.TOLERANCE)].tolist())
+            yielded.update(index.twins(fp))
+        tally.yielded += len(yielded)
+        for j in index.ask(prints, service.MAX_COMPARED, specimens):
             tally.compared += 1
             if reuse.compare(copy, _stored(j)).is_copy():
                 found = found or j == original

@@ -69,6 +69,9 @@ TWIN_COSINE = 2.0
 # a twin is compared only when its fingerprint still points somewhat the same way (a copy with
 # twice the machine's noise added keeps a cosine of about 0.4; two tests about 0 +- 0.13)
 TWIN_SIMILARITY = 0.25
+# a record ending at its peak (a loading branch alone) also asks with its branch read against
+# these shares of its peak (see query_prints)
+PEAK_ENDING_FACTORS = (1.002, 0.998, 0.996, 0.994)
 
 Array = npt.NDArray[np.float64]
 
@@ -303,8 +306,44 @@ def fingerprint(curve: Curve, top: float = 0.9) -> Fingerprint | None:
     rebar's at 0.6, before the yield plateau and hardening every bar shares). None when the
     branch has too few points (fewer than 2 per bin) or is too smooth to have anything of its
     own."""
-    t, f = curve.t, curve.force
+    return _fingerprint(curve, *loading_branch(curve, top), top)
+
+
+def query_prints(curve: Curve, top: float = 0.9) -> list[Fingerprint]:
+    """The fingerprints a curve asks the index with: its own (:func:`fingerprint`; none without
+    one), and, for a record that ends at its peak (its load, as sampled or smoothed, highest
+    within the last hundredth of its duration: the break cut off), the same branch read
+    against peaks :data:`PEAK_ENDING_FACTORS` times its own. Its original, break and all, was
+    smoothed over the break: the peak it was filed under lies 0.3 % above to 0.7 % below the
+    copy's, and a peak off by 0.5 % moves the 10 % and 90 % crossings enough to leave little
+    of the fingerprint."""
     rising, peak, start, end = loading_branch(curve, top)
+    own = _fingerprint(curve, rising, peak, start, end, top)
+    if own is None:
+        return []
+    width = float(curve.t[-1] - curve.t[0]) / 100
+    highest = float(curve.t[int(np.argmax(curve.force))])
+    if max(highest, float(curve.t[rising.size - 1])) < float(curve.t[-1]) - width:
+        return [own]
+    out = [own]
+    for factor in PEAK_ENDING_FACTORS:
+        level = peak * factor
+        if not (rising >= top * level).any():
+            continue
+        begin = int(np.argmax(rising >= 0.1 * level))
+        stop = int(np.argmax(rising >= top * level)) if top < 1 else rising.size - 1
+        fp = _fingerprint(curve, rising, level, begin, stop, top)
+        if fp is not None:
+            out.append(fp)
+    return out
+
+
+def _fingerprint(
+    curve: Curve, rising: Array, peak: float, start: int, end: int, top: float
+) -> Fingerprint | None:
+    """:func:`fingerprint` of the branch :func:`loading_branch` found (or of it read against
+    another peak: :func:`query_prints`)."""
+    t, f = curve.t, curve.force
     if peak <= 0 or end <= start:
         return None
     bins_n = FINGERPRINT_BINS + 2

@@ -111,6 +111,26 @@ class FingerprintIndex:
         rows = self.candidates(fp, tolerance)
         return self.verify(rows, fp, min_similarity=min_similarity, tolerance=tolerance)
 
+    def ask(
+        self, prints: list[curves.Fingerprint], limit: int, below: int | None = None
+    ) -> list[int]:
+        """What the rule compares for a curve asking with ``prints``
+        (:func:`jcjg.testing.curves.query_prints`): the candidates worth comparing with any of
+        them, most similar first (by the best of their cosines), at most ``limit``, then each
+        one's twins; only ids below ``below`` when given."""
+        best: dict[int, float] = {}
+        for fp in prints:
+            rows = self.candidates(fp, curves.TOLERANCE)
+            for i, cosine in self.verified(rows, fp):
+                if (below is None or i < below) and cosine > best.get(i, -2.0):
+                    best[i] = cosine
+        chosen = sorted(best, key=lambda i: -best[i])[:limit]
+        for fp in prints:
+            chosen += [
+                i for i in self.twins(fp) if (below is None or i < below) and i not in chosen
+            ]
+        return chosen
+
     def twins(self, fp: curves.Fingerprint) -> list[int]:
         """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
         :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose cosine with it reaches
@@ -154,6 +174,20 @@ class FingerprintIndex:
     ) -> list[int]:
         """The ids of the candidate ``rows`` worth comparing with ``fp``, most similar
         first."""
+        return [
+            i
+            for i, _ in self.verified(rows, fp, min_similarity=min_similarity, tolerance=tolerance)
+        ]
+
+    def verified(
+        self,
+        rows: npt.NDArray[np.int64],
+        fp: curves.Fingerprint,
+        *,
+        min_similarity: float = curves.MIN_SIMILARITY,
+        tolerance: float = curves.TOLERANCE,
+    ) -> list[tuple[int, float]]:
+        """:meth:`verify`'s ids with their cosines."""
         if rows.size == 0:
             return []
         apart = np.abs(fp.rise_s / self.rises[rows] - 1)
@@ -161,4 +195,7 @@ class FingerprintIndex:
         cosines = self.vectors[rows] @ fp.vector
         keep = cosines >= curves.similarity_needed(apart, min_similarity)
         rows, cosines = rows[keep], cosines[keep]
-        return [int(i) for i in self.ids[rows[np.argsort(-cosines, kind="stable")]]]
+        order = np.argsort(-cosines, kind="stable")
+        return [
+            (int(i), float(c)) for i, c in zip(self.ids[rows[order]], cosines[order], strict=True)
+        ]

@@ -421,30 +421,51 @@ def similar_curves(
 ) -> list[tuple[Curve, reuse.Evidence]]:
     """Earlier curves (any institution) that are the same test as ``row``: the candidates
     sharing a band key in its rise bucket or a neighbour (:mod:`jcjg.testing.fpindex`) worth
-    comparing, the most similar :data:`MAX_COMPARED`, each compared sample by sample
-    (:mod:`jcjg.testing.reuse`)."""
+    comparing, the most similar :data:`MAX_COMPARED`, and the twins, each compared sample by
+    sample (:mod:`jcjg.testing.reuse`); a record ending at its peak asks with the fingerprints
+    of :func:`jcjg.testing.curves.query_prints` as well (as ``FingerprintIndex.ask``)."""
     mine = fingerprint_of(row)
     if mine is None:
         return []
+    settings = get_settings()
+    try:
+        curve: curves.Curve | None = load_curve(settings, row)
+    except (BlobNotFound, BlobCorrupted, curves.CurveError):
+        log.warning("curve %s: its stored points cannot be read; not compared", row.id)
+        curve = None
+    if curve is None:
+        return []
+    # a record ending at its peak asks with its branch read against a few peaks around its own
+    # too (curves.query_prints); any other with its stored fingerprint alone
+    prints = [mine, *curves.query_prints(curve, top)[1:]]
     reach = fpindex.spread(tolerance)
-    buckets = curves.bucket(mine.rise_s) + np.arange(-reach, reach + 1)
-    wanted = [int(k) for k in fpindex.keys(buckets, fpindex.band_values(mine.vector)).ravel()]
-    ids = select(CurveKey.curve_id).where(CurveKey.key.in_(wanted), CurveKey.curve_id < row.id)
+    wanted: set[int] = set()
+    for fp in prints:
+        buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
+        wanted.update(int(k) for k in fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel())
+    ids = select(CurveKey.curve_id).where(
+        CurveKey.key.in_(sorted(wanted)), CurveKey.curve_id < row.id
+    )
     ranked = []
     for other in db.scalars(select(Curve).where(Curve.id.in_(ids)).order_by(Curve.id)):
         theirs = fingerprint_of(other)
         if theirs is None:
             continue
-        match = curves.matches(mine, theirs, min_similarity=min_similarity, tolerance=tolerance)
-        if match is not None:
-            ranked.append((match.similarity, other))
+        found = [
+            match.similarity
+            for fp in prints
+            if (match := curves.matches(fp, theirs, min_similarity=min_similarity,
+                                        tolerance=tolerance)) is not None
+        ]  # fmt: skip
+        if found:
+            ranked.append((max(found), other))
     ranked.sort(key=lambda pair: -pair[0])
     chosen = [other for _, other in ranked[:MAX_COMPARED]]
-    chosen += [other for other in _twins(db, row, mine) if other not in chosen]
+    for fp in prints:
+        chosen += [other for other in _twins(db, row, fp) if other not in chosen]
     if not chosen:
         return []
-    settings = get_settings()
-    new = reuse.prepare(load_curve(settings, row), top)  # once for all its candidates
+    new = reuse.prepare(curve, top)  # once for all its candidates
     out = []
     for other in chosen:
         try:
