@@ -37,7 +37,6 @@ from jcjg.alerts.pages import FIGURE
 from jcjg.core import domains
 from jcjg.core.errors import (
     FieldError,
-    NotFound,
     ValidationFailed,
     field_errors_from_pydantic,
 )
@@ -45,6 +44,7 @@ from jcjg.core.evidence import Stored
 from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import FORBIDDEN, MultiLine, TextModel
+from jcjg.tenancy.facts import childs_institution
 from jcjg.tenancy.models import Institution
 
 PREFIX = "case:"
@@ -222,14 +222,7 @@ def _alert(db: Session, fact: ForwardedFact, step: Stepped, given: Content) -> A
     found = given.alert
     inst = None
     if found.institution is not None:
-        inst = db.scalar(
-            select(Institution).where(
-                Institution.code == found.institution,
-                Institution.region_code.startswith(within, autoescape=True),
-            )
-        )
-        if inst is None:
-            raise NotFound(f"检测机构“{found.institution}”在本平台不存在或不在该下级平台辖区内")
+        inst = childs_institution(db, fact, found.institution)
     # the project, when the province holds it (the project message): else the alert names none
     project_id = _project_id(db, found.project, within) if found.project else None
     key = f"{fact.platform}#{step.alert}"  # the child's alert, among the child's

@@ -142,10 +142,9 @@ def authenticate(db: Session, settings: Settings, request: Request, body: bytes 
     return Caller(consumer, str(verified.keyid))
 
 
-def grant(db: Session, consumer: Consumer, code: str) -> tuple[DataSet, Subscription]:
-    """The published data set ``code`` and ``consumer``'s active subscription to it; 404 for
-    a set that is not in the published catalogue, 403 otherwise (restricted, no grant of its
-    own, not approved yet)."""
+def _shared(db: Session, code: str) -> DataSet:
+    """The published data set ``code``: 404 for a set not in the published catalogue, 403 for
+    a restricted one (never shared)."""
     data_set = db.scalar(
         select(DataSet).where(DataSet.code == code[:40], DataSet.status == "published")
     )
@@ -153,6 +152,14 @@ def grant(db: Session, consumer: Consumer, code: str) -> tuple[DataSet, Subscrip
         raise NotFound(f"没有已发布的数据集“{code[:40]}”")
     if data_set.grade == DataGrade.RESTRICTED:
         raise AppError(kind=RESTRICTED)
+    return data_set
+
+
+def grant(db: Session, consumer: Consumer, code: str) -> tuple[DataSet, Subscription]:
+    """The published data set ``code`` and ``consumer``'s active subscription to it; 404 for
+    a set that is not in the published catalogue, 403 otherwise (restricted, no grant of its
+    own, not approved yet)."""
+    data_set = _shared(db, code)
     subscription = db.scalar(
         select(Subscription).where(
             Subscription.consumer_id == consumer.id, Subscription.data_set_id == data_set.id
@@ -406,13 +413,7 @@ def apply(db: Session, caller: Caller, code: str, body: bytes) -> dict[str, Any]
     pending or in force is 409, one refused or stopped before waits for an officer again.
     The purpose is kept with the access record the reviewer reads."""
     purpose = _purpose(body)
-    data_set = db.scalar(
-        select(DataSet).where(DataSet.code == code[:40], DataSet.status == "published")
-    )
-    if data_set is None:
-        raise NotFound(f"没有已发布的数据集“{code[:40]}”")
-    if data_set.grade == DataGrade.RESTRICTED:
-        raise AppError(kind=RESTRICTED)
+    data_set = _shared(db, code)
     before = db.scalar(
         select(Subscription.status).where(
             Subscription.consumer_id == caller.consumer.id,

@@ -28,10 +28,10 @@ from jcjg.core.errors import (
     field_errors_from_pydantic,
 )
 from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
-from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.nonconformity.choices import Handling, NcStatus
 from jcjg.nonconformity.models import Nonconformity
+from jcjg.tenancy.facts import childs_institution
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
@@ -115,15 +115,7 @@ def handled(db: Session, fact: ForwardedFact) -> None:
 def _entry(db: Session, fact: ForwardedFact, given: Content) -> Nonconformity:
     """The province's entry of the result: its institution's (within the child's region) and
     its record's number, the record stored here or the number the lab reported."""
-    within = scope_prefix(fact.region_code)
-    inst = db.scalar(
-        select(Institution).where(
-            Institution.code == given.institution,
-            Institution.region_code.startswith(within, autoescape=True),
-        )
-    )
-    if inst is None:
-        raise NotFound(f"检测机构“{given.institution}”在本平台不存在或不在该下级平台辖区内")
+    inst = childs_institution(db, fact, given.institution)
     records = select(TestRecord.id).where(
         TestRecord.institution_id == inst.id, TestRecord.number == given.number
     )

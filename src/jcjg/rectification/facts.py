@@ -40,6 +40,7 @@ from jcjg.core.text import MultiLine, TextModel
 from jcjg.rectification.choices import Ground, OrderAction, OrderStatus
 from jcjg.rectification.models import RectificationEvent, RectificationOrder
 from jcjg.rectification.service import MAX_TEXT
+from jcjg.tenancy.facts import childs_institution
 from jcjg.tenancy.models import Institution
 
 PREFIX = "rectification_order:"
@@ -130,14 +131,7 @@ def _issue(db: Session, fact: ForwardedFact, step: Stepped, given: Content) -> N
         raise ValidationFailed(
             errors=[FieldError("content", "下达整改通知须附查实的问题和整改要求")]
         )
-    inst = db.scalar(
-        select(Institution).where(
-            Institution.code == given.institution,
-            Institution.region_code.startswith(scope_prefix(fact.region_code), autoescape=True),
-        )
-    )
-    if inst is None:
-        raise NotFound(f"检测机构“{given.institution}”在本平台不存在或不在该下级平台辖区内")
+    inst = childs_institution(db, fact, given.institution)
     order = RectificationOrder(
         number=step.number, institution_id=inst.id, region_code=step.region,
         grounds=[g.value for g in step.grounds], findings=given.findings,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from jcjg.core.errors import Conflict, FieldError, ValidationFailed
 from jcjg.core.facts import FactApplier, ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
@@ -80,11 +80,7 @@ def _rename(db: Session, inst: Institution, name: str, credit: str | None) -> No
 
 
 def _institution(db: Session, fact: ForwardedFact) -> Institution:
-    code = _code(fact)
-    inst = db.scalar(select(Institution).where(Institution.code == code))
-    if inst is None or not inst.region_code.startswith(scope_prefix(fact.region_code)):
-        raise NotFound(f"机构“{code}”在本平台不存在或不在该下级平台辖区内")
-    return inst
+    return facts.childs_institution(db, fact, _code(fact), "机构")
 
 
 def _within(fact: ForwardedFact, region: str, code: str) -> None:

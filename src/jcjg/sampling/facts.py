@@ -73,7 +73,7 @@ from jcjg.sampling.models import (
     WitnessRecord,
 )
 from jcjg.sampling.service import mark_received_or_refused
-from jcjg.tenancy.models import Institution
+from jcjg.tenancy.facts import childs_institution
 
 REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
 RECEIPT = "sample:receipt"
@@ -654,15 +654,7 @@ def received(db: Session, fact: ForwardedFact) -> bool | None:
     if entry.accepted == bool(entry.reasons):
         raise ValidationFailed(errors=[FieldError("reasons", "收样的结论与拒收原因不符")])
     sample = _childs_sample(db, fact, entry.sample_code, "收样")
-    within = scope_prefix(fact.region_code)
-    inst = db.scalar(
-        select(Institution).where(
-            Institution.code == entry.institution_code,
-            Institution.region_code.startswith(within, autoescape=True),
-        )
-    )
-    if inst is None:
-        raise NotFound(f"检测机构“{entry.institution_code}”在本平台不存在或不在该下级平台辖区内")
+    inst = childs_institution(db, fact, entry.institution_code)
     same = db.scalar(
         select(SampleReceipt.id).where(
             SampleReceipt.sample_id == sample.id,
