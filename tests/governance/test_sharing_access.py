@@ -288,6 +288,35 @@ def test_sensitive_words_are_replaced_in_free_text_but_within_safe_words(client,
     assert errors[0].message.startswith("每个词不得超过")
 
 
+def _approve_hashing_identity_numbers(client, db, consumer, subscription, asked_for) -> None:
+    """The reviewer approves with the identity numbers hashed instead of masked, after a try
+    that left a personal field out (refused, still pending)."""
+    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
+    asked = sorted(asked_for.items())
+    rows = {f"{k}_{i}": v for i, (path, method) in enumerate(asked)
+            for k, v in (("path", path), ("method", method))}  # fmt: skip
+    # the reviewer hashes the identity numbers instead: a personal field left out is refused
+    hashed = rows | {f"method_{[p for p, _ in asked].index('people[].id_number')}": "hash"}
+    first = next(k for k, v in rows.items() if k.startswith("path_") and v != "")
+    refused = _post(client, f"/governance/sharing/subscriptions/{subscription.id}/decision",
+                    csrf, decision="approve", note="", **(hashed | {first: ""}))  # fmt: skip
+    assert refused.status_code == 422
+    db.refresh(subscription)
+    assert subscription.status == "pending"
+    decided = _post(
+        client,
+        f"/governance/sharing/subscriptions/{subscription.id}/decision",
+        csrf,
+        decision="approve",
+        note="同意",
+        **hashed,
+    )
+    assert decided.status_code == 303
+    db.refresh(subscription)
+    assert subscription.masking["people[].id_number"] == "hash"
+    assert subscription.masking == dict(asked) | {"people[].id_number": "hash"}
+
+
 def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings, factory):
     _consumer, _reviewer = _set_up(client, db, factory, "", grade="conditional")
     csrf = page_csrf(client, "/governance/sharing/consumers")
@@ -316,16 +345,9 @@ def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings,
     # the officer reads the purpose on the consumer's page and approves (the consumer asked)
     page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
     assert "核验检测人员资格，用于保函审核" in page.text
+    assert 'data-testid="decision-masking"' in page.text  # the policy, to change on approval
     subscription = db.scalar(select(Subscription).where(Subscription.consumer_id == consumer.id))
-    csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
-    decided = _post(
-        client,
-        f"/governance/sharing/subscriptions/{subscription.id}/decision",
-        csrf,
-        decision="approve",
-        note="同意",
-    )
-    assert decided.status_code == 303
+    _approve_hashing_identity_numbers(client, db, consumer, subscription, answer["masking"])
     assert client.get(url, headers=signed_get(key_id, private, url)).status_code == 200
     # stopped by an officer (a reason is required): nothing more is served; asked for again,
     # it waits for an officer, and is served once approved

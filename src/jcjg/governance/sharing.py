@@ -413,18 +413,7 @@ def subscribe(
         )
     if data_set.grade == DataGrade.RESTRICTED:
         raise ValidationFailed(errors=[FieldError("data_set_id", "该数据集不予共享", "restricted")])
-    fields = rulebook.fields_of(db, data_set.message_type)
-    policy: dict[str, str] = {}
-    for path, method in dict(values.get("masking") or {}).items():
-        if path not in fields:
-            errors.append(FieldError(f"masking.{path}"[:80], "数据集没有这个字段", "path"))
-        elif method not in {m.value for m in Masking}:
-            errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
-        else:
-            policy[path] = method
-    bare = [p for p in personal_fields(db, data_set.message_type) if p not in policy]
-    for path in bare:  # personal data never leaves unmasked
-        errors.append(FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal"))
+    chosen_policy = policy(db, data_set, values.get("masking") or {}, errors)
     words = {
         kind: word_list(values.get(f"{kind}_words"), f"{kind}_words", errors)
         for kind in ("sensitive", "safe")
@@ -435,11 +424,34 @@ def subscribe(
         db,
         consumer,
         data_set,
-        masking=policy,
+        masking=chosen_policy,
         words={k: v for k, v in words.items() if v},
         pending=data_set.grade == DataGrade.CONDITIONAL,
         requested_by_id=principal.user_id,
     )
+
+
+def policy(
+    db: Session, data_set: DataSet, masking: Mapping[str, Any], errors: list[FieldError]
+) -> dict[str, str]:
+    """A masking policy for ``data_set`` (``{path: method}``): each path a field of its message
+    type, each method one of :class:`Masking`, every personal field masked (personal data
+    never leaves unmasked); what is wrong is added to ``errors``."""
+    fields = rulebook.fields_of(db, data_set.message_type)
+    chosen: dict[str, str] = {}
+    for path, method in dict(masking).items():
+        if path not in fields:
+            errors.append(FieldError(f"masking.{path}"[:80], "数据集没有这个字段", "path"))
+        elif method not in {m.value for m in Masking}:
+            errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
+        else:
+            chosen[path] = method
+    for path in personal_fields(db, data_set.message_type):
+        if path not in chosen:
+            errors.append(
+                FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal")
+            )
+    return chosen
 
 
 def place(
@@ -477,9 +489,17 @@ def place(
 
 
 def decide(
-    db: Session, principal: Principal, subscription: Subscription, *, approve: bool, note: str
+    db: Session,
+    principal: Principal,
+    subscription: Subscription,
+    *,
+    approve: bool,
+    note: str,
+    masking: Mapping[str, Any] | None = None,
 ) -> None:
-    """Approve or refuse a pending subscription (a conditional data set): never by who asked."""
+    """Approve or refuse a pending subscription (a conditional data set): never by who asked.
+    Approving with ``masking`` puts that policy in force instead of the one asked for (a
+    consumer's own application masks every personal field and nothing else)."""
     if subscription.status != SubscriptionStatus.PENDING:
         raise Conflict("该订阅不在待审核状态")
     if principal.user_id == subscription.requested_by_id:
@@ -490,6 +510,12 @@ def decide(
         raise ValidationFailed(
             errors=[FieldError("note", "不得超过 2000 个字符", "string_too_long")]
         )
+    if approve and masking is not None:
+        errors: list[FieldError] = []
+        chosen = policy(db, db.get_one(DataSet, subscription.data_set_id), masking, errors)
+        if errors:
+            raise ValidationFailed("请改正标出的项目", errors=errors)
+        subscription.masking = chosen
     subscription.status = (
         SubscriptionStatus.ACTIVE if approve else SubscriptionStatus.REJECTED
     ).value

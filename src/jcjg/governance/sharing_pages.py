@@ -49,6 +49,7 @@ Approver = Annotated[Principal, Depends(requires("sharing:approve"))]
 Paging = Annotated[PageParams, Depends(page_params)]
 Params = Annotated[ListParams, Depends(list_params)]
 MASK_ROWS = 5
+MAX_MASK_ROWS = 100  # a message type's fields are fewer
 DONE = {
     "saved": "已保存。",
     "published": "数据集已发布，可供订阅。",
@@ -229,15 +230,10 @@ def subscription_create(
     request: Request, db: SessionDep, principal: Manager, consumer_id: Id, form: PostedForm
 ) -> Response:
     consumer = forms.get(db, Consumer, consumer_id, "共享对象")
-    masking = {}
-    for i in range(MASK_ROWS):
-        path, method = form.get(f"path_{i}") or "", form.get(f"method_{i}") or ""
-        if path:
-            masking[path] = method
     chosen = form_id(form.get("data_set_id"))
     values = {
         "data_set_id": chosen,
-        "masking": masking,
+        "masking": _masking(form),
         "sensitive_words": form.get("sensitive_words") or "",
         "safe_words": form.get("safe_words") or "",
     }
@@ -289,6 +285,19 @@ def accesses(
     return render(request, "governance/sharing_accesses.html", context)
 
 
+def _masking(form: PostedForm) -> dict[str, str]:
+    """The policy of a form's rows (``path_<i>``, ``method_<i>``; a row without a field is
+    left out)."""
+    masking = {}
+    for i in range(MAX_MASK_ROWS):
+        if f"method_{i}" not in form:
+            break
+        path, method = form.get(f"path_{i}") or "", form.get(f"method_{i}") or ""
+        if path:
+            masking[path] = method
+    return masking
+
+
 @router.post(
     "/governance/sharing/subscriptions/{subscription_id}/decision", response_class=HTMLResponse
 )
@@ -303,6 +312,8 @@ def subscription_decide(
         subscription,
         approve=form.get("decision") == "approve",
         note=form.get("note") or "",
+        # the policy as the reviewer set it on the page (absent: the one asked for)
+        masking=_masking(form) if "method_0" in form else None,
     )
     return redirect(f"/governance/sharing/consumers/{subscription.consumer_id}?done=decided")
 
