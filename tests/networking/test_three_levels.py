@@ -49,8 +49,9 @@ from jcjg.ledger.models import LedgerCheckpoint, LedgerCounter, LedgerHead, Ledg
 from jcjg.ledger.note import generate_signer
 from jcjg.networking.models import Child, Forwarded
 from jcjg.networking.service import register_child
-from jcjg.networking.wire import b64
+from jcjg.networking.wire import RELAYED, b64
 from jcjg.refdata import upgrade
+from jcjg.tenancy import facts as tenancy_facts
 from jcjg.tenancy.models import Institution
 from tests.conftest import BACKEND, upgraded_database_url
 from tests.factories import Factory
@@ -191,13 +192,16 @@ class Platform:
             db.commit()
 
 
-def _lab_everywhere(platforms: list[Platform]) -> None:
-    """The lab's institution on every level (the province keeps every city's institutions)."""
-    for platform in platforms:
-        with platform.sessions() as db:
-            inst = Factory(db, platform.settings).institution(region_code="360403", name="九江检测")
-            inst.code = LAB_CODE
-            db.commit()
+def _lab_at_the_city(city: Platform) -> None:
+    """The lab's institution registered at the city, notarised as its pages do: the province
+    rebuilds it from the city's leaf, and the nation from the province's relay of it."""
+    with city.sessions() as db:
+        inst = Factory(db, city.settings).institution(region_code="360403", name="九江检测")
+        inst.code = LAB_CODE
+        db.flush()
+        with city.acting():
+            tenancy_facts.notarise_registered(db, inst)
+        db.commit()
 
 
 def _lims(city: Platform, key: Ed25519PrivateKey) -> str:
@@ -264,7 +268,7 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
     city2_db, drop_city2 = upgraded_database_url(tmp_path)
     city2 = Platform("city2", city2_db, tmp_path / "city2")  # forwards from its app process
     levels = [nation, province, city, city2]
-    _lab_everywhere(levels[:3])
+    _lab_at_the_city(city)
     nation.adopt(province, "360000")
     province.adopt(city, "360400")
     province.adopt(city2, "360100")
@@ -279,6 +283,7 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
         _until(_applied(nation, len(sent)), message="every message at the nation")
         _once_in_order_verified(city, province, nation, sent)
         _codes_verify_upstream(city, province, nation)
+        _the_citys_registration_relayed(city, province, nation)
         _a_province_with_two_cities(province, city, city2)
         _cosigned(city, province)
         _an_altered_message_is_refused(city, province, key_id, lab_key)
@@ -331,6 +336,33 @@ def _once_in_order_verified(
         leaves = {r.leaf_hash.hex() for r in db.scalars(select(Message))}
     assert {r.origin["leaf_hash"] for r in _lab_rows(province)} == leaves
     assert {r.origin["platform"] for r in _lab_rows(nation)} == {province.origin}
+
+
+def _the_citys_registration_relayed(city: Platform, province: Platform, nation: Platform) -> None:
+    """The nation holds the lab as the city registered it, rebuilt once from the province's
+    relay, whose leaf names the city's: city leaf -> province leaf -> nation."""
+    with city.sessions() as db:
+        first = db.scalars(
+            select(LedgerLeaf).where(LedgerLeaf.entry_type == tenancy_facts.REGISTER)
+        ).one()
+    with province.sessions() as db:
+        relay = db.scalars(
+            select(LedgerLeaf).where(LedgerLeaf.entry_type == tenancy_facts.REGISTER)
+        ).one()
+        named = json.loads(relay.entry)["data"][RELAYED]
+        assert (named["platform"], named["index"], named["leaf_hash"]) == (
+            city.origin, first.leaf_index, first.leaf_hash.hex(),
+        )  # fmt: skip
+    with nation.sessions() as db:
+        row = db.scalars(
+            select(Forwarded).where(Forwarded.entry_type == tenancy_facts.REGISTER)
+        ).one()
+        assert (row.origin_index, row.leaf_hash, row.outcome) == (
+            relay.leaf_index, relay.leaf_hash, "rebuilt",
+        )  # fmt: skip
+        assert (row.source_origin, row.source_index) == (city.origin, first.leaf_index)
+        inst = db.scalars(select(Institution).where(Institution.code == LAB_CODE)).one()
+        assert inst.region_code == "360403"
 
 
 def _codes_verify_upstream(city: Platform, province: Platform, nation: Platform) -> None:

@@ -54,8 +54,8 @@ from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.networking import problems
-from jcjg.networking.models import ForwardCursor, LabKey
-from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, kept_results
+from jcjg.networking.models import ForwardCursor, Forwarded, LabKey
+from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, evidence_files, kept_results
 from jcjg.tenancy.models import Institution
 
 log = logging.getLogger("jcjg.networking.forward")
@@ -163,6 +163,9 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
     )
     keys = _keys(db, {m.key_id for m in messages.values()})
     contents = facts.contents()  # the domains' readers of what an entry holds as digests
+    relays = _relays(
+        db, [leaf.leaf_hash for leaf in leaves if not leaf.entry_type.startswith(ENTRY_PREFIX)]
+    )
     size = 0
     expected = position
     for leaf in leaves:
@@ -181,6 +184,12 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
             item["message"] = _message(message, keys.get(message.key_id))
             if message.status == MessageStatus.APPLIED:
                 batch.files.extend(_files(message))
+        elif leaf.leaf_hash in relays:  # a child's fact rebuilt here: the content it came with
+            relayed = relays[leaf.leaf_hash]
+            if relayed is not None:
+                item["content"] = relayed
+                batch.files.extend(evidence_files(relayed))
+                size += len(json.dumps(relayed, ensure_ascii=False))
         elif leaf.entry_type in contents:
             data = json.loads(leaf.entry)["data"]
             exported = contents[leaf.entry_type](db, leaf.leaf_index, data)
@@ -200,6 +209,19 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
             select(LedgerLeaf.created_at).where(LedgerLeaf.leaf_index == expected)
         )
     return batch
+
+
+def _relays(db: Session, hashes: list[bytes]) -> dict[bytes, dict[str, Any] | None]:
+    """The leaves among ``hashes`` that relay a child's fact rebuilt here, with the content the
+    child sent beside it (None when it sent none)."""
+    if not hashes:
+        return {}
+    found = db.execute(
+        select(Forwarded.relay_leaf_hash, Forwarded.content).where(
+            Forwarded.relay_leaf_hash.in_(hashes)
+        )
+    )
+    return {bytes(leaf): content for leaf, content in found if leaf is not None}
 
 
 def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -121,6 +121,7 @@ class Forwarded(IdMixin, Base):
     __scope_columns__: ClassVar[dict[str, str]] = _SCOPE
     __table_args__ = (
         UniqueConstraint("child_id", "origin_index"),
+        UniqueConstraint("source_origin", "source_index"),
         Index("ix_network_forwarded_child_outcome", "child_id", "outcome"),
     )
 
@@ -138,6 +139,13 @@ class Forwarded(IdMixin, Base):
     )
     problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # a fact rebuilt here: where it was first notarised (the log's origin and the leaf's index
+    # there: the child's, or the grandchild's a relay names), once whatever path it came by;
+    # the content it came with, and the leaf of this platform's log that relays it upward
+    source_origin: Mapped[str | None] = mapped_column(String(200), default=None)
+    source_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    relay_leaf_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True, default=None)
 
 
 class LabKey(IdMixin, Base):

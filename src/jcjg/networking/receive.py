@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core import facts
 from jcjg.core.db import utcnow
-from jcjg.core.errors import AppError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.errors import AppError, FieldError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.facts import ForwardedFact
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
@@ -67,12 +67,22 @@ from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.models import LedgerQueued
-from jcjg.ledger.note import Verifier
+from jcjg.ledger.note import NoteError, Verifier
 from jcjg.ledger.sm import SMUnavailable
 from jcjg.networking import problems
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded, LabKey
-from jcjg.networking.wire import Forward, ForwardedMessage, Item, parse_time, unb64
+from jcjg.networking.wire import (
+    RELAYED,
+    Forward,
+    ForwardedMessage,
+    Item,
+    Relayed,
+    b64,
+    evidence_files,
+    parse_time,
+    unb64,
+)
 
 
 class Refused(Exception):
@@ -173,7 +183,7 @@ def _need_files(db: Session, child: Child, items: list[Item], typed: Typed) -> N
     wanted: list[str] = []
     for item in items:
         if item.content is not None:
-            wanted.extend(_evidence_files(item.content))
+            wanted.extend(evidence_files(item.content))
         if item.message is None or item.message.status != "applied":
             continue
         kind, message = typed[item.index]
@@ -184,15 +194,6 @@ def _need_files(db: Session, child: Child, items: list[Item], typed: Typed) -> N
         raise ExchangeError(
             exchange_problems.FILES_MISSING, f"有 {len(missing)} 个文件尚未上传", missing=missing
         )
-
-
-def _evidence_files(content: dict[str, Any]) -> list[str]:
-    """The SHA-256 of the files a fact's content names (``evidence: [{"sha256": …}]``); what
-    is not such a list is left to the applier to refuse."""
-    listed = content.get("evidence")
-    if not isinstance(listed, list):
-        return []
-    return [f["sha256"] for f in listed if isinstance(f, dict) and isinstance(f.get("sha256"), str)]
 
 
 def _typed(item: Item) -> tuple[MessageType[Any] | None, Any]:
@@ -207,6 +208,19 @@ def _typed(item: Item) -> tuple[MessageType[Any] | None, Any]:
         return kind, kind.schema.model_validate_json(unb64(item.message.body), strict=True)
     except (ValueError, KeyError, TypeError, ValidationError):
         return None, None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a fact was first notarised, and what it says there (see ``_Receiver._source``)."""
+
+    platform: str  # the first log's origin
+    name: str
+    region_code: str
+    index: int
+    data: dict[str, Any]
+    notarised_at: dt.datetime
+    relayed: dict[str, Any]  # what a relay of it names (wire.Relayed)
 
 
 @dataclass
@@ -247,6 +261,7 @@ class _Receiver:
         for row_id, message_id, inst, region, client_id in db.execute(found) if ids else ():
             self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
         self.appliers = facts.appliers()  # the domains' rebuilders of a child's facts
+        self.sources: set[tuple[str, int]] = set()  # facts rebuilt in this forward, by origin
         self.pinned: dict[str, bytes] = {}
         for key_id, public in db.execute(
             select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
@@ -265,9 +280,10 @@ class _Receiver:
                 .scalars()
                 .all()
             )
-            self.db.execute(insert(cast(Table, LedgerQueued.__table__)), self.queued)
             for row, position in self.waiting:
                 row.message_id = ids[position]
+        if self.queued:  # the messages' leaves and the relayed facts', in the forward's order
+            self.db.execute(insert(cast(Table, LedgerQueued.__table__)), self.queued)
         self.db.add_all(self.rows)
         self.db.flush()
 
@@ -304,21 +320,31 @@ class _Receiver:
     def _fact(
         self, row: Forwarded, envelope: dict[str, Any], content: dict[str, Any] | None
     ) -> str:
-        """A fact of the child's: rebuilt into this platform's rows when a domain declares
-        how (``core.facts``; with the content behind its digests, when the child sent it),
-        else recorded as the child's notarised entry."""
+        """A fact of the child's (or one the child rebuilt from its own child and relays): rebuilt
+        into this platform's rows when a domain declares how (``core.facts``; with the content
+        behind its digests, when the child sent it), else recorded as the child's notarised
+        entry. A fact rebuilt here once (by whatever path) is a duplicate after; one rebuilt is
+        notarised in this platform's log in turn, naming its first origin, so it goes on up."""
         applier = self.appliers.get(row.entry_type)
         if applier is None:
             return Outcome.RECORDED
         data = envelope["data"]
         if not isinstance(data, dict):
             raise Refused(ValidationFailed("平台事实的内容应为 JSON 对象"))
+        source = self._source(row, data)
+        key = (source.platform, source.index)
+        if key in self.sources or self.db.scalar(
+            select(Forwarded.id).where(
+                Forwarded.source_origin == source.platform, Forwarded.source_index == source.index
+            )
+        ):
+            return Outcome.DUPLICATE
         fact = ForwardedFact(
-            platform=self.child.name,
-            region_code=self.child.region_code,
-            index=row.origin_index,
-            data=data,
-            notarised_at=row.notarised_at,
+            platform=source.name,
+            region_code=source.region_code,
+            index=source.index,
+            data=source.data,
+            notarised_at=source.notarised_at,
             content=content,
         )
         try:
@@ -326,7 +352,82 @@ class _Receiver:
                 rebuilt = applier(self.db, fact)
         except AppError as exc:
             raise Refused(exc) from None
-        return Outcome.RECORDED if rebuilt is False else Outcome.REBUILT
+        if rebuilt is False:
+            return Outcome.RECORDED
+        self.sources.add(key)
+        row.source_origin, row.source_index, row.content = source.platform, source.index, content
+        relay = ledger.promise(row.entry_type, {**source.data, RELAYED: source.relayed}, self.now)
+        self.queued.append(relay.queued_row())
+        row.relay_leaf_hash = relay.leaf_hash
+        return Outcome.REBUILT
+
+    def _source(self, row: Forwarded, data: dict[str, Any]) -> _Source:
+        """Where the fact was first notarised: the child's leaf, or the one its relay names
+        (checked: the first leaf recomputed from its entry in its own log's profile, its type and
+        data the relay's, its platform within the child's region)."""
+        child = self.child
+        given = data.get(RELAYED)
+        if given is None:
+            return _Source(
+                platform=child.log_origin, name=child.name, region_code=child.region_code,
+                index=row.origin_index, data=data, notarised_at=row.notarised_at,
+                relayed={
+                    "platform": child.log_origin, "name": child.name,
+                    "region_code": child.region_code, "log_key": child.log_key,
+                    "index": row.origin_index, "leaf_hash": row.leaf_hash.hex(),
+                    "entry": b64(row.entry),
+                },
+            )  # fmt: skip
+        try:
+            relayed = Relayed.model_validate(given)
+        except ValidationError as exc:
+            errors = field_errors_from_pydantic(exc.errors())
+            raise Refused(
+                ValidationFailed(
+                    errors=[FieldError(f"{RELAYED}.{e.field}", e.message, e.code) for e in errors]
+                )
+            ) from exc
+        try:
+            verifier = Verifier(relayed.log_key)
+            entry = unb64(relayed.entry)
+        except (NoteError, ValueError) as exc:
+            raise Refused(
+                ExchangeError(problems.ENTRY_MISMATCH, "转报事实所称的来源日志公钥或条目不可读")
+            ) from exc
+        if verifier.name != relayed.platform:
+            raise Refused(
+                ExchangeError(problems.ENTRY_MISMATCH, "转报事实的来源日志公钥不是其所称的日志")
+            )
+        first = _envelope(entry, relayed.leaf_hash, hasher_for(verifier))
+        own = {k: v for k, v in data.items() if k != RELAYED}
+        if first["entry_type"] != row.entry_type or first["data"] != own:
+            raise Refused(
+                ExchangeError(problems.CONTENT_MISMATCH, "转报的事实与其来源叶的存证内容不符")
+            )
+        if not relayed.region_code.startswith(scope_prefix(child.region_code)):
+            raise Refused(
+                ExchangeError(
+                    problems.OUT_OF_REGION,
+                    f"转报事实的来源平台辖区“{relayed.region_code}”不在该下级平台辖区内",
+                )
+            )
+        clash = self.db.scalar(
+            select(Child.log_origin).where(
+                Child.name == relayed.name, Child.log_origin != relayed.platform
+            )
+        )
+        if clash is not None or relayed.platform == child.log_origin:
+            raise Refused(
+                ExchangeError(
+                    problems.ORIGIN_MISMATCH,
+                    f"转报事实的来源平台“{relayed.name}”与本平台登记的下级平台冲突",
+                )
+            )
+        return _Source(
+            platform=relayed.platform, name=relayed.name, region_code=relayed.region_code,
+            index=relayed.index, data=own, notarised_at=first["notarised_at"],
+            relayed=relayed.model_dump(),
+        )  # fmt: skip
 
     def _validated(
         self, row: Forwarded, kind: MessageType[Any], body: bytes, accepted_at: dt.datetime

@@ -90,6 +90,33 @@ class Item(_Strict):
         return value
 
 
+RELAYED = "relayed_from"
+"""The key under which a parent's leaf relaying a child's fact names the fact's first origin."""
+
+
+class Relayed(_Strict):
+    """Where a relayed fact was first notarised: the log (its origin and verifier key) and the
+    platform's name and region as its parent registered it, the leaf's index and hash there, and
+    the leaf's entry itself, so that anyone above recomputes the leaf from it."""
+
+    platform: str = Field(min_length=1, max_length=200)  # the first log's origin
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(pattern=r"^[0-9]{6}$")
+    log_key: str = Field(min_length=1, max_length=300)
+    index: int = Field(ge=0, le=2**63 - 1)
+    leaf_hash: str = Field(pattern=_HEX64)
+    entry: str = Field(min_length=1, max_length=1_000_000)  # base64 of the first leaf's bytes
+
+
+def evidence_files(content: Any) -> list[str]:
+    """The SHA-256 of the files a fact's content names (``evidence: [{"sha256": …}]``); what
+    is not such a list is left to the applier to refuse."""
+    listed = content.get("evidence") if isinstance(content, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [f["sha256"] for f in listed if isinstance(f, dict) and isinstance(f.get("sha256"), str)]
+
+
 class Forward(_Strict):
     forward_version: Literal[1]
     origin: str = Field(min_length=1, max_length=200)

@@ -10,8 +10,9 @@ from jcjg.alerts.facts import PROJECT_CODES, ProjectCodes
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
-from jcjg.projects import messages, models, pages, rules, training_pages
+from jcjg.projects import facts, messages, models, pages, rules, training_pages
 
 _KEEPERS = (*AUTHORITIES, Role.STATION)
 
@@ -103,5 +104,7 @@ DOMAIN = Domain(
         ),
         PROJECT_PARTIES: _parties,
         PROJECT_CODES: lambda: ProjectCodes(_code_of, _id_of),
+        FORWARDED_FACTS: facts.appliers,  # a child platform's projects, kept here
+        FACT_CONTENTS: facts.contents,
     },
 )

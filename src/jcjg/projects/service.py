@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +27,8 @@ from jcjg.core.memo import names_by_id
 from jcjg.core.pagination import count_rows
 from jcjg.core.patterns import MOBILE
 from jcjg.core.text import MultiLine, TextModel
+from jcjg.ledger import service as ledger
+from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import geo
 from jcjg.projects.choices import MemberRole, ProjectStatus
 from jcjg.projects.models import Project, ProjectMember
@@ -126,6 +129,7 @@ def create_project(*, db: Session, principal: Principal, raw: dict[str, Any]) ->
     project = Project(**data.model_dump(mode="json"))
     db.add(project)
     db.flush()
+    notarise_project(db, project, created=True)  # a parent platform keeps it from the leaf
     return project
 
 
@@ -136,10 +140,14 @@ def update_project(
     data = parse_project({"code": project.code, "region_code": project.region_code, **raw})
     if data.code != project.code or data.region_code != project.region_code:
         raise ValidationFailed(errors=[FieldError("code", "项目编号和行政区划不能修改")])
+    changed = False
     for key, value in data.model_dump(mode="json").items():
         if getattr(project, key) != value:
             setattr(project, key, value)
+            changed = True
     db.flush()
+    if changed:
+        notarise_project(db, project, created=False)
     return project
 
 
@@ -167,6 +175,41 @@ def list_projects(
     total = count_rows(db, stmt)
     rows = db.scalars(stmt.order_by(Project.id.desc()).offset(offset).limit(limit)).all()
     return rows, total
+
+
+# --- the log: a project entered here is a fact a parent platform keeps (projects.facts) ----------
+
+PROJECT_REGISTER = "project:register"
+PROJECT_UPDATE = "project:update"
+
+
+def particulars(project: Project) -> dict[str, Any]:
+    """The project's form as JSON (what ``sha256`` in its entry covers)."""
+    fields = {name: getattr(project, name) for name in ProjectFields.model_fields}
+    return ProjectFields.model_validate(fields).model_dump(mode="json")
+
+
+def particulars_digest(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(fields))).hexdigest()
+
+
+def project_entry(project: Project) -> dict[str, Any]:
+    """Its code, region and name, and the SHA-256 of its particulars (RFC 8785 JSON): those
+    travel beside the leaf, to the parent (``projects.facts``)."""
+    return {
+        "code": project.code,
+        "region_code": project.region_code,
+        "name": project.name,
+        "sha256": particulars_digest(particulars(project)),
+    }
+
+
+def notarise_project(db: Session, project: Project, *, created: bool) -> None:
+    """Notarise a project of this platform's stations, entered or changed (not one another
+    platform sent: its message is the log's record)."""
+    if project.origin:
+        return
+    ledger.notarise(db, PROJECT_REGISTER if created else PROJECT_UPDATE, project_entry(project))
 
 
 def project_by_code(db: Session, code: str | None) -> Project | None:

@@ -1,0 +1,192 @@
+# ruff: noqa: PT018  (several things of one row at once)
+"""A child's facts go on up (docs/networking.md, "Relayed facts"): the province notarises what
+it rebuilt from a city in its own log, naming the city's leaf, and forwards it with the content
+it came with; the nation rebuilds it as the city's, once whatever path it came by, after
+checking the city's leaf against its entry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
+from jcjg.client.signing import load_key
+from jcjg.ledger import service as ledger
+from jcjg.ledger.models import LedgerLeaf
+from jcjg.ledger.note import Signer, generate_signer
+from jcjg.networking.models import Forwarded
+from jcjg.networking.service import register_child
+from jcjg.networking.wire import RELAYED, b64
+from jcjg.penalties import service
+from jcjg.penalties.models import Penalty
+from tests.networking.helpers import ChildLog, forward, post_forward
+from tests.networking.test_forwarder import Upstream, _pass
+from tests.networking.test_forwarder import base as base
+from tests.networking.test_forwards import LABS, Setup
+from tests.networking.test_penalty_facts import NUMBER, decision
+
+CITY_NAME = "九江市检测监管平台"
+
+
+@pytest.fixture
+def city(db, settings, factory) -> Setup:
+    return Setup(db, settings, factory)
+
+
+def _relays(db, entry_type: str) -> list[dict[str, Any]]:
+    """This platform's leaves of ``entry_type`` that relay a child's fact (their entries)."""
+    ledger.sequence(db)
+    db.commit()
+    leaves = db.scalars(
+        select(LedgerLeaf)
+        .where(LedgerLeaf.entry_type == entry_type)
+        .order_by(LedgerLeaf.leaf_index)
+    ).all()
+    return [
+        json.loads(leaf.entry) | {"index": leaf.leaf_index}
+        for leaf in leaves
+        if RELAYED in json.loads(leaf.entry)["data"]
+    ]
+
+
+@pytest.mark.sqlite
+def test_the_province_notarises_what_it_rebuilt_and_forwards_it_with_its_content(
+    client, db, city, base
+):
+    entry, content = decision(db, city.institution)
+    decided = city.log.append(service.DECIDE_TYPE, entry) | {"content": content}
+    message = city.lab.signed(city.log, "registry.labs", LABS)
+    later = city.log.append("video_clip:export", {"clip": "YP-1"})  # recorded, not rebuilt
+    answer = city.post(client, [decided, message, later])
+    assert answer.json()["outcomes"] == {
+        "duplicate": 0, "rebuilt": 1, "stored": 1, "recorded": 1
+    }, answer.text  # fmt: skip
+    (relay,) = _relays(db, service.DECIDE_TYPE)
+    # the province's leaf: the city's data, and where it was first notarised
+    first = relay["data"].pop(RELAYED)
+    assert relay["data"] == entry
+    assert first == {
+        "platform": city.log.origin, "name": CITY_NAME, "region_code": "360400",
+        "log_key": city.log.vkey, "index": 0, "leaf_hash": decided["leaf_hash"],
+        "entry": decided["entry"],
+    }  # fmt: skip
+    row = db.scalar(select(Forwarded).where(Forwarded.origin_index == 0))
+    assert (row.source_origin, row.source_index, row.content) == (city.log.origin, 0, content)
+    # in the order the city notarised them: the relay, then the lab's message
+    leaves = db.scalars(
+        select(LedgerLeaf.entry_type).where(LedgerLeaf.leaf_index >= relay["index"])
+        .order_by(LedgerLeaf.leaf_index)
+    ).all()  # fmt: skip
+    assert leaves[:2] == [service.DECIDE_TYPE, "message:registry.labs"]
+    # the forwarder sends the relay up with the content the city sent beside it
+    upstream = Upstream()
+    _pass(client, upstream)
+    items = [i for f in upstream.forwards for i in f["items"] if i["index"] == relay["index"]]
+    assert items and items[0]["content"] == content
+    assert json.loads(base64.b64decode(items[0]["entry"]))["data"][RELAYED]["index"] == 0
+
+
+class Province:
+    """A province registered here as this platform's child (this platform the nation), with a
+    city below it whose leaves the province relays."""
+
+    def __init__(self, db, settings, factory) -> None:
+        self.log = ChildLog(
+            "province.test/ledger", Signer(generate_signer("province.test/ledger")[0])
+        )
+        self.city = ChildLog()
+        private = Ed25519PrivateKey.generate()
+        made = register_child(
+            db, settings, name="江西省检测监管平台", region_code="360000",
+            base_url="http://province.test", log_key=self.log.vkey,
+            public_key=b64(private.public_key().public_bytes_raw()).encode(),
+        )  # fmt: skip
+        self.key_id, self.key = made.key.key.key_id, load_key("ed25519", private)
+        self.institution = factory.institution(region_code="360403")
+        db.commit()
+
+    def city_leaf(self, entry_type: str, data: Any) -> dict[str, Any]:
+        return self.city.append(entry_type, data)
+
+    def relay(self, leaf: dict[str, Any], content: Any = None, **changes: Any) -> dict[str, Any]:
+        """The province's leaf relaying the city's ``leaf`` (``changes`` to what it names)."""
+        first = json.loads(base64.b64decode(leaf["entry"]))
+        relayed = {
+            "platform": self.city.origin, "name": CITY_NAME, "region_code": "360400",
+            "log_key": self.city.vkey, "index": leaf["index"], "leaf_hash": leaf["leaf_hash"],
+            "entry": leaf["entry"],
+        } | changes.pop("relayed", {})  # fmt: skip
+        data = first["data"] | changes | {RELAYED: relayed}
+        item = self.log.append(first["entry_type"], data)
+        if content is not None:
+            item["content"] = content
+        return item
+
+    def post(self, http, items: list[dict[str, Any]]):
+        return post_forward(http, self.key_id, self.key, forward(self.log, items))
+
+
+@pytest.fixture
+def province(db, settings, factory) -> Province:
+    return Province(db, settings, factory)
+
+
+@pytest.mark.sqlite
+def test_the_nation_rebuilds_a_relayed_fact_as_the_citys_once_and_relays_it_on(
+    client, db, province
+):
+    entry, content = decision(db, province.institution)
+    leaf = province.city_leaf(service.DECIDE_TYPE, entry)
+    answer = province.post(client, [province.relay(leaf, content)])
+    assert answer.json()["outcomes"] == {"duplicate": 0, "rebuilt": 1}, answer.text
+    got = db.scalar(select(Penalty).where(Penalty.number == NUMBER))
+    # the city's decision: its name, its leaf's index, its facts
+    assert (got.origin, got.origin_index, got.facts) == (CITY_NAME, 0, content["facts"])
+    # the same city leaf by another path (relayed again): a duplicate, nothing rebuilt
+    again = province.post(client, [province.relay(leaf, content)])
+    assert again.json()["outcomes"] == {"duplicate": 1}, again.text
+    assert db.scalar(select(func.count()).select_from(Penalty)) == 1
+    # the nation's own log relays it on, naming the city's leaf, not the province's
+    (relay,) = _relays(db, service.DECIDE_TYPE)
+    assert relay["data"][RELAYED]["platform"] == province.city.origin
+    assert relay["data"][RELAYED]["leaf_hash"] == leaf["leaf_hash"]
+    rows = db.scalars(select(Forwarded).order_by(Forwarded.origin_index)).all()
+    assert [(r.outcome, r.source_index) for r in rows] == [("rebuilt", 0), ("duplicate", None)]
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"facts_sha256": "0" * 64}, "与其来源叶的存证内容不符"),
+        ({"relayed": {"leaf_hash": "1" * 64}}, "叶哈希"),
+        ({"relayed": {"entry": b64(b'{"entry_type":"x"}')}}, "叶哈希"),
+        ({"relayed": {"region_code": "110100"}}, "不在该下级平台辖区内"),
+        (
+            {"relayed": {"log_key": Signer(generate_signer("other.test/ledger")[0]).vkey}},
+            "不是其所称的日志",
+        ),
+        ({"relayed": {"log_key": "x\x00y"}}, "不可读"),
+        ({"relayed": {"index": "0"}}, "relayed_from.index"),
+        ({"relayed": {"index": -1}}, "relayed_from.index"),
+        ({"relayed": {"name": ""}}, "relayed_from.name"),
+        ({"relayed": {"platform": "province.test/ledger"}}, "冲突"),
+        ({"relayed": {"name": "江西省检测监管平台"}}, "冲突"),
+    ],
+)
+def test_a_relay_the_nation_cannot_check_is_refused_and_leaves_nothing(
+    client, db, province, change, says
+):
+    entry, content = decision(db, province.institution)
+    leaf = province.city_leaf(service.DECIDE_TYPE, entry)
+    if change.get("relayed", {}).get("platform") == "province.test/ledger":
+        change["relayed"]["log_key"] = province.log.vkey  # its own log: not a relay
+    answer = province.post(client, [province.relay(leaf, content, **change)])
+    body = answer.json()
+    assert body["outcomes"] == {"duplicate": 0, "refused": 1}, body
+    assert says in json.dumps(body["refused"], ensure_ascii=False), body["refused"]
+    assert db.scalar(select(func.count()).select_from(Penalty)) == 0
+    assert _relays(db, service.DECIDE_TYPE) == []
