@@ -725,19 +725,36 @@ def _watched() -> list[tuple[str, tuple[type, ...]]]:
     return out
 
 
+# the rules each written class triggers, for the registration they were read from (every flush
+# asks for every object it wrote)
+_by_class: tuple[_Registered | None, dict[type, tuple[str, ...]]] = (None, {})
+
+
+def _triggered_by(kind: type) -> tuple[str, ...]:
+    """The rules an object of class ``kind`` triggers when written."""
+    global _by_class
+    current = _current()
+    if _by_class[0] is not current:
+        _by_class = (current, {})
+    found = _by_class[1].get(kind)
+    if found is None:
+        found = tuple(rule_id for rule_id, triggers in _watched() if issubclass(kind, triggers))
+        _by_class[1][kind] = found
+    return found
+
+
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: UOWTransaction) -> None:
     """Note which rules the flushed objects trigger, and for which institutions."""
     if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
         return
-    watched = _watched()
-    if not watched:
+    if not domains.is_installed():  # a migration or a script with no platform: no rules
         return
     current = _current()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Alert):
             continue
-        rule_ids = [rule_id for rule_id, triggers in watched if isinstance(obj, triggers)]
+        rule_ids = _triggered_by(type(obj))
         if not rule_ids:
             continue
         pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})

@@ -73,9 +73,14 @@ def _diff(obj: ChangeLogged) -> tuple[dict[str, Any], dict[str, Any]]:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     state = attributes.instance_state(obj)
+    # an attribute set since the row was loaded keeps its loaded value here: the others have
+    # no history to look at (a row of 20 columns of which one changed asks for one history)
+    touched = state.committed_state
+    if not touched:
+        return before, after
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in _NEVER_DIFFED or key in obj.__audit_untracked__:
+        if key not in touched or key in _NEVER_DIFFED or key in obj.__audit_untracked__:
             continue
         history = attributes.get_history(obj, key)
         if not history.has_changes():
@@ -110,7 +115,8 @@ def _write_changes(session: Session, flush_context: UOWTransaction) -> None:
         if isinstance(obj, ChangeLogged):
             rows.append(_row(ctx, AuditAction.CREATE, obj, after=obj.audit_snapshot()))
     for obj in session.dirty:
-        if isinstance(obj, ChangeLogged) and session.is_modified(obj, include_collections=False):
+        # _diff finds what is_modified(include_collections=False) would, column by column
+        if isinstance(obj, ChangeLogged):
             before, after = _diff(obj)
             if before or after:
                 rows.append(_row(ctx, AuditAction.UPDATE, obj, before=before, after=after))

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
@@ -233,7 +233,11 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
     # object kept); those not found are looked for each time (a later message may add them)
     kept = memo(ctx.db)
     key = (Lab, ctx.institution.id)
-    found = {n: kept[key, n] for n in wanted if (key, n) in kept} if kept is not None else {}
+    found = (
+        {n: kept[key, n] for n in wanted if (key, n) in kept and _alive(kept[key, n])}
+        if kept is not None
+        else {}
+    )
     missing = [n for n in wanted if n not in found]
     if missing:
         for lab in ctx.db.scalars(
@@ -249,6 +253,41 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
         raise ValidationFailed(
             errors=[FieldError(field, f"本机构没有这些场所（请先报送场所）：{'、'.join(unknown)}")]
         )
+    return found
+
+
+def _alive(row: Any) -> bool:
+    """Whether a row kept for the batch is still the database's: not created in a savepoint
+    that rolled back since (a message refused), nor deleted."""
+    state = inspect(row)
+    return bool(state.persistent or state.pending)
+
+
+def _held(
+    ctx: HandlerContext, model: Any, field: str, values: Iterable[str], *options: Any
+) -> dict[str, Any]:
+    """The institution's rows of ``model`` whose ``field`` is one of ``values``. A batch of one
+    institution's messages names the same rows again and again (a LIMS renewing its
+    instruments' calibrations): those found are kept for the batch (the session's identity map
+    would drop them between messages, and the next message would read them again), those not
+    found are looked for each time (a later message may add them)."""
+    wanted = list(dict.fromkeys(values))
+    kept = memo(ctx.db)
+    key = (model, ctx.institution.id)
+    found: dict[str, Any] = {}
+    if kept is not None:
+        for value in wanted:
+            row = kept.get((key, value))
+            if row is not None and _alive(row):
+                found[value] = row
+    missing = [value for value in wanted if value not in found]
+    if missing:
+        column = getattr(model, field)
+        stmt = select(model).where(model.institution_id == ctx.institution.id, column.in_(missing))
+        for row in ctx.db.scalars(stmt.options(*options)):
+            found[getattr(row, field)] = row
+            if kept is not None:
+                kept[key, getattr(row, field)] = row
     return found
 
 
@@ -331,15 +370,7 @@ def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
         ctx.db, Specialty, (c for p in message.people for c in p.specialties), "people.specialties"
     )
     labs = _labs(ctx, (p.lab_name for p in message.people), "people.lab_name")
-    existing = {
-        p.id_number: p
-        for p in ctx.db.scalars(
-            select(Person).where(
-                Person.institution_id == ctx.institution.id,
-                Person.id_number.in_([p.id_number for p in message.people]),
-            )
-        )
-    }
+    existing = _held(ctx, Person, "id_number", (p.id_number for p in message.people))
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for record in message.people:
         values = record.model_dump(exclude={"specialties", "lab_name"})
@@ -397,17 +428,13 @@ def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str
         "equipment.test_items",
     )
     labs = _labs(ctx, (e.lab_name for e in message.equipment), "equipment.lab_name")
-    existing = {
-        e.asset_number: e
-        for e in ctx.db.scalars(
-            select(Equipment)
-            .where(
-                Equipment.institution_id == ctx.institution.id,
-                Equipment.asset_number.in_([e.asset_number for e in message.equipment]),
-            )
-            .options(selectinload(Equipment.test_items).lazyload(TestItem.parameters))
-        )
-    }
+    existing = _held(
+        ctx,
+        Equipment,
+        "asset_number",
+        (e.asset_number for e in message.equipment),
+        selectinload(Equipment.test_items).lazyload(TestItem.parameters),
+    )
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for record in message.equipment:
         values = record.model_dump(exclude={"test_items", "lab_name"})

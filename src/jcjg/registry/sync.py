@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from jcjg.alerts import engine
 from jcjg.alerts.engine import Settling
 from jcjg.config import get_settings
-from jcjg.core.db import utcnow
+from jcjg.core.db import memo, utcnow
 from jcjg.core.jobs import job
 from jcjg.exchange.choices import ClientKind, ClientStatus
 from jcjg.exchange.models import Client
@@ -52,6 +52,9 @@ def _row(db: Session, institution_id: int, at: dt.datetime) -> RegistrySync:
     if row is None:
         row = RegistrySync(institution_id=institution_id, changed_at=at)
         db.add(row)
+    kept = memo(db)
+    if kept is not None:  # a batch of messages: held, so the session's identity map answers
+        kept[RegistrySync, institution_id] = row  # the next message's get without a query
     return row
 
 
