@@ -398,10 +398,28 @@ def curve_json(settings: Settings, row: Curve) -> dict[str, Any]:
 
 
 def fingerprint_of(row: Curve) -> curves.Fingerprint | None:
-    if row.fp_vector is None or row.fp_peak_kn is None or row.fp_rise_s is None:
+    return _fingerprint(row.fp_vector, row.fp_peak_kn, row.fp_rise_s)
+
+
+def _fingerprint(
+    vector: bytes | None, peak_kn: float | None, rise_s: float | None
+) -> curves.Fingerprint | None:
+    if vector is None or peak_kn is None or rise_s is None:
         return None
-    vector = np.frombuffer(row.fp_vector, dtype=np.float32)
-    return curves.Fingerprint(vector, row.fp_peak_kn, row.fp_rise_s)
+    return curves.Fingerprint(np.frombuffer(vector, dtype=np.float32), peak_kn, rise_s)
+
+
+# what ranking a candidate curve needs: its fingerprint's columns, not the whole row (the
+# rows of the few compared are read afterwards)
+_PRINT_COLUMNS = (Curve.id, Curve.fp_vector, Curve.fp_peak_kn, Curve.fp_rise_s)
+
+
+def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
+    """The rows of ``ids``, in that order."""
+    if not ids:
+        return []
+    found = {c.id: c for c in db.scalars(select(Curve).where(Curve.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 log = logging.getLogger(__name__)
@@ -447,8 +465,9 @@ def similar_curves(
         CurveKey.key.in_(sorted(wanted)), CurveKey.curve_id < row.id
     )
     ranked = []
-    for other in db.scalars(select(Curve).where(Curve.id.in_(ids)).order_by(Curve.id)):
-        theirs = fingerprint_of(other)
+    candidates = db.execute(select(*_PRINT_COLUMNS).where(Curve.id.in_(ids)).order_by(Curve.id))
+    for other_id, vector, peak_kn, rise_s in candidates:
+        theirs = _fingerprint(vector, peak_kn, rise_s)
         if theirs is None:
             continue
         found = [
@@ -458,9 +477,9 @@ def similar_curves(
                                         tolerance=tolerance)) is not None
         ]  # fmt: skip
         if found:
-            ranked.append((max(found), other))
+            ranked.append((max(found), other_id))
     ranked.sort(key=lambda pair: -pair[0])
-    chosen = [other for _, other in ranked[:MAX_COMPARED]]
+    chosen = _curves_by_id(db, [other_id for _, other_id in ranked[:MAX_COMPARED]])
     for fp in prints:
         chosen += [other for other in _twins(db, row, fp) if other not in chosen]
     if not chosen:
@@ -485,7 +504,7 @@ def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     :data:`curves.TWIN_SIMILARITY` like it, at most :data:`curves.MAX_TWINS`, the nearest and
     most alike first (:func:`curves.twin_rank`, as ``fpindex.twins``): a noise-added copy of a
     curve with little of its own but noise keeps those two."""
-    stmt = select(Curve).where(
+    stmt = select(*_PRINT_COLUMNS).where(
         Curve.id < row.id,
         Curve.fp_peak_kn.between(
             mine.peak_kn * (1 - curves.TWIN_PEAK), mine.peak_kn * (1 + curves.TWIN_PEAK)
@@ -496,13 +515,15 @@ def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     )
     nearest_peak = func.abs(Curve.fp_peak_kn - mine.peak_kn)
     near = [
-        (float(curves.twin_rank(curves.twin_distance(mine, c.fp_peak_kn, c.fp_rise_s), cos)), c)
-        for c in db.scalars(stmt.order_by(nearest_peak, Curve.id).limit(200))
-        if (fp := fingerprint_of(c)) is not None
+        (float(curves.twin_rank(curves.twin_distance(mine, peak_kn, rise_s), cos)), other_id)
+        for other_id, vector, peak_kn, rise_s in db.execute(
+            stmt.order_by(nearest_peak, Curve.id).limit(200)
+        )
+        if (fp := _fingerprint(vector, peak_kn, rise_s)) is not None
         and (cos := float(fp.vector @ mine.vector)) >= curves.TWIN_SIMILARITY  # as fpindex.twins
     ]
     near.sort(key=lambda pair: pair[0])
-    return [c for _, c in near[: curves.MAX_TWINS]]
+    return _curves_by_id(db, [other_id for _, other_id in near[: curves.MAX_TWINS]])
 
 
 def store_revision(
