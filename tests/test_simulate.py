@@ -203,6 +203,12 @@ def planted_rules_fire(exchange, projects, summary) -> None:
         assert db.scalar(changes.where(ProjectMember.is_initial.is_(False))) == 2
         fired = set(db.scalars(select(Alert.rule_id).where(Alert.status == "open")))
         assert planted - {"client_error_spike"} <= fired
+        # the data quality rule across messages: a violating lab's record filed under a
+        # commission registered after its test (jcjg.demo.simulator.testing.backdated_plans)
+        from jcjg.governance.models import QualityCheck
+
+        failing = db.scalars(select(QualityCheck.failures).where(QualityCheck.failed > 0))
+        assert "检测记录的试验开始时间不早于委托日期" in {f["name"] for fs in failing for f in fs}
         # each lab whose clock ran behind, in the hour its messages were refused
         assert len(refused) == summary.planted["client_error_spike"] == 4
         # the slow labs never answered their written orders (the second and the fourth)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from jcjg.auth.choices import Role
 from jcjg.governance.models import (
     Consumer,
+    ConversionRule,
     DataElement,
     DataSet,
     DataStandard,
@@ -57,6 +58,11 @@ ROUTES: Routes = {
     ("POST", "/governance/quality/rules/{rule_id}"): "quality_rule:manage",
     ("GET", "/governance/quality/runs"): "data_quality:read",
     ("POST", "/governance/quality/runs"): "quality_rule:manage",
+    ("GET", "/governance/quality/conversions"): "data_quality:read",
+    ("POST", "/governance/quality/conversions"): "quality_rule:manage",
+    ("GET", "/governance/quality/conversions/{rule_id}"): "data_quality:read",
+    ("POST", "/governance/quality/conversions/{rule_id}"): "quality_rule:manage",
+    ("GET", "/governance/quality/converted"): "data_quality:read",
     ("GET", "/governance/sharing/key"): NO_AUTH,
     ("GET", "/governance/sharing"): "sharing:read",
     ("POST", "/governance/sharing/data-sets"): "sharing:manage",
@@ -131,6 +137,18 @@ def _rule(f: Factory) -> QualityRule:
     return row
 
 
+def _conversion(f: Factory) -> ConversionRule:
+    row = ConversionRule(
+        name="设备型号全角转半角",
+        kind="halfwidth",
+        message_type="registry.equipment",
+        path="equipment[].model",
+    )
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
 def _data_set(f: Factory) -> DataSet:
     row = DataSet(
         code=f"reports_{f._next()}", name="检测报告", message_type="report", grade="public"
@@ -160,6 +178,7 @@ WRITES = {
     DataStandard: (_standard, lambda s: setattr(s, "note", "修订说明")),
     DataElement: (_element, lambda e: setattr(e, "name", "强度等级")),
     QualityRule: (_rule, lambda r: setattr(r, "enabled", False)),
+    ConversionRule: (_conversion, lambda r: setattr(r, "enabled", False)),
     DataSet: (_data_set, lambda d: setattr(d, "name", "检测报告（公开）")),
     Consumer: (_consumer, lambda c: setattr(c, "contact", "王经理")),
     Subscription: (_subscription, lambda s: setattr(s, "status", "stopped")),

@@ -352,7 +352,7 @@ def test_bad_rules_are_refused(client, db, factory):
             "message_type": "test_record",
             "path": "started_at",
             "other": "ended_at",
-            "op": "gt",
+            "op": "bogus",
         },
         {
             "name": "x" * 101,

@@ -9,14 +9,17 @@ transaction:
 
 1. the lease is renewed in the batch's transaction (a worker whose lease another took applies
    nothing; on PostgreSQL the renewed row stays locked until the batch commits);
-2. each message is applied in a savepoint: its type's handler writes the domain rows; a refusal
+2. each message is applied in a savepoint: its body is parsed and converted by its type's
+   conversion rules (``CONVERSIONS``: the raw message stays as signed), its type's handler
+   writes the domain rows; a refusal
    (an ``AppError``: a commission that does not exist, a record that may not be overwritten)
    rolls back the savepoint, so nothing of it is written, and the message ends ``rejected``
    with the problem; any other error in a handler ends it ``rejected`` with an internal
    problem (logged), while a lost database connection aborts the whole batch, to be applied
    again;
 3. what other domains do with each batch's applied messages runs (``BATCH_APPLIED``: the
-   data quality checks), then the alert rules the batch's writes triggered run once for it;
+   conversions made recorded, the data quality checks), then the alert rules the batch's
+   writes triggered run once for it;
 4. each message ends ``applied`` with its results and warnings (the open alerts of the rules
    its writes triggered, and its handler's own remarks), and the batch commits.
 
@@ -52,7 +55,14 @@ from jcjg.core.later import reading_session
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
 from jcjg.exchange.service import STATUS_PATH
-from jcjg.exchange.types import BATCH_APPLIED, HandlerContext, MessageType, message_types
+from jcjg.exchange.types import (
+    BATCH_APPLIED,
+    Convert,
+    HandlerContext,
+    MessageType,
+    conversions,
+    message_types,
+)
 from jcjg.tenancy.models import Institution
 
 log = logging.getLogger("jcjg.exchange.apply")
@@ -141,10 +151,12 @@ def apply_one(
     row: Message,
     client: Client | None = None,
     owner: Institution | None = None,
+    convert: Convert | None = None,
 ) -> Applied:
     """Apply one message in a savepoint: its handler's writes, or nothing and a problem.
     ``client`` and ``owner`` are the message's sender and institution when the caller has them
-    (a batch reads them once)."""
+    (a batch reads them once); ``convert``: its type's conversion rules (``CONVERSIONS``), which
+    rewrite the parsed body its handler applies, never the raw message."""
     outcome = Applied(row)
     kind: MessageType[Any] | None = message_types().get(row.message_type)
     try:
@@ -152,6 +164,8 @@ def apply_one(
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
         try:
             outcome.data = json.loads(row.body)
+            if convert is not None:
+                outcome.data = convert(row, outcome.data)
             message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
@@ -269,10 +283,12 @@ def _apply_batch(
     budget = SQLITE_BATCH_SECONDS if db.get_bind().dialect.name == "sqlite" else None
     cut = time.monotonic() + budget if budget is not None else None
     done: list[Applied] = []
+    converts = conversions(db, {r.message_type for r in rows})  # asked once for the batch
     with remembering(db):  # reference data (the catalogue) read once for the batch
         for row in rows:
             mine = owner if row.institution_id == (owner.id if owner else None) else None
-            done.append(apply_one(db, settings, row, senders[row.client_id], mine))
+            convert = converts.get(row.message_type)
+            done.append(apply_one(db, settings, row, senders[row.client_id], mine, convert))
             if cut is not None and time.monotonic() > cut:
                 break
     drained = len(done) == len(rows) and len(rows) < limit

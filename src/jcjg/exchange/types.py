@@ -322,6 +322,21 @@ VALUE_DOMAINS = "exchange.value_domains"
 # of their own)
 BATCH_APPLIED = "exchange.batch_applied"
 SCHEMA_DOMAINS = "exchange.schema_domains"
+# ... and what converts a batch's messages before their handlers read them (the data standard's
+# conversion rules, jcjg.governance): ``(db, message_types) -> {message_type: convert}``, asked
+# once a batch; ``convert(row, data) -> data`` answers the body its handler applies, the raw
+# message staying as it was signed. No rule: ``{}``, and a message costs one dict lookup.
+CONVERSIONS = "exchange.conversions"
+
+Convert = Callable[[Any, Any], Any]
+
+
+def conversions(db: Session, types: set[str]) -> dict[str, Convert]:
+    """The conversions of a batch's message ``types``, by type (none: empty)."""
+    found: dict[str, Convert] = {}
+    for provider in domains.hooks(CONVERSIONS):
+        found.update(provider(db, types))
+    return found
 
 
 def value_domain_check(

@@ -53,6 +53,7 @@ class QualityKind(StrEnum):
     VALUE_DOMAIN = "value_domain"
     CONSISTENCY = "consistency"
     TIMELINESS = "timeliness"
+    RELATED = "related"  # a field compared with one of a related record of another message
 
     @property
     def label(self) -> str:
@@ -62,6 +63,7 @@ class QualityKind(StrEnum):
             "value_domain": "值域",
             "consistency": "一致性",
             "timeliness": "及时性",
+            "related": "关联一致性",
         }[self.value]
 
 
@@ -70,12 +72,39 @@ class Comparison(StrEnum):
     LT = "lt"
     EQ = "eq"
     NE = "ne"
+    GE = "ge"
+    GT = "gt"
 
     @property
     def label(self) -> str:
-        return {"le": "不晚于（不大于）", "lt": "早于（小于）", "eq": "等于", "ne": "不等于"}[
-            self.value
-        ]
+        return {
+            "le": "不晚于（不大于）",
+            "lt": "早于（小于）",
+            "eq": "等于",
+            "ne": "不等于",
+            "ge": "不早于（不小于）",
+            "gt": "晚于（大于）",
+        }[self.value]
+
+
+class ConversionKind(StrEnum):
+    """How a conversion rule (转换规则, 000 7.1.4(3)) rewrites a text value on arrival."""
+
+    HALFWIDTH = "halfwidth"
+    TRIM = "trim"
+    DATE = "date"
+    UNIT = "unit"
+    CODE_MAP = "code_map"
+
+    @property
+    def label(self) -> str:
+        return {
+            "halfwidth": "全角转半角",
+            "trim": "去除多余空白",
+            "date": "日期格式转换",
+            "unit": "计量单位规范写法",
+            "code_map": "值域转换（代码映射）",
+        }[self.value]
 
 
 class DataGrade(StrEnum):

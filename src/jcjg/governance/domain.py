@@ -14,12 +14,14 @@ from jcjg.config import get_settings
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.exchange.models import Message
-from jcjg.exchange.types import BATCH_APPLIED, SCHEMA_DOMAINS, VALUE_DOMAINS
+from jcjg.exchange.types import BATCH_APPLIED, CONVERSIONS, SCHEMA_DOMAINS, VALUE_DOMAINS
 from jcjg.governance import (
     api,
     checks,
     choices,
     commands,
+    conversion,
+    conversion_pages,
     jobs,
     models,
     pages,
@@ -33,8 +35,10 @@ from jcjg.governance import (
 
 
 def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
-    """The exchange's hook (``exchange.types.BATCH_APPLIED``): a batch's applied messages
-    checked for quality and queued for their subscribers, in its transaction."""
+    """The exchange's hook (``exchange.types.BATCH_APPLIED``): the conversions made on a
+    batch's applied messages recorded, the messages checked for quality and queued for their
+    subscribers, in its transaction."""
+    conversion.record(db, applied)
     quality.on_batch(db, applied)
     sharing.enqueue(db, get_settings(), applied)
 
@@ -47,6 +51,7 @@ DOMAIN = Domain(
         api.router,
         pages.router,
         quality_pages.router,
+        conversion_pages.router,
         sharing_pages.router,
         sharing_api.router,
     ),
@@ -89,7 +94,7 @@ DOMAIN = Domain(
             group="系统管理",
             permission="data_quality:read",
             order=61,
-            text="报送数据按完整性、格式、值域、一致性、及时性检验的得分与问题数据",
+            text="报送数据按完整性、格式、值域、一致性、及时性检验的得分与问题数据，数据转换规则与记录",
         ),
         NavEntry(
             title="数据共享",
@@ -105,6 +110,7 @@ DOMAIN = Domain(
         "data_type": choices.DataType,
         "quality_kind": choices.QualityKind,
         "comparison": choices.Comparison,
+        "conversion_kind": choices.ConversionKind,
         "data_grade": choices.DataGrade,
         "consumer_kind": choices.ConsumerKind,
         "masking": choices.Masking,
@@ -119,6 +125,8 @@ DOMAIN = Domain(
             "quality_rule": "数据质量规则",
             "quality_check": "数据质量检验结果",
             "quality_run": "数据质量离线检验",
+            "conversion_rule": "数据转换规则",
+            "conversion_record": "数据转换记录",
             "data_quality": "数据质量得分",
             "data_set": "数据集",
             "share_consumer": "共享对象",
@@ -136,6 +144,7 @@ DOMAIN = Domain(
         VALUE_DOMAINS: checks.value_domains,
         SCHEMA_DOMAINS: checks.schema_for,
         BATCH_APPLIED: on_batch,
+        CONVERSIONS: conversion.conversions,
     },
     commands=(commands.governance,),
 )

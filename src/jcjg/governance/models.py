@@ -177,6 +177,77 @@ class QualityRun(IdMixin, Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+class QualityReference(IdMixin, Base):
+    """Where a record a related-consistency rule (关联一致性) looks up was received: the latest
+    applied message of a type, in a lane (an institution's or a region's), whose key field
+    holds a value (a commission by its ``number``). Kept on arrival for the types and key
+    fields the enabled rules name; the offline run fills it for the period it checks."""
+
+    __tablename__ = "quality_reference"
+    __table_args__ = (UniqueConstraint("lane", "message_type", "key_field", "key"),)
+
+    lane: Mapped[str] = mapped_column(String(24))
+    message_type: Mapped[str] = mapped_column(String(64))
+    key_field: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    message_row_id: Mapped[int] = mapped_column(
+        ForeignKey("exchange_message.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ConversionRule(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A conversion rule (转换规则, 000 7.1.4(3)), as data: how a text field of a message type
+    is rewritten before its handler applies it (full-width to half-width, whitespace, dates,
+    units, synonyms and legacy codes to the standard's codes). The raw message stays as signed."""
+
+    __tablename__ = "conversion_rule"
+    __permission_entity__: ClassVar[str] = "conversion_rule"
+
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # ConversionKind
+    message_type: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(200))  # equipment[].model, results.成型日期
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    clause: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+
+    def audit_repr(self) -> str:
+        return self.name
+
+
+class ConversionRecord(IdMixin, Base):
+    """One value a conversion rule rewrote in an applied message: the rule, the field, the value
+    as sent and as applied."""
+
+    __tablename__ = "conversion_record"
+    __table_args__ = (
+        Index("ix_conversion_record_institution_received", "institution_id", "received_at"),
+    )
+    __permission_entity__: ClassVar[str] = "data_quality"
+    __scope_columns__: ClassVar[dict[str, str]] = {
+        "region": "region_code",
+        "institution": "institution_id",
+    }
+
+    message_row_id: Mapped[int] = mapped_column(
+        ForeignKey("exchange_message.id", ondelete="CASCADE"), index=True
+    )
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), default=None)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    message_type: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversion_rule.id", ondelete="SET NULL"), default=None, index=True
+    )
+    rule_name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # ConversionKind
+    field: Mapped[str] = mapped_column(String(200))  # equipment.0.model
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    converted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class DataSet(ChangeLogged, IdMixin, TimestampMixin, Base):
     """A data set of the catalogue (数据目录): what a message type's applied data is shared as,
     classified and graded (public, conditional, restricted), compiled and published."""

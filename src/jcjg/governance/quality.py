@@ -10,7 +10,13 @@ A rule names a message type, a field's path (``specimens[].sample_code``) and it
 - consistency (一致性): the field compares with another field of the same record
   (``started_at`` not later than ``ended_at``);
 - timeliness (及时性): the platform received the message within so many hours of the date or
-  time the field holds (the statutory "uploaded in real time", 001 5.4.8).
+  time the field holds (the statutory "uploaded in real time", 001 5.4.8);
+- related consistency (关联一致性): the field compares with a field of a related record received
+  in another message, found by a reference this record holds (a test record's
+  ``commission_number`` -> the commission of that ``number``): its value, or for a list its
+  number of values (a test's specimens against the commission's samples). The records it looks
+  up are indexed on arrival (:class:`QualityReference`); one not received yet is not judged
+  (the offline run judges it again once it has come).
 
 A message is checked once per rule of its type: a rule passes when every value it judges does.
 Its score is the rules passed over the rules applied; an institution's, over all its messages
@@ -23,24 +29,29 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import get_settings
 from jcjg.core.db import utcnow
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Message
+from jcjg.governance import conversion
 from jcjg.governance.choices import Comparison, QualityKind
-from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
+from jcjg.governance.models import QualityCheck, QualityReference, QualityRule, QualityRun
 
 log = logging.getLogger("jcjg.governance.quality")
 MAX_FAILURES = 20  # kept per message: the first ones, enough to see what is wrong
 SCAN_CHUNK = 500
+MAX_KEY = 200  # a reference longer than the index keeps is not looked up
+# a related record as a related-consistency rule finds it: (message type, key field, key) ->
+# its parsed body, or None when not received
+Find = Callable[[str, str, str], Any]
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,64 @@ _OPS = {
     Comparison.LT: lambda a, b: a < b,
     Comparison.EQ: lambda a, b: a == b,
     Comparison.NE: lambda a, b: a != b,
+    Comparison.GE: lambda a, b: a >= b,
+    Comparison.GT: lambda a, b: a > b,
 }
+
+
+def _holds(op: str, a: Any, b: Any) -> bool:
+    try:
+        return bool(_OPS[Comparison(op)](a, b))
+    except (TypeError, ArithmeticError, ValueError):
+        return False
+
+
+def measure(data: Any, path: str, tz: dt.tzinfo) -> Any:
+    """What a related-consistency rule compares at ``path`` of a record: for a path through a
+    list (``specimens[].position``) the number of values, else the value (None: missing)."""
+    parts = path.split(".")
+    values = [
+        value
+        for where, parent in _parents(data, parts[:-1])
+        for _name, value in _leaf_values(parent, parts[-1], where)
+    ]
+    if "[]" in path:
+        return Decimal(len(values))
+    return _comparable(values[0], tz) if values else None
+
+
+def references(data: Any, link: str) -> list[str]:
+    """The keys a record names at its reference field ``link`` (one, or each of a list)."""
+    parts = link.split(".")
+    return [
+        str(value)
+        for where, parent in _parents(data, parts[:-1])
+        for _name, value in _leaf_values(parent, parts[-1], where)
+        if isinstance(value, str | int) and not isinstance(value, bool) and value != ""
+    ]
+
+
+def _related(rule: Compiled, data: Any, tz: dt.tzinfo, find: Find | None) -> list[dict[str, str]]:
+    """A related-consistency rule on one message: each related record found compared."""
+    params = rule.params
+    if find is None:
+        return []
+    path = ".".join((*rule.parent, rule.leaf))
+    mine = measure(data, path, tz)
+    if mine is None:
+        return []
+    failures = []
+    op = str(params.get("op", "le"))
+    for key in references(data, str(params["link"])):
+        other = find(str(params["related_type"]), str(params["key"]), key)
+        theirs = None if other is None else measure(other, str(params["other"]), tz)
+        if theirs is None or _holds(op, mine, theirs):
+            continue
+        expected = Comparison(op).label
+        named = params.get("other_name") or params["other"]
+        why = f"与关联记录 {key} 不一致（应{expected}其 {named}）"
+        failures.append({"field": path.replace("[]", ""), "why": why})
+    return failures
 
 
 def _value_problem(rule: Compiled, value: Any) -> str | None:
@@ -163,10 +231,16 @@ def _value_problem(rule: Compiled, value: Any) -> str | None:
 
 
 def judge(
-    rule: Compiled, data: Any, received_at: dt.datetime, tz: dt.tzinfo
+    rule: Compiled,
+    data: Any,
+    received_at: dt.datetime,
+    tz: dt.tzinfo,
+    find: Find | None = None,
 ) -> list[dict[str, str]]:
     """What of ``data`` (a message's JSON) fails ``rule``: ``[{field, why}]``, empty when it
-    passes."""
+    passes (``find``: the related records, for a related-consistency rule)."""
+    if rule.kind == QualityKind.RELATED:
+        return _related(rule, data, tz, find)
     failures: list[dict[str, str]] = []
     for where, parent in _parents(data, rule.parent):
         if rule.kind == QualityKind.COMPLETENESS:
@@ -180,11 +254,7 @@ def judge(
             if a is None or b is None:
                 continue
             left, right = _comparable(a, tz), _comparable(b, tz)
-            try:
-                holds = _OPS[Comparison(rule.params.get("op", "le"))](left, right)
-            except (TypeError, ArithmeticError):
-                holds = False
-            if not holds:
+            if not _holds(str(rule.params.get("op", "le")), left, right):
                 name = f"{where}.{rule.leaf}" if where else rule.leaf
                 expected = Comparison(rule.params.get("op", "le")).label
                 why = f"与同一记录的 {other} 不一致（应{expected}）"
@@ -211,14 +281,18 @@ def judge(
 
 
 def evaluate(
-    rules: Iterable[Compiled], data: Any, received_at: dt.datetime, tz: dt.tzinfo
+    rules: Iterable[Compiled],
+    data: Any,
+    received_at: dt.datetime,
+    tz: dt.tzinfo,
+    find: Find | None = None,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """``(rules applied, rules failed, failures)`` of one message."""
     total = failed = 0
     found: list[dict[str, Any]] = []
     for rule in rules:
         total += 1
-        failures = judge(rule, data, received_at, tz)
+        failures = judge(rule, data, received_at, tz, find)
         if failures:
             failed += 1
             for failure in failures:
@@ -258,16 +332,18 @@ def check_rows(
     tz = get_settings().tz
     now = utcnow()
     db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_([r.id for r in wanted])))
+    bodies = _bodies(db, wanted, parsed or {})
+    finder = _finder(db, wanted, rules, bodies)
     checks = []
     for row in wanted:
-        data = (parsed or {}).get(row.id)
+        data = bodies.get(row.id)
         if data is None:
-            try:
-                data = json.loads(row.body)
-            except ValueError:
-                continue
+            continue
         try:
-            total, failed, failures = evaluate(rules[row.message_type], data, row.received_at, tz)
+            find = finder(row)
+            total, failed, failures = evaluate(
+                rules[row.message_type], data, row.received_at, tz, find
+            )
         except Exception:  # a rule that cannot judge a message must not stop the lane
             log.exception("quality rules failed on message %s", row.id)
             continue
@@ -290,13 +366,129 @@ def check_rows(
     return len(checks)
 
 
+def _bodies(db: Session, rows: Sequence[Message], parsed: Mapping[int, Any]) -> dict[int, Any]:
+    """Each row's body as applied: parsed by its handler, or read again with the conversions
+    recorded for it made again."""
+    out = {r.id: parsed[r.id] for r in rows if parsed.get(r.id) is not None}
+    again = [r for r in rows if r.id not in out]
+    for row in again:
+        try:
+            out[row.id] = json.loads(row.body)
+        except ValueError:
+            continue
+    conversion.replay(db, [r for r in again if r.id in out], out)
+    return out
+
+
+def referenced(rules: Mapping[str, list[Compiled]]) -> dict[str, set[str]]:
+    """The related records the rules look up: message type -> its key fields."""
+    out: dict[str, set[str]] = {}
+    for compiled in rules.values():
+        for rule in compiled:
+            if rule.kind == QualityKind.RELATED:
+                out.setdefault(str(rule.params["related_type"]), set()).add(str(rule.params["key"]))
+    return out
+
+
+def remember(
+    db: Session, rows: Sequence[Message], bodies: Mapping[int, Any], wanted: dict[str, set[str]]
+) -> None:
+    """Index ``rows`` (applied messages, oldest first) for the related-consistency rules that
+    look records of their types up by ``wanted``'s key fields: the latest one wins."""
+    found: dict[tuple[str, str, str, str], int] = {}
+    for row in rows:
+        for key_field in wanted.get(row.message_type, ()):
+            data = bodies.get(row.id)
+            if data is None:
+                continue
+            for key in references(data, key_field):
+                if len(key) <= MAX_KEY:
+                    found[(row.lane, row.message_type, key_field, key)] = row.id
+    if not found:
+        return
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for lane, message_type, key_field, key in found:
+        groups.setdefault((lane, message_type, key_field), []).append(key)
+    for (lane, message_type, key_field), keys in groups.items():
+        db.execute(
+            delete(QualityReference).where(
+                QualityReference.lane == lane,
+                QualityReference.message_type == message_type,
+                QualityReference.key_field == key_field,
+                QualityReference.key.in_(keys),
+            )
+        )
+    db.add_all(
+        QualityReference(lane=lane, message_type=t, key_field=f, key=k, message_row_id=row_id)
+        for (lane, t, f, k), row_id in found.items()
+    )
+    db.flush()
+
+
+def _finder(
+    db: Session,
+    rows: Sequence[Message],
+    rules: Mapping[str, list[Compiled]],
+    bodies: dict[int, Any],
+) -> Callable[[Message], Find | None]:
+    """For each row, how its related-consistency rules find their records: looked up for the
+    whole batch at once (an institution's own lane first, then its region's)."""
+    asked: set[tuple[str, str, str, str]] = set()
+    for row in rows:
+        data = bodies.get(row.id)
+        for rule in rules.get(row.message_type, ()):
+            if rule.kind != QualityKind.RELATED or data is None:
+                continue
+            p = rule.params
+            for key in references(data, str(p["link"])):
+                for lane in (row.lane, f"r{row.region_code}"):
+                    asked.add((lane, str(p["related_type"]), str(p["key"]), key[:MAX_KEY]))
+    if not asked:
+        return lambda _row: None
+    index: dict[tuple[str, str, str, str], int] = {}
+    lanes = sorted({a[0] for a in asked})
+    keys = sorted({a[3] for a in asked})
+    for lane, message_type, key_field, key, row_id in db.execute(
+        select(
+            QualityReference.lane,
+            QualityReference.message_type,
+            QualityReference.key_field,
+            QualityReference.key,
+            QualityReference.message_row_id,
+        ).where(and_(QualityReference.lane.in_(lanes), QualityReference.key.in_(keys)))
+    ):
+        if (lane, message_type, key_field, key) in asked:
+            index[(lane, message_type, key_field, key)] = row_id
+    missing = {i for i in index.values() if i not in bodies}
+    if missing:
+        others = db.scalars(select(Message).where(Message.id.in_(missing))).all()
+        bodies.update(_bodies(db, others, {}))
+
+    def finder(row: Message) -> Find:
+        def find(message_type: str, key_field: str, key: str) -> Any:
+            for lane in (row.lane, f"r{row.region_code}"):
+                row_id = index.get((lane, message_type, key_field, key))
+                if row_id is not None and row_id != row.id:
+                    return bodies.get(row_id)
+            return None
+
+        return find
+
+    return finder
+
+
 def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
-    """The batch's applied messages checked in its transaction, with the bodies their
-    handlers parsed."""
+    """The batch's applied messages indexed for the related-consistency rules and checked, in
+    its transaction, with the bodies their handlers parsed (converted)."""
     if not applied:
         return
     rows = [row for row, _data in applied]
-    check_rows(db, rows, parsed={row.id: data for row, data in applied if data is not None})
+    parsed = {row.id: data for row, data in applied if data is not None}
+    rules = rules_by_type(db)
+    wanted = referenced(rules)
+    if wanted:
+        remember(db, [r for r in rows if r.message_type in wanted], parsed, wanted)
+    check_rows(db, rows, rules, parsed=parsed)
 
 
 def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
@@ -312,6 +504,7 @@ def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
     stale = select(Message.id).where(Message.received_at >= since, ~ruled)
     db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_(stale)))
     db.commit()
+    _index_since(db, since, referenced(rules))
     last = 0
     while True:
         rows = db.scalars(
@@ -342,6 +535,31 @@ def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
     run.status = "done"
     db.commit()
     return run
+
+
+def _index_since(db: Session, since: dt.datetime, wanted: dict[str, set[str]]) -> None:
+    """The records the related-consistency rules look up, applied since ``since``, indexed
+    (a rule added today finds the commissions of the period), a chunk per transaction."""
+    if not wanted:
+        return
+    last = 0
+    while True:
+        rows = db.scalars(
+            select(Message)
+            .where(
+                Message.status == MessageStatus.APPLIED,
+                Message.received_at >= since,
+                Message.id > last,
+                Message.message_type.in_(sorted(wanted)),
+            )
+            .order_by(Message.id)
+            .limit(SCAN_CHUNK)
+        ).all()
+        if not rows:
+            break
+        last = rows[-1].id
+        remember(db, rows, _bodies(db, rows, {}), wanted)
+        db.commit()
 
 
 def score(total: int, failed: int) -> float | None:

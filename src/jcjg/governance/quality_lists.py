@@ -145,6 +145,15 @@ def rule_words(rule: QualityRule) -> str:
         return f"{Comparison(p.get('op', 'le')).label}同一记录的另一字段"
     if rule.kind == QualityKind.TIMELINESS:
         return f"{p.get('hours', 24):g} 小时内上传"
+    if rule.kind == QualityKind.RELATED:
+        from jcjg.governance.choices import Comparison
+
+        counted = "的条数" if "[]" in rule.path else ""
+        return (
+            f"{Comparison(p.get('op', 'le')).label}按{p.get('link_name') or p.get('link')}关联的"
+            f"{type_title(str(p.get('related_type', '')))}的{p.get('other_name') or p.get('other')}"
+            f"{counted}"
+        )
     return "须填写"
 
 

@@ -198,7 +198,8 @@ def quality_institution(
 # --- rules ---------------------------------------------------------------------------------
 
 _RULE_FIELDS = ("name", "kind", "message_type", "path", "clause", "enabled", "pattern", "codes",
-                "minimum", "maximum", "other", "op", "hours")  # fmt: skip
+                "minimum", "maximum", "other", "op", "hours", "link", "related_type",
+                "key")  # fmt: skip
 
 
 def _rule_context(db: Session, message_type: str) -> dict[str, Any]:
@@ -221,7 +222,8 @@ def rule_list(
     paging: Paging,
     params: Params,
     kind: Annotated[
-        str, Query(pattern=r"^(|completeness|format|value_domain|consistency|timeliness)$")
+        str,
+        Query(pattern=r"^(|completeness|format|value_domain|consistency|timeliness|related)$"),
     ] = "",
     message_type: Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_.]*$")] = "",
     enabled: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
@@ -274,6 +276,8 @@ def rule_create(request: Request, db: SessionDep, principal: Manager, form: Post
 def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id) -> Response:
     rule = rulebook.get(db, rule_id)
     params = {k: ("，".join(v) if isinstance(v, list) else v) for k, v in rule.params.items()}
+    params.pop("other_name", None)
+    params.pop("link_name", None)
     form = {"name": rule.name, "kind": rule.kind, "message_type": rule.message_type,
             "path": rule.path, "clause": rule.clause, "enabled": "on" if rule.enabled else "off",
             **params}  # fmt: skip

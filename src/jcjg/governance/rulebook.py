@@ -126,14 +126,62 @@ def _timeliness(
     return params
 
 
+def _alike(a: DataElement, b: DataElement) -> bool:
+    """Two fields' values compare: one type, dates with times, numbers with numbers."""
+    kinds = {a.type, b.type}
+    return len(kinds) == 1 or kinds <= set(TIMED) or kinds <= set(NUMERIC)
+
+
+def _related(
+    db: Session,
+    raw: Mapping[str, Any],
+    path: str,
+    element: DataElement,
+    fields: Mapping[str, DataElement],
+    errors: list[FieldError],
+) -> dict[str, Any]:
+    """A related-consistency rule's own: this record's reference field (``link``), the related
+    message type, its key field, its field to compare (``other``) and the comparison."""
+    link = str(raw.get("link") or "").strip()
+    related_type = str(raw.get("related_type") or "").strip()
+    key = str(raw.get("key") or "").strip()
+    other = str(raw.get("other") or "").strip()
+    op = str(raw.get("op") or "le")
+    linked = fields.get(link)
+    if linked is None or linked.type not in (DataType.STRING, DataType.INTEGER):
+        errors.append(FieldError("link", "须是本消息中写明关联记录编号的字段", "link"))
+    theirs = fields_of(db, related_type) if len(related_type) <= 64 else {}
+    if not theirs:
+        errors.append(FieldError("related_type", "数据标准中没有这种消息类型", "related_type"))
+        return {}
+    keyed = theirs.get(key)
+    if keyed is None or keyed.type not in (DataType.STRING, DataType.INTEGER):
+        errors.append(FieldError("key", "须是关联消息中标识该记录的字段（如编号）", "key"))
+    found = theirs.get(other)
+    if found is None:
+        errors.append(FieldError("other", "关联消息没有这个字段（见数据标准）", "other"))
+    elif ("[]" in path) != ("[]" in other):
+        errors.append(FieldError("other", "列表字段比较条数，须与另一列表字段比较", "type"))
+    elif "[]" not in path and not _alike(found, element):
+        errors.append(FieldError("other", "两个字段的类型须相同", "type"))
+    if op not in {c.value for c in Comparison}:
+        errors.append(FieldError("op", "比较方式不正确", "op"))
+    return {"link": link, "related_type": related_type, "key": key, "other": other, "op": op,
+            "other_name": found.name if found is not None else "",
+            "link_name": linked.name if linked is not None else ""}  # fmt: skip
+
+
 def _params(
     kind: str,
     path: str,
     element: DataElement,
     raw: Mapping[str, Any],
     fields: Mapping[str, DataElement],
+    db: Session | None = None,
 ) -> tuple[dict[str, Any], list[FieldError]]:
     errors: list[FieldError] = []
+    if kind == QualityKind.RELATED and db is not None:
+        return _related(db, raw, path, element, fields, errors), errors
     if kind == QualityKind.FORMAT:
         return _format(raw, element, errors), errors
     if kind == QualityKind.VALUE_DOMAIN:
@@ -150,7 +198,8 @@ def save(
 ) -> QualityRule:
     """Add a rule (or change ``rule``) from ``values``: ``name``, ``kind``, ``message_type``,
     ``path``, ``clause``, ``enabled`` and the kind's own (``pattern``; ``codes``, ``minimum``,
-    ``maximum``; ``other``, ``op``; ``hours``). A 422 names each refused part."""
+    ``maximum``; ``other``, ``op``; ``hours``; ``link``, ``related_type``, ``key``, ``other``,
+    ``op``). A 422 names each refused part."""
     errors: list[FieldError] = []
     name = str(values.get("name") or "").strip()
     clause = str(values.get("clause") or "").strip()
@@ -171,7 +220,7 @@ def save(
         errors.append(FieldError("path", "该消息类型没有这个字段（见数据标准）", "path"))
     params: dict[str, Any] = {}
     if element is not None and not errors:
-        params, more = _params(kind, path, element, values, fields)
+        params, more = _params(kind, path, element, values, fields, db)
         errors.extend(more)
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
@@ -239,6 +288,23 @@ DEFAULTS: tuple[dict[str, Any], ...] = (
         "path": "ended_at",
         "params": {"hours": 24},
         "clause": "001 5.4.8",
+        "enabled": True,
+    },
+    {
+        "name": "检测记录的试验开始时间不早于委托日期",
+        "kind": "related",
+        "message_type": "test_record",
+        "path": "started_at",
+        "params": {
+            "link": "commission_number",
+            "related_type": "commission",
+            "key": "number",
+            "other": "commissioned_on",
+            "op": "ge",
+            "other_name": "委托日期",
+            "link_name": "委托编号",
+        },
+        "clause": "000 7.1.4",
         "enabled": True,
     },
     {

@@ -811,12 +811,14 @@ def _history(
     message: Callable[..., dict[str, Any]],
     plans: dict[str, list[Planned]],
     violator: bool,
+    commission: str | None = None,
 ) -> list[tuple[Any, ...]]:
     """What a violating project's lab plants once beside its day's tests (``HISTORY_PLANTED`` of
     :mod:`jcjg.demo.simulator.testing`): a day of hand-entered cube results piled just over
     the line; and, once it has registered another lab's inspector (certificate_lending), that
     inspector named at a test of each at the same hour: the lender's record sent that day, the
-    lab's held for a later day, so that it is the later one."""
+    lab's held for a later day, so that it is the later one; and, on a day it sent a
+    ``commission``, a record filed under it that ran before it was registered."""
     from jcjg.demo.simulator import testing as tests
 
     out: list[tuple[Any, ...]] = []
@@ -828,6 +830,8 @@ def _history(
         lab_tests.planted["clash_across_institutions"] += 1
     if not lab_tests.planted["results_above_line"]:
         out += tests.piled_plans(lab_tests, rng, message)
+    if commission is not None and not lab_tests.backdated:  # filed under the day's commission
+        out += tests.backdated_plans(lab_tests, commission, message)
     if lab_tests.planted["clash_across_institutions"] or lab_tests.pending:
         return out
     for other in sims:
@@ -845,6 +849,14 @@ def _history(
             plans.setdefault(other.code, []).append(Planned(kind, payload, files))
         break
     return out
+
+
+def _days_commission(lims: list[tuple[Any, ...]], project: SimProject) -> str | None:
+    """The number of the commission the lab sends for the project today, if it sends one."""
+    from jcjg.demo.simulator import sampling as simulation
+
+    sent = any(plan[0] == "commission" for plan in lims)
+    return simulation.commission_number(project) if sent else None
 
 
 def _sampling_day(
@@ -960,7 +972,8 @@ def _sampling_day(
                 )
                 reporting.planted["unfiled_out_of_province"] += 1
             summary.planted.update(reporting.planted - before_reports)
-        lims += _history(sims, lab, day, lab_tests, labs, rng, message, plans, project.violator)
+        lims += _history(sims, lab, day, lab_tests, labs, rng, message, plans, project.violator,
+                         _days_commission(lims, project))  # fmt: skip
         if day % 2 == 0:  # an on-site test of the structure to plan every other day
             position = (project.latitude, project.longitude)
             lims += tests.onsite_plans(lab_tests, project.code, position, rng, message, violations)

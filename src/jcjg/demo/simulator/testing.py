@@ -20,7 +20,8 @@ hand-entered cube results whose near misses all sit just over the line (:func:`p
 ``results_above_line``; copied from forms without the test room's conditions, so the lab's
 data quality score falls too: ``data_quality_low``), and an inspector the lab borrowed from
 another lab named at a test of each at the same hour (:func:`clash_plans`,
-``clash_across_institutions``).
+``clash_across_institutions``); and a record filed under a commission registered after its
+test (:func:`backdated_plans`, the data quality rule 试验开始时间不早于委托日期).
 
 Machine tests run on the lab's registered testing machines with a valid calibration (the
 pressure machine for cubes, mortar, bricks and blocks, the universal machine for rebar), each
@@ -126,6 +127,8 @@ class LabTests:
     # messages held for the next day (a borrowed inspector's record, sent after the lender's)
     pending: list[Plan] = field(default_factory=list)
     pending_day: int = -1
+    # a violating lab's record copied under a commission registered after its test (once)
+    backdated: bool = False
 
 
 Message = Callable[..., dict[str, Any]]
@@ -548,6 +551,29 @@ def piled_plans(lab: LabTests, rng: random.Random, message: Message) -> list[Pla
     lab.planted["results_above_line"] += 1
     lab.planted["data_quality_low"] += 1
     return plans
+
+
+def backdated_plans(lab: LabTests, commission_number: str, message: Message) -> list[Plan]:
+    """A violating lab's brick test entered by hand from a form, run just before midnight and
+    filed under the commission it registered today (the data quality rule
+    试验开始时间不早于委托日期 compares the two messages and fails it). Once per lab; uploaded
+    within the 24 hours a manual entry is allowed (unless sent in a day's last minutes)."""
+    lab.backdated = True
+    midnight = dt.datetime.combine(utcnow().astimezone(BEIJING).date(), dt.time(), tzinfo=BEIJING)
+    room, inspector = next(iter(lab.bench.inspectors.items()), ("力学室", {"name": "模拟检测员"}))
+    lab.serial += 1
+    record = message(
+        number=f"SIM-{lab.code}-{midnight.year}-{lab.serial:06d}", sequence=lab.serial,
+        kind="other", item_code="0107", grade="MU10", lab_name=room, equipment=[],
+        inspectors=[inspector], commission_number=commission_number,
+        started_at=(midnight - dt.timedelta(minutes=20)).isoformat(),
+        ended_at=(midnight - dt.timedelta(minutes=4)).isoformat(), acquisition="manual",
+        environment={"temperature_c": 20.2, "humidity_percent": 58},
+        specimens=[{"position": n, "values": {"peak_kn": v}}
+                   for n, v in ((1, 151.2), (2, 149.6), (3, 153.8))],
+        judgement="none",
+    )  # fmt: skip
+    return [("test_record", record, {})]
 
 
 def clash_plans(
