@@ -256,8 +256,9 @@ def test_the_citys_handling_of_a_nonconformity_is_recorded_on_the_provinces_entr
         "content": content | {"number": "JL-无此号"}}  # fmt: skip
     bare = city.log.append(nc_facts.CLOSE, handled | {"status": "closed"})
     answer = city.post(browser_client, [first, unknown, bare]).json()
-    assert answer["outcomes"] == {"duplicate": 0, "rebuilt": 1, "refused": 2}, answer
-    assert [r["status"] for r in answer["refused"]] == [404, 422]
+    # a result the province does not hold yet is held (its lab's record may still come)
+    assert answer["outcomes"] == {"duplicate": 0, "rebuilt": 1, "held": 1, "refused": 1}, answer
+    assert [r["status"] for r in answer["refused"]] == [422]
     db.expire_all()
     got = db.get(Nonconformity, item.id)
     assert (got.handling, got.status, got.handling_note, got.handling_origin) == (

@@ -5,7 +5,8 @@ its status changed ...). The parent applies the messages itself; a fact whose en
 declares under the :data:`FORWARDED_FACTS` hook (``{entry_type: applier}``) is rebuilt into that
 domain's rows on the parent by its applier, in the forward's transaction. An applier raises an
 :class:`~jcjg.core.errors.AppError` to refuse the fact (the leaf is then refused with that
-problem, and nothing of it is written); one that answers ``False`` had nothing to rebuild
+problem, and nothing of it is written), or a :class:`NotYet` when what it needs is still to come
+(the fact is then held and tried again); one that answers ``False`` had nothing to rebuild
 (the fact is then recorded, as one no domain declares).
 
 Some entries hold only digests of what they notarise (a penalty's facts and the names of the
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from jcjg.core import domains
-from jcjg.core.errors import FieldError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.errors import FieldError, NotFound, ValidationFailed, field_errors_from_pydantic
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,6 +51,17 @@ class ForwardedFact:
     # what the entry holds only as digests, as the child read it back (FACT_CONTENTS); None
     # when the child sent none (it no longer matched the entry: corrected since)
     content: Mapping[str, Any] | None = None
+
+
+class NotYet(NotFound):
+    """What the fact needs has not arrived here yet: a row the parent makes itself when it
+    applies a lab's message the child forwarded before the fact (its register entry of a
+    nonconforming result), which the parent applies behind the forward. The parent holds the
+    fact and applies it, in the order the child sent its facts, once that row is here; a fact
+    still waiting after :data:`HOLD` is refused with this problem."""
+
+
+HOLD = dt.timedelta(hours=24)
 
 
 FactApplier = Callable[[Session, ForwardedFact], bool | None]

@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     RECORDED = "recorded"
     REBUILT = "rebuilt"
     DUPLICATE = "duplicate"
+    HELD = "held"  # a fact waiting for what a lab's message brings here (core.facts.NotYet)
     REFUSED = "refused"
     ORIGIN_REJECTED = "origin_rejected"
 
@@ -34,6 +35,7 @@ _OUTCOMES = {
     Outcome.RECORDED: "已记录（平台事实）",
     Outcome.REBUILT: "已在本平台登记（平台事实）",
     Outcome.DUPLICATE: "重复（已由其他途径收到）",
+    Outcome.HELD: "暂存（待本平台先处理其所依据的数据）",
     Outcome.REFUSED: "拒收",
     Outcome.ORIGIN_REJECTED: "下级平台已拒收",
 }

@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
+from jcjg.config import get_settings
 from jcjg.core import jobs
+from jcjg.core.db import utcnow
 from jcjg.core.jobs import job
-from jcjg.networking import logs
+from jcjg.networking import logs, receive
+from jcjg.networking.choices import ChildStatus, Outcome
+from jcjg.networking.models import Child, Forwarded
 
 RULES = ("child_log_inconsistent", "child_platform_silent", "child_forward_lag")
 
@@ -22,6 +27,7 @@ RULES = ("child_log_inconsistent", "child_platform_silent", "child_forward_lag")
     as_of=True,
 )
 def children(db: Session, log: logging.Logger) -> None:
+    held(db, log)
     for checked in logs.check_all(db):
         if checked.error:
             log.warning("%s: %s", checked.child, checked.error)
@@ -31,6 +37,21 @@ def children(db: Session, log: logging.Logger) -> None:
         result = engine.run_rule(db, rule_id, now=jobs.now())
         log.info("%s: %d new, %d still present, %d closed", rule_id, *_counts(result))
     db.commit()
+
+
+def held(db: Session, log: logging.Logger) -> None:
+    """The children's held facts tried again (what they wait for came with a message this
+    platform has applied since), one child at a time under its row's lock, as a forward is."""
+    settings = get_settings()
+    waiting = select(Forwarded.child_id).where(Forwarded.outcome == Outcome.HELD).distinct()
+    for child_id in db.scalars(waiting).all():
+        child = db.scalar(select(Child).where(Child.id == child_id).with_for_update())
+        if child is None or child.status != ChildStatus.ACTIVE:
+            continue
+        moved = receive.retry_held(db, settings, child, utcnow())
+        db.commit()
+        if moved:
+            log.info("%s: %d held facts taken", child.name, moved)
 
 
 def _counts(result: engine.RunResult) -> tuple[int, int, int]:

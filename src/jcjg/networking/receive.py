@@ -31,7 +31,7 @@ from jcjg.config import Settings
 from jcjg.core import facts
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, FieldError, ValidationFailed, field_errors_from_pydantic
-from jcjg.core.facts import ForwardedFact
+from jcjg.core.facts import HOLD, ForwardedFact, NotYet
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
 from jcjg.exchange import problems as exchange_problems
@@ -142,11 +142,12 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
                 f"items[{offset}].index 应为 {forward.first + offset}：须逐条连续"
             )
     fresh = [item for item in items if item.index >= expected]
+    now = utcnow()
+    retry_held(db, settings, child, now)  # facts held before go first, in their order
     answer = Answer(next_index=expected)
     answer.counts[Outcome.DUPLICATE] = len(items) - len(fresh)
     typed: Typed = {item.index: _typed(item) for item in fresh if item.message is not None}
     _need_files(db, child, fresh, typed)
-    now = utcnow()
     receiver = _Receiver(db, settings, child, now, typed)
     for item in fresh:
         outcome = receiver.take(item)
@@ -169,6 +170,35 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
         )
     )
     return answer
+
+
+def retry_held(db: Session, settings: Settings, child: Child, now: dt.datetime) -> int:
+    """Try the child's held facts again, in the order it sent them (the caller holds the
+    child's row locked and commits): each is rebuilt once what it waited for is here, held
+    further, or refused when it has waited longer than ``core.facts.HOLD``. How many moved."""
+    rows = db.scalars(
+        select(Forwarded)
+        .where(Forwarded.child_id == child.id, Forwarded.outcome == Outcome.HELD)
+        .order_by(Forwarded.origin_index)
+    ).all()
+    if not rows:
+        return 0
+    receiver = _Receiver(db, settings, child, now, {})
+    moved = refused = 0
+    for row in rows:
+        try:
+            envelope = _envelope(row.entry, row.leaf_hash.hex(), receiver.hasher)
+            row.outcome = receiver._fact(row, envelope, row.content)
+        except Refused as exc:
+            row.outcome, row.problem = Outcome.REFUSED, exc.error.body()
+            refused += 1
+        moved += row.outcome != Outcome.HELD
+    receiver.flush()
+    if refused:
+        db.execute(
+            update(Child).where(Child.id == child.id).values(refused=Child.refused + refused)
+        )
+    return moved
 
 
 Typed = dict[int, tuple["MessageType[Any] | None", Any]]
@@ -350,8 +380,14 @@ class _Receiver:
         try:
             with self.db.begin_nested():  # a refused fact leaves nothing behind
                 rebuilt = applier(self.db, fact)
+        except NotYet as exc:  # what it needs comes with a message applied behind: held
+            if row.received_at < self.now - HOLD:
+                raise Refused(exc) from None
+            row.content, row.problem = content, exc.body()
+            return Outcome.HELD
         except AppError as exc:
             raise Refused(exc) from None
+        row.problem = None
         if rebuilt is False:
             return Outcome.RECORDED
         self.sources.add(key)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError
 from sqlalchemy import or_, select
@@ -23,11 +23,18 @@ from sqlalchemy.orm import Session
 
 from jcjg.core.errors import (
     FieldError,
-    NotFound,
     ValidationFailed,
     field_errors_from_pydantic,
 )
-from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
+from jcjg.core.facts import (
+    Exported,
+    FactApplier,
+    FactContent,
+    ForwardedFact,
+    NotYet,
+    parsed_content,
+)
+from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.nonconformity.choices import Handling, NcStatus
 from jcjg.nonconformity.models import Nonconformity
@@ -36,6 +43,7 @@ from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
 
 HANDLE, CLOSE = "nonconformity:handle", "nonconformity:close"
+REGISTER, LINK, REPORT = "nonconformity:register", "nonconformity:link", "nonconformity:report"
 
 
 class Handled(TextModel):
@@ -46,6 +54,25 @@ class Handled(TextModel):
     handling: Handling
     status: NcStatus
     at: dt.datetime
+
+
+class Entered(TextModel):
+    """A register step's entry as the child notarised it (``service._enter``, ``_link``,
+    ``_report_record``): the result's record number, who found it, when."""
+
+    model_config = ConfigDict(extra="ignore")  # the child's row ids, the report's times
+
+    number: str = Field(min_length=1, max_length=64)
+    found_by: Literal["lab", "platform", "both"]
+    at: dt.datetime
+
+
+class Named(TextModel):
+    """What a register step's entry names only by the child's row id: the institution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    institution: str = Field(min_length=1, max_length=32)  # its code
 
 
 class Content(TextModel):
@@ -62,7 +89,14 @@ class Content(TextModel):
 
 
 def contents() -> dict[str, FactContent]:
-    return {HANDLE: content, CLOSE: content}
+    return {HANDLE: content, CLOSE: content, REGISTER: named, LINK: named, REPORT: named}
+
+
+def named(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """The institution a register step's entry names by the child's row id, by its code."""
+    item = db.get(Nonconformity, data.get("nonconformity"))
+    inst = db.get(Institution, item.institution_id) if item is not None else None
+    return Exported({"institution": inst.code}) if inst is not None else None
 
 
 def content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
@@ -86,7 +120,33 @@ def content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None
 
 
 def appliers() -> dict[str, FactApplier]:
-    return {HANDLE: handled, CLOSE: handled}
+    return {HANDLE: handled, CLOSE: handled, REGISTER: entered, LINK: entered, REPORT: entered}
+
+
+def entered(db: Session, fact: ForwardedFact) -> bool | None:
+    """The child's register step of a result, on this platform's own entry of that result
+    (entered here from the lab's record or report the child forwarded: held until it is): the
+    entry names the child's (its name, region, step's index, who found it there). A step of a
+    wider level's (the province's own entry, when the city's is named already) changes nothing
+    and is only recorded."""
+    try:
+        step = Entered.model_validate(dict(fact.data))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if step.at.tzinfo is None:
+        raise ValidationFailed(errors=[FieldError("at", "时间须带时区")])
+    if fact.content is None:
+        raise ValidationFailed(errors=[FieldError("content", "缺少不合格结果所属的检测机构")])
+    given = parsed_content(Named, fact.content)
+    item = _entry(db, fact, Content(institution=given.institution, number=step.number))
+    if item.origin is not None and item.origin != fact.platform:
+        narrower = scope_prefix(item.origin_region or "")
+        if fact.region_code == item.origin_region or not fact.region_code.startswith(narrower):
+            return False  # named already by a platform at or below this one
+    item.origin, item.origin_region = fact.platform, fact.region_code
+    item.origin_index, item.origin_found_by = fact.index, step.found_by
+    db.flush()
+    return None
 
 
 def handled(db: Session, fact: ForwardedFact) -> None:
@@ -128,8 +188,8 @@ def _entry(db: Session, fact: ForwardedFact, given: Content) -> Nonconformity:
             ),
         )
     )
-    if item is None:
-        raise NotFound(
+    if item is None:  # the lab's record or report is still to be applied here: held
+        raise NotYet(
             f"本平台的不合格台账没有检测机构“{given.institution}”原始记录 {given.number} 的结果"
         )
     return item

@@ -73,6 +73,13 @@ class Nonconformity(IdMixin, Base):
     # log; only the child handles the entry from then on
     handling_origin: Mapped[str | None] = mapped_column(String(100), default=None)
     handling_origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # a child platform's register entry of the same result (nonconformity:register, :link,
+    # :report, forwarded): the child's name here, its region, the index of its latest step in
+    # its log and who found it there; the narrowest level's (the city's over its province's)
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_region: Mapped[str | None] = mapped_column(String(6), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    origin_found_by: Mapped[str | None] = mapped_column(String(16), default=None)
     notified: Mapped[int] = mapped_column(Integer, default=0)  # users told when it was found
     ledger_index: Mapped[int | None] = mapped_column(Integer, default=None)
     # what the lab reported (message ``nonconformity``)
