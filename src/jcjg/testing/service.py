@@ -8,7 +8,8 @@ import logging
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings, get_settings
@@ -414,6 +415,16 @@ def _fingerprint(
 _PRINT_COLUMNS = (Curve.id, Curve.fp_vector, Curve.fp_peak_kn, Curve.fp_rise_s)
 
 
+def _key_among(db: Session, keys: list[int]) -> ColumnElement[bool]:
+    """``CurveKey.key`` is one of ``keys`` (a curve asks with hundreds): on PostgreSQL one
+    array parameter (``= ANY``), so that the statement is the same whatever their number and
+    is neither rendered nor parsed again a parameter at a time, as ``IN`` is."""
+    if db.get_bind().dialect.name == "postgresql":
+        array = bindparam("curve_keys", keys, type_=postgresql.ARRAY(BigInteger))
+        return CurveKey.key == any_(array)
+    return CurveKey.key.in_(keys)
+
+
 def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
     """The rows of ``ids``, in that order."""
     if not ids:
@@ -440,8 +451,9 @@ def similar_curves(
     """Earlier curves (any institution) that are the same test as ``row``: the candidates
     sharing a band key in its rise bucket or a neighbour (:mod:`jcjg.testing.fpindex`) worth
     comparing, the most similar :data:`MAX_COMPARED`, and the twins, each compared sample by
-    sample (:mod:`jcjg.testing.reuse`); a record ending at its peak asks with the fingerprints
-    of :func:`jcjg.testing.curves.query_prints` as well (as ``FingerprintIndex.ask``)."""
+    sample (:mod:`jcjg.testing.reuse`); it asks with the other fingerprints of
+    :func:`jcjg.testing.curves.query_prints` as well (a record ending at its peak, its branch
+    read against a few peaks; any other, its alternate readings), as ``FingerprintIndex.ask``."""
     mine = fingerprint_of(row)
     if mine is None:
         return []
@@ -454,7 +466,7 @@ def similar_curves(
     if curve is None:
         return []
     # a record ending at its peak asks with its branch read against a few peaks around its own
-    # too (curves.query_prints); any other with its stored fingerprint alone
+    # too, any other with its alternate readings (curves.query_prints)
     prints = [mine, *curves.query_prints(curve, top)[1:]]
     reach = fpindex.spread(tolerance)
     wanted: set[int] = set()
@@ -462,7 +474,7 @@ def similar_curves(
         buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
         wanted.update(int(k) for k in fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel())
     ids = select(CurveKey.curve_id).where(
-        CurveKey.key.in_(sorted(wanted)), CurveKey.curve_id < row.id
+        _key_among(db, sorted(wanted)), CurveKey.curve_id < row.id
     )
     ranked = []
     candidates = db.execute(select(*_PRINT_COLUMNS).where(Curve.id.in_(ids)).order_by(Curve.id))
@@ -481,6 +493,8 @@ def similar_curves(
     ranked.sort(key=lambda pair: -pair[0])
     chosen = _curves_by_id(db, [other_id for _, other_id in ranked[:MAX_COMPARED]])
     for fp in prints:
+        if fp.alternate:
+            continue  # an alternate reading asks for candidates only (as FingerprintIndex.ask)
         chosen += [other for other in _twins(db, row, fp) if other not in chosen]
     if not chosen:
         return []
