@@ -344,3 +344,31 @@ def test_only_the_province_keeps_the_conversion_rules(client, factory, role):
     answer = _add(client, csrf, name="x", kind="trim", message_type="registry.equipment",
                   path="equipment[].model")  # fmt: skip
     assert answer.status_code == 403
+
+
+def test_a_failing_checks_page_shows_the_value_as_applied(client, db, settings, factory):
+    csrf = _officer(client, factory)
+    assert _add(client, csrf, name="型号半角", kind="halfwidth", message_type="registry.equipment",
+                path="equipment[].model").status_code == 303  # fmt: skip
+    assert client.post(
+        "/governance/quality/rules",
+        data={"csrf_token": csrf, "enabled": "on", "name": "型号格式", "kind": "format",
+              "message_type": "registry.equipment", "path": "equipment[].model",
+              "pattern": "HT-[0-9]+"},
+        headers=HTML, follow_redirects=False,
+    ).status_code == 303  # fmt: skip
+    client.cookies.clear()
+    lims = make_lims(db, settings, factory, institution=factory.institution(region_code="360403"))
+    assert lims.post(client, "registry.labs", lims.message(**LABS)).status_code == 200
+    sent = lims.message(equipment=[_item("SB-001", model="ＨＴ－９Ｘ")])
+    assert lims.post(client, "registry.equipment", sent).status_code == 200
+    db.expire_all()
+    row = db.scalar(select(Message.id).where(Message.message_id == sent["message_id"]))
+    check = db.scalar(select(QualityCheck).where(QualityCheck.message_row_id == row))
+    assert (check.total, check.failed) == (1, 1)
+    login(client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+    page = client.get(
+        f"/governance/quality/institutions/{lims.institution.id}/checks/{check.id}", headers=HTML
+    ).text
+    assert "HT-9X" in page
+    assert "ＨＴ－９Ｘ" not in page

@@ -27,7 +27,7 @@ from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import message_types
-from jcjg.governance import forms, jobs, quality, rulebook
+from jcjg.governance import conversion, forms, jobs, quality, rulebook
 from jcjg.governance.choices import Comparison, QualityKind
 from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
 from jcjg.governance.quality_lists import (
@@ -372,6 +372,8 @@ def quality_check(
         raise NotFound("没有这条检验结果")
     message = db.get(Message, check.message_row_id)
     data = json.loads(message.body) if message else {}
+    if message is not None:  # the values as applied: the conversions made on arrival
+        conversion.replay(db, [message], {message.id: data})
     found = []
     for failure in check.failures:
         value = _at(data, str(failure.get("field", "")))
