@@ -115,11 +115,12 @@ class Province:
     def relay(self, leaf: dict[str, Any], content: Any = None, **changes: Any) -> dict[str, Any]:
         """The province's leaf relaying the city's ``leaf`` (``changes`` to what it names)."""
         first = json.loads(base64.b64decode(leaf["entry"]))
+        change = changes.pop("relayed", {})
         relayed = {
             "platform": self.city.origin, "name": CITY_NAME, "region_code": "360400",
             "log_key": self.city.vkey, "index": leaf["index"], "leaf_hash": leaf["leaf_hash"],
             "entry": leaf["entry"],
-        } | changes.pop("relayed", {})  # fmt: skip
+        } | change if isinstance(change, dict) else change  # fmt: skip
         data = first["data"] | changes | {RELAYED: relayed}
         item = self.log.append(first["entry_type"], data)
         if content is not None:
@@ -173,6 +174,9 @@ def test_the_nation_rebuilds_a_relayed_fact_as_the_citys_once_and_relays_it_on(
         ({"relayed": {"index": "0"}}, "relayed_from.index"),
         ({"relayed": {"index": -1}}, "relayed_from.index"),
         ({"relayed": {"name": ""}}, "relayed_from.name"),
+        ({"relayed": {"name": "九江\x00"}}, "relayed_from.name"),
+        ({"relayed": {"name": "九江\n平台"}}, "relayed_from.name"),
+        ({"relayed": "city"}, "relayed_from"),
         ({"relayed": {"platform": "province.test/ledger"}}, "冲突"),
         ({"relayed": {"name": "江西省检测监管平台"}}, "冲突"),
     ],
@@ -182,7 +186,8 @@ def test_a_relay_the_nation_cannot_check_is_refused_and_leaves_nothing(
 ):
     entry, content = decision(db, province.institution)
     leaf = province.city_leaf(service.DECIDE_TYPE, entry)
-    if change.get("relayed", {}).get("platform") == "province.test/ledger":
+    named = change.get("relayed")
+    if isinstance(named, dict) and named.get("platform") == "province.test/ledger":
         change["relayed"]["log_key"] = province.log.vkey  # its own log: not a relay
     answer = province.post(client, [province.relay(leaf, content, **change)])
     body = answer.json()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -40,6 +42,7 @@ from jcjg.client import Client
 from jcjg.client.errors import TransientError
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker, utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.exchange import clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import Message
@@ -50,6 +53,8 @@ from jcjg.ledger.note import generate_signer
 from jcjg.networking.models import Child, Forwarded
 from jcjg.networking.service import register_child
 from jcjg.networking.wire import RELAYED, b64
+from jcjg.penalties import service as penalty_service
+from jcjg.penalties.models import Penalty
 from jcjg.refdata import upgrade
 from jcjg.tenancy import facts as tenancy_facts
 from jcjg.tenancy.models import Institution
@@ -59,6 +64,7 @@ from tests.servers import free_port
 
 SECRET = "network-test-secret-key-0123456789abcdef"
 LAB_CODE = "JC360403-0001"
+PENALTY = "浔建罚字〔2026〕第 7 号"
 
 
 def _messages() -> int:
@@ -201,6 +207,20 @@ def _lab_at_the_city(city: Platform) -> None:
         db.flush()
         with city.acting():
             tenancy_facts.notarise_registered(db, inst)
+            # a penalty decided at the city: its facts and names go up beside the leaf only
+            today = beijing_date(utcnow())
+            penalty = Penalty(
+                number=PENALTY, institution_id=inst.id, region_code="360403",
+                issuer_region_code="360400", issuer="九江市住房和城乡建设局", person_ids=[],
+                person_names=["李四"], basis_code="jz57", basis_article="第三十条",
+                facts="出具虚假检测报告。", kind="fine", amount=Decimal("30000.00"),
+                decided_on=today, public_from=today, public_until=today + dt.timedelta(days=90),
+            )  # fmt: skip
+            db.add(penalty)
+            db.flush()
+            ledger.notarise(
+                db, penalty_service.DECIDE_TYPE, penalty_service.ledger_entry(db, penalty)
+            )
         db.commit()
 
 
@@ -363,6 +383,11 @@ def _the_citys_registration_relayed(city: Platform, province: Platform, nation: 
         assert (row.source_origin, row.source_index) == (city.origin, first.leaf_index)
         inst = db.scalars(select(Institution).where(Institution.code == LAB_CODE)).one()
         assert inst.region_code == "360403"
+        # the city's penalty, with the facts only its content carried, through the province
+        penalty = db.scalars(select(Penalty).where(Penalty.number == PENALTY)).one()
+        assert (penalty.origin, penalty.facts, penalty.person_names) == (
+            "city 平台", "出具虚假检测报告。", ["李四"],
+        )  # fmt: skip
 
 
 def _codes_verify_upstream(city: Platform, province: Platform, nation: Platform) -> None:

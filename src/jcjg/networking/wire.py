@@ -29,6 +29,7 @@ FORWARDS_PATH = "/exchange/v1/forwards"
 VERSION = 1
 
 _HEX64 = r"^[0-9a-f]{64}$"
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no NUL or control characters
 MAX_ITEMS = 2000
 
 
@@ -99,8 +100,8 @@ class Relayed(_Strict):
     platform's name and region as its parent registered it, the leaf's index and hash there, and
     the leaf's entry itself, so that anyone above recomputes the leaf from it."""
 
-    platform: str = Field(min_length=1, max_length=200)  # the first log's origin
-    name: str = Field(min_length=1, max_length=100)
+    platform: str = Field(min_length=1, max_length=200, pattern=_PRINTABLE)  # the log's origin
+    name: str = Field(min_length=1, max_length=100, pattern=_PRINTABLE)
     region_code: str = Field(pattern=r"^[0-9]{6}$")
     log_key: str = Field(min_length=1, max_length=300)
     index: int = Field(ge=0, le=2**63 - 1)
