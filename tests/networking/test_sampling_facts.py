@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ from jcjg.core.errors import PermissionDenied
 from jcjg.exchange.models import ExchangeFile
 from jcjg.ledger import service as ledger_service
 from jcjg.ledger.canonical import canonical_json
+from jcjg.networking import jobs
 from jcjg.networking.models import Forwarded
+from jcjg.projects.models import Project
 from jcjg.sampling import codes, service
 from jcjg.sampling import facts as sampling_facts
 from jcjg.sampling.models import (
@@ -327,8 +330,6 @@ def _registrations(db, factory, item: dict[str, Any], code: str) -> list:
         ("code of a region outside the child", _changed(item, data | {"sample_code": outside}),
          "不在该下级平台辖区内", 422),
         ("code malformed", _changed(item, data | {"sample_code": "ABC"}), "sample_code", 422),
-        ("project unknown", _changed(item, data | {"project_code": "XM-无此项目"}),
-         "不存在或不在该下级平台辖区内", 404),
         ("project outside the child", _changed(item, data | {"project_code": elsewhere.code}),
          "不存在或不在该下级平台辖区内", 404),
         ("photo not the entry's", _changed(item, content=content | {"evidence": [
@@ -433,6 +434,31 @@ def test_what_the_province_cannot_take_is_refused_and_leaves_nothing(
     _check(client, db, city, _records(recorded))
     assert city.post(client, _again(city, [recorded])).json()["outcomes"]["rebuilt"] == 1
     assert _origin_rows(db) == (1, 1, 1)
+
+
+@pytest.mark.sqlite
+def test_a_sample_of_a_project_still_to_come_is_held_and_its_seal_and_record_behind_it(
+    client, db, settings, factory, sent
+):
+    chain, (registered, sealed, recorded), _code = sent
+    city = Setup(db, settings, factory)
+    _uploaded(db, city, [registered, sealed, recorded])
+    project = db.get(Project, chain.project.id)
+    code, project.code = project.code, "XM-LATER"  # the province does not hold it yet
+    db.commit()
+    answer = city.post(client, _again(city, [registered, sealed, recorded])).json()
+    assert answer["outcomes"] == {"duplicate": 0, "held": 3}, answer
+    problems = db.scalars(select(Forwarded.problem).order_by(Forwarded.origin_index)).all()
+    assert "在本平台尚不存在" in problems[0]["detail"]
+    assert "未由该下级平台报送" in problems[1]["detail"]  # held behind the registration
+    assert _origin_rows(db) == (0, 0, 0)
+    # the city's project message is applied here: the three are taken, in order
+    project.code = code
+    db.commit()
+    jobs.held(db, logging.getLogger("test"))
+    assert _origin_rows(db) == (1, 1, 1)
+    outcomes = db.scalars(select(Forwarded.outcome).order_by(Forwarded.origin_index)).all()
+    assert outcomes == ["rebuilt", "rebuilt", "rebuilt"]
 
 
 @pytest.mark.sqlite

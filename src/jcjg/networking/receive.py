@@ -30,7 +30,13 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core import facts
 from jcjg.core.db import utcnow
-from jcjg.core.errors import AppError, FieldError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.errors import (
+    AppError,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
 from jcjg.core.facts import HOLD, ForwardedFact, NotYet
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.exchange import cache
@@ -149,6 +155,7 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     typed: Typed = {item.index: _typed(item) for item in fresh if item.message is not None}
     _need_files(db, child, fresh, typed)
     receiver = _Receiver(db, settings, child, now, typed)
+    receiver.holding = held_facts(db, child)
     for item in fresh:
         outcome = receiver.take(item)
         answer.counts[outcome.outcome] = answer.counts.get(outcome.outcome, 0) + 1
@@ -170,6 +177,14 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
         )
     )
     return answer
+
+
+def held_facts(db: Session, child: Child) -> bool:
+    """Whether a fact of the child's is held here."""
+    waiting = select(Forwarded.id).where(
+        Forwarded.child_id == child.id, Forwarded.outcome == Outcome.HELD
+    )
+    return db.scalar(waiting.limit(1)) is not None
 
 
 def retry_held(db: Session, settings: Settings, child: Child, now: dt.datetime) -> int:
@@ -292,6 +307,8 @@ class _Receiver:
             self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
         self.appliers = facts.appliers()  # the domains' rebuilders of a child's facts
         self.sources: set[tuple[str, int]] = set()  # facts rebuilt in this forward, by origin
+        # a fact of the child's is held (a later one not found may wait on it: held behind it)
+        self.holding = False
         self.pinned: dict[str, bytes] = {}
         for key_id, public in db.execute(
             select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
@@ -380,10 +397,14 @@ class _Receiver:
         try:
             with self.db.begin_nested():  # a refused fact leaves nothing behind
                 rebuilt = applier(self.db, fact)
-        except NotYet as exc:  # what it needs comes with a message applied behind: held
-            if row.received_at < self.now - HOLD:
+        except NotFound as exc:
+            # what it needs comes with a message applied behind (NotYet), or may be a fact of
+            # the child's held before it: held behind it, in order
+            waits = isinstance(exc, NotYet) or self.holding
+            if not waits or row.received_at < self.now - HOLD:
                 raise Refused(exc) from None
             row.content, row.problem = content, exc.body()
+            self.holding = True
             return Outcome.HELD
         except AppError as exc:
             raise Refused(exc) from None

@@ -55,7 +55,14 @@ from jcjg.core.errors import (
     ValidationFailed,
     field_errors_from_pydantic,
 )
-from jcjg.core.facts import Exported, FactApplier, FactContent, ForwardedFact, parsed_content
+from jcjg.core.facts import (
+    Exported,
+    FactApplier,
+    FactContent,
+    ForwardedFact,
+    NotYet,
+    parsed_content,
+)
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.ledger.canonical import canonical_json
@@ -468,6 +475,9 @@ def register(db: Session, fact: ForwardedFact) -> None:
         )
     )
     if project is None:
+        if db.scalar(select(Project.id).where(Project.code == entry.project_code)) is None:
+            # the child's project message, applied here behind the forward, may bring it
+            raise NotYet(f"工程项目“{entry.project_code}”在本平台尚不存在")
         raise NotFound(f"工程项目“{entry.project_code}”在本平台不存在或不在该下级平台辖区内")
     sample = Sample(
         sample_code=entry.sample_code, project_id=project.id, region_code=project.region_code,
