@@ -118,8 +118,10 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        # a process importing the whole platform under coverage on a loaded machine took
+        # over 30 s to answer (load average 14): wait long, but not for a process that died
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return
