@@ -19,10 +19,11 @@ query, most similar first, and the twins) are compared sample by sample
 **Copies.** ``--copies`` (300) of each kind of :data:`jcjg.demo.synthetic.COPY_KINDS`, each
 forged from a random specimen (drawn from the copy's own seed; the splice's toe from another
 specimen of its machine), ask the whole index the same way: found when a verdict names the
-original; a copy that ends at its peak asks with its branch read against a few peaks around
-its own too (:func:`jcjg.testing.curves.query_prints`; no specimen of the population ends at
-its peak, so the genuine pairs ask with their own fingerprint alone, as the rule would). Their
-pairs with the other specimens count towards the false alarms too.
+original; each asks as the rule does (:func:`jcjg.testing.curves.query_prints`: a copy that
+ends at its peak with its branch read against a few peaks around its own too, any other with
+its alternate readings; the genuine specimens, none of which ends at its peak, with their
+fingerprint and alternate readings, these computed when they are drawn). Their pairs with
+the other specimens count towards the false alarms too.
 
     BENCH curve_reuse_false_alarms <n> per_million_pairs ratio=<÷ resemblance> baseline=shape_only
     BENCH curve_reuse_recall <r> recall ratio=<÷ direct> baseline=direct_comparison
@@ -81,6 +82,7 @@ _POPULATION: Population | None = None
 _INDEX: fpindex.FingerprintIndex | None = None
 _SHAPES: np.ndarray | None = None
 _STORED: list[bytes] = []
+_ALTERNATES: dict[int, list[curves.Fingerprint]] = {}  # a specimen's other readings, if any
 
 
 def _init(seed: int, machines: int) -> None:
@@ -107,23 +109,27 @@ def resemblance(curve: curves.Curve) -> np.ndarray | None:
     return residual / norm if norm else None
 
 
-Drawn = tuple[int, bytes | None, float, float, bytes, bytes]
+Drawn = tuple[int, bytes | None, float, float, bytes, bytes, list[curves.Fingerprint]]
 
 
 def _prints(chunk: range) -> list[Drawn]:
-    """Each specimen drawn once: its fingerprint (None: none), the old rule's shape and its
-    samples (:func:`_packed`)."""
+    """Each specimen drawn once: its fingerprint (None: none), the old rule's shape, its
+    samples (:func:`_packed`) and the alternate readings it asks with as well
+    (:func:`jcjg.testing.curves.query_prints`)."""
     assert _POPULATION is not None
     out = []
     for i in chunk:
         curve = _POPULATION.specimen(i)
-        fp = curves.fingerprint(curve)
+        asks = curves.query_prints(curve)
         old = resemblance(curve)
         shape = (old if old is not None else np.zeros(64)).astype(np.float32).tobytes()
-        if fp is None:
-            out.append((i, None, 0.0, 0.0, shape, _packed(curve)))
+        if not asks:
+            out.append((i, None, 0.0, 0.0, shape, _packed(curve), []))
         else:
-            out.append((i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape, _packed(curve)))
+            fp = asks[0]
+            out.append(
+                (i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape, _packed(curve), asks[1:])
+            )
     return out
 
 
@@ -177,15 +183,24 @@ def _genuine(rows: range) -> _Tally:
         candidates = index.candidates(fp, curves.TOLERANCE)
         candidates = candidates[index.ids[candidates] < i]
         twins = [j for j in index.twins(fp) if j < i]
-        others = set(twins) - set(index.ids[candidates].tolist())
-        tally.yielded += int(candidates.size) + len(others)
+        yielded = set(index.ids[candidates].tolist()) | set(twins)
         near = (np.abs(index.rises[candidates] / fp.rise_s - 1) <= SHAPE_TOLERANCE) & (
             np.abs(index.peaks[candidates] / fp.peak_kn - 1) <= SHAPE_TOLERANCE
         )
         old = (shapes[candidates] @ shapes[row] >= SHAPE_ONLY) & near
         tally.shape_only += int(old.sum())
-        # what the rule compares (as index.ask, from the same look-ups)
-        compared = index.verify(candidates, fp)[: service.MAX_COMPARED]
+        # what the rule compares (as index.ask, from the same look-ups): the candidates of its
+        # fingerprint and of its alternate readings by the best of their cosines, and the
+        # fingerprint's twins
+        best = dict(index.verified(candidates, fp))
+        for other in _ALTERNATES.get(i, []):
+            rows_ = index.candidates(other, curves.TOLERANCE)
+            rows_ = rows_[index.ids[rows_] < i]
+            yielded.update(index.ids[rows_].tolist())
+            for j, cosine in index.verified(rows_, other):
+                best[j] = max(best.get(j, -2.0), cosine)
+        tally.yielded += len(yielded)
+        compared = sorted(best, key=lambda j: -best[j])[: service.MAX_COMPARED]
         compared += [j for j in twins if j not in compared]
         if not compared:
             continue
@@ -219,7 +234,8 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
         yielded: set[int] = set()
         for fp in prints:
             yielded.update(index.ids[index.candidates(fp, curves.TOLERANCE)].tolist())
-            yielded.update(index.twins(fp))
+            if not fp.alternate:
+                yielded.update(index.twins(fp))
         tally.yielded += len(yielded)
         for j in index.ask(prints, service.MAX_COMPARED, specimens):
             tally.compared += 1
@@ -263,12 +279,13 @@ def _chunks(total: int, size: int) -> Iterator[range]:
 
 
 def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> dict[str, float]:
-    global _INDEX, _SHAPES, _STORED
+    global _INDEX, _SHAPES, _STORED, _ALTERNATES
     started = time.perf_counter()
     tally = _Tally()
     with _pool(workers, seed, machines) as pool:
         drawn = [r for part in pool.imap(_prints, _chunks(specimens, 500)) for r in part]
     _STORED = [r[5] for r in drawn]
+    _ALTERNATES = {r[0]: r[6] for r in drawn if r[6]}
     rows = [r for r in drawn if r[1] is not None]
     _INDEX = fpindex.FingerprintIndex.build(
         np.array([r[0] for r in rows], dtype=np.int64),

@@ -32,7 +32,7 @@ import math
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,11 +67,20 @@ TWIN_RISE = 0.015
 MAX_TWINS = 4
 TWIN_COSINE = 2.0
 # a twin is compared only when its fingerprint still points somewhat the same way (a copy with
-# twice the machine's noise added keeps a cosine of about 0.4; two tests about 0 +- 0.13)
-TWIN_SIMILARITY = 0.25
+# twice the machine's noise added keeps a cosine of about 0.45 +- 0.12 when its fingerprint is
+# mostly noise, as most are: 1.5 % of them below 0.25, 0.5 % below 0.1; two tests about
+# 0 +- 0.13)
+TWIN_SIMILARITY = 0.1
 # a record ending at its peak (a loading branch alone) also asks with its branch read against
 # these shares of its peak (see query_prints)
 PEAK_ENDING_FACTORS = (1.002, 0.998, 0.996, 0.994)
+# any other record asks with its branch read against these shares of its peak as well when that
+# reading is another fingerprint (cosine below ALTERNATE_SIMILARITY with every one it asks with):
+# where the smoothed load wobbles about the 10 % or 90 % level, a crossing jumps by up to a
+# wobble's period when the level moves by a part in a thousand, and noise added to a copy moves
+# its peak by that much (see query_prints)
+ALTERNATE_FACTORS = (1.002, 0.998, 1.004, 0.996)
+ALTERNATE_SIMILARITY = 0.7
 
 Array = npt.NDArray[np.float64]
 
@@ -277,6 +286,8 @@ class Fingerprint:
     vector: npt.NDArray[np.float32]
     peak_kn: float
     rise_s: float
+    # a query's alternate reading (see query_prints): it asks for candidates, not for twins
+    alternate: bool = False
 
 
 def smoothed(t: Array, force: Array) -> Array:
@@ -316,26 +327,44 @@ def query_prints(curve: Curve, top: float = 0.9) -> list[Fingerprint]:
     against peaks :data:`PEAK_ENDING_FACTORS` times its own. Its original, break and all, was
     smoothed over the break: the peak it was filed under lies 0.3 % above to 0.7 % below the
     copy's, and a peak off by 0.5 % moves the 10 % and 90 % crossings enough to leave little
-    of the fingerprint."""
+    of the fingerprint. Any other record adds its branch read against peaks
+    :data:`ALTERNATE_FACTORS` times its own where that reading is another fingerprint
+    (``alternate``: asking for candidates, not twins): where its smoothed load wobbles about
+    the 90 % level (or the 10 %), a peak moved by a part in a thousand (noise added to a copy
+    moves it so) makes the crossing jump by up to a wobble's period, a third of a bin or more,
+    and a copy with its crossing elsewhere than its original's keeps nothing of its
+    fingerprint (cosine -0.09 and 0.03 for two copies with the machine's noise added 1-2
+    times, 0.91 and 0.82 read against a peak 0.2 % higher)."""
     rising, peak, start, end = loading_branch(curve, top)
     own = _fingerprint(curve, rising, peak, start, end, top)
     if own is None:
         return []
     width = float(curve.t[-1] - curve.t[0]) / 100
     highest = float(curve.t[int(np.argmax(curve.force))])
-    if max(highest, float(curve.t[rising.size - 1])) < float(curve.t[-1]) - width:
-        return [own]
     out = [own]
+    if max(highest, float(curve.t[rising.size - 1])) < float(curve.t[-1]) - width:
+        # a record with its break: the readings whose crossings jump (alternates)
+        for factor in ALTERNATE_FACTORS:
+            fp = _read_against(curve, rising, peak * factor, top)
+            if fp is not None and all(
+                float(fp.vector @ p.vector) < ALTERNATE_SIMILARITY for p in out
+            ):
+                out.append(replace(fp, alternate=True))
+        return out
     for factor in PEAK_ENDING_FACTORS:
-        level = peak * factor
-        if not (rising >= top * level).any():
-            continue
-        begin = int(np.argmax(rising >= 0.1 * level))
-        stop = int(np.argmax(rising >= top * level)) if top < 1 else rising.size - 1
-        fp = _fingerprint(curve, rising, level, begin, stop, top)
+        fp = _read_against(curve, rising, peak * factor, top)
         if fp is not None:
             out.append(fp)
     return out
+
+
+def _read_against(curve: Curve, rising: Array, level: float, top: float) -> Fingerprint | None:
+    """The fingerprint of the branch read against the peak ``level``."""
+    if not (rising >= top * level).any():
+        return None
+    begin = int(np.argmax(rising >= 0.1 * level))
+    stop = int(np.argmax(rising >= top * level)) if top < 1 else rising.size - 1
+    return _fingerprint(curve, rising, level, begin, stop, top)
 
 
 def _fingerprint(
@@ -385,10 +414,13 @@ def rise_time(curve: Curve, top: float = 0.9) -> float | None:
     return branch_rise_time(curve, top)[1]
 
 
-def branch_rise_time(curve: Curve, top: float = 0.9) -> tuple[slice, float | None]:
+def branch_rise_time(
+    curve: Curve, top: float = 0.9, found: tuple[Array, float, int, int] | None = None
+) -> tuple[slice, float | None]:
     """The loading branch's samples (from 10 % to ``top`` of the smoothed peak) and its rise
-    time (:func:`rise_time`), from one smoothing."""
-    rising, peak, start, end = loading_branch(curve, top)
+    time (:func:`rise_time`), from one smoothing (``found``: :func:`loading_branch`'s answer,
+    when the caller has it)."""
+    rising, peak, start, end = found if found is not None else loading_branch(curve, top)
     part = slice(start, max(start, end) + 1)
     if peak <= 0 or start == 0 or end <= start:
         return part, None

@@ -117,7 +117,7 @@ class FingerprintIndex:
         """What the rule compares for a curve asking with ``prints``
         (:func:`jcjg.testing.curves.query_prints`): the candidates worth comparing with any of
         them, most similar first (by the best of their cosines), at most ``limit``, then each
-        one's twins; only ids below ``below`` when given."""
+        one's twins (an alternate reading's none); only ids below ``below`` when given."""
         best: dict[int, float] = {}
         for fp in prints:
             rows = self.candidates(fp, curves.TOLERANCE)
@@ -126,6 +126,8 @@ class FingerprintIndex:
                     best[i] = cosine
         chosen = sorted(best, key=lambda i: -best[i])[:limit]
         for fp in prints:
+            if fp.alternate:
+                continue  # an alternate reading asks for candidates only
             chosen += [
                 i for i in self.twins(fp) if (below is None or i < below) and i not in chosen
             ]

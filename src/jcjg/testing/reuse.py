@@ -17,7 +17,8 @@ of the peak to ``top`` of it, where every test has hundreds of samples):
   aligned over **time scale and lag**: the scales tried are the ratio of the two rise times
   and 1 (a copy's time axis may be scaled, its forces with it or not; 1 only while the rise
   times are within :data:`NOT_SAME_SCALE`); at each, the earlier curve's times multiplied by
-  the scale, cross-correlation over every lag on a common uniform grid, and half-way between
+  the scale, cross-correlation over every lag on a common uniform grid (the earlier curve up
+  to 95 % of its peak, its break left out: :data:`REACH`), and half-way between
   its points (:data:`FRACTIONS`: the cross-spectrum turned by the half step's phase; one grid
   and one transform of each curve serve both, and a new curve's are kept for all its
   candidates: :func:`prepare`). A pair whose best reaches :data:`REFINE_Z` standard errors
@@ -66,10 +67,12 @@ REFINE_FROM = 0.15  # a coarse correlation below this is not refined (half the f
 REFINE_Z = 6.0
 # the correlation must reach this many standard errors (1/sqrt(n)), and beat the best other
 # alignment by MARGIN of them: calibrated on genuine pairs (same machine, same grade, shared
-# hum and pump ripple, wobbling clocks; and the 334,051 pairs of the 100,000-specimen
-# benchmark, whose highest reached 8.65 and 6.2): see docs/testing.md
-SIGNIFICANCE = 8.75
-MARGIN = 6.5
+# hum and pump ripple, wobbling clocks: the highest of 11,200 reached 5.8 and 3.4; of the
+# 36,763 the 20,000-specimen benchmark compares 5.7 and 3.7), where a copy with twice the
+# machine's noise added on 260 samples reaches about 7.2: see docs/testing.md (8.75 and 6.5
+# while the earlier curve was slid along whole, break and all)
+SIGNIFICANCE = 7.5
+MARGIN = 5.0
 # lags between grid points tried in the coarse alignment (in steps; the cross-spectrum turned
 # by the phase of the fraction: a copy resampled half a step off meets its original there)
 FRACTIONS = (0.0, 0.5)
@@ -92,6 +95,12 @@ SAME_SCALE = 0.002  # rise times this near are one time scale (1)
 # rise times further apart than this are not one time scale: 1 is not tried (the rise times of
 # a copy whose time axis was not scaled differ by 1.7 % at the most: a loading branch alone)
 NOT_SAME_SCALE = 0.04
+# the earlier curve is offered to a new branch up to this share of the way from ``top`` to its
+# peak (0.95 of the peak for the branch to 0.9), its break left out: whitened with the break, whose
+# residuals are hundreds of times the noise, the earlier curve's grid weighted its frequencies
+# unlike the new branch's, and a copy with twice the machine's noise added lost a third of its
+# correlation on the grid (see docs/testing.md)
+REACH = 0.5
 
 
 @dataclass(frozen=True)
@@ -275,6 +284,7 @@ class Prepared:
     part: slice
     rise: float | None
     step: float
+    reach: int  # the last sample a candidate's branch is slid along (see :data:`REACH`)
     grids: dict[tuple[str, float, float], tuple[float, Array]] = field(
         default_factory=dict, repr=False
     )
@@ -304,7 +314,8 @@ class Prepared:
         key = ("whole", round(step, 9), round(offset, 9))
         if key not in self.grids:
             c = self.curve
-            self.grids[key] = _grid(c, float(c.t[0]) + offset, float(c.t[-1]), step)
+            end = float(c.t[self.reach])
+            self.grids[key] = _grid(c, float(c.t[0]) + offset, end + step / 2, step)
         return self.grids[key]
 
 
@@ -314,8 +325,18 @@ def prepare(curve: Curve | Prepared, top: float = 0.9) -> Prepared:
         if curve.top == top:
             return curve
         curve = curve.curve
-    part, rise = branch_rise_time(curve, top)
-    return Prepared(curve, top, part, rise, _step(curve))
+    found = loading_branch(curve, top)
+    part, rise = branch_rise_time(curve, top, found)
+    return Prepared(curve, top, part, rise, _step(curve), _reach(found[0], found[1], top))
+
+
+def _reach(rising: Array, peak: float, top: float) -> int:
+    """The last sample of the earlier curve a new branch is slid along: the first at which its
+    smoothed load (``rising``, up to its ``peak``) reaches :data:`REACH` of the way from
+    ``top`` to the peak."""
+    level = (top + (1 - top) * REACH) * peak
+    above = np.nonzero(rising >= level)[0]
+    return int(above[0]) if above.size else rising.size - 1
 
 
 def _grid(curve: Curve, lo: float, hi: float, step: float) -> tuple[float, Array]:
@@ -357,8 +378,8 @@ def _coarse_lag(
     a: Prepared, b: Prepared, time_scale: float
 ) -> tuple[float, float, float, float, int] | None:
     """The lag (s) at which the residuals correlate best on a uniform grid (the coarser of the
-    two curves' steps), sliding the new curve's branch along the whole earlier curve (its times
-    multiplied by ``time_scale``); the best correlation at any lag at least
+    two curves' steps), sliding the new curve's branch along the earlier curve up to its
+    :data:`REACH` (its times multiplied by ``time_scale``); the best correlation at any lag at least
     :data:`DISTINCT_LAGS` steps from it; the best correlation; the spread of the others; and
     the samples compared. Between grid points the lags of :data:`FRACTIONS` are tried too,
     from the cross-spectrum turned by their phase (a copy resampled half a step off would
