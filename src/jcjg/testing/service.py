@@ -468,6 +468,38 @@ def similar_curves(
     # a record ending at its peak asks with its branch read against a few peaks around its own
     # too, any other with its alternate readings (curves.query_prints)
     prints = [mine, *curves.query_prints(curve, top)[1:]]
+    chosen = _candidates(db, row, prints, min_similarity=min_similarity, tolerance=tolerance)
+    for fp in prints:
+        if fp.alternate:
+            continue  # an alternate reading asks for candidates only (as FingerprintIndex.ask)
+        chosen += [other for other in _twins(db, row, fp) if other not in chosen]
+    if not chosen:
+        return []
+    new = reuse.prepare(curve, top)  # once for all its candidates
+    out = []
+    for other in chosen:
+        try:
+            earlier = load_curve(settings, other)
+        except (BlobNotFound, BlobCorrupted, curves.CurveError):
+            log.warning("curve %s: its stored points cannot be read; not compared", other.id)
+            continue
+        evidence = reuse.compare(new, earlier, top)
+        if evidence.is_copy(min_correlation, min_points):
+            out.append((other, evidence))
+    return out
+
+
+def _candidates(
+    db: Session,
+    row: Curve,
+    prints: list[curves.Fingerprint],
+    *,
+    min_similarity: float,
+    tolerance: float,
+) -> list[Curve]:
+    """The earlier curves sharing a band key with any of ``prints`` in its rise bucket or a
+    neighbour that match one of them, the :data:`MAX_COMPARED` most similar first (ranked from
+    their fingerprint columns; only these rows are read whole)."""
     reach = fpindex.spread(tolerance)
     wanted: set[int] = set()
     for fp in prints:
@@ -491,25 +523,7 @@ def similar_curves(
         if found:
             ranked.append((max(found), other_id))
     ranked.sort(key=lambda pair: -pair[0])
-    chosen = _curves_by_id(db, [other_id for _, other_id in ranked[:MAX_COMPARED]])
-    for fp in prints:
-        if fp.alternate:
-            continue  # an alternate reading asks for candidates only (as FingerprintIndex.ask)
-        chosen += [other for other in _twins(db, row, fp) if other not in chosen]
-    if not chosen:
-        return []
-    new = reuse.prepare(curve, top)  # once for all its candidates
-    out = []
-    for other in chosen:
-        try:
-            earlier = load_curve(settings, other)
-        except (BlobNotFound, BlobCorrupted, curves.CurveError):
-            log.warning("curve %s: its stored points cannot be read; not compared", other.id)
-            continue
-        evidence = reuse.compare(new, earlier, top)
-        if evidence.is_copy(min_correlation, min_points):
-            out.append((other, evidence))
-    return out
+    return _curves_by_id(db, [other_id for _, other_id in ranked[:MAX_COMPARED]])
 
 
 def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
