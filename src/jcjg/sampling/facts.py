@@ -63,16 +63,18 @@ from jcjg.core.facts import (
     NotYet,
     parsed_content,
 )
+from jcjg.core.forms import MAX_ID
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
-from jcjg.sampling import codes, seal
+from jcjg.sampling import codes, pours, seal
 from jcjg.sampling.choices import Curing, RefusalReason, SampleStatus
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
+    ConcretePour,
     Sample,
     SampleReceipt,
     SampleSeal,
@@ -84,6 +86,7 @@ from jcjg.tenancy.facts import childs_institution
 
 REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
 RECEIPT = "sample:receipt"
+POUR = pours.POUR_RECORD
 REVOKE = "witness_key:revoke"
 # A revocation is made and notarised in one transaction: its time lies just before the leaf's.
 # Earlier than this before it, the child would be back-dating it (and voiding seals made before).
@@ -162,6 +165,17 @@ class Received(TextModel):
     reasons: list[RefusalReason] = Field(max_length=len(RefusalReason))
     photo_sha256: str | None = _HASH_OR_NONE
     checked_at: dt.datetime
+
+
+class Poured(TextModel):
+    """``concrete_pour:record`` (``pours.record_pour``): the project, the pour's id on the
+    child and the digest of its particulars."""
+
+    model_config = ConfigDict(extra="ignore")  # what a later log adds
+
+    project_code: str = Field(min_length=1, max_length=32)
+    pour_id: int = Field(ge=1, le=MAX_ID, strict=True)
+    sha256: str = _HASH
 
 
 # --- what the child sends beside them ---------------------------------------------------------
@@ -335,14 +349,40 @@ class ReceiptContent(TextModel):
     evidence: list[File] = Field(default_factory=list, max_length=1)
 
 
+class PourContent(TextModel):
+    """A pour's particulars (``pours.pour_particulars``): no person in them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    structure_part: str = Field(min_length=1, max_length=200)
+    grade: str = Field(pattern=rf"^{pours.GRADE.pattern}$")
+    impermeability: str = Field(default="", pattern=rf"^$|^{pours.IMPERMEABILITY.pattern}$")
+    volume_m3: float = Field(ge=0.1, le=pours.MAX_VOLUME_M3, allow_inf_nan=False)
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    bottom_forms: bool = Field(strict=True)
+
+
 # --- the child: what the entries do not hold ----------------------------------------------------
 
 
 def contents() -> dict[str, FactContent]:
     return {
         REGISTER: register_content, SEAL: seal_content, RECORD: record_content,
-        RECEIPT: receipt_content,
+        RECEIPT: receipt_content, POUR: pour_content,
     }  # fmt: skip
+
+
+def pour_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """The pour's particulars, while they are still what ``data`` notarised."""
+    pour_id = data.get("pour_id")
+    pour = db.get(ConcretePour, pour_id) if type(pour_id) is int and 0 < pour_id <= MAX_ID else None
+    if pour is None or pour.origin:
+        return None
+    fields = pours.pour_particulars(pour)
+    if pours.particulars_digest(fields) != data.get("sha256"):
+        return None
+    return Exported(content=fields)
 
 
 def _own_sample(db: Session, data: Mapping[str, Any]) -> Sample | None:
@@ -448,7 +488,63 @@ def _parsed_time(value: Any) -> dt.datetime | None:
 def appliers() -> dict[str, FactApplier]:
     return {
         REGISTER: register, SEAL: sealed, RECORD: recorded, RECEIPT: received, REVOKE: revoked,
+        POUR: poured,
     }  # fmt: skip
+
+
+def poured(db: Session, fact: ForwardedFact) -> None:
+    """The city's concrete pour, kept here as the city's on the province's copy of its project
+    (the specimen-set rules that judge it stay the city's); sent again: nothing."""
+    try:
+        entry = Poured.model_validate(dict(fact.data))
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    if pours.particulars_digest(_content(fact, "浇筑")) != entry.sha256:
+        raise _mismatch("content", "浇筑信息与存证的摘要不符")
+    given = parsed_content(PourContent, _content(fact, "浇筑"))
+    for name in ("started_at", "ended_at"):
+        if getattr(given, name).tzinfo is None:
+            raise ValidationFailed(errors=[FieldError(f"content.{name}", "时间须带时区")])
+    hours = (given.ended_at - given.started_at).total_seconds() / 3600
+    if not 0 <= hours <= pours.MAX_POUR_HOURS:
+        raise ValidationFailed(
+            errors=[FieldError("content.ended_at", "浇筑结束时间应在开始后 7 天以内")]
+        )
+    project = _childs_project(db, fact, entry.project_code)
+    same = db.scalar(
+        select(ConcretePour.id).where(
+            ConcretePour.origin == fact.platform, ConcretePour.origin_index == fact.index
+        )
+    )
+    if same is not None:
+        return  # sent again: the forward is at-least-once
+    db.add(
+        ConcretePour(
+            project_id=project.id, region_code=project.region_code,
+            structure_part=given.structure_part, grade=given.grade,
+            impermeability=given.impermeability, volume_m3=given.volume_m3,
+            started_at=given.started_at, ended_at=given.ended_at,
+            bottom_forms=given.bottom_forms, recorded_by=None,
+            origin=fact.platform, origin_index=fact.index,
+        )
+    )  # fmt: skip
+    db.flush()
+
+
+def _childs_project(db: Session, fact: ForwardedFact, code: str) -> Project:
+    """The project within the child's region the fact names; held while no project of that
+    code is here (the child's project message or entry, applied behind, may bring it)."""
+    project = db.scalar(
+        select(Project).where(
+            Project.code == code,
+            Project.region_code.startswith(scope_prefix(fact.region_code), autoescape=True),
+        )
+    )
+    if project is None:
+        if db.scalar(select(Project.id).where(Project.code == code)) is None:
+            raise NotYet(f"工程项目“{code}”在本平台尚不存在")
+        raise NotFound(f"工程项目“{code}”在本平台不存在或不在该下级平台辖区内")
+    return project
 
 
 def register(db: Session, fact: ForwardedFact) -> None:

@@ -145,7 +145,11 @@ class ConcretePour(ChangeLogged, IdMixin, TimestampMixin, Base):
     ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     # the bottom forms come off by the strength of same-condition cubes (slabs, beams)
     bottom_forms: Mapped[bool] = mapped_column(Boolean, default=False)
-    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # None on a child platform's pour rebuilt here (``origin``): its sampler is the child's
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    # the child platform whose pour this is (its name here) and the leaf of its log
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     def audit_repr(self) -> str:
         return f"{self.structure_part} {self.grade} {self.volume_m3:g} m³"

@@ -24,9 +24,10 @@ molds at least a day, GB/T 50081-2019 5.2).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.forms import MAX_ID
 from jcjg.core.workdays import BEIJING, beijing_minute
+from jcjg.ledger import service as ledger
+from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
@@ -243,7 +246,45 @@ def record_pour(
     )
     db.add(pour)
     db.flush()
+    ledger.notarise(db, POUR_RECORD, pour_entry(db, pour))  # a parent keeps it from the leaf
     return pour
+
+
+# --- the log: a pour recorded here is a fact a parent platform keeps (sampling.facts) ----------
+
+POUR_RECORD = "concrete_pour:record"
+
+
+def pour_particulars(pour: ConcretePour) -> dict[str, Any]:
+    """What was poured, where and when (what ``sha256`` in its entry covers; the recorder, a
+    person, is not part of it)."""
+    return {
+        "structure_part": pour.structure_part, "grade": pour.grade,
+        "impermeability": pour.impermeability, "volume_m3": pour.volume_m3,
+        "started_at": _utc(pour.started_at), "ended_at": _utc(pour.ended_at),
+        "bottom_forms": pour.bottom_forms,
+    }  # fmt: skip
+
+
+def particulars_digest(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(fields))).hexdigest()
+
+
+def pour_entry(db: Session, pour: ConcretePour) -> dict[str, Any]:
+    """The project's code, the pour's id here and the SHA-256 of its particulars (RFC 8785
+    JSON), which travel beside the leaf to the parent."""
+    project = db.get(Project, pour.project_id)
+    assert project is not None  # the pour's foreign key
+    return {
+        "project_code": project.code, "pour_id": pour.id,
+        "sha256": particulars_digest(pour_particulars(pour)),
+    }  # fmt: skip
+
+
+def _utc(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:  # SQLite gives it back naive: it is UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 def pour_for_sample(
@@ -327,7 +368,10 @@ def _project_finding(key: str, project: Project, facts: dict[str, Any]) -> Findi
     "拆模试件；抗渗混凝土每 500 m³ 一组 6 个）。",
 )
 def specimen_sets_short(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = select(ConcretePour).where(ConcretePour.ended_at >= ctx.now - dt.timedelta(days=366 * 2))
+    stmt = select(ConcretePour).where(
+        ConcretePour.ended_at >= ctx.now - dt.timedelta(days=366 * 2),
+        ConcretePour.origin.is_(None),  # a child platform's pours: its own rules judge them
+    )
     pours = list(ctx.db.scalars(ctx.narrow_projects(stmt, ConcretePour.project_id)))
     samples = pour_samples(ctx.db, [p.id for p in pours])
     for pour in pours:
@@ -391,7 +435,7 @@ def site_curing_missing(ctx: RuleContext) -> Iterator[Finding]:
     poured = dict(
         ctx.db.execute(
             select(ConcretePour.project_id, ConcretePour.id)
-            .where(ConcretePour.project_id.in_(sorted(bare)))
+            .where(ConcretePour.project_id.in_(sorted(bare)), ConcretePour.origin.is_(None))
             .order_by(ConcretePour.started_at.desc())
         ).all()
     )
