@@ -194,7 +194,25 @@ def test_scores_match_an_independent_computation_and_the_rule_fires(  # noqa: PL
         [(c.id, c.institution_id) for c in db.scalars(select(QualityCheck))][:5],
     )
     assert "（未填写）" in shown.text, re.sub(r"(?s).*<h2>未通过的规则</h2>", "", shown.text)[:1500]
-    assert "retired" in shown.text
+    failures = re.sub(r"(?s).*<h2>未通过的规则</h2>", "", shown.text)
+    assert "已停用" in failures
+    assert "retired" not in failures
+    assert "（第 2 项）" in failures  # equipment.1.status as 状态（第 2 项）
+    assert not re.search(r"equipment\.\d|\bequipment\[\]|calibration_valid_until", failures)
+    listed = re.sub(r"(?s).*data-testid=\"quality-failures\"", "", page.text)
+    assert "（第 1 项）" in listed
+    assert not re.search(r"equipment\.\d|<code>", listed.split("</table>")[0])
+    failing = client.get(
+        f"/governance/quality/institutions/{poor.institution.id}",
+        params={"month": month, "format": "xlsx"},
+    )
+    cells = [
+        str(c.value)
+        for row in load_workbook(io.BytesIO(failing.content)).active.iter_rows()
+        for c in row
+    ]
+    assert any("（第 1 项）" in c for c in cells)
+    assert not any(re.search(r"equipment\.\d", c) for c in cells)
     other = client.get(
         f"/governance/quality/institutions/{good.institution.id}/checks/{check.id}", headers=HTML
     )

@@ -30,6 +30,7 @@ from jcjg.governance import conversion, conversion_rules, forms, rulebook
 from jcjg.governance.choices import ConversionKind
 from jcjg.governance.models import ConversionRecord, ConversionRule
 from jcjg.governance.quality_lists import type_title
+from jcjg.governance.rulebook import field_label
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -49,25 +50,6 @@ def _shown(field: str, value: str) -> str:
     key = field.rsplit(".", 1)[-1]
     personal = key in forms.PERSONAL or key.endswith("_name") or key == "name"
     return mask_value(key, value) if personal else value
-
-
-def field_label(names: dict[str, str], field: str) -> str:
-    """A changed value's field in words: ``equipment.0.model`` -> 型号（第 1 项）, a key of a
-    structured field after its name (检测结果 · 成型日期)."""
-    parts, places, path = field.split("."), list[str](), list[str]()
-    for part in parts:
-        if part.isdigit() and path:
-            path[-1] += "[]"
-            places.append(str(int(part) + 1))
-        else:
-            path.append(part)
-    joined = ".".join(path)
-    words = names.get(joined)
-    if words is None and "." in joined:
-        head, key = joined.rsplit(".", 1)
-        words = f"{names[head]} · {key}" if head in names else None
-    words = words or joined
-    return words + (f"（第 {'、'.join(places)} 项）" if places else "")
 
 
 def _rule_cells(db: Session, rows: Sequence[ConversionRule]) -> list[list[str]]:

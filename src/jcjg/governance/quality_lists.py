@@ -16,6 +16,7 @@ from jcjg.exchange.types import message_types
 from jcjg.governance.choices import QualityKind
 from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
 from jcjg.governance.quality import score
+from jcjg.governance.rulebook import field_label, field_names
 from jcjg.tenancy.models import Institution
 
 _LATEST = (dt.datetime.now(dt.UTC), 0)
@@ -88,20 +89,24 @@ def scores_view(month: str) -> ListView:
     )
 
 
-def failure_words(failures: list[dict[str, Any]]) -> str:
+def failure_words(failures: list[dict[str, Any]], names: dict[str, str]) -> str:
+    """A message's failures in words, each field by its element's Chinese name (``names``:
+    :func:`rulebook.field_names` of its message type)."""
     return "；".join(
-        f"{f.get('name', '')}：{f.get('field', '')} {f.get('why', '')}" for f in failures
+        f"{f.get('name', '')}：{field_label(names, str(f.get('field', '')))} {f.get('why', '')}"
+        for f in failures
     )
 
 
 def _failure_cells(db: Session, rows: Sequence[QualityCheck]) -> list[list[str]]:
+    names = {t: field_names(db, t) for t in {r.message_type for r in rows}}
     return [
         [
             when(r.received_at),
             type_title(r.message_type),
             str(r.total),
             str(r.failed),
-            failure_words(r.failures),
+            failure_words(r.failures, names[r.message_type]),
         ]
         for r in rows
     ]

@@ -34,7 +34,6 @@ from jcjg.governance.quality_lists import (
     FAILURES,
     RULES,
     RUNS,
-    failure_words,
     figures,
     rule_words,
     scores_view,
@@ -190,7 +189,8 @@ def quality_institution(
         trend=_trend(db, principal, month, institution.id),
         by_type=_by_type(db, principal, month, institution.id),
         type_title=type_title,
-        failure_words=failure_words,
+        fields={t: rulebook.field_names(db, t) for t in {c.message_type for c in context["rows"]}},
+        field_label=rulebook.field_label,
     )
     return render(request, "governance/quality_institution.html", context)
 
@@ -375,13 +375,22 @@ def quality_check(
     if message is not None:  # the values as applied: the conversions made on arrival
         conversion.replay(db, [message], {message.id: data})
     found = []
+    names = rulebook.field_names(db, check.message_type)
+    codes = rulebook.code_labels(db, check.message_type)
     for failure in check.failures:
-        value = _at(data, str(failure.get("field", "")))
+        field = str(failure.get("field", ""))
+        value = _at(data, field)
         shown = "（未填写）" if value in (None, "", []) else json.dumps(value, ensure_ascii=False)
-        key = str(failure.get("field", "")).rsplit(".", 1)[-1]
-        text = shown.strip('"')
+        key = field.rsplit(".", 1)[-1]
+        text = rulebook.value_words(codes, field, shown.strip('"'))
         personal = key in forms.PERSONAL or key.endswith("_name") or key == "name"
-        found.append({**failure, "value": mask_value(key, text) if personal else text})
+        found.append(
+            {
+                **failure,
+                "label": rulebook.field_label(names, field),
+                "value": mask_value(key, text) if personal else text,
+            }
+        )
     context = {
         "institution": institution,
         "check": check,

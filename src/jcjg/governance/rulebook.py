@@ -15,7 +15,7 @@ from jcjg.auth.scopes import Principal
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.governance import forms, service
 from jcjg.governance.choices import Comparison, DataType, QualityKind
-from jcjg.governance.models import DataElement, DataModel, QualityRule
+from jcjg.governance.models import CodeList, DataElement, DataModel, QualityRule
 
 TIMED = (DataType.DATE, DataType.DATETIME)
 NUMERIC = (DataType.INTEGER, DataType.NUMBER, DataType.DECIMAL)
@@ -44,6 +44,53 @@ def field_names(db: Session, message_type: str) -> dict[str, str]:
     """A message type's fields, path -> the Chinese name of its element (the standard in
     force), for pages."""
     return {path: element.name for path, element in fields_of(db, message_type).items()}
+
+
+def code_labels(db: Session, message_type: str) -> dict[str, dict[str, str]]:
+    """A message type's fields that have a code list, path -> {code: label} (the standard in
+    force), so a page shows a value as its dictionary label (``retired`` -> 已报废)."""
+    fields = fields_of(db, message_type)
+    wanted = {e.code_list for e in fields.values() if e.code_list}
+    if not wanted:
+        return {}
+    version = service.in_force(db)
+    assert version is not None  # the fields came from it
+    lists = {
+        c.list_id: {str(x["code"]): str(x["label"]) for x in c.codes}
+        for c in db.scalars(
+            select(CodeList).where(CodeList.standard_id == version.id, CodeList.list_id.in_(wanted))
+        )
+    }
+    return {p: lists[e.code_list] for p, e in fields.items() if e.code_list in lists}
+
+
+def schema_path(field: str) -> str:
+    """A value's field (``equipment.0.status``) as the standard's path (``equipment[].status``)."""
+    path = list[str]()
+    for part in field.split("."):
+        if part.isdigit() and path:
+            path[-1] += "[]"
+        else:
+            path.append(part)
+    return ".".join(path)
+
+
+def field_label(names: dict[str, str], field: str) -> str:
+    """A value's field in words: ``equipment.0.model`` -> 型号（第 1 项）, a key of a
+    structured field after its name (检测结果 · 成型日期)."""
+    places = [str(int(p) + 1) for i, p in enumerate(field.split(".")) if p.isdigit() and i]
+    joined = schema_path(field)
+    words = names.get(joined)
+    if words is None and "." in joined:
+        head, key = joined.rsplit(".", 1)
+        words = f"{names[head]} · {key}" if head in names else None
+    words = words or joined
+    return words + (f"（第 {'、'.join(places)} 项）" if places else "")
+
+
+def value_words(codes: dict[str, dict[str, str]], field: str, value: str) -> str:
+    """A value as a page shows it: its code list's label where the field has one."""
+    return codes.get(schema_path(field), {}).get(value, value)
 
 
 def _format(
