@@ -75,6 +75,7 @@ ROUTES: Routes = {
     ("POST", "/governance/sharing/subscriptions/{subscription_id}/stop"): "sharing:approve",
     ("POST", "/governance/sharing/consumers/{consumer_id}/replay"): "sharing:manage",
     ("POST", "/governance/sharing/consumers/{consumer_id}/key"): "sharing:manage",
+    ("POST", "/governance/sharing/consumers/{consumer_id}/status"): "sharing:manage",
     ("GET", "/governance/sharing/accesses"): "sharing:read",
     ("GET", "/exchange/v1/sharing/data-sets"): SIGNED,
     ("GET", "/exchange/v1/sharing/data-sets/{code}/records"): SIGNED,

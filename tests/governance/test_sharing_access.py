@@ -405,3 +405,59 @@ def test_words_are_kept_with_the_subscription_and_bad_ones_refused(client, db, f
     }
     page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
     assert "敏感词：安全、隐患" in page.text
+
+
+def test_a_suspended_consumer_is_refused_and_not_sent_until_reinstated(
+    client, db, settings, factory
+):
+    consumer, reviewer = _set_up(client, db, factory, "http://127.0.0.1:9/unused")
+    key_id, private = _key(client, consumer)
+    signed_get = _docs("signed_get")["signed_get"]
+    records = PLATFORM + f"{BASE}/staff/records"
+
+    def get():
+        return client.get(records, headers=signed_get(key_id, private, records))
+
+    _staff(client, db, settings, factory, 1)  # one delivery waiting
+    client.cookies.clear()
+    login(client, reviewer.username)
+    assert db.scalar(select(func.count()).select_from(Delivery)) == 1
+    page = f"/governance/sharing/consumers/{consumer.id}"
+    shown = client.get(page, headers=HTML)
+    assert "正常" in shown.text
+    assert 'data-testid="consumer-suspend"' in shown.text
+    csrf = page_csrf(client, page)
+    status = f"{page}/status"
+    assert _post(client, status, csrf, status="stopped").status_code == 422
+    assert _post(client, status, csrf, status="a\x00b").status_code == 422
+    suspended = _post(client, status, csrf, status="suspended")
+    assert suspended.status_code == 303
+    db.expire_all()
+    assert db.get(Consumer, consumer.id).status == "suspended"
+    shown = client.get(page, headers=HTML)
+    assert "已暂停" in shown.text
+    assert 'data-testid="consumer-reinstate"' in shown.text
+    assert "suspended" not in re.sub(r"<[^>]+>", "", shown.text)
+    client.cookies.clear()  # the signed queries carry no session
+    _problem(get(), 403, "/problems/sharing-consumer-suspended")
+    assert db.scalar(select(func.count()).select_from(Access)) == 0
+    _staff(client, db, settings, factory, 1)  # nothing made for a suspended consumer
+    assert db.scalar(select(func.count()).select_from(Delivery)) == 1
+    assert sharing.deliver_due(db, settings) == (0, 0)  # held, not sent
+    assert db.scalar(select(Delivery.attempts)) == 0
+    # a lab user may not suspend or reinstate; an unknown consumer is 404
+    lab = factory.user(Role.INSTITUTION_ADMIN, institution=factory.institution())
+    login(client, lab.username)
+    csrf = page_csrf(client, "/")
+    assert _post(client, status, csrf, status="active").status_code == 403
+    client.cookies.clear()
+    login(client, reviewer.username)
+    csrf = page_csrf(client, page)
+    missing = "/governance/sharing/consumers/987654321/status"
+    assert _post(client, missing, csrf, status="active").status_code == 404
+    assert _post(client, f"{page}/status", csrf, status="active").status_code == 303
+    db.expire_all()
+    assert db.get(Consumer, consumer.id).status == "active"
+    client.cookies.clear()
+    assert get().status_code == 200
+    assert sharing.deliver_due(db, settings) == (0, 1)  # sent again (the address is closed)

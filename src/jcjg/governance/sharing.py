@@ -375,6 +375,19 @@ def key_id_of(raw: bytes) -> str:
     return KEY_ID_PREFIX + hashlib.sha256(raw).hexdigest()[:24]
 
 
+CONSUMER_STATUSES = {"active": "正常", "suspended": "已暂停"}
+
+
+def set_consumer_status(consumer: Consumer, status: Any) -> None:
+    """Suspend (``suspended``: no query, no package, no delivery sent) or reinstate
+    (``active``) a consumer; the change log records who did it."""
+    if status not in CONSUMER_STATUSES:
+        raise ValidationFailed(
+            "请改正标出的项目", errors=[FieldError("status", "须为正常或已暂停", "enum")]
+        )
+    consumer.status = str(status)
+
+
 def register_key(db: Session, consumer: Consumer, public_key: str) -> str:
     """Register the Ed25519 public key ``consumer`` signs its queries with (PEM, or the base64
     of its 32 raw bytes), replacing the one it had; returns its key id."""

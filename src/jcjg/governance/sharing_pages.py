@@ -58,6 +58,8 @@ DONE = {
     "stopped": "订阅已停止：不再推送、查询或下载；共享对象可重新申请，须经审核。",
     "replayed": "失败的推送已重新排队。",
     "key": "公钥已登记：共享对象用对应的私钥签名查询与下载请求。",
+    "suspended": "共享对象已暂停：不能查询或下载，推送暂停，恢复后继续推送。",
+    "active": "共享对象已恢复：可以查询、下载，推送继续。",
 }
 _WORDS: dict[str, Any] = {
     "grades": DataGrade,
@@ -248,6 +250,17 @@ def consumer_key(db: SessionDep, principal: Manager, consumer_id: Id, form: Post
     consumer = forms.get(db, Consumer, consumer_id, "共享对象")
     sharing.register_key(db, consumer, form.get("public_key") or "")
     return redirect(f"/governance/sharing/consumers/{consumer_id}?done=key")
+
+
+@router.post("/governance/sharing/consumers/{consumer_id}/status", response_class=HTMLResponse)
+def consumer_status(
+    db: SessionDep, principal: Manager, consumer_id: Id, form: PostedForm
+) -> Response:
+    """Suspend a consumer (its signed queries and packages refused, its deliveries held) or
+    reinstate it."""
+    consumer = forms.get(db, Consumer, consumer_id, "共享对象")
+    sharing.set_consumer_status(consumer, form.get("status"))
+    return redirect(f"/governance/sharing/consumers/{consumer_id}?done={consumer.status}")
 
 
 @router.get("/governance/sharing/accesses", response_class=HTMLResponse)
