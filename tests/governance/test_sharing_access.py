@@ -117,6 +117,26 @@ def test_the_worked_consumer_queries_page_by_page_masked_as_its_deliveries(
     assert client.get("/governance/sharing/accesses?format=xlsx").status_code == 200
 
 
+def _bad_filters_are_refused(get, records: str) -> None:
+    """NUL and control characters, huge, negative, non-ASCII and malformed cursors: each field
+    named in Chinese, refused before anything is read (no access kept)."""
+    for query, field in (
+        ("?institution_code=JC%00001", "institution_code"),
+        ("?institution_code=JC%0A001", "institution_code"),
+        ("?region_code=3604%0000", "region_code"),
+        ("?region_code=360400%0A", "region_code"),
+        ("?after=99999999999999999999", "after"),
+        ("?after=2147483648", "after"),
+        ("?after=-1", "after"),
+        ("?after=%C2%B2", "after"),
+        ("?after=abc", "after"),
+        ("?limit=%00", "limit"),
+    ):
+        body = _problem(get(records + query), 422, "/problems/validation")
+        assert [e["field"].removeprefix("query.") for e in body["errors"]] == [field], query
+        assert all(e["message"] and not e["message"].isascii() for e in body["errors"]), body
+
+
 def test_refusals_are_chinese_problems_and_leave_nothing(client, db, settings, factory):
     consumer, reviewer = _set_up(client, db, factory, "", grade="conditional")
     key_id, private = _key(client, consumer)
@@ -161,6 +181,7 @@ def test_refusals_are_chinese_problems_and_leave_nothing(client, db, settings, f
     )
     assert {e["field"] for e in body["errors"]} == {"limit", "received_from", "colour"}
     _problem(get(f"{BASE}/no_such_set/records"), 404, "/problems/not-found")
+    _bad_filters_are_refused(get, records)
     # the same signed request again: a replay
     url = PLATFORM + records + "?limit=3"
     headers = signed_get(key_id, private, url)
@@ -331,6 +352,11 @@ def test_a_consumer_applies_online_and_an_officer_approves(client, db, settings,
     with pytest.raises(httpx2.HTTPStatusError) as refused:
         apply_for(client, PLATFORM, key_id, private, "staff", "  ")
     _problem(refused.value.response, 422, "/problems/validation")
+    for purpose in ("用途\x00", "用途\x1b[31m", "用" * 501, 12, ["用途"], None):
+        with pytest.raises(httpx2.HTTPStatusError) as refused:
+            apply_for(client, PLATFORM, key_id, private, "staff", purpose)
+        body = _problem(refused.value.response, 422, "/problems/validation")
+        assert [e["field"] for e in body["errors"]] == ["purpose"], purpose
     assert db.scalar(select(Subscription).where(Subscription.consumer_id == consumer.id)) is None
     answer = apply_for(client, PLATFORM, key_id, private, "staff", "核验检测人员资格，用于保函审核")
     assert answer["status"] == "pending"

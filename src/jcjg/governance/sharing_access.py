@@ -70,8 +70,8 @@ PACKAGE_ROWS = 50_000  # the most rows in one package
 PACKAGE_FORMAT = "jcjg-sharing-package/1"
 PACKAGE_ENTRY = "share_package:issue"
 BEIJING = dt.timezone(dt.timedelta(hours=8))  # statutory days are Beijing ones, UTC+8 all year
-_INSTITUTION = re.compile(r"^[A-Za-z0-9-]{1,40}$")
-_REGION = re.compile(r"^[0-9]{2}([0-9]{2}){0,2}$")
+_INSTITUTION = re.compile(r"[A-Za-z0-9-]{1,40}")
+_REGION = re.compile(r"[0-9]{2}([0-9]{2}){0,2}")
 _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 NOT_GRANTED = problem_type(
@@ -225,7 +225,7 @@ def _day(raw: str, key: str, errors: list[FieldError]) -> dt.date | None:
 
 
 def _whole(raw: str, key: str, low: int, high: int, why: str, errors: list[FieldError]) -> int:
-    if not raw.isdigit() or len(raw) > 10:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:  # "²".isdigit(), int("²") fails
         errors.append(FieldError(key, "须为正整数", "int_parsing"))
         return low
     value = int(raw)
@@ -243,10 +243,10 @@ def filters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Filters:
         if key not in allowed:
             errors.append(FieldError(key[:40], "没有这个查询条件", "unknown"))
     institution = params.get("institution_code", "").strip()
-    if institution and not _INSTITUTION.match(institution):
+    if institution and not _INSTITUTION.fullmatch(institution):
         errors.append(FieldError("institution_code", "检测机构编号格式不正确", "pattern"))
     region = params.get("region_code", "").strip()
-    if region and not _REGION.match(region):
+    if region and not _REGION.fullmatch(region):
         errors.append(FieldError("region_code", "行政区划代码须为 2、4 或 6 位数字", "pattern"))
     start = _day(params.get("received_from", "").strip(), "received_from", errors)
     end = _day(params.get("received_to", "").strip(), "received_to", errors)
