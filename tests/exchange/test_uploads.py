@@ -453,3 +453,16 @@ def test_the_offset_moves_by_compare_and_set(client: TestClient, db: Session, li
     assert upload.offset == 10
     db.expire_all()
     assert db.scalars(select(Upload)).one().offset == 10
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"-1", b"1e3", b" ", b"12345678901234567890"])
+def test_a_length_that_is_no_whole_number_is_400(value: bytes) -> None:
+    """'²' is a digit to str.isdigit() and no number to int(): refused, not a server error."""
+    from starlette.requests import Request
+
+    from jcjg.core.errors import BadRequest
+    from jcjg.exchange.uploads import _int_header
+
+    request = Request({"type": "http", "headers": [(b"upload-length", value)]})
+    with pytest.raises(BadRequest):
+        _int_header(request, "Upload-Length")

@@ -157,7 +157,7 @@ def add_parameter(
     # every code the item's parameters ever had: a withdrawn parameter's code is not reused
     codes = list(db.scalars(select(Parameter.code).where(Parameter.code.startswith(item.code))))
     suffix = max(
-        (int(c[len(item.code) :]) for c in codes if c[len(item.code) :].isdigit()), default=0
+        (int(c[len(item.code) :]) for c in codes if c[len(item.code) :].isdecimal()), default=0
     )
     latest = core_editions.latest(db, KIND)
     parameter = Parameter(

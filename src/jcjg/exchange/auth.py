@@ -130,7 +130,7 @@ class Caller:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdecimal() and int(declared) > limit:
         raise AppError(f"请求体超过 {limit} 字节的上限", kind=TOO_LARGE)
     chunks: list[bytes] = []
     size = 0

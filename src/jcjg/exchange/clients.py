@@ -210,7 +210,7 @@ def set_rate_limit(db: Session, client: Client, text: str) -> None:
     elif (
         len(text) > len(str(MAX_RATE_LIMIT))
         or not text.isascii()
-        or not text.isdigit()
+        or not text.isdecimal()
         or not 1 <= int(text) <= MAX_RATE_LIMIT
     ):
         says = f"请填写 1 到 {MAX_RATE_LIMIT} 之间的整数，或留空使用平台默认值"
@@ -339,7 +339,7 @@ def verifier_of(settings: Settings, alg: str, key_id: str, material: bytes) -> V
 
 def find_client(db: Session, ident: str) -> Client | None:
     """A client by id, or by one of its key ids."""
-    if ident.isdigit():
+    if ident.isdecimal():
         return db.get(Client, int(ident))
     key = db.scalar(select(ClientKey).where(ClientKey.key_id == ident))
     return key.client if key is not None else None

@@ -143,7 +143,7 @@ def _check_version(request: Request) -> None:
 
 def _int_header(request: Request, name: str) -> int:
     value = request.headers.get(name, "")
-    if not value.isdigit() or len(value) > 19:
+    if not value.isdecimal() or len(value) > 19:
         raise BadRequest(f"{name} 须是非负整数")
     return int(value)
 
@@ -431,7 +431,7 @@ async def patch(request: Request, token: str, db: SessionDep, settings: Settings
             raise _offset_conflict(offset, upload.offset)
         remaining = upload.length - offset
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > remaining:
+        if declared is not None and declared.isdecimal() and int(declared) > remaining:
             raise AppError("分块超过该文件剩余的长度", kind=TOO_LARGE)
         await run_in_threadpool(db.commit)
         try:

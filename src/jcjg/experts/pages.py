@@ -407,7 +407,7 @@ def _panel_raw(form: PostedForm) -> dict[str, Any]:
             requirements.append(
                 {
                     "specialty": code,
-                    "count": int(count) if count.isdigit() and len(count) < 4 else 0,
+                    "count": int(count) if count.isdecimal() and len(count) < 4 else 0,
                 }
             )
     institution = values.get("institution_id", "")
@@ -591,7 +591,7 @@ def my_opinion(
 ) -> Response:
     values = form.values()
     scores = {
-        k: int(values[k]) if values.get(k, "").isdigit() and len(values[k]) < 4 else -1
+        k: int(values[k]) if values.get(k, "").isdecimal() and len(values[k]) < 4 else -1
         for k in SCORE_PARTS
     }
     raw = {

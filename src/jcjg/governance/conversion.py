@@ -302,7 +302,7 @@ def replay(db: Session, rows: Sequence[Message], parsed: dict[int, Any]) -> None
         data = parsed.get(row_id)
         parts = field.split(".")
         for part in parts[:-1]:
-            if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            if isinstance(data, list) and part.isdecimal() and int(part) < len(data):
                 data = data[int(part)]
             elif isinstance(data, dict):
                 data = data.get(part)
@@ -311,5 +311,5 @@ def replay(db: Session, rows: Sequence[Message], parsed: dict[int, Any]) -> None
         last = parts[-1]
         if isinstance(data, dict) and last in data:
             data[last] = after
-        elif isinstance(data, list) and last.isdigit() and int(last) < len(data):
+        elif isinstance(data, list) and last.isdecimal() and int(last) < len(data):
             data[int(last)] = after

@@ -344,7 +344,7 @@ def run_now(request: Request, db: SessionDep, principal: Manager) -> Response:
 def _at(data: Any, field: str) -> Any:
     """The value at an error's field name (``people.0.title``) in parsed JSON."""
     for part in field.split("."):
-        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+        if isinstance(data, list) and part.isdecimal() and int(part) < len(data):
             data = data[int(part)]
         elif isinstance(data, dict):
             data = data.get(part)

@@ -68,7 +68,7 @@ def schema_path(field: str) -> str:
     """A value's field (``equipment.0.status``) as the standard's path (``equipment[].status``)."""
     path = list[str]()
     for part in field.split("."):
-        if part.isdigit() and path:
+        if part.isdecimal() and path:
             path[-1] += "[]"
         else:
             path.append(part)
@@ -78,7 +78,7 @@ def schema_path(field: str) -> str:
 def field_label(names: dict[str, str], field: str) -> str:
     """A value's field in words: ``equipment.0.model`` -> 型号（第 1 项）, a key of a
     structured field after its name (检测结果 · 成型日期)."""
-    places = [str(int(p) + 1) for i, p in enumerate(field.split(".")) if p.isdigit() and i]
+    places = [str(int(p) + 1) for i, p in enumerate(field.split(".")) if p.isdecimal() and i]
     joined = schema_path(field)
     words = names.get(joined)
     if words is None and "." in joined:

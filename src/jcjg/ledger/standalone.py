@@ -186,7 +186,7 @@ def verify_bundle(bundle: dict[str, Any], key: str) -> dict[str, Any]:
         raise Invalid("the bundle names another log key than the one you trust")
     text = verify_note(str(bundle["checkpoint"]), key)
     lines = text.rstrip("\n").split("\n")
-    if len(lines) < 3 or not lines[1].isdigit():
+    if len(lines) < 3 or not lines[1].isdecimal():
         raise Invalid("checkpoint text is not origin / size / root")
     origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2])
     if origin != name:

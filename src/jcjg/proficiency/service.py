@@ -240,7 +240,7 @@ def invite(
     again = [i.name for i in invited if i.id in already]
     if again:
         raise _refuse("institution_ids", f"已受邀：{'、'.join(again[:5])}")
-    last = max((int(p.code[1:]) for p in present if p.code[1:].isdigit()), default=0)
+    last = max((int(p.code[1:]) for p in present if p.code[1:].isdecimal()), default=0)
     added = []
     for n, institution in enumerate(invited, start=last + 1):
         row = ProficiencyParticipant(

@@ -101,7 +101,7 @@ def holds(db: Session, now: dt.datetime) -> Holds:
 
 def _hold_subject(db: Session, found: Holds, alert: Alert, now: dt.datetime) -> None:
     text = alert.subject_id or ""
-    if not text.isdigit():
+    if not text.isdecimal():
         return
     subject = int(text)
     if alert.subject_type == "camera":
