@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from jcjg.alerts.models import Alert
+from jcjg.alerts.engine import run_rule
+from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.auth.choices import Role
 from jcjg.config import get_settings
 from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
@@ -66,6 +67,30 @@ def _expected(messages: list[list[dict[str, Any]]]) -> tuple[int, int]:
         total += len(checks)
         failed += checks.count(False)
     return total, failed
+
+
+def _closes_by_itself_and_keeps_its_floor(db, institution_id: int) -> None:
+    """``data_quality_low`` once the score is back above the region's floor: the alert closes
+    at the next run; below it again, a new one opens; a lab with fewer checks than
+    ``min_checks`` (24 here, 25 asked) is not judged, and its alert closes."""
+
+    def judged(**limits: float) -> list[str]:
+        db.execute(delete(RuleThreshold).where(RuleThreshold.rule_id == "data_quality_low"))
+        for key, value in limits.items():
+            db.add(RuleThreshold(rule_id="data_quality_low", region_code="360403", key=key,
+                                 value=value))  # fmt: skip
+        db.flush()
+        run_rule(db, "data_quality_low")
+        db.flush()
+        found = select(Alert.status).where(
+            Alert.rule_id == "data_quality_low", Alert.institution_id == institution_id
+        )
+        return sorted(db.scalars(found.order_by(Alert.id)))
+
+    assert judged(min_score=0) == ["closed"]  # 0 % is no longer below the floor
+    assert judged() == ["closed", "open"]  # the floor back (90 %): warned again
+    assert judged(min_checks=25) == ["closed", "closed"]  # 24 checks: too few to judge
+    assert judged(min_checks=24) == ["closed", "closed", "open"]  # enough: judged
 
 
 def test_scores_match_an_independent_computation_and_the_rule_fires(  # noqa: PLR0915
@@ -154,6 +179,7 @@ def test_scores_match_an_independent_computation_and_the_rule_fires(  # noqa: PL
     ).all()
     assert {a.institution_id for a in alerts} == {poor.institution.id}
     assert alerts[0].facts["质量得分（%）"] == 0.0
+    _closes_by_itself_and_keeps_its_floor(db, poor.institution.id)
     # a lab sees its own figures only
     lab = factory.user(Role.INSTITUTION_ADMIN, institution=good.institution)
     mine = client.get(
