@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
+from jcjg.core import labels
 from jcjg.ledger.models import LedgerLeaf
 from jcjg.networking import jobs
 from jcjg.networking.models import Forwarded
@@ -84,6 +85,7 @@ def test_a_pour_recorded_here_is_notarised_and_goes_up_with_its_particulars(
     data = json.loads(leaf.entry)["data"]
     assert (data["project_code"], data["pour_id"]) == (chain.project.code, pour.id)
     assert set(data) == {"project_code", "pour_id", "sha256"}  # the particulars as a digest
+    assert labels.label("tag", pours.POUR_RECORD) == "混凝土浇筑登记"  # as the log's pages say
     upstream = Upstream()
     _pass(client, upstream)
     items = [i for f in upstream.forwards for i in f["items"] if i.get("content")]

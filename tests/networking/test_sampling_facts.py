@@ -567,11 +567,11 @@ def test_the_city_sends_content_only_while_its_rows_match_the_entries(db, chain)
     sample = chain.register()
     row = chain.seal(sample)
     db.flush()
-    pour = sampling_facts.POUR  # tests/networking/test_pour_facts.py
-    assert set(sampling_facts.contents()) == {*TYPES, sampling_facts.RECEIPT, pour}
+    pour, checked = sampling_facts.POUR, sampling_facts.IDENTITY  # test_pour/identity_facts
+    assert set(sampling_facts.contents()) == {*TYPES, sampling_facts.RECEIPT, pour, checked}
     # a revocation's entry holds all the parent needs (the key is public): no content
     assert set(sampling_facts.appliers()) == {
-        *TYPES, sampling_facts.RECEIPT, sampling_facts.REVOKE, pour,
+        *TYPES, sampling_facts.RECEIPT, sampling_facts.REVOKE, pour, checked,
     }  # fmt: skip
     photos = {"sample": sample.photo_sample_sha256, "tag": sample.photo_tag_sha256}
     entry = {"sample_code": sample.sample_code, "photos": photos,

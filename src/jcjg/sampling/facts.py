@@ -70,18 +70,20 @@ from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
 from jcjg.sampling import codes, pours, seal
-from jcjg.sampling.choices import Curing, RefusalReason, SampleStatus
+from jcjg.sampling.choices import Curing, IdentityResult, RefusalReason, SampleStatus
 from jcjg.sampling.models import (
     Commission,
     CommissionSample,
     ConcretePour,
+    IdentityCheck,
     Sample,
     SampleReceipt,
     SampleSeal,
     WitnessKey,
     WitnessRecord,
 )
-from jcjg.sampling.service import mark_received_or_refused
+from jcjg.sampling.service import IDENTITY_CHECK as IDENTITY
+from jcjg.sampling.service import identity_person, mark_received_or_refused
 from jcjg.tenancy.facts import childs_institution
 
 REGISTER, SEAL, RECORD = "sample:register", "sample:seal", "witness_record:create"
@@ -168,7 +170,7 @@ class Received(TextModel):
 
 
 class Poured(TextModel):
-    """``concrete_pour:record`` (``pours.record_pour``): the project, the pour's id on the
+    """``concrete_pour:register`` (``pours.record_pour``): the project, the pour's id on the
     child and the digest of its particulars."""
 
     model_config = ConfigDict(extra="ignore")  # what a later log adds
@@ -176,6 +178,22 @@ class Poured(TextModel):
     project_code: str = Field(min_length=1, max_length=32)
     pour_id: int = Field(ge=1, le=MAX_ID, strict=True)
     sha256: str = _HASH
+
+
+class Checked(_Entry):
+    """``identity_check:register`` (``service.notarise_identity``): the outcome, when, and
+    digests; no photo and no ID number, who only as a digest."""
+
+    project_code: str = Field(min_length=1, max_length=32)
+    action: Literal["sample:register", "sample:seal"]
+    result: IdentityResult
+    method: str = Field(min_length=1, max_length=64)
+    distance: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False, strict=True)
+    threshold: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False, strict=True)
+    checked_at: dt.datetime
+    live_photo_sha256: str = _HASH
+    reference_photo_sha256: str | None = _HASH_OR_NONE
+    person_sha256: str = _HASH
 
 
 # --- what the child sends beside them ---------------------------------------------------------
@@ -349,6 +367,14 @@ class ReceiptContent(TextModel):
     evidence: list[File] = Field(default_factory=list, max_length=1)
 
 
+class IdentityContent(TextModel):
+    """Who was checked, by name (``service.identity_person``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person: str = Field(min_length=1, max_length=64)
+
+
 class PourContent(TextModel):
     """A pour's particulars (``pours.pour_particulars``): no person in them."""
 
@@ -369,8 +395,33 @@ class PourContent(TextModel):
 def contents() -> dict[str, FactContent]:
     return {
         REGISTER: register_content, SEAL: seal_content, RECORD: record_content,
-        RECEIPT: receipt_content, POUR: pour_content,
+        RECEIPT: receipt_content, POUR: pour_content, IDENTITY: identity_content,
     }  # fmt: skip
+
+
+def identity_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
+    """Who was checked, while the check is still the one ``data`` notarised (no photo goes)."""
+    sample = _own_sample(db, data)
+    if sample is None or sample.origin:
+        return None
+    row = db.scalar(
+        select(IdentityCheck)
+        .where(
+            IdentityCheck.sample_id == sample.id,
+            IdentityCheck.action == data.get("action"),
+            IdentityCheck.live_photo_sha256 == data.get("live_photo_sha256"),
+            IdentityCheck.origin.is_(None),
+        )
+        .order_by(IdentityCheck.id.desc())
+        .limit(1)
+    )
+    user = db.get(User, row.user_id) if row is not None and row.user_id else None
+    if row is None or user is None:
+        return None
+    given = identity_person(user.display_name)
+    if _sha(canonical_json(given)) != data.get("person_sha256"):
+        return None  # renamed since
+    return Exported(content=given)
 
 
 def pour_content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
@@ -488,8 +539,55 @@ def _parsed_time(value: Any) -> dt.datetime | None:
 def appliers() -> dict[str, FactApplier]:
     return {
         REGISTER: register, SEAL: sealed, RECORD: recorded, RECEIPT: received, REVOKE: revoked,
-        POUR: poured,
+        POUR: poured, IDENTITY: identity_checked,
     }  # fmt: skip
+
+
+def identity_checked(db: Session, fact: ForwardedFact) -> None:
+    """The city's identity check of its sampler or witness, kept on the city's sample as the
+    city's, by the person's name (no account here); the photos stay with the city, their
+    digests are the sample's and the seal's. The rule that judges it stays the city's."""
+    entry = _entry(Checked, fact)
+    if entry.checked_at.tzinfo is None:
+        raise ValidationFailed(errors=[FieldError("checked_at", "时间须带时区")])
+    compared = entry.distance is not None and entry.threshold is not None
+    if entry.result in (IdentityResult.PASSED, IdentityResult.FAILED) and (
+        not compared
+        or (entry.result == IdentityResult.PASSED) != (entry.distance <= entry.threshold)  # type: ignore[operator]
+    ):
+        raise _mismatch("result", "核验结论与人脸距离、阈值不符")
+    given = parsed_content(IdentityContent, _content(fact, "身份核验"))
+    if _sha(canonical_json(dict(fact.content or {}))) != entry.person_sha256:
+        raise _mismatch("content.person", "与存证的被核验人摘要不符")
+    sample = _childs_sample(db, fact, entry.sample_code, "记录身份核验")
+    if entry.action == "sample:register":
+        photo: str | None = sample.photo_person_sha256
+    else:
+        row = db.scalar(select(SampleSeal).where(SampleSeal.sample_id == sample.id))
+        if row is None or row.origin != fact.platform:
+            raise NotFound(f"样品 {sample.sample_code} 的封志未由该下级平台报送，无从记录身份核验")
+        photo = row.photo_person_sha256
+    if photo != entry.live_photo_sha256:
+        raise _mismatch("live_photo_sha256", "现场照片与该下级平台报送的样品、封志不符")
+    same = db.scalar(
+        select(IdentityCheck.id).where(
+            IdentityCheck.origin == fact.platform, IdentityCheck.origin_index == fact.index
+        )
+    )
+    if same is not None:
+        return  # sent again: the forward is at-least-once
+    db.add(
+        IdentityCheck(
+            user_id=None, person_name=given.person, project_id=sample.project_id,
+            sample_id=sample.id, action=entry.action,
+            live_photo_sha256=entry.live_photo_sha256,
+            reference_photo_sha256=entry.reference_photo_sha256, result=entry.result.value,
+            method=entry.method, distance=entry.distance,
+            threshold=entry.threshold, checked_at=entry.checked_at,
+            origin=fact.platform, origin_index=fact.index,
+        )
+    )  # fmt: skip
+    db.flush()
 
 
 def poured(db: Session, fact: ForwardedFact) -> None:

@@ -248,7 +248,12 @@ class IdentityCheck(IdMixin, Base):
     __permission_entity__: ClassVar[str] = "sample"
     __scope_columns__: ClassVar[dict[str, str]] = {"project": "project_id", "self": "user_id"}
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # None on a child platform's check rebuilt here (``origin``): the person is the child's,
+    # named by ``person_name``
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), index=True, default=None
+    )
+    person_name: Mapped[str] = mapped_column(String(64), default="")
     project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), default=None)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), default=None)
     action: Mapped[str] = mapped_column(String(32))  # sample:register, sample:seal
@@ -259,6 +264,9 @@ class IdentityCheck(IdMixin, Base):
     distance: Mapped[float | None] = mapped_column(Float, default=None)
     threshold: Mapped[float | None] = mapped_column(Float, default=None)
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the child platform whose check this is (its name here) and the leaf of its log
+    origin: Mapped[str | None] = mapped_column(String(100), default=None)
+    origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class Commission(ChangeLogged, IdMixin, TimestampMixin, Base):

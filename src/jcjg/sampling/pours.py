@@ -252,7 +252,7 @@ def record_pour(
 
 # --- the log: a pour recorded here is a fact a parent platform keeps (sampling.facts) ----------
 
-POUR_RECORD = "concrete_pour:record"
+POUR_RECORD = "concrete_pour:register"
 
 
 def pour_particulars(pour: ConcretePour) -> dict[str, Any]:

@@ -329,6 +329,7 @@ def identity_mismatch(ctx: RuleContext) -> Iterator[Finding]:
         select(IdentityCheck, Sample)
         .join(Sample, Sample.id == IdentityCheck.sample_id)
         .where(IdentityCheck.result.in_(_IDENTITY_FAILURES))
+        .where(IdentityCheck.origin.is_(None))  # a child platform's checks: its own rule
     )
     for check, sample in ctx.db.execute(ctx.narrow_projects(stmt, IdentityCheck.project_id)):
         facts: dict[str, object] = {

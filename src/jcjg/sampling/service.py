@@ -29,6 +29,7 @@ from jcjg.documents.photos import (
     take_photo,
 )
 from jcjg.ledger import service as ledger
+from jcjg.ledger.canonical import canonical_json
 from jcjg.projects import service as projects
 from jcjg.projects import training
 from jcjg.projects.choices import MemberRole
@@ -187,6 +188,39 @@ def check_identity(
     return row
 
 
+# --- the log: an identity check made here is a fact a parent platform keeps (sampling.facts) ---
+
+IDENTITY_CHECK = "identity_check:register"
+
+
+def identity_person(name: str) -> dict[str, Any]:
+    """What an identity check's entry holds only as a digest: who was checked (the log is
+    public and forever; the ID number and the photos never leave this platform)."""
+    return {"person": name}
+
+
+def identity_entry(
+    db: Session, row: IdentityCheck, sample: Sample, project: Project
+) -> dict[str, Any]:
+    """The check's outcome, when, of which sample and action, and digests: of the live and
+    registered photos (the files stay here) and of who was checked (:func:`identity_person`)."""
+    user = db.get(User, row.user_id) if row.user_id else None
+    person = identity_person(user.display_name if user else row.person_name)
+    return {
+        "sample_code": sample.sample_code, "project_code": project.code, "action": row.action,
+        "result": row.result, "method": row.method, "distance": row.distance,
+        "threshold": row.threshold, "checked_at": iso(row.checked_at),
+        "live_photo_sha256": row.live_photo_sha256,
+        "reference_photo_sha256": row.reference_photo_sha256,
+        "person_sha256": digest_of(canonical_json(person)),
+    }  # fmt: skip
+
+
+def notarise_identity(db: Session, row: IdentityCheck, sample: Sample, project: Project) -> None:
+    db.flush()  # its time
+    ledger.notarise(db, IDENTITY_CHECK, identity_entry(db, row, sample, project))
+
+
 # --- registration by the sampler --------------------------------------------------------------
 
 
@@ -325,7 +359,7 @@ def register_sample(
                 ("tag", photos["tag"].sha256, None),
                 ("sampler", photos["sampler"].sha256, None)],
     )  # fmt: skip
-    check_identity(
+    sampler_check = check_identity(
         db=db,
         settings=settings,
         user_id=principal.user_id or 0,
@@ -350,6 +384,7 @@ def register_sample(
             "curing": sample.curing,
         },
     )
+    notarise_identity(db, sampler_check, sample, project)  # behind the sample's: a parent needs it
     return sample
 
 
@@ -618,7 +653,7 @@ def seal_sample(
         institution_id=sample.institution_id, taken_at=sealed_at,
         photos=[("seal", photos["seal"], None), ("witness", photos["witness"], None)],
     )  # fmt: skip
-    _check_witness_identity(db, settings, principal, sample, project, row)
+    witness_check = _check_witness_identity(db, settings, principal, sample, project, row)
     receipt = ledger.notarise(
         db,
         "sample:seal",
@@ -629,6 +664,7 @@ def seal_sample(
             "signature": base64.b64encode(signature).decode(),
         },
     )
+    notarise_identity(db, witness_check, sample, project)
     row.ledger_index = receipt.index
     row.leaf_hash = receipt.leaf_hash.hex()
     from jcjg.sampling import records  # local: the PDF machinery loads on first use
@@ -702,7 +738,7 @@ def _check_witness_identity(
     sample: Sample,
     project: Project,
     row: SampleSeal,
-) -> None:
+) -> IdentityCheck:
     """Compare the witness's photo at the seal with the one registered for the project."""
     member = projects.active_member(
         db,
@@ -711,7 +747,7 @@ def _check_witness_identity(
         role=MemberRole.WITNESS,
         day=row.sealed_at.date(),
     )
-    check_identity(
+    return check_identity(
         db=db,
         settings=settings,
         user_id=principal.user_id or 0,
