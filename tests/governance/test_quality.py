@@ -492,3 +492,17 @@ def test_a_value_no_rule_can_compare_fails_its_rule_and_stops_nothing():
         assert failures[0]["field"] == "a"
     ranged = Compiled(2, "范围", "value_domain", (), "a", {"minimum": 0, "maximum": 10})
     assert evaluate([ranged], {"a": "NaN"}, received, tz)[1] == 1
+
+
+def test_pages_mask_personal_fields_only():
+    """The check and conversion pages mask a person's identity number, phone or e-mail, not an
+    instrument's or a room's name."""
+    from jcjg.governance.forms import shown
+
+    assert shown("equipment.0.name", "万能试验机") == "万能试验机"
+    assert shown("labs.0.lab_name", "力学室") == "力学室"
+    assert shown("people.1.mobile", "13912345678") == "139****5678"
+    for field in ("people.0.id_number", "revised_by_id_number"):
+        masked = shown(field, "360102199001011234")
+        assert masked != "360102199001011234"
+        assert masked.startswith("3601") and masked.endswith("34"), masked

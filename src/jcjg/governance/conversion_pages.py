@@ -21,7 +21,6 @@ from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Column, ListParams, ListView, label, list_params, page_context, when
-from jcjg.core.masking import mask_value
 from jcjg.core.pagination import Key, Order, PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
@@ -43,13 +42,6 @@ TYPE = Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_.]*$")]
 SAVED = "规则已保存，新接收的数据在应用时即按此转换（各服务进程在 5 秒内读到）。"
 _LATEST = (dt.datetime.now(dt.UTC), 0)
 _FIELDS = ("name", "kind", "message_type", "path", "clause", "map", "units")
-
-
-def _shown(field: str, value: str) -> str:
-    """A value as a page shows it: personal data masked."""
-    key = field.rsplit(".", 1)[-1]
-    personal = key in forms.PERSONAL or key.endswith("_name") or key == "name"
-    return mask_value(key, value) if personal else value
 
 
 def _rule_cells(db: Session, rows: Sequence[ConversionRule]) -> list[list[str]]:
@@ -103,8 +95,8 @@ def _record_cells(db: Session, rows: Sequence[ConversionRecord]) -> list[list[st
             type_title(r.message_type),
             r.rule_name,
             field_label(fields[r.message_type], r.field),
-            _shown(r.field, r.before),
-            _shown(r.field, r.after),
+            forms.shown(r.field, r.before),
+            forms.shown(r.field, r.after),
         ]
         for r in rows
     ]
@@ -324,6 +316,6 @@ def record_list(
         },
         field_label=field_label,
         type_title=type_title,
-        shown=_shown,
+        shown=forms.shown,
     )
     return render(request, "governance/conversion_records.html", context)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.masking import mask_value
 
 T = TypeVar("T")
 
@@ -19,6 +20,15 @@ T = TypeVar("T")
 # sharing policy must say how each leaves (docs/sharing.md)
 PERSONAL = frozenset({"id_number", "mobile", "phone", "email", "revised_by_id_number"})
 LARGEST = 2**53 - 1  # beyond, a JSON number is no longer exact
+
+
+def shown(field: str, value: str) -> str:
+    """A value of a message's ``field`` (its path) as a page shows it: personal data masked,
+    anything else as it is (an instrument's or a room's name is no person's)."""
+    key = field.rsplit(".", 1)[-1]
+    if key not in PERSONAL:
+        return value
+    return mask_value("id_number" if key.endswith("id_number") else key, value)
 
 
 def text(

@@ -22,7 +22,6 @@ from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.jobs import JobSchedule
 from jcjg.core.listing import ListParams, list_params, page_context
-from jcjg.core.masking import mask_value
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.exchange.models import Message
@@ -381,14 +380,12 @@ def quality_check(
         field = str(failure.get("field", ""))
         value = _at(data, field)
         shown = "（未填写）" if value in (None, "", []) else json.dumps(value, ensure_ascii=False)
-        key = field.rsplit(".", 1)[-1]
         text = rulebook.value_words(codes, field, shown.strip('"'))
-        personal = key in forms.PERSONAL or key.endswith("_name") or key == "name"
         found.append(
             {
                 **failure,
                 "label": rulebook.field_label(names, field),
-                "value": mask_value(key, text) if personal else text,
+                "value": forms.shown(field, text),
             }
         )
     context = {
