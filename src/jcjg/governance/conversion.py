@@ -29,7 +29,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,8 +148,13 @@ def rewriter(rule: ConversionRule) -> Callable[[str], str]:
     raise ValueError(f"unknown conversion kind {kind!r}")
 
 
-def _parents(data: Any, parts: Sequence[str], where: str = "") -> Iterable[tuple[str, Any]]:
-    """The records (dicts, as held in ``data``) holding a path's last part."""
+def records_along(
+    data: Any, parts: Sequence[str], where: str = "", *, missing_as_empty: bool = False
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The records (dicts, as held in ``data``) holding a path's last part, each with its
+    place (``equipment.1``): a list's ``[]`` gives each item. A missing single record is left
+    out, or with ``missing_as_empty`` counts as an empty one (a quality rule: its fields are
+    missing)."""
     if not isinstance(data, dict):
         return
     if not parts:
@@ -161,9 +166,10 @@ def _parents(data: Any, parts: Sequence[str], where: str = "") -> Iterable[tuple
     value = data.get(key)
     if head.endswith("[]"):
         for i, item in enumerate(value if isinstance(value, list) else []):
-            yield from _parents(item, rest, f"{name}.{i}")
-    elif isinstance(value, dict):
-        yield from _parents(value, rest, name)
+            yield from records_along(item, rest, f"{name}.{i}", missing_as_empty=missing_as_empty)
+    elif isinstance(value, dict) or missing_as_empty:
+        record = value if isinstance(value, dict) else {}
+        yield from records_along(record, rest, name, missing_as_empty=missing_as_empty)
 
 
 def convert(rules: Sequence[Converter], data: Any) -> list[dict[str, Any]]:
@@ -172,7 +178,7 @@ def convert(rules: Sequence[Converter], data: Any) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
     for rule in rules:
         key = rule.leaf.removesuffix("[]")
-        for where, parent in _parents(data, rule.parent):
+        for where, parent in records_along(data, rule.parent):
             name = f"{where}.{key}" if where else key
             value = parent.get(key)
             if rule.leaf.endswith("[]") and isinstance(value, list):

@@ -18,7 +18,7 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.governance import conversion
 from jcjg.governance.choices import ConversionKind, DataType
 from jcjg.governance.models import ConversionRule, DataElement
-from jcjg.governance.rulebook import fields_of
+from jcjg.governance.rulebook import rule_head
 
 MAX_PAIRS = 200
 _KEY = re.compile(r"^[^.\[\]\s]{1,40}$")
@@ -102,19 +102,9 @@ def save(
     ``path``, ``clause``, ``enabled``, and ``map`` (值域转换) or ``units`` (单位, optional).
     A 422 names each refused part; nothing is written then."""
     errors: list[FieldError] = []
-    name = str(values.get("name") or "").strip()
-    clause = str(values.get("clause") or "").strip()
-    if not name or len(name) > 100:
-        errors.append(FieldError("name", "请填写 1–100 个字符的规则名称", "missing"))
-    if len(clause) > 200:
-        errors.append(FieldError("clause", "不得超过 200 个字符", "string_too_long"))
-    kind = str(values.get("kind") or "")
-    if kind not in {k.value for k in ConversionKind}:
-        errors.append(FieldError("kind", "请选择转换方式", "kind"))
-    message_type = str(values.get("message_type") or "")
-    fields = fields_of(db, message_type) if len(message_type) <= 64 else {}
-    if not fields:
-        errors.append(FieldError("message_type", "数据标准中没有这种消息类型", "message_type"))
+    name, clause, kind, message_type, fields = rule_head(
+        db, values, {k.value for k in ConversionKind}, "请选择转换方式", errors
+    )
     path = str(values.get("path") or "").strip()
     element, why = target(fields, path) if fields and len(path) <= 200 else (None, None)
     if fields and element is None:

@@ -75,25 +75,10 @@ class Compiled:
         )
 
 
-def _parents(
-    data: Any, parts: Sequence[str], where: str = ""
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def _parents(data: Any, parts: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The records holding a field: the message itself, or each record along the path (a
     missing single record counts as an empty one: its fields are missing)."""
-    if not isinstance(data, dict):
-        return
-    if not parts:
-        yield where, data
-        return
-    head, rest = parts[0], parts[1:]
-    key = head.removesuffix("[]")
-    name = f"{where}.{key}" if where else key
-    value = data.get(key)
-    if head.endswith("[]"):
-        for i, item in enumerate(value if isinstance(value, list) else []):
-            yield from _parents(item, rest, f"{name}.{i}")
-    else:
-        yield from _parents(value if isinstance(value, dict) else {}, rest, name)
+    return conversion.records_along(data, parts, missing_as_empty=True)
 
 
 def _leaf_values(parent: Mapping[str, Any], leaf: str, where: str) -> Iterator[tuple[str, Any]]:

@@ -240,6 +240,32 @@ def _params(
     return {}, errors
 
 
+def rule_head(
+    db: Session,
+    values: Mapping[str, Any],
+    kinds: set[str],
+    no_kind: str,
+    errors: list[FieldError],
+) -> tuple[str, str, str, str, dict[str, DataElement]]:
+    """What a quality rule's and a conversion rule's forms share: the name (1–100 characters),
+    the clause (up to 200), the kind (one of ``kinds``, else ``no_kind``) and the message type
+    with its fields in the standard; each refusal added to ``errors``."""
+    name = str(values.get("name") or "").strip()
+    clause = str(values.get("clause") or "").strip()
+    if not name or len(name) > 100:
+        errors.append(FieldError("name", "请填写 1–100 个字符的规则名称", "missing"))
+    if len(clause) > 200:
+        errors.append(FieldError("clause", "不得超过 200 个字符", "string_too_long"))
+    kind = str(values.get("kind") or "")
+    if kind not in kinds:
+        errors.append(FieldError("kind", no_kind, "kind"))
+    message_type = str(values.get("message_type") or "")
+    fields = fields_of(db, message_type) if len(message_type) <= 64 else {}
+    if not fields:
+        errors.append(FieldError("message_type", "数据标准中没有这种消息类型", "message_type"))
+    return name, clause, kind, message_type, fields
+
+
 def save(
     db: Session, principal: Principal, values: Mapping[str, Any], rule: QualityRule | None = None
 ) -> QualityRule:
@@ -248,19 +274,9 @@ def save(
     ``maximum``; ``other``, ``op``; ``hours``; ``link``, ``related_type``, ``key``, ``other``,
     ``op``). A 422 names each refused part."""
     errors: list[FieldError] = []
-    name = str(values.get("name") or "").strip()
-    clause = str(values.get("clause") or "").strip()
-    if not name or len(name) > 100:
-        errors.append(FieldError("name", "请填写 1–100 个字符的规则名称", "missing"))
-    if len(clause) > 200:
-        errors.append(FieldError("clause", "不得超过 200 个字符", "string_too_long"))
-    kind = str(values.get("kind") or "")
-    if kind not in {k.value for k in QualityKind}:
-        errors.append(FieldError("kind", "请选择规则类别", "kind"))
-    message_type = str(values.get("message_type") or "")
-    fields = fields_of(db, message_type)
-    if not fields:
-        errors.append(FieldError("message_type", "数据标准中没有这种消息类型", "message_type"))
+    name, clause, kind, message_type, fields = rule_head(
+        db, values, {k.value for k in QualityKind}, "请选择规则类别", errors
+    )
     path = str(values.get("path") or "").strip()
     element = fields.get(path)
     if fields and element is None:
