@@ -522,7 +522,7 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
     """运行后台定时任务，并按序处理已受理的报送消息（多进程部署时与 JCJG_EMBEDDED_WORKER=false、
     JCJG_EXCHANGE_APPLY_WORKERS=0 搭配，见 docs/operations/deployment.md）。"""
     from jcjg.core.jobs import run_due, worker_loop
-    from jcjg.exchange.apply import apply_loop, drain
+    from jcjg.exchange.apply import Wakeup, apply_loop, drain
 
     factory = session_factory()
     settings = get_settings()
@@ -540,7 +540,8 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
             sys.exit(1)
         return
     stop = threading.Event()
-    loop = apply_loop(factory, settings, settings.exchange_apply_poll_seconds)
+    wakeup = Wakeup()  # no request wakes them here: they poll, and are woken to stop
+    loop = apply_loop(factory, settings, settings.exchange_apply_poll_seconds, wakeup)
     threads = [
         threading.Thread(target=loop, args=(stop,), name=f"jcjg-exchange-apply-{n}", daemon=True)
         for n in range(apply_workers)
@@ -563,6 +564,7 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
         worker_loop(factory, stop, poll)
     except KeyboardInterrupt:
         stop.set()
+    wakeup.close()
     for thread in threads:
         thread.join(timeout=10)
 

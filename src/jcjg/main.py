@@ -173,6 +173,8 @@ def _lifespan(setup: AppSetup) -> Callable[[FastAPI], AbstractAsyncContextManage
             thread.start()
         yield
         stop.set()
+        for wake in setup.stopping:
+            wake()
         for thread in threads:
             thread.join(timeout=10)
         for close in setup.shutdown:

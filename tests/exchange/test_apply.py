@@ -574,3 +574,34 @@ def test_a_lanes_next_messages_are_prepared_before_its_batch(region: Region) -> 
     PREPARED.clear()
     apply.prepare(region.sessions, region.settings, lane)  # nothing waits: nothing prepared
     assert PREPARED == []
+
+
+def test_a_stopping_apply_worker_is_woken_not_left_to_its_poll(region: Region) -> None:
+    """A worker waits on the process's wake-up between passes, not on its stop event: closing
+    the wake-up as the process stops ends it at once, where it slept out its poll (60 s here)
+    before."""
+    wakeup = apply.Wakeup()
+    stop = threading.Event()
+    run = apply.apply_loop(region.sessions, region.settings, 60.0, wakeup)
+    workers = [threading.Thread(target=run, args=(stop,), daemon=True) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    workers[0].join(timeout=1)  # both pass once and wait
+    stop.set()
+    workers[0].join(timeout=1)
+    assert workers[0].is_alive()  # the stop event alone does not wake them
+    wakeup.close()
+    for worker in workers:
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+
+
+def test_the_apps_lifespan_wakes_its_apply_workers_to_stop(settings: Settings) -> None:
+    """The exchange's app declares its wake-up as one to call when stopping."""
+    from jcjg.main import create_app
+
+    app = create_app(settings.model_copy(update={"exchange_apply_poll_seconds": 60.0}))
+    wakeup = app.state.exchange_wakeup
+    with TestClient(app):
+        assert not wakeup._closed
+    assert wakeup._closed

@@ -139,10 +139,16 @@ class AppSetup:
     session_factory: sessionmaker[Session]
     threads: list[tuple[str, Callable[[threading.Event], None]]] = field(default_factory=list)
     shutdown: list[Callable[[], None]] = field(default_factory=list)
+    stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def thread(self, name: str, run: Callable[[threading.Event], None]) -> None:
         """Run ``run(stop)`` in a daemon thread named ``name`` while the app serves."""
         self.threads.append((name, run))
+
+    def on_stopping(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` as the app starts shutting down, right after its threads' stop
+        event is set: for a thread that waits on something else between its passes."""
+        self.stopping.append(wake)
 
     def on_shutdown(self, close: Callable[[], None]) -> None:
         """Call ``close()`` when the app shuts down, after its threads have stopped."""

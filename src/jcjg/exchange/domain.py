@@ -30,6 +30,7 @@ def _setup(setup: AppSetup) -> None:
     # clients with a limit of their own (Client.rate_limit_per_minute): a limiter per rate
     state.exchange_own_limits = ByRate(lambda n: make_limiter(setup, f"exchange-{n}", n))
     wakeup = state.exchange_wakeup = Wakeup()
+    setup.on_stopping(wakeup.close)
     if settings.exchange_group_commit:
         committer = state.exchange_committer = GroupCommitter(
             setup.session_factory,
