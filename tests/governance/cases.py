@@ -6,6 +6,7 @@ from __future__ import annotations
 from jcjg.auth.choices import Role
 from jcjg.governance.models import (
     Consumer,
+    ConversionRecord,
     ConversionRule,
     DataElement,
     DataSet,
@@ -210,9 +211,40 @@ def _check_obj(f: Factory) -> tuple[int, dict]:
     return row.id, info
 
 
+def _conversion_obj(f: Factory) -> tuple[int, dict]:
+    import datetime as dt
+
+    from tests.exchange.cases import _message_obj
+
+    message_id, info = _message_obj(f)
+    inst = info["inst"]
+    row = ConversionRecord(
+        message_row_id=message_id,
+        institution_id=inst.id,
+        region_code=inst.region_code,
+        message_type="registry.equipment",
+        rule_name="全角转半角",
+        kind="halfwidth",
+        field="equipment.0.model",
+        before="ＨＴ－２２５",
+        after="HT-225",
+        received_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        converted_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+    )
+    f.db.add(row)
+    f.db.commit()
+    return row.id, info
+
+
 SCOPED: dict[type, ScopeCase] = {
     QualityCheck: ScopeCase(
         _check_obj,
+        None,
+        region_outsiders,
+        lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
+    ),
+    ConversionRecord: ScopeCase(
+        _conversion_obj,
         None,
         region_outsiders,
         lambda f, i: f.user(Role.INSTITUTION_ADMIN, institution=i["inst"]),
