@@ -18,7 +18,7 @@ from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.governance import conversion
 from jcjg.governance.choices import ConversionKind, DataType
 from jcjg.governance.models import ConversionRule, DataElement
-from jcjg.governance.rulebook import rule_head
+from jcjg.governance.rulebook import rule_head, store_rule
 
 MAX_PAIRS = 200
 _KEY = re.compile(r"^[^.\[\]\s]{1,40}$")
@@ -115,12 +115,8 @@ def save(
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
     row = rule or ConversionRule(created_by_id=principal.user_id)
-    row.name, row.kind, row.message_type, row.path = name, kind, message_type, path
-    row.params, row.clause = params, clause
-    row.enabled = str(values.get("enabled", "on")) in ("on", "true", "1", "yes")
-    if rule is None:
-        db.add(row)
-    db.flush()
+    store_rule(db, row, rule is None, values, name=name, kind=kind, message_type=message_type,
+               path=path, params=params, clause=clause)  # fmt: skip
     # this process converts by it from its next batch; the others within TTL_SECONDS
     conversion.MEMORY.forget()
     event.listen(db, "after_commit", lambda _s: conversion.MEMORY.forget(), once=True)

@@ -240,6 +240,17 @@ def _params(
     return {}, errors
 
 
+def store_rule(db: Session, row: Any, new: bool, values: Mapping[str, Any], **columns: Any) -> None:
+    """A quality or conversion rule's checked columns set on ``row``, ``enabled`` read from
+    its form's ``values``; added when ``new``; flushed."""
+    for column, value in columns.items():
+        setattr(row, column, value)
+    row.enabled = str(values.get("enabled", "on")) in ("on", "true", "1", "yes")
+    if new:
+        db.add(row)
+    db.flush()
+
+
 def rule_head(
     db: Session,
     values: Mapping[str, Any],
@@ -288,12 +299,8 @@ def save(
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
     row = rule or QualityRule(created_by_id=principal.user_id)
-    row.name, row.kind, row.message_type, row.path = name, kind, message_type, path
-    row.params, row.clause = params, clause
-    row.enabled = str(values.get("enabled", "on")) in ("on", "true", "1", "yes")
-    if rule is None:
-        db.add(row)
-    db.flush()
+    store_rule(db, row, rule is None, values, name=name, kind=kind, message_type=message_type,
+               path=path, params=params, clause=clause)  # fmt: skip
     return row
 
 
