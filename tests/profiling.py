@@ -3,7 +3,10 @@
 ``pytest --profile-suite=PATH`` records every test's set-up, call and tear-down time (on the
 pytest-xdist controller, which receives every worker's reports), writes them with the run's
 database and wall time to ``PATH`` (JSON) and prints the run's profile after the results: the
-slowest tests and set-ups and the time per folder. ``python -m tests.profiling FILE...`` prints
+slowest tests and set-ups and the time per folder. Each phase's CPU time is
+recorded beside it (the worker's, all its threads, and its children's reaped meanwhile: servers
+and commands the test started): on a machine the runs share, a test's wall time is much what
+the others do, its CPU time what it costs. ``python -m tests.profiling FILE...`` prints
 one table over several runs (``make test-profile`` passes the SQLite and the PostgreSQL run's),
 a column per database.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from collections import defaultdict
@@ -38,8 +42,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (every thread) and of its children reaped so far."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+class _CpuClock:
+    """In the process that runs the tests: each phase's CPU time, as a report property."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        started = item.stash.get(_STARTED, None)
+        if started is not None:
+            outcome.get_result().user_properties.append(("cpu", round(_cpu() - started, 4)))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Any:
+        item.stash[_STARTED] = _cpu()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        item.stash[_STARTED] = _cpu()
+        yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Any:
+        item.stash[_STARTED] = _cpu()
+        yield
+
+
+_STARTED = pytest.StashKey[float]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--profile-suite")
+    if path:
+        config.pluginmanager.register(_CpuClock(), "jcjg-profile-cpu")
     if path and not hasattr(config, "workerinput"):  # the controller sees every report
         # "{database}" in PATH names the run's database, so `make test PYTEST_ARGS=...` can
         # profile both of its runs at once
@@ -56,9 +97,11 @@ class _Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = self.tests.setdefault(
-            report.nodeid, {"setup": 0.0, "call": 0.0, "teardown": 0.0, "outcome": "passed"}
+            report.nodeid,
+            {"setup": 0.0, "call": 0.0, "teardown": 0.0, "cpu": 0.0, "outcome": "passed"},
         )
         row[report.when] = round(report.duration, 4)
+        row["cpu"] += dict(report.user_properties).get("cpu", 0.0)
         node = getattr(report, "node", None)  # pytest-xdist: the worker that ran it
         row["worker"] = getattr(getattr(node, "gateway", None), "id", "main")
         row["ended"] = round(time.monotonic() - self.started, 2)
@@ -100,31 +143,38 @@ def report(runs: Iterable[dict[str, Any]], out: TextIO | Any = sys.stdout) -> No
     for row, nodeid, db in sorted(timed, key=lambda t: -total(t[0]))[:SLOWEST]:
         line(f"{total(row):8.1f}  {db:10}  {nodeid}")
     line()
+    if any(row.get("cpu") for row, _, _ in timed):
+        line(f"The {SLOWEST} tests that cost the most CPU (set-up + call + tear-down, seconds):")
+        for row, nodeid, db in sorted(timed, key=lambda t: -t[0].get("cpu", 0.0))[:SLOWEST]:
+            line(f"{row['cpu']:8.1f}  {db:10}  {nodeid}")
+        line()
     line(f"The {SLOWEST} slowest set-ups (the fixtures the test was first to ask for):")
     for row, nodeid, db in sorted(timed, key=lambda t: -t[0]["setup"])[:SLOWEST]:
         line(f"{row['setup']:8.1f}  {db:10}  {nodeid}")
     line()
-    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0, 0.0]))
     for row, nodeid, db in timed:
         cell = per[folder(nodeid)][db]
         cell[0] += total(row)
         cell[1] += row["outcome"] == "passed"
+        cell[2] += row.get("cpu", 0.0)
     databases = [run["database"] for run in runs]
-    head = "".join(f"{db + ' s':>14}{'passed':>8}" for db in databases)
-    line(f"Time per folder (summed over the workers):\n{'folder':24}{head}")
-    sums = {db: [0.0, 0] for db in databases}
+    head = "".join(f"{db + ' s':>14}{'cpu s':>8}{'passed':>8}" for db in databases)
+    line(f"Time and CPU per folder (summed over the workers):\n{'folder':24}{head}")
+    sums = {db: [0.0, 0, 0.0] for db in databases}
     for name in sorted(per, key=lambda f: -sum(c[0] for c in per[f].values())):
         cells = ""
         for db in databases:
-            seconds, passed = per[name].get(db, [0.0, 0])
+            seconds, passed, cpu = per[name].get(db, [0.0, 0, 0.0])
             sums[db][0] += seconds
             sums[db][1] += int(passed)
-            cells += f"{seconds:14.1f}{int(passed):8d}"
+            sums[db][2] += cpu
+            cells += f"{seconds:14.1f}{cpu:8.1f}{int(passed):8d}"
         line(f"{name:24}{cells}")
-    line(f"{'all':24}" + "".join(f"{s:14.1f}{int(p):8d}" for s, p in sums.values()))
+    line(f"{'all':24}" + "".join(f"{s:14.1f}{c:8.1f}{int(p):8d}" for s, p, c in sums.values()))
     line(
         f"{'wall clock':24}"
-        + "".join(f"{run['wall']:14.1f}{str(run['workers']) + ' wk':>8}" for run in runs)
+        + "".join(f"{run['wall']:14.1f}{'':8}{str(run['workers']) + ' wk':>8}" for run in runs)
     )
     line()
     line("Per worker: tests' time, the first report (after start-up and collection) and the")
