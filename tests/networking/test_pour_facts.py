@@ -2,7 +2,8 @@
 """A city's concrete pours on its province (docs/networking.md, "Pours"): a pour the city's
 sampler records is notarised with the digest of its particulars, which go up beside the leaf;
 the province keeps it as the city's on its copy of the project (held while that project is not
-there yet), refuses what it cannot take leaving nothing, and leaves judging it to the city."""
+there yet), refuses what it cannot take leaving nothing, and counts the sets of it that the
+city's samples, naming it, make."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
@@ -23,10 +24,11 @@ from jcjg.networking.models import Forwarded
 from jcjg.projects.models import Project
 from jcjg.sampling import facts as sampling_facts
 from jcjg.sampling import pours
-from jcjg.sampling.models import ConcretePour
+from jcjg.sampling.models import ConcretePour, Sample
 from tests.networking.test_forwarder import Upstream, _pass
 from tests.networking.test_forwarder import base as base
 from tests.networking.test_forwards import Setup
+from tests.networking.test_sampling_facts import _again, _city_rows_go, _envelope, _uploaded
 from tests.sampling.conftest import NOW, Chain, principal_of
 from tests.sampling.conftest import chain as chain
 
@@ -98,17 +100,15 @@ def test_a_pour_recorded_here_is_notarised_and_goes_up_with_its_particulars(
 
 
 @pytest.mark.sqlite
-def test_the_province_keeps_the_citys_pour_once_and_leaves_judging_it_to_the_city(
-    client, db, city, factory
-):
+def test_the_province_keeps_the_citys_pour_once_and_judges_its_sets(client, db, city, factory):
     project = factory.project(region_code="360403", code=CODE)
     db.commit()
     item = _item(city)
     answer = city.post(client, [item])
     assert answer.json()["outcomes"] == {"duplicate": 0, "rebuilt": 1}, answer.text
     (got,) = _city_pours(db)
-    assert (got.project_id, got.origin, got.origin_index, got.recorded_by) == (
-        project.id, CITY, item["index"], None,
+    assert (got.project_id, got.origin, got.origin_index, got.origin_id, got.recorded_by) == (
+        project.id, CITY, item["index"], 7, None,
     )  # fmt: skip
     assert (got.grade, got.impermeability, got.volume_m3, got.bottom_forms) == (
         "C30", "P6", 300.0, True,
@@ -118,12 +118,57 @@ def test_the_province_keeps_the_citys_pour_once_and_leaves_judging_it_to_the_cit
     again = city.post(client, [item]).json()
     assert again["outcomes"]["duplicate"] == 1 and "rebuilt" not in again["outcomes"], again
     assert len(_city_pours(db)) == 1
-    # no set of it is here (the samples are the city's): the city's rule judges it, not ours
+    # no sample of the city's names it: its sets are short here as at the city; the curing
+    # room is the city's to judge
     run_rule(db, "specimen_sets_short", now=NOW + dt.timedelta(days=2))
     run_rule(db, "site_curing_missing", now=NOW + dt.timedelta(days=2))
     db.commit()
-    assert db.scalar(select(func.count()).select_from(Alert).where(
-        Alert.rule_id.in_(("specimen_sets_short", "site_curing_missing")))) == 0  # fmt: skip
+    alerts = db.scalars(select(Alert).where(
+        Alert.rule_id.in_(("specimen_sets_short", "site_curing_missing")))).all()  # fmt: skip
+    assert [(a.rule_id, a.subject_id) for a in alerts] == [("specimen_sets_short", str(got.id))]
+
+
+@pytest.mark.sqlite
+def test_a_citys_sample_names_its_pour_and_the_province_counts_its_sets(
+    client, db, settings, factory, chain: Chain, base
+):
+    """The city's sealed standard-cured sample cast from one pour counts toward that pour's
+    sets on the province too: that pour is not short there, the city's other pour is."""
+    made = {}
+    for part in ("1 层柱", "2 层柱"):
+        started = NOW - dt.timedelta(hours=2)  # its samples are cast while it lasts
+        made[part] = pours.record_pour(
+            db=db, principal=principal_of(chain.sampler), project_id=chain.project.id,
+            form=pours.PourForm(structure_part=part, grade="C30", volume_m3=50,
+                                started_at=started, ended_at=started + dt.timedelta(hours=2)),
+            now=NOW,
+        )  # fmt: skip
+    sample = chain.register(curing="standard", pour_id=made["1 层柱"].id)
+    chain.seal(sample)
+    db.commit()
+    upstream = Upstream()
+    _pass(client, upstream)
+    kinds = (pours.POUR_RECORD, "sample:register", "sample:seal")
+    items = [
+        i for f in upstream.forwards for i in f["items"] if _envelope(i)["entry_type"] in kinds
+    ]
+    assert _envelope(items[2])["data"]["pour_id"] == made["1 层柱"].id  # notarised with it
+    # the same database plays the province now: the city's rows go
+    _city_rows_go(db, sample.sample_code)
+    db.execute(delete(ConcretePour))
+    db.execute(delete(Alert))  # the city's own, on its own pours
+    db.commit()
+    province = Setup(db, settings, factory)
+    _uploaded(db, province, items)
+    answer = province.post(client, _again(province, items)).json()
+    assert answer["outcomes"] == {"duplicate": 0, "rebuilt": 4}, answer
+    copies = {p.structure_part: p for p in _city_pours(db)}
+    kept = db.scalar(select(Sample).where(Sample.sample_code == sample.sample_code))
+    assert (kept.origin, kept.pour_id, kept.status) == (CITY, copies["1 层柱"].id, "sealed")
+    run_rule(db, "specimen_sets_short", now=NOW + dt.timedelta(days=2))
+    db.commit()
+    short = db.scalars(select(Alert.subject_id).where(Alert.rule_id == "specimen_sets_short"))
+    assert short.all() == [str(copies["2 层柱"].id)]  # the one no sample names
 
 
 @pytest.mark.parametrize(

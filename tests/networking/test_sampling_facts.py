@@ -332,6 +332,9 @@ def _registrations(db, factory, item: dict[str, Any], code: str) -> list:
         ("code malformed", _changed(item, data | {"sample_code": "ABC"}), "sample_code", 422),
         ("project outside the child", _changed(item, data | {"project_code": elsewhere.code}),
          "不存在或不在该下级平台辖区内", 404),
+        ("a pour the child did not send", _changed(item, data | {"pour_id": 4321}),
+         "浇筑（下级平台编号 4321）未由该下级平台", 404),
+        ("pour id of the wrong type", _changed(item, data | {"pour_id": "7"}), "pour_id", 422),
         ("photo not the entry's", _changed(item, content=content | {"evidence": [
             content["evidence"][0], {"role": "tag", "sha256": other}]}),
          "与存证的文件摘要不符", 422),

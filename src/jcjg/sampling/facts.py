@@ -129,6 +129,7 @@ class Registered(_Entry):
     photos: _Photos
     sample_phash: str = Field(pattern=r"^[0-9a-f]{16}$")
     curing: Curing | Literal[""] = ""
+    pour_id: int | None = Field(default=None, ge=1, le=MAX_ID, strict=True)  # the child's
 
 
 class Sealed(_Entry):
@@ -623,10 +624,25 @@ def poured(db: Session, fact: ForwardedFact) -> None:
             impermeability=given.impermeability, volume_m3=given.volume_m3,
             started_at=given.started_at, ended_at=given.ended_at,
             bottom_forms=given.bottom_forms, recorded_by=None,
-            origin=fact.platform, origin_index=fact.index,
+            origin=fact.platform, origin_index=fact.index, origin_id=entry.pour_id,
         )
     )  # fmt: skip
     db.flush()
+
+
+def _childs_pour(db: Session, fact: ForwardedFact, project: Project, pour_id: int) -> ConcretePour:
+    """The child's pour its sample was cast from, by the child's id (its entry's ``pour_id``),
+    as the child sent it on the same project: its specimen sets are counted here by it."""
+    pour = db.scalar(
+        select(ConcretePour).where(
+            ConcretePour.origin == fact.platform,
+            ConcretePour.origin_id == pour_id,
+            ConcretePour.project_id == project.id,
+        )
+    )
+    if pour is None:
+        raise NotFound(f"浇筑（下级平台编号 {pour_id}）未由该下级平台在该工程项目上报送")
+    return pour
 
 
 def _childs_project(db: Session, fact: ForwardedFact, code: str) -> Project:
@@ -673,6 +689,7 @@ def register(db: Session, fact: ForwardedFact) -> None:
             # the child's project message, applied here behind the forward, may bring it
             raise NotYet(f"工程项目“{entry.project_code}”在本平台尚不存在")
         raise NotFound(f"工程项目“{entry.project_code}”在本平台不存在或不在该下级平台辖区内")
+    pour = _childs_pour(db, fact, project, entry.pour_id) if entry.pour_id is not None else None
     sample = Sample(
         sample_code=entry.sample_code, project_id=project.id, region_code=project.region_code,
         material=given.material, specification=given.specification,
@@ -685,6 +702,7 @@ def register(db: Session, fact: ForwardedFact) -> None:
         photo_sample_sha256=entry.photos.sample, photo_tag_sha256=entry.photos.tag,
         photo_person_sha256=entry.photos.sampler, sample_phash=entry.sample_phash,
         status=SampleStatus.SAMPLED.value, curing=entry.curing,
+        pour_id=pour.id if pour is not None else None,
         origin=fact.platform, origin_index=fact.index,
     )  # fmt: skip
     db.add(sample)

@@ -147,9 +147,11 @@ class ConcretePour(ChangeLogged, IdMixin, TimestampMixin, Base):
     bottom_forms: Mapped[bool] = mapped_column(Boolean, default=False)
     # None on a child platform's pour rebuilt here (``origin``): its sampler is the child's
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
-    # the child platform whose pour this is (its name here) and the leaf of its log
+    # the child platform whose pour this is (its name here), the leaf of its log, and the
+    # pour's id there (the child's samples cast from it name it by that id)
     origin: Mapped[str | None] = mapped_column(String(100), default=None)
     origin_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    origin_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     def audit_repr(self) -> str:
         return f"{self.structure_part} {self.grade} {self.volume_m3:g} m³"

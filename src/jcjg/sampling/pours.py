@@ -370,8 +370,7 @@ def _project_finding(key: str, project: Project, facts: dict[str, Any]) -> Findi
 def specimen_sets_short(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(ConcretePour).where(
         ConcretePour.ended_at >= ctx.now - dt.timedelta(days=366 * 2),
-        ConcretePour.origin.is_(None),  # a child platform's pours: its own rules judge them
-    )
+    )  # a child platform's pours too: its samples name them (sampling.facts)
     pours = list(ctx.db.scalars(ctx.narrow_projects(stmt, ConcretePour.project_id)))
     samples = pour_samples(ctx.db, [p.id for p in pours])
     for pour in pours:

@@ -382,6 +382,9 @@ def register_sample(
             "photos": {role: p.sha256 for role, p in photos.items()},
             "sample_phash": sample.sample_phash,
             "curing": sample.curing,
+            # the pour it was cast from, by its id here: a parent counts the pour's specimen
+            # sets by it (the pour's own entry names the same id)
+            **({"pour_id": sample.pour_id} if sample.pour_id is not None else {}),
         },
     )
     notarise_identity(db, sampler_check, sample, project)  # behind the sample's: a parent needs it
