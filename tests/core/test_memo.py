@@ -62,6 +62,32 @@ def test_concurrent_askers_share_one_computation():
     assert calls == [1]
 
 
+def test_a_lapsed_value_is_given_while_it_is_computed_again(monkeypatch):
+    """Once lapsed, one asker computes the value again; the others get the lapsed one and its
+    time meanwhile, not waiting; then all get the new one."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    memo = TimedMemo(30)
+    _, counted = memo.get("k", lambda: "old")
+    clock[0] += 31
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "new"
+
+    results = []
+    computer = threading.Thread(target=lambda: results.append(memo.get("k", slow)[0]))
+    computer.start()
+    assert started.wait(5)
+    assert memo.get("k", lambda: "never") == ("old", counted)
+    release.set()
+    computer.join(5)
+    assert results == ["new"]
+    assert memo.get("k", lambda: "never")[0] == "new"
+
+
 def test_the_oldest_keys_go_when_full():
     memo = TimedMemo(60, max_entries=8)
     for n in range(9):

@@ -182,9 +182,12 @@ def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str,
         .where(Alert.region_code.is_not(None))
         .distinct()
     )
+    # the alerts' institutions first, distinct (a hash of ~200 ids): as a plain IN the
+    # planner probed the alerts once per institution, 0.2 s on a province-year (issue 44)
+    labs = within.with_only_columns(Alert.institution_id, maintain_column_froms=True)
     homes = db.scalars(
         select(Institution.region_code)
-        .where(Institution.id.in_(within.with_only_columns(Alert.institution_id)))
+        .where(Institution.id.in_(labs.where(Alert.institution_id.is_not(None)).distinct()))
         .distinct()
     )
     codes = {c for c in [*found, *homes] if c and is_valid_code(c)}
