@@ -10,6 +10,7 @@ from jcjg.governance.models import (
     ConversionRule,
     DataElement,
     DataSet,
+    DataSetChange,
     DataStandard,
     QualityCheck,
     QualityRule,
@@ -68,6 +69,10 @@ ROUTES: Routes = {
     ("GET", "/governance/sharing"): "sharing:read",
     ("POST", "/governance/sharing/data-sets"): "sharing:manage",
     ("POST", "/governance/sharing/data-sets/{data_set_id}/publish"): "sharing:approve",
+    ("GET", "/governance/sharing/data-sets/{data_set_id}"): "sharing:read",
+    ("POST", "/governance/sharing/data-sets/{data_set_id}/changes"): "sharing:manage",
+    ("POST", "/governance/sharing/changes/{change_id}/decision"): "sharing:approve",
+    ("GET", "/governance/sharing/changes"): "sharing:read",
     ("GET", "/governance/sharing/consumers"): "sharing:read",
     ("POST", "/governance/sharing/consumers"): "sharing:manage",
     ("GET", "/governance/sharing/consumers/{consumer_id}"): "sharing:read",
@@ -160,6 +165,20 @@ def _data_set(f: Factory) -> DataSet:
     return row
 
 
+def _change(f: Factory) -> DataSetChange:
+    row = DataSetChange(
+        data_set_id=_data_set(f).id,
+        kind="regrade",
+        status="pending",
+        before={"grade": "public"},
+        after={"grade": "conditional"},
+        reason="含个人信息",
+    )
+    f.db.add(row)
+    f.db.flush()
+    return row
+
+
 def _consumer(f: Factory) -> Consumer:
     row = Consumer(name="某银行", kind="bank", endpoint="https://bank.example.cn/jcjg")
     f.db.add(row)
@@ -182,6 +201,7 @@ WRITES = {
     QualityRule: (_rule, lambda r: setattr(r, "enabled", False)),
     ConversionRule: (_conversion, lambda r: setattr(r, "enabled", False)),
     DataSet: (_data_set, lambda d: setattr(d, "name", "检测报告（公开）")),
+    DataSetChange: (_change, lambda c: setattr(c, "status", "rejected")),
     Consumer: (_consumer, lambda c: setattr(c, "contact", "王经理")),
     Subscription: (_subscription, lambda s: setattr(s, "status", "stopped")),
 }

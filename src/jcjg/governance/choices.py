@@ -151,12 +151,17 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     REJECTED = "rejected"
     STOPPED = "stopped"
+    SUSPENDED = "suspended"  # its data set was made restricted or withdrawn
 
     @property
     def label(self) -> str:
-        return {"pending": "待审核", "active": "生效", "rejected": "未批准", "stopped": "已停止"}[
-            self.value
-        ]
+        return {
+            "pending": "待审核",
+            "active": "生效",
+            "rejected": "未批准",
+            "stopped": "已停止",
+            "suspended": "已中止（数据集变更）",
+        }[self.value]
 
 
 class DeliveryStatus(StrEnum):
@@ -177,3 +182,33 @@ class AccessKind(StrEnum):
     @property
     def label(self) -> str:
         return {"query": "查询", "package": "数据包", "apply": "申请"}[self.value]
+
+
+class DataSetStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "编制中", "published": "已发布", "withdrawn": "已撤销"}[self.value]
+
+
+class DataSetChangeKind(StrEnum):
+    EDIT = "edit"
+    REGRADE = "regrade"
+    WITHDRAW = "withdraw"
+
+    @property
+    def label(self) -> str:
+        return {"edit": "修改说明", "regrade": "调整共享级别", "withdraw": "撤销"}[self.value]
+
+
+class DataSetChangeStatus(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "待审核", "applied": "已生效", "rejected": "未批准"}[self.value]

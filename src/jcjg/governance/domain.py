@@ -22,6 +22,7 @@ from jcjg.governance import (
     commands,
     conversion,
     conversion_pages,
+    data_set_pages,
     jobs,
     models,
     pages,
@@ -53,6 +54,7 @@ DOMAIN = Domain(
         quality_pages.router,
         conversion_pages.router,
         sharing_pages.router,
+        data_set_pages.router,
         sharing_api.router,
     ),
     jobs=collect(jobs, Job),
@@ -64,8 +66,9 @@ DOMAIN = Domain(
         "data_quality:read": "查看数据质量得分、未通过检验的数据与质量规则",
         "quality_rule:manage": "维护数据质量规则，发起离线检验",
         "sharing:read": "查看数据目录、共享对象、订阅、推送与访问记录",
-        "sharing:manage": "编制数据集，登记共享对象及其公钥，订阅与脱敏策略，重新推送",
-        "sharing:approve": "审核发布数据集，审核有条件共享的订阅",
+        "sharing:manage": "编制数据集，提出数据集的修改、级别调整与撤销，登记共享对象及其公钥，"
+        "订阅与脱敏策略，重新推送",
+        "sharing:approve": "审核发布数据集及其变更，审核有条件共享的订阅",
     },
     grants=by_permission(
         {
@@ -115,6 +118,9 @@ DOMAIN = Domain(
         "consumer_kind": choices.ConsumerKind,
         "masking": choices.Masking,
         "subscription_status": choices.SubscriptionStatus,
+        "data_set_status": choices.DataSetStatus,
+        "data_set_change_kind": choices.DataSetChangeKind,
+        "data_set_change_status": choices.DataSetChangeStatus,
         "delivery_status": choices.DeliveryStatus,
         "access_kind": choices.AccessKind,
         "entity": {
@@ -129,6 +135,7 @@ DOMAIN = Domain(
             "conversion_record": "数据转换记录",
             "data_quality": "数据质量得分",
             "data_set": "数据集",
+            "data_set_change": "数据集变更",
             "share_consumer": "共享对象",
             "share_subscription": "数据共享订阅",
             "share_delivery": "数据推送",

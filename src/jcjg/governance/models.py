@@ -261,13 +261,38 @@ class DataSet(ChangeLogged, IdMixin, TimestampMixin, Base):
     category: Mapped[str] = mapped_column(String(40), default="")  # 分类: 检测报告、人员 …
     message_type: Mapped[str] = mapped_column(String(64))
     grade: Mapped[str] = mapped_column(String(16))  # DataGrade
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, published
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, published, withdrawn
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
     def audit_repr(self) -> str:
         return self.name
+
+
+class DataSetChange(ChangeLogged, IdMixin, TimestampMixin, Base):
+    """A change to a published data set (数据集变更): its description edited, its grade changed
+    or the set withdrawn, asked for by one officer and approved by another; what it was and
+    what it became, and what the change did to the set's subscriptions (docs/sharing.md)."""
+
+    __tablename__ = "data_set_change"
+    __permission_entity__: ClassVar[str] = "data_set"
+
+    data_set_id: Mapped[int] = mapped_column(ForeignKey("data_set.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # DataSetChangeKind
+    status: Mapped[str] = mapped_column(String(16), index=True)  # DataSetChangeStatus
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    # what applying it did: {"suspended": n, "pending": n, "stopped": n} subscriptions
+    effects: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+    def audit_repr(self) -> str:
+        return f"数据集变更 #{self.id}"
 
 
 class Consumer(ChangeLogged, IdMixin, TimestampMixin, Base):

@@ -279,8 +279,8 @@ def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) 
 
 def publish_data_set(db: Session, principal: Principal, data_set: DataSet) -> None:
     """Publish a compiled data set: reviewed by someone other than who compiled it."""
-    if data_set.status == "published":
-        raise Conflict("数据集已发布")
+    if data_set.status != "draft":
+        raise Conflict("数据集已撤销" if data_set.status == "withdrawn" else "数据集已发布")
     if principal.user_id == data_set.created_by_id:
         raise PermissionDenied("数据集须由编制人以外的人审核发布")
     data_set.status = "published"
@@ -420,6 +420,10 @@ def subscribe(
     errors: list[FieldError] = []
     chosen = values.get("data_set_id")
     data_set = db.get(DataSet, chosen) if isinstance(chosen, int) else None
+    if data_set is not None and data_set.status == "withdrawn":
+        raise ValidationFailed(
+            errors=[FieldError("data_set_id", "该数据集已撤销，不能订阅", "withdrawn")]
+        )
     if data_set is None or data_set.status != "published":
         raise ValidationFailed(
             errors=[FieldError("data_set_id", "请选择已发布的数据集", "data_set")]

@@ -89,6 +89,12 @@ PENDING = problem_type(
 RESTRICTED = problem_type(
     "sharing-restricted", 403, "数据集不予共享", "该数据集的共享级别为不予共享，不能查询或下载。"
 )
+WITHDRAWN = problem_type(
+    "sharing-withdrawn",
+    410,
+    "数据集已撤销",
+    "该数据集已从数据目录撤销，不再提供查询、订阅和数据包。",
+)
 CONSUMER_SUSPENDED = problem_type(
     "sharing-consumer-suspended", 403, "共享对象已暂停", "该共享对象已被暂停，暂不能查询或下载。"
 )
@@ -143,13 +149,21 @@ def authenticate(db: Session, settings: Settings, request: Request, body: bytes 
 
 
 def _shared(db: Session, code: str) -> DataSet:
-    """The published data set ``code``: 404 for a set not in the published catalogue, 403 for
-    a restricted one (never shared)."""
+    """The published data set ``code``: 404 for a set not in the published catalogue, 410 for
+    a withdrawn one, 403 for a restricted one (never shared)."""
     data_set = db.scalar(
-        select(DataSet).where(DataSet.code == code[:40], DataSet.status == "published")
+        select(DataSet).where(DataSet.code == code[:40], DataSet.status != "draft")
     )
     if data_set is None:
         raise NotFound(f"没有已发布的数据集“{code[:40]}”")
+    if data_set.status == "withdrawn":
+        when = (
+            f"于 {data_set.updated_at.astimezone(BEIJING):%Y-%m-%d} " if data_set.updated_at else ""
+        )
+        raise AppError(
+            f"数据集“{data_set.name}”已{when}从数据目录撤销，不再提供查询、订阅和数据包。",
+            kind=WITHDRAWN,
+        )
     if data_set.grade == DataGrade.RESTRICTED:
         raise AppError(kind=RESTRICTED)
     return data_set

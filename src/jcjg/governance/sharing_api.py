@@ -24,6 +24,7 @@ from jcjg.governance.sharing_access import (
     PENDING,
     PREFIX,
     RESTRICTED,
+    WITHDRAWN,
 )
 
 router = APIRouter(tags=["数据共享"], route_class=TransactionalRoute)
@@ -36,6 +37,7 @@ _REFUSED = answers(
     {
         403: (NOT_GRANTED, PENDING, RESTRICTED, CONSUMER_SUSPENDED),
         404: (NOT_FOUND,),
+        410: (WITHDRAWN,),
         422: (VALIDATION,),
     }
 )
@@ -169,6 +171,7 @@ _APPLICATION_BODY: dict[str, Any] = {
                 403: (RESTRICTED, CONSUMER_SUSPENDED),
                 404: (NOT_FOUND,),
                 409: (CONFLICT,),
+                410: (WITHDRAWN,),
                 413: (TOO_LARGE,),
                 415: (UNSUPPORTED_MEDIA,),
                 422: (VALIDATION,),

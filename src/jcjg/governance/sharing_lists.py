@@ -9,10 +9,19 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.models import User
 from jcjg.core.listing import Column, ListView, label, when
 from jcjg.core.pagination import Key, Order
-from jcjg.governance.choices import AccessKind, ConsumerKind, DataGrade, DeliveryStatus
-from jcjg.governance.models import Access, Consumer, DataSet, Delivery
+from jcjg.governance.choices import (
+    AccessKind,
+    ConsumerKind,
+    DataGrade,
+    DataSetChangeKind,
+    DataSetChangeStatus,
+    DataSetStatus,
+    DeliveryStatus,
+)
+from jcjg.governance.models import Access, Consumer, DataSet, DataSetChange, Delivery
 from jcjg.governance.quality_lists import type_title
 
 
@@ -24,7 +33,7 @@ def _set_cells(db: Session, rows: Sequence[DataSet]) -> list[list[str]]:
             r.category,
             type_title(r.message_type),
             label(DataGrade, r.grade),
-            "已发布" if r.status == "published" else "编制中",
+            label(DataSetStatus, r.status),
             when(r.published_at),
         ]
         for r in rows
@@ -183,4 +192,97 @@ ACCESSES = ListView(
         (dt.datetime.now(dt.UTC), 0),
     ),
     cells=_access_cells,
+)
+
+
+# the words of a change's before and after
+CHANGE_FIELDS = {"name": "名称", "category": "分类", "description": "说明", "grade": "共享级别"}
+
+
+def change_text(values: dict[str, object]) -> str:
+    """``{"grade": "conditional"}`` -> ``共享级别：有条件共享``; a withdrawal's status by its
+    label."""
+    parts = []
+    for key, value in values.items():
+        if key == "grade":
+            parts.append(f"共享级别：{label(DataGrade, str(value))}")
+        elif key == "status":
+            parts.append(label(DataSetStatus, str(value)))
+        else:
+            parts.append(f"{CHANGE_FIELDS.get(key, key)}：{value or '（空）'}")
+    return "；".join(parts) or "—"
+
+
+EFFECT_WORDS = {"pending": "转为待审核", "suspended": "中止"}
+
+
+def effects_text(effects: dict[str, int]) -> str:
+    """``{"suspended": 2}`` -> ``中止 2 个订阅``."""
+    return "；".join(f"{EFFECT_WORDS.get(k, k)} {n} 个订阅" for k, n in effects.items()) or "—"
+
+
+def change_names(
+    db: Session, rows: Sequence[DataSetChange]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """The data sets' and the officers' names of ``rows``."""
+    sets = dict(
+        db.execute(
+            select(DataSet.id, DataSet.name).where(DataSet.id.in_({r.data_set_id for r in rows}))
+        ).all()
+    )
+    people = {r.requested_by_id for r in rows} | {r.decided_by_id for r in rows}
+    users = dict(
+        db.execute(
+            select(User.id, User.display_name).where(User.id.in_({p for p in people if p}))
+        ).all()
+    )
+    return sets, users
+
+
+def _change_cells(db: Session, rows: Sequence[DataSetChange]) -> list[list[str]]:
+    sets, users = change_names(db, rows)
+    return [
+        [
+            when(r.created_at),
+            sets.get(r.data_set_id, ""),
+            label(DataSetChangeKind, r.kind),
+            change_text(r.before),
+            change_text(r.after),
+            r.reason,
+            users.get(r.requested_by_id or 0, ""),
+            label(DataSetChangeStatus, r.status),
+            users.get(r.decided_by_id or 0, ""),
+            when(r.decided_at),
+            r.decision_note,
+            effects_text(r.effects),
+        ]
+        for r in rows
+    ]
+
+
+DATA_SET_CHANGES = ListView(
+    name="data_set_change",
+    title="数据集变更记录",
+    columns=(
+        Column("created_at", "提出时间", DataSetChange.created_at),
+        Column("data_set", "数据集"),
+        Column("kind", "变更类别", DataSetChange.kind),
+        Column("before", "变更前"),
+        Column("after", "变更后"),
+        Column("reason", "理由"),
+        Column("requested_by", "提出人"),
+        Column("status", "状态", DataSetChange.status),
+        Column("decided_by", "审核人"),
+        Column("decided_at", "审核时间", DataSetChange.decided_at),
+        Column("decision_note", "审核意见"),
+        Column("effects", "对订阅的影响"),
+    ),
+    order=Order(
+        (
+            Key(DataSetChange.created_at, lambda r: r.created_at),
+            Key(DataSetChange.id, lambda r: r.id),
+        ),
+        (dt.datetime.now(dt.UTC), 0),
+    ),
+    cells=_change_cells,
 )

@@ -26,6 +26,7 @@ from jcjg.governance.choices import (
     AccessKind,
     ConsumerKind,
     DataGrade,
+    DataSetStatus,
     DeliveryStatus,
     Masking,
     SubscriptionStatus,
@@ -63,6 +64,7 @@ DONE = {
 }
 _WORDS: dict[str, Any] = {
     "grades": DataGrade,
+    "set_statuses": DataSetStatus,
     "kinds": ConsumerKind,
     "maskings": Masking,
     "subscription_statuses": SubscriptionStatus,
@@ -82,13 +84,16 @@ def data_sets(
     paging: Paging,
     params: Params,
     grade: Annotated[str, Query(pattern=r"^(|public|conditional|restricted)$")] = "",
+    status: Annotated[str, Query(pattern=r"^(|draft|published|withdrawn)$")] = "",
     q: Annotated[str, Query(max_length=64)] = "",
     done: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    """The catalogue: data sets by grade and words; ``?format=xlsx`` exports it."""
+    """The catalogue: data sets by grade, status and words; ``?format=xlsx`` exports it."""
     stmt = select(DataSet)
     if grade:
         stmt = stmt.where(DataSet.grade == grade)
+    if status:
+        stmt = stmt.where(DataSet.status == status)
     if q:
         stmt = stmt.where(
             DataSet.name.contains(q)
@@ -100,7 +105,7 @@ def data_sets(
     context = page_context(request, db, DATA_SETS, stmt, paging, params)
     context.update(
         _WORDS,
-        filters={"grade": grade, "q": q},
+        filters={"grade": grade, "status": status, "q": q},
         done=DONE.get(done, ""),
         types={k: v.title for k, v in sorted(message_types().items())},
         form={},
