@@ -112,9 +112,20 @@ def _column(model: Any, kind: str) -> Any:
 _FOLLOWED = ("institution", "project")
 
 
+_REFERENCED: dict[tuple[Any, str], tuple[Any, Any] | None] = {}
+
+
 def _referenced(model: Any, kind: str) -> tuple[Any, Any] | None:
     """The scope column of ``kind`` and the scoped model its foreign key points at, when the
-    column is a foreign key to another model (not the row's own id)."""
+    column is a foreign key to another model (not the row's own id). Found once per model
+    and kind (a walk of every mapper; every scoped query asked it, issue 44)."""
+    key = (model, kind)
+    if key not in _REFERENCED:
+        _REFERENCED[key] = _find_referenced(model, kind)
+    return _REFERENCED[key]
+
+
+def _find_referenced(model: Any, kind: str) -> tuple[Any, Any] | None:
     col = _column(model, kind)
     if col is None:
         return None

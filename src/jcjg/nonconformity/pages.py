@@ -3,6 +3,7 @@ institution, material and month), and each item's page with its handling."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -51,6 +52,14 @@ _CHOICES: dict[str, Any] = {
 }
 
 
+def _summary(
+    db: Session, principal: Principal, by: str, today: dt.date
+) -> tuple[list[service.SummaryRow], dict[str, str]]:
+    """The register's counts by ``by`` within scope, and their keys' labels."""
+    summary = service.summary(db, principal, by, today)
+    return summary, _labels(db, by, [s.key for s in summary])
+
+
 def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:
     if by == "region":
         return dict(db.execute(select(Region.code, Region.name).where(Region.code.in_(keys))).all())
@@ -89,7 +98,12 @@ def register_page(
     total = count_total(db, stmt)
     paged = paginate(db, stmt, paging, REGISTER.order_for(params))
     rows = paged.rows
-    summary = service.summary(db, principal, by, today)
+    # the summary is the scope's figures: counted at most every JCJG_PAGE_FIGURES_SECONDS
+    # per process (core.memo, as the home's); the list and its total are read each time
+    (summary, summary_labels), _ = request.app.state.figures.get(
+        ("nonconformity:summary", principal.scope_key, by, today),
+        lambda: _summary(db, principal, by, today),
+    )
     names = names_of(db, rows)
     records = record_numbers(db, rows)
     context = {
@@ -100,7 +114,7 @@ def register_page(
         "status": status or "",
         "by": by,
         "summary": summary,
-        "labels": _labels(db, by, [s.key for s in summary]),
+        "labels": summary_labels,
         "institutions": names["institutions"],
         "projects": names["projects"],
         "records": records,

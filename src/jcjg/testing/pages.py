@@ -129,7 +129,10 @@ def record_list(
     query |= {"flagged": "true"} if flagged else {}
     query |= {"nonconforming": "true"} if nonconforming else {}
     query = {k: v for k, v in query.items() if v}
-    choices = _pickers(db, principal)
+    # the selects' choices are the scope's, kept as the alert list's are (core.memo)
+    choices, _ = request.app.state.figures.get(
+        ("testing:pickers", principal.scope_key), lambda: _pickers(db, principal)
+    )
     return render_list(
         request,
         "testing/list.html",
