@@ -28,7 +28,7 @@ from jcjg.exchange.types import message_types
 from jcjg.governance import conversion, conversion_rules, forms, rulebook
 from jcjg.governance.choices import ConversionKind
 from jcjg.governance.models import ConversionRecord, ConversionRule
-from jcjg.governance.quality_lists import type_title
+from jcjg.governance.quality_lists import rule_page, rules_filtered, type_title
 from jcjg.governance.rulebook import field_label
 from jcjg.tenancy.models import Institution
 
@@ -157,16 +157,11 @@ def rule_list(
 ) -> Response:
     """The conversion rules: by kind, message type, on or off; ``?format=xlsx``. The province
     adds one here (``message_type`` chosen: its text fields offered)."""
-    stmt = select(ConversionRule)
-    if kind:
-        stmt = stmt.where(ConversionRule.kind == kind)
-    if message_type:
-        stmt = stmt.where(ConversionRule.message_type == message_type)
-    if enabled:
-        stmt = stmt.where(ConversionRule.enabled.is_(enabled == "yes"))
+    stmt = rules_filtered(ConversionRule, kind, message_type, enabled)
     if params.exporting:
         return listing.export(request, db, RULES, stmt, params, user_id=principal.user_id)
-    context = page_context(request, db, RULES, stmt, paging, params)
+    filters = {"kind": kind, "message_type": message_type, "enabled": enabled}
+    context = rule_page(request, db, RULES, stmt, paging, params, filters)
     ids = [r.id for r in context["rows"]]
     counted = restrict(
         select(ConversionRecord.rule_id, func.count()).where(ConversionRecord.rule_id.in_(ids)),
@@ -174,16 +169,7 @@ def rule_list(
         "read",
     ).group_by(ConversionRecord.rule_id)
     made = {rule_id: int(n) for rule_id, n in db.execute(counted)}
-    names = {t: rulebook.field_names(db, t) for t in {r.message_type for r in context["rows"]}}
-    context.update(
-        _context(db, message_type),
-        made=made,
-        field_names={r.id: names[r.message_type].get(r.path, "") for r in context["rows"]},
-        filters={"kind": kind, "message_type": message_type, "enabled": enabled},
-        form={"message_type": message_type},
-        errors={},
-        done=SAVED if done else "",
-    )
+    context.update(_context(db, message_type), made=made, done=SAVED if done else "")
     return render(request, "governance/conversion_rules.html", context)
 
 

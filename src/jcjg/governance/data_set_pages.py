@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
-from jcjg.auth.deps import requires
-from jcjg.auth.scopes import Principal
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.forms import Id, PostedForm
-from jcjg.core.listing import ListParams, list_params, page_context
-from jcjg.core.pagination import PageParams, page_params
+from jcjg.core.listing import page_context
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
 from jcjg.governance import data_set_changes, forms
@@ -35,13 +32,9 @@ from jcjg.governance.sharing_lists import (
     change_text,
     effects_text,
 )
+from jcjg.governance.sharing_pages import Approver, Manager, Paging, Params, Reader
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
-Reader = Annotated[Principal, Depends(requires("sharing:read"))]
-Manager = Annotated[Principal, Depends(requires("sharing:manage"))]
-Approver = Annotated[Principal, Depends(requires("sharing:approve"))]
-Paging = Annotated[PageParams, Depends(page_params)]
-Params = Annotated[ListParams, Depends(list_params)]
 HISTORY = 20  # changes shown on a data set's page (the list has them all)
 DONE = {
     "asked": "变更已提出，待另一名工作人员审核后生效。",

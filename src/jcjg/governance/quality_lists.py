@@ -7,14 +7,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from fastapi import Request
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from jcjg.core.listing import Column, ListView, label, when
-from jcjg.core.pagination import Key, Order
+from jcjg.core.listing import Column, ListParams, ListView, label, page_context, when
+from jcjg.core.pagination import Key, Order, PageParams
 from jcjg.exchange.types import message_types
 from jcjg.governance.choices import QualityKind
-from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
+from jcjg.governance.models import ConversionRule, QualityCheck, QualityRule, QualityRun
 from jcjg.governance.quality import score
 from jcjg.governance.rulebook import field_label, field_names
 from jcjg.tenancy.models import Institution
@@ -233,3 +234,45 @@ RUNS = ListView(
     ),
     cells=_run_cells,
 )
+
+
+# --- the rule lists (quality and conversion) -------------------------------------------------
+
+
+def rules_filtered(
+    model: type[QualityRule] | type[ConversionRule], kind: str, message_type: str, enabled: str
+) -> Select[Any]:
+    """The rules of ``model`` (quality or conversion) of a kind, a message type, on (``yes``)
+    or off (``no``); a blank filter takes all."""
+    stmt = select(model)
+    if kind:
+        stmt = stmt.where(model.kind == kind)
+    if message_type:
+        stmt = stmt.where(model.message_type == message_type)
+    if enabled:
+        stmt = stmt.where(model.enabled.is_(enabled == "yes"))
+    return stmt
+
+
+def rule_page(
+    request: Request,
+    db: Session,
+    view: ListView,
+    stmt: Select[Any],
+    paging: PageParams,
+    params: ListParams,
+    filters: dict[str, str],
+) -> dict[str, Any]:
+    """A rule list's context: the page of ``stmt``'s rows, each one's field by its Chinese
+    name (``field_names``), the ``filters``, and the empty form adding one for the filtered
+    message type."""
+    context = page_context(request, db, view, stmt, paging, params)
+    rows = context["rows"]
+    names = {t: field_names(db, t) for t in {r.message_type for r in rows}}
+    context.update(
+        field_names={r.id: names[r.message_type].get(r.path, "") for r in rows},
+        filters=filters,
+        form={"message_type": filters.get("message_type", "")},
+        errors={},
+    )
+    return context

@@ -34,7 +34,9 @@ from jcjg.governance.quality_lists import (
     RULES,
     RUNS,
     figures,
+    rule_page,
     rule_words,
+    rules_filtered,
     scores_view,
     type_title,
 )
@@ -230,25 +232,12 @@ def rule_list(
 ) -> Response:
     """The quality rules: by kind, message type, on or off; ``?format=xlsx`` exports them.
     The province adds one here (``message_type`` chosen: its fields offered)."""
-    stmt = select(QualityRule)
-    if kind:
-        stmt = stmt.where(QualityRule.kind == kind)
-    if message_type:
-        stmt = stmt.where(QualityRule.message_type == message_type)
-    if enabled:
-        stmt = stmt.where(QualityRule.enabled.is_(enabled == "yes"))
+    stmt = rules_filtered(QualityRule, kind, message_type, enabled)
     if params.exporting:
         return listing.export(request, db, RULES, stmt, params, user_id=principal.user_id)
-    context = page_context(request, db, RULES, stmt, paging, params)
-    names = {t: rulebook.field_names(db, t) for t in {r.message_type for r in context["rows"]}}
-    context.update(
-        _rule_context(db, message_type),
-        field_names={r.id: names[r.message_type].get(r.path, "") for r in context["rows"]},
-        filters={"kind": kind, "message_type": message_type, "enabled": enabled},
-        form={"message_type": message_type},
-        errors={},
-        done=DONE.get(done, ""),
-    )
+    filters = {"kind": kind, "message_type": message_type, "enabled": enabled}
+    context = rule_page(request, db, RULES, stmt, paging, params, filters)
+    context.update(_rule_context(db, message_type), done=DONE.get(done, ""))
     return render(request, "governance/quality_rules.html", context)
 
 

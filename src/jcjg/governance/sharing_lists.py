@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -142,19 +143,18 @@ def filters_text(filters: dict[str, object]) -> str:
     return "；".join(f"{FILTER_LABELS.get(k, k)} {v}" for k, v in filters.items()) or "—"
 
 
+def named(db: Session, ident: Any, name: Any, ids: Iterable[int | None]) -> dict[int, str]:
+    """``{id: name}`` of the rows whose ``ident`` column is one of ``ids`` (None left out)."""
+    wanted = {i for i in ids if i}
+    return dict(db.execute(select(ident, name).where(ident.in_(wanted))).all()) if wanted else {}
+
+
 def names(db: Session, rows: Sequence[Access]) -> tuple[dict[int, str], dict[int, str]]:
     """The consumers' and the data sets' names of ``rows``."""
-    consumers = dict(
-        db.execute(
-            select(Consumer.id, Consumer.name).where(Consumer.id.in_({r.consumer_id for r in rows}))
-        ).all()
+    return (
+        named(db, Consumer.id, Consumer.name, (r.consumer_id for r in rows)),
+        named(db, DataSet.id, DataSet.name, (r.data_set_id for r in rows)),
     )
-    sets = dict(
-        db.execute(
-            select(DataSet.id, DataSet.name).where(DataSet.id.in_({r.data_set_id for r in rows}))
-        ).all()
-    )
-    return consumers, sets
 
 
 def _access_cells(db: Session, rows: Sequence[Access]) -> list[list[str]]:
@@ -225,18 +225,11 @@ def change_names(
     db: Session, rows: Sequence[DataSetChange]
 ) -> tuple[dict[int, str], dict[int, str]]:
     """The data sets' and the officers' names of ``rows``."""
-    sets = dict(
-        db.execute(
-            select(DataSet.id, DataSet.name).where(DataSet.id.in_({r.data_set_id for r in rows}))
-        ).all()
-    )
     people = {r.requested_by_id for r in rows} | {r.decided_by_id for r in rows}
-    users = dict(
-        db.execute(
-            select(User.id, User.display_name).where(User.id.in_({p for p in people if p}))
-        ).all()
+    return (
+        named(db, DataSet.id, DataSet.name, (r.data_set_id for r in rows)),
+        named(db, User.id, User.display_name, people),
     )
-    return sets, users
 
 
 def _change_cells(db: Session, rows: Sequence[DataSetChange]) -> list[list[str]]:
