@@ -79,6 +79,7 @@ def _nothing_kept_in_memory() -> None:
     sessions.PRINCIPALS.clear()
     memo.forget_names()
     regions_service.FULL_NAMES.clear()
+    regions_service.DISPLAY_NAMES.clear()
     video_addresses.forget()  # the camera addresses' names resolved, the platform's own
 
 

@@ -126,8 +126,9 @@ class Total:
         return f"{self.value}" if self.exact else f"约 {self.value:,}"
 
 
-# lists known to hold more than ESTIMATE_ABOVE rows: for a minute they are not counted again
-# (counting 10,001 rows costs what the rest of the page does), only estimated
+# lists known to hold more than ESTIMATE_ABOVE rows, with the planner's estimate: for a minute
+# they are neither counted again (counting 10,001 rows costs what the rest of the page does)
+# nor estimated again (planning the scoped statement took a few ms of every page, issue 44)
 _LARGE = TimedMemo(60.0, max_entries=10_000)
 
 
@@ -138,14 +139,15 @@ def count_total(db: Session, stmt: Select[Any]) -> Total:
     if db.get_bind().dialect.name != "postgresql":
         return Total(count_rows(db, stmt))
     key = _statement_key(stmt)
-    large = key is not None and _LARGE.peek(key) is True
-    if not large:
+    estimate = _LARGE.peek(key) if key is not None else None
+    if estimate is None:
         bounded = count_rows(db, stmt.limit(ESTIMATE_ABOVE + 1))
         if bounded <= ESTIMATE_ABOVE:
             return Total(bounded)
+        estimate = max(planner_rows(db, stmt), ESTIMATE_ABOVE + 1)
         if key is not None:
-            _LARGE.put(key, True)
-    return Total(max(planner_rows(db, stmt), ESTIMATE_ABOVE + 1), exact=False)
+            _LARGE.put(key, estimate)
+    return Total(estimate, exact=False)
 
 
 def _statement_key(stmt: Select[Any]) -> tuple[Any, ...] | None:

@@ -16,6 +16,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -74,7 +75,7 @@ class Trend:
     days: list[dt.date]
     series: list[tuple[str, str, list[int]]]
 
-    @property
+    @cached_property  # read once a row by the page (30 days: 30 walks of every series)
     def totals(self) -> list[int]:
         return [sum(s[i] for _, _, s in self.series) for i in range(len(self.days))]
 

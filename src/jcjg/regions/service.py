@@ -97,6 +97,8 @@ def count_in_subtree(*, db: Session, code: str) -> int:
 # process): a region's full name is read once a minute per process (pages show the reader's
 # region on every visit)
 FULL_NAMES = TimedMemo(60.0, max_entries=10_000)
+# what display_names gives, as long (a list's rows and its filter's choices: every visit)
+DISPLAY_NAMES = TimedMemo(60.0, max_entries=10_000)
 
 
 def full_name(*, db: Session, code: str) -> str:
@@ -125,13 +127,19 @@ def display_names(*, db: Session, codes: Iterable[str | None]) -> dict[str, str]
     """:func:`display_name` of each code (a list's rows, a filter's choices: each code once),
     the regions and those above them read in a query per level, not two queries per code."""
     wanted = {c for c in codes if c}
+    kept: dict[str, str] = {c: DISPLAY_NAMES.peek(c) for c in wanted}
+    if all(name is not None for name in kept.values()):
+        return kept
     level = {c for c in wanted if is_valid_code(c)}
     held: list[Region] = []  # the session's identity map holds only what is referenced
     while level:  # the codes, their parents, theirs: into the session's identity map
         found = list(db.scalars(select(Region).where(Region.code.in_(sorted(level)))))
         held += found
         level = {r.parent_code for r in found if r.parent_code is not None} - {r.code for r in held}
-    return {c: display_name(db=db, code=c) for c in wanted}
+    out = {c: display_name(db=db, code=c) for c in wanted}
+    for code, name in out.items():
+        DISPLAY_NAMES.put(code, name)
+    return out
 
 
 def history(*, db: Session, code: str) -> list[tuple[RegionChange, ReferenceEdition]]:
