@@ -11,13 +11,16 @@ given a bare number from :func:`free_port`.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -40,6 +43,21 @@ def listening_socket() -> socket.socket:
 
 def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
+
+
+def answering(base: str, process: subprocess.Popen[Any], what: str, timeout: float = 120) -> None:
+    """Wait until the platform ``process`` serves ``base``/healthz; raise ``RuntimeError``
+    naming ``what`` when it died or ``timeout`` passed. A process importing the whole platform
+    under coverage took over 60 s to answer with both database runs and other engineers' runs
+    on two cores (load average 14-18): wait long, but not for a process that died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    state = "exited" if process.poll() is not None else f"no answer in {timeout:.0f} s"
+    raise RuntimeError(f"{what} did not start ({state})")
 
 
 @contextmanager

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
@@ -41,7 +40,7 @@ from jcjg.refdata import upgrade
 from jcjg.registry.models import Lab
 from tests.conftest import require
 from tests.factories import Factory, catalogue
-from tests.servers import free_port
+from tests.servers import answering, free_port
 
 SECRET = "fault-test-secret-key-0123456789abcdef"
 
@@ -118,17 +117,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        # a process importing the whole platform under coverage on a loaded machine took
-        # over 30 s to answer (load average 14): wait long, but not for a process that died
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the server did not start")
+        answering(self.base, self.process, "the server")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

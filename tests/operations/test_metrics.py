@@ -28,7 +28,7 @@ from jcjg.operations.models import Backup
 from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import make_lims
 from tests.factories import Factory, login
-from tests.servers import free_port
+from tests.servers import answering, free_port
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -177,15 +177,7 @@ def test_two_processes_are_counted_in_one_scrape(tmp_path: Path) -> None:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+        answering(base, server, "the server")
         labels = {"method": "GET", "route": "/healthz", "status": "200"}
         start = _value(
             httpx.get(f"{base}/metrics", timeout=30).text, "jcjg_http_requests_total", **labels
