@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -98,11 +99,16 @@ def test_the_citys_checks_go_up_behind_their_facts_with_digests_and_a_name_only(
             "threshold", "checked_at", "live_photo_sha256", "reference_photo_sha256",
             "person_sha256",
         }  # fmt: skip
-        assert item["content"] == {"person": person.display_name}  # no evidence, no photo
+        # the name and the check's own salt; no evidence, no photo
+        assert item["content"] == {"person": person.display_name, "salt": item["content"]["salt"]}
+        assert re.fullmatch(r"[0-9a-f]{32}", item["content"]["salt"])
         assert data["person_sha256"] == _digest(item["content"])
+        # a guessed name cannot be tested against the public log without the salt
+        assert data["person_sha256"] != _digest({"person": person.display_name})
         assert person.display_name not in json.dumps(data, ensure_ascii=False)
         assert ID_CARD not in json.dumps(item, ensure_ascii=False)
         assert data["live_photo_sha256"] not in sent["blobs"]  # the face stays with the city
+    assert checks[0]["content"]["salt"] != checks[1]["content"]["salt"]  # one per check
 
 
 @pytest.mark.sqlite
@@ -162,6 +168,12 @@ def _cases(item: dict[str, Any], seal_item: dict[str, Any]) -> list[tuple[str, A
             "content.person",
         ),
         ("ID number beside it", data, {"person": name, "id_number": ID_CARD}, "id_number"),
+        (
+            "salt malformed",
+            data | {"person_sha256": _digest({"person": name, "salt": "XYZ"})},
+            {"person": name, "salt": "XYZ"},
+            "content.salt",
+        ),
         (
             "passed beyond the threshold",
             data | {"result": "passed", "distance": 0.7, "threshold": 0.6},

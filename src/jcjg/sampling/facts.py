@@ -369,11 +369,13 @@ class ReceiptContent(TextModel):
 
 
 class IdentityContent(TextModel):
-    """Who was checked, by name (``service.identity_person``)."""
+    """Who was checked, by name, and the salt of the entry's digest of it
+    (``service.identity_person``; none for a check notarised before salts)."""
 
     model_config = ConfigDict(extra="forbid")
 
     person: str = Field(min_length=1, max_length=64)
+    salt: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
 
 class PourContent(TextModel):
@@ -419,7 +421,7 @@ def identity_content(db: Session, index: int, data: Mapping[str, Any]) -> Export
     user = db.get(User, row.user_id) if row is not None and row.user_id else None
     if row is None or user is None:
         return None
-    given = identity_person(user.display_name)
+    given = identity_person(user.display_name, row.person_salt)
     if _sha(canonical_json(given)) != data.get("person_sha256"):
         return None  # renamed since
     return Exported(content=given)

@@ -256,6 +256,9 @@ class IdentityCheck(IdMixin, Base):
         ForeignKey("user_account.id"), index=True, default=None
     )
     person_name: Mapped[str] = mapped_column(String(64), default="")
+    # the random salt of the person's digest in the check's entry (``person_sha256``): it
+    # travels only beside the leaf, so a name guessed cannot be tested against the public log
+    person_salt: Mapped[str | None] = mapped_column(String(32), default=None)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id"), default=None)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("sample.id"), default=None)
     action: Mapped[str] = mapped_column(String(32))  # sample:register, sample:seal

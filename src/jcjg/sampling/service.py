@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -193,10 +194,12 @@ def check_identity(
 IDENTITY_CHECK = "identity_check:register"
 
 
-def identity_person(name: str) -> dict[str, Any]:
+def identity_person(name: str, salt: str | None) -> dict[str, Any]:
     """What an identity check's entry holds only as a digest: who was checked (the log is
-    public and forever; the ID number and the photos never leave this platform)."""
-    return {"person": name}
+    public and forever; the ID number and the photos never leave this platform), salted with
+    the check's own random salt (none for checks notarised before salts: their digest is of
+    the name alone), so that a guessed name cannot be tested against the log."""
+    return {"person": name} if salt is None else {"person": name, "salt": salt}
 
 
 def identity_entry(
@@ -205,7 +208,7 @@ def identity_entry(
     """The check's outcome, when, of which sample and action, and digests: of the live and
     registered photos (the files stay here) and of who was checked (:func:`identity_person`)."""
     user = db.get(User, row.user_id) if row.user_id else None
-    person = identity_person(user.display_name if user else row.person_name)
+    person = identity_person(user.display_name if user else row.person_name, row.person_salt)
     return {
         "sample_code": sample.sample_code, "project_code": project.code, "action": row.action,
         "result": row.result, "method": row.method, "distance": row.distance,
@@ -217,6 +220,8 @@ def identity_entry(
 
 
 def notarise_identity(db: Session, row: IdentityCheck, sample: Sample, project: Project) -> None:
+    if row.person_salt is None:
+        row.person_salt = secrets.token_hex(16)
     db.flush()  # its time
     ledger.notarise(db, IDENTITY_CHECK, identity_entry(db, row, sample, project))
 
