@@ -25,7 +25,7 @@ one over 100 ms: ``jcjg.core.db.SLOW_WRITE_SECONDS``).
     BENCH office_errors <n> requests ratio=<÷ requests> baseline=requests
 
 Goals (issue 47): 0 errors, p99 <= 1 s on 2 cores. ``--short`` (the test suite's run) walks for
-10 seconds with one session per role, after a baseline of each menu's first three pages;
+5 seconds with one session per role, after a baseline of each menu's first page;
 ``--prepared URL DIR KEY PASSWORD`` serves a demo database made beforehand (the suite's copy of
 its demo region) instead of making one.
 """
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument(
         "--short", action="store_true",
-        help="10 s, one session per role, a baseline of each menu's first three pages",
+        help="5 s, one session per role, a baseline of each menu's first page",
     )  # fmt: skip
     parser.add_argument("--log", type=Path, help="keep the server's log in this file")
     parser.add_argument(
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parser.parse_args(argv)
     baseline_pages = None
     if args.short:
-        args.seconds, args.per_role, baseline_pages = 10.0, 1, 3
+        args.seconds, args.per_role, baseline_pages = 5.0, 1, 1
 
     with tempfile.TemporaryDirectory(prefix="jcjg-office-") as tmp:
         env = dict(os.environ)
