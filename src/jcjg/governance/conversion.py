@@ -41,7 +41,7 @@ from jcjg.core.db import utcnow
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import Convert, message_types
 from jcjg.governance.choices import ConversionKind
-from jcjg.governance.models import ConversionRecord, ConversionRule
+from jcjg.governance.models import ConversionRecord, ConversionRule, ConversionRuleVersion
 
 log = logging.getLogger("jcjg.governance.conversion")
 TTL_SECONDS = 5.0
@@ -122,13 +122,15 @@ class Converter:
     rewrite: Callable[[str], str]
 
     @classmethod
-    def of(cls, rule: ConversionRule) -> Converter:
-        parts = rule.path.split(".")
-        return cls(rule.id, rule.name, rule.kind, tuple(parts[:-1]), parts[-1], rewriter(rule))
+    def of(cls, rule: ConversionRule, version: ConversionRuleVersion | None = None) -> Converter:
+        """``rule`` as it stands, or as ``version`` of it defined it."""
+        found = version or rule
+        parts = found.path.split(".")
+        return cls(rule.id, rule.name, found.kind, tuple(parts[:-1]), parts[-1], rewriter(found))
 
 
-def rewriter(rule: ConversionRule) -> Callable[[str], str]:
-    """What a rule does to one text value."""
+def rewriter(rule: ConversionRule | ConversionRuleVersion) -> Callable[[str], str]:
+    """What a rule (or a version of it) does to one text value."""
     kind, params = rule.kind, rule.params or {}
     if kind == ConversionKind.HALFWIDTH:
         return halfwidth
@@ -197,15 +199,58 @@ def _change(rule: Converter, field: str, before: str, after: str) -> dict[str, A
             "before": before, "after": after}  # fmt: skip
 
 
-def load(db: Session) -> dict[str, list[Converter]]:
-    """The enabled rules by message type, in their order (oldest first)."""
-    out: dict[str, list[Converter]] = {}
-    stmt = select(ConversionRule).where(ConversionRule.enabled.is_(True))
-    for rule in db.scalars(stmt.order_by(ConversionRule.id)):
+# a rule's versions, oldest first: from when each is in force (None: for every message) and
+# what it does then (None: switched off)
+Steps = list[tuple[dt.datetime | None, Converter | None]]
+
+
+def _steps(rule: ConversionRule, versions: Sequence[ConversionRuleVersion]) -> Steps:
+    if not versions:  # saved before versions were kept: in force as it stands
+        return [(None, Converter.of(rule) if rule.enabled else None)]
+    return [(v.effective_at, Converter.of(rule, v) if v.enabled else None) for v in versions]
+
+
+def load(db: Session) -> dict[str, list[Steps]]:
+    """Each rule's versions by message type, the rules in their order (oldest first); a rule
+    never switched on in any version is left out."""
+    versions: dict[int, list[ConversionRuleVersion]] = {}
+    for version in db.scalars(
+        select(ConversionRuleVersion).order_by(
+            ConversionRuleVersion.rule_id, ConversionRuleVersion.version
+        )
+    ):
+        versions.setdefault(version.rule_id, []).append(version)
+    out: dict[str, list[Steps]] = {}
+    for rule in db.scalars(select(ConversionRule).order_by(ConversionRule.id)):
         try:
-            out.setdefault(rule.message_type, []).append(Converter.of(rule))
+            steps = _steps(rule, versions.get(rule.id, []))
         except (ValueError, re.error):  # refused when saved; a row edited by hand
             log.exception("conversion rule %s cannot run", rule.id)
+            continue
+        if any(converter is not None for _, converter in steps):
+            out.setdefault(rule.message_type, []).append(steps)
+    return out
+
+
+_CREATED = re.compile(r";created=([0-9]{1,12})(;|$)")
+
+
+def signed_at(row: Message) -> dt.datetime:
+    """When ``row`` was signed (its signature's ``created``), else when it was received."""
+    found = _CREATED.search(row.signature_input or "")
+    if found is None:
+        return row.received_at
+    return dt.datetime.fromtimestamp(int(found.group(1)), dt.UTC)
+
+
+def in_force(rules: Sequence[Steps], at: dt.datetime) -> list[Converter]:
+    """The rules as they stood at ``at``: of each, the latest version saved that was in force
+    then (a version to take effect later is not yet; one switched off leaves the rule out)."""
+    out = []
+    for steps in rules:
+        now = [c for since, c in steps if since is None or since <= at]
+        if now and now[-1] is not None:
+            out.append(now[-1])
     return out
 
 
@@ -213,9 +258,9 @@ class _Memory:
     """The enabled rules of each database (by its URL), one snapshot each, replaced whole."""
 
     def __init__(self) -> None:
-        self.snapshots: dict[str, tuple[float, dict[str, list[Converter]]]] = {}
+        self.snapshots: dict[str, tuple[float, dict[str, list[Steps]]]] = {}
 
-    def get(self, db: Session) -> dict[str, list[Converter]]:
+    def get(self, db: Session) -> dict[str, list[Steps]]:
         url = str(db.get_bind().engine.url)
         found = self.snapshots.get(url)
         if found is not None and time.monotonic() - found[0] < TTL_SECONDS:
@@ -241,11 +286,14 @@ def conversions(db: Session, types: set[str]) -> dict[str, Convert]:
         return {}
     kinds = message_types()
 
-    def one(message_type: str, mine: list[Converter]) -> Convert:
+    def one(message_type: str, mine: list[Steps]) -> Convert:
         def run(row: Message, data: Any) -> Any:
+            chosen = in_force(mine, signed_at(row))
+            if not chosen:
+                return data
             original = copy.deepcopy(data)
             try:
-                changes = convert(mine, data)
+                changes = convert(chosen, data)
                 if changes and message_type in kinds:
                     kinds[message_type].schema.model_validate(data)
             except ValidationError:

@@ -14,9 +14,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
+from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import get_settings
 from jcjg.core import listing
+from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
@@ -30,6 +32,7 @@ from jcjg.governance.choices import ConversionKind
 from jcjg.governance.models import ConversionRecord, ConversionRule
 from jcjg.governance.quality_lists import rule_page, rules_filtered, type_title
 from jcjg.governance.rulebook import field_label
+from jcjg.governance.sharing_lists import named
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -41,7 +44,7 @@ KINDS = r"^(|halfwidth|trim|date|unit|code_map)$"
 TYPE = Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_.]*$")]
 SAVED = "规则已保存，新接收的数据在应用时即按此转换（各服务进程在 5 秒内读到）。"
 _LATEST = (dt.datetime.now(dt.UTC), 0)
-_FIELDS = ("name", "kind", "message_type", "path", "clause", "map", "units")
+_FIELDS = ("name", "kind", "message_type", "path", "clause", "map", "units", "effective_at")
 
 
 def _rule_cells(db: Session, rows: Sequence[ConversionRule]) -> list[list[str]]:
@@ -203,6 +206,8 @@ def _refused(
     context = _context(db, str(values["message_type"]))
     rule = conversion_rules.get(db, rule_id) if rule_id else None
     context.update(rule=rule, form=values, errors=errors_by_field(error.errors), error=error.detail)
+    if rule is not None:
+        context.update(_versions(db, rule))
     return render(request, "governance/conversion_rule.html", context, status_code=422)
 
 
@@ -227,8 +232,15 @@ def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id
             "map": conversion_rules.map_text(rule, "map"),
             "units": conversion_rules.map_text(rule, "units")}  # fmt: skip
     context = _context(db, rule.message_type)
-    context.update(rule=rule, form=form, errors={}, error="")
+    context.update(rule=rule, form=form, errors={}, error="", **_versions(db, rule))
     return render(request, "governance/conversion_rule.html", context)
+
+
+def _versions(db: Session, rule: ConversionRule) -> dict[str, Any]:
+    """A rule's versions, who saved each, and now (a version still to take effect)."""
+    versions = conversion_rules.versions(db, rule)
+    savers = named(db, User.id, User.display_name, (v.saved_by_id for v in versions))
+    return {"versions": versions, "savers": savers, "now": utcnow()}
 
 
 @router.post("/governance/quality/conversions/{rule_id}", response_class=HTMLResponse)

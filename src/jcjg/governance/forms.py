@@ -5,12 +5,14 @@ the sharing forms' checks all come from here, each refusal a Chinese :class:`Fie
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from jcjg.config import get_settings
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
 from jcjg.core.masking import mask_value
 
@@ -86,3 +88,25 @@ def found(row: T | None, what: str) -> T:
 def get(db: Session, model: type[T], ident: int, what: str) -> T:
     """The ``model`` row of id ``ident``, or 404 naming ``what``."""
     return found(db.get(model, ident), what)
+
+
+def moment(raw: str, field: str = "effective_at", what: str = "生效时间") -> dt.datetime | None:
+    """A form's ``datetime-local`` value (``2026-12-01T08:00``), in the platform's zone, as
+    UTC; None when blank; a 422 naming ``field`` otherwise."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            errors=[FieldError(field, f"{what}的格式应为 YYYY-MM-DD HH:MM", "datetime_parsing")]
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=get_settings().tz)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            errors=[FieldError(field, f"{what}超出范围", "datetime_range")]
+        ) from None

@@ -216,6 +216,27 @@ class ConversionRule(ChangeLogged, IdMixin, TimestampMixin, Base):
         return self.name
 
 
+class ConversionRuleVersion(IdMixin, Base):
+    """One saved definition of a conversion rule and the time it takes effect: a message is
+    converted by each rule's latest version in force when it was signed (no time: in force
+    for every message, as a rule saved before versions were kept). Written once."""
+
+    __tablename__ = "conversion_rule_version"
+    __table_args__ = (UniqueConstraint("rule_id", "version"),)
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("conversion_rule.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # ConversionKind
+    path: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class ConversionRecord(IdMixin, Base):
     """One value a conversion rule rewrote in an applied message: the rule, the field, the value
     as sent and as applied."""

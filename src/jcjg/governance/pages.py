@@ -16,13 +16,13 @@ from jcjg.auth.scopes import Principal
 from jcjg.config import get_settings
 from jcjg.core import listing
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import ListParams, list_params, page_context
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
-from jcjg.governance import docs, service
+from jcjg.governance import docs, forms, service
 from jcjg.governance.choices import DataType, StandardStatus
 from jcjg.governance.lists import ELEMENTS, VERSIONS
 from jcjg.governance.models import CodeList, DataElement, DataModel, DataStandard
@@ -320,31 +320,6 @@ def version_discard(request: Request, db: SessionDep, principal: Editor, version
     return redirect("/governance?done=discarded")
 
 
-def _moment(raw: str) -> dt.datetime | None:
-    """A form's ``datetime-local`` value, in the platform's zone."""
-    text = raw.strip()
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationFailed(
-            errors=[
-                FieldError(
-                    "effective_at", "生效时间的格式应为 YYYY-MM-DD HH:MM", "datetime_parsing"
-                )
-            ]
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=get_settings().tz)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValidationFailed(
-            errors=[FieldError("effective_at", "生效时间超出范围", "datetime_range")]
-        ) from None
-
-
 @router.post("/governance/versions/{version}/review", response_class=HTMLResponse)
 @text_fields(multiline=("note",))
 def version_review(
@@ -354,7 +329,7 @@ def version_review(
     approve = form.get("decision") == "publish"
     values = {"note": form.get("note") or "", "effective_at": form.get("effective_at") or ""}
     try:
-        moment = _moment(values["effective_at"]) if approve else None
+        moment = forms.moment(values["effective_at"]) if approve else None
         service.review(
             db,
             principal,
