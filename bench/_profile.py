@@ -262,6 +262,13 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> list[str]:
     lines += _print_table("apply", _stage_times(stats, APPLY_STAGES, args.messages), per)
     if args.top:
         stats.sort_stats("tottime").print_stats(args.top)
+    if args.plain:  # as many again, applied without the profiler
+        _accept_all(sessions, settings, requests(args.messages, 20_000), "registry.equipment", 50)
+        started = time.process_time()
+        apply.drain(sessions, settings)
+        per = (time.process_time() - started) * 1000 / args.messages
+        lines.append(f"## apply without the profiler: {per:.2f} ms CPU per message")
+        print(lines[-1])
 
     if args.records:
         lines += _curves(args, sessions, settings, creds[0], keys[creds[0].key_id])
@@ -338,6 +345,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--commit-batch", type=int, default=20)
     parser.add_argument("--records", type=int, default=0, help="test records with curves")
+    parser.add_argument(
+        "--plain", action="store_true", help="also apply as many again without the profiler"
+    )
     parser.add_argument("--top", type=int, default=0, help="print the N functions by own time")
     parser.add_argument("--sql", type=int, default=0, help="list the N commonest statements")
     parser.add_argument("--pstats", help="keep the apply run's profile in this file")

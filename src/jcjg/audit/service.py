@@ -11,12 +11,13 @@ principal, route and minute with the repeats counted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, event, insert, select, update
-from sqlalchemy.orm import Session, attributes, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, attributes, sessionmaker
 from sqlalchemy.orm.unitofwork import UOWTransaction
 
 from jcjg.audit.choices import AuditAction
@@ -124,7 +125,85 @@ def _write_changes(session: Session, flush_context: UOWTransaction) -> None:
         if isinstance(obj, ChangeLogged):
             rows.append(_row(ctx, AuditAction.DELETE, obj, before=obj.audit_snapshot()))
     if rows:
-        session.connection().execute(insert(AuditLog), rows)
+        held = session.info.get(_HELD)
+        if held is not None:
+            held.rows.extend(rows)
+        else:
+            session.connection().execute(insert(AuditLog), rows)
+
+
+_HELD = "audit.held_changes"
+
+
+class HeldChanges:
+    """The change rows of a session's flushes, held to be written together: one
+    ``executemany`` for many flushes (the exchange's apply flushes once per message). The
+    rows of a savepoint that rolls back are dropped with it; the holder writes the rest with
+    :meth:`write` in the transaction or savepoint that made them, and whatever is still held
+    at the transaction's COMMIT is written then."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: list[dict[str, Any]] = []
+        # where each open savepoint's rows begin
+        self.marks: dict[SessionTransaction, int] = {}
+
+    def write(self) -> None:
+        if self.rows:
+            self.session.connection().execute(insert(AuditLog), self.rows)
+            self.rows.clear()
+            self.marks = dict.fromkeys(self.marks, 0)
+
+    def drop(self, mark: int = 0) -> None:
+        """Forget the rows held since ``mark``: their changes were rolled back."""
+        del self.rows[mark:]
+
+
+@contextmanager
+def holding_changes(session: Session) -> Iterator[HeldChanges]:
+    """Hold ``session``'s change rows (see :class:`HeldChanges`) within the block: those
+    still held at its end are written, or dropped when it ends by an exception (its work is
+    being rolled back)."""
+    held = HeldChanges(session)
+    session.info[_HELD] = held
+    try:
+        yield held
+    except BaseException:
+        held.drop()
+        raise
+    finally:
+        session.info.pop(_HELD, None)
+    held.write()
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    held = session.info.get(_HELD)
+    if held is not None and transaction.nested:
+        held.marks[transaction] = len(held.rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    held = session.info.get(_HELD)
+    if held is not None:  # the savepoint rolled back is still the session's innermost one
+        savepoint = session.get_nested_transaction()
+        held.drop(held.marks.get(savepoint, 0) if savepoint is not None else 0)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.marks.pop(transaction, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_held(session: Session) -> None:
+    held = session.info.get(_HELD)
+    if held is not None and not session.in_nested_transaction():
+        session.flush()  # the commit's own flush would come after this
+        held.write()
 
 
 def record_event(

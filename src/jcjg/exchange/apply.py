@@ -11,17 +11,22 @@ transaction:
    nothing; on PostgreSQL the renewed row stays locked until the batch commits);
 2. each message is applied in a savepoint: its body is parsed and converted by its type's
    conversion rules (``CONVERSIONS``: the raw message stays as signed), its type's handler
-   writes the domain rows; a refusal
+   writes the domain rows, flushed (its audit rows and the rules its writes trigger are its
+   own); a refusal
    (an ``AppError``: a commission that does not exist, a record that may not be overwritten)
    rolls back the savepoint, so nothing of it is written, and the message ends ``rejected``
    with the problem; any other error in a handler ends it ``rejected`` with an internal
    problem (logged), while a lost database connection aborts the whole batch, to be applied
-   again;
+   again. The savepoint is a *group's* (:data:`GROUP` messages, their audit rows written as
+   one statement at its end): when a message of a group is refused, the group's savepoint is
+   rolled back and the messages before it are applied again, each in a savepoint of its own
+   (so a handler may run twice for one message, and does nothing outside the database);
 3. what other domains do with each batch's applied messages runs (``BATCH_APPLIED``: the
    conversions made recorded, the data quality checks), then the alert rules the batch's
    writes triggered run once for it;
 4. each message ends ``applied`` with its results and warnings (the open alerts of the rules
-   its writes triggered, and its handler's own remarks), and the batch commits.
+   its writes triggered, and its handler's own remarks), or ``rejected`` (one UPDATE for
+   the batch), and the batch commits.
 
 A crash anywhere before the commit leaves the batch accepted, to be applied by whoever holds
 the lane next: every message is applied exactly once.
@@ -36,20 +41,22 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
+from jcjg.audit.service import HeldChanges, holding_changes
 from jcjg.config import Settings, settings_in_use
 from jcjg.core import domains, metrics
-from jcjg.core.db import insert_ignoring_conflicts, remembering, utcnow
+from jcjg.core.db import insert_ignoring_conflicts, memo, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
 from jcjg.exchange.choices import MessageStatus
@@ -76,6 +83,8 @@ BATCH = 200
 # the database's one write lock, which every page that writes and every other writer waits for
 # (issue 47); the lane's next messages are the next batch's
 SQLITE_BATCH_SECONDS = 0.05
+# messages applied in one savepoint (a group with a refusal is applied again one by one)
+GROUP = 20
 PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
 
 
@@ -152,11 +161,15 @@ def apply_one(
     client: Client | None = None,
     owner: Institution | None = None,
     convert: Convert | None = None,
+    *,
+    savepoint: bool = True,
 ) -> Applied:
     """Apply one message in a savepoint: its handler's writes, or nothing and a problem.
     ``client`` and ``owner`` are the message's sender and institution when the caller has them
     (a batch reads them once); ``convert``: its type's conversion rules (``CONVERSIONS``), which
-    rewrite the parsed body its handler applies, never the raw message."""
+    rewrite the parsed body its handler applies, never the raw message. Without ``savepoint``
+    the caller's savepoint holds its writes, and the caller rolls it back when the message
+    ends with a problem (its writes so far are still there)."""
     outcome = Applied(row)
     kind: MessageType[Any] | None = message_types().get(row.message_type)
     try:
@@ -181,9 +194,9 @@ def apply_one(
             message_id=row.message_id,
             origin=row.origin,
         )
-        with db.begin_nested():
+        with db.begin_nested() if savepoint else nullcontext():
             outcome.results = kind.handler(ctx, message)
-            db.flush()
+            db.flush()  # its change rows and the rules its writes trigger are its own
             outcome.pending = alerts_engine.take_pending(db)
         outcome.warnings = ctx.warnings
     except AppError as error:
@@ -282,15 +295,19 @@ def _apply_batch(
     }
     budget = SQLITE_BATCH_SECONDS if db.get_bind().dialect.name == "sqlite" else None
     cut = time.monotonic() + budget if budget is not None else None
-    done: list[Applied] = []
     converts = conversions(db, {r.message_type for r in rows})  # asked once for the batch
-    with remembering(db):  # reference data (the catalogue) read once for the batch
-        for row in rows:
-            mine = owner if row.institution_id == (owner.id if owner else None) else None
-            convert = converts.get(row.message_type)
-            done.append(apply_one(db, settings, row, senders[row.client_id], mine, convert))
-            if cut is not None and time.monotonic() > cut:
-                break
+
+    def one(row: Message, savepoint: bool) -> Applied:
+        mine = owner if row.institution_id == (owner.id if owner else None) else None
+        convert = converts.get(row.message_type)
+        return apply_one(
+            db, settings, row, senders[row.client_id], mine, convert, savepoint=savepoint
+        )
+
+    # reference data (the catalogue) read once for the batch; the change rows of its messages'
+    # flushes written together, a group's at its end
+    with remembering(db), holding_changes(db) as held:
+        done = _apply_groups(db, held, rows, one, cut)
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
     applied = [(outcome.row, outcome.data) for outcome in done if outcome.problem is None]
@@ -306,22 +323,104 @@ def _apply_batch(
             alerts_engine.run_triggered(db, triggered, now=max(r.received_at for r in rows))
     finished = utcnow()
     warnings = _rule_warnings(db, done)
-    for outcome in done:
-        row = outcome.row
-        row.applied_at = finished
-        if outcome.problem is not None:
-            row.status = MessageStatus.REJECTED
-            row.problem = outcome.problem
-        else:
-            row.status = MessageStatus.APPLIED
-            row.results = outcome.results
-            row.warnings = outcome.warnings + warnings.get(row.id, [])
+    _end_messages(db, done, finished, warnings)
     db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
     db.commit()
     rejected = sum(outcome.problem is not None for outcome in done)
     metrics.EXCHANGE_APPLIED.labels("rejected").inc(rejected)
     metrics.EXCHANGE_APPLIED.labels("applied").inc(len(done) - rejected)
     return len(rows), drained
+
+
+def _apply_groups(
+    db: Session,
+    held: HeldChanges,
+    rows: Sequence[Message],
+    one: Callable[[Message, bool], Applied],
+    cut: float | None,
+) -> list[Applied]:
+    """Apply ``rows`` in order, :data:`GROUP` messages to a savepoint: a group whose messages
+    all apply is written at once (its change rows as one statement). When one ends with a
+    problem, its group's savepoint is rolled back, the group's messages before it are applied
+    again one by one, each in a savepoint of its own (as every message was before), and the
+    next group starts after it. On SQLite the batch stops after the message that ends its time
+    (``cut``)."""
+    done: list[Applied] = []
+    at = 0
+    while at < len(rows) and not (cut is not None and done and time.monotonic() > cut):
+        group: list[Applied] = []
+        savepoint = db.begin_nested()
+        try:
+            for row in rows[at : at + GROUP]:
+                group.append(one(row, False))
+                if group[-1].problem is not None:
+                    break
+                if cut is not None and time.monotonic() > cut:
+                    break
+            if group[-1].problem is None:
+                held.write()
+                savepoint.commit()
+                done += group
+                at += len(group)
+                continue
+        except Exception:
+            if savepoint.is_active:
+                savepoint.rollback()
+            raise
+        savepoint.rollback()  # its change rows are dropped with it
+        # what the batch kept may be rows its savepoint wrote (one found by a query after the
+        # object that inserted it was let go stays persistent, its row gone): read them again
+        kept = memo(db)
+        if kept is not None:
+            kept.clear()
+        alerts_engine.take_pending(db)
+        # those before it again, each in its own savepoint; its own outcome (a problem, its
+        # writes rolled back) stands: it met the same writes of theirs
+        for row in rows[at : at + len(group) - 1]:
+            done.append(one(row, True))
+        done.append(group[-1])
+        at += len(group)
+    return done
+
+
+_MESSAGE = cast(Table, Message.__table__)  # the table, for one Core UPDATE of a batch's rows
+
+
+def _end_messages(
+    db: Session,
+    done: list[Applied],
+    finished: dt.datetime,
+    warnings: dict[int, list[dict[str, Any]]],
+) -> None:
+    """Each message of the batch ends ``applied`` with its results and warnings, or
+    ``rejected`` with its problem: one Core UPDATE of each kind for the whole batch (an
+    ``executemany``, without the ORM's unit of work)."""
+    applied = [
+        {
+            "message": outcome.row.id,
+            "applied_at": finished,
+            "status": MessageStatus.APPLIED.value,
+            "results": outcome.results,
+            "warnings": outcome.warnings + warnings.get(outcome.row.id, []),
+        }
+        for outcome in done
+        if outcome.problem is None
+    ]
+    rejected = [
+        {
+            "message": outcome.row.id,
+            "applied_at": finished,
+            "status": MessageStatus.REJECTED.value,
+            "problem": outcome.problem,
+        }
+        for outcome in done
+        if outcome.problem is not None
+    ]
+    for ended in (applied, rejected):
+        if ended:
+            db.connection().execute(
+                update(_MESSAGE).where(_MESSAGE.c.id == bindparam("message")), ended
+            )
 
 
 def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
