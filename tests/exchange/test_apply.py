@@ -18,6 +18,7 @@ from pydantic import Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from jcjg.audit.models import AuditLog
 from jcjg.config import Settings
 from jcjg.core.db import make_engine, make_sessionmaker, utcnow
 from jcjg.core.domains import Domain, installed_with
@@ -253,6 +254,41 @@ def test_a_refusing_or_failing_handler_leaves_nothing_of_its_message(
 
 
 # --- replay ---------------------------------------------------------------------------------------
+
+
+def test_a_refusal_in_a_group_leaves_the_others_applied_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages are applied in groups to one savepoint: a refused one rolls its group back,
+    and those before it are applied again one by one. Each is applied once (one change row per
+    write, its own), the refused one leaves nothing, and those after it form the next group."""
+    (lims,) = region.lims()
+    sends = [
+        (lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室0"}])),
+        (lims, "registry.equipment", lims.message(equipment=[equipment("E1", "室0")])),
+        (lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室0", "area_m2": "90.00"}])),
+        (lims, "registry.equipment", lims.message(equipment=[equipment("E2", "无")])),
+        (lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室1"}])),
+        (lims, "registry.equipment", lims.message(equipment=[equipment("E3", "室1")])),
+    ]
+    _accept_all(region, sends)
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 60.0)  # one batch on SQLite too
+    assert apply.drain(region.sessions, region.settings) == 6
+    with region.sessions() as db:
+        statuses = db.scalars(select(Message.status).order_by(Message.id)).all()
+        assert statuses == ["applied"] * 3 + ["rejected"] + ["applied"] * 2
+        assert {(lab.name, str(lab.area_m2)) for lab in db.scalars(select(Lab))} == {
+            ("室0", "90.00"), ("室1", "100.00")}  # fmt: skip
+        assert sorted(db.scalars(select(Equipment.asset_number))) == ["E1", "E3"]
+        changes = db.execute(
+            select(AuditLog.object_type, AuditLog.action, AuditLog.object_repr)
+            .where(AuditLog.object_type.in_(["lab", "equipment"]))
+            .order_by(AuditLog.id)
+        ).all()
+        assert [(kind, action) for kind, action, _ in changes] == [
+            ("lab", "create"), ("equipment", "create"), ("lab", "update"),
+            ("lab", "create"), ("equipment", "create")]  # fmt: skip
+        assert not any("E2" in (text or "") for _, _, text in changes)
 
 
 def test_replay_rebuilds_the_same_projections(client: TestClient, db: Session, lims: Lims) -> None:
