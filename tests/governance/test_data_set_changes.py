@@ -159,6 +159,9 @@ def test_restricted_and_withdrawn_sets_suspend_and_refuse(client, db, settings, 
     assert _decide(client, _latest(db), "approve").status_code == 303
     assert _latest(db).effects == {}
     assert db.scalar(select(Subscription.status)) == "suspended"
+    client.cookies.clear()
+    body = _problem(get(), 403, "/problems/sharing-pending")
+    assert "中止" in body["detail"]
     # withdrawn: out of the catalogue, every way in refused with a clear Chinese problem
     _as(client, officer)
     assert _ask(client, data_set, kind="withdraw", reason="数据来源停用").status_code == 303
@@ -180,7 +183,11 @@ def test_restricted_and_withdrawn_sets_suspend_and_refuse(client, db, settings, 
     _problem(refused.value.response, 410, "/problems/sharing-withdrawn")
     catalogue = get(BASE).json()
     assert catalogue["items"] == []
-    # not subscribed, published, changed again; its page says so
+    _closed_on_the_pages(client, db, reviewer, consumer, data_set)
+
+
+def _closed_on_the_pages(client, db, reviewer, consumer, data_set) -> None:
+    """A withdrawn set is not subscribed, published or changed again; its page says so."""
     _as(client, reviewer)
     csrf = page_csrf(client, f"/governance/sharing/consumers/{consumer.id}")
     again = _post(

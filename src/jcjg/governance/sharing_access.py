@@ -185,6 +185,7 @@ def grant(db: Session, consumer: Consumer, code: str) -> tuple[DataSet, Subscrip
         detail = {
             SubscriptionStatus.PENDING.value: "申请尚待审核，审核同意后方可使用。",
             SubscriptionStatus.REJECTED.value: "使用该数据集的申请未获批准。",
+            SubscriptionStatus.SUSPENDED.value: "数据集调整共享级别后订阅已中止，请重新申请。",
         }.get(subscription.status, "该订阅已停止。")
         raise AppError(detail, kind=PENDING)
     return data_set, subscription
