@@ -240,6 +240,10 @@ class Settings(BaseSettings):
     # their lab's own signature (Ed25519) rather than only the child's attestation (HMAC labs)
     network_forward_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     network_require_lab_signature: bool = False
+    # days a child's fact's content (what travelled beside its leaf: names, particulars) is
+    # kept here once this platform's parent acknowledged the relay of it (with no parent: once
+    # rebuilt); the rows it was rebuilt into keep what they need (networking.purge_content)
+    network_content_days: int = Field(default=30, ge=0, le=3650)
     # Data sharing (docs/sharing.md): deliveries may go to loopback, private and link-local
     # addresses only when this is set (a consumer inside the deployment's own network)
     sharing_private_endpoints: bool = False

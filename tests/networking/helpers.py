@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jcjg.client.signing import load_key, signed_headers
@@ -65,6 +66,41 @@ class ChildLog:
         size = len(self.entries) if size is None else size
         leaves = [merkle.leaf_hash(e, hasher=self.hasher) for e in self.entries[:size]]
         return merkle.root_hash(leaves, hasher=self.hasher)
+
+    def leaves(self) -> list[bytes]:
+        return [merkle.leaf_hash(e, hasher=self.hasher) for e in self.entries]
+
+    def inclusion(self, index: int, size: int | None = None) -> list[str]:
+        size = len(self.entries) if size is None else size
+        return [
+            h.hex() for h in merkle.inclusion_proof(self.leaves(), index, size, hasher=self.hasher)
+        ]
+
+    def transport(self) -> httpx.MockTransport:
+        """This log's public endpoints as the child serves them: its checkpoint (with the
+        cosignatures posted to it), its inclusion and consistency proofs."""
+        cosigned: dict[int, str] = {}
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            path, query = request.url.path, request.url.params
+            size = len(self.entries)
+            if path == "/ledger/checkpoint":
+                return httpx.Response(200, text=cosigned.get(size) or self.checkpoint(size))
+            if path.startswith("/ledger/checkpoint/") and path.endswith("/cosignatures"):
+                at = int(path.split("/")[3])
+                cosigned[at] = (cosigned.get(at) or self.checkpoint(at)) + request.content.decode()
+                return httpx.Response(200, text=cosigned[at])
+            if path == "/ledger/proof/inclusion":
+                hashes = self.inclusion(int(query["index"]), int(query["size"]))
+                return httpx.Response(200, json={"hashes": hashes})
+            if path == "/ledger/proof/consistency":
+                proof = merkle.consistency_proof(
+                    self.leaves(), int(query["first"]), int(query["second"]), hasher=self.hasher
+                )
+                return httpx.Response(200, json={"hashes": [h.hex() for h in proof]})
+            return httpx.Response(404)
+
+        return httpx.MockTransport(answer)
 
     def checkpoint(self, size: int | None = None) -> str:
         from jcjg.ledger.note import format_checkpoint, sign_note

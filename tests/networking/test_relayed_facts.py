@@ -7,6 +7,7 @@ checking the city's leaf against its entry."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from typing import Any
 
@@ -15,9 +16,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from jcjg.client.signing import load_key
+from jcjg.core.db import utcnow
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
-from jcjg.ledger.note import Signer, generate_signer
+from jcjg.ledger.note import (
+    Signer,
+    generate_signer,
+    open_checkpoint,
+    open_note,
+    signature_line,
+)
+from jcjg.networking import forward as forwarder
+from jcjg.networking import jobs
 from jcjg.networking.models import Forwarded
 from jcjg.networking.service import register_child
 from jcjg.networking.wire import RELAYED, b64
@@ -55,7 +65,7 @@ def _relays(db, entry_type: str) -> list[dict[str, Any]]:
 
 @pytest.mark.sqlite
 def test_the_province_notarises_what_it_rebuilt_and_forwards_it_with_its_content(
-    client, db, city, base
+    client, db, city, base, monkeypatch
 ):
     entry, content = decision(db, city.institution)
     decided = city.log.append(service.DECIDE_TYPE, entry) | {"content": content}
@@ -82,12 +92,29 @@ def test_the_province_notarises_what_it_rebuilt_and_forwards_it_with_its_content
         .order_by(LedgerLeaf.leaf_index)
     ).all()  # fmt: skip
     assert leaves[:2] == [service.DECIDE_TYPE, "message:registry.labs"]
-    # the forwarder sends the relay up with the content the city sent beside it
+    # the forwarder sends the relay up with the content the city sent beside it, and the
+    # proof of the city's leaf in the city's log: its checkpoint, cosigned here
     upstream = Upstream()
+    assert _pass(client, upstream).idle  # the city's log unreachable: the relay waits
+    assert jobs.purge(db, days=0, upstream=True, now=utcnow()) == 0  # not up yet: kept
+    monkeypatch.setattr(forwarder, "child_transport", city.log.transport())
     _pass(client, upstream)
     items = [i for f in upstream.forwards for i in f["items"] if i["index"] == relay["index"]]
     assert items and items[0]["content"] == content
     assert json.loads(base64.b64decode(items[0]["entry"]))["data"][RELAYED]["index"] == 0
+    proof = items[0]["proof"]
+    checkpoint, _ = open_checkpoint(proof["checkpoint"], [city.log.signer.verifier()])
+    assert checkpoint.size == 3 and proof["hashes"] == city.log.inclusion(0)
+    me = ledger.log_identity().cosigner.verifier()
+    assert open_note(proof["checkpoint"], [me]).sigs  # cosigned by the province
+    # the nation acknowledged it: its content goes once kept the days it is to be kept
+    later = utcnow() + dt.timedelta(days=30)
+    assert jobs.purge(db, days=31, upstream=True, now=later) == 0
+    assert jobs.purge(db, days=30, upstream=True, now=later) == 1
+    db.expire_all()
+    assert db.scalar(select(Forwarded.content).where(Forwarded.origin_index == 0)) is None
+    assert db.scalar(select(Penalty.facts).where(Penalty.number == NUMBER)) == content["facts"]
+    assert jobs.purge(db, days=0, upstream=False, now=later) == 0  # nothing left to purge
 
 
 class Province:
@@ -112,8 +139,21 @@ class Province:
     def city_leaf(self, entry_type: str, data: Any) -> dict[str, Any]:
         return self.city.append(entry_type, data)
 
-    def relay(self, leaf: dict[str, Any], content: Any = None, **changes: Any) -> dict[str, Any]:
-        """The province's leaf relaying the city's ``leaf`` (``changes`` to what it names)."""
+    def proof(self, leaf: dict[str, Any], city: ChildLog | None = None) -> dict[str, Any]:
+        """The city's checkpoint (of ``city``'s log: the city's unless a forged one), cosigned
+        by the province, and ``leaf``'s inclusion proof in it."""
+        city = city or self.city
+        note = city.checkpoint()
+        cosigner = self.log.signer.cosigner()
+        assert cosigner is not None
+        note += signature_line(open_note(note, [city.signer.verifier()]).text, cosigner)
+        return {"checkpoint": note, "hashes": city.inclusion(leaf["index"])}
+
+    def relay(
+        self, leaf: dict[str, Any], content: Any = None, proof: Any = ..., **changes: Any
+    ) -> dict[str, Any]:
+        """The province's leaf relaying the city's ``leaf`` (``changes`` to what it names),
+        with the proof of it in the city's log (``proof`` another, or None)."""
         first = json.loads(base64.b64decode(leaf["entry"]))
         change = changes.pop("relayed", {})
         relayed = {
@@ -125,6 +165,9 @@ class Province:
         item = self.log.append(first["entry_type"], data)
         if content is not None:
             item["content"] = content
+        proof = self.proof(leaf) if proof is ... else proof
+        if proof is not None:
+            item["proof"] = proof
         return item
 
     def post(self, http, items: list[dict[str, Any]]):
@@ -157,6 +200,10 @@ def test_the_nation_rebuilds_a_relayed_fact_as_the_citys_once_and_relays_it_on(
     assert relay["data"][RELAYED]["leaf_hash"] == leaf["leaf_hash"]
     rows = db.scalars(select(Forwarded).order_by(Forwarded.origin_index)).all()
     assert [(r.outcome, r.source_index) for r in rows] == [("rebuilt", 0), ("duplicate", None)]
+    # the nation has no parent: the content goes once kept the days it is to be kept
+    assert jobs.purge(db, days=0, upstream=False, now=utcnow()) == 1
+    db.expire_all()
+    assert db.scalar(select(Forwarded.content).where(Forwarded.outcome == "rebuilt")) is None
 
 
 @pytest.mark.parametrize(
@@ -195,3 +242,38 @@ def test_a_relay_the_nation_cannot_check_is_refused_and_leaves_nothing(
     assert says in json.dumps(body["refused"], ensure_ascii=False), body["refused"]
     assert db.scalar(select(func.count()).select_from(Penalty)) == 0
     assert _relays(db, service.DECIDE_TYPE) == []
+
+
+def test_a_relay_not_proven_in_the_citys_log_is_refused(client, db, province):
+    """The nation checks the city's leaf against the city's checkpoint the province cosigned:
+    a leaf the city never notarised (the province forging it under the city's key's name), a
+    relay without its proof, a checkpoint the province did not cosign or the city did not sign
+    are refused, and nothing is rebuilt."""
+    entry, content = decision(db, province.institution)
+    genuine = province.city_leaf(service.DECIDE_TYPE, entry)
+    forged_log = ChildLog(province.city.origin, province.city.signer)  # the same name, key
+    forged_log.entries = list(province.city.entries[:0])
+    forged = forged_log.append(service.DECIDE_TYPE, entry | {"facts_sha256": "e" * 64})
+    uncosigned = province.proof(genuine) | {"checkpoint": province.city.checkpoint()}
+    other = Signer(generate_signer(province.city.origin)[0])  # not the city's log key
+    foreign = ChildLog(province.city.origin, other)
+    foreign.entries = list(province.city.entries)
+    cases = [
+        ("forged leaf", province.relay(forged, content, proof=province.proof(forged)),
+         "不在来源日志经联署的检查点中"),
+        ("no proof", province.relay(genuine, content, proof=None), "未附来源日志的检查点"),
+        ("not cosigned", province.relay(genuine, content, proof=uncosigned),
+         "未经转报的下级平台联署"),
+        ("another key", province.relay(genuine, content, proof=province.proof(genuine, foreign)),
+         "不是来源日志签发的"),
+        ("another leaf's path", province.relay(genuine, content, proof=province.proof(genuine)
+                                               | {"hashes": ["0" * 64]}), "不在来源日志"),
+    ]  # fmt: skip
+    for name, item, says in cases:
+        body = province.post(client, [item]).json()
+        assert body["outcomes"] == {"duplicate": 0, "refused": 1}, (name, body)
+        assert says in json.dumps(body["refused"], ensure_ascii=False), (name, body["refused"])
+    assert db.scalar(select(func.count()).select_from(Penalty)) == 0
+    # the genuine leaf with its proof: rebuilt
+    answer = province.post(client, [province.relay(genuine, content)]).json()
+    assert answer["outcomes"] == {"duplicate": 0, "rebuilt": 1}, answer

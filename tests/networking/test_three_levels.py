@@ -291,6 +291,7 @@ def test_a_lab_message_reaches_province_and_nation_once_in_order_verified(
     city2 = Platform("city2", city2_db, tmp_path / "city2")  # forwards from its app process
     levels = [nation, province, city, city2]
     _lab_at_the_city(city)
+    city.integrate()  # its checkpoint covers them: the province relays them with its proof
     nation.adopt(province, "360000")
     province.adopt(city, "360400")
     province.adopt(city2, "360100")

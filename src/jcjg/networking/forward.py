@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.client.api import Client as ExchangeClient
-from jcjg.client.api import error_for
+from jcjg.client.api import error_for, tls_context
 from jcjg.client.errors import ClientError, FilesMissing, PermanentError, TransientError
 from jcjg.client.outbox import backoff_delay
 from jcjg.config import Settings
@@ -53,8 +54,8 @@ from jcjg.exchange.service import ENTRY_PREFIX
 from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
-from jcjg.networking import problems
-from jcjg.networking.models import ForwardCursor, Forwarded, LabKey
+from jcjg.networking import logs, problems
+from jcjg.networking.models import Child, ForwardCursor, Forwarded, LabKey
 from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, evidence_files, kept_results
 from jcjg.tenancy.models import Institution
 
@@ -145,9 +146,44 @@ class Batch:
         }
 
 
+# how the forwarder reaches its children for a relay's proof (tests put a transport here)
+child_transport: httpx.BaseTransport | None = None
+
+
+class _Proofs:
+    """The proofs a batch's relays carry, each child's read once (``logs.relay_proof``)."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+        self.http: httpx.Client | None = None
+
+    def __call__(self, child_id: int, index: int) -> dict[str, Any] | None:
+        child = self.db.get(Child, child_id)
+        if child is None:
+            return None
+        if self.http is None:
+            self.http = httpx.Client(
+                timeout=logs.TIMEOUT, transport=child_transport, verify=tls_context()
+            )
+        return logs.relay_proof(self.db, child, index, self.http)
+
+    def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
+
+
 def next_batch(db: Session, settings: Settings, position: int) -> Batch:
     """The leaves from ``position`` on, up to the batch's limits, stopping before a message
-    that has not been applied yet."""
+    that has not been applied yet, and before a relay of a child's fact whose proof in the
+    child's log cannot be had yet."""
+    proofs = _Proofs(db)
+    try:
+        return _next_batch(db, settings, position, proofs)
+    finally:
+        proofs.close()
+
+
+def _next_batch(db: Session, settings: Settings, position: int, proofs: _Proofs) -> Batch:
     batch = Batch(first=position)
     leaves = db.scalars(
         select(LedgerLeaf)
@@ -184,19 +220,13 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
             item["message"] = _message(message, keys.get(message.key_id))
             if message.status == MessageStatus.APPLIED:
                 batch.files.extend(_files(message))
-        elif leaf.leaf_hash in relays:  # a child's fact rebuilt here: the content it came with
-            relayed = relays[leaf.leaf_hash]
-            if relayed is not None:
-                item["content"] = relayed
-                batch.files.extend(evidence_files(relayed))
-                size += len(json.dumps(relayed, ensure_ascii=False))
+        elif leaf.leaf_hash in relays:  # a child's fact rebuilt here
+            added = _relay(item, relays[leaf.leaf_hash], proofs, batch)
+            if added is None:
+                break  # its proof is still to come: the relay waits
+            size += added
         elif leaf.entry_type in contents:
-            data = json.loads(leaf.entry)["data"]
-            exported = contents[leaf.entry_type](db, leaf.leaf_index, data)
-            if exported is not None:
-                item["content"] = exported.content
-                batch.files.extend(exported.files)
-                size += len(json.dumps(exported.content, ensure_ascii=False))
+            size += _content(db, item, leaf, contents[leaf.entry_type], batch)
         size += len(item["entry"]) + len((item["message"] or {}).get("body", ""))
         if batch.items and size > settings.upstream_batch_bytes:
             break
@@ -211,17 +241,60 @@ def next_batch(db: Session, settings: Settings, position: int) -> Batch:
     return batch
 
 
-def _relays(db: Session, hashes: list[bytes]) -> dict[bytes, dict[str, Any] | None]:
-    """The leaves among ``hashes`` that relay a child's fact rebuilt here, with the content the
-    child sent beside it (None when it sent none)."""
+def _content(
+    db: Session, item: dict[str, Any], leaf: LedgerLeaf, read: facts.FactContent, batch: Batch
+) -> int:
+    """A fact's item gets what its entry holds as digests, while this platform still holds it
+    as the entry says; the bytes that adds."""
+    exported = read(db, leaf.leaf_index, json.loads(leaf.entry)["data"])
+    if exported is None:
+        return 0
+    item["content"] = exported.content
+    batch.files.extend(exported.files)
+    return len(json.dumps(exported.content, ensure_ascii=False))
+
+
+Relay = tuple[dict[str, Any] | None, int, int | None]
+
+
+def _relay(item: dict[str, Any], relay: Relay, proofs: _Proofs, batch: Batch) -> int | None:
+    """A relay's item gets the content the child sent beside its fact and the proof of the
+    child's leaf in the child's log; the bytes that adds, or None while no proof can be had."""
+    content, child_id, first = relay
+    added = 0
+    if first is not None:  # the child's own leaf: its proof, from the child's log
+        proof = proofs(child_id, first)
+        if proof is None:
+            return None
+        item["proof"] = proof
+        added += len(proof["checkpoint"]) + 66 * len(proof["hashes"])
+    if content is not None:
+        item["content"] = content
+        batch.files.extend(evidence_files(content))
+        added += len(json.dumps(content, ensure_ascii=False))
+    return added
+
+
+def _relays(db: Session, hashes: list[bytes]) -> dict[bytes, Relay]:
+    """The leaves among ``hashes`` that relay a child's fact rebuilt here: the content the
+    child sent beside it (None when it sent none), the child, and the index of the fact's
+    leaf in the child's log when it was first notarised there (None: a fact the child relays
+    from its own child)."""
     if not hashes:
         return {}
     found = db.execute(
-        select(Forwarded.relay_leaf_hash, Forwarded.content).where(
-            Forwarded.relay_leaf_hash.in_(hashes)
+        select(
+            Forwarded.relay_leaf_hash, Forwarded.content, Forwarded.child_id,
+            Forwarded.source_origin, Forwarded.source_index, Child.log_origin,
         )
-    )
-    return {bytes(leaf): content for leaf, content in found if leaf is not None}
+        .join(Child, Child.id == Forwarded.child_id)
+        .where(Forwarded.relay_leaf_hash.in_(hashes))
+    )  # fmt: skip
+    return {
+        bytes(leaf): (content, child_id, index if source == own else None)
+        for leaf, content, child_id, source, index, own in found
+        if leaf is not None
+    }
 
 
 def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:

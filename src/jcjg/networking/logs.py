@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -152,6 +153,36 @@ def _holds_forwarded(db: Session, child: Child, http: httpx.Client, size: int, r
     hasher = hasher_for(Verifier(child.log_key))
     if not merkle.verify_inclusion(leaf_hash, index, size, hashes, root, hasher=hasher):
         raise Inconsistent(f"其转发的第 {index} 条不在其日志中：日志被改写或转发了伪造的条目")
+
+
+def relay_proof(db: Session, child: Child, index: int, http: httpx.Client) -> dict[str, Any] | None:
+    """What a leaf of this platform's log relaying the child's leaf ``index`` carries up
+    (docs/networking.md, "Relayed facts"): the child's latest checkpoint checked here (consistent
+    with those checked before) and cosigned by this platform, and the leaf's inclusion proof in
+    it (from the child: the parent above verifies it). A checkpoint not covering ``index`` yet is
+    fetched and checked now; None while the child's log does not cover it (or cannot be read or
+    checked): the relay waits. Flushes (the caller commits or rolls back)."""
+    if child.checked_size <= index or not child.checked_note:
+        check_child(db, child, http)
+        if child.status != ChildStatus.ACTIVE.value or child.checked_size <= index:
+            return None
+    note = child.checked_note or ""
+    try:
+        checkpoint, opened = open_checkpoint(
+            note, [Verifier(child.log_key)], origin=child.log_origin
+        )
+        proof = _get(
+            http,
+            f"{child.base_url.rstrip('/')}/ledger/proof/inclusion"
+            f"?index={index}&size={checkpoint.size}",
+        ).json()
+        hashes = [str(h) for h in proof["hashes"]]
+    except (httpx.HTTPError, NoteError, ValueError, KeyError, TypeError) as exc:
+        log.warning("child platform %s: no inclusion proof of leaf %d: %s", child.name, index, exc)
+        return None
+    if not _cosigned_by_us(note):
+        note += signature_line(opened.text, ledger.log_identity().cosigner)
+    return {"checkpoint": note, "hashes": hashes}
 
 
 def check_all(db: Session, *, transport: httpx.BaseTransport | None = None) -> list[Checked]:

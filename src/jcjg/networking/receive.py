@@ -73,7 +73,7 @@ from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.keys import hasher_for
 from jcjg.ledger.models import LedgerQueued
-from jcjg.ledger.note import NoteError, Verifier
+from jcjg.ledger.note import NoteError, Verifier, open_checkpoint, open_note
 from jcjg.ledger.sm import SMUnavailable
 from jcjg.networking import problems
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
@@ -84,6 +84,7 @@ from jcjg.networking.wire import (
     ForwardedMessage,
     Item,
     Relayed,
+    RelayProof,
     b64,
     evidence_files,
     parse_time,
@@ -203,7 +204,8 @@ def retry_held(db: Session, settings: Settings, child: Child, now: dt.datetime) 
     for row in rows:
         try:
             envelope = _envelope(row.entry, row.leaf_hash.hex(), receiver.hasher)
-            row.outcome = receiver._fact(row, envelope, row.content)
+            # held after its relay's proof was checked (``_source`` comes first)
+            row.outcome = receiver._fact(row, envelope, row.content, True)
         except Refused as exc:
             row.outcome, row.problem = Outcome.REFUSED, exc.error.body()
             refused += 1
@@ -357,7 +359,7 @@ class _Receiver:
                     raise Refused(
                         ExchangeError(problems.CONTENT_MISMATCH, "消息的存证叶没有附带消息本身")
                     )
-                row.outcome = self._fact(row, envelope, item.content)
+                row.outcome = self._fact(row, envelope, item.content, item.proof)
                 return _Taken(row.outcome)
             return self._message(row, envelope, item.message)
         except Refused as refused:
@@ -365,7 +367,11 @@ class _Receiver:
             return _Taken(Outcome.REFUSED, row.problem)
 
     def _fact(
-        self, row: Forwarded, envelope: dict[str, Any], content: dict[str, Any] | None
+        self,
+        row: Forwarded,
+        envelope: dict[str, Any],
+        content: dict[str, Any] | None,
+        proof: RelayProof | bool | None,
     ) -> str:
         """A fact of the child's (or one the child rebuilt from its own child and relays): rebuilt
         into this platform's rows when a domain declares how (``core.facts``; with the content
@@ -378,7 +384,7 @@ class _Receiver:
         data = envelope["data"]
         if not isinstance(data, dict):
             raise Refused(ValidationFailed("平台事实的内容应为 JSON 对象"))
-        source = self._source(row, data)
+        source = self._source(row, data, proof)
         key = (source.platform, source.index)
         if key in self.sources or self.db.scalar(
             select(Forwarded.id).where(
@@ -418,10 +424,13 @@ class _Receiver:
         row.relay_leaf_hash = relay.leaf_hash
         return Outcome.REBUILT
 
-    def _source(self, row: Forwarded, data: dict[str, Any]) -> _Source:
+    def _source(
+        self, row: Forwarded, data: dict[str, Any], proof: RelayProof | bool | None
+    ) -> _Source:
         """Where the fact was first notarised: the child's leaf, or the one its relay names
         (checked: the first leaf recomputed from its entry in its own log's profile, its type and
-        data the relay's, its platform within the child's region)."""
+        data the relay's, its platform within the child's region, and the leaf in that log's
+        checkpoint the child cosigned: ``proof``, True when checked before, a held fact)."""
         child = self.child
         given = data.get(RELAYED)
         if given is None:
@@ -480,6 +489,8 @@ class _Receiver:
                     f"转报事实的来源平台“{relayed.name}”与本平台登记的下级平台冲突",
                 )
             )
+        if proof is not True:
+            _proven(relayed, verifier, proof, Verifier(child.log_key))
         return _Source(
             platform=relayed.platform, name=relayed.name, region_code=relayed.region_code,
             index=relayed.index, data=own, notarised_at=first["notarised_at"],
@@ -701,6 +712,37 @@ class _Receiver:
             if client_id == self.child.client_id:
                 raise Refused(ExchangeError(problems.MESSAGE_TAKEN))
         return None
+
+
+def _proven(
+    relayed: Relayed, verifier: Verifier, proof: RelayProof | bool | None, child_key: Verifier
+) -> None:
+    """The relayed leaf is in the first log's checkpoint the relaying child carries: signed by
+    that log's key, cosigned by the child (it checked that log's consistency: "Cosigned logs"),
+    and the leaf's inclusion proof verifies against it; else the relay is refused."""
+
+    def refused(why: str) -> Refused:
+        return Refused(ExchangeError(problems.ENTRY_MISMATCH, f"转报事实的来源叶{why}"))
+
+    if not isinstance(proof, RelayProof):
+        raise refused("未附来源日志的检查点及包含证明")
+    try:
+        checkpoint, _note = open_checkpoint(proof.checkpoint, [verifier], origin=relayed.platform)
+    except NoteError as exc:
+        raise refused("所附检查点不是来源日志签发的") from exc
+    cosigner = child_key.cosignature_verifier()
+    try:
+        if cosigner is None:
+            raise NoteError("no cosigner form")
+        open_note(proof.checkpoint, [cosigner])
+    except NoteError as exc:
+        raise refused("所附检查点未经转报的下级平台联署") from exc
+    hashes = [bytes.fromhex(h) for h in proof.hashes]
+    if relayed.index >= checkpoint.size or not merkle.verify_inclusion(
+        bytes.fromhex(relayed.leaf_hash), relayed.index, checkpoint.size, hashes,
+        checkpoint.root, hasher=hasher_for(verifier),
+    ):  # fmt: skip
+        raise refused("不在来源日志经联署的检查点中")
 
 
 def _why(exc: SignatureError) -> str:

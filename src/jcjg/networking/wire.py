@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -72,6 +73,22 @@ class ForwardedMessage(_Strict):
     results: dict[str, str] | None = None  # what the child issued: supervision_code, token
 
 
+class RelayProof(_Strict):
+    """What a relay of a child's fact carries (docs/networking.md, "Relayed facts"): the
+    child's checkpoint, signed by the child's log and cosigned by the relaying platform, and
+    the inclusion proof of the child's leaf in it."""
+
+    checkpoint: str = Field(min_length=1, max_length=20_000)
+    hashes: list[str] = Field(max_length=64)
+
+    @field_validator("hashes")
+    @classmethod
+    def _hex(cls, value: list[str]) -> list[str]:
+        if not all(re.fullmatch(_HEX64, h) for h in value):
+            raise ValueError("hashes must be 64 lower-case hex digits each")
+        return value
+
+
 class Item(_Strict):
     index: int = Field(ge=0, le=2**63 - 1)
     leaf_hash: str = Field(pattern=_HEX64)
@@ -80,6 +97,8 @@ class Item(_Strict):
     # a fact's content the entry holds only as digests (core.facts.FACT_CONTENTS): present
     # only for such a fact, checked by the parent against the entry
     content: dict[str, Any] | None = None
+    # a leaf relaying a child's fact: that fact's leaf proven in the child's log
+    proof: RelayProof | None = None
 
     @field_validator("entry")
     @classmethod
