@@ -245,6 +245,8 @@ ROUTES: Routes = {
     ("GET", "/api/v1/samples/{code}"): "sample:read",
     ("GET", "/api/v1/witness-keys"): "sample:seal",
     ("POST", "/api/v1/witness-keys"): "sample:seal",
+    ("POST", "/api/v1/witness-keys/{key_id}/revoke"): "sample:seal",
+    ("POST", "/api/v1/witnesses/{user_id}/keys/{key_id}/revoke"): "sample:revoke_key",
     ("POST", "/api/v1/samples/{code}/seal/statement"): "sample:seal",
     ("POST", "/api/v1/samples/{code}/seal"): "sample:seal",
 }

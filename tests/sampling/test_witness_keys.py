@@ -10,6 +10,7 @@ import datetime as dt
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from jcjg.audit.models import AuditLog
@@ -20,6 +21,7 @@ from jcjg.sampling import service
 from jcjg.sampling.models import SampleSeal, WitnessKey
 from tests.factories import login, page_csrf
 from tests.sampling.conftest import Chain, principal_of
+from tests.sampling.test_api import _auth
 
 HTML = {"accept": "text/html"}
 
@@ -115,3 +117,47 @@ def test_an_officer_of_the_scope_revokes_a_witness_key(browser_client, chain: Ch
     browser_client.cookies.clear()
     login(browser_client, chain.witness.username)
     assert browser_client.get(keys, headers=HTML).status_code == 403
+
+
+@pytest.mark.sqlite
+def test_a_key_is_revoked_over_the_api_by_its_witness_or_an_officer(client, chain: Chain, db):
+    second = service.register_key(
+        db=db, principal=principal_of(chain.witness), device="备用手机",
+        public_key_b64=base64.b64encode(
+            Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        ).decode(),
+    )  # fmt: skip
+    db.commit()
+    witness, station = _auth(chain.factory, chain.witness), _auth(chain.factory, chain.station)
+    own = f"/api/v1/witness-keys/{chain.key_id}/revoke"
+    done = client.post(own, headers=witness)
+    assert done.status_code == 200, done.text
+    assert done.json()["key_id"] == chain.key_id and done.json()["revoked_at"]
+    again = client.post(own, headers=witness)
+    assert again.status_code == 409 and again.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    assert "已吊销" in again.json()["detail"]
+    assert (
+        client.post(f"/api/v1/witness-keys/{'0' * 64}/revoke", headers=witness).status_code == 404
+    )
+    bad = client.post("/api/v1/witness-keys/XYZ/revoke", headers=witness)
+    assert bad.status_code == 400 and "key_id" in bad.text  # a malformed path: 400, as all
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert client.post(own, headers=station).status_code == 403  # the officer's is the other
+    # the officer of the scope revokes the witness's other key; the witness may not use it
+    theirs = f"/api/v1/witnesses/{chain.witness.id}/keys/{second.key_id}/revoke"
+    assert client.post(theirs, headers=witness).status_code == 403
+    done = client.post(theirs, headers=station)
+    assert done.status_code == 200, done.text
+    assert (
+        client.post(
+            f"/api/v1/witnesses/{chain.sampler.id}/keys/{second.key_id}/revoke", headers=station
+        ).status_code
+        == 404
+    )  # not a witness
+    db.expire_all()
+    revoked = db.scalars(select(WitnessKey.key_id).where(WitnessKey.revoked_at.is_not(None)))
+    assert set(revoked) == {chain.key_id, second.key_id}
+    leaves = db.scalars(select(LedgerLeaf).where(LedgerLeaf.entry_type == "witness_key:revoke"))
+    assert [json.loads(x.entry)["data"]["key_id"] for x in leaves] == [chain.key_id, second.key_id]

@@ -8,9 +8,10 @@ witness's own; ``/account/tokens``).
 - ``POST /api/v1/projects/{id}/samples`` (multipart: the fields and three photos): a tagged
   sample registered on site; ``GET /api/v1/samples/{code}``: its state, seal and receipts;
 - ``POST/GET /api/v1/witness-keys``: the witness's Ed25519 seal keys (the app keeps the private
-  key); ``POST /api/v1/samples/{code}/seal/statement`` (multipart: two photos and the
-  position) answers the statement to sign, ``POST /api/v1/samples/{code}/seal`` takes the
-  signature.
+  key), ``POST /api/v1/witness-keys/{key_id}/revoke`` (the witness's own) and
+  ``POST /api/v1/witnesses/{user_id}/keys/{key_id}/revoke`` (an officer of the scope);
+  ``POST /api/v1/samples/{code}/seal/statement`` (multipart: two photos and the position)
+  answers the statement to sign, ``POST /api/v1/samples/{code}/seal`` takes the signature.
 
 The phone pages call the same service functions with the same checks; the receipt at the lab
 is the ``sample_event`` exchange message (docs/exchange-api/messages.md).
@@ -31,7 +32,13 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import CONFLICT, FieldError, ValidationFailed, field_errors_from_pydantic
+from jcjg.core.errors import (
+    CONFLICT,
+    NOT_FOUND,
+    FieldError,
+    ValidationFailed,
+    field_errors_from_pydantic,
+)
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.openapi import answers
 from jcjg.core.text import TextModel
@@ -475,6 +482,49 @@ def list_keys(db: SessionDep, principal: Witness) -> list[KeyRead]:
         KeyRead(key_id=k.key_id, device=k.device, registered_at=k.registered_at)
         for k in service.active_keys(db, principal.user_id or 0)
     ]
+
+
+KeyRevoker = Annotated[Principal, Depends(requires("sample:revoke_key"))]
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="公钥的 SHA-256（十六进制）")]
+
+
+class KeyRevoked(BaseModel):
+    key_id: str
+    revoked_at: dt.datetime
+
+
+_REVOKE_ANSWERS = answers({404: (NOT_FOUND,), 409: (CONFLICT,)})
+
+
+@router.post(
+    "/witness-keys/{key_id}/revoke",
+    summary="吊销本人的见证封志公钥（手机遗失或更换）",
+    response_model=KeyRevoked,
+    responses=_REVOKE_ANSWERS,
+)
+def revoke_own_key(db: SessionDep, principal: Witness, key_id: KeyId) -> KeyRevoked:
+    """The witness revokes one of their own keys: seals made with it from now on are refused
+    and judged invalid, older ones stay valid (docs/sampling.md)."""
+    key = service.revoke_key(db=db, principal=principal, key_id=key_id, now=utcnow())
+    assert key.revoked_at is not None
+    return KeyRevoked(key_id=key.key_id, revoked_at=key.revoked_at)
+
+
+@router.post(
+    "/witnesses/{user_id}/keys/{key_id}/revoke",
+    summary="吊销辖区内见证人员的见证封志公钥（监管人员）",
+    response_model=KeyRevoked,
+    responses=_REVOKE_ANSWERS,
+)
+def revoke_witness_key(
+    db: SessionDep, principal: KeyRevoker, user_id: Id, key_id: KeyId
+) -> KeyRevoked:
+    """An officer of the scope revokes a witness's key (the witness reported the phone lost)."""
+    key = service.revoke_key(
+        db=db, principal=principal, key_id=key_id, now=utcnow(), user_id=user_id
+    )
+    assert key.revoked_at is not None
+    return KeyRevoked(key_id=key.key_id, revoked_at=key.revoked_at)
 
 
 class StatementIn(TextModel):
