@@ -83,6 +83,7 @@ _INDEX: fpindex.FingerprintIndex | None = None
 _SHAPES: np.ndarray | None = None
 _STORED: list[bytes] = []
 _ALTERNATES: dict[int, list[curves.Fingerprint]] = {}  # a specimen's other readings, if any
+_KEPT: list[reuse.Kept] = []  # each specimen prepared once (its whitened grid computed once)
 
 
 def _init(seed: int, machines: int) -> None:
@@ -109,13 +110,16 @@ def resemblance(curve: curves.Curve) -> np.ndarray | None:
     return residual / norm if norm else None
 
 
-Drawn = tuple[int, bytes | None, float, float, bytes, bytes, list[curves.Fingerprint]]
+Drawn = tuple[int, bytes | None, float, float, bytes, bytes, list[curves.Fingerprint], reuse.Kept]
 
 
 def _prints(chunk: range) -> list[Drawn]:
     """Each specimen drawn once: its fingerprint (None: none), the old rule's shape, its
-    samples (:func:`_packed`) and the alternate readings it asks with as well
-    (:func:`jcjg.testing.curves.query_prints`)."""
+    samples (:func:`_packed`), the alternate readings it asks with as well
+    (:func:`jcjg.testing.curves.query_prints`) and the stored samples prepared for comparison
+    (:meth:`jcjg.testing.reuse.Prepared.kept`: branch, rise time, and the whitened grid every
+    later specimen comparing it at its own step reads, computed once here instead of once per
+    pair)."""
     assert _POPULATION is not None
     out = []
     for i in chunk:
@@ -123,12 +127,14 @@ def _prints(chunk: range) -> list[Drawn]:
         asks = curves.query_prints(curve)
         old = resemblance(curve)
         shape = (old if old is not None else np.zeros(64)).astype(np.float32).tobytes()
+        packed = _packed(curve)
+        kept = reuse.prepare(_unpacked(packed)).kept()
         if not asks:
-            out.append((i, None, 0.0, 0.0, shape, _packed(curve), []))
+            out.append((i, None, 0.0, 0.0, shape, packed, [], kept))
         else:
             fp = asks[0]
             out.append(
-                (i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape, _packed(curve), asks[1:])
+                (i, fp.vector.tobytes(), fp.peak_kn, fp.rise_s, shape, packed, asks[1:], kept)
             )
     return out
 
@@ -141,11 +147,20 @@ def _packed(curve: curves.Curve) -> bytes:
     return ints.tobytes()
 
 
-def _stored(i: int) -> curves.Curve:
-    """Specimen ``i``'s samples read back."""
-    ints = np.frombuffer(_STORED[i], dtype=np.int32)
+def _unpacked(packed: bytes) -> curves.Curve:
+    ints = np.frombuffer(packed, dtype=np.int32)
     n = ints.size // 2
     return curves.Curve(ints[:n] / 1000.0, ints[n:] / 1000.0, None)
+
+
+def _stored(i: int) -> curves.Curve:
+    """Specimen ``i``'s samples read back."""
+    return _unpacked(_STORED[i])
+
+
+def _prepared(i: int) -> reuse.Prepared:
+    """Specimen ``i``'s samples read back, prepared as when it was drawn."""
+    return reuse.restore(_stored(i), _KEPT[i])
 
 
 @dataclass
@@ -205,9 +220,9 @@ def _genuine(rows: range) -> _Tally:
         if not compared:
             continue
         tally.compared += len(compared)
-        mine = reuse.prepare(_stored(i))  # prepared once for all its candidates
+        mine = _prepared(i)  # prepared once for all its candidates
         for j in compared:
-            if reuse.compare(mine, _stored(j)).is_copy():
+            if reuse.compare(mine, _prepared(j)).is_copy():
                 tally.false += 1
                 tally.accused.append((i, j))
     return tally
@@ -223,10 +238,10 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
     rng = random.Random(f"{seed}:{kind}:{number}")
     specimens = len(_STORED)
     original = rng.randrange(specimens)
-    source = _stored(original)
-    noise = population.machine_of(original).white * float(source.force.max())
+    source = _prepared(original)
+    noise = population.machine_of(original).white * float(source.curve.force.max())
     donor = _stored((original + len(population.machines)) % specimens)
-    copy = reuse.prepare(synthetic.forge(rng, source, kind, noise_kn=noise, donor=donor))
+    copy = reuse.prepare(synthetic.forge(rng, source.curve, kind, noise_kn=noise, donor=donor))
     tally = _Tally(direct={kind: [int(reuse.compare(copy, source).is_copy())]})
     prints = curves.query_prints(copy.curve)
     found = False
@@ -239,7 +254,7 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
         tally.yielded += len(yielded)
         for j in index.ask(prints, service.MAX_COMPARED, specimens):
             tally.compared += 1
-            if reuse.compare(copy, _stored(j)).is_copy():
+            if reuse.compare(copy, _prepared(j)).is_copy():
                 found = found or j == original
                 tally.false += j != original
     tally.found[kind] = [int(found)]
@@ -279,12 +294,13 @@ def _chunks(total: int, size: int) -> Iterator[range]:
 
 
 def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> dict[str, float]:
-    global _INDEX, _SHAPES, _STORED, _ALTERNATES
+    global _INDEX, _SHAPES, _STORED, _ALTERNATES, _KEPT
     started = time.perf_counter()
     tally = _Tally()
     with _pool(workers, seed, machines) as pool:
         drawn = [r for part in pool.imap(_prints, _chunks(specimens, 500)) for r in part]
     _STORED = [r[5] for r in drawn]
+    _KEPT = [r[7] for r in drawn]
     _ALTERNATES = {r[0]: r[6] for r in drawn if r[6]}
     rows = [r for r in drawn if r[1] is not None]
     _INDEX = fpindex.FingerprintIndex.build(

@@ -141,6 +141,21 @@ def test_every_kind_of_copy_is_proved_and_no_other_specimen_is_accused():
     assert missed == []
 
 
+def test_a_kept_curve_compares_as_one_prepared_anew():
+    from jcjg.testing import reuse
+
+    rng = random.Random(46)
+    machine = synthetic.machine(rng)
+    drawn = [synthetic.cube_on(rng, machine, 30.0) for _ in range(3)]
+    noise = machine.white * float(drawn[0].force.max())
+    copy = synthetic.forge(rng, drawn[0], "time_scaled", noise_kn=noise, donor=drawn[1])
+    for new in (copy, drawn[2]):
+        for earlier in drawn[:2]:
+            kept = reuse.restore(earlier, reuse.prepare(earlier).kept())
+            assert reuse.compare(new, kept) == reuse.compare(new, earlier)
+    assert reuse.compare(copy, drawn[0]).is_copy()
+
+
 def test_a_humming_machine_repeats_itself_but_is_not_a_copy():
     from jcjg.testing import reuse
 
