@@ -305,6 +305,7 @@ def test_curve_reuse_compares_the_nearest_twins_and_skips_an_unreadable_curve(
 ):
     from jcjg.alerts.models import RuleThreshold
     from jcjg.core.blobs import blob_store
+    from jcjg.testing import service
     from jcjg.testing.models import Curve
 
     # no candidate by the fingerprint's cosine: only the twins in peak and rise time are left
@@ -322,9 +323,29 @@ def test_curve_reuse_compares_the_nearest_twins_and_skips_an_unreadable_curve(
     path = blob_store(settings)._path(first.blob_digest)
     assert path.exists()
     path.unlink()
+    service.forget_prepared()  # kept prepared in this process since TW-COPY compared it
     again = [synthetic.copy_of(rng, c, shift_s=5.0, noise_kn=1.0) for c in drawn]
     send(client, lab, concrete_record(lab, number="TW-AGAIN", curves_of=again)[0])
     assert "TW-AGAIN" in flagged(db, "curve_reuse")  # the other curves it copies are still there
+
+
+def test_a_curve_compared_again_is_read_and_prepared_once(client, db, settings, lab):
+    from jcjg.config import Settings
+    from jcjg.core.blobs import BlobNotFound
+    from jcjg.testing import service
+    from jcjg.testing.models import Curve
+
+    payload, _ = concrete_record(lab, number="PR-ONCE", seed=43)
+    send(client, lab, payload)
+    row = db.scalars(select(Curve).order_by(Curve.id)).first()
+    first = service.prepared_curve(settings, row, 0.9)
+    assert service.prepared_curve(settings, row, 0.9) is first  # kept, not read again
+    assert service.prepared_curve(settings, row, 0.6) is not first  # another branch
+    assert first.curve.n == row.n_points
+    # another store (another platform in this process) does not share it
+    elsewhere = Settings(**{**settings.model_dump(), "data_dir": settings.data_dir / "other"})
+    with pytest.raises(BlobNotFound):
+        service.prepared_curve(elsewhere, row, 0.9)
 
 
 def test_environment_out_of_range_per_method(client, db, lab):

@@ -4,7 +4,10 @@ recomputed; revisions kept beside the original values. Keyword-only functions; n
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -418,11 +421,13 @@ _PRINT_COLUMNS = (Curve.id, Curve.fp_vector, Curve.fp_peak_kn, Curve.fp_rise_s)
 def _key_among(db: Session, keys: list[int]) -> ColumnElement[bool]:
     """``CurveKey.key`` is one of ``keys`` (a curve asks with hundreds): on PostgreSQL one
     array parameter (``= ANY``), so that the statement is the same whatever their number and
-    is neither rendered nor parsed again a parameter at a time, as ``IN`` is."""
+    is neither rendered nor parsed again a parameter at a time, as ``IN`` is; on SQLite one
+    JSON text read by ``json_each`` (the same statement too)."""
     if db.get_bind().dialect.name == "postgresql":
         array = bindparam("curve_keys", keys, type_=postgresql.ARRAY(BigInteger))
         return CurveKey.key == any_(array)
-    return CurveKey.key.in_(keys)
+    listed = func.json_each(bindparam("curve_keys", json.dumps(keys))).table_valued("value")
+    return CurveKey.key.in_(select(listed.c.value))
 
 
 def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
@@ -436,6 +441,40 @@ def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
 log = logging.getLogger(__name__)
 
 MAX_COMPARED = 20  # candidates compared sample by sample for one curve, most similar first
+# curves kept prepared in this process (reuse.prepare: decoded, branch found, whitened grids and
+# their transforms): the curves a new one is compared with are mostly the same few similar
+# earlier ones, again and again (a lab's day of one machine and grade)
+PREPARED_KEPT = 128
+_prepared: OrderedDict[tuple[str, float], reuse.Prepared] = OrderedDict()
+_prepared_lock = threading.Lock()
+
+
+def prepared_curve(settings: Settings, row: Curve, top: float) -> reuse.Prepared:
+    """``row``'s curve read and prepared for comparison (:func:`jcjg.testing.reuse.prepare`),
+    from the process's last :data:`PREPARED_KEPT` when there (a stored curve never changes: its
+    blob is named by its digest; the key names the store too)."""
+    key = (
+        f"{settings.blob_backend}:{settings.s3_bucket}:{settings.blob_dir}:{row.blob_digest}",
+        top,
+    )
+    with _prepared_lock:
+        found = _prepared.get(key)
+        if found is not None:
+            _prepared.move_to_end(key)
+            return found
+    made = reuse.prepare(load_curve(settings, row), top)
+    with _prepared_lock:
+        _prepared[key] = made
+        while len(_prepared) > PREPARED_KEPT:
+            _prepared.popitem(last=False)
+    return made
+
+
+def forget_prepared() -> None:
+    """Drop the curves kept prepared (:func:`prepared_curve`): a store whose blobs were taken
+    away under the process (tests)."""
+    with _prepared_lock:
+        _prepared.clear()
 
 
 def similar_curves(
@@ -459,12 +498,11 @@ def similar_curves(
         return []
     settings = get_settings()
     try:
-        curve: curves.Curve | None = load_curve(settings, row)
+        new = prepared_curve(settings, row, top)  # once for all its candidates
     except (BlobNotFound, BlobCorrupted, curves.CurveError):
         log.warning("curve %s: its stored points cannot be read; not compared", row.id)
-        curve = None
-    if curve is None:
         return []
+    curve = new.curve
     # a record ending at its peak asks with its branch read against a few peaks around its own
     # too, any other with its alternate readings (curves.query_prints)
     prints = [mine, *curves.query_prints(curve, top)[1:]]
@@ -475,11 +513,10 @@ def similar_curves(
         chosen += [other for other in _twins(db, row, fp) if other not in chosen]
     if not chosen:
         return []
-    new = reuse.prepare(curve, top)  # once for all its candidates
     out = []
     for other in chosen:
         try:
-            earlier = load_curve(settings, other)
+            earlier = prepared_curve(settings, other, top)
         except (BlobNotFound, BlobCorrupted, curves.CurveError):
             log.warning("curve %s: its stored points cannot be read; not compared", other.id)
             continue
