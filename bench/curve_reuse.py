@@ -7,10 +7,12 @@ the grade, broken on ``--machines`` (400) machines drawn by :func:`jcjg.demo.syn
 to 0.1 kN; a mains hum on three in ten; a pump's ripple on half, hum and ripple the same
 frequency on every test of the machine; a wobbling PC clock on three in ten; 0.5, 0.6 or
 0.8 MPa/s): so thousands of specimens share a grade, a machine and a rate. Each specimen is
-drawn once (its samples kept to the millisecond and the newton, read back for each comparison)
-and its fingerprint goes into the index (:mod:`jcjg.testing.fpindex`); then each asks the index
-for candidates among the specimens filed before it (the workers, forked once the index is
-built, share it and the samples, and do the look-ups as well as the comparisons). **Every pair
+drawn once (its samples kept to the millisecond and the newton, read back for each comparison,
+with its loading branch and whitened grid prepared once: ``reuse.Prepared.kept``, about 15 kB a
+specimen, 1.5 GB at 100,000) and its fingerprint goes into the index
+(:mod:`jcjg.testing.fpindex`); then each asks the index for candidates among the specimens
+filed before it (the workers, forked once the index is built, share it and the samples, and do
+the look-ups as well as the comparisons). **Every pair
 the index yields is counted**; the ones the fingerprints find worth comparing
 (:func:`jcjg.testing.curves.matches`, at most :data:`jcjg.testing.service.MAX_COMPARED` a
 query, most similar first, and the twins) are compared sample by sample
