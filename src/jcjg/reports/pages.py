@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from jcjg.alerts.service import rule_title
 from jcjg.auth.deps import requires
@@ -68,7 +68,7 @@ def report_list(
     if params.exporting:
         return listing.export(request, db, REPORTS, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, REPORTS.order_for(params))
+    paged = paginate(db, stmt.options(*_NOT_LISTED), paging, REPORTS.order_for(params))
     rows = list(paged.rows)
     names = names_of(db, rows)["institutions"]
     return render(
@@ -86,6 +86,15 @@ def report_list(
             **_CHOICES,
         },
     )
+
+
+# the JSON columns the list page does not show, not read for it (six JSON documents decoded a
+# row, 126 a page before, issue 44); raiseload: reading one there is an error, not a query a row
+_NOT_LISTED = tuple(
+    defer(column, raiseload=True)
+    for column in (Report.items, Report.results, Report.signatories, Report.signatory_person_ids,
+                   Report.signatory_outsider_ids, Report.pdf_checks)
+)  # fmt: skip
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
