@@ -11,10 +11,6 @@ export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
 # share one group, so they run one after another on one worker while the others take the rest.
 WORKERS ?= auto
-# the PostgreSQL run's workers when it runs the whole suite beside the SQLite run (`make test`
-# sets one more than the cores): its workers wait on browsers, servers and PostgreSQL, which
-# left the cores idle at times once the shorter SQLite run had ended
-PG_WORKERS ?=
 PYTEST_BARE := $(PY) -m pytest -n $(WORKERS) --dist loadgroup  # without coverage
 # COVERAGE_RUN: more options of `coverage run` (`make coverage-branches` passes --branch)
 COVERAGE_RUN ?=
@@ -43,8 +39,7 @@ run: sysdeps install assets db demo ## Install what is missing, migrate the SQLi
 # printed when it ends).
 test: install assets sysdeps lint-quick coverage-erase ## Install what is missing, lint, then the whole suite on PostgreSQL and the embedded default's tests on SQLite, in parallel, with one coverage total
 	@whole=$$(if $(POSTGRES_UP); then echo postgresql; else echo sqlite; fi); \
-	pg=$$(if [ "$(WORKERS)" = auto ] && [ $$whole = postgresql ]; then echo $$(( $$(nproc) + 1 )); fi); \
-	$(MAKE) --no-print-directory -j3 --output-sync=target WHOLE_SUITE_IN=$$whole PG_WORKERS=$$pg typecheck test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j3 --output-sync=target WHOLE_SUITE_IN=$$whole typecheck test-sqlite test-postgres
 	@$(MAKE) --no-print-directory coverage
 
 # Where the suite's time goes: both database runs as `make test` makes them (coverage included),
@@ -127,7 +122,7 @@ test-sqlite: install assets ## The suite on SQLite (WORKERS processes, each with
 
 test-postgres: install assets ## The suite on PostgreSQL (a copy of the run's database per worker on 127.0.0.1:5432; skipped when unreachable unless JCJG_REQUIRE_POSTGRES=1)
 	@if $(POSTGRES_UP); then \
-	  JCJG_TEST_DATABASE=postgresql JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) $(if $(PG_WORKERS),-n $(PG_WORKERS)) $(PYTEST_ARGS); \
+	  JCJG_TEST_DATABASE=postgresql JCJG_WHOLE_SUITE_IN=$(WHOLE_SUITE_IN) $(PYTEST) $(PYTEST_ARGS); \
 	else echo "PostgreSQL unreachable on 127.0.0.1:5432: PostgreSQL run skipped"; mkdir -p var/coverage; touch var/coverage/postgres-skipped; fi
 
 coverage-erase: install ## Forget the coverage data of earlier runs
