@@ -98,6 +98,10 @@ def test_a_regrade_to_conditional_asks_for_approval_again(client, db, settings, 
         {"pending": 1},
     )
     assert db.get(DataSet, data_set.id).grade == "conditional"
+    # the set's page keeps the change in its history, in words
+    shown = client.get(f"/governance/sharing/data-sets/{data_set.id}", headers=HTML).text
+    history = shown.split('data-testid="data-set-history"', 1)[1].split("</table>", 1)[0]
+    assert all(w in history for w in ("调整共享级别", "共享级别：有条件共享", "含个人信息", "同意"))
     subscription = db.scalar(select(Subscription))
     assert subscription.status == "pending"
     assert subscription.requested_by_id is None  # any officer may approve it again
