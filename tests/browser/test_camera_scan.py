@@ -110,7 +110,14 @@ def test_sampler_fills_the_code_from_the_camera(live_server, launch_chromium, tm
     page.goto(f"{url}/m/projects/{project_id}")
     assert page.input_value("#f-sample_code") == ""
     page.click("[data-testid=scan-button]")
-    wait_for(page, f"document.getElementById('f-sample_code').value === {code!r}", timeout=15_000)
+    # ZXing tries a frame every 500 ms; on a busy machine the fake camera's first frames and
+    # the decoding take a while (one CI run missed 15 s): 45 s, and what the status said.
+    wait_for(
+        page,
+        f"document.getElementById('f-sample_code').value === {code!r}",
+        timeout=45_000,
+        explain="document.querySelector('[data-testid=scanner-status]').textContent",
+    )
     assert f"已扫描编码 {code}" in page.inner_text("[data-testid=scanner-status]")
     page.screenshot(path=str(out / "camera-scan-filled-390.png"), full_page=True)
 

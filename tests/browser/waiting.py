@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 
-def wait_for(page: Any, expression: str, arg: Any = None, *, timeout: float = 10_000) -> Any:
+def wait_for(
+    page: Any, expression: str, arg: Any = None, *, timeout: float = 10_000, explain: str = ""
+) -> Any:
     """The first truthy value of ``expression`` (a JavaScript expression, or a function of
-    ``arg``), polled every 50 ms for at most ``timeout`` milliseconds."""
+    ``arg``), polled every 50 ms for at most ``timeout`` milliseconds. On failure the value of
+    ``explain`` (another expression: what the page says meanwhile) is part of the message."""
     from playwright.sync_api import Error
 
     deadline = time.monotonic() + timeout / 1000
@@ -27,5 +30,6 @@ def wait_for(page: Any, expression: str, arg: Any = None, *, timeout: float = 10
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout:.0f} ms: {expression[:120]}")
+            said = f"; the page says: {page.evaluate(explain)!r}" if explain else ""
+            raise AssertionError(f"not true within {timeout:.0f} ms: {expression[:120]}{said}")
         page.wait_for_timeout(50)
