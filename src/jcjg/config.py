@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     exchange_max_upload_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=1024)
     exchange_upload_expiry_hours: int = Field(default=24, ge=1)
     exchange_rate_limit_per_minute: int = Field(default=1200, ge=1)
+    # A client's bucket holds this many seconds of its rate (a burst after a pause; a client
+    # sending at or below its rate is never refused). At most 120: an idle bucket is forgotten
+    # (full again) after two minutes (jcjg.core.ratelimit.FORGET_SECONDS).
+    exchange_rate_limit_burst_seconds: int = Field(default=60, ge=1, le=120)
+    # Clients' own limits a minute without a code change or a page: a JSON object from a
+    # client's number as in its key ids (``c12``) or its institution's code (every client of
+    # it) to requests a minute. A limit set on the client's page comes first.
+    exchange_client_rate_limits: dict[str, int] = Field(default_factory=dict)
     # Public report verification (/v/...): per client address, against code guessing.
     verify_rate_limit_per_minute: int = Field(default=300, ge=1)
     # Where the rate limits' buckets are kept (jcjg.core.ratelimit): auto is redis when
@@ -319,6 +327,12 @@ class Settings(BaseSettings):
             raise ValueError("JCJG_RATE_LIMIT_STORE=redis 需要 JCJG_REDIS_URL")
         if self.rate_limit_store == "database" and self.database_url.startswith("sqlite"):
             raise ValueError("JCJG_RATE_LIMIT_STORE=database 需要 PostgreSQL（SQLite 上用 memory）")
+        for who, per_minute in self.exchange_client_rate_limits.items():
+            if not who.strip() or not 1 <= per_minute <= 600_000:
+                raise ValueError(
+                    "JCJG_EXCHANGE_CLIENT_RATE_LIMITS：键为接入方编号（如 c12）或机构代码，"
+                    f"值为每分钟 1 到 600000 次（{who!r}: {per_minute}）"
+                )
         return self
 
     @model_validator(mode="after")

@@ -108,6 +108,26 @@ def test_bad_values_in_the_environment_are_refused(
         Settings()
 
 
+def test_clients_rate_limits_are_read_from_the_environment_and_bad_ones_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """JCJG_EXCHANGE_CLIENT_RATE_LIMITS (docs/operations/configuration.md): a JSON object of
+    client numbers or institution codes to requests a minute; a bad entry stops the start."""
+    monkeypatch.setenv("JCJG_EXCHANGE_CLIENT_RATE_LIMITS", '{"c12": 6000, "JG450100001": 3000}')
+    monkeypatch.setenv("JCJG_EXCHANGE_RATE_LIMIT_BURST_SECONDS", "30")
+    settings = Settings()
+    assert settings.exchange_client_rate_limits == {"c12": 6000, "JG450100001": 3000}
+    assert settings.exchange_rate_limit_burst_seconds == 30
+    for bad in ('{"c12": 0}', '{"c12": 600001}', '{" ": 10}', '{"c12": "many"}', "[1]"):
+        monkeypatch.setenv("JCJG_EXCHANGE_CLIENT_RATE_LIMITS", bad)
+        with pytest.raises(ValidationError):
+            Settings()
+    monkeypatch.setenv("JCJG_EXCHANGE_CLIENT_RATE_LIMITS", "{}")
+    monkeypatch.setenv("JCJG_EXCHANGE_RATE_LIMIT_BURST_SECONDS", "121")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
 def test_https_and_timezone_follow_the_settings() -> None:
     settings = Settings(base_url="https://jcjg.example.cn", display_timezone="Asia/Shanghai")
     assert settings.https is True

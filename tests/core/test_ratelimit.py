@@ -67,26 +67,26 @@ def test_two_processes_share_one_bucket_in_the_database(database: str) -> None:
     try:
         first, second = (DatabaseRateLimiter("verify", 3, engine) for _ in range(2))
         start = time.time()
-        assert first.take("10.0.0.1", now=start) == (1, 0)
-        assert second.take("10.0.0.1", now=start) == (1, 0)
-        assert first.take("10.0.0.1", now=start) == (1, 0)
-        granted, wait = second.take("10.0.0.1", now=start)  # the third token was the first's
-        assert granted == 0
+        assert first.take("10.0.0.1", now=start) == (1, 0, 2)  # given, wait, left
+        assert second.take("10.0.0.1", now=start) == (1, 0, 1)
+        assert first.take("10.0.0.1", now=start) == (1, 0, 0)
+        granted, wait, left = second.take("10.0.0.1", now=start)  # the third token was the first's
+        assert (granted, left) == (0, 0)
         assert wait == pytest.approx(20.0)  # 3 a minute: one every 20 s
-        assert first.take("10.0.0.2", now=start) == (1, 0)  # another client's own bucket
+        assert first.take("10.0.0.2", now=start)[:2] == (1, 0)  # another client's own bucket
         # a refusal takes nothing: 20 s on, one request passes again, and only one
-        assert first.take("10.0.0.1", now=start + 20) == (1, 0)
+        assert first.take("10.0.0.1", now=start + 20)[:2] == (1, 0)
         assert second.take("10.0.0.1", now=start + 20)[0] == 0
         # a process whose clock is behind refills nothing and moves no one's clock back
         assert first.take("10.0.0.1", now=start - 600)[0] == 0
-        assert second.take("10.0.0.1", now=start + 40) == (1, 0)
+        assert second.take("10.0.0.1", now=start + 40)[:2] == (1, 0)
         # another limiter's bucket for the same client is its own
-        assert DatabaseRateLimiter("ledger", 3, engine).take("10.0.0.1", now=start) == (1, 0)
+        assert DatabaseRateLimiter("ledger", 3, engine).take("10.0.0.1", now=start)[:2] == (1, 0)
         with make_sessionmaker(engine)() as db:
             rows = db.scalar(select(func.count()).select_from(RateBucket))
         assert rows == 3
         # an address longer than a key keeps within the column
-        assert first.take("x" * 1000, now=start) == (1, 0)
+        assert first.take("x" * 1000, now=start)[:2] == (1, 0)
     finally:
         engine.dispose()
 
@@ -100,18 +100,18 @@ def test_a_process_takes_more_at_a_time_only_while_it_spends_them(database: str)
         first, second = (DatabaseRateLimiter("exchange", 1200, engine) for _ in range(2))
         assert first.max_batch == 20
         start = time.time()
-        assert first.take("client:1", 20, now=start) == (20, 0)
+        assert first.take("client:1", 20, now=start)[:2] == (20, 0)
         for _ in range(59):  # the other process takes the 1,180 left
-            assert second.take("client:1", 20, now=start) == (20, 0)
+            assert second.take("client:1", 20, now=start)[:2] == (20, 0)
         assert first.take("client:1", 20, now=start)[0] == 0  # none left
-        assert second.take("client:1", 20, now=start + 0.11) == (1, 0)  # 2.2 refilled
-        assert second.take("client:1", 20, now=start + 0.11) == (1, 0)
+        assert second.take("client:1", 20, now=start + 0.11)[:2] == (1, 0)  # 2.2 refilled
+        assert second.take("client:1", 20, now=start + 0.11)[:2] == (1, 0)
         assert second.take("client:1", 20, now=start + 0.11)[0] == 0
 
         asked: list[int] = []
         take = first.take
 
-        def counted(key: str, n: int = 1, now: float | None = None) -> tuple[int, float]:
+        def counted(key: str, n: int = 1, now: float | None = None) -> tuple[int, float, float]:
             asked.append(n)
             return take(key, n, now)
 
@@ -145,13 +145,13 @@ def test_a_clock_ahead_does_not_stop_the_refills(database: str) -> None:
         here, ahead = (DatabaseRateLimiter("verify", 3, engine) for _ in range(2))
         start = time.time()
         for _ in range(3):
-            assert here.take("10.0.0.1", now=start) == (1, 0)
-        assert ahead.take("10.0.0.1", now=start + 3600) == (1, 0)  # a host an hour ahead
-        assert here.take("10.0.0.1", now=start + 20) == (1, 0)
-        assert here.take("10.0.0.1", now=start + 20) == (1, 0)
+            assert here.take("10.0.0.1", now=start)[:2] == (1, 0)
+        assert ahead.take("10.0.0.1", now=start + 3600)[:2] == (1, 0)  # a host an hour ahead
+        assert here.take("10.0.0.1", now=start + 20)[:2] == (1, 0)
+        assert here.take("10.0.0.1", now=start + 20)[:2] == (1, 0)
         assert here.take("10.0.0.1", now=start + 20)[0] == 0
         # refilled from the taker's clock again, not an hour from now
-        assert here.take("10.0.0.1", now=start + 40) == (1, 0)
+        assert here.take("10.0.0.1", now=start + 40)[:2] == (1, 0)
     finally:
         engine.dispose()
 
@@ -194,10 +194,12 @@ def test_two_processes_share_one_bucket_onredis_url() -> None:
         first.take("10.0.0.1"), second.take("10.0.0.1"), first.take("10.0.0.1"),
         second.take("10.0.0.1"), first.take("10.0.0.2"),
     ]  # fmt: skip
-    assert answers[:3] == [(1, 0), (1, 0), (1, 0)]
+    assert [a[:2] for a in answers[:3]] == [(1, 0), (1, 0), (1, 0)]
+    # what is left after each (Redis's clock refills meanwhile: 0.05 a second)
+    assert [math.floor(a[2]) for a in answers[:3]] == [2, 1, 0]
     assert answers[3][0] == 0
     assert 19.0 < answers[3][1] <= 20.0
-    assert answers[4] == (1, 0)
+    assert answers[4][:2] == (1, 0)
     batched = RedisRateLimiter("exchange", 1200, clients[0], prefix)
     assert [batched.take("client:1", 20)[0] for _ in range(60)] == [20] * 60
     assert batched.take("client:1", 20)[0] <= 1  # what refilled meanwhile, one by one

@@ -31,6 +31,7 @@ from fastapi import Request
 from sqlalchemy import Float, String, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
+from starlette.types import Message, Scope, Send
 
 from jcjg.core.db import Base
 from jcjg.core.errors import AppError, problem_type
@@ -52,44 +53,87 @@ RETRY_STORE_SECONDS = 5.0
 HOLD_SECONDS = 1.0
 # a row stamped further ahead of a taker's clock is taken as stamped now (see _TAKE_SQL)
 CLOCK_AHEAD_SECONDS = 2
+# a bucket short of a token by less than this (sums of a rate's fractions) has one: a client
+# sending exactly at its rate is never refused for a rounding
+ROUNDING = 1e-6
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A limiter's answer to one request: ``wait`` 0 (a token taken) or the seconds until
+    there is one; ``remaining`` the tokens its client has left after it (a shared store's as
+    this process last saw them, refilled since, plus those it holds); ``full`` the seconds
+    until its bucket is full again."""
+
+    wait: float
+    remaining: int
+    full: float
 
 
 class Limiter(Protocol):
     """What a route asks of a limiter: ``await wait(key)`` takes one request's token for
-    ``key`` and returns 0, or the seconds to wait when none is left."""
+    ``key`` and returns 0, or the seconds to wait when none is left; ``await judge(key)`` the
+    same with what is left (:class:`Judged`). ``per_minute`` tokens a minute refill a bucket
+    of ``capacity``."""
+
+    per_minute: int
+    capacity: float
 
     async def wait(self, key: str) -> float: ...
 
+    async def judge(self, key: str) -> Judged: ...
+
+
+def capacity_of(per_minute: int, burst_seconds: float) -> float:
+    """A bucket's size: ``burst_seconds`` of the rate, at least one token."""
+    return max(1.0, per_minute * burst_seconds / 60.0)
+
 
 class RateLimiter:
-    """``per_minute`` requests per key, with bursts up to the same number, in this process."""
+    """``per_minute`` requests per key, with bursts up to ``burst_seconds`` of that rate (a
+    minute's: as many), in this process; ``clock`` monotonic seconds."""
 
-    def __init__(self, per_minute: int, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, per_minute: int, max_keys: int = 100_000, *, burst_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
+        self.capacity = capacity_of(per_minute, burst_seconds)
         self.max_keys = max_keys
+        self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def check(self, key: str, now: float | None = None) -> float:
         """Take one token for ``key``; return 0, or the seconds to wait when none is left."""
-        now = time.monotonic() if now is None else now
+        return self.take(key, now)[0]
+
+    def take(self, key: str, now: float | None = None) -> tuple[float, float]:
+        """Take one token for ``key``: 0 or the seconds to wait, and the tokens left."""
+        now = self.clock() if now is None else now
         with self._lock:
             tokens, last = self._buckets.pop(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             wait = 0.0
-            if tokens >= 1:
-                tokens -= 1
+            if tokens >= 1 - ROUNDING:
+                tokens = max(0.0, tokens - 1)
             else:
                 wait = (1 - tokens) / self.rate
             self._buckets[key] = (tokens, now)
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
-            return wait
+            return wait, tokens
+
+    def judged(self, key: str) -> Judged:
+        wait, tokens = self.take(key)
+        return Judged(wait, int(tokens), (self.capacity - tokens) / self.rate)
 
     async def wait(self, key: str) -> float:
         return self.check(key)
+
+    async def judge(self, key: str) -> Judged:
+        return self.judged(key)
 
 
 class RateBucket(Base):
@@ -130,7 +174,8 @@ _FORGET_SQL = text("DELETE FROM rate_limit_bucket WHERE at < :before")
 FORGET_SECONDS = 120.0
 
 # KEYS[1] the bucket; ARGV rate per second, capacity, tokens asked, seconds an idle bucket is
-# kept. Returns "<granted> <seconds to wait>". Redis's own clock: one for every process.
+# kept. Returns "<granted> <seconds to wait> <tokens left>". Redis's own clock: one for every
+# process.
 _REDIS_TAKE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -161,7 +206,7 @@ if granted == 0 then
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-return tostring(granted) .. ' ' .. tostring(wait)
+return tostring(granted) .. ' ' .. tostring(wait) .. ' ' .. tostring(tokens)
 """
 
 
@@ -169,11 +214,14 @@ return tostring(granted) .. ' ' .. tostring(wait)
 class _Held:
     """A client's tokens this process took ahead: ``tokens`` to spend before ``until``, and
     how many to ask for next time (doubled while they are all spent in time, halved when some
-    expire: a client that sends little takes one at a time and loses nothing)."""
+    expire: a client that sends little takes one at a time and loses nothing); ``left`` the
+    tokens the store had left at ``seen`` (monotonic), for the client's RateLimit headers."""
 
     tokens: int = 0
     until: float = 0.0
     batch: int = 1
+    left: float = 0.0
+    seen: float = 0.0
 
 
 class _Shared:
@@ -185,19 +233,25 @@ class _Shared:
 
     store = ""
 
-    def __init__(self, name: str, per_minute: int, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, name: str, per_minute: int, max_keys: int = 100_000, *, burst_seconds: float = 60.0
+    ) -> None:
         self.name = name
         self.per_minute = per_minute
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.max_batch = max(1, per_minute // 60)  # a second's worth at most
-        self.local = RateLimiter(per_minute)
+        self.capacity = capacity_of(per_minute, burst_seconds)
+        # a second's worth at most, and never more than the bucket holds
+        self.max_batch = max(1, min(per_minute // 60, int(self.capacity)))
+        self.local = RateLimiter(per_minute, burst_seconds=burst_seconds)
         self.max_keys = max_keys
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._logged = -math.inf
         self._down_until = -math.inf
 
     async def wait(self, key: str) -> float:
+        return (await self.judge(key)).wait
+
+    async def judge(self, key: str) -> Judged:
         now = time.monotonic()
         held = self._held.pop(key, None) or _Held()
         self._held[key] = held  # the most recent last; the oldest forgotten first
@@ -205,7 +259,7 @@ class _Shared:
             self._held.popitem(last=False)
         if held.tokens > 0 and now < held.until:
             held.tokens -= 1
-            return 0.0
+            return self._judged(held, now, 0.0)
         if held.tokens > 0:  # some expired unspent: ask for fewer
             held.batch = max(1, held.batch // 2)
         elif now < held.until:  # all spent in time: ask for more
@@ -214,7 +268,7 @@ class _Shared:
         if now < self._down_until:
             return self._here(key)
         try:
-            granted, wait = await self._take(key, held.batch)
+            granted, wait, left = await self._take(key, held.batch)
         except Exception as exc:  # the store is down: judged here, never refused for it
             if not isinstance(exc, self._failures()):
                 raise
@@ -222,17 +276,23 @@ class _Shared:
             self._fell_back(exc)
             return self._here(key)
         held.until = now + HOLD_SECONDS
+        held.left, held.seen = left, now
         if granted > 1:  # added to what requests of this client took meanwhile
             held.tokens += granted - 1
-        return 0.0 if granted else wait
+        return self._judged(held, now, 0.0 if granted else wait)
 
-    def _here(self, key: str) -> float:
+    def _judged(self, held: _Held, now: float, wait: float) -> Judged:
+        stored = min(self.capacity, held.left + max(0.0, now - held.seen) * self.rate)
+        remaining = min(self.capacity, stored + held.tokens)
+        return Judged(wait, int(remaining), (self.capacity - remaining) / self.rate)
+
+    def _here(self, key: str) -> Judged:
         from jcjg.core.metrics import RATE_LIMIT_FALLBACK
 
         RATE_LIMIT_FALLBACK.labels(limiter=self.name, store=self.store).inc()
-        return self.local.check(key)
+        return self.local.judged(key)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float]:
+    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
         raise NotImplementedError
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -267,27 +327,30 @@ class DatabaseRateLimiter(_Shared):
 
     store = "database"
 
-    def __init__(self, name: str, per_minute: int, engine: Engine) -> None:
-        super().__init__(name, per_minute)
+    def __init__(
+        self, name: str, per_minute: int, engine: Engine, *, burst_seconds: float = 60.0
+    ) -> None:
+        super().__init__(name, per_minute, burst_seconds=burst_seconds)
         self.engine = engine
         self._forgot = time.monotonic()
 
-    def take(self, key: str, n: int = 1, now: float | None = None) -> tuple[int, float]:
+    def take(self, key: str, n: int = 1, now: float | None = None) -> tuple[int, float, float]:
         """Take up to ``n`` tokens for ``key`` (at most the capacity): how many were given,
-        and when none, the seconds to wait for one."""
+        when none the seconds to wait for one, and the tokens left."""
         at = time.time() if now is None else now
         values = {
             "limiter": self.name, "bucket_key": key[:200], "capacity": self.capacity,
-            "rate": self.rate, "now": at, "n": max(1, min(n, self.per_minute)),
+            "rate": self.rate, "now": at, "n": max(1, min(n, int(self.capacity))),
         }  # fmt: skip
         with self.engine.begin() as conn:
             tokens, granted = conn.execute(_TAKE_SQL, values).one()
             if time.monotonic() - self._forgot > 60:
                 self._forgot = time.monotonic()
                 conn.execute(_FORGET_SQL, {"before": at - FORGET_SECONDS})
-        return int(granted), 0.0 if granted else (1 - float(tokens)) / self.rate
+        wait = 0.0 if granted else (1 - float(tokens)) / self.rate
+        return int(granted), wait, float(tokens)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float]:
+    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
         return await anyio.to_thread.run_sync(self.take, key, n)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -310,8 +373,11 @@ class RedisRateLimiter(_Shared):
 
     store = "redis"
 
-    def __init__(self, name: str, per_minute: int, client: Any, prefix: str = "jcjg") -> None:
-        super().__init__(name, per_minute)
+    def __init__(
+        self, name: str, per_minute: int, client: Any, prefix: str = "jcjg", *,
+        burst_seconds: float = 60.0,
+    ) -> None:  # fmt: skip
+        super().__init__(name, per_minute, burst_seconds=burst_seconds)
         self.prefix = prefix
         self.keep_seconds = 120  # a bucket is full again after a minute: then as if absent
         self.script = client.register_script(_REDIS_TAKE)
@@ -319,15 +385,15 @@ class RedisRateLimiter(_Shared):
     def key(self, key: str) -> str:
         return f"{self.prefix}:rate:{self.name}:{key[:200]}"
 
-    def take(self, key: str, n: int = 1) -> tuple[int, float]:
+    def take(self, key: str, n: int = 1) -> tuple[int, float, float]:
         """Take up to ``n`` tokens for ``key`` on Redis (see DatabaseRateLimiter.take)."""
-        asked = max(1, min(n, self.per_minute))
+        asked = max(1, min(n, int(self.capacity)))
         answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity, asked,
                                                           self.keep_seconds])  # fmt: skip
-        granted, wait = answer.split()
-        return int(granted), float(wait)
+        granted, wait, left = answer.split()
+        return int(granted), float(wait), float(left)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float]:
+    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
         return await anyio.to_thread.run_sync(self.take, key, n)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -346,8 +412,11 @@ def store_of(settings: Settings) -> str:
     return "memory" if settings.database_url.startswith("sqlite") else "database"
 
 
-def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
-    """The app's limiter ``name`` (``per_minute`` per client) in the configured store."""
+def make_limiter(
+    setup: AppSetup, name: str, per_minute: int, *, burst_seconds: float = 60.0
+) -> Limiter:
+    """The app's limiter ``name`` (``per_minute`` per client, bursts of ``burst_seconds`` of
+    that rate) in the configured store."""
     settings = setup.settings
     store = store_of(settings)
     if store == "redis":
@@ -355,14 +424,16 @@ def make_limiter(setup: AppSetup, name: str, per_minute: int) -> Limiter:
         if client is None:  # one client (and pool) for the app's limiters
             client = setup.app.state.rate_limit_redis = redis_client(settings.redis_url)
             setup.on_shutdown(client.close)
-        return RedisRateLimiter(name, per_minute, client, settings.redis_prefix)
+        return RedisRateLimiter(
+            name, per_minute, client, settings.redis_prefix, burst_seconds=burst_seconds
+        )
     if store == "database":
         engine = getattr(setup.app.state, "rate_limit_engine", None)
         if engine is None:  # one small pool for the app's limiters
             engine = setup.app.state.rate_limit_engine = limiter_engine(settings.database_url)
             setup.on_shutdown(engine.dispose)
-        return DatabaseRateLimiter(name, per_minute, engine)
-    return RateLimiter(per_minute)
+        return DatabaseRateLimiter(name, per_minute, engine, burst_seconds=burst_seconds)
+    return RateLimiter(per_minute, burst_seconds=burst_seconds)
 
 
 class ByRate:
@@ -385,16 +456,51 @@ class ByRate:
         return found
 
 
-def limited(wait: float) -> None:
-    """429 with ``Retry-After`` when ``wait`` (a limiter's answer) is not 0; the page or the
-    problem says the seconds too (a visitor reads no headers)."""
+def limited(wait: float, headers: dict[str, str] | None = None) -> None:
+    """429 with ``Retry-After`` (and ``headers``) when ``wait`` (a limiter's answer) is not 0;
+    the page or the problem says the seconds too (a visitor reads no headers)."""
     if wait > 0:
-        seconds = int(wait) + 1
+        seconds = max(1, math.ceil(wait - ROUNDING))  # a token is there then
         raise AppError(
             f"请求过于频繁，请 {seconds} 秒后再试。",
             kind=TOO_MANY,
-            headers={"Retry-After": str(seconds)},
+            headers={**(headers or {}), "Retry-After": str(seconds)},
         )
+
+
+def rate_headers(limiter: Limiter, judged: Judged) -> dict[str, str]:
+    """The answer's ``RateLimit-*`` headers (draft-ietf-httpapi-ratelimit-headers, the
+    separate-fields form): ``Limit`` the bucket's size (as many requests as may come at
+    once), ``Remaining`` what is left of it, ``Reset`` the seconds until it is full again,
+    ``Policy`` the steady rate a minute and the burst."""
+    return {
+        "RateLimit-Limit": str(int(limiter.capacity)),
+        "RateLimit-Remaining": str(max(0, judged.remaining)),
+        "RateLimit-Reset": str(max(0, math.ceil(judged.full))),
+        "RateLimit-Policy": f"{limiter.per_minute};w=60;burst={int(limiter.capacity)}",
+    }
+
+
+def rate_headers_sender(scope: Scope, send: Send) -> Send:
+    """``send`` adding to the answer the ``RateLimit-*`` headers its request's limit left in
+    its state (``request.state.rate_limit_headers``), those it does not have already (a 429
+    carries its own)."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+
+    async def sending(message: Message) -> None:
+        headers = state.get("rate_limit_headers")
+        if headers and message["type"] == "http.response.start":
+            raw = list(message.get("headers", ()))
+            have = {name.lower() for name, _ in raw}
+            raw += [
+                (name.lower().encode(), value.encode())
+                for name, value in headers.items()
+                if name.lower().encode() not in have
+            ]
+            message = {**message, "headers": raw}
+        await send(message)
+
+    return sending
 
 
 class RateLimit:
@@ -409,7 +515,9 @@ class RateLimit:
         if limiter is None:
             return
         client = request.client.host if request.client else "unknown"
-        limited(await limiter.wait(client))
+        judged = await limiter.judge(client)
+        headers = request.state.rate_limit_headers = rate_headers(limiter, judged)
+        limited(judged.wait, headers)
 
     def openapi_contract(self, method: str, path: str) -> Contract:
         return Contract(statuses={429: (TOO_MANY,)})

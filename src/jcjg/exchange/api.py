@@ -40,10 +40,11 @@ from jcjg.core.errors import (
 )
 from jcjg.core.handlers import app_error_response
 from jcjg.core.openapi import answers
-from jcjg.core.ratelimit import Limiter, limited
+from jcjg.core.ratelimit import Limiter, limited, rate_headers, rate_headers_sender
 from jcjg.exchange import problems
 from jcjg.exchange.auth import SIGNED, SIGNED_ANSWERS, Caller, authenticate, read_body
-from jcjg.exchange.cache import NeedDatabase
+from jcjg.exchange.cache import ClientInfo, NeedDatabase
+from jcjg.exchange.clients import configured_rate
 from jcjg.exchange.commit import GroupCommitter
 from jcjg.exchange.models import ExchangeFile
 from jcjg.exchange.monitor import Recorder
@@ -106,16 +107,30 @@ def record(request: Request, message_type: str, outcome: str, size: int, started
     recorder.record(key.client_id, message_type, outcome, size, latency_ms)
 
 
+def own_rate(settings: Settings, client: ClientInfo) -> int | None:
+    """A client's own limit a minute: the one set on its page, else the settings'
+    (:func:`configured_rate`); None: the platform's JCJG_EXCHANGE_RATE_LIMIT_PER_MINUTE."""
+    if client.rate_limit_per_minute is not None:
+        return client.rate_limit_per_minute
+    return configured_rate(settings, client.id, client.institution_code)
+
+
 async def check_rate(request: Request, caller: Caller) -> None:
     """429 with Retry-After when this client sends faster than its limit (its own, else the
-    platform's; in the store every process shares: jcjg.core.ratelimit)."""
-    limiters: dict[str, Limiter] = request.app.state.rate_limiters
+    platform's; in the store every process shares: jcjg.core.ratelimit). Its bucket is the
+    client's, whatever address it sends from; the answer carries its RateLimit headers
+    (:class:`MessagePath` adds them)."""
+    state = request.app.state
+    limiters: dict[str, Limiter] = state.rate_limiters
     limiter = limiters.get("exchange")
-    own = caller.client.rate_limit_per_minute
-    if limiter is not None and own is not None:  # its own limit, set by an approver
-        limiter = request.app.state.exchange_own_limits(own)
-    if limiter is not None:
-        limited(await limiter.wait(f"client:{caller.client.id}"))
+    if limiter is None:
+        return
+    own = own_rate(state.settings, caller.client)
+    if own is not None:
+        limiter = state.exchange_own_limits(own)
+    judged = await limiter.judge(f"client:{caller.client.id}")
+    headers = request.state.rate_limit_headers = rate_headers(limiter, judged)
+    limited(judged.wait, headers)
 
 
 def require_json(request: Request) -> None:
@@ -242,7 +257,9 @@ class MessagePath:
     """ASGI middleware answering ``POST /exchange/v1/messages/{message_type}`` itself, in front
     of the routing: the busiest request of a province's platform skips route matching,
     dependency injection and the request transaction (it has none: the checks read memory and
-    the group committer writes). Every other request goes on to the app."""
+    the group committer writes). Every other request goes on to the app. Every answer under
+    ``/exchange/v1/`` gets the RateLimit headers its request's limit left (signed requests:
+    the client's; the others: the address's)."""
 
     PREFIX = router.prefix + "/messages/"
 
@@ -250,6 +267,8 @@ class MessagePath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(router.prefix + "/"):
+            send = rate_headers_sender(scope, send)
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path.startswith(self.PREFIX) and "/" not in path[len(self.PREFIX) :]:

@@ -201,6 +201,17 @@ def decide(
 MAX_RATE_LIMIT = 600_000  # ten thousand a second: beyond what one platform process answers
 
 
+def configured_rate(settings: Settings, client_id: int, institution_code: str | None) -> int | None:
+    """A client's limit a minute in JCJG_EXCHANGE_CLIENT_RATE_LIMITS, by its number as in its
+    key ids (``c12``), else by its institution's code; None when neither is there."""
+    overrides = settings.exchange_client_rate_limits
+    if overrides:
+        for name in (f"c{client_id}", institution_code):
+            if name and name in overrides:
+                return overrides[name]
+    return None
+
+
 def set_rate_limit(db: Session, client: Client, text: str) -> None:
     """The client's own limit of requests a minute from a form's text: a whole number of 1 to
     :data:`MAX_RATE_LIMIT`; blank: the platform's default again (422 naming the field)."""

@@ -24,11 +24,15 @@ def _setup(setup: AppSetup) -> None:
     setup.app.add_middleware(api.MessagePath)
     if settings.exchange_conformance_log is not None:  # the conformance sandbox only
         setup.app.add_middleware(Probe, log=settings.exchange_conformance_log)
+    burst = settings.exchange_rate_limit_burst_seconds
     state.rate_limiters["exchange"] = make_limiter(
-        setup, "exchange", settings.exchange_rate_limit_per_minute
+        setup, "exchange", settings.exchange_rate_limit_per_minute, burst_seconds=burst
     )
-    # clients with a limit of their own (Client.rate_limit_per_minute): a limiter per rate
-    state.exchange_own_limits = ByRate(lambda n: make_limiter(setup, f"exchange-{n}", n))
+    # clients with a limit of their own (Client.rate_limit_per_minute, else
+    # JCJG_EXCHANGE_CLIENT_RATE_LIMITS): a limiter per rate
+    state.exchange_own_limits = ByRate(
+        lambda n: make_limiter(setup, f"exchange-{n}", n, burst_seconds=burst)
+    )
     wakeup = state.exchange_wakeup = Wakeup()
     setup.on_stopping(wakeup.close)
     if settings.exchange_group_commit:

@@ -483,11 +483,10 @@ def _detail(
     }
     active = client.status == ClientStatus.ACTIVE.value
     approver = principal.can("exchange_client:approve")
+    institution = db.get(Institution, client.institution_id) if client.institution_id else None
     context: dict[str, Any] = {
         "client": client,
-        "institution": db.get(Institution, client.institution_id)
-        if client.institution_id
-        else None,
+        "institution": institution,
         "region_name": regions.display_name(db=db, code=client.region_code),
         "applied_by": users.get(client.applied_by_id or 0),
         "decided_by": users.get(client.decided_by_id or 0),
@@ -502,6 +501,9 @@ def _detail(
         "can_revoke": approver,
         "can_limit": approver and client.status != ClientStatus.REJECTED.value,
         "default_rate": request.app.state.settings.exchange_rate_limit_per_minute,
+        "configured_rate": service.configured_rate(
+            request.app.state.settings, client.id, institution.code if institution else None
+        ),
         "done": DONE.get(request.query_params.get("done", "")),
         "failed": None,
         "values": {},
