@@ -123,7 +123,7 @@ def _prints(chunk: range) -> list[Drawn]:
     later specimen comparing it at its own step reads, computed once here instead of once per
     pair)."""
     assert _POPULATION is not None
-    out = []
+    out: list[Drawn] = []
     for i in chunk:
         curve = _POPULATION.specimen(i)
         asks = curves.query_prints(curve)
@@ -222,9 +222,10 @@ def _genuine(rows: range) -> _Tally:
         if not compared:
             continue
         tally.compared += len(compared)
-        mine = _prepared(i)  # prepared once for all its candidates
-        for j in compared:
-            if reuse.compare(mine, _prepared(j)).is_copy():
+        # prepared once for all its candidates, aligned with all of them at once
+        found = reuse.compare_many(_prepared(i), [_prepared(j) for j in compared])
+        for j, evidence in zip(compared, found, strict=True):
+            if evidence.is_copy():
                 tally.false += 1
                 tally.accused.append((i, j))
     return tally
@@ -254,9 +255,11 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
             if not fp.alternate:
                 yielded.update(index.twins(fp))
         tally.yielded += len(yielded)
-        for j in index.ask(prints, service.MAX_COMPARED, specimens):
-            tally.compared += 1
-            if reuse.compare(copy, _prepared(j)).is_copy():
+        asked = index.ask(prints, service.MAX_COMPARED, specimens)
+        tally.compared += len(asked)
+        for j, evidence in zip(asked, reuse.compare_many(copy, [_prepared(j) for j in asked]),
+                               strict=True):  # fmt: skip
+            if evidence.is_copy():
                 found = found or j == original
                 tally.false += j != original
     tally.found[kind] = [int(found)]

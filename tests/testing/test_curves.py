@@ -156,6 +156,29 @@ def test_a_kept_curve_compares_as_one_prepared_anew():
     assert reuse.compare(copy, drawn[0]).is_copy()
 
 
+def test_candidates_aligned_together_give_the_evidence_of_one_by_one():
+    # compare_many stacks the grids of every candidate, time scale and offset into one
+    # transform of a length: the evidence must be the same to the last digit as compare's
+    import dataclasses
+
+    from jcjg.testing import reuse
+
+    rng = random.Random(461)
+    slow, fast = (dataclasses.replace(synthetic.machine(rng), hz=hz) for hz in (10.0, 50.0))
+    drawn = [synthetic.cube_on(rng, m, 30.0) for m in (slow, slow, fast, fast)]
+    noise = slow.white * float(drawn[0].force.max())
+    copies = [synthetic.forge(rng, drawn[0], kind, noise_kn=noise, donor=drawn[1])
+              for kind in ("time_scaled", "decimated", "resampled")]  # fmt: skip
+    candidates = [*drawn, *copies]
+    for new in (copies[0], drawn[1], drawn[3]):
+        together = reuse.compare_many(reuse.prepare(new), candidates)
+        alone = [reuse.compare(new, earlier) for earlier in candidates]
+        assert together == alone
+    assert together[4].is_copy() is False
+    assert reuse.compare_many(copies[0], candidates)[0].is_copy()
+    assert reuse.compare_many(copies[0], []) == []
+
+
 def test_a_humming_machine_repeats_itself_but_is_not_a_copy():
     from jcjg.testing import reuse
 

@@ -27,14 +27,32 @@ def _noise(rng: random.Random, sigma: float, size: int) -> np.ndarray:
 
 def _wobble(rng: random.Random, t: np.ndarray, amplitude: float) -> np.ndarray:
     """Slow and faster oscillations of servo and material, weaker as they get faster."""
-    out = np.zeros_like(t)
     span = max(float(t[-1] - t[0]), 1e-6)
-    phase = 2 * math.pi * (t - t[0]) / span
+    draws = []
     for _ in range(16):
-        cycles = rng.uniform(1.0, 60.0)
-        size = rng.uniform(0.3, 1.0) / math.sqrt(cycles)
-        out += size * np.sin(cycles * phase + rng.uniform(0, 2 * math.pi))
-    return amplitude * out
+        count = rng.uniform(1.0, 60.0)
+        size = rng.uniform(0.3, 1.0) / math.sqrt(count)
+        draws.append((count, size, rng.uniform(0, 2 * math.pi)))
+    cycles, sizes, phases = (np.array(column) for column in zip(*draws, strict=True))
+    step = span / max(t.size - 1, 1)
+    if t.size < 2 or float(np.abs(np.diff(t) - step).max()) > 1e-9 * step:
+        phase = 2 * math.pi * (t - t[0]) / span
+        out = np.zeros_like(t)
+        for c, s, p in draws:
+            out += s * np.sin(c * phase + p)
+        return amplitude * out
+    # samples at one step (every curve drawn here): sample i = width * row + column, and the
+    # sine of the sum of the two angles from their sines and cosines, summed over the 16 by two
+    # matrix products (within 1e-12 of a sine of every sample, a seventh of the time)
+    width = math.isqrt(t.size - 1) + 1
+    rows = -(-t.size // width)
+    turn = 2 * math.pi * cycles / span * step  # radians a sample
+    coarse = np.outer(turn * width, np.arange(rows)) + phases[:, None]
+    fine = np.outer(turn, np.arange(width))
+    out = (sizes[:, None] * np.sin(coarse)).T @ np.cos(fine) + (
+        sizes[:, None] * np.cos(coarse)
+    ).T @ np.sin(fine)
+    return np.asarray(amplitude * out.ravel()[: t.size], dtype=np.float64)
 
 
 def concrete(

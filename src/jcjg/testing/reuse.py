@@ -49,6 +49,7 @@ samples.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,25 +162,30 @@ def branch(curve: Curve, top: float = 0.9) -> slice:
 
 def residual(t: Array, f: Array) -> Array:
     """Each point minus the line through its neighbours, minus the running mean of that (the
-    first and last points have no neighbours: the result is two shorter)."""
-    if f.size < 3:
-        return np.zeros(0)
+    first and last points have no neighbours: the result is two shorter); of each row when
+    ``f`` has rows (forces on the same times ``t``: the same figures as one at a time)."""
+    if f.shape[-1] < 3:
+        return np.zeros((*f.shape[:-1], 0))
     share = (t[1:-1] - t[:-2]) / (t[2:] - t[:-2])
-    r = f[1:-1] - (f[:-2] + share * (f[2:] - f[:-2]))
-    half = min(RUNNING_MEAN, r.size) // 2
-    sums = np.concatenate(([0.0], np.cumsum(r)))
+    r = f[..., 1:-1] - (f[..., :-2] + share * (f[..., 2:] - f[..., :-2]))
+    size = r.shape[-1]
+    half = min(RUNNING_MEAN, size) // 2
+    sums = np.zeros((*r.shape[:-1], size + 1))
+    np.cumsum(r, axis=-1, out=sums[..., 1:])
     width = 2 * half + 1
-    if r.size < width:  # pragma: no cover - a residual this short is never compared
-        at = np.arange(r.size)
-        lo, hi = np.maximum(at - half, 0), np.minimum(at + half + 1, r.size)
-        return np.asarray(r - (sums[hi] - sums[lo]) / (hi - lo), dtype=np.float64)
+    if size < width:  # pragma: no cover - a residual this short is never compared
+        at = np.arange(size)
+        lo, hi = np.maximum(at - half, 0), np.minimum(at + half + 1, size)
+        return np.asarray(r - (sums[..., hi] - sums[..., lo]) / (hi - lo), dtype=np.float64)
     # the running mean over ``width`` points, fewer at either end (as many as there are)
-    mean = np.empty(r.size)
-    mean[half : r.size - half] = (sums[width:] - sums[: r.size + 1 - width]) / width
+    mean = np.empty(r.shape)
+    mean[..., half : size - half] = (sums[..., width:] - sums[..., : size + 1 - width]) / width
     head = np.arange(half)
-    mean[:half] = sums[head + half + 1] / (head + half + 1)
-    tail = np.arange(r.size - half, r.size)
-    mean[r.size - half :] = (sums[r.size] - sums[tail - half]) / (r.size - tail + half)
+    mean[..., :half] = sums[..., head + half + 1] / (head + half + 1)
+    tail = np.arange(size - half, size)
+    mean[..., size - half :] = (sums[..., size, None] - sums[..., tail - half]) / (
+        size - tail + half
+    )
     return np.asarray(r - mean, dtype=np.float64)
 
 
@@ -314,9 +320,16 @@ class Prepared:
             self.grids[key] = _grid(c, float(c.t[part.start]), float(c.t[part.stop - 1]), step)
         return self.grids[key]
 
+    @staticmethod
+    def grid_key(grid: tuple[str, float, float]) -> tuple[str, float, float]:
+        return (grid[0], round(grid[1], 9), round(grid[2], 9))
+
+    def has_spectrum(self, grid: tuple[str, float, float], size: int) -> bool:
+        return (self.grid_key(grid), size) in self.spectra
+
     def spectrum(self, grid: tuple[str, float, float], size: int) -> npt.NDArray[np.complex128]:
         """The transform of length ``size`` of a grid asked for before."""
-        key = (grid[0], round(grid[1], 9), round(grid[2], 9))
+        key = self.grid_key(grid)
         if (key, size) not in self.spectra:
             self.spectra[key, size] = np.fft.rfft(self.grids[key][1], size)
         return self.spectra[key, size]
@@ -419,9 +432,10 @@ def _turns(size: int) -> list[npt.NDArray[np.complex128]]:
     return [np.exp(bins * fraction) for fraction in FRACTIONS]
 
 
-def _coarse_lag(
-    a: Prepared, b: Prepared, time_scale: float
-) -> tuple[float, float, float, float, int] | None:
+Coarse = tuple[float, float, float, float, int]  # lag, runner-up, correlation, spread, samples
+
+
+def _coarse_lag(a: Prepared, b: Prepared, time_scale: float) -> Coarse | None:
     """The lag (s) at which the residuals correlate best on a uniform grid (the coarser of the
     two curves' steps), sliding the new curve's branch along the earlier curve up to its
     :data:`REACH` (its times multiplied by ``time_scale``); the best correlation at any lag at least
@@ -430,22 +444,97 @@ def _coarse_lag(
     from the cross-spectrum turned by their phase (a copy resampled half a step off would
     otherwise meet no grid point of its original: at the highest frequencies the two would not
     correlate): one grid and one transform of each curve serve every fraction."""
-    step = max(a.step, b.step * time_scale)
-    t0, ra = a.branch_grid(step)
-    own = step / time_scale  # the grid's step on the earlier curve's own time
-    found: tuple[float, float, float, float, int] | None = None
-    for offset in _offsets(own, b.step):
-        start, rb = b.whole_grid(own, offset)
-        s0 = start * time_scale
-        if ra.size < 8 or rb.size < 8:
-            return None
-        flip = rb.size < ra.size  # slide the shorter along the longer
-        short, long_ = (rb, ra) if flip else (ra, rb)
+    return _coarse_lags(a, [(b, time_scale)])[0]
+
+
+@dataclass
+class _Slide:
+    """One grid of an earlier curve slid along the new branch (one offset of one time scale of
+    one candidate: :func:`_coarse_lags`)."""
+
+    b: Prepared
+    grid: tuple[str, float, float]
+    step: float
+    t0: float  # the new branch's grid's start
+    s0: float  # the earlier curve's grid's start, on the new curve's time scale
+    flip: bool  # the earlier curve's grid is the shorter (it is slid along the branch)
+    short: Array
+    long_: Array
+    size: int  # of the transform
+
+
+def _coarse_lags(a: Prepared, jobs: list[tuple[Prepared, float]]) -> list[Coarse | None]:
+    """:func:`_coarse_lag` of each (earlier curve, time scale) of ``jobs``, the transforms of
+    every grid of one length in one call (a two-dimensional transform over the stacked grids:
+    the same figures as one transform each, in about half the time); the cross-correlations
+    of every fraction of a length in one inverse transform."""
+    plans: list[list[_Slide] | None] = []
+    for b, time_scale in jobs:
+        step = max(a.step, b.step * time_scale)
+        t0, ra = a.branch_grid(step)
+        own = step / time_scale  # the grid's step on the earlier curve's own time
+        slides: list[_Slide] | None = []
+        for offset in _offsets(own, b.step):
+            start, rb = b.whole_grid(own, offset)
+            if ra.size < 8 or rb.size < 8:
+                slides = None
+                break
+            flip = rb.size < ra.size  # slide the shorter along the longer
+            short, long_ = (rb, ra) if flip else (ra, rb)
+            size = 1 << int(np.ceil(np.log2(long_.size + short.size)))
+            assert slides is not None
+            slides.append(_Slide(b, ("whole", own, offset), step, t0, start * time_scale, flip,
+                                 short, long_, size))  # fmt: skip
+        plans.append(slides)
+    every = [s for slides in plans if slides for s in slides]
+    _spectra(every)
+    scores: dict[int, list[Array]] = {}
+    for size in sorted({s.size for s in every}):
+        group = [s for s in every if s.size == size]
+        cross = np.empty((len(FRACTIONS) * len(group), size // 2 + 1), dtype=np.complex128)
+        for row, s in enumerate(group):
+            theirs = s.b.spectrum(s.grid, size)
+            mine = a.spectrum(("branch", s.step, 0.0), size)
+            cross[row] = (mine * np.conj(theirs)) if s.flip else (theirs * np.conj(mine))
+        m = len(group)
+        for k, turn in enumerate(_turns(size)):
+            if k:
+                np.multiply(cross[:m], turn, out=cross[k * m : (k + 1) * m])
+        lags = np.fft.irfft(cross, size, axis=-1)
+        for row, s in enumerate(group):
+            scores[id(s)] = [lags[k * m + row] for k in range(len(FRACTIONS))]
+    return [None if slides is None else _best_slide(slides, [scores[id(s)] for s in slides])
+            for slides in plans]  # fmt: skip
+
+
+def _spectra(slides: list[_Slide]) -> None:
+    """The transforms the slides read of the earlier curves' grids not yet kept, those of one
+    length in one call (each kept by its curve: :meth:`Prepared.spectrum`)."""
+    missing: dict[tuple[int, tuple[str, float, float], int], _Slide] = {}
+    for s in slides:
+        if not s.b.has_spectrum(s.grid, s.size):
+            missing.setdefault((id(s.b), s.b.grid_key(s.grid), s.size), s)
+    for size in {s.size for s in missing.values()}:
+        group = [s for s in missing.values() if s.size == size]
+        if len(group) == 1:
+            group[0].b.spectrum(group[0].grid, size)
+            continue
+        stacked = np.zeros((len(group), size))
+        for row, s in enumerate(group):
+            values = s.b.grids[s.b.grid_key(s.grid)][1]
+            stacked[row, : values.size] = values
+        for s, spectrum in zip(group, np.fft.rfft(stacked, axis=-1), strict=True):
+            s.b.spectra[s.b.grid_key(s.grid), size] = spectrum
+
+
+def _best_slide(slides: list[_Slide], scores: list[list[Array]]) -> Coarse:
+    """The best alignment of one time scale over its slides (offsets) and fractions, from the
+    raw cross-correlations (``scores``: each slide's, one a fraction), as :func:`_coarse_lag`
+    gives it."""
+    found: tuple[float, Array, int, int] | None = None  # lag, scores, best, samples
+    for s, raw in zip(slides, scores, strict=True):
+        short, long_ = s.short, s.long_
         n = short.size
-        size = 1 << int(np.ceil(np.log2(long_.size + n)))
-        theirs = b.spectrum(("whole", own, offset), size)
-        mine = a.spectrum(("branch", step, 0.0), size)
-        spectrum = (mine * np.conj(theirs)) if flip else (theirs * np.conj(mine))
         energy = np.concatenate(([0.0], np.cumsum(long_**2)))
         window = energy[n:] - energy[:-n]
         own_energy = max(float(short @ short), 1e-18)
@@ -454,24 +543,28 @@ def _coarse_lag(
         # stretches within two steps (a lag between them reads both; the break's large
         # residuals beside a quiet stretch would otherwise make it look correlated)
         padded = np.concatenate((np.full(2, window[0]), window, np.full(2, window[-1])))
-        near = np.maximum.reduce([padded[k : k + window.size] for k in range(5)])
+        near = padded[: window.size].copy()
+        for k in range(1, 5):
+            np.maximum(near, padded[k : k + window.size], out=near)
         between = np.sqrt(np.maximum(near, 1e-18) * own_energy)
-        for fraction, turn in zip(FRACTIONS, _turns(size), strict=True):
-            turned = spectrum * turn if fraction else spectrum
-            score = np.fft.irfft(turned, size)[: long_.size - n + 1]
-            score /= between if fraction else norm
+        for fraction, lags in zip(FRACTIONS, raw, strict=True):
+            score = lags[: long_.size - n + 1] / (between if fraction else norm)
             best = int(np.argmax(score))
-            if found is not None and score[best] <= found[2]:
+            if found is not None and score[best] <= found[1][found[2]]:
                 continue
-            far = np.abs(np.arange(score.size) - best) >= DISTINCT_LAGS
-            runner_up = float(score[far].max()) if far.any() else 0.0
-            spread = float(score[far].std()) if far.sum() >= 2 else 1.0
             # long_[k + i] meets short[i]: the new curve's t0 + i step is the earlier's
             # s0 + (k + i) steps
-            at = (best + fraction) * step
-            lag = s0 + at - t0 if not flip else s0 - t0 - at
-            found = (lag, runner_up, float(score[best]), spread, n)
-    return found
+            at = (best + fraction) * s.step
+            lag = s.s0 + at - s.t0 if not s.flip else s.s0 - s.t0 - at
+            found = (lag, score, best, n)
+    assert found is not None
+    lag, score, best, n = found
+    # every alignment at least DISTINCT_LAGS from the best
+    others = np.concatenate((score[: max(best - DISTINCT_LAGS + 1, 0)],
+                             score[best + DISTINCT_LAGS :]))  # fmt: skip
+    runner_up = float(others.max()) if others.size else 0.0
+    spread = float(others.std()) if others.size >= 2 else 1.0
+    return lag, runner_up, float(score[best]), spread, n
 
 
 def _step(curve: Curve) -> float:
@@ -497,7 +590,7 @@ def _paired(
 
 def _correlation(t: Array, x: Array, y: Array) -> tuple[float, float]:
     """The whitened residuals' correlation, and the smaller residual's spread (kN)."""
-    rx, ry = residual(t, x), residual(t, y)
+    rx, ry = residual(t, np.stack((x, y)))
     if rx.size < 3:
         return 0.0, 0.0
     noise = float(min(rx.std(), ry.std()))
@@ -506,6 +599,15 @@ def _correlation(t: Array, x: Array, y: Array) -> tuple[float, float]:
     if sx == 0 or sy == 0:
         return 0.0, noise
     return float(wx @ wy) / (sx * sy), noise
+
+
+def _median(values: Array) -> float:
+    """``np.median`` of values without NaN, without its checks (the same figure)."""
+    middle = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, middle)[middle])
+    low, high = np.partition(values, (middle - 1, middle))[middle - 1 : middle + 1]
+    return float((low + high) / 2)
 
 
 def _runs(same: npt.NDArray[np.bool_]) -> int:
@@ -626,23 +728,43 @@ def _refined_scale(
 
 def _spread_kn(t: Array, x: Array, y: Array) -> float:
     """The smaller of the two residuals' spread (kN), as :func:`_correlation` gives it."""
-    rx, ry = residual(t, x), residual(t, y)
+    rx, ry = residual(t, np.stack((x, y)))
     return float(min(rx.std(), ry.std())) if rx.size >= 3 else 0.0
 
 
 def compare(a: Curve | Prepared, b: Curve | Prepared, top: float = 0.9) -> Evidence:
     """The evidence that the new curve ``a`` is the earlier curve ``b`` again (see the module
     docstring). Either may be given :func:`prepare`\\ d (a new curve compared with many
-    candidates is prepared once)."""
-    pa, pb = prepare(a, top), prepare(b, top)
+    candidates is prepared once: :func:`compare_many`)."""
+    return compare_many(a, [b], top)[0]
+
+
+def compare_many(
+    a: Curve | Prepared, candidates: Sequence[Curve | Prepared], top: float = 0.9
+) -> list[Evidence]:
+    """:func:`compare` of the new curve ``a`` with each of ``candidates``, the same evidence
+    (to the last digit) in less time: ``a`` prepared once, and the coarse alignments of every
+    candidate, time scale and offset with one transform of a length (:func:`_coarse_lags`)."""
+    pa = prepare(a, top)
+    pbs = [prepare(b, top) for b in candidates]
+    jobs: list[tuple[int, float]] = []  # (candidate, time scale)
+    for k, pb in enumerate(pbs):
+        if pa.part.stop - pa.part.start >= 8 and pb.curve.n >= 8:
+            jobs += [(k, time_scale) for time_scale in time_scales(pa, pb)]
+    found: list[list[tuple[float, float, float, float, float, int]]] = [[] for _ in pbs]
+    lagged = _coarse_lags(pa, [(pbs[k], time_scale) for k, time_scale in jobs])
+    for (k, time_scale), coarse in zip(jobs, lagged, strict=True):
+        if coarse is not None:
+            found[k].append((time_scale, *coarse))
+    return [_judged(pa, pb, mine) for pb, mine in zip(pbs, found, strict=True)]
+
+
+def _judged(
+    pa: Prepared, pb: Prepared, found: list[tuple[float, float, float, float, float, int]]
+) -> Evidence:
+    """The evidence of one pair from its coarse alignments (``found``: each time scale's, as
+    :func:`_coarse_lag` gives it, the time scale first)."""
     a, b, part = pa.curve, pb.curve, pa.part
-    if part.stop - part.start < 8 or b.n < 8:
-        return Evidence(0, 0.0, 0.0, 0.0, 1.0, 0, 0, None, 0.0)
-    found = []
-    for time_scale in time_scales(pa, pb):
-        lagged = _coarse_lag(pa, pb, time_scale)
-        if lagged is not None:
-            found.append((time_scale, *lagged))
     if not found:
         return Evidence(0, 0.0, 0.0, 0.0, 1.0, 0, 0, None, 0.0)
     found.sort(key=lambda f: -f[3])
@@ -680,7 +802,7 @@ def compare(a: Curve | Prepared, b: Curve | Prepared, top: float = 0.9) -> Evide
     if noise < 0:
         noise = _spread_kn(t, x, y)
     big = y > 0.1 * max(float(y.max()), 1e-9) if y.size else y.astype(bool)
-    scale = float(np.median(x[big] / y[big])) if big.any() else 1.0
+    scale = _median(x[big] / y[big]) if big.any() else 1.0
     return Evidence(
         points=_compared_points(t.size - 2),
         correlation=max(rho, 0.0),
@@ -721,7 +843,7 @@ def overlay(a: Curve, b: Curve, evidence: Evidence, top: float = 0.9) -> Overlay
     t, x, y = _paired(a, part, scaled, evidence.lag_s, _step(a) >= _step(scaled))
     y = y * evidence.scale
     pick = np.unique(np.linspace(0, max(t.size - 1, 0), min(OVERLAY_POINTS, t.size), dtype=int))
-    rx, ry = residual(t, x), residual(t, y)
+    rx, ry = residual(t, np.stack((x, y)))
     middle = max(0, (rx.size - RESIDUAL_POINTS) // 2)
     window = slice(middle, middle + RESIDUAL_POINTS)
     return Overlay(

@@ -513,17 +513,19 @@ def similar_curves(
         chosen += [other for other in _twins(db, row, fp) if other not in chosen]
     if not chosen:
         return []
-    out = []
+    read: list[tuple[Curve, reuse.Prepared]] = []
     for other in chosen:
         try:
-            earlier = prepared_curve(settings, other, top)
+            read.append((other, prepared_curve(settings, other, top)))
         except (BlobNotFound, BlobCorrupted, curves.CurveError):
             log.warning("curve %s: its stored points cannot be read; not compared", other.id)
-            continue
-        evidence = reuse.compare(new, earlier, top)
-        if evidence.is_copy(min_correlation, min_points):
-            out.append((other, evidence))
-    return out
+    # aligned with all its candidates at once (the same evidence as one by one)
+    found = reuse.compare_many(new, [earlier for _, earlier in read], top)
+    return [
+        (other, evidence)
+        for (other, _), evidence in zip(read, found, strict=True)
+        if evidence.is_copy(min_correlation, min_points)
+    ]
 
 
 def _candidates(
