@@ -55,7 +55,7 @@ HOLD_SECONDS = 1.0
 CLOCK_AHEAD_SECONDS = 2
 # a bucket short of a token by less than this (sums of a rate's fractions) has one: a client
 # sending exactly at its rate is never refused for a rounding
-ROUNDING = 1e-6
+ROUNDING = 1e-3
 
 
 @dataclass(frozen=True)
@@ -150,16 +150,22 @@ class RateBucket(Base):
     granted: Mapped[int] = mapped_column(default=0)
 
 
-# The SQL of one taking, over the row's old values: the tokens refilled since ``at``, at most
-# the capacity; then as many as asked when there are that many, else one when there is one,
-# else none. A process whose clock is behind the row's refills nothing; a row stamped more than
-# CLOCK_AHEAD_SECONDS ahead of the taker's clock (a host whose clock jumped forward) is taken as
-# stamped now, so that one bad clock cannot stop everyone's refills. No value in the text.
+# The SQL of one taking, over the row's old values: the tokens refilled since ``at`` and those
+# given back (``:back``, taken ahead and not spent), at most the capacity; then as many as
+# asked when there are that many, else one when there is one (short by less than ROUNDING),
+# else none. A process whose clock is behind the row's refills nothing; a row stamped more
+# than CLOCK_AHEAD_SECONDS ahead of the taker's clock (a host whose clock jumped forward) is
+# taken as stamped now, so that one bad clock cannot stop everyone's refills. No value in the
+# text.
 _AHEAD = f"(rate_limit_bucket.at > :now + {CLOCK_AHEAD_SECONDS})"
 _ELAPSED = "(CASE WHEN :now > rate_limit_bucket.at THEN :now - rate_limit_bucket.at ELSE 0 END)"
-_GROWN = f"(rate_limit_bucket.tokens + {_ELAPSED} * :rate)"
+_GROWN = f"(rate_limit_bucket.tokens + {_ELAPSED} * :rate + :back)"
 _REFILLED = f"(CASE WHEN {_GROWN} > :capacity THEN :capacity ELSE {_GROWN} END)"
-_GRANTED = f"(CASE WHEN {_REFILLED} >= :n THEN :n WHEN {_REFILLED} >= 1 THEN 1 ELSE 0 END)"
+_SHORT = f"{ROUNDING:.3f}"
+_GRANTED = (
+    f"(CASE WHEN {_REFILLED} >= :n - {_SHORT} THEN :n "
+    f"WHEN {_REFILLED} >= 1 - {_SHORT} THEN 1 ELSE 0 END)"
+)
 _TAKE_SQL = text(
     "INSERT INTO rate_limit_bucket (limiter, bucket_key, tokens, at, granted) "  # noqa: S608
     "VALUES (:limiter, :bucket_key, :capacity - :n, :now, :n) "
@@ -174,8 +180,8 @@ _FORGET_SQL = text("DELETE FROM rate_limit_bucket WHERE at < :before")
 FORGET_SECONDS = 120.0
 
 # KEYS[1] the bucket; ARGV rate per second, capacity, tokens asked, seconds an idle bucket is
-# kept. Returns "<granted> <seconds to wait> <tokens left>". Redis's own clock: one for every
-# process.
+# kept, tokens given back (as in _TAKE_SQL). Returns "<granted> <seconds to wait> <tokens
+# left>". Redis's own clock: one for every process.
 _REDIS_TAKE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -190,13 +196,14 @@ if tokens == nil or at == nil then
   at = now
 end
 if now > at then
-  tokens = math.min(capacity, tokens + (now - at) * rate)
+  tokens = tokens + (now - at) * rate
   at = now
 end
+tokens = math.min(capacity, tokens + tonumber(ARGV[5]))
 local granted = 0
-if tokens >= asked then
+if tokens >= asked - SHORT then
   granted = asked
-elseif tokens >= 1 then
+elseif tokens >= 1 - SHORT then
   granted = 1
 end
 tokens = tokens - granted
@@ -207,14 +214,14 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return tostring(granted) .. ' ' .. tostring(wait) .. ' ' .. tostring(tokens)
-"""
+""".replace("SHORT", _SHORT)
 
 
 @dataclass
 class _Held:
     """A client's tokens this process took ahead: ``tokens`` to spend before ``until``, and
     how many to ask for next time (doubled while they are all spent in time, halved when some
-    expire: a client that sends little takes one at a time and loses nothing); ``left`` the
+    expire, and given back: a client that sends little takes one at a time); ``left`` the
     tokens the store had left at ``seen`` (monotonic), for the client's RateLimit headers."""
 
     tokens: int = 0
@@ -227,9 +234,10 @@ class _Held:
 class _Shared:
     """A shared store's limiter. A process may take several of a client's tokens at once and
     spend them for at most :data:`HOLD_SECONDS`: one store call per that many requests under
-    load, and the limit never exceeded (tokens held and not spent are lost, never given twice;
-    a client that sends little takes one at a time, so its bursts are whole). While the store
-    fails, this process's own bucket judges."""
+    load, and the limit never exceeded (tokens held and not spent in time are given back at
+    the next taking, never given twice: a client sending at its rate through several processes
+    keeps its burst; a client that sends little takes one at a time). While the store fails,
+    this process's own bucket judges."""
 
     store = ""
 
@@ -243,6 +251,7 @@ class _Shared:
         # a second's worth at most, and never more than the bucket holds
         self.max_batch = max(1, min(per_minute // 60, int(self.capacity)))
         self.local = RateLimiter(per_minute, burst_seconds=burst_seconds)
+        self.clock: Callable[[], float] = time.monotonic  # when held tokens lapse
         self.max_keys = max_keys
         self._held: OrderedDict[str, _Held] = OrderedDict()
         self._logged = -math.inf
@@ -252,7 +261,7 @@ class _Shared:
         return (await self.judge(key)).wait
 
     async def judge(self, key: str) -> Judged:
-        now = time.monotonic()
+        now = self.clock()
         held = self._held.pop(key, None) or _Held()
         self._held[key] = held  # the most recent last; the oldest forgotten first
         while len(self._held) > self.max_keys:
@@ -260,19 +269,19 @@ class _Shared:
         if held.tokens > 0 and now < held.until:
             held.tokens -= 1
             return self._judged(held, now, 0.0)
-        if held.tokens > 0:  # some expired unspent: ask for fewer
+        if held.tokens > 0:  # some expired unspent: ask for fewer, and give them back
             held.batch = max(1, held.batch // 2)
         elif now < held.until:  # all spent in time: ask for more
             held.batch = min(self.max_batch, held.batch * 2)
-        held.tokens = 0
+        back, held.tokens = held.tokens, 0
         if now < self._down_until:
             return self._here(key)
         try:
-            granted, wait, left = await self._take(key, held.batch)
+            granted, wait, left = await self._take(key, held.batch, back)
         except Exception as exc:  # the store is down: judged here, never refused for it
             if not isinstance(exc, self._failures()):
                 raise
-            self._down_until = time.monotonic() + RETRY_STORE_SECONDS
+            self._down_until = self.clock() + RETRY_STORE_SECONDS
             self._fell_back(exc)
             return self._here(key)
         held.until = now + HOLD_SECONDS
@@ -292,7 +301,7 @@ class _Shared:
         RATE_LIMIT_FALLBACK.labels(limiter=self.name, store=self.store).inc()
         return self.local.judged(key)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
+    async def _take(self, key: str, n: int, back: int) -> tuple[int, float, float]:
         raise NotImplementedError
 
     def _failures(self) -> tuple[type[BaseException], ...]:
@@ -332,15 +341,20 @@ class DatabaseRateLimiter(_Shared):
     ) -> None:
         super().__init__(name, per_minute, burst_seconds=burst_seconds)
         self.engine = engine
+        self.wall: Callable[[], float] = time.time  # the bucket rows' clock
         self._forgot = time.monotonic()
 
-    def take(self, key: str, n: int = 1, now: float | None = None) -> tuple[int, float, float]:
-        """Take up to ``n`` tokens for ``key`` (at most the capacity): how many were given,
-        when none the seconds to wait for one, and the tokens left."""
-        at = time.time() if now is None else now
+    def take(
+        self, key: str, n: int = 1, now: float | None = None, back: int = 0
+    ) -> tuple[int, float, float]:
+        """Take up to ``n`` tokens for ``key`` (at most the capacity), first giving back
+        ``back`` taken before and not spent: how many were given, when none the seconds to
+        wait for one, and the tokens left."""
+        at = self.wall() if now is None else now
         values = {
             "limiter": self.name, "bucket_key": key[:200], "capacity": self.capacity,
             "rate": self.rate, "now": at, "n": max(1, min(n, int(self.capacity))),
+            "back": float(back),
         }  # fmt: skip
         with self.engine.begin() as conn:
             tokens, granted = conn.execute(_TAKE_SQL, values).one()
@@ -350,8 +364,8 @@ class DatabaseRateLimiter(_Shared):
         wait = 0.0 if granted else (1 - float(tokens)) / self.rate
         return int(granted), wait, float(tokens)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
-        return await anyio.to_thread.run_sync(self.take, key, n)
+    async def _take(self, key: str, n: int, back: int) -> tuple[int, float, float]:
+        return await anyio.to_thread.run_sync(self.take, key, n, None, back)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
         import sqlite3
@@ -385,16 +399,16 @@ class RedisRateLimiter(_Shared):
     def key(self, key: str) -> str:
         return f"{self.prefix}:rate:{self.name}:{key[:200]}"
 
-    def take(self, key: str, n: int = 1) -> tuple[int, float, float]:
+    def take(self, key: str, n: int = 1, back: int = 0) -> tuple[int, float, float]:
         """Take up to ``n`` tokens for ``key`` on Redis (see DatabaseRateLimiter.take)."""
         asked = max(1, min(n, int(self.capacity)))
         answer = self.script(keys=[self.key(key)], args=[self.rate, self.capacity, asked,
-                                                          self.keep_seconds])  # fmt: skip
+                                                          self.keep_seconds, back])  # fmt: skip
         granted, wait, left = answer.split()
         return int(granted), float(wait), float(left)
 
-    async def _take(self, key: str, n: int) -> tuple[int, float, float]:
-        return await anyio.to_thread.run_sync(self.take, key, n)
+    async def _take(self, key: str, n: int, back: int) -> tuple[int, float, float]:
+        return await anyio.to_thread.run_sync(self.take, key, n, back)
 
     def _failures(self) -> tuple[type[BaseException], ...]:
         import redis
