@@ -85,8 +85,10 @@ def test_public_and_signed_operations(spec) -> None:
         assert op["security"] == SIGNED, (method, path)
         assert "/problems/exchange-signature-invalid" in op["responses"]["401"]["description"]
         assert "429" in op["responses"], (method, path)
+        assert {"Retry-After", "RateLimit-Remaining"} <= set(op["responses"]["429"]["headers"])
     # rate limited: 429 where the ledger's limiter stands in front
     assert "429" in spec["paths"]["/ledger/key"]["get"]["responses"]
+    assert "RateLimit-Reset" in spec["paths"]["/ledger/key"]["get"]["responses"]["429"]["headers"]
 
 
 def test_operations_document_400_404_422_where_they_can_occur(spec) -> None:

@@ -87,11 +87,13 @@ SecurityRequirement = Mapping[str, Sequence[str]]
 @dataclass(frozen=True)
 class Contract:
     """What a route's dependency adds to each operation using it: the security alternatives
-    it accepts (``None``: it says nothing of security; empty: public) and the statuses it may
-    answer, each with the problem types it then carries."""
+    it accepts (``None``: it says nothing of security; empty: public), the statuses it may
+    answer, each with the problem types it then carries, and the headers it adds to some
+    (a rate limit's 429: ``Retry-After``, ``RateLimit-*``)."""
 
     security: Sequence[SecurityRequirement] | None = None
     statuses: Mapping[int, Sequence[ProblemType]] = field(default_factory=dict)
+    headers: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -158,6 +160,9 @@ def complete_operation(operation: dict[str, Any], route: Any, method: str) -> No
         entry = responses.setdefault(str(status), {})
         if str(status) not in declared or not entry.get("description"):
             entry["description"] = describe(kinds)
+    for contract in found:
+        for status, headers in contract.headers.items():
+            responses.setdefault(str(status), {}).setdefault("headers", {}).update(headers)
     primary = responses.get(str(route.status_code or 200), {}).get("content")
     for code, entry in responses.items():
         if method == "HEAD":  # no answer to HEAD has a body

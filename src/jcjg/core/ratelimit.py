@@ -482,6 +482,20 @@ def limited(wait: float, headers: dict[str, str] | None = None) -> None:
         )
 
 
+def _header(description: str, kind: str = "integer") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
+# The OpenAPI document's headers of a rate-limited 429 (a route's ``responses``)
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "Retry-After": _header("多少秒后可以再发送"),
+    "RateLimit-Limit": _header("令牌桶容量：可一次连续发送的请求数"),
+    "RateLimit-Remaining": _header("本次请求后桶中剩余的请求数"),
+    "RateLimit-Reset": _header("令牌桶重新装满还需的秒数"),
+    "RateLimit-Policy": _header("速率与突发：每分钟次数;w=60;burst=桶容量", "string"),
+}
+
+
 def rate_headers(limiter: Limiter, judged: Judged) -> dict[str, str]:
     """The answer's ``RateLimit-*`` headers (draft-ietf-httpapi-ratelimit-headers, the
     separate-fields form): ``Limit`` the bucket's size (as many requests as may come at
@@ -534,7 +548,7 @@ class RateLimit:
         limited(judged.wait, headers)
 
     def openapi_contract(self, method: str, path: str) -> Contract:
-        return Contract(statuses={429: (TOO_MANY,)})
+        return Contract(statuses={429: (TOO_MANY,)}, headers={429: RATE_LIMIT_HEADERS})
 
 
 def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:

@@ -26,7 +26,7 @@ from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.core.errors import TOO_LARGE, AppError
 from jcjg.core.openapi import answers
-from jcjg.core.ratelimit import TOO_MANY
+from jcjg.core.ratelimit import RATE_LIMIT_HEADERS, TOO_MANY
 from jcjg.exchange import cache, problems
 from jcjg.exchange.cache import ClientInfo, KeyInfo, NeedDatabase
 from jcjg.exchange.choices import ClientStatus
@@ -73,6 +73,7 @@ SIGNED_ANSWERS = answers(
         429: (TOO_MANY,),
     }
 )
+SIGNED_ANSWERS[429]["headers"] = dict(RATE_LIMIT_HEADERS)
 
 
 def security_schemes(settings: Settings) -> dict[str, dict[str, str]]:
