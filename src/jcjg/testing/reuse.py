@@ -310,6 +310,7 @@ class Prepared:
     spectra: dict[tuple[tuple[str, float, float], int], npt.NDArray[np.complex128]] = field(
         default_factory=dict, repr=False
     )
+    forces: Array | None = field(default=None, repr=False)  # sorted_forces
 
     def branch_grid(self, step: float) -> tuple[float, Array]:
         """The branch on a grid of ``step`` from its first sample: its start and whitened
@@ -333,6 +334,12 @@ class Prepared:
         if (key, size) not in self.spectra:
             self.spectra[key, size] = np.fft.rfft(self.grids[key][1], size)
         return self.spectra[key, size]
+
+    def sorted_forces(self) -> Array:
+        """The branch's forces sorted (:func:`_identical`)."""
+        if self.forces is None:
+            self.forces = np.sort(self.curve.force[self.part])
+        return self.forces
 
     def kept(self) -> Kept:
         """What a comparison reads of this curve as an earlier one, beside its samples: its
@@ -610,35 +617,54 @@ def _median(values: Array) -> float:
     return float((low + high) / 2)
 
 
-def _runs(same: npt.NDArray[np.bool_]) -> int:
-    if not same.any():
-        return 0
-    edges = np.diff(np.concatenate(([0], same.astype(np.int8), [0])))
-    return int((np.nonzero(edges == -1)[0] - np.nonzero(edges == 1)[0]).max())
+def _runs(at: npt.NDArray[np.intp]) -> int:
+    """The longest run of consecutive sample numbers among ``at`` (sorted, at least one)."""
+    breaks = np.nonzero(np.diff(at) != 1)[0]
+    edges = np.concatenate(([-1], breaks, [at.size - 1]))
+    return int(np.diff(edges).max())
 
 
-def _identical(a: Curve, part: slice, b: Curve, lags: Array) -> tuple[int, int, float]:
+def _identical(
+    a: Curve, part: slice, b: Curve, lags: Array, mine: Array | None = None
+) -> tuple[int, int, float]:
     """Identical points (count, longest run) at the best of ``lags``, and that lag: samples of
     the new curve's branch that fall on a sample of the earlier curve after the shift, with the
-    same force."""
+    same force; ``mine``: the branch's forces sorted (:meth:`Prepared.sorted_forces`, kept for
+    all its candidates)."""
     ta, fa = a.t[part], a.force[part]
     # only samples whose force the earlier curve has at all (to the newton, or one beside it)
-    # can be identical: the others are not looked up
-    theirs = np.sort(b.force)
-    at = np.clip(np.searchsorted(theirs, fa), 1, theirs.size - 1)
-    gap = np.minimum(np.abs(theirs[at - 1] - fa), np.abs(theirs[at] - fa))
-    kept = np.nonzero(gap <= FORCE_RESOLUTION)[0]
+    # can be identical: the others are not looked up. The forces the two share are found from
+    # the earlier curve's side, in the branch's forces sorted once, and the branch's samples
+    # with one of them (a few in a hundred) in those: the same samples as in the earlier
+    # curve's forces sorted for each pair, without the sort
+    mine = np.sort(fa) if mine is None else mine
+    near = _nearest_gap(mine, b.force) <= FORCE_RESOLUTION
+    shared = np.sort(b.force[near])
+    if shared.size == 0:
+        return 0, 0, float(lags.max())  # at every lag (0, 0): the last of the largest
+    kept = np.nonzero(_nearest_gap(shared, fa) <= FORCE_RESOLUTION)[0]
+    if kept.size == 0:  # pragma: no cover - a shared force is some sample's of the branch
+        return 0, 0, float(lags.max())
     moved = ta[kept][None, :] + lags[:, None]
     where = np.clip(np.searchsorted(b.t, moved), 1, b.n - 1)
     before, after = b.t[where - 1], b.t[where]
     nearer = np.where(np.abs(before - moved) <= np.abs(after - moved), where - 1, where)
-    same = np.zeros((lags.size, ta.size), dtype=bool)
-    same[:, kept] = (np.abs(b.t[nearer] - moved) <= TIME_RESOLUTION) & (
+    same = (np.abs(b.t[nearer] - moved) <= TIME_RESOLUTION) & (
         np.abs(b.force[nearer] - fa[kept][None, :]) <= FORCE_RESOLUTION
     )
     counts = same.sum(axis=1)
-    return max((int(counts[row]), _runs(same[row]) if counts[row] else 0, float(lags[row]))
+    return max((int(counts[row]), _runs(kept[same[row]]) if counts[row] else 0, float(lags[row]))
                for row in range(lags.size))  # fmt: skip
+
+
+def _nearest_gap(values: Array, of: Array) -> Array:
+    """How far each of ``of`` is from the nearest of the sorted ``values`` (at least one)."""
+    if values.size == 1:
+        return np.asarray(np.abs(values[0] - of), dtype=np.float64)
+    at = np.clip(np.searchsorted(values, of), 1, values.size - 1)
+    return np.asarray(
+        np.minimum(np.abs(values[at - 1] - of), np.abs(values[at] - of)), dtype=np.float64
+    )
 
 
 def _jitter(
@@ -795,7 +821,7 @@ def _judged(
     crossing = float(scaled.t[pb.part.start] - a.t[part.start])
     lags = np.array([round(start, 3) + k * 0.001 for start in (lag, crossing)
                      for k in (0, -1, 1, -2, 2)])  # fmt: skip
-    identical, run, at = _identical(a, part, scaled, lags)
+    identical, run, at = _identical(a, part, scaled, lags, pa.sorted_forces())
     if run and rho < MIN_CORRELATION:
         lag = at  # drawn where the identical points meet
     t, x, y = _paired(a, part, scaled, lag, sparser)
