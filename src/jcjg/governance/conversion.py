@@ -42,6 +42,7 @@ from jcjg.exchange.models import Message
 from jcjg.exchange.types import Convert, message_types
 from jcjg.governance.choices import ConversionKind
 from jcjg.governance.models import ConversionRecord, ConversionRule, ConversionRuleVersion
+from jcjg.governance.ruleset import CONVERSION, Steps, in_force, signed_at
 
 log = logging.getLogger("jcjg.governance.conversion")
 TTL_SECONDS = 5.0
@@ -199,68 +200,19 @@ def _change(rule: Converter, field: str, before: str, after: str) -> dict[str, A
             "before": before, "after": after}  # fmt: skip
 
 
-# a rule's versions, oldest first: from when each is in force (None: for every message) and
-# what it does then (None: switched off)
-Steps = list[tuple[dt.datetime | None, Converter | None]]
-
-
-def _steps(rule: ConversionRule, versions: Sequence[ConversionRuleVersion]) -> Steps:
-    if not versions:  # saved before versions were kept: in force as it stands
-        return [(None, Converter.of(rule) if rule.enabled else None)]
-    return [(v.effective_at, Converter.of(rule, v) if v.enabled else None) for v in versions]
-
-
-def load(db: Session) -> dict[str, list[Steps]]:
+def load(db: Session) -> dict[str, list[Steps[Converter]]]:
     """Each rule's versions by message type, the rules in their order (oldest first); a rule
     never switched on in any version is left out."""
-    versions: dict[int, list[ConversionRuleVersion]] = {}
-    for version in db.scalars(
-        select(ConversionRuleVersion).order_by(
-            ConversionRuleVersion.rule_id, ConversionRuleVersion.version
-        )
-    ):
-        versions.setdefault(version.rule_id, []).append(version)
-    out: dict[str, list[Steps]] = {}
-    for rule in db.scalars(select(ConversionRule).order_by(ConversionRule.id)):
-        try:
-            steps = _steps(rule, versions.get(rule.id, []))
-        except (ValueError, re.error):  # refused when saved; a row edited by hand
-            log.exception("conversion rule %s cannot run", rule.id)
-            continue
-        if any(converter is not None for _, converter in steps):
-            out.setdefault(rule.message_type, []).append(steps)
-    return out
-
-
-_CREATED = re.compile(r";created=([0-9]{1,12})(;|$)")
-
-
-def signed_at(row: Message) -> dt.datetime:
-    """When ``row`` was signed (its signature's ``created``), else when it was received."""
-    found = _CREATED.search(row.signature_input or "")
-    if found is None:
-        return row.received_at
-    return dt.datetime.fromtimestamp(int(found.group(1)), dt.UTC)
-
-
-def in_force(rules: Sequence[Steps], at: dt.datetime) -> list[Converter]:
-    """The rules as they stood at ``at``: of each, the latest version saved that was in force
-    then (a version to take effect later is not yet; one switched off leaves the rule out)."""
-    out = []
-    for steps in rules:
-        now = [c for since, c in steps if since is None or since <= at]
-        if now and now[-1] is not None:
-            out.append(now[-1])
-    return out
+    return CONVERSION.load(db, Converter.of)
 
 
 class _Memory:
     """The enabled rules of each database (by its URL), one snapshot each, replaced whole."""
 
     def __init__(self) -> None:
-        self.snapshots: dict[str, tuple[float, dict[str, list[Steps]]]] = {}
+        self.snapshots: dict[str, tuple[float, dict[str, list[Steps[Converter]]]]] = {}
 
-    def get(self, db: Session) -> dict[str, list[Steps]]:
+    def get(self, db: Session) -> dict[str, list[Steps[Converter]]]:
         url = str(db.get_bind().engine.url)
         found = self.snapshots.get(url)
         if found is not None and time.monotonic() - found[0] < TTL_SECONDS:
@@ -286,7 +238,7 @@ def conversions(db: Session, types: set[str]) -> dict[str, Convert]:
         return {}
     kinds = message_types()
 
-    def one(message_type: str, mine: list[Steps]) -> Convert:
+    def one(message_type: str, mine: list[Steps[Converter]]) -> Convert:
         def run(row: Message, data: Any) -> Any:
             chosen = in_force(mine, signed_at(row))
             if not chosen:

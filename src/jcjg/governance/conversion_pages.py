@@ -14,25 +14,22 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.deps import requires
-from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import get_settings
 from jcjg.core import listing
-from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.listing import Column, ListParams, ListView, label, list_params, page_context, when
 from jcjg.core.pagination import Key, Order, PageParams, page_params
-from jcjg.core.templating import redirect, render
+from jcjg.core.templating import render
 from jcjg.core.text import text_fields
 from jcjg.exchange.types import message_types
 from jcjg.governance import conversion, conversion_rules, forms, rulebook
 from jcjg.governance.choices import ConversionKind
 from jcjg.governance.models import ConversionRecord, ConversionRule
-from jcjg.governance.quality_lists import rule_page, rules_filtered, type_title
+from jcjg.governance.quality_lists import rule_page, rule_saved, rule_versions, type_title
 from jcjg.governance.rulebook import field_label
-from jcjg.governance.sharing_lists import named
+from jcjg.governance.ruleset import CONVERSION, Filter
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -40,9 +37,8 @@ Reader = Annotated[Principal, Depends(requires("data_quality:read"))]
 Manager = Annotated[Principal, Depends(requires("quality_rule:manage"))]
 Paging = Annotated[PageParams, Depends(page_params)]
 Params = Annotated[ListParams, Depends(list_params)]
-KINDS = r"^(|halfwidth|trim|date|unit|code_map)$"
+Filters = Annotated[Filter, Depends(CONVERSION.filters())]
 TYPE = Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_.]*$")]
-SAVED = "规则已保存，新接收的数据在应用时即按此转换（各服务进程在 5 秒内读到）。"
 _LATEST = (dt.datetime.now(dt.UTC), 0)
 _FIELDS = ("name", "kind", "message_type", "path", "clause", "map", "units", "effective_at")
 
@@ -153,17 +149,13 @@ def rule_list(
     principal: Reader,
     paging: Paging,
     params: Params,
-    kind: Annotated[str, Query(pattern=KINDS)] = "",
-    message_type: TYPE = "",
-    enabled: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
-    done: Annotated[str, Query(pattern=r"^(|saved)$")] = "",
+    filters: Filters,
 ) -> Response:
     """The conversion rules: by kind, message type, on or off; ``?format=xlsx``. The province
     adds one here (``message_type`` chosen: its text fields offered)."""
-    stmt = rules_filtered(ConversionRule, kind, message_type, enabled)
+    stmt = CONVERSION.filtered(filters)
     if params.exporting:
         return listing.export(request, db, RULES, stmt, params, user_id=principal.user_id)
-    filters = {"kind": kind, "message_type": message_type, "enabled": enabled}
     context = rule_page(request, db, RULES, stmt, paging, params, filters)
     ids = [r.id for r in context["rows"]]
     counted = restrict(
@@ -172,7 +164,7 @@ def rule_list(
         "read",
     ).group_by(ConversionRecord.rule_id)
     made = {rule_id: int(n) for rule_id, n in db.execute(counted)}
-    context.update(_context(db, message_type), made=made, done=SAVED if done else "")
+    context.update(_context(db, filters.message_type), made=made)
     return render(request, "governance/conversion_rules.html", context)
 
 
@@ -197,34 +189,24 @@ def _split(db: Session, rule: ConversionRule) -> tuple[str, str]:
     return rule.path, ""
 
 
-def _refused(
-    request: Request, db: Session, values: dict[str, Any], error: ValidationFailed, rule_id: int
-) -> Response:
-    db.rollback()
-    if values.get("key"):  # shown as typed: the field and its key apart
-        values = {**values, "path": str(values["path"]).rsplit(".", 1)[0]}
-    context = _context(db, str(values["message_type"]))
-    rule = conversion_rules.get(db, rule_id) if rule_id else None
-    context.update(rule=rule, form=values, errors=errors_by_field(error.errors), error=error.detail)
-    if rule is not None:
-        context.update(_versions(db, rule))
-    return render(request, "governance/conversion_rule.html", context, status_code=422)
+def _shown(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The form's values as typed, the field and the key of a structured field apart."""
+    if not values.get("key"):
+        return None
+    return {**values, "path": str(values["path"]).rsplit(".", 1)[0]}
 
 
 @router.post("/governance/quality/conversions", response_class=HTMLResponse)
 @text_fields(multiline=("map", "units"))
 def rule_create(request: Request, db: SessionDep, principal: Manager, form: PostedForm) -> Response:
     values = _values(form)
-    try:
-        conversion_rules.save(db, principal, values)
-    except ValidationFailed as error:
-        return _refused(request, db, values, error, 0)
-    return redirect("/governance/quality/conversions?done=saved")
+    return rule_saved(request, db, principal, CONVERSION, 0, values, save=conversion_rules.save,
+                      context=_context, shown=_shown(values))  # fmt: skip
 
 
 @router.get("/governance/quality/conversions/{rule_id}", response_class=HTMLResponse)
 def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id) -> Response:
-    rule = conversion_rules.get(db, rule_id)
+    rule = CONVERSION.get(db, rule_id)
     path, key = _split(db, rule)
     form = {"name": rule.name, "kind": rule.kind, "message_type": rule.message_type,
             "path": path, "key": key, "clause": rule.clause,
@@ -232,15 +214,8 @@ def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id
             "map": conversion_rules.map_text(rule, "map"),
             "units": conversion_rules.map_text(rule, "units")}  # fmt: skip
     context = _context(db, rule.message_type)
-    context.update(rule=rule, form=form, errors={}, error="", **_versions(db, rule))
+    context.update(rule=rule, form=form, errors={}, error="", **rule_versions(db, CONVERSION, rule))
     return render(request, "governance/conversion_rule.html", context)
-
-
-def _versions(db: Session, rule: ConversionRule) -> dict[str, Any]:
-    """A rule's versions, who saved each, and now (a version still to take effect)."""
-    versions = conversion_rules.versions(db, rule)
-    savers = named(db, User.id, User.display_name, (v.saved_by_id for v in versions))
-    return {"versions": versions, "savers": savers, "now": utcnow()}
 
 
 @router.post("/governance/quality/conversions/{rule_id}", response_class=HTMLResponse)
@@ -248,13 +223,10 @@ def _versions(db: Session, rule: ConversionRule) -> dict[str, Any]:
 def rule_update(
     request: Request, db: SessionDep, principal: Manager, rule_id: Id, form: PostedForm
 ) -> Response:
-    rule = conversion_rules.get(db, rule_id)
     values = _values(form)
-    try:
-        conversion_rules.save(db, principal, values, rule)
-    except ValidationFailed as error:
-        return _refused(request, db, values, error, rule_id)
-    return redirect("/governance/quality/conversions?done=saved")
+    return rule_saved(request, db, principal, CONVERSION, rule_id, values,
+                      save=conversion_rules.save, context=_context,
+                      shown=_shown(values))  # fmt: skip
 
 
 @router.get("/governance/quality/converted", response_class=HTMLResponse)

@@ -5,22 +5,21 @@ never arrives), or a key of a structured field (结构型, such as a test's ``va
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal
-from jcjg.core.db import utcnow
-from jcjg.core.errors import FieldError, NotFound, ValidationFailed
-from jcjg.governance import conversion, forms
+from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.governance import conversion
 from jcjg.governance.choices import ConversionKind, DataType
-from jcjg.governance.models import ConversionRule, ConversionRuleVersion, DataElement
-from jcjg.governance.rulebook import rule_head, store_rule
+from jcjg.governance.models import ConversionRule, DataElement
+from jcjg.governance.rulebook import rule_head
+from jcjg.governance.ruleset import CONVERSION
 
 MAX_PAIRS = 200
 _KEY = re.compile(r"^[^.\[\]\s]{1,40}$")
@@ -106,91 +105,22 @@ def save(
     in force when it was signed). Each save is kept as a version. A 422 names each refused
     part; nothing is written then."""
     errors: list[FieldError] = []
-    name, clause, kind, message_type, fields = rule_head(
-        db, values, {k.value for k in ConversionKind}, "请选择转换方式", errors
-    )
+    head = rule_head(db, values, CONVERSION, errors)
     path = str(values.get("path") or "").strip()
+    fields = head.fields
     element, why = target(fields, path) if fields and len(path) <= 200 else (None, None)
     if fields and element is None:
         errors.append(FieldError("path", why or "该消息类型没有这个字段（见数据标准）", "path"))
     params: dict[str, Any] = {}
-    if element is not None and kind in {k.value for k in ConversionKind}:
-        params = _params(kind, values, element, errors)
-    effective = _effective(values.get("effective_at"), errors)
+    if element is not None and head.kind in CONVERSION.kinds:
+        params = _params(head.kind, values, element, errors)
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
-    if rule is not None and versions(db, rule) == []:
-        _keep(db, rule, None, None)  # saved before versions were kept: in force for every message
-    row = rule or ConversionRule(created_by_id=principal.user_id)
-    store_rule(db, row, rule is None, values, name=name, kind=kind, message_type=message_type,
-               path=path, params=params, clause=clause)  # fmt: skip
-    # a new rule converts every message applied from now on, unless given a time; a change
-    # converts the messages signed from its time on (when none is given, from this second on:
-    # a signature's time is whole seconds)
-    at = effective if effective or rule is None else utcnow().replace(microsecond=0)
-    _keep(db, row, at, principal.user_id)
+    row = CONVERSION.store(db, principal, values, rule, head, path=path, params=params)
     # this process converts by it from its next batch; the others within TTL_SECONDS
     conversion.MEMORY.forget()
     event.listen(db, "after_commit", lambda _s: conversion.MEMORY.forget(), once=True)
     return row
-
-
-def _effective(raw: Any, errors: list[FieldError]) -> dt.datetime | None:
-    """The time a saved definition takes effect (blank: at once); not before now."""
-    if isinstance(raw, dt.datetime):
-        moment: dt.datetime | None = raw
-    else:
-        try:
-            moment = forms.moment(str(raw or ""))
-        except ValidationFailed as error:
-            errors.extend(error.errors)
-            return None
-    if moment is not None and moment < utcnow() - dt.timedelta(minutes=1):
-        errors.append(FieldError("effective_at", "生效时间不得早于现在", "datetime_past"))
-    return moment
-
-
-def versions(db: Session, rule: ConversionRule) -> list[ConversionRuleVersion]:
-    """``rule``'s saved definitions, oldest first."""
-    return list(
-        db.scalars(
-            select(ConversionRuleVersion)
-            .where(ConversionRuleVersion.rule_id == rule.id)
-            .order_by(ConversionRuleVersion.version)
-        )
-    )
-
-
-def _keep(
-    db: Session, rule: ConversionRule, effective: dt.datetime | None, saved_by: int | None
-) -> None:
-    """``rule`` as it stands now, kept as its next version from ``effective`` on."""
-    last = db.scalar(
-        select(func.max(ConversionRuleVersion.version)).where(
-            ConversionRuleVersion.rule_id == rule.id
-        )
-    )
-    db.add(
-        ConversionRuleVersion(
-            rule_id=rule.id,
-            version=(last or 0) + 1,
-            kind=rule.kind,
-            path=rule.path,
-            params=dict(rule.params or {}),
-            enabled=rule.enabled,
-            effective_at=effective,
-            saved_by_id=saved_by,
-            saved_at=utcnow(),
-        )
-    )
-    db.flush()
-
-
-def get(db: Session, rule_id: int) -> ConversionRule:
-    found = db.get(ConversionRule, rule_id)
-    if found is None:
-        raise NotFound("数据转换规则不存在")
-    return found
 
 
 def words(rule: ConversionRule) -> str:

@@ -1,9 +1,12 @@
-"""The data standard's lists: versions and a version's data elements (``core.listing``)."""
+"""The data standard's lists: versions and a version's data elements (``core.listing``); and
+what every governance list shares (:func:`named`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.core.listing import Column, ListView, label, when
@@ -87,3 +90,9 @@ ELEMENTS = ListView(
     order=ELEMENT_ORDER,
     cells=_element_cells,
 )
+
+
+def named(db: Session, ident: Any, name: Any, ids: Iterable[int | None]) -> dict[int, str]:
+    """``{id: name}`` of the rows whose ``ident`` column is one of ``ids`` (None left out)."""
+    wanted = {i for i in ids if i}
+    return dict(db.execute(select(ident, name).where(ident.in_(wanted))).all()) if wanted else {}

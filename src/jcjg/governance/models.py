@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from jcjg.core.db import Base, UTCDateTime
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
@@ -111,24 +111,57 @@ class DataModel(IdMixin, Base):
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
-class QualityRule(ChangeLogged, IdMixin, TimestampMixin, Base):
+class RuleColumns(IdMixin):
+    """What a quality rule and a conversion rule hold: a name, a kind, a message type's field,
+    the kind's parameters, the clause it rests on, on or off, who added it. Its definition as
+    saved each time, with the time it takes effect, is kept apart (:class:`RuleVersionColumns`)."""
+
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # QualityKind, ConversionKind
+    message_type: Mapped[str] = mapped_column(String(64), index=True)
+    path: Mapped[str] = mapped_column(String(200))  # records[].grade, results.成型日期
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    clause: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+
+
+class RuleVersionColumns(IdMixin):
+    """One saved definition of a rule (of the table ``__rule_table__``) and the time it takes
+    effect: a message is judged or converted by each rule's latest version in force when it
+    was signed (no time: in force for every message, as a rule saved before versions were
+    kept). Written once."""
+
+    __rule_table__: ClassVar[str]
+
+    @declared_attr
+    def rule_id(cls) -> Mapped[int]:
+        return mapped_column(ForeignKey(f"{cls.__rule_table__}.id", ondelete="CASCADE"), index=True)
+
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class QualityRule(ChangeLogged, RuleColumns, TimestampMixin, Base):
     """A data quality rule (数据质量规则), as data: what a message type's field must satisfy
     (present, of a format, within a value domain, consistent with another field, in time)."""
 
     __tablename__ = "quality_rule"
     __permission_entity__: ClassVar[str] = "quality_rule"
 
-    name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(16))  # QualityKind
-    message_type: Mapped[str] = mapped_column(String(64), index=True)
-    path: Mapped[str] = mapped_column(String(200))  # records[].grade
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    clause: Mapped[str] = mapped_column(String(200), default="")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
 
-    def audit_repr(self) -> str:
-        return self.name
+class QualityRuleVersion(RuleVersionColumns, Base):
+    """One saved definition of a quality rule (``kind``: QualityKind) from its effective time."""
+
+    __tablename__ = "quality_rule_version"
+    __table_args__ = (UniqueConstraint("rule_id", "version"),)
+    __rule_table__ = "quality_rule"
 
 
 class QualityCheck(IdMixin, Base):
@@ -195,7 +228,7 @@ class QualityReference(IdMixin, Base):
     )
 
 
-class ConversionRule(ChangeLogged, IdMixin, TimestampMixin, Base):
+class ConversionRule(ChangeLogged, RuleColumns, TimestampMixin, Base):
     """A conversion rule (转换规则, 000 7.1.4(3)), as data: how a text field of a message type
     is rewritten before its handler applies it (full-width to half-width, whitespace, dates,
     units, synonyms and legacy codes to the standard's codes). The raw message stays as signed."""
@@ -203,38 +236,14 @@ class ConversionRule(ChangeLogged, IdMixin, TimestampMixin, Base):
     __tablename__ = "conversion_rule"
     __permission_entity__: ClassVar[str] = "conversion_rule"
 
-    name: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(16))  # ConversionKind
-    message_type: Mapped[str] = mapped_column(String(64), index=True)
-    path: Mapped[str] = mapped_column(String(200))  # equipment[].model, results.成型日期
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    clause: Mapped[str] = mapped_column(String(200), default="")
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
 
-    def audit_repr(self) -> str:
-        return self.name
-
-
-class ConversionRuleVersion(IdMixin, Base):
-    """One saved definition of a conversion rule and the time it takes effect: a message is
-    converted by each rule's latest version in force when it was signed (no time: in force
-    for every message, as a rule saved before versions were kept). Written once."""
+class ConversionRuleVersion(RuleVersionColumns, Base):
+    """One saved definition of a conversion rule (``kind``: ConversionKind) from its effective
+    time."""
 
     __tablename__ = "conversion_rule_version"
     __table_args__ = (UniqueConstraint("rule_id", "version"),)
-
-    rule_id: Mapped[int] = mapped_column(
-        ForeignKey("conversion_rule.id", ondelete="CASCADE"), index=True
-    )
-    version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))  # ConversionKind
-    path: Mapped[str] = mapped_column(String(200))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    effective_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-    saved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
-    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    __rule_table__ = "conversion_rule"
 
 
 class ConversionRecord(IdMixin, Base):

@@ -18,7 +18,9 @@ A rule names a message type, a field's path (``specimens[].sample_code``) and it
   up are indexed on arrival (:class:`QualityReference`); one not received yet is not judged
   (the offline run judges it again once it has come).
 
-A message is checked once per rule of its type: a rule passes when every value it judges does.
+A message is checked once per rule of its type, as the rule stood when the message was signed
+(each save of a rule is a version with an effective time, :mod:`jcjg.governance.ruleset`): a
+rule passes when every value it judges does.
 Its score is the rules passed over the rules applied; an institution's, over all its messages
 of the period. Only applied messages are checked (a refused one never became data).
 """
@@ -43,7 +45,14 @@ from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Message
 from jcjg.governance import conversion
 from jcjg.governance.choices import Comparison, QualityKind
-from jcjg.governance.models import QualityCheck, QualityReference, QualityRule, QualityRun
+from jcjg.governance.models import (
+    QualityCheck,
+    QualityReference,
+    QualityRule,
+    QualityRuleVersion,
+    QualityRun,
+)
+from jcjg.governance.ruleset import QUALITY, Steps, in_force, signed_at
 
 log = logging.getLogger("jcjg.governance.quality")
 MAX_FAILURES = 20  # kept per message: the first ones, enough to see what is wrong
@@ -65,14 +74,15 @@ class Compiled:
     pattern: re.Pattern[str] | None = None
 
     @classmethod
-    def of(cls, rule: QualityRule) -> Compiled:
-        parts = rule.path.split(".")
+    def of(cls, rule: QualityRule, version: QualityRuleVersion | None = None) -> Compiled:
+        """``rule`` as it stands, or as ``version`` of it defined it."""
+        found = version or rule
+        parts = found.path.split(".")
+        params = found.params or {}
         pattern = None
-        if rule.kind == QualityKind.FORMAT:
-            pattern = re.compile(str(rule.params.get("pattern", "")))
-        return cls(
-            rule.id, rule.name, rule.kind, tuple(parts[:-1]), parts[-1], rule.params, pattern
-        )
+        if found.kind == QualityKind.FORMAT:
+            pattern = re.compile(str(params.get("pattern", "")))
+        return cls(rule.id, rule.name, found.kind, tuple(parts[:-1]), parts[-1], params, pattern)
 
 
 def _parents(data: Any, parts: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -286,14 +296,23 @@ def evaluate(
     return total, failed, found
 
 
-def rules_by_type(db: Session, types: Iterable[str] | None = None) -> dict[str, list[Compiled]]:
-    stmt = select(QualityRule).where(QualityRule.enabled.is_(True)).order_by(QualityRule.id)
-    if types is not None:
-        stmt = stmt.where(QualityRule.message_type.in_(sorted(set(types))))
-    out: dict[str, list[Compiled]] = {}
-    for rule in db.scalars(stmt):
-        out.setdefault(rule.message_type, []).append(Compiled.of(rule))
-    return out
+# the rules of each message type, each as its versions (``ruleset.Steps``)
+Rules = Mapping[str, list[Steps[Compiled]]]
+
+
+def rules_by_type(
+    db: Session, types: Iterable[str] | None = None
+) -> dict[str, list[Steps[Compiled]]]:
+    """The rules of ``types`` (or all) with their versions, by message type (a rule on in no
+    version left out)."""
+    return QUALITY.load(db, Compiled.of, types)
+
+
+def compiled(rules: Rules) -> Iterator[Compiled]:
+    """Every version of ``rules`` that is switched on."""
+    for steps in rules.values():
+        for rule_steps in steps:
+            yield from (c for _since, c in rule_steps if c is not None)
 
 
 def month_of(moment: dt.datetime, tz: dt.tzinfo) -> str:
@@ -303,22 +322,27 @@ def month_of(moment: dt.datetime, tz: dt.tzinfo) -> str:
 def check_rows(
     db: Session,
     rows: Sequence[Message],
-    rules: Mapping[str, list[Compiled]] | None = None,
+    rules: Rules | None = None,
     parsed: Mapping[int, Any] | None = None,
 ) -> int:
-    """Check ``rows`` (applied messages) against the rules of their types and keep one
-    :class:`QualityCheck` each, replacing an earlier one (``parsed``: bodies already parsed,
-    by row id). Returns how many were checked."""
+    """Check ``rows`` (applied messages) against the rules of their types, each as it stood
+    when the message was signed, and keep one :class:`QualityCheck` each, replacing an earlier
+    one (a message no rule was in force for keeps none; ``parsed``: bodies already parsed, by
+    row id). Returns how many were checked."""
     if rules is None:
         rules = rules_by_type(db, {r.message_type for r in rows})
-    wanted = [r for r in rows if rules.get(r.message_type)]
+    ruled = [r for r in rows if rules.get(r.message_type)]
+    if not ruled:
+        return 0
+    db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_([r.id for r in ruled])))
+    chosen = {r.id: in_force(rules[r.message_type], signed_at(r)) for r in ruled}
+    wanted = [r for r in ruled if chosen[r.id]]
     if not wanted:
         return 0
     tz = get_settings().tz
     now = utcnow()
-    db.execute(delete(QualityCheck).where(QualityCheck.message_row_id.in_([r.id for r in wanted])))
     bodies = _bodies(db, wanted, parsed or {})
-    finder = _finder(db, wanted, rules, bodies)
+    finder = _finder(db, wanted, chosen, bodies)
     checks = []
     for row in wanted:
         data = bodies.get(row.id)
@@ -326,9 +350,7 @@ def check_rows(
             continue
         try:
             find = finder(row)
-            total, failed, failures = evaluate(
-                rules[row.message_type], data, row.received_at, tz, find
-            )
+            total, failed, failures = evaluate(chosen[row.id], data, row.received_at, tz, find)
         except Exception:  # a rule that cannot judge a message must not stop the lane
             log.exception("quality rules failed on message %s", row.id)
             continue
@@ -365,13 +387,13 @@ def _bodies(db: Session, rows: Sequence[Message], parsed: Mapping[int, Any]) -> 
     return out
 
 
-def referenced(rules: Mapping[str, list[Compiled]]) -> dict[str, set[str]]:
-    """The related records the rules look up: message type -> its key fields."""
+def referenced(rules: Rules) -> dict[str, set[str]]:
+    """The related records the rules look up (in any of their versions): message type -> its
+    key fields."""
     out: dict[str, set[str]] = {}
-    for compiled in rules.values():
-        for rule in compiled:
-            if rule.kind == QualityKind.RELATED:
-                out.setdefault(str(rule.params["related_type"]), set()).add(str(rule.params["key"]))
+    for rule in compiled(rules):
+        if rule.kind == QualityKind.RELATED:
+            out.setdefault(str(rule.params["related_type"]), set()).add(str(rule.params["key"]))
     return out
 
 
@@ -413,15 +435,16 @@ def remember(
 def _finder(
     db: Session,
     rows: Sequence[Message],
-    rules: Mapping[str, list[Compiled]],
+    chosen: Mapping[int, list[Compiled]],
     bodies: dict[int, Any],
 ) -> Callable[[Message], Find | None]:
-    """For each row, how its related-consistency rules find their records: looked up for the
-    whole batch at once (an institution's own lane first, then its region's)."""
+    """For each row, how its related-consistency rules (``chosen``: by row id) find their
+    records: looked up for the whole batch at once (an institution's own lane first, then its
+    region's)."""
     asked: set[tuple[str, str, str, str]] = set()
     for row in rows:
         data = bodies.get(row.id)
-        for rule in rules.get(row.message_type, ()):
+        for rule in chosen.get(row.id, ()):
             if rule.kind != QualityKind.RELATED or data is None:
                 continue
             p = rule.params
@@ -477,9 +500,10 @@ def on_batch(db: Session, applied: Sequence[tuple[Message, Any]]) -> None:
 
 
 def scan(db: Session, *, since: dt.datetime, trigger: str) -> QualityRun:
-    """Check again every message applied since ``since`` with today's rules (after a rule
-    changed), a chunk per transaction (committed: ingestion's apply steps write between
-    them), drop the results of messages whose type has no rule any more, and log the run."""
+    """Check again every message applied since ``since`` with the rules as they stand (after
+    a rule changed: each message by each rule's version in force when it was signed), a
+    chunk per transaction (committed: ingestion's apply steps write between them), drop the
+    results of messages whose type has no rule any more, and log the run."""
     run = QualityRun(started_at=utcnow(), since=since, trigger=trigger, status="running")
     db.add(run)
     db.commit()

@@ -4,20 +4,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from jcjg.auth.models import User
+from jcjg.auth.scopes import Principal
+from jcjg.core.db import utcnow
+from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.listing import Column, ListParams, ListView, label, page_context, when
 from jcjg.core.pagination import Key, Order, PageParams
+from jcjg.core.templating import redirect, render
 from jcjg.exchange.types import message_types
 from jcjg.governance.choices import QualityKind
-from jcjg.governance.models import ConversionRule, QualityCheck, QualityRule, QualityRun
+from jcjg.governance.lists import named
+from jcjg.governance.models import QualityCheck, QualityRule, QualityRun
 from jcjg.governance.quality import score
 from jcjg.governance.rulebook import field_label, field_names
+from jcjg.governance.ruleset import Filter, RuleSet
 from jcjg.tenancy.models import Institution
 
 _LATEST = (dt.datetime.now(dt.UTC), 0)
@@ -239,21 +247,6 @@ RUNS = ListView(
 # --- the rule lists (quality and conversion) -------------------------------------------------
 
 
-def rules_filtered(
-    model: type[QualityRule] | type[ConversionRule], kind: str, message_type: str, enabled: str
-) -> Select[Any]:
-    """The rules of ``model`` (quality or conversion) of a kind, a message type, on (``yes``)
-    or off (``no``); a blank filter takes all."""
-    stmt = select(model)
-    if kind:
-        stmt = stmt.where(model.kind == kind)
-    if message_type:
-        stmt = stmt.where(model.message_type == message_type)
-    if enabled:
-        stmt = stmt.where(model.enabled.is_(enabled == "yes"))
-    return stmt
-
-
 def rule_page(
     request: Request,
     db: Session,
@@ -261,18 +254,58 @@ def rule_page(
     stmt: Select[Any],
     paging: PageParams,
     params: ListParams,
-    filters: dict[str, str],
+    filters: Filter,
 ) -> dict[str, Any]:
     """A rule list's context: the page of ``stmt``'s rows, each one's field by its Chinese
-    name (``field_names``), the ``filters``, and the empty form adding one for the filtered
-    message type."""
+    name (``field_names``), the ``filters``, the notice after a save, and the empty form
+    adding one for the filtered message type."""
     context = page_context(request, db, view, stmt, paging, params)
     rows = context["rows"]
     names = {t: field_names(db, t) for t in {r.message_type for r in rows}}
     context.update(
         field_names={r.id: names[r.message_type].get(r.path, "") for r in rows},
-        filters=filters,
-        form={"message_type": filters.get("message_type", "")},
+        filters=filters.shown(),
+        form={"message_type": filters.message_type},
         errors={},
+        done=filters.done,
     )
     return context
+
+
+def rule_saved(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    rules: RuleSet[Any, Any],
+    rule_id: int,
+    values: dict[str, Any],
+    *,
+    save: Callable[[Session, Principal, dict[str, Any], Any], object],
+    context: Callable[[Session, str], dict[str, Any]],
+    shown: dict[str, Any] | None = None,
+) -> Response:
+    """A rule's form posted: the rule (``rule_id``; 0, a new one) saved by ``save`` from the
+    form's ``values``, and back to the list; refused, the rule's page again (422) with the
+    page's ``context`` for the message type, the form as typed (``shown``, else ``values``),
+    each refusal by its field, and the rule's versions."""
+    rule = rules.get(db, rule_id) if rule_id else None
+    try:
+        save(db, principal, values, rule)
+    except ValidationFailed as error:
+        db.rollback()
+        page = context(db, str(values["message_type"]))
+        rule = rules.get(db, rule_id) if rule_id else None
+        page.update(rule=rule, form=shown or values, errors=errors_by_field(error.errors),
+                    error=error.detail)  # fmt: skip
+        if rule is not None:
+            page.update(rule_versions(db, rules, rule))
+        return render(request, rules.template, page, status_code=422)
+    return redirect(f"{rules.url}?done=saved")
+
+
+def rule_versions(db: Session, rules: RuleSet[Any, Any], rule: Any) -> dict[str, Any]:
+    """A rule's page: its versions (of ``rules``), who saved each, and now (a version still
+    to take effect)."""
+    versions = rules.versions(db, rule)
+    savers = named(db, User.id, User.display_name, (v.saved_by_id for v in versions))
+    return {"versions": versions, "savers": savers, "now": utcnow()}

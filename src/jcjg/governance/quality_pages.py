@@ -18,7 +18,7 @@ from jcjg.config import get_settings
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, TransactionalRoute
-from jcjg.core.errors import NotFound, ValidationFailed, errors_by_field
+from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id, PostedForm
 from jcjg.core.jobs import JobSchedule
 from jcjg.core.listing import ListParams, list_params, page_context
@@ -35,11 +35,13 @@ from jcjg.governance.quality_lists import (
     RUNS,
     figures,
     rule_page,
+    rule_saved,
+    rule_versions,
     rule_words,
-    rules_filtered,
     scores_view,
     type_title,
 )
+from jcjg.governance.ruleset import QUALITY, Filter
 from jcjg.tenancy.models import Institution
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -49,10 +51,7 @@ Paging = Annotated[PageParams, Depends(page_params)]
 Params = Annotated[ListParams, Depends(list_params)]
 Month = Annotated[str, Query(pattern=r"^(|20[0-9]{2}-(0[1-9]|1[0-2]))$")]
 TREND_MONTHS = 12
-DONE = {
-    "saved": "规则已保存，新接收的数据即按此检验；近期数据在下一次离线检验时重新检验。",
-    "ran": "已安排离线检验，后台任务稍后执行，完成后列在下面。",
-}
+Filters = Annotated[Filter, Depends(QUALITY.filters())]
 
 
 def _this_month() -> str:
@@ -200,7 +199,7 @@ def quality_institution(
 
 _RULE_FIELDS = ("name", "kind", "message_type", "path", "clause", "enabled", "pattern", "codes",
                 "minimum", "maximum", "other", "op", "hours", "link", "related_type",
-                "key")  # fmt: skip
+                "key", "effective_at")  # fmt: skip
 
 
 def _rule_context(db: Session, message_type: str) -> dict[str, Any]:
@@ -222,22 +221,15 @@ def rule_list(
     principal: Reader,
     paging: Paging,
     params: Params,
-    kind: Annotated[
-        str,
-        Query(pattern=r"^(|completeness|format|value_domain|consistency|timeliness|related)$"),
-    ] = "",
-    message_type: Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_.]*$")] = "",
-    enabled: Annotated[str, Query(pattern=r"^(|yes|no)$")] = "",
-    done: Annotated[str, Query(max_length=16)] = "",
+    filters: Filters,
 ) -> Response:
     """The quality rules: by kind, message type, on or off; ``?format=xlsx`` exports them.
     The province adds one here (``message_type`` chosen: its fields offered)."""
-    stmt = rules_filtered(QualityRule, kind, message_type, enabled)
+    stmt = QUALITY.filtered(filters)
     if params.exporting:
         return listing.export(request, db, RULES, stmt, params, user_id=principal.user_id)
-    filters = {"kind": kind, "message_type": message_type, "enabled": enabled}
     context = rule_page(request, db, RULES, stmt, paging, params, filters)
-    context.update(_rule_context(db, message_type), done=DONE.get(done, ""))
+    context.update(_rule_context(db, filters.message_type))
     return render(request, "governance/quality_rules.html", context)
 
 
@@ -250,19 +242,13 @@ def _values(form: PostedForm) -> dict[str, Any]:
 @router.post("/governance/quality/rules", response_class=HTMLResponse)
 def rule_create(request: Request, db: SessionDep, principal: Manager, form: PostedForm) -> Response:
     values = _values(form)
-    try:
-        rulebook.save(db, principal, values)
-    except ValidationFailed as error:
-        db.rollback()
-        context = _rule_context(db, values["message_type"])
-        context.update(form=values, errors=errors_by_field(error.errors), error=error.detail)
-        return render(request, "governance/quality_rule.html", context, status_code=422)
-    return redirect("/governance/quality/rules?done=saved")
+    return rule_saved(request, db, principal, QUALITY, 0, values, save=rulebook.save,
+                      context=_rule_context)  # fmt: skip
 
 
 @router.get("/governance/quality/rules/{rule_id}", response_class=HTMLResponse)
 def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id) -> Response:
-    rule = rulebook.get(db, rule_id)
+    rule = QUALITY.get(db, rule_id)
     params = {k: ("，".join(v) if isinstance(v, list) else v) for k, v in rule.params.items()}
     params.pop("other_name", None)
     params.pop("link_name", None)
@@ -270,7 +256,7 @@ def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id
             "path": rule.path, "clause": rule.clause, "enabled": "on" if rule.enabled else "off",
             **params}  # fmt: skip
     context = _rule_context(db, rule.message_type)
-    context.update(rule=rule, form=form, errors={}, error="")
+    context.update(rule=rule, form=form, errors={}, error="", **rule_versions(db, QUALITY, rule))
     return render(request, "governance/quality_rule.html", context)
 
 
@@ -278,19 +264,9 @@ def rule_detail(request: Request, db: SessionDep, principal: Reader, rule_id: Id
 def rule_update(
     request: Request, db: SessionDep, principal: Manager, rule_id: Id, form: PostedForm
 ) -> Response:
-    rule = rulebook.get(db, rule_id)
     values = _values(form)
-    try:
-        rulebook.save(db, principal, values, rule)
-    except ValidationFailed as error:
-        db.rollback()
-        rule = rulebook.get(db, rule_id)
-        context = _rule_context(db, values["message_type"])
-        context.update(
-            rule=rule, form=values, errors=errors_by_field(error.errors), error=error.detail
-        )
-        return render(request, "governance/quality_rule.html", context, status_code=422)
-    return redirect("/governance/quality/rules?done=saved")
+    return rule_saved(request, db, principal, QUALITY, rule_id, values, save=rulebook.save,
+                      context=_rule_context)  # fmt: skip
 
 
 # --- offline runs --------------------------------------------------------------------------
@@ -310,7 +286,7 @@ def run_list(
     if params.exporting:
         return listing.export(request, db, RUNS, stmt, params, user_id=principal.user_id)
     context = page_context(request, db, RUNS, stmt, paging, params)
-    context.update(done=DONE.get(done, ""), days=jobs.SCAN_DAYS)
+    context.update(done=QUALITY.done.get(done, ""), days=jobs.SCAN_DAYS)
     return render(request, "governance/quality_runs.html", context)
 
 

@@ -1,6 +1,8 @@
 """The quality rules kept as data: added, changed and switched off by the province, each
 checked against the data standard in force (the field must be one of the message type's, of
-a type the kind can judge)."""
+a type the kind can judge), and versioned with an effective time (:mod:`ruleset`, as the
+conversion rules are); and what the two kinds of rule share: a message type's fields in the
+standard in force, in words, and the head of their forms."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.scopes import Principal
-from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.governance import forms, service
 from jcjg.governance.choices import Comparison, DataType, QualityKind
 from jcjg.governance.models import CodeList, DataElement, DataModel, QualityRule
+from jcjg.governance.ruleset import QUALITY, Head, RuleSet, effective
 
 TIMED = (DataType.DATE, DataType.DATETIME)
 NUMERIC = (DataType.INTEGER, DataType.NUMBER, DataType.DECIMAL)
@@ -240,27 +243,13 @@ def _params(
     return {}, errors
 
 
-def store_rule(db: Session, row: Any, new: bool, values: Mapping[str, Any], **columns: Any) -> None:
-    """A quality or conversion rule's checked columns set on ``row``, ``enabled`` read from
-    its form's ``values``; added when ``new``; flushed."""
-    for column, value in columns.items():
-        setattr(row, column, value)
-    row.enabled = str(values.get("enabled", "on")) in ("on", "true", "1", "yes")
-    if new:
-        db.add(row)
-    db.flush()
-
-
 def rule_head(
-    db: Session,
-    values: Mapping[str, Any],
-    kinds: set[str],
-    no_kind: str,
-    errors: list[FieldError],
-) -> tuple[str, str, str, str, dict[str, DataElement]]:
+    db: Session, values: Mapping[str, Any], rules: RuleSet[Any, Any], errors: list[FieldError]
+) -> Head:
     """What a quality rule's and a conversion rule's forms share: the name (1–100 characters),
-    the clause (up to 200), the kind (one of ``kinds``, else ``no_kind``) and the message type
-    with its fields in the standard; each refusal added to ``errors``."""
+    the clause (up to 200), the kind (one of ``rules``', else its ``no_kind``), the message
+    type with its fields in the standard, and the time the definition takes effect
+    (``effective_at``, blank: at once; not before now); each refusal added to ``errors``."""
     name = str(values.get("name") or "").strip()
     clause = str(values.get("clause") or "").strip()
     if not name or len(name) > 100:
@@ -268,13 +257,13 @@ def rule_head(
     if len(clause) > 200:
         errors.append(FieldError("clause", "不得超过 200 个字符", "string_too_long"))
     kind = str(values.get("kind") or "")
-    if kind not in kinds:
-        errors.append(FieldError("kind", no_kind, "kind"))
+    if kind not in rules.kinds:
+        errors.append(FieldError("kind", rules.no_kind, "kind"))
     message_type = str(values.get("message_type") or "")
     fields = fields_of(db, message_type) if len(message_type) <= 64 else {}
     if not fields:
         errors.append(FieldError("message_type", "数据标准中没有这种消息类型", "message_type"))
-    return name, clause, kind, message_type, fields
+    return Head(name, clause, kind, message_type, fields, effective(values, errors))
 
 
 def save(
@@ -283,32 +272,22 @@ def save(
     """Add a rule (or change ``rule``) from ``values``: ``name``, ``kind``, ``message_type``,
     ``path``, ``clause``, ``enabled`` and the kind's own (``pattern``; ``codes``, ``minimum``,
     ``maximum``; ``other``, ``op``; ``hours``; ``link``, ``related_type``, ``key``, ``other``,
-    ``op``). A 422 names each refused part."""
+    ``op``); ``effective_at``, when the definition takes effect (a message is judged by the
+    version in force when it was signed). Each save is kept as a version. A 422 names each
+    refused part; nothing is written then."""
     errors: list[FieldError] = []
-    name, clause, kind, message_type, fields = rule_head(
-        db, values, {k.value for k in QualityKind}, "请选择规则类别", errors
-    )
+    head = rule_head(db, values, QUALITY, errors)
     path = str(values.get("path") or "").strip()
-    element = fields.get(path)
-    if fields and element is None:
+    element = head.fields.get(path)
+    if head.fields and element is None:
         errors.append(FieldError("path", "该消息类型没有这个字段（见数据标准）", "path"))
     params: dict[str, Any] = {}
     if element is not None and not errors:
-        params, more = _params(kind, path, element, values, fields, db)
+        params, more = _params(head.kind, path, element, values, head.fields, db)
         errors.extend(more)
     if errors:
         raise ValidationFailed("请改正标出的项目", errors=errors)
-    row = rule or QualityRule(created_by_id=principal.user_id)
-    store_rule(db, row, rule is None, values, name=name, kind=kind, message_type=message_type,
-               path=path, params=params, clause=clause)  # fmt: skip
-    return row
-
-
-def get(db: Session, rule_id: int) -> QualityRule:
-    found = db.get(QualityRule, rule_id)
-    if found is None:
-        raise NotFound("数据质量规则不存在")
-    return found
+    return QUALITY.store(db, principal, values, rule, head, path=path, params=params)
 
 
 # The rules a platform starts with (loaded once, with the shipped baseline; then the

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.auth.models import User
@@ -22,6 +20,7 @@ from jcjg.governance.choices import (
     DataSetStatus,
     DeliveryStatus,
 )
+from jcjg.governance.lists import named
 from jcjg.governance.models import Access, Consumer, DataSet, DataSetChange, Delivery
 from jcjg.governance.quality_lists import type_title
 
@@ -141,12 +140,6 @@ FILTER_LABELS = {
 def filters_text(filters: dict[str, object]) -> str:
     """``{"region_code": "3604", "limit": 20}`` -> ``行政区划 3604；每页 20``."""
     return "；".join(f"{FILTER_LABELS.get(k, k)} {v}" for k, v in filters.items()) or "—"
-
-
-def named(db: Session, ident: Any, name: Any, ids: Iterable[int | None]) -> dict[int, str]:
-    """``{id: name}`` of the rows whose ``ident`` column is one of ``ids`` (None left out)."""
-    wanted = {i for i in ids if i}
-    return dict(db.execute(select(ident, name).where(ident.in_(wanted))).all()) if wanted else {}
 
 
 def names(db: Session, rows: Sequence[Access]) -> tuple[dict[int, str], dict[int, str]]:
