@@ -100,6 +100,10 @@ def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client,
     }
     assert "keyid=" in message["signature_input"]
     assert _position(db) == base + 2
+    # a fact went up: the log's checkpoint covers it (the parent relays it with its proof)
+    db.expire_all()
+    assert ledger.head(db).size >= base + 2
+    assert ledger.latest_checkpoint(db).size >= base + 2
     # nothing new: an idle pass, which writes nothing (not even the lease)
     db.expire_all()
     lease = db.get(ForwardCursor, forward.CURSOR_ID).lease_until

@@ -428,6 +428,7 @@ def test_the_childs_page_shows_its_facts_outcomes_and_refused_leaves(
             ("message:registry.labs", Outcome.STORED, None),
             ("message:registry.labs", Outcome.REFUSED, problems[0]),
             ("message:registry.labs", Outcome.REFUSED, problems[1]),
+            ("penalty:decide", Outcome.REBUILT, None),  # its relay waits for its checkpoint
         ]
     ):
         db.add(
@@ -456,6 +457,7 @@ def test_the_childs_page_shows_its_facts_outcomes_and_refused_leaves(
         "拒收 2",
         "检测机构签名无效",
         "至少填写一个试验室",
+        "待其检查点的转报 1 条 其事实已在本平台登记，待其存证日志发布覆盖这些事实的检查点后",
     ):
         assert shown in text, shown
     title = message_types()["registry.labs"].title
@@ -553,10 +555,21 @@ def test_the_upstream_shows_how_far_forwarding_is(
             next_attempt_at=now + dt.timedelta(seconds=40), last_error="上级平台暂时无法访问",
         )
     )  # fmt: skip
+    # a city's fact rebuilt here whose relay waits for the city's checkpoint
+    city = _child(db, settings, "九江市检测监管平台", "360400", "jcjg.jj.example.cn")
+    db.add(
+        Forwarded(
+            child_id=city.id, region_code=city.region_code, origin_index=0,
+            leaf_hash=b"\x01" * 32, entry_type="penalty:decide", entry=b"{}", notarised_at=now,
+            outcome=Outcome.REBUILT.value,
+        )
+    )  # fmt: skip
     db.commit()
     page = http.get("/network")
     assert page.status_code == 200, page.text[:500]
     text = _chinese_only(page.text)
+    assert "待下级检查点的转报 九江市检测监管平台 1 条" in text
+    assert f'href="/network/children/{city.id}">九江市检测监管平台</a> 1 条' in page.text
     assert "https://jcjg.jx.example.cn" in text
     assert f"至第 {size - 2} 条" in text
     assert re.search(r'data-testid="upstream-backlog">\s*2 条', page.text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 
 from jcjg.config import get_settings
 from jcjg.core.commands import cli_session, problem_text, session_factory
+from jcjg.core.db import utcnow
 
 
 @click.group()
@@ -63,6 +65,10 @@ def network_add_child(
             click.echo(f"JCJG_UPSTREAM_KEY={shown['secret']}")
 
 
+# how long ``jcjg network forward --once`` waits for the parent to take the rest
+WAITING_AT_MOST = 120.0
+
+
 @network.command("forward")
 @click.option("--once", is_flag=True, help="转发到没有可转发的条目为止，然后退出")
 def network_forward(once: bool) -> None:
@@ -88,9 +94,15 @@ def network_forward(once: bool) -> None:
                 stop.set()
             return
         total = 0
+        give_up = time.monotonic() + WAITING_AT_MOST
         with upstream_client(settings) as client:
             while True:
                 done = forward_once(factory, settings, client)
+                if done.error and done.waiting and time.monotonic() < give_up:
+                    # the parent takes the rest once it relayed this platform's facts up
+                    wait = (done.retry_at - utcnow()).total_seconds() if done.retry_at else 1
+                    time.sleep(min(max(wait + 0.05, 0.1), 30.0))
+                    continue
                 if done.error:
                     raise click.ClickException(f"转发失败：{done.error}")
                 total += done.forwarded

@@ -28,13 +28,14 @@ import json
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.client.api import Client as ExchangeClient
@@ -55,8 +56,17 @@ from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.networking import logs, problems
+from jcjg.networking.choices import ChildStatus, Outcome
 from jcjg.networking.models import Child, ForwardCursor, Forwarded, LabKey
-from jcjg.networking.wire import FORWARDS_PATH, VERSION, b64, evidence_files, kept_results
+from jcjg.networking.wire import (
+    FORWARDS_PATH,
+    RELAYED,
+    VERSION,
+    b64,
+    evidence_files,
+    first_notarised,
+    kept_results,
+)
 from jcjg.tenancy.models import Institution
 
 log = logging.getLogger("jcjg.networking.forward")
@@ -156,6 +166,7 @@ class _Proofs:
     def __init__(self, db: Session) -> None:
         self.db = db
         self.http: httpx.Client | None = None
+        self.transport = child_transport
 
     def __call__(self, child_id: int, index: int) -> dict[str, Any] | None:
         child = self.db.get(Child, child_id)
@@ -163,7 +174,7 @@ class _Proofs:
             return None
         if self.http is None:
             self.http = httpx.Client(
-                timeout=logs.TIMEOUT, transport=child_transport, verify=tls_context()
+                timeout=logs.TIMEOUT, transport=self.transport, verify=tls_context()
             )
         return logs.relay_proof(self.db, child, index, self.http)
 
@@ -254,16 +265,18 @@ def _content(
     return len(json.dumps(exported.content, ensure_ascii=False))
 
 
-Relay = tuple[dict[str, Any] | None, int, int | None]
+Relay = tuple[dict[str, Any] | None, int, int | None, dict[str, Any] | None]
 
 
 def _relay(item: dict[str, Any], relay: Relay, proofs: _Proofs, batch: Batch) -> int | None:
     """A relay's item gets the content the child sent beside its fact and the proof of the
-    child's leaf in the child's log; the bytes that adds, or None while no proof can be had."""
-    content, child_id, first = relay
+    child's leaf in the child's log (the one kept when the relay was notarised; read from the
+    child for a relay notarised before proofs were kept); the bytes that adds, or None while
+    no proof can be had."""
+    content, child_id, first, kept = relay
     added = 0
     if first is not None:  # the child's own leaf: its proof, from the child's log
-        proof = proofs(child_id, first)
+        proof = kept or proofs(child_id, first)
         if proof is None:
             return None
         item["proof"] = proof
@@ -277,24 +290,110 @@ def _relay(item: dict[str, Any], relay: Relay, proofs: _Proofs, batch: Batch) ->
 
 def _relays(db: Session, hashes: list[bytes]) -> dict[bytes, Relay]:
     """The leaves among ``hashes`` that relay a child's fact rebuilt here: the content the
-    child sent beside it (None when it sent none), the child, and the index of the fact's
-    leaf in the child's log when it was first notarised there (None: a fact the child relays
-    from its own child)."""
+    child sent beside it (None when it sent none), the child, the index of the fact's leaf
+    in the child's log when it was first notarised there (None: a fact the child relays from
+    its own child), and the proof of that leaf kept when the relay was notarised."""
     if not hashes:
         return {}
     found = db.execute(
         select(
             Forwarded.relay_leaf_hash, Forwarded.content, Forwarded.child_id,
             Forwarded.source_origin, Forwarded.source_index, Child.log_origin,
+            Forwarded.relay_proof,
         )
         .join(Child, Child.id == Forwarded.child_id)
         .where(Forwarded.relay_leaf_hash.in_(hashes))
     )  # fmt: skip
     return {
-        bytes(leaf): (content, child_id, index if source == own else None)
-        for leaf, content, child_id, source, index, own in found
+        bytes(leaf): (content, child_id, index if source == own else None, proof)
+        for leaf, content, child_id, source, index, own, proof in found
         if leaf is not None
     }
+
+
+def waiting_relays() -> Select[Any]:
+    """The children's own facts rebuilt here whose relay waits for the child's checkpoint
+    (their ids)."""
+    return select(Forwarded.id).where(
+        Forwarded.outcome == Outcome.REBUILT, Forwarded.relay_leaf_hash.is_(None)
+    )
+
+
+# a child whose relays could not be released is asked again after this many seconds, doubled
+# on each failure in a row up to the cap (this process's memory: a forwarding pass does not
+# wait out a child's timeout on every poll)
+RELEASE_RETRY, RELEASE_RETRY_CAP = 5.0, 120.0
+release_waits: dict[int, tuple[float, int]] = {}  # child id -> (monotonic time, failures)
+
+
+def release_relays(
+    db: Session, *, transport: httpx.BaseTransport | None = None, spaced: bool = False
+) -> int:
+    """Notarise the relay of each child's fact rebuilt here that its checked checkpoint now
+    covers (fetched and checked now when the last one checked does not), in the order the
+    child notarised them, keeping the leaf's proof for the forward (``logs.relay_proof``).
+    A child whose log cannot be read or does not cover its next fact yet (no worker
+    publishing its checkpoints, unreachable, halted) keeps its own relays waiting, and
+    nothing else: what other children and this platform notarised goes up meanwhile.
+    With ``spaced``, a child that failed is asked again only after ``release_waits`` says.
+    Commits after each child; how many relays were notarised."""
+    waiting = db.execute(
+        waiting_relays()
+        .add_columns(Forwarded.child_id)
+        .order_by(Forwarded.child_id, Forwarded.origin_index)
+    ).all()
+    db.rollback()
+    by_child: dict[int, list[int]] = {}
+    for row_id, child_id in waiting:
+        by_child.setdefault(child_id, []).append(row_id)
+    released = 0
+    proofs = _Proofs(db)
+    if transport is not None:
+        proofs.transport = transport
+    try:
+        for child_id, ids in by_child.items():
+            if spaced and release_waits.get(child_id, (0.0, 0))[0] > time.monotonic():
+                continue
+            done = _release(db, child_id, ids, proofs)
+            db.commit()
+            released += done
+            if done == len(ids):
+                release_waits.pop(child_id, None)
+            else:  # its next fact still waits: ask it again later
+                failures = release_waits.get(child_id, (0.0, 0))[1] + 1
+                wait = min(RELEASE_RETRY_CAP, RELEASE_RETRY * 2 ** (failures - 1))
+                release_waits[child_id] = (time.monotonic() + wait, failures)
+    finally:
+        proofs.close()
+    return released
+
+
+def _release(db: Session, child_id: int, ids: list[int], proofs: _Proofs) -> int:
+    child = db.get(Child, child_id)
+    if child is None or child.status != ChildStatus.ACTIVE:
+        return 0
+    released = 0
+    for row_id in ids:
+        row = db.get_one(Forwarded, row_id)
+        proof = proofs(child_id, row.origin_index)
+        if proof is None:
+            break  # the child's later facts wait behind it, in its order
+        relayed = first_notarised(
+            origin=child.log_origin, name=child.name, region_code=child.region_code,
+            log_key=child.log_key, index=row.origin_index, leaf_hash=row.leaf_hash,
+            entry=row.entry,
+        )  # fmt: skip
+        data = json.loads(row.entry)["data"]
+        relay = ledger.promise(row.entry_type, {**data, RELAYED: relayed}, utcnow())
+        taken = db.execute(  # another process may have released it meanwhile
+            update(Forwarded)
+            .where(Forwarded.id == row_id, Forwarded.relay_leaf_hash.is_(None))
+            .values(relay_leaf_hash=relay.leaf_hash, relay_proof=proof)
+        )
+        if getattr(taken, "rowcount", 0) == 1:
+            db.execute(insert(LedgerQueued), [relay.queued_row()])
+            released += 1
+    return released
 
 
 def _keys(db: Session, key_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -369,7 +468,12 @@ class Pass:
     forwarded: int = 0
     refused: int = 0
     uploaded: int = 0
+    released: int = 0  # relays of the children's facts notarised (``release_relays``)
     error: str | None = None
+    # the parent waits for a checkpoint of this platform's (``network-child-waiting``): the
+    # rest goes at ``retry_at``
+    waiting: bool = False
+    retry_at: dt.datetime | None = None
     idle: bool = True
 
 
@@ -387,6 +491,8 @@ def forward_once(
     origin = origin or ledger.log_identity().origin
     done = Pass()
     with factory() as db:
+        if db.scalar(waiting_relays().limit(1)) is not None:
+            done.released = release_relays(db, spaced=True)
         # an idle pass writes nothing (on SQLite a write takes the database's one lock):
         # promised leaves are sequenced, and the cursor's lease taken, only when there are some
         if db.scalar(select(LedgerQueued.id).limit(1)) is not None:
@@ -409,12 +515,19 @@ def forward_once(
     if not batch.items:
         return done
     done.idle = False
+    if any(item["message"] is None for item in batch.items):
+        # the parent relays this platform's facts up once its checkpoint covers them: sign
+        # one that does now, whether or not a worker integrates the log
+        _integrated(factory, batch.first + len(batch.items))
     body = json.dumps(batch.body(origin), separators=(",", ":"), ensure_ascii=False).encode()
     try:
         answer = _post(client, settings, body, batch, done)
     except ClientError as exc:
         done.error = str(exc)[:500]
-        _failed(factory, exc)
+        done.waiting = str((exc.problem or {}).get("type", "")).endswith(
+            problems.CHILD_WAITING.slug
+        )
+        done.retry_at = _failed(factory, exc)
         return done
     with factory() as db:
         db.execute(
@@ -422,7 +535,9 @@ def forward_once(
             .where(ForwardCursor.id == CURSOR_ID)
             .values(
                 position=answer["next_index"],
-                forwarded=ForwardCursor.forwarded + len(batch.items),
+                # a parent may take the first items only (it waits for a checkpoint)
+                forwarded=ForwardCursor.forwarded
+                + max(0, min(len(batch.items), answer["next_index"] - batch.first)),
                 refused=ForwardCursor.refused + len(answer.get("refused") or ()),
                 last_forward_at=utcnow(),
                 failures=0,
@@ -437,6 +552,15 @@ def forward_once(
     for refused in answer.get("refused") or ():
         log.warning("upstream refused leaf %s: %s", refused.get("index"), refused.get("detail"))
     return done
+
+
+def _integrated(factory: sessionmaker[Session], end: int) -> None:
+    """Integrate this platform's log up to ``end`` leaves and sign its checkpoint (what the
+    ``ledger.integrate`` job does every 5 s)."""
+    with factory() as db:
+        while ledger.head(db).size < end and ledger.integrate(db):
+            db.commit()
+        db.commit()
 
 
 def _post(
@@ -481,7 +605,8 @@ def _upload(
         done.uploaded += 1
 
 
-def _failed(factory: sessionmaker[Session], error: ClientError) -> None:
+def _failed(factory: sessionmaker[Session], error: ClientError) -> dt.datetime:
+    """The failure counted and the next attempt put off (backoff); when it is."""
     with factory() as db:
         row = cursor(db)
         row.failures += 1
@@ -490,8 +615,10 @@ def _failed(factory: sessionmaker[Session], error: ClientError) -> None:
             wait = max(wait, error.retry_after)
         row.next_attempt_at = utcnow() + dt.timedelta(seconds=wait)
         row.last_error = str(error)[:500]
+        retry_at = row.next_attempt_at
         db.commit()
     log.warning("forwarding to the upstream failed: %s", error)
+    return retry_at
 
 
 def forward_loop(
@@ -536,4 +663,15 @@ def status(db: Session) -> dict[str, Any]:
         "last_error": row.last_error if row else None,
         "next_attempt_at": row.next_attempt_at if row else None,
         "cosigned": ledger.latest_cosigned(db),
+        "relays_waiting": relays_waiting(db),
     }
+
+
+def relays_waiting(db: Session) -> dict[int, int]:
+    """How many of each child's facts rebuilt here wait for its checkpoint to be relayed."""
+    rows = db.execute(
+        select(Forwarded.child_id, func.count())
+        .where(Forwarded.id.in_(waiting_relays()))
+        .group_by(Forwarded.child_id)
+    ).all()
+    return {child_id: int(count) for child_id, count in rows}

@@ -146,6 +146,11 @@ class Forwarded(IdMixin, Base):
     source_index: Mapped[int | None] = mapped_column(BigInteger, default=None)
     content: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     relay_leaf_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True, default=None)
+    # a fact of the child's own rebuilt here while this platform has an upstream: its relay
+    # leaf is notarised only once the child's checked checkpoint covers the child's leaf
+    # (``rebuilt`` with no relay leaf yet: waiting for it), and the proof read then is kept
+    # here for the forward (the child's checkpoint cosigned here, the leaf's inclusion proof)
+    relay_proof: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class LabKey(IdMixin, Base):
@@ -161,6 +166,20 @@ class LabKey(IdMixin, Base):
     alg: Mapped[str] = mapped_column(String(16))
     public_key: Mapped[bytes] = mapped_column(LargeBinary(65))
     institution_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogKey(IdMixin, Base):
+    """The log verifier key of a platform below a child of ours (a city under a province under
+    this nation), as the first relay of one of its facts named it (the key its parent
+    registered): pinned, so that a relay naming another key for that log is refused instead of
+    being checked against the key it brings."""
+
+    __tablename__ = "network_log_key"
+
+    origin: Mapped[str] = mapped_column(String(200), unique=True)  # the log's origin
+    log_key: Mapped[str] = mapped_column(String(300))
+    child_id: Mapped[int] = mapped_column(ForeignKey("network_child.id"))  # who relayed it first
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

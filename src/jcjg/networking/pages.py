@@ -148,7 +148,20 @@ def network_page(
 
 def _upstream(db: Session, settings: Any) -> dict[str, Any]:
     state = forward.status(db)
-    return {**state, "url": settings.upstream_url, "key_id": settings.upstream_key_id}
+    waiting = state.pop("relays_waiting")
+    names = {
+        child_id: name
+        for child_id, name in db.execute(
+            select(Child.id, Child.name).where(Child.id.in_(list(waiting)))
+        )
+    }
+    return {
+        **state,
+        "url": settings.upstream_url,
+        "key_id": settings.upstream_key_id,
+        # the children's facts whose relay waits for the child's checkpoint, by child
+        "relays_waiting": [(i, names.get(i, str(i)), n) for i, n in sorted(waiting.items())],
+    }
 
 
 @router.get("/network/children/register", response_class=HTMLResponse)
@@ -289,6 +302,7 @@ def child_page(request: Request, child_id: Id, db: SessionDep, principal: Reader
         "lag": service.lag_seconds(child, now),
         "counts": [(o, counts.get(o.value, 0)) for o in Outcome],
         "here": service.applied_here(db, child),
+        "relays_waiting": forward.relays_waiting(db).get(child.id, 0),
         "refused": _refused_rows(service.refused(db, child)),
         "attestations": {a.value: a for a in Attestation},
         "alerts": _open_alerts(db, principal, [child.id]).get(child.id, []),

@@ -1,6 +1,6 @@
 """Problem types of platform-to-platform forwarding (docs/networking.md).
 
-The first four refuse a whole forward (the HTTP answer); the others refuse one forwarded leaf
+The first five refuse a whole forward (the HTTP answer); the others refuse one forwarded leaf
 and are listed in the answer's ``refused`` and on the parent's page of the child.
 """
 
@@ -21,6 +21,13 @@ CHILD_HALTED = problem_type(
     "下级平台转发已暂停",
     "上级平台发现该平台的存证日志前后不一致（被改写或回退），已暂停接收其转发，"
     "待运维人员核查并恢复。",
+)
+CHILD_WAITING = problem_type(
+    "network-child-waiting",
+    503,
+    "等待下级平台的检查点",
+    "本平台须待该下级平台的存证日志发布覆盖其已转发事实的检查点、将这些事实转报上级平台后，"
+    "才接收其后续的报送消息：请按 Retry-After 稍后从 expected 处重发。",
 )
 FORWARD_GAP = problem_type(
     "network-forward-gap",
@@ -66,6 +73,13 @@ LAB_KEY_CHANGED = problem_type(
     "检测机构公钥与先前不同",
     "同一密钥编号先前转发的公钥与本次不同：下级平台不能更换已转发过的检测机构公钥。",
 )
+LOG_KEY_CHANGED = problem_type(
+    "network-log-key-changed",
+    422,
+    "来源日志公钥与先前不同",
+    "转报事实所称的来源平台日志公钥与本平台先前记下的该日志公钥不同：下级平台不能更换其下级"
+    "平台的日志公钥；确需更换的，由本平台运维人员核实后处理。",
+)
 OUT_OF_REGION = problem_type(
     "network-out-of-region",
     422,
@@ -101,6 +115,7 @@ APPLICATION_EXISTS = problem_type(
 ALL = (
     NOT_A_CHILD,
     CHILD_HALTED,
+    CHILD_WAITING,
     FORWARD_GAP,
     ORIGIN_MISMATCH,
     ENTRY_MISMATCH,
@@ -108,6 +123,7 @@ ALL = (
     LAB_SIGNATURE_INVALID,
     LAB_SIGNATURE_REQUIRED,
     LAB_KEY_CHANGED,
+    LOG_KEY_CHANGED,
     OUT_OF_REGION,
     MESSAGE_TAKEN,
     APPLICATION_NOT_FOUND,

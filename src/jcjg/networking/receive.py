@@ -77,7 +77,8 @@ from jcjg.ledger.note import NoteError, Verifier, open_checkpoint, open_note
 from jcjg.ledger.sm import SMUnavailable
 from jcjg.networking import problems
 from jcjg.networking.choices import Attestation, ChildStatus, Outcome
-from jcjg.networking.models import Child, Forwarded, LabKey
+from jcjg.networking.forward import configured
+from jcjg.networking.models import Child, Forwarded, LabKey, LogKey
 from jcjg.networking.wire import (
     RELAYED,
     Forward,
@@ -85,8 +86,8 @@ from jcjg.networking.wire import (
     Item,
     Relayed,
     RelayProof,
-    b64,
     evidence_files,
+    first_notarised,
     parse_time,
     unb64,
 )
@@ -157,12 +158,24 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
     _need_files(db, child, fresh, typed)
     receiver = _Receiver(db, settings, child, now, typed)
     receiver.holding = held_facts(db, child)
+    receiver.deferred = receiver.defer_relays and relays_waiting(db, child)
+    taken = 0
     for item in fresh:
+        if receiver.deferred and item.message is not None:
+            # a fact of the child's waits to be relayed up: the child's messages after it
+            # wait at the child (they must not reach the parent above before it)
+            break
         outcome = receiver.take(item)
         answer.counts[outcome.outcome] = answer.counts.get(outcome.outcome, 0) + 1
         if outcome.problem is not None:
             answer.refused.append({"index": item.index, **outcome.problem})
+        taken += 1
+    if fresh and not taken:
+        raise ExchangeError(
+            problems.CHILD_WAITING, headers={"Retry-After": str(WAITING_RETRY)}, expected=expected
+        )
     receiver.flush()
+    fresh = fresh[:taken]
     if fresh:
         answer.next_index = fresh[-1].index + 1
     db.execute(
@@ -178,6 +191,20 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
         )
     )
     return answer
+
+
+WAITING_RETRY = 1  # seconds a child waits before forwarding again while its relays wait
+
+
+def relays_waiting(db: Session, child: Child) -> bool:
+    """Whether a fact of the child's rebuilt here waits for the child's checkpoint to be
+    relayed up (``forward.release_relays``)."""
+    waiting = select(Forwarded.id).where(
+        Forwarded.child_id == child.id,
+        Forwarded.outcome == Outcome.REBUILT,
+        Forwarded.relay_leaf_hash.is_(None),
+    )
+    return db.scalar(waiting.limit(1)) is not None
 
 
 def held_facts(db: Session, child: Child) -> bool:
@@ -311,6 +338,10 @@ class _Receiver:
         self.sources: set[tuple[str, int]] = set()  # facts rebuilt in this forward, by origin
         # a fact of the child's is held (a later one not found may wait on it: held behind it)
         self.holding = False
+        # with an upstream, a relay of the child's own fact waits for the child's checkpoint
+        self.defer_relays = configured(settings)
+        self.deferred = False  # a relay of the child's waits: its messages after it wait too
+        self.log_keys: dict[str, str] = {}  # the log keys of the child's children, pinned
         self.pinned: dict[str, bytes] = {}
         for key_id, public in db.execute(
             select(LabKey.key_id, LabKey.public_key).where(LabKey.child_id == child.id)
@@ -419,6 +450,12 @@ class _Receiver:
             return Outcome.RECORDED
         self.sources.add(key)
         row.source_origin, row.source_index, row.content = source.platform, source.index, content
+        if self.defer_relays and source.platform == self.child.log_origin:
+            # the child's own fact: relayed once its checkpoint covers its leaf
+            # (``forward.release_relays``), so that a child whose log is not published yet
+            # holds up only its own entries
+            self.deferred = True
+            return Outcome.REBUILT
         relay = ledger.promise(row.entry_type, {**source.data, RELAYED: source.relayed}, self.now)
         self.queued.append(relay.queued_row())
         row.relay_leaf_hash = relay.leaf_hash
@@ -437,12 +474,11 @@ class _Receiver:
             return _Source(
                 platform=child.log_origin, name=child.name, region_code=child.region_code,
                 index=row.origin_index, data=data, notarised_at=row.notarised_at,
-                relayed={
-                    "platform": child.log_origin, "name": child.name,
-                    "region_code": child.region_code, "log_key": child.log_key,
-                    "index": row.origin_index, "leaf_hash": row.leaf_hash.hex(),
-                    "entry": b64(row.entry),
-                },
+                relayed=first_notarised(
+                    origin=child.log_origin, name=child.name, region_code=child.region_code,
+                    log_key=child.log_key, index=row.origin_index, leaf_hash=row.leaf_hash,
+                    entry=row.entry,
+                ),
             )  # fmt: skip
         try:
             relayed = Relayed.model_validate(given)
@@ -453,6 +489,14 @@ class _Receiver:
                     errors=[FieldError(f"{RELAYED}.{e.field}", e.message, e.code) for e in errors]
                 )
             ) from exc
+        known = self._log_key(relayed.platform)
+        if known is not None and known != relayed.log_key:
+            raise Refused(
+                ExchangeError(
+                    problems.LOG_KEY_CHANGED,
+                    f"本平台记下的“{relayed.name}”日志公钥与此次转报所附的不同",
+                )
+            )
         try:
             verifier = Verifier(relayed.log_key)
             entry = unb64(relayed.entry)
@@ -491,11 +535,31 @@ class _Receiver:
             )
         if proof is not True:
             _proven(relayed, verifier, proof, Verifier(child.log_key))
+            if known is None:  # first sight: the key the child registered it with, pinned
+                self._pin(relayed.platform, relayed.log_key)
         return _Source(
             platform=relayed.platform, name=relayed.name, region_code=relayed.region_code,
             index=relayed.index, data=own, notarised_at=first["notarised_at"],
             relayed=relayed.model_dump(),
         )  # fmt: skip
+
+    def _log_key(self, origin: str) -> str | None:
+        """The log key this platform knows for ``origin``: a child's own registered one, else
+        the one pinned when a relay first named it (None: never seen)."""
+        if origin not in self.log_keys:
+            known = self.db.scalar(select(Child.log_key).where(Child.log_origin == origin))
+            if known is None:
+                known = self.db.scalar(select(LogKey.log_key).where(LogKey.origin == origin))
+            if known is None:
+                return None
+            self.log_keys[origin] = known
+        return self.log_keys[origin]
+
+    def _pin(self, origin: str, log_key: str) -> None:
+        self.log_keys[origin] = log_key
+        self.db.add(
+            LogKey(origin=origin, log_key=log_key, child_id=self.child.id, first_seen_at=self.now)
+        )
 
     def _validated(
         self, row: Forwarded, kind: MessageType[Any], body: bytes, accepted_at: dt.datetime

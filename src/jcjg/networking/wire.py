@@ -128,6 +128,18 @@ class Relayed(_Strict):
     entry: str = Field(min_length=1, max_length=1_000_000)  # base64 of the first leaf's bytes
 
 
+def first_notarised(
+    *, origin: str, name: str, region_code: str, log_key: str, index: int, leaf_hash: bytes,
+    entry: bytes,
+) -> dict[str, Any]:  # fmt: skip
+    """What a relay of a child's own fact names (:class:`Relayed`): the child as this platform
+    registered it, and its leaf."""
+    return {
+        "platform": origin, "name": name, "region_code": region_code, "log_key": log_key,
+        "index": index, "leaf_hash": leaf_hash.hex(), "entry": b64(entry),
+    }  # fmt: skip
+
+
 def evidence_files(content: Any) -> list[str]:
     """The SHA-256 of the files a fact's content names (``evidence: [{"sha256": …}]``); what
     is not such a list is left to the applier to refuse."""
