@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
+from jcjg.ledger.canonical import canonical_json
 from jcjg.networking import forward
 from jcjg.networking.models import Forwarded
 from jcjg.penalties import facts as penalty_facts
@@ -30,6 +33,7 @@ from tests.networking.test_forwarder import base as base
 from tests.networking.test_forwards import Setup
 
 NUMBER = "浔建罚字〔2026〕第 7 号"
+SALT = "5a1f" * 8  # a decision's salt of its names' digest
 
 
 @pytest.fixture
@@ -45,12 +49,13 @@ def decision(db, inst, **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         issuer_region_code="360400", issuer="九江市住房和城乡建设局", person_ids=[],
         person_names=["李四"], basis_code="jz57", basis_article="第三十条",
         facts="出具虚假检测报告。", kind="fine", amount=Decimal("30000.00"), decided_on=today,
-        public_from=today, public_until=today + dt.timedelta(days=90),
+        public_from=today, public_until=today + dt.timedelta(days=90), persons_salt=SALT,
     )  # fmt: skip
     for key, value in changes.items():
         setattr(row, key, value)
     entry = service.ledger_entry(db, row)
-    return entry, {"facts": row.facts, "persons": row.person_names, "issuer": row.issuer}
+    content = {"facts": row.facts, "persons": row.person_names, "issuer": row.issuer}
+    return entry, content | ({"salt": row.persons_salt} if row.persons_salt else {})
 
 
 def fact(city: Setup, entry_type: str, data: Any, content: Any = None) -> dict[str, Any]:
@@ -124,7 +129,18 @@ def test_a_decision_corrected_before_it_went_up_takes_its_content_from_the_corre
     first = fact(city, service.DECIDE_TYPE, entry)  # the city no longer holds what it notarised
     second = fact(city, service.CORRECT_TYPE, corrected | {"reason": "事实有误"}, content)
     assert city.post(client, [first, second]).json()["outcomes"]["rebuilt"] == 2
-    assert _penalty(db).facts == "出具虚假检测报告两份。"
+    assert (_penalty(db).facts, _penalty(db).persons_salt) == ("出具虚假检测报告两份。", SALT)
+
+
+@pytest.mark.sqlite
+def test_a_decision_notarised_before_salts_is_taken_with_its_unsalted_digest(client, db, city):
+    entry, content = decision(db, city.institution, persons_salt=None)
+    assert "salt" not in content
+    unsalted = hashlib.sha256(json.dumps(["李四"], ensure_ascii=False).encode()).hexdigest()
+    assert entry["persons_sha256"] == unsalted
+    answer = city.post(client, [fact(city, service.DECIDE_TYPE, entry, content)]).json()
+    assert answer["outcomes"] == {"duplicate": 0, "rebuilt": 1}, answer
+    assert (_penalty(db).person_names, _penalty(db).persons_salt) == (["李四"], None)
 
 
 def _bad(db, city, other) -> list[tuple[str, str, Any, Any, str]]:
@@ -135,6 +151,12 @@ def _bad(db, city, other) -> list[tuple[str, str, Any, Any, str]]:
          "与存证的摘要不符"),
         ("names not the digest", service.DECIDE_TYPE, entry, content | {"persons": ["王五"]},
          "与存证的摘要不符"),
+        ("another salt", service.DECIDE_TYPE, entry, content | {"salt": "0" * 32},
+         "与存证的摘要不符"),
+        ("no salt", service.DECIDE_TYPE, entry, {k: v for k, v in content.items() if k != "salt"},
+         "与存证的摘要不符"),
+        ("a malformed salt", service.DECIDE_TYPE, entry, content | {"salt": "ABC"},
+         "content.salt"),
         ("institution elsewhere", service.DECIDE_TYPE, elsewhere, None, "不在该下级平台辖区内"),
         ("institution unknown", service.DECIDE_TYPE, entry | {"institution": "JC360403-9999"},
          None, "不存在"),
@@ -217,9 +239,19 @@ def test_the_city_sends_the_content_beside_its_entries_only_while_they_match(
     upstream = Upstream()
     _pass(client, upstream)
     (item,) = [i for f in upstream.forwards for i in f["items"] if "content" in i]
+    salt = item["content"].pop("salt")
     assert item["content"] == {
         "facts": "出具虚假检测报告。", "persons": [], "issuer": made.json()["issuer"],
     }  # fmt: skip
+    # the names' digest is salted with the decision's own salt: not the digest of the names
+    entry = json.loads(base64.b64decode(item["entry"]))["data"]
+    assert re.fullmatch(r"[0-9a-f]{32}", salt)
+    assert (
+        entry["persons_sha256"]
+        == hashlib.sha256(canonical_json({"persons": [], "salt": salt})).hexdigest()
+    )
+    assert entry["persons_sha256"] != hashlib.sha256(b"[]").hexdigest()
+    assert "salt" not in entry and salt not in json.dumps(entry)
     # corrected, then forwarded (again from the decision's leaf): the decision's leaf goes
     # without content, the correction's with it
     forward.cursor(db).position = base

@@ -39,7 +39,7 @@ from jcjg.core.text import MultiLine, TextModel
 from jcjg.penalties.choices import PenaltyKind
 from jcjg.penalties.models import Penalty
 from jcjg.penalties.schemas import MAX_AMOUNT, _check
-from jcjg.penalties.service import CORRECT_TYPE, DECIDE_TYPE, _names_digest, parse
+from jcjg.penalties.service import CORRECT_TYPE, DECIDE_TYPE, names_digest, parse
 from jcjg.registry.models import Person
 from jcjg.tenancy.models import Institution
 
@@ -74,6 +74,9 @@ class Content(TextModel):
         default_factory=list, max_length=20
     )
     issuer: str = Field(min_length=1, max_length=100)
+    # the salt of the names' digest (``service.names_digest``); none for a decision notarised
+    # before salts
+    salt: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
 
 # --- the child: what the digests cover ----------------------------------------------------------
@@ -86,18 +89,21 @@ def contents() -> dict[str, FactContent]:
 def content(db: Session, index: int, data: Mapping[str, Any]) -> Exported | None:
     """The decision's facts, people and issuer, if they are still what ``data`` notarised."""
     penalty = db.scalar(select(Penalty).where(Penalty.number == data.get("number")))
-    if penalty is None or _digests(penalty.facts, penalty.person_names) != (
+    if penalty is None or _digests(penalty.facts, penalty.person_names, penalty.persons_salt) != (
         data.get("facts_sha256"),
         data.get("persons_sha256"),
     ):
         return None
-    return Exported(
-        {"facts": penalty.facts, "persons": list(penalty.person_names), "issuer": penalty.issuer}
-    )
+    given: dict[str, Any] = {
+        "facts": penalty.facts, "persons": list(penalty.person_names), "issuer": penalty.issuer,
+    }  # fmt: skip
+    if penalty.persons_salt is not None:
+        given["salt"] = penalty.persons_salt
+    return Exported(given)
 
 
-def _digests(facts: str, persons: list[str]) -> tuple[str, str]:
-    return hashlib.sha256(facts.encode()).hexdigest(), _names_digest(persons)
+def _digests(facts: str, persons: list[str], salt: str | None) -> tuple[str, str]:
+    return hashlib.sha256(facts.encode()).hexdigest(), names_digest(persons, salt)
 
 
 # --- the parent: the decision rebuilt -----------------------------------------------------------
@@ -192,13 +198,16 @@ def _fill(
     if fact.content is None:  # corrected at the child since: the correction brings it
         return
     given = parsed_content(Content, fact.content)
-    if _digests(given.facts, given.persons) != (decided.facts_sha256, decided.persons_sha256):
+    if _digests(given.facts, given.persons, given.salt) != (
+        decided.facts_sha256,
+        decided.persons_sha256,
+    ):
         raise ValidationFailed(
             "随决定报送的违法事实或人员与存证的摘要不符",
             errors=[FieldError("content", "与存证的摘要不符", "mismatch")],
         )
     penalty.facts, penalty.issuer = given.facts, given.issuer
-    penalty.person_names = given.persons
+    penalty.person_names, penalty.persons_salt = given.persons, given.salt
     penalty.person_ids = _person_ids(db, inst, given.persons)
 
 

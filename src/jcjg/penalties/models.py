@@ -29,6 +29,7 @@ class Penalty(ChangeLogged, IdMixin, TimestampMixin, Base):
         "institution": "institution_id",
     }
     __audit_mask__ = frozenset({"person_names"})
+    __audit_exclude__ = frozenset({"persons_salt"})  # with the digest, it tests a guessed name
 
     number: Mapped[str] = mapped_column(String(64), unique=True)  # 处罚决定书文号
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
@@ -37,6 +38,9 @@ class Penalty(ChangeLogged, IdMixin, TimestampMixin, Base):
     issuer: Mapped[str] = mapped_column(String(100))  # 处罚机关 as written on the decision
     person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     person_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the random salt of the names' digest in the ledger (``service.names_digest``); None for a
+    # decision notarised before salts
+    persons_salt: Mapped[str | None] = mapped_column(String(32), default=None)
     basis_code: Mapped[str] = mapped_column(String(16))  # regulation.code
     basis_article: Mapped[str] = mapped_column(String(64), default="")  # 第三十一条
     facts: Mapped[str] = mapped_column(Text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +35,7 @@ from jcjg.core.masking import mask_name
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.core.workdays import beijing_date
 from jcjg.ledger import service as ledger
+from jcjg.ledger.canonical import canonical_json
 from jcjg.notify.service import notify
 from jcjg.penalties.choices import PenaltyKind
 from jcjg.penalties.models import Penalty
@@ -172,10 +174,15 @@ def _issuer(
     return code, f"{region.name if region else code}住房和城乡建设主管部门"
 
 
-def _names_digest(names: Sequence[str]) -> str:
-    """SHA-256 of the names as JSON: the ledger keeps this, never the names (they are
-    public only for the publicity period; the log is forever)."""
-    return hashlib.sha256(json.dumps(list(names), ensure_ascii=False).encode()).hexdigest()
+def names_digest(names: Sequence[str], salt: str | None) -> str:
+    """What the ledger keeps of the people a decision names, never the names (they are public
+    only for the publicity period; the log is forever): the SHA-256 of the RFC 8785 JSON of
+    ``{"persons": [...], "salt": …}``, salted with the decision's own random salt so that a
+    guessed name cannot be tested against the public log; a decision notarised before salts
+    (``salt`` None) keeps the digest of the names' JSON alone."""
+    if salt is None:
+        return hashlib.sha256(json.dumps(list(names), ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(canonical_json({"persons": list(names), "salt": salt})).hexdigest()
 
 
 def ledger_entry(db: Session, penalty: Penalty) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def ledger_entry(db: Session, penalty: Penalty) -> dict[str, Any]:
         "number": penalty.number,
         "institution": inst.credit_code or inst.code if inst else "",
         "institution_name": inst.name if inst else "",
-        "persons_sha256": _names_digest(penalty.person_names),
+        "persons_sha256": names_digest(penalty.person_names, penalty.persons_salt),
         "basis": f"{penalty.basis_code} {penalty.basis_article}".strip(),
         "facts_sha256": hashlib.sha256(penalty.facts.encode()).hexdigest(),
         "kind": penalty.kind,
@@ -234,7 +241,7 @@ def create(*, db: Session, principal: Principal, data: PenaltyIn) -> Penalty:
         basis_code=data.basis_code, basis_article=data.basis_article, facts=data.facts,
         kind=data.kind.value, amount=data.amount, decided_on=data.decided_on,
         public_from=data.public_from, public_until=data.public_until,
-        created_by=principal.user_id,
+        created_by=principal.user_id, persons_salt=secrets.token_hex(16),
     )  # fmt: skip
     db.add(row)
     try:
@@ -287,6 +294,8 @@ def correct(*, db: Session, principal: Principal, penalty: Penalty, data: Penalt
             setattr(penalty, name, value.value if isinstance(value, PenaltyKind) else value)
     if "amount" in given:
         penalty.amount = given["amount"]
+    if penalty.persons_salt is None and penalty.origin is None:  # decided before salts
+        penalty.persons_salt = secrets.token_hex(16)
     db.flush()
     entry = {**ledger_entry(db, penalty), "reason": data.reason}
     penalty.ledger_index = ledger.notarise(db, CORRECT_TYPE, entry).index
