@@ -1,5 +1,7 @@
 """The demo's video: a camera really recorded over a record's time (files that verify), and
-the planted problems of every video rule in the demo region."""
+the planted problems of every video rule in the demo region. A demo loaded without ffmpeg
+(rows without files) is tested in tests/demo/test_load_clock.py, in the one extra demo load the
+suite makes."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from sqlalchemy import select
 
 from jcjg.alerts.models import Alert
 from jcjg.demo import video as video_demo
-from jcjg.demo.load import run
 from jcjg.demo.testing import FIRST
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
@@ -64,13 +65,3 @@ def test_demo_records_a_camera_over_a_test_and_plants_each_video_problem(db, set
     assert all(p["detail"] and p["started_at"] for p in lab.integrity)
     closed = db.scalars(select(Outage).where(Outage.camera_id == lab.id)).one()
     assert closed.ended_at - closed.started_at == dt.timedelta(minutes=7)
-
-
-def test_without_ffmpeg_the_demo_plants_rows_without_files(db, settings, caplog):
-    quiet = settings.model_copy(update={"video_ffmpeg": "no-such-ffmpeg"})
-    run(db, quiet)
-    press = cameras(db, "JZ-CAM-")["JZ-CAM-01"]
-    first = db.scalars(select(TestRecord).where(TestRecord.number == FIRST)).one()
-    assert segments.covering(db, [press.id], first.started_at, first.ended_at) == []
-    assert not (quiet.media_dir / f"demo/{press.id}").exists()
-    assert "没有找到 ffmpeg" in caplog.text
