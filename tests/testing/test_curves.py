@@ -379,6 +379,11 @@ def test_the_index_finds_a_loading_branch_alone_as_direct_comparison_does():
     originals = [
         synthetic.cube_on(rng, machines[i % 12], rng.choice((25.0, 30.0, 40.0))) for i in range(240)
     ]
+    # the copy the 20,000-specimen benchmark lost (copy 17): its original's peak lies 0.8 %
+    # above its own, beyond the readings at 0.994-1.002 (cosines 0.00-0.01); the wider ring's
+    # alternate reading at 1.006 finds it (cosine 0.87)
+    lost, lost_original = _benchmark_copy(20261124, "loading_branch", 17, 20000, 80)
+    originals.append(lost_original)
     prints = [curves.fingerprint(c) for c in originals]
     assert all(p is not None for p in prints)
     # a record with its break asks with its own fingerprint and, at most, alternate readings
@@ -390,14 +395,23 @@ def test_the_index_finds_a_loading_branch_alone_as_direct_comparison_does():
         np.array([p.peak_kn for p in prints]),
         np.array([p.rise_s for p in prints]),
     )
+    lost_asks = curves.query_prints(lost)
+    narrow = lost_asks[: 1 + len(curves.PEAK_ENDING_FACTORS)]
+    assert not any(curves.matches(fp, prints[240]) for fp in narrow)
+    assert 240 not in index.ask(narrow, 20)
+    assert any(fp.alternate and curves.matches(fp, prints[240]) for fp in lost_asks)
+    assert 240 in index.ask(lost_asks, 20)
+    assert reuse.compare(lost, lost_original).is_copy()
     alone = found = proved = 0
-    for i in range(len(originals)):
+    for i in range(240):
         noise = machines[i % 12].white * prints[i].peak_kn
         copy = synthetic.forge(
             rng, originals[i], "loading_branch", noise_kn=noise, donor=originals[i]
         )
         asked = curves.query_prints(copy)
-        assert len(asked) == 1 + len(curves.PEAK_ENDING_FACTORS)  # it ends at its peak
+        # it ends at its peak: the narrow readings, and the wider ring's that differ
+        assert len(asked) >= 1 + len(curves.PEAK_ENDING_FACTORS)
+        assert not any(fp.alternate for fp in asked[: 1 + len(curves.PEAK_ENDING_FACTORS)])
         own = asked[0]
         alone += i in index.ask([own], 20)
         if reuse.compare(copy, originals[i]).is_copy():

@@ -74,6 +74,11 @@ TWIN_SIMILARITY = 0.1
 # a record ending at its peak (a loading branch alone) also asks with its branch read against
 # these shares of its peak (see query_prints)
 PEAK_ENDING_FACTORS = (1.002, 0.998, 0.996, 0.994)
+# ... and, where that reading is another fingerprint (cosine below ALTERNATE_SIMILARITY with
+# every one it asks with), against these as alternates (candidates, not twins): its original's
+# peak lies 0.8 % above the copy's for about one copy in 300 (the copy's smoothed end averages
+# only the rising half of a window), where the readings above keep nothing of its fingerprint
+PEAK_ENDING_WIDER = (1.004, 1.006, 1.008, 1.010, 0.992)
 # any other record asks with its branch read against these shares of its peak as well when that
 # reading is another fingerprint (cosine below ALTERNATE_SIMILARITY with every one it asks with):
 # where the smoothed load wobbles about the 10 % or 90 % level, a crossing jumps by up to a
@@ -327,8 +332,9 @@ def query_prints(curve: Curve, top: float = 0.9) -> list[Fingerprint]:
     against peaks :data:`PEAK_ENDING_FACTORS` times its own. Its original, break and all, was
     smoothed over the break: the peak it was filed under lies 0.3 % above to 0.7 % below the
     copy's, and a peak off by 0.5 % moves the 10 % and 90 % crossings enough to leave little
-    of the fingerprint. Any other record adds its branch read against peaks
-    :data:`ALTERNATE_FACTORS` times its own where that reading is another fingerprint
+    of the fingerprint; further out (:data:`PEAK_ENDING_WIDER`, up to 1 % above) it adds the
+    readings that are another fingerprint as alternates. Any other record adds its branch read
+    against peaks :data:`ALTERNATE_FACTORS` times its own where that reading is another fingerprint
     (``alternate``: asking for candidates, not twins): where its smoothed load wobbles about
     the 90 % level (or the 10 %), a peak moved by a part in a thousand (noise added to a copy
     moves it so) makes the crossing jump by up to a wobble's period, a third of a bin or more,
@@ -355,6 +361,10 @@ def query_prints(curve: Curve, top: float = 0.9) -> list[Fingerprint]:
         fp = _read_against(curve, rising, peak * factor, top)
         if fp is not None:
             out.append(fp)
+    for factor in PEAK_ENDING_WIDER:
+        fp = _read_against(curve, rising, peak * factor, top)
+        if fp is not None and all(float(fp.vector @ p.vector) < ALTERNATE_SIMILARITY for p in out):
+            out.append(replace(fp, alternate=True))
     return out
 
 
