@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 from pydantic import ConfigDict, Field, ValidationError
 
-from jcjg.core import text
+from jcjg.core import plausible, text
 from jcjg.core.text import MultiLine, TextModel
 
 
@@ -99,3 +99,18 @@ def test_the_patterns_take_exactly_what_the_boundary_takes(pattern: str, options
     for _ in range(20_000):
         value = "".join(chr(rng.choice(pool)) for _ in range(rng.randint(0, 5)))
         assert validator.is_valid(value) == (text.problem(value, **options) is None), repr(value)
+
+
+def test_the_quick_check_agrees_with_the_walk() -> None:
+    day, early, at = (
+        dt.date(2000, 1, 1),
+        dt.date(1899, 12, 31),
+        dt.datetime(2101, 1, 1, tzinfo=dt.UTC),
+    )
+    values: list[object] = [None, "x", 3, True, 0.0, -0.0, 1.5, float("nan"), float("inf")]
+    values += [5e-324, -1e-301, 1e-300, day, early, at, dt.time(1), [1, "a", day], (1.0, 2)]
+    values += [[[5e-324]], {"a": {"b": early}}, {1e-310}, frozenset({day}), {"k": [0.1, at]}]
+    values += [[0.5] * 100, [0.5] * 99 + [5e-324], ["1e-310"] * 65]
+    for value in values:
+        quick, walked = plausible.fine(value), not list(plausible.problems(value))
+        assert quick == walked or (not quick and len(value) > plausible._AT_ONCE), value  # type: ignore[arg-type]

@@ -3,8 +3,9 @@ secrets as typed, what exports write, and that every input model takes its text 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi import FastAPI
@@ -156,6 +157,42 @@ def test_a_model_keeps_line_breaks_where_declared_and_normalises_to_nfc() -> Non
     assert message.values == {"\u00e9": "\u00e9", "n": 1.5}
     assert message.parts[0].name == "\u8c48"
     assert message.password == "e\u0301"
+
+
+class _Dated(TextModel):
+    day: dt.date
+    part: _Part
+    size: float = 0.0
+
+
+class _Later(_Dated):  # a subclass's own fields are decided for it
+    kind: Literal["a", "b"] = "a"
+    tags: list[str] = Field(default_factory=list)
+
+
+def test_the_validators_run_only_on_the_fields_that_need_them() -> None:
+    def fields(model: type[BaseModel], validator: str) -> set[str]:
+        return set(model.__pydantic_decorators__.field_validators[validator].info.fields)
+
+    assert fields(_Message, "_boundary") == {"title", "reason", "notes", "pems", "codes"} | {
+        "values",
+        "password",
+    }
+    assert fields(_Message, "_plausible") == {"pems", "codes", "values", "parts"}
+    assert fields(_Later, "_boundary") == {"tags"}
+    assert fields(_Later, "_plausible") == {"day", "size", "tags"}
+    day = dt.date(2026, 1, 1)
+    later = _Later.model_validate({"day": day, "part": {"name": " Cafe\u0301 "}, "tags": ["x"]})
+    assert later.part.name == "Caf\u00e9"  # the nested model checks its own text
+    for bad, where in (
+        ({"part": {"name": "a\x00"}}, "part.name"),
+        ({"day": "1800-01-01"}, "day"),
+        ({"size": 5e-324}, "size"),
+        ({"tags": ["a\u200bb"]}, "tags"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            _Later.model_validate({"day": day, "part": {"name": "ok"}} | bad)
+        assert [".".join(map(str, e["loc"])) for e in caught.value.errors()] == [where]
 
 
 def _input_models(app: FastAPI) -> list[type[BaseModel]]:

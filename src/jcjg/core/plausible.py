@@ -62,6 +62,24 @@ def problems(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
             yield from problems(item, f"{path}.{key}" if path else str(key))
 
 
+def fine(value: Any) -> bool:
+    """Whether :func:`problems` would find nothing in ``value``, found without building its
+    paths (the common case, asked of every date and number field of every input model); a
+    list or tuple longer than ``_AT_ONCE`` is left to :func:`problems` (False)."""
+    if isinstance(value, float):
+        return not (-SMALLEST_NUMBER < value < SMALLEST_NUMBER) or value == 0
+    if isinstance(value, dt.date):
+        return day_problem(value) is None
+    if isinstance(value, list | tuple):
+        if len(value) > _AT_ONCE:
+            return False
+    elif isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, set | frozenset):
+        return True
+    return all(isinstance(item, str | int) or fine(item) for item in value)
+
+
 _AT_ONCE = 64  # a longer list of numbers (a curve's points) is checked as one array
 
 

@@ -36,16 +36,31 @@ platform would not take in: rows stored before this boundary existed cannot brea
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 import math
 import re
+import types
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    ForwardRef,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from fastapi import params
 from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 from starlette.datastructures import UploadFile
@@ -276,11 +291,25 @@ class TextModel(BaseModel):
                 mark_days(node)
         return json_schema
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each model takes the two validators below only on the fields that need them: the
+        boundary on a field whose type can hold text, the plausibility on one whose type can
+        hold a day or a float (:class:`_NeededBy`, asked when pydantic builds the schema; a
+        field of neither kind costs no Python call). The validators are rebound here under
+        the same names, so they run in the order they always did."""
+        super().__init_subclass__(**kwargs)
+        proxies: tuple[Any, ...] = TextModel.__text_validators__
+        for proxy, needs in zip(proxies, (_may_be_implausible, _may_hold_text), strict=True):
+            info = replace(proxy.decorator_info, fields=_NeededBy(cls, needs), check_fields=False)
+            setattr(cls, proxy.wrapped.__func__.__name__, replace(proxy, decorator_info=info))
+
     @field_validator("*", mode="after")
     @classmethod
     def _plausible(cls, value: Any) -> Any:
         """Every day between 1900 and 2100 and no subnormal number (:mod:`core.plausible`),
         in the field's value and the lists and dicts it holds."""
+        if plausible.fine(value):
+            return value
         for where, code, reason in plausible.problems(value):
             raise PydanticCustomError(code, f"{where}：{reason}" if where else reason)
         return value
@@ -292,6 +321,78 @@ class TextModel(BaseModel):
             return value
         plan = plan_of(cls, info.field_name)
         return _checked(value, plan) if plan.holds_text else value
+
+    # the two proxies (pydantic puts their functions in their place), rebound on each subclass
+    __text_validators__: ClassVar[tuple[Any, ...]] = (_plausible, _boundary)
+
+
+class _NeededBy:
+    """The fields of ``model`` a validator runs on, as pydantic's ``fields`` of a field
+    validator: ``needs(field_info)`` decides, when the schema is built (so after a forward
+    reference is resolved)."""
+
+    def __init__(self, model: type[BaseModel], needs: Callable[[FieldInfo], bool]) -> None:
+        self.model, self.needs = model, needs
+
+    def __contains__(self, name: object) -> bool:
+        info = self.model.__pydantic_fields__.get(name) if isinstance(name, str) else None
+        return info is not None and self.needs(info)
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, i in self.model.__pydantic_fields__.items() if self.needs(i))
+
+    def __repr__(self) -> str:
+        return f"_NeededBy({self.model.__name__}, {self.needs.__name__})"
+
+
+def _may_hold_text(info: FieldInfo) -> bool:
+    """Whether the boundary has work on a field (its plan holds text, or its type is not yet
+    known)."""
+    return _unresolved(info.annotation) or _holds_text(info.annotation)
+
+
+def _may_be_implausible(info: FieldInfo) -> bool:
+    """Whether a field's value, once validated, can hold what plausible.problems() refuses."""
+    return any(_converts(mark) for mark in info.metadata) or _may_hold_day_or_float(info.annotation)
+
+
+def _converts(mark: Any) -> bool:
+    """A validator in a field's annotation (it may return anything)."""
+    return type(mark).__module__.startswith("pydantic.functional")
+
+
+# kinds of value plausible.problems() never looks into
+_PLAIN = (str, bytes, int, Decimal, uuid.UUID, enum.Enum, BaseModel, dt.time, dt.timedelta)
+
+
+def _may_hold_day_or_float(tp: Any) -> bool:
+    """Whether a value of type ``tp``, once validated, can be or hold a date, a date-time or a
+    float: any list, tuple, set or dict counts (a long list of strings is read as numbers by
+    plausible's numpy pass), and so does a type this cannot tell (Any, a custom type)."""
+    if tp is None or tp is type(None):
+        return False
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *marks = get_args(tp)
+        return any(_converts(m) for m in marks) or _may_hold_day_or_float(base)
+    if origin is Literal:
+        return any(isinstance(arg, float) for arg in get_args(tp))
+    if origin is Union or origin is types.UnionType:
+        return any(_may_hold_day_or_float(arg) for arg in get_args(tp))
+    if origin is not None:  # lists, dicts, tuples, type[...] ...
+        return True
+    if isinstance(tp, type):
+        try:
+            if issubclass(tp, dt.date | float):
+                return True
+            return not issubclass(tp, _PLAIN)
+        except TypeError:
+            return True
+    return True  # Any, a forward reference, a type variable, a NewType ...
+
+
+def _unresolved(tp: Any) -> bool:
+    return isinstance(tp, str | ForwardRef | TypeVar)
 
 
 def pattern_for(plan: FieldPlan) -> str:
@@ -345,6 +446,8 @@ def mark_days(node: dict[str, Any]) -> None:
 
 def _checked(value: Any, plan: FieldPlan) -> Any:
     if isinstance(value, str):
+        if value.isprintable():  # no control, format, separator or unassigned character
+            return value if plan.secret or value.isascii() else nfc(value)
         reason = problem(value, multiline=plan.multiline, ends_trimmed=plan.trimmed)
         if reason is not None:
             raise PydanticCustomError(CODE, reason)
