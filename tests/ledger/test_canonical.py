@@ -288,4 +288,38 @@ def test_property_rows_of_numbers_as_the_careful_writer_writes_them(rows: list[A
     flat = [x for row in rows for x in row if type(x) is float]
     if flat:
         assert canonical_json(flat) == b"[" + b",".join(canonical_json(x) for x in flat) + b"]"
+    numbers = [x for row in rows for x in row]  # integers and floats in one list
+    try:
+        want = b"[" + b",".join(canonical_json(x) for x in numbers) + b"]"
+    except CanonicalJSONError:
+        with pytest.raises(CanonicalJSONError):
+            canonical_json(numbers)
+    else:
+        assert canonical_json(numbers) == want
     assert canonical._float_list([[1.0, -0.0, 2.5]]) == "[[1,0,2.5]]"
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ([[-0.0, 10.0], [-10.0, -0.0]], b"[[0,10],[-10,0]]"),
+        ([-0.0, 1.05, 100.0, -20.0], b"[0,1.05,100,-20]"),
+        ([[1, 2.5], [3, 4]], b"[[1,2.5],[3,4]]"),
+        ([[1.0, "a"], [2.0, "b"]], b'[[1,"a"],[2,"b"]]'),  # not numbers: the careful writer
+        ([[1.0, True], [2.0, None]], b"[[1,true],[2,null]]"),
+        ([[0.00001, 1e-7]], b"[[0.00001,1e-7]]"),  # exponents: ECMAScript's notation
+        ([0.1234567890123456, 2.0], b"[0.1234567890123456,2]"),  # 16 digits: the careful way
+        ([[1.0, {"b": 1, "a": 2}]], b'[[1,{"a":2,"b":1}]]'),
+        ((1.0, (2.0, 3.5)), b"[1,[2,3.5]]"),
+    ],
+)
+def test_lists_of_numbers_take_json_dumps_only_when_its_text_is_canonical(
+    value: Any, want: bytes
+) -> None:
+    assert canonical_json(value) == want
+
+
+@pytest.mark.parametrize("value", [[1.0, 2**53], [[1.0, float("nan")]], [[1.0, 1e300]]])
+def test_lists_of_numbers_beyond_the_safe_range_are_refused(value: Any) -> None:
+    with pytest.raises(CanonicalJSONError):
+        canonical_json(value)

@@ -60,6 +60,9 @@ def test_binary_upload_format():
         ([], "没有数据点"),
         ([[0, 1]] * 5, "至少需要 10 个点"),
         ([[i, 1, 2, 3] for i in range(20)], "每个点应为"),
+        ([[i, 1] for i in range(19)] + [[19, 1, 2]], "每个点应为"),  # widths differ
+        (list(range(20)), "每个点应为"),  # numbers, not rows
+        ([[[i], [1]] for i in range(20)], "数字"),  # rows of lists
         ([[1, 0]] + [[i, 1] for i in range(19)], "严格递增"),
         ([[i, float("nan")] for i in range(20)], "非数字"),
         ([[i, "一"] for i in range(20)], "数字"),

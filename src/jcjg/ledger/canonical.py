@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 __all__ = ["MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
 
@@ -105,14 +106,16 @@ def _write_container(
     active.add(id(obj))
     if isinstance(obj, dict):
         _write_object(obj, out, active)
-    elif obj and all(type(item) is float for item in obj):
-        # lists of plain numbers (curves' points) are most of a large message
-        out.append(_float_list(obj) or _float_items(obj, out, active))
-    elif obj and all(
-        type(row) is list and row and all(type(x) in _NUMBERS for x in row) for row in obj
-    ):
-        # a curve's points: [[t, f], [t, f], ...]
-        out.append(_float_list(obj) or _float_rows(obj, out, active))
+    elif obj and _numbers_first(obj):
+        # lists of numbers, and lists of rows of numbers (a curve's points: [[t, f], ...]), are
+        # most of a large message: written by json.dumps when its text is canonical as it is
+        text = _float_list(obj)
+        if text is not None:
+            out.append(text)
+        elif all(type(item) is float for item in obj):
+            out.append(_float_items(obj, out, active))
+        else:
+            _write_items(obj, out, active)
     else:
         _write_items(obj, out, active)
     active.discard(id(obj))
@@ -120,24 +123,44 @@ def _write_container(
 
 # json.dumps writes a float as repr() does: the shortest digits that round-trip, as ECMAScript
 # chooses them, and in plain notation (for 1e-4 <= |x| < 1e16) as ECMAScript writes them too,
-# but for the ".0" of an integral value. Its text is canonical once those are dropped, unless it
-# holds an exponent (ECMAScript's notation differs there) or 16 digits (beyond 2**53 - 1).
+# but for the ".0" of an integral value and the sign of -0.0. Its text of a list is canonical
+# once those are dropped if it holds nothing but brackets, commas, digits, points and minus
+# signs (no exponent, no string, object, literal, NaN or infinity) and no run of 16 digits
+# (an integer beyond 2**53 - 1 has one; a long fraction, which is fine, goes the careful way).
 _NUMBERS = (float, int)  # not bool: its type is bool
-_NOT_PLAIN = re.compile(r"[eEn]|\d{16}")
-_INTEGRAL = re.compile(r"(-?\d+)\.0(?=[,\]])")
-_MINUS_ZERO = re.compile(r"(?<![\d.])-0(?=[,\]])")
+_PLAIN_BYTES = b"0123456789.-,[]"
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[list(b"0123456789")] = True
+
+
+def _numbers_first(obj: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a list looks like numbers or rows of numbers (its first item says; the text
+    json.dumps writes of it decides)."""
+    first = obj[0]
+    if type(first) in _NUMBERS:
+        return True
+    return type(first) is list and bool(first) and type(first[0]) in _NUMBERS
 
 
 def _float_list(obj: list[Any] | tuple[Any, ...]) -> str | None:
-    """``obj`` (floats, or lists of floats) as canonical JSON written by ``json.dumps``; None
-    when the careful writer must decide (an exponent, a large or non-finite value)."""
+    """``obj`` (numbers, or lists of numbers) as canonical JSON written by ``json.dumps``;
+    None when the careful writer must decide (an exponent, a large or non-finite value,
+    anything but a number)."""
     try:
         text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):
         return None
-    if _NOT_PLAIN.search(text):
+    raw = text.encode("ascii")  # ensure_ascii: every character is
+    if raw.translate(None, _PLAIN_BYTES):
         return None
-    return _MINUS_ZERO.sub("0", _INTEGRAL.sub(r"\1", text))
+    # the longest run of digits, counted in C: the distance between two non-digits
+    apart = np.diff(np.flatnonzero(~_DIGIT[np.frombuffer(raw, dtype=np.uint8)]))
+    if apart.size and int(apart.max()) > 16:
+        return None
+    # "-0.0" is 0 (it follows "[" or "," and ends at "," or "]"); then an integral value's ".0"
+    # (a plain repr ending ".0" is integral: repr writes no other trailing zero)
+    raw = raw.replace(b"-0.0,", b"0,").replace(b"-0.0]", b"0]")
+    return raw.replace(b".0,", b",").replace(b".0]", b"]").decode("ascii")
 
 
 def _float_items(obj: list[Any] | tuple[Any, ...], out: list[str], active: set[int]) -> str:
@@ -146,11 +169,6 @@ def _float_items(obj: list[Any] | tuple[Any, ...], out: list[str], active: set[i
     except CanonicalJSONError:
         _write_items(obj, out, active)  # again, slowly, to name the bad item
         return ""
-
-
-def _float_rows(obj: list[Any] | tuple[Any, ...], out: list[str], active: set[int]) -> str:
-    _write_items(obj, out, active)
-    return ""
 
 
 def _write_items(obj: list[object] | tuple[object, ...], out: list[str], active: set[int]) -> None:

@@ -113,13 +113,18 @@ def from_points(points: Sequence[Sequence[float]]) -> Curve:
         raise CurveError("曲线没有数据点")
     if len(points) > MAX_POINTS:
         raise CurveError(f"曲线最多 {MAX_POINTS} 个点")
-    widths = {len(p) for p in points}
-    if widths not in ({2}, {3}):
-        raise CurveError("每个点应为 [时间 s, 力值 kN] 或 [时间 s, 力值 kN, 位移 mm]")
-    try:
+    try:  # rows of one width of numbers, read in C; what else it is, said below
         data = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise CurveError("曲线的点应为数字") from exc
+        data = None
+        error: Exception | None = exc
+    else:
+        error = None
+    if data is None or data.ndim != 2 or data.shape[1] not in (2, 3):
+        widths = {len(p) if isinstance(p, Sequence) else -1 for p in points}
+        if widths not in ({2}, {3}):
+            raise CurveError("每个点应为 [时间 s, 力值 kN] 或 [时间 s, 力值 kN, 位移 mm]")
+        raise CurveError("曲线的点应为数字") from error
     return _checked(data[:, 0], data[:, 1], data[:, 2] if data.shape[1] == 3 else None)
 
 

@@ -307,6 +307,7 @@ def environment_problems(record: TestRecord, limits: dict[str, Any]) -> list[str
         "rebar_max_c": "钢筋拉伸试验温度上限（℃）",
     },
     triggers=(TestRecord,),
+    rows=Rows(TestRecord, "record"),  # each record judged on itself: a write judges those written
     description="检测记录上报的试验环境（温度、相对湿度）超出该检测方法规定的范围：混凝土立方体抗压"
     "（GB/T 50081-2019：20±5 ℃，相对湿度不宜小于 50%）、水泥胶砂（GB/T 17671-2021：试验室 20±2 ℃，"
     "相对湿度不低于 50%）、钢筋拉伸（GB/T 228.1-2021：室温 10～35 ℃）。没有上报环境的记录不判断。",
@@ -314,7 +315,8 @@ def environment_problems(record: TestRecord, limits: dict[str, Any]) -> list[str
 def environment_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
     kinds = [k.value for k in ENVIRONMENT]
     stmt = select(TestRecord).where(TestRecord.kind.in_(kinds))
-    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+    for record in ctx.db.scalars(stmt):
         problems = environment_problems(record, ctx.thresholds(record.region_code))
         if problems:
             yield record_finding(
@@ -440,11 +442,12 @@ def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
         "late": "超时",
     },
     triggers=(TestRecord,),
+    rows=Rows(TestRecord, "record"),  # each record judged on itself: a write judges those written
     description="自动采集的数据在试验结束后超过规定分钟数才上传，或人工录入的数据超过规定小时数才上传。",
 )
 def late_upload(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = select(TestRecord)
-    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(select(TestRecord), TestRecord.institution_id), TestRecord.id)
+    for record in ctx.db.scalars(stmt):
         limits = ctx.thresholds(record.region_code)
         waited = (record.received_at - record.ended_at).total_seconds()
         if record.acquisition == Acquisition.AUTO.value:
@@ -502,6 +505,7 @@ def manual_override(ctx: RuleContext) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     subject_type="test_record",
     triggers=(TestRecord,),
+    rows=Rows(TestRecord, "record"),  # each record judged on itself: a write judges those written
     description="平台按标准由原始数值复算（混凝土、砂浆立方体三个试件取值规则、水泥胶砂 10% 规则、"
     "钢筋牌号最低值、焊接接头按断裂位置、机械连接接头按接头等级、砌墙砖平均值和强度标准值、混凝土砌块"
     "平均值和单块最小值、岩石强度标准值），得出的合格、不合格或无效与检测机构的判定不同。",
@@ -511,7 +515,8 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(TestRecord).where(
         TestRecord.lab_judgement.in_(judged), TestRecord.platform_judgement.in_(judged)
     )
-    for record in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+    for record in ctx.db.scalars(stmt):
         if record.lab_judgement != record.platform_judgement:
             yield record_finding(
                 f"record:{record.id}",
