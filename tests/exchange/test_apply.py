@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.audit.models import AuditLog
 from jcjg.config import Settings
-from jcjg.core.db import make_engine, make_sessionmaker, utcnow
+from jcjg.core.db import make_engine, make_sessionmaker, update_in_place, utcnow
 from jcjg.core.domains import Domain, installed_with
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.exchange import apply
@@ -289,6 +289,31 @@ def test_a_refusal_in_a_group_leaves_the_others_applied_once(
             ("lab", "create"), ("equipment", "create"), ("lab", "update"),
             ("lab", "create"), ("equipment", "create")]  # fmt: skip
         assert not any("E2" in (text or "") for _, _, text in changes)
+
+
+def test_a_row_written_in_place_later_waits_for_its_savepoint_and_goes_with_it(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    """update_in_place(later=True): the UPDATE waits until the session's next statement or
+    the savepoint's end (one statement for several messages' renewals of a row); a savepoint
+    rolled back drops it and the object is read again, never holding what was not written."""
+    lims.post(client, "registry.labs", lims.message(labs=[LAB]))
+    lims.post(client, "registry.equipment", lims.message(equipment=[equipment("E1")]))
+    row = db.scalars(select(Equipment)).one()
+    stored = select(Equipment.model).where(Equipment.id == row.id)
+    with db.begin_nested():
+        update_in_place(db, [(row, {"model": "甲"})], later=True)
+        update_in_place(db, [(row, {"model": "乙"})], later=True)
+        assert row.model == "乙"
+        assert db.connection().execute(stored).scalar() is None  # not yet written
+    assert db.connection().execute(stored).scalar() == "乙"  # at the savepoint's end
+    savepoint = db.begin_nested()
+    update_in_place(db, [(row, {"model": "丙"})], later=True)
+    assert db.scalar(stored) == "丙"  # a statement of the session's own writes it first
+    update_in_place(db, [(row, {"model": "丁"})], later=True)
+    savepoint.rollback()
+    assert db.connection().execute(stored).scalar() == "乙"
+    assert row.model == "乙"  # expired, read again
 
 
 def test_replay_rebuilds_the_same_projections(client: TestClient, db: Session, lims: Lims) -> None:

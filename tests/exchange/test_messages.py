@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert
+from jcjg.audit.models import AuditLog
 from jcjg.config import Settings
 from jcjg.core.db import utcnow
 from jcjg.exchange import apply, clients
@@ -156,6 +157,36 @@ def test_update_by_natural_key_and_unchanged(client: TestClient, db: Session, li
     receipt = lims.post(client, "registry.labs", lims.message(labs=moved)).json()
     assert receipt["results"] == {"created": 0, "updated": 0, "unchanged": 1}
     assert db.scalars(select(Lab)).one().address == "南宁市民族大道 2 号"
+
+
+def test_a_row_renewed_in_place_is_written_logged_and_judged_as_by_a_flush(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    """A record that only renews columns of a row the platform holds is written without the
+    unit of work (core.db.update_in_place): the same row, one change row with the columns
+    that changed, its rules run; sent again unchanged, nothing is written nor logged."""
+    lims.post(client, "registry.labs", lims.message(labs=LABS))
+    record = {"asset_number": "LX-001", "name": "万能试验机", "lab_name": "力学室"}
+    lims.post(client, "registry.equipment", lims.message(equipment=[record]))
+    expired = (utcnow().date() - dt.timedelta(days=3)).isoformat()
+    renewed = [{**record, "calibration_valid_until": expired, "model": "WAW-1000B"}]
+    receipt = lims.post(client, "registry.equipment", lims.message(equipment=renewed)).json()
+    assert receipt["results"] == {"created": 0, "updated": 1, "unchanged": 0}
+    assert "calibration_expired" in [w["code"] for w in receipt["warnings"]]  # judged
+    db.expire_all()
+    row = db.scalars(select(Equipment)).one()
+    assert (row.calibration_valid_until.isoformat(), row.model) == (expired, "WAW-1000B")
+    logged = db.scalars(
+        select(AuditLog).where(AuditLog.object_type == "equipment").order_by(AuditLog.id)
+    ).all()
+    assert [entry.action for entry in logged] == ["create", "update"]
+    assert logged[1].before == {"calibration_valid_until": None, "model": None}
+    assert logged[1].after == {"calibration_valid_until": expired, "model": "WAW-1000B"}
+    assert (logged[1].object_id, logged[1].object_repr) == (str(row.id), "万能试验机")
+    again = lims.post(client, "registry.equipment", lims.message(equipment=renewed)).json()
+    assert again["results"] == {"created": 0, "updated": 0, "unchanged": 1}
+    assert db.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.object_type == "equipment")) == 2  # fmt: skip
 
 
 def test_rule_findings_come_back_as_warnings(client: TestClient, db: Session, lims: Lims) -> None:

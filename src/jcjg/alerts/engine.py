@@ -685,6 +685,10 @@ def institution_ids_of(obj: object) -> set[int]:
     except NoInspectionAvailable:
         return set()
     ids: set[int] = set()
+    if name not in state.committed_state:  # not set since loaded (or new): its value alone
+        value = state.dict.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value:
+            return {value}
     if name in state.mapper.column_attrs:
         history = state.attrs[name].history
         ids.update(v for v in (*history.added, *history.unchanged, *history.deleted) if v)
@@ -746,12 +750,18 @@ def _triggered_by(kind: type) -> tuple[str, ...]:
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: UOWTransaction) -> None:
     """Note which rules the flushed objects trigger, and for which institutions."""
+    note_written(session, (*session.new, *session.dirty, *session.deleted))
+
+
+def note_written(session: Session, objs: Iterable[object]) -> None:
+    """Note which rules the written ``objs`` trigger, and for which institutions (or rows):
+    what a flush notes by itself, for writes made without one (``core.db.update_in_place``)."""
     if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
         return
     if not domains.is_installed():  # a migration or a script with no platform: no rules
         return
     current = _current()
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    for obj in objs:
         if isinstance(obj, Alert):
             continue
         rule_ids = _triggered_by(type(obj))

@@ -11,7 +11,7 @@ principal, route and minute with the repeats counted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -124,6 +124,42 @@ def _write_changes(session: Session, flush_context: UOWTransaction) -> None:
     for obj in session.deleted:
         if isinstance(obj, ChangeLogged):
             rows.append(_row(ctx, AuditAction.DELETE, obj, before=obj.audit_snapshot()))
+    if rows:
+        held = session.info.get(_HELD)
+        if held is not None:
+            held.rows.extend(rows)
+        else:
+            session.connection().execute(insert(AuditLog), rows)
+
+
+def record_updates(
+    session: Session, changes: Sequence[tuple[ChangeLogged, Mapping[str, Any]]]
+) -> None:
+    """The change rows of UPDATEs written without the unit of work (``core.db.update_in_place``:
+    no flush listener sees them), as :func:`_write_changes` would have written them: each
+    object holds its new values, ``changes`` gives each the old ones of the columns written.
+    Held with the flushes' rows when the session holds them (:func:`holding_changes`)."""
+    ctx = context_of(session)
+    rows: list[dict[str, Any]] = []
+    for obj, old_values in changes:
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for key, old in old_values.items():
+            if key in _NEVER_DIFFED or key in obj.__audit_untracked__:
+                continue
+            new = getattr(obj, key)
+            if old == new:
+                continue
+            if key in obj.__audit_exclude__:
+                before[key] = after[key] = "（已修改，内容不记录）"
+                continue
+            if key in obj.__audit_mask__:
+                old = mask_value(key, old) if isinstance(old, str) else old
+                new = mask_value(key, new) if isinstance(new, str) else new
+            before[key] = jsonable(old)
+            after[key] = jsonable(new)
+        if before or after:
+            rows.append(_row(ctx, AuditAction.UPDATE, obj, before=before, after=after))
     if rows:
         held = session.info.get(_HELD)
         if held is not None:

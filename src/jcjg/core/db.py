@@ -18,11 +18,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Insert, MetaData, String, Table, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Insert,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    update,
+)
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator
@@ -431,3 +444,122 @@ def memo(db: Session) -> dict[Any, Any] | None:
     """The block's memo when ``db`` is :func:`remembering`, else None."""
     found: dict[Any, Any] | None = db.info.get(_MEMO)
     return found
+
+
+_WRITTEN = "jcjg.core.db.written"
+_LATER = "jcjg.core.db.in_place_later"
+
+
+class _InPlaceLater:
+    """UPDATEs by primary key :func:`update_in_place` was asked to write later: each row's
+    latest values (a row two messages change is written once), on the connection of the
+    transaction or savepoint that asked for them."""
+
+    def __init__(self, connection: Any, transaction: Any) -> None:
+        self.connection = connection
+        self.transaction = transaction
+        self.rows: dict[tuple[Any, tuple[Any, ...]], dict[str, Any]] = {}
+
+    def write(self) -> None:
+        by_columns: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for (mapper, key), values in self.rows.items():
+            params = {f"_v_{name}": value for name, value in values.items()}
+            params.update({f"_k_{c.key}": v for c, v in zip(mapper.primary_key, key, strict=True)})
+            by_columns.setdefault((mapper, tuple(sorted(values))), []).append(params)
+        self.rows.clear()
+        for (mapper, names), rows in by_columns.items():
+            stmt = update(mapper.local_table)
+            for column in mapper.primary_key:
+                stmt = stmt.where(column == bindparam(f"_k_{column.key}"))
+            columns: dict[Any, Any] = {
+                mapper.get_property(n).columns[0]: bindparam(f"_v_{n}") for n in names
+            }
+            self.connection.execute(stmt.values(columns), rows)
+
+
+def update_in_place(
+    db: Session, changes: Sequence[tuple[Any, Mapping[str, Any]]], *, later: bool = False
+) -> None:
+    """Write ``changes`` (persistent ORM objects, each with the new values of some of its
+    columns, by attribute key) as Core UPDATEs by primary key, one ``executemany`` per set of
+    columns, without the unit of work: the objects take the new values as loaded ones (no
+    history, nothing left to flush). No flush listener sees these writes: the caller writes
+    what they would have (the audit's change rows, the alert rules the rows trigger).
+
+    ``later``: the statements wait, each row's latest values merged, until the session next
+    runs a statement of its own (``Session.execute``, a query, a flush), begins a savepoint,
+    or commits the transaction or savepoint that asked (:func:`write_in_place` writes them
+    at once): a batch's messages that each renew the same few rows write them once per
+    savepoint. A statement run on the connection itself (``db.connection().execute``) does
+    not wait for them. Should the savepoint or the transaction roll back, those waiting are
+    dropped; either way the objects written are then expired (read again), so the session
+    never holds values the database no longer has."""
+    if not changes:
+        return
+    pending: _InPlaceLater | None = db.info.get(_LATER)
+    if pending is None:
+        transaction = db.get_nested_transaction() or db.get_transaction()
+        pending = _InPlaceLater(db.connection(), transaction)
+        db.info[_LATER] = pending
+    written: set[Any] = db.info.setdefault(_WRITTEN, set())
+    for obj, values in changes:
+        state = sa_inspect(obj)
+        mapper = state.mapper
+        key = tuple(getattr(obj, mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+        pending.rows.setdefault((mapper, key), {}).update(values)
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+        written.add(obj)
+    if not later:
+        write_in_place(db)
+
+
+def write_in_place(db: Session) -> None:
+    """Write now what :func:`update_in_place` was asked to write later."""
+    pending: _InPlaceLater | None = db.info.pop(_LATER, None)
+    if pending is not None:
+        pending.write()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _in_place_before_statement(state: Any) -> None:
+    write_in_place(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _in_place_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    write_in_place(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _in_place_before_commit(session: Session) -> None:
+    write_in_place(session)  # a savepoint's too: its RELEASE comes after
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _in_place_before_savepoint(session: Session, transaction: Any) -> None:
+    """A savepoint begins (its SAVEPOINT not sent yet): the rows waiting are the enclosing
+    transaction's, written there on its connection."""
+    if transaction.nested:
+        write_in_place(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _in_place_dropped(session: Session, transaction: Any) -> None:
+    pending: _InPlaceLater | None = session.info.get(_LATER)
+    if pending is not None and pending.transaction is transaction:
+        session.info.pop(_LATER, None)  # ended without a commit: rolled back or closed
+
+
+@event.listens_for(Session, "after_rollback")
+def _expire_written(session: Session) -> None:
+    written: set[Any] | None = session.info.pop(_WRITTEN, None)
+    for obj in written or ():
+        state = sa_inspect(obj)
+        if state.persistent and state.session_id == session.hash_key:
+            session.expire(obj)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)

@@ -122,7 +122,13 @@ def names_by_id(db: Session, model: Any, ids: Iterable[int]) -> dict[int, str]:
 
 @event.listens_for(Session, "after_flush")
 def _note_renamed(session: Session, _: object) -> None:
-    for obj in (*session.dirty, *session.deleted):
+    note_renamed(session, (*session.dirty, *session.deleted))
+
+
+def note_renamed(session: Session, objs: Iterable[object]) -> None:
+    """The names kept of ``objs`` (written by the session) are dropped when it commits: what a
+    flush notes by itself, for writes made without one (``core.db.update_in_place``)."""
+    for obj in objs:
         key = (type(obj), getattr(obj, "id", None))
         if _NAMES.peek(key) is not None:
             session.info.setdefault(_RENAMED, set()).add(key)

@@ -21,10 +21,13 @@ from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
+from jcjg.alerts import engine as alerts_engine
+from jcjg.audit.service import record_updates
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.catalogue.service import by_code
-from jcjg.core.db import memo
+from jcjg.core.db import memo, update_in_place, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed
+from jcjg.core.memo import note_renamed
 from jcjg.core.patterns import MOBILE
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import (
@@ -321,20 +324,54 @@ def _upsert(
     values: dict[str, Any],
     links: str,
     wanted: Sequence[Any],
+    in_place: list[tuple[Any, dict[str, Any]]] | None = None,
 ) -> None:
     """Create ``row`` (when None) or update it with ``values``, set its many-to-many
-    ``links`` to ``wanted``, and count it as created, updated or unchanged."""
+    ``links`` to ``wanted``, and count it as created, updated or unchanged. Given
+    ``in_place``, a row the database holds whose links stay is not set but listed there with
+    its changed values, for :func:`_write_in_place` (most of a sync renews a column or two of
+    rows it sent before)."""
     created = row is None
+    links_change = created or {x.id for x in getattr(row, links)} != {x.id for x in wanted}
+    if in_place is not None and not links_change and _unmodified(row):
+        changed = {key: value for key, value in values.items() if getattr(row, key) != value}
+        if changed:
+            in_place.append((row, changed))
+        counts["updated" if changed else "unchanged"] += 1
+        return
     if row is None:
         row = model(**_own(ctx), **values)
         ctx.db.add(row)
-        changed = True
+        changed_any = True
     else:
-        changed = _set(row, values)
-    if created or {x.id for x in getattr(row, links)} != {x.id for x in wanted}:
+        changed_any = _set(row, values)
+    if links_change:
         setattr(row, links, list(wanted))
-        changed = True
-    counts["created" if created else ("updated" if changed else "unchanged")] += 1
+        changed_any = True
+    counts["created" if created else ("updated" if changed_any else "unchanged")] += 1
+
+
+def _unmodified(row: Any) -> bool:
+    """Whether ``row`` is the database's as loaded: persistent, nothing set on it unflushed."""
+    state = inspect(row)
+    return bool(state.persistent and not state.modified)
+
+
+def _write_in_place(ctx: HandlerContext, in_place: list[tuple[Any, dict[str, Any]]]) -> None:
+    """The rows' new values, written with the other messages' of the batch's savepoint as one
+    UPDATE per set of columns (``core.db.update_in_place``, later), without the unit of work
+    and its flush: what the flush's listeners would have done is done here (the change rows,
+    the rules the rows trigger, the names kept)."""
+    if not in_place:
+        return
+    now = utcnow()
+    old = [(row, {key: getattr(row, key) for key in values}) for row, values in in_place]
+    changes = [(row, {**values, "updated_at": now}) for row, values in in_place]
+    update_in_place(ctx.db, changes, later=True)
+    rows = [row for row, _ in in_place]
+    record_updates(ctx.db, old)
+    alerts_engine.note_written(ctx.db, rows)
+    note_renamed(ctx.db, rows)
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -372,12 +409,14 @@ def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
     labs = _labs(ctx, (p.lab_name for p in message.people), "people.lab_name")
     existing = _held(ctx, Person, "id_number", (p.id_number for p in message.people))
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    in_place: list[tuple[Any, dict[str, Any]]] = []
     for record in message.people:
         values = record.model_dump(exclude={"specialties", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
         row = existing.get(record.id_number)
         wanted = specialties.rows(record.specialties, row.specialties if row else ())
-        _upsert(ctx, counts, row, Person, values, "specialties", wanted)
+        _upsert(ctx, counts, row, Person, values, "specialties", wanted, in_place)
+    _write_in_place(ctx, in_place)
     return counts
 
 
@@ -399,6 +438,10 @@ _EQUIPMENT_EXAMPLE = {
         }
     ],
 }
+
+
+# how a message's equipment rows are read (built once: an option is a statement's, reusable)
+_EQUIPMENT_LOAD = selectinload(Equipment.test_items).lazyload(TestItem.parameters)
 
 
 def _equipment_files(message: EquipmentMessage) -> list[str]:
@@ -433,15 +476,17 @@ def handle_equipment(ctx: HandlerContext, message: EquipmentMessage) -> dict[str
         Equipment,
         "asset_number",
         (e.asset_number for e in message.equipment),
-        selectinload(Equipment.test_items).lazyload(TestItem.parameters),
+        _EQUIPMENT_LOAD,
     )
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    in_place: list[tuple[Any, dict[str, Any]]] = []
     for record in message.equipment:
         values = record.model_dump(exclude={"test_items", "lab_name"})
         values["lab_id"] = labs[record.lab_name].id if record.lab_name else None
         row = existing.get(record.asset_number)
         wanted = items.rows(record.test_items, row.test_items if row else ())
-        _upsert(ctx, counts, row, Equipment, values, "test_items", wanted)
+        _upsert(ctx, counts, row, Equipment, values, "test_items", wanted, in_place)
+    _write_in_place(ctx, in_place)
     return counts
 
 
@@ -477,11 +522,13 @@ def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
         )
     }
     counts = {"created": 0, "updated": 0, "unchanged": 0}
+    in_place: list[tuple[Any, dict[str, Any]]] = []
     for record in message.labs:
         values = record.model_dump(exclude={"specialties"})
         lab = existing.get(record.name)
         wanted = specialties.rows(record.specialties, lab.specialties if lab else ())
-        _upsert(ctx, counts, lab, Lab, values, "specialties", wanted)
+        _upsert(ctx, counts, lab, Lab, values, "specialties", wanted, in_place)
+    _write_in_place(ctx, in_place)
     return counts
 
 

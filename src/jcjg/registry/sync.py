@@ -28,13 +28,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts import engine
 from jcjg.alerts.engine import Settling
 from jcjg.config import get_settings
-from jcjg.core.db import memo, utcnow
+from jcjg.core.db import memo, update_in_place, utcnow
 from jcjg.core.jobs import job
 from jcjg.exchange.choices import ClientKind, ClientStatus
 from jcjg.exchange.models import Client
@@ -59,8 +59,17 @@ def _row(db: Session, institution_id: int, at: dt.datetime) -> RegistrySync:
 
 
 def touched(db: Session, institution_id: int, at: dt.datetime) -> None:
-    """A registry message of the institution was applied (received at ``at``)."""
-    _row(db, institution_id, at).changed_at = at
+    """A registry message of the institution was applied (received at ``at``). The row the
+    database holds is updated in place, without a flush (``core.db.update_in_place``, later:
+    a batch's messages write it once per savepoint), its rules noted as a flush would have."""
+    row = _row(db, institution_id, at)
+    state = inspect(row)
+    if not (state.persistent and not state.modified):
+        row.changed_at = at
+        return
+    if row.changed_at != at:
+        update_in_place(db, [(row, {"changed_at": at})], later=True)
+    engine.note_written(db, [row])
 
 
 def announced(db: Session, institution_id: int, at: dt.datetime, *, complete: bool) -> None:
