@@ -234,3 +234,21 @@ def test_a_child_of_the_national_profile_forwards_signing_with_sm2(settings) -> 
     request = SignedRequest(sent.method, str(sent.url), sent.headers.multi_items())
     public = key.verifying_key()
     assert verify_request(request, resolve_key={"c7-sm2child": public}.get).keyid == "c7-sm2child"
+
+
+def test_only_a_type_that_may_refer_to_files_is_read_again_for_them() -> None:
+    """The forwarder reads an applied message again for the files it refers to only when its
+    type may refer to some: a type without files skips the schema (~50 us a message)."""
+    from jcjg.exchange.models import Message
+    from jcjg.exchange.types import message_types
+
+    kinds = message_types()
+    equipment = kinds["registry.equipment"]
+    assert equipment.has_files
+    plain = next(k for k in kinds.values() if not k.has_files)
+    assert forward._files(Message(message_type=plain.name, body=b"not read")) == []
+    sha = "ab" * 32
+    body = json.loads(json.dumps(equipment.example))
+    body["equipment"][0]["calibration_certificate_sha256"] = sha
+    message = Message(message_type=equipment.name, body=json.dumps(body).encode())
+    assert forward._files(message) == [sha]

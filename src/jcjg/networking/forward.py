@@ -452,8 +452,10 @@ def _forwarded_key(message: Message) -> dict[str, Any]:
 
 
 def _files(message: Message) -> list[str]:
+    """The files an applied message refers to (its type's ``files`` of the message read
+    again: only for a type that may refer to some)."""
     kind = message_types().get(message.message_type)
-    if kind is None:
+    if kind is None or not kind.has_files:
         return []
     try:
         return list(kind.files(kind.schema.model_validate(json.loads(message.body))))
