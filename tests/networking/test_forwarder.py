@@ -88,6 +88,7 @@ def test_the_log_goes_up_in_order_with_each_message_as_the_lab_signed_it(client,
     assert sent["origin"] == ledger.log_identity().origin
     assert [i["index"] for i in sent["items"]] == [base, base + 1]
     assert sent["items"][0]["message"] is None
+    assert "after_relays" not in sent["items"][0]  # no child's relay to come after it
     message = sent["items"][1]["message"]
     assert json.loads(base64.b64decode(message["body"]))["message_id"] == first["message_id"]
     assert message["status"] == "applied"
