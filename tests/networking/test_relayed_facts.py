@@ -36,8 +36,10 @@ from jcjg.networking.service import register_child
 from jcjg.networking.wire import RELAYED, b64
 from jcjg.penalties import service
 from jcjg.penalties.models import Penalty
+from jcjg.tenancy.models import Institution
 from tests.exchange.conftest import apply_waiting
 from tests.networking.helpers import ChildLog, forward, post_forward
+from tests.networking.test_facts import registered
 from tests.networking.test_forwarder import UPSTREAM, Upstream, _pass
 from tests.networking.test_forwarder import base as base
 from tests.networking.test_forwards import LABS, Setup
@@ -112,6 +114,8 @@ def test_the_province_relays_a_citys_fact_once_its_checkpoint_covers_it_and_noth
     assert (done.released, done.error) == (0, None) and done.forwarded >= 1
     sent = [json.loads(base64.b64decode(i["entry"])) for f in upstream.forwards for i in f["items"]]
     assert sent[-1]["entry_type"] == "sample:seal"
+    # it may be built on the city's fact whose relay comes after it: the nation is told
+    assert upstream.forwards[-1]["items"][-1]["after_relays"] is True
     assert not [e for e in sent if RELAYED in (e["data"] or {})]
     assert forwarder.status(db)["relays_waiting"] == {city.child.id: 1}
     assert jobs.purge(db, days=0, upstream=True, now=utcnow()) == 0  # not up yet: kept
@@ -420,3 +424,29 @@ def test_a_city_without_checkpoints_holds_up_only_its_own_relays(db, settings, m
     sizes = [open_checkpoint(p["checkpoint"], [log.signer.verifier()])[0].size
              for p, log in zip(proofs, (jiujiang, jiujiang, ruijin), strict=True)]  # fmt: skip
     assert sizes == [1, 2, 1]
+
+
+def test_a_provinces_fact_built_on_a_citys_fact_still_to_come_is_held_until_it_comes(
+    client, db, province
+):
+    """The province suspends a city's institution whose register fact still waits for the
+    city's checkpoint: its own fact goes up first, marked ``after_relays``, and the nation holds
+    it (a fact not so marked naming what the nation does not hold is refused), then takes it
+    right after the city's fact in the forward that relays it."""
+    code = "JC360403-0042"
+    register = province.city_leaf("institution:register", registered(code))
+    unmarked = province.log.append("institution:status", {"code": code, "status": "revoked"})
+    body = province.post(client, [unmarked]).json()
+    assert body["outcomes"] == {"duplicate": 0, "refused": 1}, body
+    assert f"机构“{code}”在本平台不存在" in json.dumps(body["refused"], ensure_ascii=False)
+    suspend = province.log.append("institution:status", {"code": code, "status": "suspended"})
+    body = province.post(client, [suspend | {"after_relays": True}]).json()
+    assert body["outcomes"] == {"duplicate": 0, "held": 1}, body
+    assert db.scalar(select(Institution).where(Institution.code == code)) is None
+    taken = province.post(client, [province.relay(register)]).json()
+    assert taken["outcomes"] == {"duplicate": 0, "rebuilt": 1}, taken
+    db.expire_all()
+    rows = db.execute(select(Forwarded.origin_index, Forwarded.outcome).order_by(Forwarded.id))
+    assert [tuple(r) for r in rows] == [(0, "refused"), (1, "rebuilt"), (2, "rebuilt")]
+    inst = db.scalar(select(Institution).where(Institution.code == code))
+    assert inst is not None and inst.status == "suspended"  # registered, then suspended

@@ -233,6 +233,11 @@ class HandlerContext:
 Handler = Callable[[HandlerContext, Any], dict[str, Any]]
 
 
+def no_files(_message: Any) -> Iterable[str]:
+    """The files of a message of a type that refers to none."""
+    return ()
+
+
 @dataclass(frozen=True)
 class MessageType(Generic[M]):
     name: str
@@ -241,12 +246,17 @@ class MessageType(Generic[M]):
     handler: Handler
     example: dict[str, Any]
     description: str = ""
-    files: Callable[[M], Iterable[str]] = field(default=lambda _message: ())
+    files: Callable[[M], Iterable[str]] = no_files
     senders: frozenset[str] = ALL_SENDERS
     # work the handler will do that needs no database (decoding the QR codes of a report's
     # PDF), done before the apply transaction and kept for the handler by the function it
     # calls: on SQLite that transaction holds the database's one write lock
     prepare: Callable[[M, Settings], None] | None = None
+
+    @property
+    def has_files(self) -> bool:
+        """Whether a message of this type may refer to files (else :func:`no_files`)."""
+        return self.files is not no_files
 
     @property
     def per_institution(self) -> bool:
@@ -284,7 +294,7 @@ def message_type(
             handler=handler,
             example=example,
             description=(handler.__doc__ or "").strip(),
-            files=files or (lambda _message: ()),
+            files=files or no_files,
             senders=allowed,
             prepare=prepare,
         )

@@ -29,7 +29,9 @@ DOMAIN = Domain(
     jobs=collect(jobs, Job),
     permissions={
         "network_child:read": "查看上级平台转发状态与下级平台的转发、日志核验情况",
-        "network_child:manage": "登记下级平台，恢复因日志不一致而暂停的下级平台",
+        "network_child:manage": (
+            "登记下级平台，恢复因日志不一致而暂停的下级平台，更换其转报的日志记下的公钥"
+        ),
     },
     grants=by_permission(
         {
@@ -51,7 +53,11 @@ DOMAIN = Domain(
     setup_app=_setup,
     commands=(commands.network,),
     labels={
-        "entity": {"network_child": "下级平台", "network_application": "接入申请"},
+        "entity": {
+            "network_child": "下级平台",
+            "network_application": "接入申请",
+            "network_log_key": "下级平台转报的日志公钥",
+        },
         "page": {"network_child": "/network/children/{}"},
         "child_status": ChildStatus,
         "forward_outcome": Outcome,

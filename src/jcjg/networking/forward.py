@@ -29,7 +29,7 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +213,7 @@ def _next_batch(db: Session, settings: Settings, position: int, proofs: _Proofs)
     relays = _relays(
         db, [leaf.leaf_hash for leaf in leaves if not leaf.entry_type.startswith(ENTRY_PREFIX)]
     )
+    relays_after = _relays_after(db, position, leaves, relays)
     size = 0
     expected = position
     for leaf in leaves:
@@ -236,8 +237,11 @@ def _next_batch(db: Session, settings: Settings, position: int, proofs: _Proofs)
             if added is None:
                 break  # its proof is still to come: the relay waits
             size += added
-        elif leaf.entry_type in contents:
-            size += _content(db, item, leaf, contents[leaf.entry_type], batch)
+        else:
+            if leaf.entry_type in contents:
+                size += _content(db, item, leaf, contents[leaf.entry_type], batch)
+            if relays_after is not None and relays_after > leaf.leaf_index:
+                item["after_relays"] = True
         size += len(item["entry"]) + len((item["message"] or {}).get("body", ""))
         if batch.items and size > settings.upstream_batch_bytes:
             break
@@ -250,6 +254,30 @@ def _next_batch(db: Session, settings: Settings, position: int, proofs: _Proofs)
             select(LedgerLeaf.created_at).where(LedgerLeaf.leaf_index == expected)
         )
     return batch
+
+
+def _relays_after(
+    db: Session, position: int, leaves: Sequence[LedgerLeaf], relays: dict[bytes, Relay]
+) -> int | None:
+    """Up to which index of this platform's log a fact of its own may be built on a child's
+    fact whose relay comes after it (None: none): a relay still waiting for its child's
+    checkpoint (its leaf will come after every leaf there is), else the last relay leaf from
+    ``position`` on. Such a fact goes up marked (``after_relays``) so that the parent holds
+    it, instead of refusing it, until the relay it may be built on has come."""
+    own = [
+        leaf
+        for leaf in leaves
+        if not leaf.entry_type.startswith(ENTRY_PREFIX) and leaf.leaf_hash not in relays
+    ]
+    if not own:
+        return None
+    if db.scalar(waiting_relays().limit(1)) is not None:
+        return 2**63 - 1
+    return db.scalar(
+        select(func.max(LedgerLeaf.leaf_index))
+        .join(Forwarded, Forwarded.relay_leaf_hash == LedgerLeaf.leaf_hash)
+        .where(LedgerLeaf.leaf_index >= own[0].leaf_index)
+    )
 
 
 def _content(
@@ -452,8 +480,10 @@ def _forwarded_key(message: Message) -> dict[str, Any]:
 
 
 def _files(message: Message) -> list[str]:
+    """The files an applied message refers to (its type's ``files`` of the message read
+    again: only for a type that may refer to some)."""
     kind = message_types().get(message.message_type)
-    if kind is None:
+    if kind is None or not kind.has_files:
         return []
     try:
         return list(kind.files(kind.schema.model_validate(json.loads(message.body))))

@@ -22,8 +22,8 @@ from jcjg.auth.scopes import Principal, get_scoped, restrict
 from jcjg.core import listing
 from jcjg.core.db import utcnow
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
-from jcjg.core.errors import Conflict, FieldError, ValidationFailed, errors_by_field
-from jcjg.core.forms import Id, PostedForm
+from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed, errors_by_field
+from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.labels import label as label_of
 from jcjg.core.listing import Column, Listing, ListParams, ListView, label, list_params, when
 from jcjg.core.pagination import Key, Order, PageParams, count_total, page_params, paginate
@@ -33,7 +33,7 @@ from jcjg.core.text import text_fields
 from jcjg.exchange.service import ENTRY_PREFIX
 from jcjg.exchange.types import message_types
 from jcjg.ledger import service as ledger
-from jcjg.networking import forward, service
+from jcjg.networking import forward, log_keys, service
 from jcjg.networking.choices import ApplicationStatus, Attestation, ChildStatus, Outcome
 from jcjg.networking.models import Application, Child, Forwarded
 from jcjg.networking.rules import SUBJECT
@@ -292,9 +292,21 @@ def _refused_rows(rows: Sequence[Forwarded]) -> list[dict[str, Any]]:
 
 @router.get("/network/children/{child_id}", response_class=HTMLResponse)
 def child_page(request: Request, child_id: Id, db: SessionDep, principal: Reader) -> Response:
-    child = get_scoped(db, Child, child_id, principal, "read")
+    return _child_page(request, db, principal, get_scoped(db, Child, child_id, principal, "read"))
+
+
+def _child_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    child: Child,
+    *,
+    keys_form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
     now = utcnow()
     counts = service.outcomes(db, [child.id])[child.id]
+    offered = log_keys.offered(db, child)
     context = {
         "child": child,
         "status": ChildStatus(child.status),
@@ -311,8 +323,13 @@ def child_page(request: Request, child_id: Id, db: SessionDep, principal: Reader
         "stale": child.status == ChildStatus.ACTIVE
         and child.checked_at is not None
         and now - child.checked_at > dt.timedelta(minutes=10),
+        # the log keys pinned from its relays, and its relays refused for naming another
+        "pinned": log_keys.pinned(db, child),
+        "offered": offered,
+        "known": log_keys.known(db, {o.origin for o in offered}),
+        "keys_form": keys_form or {},
     }
-    return render(request, "networking/child.html", context)
+    return render(request, "networking/child.html", context, status_code=status_code)
 
 
 @router.post("/network/children/{child_id}/resume", response_class=HTMLResponse)
@@ -322,3 +339,48 @@ def resume(
     child = get_scoped(db, Child, child_id, principal, "manage")
     service.resume_child(db, child, forget_log=form.get("forget_log") == "1")
     return redirect(f"/network/children/{child.id}?done=resumed")
+
+
+def _picked(form: PostedForm, name: str) -> int:
+    """The id of the row picked from the page's list (an id column can hold it)."""
+    picked = form_id(form.get(name) or "")
+    if picked is None:
+        why = "请从页面的列表中选择要处理的一项"
+        raise ValidationFailed(why, errors=[FieldError(name, why)])
+    return picked
+
+
+@router.post("/network/children/{child_id}/log-keys", response_class=HTMLResponse)
+@text_fields(multiline=("reason",))
+def change_log_key(
+    request: Request, child_id: Id, db: SessionDep, principal: Manager, form: PostedForm
+) -> Response:
+    """Re-pin a log relayed by the child to the key one of its refused relays named
+    (``action=repin``, ``refusal``), or unpin it (``action=unpin``, ``pin``), with a reason."""
+    child = get_scoped(db, Child, child_id, principal, "manage")
+    action = str(form.get("action") or "")
+    reason = str(form.get("reason") or "")
+    try:
+        if action == "repin":
+            picked = _picked(form, "refusal")
+            log_keys.repin(db, child, picked, reason)
+        elif action == "unpin":
+            picked = _picked(form, "pin")
+            log_keys.unpin(db, child, picked, reason)
+        else:
+            raise ValidationFailed("请选择记下转报所附的公钥，或取消记下的公钥")
+    except (ValidationFailed, Conflict, NotFound) as failed:
+        db.rollback()
+        child = get_scoped(db, Child, child_id, principal, "read")
+        errors = errors_by_field(failed.errors) if isinstance(failed, ValidationFailed) else {}
+        form_state = {
+            "action": action,
+            "picked": str(form.get("refusal" if action == "repin" else "pin") or "")[:20],
+            "reason": reason[: log_keys.MAX_REASON * 2],
+            "errors": errors,
+            "error": failed.on_page,
+        }
+        return _child_page(
+            request, db, principal, child, keys_form=form_state, status_code=failed.status
+        )
+    return redirect(f"/network/children/{child.id}?done={action}ned")

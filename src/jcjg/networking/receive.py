@@ -175,6 +175,10 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
             problems.CHILD_WAITING, headers={"Retry-After": str(WAITING_RETRY)}, expected=expected
         )
     receiver.flush()
+    if receiver.rebuilt and held_facts(db, child):
+        # what the held facts wait for may have come in this forward (a relay they are
+        # built on): tried again after it, in their order
+        retry_held(db, settings, child, now)
     fresh = fresh[:taken]
     if fresh:
         answer.next_index = fresh[-1].index + 1
@@ -194,6 +198,8 @@ def receive(db: Session, settings: Settings, caller: Caller, body: bytes) -> Ans
 
 
 WAITING_RETRY = 1  # seconds a child waits before forwarding again while its relays wait
+# kept on a held fact's problem: it came marked ``after_relays`` (held while not found)
+AFTER_RELAYS = "after_relays"
 
 
 def relays_waiting(db: Session, child: Child) -> bool:
@@ -232,7 +238,8 @@ def retry_held(db: Session, settings: Settings, child: Child, now: dt.datetime) 
         try:
             envelope = _envelope(row.entry, row.leaf_hash.hex(), receiver.hasher)
             # held after its relay's proof was checked (``_source`` comes first)
-            row.outcome = receiver._fact(row, envelope, row.content, True)
+            after = bool((row.problem or {}).get(AFTER_RELAYS))
+            row.outcome = receiver._fact(row, envelope, row.content, True, after_relays=after)
         except Refused as exc:
             row.outcome, row.problem = Outcome.REFUSED, exc.error.body()
             refused += 1
@@ -336,6 +343,7 @@ class _Receiver:
             self.known.setdefault(message_id, []).append((inst, region, client_id, row_id))
         self.appliers = facts.appliers()  # the domains' rebuilders of a child's facts
         self.sources: set[tuple[str, int]] = set()  # facts rebuilt in this forward, by origin
+        self.rebuilt = False  # a fact was rebuilt in this forward
         # a fact of the child's is held (a later one not found may wait on it: held behind it)
         self.holding = False
         # with an upstream, a relay of the child's own fact waits for the child's checkpoint
@@ -390,7 +398,9 @@ class _Receiver:
                     raise Refused(
                         ExchangeError(problems.CONTENT_MISMATCH, "消息的存证叶没有附带消息本身")
                     )
-                row.outcome = self._fact(row, envelope, item.content, item.proof)
+                row.outcome = self._fact(
+                    row, envelope, item.content, item.proof, after_relays=item.after_relays
+                )
                 return _Taken(row.outcome)
             return self._message(row, envelope, item.message)
         except Refused as refused:
@@ -403,6 +413,8 @@ class _Receiver:
         envelope: dict[str, Any],
         content: dict[str, Any] | None,
         proof: RelayProof | bool | None,
+        *,
+        after_relays: bool = False,
     ) -> str:
         """A fact of the child's (or one the child rebuilt from its own child and relays): rebuilt
         into this platform's rows when a domain declares how (``core.facts``; with the content
@@ -436,11 +448,14 @@ class _Receiver:
                 rebuilt = applier(self.db, fact)
         except NotFound as exc:
             # what it needs comes with a message applied behind (NotYet), or may be a fact of
-            # the child's held before it: held behind it, in order
-            waits = isinstance(exc, NotYet) or self.holding
+            # the child's held before it (held behind it, in order), or a fact of the child's
+            # child whose relay comes after this fact in the child's log (``after_relays``)
+            waits = isinstance(exc, NotYet) or self.holding or after_relays
             if not waits or row.received_at < self.now - HOLD:
                 raise Refused(exc) from None
             row.content, row.problem = content, exc.body()
+            if after_relays:
+                row.problem[AFTER_RELAYS] = True  # still so when it is tried again
             self.holding = True
             return Outcome.HELD
         except AppError as exc:
@@ -449,6 +464,7 @@ class _Receiver:
         if rebuilt is False:
             return Outcome.RECORDED
         self.sources.add(key)
+        self.rebuilt = True
         row.source_origin, row.source_index, row.content = source.platform, source.index, content
         if self.defer_relays and source.platform == self.child.log_origin:
             # the child's own fact: relayed once its checkpoint covers its leaf

@@ -99,6 +99,10 @@ class Item(_Strict):
     content: dict[str, Any] | None = None
     # a leaf relaying a child's fact: that fact's leaf proven in the child's log
     proof: RelayProof | None = None
+    # a fact of the child's own notarised while a relay of one of its children's facts was
+    # still to come after it in its log (waiting for that child's checkpoint): the parent
+    # holds it, instead of refusing it, while what it names is not here yet
+    after_relays: bool = False
 
     @field_validator("entry")
     @classmethod
