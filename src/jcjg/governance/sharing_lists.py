@@ -25,13 +25,18 @@ from jcjg.governance.models import Access, Consumer, DataSet, DataSetChange, Del
 from jcjg.governance.quality_lists import type_title
 
 
+def sources(data_set: DataSet) -> str:
+    """A data set's message types in words (检测报告（申领监管码）、检测报告文件（签章 PDF）)."""
+    return "、".join(type_title(t) for t in data_set.message_types)
+
+
 def _set_cells(db: Session, rows: Sequence[DataSet]) -> list[list[str]]:
     return [
         [
             r.code,
             r.name,
             r.category,
-            type_title(r.message_type),
+            sources(r),
             label(DataGrade, r.grade),
             label(DataSetStatus, r.status),
             when(r.published_at),
