@@ -6,11 +6,13 @@ every type must be masked. On both databases."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
 import zipfile
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -78,6 +80,8 @@ def _read_back(client, db, consumer_id: int, deliveries: dict[str, Any]) -> None
         )
     only = records(client, PLATFORM, key_id, private, "lab_resources", message_type=EQUIPMENT_TYPE)
     assert [i["message_type"] for i in only] == [EQUIPMENT_TYPE]
+    accesses = client.get("/governance/sharing/accesses?kind=query", headers=HTML).text
+    assert "消息类型 仪器设备" in accesses, accesses[-3000:]
     signed_get = _docs("signed_get")["signed_get"]
     url = f"{PLATFORM}{BASE}/lab_resources/records?message_type=report"
     body = _problem(client.get(url, headers=signed_get(key_id, private, url)), 422,
@@ -88,7 +92,8 @@ def _read_back(client, db, consumer_id: int, deliveries: dict[str, Any]) -> None
     assert catalogue["items"][0]["message_types"] == [STAFF_TYPE, EQUIPMENT_TYPE]
 
     # the package holds both, and its manifest names the set's types
-    today = items[0]["received_at"][:10]
+    received = dt.datetime.fromisoformat(items[0]["received_at"])
+    today = received.astimezone(ZoneInfo("Asia/Shanghai")).date()  # a Beijing day
     url = f"{PLATFORM}{BASE}/lab_resources/package?received_from=2026-01-01&received_to={today}"
     answer = client.get(url, headers=signed_get(key_id, private, url))
     assert answer.status_code == 200, answer.text[:300]
