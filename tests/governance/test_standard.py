@@ -444,3 +444,34 @@ def test_a_draft_is_shown_only_to_who_edits_or_reviews_it(client, db, factory):
     client.cookies.clear()
     login(client, officer.username)
     assert client.get(f"/governance/versions/{draft.version}", headers=HTML).status_code == 200
+
+
+def test_the_quick_domain_test_agrees_with_the_worded_one():
+    """checks.inside (the request path's quick test) passes exactly the values checks.problem
+    finds nothing wrong with, and a check names each value outside as before."""
+    domains = [
+        {"enum": ["none", "junior", "senior"]},
+        {"enum": [1, 2, 3]},
+        {"minimum": 0, "maximum": 50},
+        {"minimum": "0.5"},
+        {"maximum": 10, "decimal_places": 1},
+        {"decimal_places": 2},
+        {"min_length": 2, "max_length": 4},
+        {"enum": ["10", "20"], "maximum": 15},
+    ]
+    values = [None, True, False, 0, 1, 3, 10, 15, 50, 51, -1, 2**60, 0.5, 0.25, 10.05, 1e309,
+              float("nan"), "", "0", "1", "3", "10", "20", "none", "junior", "x", "abcde",
+              " 5 ", "1.25", "NaN", "1e400", [1], {"a": 1}]  # fmt: skip
+    for domain in domains:
+        test = checks.inside(domain)
+        for value in values:
+            assert test(value) == (checks.problem(domain, value) is None), (domain, value)
+    check = checks.compile_model(
+        [("people[].title", {"enum": ["none", "junior"]}), ("people[].years", {"maximum": 50})], 2
+    )
+    data = {"people": [{"title": "junior", "years": 50}, {"title": "senior", "years": 51}, {}]}
+    assert [(e.field, e.code) for e in check(data)] == [
+        ("people.1.title", "value_domain"),
+        ("people.1.years", "value_domain"),
+    ]
+    assert check({"people": [{"title": "none", "years": 3}]}) == []

@@ -35,7 +35,14 @@ from jcjg.exchange.models import Client, ClientKey
 from jcjg.exchange.signatures.verify import Verified
 from jcjg.exchange.types import message_types
 from jcjg.governance import conversion
-from jcjg.governance.models import Consumer, ConversionRule, DataSet, QualityRule, Subscription
+from jcjg.governance.models import (
+    Consumer,
+    ConversionRule,
+    DataSet,
+    DataSetType,
+    QualityRule,
+    Subscription,
+)
 from jcjg.registry.models import Equipment, Lab, Person
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
@@ -136,7 +143,11 @@ def _sharing(db: Session) -> None:
             category="检测报告",
             message_type="report",
             grade="public",
-            description="报告编号、结论与防伪监督码，供工程验收核验",
+            description="报告编号、结论与防伪监督码，签章报告文件及撤回，供工程验收核验",
+            types=[
+                DataSetType(message_type=t, position=i)
+                for i, t in enumerate(("report", "report_file", "report_withdrawal"))
+            ],
         ),
         DataSet(
             code="equipment",

@@ -99,15 +99,71 @@ def problem(domain: Mapping[str, Any], value: Any) -> str | None:
     return None
 
 
+def _collect(data: Any, steps: tuple[tuple[str, bool], ...], at: int, out: list[Any]) -> None:
+    """The values at a field's path (as :func:`_values` finds them), without their names."""
+    if at == len(steps):
+        out.append(data)
+        return
+    key, repeated = steps[at]
+    if not isinstance(data, dict):
+        return
+    value = data.get(key)
+    if value is None:
+        return
+    if not repeated:
+        _collect(value, steps, at + 1, out)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, steps, at + 1, out)
+
+
+def inside(domain: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A quick test that a value lies inside ``domain``: True exactly when :func:`problem`
+    finds nothing (the codes and bounds prepared once; an integer compared as it is; any
+    other value asked of :func:`problem`)."""
+    codes = frozenset(str(c) for c in domain["enum"]) if "enum" in domain else None
+    low = Decimal(str(domain["minimum"])) if "minimum" in domain else None
+    high = Decimal(str(domain["maximum"])) if "maximum" in domain else None
+    numeric = any(k in domain for k in ("minimum", "maximum", "decimal_places"))
+    lengths = not (low is not None or high is not None) and (
+        "min_length" in domain or "max_length" in domain
+    )
+
+    def test(value: Any) -> bool:
+        if codes is not None and (value if type(value) is str else str(value)) not in codes:
+            return False
+        if lengths or (numeric and type(value) is not int):
+            return problem(domain, value) is None
+        if numeric:  # an integer: exact against the bounds, no decimal places
+            return (low is None or value >= low) and (high is None or value <= high)
+        return True
+
+    return test
+
+
 def compile_model(fields: list[tuple[str, dict[str, Any]]], version: int) -> Check | None:
-    """The check of one message type: its fields' narrowed domains (``[(path, domain)]``)."""
+    """The check of one message type: its fields' narrowed domains (``[(path, domain)]``).
+    The values are tested quickly; a field with a value outside is walked again for the
+    errors' names and words."""
     if not fields:
         return None
-    plan = [(re.split(r"\.", path), domain) for path, domain in fields]
+    plan = [
+        (
+            re.split(r"\.", path),
+            tuple((p.removesuffix("[]"), p.endswith("[]")) for p in path.split(".")),
+            domain,
+            inside(domain),
+        )
+        for path, domain in fields
+    ]
 
     def check(data: Any) -> list[FieldError]:
         errors = []
-        for parts, domain in plan:
+        for parts, steps, domain, test in plan:
+            values: list[Any] = []
+            _collect(data, steps, 0, values)
+            if all(map(test, values)):
+                continue
             for name, value in _values(data, parts, ""):
                 why = problem(domain, value)
                 if why:

@@ -31,6 +31,7 @@ from jcjg.governance.sharing_lists import (
     change_names,
     change_text,
     effects_text,
+    sources,
 )
 from jcjg.governance.sharing_pages import Approver, Manager, Paging, Params, Reader
 
@@ -50,6 +51,7 @@ _WORDS = {
     "change_text": change_text,
     "effects_text": effects_text,
     "type_title": type_title,
+    "sources": sources,
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from jcjg.core.db import Base, UTCDateTime
 from jcjg.core.mixins import ChangeLogged, IdMixin, TimestampMixin
@@ -289,15 +289,43 @@ class DataSet(ChangeLogged, IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(40), default="")  # 分类: 检测报告、人员 …
-    message_type: Mapped[str] = mapped_column(String(64))
+    message_type: Mapped[str] = mapped_column(String(64))  # its first (main) type
     grade: Mapped[str] = mapped_column(String(16))  # DataGrade
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, published, withdrawn
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # the message types whose applied data the set holds, the first its ``message_type``
+    # (a report with its signed file and its withdrawals); fixed once compiled
+    types: Mapped[list[DataSetType]] = relationship(
+        lazy="selectin", order_by="DataSetType.position", cascade="all, delete-orphan"
+    )
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        if not self.types and self.message_type:  # a set of one type
+            self.types = [DataSetType(message_type=self.message_type, position=0)]
+
+    @property
+    def message_types(self) -> list[str]:
+        """The set's message types, its main one first (a set compiled before sets held
+        several types, or not flushed yet, holds its ``message_type`` alone)."""
+        return [t.message_type for t in self.types] or [self.message_type]
 
     def audit_repr(self) -> str:
         return self.name
+
+
+class DataSetType(Base):
+    """One message type of a data set (a set holds one or several: 检测报告 is the report,
+    its signed file and its withdrawals); what the delivery match, queries and packages
+    select by."""
+
+    __tablename__ = "data_set_type"
+
+    data_set_id: Mapped[int] = mapped_column(ForeignKey("data_set.id"), primary_key=True)
+    message_type: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DataSetChange(ChangeLogged, IdMixin, TimestampMixin, Base):

@@ -1,10 +1,11 @@
 """Sharing published data sets with their consumers (000 7.1.5; docs/sharing.md).
 
-A province compiles the catalogue's data sets (a message type's applied data, graded public,
-conditional or restricted) and registers consumers (another department, a bank …) with the
-address their deliveries go to. A subscription names a consumer, a data set and a masking
-policy (``{path: mask | hash | generalise | drop}``); one to a conditional data set waits for
-another person's approval, a restricted one is never shared.
+A province compiles the catalogue's data sets (the applied data of one or several message
+types, graded public, conditional or restricted) and registers consumers (another department,
+a bank …) with the address their deliveries go to. A subscription names a consumer, a data set
+and a masking policy (``{path: mask | hash | generalise | drop}``, a path of one of the set's
+types written ``type:path``); one to a conditional data set waits for another person's
+approval, a restricted one is never shared.
 
 Every applied message of a subscribed data set becomes a **delivery**, masked when it is made
 (in the apply step's batch): a JSON document POSTed to the consumer, signed by the platform
@@ -54,7 +55,7 @@ from jcjg.governance.choices import (
     SubscriptionStatus,
 )
 from jcjg.governance.forms import PERSONAL, text
-from jcjg.governance.models import Consumer, DataSet, Delivery, Subscription
+from jcjg.governance.models import Consumer, DataSet, DataSetType, Delivery, Subscription
 from jcjg.tenancy.models import Institution
 
 MAX_ATTEMPTS = 12  # 10 s, 20 s … then hourly: about 3.5 hours in all
@@ -71,6 +72,7 @@ KEY_ID_PREFIX = "share-"
 MAX_WORDS = 200  # sensitive or safe words in one policy
 WORD_LIMIT = 20  # characters in one word
 _SEPARATORS = re.compile(r"[\s,，、;；]+")
+MAX_TYPES = 10  # message types in one data set
 
 
 # --- the platform's signing key -------------------------------------------------------------
@@ -193,6 +195,18 @@ def mask(
     return out
 
 
+def policy_for(masking: Mapping[str, str], message_type: str) -> Mapping[str, str]:
+    """The part of a subscription's policy that masks a record of ``message_type``: each
+    ``type:path`` of this type, and each plain path (a set of one type's policy is all plain:
+    :func:`policy` keeps a set of several types' plain paths as typed entries), a typed one
+    winning."""
+    if not any(":" in key for key in masking):
+        return masking  # a set of one type (or a policy of plain paths): as it is
+    prefix = message_type + ":"
+    plain = {k: v for k, v in masking.items() if ":" not in k}
+    return plain | {k.removeprefix(prefix): v for k, v in masking.items() if k.startswith(prefix)}
+
+
 def record(
     settings: Settings,
     subscription: Subscription,
@@ -204,6 +218,7 @@ def record(
     """One applied message as a consumer gets it, masked by its subscription's policy: the
     same for a delivery, a query's item and a package's line (docs/sharing.md)."""
     body = data if data is not None else json.loads(row.body)
+    masking = policy_for(subscription.masking, row.message_type)
     out: dict[str, Any] = {
         "data_set": data_set.code,
         "message_type": row.message_type,
@@ -213,12 +228,12 @@ def record(
         "received_at": row.received_at.isoformat(),
         "data": mask(
             body,
-            subscription.masking,
+            masking,
             hash_secret(settings, subscription.consumer_id),
             subscription.words,
         ),
     }
-    if not subscription.masking and not (subscription.words or {}).get("sensitive"):
+    if not masking and not (subscription.words or {}).get("sensitive"):
         # the message's leaf in the public log: its entry holds the hash of the whole
         # message, so a masked record goes without it (the hash would let a consumer test
         # guesses of what was masked)
@@ -242,7 +257,7 @@ def hash_secret(settings: Settings, consumer_id: int) -> bytes:
 
 def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) -> DataSet:
     """Compile a data set (a draft): ``code``, ``name``, ``category``, ``description``,
-    ``message_type``, ``grade``."""
+    ``message_type`` (its main type), ``more_types`` (the others it holds: a list), ``grade``."""
     errors: list[FieldError] = []
     code = text(values, "code", 40, errors)
     if code and not _CODE.match(code):
@@ -255,6 +270,16 @@ def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) 
     message_type = str(values.get("message_type") or "")
     if message_type not in message_types():
         errors.append(FieldError("message_type", "没有这种消息类型", "message_type"))
+    more = values.get("more_types") or []
+    if isinstance(more, str):
+        more = [more]
+    types = list(dict.fromkeys([message_type, *(str(t) for t in more if t)]))
+    if any(t not in message_types() for t in types[1:]):
+        errors.append(FieldError("more_types", "没有这种消息类型", "message_type"))
+    elif len(types) > MAX_TYPES:
+        errors.append(
+            FieldError("more_types", f"一个数据集至多 {MAX_TYPES} 种消息类型", "too_many")
+        )
     grade = str(values.get("grade") or "")
     if grade not in {g.value for g in DataGrade}:
         errors.append(FieldError("grade", "请选择共享级别", "grade"))
@@ -271,6 +296,7 @@ def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) 
         grade=grade,
         status="draft",
         created_by_id=principal.user_id,
+        types=[DataSetType(message_type=t, position=i) for i, t in enumerate(types)],
     )
     db.add(row)
     db.flush()
@@ -352,9 +378,13 @@ def personal_fields(db: Session, message_type: str) -> list[str]:
     return sorted(p for p in fields if p.removesuffix("[]").rsplit(".", 1)[-1] in PERSONAL)
 
 
-def personal_policy(db: Session, message_type: str) -> dict[str, str]:
-    """The policy a consumer's own application gets: every personal field masked."""
-    return dict.fromkeys(personal_fields(db, message_type), Masking.MASK.value)
+def personal_policy(db: Session, data_set: DataSet) -> dict[str, str]:
+    """The policy a consumer's own application gets: every personal field of the set's types
+    masked (``type:path`` in a set of several types)."""
+    types = data_set.message_types
+    if len(types) == 1:
+        return dict.fromkeys(personal_fields(db, types[0]), Masking.MASK.value)
+    return {f"{t}:{p}": Masking.MASK.value for t in types for p in personal_fields(db, t)}
 
 
 def word_list(raw: Any, field: str, errors: list[FieldError]) -> list[str]:
@@ -451,23 +481,36 @@ def subscribe(
 def policy(
     db: Session, data_set: DataSet, masking: Mapping[str, Any], errors: list[FieldError]
 ) -> dict[str, str]:
-    """A masking policy for ``data_set`` (``{path: method}``): each path a field of its message
-    type, each method one of :class:`Masking`, every personal field masked (personal data
-    never leaves unmasked); what is wrong is added to ``errors``."""
-    fields = rulebook.fields_of(db, data_set.message_type)
+    """A masking policy for ``data_set`` (``{path: method}``): each path a field of one of its
+    message types (``type:path``: of that type only; a plain path: of each type that has it),
+    each method one of :class:`Masking`, every personal field of every type masked (personal
+    data never leaves unmasked); what is wrong is added to ``errors``."""
+    types = data_set.message_types
+    fields = {t: rulebook.fields_of(db, t) for t in types}
     chosen: dict[str, str] = {}
-    for path, method in dict(masking).items():
-        if path not in fields:
-            errors.append(FieldError(f"masking.{path}"[:80], "数据集没有这个字段", "path"))
+    # plain paths first, so that a typed entry wins; in a set of several types a plain path
+    # is kept as one typed entry for each type that has the field
+    for key, method in sorted(dict(masking).items(), key=lambda item: ":" in str(item[0])):
+        kind, colon, path = str(key).rpartition(":")
+        where = f"masking.{key}"[:80]
+        having = [t for t in ([kind] if colon else types) if path in fields.get(t, {})]
+        if colon and kind not in fields:
+            errors.append(FieldError(where, "数据集不含这种消息类型", "message_type"))
+        elif not having:
+            errors.append(FieldError(where, "数据集没有这个字段", "path"))
         elif method not in {m.value for m in Masking}:
-            errors.append(FieldError(f"masking.{path}"[:80], "脱敏方法不正确", "method"))
-        else:
+            errors.append(FieldError(where, "脱敏方法不正确", "method"))
+        elif len(types) == 1:
             chosen[path] = method
-    for path in personal_fields(db, data_set.message_type):
-        if path not in chosen:
-            errors.append(
-                FieldError(f"masking.{path}"[:80], "个人信息字段须选择脱敏方法", "personal")
-            )
+        else:
+            chosen.update((f"{t}:{path}", method) for t in having)
+    for kind in types:
+        for path in personal_fields(db, kind):
+            if path not in chosen and f"{kind}:{path}" not in chosen:
+                key = path if len(types) == 1 else f"{kind}:{path}"
+                errors.append(
+                    FieldError(f"masking.{key}"[:80], "个人信息字段须选择脱敏方法", "personal")
+                )
     return chosen
 
 
@@ -562,19 +605,20 @@ def stop(db: Session, subscription: Subscription, *, note: str) -> None:
 
 
 def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, Any]]) -> int:
-    """The deliveries of a batch's applied messages to the active subscriptions of their
-    types' published data sets, masked now. Returns how many."""
+    """The deliveries of a batch's applied messages to the active subscriptions of the
+    published data sets holding their types, masked now. Returns how many."""
     types = {row.message_type for row, _ in applied}
     if not types:
         return 0
     wanted = db.execute(
-        select(Subscription, DataSet)
+        select(Subscription, DataSet, DataSetType.message_type)
         .join(DataSet, DataSet.id == Subscription.data_set_id)
+        .join(DataSetType, DataSetType.data_set_id == DataSet.id)
         .join(Consumer, Consumer.id == Subscription.consumer_id)
         .where(
             Subscription.status == SubscriptionStatus.ACTIVE.value,
             DataSet.status == "published",
-            DataSet.message_type.in_(sorted(types)),
+            DataSetType.message_type.in_(sorted(types)),
             Consumer.status == "active",
             Consumer.endpoint != "",  # a consumer without an address only queries
         )
@@ -591,8 +635,8 @@ def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, An
     now = utcnow()
     made = 0
     for row, data in applied:
-        for subscription, data_set in wanted:
-            if data_set.message_type != row.message_type:
+        for subscription, data_set, message_type in wanted:
+            if message_type != row.message_type:
                 continue
             delivery_id = str(uuid.uuid4())
             payload = {

@@ -18,7 +18,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -197,6 +197,7 @@ def grant(db: Session, consumer: Consumer, code: str) -> tuple[DataSet, Subscrip
 @dataclass(frozen=True)
 class Filters:
     institution_code: str = ""
+    message_type: str = ""  # one of a set's types (a set of several)
     region_code: str = ""
     received_from: dt.date | None = None
     received_to: dt.date | None = None
@@ -208,6 +209,7 @@ class Filters:
         out: dict[str, Any] = {
             k: v
             for k, v in (
+                ("message_type", self.message_type),
                 ("institution_code", self.institution_code),
                 ("region_code", self.region_code),
             )
@@ -223,8 +225,16 @@ class Filters:
         return urlencode({**self.audited(), "limit": self.limit, "after": after})
 
 
-QUERY_KEYS = ("institution_code", "region_code", "received_from", "received_to", "limit", "after")
-PACKAGE_KEYS = ("institution_code", "region_code", "received_from", "received_to")
+QUERY_KEYS = (
+    "message_type",
+    "institution_code",
+    "region_code",
+    "received_from",
+    "received_to",
+    "limit",
+    "after",
+)
+PACKAGE_KEYS = ("message_type", "institution_code", "region_code", "received_from", "received_to")
 
 
 def _day(raw: str, key: str, errors: list[FieldError]) -> dt.date | None:
@@ -249,14 +259,20 @@ def _whole(raw: str, key: str, low: int, high: int, why: str, errors: list[Field
     return value
 
 
-def filters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Filters:
+def filters(
+    params: Mapping[str, str], allowed: tuple[str, ...], types: Sequence[str] = ()
+) -> Filters:
     """The query string's filters, every problem refused at once (422 in Chinese): an
-    unknown parameter, an institution code or region code of the wrong form, a date that is
-    not one, a period backwards, a page of more than :data:`MAX_LIMIT` items."""
+    unknown parameter, a message type the data set (of ``types``) does not hold, an
+    institution code or region code of the wrong form, a date that is not one, a period
+    backwards, a page of more than :data:`MAX_LIMIT` items."""
     errors: list[FieldError] = []
     for key in params:
         if key not in allowed:
             errors.append(FieldError(key[:40], "没有这个查询条件", "unknown"))
+    message_type = params.get("message_type", "").strip()
+    if message_type and message_type not in types:
+        errors.append(FieldError("message_type", f"数据集只含：{'、'.join(types)}", "message_type"))
     institution = params.get("institution_code", "").strip()
     if institution and not _INSTITUTION.fullmatch(institution):
         errors.append(FieldError("institution_code", "检测机构编号格式不正确", "pattern"))
@@ -277,7 +293,7 @@ def filters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Filters:
         raise ValidationFailed("查询条件不正确", errors=errors)
     while len(region) > 2 and region.endswith("00"):  # 360400: the city's whole region
         region = region[:-2]
-    return Filters(institution, region, start, end, limit, after)
+    return Filters(institution, message_type, region, start, end, limit, after)
 
 
 def _selected(data_set: DataSet, chosen: Filters) -> Select[Message, str]:
@@ -285,7 +301,9 @@ def _selected(data_set: DataSet, chosen: Filters) -> Select[Message, str]:
         select(Message, Institution.code)
         .outerjoin(Institution, Institution.id == Message.institution_id)
         .where(
-            Message.message_type == data_set.message_type,
+            Message.message_type.in_(
+                [chosen.message_type] if chosen.message_type else data_set.message_types
+            ),
             Message.status == MessageStatus.APPLIED.value,
         )
     )
@@ -335,7 +353,7 @@ def query(
     """A page of the data set's records for ``caller``, masked by its subscription, oldest
     first: ``items``, ``count`` and ``next`` (the address of the following page, or null)."""
     data_set, subscription = grant(db, caller.consumer, code)
-    chosen = filters(params, QUERY_KEYS)
+    chosen = filters(params, QUERY_KEYS, data_set.message_types)
     found = db.execute(
         _selected(data_set, chosen)
         .where(Message.id > chosen.after)
@@ -390,6 +408,7 @@ def catalogue(db: Session, caller: Caller) -> dict[str, Any]:
                 "description": row.description,
                 "grade": row.grade,
                 "message_type": row.message_type,
+                "message_types": row.message_types,
                 "access": state,
             }
         )
@@ -439,7 +458,7 @@ def apply(db: Session, caller: Caller, code: str, body: bytes) -> dict[str, Any]
         db,
         caller.consumer,
         data_set,
-        masking=sharing.personal_policy(db, data_set.message_type),
+        masking=sharing.personal_policy(db, data_set),
         words=None,
         # asked for again after a refusal or a stop: an officer decides, whatever the grade
         pending=data_set.grade == DataGrade.CONDITIONAL or before is not None,
@@ -510,7 +529,7 @@ def package(
     ``manifest.sig`` (the platform's sharing key's Ed25519 signature of the manifest, base64)
     and ``ledger.json`` (the log's receipt for the manifest's SHA-256, notarised now)."""
     data_set, subscription = grant(db, caller.consumer, code)
-    chosen = filters(params, PACKAGE_KEYS)
+    chosen = filters(params, PACKAGE_KEYS, data_set.message_types)
     start, end = _period(chosen)
     stmt = _selected(data_set, chosen)
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -529,7 +548,12 @@ def package(
     key_id, key = sharing.signing_key(settings)
     manifest = {
         "format": PACKAGE_FORMAT,
-        "data_set": {"code": data_set.code, "name": data_set.name, "grade": data_set.grade},
+        "data_set": {
+            "code": data_set.code,
+            "name": data_set.name,
+            "grade": data_set.grade,
+            "message_types": data_set.message_types,
+        },
         "consumer": {"name": caller.consumer.name, "key_id": caller.key_id},
         "filters": chosen.audited(),
         "created_at": utcnow().isoformat(),

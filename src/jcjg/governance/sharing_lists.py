@@ -25,13 +25,18 @@ from jcjg.governance.models import Access, Consumer, DataSet, DataSetChange, Del
 from jcjg.governance.quality_lists import type_title
 
 
+def sources(data_set: DataSet) -> str:
+    """A data set's message types in words (检测报告（申领监管码）、检测报告文件（签章 PDF）)."""
+    return "、".join(type_title(t) for t in data_set.message_types)
+
+
 def _set_cells(db: Session, rows: Sequence[DataSet]) -> list[list[str]]:
     return [
         [
             r.code,
             r.name,
             r.category,
-            type_title(r.message_type),
+            sources(r),
             label(DataGrade, r.grade),
             label(DataSetStatus, r.status),
             when(r.published_at),
@@ -127,6 +132,7 @@ DELIVERIES = ListView(
 
 # the words of a query's filters, as an access record shows them
 FILTER_LABELS = {
+    "message_type": "消息类型",
     "institution_code": "检测机构",
     "region_code": "行政区划",
     "received_from": "接收日期起",
@@ -139,7 +145,13 @@ FILTER_LABELS = {
 
 def filters_text(filters: dict[str, object]) -> str:
     """``{"region_code": "3604", "limit": 20}`` -> ``行政区划 3604；每页 20``."""
-    return "；".join(f"{FILTER_LABELS.get(k, k)} {v}" for k, v in filters.items()) or "—"
+    return (
+        "；".join(
+            f"{FILTER_LABELS.get(k, k)} {type_title(str(v)) if k == 'message_type' else v}"
+            for k, v in filters.items()
+        )
+        or "—"
+    )
 
 
 def names(db: Session, rows: Sequence[Access]) -> tuple[dict[int, str], dict[int, str]]:

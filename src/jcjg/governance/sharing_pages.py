@@ -41,6 +41,7 @@ from jcjg.governance.sharing_lists import (
     DELIVERIES,
     filters_text,
     names,
+    sources,
 )
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -71,6 +72,7 @@ _WORDS: dict[str, Any] = {
     "delivery_statuses": DeliveryStatus,
     "access_kinds": AccessKind,
     "type_title": type_title,
+    "sources": sources,
     "filters_text": filters_text,
     "api_prefix": PREFIX,
 }
@@ -119,10 +121,11 @@ def data_sets(
 def data_set_create(
     request: Request, db: SessionDep, principal: Manager, form: PostedForm
 ) -> Response:
-    values = {
+    values: dict[str, Any] = {
         k: form.get(k) or ""
         for k in ("code", "name", "category", "description", "message_type", "grade")
     }
+    values["more_types"] = form.getlist("more_types")
     sharing.save_data_set(db, principal, values)  # a refusal: the error page names each field
     return redirect("/governance/sharing?done=saved")
 
@@ -193,8 +196,8 @@ def _consumer_page(
         .where(DataSet.status == "published", DataSet.grade != "restricted")
         .order_by(DataSet.code)
     ).all()
-    fields = {d.id: rulebook.field_names(db, d.message_type) for d in published}
-    names = {d.id: rulebook.field_names(db, d.message_type) for _s, d in subscriptions}
+    fields = {d.id: set_fields(db, d) for d in published}
+    names = {d.id: shown_fields(db, d) for _s, d in subscriptions}
     context.update(
         _WORDS,
         consumer=consumer,
@@ -209,6 +212,34 @@ def _consumer_page(
         purposes=sharing_access.purposes(db, consumer.id),
     )
     return render(request, "governance/sharing_consumer.html", context)
+
+
+def set_fields(db: Any, data_set: DataSet) -> dict[str, str]:
+    """The fields a masking policy may name for ``data_set``, key -> words: a path of its one
+    type (``people[].id_number`` -> 身份证号), else ``type:path`` -> the type and the field
+    (检测报告（申领监管码）· 签字人的身份证号)."""
+    types = data_set.message_types
+    if len(types) == 1:
+        return rulebook.field_names(db, types[0])
+    return {
+        f"{t}:{path}": f"{type_title(t)} · {name}"
+        for t in types
+        for path, name in rulebook.field_names(db, t).items()
+    }
+
+
+def shown_fields(db: Any, data_set: DataSet) -> dict[str, str]:
+    """What a policy's keys are shown as: :func:`set_fields`, and in a set of several types a
+    plain path (a field of each type that has it) as its element's name."""
+    fields = set_fields(db, data_set)
+    if len(data_set.message_types) == 1:
+        return fields
+    plain = {
+        path: name
+        for t in data_set.message_types
+        for path, name in rulebook.field_names(db, t).items()
+    }
+    return plain | fields
 
 
 @router.get("/governance/sharing/consumers/{consumer_id}", response_class=HTMLResponse)
