@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
+import resource
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -169,6 +170,7 @@ def _prepared(i: int) -> reuse.Prepared:
 class _Tally:
     yielded: int = 0  # candidate pairs the index yielded
     compared: int = 0  # of them, compared sample by sample
+    twins: int = 0  # of those, twins alone (compared at time scale 1: reuse.compare_many)
     false: int = 0  # judged one test, but two
     accused: list[tuple[int, int]] = field(default_factory=list)  # those genuine pairs
     shape_only: int = 0  # what resemblance alone would have accused
@@ -178,6 +180,7 @@ class _Tally:
     def add(self, other: _Tally) -> None:
         self.yielded += other.yielded
         self.compared += other.compared
+        self.twins += other.twins
         self.false += other.false
         self.accused.extend(other.accused)
         self.shape_only += other.shape_only
@@ -199,7 +202,7 @@ def _genuine(rows: range) -> _Tally:
         fp = curves.Fingerprint(index.vectors[row], float(index.peaks[row]), index.rises[row])
         candidates = index.candidates(fp, curves.TOLERANCE)
         candidates = candidates[index.ids[candidates] < i]
-        twins = [j for j in index.twins(fp) if j < i]
+        twins = index.twins(fp, i)  # among the earlier specimens, as the rule
         yielded = set(index.ids[candidates].tolist()) | set(twins)
         near = (np.abs(index.rises[candidates] / fp.rise_s - 1) <= SHAPE_TOLERANCE) & (
             np.abs(index.peaks[candidates] / fp.peak_kn - 1) <= SHAPE_TOLERANCE
@@ -218,12 +221,18 @@ def _genuine(rows: range) -> _Tally:
                 best[j] = max(best.get(j, -2.0), cosine)
         tally.yielded += len(yielded)
         compared = sorted(best, key=lambda j: -best[j])[: service.MAX_COMPARED]
-        compared += [j for j in twins if j not in compared]
+        twins = [j for j in twins if j not in compared]
+        compared += twins
         if not compared:
             continue
         tally.compared += len(compared)
-        # prepared once for all its candidates, aligned with all of them at once
-        found = reuse.compare_many(_prepared(i), [_prepared(j) for j in compared])
+        tally.twins += len(twins)
+        # prepared once for all its candidates, aligned with all of them at once (the twins at
+        # time scale 1 alone, as the rule)
+        unscaled = [False] * (len(compared) - len(twins)) + [True] * len(twins)
+        found = reuse.compare_many(
+            _prepared(i), [_prepared(j) for j in compared], unscaled=unscaled
+        )
         for j, evidence in zip(compared, found, strict=True):
             if evidence.is_copy():
                 tally.false += 1
@@ -255,10 +264,12 @@ def _copy(work: tuple[str, int, int]) -> _Tally:
             if not fp.alternate:
                 yielded.update(index.twins(fp))
         tally.yielded += len(yielded)
-        asked = index.ask(prints, service.MAX_COMPARED, specimens)
+        chosen, twins = index.asked(prints, service.MAX_COMPARED, specimens)
+        asked = chosen + twins
         tally.compared += len(asked)
-        for j, evidence in zip(asked, reuse.compare_many(copy, [_prepared(j) for j in asked]),
-                               strict=True):  # fmt: skip
+        unscaled = [False] * len(chosen) + [True] * len(twins)
+        found_ = reuse.compare_many(copy, [_prepared(j) for j in asked], unscaled=unscaled)
+        for j, evidence in zip(asked, found_, strict=True):
             if evidence.is_copy():
                 found = found or j == original
                 tally.false += j != original
@@ -334,6 +345,8 @@ def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> 
         "drawn_rate": specimens / max(drawn_s, 1e-9),
         "yielded": tally.yielded,
         "compared": tally.compared,
+        "twins": tally.twins,
+        "cpu_s": _processor_time(),
         "false": tally.false,
         "per_million": tally.false / max(tally.yielded, 1) * 1e6,
         "shape_per_million": tally.shape_only / max(tally.yielded, 1) * 1e6,
@@ -342,6 +355,16 @@ def run(specimens: int, machines: int, copies: int, seed: int, workers: int) -> 
         figures[f"recall_{kind}"] = float(np.mean(tally.found[kind]))
         figures[f"direct_{kind}"] = float(np.mean(tally.direct[kind]))
     return figures
+
+
+def _processor_time() -> float:
+    """The processor time of this process and its workers (those ended), in seconds: on shared
+    cores the wall rate says how much of them the run had, this what it cost."""
+    own, workers = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def _ratio(value: float, base: float) -> str:
@@ -363,9 +386,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     print(
         f"{args.specimens} specimens on {args.machines} machines drawn and indexed in "
         f"{f['drawn_s']:.0f} s; {f['yielded']:.0f} candidate pairs yielded, "
-        f"{f['compared']:.0f} compared sample by sample, {f['false']:.0f} false alarms; "
+        f"{f['compared']:.0f} compared sample by sample ({f['twins']:.0f} of the population's "
+        f"as twins alone), {f['false']:.0f} false alarms; "
         f"resemblance alone would accuse {f['shape_per_million']:.1f} per million; "
-        f"{f['seconds']:.0f} s in all"
+        f"{f['seconds']:.0f} s in all, {f['cpu_s']:.0f} s of processor time"
     )
     lines = [
         f"BENCH curve_reuse_false_alarms {f['per_million']:.3f} per_million_pairs "

@@ -561,3 +561,49 @@ def test_genuine_pairs_of_one_machine_and_grade_stay_well_below_the_decision():
                 worst_margin = max(worst_margin, (evidence.correlation - evidence.runner_up) * root)
     assert worst_z < reuse.SIGNIFICANCE - 1.0
     assert worst_margin < reuse.MARGIN - 1.0
+
+
+def test_twins_are_looked_for_among_the_earlier_curves_and_compared_at_time_scale_1():
+    """The rule's twins are the earlier curves nearest in peak and rise time (the database
+    query's ``Curve.id < row.id``): the benchmark asked for the 4 nearest of the whole index
+    and kept the earlier of them, so a genuine specimen compared about half the twins the rule
+    compares. A twin not among the candidates is aligned at time scale 1 alone."""
+    from jcjg.testing import fpindex, reuse
+
+    mine = curves.fingerprint(cube(500))
+    assert mine is not None
+    alike = np.asarray(mine.vector * 0.3 + np.eye(curves.FINGERPRINT_BINS)[0], np.float32)
+    alike /= np.linalg.norm(alike)
+    near = [
+        curves.Fingerprint(alike, mine.peak_kn * (1 + 0.001 * k), mine.rise_s) for k in range(6)
+    ]
+    index = fpindex.FingerprintIndex.build(
+        np.arange(10, 16),
+        np.array([p.vector for p in near]),
+        np.array([p.peak_kn for p in near]),
+        np.array([p.rise_s for p in near]),
+    )
+    assert index.twins(mine) == [10, 11, 12, 13]  # the nearest 4
+    assert index.twins(mine, below=12) == [10, 11]
+    assert index.twins(mine, below=10) == []
+    # the candidates and the twins apart (ask: the two together)
+    copy = curves.Fingerprint(alike, mine.peak_kn, mine.rise_s)
+    chosen, twins = index.asked([copy], 1)
+    assert len(chosen) == 1  # all alike: the first of the candidates
+    assert twins == [i for i in index.twins(copy) if i != chosen[0]]
+    assert index.ask([copy], 1) == chosen + twins
+    # a twin's rise time within 1.5 % would have a second time scale tried; marked unscaled,
+    # only 1 (a copy that lost its fingerprint kept its time axis, and is still proved)
+    rng = random.Random(48)
+    machine = synthetic.machine(rng)
+    original = synthetic.cube_on(rng, machine, 30.0)
+    noisy = synthetic.forge(rng, original, "noise_2x", noise_kn=machine.white * 600, donor=original)
+    stretched = curves.Curve(original.t * 1.012, original.force, None)
+    assert reuse.time_scales(stretched, original) == [1.0, pytest.approx(1.012, abs=0.003)]
+    both = reuse.compare_many(stretched, [original])[0]
+    alone = reuse.compare_many(stretched, [original], unscaled=[True])[0]
+    assert both.is_copy()
+    assert both.time_scale != 1.0
+    assert alone.time_scale == 1.0
+    assert not alone.is_copy()
+    assert reuse.compare_many(noisy, [original], unscaled=[True])[0].is_copy()

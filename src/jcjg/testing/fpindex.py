@@ -118,6 +118,14 @@ class FingerprintIndex:
         (:func:`jcjg.testing.curves.query_prints`): the candidates worth comparing with any of
         them, most similar first (by the best of their cosines), at most ``limit``, then each
         one's twins (an alternate reading's none); only ids below ``below`` when given."""
+        chosen, twins = self.asked(prints, limit, below)
+        return chosen + twins
+
+    def asked(
+        self, prints: list[curves.Fingerprint], limit: int, below: int | None = None
+    ) -> tuple[list[int], list[int]]:
+        """:meth:`ask`'s answer in two: the candidates, and the twins not among them (compared
+        at time scale 1 alone: :func:`jcjg.testing.reuse.compare_many`)."""
         best: dict[int, float] = {}
         for fp in prints:
             rows = self.candidates(fp, curves.TOLERANCE)
@@ -125,19 +133,19 @@ class FingerprintIndex:
                 if (below is None or i < below) and cosine > best.get(i, -2.0):
                     best[i] = cosine
         chosen = sorted(best, key=lambda i: -best[i])[:limit]
+        twins: list[int] = []
         for fp in prints:
             if fp.alternate:
                 continue  # an alternate reading asks for candidates only
-            chosen += [
-                i for i in self.twins(fp) if (below is None or i < below) and i not in chosen
-            ]
-        return chosen
+            twins += [i for i in self.twins(fp, below) if i not in chosen and i not in twins]
+        return chosen, twins
 
-    def twins(self, fp: curves.Fingerprint) -> list[int]:
+    def twins(self, fp: curves.Fingerprint, below: int | None = None) -> list[int]:
         """The ids of the stored fingerprints nearest ``fp`` in peak and rise time (within
         :data:`curves.TWIN_PEAK` and :data:`curves.TWIN_RISE`) whose cosine with it reaches
         :data:`curves.TWIN_SIMILARITY`, at most :data:`curves.MAX_TWINS`, the nearest and most
-        alike first (:func:`curves.twin_rank`)."""
+        alike first (:func:`curves.twin_rank`); only ids below ``below`` when given (the rule
+        looks among the earlier curves only, as the database query does)."""
         if self._by_peak is None:
             self._by_peak = np.argsort(self.peaks, kind="stable")
         ordered = self.peaks[self._by_peak]
@@ -147,6 +155,8 @@ class FingerprintIndex:
         distance = curves.twin_distance(fp, self.peaks[rows], self.rises[rows])
         cosine = self.vectors[rows] @ fp.vector
         inside = (distance <= 1) & (cosine >= curves.TWIN_SIMILARITY)
+        if below is not None:
+            inside &= self.ids[rows] < below
         rank = curves.twin_rank(distance[inside], cosine[inside])
         rows = rows[inside]
         order = np.argsort(rank, kind="stable")[: curves.MAX_TWINS]

@@ -766,17 +766,32 @@ def compare(a: Curve | Prepared, b: Curve | Prepared, top: float = 0.9) -> Evide
 
 
 def compare_many(
-    a: Curve | Prepared, candidates: Sequence[Curve | Prepared], top: float = 0.9
+    a: Curve | Prepared,
+    candidates: Sequence[Curve | Prepared],
+    top: float = 0.9,
+    *,
+    unscaled: Sequence[bool] | None = None,
 ) -> list[Evidence]:
     """:func:`compare` of the new curve ``a`` with each of ``candidates``, the same evidence
     (to the last digit) in less time: ``a`` prepared once, and the coarse alignments of every
-    candidate, time scale and offset with one transform of a length (:func:`_coarse_lags`)."""
+    candidate, time scale and offset with one transform of a length (:func:`_coarse_lags`).
+    A candidate marked in ``unscaled`` is aligned at time scale 1 alone: a *twin*
+    (:meth:`jcjg.testing.fpindex.FingerprintIndex.twins`), compared for being near in peak
+    and rise time though its fingerprint is not alike, is the original of a copy that lost
+    its fingerprint (noise added, its break cut, points dropped), none of which scales the
+    time axis; a copy whose time axis was scaled keeps its fingerprint (cosine 0.99) and is
+    a candidate. Its rise time lies within 1.5 % of the new curve's, so the ratio of the two
+    would be tried as well (a second grid, whitened anew) for seven twins in eight."""
     pa = prepare(a, top)
     pbs = [prepare(b, top) for b in candidates]
+    alone = list(unscaled) if unscaled is not None else [False] * len(pbs)
     jobs: list[tuple[int, float]] = []  # (candidate, time scale)
     for k, pb in enumerate(pbs):
         if pa.part.stop - pa.part.start >= 8 and pb.curve.n >= 8:
-            jobs += [(k, time_scale) for time_scale in time_scales(pa, pb)]
+            scales = time_scales(pa, pb)
+            if alone[k] and 1.0 in scales:
+                scales = [1.0]
+            jobs += [(k, time_scale) for time_scale in scales]
     found: list[list[tuple[float, float, float, float, float, int]]] = [[] for _ in pbs]
     lagged = _coarse_lags(pa, [(pbs[k], time_scale) for k, time_scale in jobs])
     for (k, time_scale), coarse in zip(jobs, lagged, strict=True):

@@ -440,7 +440,7 @@ def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
 
 log = logging.getLogger(__name__)
 
-MAX_COMPARED = 20  # candidates compared sample by sample for one curve, most similar first
+MAX_COMPARED = 3  # candidates compared sample by sample for one curve, most similar first
 # curves kept prepared in this process (reuse.prepare: decoded, branch found, whitened grids and
 # their transforms): the curves a new one is compared with are mostly the same few similar
 # earlier ones, again and again (a lab's day of one machine and grade)
@@ -507,23 +507,27 @@ def similar_curves(
     # too, any other with its alternate readings (curves.query_prints)
     prints = [mine, *curves.query_prints(curve, top)[1:]]
     chosen = _candidates(db, row, prints, min_similarity=min_similarity, tolerance=tolerance)
+    twins: list[Curve] = []
     for fp in prints:
         if fp.alternate:
             continue  # an alternate reading asks for candidates only (as FingerprintIndex.ask)
-        chosen += [other for other in _twins(db, row, fp) if other not in chosen]
-    if not chosen:
+        twins += [other for other in _twins(db, row, fp) if other not in chosen + twins]
+    if not chosen and not twins:
         return []
-    read: list[tuple[Curve, reuse.Prepared]] = []
-    for other in chosen:
+    read: list[tuple[Curve, reuse.Prepared, bool]] = []
+    for other, twin in [(c, False) for c in chosen] + [(c, True) for c in twins]:
         try:
-            read.append((other, prepared_curve(settings, other, top)))
+            read.append((other, prepared_curve(settings, other, top), twin))
         except (BlobNotFound, BlobCorrupted, curves.CurveError):
             log.warning("curve %s: its stored points cannot be read; not compared", other.id)
-    # aligned with all its candidates at once (the same evidence as one by one)
-    found = reuse.compare_many(new, [earlier for _, earlier in read], top)
+    # aligned with all its candidates at once (the same evidence as one by one); the twins at
+    # time scale 1 alone (see reuse.compare_many)
+    found = reuse.compare_many(
+        new, [earlier for _, earlier, _ in read], top, unscaled=[twin for _, _, twin in read]
+    )
     return [
         (other, evidence)
-        for (other, _), evidence in zip(read, found, strict=True)
+        for (other, _, _), evidence in zip(read, found, strict=True)
         if evidence.is_copy(min_correlation, min_points)
     ]
 
