@@ -88,17 +88,25 @@ def _diff(obj: ChangeLogged) -> tuple[dict[str, Any], dict[str, Any]]:
             continue
         old = history.deleted[0] if history.deleted else None
         new = history.added[0] if history.added else None
-        if old == new:
-            continue
-        if key in obj.__audit_exclude__:
-            before[key] = after[key] = "（已修改，内容不记录）"
-            continue
-        if key in obj.__audit_mask__:
-            old = mask_value(key, old) if isinstance(old, str) else old
-            new = mask_value(key, new) if isinstance(new, str) else new
-        before[key] = jsonable(old)
-        after[key] = jsonable(new)
+        _note_change(obj, key, old, new, before, after)
     return before, after
+
+
+def _note_change(
+    obj: ChangeLogged, key: str, old: Any, new: Any, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """A column's change as its change row shows it: nothing when unchanged, a note for a
+    column whose content is not recorded, masked personal data, JSON values."""
+    if old == new:
+        return
+    if key in obj.__audit_exclude__:
+        before[key] = after[key] = "（已修改，内容不记录）"
+        return
+    if key in obj.__audit_mask__:
+        old = mask_value(key, old) if isinstance(old, str) else old
+        new = mask_value(key, new) if isinstance(new, str) else new
+    before[key] = jsonable(old)
+    after[key] = jsonable(new)
 
 
 @event.listens_for(Session, "before_flush")
@@ -147,17 +155,7 @@ def record_updates(
         for key, old in old_values.items():
             if key in _NEVER_DIFFED or key in obj.__audit_untracked__:
                 continue
-            new = getattr(obj, key)
-            if old == new:
-                continue
-            if key in obj.__audit_exclude__:
-                before[key] = after[key] = "（已修改，内容不记录）"
-                continue
-            if key in obj.__audit_mask__:
-                old = mask_value(key, old) if isinstance(old, str) else old
-                new = mask_value(key, new) if isinstance(new, str) else new
-            before[key] = jsonable(old)
-            after[key] = jsonable(new)
+            _note_change(obj, key, old, getattr(obj, key), before, after)
         if before or after:
             rows.append(_row(ctx, AuditAction.UPDATE, obj, before=before, after=after))
     if rows:
