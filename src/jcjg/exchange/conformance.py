@@ -131,15 +131,7 @@ class Probe:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body = await _request_body(receive)
         entry = describe(scope["method"], scope["path"], headers, body)
         wanted = self._wanted(entry)
         problem = bytearray()
@@ -152,6 +144,19 @@ class Probe:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
+
+        written = False
+
+        def record() -> None:
+            """The entry, written once and before the answer's last part leaves: a client
+            that has its answer finds its request in the log (the report it asks for next)."""
+            nonlocal written
+            if written:
+                return
+            written = True
+            if entry.problem:
+                entry.problem = _problem_type(bytes(problem))
+            self._write(entry)
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -167,22 +172,23 @@ class Probe:
                 problem.extend(message.get("body", b"")[:_PROBLEM_BYTES])
             if wanted:
                 held.append(message)
-            else:
-                await send(message)
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
+            await send(message)
 
         await self.app(scope, replay, watch)
-        if entry.problem:
-            entry.problem = _problem_type(bytes(problem))
         # only an answer that carried a success is lost (the platform did the work), once
         if wanted and 200 <= entry.status < 300 and self._take(entry):
             entry.injected, entry.retry_after = LOST, RETRY_AFTER
             entry.problem = f"(应答 {entry.status}，被丢弃)"
             entry.status = 503
+            record()
             await _lost_answer(send)
         else:
+            record()  # a held answer's, or one the app ended without a last body part
             for message in held:
                 await send(message)
-        self._write(entry)
 
     def _wanted(self, entry: Entry) -> bool:
         """Whether the answer to this request may be lost: a signed message or upload chunk
@@ -207,6 +213,18 @@ class Probe:
         line = json.dumps(asdict(entry), ensure_ascii=False) + "\n"
         with self._lock, self.log.open("a", encoding="utf-8") as out:
             out.write(line)
+
+
+async def _request_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
 
 
 def _fault_key(entry: Entry) -> tuple[str, str, str]:
