@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, text
+from sqlalchemy import Date, bindparam, text
 
 from jcjg.alerts.service import rule_title
 from jcjg.auth.choices import Role
@@ -65,6 +65,8 @@ def q(db, sql: str, **params: Any) -> list[Any]:
     for name, value in params.items():
         if isinstance(value, dt.datetime):
             stmt = stmt.bindparams(bindparam(name, type_=UTCDateTime()))
+        elif isinstance(value, dt.date):  # not sqlite3's default adapter (deprecated in 3.12)
+            stmt = stmt.bindparams(bindparam(name, type_=Date()))
     return list(db.execute(stmt, params).all())
 
 

@@ -127,6 +127,7 @@ ROUTES: Routes = {
     ("GET", "/network/children/register"): "network_child:manage",
     ("POST", "/network/children/register"): "network_child:manage",
     ("POST", "/network/children/{child_id}/resume"): "network_child:manage",
+    ("POST", "/network/children/{child_id}/log-keys"): "network_child:manage",
     ("POST", "/exchange/v1/forwards"): SIGNED,
     ("GET", "/network/applications"): "network_child:read",
     ("GET", "/network/applications/{application_id}"): "network_child:read",
