@@ -132,12 +132,7 @@ def _write_changes(session: Session, flush_context: UOWTransaction) -> None:
     for obj in session.deleted:
         if isinstance(obj, ChangeLogged):
             rows.append(_row(ctx, AuditAction.DELETE, obj, before=obj.audit_snapshot()))
-    if rows:
-        held = session.info.get(_HELD)
-        if held is not None:
-            held.rows.extend(rows)
-        else:
-            session.connection().execute(insert(AuditLog), rows)
+    _keep(session, rows)
 
 
 def record_updates(
@@ -158,15 +153,22 @@ def record_updates(
             _note_change(obj, key, old, getattr(obj, key), before, after)
         if before or after:
             rows.append(_row(ctx, AuditAction.UPDATE, obj, before=before, after=after))
-    if rows:
-        held = session.info.get(_HELD)
-        if held is not None:
-            held.rows.extend(rows)
-        else:
-            session.connection().execute(insert(AuditLog), rows)
+    _keep(session, rows)
 
 
 _HELD = "audit.held_changes"
+
+
+def _keep(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Change rows: held with the session's others when it holds them (:class:`HeldChanges`),
+    else written now."""
+    if not rows:
+        return
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.rows.extend(rows)
+    else:
+        session.connection().execute(insert(AuditLog), rows)
 
 
 class HeldChanges:
