@@ -170,3 +170,35 @@ def test_every_kind_of_alert_subject_has_a_label() -> None:
         in (r.subject_type, labels.readable(r.subject_type))
     }
     assert unlabelled == set()
+
+
+def _entry_types() -> set[str]:
+    """Every tag a domain notarises under (``*_TYPE = "<entity>:<action>"`` in src/jcjg)."""
+    import ast
+    from pathlib import Path
+
+    import jcjg
+
+    found: set[str] = set()
+    for path in Path(jcjg.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id.endswith("_TYPE") for t in node.targets)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+                and re.fullmatch(r"[a-z_]+:[a-z_]+", node.value.value)
+            ):
+                found.add(node.value.value)
+    return found
+
+
+def test_every_notarised_entry_type_has_a_chinese_label() -> None:
+    """Pages name a log entry (the ledger, a child platform's refused leaves) by its tag's
+    label: none falls back to the tag's words (``行政处罚 decide``)."""
+    types = _entry_types()
+    assert {"penalty:decide", "report:legacy_import", "sample:seal"} & types
+    unlabelled = {
+        t: labels.label("tag", t) for t in types if re.search("[a-z]", labels.label("tag", t))
+    }
+    assert unlabelled == {}

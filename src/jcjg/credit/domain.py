@@ -80,6 +80,7 @@ DOMAIN = Domain(
             "credit_score": "信用评价结果",
             "credit_appeal": "信用评价申诉",
         },
+        "tag": {"credit_model:version": "信用评价模型版本存证"},
     },
     hooks={
         DOSSIER: dossier.sections,

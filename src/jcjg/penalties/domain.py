@@ -43,6 +43,7 @@ DOMAIN = Domain(
     labels={
         "penalty_kind": choices.PenaltyKind,
         "entity": {"penalty": "行政处罚"},
+        "tag": {"penalty:decide": "行政处罚决定", "penalty:correct": "行政处罚决定更正"},
         "page": {"penalty": "/penalties/{}"},
     },
     hooks={

@@ -64,5 +64,6 @@ DOMAIN = Domain(
         "proficiency_signal": Signal,
         "entity": ENTITIES,
         "page": PAGES,
+        "tag": {"proficiency_scheme:evaluate": "能力验证结果评价存证"},
     },
 )

@@ -72,7 +72,11 @@ DOMAIN = Domain(
     ),
     message_types=collect(messages, MessageType),
     rules=(*collect(rules, Rule, RuleExtension), *collect(curing, Rule)),
-    labels={"entity": ENTITIES, "page": PAGES},
+    labels={
+        "entity": ENTITIES,
+        "page": PAGES,
+        "tag": {"report:legacy_import": "原平台报告导入"},
+    },
     hooks={
         PORTAL: lambda: [
             PortalEntry("扫码查验", "/m/scan", "用手机摄像头扫描报告上的二维码查验真伪", order=10)
