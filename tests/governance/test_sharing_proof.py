@@ -24,7 +24,7 @@ from jcjg.governance.models import Delivery, Subscription
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
 from tests.exchange.conftest import apply_waiting, make_lims
-from tests.governance.test_sharing import STAFF, Endpoint, _set_up
+from tests.governance.test_sharing import HTML, STAFF, Endpoint, _set_up
 
 UNMASKED = ("360403199001011232", "13912345678", "王检测", "1990-01-01")
 
@@ -57,12 +57,13 @@ def _stranger(log_key: str) -> str:
     return f"{name}+{key_id}+{base64.b64encode(raw).decode()}"
 
 
-def _send_two(client, db, settings, factory, endpoint: Endpoint) -> None:
-    _set_up(client, db, factory, endpoint.url)
+def _send_two(client, db, settings, factory, endpoint: Endpoint) -> Any:
+    consumer, _ = _set_up(client, db, factory, endpoint.url)
     lims = make_lims(db, settings, factory, institution=factory.institution(region_code="360403"))
     for _ in range(2):
         assert lims.post(client, "registry.staff", lims.message(**STAFF)).status_code == 200
     apply_waiting(client)
+    return consumer
 
 
 def test_a_masked_delivery_is_proven_in_the_log_by_the_docs_consumer(client, db, settings, factory):
@@ -122,7 +123,9 @@ def test_nothing_unmasked_nor_the_messages_hash_or_leaf_reaches_the_consumer(
 ):
     endpoint = Endpoint(fail=0)
     try:
-        _send_two(client, db, settings, factory, endpoint)
+        consumer = _send_two(client, db, settings, factory, endpoint)
+        page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML).text
+        assert page.count("发送前存证") == 2  # not notarised before the send pass
         assert sharing.deliver_due(db, settings) == (2, 0)
         _integrate(db)
         messages = db.scalars(select(Message)).all()
@@ -151,6 +154,10 @@ def test_nothing_unmasked_nor_the_messages_hash_or_leaf_reaches_the_consumer(
             for secret in secrets:
                 assert secret not in seen
             assert "ledger" not in json.loads(body)
+        # the consumer's page links each delivery to its batch's entry
+        page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML).text
+        link = f'<a href="/ledger/entries/{batch.leaf_index}">批次存证第 {batch.leaf_index} 条</a>'
+        assert page.count(link) == 2
     finally:
         endpoint.close()
 
@@ -203,7 +210,7 @@ def test_an_unmasked_delivery_keeps_its_message_leaf_and_gets_no_batch(
 ):
     endpoint = Endpoint(fail=0)
     try:
-        _set_up(client, db, factory, endpoint.url)
+        consumer, _ = _set_up(client, db, factory, endpoint.url)
         db.execute(update(Subscription).values(masking={}))  # as a set without personal fields
         db.commit()
         lims = make_lims(
@@ -221,5 +228,8 @@ def test_an_unmasked_delivery_keeps_its_message_leaf_and_gets_no_batch(
         }
         assert _batches(db) == 0
         assert db.scalar(select(Delivery)).proof is None
+        page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML).text
+        assert "随消息存证" in page
+        assert "批次存证" not in page
     finally:
         endpoint.close()
