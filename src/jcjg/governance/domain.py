@@ -144,6 +144,7 @@ DOMAIN = Domain(
         "tag": {
             "data_standard:publish": "数据标准发布存证",
             "share_package:issue": "数据共享数据包存证",
+            "share_delivery:batch": "数据推送批次存证",
         },
         "page": {"data_standard": "/governance"},
     },

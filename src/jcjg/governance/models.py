@@ -418,6 +418,10 @@ class Delivery(IdMixin, Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    # a masked delivery's place in the batch notarised before its first post (docs/sharing.md):
+    # ``index`` (the batch's leaf in the log), ``size``, ``position``, ``path`` (hex) and the
+    # ``sha256`` of the body it commits to; None for an unmasked one (its body has ``ledger``)
+    proof: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
 
 
 class Access(IdMixin, Base):

@@ -13,7 +13,11 @@ Every applied message of a subscribed data set becomes a **delivery**, masked wh
 key at ``GET /governance/sharing/key``), at least once: a failed post is tried again
 after 10 s, 20 s, 40 s … (at most an hour apart), and after :data:`MAX_ATTEMPTS` the delivery
 is dead, listed on the consumer's page until replayed. The consumer deduplicates by
-``delivery_id`` and checks the message against the log by its ``leaf_hash``."""
+``delivery_id``. An unmasked delivery names the message's leaf in the log (``ledger``); a masked
+one is notarised before its first post, in one leaf per subscription and send pass holding the
+Merkle root of its deliveries' body hashes, and carries its path to that root in the
+``JCJG-Ledger-Proof`` header (:func:`notarise_batches`): what was sent is provable, what was
+masked is not exposed."""
 
 from __future__ import annotations
 
@@ -56,6 +60,8 @@ from jcjg.governance.choices import (
 )
 from jcjg.governance.forms import PERSONAL, text
 from jcjg.governance.models import Consumer, DataSet, DataSetType, Delivery, Subscription
+from jcjg.ledger import merkle
+from jcjg.ledger import service as ledger
 from jcjg.tenancy.models import Institution
 
 MAX_ATTEMPTS = 12  # 10 s, 20 s … then hourly: about 3.5 hours in all
@@ -73,6 +79,8 @@ MAX_WORDS = 200  # sensitive or safe words in one policy
 WORD_LIMIT = 20  # characters in one word
 _SEPARATORS = re.compile(r"[\s,，、;；]+")
 MAX_TYPES = 10  # message types in one data set
+BATCH_ENTRY_TYPE = "share_delivery:batch"  # a send pass's masked deliveries to one subscription
+PROOF_HEADER = "JCJG-Ledger-Proof"
 
 
 # --- the platform's signing key -------------------------------------------------------------
@@ -671,24 +679,123 @@ def backoff(attempts: int) -> dt.timedelta:
     return min(wait, LONGEST_WAIT)
 
 
+def body_of(payload: Mapping[str, Any]) -> bytes:
+    """The bytes a delivery is POSTed as: the same for every attempt (keys sorted, so a
+    database that reorders a JSON document's keys changes nothing)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def is_masked(payload: Mapping[str, Any]) -> bool:
+    """A delivery goes without the message's ``ledger`` reference exactly when it is masked
+    (:func:`record`)."""
+    return "ledger" not in payload
+
+
+def notarise_batches(db: Session, chosen: Sequence[tuple[int, int, Mapping[str, Any]]]) -> int:
+    """Notarise the masked deliveries among ``chosen`` (``(id, subscription id, payload)``)
+    that have no proof yet: one leaf per subscription (:data:`BATCH_ENTRY_TYPE`) whose entry
+    holds the RFC 9162 Merkle root (SHA-256) of their bodies' SHA-256, in the order of their
+    ids, and each delivery its place in that tree. The entry names the data set, the consumer
+    and how many; never the messages (a message's leaf holds its unmasked body's hash) nor a
+    body's content. In ``db``'s transaction, committed by the caller. Returns how many
+    leaves."""
+    groups: dict[int, list[tuple[int, bytes]]] = {}
+    for delivery_id, subscription_id, payload in sorted(chosen, key=lambda c: c[0]):
+        if is_masked(payload):
+            groups.setdefault(subscription_id, []).append(
+                (delivery_id, hashlib.sha256(body_of(payload)).digest())
+            )
+    if not groups:
+        return 0
+    waiting = set(
+        db.scalars(
+            select(Delivery.id).where(
+                Delivery.id.in_([d for group in groups.values() for d, _ in group]),
+                Delivery.proof.is_(None),
+            )
+        )
+    )
+    made = 0
+    for subscription_id, group in sorted(groups.items()):
+        group = [(d, digest) for d, digest in group if d in waiting]
+        if not group:
+            continue
+        leaves = [merkle.leaf_hash(digest) for _, digest in group]
+        subscription = db.get_one(Subscription, subscription_id)
+        data_set = db.get_one(DataSet, subscription.data_set_id)
+        receipt = ledger.notarise(
+            db,
+            BATCH_ENTRY_TYPE,
+            {
+                "data_set": data_set.code,
+                "consumer_id": subscription.consumer_id,
+                "deliveries": len(group),
+                "root": merkle.root_hash(leaves).hex(),
+            },
+        )
+        for position, (delivery_id, digest) in enumerate(group):
+            proof = {
+                "index": receipt.index,
+                "size": len(group),
+                "position": position,
+                "path": [h.hex() for h in merkle.inclusion_proof(leaves, position, len(group))],
+                "sha256": digest.hex(),
+            }
+            db.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.proof.is_(None))
+                .values(proof=proof)
+            )
+        made += 1
+    return made
+
+
+def proof_header(proof: Mapping[str, Any]) -> str:
+    """The ``JCJG-Ledger-Proof`` header of a masked delivery: its batch's leaf in the log
+    (``entry_type``, ``index``) and its path to the batch's root (``size``, ``position``,
+    ``path``). The body's own hash is left for the consumer to compute."""
+    return json.dumps(
+        {
+            "entry_type": BATCH_ENTRY_TYPE,
+            "index": proof["index"],
+            "size": proof["size"],
+            "position": proof["position"],
+            "path": proof["path"],
+        },
+        separators=(",", ":"),
+    )
+
+
 def _post(
-    client: httpx.Client, settings: Settings, endpoint: str, payload: Mapping[str, Any]
+    client: httpx.Client,
+    settings: Settings,
+    endpoint: str,
+    payload: Mapping[str, Any],
+    proof: Mapping[str, Any] | None = None,
 ) -> str | None:
-    """POST one delivery, signed; None when the consumer took it (2xx), else why not (its
-    answer's body is never read)."""
+    """POST one delivery, signed (with its batch proof when masked); None when the consumer
+    took it (2xx), else why not (its answer's body is never read)."""
     why = endpoint_problem(endpoint, settings)
     if why:
         return why
     key_id, key = signing_key(settings)
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = body_of(payload)
+    extra: dict[str, str] = {}
+    if is_masked(payload):
+        if proof is None or proof.get("sha256") != hashlib.sha256(body).hexdigest():
+            return "推送内容未存证，暂不发送"  # never post a masked body the log does not hold
+        extra[PROOF_HEADER] = proof_header(proof)
     try:
-        headers = signed_headers(
-            "POST",
-            endpoint,
-            key_id=key_id,
-            key=load_key("ed25519", key),
-            body=body,
-            content_type="application/json",
+        headers = (
+            signed_headers(
+                "POST",
+                endpoint,
+                key_id=key_id,
+                key=load_key("ed25519", key),
+                body=body,
+                content_type="application/json",
+            )
+            | extra
         )
         with client.stream("POST", endpoint, content=body, headers=headers) as answer:
             status = answer.status_code
@@ -710,10 +817,19 @@ def deliver_due(
     """Post the deliveries that are due, of active subscriptions of active consumers, at most
     :data:`PER_CONSUMER` each per run (a slow consumer does not hold the others up), outside
     any write transaction: read, commit, then each post and its outcome written at once.
-    Returns ``(delivered, failed)``."""
+    A masked delivery is notarised (:func:`notarise_batches`, one leaf per subscription)
+    before its first post, in one short transaction. Returns ``(delivered, failed)``."""
     now = now or utcnow()
     due = db.execute(
-        select(Delivery.id, Delivery.payload, Consumer.endpoint, Delivery.attempts, Consumer.id)
+        select(
+            Delivery.id,
+            Delivery.payload,
+            Consumer.endpoint,
+            Delivery.attempts,
+            Consumer.id,
+            Delivery.subscription_id,
+            Delivery.proof,
+        )
         .join(Subscription, Subscription.id == Delivery.subscription_id)
         .join(Consumer, Consumer.id == Subscription.consumer_id)
         .where(
@@ -733,10 +849,22 @@ def deliver_due(
         if taken.get(row[4], 0) < PER_CONSUMER and len(chosen) < limit:
             taken[row[4]] = taken.get(row[4], 0) + 1
             chosen.append(row)
+    proofs = {r[0]: r[6] for r in chosen}
+    unproven = [(r[0], r[5], r[1]) for r in chosen if r[6] is None and is_masked(r[1])]
+    if unproven and notarise_batches(db, unproven):
+        db.commit()
+        proofs |= dict(
+            db.execute(
+                select(Delivery.id, Delivery.proof).where(
+                    Delivery.id.in_([d for d, _, _ in unproven])
+                )
+            ).all()
+        )
+        db.commit()
     delivered = failed = 0
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        for delivery_id, payload, endpoint, attempts, _consumer in chosen:
-            error = _post(client, settings, endpoint, payload)
+        for delivery_id, payload, endpoint, attempts, *_rest in chosen:
+            error = _post(client, settings, endpoint, payload, proofs.get(delivery_id))
             done = utcnow()
             if error is None:
                 values: dict[str, Any] = {

@@ -104,10 +104,19 @@ def _delivery_cells(db: Session, rows: Sequence[Delivery]) -> list[list[str]]:
             label(DeliveryStatus, r.status),
             str(r.attempts),
             when(r.delivered_at),
+            proof_text(r),
             r.last_error,
         ]
         for r in rows
     ]
+
+
+def proof_text(delivery: Delivery) -> str:
+    """Where the log holds a delivery: its batch's leaf (masked, notarised before its first
+    post), the message's own leaf (unmasked), or not yet."""
+    if delivery.proof:
+        return f"批次存证第 {delivery.proof['index']} 条"
+    return "随消息存证" if "ledger" in delivery.payload else "发送前存证"
 
 
 DELIVERIES = ListView(
@@ -120,6 +129,7 @@ DELIVERIES = ListView(
         Column("status", "状态", Delivery.status),
         Column("attempts", "尝试次数", Delivery.attempts),
         Column("delivered_at", "送达时间"),
+        Column("proof", "存证"),
         Column("last_error", "最近一次失败原因"),
     ),
     order=Order(
