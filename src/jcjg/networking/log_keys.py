@@ -20,11 +20,12 @@ import json
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_event
+from jcjg.config import Settings
 from jcjg.core.context import context_of
 from jcjg.core.db import utcnow
 from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -33,6 +34,7 @@ from jcjg.ledger.note import NoteError, Verifier
 from jcjg.networking import problems
 from jcjg.networking.choices import Outcome
 from jcjg.networking.models import Child, Forwarded, LogKey
+from jcjg.networking.receive import judge_again
 from jcjg.networking.wire import RELAYED, Relayed
 
 MAX_REASON = 500
@@ -154,9 +156,99 @@ def _audit(
     )  # fmt: skip
 
 
-def repin(db: Session, child: Child, refusal_id: int, reason: str) -> LogKey:
+@dataclass(frozen=True)
+class Waiting:
+    """The child's relays of one log refused for naming the key now pinned for it: those that
+    kept the proof they came with (judged again on a re-pin, or by the operator's action), and
+    those refused before proofs were kept, which cannot be judged again here."""
+
+    rows: list[Forwarded]
+    unproven: int
+
+
+def waiting(db: Session, child: Child, origin: str, log_key: str) -> Waiting:
+    """``child``'s relays of ``origin`` refused for naming another key than the one pinned
+    then, that name ``log_key``."""
+    rows: list[Forwarded] = []
+    unproven = 0
+    for row in db.scalars(_refusals(child).order_by(Forwarded.origin_index)):
+        found = _offered(row)
+        if found is None or (found.origin, found.key.log_key) != (origin, log_key):
+            continue
+        if row.relay_proof is None:
+            unproven += 1
+        else:
+            rows.append(row)
+    return Waiting(rows, unproven)
+
+
+def waiting_counts(db: Session, child: Child) -> dict[int, Waiting]:
+    """For each log key pinned from ``child``'s relays (by the pin's id), its refused relays
+    naming it (``waiting``)."""
+    return {p.id: waiting(db, child, p.origin, p.key.log_key) for p in pinned(db, child)}
+
+
+def rejudged(db: Session, child: Child) -> dict[Outcome, int]:
+    """How the child's relays judged again after a change of a log key fared, by outcome (in
+    the outcomes' order)."""
+    found: dict[str, int] = {
+        outcome: n
+        for outcome, n in db.execute(
+            select(Forwarded.outcome, func.count())
+            .where(Forwarded.child_id == child.id, Forwarded.rejudged_at.is_not(None))
+            .group_by(Forwarded.outcome)
+        )
+    }
+    return {o: found[o.value] for o in Outcome if found.get(o.value)}
+
+
+def rejudge(
+    db: Session, settings: Settings, child: Child, pin: LogKey, reason: str
+) -> dict[str, int]:
+    """Judge again, in the order of ``child``'s log, its relays refused for naming the key now
+    pinned (``pin``) as a fresh relay is judged (``receive.judge_again``): the facts they
+    carried are rebuilt once, a proof that does not verify under the key stays refused with
+    its reason. Each is audited (``network_forwarded``, the reason as its detail). How many
+    took each outcome (none: nothing was waiting)."""
+    db.execute(select(Child.id).where(Child.id == child.id).with_for_update())  # as a forward
+    rows = waiting(db, child, pin.origin, pin.log_key).rows
+    if not rows:
+        return {}
+    before = {row.id: (row.problem or {}).get("type") for row in rows}
+    counts = judge_again(db, settings, child, rows)
+    context = replace(context_of(db), region_code=child.region_code)
+    for row in rows:
+        record_event(
+            db, AuditAction.UPDATE, object_type=Forwarded.__tablename__, object_id=str(row.id),
+            object_repr=f"“{child.name}”转报的第 {row.origin_index} 条（{pin.origin}）"[:200],
+            detail=reason, context=context,
+            before={"outcome": Outcome.REFUSED.value, "problem": before[row.id]},
+            after={"outcome": str(row.outcome), "problem": (row.problem or {}).get("type")},
+        )  # fmt: skip
+    return counts
+
+
+def rejudge_pinned(
+    db: Session, settings: Settings, child: Child, pin_id: int, reason: str
+) -> dict[str, int]:
+    """The operator's action: judge again the refused relays naming the key pinned as
+    ``pin_id`` (a log unpinned, then pinned again by a relay: those refused meanwhile)."""
+    reason = check_reason(reason)
+    pin = db.scalar(select(LogKey).where(LogKey.id == pin_id, LogKey.child_id == child.id))
+    if pin is None:
+        raise NotFound("该下级平台转报的日志中没有这一记下的公钥")
+    counts = rejudge(db, settings, child, pin, reason)
+    if not counts:
+        raise Conflict("没有因日志公钥不同被拒收、可按此公钥重新判定的转报")
+    return counts
+
+
+def repin(
+    db: Session, settings: Settings, child: Child, refusal_id: int, reason: str
+) -> dict[str, int]:
     """Pin the key the refused relay ``refusal_id`` of ``child``'s named for its log (in place
-    of the key pinned before, or as the first pin of a log unpinned meanwhile)."""
+    of the key pinned before, or as the first pin of a log unpinned meanwhile), and judge again
+    the relays refused for naming it (``rejudge``): how they fared."""
     reason = check_reason(reason)
     row = db.scalar(_refusals(child).where(Forwarded.id == refusal_id))
     found = _offered(row) if row is not None else None
@@ -187,7 +279,7 @@ def repin(db: Session, child: Child, refusal_id: int, reason: str) -> LogKey:
     db.flush()
     action = AuditAction.CREATE if before is None else AuditAction.UPDATE
     _audit(db, child, action, pin.id, found.origin, reason, before, pin.log_key)
-    return pin
+    return rejudge(db, settings, child, pin, reason)
 
 
 def unpin(db: Session, child: Child, pin_id: int, reason: str) -> str:
