@@ -3,8 +3,10 @@
 nation pinned the city's key from the province's first proven relay and refuses a relay naming
 another (422 ``network-log-key-changed``); its operator sees the pinned keys and the refused
 relays on the province's page under /network and accepts the new key there (re-pin to the key a
-refused relay named, or unpin), with a reason, audited. Another role, another region's account
-or child, and bad input change nothing."""
+refused relay named, or unpin), with a reason, audited. The relays refused meanwhile are judged
+again (on the re-pin, or by the operator's action): each fact rebuilt once, a proof that does
+not verify under the new key refused with that reason. Another role, another region's account
+or child, a halted province, and bad input change nothing."""
 
 from __future__ import annotations
 
@@ -328,3 +330,31 @@ def test_an_operator_judges_again_the_relays_refused_before_a_key_pinned_on_firs
     assert again.status_code == 409, again.text[:300]
     assert "没有因日志公钥不同被拒收、可按此公钥重新判定的转报" in _chinese_only(again.text)
     assert len(rotated.audited("network_forwarded")) == 1
+
+
+def test_a_repin_while_the_province_is_halted_judges_nothing_until_it_is_resumed(
+    browser_client: TestClient, db: Session, factory: Factory, rotated: Rotated
+) -> None:
+    http, province = browser_client, rotated.province
+    db.execute(
+        update(Child)
+        .where(Child.id == province.child_id)
+        .values(status="halted", halted_reason="其日志被发现前后不一致")
+    )
+    db.commit()
+    csrf = _as(http, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000"))
+    done = _post(http, province.child_id, csrf, action="repin", refusal=rotated.refusal,
+                 reason=REASON)  # fmt: skip
+    assert done.status_code == 303 and rotated.pinned() == [rotated.new.vkey]
+    assert rotated.outcome(rotated.refusal) == ("refused", "network-log-key-changed")
+    (pin,) = db.scalars(select(LogKey.id))
+    held = _post(http, province.child_id, csrf, action="rejudge", pin=pin, reason=REASON)
+    assert held.status_code == 409 and "恢复接收后再重新判定" in _chinese_only(held.text)
+    assert rotated.penalties() == [1] and rotated.audited("network_forwarded") == []
+    resumed = http.post(f"/network/children/{province.child_id}/resume", data={"csrf_token": csrf})
+    assert resumed.status_code == 303
+    page = _chinese_only(http.get(f"/network/children/{province.child_id}").text)
+    assert "重新判定 1 条附此公钥被拒收的转报" in page
+    done = _post(http, province.child_id, csrf, action="rejudge", pin=pin, reason=REASON)
+    assert done.status_code == 303 and rotated.outcome(rotated.refusal) == ("rebuilt", None)
+    assert rotated.penalties() == [1, 2]

@@ -5,11 +5,14 @@ A relay naming a key other than the one pinned for its log is refused (422
 ``network-log-key-changed``, :mod:`jcjg.networking.receive`): a province cannot re-sign its
 city's log under a key of its own choosing. A city that really changes its log key is a new
 log, which the parent's operator accepts after checking with the province: **re-pinned** to the
-key a refused relay named (the next relays are checked against it, proof and all), or
-**unpinned** (the next relay whose proof verifies pins its key). Either needs a reason, and is
-audited (``network_log_key`` in the change log, the reason as its detail); nothing is written
-when it is refused. The networking domain notarises no operator decision about its children
-(registering, approving, resuming), and this one neither.
+key a refused relay named (the next relays are checked against it, proof and all, and the
+relays refused for naming it are judged again, as they would be if they came now: their facts
+rebuilt once), or **unpinned** (the next relay whose proof verifies pins its key; the relays
+refused meanwhile for naming that key are judged again by the operator's action). Each needs a
+reason, and is audited (``network_log_key`` in the change log, ``network_forwarded`` for each
+relay judged again, the reason as its detail); nothing is written when it is refused. The
+networking domain notarises no operator decision about its children (registering, approving,
+resuming), and this one neither: the facts rebuilt are notarised as any relay's are.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from jcjg.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from jcjg.core.regioncodes import scope_prefix
 from jcjg.ledger.note import NoteError, Verifier
 from jcjg.networking import problems
-from jcjg.networking.choices import Outcome
+from jcjg.networking.choices import ChildStatus, Outcome
 from jcjg.networking.models import Child, Forwarded, LogKey
 from jcjg.networking.receive import judge_again
 from jcjg.networking.wire import RELAYED, Relayed
@@ -202,15 +205,21 @@ def rejudged(db: Session, child: Child) -> dict[Outcome, int]:
     return {o: found[o.value] for o in Outcome if found.get(o.value)}
 
 
-def rejudge(
+def _lock(db: Session, child: Child) -> bool:
+    """Hold ``child``'s row as a forward of it does (first, before a pin is written: the two
+    take their locks in the same order); whether its forwards are taken (not halted)."""
+    status = db.scalar(select(Child.status).where(Child.id == child.id).with_for_update())
+    return status != ChildStatus.HALTED
+
+
+def _rejudge(
     db: Session, settings: Settings, child: Child, pin: LogKey, reason: str
 ) -> dict[str, int]:
     """Judge again, in the order of ``child``'s log, its relays refused for naming the key now
     pinned (``pin``) as a fresh relay is judged (``receive.judge_again``): the facts they
     carried are rebuilt once, a proof that does not verify under the key stays refused with
-    its reason. Each is audited (``network_forwarded``, the reason as its detail). How many
-    took each outcome (none: nothing was waiting)."""
-    db.execute(select(Child.id).where(Child.id == child.id).with_for_update())  # as a forward
+    its reason. Each is audited (``network_forwarded``, the reason as its detail). The caller
+    holds the child's row (``_lock``). How many took each outcome (none: nothing waited)."""
     rows = waiting(db, child, pin.origin, pin.log_key).rows
     if not rows:
         return {}
@@ -232,12 +241,16 @@ def rejudge_pinned(
     db: Session, settings: Settings, child: Child, pin_id: int, reason: str
 ) -> dict[str, int]:
     """The operator's action: judge again the refused relays naming the key pinned as
-    ``pin_id`` (a log unpinned, then pinned again by a relay: those refused meanwhile)."""
+    ``pin_id`` (a log unpinned, then pinned again by a relay: those refused meanwhile; a
+    re-pin made while the child was halted)."""
     reason = check_reason(reason)
+    taken = _lock(db, child)
     pin = db.scalar(select(LogKey).where(LogKey.id == pin_id, LogKey.child_id == child.id))
     if pin is None:
         raise NotFound("该下级平台转报的日志中没有这一记下的公钥")
-    counts = rejudge(db, settings, child, pin, reason)
+    if not taken:
+        raise Conflict("该平台的日志被发现前后不一致，已暂停接收其转发：恢复接收后再重新判定")
+    counts = _rejudge(db, settings, child, pin, reason)
     if not counts:
         raise Conflict("没有因日志公钥不同被拒收、可按此公钥重新判定的转报")
     return counts
@@ -248,8 +261,10 @@ def repin(
 ) -> dict[str, int]:
     """Pin the key the refused relay ``refusal_id`` of ``child``'s named for its log (in place
     of the key pinned before, or as the first pin of a log unpinned meanwhile), and judge again
-    the relays refused for naming it (``rejudge``): how they fared."""
+    the relays refused for naming it (``_rejudge``; not while the child is halted: then by
+    the operator's action once it is resumed): how they fared."""
     reason = check_reason(reason)
+    taken = _lock(db, child)
     row = db.scalar(_refusals(child).where(Forwarded.id == refusal_id))
     found = _offered(row) if row is not None else None
     if found is None:
@@ -279,13 +294,14 @@ def repin(
     db.flush()
     action = AuditAction.CREATE if before is None else AuditAction.UPDATE
     _audit(db, child, action, pin.id, found.origin, reason, before, pin.log_key)
-    return rejudge(db, settings, child, pin, reason)
+    return _rejudge(db, settings, child, pin, reason) if taken else {}
 
 
 def unpin(db: Session, child: Child, pin_id: int, reason: str) -> str:
     """Forget the key pinned for a log relayed by ``child`` (the next relay whose proof verifies
     pins its own); the log's origin."""
     reason = check_reason(reason)
+    _lock(db, child)
     pin = db.scalar(select(LogKey).where(LogKey.id == pin_id, LogKey.child_id == child.id))
     if pin is None:
         raise NotFound("该下级平台转报的日志中没有这一记下的公钥")
