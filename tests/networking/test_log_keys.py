@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
+from jcjg.core import labels
 from jcjg.ledger.note import Signer, generate_signer
 from jcjg.networking.log_keys import Key
 from jcjg.networking.models import Child, Forwarded, LogKey
@@ -282,6 +283,7 @@ def test_a_repin_judges_the_refused_relays_again_in_order_each_fact_once(
         ("update", REASON, changed, "rebuilt"), ("update", REASON, changed, "rebuilt"),
         ("update", REASON, changed, "refused"), ("update", REASON, changed, "duplicate"),
     ]  # fmt: skip
+    assert labels.label("entity", "network_forwarded") == "下级平台转发的条目"  # the audit's word
     page = _chinese_only(http.get(done.headers["location"]).text)
     for said in ("改记公钥后重新判定的转报：已在本平台登记（平台事实） 2 条，"
                  "重复（已由其他途径收到） 1 条，拒收 1 条",

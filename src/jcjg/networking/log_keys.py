@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 from sqlalchemy import Select, func, select
@@ -159,36 +159,46 @@ def _audit(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class Waiting:
     """The child's relays of one log refused for naming the key now pinned for it: those that
     kept the proof they came with (judged again on a re-pin, or by the operator's action), and
     those refused before proofs were kept, which cannot be judged again here."""
 
-    rows: list[Forwarded]
-    unproven: int
+    rows: list[Forwarded] = field(default_factory=list)
+    unproven: int = 0
+
+
+def _waiting(
+    db: Session, child: Child, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], Waiting]:
+    """``child``'s relays refused for naming another key than the one pinned then, by the log
+    and key they name, for each of ``wanted`` (in the order of its log; one pass)."""
+    found: dict[tuple[str, str], Waiting] = {w: Waiting() for w in wanted}
+    for row in db.scalars(_refusals(child).order_by(Forwarded.origin_index)):
+        offered = _offered(row)
+        named = None if offered is None else found.get((offered.origin, offered.key.log_key))
+        if named is None:
+            continue
+        if row.relay_proof is None:
+            named.unproven += 1
+        else:
+            named.rows.append(row)
+    return found
 
 
 def waiting(db: Session, child: Child, origin: str, log_key: str) -> Waiting:
     """``child``'s relays of ``origin`` refused for naming another key than the one pinned
     then, that name ``log_key``."""
-    rows: list[Forwarded] = []
-    unproven = 0
-    for row in db.scalars(_refusals(child).order_by(Forwarded.origin_index)):
-        found = _offered(row)
-        if found is None or (found.origin, found.key.log_key) != (origin, log_key):
-            continue
-        if row.relay_proof is None:
-            unproven += 1
-        else:
-            rows.append(row)
-    return Waiting(rows, unproven)
+    return _waiting(db, child, {(origin, log_key)})[(origin, log_key)]
 
 
 def waiting_counts(db: Session, child: Child) -> dict[int, Waiting]:
     """For each log key pinned from ``child``'s relays (by the pin's id), its refused relays
     naming it (``waiting``)."""
-    return {p.id: waiting(db, child, p.origin, p.key.log_key) for p in pinned(db, child)}
+    pins = pinned(db, child)
+    found = _waiting(db, child, {(p.origin, p.key.log_key) for p in pins})
+    return {p.id: found[(p.origin, p.key.log_key)] for p in pins}
 
 
 def rejudged(db: Session, child: Child) -> dict[Outcome, int]:
