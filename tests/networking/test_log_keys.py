@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.core import labels
+from jcjg.core.db import utcnow
 from jcjg.ledger.note import Signer, generate_signer
+from jcjg.networking import jobs
 from jcjg.networking.log_keys import Key
 from jcjg.networking.models import Child, Forwarded, LogKey
 from jcjg.networking.service import register_child
@@ -360,3 +362,23 @@ def test_a_repin_while_the_province_is_halted_judges_nothing_until_it_is_resumed
     done = _post(http, province.child_id, csrf, action="rejudge", pin=pin, reason=REASON)
     assert done.status_code == 303 and rotated.outcome(rotated.refusal) == ("rebuilt", None)
     assert rotated.penalties() == [1, 2]
+
+
+def test_a_relay_whose_content_went_before_the_repin_is_judged_without_it(
+    browser_client: TestClient, db: Session, factory: Factory, rotated: Rotated
+) -> None:
+    """A refused relay keeps its content as any refused fact does: the days it is kept, not
+    more; judged again after, it is judged as a relay without content (a decision: recorded
+    with empty facts, as docs/networking.md says of a decision that came without them)."""
+    http, province = browser_client, rotated.province
+    kept = db.scalar(select(Forwarded.content).where(Forwarded.id == rotated.refusal))
+    assert kept is not None and kept["facts"] == "出具虚假检测报告。"
+    assert jobs.purge(db, days=0, upstream=False, now=utcnow()) == 2  # with the rebuilt one's
+    db.commit()
+    csrf = _as(http, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000"))
+    done = _post(http, province.child_id, csrf, action="repin", refusal=rotated.refusal,
+                 reason=REASON)  # fmt: skip
+    assert done.status_code == 303
+    assert rotated.outcome(rotated.refusal) == ("rebuilt", None)
+    facts = db.scalar(select(Penalty.facts).where(Penalty.number == _number(2)))
+    assert facts == "" and rotated.penalties() == [1, 2]
