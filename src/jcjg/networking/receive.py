@@ -266,14 +266,16 @@ def judge_again(
     counts: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r.origin_index):
         row.rejudged_at = now
+        try:  # kept as it came, checked then; unreadable now: judged as a relay without one
+            proof = None if row.relay_proof is None else RelayProof.model_validate(row.relay_proof)
+        except ValidationError:
+            proof = None
         try:
             envelope = _envelope(row.entry, row.leaf_hash.hex(), receiver.hasher)
-            proof = None if row.relay_proof is None else RelayProof.model_validate(row.relay_proof)
             row.problem = None
             row.outcome = receiver._fact(row, envelope, row.content, proof)
-        except (Refused, ValidationError) as exc:
-            error = exc.error if isinstance(exc, Refused) else ValidationFailed("所存的证明不可读")
-            row.outcome, row.problem = Outcome.REFUSED, error.body()
+        except Refused as exc:
+            row.outcome, row.problem = Outcome.REFUSED, exc.error.body()
         if row.outcome in (Outcome.DUPLICATE, Outcome.RECORDED):
             row.content = None  # kept only to rebuild the fact, which is here already
         counts[row.outcome] = counts.get(row.outcome, 0) + 1
