@@ -57,6 +57,7 @@ DOMAIN = Domain(
             "network_child": "下级平台",
             "network_application": "接入申请",
             "network_log_key": "下级平台转报的日志公钥",
+            "network_forwarded": "下级平台转发的条目",
         },
         "page": {"network_child": "/network/children/{}"},
         "child_status": ChildStatus,

@@ -149,8 +149,12 @@ class Forwarded(IdMixin, Base):
     # a fact of the child's own rebuilt here while this platform has an upstream: its relay
     # leaf is notarised only once the child's checked checkpoint covers the child's leaf
     # (``rebuilt`` with no relay leaf yet: waiting for it), and the proof read then is kept
-    # here for the forward (the child's checkpoint cosigned here, the leaf's inclusion proof)
+    # here for the forward (the child's checkpoint cosigned here, the leaf's inclusion proof).
+    # A relay of the child's child's fact refused for naming another log key than the one
+    # pinned keeps the proof it came with here (and its content), to be judged again once an
+    # operator accepts the log's new key (``log_keys.rejudge``; ``rejudged_at`` when it was)
     relay_proof: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    rejudged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class LabKey(IdMixin, Base):

@@ -327,6 +327,8 @@ def _child_page(
         "pinned": log_keys.pinned(db, child),
         "offered": offered,
         "known": log_keys.known(db, {o.origin for o in offered}),
+        "waiting": log_keys.waiting_counts(db, child),
+        "rejudged": [(o, n) for o, n in log_keys.rejudged(db, child).items()],
         "keys_form": keys_form or {},
     }
     return render(request, "networking/child.html", context, status_code=status_code)
@@ -353,20 +355,30 @@ def _picked(form: PostedForm, name: str) -> int:
 @router.post("/network/children/{child_id}/log-keys", response_class=HTMLResponse)
 @text_fields(multiline=("reason",))
 def change_log_key(
-    request: Request, child_id: Id, db: SessionDep, principal: Manager, form: PostedForm
+    request: Request,
+    child_id: Id,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+    form: PostedForm,
 ) -> Response:
     """Re-pin a log relayed by the child to the key one of its refused relays named
-    (``action=repin``, ``refusal``), or unpin it (``action=unpin``, ``pin``), with a reason."""
+    (``action=repin``, ``refusal``: the relays refused for naming it are judged again), unpin
+    it (``action=unpin``, ``pin``), or judge again the relays refused for naming the key pinned
+    (``action=rejudge``, ``pin``), with a reason."""
     child = get_scoped(db, Child, child_id, principal, "manage")
     action = str(form.get("action") or "")
     reason = str(form.get("reason") or "")
     try:
         if action == "repin":
             picked = _picked(form, "refusal")
-            log_keys.repin(db, child, picked, reason)
+            log_keys.repin(db, settings, child, picked, reason)
         elif action == "unpin":
             picked = _picked(form, "pin")
             log_keys.unpin(db, child, picked, reason)
+        elif action == "rejudge":
+            picked = _picked(form, "pin")
+            log_keys.rejudge_pinned(db, settings, child, picked, reason)
         else:
             raise ValidationFailed("请选择记下转报所附的公钥，或取消记下的公钥")
     except (ValidationFailed, Conflict, NotFound) as failed:
@@ -383,4 +395,5 @@ def change_log_key(
         return _child_page(
             request, db, principal, child, keys_form=form_state, status_code=failed.status
         )
-    return redirect(f"/network/children/{child.id}?done={action}ned")
+    done = {"repin": "repinned", "unpin": "unpinned", "rejudge": "rejudged"}[action]
+    return redirect(f"/network/children/{child.id}?done={done}")

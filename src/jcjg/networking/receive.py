@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -252,6 +253,41 @@ def retry_held(db: Session, settings: Settings, child: Child, now: dt.datetime) 
     return moved
 
 
+def judge_again(
+    db: Session, settings: Settings, child: Child, rows: Sequence[Forwarded]
+) -> dict[str, int]:
+    """Judge the child's refused relays ``rows`` again, in the order of its log, as a fresh
+    relay of theirs is judged (``_Receiver._fact``, with the content and proof kept when they
+    were refused): rebuilt once (a fact rebuilt since by another path: ``duplicate``), held,
+    or refused again with the reason found now. The caller holds the child's row locked and
+    commits. How many took each outcome."""
+    now = utcnow()
+    receiver = _Receiver(db, settings, child, now, {})
+    counts: dict[str, int] = {}
+    for row in sorted(rows, key=lambda r: r.origin_index):
+        row.rejudged_at = now
+        try:  # kept as it came, checked then; unreadable now: judged as a relay without one
+            proof = None if row.relay_proof is None else RelayProof.model_validate(row.relay_proof)
+        except ValidationError:
+            proof = None
+        try:
+            envelope = _envelope(row.entry, row.leaf_hash.hex(), receiver.hasher)
+            row.problem = None
+            row.outcome = receiver._fact(row, envelope, row.content, proof)
+        except Refused as exc:
+            row.outcome, row.problem = Outcome.REFUSED, exc.error.body()
+        if row.outcome in (Outcome.DUPLICATE, Outcome.RECORDED):
+            row.content = None  # kept only to rebuild the fact, which is here already
+        counts[row.outcome] = counts.get(row.outcome, 0) + 1
+    receiver.flush()
+    taken = len(rows) - counts.get(Outcome.REFUSED, 0)
+    if taken:
+        db.execute(update(Child).where(Child.id == child.id).values(refused=Child.refused - taken))
+    if receiver.rebuilt and held_facts(db, child):
+        retry_held(db, settings, child, now)  # what they waited for may be here now
+    return counts
+
+
 Typed = dict[int, tuple["MessageType[Any] | None", Any]]
 """The forward's messages by leaf index: their type and the message read strictly (None for
 either when it cannot be read: the leaf is then refused with the reason)."""
@@ -405,6 +441,11 @@ class _Receiver:
             return self._message(row, envelope, item.message)
         except Refused as refused:
             row.problem = refused.error.body()
+            if row.problem.get("type") == problems.LOG_KEY_CHANGED.uri:
+                # kept to be judged again once an operator accepts the log's new key
+                # (``judge_again``); the content goes as a refused fact's does (jobs.purge)
+                row.content = item.content
+                row.relay_proof = None if item.proof is None else item.proof.model_dump()
             return _Taken(Outcome.REFUSED, row.problem)
 
     def _fact(
