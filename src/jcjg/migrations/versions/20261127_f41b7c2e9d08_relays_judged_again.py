@@ -2,7 +2,7 @@
 and is judged again once an operator accepts the log's new key: when it was (issue 41).
 
 Revision ID: f41b7c2e9d08
-Revises: a8d4f2c61e07
+Revises: f1b7c3d9e5a2
 Create Date: 2026-11-27 19:40:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import jcjg.core.db
 
 revision: str = "f41b7c2e9d08"
-down_revision: str | None = "a8d4f2c61e07"
+down_revision: str | None = "f1b7c3d9e5a2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
