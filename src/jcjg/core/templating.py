@@ -48,9 +48,38 @@ def templates() -> Jinja2Templates:
         env.filters["field_word"] = text.field_word  # a failing field as a page names it
         env.filters["figure"] = text.figure  # 3170 and 0.00001, never 3.17e+03 or 1e-05
         env.globals["now"] = utcnow
+        env.globals["frame_part"] = _frame_part
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
     return _templates
+
+
+# The parts of every page's frame drawn (``frame_part``), by template, menu and page entry
+_FRAME: dict[tuple[str, Any, Any], Markup] = {}
+_FRAME_KEPT = 4096  # parts a process keeps (then drawn afresh)
+
+
+def _frame_part(name: str, menu: domains.Menu, current: domains.NavEntry | None) -> Markup:
+    """``{{ frame_part('partials/sidenav.html', nav_menu, nav_current) }}``: a part of the
+    frame (the menu, the phone's bottom bar) drawn from the reader's menu
+    (``domains.menu_for``: one per role and permissions) and the page's entry alone, once,
+    then kept: it was a few milliseconds of every page's CPU (its ~60 entries escaped and
+    compared with the page's entry), the same answer for every page of that entry."""
+    key = (name, menu, current)
+    part = _FRAME.get(key)
+    if part is None:
+        drawn = (
+            templates()
+            .get_template(name)
+            .render(nav=menu.nav, nav_bar=menu.bar, nav_current=current)
+        )
+        part = Markup(drawn)  # noqa: S704 (drawn by an autoescaping template)
+        if templates().env.auto_reload:  # developing: the template may change meanwhile
+            return part
+        if len(_FRAME) >= _FRAME_KEPT:
+            _FRAME.clear()
+        _FRAME[key] = part
+    return part
 
 
 def _developing() -> bool:
