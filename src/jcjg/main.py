@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 
 from jcjg import __version__, domains
 from jcjg.config import Settings, get_settings
-from jcjg.core import health
+from jcjg.core import dispatch, health
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware, SettingsMiddleware
 from jcjg.core.domains import AppSetup, Domain, configure_installed
@@ -119,6 +119,7 @@ def create_app(
     def api_docs() -> HTMLResponse:
         return HTMLResponse(API_DOCS_PAGE)
 
+    dispatch.install(app.router)  # a request asks the routes of its first segment only
     return app
 
 

@@ -13,11 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jcjg.alerts.models import Alert, Case
+from jcjg.auth import scopes
 from jcjg.auth.choices import Role
-from jcjg.auth.scopes import _referenced, get_scoped, restrict
+from jcjg.auth.scopes import Principal, _referenced, get_scoped, restrict, scope_clause
 from jcjg.auth.sessions import principal_for
 from jcjg.contracts.models import Contract
 from jcjg.core.db import Base, utcnow
+from jcjg.core.workdays import beijing_date
 from jcjg.nonconformity.models import Nonconformity
 from jcjg.reports.models import Report
 from jcjg.sampling.models import Commission
@@ -154,3 +156,24 @@ def test_every_object_naming_an_institution_or_project_follows_their_scopes() ->
                 followed.append((model.__name__, kind))
     names = {m for m, _ in followed}
     assert {"TestRecord", "Report", "Alert", "Nonconformity", "Contract", "Commission"} <= names
+
+
+def test_a_scope_clause_is_made_once_per_scope_and_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    city = Principal(user_id=1, role=Role.CITY_AUTHORITY, region_code="360400")
+    same = Principal(user_id=1, role=Role.CITY_AUTHORITY, region_code="360400", session_id=7,
+                     display_name="另一会话")  # fmt: skip
+    other = Principal(user_id=1, role=Role.CITY_AUTHORITY, region_code="360100")
+    first = scope_clause(Institution, city)
+    assert scope_clause(Institution, same) is first  # kept: the same scope
+    assert scope_clause(Institution, other) is not first
+    assert scope_clause(Institution, city, filed=False) is not first
+    assert scope_clause(TestRecord, city) is not first
+    # the next day it is made again: the filings in force that day
+    tomorrow = utcnow() + dt.timedelta(days=1)
+    monkeypatch.setattr(scopes, "utcnow", lambda: tomorrow)
+    later = scope_clause(Institution, city)
+    assert later is not first
+    day = beijing_date(tomorrow)
+    assert later.compare(scopes._scope_clause(Institution, city, True))
+    assert not first.compare(later)
+    assert day in [b.value for b in later._generate_cache_key().bindparams]

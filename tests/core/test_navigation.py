@@ -12,7 +12,8 @@ import pytest
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import default_grants
-from jcjg.core.domains import NavEntry, current_entry, nav_for, phone_bar
+from jcjg.core import domains, templating
+from jcjg.core.domains import NavEntry, current_entry, menu_for, nav_for, phone_bar
 from tests.factories import login
 
 _SIDENAV = re.compile(r'<aside class="sidenav".*?</aside>', re.S)
@@ -121,3 +122,33 @@ def test_the_home_lists_the_menu_with_what_each_entry_is_for(browser_client, fac
     assert '<a href="/testing/stats">检测统计</a>' in functions
     assert "检测机构、人员、设备、场所、能力、资质证书与报告批准人" in functions
     assert 'href="/"' not in functions  # not the home itself
+
+
+def test_a_menu_is_made_once_per_role_and_permissions():
+    grants = frozenset(default_grants()[Role.STATION])
+    menu = menu_for(Role.STATION.value, grants)
+    assert menu_for(Role.STATION.value, frozenset(grants)) is menu
+    assert [(g, list(e)) for g, e in menu.nav] == nav_for(Role.STATION.value, grants.__contains__)
+    assert list(menu.bar) == phone_bar(nav_for(Role.STATION.value, grants.__contains__))
+    fewer = menu_for(Role.STATION.value, grants - {"alert:read"})
+    assert fewer is not menu
+    assert "/alerts" not in [e.href for _, group in fewer.nav for e in group]
+    with domains.installed_with():  # domains installed again: made again
+        assert menu_for(Role.STATION.value, grants) is not menu
+
+
+def test_the_menu_drawn_once_per_page_entry_marks_that_entry(browser_client, factory):
+    login(browser_client, factory.user(Role.STATION).username)
+    templating._FRAME.clear()
+    for _ in range(2):  # drawn, then kept
+        for path in ("/alerts", "/inbox", "/alerts/rules"):
+            menu = _SIDENAV.search(browser_client.get(path).text)
+            assert menu
+            assert menu[0].count('aria-current="page"') == 1
+            assert f'<a href="{path}" aria-current="page">' in menu[0], path
+    grants = frozenset(default_grants()[Role.STATION])
+    kept = menu_for(Role.STATION.value, grants)
+    entry = current_entry(kept.nav, "/alerts")
+    part = templating._FRAME[("partials/sidenav.html", kept, entry)]
+    fresh = templating.templates().get_template("partials/sidenav.html")
+    assert part == fresh.render(nav=kept.nav, nav_bar=kept.bar, nav_current=entry)

@@ -11,7 +11,7 @@ from jcjg.auth import jobs, models
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import security_schemes
 from jcjg.auth.scopes import ANONYMOUS
-from jcjg.core.domains import Domain, collect, current_entry, nav_for, phone_bar
+from jcjg.core.domains import Domain, collect, current_entry, menu_for
 from jcjg.core.jobs import Job
 from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
 
@@ -23,13 +23,15 @@ def page_context(request: Request | None) -> dict[str, Any]:
     principal = getattr(request.state, "principal", None) if request is not None else None
     principal = principal or ANONYMOUS
     role = principal.role.value if principal.role else None
-    nav = nav_for(role, principal.can)
+    menu = menu_for(role, principal.permissions)  # made once per role and permissions
+    nav = menu.nav
     path = request.url.path if request is not None else ""
     current = current_entry(nav, path)
     return {
         "principal": principal,
+        "nav_menu": menu,
         "nav": nav,
-        "nav_bar": phone_bar(nav),
+        "nav_bar": menu.bar,
         "nav_current": current,
         "nav_exact": current is not None and current.href == path,
     }

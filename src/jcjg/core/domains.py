@@ -296,6 +296,34 @@ def nav_for(role: str | None, can: Callable[[str], bool]) -> list[tuple[str, lis
 PHONE_BAR = 4  # entries in the phone's bottom bar, besides 更多
 
 
+@dataclass(frozen=True, eq=False)
+class Menu:
+    """The menu of a role with a set of permissions (:func:`menu_for`): its groups as
+    :func:`nav_for` gives them and its phone bar (:func:`phone_bar`). Made once per role and
+    permissions in a process, so it compares (and is a cache's key) by identity."""
+
+    nav: tuple[tuple[str, tuple[NavEntry, ...]], ...]
+    bar: tuple[NavEntry, ...]
+
+
+_MENUS: dict[tuple[int, str | None, frozenset[str]], Menu] = {}
+_MENUS_KEPT = 256  # role and permission sets a process keeps menus for (then made afresh)
+
+
+def menu_for(role: str | None, permissions: frozenset[str]) -> Menu:
+    """The menu of a principal of ``role`` holding ``permissions`` (every page draws it),
+    made once per role, permissions and installed domains."""
+    key = (_generation, role, permissions)
+    menu = _MENUS.get(key)
+    if menu is None:
+        nav = nav_for(role, permissions.__contains__)
+        menu = Menu(tuple((g, tuple(entries)) for g, entries in nav), tuple(phone_bar(nav)))
+        if len(_MENUS) >= _MENUS_KEPT:
+            _MENUS.clear()
+        _MENUS[key] = menu
+    return menu
+
+
 def phone_bar(nav: Sequence[tuple[str, Sequence[NavEntry]]]) -> list[NavEntry]:
     """The entries of a menu (:func:`nav_for`) the phone's bottom bar shows, in their order."""
     entries = [e for _, group in nav for e in group if e.phone is not None]

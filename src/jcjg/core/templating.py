@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol, TypeVar
@@ -48,9 +48,68 @@ def templates() -> Jinja2Templates:
         env.filters["field_word"] = text.field_word  # a failing field as a page names it
         env.filters["figure"] = text.figure  # 3170 and 0.00001, never 3.17e+03 or 1e-05
         env.globals["now"] = utcnow
+        env.globals["frame_part"] = _frame_part
+        env.globals["options"] = _options
         env.filters["mask_phone"] = lambda v: mask_phone(v) if v else "—"
         env.filters["mask_email"] = lambda v: mask_email(v) if v else "—"
     return _templates
+
+
+# The parts of every page's frame drawn (``frame_part``), by template, menu and page entry
+_FRAME: dict[tuple[str, Any, Any], Markup] = {}
+_FRAME_KEPT = 4096  # parts a process keeps (then drawn afresh)
+
+
+def _frame_part(name: str, menu: domains.Menu, current: domains.NavEntry | None) -> Markup:
+    """``{{ frame_part('partials/sidenav.html', nav_menu, nav_current) }}``: a part of the
+    frame (the menu, the phone's bottom bar) drawn from the reader's menu
+    (``domains.menu_for``: one per role and permissions) and the page's entry alone, once,
+    then kept: it was a few milliseconds of every page's CPU (its ~60 entries escaped and
+    compared with the page's entry), the same answer for every page of that entry."""
+    key = (name, menu, current)
+    part = _FRAME.get(key)
+    if part is None:
+        drawn = (
+            templates()
+            .get_template(name)
+            .render(nav=menu.nav, nav_bar=menu.bar, nav_current=current)
+        )
+        part = Markup(drawn)  # noqa: S704 (drawn by an autoescaping template)
+        if templates().env.auto_reload:  # developing: the template may change meanwhile
+            return part
+        if len(_FRAME) >= _FRAME_KEPT:
+            _FRAME.clear()
+        _FRAME[key] = part
+    return part
+
+
+# A filter's <option>s drawn (``options``): by the id of the list of choices and the choice,
+# beside that list (kept alive here, so its id names it while it is kept)
+_OPTIONS: dict[tuple[int, str], tuple[Sequence[Any], Markup]] = {}
+_OPTIONS_KEPT = 1024
+_OPTION = Markup('<option value="{}" {}>{}</option>')
+_SELECTED = Markup("selected")
+
+
+def _options(choices: Sequence[Any], chosen: Any = "") -> Markup:
+    """``{{ options(projects, filters.project_id) }}``: the ``<option>`` of each (value, name)
+    of a filter's ``choices``, the one whose value reads as ``chosen`` selected. Drawn once per
+    list and choice while the list is the same object, then kept: the lists a page keeps per
+    scope (``core.memo``: the alert list's institutions and projects, hundreds of options on
+    every visit) are drawn once; a list made afresh each time is drawn each time."""
+    chosen = "" if chosen is None else str(chosen)
+    key = (id(choices), chosen)
+    found = _OPTIONS.get(key)
+    if found is not None and found[0] is choices:
+        return found[1]
+    drawn = Markup("").join(
+        _OPTION.format(value, _SELECTED if str(value) == chosen else "", name)
+        for value, name in choices
+    )
+    if len(_OPTIONS) >= _OPTIONS_KEPT:
+        _OPTIONS.clear()
+    _OPTIONS[key] = (choices, drawn)
+    return drawn
 
 
 def _developing() -> bool:
