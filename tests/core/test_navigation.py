@@ -137,7 +137,10 @@ def test_a_menu_is_made_once_per_role_and_permissions():
         assert menu_for(Role.STATION.value, grants) is not menu
 
 
-def test_the_menu_drawn_once_per_page_entry_marks_that_entry(browser_client, factory):
+def test_the_menu_drawn_once_per_page_entry_marks_that_entry(browser_client, factory, monkeypatch):
+    # parts are kept unless templates reload (developing): which the process's first call of
+    # templates() decided, perhaps before any test settings (another module's test first)
+    monkeypatch.setattr(templating.templates().env, "auto_reload", False)
     login(browser_client, factory.user(Role.STATION).username)
     templating._FRAME.clear()
     for _ in range(2):  # drawn, then kept
