@@ -368,7 +368,17 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--sql", type=int, default=0, help="list the N commonest statements")
     parser.add_argument("--pstats", help="keep the apply run's profile in this file")
     parser.add_argument("--curves-pstats", help="keep the curves' apply profile in this file")
+    parser.add_argument(
+        "--one-per-batch",
+        action="store_true",
+        help="SQLite: each message a batch of its own (a curve record is, past 50 ms of work; "
+        "without this the number of batches, and so of the rules' runs, follows the clock)",
+    )
     args = parser.parse_args(argv)
+    if args.one_per_batch:
+        from jcjg.exchange import apply
+
+        apply.SQLITE_BATCH_SECONDS = 0.0
     with tempfile.TemporaryDirectory(prefix="jcjg-profile-") as tmp:
         workdir = Path(tmp)
         if args.database == "sqlite":
