@@ -519,8 +519,8 @@ def run_rule(
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
     ``institution_ids`` (or ``project_ids``, or for a rule judged by rows ``row_ids``: one of
     them). Idempotent; flushes, never commits. ``open_alerts``: the rule's open alerts of
-    ``institution_ids`` by key, when the caller read them already (:func:`run_triggered` reads
-    those of all the rules it runs at once)."""
+    ``institution_ids`` (or of the findings of ``row_ids``) by key, when the caller read them
+    already (:func:`run_triggered` reads those of all the rules it runs at once)."""
     rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
@@ -601,13 +601,16 @@ def _open_alerts(
 ) -> tuple[dict[str, Alert], dict[str, Alert]]:
     """The rule's open alerts within the run's scope, and those of this run's findings open
     outside it (a subject that moved to one of these institutions keeps its open alert).
-    ``known``: those within the scope of a run narrowed to institutions, already read."""
+    ``known``: those within the scope of a run narrowed to institutions or rows, already
+    read."""
     stmt = select(Alert).where(
         Alert.rule_id == ctx.rule.id,
         Alert.status == AlertStatus.OPEN.value,
         Alert.origin.is_(None),  # a child's alert (alerts.facts) is the child's rules' to judge
     )
     keys = ctx.row_keys()
+    if keys is not None and known is not None:
+        return dict(known), {}
     if keys is not None:  # the written rows' findings, wherever they are
         open_in_scope = {}
         ordered = sorted(keys)
@@ -848,6 +851,27 @@ def _open_alerts_of(
     return found
 
 
+def _open_alerts_by_key(
+    db: Session, wanted: Mapping[str, frozenset[str]]
+) -> dict[str, dict[str, Alert]]:
+    """The open alerts (not a child's) of each rule of ``wanted`` whose key is one of its keys:
+    what :func:`_open_alerts` reads for a run by rows of one of them (the rows' findings)."""
+    found: dict[str, dict[str, Alert]] = {rule_id: {} for rule_id in wanted}
+    keys = sorted(set().union(*wanted.values())) if wanted else []
+    for start in range(0, len(keys), 500):
+        for alert in db.scalars(
+            select(Alert).where(
+                Alert.rule_id.in_(sorted(wanted)),
+                Alert.status == AlertStatus.OPEN.value,
+                Alert.origin.is_(None),
+                Alert.key.in_(keys[start : start + 500]),
+            )
+        ):
+            if alert.key in wanted[alert.rule_id]:
+                found[alert.rule_id][alert.key] = alert
+    return found
+
+
 def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
@@ -862,11 +886,16 @@ def run_triggered(
         for rule_id, ids in pending.items()
         if rule_id in known and known[rule_id].rows is None and known[rule_id].scope != "project"
     }
+    by_keys = {
+        rule_id: frozenset(rows.key(i) for i in ids)
+        for rule_id, ids in pending.items()
+        if rule_id in known and (rows := known[rule_id].rows) is not None
+    }
     try:
-        # the open alerts of the rules run for institutions, in one read rather than one a rule
-        # (a rule reconciles only its own alerts, so a rule run before another leaves the
-        # other's as they were read)
-        already = _open_alerts_of(db, by_institution)
+        # the open alerts of the rules run for institutions or rows, in one read of each kind
+        # rather than one a rule (a rule reconciles only its own alerts, so a rule run before
+        # another leaves the other's as they were read)
+        already = _open_alerts_of(db, by_institution) | _open_alerts_by_key(db, by_keys)
         for rule_id in sorted(pending):
             if rule_id not in known:
                 continue
@@ -874,7 +903,9 @@ def run_triggered(
             try:
                 with db.begin_nested():
                     if known[rule_id].rows is not None:
-                        results[rule_id] = run_rule(db, rule_id, row_ids=ids, now=now)
+                        results[rule_id] = run_rule(
+                            db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id]
+                        )
                     elif known[rule_id].scope == "project":
                         results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
                     else:
