@@ -261,7 +261,7 @@ def store_record(
     db.flush()
     # the curves read first (a bad one refuses the record before any specimen is written), then
     # the specimens in one flush, their curves in another and the curves' band keys in one
-    # executemany: three statements' round trips, not one flush a specimen and one a curve
+    # executemany: two flushes and one statement, not one flush a specimen and one a curve
     read = [_curve_of(settings, index, item) for index, item in enumerate(data.specimens)]
     rows = [_specimen(record, item) for item in data.specimens]
     db.add_all(rows)
