@@ -175,6 +175,56 @@ def test_an_alert_opened_meanwhile_is_refreshed_not_duplicated(quiet, factory, s
     assert (alert.id, alert.last_seen_at, alert.subject_repr) == (existing.id, NOW + DAY, "新名称")
 
 
+def test_rules_run_together_each_reconcile_their_own_open_alerts(quiet, factory, only_rules):
+    """run_triggered reads the open alerts of all the rules it runs for institutions (and of
+    those it runs for rows) in one statement: each rule still refreshes and closes only its
+    own, on its own institutions (rows)."""
+    a, b = factory.institution(name="标记甲"), factory.institution(name="标记乙")
+
+    def flagged(ctx: RuleContext):
+        for i in ctx.db.scalars(ctx.narrow(select(Institution), Institution.id)):
+            if i.name.startswith("标记"):
+                yield Finding(f"institution:{i.id}", "institution", str(i.id), i.name, i.id, None)
+
+    rules = [
+        engine.Rule(
+            id=rule_id,
+            title="测试",
+            clause="—",
+            severity=Severity.INFO,
+            subject_type="institution",
+            check=flagged,
+        )
+        for rule_id in ("test_first", "test_second")
+    ]
+    only_rules(*rules, _rows_rule([]))  # and one judged by rows (suspended institutions)
+    a.status = b.status = "suspended"
+    quiet.flush()
+    for rule_ in (*rules, _rows_rule([])):
+        assert run_rule(quiet, rule_.id, now=NOW) == RunResult(raised=2)
+    b.name = "乙"
+    a.status = "active"
+    quiet.flush()
+
+    results = engine.run_triggered(
+        quiet,
+        {"test_first": {a.id, b.id}, "test_second": {a.id}, "test_rows": {a.id}},
+        now=NOW + DAY,
+    )
+
+    assert results == {
+        "test_first": RunResult(refreshed=1, closed=1),
+        "test_second": RunResult(refreshed=1),  # b's left as it was: not in this run
+        "test_rows": RunResult(closed=1),  # a's row no longer found; b's row not judged
+    }
+    rows = {x.institution_id: x.status for x in _alerts(quiet, "test_rows")}
+    assert rows == {a.id: "closed", b.id: "open"}
+    first = {x.institution_id: (x.status, x.last_seen_at) for x in _alerts(quiet, "test_first")}
+    second = {x.institution_id: (x.status, x.last_seen_at) for x in _alerts(quiet, "test_second")}
+    assert first == {a.id: ("open", NOW + DAY), b.id: ("closed", NOW)}
+    assert second == {a.id: ("open", NOW + DAY), b.id: ("open", NOW)}
+
+
 # --- write triggers ----------------------------------------------------------------------------
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from jcjg.core.blobs import blob_store
 from jcjg.demo import synthetic
-from jcjg.testing import curves
-from jcjg.testing.models import Curve, Revision, Specimen, TestRecord
+from jcjg.testing import curves, fpindex
+from jcjg.testing import service as testing_service
+from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
 from tests.testing.conftest import concrete_record, points, when
 
 
@@ -50,6 +51,32 @@ def test_a_concrete_record_with_curves_is_stored_and_recomputed(client, db, sett
     assert "不能覆盖" in duplicate.text
 
 
+def test_each_curve_is_its_specimens_with_the_band_keys_of_its_fingerprint(client, db, lab):
+    """The handler writes the specimens, then their curves, then the curves' band keys in one
+    statement: each curve belongs to the specimen it came with, and has the 16 keys that
+    fpindex gives its fingerprint (by which a reused curve is found)."""
+    payload, drawn = concrete_record(lab, number="JL-KEYS")
+    response = lab.post(client, "test_record", payload)
+    assert response.status_code == 200, response.text
+    record = db.scalars(select(TestRecord).where(TestRecord.number == "JL-KEYS")).one()
+    rows = db.execute(
+        select(Curve, Specimen)
+        .join(Specimen, Specimen.id == Curve.specimen_id)
+        .where(Curve.test_record_id == record.id)
+        .order_by(Specimen.position)
+    ).all()
+    assert [s.position for _, s in rows] == [1, 2, 3]
+    assert [c.id for c, _ in rows] == sorted(c.id for c, _ in rows)
+    for (row, _), curve in zip(rows, drawn, strict=True):
+        assert row.peak_kn == pytest.approx(float(curve.force.max()), abs=0.01)
+        print_ = testing_service.fingerprint_of(row)
+        assert print_ is not None
+        wanted = fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector))
+        stored = db.scalars(select(CurveKey.key).where(CurveKey.curve_id == row.id)).all()
+        assert sorted(stored) == sorted(int(k) for k in wanted.ravel())
+        assert len(stored) == fpindex.BANDS
+
+
 def test_a_curve_can_come_as_a_binary_file(client, db, lab):
     curve = synthetic.concrete(random.Random(3), peak_kn=700, rate_kn_s=12)
     blob = curves.to_binary(curve)
@@ -85,6 +112,11 @@ def test_a_curve_can_come_as_a_binary_file(client, db, lab):
         (
             lambda p: p["specimens"][0]["curve"].update(points=[[0, 1]] * 12),
             "specimens[0].curve",
+            "严格递增",
+        ),
+        (  # the curves are read before any specimen is written: the third's refuses all
+            lambda p: p["specimens"][2]["curve"].update(points=[[0, 1]] * 12),
+            "specimens[2].curve",
             "严格递增",
         ),
         (

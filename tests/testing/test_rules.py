@@ -4,7 +4,9 @@ cement compression because two branches tested the same flag)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from jcjg.alerts.models import Alert
 from jcjg.demo import synthetic
+from jcjg.testing import rules as testing_rules
 from jcjg.testing.models import TestRecord
 from tests.testing.conftest import concrete_record, when
 
@@ -238,6 +241,32 @@ def test_equipment_invalid(client, db, lab):
     assert any("已过期" in f for f in facts)
     assert any("未在本机构" in f for f in facts)
     assert any("不在力学室" in f for f in facts)
+
+
+@pytest.mark.parametrize("allowed_s", [-600, 0, 60, 3600])
+def test_impossible_timing_looks_at_the_records_a_walk_over_all_would_find(allowed_s):
+    """The rule's search by start (rules._EarlierStarts) yields, in the pool's order, every
+    record a walk over the whole pool finds started before a record and overlapping it by
+    more than the allowance (ties of start broken by id), whatever the allowance's sign."""
+    rng = random.Random(allowed_s)
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    pool = []
+    for i in rng.sample(range(1, 1000), 300):  # ids not in the order of the starts
+        start = base + dt.timedelta(minutes=rng.randrange(0, 3000, 5))
+        length = dt.timedelta(minutes=rng.choice([1, 6, 30, 240]))
+        pool.append(SimpleNamespace(id=i, started_at=start, ended_at=start + length))
+    search = testing_rules._EarlierStarts(pool)
+    allowed = dt.timedelta(seconds=allowed_s)
+    for record in pool:
+        walked = [
+            o
+            for o in pool
+            if (o.started_at, o.id) < (record.started_at, record.id)
+            and min(record.ended_at, o.ended_at) - max(record.started_at, o.started_at) > allowed
+        ]
+        found = search.around(record, allowed)
+        assert [o for o in found if o in walked] == walked
+        assert len(found) < len(pool) or allowed_s == 3600
 
 
 def test_impossible_timing_machine_and_person(client, db, lab):

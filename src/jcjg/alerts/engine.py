@@ -514,10 +514,13 @@ def run_rule(
     project_ids: Iterable[int] | None = None,
     row_ids: Iterable[int] | None = None,
     now: dt.datetime | None = None,
+    open_alerts: Mapping[str, Alert] | None = None,
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
     ``institution_ids`` (or ``project_ids``, or for a rule judged by rows ``row_ids``: one of
-    them). Idempotent; flushes, never commits."""
+    them). Idempotent; flushes, never commits. ``open_alerts``: the rule's open alerts of
+    ``institution_ids`` (or of the findings of ``row_ids``) by key, when the caller read them
+    already (:func:`run_triggered` reads those of all the rules it runs at once)."""
     rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
@@ -531,7 +534,7 @@ def run_rule(
         for finding in check(ctx):
             if ctx.covers_finding(finding):
                 found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
-    open_in_scope, open_elsewhere = _open_alerts(ctx, found)
+    open_in_scope, open_elsewhere = _open_alerts(ctx, found, open_alerts)
     quiet = dt.timedelta(0)
     if rule_.settles is not None:
         held = rule_.settles.unsettled(db, institutions, now)
@@ -594,16 +597,20 @@ def _handled(db: Session, alert: Alert) -> bool:
 
 
 def _open_alerts(
-    ctx: RuleContext, found: dict[str, Finding]
+    ctx: RuleContext, found: dict[str, Finding], known: Mapping[str, Alert] | None = None
 ) -> tuple[dict[str, Alert], dict[str, Alert]]:
     """The rule's open alerts within the run's scope, and those of this run's findings open
-    outside it (a subject that moved to one of these institutions keeps its open alert)."""
+    outside it (a subject that moved to one of these institutions keeps its open alert).
+    ``known``: those within the scope of a run narrowed to institutions or rows, already
+    read."""
     stmt = select(Alert).where(
         Alert.rule_id == ctx.rule.id,
         Alert.status == AlertStatus.OPEN.value,
         Alert.origin.is_(None),  # a child's alert (alerts.facts) is the child's rules' to judge
     )
     keys = ctx.row_keys()
+    if keys is not None and known is not None:
+        return dict(known), {}
     if keys is not None:  # the written rows' findings, wherever they are
         open_in_scope = {}
         ordered = sorted(keys)
@@ -611,11 +618,14 @@ def _open_alerts(
             rows = ctx.db.scalars(stmt.where(Alert.key.in_(ordered[start : start + 500])))
             open_in_scope.update({a.key: a for a in rows})
         return open_in_scope, {}
-    if ctx.project_ids is not None:
-        narrowed = ctx.narrow_projects(stmt, Alert.project_id)
+    if known is not None and ctx.project_ids is None and ctx.institution_ids is not None:
+        open_in_scope = dict(known)
+    elif ctx.project_ids is not None:
+        open_in_scope = {
+            a.key: a for a in ctx.db.scalars(ctx.narrow_projects(stmt, Alert.project_id))
+        }
     else:
-        narrowed = ctx.narrow(stmt, Alert.institution_id)
-    open_in_scope = {a.key: a for a in ctx.db.scalars(narrowed)}
+        open_in_scope = {a.key: a for a in ctx.db.scalars(ctx.narrow(stmt, Alert.institution_id))}
     open_elsewhere: dict[str, Alert] = {}
     if ctx.project_ids is not None or ctx.institution_ids is not None:
         missing = sorted(k for k in found if k not in open_in_scope)
@@ -819,6 +829,49 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING_KEY, None)
 
 
+def _open_alerts_of(
+    db: Session, scopes: Mapping[str, frozenset[int]]
+) -> dict[str, dict[str, Alert]]:
+    """The open alerts (not a child's) of each rule of ``scopes`` on its institutions, by key:
+    what :func:`_open_alerts` reads for a run of one of them narrowed to those institutions."""
+    found: dict[str, dict[str, Alert]] = {rule_id: {} for rule_id in scopes}
+    institutions = sorted(set().union(*scopes.values())) if scopes else []
+    for start in range(0, len(institutions), 500):
+        chunk = institutions[start : start + 500]
+        for alert in db.scalars(
+            select(Alert).where(
+                Alert.rule_id.in_(sorted(scopes)),
+                Alert.status == AlertStatus.OPEN.value,
+                Alert.origin.is_(None),
+                Alert.institution_id.in_(chunk),
+            )
+        ):
+            if alert.institution_id in scopes[alert.rule_id]:
+                found[alert.rule_id][alert.key] = alert
+    return found
+
+
+def _open_alerts_by_key(
+    db: Session, wanted: Mapping[str, frozenset[str]]
+) -> dict[str, dict[str, Alert]]:
+    """The open alerts (not a child's) of each rule of ``wanted`` whose key is one of its keys:
+    what :func:`_open_alerts` reads for a run by rows of one of them (the rows' findings)."""
+    found: dict[str, dict[str, Alert]] = {rule_id: {} for rule_id in wanted}
+    keys = sorted(set().union(*wanted.values())) if wanted else []
+    for start in range(0, len(keys), 500):
+        for alert in db.scalars(
+            select(Alert).where(
+                Alert.rule_id.in_(sorted(wanted)),
+                Alert.status == AlertStatus.OPEN.value,
+                Alert.origin.is_(None),
+                Alert.key.in_(keys[start : start + 500]),
+            )
+        ):
+            if alert.key in wanted[alert.rule_id]:
+                found[alert.rule_id][alert.key] = alert
+    return found
+
+
 def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
@@ -828,7 +881,21 @@ def run_triggered(
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
     known = _current().rules
+    by_institution = {
+        rule_id: frozenset(ids)
+        for rule_id, ids in pending.items()
+        if rule_id in known and known[rule_id].rows is None and known[rule_id].scope != "project"
+    }
+    by_keys = {
+        rule_id: frozenset(rows.key(i) for i in ids)
+        for rule_id, ids in pending.items()
+        if rule_id in known and (rows := known[rule_id].rows) is not None
+    }
     try:
+        # the open alerts of the rules run for institutions or rows, in one read of each kind
+        # rather than one a rule (a rule reconciles only its own alerts, so a rule run before
+        # another leaves the other's as they were read)
+        already = _open_alerts_of(db, by_institution) | _open_alerts_by_key(db, by_keys)
         for rule_id in sorted(pending):
             if rule_id not in known:
                 continue
@@ -836,11 +903,15 @@ def run_triggered(
             try:
                 with db.begin_nested():
                     if known[rule_id].rows is not None:
-                        results[rule_id] = run_rule(db, rule_id, row_ids=ids, now=now)
+                        results[rule_id] = run_rule(
+                            db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id]
+                        )
                     elif known[rule_id].scope == "project":
                         results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
                     else:
-                        results[rule_id] = run_rule(db, rule_id, institution_ids=ids, now=now)
+                        results[rule_id] = run_rule(
+                            db, rule_id, institution_ids=ids, now=now, open_alerts=already[rule_id]
+                        )
             except Exception:
                 log.exception(
                     "rule %s failed on write (%ss %s)", rule_id, known[rule_id].scope, sorted(ids)

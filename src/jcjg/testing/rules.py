@@ -4,13 +4,16 @@ not in tests/testing/test_rules.py."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import load_only
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, Rows, RuleContext, extend_rule, rule
@@ -59,12 +62,32 @@ def record_finding(key: str, record: TestRecord, facts: dict[str, Any], what: st
     )
 
 
-def _curves(ctx: RuleContext) -> list[tuple[Curve, Specimen, TestRecord]]:
-    """Each curve in the run's scope with its specimen and record."""
+# what record_finding reads of a record
+_FINDING = ("id", "number", "institution_id", "region_code", "project_id")
+# what impossible_timing compares of two records besides their times
+_TIMING = ("equipment", "inspector_person_ids", "inspectors", "lab_name")
+
+
+@functools.cache
+def _records(*columns: str) -> Select[TestRecord]:
+    """The records, with only ``columns`` and what :func:`record_finding` reads loaded: a rule
+    over an institution's every record reads those again at each write, and the other columns
+    (the raw values, results and recomputation as JSON) would be decoded for nothing. A column
+    not loaded is read when asked for (the rule's own code keeps to these). Made once for each
+    set of columns."""
+    loaded = [getattr(TestRecord, name) for name in (*_FINDING, *columns)]
+    return select(TestRecord).options(load_only(*loaded))
+
+
+def _curves(
+    ctx: RuleContext, *where: ColumnElement[bool]
+) -> list[tuple[Curve, Specimen, TestRecord]]:
+    """Each curve in the run's scope (of those ``where`` keeps) with its specimen and record."""
     stmt = (
         select(Curve, Specimen, TestRecord)
         .join(Specimen, Specimen.id == Curve.specimen_id)
         .join(TestRecord, TestRecord.id == Curve.test_record_id)
+        .where(*where)
     )
     stmt = ctx.narrow_rows(ctx.narrow(stmt, Curve.institution_id), Curve.id)
     return [(c, s, r) for c, s, r in ctx.db.execute(stmt)]
@@ -391,13 +414,10 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     "形状相似只用来挑选比对的候选，不作为判断依据。",
 )
 def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = select(Curve).where(Curve.fp_vector.is_not(None))
-    for curve in ctx.db.scalars(ctx.narrow_rows(ctx.narrow(stmt, Curve.institution_id), Curve.id)):
+    # each curve with its specimen and record in one statement (the handler's objects are let
+    # may be let go by the time the rules run: a get() of each then reads them one by one)
+    for curve, specimen, record in _curves(ctx, Curve.fp_vector.is_not(None)):
         limits = ctx.thresholds(curve.region_code)
-        record = ctx.db.get(TestRecord, curve.test_record_id)
-        specimen = ctx.db.get(Specimen, curve.specimen_id)
-        if record is None or specimen is None:
-            continue
         found = service.similar_curves(
             ctx.db,
             curve,
@@ -540,7 +560,7 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     "检定/校准有效期，或状态不是在用。",
 )
 def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = select(TestRecord)
+    stmt = _records("equipment", "started_at", "lab_name")
     records = [
         r for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)) if r.equipment
     ]
@@ -583,6 +603,26 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+class _EarlierStarts:
+    """The records of a pool that may overlap a record by more than an allowance and started
+    before it (the finding is the later record's): those started at most the longest record's
+    duration before its start plus the allowance, and not after its start. The pool sorted by
+    start and searched by bisection, rather than walked whole for every record."""
+
+    def __init__(self, pool: Sequence[TestRecord]) -> None:
+        self.pool = pool
+        self.order = sorted(range(len(pool)), key=lambda i: (pool[i].started_at, pool[i].id))
+        self.starts = [pool[i].started_at for i in self.order]
+        self.longest = max((r.ended_at - r.started_at for r in pool), default=dt.timedelta(0))
+
+    def around(self, record: TestRecord, allowed: dt.timedelta) -> list[TestRecord]:
+        """A superset of the pool's records started before ``record`` (by start, then id) that
+        overlap it by more than ``allowed``, in the pool's order; ``record`` may be among them."""
+        low = bisect.bisect_right(self.starts, record.started_at + allowed - self.longest)
+        high = bisect.bisect_right(self.starts, record.started_at)
+        return [self.pool[i] for i in sorted(self.order[low:high])]
+
+
 @rule(
     "impossible_timing",
     title="时间冲突：一台设备同时做两项试验，或一名检测人员同时在两处",
@@ -595,22 +635,24 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
     description="同一机构的两条检测记录时间重叠，且用了同一台设备，或同一检测人员在不同检测场所。",
 )
 def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
-    subjects = list(ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id)))
+    stmt = _records("started_at", "ended_at", *_TIMING)
+    subjects = list(ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)))
     if not subjects:
         return
     earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
     latest = max(r.ended_at for r in subjects) + dt.timedelta(days=1)
     pool = ctx.db.scalars(
-        select(TestRecord).where(
+        _records("started_at", "ended_at", *_TIMING).where(
             TestRecord.institution_id.in_(sorted({r.institution_id for r in subjects})),
             TestRecord.ended_at >= earliest,
             TestRecord.started_at <= latest,
         )
     ).all()
+    earlier = _EarlierStarts(pool)
     for record in subjects:
         allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
         clashes = []
-        for other in pool:
+        for other in earlier.around(record, allowed):
             if other.id == record.id or other.institution_id != record.institution_id:
                 continue
             overlap = min(record.ended_at, other.ended_at) - max(
@@ -645,7 +687,8 @@ def _specialties(ctx: RuleContext, records: list[TestRecord]) -> dict[str, Speci
 @extend_rule("out_of_scope", triggers=(TestRecord,))
 def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record whose test item's specialty no valid certificate covered on the test day."""
-    records = list(ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id)))
+    stmt = _records("item_code", "started_at")
+    records = list(ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)))
     if not records:
         return
     certificates: dict[int, list[QualificationCertificate]] = {}
@@ -678,7 +721,7 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
 @extend_rule("unlicensed_work", triggers=(TestRecord,))
 def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record by a person who is not an inspector of the test item's specialty."""
-    stmt = select(TestRecord)
+    stmt = _records("item_code", "inspector_person_ids")
     records = [
         r
         for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id))

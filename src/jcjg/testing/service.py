@@ -8,10 +8,11 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, func, select
+import numpy.typing as npt
+from sqlalchemy import BigInteger, ColumnElement, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -258,11 +259,30 @@ def store_record(
     )
     db.add(record)
     db.flush()
+    # the curves read first (a bad one refuses the record before any specimen is written), then
+    # the specimens in one flush, their curves in another and the curves' band keys in one
+    # executemany: two flushes and one statement, not one flush a specimen and one a curve
+    read = [_curve_of(settings, index, item) for index, item in enumerate(data.specimens)]
+    rows = [_specimen(record, item) for item in data.specimens]
+    db.add_all(rows)
+    db.flush()
     store = blob_store(settings)
-    rows = [
-        _store_specimen(db, settings, store, record, index, item)
-        for index, item in enumerate(data.specimens)
+    made = [
+        _curve_row(store, record, specimen, curve, item.curve_sha256)
+        for specimen, curve, item in zip(rows, read, data.specimens, strict=True)
+        if curve is not None
     ]
+    if made:
+        db.add_all(row for row, _ in made)
+        db.flush()
+        keys = [
+            {"curve_id": row.id, "key": k}
+            for row, bands in made
+            if bands is not None
+            for k in bands.ravel().tolist()
+        ]
+        if keys:  # no unit of work for these (nothing listens for them): one executemany
+            db.execute(insert(_CURVE_KEY), keys)
     outcome = recompute(record, rows)
     record.recomputed = outcome.as_json() if outcome else {}
     record.platform_judgement = _judgement(outcome).value
@@ -305,16 +325,9 @@ def _check_record(
             )
 
 
-def _store_specimen(
-    db: Session,
-    settings: Settings,
-    store: BlobStore,
-    record: TestRecord,
-    index: int,
-    item: SpecimenIn,
-) -> Specimen:
-    """One specimen of the record, with its curve when it has one."""
-    specimen = Specimen(
+def _specimen(record: TestRecord, item: SpecimenIn) -> Specimen:
+    """One specimen of the record (its curve is :func:`_curve_row`'s)."""
+    return Specimen(
         test_record_id=record.id,
         institution_id=record.institution_id,
         region_code=record.region_code,
@@ -323,24 +336,20 @@ def _store_specimen(
         sample_code=item.sample_code,
         values=dict(item.values),
     )
-    db.add(specimen)
-    db.flush()
-    curve = _curve_of(settings, index, item)
-    if curve is not None:
-        _store_curve(db, store, record, specimen, curve, item.curve_sha256)
-    return specimen
 
 
-def _store_curve(
-    db: Session,
+_CURVE_KEY = cast(Table, CurveKey.__table__)  # the table, for one Core executemany of the keys
+
+
+def _curve_row(
     store: BlobStore,
     record: TestRecord,
     specimen: Specimen,
     curve: curves.Curve,
     upload_sha256: str | None,
-) -> None:
-    """A specimen's force-time curve: stored compressed, its features computed, and its
-    fingerprint indexed so that a curve reused elsewhere is found."""
+) -> tuple[Curve, npt.NDArray[np.int64] | None]:
+    """A specimen's force-time curve: stored compressed, its features computed; with the band
+    keys of its fingerprint (None without one), by which a curve reused elsewhere is found."""
     kind = TestKind(record.kind)
     stored = curves.encode(curve)
     digest = store.put(stored)
@@ -366,11 +375,9 @@ def _store_curve(
         fp_peak_kn=print_.peak_kn if print_ else None,
         fp_rise_s=print_.rise_s if print_ else None,
     )
-    db.add(row)
-    if print_ is not None:
-        db.flush()
-        bands = fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector))
-        db.add_all(CurveKey(curve_id=row.id, key=int(k)) for k in bands.ravel())
+    if print_ is None:
+        return row, None
+    return row, fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector))
 
 
 def nonconforming_by(lab: str, platform: str) -> str:
@@ -547,7 +554,7 @@ def _candidates(
     wanted: set[int] = set()
     for fp in prints:
         buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
-        wanted.update(int(k) for k in fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel())
+        wanted.update(fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel().tolist())
     ids = select(CurveKey.curve_id).where(
         _key_among(db, sorted(wanted)), CurveKey.curve_id < row.id
     )
