@@ -159,5 +159,9 @@ def test_a_key_is_revoked_over_the_api_by_its_witness_or_an_officer(client, chai
     db.expire_all()
     revoked = db.scalars(select(WitnessKey.key_id).where(WitnessKey.revoked_at.is_not(None)))
     assert set(revoked) == {chain.key_id, second.key_id}
-    leaves = db.scalars(select(LedgerLeaf).where(LedgerLeaf.entry_type == "witness_key:revoke"))
+    leaves = db.scalars(
+        select(LedgerLeaf)
+        .where(LedgerLeaf.entry_type == "witness_key:revoke")
+        .order_by(LedgerLeaf.leaf_index)
+    )
     assert [json.loads(x.entry)["data"]["key_id"] for x in leaves] == [chain.key_id, second.key_id]
