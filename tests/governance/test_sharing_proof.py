@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,18 +23,9 @@ from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
 from tests.exchange.conftest import apply_waiting, make_lims
 from tests.governance.test_sharing import HTML, STAFF, Endpoint, _set_up
+from tests.governance.test_sharing_access import _docs
 
 UNMASKED = ("360403199001011232", "13912345678", "王检测", "1990-01-01")
-
-
-def _docs(name: str) -> dict[str, Any]:
-    """The docs/sharing.md code block defining ``name``, run as written."""
-    text = (Path(__file__).parents[2] / "docs" / "sharing.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    code = next(b for b in blocks if f"def {name}(" in b)
-    scope: dict[str, Any] = {}
-    exec(compile(code, "docs/sharing.md", "exec"), scope)  # noqa: S102 - the docs' own example
-    return scope
 
 
 def _batches(db) -> int:
