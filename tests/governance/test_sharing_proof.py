@@ -114,7 +114,7 @@ def test_nothing_unmasked_nor_the_messages_hash_or_leaf_reaches_the_consumer(
     try:
         consumer = _send_two(client, db, settings, factory, endpoint)
         page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML).text
-        assert page.count("发送前存证") == 2  # not notarised before the send pass
+        assert page.count("待发送时存证") == 2  # not notarised before the send pass
         assert sharing.deliver_due(db, settings) == (2, 0)
         _integrate(db)
         messages = db.scalars(select(Message)).all()

@@ -116,7 +116,7 @@ def proof_text(delivery: Delivery) -> str:
     post), the message's own leaf (unmasked), or not yet."""
     if delivery.proof:
         return f"批次存证第 {delivery.proof['index']} 条"
-    return "随消息存证" if "ledger" in delivery.payload else "发送前存证"
+    return "随消息存证" if "ledger" in delivery.payload else "待发送时存证"
 
 
 DELIVERIES = ListView(
@@ -130,7 +130,7 @@ DELIVERIES = ListView(
         Column("attempts", "尝试次数", Delivery.attempts),
         Column("delivered_at", "送达时间"),
         Column("proof", "存证"),
-        Column("last_error", "最近一次失败原因"),
+        Column("last_error", "最近失败原因"),
     ),
     order=Order(
         (Key(Delivery.created_at, lambda r: r.created_at), Key(Delivery.id, lambda r: r.id)),
