@@ -17,7 +17,7 @@ from jcjg.core.workdays import beijing_date
 from jcjg.governance.models import Access, Consumer, DataSet, Subscription
 from jcjg.registry.models import Person
 from tests.factories import login, page_csrf
-from tests.governance.test_sharing import _post, _province
+from tests.governance.test_sharing import HTML, _post, _province
 from tests.governance.test_sharing_access import BASE, PLATFORM, _docs, _key, _problem
 from tests.penalties.helpers import make_penalty
 
@@ -131,6 +131,10 @@ def test_a_consumer_reads_the_published_decisions_masked_by_its_policy(client, d
         method_2="drop",
     )
     assert made.status_code == 303, made.text[:300]
+    # the consumer's page names the policy's fields in words, never their paths
+    page = client.get(f"/governance/sharing/consumers/{consumer.id}", headers=HTML)
+    assert "被处罚人员身份证号" in page.text
+    assert "罚款金额（元）" in page.text
     key_id, private = _key(client, consumer)
 
     near, far, first, second, third = _decisions(db, factory)
