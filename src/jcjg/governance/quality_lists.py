@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal
+from jcjg.core import shared
 from jcjg.core.db import utcnow
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.listing import Column, ListParams, ListView, label, page_context, when
@@ -34,6 +35,8 @@ _LATEST = (dt.datetime.now(dt.UTC), 0)
 def type_title(name: str) -> str:
     """A message type's Chinese title (its name when no longer installed)."""
     kind = message_types().get(name)
+    if kind is None and (source := shared.sources().get(name)) is not None:
+        return source.title  # a derived source of shared data (行政处罚决定)
     return kind.title if kind else name
 
 

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.scopes import Principal
 from jcjg.client.signing import load_key, signed_headers
 from jcjg.config import Settings
+from jcjg.core import shared
 from jcjg.core.db import utcnow
 from jcjg.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from jcjg.core.masking import mask_value
@@ -252,6 +253,28 @@ def record(
     return out
 
 
+def derived_record(
+    settings: Settings, subscription: Subscription, data_set: DataSet, row: shared.SharedRow
+) -> dict[str, Any]:
+    """One record of a derived source as a consumer gets it, masked by its subscription's
+    policy as a message is (docs/sharing.md, "Derived sources"); no ``message_id`` and no
+    ``ledger`` (the record is the platform's, not a lab's message)."""
+    return {
+        "data_set": data_set.code,
+        "message_type": data_set.message_type,
+        "record_id": row.record_id,
+        "institution_code": row.institution_code,
+        "region_code": row.region_code,
+        "day": row.day.isoformat(),
+        "data": mask(
+            row.data,
+            policy_for(subscription.masking, data_set.message_type),
+            hash_secret(settings, subscription.consumer_id),
+            subscription.words,
+        ),
+    }
+
+
 def hash_secret(settings: Settings, consumer_id: int) -> bytes:
     """The keyed hash's key for one consumer: the same value hashes alike for it, never
     across consumers."""
@@ -276,13 +299,18 @@ def save_data_set(db: Session, principal: Principal, values: Mapping[str, Any]) 
     category = text(values, "category", 40, errors, required=False)
     description = text(values, "description", 2000, errors, required=False)
     message_type = str(values.get("message_type") or "")
-    if message_type not in message_types():
+    derived = shared.sources()
+    if message_type not in message_types() and message_type not in derived:
         errors.append(FieldError("message_type", "没有这种消息类型", "message_type"))
     more = values.get("more_types") or []
     if isinstance(more, str):
         more = [more]
     types = list(dict.fromkeys([message_type, *(str(t) for t in more if t)]))
-    if any(t not in message_types() for t in types[1:]):
+    if message_type in derived and len(types) > 1:
+        errors.append(
+            FieldError("more_types", "平台产生的数据（如行政处罚决定）单独成为数据集", "derived")
+        )
+    elif any(t not in message_types() for t in types[1:]):
         errors.append(FieldError("more_types", "没有这种消息类型", "message_type"))
     elif len(types) > MAX_TYPES:
         errors.append(
@@ -380,8 +408,32 @@ def save_consumer(
     return row
 
 
+def source_titles() -> dict[str, str]:
+    """What a data set may hold, name -> Chinese title: the message types, then the derived
+    sources (``core.shared``: 行政处罚决定)."""
+    titles = {k: v.title for k, v in sorted(message_types().items())}
+    return titles | {k: f"{v.title}（平台数据）" for k, v in sorted(shared.sources().items())}
+
+
+def derived_source(data_set: DataSet) -> shared.SharedSource | None:
+    """The derived source ``data_set`` holds (its one type), None for a set of messages."""
+    return shared.sources().get(data_set.message_type)
+
+
+def field_names(db: Session, message_type: str) -> dict[str, str]:
+    """The fields of a message type (the standard in force) or of a derived source, path ->
+    Chinese name."""
+    source = shared.sources().get(message_type)
+    if source is not None:
+        return dict(source.fields)
+    return rulebook.field_names(db, message_type)
+
+
 def personal_fields(db: Session, message_type: str) -> list[str]:
     """The paths of ``message_type``'s personal fields (each needs a masking method)."""
+    source = shared.sources().get(message_type)
+    if source is not None:
+        return sorted(source.personal)
     fields = rulebook.fields_of(db, message_type)
     return sorted(p for p in fields if p.removesuffix("[]").rsplit(".", 1)[-1] in PERSONAL)
 
@@ -494,7 +546,7 @@ def policy(
     each method one of :class:`Masking`, every personal field of every type masked (personal
     data never leaves unmasked); what is wrong is added to ``errors``."""
     types = data_set.message_types
-    fields = {t: rulebook.fields_of(db, t) for t in types}
+    fields = {t: field_names(db, t) for t in types}
     chosen: dict[str, str] = {}
     # plain paths first, so that a typed entry wins; in a set of several types a plain path
     # is kept as one typed entry for each type that has the field

@@ -28,6 +28,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from jcjg.config import Settings
+from jcjg.core import shared
 from jcjg.core.db import utcnow
 from jcjg.core.errors import (
     AppError,
@@ -354,6 +355,8 @@ def query(
     first: ``items``, ``count`` and ``next`` (the address of the following page, or null)."""
     data_set, subscription = grant(db, caller.consumer, code)
     chosen = filters(params, QUERY_KEYS, data_set.message_types)
+    if (source := sharing.derived_source(data_set)) is not None:
+        return _derived_query(db, settings, caller, data_set, subscription, source, chosen)
     found = db.execute(
         _selected(data_set, chosen)
         .where(Message.id > chosen.after)
@@ -368,6 +371,44 @@ def query(
     following = None
     if len(found) > chosen.limit:
         following = f"{PREFIX}/data-sets/{data_set.code}/records?{chosen.query(page[-1][0].id)}"
+    audited = {**chosen.audited(), "limit": chosen.limit}
+    if chosen.after:
+        audited["after"] = chosen.after
+    _audit(db, caller, data_set, AccessKind.QUERY, audited, len(items))
+    return {"data_set": data_set.code, "count": len(items), "items": items, "next": following}
+
+
+def _source_filters(chosen: Filters) -> shared.SourceFilters:
+    return shared.SourceFilters(
+        institution_code=chosen.institution_code,
+        region_code=chosen.region_code,
+        day_from=chosen.received_from,
+        day_to=chosen.received_to,
+    )
+
+
+def _today() -> dt.date:
+    return utcnow().astimezone(BEIJING).date()
+
+
+def _derived_query(
+    db: Session,
+    settings: Settings,
+    caller: Caller,
+    data_set: DataSet,
+    subscription: Subscription,
+    source: shared.SharedSource,
+    chosen: Filters,
+) -> dict[str, Any]:
+    """A page of a derived source's records (published today: a decision within its
+    publicity period), masked by the subscription; ``received_from`` and ``received_to``
+    select by the record's day."""
+    found = source.rows(db, _source_filters(chosen), _today(), chosen.after, chosen.limit + 1)
+    page = found[: chosen.limit]
+    items = [sharing.derived_record(settings, subscription, data_set, row) for row in page]
+    following = None
+    if len(found) > chosen.limit:
+        following = f"{PREFIX}/data-sets/{data_set.code}/records?{chosen.query(page[-1].key)}"
     audited = {**chosen.audited(), "limit": chosen.limit}
     if chosen.after:
         audited["after"] = chosen.after
@@ -531,8 +572,13 @@ def package(
     data_set, subscription = grant(db, caller.consumer, code)
     chosen = filters(params, PACKAGE_KEYS, data_set.message_types)
     start, end = _period(chosen)
-    stmt = _selected(data_set, chosen)
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    source = sharing.derived_source(data_set)
+    if source is not None:
+        derived = source.rows(db, _source_filters(chosen), _today(), 0, PACKAGE_ROWS + 1)
+        total = len(derived)
+    else:
+        stmt = _selected(data_set, chosen)
+        total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     if total > PACKAGE_ROWS:
         raise ValidationFailed(
             "数据过多",
@@ -544,7 +590,18 @@ def package(
                 )
             ],
         )
-    records = b"".join(_lines(db, settings, stmt, subscription, data_set))
+    if source is not None:
+        records = b"".join(
+            json.dumps(
+                sharing.derived_record(settings, subscription, data_set, row),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
+            + b"\n"
+            for row in derived
+        )
+    else:
+        records = b"".join(_lines(db, settings, stmt, subscription, data_set))
     key_id, key = sharing.signing_key(settings)
     manifest = {
         "format": PACKAGE_FORMAT,

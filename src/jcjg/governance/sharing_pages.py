@@ -20,8 +20,7 @@ from jcjg.core.listing import ListParams, list_params, page_context
 from jcjg.core.pagination import PageParams, page_params
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
-from jcjg.exchange.types import message_types
-from jcjg.governance import forms, rulebook, sharing, sharing_access
+from jcjg.governance import forms, sharing, sharing_access
 from jcjg.governance.choices import (
     AccessKind,
     ConsumerKind,
@@ -109,7 +108,7 @@ def data_sets(
         _WORDS,
         filters={"grade": grade, "status": status, "q": q},
         done=DONE.get(done, ""),
-        types={k: v.title for k, v in sorted(message_types().items())},
+        types=sharing.source_titles(),
         form={},
         errors={},
     )
@@ -220,11 +219,11 @@ def set_fields(db: Any, data_set: DataSet) -> dict[str, str]:
     (检测报告（申领监管码）· 签字人的身份证号)."""
     types = data_set.message_types
     if len(types) == 1:
-        return rulebook.field_names(db, types[0])
+        return sharing.field_names(db, types[0])
     return {
         f"{t}:{path}": f"{type_title(t)} · {name}"
         for t in types
-        for path, name in rulebook.field_names(db, t).items()
+        for path, name in sharing.field_names(db, t).items()
     }
 
 
@@ -237,7 +236,7 @@ def shown_fields(db: Any, data_set: DataSet) -> dict[str, str]:
     plain = {
         path: name
         for t in data_set.message_types
-        for path, name in rulebook.field_names(db, t).items()
+        for path, name in sharing.field_names(db, t).items()
     }
     return plain | fields
 

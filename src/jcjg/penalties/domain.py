@@ -7,7 +7,8 @@ from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry
 from jcjg.core.dossier import DOSSIER
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
-from jcjg.penalties import api, choices, dossier, facts, models, pages
+from jcjg.core.shared import SHARED_SOURCES
+from jcjg.penalties import api, choices, dossier, facts, models, pages, shared
 
 DOMAIN = Domain(
     name="penalties",
@@ -50,5 +51,6 @@ DOMAIN = Domain(
         DOSSIER: dossier.sections,
         FORWARDED_FACTS: facts.appliers,
         FACT_CONTENTS: facts.contents,
+        SHARED_SOURCES: shared.sources,
     },
 )
