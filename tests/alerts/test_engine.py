@@ -456,7 +456,10 @@ def test_an_extension_adds_findings_and_triggers_to_another_domains_rule(only_ru
     def more(ctx):
         return []
 
-    only_rules(SUSPENDED, more)
+    only_rules(SUSPENDED)
+    assert engine._watched() == (("test_suspended", (Institution,)),)
+    assert engine._watched() is engine._watched()  # kept for the registration (every commit)
+    only_rules(SUSPENDED, more)  # another registration: read again
     assert engine.checks_of(SUSPENDED) == [SUSPENDED.check, more.check]
     assert ("test_suspended", (Institution, RuleThreshold)) in engine._watched()
     only_rules(more)  # extending a rule nobody declares

@@ -725,10 +725,18 @@ def project_ids_of(obj: object) -> set[int]:
     return {int(i) for i in ids}
 
 
-def _watched() -> list[tuple[str, tuple[type, ...]]]:
+# the rules that writes trigger, with their classes, for the registration they were read from
+# (every commit asks: see _run_on_commit)
+_watched_by: tuple[_Registered | None, tuple[tuple[str, tuple[type, ...]], ...]] = (None, ())
+
+
+def _watched() -> tuple[tuple[str, tuple[type, ...]], ...]:
+    global _watched_by
     if not domains.is_installed():  # a migration or a script with no platform: no rules
-        return []
+        return ()
     current = _current()
+    if _watched_by[0] is current:
+        return _watched_by[1]
     out = []
     for r in current.rules.values():
         triggers = r.triggers + tuple(
@@ -736,7 +744,8 @@ def _watched() -> list[tuple[str, tuple[type, ...]]]:
         )
         if triggers:
             out.append((r.id, triggers))
-    return out
+    _watched_by = (current, tuple(out))
+    return _watched_by[1]
 
 
 # the rules each written class triggers, for the registration they were read from (every flush

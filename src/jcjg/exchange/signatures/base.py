@@ -108,16 +108,24 @@ def covered_names(inner: InnerList) -> tuple[str, ...]:
 
 def build_base(request: Request, inner: InnerList) -> bytes:
     """RFC 9421 2.5: one line per covered component, then the ``@signature-params`` line."""
-    lines = [
-        f"{serialize_item(item)}: {request.component_value(name)}"
-        for item, name in zip(inner.items, covered_names(inner), strict=True)
-    ]
+    return base_and_params(request, inner, covered_names(inner))[0]
+
+
+def base_and_params(
+    request: Request, inner: InnerList, names: tuple[str, ...]
+) -> tuple[bytes, str]:
+    """The signature base and the ``@signature-params`` value, ``names`` being what
+    :func:`covered_names` returned for ``inner`` (a verifier checks them once)."""
+    # A covered name is a derived component or a lowercase field name (covered_names), with no
+    # parameters: its identifier serializes as the name in quotes, nothing to escape.
+    lines = [f'"{name}": {request.component_value(name)}' for name in names]
     try:
-        lines.append(f'"@signature-params": {serialize_inner_list(inner)}')
+        params = serialize_inner_list(inner)
     except StructuredFieldError as exc:
         raise MalformedSignature(f"signature parameters cannot be serialized: {exc}") from exc
+    lines.append(f'"@signature-params": {params}')
     # Every value was checked to be ASCII, and serialized structured fields are ASCII.
-    return "\n".join(lines).encode("ascii")
+    return "\n".join(lines).encode("ascii"), params
 
 
 def inner_list(covered: Sequence[str], params: SignatureParams) -> InnerList:

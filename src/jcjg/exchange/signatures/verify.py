@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from jcjg.exchange.signatures.base import SignatureParams, build_base, covered_names
+from jcjg.exchange.signatures.base import SignatureParams, base_and_params, covered_names
 from jcjg.exchange.signatures.components import Request
 from jcjg.exchange.signatures.errors import (
     BadSignature,
@@ -34,7 +34,6 @@ from jcjg.exchange.signatures.structured import (
     Member,
     Parameters,
     parse_dictionary,
-    serialize_inner_list,
 )
 
 
@@ -99,7 +98,7 @@ def verify_request(
     covered = covered_names(inner)
     if params.keyid is None:
         raise MissingParameter("keyid")
-    base = build_base(request, inner)
+    base, signature_params = base_and_params(request, inner, covered)
     key = resolve_key(params.keyid)
     if key is None:
         raise UnknownKey(params.keyid)
@@ -120,7 +119,7 @@ def verify_request(
         tag=params.tag,
         covered=covered,
         params=dict(inner.params),
-        signature_params=serialize_inner_list(inner),
+        signature_params=signature_params,
         signature=signed.value,
     )
 
