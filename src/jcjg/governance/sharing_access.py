@@ -37,6 +37,7 @@ from jcjg.core.errors import (
     ValidationFailed,
     problem_type,
 )
+from jcjg.core.workdays import beijing_date
 from jcjg.exchange import problems as exchange_problems
 from jcjg.exchange.auth import (
     REQUIRED,
@@ -368,9 +369,23 @@ def query(
         sharing.record(settings, subscription, data_set, row, institution_code)
         for row, institution_code in page
     ]
+    more = len(found) > chosen.limit
+    return _answered(db, caller, data_set, chosen, items, page[-1][0].id if more else None)
+
+
+def _answered(
+    db: Session,
+    caller: Caller,
+    data_set: DataSet,
+    chosen: Filters,
+    items: list[dict[str, Any]],
+    last: int | None,
+) -> dict[str, Any]:
+    """A page of ``items`` as the query service answers it, the access audited; ``last``: the
+    key of the page's last record when more follow (the next page's link), else None."""
     following = None
-    if len(found) > chosen.limit:
-        following = f"{PREFIX}/data-sets/{data_set.code}/records?{chosen.query(page[-1][0].id)}"
+    if last is not None:
+        following = f"{PREFIX}/data-sets/{data_set.code}/records?{chosen.query(last)}"
     audited = {**chosen.audited(), "limit": chosen.limit}
     if chosen.after:
         audited["after"] = chosen.after
@@ -387,10 +402,6 @@ def _source_filters(chosen: Filters) -> shared.SourceFilters:
     )
 
 
-def _today() -> dt.date:
-    return utcnow().astimezone(BEIJING).date()
-
-
 def _derived_query(
     db: Session,
     settings: Settings,
@@ -403,17 +414,13 @@ def _derived_query(
     """A page of a derived source's records (published today: a decision within its
     publicity period), masked by the subscription; ``received_from`` and ``received_to``
     select by the record's day."""
-    found = source.rows(db, _source_filters(chosen), _today(), chosen.after, chosen.limit + 1)
+    found = source.rows(
+        db, _source_filters(chosen), beijing_date(utcnow()), chosen.after, chosen.limit + 1
+    )
     page = found[: chosen.limit]
     items = [sharing.derived_record(settings, subscription, data_set, row) for row in page]
-    following = None
-    if len(found) > chosen.limit:
-        following = f"{PREFIX}/data-sets/{data_set.code}/records?{chosen.query(page[-1].key)}"
-    audited = {**chosen.audited(), "limit": chosen.limit}
-    if chosen.after:
-        audited["after"] = chosen.after
-    _audit(db, caller, data_set, AccessKind.QUERY, audited, len(items))
-    return {"data_set": data_set.code, "count": len(items), "items": items, "next": following}
+    more = len(found) > chosen.limit
+    return _answered(db, caller, data_set, chosen, items, page[-1].key if more else None)
 
 
 def catalogue(db: Session, caller: Caller) -> dict[str, Any]:
@@ -574,7 +581,9 @@ def package(
     start, end = _period(chosen)
     source = sharing.derived_source(data_set)
     if source is not None:
-        derived = source.rows(db, _source_filters(chosen), _today(), 0, PACKAGE_ROWS + 1)
+        derived = source.rows(
+            db, _source_filters(chosen), beijing_date(utcnow()), 0, PACKAGE_ROWS + 1
+        )
         total = len(derived)
     else:
         stmt = _selected(data_set, chosen)
