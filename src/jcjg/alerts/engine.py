@@ -838,45 +838,24 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING_KEY, None)
 
 
-def _open_alerts_of(
-    db: Session, scopes: Mapping[str, frozenset[int]]
+def _open_alerts_among(
+    db: Session, column: Any, wanted: Mapping[str, frozenset[Any]]
 ) -> dict[str, dict[str, Alert]]:
-    """The open alerts (not a child's) of each rule of ``scopes`` on its institutions, by key:
-    what :func:`_open_alerts` reads for a run of one of them narrowed to those institutions."""
-    found: dict[str, dict[str, Alert]] = {rule_id: {} for rule_id in scopes}
-    institutions = sorted(set().union(*scopes.values())) if scopes else []
-    for start in range(0, len(institutions), 500):
-        chunk = institutions[start : start + 500]
-        for alert in db.scalars(
-            select(Alert).where(
-                Alert.rule_id.in_(sorted(scopes)),
-                Alert.status == AlertStatus.OPEN.value,
-                Alert.origin.is_(None),
-                Alert.institution_id.in_(chunk),
-            )
-        ):
-            if alert.institution_id in scopes[alert.rule_id]:
-                found[alert.rule_id][alert.key] = alert
-    return found
-
-
-def _open_alerts_by_key(
-    db: Session, wanted: Mapping[str, frozenset[str]]
-) -> dict[str, dict[str, Alert]]:
-    """The open alerts (not a child's) of each rule of ``wanted`` whose key is one of its keys:
-    what :func:`_open_alerts` reads for a run by rows of one of them (the rows' findings)."""
+    """The open alerts (not a child's) of each rule of ``wanted`` whose ``column`` (the
+    institution, or the key) holds one of the rule's values, by key: what :func:`_open_alerts`
+    reads for a run of that rule narrowed to those institutions (or by rows: their findings)."""
     found: dict[str, dict[str, Alert]] = {rule_id: {} for rule_id in wanted}
-    keys = sorted(set().union(*wanted.values())) if wanted else []
-    for start in range(0, len(keys), 500):
+    values = sorted(set().union(*wanted.values())) if wanted else []
+    for start in range(0, len(values), 500):
         for alert in db.scalars(
             select(Alert).where(
                 Alert.rule_id.in_(sorted(wanted)),
                 Alert.status == AlertStatus.OPEN.value,
                 Alert.origin.is_(None),
-                Alert.key.in_(keys[start : start + 500]),
+                column.in_(values[start : start + 500]),
             )
         ):
-            if alert.key in wanted[alert.rule_id]:
+            if getattr(alert, column.key) in wanted[alert.rule_id]:
                 found[alert.rule_id][alert.key] = alert
     return found
 
@@ -904,7 +883,8 @@ def run_triggered(
         # the open alerts of the rules run for institutions or rows, in one read of each kind
         # rather than one a rule (a rule reconciles only its own alerts, so a rule run before
         # another leaves the other's as they were read)
-        already = _open_alerts_of(db, by_institution) | _open_alerts_by_key(db, by_keys)
+        already = _open_alerts_among(db, Alert.institution_id, by_institution)
+        already |= _open_alerts_among(db, Alert.key, by_keys)
         for rule_id in sorted(pending):
             if rule_id not in known:
                 continue

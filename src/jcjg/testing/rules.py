@@ -414,8 +414,8 @@ def result_curve_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     "形状相似只用来挑选比对的候选，不作为判断依据。",
 )
 def curve_reuse(ctx: RuleContext) -> Iterator[Finding]:
-    # each curve with its specimen and record in one statement (the handler's objects are let
-    # may be let go by the time the rules run: a get() of each then reads them one by one)
+    # each curve with its specimen and record in one statement (the handler's objects may be
+    # let go by the time the rules run: a get() of each then read them one by one)
     for curve, specimen, record in _curves(ctx, Curve.fp_vector.is_not(None)):
         limits = ctx.thresholds(curve.region_code)
         found = service.similar_curves(
