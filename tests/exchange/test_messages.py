@@ -23,6 +23,7 @@ from jcjg.core.db import utcnow
 from jcjg.exchange import apply, clients
 from jcjg.exchange.choices import ClientStatus
 from jcjg.exchange.models import ExchangeFile, Message, SeenNonce
+from jcjg.governance import checks
 from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
@@ -495,6 +496,26 @@ def test_replayed_nonce_is_401(client: TestClient, db: Session, lims: Lims) -> N
     assert client.post(PATH, content=body, headers=headers).status_code == 202
     before = counts(db)
     problem(client.post(PATH, content=body, headers=headers), 401, "exchange-nonce-replayed")
+    assert counts(db) == before
+
+
+def test_replayed_nonce_is_401_when_the_checks_read_the_database(
+    client: TestClient, db: Session, lims: Lims
+) -> None:
+    """A replay is refused whichever path its checks take: here the data standard's versions
+    have left memory (their time to live ran out), so the request is checked with the database,
+    which finds the stored message; the nonce is still the one already seen."""
+    body = _body(lims)
+    headers = lims.headers("POST", PATH, body)
+    assert client.post(PATH, content=body, headers=headers).status_code == 202
+    before = counts(db)
+    checks.MEMORY.forget()
+    problem(client.post(PATH, content=body, headers=headers), 401, "exchange-nonce-replayed")
+    assert counts(db) == before
+    checks.MEMORY.forget()  # signed anew (a new nonce) the same message is a duplicate
+    again = client.post(PATH, content=body, headers=lims.headers("POST", PATH, body))
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "duplicate"
     assert counts(db) == before
 
 

@@ -293,6 +293,14 @@ def _existing(db: Session, client_id: int, message_id: str, sha256: str) -> dict
     return {**receipt, "status": "duplicate"}
 
 
+def _seen(db: Session, key_id: str, nonce: str) -> bool:
+    """Whether this key's ``nonce`` is remembered (a request carrying it was stored)."""
+    found = db.execute(
+        select(SeenNonce.nonce).where(SeenNonce.key_id == key_id, SeenNonce.nonce == nonce)
+    ).first()
+    return found is not None
+
+
 def missing_files(db: Session, client_id: int, hashes: list[str]) -> list[str]:
     """The referenced SHA-256 this client has not uploaded yet, in the order given."""
     wanted = list(dict.fromkeys(h.lower() for h in hashes))
@@ -393,6 +401,10 @@ def accept(
     if db is not None:
         previous = _existing(db, client_id, message_id, sha256)
         if previous is not None:
+            # a copy answered from the stored row: the same request again (its nonce seen) is
+            # a replay, as :func:`store` finds when the checks needed no database
+            if _seen(db, caller.key.key_id, caller.verified.nonce or ""):
+                raise ExchangeError(problems.NONCE_REPLAYED)
             return previous
     missing = missing_files(db, client_id, files) if db is not None else []
     if missing:
