@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,9 +101,13 @@ def _changes(
     """The source's records published or corrected since the last pass, its memory of them
     brought up to date (in ``db``'s transaction)."""
     current: Mapping[int, str] = source.versions(db, today)
-    seen = {
-        r.record_key: r
-        for r in db.scalars(select(SharedRecord).where(SharedRecord.source == source.code))
+    seen: dict[int, tuple[str, str]] = {
+        key: (version, made)
+        for key, version, made in db.execute(
+            select(SharedRecord.record_key, SharedRecord.version, SharedRecord.digest).where(
+                SharedRecord.source == source.code
+            )
+        )
     }
     gone = [key for key in seen if key not in current]
     for start in range(0, len(gone), CHUNK):
@@ -113,26 +117,29 @@ def _changes(
                 SharedRecord.record_key.in_(gone[start : start + CHUNK]),
             )
         )
-    changed = sorted(k for k, v in current.items() if k not in seen or seen[k].version != v)
+    changed = sorted(k for k, v in current.items() if k not in seen or seen[k][0] != v)
     out: list[tuple[shared.SharedRow, DeliveryEvent]] = []
     for row in _rows(db, source, changed, today):
         made = digest(row)
-        before = seen.get(row.key)
-        if before is None:
+        version = current[row.key]
+        if row.key not in seen:
             db.add(
                 SharedRecord(
                     source=source.code,
                     record_key=row.key,
-                    version=current[row.key],
+                    version=version,
                     digest=made,
                     seen_at=now,
                 )
             )
             out.append((row, DeliveryEvent.PUBLISHED))
             continue
-        before.version, before.seen_at = current[row.key], now
-        if before.digest != made:
-            before.digest = made
+        db.execute(
+            update(SharedRecord)
+            .where(SharedRecord.source == source.code, SharedRecord.record_key == row.key)
+            .values(version=version, digest=made, seen_at=now)
+        )
+        if seen[row.key][1] != made:
             out.append((row, DeliveryEvent.CORRECTED))
     return out
 
