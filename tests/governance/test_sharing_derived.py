@@ -168,7 +168,7 @@ def test_a_published_decision_reaches_the_subscriber_masked_signed_and_proven(
         endpoint.close()
 
 
-def test_a_correction_while_public_is_delivered_as_such(client, db, settings, factory):
+def test_a_correction_while_public_is_delivered_as_such(client, db, settings, factory, monkeypatch):
     endpoint = Endpoint(fail=0)
     try:
         consumer, inst, _person = _bank(client, db, factory, endpoint.url)
@@ -182,6 +182,28 @@ def test_a_correction_while_public_is_delivered_as_such(client, db, settings, fa
         assert first["data"]["facts"] == "出具虚假检测报告。"
         assert corrected["delivery_id"] != first["delivery_id"]
         assert _proven(client, db, *endpoint.received[1][1:])["data"]["deliveries"] == 1
+
+        # another pass (the job's claim prevents it) brought the record up to date meanwhile:
+        # this one queues nothing for it
+        _correct(client, factory, public["id"], facts="出具虚假检测报告三份。")
+        rows = sharing_derived._rows
+
+        def raced(db_, source, keys, today):
+            found = rows(db_, source, keys, today)
+            for row in found:
+                db_.execute(
+                    update(SharedRecord)
+                    .where(SharedRecord.record_key == row.key)
+                    .values(
+                        version=source.versions(db_, today)[row.key],
+                        digest=sharing_derived.digest(row),
+                    )
+                )
+            return found
+
+        monkeypatch.setattr(sharing_derived, "_rows", raced)
+        assert sharing_derived.enqueue_changes(db, settings) == 0
+        monkeypatch.setattr(sharing_derived, "_rows", rows)
 
         # a change the set does not show (who recorded it) is no correction
         db.execute(update(Penalty).where(Penalty.id == public["id"]).values(created_by=None))

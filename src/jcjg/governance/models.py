@@ -431,7 +431,8 @@ class SharedRecord(IdMixin, Base):
     """A record of a derived source (``core.shared``) as the deliver job last saw it public:
     its source's version token and the SHA-256 of what it shares. A record not here is new
     (``published``); one whose digest changed, ``corrected``; one no longer public leaves.
-    The unique key makes two send passes at once deliver nothing twice."""
+    The unique key, and updates conditional on the version read, keep two send passes at once
+    from queueing a record twice."""
 
     __tablename__ = "share_record"
     __table_args__ = (UniqueConstraint("source", "record_key"),)

@@ -134,12 +134,16 @@ def _changes(
             )
             out.append((row, DeliveryEvent.PUBLISHED))
             continue
-        db.execute(
+        taken = db.execute(
             update(SharedRecord)
-            .where(SharedRecord.source == source.code, SharedRecord.record_key == row.key)
+            .where(
+                SharedRecord.source == source.code,
+                SharedRecord.record_key == row.key,
+                SharedRecord.version == seen[row.key][0],  # not brought up to date meanwhile
+            )
             .values(version=version, digest=made, seen_at=now)
         )
-        if seen[row.key][1] != made:
+        if getattr(taken, "rowcount", 0) == 1 and seen[row.key][1] != made:
             out.append((row, DeliveryEvent.CORRECTED))
     return out
 
@@ -178,8 +182,10 @@ def _enqueue(
 def enqueue_changes(db: Session, settings: Settings, now: dt.datetime | None = None) -> int:
     """Queue the deliveries of the derived records published or corrected since the last pass
     (``now``'s Beijing day decides what is public), one per subscription in force, and
-    commit. Two passes at once: the second's memory collides with the first's (a unique key),
-    it is rolled back and queues nothing. Returns how many deliveries."""
+    commit. Two passes at once (the job's claim prevents it): a new record's memory collides
+    with the other pass's (a unique key) and the second pass is rolled back; a corrected one
+    is brought up to date only from the version read, so the second pass finds it done and
+    queues nothing for it. Returns how many deliveries."""
     now = now or utcnow()
     today = beijing_date(now)
     made = 0
