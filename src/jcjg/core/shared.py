@@ -10,12 +10,18 @@ publicity period), oldest first after the position ``after``, at most ``limit`` 
 by the query's filters (:class:`SourceFilters`). Each :class:`SharedRow` carries its paging
 position (``key``), its institution and region (the filters' and the items' fields) and its
 ``data``: a JSON object whose fields are the source's ``fields`` (paths as in the data standard,
-``persons[].id_number``); ``personal`` names those that never leave unmasked."""
+``persons[].id_number``); ``personal`` names those that never leave unmasked.
+
+A source's ``versions`` answers, cheaply, every record public *today* by its key with a token
+that changes whenever the record does (a decision's ``updated_at``): governance's deliver job
+polls it, fetches the rows whose token it has not seen (``SourceFilters.keys``) and delivers
+them to the subscriptions in force as new (``published``) or corrected (docs/sharing.md,
+"Deliveries of derived data"). The domain calls nothing of governance's."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +42,7 @@ class SourceFilters:
     region_code: str = ""
     day_from: dt.date | None = None
     day_to: dt.date | None = None
+    keys: tuple[int, ...] = ()  # only these records (by ``SharedRow.key``); () for all
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class SharedSource:
     personal: tuple[str, ...]  # paths that must be masked
     rows: Callable[[Session, SourceFilters, dt.date, int, int], Sequence[SharedRow]]
     # (db, filters, today, after, limit) -> the rows
+    versions: Callable[[Session, dt.date], Mapping[int, str]]
+    # (db, today) -> {key: version token} of every record public today
 
 
 def sources() -> dict[str, SharedSource]:

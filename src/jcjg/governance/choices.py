@@ -174,6 +174,17 @@ class DeliveryStatus(StrEnum):
         return {"pending": "待推送", "delivered": "已送达", "dead": "推送失败"}[self.value]
 
 
+class DeliveryEvent(StrEnum):
+    """What a delivery of a derived record tells (its body's ``event``)."""
+
+    PUBLISHED = "published"
+    CORRECTED = "corrected"
+
+    @property
+    def label(self) -> str:
+        return {"published": "公示", "corrected": "更正"}[self.value]
+
+
 class AccessKind(StrEnum):
     QUERY = "query"
     PACKAGE = "package"

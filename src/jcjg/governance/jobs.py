@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from jcjg.config import get_settings
 from jcjg.core.db import utcnow
 from jcjg.core.jobs import job
-from jcjg.governance import quality, sharing
+from jcjg.governance import quality, sharing, sharing_derived
 
 SCAN_DAYS = 35  # the month and the days before it that a late message still counts in
 
@@ -30,11 +30,16 @@ def quality_scan(db: Session, log: logging.Logger) -> None:
 
 @job(
     "governance.deliver",
-    title="推送共享数据（到期的推送与重试）",
+    title="推送共享数据（平台数据的公示与更正，到期的推送与重试）",
     every=dt.timedelta(seconds=10),
 )
 def deliver(db: Session, log: logging.Logger) -> None:
-    """Post the deliveries that are due to their consumers."""
-    delivered, failed = sharing.deliver_due(db, get_settings())
+    """Queue the derived records published or corrected since the last run (a penalty
+    decision), then post the deliveries that are due to their consumers."""
+    settings = get_settings()
+    queued = sharing_derived.enqueue_changes(db, settings)
+    if queued:
+        log.info("%d deliveries of derived records queued", queued)
+    delivered, failed = sharing.deliver_due(db, settings)
     if delivered or failed:
         log.info("%d delivered, %d failed (to be tried again)", delivered, failed)

@@ -397,8 +397,10 @@ class Subscription(ChangeLogged, IdMixin, TimestampMixin, Base):
 
 
 class Delivery(IdMixin, Base):
-    """One message of a subscribed data set, masked for its consumer and posted to it: at
-    least once, retried with backoff, dead after the last attempt (replayable)."""
+    """One message, or one derived record (a published or corrected penalty decision), of a
+    subscribed data set, masked for its consumer and posted to it: at least once, retried with
+    backoff, dead after the last attempt (replayable). ``message_row_id`` names the applied
+    message it was made of; ``record_key`` the derived record (its source is the set's)."""
 
     __tablename__ = "share_delivery"
     __table_args__ = (
@@ -407,9 +409,10 @@ class Delivery(IdMixin, Base):
     )
 
     subscription_id: Mapped[int] = mapped_column(ForeignKey("share_subscription.id"), index=True)
-    message_row_id: Mapped[int] = mapped_column(
-        ForeignKey("exchange_message.id", ondelete="CASCADE")
+    message_row_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exchange_message.id", ondelete="CASCADE"), default=None
     )
+    record_key: Mapped[int | None] = mapped_column(BigInteger, default=None)
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)  # the consumer's dedup key
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead
@@ -422,6 +425,23 @@ class Delivery(IdMixin, Base):
     # ``index`` (the batch's leaf in the log), ``size``, ``position``, ``path`` (hex) and the
     # ``sha256`` of the body it commits to; None for an unmasked one (its body has ``ledger``)
     proof: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+
+
+class SharedRecord(IdMixin, Base):
+    """A record of a derived source (``core.shared``) as the deliver job last saw it public:
+    its source's version token and the SHA-256 of what it shares. A record not here is new
+    (``published``); one whose digest changed, ``corrected``; one no longer public leaves.
+    The unique key, and updates conditional on the version read, keep two send passes at once
+    from queueing a record twice."""
+
+    __tablename__ = "share_record"
+    __table_args__ = (UniqueConstraint("source", "record_key"),)
+
+    source: Mapped[str] = mapped_column(String(64))  # the source's code, ``penalty.decision``
+    record_key: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Access(IdMixin, Base):

@@ -8,8 +8,9 @@ types written ``type:path``); one to a conditional data set waits for another pe
 approval, a restricted one is never shared.
 
 Every applied message of a subscribed data set becomes a **delivery**, masked when it is made
-(in the apply step's batch): a JSON document POSTed to the consumer, signed by the platform
-(RFC 9421, Ed25519: ``@method``, ``@target-uri``, ``content-digest``, ``content-type``; the
+(in the apply step's batch; a derived set's published or corrected records are queued by
+:mod:`jcjg.governance.sharing_derived`): a JSON document POSTed to the consumer, signed by the
+platform (RFC 9421, Ed25519: ``@method``, ``@target-uri``, ``content-digest``, ``content-type``; the
 key at ``GET /governance/sharing/key``), at least once: a failed post is tried again
 after 10 s, 20 s, 40 s … (at most an hour apart), and after :data:`MAX_ATTEMPTS` the delivery
 is dead, listed on the consumer's page until replayed. The consumer deduplicates by

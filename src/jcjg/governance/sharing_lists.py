@@ -18,6 +18,7 @@ from jcjg.governance.choices import (
     DataSetChangeKind,
     DataSetChangeStatus,
     DataSetStatus,
+    DeliveryEvent,
     DeliveryStatus,
 )
 from jcjg.governance.lists import named
@@ -100,6 +101,7 @@ def _delivery_cells(db: Session, rows: Sequence[Delivery]) -> list[list[str]]:
         [
             r.delivery_id,
             str(r.payload.get("data_set", "")),
+            delivery_content(r),
             when(r.created_at),
             label(DeliveryStatus, r.status),
             str(r.attempts),
@@ -109,6 +111,17 @@ def _delivery_cells(db: Session, rows: Sequence[Delivery]) -> list[list[str]]:
         ]
         for r in rows
     ]
+
+
+def delivery_content(delivery: Delivery) -> str:
+    """What a delivery holds, in words: a message's type (检测人员), or a derived record's source,
+    whether it is new or a correction, and the record (行政处罚决定 · 更正 · 浔建罚字…号)."""
+    payload = delivery.payload
+    kind = type_title(str(payload.get("message_type", "")))
+    if delivery.record_key is None:
+        return kind
+    event = label(DeliveryEvent, str(payload.get("event", "")))
+    return f"{kind} · {event} · {payload.get('record_id', '')}"
 
 
 def proof_text(delivery: Delivery) -> str:
@@ -125,6 +138,7 @@ DELIVERIES = ListView(
     columns=(
         Column("delivery_id", "推送编号"),
         Column("data_set", "数据集"),
+        Column("content", "推送内容"),
         Column("created_at", "生成时间", Delivery.created_at),
         Column("status", "状态", Delivery.status),
         Column("attempts", "尝试次数", Delivery.attempts),

@@ -46,6 +46,8 @@ def _rows(
         .join(Institution, Institution.id == Penalty.institution_id)
         .where(Penalty.id > after)
     )
+    if chosen.keys:
+        stmt = stmt.where(Penalty.id.in_(chosen.keys))
     if chosen.institution_code:
         stmt = stmt.where(Institution.code == chosen.institution_code)
     if chosen.region_code:
@@ -99,6 +101,13 @@ def _rows(
     ]
 
 
+def _versions(db: Session, today: dt.date) -> dict[int, str]:
+    """Every decision public today, by id, with the moment it was last changed (recorded,
+    corrected here or by the child platform that sent it): a new moment is a new version."""
+    stmt = public_stmt(today).with_only_columns(Penalty.id, Penalty.updated_at)
+    return {key: changed.isoformat() for key, changed in db.execute(stmt)}
+
+
 def sources() -> list[SharedSource]:
     return [
         SharedSource(
@@ -107,5 +116,6 @@ def sources() -> list[SharedSource]:
             fields=FIELDS,
             personal=("persons[].id_number",),
             rows=_rows,
+            versions=_versions,
         )
     ]
