@@ -8,7 +8,8 @@ from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.dossier import DOSSIER, FACETS
 from jcjg.core.jobs import Job
-from jcjg.credit import api, choices, dossier, jobs, models, pages, public
+from jcjg.core.shared import SHARED_SOURCES
+from jcjg.credit import api, choices, dossier, jobs, models, pages, public, shared
 
 DOMAIN = Domain(
     name="credit",
@@ -85,6 +86,7 @@ DOMAIN = Domain(
     hooks={
         DOSSIER: dossier.sections,
         FACETS: dossier.facets,
+        SHARED_SOURCES: shared.sources,
         PORTAL: lambda: [
             PortalEntry(
                 "检测机构查询",
