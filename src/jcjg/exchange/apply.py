@@ -41,6 +41,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -86,6 +87,12 @@ SQLITE_BATCH_SECONDS = 0.05
 # messages applied in one savepoint (a group with a refusal is applied again one by one)
 GROUP = 20
 PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
+# Bodies prepare() parsed ahead of their batch, kept for apply_one by type and body (the same
+# bytes parse to the same message; a message prepared once is not parsed or prepared again by
+# the next batches' prepare); taken when applied, the oldest dropped past this many
+PARSED_KEPT = 2 * PREPARED
+_parsed: OrderedDict[tuple[str, bytes], tuple[Any, Any] | None] = OrderedDict()
+_parsed_lock = threading.Lock()
 
 
 def holder_id() -> str:
@@ -175,11 +182,15 @@ def apply_one(
     try:
         if kind is None:
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
+        parsed = _take_parsed(row.message_type, row.body)
         try:
-            outcome.data = json.loads(row.body)
-            if convert is not None:
-                outcome.data = convert(row, outcome.data)
-            message = kind.schema.model_validate(outcome.data)
+            if parsed is not None and convert is None:  # prepare() parsed it as it is
+                outcome.data, message = parsed
+            else:
+                outcome.data = json.loads(row.body)
+                if convert is not None:
+                    outcome.data = convert(row, outcome.data)
+                message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
         if owner is None and row.institution_id:
@@ -426,7 +437,9 @@ def _end_messages(
 def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
     """Before a batch's transaction (on SQLite, whose one write lock it holds), the work its
     messages' handlers will do that needs no database (:attr:`MessageType.prepare`), read in a
-    session that takes no write lock. A message that cannot be prepared is left to its handler
+    session that takes no write lock: each message parsed and validated once, kept for
+    :func:`apply_one` (which parses it again only when its type's conversion rules rewrite
+    it), and prepared. A message that cannot be parsed or prepared is left to its handler
     (which refuses it)."""
     kinds = {name: kind for name, kind in message_types().items() if kind.prepare is not None}
     if not kinds:
@@ -443,13 +456,32 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> No
             .limit(PREPARED)
         ).all()
     for name, body in rows:
+        with _parsed_lock:
+            if (name, body) in _parsed:  # prepared for an earlier batch
+                continue
         kind = kinds[name]
         assert kind.prepare is not None
+        parsed: tuple[Any, Any] | None = None
         try:
             with settings_in_use(settings):
-                kind.prepare(kind.schema.model_validate(json.loads(body)), settings)
+                data = json.loads(body)
+                message = kind.schema.model_validate(data)
+                parsed = (data, message)
+                kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
             log.debug("preparing a %s message failed", name, exc_info=True)
+        with _parsed_lock:
+            _parsed[name, body] = parsed
+            while len(_parsed) > PARSED_KEPT:
+                _parsed.popitem(last=False)
+
+
+def _take_parsed(name: str, body: bytes) -> tuple[Any, Any] | None:
+    """The message :func:`prepare` parsed from ``body`` (and forgot since), or None."""
+    if not _parsed:
+        return None
+    with _parsed_lock:
+        return _parsed.pop((name, body), None)
 
 
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
