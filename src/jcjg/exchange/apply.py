@@ -89,10 +89,11 @@ GROUP = 20
 PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
 # Bodies prepare() parsed ahead of their batch, kept for apply_one by type and body (the same
 # bytes parse to the same message; a message prepared once is not parsed or prepared again by
-# the next batches' prepare); taken when applied, the oldest dropped past this many
+# the next batches' prepare); taken when applied, the oldest dropped past this many or past
+# this many bytes of bodies (a parsed body takes about twelve times its bytes: a test record
+# with curves, 170 kB, about 2 MB), beyond which prepare looks no further ahead
 PARSED_KEPT = 2 * PREPARED
-_parsed: OrderedDict[tuple[str, bytes], tuple[Any, Any] | None] = OrderedDict()
-_parsed_lock = threading.Lock()
+PARSED_BYTES = 2 * 1024 * 1024
 
 
 def holder_id() -> str:
@@ -182,7 +183,7 @@ def apply_one(
     try:
         if kind is None:
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
-        parsed = _take_parsed(row.message_type, row.body)
+        parsed = _parsed.take(row.message_type, row.body)
         try:
             if parsed is not None and convert is None:  # prepare() parsed it as it is
                 outcome.data, message = parsed
@@ -434,6 +435,50 @@ def _end_messages(
             )
 
 
+class _Parsed:
+    """The messages :func:`prepare` parsed (None: one it could not), by type and body, oldest
+    first, within :data:`PARSED_KEPT` messages and :data:`PARSED_BYTES` bytes of bodies."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[str, bytes], tuple[Any, Any] | None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, bytes]) -> bool:
+        with self._lock:
+            return key in self._kept
+
+    def room_for(self, body: bytes) -> bool:
+        with self._lock:
+            return self._bytes + len(body) <= PARSED_BYTES
+
+    def keep(self, name: str, body: bytes, parsed: tuple[Any, Any] | None) -> None:
+        """Keep it, dropping the oldest kept to make room (messages applied elsewhere, or
+        another lane's), never it."""
+        with self._lock:
+            if (name, body) not in self._kept:
+                self._bytes += len(body)
+            self._kept[name, body] = parsed
+            while len(self._kept) > 1 and (
+                len(self._kept) > PARSED_KEPT or self._bytes > PARSED_BYTES
+            ):
+                (_, dropped), _ = self._kept.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def take(self, name: str, body: bytes) -> tuple[Any, Any] | None:
+        """The message parsed from ``body`` (forgotten once taken), or None."""
+        if not self._kept:
+            return None
+        with self._lock:
+            if (name, body) not in self._kept:
+                return None
+            self._bytes -= len(body)
+            return self._kept.pop((name, body))
+
+
+_parsed = _Parsed()
+
+
 def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
     """Before a batch's transaction (on SQLite, whose one write lock it holds), the work its
     messages' handlers will do that needs no database (:attr:`MessageType.prepare`), read in a
@@ -455,10 +500,11 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> No
             .order_by(Message.id)
             .limit(PREPARED)
         ).all()
-    for name, body in rows:
-        with _parsed_lock:
-            if (name, body) in _parsed:  # prepared for an earlier batch
-                continue
+    for at, (name, body) in enumerate(rows):
+        if (name, body) in _parsed:  # prepared for an earlier batch
+            continue
+        if at and not _parsed.room_for(body):  # far enough ahead (the next one always goes)
+            break
         kind = kinds[name]
         assert kind.prepare is not None
         parsed: tuple[Any, Any] | None = None
@@ -470,18 +516,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> No
                 kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
             log.debug("preparing a %s message failed", name, exc_info=True)
-        with _parsed_lock:
-            _parsed[name, body] = parsed
-            while len(_parsed) > PARSED_KEPT:
-                _parsed.popitem(last=False)
-
-
-def _take_parsed(name: str, body: bytes) -> tuple[Any, Any] | None:
-    """The message :func:`prepare` parsed from ``body`` (and forgot since), or None."""
-    if not _parsed:
-        return None
-    with _parsed_lock:
-        return _parsed.pop((name, body), None)
+        _parsed.keep(name, body, parsed)
 
 
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
