@@ -114,3 +114,21 @@ def test_the_quick_check_agrees_with_the_walk() -> None:
     for value in values:
         quick, walked = plausible.fine(value), not list(plausible.problems(value))
         assert quick == walked or (not quick and len(value) > plausible._AT_ONCE), value  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rows", "where"),
+    [
+        ([[0.1 * i, 1.0] for i in range(300)], None),  # a curve's points: read flat, none found
+        ([[0.1 * i, 1.0] for i in range(299)] + [[30.0, 5e-324]], "299.1"),
+        ([[0.1 * i, 1.0, 2.0] for i in range(100)] + [[1.0, -1e-310]], "100.1"),  # widths differ
+        ([(0.5, 1.0)] * 80 + [(1e-305,)], "80.0"),  # tuples
+        ([[0.5, 1.0]] * 80 + [[1.0, [5e-324]]], "80.1.0"),  # a row holding a list: walked
+        ([[0.5, 1.0]] * 80 + [{"1": 5e-324}], "80.1"),  # a dict among the rows: walked
+    ],
+)
+def test_long_lists_of_rows_are_read_flat_and_a_subnormal_named(rows, where) -> None:
+    """A list of more than _AT_ONCE rows (a curve's points) is checked as one flat array; a
+    subnormal number among them is named by its row and column, as the walk names it."""
+    wanted = [] if where is None else [(where, plausible.NUMBER_CODE, plausible.NUMBER_PROBLEM)]
+    assert list(plausible.problems(rows)) == wanted

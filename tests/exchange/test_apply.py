@@ -599,9 +599,11 @@ def test_on_sqlite_a_batch_stops_after_its_time_and_the_lane_still_drains(
 
 
 PREPARED: list[tuple[str, bool]] = []
+SEEN: list[tuple[str, Half]] = []  # (who, the message object): prepare's and the handler's
 
 
 def _note_prepared(message: Half, settings: Settings) -> None:
+    SEEN.append(("prepare", message))
     if message.fail == "prepare":
         raise RuntimeError("cannot be prepared")
     PREPARED.append((message.labs[0]["name"], isinstance(settings, Settings)))
@@ -610,6 +612,7 @@ def _note_prepared(message: Half, settings: Settings) -> None:
 @message_type("test.ahead", title="先准备", schema=Half, example={}, prepare=_note_prepared)
 def _ahead(ctx: HandlerContext, message: Half) -> dict[str, Any]:
     """Prepared before its batch's transaction (a message that cannot be is still applied)."""
+    SEEN.append(("handler", message))
     return {"labs": len(message.labs)}
 
 
@@ -635,6 +638,48 @@ def test_a_lanes_next_messages_are_prepared_before_its_batch(region: Region) -> 
     PREPARED.clear()
     apply.prepare(region.sessions, region.settings, lane)  # nothing waits: nothing prepared
     assert PREPARED == []
+
+
+@pytest.mark.parametrize("room", [apply.PARSED_BYTES, 1])
+def test_a_message_prepared_is_parsed_once_and_handled_as_prepared(
+    region: Region, monkeypatch: pytest.MonkeyPatch, room: int
+) -> None:
+    """prepare() keeps the messages it parsed for apply_one: the next batches' prepare does not
+    parse or prepare them again, and each handler is given the very message its prepare was
+    (one prepare failed is still given it). Past PARSED_BYTES of bodies kept it looks no
+    further ahead than the lane's next message. With conversion rules for its type a message
+    is parsed again, converted, by apply_one."""
+    (lims,) = region.lims()
+    SEEN.clear()
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 0.0)  # a batch for each message
+    monkeypatch.setattr(apply, "PARSED_BYTES", room)
+    with installed_with(AHEAD):
+        sends = [(lims, "test.ahead", lims.message(labs=[{"name": name}], fail=fail))
+                 for name, fail in (("甲", "no"), ("乙", "prepare"), ("丙", "no"))]  # fmt: skip
+        _accept_all(region, sends)
+        lane = f"i{lims.institution.id}"
+        apply.prepare(region.sessions, region.settings, lane)
+        assert len(SEEN) == (3 if room > 1 else 1)
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 3
+    prepared = [seen for who, seen in SEEN if who == "prepare"]
+    handled = [seen for who, seen in SEEN if who == "handler"]
+    names = [message.labs[0]["name"] for message in prepared]
+    assert len(set(names)) == len(names)  # once each, though every batch prepares the next
+    if region.engine.dialect.name == "sqlite":  # PostgreSQL's batches prepare nothing
+        assert names == ["甲", "乙", "丙"]
+    assert len(handled) == 3
+    assert all(any(h is p for h in handled) for p in prepared)
+    SEEN.clear()
+    with installed_with(AHEAD):
+        _accept_all(region, [(lims, "test.ahead", lims.message(labs=[{"name": "丁"}]))])
+        apply.prepare(region.sessions, region.settings, lane)
+        monkeypatch.setattr(
+            apply, "conversions", lambda db, types: {"test.ahead": lambda row, data: data}
+        )
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 1
+    ((_, prepared_once), (_, handled_once)) = SEEN
+    assert handled_once is not prepared_once  # parsed again, after its conversion
+    assert handled_once == prepared_once
 
 
 def test_a_stopping_apply_worker_is_woken_not_left_to_its_poll(region: Region) -> None:

@@ -74,6 +74,23 @@ def test_bad_curves_are_refused_in_chinese(points, message):
         curves.from_points(points)
 
 
+def test_rows_are_read_flat_as_numpy_reads_them_nested():
+    """JSON's rows (lists of one width) are read as one flat list: the same curve as numpy's
+    reading of the nested lists, and of tuples (read as they are)."""
+    rows = [[round(0.01 * i, 3), round(3.5 * i, 3), round(0.002 * i, 4)] for i in range(500)]
+    nested = np.asarray(rows, dtype=np.float64)
+    for given in (rows, [tuple(r) for r in rows], [r[:2] for r in rows]):
+        curve = curves.from_points(given)
+        width = len(given[0])
+        assert np.array_equal(curve.t, nested[:, 0])
+        assert np.array_equal(curve.force, nested[:, 1])
+        if width == 3:
+            assert curve.displacement is not None
+            assert np.array_equal(curve.displacement, nested[:, 2])
+        else:
+            assert curve.displacement is None
+
+
 def test_features_peak_and_loading_rate():
     curve = cube(7, peak=800, rate=11.25)
     f = curves.features(curve)

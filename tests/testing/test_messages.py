@@ -9,11 +9,15 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from jcjg.core.blobs import blob_store
+from jcjg.core.blobs import blob_store, digest_of
+from jcjg.core.db import utcnow
+from jcjg.core.errors import ValidationFailed
 from jcjg.demo import synthetic
 from jcjg.testing import curves, fpindex
 from jcjg.testing import service as testing_service
+from jcjg.testing.choices import TestKind
 from jcjg.testing.models import Curve, CurveKey, Revision, Specimen, TestRecord
+from jcjg.testing.schemas import RecordIn
 from tests.testing.conftest import concrete_record, points, when
 
 
@@ -149,6 +153,51 @@ def test_bad_records_are_refused_with_nothing_written(client, db, lab, change, f
     assert any(e["field"].startswith(field) for e in body["errors"]), body
     assert text in response.text
     assert counts(db) == before
+
+
+def test_curves_read_ahead_are_the_ones_stored(db, settings, lab, monkeypatch):
+    """``test_record``'s prepare (service.read_ahead, before the apply transaction) reads each
+    curve, stores its compressed form and keeps it on the message: the handler stores those
+    without reading the points again, the same rows as a curve read by the handler."""
+    payload, drawn = concrete_record(lab, number="JL-AHEAD")
+    message = RecordIn.model_validate(payload)
+    testing_service.read_ahead(message, settings)
+    ahead = [s._ahead for s in message.specimens]
+    assert all(kind is TestKind.CONCRETE_COMPRESSION for kind, _ in ahead)
+    assert all(blob_store(settings).exists(digest_of(read.stored)) for _, read in ahead)
+
+    def unread(_points):
+        raise AssertionError("read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(curves, "from_points", unread)
+        record = testing_service.store_record(
+            db=db,
+            settings=settings,
+            institution=lab.institution,
+            data=message,
+            received_at=utcnow(),
+        )
+    rows = db.scalars(select(Curve).where(Curve.test_record_id == record.id).order_by(Curve.id))
+    for row, curve in zip(rows, drawn, strict=True):
+        assert row.peak_kn == pytest.approx(float(curve.force.max()), abs=0.01)
+        assert row.fp_vector is not None
+        assert curves.decode(blob_store(settings).get(row.blob_digest)).n == curve.n
+    keys = db.scalar(select(func.count()).select_from(CurveKey).join(Curve))
+    assert keys == 3 * fpindex.BANDS
+    # a curve that cannot be read ahead is left to the handler, which refuses it
+    payload, _ = concrete_record(lab, number="JL-AHEAD-BAD")
+    payload["specimens"][2]["curve"]["points"] = [[0, 1]] * 12
+    message = RecordIn.model_validate(payload)
+    testing_service.read_ahead(message, settings)
+    assert [s._ahead is None for s in message.specimens] == [False, False, True]
+    with pytest.raises(ValidationFailed) as refused:
+        testing_service.store_record(
+            db=db, settings=settings, institution=lab.institution, data=message,
+            received_at=utcnow(),
+        )  # fmt: skip
+    assert refused.value.errors[0].field == "specimens[2].curve"
+    assert "严格递增" in refused.value.errors[0].message
 
 
 def test_another_institutions_lims_cannot_send_this_labs_records(

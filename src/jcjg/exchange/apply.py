@@ -41,6 +41,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -86,6 +87,13 @@ SQLITE_BATCH_SECONDS = 0.05
 # messages applied in one savepoint (a group with a refusal is applied again one by one)
 GROUP = 20
 PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
+# Bodies prepare() parsed ahead of their batch, kept for apply_one by type and body (the same
+# bytes parse to the same message; a message prepared once is not parsed or prepared again by
+# the next batches' prepare); taken when applied, the oldest dropped past this many or past
+# this many bytes of bodies (a parsed body takes about twelve times its bytes: a test record
+# with curves, 170 kB, about 2 MB), beyond which prepare looks no further ahead
+PARSED_KEPT = 2 * PREPARED
+PARSED_BYTES = 2 * 1024 * 1024
 
 
 def holder_id() -> str:
@@ -175,11 +183,15 @@ def apply_one(
     try:
         if kind is None:
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
+        parsed = _parsed.take(row.message_type, row.body)
         try:
-            outcome.data = json.loads(row.body)
-            if convert is not None:
-                outcome.data = convert(row, outcome.data)
-            message = kind.schema.model_validate(outcome.data)
+            if parsed is not None and convert is None:  # prepare() parsed it as it is
+                outcome.data, message = parsed
+            else:
+                outcome.data = json.loads(row.body)
+                if convert is not None:
+                    outcome.data = convert(row, outcome.data)
+                message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
         if owner is None and row.institution_id:
@@ -423,10 +435,56 @@ def _end_messages(
             )
 
 
+class _Parsed:
+    """The messages :func:`prepare` parsed (None: one it could not), by type and body, oldest
+    first, within :data:`PARSED_KEPT` messages and :data:`PARSED_BYTES` bytes of bodies."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[str, bytes], tuple[Any, Any] | None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, bytes]) -> bool:
+        with self._lock:
+            return key in self._kept
+
+    def room_for(self, body: bytes) -> bool:
+        with self._lock:
+            return self._bytes + len(body) <= PARSED_BYTES
+
+    def keep(self, name: str, body: bytes, parsed: tuple[Any, Any] | None) -> None:
+        """Keep it, dropping the oldest kept to make room (messages applied elsewhere, or
+        another lane's), never it."""
+        with self._lock:
+            if (name, body) not in self._kept:
+                self._bytes += len(body)
+            self._kept[name, body] = parsed
+            while len(self._kept) > 1 and (
+                len(self._kept) > PARSED_KEPT or self._bytes > PARSED_BYTES
+            ):
+                (_, dropped), _ = self._kept.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def take(self, name: str, body: bytes) -> tuple[Any, Any] | None:
+        """The message parsed from ``body`` (forgotten once taken), or None."""
+        if not self._kept:
+            return None
+        with self._lock:
+            if (name, body) not in self._kept:
+                return None
+            self._bytes -= len(body)
+            return self._kept.pop((name, body))
+
+
+_parsed = _Parsed()
+
+
 def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
     """Before a batch's transaction (on SQLite, whose one write lock it holds), the work its
     messages' handlers will do that needs no database (:attr:`MessageType.prepare`), read in a
-    session that takes no write lock. A message that cannot be prepared is left to its handler
+    session that takes no write lock: each message parsed and validated once, kept for
+    :func:`apply_one` (which parses it again only when its type's conversion rules rewrite
+    it), and prepared. A message that cannot be parsed or prepared is left to its handler
     (which refuses it)."""
     kinds = {name: kind for name, kind in message_types().items() if kind.prepare is not None}
     if not kinds:
@@ -442,14 +500,23 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> No
             .order_by(Message.id)
             .limit(PREPARED)
         ).all()
-    for name, body in rows:
+    for at, (name, body) in enumerate(rows):
+        if (name, body) in _parsed:  # prepared for an earlier batch
+            continue
+        if at and not _parsed.room_for(body):  # far enough ahead (the next one always goes)
+            break
         kind = kinds[name]
         assert kind.prepare is not None
+        parsed: tuple[Any, Any] | None = None
         try:
             with settings_in_use(settings):
-                kind.prepare(kind.schema.model_validate(json.loads(body)), settings)
+                data = json.loads(body)
+                message = kind.schema.model_validate(data)
+                parsed = (data, message)
+                kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
             log.debug("preparing a %s message failed", name, exc_info=True)
+        _parsed.keep(name, body, parsed)
 
 
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:

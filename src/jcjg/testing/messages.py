@@ -64,6 +64,7 @@ def _record_files(message: RecordIn) -> list[str]:
     schema=RecordIn,
     example=_RECORD_EXAMPLE,
     files=_record_files,
+    prepare=service.read_ahead,
 )
 def handle_record(ctx: HandlerContext, message: RecordIn) -> dict[str, Any]:
     """一条检测原始记录（001 4.2.2.2、5.4.7、6.3）：委托、试验项目与参数、标准、场所、设备、

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, PrivateAttr, StringConstraints
 
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.exchange.types import SHA256_PATTERN, IsoAwareDateTime, MessageBase, OneError
@@ -45,6 +45,9 @@ class SpecimenIn(_Strict):
     curve_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="曲线文件（JCJGCURV 格式，须先上传）"
     )
+    # its curve as read before the apply transaction (the kind it was read for, and
+    # jcjg.testing.service.ReadCurve or None), not sent: service.read_ahead
+    _ahead: Any = PrivateAttr(default=None)
 
 
 class InspectorIn(_Strict):

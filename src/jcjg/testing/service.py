@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -117,16 +118,66 @@ def _check_values(kind: TestKind, index: int, specimen: SpecimenIn) -> None:
             raise _fail(f"specimens[{index}].values.{name}", f"{name} 不应超过 {MAX_LOAD_KN:g} kN")
 
 
-def _curve_of(settings: Settings, index: int, specimen: SpecimenIn) -> curves.Curve | None:
+@dataclass(frozen=True)
+class ReadCurve:
+    """A specimen's curve read from its points or file, with what is stored of it: its
+    compressed form, features, fingerprint and band keys (None without a fingerprint). None of
+    it needs the database: :func:`read_ahead` makes it before the apply transaction."""
+
+    curve: curves.Curve
+    stored: bytes
+    features: curves.Features
+    fingerprint: curves.Fingerprint | None
+    keys: npt.NDArray[np.int64] | None
+
+
+def _read_curve(settings: Settings, kind: TestKind, specimen: SpecimenIn) -> ReadCurve | None:
     source: CurveIn | None = specimen.curve
+    if source is not None:
+        curve = curves.from_points(source.points)
+    elif specimen.curve_sha256:
+        curve = curves.from_binary(blob_store(settings).get(specimen.curve_sha256))
+    else:
+        return None
+    print_ = curves.fingerprint(curve, kind.fingerprint_top)
+    return ReadCurve(
+        curve=curve,
+        stored=curves.encode(curve),
+        features=curves.features(curve, kind.rate_window),
+        fingerprint=print_,
+        keys=None
+        if print_ is None
+        else fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector)),
+    )
+
+
+def read_ahead(data: RecordIn, settings: Settings) -> None:
+    """Each specimen's curve read (:class:`ReadCurve`), its compressed form stored (a blob
+    store's write waits for the disk), and kept on the message for :func:`store_record`: the
+    curve work done before the apply transaction (``prepare``). A curve that cannot be read is
+    left to :func:`store_record`, which refuses it."""
+    store = blob_store(settings)
+    for specimen in data.specimens:
+        try:
+            read = _read_curve(settings, data.kind, specimen)
+        except (curves.CurveError, BlobNotFound, BlobCorrupted):
+            specimen._ahead = None
+            continue
+        if read is not None:
+            store.put(read.stored)  # the handler's put finds it there
+        specimen._ahead = (data.kind, read)
+
+
+def _curve_of(
+    settings: Settings, kind: TestKind, index: int, specimen: SpecimenIn
+) -> ReadCurve | None:
+    ahead = specimen._ahead  # read by read_ahead for this kind
+    if isinstance(ahead, tuple) and ahead[0] is kind:
+        return cast(ReadCurve | None, ahead[1])
     try:
-        if source is not None:
-            return curves.from_points(source.points)
-        if specimen.curve_sha256:
-            return curves.from_binary(blob_store(settings).get(specimen.curve_sha256))
+        return _read_curve(settings, kind, specimen)
     except curves.CurveError as error:
         raise _fail(f"specimens[{index}].curve", str(error)) from error
-    return None
 
 
 def _number_taken(
@@ -262,7 +313,9 @@ def store_record(
     # the curves read first (a bad one refuses the record before any specimen is written), then
     # the specimens in one flush, their curves in another and the curves' band keys in one
     # executemany: two flushes and one statement, not one flush a specimen and one a curve
-    read = [_curve_of(settings, index, item) for index, item in enumerate(data.specimens)]
+    read = [
+        _curve_of(settings, data.kind, index, item) for index, item in enumerate(data.specimens)
+    ]
     rows = [_specimen(record, item) for item in data.specimens]
     db.add_all(rows)
     db.flush()
@@ -345,16 +398,13 @@ def _curve_row(
     store: BlobStore,
     record: TestRecord,
     specimen: Specimen,
-    curve: curves.Curve,
+    read: ReadCurve,
     upload_sha256: str | None,
 ) -> tuple[Curve, npt.NDArray[np.int64] | None]:
     """A specimen's force-time curve: stored compressed, its features computed; with the band
     keys of its fingerprint (None without one), by which a curve reused elsewhere is found."""
-    kind = TestKind(record.kind)
-    stored = curves.encode(curve)
+    stored, features, print_ = read.stored, read.features, read.fingerprint
     digest = store.put(stored)
-    features = curves.features(curve, kind.rate_window)
-    print_ = curves.fingerprint(curve, kind.fingerprint_top)
     row = Curve(
         specimen_id=specimen.id,
         test_record_id=record.id,
@@ -370,14 +420,12 @@ def _curve_row(
         peak_kn=features.peak_kn,
         time_to_peak_s=features.time_to_peak_s,
         rate_kn_s=features.rate_kn_s,
-        has_displacement=curve.displacement is not None,
+        has_displacement=read.curve.displacement is not None,
         fp_vector=print_.vector.tobytes() if print_ else None,
         fp_peak_kn=print_.peak_kn if print_ else None,
         fp_rise_s=print_.rise_s if print_ else None,
     )
-    if print_ is None:
-        return row, None
-    return row, fpindex.keys(curves.bucket(print_.rise_s), fpindex.band_values(print_.vector))
+    return row, read.keys
 
 
 def nonconforming_by(lab: str, platform: str) -> str:
