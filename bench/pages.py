@@ -374,7 +374,9 @@ Latencies = dict[str, list[float]]
 async def _load(port: int, cookie: str, connections: int, warmup: float, seconds: float,
                 pages: list[tuple[str, str, str]]) -> tuple[Latencies, list[str]]:  # fmt: skip
     """Each connection asks for the pages in turn, from its own starting point; the latencies
-    of the answers that end within the timed phase, per page."""
+    of the answers that end within the timed phase, per page. The warm-up lasts ``warmup``
+    seconds and until every connection had an answer (a cold worker's first pages on a busy
+    machine can take longer than a short run's whole timed phase); at most two minutes."""
     raws = [
         f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/html\r\n"
         f"Cookie: jcjg_session={cookie}\r\n\r\n".encode()
@@ -382,16 +384,28 @@ async def _load(port: int, cookie: str, connections: int, warmup: float, seconds
     ]
     markers = [marker.encode() for _, _, marker in pages]
     start = time.perf_counter()
-    begin, end = start + warmup, start + warmup + seconds
+    giving_up = start + 120.0
+    window: list[float] = []  # [begin, end] once every connection was answered
+    waiting = set(range(connections))
     latencies: dict[str, list[float]] = {name: [] for name, _, _ in pages}
     failures: list[str] = []
 
+    def answered(n: int, done: float) -> None:
+        waiting.discard(n)
+        if not waiting and not window:
+            begin = max(start + warmup, done)
+            window.extend((begin, begin + seconds))
+
+    def going(now: float) -> bool:
+        return now < window[1] if window else now < giving_up
+
     async def connection(n: int) -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
+        turn = n
         try:
-            while time.perf_counter() < end:
-                n += 1
-                i = n % len(raws)
+            while going(time.perf_counter()):
+                turn += 1
+                i = turn % len(raws)
                 sent = time.perf_counter()
                 try:
                     status, body = await _get(reader, writer, raws[i])
@@ -399,9 +413,10 @@ async def _load(port: int, cookie: str, connections: int, warmup: float, seconds
                     failures.append(f"{pages[i][1]}: {error!r}")
                     return
                 done = time.perf_counter()
+                answered(n, done)
                 if status != 200 or markers[i] not in body:
                     failures.append(f"{pages[i][1]} {status}: {body[:200]!r}")
-                elif begin <= done < end:
+                elif window and window[0] <= done < window[1]:
                     latencies[pages[i][0]].append((done - sent) * 1000)
         finally:
             writer.close()
