@@ -3,10 +3,11 @@
 A message's *lane* is its institution (``i<id>``) or, for a region message, its region
 (``r<code>``). An apply worker (a thread of every app process and of ``jcjg worker``: any
 number, on any machine sharing the database) finds the lanes with accepted messages, takes a
-lease on each it can (:class:`~jcjg.exchange.models.Lane`: a row claimed with a compare-and-set,
-the same on SQLite and PostgreSQL), and applies those lanes' messages together, oldest first
-(so each lane's in its order), a batch per transaction: a worker applying behind many
-institutions that each sent a few messages pays a batch's work once, not once a lane:
+lease on each it can (:class:`~jcjg.exchange.models.Lane`: a row claimed with a
+compare-and-set, the same on SQLite and PostgreSQL), and applies those lanes' messages
+together (the oldest lane first, lane after lane, each lane's in its order), a batch per
+transaction: a worker applying behind many institutions that each sent a few messages pays a
+batch's work once, not once a lane:
 
 1. the leases are renewed in the batch's transaction (a lane whose lease another worker took
    is left to it; on PostgreSQL the renewed rows stay locked until the batch commits);
@@ -311,6 +312,13 @@ def _apply_batch(
     if not rows:
         db.commit()
         return 0, True, lanes
+    # lane after lane (the one waiting longest first), each in its order: a lane's messages
+    # name the same rows, which the batch's memo then answers, and the writes a handler defers
+    # (core.db.update_in_place) go out together instead of before another lane's reads
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(row.lane, len(first))
+    rows = sorted(rows, key=lambda row: first[row.lane])
     # a lane is one institution's (or one region's): the institutions and senders read once
     wanted = {r.institution_id for r in rows if r.institution_id}
     if len(wanted) == 1:
