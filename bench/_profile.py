@@ -18,6 +18,11 @@ profile of the apply run (``python -m pstats FILE``, or snakeviz / flameprof for
     .venv/bin/python -m bench._profile --database sqlite --messages 400
     .venv/bin/python -m bench._profile --database postgresql --messages 400 --records 20
 
+``--trickle N`` also applies rounds of N messages a client, each round drained by a worker that
+keeps its lanes (as ``jcjg serve`` applies behind a steady load: a few messages a lane a
+batch, where the batch's own work weighs), and prints its CPU per message (``--plain``: also
+without the profiler).
+
 ``--one-per-batch`` (SQLite) applies each message in a batch of its own, so that two runs
 compared pay for the same number of batch ends (hooks, rules, COMMIT) whatever the clock says.
 """
