@@ -177,11 +177,12 @@ def test_a_worker_applies_only_the_lanes_it_holds(region: Region) -> None:
 
 
 def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
-    region: Region,
+    region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The waiting lanes a worker can take are applied together (one transaction: one end
     time for all their messages, each lane in its order, each lane's count), and a lane another
     worker holds is left to it, none of its messages applied."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
     labs = region.lims(3)
     sends = [
         (lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"室{n}"}]))

@@ -321,11 +321,11 @@ def _apply_batch(
     rows = sorted(rows, key=lambda row: first[row.lane])
     # a lane is one institution's (or one region's): the institutions and senders read once
     wanted = {r.institution_id for r in rows if r.institution_id}
-    if len(wanted) == 1:
-        owners = {i: db.get_one(Institution, i) for i in wanted}
+    if len(wanted) == 1:  # the session may hold it: no query
+        found = [i for i in (db.get(Institution, n) for n in wanted) if i is not None]
     else:
-        found = db.scalars(select(Institution).where(Institution.id.in_(wanted)))
-        owners = {i.id: i for i in found}
+        found = list(db.scalars(select(Institution).where(Institution.id.in_(wanted))))
+    owners = {i.id: i for i in found}
     senders = {
         c.id: c
         for c in db.scalars(select(Client).where(Client.id.in_({r.client_id for r in rows})))
