@@ -192,8 +192,10 @@ def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
     _accept_all(region, sends)
     lanes = [f"i{lims.institution.id}" for lims in labs]
     with region.sessions() as db:
+        for lane in lanes[:2]:
+            assert apply.claim(db, lane, "a", utcnow())  # held from earlier passes
         assert apply.claim(db, lanes[2], "b", utcnow())
-    held: set[str] = set()
+    held: set[str] = set(lanes[:2])
     assert apply.drain(region.sessions, region.settings, holder="a", held=held) == 4
     assert held == set(lanes[:2])
     with region.sessions() as db:
@@ -222,6 +224,23 @@ def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
         assert (
             db.scalar(select(func.count()).select_from(Lane).where(Lane.holder.is_not(None))) == 0
         )
+
+
+def test_workers_starting_together_share_the_lanes(region: Region) -> None:
+    """A long-running worker claims one new lane a pass: two workers that start together each
+    end up holding some of the lanes (the first does not take them all), and a lone worker
+    still takes and applies every lane in one drain."""
+    labs = region.lims(4)
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB])) for lims in labs])
+    first: set[str] = set()
+    with region.sessions() as db:
+        lanes = apply.waiting_lanes(db)
+    assert apply.apply_lanes(region.sessions, region.settings, lanes, "a", held=first) == 1
+    assert len(first) == 1  # one new lane this pass; the others left for whoever comes
+    second: set[str] = set()
+    assert apply.drain(region.sessions, region.settings, holder="b", held=second) == 3
+    assert len(second) == 3
+    assert not first & second
 
 
 def test_a_long_running_worker_keeps_its_lanes_between_passes(region: Region) -> None:

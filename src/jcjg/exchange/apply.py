@@ -530,16 +530,21 @@ def apply_lanes(
     lanes are released at the end (or their leases left to lapse on a crash). With it (the
     lanes a long-running worker keeps between passes) the leases are kept, renewed by every
     batch, and a lane is claimed only when not held yet: a lane's messages arriving one by one
-    then cost no claim and release each."""
+    then cost no claim and release each. Such a worker claims one new lane a call (a pass of
+    :func:`drain`), as it did when it applied lane after lane: workers starting together then
+    share the lanes between them, instead of the first one taking every lane (and its process
+    all the applying) for as long as it holds them."""
     total = 0
     with factory() as db:
         lease = dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
         ours: list[str] = []
+        taken = False  # a lane newly claimed in this call
         for lane in lanes:
             if held is not None and lane in held:
                 ours.append(lane)
-            elif claim(db, lane, holder, utcnow(), lease):
+            elif (held is None or not taken) and claim(db, lane, holder, utcnow(), lease):
                 ours.append(lane)
+                taken = True
                 if held is not None:
                     held.add(lane)
         claimed = list(ours)
