@@ -524,16 +524,17 @@ def apply_lanes(
     holder: str,
     stop: threading.Event | None = None,
     held: set[str] | None = None,
+    refused: set[str] | None = None,
 ) -> int:
-    """Hold ``lanes`` (those another worker holds are left to it) and apply their messages
-    batch after batch, the lanes together, until none wait; how many. Without ``held`` the
-    lanes are released at the end (or their leases left to lapse on a crash). With it (the
-    lanes a long-running worker keeps between passes) the leases are kept, renewed by every
-    batch, and a lane is claimed only when not held yet: a lane's messages arriving one by one
-    then cost no claim and release each. Such a worker claims one new lane a call (a pass of
-    :func:`drain`), as it did when it applied lane after lane: workers starting together then
-    share the lanes between them, instead of the first one taking every lane (and its process
-    all the applying) for as long as it holds them."""
+    """Hold ``lanes`` (those another worker holds are left to it, and added to ``refused``)
+    and apply their messages batch after batch, the lanes together, until none wait; how
+    many. Without ``held`` the lanes are released at the end (or their leases left to lapse on
+    a crash). With it (the lanes a long-running worker keeps between passes) the leases are
+    kept, renewed by every batch, and a lane is claimed only when not held yet: a lane's
+    messages arriving one by one then cost no claim and release each. Such a worker claims one
+    new lane a call (a pass of :func:`drain`), as it did when it applied lane after lane:
+    workers starting together then share the lanes between them, instead of the first one
+    taking every lane (and its process all the applying) for as long as it holds them."""
     total = 0
     with factory() as db:
         lease = dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
@@ -542,7 +543,11 @@ def apply_lanes(
         for lane in lanes:
             if held is not None and lane in held:
                 ours.append(lane)
-            elif (held is None or not taken) and claim(db, lane, holder, utcnow(), lease):
+            elif held is None or not taken:
+                if not claim(db, lane, holder, utcnow(), lease):
+                    if refused is not None:
+                        refused.add(lane)
+                    continue
                 ours.append(lane)
                 taken = True
                 if held is not None:
@@ -602,11 +607,11 @@ def drain(
         if not lanes:
             break
         # the waiting lanes together: a batch's work shared by every lane with a few messages
-        progress = apply_lanes(factory, settings, lanes, holder, stop, held)
+        refused: set[str] = set()
+        progress = apply_lanes(factory, settings, lanes, holder, stop, held, refused)
         if others is not None and held is not None:
-            for lane in lanes:
-                if lane not in held:
-                    others[lane] = time.monotonic() + RETRY_OTHERS
+            for lane in refused:  # not those left for a later pass: nobody may hold them
+                others[lane] = time.monotonic() + RETRY_OTHERS
         total += progress
         if progress == 0:
             break
