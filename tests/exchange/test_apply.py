@@ -237,10 +237,16 @@ def test_workers_starting_together_share_the_lanes(region: Region) -> None:
         lanes = apply.waiting_lanes(db)
     assert apply.apply_lanes(region.sessions, region.settings, lanes, "a", held=first) == 1
     assert len(first) == 1  # one new lane this pass; the others left for whoever comes
+    (theirs,) = [lims for lims in labs if f"i{lims.institution.id}" in first]
+    _accept_all(region, [(theirs, "registry.labs", theirs.message(labs=[{**LAB, "name": "室9"}]))])
     second: set[str] = set()
-    assert apply.drain(region.sessions, region.settings, holder="b", held=second) == 3
+    others: dict[str, float] = {}
+    assert (
+        apply.drain(region.sessions, region.settings, holder="b", held=second, others=others) == 3
+    )
     assert len(second) == 3
     assert not first & second
+    assert set(others) == first  # left to "a" for a while: only the lane it was refused
 
 
 def test_a_long_running_worker_keeps_its_lanes_between_passes(region: Region) -> None:
