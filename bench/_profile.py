@@ -18,6 +18,11 @@ profile of the apply run (``python -m pstats FILE``, or snakeviz / flameprof for
     .venv/bin/python -m bench._profile --database sqlite --messages 400
     .venv/bin/python -m bench._profile --database postgresql --messages 400 --records 20
 
+``--trickle N`` also applies rounds of N messages a client, each round drained by a worker that
+keeps its lanes (as ``jcjg serve`` applies behind a steady load: a few messages a lane a
+batch, where the batch's own work weighs), and prints its CPU per message (``--plain``: also
+without the profiler).
+
 ``--one-per-batch`` (SQLite) applies each message in a batch of its own, so that two runs
 compared pay for the same number of batch ends (hooks, rules, COMMIT) whatever the clock says.
 """
@@ -273,9 +278,67 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> list[str]:
         lines.append(f"## apply without the profiler: {per:.2f} ms CPU per message")
         print(lines[-1])
 
+    if args.trickle:
+        lines += _trickle(args, sessions, settings, requests)
     if args.records:
         lines += _curves(args, sessions, settings, creds[0], keys[creds[0].key_id])
     engine.dispose()
+    return lines
+
+
+def _trickle(
+    args: argparse.Namespace,
+    sessions: Any,
+    settings: Any,
+    requests: Callable[[int, int], list[tuple[Request, bytes]]],
+) -> list[str]:
+    """Applying behind as a server does at a steady rate: rounds of ``--trickle`` messages a
+    client (every lane a few), each drained by a worker that keeps its lanes between passes
+    (``apply_loop``'s ``held``), so that a batch holds a few messages and the per-batch work
+    (lease, reads, hooks, rules, the end of the messages, COMMIT) weighs as it does there."""
+    from jcjg.exchange import apply
+
+    per_round = args.trickle * args.clients
+    rounds = max(1, args.messages // per_round)
+    count = rounds * per_round
+    held: set[str] = set()
+    others: dict[str, float] = {}
+
+    def drain() -> None:
+        apply.drain(sessions, settings, holder="profile", held=held, others=others)
+
+    def go(offset: int, prof: cProfile.Profile | None) -> float:
+        spent = 0.0
+        for n in range(rounds):
+            work = requests(per_round, offset + n * per_round)
+            _accept_all(sessions, settings, work, "registry.equipment", args.commit_batch)
+            started = time.process_time()
+            if prof is not None:
+                prof.enable()
+            drain()
+            if prof is not None:
+                prof.disable()
+            spent += time.process_time() - started
+        return spent
+
+    go(30_000, None)  # the lanes claimed, as a running worker holds them
+    title = f"apply, {args.trickle} a lane a batch ({count} messages)"
+    lines: list[str] = []
+    if args.plain:
+        per = go(40_000, None) * 1000 / count
+        lines.append(f"## {title} without the profiler: {per:.2f} ms CPU per message")
+        print(lines[-1])
+    statements = _counting(sessions.kw["bind"]) if args.sql else None
+    prof = cProfile.Profile(time.process_time)
+    spent = go(50_000, prof)
+    if statements is not None:
+        lines += _print_statements(statements, count, args.sql)
+    stats = pstats.Stats(prof)
+    if args.trickle_pstats:
+        prof.dump_stats(args.trickle_pstats)
+    lines += _print_table(title, _stage_times(stats, APPLY_STAGES, count), spent * 1000 / count)
+    if args.top:
+        stats.sort_stats("tottime").print_stats(args.top)
     return lines
 
 
@@ -367,6 +430,13 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument(
         "--plain", action="store_true", help="also apply as many again without the profiler"
     )
+    parser.add_argument(
+        "--trickle",
+        type=int,
+        default=0,
+        help="also apply in rounds of N messages a client, as a server applying behind does",
+    )
+    parser.add_argument("--trickle-pstats", help="keep the trickle's apply profile in this file")
     parser.add_argument("--top", type=int, default=0, help="print the N functions by own time")
     parser.add_argument("--sql", type=int, default=0, help="list the N commonest statements")
     parser.add_argument("--pstats", help="keep the apply run's profile in this file")

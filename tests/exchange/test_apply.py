@@ -176,6 +176,79 @@ def test_a_worker_applies_only_the_lanes_it_holds(region: Region) -> None:
         assert db.scalar(select(Message.status)) == "applied"
 
 
+def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The waiting lanes a worker can take are applied together (one transaction: one end
+    time for all their messages, each lane in its order, each lane's count), and a lane another
+    worker holds is left to it, none of its messages applied."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    sends = [
+        (lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"室{n}"}]))
+        for n in range(2)
+        for lims in labs
+    ]
+    _accept_all(region, sends)
+    lanes = [f"i{lims.institution.id}" for lims in labs]
+    with region.sessions() as db:
+        for lane in lanes[:2]:
+            assert apply.claim(db, lane, "a", utcnow())  # held from earlier passes
+        assert apply.claim(db, lanes[2], "b", utcnow())
+    held: set[str] = set(lanes[:2])
+    assert apply.drain(region.sessions, region.settings, holder="a", held=held) == 4
+    assert held == set(lanes[:2])
+    with region.sessions() as db:
+        rows = db.scalars(select(Message).order_by(Message.id)).all()
+        ended = {m.applied_at for m in rows if m.lane in lanes[:2]}
+        assert len(ended) == 1  # one batch for both lanes
+        assert [m.status for m in rows if m.lane == lanes[2]] == ["accepted", "accepted"]
+        assert {lane: n for lane, n in db.execute(select(Lane.lane, Lane.applied))} == {
+            lanes[0]: 2,
+            lanes[1]: 2,
+            lanes[2]: 0,
+        }
+        names = {
+            lims.institution.id: db.scalars(
+                select(Lab.name).where(Lab.institution_id == lims.institution.id)
+            ).all()
+            for lims in labs
+        }
+    assert sorted(names[labs[0].institution.id]) == ["室0", "室1"]
+    assert names[labs[2].institution.id] == []
+    apply.release_all(region.sessions, held, "a")
+    with region.sessions() as db:
+        apply.release(db, lanes[2], "b")
+    assert apply.drain(region.sessions, region.settings, holder="a") == 2
+    with region.sessions() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(Lane).where(Lane.holder.is_not(None))) == 0
+        )
+
+
+def test_workers_starting_together_share_the_lanes(region: Region) -> None:
+    """A long-running worker claims one new lane a pass: two workers that start together each
+    end up holding some of the lanes (the first does not take them all), and a lone worker
+    still takes and applies every lane in one drain."""
+    labs = region.lims(4)
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB])) for lims in labs])
+    first: set[str] = set()
+    with region.sessions() as db:
+        lanes = apply.waiting_lanes(db)
+    assert apply.apply_lanes(region.sessions, region.settings, lanes, "a", held=first) == 1
+    assert len(first) == 1  # one new lane this pass; the others left for whoever comes
+    (theirs,) = [lims for lims in labs if f"i{lims.institution.id}" in first]
+    _accept_all(region, [(theirs, "registry.labs", theirs.message(labs=[{**LAB, "name": "室9"}]))])
+    second: set[str] = set()
+    others: dict[str, float] = {}
+    assert (
+        apply.drain(region.sessions, region.settings, holder="b", held=second, others=others) == 3
+    )
+    assert len(second) == 3
+    assert not first & second
+    assert set(others) == first  # left to "a" for a while: only the lane it was refused
+
+
 def test_a_long_running_worker_keeps_its_lanes_between_passes(region: Region) -> None:
     """A worker's apply loop keeps the leases of the lanes it drained (no claim and release
     for every message arriving on its own); another worker takes such a lane over only once

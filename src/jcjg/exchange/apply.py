@@ -3,12 +3,14 @@
 A message's *lane* is its institution (``i<id>``) or, for a region message, its region
 (``r<code>``). An apply worker (a thread of every app process and of ``jcjg worker``: any
 number, on any machine sharing the database) finds the lanes with accepted messages, takes a
-lease on one (:class:`~jcjg.exchange.models.Lane`: a row claimed with a compare-and-set, the
-same on SQLite and PostgreSQL), and applies that lane's messages oldest first, a batch per
-transaction:
+lease on each it can (:class:`~jcjg.exchange.models.Lane`: a row claimed with a
+compare-and-set, the same on SQLite and PostgreSQL), and applies those lanes' messages
+together (the oldest lane first, lane after lane, each lane's in its order), a batch per
+transaction: a worker applying behind many institutions that each sent a few messages pays a
+batch's work once, not once a lane:
 
-1. the lease is renewed in the batch's transaction (a worker whose lease another took applies
-   nothing; on PostgreSQL the renewed row stays locked until the batch commits);
+1. the leases are renewed in the batch's transaction (a lane whose lease another worker took
+   is left to it; on PostgreSQL the renewed rows stay locked until the batch commits);
 2. each message is applied in a savepoint: its body is parsed and converted by its type's
    conversion rules (``CONVERSIONS``: the raw message stays as signed), its type's handler
    writes the domain rows, flushed (its audit rows and the rules its writes trigger are its
@@ -41,7 +43,7 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -131,10 +133,12 @@ def claim(
     return bool(getattr(taken, "rowcount", 0) == 1)
 
 
-def release(db: Session, lane: str, holder: str) -> None:
+def release(db: Session, lane: str | Sequence[str], holder: str) -> None:
+    """Give up this worker's lease on ``lane`` (or lanes) and commit."""
+    lanes = [lane] if isinstance(lane, str) else list(lane)
     db.execute(
         update(Lane)
-        .where(Lane.lane == lane, Lane.holder == holder)
+        .where(Lane.lane.in_(lanes), Lane.holder == holder)
         .values(holder=None, lease_until=None)
     )
     db.commit()
@@ -271,36 +275,68 @@ def apply_batch(
 ) -> int:
     """Apply up to ``limit`` accepted messages of ``lane`` in one transaction and commit.
     Returns how many were applied or rejected (0 when none waited or the lease was lost)."""
-    applied = _apply_batch(db, settings, lane, holder, limit)
-    return applied[0] if applied is not None else 0
+    applied = _apply_batch(db, settings, [lane], holder, limit)
+    return applied[0]
+
+
+_LANE = cast(Table, Lane.__table__)  # the table, for one Core UPDATE of a batch's lanes
+
+
+def _renew(db: Session, settings: Settings, lanes: Sequence[str], holder: str) -> list[str]:
+    """Renew this worker's lease on ``lanes`` in the batch's transaction (on PostgreSQL the
+    rows stay locked until it commits); the lanes it still holds, in their order."""
+    lease_until = utcnow() + dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
+    renewed = db.execute(
+        update(Lane)
+        .where(Lane.lane.in_(lanes), Lane.holder == holder)
+        .values(lease_until=lease_until)
+    )
+    if getattr(renewed, "rowcount", 0) == len(lanes):
+        return list(lanes)
+    ours = set(db.scalars(select(Lane.lane).where(Lane.lane.in_(lanes), Lane.holder == holder)))
+    return [lane for lane in lanes if lane in ours]
 
 
 def _apply_batch(
-    db: Session, settings: Settings, lane: str, holder: str, limit: int
-) -> tuple[int, bool] | None:
-    """:func:`apply_batch`: how many, and whether the lane is drained (none left waiting); None
-    when the lease was lost. On SQLite the batch stops taking messages after
-    :data:`SQLITE_BATCH_SECONDS` of work; those left wait for the next batch."""
-    now = utcnow()
-    renewed = db.execute(
-        update(Lane)
-        .where(Lane.lane == lane, Lane.holder == holder)
-        .values(lease_until=now + dt.timedelta(seconds=settings.exchange_apply_lease_seconds))
-    )
-    if getattr(renewed, "rowcount", 0) != 1:
+    db: Session, settings: Settings, lanes: Sequence[str], holder: str, limit: int
+) -> tuple[int, bool, list[str]]:
+    """Apply up to ``limit`` accepted messages of ``lanes`` (oldest first, so each lane's in
+    its order) in one transaction and commit: how many, whether the lanes are drained (none
+    left waiting), and the lanes of ``lanes`` this worker still holds (a lane whose lease
+    another worker took over is left to it, none of its messages applied). Several lanes share
+    a batch's work (its reads of senders and institutions, the hooks, one run of the rules for
+    all their institutions, one end of the messages, one COMMIT): a worker applying behind
+    many institutions, each with a few new messages, pays it once a pass, not once a lane. On
+    SQLite the batch stops taking messages after :data:`SQLITE_BATCH_SECONDS` of work; those
+    left wait for the next batch."""
+    lanes = _renew(db, settings, lanes, holder)
+    if not lanes:
         db.rollback()
-        return None
+        return 0, True, []
+    lane_is = Message.lane == lanes[0] if len(lanes) == 1 else Message.lane.in_(lanes)
     rows = db.scalars(
         select(Message)
-        .where(Message.lane == lane, Message.status == MessageStatus.ACCEPTED)
+        .where(lane_is, Message.status == MessageStatus.ACCEPTED)
         .order_by(Message.id)
         .limit(limit)
     ).all()
     if not rows:
         db.commit()
-        return 0, True
-    # a lane is one institution's (or one region's): its institution and senders read once
-    owner = db.get(Institution, rows[0].institution_id) if rows[0].institution_id else None
+        return 0, True, lanes
+    # lane after lane (the one waiting longest first), each in its order: a lane's messages
+    # name the same rows, which the batch's memo then answers, and the writes a handler defers
+    # (core.db.update_in_place) go out together instead of before another lane's reads
+    first: dict[str, int] = {}
+    for row in rows:
+        first.setdefault(row.lane, len(first))
+    rows = sorted(rows, key=lambda row: first[row.lane])
+    # a lane is one institution's (or one region's): the institutions and senders read once
+    wanted = {r.institution_id for r in rows if r.institution_id}
+    if len(wanted) == 1:  # the session may hold it: no query
+        found = [i for i in (db.get(Institution, n) for n in wanted) if i is not None]
+    else:
+        found = list(db.scalars(select(Institution).where(Institution.id.in_(wanted))))
+    owners = {i.id: i for i in found}
     senders = {
         c.id: c
         for c in db.scalars(select(Client).where(Client.id.in_({r.client_id for r in rows})))
@@ -310,10 +346,10 @@ def _apply_batch(
     converts = conversions(db, {r.message_type for r in rows})  # asked once for the batch
 
     def one(row: Message, savepoint: bool) -> Applied:
-        mine = owner if row.institution_id == (owner.id if owner else None) else None
+        owner = owners.get(row.institution_id) if row.institution_id else None
         convert = converts.get(row.message_type)
         return apply_one(
-            db, settings, row, senders[row.client_id], mine, convert, savepoint=savepoint
+            db, settings, row, senders[row.client_id], owner, convert, savepoint=savepoint
         )
 
     # reference data (the catalogue) read once for the batch; the change rows of its messages'
@@ -336,12 +372,18 @@ def _apply_batch(
     finished = utcnow()
     warnings = _rule_warnings(db, done)
     _end_messages(db, done, finished, warnings)
-    db.execute(update(Lane).where(Lane.lane == lane).values(applied=Lane.applied + len(rows)))
+    counts = Counter(row.lane for row in rows)
+    db.connection().execute(
+        update(_LANE)
+        .where(_LANE.c.lane == bindparam("lane_key"))
+        .values(applied=_LANE.c.applied + bindparam("count")),
+        [{"lane_key": lane, "count": n} for lane, n in sorted(counts.items())],
+    )
     db.commit()
     rejected = sum(outcome.problem is not None for outcome in done)
     metrics.EXCHANGE_APPLIED.labels("rejected").inc(rejected)
     metrics.EXCHANGE_APPLIED.labels("applied").inc(len(done) - rejected)
-    return len(rows), drained
+    return len(rows), drained, lanes
 
 
 def _apply_groups(
@@ -479,13 +521,14 @@ class _Parsed:
 _parsed = _Parsed()
 
 
-def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> None:
+def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequence[str]) -> None:
     """Before a batch's transaction (on SQLite, whose one write lock it holds), the work its
     messages' handlers will do that needs no database (:attr:`MessageType.prepare`), read in a
-    session that takes no write lock: each message parsed and validated once, kept for
-    :func:`apply_one` (which parses it again only when its type's conversion rules rewrite
-    it), and prepared. A message that cannot be parsed or prepared is left to its handler
-    (which refuses it)."""
+    session that takes no write lock: the next :data:`PREPARED` messages of ``lane`` (or of
+    lanes, together), each parsed and validated once, kept for :func:`apply_one` (which parses
+    it again only when its type's conversion rules rewrite it), and prepared. A message that
+    cannot be parsed or prepared is left to its handler (which refuses it)."""
+    lanes = [lane] if isinstance(lane, str) else list(lane)
     kinds = {name: kind for name, kind in message_types().items() if kind.prepare is not None}
     if not kinds:
         return
@@ -493,7 +536,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str) -> No
         rows = db.execute(
             select(Message.message_type, Message.body)
             .where(
-                Message.lane == lane,
+                Message.lane.in_(lanes),
                 Message.status == MessageStatus.ACCEPTED,
                 Message.message_type.in_(sorted(kinds)),
             )
@@ -535,45 +578,71 @@ def apply_lane(
     stop: threading.Event | None = None,
     held: set[str] | None = None,
 ) -> int:
-    """Hold ``lane`` and apply its messages batch after batch until none wait; 0 when another
-    worker holds it. Without ``held`` the lane is released at the end (or its lease left to
-    lapse on a crash). With it (the lanes a long-running worker keeps between passes) the
-    lease is kept, renewed by every batch, and claimed only when not held yet: a lane's
-    messages arriving one by one then cost no claim and release each."""
+    """:func:`apply_lanes` for one lane: 0 when another worker holds it."""
+    return apply_lanes(factory, settings, [lane], holder, stop, held)
+
+
+def apply_lanes(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    lanes: Sequence[str],
+    holder: str,
+    stop: threading.Event | None = None,
+    held: set[str] | None = None,
+    refused: set[str] | None = None,
+) -> int:
+    """Hold ``lanes`` (those another worker holds are left to it, and added to ``refused``)
+    and apply their messages batch after batch, the lanes together, until none wait; how
+    many. Without ``held`` the lanes are released at the end (or their leases left to lapse on
+    a crash). With it (the lanes a long-running worker keeps between passes) the leases are
+    kept, renewed by every batch, and a lane is claimed only when not held yet: a lane's
+    messages arriving one by one then cost no claim and release each. Such a worker claims one
+    new lane a call (a pass of :func:`drain`), as it did when it applied lane after lane:
+    workers starting together then share the lanes between them, instead of the first one
+    taking every lane (and its process all the applying) for as long as it holds them."""
     total = 0
     with factory() as db:
-        if held is None or lane not in held:
-            lease = dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
-            if not claim(db, lane, holder, utcnow(), lease):
-                return 0
-            if held is not None:
-                held.add(lane)
+        lease = dt.timedelta(seconds=settings.exchange_apply_lease_seconds)
+        ours: list[str] = []
+        taken = False  # a lane newly claimed in this call
+        for lane in lanes:
+            if held is not None and lane in held:
+                ours.append(lane)
+            elif held is None or not taken:
+                if not claim(db, lane, holder, utcnow(), lease):
+                    if refused is not None:
+                        refused.add(lane)
+                    continue
+                ours.append(lane)
+                taken = True
+                if held is not None:
+                    held.add(lane)
+        claimed = list(ours)
         sqlite = db.get_bind().dialect.name == "sqlite"
         try:
-            while stop is None or not stop.is_set():
+            while ours and (stop is None or not stop.is_set()):
                 if sqlite:  # PostgreSQL has no one write lock to keep short
-                    prepare(factory, settings, lane)
-                applied = _apply_batch(db, settings, lane, holder, BATCH)
-                if applied is None:  # another worker took the lane over (our lease had lapsed)
-                    if held is not None:
-                        held.discard(lane)
-                    break
-                total += applied[0]
-                if applied[1]:  # drained: what arrives later waits for the next pass
+                    prepare(factory, settings, ours)
+                count, drained, still = _apply_batch(db, settings, ours, holder, BATCH)
+                if held is not None:  # another worker took these over (our lease had lapsed)
+                    held.difference_update(set(ours) - set(still))
+                ours = still
+                total += count
+                if drained:  # what arrives later waits for the next pass
                     break
         except Exception:
-            db.rollback()  # the lease stays ours until it lapses: this worker may retake it
+            db.rollback()  # the leases stay ours until they lapse: this worker may retake them
             raise
-        if held is None:
-            release(db, lane, holder)
+        if held is None and claimed:
+            release(db, claimed, holder)
     return total
 
 
 def release_all(factory: sessionmaker[Session], lanes: set[str], holder: str) -> None:
     """Give up the leases of ``lanes`` (a worker stopping)."""
-    with factory() as db:
-        for lane in sorted(lanes):
-            release(db, lane, holder)
+    if lanes:
+        with factory() as db:
+            release(db, sorted(lanes), holder)
     lanes.clear()
 
 
@@ -602,14 +671,12 @@ def drain(
             lanes = [lane for lane in lanes if others.get(lane, 0.0) <= now]
         if not lanes:
             break
-        progress = 0
-        for lane in lanes:
-            if stop is not None and stop.is_set():
-                break
-            done = apply_lane(factory, settings, lane, holder, stop, held)
-            if others is not None and held is not None and lane not in held:
+        # the waiting lanes together: a batch's work shared by every lane with a few messages
+        refused: set[str] = set()
+        progress = apply_lanes(factory, settings, lanes, holder, stop, held, refused)
+        if others is not None and held is not None:
+            for lane in refused:  # not those left for a later pass: nobody may hold them
                 others[lane] = time.monotonic() + RETRY_OTHERS
-            progress += done
         total += progress
         if progress == 0:
             break
