@@ -699,32 +699,41 @@ def enqueue(db: Session, settings: Settings, applied: Sequence[tuple[Message, An
         for subscription, data_set, message_type in wanted:
             if message_type != row.message_type:
                 continue
-            delivery_id = str(uuid.uuid4())
-            payload = {
-                "delivery_id": delivery_id,
-                **record(
-                    settings,
-                    subscription,
-                    data_set,
-                    row,
-                    codes.get(row.institution_id or 0),
-                    data,
-                ),
-            }
-            db.add(
-                Delivery(
-                    subscription_id=subscription.id,
-                    message_row_id=row.id,
-                    delivery_id=delivery_id,
-                    payload=payload,
-                    status="pending",
-                    next_at=now,
-                    created_at=now,
-                )
+            shared = record(
+                settings, subscription, data_set, row, codes.get(row.institution_id or 0), data
             )
+            queue(db, subscription, shared, now, message_row_id=row.id)
             made += 1
     db.flush()
     return made
+
+
+def queue(
+    db: Session,
+    subscription: Subscription,
+    shared: Mapping[str, Any],
+    now: dt.datetime,
+    *,
+    message_row_id: int | None = None,
+    record_key: int | None = None,
+    head: Mapping[str, Any] | None = None,
+) -> Delivery:
+    """A delivery of ``shared`` (a record as :func:`record` or :func:`derived_record` made it)
+    to ``subscription``, due now: its body the record under a new ``delivery_id`` (and
+    ``head``'s keys, a derived record's ``event``), kept as it will be sent."""
+    delivery_id = str(uuid.uuid4())
+    delivery = Delivery(
+        subscription_id=subscription.id,
+        message_row_id=message_row_id,
+        record_key=record_key,
+        delivery_id=delivery_id,
+        payload={"delivery_id": delivery_id, **(head or {}), **shared},
+        status="pending",
+        next_at=now,
+        created_at=now,
+    )
+    db.add(delivery)
+    return delivery
 
 
 def backoff(attempts: int) -> dt.timedelta:

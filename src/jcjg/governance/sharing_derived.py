@@ -19,9 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +31,7 @@ from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.governance import sharing
 from jcjg.governance.choices import DeliveryEvent, SubscriptionStatus
-from jcjg.governance.models import Consumer, DataSet, Delivery, SharedRecord, Subscription
+from jcjg.governance.models import Consumer, DataSet, SharedRecord, Subscription
 
 CHUNK = 500  # records fetched at once
 log = logging.getLogger("jcjg.governance.sharing")
@@ -158,22 +156,9 @@ def _enqueue(
     made = 0
     for row, event in changes:
         for subscription, data_set in subscribers:
-            delivery_id = str(uuid.uuid4())
-            payload: dict[str, Any] = {
-                "delivery_id": delivery_id,
-                "event": event.value,
-                **sharing.derived_record(settings, subscription, data_set, row),
-            }
-            db.add(
-                Delivery(
-                    subscription_id=subscription.id,
-                    record_key=row.key,
-                    delivery_id=delivery_id,
-                    payload=payload,
-                    status="pending",
-                    next_at=now,
-                    created_at=now,
-                )
+            shared = sharing.derived_record(settings, subscription, data_set, row)
+            sharing.queue(
+                db, subscription, shared, now, record_key=row.key, head={"event": event.value}
             )
             made += 1
     return made
