@@ -42,7 +42,8 @@ def _set(client, db, factory) -> tuple[DataSet, str]:
     client.cookies.clear()
     login(client, reviewer.username)
     csrf = page_csrf(client, "/governance/sharing")
-    assert _post(client, f"/governance/sharing/data-sets/{data_set.id}/publish", csrf).status_code
+    published = _post(client, f"/governance/sharing/data-sets/{data_set.id}/publish", csrf)
+    assert published.status_code == 303, published.text[:300]
     page = client.get(f"/governance/sharing/data-sets/{data_set.id}", headers=HTML)
     assert "信用评价结果" in page.text and "credit.grade" not in page.text
     return data_set, csrf
