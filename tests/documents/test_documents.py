@@ -359,6 +359,28 @@ def test_record_without_qr_or_images_renders() -> None:
     assert data.startswith(b"%PDF-")
 
 
+def test_pdfs_written_at_once_by_threads_keep_their_own_glyphs(tmp_path: Path) -> None:
+    """Requests and the simulator's labs write PDFs in threads of one process, and the CJK font
+    is one object shared by them: each document must still get its own subset of glyphs (they
+    raced on the font file's read position: a KeyError, or glyphs of another document)."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jcjg.documents.pdf import page_pdf
+
+    hanzi = [chr(code) for code in range(0x4E00, 0x9FA5)]
+
+    def lines_of(n: int) -> list[str]:
+        pick = random.Random(n)
+        return ["".join(pick.choice(hanzi) for _ in range(30)) for _ in range(12)]
+
+    with ThreadPoolExecutor(8) as pool:
+        documents = list(pool.map(lambda n: page_pdf(f"报告 {n}", lines_of(n)), range(24)))
+    for n in (0, 11, 23):  # the text a reader extracts is the text written
+        text = text_of(write(tmp_path / f"{n}.pdf", documents[n]))
+        assert "".join(lines_of(n)) in re.sub(r"\s", "", text)
+
+
 # ---------------------------------------------------------------------------------------------
 # Signing
 

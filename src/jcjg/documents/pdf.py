@@ -100,6 +100,11 @@ class Fonts:
 
 
 _fonts_lock = threading.Lock()
+# A registered TrueType font is one object per process, and reportlab reads its file through
+# one shared position (TTFontFile.seek/read_*) when it writes a document's subset of glyphs:
+# two threads writing PDFs at once (two downloads, the simulator's labs) interleave their
+# reads and get a KeyError or, worse, wrong glyphs. Every PDF is written holding this lock.
+_writing = threading.RLock()
 _fonts_cache: dict[tuple[tuple[str, int, int | None], ...], Fonts] = {}
 
 
@@ -239,7 +244,8 @@ def page_pdf(title: str, lines: Sequence[str], qr_url: str | None = None) -> byt
     if qr_url:
         draw_qr(page, qr_url, 440, 660, 110)
     page.showPage()
-    page.save()
+    with _writing:
+        page.save()
     return out.getvalue()
 
 
@@ -266,7 +272,8 @@ def label_sheet_pdf(
             x, y = layout.origin(slot)
             _draw_label(canvas, fonts, layout, label, x, y)
         canvas.showPage()
-    canvas.save()
+    with _writing:
+        canvas.save()
     return buffer.getvalue()
 
 
@@ -683,5 +690,6 @@ def record_pdf(doc: RecordDocument) -> bytes:
             story.append(_grid_table(grid, styles, fonts, width))
         else:
             story.append(Paragraph(_text(grid.title), styles.heading))
-    template.build(story, canvasmaker=_numbered_canvas(fonts, doc.footer))
+    with _writing:  # the flowables are laid out and the canvas saved in build()
+        template.build(story, canvasmaker=_numbered_canvas(fonts, doc.footer))
     return buffer.getvalue()
