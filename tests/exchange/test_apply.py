@@ -673,13 +673,15 @@ def test_on_sqlite_a_batch_stops_after_its_time_and_the_lane_still_drains(
 
 PREPARED: list[tuple[str, bool]] = []
 SEEN: list[tuple[str, Half]] = []  # (who, the message object): prepare's and the handler's
+HELD = {"bytes": 0}  # the bytes each preparation says it kept on its message
 
 
-def _note_prepared(message: Half, settings: Settings) -> None:
+def _note_prepared(message: Half, settings: Settings) -> int:
     SEEN.append(("prepare", message))
     if message.fail == "prepare":
         raise RuntimeError("cannot be prepared")
     PREPARED.append((message.labs[0]["name"], isinstance(settings, Settings)))
+    return HELD["bytes"]
 
 
 @message_type("test.ahead", title="先准备", schema=Half, example={}, prepare=_note_prepared)
@@ -753,6 +755,28 @@ def test_a_message_prepared_is_parsed_once_and_handled_as_prepared(
     ((_, prepared_once), (_, handled_once)) = SEEN
     assert handled_once is not prepared_once  # parsed again, after its conversion
     assert handled_once == prepared_once
+
+
+def test_what_a_preparation_keeps_on_its_message_counts_against_the_bound(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message of a few bytes whose preparation keeps megabytes on it (a test record sending
+    its curves as uploaded files, read ahead) weighs what it holds: past PARSED_BYTES the older
+    prepared messages are dropped and prepare looks no further ahead, so the store stays
+    within its bound; every message is still applied."""
+    (lims,) = region.lims()
+    SEEN.clear()
+    monkeypatch.setitem(HELD, "bytes", apply.PARSED_BYTES)
+    with installed_with(AHEAD):
+        _accept_all(region, [(lims, "test.ahead", lims.message(labs=[{"name": name}]))
+                             for name in ("甲", "乙", "丙")])  # fmt: skip
+        lane = f"i{lims.institution.id}"
+        apply.prepare(region.sessions, region.settings, lane)
+        assert [who for who, _ in SEEN] == ["prepare"]  # the first, and no further ahead
+        assert apply._parsed.weight <= 2 * apply.PARSED_BYTES  # itself only, never more
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 3
+    assert apply._parsed.weight == 0  # each one taken as applied, or never kept
+    assert [who for who, _ in SEEN].count("handler") == 3
 
 
 def test_a_stopping_apply_worker_is_woken_not_left_to_its_poll(region: Region) -> None:

@@ -161,9 +161,13 @@ def test_curves_read_ahead_are_the_ones_stored(db, settings, lab, monkeypatch):
     without reading the points again, the same rows as a curve read by the handler."""
     payload, drawn = concrete_record(lab, number="JL-AHEAD")
     message = RecordIn.model_validate(payload)
-    testing_service.read_ahead(message, settings)
+    held = testing_service.read_ahead(message, settings)
     ahead = [s._ahead for s in message.specimens]
     assert all(kind is TestKind.CONCRETE_COMPRESSION for kind, _ in ahead)
+    # what it keeps on the message, which the apply path weighs against its bound: at least
+    # the curves' two columns of doubles
+    points = sum(curve.n for curve in drawn)
+    assert held == sum(read.nbytes for _, read in ahead) >= points * 2 * 8
     assert all(blob_store(settings).exists(digest_of(read.stored)) for _, read in ahead)
 
     def unread(_points):

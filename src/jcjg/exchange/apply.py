@@ -479,10 +479,14 @@ def _end_messages(
 
 class _Parsed:
     """The messages :func:`prepare` parsed (None: one it could not), by type and body, oldest
-    first, within :data:`PARSED_KEPT` messages and :data:`PARSED_BYTES` bytes of bodies."""
+    first, within :data:`PARSED_KEPT` messages and :data:`PARSED_BYTES` bytes: a message's
+    body and what its type's ``prepare`` kept on it (a test record's curves read ahead, which
+    a record sending its curves as uploaded files holds in a few bytes of body)."""
 
     def __init__(self) -> None:
-        self._kept: OrderedDict[tuple[str, bytes], tuple[Any, Any] | None] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, bytes], tuple[tuple[Any, Any] | None, int]] = (
+            OrderedDict()
+        )
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -494,28 +498,39 @@ class _Parsed:
         with self._lock:
             return self._bytes + len(body) <= PARSED_BYTES
 
-    def keep(self, name: str, body: bytes, parsed: tuple[Any, Any] | None) -> None:
-        """Keep it, dropping the oldest kept to make room (messages applied elsewhere, or
-        another lane's), never it."""
+    def keep(self, name: str, body: bytes, parsed: tuple[Any, Any] | None, held: int = 0) -> None:
+        """Keep it, weighing its body and the ``held`` bytes its preparation kept on it,
+        dropping the oldest kept to make room (messages applied elsewhere, or another lane's),
+        never it."""
+        weight = len(body) + max(held, 0)
         with self._lock:
-            if (name, body) not in self._kept:
-                self._bytes += len(body)
-            self._kept[name, body] = parsed
+            before = self._kept.get((name, body))
+            if before is not None:
+                self._bytes -= before[1]
+            self._kept[name, body] = (parsed, weight)
+            self._bytes += weight
             while len(self._kept) > 1 and (
                 len(self._kept) > PARSED_KEPT or self._bytes > PARSED_BYTES
             ):
-                (_, dropped), _ = self._kept.popitem(last=False)
-                self._bytes -= len(dropped)
+                _, (_, dropped) = self._kept.popitem(last=False)
+                self._bytes -= dropped
 
     def take(self, name: str, body: bytes) -> tuple[Any, Any] | None:
         """The message parsed from ``body`` (forgotten once taken), or None."""
         if not self._kept:
             return None
         with self._lock:
-            if (name, body) not in self._kept:
+            kept = self._kept.pop((name, body), None)
+            if kept is None:
                 return None
-            self._bytes -= len(body)
-            return self._kept.pop((name, body))
+            self._bytes -= kept[1]
+            return kept[0]
+
+    @property
+    def weight(self) -> int:
+        """The bytes kept (bodies and what their preparation kept on them)."""
+        with self._lock:
+            return self._bytes
 
 
 _parsed = _Parsed()
@@ -551,15 +566,16 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
         kind = kinds[name]
         assert kind.prepare is not None
         parsed: tuple[Any, Any] | None = None
+        held: int | None = 0
         try:
             with settings_in_use(settings):
                 data = json.loads(body)
                 message = kind.schema.model_validate(data)
                 parsed = (data, message)
-                kind.prepare(message, settings)
+                held = kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
             log.debug("preparing a %s message failed", name, exc_info=True)
-        _parsed.keep(name, body, parsed)
+        _parsed.keep(name, body, parsed, held or 0)
 
 
 def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:

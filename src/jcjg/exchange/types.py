@@ -250,8 +250,10 @@ class MessageType(Generic[M]):
     senders: frozenset[str] = ALL_SENDERS
     # work the handler will do that needs no database (decoding the QR codes of a report's
     # PDF), done before the apply transaction and kept for the handler by the function it
-    # calls: on SQLite that transaction holds the database's one write lock
-    prepare: Callable[[M, Settings], None] | None = None
+    # calls: on SQLite that transaction holds the database's one write lock. It returns the
+    # bytes of what it kept on the message itself (None: nothing), which the apply path
+    # counts against its bound on the messages it keeps prepared (exchange.apply.PARSED_BYTES)
+    prepare: Callable[[M, Settings], int | None] | None = None
 
     @property
     def has_files(self) -> bool:
@@ -271,7 +273,7 @@ def message_type(
     example: dict[str, Any],
     files: Callable[[M], Iterable[str]] | None = None,
     senders: Iterable[str] = ALL_SENDERS,
-    prepare: Callable[[M, Settings], None] | None = None,
+    prepare: Callable[[M, Settings], int | None] | None = None,
 ) -> Callable[[Handler], MessageType[M]]:
     """Make the decorated handler message type ``name`` (``<domain>.<thing>``, or one
     snake_case word such as ``commission``); it is accepted once its domain lists it in

@@ -130,6 +130,12 @@ class ReadCurve:
     fingerprint: curves.Fingerprint | None
     keys: npt.NDArray[np.int64] | None
 
+    @property
+    def nbytes(self) -> int:
+        """About what it holds in memory: the arrays, the compressed form and the keys."""
+        arrays = (self.curve.t, self.curve.force, self.curve.displacement, self.keys)
+        return len(self.stored) + sum(a.nbytes for a in arrays if a is not None)
+
 
 def _read_curve(settings: Settings, kind: TestKind, specimen: SpecimenIn) -> ReadCurve | None:
     source: CurveIn | None = specimen.curve
@@ -151,12 +157,14 @@ def _read_curve(settings: Settings, kind: TestKind, specimen: SpecimenIn) -> Rea
     )
 
 
-def read_ahead(data: RecordIn, settings: Settings) -> None:
+def read_ahead(data: RecordIn, settings: Settings) -> int:
     """Each specimen's curve read (:class:`ReadCurve`), its compressed form stored (a blob
     store's write waits for the disk), and kept on the message for :func:`store_record`: the
     curve work done before the apply transaction (``prepare``). A curve that cannot be read is
-    left to :func:`store_record`, which refuses it."""
+    left to :func:`store_record`, which refuses it. Returns the bytes kept on the message (the
+    curves' arrays, compressed forms and band keys)."""
     store = blob_store(settings)
+    held = 0
     for specimen in data.specimens:
         try:
             read = _read_curve(settings, data.kind, specimen)
@@ -165,7 +173,9 @@ def read_ahead(data: RecordIn, settings: Settings) -> None:
             continue
         if read is not None:
             store.put(read.stored)  # the handler's put finds it there
+            held += read.nbytes
         specimen._ahead = (data.kind, read)
+    return held
 
 
 def _curve_of(
