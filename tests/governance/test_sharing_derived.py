@@ -302,3 +302,32 @@ def test_nothing_is_queued_without_a_published_set_or_a_subscriber(client, db, s
     assert sharing_derived.enqueue_changes(db, settings) == 0
     assert db.scalar(select(func.count()).select_from(SharedRecord)) == 1
     assert db.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_a_source_that_fails_holds_up_no_delivery(
+    client, db, settings, factory, monkeypatch, caplog
+):
+    """A derived source whose records cannot be read this pass is logged and rolled back; the
+    deliveries already due are still posted by the same run of the job, and the next pass
+    queues what it would have."""
+    endpoint = Endpoint(fail=0)
+    try:
+        _consumer, inst, _person = _bank(client, db, factory, endpoint.url)
+        first = _decide(client, factory, inst, "浔建罚字〔2026〕第 201 号")
+        assert sharing_derived.enqueue_changes(db, settings) == 1  # queued, not yet posted
+        second = _decide(client, factory, inst, "浔建罚字〔2026〕第 202 号")
+
+        def broken(*_args: Any) -> Any:
+            raise RuntimeError("the source's table cannot be read")
+
+        monkeypatch.setattr(jobs, "get_settings", lambda: settings)
+        with monkeypatch.context() as patched, caplog.at_level(logging.ERROR):
+            patched.setattr(sharing_derived, "_changes", broken)
+            jobs.deliver(db, logging.getLogger("test"))
+        assert "could not be queued" in caplog.text
+        assert [b["record_id"] for b in _bodies(endpoint)] == [first["number"]]
+        assert db.scalar(select(func.count()).select_from(SharedRecord)) == 1  # nothing half
+        jobs.deliver(db, logging.getLogger("test"))  # the source readable again
+        assert [b["record_id"] for b in _bodies(endpoint, 1)] == [second["number"]]
+    finally:
+        endpoint.close()

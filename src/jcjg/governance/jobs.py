@@ -35,9 +35,15 @@ def quality_scan(db: Session, log: logging.Logger) -> None:
 )
 def deliver(db: Session, log: logging.Logger) -> None:
     """Queue the derived records published or corrected since the last run (a penalty
-    decision), then post the deliveries that are due to their consumers."""
+    decision), then post the deliveries that are due to their consumers (whatever the
+    queueing met: the messages' deliveries and the retries do not wait for it)."""
     settings = get_settings()
-    queued = sharing_derived.enqueue_changes(db, settings)
+    try:
+        queued = sharing_derived.enqueue_changes(db, settings)
+    except Exception:
+        db.rollback()
+        log.exception("the derived records' deliveries could not be queued this pass")
+        queued = 0
     if queued:
         log.info("%d deliveries of derived records queued", queued)
     delivered, failed = sharing.deliver_due(db, settings)

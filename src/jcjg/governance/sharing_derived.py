@@ -170,7 +170,9 @@ def enqueue_changes(db: Session, settings: Settings, now: dt.datetime | None = N
     commit. Two passes at once (the job's claim prevents it): a new record's memory collides
     with the other pass's (a unique key) and the second pass is rolled back; a corrected one
     is brought up to date only from the version read, so the second pass finds it done and
-    queues nothing for it. Returns how many deliveries."""
+    queues nothing for it. A source that fails (its rows cannot be read) is rolled back and
+    logged, and the others go on: one bad source does not hold up every delivery. Returns how
+    many deliveries."""
     now = now or utcnow()
     today = beijing_date(now)
     made = 0
@@ -179,7 +181,13 @@ def enqueue_changes(db: Session, settings: Settings, now: dt.datetime | None = N
             changes = _changes(db, source, today, now)
             made += _enqueue(db, settings, changes, _subscribers(db, source.code), now)
             db.commit()
-        except IntegrityError:
+        except IntegrityError as exc:
+            db.rollback()  # the other pass's notes stand; a lasting conflict is said each pass
+            log.warning(
+                "the deliveries of %s were not queued (another send pass took note first, "
+                "or a conflict to look into): %s", source.code, str(exc.orig).splitlines()[0]
+            )  # fmt: skip
+        except Exception:
             db.rollback()
-            log.info("another send pass took note of %s first", source.code)
+            log.exception("the deliveries of %s could not be queued", source.code)
     return made
