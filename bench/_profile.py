@@ -255,9 +255,11 @@ def run(args: argparse.Namespace, url: str, workdir: Path) -> list[str]:
     apply.drain(sessions, settings)
 
     batch = requests(args.messages, 0)
-    stats, spent, _ = _profiled(
+    stats, spent, accepted = _profiled(
         lambda: _accept_all(sessions, settings, batch, "registry.equipment", args.commit_batch)
     )
+    if args.accept_pstats:
+        accepted.dump_stats(args.accept_pstats)
     per = spent * 1000 / args.messages
     lines += _print_table("accept", _stage_times(stats, ACCEPT_STAGES, args.messages), per)
     statements = _counting(engine) if args.sql else None
@@ -440,6 +442,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--top", type=int, default=0, help="print the N functions by own time")
     parser.add_argument("--sql", type=int, default=0, help="list the N commonest statements")
     parser.add_argument("--pstats", help="keep the apply run's profile in this file")
+    parser.add_argument("--accept-pstats", help="keep the accept run's profile in this file")
     parser.add_argument("--curves-pstats", help="keep the curves' apply profile in this file")
     parser.add_argument(
         "--one-per-batch",
