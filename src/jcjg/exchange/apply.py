@@ -49,6 +49,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
@@ -96,6 +97,16 @@ PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.pr
 # with curves, 170 kB, about 2 MB), beyond which prepare looks no further ahead
 PARSED_KEPT = 2 * PREPARED
 PARSED_BYTES = 2 * 1024 * 1024
+
+
+def _loads(body: bytes) -> Any:
+    """An accepted body parsed (it was checked as JSON at its acceptance, duplicate keys and
+    all): by orjson, half the time of ``json.loads`` for a curve record's 160 kB; by
+    ``json.loads``, which answers for it, should orjson refuse what was accepted."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def holder_id() -> str:
@@ -192,7 +203,7 @@ def apply_one(
             if parsed is not None and convert is None:  # prepare() parsed it as it is
                 outcome.data, message = parsed
             else:
-                outcome.data = json.loads(row.body)
+                outcome.data = _loads(row.body)
                 if convert is not None:
                     outcome.data = convert(row, outcome.data)
                 message = kind.schema.model_validate(outcome.data)
@@ -569,7 +580,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
         held: int | None = 0
         try:
             with settings_in_use(settings):
-                data = json.loads(body)
+                data = _loads(body)
                 message = kind.schema.model_validate(data)
                 parsed = (data, message)
                 held = kind.prepare(message, settings)
