@@ -221,6 +221,42 @@ def test_a_correction_while_public_is_delivered_as_such(client, db, settings, fa
         endpoint.close()
 
 
+def test_a_registry_correction_of_what_a_decision_shows_is_delivered(client, db, settings, factory):
+    """A public decision's shared record also reads its institution's name and its people's
+    identity numbers from the registry: correcting them there is a correction of the record,
+    delivered as such; a registry change the record does not show queues nothing."""
+    from jcjg.tenancy.models import Institution
+
+    endpoint = Endpoint(fail=0)
+    try:
+        _consumer, inst, person = _bank(client, db, factory, endpoint.url)
+        public = _decide(client, factory, inst, "浔建罚字〔2026〕第 121 号", person_ids=[person.id])
+        assert _pass(db, settings) == (1, (1, 0))
+        db.execute(
+            update(Person).where(Person.id == person.id).values(id_number="360403199002025678")
+        )
+        db.commit()
+        assert _pass(db, settings) == (1, (1, 0))
+        corrected = _bodies(endpoint, 1)[0]
+        assert (corrected["event"], corrected["record_id"]) == ("corrected", public["number"])
+        assert corrected["data"]["persons"][0]["id_number"] == "360403********5678"  # masked
+        db.execute(
+            update(Institution).where(Institution.id == inst.id).values(phone="0792-8888888")
+        )
+        db.commit()
+        assert _pass(db, settings) == (0, (0, 0))  # not shown: no correction
+        db.execute(
+            update(Institution).where(Institution.id == inst.id).values(name="九江某检测公司")
+        )
+        db.commit()
+        assert _pass(db, settings) == (1, (1, 0))
+        renamed = _bodies(endpoint, 2)[0]
+        assert renamed["event"] == "corrected"
+        assert renamed["data"]["institution_name"] == "九江某检测公司"
+    finally:
+        endpoint.close()
+
+
 def test_each_subscriber_gets_its_own_masking_retries_and_stops(client, db, settings, factory):
     client.app.state.settings.sharing_private_endpoints = True
     data_set, csrf = _compile_and_publish(client, db, factory)

@@ -6,6 +6,7 @@ identity numbers from the registry: personal, masked by every consumer's policy)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -102,10 +103,33 @@ def _rows(
 
 
 def _versions(db: Session, today: dt.date) -> dict[int, str]:
-    """Every decision public today, by id, with the moment it was last changed (recorded,
-    corrected here or by the child platform that sent it): a new moment is a new version."""
-    stmt = public_stmt(today).with_only_columns(Penalty.id, Penalty.updated_at)
-    return {key: changed.isoformat() for key, changed in db.execute(stmt)}
+    """Every decision public today, by id, with the moments it and what its shared record
+    reads besides were last changed (recorded, corrected here or by the child platform that
+    sent it; its institution's name, its people's identity numbers in the registry): a new
+    moment is a new version (one whose shared data did not change queues nothing)."""
+    stmt = (
+        public_stmt(today)
+        .join(Institution, Institution.id == Penalty.institution_id)
+        .with_only_columns(
+            Penalty.id, Penalty.updated_at, Institution.updated_at, Penalty.person_ids
+        )
+    )  # fmt: skip
+    found = db.execute(stmt).all()
+    ids = {i for *_, person_ids in found for i in person_ids or ()}
+    people: dict[int, dt.datetime] = {}
+    if ids:
+        moments = select(Person.id, Person.updated_at).where(Person.id.in_(ids))
+        people = {person_id: moment for person_id, moment in db.execute(moments)}
+    return {  # the moments' digest: the token's column holds 64 characters
+        key: hashlib.sha256(
+            "|".join(
+                moment.isoformat()
+                for moment in (changed, named, *(people.get(i) for i in person_ids or ()))
+                if moment is not None
+            ).encode()
+        ).hexdigest()
+        for key, changed, named, person_ids in found
+    }
 
 
 def sources() -> list[SharedSource]:
