@@ -59,7 +59,7 @@ def _counts(db, inst: int, start: dt.date, end: dt.date, today: dt.date) -> dict
         "rectification_overdue": overdue,
         "penalty": one(
             "SELECT count(*) FROM penalty WHERE institution_id = :i AND decided_on >= :s "
-            "AND decided_on < :e", s=start, e=end),
+            "AND decided_on < :e", s=start.isoformat(), e=end.isoformat()),
         "proficiency_action": one(
             "SELECT count(*) FROM proficiency_result r JOIN proficiency_scheme s ON s.id = r.scheme_id"
             " WHERE r.institution_id = :i AND r.signal = 'action' AND s.evaluated_at >= :lo"
