@@ -13,7 +13,8 @@ position (``key``), its institution and region (the filters' and the items' fiel
 ``persons[].id_number``); ``personal`` names those that never leave unmasked.
 
 A source's ``versions`` answers, cheaply, every record public *today* by its key with a token
-that changes whenever the record does (a decision's ``updated_at``): governance's deliver job
+that changes whenever the record does (a digest of the update times of the decision and of
+the registry rows it shows): governance's deliver job
 polls it, fetches the rows whose token it has not seen (``SourceFilters.keys``) and delivers
 them to the subscriptions in force as new (``published``) or corrected (docs/sharing.md,
 "Deliveries of derived data"). The domain calls nothing of governance's."""
@@ -25,9 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select, and_
 from sqlalchemy.orm import Session
 
 from jcjg.core import domains
+from jcjg.core.regioncodes import prefix_bounds
+from jcjg.core.workdays import beijing_midnight
 
 # A domain's hook: () -> [SharedSource]
 SHARED_SOURCES = "sharing.sources"
@@ -43,6 +47,36 @@ class SourceFilters:
     day_from: dt.date | None = None
     day_to: dt.date | None = None
     keys: tuple[int, ...] = ()  # only these records (by ``SharedRow.key``); () for all
+
+    def applied(
+        self,
+        stmt: Select[Any],
+        *,
+        key: Any,
+        institution_code: Any,
+        region_code: Any,
+        day: Any,
+        moments: bool = False,
+    ) -> Select[Any]:
+        """``stmt`` narrowed to these filters, given a source's columns: its paging key, its
+        institution's code, its region code and its day (``moments``: a column of UTC times,
+        whose Beijing day counts)."""
+        if self.keys:
+            stmt = stmt.where(key.in_(self.keys))
+        if self.institution_code:
+            stmt = stmt.where(institution_code == self.institution_code)
+        if self.region_code:
+            low, high = prefix_bounds(self.region_code)
+            stmt = stmt.where(and_(region_code >= low, region_code < high))
+        if self.day_from:
+            start = beijing_midnight(self.day_from) if moments else self.day_from
+            stmt = stmt.where(day >= start)
+        if self.day_to:
+            if moments:
+                stmt = stmt.where(day < beijing_midnight(self.day_to + dt.timedelta(days=1)))
+            else:
+                stmt = stmt.where(day <= self.day_to)
+        return stmt
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from jcjg.auth.scopes import in_prefix
 from jcjg.core.shared import SharedRow, SharedSource, SourceFilters
 from jcjg.core.workdays import beijing_date
 from jcjg.credit.choices import ScoreStatus, SubjectType
@@ -44,11 +43,6 @@ def _published() -> Select[Any]:
     )
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    """The UTC moment a Beijing day begins (a score's day is that of its publication)."""
-    return dt.datetime.combine(day, dt.time(), dt.UTC) - dt.timedelta(hours=8)
-
-
 def _rows(
     db: Session, chosen: SourceFilters, today: dt.date, after: int, limit: int
 ) -> Sequence[SharedRow]:
@@ -61,18 +55,14 @@ def _rows(
         .join(CreditModel, CreditModel.id == CreditScore.model_id)
         .where(CreditScore.id > after)
     )
-    if chosen.keys:
-        stmt = stmt.where(CreditScore.id.in_(chosen.keys))
-    if chosen.institution_code:
-        stmt = stmt.where(Institution.code == chosen.institution_code)
-    if chosen.region_code:
-        stmt = stmt.where(in_prefix(CreditScore.region_code, chosen.region_code))
-    if chosen.day_from:
-        stmt = stmt.where(CreditScore.published_at >= _day_start(chosen.day_from))
-    if chosen.day_to:
-        stmt = stmt.where(
-            CreditScore.published_at < _day_start(chosen.day_to + dt.timedelta(days=1))
-        )
+    stmt = chosen.applied(
+        stmt,
+        key=CreditScore.id,
+        institution_code=Institution.code,
+        region_code=CreditScore.region_code,
+        day=CreditScore.published_at,
+        moments=True,
+    )
     found = db.execute(stmt.order_by(CreditScore.id).limit(limit)).all()
     out = []
     for score, code, name, credit_code, version in found:

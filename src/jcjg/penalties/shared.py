@@ -47,16 +47,13 @@ def _rows(
         .join(Institution, Institution.id == Penalty.institution_id)
         .where(Penalty.id > after)
     )
-    if chosen.keys:
-        stmt = stmt.where(Penalty.id.in_(chosen.keys))
-    if chosen.institution_code:
-        stmt = stmt.where(Institution.code == chosen.institution_code)
-    if chosen.region_code:
-        stmt = stmt.where(Penalty.region_code.startswith(chosen.region_code, autoescape=True))
-    if chosen.day_from:
-        stmt = stmt.where(Penalty.decided_on >= chosen.day_from)
-    if chosen.day_to:
-        stmt = stmt.where(Penalty.decided_on <= chosen.day_to)
+    stmt = chosen.applied(
+        stmt,
+        key=Penalty.id,
+        institution_code=Institution.code,
+        region_code=Penalty.region_code,
+        day=Penalty.decided_on,
+    )
     found = db.execute(stmt.order_by(Penalty.id).limit(limit)).all()
     ids = {i for p, _, _ in found for i in p.person_ids}
     numbers: dict[int, str] = {}
