@@ -510,7 +510,12 @@ def ledger_verify() -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="只运行一轮到期任务、处理完待处理的报送消息后退出")
-@click.option("--poll", default=30.0, show_default=True, help="定时任务的轮询间隔（秒）")
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.05, 3600),
+    default=None,
+    help="定时任务的轮询间隔（秒），默认 JCJG_WORKER_POLL_SECONDS（5）",
+)
 @click.option(
     "--apply-workers",
     default=1,
@@ -518,7 +523,7 @@ def ledger_verify() -> None:
     type=click.IntRange(0, 64),
     help="处理已受理报送消息的线程数（0：不处理）",
 )
-def worker(once: bool, poll: float, apply_workers: int) -> None:
+def worker(once: bool, poll: float | None, apply_workers: int) -> None:
     """运行后台定时任务，并按序处理已受理的报送消息（多进程部署时与 JCJG_EMBEDDED_WORKER=false、
     JCJG_EXCHANGE_APPLY_WORKERS=0 搭配，见 docs/operations/deployment.md）。"""
     from jcjg.core.jobs import run_due, worker_loop
@@ -561,7 +566,7 @@ def worker(once: bool, poll: float, apply_workers: int) -> None:
     for thread in threads:
         thread.start()
     try:
-        worker_loop(factory, stop, poll)
+        worker_loop(factory, stop, poll or settings.worker_poll_seconds, settings)
     except KeyboardInterrupt:
         stop.set()
     wakeup.close()

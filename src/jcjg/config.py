@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     ledger_max_delay_seconds: int = Field(default=60, ge=1)
     ledger_rate_limit_per_minute: int = Field(default=600, ge=1)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
+    # how long a worker holds a job it claimed without renewing the claim (renewed every third
+    # of it while the job runs): a worker killed mid-job keeps it from the others this long
+    job_lease_seconds: float = Field(default=20.0, ge=1, le=3600)
 
     # Alert rules run on the writes that trigger them, in the writing transaction (the daily
     # sweep runs them all regardless). Switch off for bulk loads; see docs/alerts.md.

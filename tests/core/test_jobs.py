@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -212,3 +214,85 @@ def test_a_job_reads_the_settings_of_the_app_that_runs_it(
     again = run_job(session_factory, jobs.registered()["test.sender"])
     assert f"发件人 {get_settings().smtp_from}" in again.log
     assert get_settings().smtp_from != "jobs@app.example"
+
+
+def test_a_long_job_keeps_its_claim_and_a_killed_workers_claim_lapses(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
+) -> None:
+    """A claim is a lease renewed while the job runs: a job running five times its lease is not
+    run again beside itself; the claim of a worker that died mid-job (nothing renews it) lapses
+    after the lease, and the next poll of another worker runs the job (a 30-minute claim kept
+    the ledger's job from every worker once the one that held it was killed)."""
+    started, finish = threading.Event(), threading.Event()
+
+    def long(db: Session, log: logging.Logger) -> None:
+        started.set()
+        assert finish.wait(30)
+
+    only_jobs(Job("test.long", "测试任务", dt.timedelta(0), long))
+    mine = settings.model_copy(update={"job_lease_seconds": 1.0})
+    first: list[JobRun] = []
+    worker = threading.Thread(target=lambda: first.extend(run_due(session_factory, settings=mine)))
+    worker.start()
+    try:
+        assert started.wait(30)
+        deadline = time.monotonic() + 5  # five leases: renewed four times or more
+        while time.monotonic() < deadline:
+            assert run_due(session_factory, settings=mine) == []  # held, though always due
+            time.sleep(0.25)
+    finally:
+        finish.set()
+        worker.join(30)
+    assert [r.status for r in first] == ["succeeded"]
+    assert len(_runs(session_factory, "test.long")) == 1
+    with session_factory() as db:
+        assert db.get_one(JobSchedule, "test.long").locked_until is None  # released
+
+
+def test_the_claim_of_a_worker_killed_mid_job_lapses_after_its_lease(
+    session_factory: sessionmaker[Session],
+    only_jobs: Callable[..., None],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker claims the job and stops mid-run (its renewals stop, as when it is killed):
+    another worker's poll runs the job once the lease has passed, not half an hour later."""
+    calls: list[int] = []
+    stuck = threading.Event()
+
+    def once_stuck(db: Session, log: logging.Logger) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            assert stuck.wait(30)  # the killed worker's run never ends
+
+    only_jobs(Job("test.stuck", "测试任务", dt.timedelta(0), once_stuck))
+    mine = settings.model_copy(update={"job_lease_seconds": 1.0})
+    monkeypatch.setattr(jobs._Lease, "_renew", lambda self: None)  # a dead worker renews nothing
+    dead = threading.Thread(target=run_due, args=(session_factory,), kwargs={"settings": mine})
+    dead.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not calls:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert run_due(session_factory, settings=mine) == []  # held for its lease
+        time.sleep(1.2)
+        assert [r.status for r in run_due(session_factory, settings=mine)] == ["succeeded"]
+        assert len(calls) == 2
+    finally:
+        stuck.set()
+        dead.join(30)
+
+
+def test_an_operators_run_leaves_a_workers_claim_alone(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None]
+) -> None:
+    only_jobs(GREET)
+    held = NOW + dt.timedelta(minutes=5)
+    with session_factory() as db:
+        db.add(JobSchedule(name="test.greet", next_run_at=NOW - EVERY, locked_until=held))
+        db.commit()
+    assert run_job(session_factory, jobs.registered()["test.greet"]).status == "succeeded"
+    with session_factory() as db:
+        assert db.get_one(JobSchedule, "test.greet").locked_until == held
+    assert run_due(session_factory, NOW) == []  # the worker's claim still holds

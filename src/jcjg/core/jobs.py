@@ -4,10 +4,15 @@ A job is a function with a name and an interval, listed by its domain (``DOMAIN.
 ``jcjg worker`` (or the embedded worker thread of ``jcjg serve``) claims due jobs with a
 conditional UPDATE, so several workers on PostgreSQL never run the same job twice at once, runs
 each in its own transaction, and records status, duration and log of every run in ``job_run``.
+
+A claim is a lease (``JCJG_JOB_LEASE_SECONDS``) that a thread renews while the job runs: a
+worker killed in the middle of a job holds it no longer than the lease, and another worker runs
+it at its next poll (the ledger's promise to integrate within a minute depends on it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import ForeignKey, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from jcjg.config import Settings, settings_in_use
+from jcjg.config import Settings, get_settings, settings_in_use
 from jcjg.core import domains, metrics
 from jcjg.core.db import Base, UTCDateTime, utcnow
 from jcjg.core.mixins import IdMixin
@@ -118,7 +123,11 @@ def _ensure_schedules(factory: sessionmaker[Session], now: dt.datetime) -> None:
         db.commit()
 
 
-def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
+def _claim(
+    factory: sessionmaker[Session], job_: Job, now: dt.datetime, lease: dt.timedelta
+) -> dt.datetime | None:
+    """Claim ``job_`` if it is due and nobody holds it: the end of the lease taken, else None."""
+    until = now + lease
     with factory() as db:
         result = db.execute(
             update(JobSchedule)
@@ -127,10 +136,58 @@ def _claim(factory: sessionmaker[Session], job_: Job, now: dt.datetime) -> bool:
                 JobSchedule.next_run_at <= now,
                 or_(JobSchedule.locked_until.is_(None), JobSchedule.locked_until < now),
             )
-            .values(locked_until=now + dt.timedelta(minutes=30), next_run_at=now + job_.every)
+            .values(locked_until=until, next_run_at=now + job_.every)
+        )
+        db.commit()
+        return until if getattr(result, "rowcount", 0) == 1 else None
+
+
+class _Lease:
+    """A claimed job's hold on its schedule row, renewed by a thread while the job runs (every
+    third of the lease), released when it ends. The hold is recognised by the ``locked_until``
+    it last wrote: a worker whose lease lapsed (it stalled longer than the lease) and was taken
+    over neither renews nor releases the new holder's."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], name: str, until: dt.datetime, lease: dt.timedelta
+    ) -> None:
+        self.factory, self.name, self.until, self.lease = factory, name, until, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"jcjg-job-lease-{name}")
+
+    def _held(self, db: Session, value: dt.datetime | None) -> bool:
+        result = db.execute(
+            update(JobSchedule)
+            .where(JobSchedule.name == self.name, JobSchedule.locked_until == self.until)
+            .values(locked_until=value)
         )
         db.commit()
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            until = utcnow() + self.lease
+            try:
+                with self.factory() as db:
+                    renewed = self._held(db, until)
+            except Exception:  # the database busy or gone: try again at the next third
+                log.warning("job %s: its lease could not be renewed", self.name, exc_info=True)
+                continue
+            if not renewed:
+                log.warning("job %s: its lease lapsed and another worker holds it", self.name)
+                return
+            self.until = until
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def release(self, db: Session) -> None:
+        self._held(db, None)
 
 
 def run_job(
@@ -138,10 +195,14 @@ def run_job(
     job_: Job,
     settings: Settings | None = None,
     as_of: dt.datetime | None = None,
+    *,
+    lease: _Lease | None = None,
 ) -> JobRun:
     """Run ``job_`` now in its own transaction and record the run; with ``settings``, the job
     reads those (an app's) rather than the environment's; with ``as_of`` (a job declared
-    ``as_of=True`` only), it judges time as of that moment (:func:`now`)."""
+    ``as_of=True`` only), it judges time as of that moment (:func:`now`). ``lease``: the claim
+    :func:`run_due` took, renewed while the job runs and released after (an operator's run,
+    ``jcjg jobs run``, claims nothing and leaves a worker's claim alone)."""
     if as_of is not None and not job_.as_of:
         raise ValueError(f"定时任务 {job_.name} 不按时刻判断，不能指定 as-of 时间")
     with factory() as db:
@@ -163,7 +224,7 @@ def run_job(
     if as_of is not None:
         logger.warning("按指定时刻 %s 运行（as-of），而非当前时间", as_of.isoformat())
     try:
-        with factory() as db, settings_in_use(settings):
+        with factory() as db, settings_in_use(settings), lease or contextlib.nullcontext():
             job_.func(db, logger)
             db.commit()
     except Exception:
@@ -179,10 +240,9 @@ def run_job(
         run.status = status
         run.finished_at = utcnow()
         run.log = buffer.getvalue()[-20_000:]
-        db.execute(
-            update(JobSchedule).where(JobSchedule.name == job_.name).values(locked_until=None)
-        )
         db.commit()
+        if lease is not None:
+            lease.release(db)
         return run
 
 
@@ -194,7 +254,14 @@ def run_due(
     """Run every job that is due and not held by another worker."""
     now = now or utcnow()
     _ensure_schedules(factory, now)
-    return [run_job(factory, j, settings) for j in registered().values() if _claim(factory, j, now)]
+    lease = dt.timedelta(seconds=(settings or get_settings()).job_lease_seconds)
+    runs = []
+    for job_ in registered().values():
+        until = _claim(factory, job_, now, lease)
+        if until is not None:
+            held = _Lease(factory, job_.name, until, lease)
+            runs.append(run_job(factory, job_, settings, lease=held))
+    return runs
 
 
 def worker_loop(
