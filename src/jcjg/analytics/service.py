@@ -8,7 +8,6 @@ import io
 import re
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
@@ -174,6 +173,8 @@ def describe(result: engine.Result, d: Definition) -> list[tuple[str, str]]:
 def xlsx(result: engine.Result, d: Definition, title: str) -> bytes:
     """Sheet 1: the header row and one row per group, figures as numbers (rates in percent);
     sheet 2: the definition."""
+    from openpyxl import Workbook  # openpyxl is imported by what exports, not at start
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None

@@ -37,7 +37,6 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
-from openpyxl import Workbook
 from sqlalchemy import Select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -251,6 +250,8 @@ def to_csv(table: list[list[str]]) -> bytes:
 
 
 def to_xlsx(table: list[list[str]], title: str) -> bytes:
+    from openpyxl import Workbook  # openpyxl is imported by what exports, not at start
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -451,6 +452,8 @@ def _write_csv(db: Session, stmt: Select[Any], view: ListView, target: Path,
 
 def _write_xlsx(db: Session, stmt: Select[Any], view: ListView, target: Path,
                 settings: Settings, token: str, state: dict[str, Any]) -> None:  # fmt: skip
+    from openpyxl import Workbook  # openpyxl is imported by what exports, not at start
+
     book = Workbook(write_only=True)  # rows streamed out, not kept in memory
     sheet = book.create_sheet(view.title[:31])
     sheet.append(view.header())

@@ -22,27 +22,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-from pyhanko.keys.internal import (
-    translate_pyca_cryptography_cert_to_asn1,
-    translate_pyca_cryptography_key_to_asn1,
-)
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
-from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
-from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko.sign.validation.settings import KeyUsageConstraints
-from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+if TYPE_CHECKING:  # pyHanko (and the aiohttp it brings) is imported where a PDF is signed or
+    # checked: every process (the CLI, a worker) would otherwise pay ~0.5 s to start
+    from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+    from pyhanko.sign import signers
+    from pyhanko.sign.validation import EmbeddedPdfSignature
+    from pyhanko.sign.validation.status import PdfSignatureStatus
+    from pyhanko_certvalidator import ValidationContext
 
 from jcjg.config import Settings
 
@@ -96,15 +89,61 @@ class DocumentSigner:
 
     def trust_roots(self) -> list[asn1_x509.Certificate]:
         """What :func:`verify_pdf` trusts: this certificate itself (and nothing else)."""
-        return [translate_pyca_cryptography_cert_to_asn1(self.certificate)]
+        from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1 as asn1
+
+        return [asn1(self.certificate)]
 
     def pyhanko_signer(self) -> signers.SimpleSigner:
-        certificates = [translate_pyca_cryptography_cert_to_asn1(c) for c in self.chain]
-        return signers.SimpleSigner(
-            signing_cert=translate_pyca_cryptography_cert_to_asn1(self.certificate),
-            signing_key=translate_pyca_cryptography_key_to_asn1(self.private_key),
-            cert_registry=SimpleCertificateStore.from_certs(certificates),  # type: ignore[no-untyped-call]
-        )
+        return _simple_signer(self.private_key, self.certificate, self.chain, own=False)
+
+
+def _simple_signer(
+    key: PrivateKey,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+    *,
+    own: bool = True,
+) -> signers.SimpleSigner:
+    """pyHanko's signer of ``key``; the certificates it embeds besides the signer's: ``chain``,
+    and with ``own`` the signer's certificate once more in its store (a person's signature)."""
+    from pyhanko.keys.internal import (
+        translate_pyca_cryptography_cert_to_asn1,
+        translate_pyca_cryptography_key_to_asn1,
+    )
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    signing_cert = translate_pyca_cryptography_cert_to_asn1(certificate)
+    known = [translate_pyca_cryptography_cert_to_asn1(c) for c in chain]
+    if own:
+        known.append(signing_cert)
+    return signers.SimpleSigner(
+        signing_cert=signing_cert,
+        signing_key=translate_pyca_cryptography_key_to_asn1(key),
+        cert_registry=SimpleCertificateStore.from_certs(known),  # type: ignore[no-untyped-call]
+    )
+
+
+def _pades(
+    pdf: bytes, signer: signers.Signer, *, field_name: str, reason: str, **metadata: str | None
+) -> bytes:
+    """``pdf`` with ``signer``'s PAdES B-B signature appended (an incremental update)."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.sign import fields, signers
+
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidPdfError("文件不是有效的 PDF，无法签章") from exc
+    settings = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason,
+        **metadata,  # type: ignore[arg-type]
+    )
+    output = signers.PdfSigner(settings, signer=signer).sign_pdf(writer)
+    return bytes(output.getbuffer())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,19 +336,14 @@ def sign_pdf(
     synchronous API), so call it from synchronous code, never inside a running loop.
     """
     signer = load_signer(settings)
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InvalidPdfError("文件不是有效的 PDF，无法签章") from exc
-    metadata = signers.PdfSignatureMetadata(
+    return _pades(
+        pdf,
+        signer.pyhanko_signer(),
         field_name=field_name,
-        subfilter=fields.SigSeedSubFilter.PADES,
         reason=reason,
         location=location or None,
         md_algorithm=signer.md_algorithm,
     )
-    output = signers.PdfSigner(metadata, signer=signer.pyhanko_signer()).sign_pdf(writer)
-    return bytes(output.getbuffer())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +391,11 @@ def verify_signatures(
     """Check every signature in ``pdf``, trusting exactly the certificates ``trust`` (pinned:
     a signer certificate among them is trusted whoever issued it); ``others`` help build
     paths. Offline, like :func:`verify_pdf`; :class:`InvalidPdfError` for unreadable bytes."""
+    from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko_certvalidator import ValidationContext
+
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         embedded = list(reader.embedded_regular_signatures)
@@ -378,10 +417,16 @@ def verify_signatures(
 
 # Document signing certificates carry either of these (ETSI EN 319 412-2 wants non-repudiation
 # for qualified ones; many enterprise CAs issue digitalSignature only).
-_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
+_KEY_USAGE = {"digital_signature", "non_repudiation"}
 
 
 def _check(signature: EmbeddedPdfSignature, context: ValidationContext) -> SignatureCheck:
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.errors import SignatureValidationError
+    from pyhanko.sign.validation.settings import KeyUsageConstraints
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
     field_name = str(signature.field_name)
     try:
         certificate = signature.signer_cert
@@ -391,7 +436,9 @@ def _check(signature: EmbeddedPdfSignature, context: ValidationContext) -> Signa
         subject, fingerprint = "", ""
     try:
         status = validate_pdf_signature(
-            signature, signer_validation_context=context, key_usage_settings=_KEY_USAGE
+            signature,
+            signer_validation_context=context,
+            key_usage_settings=KeyUsageConstraints(key_usage=_KEY_USAGE),
         )
     except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError) as exc:
         logger.info("signature %s not validated: %s", field_name, exc)
@@ -482,18 +529,5 @@ def sign_pdf_as(
 ) -> bytes:
     """``pdf`` signed (PAdES B-B, incremental update) with a person's key and certificate.
     Like :func:`sign_pdf`, call it from synchronous code."""
-    asn1 = translate_pyca_cryptography_cert_to_asn1(certificate)
-    signer = signers.SimpleSigner(
-        signing_cert=asn1,
-        signing_key=translate_pyca_cryptography_key_to_asn1(key),
-        cert_registry=SimpleCertificateStore.from_certs([asn1]),  # type: ignore[no-untyped-call]
-    )
-    metadata = signers.PdfSignatureMetadata(
-        field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES, reason=reason
-    )
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    except (PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise InvalidPdfError("文件不是有效的 PDF，无法签章") from exc
-    output = signers.PdfSigner(metadata, signer=signer).sign_pdf(writer)
-    return bytes(output.getbuffer())
+    signer = _simple_signer(key, certificate)
+    return _pades(pdf, signer, field_name=field_name, reason=reason)

@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -103,6 +102,8 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
     if name.endswith(".xlsx"):
         rows: list[list[str]] = []
         try:  # the sheet is parsed lazily: a damaged file can fail while iterating too
+            from openpyxl import load_workbook  # imported when a workbook is read, not at start
+
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             for r in book.worksheets[0].iter_rows(values_only=True):
                 rows.append(["" if c is None else _cell(c) for c in r])
