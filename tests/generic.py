@@ -143,7 +143,7 @@ def merged(attr: str) -> dict[Any, Any]:
 def routes_of(domain: Domain) -> Iterator[tuple[str, str, APIRoute]]:
     """(method, path, route) of every route of the domain's routers (HEAD left out where it
     comes with GET, kept where it is the route's own method)."""
-    for router in domain.routers:
+    for router in domain.routes():
         for route in router.routes:
             if isinstance(route, APIRoute):
                 for method in sorted(route.methods - {"HEAD"} or route.methods):

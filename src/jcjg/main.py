@@ -112,7 +112,7 @@ def create_app(
     static_dir = resources.files("jcjg") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir), check_dir=False), name="static")
     app.router.routes.extend(
-        included_routes((health.router, *(r for d in installed for r in d.routers)))
+        included_routes((health.router, *(r for d in installed for r in d.routes())))
     )
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)

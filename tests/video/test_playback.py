@@ -15,8 +15,8 @@ from jcjg.auth.choices import Role
 from jcjg.auth.sessions import principal_for
 from jcjg.core.db import utcnow
 from jcjg.core.templating import Column, contributions
+from jcjg.sampling.choices import RECEIPT_COLUMNS
 from jcjg.sampling.models import SampleReceipt
-from jcjg.sampling.pages import RECEIPT_COLUMNS
 from jcjg.video.models import Camera
 from tests.factories import login
 from tests.video.conftest import make_record, make_site

@@ -3,7 +3,6 @@ the administration of users and of the role x permission table."""
 
 from __future__ import annotations
 
-from jcjg.accounts import api, pages
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
 from jcjg.core.domains import Domain, NavEntry
@@ -14,7 +13,7 @@ _ADMIN = "系统管理"
 DOMAIN = Domain(
     name="accounts",
     title="账号与权限",
-    routers=(pages.router, api.router),
+    routers=("jcjg.accounts.pages:router", "jcjg.accounts.api:router"),
     permissions={
         "account:manage": "管理本人账号（改密、令牌、双因素）",
         "user:read": "查看用户",

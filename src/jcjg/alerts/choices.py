@@ -120,3 +120,6 @@ _ACTION_LABELS = {
     CaseAction.REOPEN: "重新打开",
     CaseAction.ESCALATE: "逾期升级督办",
 }
+
+# The fact of an alert that links its evidence figure (shown as a figure, not as a fact).
+FIGURE = "figure"

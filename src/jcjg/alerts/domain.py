@@ -1,6 +1,6 @@
 """The alerts domain: the rules engine, alerts, their handling (cases) and escalation."""
 
-from jcjg.alerts import api, dossier, engine, facts, jobs, models, pages, service
+from jcjg.alerts import dossier, engine, facts, jobs, models, service
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.catalogue.regulations import CITING
@@ -49,7 +49,7 @@ DOMAIN = Domain(
     name="alerts",
     title="预警",
     models=(models,),
-    routers=(pages.router, api.router),
+    routers=("jcjg.alerts.pages:router", "jcjg.alerts.api:router"),
     jobs=collect(jobs, Job),
     permissions={
         "alert:read": "查看预警和整改通知",

@@ -31,9 +31,8 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
+from jcjg.alerts.choices import FIGURE, AlertStatus, CaseAction, CaseStatus, Severity
 from jcjg.alerts.models import Alert, Case, CaseEvent
-from jcjg.alerts.pages import FIGURE
 from jcjg.core import domains
 from jcjg.core.errors import (
     FieldError,

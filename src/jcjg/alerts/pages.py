@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jcjg.alerts import cases, evidence, service
 from jcjg.alerts import lists as alert_lists
-from jcjg.alerts.choices import AlertStatus, CaseAction, CaseStatus, Severity
+from jcjg.alerts.choices import FIGURE, AlertStatus, CaseAction, CaseStatus, Severity
 from jcjg.alerts.engine import Rule, rule_of, rules
 from jcjg.alerts.lists import ALERTS
 from jcjg.alerts.models import Alert
@@ -39,7 +39,6 @@ from jcjg.tenancy.models import Institution
 router = APIRouter(include_in_schema=False, route_class=TransactionalRoute)
 # a fact drawn, not listed: the path of an image of the evidence (a re-used curve's overlay),
 # shown to who may read test records
-FIGURE = "figure"
 FIGURE_READ = "test_record:read"
 AlertReader = Annotated[Principal, Depends(requires("alert:read"))]
 RuleConfigurer = Annotated[Principal, Depends(requires("rule:configure"))]

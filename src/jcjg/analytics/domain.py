@@ -1,7 +1,7 @@
 """The analytics domain (决策分析, 000 4.2.5, 7.2.1): the analysis workbench, saved, shared and
 scheduled analyses, their exports (docs/analytics.md)."""
 
-from jcjg.analytics import api, choices, jobs, models, pages
+from jcjg.analytics import choices, jobs, models
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
@@ -11,7 +11,11 @@ DOMAIN = Domain(
     name="analytics",
     title="决策分析",
     models=(models,),
-    routers=(api.runs, api.router, pages.router),
+    routers=(
+        "jcjg.analytics.api:runs",
+        "jcjg.analytics.api:router",
+        "jcjg.analytics.pages:router",
+    ),
     jobs=collect(jobs, Job),
     permissions={
         "analysis:read": "运行统计分析、查看保存的分析（结果只含本人数据范围内的数据）",

@@ -2,7 +2,7 @@
 
 from fastapi import Request
 
-from jcjg.audit import api, exports, jobs, models, pages
+from jcjg.audit import exports, jobs, models
 from jcjg.audit.choices import AuditAction
 from jcjg.audit.service import record_denial
 from jcjg.auth.choices import Role
@@ -40,7 +40,7 @@ DOMAIN = Domain(
     name="audit",
     title="审计日志",
     models=(models,),
-    routers=(pages.router, api.router, exports.router),
+    routers=("jcjg.audit.pages:router", "jcjg.audit.api:router", "jcjg.audit.exports:router"),
     jobs=(jobs.exports_cleanup,),
     permissions={"audit:read": "查看审计日志"},
     grants=by_permission({"audit:read": (*AUTHORITIES, Role.INSTITUTION_ADMIN, Role.AUDITOR)}),

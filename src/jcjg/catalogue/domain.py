@@ -6,7 +6,7 @@ from fastapi import Request
 
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
-from jcjg.catalogue import library, library_api, models, regulations, views
+from jcjg.catalogue import models, regulations
 from jcjg.catalogue.regulations import RegulationLevel, RegulationStatus, page_citers
 from jcjg.core import editions
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry
@@ -30,7 +30,12 @@ DOMAIN = Domain(
     name="catalogue",
     title="资质目录",
     models=(editions, models, regulations),  # its reference data: editions, rows, regulations
-    routers=(views.pages, views.api, library.router, library_api.api),
+    routers=(
+        "jcjg.catalogue.views:pages",
+        "jcjg.catalogue.views:api",
+        "jcjg.catalogue.library:router",
+        "jcjg.catalogue.library_api:api",
+    ),
     permissions={
         "catalogue:read": "查看资质目录（专项、检测项目、参数）",
         "catalogue:update": "维护资质目录",

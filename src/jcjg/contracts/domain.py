@@ -3,10 +3,10 @@
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.auth.permissions import TEST_READERS, by_permission
-from jcjg.contracts import messages, models, pages, rules
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.contracts import messages, models, rules
+from jcjg.core.domains import Domain, NavEntry, collect, lazy
 from jcjg.exchange.types import MessageType
-from jcjg.projects.pages import PROJECT_PANELS
+from jcjg.projects.choices import PROJECT_PANELS
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"contract": "检测合同"}
@@ -18,7 +18,7 @@ DOMAIN = Domain(
     name="contracts",
     title="检测合同",
     models=(models,),
-    routers=(pages.router,),
+    routers=("jcjg.contracts.pages:router",),
     permissions={"contract:read": "查看检测合同及其文本"},
     grants=by_permission({"contract:read": TEST_READERS}),
     nav=(
@@ -38,6 +38,6 @@ DOMAIN = Domain(
         EVIDENCE: lambda: page_source(
             "contract", "检测合同", "/contracts/{}", models.Contract, "number", "ledger_index"
         ),
-        PROJECT_PANELS: pages.project_panels,
+        PROJECT_PANELS: lazy("jcjg.contracts.pages:project_panels"),
     },
 )

@@ -20,6 +20,7 @@ Nothing here knows any domain: the contributions are typed by what this module n
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -163,7 +164,11 @@ class Domain:
     name: str  # the package's name: "registry"; its tests live under tests/<name>/
     title: str  # Chinese, for people: "检测机构登记"
     models: Sequence[ModuleType] = ()  # modules of its SQLAlchemy models (for Alembic)
-    routers: Sequence[APIRouter] = ()
+    # its routers, in the order their routes are matched: an APIRouter, or where it is found
+    # ("jcjg.ledger.pages:router"), imported when an app is built (:meth:`routes`), so that a
+    # process that serves no pages (a command, a worker) does not build them: ~40 % of a
+    # process's start
+    routers: Sequence[APIRouter | str] = ()
     jobs: Sequence[Named] = ()  # core.jobs.Job
     permissions: Mapping[str, str] = field(default_factory=dict)  # "<entity>:<action>": 中文
     grants: Mapping[str, Iterable[str]] = field(default_factory=dict)  # role -> permissions
@@ -183,6 +188,31 @@ class Domain:
     # tables the application's database role may not rewrite (``jcjg db grant``): each with the
     # columns it may still update; none: append-only (no UPDATE, DELETE or TRUNCATE)
     protected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def routes(self) -> list[APIRouter]:
+        """Its routers, those given by where they are found imported now."""
+        return [found(r) if isinstance(r, str) else r for r in self.routers]
+
+
+def found(where: str) -> Any:
+    """The object ``where`` names ("package.module:attribute"), its module imported now."""
+    module, _, attribute = where.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def lazy(where: str) -> Callable[..., Any]:
+    """A hook that imports the function ``where`` names ("package.module:function") when it
+    is first called: a domain's hooks drawn by pages live with its pages, which a process that
+    serves none never imports."""
+    target: list[Callable[..., Any]] = []
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not target:
+            target.append(found(where))
+        return target[0](*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = where
+    return call
 
 
 class DomainsNotInstalled(RuntimeError):

@@ -9,13 +9,13 @@ from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.dossier import DOSSIER, FACETS
 from jcjg.core.jobs import Job
 from jcjg.core.shared import SHARED_SOURCES
-from jcjg.credit import api, choices, dossier, jobs, models, pages, public, shared
+from jcjg.credit import choices, dossier, jobs, models, shared
 
 DOMAIN = Domain(
     name="credit",
     title="信用评价",
     models=(models,),
-    routers=(pages.router, public.router, api.api),
+    routers=("jcjg.credit.pages:router", "jcjg.credit.public:router", "jcjg.credit.api:api"),
     jobs=collect(jobs, Job),
     permissions={
         "credit:read": "查看信用评价（主管部门：本辖区；检测机构：本机构）",

@@ -9,7 +9,7 @@ from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
 from jcjg.core.ratelimit import ByRate, make_limiter
-from jcjg.exchange import api, cache, jobs, models, pages, rules, uploads
+from jcjg.exchange import cache, jobs, models, rules
 from jcjg.exchange.apply import Wakeup, apply_loop
 from jcjg.exchange.auth import security_schemes
 from jcjg.exchange.commit import GroupCommitter
@@ -18,6 +18,8 @@ from jcjg.exchange.monitor import Recorder, flush_loop
 
 
 def _setup(setup: AppSetup) -> None:
+    from jcjg.exchange import api  # with the app's routes: a command or a worker serves none
+
     state = setup.app.state
     settings = setup.settings
     cache.configure(settings.exchange_cache_seconds)
@@ -77,7 +79,11 @@ DOMAIN = Domain(
     models=(models,),
     # the signed API first: its requests are the most frequent, and a request is matched
     # against the routers in the list's order
-    routers=(api.router, uploads.router, pages.router),
+    routers=(
+        "jcjg.exchange.api:router",
+        "jcjg.exchange.uploads:router",
+        "jcjg.exchange.pages:router",
+    ),
     jobs=collect(jobs, Job),
     permissions={
         "exchange_client:read": "查看数据接入方、密钥与接入监控",

@@ -6,7 +6,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.experts import api, choices, jobs, models, pages
+from jcjg.experts import choices, jobs, models
 
 ENTITIES = {
     "expert": "专家",
@@ -21,7 +21,7 @@ DOMAIN = Domain(
     name="experts",
     title="专家库与评审",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=("jcjg.experts.api:router", "jcjg.experts.pages:router"),
     jobs=collect(jobs, Job),
     permissions={
         "expert:read": "查看本辖区专家库",

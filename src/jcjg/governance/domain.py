@@ -16,22 +16,15 @@ from jcjg.core.jobs import Job
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import BATCH_APPLIED, CONVERSIONS, SCHEMA_DOMAINS, VALUE_DOMAINS
 from jcjg.governance import (
-    api,
     checks,
     choices,
     commands,
     conversion,
-    conversion_pages,
-    data_set_pages,
     jobs,
     models,
-    pages,
     quality,
-    quality_pages,
     rules,
     sharing,
-    sharing_api,
-    sharing_pages,
 )
 
 
@@ -49,13 +42,13 @@ DOMAIN = Domain(
     title="数据治理",
     models=(models,),
     routers=(
-        api.router,
-        pages.router,
-        quality_pages.router,
-        conversion_pages.router,
-        sharing_pages.router,
-        data_set_pages.router,
-        sharing_api.router,
+        "jcjg.governance.api:router",
+        "jcjg.governance.pages:router",
+        "jcjg.governance.quality_pages:router",
+        "jcjg.governance.conversion_pages:router",
+        "jcjg.governance.sharing_pages:router",
+        "jcjg.governance.data_set_pages:router",
+        "jcjg.governance.sharing_api:router",
     ),
     jobs=collect(jobs, Job),
     rules=collect(rules, Rule),

@@ -3,7 +3,6 @@
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, EVERY_ROLE, by_permission
 from jcjg.core.domains import Domain, NavEntry
-from jcjg.home import pages, portal, regions
 
 # who oversees a region: they see the region view in their menu
 _REGULATORS = frozenset(
@@ -13,7 +12,7 @@ _REGULATORS = frozenset(
 DOMAIN = Domain(
     name="home",
     title="首页",
-    routers=(pages.router, portal.router, regions.router),
+    routers=("jcjg.home.pages:router", "jcjg.home.portal:router", "jcjg.home.regions:router"),
     permissions={"home:view": "查看首页", "job:read": "查看定时任务"},
     grants=by_permission({"home:view": EVERY_ROLE, "job:read": (Role.AUDITOR,)}),
     nav=(

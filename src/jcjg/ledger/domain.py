@@ -4,7 +4,7 @@ from jcjg.config import Settings
 from jcjg.core.domains import PORTAL, AppSetup, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.ratelimit import make_limiter
-from jcjg.ledger import api, jobs, models, pages, service
+from jcjg.ledger import jobs, models, service
 
 
 def _setup(setup: AppSetup) -> None:
@@ -56,7 +56,7 @@ DOMAIN = Domain(
     name="ledger",
     title="存证日志",
     models=(models,),
-    routers=(pages.router, api.router),
+    routers=("jcjg.ledger.pages:router", "jcjg.ledger.api:router"),
     jobs=collect(jobs, Job),
     nav=(
         NavEntry(

@@ -7,7 +7,7 @@ from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.ratelimit import make_limiter
-from jcjg.networking import api, application_pages, commands, jobs, models, pages, rules
+from jcjg.networking import commands, jobs, models, rules
 from jcjg.networking.choices import ApplicationStatus, Attestation, ChildStatus, Outcome
 from jcjg.networking.forward import configured, forward_loop
 
@@ -25,7 +25,11 @@ DOMAIN = Domain(
     name="networking",
     title="平台互联",
     models=(models,),
-    routers=(api.router, pages.router, application_pages.router),
+    routers=(
+        "jcjg.networking.api:router",
+        "jcjg.networking.pages:router",
+        "jcjg.networking.application_pages:router",
+    ),
     jobs=collect(jobs, Job),
     permissions={
         "network_child:read": "查看上级平台转发状态与下级平台的转发、日志核验情况",

@@ -5,7 +5,7 @@ from jcjg.alerts.evidence import EVIDENCE
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
-from jcjg.nonconformity import evidence, facts, messages, models, pages, rules, service
+from jcjg.nonconformity import evidence, facts, messages, models, rules, service
 from jcjg.testing.service import NONCONFORMING_RECORD
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
@@ -18,7 +18,7 @@ DOMAIN = Domain(
     name="nonconformity",
     title="不合格台账",
     models=(models,),
-    routers=(pages.router,),
+    routers=("jcjg.nonconformity.pages:router",),
     nav=(
         NavEntry(
             title="不合格台账",

@@ -4,7 +4,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.notify import jobs, models, pages
+from jcjg.notify import jobs, models
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
 ENTITIES = {"notification": "通知", "notify_preference": "通知设置"}
@@ -13,7 +13,7 @@ DOMAIN = Domain(
     name="notify",
     title="通知",
     models=(models,),
-    routers=(pages.router,),
+    routers=("jcjg.notify.pages:router",),
     jobs=collect(jobs, Job),
     permissions={"notify:read": "查看邮件、短信的发送记录（收件人脱敏、结果与重试）"},
     grants=by_permission({"notify:read": (Role.AUDITOR,)}),

@@ -6,7 +6,7 @@ from jcjg.auth.permissions import by_permission
 from jcjg.core.domains import AppSetup, Domain, NavEntry, collect
 from jcjg.core.jobs import Job
 from jcjg.core.memo import TimedMemo
-from jcjg.operations import commands, jobs, metrics, models, pages, rules
+from jcjg.operations import commands, jobs, models, rules
 
 
 def _setup(setup: AppSetup) -> None:
@@ -18,7 +18,7 @@ DOMAIN = Domain(
     name="operations",
     title="运行监控",
     models=(models,),
-    routers=(metrics.router, pages.router),
+    routers=("jcjg.operations.metrics:router", "jcjg.operations.pages:router"),
     permissions={
         "ops:metrics": "读取平台运行指标（/metrics，供运维监控系统采集）",
         "ops:read": "查看运行监控（各组成部分、磁盘、定时任务、备份与运维预警）",

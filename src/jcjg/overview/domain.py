@@ -5,7 +5,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.overview import business, jobs, models, pages
+from jcjg.overview import business, jobs, models
 from jcjg.overview.periods import PeriodKind
 from jcjg.overview.sections import OVERVIEW_REPORT_SECTIONS, OVERVIEW_SECTIONS
 
@@ -13,7 +13,7 @@ DOMAIN = Domain(
     name="overview",
     title="行业概况",
     models=(models,),
-    routers=(pages.router, pages.public_router),
+    routers=("jcjg.overview.pages:router", "jcjg.overview.pages:public_router"),
     jobs=collect(jobs, Job),
     hooks={
         PORTAL: lambda: [

@@ -8,13 +8,13 @@ from jcjg.core.domains import Domain, NavEntry
 from jcjg.core.dossier import DOSSIER
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.core.shared import SHARED_SOURCES
-from jcjg.penalties import api, choices, dossier, facts, models, pages, shared
+from jcjg.penalties import choices, dossier, facts, models, shared
 
 DOMAIN = Domain(
     name="penalties",
     title="行政处罚",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=("jcjg.penalties.api:router", "jcjg.penalties.pages:router"),
     permissions={
         "penalty:read": "查看行政处罚（主管部门：本辖区；检测机构：本机构）",
         "penalty:manage": "登记和更正行政处罚决定",

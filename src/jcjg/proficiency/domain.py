@@ -7,7 +7,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.exchange.types import MessageType
-from jcjg.proficiency import api, choices, messages, models, pages, rules
+from jcjg.proficiency import choices, messages, models, rules
 from jcjg.proficiency.statistics import Score, Signal
 
 ENTITIES = {
@@ -22,7 +22,7 @@ DOMAIN = Domain(
     name="proficiency",
     title="能力验证",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=("jcjg.proficiency.api:router", "jcjg.proficiency.pages:router"),
     rules=collect(rules, Rule),
     permissions={
         "proficiency:read": "查看能力验证（组织方：全部结果；参加机构：本机构的结果和统计量）",

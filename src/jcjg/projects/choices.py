@@ -36,3 +36,11 @@ class MemberRole(StrEnum):
     @property
     def label(self) -> str:
         return {"witness": "见证人员", "sampler": "取样人员"}[self.value]
+
+
+# The hooks the project pages call (other domains' panels and columns on them, and a check of a
+# member's photo): named here, not in the pages, so that declaring one imports no page.
+PROJECT_PANELS = "projects.panels"
+PROJECT_COLUMNS = "projects.columns"
+# (settings, photo bytes) -> a Chinese reason the photo cannot register a witness or sampler
+MEMBER_PHOTO_PROBLEM = "projects.member_photo_problem"

@@ -12,7 +12,7 @@ from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
-from jcjg.projects import facts, messages, models, pages, rules, training_pages
+from jcjg.projects import facts, messages, models, rules
 
 _KEEPERS = (*AUTHORITIES, Role.STATION)
 
@@ -56,7 +56,7 @@ DOMAIN = Domain(
     title="工程项目",
     models=(models,),
     # the training pages first: /projects/trainings is more specific than /projects/{id}
-    routers=(training_pages.router, pages.router),
+    routers=("jcjg.projects.training_pages:router", "jcjg.projects.pages:router"),
     permissions={
         "project:read": "查看工程项目及其见证、取样人员",
         "project:create": "登记工程项目",

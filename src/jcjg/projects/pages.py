@@ -28,7 +28,13 @@ from jcjg.core.templating import Column, Panel, contributions, redirect, render,
 from jcjg.core.text import text_fields
 from jcjg.documents.photos import check_photo, take_photo
 from jcjg.projects import service
-from jcjg.projects.choices import MemberRole, ProjectStatus
+from jcjg.projects.choices import (
+    MEMBER_PHOTO_PROBLEM,
+    PROJECT_COLUMNS,
+    PROJECT_PANELS,
+    MemberRole,
+    ProjectStatus,
+)
 from jcjg.projects.lists import PROJECTS
 from jcjg.projects.models import Project
 from jcjg.regions import service as regions
@@ -42,10 +48,6 @@ Assigner = Annotated[Principal, Depends(requires("project:assign"))]
 # ``projects.panels`` is called with (db, principal, project) and answers the sections of the
 # project's page after its members (samples, reports ...); ``projects.columns`` with (db,
 # principal, project ids) and answers columns of the project list.
-PROJECT_PANELS = "projects.panels"
-PROJECT_COLUMNS = "projects.columns"
-# (settings, photo bytes) -> a Chinese reason the photo cannot register a witness or sampler
-MEMBER_PHOTO_PROBLEM = "projects.member_photo_problem"
 _CHOICES: dict[str, Any] = {
     "statuses": {s.value: s for s in ProjectStatus},
     "member_roles": {r.value: r for r in MemberRole},

@@ -5,7 +5,7 @@ from jcjg.alerts.evidence import EVIDENCE, page_source
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.dossier import DOSSIER
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
-from jcjg.rectification import dossier, facts, models, pages, rules
+from jcjg.rectification import dossier, facts, models, rules
 
 _GROUP = "监督执法"
 
@@ -19,7 +19,7 @@ DOMAIN = Domain(
     name="rectification",
     title="整改通知",
     models=(models,),
-    routers=(pages.router, pages.public_router),
+    routers=("jcjg.rectification.pages:router", "jcjg.rectification.pages:public_router"),
     nav=(
         NavEntry(
             title="整改通知",

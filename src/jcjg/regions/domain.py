@@ -4,7 +4,7 @@ from jcjg.auth.permissions import EVERY_ROLE, by_permission
 from jcjg.core import editions
 from jcjg.core.domains import Domain, NavEntry
 from jcjg.core.regioncodes import RegionLevel
-from jcjg.regions import api, models, pages
+from jcjg.regions import models
 from jcjg.regions.choices import RegionChangeKind
 
 # What pages call this domain's kinds of object (audit log, alerts, ledger).
@@ -14,7 +14,7 @@ DOMAIN = Domain(
     name="regions",
     title="行政区划",
     models=(editions, models),  # the editions of its reference data, and its rows
-    routers=(pages.router, api.router),
+    routers=("jcjg.regions.pages:router", "jcjg.regions.api:router"),
     permissions={"region:read": "查看行政区划"},
     grants=by_permission({"region:read": EVERY_ROLE}),
     nav=(

@@ -11,17 +11,13 @@ from jcjg.core.domains import Domain, NavEntry, collect
 from jcjg.core.facts import FORWARDED_FACTS
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
-from jcjg.generic import views as generic_views
 from jcjg.generic.spec import EntitySpec
 from jcjg.registry import (
     commands,
-    dossier,
     evidence,
     facts,
     messages,
     models,
-    pages,
-    photos,
     rules,
     specs,
     sync,
@@ -61,7 +57,13 @@ DOMAIN = Domain(
     title="检测机构登记",
     models=(models,),
     # the registry's own pages first: they are more specific than the generic /registry/{kind}
-    routers=(pages.router, dossier.router, photos.router, generic_views.pages, generic_views.api),
+    routers=(
+        "jcjg.registry.pages:router",
+        "jcjg.registry.dossier:router",
+        "jcjg.registry.photos:router",
+        "jcjg.generic.views:pages",
+        "jcjg.generic.views:api",
+    ),
     commands=(commands.institutions,),
     permissions={
         "institution:read": "查看检测机构及其人员、设备、场所、资质",

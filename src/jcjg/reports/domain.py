@@ -4,11 +4,11 @@
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
-from jcjg.core.domains import PORTAL, AppSetup, Domain, NavEntry, PortalEntry, collect
+from jcjg.core.domains import PORTAL, AppSetup, Domain, NavEntry, PortalEntry, collect, lazy
 from jcjg.core.ratelimit import make_limiter
 from jcjg.exchange.types import MessageType
-from jcjg.projects.pages import PROJECT_PANELS
-from jcjg.reports import curing, evidence, messages, models, pages, public, rules
+from jcjg.projects.choices import PROJECT_PANELS
+from jcjg.reports import curing, evidence, messages, models, rules
 from jcjg.reports.chain import ChainCache
 from jcjg.reports.fastpath import AnswerCache, VerifyFastPath, check_loop
 from jcjg.reports.scanlog import ScanLog
@@ -57,7 +57,7 @@ DOMAIN = Domain(
     name="reports",
     title="检测报告",
     models=(models,),
-    routers=(pages.router, public.router),
+    routers=("jcjg.reports.pages:router", "jcjg.reports.public:router"),
     permissions={"report:read": "查看检测报告、监管码、报告文件及其核验结果"},
     grants=by_permission({"report:read": TEST_READERS}),
     nav=(
@@ -82,7 +82,7 @@ DOMAIN = Domain(
             PortalEntry("扫码查验", "/m/scan", "用手机摄像头扫描报告上的二维码查验真伪", order=10)
         ],
         EVIDENCE: evidence.source,
-        PROJECT_PANELS: pages.project_panels,
+        PROJECT_PANELS: lazy("jcjg.reports.pages:project_panels"),
     },
     setup_app=_setup,
 )

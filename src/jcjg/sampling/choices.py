@@ -173,3 +173,8 @@ class Curing(StrEnum):
     def group_size(self) -> int:
         """Specimens in one group (组): three cubes; six impermeability cones."""
         return 6 if self is Curing.IMPERMEABILITY else 3
+
+
+# The hook of other domains' columns in the receipts list (named here, not in the pages, so that
+# declaring one imports no page).
+RECEIPT_COLUMNS = "sampling.receipt_columns"

@@ -5,20 +5,17 @@ from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, OFFICERS, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import Domain, NavEntry, collect, lazy
 from jcjg.core.facts import FACT_CONTENTS, FORWARDED_FACTS
 from jcjg.exchange.types import MessageType
-from jcjg.projects.pages import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
+from jcjg.projects.choices import MEMBER_PHOTO_PROBLEM, PROJECT_COLUMNS, PROJECT_PANELS
 from jcjg.sampling import (
-    api,
     evidence,
     facts,
     identity,
     messages,
     models,
-    pages,
     pours,
-    project_pages,
     reuse,
     rules,
 )
@@ -47,7 +44,11 @@ DOMAIN = Domain(
     name="sampling",
     title="样品与委托",
     models=(models,),
-    routers=(api.router, pages.router, project_pages.router),
+    routers=(
+        "jcjg.sampling.api:router",
+        "jcjg.sampling.pages:router",
+        "jcjg.sampling.project_pages:router",
+    ),
     permissions={
         "sample:read": "查看样品、封志、见证记录、委托和收样记录",
         "sample:issue_codes": "为工程项目申领样品唯一性编码并打印标识",
@@ -110,8 +111,8 @@ DOMAIN = Domain(
     labels={"entity": ENTITIES, "page": PAGES},
     hooks={
         EVIDENCE: evidence.source,
-        PROJECT_PANELS: project_pages.project_panels,
-        PROJECT_COLUMNS: project_pages.project_columns,
+        PROJECT_PANELS: lazy("jcjg.sampling.project_pages:project_panels"),
+        PROJECT_COLUMNS: lazy("jcjg.sampling.project_pages:project_columns"),
         MEMBER_PHOTO_PROBLEM: identity.registered_photo_problem,
         FORWARDED_FACTS: facts.appliers,  # a child's samples, seals, records, key revocations
         FACT_CONTENTS: facts.contents,

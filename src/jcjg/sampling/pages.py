@@ -45,7 +45,13 @@ from jcjg.projects import service as projects
 from jcjg.projects.choices import MemberRole
 from jcjg.projects.models import Project
 from jcjg.sampling import codes, pours, records, reuse, service
-from jcjg.sampling.choices import CommissionStatus, Curing, IdentityResult, SampleStatus
+from jcjg.sampling.choices import (
+    RECEIPT_COLUMNS,
+    CommissionStatus,
+    Curing,
+    IdentityResult,
+    SampleStatus,
+)
 from jcjg.sampling.lists import SAMPLES, project_names
 from jcjg.sampling.models import (
     Commission,
@@ -66,7 +72,6 @@ Reader = Annotated[Principal, Depends(requires("sample:read"))]
 # What other domains add to a sample's receipts (core.templating Column): the hook
 # ``sampling.receipt_columns`` is called with (db, principal, receipts) and answers columns of
 # the receipts table, cells by receipt id (video: 查看收样视频).
-RECEIPT_COLUMNS = "sampling.receipt_columns"
 ProjectReader = Annotated[Principal, Depends(requires("project:read"))]
 Sampler = Annotated[Principal, Depends(requires("sample:register"))]
 Witness = Annotated[Principal, Depends(requires("sample:seal"))]

@@ -6,7 +6,7 @@ from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, by_permission
 from jcjg.core.domains import PORTAL, Domain, NavEntry, PortalEntry, collect
 from jcjg.core.jobs import Job
-from jcjg.supervision import api, choices, jobs, models, pages
+from jcjg.supervision import choices, jobs, models
 
 _GROUP = "监督执法"
 _STAFF = (*AUTHORITIES, Role.STATION)
@@ -15,7 +15,11 @@ DOMAIN = Domain(
     name="supervision",
     title="监督执法",
     models=(models,),
-    routers=(api.router, pages.router, pages.public_router),
+    routers=(
+        "jcjg.supervision.api:router",
+        "jcjg.supervision.pages:router",
+        "jcjg.supervision.pages:public_router",
+    ),
     jobs=collect(jobs, Job),
     permissions={
         "supervision:read": "查看本辖区双随机抽查计划、抽取过程与检查结果",

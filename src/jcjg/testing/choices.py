@@ -115,3 +115,7 @@ NONCONFORMING_BY = {
     "platform": "平台复算不合格（检测机构判定合格）",
     "both": "检测机构判定与平台复算均不合格",
 }
+
+# The hook of other domains' actions on a test record's page (named here, not in the pages, so
+# that declaring one imports no page).
+RECORD_ACTIONS = "testing.record_actions"

@@ -4,11 +4,11 @@ statistics, and their rules."""
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.alerts.evidence import EVIDENCE
 from jcjg.auth.permissions import TEST_READERS, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import Domain, NavEntry, collect, lazy
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
-from jcjg.projects.pages import PROJECT_PANELS
-from jcjg.testing import analysis, evidence, fraud, jobs, messages, models, pages, rules
+from jcjg.projects.choices import PROJECT_PANELS
+from jcjg.testing import analysis, evidence, fraud, jobs, messages, models, rules
 from jcjg.testing.choices import Fracture, Joint
 from jcjg.testing.labels import FIELDS
 
@@ -43,7 +43,7 @@ DOMAIN = Domain(
     name="testing",
     title="检测数据",
     models=(models,),
-    routers=(pages.router,),
+    routers=("jcjg.testing.pages:router",),
     permissions={"test_record:read": "查看检测数据（原始记录、力值曲线回放、数据修改记录）"},
     grants=by_permission({"test_record:read": TEST_READERS}),
     nav=(
@@ -89,5 +89,5 @@ DOMAIN = Domain(
     ),
     jobs=collect(jobs, Job),
     labels={"entity": ENTITIES, "page": PAGES, "field": FIELDS, "raw_word": RAW_WORDS},
-    hooks={EVIDENCE: evidence.source, PROJECT_PANELS: pages.project_panels},
+    hooks={EVIDENCE: evidence.source, PROJECT_PANELS: lazy("jcjg.testing.pages:project_panels")},
 )

@@ -43,7 +43,7 @@ from jcjg.regions import service as regions
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 from jcjg.tenancy.models import Institution
 from jcjg.testing import figures, fraud, onsite_stats, reuse, service, stats
-from jcjg.testing.choices import NONCONFORMING_BY, Acquisition, Judgement, TestKind
+from jcjg.testing.choices import NONCONFORMING_BY, RECORD_ACTIONS, Acquisition, Judgement, TestKind
 from jcjg.testing.jobs import TALLY_EVERY
 from jcjg.testing.lists import ONSITE_PLANS, ONSITE_RECORDS, RECORDS, flags, subject_flags
 from jcjg.testing.models import (
@@ -62,7 +62,6 @@ Reader = Annotated[Principal, Depends(requires("test_record:read"))]
 # What other domains add to a test record's page (core.templating Panel): the hook
 # ``testing.record_actions`` is called with (db, principal, record) and answers sections shown
 # under the record's facts (video: 回放试验过程 and the photos taken from the recording).
-RECORD_ACTIONS = "testing.record_actions"
 
 _CHOICES: dict[str, Any] = {
     "kinds": {k.value: k for k in TestKind},

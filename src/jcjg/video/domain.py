@@ -4,21 +4,19 @@ rules on coverage and gaps (docs/video.md)."""
 from jcjg.alerts.engine import Rule, RuleExtension
 from jcjg.auth.choices import Role
 from jcjg.auth.permissions import AUTHORITIES, INSTITUTION, by_permission
-from jcjg.core.domains import Domain, NavEntry, collect
+from jcjg.core.domains import Domain, NavEntry, collect, lazy
 from jcjg.core.dossier import DOSSIER
 from jcjg.core.jobs import Job
 from jcjg.exchange.types import MessageType
-from jcjg.sampling.pages import RECEIPT_COLUMNS
-from jcjg.testing.pages import RECORD_ACTIONS
+from jcjg.sampling.choices import RECEIPT_COLUMNS
+from jcjg.testing.choices import RECORD_ACTIONS
 from jcjg.video import (
-    api,
     choices,
     coverage,
     dossier,
     jobs,
     messages,
     models,
-    pages,
     rules,
     snapshots,
 )
@@ -37,7 +35,7 @@ DOMAIN = Domain(
     name="video",
     title="视频监控",
     models=(models,),
-    routers=(api.router, pages.router),
+    routers=("jcjg.video.api:router", "jcjg.video.pages:router"),
     rules=(*collect(rules, Rule, RuleExtension), *collect(coverage, Rule, RuleExtension)),
     permissions={
         "camera:read": "查看监控摄像机登记与录像状态",
@@ -67,8 +65,8 @@ DOMAIN = Domain(
     jobs=(*collect(jobs, Job), *collect(snapshots, Job)),
     hooks={
         DOSSIER: dossier.sections,
-        RECORD_ACTIONS: pages.record_actions,
-        RECEIPT_COLUMNS: pages.receipt_column,
+        RECORD_ACTIONS: lazy("jcjg.video.pages:record_actions"),
+        RECEIPT_COLUMNS: lazy("jcjg.video.pages:receipt_column"),
     },
     labels={
         "place_kind": choices.PlaceKind,
