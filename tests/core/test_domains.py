@@ -4,7 +4,9 @@ own, brings its route, job, permission, grants and menu entry with no other modu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+import jcjg.domains
 from jcjg.auth.choices import Role
 from jcjg.auth.deps import requires
 from jcjg.auth.permissions import by_permission, default_grants, permissions
@@ -191,3 +194,22 @@ def test_the_generic_tests_read_a_domains_cases_from_its_own_folder(
         assert decided.path() == "tests/zz_probe/cases.py"
         assert set(decided.routes) == {(m, p) for m, p, _ in generic.routes_of(PROBE)}
         assert set(decided.grants) == set(PROBE.permissions)
+
+
+def test_a_command_imports_no_page_and_an_app_finds_every_router() -> None:
+    """Installing the domains (what every command and worker does) builds no page or API
+    router: a domain names its routers by where they are found, imported when an app is built
+    (they were ~40 % of a process's start). A fresh interpreter, so nothing else imported them."""
+    probe = (
+        "import json, sys, jcjg.domains\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('jcjg.') and "
+        "(m.endswith(('pages', '.api', '.views'))))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    # the lab client's (no router), and the exchange's upload helpers its cleanup job calls
+    assert json.loads(done.stdout) == ["jcjg.client.api", "jcjg.exchange.api"]
+    for domain in jcjg.domains.DOMAINS:
+        for router in domain.routes():
+            assert isinstance(router, APIRouter), (domain.name, router)
