@@ -4,16 +4,28 @@ recomputed; revisions kept beside the original values. Keyword-only functions; n
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, ColumnElement, Table, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -483,23 +495,58 @@ def _fingerprint(
 _PRINT_COLUMNS = (Curve.id, Curve.fp_vector, Curve.fp_peak_kn, Curve.fp_rise_s)
 
 
-def _key_among(db: Session, keys: list[int]) -> ColumnElement[bool]:
-    """``CurveKey.key`` is one of ``keys`` (a curve asks with hundreds): on PostgreSQL one
-    array parameter (``= ANY``), so that the statement is the same whatever their number and
-    is neither rendered nor parsed again a parameter at a time, as ``IN`` is; on SQLite one
-    JSON text read by ``json_each`` (the same statement too)."""
-    if db.get_bind().dialect.name == "postgresql":
-        array = bindparam("curve_keys", keys, type_=postgresql.ARRAY(BigInteger))
-        return CurveKey.key == any_(array)
-    listed = func.json_each(bindparam("curve_keys", json.dumps(keys))).table_valued("value")
+def _key_among(dialect: str) -> ColumnElement[bool]:
+    """``CurveKey.key`` is one of the keys bound as ``curve_keys`` (a curve asks with
+    hundreds): on PostgreSQL one array parameter (``= ANY``), so that the statement is the same
+    whatever their number and is neither rendered nor parsed again a parameter at a time, as
+    ``IN`` is; on SQLite one JSON text read by ``json_each`` (the same statement too)."""
+    if dialect == "postgresql":
+        return CurveKey.key == any_(bindparam("curve_keys", type_=postgresql.ARRAY(BigInteger)))
+    listed = func.json_each(bindparam("curve_keys", type_=String)).table_valued("value")
     return CurveKey.key.in_(select(listed.c.value))
+
+
+def _bound_keys(dialect: str, keys: list[int]) -> list[int] | str:
+    return keys if dialect == "postgresql" else json.dumps(keys)
+
+
+class _Reads(NamedTuple):
+    candidates: Select[int, bytes | None, float | None, float | None]
+    twins: Select[int, bytes | None, float | None, float | None]
+    rows: Select[Curve]
+
+
+@functools.cache
+def _statements(dialect: str) -> _Reads:
+    """The re-use rule's three reads, built once a process for ``dialect`` with every value
+    bound: a curve's turn then builds no expression and computes no cache key (the rule's CPU
+    per record of three curves 14-15 -> 10-11 ms, bench._curve_stages): the candidates'
+    fingerprints by band key, the twins' near a peak and rise time, and whole rows by id."""
+    before = Curve.id < bindparam("row_id")
+    keyed = select(CurveKey.curve_id).where(
+        _key_among(dialect), CurveKey.curve_id < bindparam("row_id")
+    )
+    candidates = select(*_PRINT_COLUMNS).where(Curve.id.in_(keyed)).order_by(Curve.id)
+    twins = (
+        select(*_PRINT_COLUMNS)
+        .where(
+            before,
+            Curve.fp_peak_kn.between(bindparam("peak_low"), bindparam("peak_high")),
+            Curve.fp_rise_s.between(bindparam("rise_low"), bindparam("rise_high")),
+        )
+        .order_by(func.abs(Curve.fp_peak_kn - bindparam("peak")), Curve.id)
+        .limit(200)
+    )
+    rows = select(Curve).where(Curve.id.in_(bindparam("ids", expanding=True)))
+    return _Reads(candidates, twins, rows)
 
 
 def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
     """The rows of ``ids``, in that order."""
     if not ids:
         return []
-    found = {c.id: c for c in db.scalars(select(Curve).where(Curve.id.in_(ids)))}
+    rows = _statements(db.get_bind().dialect.name).rows
+    found = {c.id: c for c in db.scalars(rows, {"ids": ids})}
     return [found[i] for i in ids if i in found]
 
 
@@ -613,11 +660,12 @@ def _candidates(
     for fp in prints:
         buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
         wanted.update(fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel().tolist())
-    ids = select(CurveKey.curve_id).where(
-        _key_among(db, sorted(wanted)), CurveKey.curve_id < row.id
-    )
+    dialect = db.get_bind().dialect.name
     ranked = []
-    candidates = db.execute(select(*_PRINT_COLUMNS).where(Curve.id.in_(ids)).order_by(Curve.id))
+    candidates = db.execute(
+        _statements(dialect).candidates,
+        {"curve_keys": _bound_keys(dialect, sorted(wanted)), "row_id": row.id},
+    )
     for other_id, vector, peak_kn, rise_s in candidates:
         theirs = _fingerprint(vector, peak_kn, rise_s)
         if theirs is None:
@@ -640,20 +688,18 @@ def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
     :data:`curves.TWIN_SIMILARITY` like it, at most :data:`curves.MAX_TWINS`, the nearest and
     most alike first (:func:`curves.twin_rank`, as ``fpindex.twins``): a noise-added copy of a
     curve with little of its own but noise keeps those two."""
-    stmt = select(*_PRINT_COLUMNS).where(
-        Curve.id < row.id,
-        Curve.fp_peak_kn.between(
-            mine.peak_kn * (1 - curves.TWIN_PEAK), mine.peak_kn * (1 + curves.TWIN_PEAK)
-        ),
-        Curve.fp_rise_s.between(
-            mine.rise_s * (1 - curves.TWIN_RISE), mine.rise_s * (1 + curves.TWIN_RISE)
-        ),
-    )
-    nearest_peak = func.abs(Curve.fp_peak_kn - mine.peak_kn)
+    near_mine = {
+        "row_id": row.id,
+        "peak_low": mine.peak_kn * (1 - curves.TWIN_PEAK),
+        "peak_high": mine.peak_kn * (1 + curves.TWIN_PEAK),
+        "rise_low": mine.rise_s * (1 - curves.TWIN_RISE),
+        "rise_high": mine.rise_s * (1 + curves.TWIN_RISE),
+        "peak": mine.peak_kn,
+    }
     near = [
         (float(curves.twin_rank(curves.twin_distance(mine, peak_kn, rise_s), cos)), other_id)
         for other_id, vector, peak_kn, rise_s in db.execute(
-            stmt.order_by(nearest_peak, Curve.id).limit(200)
+            _statements(db.get_bind().dialect.name).twins, near_mine
         )
         if (fp := _fingerprint(vector, peak_kn, rise_s)) is not None
         and (cos := float(fp.vector @ mine.vector)) >= curves.TWIN_SIMILARITY  # as fpindex.twins
