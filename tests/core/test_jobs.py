@@ -296,3 +296,26 @@ def test_an_operators_run_leaves_a_workers_claim_alone(
     with session_factory() as db:
         assert db.get_one(JobSchedule, "test.greet").locked_until == held
     assert run_due(session_factory, NOW) == []  # the worker's claim still holds
+
+
+def test_a_claim_late_in_a_pass_is_a_whole_lease(
+    session_factory: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
+) -> None:
+    """Jobs in a pass run one after another: a job claimed after others that took longer than
+    a lease still holds a whole lease (a claim timed from the pass's start would end before it
+    was written, and another worker's poll could run the job beside it)."""
+    held: list[bool] = []
+
+    def slow(db: Session, log: logging.Logger) -> None:
+        time.sleep(1.5)
+
+    def mine(db: Session, log: logging.Logger) -> None:
+        until = db.get_one(JobSchedule, "test.b_after").locked_until
+        held.append(until is not None and until > utcnow())
+
+    only_jobs(
+        Job("test.a_slow", "测试任务", EVERY, slow), Job("test.b_after", "测试任务", EVERY, mine)
+    )
+    runs = run_due(session_factory, settings=settings.model_copy(update={"job_lease_seconds": 1.0}))
+    assert [r.status for r in runs] == ["succeeded", "succeeded"]
+    assert held == [True]

@@ -166,8 +166,8 @@ class Domain:
     models: Sequence[ModuleType] = ()  # modules of its SQLAlchemy models (for Alembic)
     # its routers, in the order their routes are matched: an APIRouter, or where it is found
     # ("jcjg.ledger.pages:router"), imported when an app is built (:meth:`routes`), so that a
-    # process that serves no pages (a command, a worker) does not build them: ~40 % of a
-    # process's start
+    # process that serves no pages (a command, a worker) does not import them: ~40 % of a
+    # command's start (docs/development/performance.md)
     routers: Sequence[APIRouter | str] = ()
     jobs: Sequence[Named] = ()  # core.jobs.Job
     permissions: Mapping[str, str] = field(default_factory=dict)  # "<entity>:<action>": 中文

@@ -7,7 +7,8 @@ each in its own transaction, and records status, duration and log of every run i
 
 A claim is a lease (``JCJG_JOB_LEASE_SECONDS``) that a thread renews while the job runs: a
 worker killed in the middle of a job holds it no longer than the lease, and another worker runs
-it at its next poll (the ledger's promise to integrate within a minute depends on it).
+it when it is next due (the ledger's integration, every 5 s, within seconds: its promise to
+integrate within a minute depends on it).
 """
 
 from __future__ import annotations
@@ -170,8 +171,10 @@ class _Lease:
             try:
                 with self.factory() as db:
                     renewed = self._held(db, until)
-            except Exception:  # the database busy or gone: try again at the next third
-                log.warning("job %s: its lease could not be renewed", self.name, exc_info=True)
+            except Exception as exc:  # the database busy or gone: try again at the next third
+                # (on SQLite the job's own write transaction holds the one write lock: a job
+                # that writes longer than the lease may lose it there)
+                log.warning("job %s: its lease could not be renewed: %s", self.name, exc)
                 continue
             if not renewed:
                 log.warning("job %s: its lease lapsed and another worker holds it", self.name)
@@ -224,7 +227,9 @@ def run_job(
     if as_of is not None:
         logger.warning("按指定时刻 %s 运行（as-of），而非当前时间", as_of.isoformat())
     try:
-        with factory() as db, settings_in_use(settings), lease or contextlib.nullcontext():
+        # the lease's thread stops after the job's session has ended (a failed job's open
+        # transaction would otherwise hold, on SQLite, the write lock a renewal waits for)
+        with lease or contextlib.nullcontext(), factory() as db, settings_in_use(settings):
             job_.func(db, logger)
             db.commit()
     except Exception:
@@ -252,12 +257,14 @@ def run_due(
     settings: Settings | None = None,
 ) -> list[JobRun]:
     """Run every job that is due and not held by another worker."""
-    now = now or utcnow()
-    _ensure_schedules(factory, now)
+    given = now
+    _ensure_schedules(factory, now or utcnow())
     lease = dt.timedelta(seconds=(settings or get_settings()).job_lease_seconds)
     runs = []
     for job_ in registered().values():
-        until = _claim(factory, job_, now, lease)
+        # the clock read again for each claim: the jobs before it in this pass may have taken
+        # longer than a lease, and a claim ending before it is written is none
+        until = _claim(factory, job_, given or utcnow(), lease)
         if until is not None:
             held = _Lease(factory, job_.name, until, lease)
             runs.append(run_job(factory, job_, settings, lease=held))

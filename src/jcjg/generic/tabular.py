@@ -100,10 +100,10 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
         raise BadRequest(f"文件过大（上限 {MAX_BYTES // 1024 // 1024} MB）")
     name = filename.lower()
     if name.endswith(".xlsx"):
+        from openpyxl import load_workbook  # imported when a workbook is read, not at start
+
         rows: list[list[str]] = []
         try:  # the sheet is parsed lazily: a damaged file can fail while iterating too
-            from openpyxl import load_workbook  # imported when a workbook is read, not at start
-
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             for r in book.worksheets[0].iter_rows(values_only=True):
                 rows.append(["" if c is None else _cell(c) for c in r])
