@@ -257,14 +257,13 @@ def run_due(
     settings: Settings | None = None,
 ) -> list[JobRun]:
     """Run every job that is due and not held by another worker."""
-    given = now
     _ensure_schedules(factory, now or utcnow())
     lease = dt.timedelta(seconds=(settings or get_settings()).job_lease_seconds)
     runs = []
     for job_ in registered().values():
         # the clock read again for each claim: the jobs before it in this pass may have taken
         # longer than a lease, and a claim ending before it is written is none
-        until = _claim(factory, job_, given or utcnow(), lease)
+        until = _claim(factory, job_, now or utcnow(), lease)
         if until is not None:
             held = _Lease(factory, job_.name, until, lease)
             runs.append(run_job(factory, job_, settings, lease=held))
