@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,9 +19,10 @@ import jcjg.auth.jobs
 from jcjg.auth.models import UserSession
 from jcjg.config import Settings
 from jcjg.core import domains, jobs
-from jcjg.core.db import utcnow
+from jcjg.core.db import make_engine, make_sessionmaker, utcnow
 from jcjg.core.domains import Domain
 from jcjg.core.jobs import Job, JobRun, JobSchedule, run_due, run_job
+from tests.conftest import upgraded_database_url
 from tests.factories import Factory
 
 NOW = dt.datetime(2026, 5, 1, 2, 0, tzinfo=dt.UTC)
@@ -38,6 +40,20 @@ def only_jobs() -> Iterator[Callable[..., None]]:
             stack.enter_context(domains.installed_with(test, keep=domains.stripped("jobs")))
 
         yield install
+
+
+@pytest.fixture
+def own_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a database of the test's own, each on a connection of its own: the tests
+    that run jobs on several threads (two workers, a lease's renewals) cannot share the one
+    connection ``session_factory`` rolls back at the end."""
+    url, drop = upgraded_database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+        drop()
 
 
 def _runs(factory: sessionmaker[Session], name: str) -> list[JobRun]:
@@ -217,7 +233,7 @@ def test_a_job_reads_the_settings_of_the_app_that_runs_it(
 
 
 def test_a_long_job_keeps_its_claim_and_a_killed_workers_claim_lapses(
-    session_factory: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
+    own_sessions: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
 ) -> None:
     """A claim is a lease renewed while the job runs: a job running five times its lease is not
     run again beside itself; the claim of a worker that died mid-job (nothing renews it) lapses
@@ -232,25 +248,25 @@ def test_a_long_job_keeps_its_claim_and_a_killed_workers_claim_lapses(
     only_jobs(Job("test.long", "测试任务", dt.timedelta(0), long))
     mine = settings.model_copy(update={"job_lease_seconds": 1.0})
     first: list[JobRun] = []
-    worker = threading.Thread(target=lambda: first.extend(run_due(session_factory, settings=mine)))
+    worker = threading.Thread(target=lambda: first.extend(run_due(own_sessions, settings=mine)))
     worker.start()
     try:
         assert started.wait(30)
         deadline = time.monotonic() + 5  # five leases: renewed four times or more
         while time.monotonic() < deadline:
-            assert run_due(session_factory, settings=mine) == []  # held, though always due
+            assert run_due(own_sessions, settings=mine) == []  # held, though always due
             time.sleep(0.25)
     finally:
         finish.set()
         worker.join(30)
     assert [r.status for r in first] == ["succeeded"]
-    assert len(_runs(session_factory, "test.long")) == 1
-    with session_factory() as db:
+    assert len(_runs(own_sessions, "test.long")) == 1
+    with own_sessions() as db:
         assert db.get_one(JobSchedule, "test.long").locked_until is None  # released
 
 
 def test_the_claim_of_a_worker_killed_mid_job_lapses_after_its_lease(
-    session_factory: sessionmaker[Session],
+    own_sessions: sessionmaker[Session],
     only_jobs: Callable[..., None],
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
@@ -268,16 +284,16 @@ def test_the_claim_of_a_worker_killed_mid_job_lapses_after_its_lease(
     only_jobs(Job("test.stuck", "测试任务", dt.timedelta(0), once_stuck))
     mine = settings.model_copy(update={"job_lease_seconds": 1.0})
     monkeypatch.setattr(jobs._Lease, "_renew", lambda self: None)  # a dead worker renews nothing
-    dead = threading.Thread(target=run_due, args=(session_factory,), kwargs={"settings": mine})
+    dead = threading.Thread(target=run_due, args=(own_sessions,), kwargs={"settings": mine})
     dead.start()
     try:
         deadline = time.monotonic() + 30
         while not calls:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert run_due(session_factory, settings=mine) == []  # held for its lease
+        assert run_due(own_sessions, settings=mine) == []  # held for its lease
         time.sleep(1.2)
-        assert [r.status for r in run_due(session_factory, settings=mine)] == ["succeeded"]
+        assert [r.status for r in run_due(own_sessions, settings=mine)] == ["succeeded"]
         assert len(calls) == 2
     finally:
         stuck.set()
@@ -299,7 +315,7 @@ def test_an_operators_run_leaves_a_workers_claim_alone(
 
 
 def test_a_claim_late_in_a_pass_is_a_whole_lease(
-    session_factory: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
+    own_sessions: sessionmaker[Session], only_jobs: Callable[..., None], settings: Settings
 ) -> None:
     """Jobs in a pass run one after another: a job claimed after others that took longer than
     a lease still holds a whole lease (a claim timed from the pass's start would end before it
@@ -316,6 +332,6 @@ def test_a_claim_late_in_a_pass_is_a_whole_lease(
     only_jobs(
         Job("test.a_slow", "测试任务", EVERY, slow), Job("test.b_after", "测试任务", EVERY, mine)
     )
-    runs = run_due(session_factory, settings=settings.model_copy(update={"job_lease_seconds": 1.0}))
+    runs = run_due(own_sessions, settings=settings.model_copy(update={"job_lease_seconds": 1.0}))
     assert [r.status for r in runs] == ["succeeded", "succeeded"]
     assert held == [True]
