@@ -449,7 +449,14 @@ def test_a_batch_that_fails_is_stored_message_by_message(
             raise RuntimeError("the database refused a row")
         real(db, batch)
 
+    def picky_alone(autocommit: Any, factory: Any, item: service.Accepted) -> None:
+        if item.message["message_id"] == poisoned:  # PostgreSQL: a message alone
+            raise RuntimeError("the database refused a row")
+        real_alone(autocommit, factory, item)
+
+    real_alone = service.store_committed_alone
     monkeypatch.setattr(commit, "store", picky)
+    monkeypatch.setattr(commit, "store_committed_alone", picky_alone)
     writer = GroupCommitter(region.sessions)
     items = []
     with region.sessions() as db:
@@ -466,6 +473,58 @@ def test_a_batch_that_fails_is_stored_message_by_message(
     assert getattr(outcomes[1], "status", None) == 503
     with region.sessions() as db:
         assert db.scalar(select(func.count()).select_from(Message)) == 2
+
+
+@pytest.mark.parametrize("way", ["committer", "session"])
+def test_a_message_alone_is_stored_refused_as_a_replay_or_answered_as_a_copy(
+    region: Region, way: str
+) -> None:
+    """A batch of one message (on PostgreSQL one statement, which the group committer runs in
+    autocommit): stored with its nonce and leaf; its request again is a replay that writes
+    nothing; a copy accepted before it was stored is answered ``duplicate``, one with other
+    content 409, each leaving no nonce behind."""
+    from jcjg.exchange import service
+    from jcjg.exchange.models import SeenNonce
+
+    (lims,) = region.lims()
+    payload = lims.message(labs=[{**LAB, "name": "室1"}])
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    other = json.dumps({**payload, "labs": [{**LAB, "name": "室2"}]}, ensure_ascii=False).encode()
+    with region.sessions() as db:  # all checked before any is stored: copies in a race
+        first, copy, conflicting = (_accepted(db, lims, b) for b in (body, body, other))
+    writer = GroupCommitter(region.sessions)
+
+    def stored(item: Any) -> Any:
+        if way == "committer":
+            future = writer.submit(item)
+            return future.exception(timeout=10) or future.result()
+        with region.sessions() as db:
+            service.store(db, [item])
+            db.commit()
+        return item.outcome
+
+    def written() -> tuple[int, int, set[str]]:
+        with region.sessions() as db:
+            return (
+                db.scalar(select(func.count()).select_from(Message)) or 0,
+                db.scalar(select(func.count()).select_from(LedgerQueued)) or 0,
+                set(db.scalars(select(SeenNonce.nonce))),
+            )
+
+    try:
+        answer = stored(first)
+        assert answer["status"] == "accepted"
+        assert answer["leaf_hash"] == first.leaf["leaf_hash"].hex()
+        assert written() == (1, 1, {first.nonce["nonce"]})
+        replayed = stored(first)  # the same request again
+        assert getattr(replayed, "status", None) == 401
+        assert written() == (1, 1, {first.nonce["nonce"]})
+        assert stored(copy) == {**first.receipt, "status": "duplicate"}
+        refused = stored(conflicting)
+        assert getattr(refused, "status", None) == 409
+        assert written() == (1, 1, {first.nonce["nonce"]})  # the copies' nonces taken back
+    finally:
+        writer.close()
 
 
 def _accepted(db: Session, lims: Lims, body: bytes) -> Any:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.exchange import problems
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.service import Accepted, store
+from jcjg.exchange.service import Accepted, store, store_committed_alone
 
 log = logging.getLogger("jcjg.exchange.commit")
 
@@ -43,6 +44,14 @@ class GroupCommitter:
     ) -> None:
         self._factory = factory
         self._max_batch = max_batch
+        # PostgreSQL, sessions on an engine (not on a connection with its own transaction, as
+        # in tests): a message alone is written in autocommit, one round trip
+        bind = factory.kw.get("bind")
+        self._autocommit = (
+            bind.execution_options(isolation_level="AUTOCOMMIT")
+            if isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+            else None
+        )
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[tuple[Accepted, Future[Outcome]] | None] = (
             queue.SimpleQueue()
@@ -114,9 +123,12 @@ class GroupCommitter:
             future.set_result(item.outcome)
 
     def _commit(self, items: list[Accepted]) -> None:
-        with self._factory() as db:
-            store(db, items)
-            db.commit()
+        if len(items) == 1 and self._autocommit is not None:
+            store_committed_alone(self._autocommit, self._factory, items[0])
+        else:
+            with self._factory() as db:
+                store(db, items)
+                db.commit()
         self.batches += 1
         self.messages += len(items)
         if self._on_commit is not None:
