@@ -546,7 +546,13 @@ def worker(once: bool, poll: float | None, apply_workers: int) -> None:
         return
     stop = threading.Event()
     wakeup = Wakeup()  # no request wakes them here: they poll, and are woken to stop
-    loop = apply_loop(factory, settings, settings.exchange_apply_poll_seconds, wakeup)
+    loop = apply_loop(
+        factory,
+        settings,
+        settings.exchange_apply_poll_seconds,
+        wakeup,
+        settings.exchange_apply_gather_seconds,
+    )
     threads = [
         threading.Thread(target=loop, args=(stop,), name=f"jcjg-exchange-apply-{n}", daemon=True)
         for n in range(apply_workers)

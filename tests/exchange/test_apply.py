@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -867,3 +868,43 @@ def test_the_apps_lifespan_wakes_its_apply_workers_to_stop(settings: Settings) -
     with TestClient(app):
         assert not wakeup._closed
     assert wakeup._closed
+
+
+def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Woken every few milliseconds (a busy process's commits), a worker begins a pass at most
+    every ``gather`` seconds, and what was stored while it waited is applied by the next one;
+    without a gather it passes at nearly every wake-up."""
+    passes: list[float] = []
+
+    def counted(*args: Any, **kwargs: Any) -> int:
+        passes.append(time.monotonic())
+        return 0
+
+    monkeypatch.setattr(apply, "drain", counted)
+
+    def woken_for(gather: float, seconds: float) -> list[float]:
+        passes.clear()
+        wakeup, stop = apply.Wakeup(), threading.Event()
+        loop = apply.apply_loop(region.sessions, region.settings, 60.0, wakeup, gather)
+        worker = threading.Thread(target=loop, args=(stop,))
+        worker.start()
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            wakeup.set()
+            time.sleep(0.005)
+        last = time.monotonic()
+        while not passes or passes[-1] < last:  # the last wake-up's pass
+            wakeup.set()
+            time.sleep(0.01)
+        stop.set()
+        wakeup.close()
+        worker.join(timeout=10)
+        assert not worker.is_alive()
+        return passes[:]
+
+    gathered = woken_for(0.25, 1.0)
+    gaps = [b - a for a, b in zip(gathered, gathered[1:], strict=False)]
+    assert gaps and min(gaps) >= 0.25 * 0.99
+    assert len(woken_for(0.0, 0.5)) > len(gathered)

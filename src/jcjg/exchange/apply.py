@@ -737,16 +737,28 @@ def apply_loop(
     settings: Settings,
     poll: float,
     wakeup: Wakeup | None = None,
+    gather: float = 0.0,
 ) -> Callable[[threading.Event], None]:
     """A worker thread's body: drain, then wait for a wakeup (messages stored by this process)
-    or ``poll`` seconds (those stored by other processes), until stopped."""
+    or ``poll`` seconds (those stored by other processes), until stopped. A pass (a drain)
+    begins at most every ``gather`` seconds (``exchange_apply_gather_seconds``): woken sooner,
+    the worker waits out the rest, and what is stored meanwhile joins the pass's batches. A
+    process accepting a few hundred messages a second otherwise woke its worker at nearly every
+    commit, each batch a message or two a lane paying the batch's reads of the lane's rows, its
+    rules and its commit alone (docs/development/performance.md); a message after a quiet spell
+    is applied at once."""
     wakeup = wakeup or Wakeup()
 
     def run(stop: threading.Event) -> None:
         holder = holder_id()
         held: set[str] = set()  # the lanes this worker keeps leasing between passes
         others: dict[str, float] = {}  # lanes other workers hold, and when to ask again
+        began = -float("inf")  # when the last pass began (monotonic)
         while not stop.is_set():
+            rest = began + gather - time.monotonic()
+            if rest > 0 and stop.wait(rest):
+                break
+            began = time.monotonic()
             try:
                 drain(factory, settings, holder=holder, stop=stop, held=held, others=others)
             except Exception:

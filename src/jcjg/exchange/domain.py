@@ -48,7 +48,11 @@ def _setup(setup: AppSetup) -> None:
         setup.thread(
             f"jcjg-exchange-apply-{n}",
             apply_loop(
-                setup.session_factory, settings, settings.exchange_apply_poll_seconds, wakeup
+                setup.session_factory,
+                settings,
+                settings.exchange_apply_poll_seconds,
+                wakeup,
+                settings.exchange_apply_gather_seconds,
             ),
         )
     recorder = state.exchange_recorder = Recorder()
