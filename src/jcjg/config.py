@@ -223,11 +223,11 @@ class Settings(BaseSettings):
     exchange_commit_max_batch: int = Field(default=500, ge=1, le=10_000)
     exchange_apply_workers: int = Field(default=1, ge=0, le=64)
     exchange_apply_poll_seconds: float = Field(default=0.5, gt=0, le=60)
-    # an apply worker begins a pass at most this often: what its process stores meanwhile
-    # waits for the next pass, so that a busy process's batches hold several messages a lane
-    # (a batch's reads of a lane's rows, its rules and its commit are shared by them); 0: a
-    # pass at every message stored
-    exchange_apply_gather_seconds: float = Field(default=0.1, ge=0, le=5)
+    # an apply worker begins a pass at most this often: what is stored meanwhile waits for
+    # the next pass, so that a busy process's batches hold several messages a lane (a
+    # batch's reads of a lane's rows, its rules and its commit are shared by them); 0: a
+    # pass as soon as the one before ends (docs/development/performance.md, "Gathered passes")
+    exchange_apply_gather_seconds: float = Field(default=0.5, ge=0, le=5)
     # how long an apply worker holds a lane without renewing it: a worker that died (killed, its
     # machine gone) keeps the lane's messages waiting this long at most
     exchange_apply_lease_seconds: float = Field(default=30.0, ge=1, le=600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import itertools
 import json
 import threading
 import time
@@ -873,9 +874,9 @@ def test_the_apps_lifespan_wakes_its_apply_workers_to_stop(settings: Settings) -
 def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Woken every few milliseconds (a busy process's commits), a worker begins a pass at most
-    every ``gather`` seconds, and what was stored while it waited is applied by the next one;
-    without a gather it passes at nearly every wake-up."""
+    """Woken every few milliseconds (a busy process's commits), a worker begins a drain at
+    most every ``gather`` seconds, and what was stored while it waited is applied by the next
+    one; without a gather it drains at nearly every wake-up."""
     passes: list[float] = []
 
     def counted(*args: Any, **kwargs: Any) -> int:
@@ -905,6 +906,30 @@ def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
         return passes[:]
 
     gathered = woken_for(0.25, 1.0)
-    gaps = [b - a for a, b in zip(gathered, gathered[1:], strict=False)]
-    assert gaps and min(gaps) >= 0.25 * 0.99
+    gaps = [b - a for a, b in itertools.pairwise(gathered)]
+    assert gaps
+    assert min(gaps) >= 0.25 * 0.99
     assert len(woken_for(0.0, 0.5)) > len(gathered)
+
+
+def test_a_drain_behind_a_steady_stream_passes_at_most_every_gather(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages arriving all the time keep a drain going: each pass over the waiting lanes
+    begins at least ``gather`` after the one before (what arrived meanwhile is one batch), or
+    at once without a gather."""
+    passes: list[float] = []
+
+    def applied(*args: Any, **kwargs: Any) -> int:
+        passes.append(time.monotonic())
+        return 1 if len(passes) < 4 else 0  # three passes find messages, the fourth none
+
+    monkeypatch.setattr(apply, "waiting_lanes", lambda db, limit=100: ["i1"])
+    monkeypatch.setattr(apply, "apply_lanes", applied)
+    for gather in (0.2, 0.0):
+        passes.clear()
+        assert apply.drain(region.sessions, region.settings, gather=gather) == 3
+        gaps = [b - a for a, b in itertools.pairwise(passes)]
+        assert len(passes) == 4
+        if gather:
+            assert min(gaps) >= gather * 0.99

@@ -681,15 +681,26 @@ def drain(
     stop: threading.Event | None = None,
     held: set[str] | None = None,
     others: dict[str, float] | None = None,
+    gather: float = 0.0,
 ) -> int:
     """Apply every message that waits, lane by lane, until none waits that this worker can
     take (others may hold some lanes). Returns how many it applied or rejected. ``held``: see
     :func:`apply_lane` (without it every lane is released once drained). ``others``: lanes
     another worker was found holding, with when (monotonic) to try them again, so that a
-    worker does not ask for them on every pass while their holder applies them."""
+    worker does not ask for them on every pass while their holder applies them. ``gather``:
+    a pass begins at least this long after the one before (see :func:`apply_loop`)."""
     holder = holder or holder_id()
     total = 0
+    began: float | None = None
     while stop is None or not stop.is_set():
+        if gather and began is not None:
+            rest = began + gather - time.monotonic()
+            if rest > 0:
+                if stop is None:
+                    time.sleep(rest)
+                elif stop.wait(rest):
+                    break
+        began = time.monotonic()
         with factory() as db:
             lanes = waiting_lanes(db)
             db.rollback()
@@ -740,13 +751,14 @@ def apply_loop(
     gather: float = 0.0,
 ) -> Callable[[threading.Event], None]:
     """A worker thread's body: drain, then wait for a wakeup (messages stored by this process)
-    or ``poll`` seconds (those stored by other processes), until stopped. A pass (a drain)
-    begins at most every ``gather`` seconds (``exchange_apply_gather_seconds``): woken sooner,
-    the worker waits out the rest, and what is stored meanwhile joins the pass's batches. A
-    process accepting a few hundred messages a second otherwise woke its worker at nearly every
-    commit, each batch a message or two a lane paying the batch's reads of the lane's rows, its
-    rules and its commit alone (docs/development/performance.md); a message after a quiet spell
-    is applied at once."""
+    or ``poll`` seconds (those stored by other processes), until stopped. A pass over the
+    waiting lanes begins at most every ``gather`` seconds (``exchange_apply_gather_seconds``),
+    within a drain as between drains: what is stored meanwhile joins the next pass. A worker
+    behind a process accepting a hundred or more messages a second otherwise began a pass as
+    soon as the one before ended, each batch a message or two a lane paying the batch's reads
+    of the lane's rows, its rules and its commit alone: the CPU per message doubled
+    (docs/development/performance.md, "Gathered passes"). A message after a quiet spell is
+    applied at once."""
     wakeup = wakeup or Wakeup()
 
     def run(stop: threading.Event) -> None:
@@ -760,7 +772,15 @@ def apply_loop(
                 break
             began = time.monotonic()
             try:
-                drain(factory, settings, holder=holder, stop=stop, held=held, others=others)
+                drain(
+                    factory,
+                    settings,
+                    holder=holder,
+                    stop=stop,
+                    held=held,
+                    others=others,
+                    gather=gather,
+                )
             except Exception:
                 log.exception("applying messages failed; trying again")
                 stop.wait(min(poll * 10, 5.0))
