@@ -874,16 +874,18 @@ def test_the_apps_lifespan_wakes_its_apply_workers_to_stop(settings: Settings) -
 def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Woken every few milliseconds (a busy process's commits), a worker begins a drain at
-    most every ``gather`` seconds, and what was stored while it waited is applied by the next
-    one; without a gather it drains at nearly every wake-up."""
+    """Woken every few milliseconds (a busy process's commits), a worker begins a pass over the
+    waiting lanes at most every ``gather`` seconds (a drain's first pass paced by the last
+    drain's last), where without a gather it passes at nearly every wake-up; and a worker
+    waiting out a long gather stops at once when its process stops."""
     passes: list[float] = []
 
-    def counted(*args: Any, **kwargs: Any) -> int:
+    def applied(*args: Any, **kwargs: Any) -> int:
         passes.append(time.monotonic())
-        return 0
+        return 0  # one pass a drain
 
-    monkeypatch.setattr(apply, "drain", counted)
+    monkeypatch.setattr(apply, "waiting_lanes", lambda db, limit=100: ["i1"])
+    monkeypatch.setattr(apply, "apply_lanes", applied)
 
     def woken_for(gather: float, seconds: float) -> list[float]:
         passes.clear()
@@ -896,13 +898,16 @@ def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
             wakeup.set()
             time.sleep(0.005)
         last = time.monotonic()
-        while not passes or passes[-1] < last:  # the last wake-up's pass
+        while (not passes or passes[-1] < last) and gather < 10:  # the last wake-up's pass
             wakeup.set()
             time.sleep(0.01)
+        stopping = time.monotonic()
         stop.set()
         wakeup.close()
         worker.join(timeout=10)
         assert not worker.is_alive()
+        if gather >= 10:  # it was waiting out the gather: stopped without finishing the wait
+            assert time.monotonic() - stopping < gather / 2
         return passes[:]
 
     gathered = woken_for(0.25, 1.0)
@@ -910,6 +915,7 @@ def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
     assert gaps
     assert min(gaps) >= 0.25 * 0.99
     assert len(woken_for(0.0, 0.5)) > len(gathered)
+    assert len(woken_for(30.0, 0.3)) == 1  # the first pass at once, the next not yet due
 
 
 def test_a_drain_behind_a_steady_stream_passes_at_most_every_gather(

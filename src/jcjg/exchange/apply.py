@@ -681,26 +681,21 @@ def drain(
     stop: threading.Event | None = None,
     held: set[str] | None = None,
     others: dict[str, float] | None = None,
-    gather: float = 0.0,
+    gather: float | Pace = 0.0,
 ) -> int:
     """Apply every message that waits, lane by lane, until none waits that this worker can
     take (others may hold some lanes). Returns how many it applied or rejected. ``held``: see
     :func:`apply_lane` (without it every lane is released once drained). ``others``: lanes
     another worker was found holding, with when (monotonic) to try them again, so that a
     worker does not ask for them on every pass while their holder applies them. ``gather``:
-    a pass begins at least this long after the one before (see :func:`apply_loop`)."""
+    a pass begins at least this long after the one before (a :class:`Pace`: after the last
+    pass it saw, a drain's before too; see :func:`apply_loop`)."""
     holder = holder or holder_id()
+    pace = gather if isinstance(gather, Pace) else Pace(gather)
     total = 0
-    began: float | None = None
     while stop is None or not stop.is_set():
-        if gather and began is not None:
-            rest = began + gather - time.monotonic()
-            if rest > 0:
-                if stop is None:
-                    time.sleep(rest)
-                elif stop.wait(rest):
-                    break
-        began = time.monotonic()
+        if not pace.next_pass(stop):
+            break
         with factory() as db:
             lanes = waiting_lanes(db)
             db.rollback()
@@ -719,6 +714,27 @@ def drain(
         if progress == 0:
             break
     return total
+
+
+class Pace:
+    """When a worker's passes over the waiting lanes may begin: at least ``seconds`` apart
+    (``exchange_apply_gather_seconds``), the first at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.began = -float("inf")  # when the last pass began (monotonic)
+
+    def next_pass(self, stop: threading.Event | None = None) -> bool:
+        """Wait until the next pass may begin and note that it begins; False if ``stop`` was
+        set meanwhile."""
+        rest = self.began + self.seconds - time.monotonic()
+        if rest > 0:
+            if stop is None:
+                time.sleep(rest)
+            elif stop.wait(rest):
+                return False
+        self.began = time.monotonic()
+        return True
 
 
 class Wakeup:
@@ -765,12 +781,8 @@ def apply_loop(
         holder = holder_id()
         held: set[str] = set()  # the lanes this worker keeps leasing between passes
         others: dict[str, float] = {}  # lanes other workers hold, and when to ask again
-        began = -float("inf")  # when the last pass began (monotonic)
+        pace = Pace(gather)  # the last pass of a drain paces the next drain's first
         while not stop.is_set():
-            rest = began + gather - time.monotonic()
-            if rest > 0 and stop.wait(rest):
-                break
-            began = time.monotonic()
             try:
                 drain(
                     factory,
@@ -779,7 +791,7 @@ def apply_loop(
                     stop=stop,
                     held=held,
                     others=others,
-                    gather=gather,
+                    gather=pace,
                 )
             except Exception:
                 log.exception("applying messages failed; trying again")

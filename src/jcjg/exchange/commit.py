@@ -4,7 +4,8 @@ transaction.
 A request that has checked its message hands it to the process's :class:`GroupCommitter` and
 waits for the answer; the writer thread takes everything that has arrived (while it was
 committing the previous batch, up to ``max_batch``), stores it with three statements
-(:func:`jcjg.exchange.service.store`) and one commit, and answers each request. A busy process
+(:func:`jcjg.exchange.service.store`) and one commit, and answers each request (on
+PostgreSQL a message alone is one statement in autocommit: ``store_alone``). A busy process
 thus pays one commit (one WAL flush) for many messages, and an idle one adds no delay: a lone
 message is written at once. Nothing is answered before its commit, so every acknowledged
 message is durable. A batch that fails is written again message by message, so one bad
