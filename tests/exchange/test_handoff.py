@@ -51,6 +51,7 @@ def test_a_message_accepted_here_is_applied_without_parsing_it_again(
 
     (lims,) = region.lims()
     app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
+    assert apply.drain(region.sessions, region.settings) == 0  # this process applies
     bodies = [lims.message(labs=[{**LAB, "name": name}]) for name in ("甲室", "乙室")]
     with TestClient(app) as http:
         for body in bodies:
@@ -83,6 +84,7 @@ def test_a_refused_or_copied_message_is_not_handed_off(region: Region) -> None:
 
     (lims,) = region.lims()
     app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
+    apply.drain(region.sessions, region.settings)  # this process applies
     body = lims.message(labs=[{**LAB, "name": "甲室"}])
     with TestClient(app) as http:
         assert lims.post_raw(http, "registry.labs", body).status_code == 202
@@ -94,8 +96,14 @@ def test_a_refused_or_copied_message_is_not_handed_off(region: Region) -> None:
     assert len(handoff.accepted) == 0
 
 
-def test_the_handoff_keeps_the_oldest_within_its_bounds_and_forgets_the_stale() -> None:
-    kept = Handoff(kept=2, weight=handoff.PARSED_FACTOR * 100, seconds=60)
+def test_the_handoff_keeps_the_oldest_within_its_bounds_and_forgets_the_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(handoff.time, "monotonic", lambda: clock[0])
+    kept = Handoff(kept=2, weight=handoff.PARSED_FACTOR * 100, seconds=30)
+    assert not kept.keep("t", b"a" * 10, ({"a": 1}, "A"))  # nobody applies in this process
+    kept.wanted()
     assert kept.keep("t", b"a" * 10, ({"a": 1}, "A"))
     assert kept.keep("t", b"b" * 10, ({"b": 1}, "B"))
     assert not kept.keep("t", b"c" * 10, ({"c": 1}, "C"))  # full by count: the newest waits
@@ -105,8 +113,24 @@ def test_the_handoff_keeps_the_oldest_within_its_bounds_and_forgets_the_stale() 
     assert not kept.keep("t", b"d" * 95, ({}, "D"))  # full by weight (10 + 95 bytes > 100)
     assert kept.keep("t", b"d" * 90, ({}, "D"))
     assert kept.weight == handoff.PARSED_FACTOR * 100
-    stale = Handoff(seconds=0.0)
-    assert stale.keep("t", b"x", ({}, "X"))
-    stale.keep("t", b"y", ({}, "Y"))  # keeping forgets what has lapsed
-    assert stale.take("t", b"x") is None
-    assert len(stale) <= 1
+    clock[0] += 31  # what was kept has lapsed; the apply asks again
+    kept.wanted()
+    assert kept.keep("t", b"e" * 10, ({}, "E"))  # keeping forgets what has lapsed
+    assert len(kept) == 1
+    assert kept.take("t", b"a" * 10) is None
+    clock[0] += 31  # nobody asked since: as a web process whose messages others apply
+    assert not kept.keep("t", b"f" * 10, ({}, "F"))
+
+
+def test_a_web_process_whose_messages_others_apply_keeps_none(region: Region) -> None:
+    """Without an apply worker looking for messages in the process (JCJG_EXCHANGE_APPLY_WORKERS
+    =0, ``jcjg worker`` applying), what it stores is not kept for nobody."""
+    from jcjg.main import create_app
+
+    (lims,) = region.lims()
+    handoff.accepted._asked = -float("inf")  # no drain in this process yet
+    app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
+    with TestClient(app) as http:
+        body = lims.message(labs=[{**LAB, "name": "甲室"}])
+        assert lims.post_raw(http, "registry.labs", body).status_code == 202
+    assert len(handoff.accepted) == 0

@@ -695,6 +695,7 @@ def drain(
     pass it saw, a drain's before too; see :func:`apply_loop`)."""
     holder = holder or holder_id()
     pace = gather if isinstance(gather, Pace) else Pace(gather)
+    handoff.accepted.wanted()  # what this process stores, it may hand over parsed
     total = 0
     while stop is None or not stop.is_set():
         if not pace.next_pass(stop):

@@ -13,7 +13,9 @@ strict validation of its JSON validates to the same one from its parsed body
 (``tests/exchange/test_handoff.py`` holds every type's example to it). Bounded: at most
 :data:`KEPT` messages, :data:`WEIGHT` bytes (a parsed body takes about :data:`PARSED_FACTOR`
 times its bytes) and :data:`SECONDS` each; when full, a newly stored message is not kept (those
-kept are the older ones, applied first).
+kept are the older ones, applied first). Only while this process applies: nothing is kept
+unless an apply worker of it looked for messages within :data:`SECONDS` (:meth:`Handoff.wanted`,
+at each drain: a web process whose messages ``jcjg worker`` processes apply keeps none).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Handoff:
             OrderedDict()
         )
         self._weight = 0
+        self._asked = -float("inf")  # when the apply last asked (monotonic)
         self._lock = threading.Lock()
 
     def keep(self, name: str, body: bytes, parsed: tuple[Any, Any]) -> bool:
@@ -45,6 +48,8 @@ class Handoff:
         room (it is then parsed again when applied)."""
         weight = PARSED_FACTOR * len(body)
         now = time.monotonic()
+        if now - self._asked > self.seconds:  # nobody applies in this process
+            return False
         with self._lock:
             self._expire(now)
             if (name, body) in self._items:
@@ -55,8 +60,13 @@ class Handoff:
             self._weight += weight
             return True
 
+    def wanted(self) -> None:
+        """This process applies messages (an apply worker looks for them now)."""
+        self._asked = time.monotonic()
+
     def take(self, name: str, body: bytes) -> tuple[Any, Any] | None:
         """The parsed data and message of ``body`` (forgotten once taken), or None."""
+        self._asked = time.monotonic()
         if not self._items:
             return None
         with self._lock:
