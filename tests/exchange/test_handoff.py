@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -122,15 +123,24 @@ def test_the_handoff_keeps_the_oldest_within_its_bounds_and_forgets_the_stale(
     assert not kept.keep("t", b"f" * 10, ({}, "F"))
 
 
-def test_a_web_process_whose_messages_others_apply_keeps_none(region: Region) -> None:
+def test_a_web_process_whose_messages_others_apply_keeps_none(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without an apply worker looking for messages in the process (JCJG_EXCHANGE_APPLY_WORKERS
-    =0, ``jcjg worker`` applying), what it stores is not kept for nobody."""
+    =0, ``jcjg worker`` applying), what its group committer stores is kept for nobody; once one
+    looks, it is kept."""
+    from jcjg.exchange import commit
     from jcjg.main import create_app
 
     (lims,) = region.lims()
-    handoff.accepted._asked = -float("inf")  # no drain in this process yet
+    own = Handoff()  # the committer's alone (other tests' apply workers may run in the process)
+    monkeypatch.setattr(commit, "handoff", SimpleNamespace(accepted=own))
     app = create_app(region.settings, engine=region.engine, session_factory=region.sessions)
     with TestClient(app) as http:
         body = lims.message(labs=[{**LAB, "name": "甲室"}])
         assert lims.post_raw(http, "registry.labs", body).status_code == 202
-    assert len(handoff.accepted) == 0
+        assert len(own) == 0
+        own.wanted()  # an apply worker looks for messages
+        body = lims.message(labs=[{**LAB, "name": "乙室"}])
+        assert lims.post_raw(http, "registry.labs", body).status_code == 202
+        assert len(own) == 1
