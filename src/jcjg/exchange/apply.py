@@ -63,7 +63,6 @@ from jcjg.core import domains, metrics
 from jcjg.core.db import insert_ignoring_conflicts, memo, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
-from jcjg.exchange import handoff
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
 from jcjg.exchange.service import STATUS_PATH
@@ -200,10 +199,8 @@ def apply_one(
         if kind is None:
             raise AppError(f"平台已不再处理消息类型 {row.message_type}")
         parsed = _parsed.take(row.message_type, row.body)
-        if parsed is None:  # parsed by its request in this process (exchange.handoff)
-            parsed = handoff.accepted.take(row.message_type, row.body)
         try:
-            if parsed is not None and convert is None:  # parsed as it is
+            if parsed is not None and convert is None:  # prepare() parsed it as it is
                 outcome.data, message = parsed
             else:
                 outcome.data = _loads(row.body)
@@ -579,14 +576,14 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
             break
         kind = kinds[name]
         assert kind.prepare is not None
-        parsed: tuple[Any, Any] | None = handoff.accepted.take(name, body)
+        parsed: tuple[Any, Any] | None = None
         held: int | None = 0
         try:
             with settings_in_use(settings):
-                if parsed is None:  # not parsed by its request in this process
-                    data = _loads(body)
-                    parsed = (data, kind.schema.model_validate(data))
-                held = kind.prepare(parsed[1], settings)
+                data = _loads(body)
+                message = kind.schema.model_validate(data)
+                parsed = (data, message)
+                held = kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
             log.debug("preparing a %s message failed", name, exc_info=True)
         _parsed.keep(name, body, parsed, held or 0)
@@ -695,7 +692,6 @@ def drain(
     pass it saw, a drain's before too; see :func:`apply_loop`)."""
     holder = holder or holder_id()
     pace = gather if isinstance(gather, Pace) else Pace(gather)
-    handoff.accepted.wanted()  # what this process stores, it may hand over parsed
     total = 0
     while stop is None or not stop.is_set():
         if not pace.next_pass(stop):

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from jcjg.exchange import handoff, problems
+from jcjg.exchange import problems
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import Accepted, store, store_committed_alone
 
@@ -132,9 +132,5 @@ class GroupCommitter:
                 db.commit()
         self.batches += 1
         self.messages += len(items)
-        for item in items:  # stored now: this process's apply takes them parsed
-            if item.outcome is item.receipt and item.parsed is not None:
-                row = item.message
-                handoff.accepted.keep(row["message_type"], row["body"], item.parsed)
         if self._on_commit is not None:
             self._on_commit()

@@ -344,8 +344,6 @@ class Accepted:
     leaf: dict[str, Any]
     receipt: dict[str, Any]
     outcome: dict[str, Any] | ExchangeError | None = field(default=None)
-    # the body's data and validated message, for this process's apply (exchange.handoff)
-    parsed: tuple[dict[str, Any], BaseMessage] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -354,9 +352,9 @@ class Accepted:
 
 def validate(
     caller: Caller, kind: MessageType[Any], db: Session | None = None
-) -> tuple[dict[str, Any], BaseMessage, str]:
-    """The body's data, the message parsed from it and checked against its type's schema and
-    the data standard in force when it was signed, and its content's SHA-256."""
+) -> tuple[BaseMessage, str]:
+    """The message parsed and checked against its type's schema and the data standard in force
+    when it was signed, and its content's SHA-256."""
     data, canonical = parse_json(caller.body)
     try:
         # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
@@ -380,7 +378,7 @@ def validate(
             + "、".join(ClientKind(k).label for k in sorted(kind.senders))
             + "报送",
         )
-    return data, message, hashlib.sha256(canonical).hexdigest()
+    return message, hashlib.sha256(canonical).hexdigest()
 
 
 def accept(
@@ -398,7 +396,7 @@ def accept(
     to files always needs the database. Without the database the duplicate check is left to
     :func:`store` (a copy then meets the stored row at the unique index)."""
     now = now or utcnow()
-    data, message, sha256 = validate(caller, kind, db)
+    message, sha256 = validate(caller, kind, db)
     message_id = str(message.message_id)
     institution: tuple[int, str] | None
     if isinstance(message, MessageBase):
@@ -452,7 +450,7 @@ def accept(
         "status": "accepted",
     }
     nonce = {"key_id": caller.key.key_id, "nonce": caller.verified.nonce or "", "seen_at": now}
-    return Accepted(row, nonce, promise.queued_row(), receipt, parsed=(data, message))
+    return Accepted(row, nonce, promise.queued_row(), receipt)
 
 
 def promised(
