@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +31,17 @@ def _hold(
     server: bx.Server, db: bx.Database, engine: Any, creds: list[bx.Credential],
     load: argparse.Namespace, workdir: Path, rate: float,
 ) -> str:  # fmt: skip
-    """Offer ``rate`` for the window, wait for it to be applied; the line of figures."""
-    loaders = bx.Loaders("exchange", server.port, creds, load, workdir, rate, paced=True,
-                         seconds=load.seconds)  # fmt: skip
-    try:
-        loaders.wait_ready()
-        figures = loaders.run(server, db)
-    finally:
-        loaders.kill()
-    bx._drain(engine, time.monotonic() + 60)
-    lags, _, _ = bx._lags(engine, loaders.window_utc)
-    ms = sorted(int(x * 1000) for x in lags)
+    """Offer ``rate`` for the window (bench/exchange.py's ``hold_rate``); the line of figures."""
+    step = bx.hold_rate(server, engine, creds, load, workdir, rate, load.seconds, db)
+    figures = step.figures
+    assert figures is not None
     cpu = figures.server_cpu_ms + figures.postgres_cpu_ms
     return (
         f"offered {rate:.0f} msg/s: accepted {figures.rate:.0f} msg/s, CPU per message "
         f"{cpu:.2f} ms (server {figures.server_cpu_ms:.2f} + PostgreSQL "
         f"{figures.postgres_cpu_ms:.2f}), answers p50 {figures.p50_ms:.1f} ms p99 "
-        f"{figures.p99_ms:.1f} ms, apply lag p50 {bx._percentile(ms, 0.5):.2f} s p99 "
-        f"{bx._percentile(ms, 0.99):.2f} s, {sum(figures.failed.values())} failed"
+        f"{figures.p99_ms:.1f} ms, apply lag p50 {step.lag_p50_s:.2f} s p99 "
+        f"{step.lag_p99_s:.2f} s, {step.failed} failed"
     )
 
 

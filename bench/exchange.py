@@ -809,6 +809,7 @@ class Step:
     unapplied: int  # still waiting when the wait for them ended
     rejected: int
     failed: int
+    figures: Figures | None = None  # the window's answers and CPU (bench/_hold.py prints them)
 
     @property
     def sustained(self) -> bool:
@@ -865,15 +866,16 @@ def _lags(engine: Any, window: tuple[dt.datetime, dt.datetime]) -> tuple[list[fl
 
 def hold_rate(
     server: Server, engine: Any, creds: list[Credential], args: argparse.Namespace,
-    workdir: Path, rate: float, seconds: float,
+    workdir: Path, rate: float, seconds: float, db: Database | None = None,
 ) -> Step:  # fmt: skip
     """Offer ``rate`` msg/s for ``seconds``; wait for what was accepted to be applied (at most
-    ``LAG_GOAL_S`` past the window's end plus a margin) and measure the apply lag."""
+    ``LAG_GOAL_S`` past the window's end plus a margin) and measure the apply lag. With ``db``
+    the window's CPU per answer counts its PostgreSQL backends too."""
     loaders = Loaders("exchange", server.port, creds, args, workdir, rate, paced=True,
                       seconds=seconds)  # fmt: skip
     try:
         loaders.wait_ready()
-        figures = loaders.run(server)
+        figures = loaders.run(server, db)
     finally:
         loaders.kill()
     _drain(engine, time.monotonic() + 2 * LAG_GOAL_S)
@@ -886,6 +888,7 @@ def hold_rate(
         unapplied=waiting,
         rejected=rejected,
         failed=sum(figures.failed.values()),
+        figures=figures,
     )
     progress(f"sustained: {step.describe()}")
     if not _drain(engine, time.monotonic() + 120):  # the next step starts with nothing waiting

@@ -944,7 +944,7 @@ def test_a_drain_behind_a_steady_stream_passes_at_most_every_gather(
     monkeypatch.setattr(apply, "apply_lanes", applied)
     for gather in (0.2, 0.0):
         passes.clear()
-        assert apply.drain(region.sessions, region.settings, gather=gather) == 3
+        assert apply.drain(region.sessions, region.settings, gather=apply.Pace(gather)) == 3
         gaps = [b - a for a, b in itertools.pairwise(passes)]
         assert len(passes) == 4
         if gather:

@@ -681,17 +681,17 @@ def drain(
     stop: threading.Event | None = None,
     held: set[str] | None = None,
     others: dict[str, float] | None = None,
-    gather: float | Pace = 0.0,
+    gather: Pace | None = None,
 ) -> int:
     """Apply every message that waits, lane by lane, until none waits that this worker can
     take (others may hold some lanes). Returns how many it applied or rejected. ``held``: see
     :func:`apply_lane` (without it every lane is released once drained). ``others``: lanes
     another worker was found holding, with when (monotonic) to try them again, so that a
     worker does not ask for them on every pass while their holder applies them. ``gather``:
-    a pass begins at least this long after the one before (a :class:`Pace`: after the last
-    pass it saw, a drain's before too; see :func:`apply_loop`)."""
+    when its passes may begin (a worker's one :class:`Pace`, which paces a drain's first pass
+    by the last drain's last; see :func:`apply_loop`); without it each pass at once."""
     holder = holder or holder_id()
-    pace = gather if isinstance(gather, Pace) else Pace(gather)
+    pace = gather or Pace(0.0)
     total = 0
     while stop is None or not stop.is_set():
         if not pace.next_pass(stop):
