@@ -71,6 +71,7 @@ async def _run(args: argparse.Namespace) -> None:
     cpu: dict[str, list[float]] = {name: [] for name, _, _ in pages}
     wall: dict[str, list[float]] = {name: [] for name, _, _ in pages}
     size: dict[str, int] = {}
+    statements = _time_statements() if args.sql else None
     profiler = None
     async with httpx.AsyncClient(
         transport=transport, base_url="http://127.0.0.1", cookies={"jcjg_session": token}
@@ -82,6 +83,8 @@ async def _run(args: argparse.Namespace) -> None:
                 profiler = cProfile.Profile(time.process_time)
                 profiler.enable()
             for name, path, marker in pages:
+                if statements is not None:
+                    statements.page = name if n >= args.warm else None
                 c0, w0 = time.process_time(), time.perf_counter()
                 answer = await client.get(path)
                 c1, w1 = time.process_time(), time.perf_counter()
@@ -110,6 +113,49 @@ async def _run(args: argparse.Namespace) -> None:
               f"wall median {wall_median:.1f} ms, {size[name]} bytes")  # fmt: skip
     print(f"# {len(pages)} pages: cpu {total:.1f} ms (sum of the medians); "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if statements is not None:
+        statements.report(args.rounds, args.sql)
+
+
+class _Statements:
+    """Each timed page's statements: their count and wall time (the database and the driver)."""
+
+    def __init__(self) -> None:
+        self.page: str | None = None
+        self.seen: dict[tuple[str, str], list[float]] = {}
+
+    def report(self, rounds: int, width: int) -> None:
+        pages = sorted({page for page, _ in self.seen})
+        for page in pages:
+            mine = {text: times for (p, text), times in self.seen.items() if p == page}
+            total = sum(sum(times) for times in mine.values()) / rounds
+            count = sum(len(times) for times in mine.values()) / rounds
+            print(f"# {page}: {count:.1f} statements, {total:.2f} ms a visit")
+            for text, times in sorted(mine.items(), key=lambda kv: -sum(kv[1])):
+                median = statistics.median(times)
+                per = len(times) / rounds
+                print(f"#   {per:4.1f} x {median:7.2f} ms  {' '.join(text.split())[:width]}")
+
+
+def _time_statements() -> _Statements:
+    """Listen to every engine's statements (``--sql``)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    found = _Statements()
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, text: str, *_: Any) -> None:
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, text: str, *_: Any) -> None:
+        began = conn.info["bench_started"].pop()
+        if found.page is not None:
+            key = (found.page, text)
+            found.seen.setdefault(key, []).append((time.perf_counter() - began) * 1000)
+
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--callers", action="append", help="with --profile: who calls this")
     parser.add_argument("--save", help="a folder to write each page's last answer to")
     parser.add_argument("--sort", default="cumulative", help="pstats order (tottime ...)")
+    parser.add_argument("--sql", type=int, default=0, metavar="WIDTH",
+                        help="each page's statements: count, median ms, text")  # fmt: skip
     args = parser.parse_args(argv)
     from bench.exchange import server_env
 

@@ -178,3 +178,31 @@ def test_withdrawn_alerts_are_listed_when_asked_for_and_never_as_findings(
     assert [a["id"] for a in listed.json()["items"]] == [withdrawn.id]
     every = client.get("/api/v1/alerts", params={"status": "all"}, headers=headers).json()
     assert withdrawn.id not in {a["id"] for a in every["items"]}
+
+
+def test_the_total_is_the_counts_of_the_rules_shown(browser_client, factory, world, db):  # noqa: F811
+    """The list's total is added up from the counts by rule the page shows beside it (one
+    statement fewer a visit): every rule's alerts without a rule chosen, that rule's with one,
+    none for a rule with no alert; within the reader's scope and filters alike."""
+    for n in range(2):
+        factory.alert(world["jj"], subject=f"校准过期 {n}")
+    factory.alert(world["nc"], subject="南昌的校准过期")
+    db.commit()
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+
+    def total(query: str) -> int:
+        page = browser_client.get(f"/alerts?{query}")
+        assert page.status_code == 200
+        return int(page.text.split('data-testid="list-count"')[1].split("共")[1].split("条")[0])
+
+    assert total("status=all") == 6  # world's three and three new
+    assert total("status=all&rule_id=calibration_expired") == 3
+    assert total("status=all&rule_id=test_suspended") == 3
+    assert total("status=all&rule_id=no_such_rule") == 0
+    assert total("status=all&rule_id=calibration_expired&region_code=360403") == 2
+    jj_city = factory.user(Role.CITY_AUTHORITY, region_code="360400")
+    browser_client.cookies.clear()
+    login(browser_client, jj_city.username)
+    assert total("rule_id=calibration_expired") == 2  # open ones, Jiujiang's only
+    assert total("") == 3

@@ -191,12 +191,11 @@ def _list_context(
     figures: TimedMemo,
     order: Order,
 ) -> dict[str, Any]:
-    paged, total = service.page(
+    paged, total, counts = service.page(
         db=db, principal=principal, paging=paging, rule_id=rule_id, order=order,
         **chosen.search,
     )  # fmt: skip
     rows = paged.rows
-    counts = service.counts_by_rule(db=db, principal=principal, **chosen.search)
     institutions, projects, places = _choices(db, principal, figures)
     rule_ids = sorted(set(rules()) | set(counts))
     return {

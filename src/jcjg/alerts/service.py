@@ -19,7 +19,7 @@ from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
 from jcjg.catalogue.regulations import Regulation, by_code, cites, clause_parts
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
-from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows, count_total
+from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows
 from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import in_subtree, is_valid_code, scope_prefix
 from jcjg.regions import service as regions
@@ -162,13 +162,17 @@ def page(
     principal: Principal,
     paging: PageParams,
     order: Order = ALERT_ORDER,
+    rule_id: str | None = None,
     **filters: Any,
-) -> tuple[Paged[Alert], Total]:
-    """One page of the alerts within scope matching the filters (those of
-    :func:`search_stmt`; deep pages by keyset) and their total (estimated beyond
-    ``ESTIMATE_ABOVE`` on PostgreSQL)."""
-    stmt = scoped(principal=principal, **filters)
-    return paginate_rows(db, stmt, paging, order), count_total(db, stmt)
+) -> tuple[Paged[Alert], Total, dict[str, int]]:
+    """One page of the alerts within scope matching the filters (those of :func:`search_stmt`;
+    deep pages by keyset), their total and :func:`counts_by_rule` of the same filters but
+    the rule. The list shows both: the total is added up from the counts (exact), not counted
+    again, as each count reads every alert within scope that the filters find (issue 44)."""
+    counts = counts_by_rule(db=db, principal=principal, **filters)
+    stmt = scoped(principal=principal, rule_id=rule_id, **filters)
+    total = counts.get(rule_id, 0) if rule_id else sum(counts.values())
+    return paginate_rows(db, stmt, paging, order), Total(total), counts
 
 
 def regions_with_alerts(*, db: Session, principal: Principal) -> list[tuple[str, str]]:
