@@ -218,7 +218,7 @@ def record_statistics(
     by: Annotated[Literal["institution", "project", "item", "month"], Query()] = "institution",
     format: Annotated[Literal["html", "xlsx"], Query()] = "html",
 ) -> Response:
-    found = stats.record_stats(db, principal, by, filters)
+    found = stats.record_stats(db, principal, by, filters, request.app.state.figures)
     rows = found.rows
     if format == "xlsx":  # the same figures as a sheet; the export is audited
         sheet = stats.table(rows, by)

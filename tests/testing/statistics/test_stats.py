@@ -14,6 +14,8 @@ from sqlalchemy import delete, func, literal, select, text
 
 from jcjg.auth.choices import Role
 from jcjg.core.db import UTCDateTime, beijing_month
+from jcjg.core.memo import TimedMemo
+from jcjg.tenancy.models import Institution
 from jcjg.testing.jobs import tally
 from jcjg.testing.models import RecordTally, TestRecord
 from jcjg.testing.service import nonconforming_by
@@ -219,3 +221,43 @@ def test_before_the_first_tally_the_page_counts_the_records(browser_client, db, 
     assert 'data-testid="counted-at"' not in page
     table = _table(page)
     assert {k: v for k, v in table.items() if k != "total"} == _sql_counts(db, "institution_id")
+
+
+def test_the_sums_of_a_tally_are_kept_per_scope_until_it_is_rebuilt(
+    browser_client, client, db, factory, region, authority, monkeypatch
+):
+    """With the page's figures kept (``JCJG_PAGE_FIGURES_SECONDS``, 0 in the tests), what the
+    page added up from a tally is kept per scope, grouping and filters until the tally is
+    rebuilt: a name changed meanwhile shows once it is; each scope keeps its own sums."""
+    monkeypatch.setattr(browser_client.app.state, "figures", TimedMemo(3600))
+    lab, other, _ = region
+    key = str(lab.institution.id)
+    login(browser_client, authority.username)
+    first = browser_client.get("/testing/stats", headers=HTML).text
+    assert lab.institution.name in first
+    counted = _table(first)
+    db.get(Institution, lab.institution.id).name = "改名后的检测机构"
+    db.commit()
+    kept = browser_client.get("/testing/stats", headers=HTML).text
+    assert _table(kept) == counted
+    assert "改名后的检测机构" not in kept  # the kept sums and names
+    narrowed = browser_client.get(f"/testing/stats?institution={key}", headers=HTML).text
+    assert set(_table(narrowed)) == {key, "total"}  # the filters are part of the key
+    assert "改名后的检测机构" in narrowed
+    # another scope: its own sums, not the city authority's
+    browser_client.cookies.clear()
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=other.institution)
+    login(browser_client, staff.username)
+    assert set(_table(browser_client.get("/testing/stats", headers=HTML).text)) == {
+        str(other.institution.id), "total"}  # fmt: skip
+    # a new record, and the tally rebuilt: added up again at once, with the new name
+    response = lab.post(client, "test_record", concrete_record(lab, number="ST-KEPT", seed=11)[0])
+    assert response.status_code == 200, response.text
+    db.expire_all()
+    tally(db, logging.getLogger("test"))
+    db.commit()
+    browser_client.cookies.clear()
+    login(browser_client, authority.username)
+    fresh = browser_client.get("/testing/stats", headers=HTML).text
+    assert _table(fresh)[key][0] == counted[key][0] + 1
+    assert "改名后的检测机构" in fresh
