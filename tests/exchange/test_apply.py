@@ -451,14 +451,14 @@ def test_a_batch_that_fails_is_stored_message_by_message(
             raise RuntimeError("the database refused a row")
         real(db, batch)
 
-    def picky_alone(autocommit: Any, factory: Any, item: service.Accepted) -> None:
-        if item.message["message_id"] == poisoned:  # PostgreSQL: a message alone
+    def picky_together(autocommit: Any, factory: Any, items: list[service.Accepted]) -> None:
+        if any(item.message["message_id"] == poisoned for item in items):  # PostgreSQL
             raise RuntimeError("the database refused a row")
-        real_alone(autocommit, factory, item)
+        real_together(autocommit, factory, items)
 
-    real_alone = service.store_committed_alone
+    real_together = service.store_committed_together
     monkeypatch.setattr(commit, "store", picky)
-    monkeypatch.setattr(commit, "store_committed_alone", picky_alone)
+    monkeypatch.setattr(commit, "store_committed_together", picky_together)
     writer = GroupCommitter(region.sessions)
     items = []
     with region.sessions() as db:
@@ -527,6 +527,54 @@ def test_a_message_alone_is_stored_refused_as_a_replay_or_answered_as_a_copy(
         assert written() == (1, 1, {first.nonce["nonce"]})  # the copies' nonces taken back
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("way", ["committer", "session"])
+def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
+    region: Region, way: str
+) -> None:
+    """Messages stored together (on PostgreSQL one statement for a batch of up to
+    ``TOGETHER_MAX``, in autocommit by the group committer; three statements on SQLite): a
+    nonce twice is a replay, a copy of a message in the same batch ``duplicate``, one with
+    other content 409; the others are stored, each with its leaf, and no copy keeps a nonce."""
+    from jcjg.exchange import service
+    from jcjg.exchange.models import SeenNonce
+
+    (lims,) = region.lims()
+    payload = lims.message(labs=[{**LAB, "name": "室1"}])
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    other = json.dumps({**payload, "labs": [{**LAB, "name": "室2"}]}, ensure_ascii=False).encode()
+    separate = json.dumps(lims.message(labs=[{**LAB, "name": "室3"}]), ensure_ascii=False)
+    bodies = (body, separate.encode(), body, other, separate.encode())
+    with region.sessions() as db:
+        first, replay, copy, conflicting, alone = (_accepted(db, lims, b) for b in bodies)
+    replay.nonce = dict(first.nonce)  # another message, signed with the first's nonce
+    batch = [first, replay, copy, conflicting, alone]
+    assert len(batch) <= service.TOGETHER_MAX
+    if way == "committer":
+        writer = GroupCommitter(region.sessions)
+        futures = [writer.submit(item) for item in batch]  # before it starts: one batch
+        try:
+            answers = [f.exception(timeout=10) or f.result() for f in futures]
+        finally:
+            writer.close()
+        assert writer.batches == 1
+    else:
+        with region.sessions() as db:
+            service.store(db, batch)
+            db.commit()
+        answers = [item.outcome for item in batch]
+    assert answers[0]["status"] == "accepted"
+    assert getattr(answers[1], "status", None) == 401
+    assert answers[2] == {**first.receipt, "status": "duplicate"}
+    assert getattr(answers[3], "status", None) == 409
+    assert answers[4]["status"] == "accepted"
+    with region.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == 2
+        leaves = set(db.scalars(select(LedgerQueued.leaf_hash)))
+        assert leaves == {first.leaf["leaf_hash"], alone.leaf["leaf_hash"]}
+        assert set(db.scalars(select(SeenNonce.nonce))) == {
+            first.nonce["nonce"], alone.nonce["nonce"]}  # fmt: skip
 
 
 def _accepted(db: Session, lims: Lims, body: bytes) -> Any:

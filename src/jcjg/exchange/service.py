@@ -480,14 +480,15 @@ def store(db: Session, batch: list[Accepted]) -> None:
     set each one's ``outcome``: its receipt, the stored receipt of a copy that won the race
     (``duplicate``), or the ExchangeError of a replayed nonce or a conflicting copy. Three
     statements, whatever the batch's size: the nonces, the messages, the leaves; on PostgreSQL
-    a message alone (the group committer's batch whenever requests do not overlap) one
-    statement (:func:`store_alone`)."""
+    a batch of up to :data:`TOGETHER_MAX` (the group committer's batches but at its busiest)
+    one statement (:func:`store_together`)."""
     for item in batch:
         item.outcome = None  # a batch written again after a failure starts afresh
     conn = db.connection()  # Core statements on the tables: no ORM bookkeeping per row
-    if len(batch) == 1 and conn.dialect.name == "postgresql":
-        if not store_alone(conn, batch[0]):
-            _answer_losers(db, batch)
+    if len(batch) <= TOGETHER_MAX and conn.dialect.name == "postgresql":
+        losers = store_together(conn, batch)
+        if losers:
+            _answer_losers(db, losers)
         return
     nonce_table = cast(Table, SeenNonce.__table__)
     message_table = cast(Table, Message.__table__)
@@ -530,78 +531,99 @@ def store(db: Session, batch: list[Accepted]) -> None:
         _answer_losers(db, losers)
 
 
+# the most messages written by one statement (:func:`store_together`); a larger batch takes
+# the three statements, whose cost a message is then as low (docs/development/performance.md)
+TOGETHER_MAX = 8
+
+
 @functools.cache
-def _alone(nonce: tuple[str, ...], message: tuple[str, ...], leaf: tuple[str, ...]) -> Select[Any]:
-    """PostgreSQL: a message's nonce, row and queued leaf written by one statement, each only
-    when the one before was (data-modifying ``WITH``: a replayed nonce writes nothing, a copy
-    of a stored message only its nonce), answering how many of each it wrote. Built once a
-    process for the rows' columns, every value bound (``n_``, ``m_``, ``q_`` and the column)."""
+def _together(
+    count: int, nonce: tuple[str, ...], message: tuple[str, ...], leaf: tuple[str, ...]
+) -> Select[Any]:
+    """PostgreSQL: ``count`` messages' nonces, rows and queued leaves written by one statement,
+    each message's row only when its nonce was written and its leaf only when its row was
+    (data-modifying ``WITH``s, three a message: a replayed nonce writes nothing, a copy of a
+    stored message only its nonce), answering how many of each it wrote, message by message.
+    Built once a process per ``count`` and the rows' columns, every value bound (``n<i>_``,
+    ``m<i>_``, ``q<i>_`` and the column)."""
     nonce_table, message_table = cast(Table, SeenNonce.__table__), cast(Table, Message.__table__)
     queued_table = cast(Table, LedgerQueued.__table__)
 
     def values(table: Table, prefix: str, columns: tuple[str, ...]) -> Select[Any]:
         return select(*(bindparam(prefix + c, type_=table.c[c].type) for c in columns))
 
-    fresh = (
-        postgresql.insert(nonce_table)
-        .from_select(nonce, values(nonce_table, "n_", nonce))
-        .on_conflict_do_nothing()
-        .returning(nonce_table.c.key_id)
-        .cte("fresh")
-    )
-    stored = (
-        postgresql.insert(message_table)
-        .from_select(message, values(message_table, "m_", message).select_from(fresh))
-        .on_conflict_do_nothing()
-        .returning(message_table.c.id)
-        .cte("stored")
-    )
-    queued = (
-        insert(queued_table)
-        .from_select(leaf, values(queued_table, "q_", leaf).select_from(stored))
-        .returning(queued_table.c.id)
-        .cte("queued")
-    )
-    counted = (fresh, stored, queued)
+    counted: list[Any] = []
+    for i in range(count):
+        fresh = (
+            postgresql.insert(nonce_table)
+            .from_select(nonce, values(nonce_table, f"n{i}_", nonce))
+            .on_conflict_do_nothing()
+            .returning(nonce_table.c.key_id)
+            .cte(f"fresh{i}")
+        )
+        stored = (
+            postgresql.insert(message_table)
+            .from_select(message, values(message_table, f"m{i}_", message).select_from(fresh))
+            .on_conflict_do_nothing()
+            .returning(message_table.c.id)
+            .cte(f"stored{i}")
+        )
+        queued = (
+            insert(queued_table)
+            .from_select(leaf, values(queued_table, f"q{i}_", leaf).select_from(stored))
+            .returning(queued_table.c.id)
+            .cte(f"queued{i}")
+        )
+        counted += (fresh, stored, queued)
     return select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in counted))
 
 
-def store_alone(conn: Connection, item: Accepted) -> bool:
-    """Write one accepted message on PostgreSQL with one statement (:func:`_alone`) on ``conn``
-    and set its ``outcome``, as :func:`store` does for a batch: the receipt, or the
-    ExchangeError of a replayed nonce. False for a copy of a stored message (its nonce was
-    written, its row not): :func:`_answer_losers` answers it and takes its nonce back.
-    Three round trips fewer than the batch's statements in a transaction (the group committer
-    in autocommit: no BEGIN or COMMIT either, the one statement being its own transaction):
-    1.1 -> 0.4 ms of the process's CPU a message (docs/development/performance.md)."""
-    nonce, message, leaf = item.nonce, item.message, item.leaf
-    params = {f"n_{k}": v for k, v in nonce.items()}
-    params.update({f"m_{k}": v for k, v in message.items()})
-    params.update({f"q_{k}": v for k, v in leaf.items()})
-    fresh, stored, _ = conn.execute(_alone(tuple(nonce), tuple(message), tuple(leaf)), params).one()
-    if not fresh:
-        item.outcome = ExchangeError(problems.NONCE_REPLAYED)
-        return True
-    if not stored:
-        return False
-    item.outcome = item.receipt
-    return True
+def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
+    """Write up to :data:`TOGETHER_MAX` accepted messages on PostgreSQL with one statement
+    (:func:`_together`) on ``conn`` and set each one's ``outcome``, as :func:`store` does: the
+    receipt, or the ExchangeError of a replayed nonce (also one twice in ``items``). Returns
+    the copies of a stored message (also one twice in ``items``: one of them is stored), whose
+    nonce was written and row not: :func:`_answer_losers` answers them and takes their nonces
+    back. Three round trips fewer than the batch's statements in a transaction (the group
+    committer in autocommit: no BEGIN or COMMIT either, the one statement being its own
+    transaction): a message alone 1.1 -> 0.4 ms of the process's CPU
+    (docs/development/performance.md)."""
+    first = items[0]
+    params: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        params.update({f"n{i}_{k}": v for k, v in item.nonce.items()})
+        params.update({f"m{i}_{k}": v for k, v in item.message.items()})
+        params.update({f"q{i}_{k}": v for k, v in item.leaf.items()})
+    stmt = _together(len(items), tuple(first.nonce), tuple(first.message), tuple(first.leaf))
+    counts = conn.execute(stmt, params).one()
+    losers = []
+    for i, item in enumerate(items):
+        fresh, stored = counts[3 * i], counts[3 * i + 1]
+        if not fresh:
+            item.outcome = ExchangeError(problems.NONCE_REPLAYED)
+        elif not stored:
+            losers.append(item)
+        else:
+            item.outcome = item.receipt
+    return losers
 
 
-def store_committed_alone(
-    autocommit: Engine, factory: sessionmaker[Session], item: Accepted
+def store_committed_together(
+    autocommit: Engine, factory: sessionmaker[Session], items: list[Accepted]
 ) -> None:
-    """:func:`store` of one message on PostgreSQL, committed: :func:`store_alone` on a
-    connection of ``autocommit`` (an engine in autocommit mode: the statement commits
-    itself, durable before it answers, as a COMMIT is); a copy that lost is answered in a
-    transaction of ``factory`` (its nonce, committed with the statement, is taken back then:
-    should the process die in between, the same signed request sent again is a replay)."""
-    item.outcome = None
+    """:func:`store` of up to :data:`TOGETHER_MAX` messages on PostgreSQL, committed:
+    :func:`store_together` on a connection of ``autocommit`` (an engine in autocommit mode:
+    the statement commits itself, durable before it answers, as a COMMIT is); copies that
+    lost are answered in a transaction of ``factory`` (their nonces, committed with the
+    statement, are taken back then: should the process die in between, the same signed
+    request sent again is a replay)."""
+    for item in items:
+        item.outcome = None
     with autocommit.connect() as conn:
-        done = store_alone(conn, item)
-    if not done:
+        losers = store_together(conn, items)
+    if losers:
         with factory() as db:
-            _answer_losers(db, [item])
+            _answer_losers(db, losers)
             db.commit()
 
 
