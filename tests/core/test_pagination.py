@@ -1,7 +1,7 @@
 """Totals and pages of long lists (core.pagination): exact counts up to ESTIMATE_ABOVE, the
 planner's estimate beyond on PostgreSQL (exact on SQLite); keyset pages that give the rows
 offset pages give, forwards and back, in an order of one direction and a mixed one; the pager's
-links and the alert list's "约 N 条"."""
+links, a list's "约 N 条" and the alert list's exact total."""
 
 from __future__ import annotations
 
@@ -172,11 +172,18 @@ def test_the_alert_list_shows_the_estimate_or_the_count(browser_client, db, fact
     page = browser_client.get("/alerts?limit=10", headers=HTML).text
     assert "第 1 / 3 页，共 25 条" in page
     monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 10)
+    # the alert list adds its total up from its counts by rule: exact however long
     page = browser_client.get("/alerts?limit=10", headers=HTML).text
+    assert "第 1 / 3 页，共 25 条" in page
+    # a list that counts its rows: estimated beyond ESTIMATE_ABOVE on PostgreSQL
+    for n in range(12):
+        factory.project(region_code="360403", name=f"估算工程{n}")
+    db.commit()
+    page = browser_client.get("/projects?limit=5&q=估算工程", headers=HTML).text
     if BACKEND == "postgresql":
         assert re.search(r"第 1 / 约 \d+ 页，共 约 [\d,]+ 条", page), page
     else:
-        assert "第 1 / 3 页，共 25 条" in page
+        assert "第 1 / 3 页，共 12 条" in page
     monkeypatch.setattr(pagination, "KEYSET_FROM", 10)
     second = browser_client.get("/alerts?limit=10&offset=10", headers=HTML).text
     following = re.search(r'href="(/alerts\?[^"]*after=[^"]+)"', second)
