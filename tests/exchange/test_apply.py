@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -558,7 +559,6 @@ def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
             answers = [f.exception(timeout=10) or f.result() for f in futures]
         finally:
             writer.close()
-        assert writer.batches == 1
     else:
         with region.sessions() as db:
             service.store(db, batch)
@@ -575,6 +575,37 @@ def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
         assert leaves == {first.leaf["leaf_hash"], alone.leaf["leaf_hash"]}
         assert set(db.scalars(select(SeenNonce.nonce))) == {
             first.nonce["nonce"], alone.nonce["nonce"]}  # fmt: skip
+
+
+def test_a_stored_batch_whose_copies_cannot_be_answered_is_not_written_again(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group committer's batch is committed by its one statement (PostgreSQL, autocommit)
+    before its copies are answered: should that fail, the copies are answered 503 and the
+    stored message with its receipt, not written again message by message (its nonce, already
+    committed, would make it a replay)."""
+    from jcjg.exchange import service
+
+    if region.engine.dialect.name != "postgresql":
+        pytest.skip("the one statement in autocommit is PostgreSQL's")
+    (lims,) = region.lims()
+    body = json.dumps(lims.message(labs=[{**LAB, "name": "室1"}]), ensure_ascii=False).encode()
+    with region.sessions() as db:
+        first, copy = (_accepted(db, lims, body) for _ in range(2))
+
+    def failing(db: Session, losers: list[service.Accepted]) -> None:
+        raise RuntimeError("the connection was lost")
+
+    monkeypatch.setattr(service, "_answer_losers", failing)
+    writer = GroupCommitter(region.sessions)
+    futures: list[Future[Any]] = [Future(), Future()]
+    writer._write(list(zip((first, copy), futures, strict=True)))  # one batch, as its thread
+    answers = [f.exception(timeout=10) or f.result() for f in futures]
+    assert writer.batches == 1
+    assert answers[0] == first.receipt
+    assert getattr(answers[1], "status", None) == 503
+    with region.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == 1
 
 
 def _accepted(db: Session, lims: Lims, body: bytes) -> Any:

@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -70,6 +71,8 @@ from jcjg.ledger.models import LedgerQueued
 ENTRY_PREFIX = "message:"
 RECEIPT_VERSION = 2
 STATUS_PATH = "/exchange/v1/messages/{message_type}/{message_id}"
+
+log = logging.getLogger(__name__)
 
 
 MAX_DEPTH = 32  # messages are records in lists; deeper JSON is an attack on the parser
@@ -616,15 +619,23 @@ def store_committed_together(
     the statement commits itself, durable before it answers, as a COMMIT is); copies that
     lost are answered in a transaction of ``factory`` (their nonces, committed with the
     statement, are taken back then: should the process die in between, the same signed
-    request sent again is a replay)."""
+    request sent again is a replay). Should that transaction fail, the copies are answered
+    503 and the stored messages with their receipts: the batch is committed and is not
+    written again (each of its nonces would then be a replay)."""
     for item in items:
         item.outcome = None
     with autocommit.connect() as conn:
         losers = store_together(conn, items)
-    if losers:
+    if not losers:
+        return
+    try:
         with factory() as db:
             _answer_losers(db, losers)
             db.commit()
+    except Exception:  # the others are stored: answered, never written again (a replay)
+        log.exception("answering %d copies of stored messages failed", len(losers))
+        for item in losers:
+            item.outcome = ExchangeError(problems.STORE_UNAVAILABLE)
 
 
 def _answer_losers(db: Session, losers: list[Accepted]) -> None:
