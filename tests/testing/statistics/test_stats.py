@@ -227,8 +227,9 @@ def test_the_sums_of_a_tally_are_kept_per_scope_until_it_is_rebuilt(
     browser_client, client, db, factory, region, authority, monkeypatch
 ):
     """With the page's figures kept (``JCJG_PAGE_FIGURES_SECONDS``, 0 in the tests), what the
-    page added up from a tally is kept per scope, grouping and filters until the tally is
-    rebuilt: a name changed meanwhile shows once it is; each scope keeps its own sums."""
+    page without filters added up from a tally is kept per scope and grouping until the tally
+    is rebuilt: a name changed meanwhile shows once it is; a filtered page is added up each
+    time; each scope keeps its own sums."""
     monkeypatch.setattr(browser_client.app.state, "figures", TimedMemo(3600))
     lab, other, _ = region
     key = str(lab.institution.id)
@@ -242,8 +243,8 @@ def test_the_sums_of_a_tally_are_kept_per_scope_until_it_is_rebuilt(
     assert _table(kept) == counted
     assert "改名后的检测机构" not in kept  # the kept sums and names
     narrowed = browser_client.get(f"/testing/stats?institution={key}", headers=HTML).text
-    assert set(_table(narrowed)) == {key, "total"}  # the filters are part of the key
-    assert "改名后的检测机构" in narrowed
+    assert set(_table(narrowed)) == {key, "total"}
+    assert "改名后的检测机构" in narrowed  # filtered: added up again
     # another scope: its own sums, not the city authority's
     browser_client.cookies.clear()
     staff = factory.user(Role.INSTITUTION_STAFF, institution=other.institution)
