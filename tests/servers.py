@@ -24,6 +24,8 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from jcjg.config import Settings
+
 HOST = "127.0.0.1"
 
 
@@ -73,6 +75,9 @@ def closed_port() -> Iterator[int]:
 def serving(app: ASGIApp, sock: socket.socket, timeout: float = 15, **config: Any) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on ``sock``; its URL while the block runs.
     ``config``: more of uvicorn's settings (``forwarded_allow_ips`` ...)."""
+    # kept-alive connections live as `jcjg serve` keeps them (a test's client idle for 5 s, as
+    # a busy CI machine leaves one, had its next request reset by uvicorn's default)
+    config.setdefault("timeout_keep_alive", Settings.model_fields["keep_alive_seconds"].default)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -81,6 +81,7 @@ def serve(host: str | None, port: int | None, reload: bool, simulate: bool) -> N
         port=port or settings.port,
         reload=reload,
         proxy_headers=True,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     if simulation is not None and simulation.is_alive():
         # the simulated labs' sending threads would keep the process alive, retrying a server
@@ -719,7 +720,12 @@ def conformance_sandbox(folder: str, institution_code: str | None, port: int, se
         import uvicorn
 
         uvicorn.run(
-            "jcjg.main:create_app", factory=True, host=settings.host, port=port, proxy_headers=True
+            "jcjg.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=port,
+            proxy_headers=True,
+            timeout_keep_alive=settings.keep_alive_seconds,
         )
 
 

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     base_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # how long `jcjg serve` keeps an idle connection open: longer than clients keep theirs idle
+    # (httpx 5 s, as uvicorn's own default: a request sent as the server closed the connection
+    # was reset), as nginx's 75 s
+    keep_alive_seconds: int = Field(default=75, ge=1, le=3600)
     display_timezone: str = "Asia/Shanghai"
     platform_name: str = "建设工程检测监管信息服务平台"
     # The region this platform serves (GB/T 2260: "360000" a province's platform, "360400" a

@@ -184,6 +184,34 @@ def test_serve_on_another_port_links_to_it(monkeypatch: pytest.MonkeyPatch) -> N
         config.reread_settings()  # the environment monkeypatch restores is read again
 
 
+@pytest.mark.parametrize(("variable", "kept"), [(None, 75), ("7", 7)])
+def test_serve_keeps_idle_connections_longer_than_clients_do(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None, kept: int
+) -> None:
+    """`jcjg serve` keeps an idle connection JCJG_KEEP_ALIVE_SECONDS (75, as nginx), not
+    uvicorn's 5 s: a client keeping its own 5 s (httpx) sent requests on connections the
+    server was closing, and they were reset."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from jcjg import config
+    from jcjg.cli import main
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(options))
+    if variable is not None:
+        monkeypatch.setenv("JCJG_KEEP_ALIVE_SECONDS", variable)
+    config.reread_settings()
+    try:
+        result = CliRunner().invoke(main, ["serve"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert served["timeout_keep_alive"] == kept
+    finally:
+        config.reread_settings()
+    with pytest.raises(ValidationError):
+        Settings(keep_alive_seconds=0)
+
+
 def test_the_logs_origin_does_not_follow_the_port_served() -> None:
     """The log's origin is its own setting: another origin is another log, so it follows only
     an address configured as the public one, never the port a server happens to listen on."""
