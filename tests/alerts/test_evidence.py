@@ -12,6 +12,7 @@ from sqlalchemy import select
 from jcjg.alerts import evidence
 from jcjg.alerts.engine import sweep
 from jcjg.alerts.models import Alert
+from jcjg.auth.choices import Role
 from jcjg.demo import synthetic
 from jcjg.reports import service as reports
 from jcjg.reports.schemas import ReportIn
@@ -95,9 +96,28 @@ def test_the_chain_behind_an_alert(browser_client, db, settings, factory):
     assert record.number in shown
     assert all(f'href="/samples/{s.sample_code}"' in shown for s in sealed)
     assert "存证第" in shown
+    assert f'href="/projects/{chain.project.id}"' in shown
+
+    _the_lab_reads_it(browser_client, factory, lab, alert, record, chain.project)
     # and a registry subject links to its registry page
     lapsed = select(Alert).where(
         Alert.rule_id == "calibration_expired", Alert.subject_id == str(equipment.id)
     )
     on_equipment = db.scalars(lapsed).one()
     assert evidence.links(db, on_equipment)[0].url == f"/registry/equipment/{equipment.id}"
+
+
+def _the_lab_reads_it(browser_client, factory, lab, alert, record, project) -> None:
+    """The lab's own account reads the alert on its record: the project is named, not linked,
+    since the project's page is not the lab's to open (a link it offered answered 403)."""
+    staff = factory.user(Role.INSTITUTION_ADMIN, institution=lab)
+    browser_client.cookies.clear()
+    login(browser_client, staff.username)
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML)
+    assert page.status_code == 200
+    shown = page.text.split('data-testid="alert-evidence"')[1].split("</ul>")[0]
+    assert f'href="/testing/records/{record.id}"' in shown
+    assert project.name in shown
+    assert f'href="/projects/{project.id}"' not in shown
+    assert 'href=""' not in shown
+    assert browser_client.get(f"/projects/{project.id}", headers=HTML).status_code == 403

@@ -9,12 +9,16 @@ what a subject leads to (``related``: a test record's samples, a sample's record
 subject the walk goes up to :data:`MAX_DEPTH` steps; a kind is listed at the first step it is met
 and not again (a sample's records lead to their reports, not back to other samples), then the
 project and the institution close the list.
+
+A link names the permission its page needs: a reader without it sees the subject's name, not a
+link (a lab's staff read the alert on their record, not the project's page, which is the
+authority's and the project's parties').
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +40,12 @@ class Link:
     ledger_index: int | None = None  # the log entry that notarised it
     kind: str = ""
     key: str = ""
+    permission: str = ""  # the one the page behind ``url`` needs ("": none)
+
+
+def reading(model: Any) -> str:
+    """The permission that opens the pages of ``model``'s rows."""
+    return f"{model.__permission_entity__}:read"
 
 
 Describe = Callable[[Session, str, Sequence[str]], list[Link]]
@@ -70,7 +80,15 @@ def page_source(
             columns.append(getattr(model, ledger))
         rows = {row[0]: row for row in db.execute(select(*columns).where(model.id.in_(ids)))}
         return [
-            Link(what, str(row[1]), url.format(i), row[2] if ledger else None, kind, str(i))
+            Link(
+                what,
+                str(row[1]),
+                url.format(i),
+                row[2] if ledger else None,
+                kind,
+                str(i),
+                reading(model),
+            )
             for i in ids
             if (row := rows.get(i)) is not None
         ]
@@ -94,9 +112,10 @@ def names(db: Session, kind: str, ids: Sequence[int]) -> dict[int, str]:
     return {int(link.key): link.text for link in describe(db, kind, [str(i) for i in ids])}
 
 
-def links(db: Session, alert: Alert) -> list[Link]:
+def links(db: Session, alert: Alert, can: Callable[[str], bool] | None = None) -> list[Link]:
     """The subject first, then what it leads to along the chain, then the project and the
-    institution; each once."""
+    institution; each once. With ``can`` (a principal's), a link whose permission it lacks
+    keeps its text and loses its ``url``."""
     sources = _sources()
     kind, key = alert.subject_type, alert.subject_id or ""
     out = [link for s in sources for link in s.describe(db, kind, [key])] if key else []
@@ -120,4 +139,7 @@ def links(db: Session, alert: Alert) -> list[Link]:
     unique: dict[str, Link] = {}
     for link in out:
         unique.setdefault(link.url, link)
-    return list(unique.values())[:MAX_LINKS]
+    kept = list(unique.values())[:MAX_LINKS]
+    if can is None:
+        return kept
+    return [k if not k.permission or can(k.permission) else replace(k, url="") for k in kept]

@@ -353,7 +353,7 @@ def _detail_context(db: Session, principal: Principal, alert: Alert) -> dict[str
         "figure": figure,
         # the rule's own words for its drawing (its label of the ``figure`` fact)
         "figure_caption": (rule.labels.get(FIGURE, "") if rule else "") or "证据图",
-        "evidence": evidence.links(db, alert),
+        "evidence": evidence.links(db, alert, principal.can),
         "case": case,
         "case_status": cases.status_of(case),
         "events": cases.events_of(db, case),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.evidence import Link, Source
+from jcjg.alerts.evidence import Link, Source, reading
 from jcjg.nonconformity.models import Nonconformity
 
 
@@ -22,7 +22,7 @@ def describe(db: Session, kind: str, keys: Sequence[str]) -> list[Link]:
     rows = db.scalars(select(Nonconformity).where(Nonconformity.id.in_(_ids(keys))))
     return [
         Link("不合格结果", f"#{n.id} {n.material} {n.grade}".strip(), f"/nonconformities/{n.id}",
-             n.ledger_index, kind, str(n.id))
+             n.ledger_index, kind, str(n.id), reading(Nonconformity))
         for n in rows
     ]  # fmt: skip
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.evidence import Link, Source
+from jcjg.alerts.evidence import Link, Source, reading
 from jcjg.registry.models import Assignment, Equipment, Person, QualificationCertificate, Signatory
 from jcjg.tenancy.models import Institution
 
@@ -34,7 +34,7 @@ def describe(db: Session, kind: str, keys: Sequence[str]) -> list[Link]:
         stmt = stmt.join(Person, Person.id == model.person_id)
     found: dict[int, Any] = {i: t for i, t in db.execute(stmt)}
     return [
-        Link(what, str(found[i]), f"/registry/{slug}/{i}", None, kind, str(i))
+        Link(what, str(found[i]), f"/registry/{slug}/{i}", None, kind, str(i), reading(model))
         for i in ids
         if i in found
     ]

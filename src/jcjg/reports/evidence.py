@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.evidence import Link, Source
+from jcjg.alerts.evidence import Link, Source, reading
 from jcjg.reports.models import Report, ReportRecord
 
 
@@ -18,7 +18,15 @@ def describe(db: Session, kind: str, keys: Sequence[str]) -> list[Link]:
         return []
     rows = db.scalars(select(Report).where(Report.id.in_(ids)).order_by(Report.id))
     return [
-        Link("检测报告", r.number, f"/reports/{r.id}", r.ledger_index, "report", str(r.id))
+        Link(
+            "检测报告",
+            r.number,
+            f"/reports/{r.id}",
+            r.ledger_index,
+            "report",
+            str(r.id),
+            reading(Report),
+        )
         for r in rows
     ]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.evidence import Link, Source, page_source
+from jcjg.alerts.evidence import Link, Source, page_source, reading
 from jcjg.sampling.models import Commission, Sample, SampleSeal
 
 _COMMISSIONS = page_source("commission", "委托", "/commissions/{}", Commission, "number")
@@ -27,7 +27,7 @@ def _samples(db: Session, codes: Sequence[str]) -> list[Link]:
     }
     return [
         Link("样品（照片、封志、见证记录）", code, f"/samples/{code}", seals.get(code),
-             "sample", code)
+             "sample", code, reading(Sample))
         for code in codes
         if code in found
     ]  # fmt: skip

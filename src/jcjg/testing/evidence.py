@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jcjg.alerts.evidence import Link, Source, page_source
+from jcjg.alerts.evidence import Link, Source, page_source, reading
 from jcjg.exchange.models import Message
 from jcjg.exchange.status import ledger_index
 from jcjg.testing.models import OnSitePlan, OnSiteRecord, Specimen, TestRecord
@@ -36,7 +36,7 @@ def _records(db: Session, ids: list[int]) -> list[Link]:
         )
         url = f"/testing/records/{record.id}"
         out.append(Link("原始记录（含力值曲线回放）", record.number, url, notarised,
-                        "test_record", str(record.id)))  # fmt: skip
+                        "test_record", str(record.id), reading(TestRecord)))  # fmt: skip
     return out
 
 
