@@ -121,3 +121,29 @@ def _the_lab_reads_it(browser_client, factory, lab, alert, record, project) -> N
     assert f'href="/projects/{project.id}"' not in shown
     assert 'href=""' not in shown
     assert browser_client.get(f"/projects/{project.id}", headers=HTML).status_code == 403
+
+
+def test_a_subject_the_reader_may_not_open_is_named_not_linked(browser_client, factory):
+    """A lab's staff read an alert whose subject is a project (its page is not theirs: no
+    project:read): the subject and the project are named, no link goes nowhere."""
+    lab = factory.institution()
+    project = factory.project(region_code=lab.region_code)
+    alert = factory.alert(lab, subject=project.name, subject_type="project",
+                          subject_id=str(project.id), project_id=project.id)  # fmt: skip
+    staff = factory.user(Role.INSTITUTION_STAFF, institution=lab)
+    factory.db.commit()
+    login(browser_client, staff.username)
+    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML)
+    assert page.status_code == 200
+    subject = page.text.split('data-testid="alert-subject"')[1].split("</dd>")[0]
+    assert project.name in subject
+    assert "<a " not in subject
+    assert 'href=""' not in page.text
+    assert f'href="/projects/{project.id}"' not in page.text
+    number = factory.alert(lab, subject=project.name, subject_type="project",
+                           subject_id=str(project.id), subject_number=project.code)  # fmt: skip
+    factory.db.commit()
+    page = browser_client.get(f"/alerts/{number.id}", headers=HTML)
+    subject = page.text.split('data-testid="alert-subject"')[1].split("</dd>")[0]
+    assert project.code in subject
+    assert "<a " not in subject

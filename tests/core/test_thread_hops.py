@@ -29,7 +29,10 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-def test_a_page_goes_to_the_thread_pool_twice(browser_client, factory, hops):
+def test_a_page_goes_to_the_thread_pool_twice(browser_client, factory, hops, monkeypatch):
+    from jcjg.auth.sessions import PRINCIPALS
+
+    monkeypatch.setattr(PRINCIPALS, "seconds", 600.0)  # kept however slow the first page
     user = factory.user(Role.CITY_AUTHORITY, region_code="360400")
     login(browser_client, user.username)
     assert browser_client.get("/alerts", headers=HTML).status_code == 200  # the principal kept
