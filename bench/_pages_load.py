@@ -72,12 +72,6 @@ def _workers(server: int) -> list[int]:
     return [pid for pid, proc in _processes().items() if proc.parent == server]
 
 
-def _cookie(url: str) -> str:
-    from bench._pages_cpu import _session
-
-    return _session(url)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", required=True, help="the kept bench database")
@@ -89,9 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spy", help="a folder for py-spy's samples of each worker")
     args = parser.parse_args(argv)
     from bench import pages
+    from bench._pages_cpu import _session
     from bench.exchange import Server, server_env
 
-    cookie = _cookie(args.url)
+    cookie = _session(args.url)
     with tempfile.TemporaryDirectory(prefix="jcjg-pages-load-") as tmp:
         env = server_env(args.url, Path(tmp) / "data")
         path = [args.src] if args.src else []

@@ -24,6 +24,11 @@ from tests.sampling.conftest import NOW, make_chain
 HTML = {"accept": "text/html"}
 
 
+def _part(page: str, testid: str, end: str) -> str:
+    """What a page shows in its element ``data-testid=testid``, up to ``end``."""
+    return page.split(f'data-testid="{testid}"')[1].split(end)[0]
+
+
 def test_the_chain_behind_an_alert(browser_client, db, settings, factory):
     chain = make_chain(db, settings, factory)
     sealed = [chain.register(seed=n) for n in (3, 4)]
@@ -91,7 +96,7 @@ def test_the_chain_behind_an_alert(browser_client, db, settings, factory):
     # on the page, for the station that sees the alert
     login(browser_client, chain.station.username)
     page = browser_client.get(f"/alerts/{alert.id}", headers=HTML).text
-    shown = page.split('data-testid="alert-evidence"')[1].split("</ul>")[0]
+    shown = _part(page, "alert-evidence", "</ul>")
     assert f'href="/testing/records/{record.id}"' in shown
     assert record.number in shown
     assert all(f'href="/samples/{s.sample_code}"' in shown for s in sealed)
@@ -115,7 +120,7 @@ def _the_lab_reads_it(browser_client, factory, lab, alert, record, project) -> N
     login(browser_client, staff.username)
     page = browser_client.get(f"/alerts/{alert.id}", headers=HTML)
     assert page.status_code == 200
-    shown = page.text.split('data-testid="alert-evidence"')[1].split("</ul>")[0]
+    shown = _part(page.text, "alert-evidence", "</ul>")
     assert f'href="/testing/records/{record.id}"' in shown
     assert project.name in shown
     assert f'href="/projects/{project.id}"' not in shown
@@ -124,26 +129,22 @@ def _the_lab_reads_it(browser_client, factory, lab, alert, record, project) -> N
 
 
 def test_a_subject_the_reader_may_not_open_is_named_not_linked(browser_client, factory):
-    """A lab's staff read an alert whose subject is a project (its page is not theirs: no
-    project:read): the subject and the project are named, no link goes nowhere."""
+    """A lab's staff read alerts whose subject is a project (its page is not theirs: no
+    project:read), with its number and without: the subject is named, no link goes nowhere."""
     lab = factory.institution()
     project = factory.project(region_code=lab.region_code)
-    alert = factory.alert(lab, subject=project.name, subject_type="project",
-                          subject_id=str(project.id), project_id=project.id)  # fmt: skip
+    on_project = {"subject": project.name, "subject_type": "project",
+                  "subject_id": str(project.id)}  # fmt: skip
+    unnumbered = factory.alert(lab, project_id=project.id, **on_project)
+    numbered = factory.alert(lab, subject_number=project.code, **on_project)
     staff = factory.user(Role.INSTITUTION_STAFF, institution=lab)
     factory.db.commit()
     login(browser_client, staff.username)
-    page = browser_client.get(f"/alerts/{alert.id}", headers=HTML)
-    assert page.status_code == 200
-    subject = page.text.split('data-testid="alert-subject"')[1].split("</dd>")[0]
-    assert project.name in subject
-    assert "<a " not in subject
-    assert 'href=""' not in page.text
-    assert f'href="/projects/{project.id}"' not in page.text
-    number = factory.alert(lab, subject=project.name, subject_type="project",
-                           subject_id=str(project.id), subject_number=project.code)  # fmt: skip
-    factory.db.commit()
-    page = browser_client.get(f"/alerts/{number.id}", headers=HTML)
-    subject = page.text.split('data-testid="alert-subject"')[1].split("</dd>")[0]
-    assert project.code in subject
-    assert "<a " not in subject
+    for alert, named in ((unnumbered, project.name), (numbered, project.code)):
+        page = browser_client.get(f"/alerts/{alert.id}", headers=HTML)
+        assert page.status_code == 200
+        subject = _part(page.text, "alert-subject", "</dd>")
+        assert named in subject
+        assert "<a " not in subject
+        assert 'href=""' not in page.text
+        assert f'href="/projects/{project.id}"' not in page.text
