@@ -4,12 +4,17 @@ number_reused; each with a case that fires and one that does not."""
 from __future__ import annotations
 
 import datetime as dt
+import tracemalloc
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.core.db import utcnow
+from jcjg.reports import rules
 from jcjg.testing.models import TestRecord
 from tests.reports.test_reports import report_message
 from tests.testing.conftest import concrete_record
@@ -85,6 +90,56 @@ def test_number_gap_after_the_delay(client, db, lab):
     run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
     db.commit()
     assert _open(db, "number_gap") == {}
+
+
+def test_number_gap_of_a_huge_number_costs_what_its_rows_do(client, db, lab):
+    """A lab's report numbered 10,000,000 (the schema's highest) after its number 1: the
+    rule counts the 9,999,998 missing numbers from the gap and lists the first fifty, in what
+    two rows cost (counting them one by one took 12 s and hundreds of MB at every batch)."""
+    _report(client, lab, "BG-2026-0001")
+    _report(client, lab, "BG-2026-9999999", sequence=10_000_000)
+    tracemalloc.start()
+    try:
+        run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    db.commit()
+    year = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year
+    facts = _open(db, "number_gap")[f"{year} 年检测报告编号"]
+    assert facts["缺号数"] == 9_999_998
+    assert facts["最大流水号"] == 10_000_000
+    assert facts["缺号"] == "、".join(str(n) for n in range(2, 52)) + "……"
+    assert peak < 20_000_000, peak  # a list of the missing numbers alone would be 80 MB
+
+
+_AT = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.once
+@pytest.mark.property
+@settings(deadline=None)  # the first example meets a cold process
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 60), st.integers(0, 10)),  # sequence, days after _AT
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(0, 12),
+)
+def test_missing_numbers_are_those_counted_one_by_one(sent, cutoff_days):
+    """rules._missing against the rule's definition, number by number: n (1 up to the highest
+    present) is missing when absent and a higher number arrived before the cut-off."""
+    rows = [(seq, f"N{seq}", _AT + dt.timedelta(days=days)) for seq, days in sent]
+    cutoff = _AT + dt.timedelta(days=cutoff_days)
+    present = {seq for seq, _, _ in rows}
+    expected = [
+        n
+        for n in range(1, max(present) + 1)
+        if n not in present and any(seq > n and at < cutoff for seq, _, at in rows)
+    ]
+    count, shown, top = rules._missing(rows, cutoff)
+    assert (count, shown, top) == (len(expected), expected[: rules.SHOWN_MISSING], max(present))
 
 
 def test_number_reused(client, db, lab):
