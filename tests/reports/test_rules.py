@@ -7,15 +7,17 @@ import datetime as dt
 import tracemalloc
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
+from jcjg.contracts.models import Contract
 from jcjg.core.db import utcnow
 from jcjg.reports import rules
 from jcjg.testing.models import TestRecord
+from tests.conftest import examples
 from tests.reports.test_reports import report_message
 from tests.testing.conftest import concrete_record
 
@@ -116,30 +118,59 @@ def test_number_gap_of_a_huge_number_costs_what_its_rows_do(client, db, lab):
 _AT = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
-@pytest.mark.once
 @pytest.mark.property
-@settings(deadline=None)  # the first example meets a cold process
+@settings(
+    deadline=None,  # the first example meets a cold process
+    max_examples=examples(40),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # each example rolls back
+)
 @given(
     st.lists(
-        st.tuples(st.integers(1, 60), st.integers(0, 10)),  # sequence, days after _AT
+        st.tuples(st.integers(1, 40), st.integers(0, 10)),  # sequence, days after _AT
         min_size=1,
-        max_size=25,
+        max_size=20,
     ),
     st.integers(0, 12),
 )
-def test_missing_numbers_are_those_counted_one_by_one(sent, cutoff_days):
-    """rules._missing against the rule's definition, number by number: n (1 up to the highest
-    present) is missing when absent and a higher number arrived before the cut-off."""
-    rows = [(seq, f"N{seq}", _AT + dt.timedelta(days=days)) for seq, days in sent]
+def test_number_gap_finds_what_counting_one_by_one_finds(db, factory, sent, cutoff_days):
+    """The rule's statements (the gaps by window functions) against its definition, number
+    by number, on contracts as they arrived: n (1 up to the highest present) is missing when
+    absent and a higher number arrived more than the delay (3 days) ago. Sequences repeat
+    (a reused number), arrive out of order and late."""
+    with db.begin_nested() as example:
+        inst = factory.institution()
+        project = factory.project()
+        for i, (seq, days) in enumerate(sent):
+            db.add(Contract(
+                institution_id=inst.id, region_code=inst.region_code, project_id=project.id,
+                number=f"HT-{i}", year=2026, sequence=seq, client_unit="九江某建设单位",
+                signed_on=dt.date(2026, 2, 1), items=[], pdf_sha256="0" * 64,
+                received_at=_AT + dt.timedelta(days=days),
+            ))  # fmt: skip
+        db.flush()
+        now = _AT + dt.timedelta(days=cutoff_days + 3)
+        run_rule(db, "number_gap", institution_ids=[inst.id], now=now)
+        found = [
+            a.facts
+            for a in db.scalars(
+                select(Alert).where(Alert.rule_id == "number_gap", Alert.institution_id == inst.id)
+            )
+        ]
+        example.rollback()
+    present = {seq for seq, _ in sent}
     cutoff = _AT + dt.timedelta(days=cutoff_days)
-    present = {seq for seq, _, _ in rows}
     expected = [
         n
         for n in range(1, max(present) + 1)
-        if n not in present and any(seq > n and at < cutoff for seq, _, at in rows)
+        if n not in present
+        and any(seq > n and _AT + dt.timedelta(days=days) < cutoff for seq, days in sent)
     ]
-    count, shown, top = rules._missing(rows, cutoff)
-    assert (count, shown, top) == (len(expected), expected[: rules.SHOWN_MISSING], max(present))
+    if not expected:
+        assert found == []
+        return
+    shown = "、".join(map(str, expected[: rules.SHOWN_MISSING]))
+    shown += "……" if len(expected) > rules.SHOWN_MISSING else ""
+    assert found == [{"缺号数": len(expected), "缺号": shown, "最大流水号": max(present)}]
 
 
 def test_number_reused(client, db, lab):
