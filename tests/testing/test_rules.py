@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.demo import synthetic
 from jcjg.testing import rules as testing_rules
@@ -245,9 +246,9 @@ def test_equipment_invalid(client, db, lab):
 
 @pytest.mark.parametrize("allowed_s", [-600, 0, 60, 3600])
 def test_impossible_timing_looks_at_the_records_a_walk_over_all_would_find(allowed_s):
-    """The rule's search by start (rules._EarlierStarts) yields, in the pool's order, every
-    record a walk over the whole pool finds started before a record and overlapping it by
-    more than the allowance (ties of start broken by id), whatever the allowance's sign."""
+    """The rule's search by start (rules._Overlapping) yields, in the pool's order, every
+    record a walk over the whole pool finds overlapping a record by more than the allowance,
+    started before or after it, whatever the allowance's sign."""
     rng = random.Random(allowed_s)
     base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     pool = []
@@ -255,13 +256,13 @@ def test_impossible_timing_looks_at_the_records_a_walk_over_all_would_find(allow
         start = base + dt.timedelta(minutes=rng.randrange(0, 3000, 5))
         length = dt.timedelta(minutes=rng.choice([1, 6, 30, 240]))
         pool.append(SimpleNamespace(id=i, started_at=start, ended_at=start + length))
-    search = testing_rules._EarlierStarts(pool)
+    search = testing_rules._Overlapping(pool)
     allowed = dt.timedelta(seconds=allowed_s)
     for record in pool:
         walked = [
             o
             for o in pool
-            if (o.started_at, o.id) < (record.started_at, record.id)
+            if o is not record
             and min(record.ended_at, o.ended_at) - max(record.started_at, o.started_at) > allowed
         ]
         found = search.around(record, allowed)
@@ -282,7 +283,8 @@ def test_impossible_timing_machine_and_person(client, db, lab):
     record("TM-B", 17, ["SB-001"], "力学室", 2)  # same machine, overlapping A
     record("TM-C", 5, ["SB-001"], "力学室", 3)  # after both: quiet
     record("TM-D", 7, ["SB-002"], "二号力学室", 4)  # the same inspector in another lab, with C
-    assert flagged(db, "impossible_timing") == {"TM-B", "TM-C"}
+    # the record sent later carries the clash: D, though it started before C
+    assert flagged(db, "impossible_timing") == {"TM-B", "TM-D"}
     db.expire_all()
     clashes = [
         c
@@ -290,7 +292,37 @@ def test_impossible_timing_machine_and_person(client, db, lab):
         for c in a.facts["冲突"]
     ]
     assert any("设备 SB-001 同时用于原始记录 TM-A" in c for c in clashes)
-    assert any("王检测 同时在二号力学室" in c for c in clashes)
+    assert any("王检测 同时在力学室做原始记录 TM-C" in c for c in clashes)
+
+
+def test_impossible_timing_judges_the_records_sent_against_those_sent_before(client, db, lab):
+    """Judged by rows: a record sent late (its test before one already sent) carries the
+    clash, and writing it re-judges no other record (the earlier record's open alert is not
+    refreshed). A run over the institution, as the sweep makes, finds the same."""
+    _registry(db, lab)
+
+    def record(number: str, minutes_ago: float, seed: int) -> None:
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=["SB-001"], lab_name="力学室")
+        send(client, lab, payload)
+
+    record("LATE-A", 30, 1)
+    record("LATE-B", 27, 2)  # overlaps A on the machine: B carries it
+    db.expire_all()
+    (first,) = db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing")).all()
+    seen = first.last_seen_at
+    record("LATE-C", 33, 3)  # tested before A, sent after it, overlapping it
+    assert flagged(db, "impossible_timing") == {"LATE-B", "LATE-C"}
+    db.expire_all()
+    assert db.get(Alert, first.id).last_seen_at == seen  # B was not judged again
+    facts = {
+        a.subject_repr: a.facts["冲突"]
+        for a in db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing"))
+    }
+    assert facts["原始记录 LATE-C"] == ["设备 SB-001 同时用于原始记录 LATE-A"]
+    run_rule(db, "impossible_timing", institution_ids=[lab.institution.id])
+    db.commit()
+    assert flagged(db, "impossible_timing") == {"LATE-B", "LATE-C"}
 
 
 def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):

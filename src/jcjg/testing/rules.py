@@ -603,11 +603,11 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-class _EarlierStarts:
-    """The records of a pool that may overlap a record by more than an allowance and started
-    before it (the finding is the later record's): those started at most the longest record's
-    duration before its start plus the allowance, and not after its start. The pool sorted by
-    start and searched by bisection, rather than walked whole for every record."""
+class _Overlapping:
+    """The records of a pool that may overlap a record by more than an allowance: those
+    started after its start plus the allowance minus the longest record's duration and before
+    its end minus the allowance. The pool sorted by start and searched by bisection, rather
+    than walked whole for every record."""
 
     def __init__(self, pool: Sequence[TestRecord]) -> None:
         self.pool = pool
@@ -616,10 +616,10 @@ class _EarlierStarts:
         self.longest = max((r.ended_at - r.started_at for r in pool), default=dt.timedelta(0))
 
     def around(self, record: TestRecord, allowed: dt.timedelta) -> list[TestRecord]:
-        """A superset of the pool's records started before ``record`` (by start, then id) that
-        overlap it by more than ``allowed``, in the pool's order; ``record`` may be among them."""
+        """A superset of the pool's records that overlap ``record`` by more than ``allowed``,
+        in the pool's order; ``record`` may be among them."""
         low = bisect.bisect_right(self.starts, record.started_at + allowed - self.longest)
-        high = bisect.bisect_right(self.starts, record.started_at)
+        high = bisect.bisect_right(self.starts, record.ended_at - allowed)
         return [self.pool[i] for i in sorted(self.order[low:high])]
 
 
@@ -632,11 +632,17 @@ class _EarlierStarts:
     defaults={"overlap_seconds": 60},
     labels={"overlap_seconds": "允许的重叠（秒）"},
     triggers=(TestRecord,),
-    description="同一机构的两条检测记录时间重叠，且用了同一台设备，或同一检测人员在不同检测场所。",
+    # the record sent later carries a clash: a write judges the records written against those
+    # sent before them (near them in time), not the institution's every record with each other
+    rows=Rows(TestRecord, "record"),
+    description="同一机构的两条检测记录时间重叠，且用了同一台设备，或同一检测人员在不同检测场所"
+    "（预警记在后上传的一条上）。",
 )
 def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
     stmt = _records("started_at", "ended_at", *_TIMING)
-    subjects = list(ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)))
+    subjects = list(
+        ctx.db.scalars(ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id))
+    )
     if not subjects:
         return
     earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
@@ -648,20 +654,18 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
             TestRecord.started_at <= latest,
         )
     ).all()
-    earlier = _EarlierStarts(pool)
+    overlapping = _Overlapping(pool)
     for record in subjects:
         allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
         clashes = []
-        for other in earlier.around(record, allowed):
-            if other.id == record.id or other.institution_id != record.institution_id:
+        for other in overlapping.around(record, allowed):
+            # the record sent later (the greater id) carries the finding
+            if other.id >= record.id or other.institution_id != record.institution_id:
                 continue
             overlap = min(record.ended_at, other.ended_at) - max(
                 record.started_at, other.started_at
             )
             if overlap <= allowed:
-                continue
-            # the later record (by start, then id) carries the finding
-            if (other.started_at, other.id) > (record.started_at, record.id):
                 continue
             shared = sorted(set(record.equipment) & set(other.equipment))
             if shared:
