@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
+from jcjg.auth.choices import Role
 from jcjg.demo import synthetic
 from jcjg.testing import rules as testing_rules
 from jcjg.testing.models import TestRecord
@@ -323,6 +324,26 @@ def test_impossible_timing_judges_the_records_sent_against_those_sent_before(cli
     run_rule(db, "impossible_timing", institution_ids=[lab.institution.id])
     db.commit()
     assert flagged(db, "impossible_timing") == {"LATE-B", "LATE-C"}
+
+
+def test_new_thresholds_judge_again_every_record_of_a_rule_judged_by_rows(client, db, factory, lab):
+    """A province sets impossible_timing's allowance for the city: every record of its
+    institutions is judged again at once (a rule judged by rows was run with the institutions'
+    ids taken for records' ids, judging the wrong records and not these)."""
+    _registry(db, lab)
+    for number, minutes_ago, seed in (("THR-A", 30, 1), ("THR-B", 27, 2)):  # 3 minutes' overlap
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=["SB-001"], lab_name="力学室")
+        send(client, lab, payload)
+    assert flagged(db, "impossible_timing") == {"THR-B"}
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    answer = client.put(
+        f"/api/v1/rules/impossible_timing/thresholds/{lab.institution.region_code[:4]}00",
+        json={"overlap_seconds": 600},
+        headers={"Authorization": f"Bearer {factory.token(province)}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert flagged(db, "impossible_timing") == set()
 
 
 def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import in_subtree, is_valid_code, scope_prefix
 from jcjg.regions import service as regions
 from jcjg.tenancy.models import Institution
+
+log = logging.getLogger(__name__)
 
 _SEVERITY_RANK = case(
     {s.value: s.rank for s in Severity}, value=Alert.severity, else_=len(Severity)
@@ -561,11 +564,29 @@ def set_thresholds(
     for row in existing.values():
         db.delete(row)
     db.flush()
-    ids = db.scalars(
-        select(Institution.id).where(Institution.region_code.startswith(scope_prefix(region.code)))
-    )
-    engine.run_triggered(db, {rule_.id: set(ids)})
+    rerun(db, rule_, region.code)
     return rule_view(db=db, rule_=rule_, region_code=region.code)
+
+
+def rerun(db: Session, rule_: engine.Rule, region_code: str) -> None:
+    """Judge again what rule ``rule_`` judges in ``region_code`` (its thresholds changed there):
+    its institutions' every finding, a rule judged by rows included (as the sweep does: its
+    writes judge only their rows); a rule on projects over every project (what it finds is
+    reconciled by project, and a project's region is its own, not its institutions'). A rule
+    that fails is logged and left to the sweep, as on a write: the thresholds are kept."""
+    try:
+        with db.begin_nested():
+            if rule_.scope == "project":
+                engine.run_rule(db, rule_.id)
+                return
+            ids = db.scalars(
+                select(Institution.id).where(
+                    Institution.region_code.startswith(scope_prefix(region_code))
+                )
+            )
+            engine.run_rule(db, rule_.id, institution_ids=set(ids))
+    except Exception:
+        log.exception("rule %s failed when its thresholds changed in %s", rule_.id, region_code)
 
 
 def status_label(value: str) -> str:
