@@ -27,6 +27,7 @@ from jcjg.core import domains
 from jcjg.core.db import utcnow
 from jcjg.core.domains import Domain
 from jcjg.core.jobs import registered, run_job
+from jcjg.registry.models import Equipment
 from jcjg.tenancy.models import Institution
 from tests.alerts.conftest import BROKEN, DAY, SUSPENDED
 
@@ -280,9 +281,9 @@ def test_the_setting_switches_write_triggers_off(db, factory, suspended, monkeyp
     assert len(_alerts(db)) == 1
 
 
-def _rows_rule(seen: list[int]) -> engine.Rule:
+def _rows_rule(seen: list[int], *others: type) -> engine.Rule:
     """Suspended institutions judged row by row (as curve_reuse judges curves): each row the
-    check looks at is noted in ``seen``."""
+    check looks at is noted in ``seen``; ``others``: its other triggers."""
 
     def check(ctx):
         stmt = select(Institution).where(Institution.status == "suspended")
@@ -295,7 +296,7 @@ def _rows_rule(seen: list[int]) -> engine.Rule:
 
     return engine.Rule(
         id="test_rows", title="测试：逐行判断", clause="—", severity=Severity.INFO,
-        subject_type="institution", check=check, triggers=(Institution,),
+        subject_type="institution", check=check, triggers=(Institution, *others),
         rows=Rows(Institution, "institution"),
     )  # fmt: skip
 
@@ -334,16 +335,52 @@ def test_a_rule_judged_by_rows_judges_only_the_written_rows_on_write(db, factory
     assert seen == [b.id]
 
 
+def test_a_rule_judged_by_rows_judges_an_institution_on_a_write_of_its_other_triggers(
+    db, factory, only_rules
+):
+    """A rule judged by rows also triggered by equipment (as equipment_invalid): a write of
+    equipment judges again its institution's every row, a write of a row that row alone, both
+    in one commit each once."""
+    from tests.factories import registry_row
+
+    seen: list[int] = []
+    only_rules(_rows_rule(seen, Equipment))
+    a, b, c = factory.institution(), factory.institution(), factory.institution()
+    a.status = b.status = "suspended"
+    db.commit()
+    assert sorted(seen) == sorted([a.id, b.id])
+
+    seen.clear()
+    registry_row(factory, "equipment", b)  # b's equipment: b's rows judged again
+    db.commit()
+    assert seen == [b.id]
+
+    seen.clear()
+    registry_row(factory, "equipment", a)  # a's rows, and c's written row, in one commit
+    c.status = "suspended"
+    db.commit()
+    assert sorted(seen) == sorted([a.id, c.id])
+    assert {x.key: x.status for x in _alerts(db, "test_rows")} == {
+        f"institution:{i.id}": "open" for i in (a, b, c)
+    }
+
+    seen.clear()
+    registry_row(factory, "equipment", c)  # c's rows by institution, and c written: once
+    c.name = "改名"
+    db.commit()
+    assert seen == [c.id]
+
+
 def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):
     with pytest.raises(ValueError, match="not judged by rows"):
         run_rule(quiet, "test_suspended", row_ids=[1], now=NOW)
     with pytest.raises(ValueError, match="one of them"):
         run_rule(quiet, "test_suspended", institution_ids=[1], project_ids=[1], now=NOW)
-    with pytest.raises(ValueError, match="triggered by its rows only"):
+    with pytest.raises(ValueError, match="by institution and triggered by its rows"):
         engine.Rule(
             id="test_bad_rows", title="测试", clause="—", severity=Severity.INFO,
             subject_type="institution", check=lambda ctx: [],
-            triggers=(Institution, RuleThreshold), rows=Rows(Institution, "institution"),
+            triggers=(RuleThreshold,), rows=Rows(Institution, "institution"),
         )  # fmt: skip
 
 

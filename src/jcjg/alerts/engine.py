@@ -97,9 +97,11 @@ Check = Callable[["RuleContext"], Iterable[Finding]]
 class Rows:
     """A rule judged row by row: its finding on a row of ``model`` (keyed
     ``f"{prefix}:{id}"``) depends on that row and on rows written before it, never on later
-    ones (a curve is compared with earlier curves only). A write then re-judges only the
-    written rows, not the institution's every row (ingestion stays linear); the sweep, and a
-    change of thresholds, judge them all."""
+    ones (a curve is compared with earlier curves only). A write of such a row then re-judges
+    only the written rows, not the institution's every row (ingestion stays linear); a write
+    of the rule's other triggers (the equipment a record names) re-judges the rows of the
+    written object's institutions, and the sweep, and a change of thresholds, judge them
+    all."""
 
     model: type
     prefix: str
@@ -138,9 +140,11 @@ class Rule:
             raise ValueError(f"rule scope must be one of {SCOPES}: {self.scope!r}")
         if self.rows is not None and (
             self.scope != "institution"
-            or not all(issubclass(t, self.rows.model) for t in self.triggers)
+            or not any(issubclass(self.rows.model, t) for t in self.triggers)
         ):
-            raise ValueError(f"rule {self.id!r} judged by rows is triggered by its rows only")
+            raise ValueError(
+                f"rule {self.id!r} judged by rows is by institution and triggered by its rows"
+            )
         if not _RULE_ID.fullmatch(self.id):
             raise ValueError(f"rule id must be snake_case ASCII: {self.id!r}")
         for key, value in self.defaults.items():
@@ -790,10 +794,15 @@ def note_written(session: Session, objs: Iterable[object]) -> None:
         by_scope: dict[str, set[int]] = {}
         for rule_id in rule_ids:
             rows = current.rules[rule_id].rows
-            if rows is not None:  # judged by rows: the written row itself
-                row_id = getattr(obj, "id", None) if isinstance(obj, rows.model) else None
+            if rows is not None and isinstance(obj, rows.model):  # the written row itself
+                row_id = getattr(obj, "id", None)
                 if isinstance(row_id, int):
                     pending.setdefault(rule_id, set()).add(row_id)
+                continue
+            if rows is not None:  # another trigger: its institutions' rows (see whole())
+                ids = institution_ids_of(obj)
+                if ids:
+                    pending.setdefault(rule_id, set()).update(whole(i) for i in ids)
                 continue
             kind = current.rules[rule_id].scope
             if kind not in by_scope:
@@ -838,6 +847,21 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING_KEY, None)
 
 
+def whole(institution_id: int) -> int:
+    """How a rule judged by rows notes, among the ids of its written rows, an institution whose
+    every row it judges again (a write of its other triggers): the id negated (ids are
+    positive), so that the pending rules stay one set of ids a rule wherever they are merged
+    (``exchange.apply`` merges each message's); :func:`run_triggered` tells them apart."""
+    return -institution_id
+
+
+def _split(ids: Iterable[int]) -> tuple[frozenset[int], frozenset[int]]:
+    """A rule judged by rows' pending ids: its written rows, and the institutions noted by
+    :func:`whole`."""
+    listed = list(ids)
+    return frozenset(i for i in listed if i > 0), frozenset(-i for i in listed if i < 0)
+
+
 def _open_alerts_among(
     db: Session, column: Any, wanted: Mapping[str, frozenset[Any]]
 ) -> dict[str, dict[str, Alert]]:
@@ -860,6 +884,20 @@ def _open_alerts_among(
     return found
 
 
+def _rows_outside(
+    db: Session, rule_: Rule, rows: frozenset[int], institutions: frozenset[int]
+) -> frozenset[int]:
+    """Those of a rule's written ``rows`` whose institution is not among ``institutions``."""
+    if not rows or rule_.rows is None:
+        return frozenset()
+    model: Any = rule_.rows.model
+    return frozenset(
+        row.id
+        for row in db.scalars(select(model).where(model.id.in_(sorted(rows))))
+        if not set(institution_ids_of(row)) & institutions
+    )
+
+
 def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
@@ -874,10 +912,17 @@ def run_triggered(
         for rule_id, ids in pending.items()
         if rule_id in known and known[rule_id].rows is None and known[rule_id].scope != "project"
     }
-    by_keys = {
-        rule_id: frozenset(rows.key(i) for i in ids)
+    # a rule judged by rows: its written rows, unless their institutions' every row is judged
+    # again (a write of its other triggers), which they are then among
+    split = {
+        rule_id: _split(ids)
         for rule_id, ids in pending.items()
-        if rule_id in known and (rows := known[rule_id].rows) is not None
+        if rule_id in known and known[rule_id].rows is not None
+    }
+    by_keys = {
+        rule_id: frozenset(rows.key(i) for i in split[rule_id][0])
+        for rule_id in split
+        if not split[rule_id][1] and (rows := known[rule_id].rows) is not None
     }
     try:
         # the open alerts of the rules run for institutions or rows, in one read of each kind
@@ -891,7 +936,16 @@ def run_triggered(
             ids = frozenset(pending[rule_id])
             try:
                 with db.begin_nested():
-                    if known[rule_id].rows is not None:
+                    if rule_id in split and split[rule_id][1]:
+                        written, institutions = split[rule_id]
+                        results[rule_id] = run_rule(
+                            db, rule_id, institution_ids=institutions, now=now
+                        )
+                        # rows written elsewhere than those institutions (judged twice if not)
+                        rest = _rows_outside(db, known[rule_id], written, institutions)
+                        if rest:
+                            run_rule(db, rule_id, row_ids=rest, now=now)
+                    elif rule_id in split:
                         results[rule_id] = run_rule(
                             db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id]
                         )
