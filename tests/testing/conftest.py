@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from jcjg.alerts import engine
 from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.demo import synthetic
@@ -86,3 +87,18 @@ def concrete_record(
 @pytest.fixture
 def authority(factory):
     return factory.user(Role.CITY_AUTHORITY, region_code="360400")
+
+
+def runs_of(monkeypatch, rule_id: str) -> list[dict[str, Any]]:
+    """How rule ``rule_id`` is run from now on (by rows, by institutions): each run's
+    narrowing, appended as it starts."""
+    runs: list[dict[str, Any]] = []
+    real = engine.run_rule
+
+    def spy(db, rule, **kw):
+        if rule == rule_id:
+            runs.append({k: set(v) for k, v in kw.items() if k.endswith("_ids") and v})
+        return real(db, rule, **kw)
+
+    monkeypatch.setattr(engine, "run_rule", spy)
+    return runs

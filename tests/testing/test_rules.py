@@ -18,7 +18,7 @@ from jcjg.auth.choices import Role
 from jcjg.demo import synthetic
 from jcjg.testing import rules as testing_rules
 from jcjg.testing.models import TestRecord
-from tests.testing.conftest import concrete_record, when
+from tests.testing.conftest import concrete_record, runs_of, when
 
 
 def flagged(db, rule_id: str) -> set[str]:
@@ -245,6 +245,32 @@ def test_equipment_invalid(client, db, lab):
     assert any("不在力学室" in f for f in facts)
 
 
+def test_equipment_invalid_judges_a_record_on_its_write_and_all_on_the_registry_s(
+    client, db, lab, monkeypatch
+):
+    """Judged by rows: a record's write judges it alone; renewing an instrument's calibration
+    judges the institution's records again."""
+    from jcjg.registry.models import Equipment
+
+    _registry(db, lab)
+    for number, seed in (("RW-OLD", 1), ("RW-OLD-2", 2)):
+        payload, _ = concrete_record(lab, number=number, seed=seed)
+        payload["equipment"] = ["SB-OLD"]
+        send(client, lab, payload)
+    assert flagged(db, "equipment_invalid") == {"RW-OLD", "RW-OLD-2"}
+    runs = runs_of(monkeypatch, "equipment_invalid")
+    payload, _ = concrete_record(lab, number="RW-NEW", seed=3)
+    payload["equipment"] = ["SB-001"]
+    send(client, lab, payload)
+    new = db.scalars(select(TestRecord.id).where(TestRecord.number == "RW-NEW")).one()
+    assert runs == [{"row_ids": {new}}]  # the earlier records were not judged again
+    machine = db.scalars(select(Equipment).where(Equipment.asset_number == "SB-OLD")).one()
+    machine.calibration_valid_until = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=300)
+    db.commit()
+    assert runs[1:] == [{"institution_ids": {lab.institution.id}}]
+    assert flagged(db, "equipment_invalid") == set()
+
+
 @pytest.mark.parametrize("allowed_s", [-600, 0, 60, 3600])
 def test_impossible_timing_looks_at_the_records_a_walk_over_all_would_find(allowed_s):
     """The rule's search by start (rules._Overlapping) yields, in the pool's order, every
@@ -296,10 +322,12 @@ def test_impossible_timing_machine_and_person(client, db, lab):
     assert any("王检测 同时在力学室做原始记录 TM-C" in c for c in clashes)
 
 
-def test_impossible_timing_judges_the_records_sent_against_those_sent_before(client, db, lab):
+def test_impossible_timing_judges_the_records_sent_against_those_sent_before(
+    client, db, lab, monkeypatch
+):
     """Judged by rows: a record sent late (its test before one already sent) carries the
-    clash, and writing it re-judges no other record (the earlier record's open alert is not
-    refreshed). A run over the institution, as the sweep makes, finds the same."""
+    clash, and writing it judges that record alone. A run over the institution, as the sweep
+    makes, finds the same."""
     _registry(db, lab)
 
     def record(number: str, minutes_ago: float, seed: int) -> None:
@@ -309,13 +337,11 @@ def test_impossible_timing_judges_the_records_sent_against_those_sent_before(cli
 
     record("LATE-A", 30, 1)
     record("LATE-B", 27, 2)  # overlaps A on the machine: B carries it
-    db.expire_all()
-    (first,) = db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing")).all()
-    seen = first.last_seen_at
+    runs = runs_of(monkeypatch, "impossible_timing")
     record("LATE-C", 33, 3)  # tested before A, sent after it, overlapping it
     assert flagged(db, "impossible_timing") == {"LATE-B", "LATE-C"}
-    db.expire_all()
-    assert db.get(Alert, first.id).last_seen_at == seen  # B was not judged again
+    late = db.scalars(select(TestRecord.id).where(TestRecord.number == "LATE-C")).one()
+    assert runs == [{"row_ids": {late}}]  # neither A nor B judged again
     facts = {
         a.subject_repr: a.facts["冲突"]
         for a in db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing"))

@@ -556,13 +556,20 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     subject_type="test_record",
     triggers=(TestRecord, Equipment),
+    # each record judged on itself and the equipment registry: a record's write judges it, an
+    # instrument's its institution's records
+    rows=Rows(TestRecord, "record"),
     description="检测记录所用设备在本机构的设备登记中找不到，或登记在另一检测场所，或试验当天已过"
     "检定/校准有效期，或状态不是在用。",
 )
 def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
     stmt = _records("equipment", "started_at", "lab_name")
     records = [
-        r for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)) if r.equipment
+        r
+        for r in ctx.db.scalars(
+            ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+        )
+        if r.equipment
     ]
     if not records:
         return
