@@ -21,7 +21,7 @@ from jcjg.testing import fraud
 from jcjg.testing.models import TestRecord
 from tests.exchange.conftest import make_lims
 from tests.factories import login
-from tests.testing.conftest import concrete_record
+from tests.testing.conftest import concrete_record, runs_of
 
 
 def _open(db, rule_id: str) -> list[Alert]:
@@ -236,6 +236,39 @@ def test_one_inspector_or_machine_in_two_institutions_at_once(client, db, settin
     assert any("王检测（身份证号 360402********0011）" in c and "CL-A" in c for c in clashes)
     assert any("设备 SB-001" in c and "检定/校准证书相同" in c for c in clashes)
     assert alerts[0].institution_id == other.institution.id
+
+
+def test_a_clash_is_carried_by_the_record_sent_later_judged_on_its_write(
+    client, db, settings, factory, lab, monkeypatch
+):
+    """Judged by rows: a record sent late (its test started before the other institution's)
+    carries the clash, found on its write, which judges it alone; registering a person
+    judges the institution's records again."""
+    other = make_lims(db, settings, factory)
+    _people_and_machines(db, lab, "ab" * 32, "360402198503120011")
+    _people_and_machines(db, other, "ab" * 32, "360402198503120011")
+
+    def send(lims, number: str, minutes_ago: float, seed: int) -> None:
+        payload, _ = concrete_record(lims, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload["inspectors"] = [{"name": "王检测", "id_number": "360402198503120011"}]
+        assert lims.post(client, "test_record", payload).status_code == 200
+
+    send(other, "LT-B", 27, 2)
+    runs = runs_of(monkeypatch, "clash_across_institutions")
+    send(lab, "LT-A", 30, 1)  # started before B, sent after it
+    (alert,) = _open(db, "clash_across_institutions")
+    assert (alert.subject_number, alert.institution_id) == ("LT-A", lab.institution.id)
+    assert any("LT-B" in c for c in alert.facts["冲突"])
+    late = db.scalars(select(TestRecord.id).where(TestRecord.number == "LT-A")).one()
+    assert runs == [{"row_ids": {late}}]
+    inst = lab.institution
+    db.add(
+        Person(name="李检测", id_number="360402199001010022", is_inspector=True,
+               institution_id=inst.id, region_code=inst.region_code)
+    )  # fmt: skip
+    db.commit()
+    assert runs[1:] == [{"institution_ids": {lab.institution.id}}]
+    assert [a.id for a in _open(db, "clash_across_institutions")] == [alert.id]
 
 
 # --- curing_age_short ----------------------------------------------------------------------------

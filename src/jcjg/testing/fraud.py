@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.alerts.engine import Finding, Rows, RuleContext, rule
 from jcjg.core.masking import mask_id_number
 from jcjg.core.text import chance
 from jcjg.core.workdays import BEIJING, beijing_date
@@ -420,15 +420,19 @@ def _vanished_facts(vanished: Vanished | None) -> dict[str, Any]:
     defaults={"overlap_seconds": 60},
     labels={"overlap_seconds": "允许的重叠（秒）"},
     triggers=(TestRecord, Person, Equipment),
+    # the record sent later carries a clash: a record's write judges it against the records
+    # sent before it, a person's or an instrument's write its institution's records
+    rows=Rows(TestRecord, "record"),
     description="两家检测机构的检测记录时间重叠，而记录中的检测人员是同一个人（两家登记的身份证号"
     "相同），或所用设备是同一台（两家登记的检定/校准证书文件相同）：一人不能同时在两处检测，"
-    "一台设备不能同时做两项试验；记录是借用人员或设备编造的。后开始的记录一方预警，列出对方机构的"
+    "一台设备不能同时做两项试验；记录是借用人员或设备编造的。后上传的记录一方预警，列出对方机构的"
     "记录和时段。",
 )
 def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
+    stmt = ctx.narrow(select(TestRecord), TestRecord.institution_id)
     subjects = [
         r
-        for r in ctx.db.scalars(ctx.narrow(select(TestRecord), TestRecord.institution_id))
+        for r in ctx.db.scalars(ctx.narrow_rows(stmt, TestRecord.id))
         if r.inspector_person_ids or r.equipment
     ]
     if not subjects:
@@ -484,10 +488,7 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
             overlap = min(record.ended_at, other.ended_at) - max(
                 record.started_at, other.started_at
             )
-            if overlap <= allowed or (other.started_at, other.id) > (
-                record.started_at,
-                record.id,
-            ):
+            if overlap <= allowed or other.id > record.id:  # the later sent carries it
                 continue
             where = f"{names.get(other.institution_id, '')}的原始记录 {other.number}"
             when = window_text(other.started_at, other.ended_at)
