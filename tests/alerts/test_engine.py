@@ -504,6 +504,55 @@ def test_an_extension_adds_findings_and_triggers_to_another_domains_rule(only_ru
         engine.rules()
 
 
+def test_an_extension_may_judge_the_rule_by_its_rows(db, factory, only_rules):
+    """The registry's rule judged on each record by the testing package's extension, by rows:
+    a write of a row runs the extension's check alone for it; a write of the rule's own
+    triggers runs both for the institution."""
+    from tests.factories import registry_row
+
+    calls: list[tuple[str, frozenset[int] | None, frozenset[int] | None]] = []
+
+    def base_check(ctx):
+        calls.append(("base", ctx.institution_ids, ctx.row_ids))
+        return []
+
+    base = engine.Rule(
+        id="test_base", title="测试：登记", clause="—", severity=Severity.INFO,
+        subject_type="institution", check=base_check, triggers=(Equipment,),
+    )  # fmt: skip
+
+    @engine.extend_rule("test_base", triggers=(Institution,), rows=Rows(Institution, "inst"))
+    def each(ctx):
+        calls.append(("rows", ctx.institution_ids, ctx.row_ids))
+        stmt = select(Institution).where(Institution.status == "suspended")
+        for inst in ctx.db.scalars(
+            ctx.narrow_rows(ctx.narrow(stmt, Institution.id), Institution.id)
+        ):
+            yield Finding(f"inst:{inst.id}", "institution", str(inst.id), inst.name,
+                          inst.id, inst.region_code)  # fmt: skip
+
+    only_rules(base, each)
+    assert engine.rules()["test_base"].rows == Rows(Institution, "inst")
+    a = factory.institution()
+    calls.clear()
+    a.status = "suspended"
+    db.commit()
+    assert calls == [("rows", None, frozenset({a.id}))]
+    assert [x.key for x in _alerts(db, "test_base")] == [f"inst:{a.id}"]
+    calls.clear()
+    registry_row(factory, "equipment", a)
+    db.commit()
+    assert calls == [("base", frozenset({a.id}), None), ("rows", frozenset({a.id}), None)]
+
+    @engine.extend_rule("test_base", triggers=(Institution,), rows=Rows(Institution, "inst"))
+    def again(ctx):
+        return []
+
+    only_rules(base, each, again)
+    with pytest.raises(ValueError, match="one declaration only"):
+        engine.rules()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -21,6 +21,7 @@ session may override that with ``session.info[ON_WRITE_KEY] = True / False``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -186,24 +187,29 @@ class Settling:
 class RuleExtension:
     """More findings for a rule of another package (the registry's rules evaluated on each test
     record, say): the check, and the models whose writes re-run the rule as well. The rule's
-    own package need not know of it; the extending package lists it in its ``DOMAIN.rules``."""
+    own package need not know of it; the extending package lists it in its ``DOMAIN.rules``.
+    With ``rows`` (a model among its triggers) its check judges those rows one by one
+    (:class:`Rows`): the rule is then judged by rows, a run by rows running this check alone
+    (the rule's own findings are its other triggers' runs, by institution)."""
 
     rule_id: str
     check: Check
     triggers: tuple[type, ...] = ()
+    rows: Rows | None = None
 
     def __call__(self, ctx: RuleContext) -> Iterable[Finding]:
         return self.check(ctx)
 
 
 def extend_rule(
-    rule_id: str, *, triggers: tuple[type, ...] = ()
+    rule_id: str, *, triggers: tuple[type, ...] = (), rows: Rows | None = None
 ) -> Callable[[Check], RuleExtension]:
     """Make the decorated check more findings of rule ``rule_id`` (declared by its own
-    package); ``triggers`` are the models whose writes re-run the rule as well."""
+    package); ``triggers`` are the models whose writes re-run the rule as well; ``rows``: see
+    :class:`RuleExtension`."""
 
     def make(check: Check) -> RuleExtension:
-        return RuleExtension(rule_id, check, tuple(triggers))
+        return RuleExtension(rule_id, check, tuple(triggers), rows)
 
     return make
 
@@ -274,6 +280,16 @@ def _current() -> _Registered:
         unknown = set(more) - set(found)
         if unknown:
             raise ValueError(f"rule extensions for rules no domain declares: {sorted(unknown)}")
+        for rule_id, extensions in more.items():
+            judged = [e for e in extensions if e.rows is not None]
+            if not judged:
+                continue
+            if len(judged) > 1 or found[rule_id].rows is not None:
+                raise ValueError(f"rule {rule_id!r} is judged by rows of one declaration only")
+            base = found[rule_id]
+            found[rule_id] = dataclasses.replace(
+                base, rows=judged[0].rows, triggers=base.triggers + judged[0].triggers
+            )
         _registered = (generation, _Registered(found, more))
     return _registered[1]
 
@@ -287,9 +303,14 @@ def rule_of(rule_id: str) -> Rule | None:
     return _current().rules.get(rule_id)
 
 
-def checks_of(rule_: Rule) -> list[Check]:
-    """The rule's own check and its extensions'."""
-    return [rule_.check, *(e.check for e in _current().extensions.get(rule_.id, []))]
+def checks_of(rule_: Rule, *, by_rows: bool = False) -> list[Check]:
+    """The rule's own check and its extensions'; ``by_rows``: those of a run by rows (the
+    extension that judges the rule's rows, when it is an extension's: see RuleExtension)."""
+    extensions = _current().extensions.get(rule_.id, [])
+    judging = [e.check for e in extensions if e.rows is not None]
+    if by_rows and judging:
+        return judging
+    return [rule_.check, *(e.check for e in extensions)]
 
 
 def hashed_key(kind: str, value: str) -> str:
@@ -534,7 +555,7 @@ def run_rule(
         return RunResult()
     institutions = ctx.institution_ids
     found: dict[str, Finding] = {}
-    for check in checks_of(rule_):
+    for check in checks_of(rule_, by_rows=ctx.row_ids is not None):
         for finding in check(ctx):
             if ctx.covers_finding(finding):
                 found.setdefault(finding.key, finding)  # a key twice in one run: the first counts
