@@ -372,7 +372,7 @@ def test_new_thresholds_judge_again_every_record_of_a_rule_judged_by_rows(client
     assert flagged(db, "impossible_timing") == set()
 
 
-def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):
+def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab, monkeypatch):
     """The registry's rules, extended to test records: a test item outside the valid
     certificate, an inspector without the specialty."""
     import datetime as dt
@@ -406,6 +406,19 @@ def test_out_of_scope_and_unlicensed_work_on_each_record(client, db, lab):
     # the clerk is no inspector; the inspector holds 01, not the 02 of SC-OUT's item
     assert flagged(db, "unlicensed_work") == {"SC-CLERK", "SC-OUT"}
     assert other.code == "02"
+    # judged by rows: a record's write judges it alone; the certificate's, every record
+    scope, licence = runs_of(monkeypatch, "out_of_scope"), runs_of(monkeypatch, "unlicensed_work")
+    payload, _ = concrete_record(lab, number="SC-MORE", seed=4)
+    inspector = {"name": "王检测", "id_number": qualified.id_number}
+    payload.update(item_code="0201", inspectors=[inspector])
+    send(client, lab, payload)
+    more = db.scalars(select(TestRecord.id).where(TestRecord.number == "SC-MORE")).one()
+    assert scope == licence == [{"row_ids": {more}}]
+    assert flagged(db, "out_of_scope") == {"SC-OUT", "SC-MORE"}
+    cert.specialties = [held, other]
+    db.commit()
+    assert scope[1:] == [{"institution_ids": {inst.id}}]
+    assert flagged(db, "out_of_scope") == set()
 
 
 def test_curve_reuse_compares_the_nearest_twins_and_skips_an_unreadable_curve(

@@ -695,11 +695,14 @@ def _specialties(ctx: RuleContext, records: list[TestRecord]) -> dict[str, Speci
     return item_specialties(db=ctx.db, item_codes={r.item_code for r in records})
 
 
-@extend_rule("out_of_scope", triggers=(TestRecord,))
+# each record judged on itself and the registry: a record's write judges it alone, a
+# certificate's (or a person's) write the institution's records
+@extend_rule("out_of_scope", triggers=(TestRecord,), rows=Rows(TestRecord, "test_record"))
 def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record whose test item's specialty no valid certificate covered on the test day."""
     stmt = _records("item_code", "started_at")
-    records = list(ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id)))
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+    records = list(ctx.db.scalars(stmt))
     if not records:
         return
     certificates: dict[int, list[QualificationCertificate]] = {}
@@ -729,15 +732,12 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-@extend_rule("unlicensed_work", triggers=(TestRecord,))
+@extend_rule("unlicensed_work", triggers=(TestRecord,), rows=Rows(TestRecord, "test_record"))
 def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record by a person who is not an inspector of the test item's specialty."""
     stmt = _records("item_code", "inspector_person_ids")
-    records = [
-        r
-        for r in ctx.db.scalars(ctx.narrow(stmt, TestRecord.institution_id))
-        if r.inspector_person_ids
-    ]
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+    records = [r for r in ctx.db.scalars(stmt) if r.inspector_person_ids]
     specialties = _specialties(ctx, records)
     # everyone named, with their specialties, in one read (not two queries per record)
     named = {pid for r in records if r.item_code in specialties for pid in r.inspector_person_ids}
