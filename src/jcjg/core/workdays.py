@@ -9,6 +9,7 @@ is published), Monday to Friday count as working days and a warning is logged on
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import chinese_calendar
 
 log = logging.getLogger("jcjg.workdays")
 _warned: set[int] = set()
-MAX_SPAN_DAYS = 3660  # counting further than ten years is a caller's mistake
+MAX_SPAN_DAYS = 3660  # adding more working days than ten years' is a caller's mistake
 # Statutory days are Beijing days (UTC+8 all year, no daylight saving).
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
@@ -62,20 +63,37 @@ def add_working_days(day: dt.date, count: int) -> dt.date:
     return day
 
 
+def _weekdays_before(ordinal: int) -> int:
+    """Mondays to Fridays from 0001-01-01 (a Monday, ordinal 1) up to the day before
+    ``ordinal``."""
+    weeks, rest = divmod(ordinal - 1, 7)
+    return weeks * 5 + min(rest, 5)
+
+
+@functools.cache
+def _differences(year: int) -> tuple[tuple[dt.date, bool], ...]:
+    """The days of ``year`` the statutory calendar counts differently from Monday to Friday,
+    each with whether it is worked (none for a year the calendar does not know: that year
+    counts Monday to Friday, with the warning :func:`is_workday` gives)."""
+    if not covers(year):
+        is_workday(dt.date(year, 6, 1))  # warns once for the year
+        return ()
+    return tuple((c.day, c.is_workday) for c in calendar_exceptions(year))
+
+
 def working_days_between(start: dt.date, end: dt.date) -> int:
     """Working days after ``start`` up to and including ``end`` (negative when ``end`` is
-    before ``start``): from a Friday to the next Monday is 1."""
-    if abs((end - start).days) > MAX_SPAN_DAYS:
-        raise ValueError("working-day span too large")
+    before ``start``): from a Friday to the next Monday is 1. Counted from the weeks and each
+    year's holidays and worked weekends, not day by day: a span of decades a lab's message
+    may hold costs what its years do (the rules count one for each contract and plan)."""
     sign = 1
     if end < start:
         start, end, sign = end, start, -1
-    count = 0
-    day = start
-    while day < end:
-        day += dt.timedelta(days=1)
-        if is_workday(day):
-            count += 1
+    count = _weekdays_before(end.toordinal() + 1) - _weekdays_before(start.toordinal() + 1)
+    for year in range(start.year, end.year + 1):
+        for day, worked in _differences(year):
+            if start < day <= end:
+                count += 1 if worked else -1
     return sign * count
 
 
