@@ -73,6 +73,22 @@ def test_contracts_on_time_and_late(client, db, factory, lab):
     assert row.project_id == project.id
 
 
+def test_a_contract_signed_decades_ago_is_counted_and_late(client, db, factory, lab):
+    """Signed in 2005 and uploaded now: more than ten years of working days were refused
+    (ValueError: the message failed, and contract_late failed for every institution at the
+    sweep); now counted from the weeks and each year's holidays."""
+    project = factory.project()
+    db.commit()
+    digest = _put(client, lab)
+    signed = dt.date(2005, 3, 1)
+    answer = lab.post(client, "contract", contract(lab, project, "HT-2005-0001", signed, digest))
+    assert answer.status_code == 200, answer.text
+    today = dt.datetime.now(BEIJING).date()
+    taken = answer.json()["results"]["working_days_after_signing"]
+    assert taken == working_days_between(signed, today) > 4000
+    assert _late(db) == {"检测合同 HT-2005-0001"}
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
