@@ -422,23 +422,18 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
 def number_reused(ctx: RuleContext) -> Iterator[Finding]:
     groups = _reused(ctx)
     regions = _institution_regions(ctx, {k[1] for k in groups})
-    for (kind, institution_id, year), numbers in sorted(groups.items()):
-        twice = {seq: sorted(n) for seq, n in numbers.items()}
-        if twice:
-            yield Finding(
-                key=f"{kind}:{institution_id}:{year}",
-                subject_type="institution",
-                subject_id=str(institution_id),
-                subject_repr=f"{year} 年{_KINDS[kind]}编号",
-                subject_number=f"{year} 年{_KINDS[kind]}流水号",
-                institution_id=institution_id,
-                region_code=regions.get(institution_id),
-                facts={
-                    "重复": [f"第 {seq} 号：{'、'.join(n)}" for seq, n in sorted(twice.items())][
-                        :50
-                    ]
-                },
-            )
+    for (kind, institution_id, year), twice in sorted(groups.items()):  # each seq twice or more
+        shown = [f"第 {seq} 号：{'、'.join(sorted(n))}" for seq, n in sorted(twice.items())]
+        yield Finding(
+            key=f"{kind}:{institution_id}:{year}",
+            subject_type="institution",
+            subject_id=str(institution_id),
+            subject_repr=f"{year} 年{_KINDS[kind]}编号",
+            subject_number=f"{year} 年{_KINDS[kind]}流水号",
+            institution_id=institution_id,
+            region_code=regions.get(institution_id),
+            facts={"重复": shown[:50]},
+        )
 
 
 @rule(
