@@ -370,6 +370,14 @@ def test_a_rule_judged_by_rows_judges_an_institution_on_a_write_of_its_other_tri
     db.commit()
     assert seen == [c.id]
 
+    db.info[ON_WRITE_KEY] = False
+    d = factory.institution()
+    d.status = "suspended"
+    db.commit()
+    # a's rows by institution (its alert found again) and d's row (new): one result for both
+    result = engine.run_triggered(db, {"test_rows": {engine.whole(a.id), d.id}})
+    assert result == {"test_rows": RunResult(raised=1, refreshed=1)}
+
 
 def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):
     with pytest.raises(ValueError, match="not judged by rows"):

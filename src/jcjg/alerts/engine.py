@@ -438,6 +438,11 @@ class RunResult:
     refreshed: int = 0
     closed: int = 0
 
+    def __add__(self, other: RunResult) -> RunResult:
+        return RunResult(
+            self.raised + other.raised, self.refreshed + other.refreshed, self.closed + other.closed
+        )
+
 
 def _plain(value: Any) -> Any:
     """Facts as JSON data: mappings and sequences kept, dates as ISO text, the rest as text."""
@@ -965,7 +970,7 @@ def run_triggered(
                         # rows written elsewhere than those institutions (judged twice if not)
                         rest = _rows_outside(db, known[rule_id], written, institutions)
                         if rest:
-                            run_rule(db, rule_id, row_ids=rest, now=now)
+                            results[rule_id] += run_rule(db, rule_id, row_ids=rest, now=now)
                     elif rule_id in split:
                         results[rule_id] = run_rule(
                             db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id]
