@@ -361,6 +361,21 @@ def _institution_regions(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
 SHOWN_MISSING = 50  # the missing numbers an alert lists (it counts them all)
 
 
+def _numbering(group: tuple[str, int, int], region: str | None, facts: dict[str, Any]) -> Finding:
+    """The finding of the number rules on one (kind, institution, year) numbering."""
+    kind, institution_id, year = group
+    return Finding(
+        key=f"{kind}:{institution_id}:{year}",
+        subject_type="institution",
+        subject_id=str(institution_id),
+        subject_repr=f"{year} 年{_KINDS[kind]}编号",
+        subject_number=f"{year} 年{_KINDS[kind]}流水号",
+        institution_id=institution_id,
+        region_code=region,
+        facts=facts,
+    )
+
+
 def _missing(gaps: list[Gap], arrived_before: dt.datetime) -> tuple[int, list[int], int]:
     """The numbers missing in a year's ``gaps`` (:func:`_gaps`) for which a higher number
     arrived before ``arrived_before``: how many, the first :data:`SHOWN_MISSING`, and the
@@ -397,16 +412,8 @@ def number_gap(ctx: RuleContext) -> Iterator[Finding]:
         count, missing, top = _missing(gaps, ctx.now - delay)
         if count:
             shown = "、".join(str(n) for n in missing) + ("……" if count > len(missing) else "")
-            yield Finding(
-                key=f"{kind}:{institution_id}:{year}",
-                subject_type="institution",
-                subject_id=str(institution_id),
-                subject_repr=f"{year} 年{_KINDS[kind]}编号",
-                subject_number=f"{year} 年{_KINDS[kind]}流水号",
-                institution_id=institution_id,
-                region_code=region,
-                facts={"缺号数": count, "缺号": shown, "最大流水号": top},
-            )
+            facts = {"缺号数": count, "缺号": shown, "最大流水号": top}
+            yield _numbering((kind, institution_id, year), region, facts)
 
 
 @rule(
@@ -424,16 +431,8 @@ def number_reused(ctx: RuleContext) -> Iterator[Finding]:
     regions = _institution_regions(ctx, {k[1] for k in groups})
     for (kind, institution_id, year), twice in sorted(groups.items()):  # each seq twice or more
         shown = [f"第 {seq} 号：{'、'.join(sorted(n))}" for seq, n in sorted(twice.items())]
-        yield Finding(
-            key=f"{kind}:{institution_id}:{year}",
-            subject_type="institution",
-            subject_id=str(institution_id),
-            subject_repr=f"{year} 年{_KINDS[kind]}编号",
-            subject_number=f"{year} 年{_KINDS[kind]}流水号",
-            institution_id=institution_id,
-            region_code=regions.get(institution_id),
-            facts={"重复": shown[:50]},
-        )
+        yield _numbering((kind, institution_id, year), regions.get(institution_id),
+                         {"重复": shown[:50]})  # fmt: skip
 
 
 @rule(
