@@ -11,7 +11,7 @@ PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_
 VENV := .venv
 PY := $(VENV)/bin/python
 JCJG := $(VENV)/bin/jcjg
-APT_PACKAGES := chromium postgresql-client nginx fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
+APT_PACKAGES := chromium chromium-headless-shell postgresql-client nginx fonts-noto-cjk fonts-wqy-microhei zbar-tools poppler-utils ffmpeg gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi
 export JCJG_DATABASE_URL ?= sqlite:///var/jcjg.db
 # pytest-xdist workers per database run (`make test WORKERS=1` runs serially); the browser tests
 # share one group, so they run one after another on one worker while the others take the rest.

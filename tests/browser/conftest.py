@@ -1,7 +1,13 @@
 """A live server on a loopback port of its own, with a database of its own, and a real Chromium.
 
-Playwright drives Debian's system Chromium (/usr/bin/chromium): Playwright cannot download its
-own browser here. Without Chromium the browser tests skip, unless JCJG_REQUIRE_BROWSER=1.
+Playwright drives Debian's system Chromium: Playwright cannot download its own browser here.
+The pages are visited with Debian's Chromium headless shell (/usr/bin/chromium-headless-shell,
+the same Blink and V8 as the browser, the build Playwright itself uses for headless runs): a
+page of the tests cost it about half the CPU the full browser's headless mode spent, in a suite
+whose two runs keep both cores busy. The tests of the page's camera launch the full browser
+(/usr/bin/chromium): the shell has no camera (getUserMedia answers NotSupportedError). Without
+Chromium the browser tests skip, unless JCJG_REQUIRE_BROWSER=1; JCJG_CHROMIUM names another
+binary for both.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 from sqlalchemy.orm import Session
@@ -39,14 +45,31 @@ CHROMIUM_FLAGS = [
 
 
 def chromium_path() -> str | None:
-    for candidate in (
+    """The full browser (a page's camera needs it), or None."""
+    return _first(os.environ.get("JCJG_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
+
+
+def headless_shell_path() -> str | None:
+    """What visits the pages: the headless shell, else the full browser, or None."""
+    return _first(
         os.environ.get("JCJG_CHROMIUM"),
-        "/usr/bin/chromium",
-        shutil.which("chromium"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return None
+        "/usr/bin/chromium-headless-shell",
+        shutil.which("chromium-headless-shell"),
+        chromium_path(),
+    )
+
+
+def _first(*candidates: str | None) -> str | None:
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+def _missing() -> NoReturn:
+    if require("JCJG_REQUIRE_BROWSER"):
+        pytest.fail(
+            "Chromium required (JCJG_REQUIRE_BROWSER=1) but neither /usr/bin/chromium nor "
+            "/usr/bin/chromium-headless-shell is installed (make sysdeps installs them)"
+        )
+    pytest.skip("Chromium not installed (make sysdeps installs it)")
 
 
 @dataclass
@@ -122,14 +145,9 @@ class _Chromium:
 
     def get(self) -> Browser:
         if self._browser is None:
-            path = chromium_path()
+            path = headless_shell_path()
             if path is None:
-                if require("JCJG_REQUIRE_BROWSER"):
-                    pytest.fail(
-                        "Chromium required (JCJG_REQUIRE_BROWSER=1) but /usr/bin/chromium is "
-                        "missing"
-                    )
-                pytest.skip("Chromium not installed (make sysdeps installs it)")
+                _missing()
             from playwright.sync_api import sync_playwright
 
             self._playwright = sync_playwright().start()
@@ -139,12 +157,13 @@ class _Chromium:
         return self._browser
 
     def launch(self, args: list[str]) -> Browser:
-        """Another Chromium, with ``args`` besides the usual flags (a fake camera, say), from
-        the same Playwright driver; the caller closes it."""
+        """Another Chromium, the full browser, with ``args`` besides the usual flags (a fake
+        camera, say), from the same Playwright driver; the caller closes it."""
+        path = chromium_path()
+        if path is None:
+            _missing()
         self.get()
         assert self._playwright is not None
-        path = chromium_path()
-        assert path is not None
         other = self._playwright.chromium.launch(
             executable_path=path, headless=True, args=CHROMIUM_FLAGS + args
         )
