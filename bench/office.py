@@ -200,15 +200,16 @@ async def load(base: str, accounts: list[tuple[str, str]], per_role: int, second
 
 def wait_up(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server stopped:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    with httpx.Client(timeout=2) as client:  # one TLS context for the whole wait, not one a try
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                sys.exit(f"the server stopped:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                if client.get(f"{base}/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
     sys.exit("the server did not answer in 120 s")
 
 

@@ -60,7 +60,7 @@ from jcjg.tenancy import facts as tenancy_facts
 from jcjg.tenancy.models import Institution
 from tests.conftest import BACKEND, upgraded_database_url
 from tests.factories import Factory
-from tests.servers import free_port
+from tests.servers import answering, free_port
 
 SECRET = "network-test-secret-key-0123456789abcdef"
 LAB_CODE = "JC360403-0001"
@@ -138,15 +138,7 @@ class Platform:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        # a process importing the whole platform under coverage on a loaded machine took
-        # over 30 s to answer (load average 14): wait long, but not for a process that died
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"the {self.name} platform did not start")
+        answering(self.base, self.process, f"the {self.name} platform")
 
     def forward(self) -> None:
         """Forward upstream from a process of its own (``jcjg network forward``: a worker)."""

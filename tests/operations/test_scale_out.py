@@ -141,11 +141,12 @@ class Layout:
 
     def _healthy(self, port: int) -> None:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
+        with httpx.Client(timeout=2) as client:  # one TLS context for the wait (servers.answering)
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        return
+                time.sleep(0.2)
         raise AssertionError(f"the app on {port} did not start: " + self.tail(f"app{port}"))
 
     def _nginx(self) -> None:
