@@ -62,3 +62,50 @@ def test_a_page_and_a_route_added_to_the_built_app(app, client) -> None:
     assert client.get("/nowhere/added-anywhere").json() == {"it": "nowhere"}
     # the app's order holds: /alerts/{alert_id}, included first, takes it (and wants a login)
     assert client.get("/alerts/added-anywhere").status_code == 401
+
+
+def test_an_included_routers_paths_are_read_as_fastapis_route_contexts_give_them(app) -> None:
+    """The index reads an included router's paths from its routes and prefixes, not from
+    FastAPI's route contexts (which analyse each route's dependencies again: a second of a
+    process's first request): the same first segments, route by route."""
+    from fastapi import routing as fastapi_routing
+
+    from jcjg.core import dispatch
+
+    included = [r for r in app.router.routes if isinstance(r, fastapi_routing._IncludedRouter)]
+    assert len(included) > 50
+    for route in included:
+        given = {
+            ANY if c.path_format is None else first_segment(c.path_format)
+            for c in fastapi_routing.iter_route_contexts([route])
+        }
+        assert dispatch.segments_of(route) == given, route.original_router.routes[:3]
+
+
+def test_prefixes_of_nested_inclusions_are_read_as_fastapi_reads_them() -> None:
+    from fastapi import APIRouter, FastAPI
+    from fastapi import routing as fastapi_routing
+    from starlette.staticfiles import StaticFiles
+
+    from jcjg.core import dispatch
+
+    inner, middle, outer = APIRouter(), APIRouter(prefix="/mid"), APIRouter()
+    inner.add_api_route("/leaf", lambda: None)
+    inner.add_api_route("/{any}/x", lambda: None)
+    inner.mount("/files", StaticFiles(directory=".", check_dir=False))
+    middle.include_router(inner, prefix="/in")
+    middle.add_api_route("", lambda: None)
+    outer.include_router(middle, prefix="/top")
+    outer.include_router(inner)
+    app = FastAPI()
+    app.include_router(outer, prefix="/api")
+    app.include_router(inner)
+    seen: set[str | None] = set()
+    for route in app.router.routes:
+        given = {
+            ANY if c.path_format is None else first_segment(c.path_format)
+            for c in fastapi_routing.iter_route_contexts([route])
+        }
+        assert dispatch.segments_of(route) == given
+        seen |= given
+    assert {"api", "leaf", "files", ANY} <= seen  # besides the docs pages FastAPI adds
