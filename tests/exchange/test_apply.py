@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -950,6 +950,24 @@ def test_the_apps_lifespan_wakes_its_apply_workers_to_stop(settings: Settings) -
     assert wakeup._closed
 
 
+def _pass_beginnings(monkeypatch: pytest.MonkeyPatch, counted: Callable[[], bool]) -> list[float]:
+    """When each pass over the waiting lanes began (monotonic), in the threads ``counted``
+    says are the test's, as the worker's :class:`apply.Pace` noted it. A time taken later
+    (at the pass's first call) is late by whatever a loaded machine delayed the thread
+    meanwhile: two such delays made a gap look 18 ms short of the gather."""
+    began: list[float] = []
+    paced = apply.Pace.next_pass
+
+    def next_pass(pace: apply.Pace, stop: threading.Event | None = None) -> bool:
+        begins = paced(pace, stop)
+        if begins and counted():
+            began.append(pace.began)
+        return begins
+
+    monkeypatch.setattr(apply.Pace, "next_pass", next_pass)
+    return began
+
+
 def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -957,21 +975,8 @@ def test_an_apply_worker_woken_at_every_commit_passes_at_most_every_gather(
     waiting lanes at most every ``gather`` seconds (a drain's first pass paced by the last
     drain's last), where without a gather it passes at nearly every wake-up; and a worker
     waiting out a long gather stops at once when its process stops."""
-    passes: list[float] = []
     mine: set[int] = set()  # the worker's thread (apply workers of other tests' apps may run)
-
-    paced = apply.Pace.next_pass
-
-    def next_pass(pace: apply.Pace, stop: threading.Event | None = None) -> bool:
-        # when the worker's pass began, as its pace noted it: a time taken later (at the
-        # pass's first call) is late by whatever the loaded machine delayed the thread
-        # meanwhile, and two such delays made a gap look 18 ms short of the gather
-        begins = paced(pace, stop)
-        if begins and threading.get_ident() in mine:
-            passes.append(pace.began)
-        return begins
-
-    monkeypatch.setattr(apply.Pace, "next_pass", next_pass)
+    passes = _pass_beginnings(monkeypatch, lambda: threading.get_ident() in mine)
     monkeypatch.setattr(apply, "waiting_lanes", lambda db, limit=100: ["i1"])
     monkeypatch.setattr(apply, "apply_lanes", lambda *args, **kwargs: 0)  # one pass a drain
 
@@ -1017,23 +1022,14 @@ def test_a_drain_behind_a_steady_stream_passes_at_most_every_gather(
     """Messages arriving all the time keep a drain going: each pass over the waiting lanes
     begins at least ``gather`` after the one before (what arrived meanwhile is one batch), or
     at once without a gather."""
-    passes: list[float] = []
     test = threading.get_ident()  # apply workers of other tests' apps may run meanwhile
-
-    paced = apply.Pace.next_pass
-
-    def next_pass(pace: apply.Pace, stop: threading.Event | None = None) -> bool:
-        begins = paced(pace, stop)
-        if begins and threading.get_ident() == test:
-            passes.append(pace.began)  # when the pass began, as its pace noted it
-        return begins
+    passes = _pass_beginnings(monkeypatch, lambda: threading.get_ident() == test)
 
     def applied(*args: Any, **kwargs: Any) -> int:
         if threading.get_ident() != test:
             return 0
         return 1 if len(passes) < 4 else 0  # three passes find messages, the fourth none
 
-    monkeypatch.setattr(apply.Pace, "next_pass", next_pass)
     monkeypatch.setattr(apply, "waiting_lanes", lambda db, limit=100: ["i1"])
     monkeypatch.setattr(apply, "apply_lanes", applied)
     for gather in (0.2, 0.0):
