@@ -50,7 +50,7 @@ from jcjg.exchange.models import Message
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf
 from tests.conftest import BACKEND, command_line_on, redis_url, upgraded_database_url
-from tests.servers import free_port
+from tests.servers import answering, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,23 +131,21 @@ class Layout:
         """The first app alone (it makes the ledger's key in the shared data folder), then the
         second app and the two workers at once, then nginx."""
         self.apps.append(self._spawn("serve", "--port", str(self.app_ports[0]), name="app0"))
-        self._healthy(self.app_ports[0])
+        self._healthy(0)
         self.apps.append(self._spawn("serve", "--port", str(self.app_ports[1]), name="app1"))
         for n in range(2):
             self.workers.append(self._spawn("worker", "--apply-workers", "2", "--poll", "1",
                                             name=f"worker{n}"))  # fmt: skip
-        self._healthy(self.app_ports[1])
+        self._healthy(1)
         self._nginx()
 
-    def _healthy(self, port: int) -> None:
-        deadline = time.monotonic() + 90
-        with httpx.Client(timeout=2) as client:  # one TLS context for the wait (servers.answering)
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                        return
-                time.sleep(0.2)
-        raise AssertionError(f"the app on {port} did not start: " + self.tail(f"app{port}"))
+    def _healthy(self, n: int) -> None:
+        """Wait for app ``n`` to answer (servers.answering); failing, say what its log says
+        (it stopped waiting as soon as the process died)."""
+        try:
+            answering(f"http://127.0.0.1:{self.app_ports[n]}", self.apps[n], f"app{n}", 90)
+        except RuntimeError as error:
+            raise AssertionError(f"{error}: {self.tail(f'app{n}')}") from error
 
     def _nginx(self) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
