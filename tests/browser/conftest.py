@@ -63,13 +63,10 @@ def _first(*candidates: str | None) -> str | None:
     return next((c for c in candidates if c and Path(c).exists()), None)
 
 
-def _missing() -> NoReturn:
+def _missing(what: str) -> NoReturn:
     if require("JCJG_REQUIRE_BROWSER"):
-        pytest.fail(
-            "Chromium required (JCJG_REQUIRE_BROWSER=1) but neither /usr/bin/chromium nor "
-            "/usr/bin/chromium-headless-shell is installed (make sysdeps installs them)"
-        )
-    pytest.skip("Chromium not installed (make sysdeps installs it)")
+        pytest.fail(f"Chromium required (JCJG_REQUIRE_BROWSER=1) but {what} is not installed")
+    pytest.skip(f"{what} is not installed (make sysdeps installs it)")
 
 
 @dataclass
@@ -147,7 +144,7 @@ class _Chromium:
         if self._browser is None:
             path = headless_shell_path()
             if path is None:
-                _missing()
+                _missing("/usr/bin/chromium-headless-shell (or /usr/bin/chromium)")
             from playwright.sync_api import sync_playwright
 
             self._playwright = sync_playwright().start()
@@ -161,7 +158,7 @@ class _Chromium:
         camera, say), from the same Playwright driver; the caller closes it."""
         path = chromium_path()
         if path is None:
-            _missing()
+            _missing("/usr/bin/chromium (the full browser: a page's camera)")
         self.get()
         assert self._playwright is not None
         other = self._playwright.chromium.launch(
