@@ -15,8 +15,9 @@ from sqlalchemy import select
 from jcjg.alerts.engine import run_rule
 from jcjg.alerts.models import Alert
 from jcjg.auth.choices import Role
+from jcjg.core.db import utcnow
 from jcjg.demo import synthetic
-from jcjg.testing import rules as testing_rules
+from jcjg.testing import overlaps
 from jcjg.testing.models import TestRecord
 from tests.testing.conftest import concrete_record, runs_of, when
 
@@ -271,30 +272,106 @@ def test_equipment_invalid_judges_a_record_on_its_write_and_all_on_the_registry_
     assert flagged(db, "equipment_invalid") == set()
 
 
+def _booked(i: int, start: dt.datetime, length: dt.timedelta) -> SimpleNamespace:
+    return SimpleNamespace(id=i, started_at=start, ended_at=start + length)
+
+
 @pytest.mark.parametrize("allowed_s", [-600, 0, 60, 3600])
-def test_impossible_timing_looks_at_the_records_a_walk_over_all_would_find(allowed_s):
-    """The rule's search by start (rules._Overlapping) yields, in the pool's order, every
-    record a walk over the whole pool finds overlapping a record by more than the allowance,
-    started before or after it, whatever the allowance's sign."""
+def test_bookings_find_what_a_walk_over_the_pool_finds(allowed_s):
+    """overlaps.Bookings yields, for a record and an identity, exactly the records booked
+    there that a walk over the whole pool finds overlapping it by more than the allowance,
+    started before or after it, whatever the allowance's sign and however long the records:
+    minutes, days, a record of 1970, one of no duration."""
     rng = random.Random(allowed_s)
     base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     pool = []
     for i in rng.sample(range(1, 1000), 300):  # ids not in the order of the starts
         start = base + dt.timedelta(minutes=rng.randrange(0, 3000, 5))
-        length = dt.timedelta(minutes=rng.choice([1, 6, 30, 240]))
-        pool.append(SimpleNamespace(id=i, started_at=start, ended_at=start + length))
-    search = testing_rules._Overlapping(pool)
+        minutes = rng.choice([0, 1, 6, 30, 240, 240, 3 * 1440])
+        pool.append(_booked(i, start, dt.timedelta(minutes=minutes)))
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    pool.append(_booked(1000, epoch, base - epoch + dt.timedelta(days=1)))
+    keys = {r.id: rng.choice("AB") for r in pool}
+    bookings = overlaps.Bookings((keys[r.id], r) for r in pool)
     allowed = dt.timedelta(seconds=allowed_s)
     for record in pool:
-        walked = [
-            o
-            for o in pool
-            if o is not record
-            and min(record.ended_at, o.ended_at) - max(record.started_at, o.started_at) > allowed
-        ]
-        found = search.around(record, allowed)
-        assert [o for o in found if o in walked] == walked
-        assert len(found) < len(pool) or allowed_s == 3600
+        for key in "AB":
+            walked = {
+                o.id for o in pool if keys[o.id] == key and overlaps.overlap(record, o) > allowed
+            }
+            found = [o.id for o in bookings.overlapping(key, record, allowed)]
+            assert sorted(found) == sorted(walked)
+            assert len(found) == len(set(found))
+
+
+def test_one_long_record_does_not_make_every_search_a_walk():
+    """A machine's 2,000 back-to-back six-minute records and one record of 1970 to now on it:
+    a search looks at the records it yields and a few more, not at every earlier record as a
+    search bounded by the pool's longest record did (2,000 searches: ~2 million looks)."""
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    six = dt.timedelta(minutes=6)
+    pool = [_booked(i, base + i * six, six) for i in range(2000)]
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    pool.append(_booked(5000, epoch, base + dt.timedelta(days=30) - epoch))
+    bookings = overlaps.Bookings(("SB-001", r) for r in pool)
+    allowed = dt.timedelta(seconds=60)
+    yielded = 0
+    for record in pool[:-1]:
+        found = list(bookings.overlapping("SB-001", record, allowed))
+        assert [o.id for o in found if o is not record] == [5000]
+        yielded += len(found)
+    assert yielded == 4000
+    assert bookings.examined < 3 * yielded
+
+
+def test_a_search_stops_at_its_limit_and_lists_the_first_clashes():
+    """A record clashing with more records than a search seeks: the search stops at SOUGHT,
+    and stops at the same records whatever else the pool holds; the finding lists LISTED
+    and says how many more."""
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    clashing = [_booked(i, base, dt.timedelta(hours=2)) for i in range(1, 251)]
+    before = [base - dt.timedelta(days=1 + i) for i in range(50)]
+    quiet = [_booked(300 + i, start, dt.timedelta(minutes=6)) for i, start in enumerate(before)]
+    record = _booked(1000, base + dt.timedelta(minutes=30), dt.timedelta(minutes=30))
+    searched = []
+    for pool in (clashing, clashing + quiet, list(reversed(clashing)) + quiet):
+        bookings = overlaps.Bookings(("SB-001", r) for r in [*pool, record])
+        found, complete = overlaps.clashing(
+            bookings, record, ["SB-001"], dt.timedelta(seconds=60), lambda key, other: True
+        )
+        assert not complete
+        assert len(found) == overlaps.SOUGHT
+        searched.append(sorted(found))
+    assert searched[0] == searched[1] == searched[2]
+    lines = [f"原始记录 {i}" for i in searched[0]]
+    shown = overlaps.listed(lines, complete=False)
+    assert shown[: overlaps.LISTED] == lines[: overlaps.LISTED]
+    assert shown[overlaps.LISTED :] == [f"……另有 {len(lines) - overlaps.LISTED} 处以上"]
+    assert overlaps.listed(lines[:25], complete=True)[-1] == "……另有 5 处"
+    assert overlaps.listed(lines[:3], complete=True) == lines[:3]
+
+
+def test_impossible_timing_with_a_test_of_days_on_the_machine(client, db, lab):
+    """A genuine three-day test on a machine: a six-minute test on the same machine within it,
+    sent later, carries the clash; one before it is quiet; the sweep finds the same."""
+    _registry(db, lab)
+
+    def record(number: str, minutes_ago: float, seed: int, days: float = 0) -> None:
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        if days:
+            payload["started_at"] = (utcnow() - dt.timedelta(days=days)).isoformat()
+        payload.update(equipment=["SB-001"], lab_name="力学室")
+        send(client, lab, payload)
+
+    record("DAYS-A", 10, 1, days=3)  # three days ago to ten minutes ago
+    record("DAYS-B", 60, 2)  # within A
+    record("DAYS-C", 5 * 1440, 3)  # five days ago: before A began
+    assert flagged(db, "impossible_timing") == {"DAYS-B"}
+    (alert,) = db.scalars(select(Alert).where(Alert.rule_id == "impossible_timing"))
+    assert alert.facts["冲突"] == ["设备 SB-001 同时用于原始记录 DAYS-A"]
+    run_rule(db, "impossible_timing", institution_ids=[lab.institution.id])
+    db.commit()
+    assert flagged(db, "impossible_timing") == {"DAYS-B"}
 
 
 def test_impossible_timing_machine_and_person(client, db, lab):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,8 @@ from jcjg.testing import judgement
 from jcjg.testing.analysis import window_text
 from jcjg.testing.choices import TestKind
 from jcjg.testing.models import TestRecord
-from jcjg.testing.rules import record_finding
+from jcjg.testing.overlaps import Bookings, clashing, listed
+from jcjg.testing.rules import record_finding, records_loading
 
 # --- results_above_line -------------------------------------------------------------------------
 
@@ -410,6 +411,9 @@ def _vanished_facts(vanished: Vanished | None) -> dict[str, Any]:
 
 # --- clash_across_institutions ------------------------------------------------------------------
 
+# what clash_across_institutions reads of a record besides record_finding's
+_CLASH = ("started_at", "ended_at", "equipment", "inspector_person_ids")
+
 
 @rule(
     "clash_across_institutions",
@@ -429,7 +433,7 @@ def _vanished_facts(vanished: Vanished | None) -> dict[str, Any]:
     "记录和时段。",
 )
 def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = ctx.narrow(select(TestRecord), TestRecord.institution_id)
+    stmt = ctx.narrow(records_loading(*_CLASH), TestRecord.institution_id)
     subjects = [
         r
         for r in ctx.db.scalars(ctx.narrow_rows(stmt, TestRecord.id))
@@ -462,18 +466,35 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
     )
     if not twins_of_person and not twins_of_machine:
         return
+    # each local id (an institution's person or asset number) of a shared identity, with it
+    shared: dict[tuple[str, int, Any], tuple[str, str]] = {
+        (kind, inst, local): (kind, identity)
+        for kind, twins in (("person", twins_of_person), ("machine", twins_of_machine))
+        for identity, owners in twins.items()
+        for inst, local in owners
+    }
+
+    def keys(record: TestRecord) -> list[tuple[str, str]]:
+        """The shared identities a record names, as :class:`Bookings` keys."""
+        named: list[tuple[str, Any]] = [("person", p) for p in record.inspector_person_ids]
+        named += [("machine", a) for a in record.equipment]
+        found = {shared.get((kind, record.institution_id, local)) for kind, local in named}
+        return sorted(k for k in found if k is not None)
+
+    subjects = [r for r in subjects if keys(r)]
+    if not subjects:
+        return
     others = {i for v in (*twins_of_person.values(), *twins_of_machine.values()) for i, _ in v}
     earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
     latest = max(r.ended_at for r in subjects) + dt.timedelta(days=1)
-    pool = list(
-        ctx.db.scalars(
-            select(TestRecord).where(
-                TestRecord.institution_id.in_(sorted(others)),
-                TestRecord.ended_at >= earliest,
-                TestRecord.started_at <= latest,
-            )
+    pool = ctx.db.scalars(
+        records_loading(*_CLASH).where(
+            TestRecord.institution_id.in_(sorted(others)),
+            TestRecord.ended_at >= earliest,
+            TestRecord.started_at <= latest,
         )
     )
+    bookings = Bookings((key, r) for r in pool for key in keys(r))
     names = dict(
         ctx.db.execute(
             select(Institution.id, Institution.name).where(Institution.id.in_(others))
@@ -481,33 +502,32 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
     )
     for record in subjects:
         allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
+        found, complete = clashing(
+            bookings,
+            record,
+            keys(record),
+            allowed,
+            _elsewhere(record.institution_id),
+        )
         clashes: list[str] = []
-        for other in pool:
-            if other.institution_id == record.institution_id:
-                continue
-            overlap = min(record.ended_at, other.ended_at) - max(
-                record.started_at, other.started_at
-            )
-            if overlap <= allowed or other.id > record.id:  # the later sent carries it
-                continue
+        for _, (other, identities) in sorted(found.items()):
             where = f"{names.get(other.institution_id, '')}的原始记录 {other.number}"
             when = window_text(other.started_at, other.ended_at)
             clashes.extend(
                 f"检测人员 {person.name}（身份证号 {mask_id_number(person.id_number)}）"
                 f"同时出现在{where}（{when}）"
                 for person in (persons[p] for p in record.inspector_person_ids if p in persons)
-                if _theirs(twins_of_person, person.id_number, other.institution_id)
-                & set(other.inspector_person_ids)
+                if ("person", person.id_number) in identities
             )
             for asset in record.equipment:
                 machine = machines.get((record.institution_id, asset))
                 digest = (machine.calibration_certificate_sha256 or "") if machine else ""
-                shared = _theirs(twins_of_machine, digest, other.institution_id) & set(
+                theirs = _theirs(twins_of_machine, digest, other.institution_id) & set(
                     other.equipment
                 )
-                if shared:
+                if ("machine", digest) in identities and theirs:
                     clashes.append(
-                        f"设备 {asset}（与对方设备 {'、'.join(sorted(shared))} 的检定/校准证书"
+                        f"设备 {asset}（与对方设备 {'、'.join(sorted(theirs))} 的检定/校准证书"
                         f"相同，证书文件 {digest[:12]}）同时用于{where}（{when}）"
                     )
         if clashes:
@@ -516,10 +536,15 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
                 record,
                 {
                     "本记录的时段": window_text(record.started_at, record.ended_at),
-                    "冲突": clashes,
+                    "冲突": listed(clashes, complete),
                     "试验日期": beijing_date(record.started_at).isoformat(),
                 },
             )
+
+
+def _elsewhere(inst: int) -> Callable[[tuple[str, str], TestRecord], bool]:
+    """Whether a record booked on an identity is another institution's than ``inst``."""
+    return lambda _, other: other.institution_id != inst
 
 
 def _theirs(twins: dict[str, set[tuple[int, Any]]], identity: str, inst: int) -> set[Any]:

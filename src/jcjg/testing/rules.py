@@ -4,11 +4,10 @@ not in tests/testing/test_rules.py."""
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +44,7 @@ from jcjg.testing.models import (
     Specimen,
     TestRecord,
 )
+from jcjg.testing.overlaps import Bookings, clashing, listed
 
 
 def record_finding(key: str, record: TestRecord, facts: dict[str, Any], what: str = "") -> Finding:
@@ -69,7 +69,7 @@ _TIMING = ("equipment", "inspector_person_ids", "inspectors", "lab_name")
 
 
 @functools.cache
-def _records(*columns: str) -> Select[TestRecord]:
+def records_loading(*columns: str) -> Select[TestRecord]:
     """The records, with only ``columns`` and what :func:`record_finding` reads loaded: a rule
     over an institution's every record reads those again at each write, and the other columns
     (the raw values, results and recomputation as JSON) would be decoded for nothing. A column
@@ -563,7 +563,7 @@ def judgement_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     "检定/校准有效期，或状态不是在用。",
 )
 def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = _records("equipment", "started_at", "lab_name")
+    stmt = records_loading("equipment", "started_at", "lab_name")
     records = [
         r
         for r in ctx.db.scalars(
@@ -610,24 +610,25 @@ def equipment_invalid(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
-class _Overlapping:
-    """The records of a pool that may overlap a record by more than an allowance: those
-    started after its start plus the allowance minus the longest record's duration and before
-    its end minus the allowance. The pool sorted by start and searched by bisection, rather
-    than walked whole for every record."""
+def _timing_keys(record: TestRecord) -> list[tuple[str, int, Any]]:
+    """What a record books, for impossible_timing: each machine of its institution, and each
+    of its inspectors where the record names its test site (a person is in two places only
+    between two named sites)."""
+    keys: list[tuple[str, int, Any]] = [
+        ("machine", record.institution_id, asset) for asset in sorted(set(record.equipment))
+    ]
+    if record.lab_name:
+        keys += [
+            ("person", record.institution_id, pid)
+            for pid in sorted(set(record.inspector_person_ids))
+        ]
+    return keys
 
-    def __init__(self, pool: Sequence[TestRecord]) -> None:
-        self.pool = pool
-        self.order = sorted(range(len(pool)), key=lambda i: (pool[i].started_at, pool[i].id))
-        self.starts = [pool[i].started_at for i in self.order]
-        self.longest = max((r.ended_at - r.started_at for r in pool), default=dt.timedelta(0))
 
-    def around(self, record: TestRecord, allowed: dt.timedelta) -> list[TestRecord]:
-        """A superset of the pool's records that overlap ``record`` by more than ``allowed``,
-        in the pool's order; ``record`` may be among them."""
-        low = bisect.bisect_right(self.starts, record.started_at + allowed - self.longest)
-        high = bisect.bisect_right(self.starts, record.ended_at - allowed)
-        return [self.pool[i] for i in sorted(self.order[low:high])]
+def _two_places(lab: str) -> Callable[[tuple[str, int, Any], TestRecord], bool]:
+    """Whether a record booked on a key clashes with one at ``lab``: any two on a machine; on
+    a person, two at different sites (at the same site, one person may run two tests)."""
+    return lambda key, other: key[0] == "machine" or other.lab_name != lab
 
 
 @rule(
@@ -646,7 +647,7 @@ class _Overlapping:
     "（预警记在后上传的一条上）。",
 )
 def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = _records("started_at", "ended_at", *_TIMING)
+    stmt = records_loading("started_at", "ended_at", *_TIMING)
     subjects = list(
         ctx.db.scalars(ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id))
     )
@@ -655,36 +656,30 @@ def impossible_timing(ctx: RuleContext) -> Iterator[Finding]:
     earliest = min(r.started_at for r in subjects) - dt.timedelta(days=1)
     latest = max(r.ended_at for r in subjects) + dt.timedelta(days=1)
     pool = ctx.db.scalars(
-        _records("started_at", "ended_at", *_TIMING).where(
+        records_loading("started_at", "ended_at", *_TIMING).where(
             TestRecord.institution_id.in_(sorted({r.institution_id for r in subjects})),
             TestRecord.ended_at >= earliest,
             TestRecord.started_at <= latest,
         )
     ).all()
-    overlapping = _Overlapping(pool)
+    bookings = Bookings((key, r) for r in pool for key in _timing_keys(r))
     for record in subjects:
         allowed = dt.timedelta(seconds=float(ctx.thresholds(record.region_code)["overlap_seconds"]))
+        found, complete = clashing(
+            bookings, record, _timing_keys(record), allowed, _two_places(record.lab_name)
+        )
         clashes = []
-        for other in overlapping.around(record, allowed):
-            # the record sent later (the greater id) carries the finding
-            if other.id >= record.id or other.institution_id != record.institution_id:
-                continue
-            overlap = min(record.ended_at, other.ended_at) - max(
-                record.started_at, other.started_at
-            )
-            if overlap <= allowed:
-                continue
-            shared = sorted(set(record.equipment) & set(other.equipment))
+        for _, (other, keys) in sorted(found.items()):
+            shared = [key[2] for key in keys if key[0] == "machine"]
             if shared:
                 clashes.append(f"设备 {'、'.join(shared)} 同时用于原始记录 {other.number}")
-            people = set(record.inspector_person_ids) & set(other.inspector_person_ids)
-            if people and record.lab_name and other.lab_name and record.lab_name != other.lab_name:
+            if any(key[0] == "person" for key in keys):
                 names = sorted(set(record.inspectors) & set(other.inspectors)) or ["同一检测人员"]
                 clashes.append(
                     f"{'、'.join(names)} 同时在{other.lab_name}做原始记录 {other.number}"
                 )
         if clashes:
-            yield record_finding(f"record:{record.id}", record, {"冲突": clashes})
+            yield record_finding(f"record:{record.id}", record, {"冲突": listed(clashes, complete)})
 
 
 # --- the registry's rules, evaluated on each test record -----------------------------------------
@@ -700,7 +695,7 @@ def _specialties(ctx: RuleContext, records: list[TestRecord]) -> dict[str, Speci
 @extend_rule("out_of_scope", triggers=(TestRecord,), rows=Rows(TestRecord, "test_record"))
 def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record whose test item's specialty no valid certificate covered on the test day."""
-    stmt = _records("item_code", "started_at")
+    stmt = records_loading("item_code", "started_at")
     stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
     records = list(ctx.db.scalars(stmt))
     if not records:
@@ -735,7 +730,7 @@ def out_of_scope_records(ctx: RuleContext) -> Iterator[Finding]:
 @extend_rule("unlicensed_work", triggers=(TestRecord,), rows=Rows(TestRecord, "test_record"))
 def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
     """A test record by a person who is not an inspector of the test item's specialty."""
-    stmt = _records("item_code", "inspector_person_ids")
+    stmt = records_loading("item_code", "inspector_person_ids")
     stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
     records = [r for r in ctx.db.scalars(stmt) if r.inspector_person_ids]
     specialties = _specialties(ctx, records)
