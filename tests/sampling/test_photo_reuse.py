@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+from PIL import Image
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
@@ -31,6 +32,86 @@ def test_bands_split_the_hash_and_near_copies_share_one():
     # three bits apart in three bands: the fourth band is the same
     a, b = "0123456789abcdef", f"{0x0123456789ABCDEF ^ 0x0001000100010000:016x}"
     assert sum(x == y for x, y in zip(reuse.bands(a), reuse.bands(b), strict=True)) == 1
+
+
+def test_a_flat_frame_has_no_bands_and_is_compared_by_its_file_only():
+    """A blank, dark or burnt-out frame's dHash is (almost) all 0 or all 1 bits: as near to
+    every other flat frame as to its own copies, so it is not banded nor compared by it."""
+    for flat in ("0000000000000000", "ffffffffffffffff", "000000000000000f", "fff0ffffffffffff"):
+        assert not reuse.informative(flat)
+        assert reuse.bands(flat) == (None, None, None, None)
+    assert reuse.informative("000000000000001f")
+    assert reuse.informative("0123456789abcdef")
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    dark, darker = (
+        PhotoPrint(id=i, kind="sample", sha256=sha, phash="0000000000000000", taken_at=at)
+        for i, sha in ((1, "a" * 64), (2, "b" * 64))
+    )
+    assert reuse.same_picture(dark, darker, 3) is None
+    darker.sha256 = dark.sha256
+    assert reuse.same_picture(dark, darker, 3) == 0
+
+
+def test_two_different_dark_frames_are_not_one_photo_the_same_file_is(chain):
+    db = chain.db
+
+    def frame(grey: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (640, 480), (grey, grey, grey)).save(out, "JPEG", quality=90)
+        return out.getvalue()
+
+    chain.register(seed=60, photos={"sample": frame(8), "tag": photo(560), "sampler": photo(1500)})
+    other = chain.register(
+        seed=61,
+        at=NOW + dt.timedelta(hours=1),
+        photos={"sample": frame(14), "tag": photo(561), "sampler": photo(1501)},
+    )
+    db.commit()
+    prints = db.scalars(select(PhotoPrint).where(PhotoPrint.kind == "sample")).all()
+    assert not any(reuse.informative(p.phash) for p in prints)
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=2))
+    db.commit()
+    assert other.sample_code not in _open(db)
+    again = chain.register(
+        seed=62,
+        at=NOW + dt.timedelta(hours=2),
+        photos={"sample": frame(14), "tag": photo(562), "sampler": photo(1502)},
+    )
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=3))
+    db.commit()
+    (line,) = _open(db)[again.sample_code].facts["相同的照片"]
+    assert f"样品 {other.sample_code} 的样品照片" in line
+    assert "文件完全相同" in line
+
+
+def test_a_file_under_many_samples_costs_each_a_bounded_search(db, monkeypatch):
+    """One file entered under SOUGHT + 30 subjects: each later one is flagged, compared with
+    the SOUGHT latest before it, not with every earlier one; the count says "at least"."""
+    compared = []
+    same_picture = reuse.same_picture
+    monkeypatch.setattr(
+        reuse, "same_picture", lambda a, b, d: compared.append(1) or same_picture(a, b, d)
+    )
+    n = reuse.SOUGHT + 30
+    for i in range(n):
+        reuse.add_prints(
+            db, subject_type="onsite_record", subject_id=90_000 + i, label=f"XC-{i:04d}",
+            region_code="360402", taken_at=NOW + dt.timedelta(minutes=i),
+            photos=[("onsite", "c" * 64, None)],
+        )  # fmt: skip
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(days=1))
+    db.commit()
+    alerts = _open(db)
+    assert len(alerts) == n - 1  # all but the first
+    assert len(compared) == sum(min(i, reuse.SOUGHT) for i in range(n))
+    assert alerts["XC-0001"].facts["相同照片数"] == 1
+    assert alerts[f"XC-{reuse.SOUGHT:04d}"].facts["相同照片数"] == reuse.SOUGHT
+    last = alerts[f"XC-{n - 1:04d}"].facts
+    assert last["相同照片数"] == f"{reuse.SOUGHT} 以上"
+    assert len(last["相同的照片"]) == 20
+    assert f"XC-{n - 2:04d}" in last["相同的照片"][0]  # the latest first
 
 
 def test_a_sample_photo_saved_again_for_another_sample_is_found(chain):

@@ -16,6 +16,7 @@ portrait is taken anew at each sample, so the same file twice means the person w
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import io
 from collections.abc import Iterable, Iterator, Sequence
@@ -45,15 +46,32 @@ FAMILY = {"sampler": "sampler", "witness": "witness", "tag": "tag"}
 SUBJECTS = {"sample": "样品", "onsite_record": "现场检测记录"}
 BAND_BITS = 16
 CHUNK = 500
+# a dHash with at most this many bits 0 or 1 is a flat frame
+FLAT_BITS = 4
+# a photo is compared with at most this many earlier photos of each of its file and bands (the
+# latest): a file uploaded under a thousand samples, or a band many photos share, costs each
+# later photo this many looks, not a thousand
+SOUGHT = 100
 
 
 def family(kind: str) -> str:
     return FAMILY.get(kind, "scene")
 
 
-def bands(phash: str | None) -> tuple[int | None, int | None, int | None, int | None]:
-    """The four 16-bit bands of a 64-bit dHash written as 16 hex digits."""
+def informative(phash: str | None) -> bool:
+    """Whether a dHash says anything of a picture: a flat one (a blank, dark or burnt-out
+    frame, a plain wall) has almost every bit 0 (or 1), and is as near to every other flat
+    frame as to its own copies. Only its file is compared."""
     if not phash:
+        return False
+    ones = int(phash, 16).bit_count()
+    return FLAT_BITS < ones < 64 - FLAT_BITS
+
+
+def bands(phash: str | None) -> tuple[int | None, int | None, int | None, int | None]:
+    """The four 16-bit bands of a 64-bit dHash written as 16 hex digits (none for a hash
+    that is not :func:`informative`)."""
+    if not phash or not informative(phash):
         return None, None, None, None
     value = int(phash, 16)
     mask = (1 << BAND_BITS) - 1
@@ -117,7 +135,7 @@ def same_picture(a: PhotoPrint, b: PhotoPrint, max_distance: int) -> int | None:
         return None
     if a.sha256 == b.sha256:
         return 0
-    if a.phash and b.phash:
+    if a.phash and b.phash and informative(a.phash) and informative(b.phash):
         distance = hamming(a.phash, b.phash)
         if distance <= max_distance:
             return distance
@@ -179,39 +197,37 @@ def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
     if not prints:
         return
     pool = _candidates(ctx.db, prints, since) if ctx.project_ids is not None else prints
-    by_sha: dict[str, list[PhotoPrint]] = {}
-    by_band: dict[tuple[int, int], list[PhotoPrint]] = {}
+    # the pool by file (-1) and by band (0-3), each the earliest first
+    buckets: dict[tuple[int, Any], list[PhotoPrint]] = {}
     for row in pool:
-        by_sha.setdefault(row.sha256, []).append(row)
-        for i, value in enumerate(bands(row.phash)):
-            if value is not None:
-                by_band.setdefault((i, value), []).append(row)
+        for key in _keys(row):
+            buckets.setdefault(key, []).append(row)
+    order: dict[tuple[int, Any], list[tuple[dt.datetime, int]]] = {}
+    for key, bucket in buckets.items():
+        bucket.sort(key=lambda r: (r.taken_at, r.id))
+        order[key] = [(r.taken_at, r.id) for r in bucket]
     matches: dict[tuple[str, int], list[tuple[PhotoPrint, PhotoPrint, int]]] = {}
     firsts: dict[tuple[str, int], PhotoPrint] = {}
+    cut: set[tuple[str, int]] = set()
     for row in prints:
         limit = int(ctx.thresholds(row.region_code)["max_distance"])
+        mine = (row.subject_type, row.subject_id)
         seen: set[int] = set()
-        near = [*by_sha.get(row.sha256, [])]
-        for i, value in enumerate(bands(row.phash)):
-            if value is not None:
-                near += by_band.get((i, value), [])
-        for other in near:
-            if other.id in seen or (other.subject_type, other.subject_id) == (
-                row.subject_type,
-                row.subject_id,
-            ):
-                continue
-            seen.add(other.id)
-            # the later photo's subject carries the finding
-            if (other.taken_at, other.id) > (row.taken_at, row.id):
-                continue
-            distance = same_picture(row, other, limit)
-            if distance is not None:
-                key = (row.subject_type, row.subject_id)
-                matches.setdefault(key, []).append((row, other, distance))
-                firsts.setdefault(key, row)
-    for key, found in matches.items():
-        row = firsts[key]
+        for key in _keys(row):
+            # the later photo's subject carries the finding: the earlier photos, the latest first
+            end = bisect.bisect_left(order[key], (row.taken_at, row.id))
+            if end > SOUGHT:
+                cut.add(mine)
+            for other in reversed(buckets[key][max(0, end - SOUGHT) : end]):
+                if other.id in seen or (other.subject_type, other.subject_id) == mine:
+                    continue
+                seen.add(other.id)
+                distance = same_picture(row, other, limit)
+                if distance is not None:
+                    matches.setdefault(mine, []).append((row, other, distance))
+                    firsts.setdefault(mine, row)
+    for subject, found in matches.items():
+        row = firsts[subject]
         yield Finding(
             key=f"{row.subject_type}:{row.subject_id}",
             subject_type=row.subject_type,
@@ -223,10 +239,16 @@ def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
             project_id=row.project_id,
             facts={
                 "相同的照片": [_line(mine, other, d) for mine, other, d in found[:20]],
-                "相同照片数": len(found),
+                # at least as many when a search stopped at its latest SOUGHT photos
+                "相同照片数": len(found) if subject not in cut else f"{len(found)} 以上",
                 **_figure(found),
             },
         )
+
+
+def _keys(row: PhotoPrint) -> list[tuple[int, Any]]:
+    """Where a photo's copies are: its file (-1) and its dHash's bands (0-3)."""
+    return [(-1, row.sha256)] + [(i, v) for i, v in enumerate(bands(row.phash)) if v is not None]
 
 
 def _figure(found: list[tuple[PhotoPrint, PhotoPrint, int]]) -> dict[str, str]:
