@@ -236,6 +236,39 @@ def test_buckets_are_two_percent_wide():
     assert abs(curves.bucket(800) - curves.bucket(840)) in (2, 3)
 
 
+def test_candidates_are_ranked_at_once_as_one_by_one():
+    """service.ranked, the rule's ranking of the candidates it read (all at once), gives each
+    the best similarity curves.matches gives it among the asking prints, one by one: near and
+    far rise times, alike and unlike shapes, a rise time of 0."""
+    from jcjg.testing.service import ranked
+
+    rng = np.random.default_rng(3)
+    n = 400
+    base = rng.standard_normal(curves.FINGERPRINT_BINS)
+    vectors = base + rng.standard_normal((n, curves.FINGERPRINT_BINS)) * rng.uniform(0, 2, (n, 1))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    rises = rng.uniform(5, 40, n)
+    rises[:5] = 0.0
+    middle = (base / np.linalg.norm(base)).astype(np.float32)
+    prints = [
+        curves.Fingerprint(vectors[i] if i % 2 else middle, 500.0, float(rise))
+        for i, rise in ((7, 20.0), (8, 11.0), (9, 33.0))
+    ]
+    best = ranked(
+        vectors, rises, prints, min_similarity=curves.MIN_SIMILARITY, tolerance=curves.TOLERANCE
+    )
+    hits = 0
+    for i in range(n):
+        theirs = curves.Fingerprint(vectors[i], 400.0, float(rises[i]))
+        found = [m.similarity for fp in prints if (m := curves.matches(fp, theirs)) is not None]
+        if found:
+            hits += 1
+            assert best[i] == pytest.approx(max(found), abs=1e-5)
+        else:
+            assert best[i] == -np.inf
+    assert 20 < hits < n - 20  # both kinds among them
+
+
 def test_the_band_index_finds_copies_as_the_full_scan_does():
     from jcjg.testing import fpindex
 

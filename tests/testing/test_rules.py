@@ -144,6 +144,32 @@ def test_curve_reuse_proves_copies_and_spares_other_specimens(client, db, settin
     assert exact_facts["figure"].startswith("/testing/curves/")
 
 
+def test_curve_reuse_reads_the_candidates_sharing_most_bands_first(client, db, lab, monkeypatch):
+    """A curve reads at most CANDIDATES_READ earlier curves' fingerprints, those sharing the
+    most band keys with it: with one read, among fifteen curves of the same grade, machine and
+    rate, the copies' originals are still among them (found as candidates, not as twins)."""
+    from jcjg.testing import service as testing_service
+
+    for seed in range(31, 35):  # earlier specimens of the same kind, alike in shape
+        send(client, lab, concrete_record(lab, number=f"CR-{seed}", seed=seed)[0])
+    original, drawn = concrete_record(lab, number="CR-ORIG", seed=21)
+    send(client, lab, original)
+    read: list[int] = []
+    ranked = testing_service.ranked
+    monkeypatch.setattr(testing_service, "CANDIDATES_READ", 1)
+
+    def counted(vectors, rises, *a, **k):
+        read.append(len(rises))
+        return ranked(vectors, rises, *a, **k)
+
+    monkeypatch.setattr(testing_service, "ranked", counted)
+    monkeypatch.setattr(testing_service, "_twins", lambda *a: [])  # the candidates alone
+    send(client, lab, concrete_record(lab, number="CR-COPY", curves_of=drawn)[0])
+    assert flagged(db, "curve_reuse") == {"CR-COPY"}
+    assert read
+    assert max(read) == 1
+
+
 def test_late_upload_auto_minutes_and_manual_hours(client, db, lab):
     send(client, lab, concrete_record(lab, number="LT-AUTO-OK", minutes_ago=5)[0])
     send(client, lab, concrete_record(lab, number="LT-AUTO", minutes_ago=90, seed=2)[0])

@@ -523,8 +523,15 @@ def _statements(dialect: str) -> _Reads:
     per record of three curves 14-15 -> 10-11 ms, bench._curve_stages): the candidates'
     fingerprints by band key, the twins' near a peak and rise time, and whole rows by id."""
     before = Curve.id < bindparam("row_id")
-    keyed = select(CurveKey.curve_id).where(
-        _key_among(dialect), CurveKey.curve_id < bindparam("row_id")
+    # the earlier curves sharing the most band keys (the likeliest alike), the latest first
+    # among equals, at most CANDIDATES_READ: curves of one kind share bands widely (a lab's
+    # 300th cube curve had up to 48 candidates), so a province's history would be read whole
+    keyed = (
+        select(CurveKey.curve_id)
+        .where(_key_among(dialect), CurveKey.curve_id < bindparam("row_id"))
+        .group_by(CurveKey.curve_id)
+        .order_by(func.count().desc(), CurveKey.curve_id.desc())
+        .limit(bindparam("most"))
     )
     candidates = select(*_PRINT_COLUMNS).where(Curve.id.in_(keyed)).order_by(Curve.id)
     twins = (
@@ -553,6 +560,7 @@ def _curves_by_id(db: Session, ids: list[int]) -> list[Curve]:
 log = logging.getLogger(__name__)
 
 MAX_COMPARED = 3  # candidates compared sample by sample for one curve, most similar first
+CANDIDATES_READ = 1000  # candidates' fingerprints read and ranked for one curve (see _statements)
 # curves kept prepared in this process (reuse.prepare: decoded, branch found, whitened grids and
 # their transforms): the curves a new one is compared with are mostly the same few similar
 # earlier ones, again and again (a lab's day of one machine and grade)
@@ -661,25 +669,50 @@ def _candidates(
         buckets = curves.bucket(fp.rise_s) + np.arange(-reach, reach + 1)
         wanted.update(fpindex.keys(buckets, fpindex.band_values(fp.vector)).ravel().tolist())
     dialect = db.get_bind().dialect.name
-    ranked = []
-    candidates = db.execute(
+    read = db.execute(
         _statements(dialect).candidates,
-        {"curve_keys": _bound_keys(dialect, sorted(wanted)), "row_id": row.id},
-    )
-    for other_id, vector, peak_kn, rise_s in candidates:
-        theirs = _fingerprint(vector, peak_kn, rise_s)
-        if theirs is None:
-            continue
-        found = [
-            match.similarity
-            for fp in prints
-            if (match := curves.matches(fp, theirs, min_similarity=min_similarity,
-                                        tolerance=tolerance)) is not None
-        ]  # fmt: skip
-        if found:
-            ranked.append((max(found), other_id))
-    ranked.sort(key=lambda pair: -pair[0])
-    return _curves_by_id(db, [other_id for _, other_id in ranked[:MAX_COMPARED]])
+        {
+            "curve_keys": _bound_keys(dialect, sorted(wanted)),
+            "row_id": row.id,
+            "most": CANDIDATES_READ,
+        },
+    ).all()
+    # a row without its fingerprint's columns is not ranked (as _fingerprint)
+    whole = [
+        (other_id, vector, rise)
+        for other_id, vector, peak, rise in read
+        if vector is not None and peak is not None and rise is not None
+    ]
+    if not whole:
+        return []
+    ids = [other_id for other_id, _, _ in whole]
+    kept = [(vector, rise) for _, vector, rise in whole]
+    vectors = np.frombuffer(b"".join(v for v, _ in kept), dtype=np.float32).reshape(len(ids), -1)
+    rises = np.array([r for _, r in kept], dtype=np.float64)
+    best = ranked(vectors, rises, prints, min_similarity=min_similarity, tolerance=tolerance)
+    order = np.argsort(-best, kind="stable")  # the most similar first; among equals, by id
+    chosen = [ids[i] for i in order[:MAX_COMPARED] if best[i] > -np.inf]
+    return _curves_by_id(db, chosen)
+
+
+def ranked(
+    vectors: npt.NDArray[np.float32],
+    rises: npt.NDArray[np.float64],
+    prints: list[curves.Fingerprint],
+    *,
+    min_similarity: float,
+    tolerance: float,
+) -> npt.NDArray[np.float64]:
+    """For each candidate (its fingerprint's vector and rise time), the best similarity among
+    ``prints`` it :func:`curves.matches` (-inf where none): all candidates at once."""
+    best = np.full(len(rises), -np.inf)
+    for fp in prints:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            apart = np.abs(fp.rise_s / rises - 1)
+        cosines = (vectors @ fp.vector).astype(np.float64)
+        match = (cosines >= curves.similarity_needed(apart, min_similarity)) & (apart <= tolerance)
+        best = np.where(match & (cosines > best), cosines, best)
+    return best
 
 
 def _twins(db: Session, row: Curve, mine: curves.Fingerprint) -> list[Curve]:
