@@ -16,10 +16,11 @@ from jcjg.alerts.models import Alert
 from jcjg.contracts.models import Contract
 from jcjg.core.db import utcnow
 from jcjg.reports import rules
+from jcjg.reports.models import Report
 from jcjg.testing.models import TestRecord
 from tests.conftest import examples
 from tests.reports.test_reports import report_message
-from tests.testing.conftest import concrete_record
+from tests.testing.conftest import concrete_record, runs_of
 
 
 def _open(db, rule_id: str) -> dict[str, dict]:
@@ -62,11 +63,16 @@ def test_report_data_mismatch(client, db, lab):
     assert "经平台复算不合格" in found["检测报告 BG-2026-0003"]["不符"][0]
 
 
-def test_report_late(client, db, lab):
+def test_report_late(client, db, lab, monkeypatch):
+    """Judged by rows: a report's write judges that report alone; the sweep every report,
+    where a signed file not uploaded in time grows late."""
     _record(client, lab, "JL-L-1", minutes_ago=10 * 24 * 60)  # tested ten days ago
     _report(client, lab, "BG-2026-0001", test_record_numbers=["JL-L-1"])
     _record(client, lab, "JL-L-2", seed=2)
+    runs = runs_of(monkeypatch, "report_late")
     _report(client, lab, "BG-2026-0002", test_record_numbers=["JL-L-2"])
+    second = db.scalars(select(Report.id).where(Report.number == "BG-2026-0002")).one()
+    assert runs == [{"row_ids": {second}}]
     found = _open(db, "report_late")
     assert list(found) == ["检测报告 BG-2026-0001"]
     assert "天后才申领监管码" in found["检测报告 BG-2026-0001"]["问题"][0]
