@@ -17,7 +17,7 @@ from jcjg.reports.models import Report
 from tests.factories import catalogue, login, registry_row
 from tests.reports.pdfs import pem, report_pdf, sign, signer_identity
 from tests.reports.test_reports import HTML, report_message
-from tests.testing.conftest import concrete_record
+from tests.testing.conftest import concrete_record, runs_of
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftoppm") is None or shutil.which("zbarimg") is None,
@@ -121,7 +121,8 @@ def test_a_good_pdf_passes_and_is_served_behind_the_token(
         ("no_qr", "report_qr_mismatch", "没有可识别的监管码二维码"),
     ],
 )
-def test_bad_files_are_caught(client, db, lab, setup, case, rule, says):
+def test_bad_files_are_caught(client, db, lab, setup, case, rule, says, monkeypatch):
+    """Each bad file raises its rule's alert on its report, judged alone (by rows)."""
     keys, codes = setup
     url = codes[1]["verify_url"]
     if case == "altered":
@@ -138,8 +139,11 @@ def test_bad_files_are_caught(client, db, lab, setup, case, rule, says):
         content = sign(report_pdf("BG-2026-0001", codes[2]["verify_url"]), *keys["批准人"])
     else:
         content = sign(report_pdf("BG-2026-0001", None), *keys["批准人"])
+    runs = runs_of(monkeypatch, rule)
     response = _upload(client, lab, content, "BG-2026-0001")
     assert response.status_code == 200, response.text
+    report = db.scalars(select(Report.id).where(Report.number == "BG-2026-0001")).one()
+    assert runs == [{"row_ids": {report}}]
     problems = response.json()["results"]["problems"]
     assert any(says in p for p in problems), problems
     assert {w["code"] for w in response.json()["warnings"]} >= {"report_file_problem"}

@@ -34,6 +34,7 @@ from jcjg.sampling.models import (
 )
 from tests.factories import photo
 from tests.sampling.conftest import NOW, Chain, principal_of
+from tests.testing.conftest import runs_of
 
 
 def open_alerts(db, rule_id: str) -> list[Alert]:
@@ -213,7 +214,9 @@ def _receive(chain: Chain, institution, code: str, photo: bytes, **kw):
     )
 
 
-def test_receipt_accepts_the_genuine_sample_and_refuses_a_swapped_one(chain: Chain, factory):
+def test_receipt_accepts_the_genuine_sample_and_refuses_a_swapped_one(
+    chain: Chain, factory, monkeypatch
+):
     lab = factory.institution()
     genuine, other = chain.register(seed=11), chain.register(seed=12)
     chain.seal(genuine)
@@ -233,6 +236,13 @@ def test_receipt_accepts_the_genuine_sample_and_refuses_a_swapped_one(chain: Cha
         other.sample_code
     ]
     assert len(open_alerts(chain.db, "receipt_refused")) == 1
+    chain.db.commit()
+    # judged by rows: a receipt's write judges that receipt alone
+    runs = runs_of(monkeypatch, "receipt_refused")
+    unknown = _receive(chain, lab, codes.make_code("360402", 2026, 777_777), photo(5))
+    chain.db.commit()
+    assert runs == [{"row_ids": {unknown.id}}]
+    assert len(open_alerts(chain.db, "receipt_refused")) == 2
 
 
 def test_receipt_refuses_unknown_unsealed_and_damaged(chain: Chain, factory):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.core.workdays import add_working_days, working_days_between
 from jcjg.testing.models import OnSitePlan, OnSiteRecord
+from tests.testing.conftest import runs_of
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -272,10 +273,12 @@ def test_work_started_before_the_plan_allows(client, db, factory, lab):
     assert flagged(db) == set()  # the plan had its lead time after all: both records are fine
 
 
-def test_onsite_late_upload_after_the_hours_allowed(client, lab, db, factory):
+def test_onsite_late_upload_after_the_hours_allowed(client, lab, db, factory, monkeypatch):
+    """Judged by rows: each record's write judges that record alone."""
     project = factory.project(region_code=lab.institution.region_code)
     db.commit()
     now = dt.datetime.now(dt.UTC)
+    runs = runs_of(monkeypatch, "onsite_late_upload")
     for number, hours_ago in (("XC-ONTIME", 23.5), ("XC-LATE", 30)):
         ended = now - dt.timedelta(hours=hours_ago)
         body = record(lab, project, number, None, started_at=(ended - dt.timedelta(hours=2))
@@ -287,4 +290,6 @@ def test_onsite_late_upload_after_the_hours_allowed(client, lab, db, factory):
     ).all()
     assert [a.subject_number for a in late] == ["XC-LATE"]
     assert late[0].facts["late"] == "6.0 小时"
+    ids = dict(db.execute(select(OnSiteRecord.number, OnSiteRecord.id)).all())
+    assert runs == [{"row_ids": {ids["XC-ONTIME"]}}, {"row_ids": {ids["XC-LATE"]}}]
     assert late[0].subject_type == "onsite_record"

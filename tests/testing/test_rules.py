@@ -18,7 +18,7 @@ from jcjg.auth.choices import Role
 from jcjg.core.db import utcnow
 from jcjg.demo import synthetic
 from jcjg.testing import overlaps
-from jcjg.testing.models import TestRecord
+from jcjg.testing.models import Revision, TestRecord
 from tests.testing.conftest import concrete_record, runs_of, when
 
 
@@ -182,12 +182,14 @@ def test_late_upload_auto_minutes_and_manual_hours(client, db, lab):
     assert flagged(db, "late_upload") == {"LT-AUTO", "LT-MAN"}
 
 
-def test_manual_override_only_for_auto_acquired_values(client, db, lab):
+def test_manual_override_only_for_auto_acquired_values(client, db, lab, monkeypatch):
+    """Judged by rows: each revision's write judges that revision alone."""
     auto, _ = concrete_record(lab, number="MO-AUTO")
     manual, _ = concrete_record(lab, number="MO-MAN", seed=2)
     manual["acquisition"] = "manual"
     send(client, lab, auto)
     send(client, lab, manual)
+    runs = runs_of(monkeypatch, "manual_override")
     for number, payload in (("MO-AUTO", auto), ("MO-MAN", manual)):
         before = payload["specimens"][0]["values"]["peak_kn"]
         response = lab.post(
@@ -205,6 +207,8 @@ def test_manual_override_only_for_auto_acquired_values(client, db, lab):
         )
         assert response.status_code == 200, response.text
     assert flagged(db, "manual_override") == {"MO-AUTO"}
+    revisions = db.scalars(select(Revision.id).order_by(Revision.id)).all()
+    assert runs == [{"row_ids": {r}} for r in revisions]
 
 
 def test_judgement_mismatch(client, db, lab):

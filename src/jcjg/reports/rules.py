@@ -109,7 +109,8 @@ def _report_finding(report: Report, facts: dict[str, Any]) -> Finding:
 
 def _file_findings(ctx: RuleContext, key: str) -> Iterator[Finding]:
     stmt = select(Report).where(Report.pdf_sha256.is_not(None))
-    for report in ctx.db.scalars(ctx.narrow(stmt, Report.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, Report.institution_id), Report.id)
+    for report in ctx.db.scalars(stmt):
         problems = (report.pdf_checks or {}).get(key) or []
         if problems:
             yield _report_finding(report, {"问题": problems, "监管码": report.supervision_code})
@@ -122,6 +123,7 @@ def _file_findings(ctx: RuleContext, key: str) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     subject_type="report",
     triggers=(Report,),
+    rows=Rows(Report, "report"),  # each report on its file's checks, made at its upload
     description="上传的报告 PDF 没有电子签名，或签名在签署后被篡改、文件被追加修改，"
     "或签名证书不是本机构登记的人员证书、签署时不在有效期，或签署晚于上传，"
     "或没有签字范围覆盖本报告检测专项的授权签字人签名。",
@@ -137,6 +139,7 @@ def report_signature_invalid(ctx: RuleContext) -> Iterator[Finding]:
     severity=Severity.CRITICAL,
     subject_type="report",
     triggers=(Report,),
+    rows=Rows(Report, "report"),  # each report on its file's checks, made at its upload
     description="上传的报告 PDF 中识别不到监管码二维码，或二维码是另一份报告的（复制的二维码），"
     "或二维码中的访问令牌与本报告不符。",
 )

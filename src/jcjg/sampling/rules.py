@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.alerts.engine import Finding, Rows, RuleContext, rule
 from jcjg.auth.models import User
 from jcjg.core.workdays import beijing_date, working_days_between
 from jcjg.projects.choices import MemberRole
@@ -256,12 +256,14 @@ def assignment_change_late(ctx: RuleContext) -> Iterator[Finding]:
     defaults={"max_distance": 12},
     labels={"max_distance": "感知哈希最大差异（位，共 64 位）", "distance": "差异（位）"},
     triggers=(SampleReceipt,),
+    rows=Rows(SampleReceipt, "receipt"),  # each receipt on its photos' distance
     description="检测机构收样时拍摄的样品照片与见证封样时的样品照片感知哈希差异超过阈值：样品可能"
     "被调换。",
 )
 def sample_photo_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(SampleReceipt).where(SampleReceipt.phash_distance.is_not(None))
-    for row in ctx.db.scalars(ctx.narrow(stmt, SampleReceipt.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, SampleReceipt.institution_id), SampleReceipt.id)
+    for row in ctx.db.scalars(stmt):
         limit = int(ctx.thresholds(row.region_code)["max_distance"])
         if row.phash_distance is not None and row.phash_distance > limit:
             yield Finding(
@@ -284,12 +286,14 @@ def sample_photo_mismatch(ctx: RuleContext) -> Iterator[Finding]:
     severity=Severity.WARNING,
     subject_type="sample",
     triggers=(SampleReceipt,),
+    rows=Rows(SampleReceipt, "receipt"),  # each receipt on itself
     description="检测机构收样核验未通过（编码不存在、标识破损、未封样或封志无效、照片不一致等），"
     "拒收记录留存，由监督站跟进。",
 )
 def receipt_refused(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(SampleReceipt).where(SampleReceipt.accepted.is_(False))
-    for row in ctx.db.scalars(ctx.narrow(stmt, SampleReceipt.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, SampleReceipt.institution_id), SampleReceipt.id)
+    for row in ctx.db.scalars(stmt):
         yield Finding(
             key=f"receipt:{row.id}",
             subject_type="sample",

@@ -497,13 +497,15 @@ def late_upload(ctx: RuleContext) -> Iterator[Finding]:
     severity=Severity.WARNING,
     subject_type="test_record",
     triggers=(Revision,),
+    rows=Rows(Revision, "revision"),  # each revision on itself and its record
     description="自动采集的原始数值被修改（例如钢筋屈服点依据曲线人工更正，001 6.2.4）。"
     "修改记录留存，由监管人员核查理由是否成立。",
 )
 def manual_override(ctx: RuleContext) -> Iterator[Finding]:
     stmt = select(Revision, TestRecord).join(TestRecord, TestRecord.id == Revision.test_record_id)
     stmt = stmt.where(Revision.auto_acquired.is_(True))
-    for revision, record in ctx.db.execute(ctx.narrow(stmt, Revision.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, Revision.institution_id), Revision.id)
+    for revision, record in ctx.db.execute(stmt):
         yield record_finding(
             f"revision:{revision.id}",
             record,
@@ -768,11 +770,12 @@ def unlicensed_records(ctx: RuleContext) -> Iterator[Finding]:
     defaults={"hours": 24},
     labels={"hours": "现场检测结束后上传的时限（小时）", "late": "超时"},
     triggers=(OnSiteRecord,),
+    rows=Rows(OnSiteRecord, "onsite_record"),  # each record on its own times
     description="现场检测记录（数据、位置、关键照片和视频）在检测结束后超过规定小时数才上传平台。",
 )
 def onsite_late_upload(ctx: RuleContext) -> Iterator[Finding]:
-    stmt = select(OnSiteRecord)
-    for record in ctx.db.scalars(ctx.narrow(stmt, OnSiteRecord.institution_id)):
+    stmt = ctx.narrow(select(OnSiteRecord), OnSiteRecord.institution_id)
+    for record in ctx.db.scalars(ctx.narrow_rows(stmt, OnSiteRecord.id)):
         allowed = float(ctx.thresholds(record.region_code)["hours"]) * 3600
         waited = (record.received_at - record.ended_at).total_seconds()
         if waited > allowed:
