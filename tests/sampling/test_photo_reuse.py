@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from jcjg.alerts.engine import run_rule
-from jcjg.alerts.models import Alert
+from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.demo.sampling import recompressed
 from jcjg.sampling import reuse
 from jcjg.sampling.models import PhotoPrint
@@ -112,6 +112,28 @@ def test_a_file_under_many_samples_costs_each_a_bounded_search(db, monkeypatch):
     assert last["相同照片数"] == f"{reuse.SOUGHT} 以上"
     assert len(last["相同的照片"]) == 20
     assert f"XC-{n - 2:04d}" in last["相同的照片"][0]  # the latest first
+
+
+def test_a_region_sets_how_far_back_photos_are_compared(db):
+    """window_days per region: the default compares a year back; a region that set 30 days
+    compares a month, one that set 500 days further than the default."""
+    for n, (region, days_ago) in enumerate(
+        (region, days_ago) for region in ("360402", "360403", "360404") for days_ago in (400, 40, 1)
+    ):
+        reuse.add_prints(
+            db, subject_type="onsite_record", subject_id=80_000 + n,
+            label=f"XC-{region}-{days_ago}", region_code=region,
+            taken_at=NOW - dt.timedelta(days=days_ago),
+            photos=[("onsite", region[-1] * 64, None)],
+        )  # fmt: skip
+    for region, days in (("360403", 30), ("360404", 500)):
+        db.add(RuleThreshold(rule_id="photo_reuse", region_code=region, key="window_days",
+                             value=days))  # fmt: skip
+    db.commit()
+    run_rule(db, "photo_reuse", now=NOW)
+    db.commit()
+    counts = {number: alert.facts["相同照片数"] for number, alert in _open(db).items()}
+    assert counts == {"XC-360402-1": 1, "XC-360404-40": 1, "XC-360404-1": 2}
 
 
 def test_a_sample_photo_saved_again_for_another_sample_is_found(chain):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from jcjg.alerts.models import Alert, RuleThreshold
 from jcjg.registry.models import Lab
+from jcjg.video import coverage
 from tests.factories import camera
 from tests.video.test_coverage import flagged, machine, onsite, record
 
@@ -51,15 +52,24 @@ def test_a_listed_test_with_no_camera_for_its_place(db, factory):
     assert flagged(db, RULE) == {}
 
 
-def test_only_recent_tests_count_and_a_region_may_look_further(db, factory):
+def test_only_recent_tests_count_and_a_region_may_look_further(db, factory, monkeypatch):
+    """The rule reads back as far as the longest window any region set (30 days by default),
+    not the 366 days it allows."""
+    read = []
+    recent = coverage._recent
+    monkeypatch.setattr(
+        coverage, "_recent", lambda ctx, region, at: read.append(at) or recent(ctx, region, at)
+    )
     inst = factory.institution()
     record(db, inst, "R-OLD", kind="other", item_code="0108", parameter_codes=["010802"],
            hours_ago=24 * 40)  # fmt: skip
     assert flagged(db, RULE) == {}
+    assert read == []  # forty days back: not read
     db.add(RuleThreshold(rule_id=RULE, region_code=inst.region_code, key="days", value=60))
     db.flush()
     facts = flagged(db, RULE)[str(inst.id)]
     assert (facts["places"], facts["days"]) == (["混凝土抗渗试验"], 60)
+    assert len(read) == 1
 
 
 def test_on_site_tests_need_an_on_site_camera(db, factory):

@@ -386,6 +386,15 @@ class RuleContext:
             self._cache[region_code] = resolve_thresholds(self.rule, self._overrides, region_code)
         return dict(self._cache[region_code])
 
+    def widest(self, key: str) -> float:
+        """The largest value of threshold ``key`` in any region (the default or an override):
+        how far back a rule with a window per region must read for all of them."""
+        if self._overrides is None:
+            self._overrides = load_overrides(self.db, self.rule.id)
+        values = [float(self.rule.defaults[key])]
+        values += [float(v[key]) for v in self._overrides.values() if key in v]
+        return max(values)
+
     def narrow(self, stmt: S, institution_column: Any) -> S:
         """``stmt`` limited to the institutions of a narrowed run (unchanged for a full run)."""
         if self.institution_ids is None:

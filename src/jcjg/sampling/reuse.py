@@ -190,42 +190,31 @@ def _when(at: dt.datetime) -> str:
     "所在样品或记录和时间。",
 )
 def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
-    window = max(float(ctx.thresholds(None)["window_days"]), 1.0)
-    since = ctx.now - dt.timedelta(days=window)
+    # as far back as the longest window of any region; each photo then within its region's
+    since = ctx.now - dt.timedelta(days=max(ctx.widest("window_days"), 1.0))
     stmt = select(PhotoPrint).where(PhotoPrint.taken_at >= since)
     prints = list(ctx.db.scalars(ctx.narrow_projects(stmt, PhotoPrint.project_id)))
     if not prints:
         return
     pool = _candidates(ctx.db, prints, since) if ctx.project_ids is not None else prints
-    # the pool by file (-1) and by band (0-3), each the earliest first
-    buckets: dict[tuple[int, Any], list[PhotoPrint]] = {}
-    for row in pool:
-        for key in _keys(row):
-            buckets.setdefault(key, []).append(row)
-    order: dict[tuple[int, Any], list[tuple[dt.datetime, int]]] = {}
-    for key, bucket in buckets.items():
-        bucket.sort(key=lambda r: (r.taken_at, r.id))
-        order[key] = [(r.taken_at, r.id) for r in bucket]
+    found_in = _Buckets(pool)
     matches: dict[tuple[str, int], list[tuple[PhotoPrint, PhotoPrint, int]]] = {}
     firsts: dict[tuple[str, int], PhotoPrint] = {}
     cut: set[tuple[str, int]] = set()
     for row in prints:
-        limit = int(ctx.thresholds(row.region_code)["max_distance"])
+        limits = ctx.thresholds(row.region_code)
+        own = ctx.now - dt.timedelta(days=max(float(limits["window_days"]), 1.0))
+        if row.taken_at < own:
+            continue
         mine = (row.subject_type, row.subject_id)
-        seen: set[int] = set()
-        for key in _keys(row):
-            # the later photo's subject carries the finding: the earlier photos, the latest first
-            end = bisect.bisect_left(order[key], (row.taken_at, row.id))
-            if end > SOUGHT:
-                cut.add(mine)
-            for other in reversed(buckets[key][max(0, end - SOUGHT) : end]):
-                if other.id in seen or (other.subject_type, other.subject_id) == mine:
-                    continue
-                seen.add(other.id)
-                distance = same_picture(row, other, limit)
-                if distance is not None:
-                    matches.setdefault(mine, []).append((row, other, distance))
-                    firsts.setdefault(mine, row)
+        earlier, complete = found_in.earlier(row, own)
+        if not complete:
+            cut.add(mine)
+        for other in earlier:
+            distance = same_picture(row, other, int(limits["max_distance"]))
+            if distance is not None:
+                matches.setdefault(mine, []).append((row, other, distance))
+                firsts.setdefault(mine, row)
     for subject, found in matches.items():
         row = firsts[subject]
         yield Finding(
@@ -244,6 +233,41 @@ def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
                 **_figure(found),
             },
         )
+
+
+class _Buckets:
+    """A pool of photos by file (-1) and by band (0-3), each the earliest first."""
+
+    def __init__(self, pool: Iterable[PhotoPrint]) -> None:
+        self.rows: dict[tuple[int, Any], list[PhotoPrint]] = {}
+        for row in pool:
+            for key in _keys(row):
+                self.rows.setdefault(key, []).append(row)
+        self.order: dict[tuple[int, Any], list[tuple[dt.datetime, int]]] = {}
+        for key, bucket in self.rows.items():
+            bucket.sort(key=lambda r: (r.taken_at, r.id))
+            self.order[key] = [(r.taken_at, r.id) for r in bucket]
+
+    def earlier(self, row: PhotoPrint, since: dt.datetime) -> tuple[list[PhotoPrint], bool]:
+        """The photos of other subjects sharing ``row``'s file or a band, taken before it (the
+        later photo's subject carries a finding) and not before ``since``: the latest first,
+        at most :data:`SOUGHT` of each file and band; and whether that was all of them."""
+        mine = (row.subject_type, row.subject_id)
+        seen: set[int] = set()
+        out: list[PhotoPrint] = []
+        complete = True
+        for key in _keys(row):
+            bucket = self.rows[key]
+            end = bisect.bisect_left(self.order[key], (row.taken_at, row.id))
+            if end > SOUGHT and bucket[end - SOUGHT - 1].taken_at >= since:
+                complete = False  # earlier photos within the window not looked at
+            for other in reversed(bucket[max(0, end - SOUGHT) : end]):
+                if other.taken_at < since:
+                    break  # the latest first: the rest are older still
+                if other.id not in seen and (other.subject_type, other.subject_id) != mine:
+                    seen.add(other.id)
+                    out.append(other)
+        return out, complete
 
 
 def _keys(row: PhotoPrint) -> list[tuple[int, Any]]:

@@ -232,7 +232,8 @@ class _Needs:
 def _needs(ctx: RuleContext, known: _Institutions) -> dict[int, _Needs]:
     places = Places.reading(ctx.db)
     needs: dict[int, _Needs] = {}
-    since = ctx.now - dt.timedelta(days=LONGEST_DAYS)
+    # as far back as the longest window of any region (30 days unless a region set more)
+    since = ctx.now - dt.timedelta(days=min(ctx.widest("days"), LONGEST_DAYS))
     t = TestRecord
     stmt = select(t.institution_id, t.region_code, t.started_at, t.kind, t.parameter_codes,
                   t.equipment).where(t.started_at >= since)  # fmt: skip
