@@ -130,6 +130,25 @@ def test_results_above_line_flags_the_lab_whose_failures_vanished(db, factory):
     assert facts["合格线以下 5% 内的组数"] == 0
 
 
+def test_a_labs_peers_are_counted_once_for_the_province(db, factory, monkeypatch):
+    """Twelve labs of a province: each lab's results near the line are counted once, and a
+    lab's peers are the province's sums less its own (each lab counted every other lab's
+    again: 132 counts for 12 labs, 4 million for 2,000)."""
+    calls = []
+    near_line = fraud.near_line
+    monkeypatch.setattr(fraud, "near_line", lambda *a, **k: calls.append(1) or near_line(*a, **k))
+    labs = [factory.institution() for _ in range(12)]
+    rng = random.Random(9)
+    now = utcnow()
+    for inst in labs:
+        for n in range(30):
+            at = now - dt.timedelta(days=1 + n % 60)
+            _record(db, inst, f"{inst.id}-p{n}", rng.gauss(112, 8), at)
+    db.commit()
+    run_rule(db, "results_above_line")
+    assert len(calls) <= 2 * len(labs)
+
+
 def _record(db, inst, number: str, percent: float, at: dt.datetime) -> None:
     db.add(
         TestRecord(

@@ -333,19 +333,38 @@ def results_above_line(ctx: RuleContext) -> Iterator[Finding]:
         if found is not None:
             (by_lab if started >= since else before).setdefault((inst, kind), []).append(found)
             regions[inst] = region
+    # each lab's counts near the line, and each province's sums by kind and band: a lab's
+    # peers are its province's sums less its own (one pass, not every lab's for every lab)
+    counts: dict[tuple[int, str, float], tuple[int, int, int, int]] = {}
+    sums: dict[tuple[str, str, float], tuple[int, int, int, int]] = {}
+
+    def counted(inst: int, kind: str, band: float) -> tuple[int, int, int, int]:
+        if (inst, kind, band) not in counts:
+            theirs = by_lab[(inst, kind)]
+            _, low, high, _ = near_line(theirs, band)
+            counts[(inst, kind, band)] = (low, high, len(theirs), sum(1 for m in theirs if m < 100))
+        return counts[(inst, kind, band)]
+
     for (inst, kind), own in sorted(by_lab.items()):
         if not ctx.covers(inst):
             continue
         limits = ctx.thresholds(regions[inst])
         band = float(limits["band_percent"])
         province = regions[inst][:2]
-        peer_below = peer_above = peer_groups = peer_failures = 0
-        for (other, other_kind), theirs in by_lab.items():
-            if other != inst and other_kind == kind and regions[other][:2] == province:
-                _, low, high, _ = near_line(theirs, band)
-                peer_below, peer_above = peer_below + low, peer_above + high
-                peer_groups += len(theirs)
-                peer_failures += sum(1 for m in theirs if m < 100)
+        if (province, kind, band) not in sums:
+            each = [
+                counted(other, kind, band)
+                for other, other_kind in by_lab
+                if other_kind == kind and regions[other][:2] == province
+            ]
+            sums[(province, kind, band)] = (
+                sum(c[0] for c in each), sum(c[1] for c in each),
+                sum(c[2] for c in each), sum(c[3] for c in each),
+            )  # fmt: skip
+        mine = counted(inst, kind, band)
+        peer_below, peer_above, peer_groups, peer_failures = (
+            total - part for total, part in zip(sums[(province, kind, band)], mine, strict=True)
+        )
         pile = pile_above(own, (peer_below, peer_above), band=band)
         if pile.band_groups < int(limits["min_band_groups"]):
             continue
