@@ -11,6 +11,7 @@ from jcjg.alerts.models import Alert
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.registry import models as m
+from jcjg.registry import rules as registry_rules
 from tests.factories import catalogue, id_number, registry_row
 
 
@@ -93,6 +94,45 @@ def test_certificate_lending_by_id_number_and_registered_certificate(db, factory
     engineer_a.registered_certificate_no = engineer_b.registered_certificate_no = "S360400123"
     db.flush()
     assert len(_open(db, "certificate_lending", b.id)) == 1
+
+
+def test_a_narrowed_lending_run_reads_only_the_people_sharing_a_number(db, factory, monkeypatch):
+    """A write in one institution judges lending by reading the people anywhere who share an
+    ID number or a registered certificate (trimmed, in capitals) with its people, not every
+    person of the platform; it finds what the whole read finds."""
+    a, b, crowd = factory.institution(), factory.institution(), factory.institution()
+    person = registry_row(factory, "people", a)
+    for _ in range(20):  # a crowd of people of another institution, sharing nothing
+        registry_row(factory, "people", crowd)
+    copy = m.Person(
+        name=person.name, id_number=person.id_number.lower(), title="junior",
+        institution_id=b.id, region_code=b.region_code,
+        registered_certificate_no=" s360400777 ",
+    )  # fmt: skip
+    person.registered_certificate_no = "S360400777"
+    db.add(copy)
+    db.flush()
+    seen: list[int] = []
+    lending = registry_rules._lending
+    monkeypatch.setattr(
+        registry_rules, "_lending",
+        lambda ctx, people, *a: seen.append(len(people)) or lending(ctx, people, *a),
+    )  # fmt: skip
+    run_rule(db, "certificate_lending", institution_ids=[a.id])
+    assert seen == [2, 2]  # the two sharing, for each of the two numbers
+    found = db.scalars(
+        select(Alert.key).where(Alert.rule_id == "certificate_lending", Alert.status == "open")
+    ).all()
+    assert len(found) == 2  # a's two findings: its ID number, its certificate
+    run_rule(db, "certificate_lending")
+    again = db.scalars(
+        select(Alert.key).where(
+            Alert.rule_id == "certificate_lending",
+            Alert.status == "open",
+            Alert.institution_id == a.id,
+        )
+    ).all()
+    assert sorted(again) == sorted(found)
 
 
 def test_unlicensed_work(db, factory):

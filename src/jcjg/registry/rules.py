@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import lazyload
 
 from jcjg.alerts.choices import Severity
@@ -44,6 +44,28 @@ def _today(ctx: RuleContext) -> dt.date:
 
 def _active_people(ctx: RuleContext, today: dt.date) -> list[Person]:
     return list(ctx.db.scalars(select(Person).where(employed_on(today))))
+
+
+def _sharing(ctx: RuleContext, today: dt.date) -> list[Person]:
+    """The people employed on ``today`` anywhere whose ID number or registered certificate
+    (compared as ``_lending`` does: trimmed, in capitals) one of the run's institutions'
+    people employed then holds."""
+    mine = ctx.db.execute(
+        ctx.narrow(
+            select(Person.id_number, Person.registered_certificate_no).where(employed_on(today)),
+            Person.institution_id,
+        )
+    ).all()
+    conditions = []
+    for column, values in (
+        (Person.id_number, {v.strip().upper() for v, _ in mine if v}),
+        (Person.registered_certificate_no, {c.strip().upper() for _, c in mine if c}),
+    ):
+        if values:
+            conditions.append(func.upper(func.trim(column)).in_(sorted(values)))
+    if not conditions:
+        return []
+    return list(ctx.db.scalars(select(Person).where(employed_on(today), or_(*conditions))))
 
 
 def _names(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
@@ -144,8 +166,11 @@ def _lending(
     description="同一身份证号同时作为两家及以上检测机构的在职人员登记，或同一注册执业证书在两家及以上机构登记。",
 )
 def certificate_lending(ctx: RuleContext) -> Iterator[Finding]:
-    # Lending is found across all institutions, then reported for those in scope.
-    people = _active_people(ctx, _today(ctx))
+    # Lending is found across all institutions, then reported for those in scope: a narrowed
+    # run reads the people of the platform sharing an ID number or a registered certificate
+    # with the scope's people, not every person of the platform
+    today = _today(ctx)
+    people = _active_people(ctx, today) if ctx.institution_ids is None else _sharing(ctx, today)
     yield from _lending(ctx, people, "id_number", "身份证号", "id")
     yield from _lending(ctx, people, "registered_certificate_no", "执业资格证书号", "reg")
 
