@@ -15,6 +15,7 @@ from jcjg.contracts.models import Contract
 from jcjg.core.db import utcnow
 from jcjg.core.workdays import beijing_date
 from jcjg.sampling.models import Commission
+from jcjg.testing import analysis
 from jcjg.testing.analysis import owner_groups
 from tests.testing.conftest import concrete_record
 from tests.testing.test_rules import flagged, send
@@ -98,6 +99,35 @@ def test_group_transfer_fires_on_a_sister_lab_taking_the_contracted_work(db, fac
     _contract(db, taker, project, "HT-02", today - dt.timedelta(days=25))
     run_rule(db, "group_transfer")
     assert _open(db, "group_transfer") == []
+
+
+def test_a_narrowed_group_transfer_run_reads_the_projects_institutions(db, factory, monkeypatch):
+    """A contract's or a commission's write (a run narrowed to its project) reads the
+    institutions with a contract or a commission on the project, not every institution of the
+    platform, and finds what the whole run finds."""
+    holder, taker = factory.institution(), factory.institution()
+    for _ in range(10):  # institutions of the same group with no work on the project
+        _owned(factory.institution(), (GROUP, 80))
+    _owned(holder, (GROUP, 51))
+    _owned(taker, (GROUP, 60))
+    project = factory.project()
+    today = beijing_date(utcnow())
+    _contract(db, holder, project, "HT-01", today - dt.timedelta(days=30))
+    _commission(db, taker, project, "WT-01", today - dt.timedelta(days=20))
+    read: list[int] = []
+    groups = analysis.owner_groups
+    monkeypatch.setattr(
+        analysis, "owner_groups", lambda insts, share: read.extend(i.id for i in insts)
+        or groups(insts, share),
+    )  # fmt: skip
+    run_rule(db, "group_transfer", project_ids=[project.id])
+    assert sorted(read) == sorted([holder.id, taker.id])
+    [alert] = _open(db, "group_transfer")
+    assert (alert.institution_id, alert.project_id) == (holder.id, project.id)
+    read.clear()
+    run_rule(db, "group_transfer")
+    assert len(read) > 10
+    assert [a.id for a in _open(db, "group_transfer")] == [alert.id]
 
 
 def test_group_transfer_stays_quiet_just_inside(db, factory):

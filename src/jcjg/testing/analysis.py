@@ -78,7 +78,20 @@ def _covers(items: list[str], wanted: list[str]) -> bool:
     "各一条预警（签约机构可见，承接机构在证据中列出），退回的委托不计；投资人变更在每日全量核查时判断。",
 )
 def group_transfer(ctx: RuleContext) -> Iterator[Finding]:
-    institutions = list(ctx.db.scalars(select(Institution)))
+    stmt = select(Institution)
+    if ctx.project_ids is not None:
+        # a narrowed run: only the institutions with a contract or a commission on its
+        # projects may hold or take one of them (not every institution of the platform)
+        on_projects = sorted(ctx.project_ids)
+        stmt = stmt.where(
+            Institution.id.in_(
+                select(Contract.institution_id).where(Contract.project_id.in_(on_projects))
+            )
+            | Institution.id.in_(
+                select(Commission.institution_id).where(Commission.project_id.in_(on_projects))
+            )
+        )
+    institutions = list(ctx.db.scalars(stmt))
     controlling: dict[int, set[str]] = {}
     for inst in institutions:
         share = float(ctx.thresholds(inst.region_code)["min_share"])
@@ -153,16 +166,19 @@ def _transfers(
 ) -> _Transfers:
     """(holder, taker, project) -> (the holder's contract, the taker's commissions under it,
     the investors they share), for commissions whose lab holds no contract covering them."""
-    held: dict[tuple[int, int], list[Contract]] = {}
+    held: dict[int, dict[int, list[Contract]]] = {}  # project -> holder -> contracts
     for contract in contracts:
-        held.setdefault((contract.project_id, contract.institution_id), []).append(contract)
+        by_holder = held.setdefault(contract.project_id, {})
+        by_holder.setdefault(contract.institution_id, []).append(contract)
     grouped: dict[tuple[int, int, int], tuple[Contract, list[Commission], set[str]]] = {}
     for commission in sorted(commissions, key=lambda c: (c.commissioned_on, c.id)):
-        own = held.get((commission.project_id, commission.institution_id), [])
+        project_id = commission.project_id
+        on_project = held.get(project_id, {})
+        own = on_project.get(commission.institution_id, [])
         if any(_covers(c.items, commission.items) for c in own):
             continue
-        for (project_id, holder), theirs in sorted(held.items()):
-            if project_id != commission.project_id or holder == commission.institution_id:
+        for holder, theirs in sorted(on_project.items()):
+            if holder == commission.institution_id:
                 continue
             shared = controlling.get(holder, set()) & controlling.get(
                 commission.institution_id, set()
