@@ -305,8 +305,10 @@ def _sample(db, factory, code: str, prepared: dt.datetime) -> None:
     db.commit()
 
 
-def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab):
+def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab, monkeypatch):
+    """Judged by rows: a record's write judges that record; a report's its institution's."""
     now = utcnow()
+    runs = runs_of(monkeypatch, "curing_age_short")
     _sample(db, factory, "360403260000101A", now - dt.timedelta(days=28, hours=2))
     _sample(db, factory, "360403260000102B", now - dt.timedelta(days=20))
     _sample(db, factory, "360403260000103C", now - dt.timedelta(days=27, hours=12))  # within 20 h
@@ -322,6 +324,8 @@ def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab):
         assert response.status_code == 200, response.text
     alerts = _open(db, "curing_age_short")
     assert [a.subject_number for a in alerts] == ["AGE-EARLY"]
+    ids = dict(db.execute(select(TestRecord.number, TestRecord.id)).all())
+    assert runs == [{"row_ids": {ids[n]}} for n in ("AGE-OK", "AGE-EARLY", "AGE-EDGE")]
     facts = alerts[0].facts
     assert facts["申报龄期"] == "28 天"
     assert "实际龄期 20 天" in facts["问题"][0]
@@ -337,6 +341,7 @@ def test_cubes_tested_or_reported_before_their_age(client, db, factory, lab):
     assert response.status_code == 200, response.text
     alerts = _open(db, "curing_age_short")
     assert sorted(a.subject_number for a in alerts) == ["AGE-EARLY", "AGE-OK"]
+    assert runs[3:] == [{"institution_ids": {lab.institution.id}}]
     ok = next(a for a in alerts if a.subject_number == "AGE-OK")
     assert any("检测报告 BG-2026-0101 签发于" in p for p in ok.facts["问题"])
 

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.alerts.engine import Finding, Rows, RuleContext, rule
 from jcjg.core.workdays import beijing_date, beijing_minute
 from jcjg.reports.models import Report, ReportRecord
 from jcjg.sampling.choices import Curing
@@ -63,7 +63,11 @@ def _days(delta: dt.timedelta) -> str:
     subject_type="test_record",
     defaults={"extra_hours": 0},
     labels={"extra_hours": "在标准允许偏差之外再放宽的小时数"},
-    triggers=(TestRecord, Specimen, Sample, Report),
+    # a record is judged on itself, its samples and the reports on it: its write judges it
+    # alone (its specimens, and their sample codes, are written with it and never after); a
+    # sample's or a report's write its institution's records
+    triggers=(TestRecord, Sample, Report),
+    rows=Rows(TestRecord, "record"),
     description="混凝土、砂浆立方体试件的检测记录申报了龄期（如 28 天），"
     "而试验开始时距样品登记的制样时间还不到这个龄期"
     "（减去 GB/T 50081 规定的允许偏差，28 天为 20 小时）；或依据这条记录的检测报告"
@@ -78,7 +82,8 @@ def curing_age_short(ctx: RuleContext) -> Iterator[Finding]:
         .where(TestRecord.kind.in_(CAST_KINDS), TestRecord.age_days.is_not(None))
     )
     cast_at: dict[int, tuple[TestRecord, dt.datetime, str]] = {}
-    for record, prepared, code in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
+    stmt = ctx.narrow_rows(ctx.narrow(stmt, TestRecord.institution_id), TestRecord.id)
+    for record, prepared, code in ctx.db.execute(stmt):
         earliest = cast_at.get(record.id)
         # the latest cast of the record's samples bounds the age
         if earliest is None or prepared > earliest[1]:
