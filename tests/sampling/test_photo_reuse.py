@@ -26,6 +26,14 @@ def _open(db) -> dict[str, Alert]:
     return {a.subject_number or "": a for a in db.scalars(stmt)}
 
 
+def _swept(db, at: dt.datetime) -> dict[str, Alert]:
+    """The open alerts after what was written is committed and the rule swept at ``at``."""
+    db.commit()
+    run_rule(db, "photo_reuse", now=at)
+    db.commit()
+    return _open(db)
+
+
 def test_bands_split_the_hash_and_near_copies_share_one():
     assert reuse.bands("0123456789abcdef") == (0xCDEF, 0x89AB, 0x4567, 0x0123)
     assert reuse.bands(None) == (None, None, None, None)
@@ -69,18 +77,13 @@ def test_two_different_dark_frames_are_not_one_photo_the_same_file_is(chain):
     db.commit()
     prints = db.scalars(select(PhotoPrint).where(PhotoPrint.kind == "sample")).all()
     assert not any(reuse.informative(p.phash) for p in prints)
-    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=2))
-    db.commit()
-    assert other.sample_code not in _open(db)
+    assert other.sample_code not in _swept(db, NOW + dt.timedelta(hours=2))
     again = chain.register(
         seed=62,
         at=NOW + dt.timedelta(hours=2),
         photos={"sample": frame(14), "tag": photo(562), "sampler": photo(1502)},
     )
-    db.commit()
-    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=3))
-    db.commit()
-    (line,) = _open(db)[again.sample_code].facts["相同的照片"]
+    (line,) = _swept(db, NOW + dt.timedelta(hours=3))[again.sample_code].facts["相同的照片"]
     assert f"样品 {other.sample_code} 的样品照片" in line
     assert "文件完全相同" in line
 
@@ -179,10 +182,7 @@ def test_the_same_file_is_reuse_and_other_specimens_are_not(chain):
         at=NOW + dt.timedelta(hours=3),
         photos={"sample": photo(21), "tag": photo(530), "sampler": photo(1200)},
     )
-    db.commit()
-    run_rule(db, "photo_reuse", now=NOW + dt.timedelta(hours=4))
-    db.commit()
-    alerts = _open(db)
+    alerts = _swept(db, NOW + dt.timedelta(hours=4))
     assert set(alerts) == {again.sample_code}
     (line,) = alerts[again.sample_code].facts["相同的照片"]
     assert f"样品 {samples[1].sample_code} 的样品照片" in line
