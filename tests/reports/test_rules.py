@@ -44,8 +44,11 @@ def _report(client, lab, number: str, **kw):
     return response.json()["results"]
 
 
-def test_report_data_mismatch(client, db, lab):
+def test_report_data_mismatch(client, db, lab, monkeypatch):
+    """Judged by rows: a report's write judges that report; a raw record's write none."""
+    runs = runs_of(monkeypatch, "report_data_mismatch")
     record = _record(client, lab, "JL-D-1")
+    assert runs == []
     strength = record["results"]["strength_mpa"]
     _report(client, lab, "BG-2026-0001", test_record_numbers=["JL-D-1"],
             results={"strength_mpa": strength})  # fmt: skip
@@ -61,6 +64,8 @@ def test_report_data_mismatch(client, db, lab):
     _report(client, lab, "BG-2026-0003", test_record_numbers=["JL-D-3"], results={})
     found = _open(db, "report_data_mismatch")
     assert "经平台复算不合格" in found["检测报告 BG-2026-0003"]["不符"][0]
+    reports = db.scalars(select(Report.id).order_by(Report.id)).all()
+    assert runs == [{"row_ids": {r}} for r in reports]
 
 
 def test_report_late(client, db, lab, monkeypatch):

@@ -162,12 +162,17 @@ def _close(a: float, b: float, tolerance: float) -> bool:
     subject_type="report",
     defaults={"tolerance_percent": 1.0},
     labels={"tolerance_percent": "数值允许的相对偏差（%）"},
-    triggers=(Report, TestRecord),
+    # a report is judged on itself and the records it covers, which must be uploaded before it
+    # (and never change after: a correction is a revision, kept apart): its write judges it
+    # alone, and a record's write no report (judged the institution's every report)
+    triggers=(Report,),
+    rows=Rows(Report, "report"),
     description="报告中的主要结果与其涵盖的原始记录中同名结果（检测机构计算的或平台复算的）"
     "相差超过允许偏差；或报告结论为合格而所涵盖的原始记录经平台复算不合格。",
 )
 def report_data_mismatch(ctx: RuleContext) -> Iterator[Finding]:
-    reports = list(ctx.db.scalars(ctx.narrow(select(Report), Report.institution_id)))
+    stmt = ctx.narrow_rows(ctx.narrow(select(Report), Report.institution_id), Report.id)
+    reports = list(ctx.db.scalars(stmt))
     links = ctx.db.execute(
         select(ReportRecord.report_id, ReportRecord.test_record_id).where(
             ReportRecord.report_id.in_([r.id for r in reports])
