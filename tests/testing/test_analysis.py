@@ -17,7 +17,8 @@ from jcjg.core.workdays import beijing_date
 from jcjg.sampling.models import Commission
 from jcjg.testing import analysis
 from jcjg.testing.analysis import owner_groups
-from tests.testing.conftest import concrete_record
+from jcjg.testing.models import TestRecord
+from tests.testing.conftest import concrete_record, runs_of
 from tests.testing.test_rules import flagged, send
 
 GROUP = "江西恒建投资集团有限公司"
@@ -180,6 +181,48 @@ def test_capacity_exceeded_by_a_machine_and_by_an_inspector(client, db, lab):
     assert flagged(db, "capacity_exceeded") == {"CAP-FAST", "CAP-P7", "CAP-P8", "CAP-P9"}
     reasons = [r for a in _open(db, "capacity_exceeded") for r in a.facts["做不完的原因"]]
     assert any(r.startswith("检测人员 王检测：本条至少需要 1.0 分钟，开始时仍被") for r in reasons)
+
+
+def test_capacity_exceeded_judges_the_record_written_against_its_queues(
+    client, db, lab, monkeypatch
+):
+    """Judged by rows: a record's write judges that record against the records of its machine
+    and its inspector started before it, reading two days back, not the institution's every
+    record. A record sent late, tested before ones already judged, is judged on its write;
+    those behind it in the queue are judged again by the sweep."""
+    inspector = [{"name": "王检测"}]
+
+    def record(number: str, *, minutes_ago: float, seed: int, asset: str) -> int:
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        payload.update(equipment=[asset], lab_name="力学室", inspectors=inspector)
+        send(client, lab, payload)
+        return db.scalars(select(TestRecord.id).where(TestRecord.number == number)).one()
+
+    record("Q-OLD", minutes_ago=5 * 24 * 60, seed=1, asset="SB-100")  # five days ago
+    read: list[set[int]] = []
+    tests = analysis._tests
+
+    def reading(ctx):
+        got = tests(ctx)
+        read.append({t.id for t in got})
+        return got
+
+    monkeypatch.setattr(analysis, "_tests", reading)
+    runs = runs_of(monkeypatch, "capacity_exceeded")
+    # seven six-minute tests started in the same minute by one inspector on seven machines: a
+    # minute of handling each, the seventh done just by its end and the clock's slack
+    ids = [record(f"Q-{n}", minutes_ago=30, seed=10 + n, asset=f"SB-1{n:02d}") for n in range(7)]
+    assert runs == [{"row_ids": {i}} for i in ids]
+    assert read[0] == {ids[0]}  # the record of five days ago is not read
+    assert flagged(db, "capacity_exceeded") == set()
+    # sent now, started a minute before them: judged on its write (first in the queue, quiet);
+    # the seventh, now behind it too, is found by the sweep
+    early = record("Q-EARLY", minutes_ago=31, seed=20, asset="SB-120")
+    assert runs[7:] == [{"row_ids": {early}}]
+    assert flagged(db, "capacity_exceeded") == set()
+    run_rule(db, "capacity_exceeded", institution_ids=[lab.institution.id])  # as the sweep
+    db.commit()
+    assert flagged(db, "capacity_exceeded") == {"Q-6"}
 
 
 def test_capacity_exceeded_by_an_inspector_day_beyond_its_hours(db, factory):

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from jcjg.alerts.choices import Severity
-from jcjg.alerts.engine import Finding, RuleContext, rule
+from jcjg.alerts.engine import Finding, Rows, RuleContext, rule
 from jcjg.contracts.models import Contract
 from jcjg.core.workdays import BEIJING
 from jcjg.projects.models import Project
@@ -260,7 +260,39 @@ class _Test:
     curves: int = 0
 
 
+# how far before the earliest record written a write reads its queues: a record's verdict
+# depends on the records of its machine and its inspectors started before it, and a queue's
+# backlog runs at most to the latest declared end plus the slack, so only a chain of
+# overlapping records longer than this could reach it (the sweep reads every record)
+LOOKBACK = dt.timedelta(days=2)
+
+
+def _window(ctx: RuleContext) -> list[Any] | None:
+    """What a run reads of the force records: a run by rows the written records'
+    institutions, from ``LOOKBACK`` before the earliest one's start to the latest's (None:
+    nothing written to judge); otherwise the run's institutions (every one for the sweep)."""
+    kinds = TestRecord.kind.in_(FORCE_KINDS)
+    if ctx.row_ids is None:
+        if ctx.institution_ids is None:
+            return [kinds]
+        return [kinds, TestRecord.institution_id.in_(sorted(ctx.institution_ids))]
+    written = ctx.db.execute(
+        ctx.narrow_rows(select(TestRecord.institution_id, TestRecord.started_at), TestRecord.id)
+    ).all()
+    if not written:
+        return None
+    return [
+        kinds,
+        TestRecord.institution_id.in_(sorted({inst for inst, _ in written})),
+        TestRecord.started_at >= min(at for _, at in written) - LOOKBACK,
+        TestRecord.started_at <= max(at for _, at in written),
+    ]
+
+
 def _tests(ctx: RuleContext) -> list[_Test]:
+    window = _window(ctx)
+    if window is None:
+        return []
     stmt = select(
         TestRecord.id,
         TestRecord.institution_id,
@@ -272,9 +304,9 @@ def _tests(ctx: RuleContext) -> list[_Test]:
         TestRecord.equipment,
         TestRecord.inspectors,
         TestRecord.inspector_person_ids,
-    ).where(TestRecord.kind.in_(FORCE_KINDS))
+    ).where(*window)
     tests: dict[int, _Test] = {}
-    for row in ctx.db.execute(ctx.narrow(stmt, TestRecord.institution_id)):
+    for row in ctx.db.execute(stmt):
         ids = list(row.inspector_person_ids or [])
         names = [str(n) for n in row.inspectors or []]
         if ids and len(ids) == len(names):
@@ -287,11 +319,11 @@ def _tests(ctx: RuleContext) -> list[_Test]:
         )  # fmt: skip
     if not tests:
         return []
-    institutions = sorted({t.institution_id for t in tests.values()})
+    # the specimens and curves of the records read (not of the institutions' every record)
     specimens = (
         select(Specimen.test_record_id, func.count())
         .join(TestRecord, TestRecord.id == Specimen.test_record_id)
-        .where(TestRecord.kind.in_(FORCE_KINDS), TestRecord.institution_id.in_(institutions))
+        .where(*window)
         .group_by(Specimen.test_record_id)
     )
     for record_id, count in ctx.db.execute(specimens):
@@ -299,7 +331,8 @@ def _tests(ctx: RuleContext) -> list[_Test]:
             tests[record_id].specimens = int(count)
     curves = (
         select(Curve.test_record_id, func.count(), func.sum(Curve.duration_s))
-        .where(Curve.institution_id.in_(institutions))
+        .join(TestRecord, TestRecord.id == Curve.test_record_id)
+        .where(*window)
         .group_by(Curve.test_record_id)
     )
     for record_id, count, seconds in ctx.db.execute(curves):
@@ -379,7 +412,12 @@ def _judge_queue(
         "slack_seconds": "允许的时钟误差（秒）",
         "inspector_day_hours": "一名检测人员一天的检测时段合计上限（小时）",
     },
-    triggers=(TestRecord, Specimen, Curve),
+    # a record is judged against the records of its machine and inspectors started before it:
+    # its write judges it (reading its queues LOOKBACK back); its specimens and curves are
+    # written with it. A record sent after later-started ones were judged changes their
+    # queues too: the daily sweep judges them again
+    triggers=(TestRecord,),
+    rows=Rows(TestRecord, "record"),
     description="力学检测（混凝土、水泥胶砂、钢筋）按上传的力值曲线计算每条记录最少需要的机时（每个试件的"
     "曲线时长或无曲线时的最少加载时间，加上放取试件的时间）和检测人员的操作时间（每个试件放取的时间）。"
     "同一台设备按开始时间依次排队：一条记录在申报的结束时间前做不完（之前的试验还占着设备，或本身时长"
@@ -403,6 +441,8 @@ def capacity_exceeded(ctx: RuleContext) -> Iterator[Finding]:
     _long_days(ctx, tests, labels, late)
     by_id = {t.id: t for t in tests}
     for record_id, problems in late.items():
+        if ctx.row_ids is not None and record_id not in ctx.row_ids:
+            continue  # read for the queues only: judged on its own write, and by the sweep
         t = by_id[record_id]
         facts: dict[str, Any] = {
             "申报时段": window_text(t.started_at, t.ended_at),
