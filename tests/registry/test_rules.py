@@ -107,11 +107,12 @@ def test_a_narrowed_lending_run_reads_only_the_people_sharing_a_number(db, facto
     copy = m.Person(
         name=person.name, id_number=person.id_number.lower(), title="junior",
         institution_id=b.id, region_code=b.region_code,
-        registered_certificate_no=" s360400777 ",
+        registered_certificate_no="\u3000s360400777\t",
     )  # fmt: skip
     person.registered_certificate_no = "S360400777"
     db.add(copy)
     db.flush()
+    assert copy.registered_certificate_no == "s360400777"  # stored without its blanks
     seen: list[int] = []
     lending = registry_rules._lending
     monkeypatch.setattr(

@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.core.db import Base, UTCDateTime
@@ -109,6 +109,15 @@ class Person(InstitutionRow, Base):
     photo_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
 
     specialties: Mapped[list[Specialty]] = relationship(secondary=person_specialty, lazy="selectin")
+
+    @validates("id_number", "registered_certificate_no")
+    def _stored_plain(self, key: str, value: str | None) -> str | None:
+        """The numbers that identify a person across institutions, stored as they are compared
+        (certificate lending): without surrounding blanks, an ID number's X in capitals."""
+        if value is None:
+            return None
+        value = value.strip()
+        return value.upper() if key == "id_number" else value or None
 
     def audit_repr(self) -> str:
         return self.name

@@ -47,9 +47,9 @@ def _active_people(ctx: RuleContext, today: dt.date) -> list[Person]:
 
 
 def _sharing(ctx: RuleContext, today: dt.date) -> list[Person]:
-    """The people employed on ``today`` anywhere whose ID number or registered certificate
-    (compared as ``_lending`` does: trimmed, in capitals) one of the run's institutions'
-    people employed then holds."""
+    """The run's institutions' people employed on ``today``, and those employed then anywhere
+    whose ID number or registered certificate one of them holds (in capitals, as ``_lending``
+    compares them; a person's numbers are stored without surrounding blanks)."""
     mine = ctx.db.execute(
         ctx.narrow(
             select(Person.id_number, Person.registered_certificate_no).where(employed_on(today)),
@@ -62,10 +62,12 @@ def _sharing(ctx: RuleContext, today: dt.date) -> list[Person]:
         (Person.registered_certificate_no, {c.strip().upper() for _, c in mine if c}),
     ):
         if values:
-            conditions.append(func.upper(func.trim(column)).in_(sorted(values)))
+            conditions.append(func.upper(column).in_(sorted(values)))
     if not conditions:
         return []
-    return list(ctx.db.scalars(select(Person).where(employed_on(today), or_(*conditions))))
+    own = ctx.narrow(select(Person.id), Person.institution_id)
+    stmt = select(Person).where(employed_on(today), or_(Person.id.in_(own), *conditions))
+    return list(ctx.db.scalars(stmt))
 
 
 def _names(ctx: RuleContext, ids: set[int]) -> dict[int, str]:
