@@ -225,6 +225,32 @@ def test_capacity_exceeded_judges_the_record_written_against_its_queues(
     assert flagged(db, "capacity_exceeded") == {"Q-6"}
 
 
+def test_a_test_of_days_on_the_machine_is_read_on_a_write_as_by_the_sweep(client, db, lab):
+    """A record's write reads the records still running two days before it, not only those
+    started then: behind a genuine three-day test on the machine, a record is booked twice and
+    judged from its own start, on its write as by the sweep (read without the long test, it
+    was judged behind the record before it, and flagged)."""
+
+    def record(number: str, *, minutes_ago: float, minutes: float, seed: int, **kw) -> None:
+        payload, _ = concrete_record(lab, number=number, seed=seed, minutes_ago=minutes_ago)
+        # no inspector: a three-day window would pass an inspector's day of 14 hours
+        payload.update(equipment=["SB-001"], lab_name="力学室", inspectors=[])
+        _shortened(payload, minutes)
+        payload.update(kw)
+        send(client, lab, payload)
+
+    started = (utcnow() - dt.timedelta(days=3)).isoformat()
+    record("D-LONG", minutes_ago=10, minutes=5, seed=1, started_at=started)
+    # 4.4 minutes of curves and handling each, declared 3.6 with a minute of slack: A runs
+    # 0.8 minutes past its end, and B, declared from A's end, would be behind it
+    record("D-A", minutes_ago=60, minutes=3.6, seed=2)
+    record("D-B", minutes_ago=60 - 3.6, minutes=3.6, seed=3)
+    assert flagged(db, "capacity_exceeded") == set()
+    run_rule(db, "capacity_exceeded", institution_ids=[lab.institution.id])  # as the sweep
+    db.commit()
+    assert flagged(db, "capacity_exceeded") == set()
+
+
 def test_capacity_exceeded_by_an_inspector_day_beyond_its_hours(db, factory):
     """An inspector's declared windows of one Beijing day, merged: 14 hours pass; the record
     that passes them and the later ones are flagged, not the overlapping ones before."""

@@ -269,8 +269,10 @@ LOOKBACK = dt.timedelta(days=2)
 
 def _window(ctx: RuleContext) -> list[Any] | None:
     """What a run reads of the force records: a run by rows the written records'
-    institutions, from ``LOOKBACK`` before the earliest one's start to the latest's (None:
-    nothing written to judge); otherwise the run's institutions (every one for the sweep)."""
+    institutions' records started by the latest one's start and started, or still running,
+    ``LOOKBACK`` before the earliest one's (a test of days keeps its machine's latest declared
+    end); None: nothing written to judge. Otherwise the run's institutions (every one for the
+    sweep)."""
     kinds = TestRecord.kind.in_(FORCE_KINDS)
     if ctx.row_ids is None:
         if ctx.institution_ids is None:
@@ -281,11 +283,12 @@ def _window(ctx: RuleContext) -> list[Any] | None:
     ).all()
     if not written:
         return None
+    since = min(at for _, at in written) - LOOKBACK
     return [
         kinds,
         TestRecord.institution_id.in_(sorted({inst for inst, _ in written})),
-        TestRecord.started_at >= min(at for _, at in written) - LOOKBACK,
         TestRecord.started_at <= max(at for _, at in written),
+        (TestRecord.started_at >= since) | (TestRecord.ended_at >= since),
     ]
 
 
