@@ -117,6 +117,27 @@ def test_a_file_under_many_samples_costs_each_a_bounded_search(db, monkeypatch):
     assert f"XC-{n - 2:04d}" in last["相同的照片"][0]  # the latest first
 
 
+def test_a_portrait_is_not_crowded_out_by_scene_photos_of_its_file(db):
+    """Only photos of one family can be the same picture, so the latest photos a portrait is
+    compared with are portraits of its role: a file re-used as the sampler's portrait of two
+    samples is found though it was uploaded as a scene photo of SOUGHT + 20 records between."""
+
+    def entered(subject_type: str, subject_id: int, kind: str, minutes: int) -> None:
+        reuse.add_prints(
+            db, subject_type=subject_type, subject_id=subject_id, label=f"{kind}-{subject_id}",
+            region_code="360402", taken_at=NOW + dt.timedelta(minutes=minutes),
+            photos=[(kind, "9" * 64, None)],
+        )  # fmt: skip
+
+    entered("sample", 70_001, "sampler", 0)
+    for n in range(reuse.SOUGHT + 20):
+        entered("onsite_record", 71_000 + n, "onsite", 1 + n)
+    entered("sample", 70_002, "sampler", reuse.SOUGHT + 30)
+    facts = _swept(db, NOW + dt.timedelta(days=1))["sampler-70002"].facts
+    assert facts["相同照片数"] == 1
+    assert "sampler-70001" in facts["相同的照片"][0]
+
+
 def test_a_region_sets_how_far_back_photos_are_compared(db):
     """window_days per region: the default compares a year back; a region that set 30 days
     compares a month, one that set 500 days further than the default."""

@@ -236,14 +236,15 @@ def photo_reuse(ctx: RuleContext) -> Iterator[Finding]:
 
 
 class _Buckets:
-    """A pool of photos by file (-1) and by band (0-3), each the earliest first."""
+    """A pool of photos by family, and within it by file (-1) and by band (0-3), each the
+    earliest first."""
 
     def __init__(self, pool: Iterable[PhotoPrint]) -> None:
-        self.rows: dict[tuple[int, Any], list[PhotoPrint]] = {}
+        self.rows: dict[tuple[str, int, Any], list[PhotoPrint]] = {}
         for row in pool:
             for key in _keys(row):
                 self.rows.setdefault(key, []).append(row)
-        self.order: dict[tuple[int, Any], list[tuple[dt.datetime, int]]] = {}
+        self.order: dict[tuple[str, int, Any], list[tuple[dt.datetime, int]]] = {}
         for key, bucket in self.rows.items():
             bucket.sort(key=lambda r: (r.taken_at, r.id))
             self.order[key] = [(r.taken_at, r.id) for r in bucket]
@@ -270,9 +271,13 @@ class _Buckets:
         return out, complete
 
 
-def _keys(row: PhotoPrint) -> list[tuple[int, Any]]:
-    """Where a photo's copies are: its file (-1) and its dHash's bands (0-3)."""
-    return [(-1, row.sha256)] + [(i, v) for i, v in enumerate(bands(row.phash)) if v is not None]
+def _keys(row: PhotoPrint) -> list[tuple[str, int, Any]]:
+    """Where a photo's copies are: among its family's photos (only those can be the same
+    picture: :func:`same_picture`), its file (-1) and its dHash's bands (0-3)."""
+    kin = family(row.kind)
+    return [(kin, -1, row.sha256)] + [
+        (kin, i, v) for i, v in enumerate(bands(row.phash)) if v is not None
+    ]
 
 
 def _figure(found: list[tuple[PhotoPrint, PhotoPrint, int]]) -> dict[str, str]:

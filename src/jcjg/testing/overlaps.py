@@ -9,8 +9,8 @@ searched by bisection between those two starts. A record of 1970 or a genuine we
 sits in a class of its own and costs a search one look, where a single bound for the whole
 pool (the longest duration) would make every search return every earlier record. What a
 search still looks at beyond the records it yields are records of the same identity and class
-that started within that class's bound before the other and ended before it: records of one
-machine or person that overlap one another, which are findings of their own.
+that started within that class's bound before the other and ended before it: only records of
+one machine or person that overlap one another crowd a class's bound like that.
 """
 
 from __future__ import annotations
