@@ -529,6 +529,23 @@ def matches(
     return None
 
 
+def similarities(
+    fp: Fingerprint,
+    vectors: npt.NDArray[np.float32],
+    rises: npt.NDArray[np.float64],
+    *,
+    min_similarity: float = MIN_SIMILARITY,
+    tolerance: float = TOLERANCE,
+) -> npt.NDArray[np.float64]:
+    """:func:`matches` of ``fp`` with many fingerprints at once (their vectors and rise
+    times): each one's similarity where they are worth comparing, -inf where not."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        apart = np.abs(fp.rise_s / rises - 1)
+    cosines = (vectors @ fp.vector).astype(np.float64)
+    worth = (cosines >= similarity_needed(apart, min_similarity)) & (apart <= tolerance)
+    return np.where(worth, cosines, -np.inf)
+
+
 def similarity_needed(apart: Any, min_similarity: float = MIN_SIMILARITY) -> Any:
     """The cosine two fingerprints whose rise times differ by the share ``apart`` need to be
     compared: ``min_similarity``, or :data:`SCALED_SIMILARITY` (when higher) beyond

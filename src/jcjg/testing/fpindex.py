@@ -202,10 +202,11 @@ class FingerprintIndex:
         """:meth:`verify`'s ids with their cosines."""
         if rows.size == 0:
             return []
-        apart = np.abs(fp.rise_s / self.rises[rows] - 1)
-        rows, apart = rows[apart <= tolerance], apart[apart <= tolerance]
-        cosines = self.vectors[rows] @ fp.vector
-        keep = cosines >= curves.similarity_needed(apart, min_similarity)
+        cosines = curves.similarities(
+            fp, self.vectors[rows], self.rises[rows], min_similarity=min_similarity,
+            tolerance=tolerance,
+        )  # fmt: skip
+        keep = cosines > -np.inf
         rows, cosines = rows[keep], cosines[keep]
         order = np.argsort(-cosines, kind="stable")
         return [

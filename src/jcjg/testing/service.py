@@ -686,10 +686,12 @@ def _candidates(
     if not whole:
         return []
     ids = [other_id for other_id, _, _ in whole]
-    kept = [(vector, rise) for _, vector, rise in whole]
-    vectors = np.frombuffer(b"".join(v for v, _ in kept), dtype=np.float32).reshape(len(ids), -1)
-    rises = np.array([r for _, r in kept], dtype=np.float64)
-    best = ranked(vectors, rises, prints, min_similarity=min_similarity, tolerance=tolerance)
+    vectors = np.frombuffer(b"".join(v for _, v, _ in whole), dtype=np.float32)
+    rises = np.array([rise for _, _, rise in whole], dtype=np.float64)
+    best = ranked(
+        vectors.reshape(len(ids), -1), rises, prints,
+        min_similarity=min_similarity, tolerance=tolerance,
+    )  # fmt: skip
     order = np.argsort(-best, kind="stable")  # the most similar first; among equals, by id
     chosen = [ids[i] for i in order[:MAX_COMPARED] if best[i] > -np.inf]
     return _curves_by_id(db, chosen)
@@ -707,11 +709,10 @@ def ranked(
     ``prints`` it :func:`curves.matches` (-inf where none): all candidates at once."""
     best = np.full(len(rises), -np.inf)
     for fp in prints:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            apart = np.abs(fp.rise_s / rises - 1)
-        cosines = (vectors @ fp.vector).astype(np.float64)
-        match = (cosines >= curves.similarity_needed(apart, min_similarity)) & (apart <= tolerance)
-        best = np.where(match & (cosines > best), cosines, best)
+        found = curves.similarities(
+            fp, vectors, rises, min_similarity=min_similarity, tolerance=tolerance
+        )
+        best = np.maximum(best, found)
     return best
 
 
