@@ -244,10 +244,8 @@ class _Buckets:
         for row in pool:
             for key in _keys(row):
                 self.rows.setdefault(key, []).append(row)
-        self.order: dict[tuple[str, int, Any], list[tuple[dt.datetime, int]]] = {}
-        for key, bucket in self.rows.items():
-            bucket.sort(key=lambda r: (r.taken_at, r.id))
-            self.order[key] = [(r.taken_at, r.id) for r in bucket]
+        for bucket in self.rows.values():
+            bucket.sort(key=_taken)
 
     def earlier(self, row: PhotoPrint, since: dt.datetime) -> tuple[list[PhotoPrint], bool]:
         """The photos of other subjects sharing ``row``'s file or a band, taken before it (the
@@ -259,7 +257,7 @@ class _Buckets:
         complete = True
         for key in _keys(row):
             bucket = self.rows[key]
-            end = bisect.bisect_left(self.order[key], (row.taken_at, row.id))
+            end = bisect.bisect_left(bucket, _taken(row), key=_taken)
             if end > SOUGHT and bucket[end - SOUGHT - 1].taken_at >= since:
                 complete = False  # earlier photos within the window not looked at
             for other in reversed(bucket[max(0, end - SOUGHT) : end]):
@@ -269,6 +267,10 @@ class _Buckets:
                     seen.add(other.id)
                     out.append(other)
         return out, complete
+
+
+def _taken(row: PhotoPrint) -> tuple[dt.datetime, int]:
+    return row.taken_at, row.id
 
 
 def _keys(row: PhotoPrint) -> list[tuple[str, int, Any]]:
