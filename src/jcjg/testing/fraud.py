@@ -500,7 +500,8 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
         found = {shared.get((kind, record.institution_id, local)) for kind, local in named}
         return sorted(k for k in found if k is not None)
 
-    subjects = [r for r in subjects if keys(r)]
+    named = {r.id: identities for r in subjects if (identities := keys(r))}
+    subjects = [r for r in subjects if r.id in named]
     if not subjects:
         return
     others = {i for v in (*twins_of_person.values(), *twins_of_machine.values()) for i, _ in v}
@@ -524,7 +525,7 @@ def clash_across_institutions(ctx: RuleContext) -> Iterator[Finding]:
         found, complete = clashing(
             bookings,
             record,
-            keys(record),
+            named[record.id],
             allowed,
             _elsewhere(record.institution_id),
         )
