@@ -4,9 +4,10 @@ Not a benchmark (``make bench`` skips files starting with ``_``): runs ``bench.c
 as it is (one process, the signed exchange through FastAPI's test client, SQLite, the apply's
 own batching by its time budget) with the stages wrapped in ``time.process_time``, and prints,
 for the test records only, the POSTs' and the apply's CPU per record, the apply's stages and how
-many batches applied them:
+many batches applied them, and with ``--rules`` each rule's CPU per record (the rules' stage
+by rule, dearest first):
 
-    .venv/bin/python -m bench._curve_stages --records 20
+    .venv/bin/python -m bench._curve_stages --records 20 [--rules]
     git archive <base> src bench | tar -x -C /tmp/base && \\
         (cd /tmp/base && PYTHONPATH=/tmp/base/src:/tmp/base python -m bench._curve_stages)
 """
@@ -43,11 +44,14 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rules", action="store_true", help="each rule's CPU per record")
     args = parser.parse_args(argv)
     spent: Counter[str] = Counter()
     calls: Counter[str] = Counter()
     for module, name, label in STAGES:
         setattr(module, name, _timed(getattr(module, name), label, spent, calls))
+    if args.rules:
+        alerts_engine.run_rule = _by_rule(alerts_engine.run_rule, spent, calls)
     # a snapshot at each drain's start and end: the records' POSTs are between the second
     # drain's end (the bare messages') and the third's start, their apply is the third
     marks: list[tuple[Counter[str], Counter[str], float, float]] = []
@@ -77,9 +81,29 @@ def main(argv: list[str] | None = None) -> list[str]:
         if label.startswith("accept"):
             continue
         lines.append(f"  {label:40s} {(s1[label] - s0[label]) * 1000 / n:7.1f} ms")
+    rules = sorted(((s1[k] - s0[k], k) for k in s1 if k.startswith(RULE)), reverse=True)
+    lines.extend(f"      {k[len(RULE) :]:36s} {cpu * 1000 / n:7.2f} ms" for cpu, k in rules if cpu)
     for line in lines:
         print(line)
     return lines
+
+
+RULE = "rule "  # the per-rule labels' prefix in ``spent``
+
+
+def _by_rule(run_rule: Any, spent: Counter[str], calls: Counter[str]) -> Any:
+    """``alerts.engine.run_rule`` with its CPU added up per rule id."""
+
+    @functools.wraps(run_rule)
+    def timed(db: Any, rule_id: str, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return run_rule(db, rule_id, **kwargs)
+        finally:
+            spent[RULE + rule_id] += time.process_time() - started
+            calls[RULE + rule_id] += 1
+
+    return timed
 
 
 def _timed(function: Any, label: str, spent: Counter[str], calls: Counter[str]) -> Any:
