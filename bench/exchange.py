@@ -574,6 +574,7 @@ class Figures:
     live_signed: int
     server_cpu_ms: float  # CPU of the server's processes per accepted answer (timed window)
     postgres_cpu_ms: float  # CPU of the database's backends per accepted answer (NaN: bare)
+    loader_cpu_ms: float = float("nan")  # CPU of the load generator's processes per answer
 
 
 def _cpu(pids: set[int] | None = None, group: int | None = None) -> dict[int, float]:
@@ -670,9 +671,10 @@ class Loaders:
         processes (and the database's backends) used in the timed window per answer in it."""
         assert server.proc is not None
 
-        def cpu() -> tuple[dict[int, float], dict[int, float]]:
+        def cpu() -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
             backends = _cpu(pids=db.backends()) if db is not None else {}
-            return _cpu(group=server.proc.pid if server.proc else 0), backends
+            loaders = _cpu(pids={proc.pid for proc in self.procs})
+            return _cpu(group=server.proc.pid if server.proc else 0), backends, loaders
 
         for proc in self.procs:
             assert proc.stdin is not None
@@ -680,10 +682,10 @@ class Loaders:
             proc.stdin.flush()
         go = time.perf_counter()
         time.sleep(self.warmup)
-        server_before, db_before = cpu()
+        server_before, db_before, loaders_before = cpu()
         self.window_utc = (dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC))
         time.sleep(max(0.0, go + self.warmup + self.seconds - time.perf_counter()))
-        server_after, db_after = cpu()
+        server_after, db_after, loaders_after = cpu()
         self.window_utc = (self.window_utc[0], dt.datetime.now(dt.UTC))
         tallies = []
         for proc in self.procs:
@@ -706,6 +708,7 @@ class Loaders:
             live_signed=sum(t["live_signed"] for t in tallies) if self.mode == "exchange" else 0,
             server_cpu_ms=_cpu_delta(server_before, server_after) * 1000 / answers,
             postgres_cpu_ms=_cpu_delta(db_before, db_after) * 1000 / answers,
+            loader_cpu_ms=_cpu_delta(loaders_before, loaders_after) * 1000 / answers,
         )
         progress(f"{self.mode}: {figures.rate:.0f}/s, {sum(failed.values())} failed")
         return figures
@@ -823,10 +826,17 @@ class Step:
 
     def describe(self) -> str:
         verdict = "sustained" if self.sustained else "not sustained"
+        cpu = (
+            ""
+            if self.figures is None or math.isnan(self.figures.server_cpu_ms)
+            else f"; CPU a message: server {self.figures.server_cpu_ms:.1f} ms, PostgreSQL "
+            f"{self.figures.postgres_cpu_ms:.1f} ms, load generator "
+            f"{self.figures.loader_cpu_ms:.2f} ms"
+        )
         return (
             f"offered {self.offered:.0f} msg/s: accepted {self.accepted:.0f} msg/s, apply lag "
             f"p50 {self.lag_p50_s:.2f} s p99 {self.lag_p99_s:.2f} s, {self.unapplied} unapplied, "
-            f"{self.rejected} rejected, {self.failed} failed: {verdict}"
+            f"{self.rejected} rejected, {self.failed} failed: {verdict}{cpu}"
         )
 
 
@@ -1085,7 +1095,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         if not math.isnan(exchange.server_cpu_ms):
             lines.append(
                 f"# {label}: CPU per message: server {exchange.server_cpu_ms:.1f} ms + "
-                f"PostgreSQL {exchange.postgres_cpu_ms:.1f} ms (bare: {bare.server_cpu_ms:.2f} ms)"
+                f"PostgreSQL {exchange.postgres_cpu_ms:.1f} ms (bare: {bare.server_cpu_ms:.2f} "
+                f"ms); load generator {exchange.loader_cpu_ms:.2f} ms (bare: "
+                f"{bare.loader_cpu_ms:.2f} ms)"
             )
         if exchange.live_signed:
             lines.append(f"# {label}: {exchange.live_signed} requests signed during the run")
