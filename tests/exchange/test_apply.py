@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.audit.models import AuditLog
@@ -34,7 +34,7 @@ from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.ledger.note import parse_checkpoint
-from jcjg.registry.models import Equipment, Lab
+from jcjg.registry.models import Equipment, Lab, RegistrySync
 from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import Lims, apply_waiting, make_lims
 from tests.factories import Factory, catalogue
@@ -227,6 +227,53 @@ def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
         assert (
             db.scalar(select(func.count()).select_from(Lane).where(Lane.holder.is_not(None))) == 0
         )
+
+
+def test_a_batch_reads_its_institutions_sync_rows_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry message renews its institution's sync row: a batch of several institutions'
+    messages reads their rows in one statement (MessageType.batch_reads), not one a lane."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+
+    def send(prefix: str) -> None:
+        _accept_all(
+            region,
+            [
+                (lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"{prefix}{n}"}]))
+                for n in range(2)
+                for lims in labs
+            ],
+        )
+
+    send("室")  # the first sync: each institution's row made
+    assert apply.drain(region.sessions, region.settings, holder="a") == 6
+    send("楼")
+    read: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT registry_sync.institution_id, registry_sync.changed_at"):
+            read.append(statement)  # the rows themselves (the rules' settling asks other things)
+
+    event.listen(region.engine, "before_cursor_execute", seen)
+    try:
+        assert apply.drain(region.sessions, region.settings, holder="a") == 6
+    finally:
+        event.remove(region.engine, "before_cursor_execute", seen)
+    assert len(read) == 1, read
+    with region.sessions() as db:
+        latest = dict(
+            db.execute(
+                select(Message.institution_id, func.max(Message.received_at)).group_by(
+                    Message.institution_id
+                )
+            ).all()
+        )
+        synced = dict(
+            db.execute(select(RegistrySync.institution_id, RegistrySync.changed_at)).all()
+        )
+    assert synced == latest  # each row renewed by its institution's latest message
 
 
 def test_workers_starting_together_share_the_lanes(region: Region) -> None:

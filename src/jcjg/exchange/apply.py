@@ -44,7 +44,7 @@ import socket
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -308,6 +308,21 @@ def _renew(db: Session, settings: Settings, lanes: Sequence[str], holder: str) -
     return [lane for lane in lanes if lane in ours]
 
 
+def _batch_reads(db: Session, rows: Sequence[Message], owners: Mapping[int, Institution]) -> None:
+    """Each message type's :attr:`~jcjg.exchange.types.MessageType.batch_reads`, once for the
+    institutions that sent messages of that type in the batch (a function several types share,
+    once for all of theirs)."""
+    kinds = message_types()
+    wanted: dict[Callable[[Session, Sequence[Institution]], None], dict[int, Institution]] = {}
+    for row in rows:
+        kind = kinds.get(row.message_type)
+        owner = owners.get(row.institution_id) if row.institution_id else None
+        if kind is not None and kind.batch_reads is not None and owner is not None:
+            wanted.setdefault(kind.batch_reads, {})[owner.id] = owner
+    for read, institutions in wanted.items():
+        read(db, list(institutions.values()))
+
+
 def _apply_batch(
     db: Session, settings: Settings, lanes: Sequence[str], holder: str, limit: int
 ) -> tuple[int, bool, list[str]]:
@@ -366,6 +381,7 @@ def _apply_batch(
     # reference data (the catalogue) read once for the batch; the change rows of its messages'
     # flushes written together, a group's at its end
     with remembering(db), holding_changes(db) as held:
+        _batch_reads(db, rows, owners)
         done = _apply_groups(db, held, rows, one, cut)
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar, cast
@@ -254,6 +254,11 @@ class MessageType(Generic[M]):
     # bytes of what it kept on the message itself (None: nothing), which the apply path
     # counts against its bound on the messages it keeps prepared (exchange.apply.PARSED_BYTES)
     prepare: Callable[[M, Settings], int | None] | None = None
+    # rows its handlers will ask for that one read can give for every institution of a batch
+    # (a registry message's sync row): called once a batch, in its transaction, with the
+    # institutions that sent messages of this type in it, to keep what it reads in the
+    # batch's memo (core.db.memo). The same function for several types is called once.
+    batch_reads: Callable[[Session, Sequence[Institution]], None] | None = None
 
     @property
     def has_files(self) -> bool:
@@ -274,12 +279,13 @@ def message_type(
     files: Callable[[M], Iterable[str]] | None = None,
     senders: Iterable[str] = ALL_SENDERS,
     prepare: Callable[[M, Settings], int | None] | None = None,
+    batch_reads: Callable[[Session, Sequence[Institution]], None] | None = None,
 ) -> Callable[[Handler], MessageType[M]]:
     """Make the decorated handler message type ``name`` (``<domain>.<thing>``, or one
     snake_case word such as ``commission``); it is accepted once its domain lists it in
     ``DOMAIN.message_types``. ``senders`` limits which kinds of client may send it; a region
-    message (:class:`RegionMessageBase`) is for other platforms only. ``prepare``: see
-    :attr:`MessageType.prepare`."""
+    message (:class:`RegionMessageBase`) is for other platforms only. ``prepare`` and
+    ``batch_reads``: see :attr:`MessageType.prepare` and :attr:`MessageType.batch_reads`."""
     if not _NAME.fullmatch(name) or len(name) > 56:
         raise ValueError(f"message type names look like 'registry.staff' or 'commission': {name!r}")
     allowed = frozenset(senders)
@@ -299,6 +305,7 @@ def message_type(
             files=files or no_files,
             senders=allowed,
             prepare=prepare,
+            batch_reads=batch_reads,
         )
 
     return make

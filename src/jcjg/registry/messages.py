@@ -9,6 +9,7 @@ findings come back as warnings in the receipt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ Name = Annotated[str, Field(min_length=1, max_length=64)]
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 Code = Annotated[str, Field(pattern=r"^[0-9]{2,16}$")]
 T = TypeVar("T")
+# every registry message renews its institution's sync row (sync.touched, sync.announced):
+# read for all of a batch's institutions at once
+_registry_message = functools.partial(message_type, batch_reads=sync.read_batch)
 
 
 class _Record(TextModel):
@@ -397,7 +401,9 @@ _STAFF_EXAMPLE = {
 }
 
 
-@message_type("registry.staff", title="人员信息同步", schema=StaffMessage, example=_STAFF_EXAMPLE)
+@_registry_message(
+    "registry.staff", title="人员信息同步", schema=StaffMessage, example=_STAFF_EXAMPLE
+)
 def handle_staff(ctx: HandlerContext, message: StaffMessage) -> dict[str, Any]:
     """机构人员（技术负责人、质量负责人、检测人员等）的基本信息、职称、证书、专项与在职情况
     （000 4.1.1 第 2 项）。按身份证号匹配：已有则更新，没有则新增；离职填写 employed_until。"""
@@ -452,7 +458,7 @@ def _equipment_files(message: EquipmentMessage) -> list[str]:
     ]
 
 
-@message_type(
+@_registry_message(
     "registry.equipment",
     title="仪器设备及检定校准同步",
     schema=EquipmentMessage,
@@ -504,7 +510,7 @@ _LAB_EXAMPLE = {
 }
 
 
-@message_type("registry.labs", title="检测场所同步", schema=LabMessage, example=_LAB_EXAMPLE)
+@_registry_message("registry.labs", title="检测场所同步", schema=LabMessage, example=_LAB_EXAMPLE)
 def handle_labs(ctx: HandlerContext, message: LabMessage) -> dict[str, Any]:
     """检测场所（试验室）的名称、地址、面积与所涉专项（000 4.1.1 第 3 项）。按名称匹配。"""
     sync.touched(ctx.db, ctx.institution.id, ctx.received_at)
@@ -540,7 +546,7 @@ _CAPABILITY_EXAMPLE = {
 }
 
 
-@message_type(
+@_registry_message(
     "registry.capabilities",
     title="检测能力同步",
     schema=CapabilityMessage,
@@ -583,7 +589,7 @@ _SIGNATORY_EXAMPLE = {
 }
 
 
-@message_type(
+@_registry_message(
     "registry.signatories",
     title="授权签字人同步",
     schema=SignatoryMessage,
@@ -704,7 +710,7 @@ _SYNC_EXAMPLE = {
 }
 
 
-@message_type(
+@_registry_message(
     "registry.sync", title="登记信息同步开始或完成", schema=SyncMessage, example=_SYNC_EXAMPLE
 )
 def handle_sync(ctx: HandlerContext, message: SyncMessage) -> dict[str, Any]:

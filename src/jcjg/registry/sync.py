@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import exists, inspect, or_, select
 from sqlalchemy.orm import Session
@@ -39,6 +40,7 @@ from jcjg.core.jobs import job
 from jcjg.exchange.choices import ClientKind, ClientStatus
 from jcjg.exchange.models import Client
 from jcjg.registry.models import Person, RegistrySync
+from jcjg.tenancy.models import Institution
 
 SETTLE_EVERY = dt.timedelta(minutes=1)
 
@@ -56,6 +58,20 @@ def _row(db: Session, institution_id: int, at: dt.datetime) -> RegistrySync:
     if kept is not None:  # a batch of messages: held, so the session's identity map answers
         kept[RegistrySync, institution_id] = row  # the next message's get without a query
     return row
+
+
+def read_batch(db: Session, institutions: Sequence[Institution]) -> None:
+    """The sync rows of a batch's ``institutions`` read at once and kept in its memo
+    (``MessageType.batch_reads`` of the registry's messages): each lane's first message would
+    otherwise read its own (:func:`_row`)."""
+    kept = memo(db)
+    if kept is None:
+        return
+    ids = sorted({i.id for i in institutions if (RegistrySync, i.id) not in kept})
+    for start in range(0, len(ids), 500):
+        wanted = ids[start : start + 500]
+        for row in db.scalars(select(RegistrySync).where(RegistrySync.institution_id.in_(wanted))):
+            kept[RegistrySync, row.institution_id] = row
 
 
 def touched(db: Session, institution_id: int, at: dt.datetime) -> None:
