@@ -414,6 +414,42 @@ def test_a_refusal_in_a_group_leaves_the_others_applied_once(
         assert not any("E2" in (text or "") for _, _, text in changes)
 
 
+def test_a_refusal_leaves_each_institutions_sync_row_at_its_last_applied_message(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync rows a batch read ahead (MessageType.batch_reads) and a refused message: its
+    group rolled back, each institution's row still ends at its last applied message."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # one batch on SQLite too
+    first, second = region.lims(2)
+    _accept_all(
+        region, [(lims, "registry.labs", lims.message(labs=[LAB])) for lims in (first, second)]
+    )
+    assert apply.drain(region.sessions, region.settings) == 2  # the rows exist
+    sends = [
+        (first, "registry.labs", first.message(labs=[{**LAB, "name": "室0"}])),
+        (first, "registry.equipment", first.message(equipment=[equipment("E2", "无")])),
+        (first, "registry.labs", first.message(labs=[{**LAB, "name": "室1"}])),
+        (second, "registry.labs", second.message(labs=[{**LAB, "name": "室0"}])),
+        (second, "registry.labs", second.message(labs=[{**LAB, "name": "室1"}])),
+    ]
+    _accept_all(region, sends)
+    assert apply.drain(region.sessions, region.settings) == 5
+    with region.sessions() as db:
+        rows = db.scalars(select(Message).order_by(Message.id)).all()
+        assert [m.status for m in rows[2:]] == [
+            "applied",
+            "rejected",
+            "applied",
+            "applied",
+            "applied",
+        ]
+        latest = {m.institution_id: m.received_at for m in rows if m.status == "applied"}
+        synced = dict(
+            db.execute(select(RegistrySync.institution_id, RegistrySync.changed_at)).all()
+        )
+    assert synced == latest
+
+
 def test_a_row_written_in_place_later_waits_for_its_savepoint_and_goes_with_it(
     client: TestClient, db: Session, lims: Lims
 ) -> None:

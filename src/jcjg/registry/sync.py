@@ -67,10 +67,14 @@ def read_batch(db: Session, institutions: Sequence[Institution]) -> None:
     kept = memo(db)
     if kept is None:
         return
-    ids = sorted({i.id for i in institutions if (RegistrySync, i.id) not in kept})
+    ids = sorted({i.id for i in institutions})
     for start in range(0, len(ids), 500):
-        wanted = ids[start : start + 500]
-        for row in db.scalars(select(RegistrySync).where(RegistrySync.institution_id.in_(wanted))):
+        stmt = (
+            select(RegistrySync)
+            .where(RegistrySync.institution_id.in_(ids[start : start + 500]))
+            .execution_options(populate_existing=True)  # the rows as they are now
+        )
+        for row in db.scalars(stmt):
             kept[RegistrySync, row.institution_id] = row
 
 
