@@ -381,7 +381,6 @@ def _apply_batch(
     # reference data (the catalogue) read once for the batch; the change rows of its messages'
     # flushes written together, a group's at its end
     with remembering(db), holding_changes(db) as held:
-        _batch_reads(db, rows, owners)
         done = _apply_groups(db, held, rows, one, cut, lambda rest: _batch_reads(db, rest, owners))
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
@@ -419,15 +418,18 @@ def _apply_groups(
     rows: Sequence[Message],
     one: Callable[[Message, bool], Applied],
     cut: float | None,
-    read_again: Callable[[Sequence[Message]], None] | None = None,
+    read_ahead: Callable[[Sequence[Message]], None] | None = None,
 ) -> list[Applied]:
     """Apply ``rows`` in order, :data:`GROUP` messages to a savepoint: a group whose messages
     all apply is written at once (its change rows as one statement). When one ends with a
     problem, its group's savepoint is rolled back, the group's messages before it are applied
     again one by one, each in a savepoint of its own (as every message was before), and the
     next group starts after it. On SQLite the batch stops after the message that ends its time
-    (``cut``). A rolled-back group clears the batch's memo; ``read_again`` then reads ahead
-    for the rows left (:func:`_batch_reads`)."""
+    (``cut``). ``read_ahead(rows)`` reads what the handlers of ``rows`` will ask for into the
+    batch's memo (:func:`_batch_reads`): first for them all, and again for those left when a
+    rolled-back group has cleared the memo."""
+    if read_ahead is not None:
+        read_ahead(rows)
     done: list[Applied] = []
     at = 0
     while at < len(rows) and not (cut is not None and done and time.monotonic() > cut):
@@ -456,8 +458,8 @@ def _apply_groups(
         kept = memo(db)
         if kept is not None:
             kept.clear()
-            if read_again is not None:  # what the batch reads ahead, for the rows left
-                read_again(rows[at:])
+            if read_ahead is not None:
+                read_ahead(rows[at:])
         alerts_engine.take_pending(db)
         # those before it again, each in its own savepoint; its own outcome (a problem, its
         # writes rolled back) stands: it met the same writes of theirs

@@ -67,15 +67,13 @@ def read_batch(db: Session, institutions: Sequence[Institution]) -> None:
     kept = memo(db)
     if kept is None:
         return
-    ids = sorted({i.id for i in institutions})
-    for start in range(0, len(ids), 500):
-        stmt = (
-            select(RegistrySync)
-            .where(RegistrySync.institution_id.in_(ids[start : start + 500]))
-            .execution_options(populate_existing=True)  # the rows as they are now
-        )
-        for row in db.scalars(stmt):
-            kept[RegistrySync, row.institution_id] = row
+    stmt = (
+        select(RegistrySync)
+        .where(RegistrySync.institution_id.in_(sorted({i.id for i in institutions})))
+        .execution_options(populate_existing=True)  # the rows as they are now
+    )  # a batch's institutions are at most its messages (exchange.apply.BATCH)
+    for row in db.scalars(stmt):
+        kept[RegistrySync, row.institution_id] = row
 
 
 def touched(db: Session, institution_id: int, at: dt.datetime) -> None:
