@@ -40,6 +40,7 @@ from jcjg.auth import passwords, sessions
 from jcjg.config import Settings, get_settings
 from jcjg.core import memo, pagination
 from jcjg.core.db import create_database, make_engine, make_sessionmaker
+from jcjg.core.migrate import upgrade as migrate_to
 from jcjg.exchange import cache as exchange_cache
 from jcjg.ledger import service as ledger_service
 from jcjg.main import create_app
@@ -383,6 +384,21 @@ def schema_template() -> Template:
 def demo_template() -> Template:
     """The run's demo region, as `jcjg demo load` builds it on an upgraded database."""
     return built_once("demo", _build_demo, base=schema_template())
+
+
+@contextmanager
+def sqlite_at(tmp_dir: Path, revision: str) -> Iterator[tuple[str, Engine]]:
+    """A SQLite file of its own migrated to ``revision``, and an engine on it without the
+    platform's foreign-key pragma (rows written on their own), disposed at the end: a data
+    migration's test writes the rows it finds there, upgrades the URL, reads what became of
+    them."""
+    url = f"sqlite:///{tmp_dir / 'old.db'}"
+    migrate_to(url, revision)
+    engine = create_engine(url)
+    try:
+        yield url, engine
+    finally:
+        engine.dispose()
 
 
 def upgraded_database_url(tmp_dir: Path) -> tuple[str, Any]:

@@ -6,10 +6,11 @@ off flat frames' photo prints (photo_reuse compares those by their file only).""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from jcjg.core.migrate import upgrade
 from jcjg.registry.models import Person
+from tests.conftest import sqlite_at
 
 PERSON = """INSERT INTO person (id, institution_id, region_code, name, id_number, title,
     years_in_testing, is_inspector, registered_certificate_no, created_at, updated_at)
@@ -24,22 +25,23 @@ PRINT = """INSERT INTO photo_print (id, kind, subject_type, subject_id, subject_
 @pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
 @pytest.mark.migrations
 def test_earlier_numbers_are_stored_plain_and_flat_frames_lose_their_bands(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "bbfe79d55845")
-    engine = create_engine(url)  # without the platform's foreign-key pragma: rows on their own
-    with engine.begin() as db:
-        db.execute(text(PERSON), {"id": 1, "number": " 36040219850312001x\t", "certificate": None})
-        db.execute(text(PERSON), {"id": 2, "number": "360402198503120029", "certificate": "　S1 "})
-        db.execute(text(PERSON), {"id": 3, "number": "360402198503120037", "certificate": " "})
-        for i, phash in enumerate(("0000000000000000", "fffffffffffffff7", "0123456789abcdef")):
-            db.execute(text(PRINT), {"id": i + 1, "phash": phash})
-    upgrade(url)
-    with engine.connect() as db:
-        rows = db.execute(
-            text("SELECT id, id_number, registered_certificate_no FROM person ORDER BY id")
-        ).all()
-        banded = db.execute(text("SELECT id, band0, band3 FROM photo_print ORDER BY id")).all()
-    engine.dispose()
+    with sqlite_at(tmp_path, "bbfe79d55845") as (url, engine):
+        with engine.begin() as db:
+            db.execute(
+                text(PERSON), {"id": 1, "number": " 36040219850312001x\t", "certificate": None}
+            )
+            db.execute(
+                text(PERSON), {"id": 2, "number": "360402198503120029", "certificate": "　S1 "}
+            )
+            db.execute(text(PERSON), {"id": 3, "number": "360402198503120037", "certificate": " "})
+            for i, phash in enumerate(("0000000000000000", "fffffffffffffff7", "0123456789abcdef")):
+                db.execute(text(PRINT), {"id": i + 1, "phash": phash})
+        upgrade(url)
+        with engine.connect() as db:
+            rows = db.execute(
+                text("SELECT id, id_number, registered_certificate_no FROM person ORDER BY id")
+            ).all()
+            banded = db.execute(text("SELECT id, band0, band3 FROM photo_print ORDER BY id")).all()
     assert [tuple(r) for r in banded] == [(1, None, None), (2, None, None), (3, 1, 4)]
     assert [tuple(r) for r in rows] == [
         (1, "36040219850312001X", None),

@@ -4,9 +4,10 @@ subject's row has one."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from jcjg.core.migrate import upgrade
+from tests.conftest import sqlite_at
 
 CONTRACT = """INSERT INTO contract (id, institution_id, region_code, project_id, number, year,
     sequence, client_unit, signed_on, items, pdf_sha256, received_at) VALUES (5, 1, '360403', 1,
@@ -19,16 +20,13 @@ ALERT = """INSERT INTO alert (id, rule_id, key, severity, subject_type, subject_
 @pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
 @pytest.mark.migrations
 def test_earlier_alerts_get_their_subjects_number(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "85f2067790c0")
-    engine = create_engine(url)  # without the platform's foreign-key pragma: rows on their own
-    with engine.begin() as db:
-        db.execute(text(CONTRACT))
-        db.execute(text(ALERT), {"id": 1, "key": "a", "kind": "contract", "subject": "5"})
-        db.execute(text(ALERT), {"id": 2, "key": "b", "kind": "contract", "subject": "99"})
-        db.execute(text(ALERT), {"id": 3, "key": "c", "kind": "person", "subject": "5"})
-    upgrade(url)
-    with engine.connect() as db:
-        rows = dict(db.execute(text("SELECT id, subject_number FROM alert ORDER BY id")).all())
-    engine.dispose()
+    with sqlite_at(tmp_path, "85f2067790c0") as (url, engine):
+        with engine.begin() as db:
+            db.execute(text(CONTRACT))
+            db.execute(text(ALERT), {"id": 1, "key": "a", "kind": "contract", "subject": "5"})
+            db.execute(text(ALERT), {"id": 2, "key": "b", "kind": "contract", "subject": "99"})
+            db.execute(text(ALERT), {"id": 3, "key": "c", "kind": "person", "subject": "5"})
+        upgrade(url)
+        with engine.connect() as db:
+            rows = dict(db.execute(text("SELECT id, subject_number FROM alert ORDER BY id")).all())
     assert rows == {1: "HT-2026-0005", 2: None, 3: None}  # gone, or a kind with no number

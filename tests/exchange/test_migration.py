@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from jcjg.core.migrate import upgrade
+from tests.conftest import sqlite_at
 
 CLIENT = """INSERT INTO exchange_client (id, name, kind, institution_id, region_code, status,
     created_at, updated_at) VALUES (1, 'LIMS', 'lims', NULL, '360403', 'active',
@@ -24,30 +25,27 @@ MESSAGE = """INSERT INTO exchange_message (id, client_id, key_id, institution_id
 @pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
 @pytest.mark.migrations
 def test_earlier_messages_become_applied_with_their_receipts_outcome(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "162d688ed1cb")
-    engine = create_engine(url)  # without the platform's foreign-key pragma: rows on their own
-    receipt = {"status": "accepted", "results": {"created": 1}, "warnings": [{"code": "x"}]}
-    with engine.begin() as db:
-        db.execute(text(CLIENT))
-        db.execute(text(LEAF), {"index": 0, "hash": b"\x01" * 32})
-        db.execute(text(LEAF), {"index": 1, "hash": b"\x02" * 32})
-        for n, institution in ((1, 9), (2, None)):
-            db.execute(
-                text(MESSAGE),
-                {"id": n, "institution": institution, "mid": f"m{n}", "sha": "0" * 64,
-                 "receipt": json.dumps(receipt), "index": n - 1},
-            )  # fmt: skip
-    upgrade(url)
-    with engine.connect() as db:
-        rows = db.execute(
-            text(
-                "SELECT id, lane, leaf_hash, status, results, warnings, applied_at "
-                "FROM exchange_message ORDER BY id"
-            )
-        ).all()
-        columns = {c[1] for c in db.execute(text("PRAGMA table_info(exchange_message)"))}
-    engine.dispose()
+    with sqlite_at(tmp_path, "162d688ed1cb") as (url, engine):
+        receipt = {"status": "accepted", "results": {"created": 1}, "warnings": [{"code": "x"}]}
+        with engine.begin() as db:
+            db.execute(text(CLIENT))
+            db.execute(text(LEAF), {"index": 0, "hash": b"\x01" * 32})
+            db.execute(text(LEAF), {"index": 1, "hash": b"\x02" * 32})
+            for n, institution in ((1, 9), (2, None)):
+                db.execute(
+                    text(MESSAGE),
+                    {"id": n, "institution": institution, "mid": f"m{n}", "sha": "0" * 64,
+                     "receipt": json.dumps(receipt), "index": n - 1},
+                )  # fmt: skip
+        upgrade(url)
+        with engine.connect() as db:
+            rows = db.execute(
+                text(
+                    "SELECT id, lane, leaf_hash, status, results, warnings, applied_at "
+                    "FROM exchange_message ORDER BY id"
+                )
+            ).all()
+            columns = {c[1] for c in db.execute(text("PRAGMA table_info(exchange_message)"))}
     assert [(r.id, r.lane, bytes(r.leaf_hash), r.status) for r in rows] == [
         (1, "i9", b"\x01" * 32, "applied"),
         (2, "r360403", b"\x02" * 32, "applied"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from jcjg.core.migrate import upgrade
+from tests.conftest import sqlite_at
 
 PROJECT = """INSERT INTO project (id, code, name, region_code, address, site_radius_m, owner_unit,
     contractor_unit, supervisor_unit, station, permit_number, status, origin, notes, created_at,
@@ -20,15 +21,14 @@ ENTRY = """INSERT INTO nonconformity (id, institution_id, region_code, project_i
 @pytest.mark.sqlite_only  # migrates a SQLite file of its own whatever the backend
 @pytest.mark.migrations
 def test_earlier_entries_move_to_their_projects_region(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "b25a8c5727ce")
-    engine = create_engine(url)  # without the platform's foreign-key pragma: rows on their own
-    with engine.begin() as db:
-        db.execute(text(PROJECT))
-        db.execute(text(ENTRY), {"id": 1, "project": 7, "record": 11})  # a Nanchang project
-        db.execute(text(ENTRY), {"id": 2, "project": None, "record": 12})  # no project
-    upgrade(url)
-    with engine.connect() as db:
-        rows = dict(db.execute(text("SELECT id, region_code FROM nonconformity ORDER BY id")).all())
-    engine.dispose()
+    with sqlite_at(tmp_path, "b25a8c5727ce") as (url, engine):
+        with engine.begin() as db:
+            db.execute(text(PROJECT))
+            db.execute(text(ENTRY), {"id": 1, "project": 7, "record": 11})  # a Nanchang project
+            db.execute(text(ENTRY), {"id": 2, "project": None, "record": 12})  # no project
+        upgrade(url)
+        with engine.connect() as db:
+            rows = dict(
+                db.execute(text("SELECT id, region_code FROM nonconformity ORDER BY id")).all()
+            )
     assert rows == {1: "360102", 2: "360403"}  # the lab's region stays where there is no project
