@@ -13,7 +13,7 @@ from jcjg.core import listing
 from jcjg.core.later import reading_session as reading
 from tests.alerts.test_api import world  # noqa: F401 - the fixture
 from tests.factories import login
-from tests.lists import column, sheet
+from tests.lists import column, sheet, unshown_reads
 
 
 def test_the_alert_list_exports_its_filtered_rows(browser_client, factory, world, db):  # noqa: F811
@@ -206,3 +206,13 @@ def test_the_total_is_the_counts_of_the_rules_shown(browser_client, factory, wor
     login(browser_client, jj_city.username)
     assert total("rule_id=calibration_expired") == 2  # open ones, Jiujiang's only
     assert total("") == 3
+
+
+def test_the_alert_list_reads_only_the_columns_it_shows(browser_client, factory, world, db):  # noqa: F811
+    """Issue 44: a page of alerts reads what its rows show, not each alert's facts
+    (ListView.shown); open, closed and handled alerts alike."""
+    login(browser_client, factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000").username)
+    page = browser_client.get("/alerts?status=all", headers={"accept": "text/html"}).text
+    assert "九江检测" in page
+    assert "已恢复的检测机构" in page
+    assert unshown_reads(browser_client, db, "/alerts?status=all", ALERTS) == set()

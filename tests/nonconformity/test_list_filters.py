@@ -10,9 +10,11 @@ import re
 import pytest
 
 from jcjg.core.workdays import beijing_date, beijing_midnight
+from jcjg.nonconformity.lists import REGISTER
 from tests.factories import login
 from tests.home.conftest import DAY, World, build_world
 from tests.home.test_dashboard import q, scalar
+from tests.lists import unshown_reads
 
 HTML = {"accept": "text/html"}
 
@@ -105,3 +107,13 @@ def test_institutions_by_region(browser_client, db, world):
     everything = browser_client.get("/registry/institutions?region_code=360000", headers=HTML)
     in_scope = scalar(db, "SELECT count(*) FROM institution WHERE region_code LIKE '3604%'")
     assert f"共 {in_scope} 条" in everything.text  # the scope still applies
+
+
+def test_the_register_reads_only_the_columns_it_shows(browser_client, db, world):
+    """Issue 44: a page of the register reads what its rows show, not the values found
+    (ListView.shown); open, overdue, closed and reported rows alike."""
+    login(browser_client, world.users["station"].username)
+    total, ids = listed(browser_client, "status=")
+    assert total >= 3
+    assert world.ncs["x_closed"].id in ids
+    assert unshown_reads(browser_client, db, "/nonconformities?limit=100", REGISTER) == set()

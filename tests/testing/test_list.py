@@ -9,7 +9,7 @@ from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from jcjg.testing.lists import RECORDS
 from tests.factories import login
-from tests.lists import column, sheet
+from tests.lists import column, sheet, unshown_reads
 from tests.testing.conftest import concrete_record
 
 HTML = {"accept": "text/html"}
@@ -81,3 +81,29 @@ def test_a_city_picks_an_institution_and_reads_whole_dates(client, browser_clien
         browser_client, factory.user(Role.INSTITUTION_STAFF, institution=lab.institution).username
     )
     assert 'id="f-institution"' not in browser_client.get("/testing/records", headers=HTML).text
+
+
+def test_the_record_list_reads_only_the_columns_it_shows(
+    client, browser_client, factory, lab, monkeypatch
+):
+    """Issue 44: a page of records reads the columns its rows show, not the results, the
+    environment or the people of each record (ListView.shown); one the list forgot to name is
+    read row by row, which the helper finds."""
+    import dataclasses
+
+    from jcjg.testing import pages
+
+    for n in (1, 2, 3):
+        payload, _ = concrete_record(lab, number=f"SHOWN-{n}", seed=n)
+        assert lab.post(client, "test_record", payload).status_code == 200
+    login(browser_client, factory.user(Role.CITY_AUTHORITY, region_code="360400").username)
+    page = browser_client.get("/testing/records", headers=HTML).text
+    assert all(f"SHOWN-{n}" in page for n in (1, 2, 3))
+    assert unshown_reads(browser_client, factory.db, "/testing/records", RECORDS) == set()
+
+    forgetful = dataclasses.replace(
+        RECORDS, shown=tuple(a for a in RECORDS.shown if a.key != "grade")
+    )
+    monkeypatch.setattr(pages, "RECORDS", forgetful)
+    read = unshown_reads(browser_client, factory.db, "/testing/records", forgetful)
+    assert read == {"test_record.grade"}

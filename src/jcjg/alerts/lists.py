@@ -85,4 +85,16 @@ ALERTS = ListView(
     ),
     order=service.ALERT_ORDER,
     cells=_cells,
+    # the list's row (alerts/_results.html, alert_lists.status): not the facts found
+    shown=(
+        Alert.id,
+        Alert.severity,
+        Alert.rule_id,
+        Alert.subject_repr,
+        Alert.institution_id,
+        Alert.region_code,
+        Alert.first_seen_at,
+        Alert.last_seen_at,
+        Alert.status,
+    ),
 )

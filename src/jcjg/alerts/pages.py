@@ -192,7 +192,7 @@ def _list_context(
     order: Order,
 ) -> dict[str, Any]:
     paged, total, counts = service.page(
-        db=db, principal=principal, paging=paging, rule_id=rule_id, order=order,
+        db=db, principal=principal, paging=paging, rule_id=rule_id, order=order, view=ALERTS,
         **chosen.search,
     )  # fmt: skip
     rows = paged.rows

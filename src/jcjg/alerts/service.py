@@ -20,6 +20,7 @@ from jcjg.auth.scopes import Principal, get_scoped, region_clause, restrict
 from jcjg.catalogue.regulations import Regulation, by_code, cites, clause_parts
 from jcjg.core import labels
 from jcjg.core.errors import FieldError, NotFound, ValidationFailed
+from jcjg.core.listing import ListView
 from jcjg.core.pagination import Key, Order, Paged, PageParams, Total, count_rows
 from jcjg.core.pagination import paginate as paginate_rows
 from jcjg.core.regioncodes import in_subtree, is_valid_code, scope_prefix
@@ -165,15 +166,19 @@ def page(
     principal: Principal,
     paging: PageParams,
     order: Order = ALERT_ORDER,
+    view: ListView | None = None,
     rule_id: str | None = None,
     **filters: Any,
 ) -> tuple[Paged[Alert], Total, dict[str, int]]:
     """One page of the alerts within scope matching the filters (those of :func:`search_stmt`;
     deep pages by keyset), their total and :func:`counts_by_rule` of the same filters but
     the rule. The list shows both: the total is added up from the counts (exact), not counted
-    again, as each count reads every alert within scope that the filters find (issue 44)."""
+    again, as each count reads every alert within scope that the filters find (issue 44).
+    ``view``: the list whose page's columns (``ListView.shown``) the rows are read with."""
     counts = counts_by_rule(db=db, principal=principal, **filters)
     stmt = scoped(principal=principal, rule_id=rule_id, **filters)
+    if view is not None:
+        stmt = view.page_statement(stmt)
     total = counts.get(rule_id, 0) if rule_id else sum(counts.values())
     return paginate_rows(db, stmt, paging, order), Total(total), counts
 

@@ -38,7 +38,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from jcjg.config import Settings
 from jcjg.core import domains
@@ -100,13 +100,20 @@ async def list_params(
 class ListView:
     """A list: ``name`` (audit object type), Chinese ``title`` (sheet and file name), its
     ``columns``, its default ``order`` (keyset paging) and ``cells``, which turns a batch of
-    rows into the export's text cells, one per column, masked as on the page."""
+    rows into the export's text cells, one per column, masked as on the page.
+
+    ``shown``, when given, names the attributes of the list's entity its page reads (those it
+    shows, links with and pages by): :meth:`page_statement` loads them alone, so a row's other
+    columns (the JSON of its results, its lists of people) are neither sent by the database
+    nor decoded for a page that does not show them. Reading another still works, at a
+    statement a row: the list's tests count the page's statements for that."""
 
     name: str
     title: str
     columns: tuple[Column, ...]
     order: Order
     cells: Cells
+    shown: tuple[Any, ...] = ()
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -134,6 +141,10 @@ class ListView:
 
     def header(self) -> list[str]:
         return [c.label for c in self.columns]
+
+    def page_statement(self, stmt: Select[Any]) -> Select[Any]:
+        """``stmt`` reading only what the page shows (:attr:`shown`; all when none named)."""
+        return stmt.options(load_only(*self.shown)) if self.shown else stmt
 
 
 def _unread(row: Any) -> Any:  # pragma: no cover - an offset-only order makes no cursors

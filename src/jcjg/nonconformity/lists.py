@@ -82,4 +82,22 @@ REGISTER = ListView(
     ),
     order=REGISTER_ORDER,
     cells=_cells,
+    # the register's row (nonconformity/list.html): not the values found
+    shown=(
+        Nonconformity.id,
+        Nonconformity.status,
+        Nonconformity.found_at,
+        Nonconformity.material,
+        Nonconformity.grade,
+        Nonconformity.item_code,
+        Nonconformity.project_id,
+        Nonconformity.structure_part,
+        Nonconformity.institution_id,
+        Nonconformity.test_record_id,
+        Nonconformity.reported_number,
+        Nonconformity.source,
+        Nonconformity.found_by,
+        Nonconformity.reported_at,
+        Nonconformity.deadline,
+    ),
 )

@@ -96,7 +96,7 @@ def register_page(
     if params.exporting:
         return listing.export(request, db, REGISTER, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, REGISTER.order_for(params))
+    paged = paginate(db, REGISTER.page_statement(stmt), paging, REGISTER.order_for(params))
     rows = paged.rows
     # the summary is the scope's figures: counted at most every JCJG_PAGE_FIGURES_SECONDS
     # per process (core.memo, as the home's); the list and its total are read each time

@@ -95,6 +95,20 @@ RECORDS = ListView(
     ),
     order=RECORD_ORDER,
     cells=_cells,
+    # the page's row: no results, curves' sums or people (testing/_results.html)
+    shown=(
+        TestRecord.id,
+        TestRecord.number,
+        TestRecord.institution_id,
+        TestRecord.project_id,
+        TestRecord.kind,
+        TestRecord.grade,
+        TestRecord.ended_at,
+        TestRecord.acquisition,
+        TestRecord.lab_judgement,
+        TestRecord.platform_judgement,
+        TestRecord.nonconforming_by,
+    ),
 )
 
 

@@ -120,7 +120,7 @@ def record_list(
     if params.exporting:
         return listing.export(request, db, RECORDS, stmt, params, user_id=principal.user_id)
     total = count_total(db, stmt)
-    paged = paginate(db, stmt, paging, RECORDS.order_for(params))
+    paged = paginate(db, RECORDS.page_statement(stmt), paging, RECORDS.order_for(params))
     rows = paged.rows
     record_flags = flags(db, [r.id for r in rows])
     institutions = names_of(db, rows)["institutions"]
