@@ -276,6 +276,58 @@ def test_a_batch_reads_its_institutions_sync_rows_at_once(
     assert synced == latest  # each row renewed by its institution's latest message
 
 
+def test_a_batch_reads_its_institutions_labs_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Equipment messages name their labs: a batch of several institutions' messages reads
+    the labs of them all in one statement (the registry's read ahead), not one a lane; a lab a
+    message of the same batch adds is still found by the messages after it."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    _accept_all(
+        region,
+        [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室0"}])) for lims in labs],
+    )
+    assert apply.drain(region.sessions, region.settings, holder="a") == 3
+    sends = [
+        (lims, "registry.equipment", lims.message(equipment=[equipment(f"E{n}", "室0")]))
+        for n in range(2)
+        for lims in labs
+    ]
+    (first, *_) = labs
+    sends += [
+        (first, "registry.labs", first.message(labs=[{**LAB, "name": "室1"}])),
+        (first, "registry.equipment", first.message(equipment=[equipment("E9", "室1")])),
+    ]
+    _accept_all(region, sends)
+    read: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT lab.") and "lab.institution_id IN" in statement:
+            read.append(statement)
+        elif statement.startswith("SELECT lab.") and "lab.name IN" in statement:
+            read.append("one institution's: " + statement)
+
+    event.listen(region.engine, "before_cursor_execute", seen)
+    try:
+        assert apply.drain(region.sessions, region.settings, holder="a") == 8
+    finally:
+        event.remove(region.engine, "before_cursor_execute", seen)
+    ahead = [r for r in read if not r.startswith("one institution's")]
+    assert len(ahead) == 1, read
+    # the labs message's own look-up, and 室1 (added in the batch) when E9 names it
+    assert len(read) == 3, read
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
+        placed = dict(
+            db.execute(
+                select(Equipment.asset_number, Lab.name).join(Lab, Equipment.lab_id == Lab.id)
+            ).all()
+        )
+    assert placed["E9"] == "室1"
+    assert {placed[f"E{n}"] for n in range(2)} == {"室0"}
+
+
 def test_workers_starting_together_share_the_lanes(region: Region) -> None:
     """A long-running worker claims one new lane a pass: two workers that start together each
     end up holding some of the lanes (the first does not take them all), and a lone worker

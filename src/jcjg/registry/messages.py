@@ -49,15 +49,39 @@ from jcjg.registry.models import (
     Signatory,
     SigningCertificate,
 )
+from jcjg.tenancy.models import Institution
 
 MAX_RECORDS = 500
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
 Code = Annotated[str, Field(pattern=r"^[0-9]{2,16}$")]
 T = TypeVar("T")
-# every registry message renews its institution's sync row (sync.touched, sync.announced):
-# read for all of a batch's institutions at once
-_registry_message = functools.partial(message_type, batch_reads=sync.read_batch)
+# labs a batch reads ahead at most (its institutions' all: commonly a few each); those beyond
+# are read by the messages naming them, as without the read ahead
+LABS_AHEAD = 2_000
+
+
+def _read_ahead(db: Session, institutions: Sequence[Institution]) -> None:
+    """What every lane's first message of a batch would read by itself, read once for all of
+    the batch's ``institutions`` and kept in its memo (``MessageType.batch_reads``): their sync
+    rows, which every registry message renews (``sync.read_batch``), and their labs, which
+    equipment and capability messages name (:func:`_labs` finds them kept, as it keeps those it
+    reads). A lab a later message of the batch adds is read when named, as before."""
+    sync.read_batch(db, institutions)
+    kept = memo(db)
+    if kept is None:
+        return
+    stmt = (
+        select(Lab)
+        .where(Lab.institution_id.in_(sorted({i.id for i in institutions})))
+        .options(lazyload(Lab.specialties))
+        .limit(LABS_AHEAD)
+    )
+    for lab in db.scalars(stmt):
+        kept[(Lab, lab.institution_id), lab.name] = lab
+
+
+_registry_message = functools.partial(message_type, batch_reads=_read_ahead)
 
 
 class _Record(TextModel):
