@@ -328,6 +328,65 @@ def test_a_batch_reads_its_institutions_labs_at_once(
     assert {placed[f"E{n}"] for n in range(2)} == {"室0"}
 
 
+def test_a_batch_reads_the_instruments_its_messages_name_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Equipment messages name their instruments by asset number: a batch reads those its
+    messages name, of all its institutions, in one statement, not one a lane. An instrument
+    none has yet (added by the batch) is looked for when named; each message's changes land."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    _accept_all(
+        region,
+        [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室0"}])) for lims in labs],
+    )
+    _accept_all(
+        region,
+        [
+            (lims, "registry.equipment", lims.message(equipment=[equipment(f"E{n}", "室0")]))
+            for n in range(2)
+            for lims in labs
+        ],
+    )
+    assert apply.drain(region.sessions, region.settings, holder="a") == 9
+
+    def renamed(asset: str, name: str) -> dict[str, Any]:
+        return {**equipment(asset, "室0"), "name": name}
+
+    sends = [
+        (lims, "registry.equipment", lims.message(equipment=[renamed(f"E{n}", f"压力机{k}")]))
+        for n in range(2)
+        for k, lims in enumerate(labs)
+    ]
+    (first, *_) = labs
+    sends.append((first, "registry.equipment", first.message(equipment=[renamed("E7", "新机")])))
+    _accept_all(region, sends)
+    read: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        where = statement.partition("FROM equipment")[2]
+        if statement.startswith("SELECT equipment.") and "equipment.asset_number" in where:
+            read.append(statement)  # the instruments by number (the rules ask other things)
+
+    event.listen(region.engine, "before_cursor_execute", seen)
+    try:
+        assert apply.drain(region.sessions, region.settings, holder="a") == 7
+    finally:
+        event.remove(region.engine, "before_cursor_execute", seen)
+    # the read ahead, and E7's own look-up (no instrument of that number yet)
+    assert len(read) == 2, read
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
+        names = db.execute(
+            select(Equipment.institution_id, Equipment.asset_number, Equipment.name)
+        ).all()
+    by_lab = {lims.institution.id: k for k, lims in enumerate(labs)}
+    for institution_id, asset, name in names:
+        expected = "新机" if asset == "E7" else f"压力机{by_lab[institution_id]}"
+        assert name == expected, (institution_id, asset, name)
+    assert len(names) == 7
+
+
 def test_workers_starting_together_share_the_lanes(region: Region) -> None:
     """A long-running worker claims one new lane a pass: two workers that start together each
     end up holding some of the lanes (the first does not take them all), and a lone worker

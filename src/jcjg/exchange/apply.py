@@ -68,6 +68,7 @@ from jcjg.exchange.models import Client, Lane, Message
 from jcjg.exchange.service import STATUS_PATH
 from jcjg.exchange.types import (
     BATCH_APPLIED,
+    BatchReads,
     Convert,
     HandlerContext,
     MessageType,
@@ -310,17 +311,19 @@ def _renew(db: Session, settings: Settings, lanes: Sequence[str], holder: str) -
 
 def _batch_reads(db: Session, rows: Sequence[Message], owners: Mapping[int, Institution]) -> None:
     """Each message type's :attr:`~jcjg.exchange.types.MessageType.batch_reads`, once for the
-    institutions that sent messages of that type in the batch (a function several types share,
-    once for all of theirs)."""
+    institutions that sent messages of that type in the batch and those messages (a function
+    several types share, once for all of theirs)."""
     kinds = message_types()
-    wanted: dict[Callable[[Session, Sequence[Institution]], None], dict[int, Institution]] = {}
+    wanted: dict[BatchReads, tuple[dict[int, Institution], list[Message]]] = {}
     for row in rows:
         kind = kinds.get(row.message_type)
         owner = owners.get(row.institution_id) if row.institution_id else None
         if kind is not None and kind.batch_reads is not None and owner is not None:
-            wanted.setdefault(kind.batch_reads, {})[owner.id] = owner
-    for read, institutions in wanted.items():
-        read(db, list(institutions.values()))
+            institutions, messages = wanted.setdefault(kind.batch_reads, ({}, []))
+            institutions[owner.id] = owner
+            messages.append(row)
+    for read, (institutions, messages) in wanted.items():
+        read(db, list(institutions.values()), messages)
 
 
 def _apply_batch(

@@ -50,7 +50,7 @@ from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.core.text import TextModel
 from jcjg.exchange.choices import ClientKind
-from jcjg.exchange.models import Client
+from jcjg.exchange.models import Client, Message
 from jcjg.tenancy.models import Institution
 
 ALL_SENDERS = frozenset(kind.value for kind in ClientKind)
@@ -231,6 +231,8 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Any], dict[str, Any]]
+# MessageType.batch_reads: (the batch's session, its institutions, their messages of the type)
+BatchReads = Callable[[Session, Sequence[Institution], Sequence[Message]], None]
 
 
 def no_files(_message: Any) -> Iterable[str]:
@@ -255,10 +257,13 @@ class MessageType(Generic[M]):
     # counts against its bound on the messages it keeps prepared (exchange.apply.PARSED_BYTES)
     prepare: Callable[[M, Settings], int | None] | None = None
     # rows its handlers will ask for that one read can give for every institution of a batch
-    # (a registry message's sync row): called once a batch, in its transaction, with the
-    # institutions that sent messages of this type in it, to keep what it reads in the
-    # batch's memo (core.db.memo). The same function for several types is called once.
-    batch_reads: Callable[[Session, Sequence[Institution]], None] | None = None
+    # (a registry message's sync row, the instruments equipment messages name): called once a
+    # batch, in its transaction, with the institutions that sent messages of this type in it
+    # and those messages (stored rows: their bodies as sent, before any conversion rule), to
+    # keep what it reads in the batch's memo (core.db.memo). What it reads is a guess: a
+    # handler still reads what it does not find kept. The same function for several types is
+    # called once, with all of their messages.
+    batch_reads: BatchReads | None = None
 
     @property
     def has_files(self) -> bool:
@@ -279,7 +284,7 @@ def message_type(
     files: Callable[[M], Iterable[str]] | None = None,
     senders: Iterable[str] = ALL_SENDERS,
     prepare: Callable[[M, Settings], int | None] | None = None,
-    batch_reads: Callable[[Session, Sequence[Institution]], None] | None = None,
+    batch_reads: BatchReads | None = None,
 ) -> Callable[[Handler], MessageType[M]]:
     """Make the decorated handler message type ``name`` (``<domain>.<thing>``, or one
     snake_case word such as ``commission``); it is accepted once its domain lists it in

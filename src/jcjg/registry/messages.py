@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import ConfigDict, Field, field_validator
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from jcjg.alerts import engine as alerts_engine
@@ -31,6 +32,7 @@ from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.memo import note_renamed
 from jcjg.core.patterns import MOBILE
 from jcjg.core.text import MultiLine, TextModel
+from jcjg.exchange.models import Message
 from jcjg.exchange.types import (
     SHA256_PATTERN,
     DecimalText,
@@ -59,26 +61,70 @@ T = TypeVar("T")
 # labs a batch reads ahead at most (its institutions' all: commonly a few each); those beyond
 # are read by the messages naming them, as without the read ahead
 LABS_AHEAD = 2_000
+# rows named in a batch's messages (instruments, people) it reads ahead at most, each kind
+NAMED_AHEAD = 2_000
+_EQUIPMENT_LOAD = selectinload(Equipment.test_items).lazyload(TestItem.parameters)
+# the messages whose records name rows of theirs by a key (:func:`_held`): by type, the list
+# in the body, the model, the key and how a row is loaded
+_NAMED: dict[str, tuple[str, Any, str, tuple[Any, ...]]] = {
+    "registry.equipment": ("equipment", Equipment, "asset_number", (_EQUIPMENT_LOAD,)),
+    "registry.staff": ("people", Person, "id_number", ()),
+}
 
 
-def _read_ahead(db: Session, institutions: Sequence[Institution]) -> None:
+def _read_ahead(
+    db: Session, institutions: Sequence[Institution], messages: Sequence[Message]
+) -> None:
     """What every lane's first message of a batch would read by itself, read once for all of
     the batch's ``institutions`` and kept in its memo (``MessageType.batch_reads``): their sync
-    rows, which every registry message renews (``sync.read_batch``), and their labs, which
-    equipment and capability messages name (:func:`_labs` finds them kept, as it keeps those it
-    reads). A lab a later message of the batch adds is read when named, as before."""
+    rows, which every registry message renews (``sync.read_batch``); their labs, which
+    equipment, staff and capability messages name (:func:`_labs` finds them kept, as it keeps
+    those it reads); and the instruments and people the ``messages`` name (:data:`_NAMED`:
+    their keys as sent, found by :func:`_held`). What is read is a guess from the bodies as
+    sent: a row added by a message of the batch, or named otherwise once a conversion rule
+    has rewritten the body, is read when a handler asks for it, as before."""
     sync.read_batch(db, institutions)
     kept = memo(db)
     if kept is None:
         return
-    stmt = (
+    labs = (
         select(Lab)
         .where(Lab.institution_id.in_(sorted({i.id for i in institutions})))
         .options(lazyload(Lab.specialties))
         .limit(LABS_AHEAD)
     )
-    for lab in db.scalars(stmt):
+    for lab in db.scalars(labs):
         kept[(Lab, lab.institution_id), lab.name] = lab
+    for kind, (listed, model, field, options) in _NAMED.items():
+        keys = _named(messages, kind, listed, field)
+        if not keys:
+            continue
+        column = getattr(model, field)
+        stmt = select(model).where(tuple_(model.institution_id, column).in_(keys))
+        for row in db.scalars(stmt.options(*options)):
+            kept[(model, row.institution_id), getattr(row, field)] = row
+
+
+def _named(
+    messages: Sequence[Message], kind: str, listed: str, field: str
+) -> list[tuple[int, str]]:
+    """The (institution, key) pairs the ``messages`` of type ``kind`` name, as sent: the
+    ``field`` of each record of the body's ``listed`` list (at most :data:`NAMED_AHEAD`)."""
+    found: dict[tuple[int, str], None] = {}
+    for row in messages:
+        if row.message_type != kind or row.institution_id is None:
+            continue
+        try:
+            records = orjson.loads(row.body).get(listed)
+        except (orjson.JSONDecodeError, AttributeError):  # left to its handler to refuse
+            continue
+        for record in records if isinstance(records, list) else ():
+            value = record.get(field) if isinstance(record, dict) else None
+            if isinstance(value, str) and value.strip():
+                found[row.institution_id, value.strip()] = None
+        if len(found) >= NAMED_AHEAD:
+            break
+    return list(found)[:NAMED_AHEAD]
 
 
 _registry_message = functools.partial(message_type, batch_reads=_read_ahead)
@@ -471,7 +517,6 @@ _EQUIPMENT_EXAMPLE = {
 
 
 # how a message's equipment rows are read (built once: an option is a statement's, reusable)
-_EQUIPMENT_LOAD = selectinload(Equipment.test_items).lazyload(TestItem.parameters)
 
 
 def _equipment_files(message: EquipmentMessage) -> list[str]:
