@@ -229,6 +229,25 @@ def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(
         )
 
 
+def _statements_while_draining(
+    region: Region, wanted: Callable[[str], bool], applied: int
+) -> list[str]:
+    """The statements ``wanted`` picks of those a drain of the waiting messages (``applied``
+    of them, by one holder) runs."""
+    read: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if wanted(statement):
+            read.append(statement)
+
+    event.listen(region.engine, "before_cursor_execute", seen)
+    try:
+        assert apply.drain(region.sessions, region.settings, holder="a") == applied
+    finally:
+        event.remove(region.engine, "before_cursor_execute", seen)
+    return read
+
+
 def test_a_batch_reads_its_institutions_sync_rows_at_once(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,17 +269,11 @@ def test_a_batch_reads_its_institutions_sync_rows_at_once(
     send("室")  # the first sync: each institution's row made
     assert apply.drain(region.sessions, region.settings, holder="a") == 6
     send("楼")
-    read: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT registry_sync.institution_id, registry_sync.changed_at"):
-            read.append(statement)  # the rows themselves (the rules' settling asks other things)
-
-    event.listen(region.engine, "before_cursor_execute", seen)
-    try:
-        assert apply.drain(region.sessions, region.settings, holder="a") == 6
-    finally:
-        event.remove(region.engine, "before_cursor_execute", seen)
+    read = _statements_while_draining(
+        region,  # the rows themselves (the rules' settling asks other things)
+        lambda s: s.startswith("SELECT registry_sync.institution_id, registry_sync.changed_at"),
+        6,
+    )
     assert len(read) == 1, read
     with region.sessions() as db:
         latest = dict(
@@ -300,20 +313,10 @@ def test_a_batch_reads_its_institutions_labs_at_once(
         (first, "registry.equipment", first.message(equipment=[equipment("E9", "室1")])),
     ]
     _accept_all(region, sends)
-    read: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT lab.") and "lab.institution_id IN" in statement:
-            read.append(statement)
-        elif statement.startswith("SELECT lab.") and "lab.name IN" in statement:
-            read.append("one institution's: " + statement)
-
-    event.listen(region.engine, "before_cursor_execute", seen)
-    try:
-        assert apply.drain(region.sessions, region.settings, holder="a") == 8
-    finally:
-        event.remove(region.engine, "before_cursor_execute", seen)
-    ahead = [r for r in read if not r.startswith("one institution's")]
+    read = _statements_while_draining(
+        region, lambda s: s.startswith("SELECT lab.") and "lab.institution_id" in s, 8
+    )
+    ahead = [r for r in read if "lab.institution_id IN" in r]
     assert len(ahead) == 1, read
     # the labs message's own look-up, and 室1 (added in the batch) when E9 names it
     assert len(read) == 3, read
@@ -361,18 +364,14 @@ def test_a_batch_reads_the_instruments_its_messages_name_at_once(
     (first, *_) = labs
     sends.append((first, "registry.equipment", first.message(equipment=[renamed("E7", "新机")])))
     _accept_all(region, sends)
-    read: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        where = statement.partition("FROM equipment")[2]
-        if statement.startswith("SELECT equipment.") and "equipment.asset_number" in where:
-            read.append(statement)  # the instruments by number (the rules ask other things)
-
-    event.listen(region.engine, "before_cursor_execute", seen)
-    try:
-        assert apply.drain(region.sessions, region.settings, holder="a") == 7
-    finally:
-        event.remove(region.engine, "before_cursor_execute", seen)
+    read = _statements_while_draining(
+        region,  # the instruments by number (the rules ask other things)
+        lambda s: (
+            s.startswith("SELECT equipment.")
+            and "equipment.asset_number" in s.partition("FROM equipment")[2]
+        ),
+        7,
+    )
     # the read ahead, and E7's own look-up (no instrument of that number yet)
     assert len(read) == 2, read
     with region.sessions() as db:
