@@ -386,6 +386,35 @@ def test_a_batch_reads_the_instruments_its_messages_name_at_once(
     assert len(names) == 7
 
 
+def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a batch applies what fits in its time (SQLITE_BATCH_SECONDS), counted from
+    the end of its read ahead: a read ahead slower than that time does not leave the batch one
+    message (the next batch would read ahead again for the rest, and so on)."""
+    if region.engine.dialect.name != "sqlite":
+        pytest.skip("the batch's time is SQLite's")
+    import time
+
+    (lims,) = region.lims()
+    _accept_all(
+        region,
+        [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": f"室{n}"}])) for n in range(6)],
+    )
+    real = apply._batch_reads
+    calls: list[int] = []
+
+    def slow(db: Session, rows: Any, owners: Any) -> None:
+        calls.append(len(rows))
+        time.sleep(0.3)
+        real(db, rows, owners)
+
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 0.25)
+    monkeypatch.setattr(apply, "_batch_reads", slow)
+    assert apply.drain(region.sessions, region.settings, holder="a") == 6
+    assert calls == [6]  # one batch, read ahead once
+
+
 def test_workers_starting_together_share_the_lanes(region: Region) -> None:
     """A long-running worker claims one new lane a pass: two workers that start together each
     end up holding some of the lanes (the first does not take them all), and a lone worker

@@ -90,6 +90,8 @@ BATCH = 200
 SQLITE_BATCH_SECONDS = 0.05
 # messages applied in one savepoint (a group with a refusal is applied again one by one)
 GROUP = 20
+# messages read ahead again after a rolled-back group (the next groups'; see _apply_groups)
+READ_AGAIN = 2 * GROUP
 PREPARED = 20  # messages of a lane prepared ahead of each batch (MessageType.prepare)
 # Bodies prepare() parsed ahead of their batch, kept for apply_one by type and body (the same
 # bytes parse to the same message; a message prepared once is not parsed or prepared again by
@@ -371,7 +373,6 @@ def _apply_batch(
         for c in db.scalars(select(Client).where(Client.id.in_({r.client_id for r in rows})))
     }
     budget = SQLITE_BATCH_SECONDS if db.get_bind().dialect.name == "sqlite" else None
-    cut = time.monotonic() + budget if budget is not None else None
     converts = conversions(db, {r.message_type for r in rows})  # asked once for the batch
 
     def one(row: Message, savepoint: bool) -> Applied:
@@ -384,7 +385,9 @@ def _apply_batch(
     # reference data (the catalogue) read once for the batch; the change rows of its messages'
     # flushes written together, a group's at its end
     with remembering(db), holding_changes(db) as held:
-        done = _apply_groups(db, held, rows, one, cut, lambda rest: _batch_reads(db, rest, owners))
+        done = _apply_groups(
+            db, held, rows, one, budget, lambda rest: _batch_reads(db, rest, owners)
+        )
     drained = len(done) == len(rows) and len(rows) < limit
     rows = [outcome.row for outcome in done]
     applied = [(outcome.row, outcome.data) for outcome in done if outcome.problem is None]
@@ -420,7 +423,7 @@ def _apply_groups(
     held: HeldChanges,
     rows: Sequence[Message],
     one: Callable[[Message, bool], Applied],
-    cut: float | None,
+    budget: float | None,
     read_ahead: Callable[[Sequence[Message]], None] | None = None,
 ) -> list[Applied]:
     """Apply ``rows`` in order, :data:`GROUP` messages to a savepoint: a group whose messages
@@ -428,11 +431,15 @@ def _apply_groups(
     problem, its group's savepoint is rolled back, the group's messages before it are applied
     again one by one, each in a savepoint of its own (as every message was before), and the
     next group starts after it. On SQLite the batch stops after the message that ends its time
-    (``cut``). ``read_ahead(rows)`` reads what the handlers of ``rows`` will ask for into the
-    batch's memo (:func:`_batch_reads`): first for them all, and again for those left when a
-    rolled-back group has cleared the memo."""
+    (``budget`` seconds from the end of the first read ahead: a read ahead is not what a batch
+    spends its time on). ``read_ahead(rows)`` reads what the handlers of ``rows`` will ask for
+    into the batch's memo (:func:`_batch_reads`): first for them all, and again, for the next
+    :data:`READ_AGAIN` of those left, when a rolled-back group has cleared the memo (so that
+    many refusals in a batch do not read all that is left each time; the groups beyond read
+    what they ask for, as without a read ahead)."""
     if read_ahead is not None:
         read_ahead(rows)
+    cut = time.monotonic() + budget if budget is not None else None
     done: list[Applied] = []
     at = 0
     while at < len(rows) and not (cut is not None and done and time.monotonic() > cut):
@@ -462,7 +469,7 @@ def _apply_groups(
         if kept is not None:
             kept.clear()
             if read_ahead is not None:
-                read_ahead(rows[at:])
+                read_ahead(rows[at : at + READ_AGAIN])
         alerts_engine.take_pending(db)
         # those before it again, each in its own savepoint; its own outcome (a problem, its
         # writes rolled back) stands: it met the same writes of theirs

@@ -64,6 +64,10 @@ LABS_AHEAD = 2_000
 # rows named in a batch's messages (instruments, people) it reads ahead at most, each kind
 NAMED_AHEAD = 2_000
 _EQUIPMENT_LOAD = selectinload(Equipment.test_items).lazyload(TestItem.parameters)
+# the messages whose records name labs (:func:`_labs`)
+_NAMING_LABS = frozenset(
+    {"registry.equipment", "registry.staff", "registry.capabilities", "registry.signatories"}
+)
 # the messages whose records name rows of theirs by a key (:func:`_held`): by type, the list
 # in the body, the model, the key and how a row is loaded
 _NAMED: dict[str, tuple[str, Any, str, tuple[Any, ...]]] = {
@@ -77,24 +81,26 @@ def _read_ahead(
 ) -> None:
     """What every lane's first message of a batch would read by itself, read once for all of
     the batch's ``institutions`` and kept in its memo (``MessageType.batch_reads``): their sync
-    rows, which every registry message renews (``sync.read_batch``); their labs, which
-    equipment, staff and capability messages name (:func:`_labs` finds them kept, as it keeps
-    those it reads); and the instruments and people the ``messages`` name (:data:`_NAMED`:
-    their keys as sent, found by :func:`_held`). What is read is a guess from the bodies as
-    sent: a row added by a message of the batch, or named otherwise once a conversion rule
-    has rewritten the body, is read when a handler asks for it, as before."""
+    rows, which every registry message renews (``sync.read_batch``); the labs of those whose
+    equipment, staff, capability or signatory messages name labs (:func:`_labs` finds them
+    kept, as it keeps those it reads); and the instruments and people the ``messages`` name
+    (:data:`_NAMED`: their keys as sent, found by :func:`_held`). What is read is a guess from
+    the bodies as sent: a row added by a message of the batch, or named otherwise once a
+    conversion rule has rewritten the body, is read when a handler asks for it, as before."""
     sync.read_batch(db, institutions)
     kept = memo(db)
     if kept is None:
         return
-    labs = (
-        select(Lab)
-        .where(Lab.institution_id.in_(sorted({i.id for i in institutions})))
-        .options(lazyload(Lab.specialties))
-        .limit(LABS_AHEAD)
-    )
-    for lab in db.scalars(labs):
-        kept[(Lab, lab.institution_id), lab.name] = lab
+    naming = {m.institution_id for m in messages if m.message_type in _NAMING_LABS}
+    if naming:  # the institutions whose messages name labs
+        labs = (
+            select(Lab)
+            .where(Lab.institution_id.in_(sorted(i for i in naming if i is not None)))
+            .options(lazyload(Lab.specialties))
+            .limit(LABS_AHEAD)
+        )
+        for lab in db.scalars(labs):
+            kept[(Lab, lab.institution_id), lab.name] = lab
     for kind, (listed, model, field, options) in _NAMED.items():
         keys = _named(messages, kind, listed, field)
         if not keys:
@@ -514,9 +520,6 @@ _EQUIPMENT_EXAMPLE = {
         }
     ],
 }
-
-
-# how a message's equipment rows are read (built once: an option is a statement's, reusable)
 
 
 def _equipment_files(message: EquipmentMessage) -> list[str]:
