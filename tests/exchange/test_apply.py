@@ -390,11 +390,13 @@ def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite a batch applies what fits in its time (SQLITE_BATCH_SECONDS), counted from
-    the end of its read ahead: a read ahead slower than that time does not leave the batch one
-    message (the next batch would read ahead again for the rest, and so on)."""
+    the end of its read ahead: a read ahead longer than that time does not leave the batch one
+    message (the next batch would read ahead again for the rest, and so on). The batch's clock
+    is the test's: only the read ahead moves it."""
     if region.engine.dialect.name != "sqlite":
         pytest.skip("the batch's time is SQLite's")
     import time
+    from types import SimpleNamespace
 
     (lims,) = region.lims()
     _accept_all(
@@ -403,13 +405,17 @@ def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(
     )
     real = apply._batch_reads
     calls: list[int] = []
+    clock = [time.monotonic()]
 
     def slow(db: Session, rows: Any, owners: Any) -> None:
         calls.append(len(rows))
-        time.sleep(0.3)
+        clock[0] += 10.0  # far beyond the batch's time
         real(db, rows, owners)
 
-    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 0.25)
+    monkeypatch.setattr(
+        apply, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep)
+    )
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 0.05)
     monkeypatch.setattr(apply, "_batch_reads", slow)
     assert apply.drain(region.sessions, region.settings, holder="a") == 6
     assert calls == [6]  # one batch, read ahead once
