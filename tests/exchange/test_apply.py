@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -34,10 +35,10 @@ from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.ledger.note import parse_checkpoint
-from jcjg.registry.models import Equipment, Lab, RegistrySync
+from jcjg.registry.models import Equipment, Lab, Person, RegistrySync
 from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import Lims, apply_waiting, make_lims
-from tests.factories import Factory, catalogue
+from tests.factories import Factory, catalogue, id_number
 
 pytestmark = pytest.mark.sqlite  # the embedded default: on SQLite too (CONTRIBUTING.md)
 
@@ -384,6 +385,63 @@ def test_a_batch_reads_the_instruments_its_messages_name_at_once(
         expected = "新机" if asset == "E7" else f"压力机{by_lab[institution_id]}"
         assert name == expected, (institution_id, asset, name)
     assert len(names) == 7
+
+
+def test_a_batch_reads_the_people_its_messages_name_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff messages name their people by ID number: a batch reads those its messages name,
+    of all its institutions, in one statement, not one a lane; a number sent with a small
+    check character (``x``) is read ahead as its record writes it (``X``). Someone none has
+    yet (added by the batch) is looked for when named; each message's changes land. (The
+    rules read people by ID number across institutions too: those are not these reads.)"""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    with_x = next(n for n in range(1000) if id_number(n).endswith("X"))
+    numbers = [id_number(with_x), id_number(with_x + 1)]
+
+    def person(number: str, years: int) -> dict[str, Any]:
+        return {"id_number": number, "name": "张三", "years_in_testing": years}
+
+    _accept_all(
+        region,
+        [
+            (lims, "registry.staff", lims.message(people=[person(number, 1)]))
+            for number in numbers
+            for lims in labs
+        ],
+    )
+    assert apply.drain(region.sessions, region.settings, holder="a") == 6
+    sends = [
+        (lims, "registry.staff", lims.message(people=[person(number.lower(), 10 + k)]))
+        for number in numbers
+        for k, lims in enumerate(labs)
+    ]
+    (first, *_) = labs
+    newcomer = id_number(with_x + 2)
+    sends.append((first, "registry.staff", first.message(people=[person(newcomer, 2)])))
+    _accept_all(region, sends)
+    by_number = re.compile(
+        r"\(person\.institution_id, person\.id_number\) IN"  # the read ahead
+        r"|person\.institution_id = \S+ AND person\.id_number IN"  # a handler's own
+    )
+    read = _statements_while_draining(
+        region,
+        lambda s: s.startswith("SELECT person.") and by_number.search(s) is not None,
+        7,
+    )
+    # the read ahead, and the newcomer's own look-up (nobody of that number yet)
+    assert len(read) == 2, read
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
+        people = db.execute(
+            select(Person.institution_id, Person.id_number, Person.years_in_testing)
+        ).all()
+    by_lab = {lims.institution.id: k for k, lims in enumerate(labs)}
+    for institution_id, number, years in people:
+        expected = 2 if number == newcomer else 10 + by_lab[institution_id]
+        assert years == expected, (institution_id, number, years)
+    assert sorted(number for _, number, _ in people) == sorted([*numbers * 3, newcomer])
 
 
 def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -69,10 +69,11 @@ _NAMING_LABS = frozenset(
     {"registry.equipment", "registry.staff", "registry.capabilities", "registry.signatories"}
 )
 # the messages whose records name rows of theirs by a key (:func:`_held`): by type, the list
-# in the body, the model, the key and how a row is loaded
-_NAMED: dict[str, tuple[str, Any, str, tuple[Any, ...]]] = {
-    "registry.equipment": ("equipment", Equipment, "asset_number", (_EQUIPMENT_LOAD,)),
-    "registry.staff": ("people", Person, "id_number", ()),
+# in the body, the model, the key, the key as its record's validator writes it (an ID number's
+# check character in capitals) and how a row is loaded
+_NAMED: dict[str, tuple[str, Any, str, Callable[[str], str], tuple[Any, ...]]] = {
+    "registry.equipment": ("equipment", Equipment, "asset_number", str.strip, (_EQUIPMENT_LOAD,)),
+    "registry.staff": ("people", Person, "id_number", lambda v: v.strip().upper(), ()),
 }
 
 
@@ -101,8 +102,8 @@ def _read_ahead(
         )
         for lab in db.scalars(labs):
             kept[(Lab, lab.institution_id), lab.name] = lab
-    for kind, (listed, model, field, options) in _NAMED.items():
-        keys = _named(messages, kind, listed, field)
+    for kind, (listed, model, field, written, options) in _NAMED.items():
+        keys = _named(messages, kind, listed, field, written)
         if not keys:
             continue
         column = getattr(model, field)
@@ -112,10 +113,15 @@ def _read_ahead(
 
 
 def _named(
-    messages: Sequence[Message], kind: str, listed: str, field: str
+    messages: Sequence[Message],
+    kind: str,
+    listed: str,
+    field: str,
+    written: Callable[[str], str],
 ) -> list[tuple[int, str]]:
-    """The (institution, key) pairs the ``messages`` of type ``kind`` name, as sent: the
-    ``field`` of each record of the body's ``listed`` list (at most :data:`NAMED_AHEAD`)."""
+    """The (institution, key) pairs the ``messages`` of type ``kind`` name: the ``field`` of
+    each record of the body's ``listed`` list, as sent and then ``written`` as the record's
+    validator writes it (at most :data:`NAMED_AHEAD`)."""
     found: dict[tuple[int, str], None] = {}
     for row in messages:
         if row.message_type != kind or row.institution_id is None:
@@ -127,7 +133,7 @@ def _named(
         for record in records if isinstance(records, list) else ():
             value = record.get(field) if isinstance(record, dict) else None
             if isinstance(value, str) and value.strip():
-                found[row.institution_id, value.strip()] = None
+                found[row.institution_id, written(value)] = None
         if len(found) >= NAMED_AHEAD:
             break
     return list(found)[:NAMED_AHEAD]
