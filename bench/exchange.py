@@ -962,7 +962,7 @@ def run_sustained(
         progress(f"sustained: the {backlog} messages left waiting by the runs before applied")
 
         def hold(rate: float, seconds: float = args.sustain_search_seconds) -> Step:
-            return hold_rate(server, engine, creds, args, workdir, rate, seconds)
+            return hold_rate(server, engine, creds, args, workdir, rate, seconds, db)
 
         found, tried = _search_rates(
             hold, args.sustain_from, args.sustain_limit, args.sustain_steps
