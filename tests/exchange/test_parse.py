@@ -66,9 +66,11 @@ POINTS = [[round(i * 0.01, 2), round(i * 0.37 + 0.001, 3)] for i in range(2000)]
 
 
 def _outcome(body: bytes) -> Any:
-    """What parse_json answers: the parsed body and its canonical bytes, or the refusal."""
+    """What parse_json answers: the parsed body (its repr: 1 is not 1.0, nor 0 -0.0) and its
+    canonical bytes, or the refusal."""
     try:
-        return parse_json(body)
+        data, canonical = parse_json(body)
+        return repr(data), canonical
     except AppError as exc:
         return type(exc), exc.kind, exc.detail, [e.as_dict() for e in exc.errors]
 
@@ -92,7 +94,7 @@ def test_a_curve_record_is_read_by_orjson() -> None:
     assert len(body) > 16 * 1024
     quickly = service._parsed_quickly(body)
     assert quickly is not None
-    assert quickly == _careful(body) == parse_json(body)
+    assert (repr(quickly[0]), quickly[1]) == _careful(body) == _outcome(body)
     assert quickly[0]["points"][1] == [0.01, 0.371]
 
 
@@ -113,6 +115,8 @@ def test_a_large_body_is_read_as_the_careful_path_reads_it(
     [
         b'{"a": 1, "a": 2}',  # a key twice
         b'{"a": "x:y", "b": {"c": ":", "c": "::"}}',  # twice in an inner object, colons in strings
+        b'{"x": {"a": 1, "a": 2, "s": "\\u003a"}}',  # an escaped colon is in a string: not counted
+        b'{"a": 1, "\\u0061": 2}',  # the same key, once escaped
         b'{"r": [{"k": 1}, {"k": 1, "k": 1}]}',  # twice in an object of a list
         b'{"n": 123456789012345678901234567890}',  # beyond 64 bits: orjson reads a float
         b'{"n": 18446744073709551616}',
@@ -124,6 +128,8 @@ def test_a_large_body_is_read_as_the_careful_path_reads_it(
         b'{"f": 1e400}',
         b'{"f": -0.0, "g": -0, "h": 5e-324}',
         b'{"d": ' + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"}",  # too deep
+        b'{"d": ' + b"[" * 1025 + b"]" * 1025 + b"}",  # deeper than orjson reads
+        b'{"w": 1' + b" \r\n\t" * 5000 + b"}",  # mostly whitespace
         b'{"s": "\xff"}',  # not UTF-8
         b'{"a": 1,}',
     ],
@@ -131,6 +137,36 @@ def test_a_large_body_is_read_as_the_careful_path_reads_it(
 def test_a_large_bodys_edge_cases_are_answered_as_by_the_careful_path(body: bytes) -> None:
     large = _large(body)
     assert _outcome(large) == _careful(large)
+
+
+# keys that are often the same, each written plainly or escaped (\\u0061 for a)
+TWICE = st.tuples(st.sampled_from(["a", "b", ":", '"', "\\"]), st.booleans())
+PAIRS = st.lists(st.tuples(TWICE, st.none() | ANY_INT | SAFE_FLOAT | TEXT), max_size=5)
+
+
+def _object(pairs: list[tuple[tuple[str, bool], Any]], *inner: str) -> str:
+    """A JSON object's text of ``pairs`` (keys may repeat), then the ``inner`` members."""
+
+    def key(name: str, escaped: bool) -> str:
+        if escaped:
+            return '"' + "".join(f"\\u{ord(c):04x}" for c in name) + '"'
+        return json.dumps(name)
+
+    members = [f"{key(*k)}:{json.dumps(v)}" for k, v in pairs] + list(inner)
+    return "{" + ",".join(members) + "}"
+
+
+@SETTINGS
+@given(PAIRS, PAIRS, st.booleans())
+def test_a_large_body_with_keys_maybe_twice_is_read_as_the_careful_path_reads_it(
+    outer: list[tuple[tuple[str, bool], Any]],
+    inner: list[tuple[tuple[str, bool], Any]],
+    in_a_list: bool,
+) -> None:
+    nested = _object(inner)
+    nested = f"[{nested},{nested}]" if in_a_list else nested
+    body = _large(_object(outer, f'"inner":{nested}').encode())
+    assert _outcome(body) == _careful(body)
 
 
 def test_a_large_body_with_a_key_twice_is_refused_naming_it() -> None:

@@ -228,7 +228,7 @@ def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:
 
 def _canonical(body: bytes, data: dict[str, Any], plain: bool) -> bytes:
     """The canonical bytes of ``body`` parsed as ``data``; ``plain``: it holds no float and no
-    integer beyond ±(2^53−1). ValidationFailed if it has none."""
+    integer beyond ±(2^53−1). ValidationFailed if it cannot be made canonical."""
     try:
         if plain and not _astral(body):
             try:
@@ -248,12 +248,13 @@ def _canonical(body: bytes, data: dict[str, Any], plain: bool) -> bytes:
 def _parsed_quickly(body: bytes) -> tuple[dict[str, Any], bytes] | None:
     """:func:`parse_json` of a large body by orjson (a curve record of 18,000 numbers: ~2 ms,
     where ``json.loads`` with its key check takes ~5), or None for the careful path to answer:
-    a body orjson refuses (the careful path says why, or reads what orjson does not: a lone
-    surrogate), one that is no object, one nested too deep or that cannot be made canonical
-    (an integer beyond 64 bits, which orjson reads as a float, is beyond ±(2^53−1) either
-    way), and one with a key twice in an object. orjson keeps one of such keys: an object's
-    members outside strings (each has one colon there) are then fewer in the canonical form
-    than in the body."""
+    a body orjson refuses (the careful path says why, or reads what orjson does not and then
+    refuses it: a lone surrogate, 1e400), one that is no object, one nested too deep or that
+    cannot be made canonical (an integer below -2^63 or above 2^64, which orjson reads as a
+    float, is beyond ±(2^53−1) either way), and one with a key twice in an object. orjson
+    keeps one of such keys: an object's members outside strings (each has one colon there,
+    an escaped one being in a string) are then fewer in the canonical form than in the body.
+    A body the careful path answers is read twice (a refusal: at most twice its cost)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
