@@ -36,6 +36,7 @@ from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.ledger.note import parse_checkpoint
 from jcjg.registry.models import Equipment, Lab, Person, RegistrySync
+from jcjg.testing.models import TestRecord
 from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import Lims, apply_waiting, make_lims
 from tests.factories import Factory, catalogue, id_number
@@ -442,6 +443,99 @@ def test_a_batch_reads_the_people_its_messages_name_at_once(
         expected = 2 if number == newcomer else 10 + by_lab[institution_id]
         assert years == expected, (institution_id, number, years)
     assert sorted(number for _, number, _ in people) == sorted([*numbers * 3, newcomer])
+
+
+def _manual_record(lims: Lims, number: str) -> dict[str, Any]:
+    """A test record typed in by hand (no curve): the least a record is."""
+    ended = utcnow().replace(microsecond=0) - dt.timedelta(minutes=5)
+    return lims.message(
+        number=number,
+        kind="concrete_compression",
+        item_code="0108",
+        started_at=(ended - dt.timedelta(minutes=6)).isoformat(),
+        ended_at=ended.isoformat(),
+        acquisition="manual",
+        grade="C30",
+        age_days=28,
+        specimen_size_mm=150,
+        specimens=[{"position": 1, "values": {"peak_kn": 800.0, "strength_mpa": 35.6}}],
+        judgement="conforming",
+    )
+
+
+# a record's check that its number is not taken, and a batch's read ahead of those checks
+_NUMBER_READ = re.compile(
+    r"test_record\.institution_id = \S+ AND test_record\.number = "
+    r"|\(test_record\.institution_id, test_record\.number\) IN"
+)
+
+
+def _number_reads(statement: str) -> bool:
+    return (
+        statement.startswith("SELECT test_record.") and _NUMBER_READ.search(statement) is not None
+    )
+
+
+def test_a_batch_reads_whether_its_records_numbers_are_taken_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test record first checks that its number is not taken: a batch of three
+    institutions' records asks for all their numbers in one statement, not one a record."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    sends = [
+        (lims, "test_record", _manual_record(lims, f"JL-{n}")) for n in range(2) for lims in labs
+    ]
+    _accept_all(region, sends)
+    read = _statements_while_draining(region, _number_reads, 6)
+    assert len(read) == 1, read
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
+        assert db.scalar(select(func.count()).select_from(TestRecord)) == 6
+
+
+def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the read ahead knows of a number holds while the batch writes: a number taken
+    before the batch is refused; one a record of the batch takes is refused to the next record
+    sending it, including after a refusal rolled the group back and its records were applied
+    again; the same number of another institution is its own."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)
+    first, second, third = region.lims(3)
+    _accept_all(region, [(first, "test_record", _manual_record(first, "JL-1"))])
+    assert apply.drain(region.sessions, region.settings, holder="a") == 1
+    sends = [
+        (first, "test_record", _manual_record(first, "JL-1")),  # taken before the batch
+        (first, "test_record", _manual_record(first, "JL-2")),
+        (first, "test_record", _manual_record(first, "JL-2")),  # taken by the one before
+        (second, "test_record", _manual_record(second, "JL-1")),  # another institution's
+        (third, "test_record", _manual_record(third, "JL-2")),
+        (first, "test_record", _manual_record(first, "JL-3")),
+        (first, "test_record", _manual_record(first, "JL-3")),  # after the rolled-back groups
+    ]
+    _accept_all(region, sends)
+    assert apply.drain(region.sessions, region.settings, holder="a") == 7
+    with region.sessions() as db:
+        rows = db.execute(
+            select(Message.institution_id, Message.body, Message.status, Message.problem)
+            .where(Message.message_type == "test_record")
+            .order_by(Message.id)
+        ).all()
+        stored = db.execute(select(TestRecord.institution_id, TestRecord.number)).all()
+    ended = [
+        (institution_id, json.loads(body)["number"], status, problem)
+        for institution_id, body, status, problem in rows[1:]
+    ]
+    taken = [(i, n) for i, n, status, _ in ended if status == "rejected"]
+    one, two, three = (lims.institution.id for lims in (first, second, third))
+    assert taken == [(one, "JL-1"), (one, "JL-2"), (one, "JL-3")], ended
+    for _, _, status, problem in ended:
+        if status == "rejected":
+            assert [e["field"] for e in problem["errors"]] == ["number"], problem
+    assert sorted(stored) == sorted(
+        [(one, "JL-1"), (one, "JL-2"), (one, "JL-3"), (two, "JL-1"), (three, "JL-2")]
+    )
 
 
 def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
+from sqlalchemy.orm import Session
+
+from jcjg.exchange.models import Message
 from jcjg.exchange.types import HandlerContext, message_type
+from jcjg.tenancy.models import Institution
 from jcjg.testing import service
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
 
@@ -58,6 +64,27 @@ def _record_files(message: RecordIn) -> list[str]:
     return [s.curve_sha256 for s in message.specimens if s.curve_sha256]
 
 
+def _read_ahead(
+    db: Session, institutions: Sequence[Institution], messages: Sequence[Message]
+) -> None:
+    """``batch_reads`` of test records: whether the numbers they send (as sent, stripped) are
+    taken, read once for the batch (:func:`service.read_numbers_ahead`); a number written
+    otherwise once its record is read (NFC) is asked for by its record, as before."""
+    wanted: list[tuple[int, str]] = []
+    for row in messages:
+        if row.institution_id is None:
+            continue
+        try:
+            number = orjson.loads(row.body).get("number")
+        except (orjson.JSONDecodeError, AttributeError):  # left to its handler to refuse
+            continue
+        if isinstance(number, str) and number.strip():
+            wanted.append((row.institution_id, number.strip()))
+        if len(wanted) >= service.NUMBERS_AHEAD:
+            break
+    service.read_numbers_ahead(db, wanted)
+
+
 @message_type(
     "test_record",
     title="检测数据（原始记录、力值曲线）",
@@ -65,6 +92,7 @@ def _record_files(message: RecordIn) -> list[str]:
     example=_RECORD_EXAMPLE,
     files=_record_files,
     prepare=service.read_ahead,
+    batch_reads=_read_ahead,
 )
 def handle_record(ctx: HandlerContext, message: RecordIn) -> dict[str, Any]:
     """一条检测原始记录（001 4.2.2.2、5.4.7、6.3）：委托、试验项目与参数、标准、场所、设备、

@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
@@ -32,6 +34,7 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings, get_settings
 from jcjg.core import domains
 from jcjg.core.blobs import BlobCorrupted, BlobNotFound, BlobStore, blob_store
+from jcjg.core.db import memo
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.projects import service as projects
 from jcjg.projects.models import Project
@@ -208,13 +211,46 @@ def _number_taken(
     institution: Institution,
     number: str,
 ) -> bool:
-    """Whether the institution already sent a record of ``model`` under ``number``."""
+    """Whether the institution already sent a record of ``model`` under ``number`` (a test
+    record's number as its batch read it ahead, :func:`read_numbers_ahead`, when it did)."""
+    kept = memo(db) if model is TestRecord else None
+    if kept is not None:
+        known = kept.get((_NUMBER, institution.id, number))
+        if known is not None:
+            return bool(known)
     return (
         db.scalar(
             select(model.id).where(model.institution_id == institution.id, model.number == number)
         )
         is not None
     )
+
+
+_NUMBER = "testing.record_number"  # a batch's memo: (_NUMBER, institution id, number) -> taken
+NUMBERS_AHEAD = 2_000  # record numbers a batch reads ahead at most
+
+
+def read_numbers_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
+    """Whether each of the ``(institution id, number)`` pairs a batch's test records send is
+    taken, read in one statement for the batch (at most :data:`NUMBERS_AHEAD`) and kept in its
+    memo for :func:`_number_taken` (a record's first check, one statement a record before). A
+    record stored in the batch takes its number out of the memo (:func:`store_record`): the
+    next record of that number then asks the database, which answers for the savepoint it
+    is in, its row written or rolled back."""
+    kept = memo(db)
+    pairs = list(dict.fromkeys(wanted))[:NUMBERS_AHEAD]
+    if kept is None or not pairs:
+        return
+    taken = {
+        (institution_id, number)
+        for institution_id, number in db.execute(
+            select(TestRecord.institution_id, TestRecord.number).where(
+                tuple_(TestRecord.institution_id, TestRecord.number).in_(pairs)
+            )
+        )
+    }
+    for pair in pairs:
+        kept[(_NUMBER, *pair)] = pair in taken
 
 
 def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcome | None:
@@ -332,6 +368,9 @@ def store_record(
     )
     db.add(record)
     db.flush()
+    kept = memo(db)
+    if kept is not None:  # its number is taken now, unless its savepoint is rolled back
+        kept.pop((_NUMBER, institution.id, record.number), None)
     # the curves read first (a bad one refuses the record before any specimen is written), then
     # the specimens in one flush, their curves in another and the curves' band keys in one
     # executemany: two flushes and one statement, not one flush a specimen and one a curve
