@@ -250,6 +250,13 @@ def _statements_while_draining(
     return read
 
 
+def _all_applied(region: Region, *columns: Any) -> list[Any]:
+    """Every message applied (none rejected); then the rows of ``columns``."""
+    with region.sessions() as db:
+        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
+        return list(db.execute(select(*columns)).all())
+
+
 def test_a_batch_reads_its_institutions_sync_rows_at_once(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -376,11 +383,7 @@ def test_a_batch_reads_the_instruments_its_messages_name_at_once(
     )
     # the read ahead, and E7's own look-up (no instrument of that number yet)
     assert len(read) == 2, read
-    with region.sessions() as db:
-        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
-        names = db.execute(
-            select(Equipment.institution_id, Equipment.asset_number, Equipment.name)
-        ).all()
+    names = _all_applied(region, Equipment.institution_id, Equipment.asset_number, Equipment.name)
     by_lab = {lims.institution.id: k for k, lims in enumerate(labs)}
     for institution_id, asset, name in names:
         expected = "新机" if asset == "E7" else f"压力机{by_lab[institution_id]}"
@@ -433,11 +436,7 @@ def test_a_batch_reads_the_people_its_messages_name_at_once(
     )
     # the read ahead, and the newcomer's own look-up (nobody of that number yet)
     assert len(read) == 2, read
-    with region.sessions() as db:
-        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
-        people = db.execute(
-            select(Person.institution_id, Person.id_number, Person.years_in_testing)
-        ).all()
+    people = _all_applied(region, Person.institution_id, Person.id_number, Person.years_in_testing)
     by_lab = {lims.institution.id: k for k, lims in enumerate(labs)}
     for institution_id, number, years in people:
         expected = 2 if number == newcomer else 10 + by_lab[institution_id]
@@ -489,9 +488,7 @@ def test_a_batch_reads_whether_its_records_numbers_are_taken_at_once(
     _accept_all(region, sends)
     read = _statements_while_draining(region, _number_reads, 6)
     assert len(read) == 1, read
-    with region.sessions() as db:
-        assert db.scalars(select(Message.status).distinct()).all() == ["applied"]
-        assert db.scalar(select(func.count()).select_from(TestRecord)) == 6
+    assert len(_all_applied(region, TestRecord.id)) == 6
 
 
 def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
