@@ -535,6 +535,57 @@ def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "make", "key"),
+    [
+        ("test_record", lambda lims, n: _manual_record(lims, f"JL-{n}"), ("number",)),
+        (
+            "registry.equipment",
+            lambda lims, n: lims.message(equipment=[equipment(f"E{n}", "室0")]),
+            ("equipment", 0, "asset_number"),
+        ),
+    ],
+)
+def test_a_key_the_text_boundary_refuses_is_not_read_ahead(
+    region: Region,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    make: Callable[[Lims, int], dict[str, Any]],
+    key: tuple[Any, ...],
+) -> None:
+    """A message accepted before the text boundary and replayed may name a row by a key
+    holding NUL, which PostgreSQL refuses in a query's text: the read ahead leaves it out (its
+    handler refuses the message), and the rest of the batch is applied."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)
+    (lims,) = region.lims(1)
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[{**LAB, "name": "室0"}]))])
+    assert apply.drain(region.sessions, region.settings, holder="a") == 1
+    _accept_all(region, [(lims, kind, make(lims, n)) for n in range(2)])
+    with region.sessions() as db:  # the first as a message of before the boundary
+        first = db.scalars(
+            select(Message).where(Message.message_type == kind).order_by(Message.id)
+        ).first()
+        assert first is not None
+        body = json.loads(first.body)
+        *path, last = key
+        holder = body
+        for step in path:
+            holder = holder[step]
+        holder[last] = "N\u0000"
+        first.body = json.dumps(body).encode()
+        db.commit()
+    assert apply.drain(region.sessions, region.settings, holder="a") == 2
+    with region.sessions() as db:
+        ended = (
+            db.execute(
+                select(Message.status).where(Message.message_type == kind).order_by(Message.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert ended == ["rejected", "applied"]
+
+
 def test_on_sqlite_a_slow_read_ahead_does_not_spend_the_batchs_time(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:

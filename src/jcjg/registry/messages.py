@@ -27,6 +27,7 @@ from jcjg.alerts import engine as alerts_engine
 from jcjg.audit.service import record_updates
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.catalogue.service import by_code
+from jcjg.core import text
 from jcjg.core.db import memo, update_in_place, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.memo import note_renamed
@@ -121,7 +122,9 @@ def _named(
 ) -> list[tuple[int, str]]:
     """The (institution, key) pairs the ``messages`` of type ``kind`` name: the ``field`` of
     each record of the body's ``listed`` list, as sent and then ``written`` as the record's
-    validator writes it (at most :data:`NAMED_AHEAD`)."""
+    validator writes it (at most :data:`NAMED_AHEAD`). A key the text boundary refuses (its
+    handler refuses it: a message accepted before the boundary was, replayed) is left out:
+    PostgreSQL refuses a NUL in a query's text."""
     found: dict[tuple[int, str], None] = {}
     for row in messages:
         if row.message_type != kind or row.institution_id is None:
@@ -132,7 +135,7 @@ def _named(
             continue
         for record in records if isinstance(records, list) else ():
             value = record.get(field) if isinstance(record, dict) else None
-            if isinstance(value, str) and value.strip():
+            if isinstance(value, str) and value.strip() and text.problem(value) is None:
                 found[row.institution_id, written(value)] = None
         if len(found) >= NAMED_AHEAD:
             break

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from jcjg.core import text
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.tenancy.models import Institution
@@ -69,7 +70,9 @@ def _read_ahead(
 ) -> None:
     """``batch_reads`` of test records: whether the numbers they send (as sent, stripped) are
     taken, read once for the batch (:func:`service.read_numbers_ahead`); a number written
-    otherwise once its record is read (NFC) is asked for by its record, as before."""
+    otherwise once its record is read (NFC) is asked for by its record, as before. A number
+    the text boundary refuses (its handler refuses it: a message accepted before the boundary
+    was, replayed) is not asked for: PostgreSQL refuses a NUL in a query's text."""
     wanted: list[tuple[int, str]] = []
     for row in messages:
         if row.institution_id is None:
@@ -78,7 +81,7 @@ def _read_ahead(
             number = orjson.loads(row.body).get("number")
         except (orjson.JSONDecodeError, AttributeError):  # left to its handler to refuse
             continue
-        if isinstance(number, str) and number.strip():
+        if isinstance(number, str) and number.strip() and text.problem(number) is None:
             wanted.append((row.institution_id, number.strip()))
         if len(wanted) >= service.NUMBERS_AHEAD:
             break
