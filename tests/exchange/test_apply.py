@@ -536,6 +536,24 @@ def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("body", "number"),
+    [
+        (b'{"commission_number": "WT-1", "number": "JL-1"}', "JL-1"),
+        (b'{"number" : "JL-\\u0031", "x": 1}', "JL-1"),  # escaped, spaced
+        (b'{"note": "\\"number\\": \\"X\\"", "number": "JL-\\"2"}', 'JL-"2'),  # in a string
+        (b'{"numbers": ["JL-3"]}', None),
+    ],
+)
+def test_a_records_number_is_found_in_its_bytes(body: bytes, number: str | None) -> None:
+    """The read ahead finds a record's number without parsing its curves (a guess the
+    handler's own check stands behind)."""
+    from jcjg.testing import messages
+
+    found = messages._NUMBER.search(body)
+    assert (json.loads(found.group(1)) if found else None) == number
+
+
+@pytest.mark.parametrize(
     ("kind", "make", "key"),
     [
         ("test_record", lambda lims, n: _manual_record(lims, f"JL-{n}"), ("number",)),
