@@ -93,8 +93,6 @@ def _read_ahead(
             continue
         if isinstance(number, str) and number.strip() and text.problem(number) is None:
             wanted.append((row.institution_id, number.strip()))
-        if len(wanted) >= service.NUMBERS_AHEAD:
-            break
     service.read_numbers_ahead(db, wanted)
 
 

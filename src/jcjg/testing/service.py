@@ -227,18 +227,17 @@ def _number_taken(
 
 
 _NUMBER = "testing.record_number"  # a batch's memo: (_NUMBER, institution id, number) -> taken
-NUMBERS_AHEAD = 2_000  # record numbers a batch reads ahead at most
 
 
 def read_numbers_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
     """Whether each of the ``(institution id, number)`` pairs a batch's test records send is
-    taken, read in one statement for the batch (at most :data:`NUMBERS_AHEAD`) and kept in its
-    memo for :func:`_number_taken` (a record's first check, one statement a record before). A
-    record stored in the batch takes its number out of the memo (:func:`store_record`): the
-    next record of that number then asks the database, which answers for the savepoint it
-    is in, its row written or rolled back."""
+    taken, read in one statement for the batch (one number a message: a batch's, at most
+    ``exchange.apply.BATCH``) and kept in its memo for :func:`_number_taken` (a record's
+    first check, one statement a record before). A record stored in the batch takes its
+    number out of the memo (:func:`store_record`): the next record of that number then asks
+    the database, which answers for the savepoint it is in, its row written or rolled back."""
     kept = memo(db)
-    pairs = list(dict.fromkeys(wanted))[:NUMBERS_AHEAD]
+    pairs = list(dict.fromkeys(wanted))
     if kept is None or not pairs:
         return
     taken = {
