@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -35,7 +36,9 @@ from jcjg.ledger import merkle
 from jcjg.ledger import service as ledger
 from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.ledger.note import parse_checkpoint
+from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab, Person, RegistrySync
+from jcjg.sampling.models import Commission
 from jcjg.testing.models import TestRecord
 from tests.conftest import upgraded_database_url
 from tests.exchange.conftest import Lims, apply_waiting, make_lims
@@ -533,6 +536,97 @@ def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
     assert sorted(stored) == sorted(
         [(one, "JL-1"), (one, "JL-2"), (one, "JL-3"), (two, "JL-1"), (three, "JL-2")]
     )
+
+
+def _commission(lims: Lims, number: str, project_code: str) -> dict[str, Any]:
+    return lims.message(
+        number=number, sequence=1, commissioned_on="2026-11-20", project_code=project_code,
+        items=["0108"],
+    )  # fmt: skip
+
+
+# a handler's look-up of a project, a commission or registered people, and a batch's read ahead
+# (a commission message's check of its sequence, one column, is not one)
+_NAMED_READ = re.compile(
+    r"^SELECT (project|commission|person)\.\w+, .*\sWHERE\s"
+    r"(project\.code|\(commission\.institution_id, commission\.number\)|commission\.institution_id"
+    r"|\(person\.institution_id, person\.id_number\)|person\.institution_id)",
+    re.DOTALL,
+)
+
+
+def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_at_once(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test record names its project, its commission and its inspectors: a batch of three
+    institutions' records reads each kind once, not once a record. A commission the batch
+    registers itself (not there when it read ahead) is looked for by the record naming it, as
+    is an inspector not registered (left out of the record's people); each record gets its
+    own institution's rows; a project none has is refused as before."""
+    monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
+    labs = region.lims(3)
+    with region.sessions() as db:
+        codes = [Factory(db, region.settings).project(region_code="360403").code for _ in labs]
+        db.commit()
+    staff = [[id_number(10 * k + n) for n in range(2)] for k in range(len(labs))]
+    first_batch: list[tuple[Lims, str, dict[str, Any]]] = []
+    for lims, code, numbers in zip(labs, codes, staff, strict=True):
+        people = [{"id_number": n, "name": "张三", "years_in_testing": 3} for n in numbers]
+        first_batch.append((lims, "registry.staff", lims.message(people=people)))
+        first_batch.append((lims, "commission", _commission(lims, "WT-1", code)))
+    _accept_all(region, first_batch)
+    assert apply.drain(region.sessions, region.settings, holder="a") == 6
+    stranger = id_number(900)  # registered nowhere
+
+    def record(k: int, n: int, commission: str = "WT-1", **more: Any) -> dict[str, Any]:
+        inspectors = [{"name": "张三", "id_number": number} for number in staff[k]]
+        return {
+            **_manual_record(labs[k], f"JL-{k}-{n}"),
+            "project_code": codes[k],
+            "commission_number": commission,
+            "inspectors": inspectors,
+            **more,
+        }
+
+    sends = [(labs[k], "test_record", record(k, n)) for n in range(2) for k in range(3)]
+    sends.append((labs[0], "commission", _commission(labs[0], "WT-2", codes[0])))
+    inspectors = [
+        {"name": "张三", "id_number": staff[0][0]},
+        {"name": "李四", "id_number": stranger},
+    ]
+    sends.append((labs[0], "test_record", record(0, 9, "WT-2", inspectors=inspectors)))
+    _accept_all(region, sends)
+    read = _statements_while_draining(region, lambda s: _NAMED_READ.search(s) is not None, 8)
+    kinds = Counter(statement.split(".", 1)[0].removeprefix("SELECT ") for statement in read)
+    # each kind's read ahead; the commission message's own look-ups of its project and itself;
+    # the record naming WT-2 (registered in the batch) and the stranger: 9, 9 and 7 without
+    assert kinds == {"project": 2, "commission": 3, "person": 2}, read
+    _accept_all(region, [(labs[1], "test_record", record(1, 9, project_code="XM-NONE"))])
+    assert apply.drain(region.sessions, region.settings, holder="a") == 1
+    with region.sessions() as db:
+        rows = db.execute(
+            select(Message.status, Message.problem)
+            .where(Message.message_type == "test_record")
+            .order_by(Message.id)
+        ).all()
+        stored = db.execute(
+            select(TestRecord.number, TestRecord.institution_id, Project.code,
+                   Commission.number, TestRecord.inspector_person_ids)
+            .join(Project, Project.id == TestRecord.project_id)
+            .join(Commission, Commission.id == TestRecord.commission_id)
+        ).all()  # fmt: skip
+        people = dict(db.execute(select(Person.id_number, Person.id)).all())
+    assert [status for status, _ in rows] == ["applied"] * 7 + ["rejected"]
+    assert [e["field"] for e in rows[-1][1]["errors"]] == ["project_code"]
+    assert len(stored) == 7
+    by_id = {lims.institution.id: k for k, lims in enumerate(labs)}
+    for number, institution_id, project, commission, inspector_ids in stored:
+        k = by_id[institution_id]
+        assert number.startswith(f"JL-{k}-")
+        assert project == codes[k]
+        assert commission == ("WT-2" if number == "JL-0-9" else "WT-1")
+        named = staff[k][:1] if number == "JL-0-9" else staff[k]
+        assert inspector_ids == [people[n] for n in named]
 
 
 @pytest.mark.parametrize(

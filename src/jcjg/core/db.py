@@ -446,6 +446,13 @@ def memo(db: Session) -> dict[Any, Any] | None:
     return found
 
 
+def alive(row: Any) -> bool:
+    """Whether a row a :func:`memo` kept is still the database's: not created in a savepoint
+    that rolled back since (a message refused), nor deleted."""
+    state = sa_inspect(row)
+    return bool(state.persistent or state.pending)
+
+
 _WRITTEN = "jcjg.core.db.written"
 _LATER = "jcjg.core.db.in_place_later"
 

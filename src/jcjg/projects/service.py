@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Select, func, or_, select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from jcjg.auth.choices import Role
 from jcjg.auth.models import User, UserProject
 from jcjg.auth.scopes import Principal, get_scoped, restrict
-from jcjg.core.db import utcnow
+from jcjg.core.db import alive, memo, utcnow
 from jcjg.core.errors import (
     Conflict,
     FieldError,
@@ -212,11 +212,30 @@ def notarise_project(db: Session, project: Project, *, created: bool) -> None:
     ledger.notarise(db, PROJECT_REGISTER if created else PROJECT_UPDATE, project_entry(project))
 
 
+_BY_CODE = "projects.by_code"  # a batch's memo: (_BY_CODE, code) -> the project
+
+
+def read_projects_ahead(db: Session, codes: Iterable[str]) -> None:
+    """The projects a batch's messages name by code, read in one statement for the batch and
+    kept in its memo for :func:`project_by_code` (one statement a message before). Only the
+    projects found are kept: a message of the batch may register one not found."""
+    kept = memo(db)
+    wanted = sorted(set(codes))
+    if kept is None or not wanted:
+        return
+    for project in db.scalars(select(Project).where(Project.code.in_(wanted))):
+        kept[(_BY_CODE, project.code)] = project
+
+
 def project_by_code(db: Session, code: str | None) -> Project | None:
     """The project a message names by its code (None when it names none); refused on
     ``project_code`` when the platform has no such project."""
     if not code:
         return None
+    kept = memo(db)
+    ahead = kept.get((_BY_CODE, code)) if kept is not None else None
+    if ahead is not None and alive(ahead):
+        return cast(Project, ahead)
     project = db.scalars(select(Project).where(Project.code == code)).first()
     if project is None:
         raise ValidationFailed(errors=[FieldError("project_code", "平台没有这个工程项目编号")])

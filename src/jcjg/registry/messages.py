@@ -28,7 +28,7 @@ from jcjg.audit.service import record_updates
 from jcjg.catalogue.models import Parameter, Specialty, TestItem
 from jcjg.catalogue.service import by_code
 from jcjg.core import text
-from jcjg.core.db import memo, update_in_place, utcnow
+from jcjg.core.db import alive, memo, update_in_place, utcnow
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.memo import note_renamed
 from jcjg.core.patterns import MOBILE
@@ -326,7 +326,7 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
     kept = memo(ctx.db)
     key = (Lab, ctx.institution.id)
     found = (
-        {n: kept[key, n] for n in wanted if (key, n) in kept and _alive(kept[key, n])}
+        {n: kept[key, n] for n in wanted if (key, n) in kept and alive(kept[key, n])}
         if kept is not None
         else {}
     )
@@ -348,13 +348,6 @@ def _labs(ctx: HandlerContext, names: Iterable[str | None], field: str) -> dict[
     return found
 
 
-def _alive(row: Any) -> bool:
-    """Whether a row kept for the batch is still the database's: not created in a savepoint
-    that rolled back since (a message refused), nor deleted."""
-    state = inspect(row)
-    return bool(state.persistent or state.pending)
-
-
 def _held(
     ctx: HandlerContext, model: Any, field: str, values: Iterable[str], *options: Any
 ) -> dict[str, Any]:
@@ -370,7 +363,7 @@ def _held(
     if kept is not None:
         for value in wanted:
             row = kept.get((key, value))
-            if row is not None and _alive(row):
+            if row is not None and alive(row):
                 found[value] = row
     missing = [value for value in wanted if value not in found]
     if missing:

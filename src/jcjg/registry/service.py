@@ -6,9 +6,10 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from jcjg.core.db import alive, memo
 from jcjg.core.memo import names_by_id
 from jcjg.registry.models import Person
 from jcjg.tenancy.models import Institution
@@ -20,6 +21,22 @@ def institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:
     return names_by_id(db, Institution, ids)
 
 
+def read_people_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
+    """The registered people a batch's messages name, as ``(institution id, ID number)``, read
+    in one statement for the batch and kept in its memo for :func:`registered_person_ids`
+    (one statement a message before) under the key the registry's own messages keep them by
+    (``((Person, institution id), ID number)``). Only those found are kept: a message of the
+    batch may register one not found."""
+    kept = memo(db)
+    pairs = sorted(set(wanted))
+    if kept is None or not pairs:
+        return
+    for person in db.scalars(
+        select(Person).where(tuple_(Person.institution_id, Person.id_number).in_(pairs))
+    ):
+        kept[(Person, person.institution_id), person.id_number] = person
+
+
 def registered_person_ids(
     db: Session, institution_id: int, id_numbers: Sequence[str | None]
 ) -> list[int]:
@@ -28,12 +45,21 @@ def registered_person_ids(
     wanted = [n for n in id_numbers if n]
     if not wanted:
         return []
-    rows = db.execute(
-        select(Person.id_number, Person.id).where(
-            Person.institution_id == institution_id, Person.id_number.in_(wanted)
+    people: dict[str, int] = {}
+    kept = memo(db)
+    if kept is not None:  # those a batch read ahead (read_people_ahead) or its messages kept
+        for number in wanted:
+            ahead = kept.get(((Person, institution_id), number))
+            if ahead is not None and alive(ahead):
+                people[number] = int(ahead.id)
+    missing = [n for n in wanted if n not in people]
+    if missing:
+        rows = db.execute(
+            select(Person.id_number, Person.id).where(
+                Person.institution_id == institution_id, Person.id_number.in_(missing)
+            )
         )
-    )
-    people = {number: int(person_id) for number, person_id in rows}
+        people.update((number, int(person_id)) for number, person_id in rows)
     return [people[n] for n in wanted if n in people]
 
 

@@ -10,9 +10,9 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from jcjg.auth.choices import Role
@@ -20,6 +20,7 @@ from jcjg.auth.models import User
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.config import Settings
 from jcjg.core.blobs import blob_store, digest_of
+from jcjg.core.db import alive, memo
 from jcjg.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from jcjg.core.workdays import beijing_date
 from jcjg.documents.photos import (
@@ -964,6 +965,23 @@ def check_receipt(
     return receipt
 
 
+_BY_NUMBER = "sampling.commission"  # a batch's memo: (_BY_NUMBER, institution id, number) -> row
+
+
+def read_commissions_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
+    """The commissions a batch's messages name, as ``(institution id, number)``, read in one
+    statement for the batch and kept in its memo for :func:`commission_by_number` (one
+    statement a message before). Only those found are kept: a message of the batch may
+    register one not found."""
+    kept = memo(db)
+    pairs = sorted(set(wanted))
+    if kept is None or not pairs:
+        return
+    stmt = select(Commission).where(tuple_(Commission.institution_id, Commission.number).in_(pairs))
+    for commission in db.scalars(stmt):
+        kept[(_BY_NUMBER, commission.institution_id, commission.number)] = commission
+
+
 def commission_by_number(
     db: Session, institution: Institution, number: str | None
 ) -> Commission | None:
@@ -971,6 +989,10 @@ def commission_by_number(
     none); refused on ``commission_number`` when the institution has no such commission."""
     if not number:
         return None
+    kept = memo(db)
+    ahead = kept.get((_BY_NUMBER, institution.id, number)) if kept is not None else None
+    if ahead is not None and alive(ahead):
+        return cast(Commission, ahead)
     commission = db.scalars(
         select(Commission).where(
             Commission.institution_id == institution.id, Commission.number == number

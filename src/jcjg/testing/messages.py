@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,9 @@ from sqlalchemy.orm import Session
 from jcjg.core import text
 from jcjg.exchange.models import Message
 from jcjg.exchange.types import HandlerContext, message_type
+from jcjg.projects import service as projects
+from jcjg.registry import service as registry
+from jcjg.sampling import service as sampling
 from jcjg.tenancy.models import Institution
 from jcjg.testing import service
 from jcjg.testing.schemas import OnSitePlanIn, OnSiteRecordIn, RecordIn, RevisionIn
@@ -66,34 +70,64 @@ def _record_files(message: RecordIn) -> list[str]:
     return [s.curve_sha256 for s in message.specimens if s.curve_sha256]
 
 
-# a record's number in its body's bytes: the first member named "number" (a string's escaped
-# quote is not its end; "commission_number" is another name)
-_NUMBER = re.compile(rb'"number"\s*:\s*("(?:[^"\\]|\\.)*")')
+# a string member in a body's bytes (a string's escaped quote is not its end)
+_STRING = rb'\s*:\s*("(?:[^"\\]|\\.)*")'
+# a test record's number in its body's bytes: the first member so named (``"commission_number"``
+# is another name)
+_NUMBER = re.compile(rb'"number"' + _STRING)
+# the other keys a test record names rows by, in one pass over its bytes: its project, its
+# commission and its inspectors' ID numbers (at most PEOPLE_AHEAD of those)
+_NAMED = re.compile(rb'"(project_code|commission_number|id_number)"' + _STRING)
+PEOPLE_AHEAD = 20
+
+
+def _key(found: re.Match[bytes] | None) -> str | None:
+    """The string a member found holds, stripped, as a read ahead may ask for it: None when it
+    is empty, not a string, or refused by the text boundary (its handler refuses the message:
+    one accepted before the boundary was, replayed; PostgreSQL refuses a NUL in a query)."""
+    if found is None:
+        return None
+    try:
+        value = orjson.loads(found.group(found.lastindex or 0))  # the string, its last group
+    except orjson.JSONDecodeError:  # a lone surrogate: left to its handler
+        return None
+    if not isinstance(value, str) or not value.strip() or text.problem(value) is not None:
+        return None
+    return value.strip()
 
 
 def _read_ahead(
     db: Session, institutions: Sequence[Institution], messages: Sequence[Message]
 ) -> None:
-    """``batch_reads`` of test records: whether the numbers they send (as sent, stripped) are
-    taken, read once for the batch (:func:`service.read_numbers_ahead`); a number written
-    otherwise once its record is read (NFC) is asked for by its record, as before. Each
-    number is found in its body's bytes (:data:`_NUMBER`), not by parsing a body of curves
-    (~1.5 ms where the statement saved costs a tenth of it): a guess, as every read ahead is,
-    which the memo answers truly whatever it reads (the database's answer for that number).
-    A number the text boundary refuses (its handler refuses it: a message accepted before
-    the boundary was, replayed) is not asked for: PostgreSQL refuses a NUL in a query's text."""
-    wanted: list[tuple[int, str]] = []
+    """``batch_reads`` of test records: what each record's handler reads before it writes,
+    read once for the batch: whether their numbers are taken (``read_numbers_ahead``), and
+    the projects, commissions and registered inspectors they name (kept only when found).
+    Each key is found in its body's bytes (:data:`_NUMBER`, :data:`_NAMED`), not by parsing a
+    body of curves (~1.5 ms where the statement saved costs a tenth of it): a guess, as every
+    read ahead is. The memo answers truly whatever it reads (the database's answer for that
+    key), and a key written otherwise once its record is read (NFC) is asked for by its
+    record, as before."""
+    numbers: list[tuple[int, str]] = []
+    projects_named: list[str] = []
+    commissions: list[tuple[int, str]] = []
+    people: list[tuple[int, str]] = []
     for row in messages:
-        found = _NUMBER.search(row.body)
-        if found is None or row.institution_id is None:
+        owner, body = row.institution_id, row.body
+        if owner is None:
             continue
-        try:
-            number = orjson.loads(found.group(1))
-        except orjson.JSONDecodeError:  # a lone surrogate: left to its handler
-            continue
-        if isinstance(number, str) and number.strip() and text.problem(number) is None:
-            wanted.append((row.institution_id, number.strip()))
-    service.read_numbers_ahead(db, wanted)
+        if (number := _key(_NUMBER.search(body))) is not None:
+            numbers.append((owner, number))
+        named: dict[bytes, list[str]] = {}
+        for found in itertools.islice(_NAMED.finditer(body), PEOPLE_AHEAD + 2):
+            if (value := _key(found)) is not None:
+                named.setdefault(found.group(1), []).append(value)
+        projects_named += named.get(b"project_code", [])[:1]
+        commissions += [(owner, n) for n in named.get(b"commission_number", [])[:1]]
+        people += [(owner, n) for n in named.get(b"id_number", [])]
+    service.read_numbers_ahead(db, numbers)
+    projects.read_projects_ahead(db, projects_named)
+    sampling.read_commissions_ahead(db, commissions)
+    registry.read_people_ahead(db, people)
 
 
 @message_type(
