@@ -38,6 +38,7 @@ from jcjg.ledger.models import LedgerLeaf, LedgerQueued
 from jcjg.ledger.note import parse_checkpoint
 from jcjg.projects.models import Project
 from jcjg.registry.models import Equipment, Lab, Person, RegistrySync
+from jcjg.reports.models import Report
 from jcjg.sampling.models import Commission
 from jcjg.testing.models import TestRecord
 from tests.conftest import upgraded_database_url
@@ -558,8 +559,9 @@ _NAMED_READ = re.compile(
 def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_at_once(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A test record names its project, its commission and its inspectors: a batch of three
-    institutions' records reads each kind once, not once a record. A commission the batch
+    """A test record names its project, its commission and its inspectors, a report its
+    project, commission and signatories: a batch of three institutions' records and reports
+    reads each kind once, not once a message. A commission the batch
     registers itself (not there when it read ahead) is looked for by the record naming it, as
     is an inspector not registered (left out of the record's people); each record gets its
     own institution's rows; a project none has is refused as before."""
@@ -595,12 +597,31 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
         {"name": "李四", "id_number": stranger},
     ]
     sends.append((labs[0], "test_record", record(0, 9, "WT-2", inspectors=inspectors)))
+    for k, lims in enumerate(labs):  # a report of each: the same read ahead, with the records
+        signatories = [{"name": "张三", "id_number": number} for number in staff[k]]
+        report = lims.message(number=f"BG-{k}", sequence=1, issued_on="2026-11-21",
+                              project_code=codes[k], commission_number="WT-1",
+                              items=["0108"], signatories=signatories)  # fmt: skip
+        sends.append((lims, "report", report))
     _accept_all(region, sends)
-    read = _statements_while_draining(region, lambda s: _NAMED_READ.search(s) is not None, 8)
+    read = _statements_while_draining(region, lambda s: _NAMED_READ.search(s) is not None, 11)
     kinds = Counter(statement.split(".", 1)[0].removeprefix("SELECT ") for statement in read)
     # each kind's read ahead; the commission message's own look-ups of its project and itself;
-    # the record naming WT-2 (registered in the batch) and the stranger: 9, 9 and 7 without
+    # the record naming WT-2 (registered in the batch) and the stranger: 12, 12 and 10 without
     assert kinds == {"project": 2, "commission": 3, "person": 2}, read
+    with region.sessions() as db:
+        reports = db.execute(
+            select(Report.number, Report.institution_id, Project.code, Commission.number,
+                   Report.signatory_person_ids)
+            .join(Project, Project.id == Report.project_id)
+            .join(Commission, Commission.id == Report.commission_id)
+        ).all()  # fmt: skip
+        people = dict(db.execute(select(Person.id_number, Person.id)).all())
+    by_id = {lims.institution.id: k for k, lims in enumerate(labs)}
+    assert sorted(
+        (number, by_id[institution_id], project, commission, signatories)
+        for number, institution_id, project, commission, signatories in reports
+    ) == [(f"BG-{k}", k, codes[k], "WT-1", [people[n] for n in staff[k]]) for k in range(3)]
     _accept_all(region, [(labs[1], "test_record", record(1, 9, project_code="XM-NONE"))])
     assert apply.drain(region.sessions, region.settings, holder="a") == 1
     with region.sessions() as db:
@@ -615,11 +636,9 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
             .join(Project, Project.id == TestRecord.project_id)
             .join(Commission, Commission.id == TestRecord.commission_id)
         ).all()  # fmt: skip
-        people = dict(db.execute(select(Person.id_number, Person.id)).all())
     assert [status for status, _ in rows] == ["applied"] * 7 + ["rejected"]
     assert [e["field"] for e in rows[-1][1]["errors"]] == ["project_code"]
     assert len(stored) == 7
-    by_id = {lims.institution.id: k for k, lims in enumerate(labs)}
     for number, institution_id, project, commission, inspector_ids in stored:
         k = by_id[institution_id]
         assert number.startswith(f"JL-{k}-")
@@ -630,21 +649,29 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
 
 
 @pytest.mark.parametrize(
-    ("body", "number"),
+    ("body", "named"),
     [
-        (b'{"commission_number": "WT-1", "number": "JL-1"}', "JL-1"),
-        (b'{"number" : "JL-\\u0031", "x": 1}', "JL-1"),  # escaped, spaced
-        (b'{"note": "\\"number\\": \\"X\\"", "number": "JL-\\"2"}', 'JL-"2'),  # in a string
-        (b'{"numbers": ["JL-3"]}', None),
+        (b'{"commission_number": "WT-1", "number": "JL-1"}',
+         {"commission_number": ["WT-1"], "number": ["JL-1"]}),
+        (b'{"number" : "JL-\\u0031", "x": 1}', {"number": ["JL-1"]}),  # escaped, spaced
+        (b'{"note": "\\"number\\": \\"X\\"", "number": "JL-\\"2"}',
+         {"number": ['JL-"2']}),  # a member's name in a string, a quote in one
+        (b'{"numbers": ["JL-3"], "number": 4, "project_code": " "}', {}),  # none a string
+        (b'{"project_code": " XM-1 ", "inspectors": [{"id_number": "1"}, {"id_number": "2"}]}',
+         {"project_code": ["XM-1"], "id_number": ["1", "2"]}),  # stripped; in their order
+        (b'{"number": "JL-\\u0000", "project_code": "\\ud800"}', {}),  # NUL; a lone surrogate
     ],
-)
-def test_a_records_number_is_found_in_its_bytes(body: bytes, number: str | None) -> None:
-    """The read ahead finds a record's number without parsing its curves (a guess the
-    handler's own check stands behind)."""
+)  # fmt: skip
+def test_what_a_record_names_is_found_in_its_bytes(
+    body: bytes, named: dict[str, list[str]]
+) -> None:
+    """The read ahead finds what a record names without parsing its curves (a guess the
+    handler's own reads stand behind); a key no query may hold is left out."""
+    from jcjg.exchange.types import strings_named
     from jcjg.testing import messages
 
-    found = messages._NUMBER.search(body)
-    assert (json.loads(found.group(1)) if found else None) == number
+    assert strings_named(body, messages._NAMED, 10) == named
+    assert strings_named(body, messages._NAMED, 1) == dict(itertools.islice(named.items(), 1))
 
 
 @pytest.mark.parametrize(

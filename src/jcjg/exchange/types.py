@@ -24,6 +24,7 @@ with that problem and rolls back everything it wrote; what it returns is the sta
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Generic, TypeVar, cast
 from uuid import UUID
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BeforeValidator,
@@ -49,6 +51,7 @@ from sqlalchemy.orm import Session
 from jcjg.config import Settings
 from jcjg.core import domains
 from jcjg.core.text import TextModel
+from jcjg.core.text import problem as text_problem
 from jcjg.exchange.choices import ClientKind
 from jcjg.exchange.models import Client, Message
 from jcjg.tenancy.models import Institution
@@ -233,6 +236,33 @@ class HandlerContext:
 Handler = Callable[[HandlerContext, Any], dict[str, Any]]
 # MessageType.batch_reads: (the batch's session, its institutions, their messages of the type)
 BatchReads = Callable[[Session, Sequence[Institution], Sequence[Message]], None]
+
+
+def string_members(*names: str) -> re.Pattern[bytes]:
+    """The members named ``names`` whose values are strings, in a body's bytes: the name (group
+    1) and the string as written (group 2; an escaped quote is not its end; ``"number"`` does
+    not match ``"commission_number"``)."""
+    alternatives = b"|".join(re.escape(name.encode()) for name in names)
+    return re.compile(rb'"(' + alternatives + rb')"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+def strings_named(body: bytes, members: re.Pattern[bytes], limit: int) -> dict[str, list[str]]:
+    """The strings of the members ``members`` finds (:func:`string_members`) in a message's body,
+    by name, in their order, found in its bytes without parsing it: a ``batch_reads``' guess at
+    the rows a message names (~50 µs over a 167 kB body of curves, where parsing it costs
+    ~1.5 ms). Each is stripped; an empty one, one that is no string (a lone surrogate) and one
+    the text boundary refuses (its handler refuses the message: one accepted before the
+    boundary was, replayed; PostgreSQL refuses a NUL in a query) are left out. At most
+    ``limit`` members are read."""
+    found: dict[str, list[str]] = {}
+    for match in itertools.islice(members.finditer(body), limit):
+        try:
+            value = orjson.loads(match.group(2))
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, str) and value.strip() and text_problem(value) is None:
+            found.setdefault(match.group(1).decode(), []).append(value.strip())
+    return found
 
 
 def no_files(_message: Any) -> Iterable[str]:

@@ -21,20 +21,25 @@ def institution_names(db: Session, ids: Iterable[int]) -> dict[int, str]:
     return names_by_id(db, Institution, ids)
 
 
+_REGISTERED = "registry.person_id"  # a batch's memo: (_REGISTERED, institution id, number) -> id
+
+
 def read_people_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
     """The registered people a batch's messages name, as ``(institution id, ID number)``, read
-    in one statement for the batch and kept in its memo for :func:`registered_person_ids`
-    (one statement a message before) under the key the registry's own messages keep them by
-    (``((Person, institution id), ID number)``). Only those found are kept: a message of the
-    batch may register one not found."""
+    in one statement for the batch (their ids alone, not their rows and specialties) and kept
+    in its memo for :func:`registered_person_ids` (one statement a message before). Only those
+    found are kept: a message of the batch may register one not found (people are never
+    deleted)."""
     kept = memo(db)
     pairs = sorted(set(wanted))
     if kept is None or not pairs:
         return
-    for person in db.scalars(
-        select(Person).where(tuple_(Person.institution_id, Person.id_number).in_(pairs))
+    for institution_id, number, person_id in db.execute(
+        select(Person.institution_id, Person.id_number, Person.id).where(
+            tuple_(Person.institution_id, Person.id_number).in_(pairs)
+        )
     ):
-        kept[(Person, person.institution_id), person.id_number] = person
+        kept[(_REGISTERED, institution_id, number)] = int(person_id)
 
 
 def registered_person_ids(
@@ -47,11 +52,14 @@ def registered_person_ids(
         return []
     people: dict[str, int] = {}
     kept = memo(db)
-    if kept is not None:  # those a batch read ahead (read_people_ahead) or its messages kept
+    if kept is not None:  # those a batch read ahead, or the registry's messages kept as rows
         for number in wanted:
-            ahead = kept.get(((Person, institution_id), number))
-            if ahead is not None and alive(ahead):
-                people[number] = int(ahead.id)
+            found = kept.get((_REGISTERED, institution_id, number))
+            row = kept.get(((Person, institution_id), number)) if found is None else None
+            if row is not None and alive(row) and row.id is not None:
+                found = int(row.id)
+            if found is not None:
+                people[number] = found
     missing = [n for n in wanted if n not in people]
     if missing:
         rows = db.execute(

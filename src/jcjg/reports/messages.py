@@ -11,6 +11,7 @@ from jcjg.documents.scan import ScanUnavailable, pdf_qr_codes
 from jcjg.exchange.types import HandlerContext, message_type
 from jcjg.reports import service
 from jcjg.reports.schemas import ReportFileIn, ReportIn, WithdrawalIn
+from jcjg.testing.messages import read_named_ahead
 
 _REPORT_EXAMPLE: dict[str, Any] = {
     "message_id": "2b7e4c1d-9a3f-4d6e-8b1c-5f0a2e9d7c31",
@@ -33,7 +34,13 @@ _REPORT_EXAMPLE: dict[str, Any] = {
 }
 
 
-@message_type("report", title="检测报告（申领监管码）", schema=ReportIn, example=_REPORT_EXAMPLE)
+@message_type(
+    "report",
+    title="检测报告（申领监管码）",
+    schema=ReportIn,
+    example=_REPORT_EXAMPLE,
+    batch_reads=read_named_ahead,  # its project, commission and signatories, once a batch
+)
 def handle_report(ctx: HandlerContext, message: ReportIn) -> dict[str, Any]:
     """检测报告申领监管码（000 4.1.2；004 二；003 三（五））：报告编号与年度流水号、委托、
     涵盖的原始记录、检测项目、结论、主要结果、签字人、签发日期。平台发放全平台唯一的监管码

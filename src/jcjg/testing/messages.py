@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
-from jcjg.core import text
 from jcjg.exchange.models import Message
-from jcjg.exchange.types import HandlerContext, message_type
+from jcjg.exchange.types import HandlerContext, message_type, string_members, strings_named
 from jcjg.projects import service as projects
 from jcjg.registry import service as registry
 from jcjg.sampling import service as sampling
@@ -70,60 +66,38 @@ def _record_files(message: RecordIn) -> list[str]:
     return [s.curve_sha256 for s in message.specimens if s.curve_sha256]
 
 
-# a string member in a body's bytes (a string's escaped quote is not its end)
-_STRING = rb'\s*:\s*("(?:[^"\\]|\\.)*")'
-# a test record's number in its body's bytes: the first member so named (``"commission_number"``
-# is another name)
-_NUMBER = re.compile(rb'"number"' + _STRING)
-# the other keys a test record names rows by, in one pass over its bytes: its project, its
-# commission and its inspectors' ID numbers (at most PEOPLE_AHEAD of those)
-_NAMED = re.compile(rb'"(project_code|commission_number|id_number)"' + _STRING)
+# what a test record or a report names, found in its body's bytes: a record's number (the
+# first member so named), the project and commission, and the inspectors' or signatories' ID
+# numbers (at most PEOPLE_AHEAD of those)
+_NAMED = string_members("number", "project_code", "commission_number", "id_number")
 PEOPLE_AHEAD = 20
 
 
-def _key(found: re.Match[bytes] | None) -> str | None:
-    """The string a member found holds, stripped, as a read ahead may ask for it: None when it
-    is empty, not a string, or refused by the text boundary (its handler refuses the message:
-    one accepted before the boundary was, replayed; PostgreSQL refuses a NUL in a query)."""
-    if found is None:
-        return None
-    try:
-        value = orjson.loads(found.group(found.lastindex or 0))  # the string, its last group
-    except orjson.JSONDecodeError:  # a lone surrogate: left to its handler
-        return None
-    if not isinstance(value, str) or not value.strip() or text.problem(value) is not None:
-        return None
-    return value.strip()
-
-
-def _read_ahead(
+def read_named_ahead(
     db: Session, institutions: Sequence[Institution], messages: Sequence[Message]
 ) -> None:
-    """``batch_reads`` of test records: what each record's handler reads before it writes,
-    read once for the batch: whether their numbers are taken (``read_numbers_ahead``), and
-    the projects, commissions and registered inspectors they name (kept only when found).
-    Each key is found in its body's bytes (:data:`_NUMBER`, :data:`_NAMED`), not by parsing a
-    body of curves (~1.5 ms where the statement saved costs a tenth of it): a guess, as every
+    """``batch_reads`` of test records and reports (``reports.messages``): what their handlers
+    read before they write, read once for the batch: whether the records' numbers are taken
+    (``read_numbers_ahead``), and the projects, commissions and registered people (inspectors,
+    signatories) they name, kept only when found. Each key is found in its body's bytes
+    (``exchange.types.strings_named``), not by parsing a body of curves: a guess, as every
     read ahead is. The memo answers truly whatever it reads (the database's answer for that
-    key), and a key written otherwise once its record is read (NFC) is asked for by its
-    record, as before."""
+    key), and a key written otherwise once its message is read (NFC) is asked for by its
+    handler, as before."""
     numbers: list[tuple[int, str]] = []
     projects_named: list[str] = []
     commissions: list[tuple[int, str]] = []
     people: list[tuple[int, str]] = []
     for row in messages:
-        owner, body = row.institution_id, row.body
+        owner = row.institution_id
         if owner is None:
             continue
-        if (number := _key(_NUMBER.search(body))) is not None:
-            numbers.append((owner, number))
-        named: dict[bytes, list[str]] = {}
-        for found in itertools.islice(_NAMED.finditer(body), PEOPLE_AHEAD + 2):
-            if (value := _key(found)) is not None:
-                named.setdefault(found.group(1), []).append(value)
-        projects_named += named.get(b"project_code", [])[:1]
-        commissions += [(owner, n) for n in named.get(b"commission_number", [])[:1]]
-        people += [(owner, n) for n in named.get(b"id_number", [])]
+        named = strings_named(row.body, _NAMED, PEOPLE_AHEAD + 3)
+        if row.message_type == "test_record":  # a report's number is another's
+            numbers += [(owner, n) for n in named.get("number", [])[:1]]
+        projects_named += named.get("project_code", [])[:1]
+        commissions += [(owner, n) for n in named.get("commission_number", [])[:1]]
+        people += [(owner, n) for n in named.get("id_number", [])]
     service.read_numbers_ahead(db, numbers)
     projects.read_projects_ahead(db, projects_named)
     sampling.read_commissions_ahead(db, commissions)
@@ -137,7 +111,7 @@ def _read_ahead(
     example=_RECORD_EXAMPLE,
     files=_record_files,
     prepare=service.read_ahead,
-    batch_reads=_read_ahead,
+    batch_reads=read_named_ahead,
 )
 def handle_record(ctx: HandlerContext, message: RecordIn) -> dict[str, Any]:
     """一条检测原始记录（001 4.2.2.2、5.4.7、6.3）：委托、试验项目与参数、标准、场所、设备、
