@@ -495,6 +495,31 @@ def test_a_batch_reads_whether_its_records_numbers_are_taken_at_once(
     assert len(_all_applied(region, TestRecord.id)) == 6
 
 
+def test_a_record_is_written_with_the_platforms_result_in_one_statement(region: Region) -> None:
+    """The platform's result is known from the values as sent: a record is inserted with it,
+    not inserted and then updated (one statement a record fewer)."""
+    (lims,) = region.lims(1)
+    low = {**_manual_record(lims, "JL-LOW"), "specimens": [
+        {"position": n, "values": {"peak_kn": 500.0}} for n in (1, 2, 3)
+    ]}  # fmt: skip
+    sends = [(lims, "test_record", low), (lims, "test_record", _manual_record(lims, "JL-ONE"))]
+    _accept_all(region, sends)
+    written = _statements_while_draining(
+        region, lambda s: s.startswith(("INSERT INTO test_record ", "UPDATE test_record ")), 2
+    )
+    assert [s.split(" (")[0] for s in written] == ["INSERT INTO test_record"] * 2, written
+    rows = _all_applied(
+        region, TestRecord.number, TestRecord.platform_judgement, TestRecord.nonconforming_by,
+        TestRecord.recomputed,
+    )  # fmt: skip
+    by_number = {number: (judged, by, recomputed) for number, judged, by, recomputed in rows}
+    judged, by, recomputed = by_number["JL-LOW"]  # three cubes of 500 kN: 22.2 MPa, not C30
+    assert (judged, by) == ("nonconforming", "platform")
+    assert recomputed["conforming"] is False
+    assert recomputed["values"]["strength_mpa"] == pytest.approx(22.2, abs=0.05)
+    assert by_number["JL-ONE"][:2] == ("none", "")  # one specimen: nothing to recompute
+
+
 def test_a_number_taken_before_or_earlier_in_the_batch_is_refused(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:

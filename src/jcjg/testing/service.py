@@ -252,10 +252,11 @@ def read_numbers_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> None:
         kept[(_NUMBER, *pair)] = pair in taken
 
 
-def recompute(record: TestRecord, specimens: list[Specimen]) -> judgement.Outcome | None:
-    """The platform's own result from the raw values (None: nothing to recompute)."""
+def recompute(record: TestRecord, specimens: Sequence[SpecimenIn]) -> judgement.Outcome | None:
+    """The platform's own result from the raw values (None: nothing to recompute), from the
+    record's fields and its specimens as sent: known before the record is written."""
     kind = TestKind(record.kind)
-    values = [s.values for s in sorted(specimens, key=lambda s: s.position)]
+    values: list[dict[str, Any]] = [s.values for s in sorted(specimens, key=lambda s: s.position)]
     try:
         if kind is TestKind.CONCRETE_COMPRESSION and len(values) == 3 and record.specimen_size_mm:
             loads = [float(v["peak_kn"]) for v in values]
@@ -365,6 +366,12 @@ def store_record(
         lab_judgement=data.judgement.value,
         message_id=message_id,
     )
+    # the platform's result, known before the record is written: one INSERT with it (an
+    # INSERT and then an UPDATE a record before)
+    outcome = recompute(record, data.specimens)
+    record.recomputed = outcome.as_json() if outcome else {}
+    record.platform_judgement = _judgement(outcome).value
+    record.nonconforming_by = nonconforming_by(record.lab_judgement, record.platform_judgement)
     db.add(record)
     db.flush()
     kept = memo(db)
@@ -396,11 +403,6 @@ def store_record(
         ]
         if keys:  # no unit of work for these (nothing listens for them): one executemany
             db.execute(insert(_CURVE_KEY), keys)
-    outcome = recompute(record, rows)
-    record.recomputed = outcome.as_json() if outcome else {}
-    record.platform_judgement = _judgement(outcome).value
-    record.nonconforming_by = nonconforming_by(record.lab_judgement, record.platform_judgement)
-    db.flush()
     if record.nonconforming_by:  # onto the register, its parties told at once
         for hook in domains.hooks(NONCONFORMING_RECORD):
             hook(db, record, received_at)
