@@ -586,7 +586,7 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
 ) -> None:
     """A test record names its project, its commission and its inspectors, a report its
     project, commission and signatories: a batch of three institutions' records and reports
-    reads each kind once, not once a message. A commission the batch
+    reads each kind once, not once a message, and so do commissions renewed beside them. A commission the batch
     registers itself (not there when it read ahead) is looked for by the record naming it, as
     is an inspector not registered (left out of the record's people); each record gets its
     own institution's rows; a project none has is refused as before."""
@@ -617,6 +617,9 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
 
     sends = [(labs[k], "test_record", record(k, n)) for n in range(2) for k in range(3)]
     sends.append((labs[0], "commission", _commission(labs[0], "WT-2", codes[0])))
+    for lims, code in zip(labs, codes, strict=True):  # a commission renewed: read ahead too
+        renewed = {**_commission(lims, "WT-1", code), "client_unit": "九江某建设有限公司"}
+        sends.append((lims, "commission", renewed))
     inspectors = [
         {"name": "张三", "id_number": staff[0][0]},
         {"name": "李四", "id_number": stranger},
@@ -629,11 +632,12 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
                               items=["0108"], signatories=signatories)  # fmt: skip
         sends.append((lims, "report", report))
     _accept_all(region, sends)
-    read = _statements_while_draining(region, lambda s: _NAMED_READ.search(s) is not None, 11)
+    read = _statements_while_draining(region, lambda s: _NAMED_READ.search(s) is not None, 14)
     kinds = Counter(statement.split(".", 1)[0].removeprefix("SELECT ") for statement in read)
-    # each kind's read ahead; the commission message's own look-ups of its project and itself;
-    # the record naming WT-2 (registered in the batch) and the stranger: 12, 12 and 10 without
-    assert kinds == {"project": 2, "commission": 3, "person": 2}, read
+    # the records' and reports' read ahead of each kind, the commissions' of projects and
+    # commissions; WT-2's own look-up (registered by the batch), and the record's naming it;
+    # the stranger: 14, 14 and 10 without the read aheads
+    assert kinds == {"project": 2, "commission": 4, "person": 2}, read
     with region.sessions() as db:
         reports = db.execute(
             select(Report.number, Report.institution_id, Project.code, Commission.number,

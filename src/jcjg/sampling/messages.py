@@ -3,13 +3,16 @@ the lab's LIMS, including the receipt check (收样/验封) made by scanning eac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jcjg.core.errors import FieldError, ValidationFailed
 from jcjg.core.text import MultiLine
+from jcjg.exchange.models import Message
 from jcjg.exchange.types import (
     SHA256_PATTERN,
     HandlerContext,
@@ -17,11 +20,14 @@ from jcjg.exchange.types import (
     IsoDateTime,
     MessageBase,
     message_type,
+    string_members,
+    strings_named,
 )
-from jcjg.projects.models import Project
+from jcjg.projects import service as projects
 from jcjg.sampling import service
 from jcjg.sampling.choices import CommissionStatus, SampleStatus, commission_transition_problem
 from jcjg.sampling.models import Commission, Sample
+from jcjg.tenancy.models import Institution
 
 MAX_SAMPLES = 200
 
@@ -60,21 +66,44 @@ _COMMISSION_EXAMPLE = {
 }
 
 
+# what a commission message names, found in its body's bytes: its own number, its project
+_NAMED = string_members("number", "project_code")
+
+
+def _read_ahead(
+    db: Session, institutions: Sequence[Institution], messages: Sequence[Message]
+) -> None:
+    """``batch_reads`` of commissions: the projects they name and the commissions they renew,
+    read once for the batch, kept when found (``project_by_code``, ``commission_numbered``):
+    a commission the batch registers is read by the next message naming it, as before. The
+    keys are found in the bodies' bytes (``exchange.types.strings_named``): a guess, which the
+    handlers' own reads stand behind."""
+    projects_named: list[str] = []
+    numbers: list[tuple[int, str]] = []
+    for row in messages:
+        if row.institution_id is None:
+            continue
+        named = strings_named(row.body, _NAMED, 4)
+        projects_named += named.get("project_code", [])[:1]
+        numbers += [(row.institution_id, n) for n in named.get("number", [])[:1]]
+    projects.read_projects_ahead(db, projects_named)
+    service.read_commissions_ahead(db, numbers)
+
+
 @message_type(
-    "commission", title="委托信息同步", schema=CommissionMessage, example=_COMMISSION_EXAMPLE
+    "commission",
+    title="委托信息同步",
+    schema=CommissionMessage,
+    example=_COMMISSION_EXAMPLE,
+    batch_reads=_read_ahead,
 )
 def handle_commission(ctx: HandlerContext, message: CommissionMessage) -> dict[str, Any]:
     """委托单（000 4.3.4 第 3 项）：按委托编号新增或更新；状态只能向前推进（已登记、已取样、
     已见证、已送检、已收样、检测中、已检测、已出报告），出报告前可退回。samples 为委托覆盖的
     样品唯一性编码（整体替换）：平台未发放或未登记的编码会触发“送检样品无平台唯一性标识”预警。"""
-    project = ctx.db.scalars(select(Project).where(Project.code == message.project_code)).first()
-    if project is None:
-        raise ValidationFailed(errors=[FieldError("project_code", "平台没有这个工程项目编号")])
-    commission = ctx.db.scalars(
-        select(Commission).where(
-            Commission.institution_id == ctx.institution.id, Commission.number == message.number
-        )
-    ).first()
+    project = projects.project_by_code(ctx.db, message.project_code)  # refused when none has it
+    assert project is not None  # a code is required
+    commission = service.commission_numbered(ctx.db, ctx.institution, message.number)
     created = commission is None
     if commission is None:
         commission = Commission(

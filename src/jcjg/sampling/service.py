@@ -982,6 +982,20 @@ def read_commissions_ahead(db: Session, wanted: Sequence[tuple[int, str]]) -> No
         kept[(_BY_NUMBER, commission.institution_id, commission.number)] = commission
 
 
+def commission_numbered(db: Session, institution: Institution, number: str) -> Commission | None:
+    """The institution's commission of this number, None when it has none: as a batch read it
+    ahead (:func:`read_commissions_ahead`) when it did."""
+    kept = memo(db)
+    ahead = kept.get((_BY_NUMBER, institution.id, number)) if kept is not None else None
+    if ahead is not None and alive(ahead):
+        return cast(Commission, ahead)
+    return db.scalars(
+        select(Commission).where(
+            Commission.institution_id == institution.id, Commission.number == number
+        )
+    ).first()
+
+
 def commission_by_number(
     db: Session, institution: Institution, number: str | None
 ) -> Commission | None:
@@ -989,15 +1003,7 @@ def commission_by_number(
     none); refused on ``commission_number`` when the institution has no such commission."""
     if not number:
         return None
-    kept = memo(db)
-    ahead = kept.get((_BY_NUMBER, institution.id, number)) if kept is not None else None
-    if ahead is not None and alive(ahead):
-        return cast(Commission, ahead)
-    commission = db.scalars(
-        select(Commission).where(
-            Commission.institution_id == institution.id, Commission.number == number
-        )
-    ).first()
+    commission = commission_numbered(db, institution, number)
     if commission is None:
         raise _fail("commission_number", "本机构没有这个委托编号（请先同步委托）")
     return commission
