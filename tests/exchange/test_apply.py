@@ -586,10 +586,10 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
 ) -> None:
     """A test record names its project, its commission and its inspectors, a report its
     project, commission and signatories: a batch of three institutions' records and reports
-    reads each kind once, not once a message, and so do commissions renewed beside them. A commission the batch
-    registers itself (not there when it read ahead) is looked for by the record naming it, as
-    is an inspector not registered (left out of the record's people); each record gets its
-    own institution's rows; a project none has is refused as before."""
+    reads each kind once, not once a message, and so do commissions renewed beside them. A
+    commission the batch registers itself (not there when it read ahead) is looked for by the
+    record naming it, as is an inspector not registered (left out of the record's people);
+    each record gets its own institution's rows; a project none has is refused as before."""
     monkeypatch.setattr(apply, "SQLITE_BATCH_SECONDS", 600.0)  # a slow machine: still one batch
     labs = region.lims(3)
     with region.sessions() as db:
