@@ -646,7 +646,15 @@ def test_a_batch_reads_the_projects_commissions_and_inspectors_its_records_name_
             .join(Commission, Commission.id == Report.commission_id)
         ).all()  # fmt: skip
         people = dict(db.execute(select(Person.id_number, Person.id)).all())
+        commissions = db.execute(
+            select(Commission.institution_id, Commission.number, Commission.client_unit)
+        ).all()
     by_id = {lims.institution.id: k for k, lims in enumerate(labs)}
+    # the renewals landed on the commissions the batch read ahead; WT-2 was registered
+    assert sorted((by_id[i], number, unit) for i, number, unit in commissions) == [
+        (0, "WT-1", "九江某建设有限公司"), (0, "WT-2", ""),
+        (1, "WT-1", "九江某建设有限公司"), (2, "WT-1", "九江某建设有限公司"),
+    ]  # fmt: skip
     assert sorted(
         (number, by_id[institution_id], project, commission, signatories)
         for number, institution_id, project, commission, signatories in reports
