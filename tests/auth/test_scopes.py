@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, inspect, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import util as sql_util
 
 from jcjg.alerts.models import Alert, Case
 from jcjg.auth import scopes
@@ -174,6 +175,80 @@ def test_a_scope_clause_is_made_once_per_scope_and_day(monkeypatch: pytest.Monke
     later = scope_clause(Institution, city)
     assert later is not first
     day = beijing_date(tomorrow)
-    assert later.compare(scopes._scope_clause(Institution, city, True))
+    assert isinstance(later, scopes.KeptClause)
+    assert later.clause.compare(scopes._scope_clause(Institution, city, True))
     assert not first.compare(later)
     assert day in [b.value for b in later._generate_cache_key().bindparams]
+
+
+READ = frozenset({"institution:read"})
+
+
+def test_two_scopes_statements_share_a_compiled_form_and_keep_their_own_rows(
+    db: Session, factory: Factory
+) -> None:
+    """A kept scope clause's cache key is walked once and given again (issue 44): statements of
+    two cities are one compiled form (equal keys), each executed with its own city's values,
+    and a statement holding the clause twice, counted, or negated reads what the clause says."""
+    jiujiang, nanchang = (
+        factory.institution(region_code=JIUJIANG_LAB),
+        factory.institution(region_code=NANCHANG_SITE),
+    )
+    elsewhere = factory.institution(region_code="440103")
+    cities = {
+        code: Principal(user_id=None, role=Role.STATION, region_code=code, permissions=READ)
+        for code in ("360400", "360100")
+    }
+    ours = {jiujiang.id, nanchang.id, elsewhere.id}
+    found: dict[str, set[int]] = {}
+    keys = []
+    for _ in range(2):  # the second round from SQLAlchemy's cache of compiled statements
+        for code, city in cities.items():
+            stmt = restrict(select(Institution.id), city, "read", filed=False)
+            keys.append(stmt._generate_cache_key())
+            found[code] = set(db.scalars(stmt)) & ours
+    assert found == {"360400": {jiujiang.id}, "360100": {nanchang.id}}
+    assert keys[0] == keys[1] == keys[2]  # one compiled form for both cities
+    assert [b.value for b in keys[0].bindparams] != [b.value for b in keys[1].bindparams]
+
+    city = cities["360400"]
+    clause = scope_clause(Institution, city, filed=False)
+    assert isinstance(clause, scopes.KeptClause)
+    kept = clause._kept
+    assert kept is not None  # walked once, by the first statement, and given again since
+    select(Institution.id).where(clause)._generate_cache_key()
+    assert clause._kept is kept
+    twice = select(Institution.id).where(clause, or_(clause, Institution.id == nanchang.id))
+    assert set(db.scalars(twice)) & ours == {jiujiang.id}
+    either = select(Institution.id).where(or_(Institution.id == elsewhere.id, clause))
+    assert set(db.scalars(either)) & ours == {jiujiang.id, elsewhere.id}
+    # an OR kept whole within an AND: not "a AND b OR c"
+    narrowed = select(Institution.id).where(Institution.id != jiujiang.id, clause)
+    assert set(db.scalars(narrowed)) & ours == set()
+    assert set(db.scalars(select(Institution.id).where(~clause))) & ours == {
+        nanchang.id,
+        elsewhere.id,
+    }
+    counted = select(func.count()).select_from(
+        restrict(select(Institution), city, "read", filed=False).subquery()
+    )
+    assert db.scalar(counted) == len(
+        set(db.scalars(restrict(select(Institution.id), city, "read", filed=False)))
+    )
+
+
+def test_a_kept_clause_copied_onto_an_alias_is_keyed_as_the_copy() -> None:
+    """An ORM adaptation copies the clause with another inside (an alias's columns): the copy's
+    key is its own, not the one kept for the original."""
+    city = Principal(user_id=None, role=Role.STATION, region_code="360400")
+    clause = scope_clause(Institution, city, filed=False)
+    assert isinstance(clause, scopes.KeptClause)
+    original = clause._generate_cache_key()
+    alias = aliased(Institution)
+    copy = sql_util.ClauseAdapter(inspect(alias).selectable).traverse(clause)
+    assert isinstance(copy, scopes.KeptClause)
+    assert copy is not clause
+    assert copy._generate_cache_key() != original
+    assert clause._generate_cache_key() == original
+    sql = str(select(alias.id).where(copy).compile())
+    assert "institution_1.region_code" in sql
