@@ -106,7 +106,9 @@ def test_a_page_that_must_write_writes_after_its_reads(office):
     """The unmasked read of a page is audited in a short transaction after the page read, in
     the request's audit context; a session that only reads refuses a write of its own."""
     factory = office.factory
-    with reading_session(factory) as db:
+    with reading_session(factory) as db, reading_session(factory) as again:
+        # one engine that only reads, made once for the app's engine and kept
+        assert db.get_bind() is again.get_bind() is not factory.kw["bind"]
         with pytest.raises(WriteWhileReading):
             db.execute(text("DELETE FROM audit_log"))
         db.rollback()
