@@ -64,3 +64,32 @@ def test_the_str_path_is_markupsafes_own():
     import markupsafe
 
     assert templating._escape_text is markupsafe._escape_inner  # the fast path is in use
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [*templating._ISO_CUTS, "%m-%d", "%m-%d %H:00", "%Y年%m月%d日"],
+)
+def test_a_time_is_written_as_strftime_writes_it(fmt: str) -> None:
+    """``localtime`` cuts the usual formats from the ISO form (issue 44): the same text as
+    strftime in the platform's zone, whatever the time (microseconds, midnight, a day that
+    changes with the zone, a year before 1000, a zone given or a string)."""
+    from jcjg.config import get_settings
+
+    tz = get_settings().tz
+    utc = dt.UTC
+    times = [
+        dt.datetime(2026, 11, 2, 3, 4, 5, 123456, tzinfo=utc),
+        dt.datetime(2026, 12, 31, 16, 0, 0, tzinfo=utc),  # the next day and year in Beijing
+        dt.datetime(2026, 1, 1, 0, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        dt.datetime(999, 3, 4, 5, 6, 7, tzinfo=utc),
+        dt.datetime(1, 1, 1, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=14))),
+    ]
+    for moment in times:
+        expected = moment.astimezone(tz).strftime(fmt)
+        assert templating._localtime(moment, fmt) == expected, (moment, fmt)
+        assert templating._localtime(moment.isoformat(), fmt) == expected, (moment, fmt)
+    assert templating._localtime(None, fmt) == "—"
+    assert templating._localtime("2026-11-02T03:04:05", fmt) == dt.datetime(
+        2026, 11, 2, 3, 4, 5
+    ).strftime(fmt)  # no zone given: written as given
