@@ -91,5 +91,5 @@ def test_a_time_is_written_as_strftime_writes_it(fmt: str) -> None:
         assert templating._localtime(moment.isoformat(), fmt) == expected, (moment, fmt)
     assert templating._localtime(None, fmt) == "—"
     assert templating._localtime("2026-11-02T03:04:05", fmt) == dt.datetime(
-        2026, 11, 2, 3, 4, 5
-    ).strftime(fmt)  # no zone given: written as given
+        2026, 11, 2, 3, 4, 5, tzinfo=utc
+    ).strftime(fmt)  # no zone given: written as given, not moved to the platform's
