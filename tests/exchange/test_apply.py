@@ -1181,6 +1181,70 @@ def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
             first.nonce["nonce"], alone.nonce["nonce"]}  # fmt: skip
 
 
+@pytest.mark.parametrize("way", ["committer", "session"])
+def test_a_batch_stored_together_holds_each_value_as_given(region: Region, way: str) -> None:
+    """The batch's rows reach the tables as the request path made them (on PostgreSQL one
+    statement for the batch, its rows sent as JSON: bytes in PostgreSQL's hex form, times
+    with their offset): bodies with every byte value and a Chinese name,
+    the signed times to the microsecond, the receipts and leaves; and one statement a batch
+    of up to ``TOGETHER_MAX``, whatever its size (one text: prepared once, issue 44)."""
+    from jcjg.exchange import service
+    from jcjg.exchange.models import SeenNonce
+
+    (lims,) = region.lims()
+    bodies = [
+        json.dumps(lims.message(labs=[{**LAB, "name": f"室{n} ☃"}]), ensure_ascii=False).encode()
+        for n in range(service.TOGETHER_MAX)
+    ]
+    with region.sessions() as db:
+        batch = [_accepted(db, lims, b) for b in bodies]
+    batch[3].message["body"] = bytes(range(256)) * 3  # every byte value, as stored
+    moment = dt.datetime(2026, 11, 29, 18, 1, 2, 345678, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    batch[5].nonce["seen_at"] = batch[5].message["received_at"] = moment
+    seen: list[str] = []
+
+    def statement(conn: Any, cursor: Any, text: str, *_: Any) -> None:
+        seen.append(text)
+
+    event.listen(region.engine, "before_cursor_execute", statement)
+    try:
+        for size in (1, 3, len(batch) - 4):  # batches of three sizes
+            part, batch = batch[:size], batch[size:]
+            if way == "committer":
+                writer = GroupCommitter(region.sessions)
+                futures = [writer.submit(item) for item in part]
+                try:
+                    assert [f.result(timeout=10)["status"] for f in futures] == ["accepted"] * size
+                finally:
+                    writer.close()
+            else:
+                with region.sessions() as db:
+                    service.store(db, part)
+                    db.commit()
+                assert [item.outcome["status"] for item in part] == ["accepted"] * size
+            with region.sessions() as db:
+                for item in part:
+                    row = db.scalars(select(Message).where(
+                        Message.client_id == item.key[0], Message.message_id == item.key[1]
+                    )).one()  # fmt: skip
+                    for column, value in item.message.items():
+                        assert getattr(row, column) == value, column
+                    leaf = db.scalars(
+                        select(LedgerQueued).where(LedgerQueued.leaf_hash == item.leaf["leaf_hash"])
+                    ).one()
+                    for column, value in item.leaf.items():
+                        assert getattr(leaf, column) == value, column
+                    nonce = db.get(SeenNonce, (item.nonce["key_id"], item.nonce["nonce"]))
+                    assert nonce is not None
+                    assert nonce.seen_at == item.nonce["seen_at"]
+    finally:
+        event.remove(region.engine, "before_cursor_execute", statement)
+    if region.engine.dialect.name == "postgresql":
+        written = [s for s in seen if "exchange_message" in s and "INSERT" in s]
+        assert len(written) == 3  # one a batch
+        assert len(set(written)) == 1  # the same text whatever the batch's size
+
+
 def test_a_stored_batch_whose_copies_cannot_be_answered_is_not_written_again(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:

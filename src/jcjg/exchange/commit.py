@@ -5,8 +5,8 @@ A request that has checked its message hands it to the process's :class:`GroupCo
 waits for the answer; the writer thread takes everything that has arrived (while it was
 committing the previous batch, up to ``max_batch``), stores it with three statements
 (:func:`jcjg.exchange.service.store`) and one commit, and answers each request (on
-PostgreSQL a batch of up to ``TOGETHER_MAX`` messages is one statement in autocommit:
-``store_together``). A busy process
+PostgreSQL a batch of up to ``TOGETHER_MAX`` messages, the default ``max_batch``, is one
+statement in autocommit: ``store_together``). A busy process
 thus pays one commit (one WAL flush) for many messages, and an idle one adds no delay: a lone
 message is written at once. Nothing is answered before its commit, so every acknowledged
 message is durable. A batch that fails is written again message by message, so one bad

@@ -36,11 +36,9 @@ from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
     Engine,
-    Select,
+    LargeBinary,
     Table,
-    bindparam,
     delete,
-    func,
     insert,
     select,
     tuple_,
@@ -521,7 +519,7 @@ def store(db: Session, batch: list[Accepted]) -> None:
     set each one's ``outcome``: its receipt, the stored receipt of a copy that won the race
     (``duplicate``), or the ExchangeError of a replayed nonce or a conflicting copy. Three
     statements, whatever the batch's size: the nonces, the messages, the leaves; on PostgreSQL
-    a batch of up to :data:`TOGETHER_MAX` (the group committer's batches but at its busiest)
+    a batch of up to :data:`TOGETHER_MAX` (the group committer's: its largest by default)
     one statement (:func:`store_together`)."""
     for item in batch:
         item.outcome = None  # a batch written again after a failure starts afresh
@@ -572,80 +570,128 @@ def store(db: Session, batch: list[Accepted]) -> None:
         _answer_losers(db, losers)
 
 
-# the most messages written by one statement (:func:`store_together`); a larger batch takes
-# the three statements, whose cost a message is then as low (docs/development/performance.md)
-TOGETHER_MAX = 8
+# the most messages written by one statement (:func:`store_together`: the group committer's
+# largest batch); a larger batch takes the three statements. Since the statement takes a batch's
+# rows as JSON its cost a message falls with the batch's size: 40 messages 0.08-0.10 ms of the
+# process's CPU each, against 0.22-0.35 by the three statements (docs/development/performance.md)
+TOGETHER_MAX = 500
+
+
+@dataclass(frozen=True)
+class _Together:
+    """PostgreSQL: a batch's nonces, rows and queued leaves written by one statement, whatever
+    the batch's size: each table's rows given as one JSON array (``json_to_recordset``), a
+    message's row written only when its nonce was and its leaf only when its row was
+    (data-modifying ``WITH``s), answering the nonces and the rows it wrote. One text and two
+    parameters for any batch, so the driver converts it once and PostgreSQL plans it once (a
+    prepared statement); written with a statement per message, its 8 messages' 180 parameters
+    and 13 kB were converted one by one and planned at every call (issue 44). Made once a
+    process per the rows' columns: the SQL and which columns hold bytes."""
+
+    sql: str
+    nonce: tuple[str, ...]
+    message: tuple[str, ...]
+    leaf: tuple[str, ...]
+    binary: frozenset[str]  # columns of bytes: written in JSON as PostgreSQL's hex form
 
 
 @functools.cache
-def _together(
-    count: int, nonce: tuple[str, ...], message: tuple[str, ...], leaf: tuple[str, ...]
-) -> Select[Any]:
-    """PostgreSQL: ``count`` messages' nonces, rows and queued leaves written by one statement,
-    each message's row only when its nonce was written and its leaf only when its row was
-    (data-modifying ``WITH``s, three a message: a replayed nonce writes nothing, a copy of a
-    stored message only its nonce), answering how many of each it wrote, message by message.
-    Built once a process per ``count`` and the rows' columns, every value bound (``n<i>_``,
-    ``m<i>_``, ``q<i>_`` and the column)."""
+def _together(nonce: tuple[str, ...], message: tuple[str, ...], leaf: tuple[str, ...]) -> _Together:
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
     nonce_table, message_table = cast(Table, SeenNonce.__table__), cast(Table, Message.__table__)
     queued_table = cast(Table, LedgerQueued.__table__)
 
-    def values(table: Table, prefix: str, columns: tuple[str, ...]) -> Select[Any]:
-        return select(*(bindparam(prefix + c, type_=table.c[c].type) for c in columns))
+    def typed(table: Table, names: tuple[str, ...], prefix: str = "") -> list[str]:
+        return [f"{prefix}{c} {table.c[c].type.compile(dialect)}" for c in names]
 
-    counted: list[Any] = []
-    for i in range(count):
-        fresh = (
-            postgresql.insert(nonce_table)
-            .from_select(nonce, values(nonce_table, f"n{i}_", nonce))
-            .on_conflict_do_nothing()
-            .returning(nonce_table.c.key_id)
-            .cte(f"fresh{i}")
-        )
-        stored = (
-            postgresql.insert(message_table)
-            .from_select(message, values(message_table, f"m{i}_", message).select_from(fresh))
-            .on_conflict_do_nothing()
-            .returning(message_table.c.id)
-            .cte(f"stored{i}")
-        )
-        queued = (
-            insert(queued_table)
-            .from_select(leaf, values(queued_table, f"q{i}_", leaf).select_from(stored))
-            .returning(queued_table.c.id)
-            .cte(f"queued{i}")
-        )
-        counted += (fresh, stored, queued)
-    return select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in counted))
+    m_columns = [*typed(message_table, message), "_nonce VARCHAR",
+                 *typed(queued_table, leaf, "q_")]  # fmt: skip
+    # the names are the models' columns, the values parameters: nothing of a request
+    sql = f"""WITH fresh AS (
+INSERT INTO exchange_nonce ({", ".join(nonce)})
+SELECT {", ".join(nonce)} FROM json_to_recordset(%(n)s::json)
+AS n({", ".join(typed(nonce_table, nonce))})
+ON CONFLICT DO NOTHING RETURNING key_id, nonce),
+m AS (SELECT * FROM json_to_recordset(%(m)s::json) AS m({", ".join(m_columns)})),
+stored AS (
+INSERT INTO exchange_message ({", ".join(message)})
+SELECT {", ".join(f"m.{c}" for c in message)} FROM m
+JOIN fresh ON fresh.key_id = m.key_id AND fresh.nonce = m._nonce
+ON CONFLICT DO NOTHING RETURNING client_id, message_id),
+queued AS (
+INSERT INTO ledger_queued ({", ".join(leaf)})
+SELECT {", ".join(f"m.q_{c}" for c in leaf)} FROM m
+JOIN stored ON stored.client_id = m.client_id AND stored.message_id = m.message_id
+RETURNING id)
+SELECT 0, key_id, nonce FROM fresh
+UNION ALL SELECT 1, client_id::text, message_id FROM stored
+UNION ALL SELECT 2, count(*)::text, NULL FROM queued"""  # noqa: S608
+    binary = {
+        *(c for c in message if isinstance(message_table.c[c].type, LargeBinary)),
+        *(f"q_{c}" for c in leaf if isinstance(queued_table.c[c].type, LargeBinary)),
+    }
+    return _Together(sql, nonce, message, leaf, frozenset(binary))
+
+
+def _hex(value: Any) -> Any:
+    return "\\x" + value.hex() if isinstance(value, bytes) else value
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as JSON text for ``json_to_recordset``; by the standard library what orjson
+    refuses (an integer beyond 64 bits, as SQLAlchemy's JSON columns would write it)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, ensure_ascii=False, default=lambda v: v.isoformat())
 
 
 def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
     """Write up to :data:`TOGETHER_MAX` accepted messages on PostgreSQL with one statement
     (:func:`_together`) on ``conn`` and set each one's ``outcome``, as :func:`store` does: the
-    receipt, or the ExchangeError of a replayed nonce (also one twice in ``items``). Returns
-    the copies of a stored message (also one twice in ``items``: one of them is stored), whose
-    nonce was written and row not: :func:`_answer_losers` answers them and takes their nonces
-    back. Three round trips fewer than the batch's statements in a transaction (the group
-    committer in autocommit: no BEGIN or COMMIT either, the one statement being its own
-    transaction): a message alone 1.1 -> 0.4 ms of the process's CPU
+    receipt, or the ExchangeError of a replayed nonce (also one twice in ``items``: the first
+    keeps it). Returns the copies of a stored message (also one twice in ``items``: the first
+    is stored), whose nonce was written and row not: :func:`_answer_losers` answers them and
+    takes their nonces back. Three round trips fewer than the batch's statements in a
+    transaction (the group committer in autocommit: no BEGIN or COMMIT either, the one
+    statement being its own transaction): a message alone 1.1 -> 0.4 ms of the process's CPU
     (docs/development/performance.md)."""
     first = items[0]
-    params: dict[str, Any] = {}
-    for i, item in enumerate(items):
-        params.update({f"n{i}_{k}": v for k, v in item.nonce.items()})
-        params.update({f"m{i}_{k}": v for k, v in item.message.items()})
-        params.update({f"q{i}_{k}": v for k, v in item.leaf.items()})
-    stmt = _together(len(items), tuple(first.nonce), tuple(first.message), tuple(first.leaf))
-    counts = conn.execute(stmt, params).one()
-    losers = []
-    for i, item in enumerate(items):
-        fresh, stored = counts[3 * i], counts[3 * i + 1]
-        if not fresh:
+    together = _together(tuple(first.nonce), tuple(first.message), tuple(first.leaf))
+    nonces: dict[tuple[str, str], Accepted] = {}
+    rows: dict[tuple[int, str], Accepted] = {}
+    for item in items:
+        key = (item.nonce["key_id"], item.nonce["nonce"])
+        if key in nonces:
             item.outcome = ExchangeError(problems.NONCE_REPLAYED)
-        elif not stored:
-            losers.append(item)
-        else:
+            continue
+        nonces[key] = item
+        rows.setdefault(item.key, item)  # a copy later in the batch: its nonce alone
+    binary = together.binary
+    written = [
+        {
+            **{c: _hex(v) if c in binary else v for c, v in item.message.items()},
+            "_nonce": item.nonce["nonce"],
+            **{f"q_{c}": _hex(v) if f"q_{c}" in binary else v for c, v in item.leaf.items()},
+        }
+        for item in rows.values()
+    ]
+    params = {"n": _json([item.nonce for item in nonces.values()]), "m": _json(written)}
+    fresh: set[tuple[str, str]] = set()
+    stored: set[tuple[int, str]] = set()
+    for kind, a, b in conn.exec_driver_sql(together.sql, params):
+        if kind == 0:
+            fresh.add((a, b))
+        elif kind == 1:
+            stored.add((int(a), b))
+    losers = []
+    for key, item in nonces.items():
+        if key not in fresh:
+            item.outcome = ExchangeError(problems.NONCE_REPLAYED)
+        elif rows[item.key] is item and item.key in stored:
             item.outcome = item.receipt
+        else:
+            losers.append(item)
     return losers
 
 
