@@ -61,6 +61,20 @@ def test_the_order_of_keys_is_utf_16s() -> None:
     assert parse_json(body)[1] == '{"\U0001f600":2,"\uff61":1}'.encode()
 
 
+def test_every_character_of_the_bmp_is_written_as_rfc_8785_writes_it() -> None:
+    """The canonical bytes of a body of text, integers, booleans and null (written by orjson)
+    are the reference writer's for every character outside the astral planes, in keys and
+    values: the escapes of the control characters, quotes and backslashes, U+2028, U+007F,
+    and the keys' order."""
+    characters = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(characters), 400):
+        text = "".join(characters[start : start + 400])
+        message = {text: text, text[::-1]: [text[:7], 1, -(2**53) + 1, True, None, {"k": text}]}
+        for ascii_only in (True, False):
+            body = json.dumps(message, ensure_ascii=ascii_only).encode()
+            assert parse_json(body)[1] == canonical_json(message), start
+
+
 # a curve's points: a body holding them is large (read by orjson when it can be)
 POINTS = [[round(i * 0.01, 2), round(i * 0.37 + 0.001, 3)] for i in range(2000)]
 

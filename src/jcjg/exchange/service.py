@@ -229,11 +229,12 @@ def _canonical(body: bytes, data: dict[str, Any], plain: bool) -> bytes:
     integer beyond ±(2^53−1). ValidationFailed if it cannot be made canonical."""
     try:
         if plain and not _astral(body):
+            # RFC 8785's bytes for text of the BMP, integers within ±(2^53−1), booleans and
+            # null: keys in code points' order (UTF-16's, for the BMP), compact, UTF-8, the
+            # same escapes (json.dumps's, byte for byte, at a fifth of its CPU: issue 44)
             try:
-                return json.dumps(
-                    data, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-                ).encode("utf-8")
-            except UnicodeEncodeError as exc:  # a lone surrogate, escaped in the body
+                return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError as exc:  # a lone surrogate, escaped in the body
                 raise CanonicalJSONError(f"string is not valid Unicode: {exc}") from exc
         return canonical_json(data)
     except CanonicalJSONError as exc:
