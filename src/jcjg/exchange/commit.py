@@ -5,8 +5,8 @@ A request that has checked its message hands it to the process's :class:`GroupCo
 waits for the answer; the writer thread takes everything that has arrived (while it was
 committing the previous batch, up to ``max_batch``), stores it with three statements
 (:func:`jcjg.exchange.service.store`) and one commit, and answers each request (on
-PostgreSQL a batch of up to ``TOGETHER_MAX`` messages, the default ``max_batch``, is one
-statement in autocommit: ``store_together``). A busy process
+PostgreSQL a batch that ``fits_together``, up to ``TOGETHER_MAX`` messages, the default
+``max_batch``, is one statement in autocommit: ``store_together``). A busy process
 thus pays one commit (one WAL flush) for many messages, and an idle one adds no delay: a lone
 message is written at once. Nothing is answered before its commit, so every acknowledged
 message is durable. A batch that fails is written again message by message, so one bad
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.exchange import problems
 from jcjg.exchange.problems import ExchangeError
-from jcjg.exchange.service import TOGETHER_MAX, Accepted, store, store_committed_together
+from jcjg.exchange.service import Accepted, fits_together, store, store_committed_together
 
 log = logging.getLogger("jcjg.exchange.commit")
 
@@ -47,7 +47,7 @@ class GroupCommitter:
         self._factory = factory
         self._max_batch = max_batch
         # PostgreSQL, sessions on an engine (not on a connection with its own transaction, as
-        # in tests): a batch of up to TOGETHER_MAX is written in autocommit, one round trip
+        # in tests): a batch that fits_together is written in autocommit, one round trip
         bind = factory.kw.get("bind")
         self._autocommit = (
             bind.execution_options(isolation_level="AUTOCOMMIT")
@@ -125,7 +125,7 @@ class GroupCommitter:
             future.set_result(item.outcome)
 
     def _commit(self, items: list[Accepted]) -> None:
-        if len(items) <= TOGETHER_MAX and self._autocommit is not None:
+        if self._autocommit is not None and fits_together(items):
             store_committed_together(self._autocommit, self._factory, items)
         else:
             with self._factory() as db:

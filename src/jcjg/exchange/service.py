@@ -520,12 +520,12 @@ def store(db: Session, batch: list[Accepted]) -> None:
     set each one's ``outcome``: its receipt, the stored receipt of a copy that won the race
     (``duplicate``), or the ExchangeError of a replayed nonce or a conflicting copy. Three
     statements, whatever the batch's size: the nonces, the messages, the leaves; on PostgreSQL
-    a batch of up to :data:`TOGETHER_MAX` (the group committer's: its largest by default)
+    a batch that :func:`fits_together` (the group committer's, but for the largest bodies)
     one statement (:func:`store_together`)."""
     for item in batch:
         item.outcome = None  # a batch written again after a failure starts afresh
     conn = db.connection()  # Core statements on the tables: no ORM bookkeeping per row
-    if len(batch) <= TOGETHER_MAX and conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and fits_together(batch):
         losers = store_together(conn, batch)
         if losers:
             _answer_losers(db, losers)
@@ -576,6 +576,23 @@ def store(db: Session, batch: list[Accepted]) -> None:
 # rows as JSON its cost a message falls with the batch's size: 40 messages 0.08-0.10 ms of the
 # process's CPU each, against 0.22-0.35 by the three statements (docs/development/performance.md)
 TOGETHER_MAX = 500
+# and the most bytes of bodies (sent in hex, twice as many, with the rest of the rows in one
+# parameter): eight of the largest bodies, as when the statement took eight messages; a batch of
+# 500 bodies of 1 MiB took a minute and 6.7 GB there, where the three statements take 7 s
+TOGETHER_MAX_BYTES = 8 * 1024 * 1024
+
+
+def fits_together(batch: list[Accepted]) -> bool:
+    """Whether :func:`store_together` writes ``batch`` (PostgreSQL): at most
+    :data:`TOGETHER_MAX` messages of at most :data:`TOGETHER_MAX_BYTES` of bodies."""
+    if len(batch) > TOGETHER_MAX:
+        return False
+    size = 0
+    for item in batch:
+        size += len(item.message["body"])
+        if size > TOGETHER_MAX_BYTES:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -605,24 +622,30 @@ def _together(nonce: tuple[str, ...], message: tuple[str, ...], leaf: tuple[str,
     def typed(table: Table, names: tuple[str, ...], prefix: str = "") -> list[str]:
         return [f"{prefix}{c} {table.c[c].type.compile(dialect)}" for c in names]
 
-    m_columns = [*typed(message_table, message), "_nonce VARCHAR",
+    m_columns = [*typed(message_table, message), "_nonce VARCHAR", "_o INTEGER",
                  *typed(queued_table, leaf, "q_")]  # fmt: skip
-    # the names are the models' columns, the values parameters: nothing of a request
+    # the names are the models' columns, the values parameters: nothing of a request.
+    # ``chosen``: of each message's copies whose nonce was written, the first (``_o``: its
+    # place in the batch) is the one whose row is written; rows and leaves in the batch's order
     sql = f"""WITH fresh AS (
 INSERT INTO exchange_nonce ({", ".join(nonce)})
 SELECT {", ".join(nonce)} FROM json_to_recordset(%(n)s::json)
 AS n({", ".join(typed(nonce_table, nonce))})
 ON CONFLICT DO NOTHING RETURNING key_id, nonce),
 m AS (SELECT * FROM json_to_recordset(%(m)s::json) AS m({", ".join(m_columns)})),
+chosen AS (
+SELECT DISTINCT ON (m.client_id, m.message_id) m.* FROM m
+JOIN fresh ON fresh.key_id = m.key_id AND fresh.nonce = m._nonce
+ORDER BY m.client_id, m.message_id, m._o),
 stored AS (
 INSERT INTO exchange_message ({", ".join(message)})
-SELECT {", ".join(f"m.{c}" for c in message)} FROM m
-JOIN fresh ON fresh.key_id = m.key_id AND fresh.nonce = m._nonce
+SELECT {", ".join(message)} FROM chosen ORDER BY _o
 ON CONFLICT DO NOTHING RETURNING client_id, message_id),
 queued AS (
 INSERT INTO ledger_queued ({", ".join(leaf)})
-SELECT {", ".join(f"m.q_{c}" for c in leaf)} FROM m
-JOIN stored ON stored.client_id = m.client_id AND stored.message_id = m.message_id
+SELECT {", ".join(f"chosen.q_{c}" for c in leaf)} FROM chosen
+JOIN stored ON stored.client_id = chosen.client_id AND stored.message_id = chosen.message_id
+ORDER BY chosen._o
 RETURNING id)
 SELECT 0, key_id, nonce FROM fresh
 UNION ALL SELECT 1, client_id::text, message_id FROM stored
@@ -648,34 +671,33 @@ def _json(rows: list[dict[str, Any]]) -> str:
 
 
 def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
-    """Write up to :data:`TOGETHER_MAX` accepted messages on PostgreSQL with one statement
-    (:func:`_together`) on ``conn`` and set each one's ``outcome``, as :func:`store` does: the
-    receipt, or the ExchangeError of a replayed nonce (also one twice in ``items``: the first
-    keeps it). Returns the copies of a stored message (also one twice in ``items``: the first
-    is stored), whose nonce was written and row not: :func:`_answer_losers` answers them and
-    takes their nonces back. Three round trips fewer than the batch's statements in a
-    transaction (the group committer in autocommit: no BEGIN or COMMIT either, the one
-    statement being its own transaction): a message alone 1.1 -> 0.4 ms of the process's CPU
-    (docs/development/performance.md)."""
+    """Write accepted messages (a batch that :func:`fits_together`) on PostgreSQL with one
+    statement (:func:`_together`) on ``conn`` and set each one's ``outcome``, as :func:`store`
+    does: the receipt, or the ExchangeError of a replayed nonce (also one twice in ``items``:
+    the first keeps it). Of a message's copies whose nonce was written, the first is stored;
+    the others (and a copy of a message stored before) are returned: :func:`_answer_losers`
+    answers them and takes their nonces back. Three round trips fewer than the batch's
+    statements in a transaction (the group committer in autocommit: no BEGIN or COMMIT either,
+    the one statement being its own transaction): a message alone 1.1 -> 0.4 ms of the
+    process's CPU (docs/development/performance.md)."""
     first = items[0]
     together = _together(tuple(first.nonce), tuple(first.message), tuple(first.leaf))
     nonces: dict[tuple[str, str], Accepted] = {}
-    rows: dict[tuple[int, str], Accepted] = {}
     for item in items:
         key = (item.nonce["key_id"], item.nonce["nonce"])
-        if key in nonces:
+        if key in nonces:  # a nonce twice in the batch: the first keeps it
             item.outcome = ExchangeError(problems.NONCE_REPLAYED)
             continue
         nonces[key] = item
-        rows.setdefault(item.key, item)  # a copy later in the batch: its nonce alone
     binary = together.binary
     written = [
         {
             **{c: _hex(v) if c in binary else v for c, v in item.message.items()},
             "_nonce": item.nonce["nonce"],
+            "_o": place,
             **{f"q_{c}": _hex(v) if f"q_{c}" in binary else v for c, v in item.leaf.items()},
         }
-        for item in rows.values()
+        for place, item in enumerate(nonces.values())
     ]
     params = {"n": _json([item.nonce for item in nonces.values()]), "m": _json(written)}
     fresh: set[tuple[str, str]] = set()
@@ -686,12 +708,15 @@ def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
         elif kind == 1:
             stored.add((int(a), b))
     losers = []
+    chosen: set[tuple[int, str]] = set()  # the messages whose first fresh copy was seen
     for key, item in nonces.items():
         if key not in fresh:
             item.outcome = ExchangeError(problems.NONCE_REPLAYED)
-        elif rows[item.key] is item and item.key in stored:
+        elif item.key not in chosen and item.key in stored:
+            chosen.add(item.key)
             item.outcome = item.receipt
-        else:
+        else:  # a copy of a message stored before or by an earlier copy in the batch
+            chosen.add(item.key)
             losers.append(item)
     return losers
 
@@ -699,7 +724,7 @@ def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
 def store_committed_together(
     autocommit: Engine, factory: sessionmaker[Session], items: list[Accepted]
 ) -> None:
-    """:func:`store` of up to :data:`TOGETHER_MAX` messages on PostgreSQL, committed:
+    """:func:`store` of a batch that :func:`fits_together` on PostgreSQL, committed:
     :func:`store_together` on a connection of ``autocommit`` (an engine in autocommit mode:
     the statement commits itself, durable before it answers, as a COMMIT is); copies that
     lost are answered in a transaction of ``factory`` (their nonces, committed with the
