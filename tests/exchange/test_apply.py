@@ -1134,6 +1134,25 @@ def test_a_message_alone_is_stored_refused_as_a_replay_or_answered_as_a_copy(
         writer.close()
 
 
+def _stored(region: Region, batch: list[Any], way: str) -> list[Any]:
+    """Each message's answer once ``batch`` is stored by the group committer (submitted at once:
+    one batch, or a few should its writer take the first before the rest came) or by
+    ``service.store`` in a session (one batch)."""
+    from jcjg.exchange import service
+
+    if way == "committer":
+        writer = GroupCommitter(region.sessions)
+        futures = [writer.submit(item) for item in batch]
+        try:
+            return [f.exception(timeout=10) or f.result() for f in futures]
+        finally:
+            writer.close()
+    with region.sessions() as db:
+        service.store(db, batch)
+        db.commit()
+    return [item.outcome for item in batch]
+
+
 @pytest.mark.parametrize("way", ["committer", "session"])
 def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
     region: Region, way: str
@@ -1156,18 +1175,7 @@ def test_a_batch_with_a_replay_and_copies_is_answered_as_each_alone(
     replay.nonce = dict(first.nonce)  # another message, signed with the first's nonce
     batch = [first, replay, copy, conflicting, alone]
     assert len(batch) <= service.TOGETHER_MAX
-    if way == "committer":
-        writer = GroupCommitter(region.sessions)
-        futures = [writer.submit(item) for item in batch]  # before it starts: one batch
-        try:
-            answers = [f.exception(timeout=10) or f.result() for f in futures]
-        finally:
-            writer.close()
-    else:
-        with region.sessions() as db:
-            service.store(db, batch)
-            db.commit()
-        answers = [item.outcome for item in batch]
+    answers = _stored(region, batch, way)
     assert answers[0]["status"] == "accepted"
     assert getattr(answers[1], "status", None) == 401
     assert answers[2] == {**first.receipt, "status": "duplicate"}
@@ -1210,18 +1218,7 @@ def test_a_batch_stored_together_holds_each_value_as_given(region: Region, way: 
     try:
         for size in (1, 3, len(batch) - 4):  # batches of three sizes
             part, batch = batch[:size], batch[size:]
-            if way == "committer":
-                writer = GroupCommitter(region.sessions)
-                futures = [writer.submit(item) for item in part]
-                try:
-                    assert [f.result(timeout=10)["status"] for f in futures] == ["accepted"] * size
-                finally:
-                    writer.close()
-            else:
-                with region.sessions() as db:
-                    service.store(db, part)
-                    db.commit()
-                assert [item.outcome["status"] for item in part] == ["accepted"] * size
+            assert [a["status"] for a in _stored(region, part, way)] == ["accepted"] * size
             with region.sessions() as db:
                 for item in part:
                     row = db.scalars(select(Message).where(
@@ -1270,19 +1267,9 @@ def test_a_copy_whose_first_is_a_replay_is_stored(
     replayed.nonce = dict(before.nonce)  # its nonce was used by the message stored earlier
     other.message["message_id"] = str(uuid.uuid4())  # another message, of the same body
     batch = [replayed, fresh, copy, other]
-    if way == "committer":
-        writer = GroupCommitter(region.sessions)
-        futures = [writer.submit(item) for item in batch]
-        try:
-            answers = [f.exception(timeout=10) or f.result() for f in futures]
-        finally:
-            writer.close()
-    else:
+    if way == "session":
         monkeypatch.setattr(service, "TOGETHER_MAX_BYTES", len(message))  # two bodies: too many
-        with region.sessions() as db:
-            service.store(db, batch)
-            db.commit()
-        answers = [item.outcome for item in batch]
+    answers = _stored(region, batch, way)
     assert getattr(answers[0], "status", None) == 401
     assert answers[1]["status"] == "accepted"
     assert answers[2] == {**fresh.receipt, "status": "duplicate"}
