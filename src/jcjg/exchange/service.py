@@ -607,9 +607,6 @@ class _Together:
     process per the rows' columns: the SQL and which columns hold bytes."""
 
     sql: str
-    nonce: tuple[str, ...]
-    message: tuple[str, ...]
-    leaf: tuple[str, ...]
     binary: frozenset[str]  # columns of bytes: written in JSON as PostgreSQL's hex form
 
 
@@ -645,16 +642,14 @@ queued AS (
 INSERT INTO ledger_queued ({", ".join(leaf)})
 SELECT {", ".join(f"chosen.q_{c}" for c in leaf)} FROM chosen
 JOIN stored ON stored.client_id = chosen.client_id AND stored.message_id = chosen.message_id
-ORDER BY chosen._o
-RETURNING id)
+ORDER BY chosen._o)
 SELECT 0, key_id, nonce FROM fresh
-UNION ALL SELECT 1, client_id::text, message_id FROM stored
-UNION ALL SELECT 2, count(*)::text, NULL FROM queued"""  # noqa: S608
+UNION ALL SELECT 1, client_id::text, message_id FROM stored"""  # noqa: S608
     binary = {
         *(c for c in message if isinstance(message_table.c[c].type, LargeBinary)),
         *(f"q_{c}" for c in leaf if isinstance(queued_table.c[c].type, LargeBinary)),
     }
-    return _Together(sql, nonce, message, leaf, frozenset(binary))
+    return _Together(sql, frozenset(binary))
 
 
 def _hex(value: Any) -> Any:
@@ -705,18 +700,19 @@ def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
     for kind, a, b in conn.exec_driver_sql(together.sql, params):
         if kind == 0:
             fresh.add((a, b))
-        elif kind == 1:
+        else:
             stored.add((int(a), b))
     losers = []
     chosen: set[tuple[int, str]] = set()  # the messages whose first fresh copy was seen
     for key, item in nonces.items():
         if key not in fresh:
             item.outcome = ExchangeError(problems.NONCE_REPLAYED)
-        elif item.key not in chosen and item.key in stored:
-            chosen.add(item.key)
+            continue
+        its_first = item.key not in chosen  # the copy the statement chose to store
+        chosen.add(item.key)
+        if its_first and item.key in stored:
             item.outcome = item.receipt
         else:  # a copy of a message stored before or by an earlier copy in the batch
-            chosen.add(item.key)
             losers.append(item)
     return losers
 
