@@ -26,7 +26,7 @@ from jcjg.reports.models import Report
 from jcjg.sampling.models import Commission
 from jcjg.tenancy.models import Institution
 from jcjg.testing.models import TestRecord
-from tests.factories import Factory
+from tests.factories import Factory, registry_row
 
 JIUJIANG_LAB = "360403"  # 濂溪区, 九江市
 NANCHANG_SITE = "360102"  # 东湖区, 南昌市
@@ -252,3 +252,43 @@ def test_a_kept_clause_copied_onto_an_alias_is_keyed_as_the_copy() -> None:
     assert clause._generate_cache_key() == original
     sql = str(select(alias.id).where(copy).compile())
     assert "institution_1.region_code" in sql
+
+
+def test_a_table_matched_by_a_hash_sees_what_every_table_sees(
+    db: Session, factory: Factory
+) -> None:
+    """The nonconformity register (``__scope_hashed__``) is matched with the scope's sets of
+    ids by ``IN (subquery)`` on PostgreSQL, where alerts keep ``= ANY(ARRAY(subquery))``
+    (issue 44): the same rows either way, by each of the sets (the lab's city through its
+    institution, the project's city through its project, a region where the lab is filed to
+    work through the filing), and none for a city of neither."""
+    assert scopes.hashed(Nonconformity)
+    assert not scopes.hashed(Alert)
+    lab = factory.institution(region_code=JIUJIANG_LAB)
+    registry_row(factory, "filings", lab)  # in force in 杭州市 (330100)
+    project = factory.project(region_code=NANCHANG_SITE)
+    row = _nonconformity(factory, lab, project.id)
+    row.region_code = "360302"  # its own region in neither city: only the sets find it
+    db.flush()
+    station = {code: Principal(user_id=None, role=Role.STATION, region_code=code,
+                               permissions=frozenset({"test_record:read"}))
+               for code in ("360400", "360100", "330100", "360200")}  # fmt: skip
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    for code, principal in station.items():
+        stmt = restrict(select(Nonconformity.id), principal, "read")
+        sql = str(stmt.compile(dialect=db.get_bind().dialect))
+        assert "ANY(ARRAY(" not in sql
+        assert sql.count(" IN (SELECT ") == 3  # institutions, filed institutions, projects
+        found = set(db.scalars(stmt.where(Nonconformity.id == row.id)))
+        assert found == ({row.id} if code != "360200" else set()), code
+        counted = select(func.count()).select_from(restrict(select(Nonconformity), principal,
+                                                            "read").subquery())  # fmt: skip
+        assert db.scalar(counted) == len(set(db.scalars(stmt))), code
+    reader = Principal(user_id=None, role=Role.STATION, region_code="360100",
+                       permissions=frozenset({"alert:read"}))  # fmt: skip
+    alerts = restrict(select(Alert.id), reader, "read")
+    assert ("ANY(ARRAY(" in str(alerts.compile(dialect=db.get_bind().dialect))) is postgresql
+    # the two forms are two compiled statements, never one for the other
+    ids, column = select(Institution.id), Nonconformity.institution_id
+    hashed = scopes.InSelect(column, ids, hashed=True)._generate_cache_key()
+    assert hashed != scopes.InSelect(column, ids)._generate_cache_key()

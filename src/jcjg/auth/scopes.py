@@ -180,6 +180,12 @@ def region_clause(model: Any, code: str) -> ColumnElement[bool]:
     return or_(*clauses) if clauses else false()
 
 
+def hashed(model: Any) -> bool:
+    """Whether ``model``'s rows are matched with the scope's sets of ids by a hash
+    (``__scope_hashed__``, see :class:`InSelect`)."""
+    return bool(getattr(model, "__scope_hashed__", False))
+
+
 def _followed(model: Any, code: str | None, filed: Principal | None) -> list[ColumnElement[bool]]:
     """Rows whose institution or project lies in region ``code``, or (``filed``: that
     principal's) whose institution is filed to work there."""
@@ -192,10 +198,11 @@ def _followed(model: Any, code: str | None, filed: Principal | None) -> list[Col
         region = _column(target, "region")
         if region is not None and code:
             pk = target.__mapper__.primary_key[0]
-            out.append(InSelect(col, select(pk).where(in_prefix(region, scope_prefix(code)))))
+            ids = select(pk).where(in_prefix(region, scope_prefix(code)))
+            out.append(InSelect(col, ids, hashed=hashed(model)))
         ids = filed_here(target, filed) if filed is not None else None
         if ids is not None:
-            out.append(InSelect(col, ids))
+            out.append(InSelect(col, ids, hashed=hashed(model)))
     return out
 
 
@@ -210,20 +217,32 @@ class InSelect(ColumnElement[bool]):
     """``column IN (select)``, written ``column = ANY(ARRAY(select))`` on PostgreSQL: there
     the ids become one array the planner can look up in ``column``'s index (OR-ed with the
     other scope clauses as a BitmapOr) and count rows by, where ``IN`` is a hashed subplan
-    that makes it scan the table and guess half of it."""
+    that makes it scan the table and guess half of it.
+
+    Unless ``hashed`` (the model's ``__scope_hashed__``): then ``IN (select)`` on PostgreSQL
+    too. The array is searched one item after another for each row the planner does not
+    find by an index (PostgreSQL hashes only an array written as a constant), so a table
+    whose scoped statements read it whole, counts and sums over a region's share of it with
+    no other index to narrow them, compares each row outside the region with every id of
+    the region's institutions and projects; the hashed subplan looks each row up once. Chosen
+    per table by measuring its statements both ways (docs/development/performance.md,
+    nineteenth pass): it pays for the nonconformity register and loses several-fold for
+    alerts and reports, whose statements combine the scope with other indexes."""
 
     __visit_name__ = "in_select"
     inherit_cache = True
     _traverse_internals = [  # noqa: RUF012 - declared so by SQLAlchemy (its cache key)
         ("column", InternalTraversal.dp_clauseelement),
         ("ids", InternalTraversal.dp_clauseelement),
+        ("hashed", InternalTraversal.dp_boolean),
     ]
     type = Boolean()
     _is_implicitly_boolean = True  # a predicate, never compared with 1 where booleans are ints
 
-    def __init__(self, column: Any, ids: Select[Any]) -> None:
+    def __init__(self, column: Any, ids: Select[Any], hashed: bool = False) -> None:
         self.column = column
         self.ids = ids
+        self.hashed = hashed
 
 
 @compiles(InSelect)
@@ -233,6 +252,8 @@ def _in_select(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(InSelect, "postgresql")
 def _in_select_postgresql(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.hashed:
+        return _in_select(element, compiler, **kw)
     column = compiler.process(element.column, **kw)
     return f"{column} = ANY(ARRAY{compiler.process(element.ids.scalar_subquery(), **kw)})"
 
@@ -329,7 +350,7 @@ def _scope_clause(model: Any, principal: Principal, filed: bool) -> ColumnElemen
         clauses += _followed(model, principal.region_code, principal if filed else None)
         ids = filed_here(model, principal) if filed else None
         if ids is not None:  # an institution filed to work here
-            clauses.append(InSelect(model.__mapper__.primary_key[0], ids))
+            clauses.append(InSelect(model.__mapper__.primary_key[0], ids, hashed=hashed(model)))
     elif kind is ScopeKind.INSTITUTION and principal.institution_id is not None:
         col = _column(model, "institution")
         if col is not None:

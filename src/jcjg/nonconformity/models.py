@@ -44,6 +44,9 @@ class Nonconformity(IdMixin, Base):
         "institution": "institution_id",
         "project": "project_id",
     }
+    # the register's statements count and sum a region's share of the table, with no other
+    # index to narrow them: the scope's sets of ids are looked up by a hash (auth.scopes.InSelect)
+    __scope_hashed__: ClassVar[bool] = True
 
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
     region_code: Mapped[str] = mapped_column(String(6), index=True)
