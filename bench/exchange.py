@@ -726,9 +726,13 @@ class Loaders:
 def run_all(
     db: Database, args: argparse.Namespace, workdir: Path
 ) -> tuple[list[Credential], dict[int, tuple[Figures, Figures]]]:
-    """The clients, and {workers: (exchange, bare)} for 1 and 2 uvicorn workers. The four
-    servers start together (an idle server costs nothing) while the database is prepared;
-    each pair is measured in turn, the bare server first, each server shut down once measured.
+    """The clients, and {workers: (exchange, bare)} for 1 and 2 uvicorn workers. The bare
+    servers and the first platform server start together (an idle bare server costs nothing)
+    while the database is prepared; the other platform server starts when its run comes: its
+    apply workers share the database and would apply what the run before accepted (the
+    2-worker server's appliers took lanes during the 1-worker run, whose figures then missed
+    that work). Each pair is measured in turn, the bare server first, each server shut down
+    once measured.
     The load generators of a run start (and sign) before it; the exchange's pre-sign for 3x
     the previous run's rate (more is signed live)."""
     make_ledger_key(workdir / "data")
@@ -755,19 +759,22 @@ def run_all(
     results: dict[int, tuple[Figures, Figures]] = {}
     sign_rate = args.max_rate
     current = 1
+    early = [bare for bare, _ in pairs.values()] + [pairs[1][1]]
     try:
-        for server in servers:
+        for server in early:
             server.start()
         creds = prepare(db.url, workdir / "data", args.clients, migrate=not db.template)
         progress(f"database ready: {args.clients} clients")
-        for server in servers:
+        for server in early:
             server.wait_ready()
-        for _, platform in pairs.values():
-            if platform.get("/healthz") != 200:
-                raise RuntimeError(f"/healthz failed:\n{platform.tail()}")
+        _healthy(pairs[1][1])
         progress("servers ready")
         for workers, (bare, platform) in pairs.items():
             current = workers
+            if platform.proc is None:
+                platform.start()
+                platform.wait_ready()
+                _healthy(platform)
             loaders = [
                 Loaders("bare", bare.port, creds, args, workdir),
                 Loaders("exchange", platform.port, creds, args, workdir, sign_rate),
@@ -794,6 +801,11 @@ def run_all(
         for server in servers:
             server.stop()
     return creds, results
+
+
+def _healthy(platform: Server) -> None:
+    if platform.get("/healthz") != 200:
+        raise RuntimeError(f"/healthz failed:\n{platform.tail()}")
 
 
 # --- sustained: accepted and applied ------------------------------------------------------------
