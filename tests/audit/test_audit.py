@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import datetime as dt
 
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import StatementError
+
+from jcjg.audit import service as audit_service
 from jcjg.audit.models import AuditLog
 from jcjg.auth.choices import Role
 from tests.factories import login
@@ -101,3 +105,52 @@ def test_the_audit_page_filters_by_days_and_by_a_kind_of_object(browser_client, 
         answer = browser_client.get(f"/audit?{bad}")
         assert answer.status_code == 400, bad
         assert "日期" in answer.text
+
+
+def _change_row(at, **given):
+    row = dict.fromkeys(audit_service._COLUMNS)
+    return row | {"at": at, "action": "update", "object_type": "equipment"} | given
+
+
+def test_change_rows_written_together_hold_what_each_would_alone(db):
+    """Change rows are written by one statement (on PostgreSQL, their rows one JSON parameter
+    read by ``json_to_recordset``, issue 44): each column reads back as the row-by-row insert
+    writes it, in the rows' order, a before or after of None as JSON null, times to the
+    microsecond in UTC, text in Chinese, values beyond 64 bits (the standard library's JSON)."""
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    at = dt.datetime(2026, 11, 29, 21, 40, 0, 123456, tzinfo=beijing)
+    first = _change_row(at, user_id=7, username="张三", request_id="r-1", ip="203.0.113.7",
+                        object_id="12", object_repr="压力试验机 “甲”\\n",
+                        before={"name": "旧", "n": 1.5, "list": [1, None, True]},
+                        after={"name": "新", "n": 2, "list": []}, detail="说明",
+                        region_code="360100", institution_id=3)  # fmt: skip
+    rows = [
+        first,
+        _change_row(at + dt.timedelta(microseconds=1), action="create", after={"k": "v"}),
+        _change_row(at, before={"big": 2**70}, after={"big": -(2**70)}),
+    ]
+    conn = db.connection()
+    for many in (False, True):
+        rows = [r | {"detail": f"{'逐行' if many else '一起'}-{i}"} for i, r in enumerate(rows)]
+        if many:
+            conn.execute(insert(AuditLog), rows)
+        else:
+            audit_service.insert_rows(conn, rows)
+    written = db.scalars(select(AuditLog).where(AuditLog.object_type == "equipment")
+                         .order_by(AuditLog.id)).all()  # fmt: skip
+    expected = [f"{way}-{i}" for way in ("一起", "逐行") for i in range(3)]
+    assert [r.detail for r in written] == expected
+    for together, alone in zip(written[:3], written[3:], strict=True):
+        for column in audit_service._COLUMNS:
+            if column != "detail":
+                assert getattr(together, column) == getattr(alone, column), column
+    assert written[0].at == at
+    assert written[0].before == {"name": "旧", "n": 1.5, "list": [1, None, True]}
+    assert written[1].before is None
+    assert written[2].after == {"big": -(2**70)}
+    if db.get_bind().dialect.name == "postgresql":
+        nulls = db.execute(text("SELECT count(*) FROM audit_log WHERE object_type = 'equipment' "
+                                "AND (before IS NULL OR after IS NULL)")).scalar()  # fmt: skip
+        assert nulls == 0  # JSON null, as the JSON columns write None
+    with pytest.raises((ValueError, StatementError), match="naive"):
+        audit_service.insert_rows(conn, [_change_row(at.replace(tzinfo=None))])
