@@ -198,8 +198,8 @@ def _followed(model: Any, code: str | None, filed: Principal | None) -> list[Col
         region = _column(target, "region")
         if region is not None and code:
             pk = target.__mapper__.primary_key[0]
-            ids = select(pk).where(in_prefix(region, scope_prefix(code)))
-            out.append(InSelect(col, ids, hashed=hashed(model)))
+            inside = select(pk).where(in_prefix(region, scope_prefix(code)))
+            out.append(InSelect(col, inside, hashed=hashed(model)))
         ids = filed_here(target, filed) if filed is not None else None
         if ids is not None:
             out.append(InSelect(col, ids, hashed=hashed(model)))
