@@ -291,8 +291,9 @@ class Autovacuum:
     the sustained rate was the unvacuumed database's (docs/development/performance.md,
     nineteenth pass). Its backend's CPU is counted with PostgreSQL's."""
 
-    QUERY = """SELECT s.relname, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze,
-        greatest(c.reltuples, 0) FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"""
+    QUERY = """SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname), s.n_dead_tup,
+        s.n_ins_since_vacuum, s.n_mod_since_analyze, greatest(c.reltuples, 0)
+        FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"""
 
     def __init__(self, url: str) -> None:
         from sqlalchemy import create_engine
@@ -301,6 +302,7 @@ class Autovacuum:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.runs = 0
+        self.failures: list[str] = []
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT name, setting FROM pg_settings WHERE name LIKE 'autovacuum%%'"
@@ -325,8 +327,11 @@ class Autovacuum:
         return float(self.settings[f"autovacuum_{name}"])
 
     def _run(self) -> None:
+        delay = self.settings["autovacuum_vacuum_cost_delay"]
         while not self.stop.wait(self._setting("naptime")):
             with self.engine.connect() as conn:
+                if delay != "-1":  # paced as the daemon's workers are
+                    conn.exec_driver_sql(f"SET vacuum_cost_delay = {float(delay)}")
                 tables = conn.exec_driver_sql(self.QUERY).all()
                 for name, dead, inserted, changed, rows in tables:
                     vacuum = (
@@ -345,7 +350,11 @@ class Autovacuum:
                     if vacuum or analyze:
                         what = "VACUUM ANALYZE" if vacuum and analyze else "VACUUM"
                         what = what if vacuum else "ANALYZE"
-                        conn.exec_driver_sql(f'{what} "{name}"')
+                        try:  # the name is the server's, quoted by it
+                            conn.exec_driver_sql(f"{what} {name}")
+                        except Exception as exc:  # said in the report
+                            self.failures.append(f"{what} {name}: {exc}".splitlines()[0])
+                            continue
                         self.runs += 1
 
 
@@ -807,6 +816,8 @@ def run_all(
     once measured.
     The load generators of a run start (and sign) before it; the exchange's pre-sign for 3x
     the previous run's rate (more is signed live)."""
+    from sqlalchemy import create_engine
+
     make_ledger_key(workdir / "data")
     env = server_env(db.url, workdir / "data", args.rate_limit_store)
     pairs: dict[int, tuple[Server, Server]] = {}
@@ -832,6 +843,7 @@ def run_all(
     sign_rate = args.max_rate
     current = 1
     early = [bare for bare, _ in pairs.values()] + [pairs[1][1]]
+    queue = create_engine(db.url, pool_size=1)
     try:
         for server in early:
             server.start()
@@ -857,6 +869,7 @@ def run_all(
             base = loaders[0].run(bare)
             bare.stop()
             exchange = loaders[1].run(platform, db)
+            _drain(queue, time.monotonic() + 120)  # its backlog applied by itself, not the next
             platform.stop()
             if exchange.failed:
                 print(f"# exchange server log, {workers} worker(s):", file=sys.stderr)
@@ -872,6 +885,7 @@ def run_all(
             group.kill()
         for server in servers:
             server.stop()
+        queue.dispose()
     return creds, results
 
 
@@ -1159,9 +1173,11 @@ def main(argv: list[str] | None = None) -> list[str]:
             creds, results = run_all(db, args, workdir)
             sustained, steps = run_sustained(db, creds, args, workdir)
         finally:
-            if daemon is not None:
-                daemon.close()
-            db.drop()
+            try:
+                if daemon is not None:
+                    daemon.close()
+            finally:
+                db.drop()
 
     size = len(equipment_body(creds[0], 0))
     lines = [
@@ -1177,6 +1193,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             f"# autovacuum is off on this server: the bench did its work ({daemon.runs} "
             f"VACUUM or ANALYZE, every {daemon.settings['autovacuum_naptime']} s as needed)"
         )
+        lines += [f"# autovacuum by the bench failed: {failure}" for failure in daemon.failures]
     failures = 0
     for workers, (exchange, bare) in results.items():
         label = f"{workers} worker{'s' if workers > 1 else ' '}"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
-from sqlalchemy import insert, select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import DataError, StatementError
 
 from jcjg.audit import service as audit_service
 from jcjg.audit.models import AuditLog
@@ -112,45 +113,67 @@ def _change_row(at, **given):
     return row | {"at": at, "action": "update", "object_type": "equipment"} | given
 
 
+def _both_ways(db, rows, kind):
+    """``rows`` written (as objects of ``kind``) by insert_rows and by the row-by-row insert:
+    the two lists of rows read back, and the statements insert_rows ran."""
+    rows = [r | {"object_type": kind} for r in rows]
+    conn = db.connection()
+    ran = []
+    listen = lambda *a: ran.append(a[2])  # noqa: E731 (before_cursor_execute's statement)
+    event.listen(conn, "before_cursor_execute", listen)
+    try:
+        together = [r | {"detail": f"一起-{i}"} for i, r in enumerate(rows)]
+        audit_service.insert_rows(conn, together)
+    finally:
+        event.remove(conn, "before_cursor_execute", listen)
+    conn.execute(insert(AuditLog), [r | {"detail": f"逐行-{i}"} for i, r in enumerate(rows)])
+    written = db.scalars(select(AuditLog).where(AuditLog.object_type == kind)
+                         .order_by(AuditLog.id)).all()  # fmt: skip
+    expected = [f"{way}-{i}" for way in ("一起", "逐行") for i in range(len(rows))]
+    assert [r.detail for r in written] == expected
+    return written[: len(rows)], written[len(rows) :], ran
+
+
 def test_change_rows_written_together_hold_what_each_would_alone(db):
     """Change rows are written by one statement (on PostgreSQL, their rows one JSON parameter
     read by ``json_to_recordset``, issue 44): each column reads back as the row-by-row insert
     writes it, in the rows' order, a before or after of None as JSON null, times to the
-    microsecond in UTC, text in Chinese, values beyond 64 bits (the standard library's JSON)."""
+    microsecond in UTC, text in Chinese, quotes, backslashes, line breaks and emoji. What the
+    JSON parameter would not hold as the JSON columns do (an integer beyond 64 bits, a NUL
+    character, a number that is not finite, a lone surrogate) is written row by row, as
+    before; a naive time is refused."""
     beijing = dt.timezone(dt.timedelta(hours=8))
     at = dt.datetime(2026, 11, 29, 21, 40, 0, 123456, tzinfo=beijing)
     first = _change_row(at, user_id=7, username="张三", request_id="r-1", ip="203.0.113.7",
-                        object_id="12", object_repr="压力试验机 “甲”\\n",
+                        object_id="12", object_repr='压力试验机 “甲” "乙" \\ 😀\n第二行',
                         before={"name": "旧", "n": 1.5, "list": [1, None, True]},
-                        after={"name": "新", "n": 2, "list": []}, detail="说明",
+                        after={"name": "新\t\\", "n": 2, "list": [], "e": "😀"},
                         region_code="360100", institution_id=3)  # fmt: skip
-    rows = [
-        first,
-        _change_row(at + dt.timedelta(microseconds=1), action="create", after={"k": "v"}),
-        _change_row(at, before={"big": 2**70}, after={"big": -(2**70)}),
-    ]
-    conn = db.connection()
-    for many in (False, True):
-        rows = [r | {"detail": f"{'逐行' if many else '一起'}-{i}"} for i, r in enumerate(rows)]
-        if many:
-            conn.execute(insert(AuditLog), rows)
-        else:
-            audit_service.insert_rows(conn, rows)
-    written = db.scalars(select(AuditLog).where(AuditLog.object_type == "equipment")
-                         .order_by(AuditLog.id)).all()  # fmt: skip
-    expected = [f"{way}-{i}" for way in ("一起", "逐行") for i in range(3)]
-    assert [r.detail for r in written] == expected
-    for together, alone in zip(written[:3], written[3:], strict=True):
+    ordinary = [first, _change_row(at + dt.timedelta(microseconds=1), action="create",
+                                   after={"k": "v"}, user_id=2**31 - 1)]  # fmt: skip
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    together, alone, ran = _both_ways(db, ordinary, "equipment")
+    assert any("json_to_recordset" in sql for sql in ran) is postgresql
+    for one, other in zip(together, alone, strict=True):
         for column in audit_service._COLUMNS:
             if column != "detail":
-                assert getattr(together, column) == getattr(alone, column), column
-    assert written[0].at == at
-    assert written[0].before == {"name": "旧", "n": 1.5, "list": [1, None, True]}
-    assert written[1].before is None
-    assert written[2].after == {"big": -(2**70)}
-    if db.get_bind().dialect.name == "postgresql":
+                assert getattr(one, column) == getattr(other, column), column
+    assert together[0].at == at
+    assert together[0].object_repr == first["object_repr"]
+    assert together[0].after == first["after"]
+    assert together[1].before is None
+    if postgresql:
         nulls = db.execute(text("SELECT count(*) FROM audit_log WHERE object_type = 'equipment' "
                                 "AND (before IS NULL OR after IS NULL)")).scalar()  # fmt: skip
         assert nulls == 0  # JSON null, as the JSON columns write None
+    for n, odd in enumerate(({"big": 2**70}, {"nul": "a\x00b"}, {"lone": "\ud800"})):
+        row = _change_row(at, before=odd, after={"k": 1})
+        together, alone, ran = _both_ways(db, [row], f"odd-{n}")
+        assert not any("json_to_recordset" in sql for sql in ran), odd
+        assert together[0].before == alone[0].before == odd
+    if postgresql:  # the JSON columns refuse what is not JSON, written either way
+        with pytest.raises(DataError):
+            audit_service.insert_rows(db.connection(), [_change_row(at, after={"n": math.nan})])
+        db.rollback()
     with pytest.raises((ValueError, StatementError), match="naive"):
-        audit_service.insert_rows(conn, [_change_row(at.replace(tzinfo=None))])
+        audit_service.insert_rows(db.connection(), [_change_row(at.replace(tzinfo=None))])

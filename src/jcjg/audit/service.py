@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -202,26 +202,49 @@ def _together() -> str:
     )
 
 
-def _utc(value: Any) -> Any:
-    """A change row's time as UTCDateTime binds it (a naive one refused)."""
+def _utc(value: Any) -> str:
+    """A change row's time as UTCDateTime binds it (a naive one refused), in ISO form."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise ValueError("naive datetime refused: store timezone-aware times")
-    return value.astimezone(dt.UTC)
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` holds no infinite or NaN number (orjson writes them as null, where
+    the JSON columns refused them)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write change rows (:func:`_row`'s): on PostgreSQL by one statement whose rows are one
     JSON parameter read by ``json_to_recordset`` (psycopg's ``executemany`` sent and bound
     each row apart, and SQLAlchemy processed each value: ~5 % of an exchange worker's CPU,
-    issue 44); elsewhere, or for a row of other columns, by ``executemany``."""
+    issue 44). By ``executemany`` as before elsewhere, and for what the JSON parameter would
+    not hold as the JSON columns do: a row of other columns, a value orjson refuses (an
+    integer beyond 64 bits, a lone surrogate, a date or a Decimal, which the columns refuse
+    too), a NUL character (which PostgreSQL refuses in a JSON text's strings, where a JSON
+    column keeps it escaped) and a number that is not finite."""
     if conn.dialect.name != "postgresql" or any(row.keys() != _KEYS for row in rows):
         conn.execute(insert(AuditLog), rows)
         return
     given = [row | {"at": _utc(row["at"]), "_o": at} for at, row in enumerate(rows)]
     try:
-        text = orjson.dumps(given).decode()
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits, as the JSON columns write it
-        text = json.dumps(given, ensure_ascii=False, default=lambda v: v.isoformat())
+        text = orjson.dumps(given, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    except orjson.JSONEncodeError:
+        text = None
+    if (
+        text is None
+        or "\\u0000" in text
+        or not all(_finite(row["before"]) and _finite(row["after"]) for row in rows)
+    ):
+        conn.execute(insert(AuditLog), rows)
+        return
     conn.exec_driver_sql(_together(), {"rows": text})
 
 

@@ -252,7 +252,9 @@ def _in_select(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(InSelect, "postgresql")
 def _in_select_postgresql(element: InSelect, compiler: SQLCompiler, **kw: Any) -> str:
-    if element.hashed:
+    # ``scope_arrays``: an estimate's EXPLAIN (core.pagination), whose planner would guess half
+    # the table for each hashed subplan where it estimates an array's rows by the statistics
+    if element.hashed and not kw.get("scope_arrays"):
         return _in_select(element, compiler, **kw)
     column = compiler.process(element.column, **kw)
     return f"{column} = ANY(ARRAY{compiler.process(element.ids.scalar_subquery(), **kw)})"
