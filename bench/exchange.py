@@ -326,6 +326,22 @@ class Autovacuum:
     def _setting(self, name: str) -> float:
         return float(self.settings[f"autovacuum_{name}"])
 
+    def due(self, dead: float, inserted: float, changed: float, rows: float) -> str:
+        """What the daemon would run on a table of ``rows`` rows (its estimate) with these
+        dead rows, rows inserted since its last vacuum and changed since its last analyze:
+        "VACUUM", "ANALYZE", both, or "" (PostgreSQL's thresholds, "Automatic Vacuuming")."""
+        vacuum = (
+            dead > self._setting("vacuum_threshold") + self._setting("vacuum_scale_factor") * rows
+            or inserted
+            > self._setting("vacuum_insert_threshold")
+            + self._setting("vacuum_insert_scale_factor") * rows
+        )
+        analyze = (
+            changed
+            > self._setting("analyze_threshold") + self._setting("analyze_scale_factor") * rows
+        )
+        return " ".join(word for word, on in (("VACUUM", vacuum), ("ANALYZE", analyze)) if on)
+
     def _run(self) -> None:
         delay = self.settings["autovacuum_vacuum_cost_delay"]
         while not self.stop.wait(self._setting("naptime")):
@@ -334,22 +350,8 @@ class Autovacuum:
                     conn.exec_driver_sql(f"SET vacuum_cost_delay = {float(delay)}")
                 tables = conn.exec_driver_sql(self.QUERY).all()
                 for name, dead, inserted, changed, rows in tables:
-                    vacuum = (
-                        dead
-                        > self._setting("vacuum_threshold")
-                        + self._setting("vacuum_scale_factor") * rows
-                        or inserted
-                        > self._setting("vacuum_insert_threshold")
-                        + self._setting("vacuum_insert_scale_factor") * rows
-                    )
-                    analyze = (
-                        changed
-                        > self._setting("analyze_threshold")
-                        + self._setting("analyze_scale_factor") * rows
-                    )
-                    if vacuum or analyze:
-                        what = "VACUUM ANALYZE" if vacuum and analyze else "VACUUM"
-                        what = what if vacuum else "ANALYZE"
+                    what = self.due(dead, inserted, changed, rows)
+                    if what:
                         try:  # the name is the server's, quoted by it
                             conn.exec_driver_sql(f"{what} {name}")
                         except Exception as exc:  # said in the report

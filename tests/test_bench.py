@@ -315,3 +315,25 @@ def test_office_bench_short(tmp_path):
     server = next(line for line in lines if line.startswith("# server:"))
     # the simulation still sending, `jcjg serve --simulate` stops at once on SIGINT
     assert float(server.split("stopped in ")[1].split(" s")[0]) < 15, server
+
+
+def test_the_exchange_benchs_vacuuming_follows_the_daemons_thresholds():
+    """On a server without autovacuum the exchange bench vacuums as the daemon would, by the
+    server's settings: a table past the dead rows' threshold (50 + 20 % of its rows by
+    default) is vacuumed, past the inserted rows' one (1,000 + 20 %) too, past the changed
+    rows' one (50 + 10 %) analyzed, and below them all left alone."""
+    bench = _load("exchange")
+    daemon = bench.Autovacuum.__new__(bench.Autovacuum)
+    daemon.settings = {
+        "autovacuum": "off", "autovacuum_vacuum_threshold": "50",
+        "autovacuum_vacuum_scale_factor": "0.2", "autovacuum_vacuum_insert_threshold": "1000",
+        "autovacuum_vacuum_insert_scale_factor": "0.2", "autovacuum_analyze_threshold": "50",
+        "autovacuum_analyze_scale_factor": "0.1",
+    }  # fmt: skip
+    assert daemon.needed
+    assert daemon.due(dead=250, inserted=0, changed=0, rows=1000) == ""
+    assert daemon.due(dead=251, inserted=0, changed=0, rows=1000) == "VACUUM"
+    assert daemon.due(dead=0, inserted=1201, changed=0, rows=1000) == "VACUUM"
+    assert daemon.due(dead=0, inserted=0, changed=151, rows=1000) == "ANALYZE"
+    assert daemon.due(dead=251, inserted=0, changed=151, rows=1000) == "VACUUM ANALYZE"
+    assert daemon.due(dead=0, inserted=1200, changed=150, rows=1000) == ""

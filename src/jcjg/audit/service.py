@@ -21,6 +21,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Connection, Select, Table, event, insert, select, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, SessionTransaction, attributes, sessionmaker
 from sqlalchemy.orm.unitofwork import UOWTransaction
 
@@ -28,7 +29,7 @@ from jcjg.audit.choices import AuditAction
 from jcjg.audit.models import AuditLog, DenialCount
 from jcjg.auth.scopes import Principal, restrict
 from jcjg.core.context import AuditContext, context_of
-from jcjg.core.db import insert_or_update, utcnow
+from jcjg.core.db import UTCDateTime, insert_or_update, utcnow
 from jcjg.core.later import write_later
 from jcjg.core.masking import mask_value
 from jcjg.core.mixins import ChangeLogged, jsonable
@@ -202,11 +203,10 @@ def _together() -> str:
     )
 
 
-def _utc(value: Any) -> str:
-    """A change row's time as UTCDateTime binds it (a naive one refused), in ISO form."""
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValueError("naive datetime refused: store timezone-aware times")
-    return value.astimezone(dt.UTC).isoformat()
+def _utc(value: Any, dialect: Dialect) -> str:
+    """A change row's time as its column binds it (UTCDateTime: in UTC, a naive one refused),
+    in ISO form."""
+    return cast(dt.datetime, UTCDateTime().process_bind_param(value, dialect)).isoformat()
 
 
 def _finite(value: Any) -> bool:
@@ -233,7 +233,7 @@ def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name != "postgresql" or any(row.keys() != _KEYS for row in rows):
         conn.execute(insert(AuditLog), rows)
         return
-    given = [row | {"at": _utc(row["at"]), "_o": at} for at, row in enumerate(rows)]
+    given = [row | {"at": _utc(row["at"], conn.dialect), "_o": at} for at, row in enumerate(rows)]
     try:
         text = orjson.dumps(given, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
     except orjson.JSONEncodeError:
