@@ -32,10 +32,34 @@
 
   function stop() {
     if (!active) return;
-    try { active.controls && active.controls.stop(); } catch (e) { /* already stopped */ }
-    const video = active.panel.querySelector("video");
-    if (video) video.hidden = true;
+    const session = active;
     active = null;
+    clearTimeout(session.retry);
+    try { session.controls && session.controls.stop(); } catch (e) { /* already stopped */ }
+    if (session.stream) session.stream.getTracks().forEach((track) => track.stop());
+    const video = session.panel.querySelector("video");
+    if (video) {
+      video.hidden = true;
+      video.srcObject = null;
+    }
+  }
+
+  // ZXing's scan loop goes on after these (no code in this frame); after any other error
+  // (a frame it could not read at all) it has stopped, and is started again
+  const READ_AGAIN = ["NotFoundException", "ChecksumException", "FormatException"];
+
+  // Resolves once the video knows its picture's size. ZXing sizes its capture canvas by the
+  // video when its scan starts; started before the first frame (a slow phone, a busy machine)
+  // the canvas is 0×0, every read fails and the loop stops for good (zxing-js/library#156).
+  function sized(video, session) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (active !== session) { reject(new Error("stopped")); return; }
+        if (video.videoWidth > 0 && video.videoHeight > 0) { resolve(); return; }
+        session.retry = setTimeout(check, 100);
+      };
+      check();
+    });
   }
 
   function failure(error) {
@@ -100,21 +124,37 @@
     if (!window.ZXingBrowser || !window.ZXingBrowser.BrowserQRCodeReader) { say(panel, MESSAGES.nolib, true); return; }
     say(panel, MESSAGES.starting);
     const reader = new window.ZXingBrowser.BrowserQRCodeReader();
-    const session = { controls: null, panel: panel };
+    const session = { controls: null, stream: null, retry: null, panel: panel };
     active = session;
-    try {
-      video.hidden = false;
-      session.controls = await reader.decodeFromConstraints(
-        { video: { facingMode: "environment" }, audio: false },
-        video,
-        (result) => { if (result && active === session) found(panel, result.getText()); },
-      );
-      if (active !== session) { session.controls.stop(); return; }
-      say(panel, MESSAGES.aim);
-    } catch (error) {
-      if (active === session) active = null;
-      video.hidden = true;
+    const scan = async () => {
+      const controls = await reader.decodeFromVideoElement(video, (result, error) => {
+        if (active !== session) return;
+        if (result) { found(panel, result.getText()); return; }
+        const kind = error && error.constructor && error.constructor.kind;
+        if (error && !READ_AGAIN.includes(kind)) {
+          session.retry = setTimeout(() => { if (active === session) scan().catch(broken); }, 500);
+        }
+      });
+      if (active === session) session.controls = controls;
+      else controls.stop();
+    };
+    const broken = (error) => {
+      if (active !== session) return;
+      stop();
       say(panel, failure(error), true);
+    };
+    try {
+      session.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+      if (active !== session) { session.stream.getTracks().forEach((track) => track.stop()); return; }
+      video.hidden = false;
+      video.setAttribute("playsinline", "true");
+      video.muted = true;
+      video.srcObject = session.stream;
+      await sized(video, session);
+      await scan();
+      if (active === session) say(panel, MESSAGES.aim);
+    } catch (error) {
+      broken(error);
     }
   }
 
