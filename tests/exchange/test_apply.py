@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import Field
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.audit.models import AuditLog
@@ -183,6 +183,32 @@ def test_a_worker_applies_only_the_lanes_it_holds(region: Region) -> None:
         assert apply.apply_batch(db, region.settings, lane, "a") == 0  # taken over
         assert apply.apply_batch(db, region.settings, lane, "b") == 1
         assert db.scalar(select(Message.status)) == "applied"
+
+
+def test_a_claim_does_not_wait_for_another_workers_batch(region: Region) -> None:
+    """On PostgreSQL a lane whose row another worker's batch is writing (its lease renewed as
+    the batch began, the transaction still open) is refused at once, not after that batch
+    commits; once the batch is over the lane is judged by its lease as before, and a new
+    lane's row is made and claimed."""
+    if region.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a claim cannot meet another's open batch")
+    (lims,) = region.lims()
+    _accept_all(region, [(lims, "registry.labs", lims.message(labs=[LAB]))])
+    lane = f"i{lims.institution.id}"
+    now = utcnow()
+    with region.sessions() as batch, region.sessions() as other:
+        assert apply.claim(batch, lane, "a", now)
+        batch.execute(update(Lane).where(Lane.lane == lane).values(lease_until=now + apply.LEASE))
+        other.execute(text("SET lock_timeout = '3s'"))  # a claim that waited would fail here
+        started = time.monotonic()
+        assert not apply.claim(other, lane, "b", now + 2 * apply.LEASE)  # lapsed, but in use
+        assert time.monotonic() - started < 2
+        batch.commit()  # the batch is over and its lease (as renewed) is judged again
+        assert not apply.claim(other, lane, "b", now)
+        assert apply.claim(other, lane, "b", now + 2 * apply.LEASE)
+        assert other.scalar(select(Lane.holder).where(Lane.lane == lane)) == "b"
+        assert apply.claim(other, "r360403", "b", now)  # a lane no worker had yet
+        assert other.scalar(select(Lane.holder).where(Lane.lane == "r360403")) == "b"
 
 
 def test_a_worker_applies_the_lanes_it_holds_in_one_batch_and_leaves_the_others(

@@ -133,17 +133,47 @@ def claim(
     db: Session, lane: str, holder: str, now: dt.datetime, lease: dt.timedelta = LEASE
 ) -> bool:
     """Take the lease on ``lane`` (free, lapsed or already ours) for ``lease`` and commit;
-    False when another worker holds it."""
-    db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
-    taken = db.execute(
-        update(Lane)
-        .where(
-            Lane.lane == lane,
-            (Lane.holder.is_(None)) | (Lane.holder == holder) | (Lane.lease_until < now),
-        )
-        .values(holder=holder, lease_until=now + lease)
-    )
+    False when another worker holds it.
+
+    On PostgreSQL a lane whose row another transaction is writing is not waited for: that is
+    another worker's batch (which renewed its lease as it began) and the lane is that worker's.
+    Waiting, as an INSERT ... ON CONFLICT or an UPDATE of the row would, held this worker's
+    apply thread until the other's batch committed (72 ms a claim on average, a claim of each
+    lane the other holds every :data:`RETRY_OTHERS` seconds: about a tenth of the thread's time
+    with two processes), to be refused then all the same."""
+    if db.get_bind().dialect.name != "postgresql":
+        db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
+        taken = _take(db, lane, holder, now, lease)
+    else:
+        taken = _take(db, lane, holder, now, lease, skip_locked=True)
+        if not taken and db.scalar(select(Lane.lane).where(Lane.lane == lane)) is None:
+            # a lane no worker had yet: its row made, then taken
+            db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
+            taken = _take(db, lane, holder, now, lease, skip_locked=True)
     db.commit()
+    return taken
+
+
+def _take(
+    db: Session,
+    lane: str,
+    holder: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    *,
+    skip_locked: bool = False,
+) -> bool:
+    """Set this worker's lease on ``lane`` if it is free, lapsed or already ours; whether it
+    did. With ``skip_locked`` a row another transaction is writing is left as it is."""
+    free = (Lane.holder.is_(None)) | (Lane.holder == holder) | (Lane.lease_until < now)
+    found = Lane.lane == lane
+    if skip_locked:
+        found = Lane.lane.in_(
+            select(Lane.lane).where(Lane.lane == lane, free).with_for_update(skip_locked=True)
+        )
+    taken = db.execute(
+        update(Lane).where(found, free).values(holder=holder, lease_until=now + lease)
+    )
     return bool(getattr(taken, "rowcount", 0) == 1)
 
 
