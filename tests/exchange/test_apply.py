@@ -199,7 +199,7 @@ def test_a_claim_does_not_wait_for_another_workers_batch(region: Region) -> None
     with region.sessions() as batch, region.sessions() as other:
         assert apply.claim(batch, lane, "a", now)
         batch.execute(update(Lane).where(Lane.lane == lane).values(lease_until=now + apply.LEASE))
-        other.execute(text("SET lock_timeout = '3s'"))  # a claim that waited would fail here
+        other.execute(text("SET LOCAL lock_timeout = '3s'"))  # a claim that waited fails here
         started = time.monotonic()
         assert not apply.claim(other, lane, "b", now + 2 * apply.LEASE)  # lapsed, but in use
         assert time.monotonic() - started < 2

@@ -136,7 +136,9 @@ def claim(
     False when another worker holds it.
 
     On PostgreSQL a lane whose row another transaction is writing is not waited for: that is
-    another worker's batch (which renewed its lease as it began) and the lane is that worker's.
+    another worker's batch (which renewed its lease as it began), claim or release, and the
+    lane is asked for again later (the batch's worker holds it; a released lane waits
+    :data:`RETRY_OTHERS` seconds more).
     Waiting, as an INSERT ... ON CONFLICT or an UPDATE of the row would, held this worker's
     apply thread until the other's batch committed (72-195 ms a claim on average under load, a
     claim of each lane the other holds every :data:`RETRY_OTHERS` seconds: a tenth to a quarter
@@ -147,7 +149,8 @@ def claim(
     else:
         taken = _take(db, lane, holder, now, lease, skip_locked=True)
         if not taken and db.scalar(select(Lane.lane).where(Lane.lane == lane)) is None:
-            # a lane no worker had yet: its row made, then taken
+            # a lane no worker had yet: its row made, then taken (the insert waits only for a
+            # worker that made the same row meanwhile, until that worker's transaction ends)
             db.execute(insert_ignoring_conflicts(db, Lane).values(lane=lane, applied=0))
             taken = _take(db, lane, holder, now, lease, skip_locked=True)
     db.commit()

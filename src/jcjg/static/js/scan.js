@@ -20,7 +20,11 @@
     aim: "请将二维码置于画面中央，保持稳定。",
     notTag: "这不是样品标识的二维码，请扫描样品标识。",
     notOurs: "未识别为本平台的报告或样品二维码。",
+    noFrames: "摄像头没有画面，请关闭后重试，或直接输入编码。",
+    unreadable: "摄像头画面无法读取，请关闭后重试，或直接输入编码。",
   };
+  const FIRST_FRAME_MS = 15000; // the camera's first frame, at most
+  const RESTARTS = 10; // ZXing's loop started again at most this many times in a row
 
   let active = null; // { controls, panel }
 
@@ -52,10 +56,12 @@
   // video when its scan starts; started before the first frame (a slow phone, a busy machine)
   // the canvas is 0×0, every read fails and the loop stops for good (zxing-js/library#156).
   function sized(video, session) {
+    const until = Date.now() + FIRST_FRAME_MS;
     return new Promise((resolve, reject) => {
       const check = () => {
         if (active !== session) { reject(new Error("stopped")); return; }
         if (video.videoWidth > 0 && video.videoHeight > 0) { resolve(); return; }
+        if (Date.now() > until) { reject(new Error(MESSAGES.noFrames)); return; }
         session.retry = setTimeout(check, 100);
       };
       check();
@@ -64,6 +70,7 @@
 
   function failure(error) {
     const name = (error && error.name) || "";
+    if (error && (error.message === MESSAGES.noFrames || error.message === MESSAGES.unreadable)) return error.message;
     if (name === "NotAllowedError" || name === "SecurityError") return MESSAGES.denied;
     if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") return MESSAGES.nocamera;
     if (name === "NotReadableError" || name === "TrackStartError") return MESSAGES.busy;
@@ -126,14 +133,15 @@
     const reader = new window.ZXingBrowser.BrowserQRCodeReader();
     const session = { controls: null, stream: null, retry: null, panel: panel };
     active = session;
+    let restarts = 0;
     const scan = async () => {
       const controls = await reader.decodeFromVideoElement(video, (result, error) => {
         if (active !== session) return;
         if (result) { found(panel, result.getText()); return; }
         const kind = error && error.constructor && error.constructor.kind;
-        if (error && !READ_AGAIN.includes(kind)) {
-          session.retry = setTimeout(() => { if (active === session) scan().catch(broken); }, 500);
-        }
+        if (!error || READ_AGAIN.includes(kind)) { restarts = 0; return; } // a frame read
+        if (++restarts > RESTARTS) { broken(new Error(MESSAGES.unreadable)); return; }
+        session.retry = setTimeout(() => { if (active === session) scan().catch(broken); }, 500);
       });
       if (active === session) session.controls = controls;
       else controls.stop();
@@ -150,6 +158,7 @@
       video.setAttribute("playsinline", "true");
       video.muted = true;
       video.srcObject = session.stream;
+      video.play().catch(() => { /* ZXing asks again once the video can play */ });
       await sized(video, session);
       await scan();
       if (active === session) say(panel, MESSAGES.aim);
