@@ -58,7 +58,7 @@ UNREADABLE_FIRST_FRAMES = """(count) => {
 }"""
 
 
-def gives_up_on_an_unreadable_camera(page) -> None:
+def gives_up_on_an_unreadable_camera(page, shots_dir: Path) -> None:
     """A camera whose every frame ZXing cannot read: its loop started again ten times, then the
     page says so and closes the camera instead of showing it for nothing."""
     page.evaluate(UNREADABLE_FIRST_FRAMES, 1_000_000)
@@ -67,6 +67,7 @@ def gives_up_on_an_unreadable_camera(page) -> None:
     status.filter(has_text="摄像头画面无法读取").wait_for(timeout=30_000)
     assert page.evaluate("window.__unreadable") == 11
     assert page.locator("[data-scan-mode=verify] video").is_hidden()
+    page.screenshot(path=str(shots_dir / "scan-unreadable-390.png"), full_page=True)
     page.evaluate(UNREADABLE_FIRST_FRAMES, 0)
 
 
@@ -172,7 +173,7 @@ def test_sampler_fills_the_code_from_the_camera(live_server, launch_chromium, tm
     page.click("[data-testid=scan-entry]")
     page.wait_for_selector("[data-testid=scan-start]")
     page.screenshot(path=str(out / "scan-verify-390.png"), full_page=True)
-    gives_up_on_an_unreadable_camera(page)
+    gives_up_on_an_unreadable_camera(page, out)
     page.click("[data-testid=scan-start]")  # the tag's QR: its page opens
     page.wait_for_url(lambda address: "/m/scan" not in address, timeout=15_000)
     assert code in page.url or code.replace(" ", "") in page.content()

@@ -200,9 +200,7 @@ def test_a_claim_does_not_wait_for_another_workers_batch(region: Region) -> None
         assert apply.claim(batch, lane, "a", now)
         batch.execute(update(Lane).where(Lane.lane == lane).values(lease_until=now + apply.LEASE))
         other.execute(text("SET LOCAL lock_timeout = '3s'"))  # a claim that waited fails here
-        started = time.monotonic()
         assert not apply.claim(other, lane, "b", now + 2 * apply.LEASE)  # lapsed, but in use
-        assert time.monotonic() - started < 2
         batch.commit()  # the batch is over and its lease (as renewed) is judged again
         assert not apply.claim(other, lane, "b", now)
         assert apply.claim(other, lane, "b", now + 2 * apply.LEASE)

@@ -26,7 +26,14 @@
   const FIRST_FRAME_MS = 15000; // the camera's first frame, at most
   const RESTARTS = 10; // ZXing's loop started again at most this many times in a row
 
-  let active = null; // { controls, panel }
+  let active = null; // the open session: { controls, stream, retry, panel }
+
+  // a failure whose message is already the Chinese sentence to show
+  class Said extends Error {}
+
+  function release(stream) {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+  }
 
   function say(panel, text, bad) {
     const out = panel.querySelector("[data-scanner-status]");
@@ -40,7 +47,7 @@
     active = null;
     clearTimeout(session.retry);
     try { session.controls && session.controls.stop(); } catch (e) { /* already stopped */ }
-    if (session.stream) session.stream.getTracks().forEach((track) => track.stop());
+    release(session.stream);
     const video = session.panel.querySelector("video");
     if (video) {
       video.hidden = true;
@@ -61,7 +68,7 @@
       const check = () => {
         if (active !== session) { reject(new Error("stopped")); return; }
         if (video.videoWidth > 0 && video.videoHeight > 0) { resolve(); return; }
-        if (Date.now() > until) { reject(new Error(MESSAGES.noFrames)); return; }
+        if (Date.now() > until) { reject(new Said(MESSAGES.noFrames)); return; }
         session.retry = setTimeout(check, 100);
       };
       check();
@@ -70,7 +77,7 @@
 
   function failure(error) {
     const name = (error && error.name) || "";
-    if (error && (error.message === MESSAGES.noFrames || error.message === MESSAGES.unreadable)) return error.message;
+    if (error instanceof Said) return error.message;
     if (name === "NotAllowedError" || name === "SecurityError") return MESSAGES.denied;
     if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") return MESSAGES.nocamera;
     if (name === "NotReadableError" || name === "TrackStartError") return MESSAGES.busy;
@@ -140,7 +147,7 @@
         if (result) { found(panel, result.getText()); return; }
         const kind = error && error.constructor && error.constructor.kind;
         if (!error || READ_AGAIN.includes(kind)) { restarts = 0; return; } // a frame read
-        if (++restarts > RESTARTS) { broken(new Error(MESSAGES.unreadable)); return; }
+        if (++restarts > RESTARTS) { broken(new Said(MESSAGES.unreadable)); return; }
         session.retry = setTimeout(() => { if (active === session) scan().catch(broken); }, 500);
       });
       if (active === session) session.controls = controls;
@@ -153,7 +160,7 @@
     };
     try {
       session.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
-      if (active !== session) { session.stream.getTracks().forEach((track) => track.stop()); return; }
+      if (active !== session) { release(session.stream); return; } // closed meanwhile
       video.hidden = false;
       video.setAttribute("playsinline", "true");
       video.muted = true;
