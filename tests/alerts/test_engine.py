@@ -3,11 +3,12 @@ runs, write triggers, thresholds per region and the daily sweep."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from jcjg.alerts import engine
 from jcjg.alerts.choices import Severity
@@ -431,6 +432,41 @@ def test_the_most_specific_region_wins(quiet, factory, suspended):
     quiet.flush()
     assert run_rule(quiet, "test_suspended", now=NOW) == RunResult(raised=1)  # 25 >= 20 days
     assert _alerts(quiet)[0].facts["grace_days"] == 20
+
+
+def test_rules_run_on_write_read_their_overrides_together_each_its_own(quiet, factory, only_rules):
+    """run_triggered reads every rule's overrides in one statement; each rule is judged by
+    its own (the most specific region first), a rule without any by its defaults."""
+    strict = dataclasses.replace(SUSPENDED, id="test_strict")
+    lenient = dataclasses.replace(SUSPENDED, id="test_lenient")
+    plain = dataclasses.replace(SUSPENDED, id="test_plain")
+    only_rules(strict, lenient, plain)
+    for rule_id, code, value in (
+        ("test_strict", "360000", 40), ("test_strict", "360403", 10),
+        ("test_lenient", "360403", 30), ("test_other", "360403", 1),
+    ):  # fmt: skip
+        quiet.add(RuleThreshold(rule_id=rule_id, region_code=code, key="grace_days", value=value))
+    inst = factory.institution(region_code="360403")
+    _suspend(quiet, inst, at=NOW - 25 * DAY)
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, params, context, many):
+        if "rule_threshold" in statement:
+            reads.append(statement)
+
+    bind = quiet.get_bind()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        pending = {rule_id: {inst.id} for rule_id in ("test_strict", "test_lenient", "test_plain")}
+        results = engine.run_triggered(quiet, pending, now=NOW)
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    assert results == {
+        "test_strict": RunResult(raised=1),  # 25 >= 10 days (its county's, not its province's)
+        "test_lenient": RunResult(),  # 25 < 30 days
+        "test_plain": RunResult(raised=1),  # 25 >= 0 days
+    }
+    assert len(reads) == 1
 
 
 # --- the sweep ---------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,6 +125,47 @@ def test_transaction_commits_on_success_and_rolls_back_on_error(
     with session_factory() as db:
         names = set(db.scalars(select(JobSchedule.name).where(JobSchedule.name.like("test.%"))))
     assert names == {"test.kept"}
+
+
+def test_savepoints_are_sent_as_text_and_keep_their_meaning(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """make_engine's savepoints are plain text (SQLAlchemy compiled each one, never cached),
+    and still nest: a savepoint rolled back drops its rows only, one released keeps them."""
+    sent: list[tuple[str, bool]] = []
+
+    def rolled_back(db: Session) -> None:
+        with db.begin_nested():
+            db.add(JobSchedule(name="test.rolled-back", next_run_at=utcnow()))
+            db.flush()
+            raise RuntimeError("boom")
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: Any) -> None:
+        if "SAVEPOINT" in statement:
+            sent.append((statement, context.compiled is not None))
+
+    with session_factory() as db:
+        engine = db.get_bind()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            db.add(JobSchedule(name="test.outer", next_run_at=utcnow()))
+            with db.begin_nested():
+                db.add(JobSchedule(name="test.released", next_run_at=utcnow()))
+                with pytest.raises(RuntimeError):
+                    rolled_back(db)
+            names = set(db.scalars(select(JobSchedule.name).where(JobSchedule.name.like("test.%"))))
+            db.rollback()
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert names == {"test.outer", "test.released"}
+    # the test's session is itself a savepoint of the test's transaction (its first and last)
+    verbs = [statement.rsplit(" ", 1)[0] for statement, _ in sent]
+    assert verbs == [
+        "SAVEPOINT", "SAVEPOINT", "SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT",
+        "ROLLBACK TO SAVEPOINT",
+    ]  # fmt: skip
+    assert all(re.fullmatch(r"[A-Z ]+ sa_savepoint_\d+", statement) for statement, _ in sent)
+    assert not any(compiled for _, compiled in sent)
 
 
 # --- migrations --------------------------------------------------------------------------------

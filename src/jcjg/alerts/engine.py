@@ -351,14 +351,20 @@ def resolve_thresholds(
 
 def load_overrides(db: Session, rule_id: str) -> dict[str, dict[str, float]]:
     """Every region's overrides of rule ``rule_id``: ``{region_code: {key: value}}``."""
+    return overrides_of(db, [rule_id]).get(rule_id, {})
+
+
+def overrides_of(db: Session, rule_ids: Iterable[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each of ``rule_ids``' overrides as :func:`load_overrides` gives them, in one read (a
+    rule without any is absent)."""
     rows = db.execute(
-        select(RuleThreshold.region_code, RuleThreshold.key, RuleThreshold.value).where(
-            RuleThreshold.rule_id == rule_id
-        )
+        select(
+            RuleThreshold.rule_id, RuleThreshold.region_code, RuleThreshold.key, RuleThreshold.value
+        ).where(RuleThreshold.rule_id.in_(sorted(set(rule_ids))))
     )
-    out: dict[str, dict[str, float]] = {}
-    for region_code, key, value in rows:
-        out.setdefault(region_code, {})[key] = value
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for rule_id, region_code, key, value in rows:
+        out.setdefault(rule_id, {}).setdefault(region_code, {})[key] = value
     return out
 
 
@@ -554,12 +560,14 @@ def run_rule(
     row_ids: Iterable[int] | None = None,
     now: dt.datetime | None = None,
     open_alerts: Mapping[str, Alert] | None = None,
+    overrides: dict[str, dict[str, float]] | None = None,
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
     ``institution_ids`` (or ``project_ids``, or for a rule judged by rows ``row_ids``: one of
     them). Idempotent; flushes, never commits. ``open_alerts``: the rule's open alerts of
     ``institution_ids`` (or of the findings of ``row_ids``) by key, when the caller read them
-    already (:func:`run_triggered` reads those of all the rules it runs at once)."""
+    already (:func:`run_triggered` reads those of all the rules it runs at once); likewise
+    ``overrides``, the rule's :func:`load_overrides`."""
     rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
@@ -567,6 +575,8 @@ def run_rule(
     ctx = _context(db, rule_, now, institution_ids, project_ids, row_ids)
     if ctx is None:
         return RunResult()
+    if overrides is not None:
+        ctx._overrides = overrides
     institutions = ctx.institution_ids
     found: dict[str, Finding] = {}
     for check in checks_of(rule_, by_rows=ctx.row_ids is not None):
@@ -965,31 +975,40 @@ def run_triggered(
         # another leaves the other's as they were read)
         already = _open_alerts_among(db, Alert.institution_id, by_institution)
         already |= _open_alerts_among(db, Alert.key, by_keys)
+        # and their thresholds' overrides, in one read too (most rules ask for them)
+        limits = overrides_of(db, (rule_id for rule_id in pending if rule_id in known))
         for rule_id in sorted(pending):
             if rule_id not in known:
                 continue
             ids = frozenset(pending[rule_id])
+            mine = limits.get(rule_id, {})
             try:
                 with db.begin_nested():
                     if rule_id in split and split[rule_id][1]:
                         written, institutions = split[rule_id]
                         results[rule_id] = run_rule(
-                            db, rule_id, institution_ids=institutions, now=now
+                            db, rule_id, institution_ids=institutions, now=now, overrides=mine
                         )
                         # rows written elsewhere than those institutions (judged twice if not)
                         rest = _rows_outside(db, known[rule_id], written, institutions)
                         if rest:
-                            results[rule_id] += run_rule(db, rule_id, row_ids=rest, now=now)
+                            results[rule_id] += run_rule(
+                                db, rule_id, row_ids=rest, now=now, overrides=mine
+                            )
                     elif rule_id in split:
                         results[rule_id] = run_rule(
-                            db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id]
-                        )
+                            db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id],
+                            overrides=mine,
+                        )  # fmt: skip
                     elif known[rule_id].scope == "project":
-                        results[rule_id] = run_rule(db, rule_id, project_ids=ids, now=now)
+                        results[rule_id] = run_rule(
+                            db, rule_id, project_ids=ids, now=now, overrides=mine
+                        )
                     else:
                         results[rule_id] = run_rule(
-                            db, rule_id, institution_ids=ids, now=now, open_alerts=already[rule_id]
-                        )
+                            db, rule_id, institution_ids=ids, now=now,
+                            open_alerts=already[rule_id], overrides=mine,
+                        )  # fmt: skip
             except Exception:
                 log.exception(
                     "rule %s failed on write (%ss %s)", rule_id, known[rule_id].scope, sorted(ids)

@@ -269,11 +269,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "before_cursor_execute", _refuse_writes)
         _gated(engine, str(Path(path).resolve()) if path and path != ":memory:" else url)
+        _plain_savepoints(engine.dialect)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "before_cursor_execute", _refuse_writes)
+    _plain_savepoints(engine.dialect)
     return engine
+
+
+def _plain_savepoints(dialect: Dialect) -> None:
+    """``dialect``'s SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT sent as the text
+    SQLAlchemy would compile them to. SQLAlchemy never caches those statements (each savepoint
+    has a name of its own, ``sa_savepoint_N``), so it compiled two of them for every savepoint
+    (~0.15 ms each on two busy cores, ten times the statement's execution on SQLite): a rule's
+    run on write, a group of messages applied, a nonce recorded each take one."""
+    quote = dialect.identifier_preparer.quote  # as the compiler names a savepoint
+
+    def sender(verb: str) -> Any:
+        def send(connection: Any, savepoint: str) -> None:
+            connection.exec_driver_sql(f"{verb} {quote(savepoint)}")
+
+        return send
+
+    dialect.do_savepoint = sender("SAVEPOINT")  # type: ignore[method-assign]
+    dialect.do_release_savepoint = sender("RELEASE SAVEPOINT")  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = sender("ROLLBACK TO SAVEPOINT")  # type: ignore[method-assign]
 
 
 def create_database(admin: Engine, name: str, template: str | None = None) -> None:
