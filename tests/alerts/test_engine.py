@@ -436,14 +436,18 @@ def test_the_most_specific_region_wins(quiet, factory, suspended):
 
 def test_rules_run_on_write_read_their_overrides_together_each_its_own(quiet, factory, only_rules):
     """run_triggered reads every rule's overrides in one statement; each rule is judged by
-    its own (the most specific region first), a rule without any by its defaults."""
+    its own (the most specific region first), a rule without any by its defaults, a rule
+    judged by rows as one judged by institutions."""
     strict = dataclasses.replace(SUSPENDED, id="test_strict")
     lenient = dataclasses.replace(SUSPENDED, id="test_lenient")
     plain = dataclasses.replace(SUSPENDED, id="test_plain")
-    only_rules(strict, lenient, plain)
+    by_rows = dataclasses.replace(
+        SUSPENDED, id="test_by_rows", rows=Rows(Institution, "institution")
+    )
+    only_rules(strict, lenient, plain, by_rows)
     for rule_id, code, value in (
         ("test_strict", "360000", 40), ("test_strict", "360403", 10),
-        ("test_lenient", "360403", 30), ("test_other", "360403", 1),
+        ("test_lenient", "360403", 30), ("test_by_rows", "360403", 30), ("test_other", "360403", 1),
     ):  # fmt: skip
         quiet.add(RuleThreshold(rule_id=rule_id, region_code=code, key="grace_days", value=value))
     inst = factory.institution(region_code="360403")
@@ -457,7 +461,7 @@ def test_rules_run_on_write_read_their_overrides_together_each_its_own(quiet, fa
     bind = quiet.get_bind()
     event.listen(bind, "before_cursor_execute", seen)
     try:
-        pending = {rule_id: {inst.id} for rule_id in ("test_strict", "test_lenient", "test_plain")}
+        pending = {rule_id: {inst.id} for rule_id in (strict.id, lenient.id, plain.id, by_rows.id)}
         results = engine.run_triggered(quiet, pending, now=NOW)
     finally:
         event.remove(bind, "before_cursor_execute", seen)
@@ -465,6 +469,7 @@ def test_rules_run_on_write_read_their_overrides_together_each_its_own(quiet, fa
         "test_strict": RunResult(raised=1),  # 25 >= 10 days (its county's, not its province's)
         "test_lenient": RunResult(),  # 25 < 30 days
         "test_plain": RunResult(raised=1),  # 25 >= 0 days
+        "test_by_rows": RunResult(),  # judged by the written row: 25 < 30 days
     }
     assert len(reads) == 1
 

@@ -976,7 +976,8 @@ def run_triggered(
         already = _open_alerts_among(db, Alert.institution_id, by_institution)
         already |= _open_alerts_among(db, Alert.key, by_keys)
         # and their thresholds' overrides, in one read too (most rules ask for them)
-        limits = overrides_of(db, (rule_id for rule_id in pending if rule_id in known))
+        running = [rule_id for rule_id in pending if rule_id in known]
+        limits = overrides_of(db, running) if running else {}
         for rule_id in sorted(pending):
             if rule_id not in known:
                 continue
