@@ -92,3 +92,42 @@ def test_registering_the_camera_closes_the_alert_on_commit(db, factory):
     db.commit()
     db.refresh(alert)
     assert alert.status == "closed"
+
+
+def test_a_labs_month_is_read_as_its_kinds_of_test_not_record_by_record(db, factory, monkeypatch):
+    """Every batch of a lab's records runs the rule: its month of records is read grouped by
+    kind, parameters, machines and region, each group judged once by its latest start. Two
+    regions' records: the needs take the latest's region, and a group recent only by its
+    latest record still counts."""
+    judged = []
+    recent = coverage._recent
+    monkeypatch.setattr(
+        coverage, "_recent", lambda ctx, region, at: judged.append(at) or recent(ctx, region, at)
+    )
+    inst = factory.institution(region_code="360403")
+    room = lab(db, inst, "力学室")
+    machine(db, inst, "SB-1", room)
+    machine(db, inst, "SB-2", room)
+    for n in range(30):
+        record(db, inst, f"R-CUBE-{n}", equipment=["SB-1"], hours_ago=3 + 24 * n)
+    record(db, inst, "R-CUBE-SB2", equipment=["SB-2", "SB-1"], hours_ago=24 * 40)  # too old
+    for n in range(10):
+        record(db, inst, f"R-WIN-{n}", kind="other", item_code="0507",
+               parameter_codes=["050701"], hours_ago=5 + n)  # fmt: skip
+    record(db, inst, "R-WIN-LATEST", kind="other", item_code="0507", parameter_codes=["050701"],
+           region_code="360402", hours_ago=1)  # fmt: skip
+    db.add(RuleThreshold(rule_id=RULE, region_code="360402", key="days", value=7))
+    db.flush()
+
+    found = flagged(db, RULE)
+
+    assert found == {
+        str(inst.id): {
+            "places": ["力学性能试验", "建筑外窗性能试验"],  # no camera at all
+            "machines": ["压力机SB-1（SB-1）"],  # SB-2's only record is forty days old
+            "days": 7,  # the region of the latest record's
+        }
+    }
+    assert len(judged) == 3  # the cubes on SB-1, the windows in each of two regions
+    alert = db.scalars(select(Alert).where(Alert.rule_id == RULE)).one()
+    assert alert.region_code == "360402"

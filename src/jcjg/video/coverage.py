@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, cast, func, select
 
 from jcjg.alerts.choices import Severity
 from jcjg.alerts.engine import Finding, RuleContext, rule
@@ -230,31 +231,56 @@ class _Needs:
 
 
 def _needs(ctx: RuleContext, known: _Institutions) -> dict[int, _Needs]:
+    """What each institution's recent tests need. The records are read as their distinct
+    kinds, parameters, machines and regions, each with its latest start (a record counts when
+    it is recent, so a kind of test counts when its latest is): a lab's month is thousands of
+    records, each batch of its records runs this rule, and they are a few dozen kinds."""
     places = Places.reading(ctx.db)
     needs: dict[int, _Needs] = {}
     # as far back as the longest window of any region (30 days unless a region set more)
     since = ctx.now - dt.timedelta(days=min(ctx.widest("days"), LONGEST_DAYS))
     t = TestRecord
-    stmt = select(t.institution_id, t.region_code, t.started_at, t.kind, t.parameter_codes,
-                  t.equipment).where(t.started_at >= since)  # fmt: skip
-    for r in ctx.db.execute(ctx.narrow(stmt, t.institution_id)):
-        if not _recent(ctx, r.region_code, r.started_at):
+    # the JSON columns as their text: PostgreSQL's json has no equality to group by
+    codes, assets = cast(t.parameter_codes, Text), cast(t.equipment, Text)
+    kinds = (t.institution_id, t.region_code, t.kind, codes, assets)
+    stmt = select(*kinds, func.max(t.started_at)).where(t.started_at >= since).group_by(*kinds)
+    rows = ctx.db.execute(ctx.narrow(stmt, t.institution_id)).all()
+    for institution_id, region_code, kind, codes_json, assets_json, latest in _latest_first(rows):
+        if not _recent(ctx, region_code, latest):
             continue
-        needed = places.of(r.kind, r.parameter_codes or [])
+        needed = places.of(kind, _list(codes_json))
         if not needed:
             continue
-        entry = needs.setdefault(r.institution_id, _Needs(r.region_code, set(), {}))
+        entry = needs.setdefault(institution_id, _Needs(region_code, set(), {}))
         entry.places |= needed
         if PlaceKind.MECHANICAL in needed:
-            for machine in known.machines_of(r.institution_id, r.equipment or []):
+            for machine in known.machines_of(institution_id, _list(assets_json)):
                 entry.machines[machine.id] = machine
     o = OnSiteRecord
-    onsite = select(o.institution_id, o.region_code, o.started_at).where(o.started_at >= since)
-    for s in ctx.db.execute(ctx.narrow(onsite, o.institution_id)):
-        if _recent(ctx, s.region_code, s.started_at):
-            entry = needs.setdefault(s.institution_id, _Needs(s.region_code, set(), {}))
+    onsite = (
+        select(o.institution_id, o.region_code, func.max(o.started_at))
+        .where(o.started_at >= since)
+        .group_by(o.institution_id, o.region_code)
+    )
+    for institution_id, region_code, latest in _latest_first(
+        ctx.db.execute(ctx.narrow(onsite, o.institution_id)).all()
+    ):
+        if _recent(ctx, region_code, latest):
+            entry = needs.setdefault(institution_id, _Needs(region_code, set(), {}))
             entry.places.add(PlaceKind.ONSITE)
     return needs
+
+
+def _latest_first(rows: Sequence[Any]) -> list[Any]:
+    """Grouped rows, the latest start (their last column) first: an institution's needs take
+    the region of its latest test (its records' regions may differ)."""
+    return sorted(rows, key=lambda row: row[-1], reverse=True)
+
+
+def _list(text: str | None) -> list[Any]:
+    """A JSON column read as its text (a list, or null): the list."""
+    value = orjson.loads(text) if text else None
+    return value if isinstance(value, list) else []
 
 
 def _recent(ctx: RuleContext, region_code: str, started_at: dt.datetime) -> bool:
