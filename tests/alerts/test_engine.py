@@ -30,7 +30,7 @@ from jcjg.core.domains import Domain
 from jcjg.core.jobs import registered, run_job
 from jcjg.registry.models import Equipment
 from jcjg.tenancy.models import Institution
-from tests.alerts.conftest import BROKEN, DAY, SUSPENDED
+from tests.alerts.conftest import BROKEN, DAY, SUSPENDED, suspended_check
 
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 
@@ -380,9 +380,89 @@ def test_a_rule_judged_by_rows_judges_an_institution_on_a_write_of_its_other_tri
     assert result == {"test_rows": RunResult(raised=1, refreshed=1)}
 
 
+def _by_region(obj) -> set[str] | None:
+    """A test rule's groups: an institution's key, from its region's numbering (the region
+    before and after the write); None for equipment."""
+    if not isinstance(obj, Institution):
+        return None
+    ids = engine.written_values(obj, "id") or set()
+    regions = engine.written_values(obj, "region_code") or set()
+    return {f"institution:{i}:{code}" for i in ids for code in regions}
+
+
+def _groups_rule(seen: list[frozenset[str] | None]) -> engine.Rule:
+    def check(ctx: RuleContext):
+        seen.append(ctx.keys)
+        for finding in suspended_check(ctx):
+            yield dataclasses.replace(finding, key=f"{finding.key}:{finding.region_code}")
+
+    return engine.Rule(
+        id="test_groups", title="测试：按组判断", clause="—", severity=Severity.INFO,
+        subject_type="institution", check=check, triggers=(Institution, Equipment),
+        defaults={"grace_days": 0}, groups=engine.Groups(_by_region),
+    )  # fmt: skip
+
+
+def test_a_rule_judged_by_groups_judges_the_written_groups_alone(db, factory, only_rules):
+    """A write notes the groups of what it wrote (before and after the write) and the rule
+    judges those alone: another group's alert is neither refreshed nor closed, even when its
+    finding is gone; a trigger whose groups the rule cannot tell judges its institution
+    whole; the sweep judges every group."""
+    from tests.factories import registry_row
+
+    seen: list[frozenset[str] | None] = []
+    only_rules(_groups_rule(seen))
+    a, b = factory.institution(region_code="360403"), factory.institution(region_code="360403")
+    a.status = b.status = "suspended"
+    db.commit()
+    assert seen == [frozenset({f"institution:{a.id}:360403", f"institution:{b.id}:360403"})]
+    first = {x.key: x.last_seen_at for x in _alerts(db, "test_groups")}
+    assert set(first) == {f"institution:{a.id}:360403", f"institution:{b.id}:360403"}
+
+    seen.clear()
+    db.info[ON_WRITE_KEY] = False
+    b.status = "active"  # b's finding is gone, unnoticed by writes
+    db.commit()
+    db.info[ON_WRITE_KEY] = True
+    a.name = "改名"  # a's group alone: b's alert stays open as it was
+    db.commit()
+    assert seen == [frozenset({f"institution:{a.id}:360403"})]
+    alerts = {x.key: x for x in _alerts(db, "test_groups")}
+    assert alerts[f"institution:{a.id}:360403"].subject_repr == "改名"
+    assert alerts[f"institution:{b.id}:360403"].status == "open"
+    assert alerts[f"institution:{b.id}:360403"].last_seen_at == first[f"institution:{b.id}:360403"]
+
+    seen.clear()
+    a.region_code = "360402"  # moved to another group: both judged, the old one's alert closes
+    db.commit()
+    assert seen == [frozenset({f"institution:{a.id}:360403", f"institution:{a.id}:360402"})]
+    assert {x.key: x.status for x in _alerts(db, "test_groups")} == {
+        f"institution:{a.id}:360403": "closed", f"institution:{a.id}:360402": "open",
+        f"institution:{b.id}:360403": "open",
+    }  # fmt: skip
+
+    seen.clear()
+    registry_row(factory, "equipment", b)  # groups it cannot tell: b judged whole
+    db.commit()
+    assert seen == [None]
+    assert _alerts(db, "test_groups")[1].status == "closed"  # b's, by institution
+
+    # groups and an institution judged whole in one run: each judged
+    db.info[ON_WRITE_KEY] = False
+    result = engine.run_triggered(
+        db, {"test_groups": {f"institution:{a.id}:360402", b.id}}, now=utcnow()
+    )
+    assert result == {"test_groups": RunResult(refreshed=1)}
+
+
 def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):
     with pytest.raises(ValueError, match="not judged by rows"):
         run_rule(quiet, "test_suspended", row_ids=[1], now=NOW)
+    with pytest.raises(ValueError, match="not judged by groups"):
+        run_rule(quiet, "test_suspended", keys=["institution:1"], now=NOW)
+    with pytest.raises(ValueError, match="judged by groups is by institution"):
+        dataclasses.replace(SUSPENDED, id="test_bad_groups", scope="project",
+                            groups=engine.Groups(lambda obj: None))  # fmt: skip
     with pytest.raises(ValueError, match="one of them"):
         run_rule(quiet, "test_suspended", institution_ids=[1], project_ids=[1], now=NOW)
     with pytest.raises(ValueError, match="by institution and triggered by its rows"):

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from jcjg.alerts.engine import run_rule
+from jcjg.alerts.engine import ON_WRITE_KEY, RuleContext, rule_of, run_rule
 from jcjg.alerts.models import Alert
 from jcjg.contracts.models import Contract
 from jcjg.core.db import utcnow
+from jcjg.core.workdays import BEIJING
 from jcjg.reports import rules
 from jcjg.reports.models import Report
 from jcjg.testing.models import TestRecord
@@ -205,6 +206,92 @@ def test_raw_record_numbers_join_the_continuity_rules(client, db, lab):
     run_rule(db, "number_gap", now=utcnow() + dt.timedelta(days=4))
     db.commit()
     assert _open(db, "number_gap")[f"{year} 年原始记录编号"]["缺号"] == "3、4"
+
+
+def _contract(db, inst, project, year: int, sequence: int, received_at: dt.datetime) -> None:
+    db.add(Contract(
+        institution_id=inst.id, region_code=inst.region_code, project_id=project.id,
+        number=f"HT-{year}-{sequence}", year=year, sequence=sequence, client_unit="九江某建设单位",
+        signed_on=dt.date(year, 2, 1), items=[], pdf_sha256="0" * 64, received_at=received_at,
+    ))  # fmt: skip
+
+
+def test_a_write_judges_its_numberings_year_not_the_labs_every_year(db, factory, monkeypatch):
+    """The number rules are judged by groups (docs/alerts.md): a contract written judges its
+    kind's numbering of its year; another year's alert is neither refreshed nor closed by it
+    (a lab's history is not sorted again at every batch); the sweep judges every year."""
+    inst, project = factory.institution(), factory.project()
+    runs = runs_of(monkeypatch, "number_gap")
+    long_ago = utcnow() - dt.timedelta(days=30)
+    for year, sequence in ((2025, 1), (2025, 3), (2026, 1)):
+        _contract(db, inst, project, year, sequence, long_ago)
+    db.commit()
+    assert runs == [{"keys": {f"contract:{inst.id}:2025", f"contract:{inst.id}:2026"}}]
+    [gap] = db.scalars(select(Alert).where(Alert.rule_id == "number_gap")).all()
+    assert (gap.key, gap.facts["缺号"]) == (f"contract:{inst.id}:2025", "2")
+    seen = gap.last_seen_at
+
+    runs.clear()
+    db.info[ON_WRITE_KEY] = False
+    _contract(db, inst, project, 2025, 2, long_ago)  # 2025's gap filled, unnoticed by writes
+    db.commit()
+    db.info[ON_WRITE_KEY] = True
+    _contract(db, inst, project, 2026, 3, utcnow())  # 2026 written: 2025 left as it was
+    db.commit()
+    assert runs == [{"keys": {f"contract:{inst.id}:2026"}}]
+    db.expire_all()
+    assert (gap.status, gap.last_seen_at) == ("open", seen)
+    assert db.scalars(select(Alert.key).where(Alert.rule_id == "number_gap")).all() == [gap.key]
+
+    assert run_rule(db, "number_gap", now=utcnow()).closed == 1  # the sweep: every year
+    db.commit()
+    assert gap.status == "closed"
+
+
+def test_a_raw_records_numbering_year_is_the_beijing_year_its_test_began(client, db, lab):
+    """A run by groups reads a raw record's numbering by when its test began in Beijing, and
+    finds what the run by institution finds for that year: a record begun at 00:30 on New
+    Year's Day in Beijing (16:30 UTC the day before) numbers 2026, one begun a minute before
+    Beijing's midnight 2025."""
+    for number, sequence in (("JL-Y-1", 1), ("JL-Y-2", 2), ("JL-Y-3", 3)):
+        payload, _ = concrete_record(lab, number=number, seed=sequence)
+        payload["sequence"] = sequence
+        assert lab.post(client, "test_record", payload).status_code == 200
+    records = {r.number: r for r in db.scalars(select(TestRecord))}
+    inst = records["JL-Y-1"].institution_id
+    now = records["JL-Y-1"].started_at.astimezone(BEIJING)
+    db.info[ON_WRITE_KEY] = False
+    for number, began in (
+        ("JL-Y-1", dt.datetime(2025, 12, 31, 16, 30, tzinfo=dt.UTC)),
+        ("JL-Y-2", dt.datetime(2025, 12, 31, 15, 59, tzinfo=dt.UTC)),
+        ("JL-Y-3", dt.datetime(2026, 6, 1, tzinfo=dt.UTC)),
+    ):
+        records[number].started_at = began
+    # a raw record's groups: its year before and after the write
+    assert rules._numbering_keys(records["JL-Y-2"]) == {
+        f"test_record:{inst}:2025", f"test_record:{inst}:{now.year}"
+    }  # fmt: skip
+    db.flush()
+    assert rules._numbering_keys(records["JL-Y-1"]) == {f"test_record:{inst}:2026"}
+
+    later = utcnow() + dt.timedelta(days=4)
+    rule = rule_of("number_gap")
+
+    def findings(**narrowed) -> dict[str, dict]:
+        ctx = RuleContext(db=db, rule=rule, now=later, **narrowed)
+        return {f.key: f.facts for f in rules.number_gap(ctx) if ctx.covers_finding(f)}
+
+    whole = findings(institution_ids=frozenset({inst}))
+    assert whole == {
+        f"test_record:{inst}:2025": {"缺号数": 1, "缺号": "1", "最大流水号": 2},
+        f"test_record:{inst}:2026": {"缺号数": 1, "缺号": "2", "最大流水号": 3},
+    }
+    for key in whole:
+        assert findings(keys=frozenset({key})) == {key: whole[key]}
+        # the database numbered that year's rows alone (and no other kind's)
+        ctx = RuleContext(db=db, rule=rule, now=later, keys=frozenset({key}))
+        assert [":".join(map(str, group)) for group in rules._gaps(ctx)] == [key]
+    assert findings(keys=frozenset({f"report:{inst}:2026"})) == {}
 
 
 def test_report_signed_by_outsider(client, db, lab, factory):

@@ -90,14 +90,16 @@ def authority(factory):
 
 
 def runs_of(monkeypatch, rule_id: str) -> list[dict[str, Any]]:
-    """How rule ``rule_id`` is run from now on (by rows, by institutions): each run's
-    narrowing, appended as it starts."""
+    """How rule ``rule_id`` is run from now on (by rows, by institutions, by groups' keys):
+    each run's narrowing, appended as it starts."""
     runs: list[dict[str, Any]] = []
     real = engine.run_rule
 
     def spy(db, rule, **kw):
         if rule == rule_id:
-            runs.append({k: set(v) for k, v in kw.items() if k.endswith("_ids") and v})
+            runs.append(
+                {k: set(v) for k, v in kw.items() if (k.endswith("_ids") or k == "keys") and v}
+            )
         return real(db, rule, **kw)
 
     monkeypatch.setattr(engine, "run_rule", spy)

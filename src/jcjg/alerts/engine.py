@@ -61,6 +61,10 @@ _KEY_MAX = 200
 _REPR_MAX = 200
 
 Thresholds = dict[str, float | int]
+# the rules a session's writes trigger, each with its institutions (or projects; written rows,
+# and institutions noted by whole(), for a rule judged by rows; written groups' keys, and
+# institutions, for a rule judged by groups)
+Pending = dict[str, set[int | str]]
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])  # any SELECT, whatever its columns
 
 
@@ -111,6 +115,20 @@ class Rows:
         return f"{self.prefix}:{row_id}"
 
 
+@dataclass(frozen=True)
+class Groups:
+    """A rule whose every finding judges one group of an institution's rows and is keyed by
+    it (``number_gap``: a year's numbering of one kind of document, keyed
+    ``"report:<institution>:<year>"``). ``of(obj)`` gives the keys of the groups a written
+    object of the rule's triggers belongs to, before and after the write (a row moved to
+    another year concerns both), or None when it cannot tell (its institutions are then judged
+    whole). A write then judges the written groups alone (``ctx.keys``: the check reads their
+    rows only) and only their alerts open, refresh or close; the sweep and a threshold change
+    judge every group. So a lab's tenth year of records does not re-judge the nine before."""
+
+    of: Callable[[object], set[str] | None]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """A rule: stable id, Chinese title, the clause it enforces, severity, the kind of subject,
@@ -135,6 +153,8 @@ class Rule:
     settles: Settling | None = None
     # A rule judged row by row on write (see Rows); None: by institution (or project)
     rows: Rows | None = None
+    # A rule judged by groups of rows on write (see Groups); None: by institution (or rows)
+    groups: Groups | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -146,6 +166,8 @@ class Rule:
             raise ValueError(
                 f"rule {self.id!r} judged by rows is by institution and triggered by its rows"
             )
+        if self.groups is not None and (self.scope != "institution" or self.rows is not None):
+            raise ValueError(f"rule {self.id!r} judged by groups is by institution, not by rows")
         if not _RULE_ID.fullmatch(self.id):
             raise ValueError(f"rule id must be snake_case ASCII: {self.id!r}")
         for key, value in self.defaults.items():
@@ -228,6 +250,7 @@ def rule(
     scope: str = "institution",
     settles: Settling | None = None,
     rows: Rows | None = None,
+    groups: Groups | None = None,
 ) -> Callable[[Check], Rule]:
     """Make the decorated check function rule ``id``; it runs once its domain lists it in
     ``DOMAIN.rules`` (``collect(rules, Rule, RuleExtension)``)."""
@@ -247,6 +270,7 @@ def rule(
             scope=scope,
             settles=settles,
             rows=rows,
+            groups=groups,
         )
 
     return make
@@ -284,7 +308,7 @@ def _current() -> _Registered:
             judged = [e for e in extensions if e.rows is not None]
             if not judged:
                 continue
-            if len(judged) > 1 or found[rule_id].rows is not None:
+            if len(judged) > 1 or found[rule_id].rows is not None or found[rule_id].groups:
                 raise ValueError(f"rule {rule_id!r} is judged by rows of one declaration only")
             base = found[rule_id]
             found[rule_id] = dataclasses.replace(
@@ -380,6 +404,7 @@ class RuleContext:
     institution_ids: frozenset[int] | None = None
     project_ids: frozenset[int] | None = None
     row_ids: frozenset[int] | None = None  # a rule judged by rows (Rule.rows), on write
+    keys: frozenset[str] | None = None  # a rule judged by groups (Rule.groups): theirs, on write
     _overrides: dict[str, dict[str, float]] | None = field(default=None, repr=False)
     _cache: dict[str | None, Thresholds] = field(default_factory=dict, repr=False)
 
@@ -422,8 +447,11 @@ class RuleContext:
         narrowed: S = stmt.where(id_column.in_(sorted(self.row_ids)))
         return narrowed
 
-    def row_keys(self) -> frozenset[str] | None:
-        """The finding keys of a run by rows' rows (None for any other run)."""
+    def judged_keys(self) -> frozenset[str] | None:
+        """The finding keys a run by rows (its rows') or by groups judges (None for any other
+        run)."""
+        if self.keys is not None:
+            return self.keys
         if self.row_ids is None or self.rule.rows is None:
             return None
         return frozenset(self.rule.rows.key(i) for i in self.row_ids)
@@ -434,7 +462,7 @@ class RuleContext:
 
     def covers_finding(self, finding: Finding) -> bool:
         """Whether ``finding`` belongs to this run (by institution, project, or row)."""
-        keys = self.row_keys()
+        keys = self.judged_keys()
         if keys is not None:
             return finding.key in keys
         if self.project_ids is not None:
@@ -558,21 +586,23 @@ def run_rule(
     institution_ids: Iterable[int] | None = None,
     project_ids: Iterable[int] | None = None,
     row_ids: Iterable[int] | None = None,
+    keys: Iterable[str] | None = None,
     now: dt.datetime | None = None,
     open_alerts: Mapping[str, Alert] | None = None,
     overrides: dict[str, dict[str, float]] | None = None,
 ) -> RunResult:
     """Evaluate rule ``rule_id`` and reconcile its alerts, for the whole platform or only for
-    ``institution_ids`` (or ``project_ids``, or for a rule judged by rows ``row_ids``: one of
-    them). Idempotent; flushes, never commits. ``open_alerts``: the rule's open alerts of
-    ``institution_ids`` (or of the findings of ``row_ids``) by key, when the caller read them
-    already (:func:`run_triggered` reads those of all the rules it runs at once); likewise
+    ``institution_ids`` (or ``project_ids``; for a rule judged by rows ``row_ids``, by groups
+    the groups' finding ``keys``: one of them). Idempotent; flushes, never commits.
+    ``open_alerts``: the rule's open alerts of ``institution_ids`` (or of the findings of
+    ``row_ids`` or ``keys``) by key, when the caller read them already
+    (:func:`run_triggered` reads those of all the rules it runs at once); likewise
     ``overrides``, the rule's :func:`load_overrides`."""
     rule_ = _current().rules[rule_id]
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    ctx = _context(db, rule_, now, institution_ids, project_ids, row_ids)
+    ctx = _context(db, rule_, now, institution_ids, project_ids, row_ids, keys)
     if ctx is None:
         return RunResult()
     if overrides is not None:
@@ -619,16 +649,20 @@ def _context(
     institution_ids: Iterable[int] | None,
     project_ids: Iterable[int] | None,
     row_ids: Iterable[int] | None,
+    keys: Iterable[str] | None,
 ) -> RuleContext | None:
     """:func:`run_rule`'s context; None when it is narrowed to nothing."""
-    if sum(ids is not None for ids in (institution_ids, project_ids, row_ids)) > 1:
-        raise ValueError("narrow a run by institutions, projects or rows: one of them")
+    if sum(ids is not None for ids in (institution_ids, project_ids, row_ids, keys)) > 1:
+        raise ValueError("narrow a run by institutions, projects, rows or groups: one of them")
     if row_ids is not None and rule_.rows is None:
         raise ValueError(f"rule {rule_.id!r} is not judged by rows")
+    if keys is not None and rule_.groups is None:
+        raise ValueError(f"rule {rule_.id!r} is not judged by groups")
     institutions = None if institution_ids is None else frozenset(institution_ids)
     projects = None if project_ids is None else frozenset(project_ids)
     rows = None if row_ids is None else frozenset(row_ids)
-    if frozenset() in (institutions, projects, rows):
+    groups = None if keys is None else frozenset(keys)
+    if frozenset() in (institutions, projects, rows, groups):
         return None
     return RuleContext(
         db=db,
@@ -637,6 +671,7 @@ def _context(
         institution_ids=institutions,
         project_ids=projects,
         row_ids=rows,
+        keys=groups,
     )
 
 
@@ -650,17 +685,17 @@ def _open_alerts(
 ) -> tuple[dict[str, Alert], dict[str, Alert]]:
     """The rule's open alerts within the run's scope, and those of this run's findings open
     outside it (a subject that moved to one of these institutions keeps its open alert).
-    ``known``: those within the scope of a run narrowed to institutions or rows, already
-    read."""
+    ``known``: those within the scope of a run narrowed to institutions, rows or groups,
+    already read."""
     stmt = select(Alert).where(
         Alert.rule_id == ctx.rule.id,
         Alert.status == AlertStatus.OPEN.value,
         Alert.origin.is_(None),  # a child's alert (alerts.facts) is the child's rules' to judge
     )
-    keys = ctx.row_keys()
+    keys = ctx.judged_keys()
     if keys is not None and known is not None:
         return dict(known), {}
-    if keys is not None:  # the written rows' findings, wherever they are
+    if keys is not None:  # the written rows' (groups') findings, wherever they are
         open_in_scope = {}
         ordered = sorted(keys)
         for start in range(0, len(ordered), 500):
@@ -761,6 +796,24 @@ def institution_ids_of(obj: object) -> set[int]:
     return {int(i) for i in ids}
 
 
+def written_values(obj: object, name: str) -> set[Any] | None:
+    """A written object's column ``name``, before and after the write (one value unless it
+    changed; nulls left out): what a rule's :class:`Groups` tells a written row's groups by.
+    None when it cannot tell (not a mapped column, or a value not loaded)."""
+    try:
+        state = sa_inspect(obj)
+    except NoInspectionAvailable:
+        return None
+    if name not in state.mapper.column_attrs:
+        return None
+    if name not in state.committed_state and name in state.dict:  # not set since loaded (or new)
+        value = state.dict[name]
+        return None if value is None else {value}
+    history = state.attrs[name].history  # never loads: a value not loaded is none of these
+    values = {v for v in (*history.added, *history.unchanged, *history.deleted) if v is not None}
+    return values or None
+
+
 def project_ids_of(obj: object) -> set[int]:
     """The projects a written object concerns: its ``project_id`` before and after the write."""
     try:
@@ -822,8 +875,9 @@ def _collect(session: Session, flush_context: UOWTransaction) -> None:
 
 
 def note_written(session: Session, objs: Iterable[object]) -> None:
-    """Note which rules the written ``objs`` trigger, and for which institutions (or rows):
-    what a flush notes by itself, for writes made without one (``core.db.update_in_place``)."""
+    """Note which rules the written ``objs`` trigger, and for which institutions (or rows, or
+    groups): what a flush notes by itself, for writes made without one
+    (``core.db.update_in_place``)."""
     if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
         return
     if not domains.is_installed():  # a migration or a script with no platform: no rules
@@ -835,28 +889,33 @@ def note_written(session: Session, objs: Iterable[object]) -> None:
         rule_ids = _triggered_by(type(obj))
         if not rule_ids:
             continue
-        pending: dict[str, set[int]] = session.info.setdefault(_PENDING_KEY, {})
+        pending: Pending = session.info.setdefault(_PENDING_KEY, {})
         by_scope: dict[str, set[int]] = {}
         for rule_id in rule_ids:
-            rows = current.rules[rule_id].rows
-            if rows is not None and isinstance(obj, rows.model):  # the written row itself
-                row_id = getattr(obj, "id", None)
-                if isinstance(row_id, int):
-                    pending.setdefault(rule_id, set()).add(row_id)
-                continue
-            if rows is not None:  # another trigger: its institutions' rows (see whole())
-                ids = institution_ids_of(obj)
-                if ids:
-                    pending.setdefault(rule_id, set()).update(whole(i) for i in ids)
-                continue
-            kind = current.rules[rule_id].scope
-            if kind not in by_scope:
-                by_scope[kind] = (
-                    project_ids_of(obj) if kind == "project" else institution_ids_of(obj)
-                )
-            ids = by_scope[kind]
+            ids = _noted(current.rules[rule_id], obj, by_scope)
             if ids:
                 pending.setdefault(rule_id, set()).update(ids)
+
+
+def _noted(rule_: Rule, obj: object, by_scope: dict[str, set[int]]) -> Iterable[int | str]:
+    """What a written ``obj`` notes for a rule it triggers: the written row itself, for a rule
+    judged by rows (its institutions' every row, see whole(), when it is another trigger); the
+    written groups' keys, for a rule judged by groups (else its institutions); else its
+    institutions or projects (``by_scope``: those already told, by scope)."""
+    if rule_.groups is not None:
+        keys = rule_.groups.of(obj)
+        return institution_ids_of(obj) if keys is None else keys
+    rows = rule_.rows
+    if rows is not None and isinstance(obj, rows.model):
+        row_id = getattr(obj, "id", None)
+        return (row_id,) if isinstance(row_id, int) else ()
+    if rows is not None:
+        return [whole(i) for i in institution_ids_of(obj)]
+    if rule_.scope not in by_scope:
+        by_scope[rule_.scope] = (
+            project_ids_of(obj) if rule_.scope == "project" else institution_ids_of(obj)
+        )
+    return by_scope[rule_.scope]
 
 
 @event.listens_for(Session, "before_commit")
@@ -870,19 +929,19 @@ def _run_on_commit(session: Session) -> None:
     if not _watched():
         return
     session.flush()  # what is still unflushed triggers too
-    pending: dict[str, set[int]] | None = session.info.pop(_PENDING_KEY, None)
+    pending: Pending | None = session.info.pop(_PENDING_KEY, None)
     if pending:
         run_triggered(session, pending)
 
 
-def take_pending(session: Session) -> dict[str, set[int]]:
+def take_pending(session: Session) -> Pending:
     """Flush, then take the rules the session's writes so far trigger, with their institutions;
     the caller runs them now (``run_triggered``) instead of at commit, e.g. to report findings
     in its answer. Empty when writes do not run rules in this session."""
     if session.info.get(_RUNNING_KEY) or not on_write_enabled(session):
         return {}
     session.flush()
-    pending: dict[str, set[int]] = session.info.pop(_PENDING_KEY, None) or {}
+    pending: Pending = session.info.pop(_PENDING_KEY, None) or {}
     return pending
 
 
@@ -900,11 +959,21 @@ def whole(institution_id: int) -> int:
     return -institution_id
 
 
-def _split(ids: Iterable[int]) -> tuple[frozenset[int], frozenset[int]]:
+def _split(ids: Iterable[int | str]) -> tuple[frozenset[int], frozenset[int]]:
     """A rule judged by rows' pending ids: its written rows, and the institutions noted by
     :func:`whole`."""
-    listed = list(ids)
+    listed = [i for i in ids if isinstance(i, int)]
     return frozenset(i for i in listed if i > 0), frozenset(-i for i in listed if i < 0)
+
+
+def _split_groups(ids: Iterable[int | str]) -> tuple[frozenset[str], frozenset[int]]:
+    """A rule judged by groups' pending ids: its written groups' keys, and the institutions
+    judged whole (a written object whose groups :class:`Groups` could not tell)."""
+    listed = list(ids)
+    return (
+        frozenset(i for i in listed if isinstance(i, str)),
+        frozenset(i for i in listed if isinstance(i, int)),
+    )
 
 
 def _open_alerts_among(
@@ -944,19 +1013,30 @@ def _rows_outside(
 
 
 def run_triggered(
-    db: Session, pending: Mapping[str, Iterable[int]], now: dt.datetime | None = None
+    db: Session, pending: Mapping[str, Iterable[int | str]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
     """Run each rule for its institutions (its projects, for a project-scoped rule; its rows,
-    for a rule judged by rows), each in a savepoint. A failing rule is logged and skipped: a
-    broken rule must not refuse the write (the sweep reports it)."""
+    for a rule judged by rows; its groups, for a rule judged by groups), each in a savepoint.
+    A failing rule is logged and skipped: a broken rule must not refuse the write (the sweep
+    reports it)."""
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
     known = _current().rules
     by_institution = {
-        rule_id: frozenset(ids)
+        rule_id: frozenset(i for i in ids if isinstance(i, int))
         for rule_id, ids in pending.items()
-        if rule_id in known and known[rule_id].rows is None and known[rule_id].scope != "project"
+        if rule_id in known
+        and known[rule_id].rows is None
+        and known[rule_id].groups is None
+        and known[rule_id].scope != "project"
     }
+    # a rule judged by groups: its written groups, and the institutions it judges whole
+    grouped = {
+        rule_id: _split_groups(ids)
+        for rule_id, ids in pending.items()
+        if rule_id in known and known[rule_id].groups is not None
+    }
+    by_institution |= {rule_id: whole for rule_id, (_, whole) in grouped.items() if whole}
     # a rule judged by rows: its written rows, unless their institutions' every row is judged
     # again (a write of its other triggers), which they are then among
     split = {
@@ -969,6 +1049,7 @@ def run_triggered(
         for rule_id in split
         if not split[rule_id][1] and (rows := known[rule_id].rows) is not None
     }
+    by_keys |= {rule_id: keys for rule_id, (keys, whole) in grouped.items() if not whole}
     try:
         # the open alerts of the rules run for institutions or rows, in one read of each kind
         # rather than one a rule (a rule reconciles only its own alerts, so a rule run before
@@ -982,6 +1063,7 @@ def run_triggered(
             if rule_id not in known:
                 continue
             ids = frozenset(pending[rule_id])
+            numbers = frozenset(i for i in ids if isinstance(i, int))  # all but groups' keys
             mine = limits.get(rule_id, {})
             try:
                 with db.begin_nested():
@@ -996,23 +1078,39 @@ def run_triggered(
                             results[rule_id] += run_rule(
                                 db, rule_id, row_ids=rest, now=now, overrides=mine
                             )
+                    elif rule_id in grouped:
+                        keys, institutions = grouped[rule_id]
+                        results[rule_id] = RunResult()
+                        if institutions:
+                            results[rule_id] += run_rule(
+                                db, rule_id, institution_ids=institutions, now=now,
+                                open_alerts=already[rule_id], overrides=mine,
+                            )  # fmt: skip
+                        if keys:  # (a group of those institutions judged twice: rare, alike)
+                            results[rule_id] += run_rule(
+                                db, rule_id, keys=keys, now=now, overrides=mine,
+                                open_alerts=None if institutions else already[rule_id],
+                            )  # fmt: skip
                     elif rule_id in split:
                         results[rule_id] = run_rule(
-                            db, rule_id, row_ids=ids, now=now, open_alerts=already[rule_id],
+                            db, rule_id, row_ids=numbers, now=now, open_alerts=already[rule_id],
                             overrides=mine,
                         )  # fmt: skip
                     elif known[rule_id].scope == "project":
                         results[rule_id] = run_rule(
-                            db, rule_id, project_ids=ids, now=now, overrides=mine
+                            db, rule_id, project_ids=numbers, now=now, overrides=mine
                         )
                     else:
                         results[rule_id] = run_rule(
-                            db, rule_id, institution_ids=ids, now=now,
+                            db, rule_id, institution_ids=numbers, now=now,
                             open_alerts=already[rule_id], overrides=mine,
                         )  # fmt: skip
             except Exception:
                 log.exception(
-                    "rule %s failed on write (%ss %s)", rule_id, known[rule_id].scope, sorted(ids)
+                    "rule %s failed on write (%ss %s)",
+                    rule_id,
+                    known[rule_id].scope,
+                    sorted(ids, key=str),
                 )
     finally:
         db.info.pop(_RUNNING_KEY, None)

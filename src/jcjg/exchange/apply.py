@@ -198,8 +198,9 @@ class Applied:
     row: Message
     results: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    # the rules its writes triggered, each with the institutions (or projects) to run it for
-    pending: dict[str, set[int]] = field(default_factory=dict)
+    # the rules its writes triggered, each with the institutions (or projects, rows, groups) to
+    # run it for
+    pending: alerts_engine.Pending = field(default_factory=dict)
     problem: dict[str, Any] | None = None
     data: Any = None  # the body as parsed once for the handler (the batch's hooks read it)
 
@@ -654,8 +655,8 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
         _parsed.keep(name, body, parsed, held or 0)
 
 
-def _triggered_ids(done: list[Applied]) -> dict[str, set[int]]:
-    merged: dict[str, set[int]] = {}
+def _triggered_ids(done: list[Applied]) -> alerts_engine.Pending:
+    merged: alerts_engine.Pending = {}
     for outcome in done:
         for rule_id, ids in outcome.pending.items():
             merged.setdefault(rule_id, set()).update(ids)
