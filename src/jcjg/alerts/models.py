@@ -49,6 +49,10 @@ class Alert(IdMixin, Base):
         ),
         # a subject's alerts: a record's page, the lists' flags and the statistics
         Index("ix_alert_subject", "subject_type", "subject_id"),
+        # the lists' default, a scope's open alerts: each scope column's with the status
+        Index("ix_alert_status_region_code", "status", "region_code"),
+        Index("ix_alert_status_institution_id", "status", "institution_id"),
+        Index("ix_alert_status_project_id", "status", "project_id"),
     )
 
     rule_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -71,7 +75,7 @@ class Alert(IdMixin, Base):
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # AlertStatus
+    status: Mapped[str] = mapped_column(String(16), default="open")  # AlertStatus (indexed above)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     close_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     # an alert a child platform raised and handled, rebuilt here with its case (alerts.facts):
