@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.audit.models import AuditLog
 from jcjg.config import Settings
+from jcjg.core import plausible
 from jcjg.core.db import make_engine, make_sessionmaker, update_in_place, utcnow
 from jcjg.core.domains import Domain, installed_with
 from jcjg.core.errors import FieldError, ValidationFailed
@@ -1773,3 +1774,59 @@ def test_a_drain_behind_a_steady_stream_passes_at_most_every_gather(
         assert len(passes) == 4
         if gather:
             assert min(gaps) >= gather * 0.99
+
+
+class Readings(MessageBase):
+    values: list[float] = Field(min_length=1)
+
+
+@message_type("test.readings", title="读数", schema=Readings, example={})
+def _readings(ctx: HandlerContext, message: Readings) -> dict[str, Any]:
+    return {"values": len(message.values)}
+
+
+READINGS = Domain(name="readings", title="读数", message_types=(_readings,))
+
+
+def test_an_accepted_body_is_not_checked_for_plausibility_again_unless_converted(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message's numbers and days were found plausible at its acceptance: validated again,
+    as it was, for its apply (prepared or not), they are not walked again (a curve record's
+    9,000 numbers, ~1 ms each time); a body the conversion rules rewrote is, and a tiny number
+    a conversion made is refused."""
+    (lims,) = region.lims()
+    walked: list[int] = []
+    real = plausible.problems
+
+    def spy(value: Any, path: str = "") -> Any:
+        walked.append(len(value) if isinstance(value, list) else 1)
+        return real(value, path)
+
+    monkeypatch.setattr(plausible, "problems", spy)
+    readings = [round(0.5 + n / 7, 3) for n in range(200)]  # long: walked as one array
+    with installed_with(READINGS):
+        _accept_all(region, [(lims, "test.readings", lims.message(values=readings))])
+        # at its acceptance, once: the first try from memory kept what it validated for the
+        # second with the database (a sender not yet in memory; a message naming files)
+        assert walked == [200]
+        walked.clear()
+        lane = f"i{lims.institution.id}"
+        apply.prepare(region.sessions, region.settings, lane)
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 1
+        assert walked == []
+        _accept_all(region, [(lims, "test.readings", lims.message(values=readings))])
+        walked.clear()
+
+        def tiny(row: Message, data: dict[str, Any]) -> dict[str, Any]:
+            return {**data, "values": [1e-310, *data["values"][1:]]}
+
+        monkeypatch.setattr(apply, "conversions", lambda db, types: {"test.readings": tiny})
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 1
+        assert walked == [200]
+    with region.sessions() as db:
+        statuses = db.scalars(select(Message.status).order_by(Message.id)).all()
+        problem = db.scalars(select(Message.problem).order_by(Message.id.desc())).first()
+    assert statuses == ["applied", "rejected"]
+    assert problem is not None
+    assert "number_too_small" in str(problem)

@@ -14,6 +14,8 @@ import datetime as dt
 import itertools
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -62,6 +64,28 @@ def problems(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from problems(item, f"{path}.{key}" if path else str(key))
+
+
+# set while what is validated was found plausible before (see checked_before)
+_CHECKED: ContextVar[bool] = ContextVar("jcjg_plausible_checked", default=False)
+
+
+@contextmanager
+def checked_before() -> Iterator[None]:
+    """Within it :class:`~jcjg.core.text.TextModel` takes values as plausible: for an accepted
+    message's body validated again for its apply, as it was accepted (the same bytes passed
+    this check at their acceptance: a curve record's 9,000 numbers cost it ~1 ms each time).
+    Never for a body rewritten since (the data standard's conversion rules)."""
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+def known_fine() -> bool:
+    """Whether values are validated within :func:`checked_before`."""
+    return _CHECKED.get()
 
 
 def fine(value: Any) -> bool:

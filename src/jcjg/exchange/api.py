@@ -51,7 +51,7 @@ from jcjg.exchange.monitor import Recorder
 from jcjg.exchange.problems import ExchangeError
 from jcjg.exchange.service import Accepted, accept, store
 from jcjg.exchange.status import status_request, statuses
-from jcjg.exchange.types import MessageType, message_types, standard_schema
+from jcjg.exchange.types import BaseMessage, MessageType, message_types, standard_schema
 
 router = APIRouter(prefix="/exchange/v1", tags=["数据交换"], route_class=TransactionalRoute)
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -194,8 +194,10 @@ async def accept_message(
         raise ExchangeError(problems.UNKNOWN_TYPE, f"消息类型“{message_type[:64]}”不存在")
     message_kind = kind
 
+    parsed: list[tuple[BaseMessage, Any, str]] = []  # a first try's, for one with the database
+
     def checked_with(db: Session | None) -> Accepted | dict[str, Any]:
-        return accept(db, caller, message_kind)
+        return accept(db, caller, message_kind, parsed=parsed)
 
     checked = await _in_memory_or_database(request, checked_with)
     if isinstance(checked, dict):  # sent before: the stored receipt

@@ -391,19 +391,30 @@ class Accepted:
 
 
 def validate(
-    caller: Caller, kind: MessageType[Any], db: Session | None = None
+    caller: Caller,
+    kind: MessageType[Any],
+    db: Session | None = None,
+    parsed: list[tuple[BaseMessage, Any, str]] | None = None,
 ) -> tuple[BaseMessage, str]:
     """The message parsed and checked against its type's schema and the data standard in force
-    when it was signed, and its content's SHA-256."""
-    data, canonical = parse_json(caller.body)
-    try:
-        # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
-        # body is read twice (json.loads above for the canonical bytes, pydantic's parser
-        # here), which costs what validating the parsed object did: the types of JSON values
-        # are known only in JSON mode.
-        message = kind.schema.model_validate_json(caller.body, strict=True)
-    except ValidationError as exc:
-        raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+    when it was signed, and its content's SHA-256. ``parsed``: where a first call keeps what
+    it parsed against the schema, for a second with the database (the data standard's check
+    may need it: :class:`NeedDatabase`), which then does not parse the body again."""
+    if parsed:
+        message, data, sha256 = parsed[0]
+    else:
+        data, canonical = parse_json(caller.body)
+        try:
+            # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
+            # body is read twice (json.loads above for the canonical bytes, pydantic's parser
+            # here), which costs what validating the parsed object did: the types of JSON
+            # values are known only in JSON mode.
+            message = kind.schema.model_validate_json(caller.body, strict=True)
+        except ValidationError as exc:
+            raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
+        sha256 = hashlib.sha256(canonical).hexdigest()
+        if parsed is not None:
+            parsed.append((message, data, sha256))
     created = caller.verified.created
     signed_at = dt.datetime.fromtimestamp(created, dt.UTC) if created is not None else utcnow()
     check = value_domain_check(db, kind.name, signed_at)
@@ -418,7 +429,7 @@ def validate(
             + "、".join(ClientKind(k).label for k in sorted(kind.senders))
             + "报送",
         )
-    return message, hashlib.sha256(canonical).hexdigest()
+    return message, sha256
 
 
 def accept(
@@ -427,6 +438,7 @@ def accept(
     kind: MessageType[Any],
     *,
     now: dt.datetime | None = None,
+    parsed: list[tuple[BaseMessage, Any, str]] | None = None,
 ) -> Accepted | dict[str, Any]:
     """Check one signed message as far as no domain state is needed and prepare what to store
     (or, for a message sent again, its stored receipt). Writes nothing; raises AppError.
@@ -434,9 +446,11 @@ def accept(
     With ``db`` None it reads nothing either: what it needs comes from memory
     (:mod:`jcjg.exchange.cache`), else it raises :class:`NeedDatabase`; a message that refers
     to files always needs the database. Without the database the duplicate check is left to
-    :func:`store` (a copy then meets the stored row at the unique index)."""
+    :func:`store` (a copy then meets the stored row at the unique index). ``parsed``: see
+    :func:`validate` (a message naming files, or one from a sender or of a data standard not yet
+    in memory, is checked again with the database, not parsed again)."""
     now = now or utcnow()
-    message, sha256 = validate(caller, kind, db)
+    message, sha256 = validate(caller, kind, db, parsed)
     message_id = str(message.message_id)
     institution: tuple[int, str] | None
     if isinstance(message, MessageBase):
