@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from openpyxl import load_workbook
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from jcjg.core import listing, text
+from jcjg.core import listing, plausible, text
 from jcjg.core.text import MultiLine, TextModel
 from jcjg.documents.pdf import Label, RecordDocument, label_sheet_pdf, record_pdf
 from jcjg.exchange.types import message_types
@@ -170,6 +170,37 @@ class _Later(_Dated):  # a subclass's own fields are decided for it
     tags: list[str] = Field(default_factory=list)
 
 
+class _Readings(TextModel):
+    points: list[list[float]]
+    by_name: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+    mixed: list[float | dt.date] = Field(default_factory=list)
+    when: list[dt.datetime] = Field(default_factory=list)
+    size: float | None = None
+    count: int | None = None  # nothing to check
+
+
+def test_numbers_written_plainly_are_not_read_again_and_days_still_are() -> None:
+    """Within plausible.numbers_plain (a message whose text holds no number written small
+    enough) a field of numbers only is taken as it is; a field that may hold a day is still
+    checked, and outside it a subnormal number is refused anywhere."""
+    tiny = [[0.5, 5e-324]] * 100  # long: read as one array when checked
+    day = dt.datetime(1800, 1, 1, tzinfo=dt.UTC)
+    with pytest.raises(ValidationError, match="1e-300"):
+        _Readings.model_validate({"points": tiny})
+    with plausible.numbers_plain():
+        assert _Readings.model_validate({"points": tiny, "by_name": {"a": (5e-324,)}}).points
+        with pytest.raises(ValidationError) as caught:
+            _Readings.model_validate({"points": tiny, "when": [day]})
+        with pytest.raises(ValidationError):
+            _Readings.model_validate({"points": [[1.0]], "mixed": [5e-324]})
+    assert [e["loc"] for e in caught.value.errors()] == [("when",)]
+    assert plausible.plain_numbers(b'[true,false,null,{"":[12.5,-0.0,3]}]')
+    assert not plausible.plain_numbers(b"[1.5,2e-3]")
+    assert not plausible.plain_numbers(b"[1E3]")
+    assert not plausible.plain_numbers(b"[0." + b"0" * 299 + b"1]")  # 1e-300, written out
+    assert plausible.plain_numbers(b"[0." + b"0" * 298 + b"1]")
+
+
 def test_the_validators_run_only_on_the_fields_that_need_them() -> None:
     def fields(model: type[BaseModel], validator: str) -> set[str]:
         return set(model.__pydantic_decorators__.field_validators[validator].info.fields)
@@ -180,7 +211,10 @@ def test_the_validators_run_only_on_the_fields_that_need_them() -> None:
     }
     assert fields(_Message, "_plausible") == {"pems", "codes", "values", "parts"}
     assert fields(_Later, "_boundary") == {"tags"}
-    assert fields(_Later, "_plausible") == {"day", "size", "tags"}
+    assert fields(_Later, "_plausible") == {"day", "tags"}
+    assert fields(_Later, "_plausible_numbers") == {"size"}  # numbers only
+    assert fields(_Readings, "_plausible_numbers") == {"points", "by_name", "size"}
+    assert fields(_Readings, "_plausible") == {"when", "mixed"}  # may hold a day
     day = dt.date(2026, 1, 1)
     later = _Later.model_validate({"day": day, "part": {"name": " Cafe\u0301 "}, "tags": ["x"]})
     assert later.part.name == "Caf\u00e9"  # the nested model checks its own text

@@ -88,6 +88,41 @@ def known_fine() -> bool:
     return _CHECKED.get()
 
 
+# set while the numbers validated were all found written plainly (see numbers_plain)
+_PLAIN_NUMBERS: ContextVar[bool] = ContextVar("jcjg_plausible_plain_numbers", default=False)
+# digits as "0", every other byte as a space: 300 digits in a row are then 300 zeros
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS = b"0" * 300
+
+
+def plain_numbers(bare: bytes) -> bool:
+    """Whether no number of a JSON text given without its strings (``bare``: its brackets,
+    numbers and literals) can be a non-zero one smaller in magnitude than 1e-300: none has an
+    exponent (a letter e after a digit: ``true`` and ``false`` hold the only others) and none
+    runs to 300 digits (``0.000…1``). Counted in C: a curve record's 160 kB in ~0.1 ms, where
+    its 9,000 numbers read as an array take ~1 ms."""
+    letters = bare.count(b"e") + bare.count(b"E")
+    if letters != bare.count(b"true") + bare.count(b"false"):
+        return False
+    return _LONG_DIGITS not in bare.translate(_DIGITS_AS_ZEROS)
+
+
+@contextmanager
+def numbers_plain() -> Iterator[None]:
+    """Within it the fields that hold numbers only are taken as plausible (a message whose
+    text :func:`plain_numbers` found so is validated within it); days are still checked."""
+    token = _PLAIN_NUMBERS.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN_NUMBERS.reset(token)
+
+
+def numbers_known_fine() -> bool:
+    """Whether values are validated within :func:`numbers_plain`."""
+    return _PLAIN_NUMBERS.get()
+
+
 def fine(value: Any) -> bool:
     """Whether :func:`problems` would find nothing in ``value``, found without building its
     paths (the common case, asked of every date and number field of every input model); a

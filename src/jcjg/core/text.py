@@ -299,7 +299,8 @@ class TextModel(BaseModel):
         the same names, so they run in the order they always did."""
         super().__init_subclass__(**kwargs)
         proxies: tuple[Any, ...] = TextModel.__text_validators__
-        for proxy, needs in zip(proxies, (_may_be_implausible, _may_hold_text), strict=True):
+        needed = (_may_be_implausible_not_numbers, _may_be_implausible_numbers, _may_hold_text)
+        for proxy, needs in zip(proxies, needed, strict=True):
             info = replace(proxy.decorator_info, fields=_NeededBy(cls, needs), check_fields=False)
             setattr(cls, proxy.wrapped.__func__.__name__, replace(proxy, decorator_info=info))
 
@@ -311,9 +312,17 @@ class TextModel(BaseModel):
         ``plausible.checked_before``)."""
         if plausible.fine(value) or plausible.known_fine():
             return value
-        for where, code, reason in plausible.problems(value):
-            raise PydanticCustomError(code, f"{where}：{reason}" if where else reason)
-        return value
+        return _implausible(value)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plausible_numbers(cls, value: Any) -> Any:
+        """:meth:`_plausible` on a field that holds numbers only (``list[list[float]]``, a
+        curve's points): also passed when its message holds no number written small enough
+        (``plausible.numbers_plain``)."""
+        if plausible.fine(value) or plausible.known_fine() or plausible.numbers_known_fine():
+            return value
+        return _implausible(value)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -323,8 +332,14 @@ class TextModel(BaseModel):
         plan = plan_of(cls, info.field_name)
         return _checked(value, plan) if plan.holds_text else value
 
-    # the two proxies (pydantic puts their functions in their place), rebound on each subclass
-    __text_validators__: ClassVar[tuple[Any, ...]] = (_plausible, _boundary)
+    # the three proxies (pydantic puts their functions in their place), rebound on each subclass
+    __text_validators__: ClassVar[tuple[Any, ...]] = (_plausible, _plausible_numbers, _boundary)
+
+
+def _implausible(value: Any) -> Any:
+    for where, code, reason in plausible.problems(value):
+        raise PydanticCustomError(code, f"{where}：{reason}" if where else reason)
+    return value
 
 
 class _NeededBy:
@@ -355,6 +370,37 @@ def _may_hold_text(info: FieldInfo) -> bool:
 def _may_be_implausible(info: FieldInfo) -> bool:
     """Whether a field's value, once validated, can hold what plausible.problems() refuses."""
     return any(_converts(mark) for mark in info.metadata) or _may_hold_day_or_float(info.annotation)
+
+
+def _may_be_implausible_numbers(info: FieldInfo) -> bool:
+    """A field :func:`_may_be_implausible` whose value holds numbers only (no day, no text)."""
+    return (
+        not any(_converts(mark) for mark in info.metadata)
+        and _numbers_only(info.annotation)
+        and _may_hold_day_or_float(info.annotation)
+    )
+
+
+def _may_be_implausible_not_numbers(info: FieldInfo) -> bool:
+    return _may_be_implausible(info) and not _may_be_implausible_numbers(info)
+
+
+def _numbers_only(tp: Any) -> bool:
+    """Whether a value of type ``tp``, once validated, is a number or holds numbers only (in
+    lists, tuples, sets and dict values): no day, no text, nothing this cannot tell."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *marks = get_args(tp)
+        return not any(_converts(m) for m in marks) and _numbers_only(base)
+    if origin in (list, tuple, set, frozenset):
+        args = [arg for arg in get_args(tp) if arg is not Ellipsis]
+        return bool(args) and all(_numbers_only(arg) for arg in args)
+    if origin is Union or origin is types.UnionType:  # float | None
+        return all(arg is type(None) or _numbers_only(arg) for arg in get_args(tp))
+    if origin is dict:
+        key_value = get_args(tp)
+        return len(key_value) == 2 and _numbers_only(key_value[1])
+    return tp in (float, int)
 
 
 def _converts(mark: Any) -> bool:
