@@ -385,8 +385,10 @@ def _by_region(obj) -> set[str] | None:
     before and after the write); None for equipment."""
     if not isinstance(obj, Institution):
         return None
-    ids = engine.written_values(obj, "id") or set()
-    regions = engine.written_values(obj, "region_code") or set()
+    ids = engine.written_values(obj, "id")
+    regions = engine.written_values(obj, "region_code")
+    if ids is None or regions is None:
+        return None
     return {f"institution:{i}:{code}" for i in ids for code in regions}
 
 
@@ -447,12 +449,20 @@ def test_a_rule_judged_by_groups_judges_the_written_groups_alone(db, factory, on
     assert seen == [None]
     assert _alerts(db, "test_groups")[1].status == "closed"  # b's, by institution
 
+    seen.clear()
+    db.expire(a, ["region_code"])
+    a.region_code = "360403"  # set unloaded: its old group unknown, a judged whole
+    db.commit()
+    assert seen == [None]
+
     # groups and an institution judged whole in one run: each judged
     db.info[ON_WRITE_KEY] = False
+    b.status = "suspended"
+    db.commit()
     result = engine.run_triggered(
-        db, {"test_groups": {f"institution:{a.id}:360402", b.id}}, now=utcnow()
+        db, {"test_groups": {f"institution:{a.id}:360403", b.id}}, now=utcnow()
     )
-    assert result == {"test_groups": RunResult(refreshed=1)}
+    assert result == {"test_groups": RunResult(raised=1, refreshed=1)}
 
 
 def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):

@@ -220,15 +220,19 @@ def test_a_write_judges_its_numberings_year_not_the_labs_every_year(db, factory,
     """The number rules are judged by groups (docs/alerts.md): a contract written judges its
     kind's numbering of its year; another year's alert is neither refreshed nor closed by it
     (a lab's history is not sorted again at every batch); the sweep judges every year."""
-    inst, project = factory.institution(), factory.project()
+    inst, other, project = factory.institution(), factory.institution(), factory.project()
     runs = runs_of(monkeypatch, "number_gap")
     long_ago = utcnow() - dt.timedelta(days=30)
     for year, sequence in ((2025, 1), (2025, 3), (2026, 1)):
         _contract(db, inst, project, year, sequence, long_ago)
+    _contract(db, other, project, 2025, 2, long_ago)  # another lab's numbering, with a gap
     db.commit()
-    assert runs == [{"keys": {f"contract:{inst.id}:2025", f"contract:{inst.id}:2026"}}]
-    [gap] = db.scalars(select(Alert).where(Alert.rule_id == "number_gap")).all()
+    assert runs == [{"keys": {f"contract:{inst.id}:2025", f"contract:{inst.id}:2026",
+                              f"contract:{other.id}:2025"}}]  # fmt: skip
+    gaps = db.scalars(select(Alert).where(Alert.rule_id == "number_gap").order_by(Alert.id))
+    gap, theirs = gaps.all()
     assert (gap.key, gap.facts["缺号"]) == (f"contract:{inst.id}:2025", "2")
+    assert (theirs.key, theirs.facts["缺号"]) == (f"contract:{other.id}:2025", "1")
     seen = gap.last_seen_at
 
     runs.clear()
@@ -241,7 +245,10 @@ def test_a_write_judges_its_numberings_year_not_the_labs_every_year(db, factory,
     assert runs == [{"keys": {f"contract:{inst.id}:2026"}}]
     db.expire_all()
     assert (gap.status, gap.last_seen_at) == ("open", seen)
-    assert db.scalars(select(Alert.key).where(Alert.rule_id == "number_gap")).all() == [gap.key]
+    assert theirs.status == "open"
+    assert db.scalars(select(Alert.key).where(Alert.rule_id == "number_gap")).all() == [
+        gap.key, theirs.key
+    ]  # fmt: skip
 
     assert run_rule(db, "number_gap", now=utcnow()).closed == 1  # the sweep: every year
     db.commit()
@@ -250,9 +257,9 @@ def test_a_write_judges_its_numberings_year_not_the_labs_every_year(db, factory,
 
 def test_a_raw_records_numbering_year_is_the_beijing_year_its_test_began(client, db, lab):
     """A run by groups reads a raw record's numbering by when its test began in Beijing, and
-    finds what the run by institution finds for that year: a record begun at 00:30 on New
-    Year's Day in Beijing (16:30 UTC the day before) numbers 2026, one begun a minute before
-    Beijing's midnight 2025."""
+    finds what the run by institution finds for that year: a record begun at midnight on New
+    Year's Day in Beijing (16:00 UTC the day before) numbers 2026, one begun a microsecond
+    before 2025."""
     for number, sequence in (("JL-Y-1", 1), ("JL-Y-2", 2), ("JL-Y-3", 3)):
         payload, _ = concrete_record(lab, number=number, seed=sequence)
         payload["sequence"] = sequence
@@ -261,9 +268,9 @@ def test_a_raw_records_numbering_year_is_the_beijing_year_its_test_began(client,
     inst = records["JL-Y-1"].institution_id
     now = records["JL-Y-1"].started_at.astimezone(BEIJING)
     db.info[ON_WRITE_KEY] = False
-    for number, began in (
-        ("JL-Y-1", dt.datetime(2025, 12, 31, 16, 30, tzinfo=dt.UTC)),
-        ("JL-Y-2", dt.datetime(2025, 12, 31, 15, 59, tzinfo=dt.UTC)),
+    for number, began in (  # Beijing's new year, and its eve's last microsecond
+        ("JL-Y-1", dt.datetime(2025, 12, 31, 16, 0, tzinfo=dt.UTC)),
+        ("JL-Y-2", dt.datetime(2025, 12, 31, 15, 59, 59, 999_999, tzinfo=dt.UTC)),
         ("JL-Y-3", dt.datetime(2026, 6, 1, tzinfo=dt.UTC)),
     ):
         records[number].started_at = began

@@ -35,6 +35,7 @@ from sqlalchemy import Select, event, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, NoInspectionAvailable, SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.base import NO_VALUE
 
 from jcjg.alerts.choices import AlertStatus, Severity
 from jcjg.alerts.models import Alert, Case, RuleThreshold
@@ -809,6 +810,8 @@ def written_values(obj: object, name: str) -> set[Any] | None:
     if name not in state.committed_state and name in state.dict:  # not set since loaded (or new)
         value = state.dict[name]
         return None if value is None else {value}
+    if state.key is not None and state.committed_state.get(name) is NO_VALUE:
+        return None  # set on a stored row without being loaded first: its old value is unknown
     history = state.attrs[name].history  # never loads: a value not loaded is none of these
     values = {v for v in (*history.added, *history.unchanged, *history.deleted) if v is not None}
     return values or None
@@ -1107,9 +1110,9 @@ def run_triggered(
                         )  # fmt: skip
             except Exception:
                 log.exception(
-                    "rule %s failed on write (%ss %s)",
+                    "rule %s failed on write (%s %s)",
                     rule_id,
-                    known[rule_id].scope,
+                    "groups or institutions" if rule_id in grouped else known[rule_id].scope + "s",
                     sorted(ids, key=str),
                 )
     finally:

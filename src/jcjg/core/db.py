@@ -370,9 +370,16 @@ class beijing_month(FunctionElement[str]):
     inherit_cache = True
 
 
+def _sqlite_seconds(element: FunctionElement[str], compiler: Any, **kw: Any) -> str:
+    """A stored :class:`UTCDateTime` on SQLite (``'2025-12-31 15:59:59.999999'``) cut to its
+    whole seconds: SQLite's date functions round the microseconds to milliseconds, which
+    would put the last half-millisecond of a Beijing day, month or year in the next one."""
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 19)"
+
+
 @compiles(beijing_month, "sqlite")
 def _beijing_month_sqlite(element: beijing_month, compiler: Any, **kw: Any) -> str:
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)}, '+8 hours')"
+    return f"strftime('%Y-%m', {_sqlite_seconds(element, compiler, **kw)}, '+8 hours')"
 
 
 @compiles(beijing_month, "postgresql")
@@ -391,7 +398,7 @@ class beijing_quarter(FunctionElement[str]):
 
 @compiles(beijing_quarter, "sqlite")
 def _beijing_quarter_sqlite(element: beijing_quarter, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
+    column = _sqlite_seconds(element, compiler, **kw)
     return (
         f"strftime('%Y', {column}, '+8 hours') || '-Q' || "
         f"((CAST(strftime('%m', {column}, '+8 hours') AS INTEGER) + 2) / 3)"
@@ -414,7 +421,7 @@ class beijing_day(FunctionElement[str]):
 
 @compiles(beijing_day, "sqlite")
 def _beijing_day_sqlite(element: beijing_day, compiler: Any, **kw: Any) -> str:
-    return f"strftime('%Y-%m-%d', {compiler.process(element.clauses, **kw)}, '+8 hours')"
+    return f"strftime('%Y-%m-%d', {_sqlite_seconds(element, compiler, **kw)}, '+8 hours')"
 
 
 @compiles(beijing_day, "postgresql")

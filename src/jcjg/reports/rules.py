@@ -349,6 +349,7 @@ def _numbered(ctx: RuleContext, kind: str, *windows: Callable[..., Any]) -> Any 
     if kind == "test_record":
         started = TestRecord.started_at
         stmt = stmt.where(or_(*(and_(started >= _new_year(y), started < _new_year(y + 1))
+                                if y < dt.MAXYEAR else started >= _new_year(y)
                                 for y in years)))  # fmt: skip
     else:
         stmt = stmt.where(year.in_(years))

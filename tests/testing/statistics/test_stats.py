@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, func, literal, select, text
 
 from jcjg.auth.choices import Role
-from jcjg.core.db import UTCDateTime, beijing_month
+from jcjg.core.db import UTCDateTime, beijing_day, beijing_month, beijing_quarter
 from jcjg.core.memo import TimedMemo
 from jcjg.tenancy.models import Institution
 from jcjg.testing.jobs import tally
@@ -127,6 +127,14 @@ def test_beijing_month_in_sql(db):
     assert month(dt.datetime(2025, 10, 31, 15, 59, tzinfo=dt.UTC)) == "2025-10"
     assert month(dt.datetime(2025, 10, 31, 16, 0, tzinfo=dt.UTC)) == "2025-11"
     assert month(dt.datetime(2025, 12, 31, 20, 0, tzinfo=dt.UTC)) == "2026-01"
+    # the last microsecond of a Beijing month, day and quarter stays in it (SQLite's date
+    # functions round to the millisecond)
+    last = dt.datetime(2025, 12, 31, 15, 59, 59, 999_999, tzinfo=dt.UTC)
+    at = literal(last, UTCDateTime())
+    assert month(last) == "2025-12"
+    assert db.scalar(select(beijing_day(at))) == "2025-12-31"
+    assert db.scalar(select(beijing_quarter(at))) == "2025-Q4"
+    assert month(last + dt.timedelta(microseconds=1)) == "2026-01"
 
 
 def test_a_lab_counts_only_its_own_and_bad_parameters_are_refused(
