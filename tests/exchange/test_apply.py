@@ -1067,6 +1067,85 @@ def test_the_writer_stores_concurrent_requests_in_batches(region: Region) -> Non
         assert db.scalar(select(func.count()).select_from(LedgerQueued)) == 40
 
 
+def test_the_writer_keeps_its_connection_while_busy_and_survives_losing_it(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the writer keeps its autocommit connection from one batch to the next
+    (one checkout for many batches); one unused for HELD_SECONDS goes back to the pool; and a
+    connection the server dropped between two batches costs no message: the batch fails, the
+    connection is dropped, and its messages are stored one by one on a fresh one."""
+    from jcjg.exchange import commit
+
+    if region.engine.dialect.name != "postgresql":
+        pytest.skip("the one statement in autocommit is PostgreSQL's")
+    (lims,) = region.lims()
+    with region.sessions() as db:
+        items = [
+            _accepted(db, lims, json.dumps(lims.message(labs=[{**LAB, "name": f"室{n}"}]),
+                                           ensure_ascii=False).encode())
+            for n in range(6)
+        ]  # fmt: skip
+    checkouts: list[int] = []
+    listener = (region.engine.pool, "checkout", lambda *_: checkouts.append(1))
+    event.listen(*listener)
+    writer = GroupCommitter(region.sessions)
+
+    def batch(chosen: list[Any]) -> list[Any]:
+        futures: list[Future[Any]] = [Future() for _ in chosen]
+        writer._write(list(zip(chosen, futures, strict=True)))  # one batch, as its thread
+        return [f.exception(timeout=10) or f.result() for f in futures]
+
+    try:
+        for item in items[:3]:
+            assert batch([item])[0]["status"] == "accepted"
+        assert len(checkouts) == 1  # three batches, one connection
+        held = writer._held
+        assert held is not None
+        pid = held.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with region.sessions() as db:  # the server drops it between two batches
+            db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            db.commit()
+        answers = batch(items[3:5])
+        assert [a["status"] for a in answers] == ["accepted", "accepted"]
+        assert writer._held is not held
+        checkouts.clear()
+        monkeypatch.setattr(commit, "HELD_SECONDS", 0.0)
+        time.sleep(0.01)
+        assert batch(items[5:])[0]["status"] == "accepted"
+        assert len(checkouts) == 1  # idle too long: back to the pool, a fresh one taken
+    finally:
+        event.remove(*listener)
+        writer.close()
+    assert writer._held is None  # closing the writer gives it back
+    with region.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Message)) == 6
+
+
+def test_an_idle_writer_gives_its_connection_back(
+    region: Region, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's thread gives its kept connection back once nothing came for
+    HELD_SECONDS: an idle process holds none."""
+    from jcjg.exchange import commit
+
+    if region.engine.dialect.name != "postgresql":
+        pytest.skip("the one statement in autocommit is PostgreSQL's")
+    (lims,) = region.lims()
+    monkeypatch.setattr(commit, "HELD_SECONDS", 0.05)
+    with region.sessions() as db:
+        body = json.dumps(lims.message(labs=[{**LAB, "name": "室1"}]), ensure_ascii=False)
+        item = _accepted(db, lims, body.encode())
+    idle = GroupCommitter(region.sessions)
+    try:
+        assert idle.submit(item).result(timeout=10)["status"] == "accepted"
+        deadline = time.monotonic() + 10
+        while idle._held is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert idle._held is None
+    finally:
+        idle.close()
+
+
 def test_a_batch_that_fails_is_stored_message_by_message(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1336,6 +1415,7 @@ def test_a_stored_batch_whose_copies_cannot_be_answered_is_not_written_again(
     futures: list[Future[Any]] = [Future(), Future()]
     writer._write(list(zip((first, copy), futures, strict=True)))  # one batch, as its thread
     answers = [f.exception(timeout=10) or f.result() for f in futures]
+    writer.close()  # its connection back to the pool
     assert writer.batches == 1
     assert answers[0] == first.receipt
     assert getattr(answers[1], "status", None) == 503

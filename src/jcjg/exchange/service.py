@@ -36,7 +36,6 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
-    Engine,
     LargeBinary,
     Table,
     delete,
@@ -739,11 +738,11 @@ def store_together(conn: Connection, items: list[Accepted]) -> list[Accepted]:
 
 
 def store_committed_together(
-    autocommit: Engine, factory: sessionmaker[Session], items: list[Accepted]
+    conn: Connection, factory: sessionmaker[Session], items: list[Accepted]
 ) -> None:
     """:func:`store` of a batch that :func:`fits_together` on PostgreSQL, committed:
-    :func:`store_together` on a connection of ``autocommit`` (an engine in autocommit mode:
-    the statement commits itself, durable before it answers, as a COMMIT is); copies that
+    :func:`store_together` on ``conn``, a connection in autocommit mode (the statement
+    commits itself, durable before it answers, as a COMMIT is); copies that
     lost are answered in a transaction of ``factory`` (their nonces, committed with the
     statement, are taken back then: should the process die in between, the same signed
     request sent again is a replay). Should that transaction fail, the copies are answered
@@ -751,8 +750,8 @@ def store_committed_together(
     written again (each of its nonces would then be a replay)."""
     for item in items:
         item.outcome = None
-    with autocommit.connect() as conn:
-        losers = store_together(conn, items)
+    losers = store_together(conn, items)
+    conn.commit()  # SQLAlchemy's transaction ends; the server's had ended with the statement
     if not losers:
         return
     try:
