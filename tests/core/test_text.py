@@ -11,7 +11,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from openpyxl import load_workbook
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from jcjg.core import listing, plausible, text
 from jcjg.core.text import MultiLine, TextModel
@@ -177,6 +185,43 @@ class _Readings(TextModel):
     when: list[dt.datetime] = Field(default_factory=list)
     size: float | None = None
     count: int | None = None  # nothing to check
+
+
+class _Parsed(BeforeValidator):
+    """A converter of the project's own (as exchange.types.DecimalText)."""
+
+
+class _ReadOutOfText(TextModel):
+    """Numbers a validator may read out of text: never taken as written plainly."""
+
+    points: list[float]
+    other: Annotated[list[float], _Parsed(lambda v: v)] = Field(default_factory=list)
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return [float(x) for x in value.split(",")] if isinstance(value, str) else value
+
+
+class _Converted(TextModel):
+    other: Annotated[list[float], _Parsed(lambda v: v)] = Field(default_factory=list)
+    plain: list[float] = Field(default_factory=list)
+
+
+def test_numbers_a_validator_may_read_out_of_text_are_always_checked() -> None:
+    """A model with a field or model validator that runs before pydantic's parsing, or a
+    field with a validator in its annotation (a subclass of pydantic's too), has no field of
+    numbers only: what it holds may have been text, which plausible.plain_numbers does not
+    read."""
+    assert not _fields(_ReadOutOfText, "_plausible_numbers")
+    assert _fields(_ReadOutOfText, "_plausible") == {"points", "other"}
+    assert _fields(_Converted, "_plausible_numbers") == {"plain"}
+    with plausible.numbers_plain(), pytest.raises(ValidationError):
+        _ReadOutOfText.model_validate({"points": "1.5,5e-324"})
+
+
+def _fields(model: type[BaseModel], validator: str) -> set[str]:
+    return set(model.__pydantic_decorators__.field_validators[validator].info.fields)
 
 
 def test_numbers_written_plainly_are_not_read_again_and_days_still_are() -> None:

@@ -66,28 +66,6 @@ def problems(value: Any, path: str = "") -> Iterator[tuple[str, str, str]]:
             yield from problems(item, f"{path}.{key}" if path else str(key))
 
 
-# set while what is validated was found plausible before (see checked_before)
-_CHECKED: ContextVar[bool] = ContextVar("jcjg_plausible_checked", default=False)
-
-
-@contextmanager
-def checked_before() -> Iterator[None]:
-    """Within it :class:`~jcjg.core.text.TextModel` takes values as plausible: for an accepted
-    message's body validated again for its apply, as it was accepted (the same bytes passed
-    this check at their acceptance: a curve record's 9,000 numbers cost it ~1 ms each time).
-    Never for a body rewritten since (the data standard's conversion rules)."""
-    token = _CHECKED.set(True)
-    try:
-        yield
-    finally:
-        _CHECKED.reset(token)
-
-
-def known_fine() -> bool:
-    """Whether values are validated within :func:`checked_before`."""
-    return _CHECKED.get()
-
-
 # set while the numbers validated were all found written plainly (see numbers_plain)
 _PLAIN_NUMBERS: ContextVar[bool] = ContextVar("jcjg_plausible_plain_numbers", default=False)
 # digits as "0", every other byte as a space: 300 digits in a row are then 300 zeros

@@ -59,7 +59,16 @@ from typing import (
 )
 
 from fastapi import params
-from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    GetJsonSchemaHandler,
+    PlainValidator,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -299,7 +308,14 @@ class TextModel(BaseModel):
         the same names, so they run in the order they always did."""
         super().__init_subclass__(**kwargs)
         proxies: tuple[Any, ...] = TextModel.__text_validators__
-        needed = (_may_be_implausible_not_numbers, _may_be_implausible_numbers, _may_hold_text)
+
+        def implausible_not_numbers(info: FieldInfo) -> bool:
+            return _may_be_implausible(info) and not _implausible_numbers(cls, info)
+
+        def implausible_numbers(info: FieldInfo) -> bool:
+            return _implausible_numbers(cls, info)
+
+        needed = (implausible_not_numbers, implausible_numbers, _may_hold_text)
         for proxy, needs in zip(proxies, needed, strict=True):
             info = replace(proxy.decorator_info, fields=_NeededBy(cls, needs), check_fields=False)
             setattr(cls, proxy.wrapped.__func__.__name__, replace(proxy, decorator_info=info))
@@ -308,9 +324,8 @@ class TextModel(BaseModel):
     @classmethod
     def _plausible(cls, value: Any) -> Any:
         """Every day between 1900 and 2100 and no subnormal number (:mod:`core.plausible`),
-        in the field's value and the lists and dicts it holds (unless they were found so before:
-        ``plausible.checked_before``)."""
-        if plausible.fine(value) or plausible.known_fine():
+        in the field's value and the lists and dicts it holds."""
+        if plausible.fine(value):
             return value
         return _implausible(value)
 
@@ -320,7 +335,7 @@ class TextModel(BaseModel):
         """:meth:`_plausible` on a field that holds numbers only (``list[list[float]]``, a
         curve's points): also passed when its message holds no number written small enough
         (``plausible.numbers_plain``)."""
-        if plausible.fine(value) or plausible.known_fine() or plausible.numbers_known_fine():
+        if plausible.fine(value) or plausible.numbers_known_fine():
             return value
         return _implausible(value)
 
@@ -372,17 +387,29 @@ def _may_be_implausible(info: FieldInfo) -> bool:
     return any(_converts(mark) for mark in info.metadata) or _may_hold_day_or_float(info.annotation)
 
 
-def _may_be_implausible_numbers(info: FieldInfo) -> bool:
-    """A field :func:`_may_be_implausible` whose value holds numbers only (no day, no text)."""
+def _implausible_numbers(model: type[BaseModel], info: FieldInfo) -> bool:
+    """A field of ``model`` :func:`_may_be_implausible` whose value holds numbers only (no
+    day, no text), as it came: nothing converts it on the way in (no validator in its
+    annotation, none of the model's field or model validators but after ones), so every
+    number it holds was a JSON number of the message."""
     return (
         not any(_converts(mark) for mark in info.metadata)
         and _numbers_only(info.annotation)
         and _may_hold_day_or_float(info.annotation)
+        and not _converting_validators(model)
     )
 
 
-def _may_be_implausible_not_numbers(info: FieldInfo) -> bool:
-    return _may_be_implausible(info) and not _may_be_implausible_numbers(info)
+_OWN_VALIDATORS = frozenset({"_plausible", "_plausible_numbers", "_boundary"})
+
+
+def _converting_validators(model: type[BaseModel]) -> bool:
+    """Whether ``model`` has a field validator (not TextModel's own) or a model validator that
+    runs before, around or instead of pydantic's parsing (it may read numbers out of text)."""
+    found = model.__pydantic_decorators__
+    modes = [d.info.mode for n, d in found.field_validators.items() if n not in _OWN_VALIDATORS]
+    modes += [d.info.mode for d in found.model_validators.values()]
+    return any(mode != "after" for mode in modes)
 
 
 def _numbers_only(tp: Any) -> bool:
@@ -404,8 +431,11 @@ def _numbers_only(tp: Any) -> bool:
 
 
 def _converts(mark: Any) -> bool:
-    """A validator in a field's annotation (it may return anything)."""
-    return type(mark).__module__.startswith("pydantic.functional")
+    """A validator in a field's annotation (it may return anything): pydantic's, or a
+    subclass of one (``exchange.types.DecimalText``)."""
+    return isinstance(
+        mark, BeforeValidator | WrapValidator | PlainValidator | AfterValidator
+    ) or type(mark).__module__.startswith("pydantic.functional")
 
 
 # kinds of value plausible.problems() never looks into

@@ -59,7 +59,7 @@ from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
 from jcjg.audit.service import HeldChanges, holding_changes
 from jcjg.config import Settings, settings_in_use
-from jcjg.core import domains, metrics, plausible
+from jcjg.core import domains, metrics
 from jcjg.core.db import insert_ignoring_conflicts, memo, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
@@ -241,12 +241,9 @@ def apply_one(
                 outcome.data, message = parsed
             else:
                 outcome.data = _loads(row.body)
-                if convert is not None:  # rewritten: checked again, plausibility and all
+                if convert is not None:
                     outcome.data = convert(row, outcome.data)
-                    message = kind.schema.model_validate(outcome.data)
-                else:
-                    with plausible.checked_before():  # as it was accepted
-                        message = kind.schema.model_validate(outcome.data)
+                message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
         if owner is None and row.institution_id:
@@ -650,8 +647,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
         try:
             with settings_in_use(settings):
                 data = _loads(body)
-                with plausible.checked_before():  # as it was accepted (conversions: parsed again)
-                    message = kind.schema.model_validate(data)
+                message = kind.schema.model_validate(data)
                 parsed = (data, message)
                 held = kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it
