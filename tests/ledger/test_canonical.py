@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jcjg.ledger import canonical
 from jcjg.ledger.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalJSONError,
@@ -323,3 +324,33 @@ def test_lists_of_numbers_take_json_dumps_only_when_its_text_is_canonical(
 def test_lists_of_numbers_beyond_the_safe_range_are_refused(value: Any) -> None:
     with pytest.raises(CanonicalJSONError):
         canonical_json(value)
+
+
+def _careful(value: Any) -> bytes:
+    """The careful writer's bytes (what canonical_json wrote before its quick path)."""
+    parts: list[str] = []
+    canonical._write(value, parts, set())
+    return "".join(parts).encode("utf-8")
+
+
+@SETTINGS
+@given(_json(st.none() | st.booleans() | SAFE_INT | TEXT))
+def test_property_the_quick_path_writes_what_the_careful_writer_writes(value: Any) -> None:
+    """A value of strings (any plane), booleans, nulls and safe integers: orjson's sorted text
+    when it takes it (no character beyond U+FFFF), else the careful writer's, the same bytes."""
+    quick = canonical._plain_quickly(value)
+    text = json.dumps(value, ensure_ascii=False)
+    astral = any(ord(ch) > 0xFFFF for ch in text)
+    assert (quick is None) == astral
+    assert canonical_json(value) == _careful(value)
+
+
+def test_a_ledger_envelope_takes_the_quick_path() -> None:
+    entry = {"message_type": "registry.labs", "message_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+             "institution_code": "JC360403-0001", "content_sha256": "ab" * 32}  # fmt: skip
+    envelope = {"entry_type": "exchange:registry.labs", "notarised_at": "2026-11-30T07:00:00Z",
+                "data": entry, "n": MAX_SAFE_INTEGER, "no": None, "yes": True,
+                "list": [1, "二", "\u001f"]}  # fmt: skip
+    assert canonical._plain_quickly(envelope) == _careful(envelope)
+    for slow in ({"x": 1.5}, {"x": MAX_SAFE_INTEGER + 1}, {"\U0001f600": 1}, {"e": Decimal(1)}):
+        assert canonical._plain_quickly(slow) is None
