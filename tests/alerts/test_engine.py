@@ -465,6 +465,24 @@ def test_a_rule_judged_by_groups_judges_the_written_groups_alone(db, factory, on
     assert result == {"test_groups": RunResult(raised=1, refreshed=1)}
 
 
+def test_groups_a_rule_cannot_tell_do_not_refuse_the_write(db, factory, only_rules, caplog):
+    """A rule whose Groups.of fails on a written object neither refuses the write nor skips
+    it: the object's institution is judged whole, and the failure logged."""
+    seen: list[frozenset[str] | None] = []
+
+    def broken(obj: object) -> set[str] | None:
+        raise RuntimeError("规则出错")
+
+    only_rules(dataclasses.replace(_groups_rule(seen), groups=engine.Groups(broken)))
+    inst = factory.institution()
+    inst.status = "suspended"
+    with caplog.at_level(logging.ERROR, logger="jcjg.alerts"):
+        db.commit()
+    assert seen == [None]
+    assert [a.key for a in _alerts(db, "test_groups")] == [f"institution:{inst.id}:360403"]
+    assert "could not tell the groups" in caplog.text
+
+
 def test_runs_by_rows_are_for_rules_judged_by_rows(quiet, suspended):
     with pytest.raises(ValueError, match="not judged by rows"):
         run_rule(quiet, "test_suspended", row_ids=[1], now=NOW)

@@ -301,6 +301,16 @@ def test_a_raw_records_numbering_year_is_the_beijing_year_its_test_began(client,
     assert findings(keys=frozenset({f"report:{inst}:2026"})) == {}
 
 
+def test_the_first_and_last_years_have_no_bound_beyond_them(db):
+    """A raw record's year at the calendar's ends: the last eight hours of 9999 (UTC) are
+    Beijing's 9999 too, and years 1 and 9999 read without a bound a database cannot store."""
+    assert rules._beijing_year(dt.datetime(9999, 12, 31, 20, tzinfo=dt.UTC)) == dt.MAXYEAR
+    assert rules._beijing_year(dt.datetime(2025, 12, 31, 16, tzinfo=dt.UTC)) == 2026
+    for year in (dt.MINYEAR, dt.MAXYEAR):
+        stmt = select(TestRecord.id).where(rules._in_year(TestRecord.started_at, year))
+        assert db.scalars(stmt).all() == []
+
+
 def test_report_signed_by_outsider(client, db, lab, factory):
     """A signatory's ID number registered with another lab (employed there on the issue day)
     and not with this one: the report was signed by an outsider. A number registered with

@@ -310,7 +310,10 @@ def _current() -> _Registered:
             if not judged:
                 continue
             if len(judged) > 1 or found[rule_id].rows is not None or found[rule_id].groups:
-                raise ValueError(f"rule {rule_id!r} is judged by rows of one declaration only")
+                raise ValueError(
+                    f"rule {rule_id!r} is judged by rows of one declaration only, "
+                    "and not by groups too"
+                )
             base = found[rule_id]
             found[rule_id] = dataclasses.replace(
                 base, rows=judged[0].rows, triggers=base.triggers + judged[0].triggers
@@ -906,7 +909,12 @@ def _noted(rule_: Rule, obj: object, by_scope: dict[str, set[int]]) -> Iterable[
     written groups' keys, for a rule judged by groups (else its institutions); else its
     institutions or projects (``by_scope``: those already told, by scope)."""
     if rule_.groups is not None:
-        keys = rule_.groups.of(obj)
+        try:
+            keys = rule_.groups.of(obj)
+        except Exception:  # a broken rule never refuses the write: judged by its institutions
+            log.exception("rule %s could not tell the groups of a written %s", rule_.id,
+                          type(obj).__name__)  # fmt: skip
+            keys = None
         return institution_ids_of(obj) if keys is None else keys
     rows = rule_.rows
     if rows is not None and isinstance(obj, rows.model):
@@ -1039,7 +1047,7 @@ def run_triggered(
         for rule_id, ids in pending.items()
         if rule_id in known and known[rule_id].groups is not None
     }
-    by_institution |= {rule_id: whole for rule_id, (_, whole) in grouped.items() if whole}
+    by_institution |= {rule_id: ids for rule_id, (_, ids) in grouped.items() if ids}
     # a rule judged by rows: its written rows, unless their institutions' every row is judged
     # again (a write of its other triggers), which they are then among
     split = {
@@ -1052,7 +1060,7 @@ def run_triggered(
         for rule_id in split
         if not split[rule_id][1] and (rows := known[rule_id].rows) is not None
     }
-    by_keys |= {rule_id: keys for rule_id, (keys, whole) in grouped.items() if not whole}
+    by_keys |= {rule_id: keys for rule_id, (keys, ids) in grouped.items() if not ids}
     try:
         # the open alerts of the rules run for institutions or rows, in one read of each kind
         # rather than one a rule (a rule reconciles only its own alerts, so a rule run before

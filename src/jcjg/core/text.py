@@ -301,11 +301,12 @@ class TextModel(BaseModel):
         return json_schema
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Each model takes the two validators below only on the fields that need them: the
+        """Each model takes the three validators below only on the fields that need them: the
         boundary on a field whose type can hold text, the plausibility on one whose type can
-        hold a day or a float (:class:`_NeededBy`, asked when pydantic builds the schema; a
-        field of neither kind costs no Python call). The validators are rebound here under
-        the same names, so they run in the order they always did."""
+        hold a day or a float (``_plausible_numbers`` instead on one of numbers only, as they
+        came), decided by :class:`_NeededBy` when pydantic builds the schema; a field of
+        neither kind costs no Python call. The validators are rebound here under the same
+        names, so they run in the order they always did."""
         super().__init_subclass__(**kwargs)
         proxies: tuple[Any, ...] = TextModel.__text_validators__
 

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jcjg.exchange import problems
@@ -99,6 +100,12 @@ class GroupCommitter:
         self._release()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # stopped, or killed by what it could not answer: its connection goes back
+            self._release()
+
+    def _loop(self) -> None:
         while True:
             try:  # a writer idle for HELD_SECONDS gives its connection back
                 first = self._queue.get(timeout=HELD_SECONDS if self._held is not None else None)
@@ -106,7 +113,6 @@ class GroupCommitter:
                 self._release()
                 continue
             if first is None:
-                self._release()
                 return
             batch = [first]
             stopping = False
@@ -139,22 +145,40 @@ class GroupCommitter:
             assert item.outcome is not None
             future.set_result(item.outcome)
 
-    def _connection(self) -> Connection:
+    def _connection(self) -> tuple[Connection, bool]:
         """The writer's autocommit connection, kept from one batch to the next: taking one
         from the pool for each batch (a ping, the isolation level set, then reset and rolled
         back on its return) cost a busy process ~3 % of its CPU and the database a statement
         a batch. An idle writer gives it back after :data:`HELD_SECONDS` (``_run``), and
         one unused that long is given back before a batch in any case: the next batch takes a
         fresh one (pinged) and meets no connection the server dropped meanwhile. One that
-        fails a batch is dropped (``_commit``)."""
+        fails a batch is dropped (``_together``). Also says whether it was taken just now."""
         assert self._autocommit is not None
         now = time.monotonic()
         if self._held is not None and now - self._held_at > HELD_SECONDS:
             self._release()
+        fresh = self._held is None
         if self._held is None:
             self._held = self._autocommit.connect()
         self._held_at = now
-        return self._held
+        return self._held, fresh
+
+    def _together(self, items: list[Accepted]) -> None:
+        """:func:`store_committed_together` on the kept connection. Should the server have
+        dropped it since the last batch (a restart, a failover), the batch is written once
+        more on a fresh one (pinged), as a connection from the pool would have been: a lone
+        message is not answered 503 for it. Any failure drops the connection."""
+        for attempt in (1, 2):
+            conn, fresh = self._connection()
+            try:
+                store_committed_together(conn, self._factory, items)
+                return
+            except Exception as exc:
+                self._release(broken=True)
+                dropped = isinstance(exc, DBAPIError) and exc.connection_invalidated
+                if fresh or not dropped or attempt == 2:
+                    raise
+                log.info("the writer's connection was dropped; writing the batch on a new one")
 
     def _release(self, *, broken: bool = False) -> None:
         held, self._held = self._held, None
@@ -169,11 +193,7 @@ class GroupCommitter:
 
     def _commit(self, items: list[Accepted]) -> None:
         if self._autocommit is not None and fits_together(items):
-            try:
-                store_committed_together(self._connection(), self._factory, items)
-            except Exception:
-                self._release(broken=True)  # whatever it was, the next batch starts afresh
-                raise
+            self._together(items)
         else:
             with self._factory() as db:
                 store(db, items)

@@ -405,7 +405,8 @@ def validate(
     else:
         data, canonical = parse_json(caller.body)
         # a large body's numbers, when none is written small enough to be implausible, are not
-        # read again as arrays for it (a curve record's 9,000: ~1 ms; days are still checked)
+        # read again as arrays for it (a curve record's three curves of points: ~1 ms, for
+        # ~0.3 ms of counting its bytes; days are still checked)
         plain = len(caller.body) > _LARGE_BODY and plausible.plain_numbers(
             _outside_strings(caller.body)
         )

@@ -70,7 +70,7 @@ _QUICK_DEPTH = 32  # deeper (or a value that contains itself): the careful write
 def _plain_quickly(obj: object) -> bytes | None:
     """The canonical bytes of a value of strings, booleans, nulls and integers within
     ±(2**53 - 1), in dicts (string keys) and lists, written by orjson with sorted keys (a
-    ledger entry's envelope: a tenth of the careful writer's time). Its text of such a value
+    ledger entry's envelope: a quarter of the careful writer's time). Its text of such a value
     is RFC 8785's: the same escapes, compact, UTF-8, keys in code points' order, which is
     UTF-16's but for characters beyond U+FFFF (such a text goes the careful way). None for
     any other value (a float, an object of another type, a lone surrogate): the careful
