@@ -782,14 +782,7 @@ def institution_ids_of(obj: object) -> set[int]:
         state = sa_inspect(obj)
     except NoInspectionAvailable:
         return set()
-    ids: set[int] = set()
-    if name not in state.committed_state:  # not set since loaded (or new): its value alone
-        value = state.dict.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value:
-            return {value}
-    if name in state.mapper.column_attrs:
-        history = state.attrs[name].history
-        ids.update(v for v in (*history.added, *history.unchanged, *history.deleted) if v)
+    ids = {v for v in _values_of(state, name) or () if v}
     if not ids:
         try:
             value = getattr(obj, name, None)
@@ -808,6 +801,11 @@ def written_values(obj: object, name: str) -> set[Any] | None:
         state = sa_inspect(obj)
     except NoInspectionAvailable:
         return None
+    return _values_of(state, name)
+
+
+def _values_of(state: Any, name: str) -> set[Any] | None:
+    """:func:`written_values` of an inspected object's ``state``."""
     if name not in state.mapper.column_attrs:
         return None
     if name not in state.committed_state and name in state.dict:  # not set since loaded (or new)

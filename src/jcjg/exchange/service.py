@@ -64,7 +64,12 @@ from jcjg.exchange.types import (
     value_domain_check,
 )
 from jcjg.ledger import service as ledger
-from jcjg.ledger.canonical import MAX_SAFE_INTEGER, CanonicalJSONError, canonical_json
+from jcjg.ledger.canonical import (
+    FOUR_BYTE_LEADS,
+    MAX_SAFE_INTEGER,
+    CanonicalJSONError,
+    canonical_json,
+)
 from jcjg.ledger.models import LedgerQueued
 
 ENTRY_PREFIX = "message:"
@@ -158,12 +163,9 @@ def _astral(body: bytes) -> bool:
     """Whether the body may hold a character beyond U+FFFF, raw (4 UTF-8 bytes, led by 0xF0
     or above) or escaped: the one case where RFC 8785's order of keys (UTF-16 code units)
     differs from Python's (code points)."""
-    if not body.isascii() and any(lead in body for lead in _FOUR_BYTE_LEADS):
+    if not body.isascii() and any(lead in body for lead in FOUR_BYTE_LEADS):
         return True
     return b"\\u" in body and _ESCAPED_SURROGATE.search(body) is not None
-
-
-_FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")  # valid UTF-8 has no more
 
 
 def parse_json(body: bytes) -> tuple[dict[str, Any], bytes]:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
+__all__ = ["FOUR_BYTE_LEADS", "MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer magnitude accepted (JavaScript's Number.MAX_SAFE_INTEGER)."""
@@ -62,8 +62,8 @@ def canonical_json(obj: object) -> bytes:
         raise CanonicalJSONError(f"string is not valid Unicode: {exc}") from exc
 
 
-# the lead bytes of a character beyond U+FFFF in UTF-8
-_FOUR_BYTE_LEADS = tuple(bytes([lead]) for lead in range(0xF0, 0xF5))
+# the lead bytes of a character beyond U+FFFF in UTF-8 (valid UTF-8 has no more)
+FOUR_BYTE_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 _QUICK_DEPTH = 32  # deeper (or a value that contains itself): the careful writer
 
 
@@ -81,7 +81,7 @@ def _plain_quickly(obj: object) -> bytes | None:
         raw = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:  # a lone surrogate
         return None
-    if not raw.isascii() and any(lead in raw for lead in _FOUR_BYTE_LEADS):
+    if not raw.isascii() and any(lead in raw for lead in FOUR_BYTE_LEADS):
         return None
     return raw
 
