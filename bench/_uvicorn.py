@@ -1,11 +1,25 @@
-"""``uvicorn`` with TCP_NODELAY on its connections when it binds the socket itself (--workers N).
+"""``uvicorn`` as the benchmarks serve: TCP_NODELAY on accepted connections, and with
+``--workers N`` each worker listening on a socket of its own (``SO_REUSEPORT``).
 
-uvicorn's ``Config.bind_socket`` creates the listening socket with ``proto`` 0; accepted
-sockets inherit it and asyncio only sets TCP_NODELAY when ``proto`` is IPPROTO_TCP, so with
-``--workers 2`` Nagle's algorithm meets the client's delayed ACK and every keep-alive request
-after the first waits ~40 ms (https://github.com/Kludex/uvicorn/issues/3149; ``--workers 1``
-lets asyncio bind and is unaffected). bench/exchange.py serves both apps through this module
-unless ``--stock-uvicorn``; a deployment running ``--workers`` needs the same fix.
+TCP_NODELAY: uvicorn's ``Config.bind_socket`` creates the listening socket with ``proto`` 0;
+accepted sockets inherit it and asyncio only sets TCP_NODELAY when ``proto`` is IPPROTO_TCP, so
+with ``--workers 2`` Nagle's algorithm meets the client's delayed ACK and every keep-alive
+request after the first waits ~40 ms (https://github.com/Kludex/uvicorn/issues/3149;
+``--workers 1`` lets asyncio bind and is unaffected). A deployment running ``--workers`` needs
+the same fix.
+
+A socket per worker: uvicorn's workers share the parent's listening socket, and the worker whose
+event loop wakes first accepts every connection waiting (the loop accepts until none is left).
+A benchmark's keep-alive connections, opened together, then stay where that race put them: 32
+connections of bench/pages.py were split 32/0, 28/4, 24/8, 22/10 and 17/15 between two workers
+in runs minutes apart, and a worker's answers wait in proportion to its connections, so the
+p99 said which worker won the race more than what a page costs (docs/development/
+performance.md, *Twenty-third pass*). The documented deployment (docs/operations/
+deployment.md) runs several ``jcjg serve`` processes behind nginx, which sends each request to
+the next process. Here each worker binds the same address with ``SO_REUSEPORT`` (as
+``gunicorn --reuse-port`` does) and the kernel spreads new connections over the workers by a
+hash of their addresses; the parent's socket is bound, never listened on. Both the app and the
+bare baseline are served this way.
 
     python bench/_uvicorn.py <uvicorn arguments>
 """
@@ -13,21 +27,48 @@ unless ``--stock-uvicorn``; a deployment running ``--workers`` needs the same fi
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn.config
+import uvicorn.server
 from uvicorn.main import main
 
 _bind_socket = uvicorn.config.Config.bind_socket
+_startup = uvicorn.server.Server.startup
+_INET = (socket.AF_INET, socket.AF_INET6)
+
+
+def _tcp_socket(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
+    """A TCP socket (``proto`` IPPROTO_TCP) bound to ``address`` with SO_REUSEPORT."""
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
 
 
 def bind_socket(self: uvicorn.config.Config) -> socket.socket:
     sock = _bind_socket(self)
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
-        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    return sock
+    if sock.family not in _INET:
+        return sock
+    # bound again with SO_REUSEPORT (before binding), so that each worker may bind its own
+    family, address = sock.family, sock.getsockname()  # (IPv6: with its flow and scope)
+    sock.close()
+    return _tcp_socket(family, address)
+
+
+async def startup(self: uvicorn.server.Server, sockets: list[socket.socket] | None = None) -> None:
+    if sockets is not None:  # a worker of --workers N: a listening socket of its own
+        sockets = [
+            _tcp_socket(sock.family, sock.getsockname()) if sock.family in _INET else sock
+            for sock in sockets
+        ]
+    await _startup(self, sockets=sockets)
 
 
 uvicorn.config.Config.bind_socket = bind_socket  # type: ignore[method-assign]
+uvicorn.server.Server.startup = startup  # type: ignore[method-assign]
 
 if __name__ == "__main__":  # the workers import this module too (multiprocessing spawn)
     main()

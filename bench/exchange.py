@@ -34,7 +34,9 @@ HTTP/1.1 on raw keep-alive sockets, so the client side costs little CPU; request
 before the timed phase (signing is the lab's cost, not the platform's) and sent after a warm-up.
 Server, PostgreSQL and load generator share the machine's cores, as they would on one box.
 uvicorn runs through bench/_uvicorn.py, which restores TCP_NODELAY that ``--workers 2`` loses
-(uvicorn#3149: +40 ms per keep-alive request); ``--stock-uvicorn`` measures plain uvicorn.
+(uvicorn#3149: +40 ms per keep-alive request) and gives each worker a listening socket of its
+own (``SO_REUSEPORT``: the kernel spreads the connections, where on one shared socket the first
+worker awake took every connection waiting); ``--stock-uvicorn`` measures plain uvicorn.
 The database (``jcjg_bench_<random>`` on ``--postgres-url``) is dropped at the end. On a server
 running without autovacuum, the bench does the daemon's work itself (:class:`Autovacuum`), as
 bench/pages.py runs ANALYZE: the platform is measured against PostgreSQL as it is deployed.
@@ -1124,7 +1126,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--stock-uvicorn",
         action="store_true",
-        help="plain uvicorn, without bench/_uvicorn.py's TCP_NODELAY fix (uvicorn#3149)",
+        help="plain uvicorn, without bench/_uvicorn.py's TCP_NODELAY fix (uvicorn#3149) and "
+        "its socket per worker",
     )
     parser.add_argument(
         "--sustain-seconds", type=float, help="the sustained rate's final run (default 60)"
