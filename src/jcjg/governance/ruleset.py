@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -97,11 +97,11 @@ class RuleSet(Generic[RuleT, VersionT]):
 
     # --- the list ------------------------------------------------------------------------
 
-    def filters(self) -> Callable[..., Filter]:
+    def filters(self) -> Callable[..., Awaitable[Filter]]:
         """The list page's query parameters, as a dependency (a kind not of this set: 400)."""
         pattern: str = "^(|" + "|".join(sorted(self.kinds)) + ")$"
 
-        def read(
+        async def read(  # no I/O: on the event loop, no thread hop
             kind: str = Query("", pattern=pattern),
             message_type: str = Query("", max_length=64, pattern=r"^[a-z0-9_.]*$"),
             enabled: str = Query("", pattern=r"^(|yes|no)$"),

@@ -72,7 +72,8 @@ _CHOICES: dict[str, Any] = {
 }
 
 
-def list_filters(
+# no I/O: async, so FastAPI calls it on the event loop, not in a thread of its own (a hop)
+async def list_filters(
     kind: Annotated[str, Query(max_length=24)] = "",
     institution: Id | None = None,
     project: Id | None = None,
@@ -261,7 +262,7 @@ def record_statistics(
     )
 
 
-def onsite_query(
+async def onsite_query(
     region: Annotated[str, Query(max_length=64)] = "",
     institution: Annotated[str, Query(max_length=64)] = "",
     project: Annotated[str, Query(max_length=64)] = "",
