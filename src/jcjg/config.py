@@ -216,6 +216,12 @@ class Settings(BaseSettings):
     # registry message came for this long; 0: at every message
     registry_quiet_seconds: float = Field(default=600.0, ge=0, le=86400)
     page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # requests a process answers at once, the others waiting their turn in order (0: all at
+    # once); one answered longer than the lend gives its turn to the next and goes on beside
+    # it (core.admission). The exchange's messages are not counted: they wait for the group
+    # commit together.
+    request_slots: int = Field(default=2, ge=0, le=1000)
+    request_slot_lend_seconds: float = Field(default=0.1, gt=0, le=60)
     exchange_group_commit: bool = True
     # a list's export (?format=xlsx) beyond this many rows runs in the background (a thread;
     # with list_export_threads off, at once in its request: the tests' one connection)

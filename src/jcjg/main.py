@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from jcjg import __version__, domains
 from jcjg.config import Settings, get_settings
 from jcjg.core import dispatch, health
+from jcjg.core.admission import Admission
 from jcjg.core.db import make_engine, make_sessionmaker
 from jcjg.core.deps import AddressTextMiddleware, RequestIdMiddleware, SettingsMiddleware
 from jcjg.core.domains import AppSetup, Domain, configure_installed
@@ -93,6 +94,7 @@ def create_app(
     app.state.sessionmaker = session_factory
     app.state.rate_limiters = {}
     app.state.figures = TimedMemo(settings.page_figures_seconds)
+    app.state.admission = Admission(settings.request_slots, settings.request_slot_lend_seconds)
     install_error_handlers(app)
     install_openapi(app, settings)
     setup = AppSetup(app=app, settings=settings, engine=engine, session_factory=session_factory)

@@ -104,6 +104,17 @@ def test_requests_are_counted_by_route_template_and_status(
 
 
 @pytest.mark.sqlite
+def test_the_scrape_shows_the_turns_held_and_the_requests_waiting(
+    client: TestClient, factory: Factory
+) -> None:
+    """The scrape itself holds a turn of its process (core.admission); none waits."""
+    admin = factory.token(factory.user(Role.PLATFORM_ADMIN))
+    text = _scrape(client, admin)
+    assert _value(text, "jcjg_request_turns_held") == 1
+    assert _value(text, "jcjg_requests_waiting") == 0
+
+
+@pytest.mark.sqlite
 def test_the_figures_show_the_backlog_the_apply_lag_and_a_failing_job(
     client: TestClient,
     db: Session,

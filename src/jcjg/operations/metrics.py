@@ -20,6 +20,7 @@ from jcjg.auth.deps import PrincipalDep, Requires
 from jcjg.auth.scopes import Principal
 from jcjg.config import Settings
 from jcjg.core import metrics
+from jcjg.core.admission import Admission
 from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.memo import TimedMemo
 from jcjg.networking.forward import configured
@@ -139,9 +140,27 @@ _ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
+class _Turns:
+    """The answering process's admission (core.admission), read live at each scrape."""
+
+    def __init__(self, admission: Admission | None) -> None:
+        self.admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        admission = self.admission
+        if admission is None:
+            return
+        yield _gauge("jcjg_request_turns_held", "Requests the process is answering in turn now",
+                     admission.held)  # fmt: skip
+        yield _gauge("jcjg_requests_waiting", "Requests waiting for their turn now",
+                     admission.waiting)  # fmt: skip
+
+
 def _metrics(request: Request, db: Session, settings: Settings) -> Response:
     body = exposition(db, settings, request.app.state.metrics_figures)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    turns = CollectorRegistry()
+    turns.register(_Turns(getattr(request.app.state, "admission", None)))
+    return Response(body + generate_latest(turns), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/metrics", summary="运行指标（Prometheus 文本格式）", response_class=Response,
