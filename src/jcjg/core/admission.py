@@ -63,8 +63,13 @@ class Admission:
     @property
     def waiting(self) -> int:
         """Requests waiting for their turn now (on every loop)."""
+        # copies (atomic under the GIL): a scrape reads them in a thread while the loop
+        # changes them
         return sum(
-            1 for turns in list(self._loops.values()) for turn in turns.waiting if not turn.done()
+            1
+            for turns in list(self._loops.values())
+            for turn in list(turns.waiting)
+            if not turn.done()
         )
 
     @property

@@ -150,7 +150,8 @@ class _Turns:
         admission = self.admission
         if admission is None:
             return
-        yield _gauge("jcjg_request_turns_held", "Requests the process is answering in turn now",
+        yield _gauge("jcjg_request_turns_held",
+                     "Turns of the process held now (a request past its lend holds none)",
                      admission.held)  # fmt: skip
         yield _gauge("jcjg_requests_waiting", "Requests waiting for their turn now",
                      admission.waiting)  # fmt: skip
