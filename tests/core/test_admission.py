@@ -180,3 +180,53 @@ def test_a_page_is_answered_within_a_turn(browser_client, monkeypatch) -> None:
     assert browser_client.get("/login", headers=HTML).status_code == 200
     assert held == [1]
     assert admission.held == 0  # given back
+
+
+def test_the_waiting_are_counted_from_another_thread_while_the_loop_changes_them() -> None:
+    """A scrape (a thread of the pool) counts the waiting while the loop adds and ends them:
+    for a second, requests come to wait and are cancelled (a client gone) as fast as the loop
+    can, and the counting never meets a queue changing under it."""
+    import threading
+    import time
+
+    admission = Admission(1, lend_seconds=60)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def count() -> None:
+        while not done.is_set():
+            try:
+                admission.waiting  # noqa: B018 (read for what it may raise)
+            except RuntimeError as error:
+                errors.append(error)
+                return
+
+    async def run() -> None:
+        hold = asyncio.Event()
+        first = asyncio.create_task(_request(admission, "first", [], hold))
+        await asyncio.sleep(0)
+        counter = threading.Thread(target=count)
+        counter.start()
+        try:
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end and not errors:
+                waiting = [
+                    asyncio.create_task(_request(admission, "w", [], hold)) for _ in range(50)
+                ]
+                await asyncio.sleep(0)
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
+                hold.set()
+                await first
+                hold.clear()
+                first = asyncio.create_task(_request(admission, "first", [], hold))
+                await asyncio.sleep(0)
+        finally:
+            done.set()
+            counter.join(5)
+            hold.set()
+            await first
+
+    asyncio.run(run())
+    assert errors == []
