@@ -99,3 +99,19 @@ def test_a_principal_not_kept_is_read_in_the_thread_pool(browser_client, factory
     hops.clear()
     assert browser_client.get("/alerts", headers=HTML).status_code in (401, 303)
     assert "_read_principal" not in hops
+
+
+def test_a_route_built_again_from_a_routes_endpoint_finishes_once() -> None:
+    """A router copied route by route from their endpoints (include_router of older FastAPI)
+    wraps each endpoint once: the copy's endpoint is the same wrapper."""
+    from fastapi.responses import HTMLResponse
+
+    from jcjg.core.deps import TransactionalRoute
+
+    def page() -> HTMLResponse:
+        return HTMLResponse("ok")
+
+    route = TransactionalRoute("/p", page)
+    copy = TransactionalRoute("/p", route.endpoint)
+    assert route.endpoint.__wrapped__ is page
+    assert copy.endpoint is route.endpoint

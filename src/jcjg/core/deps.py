@@ -188,8 +188,8 @@ def _finishing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     which may read the session's objects) is finished after, as before; what ``_finish``
     raises goes to :func:`_answer` with the session still the request's, as it did there."""
 
-    if getattr(endpoint, "_finishing", False):  # a route copied by include_router
-        return endpoint
+    if getattr(endpoint, "_finishing", False):  # a route built again from a route's endpoint
+        return endpoint  # (include_router of FastAPI before 0.165 copies routes so)
 
     @functools.wraps(endpoint)
     def finishing(*args: Any, **kwargs: Any) -> Any:
