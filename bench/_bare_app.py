@@ -8,6 +8,7 @@ schema, database, rules, ledger. Not a benchmark itself (`make bench` skips ``be
 from __future__ import annotations
 
 import json
+import os
 
 from fastapi import FastAPI, Request
 
@@ -24,6 +25,12 @@ async def post_message(message_type: str, request: Request) -> dict[str, bool]:
 async def verify(code: str) -> dict[str, bool]:
     """The baseline of bench/verify.py: a GET on the verification page's path."""
     return {"ok": True}
+
+
+@app.get("/pid")
+async def pid() -> dict[str, int]:
+    """Which process answered (tests/test_bench.py: each worker on a port of its own)."""
+    return {"pid": os.getpid()}
 
 
 @app.get("/{path:path}")

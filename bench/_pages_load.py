@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             server.wait_ready()
             assert server.proc is not None
-            load = (server.port, cookie, args.connections)
+            load = (server.ports, cookie, args.connections)
             asyncio.run(pages._load(*load, args.warmup, 1.0, pages.PAGES))
             for pid in _workers(server.proc.pid) if args.spy else ():
                 out = Path(args.spy, f"worker-{pid}.txt")

@@ -34,9 +34,12 @@ HTTP/1.1 on raw keep-alive sockets, so the client side costs little CPU; request
 before the timed phase (signing is the lab's cost, not the platform's) and sent after a warm-up.
 Server, PostgreSQL and load generator share the machine's cores, as they would on one box.
 uvicorn runs through bench/_uvicorn.py, which restores TCP_NODELAY that ``--workers 2`` loses
-(uvicorn#3149: +40 ms per keep-alive request) and gives each worker a listening socket of its
-own (``SO_REUSEPORT``: the kernel spreads the connections, where on one shared socket the first
-worker awake took every connection waiting); ``--stock-uvicorn`` measures plain uvicorn.
+(uvicorn#3149: +40 ms per keep-alive request) and gives each worker a port of its own
+(``Server.ports``): the load generators give connection *n* the *n*-th in turn, an even split,
+as the documented deployment's proxy shares requests among ``jcjg serve`` processes (on one
+shared socket the first worker awake took every connection waiting; on a socket each bound with
+``SO_REUSEPORT`` the kernel's hash split them 12/4 and 23/9); ``--stock-uvicorn`` measures
+plain uvicorn (one shared socket).
 The database (``jcjg_bench_<random>`` on ``--postgres-url``) is dropped at the end. On a server
 running without autovacuum, the bench does the daemon's work itself (:class:`Autovacuum`), as
 bench/pages.py runs ANALYZE: the platform is measured against PostgreSQL as it is deployed.
@@ -372,12 +375,17 @@ def free_port() -> int:
 
 
 class Server:
-    """A uvicorn server in its own process group, logging to a file."""
+    """A uvicorn server in its own process group, logging to a file. Each worker listens on a
+    port of its own (``ports``; bench/_uvicorn.py), as several ``jcjg serve`` processes behind
+    the documented proxy; a load generator gives its connections the ports in turn and every
+    request names ``port`` (the first) in its Host, the address a proxy is reached at."""
 
     def __init__(
         self, app: list[str], workers: int, env: dict[str, str], log: Path, stock: bool = False
     ) -> None:
-        self.port = free_port()
+        # stock uvicorn's workers share one socket (the split is then the accept race's)
+        self.ports = [free_port() for _ in range(1 if stock else workers)]
+        self.port = self.ports[0]
         self.workers = workers
         self.log = log
         uvicorn = ["-m", "uvicorn"] if stock else [str(BENCH_DIR / "_uvicorn.py")]
@@ -396,7 +404,7 @@ class Server:
             "info",
             "--no-access-log",
         ]
-        self.env = env
+        self.env = {**env, "BENCH_WORKER_PORTS": ",".join(map(str, self.ports))}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -425,10 +433,11 @@ class Server:
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.tail()}")
 
     def _listening(self) -> bool:
-        """Whether the port takes connections (a single uvicorn worker says its startup is
+        """Whether every port takes connections (a single uvicorn worker says its startup is
         complete just before it listens)."""
         try:
-            socket.create_connection((HOST, self.port), timeout=1).close()
+            for port in self.ports:
+                socket.create_connection((HOST, port), timeout=1).close()
         except OSError:
             return False
         return True
@@ -626,15 +635,18 @@ def run_loader(job_path: str) -> None:
         await asyncio.gather(
             *(
                 _connection(
-                    port,
+                    to,
                     s,
                     marker,
                     window,
                     tally,
                     (start + offset, interval) if interval else None,
                 )
-                for s, offset in zip(
-                    sources, job.get("offsets") or [0.0] * len(sources), strict=True
+                for s, offset, to in zip(
+                    sources,
+                    job.get("offsets") or [0.0] * len(sources),
+                    job.get("ports") or [port] * len(sources),
+                    strict=True,
                 )
             ),
         )
@@ -701,7 +713,7 @@ class Loaders:
     def __init__(
         self,
         mode: str,
-        port: int,
+        ports: list[int],
         creds: list[Credential],
         args: argparse.Namespace,
         workdir: Path,
@@ -710,8 +722,11 @@ class Loaders:
         paced: bool = False,
         seconds: float | None = None,
     ) -> None:
-        """``paced``: the connections together offer ``sign_rate`` msg/s, evenly spaced, for
-        ``seconds`` (default ``args.seconds``) after the warm-up."""
+        """``ports``: the server's (``Server.ports``): connection *n* of all connects to the
+        *n*-th in turn, and every request names the first in its Host. ``paced``: the
+        connections together offer ``sign_rate`` msg/s, evenly spaced, for ``seconds``
+        (default ``args.seconds``) after the warm-up."""
+        port = ports[0]
         self.mode = mode
         self.seconds = float(seconds or args.seconds)
         self.timeout = args.warmup + self.seconds + 120
@@ -726,6 +741,7 @@ class Loaders:
             spec = {
                 "mode": mode,
                 "port": port,
+                "ports": [ports[n % len(ports)] for n in mine],
                 "conns": [asdict(creds[n]) for n in mine],
                 "per_conn": self.per_conn,
                 "warmup": args.warmup,
@@ -864,8 +880,8 @@ def run_all(
                 platform.wait_ready()
                 _healthy(platform)
             loaders = [
-                Loaders("bare", bare.port, creds, args, workdir),
-                Loaders("exchange", platform.port, creds, args, workdir, sign_rate),
+                Loaders("bare", bare.ports, creds, args, workdir),
+                Loaders("exchange", platform.ports, creds, args, workdir, sign_rate),
             ]
             for group in loaders:
                 group.wait_ready()
@@ -983,7 +999,7 @@ def hold_rate(
     """Offer ``rate`` msg/s for ``seconds``; wait for what was accepted to be applied (at most
     ``LAG_GOAL_S`` past the window's end plus a margin) and measure the apply lag. With ``db``
     the window's CPU per answer counts its PostgreSQL backends too."""
-    loaders = Loaders("exchange", server.port, creds, args, workdir, rate, paced=True,
+    loaders = Loaders("exchange", server.ports, creds, args, workdir, rate, paced=True,
                       seconds=seconds)  # fmt: skip
     try:
         loaders.wait_ready()
@@ -1127,7 +1143,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--stock-uvicorn",
         action="store_true",
         help="plain uvicorn, without bench/_uvicorn.py's TCP_NODELAY fix (uvicorn#3149) and "
-        "its socket per worker",
+        "its port per worker",
     )
     parser.add_argument(
         "--sustain-seconds", type=float, help="the sustained rate's final run (default 60)"

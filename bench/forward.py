@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         upstream = _adopt(province, city)
         ex.progress("city and province ready")
         # 1. the city's accept rate, nothing forwarded
-        accept = ex.Loaders("exchange", city.server.port, creds, args, workdir, args.max_rate)
+        accept = ex.Loaders("exchange", city.server.ports, creds, args, workdir, args.max_rate)
         loaders.append(accept)
         accept.wait_ready()
         accepted = accept.run(city.server, city.db)
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         # then draining): the lag measured is forwarding's, not a city falling behind itself
         apply_rate = total / (args.warmup + args.seconds + applied)
         rate = max(5.0, min(args.lag_rate, apply_rate / 2))
-        paced = ex.Loaders("exchange", city.server.port, creds, args, workdir, rate,
+        paced = ex.Loaders("exchange", city.server.ports, creds, args, workdir, rate,
                            paced=True, seconds=args.lag_seconds)  # fmt: skip
         loaders.append(paced)
         paced.wait_ready()

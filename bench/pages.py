@@ -371,14 +371,16 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: 
 Latencies = dict[str, list[float]]
 
 
-async def _load(port: int, cookie: str, connections: int, warmup: float, seconds: float,
+async def _load(ports: list[int], cookie: str, connections: int, warmup: float, seconds: float,
                 pages: list[tuple[str, str, str]]) -> tuple[Latencies, list[str]]:  # fmt: skip
-    """Each connection asks for the pages in turn, from its own starting point; the latencies
+    """Each connection asks for the pages in turn, from its own starting point, connection *n*
+    of the *n*-th of the server's ``ports`` in turn (its workers', as a proxy would share
+    them out), naming the first in its Host; the latencies
     of the answers that end within the timed phase, per page. The warm-up lasts ``warmup``
     seconds and until every connection had an answer (a cold worker's first pages on a busy
     machine can take longer than a short run's whole timed phase); at most two minutes."""
     raws = [
-        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: text/html\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{ports[0]}\r\nAccept: text/html\r\n"
         f"Cookie: jcjg_session={cookie}\r\n\r\n".encode()
         for _, path, _ in pages
     ]
@@ -400,7 +402,7 @@ async def _load(port: int, cookie: str, connections: int, warmup: float, seconds
         return now < window[1] if window else now < giving_up
 
     async def connection(n: int) -> None:
-        reader, writer = await asyncio.open_connection(HOST, port)
+        reader, writer = await asyncio.open_connection(HOST, ports[n % len(ports)])
         turn = n
         try:
             while going(time.perf_counter()):
@@ -493,7 +495,7 @@ def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Pat
     try:
         server.wait_ready()
         found, failures = asyncio.run(
-            _load(server.port, cookie, args.connections, args.warmup, args.seconds, analyses)
+            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, analyses)
         )
     finally:
         server.stop()
@@ -512,10 +514,10 @@ def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str
     try:
         server.wait_ready()
         found, failures = asyncio.run(
-            _load(server.port, cookie, args.connections, args.warmup, args.seconds, pages)
+            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, pages)
         )
         a_found, a_failures = asyncio.run(
-            _load(server.port, cookie, args.connections, args.warmup, args.seconds, asked)
+            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, asked)
         )
     finally:
         server.stop()

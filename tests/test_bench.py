@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import re
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +103,30 @@ def _on_postgres() -> list[str]:
     template = make_url(schema_template().url).database
     assert template
     return ["--short", "--postgres-url", POSTGRES_URL, "--template", template]
+
+
+def test_a_bench_servers_workers_each_listen_on_a_port_of_their_own(tmp_path):
+    """bench/_uvicorn.py with --workers 2: each worker on one of the server's ports, so a load
+    giving its connections the ports in turn splits them evenly (as the documented proxy)."""
+    exchange = _load("exchange")
+    server = exchange.Server(
+        ["--app-dir", str(BENCH), "_bare_app:app"], 2, exchange.untraced_env(), tmp_path / "log"
+    )
+    assert len(set(server.ports)) == 2
+    assert server.port == server.ports[0]
+    server.start()
+    try:
+        server.wait_ready()
+        pids = set()
+        for port in server.ports:
+            url = f"http://{exchange.HOST}:{port}/pid"
+            for _ in range(3):  # a new connection each time: always the same worker
+                with urllib.request.urlopen(url, timeout=10) as answer:
+                    pids.add((port, json.load(answer)["pid"]))
+        assert len(pids) == 2, pids  # one worker a port, a different one each
+        assert len({pid for _, pid in pids}) == 2, pids
+    finally:
+        server.stop()
 
 
 @pytest.mark.postgres_only  # the benchmark runs servers on a PostgreSQL database of its own
