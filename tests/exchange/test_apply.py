@@ -1908,3 +1908,42 @@ def test_a_body_is_parsed_once_at_acceptance_and_checked_again_at_its_apply(
     assert statuses == ["applied", "rejected"]
     assert problem is not None
     assert "number_too_small" in str(problem)
+
+
+@pytest.mark.parametrize("one_written_small", [b"1e-310", b"0." + b"0" * 310 + b"1"])
+def test_a_large_body_written_plainly_is_not_read_again_at_its_apply_and_one_written_small_is(
+    region: Region, monkeypatch: pytest.MonkeyPatch, one_written_small: bytes
+) -> None:
+    """A body over 16 kB whose numbers hold no exponent and no run of 300 digits cannot hold
+    an implausible one: at its apply, as at its acceptance, its fields of numbers only are not
+    read again as arrays. Stored bytes holding a number written small enough (accepted before
+    the check existed, or under an older schema: here written into the stored row) are read
+    again and refused."""
+    (lims,) = region.lims()
+    walked: list[int] = []
+    real = plausible.problems
+
+    def spy(value: Any, path: str = "") -> Any:
+        walked.append(len(value) if isinstance(value, list) else 1)
+        return real(value, path)
+
+    monkeypatch.setattr(plausible, "problems", spy)
+    readings = [12345.5, *(round(0.5 + n / 7, 3) for n in range(1, 2000))]
+    lane = f"i{lims.institution.id}"
+    with installed_with(READINGS):
+        sends = [(lims, "test.readings", lims.message(values=readings)) for _ in range(2)]
+        _accept_all(region, sends)
+        with region.sessions() as db:
+            first, second = db.scalars(select(Message).order_by(Message.id)).all()
+            assert len(first.body) > 16 * 1024
+            second.body = second.body.replace(b"12345.5", one_written_small, 1)
+            db.commit()
+        assert 2000 not in walked  # accepted without reading them again
+        apply.prepare(region.sessions, region.settings, lane)
+        assert apply.apply_lane(region.sessions, region.settings, lane, "a") == 2
+    assert walked.count(2000) == 1  # the changed one alone, read again by its apply
+    with region.sessions() as db:
+        statuses = db.scalars(select(Message.status).order_by(Message.id)).all()
+        problem = db.scalars(select(Message.problem).order_by(Message.id.desc())).first()
+    assert statuses == ["applied", "rejected"]
+    assert "number_too_small" in str(problem)

@@ -103,6 +103,15 @@ def _outside_strings(body: bytes) -> bytes:
     return _JSON_STRING.sub(b"", body)
 
 
+def numbers_plain_in(body: bytes) -> bool:
+    """Whether ``body`` (one that parsed as JSON) is large and none of its numbers is written
+    small enough to be implausible (:func:`jcjg.core.plausible.plain_numbers`): then its fields
+    of numbers only need not be read again as arrays for the check (validated within
+    :func:`jcjg.core.plausible.numbers_plain`). A property of the bytes, whenever and under
+    whichever schema they were accepted: the acceptance and the apply both ask it."""
+    return len(body) > _LARGE_BODY and plausible.plain_numbers(_outside_strings(body))
+
+
 def _depth(bare: bytes) -> int:
     """Nesting depth of a body that parsed as JSON, given without its strings: the most
     brackets open at once, counted over the bytes in C (a curve's 10,000 numbers are not
@@ -409,9 +418,7 @@ def validate(
         # a large body's numbers, when none is written small enough to be implausible, are not
         # read again as arrays for it (a curve record's three curves of points: ~1 ms, for
         # ~0.3 ms of counting its bytes; days are still checked)
-        plain = len(caller.body) > _LARGE_BODY and plausible.plain_numbers(
-            _outside_strings(caller.body)
-        )
+        plain = numbers_plain_in(caller.body)
         try:
             # strict, from the JSON itself: "8" is no integer, "yes" no boolean, 0 no date. The
             # body is read twice (json.loads above for the canonical bytes, pydantic's parser
