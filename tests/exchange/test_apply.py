@@ -1868,6 +1868,20 @@ def _readings(ctx: HandlerContext, message: Readings) -> dict[str, Any]:
 READINGS = Domain(name="readings", title="读数", message_types=(_readings,))
 
 
+def _walked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """What the plausibility check walks from now on: each value's length (a list, walked as
+    one array) or 1."""
+    walked: list[int] = []
+    real = plausible.problems
+
+    def spy(value: Any, path: str = "") -> Any:
+        walked.append(len(value) if isinstance(value, list) else 1)
+        return real(value, path)
+
+    monkeypatch.setattr(plausible, "problems", spy)
+    return walked
+
+
 def test_a_body_is_parsed_once_at_acceptance_and_checked_again_at_its_apply(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1878,14 +1892,7 @@ def test_a_body_is_parsed_once_at_acceptance_and_checked_again_at_its_apply(
     upgrade), and a conversion may have rewritten them (a tiny number a conversion made is
     refused)."""
     (lims,) = region.lims()
-    walked: list[int] = []
-    real = plausible.problems
-
-    def spy(value: Any, path: str = "") -> Any:
-        walked.append(len(value) if isinstance(value, list) else 1)
-        return real(value, path)
-
-    monkeypatch.setattr(plausible, "problems", spy)
+    walked = _walked(monkeypatch)
     readings = [round(0.5 + n / 7, 3) for n in range(200)]  # long: walked as one array
     with installed_with(READINGS):
         _accept_all(region, [(lims, "test.readings", lims.message(values=readings))])
@@ -1920,14 +1927,7 @@ def test_a_large_body_written_plainly_is_not_read_again_at_its_apply_and_one_wri
     the check existed, or under an older schema: here written into the stored row) are read
     again and refused."""
     (lims,) = region.lims()
-    walked: list[int] = []
-    real = plausible.problems
-
-    def spy(value: Any, path: str = "") -> Any:
-        walked.append(len(value) if isinstance(value, list) else 1)
-        return real(value, path)
-
-    monkeypatch.setattr(plausible, "problems", spy)
+    walked = _walked(monkeypatch)
     readings = [12345.5, *(round(0.5 + n / 7, 3) for n in range(1, 2000))]
     lane = f"i{lims.institution.id}"
     with installed_with(READINGS):
