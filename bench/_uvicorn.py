@@ -20,7 +20,7 @@ random, up to 23/9 and 12/4. The documented deployment (docs/operations/deployme
 several ``jcjg serve`` processes behind nginx, which sends each request to the next process.
 So with ``BENCH_WORKER_PORTS`` (the ports, comma-separated, as ``bench.exchange.Server`` sets
 it) each worker listens on a port of its own, the first of those still free, and the load
-generators give connection *n* the *n*-th port in turn (``Server.ports``): an even split, as
+generators give their connections the ports in turn (``Server.ports``): an even split, as
 the proxy's. The parent's socket is bound to a port of the system's choosing, never listened
 on. Without it each worker binds the same address with ``SO_REUSEPORT``. Both the app and the
 bare baseline are served this way.
@@ -85,7 +85,13 @@ def bind_socket(self: uvicorn.config.Config) -> socket.socket:
     family, address = sock.family, sock.getsockname()  # (IPv6: with its flow and scope)
     sock.close()
     if self.workers > 1 and _ports():
-        address = (address[0], 0, *address[2:])
+        # a port of the system's choosing: never one of the workers' (free_port released them
+        # into the same pool, and a bound socket there would turn a worker away)
+        while True:
+            sock = _tcp_socket(family, (address[0], 0, *address[2:]))
+            if sock.getsockname()[1] not in _ports():
+                return sock
+            sock.close()
     return _tcp_socket(family, address)
 
 

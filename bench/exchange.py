@@ -35,7 +35,7 @@ before the timed phase (signing is the lab's cost, not the platform's) and sent 
 Server, PostgreSQL and load generator share the machine's cores, as they would on one box.
 uvicorn runs through bench/_uvicorn.py, which restores TCP_NODELAY that ``--workers 2`` loses
 (uvicorn#3149: +40 ms per keep-alive request) and gives each worker a port of its own
-(``Server.ports``): the load generators give connection *n* the *n*-th in turn, an even split,
+(``Server.ports``): the load generators give their connections the ports in turn, an even split,
 as the documented deployment's proxy shares requests among ``jcjg serve`` processes (on one
 shared socket the first worker awake took every connection waiting; on a socket each bound with
 ``SO_REUSEPORT`` the kernel's hash split them 12/4 and 23/9); ``--stock-uvicorn`` measures
@@ -378,7 +378,8 @@ class Server:
     """A uvicorn server in its own process group, logging to a file. Each worker listens on a
     port of its own (``ports``; bench/_uvicorn.py), as several ``jcjg serve`` processes behind
     the documented proxy; a load generator gives its connections the ports in turn and every
-    request names ``port`` (the first) in its Host, the address a proxy is reached at."""
+    request names ``port`` (the first) in its Host, the address a proxy is reached at. With
+    ``stock`` (plain uvicorn) one port, the workers sharing its socket."""
 
     def __init__(
         self, app: list[str], workers: int, env: dict[str, str], log: Path, stock: bool = False
@@ -722,10 +723,11 @@ class Loaders:
         paced: bool = False,
         seconds: float | None = None,
     ) -> None:
-        """``ports``: the server's (``Server.ports``): connection *n* of all connects to the
-        *n*-th in turn, and every request names the first in its Host. ``paced``: the
-        connections together offer ``sign_rate`` msg/s, evenly spaced, for ``seconds``
-        (default ``args.seconds``) after the warm-up."""
+        """``ports``: the server's (``Server.ports``): each load generator gives its connections
+        the ports in turn, from the *i*-th for the *i*-th generator (an even split, every
+        generator driving every worker), and every request names the first in its Host.
+        ``paced``: the connections together offer ``sign_rate`` msg/s, evenly spaced, for
+        ``seconds`` (default ``args.seconds``) after the warm-up."""
         port = ports[0]
         self.mode = mode
         self.seconds = float(seconds or args.seconds)
@@ -741,7 +743,8 @@ class Loaders:
             spec = {
                 "mode": mode,
                 "port": port,
-                "ports": [ports[n % len(ports)] for n in mine],
+                # its k-th connection to port i + k: every load generator drives every worker
+                "ports": [ports[(i + k) % len(ports)] for k in range(len(mine))],
                 "conns": [asdict(creds[n]) for n in mine],
                 "per_conn": self.per_conn,
                 "warmup": args.warmup,

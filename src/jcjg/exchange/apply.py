@@ -59,13 +59,13 @@ from jcjg.alerts import engine as alerts_engine
 from jcjg.alerts.models import Alert
 from jcjg.audit.service import HeldChanges, holding_changes
 from jcjg.config import Settings, settings_in_use
-from jcjg.core import domains, metrics, plausible
+from jcjg.core import domains, metrics
 from jcjg.core.db import insert_ignoring_conflicts, memo, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
 from jcjg.exchange.choices import MessageStatus
 from jcjg.exchange.models import Client, Lane, Message
-from jcjg.exchange.service import STATUS_PATH, numbers_plain_in
+from jcjg.exchange.service import STATUS_PATH
 from jcjg.exchange.types import (
     BATCH_APPLIED,
     BatchReads,
@@ -110,16 +110,6 @@ def _loads(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return json.loads(body)
-
-
-def _validated(kind: MessageType[Any], body: bytes, data: Any) -> Any:
-    """``data``, parsed from ``body`` as it is (no conversion rule rewrote it), validated
-    against ``kind``'s schema: a large body whose numbers are all written plainly has its
-    fields of numbers only taken as plausible without reading them again as arrays, as at its
-    acceptance (a property of the stored bytes, whichever schema accepted them: a curve
-    record's three curves, ~0.7 ms)."""
-    with plausible.numbers_plain() if numbers_plain_in(body) else nullcontext():
-        return kind.schema.model_validate(data)
 
 
 def holder_id() -> str:
@@ -251,11 +241,9 @@ def apply_one(
                 outcome.data, message = parsed
             else:
                 outcome.data = _loads(row.body)
-                if convert is None:
-                    message = _validated(kind, row.body, outcome.data)
-                else:  # rewritten: its numbers are no longer the bytes'
+                if convert is not None:
                     outcome.data = convert(row, outcome.data)
-                    message = kind.schema.model_validate(outcome.data)
+                message = kind.schema.model_validate(outcome.data)
         except ValidationError as exc:  # the type's schema changed since it was accepted
             raise ValidationFailed(errors=field_errors_from_pydantic(exc.errors())) from exc
         if owner is None and row.institution_id:
@@ -659,7 +647,7 @@ def prepare(factory: sessionmaker[Session], settings: Settings, lane: str | Sequ
         try:
             with settings_in_use(settings):
                 data = _loads(body)
-                message = _validated(kind, body, data)
+                message = kind.schema.model_validate(data)
                 parsed = (data, message)
                 held = kind.prepare(message, settings)
         except Exception:  # the handler meets it again and answers for it

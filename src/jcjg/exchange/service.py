@@ -105,10 +105,11 @@ def _outside_strings(body: bytes) -> bytes:
 
 def numbers_plain_in(body: bytes) -> bool:
     """Whether ``body`` (one that parsed as JSON) is large and none of its numbers is written
-    small enough to be implausible (:func:`jcjg.core.plausible.plain_numbers`): then its fields
-    of numbers only need not be read again as arrays for the check (validated within
-    :func:`jcjg.core.plausible.numbers_plain`). A property of the bytes, whenever and under
-    whichever schema they were accepted: the acceptance and the apply both ask it."""
+    small enough to be implausible (:func:`jcjg.core.plausible.plain_numbers`): then, validated
+    in pydantic's strict JSON mode (the acceptance's), its fields of numbers only need not be
+    read again as arrays for the check (:func:`jcjg.core.plausible.numbers_plain`). Only in
+    that mode: the apply validates the parsed body in Python mode, which reads a number out of
+    a string (``"1e-310"``), and such strings are not among the numbers this counts."""
     return len(body) > _LARGE_BODY and plausible.plain_numbers(_outside_strings(body))
 
 
