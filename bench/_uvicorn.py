@@ -1,5 +1,6 @@
 """``uvicorn`` as the benchmarks serve: TCP_NODELAY on accepted connections, and with
-``--workers N`` each worker listening on a socket of its own (``SO_REUSEPORT``).
+``--workers N`` each worker listening on a port of its own (``BENCH_WORKER_PORTS``; without
+it, a socket of its own on the same port, ``SO_REUSEPORT``).
 
 TCP_NODELAY: uvicorn's ``Config.bind_socket`` creates the listening socket with ``proto`` 0;
 accepted sockets inherit it and asyncio only sets TCP_NODELAY when ``proto`` is IPPROTO_TCP, so
@@ -84,12 +85,13 @@ def bind_socket(self: uvicorn.config.Config) -> socket.socket:
     # with a port per worker, the parent's is any free one (the workers' own are theirs)
     family, address = sock.family, sock.getsockname()  # (IPv6: with its flow and scope)
     sock.close()
-    if self.workers > 1 and _ports():
+    ports = _ports()
+    if self.workers > 1 and ports:
         # a port of the system's choosing: never one of the workers' (free_port released them
         # into the same pool, and a bound socket there would turn a worker away)
         while True:
             sock = _tcp_socket(family, (address[0], 0, *address[2:]))
-            if sock.getsockname()[1] not in _ports():
+            if sock.getsockname()[1] not in ports:
                 return sock
             sock.close()
     return _tcp_socket(family, address)
