@@ -216,3 +216,22 @@ def test_the_alert_list_reads_only_the_columns_it_shows(browser_client, factory,
     assert "九江检测" in page
     assert "已恢复的检测机构" in page
     assert unshown_reads(browser_client, db, "/alerts?status=all", ALERTS) == set()
+
+
+def test_a_page_asked_with_a_bad_parameter_names_no_key(browser_client, factory, world):  # noqa: F811
+    """A list page asked with a parameter it cannot read (a huge id) answers 400 in Chinese,
+    the message without the parameter's key; an API client still gets the key."""
+    province = factory.user(Role.PROVINCIAL_AUTHORITY, region_code="360000")
+    login(browser_client, province.username)
+    page = browser_client.get("/testing/records?institution=99999999999999999999")
+    assert page.status_code == 400
+    assert "请求参数不正确" in page.text
+    assert "应为编号" in page.text
+    assert "query." not in page.text
+    assert "institution" not in page.text.split("<main", 1)[-1]
+    answer = browser_client.get(
+        "/testing/records?institution=99999999999999999999", headers={"accept": "application/json"}
+    )
+    assert answer.status_code == 400
+    assert "query.institution" in answer.json()["detail"]
+    assert answer.json()["errors"][0]["field"] == "query.institution"

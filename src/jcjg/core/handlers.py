@@ -78,7 +78,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if all(e.field.startswith(("query", "path", "header", "cookie")) for e in errors):
         # A malformed address (bad path or query parameter) is a bad request; 422 is kept for
         # content that is well-formed but fails validation.
-        detail = "请求参数不正确：" + "；".join(f"{e.field} {e.message}" for e in errors)
+        # an API client reads which parameter by its key; a page's reader gets each message in
+        # the list beneath, never a key (query.institution)
+        detail = "请求参数不正确"
+        if not wants_html(request):
+            detail += "：" + "；".join(f"{e.field} {e.message}" for e in errors)
         return problem_response(request, BadRequest(detail, errors=errors))
     return problem_response(request, ValidationFailed(errors=errors))
 
