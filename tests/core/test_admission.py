@@ -4,10 +4,16 @@ answered for longer than the lend gives its turn to the next (core.admission).""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
+import time
 
 import pytest
 
-from jcjg.core.admission import Admission
+from jcjg.core.admission import Admission, lower_priority
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread: Linux")
 
 HTML = {"accept": "text/html"}
 
@@ -187,7 +193,6 @@ def test_the_waiting_are_counted_from_another_thread_while_the_loop_changes_them
     for a second, requests come to wait and are cancelled (a client gone) as fast as the loop
     can, and the counting never meets a queue changing under it."""
     import threading
-    import time
 
     admission = Admission(1, lend_seconds=60)
     errors: list[BaseException] = []
@@ -230,3 +235,52 @@ def test_the_waiting_are_counted_from_another_thread_while_the_loop_changes_them
 
     asyncio.run(run())
     assert errors == []
+
+
+def _nice_of(thread_id: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, thread_id)
+
+
+def _in_a_thread(nice: int) -> tuple[int | None, int]:
+    """What ``lower_priority(nice)`` returns in a thread of its own, and that thread's nice
+    value afterwards."""
+    out: list[tuple[int | None, int]] = []
+
+    def body() -> None:
+        out.append((lower_priority(nice), _nice_of(threading.get_native_id())))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(10)
+    return out[0]
+
+
+@linux_only
+def test_a_background_thread_lowers_its_own_priority_and_no_one_elses() -> None:
+    base = _nice_of(threading.get_native_id())
+    assert _in_a_thread(3) == (min(19, base + 3), min(19, base + 3))
+    assert _in_a_thread(0) == (None, base)  # 0: left as it is
+    assert _nice_of(threading.get_native_id()) == base  # the caller's thread untouched
+
+
+def test_no_priority_is_lowered_where_a_thread_has_none_of_its_own(monkeypatch) -> None:
+    """Elsewhere than on Linux setpriority would lower the whole process: nothing is done."""
+    from jcjg.core import admission
+
+    called: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(admission.sys, "platform", "darwin")
+    monkeypatch.setattr(admission.os, "setpriority", lambda *a: called.append(a))
+    assert lower_priority(10) is None
+    assert called == []
+
+
+@linux_only
+def test_a_refused_priority_is_logged_and_the_thread_goes_on(monkeypatch, caplog) -> None:
+    from jcjg.core import admission
+
+    def refused(*_: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(admission.os, "setpriority", refused)
+    assert lower_priority(10) is None
+    assert "could not lower the priority" in caplog.text

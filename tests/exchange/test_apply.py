@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import inspect
 import itertools
 import json
+import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -1953,3 +1956,49 @@ def test_a_large_body_is_read_again_at_its_apply_whatever_its_bytes_say(
         problem = db.scalars(select(Message.problem).order_by(Message.id.desc())).first()
     assert statuses == ["applied", "rejected"]
     assert "number_too_small" in str(problem)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread: Linux")
+@pytest.mark.parametrize("nice", [7, 0])
+def test_an_apply_worker_runs_below_the_threads_that_answer(
+    settings, session_factory, monkeypatch, nice
+) -> None:
+    """A serving process's apply workers lower their own priority by exchange_apply_nice
+    before their first pass (the answers come first); the other threads keep theirs."""
+    from jcjg.exchange import domain
+    from jcjg.main import create_app
+
+    passed: dict[str, Any] = {}
+    real_loop = apply.apply_loop
+
+    def loop(*args: Any, **kwargs: Any) -> Callable[[threading.Event], None]:
+        passed["nice"] = inspect.signature(real_loop).bind(*args, **kwargs).arguments["nice"]
+        return real_loop(*args, **kwargs)
+
+    monkeypatch.setattr(domain, "apply_loop", loop)
+    create_app(  # the setting reaches the apply workers of the app
+        settings.model_copy(update={"exchange_apply_workers": 1, "exchange_apply_nice": nice}),
+        session_factory=session_factory,
+    )
+    assert passed == {"nice": nice}
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def first_pass(*_: Any, **__: Any) -> int:
+        seen.append(priority())
+        stop.set()
+        return 0
+
+    monkeypatch.setattr(apply, "drain", first_pass)
+    base = priority()
+    worker = threading.Thread(
+        target=real_loop(session_factory, settings, 0.01, nice=nice), args=(stop,)
+    )
+    worker.start()
+    worker.join(10)
+    assert seen == [min(19, base + nice)]
+    assert priority() == base  # the calling thread's own is left alone

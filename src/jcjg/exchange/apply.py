@@ -60,6 +60,7 @@ from jcjg.alerts.models import Alert
 from jcjg.audit.service import HeldChanges, holding_changes
 from jcjg.config import Settings, settings_in_use
 from jcjg.core import domains, metrics
+from jcjg.core.admission import lower_priority
 from jcjg.core.db import insert_ignoring_conflicts, memo, remembering, utcnow
 from jcjg.core.errors import INTERNAL, AppError, ValidationFailed, field_errors_from_pydantic
 from jcjg.core.later import reading_session
@@ -831,6 +832,7 @@ def apply_loop(
     poll: float,
     wakeup: Wakeup | None = None,
     gather: float = 0.0,
+    nice: int = 0,
 ) -> Callable[[threading.Event], None]:
     """A worker thread's body: drain, then wait for a wakeup (messages stored by this process)
     or ``poll`` seconds (those stored by other processes), until stopped. A pass over the
@@ -840,10 +842,14 @@ def apply_loop(
     soon as the one before ended, each batch a message or two a lane paying the batch's reads
     of the lane's rows, its rules and its commit alone: the CPU per message doubled
     (docs/development/performance.md, "Gathered passes"). A message after a quiet spell is
-    applied at once."""
+    applied at once.
+
+    The thread's priority is first lowered by ``nice`` (``exchange_apply_nice`` in a serving
+    process; :func:`jcjg.core.admission.lower_priority`): the process's answers come first."""
     wakeup = wakeup or Wakeup()
 
     def run(stop: threading.Event) -> None:
+        lower_priority(nice)
         holder = holder_id()
         held: set[str] = set()  # the lanes this worker keeps leasing between passes
         others: dict[str, float] = {}  # lanes other workers hold, and when to ask again

@@ -53,6 +53,7 @@ def _setup(setup: AppSetup) -> None:
                 settings.exchange_apply_poll_seconds,
                 wakeup,
                 settings.exchange_apply_gather_seconds,
+                settings.exchange_apply_nice,
             ),
         )
     recorder = state.exchange_recorder = Recorder()
