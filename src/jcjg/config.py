@@ -240,8 +240,9 @@ class Settings(BaseSettings):
     exchange_apply_gather_seconds: float = Field(default=0.5, ge=0, le=5)
     # a serving process's apply workers run this much lower in the scheduler's priority than
     # its threads answering requests (Linux: a nice value per thread; core.admission): the
-    # answers come first, the applying takes the time they leave; 0: the same priority
-    exchange_apply_nice: int = Field(default=10, ge=0, le=19)
+    # answers first, the applying in the time they leave, at the cost of the apply lag while
+    # the process is busy (docs/development/performance.md, "Twenty-fifth pass"); 0: the same
+    exchange_apply_nice: int = Field(default=0, ge=0, le=19)
     # how long an apply worker holds a lane without renewing it: a worker that died (killed, its
     # machine gone) keeps the lane's messages waiting this long at most
     exchange_apply_lease_seconds: float = Field(default=30.0, ge=1, le=600)

@@ -128,9 +128,11 @@ def lower_priority(nice: int) -> int | None:
     was done (lowering one's own priority needs no privilege; a system that refuses it is
     logged and left alone).
 
-    Apply workers at the same priority as the answering threads made every answer wait behind
-    them: at 16 connections on 2 processes and 2 cores the exchange's p99 was 57-67 ms with
-    them at 0, 41-58 ms at 10 (docs/development/performance.md, *Twenty-fifth pass*)."""
+    A thread lowered so runs hardly at all while the answering threads keep the process busy:
+    Python's lock goes to the thread the kernel runs first (docs/development/performance.md,
+    *Twenty-fifth pass*: apply workers at 10 raised the exchange's throughput at 16
+    connections by up to a third, and let the apply lag grow four times longer at a steady
+    rate)."""
     if nice <= 0 or sys.platform != "linux":
         return None
     tid = threading.get_native_id()

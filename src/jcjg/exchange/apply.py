@@ -845,7 +845,8 @@ def apply_loop(
     applied at once.
 
     The thread's priority is first lowered by ``nice`` (``exchange_apply_nice`` in a serving
-    process; :func:`jcjg.core.admission.lower_priority`): the process's answers come first."""
+    process, 0 by default; :func:`jcjg.core.admission.lower_priority`): the process's answers
+    then come first, and the applying waits while they keep the process busy."""
     wakeup = wakeup or Wakeup()
 
     def run(stop: threading.Event) -> None:
