@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import time
+import types
 
 import pytest
 
@@ -192,8 +193,6 @@ def test_the_waiting_are_counted_from_another_thread_while_the_loop_changes_them
     """A scrape (a thread of the pool) counts the waiting while the loop adds and ends them:
     for a second, requests come to wait and are cancelled (a client gone) as fast as the loop
     can, and the counting never meets a queue changing under it."""
-    import threading
-
     admission = Admission(1, lend_seconds=60)
     errors: list[BaseException] = []
     done = threading.Event()
@@ -241,13 +240,16 @@ def _nice_of(thread_id: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, thread_id)
 
 
-def _in_a_thread(nice: int) -> tuple[int | None, int]:
-    """What ``lower_priority(nice)`` returns in a thread of its own, and that thread's nice
-    value afterwards."""
+def _in_a_thread(nice: int, start: int = 0) -> tuple[int | None, int]:
+    """What ``lower_priority(nice)`` returns in a thread of its own, first lowered ``start``
+    below its caller (the lowering is relative to where the thread is), and that thread's
+    nice value afterwards."""
     out: list[tuple[int | None, int]] = []
 
     def body() -> None:
-        out.append((lower_priority(nice), _nice_of(threading.get_native_id())))
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, _nice_of(tid) + start))
+        out.append((lower_priority(nice), _nice_of(tid)))
 
     thread = threading.Thread(target=body)
     thread.start()
@@ -255,10 +257,20 @@ def _in_a_thread(nice: int) -> tuple[int | None, int]:
     return out[0]
 
 
+def _os_but(**changed: object) -> types.SimpleNamespace:
+    """``core.admission``'s ``os`` with ``changed`` in place of its functions: for that module
+    alone, not for every thread of the run."""
+    names = ("PRIO_PROCESS", "getpriority", "setpriority")
+    return types.SimpleNamespace(**{name: getattr(os, name) for name in names} | changed)
+
+
 @linux_only
 def test_a_background_thread_lowers_its_own_priority_and_no_one_elses() -> None:
     base = _nice_of(threading.get_native_id())
     assert _in_a_thread(3) == (min(19, base + 3), min(19, base + 3))
+    # from where the thread is: a thread already 2 lower ends 5 lower
+    assert _in_a_thread(3, start=2) == (min(19, base + 5), min(19, base + 5))
+    assert _in_a_thread(30) == (19, 19)  # never past the lowest
     assert _in_a_thread(0) == (None, base)  # 0: left as it is
     assert _nice_of(threading.get_native_id()) == base  # the caller's thread untouched
 
@@ -267,10 +279,10 @@ def test_no_priority_is_lowered_where_a_thread_has_none_of_its_own(monkeypatch) 
     """Elsewhere than on Linux setpriority would lower the whole process: nothing is done."""
     from jcjg.core import admission
 
-    called: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(admission.sys, "platform", "darwin")
-    monkeypatch.setattr(admission.os, "setpriority", lambda *a: called.append(a))
-    assert lower_priority(10) is None
+    called: list[tuple[object, ...]] = []
+    monkeypatch.setattr(admission, "sys", types.SimpleNamespace(platform="darwin"))
+    monkeypatch.setattr(admission, "os", _os_but(setpriority=lambda *a: called.append(a)))
+    assert _in_a_thread(10)[0] is None
     assert called == []
 
 
@@ -281,6 +293,6 @@ def test_a_refused_priority_is_logged_and_the_thread_goes_on(monkeypatch, caplog
     def refused(*_: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(admission.os, "setpriority", refused)
-    assert lower_priority(10) is None
+    monkeypatch.setattr(admission, "os", _os_but(setpriority=refused))
+    assert _in_a_thread(10)[0] is None
     assert "could not lower the priority" in caplog.text

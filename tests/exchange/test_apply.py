@@ -1961,7 +1961,7 @@ def test_a_large_body_is_read_again_at_its_apply_whatever_its_bytes_say(
 @pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread: Linux")
 @pytest.mark.parametrize("nice", [7, 0])
 def test_an_apply_worker_runs_below_the_threads_that_answer(
-    settings, session_factory, monkeypatch, nice
+    settings, engine, session_factory, monkeypatch, nice
 ) -> None:
     """A serving process's apply workers lower their own priority by exchange_apply_nice
     before their first pass (the answers come first); the other threads keep theirs."""
@@ -1978,6 +1978,7 @@ def test_an_apply_worker_runs_below_the_threads_that_answer(
     monkeypatch.setattr(domain, "apply_loop", loop)
     create_app(  # the setting reaches the apply workers of the app
         settings.model_copy(update={"exchange_apply_workers": 1, "exchange_apply_nice": nice}),
+        engine=engine,
         session_factory=session_factory,
     )
     assert passed == {"nice": nice}
@@ -2000,5 +2001,6 @@ def test_an_apply_worker_runs_below_the_threads_that_answer(
     )
     worker.start()
     worker.join(10)
+    assert not worker.is_alive()
     assert seen == [min(19, base + nice)]
     assert priority() == base  # the calling thread's own is left alone

@@ -120,9 +120,12 @@ class Admission:
 
 
 def lower_priority(nice: int) -> int | None:
-    """Lower the calling thread's scheduling priority by ``nice`` (0-19): a background thread
-    (the exchange's apply workers) then takes the processor when the threads answering
-    requests and the database do not need it, not in turn with them. Linux only, where each
+    """Lower the calling thread's scheduling priority by ``nice`` (0-19), from where it is: a
+    background thread (the exchange's apply workers) then takes the processor when the
+    process's threads answering requests do not need it, not in turn with them. Threads it
+    starts afterwards inherit the lowered value (the apply path's lookup of a camera
+    address's name: starved past its timeout, the name counts as unresolved, and the recorder
+    checks it again when it connects). Linux only, where each
     thread has a nice value of its own; elsewhere ``setpriority`` would lower the whole process,
     answers and all, so nothing is done. Returns the thread's nice value, or None if nothing
     was done (lowering one's own priority needs no privilege; a system that refuses it is
@@ -131,8 +134,8 @@ def lower_priority(nice: int) -> int | None:
     A thread lowered so runs hardly at all while the answering threads keep the process busy:
     Python's lock goes to the thread the kernel runs first (docs/development/performance.md,
     *Twenty-fifth pass*: apply workers at 10 raised the exchange's throughput at 16
-    connections by up to a third, and let the apply lag grow four times longer at a steady
-    rate)."""
+    connections by up to a third, and let the apply lag grow two to four times longer at a
+    steady rate)."""
     if nice <= 0 or sys.platform != "linux":
         return None
     tid = threading.get_native_id()
