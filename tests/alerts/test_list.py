@@ -229,6 +229,12 @@ def test_a_page_asked_with_a_bad_parameter_names_no_key(browser_client, factory,
     assert "应为编号" in page.text
     assert "query." not in page.text
     assert "institution" not in page.text.split("<main", 1)[-1]
+    assert "检测机构：" in page.text  # the filter named as its form names it
+    assert "提交的内容" not in page.text
+    paged = browser_client.get("/alerts?page=abc")
+    assert paged.status_code == 400
+    assert "页码：" in paged.text
+    assert "query." not in paged.text
     answer = browser_client.get(
         "/testing/records?institution=99999999999999999999", headers={"accept": "application/json"}
     )

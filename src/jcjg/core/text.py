@@ -667,6 +667,21 @@ _WORDS = {
     "form": "表单",
     "body": "请求体",
     "path": "地址",
+    # the filters and paging of the lists, by the words their forms show
+    "page": "页码",
+    "per_page": "每页条数",
+    "institution": "检测机构",
+    "institution_id": "检测机构",
+    "project": "工程项目",
+    "project_id": "工程项目",
+    "item": "检测项目",
+    "region": "行政区划",
+    "region_code": "行政区划",
+    "since": "起始时间",
+    "until": "截止时间",
+    "month": "月份",
+    "severity": "严重程度",
+    "sort": "排序",
 }
 
 
