@@ -373,10 +373,10 @@ Latencies = dict[str, list[float]]
 
 async def _load(ports: list[int], cookie: str, connections: int, warmup: float, seconds: float,
                 pages: list[tuple[str, str, str]]) -> tuple[Latencies, list[str]]:  # fmt: skip
-    """Each connection asks for the pages in turn, from its own starting point, connection *n*
-    of the *n*-th of the server's ``ports`` in turn (its workers', as a proxy would share
-    them out), naming the first in its Host; the latencies
-    of the answers that end within the timed phase, per page. The warm-up lasts ``warmup``
+    """Each connection asks for the pages in turn, from its own starting point; connection *n*
+    goes to the *n*-th of the server's ``ports`` in turn (its workers', as a proxy shares them
+    out), every request naming the first in its Host. The latencies of the answers that end
+    within the timed phase, per page. The warm-up lasts ``warmup``
     seconds and until every connection had an answer (a cold worker's first pages on a busy
     machine can take longer than a short run's whole timed phase); at most two minutes."""
     raws = [

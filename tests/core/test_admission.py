@@ -248,7 +248,8 @@ def _in_a_thread(nice: int, start: int = 0) -> tuple[int | None, int]:
 
     def body() -> None:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, _nice_of(tid) + start))
+        if start:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, _nice_of(tid) + start))
         out.append((lower_priority(nice), _nice_of(tid)))
 
     thread = threading.Thread(target=body)

@@ -122,14 +122,13 @@ class Admission:
 def lower_priority(nice: int) -> int | None:
     """Lower the calling thread's scheduling priority by ``nice`` (0-19), from where it is: a
     background thread (the exchange's apply workers) then takes the processor when the
-    process's threads answering requests do not need it, not in turn with them. Threads it
-    starts afterwards inherit the lowered value (the apply path's lookup of a camera
-    address's name: starved past its timeout, the name counts as unresolved, and the recorder
-    checks it again when it connects). Linux only, where each
-    thread has a nice value of its own; elsewhere ``setpriority`` would lower the whole process,
-    answers and all, so nothing is done. Returns the thread's nice value, or None if nothing
-    was done (lowering one's own priority needs no privilege; a system that refuses it is
-    logged and left alone).
+    process's threads answering requests do not need it, not in turn with them. Linux only,
+    where each thread has a nice value of its own; elsewhere ``setpriority`` would lower the
+    whole process, answers and all, so nothing is done. Returns the thread's nice value, or
+    None if nothing was done (lowering one's own priority needs no privilege; a system that
+    refuses it is logged and left alone). Threads it starts afterwards inherit the lowered
+    value (the apply path's lookup of a camera address's name: starved past its timeout, the
+    name counts as unresolved, and the recorder checks it again when it connects).
 
     A thread lowered so runs hardly at all while the answering threads keep the process busy:
     Python's lock goes to the thread the kernel runs first (docs/development/performance.md,
