@@ -330,6 +330,48 @@ def test_a_batch_reads_its_institutions_sync_rows_at_once(
     assert synced == latest  # each row renewed by its institution's latest message
 
 
+def test_a_batch_reads_of_its_messages_what_applying_them_needs(region: Region) -> None:
+    """A batch reads its messages without their receipts, signatures and what the signatures
+    cover (JSON made into Python objects, a message, for nothing), and their senders without
+    their keys; no handler, hook or end of a message reads them after: applied and refused
+    messages alike, those columns intact."""
+    labs = region.lims(2)
+    sends = [
+        (lims, kind, payload)
+        for lims in labs
+        for kind, payload in (
+            ("registry.labs", lims.message(labs=[LAB])),
+            ("registry.equipment", lims.message(equipment=[equipment("E1", LAB["name"])])),
+            ("registry.equipment", lims.message(equipment=[equipment("E2", "无此室")])),
+        )
+    ]
+    _accept_all(region, sends)
+    with region.sessions() as db:
+        stored = {
+            m.message_id: (m.receipt, m.request, m.signature_input, m.signature)
+            for m in db.scalars(select(Message))
+        }
+
+    def reads_messages(statement: str) -> bool:
+        return statement.startswith("SELECT") and (
+            "FROM exchange_message" in statement or "exchange_client_key" in statement
+        )
+
+    read = _statements_while_draining(region, reads_messages, len(sends))
+    assert read, "the batch reads its messages"
+    for statement in read:
+        assert "exchange_client_key" not in statement, statement
+        columns = statement.split("FROM exchange_message")[0]
+        for unread in ("receipt", "request", "signature", "key_id", "leaf_hash", "results"):
+            assert f"exchange_message.{unread}" not in columns, statement
+    with region.sessions() as db:
+        rows = db.scalars(select(Message).order_by(Message.id)).all()
+        assert Counter(m.status for m in rows) == {"applied": 4, "rejected": 2}
+        assert {
+            m.message_id: (m.receipt, m.request, m.signature_input, m.signature) for m in rows
+        } == stored
+
+
 def test_a_batch_reads_its_institutions_labs_at_once(
     region: Region, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -905,7 +905,8 @@ def _noted(rule_: Rule, obj: object, by_scope: dict[str, set[int]]) -> Iterable[
     """What a written ``obj`` notes for a rule it triggers: the written row itself, for a rule
     judged by rows (its institutions' every row, see whole(), when it is another trigger); the
     written groups' keys, for a rule judged by groups (else its institutions); else its
-    institutions or projects (``by_scope``: those already told, by scope)."""
+    institutions or projects (``by_scope``: those already told of ``obj``, by scope, so that
+    the rules it triggers read its institutions once: an instrument renewed triggers four)."""
     if rule_.groups is not None:
         try:
             keys = rule_.groups.of(obj)
@@ -913,18 +914,27 @@ def _noted(rule_: Rule, obj: object, by_scope: dict[str, set[int]]) -> Iterable[
             log.exception("rule %s could not tell the groups of a written %s", rule_.id,
                           type(obj).__name__)  # fmt: skip
             keys = None
-        return institution_ids_of(obj) if keys is None else keys
+        return _told(obj, _INSTITUTIONS, by_scope) if keys is None else keys
     rows = rule_.rows
     if rows is not None and isinstance(obj, rows.model):
         row_id = getattr(obj, "id", None)
         return (row_id,) if isinstance(row_id, int) else ()
     if rows is not None:
-        return [whole(i) for i in institution_ids_of(obj)]
-    if rule_.scope not in by_scope:
-        by_scope[rule_.scope] = (
-            project_ids_of(obj) if rule_.scope == "project" else institution_ids_of(obj)
+        return [whole(i) for i in _told(obj, _INSTITUTIONS, by_scope)]
+    return _told(obj, "project" if rule_.scope == "project" else _INSTITUTIONS, by_scope)
+
+
+_INSTITUTIONS = "institution"  # every scope but a project's is told by institutions
+
+
+def _told(obj: object, scope: str, by_scope: dict[str, set[int]]) -> set[int]:
+    """``obj``'s projects or institutions, read once for all the rules it triggers."""
+    told = by_scope.get(scope)
+    if told is None:
+        told = by_scope[scope] = (
+            project_ids_of(obj) if scope == "project" else institution_ids_of(obj)
         )
-    return by_scope[rule_.scope]
+    return told
 
 
 @event.listens_for(Session, "before_commit")
