@@ -380,6 +380,38 @@ def test_a_rule_judged_by_rows_judges_an_institution_on_a_write_of_its_other_tri
     assert result == {"test_rows": RunResult(raised=1, refreshed=1)}
 
 
+def test_a_written_row_reads_its_institutions_once_for_every_rule_it_triggers(
+    db, factory, only_rules, monkeypatch
+):
+    """An instrument written triggers rules judged by institution, by rows (whole
+    institutions) and by groups it cannot tell (its institutions): each notes its own form of
+    the institution, read from the row once for them all."""
+    from tests.factories import registry_row
+
+    plain = dataclasses.replace(SUSPENDED, triggers=(Institution, Equipment))
+    only_rules(plain, _rows_rule([], Equipment), _groups_rule([]))
+    inst = factory.institution()
+    db.commit()
+    instrument = registry_row(factory, "equipment", inst)
+    db.flush()
+    engine.take_pending(db)
+    read: list[object] = []
+    real = engine.institution_ids_of
+
+    def counted(obj: object) -> set[int]:
+        read.append(obj)
+        return real(obj)
+
+    monkeypatch.setattr(engine, "institution_ids_of", counted)
+    engine.note_written(db, [instrument])
+    assert read == [instrument]
+    assert engine.take_pending(db) == {
+        SUSPENDED.id: {inst.id},
+        "test_rows": {engine.whole(inst.id)},
+        "test_groups": {inst.id},
+    }
+
+
 def _by_region(obj) -> set[str] | None:
     """A test rule's groups: an institution's key, from its region's numbering (the region
     before and after the write); None for equipment."""
