@@ -545,6 +545,52 @@ def test_a_failing_rule_does_not_refuse_the_write(db, factory, only_rules, caplo
     assert len(_alerts(db)) == 1  # the other rule still ran
 
 
+def test_the_rules_a_write_triggers_run_in_one_savepoint(quiet, factory, only_rules):
+    """The rules of one run share a savepoint: two statements, where one each took two a rule
+    (a batch of a message or two pays them with every rule its writes trigger)."""
+    rules = [dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "b", "c")]
+    only_rules(*rules)
+    inst = factory.institution()
+    _suspend(quiet, inst, at=NOW - 2 * DAY)
+    pending = {rule.id: {inst.id} for rule in rules}
+    assert engine.run_triggered(quiet, pending, now=NOW) == {
+        rule.id: RunResult(raised=1) for rule in rules
+    }
+    savepoints: list[str] = []
+
+    def seen(conn, cursor, statement, params, context, many):
+        if statement.startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    bind = quiet.get_bind()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:  # again: each alert refreshed, none opened (opening one takes a savepoint of its own)
+        results = engine.run_triggered(quiet, pending, now=NOW + DAY)
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    assert results == {rule.id: RunResult(refreshed=1) for rule in rules}
+    assert len(savepoints) == 1
+
+
+def test_a_rule_failing_among_others_takes_none_of_their_work(quiet, factory, only_rules, caplog):
+    """A rule that fails after others ran in the shared savepoint rolls their work back with
+    it: the others then run again, each in a savepoint of its own, and open their alerts once;
+    the failing one is logged and skipped."""
+    first, last = (dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "z"))
+    broken = dataclasses.replace(BROKEN, id="test_m_broken")
+    only_rules(first, broken, last)
+    inst = factory.institution()
+    _suspend(quiet, inst, at=NOW - 2 * DAY)
+    pending = {rule.id: {inst.id} for rule in (first, broken, last)}
+    with caplog.at_level(logging.ERROR, logger="jcjg.alerts"):
+        results = engine.run_triggered(quiet, pending, now=NOW)
+    assert results == {first.id: RunResult(raised=1), last.id: RunResult(raised=1)}
+    assert caplog.text.count("failed on write") == 1
+    assert "rule test_m_broken failed on write" in caplog.text
+    for rule in (first, last):
+        assert [a.key for a in _alerts(quiet, rule.id)] == [f"institution:{inst.id}"]
+
+
 # --- thresholds per region ---------------------------------------------------------------------
 
 

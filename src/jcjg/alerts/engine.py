@@ -1035,9 +1035,9 @@ def run_triggered(
     db: Session, pending: Mapping[str, Iterable[int | str]], now: dt.datetime | None = None
 ) -> dict[str, RunResult]:
     """Run each rule for its institutions (its projects, for a project-scoped rule; its rows,
-    for a rule judged by rows; its groups, for a rule judged by groups), each in a savepoint.
-    A failing rule is logged and skipped: a broken rule must not refuse the write (the sweep
-    reports it)."""
+    for a rule judged by rows; its groups, for a rule judged by groups), all in one savepoint;
+    should one fail, all again, each in a savepoint of its own. A failing rule is logged and
+    skipped: a broken rule must not refuse the write (the sweep reports it)."""
     results: dict[str, RunResult] = {}
     db.info[_RUNNING_KEY] = True
     known = _current().rules
@@ -1078,59 +1078,71 @@ def run_triggered(
         # and their thresholds' overrides, in one read too (most rules ask for them)
         running = [rule_id for rule_id in pending if rule_id in known]
         limits = overrides_of(db, running) if running else {}
-        for rule_id in sorted(pending):
-            if rule_id not in known:
-                continue
+
+        def run(rule_id: str) -> RunResult:
             ids = frozenset(pending[rule_id])
             numbers = frozenset(i for i in ids if isinstance(i, int))  # all but groups' keys
             mine = limits.get(rule_id, {})
-            try:
-                with db.begin_nested():
-                    if rule_id in split and split[rule_id][1]:
-                        written, institutions = split[rule_id]
-                        results[rule_id] = run_rule(
-                            db, rule_id, institution_ids=institutions, now=now, overrides=mine
-                        )
-                        # rows written elsewhere than those institutions (judged twice if not)
-                        rest = _rows_outside(db, known[rule_id], written, institutions)
-                        if rest:
-                            results[rule_id] += run_rule(
-                                db, rule_id, row_ids=rest, now=now, overrides=mine
-                            )
-                    elif rule_id in grouped:
-                        keys, institutions = grouped[rule_id]
-                        results[rule_id] = RunResult()
-                        if institutions:
-                            results[rule_id] += run_rule(
-                                db, rule_id, institution_ids=institutions, now=now,
-                                open_alerts=already[rule_id], overrides=mine,
-                            )  # fmt: skip
-                        if keys:  # (a group of those institutions judged twice: rare, alike)
-                            results[rule_id] += run_rule(
-                                db, rule_id, keys=keys, now=now, overrides=mine,
-                                open_alerts=None if institutions else already[rule_id],
-                            )  # fmt: skip
-                    elif rule_id in split:
-                        results[rule_id] = run_rule(
-                            db, rule_id, row_ids=numbers, now=now, open_alerts=already[rule_id],
-                            overrides=mine,
-                        )  # fmt: skip
-                    elif known[rule_id].scope == "project":
-                        results[rule_id] = run_rule(
-                            db, rule_id, project_ids=numbers, now=now, overrides=mine
-                        )
-                    else:
-                        results[rule_id] = run_rule(
-                            db, rule_id, institution_ids=numbers, now=now,
-                            open_alerts=already[rule_id], overrides=mine,
-                        )  # fmt: skip
-            except Exception:
-                log.exception(
-                    "rule %s failed on write (%s %s)",
-                    rule_id,
-                    "groups or institutions" if rule_id in grouped else known[rule_id].scope + "s",
-                    sorted(ids, key=str),
+            if rule_id in split and split[rule_id][1]:
+                written, institutions = split[rule_id]
+                result = run_rule(
+                    db, rule_id, institution_ids=institutions, now=now, overrides=mine
                 )
+                # rows written elsewhere than those institutions (judged twice if not)
+                rest = _rows_outside(db, known[rule_id], written, institutions)
+                if rest:
+                    result += run_rule(db, rule_id, row_ids=rest, now=now, overrides=mine)
+                return result
+            if rule_id in grouped:
+                keys, institutions = grouped[rule_id]
+                result = RunResult()
+                if institutions:
+                    result += run_rule(
+                        db, rule_id, institution_ids=institutions, now=now,
+                        open_alerts=already[rule_id], overrides=mine,
+                    )  # fmt: skip
+                if keys:  # (a group of those institutions judged twice: rare, alike)
+                    result += run_rule(
+                        db, rule_id, keys=keys, now=now, overrides=mine,
+                        open_alerts=None if institutions else already[rule_id],
+                    )  # fmt: skip
+                return result
+            if rule_id in split:
+                return run_rule(
+                    db, rule_id, row_ids=numbers, now=now, open_alerts=already[rule_id],
+                    overrides=mine,
+                )  # fmt: skip
+            if known[rule_id].scope == "project":
+                return run_rule(db, rule_id, project_ids=numbers, now=now, overrides=mine)
+            return run_rule(
+                db, rule_id, institution_ids=numbers, now=now,
+                open_alerts=already[rule_id], overrides=mine,
+            )  # fmt: skip
+
+        running.sort()
+        try:
+            # all of them in one savepoint (two statements, where one each took two a rule)
+            with db.begin_nested():
+                for rule_id in running:
+                    results[rule_id] = run(rule_id)
+        except Exception:
+            # one failed, and took the others' work with it: each again in a savepoint of its
+            # own, the failing one logged and skipped
+            log.debug("a rule failed on write; running the rules one by one", exc_info=True)
+            results.clear()
+            for rule_id in running:
+                try:
+                    with db.begin_nested():
+                        results[rule_id] = run(rule_id)
+                except Exception:
+                    log.exception(
+                        "rule %s failed on write (%s %s)",
+                        rule_id,
+                        "groups or institutions"
+                        if rule_id in grouped
+                        else known[rule_id].scope + "s",
+                        sorted(pending[rule_id], key=str),
+                    )
     finally:
         db.info.pop(_RUNNING_KEY, None)
     return results
