@@ -1128,7 +1128,7 @@ def run_triggered(
         except Exception:
             # one failed, and took the others' work with it: each again in a savepoint of its
             # own, the failing one logged and skipped
-            log.debug("a rule failed on write; running the rules one by one", exc_info=True)
+            log.info("a rule raised in the rules' shared savepoint; each runs alone now")
             results.clear()
             for rule_id in running:
                 try:

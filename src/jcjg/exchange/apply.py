@@ -363,10 +363,11 @@ def _batch_reads(db: Session, rows: Sequence[Message], owners: Mapping[int, Inst
         read(db, list(institutions.values()), messages)
 
 
-# what applying a message reads of its row: its handler, the batch's hooks and its end. Its
-# receipt, its signature and what the signature covers are not loaded (JSON read back into
-# Python objects: two thirds of the batch's read of its messages); what reads them anyway
-# loads them then, with a statement of its own
+# what applying a message reads of its row: its handler, its conversion rules and the batch's
+# hooks (the data quality's and the conversions' time of signing, a shared record's ledger
+# leaf) and its end. Its receipt, its signature and what the signature covers are not loaded
+# (JSON read back into Python objects: two thirds of the batch's read of its messages); what
+# reads them anyway loads them then, with a statement of its own
 _APPLY_READS = load_only(
     Message.id,
     Message.client_id,
@@ -376,8 +377,10 @@ _APPLY_READS = load_only(
     Message.message_type,
     Message.message_id,
     Message.body,
+    Message.signature_input,
     Message.origin,
     Message.received_at,
+    Message.leaf_hash,
     Message.status,
 )
 
