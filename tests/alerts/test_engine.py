@@ -589,6 +589,23 @@ def test_a_rule_failing_among_others_takes_none_of_their_work(quiet, factory, on
     assert "rule test_m_broken failed on write" in caplog.text
     for rule in (first, last):
         assert [a.key for a in _alerts(quiet, rule.id)] == [f"institution:{inst.id}"]
+    # alerts open before: refreshed and closed once each, though the shared run closed them
+    # and refreshed them before the failing rule rolled it back
+    other = factory.institution()
+    _suspend(quiet, other, at=NOW - 2 * DAY)
+    pending = {rule.id: {inst.id, other.id} for rule in (first, broken, last)}
+    engine.run_triggered(quiet, pending, now=NOW)
+    inst.status = "active"
+    quiet.flush()
+    later = NOW + DAY
+    results = engine.run_triggered(quiet, pending, now=later)
+    assert results == {rule.id: RunResult(refreshed=1, closed=1) for rule in (first, last)}
+    for rule in (first, last):
+        alerts = {a.key: (a.status, a.closed_at, a.last_seen_at) for a in _alerts(quiet, rule.id)}
+        assert alerts == {
+            f"institution:{inst.id}": ("closed", later, NOW),
+            f"institution:{other.id}": ("open", None, later),
+        }
 
 
 # --- thresholds per region ---------------------------------------------------------------------
