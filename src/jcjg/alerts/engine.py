@@ -1076,7 +1076,7 @@ def run_triggered(
         already = _open_alerts_among(db, Alert.institution_id, by_institution)
         already |= _open_alerts_among(db, Alert.key, by_keys)
         # and their thresholds' overrides, in one read too (most rules ask for them)
-        running = [rule_id for rule_id in pending if rule_id in known]
+        running = sorted(rule_id for rule_id in pending if rule_id in known)
         limits = overrides_of(db, running) if running else {}
 
         def run(rule_id: str) -> RunResult:
@@ -1119,7 +1119,6 @@ def run_triggered(
                 open_alerts=already[rule_id], overrides=mine,
             )  # fmt: skip
 
-        running.sort()
         try:
             # all of them in one savepoint (two statements, where one each took two a rule)
             with db.begin_nested():
