@@ -29,7 +29,6 @@ import math
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import orjson
 
 __all__ = ["FOUR_BYTE_LEADS", "MAX_SAFE_INTEGER", "CanonicalJSONError", "canonical_json"]
@@ -173,8 +172,9 @@ def _write_container(
 # (an integer beyond 2**53 - 1 has one; a long fraction, which is fine, goes the careful way).
 _NUMBERS = (float, int)  # not bool: its type is bool
 _PLAIN_BYTES = b"0123456789.-,[]"
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[list(b"0123456789")] = True
+# digits as "0", every other byte as a space: a run of 16 digits is then 16 zeros in a row
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 16
 
 
 def _numbers_first(obj: list[Any] | tuple[Any, ...]) -> bool:
@@ -201,13 +201,13 @@ def _float_list(obj: list[Any] | tuple[Any, ...]) -> str | None:
         return None
     if raw.translate(None, _PLAIN_BYTES):
         return None
-    # the longest run of digits, counted in C: the distance between two non-digits
-    apart = np.diff(np.flatnonzero(~_DIGIT[np.frombuffer(raw, dtype=np.uint8)]))
-    if apart.size and int(apart.max()) > 16:
+    # a run of 16 digits, found in C (a third of the time numpy took to measure every run)
+    if _LONG_RUN in raw.translate(_DIGITS_AS_ZEROS):
         return None
     # "-0.0" is 0 (it follows "[" or "," and ends at "," or "]"); then an integral value's ".0"
     # (a plain repr ending ".0" is integral: repr writes no other trailing zero)
-    raw = raw.replace(b"-0.0,", b"0,").replace(b"-0.0]", b"0]")
+    if b"-0.0" in raw:  # rare: one search instead of two passes that change nothing
+        raw = raw.replace(b"-0.0,", b"0,").replace(b"-0.0]", b"0]")
     return raw.replace(b".0,", b",").replace(b".0]", b"]").decode("ascii")
 
 
