@@ -140,11 +140,9 @@ def _numbers(value: list[Any] | tuple[Any, ...], path: str) -> list[tuple[str, s
     if len(value) <= _AT_ONCE:
         return None
     if type(value[0]) in (list, tuple) and set(map(type, value)) <= {list, tuple}:
-        try:
-            flat = np.array(list(itertools.chain.from_iterable(value)), dtype=np.float64)
+        try:  # read straight from the rows' items; a row of rows raises ValueError
+            flat = np.fromiter(itertools.chain.from_iterable(value), dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
-            return None
-        if flat.ndim != 1:  # rows of rows
             return None
         return [] if not _small(flat).any() else None
     try:
