@@ -608,6 +608,50 @@ def test_a_rule_failing_among_others_takes_none_of_their_work(quiet, factory, on
         }
 
 
+def test_a_rule_that_failed_runs_alone_and_the_others_once(
+    quiet, factory, only_rules, caplog, monkeypatch
+):
+    """After a rule failed on write, it runs in a savepoint of its own for a while: the others
+    share theirs and run once (not again after the broken one rolled their work back), and
+    the broken one is still logged each time it fails; once that while is over it shares the
+    others' savepoint again."""
+    first, last = (dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "z"))
+    broken = dataclasses.replace(BROKEN, id="test_m_broken")
+    only_rules(first, broken, last)
+    inst = factory.institution()
+    _suspend(quiet, inst, at=NOW - 2 * DAY)
+    pending = {rule.id: {inst.id} for rule in (first, broken, last)}
+    runs: list[str] = []
+    real = engine.run_rule
+
+    def counted(db, rule_id, **kwargs):
+        runs.append(rule_id)
+        return real(db, rule_id, **kwargs)
+
+    monkeypatch.setattr(engine, "run_rule", counted)
+    with caplog.at_level(logging.INFO, logger="jcjg.alerts"):
+        first_results = engine.run_triggered(quiet, pending, now=NOW)
+        assert runs == [first.id, broken.id, first.id, broken.id, last.id]  # the fallback
+        assert "each runs alone now" in caplog.text
+        caplog.clear()
+        runs.clear()
+        later = engine.run_triggered(quiet, pending, now=NOW + DAY)
+        assert runs == [first.id, last.id, broken.id]  # each once: the broken one apart
+        assert "each runs alone now" not in caplog.text
+        assert caplog.text.count("rule test_m_broken failed on write") == 1
+        # past the while: it shares their savepoint again (and fails it again)
+        monkeypatch.setattr(engine, "FAILED_ALONE_SECONDS", 0.0)
+        caplog.clear()
+        runs.clear()
+        engine.run_triggered(quiet, pending, now=NOW + 2 * DAY)
+        assert runs == [first.id, broken.id, first.id, broken.id, last.id]
+        assert "each runs alone now" in caplog.text
+    assert first_results == {first.id: RunResult(raised=1), last.id: RunResult(raised=1)}
+    assert later == {first.id: RunResult(refreshed=1), last.id: RunResult(refreshed=1)}
+    for rule in (first, last):
+        assert [a.key for a in _alerts(quiet, rule.id)] == [f"institution:{inst.id}"]
+
+
 # --- thresholds per region ---------------------------------------------------------------------
 
 

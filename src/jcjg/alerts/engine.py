@@ -27,6 +27,7 @@ import hashlib
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -281,6 +282,14 @@ def rule(
 class _Registered:
     rules: dict[str, Rule]
     extensions: dict[str, list[RuleExtension]]
+    # the rules that failed on write, with when they last did (monotonic): see run_triggered
+    failed: dict[str, float] = field(default_factory=dict)
+
+
+# a rule that failed on write runs in a savepoint of its own for this long after its last
+# failure, not in the one the others share (its failure would roll their work back, and they
+# would run again, at every write that triggers it while it stays broken)
+FAILED_ALONE_SECONDS = 600.0
 
 
 _registered: tuple[int, _Registered] = (-1, _Registered({}, {}))
@@ -1037,10 +1046,12 @@ def run_triggered(
     """Run each rule for its institutions (its projects, for a project-scoped rule; its rows,
     for a rule judged by rows; its groups, for a rule judged by groups), all in one savepoint;
     should one fail, all again, each in a savepoint of its own. A failing rule is logged and
-    skipped: a broken rule must not refuse the write (the sweep reports it)."""
-    results: dict[str, RunResult] = {}
+    skipped: a broken rule must not refuse the write (the sweep reports it). A rule that
+    failed in the last :data:`FAILED_ALONE_SECONDS` runs in a savepoint of its own from the
+    start, so that while it stays broken the others run once, in theirs."""
     db.info[_RUNNING_KEY] = True
-    known = _current().rules
+    registered = _current()
+    known = registered.rules
     by_institution = {
         rule_id: frozenset(i for i in ids if isinstance(i, int))
         for rule_id, ids in pending.items()
@@ -1119,29 +1130,47 @@ def run_triggered(
                 open_alerts=already[rule_id], overrides=mine,
             )  # fmt: skip
 
-        try:
-            # all of them in one savepoint (two statements, where one each took two a rule)
-            with db.begin_nested():
-                for rule_id in running:
-                    results[rule_id] = run(rule_id)
-        except Exception:
-            # one failed, and took the others' work with it: each again in a savepoint of its
-            # own, the failing one logged and skipped
-            log.info("a rule raised in the rules' shared savepoint; each runs alone now")
-            results.clear()
-            for rule_id in running:
-                try:
-                    with db.begin_nested():
-                        results[rule_id] = run(rule_id)
-                except Exception:
-                    log.exception(
-                        "rule %s failed on write (%s %s)",
-                        rule_id,
-                        "groups or institutions"
-                        if rule_id in grouped
-                        else known[rule_id].scope + "s",
-                        sorted(pending[rule_id], key=str),
-                    )
+        def judged(rule_id: str) -> str:
+            what = "groups or institutions" if rule_id in grouped else known[rule_id].scope + "s"
+            return f"{what} {sorted(pending[rule_id], key=str)}"
+
+        return _in_savepoints(db, running, run, registered.failed, judged)
     finally:
         db.info.pop(_RUNNING_KEY, None)
+
+
+def _in_savepoints(
+    db: Session,
+    running: list[str],
+    run: Callable[[str], RunResult],
+    failed: dict[str, float],
+    judged: Callable[[str], str],
+) -> dict[str, RunResult]:
+    """:func:`run_triggered`'s rules run: those that failed lately (``failed``) each in a
+    savepoint of its own, the others in one they share; should one of these fail, all of them
+    again, each in its own. A rule that fails is logged (what it ``judged``), noted in
+    ``failed`` and left out of the results."""
+    results: dict[str, RunResult] = {}
+    since = time.monotonic() - FAILED_ALONE_SECONDS
+    alone = [rule_id for rule_id in running if failed.get(rule_id, since) > since]
+    shared = [rule_id for rule_id in running if rule_id not in alone]
+    try:
+        # the others in one savepoint (two statements, where one each took two a rule)
+        if shared:
+            with db.begin_nested():
+                for rule_id in shared:
+                    results[rule_id] = run(rule_id)
+    except Exception:
+        # one failed, and took the others' work with it: each again in a savepoint of its own,
+        # the failing one logged and skipped
+        log.info("a rule raised in the rules' shared savepoint; each runs alone now")
+        results.clear()
+        alone = running
+    for rule_id in alone:
+        try:
+            with db.begin_nested():
+                results[rule_id] = run(rule_id)
+        except Exception:
+            failed[rule_id] = time.monotonic()
+            log.exception("rule %s failed on write (%s)", rule_id, judged(rule_id))
     return results
