@@ -363,3 +363,40 @@ def test_the_exchange_benchs_vacuuming_follows_the_daemons_thresholds():
     assert daemon.due(dead=0, inserted=0, changed=151, rows=1000) == "ANALYZE"
     assert daemon.due(dead=251, inserted=0, changed=151, rows=1000) == "VACUUM ANALYZE"
     assert daemon.due(dead=0, inserted=1200, changed=150, rows=1000) == ""
+
+
+def test_the_exchange_benchs_search_holds_a_step_that_fell_short_once_more():
+    """The sustained search holds a step that fell short without a failed or rejected message
+    (the machine's noise) once more before it counts as not sustained; one with a failed or
+    rejected message counts at once."""
+    bench = _load("exchange")
+
+    def step(rate, *, accepted=None, failed=0, rejected=0):
+        return bench.Step(
+            offered=rate, accepted=rate if accepted is None else accepted, lag_p99_s=1.0,
+            lag_p50_s=0.5, unapplied=0, rejected=rejected, failed=failed,
+        )  # fmt: skip
+
+    def search(answers):
+        held = []
+
+        def hold(rate):
+            held.append(rate)
+            return answers(rate, held.count(rate))
+
+        found, tried = bench._search_rates(hold, 100, 1000, 2)
+        return found.offered if found else None, held
+
+    # 337.5 falls short once (too few accepted), then holds; 506.25 falls short twice
+    def noisy(rate, attempt):
+        if rate == 337.5 and attempt == 1:
+            return step(rate, accepted=0.8 * rate)
+        return step(rate, accepted=rate if rate < 500 else 0.8 * rate)
+
+    found, held = search(noisy)
+    assert held == [100, 150, 225, 337.5, 337.5, 506.25, 506.25, 421.875, 464.0625]
+    assert found == 464.0625
+    # a failed answer is no noise: the step counts as not sustained at once
+    found, held = search(lambda rate, attempt: step(rate, failed=int(rate > 200)))
+    assert held == [100, 150, 225, 187.5, 206.25]
+    assert found == 187.5
