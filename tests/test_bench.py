@@ -385,6 +385,7 @@ def test_the_exchange_benchs_search_holds_a_step_that_fell_short_once_more():
             return answers(rate, held.count(rate))
 
         found, tried = bench._search_rates(hold, 100, 1000, 2)
+        assert [t.offered for t in tried] == held  # every step held is reported
         return found.offered if found else None, held
 
     # 337.5 falls short once (too few accepted), then holds; 506.25 falls short twice
