@@ -401,3 +401,7 @@ def test_the_exchange_benchs_search_holds_a_step_that_fell_short_once_more():
     found, held = search(lambda rate, attempt: step(rate, failed=int(rate > 200)))
     assert held == [100, 150, 225, 187.5, 206.25]
     assert found == 187.5
+    # nor is a rejected message
+    found, held = search(lambda rate, attempt: step(rate, rejected=int(rate > 200)))
+    assert held == [100, 150, 225, 187.5, 206.25]
+    assert found == 187.5

@@ -102,6 +102,30 @@ def test_features_peak_and_loading_rate():
     assert slow.rate_kn_s == pytest.approx(5.0, rel=0.08)
 
 
+def test_the_loading_rate_is_the_least_squares_slope_or_none():
+    """The rate is the least-squares line's slope over the window (as ``np.polyfit`` gives
+    it); times too close together for a slope (a step of 1e-200 s, whose squares vanish:
+    polyfit raised) give no rate rather than an infinite one."""
+    curve = cube(7, peak=800, rate=11.25)
+    t, f = curve.t, curve.force
+    peak_at = int(np.argmax(f))
+    chosen = (f[: peak_at + 1] >= 0.1 * f[peak_at]) & (f[: peak_at + 1] <= 0.8 * f[peak_at])
+    fitted = np.polyfit(t[: peak_at + 1][chosen], f[: peak_at + 1][chosen], 1)[0]
+    assert curves.features(curve).rate_kn_s == pytest.approx(fitted, rel=1e-12)
+    tiny = curves.Curve(t=curve.t * 1e-200, force=curve.force)
+    assert curves.features(tiny).rate_kn_s is None
+
+
+def test_points_that_are_no_numbers_are_refused_in_chinese():
+    for points in (
+        [[0.0, 1.0], [1.0, [2.0]]],  # a row holding a list
+        [[0.0, 2**1024], [1.0, [2.0]]],  # a number beyond a float, then a list
+        [[0.0, 1.0], [1.0, None, 2.0]],  # ragged rows
+    ):
+        with pytest.raises(CurveError):
+            curves.from_points(points)
+
+
 def test_fingerprint_ranks_copies_and_not_other_specimens():
     rng = random.Random(11)
     originals = [cube(100 + i, peak=rng.uniform(760, 840)) for i in range(60)]
