@@ -572,18 +572,24 @@ def test_the_rules_a_write_triggers_run_in_one_savepoint(quiet, factory, only_ru
     assert len(savepoints) == 1
 
 
+def _a_broken_rule_between_two(quiet, factory, only_rules):
+    """Three rules (two working ones about a suspended institution, a failing one between
+    them), the institution, and what a write of it triggers."""
+    first, last = (dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "z"))
+    broken = dataclasses.replace(BROKEN, id="test_m_broken")
+    only_rules(first, broken, last)
+    inst = factory.institution()
+    _suspend(quiet, inst, at=NOW - 2 * DAY)
+    return first, broken, last, inst, {rule.id: {inst.id} for rule in (first, broken, last)}
+
+
 def test_a_rule_failing_among_others_takes_none_of_their_work(
     quiet, factory, only_rules, caplog, monkeypatch
 ):
     """A rule that fails after others ran in the shared savepoint rolls their work back with
     it: the others then run again, each in a savepoint of its own, and open their alerts once;
     the failing one is logged and skipped."""
-    first, last = (dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "z"))
-    broken = dataclasses.replace(BROKEN, id="test_m_broken")
-    only_rules(first, broken, last)
-    inst = factory.institution()
-    _suspend(quiet, inst, at=NOW - 2 * DAY)
-    pending = {rule.id: {inst.id} for rule in (first, broken, last)}
+    first, broken, last, inst, pending = _a_broken_rule_between_two(quiet, factory, only_rules)
     with caplog.at_level(logging.ERROR, logger="jcjg.alerts"):
         results = engine.run_triggered(quiet, pending, now=NOW)
     assert results == {first.id: RunResult(raised=1), last.id: RunResult(raised=1)}
@@ -619,12 +625,7 @@ def test_a_rule_that_failed_runs_alone_and_the_others_once(
     share theirs and run once (not again after the broken one rolled their work back), and
     the broken one is still logged each time it fails; once that while is over it shares the
     others' savepoint again."""
-    first, last = (dataclasses.replace(SUSPENDED, id=f"test_{name}") for name in ("a", "z"))
-    broken = dataclasses.replace(BROKEN, id="test_m_broken")
-    only_rules(first, broken, last)
-    inst = factory.institution()
-    _suspend(quiet, inst, at=NOW - 2 * DAY)
-    pending = {rule.id: {inst.id} for rule in (first, broken, last)}
+    first, broken, last, inst, pending = _a_broken_rule_between_two(quiet, factory, only_rules)
     runs: list[str] = []
     real = engine.run_rule
 
