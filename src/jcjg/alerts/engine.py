@@ -1047,8 +1047,8 @@ def run_triggered(
     for a rule judged by rows; its groups, for a rule judged by groups), all in one savepoint;
     should one fail, all again, each in a savepoint of its own. A failing rule is logged and
     skipped: a broken rule must not refuse the write (the sweep reports it). A rule that
-    failed in the last :data:`FAILED_ALONE_SECONDS` runs in a savepoint of its own from the
-    start, so that while it stays broken the others run once, in theirs."""
+    failed in the last :data:`FAILED_ALONE_SECONDS` is kept out of the shared savepoint and
+    runs in one of its own after it, so that while it stays broken the others run once."""
     db.info[_RUNNING_KEY] = True
     registered = _current()
     known = registered.rules
