@@ -14,11 +14,17 @@ A city authority (cookie session) asks the real server (``uvicorn jcjg.main:crea
 statistics, the nonconformity register and the report list, each of ``--connections``
 keep-alive connections (32) taking them in turn. Every answer must be 200 and the page asked
 for (any other answer makes the run invalid, exit status 1). The baseline, same generator,
-connections and workers, is a bare FastAPI GET on the same paths (bench/_bare_app.py).
+connections and workers, is a bare FastAPI GET on the same paths (bench/_bare_app.py). The
+server shares the lists between the readers of a scope for ``JCJG_SHARED_PAGES_SECONDS`` (2 s,
+as deployed: core.pagecache; the home is the account's own, drawn every time); a third server
+with 0 (and no analysis result kept, below) draws every page for its request:
 
     # <page>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms       (each page, then the baseline)
     BENCH pages_p99 <ms> ms ratio=<÷ bare GET p99> baseline=bare_get
     BENCH pages_throughput <req/s> req/s ratio=<÷ bare GET req/s> baseline=bare_get
+    # unshared page <page>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms
+    BENCH pages_unshared_p99 <ms> ms ratio=<÷ bare GET p99> baseline=bare_get
+    BENCH pages_unshared_throughput <req/s> req/s ratio=<÷ bare GET req/s> baseline=bare_get
     # analysis <name>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms   (each saved analysis, baseline)
     BENCH analytics_p99 <ms> ms ratio=<÷ bare GET p99 of the same paths> baseline=bare_get
 
@@ -486,21 +492,28 @@ Served = tuple[dict[str, list[float]], list[str], str]
 
 
 def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Path, cookie: str,
-                analyses: list[tuple[str, str, str]]) -> Served:  # fmt: skip
-    """The saved analyses' load on a server that keeps no result (JCJG_ANALYSIS_RESULTS_SECONDS
-    0): every answer computed by the database."""
-    cold = dict(env, JCJG_ANALYSIS_RESULTS_SECONDS="0")
+                analyses: list[tuple[str, str, str]]) -> tuple[Served, Served]:  # fmt: skip
+    """The pages' load, then the saved analyses', on a server that shares no page
+    (JCJG_SHARED_PAGES_SECONDS 0: every page drawn for its request) and keeps no result
+    (JCJG_ANALYSIS_RESULTS_SECONDS 0: every answer computed by the database)."""
+    cold = dict(env, JCJG_ANALYSIS_RESULTS_SECONDS="0", JCJG_SHARED_PAGES_SECONDS="0")
     server = ex.Server(["--factory", "jcjg.main:create_app"], args.workers, cold, log)
     server.start()
     try:
         server.wait_ready()
+        pages, p_failures = asyncio.run(
+            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, PAGES)
+        )
         found, failures = asyncio.run(
             _load(server.ports, cookie, args.connections, args.warmup, args.seconds, analyses)
         )
     finally:
         server.stop()
     said = [line for line in server.tail(400).splitlines() if "Error" in line][-3:]
-    return found, failures, f"# the server said {said}" if failures else ""
+    return (
+        (pages, p_failures, f"# the server said {said}" if p_failures else ""),
+        (found, failures, f"# the server said {said}" if failures else ""),
+    )
 
 
 def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str], log: Path,
@@ -551,33 +564,42 @@ def main(argv: list[str] | None = None) -> list[str]:
                                   cookie, analyses)  # fmt: skip
             pages, pages_a = _serve(ex, ["--factory", "jcjg.main:create_app"], args, env,
                                     Path(tmp) / "pages.log", cookie, analyses)  # fmt: skip
-            cold_a = _serve_cold(ex, args, env, Path(tmp) / "cold.log", cookie, analyses)
+            cold, cold_a = _serve_cold(ex, args, env, Path(tmp) / "cold.log", cookie, analyses)
     finally:
         if args.keep:
             print(f"# kept {url}", flush=True)
         else:
             _database(args.postgres_url, name, drop=True)
     lines += _report(args, city, made, bare, pages)
+    lines += _report(args, city, made, bare, cold, unshared=True)
     lines += _report_analytics(args, bare_a, pages_a)
     lines += _report_analytics(args, bare_a, cold_a, cold=True)
     for line in lines:
         print(line, flush=True)
-    failed = bare[1] or pages[1] or bare_a[1] or pages_a[1] or cold_a[1]
+    failed = bare[1] or pages[1] or cold[1] or bare_a[1] or pages_a[1] or cold_a[1]
     if failed or not any(line.startswith("BENCH ") for line in lines):
         raise SystemExit(1)
     return lines
 
 
-def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: Any) -> list[str]:
+def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: Any,
+            unshared: bool = False) -> list[str]:  # fmt: skip
+    """Each page's figures and the bare GET's, then ``BENCH pages_p99`` and
+    ``pages_throughput`` (``pages_unshared_...``: on the server that shares no page)."""
     seconds = args.seconds
-    lines = [
-        f"# {args.institutions} institutions, {args.records} records, {args.alerts} alerts, "
-        f"{args.reports} reports generated in {made:.0f} s; city authority of {city}; "
-        f"{args.connections} connections, {seconds:g} s after a {args.warmup:g} s warm-up, "
-        f"{args.workers} uvicorn workers, PostgreSQL; machine: {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.1f}"
-    ]
-    for label, (found, _, _) in (("page", pages), ("bare", bare)):
+    lines = (
+        []
+        if unshared
+        else [
+            f"# {args.institutions} institutions, {args.records} records, {args.alerts} alerts, "
+            f"{args.reports} reports generated in {made:.0f} s; city authority of {city}; "
+            f"{args.connections} connections, {seconds:g} s after a {args.warmup:g} s warm-up, "
+            f"{args.workers} uvicorn workers, PostgreSQL; machine: {os.cpu_count()} cores, "
+            f"load {os.getloadavg()[0]:.1f}"
+        ]
+    )
+    labels = (("unshared page", pages),) if unshared else (("page", pages), ("bare", bare))
+    for label, (found, _, _) in labels:
         for page, lat in found.items():
             lines.append(f"# {label} {page}: {len(lat) / seconds:.1f} req/s, "
                          f"p50 {_p(lat, 0.5):.1f} ms, p99 {_p(lat, 0.99):.1f} ms")  # fmt: skip
@@ -591,9 +613,10 @@ def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: 
         return lines
     rate, bare_rate = len(every) / seconds, len(bare_all) / seconds
     p99, bare_p99 = _p(every, 0.99), _p(bare_all, 0.99)
+    name = "pages_unshared" if unshared else "pages"
     lines += [
-        f"BENCH pages_p99 {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get",
-        f"BENCH pages_throughput {rate:.1f} req/s ratio={rate / bare_rate:.3f} baseline=bare_get",
+        f"BENCH {name}_p99 {p99:.2f} ms ratio={p99 / bare_p99:.3f} baseline=bare_get",
+        f"BENCH {name}_throughput {rate:.1f} req/s ratio={rate / bare_rate:.3f} baseline=bare_get",
     ]
     return lines
 

@@ -606,6 +606,7 @@ def _test_settings(environment: tuple[tuple[str, str], ...], scheme: str) -> Set
         verify_page_cache_seconds=3600,
         # a page's figures are counted on every visit: tests change data between two visits
         page_figures_seconds=0,
+        shared_pages_seconds=0,  # and a shared page drawn for its request
         analysis_results_seconds=0,  # likewise an analysis's result
         metrics_cache_seconds=0,  # and the database's figures on /metrics
         # a registry sent over the exchange is judged at every message (the sync tests set it)

@@ -75,12 +75,11 @@ class Factory:
             project_ids = (self.project().id,)
         user = User(
             username=username or f"{role.value}_{self._next()}_{secrets.token_hex(2)}",
-            display_name=f"测试{role.label}",
             role=role.value,
             region_code=region_code,
             institution_id=institution.id if institution else None,
             password_hash=hash_password(password),
-            **extra,
+            **({"display_name": f"测试{role.label}"} | extra),
         )
         user.projects = [UserProject(project_id=p) for p in project_ids]
         self.db.add(user)

@@ -249,7 +249,10 @@ def test_pages_bench_short(capsys):
     _require_postgres()
     lines = _load("pages").main(_on_postgres())
     figures = {m.group(1): m for m in (LINE.match(line) for line in lines) if m}
-    assert list(figures) == ["pages_p99", "pages_throughput", "analytics_p99", "analytics_cold_p99"]
+    assert list(figures) == [
+        "pages_p99", "pages_throughput", "pages_unshared_p99", "pages_unshared_throughput",
+        "analytics_p99", "analytics_cold_p99",
+    ]  # fmt: skip
     assert [line for line in lines if line.startswith("BENCH ")] == [
         m.group(0) for m in figures.values()
     ]
@@ -260,6 +263,7 @@ def test_pages_bench_short(capsys):
     assert not any(line.startswith("# failed") for line in lines), "\n".join(lines)
     for page in ("home", "alerts", "records", "stats", "nonconformities", "reports"):
         assert any(line.startswith(f"# page {page}: ") for line in lines)
+        assert any(line.startswith(f"# unshared page {page}: ") for line in lines)
     assert figures["analytics_p99"].group(3) == figures["analytics_cold_p99"].group(3) == "ms"
     assert sum(line.startswith("# analysis ") for line in lines) == 6
     assert sum(line.startswith("# cold analysis ") for line in lines) == 6

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
     # registry message came for this long; 0: at every message
     registry_quiet_seconds: float = Field(default=600.0, ge=0, le=86400)
     page_figures_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # a page its scope's readers share (an authority's lists: core.pagecache) is drawn at most
+    # this often per process, scope, address and kind (whole, or the results alone); a reader
+    # who changed something has theirs drawn afresh for this long; 0: every page drawn for its
+    # request
+    shared_pages_seconds: float = Field(default=2.0, ge=0, le=60)
     # requests a process answers at once, the others waiting their turn in order (0: all at
     # once); one answered longer than the lend gives its turn to the next and goes on beside
     # it (core.admission). The exchange's messages are not counted: they wait for the group

@@ -29,6 +29,7 @@ from jcjg.core.memo import TimedMemo
 from jcjg.core.methods import MethodsMiddleware
 from jcjg.core.metrics import RequestMetrics
 from jcjg.core.openapi import install_openapi
+from jcjg.core.pagecache import SharedPages
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
@@ -94,6 +95,7 @@ def create_app(
     app.state.sessionmaker = session_factory
     app.state.rate_limiters = {}
     app.state.figures = TimedMemo(settings.page_figures_seconds)
+    app.state.shared_pages = SharedPages(settings.shared_pages_seconds)
     app.state.admission = Admission(settings.request_slots, settings.request_slot_lend_seconds)
     install_error_handlers(app)
     install_openapi(app, settings)

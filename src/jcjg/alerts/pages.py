@@ -28,6 +28,7 @@ from jcjg.core.evidence import serve as serve_evidence
 from jcjg.core.forms import Id, PostedForm, form_id
 from jcjg.core.listing import Listing, ListParams, list_params
 from jcjg.core.memo import TimedMemo
+from jcjg.core.pagecache import shared_page
 from jcjg.core.pagination import Order, PageParams, page_params
 from jcjg.core.regioncodes import is_valid_code
 from jcjg.core.templating import redirect, render, render_list
@@ -53,6 +54,7 @@ _CHOICES: dict[str, Any] = {
 
 
 @router.get("/alerts", response_class=HTMLResponse)
+@shared_page  # its scope's readers share it a few seconds (core.pagecache)
 def alerts_page(
     request: Request,
     db: SessionDep,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,6 +22,7 @@ from jcjg.auth.sessions import (
     token_digest,
 )
 from jcjg.config import Settings
+from jcjg.core import pagecache
 from jcjg.core.deps import SAFE_METHODS, get_db, get_settings_dep
 from jcjg.core.errors import (
     CSRF,
@@ -122,6 +124,34 @@ def _read_principal(request: Request, db: Session, settings: Settings) -> Princi
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def shared_reader(request: Request) -> pagecache.Reader | None:
+    """The reader of a page its scope shares (hook ``pages.reader``, :mod:`jcjg.core.pagecache`):
+    the principal :func:`get_principal` finds in memory for the request's session cookie, or
+    None when it would read the database, the request carries a token, or the account must
+    change its password first."""
+    if request.headers.get("authorization", ""):
+        return None
+    cookies = request.cookies
+    cookie = cookies.get(request.app.state.settings.session_cookie)
+    if not cookie:
+        return None
+    kept = PRINCIPALS.peek(token_digest(cookie))
+    if not isinstance(kept, Principal) or kept.is_anonymous or not kept.csrf_token:
+        return None
+    if kept.via_token or kept.password_expired:
+        return None
+    return pagecache.Reader(
+        key=kept.scope_key,
+        principal=kept,
+        stand_in=replace(
+            kept, display_name=pagecache.NAME_STAND_IN, csrf_token=pagecache.CSRF_STAND_IN
+        ),
+        name=kept.display_name,
+        csrf_token=kept.csrf_token,
+        fresh=pagecache.FRESH_COOKIE in cookies,
+    )
 
 
 async def csrf_token_of(request: Request) -> str | None:

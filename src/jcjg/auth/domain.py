@@ -9,11 +9,12 @@ from fastapi import Request
 
 from jcjg.auth import jobs, models
 from jcjg.auth.choices import Role
-from jcjg.auth.deps import security_schemes
+from jcjg.auth.deps import security_schemes, shared_reader
 from jcjg.auth.scopes import ANONYMOUS
 from jcjg.core.domains import Domain, collect, current_entry, menu_for
 from jcjg.core.jobs import Job
 from jcjg.core.openapi import SECURITY_SCHEMES_HOOK
+from jcjg.core.pagecache import READER_HOOK
 
 
 def page_context(request: Request | None) -> dict[str, Any]:
@@ -69,5 +70,9 @@ DOMAIN = Domain(
     models=(models,),
     jobs=collect(jobs, Job),
     labels={"entity": ENTITIES, "field": FIELDS, "page": PAGES, "role": Role},
-    hooks={"templates.context": page_context, SECURITY_SCHEMES_HOOK: security_schemes},
+    hooks={
+        "templates.context": page_context,
+        SECURITY_SCHEMES_HOOK: security_schemes,
+        READER_HOOK: shared_reader,
+    },
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import re
 import uuid
 from collections.abc import Callable, Coroutine
@@ -25,13 +26,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jcjg.config import Settings, settings_in_use
-from jcjg.core import text
+from jcjg.core import pagecache, text
 from jcjg.core.admission import Admission
 from jcjg.core.context import AuditContext, context_of
 from jcjg.core.db import WriteWhileReading, is_busy
 from jcjg.core.errors import Busy, FieldError
 from jcjg.core.handlers import app_error_response
-from jcjg.core.later import reading, reading_session, write_pending
+from jcjg.core.later import pending, reading, reading_session, write_pending
 
 log = logging.getLogger("jcjg")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
@@ -107,14 +108,18 @@ class TransactionalRoute(APIRoute):
         given = list(kwargs.get("dependencies") or ())
         if not any(getattr(d, "dependency", None) is text.check_body for d in given):
             given.insert(0, Depends(text.check_body))  # (a router copied by include_router has it)
+        # a page its scope's readers share for a few seconds (core.pagecache), GET alone
+        self.shared = pagecache.is_shared(endpoint)
         if not _asynchronous(endpoint):  # FastAPI reads the signature through the wrapper
             endpoint = _finishing(endpoint)
         super().__init__(path, endpoint, **{**kwargs, "dependencies": given})
+        if self.shared and self.methods != {"GET"}:
+            raise TypeError(f"{path}: only a page answering GET alone can be shared")
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def transactional(request: Request) -> Response:
+        async def whole_way(request: Request) -> Response:
             answering = _ANSWERING.set(request)  # the endpoint's thread sees it (a copy)
             admission: Admission | None = getattr(request.app.state, "admission", None)
             try:
@@ -129,7 +134,34 @@ class TransactionalRoute(APIRoute):
                 await request.close()
                 await _close_db(request)
 
+        shared = self.shared
+
+        async def transactional(request: Request) -> Response:
+            pages: pagecache.SharedPages | None = getattr(request.app.state, "shared_pages", None)
+            if pages is None or pages.seconds <= 0:
+                return await whole_way(request)
+            if request.method not in SAFE_METHODS:
+                return _fresh(await whole_way(request), request, pages.seconds)
+            reader = pages.reader(request) if shared else None
+            if reader is None:
+                return await whole_way(request)
+            return await pages.answer(request, reader, lambda: whole_way(request))
+
         return transactional
+
+
+def _fresh(response: Response, request: Request, seconds: float) -> Response:
+    """``response`` to a change by a logged-in reader, with the cookie that has their pages
+    drawn afresh for as long as a shared page drawn before the change may be given: kept for
+    ``seconds``, given while drawn again for as long again, and a second (:mod:`jcjg.core.
+    pagecache`)."""
+    settings: Settings = request.app.state.settings
+    if response.status_code < 400 and request.cookies.get(settings.session_cookie):
+        response.set_cookie(
+            pagecache.FRESH_COOKIE, "1", max_age=math.ceil(2 * seconds) + 1, path="/",
+            httponly=True, samesite="lax", secure=settings.https,
+        )  # fmt: skip
+    return response
 
 
 async def _answer(
@@ -144,6 +176,7 @@ async def _answer(
             response = await handler(request)
             db = getattr(request.state, "db", None)
             if db is not None:
+                _note_writes(request, db)
                 # one hop to the thread pool for the three (each hop costs a page a tenth of a
                 # millisecond of CPU and a thread's wake-up: issue 44)
                 await run_in_threadpool(_finish, db, request.app.state.sessionmaker)
@@ -198,12 +231,20 @@ def _finishing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         if request is not None and isinstance(answer, Response):
             db = getattr(request.state, "db", None)
             if db is not None:
+                _note_writes(request, db)
                 _finish(db, request.app.state.sessionmaker)
                 request.state.db = None
         return answer
 
     finishing._finishing = True  # type: ignore[attr-defined]
     return finishing
+
+
+def _note_writes(request: Request, db: Session) -> None:
+    """Mark ``request`` as one that wrote (its answer is not shared: core.pagecache) when its
+    reading session holds writes to do after its reads (an unmasked read's audit row)."""
+    if pending(db):
+        request.state.wrote = True
 
 
 def _finish(db: Session, sessionmaker: Any) -> None:

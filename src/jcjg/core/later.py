@@ -82,6 +82,11 @@ def write_later(db: Session, write: Write, *, required: bool = True) -> None:
     db.info.setdefault(_LATER, []).append((write, required))
 
 
+def pending(db: Session) -> bool:
+    """Whether ``db`` (a reading session) holds writes :func:`write_pending` will do."""
+    return bool(db.info.get(_LATER))
+
+
 def write_pending(db: Session, factory: sessionmaker[Session]) -> None:
     """Write what :func:`write_later` kept for ``db`` (a reading session whose reads are over)
     in one transaction of its own, in ``db``'s audit context. It waits its turn for the write

@@ -43,6 +43,11 @@ EXCHANGE_APPLIED = Counter(
     ["result"],
 )
 JOB_RUNS = Counter("jcjg_job_runs", "Job runs by job and how they ended", ["job", "status"])
+SHARED_PAGES = Counter(
+    "jcjg_shared_pages",
+    "Requests for pages a scope's readers share: given (kept) or drawn (core.pagecache)",
+    ["outcome"],
+)
 RATE_LIMIT_FALLBACK = Counter(
     "jcjg_rate_limit_fallback",
     "Requests a process judged by its own buckets because the shared rate-limit store failed",

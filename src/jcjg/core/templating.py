@@ -23,10 +23,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2.compiler import CodeGenerator
 from markupsafe import Markup, escape
 
-from jcjg.core import domains, labels, text
+from jcjg.core import domains, labels, pagecache, text
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
+from jcjg.core.pagecache import REQUEST_ID_STAND_IN
 
 _templates: Jinja2Templates | None = None
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.]+(?:[+-]\d{2}:\d{2}|Z)")
@@ -284,7 +285,23 @@ def page_csrf_token(request: Request) -> tuple[str, bool]:
 
 
 def _base_context(request: Request) -> tuple[dict[str, Any], str, bool]:
-    """What every page's template gets, the page's CSRF token and whether its cookie is due."""
+    """What every page's template gets, the page's CSRF token and whether its cookie is due.
+    A page drawn to be shared by its scope's readers (:mod:`jcjg.core.pagecache`) gets its
+    reader with stand-ins for their name and token, and a stand-in for the request's id."""
+    drawing: pagecache.Drawing | None = getattr(request.state, "shared_page", None)
+    if drawing is not None:
+        state = request.state
+        principal = getattr(state, "principal", None)
+        request_id = getattr(state, "request_id", "")
+        state.principal, state.request_id = drawing.reader.stand_in, REQUEST_ID_STAND_IN
+        try:
+            return _base_context_of(request)
+        finally:
+            state.principal, state.request_id = principal, request_id
+    return _base_context_of(request)
+
+
+def _base_context_of(request: Request) -> tuple[dict[str, Any], str, bool]:
     token, new_cookie = page_csrf_token(request)
     ctx: dict[str, Any] = {
         **_hooked_context(request),

@@ -19,6 +19,7 @@ from jcjg.core.deps import SessionDep, TransactionalRoute
 from jcjg.core.errors import ValidationFailed, errors_by_field
 from jcjg.core.forms import Day, Id, PostedForm
 from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagecache import shared_page
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import redirect, render
 from jcjg.core.text import text_fields
@@ -71,6 +72,7 @@ def _labels(db: Session, by: str, keys: list[str]) -> dict[str, str]:
 
 
 @router.get("/nonconformities", response_class=HTMLResponse)
+@shared_page  # its scope's readers share it a few seconds (core.pagecache)
 def register_page(
     request: Request,
     db: SessionDep,

@@ -22,6 +22,7 @@ from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import NotFound
 from jcjg.core.forms import Id
 from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagecache import shared_page
 from jcjg.core.pagination import PageParams, count_total, page_params, paginate
 from jcjg.core.templating import Panel, render
 from jcjg.documents.qr import qr_png, qr_svg
@@ -47,6 +48,7 @@ _CHOICES: dict[str, Any] = {
 
 
 @router.get("/reports", response_class=HTMLResponse)
+@shared_page  # its scope's readers share it a few seconds (core.pagecache)
 def report_list(
     request: Request,
     db: SessionDep,

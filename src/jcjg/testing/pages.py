@@ -28,6 +28,7 @@ from jcjg.core.deps import SessionDep, SettingsDep, TransactionalRoute
 from jcjg.core.errors import BadRequest, NotFound
 from jcjg.core.forms import Day, Id
 from jcjg.core.listing import Listing, ListParams, list_params
+from jcjg.core.pagecache import shared_page
 from jcjg.core.pagination import (
     PageParams,
     count_total,
@@ -92,6 +93,7 @@ FiltersDep = Annotated[Filters, Depends(list_filters)]
 
 
 @router.get("/testing/records", response_class=HTMLResponse)
+@shared_page  # its scope's readers share it a few seconds (core.pagecache)
 def record_list(
     request: Request,
     db: SessionDep,
@@ -211,6 +213,7 @@ def _narrowed(db: Session, filters: Filters, rule: str) -> list[str]:
 
 
 @router.get("/testing/stats", response_class=HTMLResponse)
+@shared_page  # its scope's readers share it a few seconds (core.pagecache)
 def record_statistics(
     request: Request,
     db: SessionDep,

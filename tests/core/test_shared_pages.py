@@ -1,0 +1,334 @@
+"""An authority's lists shared by the readers of a scope for a few seconds (core.pagecache,
+issue 44 item 3): drawn once with stand-ins for the reader's name and token, given to every
+reader of the same scope with their own; never to another scope, role or set of permissions;
+never an export, an error or an answer that wrote; drawn afresh for a reader who just changed
+something, and once the seconds are over."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from markupsafe import escape
+
+from jcjg.auth.choices import Role
+from jcjg.core import pagecache
+from jcjg.core.deps import TransactionalRoute
+from tests.factories import csrf_from, login
+
+HTML = {"accept": "text/html"}
+REGION = "360402"
+
+
+@pytest.fixture
+def pages(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> pagecache.SharedPages:
+    """The app's shared pages, kept a minute (the tests' settings keep none); principals kept
+    ten (however slow the first page), as a busy process holds them."""
+    from jcjg.auth.sessions import PRINCIPALS
+
+    monkeypatch.setattr(PRINCIPALS, "seconds", 600.0)
+    shared: pagecache.SharedPages = app.state.shared_pages
+    monkeypatch.setattr(shared, "seconds", 60.0)
+    return shared
+
+
+@pytest.fixture
+def second_client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, headers=HTML, follow_redirects=False) as c:
+        yield c
+
+
+def _reader(client: TestClient, factory, role=Role.CITY_AUTHORITY, region=REGION, **values):  # type: ignore[no-untyped-def]
+    user = factory.user(role, region_code=region, **values)
+    login(client, user.username)
+    return user
+
+
+def _ready(*clients: TestClient) -> None:
+    """Each client's principal held by the process (read by a first page), once every account
+    and session is made: a change to one drops them all."""
+    for client in clients:
+        assert client.get("/").status_code == 200
+
+
+def _token(html: str) -> str:
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_a_scopes_readers_share_a_page_each_with_their_own_name_and_token(
+    browser_client, second_client, factory, pages
+):
+    institution = factory.institution(region_code=REGION)
+    factory.alert(institution, subject="先前的压力试验机")
+    factory.db.commit()
+    first = _reader(browser_client, factory, display_name="王检查")
+    second = _reader(second_client, factory, display_name="李<监督>&")
+    _ready(browser_client, second_client)
+    page = browser_client.get("/alerts")  # drawn, and kept
+    assert page.status_code == 200
+    assert "先前的压力试验机" in page.text
+    assert "王检查" in page.text
+    first_token = _token(page.text)
+    assert first_token == csrf_from(page.text)
+    factory.alert(institution, subject="其后的压力试验机")  # changed since it was drawn
+    factory.db.commit()
+    drawn = pages.misses
+
+    shared = second_client.get("/alerts")
+
+    assert shared.status_code == 200
+    assert pages.misses == drawn
+    assert pages.hits >= 1
+    assert "其后的压力试验机" not in shared.text  # as it was drawn a moment ago
+    assert "先前的压力试验机" in shared.text
+    # the second reader's own name (escaped) and token, nothing of the first's or a stand-in
+    assert str(escape(second.display_name)) in shared.text
+    assert "王检查" not in shared.text
+    assert first_token not in shared.text
+    own = _token(shared.text)
+    assert own != first_token
+    assert csrf_from(shared.text) == own
+    for stand_in in (pagecache.NAME_STAND_IN, pagecache.CSRF_STAND_IN):
+        assert stand_in not in shared.text
+        assert stand_in not in page.text
+    assert int(shared.headers["content-length"]) == len(shared.content)
+    assert shared.headers["content-type"].startswith("text/html")
+    assert "HX-Request" in shared.headers["vary"]
+    # the token works: the second reader's change is taken with it
+    alert_id = re.search(r'href="/alerts/(\d+)"', shared.text)
+    assert alert_id
+    done = second_client.post(
+        f"/alerts/{alert_id.group(1)}/case", data={"csrf_token": own, "action": "confirm"}
+    )
+    assert done.status_code == 303
+    assert first.id != second.id
+
+
+@pytest.mark.parametrize(
+    ("role", "region"),
+    [
+        (Role.CITY_AUTHORITY, "360100"),  # another city
+        (Role.STATION, REGION),  # another role over the same region
+    ],
+)
+def test_another_scope_or_role_never_gets_the_page(
+    browser_client, second_client, factory, pages, role, region
+):
+    institution = factory.institution(region_code=REGION)
+    factory.alert(institution, subject="本市的压力试验机")
+    factory.db.commit()
+    _reader(browser_client, factory)
+    _reader(second_client, factory, role=role, region=region)
+    _ready(browser_client, second_client)
+    assert "本市的压力试验机" in browser_client.get("/alerts").text
+    hits = pages.hits
+
+    other = second_client.get("/alerts")
+
+    assert other.status_code == 200
+    assert pages.hits == hits  # drawn for its own scope
+    if region != REGION:
+        assert "本市的压力试验机" not in other.text
+
+
+def test_the_same_role_with_other_permissions_never_gets_the_page(
+    browser_client, second_client, factory, pages, monkeypatch
+):
+    """The scope's key holds the permissions: a reader whose permissions differ (a role's grants
+    changed while the first reader's principal is still kept) gets a page of their own."""
+    from dataclasses import replace
+
+    from jcjg.auth import deps as auth_deps
+
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    assert browser_client.get("/alerts").status_code == 200
+    hits = pages.hits
+    reader = auth_deps.shared_reader
+
+    def fewer(request):  # type: ignore[no-untyped-def]
+        found = reader(request)
+        if found is None or found.principal.display_name != found.name:
+            return found
+        fewer_permissions = found.principal.permissions - {"institution:read"}
+        principal = replace(found.principal, permissions=fewer_permissions)
+        return replace(found, key=principal.scope_key, principal=principal)
+
+    monkeypatch.setattr(pages, "_readers", [fewer])
+    assert second_client.get("/alerts").status_code == 200
+    assert pages.hits == hits
+
+
+def test_results_alone_are_kept_apart_from_the_whole_page(
+    browser_client, second_client, factory, pages
+):
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    whole = browser_client.get("/testing/records")
+    part = second_client.get("/testing/records", headers={"HX-Request": "true"})
+    assert whole.status_code == part.status_code == 200
+    assert "<html" in whole.text
+    assert "<html" not in part.text
+    again = second_client.get("/testing/records")
+    assert "<html" in again.text
+    assert pages.hits == 1  # the whole page, once
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/testing/records?format=xlsx", 200),  # an export (audited): a file, never kept
+        ("/alerts?status=bogus", 400),  # a refusal
+        ("/reports?sort=nonesuch", 400),
+    ],
+)
+def test_an_export_or_a_refusal_is_never_kept(
+    browser_client, second_client, factory, pages, path, status
+):
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    assert browser_client.get(path).status_code == status
+    assert second_client.get(path).status_code == status
+    assert pages.hits == 0
+
+
+def test_a_page_that_wrote_is_not_kept(browser_client, second_client, factory, pages, monkeypatch):
+    """A reading request that leaves writes for after its reads (an unmasked read's audit row)
+    answers its own reader alone."""
+    from jcjg.core import later
+
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    monkeypatch.setattr(later, "pending", lambda db: True)
+    monkeypatch.setattr("jcjg.core.deps.pending", lambda db: True)
+    assert browser_client.get("/nonconformities").status_code == 200
+    assert second_client.get("/nonconformities").status_code == 200
+    assert pages.hits == 0
+
+
+def test_a_reader_who_changed_something_sees_it_at_once(
+    browser_client, second_client, factory, pages
+):
+    institution = factory.institution(region_code=REGION)
+    alert = factory.alert(institution, subject="待确认的压力试验机")
+    factory.db.commit()
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    first = browser_client.get("/alerts")
+    assert "待确认的压力试验机" in first.text
+    factory.alert(institution, subject="新出现的压力试验机")
+    factory.db.commit()
+    assert "新出现的压力试验机" not in second_client.get("/alerts").text  # kept
+
+    refused = second_client.post(f"/alerts/{alert.id}/case", data={"action": "confirm"})
+    assert refused.status_code == 403  # no token: no change, no fresh cookie
+    assert pagecache.FRESH_COOKIE not in refused.cookies
+    token = _token(second_client.get("/alerts").text)
+    done = second_client.post(
+        f"/alerts/{alert.id}/case", data={"csrf_token": token, "action": "confirm"}
+    )
+    assert done.status_code == 303
+    assert pagecache.FRESH_COOKIE in done.cookies
+    drawn = pages.misses
+
+    fresh = second_client.get("/alerts")
+
+    assert pages.misses == drawn + 1
+    assert "新出现的压力试验机" in fresh.text
+
+
+def test_a_lapsed_page_is_drawn_again_and_none_is_kept_when_off(
+    browser_client, second_client, factory, pages, monkeypatch
+):
+    institution = factory.institution(region_code=REGION)
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    assert browser_client.get("/reports").status_code == 200
+    assert second_client.get("/reports").status_code == 200
+    assert pages.hits == 1
+    factory.alert(institution, subject="过了几秒的压力试验机")
+    factory.db.commit()
+    for kept in pages._pages.values():
+        kept.at -= 61.0  # a minute and a second ago: lapsed
+    assert "过了几秒的压力试验机" in second_client.get("/alerts").text  # not kept: drawn
+    monkeypatch.setattr(pages, "seconds", 0.0)
+    hits = pages.hits
+    browser_client.get("/alerts")
+    second_client.get("/alerts")
+    assert pages.hits == hits
+
+
+def test_a_reader_whose_principal_is_not_in_memory_goes_the_whole_way(
+    browser_client, second_client, factory, pages
+):
+    from jcjg.auth.sessions import PRINCIPALS
+
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    assert browser_client.get("/alerts").status_code == 200
+    PRINCIPALS.clear()
+    hits = pages.hits
+    assert second_client.get("/alerts").status_code == 200
+    assert pages.hits == hits
+
+
+def test_only_a_page_answering_get_alone_may_be_shared():
+    @pagecache.shared_page
+    def change() -> None: ...
+
+    with pytest.raises(TypeError, match="GET alone"):
+        TransactionalRoute("/somewhere", change, methods=["POST"])
+    assert TransactionalRoute("/somewhere", change, methods=["GET"]).shared
+
+
+def _marked(app: FastAPI) -> list[str]:
+    from tests.factories import all_routes
+
+    return sorted(
+        route.path
+        for route in all_routes(app.routes)
+        if isinstance(route, TransactionalRoute) and route.shared
+    )
+
+
+def test_every_shared_page_differs_between_two_readers_of_a_scope_only_by_name_and_token(
+    app, browser_client, second_client, factory
+):
+    """Each page marked ``@shared_page``, drawn (not shared: the tests' settings keep none) for
+    two readers of one scope with data in it, whole and as results alone: the two answers are
+    the same once each reader's name and token are taken out. A page showing anything else of
+    its reader (their id, their own filters) fails here before it is shown to another."""
+    marked = _marked(app)
+    assert marked == [
+        "/alerts", "/nonconformities", "/reports", "/testing/records", "/testing/stats"
+    ]  # fmt: skip
+    institution = factory.institution(region_code=REGION)
+    factory.alert(institution, subject="两人都看的压力试验机")
+    factory.db.commit()
+    readers = [
+        (browser_client, _reader(browser_client, factory, display_name="甲读者")),
+        (second_client, _reader(second_client, factory, display_name="乙读者")),
+    ]
+    for path in marked:
+        for headers in ({}, {"HX-Request": "true"}):
+            answers = []
+            for client, user in readers:
+                page = client.get(path, headers=headers)
+                assert page.status_code == 200, path
+                token = _token(client.get("/").text)
+                answers.append(
+                    page.text.replace(user.display_name, "<读者>").replace(token, "<令牌>")
+                )
+            assert answers[0] == answers[1], (path, headers)
