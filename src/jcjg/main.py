@@ -30,6 +30,7 @@ from jcjg.core.methods import MethodsMiddleware
 from jcjg.core.metrics import RequestMetrics
 from jcjg.core.openapi import install_openapi
 from jcjg.core.pagecache import SharedPages
+from jcjg.core.templating import wants_fragment
 
 API_DESCRIPTION = """建设工程检测监管信息服务平台的 JSON 接口。
 
@@ -95,7 +96,7 @@ def create_app(
     app.state.sessionmaker = session_factory
     app.state.rate_limiters = {}
     app.state.figures = TimedMemo(settings.page_figures_seconds)
-    app.state.shared_pages = SharedPages(settings.shared_pages_seconds)
+    app.state.shared_pages = SharedPages(settings.shared_pages_seconds, wants_fragment)
     app.state.admission = Admission(settings.request_slots, settings.request_slot_lend_seconds)
     install_error_handlers(app)
     install_openapi(app, settings)

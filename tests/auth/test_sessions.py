@@ -192,3 +192,38 @@ def test_a_witness_lands_on_the_phone_pages_unless_a_page_was_asked_for(app, fac
             )  # fmt: skip
             assert response.status_code == 303
             assert response.headers["location"] == lands
+
+
+def test_a_sessions_last_use_keeps_the_principals_held_and_its_end_drops_them(
+    app, browser_client, db, factory, monkeypatch
+):
+    """Noting a session's last use (every 30 s a session) changes nothing a principal holds:
+    the principals the process keeps stay (with many readers they were dropped several times a
+    second). A session's end, a user's change still drop them at once."""
+    from jcjg.auth import sessions
+
+    monkeypatch.setattr(sessions.PRINCIPALS, "seconds", 600.0)
+    other = TestClient(app, headers={"accept": "text/html"}, follow_redirects=False)
+    reader, idle = factory.user(), factory.user()
+    login(browser_client, reader.username)
+    login(other, idle.username)
+    for client in (browser_client, other):
+        assert client.get("/").status_code == 200  # both principals kept
+    held = dict(sessions.PRINCIPALS._entries)
+    assert len(held) == 2
+    stale = utcnow() - sessions.TOUCH_AFTER - dt.timedelta(seconds=5)
+    db.execute(update(UserSession).where(UserSession.user_id == idle.id).values(last_seen_at=stale))
+    db.commit()
+    sessions.PRINCIPALS._entries.update(held)  # that update was an account change: kept again
+    sessions.PRINCIPALS._entries.pop(next(k for k, v in held.items() if v[1].user_id == idle.id))
+    assert other.get("/").status_code == 200  # reads its session: its last use noted
+    touched = db.scalar(select(UserSession.last_seen_at).where(UserSession.user_id == idle.id))
+    assert touched is not None
+    assert touched.replace(tzinfo=None) > stale.replace(tzinfo=None)
+    assert any(v[1].user_id == reader.id for v in sessions.PRINCIPALS._entries.values())
+
+    session_id = db.scalar(select(UserSession.id).where(UserSession.user_id == idle.id))
+    sessions.end_session(db=db, session_id=session_id)
+    db.commit()
+    assert not sessions.PRINCIPALS._entries
+    other.close()

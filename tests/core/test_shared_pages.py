@@ -6,6 +6,7 @@ something, and once the seconds are over."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 
@@ -254,19 +255,64 @@ def test_a_lapsed_page_is_drawn_again_and_none_is_kept_when_off(
     _reader(browser_client, factory)
     _reader(second_client, factory)
     _ready(browser_client, second_client)
-    assert browser_client.get("/reports").status_code == 200
-    assert second_client.get("/reports").status_code == 200
-    assert pages.hits == 1
+    assert browser_client.get("/alerts").status_code == 200
     factory.alert(institution, subject="过了几秒的压力试验机")
     factory.db.commit()
+    assert "过了几秒的压力试验机" not in second_client.get("/alerts").text  # kept
+    assert pages.hits == 1
     for kept in pages._pages.values():
-        kept.at -= 61.0  # a minute and a second ago: lapsed
-    assert "过了几秒的压力试验机" in second_client.get("/alerts").text  # not kept: drawn
+        kept.at -= 61.0  # drawn a minute and a second ago: lapsed
+    drawn = pages.misses
+    assert "过了几秒的压力试验机" in second_client.get("/alerts").text
+    assert pages.misses == drawn + 1
     monkeypatch.setattr(pages, "seconds", 0.0)
     hits = pages.hits
     browser_client.get("/alerts")
     second_client.get("/alerts")
     assert pages.hits == hits
+
+
+def test_a_header_given_twice_does_not_put_a_whole_page_where_results_are_kept(
+    browser_client, second_client, factory, pages
+):
+    """The key says what the page answered (core.templating.wants_fragment: the first of a
+    header given twice), not the header's last copy."""
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    twice = browser_client.get("/alerts", headers=[("HX-Request", "false"), ("HX-Request", "true")])
+    assert "<html" in twice.text
+    part = second_client.get("/alerts", headers={"HX-Request": "true"})
+    assert part.status_code == 200
+    assert "<html" not in part.text
+
+
+def test_a_page_that_read_its_readers_own_rows_is_not_kept(
+    browser_client, second_client, factory, pages, monkeypatch
+):
+    """A scope clause naming the reader's own rows (``auth.scopes.scope_clause`` on a model
+    with a "self" column) marks the page being drawn as theirs alone."""
+    from jcjg.alerts import pages as alert_pages
+    from jcjg.auth.models import ApiToken
+    from jcjg.auth.scopes import scope_clause
+
+    listed = alert_pages._list_context
+
+    def with_own_rows(db, principal, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scope_clause(ApiToken, principal)  # as a list of the reader's tokens would
+        return listed(db, principal, *args, **kwargs)
+
+    monkeypatch.setattr(alert_pages, "_list_context", with_own_rows)
+    _reader(browser_client, factory)
+    _reader(second_client, factory)
+    _ready(browser_client, second_client)
+    assert browser_client.get("/alerts").status_code == 200
+    assert second_client.get("/alerts").status_code == 200
+    assert pages.hits == 0
+    monkeypatch.setattr(alert_pages, "_list_context", listed)
+    assert browser_client.get("/alerts").status_code == 200
+    assert second_client.get("/alerts").status_code == 200
+    assert pages.hits == 1
 
 
 def test_a_reader_whose_principal_is_not_in_memory_goes_the_whole_way(
@@ -303,23 +349,21 @@ def _marked(app: FastAPI) -> list[str]:
     )
 
 
+@pytest.mark.demo  # a city's year of records, reports, nonconformities and alerts
 def test_every_shared_page_differs_between_two_readers_of_a_scope_only_by_name_and_token(
     app, browser_client, second_client, factory
 ):
     """Each page marked ``@shared_page``, drawn (not shared: the tests' settings keep none) for
-    two readers of one scope with data in it, whole and as results alone: the two answers are
-    the same once each reader's name and token are taken out. A page showing anything else of
-    its reader (their id, their own filters) fails here before it is shown to another."""
+    two readers of the demo city, whole and as results alone: the two answers are the same
+    once each reader's name and token are taken out. A page showing anything else of its
+    reader (their id, their own filters or rows) fails here before it is shown to another."""
     marked = _marked(app)
     assert marked == [
         "/alerts", "/nonconformities", "/reports", "/testing/records", "/testing/stats"
     ]  # fmt: skip
-    institution = factory.institution(region_code=REGION)
-    factory.alert(institution, subject="两人都看的压力试验机")
-    factory.db.commit()
     readers = [
-        (browser_client, _reader(browser_client, factory, display_name="甲读者")),
-        (second_client, _reader(second_client, factory, display_name="乙读者")),
+        (browser_client, _reader(browser_client, factory, region="360400", display_name="甲读者")),
+        (second_client, _reader(second_client, factory, region="360400", display_name="乙读者")),
     ]
     for path in marked:
         for headers in ({}, {"HX-Request": "true"}):
@@ -332,3 +376,153 @@ def test_every_shared_page_differs_between_two_readers_of_a_scope_only_by_name_a
                     page.text.replace(user.display_name, "<读者>").replace(token, "<令牌>")
                 )
             assert answers[0] == answers[1], (path, headers)
+            if path != "/testing/stats":
+                assert "<tbody" in answers[0], (path, "no rows to compare")
+                assert answers[0].count("<tr") > 3, (path, "too few rows to compare")
+
+
+# --- the cache alone: concurrent askers, lapses, older drawings, failures, bounds -------------
+
+
+def _asked(path: str = "/alerts", principal: object = "甲") -> object:
+    from starlette.requests import Request
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
+             "headers": [], "state": {"principal": principal, "request_id": "r1"}}  # fmt: skip
+    return Request(scope)
+
+
+def _reader_of(principal: object = "甲", fresh: bool = False) -> pagecache.Reader:
+    return pagecache.Reader(key=("市",), principal=principal, stand_in=principal,
+                            name="读者", csrf_token="tok", fresh=fresh)  # fmt: skip
+
+
+class _Draws:
+    """A page's drawings: each takes ``seconds``, counts how many run at once, and answers
+    ``body`` (a 200 HTML page, ``cookie``: one that sets a cookie, never kept)."""
+
+    def __init__(
+        self,
+        body: bytes = b"<p>" + pagecache.NAME_STAND_IN.encode() + b"</p>",
+        seconds: float = 0.05,
+        cookie: bool = False,
+        fail: bool = False,
+    ) -> None:
+        self.body, self.seconds, self.cookie, self.fail = body, seconds, cookie, fail
+        self.count = self.running = self.most = 0
+
+    async def __call__(self):  # type: ignore[no-untyped-def]
+        from fastapi.responses import HTMLResponse
+
+        self.count += 1
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.seconds)
+            if self.fail:
+                raise RuntimeError("drawing failed")
+        finally:
+            self.running -= 1
+        response = HTMLResponse(self.body)
+        if self.cookie:
+            response.set_cookie("c", "1")
+        return response
+
+
+def _cache(seconds: float = 60.0) -> pagecache.SharedPages:
+    return pagecache.SharedPages(seconds, lambda request: False)
+
+
+def test_askers_of_one_page_wait_for_one_drawing_each_with_their_own_name():
+    cache, draws = _cache(), _Draws()
+
+    async def run():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(
+            *(cache.answer(_asked(), _reader_of(), draws) for _ in range(6))
+        )
+
+    answers = asyncio.run(run())
+    assert draws.count == 1
+    assert [a.body for a in answers] == ["<p>读者</p>".encode()] * 6
+    assert cache.hits == 5
+
+
+def test_askers_of_a_page_that_cannot_be_kept_draw_at_once_not_in_turn():
+    cache, draws = _cache(), _Draws(cookie=True)
+
+    async def run():  # type: ignore[no-untyped-def]
+        await asyncio.gather(*(cache.answer(_asked(), _reader_of(), draws) for _ in range(4)))
+        draws.most = 0
+        await asyncio.gather(*(cache.answer(_asked(), _reader_of(), draws) for _ in range(4)))
+
+    asyncio.run(run())
+    assert draws.count == 8
+    assert draws.most == 4  # once known unkept, nobody waits for another's drawing
+    assert cache.hits == 0
+
+
+def test_a_lapsed_page_is_given_while_one_asker_draws_it_again():
+    cache, draws = _cache(1.0), _Draws(seconds=0.1)
+
+    async def run():  # type: ignore[no-untyped-def]
+        await cache.answer(_asked(), _reader_of(), draws)
+        for kept in cache._pages.values():
+            kept.at -= 1.5  # lapsed, less than twice the seconds ago
+        drawer = asyncio.ensure_future(cache.answer(_asked(), _reader_of(), draws))
+        await asyncio.sleep(0.01)
+        given = await cache.answer(_asked(), _reader_of(), draws)
+        await drawer
+        return given
+
+    given = asyncio.run(run())
+    assert given.status_code == 200
+    assert draws.count == 2
+    assert cache.hits == 1
+
+
+def test_a_drawing_begun_before_a_newer_one_does_not_replace_it():
+    """A slow drawing that began before a change, ending after a fresh drawing (its writer's)
+    was kept, leaves the fresh one kept."""
+    cache = _cache()
+    slow = _Draws(body=b"<p>old</p>", seconds=0.2)
+    quick = _Draws(body=b"<p>new</p>", seconds=0.01)
+
+    async def run():  # type: ignore[no-untyped-def]
+        old = asyncio.ensure_future(cache.answer(_asked(), _reader_of(), slow))
+        await asyncio.sleep(0.05)
+        await cache.answer(_asked(), _reader_of(fresh=True), quick)  # the writer's
+        await old
+        return await cache.answer(_asked(), _reader_of(), slow)
+
+    assert asyncio.run(run()).body == b"<p>new</p>"
+    assert slow.count == 1
+
+
+def test_a_drawing_that_fails_fails_its_asker_and_the_others_draw():
+    cache, failing = _cache(), _Draws(fail=True)
+
+    async def run():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(
+            *(cache.answer(_asked(), _reader_of(), failing) for _ in range(3)),
+            return_exceptions=True,
+        )
+
+    answers = asyncio.run(run())
+    assert all(isinstance(a, RuntimeError) for a in answers)
+    assert failing.count == 3
+    assert not cache._drawing
+
+
+def test_the_pages_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(pagecache, "MAX_PAGES", 3)
+    cache = _cache()
+
+    async def run():  # type: ignore[no-untyped-def]
+        for n in range(5):
+            await cache.answer(_asked(f"/alerts/{n}"), _reader_of(), _Draws())
+
+    asyncio.run(run())
+    assert [key[0] for key in cache._pages] == ["/alerts/2", "/alerts/3", "/alerts/4"]
+    monkeypatch.setattr(pagecache, "MAX_BYTES", 80)
+    asyncio.run(cache.answer(_asked("/big"), _reader_of(), _Draws(body=b"x" * 20)))
+    assert "/big" not in [key[0] for key in cache._pages]  # over an eighth of the bytes

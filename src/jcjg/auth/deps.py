@@ -145,11 +145,18 @@ def shared_reader(request: Request) -> pagecache.Reader | None:
     return pagecache.Reader(
         key=kept.scope_key,
         principal=kept,
+        # what the page is drawn for: no account's own name, token or id (0 is no account's)
         stand_in=replace(
-            kept, display_name=pagecache.NAME_STAND_IN, csrf_token=pagecache.CSRF_STAND_IN
+            kept,
+            display_name=pagecache.NAME_STAND_IN,
+            csrf_token=pagecache.CSRF_STAND_IN,
+            user_id=0,
+            username="",
+            session_id=None,
         ),
         name=kept.display_name,
         csrf_token=kept.csrf_token,
+        username=kept.username or "",
         fresh=pagecache.FRESH_COOKIE in cookies,
     )
 

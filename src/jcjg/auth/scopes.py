@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import False_, Grouping, True_
 from sqlalchemy.sql.visitors import InternalTraversal, anon_map
 
 from jcjg.auth.choices import Role, ScopeKind
-from jcjg.core import labels
+from jcjg.core import labels, pagecache
 from jcjg.core.db import utcnow
 from jcjg.core.errors import NotFound, PermissionDenied
 from jcjg.core.regioncodes import in_subtree, prefix_bounds, scope_prefix
@@ -327,7 +327,11 @@ def scope_clause(model: Any, principal: Principal, filed: bool = True) -> Column
     Made once per model, scope and (Beijing) day, then kept: a clause is an immutable
     expression that any number of statements may hold, and a page's 2-7 scoped statements
     built theirs anew, ~8 % of a list page's CPU (issue 44)."""
-    key = (model, principal.scope_kind, principal.region_code, principal.institution_id,
+    kind = principal.scope_kind
+    own = kind is not ScopeKind.GLOBAL and principal.user_id is not None
+    if own and _column(model, "self") is not None:
+        pagecache.personal()  # the reader's own rows: a page reading them is theirs alone
+    key = (model, kind, principal.region_code, principal.institution_id,
            principal.project_ids, principal.user_id, filed, beijing_date(utcnow()))  # fmt: skip
     clause = _CLAUSES.get(key)
     if clause is None:

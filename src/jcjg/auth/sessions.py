@@ -45,6 +45,10 @@ _PERMISSIONS = TimedMemo(5.0)
 # other processes see a logout, a lock or a new role within those seconds.
 PRINCIPALS = TimedMemo(2.0, max_entries=10_000)
 _CHANGED = "jcjg.auth.changed"
+# marks the statement that only notes a session's last use: every session's, every 30 s, would
+# otherwise drop every principal the process holds (with a hundred readers, several times a
+# second), and each of their next requests would read its session, user and grants again
+_LAST_USE = "jcjg_session_last_use"
 
 
 @event.listens_for(Session, "after_flush")
@@ -62,6 +66,8 @@ def _accounts_changed_in_bulk(state: ORMExecuteState) -> None:
     mapper = state.bind_mapper
     bulk = state.is_update or state.is_delete
     if bulk and mapper is not None and mapper.class_ in (User, UserSession, UserProject):
+        if state.execution_options.get(_LAST_USE):
+            return  # a session's last use (_touch): nothing a principal holds
         state.session.info.setdefault(_CHANGED, set()).add("principals")
 
 
@@ -186,7 +192,7 @@ def _touch(db: Session, *, row_id: int, now: dt.datetime) -> None:
         update(UserSession)
         .where(UserSession.id.in_(free))
         .values(last_seen_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, **{_LAST_USE: True})
     )
 
 

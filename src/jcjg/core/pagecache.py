@@ -37,10 +37,12 @@ Everything here runs on the process's event loop; the drawing in the thread pool
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -63,17 +65,16 @@ MAX_BYTES = 16 * 1024 * 1024
 NAME_STAND_IN = "jcjgreader" + secrets.token_hex(12)
 CSRF_STAND_IN = "jcjgcsrf" + secrets.token_hex(16)
 REQUEST_ID_STAND_IN = "jcjgrequest" + secrets.token_hex(12)
-# the request headers a page's answer varies on (core.templating.wants_fragment)
-_VARIES = (b"hx-request", b"hx-history-restore-request", b"hx-boosted")
 _KEPT_HEADERS = frozenset({b"content-type", b"vary", b"content-language"})
 _GIVEN, _DRAWN = SHARED_PAGES.labels("given"), SHARED_PAGES.labels("drawn")
 
 
 def shared_page(endpoint: F) -> F:
     """Mark a page's endpoint as one the readers of a scope share for a few seconds: what it
-    answers must depend only on the reader's scope, the address and the headers of
-    :data:`_VARIES` (it may show the reader's name and CSRF token, which each answer
-    replaces). Routes of ``core.deps.TransactionalRoute`` answering GET only."""
+    answers must depend only on the reader's scope, the address and whether htmx asks for a
+    part of it (it may show the reader's name and CSRF token, which each answer replaces; one
+    that reads the reader's own rows is not kept: :func:`personal`). Routes of
+    ``core.deps.TransactionalRoute`` answering GET only."""
     setattr(endpoint, SHARED, True)
     return endpoint
 
@@ -87,40 +88,63 @@ class Reader:
     """Who asks for a shared page, as the page depends on them: ``key``, what its content
     depends on (the principal's scope key); ``principal``, the one the request's
     authentication will find; ``stand_in``, that principal with :data:`NAME_STAND_IN` and
-    :data:`CSRF_STAND_IN` for its name and token (what the page is drawn for); ``name`` and
-    ``csrf_token``, the reader's own; ``fresh``: they changed something a moment ago."""
+    :data:`CSRF_STAND_IN` for its name and token, and no account of its own (what the page is
+    drawn for); ``name``, ``csrf_token`` and ``username``, the reader's own (a page showing the
+    last is not kept); ``fresh``: they changed something a moment ago."""
 
     key: Hashable
     principal: Any
     stand_in: Any
     name: str
     csrf_token: str
+    username: str = ""
     fresh: bool = False
 
 
 @dataclass
 class _Page:
-    at: float  # time.monotonic() when drawn
+    at: float  # time.monotonic() when its drawing began (what it shows is at least as new)
     body: bytes
     headers: list[tuple[bytes, bytes]]
 
 
 @dataclass
 class Drawing:
-    """What a page being drawn for the cache carries on ``request.state.shared_page``: read by
-    :func:`jcjg.core.templating.render`, which draws with the stand-ins."""
+    """What a page being drawn for the cache carries on ``request.state.shared_page`` (read by
+    :func:`jcjg.core.templating.render`, which draws with the stand-ins) and in the drawing's
+    context (:func:`personal`)."""
 
     reader: Reader
+    personal: bool = False  # it read what only its own reader sees: never shared
+
+
+_DRAWING: ContextVar[Drawing | None] = ContextVar("jcjg_shared_drawing", default=None)
+
+
+def personal() -> None:
+    """Say that the page being drawn read something only its own reader sees (a scope clause
+    naming the reader's own rows: ``auth.scopes.scope_clause``): it is not kept. Outside a
+    shared page's drawing, nothing. (The endpoint's thread sees the drawing: the thread pool
+    runs it in a copy of the request's context.)"""
+    drawing = _DRAWING.get()
+    if drawing is not None:
+        drawing.personal = True
 
 
 class SharedPages:
-    """The pages kept by one process (``app.state.shared_pages``)."""
+    """The pages kept by one process (``app.state.shared_pages``). ``varies``: whether a
+    request asks for a part of a page (``core.templating.wants_fragment``): the answers to
+    the two are kept apart."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, varies: Callable[[Request], bool]) -> None:
         self.seconds = seconds
+        self.varies = varies
         self._pages: OrderedDict[Hashable, _Page] = OrderedDict()
         self._bytes = 0
         self._drawing: dict[Hashable, asyncio.Future[None]] = {}
+        # addresses whose last drawing could not be kept (wrote, failed): their askers draw at
+        # once for a while, instead of queueing behind each other's drawings
+        self._unkept: OrderedDict[Hashable, float] = OrderedDict()
         self._readers: list[Callable[..., Any]] | None = None
         self.hits = 0
         self.misses = 0
@@ -139,11 +163,10 @@ class SharedPages:
         return None
 
     def key(self, request: Request, reader: Reader) -> Hashable:
-        headers = dict(request.scope.get("headers") or ())
         return (
             request.scope.get("path", ""),
             request.scope.get("query_string", b""),
-            tuple(headers.get(name) for name in _VARIES),
+            self.varies(request),
             reader.key,
         )
 
@@ -153,38 +176,52 @@ class SharedPages:
         """The page for ``reader``: kept, or drawn by ``draw`` (the route's whole way) with the
         stand-ins and kept when it may be."""
         key = self.key(request, reader)
-        now = time.monotonic()
-        page = self._pages.get(key)
-        if not reader.fresh:
+        while not reader.fresh:
+            now = time.monotonic()
+            page = self._pages.get(key)
             if page is not None and now - page.at < self.seconds:
                 return self._given(key, page, request, reader)
             drawing = self._drawing.get(key)
-            if drawing is not None:
-                if page is not None and now - page.at < 2 * self.seconds:
-                    return self._given(key, page, request, reader)  # lapsed, drawn again
-                await asyncio.shield(drawing)
-                page = self._pages.get(key)
-                if page is not None and time.monotonic() - page.at < self.seconds:
-                    return self._given(key, page, request, reader)
+            if drawing is None or now - self._unkept.get(key, -math.inf) < self.seconds:
+                break
+            if page is not None and now - page.at < 2 * self.seconds:
+                return self._given(key, page, request, reader)  # lapsed, being drawn again
+            seen = page.at if page is not None else -math.inf
+            await asyncio.shield(drawing)
+            page = self._pages.get(key)
+            if page is not None and page.at > seen:  # what that drawing kept (or newer)
+                return self._given(key, page, request, reader)
         self.misses += 1
         _DRAWN.inc()
         mine = key not in self._drawing
         if mine:
             self._drawing[key] = asyncio.get_running_loop().create_future()
-        request.state.shared_page = Drawing(reader)
+        drawing_ = Drawing(reader)
+        request.state.shared_page = drawing_
+        context = _DRAWING.set(drawing_)
+        started = time.monotonic()
+        kept = False
         try:
             response = await draw()
+            body = getattr(response, "body", None)
+            if not isinstance(body, bytes):
+                return response  # a file, a stream: never drawn with the stand-ins
+            if not drawing_.personal and self._may_keep(request, reader, response, body):
+                kept = self._keep(key, _Page(started, body, self._headers(response)))
+            return self._own(response, body, request, reader)
         finally:
+            _DRAWING.reset(context)
             request.state.shared_page = None
+            if not kept:
+                self._note_unkept(key, started)
             if mine:
-                done = self._drawing.pop(key)
-                done.set_result(None)
-        body = getattr(response, "body", None)
-        if not isinstance(body, bytes):
-            return response  # a file, a stream: never drawn with the stand-ins
-        if self._may_keep(request, reader, response, body):
-            self._keep(key, _Page(time.monotonic(), body, self._headers(response)))
-        return self._own(response, body, request, reader)
+                self._drawing.pop(key).set_result(None)
+
+    def _note_unkept(self, key: Hashable, at: float) -> None:
+        self._unkept.pop(key, None)
+        self._unkept[key] = at
+        while len(self._unkept) > MAX_PAGES:
+            self._unkept.popitem(last=False)
 
     def _may_keep(self, request: Request, reader: Reader, response: Response, body: bytes) -> bool:
         if response.status_code != 200 or not response.media_type:
@@ -199,20 +236,27 @@ class SharedPages:
         if getattr(state, "principal", None) != reader.principal:
             return False  # answered for another principal than the one it was keyed by
         # the reader's own, where a stand-in should be: drawn some other way than render()
-        own = (reader.csrf_token, str(escape(reader.name))) if reader.name else (reader.csrf_token,)
+        own = (reader.csrf_token, str(escape(reader.name)), str(escape(reader.username)))
         return not any(value and value.encode() in body for value in own)
 
-    def _keep(self, key: Hashable, page: _Page) -> None:
+    def _keep(self, key: Hashable, page: _Page) -> bool:
+        """Keep ``page`` unless it is too large or one drawn later is kept (a slow drawing
+        that began before a change would otherwise put back what the change replaced)."""
         if len(page.body) > MAX_BYTES // 8:
-            return
-        before = self._pages.pop(key, None)
+            return False
+        before = self._pages.get(key)
         if before is not None:
+            if before.at > page.at:
+                return True  # a newer one is there: as good as kept
+            del self._pages[key]
             self._bytes -= len(before.body)
         self._pages[key] = page
         self._bytes += len(page.body)
+        self._unkept.pop(key, None)
         while self._pages and (len(self._pages) > MAX_PAGES or self._bytes > MAX_BYTES):
             _, dropped = self._pages.popitem(last=False)
             self._bytes -= len(dropped.body)
+        return True
 
     @staticmethod
     def _headers(response: Response) -> list[tuple[bytes, bytes]]:
