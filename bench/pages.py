@@ -9,10 +9,11 @@ records judged nonconforming (1 %) and ``--reports`` reports (50,000). Then the 
 what the pages read run once (the statistics' tally, ``testing.tally``), as the worker would,
 and ANALYZE, as the autovacuum daemon would.
 
-A city authority (cookie session) asks the real server (``uvicorn jcjg.main:create_app
---factory``, ``--workers`` processes) for its home, the alert list, the record list, the record
-statistics, the nonconformity register and the report list, each of ``--connections``
-keep-alive connections (32) taking them in turn. Every answer must be 200 and the page asked
+A city authority's staff (``--accounts``, 8; cookie sessions) ask the real server
+(``uvicorn jcjg.main:create_app --factory``, ``--workers`` processes) for their home, the alert
+list, the record list, the record statistics, the nonconformity register and the report list,
+each of ``--connections`` keep-alive connections (32, the accounts' in turn) taking them in
+turn. Every answer must be 200 and the page asked
 for (any other answer makes the run invalid, exit status 1). The baseline, same generator,
 connections and workers, is a bare FastAPI GET on the same paths (bench/_bare_app.py). The
 server shares the lists between the readers of a scope for ``JCJG_SHARED_PAGES_SECONDS`` (2 s,
@@ -28,7 +29,7 @@ with 0 (and no analysis result kept, below) draws every page for its request:
     # analysis <name>: <req/s> req/s, p50 <ms> ms, p99 <ms> ms   (each saved analysis, baseline)
     BENCH analytics_p99 <ms> ms ratio=<÷ bare GET p99 of the same paths> baseline=bare_get
 
-Then the same account runs six typical saved analyses (``ANALYSES``: the decision-analysis
+Then the first account runs six typical saved analyses (``ANALYSES``: the decision-analysis
 workbench's ``/api/v1/analyses/<id>/result``) the same way; goal (issue 24) p99 <= 1,000 ms.
 The server keeps a result per scope and definition for ``JCJG_ANALYSIS_RESULTS_SECONDS`` (30 s,
 as deployed); a third server with 0 keeps none, every answer computed by the database:
@@ -311,8 +312,9 @@ def _reports(conn: Any, records: int, reports: int) -> None:
     )
 
 
-def city_session(url: str, city: str) -> str:
-    """A city authority of ``city`` logged in: its session cookie's value."""
+def city_sessions(url: str, city: str, accounts: int = 1) -> list[str]:
+    """``accounts`` staff of the city authority of ``city``, each logged in: their session
+    cookies' values (the first one's owns the saved analyses)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -322,16 +324,21 @@ def city_session(url: str, city: str) -> str:
     from jcjg.auth.passwords import hash_password
 
     engine = create_engine(url)
+    tokens = []
     with Session(engine) as db:
-        user = User(username="bench_city", display_name="压测市级主管部门",
-                    role=Role.CITY_AUTHORITY.value, region_code=city,
-                    password_hash=hash_password(secrets.token_urlsafe(16)))  # fmt: skip
-        db.add(user)
-        db.flush()
-        token, _ = sessions.create_session(db=db, user=user, ip=HOST, user_agent="bench")
+        password = hash_password(secrets.token_urlsafe(16))
+        for n in range(accounts):
+            user = User(username="bench_city" if n == 0 else f"bench_city_{n}",
+                        display_name="压测市级主管部门" if n == 0 else f"压测市级工作人员{n}",
+                        role=Role.CITY_AUTHORITY.value, region_code=city,
+                        password_hash=password)  # fmt: skip
+            db.add(user)
+            db.flush()
+            token, _ = sessions.create_session(db=db, user=user, ip=HOST, user_agent="bench")
+            tokens.append(token)
         db.commit()
     engine.dispose()
-    return token
+    return tokens
 
 
 def save_analyses(url: str) -> list[tuple[str, str, str]]:
@@ -377,18 +384,26 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: 
 Latencies = dict[str, list[float]]
 
 
-async def _load(ports: list[int], cookie: str, connections: int, warmup: float, seconds: float,
-                pages: list[tuple[str, str, str]]) -> tuple[Latencies, list[str]]:  # fmt: skip
+Pages = list[tuple[str, str, str]]  # (name, path, what the answer must hold)
+
+
+async def _load(ports: list[int], cookie: str | list[str], connections: int, warmup: float,
+                seconds: float, pages: Pages) -> tuple[Latencies, list[str]]:  # fmt: skip
     """Each connection asks for the pages in turn, from its own starting point; connection *n*
     goes to the *n*-th of the server's ``ports`` in turn (its workers', as a proxy shares them
-    out), every request naming the first in its Host. The latencies of the answers that end
-    within the timed phase, per page. The warm-up lasts ``warmup``
+    out), every request naming the first in its Host, as the *n*-th of the accounts whose
+    session ``cookie`` gives in turn. The latencies of the answers that end within the timed
+    phase, per page. The warm-up lasts ``warmup``
     seconds and until every connection had an answer (a cold worker's first pages on a busy
     machine can take longer than a short run's whole timed phase); at most two minutes."""
-    raws = [
-        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{ports[0]}\r\nAccept: text/html\r\n"
-        f"Cookie: jcjg_session={cookie}\r\n\r\n".encode()
-        for _, path, _ in pages
+    cookies = [cookie] if isinstance(cookie, str) else cookie
+    requests = [
+        [
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}:{ports[0]}\r\nAccept: text/html\r\n"
+            f"Cookie: jcjg_session={value}\r\n\r\n".encode()
+            for _, path, _ in pages
+        ]
+        for value in cookies
     ]
     markers = [marker.encode() for _, _, marker in pages]
     start = time.perf_counter()
@@ -409,6 +424,7 @@ async def _load(ports: list[int], cookie: str, connections: int, warmup: float, 
 
     async def connection(n: int) -> None:
         reader, writer = await asyncio.open_connection(HOST, ports[n % len(ports)])
+        raws = requests[n % len(requests)]
         turn = n
         try:
             while going(time.perf_counter()):
@@ -453,6 +469,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alerts", type=int, help="default 100,000 (3,000 with --short)")
     parser.add_argument("--reports", type=int, help="default 50,000 (1,500 with --short)")
     parser.add_argument("--connections", type=int, help="default 32 (4 with --short)")
+    parser.add_argument(
+        "--accounts", type=int, help="the city's staff the connections take in turn (default 8, 2)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--seconds", type=float, help="timed phase per run (default 20)")
     parser.add_argument("--warmup", type=float, help="untimed phase before it (default 3)")
@@ -461,7 +480,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     short = args.short
     for name, full, small in (("institutions", 200, 12), ("records", 1_000_000, 8_000),
                               ("alerts", 100_000, 1_500), ("reports", 50_000, 800),
-                              ("connections", 32, 4),
+                              ("connections", 32, 4), ("accounts", 8, 2),
                               # the short run's server is cold and the machine busy with the
                               # suite: few connections and a long warm-up, so pages complete
                               ("seconds", 20.0, 2.0), ("warmup", 3.0, 1.5)):  # fmt: skip
@@ -491,8 +510,8 @@ def _database(admin_url: str, name: str, drop: bool = False, template: str | Non
 Served = tuple[dict[str, list[float]], list[str], str]
 
 
-def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Path, cookie: str,
-                analyses: list[tuple[str, str, str]]) -> tuple[Served, Served]:  # fmt: skip
+def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Path,
+                cookies: list[str], analyses: Pages) -> tuple[Served, Served]:  # fmt: skip
     """The pages' load, then the saved analyses', on a server that shares no page
     (JCJG_SHARED_PAGES_SECONDS 0: every page drawn for its request) and keeps no result
     (JCJG_ANALYSIS_RESULTS_SECONDS 0: every answer computed by the database)."""
@@ -502,10 +521,10 @@ def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Pat
     try:
         server.wait_ready()
         pages, p_failures = asyncio.run(
-            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, PAGES)
+            _load(server.ports, cookies, args.connections, args.warmup, args.seconds, PAGES)
         )
         found, failures = asyncio.run(
-            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, analyses)
+            _load(server.ports, cookies[0], args.connections, args.warmup, args.seconds, analyses)
         )
     finally:
         server.stop()
@@ -517,7 +536,7 @@ def _serve_cold(ex: Any, args: argparse.Namespace, env: dict[str, str], log: Pat
 
 
 def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str], log: Path,
-           cookie: str, analyses: list[tuple[str, str, str]]) -> tuple[Served, Served]:  # fmt: skip
+           cookies: list[str], analyses: Pages) -> tuple[Served, Served]:  # fmt: skip
     """The pages' load, then the saved analyses' load, on one server."""
     bare = app == ["bench._bare_app:app"]
     pages = [(name, path, '"ok":true' if bare else marker) for name, path, marker in PAGES]
@@ -527,10 +546,10 @@ def _serve(ex: Any, app: list[str], args: argparse.Namespace, env: dict[str, str
     try:
         server.wait_ready()
         found, failures = asyncio.run(
-            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, pages)
+            _load(server.ports, cookies, args.connections, args.warmup, args.seconds, pages)
         )
         a_found, a_failures = asyncio.run(
-            _load(server.ports, cookie, args.connections, args.warmup, args.seconds, asked)
+            _load(server.ports, cookies[0], args.connections, args.warmup, args.seconds, asked)
         )
     finally:
         server.stop()
@@ -555,16 +574,16 @@ def main(argv: list[str] | None = None) -> list[str]:
         started = time.perf_counter()
         city = generate(url, args.institutions, args.records, args.alerts, args.reports)
         made = time.perf_counter() - started
-        cookie = city_session(url, city)
+        cookies = city_sessions(url, city, args.accounts)
         analyses = save_analyses(url)
         with tempfile.TemporaryDirectory(prefix="jcjg-bench-pages-") as tmp:
             env = ex.server_env(url, Path(tmp) / "data")
             env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR.parent), env.get("PYTHONPATH", "")])
             bare, bare_a = _serve(ex, ["bench._bare_app:app"], args, env, Path(tmp) / "bare.log",
-                                  cookie, analyses)  # fmt: skip
+                                  cookies, analyses)  # fmt: skip
             pages, pages_a = _serve(ex, ["--factory", "jcjg.main:create_app"], args, env,
-                                    Path(tmp) / "pages.log", cookie, analyses)  # fmt: skip
-            cold, cold_a = _serve_cold(ex, args, env, Path(tmp) / "cold.log", cookie, analyses)
+                                    Path(tmp) / "pages.log", cookies, analyses)  # fmt: skip
+            cold, cold_a = _serve_cold(ex, args, env, Path(tmp) / "cold.log", cookies, analyses)
     finally:
         if args.keep:
             print(f"# kept {url}", flush=True)
@@ -593,7 +612,8 @@ def _report(args: argparse.Namespace, city: str, made: float, bare: Any, pages: 
         else [
             f"# {args.institutions} institutions, {args.records} records, {args.alerts} alerts, "
             f"{args.reports} reports generated in {made:.0f} s; city authority of {city}; "
-            f"{args.connections} connections, {seconds:g} s after a {args.warmup:g} s warm-up, "
+            f"{args.connections} connections of {args.accounts} accounts, {seconds:g} s after a "
+            f"{args.warmup:g} s warm-up, "
             f"{args.workers} uvicorn workers, PostgreSQL; machine: {os.cpu_count()} cores, "
             f"load {os.getloadavg()[0]:.1f}"
         ]
