@@ -526,3 +526,52 @@ def test_the_pages_kept_are_bounded(monkeypatch):
     monkeypatch.setattr(pagecache, "MAX_BYTES", 80)
     asyncio.run(cache.answer(_asked("/big"), _reader_of(), _Draws(body=b"x" * 20)))
     assert "/big" not in [key[0] for key in cache._pages]  # over an eighth of the bytes
+
+
+def test_askers_of_a_slow_page_that_cannot_be_kept_do_not_queue_behind_each_other():
+    """A drawing longer than the seconds a page is kept, never kept (it writes): its waiters
+    wake knowing so and draw at once, together, not one after the other."""
+    cache, draws = _cache(0.1), _Draws(seconds=0.15, cookie=True)
+
+    async def run():  # type: ignore[no-untyped-def]
+        await asyncio.gather(*(cache.answer(_asked(), _reader_of(), draws) for _ in range(4)))
+
+    asyncio.run(run())
+    assert draws.count == 4
+    assert draws.most == 3  # the first alone, then the three that waited for it, at once
+
+
+def test_a_waiter_is_not_given_a_page_older_than_twice_the_seconds():
+    """A drawing that took longer than twice the seconds keeps its page, but whoever waited
+    for it draws afresh rather than take what is older than a lapsed page may be."""
+    cache, draws = _cache(0.05), _Draws(seconds=0.2)
+
+    async def run():  # type: ignore[no-untyped-def]
+        first = asyncio.ensure_future(cache.answer(_asked(), _reader_of(), draws))
+        await asyncio.sleep(0.01)
+        await cache.answer(_asked(), _reader_of(), draws)
+        await first
+
+    asyncio.run(run())
+    assert draws.count == 2
+    assert cache.hits == 0
+
+
+def test_a_page_showing_its_readers_own_name_is_theirs_alone_and_others_still_share():
+    """A reader whose name is among the page's data (a person of the same name): their answer
+    is not kept, and the next reader's is, for the others."""
+    cache = _cache()
+    named = _Draws(body="<p>张伟</p>".encode())
+
+    async def run():  # type: ignore[no-untyped-def]
+        zhang = pagecache.Reader(key=("市",), principal="甲", stand_in="甲", name="张伟",
+                                 csrf_token="tok")  # fmt: skip
+        await cache.answer(_asked(), zhang, named)
+        assert not cache._pages
+        assert not cache._unkept  # the page itself may be kept
+        await cache.answer(_asked(principal="乙"), _reader_of("乙"), named)
+        await cache.answer(_asked(principal="乙"), _reader_of("乙"), named)
+
+    asyncio.run(run())
+    assert named.count == 2
+    assert cache.hits == 1

@@ -156,7 +156,6 @@ def shared_reader(request: Request) -> pagecache.Reader | None:
         ),
         name=kept.display_name,
         csrf_token=kept.csrf_token,
-        username=kept.username or "",
         fresh=pagecache.FRESH_COOKIE in cookies,
     )
 

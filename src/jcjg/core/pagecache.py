@@ -89,15 +89,14 @@ class Reader:
     depends on (the principal's scope key); ``principal``, the one the request's
     authentication will find; ``stand_in``, that principal with :data:`NAME_STAND_IN` and
     :data:`CSRF_STAND_IN` for its name and token, and no account of its own (what the page is
-    drawn for); ``name``, ``csrf_token`` and ``username``, the reader's own (a page showing the
-    last is not kept); ``fresh``: they changed something a moment ago."""
+    drawn for); ``name`` and ``csrf_token``, the reader's own; ``fresh``: they changed
+    something a moment ago."""
 
     key: Hashable
     principal: Any
     stand_in: Any
     name: str
     csrf_token: str
-    username: str = ""
     fresh: bool = False
 
 
@@ -176,21 +175,38 @@ class SharedPages:
         """The page for ``reader``: kept, or drawn by ``draw`` (the route's whole way) with the
         stand-ins and kept when it may be."""
         key = self.key(request, reader)
-        while not reader.fresh:
+        page = None if reader.fresh else await self._kept(key)
+        if page is not None:
+            return self._given(key, page, request, reader)
+        return await self._drawn(key, request, reader, draw)
+
+    async def _kept(self, key: Hashable) -> _Page | None:
+        """The page kept under ``key`` that may be given now: kept less than the seconds ago;
+        lapsed less than twice ago while another asker draws it again; or the one the drawing
+        under way keeps, waited for (not longer than twice the seconds old). None: draw it."""
+        while True:
             now = time.monotonic()
             page = self._pages.get(key)
             if page is not None and now - page.at < self.seconds:
-                return self._given(key, page, request, reader)
+                return page
             drawing = self._drawing.get(key)
             if drawing is None or now - self._unkept.get(key, -math.inf) < self.seconds:
-                break
+                return None
             if page is not None and now - page.at < 2 * self.seconds:
-                return self._given(key, page, request, reader)  # lapsed, being drawn again
+                return page  # lapsed, being drawn again
             seen = page.at if page is not None else -math.inf
             await asyncio.shield(drawing)
             page = self._pages.get(key)
-            if page is not None and page.at > seen:  # what that drawing kept (or newer)
-                return self._given(key, page, request, reader)
+            fresh_enough = page is not None and time.monotonic() - page.at < 2 * self.seconds
+            if page is not None and page.at > seen and fresh_enough:  # what that drawing kept
+                return page
+
+    async def _drawn(
+        self, key: Hashable, request: Request, reader: Reader,
+        draw: Callable[[], Awaitable[Response]],
+    ) -> Response:  # fmt: skip
+        """``draw()``'s answer with ``reader``'s own in place of the stand-ins, kept when it
+        may be."""
         self.misses += 1
         _DRAWN.inc()
         mine = key not in self._drawing
@@ -200,20 +216,25 @@ class SharedPages:
         request.state.shared_page = drawing_
         context = _DRAWING.set(drawing_)
         started = time.monotonic()
-        kept = False
+        unkept = True  # the page cannot be kept (a failure, too): its askers draw at once
         try:
             response = await draw()
             body = getattr(response, "body", None)
             if not isinstance(body, bytes):
                 return response  # a file, a stream: never drawn with the stand-ins
-            if not drawing_.personal and self._may_keep(request, reader, response, body):
-                kept = self._keep(key, _Page(started, body, self._headers(response)))
+            verdict = self._may_keep(request, reader, response, body)
+            if drawing_.personal:
+                verdict = False  # it read the reader's own rows
+            if verdict:
+                unkept = not self._keep(key, _Page(started, body, self._headers(response)))
+            else:
+                unkept = verdict is False  # None: this reader's answer alone may not be kept
             return self._own(response, body, request, reader)
         finally:
             _DRAWING.reset(context)
             request.state.shared_page = None
-            if not kept:
-                self._note_unkept(key, started)
+            if unkept:  # from when the drawing ended: its waiters wake within the while
+                self._note_unkept(key, time.monotonic())
             if mine:
                 self._drawing.pop(key).set_result(None)
 
@@ -223,7 +244,11 @@ class SharedPages:
         while len(self._unkept) > MAX_PAGES:
             self._unkept.popitem(last=False)
 
-    def _may_keep(self, request: Request, reader: Reader, response: Response, body: bytes) -> bool:
+    def _may_keep(
+        self, request: Request, reader: Reader, response: Response, body: bytes
+    ) -> bool | None:
+        """Whether the drawn answer may be kept: True; False, not the page (whoever asks);
+        None, not this reader's answer (another reader's may be)."""
         if response.status_code != 200 or not response.media_type:
             return False
         if not response.media_type.startswith("text/html"):
@@ -234,10 +259,11 @@ class SharedPages:
         if getattr(state, "wrote", False) or getattr(state, "writes", False):
             return False
         if getattr(state, "principal", None) != reader.principal:
-            return False  # answered for another principal than the one it was keyed by
-        # the reader's own, where a stand-in should be: drawn some other way than render()
-        own = (reader.csrf_token, str(escape(reader.name)), str(escape(reader.username)))
-        return not any(value and value.encode() in body for value in own)
+            return None  # answered for another principal than the one it was keyed by
+        # the reader's own, where a stand-in should be (drawn some other way than render()),
+        # or their name among the page's data (a person of the same name): theirs alone
+        own = (reader.csrf_token, str(escape(reader.name)))
+        return None if any(value and value.encode() in body for value in own) else True
 
     def _keep(self, key: Hashable, page: _Page) -> bool:
         """Keep ``page`` unless it is too large or one drawn later is kept (a slow drawing
