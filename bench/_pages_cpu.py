@@ -170,11 +170,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sort", default="cumulative", help="pstats order (tottime ...)")
     parser.add_argument("--sql", type=int, default=0, metavar="WIDTH",
                         help="each page's statements: count, median ms, text")  # fmt: skip
+    parser.add_argument(
+        "--shared", action="store_true",
+        help="the lists shared as deployed (JCJG_SHARED_PAGES_SECONDS 2): what a kept page costs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     from bench.exchange import server_env
 
     data = Path(tempfile.gettempdir()) / "jcjg-pages-cpu"  # the app's files (none written)
     os.environ.update(server_env(args.url, data))
+    # every visit draws its page (what a page costs), unless the kept pages are what is measured
+    os.environ["JCJG_SHARED_PAGES_SECONDS"] = "2" if args.shared else "0"
     _inline_threadpool()
     asyncio.run(_run(args))
 
