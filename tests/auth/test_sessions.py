@@ -227,3 +227,31 @@ def test_a_sessions_last_use_keeps_the_principals_held_and_its_end_drops_them(
     db.commit()
     assert not sessions.PRINCIPALS._entries
     other.close()
+
+
+def test_a_login_keeps_the_principals_held_and_a_change_to_what_they_hold_drops_them(
+    app, browser_client, db, factory, monkeypatch
+):
+    """Another account's login (its new session, its user's last login and failures) changes
+    no principal held: they stay. A change to what a principal holds (a name, a lock) still
+    drops them at once."""
+    from jcjg.auth import sessions
+
+    monkeypatch.setattr(sessions.PRINCIPALS, "seconds", 600.0)
+    reader, other = factory.user(), factory.user()
+    login(browser_client, reader.username)
+    assert browser_client.get("/").status_code == 200
+    assert len(sessions.PRINCIPALS._entries) == 1
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as second:
+        login(second, other.username)
+    assert any(v[1].user_id == reader.id for v in sessions.PRINCIPALS._entries.values())
+
+    db.execute(update(User).where(User.id == other.id).values(display_name="改了名的用户"))
+    db.commit()  # a bulk change to a user: dropped
+    assert not sessions.PRINCIPALS._entries
+    assert browser_client.get("/").status_code == 200
+    assert sessions.PRINCIPALS._entries
+    user = db.get(User, other.id)
+    user.locked_until = utcnow() + dt.timedelta(minutes=5)
+    db.commit()  # a lock: dropped
+    assert not sessions.PRINCIPALS._entries

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from functools import partial
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, inspect, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,13 +51,42 @@ _CHANGED = "jcjg.auth.changed"
 _LAST_USE = "jcjg_session_last_use"
 
 
+# what a login writes of its user, which no principal holds (its lock, its name, role, scope,
+# activity and password's age are): a login in the process would otherwise drop every principal
+# it holds, as a session's last use did
+_NOT_HELD = frozenset({"last_login_at", "failed_logins", "password_hash"})
+
+
+def _changed(obj: object) -> set[str]:
+    """The attributes of ``obj`` whose value this flush changed (one set to what it was is
+    not: a login sets ``locked_until`` to None, mostly None already)."""
+    changed = set()
+    for attr in inspect(obj).attrs:
+        added, _, deleted = attr.history
+        if (added or deleted) and not (len(added) == len(deleted) == 1 and added[0] == deleted[0]):
+            changed.add(attr.key)
+    return changed
+
+
 @event.listens_for(Session, "after_flush")
 def _accounts_changed(session: Session, _: object) -> None:
+    """What the commit must drop of the permissions and principals held: a new session (its
+    own cookie, held by nobody) and a user's login are not changes to any of them."""
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, RoleGrant):
             session.info.setdefault(_CHANGED, set()).update(("grants", "principals"))
-        elif isinstance(obj, User | UserSession | UserProject):
+        elif isinstance(obj, User | UserSession | UserProject) and not _held_alike(session, obj):
             session.info.setdefault(_CHANGED, set()).add("principals")
+
+
+def _held_alike(session: Session, obj: object) -> bool:
+    """Whether the principals held are as good after ``obj``'s change: a new session, a
+    user's change of what no principal holds (a login)."""
+    if isinstance(obj, UserSession):
+        return obj in session.new
+    if isinstance(obj, User):
+        return obj in session.dirty and _changed(obj) <= _NOT_HELD
+    return False
 
 
 @event.listens_for(Session, "do_orm_execute")
