@@ -224,8 +224,10 @@ def test_a_sessions_last_use_keeps_the_principals_held_and_its_end_drops_them(
 
     session_id = db.scalar(select(UserSession.id).where(UserSession.user_id == idle.id))
     sessions.end_session(db=db, session_id=session_id)
-    db.commit()
-    assert not sessions.PRINCIPALS._entries
+    db.commit()  # that session's principal dropped, the other reader's kept
+    held_now = [v[1].user_id for v in sessions.PRINCIPALS._entries.values()]
+    assert held_now == [reader.id]
+    assert other.get("/").status_code == 303  # ended: to the login page
     other.close()
 
 
@@ -251,7 +253,34 @@ def test_a_login_keeps_the_principals_held_and_a_change_to_what_they_hold_drops_
     assert not sessions.PRINCIPALS._entries
     assert browser_client.get("/").status_code == 200
     assert sessions.PRINCIPALS._entries
-    user = db.get(User, other.id)
+    user = db.get(User, reader.id)
     user.locked_until = utcnow() + dt.timedelta(minutes=5)
-    db.commit()  # a lock: dropped
+    db.commit()  # a lock: that user's principals dropped
+    assert not any(v[1].user_id == reader.id for v in sessions.PRINCIPALS._entries.values())
+    assert browser_client.get("/").status_code == 303  # locked: to the login page
+
+
+def test_a_logout_drops_its_own_principal_and_keeps_the_others(
+    app, browser_client, factory, monkeypatch
+):
+    """A logout (its session's end) and a user's sessions ended (a password change elsewhere)
+    drop those sessions' principals held here, not every reader's."""
+    from jcjg.auth import sessions
+
+    monkeypatch.setattr(sessions.PRINCIPALS, "seconds", 600.0)
+    staying, leaving = factory.user(), factory.user()
+    with TestClient(app, headers={"accept": "text/html"}, follow_redirects=False) as other:
+        login(browser_client, staying.username)
+        login(other, leaving.username)
+        for client in (browser_client, other):
+            assert client.get("/").status_code == 200
+        assert len(sessions.PRINCIPALS._entries) == 2
+        token = page_csrf(other)
+        assert other.post("/logout", data={"csrf_token": token}).status_code == 303
+        held = [v[1].user_id for v in sessions.PRINCIPALS._entries.values()]
+        assert held == [staying.id]
+        assert other.get("/").status_code == 303
+    sessions.end_all_sessions(db=factory.db, user_id=staying.id)
+    factory.db.commit()
     assert not sessions.PRINCIPALS._entries
+    assert browser_client.get("/").status_code == 303

@@ -94,3 +94,13 @@ def test_the_oldest_keys_go_when_full():
         memo.put(n, n)
     assert memo.peek(0) is None
     assert memo.peek(8) == 8
+
+
+def test_values_are_forgotten_by_what_they_are():
+    memo = TimedMemo(60.0)
+    for key in range(6):
+        memo.put(key, {"user": key % 3})
+    memo.forget_where(lambda value: value["user"] == 1)
+    assert [k for k in range(6) if memo.peek(k) is not None] == [0, 2, 3, 5]
+    memo.forget_where(lambda value: False)
+    assert memo.peek(0) == {"user": 0}

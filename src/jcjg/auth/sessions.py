@@ -41,14 +41,18 @@ _PERMISSIONS = TimedMemo(5.0)
 
 # the principal of a session cookie, kept for two seconds: a page's own requests (its lists'
 # htmx swaps, its phone's reloads) do not each read the session, the user and the grants again.
-# A change to a user, a session or a grant committed in this process drops them all at once;
-# other processes see a logout, a lock or a new role within those seconds.
+# A change to a user or a session committed in this process drops that user's or session's at
+# once, a change to a grant (or one whose user is not known) all of them; other processes see a
+# logout, a lock or a new role within those seconds.
 PRINCIPALS = TimedMemo(2.0, max_entries=10_000)
 _CHANGED = "jcjg.auth.changed"
 # marks the statement that only notes a session's last use: every session's, every 30 s, would
 # otherwise drop every principal the process holds (with a hundred readers, several times a
 # second), and each of their next requests would read its session, user and grants again
 _LAST_USE = "jcjg_session_last_use"
+# names what a bulk statement on users or sessions changes: {"users": ids, "sessions": ids}
+# (their principals alone are dropped; a statement without it drops every principal held)
+_PRINCIPALS_OF = "jcjg_principals_of"
 
 
 # what a login writes of its user, which no principal holds (its lock, its name, role, scope,
@@ -76,7 +80,17 @@ def _accounts_changed(session: Session, _: object) -> None:
         if isinstance(obj, RoleGrant):
             session.info.setdefault(_CHANGED, set()).update(("grants", "principals"))
         elif isinstance(obj, User | UserSession | UserProject) and not _held_alike(session, obj):
-            session.info.setdefault(_CHANGED, set()).add("principals")
+            session.info.setdefault(_CHANGED, set()).add(_whose(obj))
+
+
+def _whose(obj: User | UserSession | UserProject) -> tuple[str, int | None] | str:
+    """Whose principals ``obj``'s change concerns: a user's, a session's, or (not known)
+    everyone's."""
+    if isinstance(obj, User):
+        return ("user", obj.id) if obj.id is not None else "principals"
+    if isinstance(obj, UserSession):
+        return ("session", obj.id) if obj.id is not None else "principals"
+    return ("user", obj.user_id) if obj.user_id is not None else "principals"
 
 
 def _held_alike(session: Session, obj: object) -> bool:
@@ -97,7 +111,13 @@ def _accounts_changed_in_bulk(state: ORMExecuteState) -> None:
     if bulk and mapper is not None and mapper.class_ in (User, UserSession, UserProject):
         if state.execution_options.get(_LAST_USE):
             return  # a session's last use (_touch): nothing a principal holds
-        state.session.info.setdefault(_CHANGED, set()).add("principals")
+        changed = state.session.info.setdefault(_CHANGED, set())
+        named = state.execution_options.get(_PRINCIPALS_OF)
+        if named is None:
+            changed.add("principals")
+            return
+        changed.update(("user", int(i)) for i in named.get("users", ()))
+        changed.update(("session", int(i)) for i in named.get("sessions", ()))
 
 
 @event.listens_for(Session, "after_commit")
@@ -107,6 +127,15 @@ def _forget_accounts(session: Session) -> None:
         _PERMISSIONS.clear()
     if "principals" in changed:
         PRINCIPALS.clear()
+        return
+    users = {i for kind, i in (c for c in changed if isinstance(c, tuple)) if kind == "user"}
+    ended = {i for kind, i in (c for c in changed if isinstance(c, tuple)) if kind == "session"}
+    if users or ended:
+        PRINCIPALS.forget_where(
+            lambda held: (
+                isinstance(held, Principal) and (held.user_id in users or held.session_id in ended)
+            )
+        )
 
 
 @event.listens_for(Session, "after_rollback")
@@ -226,14 +255,20 @@ def _touch(db: Session, *, row_id: int, now: dt.datetime) -> None:
 
 
 def end_session(*, db: Session, session_id: int) -> None:
-    db.execute(delete(UserSession).where(UserSession.id == session_id))
+    """End one session (its principal held in this process dropped when this commits)."""
+    db.execute(
+        delete(UserSession)
+        .where(UserSession.id == session_id)
+        .execution_options(**{_PRINCIPALS_OF: {"sessions": (session_id,)}})
+    )
 
 
 def end_all_sessions(*, db: Session, user_id: int, except_id: int | None = None) -> None:
+    """End a user's sessions (but ``except_id``; their principals held here dropped)."""
     stmt = delete(UserSession).where(UserSession.user_id == user_id)
     if except_id is not None:
         stmt = stmt.where(UserSession.id != except_id)
-    db.execute(stmt)
+    db.execute(stmt.execution_options(**{_PRINCIPALS_OF: {"users": (user_id,)}}))
 
 
 def create_api_token(
