@@ -284,3 +284,33 @@ def test_a_logout_drops_its_own_principal_and_keeps_the_others(
     factory.db.commit()
     assert not sessions.PRINCIPALS._entries
     assert browser_client.get("/").status_code == 303
+
+
+def test_a_savepoint_neither_forgets_nor_drops_before_the_transaction_commits(
+    browser_client, db, factory, monkeypatch
+):
+    """A savepoint released or rolled back inside a transaction (SQLAlchemy tells both as a
+    commit and a rollback) neither forgets the account changes made before it nor drops the
+    principals before the transaction commits: a user deactivated, then a savepoint rolled
+    back, is still refused at once once the transaction commits."""
+    from jcjg.auth import sessions
+
+    monkeypatch.setattr(sessions.PRINCIPALS, "seconds", 600.0)
+    reader = factory.user()
+    login(browser_client, reader.username)
+    assert browser_client.get("/").status_code == 200
+    assert sessions.PRINCIPALS._entries
+    user = db.get(User, reader.id)
+    user.is_active = False
+    db.flush()
+    with db.begin_nested() as savepoint:
+        db.get(User, reader.id).display_name = "存档点里改的名"
+        db.flush()
+        savepoint.rollback()
+    with db.begin_nested():
+        db.get(User, reader.id).must_change_password = True
+        db.flush()
+    assert sessions.PRINCIPALS._entries  # nothing committed yet
+    db.commit()
+    assert not sessions.PRINCIPALS._entries
+    assert browser_client.get("/").status_code == 303

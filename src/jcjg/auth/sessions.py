@@ -122,6 +122,8 @@ def _accounts_changed_in_bulk(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _forget_accounts(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: its changes are the transaction's, dropped at its commit
     changed = session.info.pop(_CHANGED, set())
     if "grants" in changed:
         _PERMISSIONS.clear()
@@ -140,6 +142,8 @@ def _forget_accounts(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _nothing_changed(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint rolled back: the changes before it stand (its own: more dropped)
     session.info.pop(_CHANGED, None)
 
 
