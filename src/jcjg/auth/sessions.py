@@ -130,8 +130,9 @@ def _forget_accounts(session: Session) -> None:
     if "principals" in changed:
         PRINCIPALS.clear()
         return
-    users = {i for kind, i in (c for c in changed if isinstance(c, tuple)) if kind == "user"}
-    ended = {i for kind, i in (c for c in changed if isinstance(c, tuple)) if kind == "session"}
+    whose = [c for c in changed if isinstance(c, tuple)]  # ("user" | "session", id)
+    users = {i for kind, i in whose if kind == "user"}
+    ended = {i for kind, i in whose if kind == "session"}
     if users or ended:
         PRINCIPALS.forget_where(
             lambda held: (

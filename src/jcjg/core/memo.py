@@ -88,10 +88,10 @@ class TimedMemo:
         with self._lock:
             self._entries.pop(key, None)
 
-    def forget_where(self, kept: Callable[[Any], bool]) -> None:
-        """Drop every value for which ``kept(value)`` is true."""
+    def forget_where(self, dropped: Callable[[Any], bool]) -> None:
+        """Drop every value for which ``dropped(value)`` is true."""
         with self._lock:
-            for key in [k for k, (_, value, _) in self._entries.items() if kept(value)]:
+            for key in [k for k, (_, value, _) in self._entries.items() if dropped(value)]:
                 del self._entries[key]
 
     def clear(self) -> None:

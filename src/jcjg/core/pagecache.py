@@ -18,9 +18,10 @@ What keeps it honest:
   permission checked), so a kept page is only given to a reader whose permissions, role and
   scope are the ones it was drawn for.
 * **What.** Only a 200 HTML answer that set no cookie, whose request wrote nothing (an unmasked
-  read's audit row, a session's last use: :func:`jcjg.core.later.pending`) and in which neither
-  the reader's name nor their token showed up where a stand-in should have been, is kept. A
-  spreadsheet export, an error, a redirect never is.
+  read's audit row, a session's last use: :func:`jcjg.core.later.pending`) and read none of
+  its reader's own rows (:func:`personal`) is kept; a spreadsheet export, an error, a redirect
+  never is. One in which the reader's name or token shows where a stand-in should (a person
+  of the same name among the rows) is that reader's alone: another reader's may be kept.
 * **When.** A reader who changed something (any POST, PUT, PATCH, DELETE answered below 400
   while logged in) gets a cookie (:data:`FRESH_COOKIE`) for as long as a page drawn before the
   change may be given (twice the seconds, below) and one more: while it lasts their pages are
@@ -151,8 +152,6 @@ class SharedPages:
     def reader(self, request: Request) -> Reader | None:
         """The reader of ``request`` as the auth domain knows them from memory, or None (then
         the page goes the whole way, and is not kept)."""
-        if self.seconds <= 0:
-            return None
         if self._readers is None:
             self._readers = domains.hooks(READER_HOOK)
         for hook in self._readers:
@@ -311,10 +310,6 @@ class SharedPages:
             for k, v in response.raw_headers
         ]
         return response
-
-    def clear(self) -> None:
-        self._pages.clear()
-        self._bytes = 0
 
 
 def _with_reader(body: bytes, request: Request, reader: Reader) -> bytes:
