@@ -133,4 +133,12 @@ def test_filters_swap_the_alert_results_on_a_phone(live_server, browser, tmp_pat
     page.goto(page.url)
     assert "钢筋扫描仪" in _rows(page)
     assert "压力试验机" not in _rows(page)
+    # a bad filter in the address keeps the filters open on a phone, its error beside its field
+    page.goto(url + "/alerts?region_code=36x")
+    error = page.locator("#e-region_code")
+    error.wait_for()
+    assert page.locator("[data-testid=alert-filter-box]").get_attribute("open") is not None
+    assert error.is_visible()
+    assert "行政区划代码应为 6 位数字" in error.inner_text()
+    page.screenshot(path=str(out / "alerts-filter-error-phone.png"), full_page=True)
     context.close()

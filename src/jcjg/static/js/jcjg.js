@@ -109,10 +109,11 @@ document.addEventListener("change", (event) => {
 document.addEventListener("DOMContentLoaded", () => showChosen(document));
 
 // <details data-closed-below="600" open> starts closed on a screen narrower than that (a list's
-// filters on a phone: the list first).
+// filters on a phone: the list first), unless a field in it is marked wrong (its error shown).
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("details[data-closed-below]").forEach((box) => {
-    if (window.innerWidth < Number(box.dataset.closedBelow)) box.open = false;
+    const wrong = box.querySelector('[aria-invalid="true"]');
+    if (window.innerWidth < Number(box.dataset.closedBelow) && !wrong) box.open = false;
   });
 });
 document.addEventListener("htmx:afterSwap", (event) => showChosen(event.detail.target));
