@@ -27,7 +27,6 @@ from jcjg.core import domains, labels, pagecache, text
 from jcjg.core.db import utcnow
 from jcjg.core.errors import AppError, PasswordExpired, Unauthenticated
 from jcjg.core.masking import mask_email, mask_phone
-from jcjg.core.pagecache import REQUEST_ID_STAND_IN
 
 _templates: Jinja2Templates | None = None
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T[\d:.]+(?:[+-]\d{2}:\d{2}|Z)")
@@ -293,7 +292,7 @@ def _base_context(request: Request) -> tuple[dict[str, Any], str, bool]:
         state = request.state
         principal = getattr(state, "principal", None)
         request_id = getattr(state, "request_id", "")
-        state.principal, state.request_id = drawing.reader.stand_in, REQUEST_ID_STAND_IN
+        state.principal, state.request_id = drawing.reader.stand_in, pagecache.REQUEST_ID_STAND_IN
         try:
             return _base_context_of(request)
         finally:
